@@ -1,0 +1,338 @@
+//! Checks a spanned YAML tree against the JSON Schema derived from the model, reporting
+//! every problem with its position: unknown keys (with a did-you-mean), wrong types,
+//! values outside an enum, bad formats, missing keys.
+
+use serde_json::Value;
+
+use super::Diagnostic;
+use super::formats::Format;
+use super::yaml::{Node, NodeKind};
+use crate::suggest::did_you_mean;
+
+pub struct SchemaChecker<'s> {
+    root: &'s Value,
+}
+
+impl<'s> SchemaChecker<'s> {
+    pub fn new(root: &'s Value) -> Self {
+        Self { root }
+    }
+
+    pub fn check(&self, node: &Node) -> Vec<Diagnostic> {
+        let mut out = Vec::new();
+        self.check_node(node, self.root, &mut Vec::new(), &mut out);
+        out
+    }
+
+    fn resolve(&self, schema: &'s Value) -> &'s Value {
+        let mut schema = schema;
+        // Follow `$ref`s into `$defs` (bounded, in case of a cycle).
+        for _ in 0..16 {
+            let Some(reference) = schema.get("$ref").and_then(Value::as_str) else {
+                break;
+            };
+            let Some(target) = reference
+                .strip_prefix("#/$defs/")
+                .and_then(|name| self.root.get("$defs")?.get(name))
+            else {
+                break;
+            };
+            schema = target;
+        }
+        schema
+    }
+
+    fn check_node(
+        &self,
+        node: &Node,
+        schema: &'s Value,
+        path: &mut Vec<String>,
+        out: &mut Vec<Diagnostic>,
+    ) {
+        let schema = self.resolve(schema);
+        let Some(obj) = schema.as_object() else {
+            if schema == &Value::Bool(false) {
+                out.push(diag(node, path, "no value is allowed here".into()));
+            }
+            return;
+        };
+
+        if let Some(branches) = obj
+            .get("anyOf")
+            .or_else(|| obj.get("oneOf"))
+            .and_then(Value::as_array)
+        {
+            self.check_alternatives(node, branches, path, out);
+            return;
+        }
+
+        if let Some(types) = obj.get("type") {
+            let allowed: Vec<&str> = match types {
+                Value::String(t) => vec![t.as_str()],
+                Value::Array(ts) => ts.iter().filter_map(Value::as_str).collect(),
+                _ => Vec::new(),
+            };
+            if !allowed.is_empty() && !allowed.iter().any(|t| type_matches(node, t)) {
+                let expected: Vec<String> = allowed.iter().map(|t| describe_type(t, obj)).collect();
+                out.push(diag(
+                    node,
+                    path,
+                    format!(
+                        "expected {}, found {}",
+                        expected.join(" or "),
+                        node.type_name()
+                    ),
+                ));
+                return;
+            }
+        }
+
+        if let Some(choices) = obj.get("enum").and_then(Value::as_array) {
+            self.check_enum(node, choices, path, out);
+            return;
+        }
+        if let Some(constant) = obj.get("const") {
+            self.check_enum(node, std::slice::from_ref(constant), path, out);
+            return;
+        }
+
+        match &node.kind {
+            NodeKind::Str(s) => {
+                if let Some(format) = obj
+                    .get("format")
+                    .and_then(Value::as_str)
+                    .and_then(Format::from_name)
+                    && let Err(message) = format.check(s)
+                {
+                    out.push(diag(node, path, message));
+                }
+            }
+            NodeKind::Int(i) => {
+                if let Some(min) = obj.get("minimum").and_then(Value::as_f64)
+                    && (*i as f64) < min
+                {
+                    out.push(diag(node, path, format!("must be at least {min}")));
+                }
+                if let Some(max) = obj.get("maximum").and_then(Value::as_f64)
+                    && (*i as f64) > max
+                {
+                    out.push(diag(node, path, format!("must be at most {max}")));
+                }
+            }
+            NodeKind::Seq(items) => {
+                if let Some(item_schema) = obj.get("items") {
+                    for (i, item) in items.iter().enumerate() {
+                        path.push(i.to_string());
+                        self.check_node(item, item_schema, path, out);
+                        path.pop();
+                    }
+                }
+            }
+            NodeKind::Map(entries) => self.check_map(node, entries, obj, path, out),
+            NodeKind::Null | NodeKind::Bool(_) | NodeKind::Float(_) => {}
+        }
+    }
+
+    fn check_map(
+        &self,
+        node: &Node,
+        entries: &[(super::yaml::Key, Node)],
+        obj: &'s serde_json::Map<String, Value>,
+        path: &mut Vec<String>,
+        out: &mut Vec<Diagnostic>,
+    ) {
+        let properties = obj.get("properties").and_then(Value::as_object);
+        let additional = obj.get("additionalProperties");
+        let key_schema = obj.get("propertyNames");
+        for (key, value) in entries {
+            path.push(key.name.clone());
+            if let Some(prop) = properties.and_then(|p| p.get(&key.name)) {
+                self.check_node(value, prop, path, out);
+            } else {
+                match additional {
+                    Some(Value::Bool(false)) => {
+                        let known =
+                            properties.map(|p| p.keys().map(String::as_str).collect::<Vec<_>>());
+                        let known = known.unwrap_or_default();
+                        let message = match did_you_mean(&key.name, known.iter().copied()) {
+                            Some(s) => format!("unknown key `{}`, did you mean `{s}`?", key.name),
+                            None if known.is_empty() => format!("unknown key `{}`", key.name),
+                            None => format!(
+                                "unknown key `{}` (expected one of: {})",
+                                key.name,
+                                known.join(", ")
+                            ),
+                        };
+                        out.push(Diagnostic {
+                            pos: key.pos,
+                            message: format!("{}{message}", prefix(&path[..path.len() - 1])),
+                        });
+                    }
+                    Some(schema @ Value::Object(_)) => {
+                        if let Some(key_schema) = key_schema {
+                            let key_node = Node {
+                                kind: NodeKind::Str(key.name.clone()),
+                                pos: key.pos,
+                            };
+                            self.check_node(&key_node, key_schema, path, out);
+                        }
+                        self.check_node(value, schema, path, out);
+                    }
+                    _ => {}
+                }
+            }
+            path.pop();
+        }
+        if let Some(required) = obj.get("required").and_then(Value::as_array) {
+            for name in required.iter().filter_map(Value::as_str) {
+                if !entries.iter().any(|(k, _)| k.name == name) {
+                    out.push(diag(node, path, format!("missing required key `{name}`")));
+                }
+            }
+        }
+    }
+
+    fn check_enum(
+        &self,
+        node: &Node,
+        choices: &[Value],
+        path: &[String],
+        out: &mut Vec<Diagnostic>,
+    ) {
+        let value = node.to_json();
+        if choices.contains(&value) {
+            return;
+        }
+        let names: Vec<&str> = choices.iter().filter_map(Value::as_str).collect();
+        let shown = match &value {
+            Value::String(s) => super::formats::shorten(s),
+            other => other.to_string(),
+        };
+        let suggestion = value
+            .as_str()
+            .and_then(|s| did_you_mean(s, names.iter().copied()));
+        let message = match suggestion {
+            Some(s) => format!("unknown value `{shown}`, did you mean `{s}`?"),
+            None => format!(
+                "unknown value `{shown}` (expected one of: {})",
+                names.join(", ")
+            ),
+        };
+        out.push(diag(node, path, message));
+    }
+
+    fn check_alternatives(
+        &self,
+        node: &Node,
+        branches: &'s [Value],
+        path: &mut Vec<String>,
+        out: &mut Vec<Diagnostic>,
+    ) {
+        // A set of constants (an enum with documented variants) is one enum check.
+        let constants: Option<Vec<Value>> = branches
+            .iter()
+            .map(|b| {
+                let b = self.resolve(b);
+                b.get("const")
+                    .cloned()
+                    .or_else(|| match b.get("enum")?.as_array()?.as_slice() {
+                        [one] => Some(one.clone()),
+                        _ => None,
+                    })
+            })
+            .collect();
+        if let Some(constants) = constants {
+            self.check_enum(node, &constants, path, out);
+            return;
+        }
+        let mut best: Option<Vec<Diagnostic>> = None;
+        for branch in branches {
+            let resolved = self.resolve(branch);
+            let mut errors = Vec::new();
+            self.check_node(node, branch, path, &mut errors);
+            if errors.is_empty() {
+                return;
+            }
+            // Prefer the branch whose type matches the node: its errors are the useful ones.
+            let type_fits = resolved
+                .get("type")
+                .and_then(Value::as_str)
+                .is_some_and(|t| type_matches(node, t));
+            let better = match &best {
+                None => true,
+                Some(b) => type_fits || errors.len() < b.len(),
+            };
+            if better {
+                best = Some(errors);
+            }
+        }
+        out.extend(best.unwrap_or_default());
+    }
+}
+
+fn type_matches(node: &Node, t: &str) -> bool {
+    matches!(
+        (t, &node.kind),
+        ("null", NodeKind::Null)
+            | ("boolean", NodeKind::Bool(_))
+            | ("integer", NodeKind::Int(_))
+            | ("number", NodeKind::Int(_) | NodeKind::Float(_))
+            | ("string", NodeKind::Str(_))
+            | ("array", NodeKind::Seq(_))
+            | ("object", NodeKind::Map(_))
+    )
+}
+
+fn describe_type(t: &str, schema: &serde_json::Map<String, Value>) -> String {
+    let base = match t {
+        "null" => "null",
+        "boolean" => "a boolean (true or false)",
+        "integer" => "an integer",
+        "number" => "a number",
+        "string" => "a string",
+        "array" => "a list",
+        "object" => "a mapping",
+        other => other,
+    };
+    match (
+        t,
+        schema
+            .get("format")
+            .and_then(Value::as_str)
+            .and_then(Format::from_name),
+    ) {
+        ("string", Some(Format::Duration)) => "a duration such as 30m".into(),
+        ("string", Some(Format::Quantity)) => "a quantity such as 500m or 4Gi, as a string".into(),
+        _ => base.into(),
+    }
+}
+
+/// `agents[0].triggers: ` for a path, or nothing at the root.
+pub fn prefix(path: &[String]) -> String {
+    if path.is_empty() {
+        return String::new();
+    }
+    format!("{}: ", dotted(path))
+}
+
+pub fn dotted(path: &[String]) -> String {
+    let mut s = String::new();
+    for part in path {
+        if part.parse::<usize>().is_ok() {
+            s.push_str(&format!("[{part}]"));
+        } else {
+            if !s.is_empty() {
+                s.push('.');
+            }
+            s.push_str(part);
+        }
+    }
+    s
+}
+
+fn diag(node: &Node, path: &[String], message: String) -> Diagnostic {
+    Diagnostic {
+        pos: node.pos,
+        message: format!("{}{message}", prefix(path)),
+    }
+}

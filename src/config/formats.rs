@@ -1,0 +1,278 @@
+//! The string formats services.yaml uses, each with one syntax check shared by the schema
+//! check (all errors, with positions) and deserialization.
+
+use schemars::{Schema, json_schema};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    DnsLabel,
+    DnsSubdomain,
+    Quantity,
+    Glob,
+    Template,
+    Image,
+    EnvName,
+    SecretKey,
+    Team,
+    Verb,
+    Duration,
+}
+
+impl Format {
+    pub const ALL: [Format; 11] = [
+        Format::DnsLabel,
+        Format::DnsSubdomain,
+        Format::Quantity,
+        Format::Glob,
+        Format::Template,
+        Format::Image,
+        Format::EnvName,
+        Format::SecretKey,
+        Format::Team,
+        Format::Verb,
+        Format::Duration,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::DnsLabel => "dns-label",
+            Format::DnsSubdomain => "dns-subdomain",
+            Format::Quantity => "quantity",
+            Format::Glob => "glob",
+            Format::Template => "template",
+            Format::Image => "image",
+            Format::EnvName => "env-name",
+            Format::SecretKey => "secret-key",
+            Format::Team => "team",
+            Format::Verb => "verb",
+            Format::Duration => "duration",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Format> {
+        Format::ALL.into_iter().find(|f| f.name() == name)
+    }
+
+    fn description(self) -> &'static str {
+        match self {
+            Format::DnsLabel => {
+                "lowercase letters, digits and '-', starting and ending with a letter or digit, at most 63 characters"
+            }
+            Format::DnsSubdomain => {
+                "a Kubernetes object name: lowercase letters, digits, '-' and '.', at most 253 characters"
+            }
+            Format::Quantity => "a Kubernetes quantity such as 500m, 2, 512Mi or 4Gi",
+            Format::Glob => {
+                "a glob: '*' within a segment, '**' across segments, '{a,b}' alternatives"
+            }
+            Format::Template => "a minijinja template",
+            Format::Image => "a container image reference such as ghcr.io/org/agent:1.2.3",
+            Format::EnvName => {
+                "an environment variable name: letters, digits and '_', not starting with a digit"
+            }
+            Format::SecretKey => "a Secret key: letters, digits, '-', '_' and '.'",
+            Format::Team => "a team as org/team-slug",
+            Format::Verb => {
+                "a lowercase word: letters, digits and '-', starting with a letter, at most 32 characters"
+            }
+            Format::Duration => "a duration such as 90s, 30m, 1h 30m or 2d",
+        }
+    }
+
+    pub fn schema(self) -> Schema {
+        json_schema!({
+            "type": "string",
+            "format": self.name(),
+            "description": self.description(),
+        })
+    }
+
+    /// Checks a value; the error says what was expected.
+    pub fn check(self, s: &str) -> Result<(), String> {
+        let ok = match self {
+            Format::DnsLabel => is_dns_label(s),
+            Format::DnsSubdomain => {
+                s.len() <= 253 && !s.is_empty() && s.split('.').all(is_dns_label)
+            }
+            Format::Quantity => is_quantity(s),
+            Format::Glob => {
+                return globset::Glob::new(s)
+                    .map(|_| ())
+                    .map_err(|e| format!("invalid glob `{s}`: {}", e.kind()));
+            }
+            Format::Template => {
+                return check_template_syntax(s);
+            }
+            Format::Image => {
+                !s.is_empty()
+                    && s.len() <= 512
+                    && !s.starts_with(['-', '.', '/', ':'])
+                    && s.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "._-/:@".contains(c))
+            }
+            Format::EnvName => {
+                let mut chars = s.chars();
+                chars
+                    .next()
+                    .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                    && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+            }
+            Format::SecretKey => {
+                !s.is_empty()
+                    && s.len() <= 253
+                    && s.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+            }
+            Format::Team => match s.split_once('/') {
+                Some((org, team)) => {
+                    let part = |p: &str| {
+                        !p.is_empty()
+                            && p.chars()
+                                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+                    };
+                    part(org) && part(team)
+                }
+                None => false,
+            },
+            Format::Verb => {
+                let mut chars = s.chars();
+                s.len() <= 32
+                    && chars.next().is_some_and(|c| c.is_ascii_lowercase())
+                    && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            }
+            Format::Duration => return parse_duration(s).map(|_| ()),
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(format!("`{}` is not {}", shorten(s), self.description()))
+        }
+    }
+}
+
+pub fn is_dns_label(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.len() <= 63
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+        && b[0] != b'-'
+        && b[b.len() - 1] != b'-'
+}
+
+fn is_quantity(s: &str) -> bool {
+    let s = s.strip_prefix(['+', '-']).unwrap_or(s);
+    let digits_end = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (number, suffix) = s.split_at(digits_end);
+    let number_ok = !number.is_empty() && number != "." && number.matches('.').count() <= 1;
+    let suffix_ok = matches!(
+        suffix,
+        "" | "Ki"
+            | "Mi"
+            | "Gi"
+            | "Ti"
+            | "Pi"
+            | "Ei"
+            | "n"
+            | "u"
+            | "m"
+            | "k"
+            | "M"
+            | "G"
+            | "T"
+            | "P"
+            | "E"
+    ) || suffix
+        .strip_prefix(['e', 'E'])
+        .map(|e| e.strip_prefix(['+', '-']).unwrap_or(e))
+        .is_some_and(|e| !e.is_empty() && e.chars().all(|c| c.is_ascii_digit()));
+    number_ok && suffix_ok
+}
+
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    match humantime::parse_duration(s) {
+        Ok(d) if d.is_zero() => Err(format!(
+            "duration `{}` must be longer than zero",
+            shorten(s)
+        )),
+        Ok(d) => Ok(d),
+        Err(e) => Err(format!(
+            "`{}` is not a duration ({e}); write it like 90s, 30m, 1h 30m or 2d",
+            shorten(s)
+        )),
+    }
+}
+
+fn check_template_syntax(s: &str) -> Result<(), String> {
+    let env = minijinja::Environment::new();
+    env.template_from_str(s).map(|_| ()).map_err(|e| {
+        format!(
+            "template syntax error: {}",
+            e.detail().unwrap_or("invalid template")
+        )
+    })
+}
+
+/// Cuts a value for an error message, so a huge value cannot flood the output.
+pub fn shorten(s: &str) -> String {
+    const MAX: usize = 60;
+    if s.chars().count() <= MAX {
+        s.to_string()
+    } else {
+        let cut: String = s.chars().take(MAX).collect();
+        format!("{cut}…")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantities_follow_kubernetes() {
+        for ok in [
+            "500m",
+            "2",
+            "4Gi",
+            "1.5",
+            "0.5Gi",
+            "1e3",
+            "128974848",
+            "+1Ki",
+        ] {
+            assert!(Format::Quantity.check(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "2 Gi", "Gi", "1.2.3", "4gb", "1e", "."] {
+            assert!(Format::Quantity.check(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn dns_labels() {
+        assert!(is_dns_label("review-42"));
+        assert!(!is_dns_label("Review"));
+        assert!(!is_dns_label("-a"));
+        assert!(!is_dns_label(&"a".repeat(64)));
+    }
+
+    #[test]
+    fn durations_must_be_positive_and_readable() {
+        assert_eq!(parse_duration("30m").unwrap().as_secs(), 1800);
+        assert_eq!(parse_duration("1h 30m").unwrap().as_secs(), 5400);
+        assert!(parse_duration("0s").is_err());
+        assert!(
+            parse_duration("soon")
+                .unwrap_err()
+                .contains("not a duration")
+        );
+    }
+
+    #[test]
+    fn every_format_has_a_distinct_name() {
+        for f in Format::ALL {
+            assert_eq!(Format::from_name(f.name()), Some(f));
+        }
+    }
+}

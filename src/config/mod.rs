@@ -1,0 +1,453 @@
+//! services.yaml: the model, loading with `file:line:column` errors (all of them at once),
+//! and the template files the config refers to.
+
+mod check;
+pub mod formats;
+pub mod model;
+pub mod yaml;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::LazyLock;
+
+pub use model::*;
+use yaml::{Node, Pos};
+
+use crate::suggest::did_you_mean;
+
+/// One problem in a file, at a position.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub pos: Pos,
+    pub message: String,
+}
+
+/// A diagnostic with the file it belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileDiagnostic {
+    pub file: String,
+    pub pos: Pos,
+    pub message: String,
+}
+
+impl fmt::Display for FileDiagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}: {}",
+            self.file, self.pos.line, self.pos.col, self.message
+        )
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: cannot read: {source}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}", render_diagnostics(.0))]
+    Invalid(Vec<FileDiagnostic>),
+}
+
+impl ConfigError {
+    pub fn diagnostics(&self) -> &[FileDiagnostic] {
+        match self {
+            ConfigError::Invalid(d) => d,
+            ConfigError::Read { .. } => &[],
+        }
+    }
+}
+
+fn render_diagnostics(diagnostics: &[FileDiagnostic]) -> String {
+    diagnostics
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Template files by their name relative to the templates folder (`prompts/review.md`).
+pub type TemplateSources = BTreeMap<String, String>;
+
+/// A checked services.yaml and the templates it uses.
+#[derive(Debug, Clone)]
+pub struct LoadedConfig {
+    pub config: Config,
+    /// The path given for services.yaml, as shown in messages.
+    pub path: String,
+    pub templates_dir: PathBuf,
+    pub templates: TemplateSources,
+}
+
+/// The names of the service's own command verbs, which an agent cannot take.
+pub const RESERVED_VERBS: [&str; 5] = ["retry", "stop", "status", "help", "approve"];
+
+const MAX_TEMPLATE_FILES: usize = 500;
+const MAX_TEMPLATE_BYTES: u64 = 1 << 20;
+
+/// The JSON Schema of services.yaml, derived from the model.
+pub fn json_schema() -> &'static serde_json::Value {
+    static SCHEMA: LazyLock<serde_json::Value> = LazyLock::new(|| {
+        let schema = schemars::generate::SchemaSettings::draft2020_12()
+            .into_generator()
+            .into_root_schema_for::<Config>();
+        serde_json::to_value(schema).unwrap_or_default()
+    });
+    &SCHEMA
+}
+
+/// Reads services.yaml and its templates folder, and checks both.
+pub fn load(path: &Path) -> Result<LoadedConfig, ConfigError> {
+    let shown = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: shown.clone(),
+        source,
+    })?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    // The templates folder is named inside the file: read it leniently first.
+    let dir_name = serde_yaml::from_str::<serde_yaml::Value>(&text)
+        .ok()
+        .and_then(|v| {
+            v.get("templates_dir")
+                .and_then(|d| d.as_str())
+                .map(String::from)
+        })
+        .unwrap_or_else(|| "templates".into());
+    let templates_dir = base.join(dir_name);
+    let templates = read_templates(&templates_dir).map_err(|source| ConfigError::Read {
+        path: templates_dir.display().to_string(),
+        source,
+    })?;
+    let mut loaded = parse(&text, &shown, templates)?;
+    loaded.templates_dir = templates_dir;
+    Ok(loaded)
+}
+
+fn read_templates(dir: &Path) -> std::io::Result<TemplateSources> {
+    let mut out = TemplateSources::new();
+    if !dir.is_dir() {
+        return Ok(out);
+    }
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(folder) = stack.pop() {
+        for entry in std::fs::read_dir(&folder)? {
+            let entry = entry?;
+            let name = entry.file_name();
+            if name.to_string_lossy().starts_with('.') {
+                continue;
+            }
+            let kind = entry.file_type()?;
+            if kind.is_dir() {
+                stack.push(entry.path());
+            } else if kind.is_file() && entry.metadata()?.len() <= MAX_TEMPLATE_BYTES {
+                if out.len() >= MAX_TEMPLATE_FILES {
+                    break;
+                }
+                let rel = entry.path();
+                let rel = rel.strip_prefix(dir).unwrap_or(&rel);
+                let key = rel
+                    .components()
+                    .map(|c| c.as_os_str().to_string_lossy())
+                    .collect::<Vec<_>>()
+                    .join("/");
+                out.insert(key, std::fs::read_to_string(entry.path())?);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Checks services.yaml text (named `file` in messages) with the given templates.
+/// Pure: no I/O.
+pub fn parse(
+    text: &str,
+    file: &str,
+    templates: TemplateSources,
+) -> Result<LoadedConfig, ConfigError> {
+    let at = |d: Diagnostic| FileDiagnostic {
+        file: file.to_string(),
+        pos: d.pos,
+        message: d.message,
+    };
+    let tree = yaml::parse(text).map_err(|issues| {
+        ConfigError::Invalid(
+            issues
+                .into_iter()
+                .map(|i| {
+                    at(Diagnostic {
+                        pos: i.pos,
+                        message: i.message,
+                    })
+                })
+                .collect(),
+        )
+    })?;
+    let mut diagnostics = check::SchemaChecker::new(json_schema()).check(&tree);
+    if !diagnostics.is_empty() {
+        return Err(ConfigError::Invalid(sorted(
+            diagnostics.into_iter().map(at).collect(),
+        )));
+    }
+    let config: Config = match serde_path_to_error::deserialize(tree.to_json()) {
+        Ok(c) => c,
+        Err(e) => {
+            let path: Vec<String> = e.path().iter().map(segment).collect();
+            let message = format!("{}{}", check::prefix(&path), e.inner());
+            return Err(ConfigError::Invalid(vec![at(Diagnostic {
+                pos: tree.pos_of(&path),
+                message,
+            })]));
+        }
+    };
+    let mut all: Vec<FileDiagnostic> = Vec::new();
+    diagnostics.extend(semantic_checks(&config, &tree, &templates));
+    all.extend(diagnostics.into_iter().map(at));
+    all.extend(template_syntax(&config, &templates));
+    if !all.is_empty() {
+        return Err(ConfigError::Invalid(sorted(all)));
+    }
+    Ok(LoadedConfig {
+        config,
+        path: file.to_string(),
+        templates_dir: PathBuf::from("templates"),
+        templates,
+    })
+}
+
+fn segment(s: &serde_path_to_error::Segment) -> String {
+    use serde_path_to_error::Segment;
+    match s {
+        Segment::Seq { index } => index.to_string(),
+        Segment::Map { key } => key.clone(),
+        Segment::Enum { variant } => variant.clone(),
+        Segment::Unknown => "?".into(),
+    }
+}
+
+fn sorted(mut d: Vec<FileDiagnostic>) -> Vec<FileDiagnostic> {
+    d.sort_by(|a, b| (&a.file, a.pos).cmp(&(&b.file, b.pos)));
+    d.dedup();
+    d
+}
+
+/// Cross-references and rules the schema cannot express.
+fn semantic_checks(config: &Config, tree: &Node, templates: &TemplateSources) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    let mut err = |path: &[&str], message: String| {
+        out.push(Diagnostic {
+            pos: tree.pos_of(path),
+            message,
+        })
+    };
+
+    let prefix = &config.github.command_prefix;
+    if prefix.is_empty() || prefix.chars().any(char::is_whitespace) {
+        err(
+            &["github", "command_prefix"],
+            format!("command prefix `{prefix}` must be one word with no spaces, such as /agent"),
+        );
+    }
+
+    match (
+        &config.cluster.namespace,
+        &config.cluster.namespace_template,
+    ) {
+        (None, None) => err(
+            &["cluster"],
+            "give `namespace` or `namespace_template`".into(),
+        ),
+        (Some(_), Some(_)) => err(
+            &["cluster", "namespace_template"],
+            "give `namespace` or `namespace_template`, not both".into(),
+        ),
+        _ => {}
+    }
+
+    let image_names: Vec<&str> = config.images.keys().map(String::as_str).collect();
+    let check_image = |path: &[&str], name: &str, out: &mut Vec<Diagnostic>| {
+        if !config.images.contains_key(name) {
+            out.push(Diagnostic {
+                pos: tree.pos_of(path),
+                message: unknown_ref("image", name, &image_names, "images"),
+            });
+        }
+    };
+    let mut image_errors = Vec::new();
+    check_image(
+        &["cluster", "defaults", "image"],
+        &config.cluster.defaults.image,
+        &mut image_errors,
+    );
+
+    let secret_names: Vec<&str> = config.secrets.keys().map(String::as_str).collect();
+    let template_names: Vec<&str> = templates.keys().map(String::as_str).collect();
+    let mut seen_agents: BTreeMap<&str, usize> = BTreeMap::new();
+    for (i, agent) in config.agents.iter().enumerate() {
+        let idx = i.to_string();
+        let p = |rest: &[&str]| -> Vec<String> {
+            let mut v = vec!["agents".to_string(), idx.clone()];
+            v.extend(rest.iter().map(|s| s.to_string()));
+            v
+        };
+        let pos = |rest: &[&str]| tree.pos_of(&p(rest));
+        if let Some(first) = seen_agents.insert(agent.name.as_str(), i) {
+            image_errors.push(Diagnostic {
+                pos: pos(&["name"]),
+                message: format!(
+                    "agents[{i}]: agent name `{}` is already used by agents[{first}]",
+                    agent.name
+                ),
+            });
+        }
+        if let Some(image) = &agent.image {
+            let path = p(&["image"]);
+            let path: Vec<&str> = path.iter().map(String::as_str).collect();
+            check_image(&path, image, &mut image_errors);
+        }
+        for (j, secret) in agent.secrets.iter().enumerate() {
+            if !config.secrets.contains_key(secret) {
+                image_errors.push(Diagnostic {
+                    pos: pos(&["secrets", &j.to_string()]),
+                    message: unknown_ref("secret", secret, &secret_names, "secrets"),
+                });
+            }
+        }
+        if agent.templates.is_empty() {
+            image_errors.push(Diagnostic {
+                pos: pos(&["templates"]),
+                message: "an agent needs at least one template".into(),
+            });
+        }
+        for (j, name) in agent.templates.iter().enumerate() {
+            let at = pos(&["templates", &j.to_string()]);
+            if !templates.contains_key(name) {
+                image_errors.push(Diagnostic {
+                    pos: at,
+                    message: unknown_template(name, &template_names),
+                });
+            } else if !is_yaml_template(name) {
+                image_errors.push(Diagnostic {
+                    pos: at,
+                    message: format!("template `{name}` renders Kubernetes objects, so it must be a .yaml or .yml file"),
+                });
+            }
+        }
+        if let Some(prompt) = &agent.prompt
+            && !templates.contains_key(prompt)
+        {
+            image_errors.push(Diagnostic {
+                pos: pos(&["prompt"]),
+                message: unknown_template(prompt, &template_names),
+            });
+        }
+        if agent.command.is_empty() {
+            image_errors.push(Diagnostic {
+                pos: pos(&["command"]),
+                message: "the agent command cannot be empty".into(),
+            });
+        }
+        let t = &agent.triggers;
+        if t.pull_request.is_none()
+            && t.issues.is_none()
+            && t.comment.is_none()
+            && t.push.is_none()
+            && t.release.is_none()
+        {
+            image_errors.push(Diagnostic {
+                pos: pos(&["name"]),
+                message: format!(
+                    "agent `{}` has no triggers, so it can never run",
+                    agent.name
+                ),
+            });
+        }
+        if let Some(comment) = &t.comment {
+            if comment.verbs.is_empty() {
+                image_errors.push(Diagnostic {
+                    pos: pos(&["triggers", "comment", "verbs"]),
+                    message: "give at least one command verb".into(),
+                });
+            }
+            for (j, verb) in comment.verbs.iter().enumerate() {
+                if RESERVED_VERBS.contains(&verb.as_str()) {
+                    image_errors.push(Diagnostic {
+                        pos: pos(&["triggers", "comment", "verbs", &j.to_string()]),
+                        message: format!(
+                            "`{verb}` is a built-in command of agentpods and cannot start an agent (reserved: {})",
+                            RESERVED_VERBS.join(", ")
+                        ),
+                    });
+                }
+            }
+        }
+        if let Some(push) = &t.push
+            && push.branches.is_empty()
+            && push.tags.is_empty()
+        {
+            image_errors.push(Diagnostic {
+                pos: pos(&["triggers", "push"]),
+                message: "a push trigger needs `branches` or `tags` globs".into(),
+            });
+        }
+    }
+    out.extend(image_errors);
+    out
+}
+
+fn is_yaml_template(name: &str) -> bool {
+    name.ends_with(".yaml") || name.ends_with(".yml")
+}
+
+fn unknown_ref(what: &str, name: &str, known: &[&str], section: &str) -> String {
+    match did_you_mean(name, known.iter().copied()) {
+        Some(s) => format!("unknown {what} `{name}`, did you mean `{s}`?"),
+        None if known.is_empty() => format!("unknown {what} `{name}`: `{section}` defines none"),
+        None => format!(
+            "unknown {what} `{name}` (defined in `{section}`: {})",
+            known.join(", ")
+        ),
+    }
+}
+
+fn unknown_template(name: &str, known: &[&str]) -> String {
+    match did_you_mean(name, known.iter().copied()) {
+        Some(s) => {
+            format!("template `{name}` not found in the templates folder, did you mean `{s}`?")
+        }
+        None => format!("template `{name}` not found in the templates folder"),
+    }
+}
+
+/// Every template file must compile; errors point into the template file.
+fn template_syntax(config: &Config, templates: &TemplateSources) -> Vec<FileDiagnostic> {
+    let env = crate::render::syntax_environment();
+    let mut out = Vec::new();
+    for (name, source) in templates {
+        if let Err(e) = env.template_from_named_str(name, source) {
+            out.push(FileDiagnostic {
+                file: format!("{}/{name}", config.templates_dir),
+                pos: Pos {
+                    line: e.line().unwrap_or(1),
+                    col: e.range().map_or(1, |r| column_of(source, r.start)),
+                },
+                message: format!(
+                    "template syntax error: {}",
+                    e.detail().unwrap_or("invalid template")
+                ),
+            });
+        }
+    }
+    out
+}
+
+fn column_of(source: &str, byte: usize) -> usize {
+    let byte = byte.min(source.len());
+    let line_start = source[..byte].rfind('\n').map_or(0, |i| i + 1);
+    source
+        .get(line_start..byte)
+        .map_or(1, |s| s.chars().count() + 1)
+}

@@ -1,0 +1,648 @@
+//! The services.yaml model. Every struct denies unknown fields; the JSON Schema that
+//! `agentpods schema` prints and that the loader checks files against is derived from
+//! these types, so the two cannot drift apart.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+use schemars::{JsonSchema, Schema, SchemaGenerator};
+use serde::{Deserialize, Serialize};
+
+use super::formats::{self, Format};
+
+/// The root of services.yaml.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The project's name: shown in comments and check runs, and set as a label on
+    /// everything agentpods creates.
+    pub project: DnsLabel,
+    /// Folder of the minijinja templates, relative to services.yaml.
+    #[serde(default = "default_templates_dir")]
+    pub templates_dir: String,
+    /// How agentpods talks to GitHub and who may start agents.
+    #[serde(default)]
+    pub github: GithubConfig,
+    /// Where and how agent pods run.
+    pub cluster: ClusterConfig,
+    /// Named container images, referred to by name from agents and defaults.
+    #[serde(default)]
+    pub images: BTreeMap<String, ImageRef>,
+    /// Named references to existing Kubernetes Secrets. Values never appear here.
+    #[serde(default)]
+    pub secrets: BTreeMap<String, SecretRef>,
+    /// The agents, and the events that start them.
+    pub agents: Vec<Agent>,
+}
+
+fn default_templates_dir() -> String {
+    "templates".into()
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GithubConfig {
+    /// The word that starts a command in a comment, as in `/agent run fix the test`.
+    #[serde(default = "default_prefix")]
+    pub command_prefix: String,
+    /// Who may start agents.
+    #[serde(default)]
+    pub authorization: Authorization,
+    /// Where results are reported.
+    #[serde(default)]
+    pub report: Report,
+}
+
+impl Default for GithubConfig {
+    fn default() -> Self {
+        Self {
+            command_prefix: default_prefix(),
+            authorization: Authorization::default(),
+            report: Report::default(),
+        }
+    }
+}
+
+fn default_prefix() -> String {
+    "/agent".into()
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Authorization {
+    /// The lowest repository permission that may start an agent by command.
+    #[serde(default = "default_permission")]
+    pub min_permission: Permission,
+    /// GitHub logins allowed whatever their permission.
+    #[serde(default)]
+    pub allowed_users: Vec<String>,
+    /// Teams (`org/team-slug`) whose members are allowed whatever their permission.
+    #[serde(default)]
+    pub allowed_teams: Vec<TeamSlug>,
+    /// Pull requests from forks: `never` run them, run them after a maintainer's
+    /// `approve` for the exact head commit, or `always` run them (unsafe for public repos).
+    #[serde(default)]
+    pub fork_pull_requests: ForkPolicy,
+}
+
+impl Default for Authorization {
+    fn default() -> Self {
+        Self {
+            min_permission: default_permission(),
+            allowed_users: Vec::new(),
+            allowed_teams: Vec::new(),
+            fork_pull_requests: ForkPolicy::default(),
+        }
+    }
+}
+
+fn default_permission() -> Permission {
+    Permission::Write
+}
+
+/// A repository permission, lowest first.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize, JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Permission {
+    None,
+    Read,
+    Triage,
+    Write,
+    Maintain,
+    Admin,
+}
+
+impl Permission {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Permission::None => "none",
+            Permission::Read => "read",
+            Permission::Triage => "triage",
+            Permission::Write => "write",
+            Permission::Maintain => "maintain",
+            Permission::Admin => "admin",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ForkPolicy {
+    Never,
+    #[default]
+    Approve,
+    Always,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Report {
+    /// A check run per run (needs GitHub App auth).
+    #[serde(default = "yes")]
+    pub check_run: bool,
+    /// One comment per run, edited in place with the result.
+    #[serde(default = "yes")]
+    pub comment: bool,
+    /// A commit status per run (used instead of check runs with token auth).
+    #[serde(default)]
+    pub commit_status: bool,
+}
+
+impl Default for Report {
+    fn default() -> Self {
+        Self {
+            check_run: true,
+            comment: true,
+            commit_status: false,
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// The namespace agent pods run in. Give this or `namespace_template`.
+    #[serde(default)]
+    pub namespace: Option<DnsLabel>,
+    /// A template for one namespace per pull request, e.g.
+    /// `"agents-{{ repo.name | dns_label }}-{{ pr.number }}"`.
+    #[serde(default)]
+    pub namespace_template: Option<TemplateText>,
+    /// The ServiceAccount agent pods run as.
+    #[serde(default = "default_service_account")]
+    pub service_account: DnsSubdomain,
+    /// Defaults for every agent.
+    #[serde(default)]
+    pub defaults: Defaults,
+}
+
+fn default_service_account() -> DnsSubdomain {
+    DnsSubdomain("agentpods-agent".into())
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Defaults {
+    /// The name of an entry in `images`.
+    #[serde(default = "default_image")]
+    pub image: String,
+    #[serde(default = "default_resources")]
+    pub resources: Resources,
+    /// Longest a run may take once its pod runs.
+    #[serde(default = "default_timeout")]
+    pub timeout: Duration,
+    /// Longest a run may wait for its pod to start.
+    #[serde(default = "default_pending_timeout")]
+    pub pending_timeout: Duration,
+    /// How long a finished run and its objects are kept.
+    #[serde(default = "default_ttl")]
+    pub ttl_after_finished: Duration,
+}
+
+impl Default for Defaults {
+    fn default() -> Self {
+        Self {
+            image: default_image(),
+            resources: default_resources(),
+            timeout: default_timeout(),
+            pending_timeout: default_pending_timeout(),
+            ttl_after_finished: default_ttl(),
+        }
+    }
+}
+
+fn default_image() -> String {
+    "agent".into()
+}
+fn default_timeout() -> Duration {
+    Duration::from_secs(30 * 60)
+}
+fn default_pending_timeout() -> Duration {
+    Duration::from_secs(10 * 60)
+}
+fn default_ttl() -> Duration {
+    Duration::from_secs(24 * 3600)
+}
+fn default_resources() -> Resources {
+    let list = |cpu: &str, memory: &str| ResourceList {
+        cpu: Some(Quantity(cpu.into())),
+        memory: Some(Quantity(memory.into())),
+        ephemeral_storage: None,
+    };
+    Resources {
+        requests: list("500m", "1Gi"),
+        limits: list("2", "4Gi"),
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Resources {
+    #[serde(default)]
+    pub requests: ResourceList,
+    #[serde(default)]
+    pub limits: ResourceList,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResourceList {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<Quantity>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<Quantity>,
+    #[serde(
+        default,
+        rename = "ephemeral-storage",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub ephemeral_storage: Option<Quantity>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SecretRef {
+    /// The name of a Secret in the agents' namespace.
+    pub name: DnsSubdomain,
+    /// The key inside that Secret.
+    pub key: SecretKey,
+    /// The environment variable agents see it as; the entry's name upper-cased when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env: Option<EnvName>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Agent {
+    /// Unique; part of run and pod names.
+    pub name: DnsLabel,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// YAML templates (in `templates_dir`) rendered into the Kubernetes objects of a run.
+    #[serde(default = "default_templates")]
+    pub templates: Vec<String>,
+    /// A text template (in `templates_dir`) rendered into the agent's task.
+    #[serde(default)]
+    pub prompt: Option<String>,
+    /// The name of an entry in `images`; `cluster.defaults.image` when absent.
+    #[serde(default)]
+    pub image: Option<String>,
+    /// The agent command and its arguments, run without a shell; the task is given as a file.
+    #[serde(default = "default_command")]
+    pub command: Vec<String>,
+    /// The events that start this agent.
+    #[serde(default)]
+    pub triggers: Triggers,
+    /// Plain environment variables for the agent container.
+    #[serde(default)]
+    pub env: BTreeMap<EnvName, String>,
+    /// Free values for this agent's templates (`agent.params.destination`, say).
+    #[serde(default)]
+    pub params: BTreeMap<String, String>,
+    /// Names of entries in `secrets` exposed to this agent as environment variables
+    /// (named by the entry's `env`).
+    #[serde(default)]
+    pub secrets: Vec<String>,
+    /// ServiceAccount for this agent; `cluster.service_account` when absent.
+    #[serde(default)]
+    pub service_account: Option<DnsSubdomain>,
+    /// Mount the ServiceAccount token into the pod (off unless asked).
+    #[serde(default)]
+    pub automount_service_account_token: bool,
+    /// Runs in the same group supersede one another.
+    #[serde(default)]
+    pub concurrency: Option<Concurrency>,
+    #[serde(default)]
+    pub timeout: Option<Duration>,
+    #[serde(default)]
+    pub pending_timeout: Option<Duration>,
+    #[serde(default)]
+    pub ttl_after_finished: Option<Duration>,
+    #[serde(default)]
+    pub resources: Option<Resources>,
+}
+
+fn default_templates() -> Vec<String> {
+    vec!["agent-pod.yaml".into()]
+}
+fn default_command() -> Vec<String> {
+    vec!["codex".into(), "exec".into(), "--full-auto".into()]
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Concurrency {
+    /// A template naming the group, e.g. `"review-{{ repo.full_name }}-{{ pr.number }}"`.
+    pub group: TemplateText,
+    /// Cancel the older run when a new one starts in the same group.
+    #[serde(default)]
+    pub cancel_in_progress: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Triggers {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pull_request: Option<PullRequestTrigger>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issues: Option<IssuesTrigger>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<CommentTrigger>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub push: Option<PushTrigger>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub release: Option<ReleaseTrigger>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PullRequestTrigger {
+    #[serde(default = "default_pr_actions")]
+    pub actions: Vec<PullRequestAction>,
+    /// Globs on the base branch; any branch when empty.
+    #[serde(default)]
+    pub branches: Vec<Glob>,
+    /// Globs on changed files; at least one must match when given.
+    #[serde(default)]
+    pub paths: Vec<Glob>,
+    /// Globs on changed files that do not count.
+    #[serde(default)]
+    pub paths_ignore: Vec<Glob>,
+    /// The pull request must carry at least one of these labels.
+    #[serde(default)]
+    pub labels: Vec<String>,
+    /// Also run on draft pull requests.
+    #[serde(default)]
+    pub draft: bool,
+}
+
+fn default_pr_actions() -> Vec<PullRequestAction> {
+    use PullRequestAction::*;
+    vec![Opened, Synchronize, Reopened, ReadyForReview]
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PullRequestAction {
+    Opened,
+    Synchronize,
+    Reopened,
+    ReadyForReview,
+    Labeled,
+    Edited,
+    Closed,
+}
+
+impl PullRequestAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Opened => "opened",
+            Self::Synchronize => "synchronize",
+            Self::Reopened => "reopened",
+            Self::ReadyForReview => "ready_for_review",
+            Self::Labeled => "labeled",
+            Self::Edited => "edited",
+            Self::Closed => "closed",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IssuesTrigger {
+    #[serde(default = "default_issue_actions")]
+    pub actions: Vec<IssuesAction>,
+    /// The issue must carry at least one of these labels.
+    #[serde(default)]
+    pub labels: Vec<String>,
+}
+
+fn default_issue_actions() -> Vec<IssuesAction> {
+    vec![IssuesAction::Opened, IssuesAction::Labeled]
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum IssuesAction {
+    Opened,
+    Labeled,
+    Edited,
+    Reopened,
+}
+
+impl IssuesAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Opened => "opened",
+            Self::Labeled => "labeled",
+            Self::Edited => "edited",
+            Self::Reopened => "reopened",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CommentTrigger {
+    /// Command verbs that start this agent: `run`, `review`, or verbs of your own.
+    pub verbs: Vec<Verb>,
+    /// Where the comment may be: on pull requests, on issues, or both.
+    #[serde(default = "default_comment_on")]
+    pub on: Vec<CommentTarget>,
+}
+
+fn default_comment_on() -> Vec<CommentTarget> {
+    vec![CommentTarget::PullRequest, CommentTarget::Issue]
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CommentTarget {
+    PullRequest,
+    Issue,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PushTrigger {
+    /// Globs on branch names (without `refs/heads/`).
+    #[serde(default)]
+    pub branches: Vec<Glob>,
+    /// Globs on tag names (without `refs/tags/`).
+    #[serde(default)]
+    pub tags: Vec<Glob>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReleaseTrigger {
+    #[serde(default = "default_release_actions")]
+    pub actions: Vec<ReleaseAction>,
+    /// Also run for prereleases.
+    #[serde(default)]
+    pub prerelease: bool,
+}
+
+fn default_release_actions() -> Vec<ReleaseAction> {
+    vec![ReleaseAction::Published]
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReleaseAction {
+    Published,
+    Created,
+    Released,
+    Prereleased,
+}
+
+impl ReleaseAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Published => "published",
+            Self::Created => "created",
+            Self::Released => "released",
+            Self::Prereleased => "prereleased",
+        }
+    }
+}
+
+/// String newtypes whose syntax is checked when the file is loaded (through the schema's
+/// `format`, so every bad value is reported with its position) and again on deserialize.
+macro_rules! checked_string {
+    ($(#[$doc:meta])* $name:ident, $format:expr) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[serde(try_from = "String", into = "String")]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = String;
+            fn try_from(s: String) -> Result<Self, String> {
+                $format.check(&s)?;
+                Ok(Self(s))
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(v: $name) -> String {
+                v.0
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl JsonSchema for $name {
+            fn schema_name() -> Cow<'static, str> {
+                stringify!($name).into()
+            }
+            fn json_schema(_: &mut SchemaGenerator) -> Schema {
+                $format.schema()
+            }
+        }
+    };
+}
+
+checked_string!(
+    /// A DNS-1123 label: lowercase letters, digits and `-`, at most 63 characters.
+    DnsLabel,
+    Format::DnsLabel
+);
+checked_string!(
+    /// A DNS-1123 subdomain, as Kubernetes object names are.
+    DnsSubdomain,
+    Format::DnsSubdomain
+);
+checked_string!(
+    /// A Kubernetes quantity such as `500m`, `2`, `4Gi`.
+    Quantity,
+    Format::Quantity
+);
+checked_string!(
+    /// A glob: `*` within a path segment, `**` across segments, `{a,b}` alternatives.
+    Glob,
+    Format::Glob
+);
+checked_string!(
+    /// A minijinja template (checked for syntax when loaded).
+    TemplateText,
+    Format::Template
+);
+checked_string!(
+    /// A container image reference, such as `ghcr.io/org/agent:1.2.3`.
+    ImageRef,
+    Format::Image
+);
+checked_string!(
+    /// An environment variable name.
+    EnvName,
+    Format::EnvName
+);
+checked_string!(
+    /// A key of a Kubernetes Secret.
+    SecretKey,
+    Format::SecretKey
+);
+checked_string!(
+    /// A team as `org/team-slug`.
+    TeamSlug,
+    Format::Team
+);
+checked_string!(
+    /// A command verb: a lowercase word such as `run`, `review` or `docs`.
+    Verb,
+    Format::Verb
+);
+
+/// A duration written like `90s`, `30m`, `1h 30m`, `2d`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Duration(pub std::time::Duration);
+
+impl Duration {
+    pub const fn from_secs(s: u64) -> Self {
+        Self(std::time::Duration::from_secs(s))
+    }
+    pub fn as_secs(self) -> u64 {
+        self.0.as_secs()
+    }
+}
+
+impl Serialize for Duration {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&humantime::format_duration(self.0).to_string())
+    }
+}
+
+impl<'de> Deserialize<'de> for Duration {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        formats::parse_duration(&s)
+            .map(Duration)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+impl JsonSchema for Duration {
+    fn schema_name() -> Cow<'static, str> {
+        "Duration".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        Format::Duration.schema()
+    }
+}

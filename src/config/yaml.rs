@@ -1,0 +1,403 @@
+//! A YAML tree that remembers where every node came from.
+//!
+//! serde_yaml gives typed values but no positions; we need `file:line:column` for every
+//! error, including semantic ones found after parsing, and we want every error at once.
+//! So services.yaml is first read into this spanned tree (yaml-rust2's event parser),
+//! checked against the JSON Schema of the model, and only then deserialized.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
+use yaml_rust2::scanner::{Marker, TScalarStyle};
+
+/// A 1-based line and column in the source text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub struct Pos {
+    pub line: usize,
+    pub col: usize,
+}
+
+impl fmt::Display for Pos {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.line, self.col)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum NodeKind {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(String),
+    Seq(Vec<Node>),
+    Map(Vec<(Key, Node)>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Node {
+    pub kind: NodeKind,
+    pub pos: Pos,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Key {
+    pub name: String,
+    pub pos: Pos,
+}
+
+/// A problem found while reading the YAML text itself.
+#[derive(Debug, Clone, PartialEq)]
+pub struct YamlIssue {
+    pub pos: Pos,
+    pub message: String,
+}
+
+impl Node {
+    pub fn type_name(&self) -> &'static str {
+        match self.kind {
+            NodeKind::Null => "null",
+            NodeKind::Bool(_) => "a boolean",
+            NodeKind::Int(_) => "an integer",
+            NodeKind::Float(_) => "a number",
+            NodeKind::Str(_) => "a string",
+            NodeKind::Seq(_) => "a list",
+            NodeKind::Map(_) => "a mapping",
+        }
+    }
+
+    /// The node at a path of map keys and list indexes, if present.
+    pub fn get_path<S: AsRef<str>>(&self, path: &[S]) -> Option<&Node> {
+        let mut node = self;
+        for part in path {
+            let part = part.as_ref();
+            node = match &node.kind {
+                NodeKind::Map(entries) => entries
+                    .iter()
+                    .find(|(k, _)| k.name == part)
+                    .map(|(_, v)| v)?,
+                NodeKind::Seq(items) => items.get(part.parse::<usize>().ok()?)?,
+                _ => return None,
+            };
+        }
+        Some(node)
+    }
+
+    /// The position of the deepest existing node along `path` (so a missing key points at
+    /// its parent mapping).
+    pub fn pos_of<S: AsRef<str>>(&self, path: &[S]) -> Pos {
+        let mut node = self;
+        for part in path {
+            let part = part.as_ref();
+            let next = match &node.kind {
+                NodeKind::Map(entries) => {
+                    entries.iter().find(|(k, _)| k.name == part).map(|(_, v)| v)
+                }
+                NodeKind::Seq(items) => part.parse::<usize>().ok().and_then(|i| items.get(i)),
+                _ => None,
+            };
+            match next {
+                Some(n) => node = n,
+                None => break,
+            }
+        }
+        node.pos
+    }
+
+    /// The position of the key that holds the node at `path` (its value's position when the
+    /// last step is a list index).
+    pub fn key_pos_of<S: AsRef<str>>(&self, path: &[S]) -> Pos {
+        let Some((last, parent)) = path.split_last() else {
+            return self.pos;
+        };
+        match self.get_path(parent).map(|n| &n.kind) {
+            Some(NodeKind::Map(entries)) => entries
+                .iter()
+                .find(|(k, _)| k.name == last.as_ref())
+                .map(|(k, _)| k.pos)
+                .unwrap_or_else(|| self.pos_of(parent)),
+            _ => self.pos_of(path),
+        }
+    }
+
+    pub fn to_json(&self) -> serde_json::Value {
+        use serde_json::Value;
+        match &self.kind {
+            NodeKind::Null => Value::Null,
+            NodeKind::Bool(b) => Value::Bool(*b),
+            NodeKind::Int(i) => Value::from(*i),
+            NodeKind::Float(f) => {
+                serde_json::Number::from_f64(*f).map_or(Value::Null, Value::Number)
+            }
+            NodeKind::Str(s) => Value::String(s.clone()),
+            NodeKind::Seq(items) => Value::Array(items.iter().map(Node::to_json).collect()),
+            NodeKind::Map(entries) => Value::Object(
+                entries
+                    .iter()
+                    .map(|(k, v)| (k.name.clone(), v.to_json()))
+                    .collect(),
+            ),
+        }
+    }
+}
+
+/// Parses one YAML document into a spanned tree. An empty document is a null node.
+/// Duplicate keys, non-scalar keys and unknown tags are reported as issues (all of them);
+/// a syntax error stops the parse and is the only issue.
+pub fn parse(text: &str) -> Result<Node, Vec<YamlIssue>> {
+    let mut builder = Builder::default();
+    let mut parser = Parser::new_from_str(text);
+    if let Err(e) = parser.load(&mut builder, false) {
+        let m = e.marker();
+        return Err(vec![YamlIssue {
+            pos: pos(m),
+            message: format!("invalid YAML: {}", e.info()),
+        }]);
+    }
+    if !builder.issues.is_empty() {
+        return Err(builder.issues);
+    }
+    Ok(builder.root.unwrap_or(Node {
+        kind: NodeKind::Null,
+        pos: Pos { line: 1, col: 1 },
+    }))
+}
+
+fn pos(m: &Marker) -> Pos {
+    Pos {
+        line: m.line(),
+        col: m.col() + 1,
+    }
+}
+
+enum Frame {
+    Seq(Node, usize),
+    Map {
+        node: Node,
+        anchor: usize,
+        pending_key: Option<Key>,
+    },
+}
+
+#[derive(Default)]
+struct Builder {
+    stack: Vec<Frame>,
+    anchors: HashMap<usize, Node>,
+    root: Option<Node>,
+    issues: Vec<YamlIssue>,
+    done: bool,
+}
+
+impl Builder {
+    fn push_value(&mut self, node: Node, anchor: usize) {
+        if anchor > 0 {
+            self.anchors.insert(anchor, node.clone());
+        }
+        match self.stack.last_mut() {
+            None => {
+                if self.root.is_none() {
+                    self.root = Some(node);
+                }
+            }
+            Some(Frame::Seq(seq, _)) => {
+                if let NodeKind::Seq(items) = &mut seq.kind {
+                    items.push(node);
+                }
+            }
+            Some(Frame::Map {
+                node: map,
+                pending_key,
+                ..
+            }) => match pending_key.take() {
+                None => {
+                    let name = match node.kind {
+                        NodeKind::Str(s) => s,
+                        NodeKind::Int(i) => i.to_string(),
+                        NodeKind::Bool(b) => b.to_string(),
+                        NodeKind::Float(f) => f.to_string(),
+                        NodeKind::Null => "null".to_string(),
+                        NodeKind::Seq(_) | NodeKind::Map(_) => {
+                            self.issues.push(YamlIssue {
+                                pos: node.pos,
+                                message: "a mapping key must be a plain string".into(),
+                            });
+                            String::new()
+                        }
+                    };
+                    *pending_key = Some(Key {
+                        name,
+                        pos: node.pos,
+                    });
+                }
+                Some(key) => {
+                    if let NodeKind::Map(entries) = &mut map.kind {
+                        if let Some((first, _)) = entries.iter().find(|(k, _)| k.name == key.name) {
+                            self.issues.push(YamlIssue {
+                                pos: key.pos,
+                                message: format!(
+                                    "duplicate key `{}` (first defined at line {})",
+                                    key.name, first.pos.line
+                                ),
+                            });
+                        } else {
+                            entries.push((key, node));
+                        }
+                    }
+                }
+            },
+        }
+    }
+
+    fn check_tag(
+        &mut self,
+        tag: &Option<yaml_rust2::parser::Tag>,
+        at: Pos,
+    ) -> Option<&'static str> {
+        let tag = tag.as_ref()?;
+        let full = format!("{}{}", tag.handle, tag.suffix);
+        match full.as_str() {
+            "tag:yaml.org,2002:str" | "!!str" => Some("str"),
+            "tag:yaml.org,2002:map" | "tag:yaml.org,2002:seq" | "!!map" | "!!seq" => None,
+            _ => {
+                self.issues.push(YamlIssue {
+                    pos: at,
+                    message: format!("unsupported YAML tag `{full}`"),
+                });
+                None
+            }
+        }
+    }
+}
+
+impl MarkedEventReceiver for Builder {
+    fn on_event(&mut self, ev: Event, mark: Marker) {
+        let at = pos(&mark);
+        match ev {
+            Event::DocumentEnd => self.done = true,
+            Event::Scalar(value, style, anchor, tag) => {
+                let forced_str = self.check_tag(&tag, at) == Some("str");
+                let kind = if style != TScalarStyle::Plain || forced_str {
+                    NodeKind::Str(value)
+                } else {
+                    plain_scalar(value)
+                };
+                self.push_value(Node { kind, pos: at }, anchor);
+            }
+            Event::SequenceStart(anchor, tag) => {
+                self.check_tag(&tag, at);
+                self.stack.push(Frame::Seq(
+                    Node {
+                        kind: NodeKind::Seq(Vec::new()),
+                        pos: at,
+                    },
+                    anchor,
+                ));
+            }
+            Event::MappingStart(anchor, tag) => {
+                self.check_tag(&tag, at);
+                self.stack.push(Frame::Map {
+                    node: Node {
+                        kind: NodeKind::Map(Vec::new()),
+                        pos: at,
+                    },
+                    anchor,
+                    pending_key: None,
+                });
+            }
+            Event::SequenceEnd | Event::MappingEnd => {
+                if let Some(frame) = self.stack.pop() {
+                    let (node, anchor) = match frame {
+                        Frame::Seq(node, anchor) => (node, anchor),
+                        Frame::Map { node, anchor, .. } => (node, anchor),
+                    };
+                    self.push_value(node, anchor);
+                }
+            }
+            Event::Alias(id) => match self.anchors.get(&id).cloned() {
+                Some(mut node) => {
+                    node.pos = at;
+                    self.push_value(node, 0);
+                }
+                None => self.issues.push(YamlIssue {
+                    pos: at,
+                    message: "alias to an unknown anchor".into(),
+                }),
+            },
+            Event::Nothing | Event::StreamStart | Event::StreamEnd | Event::DocumentStart => {}
+        }
+    }
+}
+
+/// YAML 1.2 core schema resolution of a plain scalar.
+fn plain_scalar(value: String) -> NodeKind {
+    match yaml_rust2::Yaml::from_str(&value) {
+        yaml_rust2::Yaml::Null => NodeKind::Null,
+        yaml_rust2::Yaml::Boolean(b) => NodeKind::Bool(b),
+        yaml_rust2::Yaml::Integer(i) => NodeKind::Int(i),
+        yaml_rust2::Yaml::Real(r) => match r.parse::<f64>() {
+            Ok(f) => NodeKind::Float(f),
+            Err(_) => NodeKind::Str(value),
+        },
+        _ => NodeKind::Str(value),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_are_one_based_lines_and_columns() {
+        let tree = parse("project: demo\nagents:\n  - name: review\n    timeout: 5m\n").unwrap();
+        assert_eq!(tree.pos_of(&["project"]), Pos { line: 1, col: 10 });
+        assert_eq!(tree.key_pos_of(&["project"]), Pos { line: 1, col: 1 });
+        assert_eq!(
+            tree.pos_of(&["agents", "0", "timeout"]),
+            Pos { line: 4, col: 14 }
+        );
+        assert_eq!(
+            tree.key_pos_of(&["agents", "0", "name"]),
+            Pos { line: 3, col: 5 }
+        );
+    }
+
+    #[test]
+    fn scalars_resolve_like_yaml_1_2_and_quotes_keep_strings() {
+        let tree = parse("a: 1\nb: '1'\nc: true\nd: yes\ne: ~\nf: 1.5\ng: !!str 2\n").unwrap();
+        let json = tree.to_json();
+        assert_eq!(json["a"], 1);
+        assert_eq!(json["b"], "1");
+        assert_eq!(json["c"], true);
+        assert_eq!(json["d"], "yes");
+        assert!(json["e"].is_null());
+        assert_eq!(json["f"], 1.5);
+        assert_eq!(json["g"], "2");
+    }
+
+    #[test]
+    fn duplicate_keys_are_all_reported() {
+        let issues = parse("a: 1\nb: 2\na: 3\nb: 4\n").unwrap_err();
+        assert_eq!(issues.len(), 2);
+        assert_eq!(issues[0].pos, Pos { line: 3, col: 1 });
+        assert!(
+            issues[0].message.contains("duplicate key `a`"),
+            "{}",
+            issues[0].message
+        );
+    }
+
+    #[test]
+    fn syntax_errors_carry_a_position() {
+        let issues = parse("a: [1, 2\nb: 3\n").unwrap_err();
+        assert_eq!(issues.len(), 1);
+        assert!(issues[0].message.starts_with("invalid YAML"));
+        assert!(issues[0].pos.line >= 1);
+    }
+
+    #[test]
+    fn aliases_are_resolved() {
+        let tree = parse("base: &b {x: 1}\nother: *b\n").unwrap();
+        assert_eq!(tree.to_json()["other"]["x"], 1);
+    }
+}

@@ -1,0 +1,10 @@
+//! agentpods: GitHub events in, Kubernetes pods running a coding agent out.
+#![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod cluster;
+pub mod config;
+pub mod github;
+pub mod plan;
+pub mod render;
+pub mod suggest;
