@@ -1,0 +1,4 @@
+//! GitHub: webhook events as our own types, and the comment command grammar.
+
+pub mod command;
+pub mod event;
