@@ -1,0 +1,290 @@
+//! The command line: `validate`, `render`, `schema`, `crd`.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{self, LoadedConfig, Permission};
+use crate::github::event;
+use crate::plan::{Decision, Facts, Planner};
+use crate::render::Engine;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "agentpods",
+    version,
+    about = "GitHub events in, Kubernetes pods running a coding agent out"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Cmd {
+    /// Check services.yaml and its templates; print every problem as FILE:LINE:COL: message.
+    Validate {
+        #[arg(long, default_value = "services.yaml")]
+        config: PathBuf,
+    },
+    /// Print, as multi-document YAML, every object a GitHub event would launch (no cluster needed).
+    Render {
+        #[arg(long, default_value = "services.yaml")]
+        config: PathBuf,
+        /// The X-GitHub-Event name, e.g. pull_request.
+        #[arg(long)]
+        event: String,
+        /// A webhook payload (JSON); repeat it, or name a folder of .json files.
+        #[arg(long, required = true)]
+        payload: Vec<PathBuf>,
+        /// The X-GitHub-Delivery id (derived from the payload when absent).
+        #[arg(long)]
+        delivery: Option<String>,
+        /// The requester's repository permission, as the GitHub API would report it.
+        #[arg(long, value_parser = parse_permission)]
+        permission: Option<Permission>,
+        /// A file listing the pull request's changed files, one per line (for `paths` filters).
+        #[arg(long)]
+        changed_files: Option<PathBuf>,
+    },
+    /// Print the JSON Schema of services.yaml.
+    Schema,
+    /// Print the AgentRun CustomResourceDefinition.
+    Crd,
+}
+
+fn parse_permission(s: &str) -> Result<Permission, String> {
+    serde_json::from_value(serde_json::Value::String(s.to_string()))
+        .map_err(|_| "expected one of: none, read, triage, write, maintain, admin".to_string())
+}
+
+pub fn run(cli: Cli) -> ExitCode {
+    match cli.command {
+        Cmd::Validate { config } => validate(&config),
+        Cmd::Render {
+            config,
+            event,
+            payload,
+            delivery,
+            permission,
+            changed_files,
+        } => render(&RenderArgs {
+            config: &config,
+            event: &event,
+            payloads: &payload,
+            delivery: delivery.as_deref(),
+            permission,
+            changed_files: changed_files.as_deref(),
+        }),
+        Cmd::Schema => {
+            println!("{}", schema_json());
+            ExitCode::SUCCESS
+        }
+        Cmd::Crd => {
+            print!("{}", crate::cluster::crd::crd_yaml());
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+/// The schema as committed in `schema/services.schema.json`.
+pub fn schema_json() -> String {
+    serde_json::to_string_pretty(config::json_schema()).unwrap_or_default()
+}
+
+fn load(path: &Path) -> Result<LoadedConfig, ExitCode> {
+    config::load(path).map_err(|e| {
+        eprintln!("{e}");
+        if !e.diagnostics().is_empty() {
+            let n = e.diagnostics().len();
+            eprintln!("{n} problem{} found", if n == 1 { "" } else { "s" });
+        }
+        ExitCode::FAILURE
+    })
+}
+
+fn validate(path: &Path) -> ExitCode {
+    match load(path) {
+        Ok(loaded) => {
+            let agents = loaded.config.agents.len();
+            eprintln!(
+                "{}: ok ({agents} agent{}, {} template{})",
+                path.display(),
+                if agents == 1 { "" } else { "s" },
+                loaded.templates.len(),
+                if loaded.templates.len() == 1 { "" } else { "s" }
+            );
+            ExitCode::SUCCESS
+        }
+        Err(code) => code,
+    }
+}
+
+struct RenderArgs<'a> {
+    config: &'a Path,
+    event: &'a str,
+    payloads: &'a [PathBuf],
+    delivery: Option<&'a str>,
+    permission: Option<Permission>,
+    changed_files: Option<&'a Path>,
+}
+
+fn render(args: &RenderArgs<'_>) -> ExitCode {
+    let loaded = match load(args.config) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let engine = match Engine::new(&loaded) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let changed: Option<Vec<String>> = match args.changed_files {
+        Some(p) => match std::fs::read_to_string(p) {
+            Ok(text) => Some(
+                text.lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty())
+                    .map(String::from)
+                    .collect(),
+            ),
+            Err(e) => {
+                eprintln!("{}: cannot read: {e}", p.display());
+                return ExitCode::FAILURE;
+            }
+        },
+        None => None,
+    };
+    let files = match payload_files(args.payloads) {
+        Ok(f) => f,
+        Err(message) => {
+            eprintln!("{message}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let planner = Planner::new(&loaded.config);
+    let facts = Facts {
+        permission: args.permission,
+        changed_files: changed.as_deref(),
+        ..Facts::default()
+    };
+    let mut failed = false;
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    for file in &files {
+        let shown = file.display().to_string();
+        let body = match std::fs::read(file) {
+            Ok(b) => b,
+            Err(e) => {
+                eprintln!("{shown}: cannot read: {e}");
+                failed = true;
+                continue;
+            }
+        };
+        let delivery = args.delivery.map(String::from).unwrap_or_else(|| {
+            format!(
+                "local-{}",
+                crate::render::names::short_hash(&[&String::from_utf8_lossy(&body)])
+            )
+        });
+        match render_one(&planner, &engine, args.event, &body, &delivery, &facts) {
+            Ok(RenderOutput { yaml, notes }) => {
+                for note in notes {
+                    eprintln!("{shown}: {note}");
+                }
+                if out.write_all(yaml.as_bytes()).is_err() {
+                    return ExitCode::FAILURE;
+                }
+            }
+            Err(message) => {
+                eprintln!("{shown}: {message}");
+                failed = true;
+            }
+        }
+    }
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn payload_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
+    let mut files = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            let mut inner: Vec<PathBuf> = std::fs::read_dir(p)
+                .map_err(|e| format!("{}: cannot read: {e}", p.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "json"))
+                .collect();
+            inner.sort();
+            if inner.is_empty() {
+                return Err(format!("{}: no .json payloads in this folder", p.display()));
+            }
+            files.extend(inner);
+        } else {
+            files.push(p.clone());
+        }
+    }
+    Ok(files)
+}
+
+/// What `render` prints for one payload: YAML for stdout, notes for stderr.
+pub struct RenderOutput {
+    pub yaml: String,
+    pub notes: Vec<String>,
+}
+
+/// Parses, plans and renders one payload. Pure but for what it is given.
+pub fn render_one(
+    planner: &Planner<'_>,
+    engine: &Engine,
+    event_name: &str,
+    body: &[u8],
+    delivery: &str,
+    facts: &Facts<'_>,
+) -> Result<RenderOutput, String> {
+    let event = event::parse(event_name, body).map_err(|e| e.to_string())?;
+    let prefix = &planner.config().github.command_prefix;
+    let mut yaml = String::new();
+    let mut notes = Vec::new();
+    for decision in planner.plan(&event, delivery, facts) {
+        match decision {
+            Decision::Launch(launch) => {
+                let run = engine
+                    .render_run(&event, delivery, &launch, facts.pull_request)
+                    .map_err(|e| format!("agent {}: {e}", launch.agent))?;
+                notes.push(format!(
+                    "agent {}: launch {} in namespace {} ({} object{}, trigger {})",
+                    launch.agent,
+                    run.name,
+                    run.namespace,
+                    run.objects.len(),
+                    if run.objects.len() == 1 { "" } else { "s" },
+                    launch.trigger.describe()
+                ));
+                for object in &run.objects {
+                    let text = serde_yaml::to_string(object)
+                        .map_err(|e| format!("cannot print {}: {e}", object.kind()))?;
+                    yaml.push_str("---\n");
+                    yaml.push_str(&text);
+                }
+            }
+            Decision::Skip { agent, reason } => {
+                notes.push(format!("agent {agent}: not started: {reason}"))
+            }
+            Decision::Refuse(refusal) => {
+                notes.push(format!("refused: {}", refusal.message(prefix)))
+            }
+            Decision::Control(control) => notes.push(format!("service command: {control:?}")),
+            Decision::Reply(text) => notes.push(format!("reply: {}", text.replace('\n', "\n  "))),
+            Decision::Ignore(reason) => notes.push(format!("nothing to do: {reason}")),
+        }
+    }
+    Ok(RenderOutput { yaml, notes })
+}

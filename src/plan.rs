@@ -1,0 +1,876 @@
+//! The planner: a GitHub event and services.yaml in, decisions out. Pure: no I/O, no clock.
+//!
+//! Which agents fire, for whom and with what task; what is refused and why; what the bot
+//! says back; which commands the service itself must carry out (stop, status, ...).
+
+use globset::{GlobMatcher, GlobSet, GlobSetBuilder};
+
+use crate::config::{Agent, Config, ForkPolicy, Permission};
+use crate::github::command::{Command, CommandError, CommandParser, help_text};
+use crate::github::event::{AuthorAssociation, Event, PullRequest, User, WebhookEvent};
+use crate::render::names::{dns_label, short_hash};
+
+/// What the service knows beyond the payload, fetched at the edges (GitHub API) or absent.
+#[derive(Debug, Clone, Default)]
+pub struct Facts<'a> {
+    /// The requester's repository permission (collaborator-permission API), when known;
+    /// otherwise it is inferred from the payload's author_association.
+    pub permission: Option<Permission>,
+    /// Teams (`org/slug`) the requester belongs to, when known.
+    pub teams: &'a [String],
+    /// The pull request's changed files, when known (needed by `paths` filters).
+    pub changed_files: Option<&'a [String]>,
+    /// The pull request a comment is on, when fetched (comments carry only its number).
+    pub pull_request: Option<&'a PullRequest>,
+    /// The head SHA a maintainer approved for this fork pull request, if any.
+    pub approved_sha: Option<&'a str>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decision {
+    /// Start this agent.
+    Launch(Launch),
+    /// An agent listens to this event but its filters did not match (logged, not replied).
+    Skip { agent: String, reason: String },
+    /// Someone asked for something they may not have: one reply with the reason.
+    Refuse(Refusal),
+    /// A command the service carries out itself.
+    Control(Control),
+    /// A reply to post (help text, a mistyped command).
+    Reply(String),
+    /// Nothing to do for this delivery, and why (logged and counted).
+    Ignore(String),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Launch {
+    pub agent: String,
+    /// The run's name: stable for a delivery and agent, so a repeated delivery is a no-op.
+    pub run_name: String,
+    pub trigger: Trigger,
+    /// The task a maintainer wrote (`/agent run …`), or the focus of `/agent review …`.
+    pub task: Option<String>,
+    /// Who asked: the commenter, the pull request's sender, the pusher.
+    pub requested_by: String,
+    /// What the run is about.
+    pub subject: Subject,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Trigger {
+    PullRequest { action: String },
+    Issues { action: String },
+    Comment { verb: String, comment_id: u64 },
+    Push,
+    Release { action: String },
+}
+
+impl Trigger {
+    pub fn describe(&self) -> String {
+        match self {
+            Trigger::PullRequest { action } => format!("pull_request.{action}"),
+            Trigger::Issues { action } => format!("issues.{action}"),
+            Trigger::Comment { verb, .. } => format!("comment:{verb}"),
+            Trigger::Push => "push".into(),
+            Trigger::Release { action } => format!("release.{action}"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Subject {
+    PullRequest {
+        number: u64,
+        head_sha: Option<String>,
+    },
+    Issue {
+        number: u64,
+    },
+    Ref {
+        git_ref: String,
+        sha: String,
+    },
+    Release {
+        tag: String,
+    },
+}
+
+impl Subject {
+    /// A short slug for names: `pr42`, `issue7`, `v1-2-0`.
+    fn slug(&self) -> String {
+        match self {
+            Subject::PullRequest { number, .. } => format!("pr{number}"),
+            Subject::Issue { number } => format!("issue{number}"),
+            Subject::Ref { git_ref, .. } => short_ref(git_ref).to_string(),
+            Subject::Release { tag } => tag.clone(),
+        }
+    }
+}
+
+fn short_ref(r: &str) -> &str {
+    r.strip_prefix("refs/heads/")
+        .or_else(|| r.strip_prefix("refs/tags/"))
+        .unwrap_or(r)
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub login: String,
+    pub reason: RefusalReason,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefusalReason {
+    /// The requester's permission is below the configured minimum.
+    NotAuthorized {
+        has: Permission,
+        needs: Permission,
+        inferred: bool,
+    },
+    /// A fork pull request that needs a maintainer's `approve` for this head commit.
+    ForkNeedsApproval { head_sha: String },
+    /// Fork pull requests never run.
+    ForksNeverRun,
+}
+
+impl Refusal {
+    /// The reply posted to GitHub.
+    pub fn message(&self, prefix: &str) -> String {
+        match &self.reason {
+            RefusalReason::NotAuthorized { has, needs, inferred } => format!(
+                "@{} you need `{}` permission on this repository to start agents (you have `{}`{}).",
+                self.login,
+                needs.as_str(),
+                has.as_str(),
+                if *inferred { ", judging by your association with the repository" } else { "" }
+            ),
+            RefusalReason::ForkNeedsApproval { head_sha } => format!(
+                "This pull request comes from a fork, so agents run on it only after a maintainer comments `{prefix} approve` for commit {}.",
+                head_sha.get(..7).unwrap_or(head_sha)
+            ),
+            RefusalReason::ForksNeverRun => {
+                "This pull request comes from a fork, and this repository does not run agents on forks.".into()
+            }
+        }
+    }
+}
+
+/// Commands the service carries out itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Control {
+    /// Cancel the runs of this issue or pull request (`stop`).
+    Stop { number: u64, requested_by: String },
+    /// Run the last run of this pull request or issue again.
+    Retry { number: u64, requested_by: String },
+    /// Answer with the runs of this pull request or issue.
+    Status { number: u64 },
+    /// Approve a fork pull request at a head commit (given, or the current head).
+    Approve {
+        number: u64,
+        sha: Option<String>,
+        approved_by: String,
+    },
+    /// A pull request was closed: cancel its runs.
+    CancelPullRequest { number: u64 },
+}
+
+/// Compiled trigger filters, built once per config.
+struct AgentFilters {
+    pr_branches: Option<GlobSet>,
+    pr_paths: Option<GlobSet>,
+    pr_paths_ignore: Option<GlobSet>,
+    push_branches: Vec<GlobMatcher>,
+    push_tags: Vec<GlobMatcher>,
+}
+
+pub struct Planner<'c> {
+    config: &'c Config,
+    filters: Vec<AgentFilters>,
+    custom_verbs: Vec<String>,
+}
+
+fn glob_set(globs: &[crate::config::Glob]) -> Option<GlobSet> {
+    if globs.is_empty() {
+        return None;
+    }
+    let mut b = GlobSetBuilder::new();
+    for g in globs {
+        // Checked when the config was loaded; a glob that still fails matches nothing.
+        if let Ok(g) = globset::Glob::new(g.as_str()) {
+            b.add(g);
+        }
+    }
+    b.build().ok()
+}
+
+fn matchers(globs: &[crate::config::Glob]) -> Vec<GlobMatcher> {
+    globs
+        .iter()
+        .filter_map(|g| globset::Glob::new(g.as_str()).ok())
+        .map(|g| g.compile_matcher())
+        .collect()
+}
+
+impl<'c> Planner<'c> {
+    pub fn new(config: &'c Config) -> Self {
+        let filters = config
+            .agents
+            .iter()
+            .map(|a| {
+                let pr = a.triggers.pull_request.as_ref();
+                let push = a.triggers.push.as_ref();
+                AgentFilters {
+                    pr_branches: pr.and_then(|p| glob_set(&p.branches)),
+                    pr_paths: pr.and_then(|p| glob_set(&p.paths)),
+                    pr_paths_ignore: pr.and_then(|p| glob_set(&p.paths_ignore)),
+                    push_branches: push.map(|p| matchers(&p.branches)).unwrap_or_default(),
+                    push_tags: push.map(|p| matchers(&p.tags)).unwrap_or_default(),
+                }
+            })
+            .collect();
+        let mut custom_verbs: Vec<String> = config
+            .agents
+            .iter()
+            .filter_map(|a| a.triggers.comment.as_ref())
+            .flat_map(|c| c.verbs.iter().map(|v| v.as_str().to_string()))
+            .filter(|v| !matches!(v.as_str(), "run" | "review"))
+            .collect();
+        custom_verbs.sort();
+        custom_verbs.dedup();
+        Planner {
+            config,
+            filters,
+            custom_verbs,
+        }
+    }
+
+    pub fn config(&self) -> &Config {
+        self.config
+    }
+
+    /// The help text, listing the built-in verbs and the ones agents answer to.
+    pub fn help(&self) -> String {
+        let custom: Vec<(String, String)> = self
+            .custom_verbs
+            .iter()
+            .map(|verb| {
+                let agents: Vec<&str> = self
+                    .config
+                    .agents
+                    .iter()
+                    .filter(|a| {
+                        a.triggers
+                            .comment
+                            .as_ref()
+                            .is_some_and(|c| c.verbs.iter().any(|v| v.as_str() == verb))
+                    })
+                    .map(|a| a.description.as_deref().unwrap_or(a.name.as_str()))
+                    .collect();
+                (verb.clone(), format!("starts {}", agents.join(", ")))
+            })
+            .collect();
+        help_text(&self.config.github.command_prefix, &custom)
+    }
+
+    /// Decides what one delivery asks for.
+    pub fn plan(&self, event: &WebhookEvent, delivery: &str, facts: &Facts<'_>) -> Vec<Decision> {
+        match &event.event {
+            Event::Ping(_) => vec![Decision::Ignore("ping: the webhook is set up".into())],
+            Event::PullRequest(e) => self.plan_pull_request(event, e, delivery, facts),
+            Event::IssueComment(e) => self.plan_comment(event, e, delivery, facts),
+            Event::Issues(e) => self.plan_issues(event, e, delivery, facts),
+            Event::Push(e) => self.plan_push(event, e, delivery),
+            Event::Release(e) => self.plan_release(event, e, delivery),
+            Event::Other { name, action } => vec![Decision::Ignore(match action {
+                Some(a) => format!("`{name}.{a}` events start nothing"),
+                None => format!("`{name}` events start nothing"),
+            })],
+        }
+    }
+
+    // One constructor for every kind of launch; the arguments are each a different fact.
+    #[allow(clippy::too_many_arguments)]
+    fn launch(
+        &self,
+        agent: &Agent,
+        delivery: &str,
+        discriminator: &str,
+        trigger: Trigger,
+        subject: Subject,
+        requested_by: &str,
+        task: Option<String>,
+    ) -> Decision {
+        Decision::Launch(Launch {
+            agent: agent.name.to_string(),
+            run_name: run_name(
+                agent.name.as_str(),
+                &subject.slug(),
+                delivery,
+                discriminator,
+            ),
+            trigger,
+            task,
+            requested_by: requested_by.to_string(),
+            subject,
+        })
+    }
+
+    fn plan_pull_request(
+        &self,
+        event: &WebhookEvent,
+        e: &crate::github::event::PullRequestEvent,
+        delivery: &str,
+        facts: &Facts<'_>,
+    ) -> Vec<Decision> {
+        let pr = &e.pull_request;
+        let action = e.action.as_str();
+        let sender = login(event.sender.as_ref(), &pr.user);
+        let mut out = Vec::new();
+        if action == "closed" {
+            out.push(Decision::Control(Control::CancelPullRequest {
+                number: pr.number,
+            }));
+        }
+        let mut listening = false;
+        let mut matched = Vec::new();
+        for (agent, filters) in self.config.agents.iter().zip(&self.filters) {
+            let Some(t) = &agent.triggers.pull_request else {
+                continue;
+            };
+            listening = true;
+            let skip = |reason: String| Decision::Skip {
+                agent: agent.name.to_string(),
+                reason,
+            };
+            if !t.actions.iter().any(|a| a.as_str() == action) {
+                let wanted: Vec<&str> = t.actions.iter().map(|a| a.as_str()).collect();
+                out.push(skip(format!(
+                    "pull_request action `{action}` is not one of [{}]",
+                    wanted.join(", ")
+                )));
+                continue;
+            }
+            if pr.draft && !t.draft {
+                out.push(skip(
+                    "the pull request is a draft (set `draft: true` to run on drafts)".into(),
+                ));
+                continue;
+            }
+            if let Some(branches) = &filters.pr_branches
+                && !branches.is_match(&pr.base.ref_name)
+            {
+                out.push(skip(format!(
+                    "base branch `{}` matches none of the `branches` globs",
+                    pr.base.ref_name
+                )));
+                continue;
+            }
+            if !t.labels.is_empty() && !pr.labels.iter().any(|l| t.labels.contains(l)) {
+                out.push(skip(format!(
+                    "the pull request has none of the labels [{}]",
+                    t.labels.join(", ")
+                )));
+                continue;
+            }
+            if filters.pr_paths.is_some() || filters.pr_paths_ignore.is_some() {
+                let Some(files) = facts.changed_files else {
+                    out.push(skip("its `paths` filter needs the pull request's changed files, which are not known".into()));
+                    continue;
+                };
+                let counted: Vec<&String> = files
+                    .iter()
+                    .filter(|f| {
+                        filters
+                            .pr_paths_ignore
+                            .as_ref()
+                            .is_none_or(|ig| !ig.is_match(f.as_str()))
+                    })
+                    .collect();
+                let hit = match &filters.pr_paths {
+                    Some(paths) => counted.iter().any(|f| paths.is_match(f.as_str())),
+                    None => !counted.is_empty(),
+                };
+                if !hit {
+                    out.push(skip("no changed file matches its `paths` filter".into()));
+                    continue;
+                }
+            }
+            matched.push(agent);
+        }
+        if !listening {
+            out.push(Decision::Ignore(
+                "no agent listens to pull_request events".into(),
+            ));
+            return out;
+        }
+        if matched.is_empty() {
+            return out;
+        }
+        if pr.is_fork() {
+            let author = &pr.user.login;
+            let trusted = self
+                .authorization(author, &pr.author_association, facts)
+                .is_ok();
+            if !trusted {
+                match self.config.github.authorization.fork_pull_requests {
+                    ForkPolicy::Always => {}
+                    ForkPolicy::Never => {
+                        out.push(Decision::Refuse(Refusal {
+                            login: author.clone(),
+                            reason: RefusalReason::ForksNeverRun,
+                        }));
+                        return out;
+                    }
+                    ForkPolicy::Approve => {
+                        if facts.approved_sha != Some(pr.head.sha.as_str()) {
+                            out.push(Decision::Refuse(Refusal {
+                                login: author.clone(),
+                                reason: RefusalReason::ForkNeedsApproval {
+                                    head_sha: pr.head.sha.to_string(),
+                                },
+                            }));
+                            return out;
+                        }
+                    }
+                }
+            }
+        }
+        for agent in matched {
+            out.push(self.launch(
+                agent,
+                delivery,
+                "",
+                Trigger::PullRequest {
+                    action: action.to_string(),
+                },
+                Subject::PullRequest {
+                    number: pr.number,
+                    head_sha: Some(pr.head.sha.to_string()),
+                },
+                sender,
+                None,
+            ));
+        }
+        out
+    }
+
+    fn plan_comment(
+        &self,
+        _event: &WebhookEvent,
+        e: &crate::github::event::IssueCommentEvent,
+        delivery: &str,
+        facts: &Facts<'_>,
+    ) -> Vec<Decision> {
+        if e.action.as_str() != "created" {
+            return vec![Decision::Ignore(format!(
+                "comment {}: only new comments carry commands",
+                e.action
+            ))];
+        }
+        let comment = &e.comment;
+        if comment.user.kind == "Bot" || comment.user.login.ends_with("[bot]") {
+            return vec![Decision::Ignore(format!(
+                "comment by the bot {}: bots cannot start agents",
+                comment.user.login
+            ))];
+        }
+        let parsed = CommandParser::new(&self.config.github.command_prefix, &self.custom_verbs)
+            .parse(&comment.body);
+        if parsed.commands.is_empty() {
+            return vec![Decision::Ignore("the comment holds no command".into())];
+        }
+        let login = comment.user.login.as_str();
+        if let Err(reason) = self.authorization(login, &comment.author_association, facts) {
+            return vec![Decision::Refuse(Refusal {
+                login: login.to_string(),
+                reason,
+            })];
+        }
+        let issue = &e.issue;
+        let number = issue.number;
+        let prefix = &self.config.github.command_prefix;
+        let mut out = Vec::new();
+        for command in parsed.commands {
+            let command = match command.result {
+                Ok(c) => c,
+                Err(err) => {
+                    out.push(Decision::Reply(command_error_reply(&err, prefix)));
+                    continue;
+                }
+            };
+            let (verb, task) = match command {
+                Command::Help => {
+                    out.push(Decision::Reply(self.help()));
+                    continue;
+                }
+                Command::Status => {
+                    out.push(Decision::Control(Control::Status { number }));
+                    continue;
+                }
+                Command::Stop => {
+                    out.push(Decision::Control(Control::Stop {
+                        number,
+                        requested_by: login.into(),
+                    }));
+                    continue;
+                }
+                Command::Retry => {
+                    out.push(Decision::Control(Control::Retry {
+                        number,
+                        requested_by: login.into(),
+                    }));
+                    continue;
+                }
+                Command::Approve { sha } => {
+                    if issue.is_pull_request {
+                        out.push(Decision::Control(Control::Approve {
+                            number,
+                            sha,
+                            approved_by: login.into(),
+                        }));
+                    } else {
+                        out.push(Decision::Reply(format!(
+                            "`{prefix} approve` is for pull requests from forks; this is an issue."
+                        )));
+                    }
+                    continue;
+                }
+                Command::Run { task } => ("run".to_string(), Some(task)),
+                Command::Review { focus } => ("review".to_string(), focus),
+                Command::Custom { verb, text, .. } => {
+                    (verb.to_lowercase(), Some(text).filter(|t| !t.is_empty()))
+                }
+            };
+            let target = if issue.is_pull_request {
+                crate::config::CommentTarget::PullRequest
+            } else {
+                crate::config::CommentTarget::Issue
+            };
+            let agents: Vec<&Agent> = self
+                .config
+                .agents
+                .iter()
+                .filter(|a| {
+                    a.triggers.comment.as_ref().is_some_and(|c| {
+                        c.on.contains(&target) && c.verbs.iter().any(|v| v.as_str() == verb)
+                    })
+                })
+                .collect();
+            if agents.is_empty() {
+                let place = if issue.is_pull_request {
+                    "pull requests"
+                } else {
+                    "issues"
+                };
+                out.push(Decision::Reply(format!("No agent answers `{prefix} {verb}` on {place}. `{prefix} help` lists the commands.")));
+                continue;
+            }
+            let subject = if issue.is_pull_request {
+                Subject::PullRequest {
+                    number,
+                    head_sha: facts.pull_request.map(|p| p.head.sha.to_string()),
+                }
+            } else {
+                Subject::Issue { number }
+            };
+            let discriminator = format!("{}:{}", comment.id, out.len());
+            for agent in agents {
+                out.push(self.launch(
+                    agent,
+                    delivery,
+                    &discriminator,
+                    Trigger::Comment {
+                        verb: verb.clone(),
+                        comment_id: comment.id,
+                    },
+                    subject.clone(),
+                    login,
+                    task.clone(),
+                ));
+            }
+        }
+        if parsed.truncated {
+            out.push(Decision::Reply(format!(
+                "Only the first {} commands of a comment are read.",
+                crate::github::command::MAX_COMMANDS_PER_COMMENT
+            )));
+        }
+        out
+    }
+
+    fn plan_issues(
+        &self,
+        event: &WebhookEvent,
+        e: &crate::github::event::IssuesEvent,
+        delivery: &str,
+        facts: &Facts<'_>,
+    ) -> Vec<Decision> {
+        let action = e.action.as_str();
+        let issue = &e.issue;
+        let sender = login(event.sender.as_ref(), &issue.user);
+        let mut out = Vec::new();
+        let mut matched = Vec::new();
+        let mut listening = false;
+        for agent in &self.config.agents {
+            let Some(t) = &agent.triggers.issues else {
+                continue;
+            };
+            listening = true;
+            let skip = |reason: String| Decision::Skip {
+                agent: agent.name.to_string(),
+                reason,
+            };
+            if !t.actions.iter().any(|a| a.as_str() == action) {
+                let wanted: Vec<&str> = t.actions.iter().map(|a| a.as_str()).collect();
+                out.push(skip(format!(
+                    "issues action `{action}` is not one of [{}]",
+                    wanted.join(", ")
+                )));
+                continue;
+            }
+            if !t.labels.is_empty() {
+                // For `labeled`, the label just added must be one of ours.
+                let hit = match (&e.label, action) {
+                    (Some(label), "labeled") => t.labels.contains(label),
+                    _ => issue.labels.iter().any(|l| t.labels.contains(l)),
+                };
+                if !hit {
+                    out.push(skip(format!(
+                        "the issue has none of the labels [{}]",
+                        t.labels.join(", ")
+                    )));
+                    continue;
+                }
+            }
+            matched.push(agent);
+        }
+        if !listening {
+            out.push(Decision::Ignore("no agent listens to issues events".into()));
+            return out;
+        }
+        if matched.is_empty() {
+            return out;
+        }
+        // Whoever opened or labeled the issue is the requester.
+        let association = if action == "opened" {
+            &issue.author_association
+        } else {
+            &AuthorAssociation::None
+        };
+        let permitted = if action == "opened" {
+            self.authorization(sender, association, facts)
+        } else {
+            // Labeling needs triage rights on GitHub; with a known permission, check it.
+            match facts.permission {
+                Some(_) => self.authorization(sender, association, facts),
+                None => Ok(()),
+            }
+        };
+        if let Err(reason) = permitted {
+            out.push(Decision::Refuse(Refusal {
+                login: sender.to_string(),
+                reason,
+            }));
+            return out;
+        }
+        for agent in matched {
+            out.push(self.launch(
+                agent,
+                delivery,
+                "",
+                Trigger::Issues {
+                    action: action.into(),
+                },
+                Subject::Issue {
+                    number: issue.number,
+                },
+                sender,
+                None,
+            ));
+        }
+        out
+    }
+
+    fn plan_push(
+        &self,
+        _event: &WebhookEvent,
+        e: &crate::github::event::PushEvent,
+        delivery: &str,
+    ) -> Vec<Decision> {
+        if e.deleted {
+            return vec![Decision::Ignore(format!("push deleted `{}`", e.git_ref))];
+        }
+        let (kind, name) = match (
+            e.git_ref.strip_prefix("refs/heads/"),
+            e.git_ref.strip_prefix("refs/tags/"),
+        ) {
+            (Some(branch), _) => ("branch", branch),
+            (_, Some(tag)) => ("tag", tag),
+            _ => {
+                return vec![Decision::Ignore(format!(
+                    "push to `{}`, which is neither a branch nor a tag",
+                    e.git_ref
+                ))];
+            }
+        };
+        let mut out = Vec::new();
+        let mut listening = false;
+        for (agent, filters) in self.config.agents.iter().zip(&self.filters) {
+            if agent.triggers.push.is_none() {
+                continue;
+            }
+            listening = true;
+            let globs = if kind == "branch" {
+                &filters.push_branches
+            } else {
+                &filters.push_tags
+            };
+            if globs.iter().any(|g| g.is_match(name)) {
+                out.push(self.launch(
+                    agent,
+                    delivery,
+                    "",
+                    Trigger::Push,
+                    Subject::Ref {
+                        git_ref: e.git_ref.clone(),
+                        sha: e.after.to_string(),
+                    },
+                    &e.pusher,
+                    None,
+                ));
+            } else {
+                out.push(Decision::Skip {
+                    agent: agent.name.to_string(),
+                    reason: format!(
+                        "{kind} `{name}` matches none of its push `{kind}` globs",
+                        kind = if kind == "branch" { "branches" } else { "tags" }
+                    ),
+                });
+            }
+        }
+        if !listening {
+            out.push(Decision::Ignore("no agent listens to push events".into()));
+        }
+        out
+    }
+
+    fn plan_release(
+        &self,
+        event: &WebhookEvent,
+        e: &crate::github::event::ReleaseEvent,
+        delivery: &str,
+    ) -> Vec<Decision> {
+        let action = e.action.as_str();
+        let sender = event.sender.as_ref().map_or("", |u| u.login.as_str());
+        let mut out = Vec::new();
+        let mut listening = false;
+        for agent in &self.config.agents {
+            let Some(t) = &agent.triggers.release else {
+                continue;
+            };
+            listening = true;
+            let skip = |reason: String| Decision::Skip {
+                agent: agent.name.to_string(),
+                reason,
+            };
+            if !t.actions.iter().any(|a| a.as_str() == action) {
+                let wanted: Vec<&str> = t.actions.iter().map(|a| a.as_str()).collect();
+                out.push(skip(format!(
+                    "release action `{action}` is not one of [{}]",
+                    wanted.join(", ")
+                )));
+            } else if e.release.prerelease && !t.prerelease {
+                out.push(skip(
+                    "the release is a prerelease (set `prerelease: true` to run on them)".into(),
+                ));
+            } else {
+                out.push(self.launch(
+                    agent,
+                    delivery,
+                    "",
+                    Trigger::Release {
+                        action: action.into(),
+                    },
+                    Subject::Release {
+                        tag: e.release.tag_name.clone(),
+                    },
+                    sender,
+                    None,
+                ));
+            }
+        }
+        if !listening {
+            out.push(Decision::Ignore(
+                "no agent listens to release events".into(),
+            ));
+        }
+        out
+    }
+
+    /// May this person start agents?
+    fn authorization(
+        &self,
+        login: &str,
+        association: &AuthorAssociation,
+        facts: &Facts<'_>,
+    ) -> Result<(), RefusalReason> {
+        let auth = &self.config.github.authorization;
+        if auth
+            .allowed_users
+            .iter()
+            .any(|u| u.eq_ignore_ascii_case(login))
+        {
+            return Ok(());
+        }
+        if facts.teams.iter().any(|t| {
+            auth.allowed_teams
+                .iter()
+                .any(|a| a.as_str().eq_ignore_ascii_case(t))
+        }) {
+            return Ok(());
+        }
+        let (has, inferred) = match facts.permission {
+            Some(p) => (p, false),
+            None => (permission_from_association(association), true),
+        };
+        if has >= auth.min_permission {
+            Ok(())
+        } else {
+            Err(RefusalReason::NotAuthorized {
+                has,
+                needs: auth.min_permission,
+                inferred,
+            })
+        }
+    }
+}
+
+/// What an author_association says about permission, conservatively: an owner administers;
+/// members and collaborators are taken to write (the collaborator-permission API, when
+/// available, replaces this guess); everyone else reads.
+pub fn permission_from_association(a: &AuthorAssociation) -> Permission {
+    match a {
+        AuthorAssociation::Owner => Permission::Admin,
+        AuthorAssociation::Member | AuthorAssociation::Collaborator => Permission::Write,
+        _ => Permission::Read,
+    }
+}
+
+fn login<'a>(sender: Option<&'a User>, fallback: &'a User) -> &'a str {
+    sender.map_or(fallback.login.as_str(), |u| u.login.as_str())
+}
+
+fn command_error_reply(err: &CommandError, prefix: &str) -> String {
+    format!("{err} (`{prefix} help` lists the commands)")
+}
+
+/// A run's name: `<agent>-<subject>-<hash>`, a DNS label of at most 63 characters. The hash
+/// covers the delivery, the agent and what tells two commands of one comment apart, so the
+/// same delivery always yields the same name.
+pub fn run_name(agent: &str, subject: &str, delivery: &str, discriminator: &str) -> String {
+    let hash = short_hash(&[delivery, agent, discriminator]);
+    let mut head = dns_label(&format!("{agent}-{subject}"));
+    head.truncate(63 - hash.len() - 1);
+    let head = head.trim_end_matches('-');
+    format!("{head}-{hash}")
+}

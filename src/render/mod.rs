@@ -1,0 +1,523 @@
+//! Rendering: minijinja over the templates folder, with YAML auto-escaping, strict
+//! undefined values, and the output parsed into typed Kubernetes objects.
+
+pub mod escape;
+pub mod names;
+pub mod objects;
+
+use std::collections::BTreeMap;
+
+use minijinja::value::Serde;
+use minijinja::{Environment, UndefinedBehavior, Value};
+use serde::Serialize;
+
+use crate::config::{Agent, Config, LoadedConfig, Resources};
+use crate::github::event::{Event, Issue, PullRequest, Release, Repository, User, WebhookEvent};
+use crate::plan::{Launch, Subject};
+pub use objects::K8sObject;
+
+#[derive(Debug, thiserror::Error, Clone, PartialEq)]
+pub enum RenderError {
+    #[error("{template}: {message}")]
+    Template { template: String, message: String },
+    #[error("{template}: the output is not valid YAML: {message}")]
+    Yaml { template: String, message: String },
+    #[error("{template}: document {document}{}: {message}", if .field.is_empty() { String::new() } else { format!(", field `{}`", .field) })]
+    Object {
+        template: String,
+        document: usize,
+        field: String,
+        message: String,
+    },
+    #[error("{what} `{value}` rendered from `{template}` is not a valid DNS label")]
+    BadName {
+        what: String,
+        value: String,
+        template: String,
+    },
+    #[error("agent `{0}` is not in the config")]
+    UnknownAgent(String),
+}
+
+/// Label and annotation keys on everything a run creates.
+pub mod keys {
+    pub const MANAGED_BY: &str = "app.kubernetes.io/managed-by";
+    pub const RUN: &str = "agentpods.dev/run";
+    pub const AGENT: &str = "agentpods.dev/agent";
+    pub const REPO: &str = "agentpods.dev/repo";
+    pub const PR: &str = "agentpods.dev/pr";
+    pub const PROJECT: &str = "agentpods.dev/project";
+    pub const DELIVERY: &str = "agentpods.dev/delivery";
+    pub const REPOSITORY: &str = "agentpods.dev/repository";
+    pub const TRIGGER: &str = "agentpods.dev/trigger";
+}
+
+/// Registers our filters and settings on an environment.
+fn configure(env: &mut Environment<'_>) {
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.set_auto_escape_callback(escape::auto_escape_for);
+    env.set_formatter(escape::formatter);
+    if let Ok(syntax) = minijinja::syntax::SyntaxConfig::builder()
+        .trim_blocks(true)
+        .lstrip_blocks(true)
+        .keep_trailing_newline(true)
+        .build()
+    {
+        env.set_syntax(syntax);
+    }
+    env.add_filter("dns_label", |s: &str| names::dns_label(s));
+    env.add_filter("label_value", |s: &str| names::label_value(s));
+    env.add_filter("yaml_quote", |s: &str| escape::quote(s));
+    env.add_filter("truncate_chars", |s: &str, n: usize| {
+        s.chars().take(n).collect::<String>()
+    });
+}
+
+/// An environment with our settings and no templates, for syntax checks.
+pub fn syntax_environment() -> Environment<'static> {
+    let mut env = Environment::new();
+    configure(&mut env);
+    env
+}
+
+/// Everything one run of an agent becomes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RenderedRun {
+    pub name: String,
+    pub namespace: String,
+    pub agent: String,
+    /// The concurrency group and whether a new run cancels an older one.
+    pub concurrency: Option<(String, bool)>,
+    /// The task text given to the agent (the rendered prompt).
+    pub task: String,
+    pub objects: Vec<K8sObject>,
+}
+
+/// The compiled templates of one config.
+pub struct Engine {
+    env: Environment<'static>,
+    config: Config,
+    templates_dir: String,
+}
+
+impl Engine {
+    pub fn new(loaded: &LoadedConfig) -> Result<Self, RenderError> {
+        let mut env = syntax_environment();
+        for (name, source) in &loaded.templates {
+            env.add_template_owned(name.clone(), source.clone())
+                .map_err(|e| template_error(&loaded.config.templates_dir, name, &e))?;
+        }
+        Ok(Engine {
+            env,
+            config: loaded.config.clone(),
+            templates_dir: loaded.config.templates_dir.clone(),
+        })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Renders a template by name with any serializable context (comment bodies use this).
+    pub fn render_named<S: Serialize>(&self, name: &str, ctx: S) -> Result<String, RenderError> {
+        let t = self
+            .env
+            .get_template(name)
+            .map_err(|e| template_error(&self.templates_dir, name, &e))?;
+        t.render(Serde(ctx))
+            .map_err(|e| template_error(&self.templates_dir, name, &e))
+    }
+
+    /// Renders every object of one launch.
+    pub fn render_run(
+        &self,
+        event: &WebhookEvent,
+        delivery: &str,
+        launch: &Launch,
+        pr_facts: Option<&PullRequest>,
+    ) -> Result<RenderedRun, RenderError> {
+        let agent = self
+            .config
+            .agents
+            .iter()
+            .find(|a| a.name.as_str() == launch.agent)
+            .ok_or_else(|| RenderError::UnknownAgent(launch.agent.clone()))?;
+        let mut ctx = Context::new(&self.config, agent, event, delivery, launch, pr_facts);
+
+        if let Some(template) = &self.config.cluster.namespace_template {
+            let ns = self.render_str("cluster.namespace_template", template.as_str(), &ctx)?;
+            let ns = ns.trim().to_string();
+            if !crate::config::formats::is_dns_label(&ns) {
+                return Err(RenderError::BadName {
+                    what: "namespace".into(),
+                    value: crate::config::formats::shorten(&ns),
+                    template: "cluster.namespace_template".into(),
+                });
+            }
+            ctx.run.namespace = ns;
+        }
+        let concurrency = match &agent.concurrency {
+            Some(c) => {
+                let group = self.render_str("concurrency.group", c.group.as_str(), &ctx)?;
+                Some((group.trim().to_string(), c.cancel_in_progress))
+            }
+            None => None,
+        };
+        ctx.task = match &agent.prompt {
+            Some(prompt) => self.render_named(prompt, &ctx)?,
+            None => launch.task.clone().unwrap_or_default(),
+        };
+
+        let value = Value::from(Serde(&ctx));
+        let mut objects = Vec::new();
+        for name in &agent.templates {
+            let text = self.render_named(name, &value)?;
+            let shown = format!("{}/{name}", self.templates_dir);
+            objects.extend(objects::parse_documents(&shown, &text)?);
+        }
+        let annotations: BTreeMap<String, String> = [
+            (keys::DELIVERY, delivery.to_string()),
+            (keys::TRIGGER, launch.trigger.describe()),
+            (
+                keys::REPOSITORY,
+                ctx.repo
+                    .map(|r| r.full_name.to_string())
+                    .unwrap_or_default(),
+            ),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        for object in &mut objects {
+            let meta = object.metadata_mut();
+            match &meta.namespace {
+                Some(ns) if ns != &ctx.run.namespace => {
+                    return Err(RenderError::Object {
+                        template: agent.templates.join(", "),
+                        document: 0,
+                        field: "metadata.namespace".into(),
+                        message: format!(
+                            "objects of a run belong in the run's namespace `{}`, not `{ns}`",
+                            ctx.run.namespace
+                        ),
+                    });
+                }
+                _ => meta.namespace = Some(ctx.run.namespace.clone()),
+            }
+            meta.annotations
+                .get_or_insert_with(BTreeMap::new)
+                .extend(annotations.clone());
+            object.add_labels(&ctx.run.labels);
+        }
+        Ok(RenderedRun {
+            name: launch.run_name.clone(),
+            namespace: ctx.run.namespace.clone(),
+            agent: agent.name.to_string(),
+            concurrency,
+            task: ctx.task,
+            objects,
+        })
+    }
+
+    fn render_str(
+        &self,
+        what: &str,
+        source: &str,
+        ctx: &Context<'_>,
+    ) -> Result<String, RenderError> {
+        self.env
+            .render_str(source, Serde(ctx))
+            .map_err(|e| template_error(&self.templates_dir, what, &e))
+    }
+}
+
+fn template_error(dir: &str, name: &str, e: &minijinja::Error) -> RenderError {
+    let mut message = e
+        .detail()
+        .map_or_else(|| e.kind().to_string(), |d| format!("{}: {d}", e.kind()));
+    if let Some(line) = e.line() {
+        message = format!("line {line}: {message}");
+    }
+    let template =
+        if name.contains('.') && !name.starts_with("cluster.") && !name.starts_with("concurrency.")
+        {
+            format!("{dir}/{name}")
+        } else {
+            name.to_string()
+        };
+    RenderError::Template { template, message }
+}
+
+/// What templates see. Every key is always present (absent parts are `none`), so strict
+/// undefined catches typos without tripping over events that lack a part.
+#[derive(Debug, Serialize)]
+struct Context<'a> {
+    event: &'a str,
+    action: Option<&'a str>,
+    delivery: &'a str,
+    repo: Option<&'a Repository>,
+    sender: Option<&'a User>,
+    pr: Option<&'a PullRequest>,
+    issue: Option<&'a Issue>,
+    comment: Option<CommentContext<'a>>,
+    push: Option<PushContext<'a>>,
+    release: Option<&'a Release>,
+    checkout: Checkout,
+    run: RunContext,
+    agent: AgentContext<'a>,
+    project: &'a str,
+    images: BTreeMap<&'a str, &'a str>,
+    secrets: BTreeMap<&'a str, SecretContext<'a>>,
+    task: String,
+}
+
+#[derive(Debug, Serialize)]
+struct CommentContext<'a> {
+    id: u64,
+    body: &'a str,
+    user: &'a User,
+    author_association: &'a str,
+    html_url: &'a str,
+    command: CommandContext<'a>,
+}
+
+#[derive(Debug, Serialize)]
+struct CommandContext<'a> {
+    verb: &'a str,
+    task: Option<&'a str>,
+}
+
+#[derive(Debug, Serialize)]
+struct PushContext<'a> {
+    #[serde(rename = "ref")]
+    git_ref: &'a str,
+    branch: Option<&'a str>,
+    tag: Option<&'a str>,
+    before: String,
+    after: String,
+    forced: bool,
+    head_commit_message: Option<&'a str>,
+    pusher: &'a str,
+}
+
+/// What the agent checks out: a ref, and the exact commit when known.
+#[derive(Debug, Serialize)]
+struct Checkout {
+    #[serde(rename = "ref")]
+    git_ref: String,
+    sha: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct RunContext {
+    name: String,
+    namespace: String,
+    trigger: String,
+    requested_by: String,
+    labels: BTreeMap<String, String>,
+    /// A per-run Secret with a short-lived repository token, when the launcher makes one.
+    token_secret: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct SecretContext<'a> {
+    name: &'a str,
+    key: &'a str,
+    env: String,
+}
+
+#[derive(Debug, Serialize)]
+struct AgentContext<'a> {
+    name: &'a str,
+    description: Option<&'a str>,
+    image: &'a str,
+    command: &'a [String],
+    env: BTreeMap<&'a str, &'a str>,
+    params: &'a BTreeMap<String, String>,
+    secrets: Vec<SecretContext<'a>>,
+    service_account: &'a str,
+    automount_service_account_token: bool,
+    timeout_seconds: u64,
+    pending_timeout_seconds: u64,
+    ttl_seconds: u64,
+    resources: &'a Resources,
+}
+
+fn secret_context<'a>(entry: &'a str, s: &'a crate::config::SecretRef) -> SecretContext<'a> {
+    SecretContext {
+        name: s.name.as_str(),
+        key: s.key.as_str(),
+        env: s.env.as_ref().map_or_else(
+            || entry.to_uppercase().replace(['-', '.'], "_"),
+            |e| e.to_string(),
+        ),
+    }
+}
+
+impl<'a> Context<'a> {
+    fn new(
+        config: &'a Config,
+        agent: &'a Agent,
+        event: &'a WebhookEvent,
+        delivery: &'a str,
+        launch: &'a Launch,
+        pr_facts: Option<&'a PullRequest>,
+    ) -> Self {
+        let defaults = &config.cluster.defaults;
+        let image_name = agent.image.as_deref().unwrap_or(&defaults.image);
+        let image = config
+            .images
+            .get(image_name)
+            .map_or(image_name, |i| i.as_str());
+        let repo = event.repository.as_ref();
+
+        let (mut pr, mut issue, mut comment, mut push, mut release) =
+            (None, None, None, None, None);
+        match &event.event {
+            Event::PullRequest(e) => pr = Some(&e.pull_request),
+            Event::IssueComment(e) => {
+                issue = Some(&e.issue);
+                pr = pr_facts;
+                comment = Some(CommentContext {
+                    id: e.comment.id,
+                    body: &e.comment.body,
+                    user: &e.comment.user,
+                    author_association: e.comment.author_association.as_str(),
+                    html_url: &e.comment.html_url,
+                    command: CommandContext {
+                        verb: match &launch.trigger {
+                            crate::plan::Trigger::Comment { verb, .. } => verb,
+                            _ => "",
+                        },
+                        task: launch.task.as_deref(),
+                    },
+                });
+            }
+            Event::Issues(e) => issue = Some(&e.issue),
+            Event::Push(e) => {
+                push = Some(PushContext {
+                    git_ref: &e.git_ref,
+                    branch: e.git_ref.strip_prefix("refs/heads/"),
+                    tag: e.git_ref.strip_prefix("refs/tags/"),
+                    before: e.before.to_string(),
+                    after: e.after.to_string(),
+                    forced: e.forced,
+                    head_commit_message: e.head_commit_message.as_deref(),
+                    pusher: &e.pusher,
+                })
+            }
+            Event::Release(e) => release = Some(&e.release),
+            Event::Ping(_) | Event::Other { .. } => {}
+        }
+
+        let checkout = match &launch.subject {
+            Subject::PullRequest { number, head_sha } => Checkout {
+                git_ref: format!("refs/pull/{number}/head"),
+                sha: head_sha.clone(),
+            },
+            Subject::Issue { .. } => Checkout {
+                git_ref: format!(
+                    "refs/heads/{}",
+                    repo.map_or("main", |r| r.default_branch.as_str())
+                ),
+                sha: None,
+            },
+            Subject::Ref { git_ref, sha } => Checkout {
+                git_ref: git_ref.clone(),
+                sha: Some(sha.clone()),
+            },
+            Subject::Release { tag } => Checkout {
+                git_ref: format!("refs/tags/{tag}"),
+                sha: None,
+            },
+        };
+
+        let mut labels = BTreeMap::new();
+        labels.insert(keys::MANAGED_BY.to_string(), "agentpods".to_string());
+        labels.insert(keys::RUN.to_string(), launch.run_name.clone());
+        labels.insert(keys::AGENT.to_string(), agent.name.to_string());
+        labels.insert(keys::PROJECT.to_string(), config.project.to_string());
+        if let Some(r) = repo {
+            labels.insert(
+                keys::REPO.to_string(),
+                names::label_value(r.full_name.as_str()),
+            );
+        }
+        if let Subject::PullRequest { number, .. } = &launch.subject {
+            labels.insert(keys::PR.to_string(), number.to_string());
+        }
+
+        Context {
+            event: &event.name,
+            action: event.action(),
+            delivery,
+            repo,
+            sender: event.sender.as_ref(),
+            pr,
+            issue,
+            comment,
+            push,
+            release,
+            checkout,
+            run: RunContext {
+                name: launch.run_name.clone(),
+                namespace: config
+                    .cluster
+                    .namespace
+                    .as_ref()
+                    .map(|n| n.to_string())
+                    .unwrap_or_default(),
+                trigger: launch.trigger.describe(),
+                requested_by: launch.requested_by.clone(),
+                labels,
+                token_secret: None,
+            },
+            agent: AgentContext {
+                name: agent.name.as_str(),
+                description: agent.description.as_deref(),
+                image,
+                command: &agent.command,
+                env: agent
+                    .env
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str()))
+                    .collect(),
+                params: &agent.params,
+                secrets: agent
+                    .secrets
+                    .iter()
+                    .filter_map(|name| config.secrets.get_key_value(name))
+                    .map(|(name, s)| secret_context(name, s))
+                    .collect(),
+                service_account: agent
+                    .service_account
+                    .as_ref()
+                    .unwrap_or(&config.cluster.service_account)
+                    .as_str(),
+                automount_service_account_token: agent.automount_service_account_token,
+                timeout_seconds: agent.timeout.unwrap_or(defaults.timeout).as_secs(),
+                pending_timeout_seconds: agent
+                    .pending_timeout
+                    .unwrap_or(defaults.pending_timeout)
+                    .as_secs(),
+                ttl_seconds: agent
+                    .ttl_after_finished
+                    .unwrap_or(defaults.ttl_after_finished)
+                    .as_secs(),
+                resources: agent.resources.as_ref().unwrap_or(&defaults.resources),
+            },
+            project: config.project.as_str(),
+            images: config
+                .images
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect(),
+            secrets: config
+                .secrets
+                .iter()
+                .map(|(k, v)| (k.as_str(), secret_context(k, v)))
+                .collect(),
+            task: String::new(),
+        }
+    }
+}

@@ -1,0 +1,115 @@
+//! Kubernetes names and label values from arbitrary text.
+
+use sha2::{Digest, Sha256};
+
+const MAX: usize = 63;
+const HASH_LEN: usize = 8;
+
+/// A short, stable hex digest of `parts` (NUL-separated so `("ab","c")` ≠ `("a","bc")`).
+pub fn short_hash(parts: &[&str]) -> String {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update(p.as_bytes());
+        h.update([0]);
+    }
+    let digest = h.finalize();
+    digest
+        .iter()
+        .take(HASH_LEN / 2)
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// A DNS-1123 label: lowercase `[a-z0-9-]`, starting and ending with a letter or digit,
+/// at most 63 characters. Anything else becomes `-`; a value that had to be shortened gets
+/// a stable hash suffix of the original so that two long names stay distinct.
+pub fn dns_label(input: &str) -> String {
+    let mut s = String::with_capacity(input.len().min(MAX + 1));
+    for c in input.chars() {
+        let c = c.to_ascii_lowercase();
+        let c = if c.is_ascii_lowercase() || c.is_ascii_digit() {
+            c
+        } else {
+            '-'
+        };
+        if c == '-' && (s.is_empty() || s.ends_with('-')) {
+            continue;
+        }
+        s.push(c);
+    }
+    let s = s.trim_end_matches('-');
+    if s.is_empty() {
+        return format!("x-{}", short_hash(&[input]));
+    }
+    if s.len() <= MAX {
+        return s.to_string();
+    }
+    let keep = s[..MAX - HASH_LEN - 1].trim_end_matches('-');
+    format!("{keep}-{}", short_hash(&[input]))
+}
+
+/// A label value: `[A-Za-z0-9._-]`, starting and ending with a letter or digit, at most 63
+/// characters (empty stays empty). `/` becomes `.` (so `owner/repo` reads `owner.repo`),
+/// anything else invalid becomes `-`; shortened values get a hash suffix.
+pub fn label_value(input: &str) -> String {
+    let mapped: String = input
+        .chars()
+        .map(|c| match c {
+            'a'..='z' | 'A'..='Z' | '0'..='9' | '.' | '_' | '-' => c,
+            '/' => '.',
+            _ => '-',
+        })
+        .collect();
+    let trimmed = mapped.trim_matches(|c: char| !c.is_ascii_alphanumeric());
+    if trimmed.len() <= MAX && trimmed.len() == mapped.len() {
+        return trimmed.to_string();
+    }
+    if trimmed.len() <= MAX && !trimmed.is_empty() {
+        return trimmed.to_string();
+    }
+    if trimmed.is_empty() {
+        return if input.is_empty() {
+            String::new()
+        } else {
+            format!("x{}", short_hash(&[input]))
+        };
+    }
+    let keep = trimmed[..MAX - HASH_LEN - 1].trim_end_matches(|c: char| !c.is_ascii_alphanumeric());
+    format!("{keep}-{}", short_hash(&[input]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::formats::is_dns_label;
+
+    #[test]
+    fn dns_labels_are_valid_and_stable() {
+        assert_eq!(dns_label("Review"), "review");
+        assert_eq!(dns_label("fix: the Flaky test!"), "fix-the-flaky-test");
+        assert_eq!(dns_label("--a--b--"), "a-b");
+        let long = "x".repeat(100);
+        let a = dns_label(&long);
+        assert_eq!(a.len(), 63);
+        assert_eq!(a, dns_label(&long));
+        assert_ne!(dns_label(&"x".repeat(101)), a);
+        assert!(is_dns_label(&dns_label("日本語")));
+        assert!(is_dns_label(&dns_label("")));
+    }
+
+    #[test]
+    fn label_values_are_valid() {
+        assert_eq!(
+            label_value("Codertocat/Hello-World"),
+            "Codertocat.Hello-World"
+        );
+        assert_eq!(label_value("42"), "42");
+        assert_eq!(label_value(""), "");
+        assert_eq!(label_value("-x-"), "x");
+        let v = label_value(&"a/".repeat(80));
+        assert!(
+            v.len() <= 63 && v.ends_with(|c: char| c.is_ascii_alphanumeric()),
+            "{v}"
+        );
+    }
+}
