@@ -144,6 +144,8 @@ impl<'s> SchemaChecker<'s> {
         let properties = obj.get("properties").and_then(Value::as_object);
         let additional = obj.get("additionalProperties");
         let key_schema = obj.get("propertyNames");
+        // A misspelt key is one mistake: its did-you-mean stands in for "missing key".
+        let mut suggested: Vec<&str> = Vec::new();
         for (key, value) in entries {
             path.push(key.name.clone());
             if let Some(prop) = properties.and_then(|p| p.get(&key.name)) {
@@ -155,7 +157,10 @@ impl<'s> SchemaChecker<'s> {
                             properties.map(|p| p.keys().map(String::as_str).collect::<Vec<_>>());
                         let known = known.unwrap_or_default();
                         let message = match did_you_mean(&key.name, known.iter().copied()) {
-                            Some(s) => format!("unknown key `{}`, did you mean `{s}`?", key.name),
+                            Some(s) => {
+                                suggested.push(s);
+                                format!("unknown key `{}`, did you mean `{s}`?", key.name)
+                            }
                             None if known.is_empty() => format!("unknown key `{}`", key.name),
                             None => format!(
                                 "unknown key `{}` (expected one of: {})",
@@ -185,7 +190,7 @@ impl<'s> SchemaChecker<'s> {
         }
         if let Some(required) = obj.get("required").and_then(Value::as_array) {
             for name in required.iter().filter_map(Value::as_str) {
-                if !entries.iter().any(|(k, _)| k.name == name) {
+                if !entries.iter().any(|(k, _)| k.name == name) && !suggested.contains(&name) {
                     out.push(diag(node, path, format!("missing required key `{name}`")));
                 }
             }

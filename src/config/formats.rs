@@ -56,7 +56,7 @@ impl Format {
     fn description(self) -> &'static str {
         match self {
             Format::DnsLabel => {
-                "lowercase letters, digits and '-', starting and ending with a letter or digit, at most 63 characters"
+                "a DNS label: lowercase letters, digits and '-', starting and ending with a letter or digit, at most 63 characters"
             }
             Format::DnsSubdomain => {
                 "a Kubernetes object name: lowercase letters, digits, '-' and '.', at most 253 characters"

@@ -103,13 +103,14 @@ pub fn json_schema() -> &'static serde_json::Value {
 /// Reads services.yaml and its templates folder, and checks both.
 pub fn load(path: &Path) -> Result<LoadedConfig, ConfigError> {
     let shown = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+    let bytes = std::fs::read(path).map_err(|source| ConfigError::Read {
         path: shown.clone(),
         source,
     })?;
+    let text = utf8(&bytes, &shown)?;
     let base = path.parent().unwrap_or(Path::new("."));
     // The templates folder is named inside the file: read it leniently first.
-    let dir_name = serde_yaml::from_str::<serde_yaml::Value>(&text)
+    let dir_name = serde_yaml::from_str::<serde_yaml::Value>(text)
         .ok()
         .and_then(|v| {
             v.get("templates_dir")
@@ -118,43 +119,67 @@ pub fn load(path: &Path) -> Result<LoadedConfig, ConfigError> {
         })
         .unwrap_or_else(|| "templates".into());
     let templates_dir = base.join(dir_name);
-    let templates = read_templates(&templates_dir).map_err(|source| ConfigError::Read {
-        path: templates_dir.display().to_string(),
-        source,
-    })?;
-    let mut loaded = parse(&text, &shown, templates)?;
+    let templates = read_templates(&templates_dir)?;
+    let mut loaded = parse(text, &shown, templates)?;
     loaded.templates_dir = templates_dir;
     Ok(loaded)
 }
 
-fn read_templates(dir: &Path) -> std::io::Result<TemplateSources> {
+/// The text of a file, or where its first byte that is not UTF-8 is.
+fn utf8<'b>(bytes: &'b [u8], shown: &str) -> Result<&'b str, ConfigError> {
+    std::str::from_utf8(bytes).map_err(|e| {
+        let good = String::from_utf8_lossy(&bytes[..e.valid_up_to()]);
+        let line_start = good.rfind('\n').map_or(0, |i| i + 1);
+        ConfigError::Invalid(vec![FileDiagnostic {
+            file: shown.to_string(),
+            pos: Pos {
+                line: good.matches('\n').count() + 1,
+                col: good[line_start..].chars().count() + 1,
+            },
+            message: format!(
+                "the file is not UTF-8 text (byte 0x{:02x})",
+                bytes[e.valid_up_to()]
+            ),
+        }])
+    })
+}
+
+fn read_templates(dir: &Path) -> Result<TemplateSources, ConfigError> {
+    let failed = |path: &Path| {
+        let path = path.display().to_string();
+        move |source| ConfigError::Read { path, source }
+    };
     let mut out = TemplateSources::new();
     if !dir.is_dir() {
         return Ok(out);
     }
     let mut stack = vec![dir.to_path_buf()];
     while let Some(folder) = stack.pop() {
-        for entry in std::fs::read_dir(&folder)? {
-            let entry = entry?;
+        for entry in std::fs::read_dir(&folder).map_err(failed(&folder))? {
+            let entry = entry.map_err(failed(&folder))?;
+            let path = entry.path();
             let name = entry.file_name();
             if name.to_string_lossy().starts_with('.') {
                 continue;
             }
-            let kind = entry.file_type()?;
+            let kind = entry.file_type().map_err(failed(&path))?;
             if kind.is_dir() {
-                stack.push(entry.path());
-            } else if kind.is_file() && entry.metadata()?.len() <= MAX_TEMPLATE_BYTES {
+                stack.push(path);
+            } else if kind.is_file()
+                && entry.metadata().map_err(failed(&path))?.len() <= MAX_TEMPLATE_BYTES
+            {
                 if out.len() >= MAX_TEMPLATE_FILES {
                     break;
                 }
-                let rel = entry.path();
-                let rel = rel.strip_prefix(dir).unwrap_or(&rel);
+                let rel = path.strip_prefix(dir).unwrap_or(&path);
                 let key = rel
                     .components()
                     .map(|c| c.as_os_str().to_string_lossy())
                     .collect::<Vec<_>>()
                     .join("/");
-                out.insert(key, std::fs::read_to_string(entry.path())?);
+                let bytes = std::fs::read(&path).map_err(failed(&path))?;
+                let text = utf8(&bytes, &path.display().to_string())?;
+                out.insert(key, text.to_string());
             }
         }
     }
@@ -186,6 +211,23 @@ pub fn parse(
                 .collect(),
         )
     })?;
+    if tree.kind == yaml::NodeKind::Null {
+        let required: Vec<String> = json_schema()["required"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|k| Some(format!("`{}`", k.as_str()?)))
+            .collect();
+        let listed = match required.split_last() {
+            Some((last, [])) => last.clone(),
+            Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
+            None => "a mapping".into(),
+        };
+        return Err(ConfigError::Invalid(vec![at(Diagnostic {
+            pos: tree.pos,
+            message: format!("the file is empty; a config needs at least {listed}"),
+        })]));
+    }
     let mut diagnostics = check::SchemaChecker::new(json_schema()).check(&tree);
     if !diagnostics.is_empty() {
         return Err(ConfigError::Invalid(sorted(
@@ -206,7 +248,7 @@ pub fn parse(
     let mut all: Vec<FileDiagnostic> = Vec::new();
     diagnostics.extend(semantic_checks(&config, &tree, &templates));
     all.extend(diagnostics.into_iter().map(at));
-    all.extend(template_syntax(&config, &templates));
+    all.extend(template_syntax(file, &config, &templates));
     if !all.is_empty() {
         return Err(ConfigError::Invalid(sorted(all)));
     }
@@ -258,11 +300,12 @@ fn semantic_checks(config: &Config, tree: &Node, templates: &TemplateSources) ->
     ) {
         (None, None) => err(
             &["cluster"],
-            "give `namespace` or `namespace_template`".into(),
+            "cluster: give `namespace` (one namespace for every run) or `namespace_template`"
+                .into(),
         ),
         (Some(_), Some(_)) => err(
             &["cluster", "namespace_template"],
-            "give `namespace` or `namespace_template`, not both".into(),
+            "cluster: give `namespace` or `namespace_template`, not both".into(),
         ),
         _ => {}
     }
@@ -422,14 +465,23 @@ fn unknown_template(name: &str, known: &[&str]) -> String {
     }
 }
 
-/// Every template file must compile; errors point into the template file.
-fn template_syntax(config: &Config, templates: &TemplateSources) -> Vec<FileDiagnostic> {
+/// Every template file must compile; errors point into the template file, named by a path
+/// as usable as the one given for services.yaml (the templates folder is beside it).
+fn template_syntax(
+    file: &str,
+    config: &Config,
+    templates: &TemplateSources,
+) -> Vec<FileDiagnostic> {
     let env = crate::render::syntax_environment();
+    let folder = Path::new(file)
+        .parent()
+        .unwrap_or(Path::new(""))
+        .join(&config.templates_dir);
     let mut out = Vec::new();
     for (name, source) in templates {
         if let Err(e) = env.template_from_named_str(name, source) {
             out.push(FileDiagnostic {
-                file: format!("{}/{name}", config.templates_dir),
+                file: folder.join(name).display().to_string(),
                 pos: Pos {
                     line: e.line().unwrap_or(1),
                     col: e.range().map_or(1, |r| column_of(source, r.start)),

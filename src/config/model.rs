@@ -301,6 +301,7 @@ pub struct Agent {
     pub triggers: Triggers,
     /// Plain environment variables for the agent container.
     #[serde(default)]
+    #[schemars(schema_with = "env_map_schema")]
     pub env: BTreeMap<EnvName, String>,
     /// Free values for this agent's templates (`agent.params.destination`, say).
     #[serde(default)]
@@ -326,6 +327,15 @@ pub struct Agent {
     pub ttl_after_finished: Option<Duration>,
     #[serde(default)]
     pub resources: Option<Resources>,
+}
+
+/// A map from variable names to values; the names are checked too (schemars leaves a map's
+/// key type out of the schema).
+fn env_map_schema(generator: &mut SchemaGenerator) -> Schema {
+    let mut schema = generator.subschema_for::<BTreeMap<String, String>>();
+    let names = generator.subschema_for::<EnvName>();
+    schema.insert("propertyNames".into(), names.to_value());
+    schema
 }
 
 fn default_templates() -> Vec<String> {

@@ -149,11 +149,7 @@ pub fn parse(text: &str) -> Result<Node, Vec<YamlIssue>> {
     let mut builder = Builder::default();
     let mut parser = Parser::new_from_str(text);
     if let Err(e) = parser.load(&mut builder, false) {
-        let m = e.marker();
-        return Err(vec![YamlIssue {
-            pos: pos(m),
-            message: format!("invalid YAML: {}", e.info()),
-        }]);
+        return Err(vec![syntax_issue(text, &e, &builder.stack)]);
     }
     if !builder.issues.is_empty() {
         return Err(builder.issues);
@@ -162,6 +158,89 @@ pub fn parse(text: &str) -> Result<Node, Vec<YamlIssue>> {
         kind: NodeKind::Null,
         pos: Pos { line: 1, col: 1 },
     }))
+}
+
+/// A syntax error as a user can act on it: at the offending character, in plain words.
+/// yaml-rust2 reports an unclosed `[` or `{` where it gave up (often the end of the file),
+/// a tab in the indentation after the tab, and a wrongly indented key at its `:`; each is
+/// moved to the character at fault.
+fn syntax_issue(text: &str, e: &yaml_rust2::ScanError, open: &[Frame]) -> YamlIssue {
+    let at = pos(e.marker());
+    let info = e.info();
+    let issue = |pos: Pos, message: String| YamlIssue {
+        pos,
+        message: format!("invalid YAML: {message}"),
+    };
+    if info.starts_with("tabs disallowed") {
+        let line = text
+            .lines()
+            .nth(at.line.saturating_sub(1))
+            .unwrap_or_default();
+        let col = line
+            .chars()
+            .take_while(|c| *c == ' ' || *c == '\t')
+            .position(|c| c == '\t')
+            .map_or(at.col, |i| i + 1);
+        return issue(
+            Pos { line: at.line, col },
+            "a tab indents this line; YAML is indented with spaces only".into(),
+        );
+    }
+    let unclosed = |opener: char, closer: char| {
+        let start = open.iter().rev().find_map(|frame| {
+            let p = frame.pos();
+            (char_at(text, p) == Some(opener)).then_some(p)
+        })?;
+        Some(issue(
+            start,
+            format!(
+                "this `{opener}` is never closed (expected `,` or `{closer}` at line {} column {})",
+                at.line, at.col
+            ),
+        ))
+    };
+    let found = if info.contains("parsing a flow sequence") {
+        unclosed('[', ']')
+    } else if info.contains("parsing a flow mapping") {
+        unclosed('{', '}')
+    } else if info.contains("illegal placement of ':'") {
+        // A key on the line after an unclosed `[` or `{`.
+        unclosed('[', ']').or_else(|| unclosed('{', '}'))
+    } else {
+        None
+    };
+    if let Some(found) = found {
+        return found;
+    }
+    if info.contains("mapping values are not allowed")
+        || info.contains("block mapping, did not find expected key")
+    {
+        // Reported at the `:`; the fault is where the line's content starts.
+        let line = text
+            .lines()
+            .nth(at.line.saturating_sub(1))
+            .unwrap_or_default();
+        let col = line
+            .chars()
+            .position(|c| c != ' ')
+            .filter(|&i| i < at.col)
+            .map_or(at.col, |i| i + 1);
+        return issue(
+            Pos { line: at.line, col },
+            format!(
+                "{info} (is this line indented like its neighbours? a value holding `: ` must be quoted)"
+            ),
+        );
+    }
+    issue(at, info.to_string())
+}
+
+/// The character at a 1-based line and column.
+fn char_at(text: &str, p: Pos) -> Option<char> {
+    text.lines()
+        .nth(p.line.checked_sub(1)?)?
+        .chars()
+        .nth(p.col.checked_sub(1)?)
 }
 
 fn pos(m: &Marker) -> Pos {
@@ -178,6 +257,14 @@ enum Frame {
         anchor: usize,
         pending_key: Option<Key>,
     },
+}
+
+impl Frame {
+    fn pos(&self) -> Pos {
+        match self {
+            Frame::Seq(node, _) | Frame::Map { node, .. } => node.pos,
+        }
+    }
 }
 
 #[derive(Default)]
@@ -309,7 +396,18 @@ impl MarkedEventReceiver for Builder {
                 if let Some(frame) = self.stack.pop() {
                     let (node, anchor) = match frame {
                         Frame::Seq(node, anchor) => (node, anchor),
-                        Frame::Map { node, anchor, .. } => (node, anchor),
+                        Frame::Map {
+                            mut node, anchor, ..
+                        } => {
+                            // yaml-rust2 marks a block mapping at the `:` of its first key;
+                            // it starts at that key (a flow mapping starts earlier, at `{`).
+                            if let NodeKind::Map(entries) = &node.kind
+                                && let Some((first, _)) = entries.first()
+                            {
+                                node.pos = node.pos.min(first.pos);
+                            }
+                            (node, anchor)
+                        }
                     };
                     self.push_value(node, anchor);
                 }

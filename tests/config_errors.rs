@@ -1,0 +1,1055 @@
+//! What an operator sees for a broken services.yaml: every problem at once, each as
+//! `FILE:LINE:COL: message`, pointing at the key or value at fault, in words that say what
+//! to write instead.
+//!
+//! Each case gives the input, the exact lines expected, and the text each line points at;
+//! the table checks that the text really is at that line and column, so a wrong position in
+//! an expectation cannot slip in by hand.
+
+mod support;
+
+use support::configs::{self, ConfigDir, errors, errors_with, templates, text_at};
+
+struct Case {
+    what: &'static str,
+    yaml: &'static str,
+    /// The expected messages, each with the text found at its line and column.
+    expect: &'static [(&'static str, &'static str)],
+}
+
+/// Checks every case and reports all mismatches together.
+fn check(cases: &[Case]) {
+    let mut failures = Vec::new();
+    for case in cases {
+        for (points_at, line) in case.expect {
+            let position = position_in(line, configs::FILE);
+            let found = position.and_then(|(l, c)| text_at(case.yaml, l, c));
+            assert!(
+                found.is_some_and(|f| f.starts_with(points_at)),
+                "the table is wrong for `{}`: `{line}` should point at `{points_at}`, \
+                 but that position holds {found:?}",
+                case.what,
+            );
+        }
+        let actual = errors(case.yaml);
+        let expected: Vec<&str> = case.expect.iter().map(|(_, line)| *line).collect();
+        if actual != expected {
+            failures.push(format!(
+                "{}:\n--- input\n{}--- expected\n{}\n--- actual\n{}\n",
+                case.what,
+                case.yaml,
+                expected.join("\n"),
+                actual.join("\n")
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases differ:\n\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
+}
+
+/// `(line, column)` of a `FILE:LINE:COL: message` line for the given file.
+fn position_in(line: &str, file: &str) -> Option<(usize, usize)> {
+    let rest = line.strip_prefix(file)?.strip_prefix(':')?;
+    let mut parts = rest.splitn(3, ':');
+    Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
+}
+
+#[test]
+fn a_valid_config_loads_so_the_broken_ones_below_fail_for_their_own_reason() {
+    let loaded = configs::load(
+        "\
+project: demo
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+secrets:
+  openai: {name: openai-api-key, key: api-key}
+agents:
+  - name: task
+    prompt: prompts/task.md
+    secrets: [openai]
+    env: {LOG_LEVEL: debug}
+    triggers:
+      comment:
+        verbs: [run]
+      push:
+        branches: [main]
+",
+    );
+    assert_eq!(loaded.config.agents[0].name.as_str(), "task");
+}
+
+#[test]
+fn yaml_syntax_errors_point_at_the_character_at_fault() {
+    check(&[
+        Case {
+            what: "an unclosed flow sequence",
+            yaml: "\
+project: demo
+cluster:
+  namespace: runs
+agents: [task, review
+",
+            expect: &[(
+                "[task",
+                "services.yaml:4:9: invalid YAML: this `[` is never closed (expected `,` or `]` at line 5 column 1)",
+            )],
+        },
+        Case {
+            what: "an unclosed flow mapping",
+            yaml: "\
+project: demo
+cluster: {namespace: runs
+agents: []
+",
+            expect: &[(
+                "{namespace",
+                "services.yaml:2:10: invalid YAML: this `{` is never closed (expected `,` or `}` at line 3 column 7)",
+            )],
+        },
+        Case {
+            what: "a key indented deeper than its neighbours",
+            yaml: "\
+project: demo
+cluster:
+  namespace: runs
+   service_account: agent
+",
+            expect: &[(
+                "service_account",
+                "services.yaml:4:4: invalid YAML: mapping values are not allowed in this context \
+                 (is this line indented like its neighbours? a value holding `: ` must be quoted)",
+            )],
+        },
+        Case {
+            what: "a key indented less than its neighbours",
+            yaml: "\
+project: demo
+cluster:
+    namespace: runs
+  service_account: agent
+",
+            expect: &[(
+                "service_account",
+                "services.yaml:4:3: invalid YAML: while parsing a block mapping, did not find expected key \
+                 (is this line indented like its neighbours? a value holding `: ` must be quoted)",
+            )],
+        },
+        Case {
+            what: "a tab as indentation",
+            yaml: "project: demo\ncluster:\n\tnamespace: runs\n",
+            expect: &[(
+                "\tnamespace",
+                "services.yaml:3:1: invalid YAML: a tab indents this line; YAML is indented with spaces only",
+            )],
+        },
+        Case {
+            what: "duplicate keys, all of them",
+            yaml: "\
+project: demo
+cluster:
+  namespace: runs
+  namespace: other
+project: again
+",
+            expect: &[
+                (
+                    "namespace: other",
+                    "services.yaml:4:3: duplicate key `namespace` (first defined at line 3)",
+                ),
+                (
+                    "project: again",
+                    "services.yaml:5:1: duplicate key `project` (first defined at line 1)",
+                ),
+            ],
+        },
+        Case {
+            what: "a list where the config's mapping belongs",
+            yaml: "- project: demo\n",
+            expect: &[(
+                "- project",
+                "services.yaml:1:1: expected a mapping, found a list",
+            )],
+        },
+    ]);
+}
+
+#[test]
+fn values_of_the_wrong_type_say_what_was_expected() {
+    check(&[
+        Case {
+            what: "a string where a list is expected",
+            yaml: "\
+project: demo
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: task
+    triggers:
+      comment:
+        verbs: run
+",
+            expect: &[(
+                "run",
+                "services.yaml:10:16: agents[0].triggers.comment.verbs: expected a list, found a string",
+            )],
+        },
+        Case {
+            what: "an integer for a duration",
+            yaml: "\
+project: demo
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: task
+    timeout: 30
+    triggers:
+      comment:
+        verbs: [run]
+",
+            expect: &[(
+                "30",
+                "services.yaml:8:14: agents[0].timeout: expected a duration such as 30m, found an integer",
+            )],
+        },
+        Case {
+            what: "a mapping for a boolean",
+            yaml: "\
+project: demo
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: task
+    automount_service_account_token: {enabled: true}
+    triggers:
+      comment:
+        verbs: [run]
+",
+            expect: &[(
+                "{enabled",
+                "services.yaml:8:38: agents[0].automount_service_account_token: expected a boolean (true or false), found a mapping",
+            )],
+        },
+        Case {
+            what: "a number where a quantity string is expected",
+            yaml: "\
+project: demo
+cluster:
+  namespace: runs
+  defaults:
+    resources:
+      limits: {cpu: 2.5}
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: task
+    triggers:
+      comment:
+        verbs: [run]
+",
+            expect: &[(
+                "2.5",
+                "services.yaml:6:21: cluster.defaults.resources.limits.cpu: expected a quantity such as 500m or 4Gi, as a string, found a number",
+            )],
+        },
+    ]);
+}
+
+#[test]
+fn unknown_keys_are_reported_at_every_depth_with_a_suggestion_when_one_is_close() {
+    check(&[
+        Case {
+            what: "a misspelt top-level key (and no separate complaint that `agents` is missing)",
+            yaml: "\
+project: demo
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+agnets:
+  - name: task
+    triggers:
+      comment:
+        verbs: [run]
+",
+            expect: &[(
+                "agnets",
+                "services.yaml:6:1: unknown key `agnets`, did you mean `agents`?",
+            )],
+        },
+        Case {
+            what: "a misspelt key one level down",
+            yaml: "\
+project: demo
+cluster:
+  namspace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: task
+    triggers:
+      comment:
+        verbs: [run]
+",
+            expect: &[(
+                "namspace",
+                "services.yaml:3:3: cluster: unknown key `namspace`, did you mean `namespace`?",
+            )],
+        },
+        Case {
+            what: "a misspelt key four levels down, inside a list item",
+            yaml: "\
+project: demo
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: task
+    triggers:
+      comment:
+        verb: [run]
+",
+            expect: &[(
+                "verb:",
+                "services.yaml:10:9: agents[0].triggers.comment: unknown key `verb`, did you mean `verbs`?",
+            )],
+        },
+        Case {
+            what: "an unknown key with nothing close lists the keys allowed there",
+            yaml: "\
+project: demo
+github:
+  xyzzy: true
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: task
+    triggers:
+      comment:
+        verbs: [run]
+",
+            expect: &[(
+                "xyzzy",
+                "services.yaml:3:3: github: unknown key `xyzzy` (expected one of: authorization, command_prefix, report)",
+            )],
+        },
+        Case {
+            what: "an unknown trigger",
+            yaml: "\
+project: demo
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: task
+    triggers:
+      schedule: daily
+",
+            expect: &[(
+                "schedule",
+                "services.yaml:9:7: agents[0].triggers: unknown key `schedule` (expected one of: comment, issues, pull_request, push, release)",
+            )],
+        },
+    ]);
+}
+
+#[test]
+fn values_outside_an_enum_are_named_with_the_allowed_ones() {
+    check(&[
+        Case {
+            what: "a fork policy that does not exist",
+            yaml: "\
+project: demo
+github:
+  authorization:
+    fork_pull_requests: sometimes
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: task
+    triggers:
+      comment:
+        verbs: [run]
+",
+            expect: &[(
+                "sometimes",
+                "services.yaml:4:25: github.authorization.fork_pull_requests: unknown value `sometimes` (expected one of: never, approve, always)",
+            )],
+        },
+        Case {
+            what: "a misspelt permission",
+            yaml: "\
+project: demo
+github:
+  authorization:
+    min_permission: writ
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: task
+    triggers:
+      comment:
+        verbs: [run]
+",
+            expect: &[(
+                "writ",
+                "services.yaml:4:21: github.authorization.min_permission: unknown value `writ`, did you mean `write`?",
+            )],
+        },
+    ]);
+}
+
+#[test]
+fn values_in_a_bad_format_say_what_the_format_is() {
+    check(&[
+        Case {
+            what: "a duration in words",
+            yaml: "\
+project: demo
+cluster:
+  namespace: runs
+  defaults:
+    timeout: soon
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: task
+    triggers:
+      comment:
+        verbs: [run]
+",
+            expect: &[(
+                "soon",
+                "services.yaml:5:14: cluster.defaults.timeout: `soon` is not a duration (expected number at 0); write it like 90s, 30m, 1h 30m or 2d",
+            )],
+        },
+        Case {
+            what: "a glob that does not compile",
+            yaml: "\
+project: demo
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: task
+    triggers:
+      push:
+        branches: [\"[\"]
+",
+            expect: &[(
+                "\"[\"",
+                "services.yaml:10:20: agents[0].triggers.push.branches[0]: invalid glob `[`: unclosed character class; missing ']'",
+            )],
+        },
+        Case {
+            what: "a quantity with a unit Kubernetes does not know",
+            yaml: "\
+project: demo
+cluster:
+  namespace: runs
+  defaults:
+    resources:
+      limits: {memory: 4gb}
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: task
+    triggers:
+      comment:
+        verbs: [run]
+",
+            expect: &[(
+                "4gb",
+                "services.yaml:6:24: cluster.defaults.resources.limits.memory: `4gb` is not a Kubernetes quantity such as 500m, 2, 512Mi or 4Gi",
+            )],
+        },
+        Case {
+            what: "an agent name that cannot be part of a pod name",
+            yaml: "\
+project: demo
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: Review_Bot
+    triggers:
+      comment:
+        verbs: [run]
+",
+            expect: &[(
+                "Review_Bot",
+                "services.yaml:7:11: agents[0].name: `Review_Bot` is not a DNS label: lowercase letters, digits and '-', starting and ending with a letter or digit, at most 63 characters",
+            )],
+        },
+        Case {
+            what: "an environment variable name starting with a digit (a key, not a value)",
+            yaml: "\
+project: demo
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: task
+    env:
+      1X: one
+    triggers:
+      comment:
+        verbs: [run]
+",
+            expect: &[(
+                "1X",
+                "services.yaml:9:7: agents[0].env.1X: `1X` is not an environment variable name: letters, digits and '_', not starting with a digit",
+            )],
+        },
+    ]);
+}
+
+#[test]
+fn missing_required_keys_point_at_the_mapping_that_lacks_them() {
+    check(&[
+        Case {
+            what: "no project",
+            yaml: "\
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: task
+    triggers:
+      comment:
+        verbs: [run]
+",
+            expect: &[(
+                "cluster",
+                "services.yaml:1:1: missing required key `project`",
+            )],
+        },
+        Case {
+            what: "an agent without a name",
+            yaml: "\
+project: demo
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - triggers:
+      comment:
+        verbs: [run]
+",
+            expect: &[(
+                "triggers",
+                "services.yaml:7:5: agents[0]: missing required key `name`",
+            )],
+        },
+    ]);
+}
+
+#[test]
+fn names_that_refer_to_nothing_are_reported_with_what_exists() {
+    check(&[
+        Case {
+            what: "a misspelt image and secret",
+            yaml: "\
+project: demo
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+secrets:
+  openai: {name: openai-api-key, key: api-key}
+agents:
+  - name: task
+    image: agnt
+    secrets: [opnai]
+    triggers:
+      comment:
+        verbs: [run]
+",
+            expect: &[
+                (
+                    "agnt",
+                    "services.yaml:10:12: unknown image `agnt`, did you mean `agent`?",
+                ),
+                (
+                    "opnai",
+                    "services.yaml:11:15: unknown secret `opnai`, did you mean `openai`?",
+                ),
+            ],
+        },
+        Case {
+            what: "an image with nothing close, and a secret where none are defined",
+            yaml: "\
+project: demo
+cluster:
+  namespace: runs
+  defaults:
+    image: builder
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: task
+    secrets: [openai]
+    triggers:
+      comment:
+        verbs: [run]
+",
+            expect: &[
+                (
+                    "builder",
+                    "services.yaml:5:12: unknown image `builder` (defined in `images`: agent)",
+                ),
+                (
+                    "openai",
+                    "services.yaml:10:15: unknown secret `openai`: `secrets` defines none",
+                ),
+            ],
+        },
+        Case {
+            what: "template files that are not in the templates folder",
+            yaml: "\
+project: demo
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: task
+    templates: [agent-pd.yaml, build.yaml, prompts/task.md]
+    triggers:
+      comment:
+        verbs: [run]
+",
+            expect: &[
+                (
+                    "agent-pd.yaml",
+                    "services.yaml:8:17: template `agent-pd.yaml` not found in the templates folder, did you mean `agent-pod.yaml`?",
+                ),
+                (
+                    "build.yaml",
+                    "services.yaml:8:32: template `build.yaml` not found in the templates folder",
+                ),
+                (
+                    "prompts/task.md",
+                    "services.yaml:8:44: template `prompts/task.md` renders Kubernetes objects, so it must be a .yaml or .yml file",
+                ),
+            ],
+        },
+        Case {
+            what: "a prompt that is not in the templates folder",
+            yaml: "\
+project: demo
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: task
+    prompt: prompts/tsk.md
+    triggers:
+      comment:
+        verbs: [run]
+",
+            expect: &[(
+                "prompts/tsk.md",
+                "services.yaml:8:13: template `prompts/tsk.md` not found in the templates folder, did you mean `prompts/task.md`?",
+            )],
+        },
+    ]);
+}
+
+#[test]
+fn rules_the_schema_cannot_express_are_checked_after_it() {
+    check(&[
+        Case {
+            what: "both a namespace and a namespace template",
+            yaml: "\
+project: demo
+cluster:
+  namespace: runs
+  namespace_template: \"runs-{{ pr.number }}\"
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: task
+    triggers:
+      comment:
+        verbs: [run]
+",
+            expect: &[(
+                "\"runs-",
+                "services.yaml:4:23: cluster: give `namespace` or `namespace_template`, not both",
+            )],
+        },
+        Case {
+            what: "neither a namespace nor a namespace template",
+            yaml: "\
+project: demo
+cluster:
+  service_account: agent
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: task
+    triggers:
+      comment:
+        verbs: [run]
+",
+            expect: &[(
+                "service_account",
+                "services.yaml:3:3: cluster: give `namespace` (one namespace for every run) or `namespace_template`",
+            )],
+        },
+        Case {
+            what: "two agents with one name",
+            yaml: "\
+project: demo
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: task
+    triggers:
+      comment:
+        verbs: [run]
+  - name: task
+    triggers:
+      comment:
+        verbs: [fix]
+",
+            expect: &[(
+                "task",
+                "services.yaml:11:11: agents[1]: agent name `task` is already used by agents[0]",
+            )],
+        },
+        Case {
+            what: "a verb that agentpods itself answers",
+            yaml: "\
+project: demo
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: task
+    triggers:
+      comment:
+        verbs: [run, stop]
+",
+            expect: &[(
+                "stop",
+                "services.yaml:10:22: `stop` is a built-in command of agentpods and cannot start an agent (reserved: retry, stop, status, help, approve)",
+            )],
+        },
+        Case {
+            what: "an agent with no triggers",
+            yaml: "\
+project: demo
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: idle
+",
+            expect: &[(
+                "idle",
+                "services.yaml:7:11: agent `idle` has no triggers, so it can never run",
+            )],
+        },
+        Case {
+            what: "a push trigger with neither branches nor tags",
+            yaml: "\
+project: demo
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: build
+    triggers:
+      push: {}
+",
+            expect: &[(
+                "{}",
+                "services.yaml:9:13: a push trigger needs `branches` or `tags` globs",
+            )],
+        },
+    ]);
+}
+
+#[test]
+fn a_template_syntax_error_points_into_the_template_file() {
+    let mut broken = templates();
+    broken.insert(
+        "agent-pod.yaml".into(),
+        configs::POD_TEMPLATE.replace("{{ run.name }}", "{{ run.name }"),
+    );
+    let yaml = "\
+project: demo
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: task
+    triggers:
+      comment:
+        verbs: [run]
+";
+    assert_eq!(
+        errors_with(yaml, broken.clone()),
+        [
+            "templates/agent-pod.yaml:4:21: template syntax error: unexpected `}`, expected end of variable block"
+        ]
+    );
+    assert_eq!(
+        text_at(&broken["agent-pod.yaml"], 4, 21),
+        Some("}"),
+        "the position is the stray `}}` at the end of line 4"
+    );
+}
+
+#[test]
+fn every_schema_problem_of_a_file_is_reported_at_once_in_file_order() {
+    // The missing `name` of agents[0] is found after the keys inside it, and still comes
+    // first: messages are sorted by position.
+    let yaml = "\
+project: Demo
+github:
+  authorization:
+    min_permission: writ
+cluster:
+  namspace: runs
+  defaults:
+    timeout: soon
+agents:
+  - timeout: 30
+    triggers:
+      comment:
+        verbs: run
+      schedule: daily
+";
+    assert_eq!(
+        errors(yaml),
+        [
+            "services.yaml:1:10: project: `Demo` is not a DNS label: lowercase letters, digits and '-', starting and ending with a letter or digit, at most 63 characters",
+            "services.yaml:4:21: github.authorization.min_permission: unknown value `writ`, did you mean `write`?",
+            "services.yaml:6:3: cluster: unknown key `namspace`, did you mean `namespace`?",
+            "services.yaml:8:14: cluster.defaults.timeout: `soon` is not a duration (expected number at 0); write it like 90s, 30m, 1h 30m or 2d",
+            "services.yaml:10:5: agents[0]: missing required key `name`",
+            "services.yaml:10:14: agents[0].timeout: expected a duration such as 30m, found an integer",
+            "services.yaml:13:16: agents[0].triggers.comment.verbs: expected a list, found a string",
+            "services.yaml:14:7: agents[0].triggers: unknown key `schedule` (expected one of: comment, issues, pull_request, push, release)",
+        ]
+    );
+}
+
+#[test]
+fn every_semantic_problem_is_reported_at_once_with_the_template_errors_after() {
+    let mut broken = templates();
+    broken.insert(
+        "agent-pod.yaml".into(),
+        configs::POD_TEMPLATE.replace("{{ run.name }}", "{{ run.name }"),
+    );
+    let yaml = "\
+project: demo
+cluster:
+  namespace: runs
+  namespace_template: \"runs-{{ pr.number }}\"
+  defaults:
+    image: builder
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: task
+    prompt: prompts/tsk.md
+    secrets: [openai]
+    triggers:
+      comment:
+        verbs: [run, stop]
+  - name: task
+  - name: pusher
+    triggers:
+      push: {}
+";
+    assert_eq!(
+        errors_with(yaml, broken),
+        [
+            "services.yaml:4:23: cluster: give `namespace` or `namespace_template`, not both",
+            "services.yaml:6:12: unknown image `builder` (defined in `images`: agent)",
+            "services.yaml:11:13: template `prompts/tsk.md` not found in the templates folder, did you mean `prompts/task.md`?",
+            "services.yaml:12:15: unknown secret `openai`: `secrets` defines none",
+            "services.yaml:15:22: `stop` is a built-in command of agentpods and cannot start an agent (reserved: retry, stop, status, help, approve)",
+            "services.yaml:16:11: agents[1]: agent name `task` is already used by agents[0]",
+            "services.yaml:16:11: agent `task` has no triggers, so it can never run",
+            "services.yaml:19:13: a push trigger needs `branches` or `tags` globs",
+            "templates/agent-pod.yaml:4:21: template syntax error: unexpected `}`, expected end of variable block",
+        ]
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Through the binary, as an operator or CI runs it.
+
+const BROKEN: &str = "\
+project: demo
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: task
+    image: agnt
+    triggers:
+      comment:
+        verbs: [run]
+";
+
+#[test]
+fn validate_prints_every_problem_as_path_line_col_and_exits_1() {
+    let dir = ConfigDir::new(BROKEN.as_bytes());
+    dir.write(
+        "templates/agent-pod.yaml",
+        configs::POD_TEMPLATE
+            .replace("{{ run.name }}", "{{ run.name }")
+            .as_bytes(),
+    );
+    let config = dir.path("services.yaml");
+    let template = dir.path("templates/agent-pod.yaml");
+
+    let run = configs::validate(&config);
+
+    assert_eq!(run.code, Some(1), "stderr:\n{}", run.stderr);
+    assert_eq!(
+        run.stderr_lines(),
+        [
+            format!(
+                "{}:8:12: unknown image `agnt`, did you mean `agent`?",
+                config.display()
+            ),
+            format!(
+                "{}:4:21: template syntax error: unexpected `}}`, expected end of variable block",
+                template.display()
+            ),
+            "2 problems found".to_string(),
+        ],
+        "the template's path must open from where validate ran, like the config's"
+    );
+    assert_eq!(run.stdout, "", "problems go to stderr only");
+}
+
+#[test]
+fn validate_accepts_the_example_config() {
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("services.yaml");
+    let run = configs::validate(&example);
+    assert_eq!(run.code, Some(0), "stderr:\n{}", run.stderr);
+    let summary = run.stderr.trim_end();
+    assert!(
+        summary.starts_with(&format!("{}: ok (4 agents, ", example.display()))
+            && summary.ends_with(" templates)")
+            && !summary.contains('\n'),
+        "one line saying the config is fine, got:\n{summary}"
+    );
+}
+
+#[test]
+fn validate_names_a_path_that_does_not_exist() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nowhere.yaml");
+    let run = configs::validate(&missing);
+    assert_eq!(run.code, Some(1));
+    assert_eq!(
+        run.stderr.trim_end(),
+        format!(
+            "{}: cannot read: No such file or directory (os error 2)",
+            missing.display()
+        )
+    );
+}
+
+#[test]
+fn validate_reports_a_file_that_is_not_utf8_at_its_first_bad_byte() {
+    let dir = ConfigDir::new(b"project: demo\ncluster: \xff\xfe\n");
+    let config = dir.path("services.yaml");
+    let run = configs::validate(&config);
+    assert_eq!(run.code, Some(1));
+    assert_eq!(
+        run.stderr_lines(),
+        [
+            format!(
+                "{}:2:10: the file is not UTF-8 text (byte 0xff)",
+                config.display()
+            ),
+            "1 problem found".to_string(),
+        ]
+    );
+}
+
+#[test]
+fn validate_names_the_template_that_is_not_utf8() {
+    let dir = ConfigDir::new(BROKEN.replace("agnt", "agent").as_bytes());
+    dir.write("templates/prompts/latin1.md", b"caf\xe9\n");
+    let run = configs::validate(&dir.path("services.yaml"));
+    assert_eq!(run.code, Some(1));
+    assert_eq!(
+        run.stderr_lines(),
+        [
+            format!(
+                "{}:1:4: the file is not UTF-8 text (byte 0xe9)",
+                dir.path("templates/prompts/latin1.md").display()
+            ),
+            "1 problem found".to_string(),
+        ]
+    );
+}
+
+#[test]
+fn validate_says_an_empty_file_is_empty() {
+    for (what, text) in [
+        ("empty", ""),
+        ("only a comment", "# to do\n"),
+        ("only blank lines", "\n\n  \n"),
+    ] {
+        let dir = ConfigDir::new(text.as_bytes());
+        let config = dir.path("services.yaml");
+        let run = configs::validate(&config);
+        assert_eq!(run.code, Some(1), "{what}: {}", run.stderr);
+        assert_eq!(
+            run.stderr_lines(),
+            [
+                format!(
+                    "{}:1:1: the file is empty; a config needs at least `project`, `cluster` and `agents`",
+                    config.display()
+                ),
+                "1 problem found".to_string(),
+            ],
+            "{what}"
+        );
+    }
+}

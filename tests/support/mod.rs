@@ -1,0 +1,7 @@
+//! Helpers shared by the integration tests. Each test binary uses only some of them.
+#![allow(dead_code)]
+
+pub mod configs;
+pub mod fixtures;
+pub mod hostile;
+pub mod validate;
