@@ -107,6 +107,18 @@ impl Engine {
             env.add_template_owned(name.clone(), source.clone())
                 .map_err(|e| template_error(&loaded.config.templates_dir, name, &e))?;
         }
+        // Templates written inside services.yaml, compiled once rather than per event.
+        if let Some(ns) = &loaded.config.cluster.namespace_template {
+            env.add_template_owned(NAMESPACE_TEMPLATE, ns.to_string())
+                .map_err(|e| template_error("", NAMESPACE_TEMPLATE, &e))?;
+        }
+        for agent in &loaded.config.agents {
+            if let Some(c) = &agent.concurrency {
+                let name = concurrency_template(agent.name.as_str());
+                env.add_template_owned(name.clone(), c.group.to_string())
+                    .map_err(|e| template_error("", &name, &e))?;
+            }
+        }
         Ok(Engine {
             env,
             config: loaded.config.clone(),
@@ -128,6 +140,16 @@ impl Engine {
             .map_err(|e| template_error(&self.templates_dir, name, &e))
     }
 
+    fn render_value(&self, name: &str, ctx: &Value) -> Result<String, RenderError> {
+        // Templates written inside services.yaml are named by their key, not by a file.
+        let in_config = name == NAMESPACE_TEMPLATE || name.starts_with("agents[");
+        let dir = if in_config { "" } else { &self.templates_dir };
+        self.env
+            .get_template(name)
+            .and_then(|t| t.render(ctx))
+            .map_err(|e| template_error(dir, name, &e))
+    }
+
     /// Renders every object of one launch.
     pub fn render_run(
         &self,
@@ -143,9 +165,10 @@ impl Engine {
             .find(|a| a.name.as_str() == launch.agent)
             .ok_or_else(|| RenderError::UnknownAgent(launch.agent.clone()))?;
         let mut ctx = Context::new(&self.config, agent, event, delivery, launch, pr_facts);
+        let mut value = Value::from(Serde(&ctx));
 
-        if let Some(template) = &self.config.cluster.namespace_template {
-            let ns = self.render_str("cluster.namespace_template", template.as_str(), &ctx)?;
+        if self.config.cluster.namespace_template.is_some() {
+            let ns = self.render_value(NAMESPACE_TEMPLATE, &value)?;
             let ns = ns.trim().to_string();
             if !crate::config::formats::is_dns_label(&ns) {
                 return Err(RenderError::BadName {
@@ -155,23 +178,25 @@ impl Engine {
                 });
             }
             ctx.run.namespace = ns;
+            value = Value::from(Serde(&ctx));
         }
         let concurrency = match &agent.concurrency {
             Some(c) => {
-                let group = self.render_str("concurrency.group", c.group.as_str(), &ctx)?;
+                let group =
+                    self.render_value(&concurrency_template(agent.name.as_str()), &value)?;
                 Some((group.trim().to_string(), c.cancel_in_progress))
             }
             None => None,
         };
         ctx.task = match &agent.prompt {
-            Some(prompt) => self.render_named(prompt, &ctx)?,
+            Some(prompt) => self.render_value(prompt, &value)?,
             None => launch.task.clone().unwrap_or_default(),
         };
 
-        let value = Value::from(Serde(&ctx));
+        let value = minijinja::context! { task => ctx.task.as_str(), ..value };
         let mut objects = Vec::new();
         for name in &agent.templates {
-            let text = self.render_named(name, &value)?;
+            let text = self.render_value(name, &value)?;
             let shown = format!("{}/{name}", self.templates_dir);
             objects.extend(objects::parse_documents(&shown, &text)?);
         }
@@ -218,17 +243,12 @@ impl Engine {
             objects,
         })
     }
+}
 
-    fn render_str(
-        &self,
-        what: &str,
-        source: &str,
-        ctx: &Context<'_>,
-    ) -> Result<String, RenderError> {
-        self.env
-            .render_str(source, Serde(ctx))
-            .map_err(|e| template_error(&self.templates_dir, what, &e))
-    }
+const NAMESPACE_TEMPLATE: &str = "cluster.namespace_template";
+
+fn concurrency_template(agent: &str) -> String {
+    format!("agents[{agent}].concurrency.group")
 }
 
 fn template_error(dir: &str, name: &str, e: &minijinja::Error) -> RenderError {
@@ -238,13 +258,11 @@ fn template_error(dir: &str, name: &str, e: &minijinja::Error) -> RenderError {
     if let Some(line) = e.line() {
         message = format!("line {line}: {message}");
     }
-    let template =
-        if name.contains('.') && !name.starts_with("cluster.") && !name.starts_with("concurrency.")
-        {
-            format!("{dir}/{name}")
-        } else {
-            name.to_string()
-        };
+    let template = if dir.is_empty() {
+        name.to_string()
+    } else {
+        format!("{dir}/{name}")
+    };
     RenderError::Template { template, message }
 }
 
