@@ -11,6 +11,10 @@ use agentpods::plan::{Decision, Facts, Planner};
 use agentpods::render::Engine;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
+// The allocator the service binary uses (src/main.rs), so the figure is the service's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn fixture() -> Vec<u8> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../shared/fixtures/webhooks/pull_request/opened.json");
@@ -69,70 +73,4 @@ fn bench(c: &mut Criterion) {
 }
 
 criterion_group!(benches, bench);
-criterion_main!(benches, parts);
-
-fn components(c: &mut Criterion) {
-    let loaded = config::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("services.yaml"))
-        .expect("example config");
-    let engine = Engine::new(&loaded).expect("templates compile");
-    let planner = Planner::new(&loaded.config);
-    let body = fixture();
-    let event = event::parse("pull_request", &body).expect("fixture parses");
-    let launch = match planner.plan(&event, "d", &Facts::default()).remove(0) {
-        Decision::Launch(l) => l,
-        _ => panic!(),
-    };
-    let run = engine.render_run(&event, "d", &launch, None).unwrap();
-    let yaml: String = run
-        .objects
-        .iter()
-        .map(|o| format!("---\n{}", serde_yaml::to_string(o).unwrap()))
-        .collect();
-    let mut g = c.benchmark_group("components");
-    g.bench_function("yaml_to_value", |b| {
-        b.iter(|| {
-            use serde::Deserialize;
-            serde_yaml::Deserializer::from_str(black_box(&yaml))
-                .filter_map(|d| serde_yaml::Value::deserialize(d).ok())
-                .count()
-        })
-    });
-    g.bench_function("yaml_rust2_tree", |b| {
-        b.iter(|| {
-            agentpods::config::yaml::parse(black_box(
-                yaml.trim_start_matches("---\n")
-                    .split("\n---\n")
-                    .nth(1)
-                    .unwrap(),
-            ))
-            .unwrap()
-            .pos
-            .line
-        })
-    });
-    g.bench_function("yaml_rust2_loader", |b| {
-        b.iter(|| {
-            yaml_rust2::YamlLoader::load_from_str(black_box(&yaml))
-                .unwrap()
-                .len()
-        })
-    });
-    g.bench_function("parse_documents", |b| {
-        b.iter(|| {
-            agentpods::render::objects::parse_documents("t", black_box(&yaml))
-                .unwrap()
-                .len()
-        })
-    });
-    g.bench_function("pod_to_json", |b| {
-        b.iter(|| serde_json::to_vec(black_box(&run.objects)).unwrap().len())
-    });
-    let json = serde_json::to_vec(&run.objects[1]).unwrap();
-    g.bench_function("json_to_pod", |b| {
-        b.iter(|| {
-            serde_json::from_slice::<k8s_openapi::api::core::v1::Pod>(black_box(&json)).unwrap()
-        })
-    });
-    g.finish();
-}
-criterion_group!(parts, components);
+criterion_main!(benches);

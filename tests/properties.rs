@@ -648,3 +648,57 @@ fn quoted_strings_read_back_verbatim_wherever_yaml_puts_them() {
 fn fail(e: impl std::fmt::Display) -> TestCaseError {
     TestCaseError::fail(e.to_string())
 }
+
+// ---------------------------------------------------------------------------------------
+// The shape cache gives what a full render and parse gives.
+
+/// Renders every launch of a payload with and without the shape cache: same objects.
+fn same_with_and_without_shapes(
+    loaded: &LoadedConfig,
+    event_name: &str,
+    body: &[u8],
+) -> Result<(), TestCaseError> {
+    let event = event::parse(event_name, body).map_err(fail)?;
+    let planner = Planner::new(&loaded.config);
+    let cached = Engine::new(loaded).map_err(fail)?;
+    let full = Engine::new(loaded).map_err(fail)?.with_shape_cache(false);
+    for decision in planner.plan(&event, DELIVERY, &Facts::default()) {
+        if let Decision::Launch(launch) = decision {
+            // Twice through the cache: the second render fills the shape the first parsed.
+            let first = cached
+                .render_run(&event, DELIVERY, &launch, None)
+                .map_err(fail)?;
+            let second = cached
+                .render_run(&event, DELIVERY, &launch, None)
+                .map_err(fail)?;
+            let reference = full
+                .render_run(&event, DELIVERY, &launch, None)
+                .map_err(fail)?;
+            prop_assert_eq!(&first, &reference);
+            prop_assert_eq!(&second, &reference);
+        }
+    }
+    prop_assert!(
+        cached.shape_stats().filled > 0,
+        "the cache was used: {:?}",
+        cached.shape_stats()
+    );
+    prop_assert_eq!(full.shape_stats().filled, 0);
+    Ok(())
+}
+
+#[test]
+fn the_shape_cache_renders_hostile_pull_requests_as_a_full_parse_does() {
+    check(64, pr_text(), |t| {
+        same_with_and_without_shapes(&EXAMPLE, "pull_request", &t.payload())?;
+        same_with_and_without_shapes(&test_config(), "pull_request", &t.payload())
+    });
+}
+
+#[test]
+fn the_shape_cache_renders_hostile_comments_as_a_full_parse_does() {
+    check(64, comment_text(), |t| {
+        same_with_and_without_shapes(&EXAMPLE, "issue_comment", &t.payload())?;
+        same_with_and_without_shapes(&test_config(), "issue_comment", &t.payload())
+    });
+}

@@ -22,6 +22,9 @@ pub fn auto_escape_for(name: &str) -> AutoEscape {
 pub fn formatter(out: &mut Output, state: &mut State, value: &Value) -> Result<(), Error> {
     match state.auto_escape() {
         AutoEscape::Custom(name) if name == YAML && !value.is_safe() => {
+            if super::shape::capture(value, out) {
+                return Ok(());
+            }
             let mut buf = String::new();
             write_yaml(&mut buf, value);
             out.write_str(&buf).map_err(Error::from)
@@ -73,6 +76,43 @@ pub fn write_yaml(buf: &mut String, value: &Value) {
             buf.push('}');
         }
         _ => quote_into(buf, &value.to_string()),
+    }
+}
+
+/// The value `write_yaml` prints, as YAML would read it back: the same rules, without the
+/// text in between.
+pub fn value_to_json(value: &Value) -> serde_json::Value {
+    use serde_json::Value as J;
+    match value.kind() {
+        ValueKind::Undefined | ValueKind::None => J::Null,
+        ValueKind::Bool => J::Bool(value.is_true()),
+        ValueKind::Number => match (i64::try_from(value.clone()), f64::try_from(value.clone())) {
+            (Ok(i), _) => J::from(i),
+            (_, Ok(f)) if f.is_finite() => {
+                serde_json::Number::from_f64(f).map_or(J::Null, J::Number)
+            }
+            _ => J::String(value.to_string()),
+        },
+        ValueKind::String => J::String(value.as_str().unwrap_or_default().to_string()),
+        ValueKind::Seq | ValueKind::Iterable => J::Array(
+            value
+                .try_iter()
+                .map(|iter| iter.map(|item| value_to_json(&item)).collect())
+                .unwrap_or_default(),
+        ),
+        ValueKind::Map => J::Object(
+            value
+                .try_iter()
+                .map(|keys| {
+                    keys.map(|key| {
+                        let item = value.get_item(&key).unwrap_or_default();
+                        (key.to_string(), value_to_json(&item))
+                    })
+                    .collect()
+                })
+                .unwrap_or_default(),
+        ),
+        _ => J::String(value.to_string()),
     }
 }
 

@@ -2,8 +2,11 @@
 //! undefined values, and the output parsed into typed Kubernetes objects.
 
 pub mod escape;
+mod filled;
 pub mod names;
 pub mod objects;
+mod shape;
+pub use shape::ShapeStats;
 
 use std::collections::BTreeMap;
 
@@ -98,6 +101,8 @@ pub struct Engine {
     env: Environment<'static>,
     config: Config,
     templates_dir: String,
+    shapes: shape::ShapeCache,
+    use_shapes: bool,
 }
 
 impl Engine {
@@ -123,11 +128,24 @@ impl Engine {
             env,
             config: loaded.config.clone(),
             templates_dir: loaded.config.templates_dir.clone(),
+            shapes: shape::ShapeCache::default(),
+            use_shapes: true,
         })
     }
 
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// Turns the shape cache (see `shape`) on or off; off renders and parses every YAML
+    /// template in full, the reference the cache is tested against.
+    pub fn with_shape_cache(mut self, on: bool) -> Self {
+        self.use_shapes = on;
+        self
+    }
+
+    pub fn shape_stats(&self) -> ShapeStats {
+        self.shapes.stats()
     }
 
     /// Renders a template by name with any serializable context (comment bodies use this).
@@ -138,6 +156,45 @@ impl Engine {
             .map_err(|e| template_error(&self.templates_dir, name, &e))?;
         t.render(Serde(ctx))
             .map_err(|e| template_error(&self.templates_dir, name, &e))
+    }
+
+    /// The objects of one YAML template: through its cached shape when it has a usable
+    /// one (see `shape`), else rendered and parsed in full.
+    fn render_objects(
+        &self,
+        name: &str,
+        shown: &str,
+        ctx: &Value,
+    ) -> Result<Vec<K8sObject>, RenderError> {
+        if self.use_shapes {
+            let (text, values) = shape::capturing(|| self.render_value(name, ctx))?;
+            let cached = self.shapes.get_or_parse(text, values.len());
+            if let shape::Cached::Shape(shape) = &*cached
+                && shape.values() == values.len()
+            {
+                self.shapes.count(true);
+                let values: Vec<serde_json::Value> =
+                    values.iter().map(escape::value_to_json).collect();
+                let mut out = Vec::with_capacity(shape.documents().len());
+                for (i, node) in shape.documents().iter().enumerate() {
+                    let at = objects::Location {
+                        template: shown,
+                        document: i + 1,
+                    };
+                    let ignored = std::cell::Cell::new(0);
+                    let read = || filled::Filled {
+                        node,
+                        values: &values,
+                        ignored: &ignored,
+                    };
+                    out.extend(objects::from_document(node, &at, read, Some(&ignored))?);
+                }
+                return Ok(out);
+            }
+        }
+        self.shapes.count(false);
+        let text = self.render_value(name, ctx)?;
+        objects::parse_documents(shown, &text)
     }
 
     fn render_value(&self, name: &str, ctx: &Value) -> Result<String, RenderError> {
@@ -195,11 +252,6 @@ impl Engine {
 
         let value = minijinja::context! { task => ctx.task.as_str(), ..value };
         let mut objects = Vec::new();
-        for name in &agent.templates {
-            let text = self.render_value(name, &value)?;
-            let shown = format!("{}/{name}", self.templates_dir);
-            objects.extend(objects::parse_documents(&shown, &text)?);
-        }
         let annotations: BTreeMap<String, String> = [
             (keys::DELIVERY, delivery.to_string()),
             (keys::TRIGGER, launch.trigger.describe()),
@@ -213,26 +265,34 @@ impl Engine {
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
         .collect();
-        for object in &mut objects {
-            let meta = object.metadata_mut();
-            match &meta.namespace {
-                Some(ns) if ns != &ctx.run.namespace => {
-                    return Err(RenderError::Object {
-                        template: agent.templates.join(", "),
-                        document: 0,
-                        field: "metadata.namespace".into(),
-                        message: format!(
-                            "objects of a run belong in the run's namespace `{}`, not `{ns}`",
-                            ctx.run.namespace
-                        ),
-                    });
+        for name in &agent.templates {
+            let shown = format!("{}/{name}", self.templates_dir);
+            for (i, mut object) in self
+                .render_objects(name, &shown, &value)?
+                .into_iter()
+                .enumerate()
+            {
+                let meta = object.metadata_mut();
+                match &meta.namespace {
+                    Some(ns) if ns != &ctx.run.namespace => {
+                        return Err(RenderError::Object {
+                            template: shown,
+                            document: i + 1,
+                            field: "metadata.namespace".into(),
+                            message: format!(
+                                "objects of a run belong in the run's namespace `{}`, not `{ns}`",
+                                ctx.run.namespace
+                            ),
+                        });
+                    }
+                    _ => meta.namespace = Some(ctx.run.namespace.clone()),
                 }
-                _ => meta.namespace = Some(ctx.run.namespace.clone()),
+                meta.annotations
+                    .get_or_insert_with(BTreeMap::new)
+                    .extend(annotations.clone());
+                object.add_labels(&ctx.run.labels);
+                objects.push(object);
             }
-            meta.annotations
-                .get_or_insert_with(BTreeMap::new)
-                .extend(annotations.clone());
-            object.add_labels(&ctx.run.labels);
         }
         Ok(RenderedRun {
             name: launch.run_name.clone(),

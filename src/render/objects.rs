@@ -1,6 +1,7 @@
 //! Rendered YAML → typed Kubernetes objects. An unknown field or a wrong type is an error
 //! that names the template, the document and the field.
 
+use std::cell::Cell;
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::batch::v1::Job;
@@ -81,55 +82,89 @@ impl K8sObject {
 
 /// Parses every document of a rendered template.
 pub fn parse_documents(template: &str, text: &str) -> Result<Vec<K8sObject>, RenderError> {
-    use serde::Deserialize;
     let mut out = Vec::new();
-    for (index, document) in serde_yaml::Deserializer::from_str(text).enumerate() {
-        let value = serde_yaml::Value::deserialize(document).map_err(|e| RenderError::Yaml {
-            template: template.to_string(),
-            message: yaml_message(&e),
-        })?;
-        if value.is_null() {
-            continue;
-        }
+    for (index, document) in yaml_documents(template, text)?.into_iter().enumerate() {
         let at = Location {
             template,
             document: index + 1,
         };
-        let field = |name: &str| {
-            value
-                .get(name)
-                .and_then(serde_yaml::Value::as_str)
-                .map(str::to_string)
-        };
-        let (api_version, kind) = (field("apiVersion"), field("kind"));
-        let object = match (api_version.as_deref(), kind.as_deref()) {
-            (Some("v1"), Some("Pod")) => K8sObject::Pod(Box::new(typed(value, &at)?)),
-            (Some("batch/v1"), Some("Job")) => K8sObject::Job(Box::new(typed(value, &at)?)),
-            (Some("v1"), Some("ConfigMap")) => K8sObject::ConfigMap(typed(value, &at)?),
-            (Some("v1"), Some("Secret")) => K8sObject::Secret(typed(value, &at)?),
-            (Some("v1"), Some("ServiceAccount")) => K8sObject::ServiceAccount(typed(value, &at)?),
-            (api_version, kind) => {
-                return Err(at.error(
-                    "",
-                    format!(
-                        "unsupported object {} {} (supported: {SUPPORTED})",
-                        api_version.unwrap_or("<no apiVersion>"),
-                        kind.unwrap_or("<no kind>")
-                    ),
-                ));
-            }
-        };
-        if object.name().is_empty() {
-            return Err(at.error("metadata.name", "every object needs a name".into()));
+        if let Some(object) = from_json(&document, &at)? {
+            out.push(object);
         }
-        out.push(object);
     }
     Ok(out)
 }
 
-struct Location<'a> {
-    template: &'a str,
-    document: usize,
+/// The documents of a YAML text as JSON values (Kubernetes objects are JSON).
+pub(crate) fn yaml_documents(
+    template: &str,
+    text: &str,
+) -> Result<Vec<serde_json::Value>, RenderError> {
+    use serde::Deserialize;
+    serde_yaml::Deserializer::from_str(text)
+        .map(|document| {
+            serde_json::Value::deserialize(document).map_err(|e| RenderError::Yaml {
+                template: template.to_string(),
+                message: yaml_message(&e),
+            })
+        })
+        .collect()
+}
+
+/// A typed object from one document; `None` for an empty document.
+pub(crate) fn from_json(
+    value: &serde_json::Value,
+    at: &Location<'_>,
+) -> Result<Option<K8sObject>, RenderError> {
+    from_document(value, at, || value, None)
+}
+
+/// A typed object from a document read through `read` (a deserializer over `head`, or over
+/// `head` with values filled in); `head` gives its apiVersion and kind. When the reader
+/// counts ignored fields in `ignored`, a clean first read is taken as it is; otherwise,
+/// or when it finds a problem, the careful read names the field.
+pub(crate) fn from_document<'de, D>(
+    head: &serde_json::Value,
+    at: &Location<'_>,
+    read: impl Fn() -> D,
+    ignored: Option<&Cell<u32>>,
+) -> Result<Option<K8sObject>, RenderError>
+where
+    D: serde::Deserializer<'de, Error = serde_json::Error>,
+{
+    let value = head;
+    if value.is_null() {
+        return Ok(None);
+    }
+    let field = |name: &str| value.get(name).and_then(serde_json::Value::as_str);
+    let object = match (field("apiVersion"), field("kind")) {
+        (Some("v1"), Some("Pod")) => K8sObject::Pod(Box::new(typed(&read, ignored, at)?)),
+        (Some("batch/v1"), Some("Job")) => K8sObject::Job(Box::new(typed(&read, ignored, at)?)),
+        (Some("v1"), Some("ConfigMap")) => K8sObject::ConfigMap(typed(&read, ignored, at)?),
+        (Some("v1"), Some("Secret")) => K8sObject::Secret(typed(&read, ignored, at)?),
+        (Some("v1"), Some("ServiceAccount")) => {
+            K8sObject::ServiceAccount(typed(&read, ignored, at)?)
+        }
+        (api_version, kind) => {
+            return Err(at.error(
+                "",
+                format!(
+                    "unsupported object {} {} (supported: {SUPPORTED})",
+                    api_version.unwrap_or("<no apiVersion>"),
+                    kind.unwrap_or("<no kind>")
+                ),
+            ));
+        }
+    };
+    if object.name().is_empty() {
+        return Err(at.error("metadata.name", "every object needs a name".into()));
+    }
+    Ok(Some(object))
+}
+
+pub(crate) struct Location<'a> {
+    pub template: &'a str,
+    pub document: usize,
 }
 
 impl Location<'_> {
@@ -143,20 +178,42 @@ impl Location<'_> {
     }
 }
 
-fn typed<T: DeserializeOwned>(
-    value: serde_yaml::Value,
+/// Deserializes into a k8s-openapi type. Those ignore unknown fields, so serde_ignored
+/// reports them; the field path of a type error is found by a second, slower pass.
+fn typed<'de, T, D>(
+    read: &impl Fn() -> D,
+    ignored: Option<&Cell<u32>>,
     at: &Location<'_>,
-) -> Result<T, RenderError> {
+) -> Result<T, RenderError>
+where
+    T: DeserializeOwned,
+    D: serde::Deserializer<'de, Error = serde_json::Error>,
+{
+    if let Some(ignored) = ignored {
+        ignored.set(0);
+        if let Ok(object) = T::deserialize(read())
+            && ignored.get() == 0
+        {
+            return Ok(object);
+        }
+    }
     let mut unknown: Vec<String> = Vec::new();
     let result = {
-        let mut record = |path: serde_ignored::Path<'_>| unknown.push(path.to_string());
-        let de = serde_ignored::Deserializer::new(value, &mut record);
-        serde_path_to_error::deserialize::<_, T>(de)
+        let mut record = |path: serde_ignored::Path<'_>| unknown.push(field_path(&path));
+        T::deserialize(serde_ignored::Deserializer::new(read(), &mut record))
     };
-    let object = result.map_err(|e| {
-        let path = e.path().to_string();
-        at.error(if path == "." { "" } else { &path }, e.inner().to_string())
-    })?;
+    let object = match result {
+        Ok(object) => object,
+        Err(plain) => {
+            return Err(match serde_path_to_error::deserialize::<_, T>(read()) {
+                Err(e) => {
+                    let path = e.path().to_string();
+                    at.error(if path == "." { "" } else { &path }, e.inner().to_string())
+                }
+                Ok(_) => at.error("", plain.to_string()),
+            });
+        }
+    };
     if let Some(first) = unknown.first() {
         let message = if unknown.len() == 1 {
             "unknown field".to_string()
@@ -170,6 +227,22 @@ fn typed<T: DeserializeOwned>(
         return Err(at.error(first, message));
     }
     Ok(object)
+}
+
+/// `spec.containers[0].image` for a path serde_ignored reports.
+fn field_path(path: &serde_ignored::Path<'_>) -> String {
+    use serde_ignored::Path;
+    match path {
+        Path::Root => String::new(),
+        Path::Seq { parent, index } => format!("{}[{index}]", field_path(parent)),
+        Path::Map { parent, key } => match field_path(parent) {
+            p if p.is_empty() => key.clone(),
+            p => format!("{p}.{key}"),
+        },
+        Path::Some { parent }
+        | Path::NewtypeStruct { parent }
+        | Path::NewtypeVariant { parent } => field_path(parent),
+    }
 }
 
 fn yaml_message(e: &serde_yaml::Error) -> String {
