@@ -103,6 +103,7 @@ pub struct Engine {
     templates_dir: String,
     shapes: shape::ShapeCache,
     use_shapes: bool,
+    constants: BTreeMap<String, Constants>,
 }
 
 impl Engine {
@@ -130,6 +131,12 @@ impl Engine {
             templates_dir: loaded.config.templates_dir.clone(),
             shapes: shape::ShapeCache::default(),
             use_shapes: true,
+            constants: loaded
+                .config
+                .agents
+                .iter()
+                .map(|a| (a.name.to_string(), Constants::new(&loaded.config, a)))
+                .collect(),
         })
     }
 
@@ -221,7 +228,19 @@ impl Engine {
             .iter()
             .find(|a| a.name.as_str() == launch.agent)
             .ok_or_else(|| RenderError::UnknownAgent(launch.agent.clone()))?;
-        let mut ctx = Context::new(&self.config, agent, event, delivery, launch, pr_facts);
+        let constants = self
+            .constants
+            .get(agent.name.as_str())
+            .ok_or_else(|| RenderError::UnknownAgent(launch.agent.clone()))?;
+        let mut ctx = Context::new(
+            &self.config,
+            agent,
+            event,
+            delivery,
+            launch,
+            pr_facts,
+            constants,
+        );
         let mut value = Value::from(Serde(&ctx));
 
         if self.config.cluster.namespace_template.is_some() {
@@ -342,10 +361,10 @@ struct Context<'a> {
     release: Option<&'a Release>,
     checkout: Checkout,
     run: RunContext,
-    agent: AgentContext<'a>,
+    agent: Value,
     project: &'a str,
-    images: BTreeMap<&'a str, &'a str>,
-    secrets: BTreeMap<&'a str, SecretContext<'a>>,
+    images: Value,
+    secrets: Value,
     task: String,
 }
 
@@ -432,6 +451,78 @@ fn secret_context<'a>(entry: &'a str, s: &'a crate::config::SecretRef) -> Secret
     }
 }
 
+/// What templates see of an agent: the same for every run, so built once per config.
+fn agent_context<'a>(config: &'a Config, agent: &'a Agent) -> AgentContext<'a> {
+    let defaults = &config.cluster.defaults;
+    let image_name = agent.image.as_deref().unwrap_or(&defaults.image);
+    let image = config
+        .images
+        .get(image_name)
+        .map_or(image_name, |i| i.as_str());
+    AgentContext {
+        name: agent.name.as_str(),
+        description: agent.description.as_deref(),
+        image,
+        command: &agent.command,
+        env: agent
+            .env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect(),
+        params: &agent.params,
+        secrets: agent
+            .secrets
+            .iter()
+            .filter_map(|name| config.secrets.get_key_value(name))
+            .map(|(name, s)| secret_context(name, s))
+            .collect(),
+        service_account: agent
+            .service_account
+            .as_ref()
+            .unwrap_or(&config.cluster.service_account)
+            .as_str(),
+        automount_service_account_token: agent.automount_service_account_token,
+        timeout_seconds: agent.timeout.unwrap_or(defaults.timeout).as_secs(),
+        pending_timeout_seconds: agent
+            .pending_timeout
+            .unwrap_or(defaults.pending_timeout)
+            .as_secs(),
+        ttl_seconds: agent
+            .ttl_after_finished
+            .unwrap_or(defaults.ttl_after_finished)
+            .as_secs(),
+        resources: agent.resources.as_ref().unwrap_or(&defaults.resources),
+    }
+}
+
+/// The parts of the context that only depend on the config, as template values.
+#[derive(Debug, Clone)]
+struct Constants {
+    agent: Value,
+    images: Value,
+    secrets: Value,
+}
+
+impl Constants {
+    fn new(config: &Config, agent: &Agent) -> Self {
+        let images: BTreeMap<&str, &str> = config
+            .images
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let secrets: BTreeMap<&str, SecretContext<'_>> = config
+            .secrets
+            .iter()
+            .map(|(k, v)| (k.as_str(), secret_context(k, v)))
+            .collect();
+        Constants {
+            agent: Value::from(Serde(agent_context(config, agent))),
+            images: Value::from(Serde(images)),
+            secrets: Value::from(Serde(secrets)),
+        }
+    }
+}
+
 impl<'a> Context<'a> {
     fn new(
         config: &'a Config,
@@ -440,13 +531,8 @@ impl<'a> Context<'a> {
         delivery: &'a str,
         launch: &'a Launch,
         pr_facts: Option<&'a PullRequest>,
+        constants: &Constants,
     ) -> Self {
-        let defaults = &config.cluster.defaults;
-        let image_name = agent.image.as_deref().unwrap_or(&defaults.image);
-        let image = config
-            .images
-            .get(image_name)
-            .map_or(image_name, |i| i.as_str());
         let repo = event.repository.as_ref();
 
         let (mut pr, mut issue, mut comment, mut push, mut release) =
@@ -550,51 +636,10 @@ impl<'a> Context<'a> {
                 labels,
                 token_secret: None,
             },
-            agent: AgentContext {
-                name: agent.name.as_str(),
-                description: agent.description.as_deref(),
-                image,
-                command: &agent.command,
-                env: agent
-                    .env
-                    .iter()
-                    .map(|(k, v)| (k.as_str(), v.as_str()))
-                    .collect(),
-                params: &agent.params,
-                secrets: agent
-                    .secrets
-                    .iter()
-                    .filter_map(|name| config.secrets.get_key_value(name))
-                    .map(|(name, s)| secret_context(name, s))
-                    .collect(),
-                service_account: agent
-                    .service_account
-                    .as_ref()
-                    .unwrap_or(&config.cluster.service_account)
-                    .as_str(),
-                automount_service_account_token: agent.automount_service_account_token,
-                timeout_seconds: agent.timeout.unwrap_or(defaults.timeout).as_secs(),
-                pending_timeout_seconds: agent
-                    .pending_timeout
-                    .unwrap_or(defaults.pending_timeout)
-                    .as_secs(),
-                ttl_seconds: agent
-                    .ttl_after_finished
-                    .unwrap_or(defaults.ttl_after_finished)
-                    .as_secs(),
-                resources: agent.resources.as_ref().unwrap_or(&defaults.resources),
-            },
+            agent: constants.agent.clone(),
             project: config.project.as_str(),
-            images: config
-                .images
-                .iter()
-                .map(|(k, v)| (k.as_str(), v.as_str()))
-                .collect(),
-            secrets: config
-                .secrets
-                .iter()
-                .map(|(k, v)| (k.as_str(), secret_context(k, v)))
-                .collect(),
+            images: constants.images.clone(),
+            secrets: constants.secrets.clone(),
             task: String::new(),
         }
     }
