@@ -552,7 +552,7 @@ impl<'c> Planner<'c> {
                 .iter()
                 .filter(|a| {
                     a.triggers.comment.as_ref().is_some_and(|c| {
-                        c.on.contains(&target) && c.verbs.iter().any(|v| v.as_str() == verb)
+                        c.targets.contains(&target) && c.verbs.iter().any(|v| v.as_str() == verb)
                     })
                 })
                 .collect();

@@ -1053,3 +1053,26 @@ fn validate_says_an_empty_file_is_empty() {
         );
     }
 }
+
+#[test]
+fn a_template_too_large_to_read_is_named_not_skipped() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    std::fs::write(
+        dir.path().join("services.yaml"),
+        std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/services.yaml")).expect("example"),
+    )
+    .expect("write");
+    std::fs::create_dir(dir.path().join("templates")).expect("mkdir");
+    std::fs::write(
+        dir.path().join("templates/huge.md"),
+        vec![b'x'; (1 << 20) + 1],
+    )
+    .expect("write");
+    let error = agentpods::config::load(&dir.path().join("services.yaml"))
+        .expect_err("a huge template is refused");
+    let message = error.to_string();
+    assert!(
+        message.contains("huge.md") && message.contains("at most 1048576 bytes"),
+        "{message}"
+    );
+}

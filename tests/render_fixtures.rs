@@ -322,7 +322,7 @@ fn a_pushed_tag_builds_and_pushes_its_image_with_kaniko() {
     let job = json(&run.objects[0]);
     let args = args(&run.objects[0]);
     for wanted in [
-        "--context=git://github.com/Codertocat/Hello-World.git#refs/tags/simple-tag",
+        "--context=git://github.com/Codertocat/Hello-World.git#refs/tags/simple-tag#6113728f27ae82c7b1a177c8d03f9e96e0adf246",
         "--destination=ghcr.io/agentpods/demo:simple-tag",
     ] {
         assert!(
@@ -463,7 +463,7 @@ fn a_review_command_hands_its_focus_to_the_review_agent() {
         Some("focus on error handling")
     );
     assert!(
-        task_text(run).contains("The maintainer asked you to focus on: focus on error handling"),
+        task_text(run).contains("A maintainer (Codertocat) added: focus on error handling"),
         "{}",
         task_text(run)
     );

@@ -165,11 +165,21 @@ fn read_templates(dir: &Path) -> Result<TemplateSources, ConfigError> {
             let kind = entry.file_type().map_err(failed(&path))?;
             if kind.is_dir() {
                 stack.push(path);
-            } else if kind.is_file()
-                && entry.metadata().map_err(failed(&path))?.len() <= MAX_TEMPLATE_BYTES
-            {
+            } else if kind.is_file() {
+                let too_big = |message: String| ConfigError::Read {
+                    path: path.display().to_string(),
+                    source: std::io::Error::other(message),
+                };
+                let size = entry.metadata().map_err(failed(&path))?.len();
+                if size > MAX_TEMPLATE_BYTES {
+                    return Err(too_big(format!(
+                        "a template may be at most {MAX_TEMPLATE_BYTES} bytes; this one has {size}"
+                    )));
+                }
                 if out.len() >= MAX_TEMPLATE_FILES {
-                    break;
+                    return Err(too_big(format!(
+                        "the templates folder may hold at most {MAX_TEMPLATE_FILES} files"
+                    )));
                 }
                 let rel = path.strip_prefix(dir).unwrap_or(&path);
                 let key = rel

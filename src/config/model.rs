@@ -462,12 +462,13 @@ impl IssuesAction {
 pub struct CommentTrigger {
     /// Command verbs that start this agent: `run`, `review`, or verbs of your own.
     pub verbs: Vec<Verb>,
-    /// Where the comment may be: on pull requests, on issues, or both.
-    #[serde(default = "default_comment_on")]
-    pub on: Vec<CommentTarget>,
+    /// Where the comment may be: on pull requests, on issues, or both. (Not `on`, which
+    /// YAML 1.1 tools read as `true`.)
+    #[serde(default = "default_comment_targets")]
+    pub targets: Vec<CommentTarget>,
 }
 
-fn default_comment_on() -> Vec<CommentTarget> {
+fn default_comment_targets() -> Vec<CommentTarget> {
     vec![CommentTarget::PullRequest, CommentTarget::Issue]
 }
 

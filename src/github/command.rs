@@ -126,8 +126,8 @@ impl BuiltinVerb {
             BuiltinVerb::Status => "show the state of the agent runs here",
             BuiltinVerb::Help => "show this list of commands",
             BuiltinVerb::Approve => {
-                "approve the agent's changes, optionally only if the head is at the given \
-                 commit SHA (7 to 64 hex characters)"
+                "let agents run on this pull request from a fork, at its current head commit \
+                 or at the given commit SHA (7 to 64 hex characters); a new push needs a new approval"
             }
         }
     }
