@@ -702,3 +702,102 @@ fn the_shape_cache_renders_hostile_comments_as_a_full_parse_does() {
         same_with_and_without_shapes(&test_config(), "issue_comment", &t.payload())
     });
 }
+
+// ---------------------------------------------------------------------------------------
+// No input makes the loader or the pipeline panic.
+
+/// The example services.yaml with a few of its bytes changed: still text, often broken.
+fn mangled_example() -> impl Strategy<Value = String> {
+    let text = std::fs::read_to_string(EXAMPLE_CONFIG).expect("the example config");
+    let len = text.len();
+    proptest::collection::vec((0..len, any::<char>()), 1..8).prop_map(move |edits| {
+        let mut chars: Vec<char> = text.chars().collect();
+        for (at, c) in edits {
+            let at = at % chars.len();
+            chars[at] = c;
+        }
+        chars.into_iter().collect()
+    })
+}
+
+#[test]
+fn a_broken_config_is_reported_never_panics() {
+    let templates = EXAMPLE.templates.clone();
+    check(256, mangled_example(), |text| {
+        match config::parse(&text, "services.yaml", templates.clone()) {
+            Ok(_) => {}
+            Err(e) => prop_assert!(
+                e.to_string()
+                    .lines()
+                    .all(|l| l.starts_with("services.yaml:") || l.starts_with("templates/")),
+                "every message names a file and position:\n{e}"
+            ),
+        }
+        Ok(())
+    });
+    check(256, hostile::string(), |text| {
+        let _ = config::parse(&text, "services.yaml", TemplateSources::new());
+        Ok(())
+    });
+}
+
+#[test]
+fn any_payload_is_parsed_planned_and_rendered_or_refused_never_panics() {
+    let planner = Planner::new(&EXAMPLE.config);
+    let engine = Engine::new(&EXAMPLE).expect("the example's templates compile");
+    let events = [
+        "pull_request",
+        "issue_comment",
+        "issues",
+        "push",
+        "release",
+        "ping",
+    ];
+    check(
+        512,
+        (0..events.len(), 0..400usize, hostile::string()),
+        |(e, k, noise)| {
+            // A real payload of the event with one string field replaced by noise.
+            let name = events[e];
+            let file = match name {
+                "pull_request" => "pull_request/opened.json",
+                "issue_comment" => "issue_comment/created.json",
+                "issues" => "issues/opened.json",
+                "push" => "push/0.json",
+                "release" => "release/published.json",
+                _ => "ping/0.json",
+            };
+            let mut payload = fixture(file);
+            replace_nth_string(&mut payload, &mut { k }, &noise);
+            let body = serde_json::to_vec(&payload).map_err(fail)?;
+            if let Ok(event) = event::parse(name, &body) {
+                for decision in planner.plan(&event, DELIVERY, &Facts::default()) {
+                    if let Decision::Launch(launch) = decision {
+                        let _ = engine.render_run(&event, DELIVERY, &launch, None);
+                    }
+                }
+            }
+            Ok(())
+        },
+    );
+}
+
+/// Replaces the `n`th string value of a payload (depth first) with `noise`: a title, a
+/// ref, a login or a SHA, so both parse errors and odd values go through.
+fn replace_nth_string(value: &mut Value, n: &mut usize, noise: &str) {
+    match value {
+        Value::String(s) => {
+            if *n == 0 {
+                *s = noise.to_string();
+            }
+            *n = n.wrapping_sub(1);
+        }
+        Value::Array(items) => items
+            .iter_mut()
+            .for_each(|v| replace_nth_string(v, n, noise)),
+        Value::Object(map) => map
+            .values_mut()
+            .for_each(|v| replace_nth_string(v, n, noise)),
+        _ => {}
+    }
+}
