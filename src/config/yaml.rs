@@ -148,8 +148,19 @@ impl Node {
 pub fn parse(text: &str) -> Result<Node, Vec<YamlIssue>> {
     let mut builder = Builder::default();
     let mut parser = Parser::new_from_str(text);
-    if let Err(e) = parser.load(&mut builder, false) {
-        return Err(vec![syntax_issue(text, &e, &builder.stack)]);
+    // Event by event, not `Parser::load`, which recurses once per nesting level of a
+    // block collection and so can be made to overflow the stack.
+    loop {
+        match parser.next_token() {
+            Ok((Event::StreamEnd, _)) => break,
+            Ok((event, mark)) => {
+                builder.on_event(event, mark);
+                if builder.done {
+                    break;
+                }
+            }
+            Err(e) => return Err(vec![syntax_issue(text, &e, &builder.stack)]),
+        }
     }
     if !builder.issues.is_empty() {
         return Err(builder.issues);
@@ -274,7 +285,13 @@ struct Builder {
     root: Option<Node>,
     issues: Vec<YamlIssue>,
     done: bool,
+    /// How many levels below `MAX_DEPTH` are being skipped.
+    too_deep: usize,
 }
+
+/// services.yaml never nests more than a dozen levels; far deeper input is refused (it
+/// would otherwise be walked recursively, and a stack is finite).
+const MAX_DEPTH: usize = 64;
 
 impl Builder {
     fn push_value(&mut self, node: Node, anchor: usize) {
@@ -360,6 +377,26 @@ impl Builder {
 impl MarkedEventReceiver for Builder {
     fn on_event(&mut self, ev: Event, mark: Marker) {
         let at = pos(&mark);
+        // Below the depth limit only the nesting is followed, to know when it ends.
+        if self.too_deep > 0
+            || (self.stack.len() >= MAX_DEPTH
+                && matches!(ev, Event::SequenceStart(..) | Event::MappingStart(..)))
+        {
+            match ev {
+                Event::SequenceStart(..) | Event::MappingStart(..) => {
+                    if self.too_deep == 0 {
+                        self.issues.push(YamlIssue {
+                            pos: at,
+                            message: format!("nested more than {MAX_DEPTH} levels deep"),
+                        });
+                    }
+                    self.too_deep += 1;
+                }
+                Event::SequenceEnd | Event::MappingEnd => self.too_deep -= 1,
+                _ => {}
+            }
+            return;
+        }
         match ev {
             Event::DocumentEnd => self.done = true,
             Event::Scalar(value, style, anchor, tag) => {
@@ -497,5 +534,26 @@ mod tests {
     fn aliases_are_resolved() {
         let tree = parse("base: &b {x: 1}\nother: *b\n").unwrap();
         assert_eq!(tree.to_json()["other"]["x"], 1);
+    }
+}
+
+#[cfg(test)]
+mod depth_tests {
+    use super::*;
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_stack_overflow() {
+        let block = "- ".repeat(20_000) + "x\n";
+        let issues = parse(&block).unwrap_err();
+        assert_eq!(
+            issues[0].message,
+            format!("nested more than {MAX_DEPTH} levels deep")
+        );
+        let keys: String = (0..3_000)
+            .map(|i| format!("{}a:\n", "  ".repeat(i)))
+            .collect();
+        assert!(parse(&keys).is_err());
+        let flow = "[".repeat(200_000);
+        assert!(parse(&flow).is_err());
     }
 }
