@@ -21,7 +21,7 @@ fn fixture() -> Vec<u8> {
     std::fs::read(path).expect("the pull_request fixture")
 }
 
-fn plan_and_render(planner: &Planner<'_>, engine: &Engine, event: &event::WebhookEvent) -> usize {
+fn plan_and_render(planner: &Planner, engine: &Engine, event: &event::WebhookEvent) -> usize {
     let mut objects = 0;
     for decision in planner.plan(
         event,

@@ -1,4 +1,4 @@
-//! The command line: `validate`, `render`, `schema`, `crd`.
+//! The command line: `validate`, `render`, `schema`, `crd`, `serve`, `replay`.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -8,8 +8,10 @@ use clap::{Parser, Subcommand};
 
 use crate::config::{self, LoadedConfig, Permission};
 use crate::github::event;
+use crate::github::webhook::WebhookSecrets;
 use crate::plan::{Decision, Facts, Planner};
 use crate::render::Engine;
+use crate::serve::{LogFormat, ServeOptions};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -53,6 +55,45 @@ pub enum Cmd {
     Schema,
     /// Print the AgentRun CustomResourceDefinition.
     Crd,
+    /// Run the webhook service (only with --dry-run in this version). Webhook secrets come
+    /// from GITHUB_WEBHOOK_SECRET (comma-separated, for rotation) or --webhook-secret-file.
+    Serve {
+        #[arg(long, default_value = "services.yaml")]
+        config: PathBuf,
+        /// The address to listen on.
+        #[arg(long, default_value = "0.0.0.0:8080")]
+        listen: String,
+        /// Launch nothing: log decisions and write each run's manifests to --manifests-dir.
+        #[arg(long)]
+        dry_run: bool,
+        /// Where --dry-run writes `<run-name>.yaml` for each run (only logged without it).
+        #[arg(long)]
+        manifests_dir: Option<PathBuf>,
+        #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+        log_format: LogFormat,
+        /// A file holding the webhook secrets, one per line or comma-separated.
+        #[arg(long)]
+        webhook_secret_file: Option<PathBuf>,
+    },
+    /// Sign a payload with the first webhook secret and POST it to a running service, as
+    /// GitHub would; print the answer's status and body.
+    Replay {
+        /// The service's webhook URL, e.g. http://127.0.0.1:8080/webhook.
+        #[arg(long)]
+        url: String,
+        /// The X-GitHub-Event name, e.g. pull_request.
+        #[arg(long)]
+        event: String,
+        /// The webhook payload (JSON).
+        #[arg(long)]
+        payload: PathBuf,
+        /// The X-GitHub-Delivery id (a fresh one when absent).
+        #[arg(long)]
+        delivery: Option<String>,
+        /// A file holding the webhook secrets (else GITHUB_WEBHOOK_SECRET); the first signs.
+        #[arg(long)]
+        webhook_secret_file: Option<PathBuf>,
+    },
 }
 
 fn parse_permission(s: &str) -> Result<Permission, String> {
@@ -85,6 +126,93 @@ pub fn run(cli: Cli) -> ExitCode {
         Cmd::Crd => {
             print!("{}", crate::cluster::crd::crd_yaml());
             ExitCode::SUCCESS
+        }
+        Cmd::Serve {
+            config,
+            listen,
+            dry_run,
+            manifests_dir,
+            log_format,
+            webhook_secret_file,
+        } => crate::serve::run(ServeOptions {
+            config,
+            listen,
+            dry_run,
+            manifests_dir,
+            log_format,
+            webhook_secret_file,
+        }),
+        Cmd::Replay {
+            url,
+            event,
+            payload,
+            delivery,
+            webhook_secret_file,
+        } => replay(
+            &url,
+            &event,
+            &payload,
+            delivery,
+            webhook_secret_file.as_deref(),
+        ),
+    }
+}
+
+fn replay(
+    url: &str,
+    event: &str,
+    payload: &Path,
+    delivery: Option<String>,
+    secret_file: Option<&Path>,
+) -> ExitCode {
+    let secrets = match WebhookSecrets::from_file_or_env(
+        secret_file,
+        std::env::var(crate::serve::SECRET_ENV).ok().as_deref(),
+    ) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let body = match std::fs::read(payload) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("{}: cannot read: {e}", payload.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    let delivery = delivery.unwrap_or_else(crate::serve::replay::fresh_delivery_id);
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let sent = runtime.block_on(crate::serve::replay::replay(
+        url,
+        secrets.first(),
+        event,
+        &delivery,
+        body,
+    ));
+    match sent {
+        Ok(reply) => {
+            println!("HTTP {} (delivery {delivery})", reply.status);
+            println!("{}", reply.text());
+            if (200..300).contains(&reply.status) {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
         }
     }
 }
@@ -242,7 +370,7 @@ pub struct RenderOutput {
 
 /// Parses, plans and renders one payload. Pure but for what it is given.
 pub fn render_one(
-    planner: &Planner<'_>,
+    planner: &Planner,
     engine: &Engine,
     event_name: &str,
     body: &[u8],

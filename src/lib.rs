@@ -7,4 +7,6 @@ pub mod config;
 pub mod github;
 pub mod plan;
 pub mod render;
+pub mod serve;
+pub mod server;
 pub mod suggest;

@@ -183,8 +183,8 @@ struct AgentFilters {
     push_tags: Vec<GlobMatcher>,
 }
 
-pub struct Planner<'c> {
-    config: &'c Config,
+pub struct Planner {
+    config: std::sync::Arc<Config>,
     filters: Vec<AgentFilters>,
     custom_verbs: Vec<String>,
 }
@@ -211,8 +211,9 @@ fn matchers(globs: &[crate::config::Glob]) -> Vec<GlobMatcher> {
         .collect()
 }
 
-impl<'c> Planner<'c> {
-    pub fn new(config: &'c Config) -> Self {
+impl Planner {
+    /// Compiles the trigger filters of a config (the planner keeps its own copy of it).
+    pub fn new(config: &Config) -> Self {
         let filters = config
             .agents
             .iter()
@@ -238,14 +239,14 @@ impl<'c> Planner<'c> {
         custom_verbs.sort();
         custom_verbs.dedup();
         Planner {
-            config,
+            config: std::sync::Arc::new(config.clone()),
             filters,
             custom_verbs,
         }
     }
 
     pub fn config(&self) -> &Config {
-        self.config
+        &self.config
     }
 
     /// The help text, listing the built-in verbs and the ones agents answer to.

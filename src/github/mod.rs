@@ -1,4 +1,6 @@
-//! GitHub: webhook events as our own types, and the comment command grammar.
+//! GitHub: webhook verification and decoding, webhook events as our own types, and the
+//! comment command grammar.
 
 pub mod command;
 pub mod event;
+pub mod webhook;

@@ -108,7 +108,7 @@ impl Example {
         Example { loaded, engine }
     }
 
-    pub fn planner(&self) -> Planner<'_> {
+    pub fn planner(&self) -> Planner {
         Planner::new(&self.loaded.config)
     }
 

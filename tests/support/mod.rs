@@ -4,4 +4,5 @@
 pub mod configs;
 pub mod fixtures;
 pub mod hostile;
+pub mod server;
 pub mod validate;

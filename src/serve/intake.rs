@@ -1,0 +1,241 @@
+//! One verified delivery, from its JSON to its answer: parse, plan, render, launch.
+//!
+//! [`decide`] is pure (the config in force and the bytes in, runs and notes out);
+//! [`launch`] hands each run to the [`Launcher`] and turns what came of it into the
+//! [`Answer`] GitHub gets. The HTTP layer around them is `crate::server`.
+
+use std::sync::Arc;
+
+use serde_json::json;
+
+use crate::github::event::{self, Event, EventError};
+use crate::github::webhook::{DeliveryId, WebhookError};
+use crate::plan::{Decision, Facts};
+use crate::render::RenderError;
+use crate::serve::launcher::{Launched, Launcher, RunToLaunch};
+use crate::serve::metrics::{Metrics, Outcome, RunResult};
+use crate::serve::reload::LiveConfig;
+
+/// At most this many notes go into an answer's body (all of them are logged).
+const MAX_NOTES: usize = 20;
+/// Notes longer than this are cut in an answer's body.
+const MAX_NOTE_CHARS: usize = 300;
+
+/// The HTTP answer to a delivery, as recorded for repeats.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    pub status: u16,
+    /// A JSON document.
+    pub body: Arc<str>,
+    pub outcome: Outcome,
+    /// Why nothing (or not everything) was launched, `; `-separated, for the log line that
+    /// closes the request (empty when there is nothing to say).
+    pub notes: Arc<str>,
+}
+
+impl Answer {
+    fn json(status: u16, outcome: Outcome, value: &serde_json::Value) -> Answer {
+        Answer {
+            status,
+            body: value.to_string().into(),
+            outcome,
+            notes: "".into(),
+        }
+    }
+
+    /// A delivery refused before planning: 401, 400 or 413 with the reason.
+    pub fn rejected(err: &WebhookError) -> Answer {
+        let outcome = match err.status() {
+            401 => Outcome::unauthorized,
+            413 => Outcome::too_large,
+            _ => Outcome::bad_request,
+        };
+        Answer::json(err.status(), outcome, &json!({ "error": err.to_string() }))
+    }
+
+    /// Our own failure; the details are in the log, not in the answer.
+    pub fn internal(delivery: &DeliveryId) -> Answer {
+        Answer::json(
+            500,
+            Outcome::error,
+            &json!({
+                "delivery": delivery.as_str(),
+                "error": "internal error: the delivery was not fully handled (see the service's log); redeliver it once fixed",
+            }),
+        )
+    }
+
+    /// Whether a repeat of the delivery should get this answer without handling it again.
+    pub fn is_final(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+}
+
+/// What the planner decided for one delivery, with each launch rendered.
+#[derive(Debug)]
+pub struct Decided {
+    pub event: String,
+    pub action: Option<String>,
+    pub ping: bool,
+    pub runs: Vec<RunToLaunch>,
+    /// Why things were not started, replies, service commands: one line each, for the log
+    /// and the answer.
+    pub notes: Vec<String>,
+}
+
+/// Why a delivery could not be decided.
+#[derive(Debug, thiserror::Error)]
+pub enum DecideError {
+    /// The sender's mistake: the body is not the event it says (400).
+    #[error(transparent)]
+    Event(#[from] EventError),
+    /// Ours: an agent's templates do not render for this event (500).
+    #[error("agent {agent}: cannot render: {source}")]
+    Render {
+        agent: String,
+        #[source]
+        source: RenderError,
+    },
+}
+
+/// Parses, plans and renders one delivery with the config in force. Pure.
+pub fn decide(
+    live: &LiveConfig,
+    event_name: &str,
+    delivery: &DeliveryId,
+    payload: &[u8],
+) -> Result<Decided, DecideError> {
+    let event = event::parse(event_name, payload)?;
+    let engine = live.engine();
+    let planner = live.planner();
+    let prefix = &engine.config().github.command_prefix;
+    let facts = Facts::default();
+    let mut runs = Vec::new();
+    let mut notes = Vec::new();
+    for decision in planner.plan(&event, delivery.as_str(), &facts) {
+        match decision {
+            Decision::Launch(launch) => {
+                let rendered = engine
+                    .render_run(&event, delivery.as_str(), &launch, None)
+                    .map_err(|source| DecideError::Render {
+                        agent: launch.agent.clone(),
+                        source,
+                    })?;
+                runs.push(RunToLaunch {
+                    delivery: delivery.clone(),
+                    event: event_name.to_string(),
+                    launch,
+                    rendered,
+                });
+            }
+            Decision::Skip { agent, reason } => {
+                notes.push(format!("agent {agent}: not started: {reason}"));
+            }
+            Decision::Refuse(refusal) => {
+                notes.push(format!(
+                    "refused (reply not posted: no GitHub client in this version): {}",
+                    refusal.message(prefix)
+                ));
+            }
+            Decision::Reply(text) => notes.push(format!(
+                "reply (not posted: no GitHub client in this version): {}",
+                text.replace('\n', " ")
+            )),
+            Decision::Control(control) => notes.push(format!(
+                "service command not carried out in this version: {control:?}"
+            )),
+            Decision::Ignore(reason) => notes.push(format!("nothing to do: {reason}")),
+        }
+    }
+    Ok(Decided {
+        event: event_name.to_string(),
+        action: event.action().map(String::from),
+        ping: matches!(event.event, Event::Ping(_)),
+        runs,
+        notes,
+    })
+}
+
+fn clip(note: &str) -> String {
+    if note.chars().count() <= MAX_NOTE_CHARS {
+        note.to_string()
+    } else {
+        let mut s: String = note.chars().take(MAX_NOTE_CHARS).collect();
+        s.push('…');
+        s
+    }
+}
+
+/// Records every run of a decided delivery and answers: 202 if anything was launched (or
+/// found already launched), 200 if there was nothing to launch, 500 if a run could not be
+/// recorded.
+pub async fn launch(
+    launcher: &dyn Launcher,
+    metrics: &Metrics,
+    delivery: &DeliveryId,
+    decided: Decided,
+) -> Answer {
+    let mut runs = Vec::with_capacity(decided.runs.len());
+    let mut failed = false;
+    for run in &decided.runs {
+        let name = run.name();
+        match launcher.launch(run).await {
+            Ok(launched) => {
+                metrics.run(match launched {
+                    Launched::Created => RunResult::created,
+                    Launched::AlreadyExists => RunResult::already_exists,
+                });
+                tracing::info!(
+                    run = name,
+                    agent = %run.rendered.agent,
+                    namespace = %run.rendered.namespace,
+                    trigger = %run.launch.trigger.describe(),
+                    created = launched == Launched::Created,
+                    "launched"
+                );
+                runs.push(json!({
+                    "name": name,
+                    "agent": run.rendered.agent,
+                    "namespace": run.rendered.namespace,
+                }));
+            }
+            Err(e) => {
+                metrics.run(RunResult::failed);
+                tracing::error!(run = name, agent = %run.rendered.agent, "cannot launch: {e}");
+                failed = true;
+            }
+        }
+    }
+    if failed {
+        return Answer::internal(delivery);
+    }
+    let (status, outcome) = if !runs.is_empty() {
+        (202, Outcome::launched)
+    } else if decided.ping {
+        (200, Outcome::ping)
+    } else {
+        (200, Outcome::ignored)
+    };
+    let notes: Vec<String> = decided
+        .notes
+        .iter()
+        .take(MAX_NOTES)
+        .map(|n| clip(n))
+        .collect();
+    let answer = Answer::json(
+        status,
+        outcome,
+        &json!({
+            "delivery": delivery.as_str(),
+            "event": decided.event,
+            "action": decided.action,
+            "outcome": format!("{outcome:?}"),
+            "runs": runs,
+            "notes": notes,
+        }),
+    );
+    Answer {
+        notes: decided.notes.join("; ").into(),
+        ..answer
+    }
+}

@@ -1,0 +1,270 @@
+//! The service's Prometheus metrics, served at `GET /metrics` in the OpenMetrics text
+//! format. Every label takes a value from a short fixed list, so no sender can grow the
+//! number of series.
+
+use std::time::Duration;
+
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+/// The `Content-Type` of [`Metrics::encode`]'s output.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// The event of a delivery, as a label: the events the planner models, `other` for the rest,
+/// `none` when the header was missing.
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum EventLabel {
+    pull_request,
+    issue_comment,
+    issues,
+    push,
+    release,
+    ping,
+    other,
+    none,
+}
+
+impl EventLabel {
+    pub fn of(header: Option<&[u8]>) -> EventLabel {
+        match header {
+            None => EventLabel::none,
+            Some(b"pull_request") => EventLabel::pull_request,
+            Some(b"issue_comment") => EventLabel::issue_comment,
+            Some(b"issues") => EventLabel::issues,
+            Some(b"push") => EventLabel::push,
+            Some(b"release") => EventLabel::release,
+            Some(b"ping") => EventLabel::ping,
+            Some(_) => EventLabel::other,
+        }
+    }
+}
+
+/// How a delivery was answered.
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum Outcome {
+    /// At least one run was launched (202).
+    launched,
+    /// Verified and parsed, but nothing to launch (200).
+    ignored,
+    /// A `ping` (200).
+    ping,
+    /// A repeated delivery, answered as the first time without doing anything.
+    duplicate,
+    /// Missing or wrong signature (401).
+    unauthorized,
+    /// Missing header or malformed body (400).
+    bad_request,
+    /// Body over the cap (413).
+    too_large,
+    /// Our own failure: a template that does not render, a launch that failed (500).
+    error,
+}
+
+/// Why a signature was refused.
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum SignatureFailure {
+    missing,
+    sha1_only,
+    malformed,
+    mismatch,
+}
+
+/// What became of one run the planner asked for.
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum RunResult {
+    created,
+    already_exists,
+    failed,
+}
+
+/// The outcome of a services.yaml reload.
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum ReloadResult {
+    applied,
+    rejected,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DeliveryLabels {
+    event: EventLabel,
+    outcome: Outcome,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabels {
+    reason: SignatureFailure,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RunLabels {
+    result: RunResult,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReloadLabels {
+    result: ReloadResult,
+}
+
+/// Every metric of the service, registered once.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    deliveries: Family<DeliveryLabels, Counter>,
+    signature_failures: Family<ReasonLabels, Counter>,
+    handling: Histogram,
+    runs: Family<RunLabels, Counter>,
+    reloads: Family<ReloadLabels, Counter>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("agentpods");
+        let deliveries = Family::default();
+        let signature_failures = Family::default();
+        // 100 µs to about 3.3 s, doubling.
+        let handling = Histogram::new(exponential_buckets(0.0001, 2.0, 16));
+        let runs = Family::default();
+        let reloads = Family::default();
+        registry.register(
+            "webhook_deliveries",
+            "Webhook deliveries by event and by how they were answered",
+            deliveries.clone(),
+        );
+        registry.register(
+            "webhook_signature_failures",
+            "Deliveries refused for their X-Hub-Signature-256, by reason",
+            signature_failures.clone(),
+        );
+        registry.register(
+            "webhook_handling_seconds",
+            "Time from a delivery's first byte to its answer",
+            handling.clone(),
+        );
+        registry.register(
+            "runs_launched",
+            "Runs the planner asked for, by what launching them came to",
+            runs.clone(),
+        );
+        registry.register(
+            "config_reloads",
+            "Reloads of services.yaml, applied or rejected",
+            reloads.clone(),
+        );
+        Metrics {
+            registry,
+            deliveries,
+            signature_failures,
+            handling,
+            runs,
+            reloads,
+        }
+    }
+
+    pub fn delivery(&self, event: EventLabel, outcome: Outcome, took: Duration) {
+        self.deliveries
+            .get_or_create(&DeliveryLabels { event, outcome })
+            .inc();
+        self.handling.observe(took.as_secs_f64());
+    }
+
+    pub fn signature_failure(&self, reason: SignatureFailure) {
+        self.signature_failures
+            .get_or_create(&ReasonLabels { reason })
+            .inc();
+    }
+
+    pub fn run(&self, result: RunResult) {
+        self.runs.get_or_create(&RunLabels { result }).inc();
+    }
+
+    pub fn reload(&self, result: ReloadResult) {
+        self.reloads.get_or_create(&ReloadLabels { result }).inc();
+    }
+
+    /// How many deliveries were answered with this outcome, over all events (for tests and
+    /// logs).
+    pub fn deliveries_with(&self, outcome: Outcome) -> u64 {
+        [
+            EventLabel::pull_request,
+            EventLabel::issue_comment,
+            EventLabel::issues,
+            EventLabel::push,
+            EventLabel::release,
+            EventLabel::ping,
+            EventLabel::other,
+            EventLabel::none,
+        ]
+        .into_iter()
+        .filter_map(|event| {
+            self.deliveries
+                .get(&DeliveryLabels { event, outcome })
+                .map(|c| c.get())
+        })
+        .sum()
+    }
+
+    /// How many runs came to `result`.
+    pub fn runs_with(&self, result: RunResult) -> u64 {
+        self.runs.get(&RunLabels { result }).map_or(0, |c| c.get())
+    }
+
+    /// The metrics in the OpenMetrics text format.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_text_names_every_family_with_fixed_labels() {
+        let m = Metrics::new();
+        m.delivery(
+            EventLabel::of(Some(b"pull_request")),
+            Outcome::launched,
+            Duration::from_micros(300),
+        );
+        m.delivery(
+            EventLabel::of(Some(b"made_up_by_a_sender")),
+            Outcome::unauthorized,
+            Duration::from_micros(50),
+        );
+        m.signature_failure(SignatureFailure::mismatch);
+        m.run(RunResult::created);
+        let text = m.encode();
+        for line in [
+            r#"agentpods_webhook_deliveries_total{event="pull_request",outcome="launched"} 1"#,
+            r#"agentpods_webhook_deliveries_total{event="other",outcome="unauthorized"} 1"#,
+            r#"agentpods_webhook_signature_failures_total{reason="mismatch"} 1"#,
+            "agentpods_webhook_handling_seconds_count 2",
+            r#"agentpods_runs_launched_total{result="created"} 1"#,
+            "# EOF",
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "no line {line:?} in:\n{text}"
+            );
+        }
+        assert_eq!(m.deliveries_with(Outcome::launched), 1);
+        assert_eq!(m.runs_with(RunResult::created), 1);
+    }
+}

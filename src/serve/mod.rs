@@ -1,0 +1,262 @@
+//! `agentpods serve`: the webhook service, and `agentpods replay`, its test client.
+//!
+//! - [`crate::server`]: the HTTP routes and the webhook handler.
+//! - [`intake`]: one verified delivery → parse, plan, render → launch → the answer.
+//! - [`launcher`]: the seam where a run is durably recorded ([`launcher::DryRunLauncher`] today).
+//! - [`deliveries`]: repeated deliveries get the first answer and launch nothing new.
+//! - [`reload`]: services.yaml in force, reloaded on SIGHUP and on file change.
+//! - [`metrics`]: the Prometheus metrics.
+//! - [`replay`]: signs a payload and POSTs it, as GitHub would.
+
+pub mod deliveries;
+pub mod intake;
+pub mod launcher;
+pub mod metrics;
+pub mod reload;
+pub mod replay;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+
+use crate::github::webhook::{SecretsError, WebhookSecrets};
+use crate::server::{self, AppState};
+use launcher::{DryRunLauncher, LaunchError};
+use metrics::ReloadResult;
+use reload::{ConfigStore, ReloadError, Reloaded};
+
+/// The environment variable holding the webhook secrets, comma-separated.
+pub const SECRET_ENV: &str = "GITHUB_WEBHOOK_SECRET";
+/// The environment variable holding the log filter (`info`, `agentpods=debug,warn`, ...).
+pub const LOG_ENV: &str = "AGENTPODS_LOG";
+/// How long requests in flight may take to finish once shutdown has begun.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How log lines are written (to stderr).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// One human-readable line per event.
+    Text,
+    /// One JSON object per line, with the request's span (delivery id) in each.
+    Json,
+}
+
+/// The options of `agentpods serve`.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    pub config: PathBuf,
+    pub listen: String,
+    pub dry_run: bool,
+    pub manifests_dir: Option<PathBuf>,
+    pub log_format: LogFormat,
+    pub webhook_secret_file: Option<PathBuf>,
+}
+
+/// Why the service did not start (or stopped badly).
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Secrets(#[from] SecretsError),
+    #[error(
+        "only --dry-run is available in this version: launching runs into a cluster (AgentRun) is not built yet; start with --dry-run [--manifests-dir DIR]"
+    )]
+    NeedsDryRun,
+    #[error("{}: the config does not load:\n{source}", .path.display())]
+    Config {
+        path: PathBuf,
+        #[source]
+        source: ReloadError,
+    },
+    #[error(transparent)]
+    Launcher(#[from] LaunchError),
+    #[error("cannot listen on {address}: {source}")]
+    Listen {
+        address: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(#[source] std::io::Error),
+    #[error("cannot handle signals: {0}")]
+    Signals(#[source] std::io::Error),
+    #[error("the server failed: {0}")]
+    Server(#[source] std::io::Error),
+}
+
+/// Sets up logging to stderr. The filter comes from `AGENTPODS_LOG` (default `info`).
+pub fn init_logging(format: LogFormat) {
+    let filter = std::env::var(LOG_ENV)
+        .ok()
+        .and_then(|f| f.parse::<Targets>().ok())
+        .unwrap_or_else(|| Targets::new().with_default(tracing::Level::INFO));
+    let layer = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_target(false);
+    let registry = tracing_subscriber::registry().with(filter);
+    // A second call (tests) keeps the first subscriber.
+    let _ = match format {
+        LogFormat::Text => registry.with(layer).try_init(),
+        LogFormat::Json => registry
+            .with(layer.json().with_current_span(true).with_span_list(false))
+            .try_init(),
+    };
+}
+
+/// Builds the shared state: secrets, config, launcher. Checks everything that can be
+/// checked before listening.
+pub fn build_state(options: &ServeOptions) -> Result<Arc<AppState>, ServeError> {
+    let secrets = WebhookSecrets::from_file_or_env(
+        options.webhook_secret_file.as_deref(),
+        std::env::var(SECRET_ENV).ok().as_deref(),
+    )?;
+    if !options.dry_run {
+        return Err(ServeError::NeedsDryRun);
+    }
+    let config = ConfigStore::load(&options.config).map_err(|source| ServeError::Config {
+        path: options.config.clone(),
+        source,
+    })?;
+    let launcher = DryRunLauncher::new(options.manifests_dir.clone())?;
+    Ok(Arc::new(AppState::new(secrets, config, Arc::new(launcher))))
+}
+
+/// `agentpods serve`.
+pub fn run(options: ServeOptions) -> ExitCode {
+    init_logging(options.log_format);
+    match start(&options) {
+        Ok(()) => {
+            tracing::info!("stopped");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            for line in e.to_string().lines() {
+                tracing::error!("{line}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn start(options: &ServeOptions) -> Result<(), ServeError> {
+    let state = build_state(options)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(ServeError::Runtime)?;
+    let result = runtime.block_on(serve_until_signalled(options, state));
+    runtime.shutdown_timeout(Duration::from_secs(5));
+    result
+}
+
+async fn serve_until_signalled(
+    options: &ServeOptions,
+    state: Arc<AppState>,
+) -> Result<(), ServeError> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let listener = tokio::net::TcpListener::bind(&options.listen)
+        .await
+        .map_err(|source| ServeError::Listen {
+            address: options.listen.clone(),
+            source,
+        })?;
+    let mut terminate = signal(SignalKind::terminate()).map_err(ServeError::Signals)?;
+    let mut interrupt = signal(SignalKind::interrupt()).map_err(ServeError::Signals)?;
+    let hangup = signal(SignalKind::hangup()).map_err(ServeError::Signals)?;
+    let address = listener.local_addr().map_err(ServeError::Server)?;
+    tracing::info!(
+        config = %state.config.path().display(),
+        secrets = state.secrets.len(),
+        launcher = %state.launcher.describe(),
+        "listening on http://{address}"
+    );
+    tokio::spawn(watch_config(
+        state.clone(),
+        reload::POLL_INTERVAL,
+        Some(hangup),
+    ));
+    let (signalled, mut draining) = tokio::sync::watch::channel(false);
+    let shutdown = async move {
+        let name = tokio::select! {
+            _ = terminate.recv() => "SIGTERM",
+            _ = interrupt.recv() => "SIGINT",
+        };
+        tracing::info!("{name} received");
+        signalled.send_replace(true);
+    };
+    let server = server::serve(listener, state, shutdown);
+    tokio::select! {
+        result = server => result.map_err(ServeError::Server),
+        _ = async {
+            let _ = draining.wait_for(|d| *d).await;
+            tokio::time::sleep(DRAIN_TIMEOUT).await;
+        } => {
+            tracing::warn!("requests still in flight after {} s; exiting anyway", DRAIN_TIMEOUT.as_secs());
+            Ok(())
+        }
+    }
+}
+
+/// Reloads services.yaml now, off the async workers, and logs and counts the result. An
+/// invalid config is refused with each of its errors logged; the old one stays in force.
+pub async fn reload_now(state: &Arc<AppState>, why: &str) -> Result<Reloaded, ReloadError> {
+    let worker = state.clone();
+    let result = tokio::task::spawn_blocking(move || worker.config.reload())
+        .await
+        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+    match &result {
+        Ok(Reloaded::Applied { generation }) => {
+            state.metrics.reload(ReloadResult::applied);
+            tracing::info!(generation, "services.yaml reloaded ({why})");
+        }
+        Err(e) => {
+            state.metrics.reload(ReloadResult::rejected);
+            let in_force = state.config.current().generation;
+            tracing::error!(
+                generation = in_force,
+                "services.yaml not reloaded ({why}): the config in force stays; its problems:"
+            );
+            for line in e.lines() {
+                tracing::error!("{line}");
+            }
+        }
+    }
+    result
+}
+
+/// Reloads services.yaml whenever its files change (checked every `interval`) and on each
+/// SIGHUP. Runs until the runtime stops.
+pub async fn watch_config(
+    state: Arc<AppState>,
+    interval: Duration,
+    mut hangup: Option<tokio::signal::unix::Signal>,
+) {
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    tick.tick().await;
+    loop {
+        let why = tokio::select! {
+            _ = tick.tick() => {
+                let probe = state.clone();
+                let changed = tokio::task::spawn_blocking(move || probe.config.changed_on_disk())
+                    .await
+                    .unwrap_or(false);
+                if !changed {
+                    continue;
+                }
+                "the files changed"
+            }
+            Some(()) = async {
+                match hangup.as_mut() {
+                    Some(h) => h.recv().await,
+                    None => std::future::pending().await,
+                }
+            } => "SIGHUP",
+        };
+        let _ = reload_now(&state, why).await;
+    }
+}

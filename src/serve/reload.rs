@@ -1,0 +1,173 @@
+//! services.yaml while the service runs: the config in force, and reloading it on SIGHUP or
+//! when the file (or a template) changes. A new config that does not load, or whose
+//! templates do not compile, is refused with its errors logged; the old one stays in force.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, SystemTime};
+
+use crate::config::{self, ConfigError};
+use crate::plan::Planner;
+use crate::render::{Engine, RenderError};
+
+/// How often the files are checked for a change.
+pub const POLL_INTERVAL: Duration = Duration::from_secs(2);
+
+/// One loaded config: compiled, ready to plan and render with.
+pub struct LiveConfig {
+    engine: Engine,
+    /// Built once per config rather than once per delivery (its globs compile to regexes).
+    planner: Planner,
+    /// 1 for the config loaded at startup, then one more for each reload applied.
+    pub generation: u64,
+}
+
+impl LiveConfig {
+    pub fn new(engine: Engine, generation: u64) -> LiveConfig {
+        LiveConfig {
+            planner: Planner::new(engine.config()),
+            engine,
+            generation,
+        }
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    pub fn planner(&self) -> &Planner {
+        &self.planner
+    }
+}
+
+/// Why a config was not loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    #[error("{0}")]
+    Config(#[from] ConfigError),
+    #[error("{0}")]
+    Templates(#[from] RenderError),
+}
+
+impl ReloadError {
+    /// One line per problem, for the log.
+    pub fn lines(&self) -> Vec<String> {
+        self.to_string().lines().map(String::from).collect()
+    }
+}
+
+/// What a reload did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reloaded {
+    /// The new config is in force, with this generation.
+    Applied { generation: u64 },
+}
+
+/// What the files looked like: the length and modification time of services.yaml and of
+/// every file in the templates folder.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Fingerprint(Vec<(PathBuf, u64, Option<SystemTime>)>);
+
+impl Fingerprint {
+    pub fn of(config: &Path, templates_dir: &Path) -> Fingerprint {
+        let mut files = Vec::new();
+        let mut note = |path: &Path| {
+            let meta = std::fs::metadata(path).ok();
+            files.push((
+                path.to_path_buf(),
+                meta.as_ref().map_or(0, |m| m.len()),
+                meta.and_then(|m| m.modified().ok()),
+            ));
+        };
+        note(config);
+        let mut stack = vec![templates_dir.to_path_buf()];
+        while let Some(dir) = stack.pop() {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let path = entry.path();
+                match entry.file_type() {
+                    Ok(t) if t.is_dir() => stack.push(path),
+                    Ok(_) => note(&path),
+                    Err(_) => {}
+                }
+            }
+        }
+        files.sort();
+        Fingerprint(files)
+    }
+}
+
+/// The config in force and where it comes from.
+pub struct ConfigStore {
+    path: PathBuf,
+    current: RwLock<Arc<LiveConfig>>,
+    /// The templates folder of the config in force, and the files' fingerprint when it, or
+    /// the last config refused, was read (so a broken file is reported once, not every poll).
+    watched: Mutex<(PathBuf, Fingerprint)>,
+}
+
+fn compile(path: &Path) -> Result<(Engine, PathBuf), ReloadError> {
+    let loaded = config::load(path)?;
+    let engine = Engine::new(&loaded)?;
+    Ok((engine, loaded.templates_dir))
+}
+
+impl ConfigStore {
+    /// Loads the config at startup.
+    pub fn load(path: &Path) -> Result<ConfigStore, ReloadError> {
+        let (engine, templates_dir) = compile(path)?;
+        // Taken after the read: a write racing startup is seen at the next change or SIGHUP.
+        let fingerprint = Fingerprint::of(path, &templates_dir);
+        Ok(ConfigStore {
+            path: path.to_path_buf(),
+            current: RwLock::new(Arc::new(LiveConfig::new(engine, 1))),
+            watched: Mutex::new((templates_dir, fingerprint)),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The config in force; a request keeps using the one it started with.
+    pub fn current(&self) -> Arc<LiveConfig> {
+        self.current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Reads the config again; on success it is in force for every request that starts
+    /// from now on. Blocking (file I/O): call it off the async workers.
+    pub fn reload(&self) -> Result<Reloaded, ReloadError> {
+        let mut watched = self.watched.lock().unwrap_or_else(|e| e.into_inner());
+        // Taken before reading, so a write during the read shows as a change next time.
+        let before = Fingerprint::of(&self.path, &watched.0);
+        match compile(&self.path) {
+            Ok((engine, templates_dir)) => {
+                let fingerprint = if templates_dir == watched.0 {
+                    before
+                } else {
+                    Fingerprint::of(&self.path, &templates_dir)
+                };
+                *watched = (templates_dir, fingerprint);
+                let mut current = self.current.write().unwrap_or_else(|e| e.into_inner());
+                let generation = current.generation + 1;
+                *current = Arc::new(LiveConfig::new(engine, generation));
+                Ok(Reloaded::Applied { generation })
+            }
+            Err(e) => {
+                watched.1 = before;
+                Err(e)
+            }
+        }
+    }
+
+    /// Whether the files differ from when they were last read.
+    pub fn changed_on_disk(&self) -> bool {
+        let watched = self.watched.lock().unwrap_or_else(|e| e.into_inner());
+        Fingerprint::of(&self.path, &watched.0) != watched.1
+    }
+}

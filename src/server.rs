@@ -1,0 +1,256 @@
+//! The HTTP surface of `agentpods serve` (axum): `POST /webhook`, `GET /healthz`,
+//! `GET /readyz`, `GET /metrics`.
+//!
+//! Handlers are thin. The webhook handler reads the body (capped), then hands bytes and
+//! header values to pure functions: the signature check and body decoding in
+//! [`crate::github::webhook`], parsing, planning and rendering in
+//! [`crate::serve::intake::decide`]; the [`Launcher`] records the runs. Every log line of a
+//! request carries its delivery id (the `delivery` span).
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::serve::ListenerExt;
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use tracing::Instrument;
+
+use crate::github::webhook::{
+    self, DELIVERY_HEADER, DeliveryId, EVENT_HEADER, MAX_BODY_BYTES, SHA1_SIGNATURE_HEADER,
+    SIGNATURE_HEADER, WebhookError, WebhookSecrets,
+};
+use crate::serve::deliveries::{Begin, DEFAULT_CAPACITY, DeliveryLog};
+use crate::serve::intake::{self, Answer, DecideError};
+use crate::serve::launcher::Launcher;
+use crate::serve::metrics::{self, EventLabel, Metrics, Outcome, SignatureFailure};
+use crate::serve::reload::ConfigStore;
+
+/// How long a sender may take to send a body.
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Everything the handlers share.
+pub struct AppState {
+    pub secrets: WebhookSecrets,
+    pub config: ConfigStore,
+    pub launcher: Arc<dyn Launcher>,
+    pub deliveries: DeliveryLog<Answer>,
+    pub metrics: Metrics,
+    /// Set once shutdown has begun: `/readyz` then answers 503.
+    pub stopping: AtomicBool,
+}
+
+impl AppState {
+    pub fn new(
+        secrets: WebhookSecrets,
+        config: ConfigStore,
+        launcher: Arc<dyn Launcher>,
+    ) -> AppState {
+        AppState {
+            secrets,
+            config,
+            launcher,
+            deliveries: DeliveryLog::new(DEFAULT_CAPACITY),
+            metrics: Metrics::new(),
+            stopping: AtomicBool::new(false),
+        }
+    }
+}
+
+/// The service's routes.
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/webhook", post(webhook))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics_text))
+        .with_state(state)
+}
+
+/// Serves `state` on `listener` until `shutdown` resolves, then stops accepting, lets the
+/// requests in flight finish, and returns.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: Arc<AppState>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let stopping = state.clone();
+    // Answers go out at once rather than waiting on Nagle's algorithm.
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            stopping.stopping.store(true, Ordering::SeqCst);
+            tracing::info!("shutting down: no new connections; finishing requests in flight");
+        })
+        .await
+}
+
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+async fn readyz(State(app): State<Arc<AppState>>) -> Response {
+    if app.stopping.load(Ordering::SeqCst) {
+        return (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response();
+    }
+    match app.launcher.ready() {
+        Ok(()) => format!(
+            "ready: config generation {}\n",
+            app.config.current().generation
+        )
+        .into_response(),
+        Err(why) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: {why}\n"),
+        )
+            .into_response(),
+    }
+}
+
+async fn metrics_text(State(app): State<Arc<AppState>>) -> Response {
+    (
+        [(header::CONTENT_TYPE, metrics::CONTENT_TYPE)],
+        app.metrics.encode(),
+    )
+        .into_response()
+}
+
+fn header_bytes<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h [u8]> {
+    headers.get(name).map(HeaderValue::as_bytes)
+}
+
+async fn webhook(State(app): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> Response {
+    let started = Instant::now();
+    let event = EventLabel::of(header_bytes(&headers, EVENT_HEADER));
+    // The span shows the id only if it is well-formed: a sender cannot write into the log.
+    let shown = match DeliveryId::parse(header_bytes(&headers, DELIVERY_HEADER)) {
+        Ok(id) => id.to_string(),
+        Err(WebhookError::MissingDelivery) => "-".into(),
+        Err(_) => "(invalid)".into(),
+    };
+    let span = tracing::info_span!("delivery", id = %shown);
+    let answer = handle(&app, &headers, body).instrument(span.clone()).await;
+    let took = started.elapsed();
+    app.metrics.delivery(event, answer.outcome, took);
+    // One line closes every request, with why nothing was launched when that is the case.
+    let micros = took.as_micros() as u64;
+    span.in_scope(|| {
+        if answer.notes.is_empty() {
+            tracing::info!(status = answer.status, outcome = ?answer.outcome, micros, "answered");
+        } else {
+            tracing::info!(status = answer.status, outcome = ?answer.outcome, micros, notes = %answer.notes, "answered");
+        }
+    });
+    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        answer.body.to_string(),
+    )
+        .into_response()
+}
+
+/// Reads the body, at most [`MAX_BODY_BYTES`] of it, within [`BODY_TIMEOUT`].
+async fn read_body(headers: &HeaderMap, body: Body) -> Result<Bytes, WebhookError> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+        return Err(WebhookError::TooLarge);
+    }
+    let collect = Limited::new(body, MAX_BODY_BYTES).collect();
+    match tokio::time::timeout(BODY_TIMEOUT, collect).await {
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(e)) if e.is::<LengthLimitError>() => Err(WebhookError::TooLarge),
+        Ok(Err(_)) => Err(WebhookError::BodyUnreadable("the connection failed")),
+        Err(_) => Err(WebhookError::BodyUnreadable("it took longer than 30 s")),
+    }
+}
+
+fn rejected(app: &AppState, err: &WebhookError) -> Answer {
+    let reason = match err {
+        WebhookError::MissingSignature => Some(SignatureFailure::missing),
+        WebhookError::Sha1Only => Some(SignatureFailure::sha1_only),
+        WebhookError::MalformedSignature => Some(SignatureFailure::malformed),
+        WebhookError::BadSignature => Some(SignatureFailure::mismatch),
+        _ => None,
+    };
+    if let Some(reason) = reason {
+        app.metrics.signature_failure(reason);
+    }
+    tracing::warn!(status = err.status(), "refused: {err}");
+    Answer::rejected(err)
+}
+
+/// The whole of one delivery, but for the HTTP response.
+async fn handle(app: &AppState, headers: &HeaderMap, body: Body) -> Answer {
+    let body = match read_body(headers, body).await {
+        Ok(b) => b,
+        Err(e) => return rejected(app, &e),
+    };
+    if let Err(e) = webhook::verify_signature(
+        &app.secrets,
+        header_bytes(headers, SIGNATURE_HEADER),
+        headers.contains_key(SHA1_SIGNATURE_HEADER),
+        &body,
+    ) {
+        return rejected(app, &e);
+    }
+    let (event_name, delivery) = match webhook::event_name(header_bytes(headers, EVENT_HEADER))
+        .and_then(|e| {
+            Ok((
+                e,
+                DeliveryId::parse(header_bytes(headers, DELIVERY_HEADER))?,
+            ))
+        }) {
+        Ok(v) => v,
+        Err(e) => return rejected(app, &e),
+    };
+    let ticket = match app.deliveries.begin(delivery.as_str()).await {
+        Begin::Answered(answer) => {
+            return Answer {
+                outcome: Outcome::duplicate,
+                notes: "a repeated delivery: answered as before, nothing launched".into(),
+                ..answer
+            };
+        }
+        Begin::First(ticket) => ticket,
+    };
+    let answer = decide_and_launch(app, headers, &body, event_name, &delivery).await;
+    let record = answer.is_final();
+    ticket.finish(answer.clone(), record);
+    answer
+}
+
+async fn decide_and_launch(
+    app: &AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+    event_name: &str,
+    delivery: &DeliveryId,
+) -> Answer {
+    let payload =
+        match webhook::json_payload(header_bytes(headers, header::CONTENT_TYPE.as_str()), body) {
+            Ok(p) => p,
+            Err(e) => return rejected(app, &e),
+        };
+    let live = app.config.current();
+    match intake::decide(&live, event_name, delivery, &payload) {
+        Ok(decided) => intake::launch(app.launcher.as_ref(), &app.metrics, delivery, decided).await,
+        Err(DecideError::Event(e)) => rejected(app, &WebhookError::MalformedBody(e.to_string())),
+        Err(e @ DecideError::Render { .. }) => {
+            tracing::error!(config_generation = live.generation, "{e}");
+            Answer::internal(delivery)
+        }
+    }
+}

@@ -1,0 +1,799 @@
+//! `agentpods serve` as GitHub and an operator meet it: signed deliveries in-process (tower)
+//! and over real TCP, bad input refused case by case, every real payload answered, repeats
+//! launching nothing new, secret rotation, config reload, and the binary end to end with
+//! `agentpods replay`.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::io::BufRead;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use agentpods::github::event;
+use agentpods::github::webhook::MAX_BODY_BYTES;
+use agentpods::plan::{Decision, Facts};
+use agentpods::serve::metrics::{Outcome, RunResult};
+use agentpods::serve::replay;
+use agentpods::serve::{reload_now, watch_config};
+use support::fixtures::{Example, WEBHOOKS, fixture, payloads_in};
+use support::server::{Post, SECRET, TestService, Via, Workdir, eventually, json, within};
+
+const OPENED: &str = "pull_request/opened.json";
+
+fn opened(delivery: &str) -> Post {
+    Post::delivery("pull_request", delivery, fixture(OPENED).body())
+}
+
+/// The run names the example config launches for a payload delivered as `delivery`.
+fn expected_runs(event_name: &str, body: &[u8], delivery: &str) -> Vec<String> {
+    let example = Example::load();
+    let event = event::parse(event_name, body).expect("a real payload parses");
+    example
+        .planner()
+        .plan(&event, delivery, &Facts::default())
+        .into_iter()
+        .filter_map(|d| match d {
+            Decision::Launch(l) => Some(l.run_name),
+            _ => None,
+        })
+        .collect()
+}
+
+fn form_encode(bytes: &[u8]) -> String {
+    let mut out = String::from("payload=");
+    for &b in bytes {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'*' => {
+                out.push(char::from(b))
+            }
+            b' ' => out.push('+'),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// One row of the bad-input table: a request, the status it gets, a phrase of the error.
+struct Case {
+    name: &'static str,
+    post: Post,
+    status: u16,
+    says: &'static str,
+}
+
+fn bad_input_table() -> Vec<Case> {
+    let body = fixture(OPENED).body();
+    let form = "application/x-www-form-urlencoded";
+    let sha1 = "sha1=7d38cdd689735b008b3c702edd92eea23791c5f6";
+    vec![
+        Case {
+            name: "no signature",
+            post: opened("bad-1").without("x-hub-signature-256"),
+            status: 401,
+            says: "missing X-Hub-Signature-256",
+        },
+        Case {
+            name: "wrong signature",
+            post: opened("bad-2").body(b"{\"zen\":\"x\",\"hook_id\":1}".to_vec()),
+            status: 401,
+            says: "does not match",
+        },
+        Case {
+            name: "signature with the wrong secret",
+            post: opened("bad-3").signed_with("not the secret"),
+            status: 401,
+            says: "does not match",
+        },
+        Case {
+            name: "sha1= only",
+            post: opened("bad-4")
+                .without("x-hub-signature-256")
+                .with("x-hub-signature", sha1),
+            status: 401,
+            says: "SHA-1 signatures are not accepted",
+        },
+        Case {
+            name: "sha1= in the sha256 header",
+            post: opened("bad-5").with("x-hub-signature-256", sha1),
+            status: 401,
+            says: "malformed X-Hub-Signature-256",
+        },
+        Case {
+            name: "body over the cap",
+            post: Post::delivery("pull_request", "bad-6", vec![b' '; MAX_BODY_BYTES + 1]),
+            status: 413,
+            says: "larger than",
+        },
+        Case {
+            name: "missing event header",
+            post: opened("bad-7").without("x-github-event"),
+            status: 400,
+            says: "missing X-GitHub-Event",
+        },
+        Case {
+            name: "missing delivery header",
+            post: opened("bad-8").without("x-github-delivery"),
+            status: 400,
+            says: "missing X-GitHub-Delivery",
+        },
+        Case {
+            name: "malformed JSON",
+            post: Post::delivery("pull_request", "bad-9", body[..body.len() / 2].to_vec()),
+            status: 400,
+            says: "not a JSON object",
+        },
+        Case {
+            name: "JSON that is not the event it says",
+            post: Post::delivery(
+                "pull_request",
+                "bad-10",
+                b"{\"action\":\"opened\"}".to_vec(),
+            ),
+            status: 400,
+            says: "not a valid `pull_request` event",
+        },
+        Case {
+            name: "form-encoded body without payload",
+            post: Post::delivery("pull_request", "bad-11", b"other=1&more=2".to_vec())
+                .with("content-type", form),
+            status: 400,
+            says: "no `payload` field",
+        },
+        Case {
+            name: "unsupported content type",
+            post: opened("bad-12").with("content-type", "text/plain"),
+            status: 400,
+            says: "unsupported Content-Type",
+        },
+        Case {
+            name: "form-encoded body with a valid payload",
+            post: Post::delivery("pull_request", "good-form", form_encode(&body).into_bytes())
+                .with("content-type", form),
+            status: 202,
+            says: "\"outcome\":\"launched\"",
+        },
+    ]
+}
+
+async fn check_bad_input_table(service: &TestService, via: Via) {
+    let mut failures = Vec::new();
+    for case in bad_input_table() {
+        let reply = service.send(&via, &case.post).await;
+        let text = reply.text();
+        if reply.status != case.status || !text.contains(case.says) {
+            failures.push(format!(
+                "{}: expected {} saying {:?}, got {} {text}",
+                case.name, case.status, case.says, reply.status
+            ));
+        }
+        // Nothing refused launches anything; the one valid delivery launches one run.
+        let want = usize::from(case.status == 202);
+        if service.work.manifests().len() != want {
+            failures.push(format!(
+                "{}: manifests {:?}",
+                case.name,
+                service.work.manifests()
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{via:?}:\n{}", failures.join("\n"));
+    let metrics = &service.state.metrics;
+    assert_eq!(metrics.deliveries_with(Outcome::unauthorized), 5);
+    assert_eq!(metrics.deliveries_with(Outcome::too_large), 1);
+    assert_eq!(metrics.deliveries_with(Outcome::bad_request), 6);
+    assert_eq!(metrics.deliveries_with(Outcome::launched), 1);
+}
+
+#[tokio::test]
+async fn bad_input_is_refused_case_by_case_in_process() {
+    within(60, async {
+        let service = TestService::start();
+        check_bad_input_table(&service, Via::InProcess).await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn bad_input_is_refused_case_by_case_over_tcp() {
+    within(60, async {
+        let service = TestService::start();
+        let server = service.listen().await;
+        check_bad_input_table(&service, Via::Tcp(server.address)).await;
+        server.stop().await;
+    })
+    .await;
+}
+
+async fn check_every_fixture(service: &TestService, via: Via) {
+    let mut failures = Vec::new();
+    let mut launched = 0;
+    let mut expected_files = BTreeSet::new();
+    for (n, payload) in payloads_in(WEBHOOKS).iter().enumerate() {
+        let delivery = format!("fixture-{n}");
+        let body = payload.body();
+        let runs = expected_runs(&payload.event, &body, &delivery);
+        let reply = service
+            .send(&via, &Post::delivery(&payload.event, &delivery, body))
+            .await;
+        let want = if runs.is_empty() { 200 } else { 202 };
+        if reply.status != want {
+            failures.push(format!(
+                "{}: expected {want}, got {} {}",
+                payload.name,
+                reply.status,
+                reply.text()
+            ));
+            continue;
+        }
+        let answer = json(&reply);
+        let named: Vec<&str> = answer["runs"]
+            .as_array()
+            .map(|runs| runs.iter().filter_map(|r| r["name"].as_str()).collect())
+            .unwrap_or_default();
+        if named != runs {
+            failures.push(format!(
+                "{}: expected runs {runs:?}, answered {named:?}",
+                payload.name
+            ));
+        }
+        launched += usize::from(!runs.is_empty());
+        for run in runs {
+            let path = service.work.manifests_dir().join(format!("{run}.yaml"));
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            if !text.contains(&format!("name: {run}")) {
+                failures.push(format!(
+                    "{}: {} is missing or wrong",
+                    payload.name,
+                    path.display()
+                ));
+            }
+            expected_files.insert(format!("{run}.yaml"));
+        }
+    }
+    assert!(failures.is_empty(), "{via:?}:\n{}", failures.join("\n"));
+    assert!(launched >= 6, "only {launched} fixtures launched anything");
+    let files: BTreeSet<String> = service.work.manifests().into_iter().collect();
+    assert_eq!(
+        files, expected_files,
+        "exactly the expected manifests, no stray file"
+    );
+}
+
+#[tokio::test]
+async fn every_real_payload_is_answered_in_process() {
+    within(60, async {
+        let service = TestService::start();
+        check_every_fixture(&service, Via::InProcess).await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn every_real_payload_is_answered_over_tcp() {
+    within(60, async {
+        let service = TestService::start();
+        let server = service.listen().await;
+        check_every_fixture(&service, Via::Tcp(server.address)).await;
+        server.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn ping_is_answered_200() {
+    within(30, async {
+        let service = TestService::start();
+        let reply = service
+            .oneshot(&Post::delivery(
+                "ping",
+                "ping-1",
+                fixture("ping/0.json").body(),
+            ))
+            .await;
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        assert_eq!(json(&reply)["outcome"], "ping");
+        assert!(service.work.manifests().is_empty());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn two_hundred_concurrent_deliveries_over_tcp_each_launch_once() {
+    within(120, async {
+        let service = TestService::start();
+        let server = service.listen().await;
+        let body = fixture(OPENED).body();
+        let mut tasks = tokio::task::JoinSet::new();
+        for n in 0..200 {
+            let post = Post::delivery("pull_request", &format!("load-{n}"), body.clone());
+            let address = server.address;
+            tasks.spawn(async move { (n, post.send_to(address).await) });
+        }
+        let mut answered = 0;
+        while let Some(done) = tasks.join_next().await {
+            let (n, reply) = done.expect("a request task");
+            assert_eq!(reply.status, 202, "load-{n}: {}", reply.text());
+            answered += 1;
+        }
+        assert_eq!(answered, 200);
+        let files = service.work.manifests();
+        assert_eq!(
+            files.len(),
+            200,
+            "one manifest file per delivery, no temporary file left"
+        );
+        assert!(
+            files
+                .iter()
+                .all(|f| f.ends_with(".yaml") && !f.starts_with('.'))
+        );
+        let metrics = &service.state.metrics;
+        assert_eq!(metrics.runs_with(RunResult::created), 200);
+        assert_eq!(metrics.runs_with(RunResult::already_exists), 0);
+        server.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_delivery_repeated_three_times_launches_once_with_the_same_answer() {
+    within(60, async {
+        let service = TestService::start();
+        let server = service.listen().await;
+        let post = opened("repeated-1");
+        let mut replies = Vec::new();
+        for via in [Via::InProcess, Via::Tcp(server.address), Via::InProcess] {
+            replies.push(service.send(&via, &post).await);
+        }
+        assert_eq!(replies[0].status, 202, "{}", replies[0].text());
+        assert!(replies.iter().all(|r| *r == replies[0]), "{replies:?}");
+        assert_eq!(service.work.manifests().len(), 1);
+        assert_eq!(service.state.metrics.runs_with(RunResult::created), 1);
+        assert_eq!(service.state.metrics.deliveries_with(Outcome::duplicate), 2);
+
+        // The same, three at once: one launch, three equal answers.
+        let post = opened("repeated-2");
+        let address = server.address;
+        let (a, b, c) = tokio::join!(
+            post.send_to(address),
+            post.send_to(address),
+            post.send_to(address)
+        );
+        assert_eq!(a.status, 202, "{}", a.text());
+        assert!(a == b && b == c, "{a:?} {b:?} {c:?}");
+        assert_eq!(service.work.manifests().len(), 2);
+        assert_eq!(service.state.metrics.runs_with(RunResult::created), 2);
+        server.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_run_already_recorded_is_not_written_again() {
+    within(30, async {
+        // A repeat this service has not seen (another replica answered it, or it was
+        // forgotten): the launcher finds the run's file and writes nothing.
+        let first = TestService::start();
+        let reply = first.oneshot(&opened("elsewhere-1")).await;
+        assert_eq!(reply.status, 202);
+        let file = first.work.manifests_dir().join(&first.work.manifests()[0]);
+        let written = std::fs::read(&file).expect("manifests");
+
+        let second = TestService::start();
+        support::server::copy_dir(&first.work.manifests_dir(), &second.work.manifests_dir());
+        std::fs::write(
+            second.work.manifests_dir().join(&first.work.manifests()[0]),
+            b"kept",
+        )
+        .expect("write");
+        let again = second.oneshot(&opened("elsewhere-1")).await;
+        assert_eq!(again, reply);
+        assert_eq!(second.state.metrics.runs_with(RunResult::already_exists), 1);
+        let kept = std::fs::read(second.work.manifests_dir().join(&first.work.manifests()[0]))
+            .expect("read");
+        assert_eq!(kept, b"kept");
+        assert!(!written.is_empty());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn either_secret_of_a_rotation_is_accepted() {
+    within(30, async {
+        let service = TestService::with_secrets("the new secret, the old secret");
+        for (n, secret) in ["the new secret", "the old secret"].into_iter().enumerate() {
+            let post = opened(&format!("rotation-{n}")).signed_with(secret);
+            let reply = service.oneshot(&post).await;
+            assert_eq!(
+                reply.status,
+                202,
+                "signed with {secret:?}: {}",
+                reply.text()
+            );
+        }
+        let reply = service
+            .oneshot(&opened("rotation-2").signed_with(SECRET))
+            .await;
+        assert_eq!(reply.status, 401, "{}", reply.text());
+        let metrics = service.state.metrics.encode();
+        assert!(
+            metrics.contains(r#"agentpods_webhook_signature_failures_total{reason="mismatch"} 1"#),
+            "{metrics}"
+        );
+    })
+    .await;
+}
+
+const REVIEW_ACTIONS: &str = "actions: [opened, synchronize, reopened, ready_for_review]";
+
+#[tokio::test]
+async fn a_broken_config_is_refused_on_reload_and_the_old_one_stays() {
+    within(60, async {
+        let service = TestService::start();
+        let state = &service.state;
+        assert_eq!(service.oneshot(&opened("reload-1")).await.status, 202);
+
+        // Broken: an unknown key. Refused; the review agent still answers opened PRs.
+        service.work.edit_config("project:", "projekt:");
+        let err = reload_now(state, "test")
+            .await
+            .expect_err("a broken config");
+        assert!(err.to_string().contains("projekt"), "{err}");
+        assert_eq!(state.config.current().generation, 1);
+        assert_eq!(service.oneshot(&opened("reload-2")).await.status, 202);
+
+        // Fixed, and changed: the review agent no longer starts on `opened`.
+        service.work.edit_config("projekt:", "project:");
+        service
+            .work
+            .edit_config(REVIEW_ACTIONS, "actions: [synchronize]");
+        reload_now(state, "test").await.expect("a good config");
+        assert_eq!(state.config.current().generation, 2);
+        let reply = service.oneshot(&opened("reload-3")).await;
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        assert!(
+            reply.text().contains("action `opened` is not one of"),
+            "{}",
+            reply.text()
+        );
+
+        // A template that no longer compiles is refused too.
+        let pod = service.work.dir.path().join("templates/agent-pod.yaml");
+        let text = std::fs::read_to_string(&pod).expect("template");
+        std::fs::write(&pod, format!("{text}\n{{% if %}}\n")).expect("write template");
+        assert!(reload_now(state, "test").await.is_err());
+        assert_eq!(state.config.current().generation, 2);
+        let metrics = state.metrics.encode();
+        assert!(
+            metrics.contains(r#"agentpods_config_reloads_total{result="rejected"} 2"#),
+            "{metrics}"
+        );
+        assert!(
+            metrics.contains(r#"agentpods_config_reloads_total{result="applied"} 1"#),
+            "{metrics}"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_changed_file_is_picked_up_and_a_broken_one_is_not() {
+    within(60, async {
+        let service = TestService::start();
+        let state = service.state.clone();
+        let watcher = tokio::spawn(watch_config(state.clone(), Duration::from_millis(20), None));
+        let rejected = || {
+            state
+                .metrics
+                .encode()
+                .contains(r#"agentpods_config_reloads_total{result="rejected"} 1"#)
+        };
+
+        service.work.edit_config("project:", "projekt:");
+        eventually(rejected).await;
+        assert_eq!(state.config.current().generation, 1);
+        assert_eq!(service.oneshot(&opened("watch-1")).await.status, 202);
+
+        service.work.edit_config("projekt:", "project:");
+        service
+            .work
+            .edit_config(REVIEW_ACTIONS, "actions: [synchronize]");
+        eventually(|| state.config.current().generation == 2).await;
+        assert_eq!(service.oneshot(&opened("watch-2")).await.status, 200);
+        assert!(
+            rejected(),
+            "the broken file was reported once, not at every poll"
+        );
+        watcher.abort();
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn health_readiness_and_metrics() {
+    within(30, async {
+        let service = TestService::start();
+        let server = service.listen().await;
+        let via = Via::Tcp(server.address);
+        let health = service.send(&via, &Post::get("/healthz")).await;
+        assert_eq!((health.status, health.text().as_str()), (200, "ok\n"));
+        let ready = service.send(&via, &Post::get("/readyz")).await;
+        assert_eq!(ready.status, 200, "{}", ready.text());
+
+        service.send(&via, &opened("metrics-1")).await;
+        service
+            .send(&via, &opened("metrics-2").signed_with("wrong"))
+            .await;
+        let metrics = service.send(&via, &Post::get("/metrics")).await;
+        assert_eq!(metrics.status, 200);
+        let text = metrics.text();
+        for line in [
+            r#"agentpods_webhook_deliveries_total{event="pull_request",outcome="launched"} 1"#,
+            r#"agentpods_webhook_deliveries_total{event="pull_request",outcome="unauthorized"} 1"#,
+            r#"agentpods_webhook_signature_failures_total{reason="mismatch"} 1"#,
+            "agentpods_webhook_handling_seconds_count 2",
+            r#"agentpods_runs_launched_total{result="created"} 1"#,
+        ] {
+            assert!(text.lines().any(|l| l == line), "no {line:?} in\n{text}");
+        }
+        server.stop().await;
+    })
+    .await;
+}
+
+// ---------------------------------------------------------------------------
+// The binary, end to end
+// ---------------------------------------------------------------------------
+
+const BIN: &str = env!("CARGO_BIN_EXE_agentpods");
+
+/// `agentpods serve` as a child process, its stderr read line by line.
+struct Served {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    log: Vec<String>,
+}
+
+impl Served {
+    fn start(work: &Workdir, extra: &[&str]) -> Served {
+        let mut child = Command::new(BIN)
+            .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+            .arg(work.config())
+            .args(extra)
+            .env("GITHUB_WEBHOOK_SECRET", format!("rotated,{SECRET}"))
+            .env_remove("AGENTPODS_LOG")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn agentpods serve");
+        let stderr = child.stderr.take().expect("stderr");
+        let (send, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if send.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Served {
+            child,
+            lines,
+            log: Vec::new(),
+        }
+    }
+
+    /// The first line (from now on) containing `text`, waiting up to 20 s.
+    fn wait_for_line(&mut self, text: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.log.push(line.clone());
+                    if line.contains(text) {
+                        return line;
+                    }
+                }
+                Err(_) => panic!(
+                    "no log line with {text:?}; the log:\n{}",
+                    self.log.join("\n")
+                ),
+            }
+        }
+    }
+
+    fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    }
+
+    /// Waits for the process to end, up to 20 s.
+    fn wait(&mut self) -> std::process::ExitStatus {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "the server did not stop");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn replay_binary(url: &str, event: &str, payload: &Path, delivery: &str) -> (bool, String) {
+    let out = Command::new(BIN)
+        .args([
+            "replay",
+            "--url",
+            url,
+            "--event",
+            event,
+            "--delivery",
+            delivery,
+        ])
+        .arg("--payload")
+        .arg(payload)
+        .env("GITHUB_WEBHOOK_SECRET", SECRET)
+        .output()
+        .expect("run agentpods replay");
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// Runs a test that blocks (child processes, log lines) on a thread of its own, within a
+/// time limit; inside it, `Handle::current().block_on` runs async calls.
+async fn blocking_within(secs: u64, test: fn()) {
+    within(secs, tokio::task::spawn_blocking(test))
+        .await
+        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replay_against_the_serve_binary_end_to_end() {
+    blocking_within(90, end_to_end).await;
+}
+
+fn end_to_end() {
+    let rt = tokio::runtime::Handle::current();
+    let work = Workdir::new();
+    let manifests = work.manifests_dir();
+    let mut server = Served::start(
+        &work,
+        &[
+            "--dry-run",
+            "--manifests-dir",
+            &manifests.display().to_string(),
+        ],
+    );
+    let line = server.wait_for_line("listening on http://");
+    let address = line
+        .split("listening on http://")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("an address")
+        .to_string();
+
+    // Ready once /healthz answers.
+    let health = format!("http://{address}/healthz");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !matches!(rt.block_on(replay::send(&health, &[], None)), Ok(r) if r.status == 200) {
+        assert!(Instant::now() < deadline, "/healthz never answered");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    let url = format!("http://{address}/webhook");
+    let payload = fixture(OPENED).path;
+    let (ok, out) = replay_binary(&url, "pull_request", &payload, "e2e-1");
+    assert!(ok && out.starts_with("HTTP 202"), "{out}");
+    let runs = expected_runs("pull_request", &fixture(OPENED).body(), "e2e-1");
+    assert_eq!(runs.len(), 1);
+    assert!(
+        manifests.join(format!("{}.yaml", runs[0])).is_file(),
+        "{out}"
+    );
+    let line = server.wait_for_line("answered");
+    assert!(line.contains("delivery{id=e2e-1}"), "{line}");
+
+    // The same delivery again: the same answer, nothing new.
+    let (ok, again) = replay_binary(&url, "pull_request", &payload, "e2e-1");
+    assert!(ok && again == out, "{again}");
+    assert_eq!(work.manifests().len(), 1);
+
+    // SIGHUP with a broken config: refused, and the old config answers on.
+    work.edit_config("project:", "projekt:");
+    server.signal("HUP");
+    server.wait_for_line("not reloaded (SIGHUP)");
+    let (ok, out) = replay_binary(&url, "pull_request", &payload, "e2e-2");
+    assert!(ok && out.starts_with("HTTP 202"), "{out}");
+
+    // Signed with a secret the server does not have: refused, and replay says so.
+    let out = Command::new(BIN)
+        .args(["replay", "--url", &url, "--event", "ping", "--payload"])
+        .arg(fixture("ping/0.json").path)
+        .env("GITHUB_WEBHOOK_SECRET", "not the secret")
+        .output()
+        .expect("replay");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("HTTP 401"));
+
+    server.signal("TERM");
+    let status = server.wait();
+    assert_eq!(status.code(), Some(0), "{}", server.log.join("\n"));
+    let rest: Vec<String> = server.lines.try_iter().collect();
+    server.log.extend(rest);
+    let log = server.log.join("\n");
+    assert!(
+        log.contains("SIGTERM received") && log.contains("stopped"),
+        "{log}"
+    );
+    for secret in [SECRET, "rotated"] {
+        assert!(!log.contains(secret), "the log shows a secret:\n{log}");
+    }
+}
+
+#[tokio::test]
+async fn serve_refuses_to_start_without_a_secret_or_without_dry_run() {
+    blocking_within(30, refusals).await;
+}
+
+fn refusals() {
+    let work = Workdir::new();
+    let run = |secret: Option<&str>, args: &[&str]| {
+        let mut command = Command::new(BIN);
+        command
+            .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+            .arg(work.config())
+            .args(args)
+            .env_remove("GITHUB_WEBHOOK_SECRET");
+        if let Some(secret) = secret {
+            command.env("GITHUB_WEBHOOK_SECRET", secret);
+        }
+        let out = command.output().expect("run agentpods serve");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, err) = run(None, &["--dry-run"]);
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains("no webhook secret") && err.contains("GITHUB_WEBHOOK_SECRET"),
+        "{err}"
+    );
+    let (code, err) = run(Some(" , "), &["--dry-run"]);
+    assert_eq!(code, Some(1), "{err}");
+    let (code, err) = run(Some("s3cret"), &[]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("only --dry-run is available"), "{err}");
+    assert!(!err.contains("s3cret"), "{err}");
+    work.edit_config("project:", "projekt:");
+    let (code, err) = run(Some("s3cret"), &["--dry-run"]);
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains("services.yaml:") && err.contains("projekt"),
+        "{err}"
+    );
+}
