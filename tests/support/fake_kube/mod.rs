@@ -1,0 +1,201 @@
+//! A fake Kubernetes API server over real HTTP, for the real `kube` client and the real
+//! `kubectl`: discovery (with CRDs registered at runtime), CRUD with metav1.Status errors,
+//! the status subresource, merge and apply patches, ownerReference cascade, list and watch
+//! with resourceVersions, and fault injection.
+//!
+//! Not yet: OpenAPI schemas (the documents only let kubectl hand validation to the server,
+//! which does not validate), managedFields and apply conflicts, strategic merge (read as a
+//! JSON merge patch), deleteCollection, pagination (`limit` is ignored; one page),
+//! set-based label selectors, finalizers and graceful deletion, log streaming (`follow`).
+
+mod api;
+mod kubelet;
+mod status;
+mod store;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicU16, AtomicU32, AtomicU64};
+use std::sync::{Arc, Mutex};
+
+use serde_json::Value;
+
+pub use kubelet::PodScript;
+pub use status::ApiError;
+use store::Store;
+
+/// Switches a test flips to make the API server misbehave. All off by default.
+#[derive(Debug)]
+pub struct Faults {
+    /// Percentage (0..=100) of requests answered with `error_code` instead, spread evenly.
+    pub error_percent: AtomicU32,
+    /// 500 (InternalError) or 503 (ServiceUnavailable, which the kube client retries).
+    pub error_code: AtomicU16,
+    /// Added to every request.
+    pub latency_ms: AtomicU64,
+    /// A watch ends after sending this many events (0: never).
+    pub drop_watch_after: AtomicU64,
+    /// How many requests got an injected error.
+    pub injected: AtomicU64,
+    requests: AtomicU64,
+}
+
+impl Default for Faults {
+    fn default() -> Faults {
+        Faults {
+            error_percent: AtomicU32::new(0),
+            error_code: AtomicU16::new(500),
+            latency_ms: AtomicU64::new(0),
+            drop_watch_after: AtomicU64::new(0),
+            injected: AtomicU64::new(0),
+            requests: AtomicU64::new(0),
+        }
+    }
+}
+
+impl Faults {
+    /// Whether this request fails: exactly `error_percent` of every 100 consecutive ones.
+    fn roll(&self) -> Option<ApiError> {
+        let percent = u64::from(self.error_percent.load(Relaxed).min(100));
+        if percent == 0 {
+            return None;
+        }
+        let n = self.requests.fetch_add(1, Relaxed);
+        if (n * percent) % 100 < percent {
+            self.injected.fetch_add(1, Relaxed);
+            Some(ApiError::injected(self.error_code.load(Relaxed)))
+        } else {
+            None
+        }
+    }
+}
+
+struct Shared {
+    store: Mutex<Store>,
+    faults: Arc<Faults>,
+    addr: SocketAddr,
+    /// `METHOD URI CONTENT-TYPE` of every request, in order.
+    log: Mutex<Vec<String>>,
+    /// What each started pod logs, by (namespace, name).
+    logs: Mutex<HashMap<(String, String), String>>,
+}
+
+/// A running fake; stops accepting connections when dropped.
+pub struct FakeKube {
+    pub addr: SocketAddr,
+    pub faults: Arc<Faults>,
+    shared: Arc<Shared>,
+    server: tokio::task::JoinHandle<()>,
+    kubelet: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+impl FakeKube {
+    /// Starts the fake on `127.0.0.1`, on a free port.
+    pub async fn start() -> FakeKube {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the fake API server");
+        let addr = listener.local_addr().expect("local address");
+        let faults = Arc::new(Faults::default());
+        let shared = Arc::new(Shared {
+            store: Mutex::new(Store::new()),
+            faults: faults.clone(),
+            addr,
+            log: Mutex::new(Vec::new()),
+            logs: Mutex::new(HashMap::new()),
+        });
+        let app = axum::Router::new()
+            .fallback(api::handle)
+            .with_state(shared.clone());
+        let server = tokio::spawn(async move {
+            axum::serve(listener, app)
+                .await
+                .expect("serve the fake API server");
+        });
+        FakeKube {
+            addr,
+            faults,
+            shared,
+            server,
+            kubelet: Mutex::new(None),
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// A real kube client talking to the fake over TCP, default namespace `default`.
+    pub fn client(&self) -> kube::Client {
+        let config = kube::Config::new(self.url().parse().expect("the fake's URL"));
+        kube::Client::try_from(config).expect("a kube client")
+    }
+
+    /// Writes a kubeconfig pointing at the fake into `dir`, returning its path.
+    pub fn kubeconfig(&self, dir: &Path) -> PathBuf {
+        let path = dir.join("kubeconfig");
+        let text = format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: {}\n\
+             contexts:\n- name: fake\n  context:\n    cluster: fake\n    user: fake\n    namespace: default\n\
+             current-context: fake\nusers:\n- name: fake\n  user: {{}}\n",
+            self.url()
+        );
+        std::fs::write(&path, text).expect("write the kubeconfig");
+        path
+    }
+
+    /// The stored object, as JSON (`group` is empty for the core API).
+    pub fn object(
+        &self,
+        group: &str,
+        version: &str,
+        resource: &str,
+        namespace: &str,
+        name: &str,
+    ) -> Option<Value> {
+        let store = self.shared.store.lock().expect("fake kube store");
+        let res = store.resource(group, version, resource)?;
+        store.get(&res, namespace, name).ok()
+    }
+
+    /// Every request so far, as `METHOD URI CONTENT-TYPE` (`-` when there is none).
+    pub fn requests(&self) -> Vec<String> {
+        self.shared.log.lock().expect("fake kube log").clone()
+    }
+
+    /// Starts the simulated kubelet: from now on every pod (and every pod not yet started)
+    /// moves Pending → Running → Succeeded/Failed as `script` decides from the pod.
+    pub fn run_kubelet(&self, script: impl Fn(&Value) -> PodScript + Send + Sync + 'static) {
+        let task = tokio::spawn(kubelet::run(self.shared.clone(), Arc::new(script)));
+        if let Some(old) = self.kubelet.lock().expect("kubelet").replace(task) {
+            old.abort();
+        }
+    }
+
+    /// Ends a pod the script kept running; false when there is no such pod.
+    pub fn finish_pod(&self, namespace: &str, name: &str, outcome: &PodScript) -> bool {
+        kubelet::finish(&self.shared, namespace, name, outcome)
+    }
+
+    /// The current (latest) resourceVersion.
+    pub fn resource_version(&self) -> u64 {
+        self.shared.store.lock().expect("fake kube store").rv
+    }
+
+    /// Forgets the watch history, as etcd compaction does: a watch resuming from an earlier
+    /// resourceVersion gets `410 Gone`.
+    pub fn compact(&self) {
+        self.shared.store.lock().expect("fake kube store").compact();
+    }
+}
+
+impl Drop for FakeKube {
+    fn drop(&mut self) {
+        self.server.abort();
+        if let Some(kubelet) = self.kubelet.lock().expect("kubelet").take() {
+            kubelet.abort();
+        }
+    }
+}
