@@ -18,7 +18,6 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::serve::ListenerExt;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use tracing::Instrument;
 
@@ -73,6 +72,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
+/// How long a client may take to send a request's headers. A webhook sender writes them at
+/// once; a connection that dribbles them (slowloris) is closed rather than held open.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Serves `state` on `listener` until `shutdown` resolves, then stops accepting, lets the
 /// requests in flight finish, and returns.
 pub async fn serve(
@@ -80,18 +83,55 @@ pub async fn serve(
     state: Arc<AppState>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_with(listener, state, shutdown, HEADER_READ_TIMEOUT).await
+}
+
+/// [`serve`] with a given header read timeout. HTTP/1.1 only, as GitHub sends. axum's own
+/// `serve` sets no timer, so hyper would wait for headers forever: this loop is axum's,
+/// with hyper's header read timeout switched on.
+pub async fn serve_with(
+    listener: tokio::net::TcpListener,
+    state: Arc<AppState>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    header_read_timeout: Duration,
+) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use hyper_util::server::graceful::GracefulShutdown;
+    use hyper_util::service::TowerToHyperService;
+
     let stopping = state.clone();
-    // Answers go out at once rather than waiting on Nagle's algorithm.
-    let listener = listener.tap_io(|tcp| {
+    let router = router(state);
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(header_read_timeout);
+    let graceful = GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (tcp, _) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(conn) => conn,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait a moment, keep serving.
+                    tracing::warn!(error = %e, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        // Answers go out at once rather than waiting on Nagle's algorithm.
         let _ = tcp.set_nodelay(true);
-    });
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            stopping.stopping.store(true, Ordering::SeqCst);
-            tracing::info!("shutting down: no new connections; finishing requests in flight");
-        })
-        .await
+        let service = TowerToHyperService::new(router.clone());
+        let connection = graceful.watch(http.serve_connection(TokioIo::new(tcp), service));
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+    }
+    stopping.stopping.store(true, Ordering::SeqCst);
+    tracing::info!("shutting down: no new connections; finishing requests in flight");
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
 }
 
 async fn healthz() -> &'static str {

@@ -797,3 +797,49 @@ fn refusals() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn a_client_that_dribbles_its_headers_is_cut_off() {
+    within(20, async {
+        let service = TestService::start();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let address = listener.local_addr().expect("address");
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(agentpods::server::serve_with(
+            listener,
+            service.state.clone(),
+            async move {
+                let _ = stopped.await;
+            },
+            Duration::from_millis(300),
+        ));
+
+        // Half a request line and one header, then nothing: a slowloris. (A blocking
+        // socket on its own thread, with a read timeout as the backstop.)
+        let (read, waited) = tokio::task::spawn_blocking(move || {
+            use std::io::{Read, Write};
+            let started = Instant::now();
+            let mut slow = std::net::TcpStream::connect(address).expect("connect");
+            slow.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+            slow.write_all(b"POST /webhook HTTP/1.1\r\nHost: x\r\n").expect("write");
+            let mut rest = Vec::new();
+            let read = slow.read_to_end(&mut rest).map(|_| rest.len());
+            (read, started.elapsed())
+        })
+        .await
+        .expect("the slow client");
+        assert!(
+            read.is_ok() && waited < Duration::from_secs(5),
+            "the server should close the connection after its header timeout, waited {waited:?}: {read:?}"
+        );
+        assert!(waited >= Duration::from_millis(250), "closed too early: {waited:?}");
+
+        // A prompt client on the same server is served as usual.
+        let reply = Post::get("/healthz").send_to(address).await;
+        assert_eq!(reply.status, 200);
+
+        let _ = stop.send(());
+        server.await.expect("server task").expect("clean stop");
+    })
+    .await;
+}
