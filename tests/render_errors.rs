@@ -182,3 +182,29 @@ fn a_wrong_type_deep_in_a_list_is_named_with_its_path() {
         "{error}"
     );
 }
+
+#[test]
+fn yaml_quote_in_a_yaml_template_is_the_plain_value() {
+    let template = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ run.name }}\ndata:\n  a: {{ pr.title }}\n  b: {{ pr.title | yaml_quote }}\n";
+    let loaded = loaded(template);
+    let body = fixture("pull_request/opened.json").body();
+    let event = event::parse("pull_request", &body).expect("the fixture parses");
+    let launch = Planner::new(&loaded.config)
+        .plan(&event, DELIVERY, &Facts::default())
+        .into_iter()
+        .find_map(|d| match d {
+            Decision::Launch(l) => Some(l),
+            _ => None,
+        })
+        .expect("a launch");
+    let run = Engine::new(&loaded)
+        .expect("compiles")
+        .render_run(&event, DELIVERY, &launch, None)
+        .expect("renders");
+    let object = serde_json::to_value(&run.objects[0]).expect("json");
+    assert_eq!(
+        object["data"]["a"],
+        "Update the README with new information."
+    );
+    assert_eq!(object["data"]["a"], object["data"]["b"]);
+}

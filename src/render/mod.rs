@@ -70,7 +70,11 @@ fn configure(env: &mut Environment<'_>) {
     }
     env.add_filter("dns_label", |s: &str| names::dns_label(s));
     env.add_filter("label_value", |s: &str| names::label_value(s));
-    env.add_filter("yaml_quote", |s: &str| escape::quote(s));
+    // Marked safe: in a YAML template `{{ x | yaml_quote }}` is the same as `{{ x }}`
+    // rather than a quoted string holding quotes; in a text template it quotes.
+    env.add_filter("yaml_quote", |s: &str| {
+        Value::from_safe_string(escape::quote(s))
+    });
     env.add_filter("truncate_chars", |s: &str, n: usize| {
         s.chars().take(n).collect::<String>()
     });
