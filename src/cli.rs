@@ -409,7 +409,7 @@ pub fn render_one(
             Decision::Refuse(refusal) => {
                 notes.push(format!("refused: {}", refusal.message(prefix)))
             }
-            Decision::Control(control) => notes.push(format!("service command: {control:?}")),
+            Decision::Control(control) => notes.push(format!("service command: {control}")),
             Decision::Reply(text) => notes.push(format!("reply: {}", text.replace('\n', "\n  "))),
             Decision::Ignore(reason) => notes.push(format!("nothing to do: {reason}")),
         }

@@ -174,6 +174,49 @@ pub enum Control {
     CancelPullRequest { number: u64 },
 }
 
+impl std::fmt::Display for Control {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Control::Stop {
+                number,
+                requested_by,
+            } => {
+                write!(f, "stop the runs of #{number} (asked by @{requested_by})")
+            }
+            Control::Retry {
+                number,
+                requested_by,
+            } => {
+                write!(
+                    f,
+                    "run the last run of #{number} again (asked by @{requested_by})"
+                )
+            }
+            Control::Status { number } => write!(f, "answer with the runs of #{number}"),
+            Control::Approve {
+                number,
+                sha,
+                approved_by,
+            } => match sha {
+                Some(sha) => write!(
+                    f,
+                    "approve fork pull request #{number} at {sha} (by @{approved_by})"
+                ),
+                None => write!(
+                    f,
+                    "approve fork pull request #{number} at its head (by @{approved_by})"
+                ),
+            },
+            Control::CancelPullRequest { number } => {
+                write!(
+                    f,
+                    "cancel the runs of pull request #{number}, which was closed"
+                )
+            }
+        }
+    }
+}
+
 /// Compiled trigger filters, built once per config.
 struct AgentFilters {
     pr_branches: Option<GlobSet>,

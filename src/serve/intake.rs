@@ -142,7 +142,7 @@ pub fn decide(
                 text.replace('\n', " ")
             )),
             Decision::Control(control) => notes.push(format!(
-                "service command not carried out in this version: {control:?}"
+                "service command not carried out in this version: {control}"
             )),
             Decision::Ignore(reason) => notes.push(format!("nothing to do: {reason}")),
         }
