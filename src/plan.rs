@@ -386,12 +386,10 @@ impl Planner {
                 agent: agent.name.to_string(),
                 reason,
             };
-            if !t.actions.iter().any(|a| a.as_str() == action) {
-                let wanted: Vec<&str> = t.actions.iter().map(|a| a.as_str()).collect();
-                out.push(skip(format!(
-                    "pull_request action `{action}` is not one of [{}]",
-                    wanted.join(", ")
-                )));
+            if let Some(reason) =
+                action_not_listed("pull_request", action, t.actions.iter().map(|a| a.as_str()))
+            {
+                out.push(skip(reason));
                 continue;
             }
             if pr.draft && !t.draft {
@@ -664,12 +662,10 @@ impl Planner {
                 agent: agent.name.to_string(),
                 reason,
             };
-            if !t.actions.iter().any(|a| a.as_str() == action) {
-                let wanted: Vec<&str> = t.actions.iter().map(|a| a.as_str()).collect();
-                out.push(skip(format!(
-                    "issues action `{action}` is not one of [{}]",
-                    wanted.join(", ")
-                )));
+            if let Some(reason) =
+                action_not_listed("issues", action, t.actions.iter().map(|a| a.as_str()))
+            {
+                out.push(skip(reason));
                 continue;
             }
             if !t.labels.is_empty() {
@@ -817,12 +813,10 @@ impl Planner {
                 agent: agent.name.to_string(),
                 reason,
             };
-            if !t.actions.iter().any(|a| a.as_str() == action) {
-                let wanted: Vec<&str> = t.actions.iter().map(|a| a.as_str()).collect();
-                out.push(skip(format!(
-                    "release action `{action}` is not one of [{}]",
-                    wanted.join(", ")
-                )));
+            if let Some(reason) =
+                action_not_listed("release", action, t.actions.iter().map(|a| a.as_str()))
+            {
+                out.push(skip(reason));
             } else if e.release.prerelease && !t.prerelease {
                 out.push(skip(
                     "the release is a prerelease (set `prerelease: true` to run on them)".into(),
@@ -898,6 +892,22 @@ pub fn permission_from_association(a: &AuthorAssociation) -> Permission {
         AuthorAssociation::Member | AuthorAssociation::Collaborator => Permission::Write,
         _ => Permission::Read,
     }
+}
+
+/// Why an event's action starts no agent whose trigger lists `wanted`, if it starts none.
+fn action_not_listed<'a>(
+    event: &str,
+    action: &str,
+    wanted: impl Iterator<Item = &'a str> + Clone,
+) -> Option<String> {
+    if wanted.clone().any(|a| a == action) {
+        return None;
+    }
+    let wanted: Vec<&str> = wanted.collect();
+    Some(format!(
+        "{event} action `{action}` is not one of [{}]",
+        wanted.join(", ")
+    ))
 }
 
 fn login<'a>(sender: Option<&'a User>, fallback: &'a User) -> &'a str {
