@@ -288,17 +288,14 @@ fn sorted(mut d: Vec<FileDiagnostic>) -> Vec<FileDiagnostic> {
 
 /// Cross-references and rules the schema cannot express.
 fn semantic_checks(config: &Config, tree: &Node, templates: &TemplateSources) -> Vec<Diagnostic> {
-    let mut out = Vec::new();
-    let mut err = |path: &[&str], message: String| {
-        out.push(Diagnostic {
-            pos: tree.pos_of(path),
-            message,
-        })
+    let mut problems = Problems {
+        tree,
+        found: Vec::new(),
     };
 
     let prefix = &config.github.command_prefix;
     if prefix.is_empty() || prefix.chars().any(char::is_whitespace) {
-        err(
+        problems.at(
             &["github", "command_prefix"],
             format!("command prefix `{prefix}` must be one word with no spaces, such as /agent"),
         );
@@ -308,12 +305,12 @@ fn semantic_checks(config: &Config, tree: &Node, templates: &TemplateSources) ->
         &config.cluster.namespace,
         &config.cluster.namespace_template,
     ) {
-        (None, None) => err(
+        (None, None) => problems.at(
             &["cluster"],
             "cluster: give `namespace` (one namespace for every run) or `namespace_template`"
                 .into(),
         ),
-        (Some(_), Some(_)) => err(
+        (Some(_), Some(_)) => problems.at(
             &["cluster", "namespace_template"],
             "cluster: give `namespace` or `namespace_template`, not both".into(),
         ),
@@ -321,87 +318,77 @@ fn semantic_checks(config: &Config, tree: &Node, templates: &TemplateSources) ->
     }
 
     let image_names: Vec<&str> = config.images.keys().map(String::as_str).collect();
-    let check_image = |path: &[&str], name: &str, out: &mut Vec<Diagnostic>| {
-        if !config.images.contains_key(name) {
-            out.push(Diagnostic {
-                pos: tree.pos_of(path),
-                message: unknown_ref("image", name, &image_names, "images"),
-            });
-        }
-    };
-    let mut image_errors = Vec::new();
-    check_image(
-        &["cluster", "defaults", "image"],
-        &config.cluster.defaults.image,
-        &mut image_errors,
-    );
-
     let secret_names: Vec<&str> = config.secrets.keys().map(String::as_str).collect();
     let template_names: Vec<&str> = templates.keys().map(String::as_str).collect();
+    let image = config.cluster.defaults.image.as_str();
+    if !config.images.contains_key(image) {
+        problems.at(
+            &["cluster", "defaults", "image"],
+            unknown_ref("image", image, &image_names, "images"),
+        );
+    }
+
     let mut seen_agents: BTreeMap<&str, usize> = BTreeMap::new();
     for (i, agent) in config.agents.iter().enumerate() {
-        let idx = i.to_string();
-        let p = |rest: &[&str]| -> Vec<String> {
-            let mut v = vec!["agents".to_string(), idx.clone()];
-            v.extend(rest.iter().map(|s| s.to_string()));
-            v
+        // The path of a key of this agent, for its position.
+        let key = |rest: &[&str]| -> Vec<String> {
+            ["agents".to_string(), i.to_string()]
+                .into_iter()
+                .chain(rest.iter().map(|s| s.to_string()))
+                .collect()
         };
-        let pos = |rest: &[&str]| tree.pos_of(&p(rest));
         if let Some(first) = seen_agents.insert(agent.name.as_str(), i) {
-            image_errors.push(Diagnostic {
-                pos: pos(&["name"]),
-                message: format!(
+            problems.at(
+                &key(&["name"]),
+                format!(
                     "agents[{i}]: agent name `{}` is already used by agents[{first}]",
                     agent.name
                 ),
-            });
+            );
         }
-        if let Some(image) = &agent.image {
-            let path = p(&["image"]);
-            let path: Vec<&str> = path.iter().map(String::as_str).collect();
-            check_image(&path, image, &mut image_errors);
+        if let Some(image) = &agent.image
+            && !config.images.contains_key(image)
+        {
+            problems.at(
+                &key(&["image"]),
+                unknown_ref("image", image, &image_names, "images"),
+            );
         }
         for (j, secret) in agent.secrets.iter().enumerate() {
             if !config.secrets.contains_key(secret) {
-                image_errors.push(Diagnostic {
-                    pos: pos(&["secrets", &j.to_string()]),
-                    message: unknown_ref("secret", secret, &secret_names, "secrets"),
-                });
+                problems.at(
+                    &key(&["secrets", &j.to_string()]),
+                    unknown_ref("secret", secret, &secret_names, "secrets"),
+                );
             }
         }
         if agent.templates.is_empty() {
-            image_errors.push(Diagnostic {
-                pos: pos(&["templates"]),
-                message: "an agent needs at least one template".into(),
-            });
+            problems.at(
+                &key(&["templates"]),
+                "an agent needs at least one template".into(),
+            );
         }
         for (j, name) in agent.templates.iter().enumerate() {
-            let at = pos(&["templates", &j.to_string()]);
+            let at = key(&["templates", &j.to_string()]);
             if !templates.contains_key(name) {
-                image_errors.push(Diagnostic {
-                    pos: at,
-                    message: unknown_template(name, &template_names),
-                });
+                problems.at(&at, unknown_template(name, &template_names));
             } else if !is_yaml_template(name) {
-                image_errors.push(Diagnostic {
-                    pos: at,
-                    message: format!("template `{name}` renders Kubernetes objects, so it must be a .yaml or .yml file"),
-                });
+                problems.at(
+                    &at,
+                    format!("template `{name}` renders Kubernetes objects, so it must be a .yaml or .yml file"),
+                );
             }
         }
         if let Some(prompt) = &agent.prompt
             && !templates.contains_key(prompt)
         {
-            image_errors.push(Diagnostic {
-                pos: pos(&["prompt"]),
-                message: unknown_template(prompt, &template_names),
-            });
+            problems.at(&key(&["prompt"]), unknown_template(prompt, &template_names));
         }
         if agent.command.is_empty() {
-            image_errors.push(Diagnostic {
-                pos: pos(&["command"]),
-                message: "the agent command cannot be empty".into(),
-            });
+            problems.at(
+                &key(&["command"]),
+                "the agent command cannot be empty".into(),
+            );
         }
         let t = &agent.triggers;
         if t.pull_request.is_none()
@@ -410,30 +397,30 @@ fn semantic_checks(config: &Config, tree: &Node, templates: &TemplateSources) ->
             && t.push.is_none()
             && t.release.is_none()
         {
-            image_errors.push(Diagnostic {
-                pos: pos(&["name"]),
-                message: format!(
+            problems.at(
+                &key(&["name"]),
+                format!(
                     "agent `{}` has no triggers, so it can never run",
                     agent.name
                 ),
-            });
+            );
         }
         if let Some(comment) = &t.comment {
             if comment.verbs.is_empty() {
-                image_errors.push(Diagnostic {
-                    pos: pos(&["triggers", "comment", "verbs"]),
-                    message: "give at least one command verb".into(),
-                });
+                problems.at(
+                    &key(&["triggers", "comment", "verbs"]),
+                    "give at least one command verb".into(),
+                );
             }
             for (j, verb) in comment.verbs.iter().enumerate() {
                 if RESERVED_VERBS.contains(&verb.as_str()) {
-                    image_errors.push(Diagnostic {
-                        pos: pos(&["triggers", "comment", "verbs", &j.to_string()]),
-                        message: format!(
+                    problems.at(
+                        &key(&["triggers", "comment", "verbs", &j.to_string()]),
+                        format!(
                             "`{verb}` is a built-in command of agentpods and cannot start an agent (reserved: {})",
                             RESERVED_VERBS.join(", ")
                         ),
-                    });
+                    );
                 }
             }
         }
@@ -441,14 +428,28 @@ fn semantic_checks(config: &Config, tree: &Node, templates: &TemplateSources) ->
             && push.branches.is_empty()
             && push.tags.is_empty()
         {
-            image_errors.push(Diagnostic {
-                pos: pos(&["triggers", "push"]),
-                message: "a push trigger needs `branches` or `tags` globs".into(),
-            });
+            problems.at(
+                &key(&["triggers", "push"]),
+                "a push trigger needs `branches` or `tags` globs".into(),
+            );
         }
     }
-    out.extend(image_errors);
-    out
+    problems.found
+}
+
+/// Problems found in services.yaml, each at the position of the key it is about.
+struct Problems<'t> {
+    tree: &'t Node,
+    found: Vec<Diagnostic>,
+}
+
+impl Problems<'_> {
+    fn at<S: AsRef<str>>(&mut self, path: &[S], message: String) {
+        self.found.push(Diagnostic {
+            pos: self.tree.pos_of(path),
+            message,
+        });
+    }
 }
 
 fn is_yaml_template(name: &str) -> bool {
