@@ -4,6 +4,7 @@
 //! says back; which commands the service itself must carry out (stop, status, ...).
 
 use globset::{GlobMatcher, GlobSet, GlobSetBuilder};
+use serde::{Deserialize, Serialize};
 
 use crate::config::{Agent, Config, ForkPolicy, Permission};
 use crate::github::command::{Command, CommandError, CommandParser, help_text};
@@ -42,7 +43,7 @@ pub enum Decision {
     Ignore(String),
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Launch {
     pub agent: String,
     /// The run's name: stable for a delivery and agent, so a repeated delivery is a no-op.
@@ -56,7 +57,8 @@ pub struct Launch {
     pub subject: Subject,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Trigger {
     PullRequest { action: String },
     Issues { action: String },
@@ -77,7 +79,8 @@ impl Trigger {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Subject {
     PullRequest {
         number: u64,

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::process::Command;
 use std::sync::atomic::Ordering::Relaxed;
 
-use agentpods::cluster::crd::{AgentRun, AgentRunSpec, AgentRunStatus, Phase, PullRequestRef};
+use agentpods::cluster::crd::{AgentRun, AgentRunStatus, Phase};
 use futures_util::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -49,28 +49,10 @@ fn pod(name: &str) -> Pod {
 }
 
 fn agent_run(name: &str) -> AgentRun {
-    AgentRun::new(
-        name,
-        AgentRunSpec {
-            agent: "codex".to_owned(),
-            repository: "octo/demo".to_owned(),
-            event: "pull_request".to_owned(),
-            delivery: "d-1".to_owned(),
-            trigger: "pull_request.opened".to_owned(),
-            pull_request: Some(PullRequestRef {
-                number: 42,
-                head_sha: None,
-                head_ref: None,
-            }),
-            issue: None,
-            git_ref: None,
-            sha: None,
-            task: None,
-            requested_by: "octocat".to_owned(),
-            concurrency_group: None,
-            cancel_in_progress: false,
-        },
-    )
+    let mut run = support::cluster::sample_run("pull_request/opened.json");
+    run.metadata.name = Some(name.to_owned());
+    run.metadata.namespace = None;
+    run
 }
 
 async fn register_crd(client: &kube::Client) {
@@ -514,12 +496,12 @@ async fn injected_errors_are_statuses_and_503s_are_retried_by_the_client() {
         fake.faults.error_percent.store(30, Relaxed);
         fake.faults.error_code.store(503, Relaxed);
         let before = fake.faults.injected.load(Relaxed);
-        for i in 0..10 {
+        for i in 0..30 {
             maps.create(&PostParams::default(), &config_map(&format!("m{i}"), &[]))
                 .await
                 .expect("a 503 is retried");
         }
-        assert!(fake.faults.injected.load(Relaxed) - before >= 3);
+        assert!(fake.faults.injected.load(Relaxed) - before >= 5);
         fake.faults.error_percent.store(0, Relaxed);
         assert_eq!(
             maps.list(&ListParams::default())
@@ -527,7 +509,7 @@ async fn injected_errors_are_statuses_and_503s_are_retried_by_the_client() {
                 .expect("list")
                 .items
                 .len(),
-            10
+            30
         );
     })
     .await;
@@ -728,7 +710,7 @@ async fn kubectl_gets_agent_runs_with_their_printer_columns() {
         );
         assert_eq!(
             lines[1][..5],
-            ["run-1", "codex", "octo/demo", "42", "Running"],
+            ["run-1", "review", "Codertocat/Hello-World", "2", "Running"],
             "{out}"
         );
         let short = kubectl(&fake, dir.path(), &["get", "ar", "-n", NS, "-o", "name"]).await;

@@ -1,10 +1,13 @@
 //! AgentRun: the durable record of one run of one agent, like Prow's ProwJob or Tekton's
 //! PipelineRun. Derived from these types; `agentpods crd` prints the definition.
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, MicroTime, Time};
 use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+
+use crate::github::event::{PullRequest, WebhookEvent};
+use crate::plan::Launch;
 
 // kube's derive takes one `printcolumn(...)` per column, which clippy reads as duplicates.
 #[allow(clippy::duplicated_attributes)]
@@ -61,8 +64,68 @@ pub struct AgentRunSpec {
     /// Runs in the same group supersede one another.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub concurrency_group: Option<String>,
+    /// A new run in the group cancels the older ones (else it waits for them, Queued).
     #[serde(default)]
     pub cancel_in_progress: bool,
+    /// When the intake recorded the run, to the microsecond: orders the runs of a group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_at: Option<MicroTime>,
+    /// Timeouts, TTL and retries, from the agent's config when the run was recorded.
+    #[serde(default)]
+    pub limits: RunLimits,
+    /// Set to stop the run, saying why (`/agent stop` by someone, superseded by a newer
+    /// run, the pull request closed). The controller deletes its pod and ends it Cancelled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancel: Option<String>,
+    /// What the agent's templates are rendered from: the parts of the webhook event that
+    /// agentpods reads and the planner's decision. Written by the intake, read by the
+    /// controller, which renders only agents its own services.yaml defines.
+    #[schemars(schema_with = "preserved_object")]
+    pub source: RunSource,
+}
+
+/// The inputs of a run's render, kept with the run so any replica, after any restart,
+/// renders the same objects.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct RunSource {
+    pub event: WebhookEvent,
+    pub launch: Launch,
+    /// The pull request a comment is on, when it was fetched.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pull_request: Option<PullRequest>,
+}
+
+/// How long a run may wait and work, how long it is kept, how often it is retried.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RunLimits {
+    /// From creation until its pod runs.
+    pub pending_timeout_seconds: u64,
+    /// From the pod's start until it ends.
+    pub timeout_seconds: u64,
+    /// A finished run (and everything it owns) is deleted this long after it ends.
+    pub ttl_seconds_after_finished: u64,
+    /// Attempts in all when a pod is evicted or its node is lost.
+    pub max_attempts: u32,
+}
+
+impl Default for RunLimits {
+    fn default() -> Self {
+        RunLimits {
+            pending_timeout_seconds: 600,
+            timeout_seconds: 3600,
+            ttl_seconds_after_finished: 86_400,
+            max_attempts: 3,
+        }
+    }
+}
+
+fn preserved_object(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "object",
+        "x-kubernetes-preserve-unknown-fields": true,
+    })
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
@@ -96,6 +159,16 @@ pub struct AgentRunStatus {
     pub report: Option<ReportRefs>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
+    /// Pods started so far (more than one after an eviction or a lost node).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub attempts: u32,
+    /// Why the run is in its phase, in a sentence.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]

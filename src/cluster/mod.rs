@@ -1,3 +1,16 @@
-//! The cluster side: the AgentRun resource (and, later, the controller that runs it).
+//! The cluster side: the AgentRun resource, the intake's launcher that creates it, and the
+//! controller that runs it.
+//!
+//! - [`crd`]: AgentRun, derived from Rust types (`agentpods crd`).
+//! - [`launch`]: a decided run → an AgentRun, created before the delivery is acknowledged.
+//! - [`decide`]: the controller's pure core (one run, its workload, the time → actions).
+//! - [`workload`]: a run's Pod or Job reduced to what `decide` needs; the agent's result.
+//! - [`controller`]: kube-runtime wiring that carries the actions out.
+//! - [`clock`]: the injected clock.
 
+pub mod clock;
+pub mod controller;
 pub mod crd;
+pub mod decide;
+pub mod launch;
+pub mod workload;

@@ -228,6 +228,14 @@ impl Serialize for RepoFullName {
     }
 }
 
+impl<'de> Deserialize<'de> for RepoFullName {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer)?
+            .try_into()
+            .map_err(de::Error::custom)
+    }
+}
+
 /// A git object id: 40 (SHA-1) or 64 (SHA-256) lowercase hexadecimal characters.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct CommitSha(String);
@@ -290,6 +298,14 @@ impl AsRef<str> for CommitSha {
 impl Serialize for CommitSha {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for CommitSha {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer)?
+            .try_into()
+            .map_err(de::Error::custom)
     }
 }
 
@@ -357,6 +373,12 @@ macro_rules! string_enum {
         impl Serialize for $name {
             fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
                 serializer.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                Spelled::<$name>::deserialize(deserializer).map(|s| s.0)
             }
         }
     };
@@ -433,7 +455,7 @@ string_enum! {
 // ---------------------------------------------------------------------------
 
 /// A GitHub account: a person, a bot or an organization.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct User {
     /// Login name, e.g. `octocat` or `dependabot[bot]`.
     pub login: String,
@@ -444,7 +466,7 @@ pub struct User {
 }
 
 /// The repository an event is about.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Repository {
     /// `owner/name`.
     pub full_name: RepoFullName,
@@ -465,7 +487,7 @@ pub struct Repository {
 }
 
 /// One end (head or base) of a pull request.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GitRef {
     /// Branch name (no `refs/heads/` prefix).
     #[serde(rename = "ref")]
@@ -479,7 +501,7 @@ pub struct GitRef {
 }
 
 /// A pull request as carried by a `pull_request` event.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PullRequest {
     pub number: u64,
     pub title: String,
@@ -511,7 +533,7 @@ impl PullRequest {
 }
 
 /// An issue (or, in `issue_comment` events, possibly a pull request seen as an issue).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Issue {
     pub number: u64,
     pub title: String,
@@ -529,7 +551,7 @@ pub struct Issue {
 }
 
 /// A comment on an issue or pull request.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Comment {
     pub id: u64,
     /// Text; empty when GitHub sends `null`.
@@ -540,7 +562,7 @@ pub struct Comment {
 }
 
 /// A release.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Release {
     pub tag_name: String,
     /// Title; empty when GitHub sends `null`.
@@ -555,7 +577,7 @@ pub struct Release {
 }
 
 /// `pull_request` event.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PullRequestEvent {
     pub action: PullRequestAction,
     pub number: u64,
@@ -569,7 +591,7 @@ pub struct PullRequestEvent {
 }
 
 /// `issue_comment` event (comments on issues and on pull requests).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IssueCommentEvent {
     pub action: IssueCommentAction,
     pub issue: Issue,
@@ -577,7 +599,7 @@ pub struct IssueCommentEvent {
 }
 
 /// `issues` event.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IssuesEvent {
     pub action: IssuesAction,
     pub issue: Issue,
@@ -586,7 +608,7 @@ pub struct IssuesEvent {
 }
 
 /// `push` event.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PushEvent {
     /// Full ref, e.g. `refs/heads/main` or `refs/tags/v1`.
     #[serde(rename = "ref")]
@@ -605,14 +627,14 @@ pub struct PushEvent {
 }
 
 /// `release` event.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReleaseEvent {
     pub action: ReleaseAction,
     pub release: Release,
 }
 
 /// `ping` event, sent when a webhook is created.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PingEvent {
     pub zen: String,
     pub hook_id: u64,
@@ -620,7 +642,7 @@ pub struct PingEvent {
 
 /// The event-specific part of a delivery. Serialized with a `kind` tag in snake_case
 /// (`pull_request`, `issue_comment`, `issues`, `push`, `release`, `ping`, `other`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Event {
     PullRequest(PullRequestEvent),
@@ -639,7 +661,7 @@ pub enum Event {
 }
 
 /// One webhook delivery.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WebhookEvent {
     /// The `X-GitHub-Event` header.
     pub name: String,

@@ -14,6 +14,7 @@ use minijinja::value::Serde;
 use minijinja::{Environment, UndefinedBehavior, Value};
 use serde::Serialize;
 
+use crate::cluster::crd::RunLimits;
 use crate::config::{Agent, Config, LoadedConfig, Resources};
 use crate::github::event::{Event, Issue, PullRequest, Release, Repository, User, WebhookEvent};
 use crate::plan::{Launch, Subject};
@@ -97,6 +98,10 @@ pub struct RenderedRun {
     pub concurrency: Option<(String, bool)>,
     /// The task text given to the agent (the rendered prompt).
     pub task: String,
+    /// The agent's timeouts and TTL, with the config's defaults filled in.
+    pub limits: RunLimits,
+    /// The labels every object of the run carries (managed-by, run, agent, repo, pr).
+    pub labels: BTreeMap<String, String>,
     pub objects: Vec<K8sObject>,
 }
 
@@ -323,6 +328,8 @@ impl Engine {
             agent: agent.name.to_string(),
             concurrency,
             task: ctx.task,
+            limits: run_limits(&self.config, agent),
+            labels: ctx.run.labels,
             objects,
         })
     }
@@ -455,9 +462,27 @@ fn secret_context<'a>(entry: &'a str, s: &'a crate::config::SecretRef) -> Secret
     }
 }
 
+/// An agent's timeouts and TTL, with the config's defaults filled in.
+fn run_limits(config: &Config, agent: &Agent) -> RunLimits {
+    let defaults = &config.cluster.defaults;
+    RunLimits {
+        pending_timeout_seconds: agent
+            .pending_timeout
+            .unwrap_or(defaults.pending_timeout)
+            .as_secs(),
+        timeout_seconds: agent.timeout.unwrap_or(defaults.timeout).as_secs(),
+        ttl_seconds_after_finished: agent
+            .ttl_after_finished
+            .unwrap_or(defaults.ttl_after_finished)
+            .as_secs(),
+        ..RunLimits::default()
+    }
+}
+
 /// What templates see of an agent: the same for every run, so built once per config.
 fn agent_context<'a>(config: &'a Config, agent: &'a Agent) -> AgentContext<'a> {
     let defaults = &config.cluster.defaults;
+    let limits = run_limits(config, agent);
     let image_name = agent.image.as_deref().unwrap_or(&defaults.image);
     let image = config
         .images
@@ -486,15 +511,9 @@ fn agent_context<'a>(config: &'a Config, agent: &'a Agent) -> AgentContext<'a> {
             .unwrap_or(&config.cluster.service_account)
             .as_str(),
         automount_service_account_token: agent.automount_service_account_token,
-        timeout_seconds: agent.timeout.unwrap_or(defaults.timeout).as_secs(),
-        pending_timeout_seconds: agent
-            .pending_timeout
-            .unwrap_or(defaults.pending_timeout)
-            .as_secs(),
-        ttl_seconds: agent
-            .ttl_after_finished
-            .unwrap_or(defaults.ttl_after_finished)
-            .as_secs(),
+        timeout_seconds: limits.timeout_seconds,
+        pending_timeout_seconds: limits.pending_timeout_seconds,
+        ttl_seconds: limits.ttl_seconds_after_finished,
         resources: agent.resources.as_ref().unwrap_or(&defaults.resources),
     }
 }

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use serde_json::json;
 
+use crate::cluster::crd::RunSource;
 use crate::github::event::{self, Event, EventError};
 use crate::github::webhook::{DeliveryId, WebhookError};
 use crate::plan::{Decision, Facts};
@@ -124,7 +125,11 @@ pub fn decide(
                 runs.push(RunToLaunch {
                     delivery: delivery.clone(),
                     event: event_name.to_string(),
-                    launch,
+                    source: RunSource {
+                        event: event.clone(),
+                        launch,
+                        pull_request: None,
+                    },
                     rendered,
                 });
             }
@@ -189,7 +194,7 @@ pub async fn launch(
                     run = name,
                     agent = %run.rendered.agent,
                     namespace = %run.rendered.namespace,
-                    trigger = %run.launch.trigger.describe(),
+                    trigger = %run.launch().trigger.describe(),
                     created = launched == Launched::Created,
                     "launched"
                 );

@@ -15,23 +15,30 @@ use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::cluster::crd::RunSource;
 use crate::github::webhook::DeliveryId;
 use crate::plan::Launch;
 use crate::render::RenderedRun;
 
-/// One run to record: what the planner decided and what it renders to.
+/// One run to record: what the planner decided, what it was decided from, and what it
+/// renders to.
 #[derive(Debug, Clone)]
 pub struct RunToLaunch {
     pub delivery: DeliveryId,
     /// The `X-GitHub-Event` name.
     pub event: String,
-    pub launch: Launch,
+    /// The event and the planner's decision (`source.launch`), kept with the run.
+    pub source: RunSource,
     pub rendered: RenderedRun,
 }
 
 impl RunToLaunch {
     pub fn name(&self) -> &str {
         &self.rendered.name
+    }
+
+    pub fn launch(&self) -> &Launch {
+        &self.source.launch
     }
 }
 
@@ -61,6 +68,12 @@ pub enum LaunchError {
     },
     #[error("the launcher stopped before recording the run")]
     Interrupted,
+    #[error("cannot record run {name} in namespace {namespace}: {message}")]
+    Cluster {
+        name: String,
+        namespace: String,
+        message: String,
+    },
 }
 
 pub type LaunchFuture<'a> =
@@ -115,7 +128,7 @@ pub fn manifests_yaml(run: &RunToLaunch) -> Result<String, LaunchError> {
         run.rendered.namespace,
         run.delivery,
         run.event,
-        run.launch.trigger.describe(),
+        run.launch().trigger.describe(),
     );
     for object in &run.rendered.objects {
         let yaml = serde_yaml::to_string(object).map_err(|e| LaunchError::Yaml {

@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests. Each test binary uses only some of them.
 #![allow(dead_code)]
 
+pub mod cluster;
 pub mod configs;
 pub mod fake_kube;
 pub mod fixtures;

@@ -29,7 +29,7 @@ use store::Store;
 /// Switches a test flips to make the API server misbehave. All off by default.
 #[derive(Debug)]
 pub struct Faults {
-    /// Percentage (0..=100) of requests answered with `error_code` instead, spread evenly.
+    /// Percentage (0..=100) of requests answered with `error_code` instead.
     pub error_percent: AtomicU32,
     /// 500 (InternalError) or 503 (ServiceUnavailable, which the kube client retries).
     pub error_code: AtomicU16,
@@ -56,20 +56,30 @@ impl Default for Faults {
 }
 
 impl Faults {
-    /// Whether this request fails: exactly `error_percent` of every 100 consecutive ones.
+    /// Whether this request fails: each one with probability `error_percent`, drawn from a
+    /// fixed pseudo-random sequence (so a run is reproducible, and failures come in runs
+    /// and gaps as they do in life rather than in a strict stripe).
     fn roll(&self) -> Option<ApiError> {
         let percent = u64::from(self.error_percent.load(Relaxed).min(100));
         if percent == 0 {
             return None;
         }
         let n = self.requests.fetch_add(1, Relaxed);
-        if (n * percent) % 100 < percent {
+        if splitmix64(n) % 100 < percent {
             self.injected.fetch_add(1, Relaxed);
             Some(ApiError::injected(self.error_code.load(Relaxed)))
         } else {
             None
         }
     }
+}
+
+/// SplitMix64: a well-mixed 64-bit hash of a counter.
+fn splitmix64(n: u64) -> u64 {
+    let mut z = n.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
 }
 
 struct Shared {

@@ -95,6 +95,7 @@ fn builtins() -> Vec<Resource> {
             false,
         ),
         builtin("", "v1", "events", "Event", true, &["ev"], false),
+        builtin("events.k8s.io", "v1", "events", "Event", true, &[], false),
         builtin("", "v1", "namespaces", "Namespace", false, &["ns"], true),
         builtin("batch", "v1", "jobs", "Job", true, &[], true),
         builtin(

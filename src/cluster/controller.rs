@@ -1,0 +1,570 @@
+//! The controller: kube-runtime watches AgentRuns (and the Pods and Jobs they own), and
+//! each reconcile reads the run's workload, asks [`decide`] what to do, and does it.
+//!
+//! Every object of a run is applied with server-side apply (field manager `agentpods`) and
+//! an ownerReference to the run, so deleting the run deletes everything. The status is
+//! written with the run's resourceVersion: a reconcile working from a stale copy gets 409
+//! and is retried from the fresh one.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::runtime::controller::{Action as Requeue, Config as ControllerConfig, Controller};
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::utils::{Backoff, ResetTimerBackoff};
+use kube::runtime::watcher;
+use kube::{Api, Client, Resource, ResourceExt};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::json;
+
+use super::clock::Clock;
+use super::crd::{AgentRun, AgentRunStatus, Phase, RunResult};
+use super::decide::{Action, RunView, Sibling, Step, decide};
+use super::launch::{CONCURRENCY_LABEL, concurrency_label};
+use super::workload::{Workload, observe};
+use crate::render::K8sObject;
+use crate::render::keys;
+use crate::serve::reload::ConfigStore;
+
+/// The field manager of every server-side apply.
+pub const FIELD_MANAGER: &str = "agentpods";
+
+/// How the controller runs.
+#[derive(Debug, Clone)]
+pub struct ControllerOptions {
+    /// Watch AgentRuns in this namespace only (all namespaces when `None`).
+    pub namespace: Option<String>,
+    /// Look at every run at least this often, whatever its deadlines say.
+    pub max_requeue: Duration,
+    /// Reconciles at once.
+    pub concurrency: u16,
+    /// This replica's name in Events (the pod name).
+    pub instance: Option<String>,
+    /// The longest wait before watching again after a watch fails. kube-runtime's default
+    /// (client-go's) grows to 30 s and only shrinks after 2 minutes without an error, so a
+    /// flaky API server would delay new runs by half a minute.
+    pub max_watch_backoff: Duration,
+}
+
+impl Default for ControllerOptions {
+    fn default() -> Self {
+        ControllerOptions {
+            namespace: None,
+            max_requeue: Duration::from_secs(300),
+            concurrency: 16,
+            instance: None,
+            max_watch_backoff: Duration::from_secs(5),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ControllerError {
+    #[error("Kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+    #[error("run {0} has no namespace")]
+    NoNamespace(String),
+}
+
+/// What every reconcile shares.
+pub struct Context {
+    client: Client,
+    config: Arc<ConfigStore>,
+    clock: Arc<dyn Clock>,
+    recorder: Recorder,
+    options: ControllerOptions,
+    /// Consecutive failures per run, for exponential backoff.
+    failures: Mutex<HashMap<String, u32>>,
+    /// The resourceVersion each run had when this replica last wrote its status. The watch
+    /// can hand that same, now stale, copy to the next reconcile; acting on it again would
+    /// re-apply objects already applied.
+    acted_on: Mutex<HashMap<String, String>>,
+}
+
+impl Context {
+    pub fn new(
+        client: Client,
+        config: Arc<ConfigStore>,
+        clock: Arc<dyn Clock>,
+        options: ControllerOptions,
+    ) -> Arc<Context> {
+        let recorder = Recorder::new(
+            client.clone(),
+            Reporter {
+                controller: FIELD_MANAGER.into(),
+                instance: options.instance.clone(),
+            },
+        );
+        Arc::new(Context {
+            client,
+            config,
+            clock,
+            recorder,
+            options,
+            failures: Mutex::new(HashMap::new()),
+            acted_on: Mutex::new(HashMap::new()),
+        })
+    }
+}
+
+/// Runs the controller until `shutdown` completes; reconciles in flight are finished.
+pub async fn run(
+    ctx: Arc<Context>,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) {
+    let client = ctx.client.clone();
+    let (runs, pods, jobs): (Api<AgentRun>, Api<Pod>, Api<Job>) = match &ctx.options.namespace {
+        Some(ns) => (
+            Api::namespaced(client.clone(), ns),
+            Api::namespaced(client.clone(), ns),
+            Api::namespaced(client, ns),
+        ),
+        None => (
+            Api::all(client.clone()),
+            Api::all(client.clone()),
+            Api::all(client),
+        ),
+    };
+    let ours = watcher::Config::default().labels(&format!("{}=agentpods", keys::MANAGED_BY));
+    Controller::new(runs, watcher::Config::default())
+        .owns(pods, ours.clone())
+        .owns(jobs, ours)
+        .with_config(ControllerConfig::default().concurrency(ctx.options.concurrency))
+        .trigger_backoff(ResetTimerBackoff::new(
+            WatchBackoff::new(ctx.options.max_watch_backoff),
+            Duration::from_secs(10),
+        ))
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile, error_policy, ctx)
+        .for_each(|result| async move {
+            if let Err(e) = result {
+                tracing::debug!("reconcile: {e}");
+            }
+        })
+        .await;
+}
+
+/// Doubles from 100 ms up to a ceiling.
+struct WatchBackoff {
+    next: Duration,
+    max: Duration,
+}
+
+impl WatchBackoff {
+    const FIRST: Duration = Duration::from_millis(100);
+
+    fn new(max: Duration) -> WatchBackoff {
+        WatchBackoff {
+            next: WatchBackoff::FIRST.min(max),
+            max,
+        }
+    }
+}
+
+impl Iterator for WatchBackoff {
+    type Item = Duration;
+
+    fn next(&mut self) -> Option<Duration> {
+        let wait = self.next;
+        self.next = (self.next * 2).min(self.max);
+        Some(wait)
+    }
+}
+
+impl Backoff for WatchBackoff {
+    fn reset(&mut self) {
+        self.next = WatchBackoff::FIRST.min(self.max);
+    }
+}
+
+fn run_selector(name: &str) -> ListParams {
+    ListParams::default().labels(&format!("{}={name}", keys::RUN))
+}
+
+/// One reconcile of one run.
+pub async fn reconcile(run: Arc<AgentRun>, ctx: Arc<Context>) -> Result<Requeue, ControllerError> {
+    let name = run.name_any();
+    let ns = run
+        .namespace()
+        .ok_or_else(|| ControllerError::NoNamespace(name.clone()))?;
+    let version = run.resource_version().unwrap_or_default();
+    let stale = ctx
+        .acted_on
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&name)
+        .is_some_and(|v| *v == version);
+    if stale {
+        // Our own status write is on its way through the watch.
+        return Ok(Requeue::requeue(Duration::from_millis(200)));
+    }
+    let status = run.status.clone().unwrap_or_default();
+    let finished = status.phase.is_some_and(Phase::is_finished);
+
+    let workload = if finished {
+        Workload::Absent
+    } else {
+        observe_run(&ctx, &ns, &name, &status).await?
+    };
+
+    let launched = status.pod_name.is_some() || status.job_name.is_some();
+    let siblings = match &run.spec.concurrency_group {
+        Some(group) if !launched && !finished => siblings(&ctx, &ns, &name, group).await?,
+        _ => Vec::new(),
+    };
+
+    let created = run
+        .metadata
+        .creation_timestamp
+        .as_ref()
+        .map_or_else(|| ctx.clock.now(), |t| t.0);
+    let now = ctx.clock.now();
+    let view = RunView {
+        name: &name,
+        spec: &run.spec,
+        status: &status,
+        created,
+    };
+    let step = decide(view, &workload, &siblings, now);
+    if step.status.is_some() || !step.actions.is_empty() {
+        tracing::debug!(run = %name, ?step.actions, phase = ?step.status.as_ref().and_then(|s| s.phase), "reconcile");
+    }
+    execute(&ctx, &run, &ns, step.clone()).await?;
+
+    ctx.failures
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(&name);
+    let wait = step
+        .requeue
+        .unwrap_or(ctx.options.max_requeue)
+        .min(ctx.options.max_requeue)
+        .max(Duration::from_millis(50));
+    Ok(Requeue::requeue(wait))
+}
+
+/// The run's pod or Job, read by the names its status recorded (nothing is read before the
+/// first launch).
+async fn observe_run(
+    ctx: &Context,
+    ns: &str,
+    name: &str,
+    status: &AgentRunStatus,
+) -> Result<Workload, ControllerError> {
+    if let Some(job) = &status.job_name {
+        let jobs: Api<Job> = Api::namespaced(ctx.client.clone(), ns);
+        let Some(job) = jobs.get_opt(job).await? else {
+            return Ok(Workload::Absent);
+        };
+        // The Job's pods say whether it runs and hold the result.
+        let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), ns);
+        let pods = pods.list(&run_selector(name)).await?.items;
+        return Ok(observe(&pods, &[job]));
+    }
+    if let Some(pod) = &status.pod_name {
+        let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), ns);
+        return Ok(match pods.get_opt(pod).await? {
+            Some(pod) => observe(&[pod], &[]),
+            None => Workload::Absent,
+        });
+    }
+    Ok(Workload::Absent)
+}
+
+async fn siblings(
+    ctx: &Context,
+    ns: &str,
+    name: &str,
+    group: &str,
+) -> Result<Vec<Sibling>, ControllerError> {
+    let api: Api<AgentRun> = Api::namespaced(ctx.client.clone(), ns);
+    let selector = format!("{CONCURRENCY_LABEL}={}", concurrency_label(group));
+    let list = api.list(&ListParams::default().labels(&selector)).await?;
+    Ok(list
+        .items
+        .into_iter()
+        .filter(|r| r.name_any() != name && r.spec.concurrency_group.as_deref() == Some(group))
+        .map(|r| Sibling {
+            requested: r
+                .spec
+                .requested_at
+                .as_ref()
+                .map(|t| t.0)
+                .or(r.metadata.creation_timestamp.as_ref().map(|t| t.0))
+                .unwrap_or_default(),
+            finished: r
+                .status
+                .as_ref()
+                .and_then(|s| s.phase)
+                .is_some_and(Phase::is_finished),
+            cancel_requested: r.spec.cancel.is_some(),
+            name: r.name_any(),
+        })
+        .collect())
+}
+
+async fn execute(
+    ctx: &Context,
+    run: &AgentRun,
+    ns: &str,
+    step: Step,
+) -> Result<(), ControllerError> {
+    let name = run.name_any();
+    let runs: Api<AgentRun> = Api::namespaced(ctx.client.clone(), ns);
+    let mut status = step.status;
+    let mut events = Vec::new();
+    let mut delete_run = false;
+    for action in step.actions {
+        match action {
+            Action::Cancel {
+                runs: older,
+                reason,
+            } => {
+                for other in older {
+                    let patch = json!({ "spec": { "cancel": reason } });
+                    match runs
+                        .patch(&other, &PatchParams::default(), &Patch::Merge(&patch))
+                        .await
+                    {
+                        Ok(_) => {}
+                        Err(kube::Error::Api(e)) if e.code == 404 => {}
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+            }
+            Action::DeleteWorkload => delete_workload(ctx, ns, &name).await?,
+            Action::Apply => {
+                let status = status.get_or_insert_with(|| run.status.clone().unwrap_or_default());
+                match apply(ctx, run, ns).await? {
+                    Applied::Objects { pod, job } => {
+                        status.pod_name = pod;
+                        status.job_name = job;
+                    }
+                    Applied::Refused(why) => {
+                        // The config in force cannot run this agent any more: a user's
+                        // problem, reported on the run; retrying would not help.
+                        status.phase = Some(Phase::Failed);
+                        status.finish_time = Some(
+                            k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(ctx.clock.now()),
+                        );
+                        status.message = Some(why.clone());
+                        status.result = Some(RunResult {
+                            conclusion: "failure".into(),
+                            summary: why.clone(),
+                        });
+                        events.push(Event {
+                            type_: EventType::Warning,
+                            reason: "RenderFailed".into(),
+                            note: Some(clip(&why)),
+                            action: "Render".into(),
+                            secondary: None,
+                        });
+                    }
+                }
+            }
+            Action::Event {
+                reason,
+                note,
+                warning,
+            } => events.push(Event {
+                type_: if warning {
+                    EventType::Warning
+                } else {
+                    EventType::Normal
+                },
+                reason: reason.into(),
+                note: Some(clip(&note)),
+                action: "Reconcile".into(),
+                secondary: None,
+            }),
+            Action::DeleteRun => delete_run = true,
+        }
+    }
+    if let Some(mut status) = status.take() {
+        status.observed_generation = run.metadata.generation;
+        write_status(&runs, run, status).await?;
+        ctx.acted_on
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(name.clone(), run.resource_version().unwrap_or_default());
+    }
+    let reference = run.object_ref(&());
+    for event in events {
+        // Events are a courtesy: losing one must not fail the reconcile.
+        if let Err(e) = ctx.recorder.publish(&event, &reference).await {
+            tracing::debug!(run = %name, "cannot publish an event: {e}");
+        }
+    }
+    if delete_run {
+        ctx.acted_on
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&name);
+        match runs.delete(&name, &DeleteParams::background()).await {
+            Ok(_) => tracing::info!(run = %name, "deleted after its TTL"),
+            Err(kube::Error::Api(e)) if e.code == 404 => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+fn clip(note: &str) -> String {
+    match note.char_indices().nth(900) {
+        Some((i, _)) => format!("{}…", &note[..i]),
+        None => note.to_string(),
+    }
+}
+
+async fn write_status(
+    runs: &Api<AgentRun>,
+    run: &AgentRun,
+    status: AgentRunStatus,
+) -> Result<(), ControllerError> {
+    let phase = status.phase;
+    let mut next = run.clone();
+    next.status = Some(status);
+    // Keep the resourceVersion: a stale copy is refused (409) and reconciled again.
+    runs.replace_status(&run.name_any(), &PostParams::default(), &next)
+        .await?;
+    if phase != run.status.as_ref().and_then(|s| s.phase) {
+        tracing::info!(run = %run.name_any(), phase = ?phase, "phase");
+    }
+    Ok(())
+}
+
+async fn delete_workload(ctx: &Context, ns: &str, name: &str) -> Result<(), ControllerError> {
+    let selector = run_selector(name);
+    let jobs: Api<Job> = Api::namespaced(ctx.client.clone(), ns);
+    for job in jobs.list(&selector).await?.items {
+        delete_ignoring_missing(&jobs, &job.name_any()).await?;
+    }
+    let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), ns);
+    for pod in pods.list(&selector).await?.items {
+        delete_ignoring_missing(&pods, &pod.name_any()).await?;
+    }
+    Ok(())
+}
+
+async fn delete_ignoring_missing<K>(api: &Api<K>, name: &str) -> Result<(), ControllerError>
+where
+    K: Resource + Clone + DeserializeOwned + std::fmt::Debug,
+{
+    match api.delete(name, &DeleteParams::background()).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+enum Applied {
+    Objects {
+        pod: Option<String>,
+        job: Option<String>,
+    },
+    Refused(String),
+}
+
+/// Renders the run with the config in force and applies every object, owned by the run.
+async fn apply(ctx: &Context, run: &AgentRun, ns: &str) -> Result<Applied, ControllerError> {
+    let live = ctx.config.current();
+    let source = &run.spec.source;
+    let rendered = match live.engine().render_run(
+        &source.event,
+        &run.spec.delivery,
+        &source.launch,
+        source.pull_request.as_ref(),
+    ) {
+        Ok(r) => r,
+        Err(e) => {
+            return Ok(Applied::Refused(format!(
+                "agent {}: cannot render: {e}",
+                run.spec.agent
+            )));
+        }
+    };
+    if rendered.namespace != ns {
+        return Ok(Applied::Refused(format!(
+            "the agent's objects now belong in namespace {}, not the run's {ns}",
+            rendered.namespace
+        )));
+    }
+    let owner = owner_reference(run);
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    let (mut pod, mut job) = (None, None);
+    for mut object in rendered.objects {
+        object.metadata_mut().owner_references = Some(vec![owner.clone()]);
+        let name = object.name().to_string();
+        let client = ctx.client.clone();
+        match &object {
+            K8sObject::Pod(o) => {
+                pod = Some(name.clone());
+                apply_one::<Pod>(client, ns, &name, o.as_ref(), &params).await?
+            }
+            K8sObject::Job(o) => {
+                job = Some(name.clone());
+                apply_one::<Job>(client, ns, &name, o.as_ref(), &params).await?
+            }
+            K8sObject::ConfigMap(o) => apply_one(client, ns, &name, o, &params).await?,
+            K8sObject::Secret(o) => apply_one(client, ns, &name, o, &params).await?,
+            K8sObject::ServiceAccount(o) => apply_one(client, ns, &name, o, &params).await?,
+        }
+    }
+    Ok(Applied::Objects { pod, job })
+}
+
+async fn apply_one<K>(
+    client: Client,
+    ns: &str,
+    name: &str,
+    object: &K,
+    params: &PatchParams,
+) -> Result<(), ControllerError>
+where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + DeserializeOwned
+        + Serialize
+        + std::fmt::Debug,
+{
+    let api: Api<K> = Api::namespaced(client, ns);
+    api.patch(name, params, &Patch::Apply(object)).await?;
+    Ok(())
+}
+
+fn owner_reference(run: &AgentRun) -> OwnerReference {
+    OwnerReference {
+        api_version: AgentRun::api_version(&()).into_owned(),
+        kind: AgentRun::kind(&()).into_owned(),
+        name: run.name_any(),
+        uid: run.uid().unwrap_or_default(),
+        controller: Some(true),
+        block_owner_deletion: Some(true),
+    }
+}
+
+/// After a failed reconcile: try again later, doubling the wait each time (with jitter),
+/// up to `max_requeue`.
+pub fn error_policy(run: Arc<AgentRun>, error: &ControllerError, ctx: Arc<Context>) -> Requeue {
+    let name = run.name_any();
+    let n = {
+        let mut failures = ctx.failures.lock().unwrap_or_else(|e| e.into_inner());
+        let n = failures.entry(name.clone()).or_insert(0);
+        *n = n.saturating_add(1);
+        *n
+    };
+    let base = Duration::from_millis(250).saturating_mul(1 << n.min(12));
+    // Up to a quarter more, from the clock's nanoseconds: enough to spread retries.
+    let jitter =
+        base.mul_f64(f64::from(ctx.clock.now().subsec_nanosecond().unsigned_abs() % 250) / 1000.0);
+    let wait = (base + jitter).min(ctx.options.max_requeue);
+    tracing::warn!(run = %name, attempt = n, "reconcile failed, retrying in {wait:?}: {error}");
+    Requeue::requeue(wait)
+}

@@ -1,0 +1,600 @@
+//! The controller's core: one run, what its workload shows, the runs of its concurrency
+//! group and the time in; what to do and the run's next status out. Pure: no I/O, no clock.
+
+use std::time::Duration;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use k8s_openapi::jiff::{SignedDuration, Timestamp};
+
+use super::crd::{AgentRunSpec, AgentRunStatus, Phase, RunResult};
+use super::workload::{Ending, Workload};
+
+/// The condition whose transition time says when the current attempt's objects were applied.
+pub const LAUNCHED: &str = "Launched";
+
+/// The start of a run's message while its lost pod is being replaced.
+const LOST_PREFIX: &str = "retrying: ";
+
+/// How often a queued run looks again at its group, and a terminating pod at its end.
+const QUEUED_RECHECK: Duration = Duration::from_secs(10);
+const TERMINATING_RECHECK: Duration = Duration::from_secs(2);
+
+/// The run as the controller sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct RunView<'a> {
+    pub name: &'a str,
+    pub spec: &'a AgentRunSpec,
+    pub status: &'a AgentRunStatus,
+    pub created: Timestamp,
+}
+
+/// Another run of the same concurrency group.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sibling {
+    pub name: String,
+    /// `spec.requestedAt`, else its creation time.
+    pub requested: Timestamp,
+    pub finished: bool,
+    pub cancel_requested: bool,
+}
+
+/// A side effect, carried out by the controller in this order: cancels, deletes, applies,
+/// then the status, the events, and the run's own deletion.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Ask these runs of the group to stop (their `spec.cancel`).
+    Cancel { runs: Vec<String>, reason: String },
+    /// Delete the run's pod or Job.
+    DeleteWorkload,
+    /// Render the run's templates and apply every object (idempotent).
+    Apply,
+    /// Publish a Kubernetes Event about the run.
+    Event {
+        reason: &'static str,
+        note: String,
+        warning: bool,
+    },
+    /// Delete the run; the ownerReference cascade removes its objects.
+    DeleteRun,
+}
+
+/// What one reconcile comes to.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Step {
+    pub actions: Vec<Action>,
+    /// The status to write, when it changed. `Apply` fills in the pod or Job name.
+    pub status: Option<AgentRunStatus>,
+    /// Look again after this long (timeouts, TTL, a queue), unless something changes first.
+    pub requeue: Option<Duration>,
+}
+
+impl Step {
+    fn event(&mut self, reason: &'static str, note: impl Into<String>, warning: bool) {
+        self.actions.push(Action::Event {
+            reason,
+            note: note.into(),
+            warning,
+        });
+    }
+}
+
+fn secs(n: u64) -> SignedDuration {
+    SignedDuration::from_secs(i64::try_from(n).unwrap_or(i64::MAX))
+}
+
+fn until(now: Timestamp, at: Timestamp) -> Duration {
+    Duration::try_from(at.duration_since(now)).unwrap_or(Duration::ZERO)
+}
+
+fn later(t: Timestamp, by: SignedDuration) -> Timestamp {
+    t.checked_add(by).unwrap_or(Timestamp::MAX)
+}
+
+fn human(seconds: u64) -> String {
+    humantime::format_duration(Duration::from_secs(seconds)).to_string()
+}
+
+/// When the current attempt's objects were applied.
+pub fn launched_at(status: &AgentRunStatus) -> Option<Timestamp> {
+    status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == LAUNCHED)
+        .map(|c| c.last_transition_time.0)
+}
+
+/// Decides one reconcile of `run`. `siblings` are the other runs of its concurrency group
+/// (empty when it has none, or when the controller did not need to look).
+pub fn decide(run: RunView<'_>, workload: &Workload, siblings: &[Sibling], now: Timestamp) -> Step {
+    let before = run.status;
+    let mut status = before.clone();
+    let mut step = Step::default();
+    let limits = run.spec.limits;
+
+    if before.phase.is_some_and(Phase::is_finished) {
+        let finished = before.finish_time.as_ref().map_or(run.created, |t| t.0);
+        let expires = later(finished, secs(limits.ttl_seconds_after_finished));
+        if now >= expires {
+            step.actions.push(Action::DeleteRun);
+        } else {
+            step.requeue = Some(until(now, expires));
+        }
+        return step;
+    }
+
+    if let Some(reason) = &run.spec.cancel {
+        // Always: a pod may exist that the status never recorded.
+        step.actions.push(Action::DeleteWorkload);
+        finish(
+            &mut status,
+            Phase::Cancelled,
+            RunResult {
+                conclusion: "cancelled".into(),
+                summary: reason.clone(),
+            },
+            now,
+        );
+        step.event("Cancelled", reason.clone(), false);
+        step.requeue = Some(Duration::from_secs(limits.ttl_seconds_after_finished));
+        return changed(step, before, status);
+    }
+
+    let launched = before.pod_name.is_some() || before.job_name.is_some();
+    if !launched {
+        // First launch (the controller does not look at the cluster before it: applying
+        // is idempotent, so a launch whose status write was lost is simply done again).
+        if let Some(group) = &run.spec.concurrency_group {
+            let me = (requested(run), run.name);
+            let older: Vec<&Sibling> = siblings
+                .iter()
+                .filter(|s| !s.finished && (s.requested, s.name.as_str()) < me)
+                .collect();
+            if run.spec.cancel_in_progress {
+                let runs: Vec<String> = older
+                    .iter()
+                    .filter(|s| !s.cancel_requested)
+                    .map(|s| s.name.clone())
+                    .collect();
+                if !runs.is_empty() {
+                    step.actions.push(Action::Cancel {
+                        runs,
+                        reason: format!("superseded by {}", run.name),
+                    });
+                }
+            } else if !older.is_empty() {
+                let names: Vec<&str> = older.iter().map(|s| s.name.as_str()).collect();
+                status.phase = Some(Phase::Queued);
+                status.message = Some(format!(
+                    "waiting for {} of concurrency group {group:?} to finish",
+                    names.join(", ")
+                ));
+                if before.phase != Some(Phase::Queued) {
+                    step.event("Queued", status.message.clone().unwrap_or_default(), false);
+                }
+                step.requeue = Some(QUEUED_RECHECK);
+                return changed(step, before, status);
+            }
+        }
+        launch(&mut status, &mut step, run, now);
+        return changed(step, before, status);
+    }
+
+    match workload {
+        Workload::Terminating => {
+            step.requeue = Some(TERMINATING_RECHECK);
+        }
+        Workload::Absent => {
+            // The pod is gone without an ending: deleted after a loss, or by someone else.
+            if before.attempts >= limits.max_attempts {
+                let why = before
+                    .message
+                    .as_deref()
+                    .and_then(|m| m.strip_prefix(LOST_PREFIX))
+                    .unwrap_or("its pod disappeared")
+                    .to_string();
+                fail_lost(&mut status, &mut step, &why, before.attempts, now);
+            } else {
+                step.event(
+                    "Retrying",
+                    format!("attempt {} of {}", before.attempts + 1, limits.max_attempts),
+                    true,
+                );
+                launch(&mut status, &mut step, run, now);
+            }
+        }
+        Workload::Lost { reason } => {
+            // Delete what is left; once it is gone (Absent), the run is launched again.
+            step.actions.push(Action::DeleteWorkload);
+            if before.attempts >= limits.max_attempts {
+                fail_lost(&mut status, &mut step, reason, before.attempts, now);
+            } else {
+                status.phase = Some(Phase::Pending);
+                status.message = Some(format!("{LOST_PREFIX}{reason}"));
+                step.event("PodLost", reason.clone(), true);
+                step.requeue = Some(TERMINATING_RECHECK);
+            }
+        }
+        Workload::Pending => {
+            let since = launched_at(before).unwrap_or(run.created);
+            let deadline = later(since, secs(limits.pending_timeout_seconds));
+            if now >= deadline {
+                step.actions.push(Action::DeleteWorkload);
+                let why = format!(
+                    "the pod did not start within {}",
+                    human(limits.pending_timeout_seconds)
+                );
+                time_out(&mut status, &mut step, why, now);
+            } else {
+                step.requeue = Some(until(now, deadline));
+            }
+        }
+        Workload::Running { since } => {
+            let started = before
+                .start_time
+                .as_ref()
+                .map(|t| t.0)
+                .or(*since)
+                .unwrap_or(now);
+            let deadline = later(started, secs(limits.timeout_seconds));
+            if now >= deadline {
+                step.actions.push(Action::DeleteWorkload);
+                let why = format!(
+                    "the agent ran longer than {}",
+                    human(limits.timeout_seconds)
+                );
+                time_out(&mut status, &mut step, why, now);
+            } else {
+                if before.phase != Some(Phase::Running) {
+                    status.phase = Some(Phase::Running);
+                    status.start_time = Some(Time(started));
+                    status.message = Some("the agent is running".into());
+                    step.event("Started", "the agent's pod is running", false);
+                }
+                step.requeue = Some(until(now, deadline));
+            }
+        }
+        Workload::Ended(ending) => {
+            end(&mut status, &mut step, ending, now);
+            step.requeue = Some(Duration::from_secs(limits.ttl_seconds_after_finished));
+        }
+    }
+    changed(step, before, status)
+}
+
+fn requested(run: RunView<'_>) -> Timestamp {
+    run.spec.requested_at.as_ref().map_or(run.created, |t| t.0)
+}
+
+fn changed(mut step: Step, before: &AgentRunStatus, status: AgentRunStatus) -> Step {
+    if &status != before {
+        step.status = Some(status);
+    }
+    step
+}
+
+fn launch(status: &mut AgentRunStatus, step: &mut Step, run: RunView<'_>, now: Timestamp) {
+    let relaunch = run.status.pod_name.is_some() || run.status.job_name.is_some();
+    step.actions.push(Action::Apply);
+    status.phase = Some(Phase::Pending);
+    status.attempts = if relaunch {
+        run.status.attempts + 1
+    } else {
+        run.status.attempts.max(1)
+    };
+    // The running timeout counts from each attempt's start.
+    status.start_time = None;
+    status.message = Some(if status.attempts > 1 {
+        format!(
+            "attempt {} of {}",
+            status.attempts, run.spec.limits.max_attempts
+        )
+    } else {
+        "the agent's objects are created".into()
+    });
+    set_condition(status, LAUNCHED, "ObjectsApplied", now, status.attempts);
+    step.event(
+        "Launched",
+        format!(
+            "attempt {}: {} for {}",
+            status.attempts, run.spec.agent, run.spec.trigger
+        ),
+        false,
+    );
+    step.requeue = Some(Duration::from_secs(run.spec.limits.pending_timeout_seconds));
+}
+
+fn set_condition(status: &mut AgentRunStatus, kind: &str, reason: &str, now: Timestamp, n: u32) {
+    status.conditions.retain(|c| c.type_ != kind);
+    status.conditions.push(Condition {
+        type_: kind.into(),
+        status: "True".into(),
+        reason: reason.into(),
+        message: format!("attempt {n}"),
+        last_transition_time: Time(now),
+        observed_generation: None,
+    });
+}
+
+fn fail_lost(status: &mut AgentRunStatus, step: &mut Step, reason: &str, n: u32, now: Timestamp) {
+    let summary = format!("{reason}, and all {n} attempts are used up");
+    finish(
+        status,
+        Phase::Failed,
+        RunResult {
+            conclusion: "failure".into(),
+            summary: summary.clone(),
+        },
+        now,
+    );
+    step.event("Failed", summary, true);
+}
+
+fn time_out(status: &mut AgentRunStatus, step: &mut Step, why: String, now: Timestamp) {
+    finish(
+        status,
+        Phase::TimedOut,
+        RunResult {
+            conclusion: "timed_out".into(),
+            summary: why.clone(),
+        },
+        now,
+    );
+    step.event("TimedOut", why, true);
+}
+
+fn end(status: &mut AgentRunStatus, step: &mut Step, ending: &Ending, now: Timestamp) {
+    let ok = ending.succeeded && ending.result.conclusion != "failure";
+    if status.start_time.is_none() {
+        status.start_time = ending.started.map(Time);
+    }
+    let phase = if ok { Phase::Succeeded } else { Phase::Failed };
+    finish(status, phase, ending.result.clone(), now);
+    let note = format!(
+        "{}: {}",
+        ending.result.conclusion,
+        first_line(&ending.result.summary)
+    );
+    step.event(if ok { "Succeeded" } else { "Failed" }, note, !ok);
+}
+
+fn first_line(s: &str) -> &str {
+    let line = s.lines().next().unwrap_or_default();
+    match line.char_indices().nth(200) {
+        Some((i, _)) => &line[..i],
+        None => line,
+    }
+}
+
+fn finish(status: &mut AgentRunStatus, phase: Phase, result: RunResult, now: Timestamp) {
+    status.phase = Some(phase);
+    status.finish_time = Some(Time(now));
+    status.message = Some(match phase {
+        Phase::Succeeded => "the agent finished".into(),
+        _ => first_line(&result.summary).to_string(),
+    });
+    status.result = Some(result);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::crd::RunLimits;
+
+    fn spec(group: Option<&str>, cancel_in_progress: bool) -> AgentRunSpec {
+        let run = serde_json::json!({
+            "agent": "review", "repository": "o/r", "event": "pull_request", "delivery": "d",
+            "trigger": "pull_request.opened", "requestedBy": "octocat",
+            "concurrencyGroup": group, "cancelInProgress": cancel_in_progress,
+            "source": {
+                "event": {"name": "ping", "event": {"kind": "ping", "zen": "z", "hook_id": 1},
+                          "repository": null, "sender": null, "installation_id": null},
+                "launch": {"agent": "review", "run_name": "r", "trigger": {"kind": "push"},
+                           "task": null, "requested_by": "octocat",
+                           "subject": {"kind": "issue", "number": 1}},
+            },
+        });
+        serde_json::from_value(run).expect("a spec")
+    }
+
+    fn t(s: &str) -> Timestamp {
+        s.parse().expect("a timestamp")
+    }
+
+    fn view<'a>(name: &'a str, spec: &'a AgentRunSpec, status: &'a AgentRunStatus) -> RunView<'a> {
+        RunView {
+            name,
+            spec,
+            status,
+            created: t("2026-11-25T10:00:00Z"),
+        }
+    }
+
+    fn launched(attempts: u32) -> AgentRunStatus {
+        let mut status = AgentRunStatus {
+            phase: Some(Phase::Pending),
+            pod_name: Some("p".into()),
+            attempts,
+            ..AgentRunStatus::default()
+        };
+        set_condition(
+            &mut status,
+            LAUNCHED,
+            "ObjectsApplied",
+            t("2026-11-25T10:00:00Z"),
+            attempts,
+        );
+        status
+    }
+
+    fn sibling(name: &str, at: &str) -> Sibling {
+        Sibling {
+            name: name.into(),
+            requested: t(at),
+            finished: false,
+            cancel_requested: false,
+        }
+    }
+
+    #[test]
+    fn a_new_run_is_launched_once_with_its_first_attempt() {
+        let spec = spec(None, false);
+        let status = AgentRunStatus::default();
+        let step = decide(
+            view("r", &spec, &status),
+            &Workload::Absent,
+            &[],
+            t("2026-11-25T10:00:01Z"),
+        );
+        assert_eq!(step.actions.first(), Some(&Action::Apply));
+        let next = step.status.expect("a new status");
+        assert_eq!((next.phase, next.attempts), (Some(Phase::Pending), 1));
+        assert_eq!(launched_at(&next), Some(t("2026-11-25T10:00:01Z")));
+        assert_eq!(
+            step.requeue,
+            Some(Duration::from_secs(
+                RunLimits::default().pending_timeout_seconds
+            ))
+        );
+    }
+
+    #[test]
+    fn without_cancel_in_progress_a_newer_run_waits_queued_for_the_older() {
+        let mut spec = spec(Some("g"), false);
+        spec.requested_at = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime(
+            t("2026-11-25T10:00:05Z"),
+        ));
+        let status = AgentRunStatus::default();
+        let older = [sibling("older", "2026-11-25T10:00:01Z")];
+        let step = decide(
+            view("newer", &spec, &status),
+            &Workload::Absent,
+            &older,
+            t("2026-11-25T10:00:06Z"),
+        );
+        assert!(!step.actions.contains(&Action::Apply));
+        assert_eq!(step.status.and_then(|s| s.phase), Some(Phase::Queued));
+
+        // Once the older one has finished, it starts.
+        let done = [Sibling {
+            finished: true,
+            ..older[0].clone()
+        }];
+        let step = decide(
+            view("newer", &spec, &status),
+            &Workload::Absent,
+            &done,
+            t("2026-11-25T10:01:00Z"),
+        );
+        assert_eq!(step.actions.first(), Some(&Action::Apply));
+    }
+
+    #[test]
+    fn with_cancel_in_progress_the_newer_run_cancels_the_older_and_never_the_reverse() {
+        let mut spec = spec(Some("g"), true);
+        spec.requested_at = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime(
+            t("2026-11-25T10:00:05Z"),
+        ));
+        let status = AgentRunStatus::default();
+        let others = [
+            sibling("older", "2026-11-25T10:00:01Z"),
+            sibling("newest", "2026-11-25T10:00:09Z"),
+        ];
+        let step = decide(
+            view("mid", &spec, &status),
+            &Workload::Absent,
+            &others,
+            t("2026-11-25T10:00:06Z"),
+        );
+        assert_eq!(
+            step.actions.first(),
+            Some(&Action::Cancel {
+                runs: vec!["older".into()],
+                reason: "superseded by mid".into()
+            })
+        );
+        assert!(step.actions.contains(&Action::Apply));
+    }
+
+    #[test]
+    fn a_lost_pod_is_replaced_until_the_attempts_are_used_up() {
+        let spec = spec(None, false);
+        let status = launched(1);
+        let lost = Workload::Lost {
+            reason: "Evicted".into(),
+        };
+        let step = decide(
+            view("r", &spec, &status),
+            &lost,
+            &[],
+            t("2026-11-25T10:01:00Z"),
+        );
+        assert_eq!(step.actions.first(), Some(&Action::DeleteWorkload));
+        let waiting = step.status.expect("a status");
+        assert_eq!(waiting.message.as_deref(), Some("retrying: Evicted"));
+
+        // Gone: the second attempt.
+        let step = decide(
+            view("r", &spec, &waiting),
+            &Workload::Absent,
+            &[],
+            t("2026-11-25T10:01:05Z"),
+        );
+        assert!(step.actions.contains(&Action::Apply));
+        assert_eq!(step.status.map(|s| s.attempts), Some(2));
+
+        // The last attempt lost as well: the run fails, saying why.
+        let last = launched(3);
+        let step = decide(
+            view("r", &spec, &last),
+            &lost,
+            &[],
+            t("2026-11-25T10:09:00Z"),
+        );
+        let failed = step.status.expect("a status");
+        assert_eq!(failed.phase, Some(Phase::Failed));
+        assert_eq!(
+            failed.result.map(|r| r.summary).as_deref(),
+            Some("Evicted, and all 3 attempts are used up")
+        );
+    }
+
+    #[test]
+    fn a_finished_run_is_kept_for_its_ttl_then_deleted() {
+        let spec = spec(None, false);
+        let status = AgentRunStatus {
+            phase: Some(Phase::Succeeded),
+            finish_time: Some(Time(t("2026-11-25T10:00:00Z"))),
+            ..AgentRunStatus::default()
+        };
+        let step = decide(
+            view("r", &spec, &status),
+            &Workload::Absent,
+            &[],
+            t("2026-11-25T11:00:00Z"),
+        );
+        assert!(step.actions.is_empty());
+        assert_eq!(step.requeue, Some(Duration::from_secs(23 * 3600)));
+        let step = decide(
+            view("r", &spec, &status),
+            &Workload::Absent,
+            &[],
+            t("2026-11-26T10:00:00Z"),
+        );
+        assert_eq!(step.actions, [Action::DeleteRun]);
+    }
+
+    #[test]
+    fn nothing_changes_means_no_status_write() {
+        let spec = spec(None, false);
+        let status = launched(1);
+        let step = decide(
+            view("r", &spec, &status),
+            &Workload::Pending,
+            &[],
+            t("2026-11-25T10:01:00Z"),
+        );
+        assert_eq!(step.status, None);
+        assert!(step.actions.is_empty());
+        assert_eq!(step.requeue, Some(Duration::from_secs(9 * 60)));
+    }
+}

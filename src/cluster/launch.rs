@@ -1,0 +1,164 @@
+//! The intake's side of the cluster: a decided run becomes an AgentRun, created before the
+//! delivery is acknowledged. Runs are named after their delivery and agent, so HTTP 409
+//! AlreadyExists is a repeated delivery, which is success.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{ObjectMeta, PostParams};
+use kube::{Api, Client};
+
+use super::clock::Clock;
+use super::crd::{AgentRun, AgentRunSpec, PullRequestRef};
+use crate::plan::Subject;
+use crate::render::names::short_hash;
+use crate::serve::launcher::{LaunchError, LaunchFuture, Launched, Launcher, RunToLaunch};
+
+/// The label holding a hash of a run's concurrency group (groups contain `/`, which label
+/// values may not).
+pub const CONCURRENCY_LABEL: &str = "agentpods.dev/concurrency";
+
+/// How often the launcher checks that the API server answers (`/readyz`).
+const PROBE_EVERY: Duration = Duration::from_secs(10);
+
+/// The label value of a concurrency group.
+pub fn concurrency_label(group: &str) -> String {
+    short_hash(&[group])
+}
+
+/// The AgentRun recording `run`, requested at `now`.
+pub fn agent_run(run: &RunToLaunch, now: Timestamp) -> AgentRun {
+    let launch = run.launch();
+    let event = &run.source.event;
+    let head_ref = run
+        .source
+        .pull_request
+        .as_ref()
+        .or(match &event.event {
+            crate::github::event::Event::PullRequest(e) => Some(&e.pull_request),
+            _ => None,
+        })
+        .map(|pr| pr.head.ref_name.clone());
+    let (pull_request, issue, git_ref, sha) = match &launch.subject {
+        Subject::PullRequest { number, head_sha } => (
+            Some(PullRequestRef {
+                number: *number,
+                head_sha: head_sha.clone(),
+                head_ref,
+            }),
+            None,
+            Some(format!("refs/pull/{number}/head")),
+            head_sha.clone(),
+        ),
+        Subject::Issue { number } => (None, Some(*number), None, None),
+        Subject::Ref { git_ref, sha } => (None, None, Some(git_ref.clone()), Some(sha.clone())),
+        Subject::Release { tag } => (None, None, Some(format!("refs/tags/{tag}")), None),
+    };
+    let mut labels = run.rendered.labels.clone();
+    if let Some((group, _)) = &run.rendered.concurrency {
+        labels.insert(CONCURRENCY_LABEL.into(), concurrency_label(group));
+    }
+    let spec = AgentRunSpec {
+        agent: run.rendered.agent.clone(),
+        repository: event
+            .repository
+            .as_ref()
+            .map(|r| r.full_name.to_string())
+            .unwrap_or_default(),
+        event: run.event.clone(),
+        delivery: run.delivery.as_str().to_string(),
+        trigger: launch.trigger.describe(),
+        pull_request,
+        issue,
+        git_ref,
+        sha,
+        task: launch.task.clone(),
+        requested_by: launch.requested_by.clone(),
+        concurrency_group: run.rendered.concurrency.as_ref().map(|(g, _)| g.clone()),
+        cancel_in_progress: run.rendered.concurrency.as_ref().is_some_and(|(_, c)| *c),
+        requested_at: Some(MicroTime(now)),
+        limits: run.rendered.limits,
+        cancel: None,
+        source: run.source.clone(),
+    };
+    AgentRun {
+        metadata: ObjectMeta {
+            name: Some(run.rendered.name.clone()),
+            namespace: Some(run.rendered.namespace.clone()),
+            labels: Some(labels),
+            ..ObjectMeta::default()
+        },
+        spec,
+        status: None,
+    }
+}
+
+/// Records runs as AgentRuns through the Kubernetes API.
+pub struct ClusterLauncher {
+    client: Client,
+    clock: Arc<dyn Clock>,
+    /// The last probe's verdict, for `/readyz`.
+    reachable: Arc<Mutex<Result<(), String>>>,
+}
+
+impl ClusterLauncher {
+    pub fn new(client: Client, clock: Arc<dyn Clock>) -> ClusterLauncher {
+        ClusterLauncher {
+            client,
+            clock,
+            reachable: Arc::new(Mutex::new(Err("the API server was not asked yet".into()))),
+        }
+    }
+
+    /// Asks the API server for its version now and every few seconds after, for `/readyz`.
+    /// Stops when the launcher is dropped.
+    pub fn spawn_probe(&self) -> tokio::task::JoinHandle<()> {
+        let client = self.client.clone();
+        let reachable = Arc::downgrade(&self.reachable);
+        tokio::spawn(async move {
+            loop {
+                let verdict = match client.apiserver_version().await {
+                    Ok(_) => Ok(()),
+                    Err(e) => Err(format!("the Kubernetes API server does not answer: {e}")),
+                };
+                let Some(reachable) = reachable.upgrade() else {
+                    return;
+                };
+                *reachable.lock().unwrap_or_else(|e| e.into_inner()) = verdict;
+                drop(reachable);
+                tokio::time::sleep(PROBE_EVERY).await;
+            }
+        })
+    }
+}
+
+impl Launcher for ClusterLauncher {
+    fn launch<'a>(&'a self, run: &'a RunToLaunch) -> LaunchFuture<'a> {
+        Box::pin(async move {
+            let object = agent_run(run, self.clock.now());
+            let api: Api<AgentRun> = Api::namespaced(self.client.clone(), &run.rendered.namespace);
+            match api.create(&PostParams::default(), &object).await {
+                Ok(_) => Ok(Launched::Created),
+                Err(kube::Error::Api(status)) if status.code == 409 => Ok(Launched::AlreadyExists),
+                Err(e) => Err(LaunchError::Cluster {
+                    name: run.rendered.name.clone(),
+                    namespace: run.rendered.namespace.clone(),
+                    message: e.to_string(),
+                }),
+            }
+        })
+    }
+
+    fn ready(&self) -> Result<(), String> {
+        self.reachable
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn describe(&self) -> String {
+        "AgentRuns created through the Kubernetes API".into()
+    }
+}

@@ -1,0 +1,492 @@
+//! The launcher and the controller against the fake API server: deliveries become
+//! AgentRuns, AgentRuns become pods, pods end, and runs record how. Each scenario is a
+//! story; the clock is manual, so timeouts and TTLs happen when the story says.
+
+mod support;
+
+use std::time::Duration;
+
+use agentpods::cluster::crd::{AgentRun, Phase};
+use agentpods::serve::launcher::Launched;
+use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::api::events::v1::Event;
+use kube::api::{ListParams, Patch, PatchParams};
+use kube::{Api, ResourceExt};
+use serde_json::json;
+use support::cluster::{Cluster, RUNS};
+use support::fake_kube::PodScript;
+use support::fixtures::{fixture, variant};
+
+const RESULT: &str = r#"{"conclusion":"success","summary":"Looks good: two nits inline."}"#;
+
+fn running() -> PodScript {
+    PodScript {
+        stay_running: true,
+        ..PodScript::succeeds("")
+    }
+}
+
+async fn timed<F: std::future::Future>(f: F) -> F::Output {
+    tokio::time::timeout(Duration::from_secs(60), f)
+        .await
+        .expect("the scenario finished within a minute")
+}
+
+#[tokio::test]
+async fn a_pull_request_opened_runs_a_review_to_success_with_the_agents_result() {
+    timed(async {
+        let cluster = Cluster::start().await;
+        cluster.fake.run_kubelet(|_| PodScript::succeeds(RESULT));
+
+        let name = cluster
+            .deliver_one(&fixture("pull_request/opened.json"), "d-opened")
+            .await;
+        let run = cluster.wait_phase(&name, Phase::Succeeded).await;
+
+        let status = run.status.clone().expect("a status");
+        let result = status.result.expect("a result");
+        assert_eq!(result.conclusion, "success");
+        assert_eq!(result.summary, "Looks good: two nits inline.");
+        assert_eq!(status.attempts, 1);
+        assert_eq!(status.pod_name.as_deref(), Some(name.as_str()));
+        assert!(status.start_time.is_some() && status.finish_time.is_some());
+        assert_eq!(status.observed_generation, run.metadata.generation);
+        assert_eq!(run.spec.agent, "review");
+        assert_eq!(run.spec.pull_request.as_ref().map(|p| p.number), Some(2));
+
+        // The pod and its task ConfigMap are owned by the run and carry its labels.
+        let pods = cluster.pods_of(&name).await;
+        assert_eq!(pods.len(), 1);
+        let owners = pods[0].owner_references();
+        assert_eq!(owners.len(), 1);
+        assert_eq!(owners[0].kind, "AgentRun");
+        assert_eq!(owners[0].uid, run.uid().unwrap_or_default());
+        assert_eq!(owners[0].controller, Some(true));
+        let labels = pods[0].labels();
+        assert_eq!(labels["app.kubernetes.io/managed-by"], "agentpods");
+        assert_eq!(labels["agentpods.dev/agent"], "review");
+        assert_eq!(labels["agentpods.dev/pr"], "2");
+        let config_maps: Api<ConfigMap> = Api::namespaced(cluster.client.clone(), RUNS);
+        let task = config_maps
+            .get(&format!("{name}-task"))
+            .await
+            .expect("the task ConfigMap");
+        assert_eq!(task.owner_references()[0].name, name);
+
+        // Every object went through server-side apply as `agentpods`.
+        let applies: Vec<String> = cluster
+            .fake
+            .requests()
+            .into_iter()
+            .filter(|r| r.starts_with("PATCH") && r.contains("application/apply-patch+yaml"))
+            .collect();
+        assert_eq!(applies.len(), 2, "{applies:#?}");
+        assert!(applies.iter().all(|r| r.contains("fieldManager=agentpods")));
+
+        // Each phase change is a Kubernetes Event on the run.
+        let events: Api<Event> = Api::namespaced(cluster.client.clone(), RUNS);
+        let reasons: Vec<String> = events
+            .list(&ListParams::default())
+            .await
+            .expect("list events")
+            .items
+            .into_iter()
+            .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(&name))
+            .filter_map(|e| e.reason)
+            .collect();
+        for reason in ["Launched", "Succeeded"] {
+            assert!(
+                reasons.iter().any(|r| r == reason),
+                "{reason} in {reasons:?}"
+            );
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_delivery_repeated_three_times_launches_once() {
+    timed(async {
+        let cluster = Cluster::start().await;
+        cluster.fake.run_kubelet(|_| PodScript::succeeds(RESULT));
+        let payload = fixture("pull_request/opened.json");
+        let mut outcomes = Vec::new();
+        for _ in 0..3 {
+            outcomes.extend(cluster.deliver(&payload, "d-repeated").await);
+        }
+        let name = outcomes[0].0.clone();
+        assert_eq!(
+            outcomes.iter().map(|(_, l)| *l).collect::<Vec<_>>(),
+            [
+                Launched::Created,
+                Launched::AlreadyExists,
+                Launched::AlreadyExists
+            ]
+        );
+        cluster.wait_phase(&name, Phase::Succeeded).await;
+        assert_eq!(
+            cluster
+                .runs()
+                .list(&ListParams::default())
+                .await
+                .expect("list")
+                .items
+                .len(),
+            1
+        );
+        assert_eq!(cluster.pods_of(&name).await.len(), 1);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_push_supersedes_the_running_review_of_the_same_pull_request() {
+    timed(async {
+        let cluster = Cluster::start().await;
+        cluster.fake.run_kubelet(|_| running());
+
+        let first = cluster
+            .deliver_one(&fixture("pull_request/opened.json"), "d-first")
+            .await;
+        cluster.wait_phase(&first, Phase::Running).await;
+
+        // A minute later, a push to the pull request.
+        cluster.clock.advance(Duration::from_secs(60));
+        let second = cluster
+            .deliver_one(&fixture("pull_request/synchronize.json"), "d-second")
+            .await;
+        let first_run = cluster.wait_phase(&first, Phase::Cancelled).await;
+        let second_run = cluster.wait_phase(&second, Phase::Running).await;
+
+        let result = first_run.status.and_then(|s| s.result).expect("a result");
+        assert_eq!(result.conclusion, "cancelled");
+        assert_eq!(result.summary, format!("superseded by {second}"));
+        assert!(
+            cluster.pods_of(&first).await.is_empty(),
+            "the superseded pod is deleted"
+        );
+        assert_eq!(cluster.pods_of(&second).await.len(), 1);
+        assert_eq!(
+            second_run.spec.concurrency_group,
+            first_run.spec.concurrency_group
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_cancel_request_stops_the_run_and_deletes_its_pod() {
+    timed(async {
+        let cluster = Cluster::start().await;
+        cluster.fake.run_kubelet(|_| running());
+        let name = cluster
+            .deliver_one(&fixture("pull_request/opened.json"), "d-stop")
+            .await;
+        cluster.wait_phase(&name, Phase::Running).await;
+
+        let patch = json!({"spec": {"cancel": "stopped by @octocat with `/agent stop`"}});
+        cluster
+            .runs()
+            .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .expect("request the cancel");
+
+        let run = cluster.wait_phase(&name, Phase::Cancelled).await;
+        assert_eq!(
+            run.status.and_then(|s| s.message).as_deref(),
+            Some("stopped by @octocat with `/agent stop`")
+        );
+        assert!(cluster.pods_of(&name).await.is_empty());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_pod_that_never_starts_times_out_after_the_pending_timeout() {
+    timed(async {
+        // No kubelet: the pod stays Pending, as when nothing can schedule it.
+        let cluster = Cluster::start().await;
+        let name = cluster
+            .deliver_one(&fixture("pull_request/opened.json"), "d-pending")
+            .await;
+        cluster.wait_phase(&name, Phase::Pending).await;
+        assert_eq!(cluster.pods_of(&name).await.len(), 1);
+
+        cluster.clock.advance(Duration::from_secs(9 * 60));
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let run = cluster.run(&name).await.expect("the run");
+        assert_eq!(
+            Cluster::phase_of(&run),
+            Some(Phase::Pending),
+            "not yet: 9 of 10 minutes"
+        );
+
+        cluster.clock.advance(Duration::from_secs(61));
+        let run = cluster.wait_phase(&name, Phase::TimedOut).await;
+        let result = run.status.and_then(|s| s.result).expect("a result");
+        assert_eq!(result.conclusion, "timed_out");
+        assert_eq!(result.summary, "the pod did not start within 10m");
+        assert!(
+            cluster.pods_of(&name).await.is_empty(),
+            "the pending pod is deleted"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_agent_that_runs_too_long_times_out() {
+    timed(async {
+        let cluster = Cluster::start().await;
+        cluster.fake.run_kubelet(|_| running());
+        let name = cluster
+            .deliver_one(&fixture("pull_request/opened.json"), "d-long")
+            .await;
+        cluster.wait_phase(&name, Phase::Running).await;
+
+        // The review agent may run 20 minutes.
+        cluster.clock.advance(Duration::from_secs(21 * 60));
+        let run = cluster.wait_phase(&name, Phase::TimedOut).await;
+        assert_eq!(
+            run.status
+                .and_then(|s| s.result)
+                .map(|r| r.summary)
+                .as_deref(),
+            Some("the agent ran longer than 20m")
+        );
+        assert!(cluster.pods_of(&name).await.is_empty());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_restarted_controller_picks_up_a_run_where_it_was() {
+    timed(async {
+        let mut cluster = Cluster::start().await;
+        cluster.fake.run_kubelet(|_| running());
+        let name = cluster
+            .deliver_one(&fixture("pull_request/opened.json"), "d-restart")
+            .await;
+        cluster.wait_phase(&name, Phase::Running).await;
+
+        // The service goes away; meanwhile the agent finishes.
+        cluster.stop_controller().await;
+        assert!(
+            cluster
+                .fake
+                .finish_pod(RUNS, &name, &PodScript::succeeds(RESULT))
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(
+            cluster
+                .run(&name)
+                .await
+                .as_ref()
+                .and_then(Cluster::phase_of),
+            Some(Phase::Running),
+            "nobody is watching"
+        );
+
+        cluster.start_controller();
+        let run = cluster.wait_phase(&name, Phase::Succeeded).await;
+        let status = run.status.expect("a status");
+        assert_eq!(status.attempts, 1, "the run was not launched again");
+        assert_eq!(
+            status.result.map(|r| r.conclusion).as_deref(),
+            Some("success")
+        );
+        assert_eq!(cluster.pods_of(&name).await.len(), 1);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_evicted_pod_is_retried_and_the_run_still_succeeds() {
+    timed(async {
+        let cluster = Cluster::start().await;
+        cluster.fake.run_kubelet(|_| running());
+        let name = cluster
+            .deliver_one(&fixture("pull_request/opened.json"), "d-evicted")
+            .await;
+        cluster.wait_phase(&name, Phase::Running).await;
+
+        let evicted = json!({"status": {"phase": "Failed", "reason": "Evicted",
+            "message": "The node was low on resource: memory."}});
+        cluster
+            .pods()
+            .patch_status(&name, &PatchParams::default(), &Patch::Merge(&evicted))
+            .await
+            .expect("evict the pod");
+
+        cluster
+            .wait_for(&name, "a second attempt", |r| {
+                r.and_then(|r| r.status.as_ref())
+                    .is_some_and(|s| s.attempts == 2)
+            })
+            .await;
+        cluster.wait_phase(&name, Phase::Running).await;
+        assert!(
+            cluster
+                .fake
+                .finish_pod(RUNS, &name, &PodScript::succeeds(RESULT))
+        );
+        let run = cluster.wait_phase(&name, Phase::Succeeded).await;
+        assert_eq!(run.status.map(|s| s.attempts), Some(2));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn deleting_a_run_removes_its_objects_and_a_finished_run_goes_after_its_ttl() {
+    timed(async {
+        let cluster = Cluster::start().await;
+        cluster.fake.run_kubelet(|_| PodScript::succeeds(RESULT));
+        let first = cluster
+            .deliver_one(&fixture("pull_request/opened.json"), "d-delete")
+            .await;
+        cluster.wait_phase(&first, Phase::Succeeded).await;
+        let second = cluster
+            .deliver_one(&fixture("pull_request/reopened.json"), "d-ttl")
+            .await;
+        cluster.wait_phase(&second, Phase::Succeeded).await;
+
+        // Deleted by hand: the cascade takes its pod and ConfigMap.
+        cluster
+            .runs()
+            .delete(&first, &Default::default())
+            .await
+            .expect("delete the run");
+        assert!(cluster.pods_of(&first).await.is_empty());
+        let config_maps: Api<ConfigMap> = Api::namespaced(cluster.client.clone(), RUNS);
+        assert!(
+            config_maps
+                .get_opt(&format!("{first}-task"))
+                .await
+                .expect("get")
+                .is_none()
+        );
+
+        // Kept for its TTL (24 hours), then deleted with everything it owns.
+        cluster.clock.advance(Duration::from_secs(23 * 3600));
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        assert!(cluster.run(&second).await.is_some(), "kept within its TTL");
+        cluster.clock.advance(Duration::from_secs(3601));
+        cluster
+            .wait_for(&second, "deletion after its TTL", |r| r.is_none())
+            .await;
+        assert!(cluster.pods_of(&second).await.is_empty());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn with_30_percent_api_errors_and_dropped_watches_every_run_completes_exactly_once() {
+    timed(async {
+        let cluster = Cluster::start().await;
+        cluster.fake.run_kubelet(|_| PodScript::succeeds(RESULT));
+        cluster
+            .fake
+            .faults
+            .error_code
+            .store(500, std::sync::atomic::Ordering::Relaxed);
+        cluster
+            .fake
+            .faults
+            .error_percent
+            .store(30, std::sync::atomic::Ordering::Relaxed);
+        cluster
+            .fake
+            .faults
+            .drop_watch_after
+            .store(3, std::sync::atomic::Ordering::Relaxed);
+
+        // Four runs of three agents, none superseding another.
+        let payloads = [
+            fixture("pull_request/opened.json"),
+            variant("issue_comment/run-on-issue.json"),
+            variant("issue_comment/run-on-pull-request.json"),
+            fixture("release/published.json"),
+        ];
+        let mut names = Vec::new();
+        for (i, payload) in payloads.iter().enumerate() {
+            // GitHub redelivers until the run is recorded (a 5xx answer is redelivered).
+            let delivery = format!("d-faults-{i}");
+            let name = loop {
+                match cluster.try_deliver(payload, &delivery).await {
+                    Ok(runs) => break runs[0].0.clone(),
+                    Err(e) => eprintln!("delivery {delivery} failed, redelivering: {e}"),
+                }
+            };
+            names.push(name);
+        }
+        for name in &names {
+            cluster.wait_phase(name, Phase::Succeeded).await;
+        }
+        cluster
+            .fake
+            .faults
+            .error_percent
+            .store(0, std::sync::atomic::Ordering::Relaxed);
+        for name in &names {
+            let run: AgentRun = cluster.run(name).await.expect("the run");
+            assert_eq!(run.status.as_ref().map(|s| s.attempts), Some(1), "{name}");
+            assert_eq!(cluster.pods_of(name).await.len(), 1, "{name}: one pod");
+        }
+        assert!(
+            cluster
+                .fake
+                .faults
+                .injected
+                .load(std::sync::atomic::Ordering::Relaxed)
+                > 10,
+            "faults were injected"
+        );
+    })
+    .await;
+}
+
+#[test]
+fn every_payload_recorded_in_an_agent_run_renders_the_same_objects_in_the_controller() {
+    use agentpods::github::webhook::DeliveryId;
+    use agentpods::serve::intake;
+    use std::path::Path;
+    let store =
+        agentpods::serve::reload::ConfigStore::load(Path::new(support::fixtures::EXAMPLE_CONFIG))
+            .expect("the example config");
+    let live = store.current();
+    let mut checked = 0;
+    for root in [support::fixtures::WEBHOOKS, support::fixtures::PAYLOADS] {
+        for payload in support::fixtures::payloads_in(root) {
+            let id = DeliveryId::parse(Some(b"d-roundtrip")).expect("an id");
+            let Ok(decided) = intake::decide(&live, &payload.event, &id, &payload.body()) else {
+                continue;
+            };
+            for run in &decided.runs {
+                // Through JSON, as the API server stores it.
+                let recorded = agentpods::cluster::launch::agent_run(
+                    run,
+                    "2026-11-25T10:00:00Z".parse().expect("a time"),
+                );
+                let stored: AgentRun =
+                    serde_json::from_slice(&serde_json::to_vec(&recorded).expect("to JSON"))
+                        .unwrap_or_else(|e| {
+                            panic!("{}: the AgentRun does not read back: {e}", payload.name)
+                        });
+                assert_eq!(stored.spec.source, run.source, "{}", payload.name);
+                let source = &stored.spec.source;
+                let again = live
+                    .engine()
+                    .render_run(
+                        &source.event,
+                        &stored.spec.delivery,
+                        &source.launch,
+                        source.pull_request.as_ref(),
+                    )
+                    .unwrap_or_else(|e| panic!("{}: {e}", payload.name));
+                assert_eq!(again, run.rendered, "{}", payload.name);
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 8, "only {checked} runs were checked");
+}

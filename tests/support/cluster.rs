@@ -1,0 +1,206 @@
+//! A whole cluster side on the fake API server: the AgentRun CRD registered, the intake's
+//! launcher, and the controller running with a manual clock. Scenarios deliver webhook
+//! payloads and watch runs move through their phases.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use agentpods::cluster::clock::{Clock, ManualClock};
+use agentpods::cluster::controller::{self, ControllerOptions};
+use agentpods::cluster::crd::{AgentRun, Phase};
+use agentpods::cluster::launch::ClusterLauncher;
+use agentpods::github::webhook::DeliveryId;
+use agentpods::serve::intake;
+use agentpods::serve::launcher::{LaunchError, Launched, Launcher};
+use agentpods::serve::reload::ConfigStore;
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{ListParams, PostParams};
+use kube::{Api, CustomResourceExt};
+use tokio::sync::oneshot;
+
+use super::fake_kube::FakeKube;
+use super::fixtures::{EXAMPLE_CONFIG, Payload};
+
+/// The namespace of the example config's runs.
+pub const RUNS: &str = "agentpods-runs";
+
+/// How long a scenario waits for something to happen before failing.
+pub const PATIENCE: Duration = Duration::from_secs(20);
+
+pub struct Cluster {
+    pub fake: FakeKube,
+    pub client: kube::Client,
+    pub clock: Arc<ManualClock>,
+    pub config: Arc<ConfigStore>,
+    pub launcher: ClusterLauncher,
+    controller: Option<(tokio::task::JoinHandle<()>, oneshot::Sender<()>)>,
+}
+
+impl Cluster {
+    /// The fake API server with the AgentRun CRD, and the controller running.
+    pub async fn start() -> Cluster {
+        let mut cluster = Cluster::without_controller().await;
+        cluster.start_controller();
+        cluster
+    }
+
+    /// The same with no controller yet (start it with [`Cluster::start_controller`]).
+    pub async fn without_controller() -> Cluster {
+        let fake = FakeKube::start().await;
+        let client = fake.client();
+        let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+        crds.create(&PostParams::default(), &AgentRun::crd())
+            .await
+            .expect("register the AgentRun CRD");
+        let clock = Arc::new(ManualClock::new(Timestamp::now()));
+        let config = Arc::new(
+            ConfigStore::load(Path::new(EXAMPLE_CONFIG))
+                .unwrap_or_else(|e| panic!("the example config: {e:?}")),
+        );
+        let launcher = ClusterLauncher::new(client.clone(), clock.clone() as Arc<dyn Clock>);
+        Cluster {
+            fake,
+            client,
+            clock,
+            config,
+            launcher,
+            controller: None,
+        }
+    }
+
+    /// Starts a controller (a fresh one, as after a restart of the service).
+    pub fn start_controller(&mut self) {
+        let ctx = controller::Context::new(
+            self.client.clone(),
+            self.config.clone(),
+            self.clock.clone(),
+            ControllerOptions {
+                max_requeue: Duration::from_millis(100),
+                ..ControllerOptions::default()
+            },
+        );
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(controller::run(ctx, async move {
+            let _ = stopped.await;
+        }));
+        self.controller = Some((task, stop));
+    }
+
+    /// Stops the controller, letting reconciles in flight finish.
+    pub async fn stop_controller(&mut self) {
+        if let Some((task, stop)) = self.controller.take() {
+            let _ = stop.send(());
+            let _ = tokio::time::timeout(PATIENCE, task).await;
+        }
+    }
+
+    /// What the intake does with a verified delivery: decide, then record each run.
+    pub async fn deliver(&self, payload: &Payload, delivery: &str) -> Vec<(String, Launched)> {
+        self.try_deliver(payload, delivery)
+            .await
+            .unwrap_or_else(|e| panic!("{}: {e}", payload.name))
+    }
+
+    /// The same, returning the launcher's error (an API server fault) instead of failing.
+    pub async fn try_deliver(
+        &self,
+        payload: &Payload,
+        delivery: &str,
+    ) -> Result<Vec<(String, Launched)>, LaunchError> {
+        let live = self.config.current();
+        let id = DeliveryId::parse(Some(delivery.as_bytes())).expect("a delivery id");
+        let decided = intake::decide(&live, &payload.event, &id, &payload.body())
+            .unwrap_or_else(|e| panic!("{}: {e}", payload.name));
+        let mut out = Vec::new();
+        for run in &decided.runs {
+            let launched = self.launcher.launch(run).await?;
+            out.push((run.name().to_string(), launched));
+        }
+        Ok(out)
+    }
+
+    /// Delivers and expects exactly one new run; returns its name.
+    pub async fn deliver_one(&self, payload: &Payload, delivery: &str) -> String {
+        let runs = self.deliver(payload, delivery).await;
+        assert_eq!(
+            runs.len(),
+            1,
+            "{}: expected one run, got {runs:?}",
+            payload.name
+        );
+        runs.into_iter().next().map(|(n, _)| n).unwrap_or_default()
+    }
+
+    pub fn runs(&self) -> Api<AgentRun> {
+        Api::namespaced(self.client.clone(), RUNS)
+    }
+
+    pub fn pods(&self) -> Api<Pod> {
+        Api::namespaced(self.client.clone(), RUNS)
+    }
+
+    pub async fn run(&self, name: &str) -> Option<AgentRun> {
+        self.runs().get_opt(name).await.expect("get the run")
+    }
+
+    pub fn phase_of(run: &AgentRun) -> Option<Phase> {
+        run.status.as_ref().and_then(|s| s.phase)
+    }
+
+    /// Waits until the run satisfies `done`, failing with `what` and the run's last state.
+    pub async fn wait_for(
+        &self,
+        name: &str,
+        what: &str,
+        done: impl Fn(Option<&AgentRun>) -> bool,
+    ) -> Option<AgentRun> {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            let run = self.runs().get_opt(name).await.ok().flatten();
+            if done(run.as_ref()) {
+                return run;
+            }
+            if tokio::time::Instant::now() > deadline {
+                panic!(
+                    "run {name}: waited {PATIENCE:?} for {what}; it is {:#?}",
+                    run.map(|r| r.status)
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    /// Waits until the run is in `phase`.
+    pub async fn wait_phase(&self, name: &str, phase: Phase) -> AgentRun {
+        self.wait_for(name, &format!("phase {phase:?}"), |r| {
+            r.and_then(Cluster::phase_of) == Some(phase)
+        })
+        .await
+        .expect("the run exists")
+    }
+
+    /// The pods carrying the run's label.
+    pub async fn pods_of(&self, name: &str) -> Vec<Pod> {
+        self.pods()
+            .list(&ListParams::default().labels(&format!("agentpods.dev/run={name}")))
+            .await
+            .expect("list pods")
+            .items
+    }
+}
+
+/// The AgentRun the intake records for a real payload (by `<event>/<file>`), as delivery
+/// `d-sample`, at a fixed time.
+pub fn sample_run(payload: &str) -> AgentRun {
+    let store = ConfigStore::load(Path::new(EXAMPLE_CONFIG))
+        .unwrap_or_else(|e| panic!("the example config: {e:?}"));
+    let payload = super::fixtures::fixture(payload);
+    let id = DeliveryId::parse(Some(b"d-sample")).expect("a delivery id");
+    let decided = intake::decide(&store.current(), &payload.event, &id, &payload.body())
+        .unwrap_or_else(|e| panic!("{}: {e}", payload.name));
+    let run = decided.runs.first().expect("the payload launches a run");
+    agentpods::cluster::launch::agent_run(run, "2026-11-25T10:00:00Z".parse().expect("a time"))
+}
