@@ -490,3 +490,39 @@ fn every_payload_recorded_in_an_agent_run_renders_the_same_objects_in_the_contro
     }
     assert!(checked >= 8, "only {checked} runs were checked");
 }
+
+#[tokio::test]
+async fn a_closed_pull_request_cancels_its_running_review() {
+    timed(async {
+        let cluster = Cluster::start().await;
+        cluster.fake.run_kubelet(|_| running());
+        let name = cluster
+            .deliver_one(&fixture("pull_request/opened.json"), "d-open")
+            .await;
+        cluster.wait_phase(&name, Phase::Running).await;
+
+        let closed = fixture("pull_request/closed.json");
+        let live = cluster.config.current();
+        let id = agentpods::github::webhook::DeliveryId::parse(Some(b"d-closed")).expect("an id");
+        let decided = agentpods::serve::intake::decide(&live, &closed.event, &id, &closed.body())
+            .expect("decide");
+        assert!(decided.runs.is_empty());
+        let metrics = agentpods::serve::metrics::Metrics::default();
+        let answer =
+            agentpods::serve::intake::launch(&cluster.launcher, &metrics, &id, decided).await;
+        assert_eq!(answer.status, 200, "{}", answer.body);
+        assert!(
+            answer.body.contains("1 run(s) of #2 asked to stop"),
+            "{}",
+            answer.body
+        );
+
+        let run = cluster.wait_phase(&name, Phase::Cancelled).await;
+        assert_eq!(
+            run.status.and_then(|s| s.message).as_deref(),
+            Some("pull request #2 was closed")
+        );
+        assert!(cluster.pods_of(&name).await.is_empty());
+    })
+    .await;
+}

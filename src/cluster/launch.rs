@@ -7,18 +7,24 @@ use std::time::Duration;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{ObjectMeta, PostParams};
-use kube::{Api, Client};
+use kube::api::{ListParams, ObjectMeta, Patch, PatchParams, PostParams};
+use kube::{Api, Client, ResourceExt};
 
 use super::clock::Clock;
-use super::crd::{AgentRun, AgentRunSpec, PullRequestRef};
+use super::crd::{AgentRun, AgentRunSpec, Phase, PullRequestRef};
 use crate::plan::Subject;
-use crate::render::names::short_hash;
-use crate::serve::launcher::{LaunchError, LaunchFuture, Launched, Launcher, RunToLaunch};
+use crate::render::keys;
+use crate::render::names::{label_value, short_hash};
+use crate::serve::launcher::{
+    CancelFuture, CancelRuns, LaunchError, LaunchFuture, Launched, Launcher, RunToLaunch,
+};
 
 /// The label holding a hash of a run's concurrency group (groups contain `/`, which label
 /// values may not).
 pub const CONCURRENCY_LABEL: &str = "agentpods.dev/concurrency";
+
+/// The label of runs about an issue (runs about a pull request carry `agentpods.dev/pr`).
+pub const ISSUE_LABEL: &str = "agentpods.dev/issue";
 
 /// How often the launcher checks that the API server answers (`/readyz`).
 const PROBE_EVERY: Duration = Duration::from_secs(10);
@@ -57,6 +63,9 @@ pub fn agent_run(run: &RunToLaunch, now: Timestamp) -> AgentRun {
         Subject::Release { tag } => (None, None, Some(format!("refs/tags/{tag}")), None),
     };
     let mut labels = run.rendered.labels.clone();
+    if let Some(number) = issue {
+        labels.insert(ISSUE_LABEL.into(), number.to_string());
+    }
     if let Some((group, _)) = &run.rendered.concurrency {
         labels.insert(CONCURRENCY_LABEL.into(), concurrency_label(group));
     }
@@ -148,6 +157,55 @@ impl Launcher for ClusterLauncher {
                     message: e.to_string(),
                 }),
             }
+        })
+    }
+
+    fn cancel<'a>(&'a self, target: &'a CancelRuns) -> CancelFuture<'a> {
+        Box::pin(async move {
+            let failed = |e: kube::Error| LaunchError::Cluster {
+                name: format!("the runs of {}#{}", target.repository, target.number),
+                namespace: "(all)".into(),
+                message: e.to_string(),
+            };
+            let all: Api<AgentRun> = Api::all(self.client.clone());
+            let repo = label_value(&target.repository);
+            let mut asked = 0;
+            for key in [keys::PR, ISSUE_LABEL] {
+                let selector = format!("{}={repo},{key}={}", keys::REPO, target.number);
+                let runs = all
+                    .list(&ListParams::default().labels(&selector))
+                    .await
+                    .map_err(failed)?;
+                for run in runs.items {
+                    let finished = run
+                        .status
+                        .as_ref()
+                        .and_then(|s| s.phase)
+                        .is_some_and(Phase::is_finished);
+                    if finished
+                        || run.spec.cancel.is_some()
+                        || run.spec.repository != target.repository
+                    {
+                        continue;
+                    }
+                    let ns = run.namespace().unwrap_or_default();
+                    let api: Api<AgentRun> = Api::namespaced(self.client.clone(), &ns);
+                    let patch = serde_json::json!({ "spec": { "cancel": target.reason } });
+                    match api
+                        .patch(
+                            &run.name_any(),
+                            &PatchParams::default(),
+                            &Patch::Merge(&patch),
+                        )
+                        .await
+                    {
+                        Ok(_) => asked += 1,
+                        Err(kube::Error::Api(e)) if e.code == 404 => {}
+                        Err(e) => return Err(failed(e)),
+                    }
+                }
+            }
+            Ok(asked)
         })
     }
 

@@ -11,9 +11,9 @@ use serde_json::json;
 use crate::cluster::crd::RunSource;
 use crate::github::event::{self, Event, EventError};
 use crate::github::webhook::{DeliveryId, WebhookError};
-use crate::plan::{Decision, Facts};
+use crate::plan::{Control, Decision, Facts};
 use crate::render::RenderError;
-use crate::serve::launcher::{Launched, Launcher, RunToLaunch};
+use crate::serve::launcher::{CancelRuns, Launched, Launcher, RunToLaunch};
 use crate::serve::metrics::{Metrics, Outcome, RunResult};
 use crate::serve::reload::LiveConfig;
 
@@ -79,6 +79,8 @@ pub struct Decided {
     pub action: Option<String>,
     pub ping: bool,
     pub runs: Vec<RunToLaunch>,
+    /// Runs to cancel (`/agent stop`, a closed pull request).
+    pub cancels: Vec<CancelRuns>,
     /// Why things were not started, replies, service commands: one line each, for the log
     /// and the answer.
     pub notes: Vec<String>,
@@ -112,7 +114,9 @@ pub fn decide(
     let prefix = &engine.config().github.command_prefix;
     let facts = Facts::default();
     let mut runs = Vec::new();
+    let mut cancels = Vec::new();
     let mut notes = Vec::new();
+    let repository = event.repository.as_ref().map(|r| r.full_name.to_string());
     for decision in planner.plan(&event, delivery.as_str(), &facts) {
         match decision {
             Decision::Launch(launch) => {
@@ -146,9 +150,31 @@ pub fn decide(
                 "reply (not posted: no GitHub client in this version): {}",
                 text.replace('\n', " ")
             )),
-            Decision::Control(control) => notes.push(format!(
-                "service command not carried out in this version: {control}"
-            )),
+            Decision::Control(control) => match (&control, &repository) {
+                (
+                    Control::Stop {
+                        number,
+                        requested_by,
+                    },
+                    Some(repository),
+                ) => {
+                    cancels.push(CancelRuns {
+                        repository: repository.clone(),
+                        number: *number,
+                        reason: format!("stopped by @{requested_by}"),
+                    });
+                }
+                (Control::CancelPullRequest { number }, Some(repository)) => {
+                    cancels.push(CancelRuns {
+                        repository: repository.clone(),
+                        number: *number,
+                        reason: format!("pull request #{number} was closed"),
+                    });
+                }
+                _ => notes.push(format!(
+                    "service command not carried out in this version: {control}"
+                )),
+            },
             Decision::Ignore(reason) => notes.push(format!("nothing to do: {reason}")),
         }
     }
@@ -157,6 +183,7 @@ pub fn decide(
         action: event.action().map(String::from),
         ping: matches!(event.event, Event::Ping(_)),
         runs,
+        cancels,
         notes,
     })
 }
@@ -211,6 +238,22 @@ pub async fn launch(
             }
         }
     }
+    let mut notes = decided.notes.clone();
+    for cancel in &decided.cancels {
+        match launcher.cancel(cancel).await {
+            Ok(n) => {
+                tracing::info!(repository = %cancel.repository, number = cancel.number, cancelled = n, "{}", cancel.reason);
+                notes.push(format!(
+                    "{}: {n} run(s) of #{} asked to stop",
+                    cancel.reason, cancel.number
+                ));
+            }
+            Err(e) => {
+                tracing::error!(repository = %cancel.repository, number = cancel.number, "cannot cancel: {e}");
+                failed = true;
+            }
+        }
+    }
     if failed {
         return Answer::internal(delivery);
     }
@@ -221,12 +264,7 @@ pub async fn launch(
     } else {
         (200, Outcome::ignored)
     };
-    let notes: Vec<String> = decided
-        .notes
-        .iter()
-        .take(MAX_NOTES)
-        .map(|n| clip(n))
-        .collect();
+    let shown: Vec<String> = notes.iter().take(MAX_NOTES).map(|n| clip(n)).collect();
     let answer = Answer::json(
         status,
         outcome,
@@ -236,11 +274,11 @@ pub async fn launch(
             "action": decided.action,
             "outcome": format!("{outcome:?}"),
             "runs": runs,
-            "notes": notes,
+            "notes": shown,
         }),
     );
     Answer {
-        notes: decided.notes.join("; ").into(),
+        notes: notes.join("; ").into(),
         ..answer
     }
 }

@@ -79,10 +79,26 @@ pub enum LaunchError {
 pub type LaunchFuture<'a> =
     Pin<Box<dyn Future<Output = Result<Launched, LaunchError>> + Send + 'a>>;
 
+pub type CancelFuture<'a> = Pin<Box<dyn Future<Output = Result<usize, LaunchError>> + Send + 'a>>;
+
+/// The runs of one pull request or issue, to be cancelled (`/agent stop`, a closed PR).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CancelRuns {
+    /// `owner/name`.
+    pub repository: String,
+    /// The pull request's or issue's number.
+    pub number: u64,
+    /// Why, in a sentence, recorded on each run.
+    pub reason: String,
+}
+
 /// Records runs durably; idempotent by run name.
 pub trait Launcher: Send + Sync + 'static {
     /// Records `run`; [`Launched::AlreadyExists`] if a run of that name was recorded before.
     fn launch<'a>(&'a self, run: &'a RunToLaunch) -> LaunchFuture<'a>;
+
+    /// Asks every unfinished run of a pull request or issue to stop; how many were asked.
+    fn cancel<'a>(&'a self, runs: &'a CancelRuns) -> CancelFuture<'a>;
 
     /// Whether runs can be recorded now (`GET /readyz`); the reason if not.
     fn ready(&self) -> Result<(), String>;
@@ -167,6 +183,13 @@ impl Launcher for DryRunLauncher {
             tokio::task::spawn_blocking(move || write_new(&path, text.as_bytes()))
                 .await
                 .map_err(|_| LaunchError::Interrupted)?
+        })
+    }
+
+    fn cancel<'a>(&'a self, runs: &'a CancelRuns) -> CancelFuture<'a> {
+        Box::pin(async move {
+            tracing::info!(repository = %runs.repository, number = runs.number, reason = %runs.reason, "dry-run: would cancel the runs");
+            Ok(0)
         })
     }
 
