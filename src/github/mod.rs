@@ -4,4 +4,5 @@
 pub mod client;
 pub mod command;
 pub mod event;
+pub mod report;
 pub mod webhook;

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod configs;
+pub mod fake_github;
 pub mod fake_kube;
 pub mod fixtures;
 pub mod hostile;
