@@ -1,6 +1,8 @@
 //! GitHub: webhook verification and decoding, webhook events as our own types, and the
 //! comment command grammar.
 
+pub mod client;
 pub mod command;
 pub mod event;
+pub mod report;
 pub mod webhook;

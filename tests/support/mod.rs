@@ -3,6 +3,7 @@
 
 pub mod cluster;
 pub mod configs;
+pub mod fake_github;
 pub mod fake_kube;
 pub mod fixtures;
 pub mod hostile;

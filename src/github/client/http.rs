@@ -1,0 +1,220 @@
+//! The one place requests go out: octocrab as the HTTP stack (base URL, rustls, timeouts),
+//! our own headers, and GitHub's rate limits and faults handled the same way for every call.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use http_body_util::BodyExt;
+use hyper::http::{self, HeaderMap, HeaderValue, Method, StatusCode};
+use octocrab::Octocrab;
+use serde::Serialize;
+
+use super::{Clock, GithubError, RetryPolicy};
+
+/// Whether a request may be sent again after a failure that leaves it unknown whether
+/// GitHub acted on it (a 5xx, a dropped connection).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Replay {
+    /// Reads, edits and other requests whose repetition changes nothing.
+    Safe,
+    /// Requests that create something: sent again only after a refusal that says GitHub
+    /// did nothing (a rate limit); otherwise the caller looks before it posts again.
+    Unsafe,
+}
+
+pub(crate) struct Reply {
+    pub body: hyper::body::Bytes,
+}
+
+pub(crate) struct Http {
+    octo: Octocrab,
+    clock: Arc<dyn Clock>,
+    policy: RetryPolicy,
+    rng: Mutex<u64>,
+    /// The primary rate limit is used up until then (`x-ratelimit-remaining: 0`).
+    blocked_until: Mutex<Option<SystemTime>>,
+}
+
+impl Http {
+    pub fn new(
+        base_url: &str,
+        clock: Arc<dyn Clock>,
+        policy: RetryPolicy,
+    ) -> Result<Http, GithubError> {
+        let octo = Octocrab::builder()
+            .base_uri(base_url)
+            .map_err(|_| GithubError::Config(format!("not a URL: {base_url:?}")))?
+            .set_connect_timeout(Some(policy.connect_timeout))
+            .set_read_timeout(Some(policy.read_timeout))
+            .build()
+            .map_err(|e| GithubError::Config(format!("building the HTTP client: {e}")))?;
+        let seed = policy.jitter_seed.unwrap_or_else(|| {
+            clock
+                .now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or(1)
+        });
+        Ok(Http {
+            octo,
+            clock,
+            policy,
+            rng: Mutex::new(seed | 1),
+            blocked_until: Mutex::new(None),
+        })
+    }
+
+    /// Sends one request, waiting out rate limits and retrying faults within the policy.
+    /// `auth` is the whole `Authorization` value; `what` names the call in errors (never
+    /// a token: paths and methods only).
+    pub async fn send<B: Serialize + ?Sized>(
+        &self,
+        method: Method,
+        path: &str,
+        auth: &dyn Fn() -> Result<HeaderValue, GithubError>,
+        body: Option<&B>,
+        replay: Replay,
+    ) -> Result<Reply, GithubError> {
+        let what = || format!("{method} {}", path.split('?').next().unwrap_or(path));
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let last = attempt >= self.policy.max_attempts;
+            self.wait_for_primary_limit(&what).await?;
+            let mut builder = http::Request::builder()
+                .method(method.clone())
+                .uri(path)
+                .header(http::header::ACCEPT, "application/vnd.github+json")
+                .header("x-github-api-version", "2022-11-28")
+                .header(http::header::USER_AGENT, "agentpods");
+            let mut value = auth()?;
+            value.set_sensitive(true);
+            builder = builder.header(http::header::AUTHORIZATION, value);
+            let request =
+                self.octo
+                    .build_request(builder, body)
+                    .map_err(|e| GithubError::Decode {
+                        what: what(),
+                        message: format!("encoding the request: {e}"),
+                    })?;
+            let response = match self.octo.execute(request).await {
+                Ok(response) => response,
+                Err(e) => {
+                    if replay == Replay::Safe && !last {
+                        tracing::debug!(call = %what(), attempt, "GitHub request failed; retrying");
+                        self.backoff(attempt).await;
+                        continue;
+                    }
+                    return Err(GithubError::Transport(format!("{}: {e}", what())));
+                }
+            };
+            let status = response.status();
+            let headers = response.headers().clone();
+            let body = match response.into_body().collect().await {
+                Ok(b) => b.to_bytes(),
+                Err(e) => {
+                    if replay == Replay::Safe && !last {
+                        self.backoff(attempt).await;
+                        continue;
+                    }
+                    return Err(GithubError::Transport(format!("{}: {e}", what())));
+                }
+            };
+            self.note_primary_limit(&headers);
+            if status.is_success() {
+                return Ok(Reply { body });
+            }
+            // Rate limits: GitHub did nothing, so any request may be sent again.
+            if status == StatusCode::FORBIDDEN || status == StatusCode::TOO_MANY_REQUESTS {
+                if let Some(secs) = header_u64(&headers, "retry-after") {
+                    let retry_at = self.clock.now() + Duration::from_secs(secs);
+                    if last || Duration::from_secs(secs) > self.policy.max_rate_limit_wait {
+                        return Err(GithubError::RateLimited { retry_at });
+                    }
+                    tracing::info!(call = %what(), secs, "secondary rate limit; waiting");
+                    self.clock.sleep(Duration::from_secs(secs)).await;
+                    continue;
+                }
+                if header_u64(&headers, "x-ratelimit-remaining") == Some(0) {
+                    let retry_at = self.reset_time(&headers);
+                    if last || self.wait_needed(retry_at) > self.policy.max_rate_limit_wait {
+                        return Err(GithubError::RateLimited { retry_at });
+                    }
+                    // The next turn waits until the reset.
+                    continue;
+                }
+            }
+            if status.is_server_error() {
+                if replay == Replay::Safe && !last {
+                    tracing::debug!(call = %what(), status = status.as_u16(), attempt, "GitHub failed; retrying");
+                    self.backoff(attempt).await;
+                    continue;
+                }
+                return Err(GithubError::Server {
+                    status: status.as_u16(),
+                    what: what(),
+                });
+            }
+            return Err(GithubError::from_status(status.as_u16(), what(), &body));
+        }
+    }
+
+    async fn wait_for_primary_limit(&self, what: &dyn Fn() -> String) -> Result<(), GithubError> {
+        let until = *self.blocked_until.lock().expect("rate limit lock");
+        if let Some(until) = until {
+            let wait = self.wait_needed(until);
+            if wait > self.policy.max_rate_limit_wait {
+                return Err(GithubError::RateLimited { retry_at: until });
+            }
+            if !wait.is_zero() {
+                tracing::info!(call = %what(), secs = wait.as_secs(), "rate limit used up; waiting for its reset");
+                self.clock.sleep(wait).await;
+            }
+            let mut blocked = self.blocked_until.lock().expect("rate limit lock");
+            if *blocked == Some(until) {
+                *blocked = None;
+            }
+        }
+        Ok(())
+    }
+
+    fn note_primary_limit(&self, headers: &HeaderMap) {
+        if header_u64(headers, "x-ratelimit-remaining") == Some(0) {
+            *self.blocked_until.lock().expect("rate limit lock") = Some(self.reset_time(headers));
+        }
+    }
+
+    fn reset_time(&self, headers: &HeaderMap) -> SystemTime {
+        header_u64(headers, "x-ratelimit-reset")
+            .map(|secs| UNIX_EPOCH + Duration::from_secs(secs))
+            .unwrap_or_else(|| self.clock.now() + Duration::from_secs(60))
+    }
+
+    fn wait_needed(&self, until: SystemTime) -> Duration {
+        until
+            .duration_since(self.clock.now())
+            .unwrap_or(Duration::ZERO)
+    }
+
+    /// Exponential backoff with jitter: half the step, plus up to the other half at random.
+    async fn backoff(&self, attempt: u32) {
+        let step = self
+            .policy
+            .base_delay
+            .saturating_mul(1 << (attempt - 1).min(16))
+            .min(self.policy.max_delay);
+        let fraction = {
+            let mut x = self.rng.lock().expect("rng lock");
+            // xorshift64
+            *x ^= *x << 13;
+            *x ^= *x >> 7;
+            *x ^= *x << 17;
+            (*x >> 11) as f64 / (1u64 << 53) as f64
+        };
+        self.clock.sleep(step.mul_f64(0.5 + 0.5 * fraction)).await;
+    }
+}
+
+fn header_u64(headers: &HeaderMap, name: &str) -> Option<u64> {
+    headers.get(name)?.to_str().ok()?.trim().parse().ok()
+}

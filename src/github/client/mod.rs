@@ -1,0 +1,1072 @@
+//! The GitHub REST client: octocrab underneath, our own types on top.
+//!
+//! Auth is a plain token or a GitHub App (a JWT signed with the App's key → the
+//! installation for a repository → an installation token, cached until five minutes
+//! before it expires and refreshed by one caller while the others wait). Every call goes
+//! through one transport (`http`) that waits out rate limits and retries faults; calls
+//! that create things are never sent twice blindly (see [`GithubClient::create_comment_once`]).
+//! Tokens and the key never appear in logs or errors: [`Secret`] prints as `***`.
+
+mod http;
+mod wire;
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use hyper::http::{HeaderValue, Method};
+use serde::de::DeserializeOwned;
+
+use crate::config::Permission;
+use crate::github::event::{AuthorAssociation, CommitSha, GitRef, PullRequest, RepoFullName, User};
+use http::{Http, Replay};
+
+/// The default API root; `GITHUB_API_URL` overrides it (GitHub Enterprise Server, tests).
+pub const DEFAULT_API_URL: &str = "https://api.github.com";
+
+/// An installation token is renewed this long before GitHub says it expires.
+pub const TOKEN_REFRESH_MARGIN: Duration = Duration::from_secs(5 * 60);
+
+/// Time, injected: the system clock in the service, a hand-moved one in tests.
+pub trait Clock: Send + Sync + 'static {
+    fn now(&self) -> SystemTime;
+    /// Waits (backoff, rate limits). A test clock may just move its time forward.
+    fn sleep(&self, d: Duration) -> Pin<Box<dyn Future<Output = ()> + Send + '_>>;
+}
+
+/// The real clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> SystemTime {
+        SystemTime::now()
+    }
+    fn sleep(&self, d: Duration) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        Box::pin(tokio::time::sleep(d))
+    }
+}
+
+/// A secret string (token, private key): shown as `***` by `Debug` and `Display`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Secret {
+        Secret(s.into())
+    }
+    /// The secret itself, for the one place that must send it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum Credentials {
+    /// A personal access token or any token GitHub takes as `Bearer`.
+    Token(Secret),
+    /// A GitHub App: its id and its PEM private key (PKCS#1 or PKCS#8).
+    App {
+        app_id: u64,
+        private_key_pem: Secret,
+    },
+}
+
+/// How hard the client tries before it gives up.
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    /// Attempts per call, counting the first (faults and rate limits alike).
+    pub max_attempts: u32,
+    /// The first backoff step; each retry doubles it, up to `max_delay`.
+    pub base_delay: Duration,
+    pub max_delay: Duration,
+    /// A rate limit that lasts longer than this is returned as `RateLimited`, not waited.
+    pub max_rate_limit_wait: Duration,
+    pub connect_timeout: Duration,
+    pub read_timeout: Duration,
+    /// Seeds the jitter; `None` seeds it from the clock.
+    pub jitter_seed: Option<u64>,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> RetryPolicy {
+        RetryPolicy {
+            max_attempts: 5,
+            base_delay: Duration::from_millis(500),
+            max_delay: Duration::from_secs(30),
+            max_rate_limit_wait: Duration::from_secs(15 * 60),
+            connect_timeout: Duration::from_secs(10),
+            read_timeout: Duration::from_secs(30),
+            jitter_seed: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    pub base_url: String,
+    pub credentials: Credentials,
+    pub retry: RetryPolicy,
+    /// How long a collaborator permission is believed.
+    pub permission_ttl: Duration,
+    /// The login our comments are posted as, when known (a token's user). With App auth
+    /// and no login, comments by any bot account count as ours when they carry our marker.
+    pub own_login: Option<String>,
+}
+
+impl ClientConfig {
+    /// `GITHUB_API_URL` or the public API, with the default policy.
+    pub fn new(credentials: Credentials) -> ClientConfig {
+        ClientConfig {
+            base_url: std::env::var("GITHUB_API_URL")
+                .ok()
+                .filter(|s| !s.is_empty())
+                .unwrap_or_else(|| DEFAULT_API_URL.to_owned()),
+            credentials,
+            retry: RetryPolicy::default(),
+            permission_ttl: Duration::from_secs(60),
+            own_login: None,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum GithubError {
+    #[error("GitHub has no such thing: {what}")]
+    NotFound { what: String },
+    #[error("GitHub refused {what}: {message}")]
+    Forbidden { what: String, message: String },
+    #[error("GitHub did not accept our credentials for {what}")]
+    Unauthorized { what: String },
+    #[error("GitHub rate limit; try again after {}", humantime::format_rfc3339_seconds(*retry_at))]
+    RateLimited { retry_at: SystemTime },
+    #[error("GitHub rejected {what} ({status}): {message}")]
+    Rejected {
+        status: u16,
+        what: String,
+        message: String,
+    },
+    #[error("GitHub failed {what} ({status})")]
+    Server { status: u16, what: String },
+    #[error("could not reach GitHub: {0}")]
+    Transport(String),
+    #[error("unexpected answer from GitHub to {what}: {message}")]
+    Decode { what: String, message: String },
+    #[error("GitHub client configuration: {0}")]
+    Config(String),
+}
+
+impl GithubError {
+    /// GitHub may or may not have carried the request out.
+    pub fn is_ambiguous(&self) -> bool {
+        matches!(self, GithubError::Server { .. } | GithubError::Transport(_))
+    }
+
+    fn from_status(status: u16, what: String, body: &[u8]) -> GithubError {
+        #[derive(serde::Deserialize)]
+        struct Message {
+            message: String,
+        }
+        // GitHub's error message says what is wrong; cap it, it is shown in logs.
+        let message = serde_json::from_slice::<Message>(body)
+            .map(|m| m.message.chars().take(200).collect())
+            .unwrap_or_default();
+        match status {
+            401 => GithubError::Unauthorized { what },
+            403 => GithubError::Forbidden { what, message },
+            404 => GithubError::NotFound { what },
+            _ => GithubError::Rejected {
+                status,
+                what,
+                message,
+            },
+        }
+    }
+}
+
+/// A token for one agent run: one repository, the permissions asked for.
+#[derive(Debug, Clone)]
+pub struct ScopedToken {
+    pub token: Secret,
+    pub expires_at: SystemTime,
+    pub repositories: Vec<String>,
+    pub permissions: BTreeMap<String, String>,
+}
+
+/// The permissions an agent's token gets, e.g. `contents: write`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenPermissions(pub BTreeMap<String, String>);
+
+impl TokenPermissions {
+    /// What a coding agent needs: push a branch, open or edit a pull request, comment.
+    pub fn agent_default() -> TokenPermissions {
+        TokenPermissions(
+            [
+                ("contents", "write"),
+                ("pull_requests", "write"),
+                ("issues", "write"),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect(),
+        )
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reaction {
+    Eyes,
+    PlusOne,
+    Confused,
+    Rocket,
+}
+
+impl Reaction {
+    fn as_str(self) -> &'static str {
+        match self {
+            Reaction::Eyes => "eyes",
+            Reaction::PlusOne => "+1",
+            Reaction::Confused => "confused",
+            Reaction::Rocket => "rocket",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckStatus {
+    Queued,
+    InProgress,
+    Completed,
+}
+
+impl CheckStatus {
+    fn as_str(self) -> &'static str {
+        match self {
+            CheckStatus::Queued => "queued",
+            CheckStatus::InProgress => "in_progress",
+            CheckStatus::Completed => "completed",
+        }
+    }
+}
+
+/// A check run as we write it. `conclusion` only with `Completed`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckRunWrite {
+    pub name: String,
+    /// Our run's name, so a check run can be found again after a restart.
+    pub external_id: String,
+    pub status: CheckStatus,
+    /// GitHub's conclusions: success, failure, neutral, cancelled, timed_out, ...
+    pub conclusion: Option<String>,
+    pub details_url: Option<String>,
+    pub title: String,
+    pub summary: String,
+    pub started_at: Option<SystemTime>,
+    pub completed_at: Option<SystemTime>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusState {
+    Pending,
+    Success,
+    Failure,
+    Error,
+}
+
+impl StatusState {
+    fn as_str(self) -> &'static str {
+        match self {
+            StatusState::Pending => "pending",
+            StatusState::Success => "success",
+            StatusState::Failure => "failure",
+            StatusState::Error => "error",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatusWrite {
+    pub state: StatusState,
+    pub context: String,
+    /// At most 140 characters (longer is cut).
+    pub description: String,
+    pub target_url: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssueComment {
+    pub id: u64,
+    pub body: String,
+    pub author: String,
+    pub author_is_bot: bool,
+}
+
+/// One delivery attempt of the App's webhook, as GitHub lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HookDelivery {
+    pub id: u64,
+    /// The delivery's `X-GitHub-Delivery`, shared by its redeliveries.
+    pub guid: String,
+    pub delivered_at: SystemTime,
+    pub redelivery: bool,
+    /// The HTTP status our endpoint answered (0: no answer).
+    pub status_code: u16,
+    pub event: String,
+    pub action: Option<String>,
+}
+
+impl HookDelivery {
+    pub fn failed(&self) -> bool {
+        !(200..300).contains(&self.status_code)
+    }
+}
+
+struct CachedToken {
+    token: Secret,
+    expires_at: SystemTime,
+}
+
+type TokenSlot = Arc<tokio::sync::Mutex<Option<CachedToken>>>;
+
+struct App {
+    app_id: u64,
+    key: octocrab::jsonwebtoken::EncodingKey,
+    installations: Mutex<HashMap<String, u64>>,
+    tokens: Mutex<HashMap<u64, TokenSlot>>,
+}
+
+enum Auth {
+    Token(Secret),
+    App(App),
+}
+
+/// The client. Cheap to share behind an `Arc`; caches live inside.
+pub struct GithubClient {
+    http: Http,
+    auth: Auth,
+    clock: Arc<dyn Clock>,
+    permission_ttl: Duration,
+    permissions: Mutex<HashMap<(String, String), (Permission, SystemTime)>>,
+    own_login: Option<String>,
+}
+
+/// How many pages of comments are read when looking for ours.
+const MAX_COMMENT_PAGES: u32 = 30;
+
+impl GithubClient {
+    pub fn new(config: ClientConfig, clock: Arc<dyn Clock>) -> Result<GithubClient, GithubError> {
+        let auth = match config.credentials {
+            Credentials::Token(t) => Auth::Token(t),
+            Credentials::App {
+                app_id,
+                private_key_pem,
+            } => Auth::App(App {
+                app_id,
+                key: octocrab::jsonwebtoken::EncodingKey::from_rsa_pem(
+                    private_key_pem.expose().as_bytes(),
+                )
+                .map_err(|_| {
+                    GithubError::Config("the App private key is not an RSA PEM key".into())
+                })?,
+                installations: Mutex::new(HashMap::new()),
+                tokens: Mutex::new(HashMap::new()),
+            }),
+        };
+        Ok(GithubClient {
+            http: Http::new(&config.base_url, clock.clone(), config.retry)?,
+            auth,
+            clock,
+            permission_ttl: config.permission_ttl,
+            permissions: Mutex::new(HashMap::new()),
+            own_login: config.own_login,
+        })
+    }
+
+    /// App auth: check runs are available. Token auth reports with commit statuses.
+    pub fn is_app(&self) -> bool {
+        matches!(self.auth, Auth::App(_))
+    }
+
+    // ---- auth ----
+
+    fn jwt(&self) -> Result<HeaderValue, GithubError> {
+        let Auth::App(app) = &self.auth else {
+            return Err(GithubError::Config(
+                "this call needs GitHub App credentials".into(),
+            ));
+        };
+        let jwt = octocrab::auth::create_jwt(app.app_id.into(), &app.key)
+            .map_err(|_| GithubError::Config("could not sign the App JWT".into()))?;
+        bearer(&jwt)
+    }
+
+    async fn send_as_app<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&impl serde::Serialize>,
+        replay: Replay,
+    ) -> Result<T, GithubError> {
+        let reply = self
+            .http
+            .send(method.clone(), path, &|| self.jwt(), body, replay)
+            .await?;
+        decode(&method, path, &reply.body)
+    }
+
+    /// The installation of the App on `repo`, looked up once.
+    pub async fn installation_id(&self, repo: &RepoFullName) -> Result<u64, GithubError> {
+        let Auth::App(app) = &self.auth else {
+            return Err(GithubError::Config(
+                "installations need GitHub App credentials".into(),
+            ));
+        };
+        if let Some(id) = app
+            .installations
+            .lock()
+            .expect("installations lock")
+            .get(repo.as_str())
+        {
+            return Ok(*id);
+        }
+        let path = format!("/repos/{}/{}/installation", repo.owner(), repo.name());
+        let found: wire::Installation = self
+            .send_as_app(Method::GET, &path, None::<&()>, Replay::Safe)
+            .await?;
+        app.installations
+            .lock()
+            .expect("installations lock")
+            .insert(repo.as_str().to_owned(), found.id);
+        Ok(found.id)
+    }
+
+    /// The installation token for `repo`, from the cache while it has more than
+    /// [`TOKEN_REFRESH_MARGIN`] left; one caller renews it while the others wait.
+    async fn installation_token(&self, repo: &RepoFullName) -> Result<Secret, GithubError> {
+        let Auth::App(app) = &self.auth else {
+            unreachable!("installation_token is called with App auth only")
+        };
+        let installation = self.installation_id(repo).await?;
+        let slot = app
+            .tokens
+            .lock()
+            .expect("tokens lock")
+            .entry(installation)
+            .or_default()
+            .clone();
+        let mut cached = slot.lock().await;
+        if let Some(t) = &*cached
+            && self.clock.now() + TOKEN_REFRESH_MARGIN < t.expires_at
+        {
+            return Ok(t.token.clone());
+        }
+        let path = format!("/app/installations/{installation}/access_tokens");
+        let fresh: wire::AccessToken = self
+            .send_as_app(
+                Method::POST,
+                &path,
+                None::<&()>,
+                // A second token is harmless: the request may be repeated.
+                Replay::Safe,
+            )
+            .await?;
+        let expires_at = parse_time(&fresh.expires_at, "the token's expires_at")?;
+        let token = Secret::new(fresh.token);
+        *cached = Some(CachedToken {
+            token: token.clone(),
+            expires_at,
+        });
+        tracing::debug!(installation, "renewed the installation token");
+        Ok(token)
+    }
+
+    /// A token for one agent run: only `repo`, only `permissions`. Not cached.
+    pub async fn scoped_token(
+        &self,
+        repo: &RepoFullName,
+        permissions: &TokenPermissions,
+    ) -> Result<ScopedToken, GithubError> {
+        let installation = self.installation_id(repo).await?;
+        let path = format!("/app/installations/{installation}/access_tokens");
+        let body = wire::AccessTokenRequest {
+            repositories: vec![repo.name()],
+            permissions: &permissions.0,
+        };
+        let t: wire::AccessToken = self
+            .send_as_app(Method::POST, &path, Some(&body), Replay::Safe)
+            .await?;
+        Ok(ScopedToken {
+            expires_at: parse_time(&t.expires_at, "the token's expires_at")?,
+            token: Secret::new(t.token),
+            repositories: t.repositories.into_iter().map(|r| r.full_name).collect(),
+            permissions: t.permissions,
+        })
+    }
+
+    /// Sends a call about `repo` with the right credentials.
+    async fn send_for(
+        &self,
+        repo: &RepoFullName,
+        method: Method,
+        path: &str,
+        body: Option<&impl serde::Serialize>,
+        replay: Replay,
+    ) -> Result<hyper::body::Bytes, GithubError> {
+        let token = match &self.auth {
+            Auth::Token(t) => t.clone(),
+            Auth::App(_) => self.installation_token(repo).await?,
+        };
+        let reply = self
+            .http
+            .send(method, path, &|| bearer(token.expose()), body, replay)
+            .await?;
+        Ok(reply.body)
+    }
+
+    async fn call<T: DeserializeOwned>(
+        &self,
+        repo: &RepoFullName,
+        method: Method,
+        path: &str,
+        body: Option<&impl serde::Serialize>,
+        replay: Replay,
+    ) -> Result<T, GithubError> {
+        let bytes = self
+            .send_for(repo, method.clone(), path, body, replay)
+            .await?;
+        decode(&method, path, &bytes)
+    }
+
+    // ---- who may run what ----
+
+    /// The user's permission on `repo` from the collaborator-permission API, believed
+    /// for `permission_ttl`. Someone GitHub does not know as a collaborator has `none`.
+    pub async fn collaborator_permission(
+        &self,
+        repo: &RepoFullName,
+        user: &str,
+    ) -> Result<Permission, GithubError> {
+        let key = (
+            repo.as_str().to_ascii_lowercase(),
+            user.to_ascii_lowercase(),
+        );
+        let now = self.clock.now();
+        if let Some((p, at)) = self.permissions.lock().expect("permissions lock").get(&key)
+            && now.duration_since(*at).unwrap_or(Duration::MAX) < self.permission_ttl
+        {
+            return Ok(*p);
+        }
+        let path = format!(
+            "/repos/{}/{}/collaborators/{}/permission",
+            repo.owner(),
+            repo.name(),
+            path_segment(user)
+        );
+        let permission = match self
+            .call::<wire::CollaboratorPermission>(
+                repo,
+                Method::GET,
+                &path,
+                None::<&()>,
+                Replay::Safe,
+            )
+            .await
+        {
+            Ok(p) => permission_from(p.role_name.as_deref(), &p.permission),
+            Err(GithubError::NotFound { .. }) => Permission::None,
+            Err(e) => return Err(e),
+        };
+        self.permissions
+            .lock()
+            .expect("permissions lock")
+            .insert(key, (permission, now));
+        Ok(permission)
+    }
+
+    /// Whether `user` is an active member of `org/team_slug`. The App's installation
+    /// on `repo` (in that organization) answers.
+    pub async fn is_team_member(
+        &self,
+        repo: &RepoFullName,
+        org: &str,
+        team_slug: &str,
+        user: &str,
+    ) -> Result<bool, GithubError> {
+        let path = format!(
+            "/orgs/{}/teams/{}/memberships/{}",
+            path_segment(org),
+            path_segment(team_slug),
+            path_segment(user)
+        );
+        match self
+            .call::<wire::Membership>(repo, Method::GET, &path, None::<&()>, Replay::Safe)
+            .await
+        {
+            Ok(m) => Ok(m.state == "active"),
+            Err(GithubError::NotFound { .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A pull request as our event type (head SHA and branch, fork or not).
+    pub async fn pull_request(
+        &self,
+        repo: &RepoFullName,
+        number: u64,
+    ) -> Result<PullRequest, GithubError> {
+        let path = format!("/repos/{}/{}/pulls/{number}", repo.owner(), repo.name());
+        let w: wire::PullRequest = self
+            .call(repo, Method::GET, &path, None::<&()>, Replay::Safe)
+            .await?;
+        let decode_err = |message: String| GithubError::Decode {
+            what: format!("GET {path}"),
+            message,
+        };
+        let git_ref = |r: wire::GitRef| -> Result<GitRef, GithubError> {
+            Ok(GitRef {
+                ref_name: r.ref_name,
+                sha: r
+                    .sha
+                    .parse::<CommitSha>()
+                    .map_err(|e| decode_err(e.to_string()))?,
+                clone_url: r.repo.as_ref().and_then(|x| x.clone_url.clone()),
+                repo: match r.repo {
+                    Some(x) => Some(
+                        x.full_name
+                            .parse::<RepoFullName>()
+                            .map_err(|e| decode_err(e.to_string()))?,
+                    ),
+                    None => None,
+                },
+            })
+        };
+        Ok(PullRequest {
+            number: w.number,
+            title: w.title,
+            body: w.body.unwrap_or_default(),
+            draft: w.draft.unwrap_or(false),
+            state: w.state,
+            merged: w.merged.unwrap_or(false),
+            user: User {
+                login: w.user.login,
+                id: w.user.id,
+                kind: w.user.kind,
+            },
+            author_association: AuthorAssociation::from(
+                w.author_association.as_deref().unwrap_or("NONE"),
+            ),
+            labels: w.labels.into_iter().map(|l| l.name).collect(),
+            head: git_ref(w.head)?,
+            base: git_ref(w.base)?,
+            html_url: w.html_url,
+        })
+    }
+
+    // ---- reports ----
+
+    /// Reacts to an issue or pull request comment. GitHub keeps one reaction of a kind
+    /// per user, so repeating it changes nothing.
+    pub async fn react_to_comment(
+        &self,
+        repo: &RepoFullName,
+        comment_id: u64,
+        reaction: Reaction,
+    ) -> Result<(), GithubError> {
+        let path = format!(
+            "/repos/{}/{}/issues/comments/{comment_id}/reactions",
+            repo.owner(),
+            repo.name()
+        );
+        let body = wire::Reaction {
+            content: reaction.as_str(),
+        };
+        self.send_for(repo, Method::POST, &path, Some(&body), Replay::Safe)
+            .await?;
+        Ok(())
+    }
+
+    fn check_body<'a>(c: &'a CheckRunWrite) -> wire::CheckRunBody<'a> {
+        wire::CheckRunBody {
+            name: Some(&c.name),
+            head_sha: None,
+            external_id: Some(&c.external_id),
+            details_url: c.details_url.as_deref(),
+            status: Some(c.status.as_str()),
+            started_at: c.started_at.map(rfc3339),
+            conclusion: c.conclusion.as_deref(),
+            completed_at: c.completed_at.map(rfc3339),
+            output: Some(wire::CheckRunOutput {
+                title: &c.title,
+                summary: &c.summary,
+            }),
+        }
+    }
+
+    /// Creates a check run on `sha`. A check run with the same name and external id on
+    /// that commit is reused (edited) instead, so a retry or a restart makes no second one.
+    pub async fn create_check_run(
+        &self,
+        repo: &RepoFullName,
+        sha: &CommitSha,
+        check: &CheckRunWrite,
+    ) -> Result<u64, GithubError> {
+        if let Some(id) = self.find_check_run(repo, sha, check).await? {
+            self.update_check_run(repo, id, check).await?;
+            return Ok(id);
+        }
+        let path = format!("/repos/{}/{}/check-runs", repo.owner(), repo.name());
+        let mut body = Self::check_body(check);
+        body.head_sha = Some(sha.as_str());
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            match self
+                .call::<wire::CheckRun>(repo, Method::POST, &path, Some(&body), Replay::Unsafe)
+                .await
+            {
+                Ok(created) => return Ok(created.id),
+                Err(e) if e.is_ambiguous() && attempts < 3 => {
+                    if let Some(id) = self.find_check_run(repo, sha, check).await? {
+                        self.update_check_run(repo, id, check).await?;
+                        return Ok(id);
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    async fn find_check_run(
+        &self,
+        repo: &RepoFullName,
+        sha: &CommitSha,
+        check: &CheckRunWrite,
+    ) -> Result<Option<u64>, GithubError> {
+        let path = format!(
+            "/repos/{}/{}/commits/{}/check-runs?check_name={}&filter=all&per_page=100",
+            repo.owner(),
+            repo.name(),
+            sha.as_str(),
+            query_value(&check.name)
+        );
+        let list: wire::CheckRunList = self
+            .call(repo, Method::GET, &path, None::<&()>, Replay::Safe)
+            .await?;
+        Ok(list
+            .check_runs
+            .into_iter()
+            .find(|c| c.name == check.name && c.external_id.as_deref() == Some(&check.external_id))
+            .map(|c| c.id))
+    }
+
+    pub async fn update_check_run(
+        &self,
+        repo: &RepoFullName,
+        id: u64,
+        check: &CheckRunWrite,
+    ) -> Result<(), GithubError> {
+        let path = format!("/repos/{}/{}/check-runs/{id}", repo.owner(), repo.name());
+        self.send_for(
+            repo,
+            Method::PATCH,
+            &path,
+            Some(&Self::check_body(check)),
+            Replay::Safe,
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Sets a commit status. The latest status of a context wins, so this may repeat.
+    pub async fn create_status(
+        &self,
+        repo: &RepoFullName,
+        sha: &CommitSha,
+        status: &StatusWrite,
+    ) -> Result<(), GithubError> {
+        let path = format!(
+            "/repos/{}/{}/statuses/{}",
+            repo.owner(),
+            repo.name(),
+            sha.as_str()
+        );
+        let description: String = status.description.chars().take(140).collect();
+        let body = wire::StatusBody {
+            state: status.state.as_str(),
+            target_url: status.target_url.as_deref(),
+            description: &description,
+            context: &status.context,
+        };
+        self.send_for(repo, Method::POST, &path, Some(&body), Replay::Safe)
+            .await?;
+        Ok(())
+    }
+
+    /// Posts a comment. Not retried after an ambiguous failure: see
+    /// [`GithubClient::create_comment_once`].
+    pub async fn create_comment(
+        &self,
+        repo: &RepoFullName,
+        issue: u64,
+        body: &str,
+    ) -> Result<u64, GithubError> {
+        let path = format!(
+            "/repos/{}/{}/issues/{issue}/comments",
+            repo.owner(),
+            repo.name()
+        );
+        let created: wire::Comment = self
+            .call(
+                repo,
+                Method::POST,
+                &path,
+                Some(&wire::CommentBody { body }),
+                Replay::Unsafe,
+            )
+            .await?;
+        Ok(created.id)
+    }
+
+    pub async fn update_comment(
+        &self,
+        repo: &RepoFullName,
+        comment_id: u64,
+        body: &str,
+    ) -> Result<(), GithubError> {
+        let path = format!(
+            "/repos/{}/{}/issues/comments/{comment_id}",
+            repo.owner(),
+            repo.name()
+        );
+        self.send_for(
+            repo,
+            Method::PATCH,
+            &path,
+            Some(&wire::CommentBody { body }),
+            Replay::Safe,
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// The comments of an issue or pull request, oldest first.
+    pub async fn list_comments(
+        &self,
+        repo: &RepoFullName,
+        issue: u64,
+    ) -> Result<Vec<IssueComment>, GithubError> {
+        let mut out = Vec::new();
+        for page in 1..=MAX_COMMENT_PAGES {
+            let path = format!(
+                "/repos/{}/{}/issues/{issue}/comments?per_page=100&page={page}",
+                repo.owner(),
+                repo.name()
+            );
+            let batch: Vec<wire::Comment> = self
+                .call(repo, Method::GET, &path, None::<&()>, Replay::Safe)
+                .await?;
+            let done = batch.len() < 100;
+            out.extend(batch.into_iter().map(|c| IssueComment {
+                id: c.id,
+                body: c.body.unwrap_or_default(),
+                author_is_bot: c.user.kind == "Bot",
+                author: c.user.login,
+            }));
+            if done {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Our comment carrying `marker`, if there is one. Comments by others never count,
+    /// even when they quote the marker.
+    pub async fn find_comment(
+        &self,
+        repo: &RepoFullName,
+        issue: u64,
+        marker: &str,
+    ) -> Result<Option<IssueComment>, GithubError> {
+        Ok(self
+            .list_comments(repo, issue)
+            .await?
+            .into_iter()
+            .find(|c| c.body.contains(marker) && self.is_ours(c)))
+    }
+
+    fn is_ours(&self, c: &IssueComment) -> bool {
+        match (&self.own_login, &self.auth) {
+            (Some(login), _) => c.author.eq_ignore_ascii_case(login),
+            (None, Auth::App(_)) => c.author_is_bot,
+            (None, Auth::Token(_)) => true,
+        }
+    }
+
+    /// Posts `body` (which must contain `marker`) unless our comment with that marker is
+    /// already there; after an ambiguous failure it looks again before posting again. The
+    /// comment's id either way.
+    pub async fn create_comment_once(
+        &self,
+        repo: &RepoFullName,
+        issue: u64,
+        marker: &str,
+        body: &str,
+    ) -> Result<u64, GithubError> {
+        debug_assert!(body.contains(marker));
+        if let Some(found) = self.find_comment(repo, issue, marker).await? {
+            return Ok(found.id);
+        }
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            match self.create_comment(repo, issue, body).await {
+                Ok(id) => return Ok(id),
+                Err(e) if e.is_ambiguous() && attempts < 3 => {
+                    tracing::info!(
+                        issue,
+                        "posting a comment failed ambiguously; looking for it before posting again"
+                    );
+                    if let Some(found) = self.find_comment(repo, issue, marker).await? {
+                        return Ok(found.id);
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    // ---- catch-up ----
+
+    /// The App's most recent webhook deliveries (one page, newest first).
+    pub async fn hook_deliveries(&self, per_page: u8) -> Result<Vec<HookDelivery>, GithubError> {
+        let path = format!("/app/hook/deliveries?per_page={}", per_page.clamp(1, 100));
+        let list: Vec<wire::HookDelivery> = self
+            .send_as_app(Method::GET, &path, None::<&()>, Replay::Safe)
+            .await?;
+        list.into_iter()
+            .map(|d| {
+                Ok(HookDelivery {
+                    id: d.id,
+                    guid: d.guid,
+                    delivered_at: parse_time(&d.delivered_at, "delivered_at")?,
+                    redelivery: d.redelivery,
+                    status_code: d.status_code,
+                    event: d.event,
+                    action: d.action,
+                })
+            })
+            .collect()
+    }
+
+    /// Asks GitHub to deliver one delivery again. Not retried after an ambiguous
+    /// failure: the next catch-up sees whether it went out.
+    pub async fn redeliver(&self, delivery_id: u64) -> Result<(), GithubError> {
+        let path = format!("/app/hook/deliveries/{delivery_id}/attempts");
+        let reply = self
+            .http
+            .send(
+                Method::POST,
+                &path,
+                &|| self.jwt(),
+                None::<&()>,
+                Replay::Unsafe,
+            )
+            .await?;
+        drop(reply);
+        Ok(())
+    }
+
+    /// One catch-up pass: every delivery among the recent ones whose latest attempt
+    /// failed is asked for again, once. The ids of the attempts redelivered.
+    pub async fn redeliver_failed(&self, per_page: u8) -> Result<Vec<u64>, GithubError> {
+        let deliveries = self.hook_deliveries(per_page).await?;
+        let mut latest: BTreeMap<&str, &HookDelivery> = BTreeMap::new();
+        for d in &deliveries {
+            let slot = latest.entry(&d.guid).or_insert(d);
+            if (d.delivered_at, d.id) > (slot.delivered_at, slot.id) {
+                *slot = d;
+            }
+        }
+        let mut redelivered = Vec::new();
+        for d in latest.values().filter(|d| d.failed()) {
+            self.redeliver(d.id).await?;
+            tracing::info!(guid = %d.guid, event = %d.event, "asked GitHub to redeliver a failed delivery");
+            redelivered.push(d.id);
+        }
+        Ok(redelivered)
+    }
+}
+
+fn bearer(token: &str) -> Result<HeaderValue, GithubError> {
+    let mut v = HeaderValue::from_str(&format!("Bearer {token}"))
+        .map_err(|_| GithubError::Config("a token has characters a header cannot carry".into()))?;
+    v.set_sensitive(true);
+    Ok(v)
+}
+
+fn decode<T: DeserializeOwned>(method: &Method, path: &str, body: &[u8]) -> Result<T, GithubError> {
+    serde_json::from_slice(body).map_err(|e| GithubError::Decode {
+        what: format!("{method} {}", path.split('?').next().unwrap_or(path)),
+        message: e.to_string(),
+    })
+}
+
+fn parse_time(s: &str, what: &str) -> Result<SystemTime, GithubError> {
+    humantime::parse_rfc3339_weak(s).map_err(|e| GithubError::Decode {
+        what: what.to_owned(),
+        message: e.to_string(),
+    })
+}
+
+fn rfc3339(t: SystemTime) -> String {
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
+fn permission_from(role_name: Option<&str>, permission: &str) -> Permission {
+    let parse = |s: &str| match s {
+        "admin" => Some(Permission::Admin),
+        "maintain" => Some(Permission::Maintain),
+        "write" | "push" => Some(Permission::Write),
+        "triage" => Some(Permission::Triage),
+        "read" | "pull" => Some(Permission::Read),
+        "none" => Some(Permission::None),
+        _ => None,
+    };
+    role_name
+        .and_then(parse)
+        .or_else(|| parse(permission))
+        .unwrap_or(Permission::None)
+}
+
+/// A login, org or slug as one path segment: GitHub's names are `[A-Za-z0-9-_.]`; anything
+/// else is percent-encoded so it cannot change the path.
+fn path_segment(s: &str) -> String {
+    query_value(s)
+}
+
+fn query_value(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}

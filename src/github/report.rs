@@ -1,0 +1,369 @@
+//! Reports: a run's lifecycle turned into GitHub writes.
+//!
+//! The core is pure: [`writes`] says, for a run at a stage, which check run or commit
+//! status and which comment body GitHub should show. [`Reporter`] carries the writes out
+//! with the client and keeps [`ReportRefs`] (stored in the AgentRun's status) so that a
+//! restarted service edits what exists instead of posting again; without refs it finds its
+//! comment by the hidden marker `<!-- agentpods:run=NAME -->` and its check run by the
+//! run's name as external id.
+//!
+//! What the agent writes is untrusted: [`neutralise`] keeps it from pinging people,
+//! injecting HTML (or a forged marker) or overflowing GitHub's limits.
+
+use std::time::{Duration, SystemTime};
+
+use serde::Serialize;
+
+use crate::cluster::crd::ReportRefs;
+use crate::github::client::{
+    CheckRunWrite, CheckStatus, GithubClient, GithubError, Reaction, StatusState, StatusWrite,
+};
+use crate::github::event::{CommitSha, RepoFullName};
+
+/// GitHub refuses a comment body longer than this (characters).
+pub const COMMENT_LIMIT: usize = 65536;
+/// What an agent's summary may take of it; the template and the marker need the rest.
+pub const SUMMARY_LIMIT: usize = 60000;
+/// The check run's name and the commit status's context prefix.
+pub const CHECK_NAME: &str = "agentpods";
+
+/// The hidden line that identifies the comment of a run.
+pub fn marker(run_name: &str) -> String {
+    format!("<!-- agentpods:run={run_name} -->")
+}
+
+/// The run, as reports need it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunInfo {
+    pub repo: RepoFullName,
+    /// The run's name (the AgentRun's).
+    pub name: String,
+    pub agent: String,
+    /// The pull request or issue the comment goes on, if any.
+    pub number: Option<u64>,
+    /// The commit the check run or status goes on, if any.
+    pub head_sha: Option<CommitSha>,
+    pub requested_by: Option<String>,
+    /// A page about the run (status page, logs).
+    pub details_url: Option<String>,
+    /// The command prefix shown in hints, e.g. `/agent`.
+    pub prefix: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Stage {
+    Queued,
+    Started {
+        at: SystemTime,
+    },
+    Finished {
+        started_at: Option<SystemTime>,
+        at: SystemTime,
+        /// GitHub's check conclusion: success, failure, neutral, cancelled, timed_out.
+        conclusion: String,
+        /// The agent's own words: untrusted.
+        summary: String,
+    },
+}
+
+/// Renders comment bodies (`templates/comment.md`); the render engine is one.
+pub trait CommentTemplate {
+    fn render_comment(&self, context: &CommentContext) -> Result<String, String>;
+}
+
+impl CommentTemplate for crate::render::Engine {
+    fn render_comment(&self, context: &CommentContext) -> Result<String, String> {
+        self.render_named("comment.md", context)
+            .map_err(|e| e.to_string())
+    }
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct CommentContext {
+    pub run: CommentRun,
+    pub result: Option<CommentResult>,
+    pub prefix: String,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct CommentRun {
+    pub agent: String,
+    pub name: String,
+    pub requested_by: Option<String>,
+    pub duration: Option<String>,
+    pub url: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct CommentResult {
+    pub conclusion: String,
+    /// Already neutralised.
+    pub summary: String,
+}
+
+/// What GitHub should show for a run at a stage.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Writes {
+    /// With App auth.
+    pub check: Option<CheckRunWrite>,
+    /// With token auth.
+    pub status: Option<StatusWrite>,
+    /// The run's one comment, marker included.
+    pub comment: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error(transparent)]
+    Github(#[from] GithubError),
+    #[error("comment.md does not render: {0}")]
+    Template(String),
+}
+
+/// The pure core: the writes for `run` at `stage`, for App auth (check runs) or not
+/// (commit statuses).
+pub fn writes(
+    run: &RunInfo,
+    stage: &Stage,
+    app: bool,
+    template: &dyn CommentTemplate,
+) -> Result<Writes, ReportError> {
+    let (status, conclusion, started_at, completed_at, summary) = match stage {
+        Stage::Queued => (CheckStatus::Queued, None, None, None, None),
+        Stage::Started { at } => (CheckStatus::InProgress, None, Some(*at), None, None),
+        Stage::Finished {
+            started_at,
+            at,
+            conclusion,
+            summary,
+        } => (
+            CheckStatus::Completed,
+            Some(conclusion.clone()),
+            *started_at,
+            Some(*at),
+            Some(neutralise(summary, SUMMARY_LIMIT)),
+        ),
+    };
+    let duration = match (started_at, completed_at) {
+        (Some(s), Some(e)) => Some(format_duration(e.duration_since(s).unwrap_or_default())),
+        _ => None,
+    };
+    let title = match (&conclusion, status) {
+        (Some(c), _) => format!("{} finished: {c}", run.agent),
+        (None, CheckStatus::InProgress) => format!("{} is running", run.agent),
+        _ => format!("{} is queued", run.agent),
+    };
+    let check = (app && run.head_sha.is_some()).then(|| CheckRunWrite {
+        name: format!("{CHECK_NAME}/{}", run.agent),
+        external_id: run.name.clone(),
+        status,
+        conclusion: conclusion.clone(),
+        details_url: run.details_url.clone(),
+        title: title.clone(),
+        summary: summary.clone().unwrap_or_else(|| title.clone()),
+        started_at,
+        completed_at,
+    });
+    let status_write = (!app && run.head_sha.is_some()).then(|| StatusWrite {
+        state: match conclusion.as_deref() {
+            None => StatusState::Pending,
+            Some("success") | Some("neutral") | Some("skipped") => StatusState::Success,
+            Some("failure") => StatusState::Failure,
+            Some(_) => StatusState::Error,
+        },
+        context: format!("{CHECK_NAME}/{}", run.agent),
+        description: title,
+        target_url: run.details_url.clone(),
+    });
+    let comment = match (run.number, stage) {
+        (None, _) | (_, Stage::Queued) => None,
+        (Some(_), _) => {
+            let context = CommentContext {
+                run: CommentRun {
+                    agent: run.agent.clone(),
+                    name: run.name.clone(),
+                    requested_by: run.requested_by.clone(),
+                    duration,
+                    url: run.details_url.clone(),
+                },
+                result: conclusion.map(|conclusion| CommentResult {
+                    conclusion,
+                    summary: summary.unwrap_or_default(),
+                }),
+                prefix: run.prefix.clone(),
+            };
+            let body = template
+                .render_comment(&context)
+                .map_err(ReportError::Template)?;
+            Some(with_marker(body.trim_end(), &run.name))
+        }
+    };
+    Ok(Writes {
+        check,
+        status: status_write,
+        comment,
+    })
+}
+
+fn with_marker(body: &str, run_name: &str) -> String {
+    let marker = marker(run_name);
+    let room = COMMENT_LIMIT - marker.chars().count() - 2;
+    format!("{}\n\n{marker}", cut(body, room))
+}
+
+/// Makes untrusted text (an agent's summary) safe to show in a comment: no @mentions (a
+/// zero-width joiner after the `@`), no raw HTML or HTML comments (`<` escaped), no images
+/// that load from elsewhere (`![` escaped), at most `limit` characters.
+pub fn neutralise(text: &str, limit: usize) -> String {
+    let mut out = String::with_capacity(text.len().min(limit) + 16);
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '@' => {
+                out.push('@');
+                if chars
+                    .peek()
+                    .is_some_and(|n| n.is_alphanumeric() || *n == '-' || *n == '_')
+                {
+                    out.push('\u{200D}');
+                }
+            }
+            '!' if chars.peek() == Some(&'[') => out.push_str("!\\"),
+            '\u{0}' => {}
+            c => out.push(c),
+        }
+    }
+    cut(&out, limit)
+}
+
+/// At most `limit` characters, with a note when something was cut.
+fn cut(text: &str, limit: usize) -> String {
+    const NOTE: &str = "\n\n… (cut)";
+    if text.chars().count() <= limit {
+        return text.to_owned();
+    }
+    let keep = limit.saturating_sub(NOTE.chars().count());
+    let mut s: String = text.chars().take(keep).collect();
+    s.push_str(NOTE);
+    s
+}
+
+/// `4m 12s`, `1h 3m`, `9s`.
+pub fn format_duration(d: Duration) -> String {
+    let s = d.as_secs();
+    match (s / 3600, (s % 3600) / 60, s % 60) {
+        (0, 0, sec) => format!("{sec}s"),
+        (0, m, sec) => format!("{m}m {sec}s"),
+        (h, m, _) => format!("{h}h {m}m"),
+    }
+}
+
+/// One line of a `/agent status` answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunLine {
+    pub name: String,
+    pub agent: String,
+    /// `Running`, `Succeeded`, ...
+    pub phase: String,
+    pub url: Option<String>,
+}
+
+/// The answer to `/agent status`: the runs of a pull request or issue, newest first.
+pub fn status_body(number: u64, runs: &[RunLine]) -> String {
+    if runs.is_empty() {
+        return format!("No agent runs for #{number}.");
+    }
+    let mut out = format!("Agent runs for #{number}:\n\n| run | agent | phase |\n|---|---|---|\n");
+    for r in runs {
+        let name = match &r.url {
+            Some(u) => format!("[`{}`]({u})", r.name),
+            None => format!("`{}`", r.name),
+        };
+        out.push_str(&format!("| {name} | {} | {} |\n", r.agent, r.phase));
+    }
+    out
+}
+
+/// Carries the writes out; one per service, shared.
+pub struct Reporter<'a> {
+    pub client: &'a GithubClient,
+    pub template: &'a dyn CommentTemplate,
+}
+
+impl Reporter<'_> {
+    /// A command was accepted: eyes on it.
+    pub async fn accepted(&self, repo: &RepoFullName, comment_id: u64) -> Result<(), ReportError> {
+        self.client
+            .react_to_comment(repo, comment_id, Reaction::Eyes)
+            .await?;
+        Ok(())
+    }
+
+    /// A reply (refusal, help, status) posted at most once per `key` (e.g. the delivery
+    /// id), even when the same delivery arrives twice or the service restarts.
+    pub async fn reply_once(
+        &self,
+        repo: &RepoFullName,
+        number: u64,
+        key: &str,
+        body: &str,
+    ) -> Result<u64, ReportError> {
+        let marker = format!("<!-- agentpods:reply={key} -->");
+        let body = format!("{}\n\n{marker}", cut(body, SUMMARY_LIMIT));
+        Ok(self
+            .client
+            .create_comment_once(repo, number, &marker, &body)
+            .await?)
+    }
+
+    /// Shows `run` at `stage` on GitHub, updating `refs` (to be stored in the AgentRun's
+    /// status) with what was created.
+    pub async fn report(
+        &self,
+        run: &RunInfo,
+        stage: &Stage,
+        refs: &mut ReportRefs,
+    ) -> Result<(), ReportError> {
+        let w = writes(run, stage, self.client.is_app(), self.template)?;
+        if let (Some(check), Some(sha)) = (&w.check, &run.head_sha) {
+            match refs.check_run_id {
+                Some(id) => self.client.update_check_run(&run.repo, id, check).await?,
+                None => {
+                    refs.check_run_id =
+                        Some(self.client.create_check_run(&run.repo, sha, check).await?);
+                }
+            }
+        }
+        if let (Some(status), Some(sha)) = (&w.status, &run.head_sha) {
+            self.client.create_status(&run.repo, sha, status).await?;
+            refs.status_context = Some(status.context.clone());
+        }
+        if let (Some(body), Some(number)) = (&w.comment, run.number) {
+            match refs.comment_id {
+                Some(id) => self.client.update_comment(&run.repo, id, body).await?,
+                None => {
+                    let marker = marker(&run.name);
+                    let id = match self.client.find_comment(&run.repo, number, &marker).await? {
+                        Some(found) => {
+                            if found.body != *body {
+                                self.client
+                                    .update_comment(&run.repo, found.id, body)
+                                    .await?;
+                            }
+                            found.id
+                        }
+                        None => {
+                            self.client
+                                .create_comment_once(&run.repo, number, &marker, body)
+                                .await?
+                        }
+                    };
+                    refs.comment_id = Some(id);
+                }
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,487 @@
+//! The GitHub client against the fake GitHub over real HTTP: App auth and its token cache,
+//! per-run tokens, permissions, rate limits and faults, comments that are never posted
+//! twice, and the catch-up of failed webhook deliveries.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use agentpods::config::Permission;
+use agentpods::github::client::{
+    ClientConfig, Credentials, GithubClient, GithubError, RetryPolicy, Secret, TokenPermissions,
+};
+use agentpods::github::event::RepoFullName;
+use support::fake_github::{APP_ID, APP_KEY_PEM, FakeGithub, FaultKind, ManualClock, PAT};
+use support::server::within;
+
+const REPO: &str = "octo/demo";
+
+fn repo() -> RepoFullName {
+    REPO.parse().expect("repo name")
+}
+
+fn policy() -> RetryPolicy {
+    RetryPolicy {
+        max_attempts: 4,
+        base_delay: Duration::from_millis(100),
+        max_delay: Duration::from_secs(2),
+        max_rate_limit_wait: Duration::from_secs(120),
+        jitter_seed: Some(7),
+        ..RetryPolicy::default()
+    }
+}
+
+fn app_client(fake: &FakeGithub, clock: &Arc<ManualClock>) -> GithubClient {
+    let mut config = ClientConfig::new(Credentials::App {
+        app_id: APP_ID,
+        private_key_pem: Secret::new(APP_KEY_PEM),
+    });
+    config.base_url = fake.url();
+    config.retry = policy();
+    GithubClient::new(config, clock.clone()).expect("an App client")
+}
+
+fn token_client(fake: &FakeGithub, clock: &Arc<ManualClock>) -> GithubClient {
+    let mut config = ClientConfig::new(Credentials::Token(Secret::new(PAT)));
+    config.base_url = fake.url();
+    config.retry = policy();
+    GithubClient::new(config, clock.clone()).expect("a token client")
+}
+
+async fn fake(clock: &Arc<ManualClock>) -> FakeGithub {
+    let fake = FakeGithub::start(clock.clone()).await;
+    fake.install(REPO, 77);
+    fake.install("octo/other", 77);
+    fake.set_role(REPO, "maintainer", "maintain");
+    fake.set_role(REPO, "reader", "read");
+    fake
+}
+
+fn assert_clean(fake: &FakeGithub) {
+    assert_eq!(
+        fake.violations(),
+        Vec::<String>::new(),
+        "{:#?}",
+        fake.requests()
+    );
+}
+
+#[tokio::test]
+async fn an_installation_token_is_reused_until_five_minutes_before_it_expires() {
+    within(30, async {
+        let clock = ManualClock::new();
+        let fake = fake(&clock).await;
+        let client = app_client(&fake, &clock);
+
+        assert_eq!(
+            client
+                .collaborator_permission(&repo(), "maintainer")
+                .await
+                .unwrap(),
+            Permission::Maintain
+        );
+        clock.advance(Duration::from_secs(61)); // past the permission cache
+        assert_eq!(
+            client
+                .collaborator_permission(&repo(), "maintainer")
+                .await
+                .unwrap(),
+            Permission::Maintain
+        );
+        assert_eq!(
+            fake.count("GET", "/installation"),
+            1,
+            "the installation is looked up once"
+        );
+        assert_eq!(
+            fake.count("POST", "/access_tokens"),
+            1,
+            "one token serves both calls"
+        );
+
+        // The token lives an hour; 56 minutes on, it has less than five minutes left.
+        clock.advance(Duration::from_secs(55 * 60));
+        client
+            .collaborator_permission(&repo(), "reader")
+            .await
+            .unwrap();
+        assert_eq!(
+            fake.count("POST", "/access_tokens"),
+            2,
+            "renewed before it expires"
+        );
+        assert_clean(&fake);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn callers_waiting_for_a_token_share_one_renewal() {
+    within(30, async {
+        let clock = ManualClock::new();
+        let fake = fake(&clock).await;
+        let client = app_client(&fake, &clock);
+        let users = ["maintainer", "reader", "a", "b", "c", "d"];
+        let repo = repo();
+        let answers = futures_util::future::join_all(
+            users
+                .iter()
+                .map(|u| client.collaborator_permission(&repo, u)),
+        )
+        .await;
+        assert!(answers.iter().all(Result::is_ok), "{answers:?}");
+        assert_eq!(fake.count("POST", "/access_tokens"), 1);
+        assert_clean(&fake);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_run_token_covers_one_repository_and_only_the_permissions_asked_for() {
+    within(30, async {
+        let clock = ManualClock::new();
+        let fake = fake(&clock).await;
+        let client = app_client(&fake, &clock);
+        let token = client
+            .scoped_token(&repo(), &TokenPermissions::agent_default())
+            .await
+            .expect("a run token");
+        assert_eq!(token.repositories, vec![REPO.to_owned()]);
+        assert_eq!(
+            token.permissions.keys().collect::<Vec<_>>(),
+            ["contents", "issues", "pull_requests"]
+        );
+        assert!(token.permissions.values().all(|v| v == "write"));
+        assert_eq!(format!("{:?}", token.token), "***", "a token never prints");
+        let grant = fake
+            .with(|m| m.grants.get(token.token.expose()).cloned())
+            .expect("granted");
+        assert_eq!(grant.repositories, Some(vec!["demo".to_owned()]));
+        assert_clean(&fake);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_permission_comes_from_the_api_and_is_believed_for_a_minute() {
+    within(30, async {
+        let clock = ManualClock::new();
+        let fake = fake(&clock).await;
+        let client = token_client(&fake, &clock);
+        assert_eq!(
+            client
+                .collaborator_permission(&repo(), "reader")
+                .await
+                .unwrap(),
+            Permission::Read
+        );
+        assert_eq!(
+            client
+                .collaborator_permission(&repo(), "stranger")
+                .await
+                .unwrap(),
+            Permission::None
+        );
+        fake.set_role(REPO, "reader", "write");
+        assert_eq!(
+            client
+                .collaborator_permission(&repo(), "READER")
+                .await
+                .unwrap(),
+            Permission::Read,
+            "cached"
+        );
+        clock.advance(Duration::from_secs(61));
+        assert_eq!(
+            client
+                .collaborator_permission(&repo(), "reader")
+                .await
+                .unwrap(),
+            Permission::Write
+        );
+        assert_eq!(fake.count("GET", "/collaborators/reader/permission"), 2);
+        fake.with(|m| {
+            m.teams
+                .insert("octo/reviewers".into(), vec!["reader".into()])
+        });
+        assert!(
+            client
+                .is_team_member(&repo(), "octo", "reviewers", "reader")
+                .await
+                .unwrap()
+        );
+        assert!(
+            !client
+                .is_team_member(&repo(), "octo", "reviewers", "stranger")
+                .await
+                .unwrap()
+        );
+        assert_clean(&fake);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_fork_pull_request_is_read_as_our_type() {
+    within(30, async {
+        let clock = ManualClock::new();
+        let fake = fake(&clock).await;
+        let client = token_client(&fake, &clock);
+        fake.add_pull(REPO, 5, &"a".repeat(40), "someone/demo");
+        fake.add_pull(REPO, 6, &"b".repeat(40), REPO);
+        let fork = client.pull_request(&repo(), 5).await.unwrap();
+        assert!(fork.is_fork());
+        assert_eq!(fork.head.sha.as_str(), "a".repeat(40));
+        assert_eq!(fork.head.ref_name, "fix-readme");
+        assert!(!client.pull_request(&repo(), 6).await.unwrap().is_fork());
+        assert!(matches!(
+            client.pull_request(&repo(), 9).await,
+            Err(GithubError::NotFound { .. })
+        ));
+        assert_clean(&fake);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn rate_limits_are_waited_out_then_the_call_goes_through() {
+    within(30, async {
+        let clock = ManualClock::new();
+        let fake = fake(&clock).await;
+        let client = token_client(&fake, &clock);
+        fake.fail_next(1, None, FaultKind::SecondaryLimit { retry_after: 30 });
+        fake.fail_next(1, None, FaultKind::PrimaryLimit { reset_in: 90 });
+        client
+            .collaborator_permission(&repo(), "reader")
+            .await
+            .expect("after the limits");
+        let slept = clock.slept();
+        assert_eq!(slept[0], Duration::from_secs(30), "retry-after honoured");
+        assert_eq!(
+            slept[1],
+            Duration::from_secs(90),
+            "waited until x-ratelimit-reset"
+        );
+        assert_eq!(fake.count("GET", "/permission"), 3);
+
+        // A limit that lasts longer than the policy allows is handed back, with its time.
+        fake.fail_next(1, None, FaultKind::SecondaryLimit { retry_after: 3600 });
+        let err = client
+            .collaborator_permission(&repo(), "maintainer")
+            .await
+            .unwrap_err();
+        assert!(matches!(err, GithubError::RateLimited { .. }), "{err}");
+        assert_clean(&fake);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn server_errors_are_retried_with_growing_jittered_waits_then_given_up() {
+    within(30, async {
+        let clock = ManualClock::new();
+        let fake = fake(&clock).await;
+        let client = token_client(&fake, &clock);
+        fake.fail_next(2, None, FaultKind::BadGateway);
+        client
+            .collaborator_permission(&repo(), "reader")
+            .await
+            .expect("third time lucky");
+        let slept = clock.slept();
+        assert_eq!(slept.len(), 2);
+        assert!(
+            slept[0] >= Duration::from_millis(50) && slept[0] <= Duration::from_millis(100),
+            "{slept:?}"
+        );
+        assert!(
+            slept[1] >= Duration::from_millis(100) && slept[1] <= Duration::from_millis(200),
+            "{slept:?}"
+        );
+
+        fake.fail_next(10, None, FaultKind::BadGateway);
+        let err = client
+            .collaborator_permission(&repo(), "maintainer")
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, GithubError::Server { status: 502, .. }),
+            "{err}"
+        );
+        assert_eq!(
+            fake.count("GET", "/collaborators/maintainer/"),
+            4,
+            "bounded attempts"
+        );
+        assert!(!err.to_string().contains(PAT), "no token in errors");
+        assert_clean(&fake);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_comment_github_posted_before_failing_is_found_not_posted_again() {
+    within(30, async {
+        let clock = ManualClock::new();
+        let fake = fake(&clock).await;
+        let client = app_client(&fake, &clock);
+        let marker = "<!-- agentpods:run=r1 -->";
+        // Someone quoting the marker does not make their comment ours.
+        fake.add_comment(REPO, 3, "mallory", &format!("look: {marker}"));
+        fake.fail_next(
+            1,
+            Some(("POST", "/issues/3/comments")),
+            FaultKind::BadGatewayAfterActing,
+        );
+        let id = client
+            .create_comment_once(&repo(), 3, marker, &format!("hello\n\n{marker}"))
+            .await
+            .expect("the comment");
+        let ours: Vec<_> = fake
+            .comments()
+            .into_iter()
+            .filter(|c| c.login.ends_with("[bot]"))
+            .collect();
+        assert_eq!(ours.len(), 1, "{ours:#?}");
+        assert_eq!(ours[0].id, id);
+        assert_eq!(fake.count("POST", "/issues/3/comments"), 1);
+
+        // Asked again (a redelivery, a restart): the same comment.
+        let again = client
+            .create_comment_once(&repo(), 3, marker, &format!("hello\n\n{marker}"))
+            .await
+            .unwrap();
+        assert_eq!(again, id);
+        assert_eq!(fake.count("POST", "/issues/3/comments"), 1);
+        assert_clean(&fake);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn catch_up_redelivers_each_failed_delivery_once() {
+    within(30, async {
+        let clock = ManualClock::new();
+        let fake = fake(&clock).await;
+        let client = app_client(&fake, &clock);
+        fake.add_delivery("ok-1", "issue_comment", 202, Duration::from_secs(600));
+        let failed = fake.add_delivery("down-1", "pull_request", 502, Duration::from_secs(500));
+        let retried = fake.add_delivery("down-2", "issue_comment", 0, Duration::from_secs(400));
+        // down-2 was already redelivered, successfully.
+        fake.with(|m| {
+            m.deliveries.push(support::fake_github::Delivery {
+                id: 99_999,
+                guid: "down-2".into(),
+                delivered_at: clock_now(&clock) - Duration::from_secs(300),
+                redelivery: true,
+                status_code: 202,
+                event: "issue_comment".into(),
+            })
+        });
+        let _ = retried;
+
+        let first = client.redeliver_failed(100).await.expect("catch-up");
+        assert_eq!(first, vec![failed]);
+        let second = client.redeliver_failed(100).await.expect("catch-up again");
+        assert!(second.is_empty(), "already redelivered: {second:?}");
+        assert_eq!(fake.with(|m| m.redelivered.clone()), vec![failed]);
+        assert_clean(&fake);
+    })
+    .await;
+}
+
+fn clock_now(clock: &Arc<ManualClock>) -> std::time::SystemTime {
+    use agentpods::github::client::Clock;
+    clock.now()
+}
+
+#[tokio::test]
+async fn a_bad_key_or_token_is_reported_without_showing_it() {
+    within(30, async {
+        let clock = ManualClock::new();
+        let fake = fake(&clock).await;
+        let mut config = ClientConfig::new(Credentials::App {
+            app_id: APP_ID,
+            private_key_pem: Secret::new(
+                "-----BEGIN RSA PRIVATE KEY-----\nnope\n-----END RSA PRIVATE KEY-----",
+            ),
+        });
+        config.base_url = fake.url();
+        let err = GithubClient::new(config.clone(), clock.clone())
+            .err()
+            .expect("refused");
+        assert!(!err.to_string().contains("nope"), "{err}");
+        assert!(!format!("{config:?}").contains("nope"));
+
+        config.credentials = Credentials::Token(Secret::new("ghp_wrong"));
+        let client = GithubClient::new(config, clock.clone()).unwrap();
+        let err = client
+            .collaborator_permission(&repo(), "reader")
+            .await
+            .unwrap_err();
+        assert!(matches!(err, GithubError::Unauthorized { .. }), "{err}");
+        assert!(!format!("{err:?}").contains("ghp_wrong"));
+    })
+    .await;
+}
+
+#[test]
+fn the_fake_holds_requests_to_githubs_rest_description() {
+    let ops = support::fake_github::Operations::load();
+    assert_eq!(ops.package, "@octokit/openapi@23.0.2");
+    let check = |m: &str, p: &str, q: &[(&str, &str)], b: &str| {
+        let q: Vec<(String, String)> = q.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect();
+        ops.check(m, p, &q, b.as_bytes())
+    };
+    assert!(
+        check(
+            "POST",
+            "/repos/o/r/issues/1/comments",
+            &[],
+            r#"{"body":"hi"}"#
+        )
+        .is_empty()
+    );
+    assert!(
+        !check(
+            "POST",
+            "/repos/o/r/issues/1/comments",
+            &[],
+            r#"{"body":"hi","bodyy":1}"#
+        )
+        .is_empty(),
+        "unknown field"
+    );
+    assert!(
+        !check("POST", "/repos/o/r/issues/1/comments", &[], r#"{"body":1}"#).is_empty(),
+        "wrong type"
+    );
+    assert!(
+        !check(
+            "POST",
+            "/repos/o/r/check-runs",
+            &[],
+            r#"{"name":"x","head_sha":"a","status":"done"}"#
+        )
+        .is_empty(),
+        "not in the enum"
+    );
+    assert!(
+        !check("POST", "/repos/o/r/check-runs", &[], r#"{"name":"x"}"#).is_empty(),
+        "head_sha required"
+    );
+    assert!(
+        !check(
+            "GET",
+            "/repos/o/r/issues/1/comments",
+            &[("perpage", "100")],
+            ""
+        )
+        .is_empty(),
+        "unknown query"
+    );
+    assert!(
+        !check("DELETE", "/repos/o/r", &[], "").is_empty(),
+        "not an operation we call"
+    );
+}

@@ -1,0 +1,859 @@
+//! A fake GitHub over real HTTP for the real client (octocrab underneath), the way
+//! rust-lang/bors tests: a stateful model of the parts agentpods uses, App auth checked for
+//! real (RS256 JWTs against the test key in this folder, made once with
+//! `openssl genrsa -traditional 2048`), installation tokens that expire by the test's
+//! clock, every request checked against GitHub's REST description (`schema`), failure
+//! switches and a request log.
+
+mod schema;
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use agentpods::github::client::Clock;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use octocrab::jsonwebtoken::{Algorithm, DecodingKey, Validation, decode};
+use serde_json::{Value, json};
+
+pub use schema::Operations;
+
+pub const APP_ID: u64 = 4242;
+pub const APP_KEY_PEM: &str = include_str!("test-app-key.pem");
+const APP_PUBLIC_PEM: &str = include_str!("test-app-key.pub.pem");
+/// The plain token the fake accepts.
+pub const PAT: &str = "ghp_faketoken0123456789";
+pub const BOT_LOGIN: &str = "agentpods[bot]";
+pub const PAT_LOGIN: &str = "agentpods-bot";
+/// How long an installation token lives.
+pub const TOKEN_LIFETIME: Duration = Duration::from_secs(3600);
+
+/// What a fault does to a request it catches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaultKind {
+    /// 502 without acting.
+    BadGateway,
+    /// Carries the request out, then answers 502: the client cannot tell it happened.
+    BadGatewayAfterActing,
+    /// 403 with `retry-after: secs` (secondary rate limit).
+    SecondaryLimit { retry_after: u64 },
+    /// 403 with `x-ratelimit-remaining: 0` and a reset `secs` from now.
+    PrimaryLimit { reset_in: u64 },
+}
+
+struct Fault {
+    /// `METHOD` and a substring of the path; `None` catches any request.
+    matcher: Option<(String, String)>,
+    kind: FaultKind,
+    remaining: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct Comment {
+    pub id: u64,
+    pub repo: String,
+    pub issue: u64,
+    pub body: String,
+    pub login: String,
+    pub kind: String,
+    /// How many times it was edited.
+    pub edits: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct CheckRun {
+    pub id: u64,
+    pub repo: String,
+    pub head_sha: String,
+    pub name: String,
+    pub external_id: Option<String>,
+    pub status: String,
+    pub conclusion: Option<String>,
+    pub details_url: Option<String>,
+    pub summary: Option<String>,
+    /// Every status it went through, in order.
+    pub history: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub id: u64,
+    pub guid: String,
+    pub delivered_at: SystemTime,
+    pub redelivery: bool,
+    pub status_code: u16,
+    pub event: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Grant {
+    pub installation: u64,
+    pub expires_at: SystemTime,
+    /// `None`: every repository of the installation.
+    pub repositories: Option<Vec<String>>,
+    pub permissions: BTreeMap<String, String>,
+}
+
+#[derive(Default)]
+pub struct Model {
+    pub installations: HashMap<String, u64>,
+    pub grants: HashMap<String, Grant>,
+    /// (repo, login) → role name (`admin`, `write`, `read`, ...).
+    pub roles: HashMap<(String, String), String>,
+    /// `org/slug` → active members.
+    pub teams: HashMap<String, Vec<String>>,
+    pub pulls: HashMap<(String, u64), Value>,
+    pub comments: Vec<Comment>,
+    /// (repo, comment id, content, by).
+    pub reactions: Vec<(String, u64, String, String)>,
+    pub check_runs: Vec<CheckRun>,
+    /// (repo, sha, body).
+    pub statuses: Vec<(String, String, Value)>,
+    pub deliveries: Vec<Delivery>,
+    /// Ids of the delivery attempts asked for again.
+    pub redelivered: Vec<u64>,
+    next_id: u64,
+}
+
+impl Model {
+    fn id(&mut self) -> u64 {
+        self.next_id += 1;
+        1000 + self.next_id
+    }
+}
+
+struct Shared {
+    model: Mutex<Model>,
+    faults: Mutex<VecDeque<Fault>>,
+    log: Mutex<Vec<String>>,
+    violations: Mutex<Vec<String>>,
+    ops: Operations,
+    clock: Arc<dyn Clock>,
+    key: DecodingKey,
+}
+
+pub struct FakeGithub {
+    pub addr: SocketAddr,
+    shared: Arc<Shared>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl FakeGithub {
+    /// Starts the fake on `127.0.0.1`, on a free port, telling time by `clock`.
+    pub async fn start(clock: Arc<dyn Clock>) -> FakeGithub {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the fake GitHub");
+        let addr = listener.local_addr().expect("local address");
+        let shared = Arc::new(Shared {
+            model: Mutex::new(Model::default()),
+            faults: Mutex::new(VecDeque::new()),
+            log: Mutex::new(Vec::new()),
+            violations: Mutex::new(Vec::new()),
+            ops: Operations::load(),
+            clock,
+            key: DecodingKey::from_rsa_pem(APP_PUBLIC_PEM.as_bytes()).expect("the test key"),
+        });
+        let app = axum::Router::new()
+            .fallback(handle)
+            .with_state(shared.clone());
+        let server = tokio::spawn(async move {
+            axum::serve(listener, app)
+                .await
+                .expect("serve the fake GitHub");
+        });
+        FakeGithub {
+            addr,
+            shared,
+            server,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Reads or changes the model.
+    pub fn with<T>(&self, f: impl FnOnce(&mut Model) -> T) -> T {
+        f(&mut self.shared.model.lock().expect("model"))
+    }
+
+    pub fn install(&self, repo: &str, installation: u64) {
+        self.with(|m| m.installations.insert(repo.to_owned(), installation));
+    }
+
+    pub fn set_role(&self, repo: &str, login: &str, role: &str) {
+        self.with(|m| {
+            m.roles
+                .insert((repo.to_owned(), login.to_lowercase()), role.to_owned())
+        });
+    }
+
+    pub fn add_pull(&self, repo: &str, number: u64, head_sha: &str, head_repo: &str) {
+        let pull = json!({
+            "number": number, "title": "Fix the README", "body": null, "draft": false,
+            "state": "open", "merged": false, "html_url": format!("https://github.com/{repo}/pull/{number}"),
+            "user": {"login": "contributor", "id": 7, "type": "User"},
+            "author_association": "CONTRIBUTOR", "labels": [{"name": "docs"}],
+            "head": {"ref": "fix-readme", "sha": head_sha,
+                     "repo": {"full_name": head_repo, "clone_url": format!("https://github.com/{head_repo}.git")}},
+            "base": {"ref": "main", "sha": "0".repeat(40),
+                     "repo": {"full_name": repo, "clone_url": format!("https://github.com/{repo}.git")}},
+        });
+        self.with(|m| m.pulls.insert((repo.to_owned(), number), pull));
+    }
+
+    /// Someone else's comment (not ours).
+    pub fn add_comment(&self, repo: &str, issue: u64, login: &str, body: &str) -> u64 {
+        self.with(|m| {
+            let id = m.id();
+            m.comments.push(Comment {
+                id,
+                repo: repo.to_owned(),
+                issue,
+                body: body.to_owned(),
+                login: login.to_owned(),
+                kind: "User".into(),
+                edits: 0,
+            });
+            id
+        })
+    }
+
+    pub fn add_delivery(&self, guid: &str, event: &str, status_code: u16, age: Duration) -> u64 {
+        let now = self.shared.clock.now();
+        self.with(|m| {
+            let id = m.id();
+            m.deliveries.push(Delivery {
+                id,
+                guid: guid.to_owned(),
+                delivered_at: now - age,
+                redelivery: false,
+                status_code,
+                event: event.to_owned(),
+            });
+            id
+        })
+    }
+
+    /// The next `count` requests (matching `METHOD` and a path substring, when given) get
+    /// `kind` instead.
+    pub fn fail_next(&self, count: u32, matcher: Option<(&str, &str)>, kind: FaultKind) {
+        self.shared.faults.lock().expect("faults").push_back(Fault {
+            matcher: matcher.map(|(m, p)| (m.to_owned(), p.to_owned())),
+            kind,
+            remaining: count,
+        });
+    }
+
+    /// `METHOD /path?query -> status`, in order.
+    pub fn requests(&self) -> Vec<String> {
+        self.shared.log.lock().expect("log").clone()
+    }
+
+    pub fn count(&self, method: &str, path_part: &str) -> usize {
+        self.requests()
+            .iter()
+            .filter(|r| r.starts_with(&format!("{method} ")) && r.contains(path_part))
+            .count()
+    }
+
+    /// Requests that departed from GitHub's REST description or hit no route.
+    pub fn violations(&self) -> Vec<String> {
+        self.shared.violations.lock().expect("violations").clone()
+    }
+
+    pub fn comments(&self) -> Vec<Comment> {
+        self.with(|m| m.comments.clone())
+    }
+
+    pub fn check_runs(&self) -> Vec<CheckRun> {
+        self.with(|m| m.check_runs.clone())
+    }
+
+    pub fn statuses(&self) -> Vec<(String, String, Value)> {
+        self.with(|m| m.statuses.clone())
+    }
+}
+
+impl Drop for FakeGithub {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+enum Caller {
+    App,
+    Installation(Grant),
+    Pat,
+}
+
+fn error(status: StatusCode, message: &str) -> Response {
+    json_response(status, json!({"message": message}))
+}
+
+async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let body = axum::body::to_bytes(body, 1 << 20)
+        .await
+        .unwrap_or_default();
+    let method = parts.method.as_str().to_owned();
+    let path = parts.uri.path().to_owned();
+    let query: Vec<(String, String)> = parts
+        .uri
+        .query()
+        .unwrap_or_default()
+        .split('&')
+        .filter(|s| !s.is_empty())
+        .map(|kv| {
+            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+            (k.to_owned(), percent_decode(v))
+        })
+        .collect();
+    let shown = match parts.uri.query() {
+        Some(q) => format!("{method} {path}?{q}"),
+        None => format!("{method} {path}"),
+    };
+    let fault = take_fault(&shared, &method, &path);
+    let response = match fault {
+        Some(FaultKind::BadGateway) => error(StatusCode::BAD_GATEWAY, "Server Error"),
+        Some(FaultKind::SecondaryLimit { retry_after }) => {
+            let mut r = error(
+                StatusCode::FORBIDDEN,
+                "You have exceeded a secondary rate limit.",
+            );
+            r.headers_mut().insert("retry-after", retry_after.into());
+            r
+        }
+        Some(FaultKind::PrimaryLimit { reset_in }) => {
+            let reset = shared.clock.now() + Duration::from_secs(reset_in);
+            let mut r = error(StatusCode::FORBIDDEN, "API rate limit exceeded.");
+            r.headers_mut()
+                .insert("x-ratelimit-remaining", HeaderValue::from_static("0"));
+            r.headers_mut()
+                .insert("x-ratelimit-reset", epoch(reset).into());
+            r
+        }
+        Some(FaultKind::BadGatewayAfterActing) | None => {
+            let violations = shared.ops.check(&method, &path, &query, &body);
+            let response = if violations.is_empty() {
+                let caller = authenticate(&shared, parts.headers.get("authorization"));
+                match caller {
+                    Ok(caller) => route(&shared, &caller, &method, &path, &query, &body),
+                    Err(()) => error(StatusCode::UNAUTHORIZED, "Bad credentials"),
+                }
+            } else {
+                shared
+                    .violations
+                    .lock()
+                    .expect("violations")
+                    .extend(violations.iter().cloned());
+                error(StatusCode::UNPROCESSABLE_ENTITY, &violations.join("; "))
+            };
+            if fault.is_some() {
+                error(StatusCode::BAD_GATEWAY, "Server Error")
+            } else {
+                response
+            }
+        }
+    };
+    shared
+        .log
+        .lock()
+        .expect("log")
+        .push(format!("{shown} -> {}", response.status().as_u16()));
+    response
+}
+
+fn take_fault(shared: &Shared, method: &str, path: &str) -> Option<FaultKind> {
+    let mut faults = shared.faults.lock().expect("faults");
+    let i = faults.iter().position(|f| match &f.matcher {
+        None => true,
+        Some((m, p)) => m == method && path.contains(p.as_str()),
+    })?;
+    let kind = faults[i].kind;
+    faults[i].remaining -= 1;
+    if faults[i].remaining == 0 {
+        faults.remove(i);
+    }
+    Some(kind)
+}
+
+/// Who is calling; `Err` answers 401.
+fn authenticate(shared: &Shared, header: Option<&HeaderValue>) -> Result<Caller, ()> {
+    let unauthorized = || ();
+    let token = header
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.strip_prefix("Bearer "))
+        .ok_or_else(unauthorized)?;
+    if token.matches('.').count() == 2 {
+        #[derive(serde::Deserialize)]
+        struct Claims {
+            iss: Value,
+            iat: u64,
+            exp: u64,
+        }
+        let mut validation = Validation::new(Algorithm::RS256);
+        validation.set_required_spec_claims(&["exp"]);
+        let claims = decode::<Claims>(token, &shared.key, &validation)
+            .map_err(|e| {
+                eprintln!("fake GitHub: a JWT that does not verify: {e}");
+                unauthorized()
+            })?
+            .claims;
+        // GitHub: `iss` is the App id (number or string), a JWT lives at most 10 minutes.
+        let iss_ok = claims.iss == json!(APP_ID) || claims.iss == json!(APP_ID.to_string());
+        if !iss_ok || claims.exp.saturating_sub(claims.iat) > 600 {
+            return Err(());
+        }
+        return Ok(Caller::App);
+    }
+    if token == PAT {
+        return Ok(Caller::Pat);
+    }
+    let model = shared.model.lock().expect("model");
+    match model.grants.get(token) {
+        Some(g) if g.expires_at > shared.clock.now() => Ok(Caller::Installation(g.clone())),
+        _ => Err(()),
+    }
+}
+
+fn json_response(status: StatusCode, v: Value) -> Response {
+    (
+        status,
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/json; charset=utf-8",
+        )],
+        v.to_string(),
+    )
+        .into_response()
+}
+
+fn route(
+    shared: &Shared,
+    caller: &Caller,
+    method: &str,
+    path: &str,
+    query: &[(String, String)],
+    body: &[u8],
+) -> Response {
+    let body: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let seg: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let now = shared.clock.now();
+    let mut model = shared.model.lock().expect("model");
+    let m = &mut *model;
+    let app_only = matches!(
+        seg.as_slice(),
+        ["app", ..] | ["repos", _, _, "installation"]
+    );
+    if app_only != matches!(caller, Caller::App) {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            if app_only {
+                "A JSON web token could not be decoded"
+            } else {
+                "This endpoint needs an installation or user token"
+            },
+        );
+    }
+    if let (["repos", owner, name, ..], Caller::Installation(g)) = (seg.as_slice(), caller) {
+        let repo = format!("{owner}/{name}");
+        let installed = m.installations.get(&repo) == Some(&g.installation);
+        let in_scope = g
+            .repositories
+            .as_ref()
+            .is_none_or(|rs| rs.iter().any(|r| r == name));
+        if !installed || !in_scope {
+            return error(StatusCode::NOT_FOUND, "Not Found");
+        }
+    }
+    let (login, kind) = match caller {
+        Caller::Pat => (PAT_LOGIN, "User"),
+        _ => (BOT_LOGIN, "Bot"),
+    };
+    let q = |name: &str| {
+        query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    match (method, seg.as_slice()) {
+        ("GET", ["repos", o, r, "installation"]) => {
+            match m.installations.get(&format!("{o}/{r}")) {
+                Some(id) => json_response(StatusCode::OK, json!({"id": id, "app_id": APP_ID})),
+                None => error(StatusCode::NOT_FOUND, "Not Found"),
+            }
+        }
+        ("POST", ["app", "installations", id, "access_tokens"]) => {
+            let Ok(installation) = id.parse::<u64>() else {
+                return error(StatusCode::NOT_FOUND, "Not Found");
+            };
+            if !m.installations.values().any(|i| *i == installation) {
+                return error(StatusCode::NOT_FOUND, "Not Found");
+            }
+            let token = format!("ghs_fake{}", m.id());
+            let repositories: Option<Vec<String>> = body["repositories"].as_array().map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect()
+            });
+            let permissions: BTreeMap<String, String> = body["permissions"]
+                .as_object()
+                .map(|p| {
+                    p.iter()
+                        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
+                        .collect()
+                })
+                .unwrap_or_else(|| {
+                    [
+                        ("contents", "write"),
+                        ("checks", "write"),
+                        ("issues", "write"),
+                        ("pull_requests", "write"),
+                        ("statuses", "write"),
+                        ("metadata", "read"),
+                    ]
+                    .into_iter()
+                    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                    .collect()
+                });
+            let expires_at = now + TOKEN_LIFETIME;
+            let owners: Vec<String> = m
+                .installations
+                .iter()
+                .filter(|(_, i)| **i == installation)
+                .map(|(r, _)| r.clone())
+                .collect();
+            let repos_json: Vec<Value> = match &repositories {
+                Some(names) => names
+                    .iter()
+                    .filter_map(|n| owners.iter().find(|r| r.ends_with(&format!("/{n}"))))
+                    .map(|r| json!({"full_name": r}))
+                    .collect(),
+                None => vec![],
+            };
+            m.grants.insert(
+                token.clone(),
+                Grant {
+                    installation,
+                    expires_at,
+                    repositories,
+                    permissions: permissions.clone(),
+                },
+            );
+            json_response(
+                StatusCode::CREATED,
+                json!({"token": token, "expires_at": rfc3339(expires_at),
+                       "permissions": permissions, "repository_selection": "selected",
+                       "repositories": repos_json}),
+            )
+        }
+        ("GET", ["repos", o, r, "collaborators", user, "permission"]) => {
+            match m.roles.get(&(format!("{o}/{r}"), user.to_lowercase())) {
+                Some(role) => {
+                    let permission = match role.as_str() {
+                        "maintain" => "write",
+                        "triage" => "read",
+                        other => other,
+                    };
+                    json_response(
+                        StatusCode::OK,
+                        json!({"permission": permission, "role_name": role,
+                               "user": {"login": user, "id": 1, "type": "User"}}),
+                    )
+                }
+                None => error(StatusCode::NOT_FOUND, "Not Found"),
+            }
+        }
+        ("GET", ["orgs", org, "teams", slug, "memberships", user]) => {
+            let member = m
+                .teams
+                .get(&format!("{org}/{slug}"))
+                .is_some_and(|ms| ms.iter().any(|u| u.eq_ignore_ascii_case(user)));
+            if member {
+                json_response(StatusCode::OK, json!({"state": "active", "role": "member"}))
+            } else {
+                error(StatusCode::NOT_FOUND, "Not Found")
+            }
+        }
+        ("GET", ["repos", o, r, "pulls", n]) => {
+            let key = (format!("{o}/{r}"), n.parse().unwrap_or(0));
+            match m.pulls.get(&key) {
+                Some(p) => json_response(StatusCode::OK, p.clone()),
+                None => error(StatusCode::NOT_FOUND, "Not Found"),
+            }
+        }
+        ("POST", ["repos", o, r, "issues", "comments", id, "reactions"]) => {
+            let repo = format!("{o}/{r}");
+            let id: u64 = id.parse().unwrap_or(0);
+            let content = body["content"].as_str().unwrap_or_default().to_owned();
+            let exists = m
+                .reactions
+                .iter()
+                .any(|x| x.0 == repo && x.1 == id && x.2 == content && x.3 == login);
+            if !exists {
+                m.reactions
+                    .push((repo, id, content.clone(), login.to_owned()));
+            }
+            let status = if exists {
+                StatusCode::OK
+            } else {
+                StatusCode::CREATED
+            };
+            json_response(status, json!({"id": id, "content": content}))
+        }
+        ("POST", ["repos", o, r, "check-runs"]) => {
+            if matches!(caller, Caller::Pat) {
+                return error(
+                    StatusCode::FORBIDDEN,
+                    "You must authenticate via a GitHub App.",
+                );
+            }
+            let status = body["status"].as_str().unwrap_or("queued").to_owned();
+            if status == "completed" && body["conclusion"].is_null() {
+                return error(StatusCode::UNPROCESSABLE_ENTITY, "conclusion is required");
+            }
+            let id = m.id();
+            let run = CheckRun {
+                id,
+                repo: format!("{o}/{r}"),
+                head_sha: body["head_sha"].as_str().unwrap_or_default().to_owned(),
+                name: body["name"].as_str().unwrap_or_default().to_owned(),
+                external_id: body["external_id"].as_str().map(str::to_owned),
+                status: status.clone(),
+                conclusion: body["conclusion"].as_str().map(str::to_owned),
+                details_url: body["details_url"].as_str().map(str::to_owned),
+                summary: body["output"]["summary"].as_str().map(str::to_owned),
+                history: vec![status],
+            };
+            let out = check_json(&run);
+            m.check_runs.push(run);
+            json_response(StatusCode::CREATED, out)
+        }
+        ("PATCH", ["repos", o, r, "check-runs", id]) => {
+            let repo = format!("{o}/{r}");
+            let id: u64 = id.parse().unwrap_or(0);
+            let Some(run) = m
+                .check_runs
+                .iter_mut()
+                .find(|c| c.id == id && c.repo == repo)
+            else {
+                return error(StatusCode::NOT_FOUND, "Not Found");
+            };
+            if body["status"] == "completed" && body["conclusion"].is_null() {
+                return error(StatusCode::UNPROCESSABLE_ENTITY, "conclusion is required");
+            }
+            if let Some(s) = body["status"].as_str() {
+                run.status = s.to_owned();
+            }
+            if let Some(c) = body["conclusion"].as_str() {
+                run.conclusion = Some(c.to_owned());
+                run.status = "completed".into();
+            }
+            if let Some(u) = body["details_url"].as_str() {
+                run.details_url = Some(u.to_owned());
+            }
+            if let Some(s) = body["output"]["summary"].as_str() {
+                run.summary = Some(s.to_owned());
+            }
+            if run.history.last() != Some(&run.status) {
+                run.history.push(run.status.clone());
+            }
+            json_response(StatusCode::OK, check_json(run))
+        }
+        ("GET", ["repos", o, r, "commits", sha, "check-runs"]) => {
+            let repo = format!("{o}/{r}");
+            let runs: Vec<Value> = m
+                .check_runs
+                .iter()
+                .filter(|c| c.repo == repo && c.head_sha == *sha)
+                .filter(|c| q("check_name").is_none_or(|n| n == c.name))
+                .map(check_json)
+                .collect();
+            json_response(
+                StatusCode::OK,
+                json!({"total_count": runs.len(), "check_runs": runs}),
+            )
+        }
+        ("POST", ["repos", o, r, "statuses", sha]) => {
+            m.statuses
+                .push((format!("{o}/{r}"), (*sha).to_owned(), body.clone()));
+            let id = m.id();
+            json_response(
+                StatusCode::CREATED,
+                json!({"id": id, "state": body["state"]}),
+            )
+        }
+        ("POST", ["repos", o, r, "issues", n, "comments"]) => {
+            let id = m.id();
+            let comment = Comment {
+                id,
+                repo: format!("{o}/{r}"),
+                issue: n.parse().unwrap_or(0),
+                body: body["body"].as_str().unwrap_or_default().to_owned(),
+                login: login.to_owned(),
+                kind: kind.to_owned(),
+                edits: 0,
+            };
+            let out = comment_json(&comment);
+            m.comments.push(comment);
+            json_response(StatusCode::CREATED, out)
+        }
+        ("PATCH", ["repos", o, r, "issues", "comments", id]) => {
+            let repo = format!("{o}/{r}");
+            let id: u64 = id.parse().unwrap_or(0);
+            let Some(c) = m.comments.iter_mut().find(|c| c.id == id && c.repo == repo) else {
+                return error(StatusCode::NOT_FOUND, "Not Found");
+            };
+            if c.login != login {
+                return error(
+                    StatusCode::FORBIDDEN,
+                    "Resource not accessible by integration",
+                );
+            }
+            c.body = body["body"].as_str().unwrap_or_default().to_owned();
+            c.edits += 1;
+            json_response(StatusCode::OK, comment_json(c))
+        }
+        ("GET", ["repos", o, r, "issues", n, "comments"]) => {
+            let repo = format!("{o}/{r}");
+            let issue: u64 = n.parse().unwrap_or(0);
+            let per_page: usize = q("per_page").and_then(|v| v.parse().ok()).unwrap_or(30);
+            let page: usize = q("page").and_then(|v| v.parse().ok()).unwrap_or(1);
+            let all: Vec<Value> = m
+                .comments
+                .iter()
+                .filter(|c| c.repo == repo && c.issue == issue)
+                .map(comment_json)
+                .collect();
+            let page: Vec<Value> = all
+                .into_iter()
+                .skip((page - 1) * per_page)
+                .take(per_page)
+                .collect();
+            json_response(StatusCode::OK, Value::Array(page))
+        }
+        ("GET", ["app", "hook", "deliveries"]) => {
+            let mut list = m.deliveries.clone();
+            list.sort_by_key(|d| std::cmp::Reverse((d.delivered_at, d.id)));
+            let per_page: usize = q("per_page").and_then(|v| v.parse().ok()).unwrap_or(30);
+            let out: Vec<Value> = list
+                .iter()
+                .take(per_page)
+                .map(|d| {
+                    json!({"id": d.id, "guid": d.guid, "delivered_at": rfc3339(d.delivered_at),
+                           "redelivery": d.redelivery, "duration": 0.1,
+                           "status": if d.status_code < 300 { "OK" } else { "Bad Gateway" },
+                           "status_code": d.status_code, "event": d.event, "action": null,
+                           "installation_id": null, "repository_id": null})
+                })
+                .collect();
+            json_response(StatusCode::OK, Value::Array(out))
+        }
+        ("POST", ["app", "hook", "deliveries", id, "attempts"]) => {
+            let id: u64 = id.parse().unwrap_or(0);
+            let Some(d) = m.deliveries.iter().find(|d| d.id == id).cloned() else {
+                return error(StatusCode::NOT_FOUND, "Not Found");
+            };
+            m.redelivered.push(id);
+            // GitHub delivers again; our endpoint answers it this time.
+            let new_id = m.id();
+            m.deliveries.push(Delivery {
+                id: new_id,
+                guid: d.guid,
+                delivered_at: now,
+                redelivery: true,
+                status_code: 202,
+                event: d.event,
+            });
+            json_response(StatusCode::ACCEPTED, json!({}))
+        }
+        _ => {
+            shared
+                .violations
+                .lock()
+                .expect("violations")
+                .push(format!("{method} {path}: no route in the fake"));
+            error(StatusCode::NOT_FOUND, "Not Found")
+        }
+    }
+}
+
+fn check_json(c: &CheckRun) -> Value {
+    json!({"id": c.id, "name": c.name, "head_sha": c.head_sha, "external_id": c.external_id,
+           "status": c.status, "conclusion": c.conclusion, "details_url": c.details_url})
+}
+
+fn comment_json(c: &Comment) -> Value {
+    json!({"id": c.id, "body": c.body, "user": {"login": c.login, "id": 1, "type": c.kind},
+           "html_url": format!("https://github.com/{}/issues/{}#issuecomment-{}", c.repo, c.issue, c.id)})
+}
+
+fn epoch(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn rfc3339(t: SystemTime) -> String {
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let Some(b) = std::str::from_utf8(&bytes[i + 1..i + 3])
+                .ok()
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        {
+            out.push(b);
+            i += 3;
+        } else {
+            out.push(if bytes[i] == b'+' { b' ' } else { bytes[i] });
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A clock the test moves by hand; sleeping moves it instead of waiting, and is recorded.
+pub struct ManualClock {
+    now: Mutex<SystemTime>,
+    pub slept: Mutex<Vec<Duration>>,
+}
+
+impl ManualClock {
+    pub fn new() -> Arc<ManualClock> {
+        Arc::new(ManualClock {
+            now: Mutex::new(UNIX_EPOCH + Duration::from_secs(1_767_225_600)),
+            slept: Mutex::new(Vec::new()),
+        })
+    }
+
+    pub fn advance(&self, d: Duration) {
+        *self.now.lock().expect("clock") += d;
+    }
+
+    pub fn slept(&self) -> Vec<Duration> {
+        self.slept.lock().expect("clock").clone()
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> SystemTime {
+        *self.now.lock().expect("clock")
+    }
+    fn sleep(&self, d: Duration) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        self.slept.lock().expect("clock").push(d);
+        self.advance(d);
+        Box::pin(std::future::ready(()))
+    }
+}
