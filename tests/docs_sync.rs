@@ -1,0 +1,68 @@
+//! docs/configuration.md is generated from the JSON Schema of services.yaml, so the
+//! reference cannot fall behind the code. Regenerate it with
+//!
+//!     AGENTPODS_BLESS=1 cargo test --test docs_sync
+
+use std::path::Path;
+
+use agentpods::config::{json_schema, reference};
+
+const REFERENCE: &str = "docs/configuration.md";
+
+fn generated() -> String {
+    format!("{}\n", reference::markdown(json_schema()))
+}
+
+#[test]
+fn the_configuration_reference_is_what_the_schema_generates() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(REFERENCE);
+    let generated = generated();
+    if std::env::var_os("AGENTPODS_BLESS").is_some() {
+        std::fs::write(&path, &generated).expect("write the reference");
+        return;
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    if committed == generated {
+        return;
+    }
+    let (number, (old, new)) = committed
+        .lines()
+        .chain(std::iter::repeat("<end of file>"))
+        .zip(generated.lines().chain(std::iter::repeat("<end of file>")))
+        .enumerate()
+        .find(|(_, (a, b))| a != b)
+        .unwrap_or((0, ("", "")));
+    panic!(
+        "{REFERENCE} is out of date with the schema. Regenerate it with\n\n    \
+         AGENTPODS_BLESS=1 cargo test --test docs_sync\n\n\
+         first difference at line {}:\n  committed: {old}\n  generated: {new}",
+        number + 1
+    );
+}
+
+#[test]
+fn every_key_of_the_schema_is_in_the_reference() {
+    let text = generated();
+    let schema = json_schema();
+    let mut keys = Vec::new();
+    let mut stack = vec![schema];
+    while let Some(v) = stack.pop() {
+        match v {
+            serde_json::Value::Object(map) => {
+                if let Some(props) = map.get("properties").and_then(|p| p.as_object()) {
+                    keys.extend(props.keys().cloned());
+                }
+                stack.extend(map.values());
+            }
+            serde_json::Value::Array(items) => stack.extend(items),
+            _ => {}
+        }
+    }
+    assert!(keys.len() > 30, "the walk found the keys: {keys:?}");
+    for key in keys {
+        assert!(
+            text.contains(&format!("| `{key}` |")),
+            "`{key}` is not in the reference"
+        );
+    }
+}
