@@ -390,3 +390,46 @@ fn the_prometheus_overlay_scrapes_the_service_s_metrics() {
     assert_eq!(endpoint["path"], "/metrics");
     assert_eq!(endpoint["port"], service["spec"]["ports"][0]["name"]);
 }
+
+#[test]
+fn the_github_app_manifest_asks_for_what_agentpods_uses_and_nothing_more() {
+    let text = std::fs::read_to_string(root().join("deploy/github-app.json")).unwrap();
+    let manifest: Value = serde_json::from_str(&text).expect("the manifest is JSON");
+    assert_eq!(
+        manifest["default_permissions"],
+        json!({
+            // push branches (agentpods/<run>), read code
+            "contents": "write",
+            // open pull requests from pushed branches
+            "pull_requests": "write",
+            // reactions and the one result comment
+            "issues": "write",
+            // check runs: queued → in_progress → completed
+            "checks": "write",
+            // commit statuses, when report.commit_status is on
+            "statuses": "write",
+            "metadata": "read",
+            // allowed_teams: team membership of the requester
+            "members": "read",
+        })
+    );
+    let events: BTreeSet<&str> = manifest["default_events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        events,
+        BTreeSet::from(["pull_request", "issue_comment", "issues", "push", "release"])
+    );
+    assert_eq!(
+        manifest["public"], false,
+        "a private App: installed by its owner only"
+    );
+    assert!(
+        manifest["hook_attributes"]["url"]
+            .as_str()
+            .is_some_and(|u| u.starts_with("https://") && u.ends_with("/webhook"))
+    );
+}

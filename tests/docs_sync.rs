@@ -66,3 +66,31 @@ fn every_key_of_the_schema_is_in_the_reference() {
         );
     }
 }
+
+/// The guides name files a reader will look for: each `deploy/…` or `docs/…` path in them
+/// exists, and each relative link points at a file.
+#[test]
+fn the_guides_name_only_files_that_exist() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for guide in ["docs/setup.md", "docs/security.md", "docs/operations.md"] {
+        let text = std::fs::read_to_string(root.join(guide)).expect(guide);
+        let words = text.split(|c: char| c.is_whitespace() || "`()[],".contains(c));
+        for word in words {
+            let word = word.trim_end_matches(['.', ':', ';']);
+            let is_repo_path =
+                (word.starts_with("deploy/") || word.starts_with("docs/")) && !word.contains('<');
+            if is_repo_path {
+                assert!(
+                    root.join(word).exists(),
+                    "{guide} names {word}, which does not exist"
+                );
+            }
+            if word.ends_with(".md") && !word.contains('/') && !word.contains("://") {
+                assert!(
+                    root.join("docs").join(word).exists(),
+                    "{guide} links to {word}, which does not exist"
+                );
+            }
+        }
+    }
+}
