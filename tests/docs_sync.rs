@@ -72,7 +72,12 @@ fn every_key_of_the_schema_is_in_the_reference() {
 #[test]
 fn the_guides_name_only_files_that_exist() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    for guide in ["docs/setup.md", "docs/security.md", "docs/operations.md"] {
+    for guide in [
+        "docs/setup.md",
+        "docs/security.md",
+        "docs/operations.md",
+        "docs/agent.md",
+    ] {
         let text = std::fs::read_to_string(root.join(guide)).expect(guide);
         let words = text.split(|c: char| c.is_whitespace() || "`()[],".contains(c));
         for word in words {
@@ -91,6 +96,24 @@ fn the_guides_name_only_files_that_exist() {
                     "{guide} links to {word}, which does not exist"
                 );
             }
+        }
+    }
+}
+
+/// docs/agent.md's table lists every option of `agentpods agent`.
+#[test]
+fn the_agent_page_lists_every_option_of_the_entrypoint() {
+    use clap::CommandFactory;
+    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/agent.md"))
+        .expect("docs/agent.md");
+    let cli = agentpods::cli::Cli::command();
+    let agent = cli.find_subcommand("agent").expect("the agent subcommand");
+    for arg in agent.get_arguments() {
+        if let Some(long) = arg.get_long() {
+            assert!(
+                text.contains(&format!("`--{long}`")),
+                "docs/agent.md lacks --{long}"
+            );
         }
     }
 }
