@@ -1,4 +1,4 @@
-//! The command line: `validate`, `render`, `schema`, `crd`, `serve`, `replay`.
+//! The command line: `validate`, `render`, `schema`, `crd`, `serve`, `agent`, `replay`.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -75,6 +75,10 @@ pub enum Cmd {
         #[arg(long)]
         webhook_secret_file: Option<PathBuf>,
     },
+    /// Inside an agent pod: check out the repository at the exact commit, run the agent
+    /// command on the task, push its changes when allowed, and write the result to the
+    /// termination message. Exits 0 whenever the result was written.
+    Agent(Box<crate::agent::AgentArgs>),
     /// Sign a payload with the first webhook secret and POST it to a running service, as
     /// GitHub would; print the answer's status and body.
     Replay {
@@ -142,6 +146,7 @@ pub fn run(cli: Cli) -> ExitCode {
             log_format,
             webhook_secret_file,
         }),
+        Cmd::Agent(args) => crate::agent::main(&args, &crate::agent::NoPullRequests),
         Cmd::Replay {
             url,
             event,

@@ -1,6 +1,7 @@
 //! agentpods: GitHub events in, Kubernetes pods running a coding agent out.
 #![forbid(unsafe_code)]
 
+pub mod agent;
 pub mod cli;
 pub mod cluster;
 pub mod config;

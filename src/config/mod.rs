@@ -4,6 +4,7 @@
 mod check;
 pub mod formats;
 pub mod model;
+pub mod reference;
 pub mod yaml;
 
 use std::collections::BTreeMap;

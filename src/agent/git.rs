@@ -1,0 +1,325 @@
+//! Real git, run as a child process without a shell. The token reaches git only through
+//! its environment (`GIT_CONFIG_COUNT`/`KEY`/`VALUE`, an `http.<url>.extraHeader` scoped to
+//! the remote), never through argv, a file on disk or an error message.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use thiserror::Error;
+
+use super::result::Redactor;
+use super::task::{Branch, GitRef, RemoteUrl, Sha};
+
+/// A git step that failed, with the end of what git said (credentials removed).
+#[derive(Debug, Error)]
+pub enum GitError {
+    #[error("cannot run {exe}: {source}")]
+    Spawn { exe: String, source: std::io::Error },
+    #[error("git {step} failed ({status}): {stderr}")]
+    Failed {
+        step: &'static str,
+        status: String,
+        stderr: String,
+    },
+    #[error("checked out {actual}, not the requested commit {expected}")]
+    WrongHead { expected: String, actual: String },
+    #[error("commit {0} is not on the remote (not even on the requested ref)")]
+    MissingCommit(String),
+}
+
+/// The credentials git sends to the remote: a GitHub token as HTTP basic auth.
+#[derive(Clone)]
+pub struct Credentials {
+    header: String,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Credentials(***)")
+    }
+}
+
+impl Credentials {
+    /// The way GitHub takes an installation token over HTTPS.
+    pub fn github_token(token: &str) -> Credentials {
+        let basic = base64(format!("x-access-token:{token}").as_bytes());
+        Credentials {
+            header: format!("Authorization: Basic {basic}"),
+        }
+    }
+
+    /// What must never appear in anything we write: the header's encoded value.
+    pub fn secrets(&self) -> Vec<String> {
+        self.header
+            .rsplit(' ')
+            .next()
+            .map(String::from)
+            .into_iter()
+            .collect()
+    }
+}
+
+/// The identity of the commit the entrypoint makes for the agent's uncommitted changes.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    pub name: String,
+    pub email: String,
+}
+
+/// git, in one working directory, talking to one remote.
+#[derive(Debug)]
+pub struct Git {
+    exe: PathBuf,
+    dir: PathBuf,
+    remote: RemoteUrl,
+    credentials: Option<Credentials>,
+    redactor: Redactor,
+}
+
+impl Git {
+    pub fn new(
+        exe: PathBuf,
+        dir: PathBuf,
+        remote: RemoteUrl,
+        credentials: Option<Credentials>,
+        redactor: Redactor,
+    ) -> Git {
+        Git {
+            exe,
+            dir,
+            remote,
+            credentials,
+            redactor,
+        }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn command(&self) -> Command {
+        let mut cmd = Command::new(&self.exe);
+        cmd.arg("-C")
+            .arg(&self.dir)
+            .stdin(Stdio::null())
+            .env("GIT_TERMINAL_PROMPT", "0")
+            .env("GIT_ADVICE", "0")
+            // The run's configuration is ours alone: no commit signing, hooks or rewrites
+            // from a system config.
+            .env("GIT_CONFIG_NOSYSTEM", "1");
+        let mut config: Vec<(String, OsString)> = vec![
+            ("commit.gpgSign".into(), "false".into()),
+            ("core.hooksPath".into(), "/dev/null".into()),
+            ("protocol.ext.allow".into(), "never".into()),
+        ];
+        if let Some(c) = &self.credentials {
+            config.push((
+                format!("http.{}.extraHeader", self.remote.as_str()),
+                c.header.clone().into(),
+            ));
+        }
+        cmd.env("GIT_CONFIG_COUNT", config.len().to_string());
+        for (i, (key, value)) in config.into_iter().enumerate() {
+            cmd.env(format!("GIT_CONFIG_KEY_{i}"), key);
+            cmd.env(format!("GIT_CONFIG_VALUE_{i}"), value);
+        }
+        cmd
+    }
+
+    /// Runs one step; stdout on success.
+    fn run(&self, step: &'static str, args: &[&str]) -> Result<String, GitError> {
+        let out = self
+            .command()
+            .args(args)
+            .output()
+            .map_err(|source| GitError::Spawn {
+                exe: self.exe.display().to_string(),
+                source,
+            })?;
+        if out.status.success() {
+            return Ok(String::from_utf8_lossy(&out.stdout).into_owned());
+        }
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let tail: Vec<&str> = stderr.trim_end().lines().collect();
+        let tail = tail[tail.len().saturating_sub(5)..].join(" / ");
+        Err(GitError::Failed {
+            step,
+            status: out.status.to_string(),
+            stderr: self.redactor.redact(&tail),
+        })
+    }
+
+    /// `git init` in the working directory (created if missing) with the remote as origin.
+    pub fn init(&self) -> Result<(), GitError> {
+        std::fs::create_dir_all(&self.dir).map_err(|source| GitError::Spawn {
+            exe: format!("mkdir {}", self.dir.display()),
+            source,
+        })?;
+        self.run("init", &["init", "--quiet"])?;
+        self.run(
+            "remote add",
+            &["remote", "add", "origin", self.remote.as_str()],
+        )?;
+        Ok(())
+    }
+
+    /// Fetches `want` (a commit id or a ref) from origin into FETCH_HEAD.
+    fn fetch(&self, want: &str) -> Result<(), GitError> {
+        self.run(
+            "fetch",
+            &[
+                "fetch",
+                "--quiet",
+                "--no-tags",
+                "--no-recurse-submodules",
+                "origin",
+                want,
+            ],
+        )
+        .map(drop)
+    }
+
+    /// Checks out exactly `sha` (detached), fetching it directly or else through `git_ref`,
+    /// and verifies HEAD. Without a `sha`, checks out the tip of `git_ref`. Returns HEAD.
+    pub fn checkout(&self, git_ref: &GitRef, sha: Option<&Sha>) -> Result<Sha, GitError> {
+        let target = match sha {
+            Some(sha) => {
+                // A server may refuse a bare commit id; the ref then brings it, unless the
+                // ref moved on so far that the commit is no longer in its history.
+                if self.fetch(sha.as_str()).is_err() {
+                    self.fetch(git_ref.as_str())?;
+                    let object = format!("{}^{{commit}}", sha.as_str());
+                    if self.run("cat-file", &["cat-file", "-e", &object]).is_err() {
+                        return Err(GitError::MissingCommit(sha.to_string()));
+                    }
+                }
+                sha.as_str().to_string()
+            }
+            None => {
+                self.fetch(git_ref.as_str())?;
+                "FETCH_HEAD".to_string()
+            }
+        };
+        self.run(
+            "checkout",
+            &["checkout", "--quiet", "--detach", &target, "--"],
+        )?;
+        let head = self.head()?;
+        if let Some(sha) = sha.filter(|s| **s != head) {
+            return Err(GitError::WrongHead {
+                expected: sha.to_string(),
+                actual: head.to_string(),
+            });
+        }
+        Ok(head)
+    }
+
+    /// The commit HEAD points at.
+    pub fn head(&self) -> Result<Sha, GitError> {
+        let out = self.run("rev-parse", &["rev-parse", "--verify", "HEAD^{commit}"])?;
+        Sha::parse(out.trim()).map_err(|_| GitError::Failed {
+            step: "rev-parse",
+            status: "unexpected output".into(),
+            stderr: out.trim().to_string(),
+        })
+    }
+
+    /// Whether the working tree has changes that are not committed (untracked files too,
+    /// ignored ones not).
+    pub fn is_dirty(&self) -> Result<bool, GitError> {
+        let out = self.run(
+            "status",
+            &["status", "--porcelain", "--untracked-files=all"],
+        )?;
+        Ok(!out.trim().is_empty())
+    }
+
+    /// Commits every change in the working tree.
+    pub fn commit_all(&self, who: &Identity, message: &str) -> Result<(), GitError> {
+        self.run("add", &["add", "--all", "--", "."])?;
+        let name = format!("user.name={}", who.name);
+        let email = format!("user.email={}", who.email);
+        self.run(
+            "commit",
+            &[
+                "-c",
+                &name,
+                "-c",
+                &email,
+                "commit",
+                "--quiet",
+                "--no-verify",
+                "--message",
+                message,
+            ],
+        )
+        .map(drop)
+    }
+
+    /// How many commits lie between `base` and HEAD.
+    pub fn commits_since(&self, base: &Sha) -> Result<usize, GitError> {
+        let range = format!("{}..HEAD", base.as_str());
+        let out = self.run("rev-list", &["rev-list", "--count", &range])?;
+        Ok(out.trim().parse().unwrap_or(0))
+    }
+
+    /// Pushes HEAD to `branch` on origin (never forced).
+    pub fn push(&self, branch: &Branch) -> Result<(), GitError> {
+        let refspec = format!("HEAD:refs/heads/{}", branch.as_str());
+        self.run(
+            "push",
+            &["push", "--quiet", "--no-verify", "origin", &refspec],
+        )
+        .map(drop)
+    }
+}
+
+/// Standard base64 with padding (RFC 4648), for the basic-auth header.
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_matches_rfc_4648() {
+        for (plain, encoded) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+        ] {
+            assert_eq!(base64(plain.as_bytes()), encoded);
+        }
+    }
+
+    #[test]
+    fn credentials_never_print_themselves() {
+        let c = Credentials::github_token("ghs_secret");
+        assert_eq!(format!("{c:?}"), "Credentials(***)");
+        assert_eq!(c.secrets(), vec![base64(b"x-access-token:ghs_secret")]);
+    }
+}

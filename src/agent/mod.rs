@@ -1,0 +1,431 @@
+//! `agentpods agent`: the entrypoint inside an agent pod. It checks out the repository at
+//! the exact commit, runs the agent command on the task (no shell), pushes the changes to
+//! `agentpods/<run-name>` when the task may, and writes `{"conclusion", "summary"}` to the
+//! termination message, where the controller reads it.
+//!
+//! It exits 0 whenever the result was written, whatever the result; non-zero only when it
+//! could not write it. The token is read from a file and reaches git through its
+//! environment alone; it never appears in argv, on disk, in the agent's environment, in
+//! what is logged, or in the result.
+
+pub mod git;
+pub mod process;
+pub mod result;
+pub mod task;
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use thiserror::Error;
+
+use self::git::{Credentials, Git, GitError, Identity};
+use self::process::{AgentCommand, PromptVia};
+use self::result::{AgentExit, AgentReport, Conclusion, Redactor, RunResult};
+use self::task::{Branch, GitRef, RemoteUrl, RunName, Sha, TaskError};
+
+/// The options of `agentpods agent`; each has an environment variable too.
+#[derive(Debug, Clone, clap::Args)]
+pub struct AgentArgs {
+    /// The rendered task (the prompt), as mounted from the run's ConfigMap.
+    #[arg(long, env = "AGENTPODS_TASK_FILE")]
+    pub task_file: PathBuf,
+    /// OWNER/NAME on --git-base-url, or a full https://, http:// or file:// URL. Never with
+    /// credentials in it: the token comes from --token-file.
+    #[arg(long, env = "AGENTPODS_REPOSITORY")]
+    pub repository: String,
+    /// Where OWNER/NAME repositories live (GitHub Enterprise Server: its own host).
+    #[arg(
+        long,
+        env = "AGENTPODS_GIT_BASE_URL",
+        default_value = "https://github.com"
+    )]
+    pub git_base_url: String,
+    /// The ref to fetch: refs/pull/N/head, refs/heads/BRANCH, refs/tags/TAG.
+    #[arg(long = "ref", env = "AGENTPODS_REF")]
+    pub git_ref: String,
+    /// The exact commit to check out; HEAD is verified to be it. Without it, the ref's tip.
+    #[arg(long, env = "AGENTPODS_SHA")]
+    pub sha: Option<String>,
+    /// A file holding a short-lived repository token (sent to the git remote only).
+    #[arg(long, env = "AGENTPODS_TOKEN_FILE")]
+    pub token_file: Option<PathBuf>,
+    /// Where the repository is checked out (created; must be empty or absent).
+    #[arg(long, env = "AGENTPODS_WORKDIR", default_value = "/workspace/repo")]
+    pub workdir: PathBuf,
+    /// The run's name (the AgentRun's); the pushed branch is agentpods/RUN-NAME.
+    #[arg(long, env = "AGENTPODS_RUN")]
+    pub run_name: String,
+    /// Push the agent's changes, if any, to --branch.
+    #[arg(long, env = "AGENTPODS_PUSH")]
+    pub push: bool,
+    /// Open a pull request from the pushed branch (implies --push).
+    #[arg(long, env = "AGENTPODS_OPEN_PR")]
+    pub open_pr: bool,
+    /// The branch to push to; agentpods/RUN-NAME when absent.
+    #[arg(long, env = "AGENTPODS_BRANCH")]
+    pub branch: Option<String>,
+    /// How the agent command receives the task.
+    #[arg(long, env = "AGENTPODS_PROMPT_VIA", value_enum, default_value_t = PromptVia::Stdin)]
+    pub prompt_via: PromptVia,
+    /// Where the agent may write its own result JSON (given to it as $AGENTPODS_RESULT).
+    #[arg(
+        long,
+        env = "AGENTPODS_RESULT",
+        default_value = "/tmp/agentpods/result.json"
+    )]
+    pub result_file: PathBuf,
+    /// Where the result is written for the controller.
+    #[arg(
+        long,
+        env = "AGENTPODS_TERMINATION_LOG",
+        default_value = "/dev/termination-log"
+    )]
+    pub termination_log: PathBuf,
+    /// The git executable.
+    #[arg(long, env = "AGENTPODS_GIT", default_value = "git")]
+    pub git: PathBuf,
+    /// The author of the commit made for uncommitted changes.
+    #[arg(
+        long,
+        env = "AGENTPODS_GIT_AUTHOR_NAME",
+        default_value = "agentpods[bot]"
+    )]
+    pub author_name: String,
+    #[arg(
+        long,
+        env = "AGENTPODS_GIT_AUTHOR_EMAIL",
+        default_value = "agentpods[bot]@users.noreply.github.com"
+    )]
+    pub author_email: String,
+    /// The agent command and its arguments, after `--`; run directly, without a shell.
+    #[arg(last = true, required = true)]
+    pub command: Vec<String>,
+}
+
+/// Why a run could not get as far as the agent's own result. Every variant ends the run as
+/// a failure whose summary is this message (with any secret removed).
+#[derive(Debug, Error)]
+pub enum AgentError {
+    #[error(transparent)]
+    Task(#[from] TaskError),
+    #[error("cannot read the token file {path}: {source}")]
+    TokenFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the token file {0} is empty")]
+    EmptyToken(PathBuf),
+    #[error("cannot read the task file {path}: {source}")]
+    TaskFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the working directory {0} is not empty")]
+    WorkdirNotEmpty(PathBuf),
+    #[error("cannot prepare {path}: {source}")]
+    Prepare {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot check out {repository}: {source}")]
+    Checkout {
+        repository: String,
+        source: GitError,
+    },
+    #[error(transparent)]
+    Agent(#[from] process::ProcessError),
+    #[error("the agent's result file {path} is not valid: {reason}")]
+    AgentResult { path: PathBuf, reason: String },
+    #[error("cannot inspect the agent's changes: {0}")]
+    Inspect(GitError),
+}
+
+/// What the entrypoint asks of whoever opens pull requests. The GitHub client (issue 5)
+/// implements it; until then [`NoPullRequests`] says so, and the controller can open one
+/// from the `branch` in the result.
+pub trait PullRequestOpener {
+    /// Opens a pull request; returns its URL.
+    fn open(&self, draft: &PullRequestDraft<'_>) -> Result<String, OpenPullRequestError>;
+}
+
+/// A pull request to open: from `head` onto the branch the run checked out.
+#[derive(Debug)]
+pub struct PullRequestDraft<'a> {
+    /// As given to --repository (OWNER/NAME, or a URL).
+    pub repository: &'a str,
+    pub head: &'a Branch,
+    pub checked_out: &'a GitRef,
+    pub title: String,
+    pub body: &'a str,
+}
+
+#[derive(Debug, Error)]
+#[error("{0}")]
+pub struct OpenPullRequestError(pub String);
+
+/// The opener of a build without a GitHub client.
+#[derive(Debug, Default)]
+pub struct NoPullRequests;
+
+impl PullRequestOpener for NoPullRequests {
+    fn open(&self, _: &PullRequestDraft<'_>) -> Result<String, OpenPullRequestError> {
+        Err(OpenPullRequestError(
+            "this agent image cannot open pull requests yet; the branch is in the result".into(),
+        ))
+    }
+}
+
+/// Runs `agentpods agent` and writes the result; the exit code says only whether it could.
+pub fn main(args: &AgentArgs, opener: &dyn PullRequestOpener) -> ExitCode {
+    let result = execute(args, opener);
+    let json = result.termination_message();
+    eprintln!("agentpods agent: {}: {json}", result.conclusion);
+    match write_result(&args.termination_log, &json) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!(
+                "agentpods agent: cannot write the result to {}: {e}",
+                args.termination_log.display()
+            );
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn write_result(path: &Path, json: &str) -> std::io::Result<()> {
+    std::fs::write(path, json)
+}
+
+/// The whole run, to its result. Never fails: a failure is a result too.
+pub fn execute(args: &AgentArgs, opener: &dyn PullRequestOpener) -> RunResult {
+    let (token, redactor) = match read_token(args.token_file.as_deref()) {
+        Ok(token) => {
+            let secrets = token
+                .as_ref()
+                .map(|(t, c)| {
+                    let mut s = c.secrets();
+                    s.push(t.clone());
+                    s
+                })
+                .unwrap_or_default();
+            (token.map(|(_, c)| c), Redactor::new(secrets))
+        }
+        Err(e) => return failure(&Redactor::default(), &e),
+    };
+    match attempt(args, token, &redactor, opener) {
+        Ok(mut result) => {
+            result.summary = redactor.redact(&result.summary);
+            result
+        }
+        Err(e) => failure(&redactor, &e),
+    }
+}
+
+fn failure(redactor: &Redactor, e: &AgentError) -> RunResult {
+    eprintln!("agentpods agent: {}", redactor.redact(&e.to_string()));
+    RunResult::new(
+        Conclusion::Failure,
+        redactor.redact(&format!("agentpods could not complete the run: {e}")),
+    )
+}
+
+fn read_token(path: Option<&Path>) -> Result<Option<(String, Credentials)>, AgentError> {
+    let Some(path) = path else { return Ok(None) };
+    let text = std::fs::read_to_string(path).map_err(|source| AgentError::TokenFile {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let token = text.trim();
+    if token.is_empty() {
+        return Err(AgentError::EmptyToken(path.to_path_buf()));
+    }
+    Ok(Some((token.to_string(), Credentials::github_token(token))))
+}
+
+/// The checked options.
+struct Plan {
+    remote: RemoteUrl,
+    git_ref: GitRef,
+    sha: Option<Sha>,
+    run: RunName,
+    branch: Branch,
+    push: bool,
+    open_pr: bool,
+}
+
+fn plan(args: &AgentArgs) -> Result<Plan, TaskError> {
+    let run = RunName::parse(&args.run_name)?;
+    let branch = match &args.branch {
+        Some(b) => Branch::parse(b)?,
+        None => Branch::for_run(&run),
+    };
+    Ok(Plan {
+        remote: RemoteUrl::resolve(&args.repository, &args.git_base_url)?,
+        git_ref: GitRef::parse(&args.git_ref)?,
+        sha: args.sha.as_deref().map(Sha::parse).transpose()?,
+        run,
+        branch,
+        push: args.push || args.open_pr,
+        open_pr: args.open_pr,
+    })
+}
+
+fn attempt(
+    args: &AgentArgs,
+    credentials: Option<Credentials>,
+    redactor: &Redactor,
+    opener: &dyn PullRequestOpener,
+) -> Result<RunResult, AgentError> {
+    let plan = plan(args)?;
+    let task = std::fs::read_to_string(&args.task_file).map_err(|source| AgentError::TaskFile {
+        path: args.task_file.clone(),
+        source,
+    })?;
+    let is_empty_dir = |p: &Path| std::fs::read_dir(p).map(|mut d| d.next().is_none());
+    if args.workdir.exists() && !is_empty_dir(&args.workdir).unwrap_or(false) {
+        return Err(AgentError::WorkdirNotEmpty(args.workdir.clone()));
+    }
+
+    let git = Git::new(
+        args.git.clone(),
+        args.workdir.clone(),
+        plan.remote.clone(),
+        credentials,
+        redactor.clone(),
+    );
+    let wanted = plan.sha.as_ref().map_or(plan.git_ref.as_str(), Sha::as_str);
+    eprintln!(
+        "agentpods agent: checking out {} at {wanted}",
+        plan.remote.as_str()
+    );
+    let checkout = |source| AgentError::Checkout {
+        repository: plan.remote.to_string(),
+        source,
+    };
+    git.init().map_err(checkout)?;
+    let base = git
+        .checkout(&plan.git_ref, plan.sha.as_ref())
+        .map_err(checkout)?;
+
+    prepare_result_file(&args.result_file)?;
+    eprintln!("agentpods agent: running {:?}", args.command[0]);
+    let finished = process::run(&AgentCommand {
+        argv: &args.command,
+        dir: git.dir(),
+        prompt_via: args.prompt_via,
+        task_file: &args.task_file,
+        task: &task,
+        env: vec![
+            ("AGENTPODS_TASK_FILE", args.task_file.clone().into()),
+            ("AGENTPODS_RESULT", args.result_file.clone().into()),
+            ("AGENTPODS_SHA", OsString::from(base.as_str())),
+            ("AGENTPODS_WORKDIR", args.workdir.clone().into()),
+        ],
+        env_remove: &["AGENTPODS_TOKEN_FILE"],
+        redactor,
+    })?;
+    eprintln!(
+        "agentpods agent: the agent exited with {}",
+        finished
+            .code
+            .map_or_else(|| "a signal".to_string(), |c| format!("status {c}"))
+    );
+
+    let report = match std::fs::read_to_string(&args.result_file) {
+        Ok(text) => Some(
+            AgentReport::parse(&text).map_err(|reason| AgentError::AgentResult {
+                path: args.result_file.clone(),
+                reason,
+            })?,
+        ),
+        Err(_) => AgentReport::from_last_line(&finished.stdout_tail),
+    };
+    let dirty = git.is_dirty().map_err(AgentError::Inspect)?;
+    let committed = git.commits_since(&base).map_err(AgentError::Inspect)?;
+    let exit = AgentExit {
+        code: finished.code,
+        report,
+        stderr_tail: finished.stderr_tail,
+    };
+    let mut result = result::decide(&exit, dirty || committed > 0);
+    if exit.code != Some(0) || !(dirty || committed > 0) {
+        return Ok(result);
+    }
+    if !plan.push {
+        result
+            .summary
+            .push_str("\n\nThe agent changed the repository; this task may not push, so the changes were not kept.");
+        return Ok(result);
+    }
+    if result.conclusion == Conclusion::Failure {
+        result
+            .summary
+            .push_str("\n\nThe changes were not pushed, since the agent reported a failure.");
+        return Ok(result);
+    }
+    let who = Identity {
+        name: args.author_name.clone(),
+        email: args.author_email.clone(),
+    };
+    let pushed = (|| {
+        if dirty {
+            let message = format!("agentpods: changes of run {}", plan.run.as_str());
+            git.commit_all(&who, &message)?;
+        }
+        git.push(&plan.branch)?;
+        git.commits_since(&base)
+    })();
+    match pushed {
+        Ok(commits) => {
+            eprintln!("agentpods agent: pushed {}", plan.branch);
+            result.summary.push_str(&format!(
+                "\n\nPushed {commits} commit{} on {} to branch `{}`.",
+                if commits == 1 { "" } else { "s" },
+                base.short(),
+                plan.branch
+            ));
+            result.branch = Some(plan.branch.to_string());
+            if plan.open_pr {
+                let draft = PullRequestDraft {
+                    repository: &args.repository,
+                    head: &plan.branch,
+                    checked_out: &plan.git_ref,
+                    title: format!("agentpods: {}", plan.run.as_str()),
+                    body: &result.summary,
+                };
+                let line = match opener.open(&draft) {
+                    Ok(url) => format!("\n\nOpened {url}."),
+                    Err(e) => format!("\n\nNo pull request was opened: {e}."),
+                };
+                result.summary.push_str(&line);
+            }
+        }
+        Err(e) => {
+            result.conclusion = Conclusion::Failure;
+            result.summary.push_str(&format!(
+                "\n\nThe changes could not be pushed to `{}`: {e}",
+                plan.branch
+            ));
+        }
+    }
+    Ok(result)
+}
+
+/// Makes sure a stale result cannot be mistaken for this run's, and that the agent can
+/// write one.
+fn prepare_result_file(path: &Path) -> Result<(), AgentError> {
+    let prepare = |source| AgentError::Prepare {
+        path: path.to_path_buf(),
+        source,
+    };
+    match std::fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(prepare(e)),
+    }
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(prepare)?;
+    }
+    Ok(())
+}

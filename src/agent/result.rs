@@ -1,0 +1,303 @@
+//! The run's result: what the agent said, what the entrypoint decided, and the JSON that
+//! goes to the termination message (at most the kubelet's 4 KiB, always valid JSON).
+
+use serde::{Deserialize, Serialize};
+
+/// The kubelet keeps at most this many bytes of a container's termination message.
+pub const TERMINATION_MESSAGE_LIMIT: usize = 4096;
+
+/// What replaces the end of a summary that did not fit.
+pub const CUT_MARKER: &str = "… (cut)";
+
+/// GitHub's check conclusions that an agent run can end with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Conclusion {
+    Success,
+    Failure,
+    Neutral,
+}
+
+impl std::fmt::Display for Conclusion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Conclusion::Success => "success",
+            Conclusion::Failure => "failure",
+            Conclusion::Neutral => "neutral",
+        })
+    }
+}
+
+/// The result of a run, as the controller reads it from the termination message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunResult {
+    pub conclusion: Conclusion,
+    pub summary: String,
+    /// The branch the changes were pushed to, when they were (for opening a pull request).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch: Option<String>,
+}
+
+impl RunResult {
+    pub fn new(conclusion: Conclusion, summary: impl Into<String>) -> Self {
+        RunResult {
+            conclusion,
+            summary: summary.into(),
+            branch: None,
+        }
+    }
+
+    /// The result as JSON of at most `limit` bytes: the summary is cut on a character
+    /// boundary and ends with [`CUT_MARKER`] when the whole would not fit. Should even the
+    /// empty summary not fit (a limit far below 4 KiB), the branch is left out too.
+    pub fn to_json_within(&self, limit: usize) -> String {
+        let whole = to_json(self);
+        if whole.len() <= limit {
+            return whole;
+        }
+        let shortened = |end: usize| RunResult {
+            summary: format!("{}{CUT_MARKER}", &self.summary[..end]),
+            ..self.clone()
+        };
+        // The longest prefix (ending on a char boundary) whose JSON fits: JSON escaping
+        // makes the size grow with the prefix, so a binary search over the boundaries works.
+        let boundaries: Vec<usize> = self
+            .summary
+            .char_indices()
+            .map(|(i, _)| i)
+            .chain(std::iter::once(self.summary.len()))
+            .collect();
+        let fits = |end: usize| to_json(&shortened(end)).len() <= limit;
+        let count = boundaries.partition_point(|&end| fits(end));
+        match count.checked_sub(1) {
+            Some(i) => to_json(&shortened(boundaries[i])),
+            None => {
+                let bare = RunResult {
+                    summary: String::new(),
+                    branch: None,
+                    ..self.clone()
+                };
+                to_json(&bare)
+            }
+        }
+    }
+
+    /// The JSON for the termination message.
+    pub fn termination_message(&self) -> String {
+        self.to_json_within(TERMINATION_MESSAGE_LIMIT)
+    }
+}
+
+fn to_json(result: &RunResult) -> String {
+    // Serializing a struct of strings and an enum cannot fail.
+    serde_json::to_string(result).unwrap_or_default()
+}
+
+/// A result the agent wrote itself, either to its result file or as the last line of its
+/// output: `{"conclusion": "...", "summary": "..."}`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct AgentReport {
+    pub conclusion: Conclusion,
+    #[serde(default)]
+    pub summary: String,
+}
+
+impl AgentReport {
+    /// Reads a report from JSON text; the error says what is wrong without echoing the text.
+    pub fn parse(text: &str) -> Result<AgentReport, String> {
+        serde_json::from_str(text.trim()).map_err(|e| {
+            format!(
+                "expected {{\"conclusion\": \"success\"|\"failure\"|\"neutral\", \"summary\": \"...\"}} \
+                 (line {} column {})",
+                e.line(),
+                e.column()
+            )
+        })
+    }
+
+    /// The report on the last non-empty line of the agent's output, if that line is one.
+    pub fn from_last_line(output: &str) -> Option<AgentReport> {
+        let last = output.lines().rev().find(|l| !l.trim().is_empty())?;
+        let last = last.trim();
+        if !last.starts_with('{') {
+            return None;
+        }
+        AgentReport::parse(last).ok()
+    }
+}
+
+/// What the agent process did, as far as the result is concerned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentExit {
+    /// The exit code, or `None` when it was ended by a signal.
+    pub code: Option<i32>,
+    /// Its own report (result file, else the last line of its output), if it gave one.
+    pub report: Option<AgentReport>,
+    /// The end of what it wrote to stderr.
+    pub stderr_tail: String,
+}
+
+/// How many trailing lines of the agent's stderr a failure's summary quotes.
+const STDERR_LINES: usize = 40;
+
+/// The conclusion of a run from what the agent did and whether the working tree changed,
+/// before anything is pushed: a non-zero exit is a failure quoting the end of stderr; else
+/// the agent's own report; else success with changes and neutral without.
+pub fn decide(exit: &AgentExit, changed: bool) -> RunResult {
+    if exit.code != Some(0) {
+        let status = match exit.code {
+            Some(code) => format!("exited with status {code}"),
+            None => "was ended by a signal".to_string(),
+        };
+        let mut summary = format!("The agent {status}.");
+        if let Some(report) = exit
+            .report
+            .as_ref()
+            .filter(|r| !r.summary.trim().is_empty())
+        {
+            summary.push_str("\n\n");
+            summary.push_str(report.summary.trim());
+        }
+        let tail = last_lines(&exit.stderr_tail, STDERR_LINES);
+        if !tail.trim().is_empty() {
+            summary.push_str("\n\n```\n");
+            summary.push_str(&tail.replace("```", "'''"));
+            summary.push_str("\n```");
+        }
+        return RunResult::new(Conclusion::Failure, summary);
+    }
+    match &exit.report {
+        Some(report) => RunResult::new(report.conclusion, report.summary.trim()),
+        None if changed => RunResult::new(Conclusion::Success, "The agent changed the repository."),
+        None => RunResult::new(Conclusion::Neutral, "The agent made no changes."),
+    }
+}
+
+fn last_lines(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.trim_end().lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// Replaces every occurrence of each secret with `***`, so no text we write carries one.
+#[derive(Debug, Clone, Default)]
+pub struct Redactor {
+    secrets: Vec<String>,
+}
+
+impl Redactor {
+    pub fn new(secrets: impl IntoIterator<Item = String>) -> Self {
+        Redactor {
+            secrets: secrets.into_iter().filter(|s| s.len() >= 4).collect(),
+        }
+    }
+
+    /// The same, for output that need not be UTF-8.
+    pub fn redact_bytes(&self, bytes: &[u8]) -> Vec<u8> {
+        let mut out = bytes.to_vec();
+        for secret in &self.secrets {
+            let secret = secret.as_bytes();
+            let mut clean = Vec::with_capacity(out.len());
+            let mut rest = out.as_slice();
+            while let Some(at) = rest.windows(secret.len()).position(|w| w == secret) {
+                clean.extend_from_slice(&rest[..at]);
+                clean.extend_from_slice(b"***");
+                rest = &rest[at + secret.len()..];
+            }
+            clean.extend_from_slice(rest);
+            out = clean;
+        }
+        out
+    }
+
+    pub fn redact(&self, text: &str) -> String {
+        self.secrets
+            .iter()
+            .fold(text.to_string(), |t, s| t.replace(s.as_str(), "***"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_short_result_is_written_whole() {
+        let r = RunResult::new(Conclusion::Neutral, "nothing to do");
+        assert_eq!(
+            r.termination_message(),
+            r#"{"conclusion":"neutral","summary":"nothing to do"}"#
+        );
+    }
+
+    #[test]
+    fn a_long_summary_is_cut_on_a_char_boundary_with_a_marker() {
+        let r = RunResult::new(Conclusion::Success, "é\"\n".repeat(3000));
+        let json = r.termination_message();
+        assert!(json.len() <= TERMINATION_MESSAGE_LIMIT, "{}", json.len());
+        assert!(json.len() > TERMINATION_MESSAGE_LIMIT - 8, "{}", json.len());
+        let back: RunResult = serde_json::from_str(&json).unwrap();
+        assert!(back.summary.ends_with(CUT_MARKER));
+        assert!(
+            r.summary
+                .starts_with(back.summary.trim_end_matches(CUT_MARKER))
+        );
+    }
+
+    #[test]
+    fn a_tiny_limit_still_gives_valid_json() {
+        let mut r = RunResult::new(Conclusion::Failure, "x".repeat(100));
+        r.branch = Some("agentpods/run".into());
+        let json = r.to_json_within(10);
+        let back: RunResult = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.summary, "");
+        assert_eq!(back.branch, None);
+    }
+
+    #[test]
+    fn the_last_line_of_output_may_be_the_report() {
+        let out = "thinking…\n{\"conclusion\": \"success\", \"summary\": \"done\"}\n\n";
+        assert_eq!(
+            AgentReport::from_last_line(out),
+            Some(AgentReport {
+                conclusion: Conclusion::Success,
+                summary: "done".into()
+            })
+        );
+        assert_eq!(
+            AgentReport::from_last_line("{\"conclusion\": \"maybe\"}"),
+            None
+        );
+        assert_eq!(AgentReport::from_last_line("all good"), None);
+    }
+
+    #[test]
+    fn a_failure_quotes_the_end_of_stderr_and_no_exit_is_success_without_changes() {
+        let exit = AgentExit {
+            code: Some(3),
+            report: None,
+            stderr_tail: (1..=100).map(|i| format!("line {i}\n")).collect(),
+        };
+        let r = decide(&exit, true);
+        assert_eq!(r.conclusion, Conclusion::Failure);
+        assert!(r.summary.starts_with("The agent exited with status 3."));
+        assert!(r.summary.contains("line 100") && !r.summary.contains("line 60\n"));
+
+        let ok = AgentExit {
+            code: Some(0),
+            report: None,
+            stderr_tail: String::new(),
+        };
+        assert_eq!(decide(&ok, false).conclusion, Conclusion::Neutral);
+        assert_eq!(decide(&ok, true).conclusion, Conclusion::Success);
+    }
+
+    #[test]
+    fn the_redactor_hides_every_secret() {
+        let r = Redactor::new(["ghs_secret".to_string(), "".to_string()]);
+        assert_eq!(r.redact("a ghs_secret b ghs_secret"), "a *** b ***");
+        assert_eq!(
+            r.redact_bytes(b"ghs_secret\xff ghs_secre"),
+            b"***\xff ghs_secre"
+        );
+    }
+}

@@ -1,0 +1,619 @@
+//! `agentpods agent`, the entrypoint of an agent pod, end to end: the real binary, real git
+//! against a bare repository in a temporary folder (a file:// remote), and a stand-in agent
+//! (a small shell script: test data, where the real agent is `codex exec`).
+//!
+//! Each test tells one story: what the agent did, what the remote holds afterwards, and
+//! what the controller reads from the termination message.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use agentpods::agent::result::{CUT_MARKER, Conclusion, RunResult, TERMINATION_MESSAGE_LIMIT};
+use proptest::prelude::*;
+use serde_json::Value;
+use tempfile::TempDir;
+
+/// No run of the entrypoint in these tests may take longer.
+const TIMEOUT: Duration = Duration::from_secs(60);
+
+/// git with a fixed identity and no configuration of the machine's.
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args(["-c", "user.name=Test", "-c", "user.email=test@example.com"])
+        .args([
+            "-c",
+            "commit.gpgSign=false",
+            "-c",
+            "init.defaultBranch=main",
+        ])
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .output()
+        .expect("git runs");
+    assert!(
+        out.status.success(),
+        "git {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// A repository on a "remote": a bare repository with a `main` branch of a few commits.
+struct Remote {
+    tmp: TempDir,
+    bare: PathBuf,
+    /// What each commit on main is, oldest first.
+    commits: Vec<String>,
+}
+
+impl Remote {
+    fn with_main(files: &[(&str, &str)]) -> Remote {
+        let tmp = TempDir::new().expect("tempdir");
+        let bare = tmp.path().join("origin.git");
+        let seed = tmp.path().join("seed");
+        std::fs::create_dir_all(&seed).unwrap();
+        git(tmp.path(), &["init", "--quiet", "--bare", "origin.git"]);
+        git(&seed, &["init", "--quiet"]);
+        git(&seed, &["remote", "add", "origin", bare.to_str().unwrap()]);
+        let mut remote = Remote {
+            tmp,
+            bare,
+            commits: Vec::new(),
+        };
+        for (path, content) in files {
+            remote.commit_on_main(path, content);
+        }
+        remote
+    }
+
+    fn seed(&self) -> PathBuf {
+        self.tmp.path().join("seed")
+    }
+
+    /// Someone pushes another commit to main.
+    fn commit_on_main(&mut self, path: &str, content: &str) -> String {
+        let seed = self.seed();
+        std::fs::write(seed.join(path), content).unwrap();
+        git(&seed, &["add", path]);
+        git(&seed, &["commit", "--quiet", "-m", &format!("edit {path}")]);
+        git(
+            &seed,
+            &["push", "--quiet", "origin", "HEAD:refs/heads/main"],
+        );
+        let sha = git(&seed, &["rev-parse", "HEAD"]);
+        self.commits.push(sha.clone());
+        sha
+    }
+
+    fn url(&self) -> String {
+        format!("file://{}", self.bare.display())
+    }
+
+    fn tip(&self, branch: &str) -> Option<String> {
+        let out = Command::new("git")
+            .args(["rev-parse", "--verify", "--quiet"])
+            .arg(format!("refs/heads/{branch}"))
+            .current_dir(&self.bare)
+            .output()
+            .unwrap();
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    }
+
+    fn show(&self, rev: &str) -> String {
+        git(&self.bare, &["show", rev])
+    }
+
+    fn branches(&self) -> Vec<String> {
+        git(&self.bare, &["branch", "--format=%(refname:short)"])
+            .lines()
+            .map(String::from)
+            .collect()
+    }
+}
+
+/// One run of `agentpods agent` with a stand-in agent script.
+struct Run {
+    dir: TempDir,
+    args: Vec<String>,
+}
+
+/// What a run left behind.
+struct Outcome {
+    success: bool,
+    /// What `agentpods agent` printed on stdout and stderr (the pod's log).
+    log: String,
+    /// The termination message, as written.
+    message: String,
+    dir: TempDir,
+}
+
+impl Outcome {
+    fn result(&self) -> RunResult {
+        serde_json::from_str(&self.message).unwrap_or_else(|e| {
+            panic!(
+                "the termination message is not a result ({e}): {}",
+                self.message
+            )
+        })
+    }
+
+    fn file(&self, name: &str) -> String {
+        std::fs::read_to_string(self.dir.path().join(name)).unwrap_or_default()
+    }
+}
+
+impl Run {
+    /// The agent is `/bin/sh agent.sh`, with this script; the task says `task`.
+    fn new(remote: &Remote, run_name: &str, script: &str) -> Run {
+        let dir = TempDir::new().expect("tempdir");
+        std::fs::write(dir.path().join("task.md"), "Fix the greeting.\n").unwrap();
+        std::fs::write(dir.path().join("agent.sh"), script).unwrap();
+        let p = |name: &str| dir.path().join(name).display().to_string();
+        let args = vec![
+            "agent".into(),
+            "--task-file".into(),
+            p("task.md"),
+            "--repository".into(),
+            remote.url(),
+            "--ref".into(),
+            "refs/heads/main".into(),
+            "--run-name".into(),
+            run_name.into(),
+            "--workdir".into(),
+            p("workspace/repo"),
+            "--result-file".into(),
+            p("result/result.json"),
+            "--termination-log".into(),
+            p("termination-log"),
+        ];
+        Run { dir, args }
+    }
+
+    /// Sets an option (replacing the default the run was made with), as `--flag=value` so
+    /// that a value may start with a dash.
+    fn arg(mut self, flag: &str, value: &str) -> Self {
+        if let Some(i) = self.args.iter().position(|a| a == flag) {
+            self.args.drain(i..i + 2);
+        }
+        self.args.push(format!("{flag}={value}"));
+        self
+    }
+
+    fn flag(mut self, flag: &str) -> Self {
+        self.args.push(flag.into());
+        self
+    }
+
+    fn path(&self, name: &str) -> String {
+        self.dir.path().join(name).display().to_string()
+    }
+
+    fn go(self) -> Outcome {
+        let script = self.path("agent.sh");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_agentpods"));
+        cmd.args(&self.args)
+            .args(["--", "/bin/sh", &script])
+            .current_dir(self.dir.path())
+            .env("HOME", self.dir.path())
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (name, _) in std::env::vars_os() {
+            if name.to_string_lossy().starts_with("AGENTPODS_") {
+                cmd.env_remove(name);
+            }
+        }
+        let child = cmd.spawn().expect("agentpods runs");
+        let pid = child.id().to_string();
+        let done = Arc::new(AtomicBool::new(false));
+        let watchdog = {
+            let done = Arc::clone(&done);
+            std::thread::spawn(move || {
+                let started = Instant::now();
+                while !done.load(Ordering::SeqCst) {
+                    if started.elapsed() > TIMEOUT {
+                        let _ = Command::new("kill").args(["-9", &pid]).status();
+                        return true;
+                    }
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                false
+            })
+        };
+        let out = child.wait_with_output().expect("agentpods finishes");
+        done.store(true, Ordering::SeqCst);
+        assert!(
+            !watchdog.join().unwrap(),
+            "agentpods agent took longer than {TIMEOUT:?}"
+        );
+        Outcome {
+            success: out.status.success(),
+            log: format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+            message: std::fs::read_to_string(self.dir.path().join("termination-log"))
+                .unwrap_or_default(),
+            dir: self.dir,
+        }
+    }
+}
+
+const EDIT_GREETING: &str = r#"
+printf 'hello, world\n' > greeting.txt
+echo "edited greeting.txt"
+"#;
+
+#[test]
+fn an_agent_that_changes_nothing_ends_neutral_and_nothing_is_pushed() {
+    let remote = Remote::with_main(&[("greeting.txt", "hello\n")]);
+    let outcome = Run::new(&remote, "review-1", "cat > /dev/null; echo 'looks fine'\n")
+        .flag("--push")
+        .go();
+
+    assert!(outcome.success, "{}", outcome.log);
+    let result = outcome.result();
+    assert_eq!(result.conclusion, Conclusion::Neutral);
+    assert_eq!(result.summary, "The agent made no changes.");
+    assert_eq!(result.branch, None);
+    assert_eq!(remote.branches(), vec!["main"]);
+    assert!(
+        outcome.log.contains("looks fine"),
+        "the agent's output is in the log"
+    );
+}
+
+#[test]
+fn an_agent_that_edits_files_gets_them_pushed_to_its_branch_on_top_of_the_commit() {
+    let remote = Remote::with_main(&[("greeting.txt", "hello\n")]);
+    let base = remote.commits[0].clone();
+    let outcome = Run::new(&remote, "task-7", EDIT_GREETING)
+        .arg("--sha", &base)
+        .flag("--push")
+        .go();
+
+    assert!(outcome.success, "{}", outcome.log);
+    let result = outcome.result();
+    assert_eq!(result.conclusion, Conclusion::Success, "{}", result.summary);
+    assert_eq!(result.branch.as_deref(), Some("agentpods/task-7"));
+    assert!(
+        result.summary.contains(&format!(
+            "Pushed 1 commit on {} to branch `agentpods/task-7`",
+            &base[..7]
+        )),
+        "{}",
+        result.summary
+    );
+
+    let tip = remote
+        .tip("agentpods/task-7")
+        .expect("the branch was pushed");
+    assert_eq!(git(&remote.bare, &["rev-parse", &format!("{tip}^")]), base);
+    assert_eq!(
+        git(&remote.bare, &["show", &format!("{tip}:greeting.txt")]),
+        "hello, world"
+    );
+    let commit = remote.show(&tip);
+    assert!(
+        commit.contains("agentpods: changes of run task-7"),
+        "{commit}"
+    );
+    assert!(commit.contains("Author: agentpods[bot]"), "{commit}");
+    assert_eq!(remote.tip("main"), Some(base), "main is untouched");
+}
+
+#[test]
+fn the_agent_s_own_commits_are_pushed_as_they_are() {
+    let remote = Remote::with_main(&[("greeting.txt", "hello\n")]);
+    let script = r#"
+printf 'hi\n' > greeting.txt
+git -c user.name=Agent -c user.email=agent@example.com commit --quiet -am "Say hi"
+"#;
+    let outcome = Run::new(&remote, "task-8", script).flag("--push").go();
+
+    let result = outcome.result();
+    assert_eq!(result.conclusion, Conclusion::Success, "{}", outcome.log);
+    let tip = remote.tip("agentpods/task-8").expect("pushed");
+    assert!(remote.show(&tip).contains("Say hi"));
+    assert_eq!(
+        git(&remote.bare, &["rev-parse", &format!("{tip}^")]),
+        remote.commits[0],
+        "no extra commit when the tree is clean"
+    );
+}
+
+#[test]
+fn changes_of_a_task_that_may_not_push_are_reported_and_not_kept() {
+    let remote = Remote::with_main(&[("greeting.txt", "hello\n")]);
+    let outcome = Run::new(&remote, "review-2", EDIT_GREETING).go();
+
+    let result = outcome.result();
+    assert_eq!(result.conclusion, Conclusion::Success);
+    assert!(
+        result.summary.contains("may not push"),
+        "{}",
+        result.summary
+    );
+    assert_eq!(result.branch, None);
+    assert_eq!(remote.branches(), vec!["main"]);
+}
+
+#[test]
+fn an_agent_that_fails_ends_in_failure_with_the_end_of_its_stderr() {
+    let remote = Remote::with_main(&[("greeting.txt", "hello\n")]);
+    let script = r#"
+printf 'half done\n' > greeting.txt
+echo "connecting to the model" >&2
+echo "error: the model refused: rate limited" >&2
+exit 3
+"#;
+    let outcome = Run::new(&remote, "task-9", script).flag("--push").go();
+
+    assert!(
+        outcome.success,
+        "the result was written, so agentpods exits 0"
+    );
+    let result = outcome.result();
+    assert_eq!(result.conclusion, Conclusion::Failure);
+    assert!(
+        result
+            .summary
+            .starts_with("The agent exited with status 3."),
+        "{}",
+        result.summary
+    );
+    assert!(
+        result
+            .summary
+            .contains("error: the model refused: rate limited"),
+        "{}",
+        result.summary
+    );
+    assert_eq!(
+        remote.branches(),
+        vec!["main"],
+        "a failed run pushes nothing"
+    );
+}
+
+#[test]
+fn the_agent_s_result_file_is_its_word_and_an_oversized_summary_is_cut_to_4_kib() {
+    let remote = Remote::with_main(&[("greeting.txt", "hello\n")]);
+    // A summary of 20 000 multibyte characters, with quotes and newlines that JSON escapes.
+    let summary: String = "Grüße, \"世界\" 🦀\n".repeat(1500);
+    let report = serde_json::json!({"conclusion": "success", "summary": summary});
+    let run = Run::new(
+        &remote,
+        "docs-3",
+        "cp ../../report.json \"$AGENTPODS_RESULT\"\n",
+    );
+    std::fs::write(run.path("report.json"), report.to_string()).unwrap();
+    let outcome = run.go();
+
+    assert!(outcome.success, "{}", outcome.log);
+    assert!(
+        outcome.message.len() <= TERMINATION_MESSAGE_LIMIT,
+        "{} bytes",
+        outcome.message.len()
+    );
+    assert!(
+        outcome.message.len() > TERMINATION_MESSAGE_LIMIT - 16,
+        "{} bytes: {}",
+        outcome.message.len(),
+        outcome.message
+    );
+    let result = outcome.result();
+    assert_eq!(result.conclusion, Conclusion::Success);
+    let kept = result
+        .summary
+        .strip_suffix(CUT_MARKER)
+        .expect("the cut is marked");
+    assert!(
+        summary.starts_with(kept),
+        "the kept part is the summary's start"
+    );
+}
+
+#[test]
+fn the_last_line_of_the_agent_s_output_may_be_its_result() {
+    let remote = Remote::with_main(&[("greeting.txt", "hello\n")]);
+    let script = r#"
+echo "reviewing…"
+echo '{"conclusion": "failure", "summary": "The change breaks `make test`."}'
+"#;
+    let outcome = Run::new(&remote, "review-4", script).go();
+
+    let result = outcome.result();
+    assert_eq!(result.conclusion, Conclusion::Failure);
+    assert_eq!(result.summary, "The change breaks `make test`.");
+}
+
+#[test]
+fn the_exact_commit_is_checked_out_even_when_the_branch_has_moved_on() {
+    let mut remote = Remote::with_main(&[("greeting.txt", "hello\n")]);
+    let event_sha = remote.commits[0].clone();
+    let newer = remote.commit_on_main("greeting.txt", "hello again\n");
+    assert_ne!(remote.tip("main").as_deref(), Some(event_sha.as_str()));
+
+    let script = r#"
+git rev-parse HEAD > "$AGENTPODS_WORKDIR/../../head.txt"
+cp greeting.txt "$AGENTPODS_WORKDIR/../../seen.txt"
+printf 'bye\n' > greeting.txt
+"#;
+    let outcome = Run::new(&remote, "task-10", script)
+        .arg("--sha", &event_sha)
+        .flag("--push")
+        .go();
+
+    assert_eq!(outcome.file("head.txt").trim(), event_sha);
+    assert_eq!(outcome.file("seen.txt"), "hello\n");
+    let tip = remote.tip("agentpods/task-10").expect("pushed");
+    assert_eq!(
+        git(&remote.bare, &["rev-parse", &format!("{tip}^")]),
+        event_sha
+    );
+    assert_eq!(remote.tip("main"), Some(newer));
+}
+
+#[test]
+fn a_commit_the_remote_does_not_have_is_a_failure_result_not_a_crash() {
+    let remote = Remote::with_main(&[("greeting.txt", "hello\n")]);
+    let outcome = Run::new(&remote, "task-11", "touch ran\n")
+        .arg("--sha", &"0123456789abcdef".repeat(3)[..40])
+        .go();
+
+    assert!(outcome.success, "{}", outcome.log);
+    let result = outcome.result();
+    assert_eq!(result.conclusion, Conclusion::Failure);
+    assert!(
+        result.summary.contains("is not on the remote"),
+        "{}",
+        result.summary
+    );
+    assert!(!outcome.dir.path().join("workspace/repo/ran").exists());
+}
+
+#[test]
+fn bad_options_are_a_failure_result_that_names_them() {
+    let remote = Remote::with_main(&[("greeting.txt", "hello\n")]);
+    for (flag, value, says) in [
+        ("--sha", "not-a-sha", "--sha: expected a full commit id"),
+        ("--ref", "--upload-pack=evil", "--ref: not a git ref name"),
+        ("--branch", "-f", "--branch: not a branch name"),
+    ] {
+        let outcome = Run::new(&remote, "task-12", "true\n").arg(flag, value).go();
+        assert!(outcome.success, "{}", outcome.log);
+        let result = outcome.result();
+        assert_eq!(result.conclusion, Conclusion::Failure);
+        assert!(result.summary.contains(says), "{flag}: {}", result.summary);
+    }
+}
+
+#[test]
+fn a_result_that_cannot_be_written_is_the_one_nonzero_exit() {
+    let remote = Remote::with_main(&[("greeting.txt", "hello\n")]);
+    let outcome = Run::new(&remote, "task-13", "true\n")
+        .arg("--termination-log", "/nonexistent/dir/termination-log")
+        .go();
+
+    assert!(!outcome.success);
+    assert!(
+        outcome.log.contains("cannot write the result"),
+        "{}",
+        outcome.log
+    );
+}
+
+/// The token is a secret that git needs for the remote and nothing else needs.
+#[test]
+fn the_token_reaches_git_through_its_environment_only_and_is_never_shown() {
+    const TOKEN: &str = "ghs_FakeTokenForTheTest0123456789";
+    let remote = Remote::with_main(&[("greeting.txt", "hello\n")]);
+    // The agent is hostile: it dumps its environment, then leaks the token to stderr.
+    let script = r#"
+env > "$AGENTPODS_WORKDIR/../../agent-env.txt"
+printf 'hello, world\n' > greeting.txt
+cat ../../token >&2
+exit 1
+"#;
+    let run = Run::new(&remote, "task-14", script);
+    std::fs::write(run.path("token"), format!("{TOKEN}\n")).unwrap();
+    // A git that notes its argv and its GIT_CONFIG_* environment, then runs the real git.
+    let spy = run.path("git-spy");
+    std::fs::write(
+        &spy,
+        format!(
+            "#!/bin/sh\nprintf '%s\\n' \"$*\" >> {argv}\nenv | grep '^GIT_CONFIG' >> {env}\nexec git \"$@\"\n",
+            argv = run.path("git-argv.txt"),
+            env = run.path("git-env.txt")
+        ),
+    )
+    .unwrap();
+    Command::new("chmod").args(["+x", &spy]).status().unwrap();
+    let token_file = run.path("token");
+    let outcome = run
+        .arg("--token-file", &token_file)
+        .arg("--git", &spy)
+        .flag("--push")
+        .go();
+
+    let encoded = "eC1hY2Nlc3MtdG9rZW46Z2hzX0Zha2VUb2tlbkZvclRoZVRlc3QwMTIzNDU2Nzg5";
+    let git_env = outcome.file("git-env.txt");
+    assert!(
+        git_env.contains(&format!("Authorization: Basic {encoded}")),
+        "git got the token as a header in its environment:\n{git_env}"
+    );
+    assert!(git_env.contains(&format!("http.{}.extraHeader", remote.url())));
+
+    let argv = outcome.file("git-argv.txt");
+    assert!(argv.contains("fetch"), "the spy saw git run:\n{argv}");
+    let agent_env = outcome.file("agent-env.txt");
+    assert!(
+        agent_env.contains("AGENTPODS_RESULT="),
+        "the agent's env was captured"
+    );
+    for (what, text) in [
+        ("git's argv", argv.as_str()),
+        ("the agent's environment", agent_env.as_str()),
+        ("the log", outcome.log.as_str()),
+        ("the termination message", outcome.message.as_str()),
+    ] {
+        assert!(!text.contains(TOKEN), "the token is in {what}:\n{text}");
+        assert!(
+            !text.contains(encoded),
+            "the encoded token is in {what}:\n{text}"
+        );
+    }
+    assert!(!agent_env.contains("AGENTPODS_TOKEN_FILE"));
+    let result = outcome.result();
+    assert_eq!(result.conclusion, Conclusion::Failure);
+    assert!(
+        result.summary.contains("***"),
+        "the leak is redacted: {}",
+        result.summary
+    );
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// Whatever the summary — any Unicode, any length — the termination message is valid
+    /// JSON within the limit, and its summary is the whole or a marked prefix of the original.
+    #[test]
+    fn any_summary_gives_a_valid_message_within_the_limit(
+        summary in "(\\PC|[\"\\\\\n\t\u{0}-\u{1f}]){0,3000}",
+        limit in 64usize..=4096,
+    ) {
+        let result = RunResult::new(Conclusion::Success, summary.clone());
+        let json = result.to_json_within(limit);
+        prop_assert!(json.len() <= limit, "{} > {limit}", json.len());
+        let back: RunResult = serde_json::from_str(&json).expect("valid JSON");
+        prop_assert_eq!(back.conclusion, Conclusion::Success);
+        if back.summary != summary {
+            let kept = back.summary.strip_suffix(CUT_MARKER).expect("a cut is marked");
+            prop_assert!(summary.starts_with(kept));
+        }
+    }
+}
+
+#[test]
+fn a_json_value_of_the_result_has_exactly_the_keys_the_controller_reads() {
+    let mut result = RunResult::new(Conclusion::Neutral, "ok");
+    let v: Value = serde_json::from_str(&result.termination_message()).unwrap();
+    assert_eq!(
+        v,
+        serde_json::json!({"conclusion": "neutral", "summary": "ok"})
+    );
+    result.branch = Some("agentpods/x".into());
+    let v: Value = serde_json::from_str(&result.termination_message()).unwrap();
+    assert_eq!(v["branch"], "agentpods/x");
+}

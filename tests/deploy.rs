@@ -1,0 +1,435 @@
+//! deploy/, the install of agentpods itself: every overlay builds with `kubectl kustomize`,
+//! every object in it is valid Kubernetes (`kubernetes-validate --strict`), and the parts
+//! that matter for trust say what they should: the service's rights are exactly those its
+//! code uses, it runs non-root on a read-only root, agent pods get no rights and reach only
+//! DNS and HTTPS.
+//!
+//! Needs `kubectl` (for `kubectl kustomize`); without it these tests say so and pass.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::Command;
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+use support::validate;
+
+const OVERLAYS: &[&str] = &["default", "prometheus"];
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `kubectl kustomize deploy/overlays/<overlay>`, or `None` (with a note) without kubectl.
+fn kustomize(overlay: &str) -> Option<String> {
+    let dir = root().join("deploy/overlays").join(overlay);
+    let out = match Command::new("kubectl").arg("kustomize").arg(&dir).output() {
+        Ok(out) => out,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "NOTE: kubectl is not installed, so the deploy/ checks are SKIPPED"
+            );
+            return None;
+        }
+        Err(e) => panic!("cannot run kubectl: {e}"),
+    };
+    assert!(
+        out.status.success(),
+        "kubectl kustomize {}: {}",
+        dir.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(String::from_utf8(out.stdout).expect("UTF-8"))
+}
+
+/// The documents of a YAML stream, as JSON values.
+fn documents(yaml: &str) -> Vec<Value> {
+    serde_yaml::Deserializer::from_str(yaml)
+        .map(|doc| Value::deserialize(doc).expect("a YAML document"))
+        .filter(|v| !v.is_null())
+        .collect()
+}
+
+fn of_kind<'a>(docs: &'a [Value], kind: &str) -> Vec<&'a Value> {
+    docs.iter().filter(|d| d["kind"] == kind).collect()
+}
+
+fn one<'a>(docs: &'a [Value], kind: &str, name: &str) -> &'a Value {
+    let found: Vec<_> = of_kind(docs, kind)
+        .into_iter()
+        .filter(|d| d["metadata"]["name"] == name)
+        .collect();
+    assert_eq!(found.len(), 1, "one {kind} {name}");
+    found[0]
+}
+
+/// The default install, built.
+fn install() -> Option<Vec<Value>> {
+    kustomize("default").map(|yaml| documents(&yaml))
+}
+
+#[test]
+fn every_overlay_builds_and_each_object_passes_strict_validation() {
+    for overlay in OVERLAYS {
+        let Some(yaml) = kustomize(overlay) else {
+            return;
+        };
+        let docs = documents(&yaml);
+        // kubernetes-validate has schemas for the built-in kinds only; the ServiceMonitor is
+        // a Prometheus Operator CRD kind, checked on its own below instead.
+        let (custom, builtin): (Vec<_>, Vec<_>) =
+            docs.iter().partition(|d| d["kind"] == "ServiceMonitor");
+        let stream: String = builtin
+            .iter()
+            .map(|d| format!("---\n{}", serde_yaml::to_string(d).unwrap()))
+            .collect();
+        validate::assert_valid(
+            &format!("deploy/overlays/{overlay}"),
+            &stream,
+            builtin.len(),
+        );
+        let expected_custom = usize::from(*overlay == "prometheus");
+        assert_eq!(custom.len(), expected_custom, "{overlay}: ServiceMonitors");
+    }
+}
+
+#[test]
+fn the_install_holds_the_generated_crd_two_namespaces_and_no_secret() {
+    let Some(docs) = install() else { return };
+    let crd = one(&docs, "CustomResourceDefinition", "agentruns.agentpods.dev");
+    let generated: Value = serde_yaml::from_str(&agentpods::cluster::crd::crd_yaml()).unwrap();
+    let mut installed = crd.clone();
+    // kustomize adds the common label; the rest is the generated CRD, unchanged.
+    installed["metadata"]["labels"]
+        .as_object_mut()
+        .map(|l| l.remove("app.kubernetes.io/part-of"));
+    if installed["metadata"]["labels"] == json!({}) {
+        installed["metadata"]
+            .as_object_mut()
+            .map(|m| m.remove("labels"));
+    }
+    assert!(
+        normalized(&installed) == normalized(&generated),
+        "the CRD in the install differs from what `agentpods crd` prints"
+    );
+
+    let namespaces: BTreeSet<_> = of_kind(&docs, "Namespace")
+        .iter()
+        .map(|n| n["metadata"]["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        namespaces,
+        BTreeSet::from(["agentpods".into(), "agentpods-runs".into()])
+    );
+    assert!(
+        of_kind(&docs, "Secret").is_empty(),
+        "secrets are made by hand, not committed"
+    );
+}
+
+/// The value with whole floats as integers: kustomize prints `0` where serde_yaml has `0.0`.
+fn normalized(value: &Value) -> Value {
+    match value {
+        Value::Number(n) => match n.as_f64() {
+            Some(f) if f.fract() == 0.0 && n.is_f64() => json!(f as i64),
+            _ => value.clone(),
+        },
+        Value::Array(items) => Value::Array(items.iter().map(normalized).collect()),
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.clone(), normalized(v)))
+                .collect(),
+        ),
+        _ => value.clone(),
+    }
+}
+
+/// (apiGroup, resource, sorted verbs), one a rule's group × resource.
+fn grants(role: &Value) -> BTreeSet<(String, String, Vec<String>)> {
+    let mut out = BTreeSet::new();
+    for rule in role["rules"].as_array().unwrap() {
+        let mut verbs: Vec<String> = rule["verbs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_string())
+            .collect();
+        verbs.sort();
+        for group in rule["apiGroups"].as_array().unwrap() {
+            for resource in rule["resources"].as_array().unwrap() {
+                out.insert((
+                    group.as_str().unwrap().to_string(),
+                    resource.as_str().unwrap().to_string(),
+                    verbs.clone(),
+                ));
+            }
+        }
+    }
+    out
+}
+
+fn grant(group: &str, resource: &str, verbs: &[&str]) -> (String, String, Vec<String>) {
+    let mut verbs: Vec<String> = verbs.iter().map(|v| v.to_string()).collect();
+    verbs.sort();
+    (group.into(), resource.into(), verbs)
+}
+
+#[test]
+fn the_service_may_do_exactly_what_its_code_does_and_no_more() {
+    let Some(docs) = install() else { return };
+    assert!(
+        of_kind(&docs, "ClusterRole").is_empty() && of_kind(&docs, "ClusterRoleBinding").is_empty(),
+        "the service needs no cluster-wide rights"
+    );
+    let crud = ["get", "list", "watch", "create", "patch", "delete"];
+    let events = ["create", "patch"];
+    let runs = one(&docs, "Role", "agentpods-runs");
+    assert_eq!(runs["metadata"]["namespace"], "agentpods-runs");
+    assert_eq!(
+        grants(runs),
+        BTreeSet::from([
+            grant(
+                "agentpods.dev",
+                "agentruns",
+                &[
+                    "get", "list", "watch", "create", "patch", "update", "delete"
+                ]
+            ),
+            grant(
+                "agentpods.dev",
+                "agentruns/status",
+                &["get", "patch", "update"]
+            ),
+            grant("", "pods", &crud),
+            grant("", "configmaps", &crud),
+            grant("", "secrets", &crud),
+            grant("", "serviceaccounts", &crud),
+            grant("batch", "jobs", &crud),
+            grant("", "pods/log", &["get"]),
+            grant("", "events", &events),
+            grant("events.k8s.io", "events", &events),
+        ])
+    );
+    let home = one(&docs, "Role", "agentpods");
+    assert_eq!(home["metadata"]["namespace"], "agentpods");
+    assert_eq!(
+        grants(home),
+        BTreeSet::from([
+            grant(
+                "coordination.k8s.io",
+                "leases",
+                &["get", "create", "update"]
+            ),
+            grant("", "events", &events),
+            grant("events.k8s.io", "events", &events),
+        ])
+    );
+    for binding in of_kind(&docs, "RoleBinding") {
+        assert_eq!(
+            binding["subjects"],
+            json!([{"kind": "ServiceAccount", "name": "agentpods", "namespace": "agentpods"}]),
+            "only the service is bound to anything"
+        );
+    }
+}
+
+#[test]
+fn the_service_runs_twice_non_root_on_a_read_only_root_with_probes_and_limits() {
+    let Some(docs) = install() else { return };
+    let deployment = one(&docs, "Deployment", "agentpods");
+    let spec = &deployment["spec"]["template"]["spec"];
+    assert_eq!(deployment["spec"]["replicas"], 2);
+    assert_eq!(spec["serviceAccountName"], "agentpods");
+    assert_eq!(spec["securityContext"]["runAsNonRoot"], true);
+    assert_eq!(
+        spec["securityContext"]["seccompProfile"]["type"],
+        "RuntimeDefault"
+    );
+    let containers = spec["containers"].as_array().unwrap();
+    assert_eq!(containers.len(), 1);
+    let c = &containers[0];
+    assert_eq!(c["args"][0], "serve");
+    let security = &c["securityContext"];
+    assert_eq!(security["runAsNonRoot"], true);
+    assert_eq!(security["readOnlyRootFilesystem"], true);
+    assert_eq!(security["allowPrivilegeEscalation"], false);
+    assert_eq!(security["capabilities"]["drop"], json!(["ALL"]));
+    assert_eq!(
+        c["ports"],
+        json!([{"name": "http", "containerPort": 8080, "protocol": "TCP"}])
+    );
+    assert_eq!(
+        c["livenessProbe"]["httpGet"],
+        json!({"path": "/healthz", "port": "http"})
+    );
+    assert_eq!(
+        c["readinessProbe"]["httpGet"],
+        json!({"path": "/readyz", "port": "http"})
+    );
+    for kind in ["requests", "limits"] {
+        for resource in ["cpu", "memory"] {
+            assert!(
+                c["resources"][kind][resource].is_string(),
+                "{kind}.{resource}"
+            );
+        }
+    }
+
+    let pdb = one(&docs, "PodDisruptionBudget", "agentpods");
+    assert_eq!(pdb["spec"]["minAvailable"], 1);
+    let pod_labels = &deployment["spec"]["template"]["metadata"]["labels"];
+    assert_eq!(&pdb["spec"]["selector"]["matchLabels"], pod_labels);
+    let service = one(&docs, "Service", "agentpods");
+    assert_eq!(&service["spec"]["selector"], pod_labels);
+}
+
+#[test]
+fn agent_pods_get_no_rights_no_token_and_reach_only_dns_and_https() {
+    let Some(docs) = install() else { return };
+    let agent = one(&docs, "ServiceAccount", "agent");
+    assert_eq!(agent["metadata"]["namespace"], "agentpods-runs");
+    assert_eq!(agent["automountServiceAccountToken"], false);
+
+    let policy = one(&docs, "NetworkPolicy", "agent-pods");
+    let spec = &policy["spec"];
+    assert_eq!(policy["metadata"]["namespace"], "agentpods-runs");
+    assert_eq!(
+        spec["podSelector"],
+        json!({}),
+        "every pod of the runs namespace"
+    );
+    assert_eq!(spec["policyTypes"], json!(["Ingress", "Egress"]));
+    assert!(
+        spec["ingress"].as_array().is_none_or(Vec::is_empty),
+        "no ingress"
+    );
+    let mut ports = BTreeSet::new();
+    for rule in spec["egress"].as_array().unwrap() {
+        for port in rule["ports"]
+            .as_array()
+            .expect("every egress rule names its ports")
+        {
+            ports.insert((
+                port["protocol"].as_str().unwrap().to_string(),
+                port["port"].as_u64().unwrap(),
+            ));
+        }
+        if rule["ports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["port"] == 53)
+        {
+            assert_eq!(
+                rule["to"][0]["podSelector"]["matchLabels"]["k8s-app"], "kube-dns",
+                "DNS only to the cluster's DNS"
+            );
+        }
+    }
+    assert_eq!(
+        ports,
+        BTreeSet::from([("TCP".into(), 53), ("TCP".into(), 443), ("UDP".into(), 53)])
+    );
+}
+
+#[test]
+fn the_installed_config_is_valid_and_names_the_installed_namespace_and_account() {
+    let Some(docs) = install() else { return };
+    let config_map = of_kind(&docs, "ConfigMap")
+        .into_iter()
+        .find(|c| {
+            c["metadata"]["name"]
+                .as_str()
+                .is_some_and(|n| n.starts_with("agentpods-config"))
+        })
+        .expect("the config ConfigMap");
+    let text = config_map["data"]["services.yaml"].as_str().unwrap();
+    // The service image holds the templates at /usr/share/agentpods/templates; here they
+    // are the crate's own.
+    let shipped = "templates_dir: /usr/share/agentpods/templates";
+    assert!(text.contains(shipped));
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("services.yaml");
+    let local = format!("templates_dir: {}", root().join("templates").display());
+    std::fs::write(&path, text.replace(shipped, &local)).unwrap();
+    let loaded = agentpods::config::load(&path).unwrap_or_else(|e| panic!("{e}"));
+
+    let cluster = &loaded.config.cluster;
+    assert_eq!(
+        cluster.namespace.as_ref().map(|n| n.to_string()).as_deref(),
+        Some("agentpods-runs")
+    );
+    assert_eq!(cluster.service_account.to_string(), "agent");
+}
+
+#[test]
+fn the_prometheus_overlay_scrapes_the_service_s_metrics() {
+    let Some(yaml) = kustomize("prometheus") else {
+        return;
+    };
+    let docs = documents(&yaml);
+    let monitor = one(&docs, "ServiceMonitor", "agentpods");
+    assert_eq!(monitor["apiVersion"], "monitoring.coreos.com/v1");
+    let service = one(&docs, "Service", "agentpods");
+    let labels = service["metadata"]["labels"].as_object().unwrap();
+    for (key, value) in monitor["spec"]["selector"]["matchLabels"]
+        .as_object()
+        .unwrap()
+    {
+        assert_eq!(
+            labels.get(key),
+            Some(value),
+            "the monitor selects the Service"
+        );
+    }
+    let endpoint = &monitor["spec"]["endpoints"][0];
+    assert_eq!(endpoint["path"], "/metrics");
+    assert_eq!(endpoint["port"], service["spec"]["ports"][0]["name"]);
+}
+
+#[test]
+fn the_github_app_manifest_asks_for_what_agentpods_uses_and_nothing_more() {
+    let text = std::fs::read_to_string(root().join("deploy/github-app.json")).unwrap();
+    let manifest: Value = serde_json::from_str(&text).expect("the manifest is JSON");
+    assert_eq!(
+        manifest["default_permissions"],
+        json!({
+            // push branches (agentpods/<run>), read code
+            "contents": "write",
+            // open pull requests from pushed branches
+            "pull_requests": "write",
+            // reactions and the one result comment
+            "issues": "write",
+            // check runs: queued → in_progress → completed
+            "checks": "write",
+            // commit statuses, when report.commit_status is on
+            "statuses": "write",
+            "metadata": "read",
+            // allowed_teams: team membership of the requester
+            "members": "read",
+        })
+    );
+    let events: BTreeSet<&str> = manifest["default_events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        events,
+        BTreeSet::from(["pull_request", "issue_comment", "issues", "push", "release"])
+    );
+    assert_eq!(
+        manifest["public"], false,
+        "a private App: installed by its owner only"
+    );
+    assert!(
+        manifest["hook_attributes"]["url"]
+            .as_str()
+            .is_some_and(|u| u.starts_with("https://") && u.ends_with("/webhook"))
+    );
+}

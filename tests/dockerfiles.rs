@@ -1,0 +1,178 @@
+//! The two images (deploy/Dockerfile for the service, deploy/agent.Dockerfile for agent
+//! pods) cannot be built here (no Docker), so their text is checked: every base image and
+//! every downloaded tool is pinned to a version, nothing is `latest`, the final stage runs
+//! as a non-root user, and the entrypoint is the agentpods binary.
+
+use std::path::Path;
+
+const DOCKERFILES: &[&str] = &["deploy/Dockerfile", "deploy/agent.Dockerfile"];
+
+fn read(path: &str) -> String {
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(path))
+        .unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// The instructions, continuation lines joined, comments left out: (KEYWORD, arguments).
+fn instructions(text: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    for line in text.lines() {
+        let trimmed = line.trim();
+        if trimmed.starts_with('#') || (current.is_empty() && trimmed.is_empty()) {
+            continue;
+        }
+        match trimmed.strip_suffix('\\') {
+            Some(part) => {
+                current.push_str(part);
+                current.push(' ');
+            }
+            None => {
+                current.push_str(trimmed);
+                let (keyword, rest) = current.split_once(' ').unwrap_or((&current, ""));
+                out.push((keyword.to_uppercase(), rest.trim().to_string()));
+                current.clear();
+            }
+        }
+    }
+    out
+}
+
+/// Whether an image reference names a fixed version: a digest, a tag with a version number,
+/// or distroless's `-debian12` images (they publish no version tags; pin the digest when
+/// releasing).
+fn is_pinned(image: &str) -> bool {
+    if image.contains("@sha256:") {
+        return true;
+    }
+    let Some((name, tag)) = image.rsplit_once(':') else {
+        return false;
+    };
+    let versioned_tag = tag.chars().any(|c| c.is_ascii_digit());
+    let fixed_distroless = name.starts_with("gcr.io/distroless/") && name.ends_with("-debian12");
+    tag != "latest" && (versioned_tag || fixed_distroless)
+}
+
+#[test]
+fn every_base_image_and_tool_is_pinned_and_nothing_is_latest() {
+    for path in DOCKERFILES {
+        let text = read(path);
+        let steps = instructions(&text);
+        let from: Vec<&str> = steps
+            .iter()
+            .filter(|(k, _)| k == "FROM")
+            .map(|(_, args)| args.split_whitespace().next().unwrap())
+            .collect();
+        assert!(!from.is_empty(), "{path}: no FROM");
+        for image in &from {
+            assert!(
+                is_pinned(image),
+                "{path}: the base image {image} is not pinned"
+            );
+        }
+        assert!(
+            !text.to_lowercase().contains(":latest") && !text.contains("@latest"),
+            "{path}: nothing may be `latest`"
+        );
+        for (keyword, args) in &steps {
+            if keyword == "ARG" && args.contains("_VERSION") {
+                let value = args.split_once('=').map(|(_, v)| v).unwrap_or("");
+                assert!(
+                    value.chars().any(|c| c.is_ascii_digit()),
+                    "{path}: {args} has no version"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn the_builder_is_a_rust_release_the_crate_supports() {
+    let manifest = read("Cargo.toml");
+    let minimum = manifest
+        .lines()
+        .find_map(|l| l.strip_prefix("rust-version = "))
+        .map(|v| v.trim_matches('"').to_string())
+        .expect("Cargo.toml has rust-version");
+    let version = |v: &str| -> Vec<u32> { v.split('.').map(|p| p.parse().unwrap()).collect() };
+    for path in DOCKERFILES {
+        let text = read(path);
+        let builder = instructions(&text)
+            .into_iter()
+            .find(|(k, args)| k == "FROM" && args.starts_with("rust:"))
+            .map(|(_, args)| args)
+            .unwrap_or_else(|| panic!("{path}: no rust builder stage"));
+        let tag = builder
+            .split_whitespace()
+            .next()
+            .and_then(|i| i.strip_prefix("rust:"))
+            .and_then(|t| t.split('-').next())
+            .unwrap();
+        assert!(
+            version(tag) >= version(&minimum),
+            "{path}: rust {tag} is older than rust-version {minimum}"
+        );
+        assert!(
+            text.contains("--locked"),
+            "{path}: builds with Cargo.lock as committed"
+        );
+    }
+}
+
+#[test]
+fn the_final_stage_runs_agentpods_as_a_non_root_user() {
+    for (path, entrypoint) in [
+        ("deploy/Dockerfile", r#"["/usr/local/bin/agentpods"]"#),
+        (
+            "deploy/agent.Dockerfile",
+            r#"["/usr/local/bin/agentpods", "agent"]"#,
+        ),
+    ] {
+        let steps = instructions(&read(path));
+        let last_from = steps.iter().rposition(|(k, _)| k == "FROM").unwrap();
+        let final_stage = &steps[last_from..];
+        let user = final_stage
+            .iter()
+            .rev()
+            .find(|(k, _)| k == "USER")
+            .map(|(_, u)| u.as_str())
+            .unwrap_or_else(|| panic!("{path}: the final stage sets no USER"));
+        let who = user.split(':').next().unwrap();
+        assert!(!matches!(who, "root" | "0"), "{path}: runs as {user}");
+        let entry = final_stage
+            .iter()
+            .find(|(k, _)| k == "ENTRYPOINT")
+            .map(|(_, e)| e.as_str());
+        assert_eq!(entry, Some(entrypoint), "{path}");
+    }
+}
+
+#[test]
+fn the_agent_image_has_the_tools_an_agent_needs() {
+    let text = read("deploy/agent.Dockerfile");
+    for tool in [
+        "git",
+        "/usr/local/bin/gh",
+        "/usr/local/bin/kubectl",
+        "@openai/codex@${CODEX_VERSION}",
+    ] {
+        assert!(
+            text.contains(tool),
+            "deploy/agent.Dockerfile installs {tool}"
+        );
+    }
+    assert!(
+        text.contains("sha256sum -c"),
+        "downloads are checked against published checksums"
+    );
+}
+
+#[test]
+fn the_pinning_check_itself_tells_pinned_from_floating() {
+    assert!(is_pinned("rust:1.95.0-bookworm"));
+    assert!(is_pinned("debian:12.11-slim"));
+    assert!(is_pinned("gcr.io/distroless/cc-debian12:nonroot"));
+    assert!(is_pinned("alpine@sha256:0123"));
+    assert!(!is_pinned("debian:bookworm-slim"));
+    assert!(!is_pinned("debian"));
+    assert!(!is_pinned("node:latest"));
+}
