@@ -55,8 +55,9 @@ pub enum Cmd {
     Schema,
     /// Print the AgentRun CustomResourceDefinition.
     Crd,
-    /// Run the webhook service (only with --dry-run in this version). Webhook secrets come
-    /// from GITHUB_WEBHOOK_SECRET (comma-separated, for rotation) or --webhook-secret-file.
+    /// Run the webhook service and (leader-elected) the controller, against the cluster of
+    /// KUBECONFIG or the one it runs in; --dry-run needs none. Webhook secrets come from
+    /// GITHUB_WEBHOOK_SECRET (comma-separated, for rotation) or --webhook-secret-file.
     Serve {
         #[arg(long, default_value = "services.yaml")]
         config: PathBuf,
@@ -74,6 +75,15 @@ pub enum Cmd {
         /// A file holding the webhook secrets, one per line or comma-separated.
         #[arg(long)]
         webhook_secret_file: Option<PathBuf>,
+        /// Take webhooks only; leave running the AgentRuns to other replicas.
+        #[arg(long)]
+        no_controller: bool,
+        /// The namespace of the leader-election Lease: the service's own.
+        #[arg(long, env = "POD_NAMESPACE", default_value = "agentpods")]
+        lease_namespace: String,
+        /// This replica's name in the Lease and in Events (default: the host's name).
+        #[arg(long, env = "POD_NAME")]
+        identity: Option<String>,
     },
     /// Inside an agent pod: check out the repository at the exact commit, run the agent
     /// command on the task, push its changes when allowed, and write the result to the
@@ -138,6 +148,9 @@ pub fn run(cli: Cli) -> ExitCode {
             manifests_dir,
             log_format,
             webhook_secret_file,
+            no_controller,
+            lease_namespace,
+            identity,
         } => crate::serve::run(ServeOptions {
             config,
             listen,
@@ -145,6 +158,9 @@ pub fn run(cli: Cli) -> ExitCode {
             manifests_dir,
             log_format,
             webhook_secret_file,
+            controller: !no_controller,
+            lease_namespace,
+            identity: identity.unwrap_or_else(default_identity),
         }),
         Cmd::Agent(args) => crate::agent::main(&args, &crate::agent::NoPullRequests),
         Cmd::Replay {
@@ -420,4 +436,12 @@ pub fn render_one(
         }
     }
     Ok(RenderOutput { yaml, notes })
+}
+
+/// The host's name and this process's id: unique enough among replicas outside a pod.
+fn default_identity() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "agentpods".into());
+    format!("{host}-{}", std::process::id())
 }

@@ -526,3 +526,40 @@ async fn a_closed_pull_request_cancels_its_running_review() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn two_replicas_share_one_lease_and_the_second_takes_over_when_the_first_goes_quiet() {
+    use agentpods::cluster::lease::{Held, LeaseOptions, try_acquire};
+    use k8s_openapi::api::coordination::v1::Lease;
+    timed(async {
+        let fake = support::fake_kube::FakeKube::start().await;
+        let leases: Api<Lease> = Api::namespaced(fake.client(), "agentpods");
+        let a = LeaseOptions::new("agentpods", "replica-a");
+        let b = LeaseOptions::new("agentpods", "replica-b");
+        let start: k8s_openapi::jiff::Timestamp = "2026-11-25T10:00:00Z".parse().expect("a time");
+        let at = |secs: i64| start + k8s_openapi::jiff::SignedDuration::from_secs(secs);
+        let acquire = |o: &LeaseOptions, t| {
+            let (leases, o) = (leases.clone(), o.clone());
+            async move {
+                try_acquire(&leases, &o, t)
+                    .await
+                    .expect("the Lease API answers")
+            }
+        };
+
+        assert_eq!(acquire(&a, at(0)).await, Held::ByUs);
+        assert_eq!(acquire(&b, at(1)).await, Held::By("replica-a".into()));
+        assert_eq!(acquire(&a, at(10)).await, Held::ByUs, "renewed");
+        assert_eq!(
+            acquire(&b, at(24)).await,
+            Held::By("replica-a".into()),
+            "14 s after the renewal"
+        );
+        // replica-a falls silent: 15 s after its last renewal the Lease is free.
+        assert_eq!(acquire(&b, at(25)).await, Held::ByUs);
+        assert_eq!(acquire(&a, at(26)).await, Held::By("replica-b".into()));
+        let lease = leases.get("agentpods-controller").await.expect("the Lease");
+        assert_eq!(lease.spec.and_then(|s| s.lease_transitions), Some(1));
+    })
+    .await;
+}

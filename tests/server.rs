@@ -559,10 +559,15 @@ struct Served {
 
 impl Served {
     fn start(work: &Workdir, extra: &[&str]) -> Served {
+        Served::start_with(work, extra, &[])
+    }
+
+    fn start_with(work: &Workdir, extra: &[&str], env: &[(&str, &str)]) -> Served {
         let mut child = Command::new(BIN)
             .args(["serve", "--listen", "127.0.0.1:0", "--config"])
             .arg(work.config())
             .args(extra)
+            .envs(env.iter().copied())
             .env("GITHUB_WEBHOOK_SECRET", format!("rotated,{SECRET}"))
             .env_remove("AGENTPODS_LOG")
             .stdout(Stdio::null())
@@ -755,7 +760,7 @@ fn end_to_end() {
 }
 
 #[tokio::test]
-async fn serve_refuses_to_start_without_a_secret_or_without_dry_run() {
+async fn serve_refuses_to_start_without_a_secret_or_a_cluster() {
     blocking_within(30, refusals).await;
 }
 
@@ -785,9 +790,25 @@ fn refusals() {
     );
     let (code, err) = run(Some(" , "), &["--dry-run"]);
     assert_eq!(code, Some(1), "{err}");
-    let (code, err) = run(Some("s3cret"), &[]);
-    assert_eq!(code, Some(1));
-    assert!(err.contains("only --dry-run is available"), "{err}");
+    // Without --dry-run it needs a cluster, and says how to name one.
+    let mut command = Command::new(BIN);
+    let out = command
+        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+        .arg(work.config())
+        .env("GITHUB_WEBHOOK_SECRET", "s3cret")
+        .env(
+            "KUBECONFIG",
+            work.config().with_file_name("no-such-kubeconfig"),
+        )
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .output()
+        .expect("run agentpods serve");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("cannot reach Kubernetes") && err.contains("--dry-run"),
+        "{err}"
+    );
     assert!(!err.contains("s3cret"), "{err}");
     work.edit_config("project:", "projekt:");
     let (code, err) = run(Some("s3cret"), &["--dry-run"]);
@@ -842,4 +863,106 @@ async fn a_client_that_dribbles_its_headers_is_cut_off() {
         server.await.expect("server task").expect("clean stop");
     })
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_with_a_cluster_records_runs_and_its_elected_controller_runs_them() {
+    blocking_within(90, against_a_cluster).await;
+}
+
+fn against_a_cluster() {
+    use agentpods::cluster::crd::{AgentRun, Phase};
+    use k8s_openapi::api::coordination::v1::Lease;
+    use kube::{Api, CustomResourceExt};
+    use support::fake_kube::{FakeKube, PodScript};
+
+    let rt = tokio::runtime::Handle::current();
+    let work = Workdir::new();
+    let fake = rt.block_on(FakeKube::start());
+    let client = fake.client();
+    let crds: Api<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> =
+        Api::all(client.clone());
+    rt.block_on(crds.create(&Default::default(), &AgentRun::crd()))
+        .expect("register the CRD");
+    fake.run_kubelet(|_| PodScript::succeeds(r#"{"conclusion":"success","summary":"LGTM"}"#));
+    let kubeconfig = fake.kubeconfig(work.config().parent().expect("the work folder"));
+
+    let mut server = Served::start_with(
+        &work,
+        &["--lease-namespace", "agentpods", "--identity", "replica-1"],
+        &[("KUBECONFIG", &kubeconfig.display().to_string())],
+    );
+    let line = server.wait_for_line("listening on http://");
+    let address = line
+        .split("listening on http://")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("an address")
+        .to_string();
+    assert!(
+        line.contains("AgentRuns created through the Kubernetes API"),
+        "{line}"
+    );
+    server.wait_for_line("leading: the controller starts");
+
+    let url = format!("http://{address}/webhook");
+    let payload = fixture(OPENED).path;
+    let (ok, out) = replay_binary(&url, "pull_request", &payload, "cluster-1");
+    assert!(ok && out.starts_with("HTTP 202"), "{out}");
+    let runs = expected_runs("pull_request", &fixture(OPENED).body(), "cluster-1");
+    assert_eq!(runs.len(), 1);
+
+    // The AgentRun exists once the delivery is acknowledged; the controller runs it.
+    let api: Api<AgentRun> = Api::namespaced(client.clone(), "agentpods-runs");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let run = rt
+            .block_on(api.get(&runs[0]))
+            .expect("the AgentRun was recorded before the answer");
+        if run.status.as_ref().and_then(|s| s.phase) == Some(Phase::Succeeded) {
+            let result = run.status.and_then(|s| s.result).expect("a result");
+            assert_eq!(result.summary, "LGTM");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the run never succeeded: {:?}",
+            run.status
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    // A repeat is answered the same and records nothing new.
+    let (ok, again) = replay_binary(&url, "pull_request", &payload, "cluster-1");
+    assert!(ok && again == out, "{again}");
+    assert_eq!(
+        rt.block_on(api.list(&Default::default()))
+            .expect("list")
+            .items
+            .len(),
+        1
+    );
+
+    let leases: Api<Lease> = Api::namespaced(client.clone(), "agentpods");
+    let holder = |lease: Lease| lease.spec.and_then(|s| s.holder_identity);
+    assert_eq!(
+        holder(
+            rt.block_on(leases.get("agentpods-controller"))
+                .expect("the Lease")
+        )
+        .as_deref(),
+        Some("replica-1")
+    );
+
+    // SIGTERM: the controller stops and gives the Lease up for the next replica.
+    server.signal("TERM");
+    let status = server.wait();
+    assert_eq!(status.code(), Some(0), "{}", server.log.join("\n"));
+    assert_eq!(
+        holder(
+            rt.block_on(leases.get("agentpods-controller"))
+                .expect("the Lease")
+        ),
+        None
+    );
 }

@@ -31,7 +31,7 @@ use super::launch::{CONCURRENCY_LABEL, concurrency_label};
 use super::workload::{Workload, observe};
 use crate::render::K8sObject;
 use crate::render::keys;
-use crate::serve::reload::ConfigStore;
+use crate::serve::reload::LiveConfig;
 
 /// The field manager of every server-side apply.
 pub const FIELD_MANAGER: &str = "agentpods";
@@ -73,10 +73,13 @@ pub enum ControllerError {
     NoNamespace(String),
 }
 
+/// The config in force, asked for at each render (it may be reloaded at any time).
+pub type ConfigSource = Arc<dyn Fn() -> Arc<LiveConfig> + Send + Sync>;
+
 /// What every reconcile shares.
 pub struct Context {
     client: Client,
-    config: Arc<ConfigStore>,
+    config: ConfigSource,
     clock: Arc<dyn Clock>,
     recorder: Recorder,
     options: ControllerOptions,
@@ -91,7 +94,7 @@ pub struct Context {
 impl Context {
     pub fn new(
         client: Client,
-        config: Arc<ConfigStore>,
+        config: ConfigSource,
         clock: Arc<dyn Clock>,
         options: ControllerOptions,
     ) -> Arc<Context> {
@@ -474,7 +477,7 @@ enum Applied {
 
 /// Renders the run with the config in force and applies every object, owned by the run.
 async fn apply(ctx: &Context, run: &AgentRun, ns: &str) -> Result<Applied, ControllerError> {
-    let live = ctx.config.current();
+    let live = (ctx.config)();
     let source = &run.spec.source;
     let rendered = match live.engine().render_run(
         &source.event,

@@ -108,6 +108,8 @@ pub fn agent_run(run: &RunToLaunch, now: Timestamp) -> AgentRun {
 pub struct ClusterLauncher {
     client: Client,
     clock: Arc<dyn Clock>,
+    /// Where runs live, when the config names one namespace (else all are searched).
+    namespace: Option<String>,
     /// The last probe's verdict, for `/readyz`.
     reachable: Arc<Mutex<Result<(), String>>>,
 }
@@ -117,8 +119,16 @@ impl ClusterLauncher {
         ClusterLauncher {
             client,
             clock,
+            namespace: None,
             reachable: Arc::new(Mutex::new(Err("the API server was not asked yet".into()))),
         }
+    }
+
+    /// Looks for runs to cancel in this namespace only (the config's `cluster.namespace`),
+    /// which needs no cluster-wide rights.
+    pub fn in_namespace(mut self, namespace: Option<String>) -> ClusterLauncher {
+        self.namespace = namespace;
+        self
     }
 
     /// Asks the API server for its version now and every few seconds after, for `/readyz`.
@@ -167,7 +177,10 @@ impl Launcher for ClusterLauncher {
                 namespace: "(all)".into(),
                 message: e.to_string(),
             };
-            let all: Api<AgentRun> = Api::all(self.client.clone());
+            let all: Api<AgentRun> = match &self.namespace {
+                Some(ns) => Api::namespaced(self.client.clone(), ns),
+                None => Api::all(self.client.clone()),
+            };
             let repo = label_value(&target.repository);
             let mut asked = 0;
             for key in [keys::PR, ISSUE_LABEL] {

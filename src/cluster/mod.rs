@@ -13,4 +13,5 @@ pub mod controller;
 pub mod crd;
 pub mod decide;
 pub mod launch;
+pub mod lease;
 pub mod workload;

@@ -24,6 +24,10 @@ use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
+use crate::cluster::clock::{Clock, SystemClock};
+use crate::cluster::controller::{self, ConfigSource, ControllerOptions};
+use crate::cluster::launch::ClusterLauncher;
+use crate::cluster::lease::{self, LeaseOptions};
 use crate::github::webhook::{SecretsError, WebhookSecrets};
 use crate::server::{self, AppState};
 use launcher::{DryRunLauncher, LaunchError};
@@ -55,6 +59,12 @@ pub struct ServeOptions {
     pub manifests_dir: Option<PathBuf>,
     pub log_format: LogFormat,
     pub webhook_secret_file: Option<PathBuf>,
+    /// Run the controller too (leader-elected); off for intake-only replicas.
+    pub controller: bool,
+    /// The namespace of the leader-election Lease (the service's own).
+    pub lease_namespace: String,
+    /// This replica's name (the pod's), for the Lease and Events.
+    pub identity: String,
 }
 
 /// Why the service did not start (or stopped badly).
@@ -63,9 +73,9 @@ pub enum ServeError {
     #[error(transparent)]
     Secrets(#[from] SecretsError),
     #[error(
-        "only --dry-run is available in this version: launching runs into a cluster (AgentRun) is not built yet; start with --dry-run [--manifests-dir DIR]"
+        "cannot reach Kubernetes ({0}); set KUBECONFIG or run in a cluster, or start with --dry-run to launch nothing"
     )]
-    NeedsDryRun,
+    Kubernetes(String),
     #[error("{}: the config does not load:\n{source}", .path.display())]
     Config {
         path: PathBuf,
@@ -108,21 +118,43 @@ pub fn init_logging(format: LogFormat) {
 }
 
 /// Builds the shared state: secrets, config, launcher. Checks everything that can be
-/// checked before listening.
-pub fn build_state(options: &ServeOptions) -> Result<Arc<AppState>, ServeError> {
+/// checked before listening; with a cluster, also returns its client.
+pub async fn build_state(
+    options: &ServeOptions,
+) -> Result<(Arc<AppState>, Option<kube::Client>), ServeError> {
     let secrets = WebhookSecrets::from_file_or_env(
         options.webhook_secret_file.as_deref(),
         std::env::var(SECRET_ENV).ok().as_deref(),
     )?;
-    if !options.dry_run {
-        return Err(ServeError::NeedsDryRun);
-    }
     let config = ConfigStore::load(&options.config).map_err(|source| ServeError::Config {
         path: options.config.clone(),
         source,
     })?;
-    let launcher = DryRunLauncher::new(options.manifests_dir.clone())?;
-    Ok(Arc::new(AppState::new(secrets, config, Arc::new(launcher))))
+    if options.dry_run {
+        let launcher = DryRunLauncher::new(options.manifests_dir.clone())?;
+        return Ok((
+            Arc::new(AppState::new(secrets, config, Arc::new(launcher))),
+            None,
+        ));
+    }
+    let client = kube::Client::try_default()
+        .await
+        .map_err(|e| ServeError::Kubernetes(e.to_string()))?;
+    let namespace = config
+        .current()
+        .engine()
+        .config()
+        .cluster
+        .namespace
+        .as_ref()
+        .map(|n| n.to_string());
+    let launcher =
+        ClusterLauncher::new(client.clone(), Arc::new(SystemClock)).in_namespace(namespace);
+    launcher.spawn_probe();
+    Ok((
+        Arc::new(AppState::new(secrets, config, Arc::new(launcher))),
+        Some(client),
+    ))
 }
 
 /// `agentpods serve`.
@@ -143,19 +175,72 @@ pub fn run(options: ServeOptions) -> ExitCode {
 }
 
 fn start(options: &ServeOptions) -> Result<(), ServeError> {
-    let state = build_state(options)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(ServeError::Runtime)?;
-    let result = runtime.block_on(serve_until_signalled(options, state));
+    let result = runtime.block_on(async {
+        let (state, client) = build_state(options).await?;
+        serve_until_signalled(options, state, client).await
+    });
     runtime.shutdown_timeout(Duration::from_secs(5));
     result
+}
+
+/// Runs the controller while this replica leads, until `stopping` turns true.
+fn spawn_controller(
+    options: &ServeOptions,
+    state: &Arc<AppState>,
+    client: kube::Client,
+    mut stopping: tokio::sync::watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let lease = LeaseOptions::new(&options.lease_namespace, &options.identity);
+    let source = state.clone();
+    let config: ConfigSource = Arc::new(move || source.config.current());
+    let namespace = state
+        .config
+        .current()
+        .engine()
+        .config()
+        .cluster
+        .namespace
+        .as_ref()
+        .map(|n| n.to_string());
+    let controller_options = ControllerOptions {
+        namespace,
+        instance: Some(options.identity.clone()),
+        ..ControllerOptions::default()
+    };
+    let work = {
+        let (client, clock) = (client.clone(), clock.clone());
+        move |mut stop: tokio::sync::watch::Receiver<bool>| {
+            let ctx = controller::Context::new(
+                client.clone(),
+                config.clone(),
+                clock.clone(),
+                controller_options.clone(),
+            );
+            async move {
+                controller::run(ctx, async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                })
+                .await;
+            }
+        }
+    };
+    tokio::spawn(async move {
+        lease::lead(client, lease, clock, work, async move {
+            let _ = stopping.wait_for(|s| *s).await;
+        })
+        .await;
+    })
 }
 
 async fn serve_until_signalled(
     options: &ServeOptions,
     state: Arc<AppState>,
+    client: Option<kube::Client>,
 ) -> Result<(), ServeError> {
     use tokio::signal::unix::{SignalKind, signal};
     let listener = tokio::net::TcpListener::bind(&options.listen)
@@ -180,6 +265,12 @@ async fn serve_until_signalled(
         Some(hangup),
     ));
     let (signalled, mut draining) = tokio::sync::watch::channel(false);
+    let controller = match client {
+        Some(client) if options.controller => {
+            Some(spawn_controller(options, &state, client, draining.clone()))
+        }
+        _ => None,
+    };
     let shutdown = async move {
         let name = tokio::select! {
             _ = terminate.recv() => "SIGTERM",
@@ -189,7 +280,7 @@ async fn serve_until_signalled(
         signalled.send_replace(true);
     };
     let server = server::serve(listener, state, shutdown);
-    tokio::select! {
+    let result = tokio::select! {
         result = server => result.map_err(ServeError::Server),
         _ = async {
             let _ = draining.wait_for(|d| *d).await;
@@ -198,7 +289,19 @@ async fn serve_until_signalled(
             tracing::warn!("requests still in flight after {} s; exiting anyway", DRAIN_TIMEOUT.as_secs());
             Ok(())
         }
+    };
+    // The controller finishes its reconciles in flight and gives up the Lease.
+    if let Some(controller) = controller
+        && tokio::time::timeout(DRAIN_TIMEOUT, controller)
+            .await
+            .is_err()
+    {
+        tracing::warn!(
+            "the controller did not stop within {} s",
+            DRAIN_TIMEOUT.as_secs()
+        );
     }
+    result
 }
 
 /// Reloads services.yaml now, off the async workers, and logs and counts the result. An

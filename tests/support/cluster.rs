@@ -73,9 +73,10 @@ impl Cluster {
 
     /// Starts a controller (a fresh one, as after a restart of the service).
     pub fn start_controller(&mut self) {
+        let store = self.config.clone();
         let ctx = controller::Context::new(
             self.client.clone(),
-            self.config.clone(),
+            Arc::new(move || store.current()),
             self.clock.clone(),
             ControllerOptions {
                 max_requeue: Duration::from_millis(100),
