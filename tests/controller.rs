@@ -563,3 +563,92 @@ async fn two_replicas_share_one_lease_and_the_second_takes_over_when_the_first_g
     })
     .await;
 }
+
+/// A controller that reports to a fake GitHub as the App, through faults on the way.
+async fn reporting_cluster() -> (Cluster, support::fake_github::FakeGithub) {
+    use agentpods::cluster::report::GithubReports;
+    use agentpods::github::client::{ClientConfig, Credentials, GithubClient, RetryPolicy, Secret};
+    use support::fake_github::{APP_ID, APP_KEY_PEM, FakeGithub, ManualClock};
+    let clock = ManualClock::new();
+    let github = FakeGithub::start(clock.clone()).await;
+    github.install("Codertocat/Hello-World", 77);
+    let mut config = ClientConfig::new(Credentials::App {
+        app_id: APP_ID,
+        private_key_pem: Secret::new(APP_KEY_PEM),
+    });
+    config.base_url = github.url();
+    config.retry = RetryPolicy {
+        base_delay: Duration::from_millis(5),
+        jitter_seed: Some(7),
+        ..RetryPolicy::default()
+    };
+    let client = GithubClient::new(config, clock).expect("a GitHub client");
+    let mut cluster = Cluster::without_controller().await;
+    cluster.reports = Some(std::sync::Arc::new(GithubReports::new(
+        client,
+        cluster.config_source(),
+    )));
+    cluster.start_controller();
+    (cluster, github)
+}
+
+#[tokio::test]
+async fn a_review_is_reported_as_a_check_run_and_one_comment_edited_with_the_result() {
+    timed(async {
+        let (cluster, github) = reporting_cluster().await;
+        cluster.fake.run_kubelet(|_| running());
+        let name = cluster
+            .deliver_one(&fixture("pull_request/opened.json"), "d-report")
+            .await;
+        cluster.wait_phase(&name, Phase::Running).await;
+        cluster
+            .wait_for(&name, "GitHub to hear it started", |r| {
+                r.and_then(|r| r.status.as_ref()?.report.as_ref()?.reported) == Some(Phase::Running)
+            })
+            .await;
+        assert_eq!(github.comments().len(), 1, "one comment once it runs");
+
+        // GitHub stumbles (502s, a secondary rate limit) as the agent finishes.
+        github.fail_next(2, None, support::fake_github::FaultKind::BadGateway);
+        github.fail_next(
+            1,
+            None,
+            support::fake_github::FaultKind::SecondaryLimit { retry_after: 1 },
+        );
+        assert!(
+            cluster
+                .fake
+                .finish_pod(RUNS, &name, &PodScript::succeeds(RESULT))
+        );
+        let run = cluster
+            .wait_for(&name, "GitHub to hear it finished", |r| {
+                r.and_then(|r| r.status.as_ref()?.report.as_ref()?.reported)
+                    == Some(Phase::Succeeded)
+            })
+            .await
+            .expect("the run");
+
+        let checks = github.check_runs();
+        assert_eq!(checks.len(), 1, "{checks:#?}");
+        assert_eq!(checks[0].name, "agentpods/review");
+        assert_eq!(checks[0].external_id.as_deref(), Some(name.as_str()));
+        assert_eq!(checks[0].conclusion.as_deref(), Some("success"));
+        assert_eq!(
+            checks[0].history.last().map(String::as_str),
+            Some("completed")
+        );
+        let comments = github.comments();
+        assert_eq!(comments.len(), 1, "{comments:#?}");
+        assert!(
+            comments[0].body.contains("Looks good: two nits inline."),
+            "{}",
+            comments[0].body
+        );
+        assert!(comments[0].edits >= 1, "edited in place");
+        let refs = run.status.and_then(|s| s.report).expect("report refs");
+        assert_eq!(refs.check_run_id, Some(checks[0].id));
+        assert_eq!(refs.comment_id, Some(comments[0].id));
+        assert_eq!(github.violations(), Vec::<String>::new());
+    })
+    .await;
+}

@@ -485,3 +485,66 @@ fn the_fake_holds_requests_to_githubs_rest_description() {
         "not an operation we call"
     );
 }
+
+#[test]
+fn credentials_come_from_the_environment_and_errors_never_show_them() {
+    use std::collections::HashMap;
+    let env = |pairs: &[(&str, &str)]| {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |name: &str| map.get(name).cloned()
+    };
+    let no_file = |path: &str| -> std::io::Result<String> {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!("{path} not found"),
+        ))
+    };
+    let key_file = |_: &str| -> std::io::Result<String> { Ok("-----BEGIN KEY-----".into()) };
+
+    assert!(
+        Credentials::from_env(env(&[]), no_file)
+            .expect("no error")
+            .is_none()
+    );
+    let token = Credentials::from_env(env(&[("GITHUB_TOKEN", "ghp_x ")]), no_file).expect("ok");
+    assert!(matches!(token, Some(Credentials::Token(t)) if t.expose() == "ghp_x"));
+    let app = Credentials::from_env(
+        env(&[
+            ("GITHUB_APP_ID", "42"),
+            ("GITHUB_APP_PRIVATE_KEY_PATH", "/k.pem"),
+            ("GITHUB_TOKEN", "t"),
+        ]),
+        key_file,
+    )
+    .expect("ok");
+    assert!(
+        matches!(app, Some(Credentials::App { app_id: 42, .. })),
+        "the App wins over a token"
+    );
+
+    for (pairs, says) in [
+        (
+            &[("GITHUB_APP_ID", "abc")][..],
+            "GITHUB_APP_ID is not a number",
+        ),
+        (
+            &[("GITHUB_APP_ID", "42")][..],
+            "neither GITHUB_APP_PRIVATE_KEY_PATH",
+        ),
+        (
+            &[
+                ("GITHUB_APP_ID", "42"),
+                ("GITHUB_APP_PRIVATE_KEY_PATH", "/nope.pem"),
+            ][..],
+            "/nope.pem: cannot read",
+        ),
+    ] {
+        let err = Credentials::from_env(env(pairs), no_file)
+            .expect_err("refused")
+            .to_string();
+        assert!(err.contains(says), "{err}");
+    }
+}

@@ -28,7 +28,9 @@ use super::clock::Clock;
 use super::crd::{AgentRun, AgentRunStatus, Phase, RunResult};
 use super::decide::{Action, RunView, Sibling, Step, decide};
 use super::launch::{CONCURRENCY_LABEL, concurrency_label};
+use super::report::{RunReports, pending_report};
 use super::workload::{Workload, observe};
+use crate::github::report::Stage;
 use crate::render::K8sObject;
 use crate::render::keys;
 use crate::serve::reload::LiveConfig;
@@ -85,10 +87,12 @@ pub struct Context {
     options: ControllerOptions,
     /// Consecutive failures per run, for exponential backoff.
     failures: Mutex<HashMap<String, u32>>,
-    /// The resourceVersion each run had when this replica last wrote its status. The watch
-    /// can hand that same, now stale, copy to the next reconcile; acting on it again would
-    /// re-apply objects already applied.
-    acted_on: Mutex<HashMap<String, String>>,
+    /// The resourceVersions each run had when this replica last wrote over them (its status,
+    /// then its report refs). The watch can hand such a copy, now stale, to the next
+    /// reconcile; acting on it again would re-apply objects or re-report.
+    acted_on: Mutex<HashMap<String, Vec<String>>>,
+    /// Tells GitHub how runs go, when a GitHub client is configured.
+    reports: Option<Arc<dyn RunReports>>,
 }
 
 impl Context {
@@ -98,6 +102,15 @@ impl Context {
         clock: Arc<dyn Clock>,
         options: ControllerOptions,
     ) -> Arc<Context> {
+        Arc::new(Context::build(client, config, clock, options))
+    }
+
+    fn build(
+        client: Client,
+        config: ConfigSource,
+        clock: Arc<dyn Clock>,
+        options: ControllerOptions,
+    ) -> Context {
         let recorder = Recorder::new(
             client.clone(),
             Reporter {
@@ -105,7 +118,7 @@ impl Context {
                 instance: options.instance.clone(),
             },
         );
-        Arc::new(Context {
+        Context {
             client,
             config,
             clock,
@@ -113,7 +126,38 @@ impl Context {
             options,
             failures: Mutex::new(HashMap::new()),
             acted_on: Mutex::new(HashMap::new()),
-        })
+            reports: None,
+        }
+    }
+
+    /// The same, reporting how runs go to GitHub through `reports`.
+    pub fn reporting(
+        client: Client,
+        config: ConfigSource,
+        clock: Arc<dyn Clock>,
+        options: ControllerOptions,
+        reports: Arc<dyn RunReports>,
+    ) -> Arc<Context> {
+        let mut ctx = Context::build(client, config, clock, options);
+        ctx.reports = Some(reports);
+        Arc::new(ctx)
+    }
+
+    fn acted_on(&self, name: &str, version: Option<String>) {
+        let mut acted = self.acted_on.lock().unwrap_or_else(|e| e.into_inner());
+        let versions = acted.entry(name.to_string()).or_default();
+        versions.extend(version);
+        if versions.len() > 4 {
+            versions.remove(0);
+        }
+    }
+
+    fn is_stale(&self, name: &str, version: &str) -> bool {
+        self.acted_on
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+            .is_some_and(|v| v.iter().any(|seen| seen == version))
     }
 }
 
@@ -198,13 +242,7 @@ pub async fn reconcile(run: Arc<AgentRun>, ctx: Arc<Context>) -> Result<Requeue,
         .namespace()
         .ok_or_else(|| ControllerError::NoNamespace(name.clone()))?;
     let version = run.resource_version().unwrap_or_default();
-    let stale = ctx
-        .acted_on
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .get(&name)
-        .is_some_and(|v| *v == version);
-    if stale {
+    if ctx.is_stale(&name, &version) {
         // Our own status write is on its way through the watch.
         return Ok(Requeue::requeue(Duration::from_millis(200)));
     }
@@ -239,18 +277,61 @@ pub async fn reconcile(run: Arc<AgentRun>, ctx: Arc<Context>) -> Result<Requeue,
     if step.status.is_some() || !step.actions.is_empty() {
         tracing::debug!(run = %name, ?step.actions, phase = ?step.status.as_ref().and_then(|s| s.phase), "reconcile");
     }
-    execute(&ctx, &run, &ns, step.clone()).await?;
+    let written = execute(&ctx, &run, &ns, step.clone()).await?;
 
     ctx.failures
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .remove(&name);
-    let wait = step
+    let mut wait = step
         .requeue
         .unwrap_or(ctx.options.max_requeue)
         .min(ctx.options.max_requeue)
         .max(Duration::from_millis(50));
+    let current = written.as_ref().unwrap_or(&run);
+    if let Some(reports) = &ctx.reports
+        && let Some(stage) = pending_report(current)
+        && let Err(e) = report(&ctx, reports.as_ref(), current, &stage).await
+    {
+        // The run goes on; GitHub hears of it at the next try.
+        tracing::warn!(run = %name, "cannot report to GitHub, retrying: {e}");
+        wait = wait.min(REPORT_RETRY);
+    }
     Ok(Requeue::requeue(wait))
+}
+
+/// How soon a report GitHub did not take is tried again.
+const REPORT_RETRY: Duration = Duration::from_secs(10);
+
+/// Tells GitHub about `run` at `stage` and records what it created in `status.report`,
+/// so that a retry or another replica edits instead of posting again.
+async fn report(
+    ctx: &Context,
+    reports: &dyn RunReports,
+    run: &AgentRun,
+    stage: &Stage,
+) -> Result<(), String> {
+    let status = run.status.clone().unwrap_or_default();
+    let before = status.report.clone().unwrap_or_default();
+    let mut refs = before.clone();
+    let result = reports.report(run, stage, &mut refs).await;
+    if result.is_ok() {
+        refs.reported = status.phase;
+    }
+    if refs != before {
+        let api: Api<AgentRun> =
+            Api::namespaced(ctx.client.clone(), &run.namespace().unwrap_or_default());
+        let patch = json!({ "status": { "report": refs } });
+        api.patch_status(
+            &run.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        )
+        .await
+        .map_err(|e| format!("cannot record the report: {e}"))?;
+        ctx.acted_on(&run.name_any(), run.resource_version());
+    }
+    result
 }
 
 /// The run's pod or Job, read by the names its status recorded (nothing is read before the
@@ -313,12 +394,13 @@ async fn siblings(
         .collect())
 }
 
+/// Carries out a step; returns the run as its status write left it, if there was one.
 async fn execute(
     ctx: &Context,
     run: &AgentRun,
     ns: &str,
     step: Step,
-) -> Result<(), ControllerError> {
+) -> Result<Option<AgentRun>, ControllerError> {
     let name = run.name_any();
     let runs: Api<AgentRun> = Api::namespaced(ctx.client.clone(), ns);
     let mut status = step.status;
@@ -390,13 +472,11 @@ async fn execute(
             Action::DeleteRun => delete_run = true,
         }
     }
+    let mut written = None;
     if let Some(mut status) = status.take() {
         status.observed_generation = run.metadata.generation;
-        write_status(&runs, run, status).await?;
-        ctx.acted_on
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(name.clone(), run.resource_version().unwrap_or_default());
+        written = Some(write_status(&runs, run, status).await?);
+        ctx.acted_on(&name, run.resource_version());
     }
     let reference = run.object_ref(&());
     for event in events {
@@ -415,8 +495,9 @@ async fn execute(
             Err(kube::Error::Api(e)) if e.code == 404 => {}
             Err(e) => return Err(e.into()),
         }
+        return Ok(None);
     }
-    Ok(())
+    Ok(written)
 }
 
 fn clip(note: &str) -> String {
@@ -430,17 +511,18 @@ async fn write_status(
     runs: &Api<AgentRun>,
     run: &AgentRun,
     status: AgentRunStatus,
-) -> Result<(), ControllerError> {
+) -> Result<AgentRun, ControllerError> {
     let phase = status.phase;
     let mut next = run.clone();
     next.status = Some(status);
     // Keep the resourceVersion: a stale copy is refused (409) and reconciled again.
-    runs.replace_status(&run.name_any(), &PostParams::default(), &next)
+    let written = runs
+        .replace_status(&run.name_any(), &PostParams::default(), &next)
         .await?;
     if phase != run.status.as_ref().and_then(|s| s.phase) {
         tracing::info!(run = %run.name_any(), phase = ?phase, "phase");
     }
-    Ok(())
+    Ok(written)
 }
 
 async fn delete_workload(ctx: &Context, ns: &str, name: &str) -> Result<(), ControllerError> {

@@ -210,6 +210,9 @@ pub struct ReportRefs {
     pub comment_id: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status_context: Option<String>,
+    /// The phase GitHub was last told about.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reported: Option<Phase>,
 }
 
 /// The CustomResourceDefinition as YAML.

@@ -14,4 +14,5 @@ pub mod crd;
 pub mod decide;
 pub mod launch;
 pub mod lease;
+pub mod report;
 pub mod workload;

@@ -289,7 +289,7 @@ pub fn status_body(number: u64, runs: &[RunLine]) -> String {
 /// Carries the writes out; one per service, shared.
 pub struct Reporter<'a> {
     pub client: &'a GithubClient,
-    pub template: &'a dyn CommentTemplate,
+    pub template: &'a (dyn CommentTemplate + Sync),
 }
 
 impl Reporter<'_> {

@@ -28,6 +28,8 @@ use crate::cluster::clock::{Clock, SystemClock};
 use crate::cluster::controller::{self, ConfigSource, ControllerOptions};
 use crate::cluster::launch::ClusterLauncher;
 use crate::cluster::lease::{self, LeaseOptions};
+use crate::cluster::report::{GithubReports, RunReports};
+use crate::github::client::{ClientConfig, Credentials, GithubClient, SystemClock as GithubClock};
 use crate::github::webhook::{SecretsError, WebhookSecrets};
 use crate::server::{self, AppState};
 use launcher::{DryRunLauncher, LaunchError};
@@ -84,6 +86,8 @@ pub enum ServeError {
     },
     #[error(transparent)]
     Launcher(#[from] LaunchError),
+    #[error(transparent)]
+    Github(#[from] crate::github::client::GithubError),
     #[error("cannot listen on {address}: {source}")]
     Listen {
         address: String,
@@ -122,6 +126,7 @@ pub fn init_logging(format: LogFormat) {
 pub async fn build_state(
     options: &ServeOptions,
 ) -> Result<(Arc<AppState>, Option<kube::Client>), ServeError> {
+    let _ = github_client()?; // Refuse bad GitHub credentials before listening.
     let secrets = WebhookSecrets::from_file_or_env(
         options.webhook_secret_file.as_deref(),
         std::env::var(SECRET_ENV).ok().as_deref(),
@@ -187,6 +192,19 @@ fn start(options: &ServeOptions) -> Result<(), ServeError> {
     result
 }
 
+/// The GitHub client the environment's credentials make, if there are any.
+pub fn github_client() -> Result<Option<GithubClient>, ServeError> {
+    let credentials = Credentials::from_env(
+        |name| std::env::var(name).ok(),
+        |path| std::fs::read_to_string(path),
+    )?;
+    let Some(credentials) = credentials else {
+        return Ok(None);
+    };
+    let client = GithubClient::new(ClientConfig::new(credentials), Arc::new(GithubClock))?;
+    Ok(Some(client))
+}
+
 /// Runs the controller while this replica leads, until `stopping` turns true.
 fn spawn_controller(
     options: &ServeOptions,
@@ -212,15 +230,37 @@ fn spawn_controller(
         instance: Some(options.identity.clone()),
         ..ControllerOptions::default()
     };
+    let reports: Option<Arc<dyn RunReports>> = match github_client() {
+        Ok(Some(github)) => Some(Arc::new(GithubReports::new(github, config.clone()))),
+        Ok(None) => {
+            tracing::warn!(
+                "no GitHub credentials (GITHUB_APP_ID or GITHUB_TOKEN): runs are not reported to GitHub"
+            );
+            None
+        }
+        Err(e) => {
+            tracing::error!("runs are not reported to GitHub: {e}");
+            None
+        }
+    };
     let work = {
         let (client, clock) = (client.clone(), clock.clone());
         move |mut stop: tokio::sync::watch::Receiver<bool>| {
-            let ctx = controller::Context::new(
-                client.clone(),
-                config.clone(),
-                clock.clone(),
-                controller_options.clone(),
-            );
+            let ctx = match &reports {
+                Some(reports) => controller::Context::reporting(
+                    client.clone(),
+                    config.clone(),
+                    clock.clone(),
+                    controller_options.clone(),
+                    reports.clone(),
+                ),
+                None => controller::Context::new(
+                    client.clone(),
+                    config.clone(),
+                    clock.clone(),
+                    controller_options.clone(),
+                ),
+            };
             async move {
                 controller::run(ctx, async move {
                     let _ = stop.wait_for(|s| *s).await;

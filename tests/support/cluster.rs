@@ -10,6 +10,7 @@ use agentpods::cluster::clock::{Clock, ManualClock};
 use agentpods::cluster::controller::{self, ControllerOptions};
 use agentpods::cluster::crd::{AgentRun, Phase};
 use agentpods::cluster::launch::ClusterLauncher;
+use agentpods::cluster::report::RunReports;
 use agentpods::github::webhook::DeliveryId;
 use agentpods::serve::intake;
 use agentpods::serve::launcher::{LaunchError, Launched, Launcher};
@@ -37,6 +38,8 @@ pub struct Cluster {
     pub config: Arc<ConfigStore>,
     pub launcher: ClusterLauncher,
     controller: Option<(tokio::task::JoinHandle<()>, oneshot::Sender<()>)>,
+    /// How the controller reports to GitHub, if it does.
+    pub reports: Option<Arc<dyn RunReports>>,
 }
 
 impl Cluster {
@@ -68,21 +71,36 @@ impl Cluster {
             config,
             launcher,
             controller: None,
+            reports: None,
         }
+    }
+
+    /// The config source the controller reads, for reporters built by a test.
+    pub fn config_source(&self) -> controller::ConfigSource {
+        let store = self.config.clone();
+        Arc::new(move || store.current())
     }
 
     /// Starts a controller (a fresh one, as after a restart of the service).
     pub fn start_controller(&mut self) {
         let store = self.config.clone();
-        let ctx = controller::Context::new(
-            self.client.clone(),
-            Arc::new(move || store.current()),
-            self.clock.clone(),
-            ControllerOptions {
-                max_requeue: Duration::from_millis(100),
-                ..ControllerOptions::default()
-            },
-        );
+        let config: controller::ConfigSource = Arc::new(move || store.current());
+        let options = ControllerOptions {
+            max_requeue: Duration::from_millis(100),
+            ..ControllerOptions::default()
+        };
+        let ctx = match &self.reports {
+            Some(reports) => controller::Context::reporting(
+                self.client.clone(),
+                config,
+                self.clock.clone(),
+                options,
+                reports.clone(),
+            ),
+            None => {
+                controller::Context::new(self.client.clone(), config, self.clock.clone(), options)
+            }
+        };
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(controller::run(ctx, async move {
             let _ = stopped.await;

@@ -71,7 +71,7 @@ impl Http {
         &self,
         method: Method,
         path: &str,
-        auth: &dyn Fn() -> Result<HeaderValue, GithubError>,
+        auth: &(dyn Fn() -> Result<HeaderValue, GithubError> + Sync),
         body: Option<&B>,
         replay: Replay,
     ) -> Result<Reply, GithubError> {
@@ -159,7 +159,10 @@ impl Http {
         }
     }
 
-    async fn wait_for_primary_limit(&self, what: &dyn Fn() -> String) -> Result<(), GithubError> {
+    async fn wait_for_primary_limit(
+        &self,
+        what: &(dyn Fn() -> String + Sync),
+    ) -> Result<(), GithubError> {
         let until = *self.blocked_until.lock().expect("rate limit lock");
         if let Some(until) = until {
             let wait = self.wait_needed(until);

@@ -87,6 +87,43 @@ pub enum Credentials {
     },
 }
 
+impl Credentials {
+    /// The credentials the environment names: a GitHub App (`GITHUB_APP_ID` with
+    /// `GITHUB_APP_PRIVATE_KEY_PATH` or `GITHUB_APP_PRIVATE_KEY`) before a plain
+    /// `GITHUB_TOKEN`; `None` when there are none. `read` reads the key file. Errors name
+    /// the variable or the file, never the secret.
+    pub fn from_env(
+        var: impl Fn(&str) -> Option<String>,
+        read: impl Fn(&str) -> std::io::Result<String>,
+    ) -> Result<Option<Credentials>, GithubError> {
+        let var = |name: &str| var(name).filter(|v| !v.trim().is_empty());
+        if let Some(id) = var("GITHUB_APP_ID") {
+            let app_id = id.trim().parse().map_err(|_| {
+                GithubError::Config("GITHUB_APP_ID is not a number (the App's id)".into())
+            })?;
+            let pem = match (
+                var("GITHUB_APP_PRIVATE_KEY_PATH"),
+                var("GITHUB_APP_PRIVATE_KEY"),
+            ) {
+                (Some(path), _) => read(&path).map_err(|e| {
+                    GithubError::Config(format!("{path}: cannot read the App private key: {e}"))
+                })?,
+                (None, Some(pem)) => pem,
+                (None, None) => {
+                    return Err(GithubError::Config(
+                        "GITHUB_APP_ID is set but neither GITHUB_APP_PRIVATE_KEY_PATH nor GITHUB_APP_PRIVATE_KEY".into(),
+                    ));
+                }
+            };
+            return Ok(Some(Credentials::App {
+                app_id,
+                private_key_pem: Secret::new(pem),
+            }));
+        }
+        Ok(var("GITHUB_TOKEN").map(|t| Credentials::Token(Secret::new(t.trim()))))
+    }
+}
+
 /// How hard the client tries before it gives up.
 #[derive(Debug, Clone)]
 pub struct RetryPolicy {

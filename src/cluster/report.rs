@@ -1,0 +1,129 @@
+//! The controller's side of reporting: which stage of a run GitHub should see, and the
+//! seam through which it is told. `crate::github::report` turns a stage into writes.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::SystemTime;
+
+use super::controller::ConfigSource;
+use super::crd::{AgentRun, Phase, ReportRefs};
+use crate::github::client::GithubClient;
+use crate::github::report::{Reporter, RunInfo, Stage};
+
+pub type ReportFuture<'a> = Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
+
+/// Tells GitHub about a run; `refs` says what was created before and is updated.
+pub trait RunReports: Send + Sync + 'static {
+    fn report<'a>(
+        &'a self,
+        run: &'a AgentRun,
+        stage: &'a Stage,
+        refs: &'a mut ReportRefs,
+    ) -> ReportFuture<'a>;
+}
+
+/// The three stages GitHub sees; several phases share one.
+fn stage_kind(phase: Phase) -> u8 {
+    match phase {
+        Phase::Pending | Phase::Queued => 0,
+        Phase::Running => 1,
+        _ => 2,
+    }
+}
+
+fn system_time(t: k8s_openapi::jiff::Timestamp) -> SystemTime {
+    SystemTime::from(t)
+}
+
+/// What GitHub should be told about `run` now, if it has not been told already.
+pub fn pending_report(run: &AgentRun) -> Option<Stage> {
+    let status = run.status.as_ref()?;
+    let phase = status.phase?;
+    let reported = status.report.as_ref().and_then(|r| r.reported);
+    if reported.is_some_and(|r| stage_kind(r) >= stage_kind(phase)) {
+        return None;
+    }
+    let started = status.start_time.as_ref().map(|t| system_time(t.0));
+    Some(match phase {
+        Phase::Pending | Phase::Queued => Stage::Queued,
+        Phase::Running => Stage::Started {
+            at: started.unwrap_or_else(SystemTime::now),
+        },
+        _ => {
+            let result = status.result.clone().unwrap_or(super::crd::RunResult {
+                conclusion: "failure".into(),
+                summary: String::new(),
+            });
+            Stage::Finished {
+                started_at: started,
+                at: status
+                    .finish_time
+                    .as_ref()
+                    .map(|t| system_time(t.0))
+                    .unwrap_or_else(SystemTime::now),
+                conclusion: result.conclusion,
+                summary: result.summary,
+            }
+        }
+    })
+}
+
+/// Reports through the GitHub API, as services.yaml's `github.report` asks.
+pub struct GithubReports {
+    client: GithubClient,
+    config: ConfigSource,
+}
+
+impl GithubReports {
+    pub fn new(client: GithubClient, config: ConfigSource) -> GithubReports {
+        GithubReports { client, config }
+    }
+}
+
+impl RunReports for GithubReports {
+    fn report<'a>(
+        &'a self,
+        run: &'a AgentRun,
+        stage: &'a Stage,
+        refs: &'a mut ReportRefs,
+    ) -> ReportFuture<'a> {
+        Box::pin(async move {
+            let live = (self.config)();
+            let config = live.engine().config();
+            let Ok(repo) = run.spec.repository.parse() else {
+                return Ok(()); // Nothing on GitHub to report to.
+            };
+            let number = run
+                .spec
+                .pull_request
+                .as_ref()
+                .map(|p| p.number)
+                .or(run.spec.issue);
+            let sha = run
+                .spec
+                .pull_request
+                .as_ref()
+                .and_then(|p| p.head_sha.as_deref())
+                .or(run.spec.sha.as_deref())
+                .and_then(|s| s.parse().ok());
+            let info = RunInfo {
+                repo,
+                name: run.metadata.name.clone().unwrap_or_default(),
+                agent: run.spec.agent.clone(),
+                number: number.filter(|_| config.github.report.comment),
+                head_sha: sha.filter(|_| config.github.report.check_run),
+                requested_by: Some(run.spec.requested_by.clone()),
+                details_url: None,
+                prefix: config.github.command_prefix.to_string(),
+            };
+            let reporter = Reporter {
+                client: &self.client,
+                template: live.engine(),
+            };
+            reporter
+                .report(&info, stage, refs)
+                .await
+                .map_err(|e| e.to_string())
+        })
+    }
+}
