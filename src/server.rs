@@ -21,6 +21,8 @@ use axum::routing::{get, post};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use tracing::Instrument;
 
+use crate::github::client::GithubClient;
+use crate::github::event;
 use crate::github::webhook::{
     self, DELIVERY_HEADER, DeliveryId, EVENT_HEADER, MAX_BODY_BYTES, SHA1_SIGNATURE_HEADER,
     SIGNATURE_HEADER, WebhookError, WebhookSecrets,
@@ -43,6 +45,9 @@ pub struct AppState {
     pub metrics: Metrics,
     /// Set once shutdown has begun: `/readyz` then answers 503.
     pub stopping: AtomicBool,
+    /// Asks GitHub what the payload does not say and answers commands, when credentials
+    /// are set (else the payload alone decides and replies are only logged).
+    pub github: Option<Arc<GithubClient>>,
 }
 
 impl AppState {
@@ -58,7 +63,14 @@ impl AppState {
             deliveries: DeliveryLog::new(DEFAULT_CAPACITY),
             metrics: Metrics::new(),
             stopping: AtomicBool::new(false),
+            github: None,
         }
+    }
+
+    /// The same, asking and answering GitHub through `client`.
+    pub fn with_github(mut self, client: Option<Arc<GithubClient>>) -> AppState {
+        self.github = client;
+        self
     }
 }
 
@@ -285,8 +297,38 @@ async fn decide_and_launch(
             Err(e) => return rejected(app, &e),
         };
     let live = app.config.current();
-    match intake::decide(&live, event_name, delivery, &payload) {
-        Ok(decided) => intake::launch(app.launcher.as_ref(), &app.metrics, delivery, decided).await,
+    let (decided, event) = match &app.github {
+        None => (intake::decide(&live, event_name, delivery, &payload), None),
+        Some(github) => match event::parse(event_name, &payload) {
+            Ok(event) => {
+                let gathered =
+                    crate::serve::github::gather(github, live.engine().config(), &event).await;
+                let decided =
+                    intake::decide_event(&live, event_name, delivery, &event, &gathered.facts());
+                (decided, Some(event))
+            }
+            Err(e) => (Err(DecideError::Event(e)), None),
+        },
+    };
+    match decided {
+        Ok(mut decided) => {
+            let responses = std::mem::take(&mut decided.responses);
+            let answer =
+                intake::launch(app.launcher.as_ref(), &app.metrics, delivery, decided).await;
+            if let (Some(github), Some(event)) = (&app.github, &event)
+                && answer.is_final()
+            {
+                crate::serve::github::respond(
+                    github,
+                    live.engine(),
+                    event,
+                    delivery.as_str(),
+                    &responses,
+                )
+                .await;
+            }
+            answer
+        }
         Err(DecideError::Event(e)) => rejected(app, &WebhookError::MalformedBody(e.to_string())),
         Err(e @ DecideError::Render { .. }) => {
             tracing::error!(config_generation = live.generation, "{e}");

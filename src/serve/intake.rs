@@ -9,10 +9,11 @@ use std::sync::Arc;
 use serde_json::json;
 
 use crate::cluster::crd::RunSource;
-use crate::github::event::{self, Event, EventError};
+use crate::github::event::{self, Event, EventError, WebhookEvent};
 use crate::github::webhook::{DeliveryId, WebhookError};
 use crate::plan::{Control, Decision, Facts};
 use crate::render::RenderError;
+use crate::serve::github;
 use crate::serve::launcher::{CancelRuns, Launched, Launcher, RunToLaunch};
 use crate::serve::metrics::{Metrics, Outcome, RunResult};
 use crate::serve::reload::LiveConfig;
@@ -81,6 +82,8 @@ pub struct Decided {
     pub runs: Vec<RunToLaunch>,
     /// Runs to cancel (`/agent stop`, a closed pull request).
     pub cancels: Vec<CancelRuns>,
+    /// What GitHub hears back at once: eyes, replies.
+    pub responses: Vec<github::Response>,
     /// Why things were not started, replies, service commands: one line each, for the log
     /// and the answer.
     pub notes: Vec<String>,
@@ -101,7 +104,8 @@ pub enum DecideError {
     },
 }
 
-/// Parses, plans and renders one delivery with the config in force. Pure.
+/// Parses, plans and renders one delivery with the config in force, knowing nothing
+/// beyond the payload. Pure.
 pub fn decide(
     live: &LiveConfig,
     event_name: &str,
@@ -109,19 +113,31 @@ pub fn decide(
     payload: &[u8],
 ) -> Result<Decided, DecideError> {
     let event = event::parse(event_name, payload)?;
+    decide_event(live, event_name, delivery, &event, &Facts::default())
+}
+
+/// Plans and renders a parsed delivery, with what GitHub's API said (`facts`). Pure.
+pub fn decide_event(
+    live: &LiveConfig,
+    event_name: &str,
+    delivery: &DeliveryId,
+    event: &WebhookEvent,
+    facts: &Facts<'_>,
+) -> Result<Decided, DecideError> {
     let engine = live.engine();
     let planner = live.planner();
     let prefix = &engine.config().github.command_prefix;
-    let facts = Facts::default();
+    let decisions = planner.plan(event, delivery.as_str(), facts);
+    let responses = github::responses(event, &decisions, prefix);
     let mut runs = Vec::new();
     let mut cancels = Vec::new();
     let mut notes = Vec::new();
     let repository = event.repository.as_ref().map(|r| r.full_name.to_string());
-    for decision in planner.plan(&event, delivery.as_str(), &facts) {
+    for decision in decisions {
         match decision {
             Decision::Launch(launch) => {
                 let rendered = engine
-                    .render_run(&event, delivery.as_str(), &launch, None)
+                    .render_run(event, delivery.as_str(), &launch, facts.pull_request)
                     .map_err(|source| DecideError::Render {
                         agent: launch.agent.clone(),
                         source,
@@ -132,7 +148,7 @@ pub fn decide(
                     source: RunSource {
                         event: event.clone(),
                         launch,
-                        pull_request: None,
+                        pull_request: facts.pull_request.cloned(),
                     },
                     rendered,
                 });
@@ -141,15 +157,9 @@ pub fn decide(
                 notes.push(format!("agent {agent}: not started: {reason}"));
             }
             Decision::Refuse(refusal) => {
-                notes.push(format!(
-                    "refused (reply not posted: no GitHub client in this version): {}",
-                    refusal.message(prefix)
-                ));
+                notes.push(format!("refused: {}", refusal.message(prefix)));
             }
-            Decision::Reply(text) => notes.push(format!(
-                "reply (not posted: no GitHub client in this version): {}",
-                text.replace('\n', " ")
-            )),
+            Decision::Reply(text) => notes.push(format!("reply: {}", text.replace('\n', " "))),
             Decision::Control(control) => match (&control, &repository) {
                 (
                     Control::Stop {
@@ -184,6 +194,7 @@ pub fn decide(
         ping: matches!(event.event, Event::Ping(_)),
         runs,
         cancels,
+        responses,
         notes,
     })
 }

@@ -9,6 +9,7 @@
 //! - [`replay`]: signs a payload and POSTs it, as GitHub would.
 
 pub mod deliveries;
+pub mod github;
 pub mod intake;
 pub mod launcher;
 pub mod metrics;
@@ -126,7 +127,8 @@ pub fn init_logging(format: LogFormat) {
 pub async fn build_state(
     options: &ServeOptions,
 ) -> Result<(Arc<AppState>, Option<kube::Client>), ServeError> {
-    let _ = github_client()?; // Refuse bad GitHub credentials before listening.
+    // Bad GitHub credentials are refused before listening.
+    let github = github_client()?.map(Arc::new);
     let secrets = WebhookSecrets::from_file_or_env(
         options.webhook_secret_file.as_deref(),
         std::env::var(SECRET_ENV).ok().as_deref(),
@@ -138,7 +140,7 @@ pub async fn build_state(
     if options.dry_run {
         let launcher = DryRunLauncher::new(options.manifests_dir.clone())?;
         return Ok((
-            Arc::new(AppState::new(secrets, config, Arc::new(launcher))),
+            Arc::new(AppState::new(secrets, config, Arc::new(launcher)).with_github(github)),
             None,
         ));
     }
@@ -157,7 +159,7 @@ pub async fn build_state(
         ClusterLauncher::new(client.clone(), Arc::new(SystemClock)).in_namespace(namespace);
     launcher.spawn_probe();
     Ok((
-        Arc::new(AppState::new(secrets, config, Arc::new(launcher))),
+        Arc::new(AppState::new(secrets, config, Arc::new(launcher)).with_github(github)),
         Some(client),
     ))
 }

@@ -112,6 +112,15 @@ impl TestService {
         TestService { work, state }
     }
 
+    /// Accepting deliveries signed with [`SECRET`], asking and answering GitHub through
+    /// `client`.
+    pub fn with_github(client: agentpods::github::client::GithubClient) -> TestService {
+        let mut service = TestService::start();
+        let state = Arc::try_unwrap(service.state).unwrap_or_else(|_| panic!("a fresh state"));
+        service.state = Arc::new(state.with_github(Some(Arc::new(client))));
+        service
+    }
+
     /// Sends one request in-process, through the router, as tower's `oneshot`.
     pub async fn oneshot(&self, post: &Post) -> Reply {
         let mut request = axum::http::Request::builder()

@@ -1,0 +1,168 @@
+//! The intake's GitHub edge: what the planner needs to know beyond the payload (the
+//! commenter's permission from the API, the pull request a comment is on, team
+//! membership), and what GitHub hears back at once (eyes on an accepted command, one
+//! reply to a refused or mistyped one). Posted at most once per delivery.
+
+use std::time::Duration;
+
+use crate::config::{Config, Permission};
+use crate::github::client::GithubClient;
+use crate::github::event::{Event, PullRequest, WebhookEvent};
+use crate::github::report::Reporter;
+use crate::plan::{Decision, Facts, Trigger};
+use crate::render::Engine;
+
+/// How long the intake waits for GitHub before it decides with what it has (the payload's
+/// author_association), so that the delivery is still answered within GitHub's 10 s.
+const FACTS_DEADLINE: Duration = Duration::from_secs(4);
+/// How long replies may take before the delivery is answered anyway.
+const REPLY_DEADLINE: Duration = Duration::from_secs(4);
+
+/// What the API said, owned; [`Gathered::facts`] lends it to the planner.
+#[derive(Debug, Default)]
+pub struct Gathered {
+    pub permission: Option<Permission>,
+    pub teams: Vec<String>,
+    pub pull_request: Option<PullRequest>,
+}
+
+impl Gathered {
+    pub fn facts(&self) -> Facts<'_> {
+        Facts {
+            permission: self.permission,
+            teams: &self.teams,
+            pull_request: self.pull_request.as_ref(),
+            ..Facts::default()
+        }
+    }
+}
+
+/// A GitHub write the intake owes for a delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Response {
+    /// Eyes on the comment whose command started something.
+    Eyes { comment_id: u64 },
+    /// One comment on the issue or pull request.
+    Reply { number: u64, body: String },
+}
+
+/// The writes a delivery's decisions call for. Pure.
+pub fn responses(event: &WebhookEvent, decisions: &[Decision], prefix: &str) -> Vec<Response> {
+    let Event::IssueComment(e) = &event.event else {
+        return Vec::new();
+    };
+    let number = e.issue.number;
+    let mut out = Vec::new();
+    for decision in decisions {
+        let response = match decision {
+            Decision::Launch(launch) => match &launch.trigger {
+                Trigger::Comment { comment_id, .. } => Response::Eyes {
+                    comment_id: *comment_id,
+                },
+                _ => continue,
+            },
+            Decision::Control(_) => Response::Eyes {
+                comment_id: e.comment.id,
+            },
+            Decision::Refuse(refusal) => Response::Reply {
+                number,
+                body: refusal.message(prefix),
+            },
+            Decision::Reply(text) => Response::Reply {
+                number,
+                body: text.clone(),
+            },
+            Decision::Skip { .. } | Decision::Ignore(_) => continue,
+        };
+        if !out.contains(&response) {
+            out.push(response);
+        }
+    }
+    out
+}
+
+/// Asks GitHub what the planner needs for a comment that holds a command; for anything
+/// else, nothing. A question GitHub does not answer in time is left to the payload.
+pub async fn gather(client: &GithubClient, config: &Config, event: &WebhookEvent) -> Gathered {
+    let mut gathered = Gathered::default();
+    let (Event::IssueComment(e), Some(repo)) = (&event.event, &event.repository) else {
+        return gathered;
+    };
+    if !e
+        .comment
+        .body
+        .contains(config.github.command_prefix.as_str())
+    {
+        return gathered;
+    }
+    let repo = &repo.full_name;
+    let login = e.comment.user.login.as_str();
+    let ask = async {
+        match client.collaborator_permission(repo, login).await {
+            Ok(p) => gathered.permission = Some(p),
+            Err(e) => tracing::warn!(
+                user = login,
+                "permission unknown, the payload's author_association decides: {e}"
+            ),
+        }
+        for team in &config.github.authorization.allowed_teams {
+            let Some((org, slug)) = team.as_str().split_once('/') else {
+                continue;
+            };
+            match client.is_team_member(repo, org, slug, login).await {
+                Ok(true) => gathered.teams.push(team.as_str().to_string()),
+                Ok(false) => {}
+                Err(e) => tracing::warn!(team = team.as_str(), "team membership unknown: {e}"),
+            }
+        }
+        if e.issue.is_pull_request {
+            match client.pull_request(repo, e.issue.number).await {
+                Ok(pr) => gathered.pull_request = Some(pr),
+                Err(err) => tracing::warn!(number = e.issue.number, "pull request unknown: {err}"),
+            }
+        }
+    };
+    if tokio::time::timeout(FACTS_DEADLINE, ask).await.is_err() {
+        tracing::warn!(
+            "GitHub did not answer within {FACTS_DEADLINE:?}; deciding with what it said"
+        );
+    }
+    gathered
+}
+
+/// Posts what the intake owes GitHub, each reply at most once per delivery (even when the
+/// delivery comes again). Failures are logged: the runs are recorded either way.
+pub async fn respond(
+    client: &GithubClient,
+    engine: &Engine,
+    event: &WebhookEvent,
+    delivery: &str,
+    responses: &[Response],
+) {
+    let Some(repo) = event.repository.as_ref().map(|r| &r.full_name) else {
+        return;
+    };
+    let reporter = Reporter {
+        client,
+        template: engine,
+    };
+    let post = async {
+        for (i, response) in responses.iter().enumerate() {
+            let result = match response {
+                Response::Eyes { comment_id } => reporter.accepted(repo, *comment_id).await,
+                Response::Reply { number, body } => reporter
+                    .reply_once(repo, *number, &format!("{delivery}-{i}"), body)
+                    .await
+                    .map(|_| ()),
+            };
+            if let Err(e) = result {
+                tracing::warn!("cannot answer on GitHub: {e}");
+            }
+        }
+    };
+    if tokio::time::timeout(REPLY_DEADLINE, post).await.is_err() {
+        tracing::warn!(
+            "GitHub replies took longer than {REPLY_DEADLINE:?}; answering the delivery"
+        );
+    }
+}

@@ -1,0 +1,121 @@
+//! The intake asks GitHub what the payload cannot say (who may run what) and answers a
+//! command at once: eyes when it is accepted, one reply when it is refused, however often
+//! the delivery comes.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use agentpods::github::client::{ClientConfig, Credentials, GithubClient, RetryPolicy, Secret};
+use support::fake_github::{APP_ID, APP_KEY_PEM, FakeGithub, ManualClock};
+use support::fixtures::variant;
+use support::server::{Post, TestService, json, within};
+
+const REPO: &str = "Codertocat/Hello-World";
+const HEAD: &str = "ec26c3e57ca3a959ca5aad62de7213c562f8c821";
+
+async fn github() -> (FakeGithub, GithubClient) {
+    let clock: Arc<ManualClock> = ManualClock::new();
+    let fake = FakeGithub::start(clock.clone()).await;
+    fake.install(REPO, 77);
+    fake.add_pull(REPO, 1, HEAD, REPO);
+    let mut config = ClientConfig::new(Credentials::App {
+        app_id: APP_ID,
+        private_key_pem: Secret::new(APP_KEY_PEM),
+    });
+    config.base_url = fake.url();
+    config.retry = RetryPolicy {
+        base_delay: Duration::from_millis(5),
+        jitter_seed: Some(1),
+        ..RetryPolicy::default()
+    };
+    let client = GithubClient::new(config, clock).expect("a client");
+    (fake, client)
+}
+
+fn delivery(name: &str, id: &str) -> Post {
+    let payload = variant(name);
+    Post::delivery(&payload.event, id, payload.body())
+}
+
+#[tokio::test]
+async fn an_owner_by_the_payload_with_read_permission_by_the_api_is_refused_once() {
+    within(30, async {
+        let (fake, client) = github().await;
+        // The payload says OWNER; the API, asked now, says the account may only read.
+        fake.set_role(REPO, "Codertocat", "read");
+        let service = TestService::with_github(client);
+        for _ in 0..2 {
+            let reply = service
+                .oneshot(&delivery(
+                    "issue_comment/run-on-pull-request.json",
+                    "d-read",
+                ))
+                .await;
+            assert_eq!(reply.status, 200, "{}", reply.text());
+        }
+        assert!(service.work.manifests().is_empty(), "nothing launched");
+        let comments = fake.comments();
+        assert_eq!(
+            comments.len(),
+            1,
+            "one reply, however often the delivery comes: {comments:#?}"
+        );
+        assert!(
+            comments[0].body.contains("@Codertocat"),
+            "{}",
+            comments[0].body
+        );
+        assert!(comments[0].body.contains("read"), "{}", comments[0].body);
+        assert_eq!(fake.count("POST", "/reactions"), 0);
+        assert_eq!(fake.violations(), Vec::<String>::new());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_drive_by_commenter_with_write_access_by_the_api_gets_eyes_and_a_run() {
+    within(30, async {
+        let (fake, client) = github().await;
+        // The payload says NONE (no association); the API says write.
+        fake.set_role(REPO, "drive-by", "write");
+        let service = TestService::with_github(client);
+        let reply = service
+            .oneshot(&delivery("issue_comment/by-outsider.json", "d-write"))
+            .await;
+        assert_eq!(reply.status, 202, "{}", reply.text());
+        let body = json(&reply);
+        assert_eq!(body["runs"].as_array().map(Vec::len), Some(1), "{body}");
+        assert_eq!(fake.count("POST", "/reactions"), 1, "eyes on the command");
+        assert!(
+            fake.comments().is_empty(),
+            "no reply to an accepted command"
+        );
+        assert_eq!(service.work.manifests().len(), 1);
+        assert_eq!(fake.violations(), Vec::<String>::new());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_command_on_a_pull_request_runs_at_the_head_the_api_reports() {
+    within(30, async {
+        let (fake, client) = github().await;
+        fake.set_role(REPO, "Codertocat", "admin");
+        let service = TestService::with_github(client);
+        let reply = service
+            .oneshot(&delivery("issue_comment/run-on-pull-request.json", "d-pr"))
+            .await;
+        assert_eq!(reply.status, 202, "{}", reply.text());
+        // A comment carries only the pull request's number; its head came from the API.
+        let manifests = service.work.manifests();
+        assert_eq!(manifests.len(), 1);
+        let text = std::fs::read_to_string(service.work.manifests_dir().join(&manifests[0]))
+            .expect("the run's manifests");
+        assert!(text.contains(HEAD), "{text}");
+        assert_eq!(fake.count("GET", "/pulls/1"), 1);
+        assert_eq!(fake.violations(), Vec::<String>::new());
+    })
+    .await;
+}
