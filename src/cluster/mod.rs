@@ -6,6 +6,7 @@
 //! - [`decide`]: the controller's pure core (one run, its workload, the time → actions).
 //! - [`workload`]: a run's Pod or Job reduced to what `decide` needs; the agent's result.
 //! - [`controller`]: kube-runtime wiring that carries the actions out.
+//! - [`runs`]: the operator's view: list runs, read a run's log, ask for a cancel.
 //! - [`clock`]: the injected clock.
 
 pub mod clock;
@@ -13,4 +14,5 @@ pub mod controller;
 pub mod crd;
 pub mod decide;
 pub mod launch;
+pub mod runs;
 pub mod workload;
