@@ -22,10 +22,13 @@ use crate::cluster::runs::{self as cluster_runs, Cancelled, Connection, RunFilte
 pub enum RunsCmd {
     /// List runs, newest first, as a table (or -o wide|json|yaml).
     List(ListArgs),
-    /// Print the agent's log: the run's pod, or the newest pod of its Job. (To follow a live
-    /// log, `kubectl logs -f` the pod this names in its error or `-o wide` lists.)
+    /// Print the agent's log: the run's pod, or the newest pod of its Job.
+    ///
+    /// There is no --follow yet: to follow a live log, `kubectl logs -f` the pod that
+    /// `runs list -o wide` names.
     Logs(LogsArgs),
-    /// Ask the controller to stop a run: it deletes the run's pod and ends it Cancelled.
+    /// Ask the controller to stop a run; it deletes the run's pod and ends it Cancelled.
+    ///
     /// Asking again is harmless; a run that already ended otherwise is refused.
     Cancel(CancelArgs),
 }
