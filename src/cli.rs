@@ -1,4 +1,6 @@
-//! The command line: `validate`, `render`, `schema`, `crd`, `serve`, `agent`, `replay`.
+//! The command line: `validate`, `render`, `schema`, `crd`, `serve`, `agent`, `replay`, `runs`.
+
+pub mod runs;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -108,6 +110,11 @@ pub enum Cmd {
         #[arg(long)]
         webhook_secret_file: Option<PathBuf>,
     },
+    /// The runs in the cluster: list them, print an agent's log, stop one.
+    Runs {
+        #[command(subcommand)]
+        command: runs::RunsCmd,
+    },
 }
 
 fn parse_permission(s: &str) -> Result<Permission, String> {
@@ -176,6 +183,7 @@ pub fn run(cli: Cli) -> ExitCode {
             delivery,
             webhook_secret_file.as_deref(),
         ),
+        Cmd::Runs { command } => runs::main(command),
     }
 }
 

@@ -22,13 +22,13 @@ use kube::runtime::watcher;
 use kube::{Api, Client, Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde_json::json;
 
 use super::clock::Clock;
 use super::crd::{AgentRun, AgentRunStatus, Phase, RunResult};
 use super::decide::{Action, RunView, Sibling, Step, decide};
 use super::launch::{CONCURRENCY_LABEL, concurrency_label};
 use super::report::{RunReports, pending_report};
+use super::runs::request_cancel;
 use super::workload::{Workload, observe};
 use crate::github::report::Stage;
 use crate::render::K8sObject;
@@ -321,7 +321,7 @@ async fn report(
     if refs != before {
         let api: Api<AgentRun> =
             Api::namespaced(ctx.client.clone(), &run.namespace().unwrap_or_default());
-        let patch = json!({ "status": { "report": refs } });
+        let patch = serde_json::json!({ "status": { "report": refs } });
         api.patch_status(
             &run.name_any(),
             &PatchParams::default(),
@@ -413,15 +413,8 @@ async fn execute(
                 reason,
             } => {
                 for other in older {
-                    let patch = json!({ "spec": { "cancel": reason } });
-                    match runs
-                        .patch(&other, &PatchParams::default(), &Patch::Merge(&patch))
-                        .await
-                    {
-                        Ok(_) => {}
-                        Err(kube::Error::Api(e)) if e.code == 404 => {}
-                        Err(e) => return Err(e.into()),
-                    }
+                    // A run already gone needs no cancel.
+                    request_cancel(&runs, &other, &reason).await?;
                 }
             }
             Action::DeleteWorkload => delete_workload(ctx, ns, &name).await?,

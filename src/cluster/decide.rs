@@ -376,11 +376,12 @@ fn finish(status: &mut AgentRunStatus, phase: Phase, result: RunResult, now: Tim
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::cluster::crd::RunLimits;
 
-    fn spec(group: Option<&str>, cancel_in_progress: bool) -> AgentRunSpec {
+    /// A minimal run spec (also used by other modules' tests).
+    pub(crate) fn spec(group: Option<&str>, cancel_in_progress: bool) -> AgentRunSpec {
         let run = serde_json::json!({
             "agent": "review", "repository": "o/r", "event": "pull_request", "delivery": "d",
             "trigger": "pull_request.opened", "requestedBy": "octocat",

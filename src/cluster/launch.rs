@@ -7,14 +7,14 @@ use std::time::Duration;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{ListParams, ObjectMeta, Patch, PatchParams, PostParams};
+use kube::api::{ObjectMeta, PostParams};
 use kube::{Api, Client, ResourceExt};
 
 use super::clock::Clock;
-use super::crd::{AgentRun, AgentRunSpec, Phase, PullRequestRef};
+use super::crd::{AgentRun, AgentRunSpec, PullRequestRef};
+use super::runs::{CancelState, RunFilter, cancel_state, list, request_cancel};
 use crate::plan::Subject;
-use crate::render::keys;
-use crate::render::names::{label_value, short_hash};
+use crate::render::names::short_hash;
 use crate::serve::launcher::{
     CancelFuture, CancelRuns, LaunchError, LaunchFuture, Launched, Launcher, RunToLaunch,
 };
@@ -172,49 +172,35 @@ impl Launcher for ClusterLauncher {
 
     fn cancel<'a>(&'a self, target: &'a CancelRuns) -> CancelFuture<'a> {
         Box::pin(async move {
-            let failed = |e: kube::Error| LaunchError::Cluster {
+            let failed = |e: &dyn std::fmt::Display| LaunchError::Cluster {
                 name: format!("the runs of {}#{}", target.repository, target.number),
                 namespace: "(all)".into(),
                 message: e.to_string(),
             };
-            let all: Api<AgentRun> = match &self.namespace {
-                Some(ns) => Api::namespaced(self.client.clone(), ns),
-                None => Api::all(self.client.clone()),
+            let about = |pull_request, issue| RunFilter {
+                repository: Some(target.repository.clone()),
+                pull_request,
+                issue,
             };
-            let repo = label_value(&target.repository);
             let mut asked = 0;
-            for key in [keys::PR, ISSUE_LABEL] {
-                let selector = format!("{}={repo},{key}={}", keys::REPO, target.number);
-                let runs = all
-                    .list(&ListParams::default().labels(&selector))
+            for filter in [
+                about(Some(target.number), None),
+                about(None, Some(target.number)),
+            ] {
+                let runs = list(&self.client, self.namespace.as_deref(), &filter)
                     .await
-                    .map_err(failed)?;
-                for run in runs.items {
-                    let finished = run
-                        .status
-                        .as_ref()
-                        .and_then(|s| s.phase)
-                        .is_some_and(Phase::is_finished);
-                    if finished
-                        || run.spec.cancel.is_some()
-                        || run.spec.repository != target.repository
-                    {
+                    .map_err(|e| failed(&e))?;
+                for run in runs {
+                    if cancel_state(&run) != CancelState::Active {
                         continue;
                     }
                     let ns = run.namespace().unwrap_or_default();
                     let api: Api<AgentRun> = Api::namespaced(self.client.clone(), &ns);
-                    let patch = serde_json::json!({ "spec": { "cancel": target.reason } });
-                    match api
-                        .patch(
-                            &run.name_any(),
-                            &PatchParams::default(),
-                            &Patch::Merge(&patch),
-                        )
+                    if request_cancel(&api, &run.name_any(), &target.reason)
                         .await
+                        .map_err(|e| failed(&e))?
                     {
-                        Ok(_) => asked += 1,
-                        Err(kube::Error::Api(e)) if e.code == 404 => {}
-                        Err(e) => return Err(failed(e)),
+                        asked += 1;
                     }
                 }
             }

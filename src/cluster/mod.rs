@@ -6,6 +6,9 @@
 //! - [`decide`]: the controller's pure core (one run, its workload, the time → actions).
 //! - [`workload`]: a run's Pod or Job reduced to what `decide` needs; the agent's result.
 //! - [`controller`]: kube-runtime wiring that carries the actions out.
+//! - [`lease`]: leader election, so several replicas can run.
+//! - [`report`]: which stage of a run GitHub should see, and the seam that tells it.
+//! - [`runs`]: the operator's view: list runs, read a run's log, ask for a cancel.
 //! - [`clock`]: the injected clock.
 
 pub mod clock;
@@ -15,4 +18,5 @@ pub mod decide;
 pub mod launch;
 pub mod lease;
 pub mod report;
+pub mod runs;
 pub mod workload;

@@ -1,0 +1,565 @@
+//! The operator's view of runs, for `agentpods runs`: find and list AgentRuns, read the
+//! agent's log, ask the controller to stop a run. The intake's and the controller's cancels
+//! go through [`request_cancel`] too.
+//!
+//! Runs are found through the labels the launcher puts on them, then checked against their
+//! spec: a label value is a lossy copy (`owner/name` becomes `owner.name`), the spec is not.
+
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{ListParams, LogParams, Patch, PatchParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Api, Client, Config, ResourceExt};
+
+use super::crd::{AgentRun, Phase};
+use super::launch::ISSUE_LABEL;
+use crate::render::keys;
+use crate::render::names::label_value;
+
+/// The annotation naming a pod's default container, as `kubectl logs` reads it.
+const DEFAULT_CONTAINER: &str = "kubectl.kubernetes.io/default-container";
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunsError {
+    #[error("cannot configure the Kubernetes client: {0}")]
+    Config(String),
+    #[error("{0:?} is not a run name (lowercase letters, digits, '-' and '.')")]
+    BadName(String),
+    #[error("--repo {0:?}: expected owner/name")]
+    BadRepo(String),
+    #[error("run {name} not found in namespace {namespace}{}", hint_text(hint))]
+    NotFound {
+        name: String,
+        namespace: String,
+        hint: Option<String>,
+    },
+    #[error(
+        "run {name} in namespace {namespace} already ended {phase:?}; there is nothing to cancel{}",
+        result_text(result)
+    )]
+    AlreadyEnded {
+        name: String,
+        namespace: String,
+        phase: Phase,
+        result: Option<String>,
+    },
+    #[error("run {name} in namespace {namespace} has no pod yet ({state})")]
+    NoPodYet {
+        name: String,
+        namespace: String,
+        state: String,
+    },
+    #[error(
+        "the pod of run {name} in namespace {namespace} is gone ({state}){}",
+        result_text(result)
+    )]
+    PodGone {
+        name: String,
+        namespace: String,
+        state: String,
+        result: Option<String>,
+    },
+    #[error("pod {pod} of run {name} in namespace {namespace} has no log yet: {message}")]
+    NoLogYet {
+        name: String,
+        namespace: String,
+        pod: String,
+        message: String,
+    },
+    #[error("Kubernetes API, {doing} in namespace {namespace}: {source}")]
+    Api {
+        doing: String,
+        namespace: String,
+        #[source]
+        source: kube::Error,
+    },
+}
+
+fn hint_text(hint: &Option<String>) -> String {
+    hint.as_ref().map(|h| format!("; {h}")).unwrap_or_default()
+}
+
+fn result_text(result: &Option<String>) -> String {
+    result
+        .as_ref()
+        .map(|r| format!("; its result: {r}"))
+        .unwrap_or_default()
+}
+
+fn api_error(doing: impl Into<String>, namespace: &str) -> impl FnOnce(kube::Error) -> RunsError {
+    let doing = doing.into();
+    let namespace = namespace.to_string();
+    move |source| RunsError::Api {
+        doing,
+        namespace,
+        source,
+    }
+}
+
+/// A client and the namespace a bare name is looked up in.
+pub struct Connection {
+    pub client: Client,
+    /// The kubeconfig context's namespace (the pod's own in a cluster), as kubectl uses it.
+    pub default_namespace: String,
+}
+
+/// A client from the usual places: `KUBECONFIG` or `~/.kube/config` (its current context,
+/// or `context`), else the in-cluster service account.
+pub async fn connect(context: Option<&str>) -> Result<Connection, RunsError> {
+    let config = match context {
+        None => Config::infer()
+            .await
+            .map_err(|e| RunsError::Config(e.to_string()))?,
+        Some(context) => {
+            let options = KubeConfigOptions {
+                context: Some(context.to_string()),
+                ..KubeConfigOptions::default()
+            };
+            let kubeconfig = Kubeconfig::read().map_err(|e| RunsError::Config(e.to_string()))?;
+            Config::from_custom_kubeconfig(kubeconfig, &options)
+                .await
+                .map_err(|e| RunsError::Config(e.to_string()))?
+        }
+    };
+    let default_namespace = config.default_namespace.clone();
+    let client = Client::try_from(config).map_err(|e| RunsError::Config(e.to_string()))?;
+    Ok(Connection {
+        client,
+        default_namespace,
+    })
+}
+
+/// Which runs to list. Each set field narrows the list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunFilter {
+    /// `owner/name`, as GitHub spells it.
+    pub repository: Option<String>,
+    pub pull_request: Option<u64>,
+    pub issue: Option<u64>,
+}
+
+impl RunFilter {
+    /// The label selector that narrows the list on the server.
+    pub fn label_selector(&self) -> Result<String, RunsError> {
+        let mut terms = Vec::new();
+        if let Some(repo) = &self.repository {
+            let valid = repo.split_once('/').is_some_and(|(owner, name)| {
+                !owner.is_empty() && !name.is_empty() && !name.contains('/')
+            });
+            if !valid {
+                return Err(RunsError::BadRepo(repo.clone()));
+            }
+            terms.push(format!("{}={}", keys::REPO, label_value(repo)));
+        }
+        if let Some(number) = self.pull_request {
+            terms.push(format!("{}={number}", keys::PR));
+        }
+        if let Some(number) = self.issue {
+            terms.push(format!("{ISSUE_LABEL}={number}"));
+        }
+        Ok(terms.join(","))
+    }
+
+    /// Whether the run's spec says what the filter asks (labels only suggest it).
+    pub fn matches(&self, run: &AgentRun) -> bool {
+        let spec = &run.spec;
+        self.repository
+            .as_ref()
+            .is_none_or(|repo| spec.repository == *repo)
+            && self
+                .pull_request
+                .is_none_or(|n| spec.pull_request.as_ref().map(|p| p.number) == Some(n))
+            && self.issue.is_none_or(|n| spec.issue == Some(n))
+    }
+
+    /// In words, for "No runs found for …"; empty when the filter is empty.
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(repo) = &self.repository {
+            parts.push(repo.clone());
+        }
+        if let Some(n) = self.pull_request {
+            parts.push(format!("pull request #{n}"));
+        }
+        if let Some(n) = self.issue {
+            parts.push(format!("issue #{n}"));
+        }
+        parts.join(" ")
+    }
+}
+
+/// The runs matching `filter` in `namespace` (every namespace when `None`), newest first.
+pub async fn list(
+    client: &Client,
+    namespace: Option<&str>,
+    filter: &RunFilter,
+) -> Result<Vec<AgentRun>, RunsError> {
+    let selector = filter.label_selector()?;
+    let api: Api<AgentRun> = match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
+    let mut runs: Vec<AgentRun> = api
+        .list(&ListParams::default().labels(&selector))
+        .await
+        .map_err(api_error("listing runs", namespace.unwrap_or("(all)")))?
+        .items
+        .into_iter()
+        .filter(|run| filter.matches(run))
+        .collect();
+    sort_newest_first(&mut runs);
+    Ok(runs)
+}
+
+/// Newest first: by the time the intake recorded the run (to the microsecond), else its
+/// creation; then by name, so the order is stable.
+pub fn sort_newest_first(runs: &mut [AgentRun]) {
+    let when = |run: &AgentRun| {
+        run.spec.requested_at.as_ref().map(|t| t.0).or(run
+            .metadata
+            .creation_timestamp
+            .as_ref()
+            .map(|t| t.0))
+    };
+    runs.sort_by(|a, b| {
+        when(b)
+            .cmp(&when(a))
+            .then_with(|| a.name_any().cmp(&b.name_any()))
+    });
+}
+
+/// Whether `name` can name an AgentRun (a DNS subdomain), checked before it goes in a URL.
+pub fn check_name(name: &str) -> Result<(), RunsError> {
+    let valid = !name.is_empty()
+        && name.len() <= 253
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name.ends_with(|c: char| c.is_ascii_alphanumeric());
+    if valid {
+        Ok(())
+    } else {
+        Err(RunsError::BadName(name.to_string()))
+    }
+}
+
+/// The run `name` in `namespace`; when there is none, the error says where it is instead
+/// (another namespace) or which name was likely meant.
+pub async fn get(client: &Client, namespace: &str, name: &str) -> Result<AgentRun, RunsError> {
+    check_name(name)?;
+    let api: Api<AgentRun> = Api::namespaced(client.clone(), namespace);
+    let found = api
+        .get_opt(name)
+        .await
+        .map_err(api_error(format!("reading run {name}"), namespace))?;
+    match found {
+        Some(run) => Ok(run),
+        None => Err(RunsError::NotFound {
+            name: name.to_string(),
+            namespace: namespace.to_string(),
+            hint: not_found_hint(client, namespace, name).await,
+        }),
+    }
+}
+
+/// Where a run missing from `namespace` is, from a list of every run. A courtesy: when the
+/// list fails (RBAC may allow one namespace only), there is no hint.
+async fn not_found_hint(client: &Client, namespace: &str, name: &str) -> Option<String> {
+    let all: Api<AgentRun> = Api::all(client.clone());
+    let runs = all.list(&ListParams::default()).await.ok()?.items;
+    let elsewhere: Vec<String> = runs
+        .iter()
+        .filter(|r| r.name_any() == name)
+        .filter_map(|r| r.namespace())
+        .collect();
+    if let [other] = elsewhere.as_slice() {
+        return Some(format!("it is in namespace {other}: add -n {other}"));
+    }
+    if !elsewhere.is_empty() {
+        return Some(format!(
+            "runs of that name are in namespaces {}: choose one with -n",
+            elsewhere.join(", ")
+        ));
+    }
+    let names: Vec<String> = runs
+        .iter()
+        .filter(|r| r.namespace().as_deref() == Some(namespace))
+        .map(|r| r.name_any())
+        .collect();
+    crate::suggest::did_you_mean(name, names.iter().map(String::as_str))
+        .map(|m| format!("did you mean {m}?"))
+}
+
+/// Whether a run can still be stopped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CancelState {
+    /// Not finished, and nobody asked yet.
+    Active,
+    /// Not finished; `spec.cancel` says who asked and why.
+    Requested(String),
+    /// Finished in this phase.
+    Ended(Phase),
+}
+
+pub fn cancel_state(run: &AgentRun) -> CancelState {
+    match run.status.as_ref().and_then(|s| s.phase) {
+        Some(phase) if phase.is_finished() => CancelState::Ended(phase),
+        _ => match &run.spec.cancel {
+            Some(reason) => CancelState::Requested(reason.clone()),
+            None => CancelState::Active,
+        },
+    }
+}
+
+/// Sets `spec.cancel` on the run `name`; the controller deletes its pod and ends it
+/// Cancelled. False when there is no such run.
+pub async fn request_cancel(
+    runs: &Api<AgentRun>,
+    name: &str,
+    reason: &str,
+) -> Result<bool, kube::Error> {
+    let patch = serde_json::json!({ "spec": { "cancel": reason } });
+    match runs
+        .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+    {
+        Ok(_) => Ok(true),
+        Err(kube::Error::Api(e)) if e.code == 404 => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// What `cancel` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cancelled {
+    /// The cancel is recorded on the run; the controller stops it.
+    Requested,
+    /// Someone asked before (this reason); nothing changed.
+    AlreadyRequested(String),
+    /// The run had already ended Cancelled; nothing changed.
+    AlreadyCancelled(Option<String>),
+}
+
+/// Asks the controller to stop the run. Asking twice is harmless; a run that ended any other
+/// way than Cancelled is refused.
+pub async fn cancel(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+    reason: &str,
+) -> Result<Cancelled, RunsError> {
+    let run = get(client, namespace, name).await?;
+    match cancel_state(&run) {
+        CancelState::Ended(Phase::Cancelled) => Ok(Cancelled::AlreadyCancelled(
+            run.status.and_then(|s| s.message),
+        )),
+        CancelState::Ended(phase) => Err(RunsError::AlreadyEnded {
+            name: name.to_string(),
+            namespace: namespace.to_string(),
+            phase,
+            result: result_line(&run),
+        }),
+        CancelState::Requested(reason) => Ok(Cancelled::AlreadyRequested(reason)),
+        CancelState::Active => {
+            let api: Api<AgentRun> = Api::namespaced(client.clone(), namespace);
+            let found = request_cancel(&api, name, reason)
+                .await
+                .map_err(api_error(format!("cancelling run {name}"), namespace))?;
+            if found {
+                Ok(Cancelled::Requested)
+            } else {
+                Err(RunsError::NotFound {
+                    name: name.to_string(),
+                    namespace: namespace.to_string(),
+                    hint: Some("it was deleted meanwhile".into()),
+                })
+            }
+        }
+    }
+}
+
+/// `conclusion: summary` of a finished run.
+pub fn result_line(run: &AgentRun) -> Option<String> {
+    let result = run.status.as_ref()?.result.as_ref()?;
+    Some(format!("{}: {}", result.conclusion, result.summary))
+}
+
+/// The run's phase in words, with its status message when there is one.
+fn state_of(run: &AgentRun) -> String {
+    let status = run.status.as_ref();
+    let phase = status.and_then(|s| s.phase).map_or_else(
+        || "not seen by the controller yet".to_string(),
+        |p| format!("{p:?}"),
+    );
+    match status.and_then(|s| s.message.as_deref()) {
+        Some(message) => format!("{phase}: {message}"),
+        None => phase,
+    }
+}
+
+/// The agent's log: the run's pod (for a Job, its newest pod), its default container.
+pub async fn logs(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+    tail_lines: Option<i64>,
+) -> Result<String, RunsError> {
+    let run = get(client, namespace, name).await?;
+    let status = run.status.clone().unwrap_or_default();
+    let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    let gone = || RunsError::PodGone {
+        name: name.to_string(),
+        namespace: namespace.to_string(),
+        state: state_of(&run),
+        result: result_line(&run),
+    };
+    let pod = if status.job_name.is_some() {
+        let selector = format!("{}={name}", keys::RUN);
+        let mut candidates = pods
+            .list(&ListParams::default().labels(&selector))
+            .await
+            .map_err(api_error(
+                format!("listing the pods of run {name}"),
+                namespace,
+            ))?
+            .items;
+        candidates.sort_by_key(|p| p.metadata.creation_timestamp.as_ref().map(|t| t.0));
+        candidates.pop().ok_or_else(gone)?
+    } else if let Some(pod) = &status.pod_name {
+        pods.get_opt(pod)
+            .await
+            .map_err(api_error(
+                format!("reading pod {pod} of run {name}"),
+                namespace,
+            ))?
+            .ok_or_else(gone)?
+    } else if status.phase.is_some_and(Phase::is_finished) {
+        return Err(gone());
+    } else {
+        return Err(RunsError::NoPodYet {
+            name: name.to_string(),
+            namespace: namespace.to_string(),
+            state: state_of(&run),
+        });
+    };
+    let pod_name = pod.name_any();
+    let params = LogParams {
+        container: default_container(&pod),
+        tail_lines,
+        ..LogParams::default()
+    };
+    match pods.logs(&pod_name, &params).await {
+        Ok(text) => Ok(text),
+        Err(kube::Error::Api(e)) if e.code == 404 => Err(gone()),
+        Err(kube::Error::Api(e)) if e.code == 400 => Err(RunsError::NoLogYet {
+            name: name.to_string(),
+            namespace: namespace.to_string(),
+            pod: pod_name,
+            message: e.message,
+        }),
+        Err(e) => Err(api_error(
+            format!("reading the log of pod {pod_name} of run {name}"),
+            namespace,
+        )(e)),
+    }
+}
+
+/// The container `kubectl logs` would pick: the annotated default, else the first.
+fn default_container(pod: &Pod) -> Option<String> {
+    pod.annotations()
+        .get(DEFAULT_CONTAINER)
+        .cloned()
+        .or_else(|| {
+            pod.spec
+                .as_ref()
+                .and_then(|s| s.containers.first())
+                .map(|c| c.name.clone())
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::crd::{AgentRunSpec, AgentRunStatus, PullRequestRef, RunResult};
+
+    fn run(repository: &str, pr: Option<u64>, issue: Option<u64>) -> AgentRun {
+        let spec = AgentRunSpec {
+            repository: repository.into(),
+            pull_request: pr.map(|number| PullRequestRef {
+                number,
+                head_sha: None,
+                head_ref: None,
+            }),
+            issue,
+            ..crate::cluster::decide::tests::spec(None, false)
+        };
+        AgentRun::new("r", spec)
+    }
+
+    #[test]
+    fn a_filter_selects_by_labels_and_then_by_the_spec() {
+        let filter = RunFilter {
+            repository: Some("Codertocat/Hello.World".into()),
+            pull_request: Some(2),
+            issue: None,
+        };
+        assert_eq!(
+            filter.label_selector().ok().as_deref(),
+            Some("agentpods.dev/repo=Codertocat.Hello.World,agentpods.dev/pr=2")
+        );
+        assert!(filter.matches(&run("Codertocat/Hello.World", Some(2), None)));
+        // The same label value, another repository.
+        assert!(!filter.matches(&run("Codertocat.Hello/World", Some(2), None)));
+        assert!(!filter.matches(&run("Codertocat/Hello.World", Some(3), None)));
+        assert!(!filter.matches(&run("Codertocat/Hello.World", None, Some(2))));
+        assert!(RunFilter::default().matches(&run("a/b", None, None)));
+        assert_eq!(
+            RunFilter::default().label_selector().ok().as_deref(),
+            Some("")
+        );
+    }
+
+    #[test]
+    fn a_repository_must_be_owner_slash_name() {
+        for bad in ["hello", "/x", "x/", "a/b/c", ""] {
+            let filter = RunFilter {
+                repository: Some(bad.into()),
+                ..RunFilter::default()
+            };
+            assert!(
+                matches!(filter.label_selector(), Err(RunsError::BadRepo(_))),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn names_that_cannot_be_runs_are_refused_before_any_request() {
+        for good in ["review-hello-world-2-abc", "a", "a.b"] {
+            assert!(check_name(good).is_ok(), "{good}");
+        }
+        for bad in ["", "Review", "a/b", "../x", "-a", "a-", "a b", "ä"] {
+            assert!(check_name(bad).is_err(), "{bad}");
+        }
+        let long = "a".repeat(254);
+        assert!(check_name(&long).is_err());
+    }
+
+    #[test]
+    fn only_unfinished_runs_can_be_cancelled() {
+        let mut r = run("a/b", Some(1), None);
+        assert_eq!(cancel_state(&r), CancelState::Active);
+        r.spec.cancel = Some("by me".into());
+        assert_eq!(cancel_state(&r), CancelState::Requested("by me".into()));
+        r.status = Some(AgentRunStatus {
+            phase: Some(Phase::Succeeded),
+            result: Some(RunResult {
+                conclusion: "success".into(),
+                summary: "done".into(),
+            }),
+            ..AgentRunStatus::default()
+        });
+        assert_eq!(cancel_state(&r), CancelState::Ended(Phase::Succeeded));
+        assert_eq!(result_line(&r).as_deref(), Some("success: done"));
+    }
+}
