@@ -582,11 +582,14 @@ async fn reporting_cluster() -> (Cluster, support::fake_github::FakeGithub) {
         jitter_seed: Some(7),
         ..RetryPolicy::default()
     };
-    let client = GithubClient::new(config, clock).expect("a GitHub client");
+    let client = std::sync::Arc::new(GithubClient::new(config, clock).expect("a GitHub client"));
     let mut cluster = Cluster::without_controller().await;
     cluster.reports = Some(std::sync::Arc::new(GithubReports::new(
-        client,
+        client.clone(),
         cluster.config_source(),
+    )));
+    cluster.tokens = Some(std::sync::Arc::new(agentpods::cluster::report::AppTokens(
+        client,
     )));
     cluster.start_controller();
     (cluster, github)
@@ -601,6 +604,34 @@ async fn a_review_is_reported_as_a_check_run_and_one_comment_edited_with_the_res
             .deliver_one(&fixture("pull_request/opened.json"), "d-report")
             .await;
         cluster.wait_phase(&name, Phase::Running).await;
+
+        // The agent got a token for this one repository, in a Secret the run owns, mounted
+        // into its pod; the App's key never left the service.
+        let secrets: Api<k8s_openapi::api::core::v1::Secret> =
+            Api::namespaced(cluster.client.clone(), RUNS);
+        let secret = secrets
+            .get(&format!("{name}-github-token"))
+            .await
+            .expect("the run's token Secret");
+        assert_eq!(secret.owner_references()[0].name, name);
+        let token = secret
+            .data
+            .as_ref()
+            .and_then(|d| d.get("token"))
+            .map(|b| String::from_utf8_lossy(&b.0).into_owned())
+            .expect("a token");
+        assert!(!token.is_empty());
+        assert_eq!(
+            github.count("POST", "/access_tokens"),
+            2,
+            "the App's own token, then the run's"
+        );
+        let pod = serde_json::to_string(&cluster.pods_of(&name).await[0]).expect("the pod as JSON");
+        assert!(
+            pod.contains(&format!("{name}-github-token")),
+            "the pod mounts it"
+        );
+        assert!(!pod.contains(&token), "the token is not in the pod spec");
         cluster
             .wait_for(&name, "GitHub to hear it started", |r| {
                 r.and_then(|r| r.status.as_ref()?.report.as_ref()?.reported) == Some(Phase::Running)

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Pod, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::{Action as Requeue, Config as ControllerConfig, Controller};
@@ -27,7 +27,7 @@ use super::clock::Clock;
 use super::crd::{AgentRun, AgentRunStatus, Phase, RunResult};
 use super::decide::{Action, RunView, Sibling, Step, decide};
 use super::launch::{CONCURRENCY_LABEL, concurrency_label};
-use super::report::{RunReports, pending_report};
+use super::report::{RunReports, TokenMinter, pending_report};
 use super::runs::request_cancel;
 use super::workload::{Workload, observe};
 use crate::github::report::Stage;
@@ -73,6 +73,8 @@ pub enum ControllerError {
     Kube(#[from] kube::Error),
     #[error("run {0} has no namespace")]
     NoNamespace(String),
+    #[error("cannot mint the run's GitHub token: {0}")]
+    Token(String),
 }
 
 /// The config in force, asked for at each render (it may be reloaded at any time).
@@ -93,6 +95,8 @@ pub struct Context {
     acted_on: Mutex<HashMap<String, Vec<String>>>,
     /// Tells GitHub how runs go, when a GitHub client is configured.
     reports: Option<Arc<dyn RunReports>>,
+    /// Mints each run's repository token (GitHub App auth only).
+    tokens: Option<Arc<dyn TokenMinter>>,
 }
 
 impl Context {
@@ -127,19 +131,23 @@ impl Context {
             failures: Mutex::new(HashMap::new()),
             acted_on: Mutex::new(HashMap::new()),
             reports: None,
+            tokens: None,
         }
     }
 
-    /// The same, reporting how runs go to GitHub through `reports`.
-    pub fn reporting(
+    /// The same, reporting how runs go to GitHub through `reports`, and giving each run a
+    /// repository token from `tokens` (with GitHub App auth).
+    pub fn with_github(
         client: Client,
         config: ConfigSource,
         clock: Arc<dyn Clock>,
         options: ControllerOptions,
-        reports: Arc<dyn RunReports>,
+        reports: Option<Arc<dyn RunReports>>,
+        tokens: Option<Arc<dyn TokenMinter>>,
     ) -> Arc<Context> {
         let mut ctx = Context::build(client, config, clock, options);
-        ctx.reports = Some(reports);
+        ctx.reports = reports;
+        ctx.tokens = tokens;
         Arc::new(ctx)
     }
 
@@ -554,11 +562,18 @@ enum Applied {
 async fn apply(ctx: &Context, run: &AgentRun, ns: &str) -> Result<Applied, ControllerError> {
     let live = (ctx.config)();
     let source = &run.spec.source;
-    let rendered = match live.engine().render_run(
+    let owner = owner_reference(run);
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    let token_secret = match &ctx.tokens {
+        Some(tokens) => Some(token_secret(ctx, tokens.as_ref(), run, ns, &owner, &params).await?),
+        None => None,
+    };
+    let rendered = match live.engine().render_run_with_token(
         &source.event,
         &run.spec.delivery,
         &source.launch,
         source.pull_request.as_ref(),
+        token_secret.as_deref(),
     ) {
         Ok(r) => r,
         Err(e) => {
@@ -574,8 +589,6 @@ async fn apply(ctx: &Context, run: &AgentRun, ns: &str) -> Result<Applied, Contr
             rendered.namespace
         )));
     }
-    let owner = owner_reference(run);
-    let params = PatchParams::apply(FIELD_MANAGER).force();
     let (mut pod, mut job) = (None, None);
     for mut object in rendered.objects {
         object.metadata_mut().owner_references = Some(vec![owner.clone()]);
@@ -615,6 +628,37 @@ where
     let api: Api<K> = Api::namespaced(client, ns);
     api.patch(name, params, &Patch::Apply(object)).await?;
     Ok(())
+}
+
+/// Mints the run's repository token and keeps it in a Secret the run owns; its name.
+/// Each launch (a retry too) gets a fresh token.
+async fn token_secret(
+    ctx: &Context,
+    tokens: &dyn TokenMinter,
+    run: &AgentRun,
+    ns: &str,
+    owner: &OwnerReference,
+    params: &PatchParams,
+) -> Result<String, ControllerError> {
+    let name = format!("{}-github-token", run.name_any());
+    let token = tokens
+        .mint(&run.spec.repository)
+        .await
+        .map_err(ControllerError::Token)?;
+    let secret = Secret {
+        metadata: kube::api::ObjectMeta {
+            name: Some(name.clone()),
+            namespace: Some(ns.to_string()),
+            labels: run.metadata.labels.clone(),
+            owner_references: Some(vec![owner.clone()]),
+            ..Default::default()
+        },
+        string_data: Some([("token".to_string(), token.expose().to_string())].into()),
+        type_: Some("Opaque".into()),
+        ..Secret::default()
+    };
+    apply_one(ctx.client.clone(), ns, &name, &secret, params).await?;
+    Ok(name)
 }
 
 fn owner_reference(run: &AgentRun) -> OwnerReference {

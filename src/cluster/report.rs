@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use super::controller::ConfigSource;
@@ -70,12 +71,12 @@ pub fn pending_report(run: &AgentRun) -> Option<Stage> {
 
 /// Reports through the GitHub API, as services.yaml's `github.report` asks.
 pub struct GithubReports {
-    client: GithubClient,
+    client: Arc<GithubClient>,
     config: ConfigSource,
 }
 
 impl GithubReports {
-    pub fn new(client: GithubClient, config: ConfigSource) -> GithubReports {
+    pub fn new(client: Arc<GithubClient>, config: ConfigSource) -> GithubReports {
         GithubReports { client, config }
     }
 }
@@ -123,6 +124,36 @@ impl RunReports for GithubReports {
             reporter
                 .report(&info, stage, refs)
                 .await
+                .map_err(|e| e.to_string())
+        })
+    }
+}
+
+pub type TokenFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<crate::github::client::Secret, String>> + Send + 'a>>;
+
+/// Mints the short-lived token a run's agent gets: for its one repository, with only the
+/// permissions an agent needs. The App's key stays in the service.
+pub trait TokenMinter: Send + Sync + 'static {
+    fn mint<'a>(&'a self, repository: &'a str) -> TokenFuture<'a>;
+}
+
+/// Installation tokens scoped to one repository, from a GitHub App.
+pub struct AppTokens(pub Arc<GithubClient>);
+
+impl TokenMinter for AppTokens {
+    fn mint<'a>(&'a self, repository: &'a str) -> TokenFuture<'a> {
+        Box::pin(async move {
+            let repo = repository
+                .parse()
+                .map_err(|e| format!("no token for {repository:?}: {e}"))?;
+            self.0
+                .scoped_token(
+                    &repo,
+                    &crate::github::client::TokenPermissions::agent_default(),
+                )
+                .await
+                .map(|t| t.token)
                 .map_err(|e| e.to_string())
         })
     }

@@ -231,6 +231,19 @@ impl Engine {
         launch: &Launch,
         pr_facts: Option<&PullRequest>,
     ) -> Result<RenderedRun, RenderError> {
+        self.render_run_with_token(event, delivery, launch, pr_facts, None)
+    }
+
+    /// The same, for a run whose short-lived GitHub token is in the Secret `token_secret`
+    /// (templates mount it when `run.token_secret` is set).
+    pub fn render_run_with_token(
+        &self,
+        event: &WebhookEvent,
+        delivery: &str,
+        launch: &Launch,
+        pr_facts: Option<&PullRequest>,
+        token_secret: Option<&str>,
+    ) -> Result<RenderedRun, RenderError> {
         let agent = self
             .config
             .agents
@@ -250,6 +263,7 @@ impl Engine {
             pr_facts,
             constants,
         );
+        ctx.run.token_secret = token_secret.map(String::from);
         let mut value = Value::from(Serde(&ctx));
 
         if self.config.cluster.namespace_template.is_some() {

@@ -29,7 +29,7 @@ use crate::cluster::clock::{Clock, SystemClock};
 use crate::cluster::controller::{self, ConfigSource, ControllerOptions};
 use crate::cluster::launch::ClusterLauncher;
 use crate::cluster::lease::{self, LeaseOptions};
-use crate::cluster::report::{GithubReports, RunReports};
+use crate::cluster::report::{AppTokens, GithubReports, RunReports, TokenMinter};
 use crate::github::client::{ClientConfig, Credentials, GithubClient, SystemClock as GithubClock};
 use crate::github::webhook::{SecretsError, WebhookSecrets};
 use crate::server::{self, AppState};
@@ -207,6 +207,25 @@ pub fn github_client() -> Result<Option<GithubClient>, ServeError> {
     Ok(Some(client))
 }
 
+/// How often the leader asks GitHub to redeliver the webhooks that failed.
+const CATCH_UP_EVERY: Duration = Duration::from_secs(10 * 60);
+
+/// GitHub never retries a failed delivery: on start and every few minutes, the leader
+/// asks it to redeliver those that failed (the App's hook deliveries), once each.
+async fn catch_up(github: Arc<GithubClient>, mut stop: tokio::sync::watch::Receiver<bool>) {
+    loop {
+        match github.redeliver_failed(100).await {
+            Ok(ids) if ids.is_empty() => tracing::debug!("catch-up: no failed deliveries"),
+            Ok(ids) => tracing::info!(count = ids.len(), "catch-up: failed deliveries redelivered"),
+            Err(e) => tracing::warn!("catch-up: cannot list or redeliver failed deliveries: {e}"),
+        }
+        tokio::select! {
+            _ = stop.wait_for(|s| *s) => return,
+            _ = tokio::time::sleep(CATCH_UP_EVERY) => {}
+        }
+    }
+}
+
 /// Runs the controller while this replica leads, until `stopping` turns true.
 fn spawn_controller(
     options: &ServeOptions,
@@ -232,8 +251,8 @@ fn spawn_controller(
         instance: Some(options.identity.clone()),
         ..ControllerOptions::default()
     };
-    let reports: Option<Arc<dyn RunReports>> = match github_client() {
-        Ok(Some(github)) => Some(Arc::new(GithubReports::new(github, config.clone()))),
+    let github = match github_client() {
+        Ok(Some(github)) => Some(Arc::new(github)),
         Ok(None) => {
             tracing::warn!(
                 "no GitHub credentials (GITHUB_APP_ID or GITHUB_TOKEN): runs are not reported to GitHub"
@@ -245,29 +264,36 @@ fn spawn_controller(
             None
         }
     };
+    let reports = github
+        .clone()
+        .map(|github| Arc::new(GithubReports::new(github, config.clone())) as Arc<dyn RunReports>);
+    // Per-run repository tokens and catch-up need the App; a plain token has neither.
+    let app = github.filter(|g| g.is_app());
+    let tokens = app
+        .clone()
+        .map(|github| Arc::new(AppTokens(github)) as Arc<dyn TokenMinter>);
     let work = {
         let (client, clock) = (client.clone(), clock.clone());
         move |mut stop: tokio::sync::watch::Receiver<bool>| {
-            let ctx = match &reports {
-                Some(reports) => controller::Context::reporting(
-                    client.clone(),
-                    config.clone(),
-                    clock.clone(),
-                    controller_options.clone(),
-                    reports.clone(),
-                ),
-                None => controller::Context::new(
-                    client.clone(),
-                    config.clone(),
-                    clock.clone(),
-                    controller_options.clone(),
-                ),
-            };
+            let ctx = controller::Context::with_github(
+                client.clone(),
+                config.clone(),
+                clock.clone(),
+                controller_options.clone(),
+                reports.clone(),
+                tokens.clone(),
+            );
+            let catch_up = app
+                .clone()
+                .map(|app| tokio::spawn(catch_up(app, stop.clone())));
             async move {
                 controller::run(ctx, async move {
                     let _ = stop.wait_for(|s| *s).await;
                 })
                 .await;
+                if let Some(task) = catch_up {
+                    task.abort();
+                }
             }
         }
     };

@@ -10,7 +10,7 @@ use agentpods::cluster::clock::{Clock, ManualClock};
 use agentpods::cluster::controller::{self, ControllerOptions};
 use agentpods::cluster::crd::{AgentRun, Phase};
 use agentpods::cluster::launch::ClusterLauncher;
-use agentpods::cluster::report::RunReports;
+use agentpods::cluster::report::{RunReports, TokenMinter};
 use agentpods::github::webhook::DeliveryId;
 use agentpods::serve::intake;
 use agentpods::serve::launcher::{LaunchError, Launched, Launcher};
@@ -40,6 +40,8 @@ pub struct Cluster {
     controller: Option<(tokio::task::JoinHandle<()>, oneshot::Sender<()>)>,
     /// How the controller reports to GitHub, if it does.
     pub reports: Option<Arc<dyn RunReports>>,
+    /// How it mints each run's repository token, if it does.
+    pub tokens: Option<Arc<dyn TokenMinter>>,
 }
 
 impl Cluster {
@@ -72,6 +74,7 @@ impl Cluster {
             launcher,
             controller: None,
             reports: None,
+            tokens: None,
         }
     }
 
@@ -89,18 +92,14 @@ impl Cluster {
             max_requeue: Duration::from_millis(100),
             ..ControllerOptions::default()
         };
-        let ctx = match &self.reports {
-            Some(reports) => controller::Context::reporting(
-                self.client.clone(),
-                config,
-                self.clock.clone(),
-                options,
-                reports.clone(),
-            ),
-            None => {
-                controller::Context::new(self.client.clone(), config, self.clock.clone(), options)
-            }
-        };
+        let ctx = controller::Context::with_github(
+            self.client.clone(),
+            config,
+            self.clock.clone(),
+            options,
+            self.reports.clone(),
+            self.tokens.clone(),
+        );
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(controller::run(ctx, async move {
             let _ = stopped.await;

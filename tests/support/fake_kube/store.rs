@@ -200,6 +200,9 @@ impl Store {
         self.rv += 1;
         let name = name_of(&object).to_owned();
         object["metadata"]["resourceVersion"] = json!(self.rv.to_string());
+        if res.gvr.group.is_empty() && res.gvr.resource == "secrets" {
+            fold_string_data(&mut object);
+        }
         let key = (res.gvr.clone(), namespace.to_owned(), name);
         if kind == "DELETED" {
             self.objects.remove(&key);
@@ -796,5 +799,29 @@ impl Filter {
             };
             (actual.unwrap_or_default() == value) == *equal
         })
+    }
+}
+
+/// As the API server does: a Secret's `stringData` is written into `data` (base64) and is
+/// never stored or returned.
+fn fold_string_data(secret: &mut Value) {
+    use base64::Engine as _;
+    let Some(strings) = secret
+        .as_object_mut()
+        .and_then(|o| o.remove("stringData"))
+    else {
+        return;
+    };
+    let Value::Object(strings) = strings else {
+        return;
+    };
+    let data = secret
+        .as_object_mut()
+        .expect("a Secret is an object")
+        .entry("data")
+        .or_insert_with(|| json!({}));
+    for (key, value) in strings {
+        let text = value.as_str().unwrap_or_default();
+        data[key] = json!(base64::engine::general_purpose::STANDARD.encode(text));
     }
 }
