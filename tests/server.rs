@@ -932,6 +932,27 @@ fn against_a_cluster() {
         std::thread::sleep(Duration::from_millis(50));
     }
 
+    // The leader's controller counts runs by phase for /metrics.
+    let metrics = format!("http://{address}/metrics");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let reply = rt
+            .block_on(replay::send(&metrics, &[], None))
+            .expect("/metrics");
+        if reply
+            .text()
+            .contains("agentpods_runs{phase=\"succeeded\"} 1")
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no runs-by-phase gauge: {}",
+            reply.text()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
     // A repeat is answered the same and records nothing new.
     let (ok, again) = replay_binary(&url, "pull_request", &payload, "cluster-1");
     assert!(ok && again == out, "{again}");

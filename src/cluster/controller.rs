@@ -49,6 +49,8 @@ pub struct ControllerOptions {
     pub concurrency: u16,
     /// This replica's name in Events (the pod name).
     pub instance: Option<String>,
+    /// Told every few seconds how many runs are in each phase (the `runs` metric).
+    pub phases: Option<PhaseSink>,
     /// The longest wait before watching again after a watch fails. kube-runtime's default
     /// (client-go's) grows to 30 s and only shrinks after 2 minutes without an error, so a
     /// flaky API server would delay new runs by half a minute.
@@ -63,8 +65,38 @@ impl Default for ControllerOptions {
             concurrency: 16,
             instance: None,
             max_watch_backoff: Duration::from_secs(5),
+            phases: None,
         }
     }
+}
+
+/// How many runs are in each phase (`None`: not yet seen by a controller).
+pub type PhaseCounts = [(Option<Phase>, u64)];
+
+/// Receives the number of runs in each phase.
+#[derive(Clone)]
+pub struct PhaseSink(pub Arc<dyn Fn(&PhaseCounts) + Send + Sync>);
+
+impl std::fmt::Debug for PhaseSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PhaseSink")
+    }
+}
+
+/// How often the phase counts are taken.
+const PHASES_EVERY: Duration = Duration::from_secs(5);
+
+/// The number of runs in each phase.
+pub fn count_phases<'a>(runs: impl IntoIterator<Item = &'a AgentRun>) -> Vec<(Option<Phase>, u64)> {
+    let mut counts: Vec<(Option<Phase>, u64)> = Vec::new();
+    for run in runs {
+        let phase = run.status.as_ref().and_then(|s| s.phase);
+        match counts.iter_mut().find(|(p, _)| *p == phase) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((phase, 1)),
+        }
+    }
+    counts
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -188,7 +220,18 @@ pub async fn run(
         ),
     };
     let ours = watcher::Config::default().labels(&format!("{}=agentpods", keys::MANAGED_BY));
-    Controller::new(runs, watcher::Config::default())
+    let controller = Controller::new(runs, watcher::Config::default());
+    let counting = ctx.options.phases.clone().map(|sink| {
+        let store = controller.store();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(PHASES_EVERY).await;
+                let runs = store.state();
+                (sink.0)(&count_phases(runs.iter().map(|r| r.as_ref())));
+            }
+        })
+    });
+    controller
         .owns(pods, ours.clone())
         .owns(jobs, ours)
         .with_config(ControllerConfig::default().concurrency(ctx.options.concurrency))
@@ -204,6 +247,9 @@ pub async fn run(
             }
         })
         .await;
+    if let Some(task) = counting {
+        task.abort();
+    }
 }
 
 /// Doubles from 100 ms up to a ceiling.

@@ -6,6 +6,9 @@ use std::time::Duration;
 
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
 use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
+
+use crate::cluster::crd::Phase;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
@@ -108,6 +111,51 @@ struct RunLabels {
     result: RunResult,
 }
 
+/// An AgentRun's phase, as a label (`none` before the controller has seen it).
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum PhaseLabel {
+    none,
+    pending,
+    queued,
+    running,
+    succeeded,
+    failed,
+    cancelled,
+    timed_out,
+}
+
+impl From<Option<Phase>> for PhaseLabel {
+    fn from(phase: Option<Phase>) -> PhaseLabel {
+        match phase {
+            None => PhaseLabel::none,
+            Some(Phase::Pending) => PhaseLabel::pending,
+            Some(Phase::Queued) => PhaseLabel::queued,
+            Some(Phase::Running) => PhaseLabel::running,
+            Some(Phase::Succeeded) => PhaseLabel::succeeded,
+            Some(Phase::Failed) => PhaseLabel::failed,
+            Some(Phase::Cancelled) => PhaseLabel::cancelled,
+            Some(Phase::TimedOut) => PhaseLabel::timed_out,
+        }
+    }
+}
+
+const PHASES: [PhaseLabel; 8] = [
+    PhaseLabel::none,
+    PhaseLabel::pending,
+    PhaseLabel::queued,
+    PhaseLabel::running,
+    PhaseLabel::succeeded,
+    PhaseLabel::failed,
+    PhaseLabel::cancelled,
+    PhaseLabel::timed_out,
+];
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PhaseLabels {
+    phase: PhaseLabel,
+}
+
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ReloadLabels {
     result: ReloadResult,
@@ -122,6 +170,7 @@ pub struct Metrics {
     handling: Histogram,
     runs: Family<RunLabels, Counter>,
     reloads: Family<ReloadLabels, Counter>,
+    phases: Family<PhaseLabels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -139,6 +188,7 @@ impl Metrics {
         let handling = Histogram::new(exponential_buckets(0.0001, 2.0, 16));
         let runs = Family::default();
         let reloads = Family::default();
+        let phases = Family::default();
         registry.register(
             "webhook_deliveries",
             "Webhook deliveries by event and by how they were answered",
@@ -164,6 +214,11 @@ impl Metrics {
             "Reloads of services.yaml, applied or rejected",
             reloads.clone(),
         );
+        registry.register(
+            "runs",
+            "AgentRuns by phase, as the leading replica's controller sees them",
+            phases.clone(),
+        );
         Metrics {
             registry,
             deliveries,
@@ -171,6 +226,7 @@ impl Metrics {
             handling,
             runs,
             reloads,
+            phases,
         }
     }
 
@@ -189,6 +245,20 @@ impl Metrics {
 
     pub fn run(&self, result: RunResult) {
         self.runs.get_or_create(&RunLabels { result }).inc();
+    }
+
+    /// Sets the count of runs in each phase (phases not given count zero).
+    pub fn runs_by_phase(&self, counts: &[(Option<Phase>, u64)]) {
+        for label in PHASES {
+            let n: u64 = counts
+                .iter()
+                .filter(|(p, _)| PhaseLabel::from(*p) == label)
+                .map(|(_, n)| n)
+                .sum();
+            self.phases
+                .get_or_create(&PhaseLabels { phase: label })
+                .set(i64::try_from(n).unwrap_or(i64::MAX));
+        }
     }
 
     pub fn reload(&self, result: ReloadResult) {

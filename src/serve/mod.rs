@@ -26,7 +26,7 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
 use crate::cluster::clock::{Clock, SystemClock};
-use crate::cluster::controller::{self, ConfigSource, ControllerOptions};
+use crate::cluster::controller::{self, ConfigSource, ControllerOptions, PhaseSink};
 use crate::cluster::launch::ClusterLauncher;
 use crate::cluster::lease::{self, LeaseOptions};
 use crate::cluster::report::{AppTokens, GithubReports, RunReports, TokenMinter};
@@ -246,9 +246,13 @@ fn spawn_controller(
         .namespace
         .as_ref()
         .map(|n| n.to_string());
+    let metrics = state.clone();
     let controller_options = ControllerOptions {
         namespace,
         instance: Some(options.identity.clone()),
+        phases: Some(PhaseSink(Arc::new(move |counts| {
+            metrics.metrics.runs_by_phase(counts)
+        }))),
         ..ControllerOptions::default()
     };
     let github = match github_client() {

@@ -806,10 +806,7 @@ impl Filter {
 /// never stored or returned.
 fn fold_string_data(secret: &mut Value) {
     use base64::Engine as _;
-    let Some(strings) = secret
-        .as_object_mut()
-        .and_then(|o| o.remove("stringData"))
-    else {
+    let Some(strings) = secret.as_object_mut().and_then(|o| o.remove("stringData")) else {
         return;
     };
     let Value::Object(strings) = strings else {
