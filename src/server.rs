@@ -312,12 +312,24 @@ async fn decide_and_launch(
     };
     match decided {
         Ok(mut decided) => {
-            let responses = std::mem::take(&mut decided.responses);
+            let mut responses = std::mem::take(&mut decided.responses);
+            let statuses = std::mem::take(&mut decided.statuses);
             let answer =
                 intake::launch(app.launcher.as_ref(), &app.metrics, delivery, decided).await;
             if let (Some(github), Some(event)) = (&app.github, &event)
                 && answer.is_final()
             {
+                let repository = event.repository.as_ref().map(|r| r.full_name.to_string());
+                for number in statuses {
+                    let Some(repository) = &repository else { break };
+                    match app.launcher.runs_of(repository, number).await {
+                        Ok(runs) => responses.push(crate::serve::github::Response::Reply {
+                            number,
+                            body: crate::github::report::status_body(number, &runs),
+                        }),
+                        Err(e) => tracing::warn!("cannot list the runs for status: {e}"),
+                    }
+                }
                 crate::serve::github::respond(
                     github,
                     live.engine(),

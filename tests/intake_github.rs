@@ -119,3 +119,62 @@ async fn a_command_on_a_pull_request_runs_at_the_head_the_api_reports() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn agent_status_answers_with_the_runs_of_the_pull_request() {
+    use agentpods::cluster::clock::SystemClock;
+    use agentpods::cluster::launch::ClusterLauncher;
+    use agentpods::github::webhook::WebhookSecrets;
+    use agentpods::serve::reload::ConfigStore;
+    use agentpods::server::AppState;
+    use support::cluster::Cluster;
+    use support::fixtures::fixture;
+    within(60, async {
+        let (fake, client) = github().await;
+        fake.set_role(REPO, "Codertocat", "write");
+        let cluster = Cluster::start().await;
+        // A review is recorded for pull request #2.
+        let review = cluster
+            .deliver_one(&fixture("pull_request/opened.json"), "d-opened")
+            .await;
+
+        let work = support::server::Workdir::new();
+        let launcher = ClusterLauncher::new(cluster.client.clone(), Arc::new(SystemClock))
+            .in_namespace(Some("agentpods-runs".into()));
+        let state = AppState::new(
+            WebhookSecrets::parse_list(support::server::SECRET).expect("secrets"),
+            ConfigStore::load(&work.config()).expect("the config"),
+            Arc::new(launcher),
+        )
+        .with_github(Some(Arc::new(client)));
+        let service = TestService {
+            work,
+            state: Arc::new(state),
+        };
+
+        // `/agent status` on #2, by a maintainer.
+        let mut payload: serde_json::Value =
+            serde_json::from_slice(&variant("issue_comment/run-on-pull-request.json").body())
+                .expect("JSON");
+        payload["comment"]["body"] = "/agent status".into();
+        payload["issue"]["number"] = 2.into();
+        fake.add_pull(REPO, 2, HEAD, REPO);
+        let post = Post::delivery(
+            "issue_comment",
+            "d-status",
+            serde_json::to_vec(&payload).expect("JSON"),
+        );
+        let reply = service.oneshot(&post).await;
+        assert!(reply.status < 300, "{}", reply.text());
+        let comments = fake.comments();
+        assert_eq!(comments.len(), 1, "{comments:#?}");
+        assert!(
+            comments[0].body.starts_with("Agent runs for #2:"),
+            "{}",
+            comments[0].body
+        );
+        assert!(comments[0].body.contains(&review), "{}", comments[0].body);
+        assert_eq!(fake.violations(), Vec::<String>::new());
+    })
+    .await;
+}

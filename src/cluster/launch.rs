@@ -13,10 +13,12 @@ use kube::{Api, Client, ResourceExt};
 use super::clock::Clock;
 use super::crd::{AgentRun, AgentRunSpec, PullRequestRef};
 use super::runs::{CancelState, RunFilter, cancel_state, list, request_cancel};
+use crate::github::report::RunLine;
 use crate::plan::Subject;
 use crate::render::names::short_hash;
 use crate::serve::launcher::{
     CancelFuture, CancelRuns, LaunchError, LaunchFuture, Launched, Launcher, RunToLaunch,
+    RunsFuture,
 };
 
 /// The label holding a hash of a run's concurrency group (groups contain `/`, which label
@@ -205,6 +207,39 @@ impl Launcher for ClusterLauncher {
                 }
             }
             Ok(asked)
+        })
+    }
+
+    fn runs_of<'a>(&'a self, repository: &'a str, number: u64) -> RunsFuture<'a> {
+        Box::pin(async move {
+            let mut lines = Vec::new();
+            for (pull_request, issue) in [(Some(number), None), (None, Some(number))] {
+                let filter = RunFilter {
+                    repository: Some(repository.to_string()),
+                    pull_request,
+                    issue,
+                };
+                let runs = list(&self.client, self.namespace.as_deref(), &filter)
+                    .await
+                    .map_err(|e| LaunchError::Cluster {
+                        name: format!("the runs of {repository}#{number}"),
+                        namespace: self.namespace.clone().unwrap_or_else(|| "(all)".into()),
+                        message: e.to_string(),
+                    })?;
+                lines.extend(runs.into_iter().map(|run| {
+                    RunLine {
+                        name: run.name_any(),
+                        agent: run.spec.agent.clone(),
+                        phase: run
+                            .status
+                            .as_ref()
+                            .and_then(|s| s.phase)
+                            .map_or_else(|| "New".to_string(), |p| format!("{p:?}")),
+                        url: None,
+                    }
+                }));
+            }
+            Ok(lines)
         })
     }
 

@@ -84,6 +84,8 @@ pub struct Decided {
     pub cancels: Vec<CancelRuns>,
     /// What GitHub hears back at once: eyes, replies.
     pub responses: Vec<github::Response>,
+    /// Pull requests or issues whose runs `/agent status` asks for.
+    pub statuses: Vec<u64>,
     /// Why things were not started, replies, service commands: one line each, for the log
     /// and the answer.
     pub notes: Vec<String>,
@@ -131,6 +133,7 @@ pub fn decide_event(
     let responses = github::responses(event, &decisions, prefix);
     let mut runs = Vec::new();
     let mut cancels = Vec::new();
+    let mut statuses = Vec::new();
     let mut notes = Vec::new();
     let repository = event.repository.as_ref().map(|r| r.full_name.to_string());
     for decision in decisions {
@@ -174,6 +177,7 @@ pub fn decide_event(
                         reason: format!("stopped by @{requested_by}"),
                     });
                 }
+                (Control::Status { number }, Some(_)) => statuses.push(*number),
                 (Control::CancelPullRequest { number }, Some(repository)) => {
                     cancels.push(CancelRuns {
                         repository: repository.clone(),
@@ -195,6 +199,7 @@ pub fn decide_event(
         runs,
         cancels,
         responses,
+        statuses,
         notes,
     })
 }

@@ -16,6 +16,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::cluster::crd::RunSource;
+use crate::github::report::RunLine;
 use crate::github::webhook::DeliveryId;
 use crate::plan::Launch;
 use crate::render::RenderedRun;
@@ -92,6 +93,9 @@ pub struct CancelRuns {
     pub reason: String,
 }
 
+pub type RunsFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<Vec<RunLine>, LaunchError>> + Send + 'a>>;
+
 /// Records runs durably; idempotent by run name.
 pub trait Launcher: Send + Sync + 'static {
     /// Records `run`; [`Launched::AlreadyExists`] if a run of that name was recorded before.
@@ -99,6 +103,9 @@ pub trait Launcher: Send + Sync + 'static {
 
     /// Asks every unfinished run of a pull request or issue to stop; how many were asked.
     fn cancel<'a>(&'a self, runs: &'a CancelRuns) -> CancelFuture<'a>;
+
+    /// The runs of a pull request or issue (`/agent status`), newest first.
+    fn runs_of<'a>(&'a self, repository: &'a str, number: u64) -> RunsFuture<'a>;
 
     /// Whether runs can be recorded now (`GET /readyz`); the reason if not.
     fn ready(&self) -> Result<(), String>;
@@ -191,6 +198,11 @@ impl Launcher for DryRunLauncher {
             tracing::info!(repository = %runs.repository, number = runs.number, reason = %runs.reason, "dry-run: would cancel the runs");
             Ok(0)
         })
+    }
+
+    fn runs_of<'a>(&'a self, _repository: &'a str, _number: u64) -> RunsFuture<'a> {
+        // Dry-run records no runs it could list.
+        Box::pin(async { Ok(Vec::new()) })
     }
 
     fn ready(&self) -> Result<(), String> {
