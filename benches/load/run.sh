@@ -35,7 +35,12 @@ for tool in wrk node npm openssl curl taskset; do
     command -v "$tool" >/dev/null || { echo "error: $tool is needed" >&2; exit 1; }
 done
 
-cargo build --release --quiet
+# AGENTPODS_BIN: another build of the service to measure (say, the one before a change);
+# by default the one built here, in CARGO_TARGET_DIR when that is set.
+if [ -z "${AGENTPODS_BIN:-}" ]; then
+    cargo build --release --quiet
+    AGENTPODS_BIN="${CARGO_TARGET_DIR:-target}/release/agentpods"
+fi
 (cd benches/load/node && npm ci --no-audit --no-fund --silent)
 
 work="$(mktemp -d)"
@@ -50,7 +55,7 @@ trap cleanup EXIT
 hex="$(openssl dgst -sha256 -hmac "$SECRET" -r <"$PAYLOAD" | cut -d' ' -f1)"
 export SIGNATURE="sha256=$hex" PAYLOAD EVENT=pull_request
 
-GITHUB_WEBHOOK_SECRET="$SECRET" taskset -c "$SERVER_CPU" target/release/agentpods serve \
+GITHUB_WEBHOOK_SECRET="$SECRET" taskset -c "$SERVER_CPU" "$AGENTPODS_BIN" serve \
     --config services.yaml --listen "127.0.0.1:$AGENTPODS_PORT" --dry-run \
     2>"$work/agentpods.log" &
 pids+=($!)

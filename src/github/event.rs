@@ -1104,8 +1104,18 @@ fn check_object(body: &[u8]) -> Result<(), EventError> {
 /// the shape of the data is the body read again through `serde_path_to_error`, which
 /// names the offending field but costs an allocation per object key, too much for
 /// the path every delivery takes.
+///
+/// A body that is valid UTF-8 as a whole (every delivery GitHub sends) is checked so once,
+/// which is fast over 20 KB, and then read as text: serde_json then need not check each
+/// string and object key again (about 15 % of the instructions of reading a pull_request
+/// delivery, on ~350 keys of 5 to 30 bytes). Any other body is read as bytes, as before,
+/// so what is accepted or refused, and every error message, are unchanged.
 fn read<'a, T: Deserialize<'a>>(event: &str, body: &'a [u8]) -> Result<T, EventError> {
-    match serde_json::from_slice(body) {
+    let read = match std::str::from_utf8(body) {
+        Ok(text) => serde_json::from_str(text),
+        Err(_) => serde_json::from_slice(body),
+    };
+    match read {
         Ok(value) => Ok(value),
         Err(err) if err.classify() == serde_json::error::Category::Data => {
             let mut de = serde_json::Deserializer::from_slice(body);
