@@ -178,3 +178,88 @@ async fn agent_status_answers_with_the_runs_of_the_pull_request() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_fork_pull_request_runs_only_at_the_head_a_maintainer_approved() {
+    within(60, async {
+        const FORK_HEAD: &str = "0123456789abcdef0123456789abcdef01234567";
+        const PUSHED: &str = "89abcdef0123456789abcdef0123456789abcdef";
+        let (fake, client) = github().await;
+        fake.set_role(REPO, "Codertocat", "maintain");
+        fake.set_role(REPO, "forker", "read");
+        fake.add_pull(REPO, 2, FORK_HEAD, "forker/Hello-World");
+        let service = TestService::with_github(client);
+        let fork_pr = |head: &str, id: &str| {
+            let mut payload: serde_json::Value =
+                serde_json::from_slice(&variant("pull_request/fork-opened.json").body())
+                    .expect("JSON");
+            payload["pull_request"]["head"]["sha"] = head.into();
+            Post::delivery(
+                "pull_request",
+                id,
+                serde_json::to_vec(&payload).expect("JSON"),
+            )
+        };
+
+        // Opened from a fork: nothing runs, and the pull request is told why, once.
+        for _ in 0..2 {
+            let reply = service.oneshot(&fork_pr(FORK_HEAD, "d-fork-1")).await;
+            assert_eq!(reply.status, 200, "{}", reply.text());
+        }
+        assert!(service.work.manifests().is_empty());
+        let comments = fake.comments();
+        assert_eq!(comments.len(), 1, "{comments:#?}");
+        assert!(comments[0].body.contains("approve"), "{}", comments[0].body);
+
+        // A maintainer approves: the reply records the head, and the review starts there.
+        let mut approve: serde_json::Value =
+            serde_json::from_slice(&variant("issue_comment/run-on-pull-request.json").body())
+                .expect("JSON");
+        approve["comment"]["body"] = "/agent approve".into();
+        approve["issue"]["number"] = 2.into();
+        let reply = service
+            .oneshot(&Post::delivery(
+                "issue_comment",
+                "d-approve",
+                serde_json::to_vec(&approve).expect("JSON"),
+            ))
+            .await;
+        assert_eq!(reply.status, 202, "{}", reply.text());
+        let manifests = service.work.manifests();
+        assert_eq!(manifests.len(), 1, "{}", reply.text());
+        let text = std::fs::read_to_string(service.work.manifests_dir().join(&manifests[0]))
+            .expect("the run's manifests");
+        assert!(
+            text.contains(FORK_HEAD),
+            "the run checks out the approved head"
+        );
+        let approval = fake
+            .comments()
+            .into_iter()
+            .find(|c| {
+                c.body
+                    .contains(&format!("agentpods:approved sha={FORK_HEAD}"))
+            })
+            .expect("the approval is recorded in a reply");
+        assert!(approval.body.contains("@Codertocat"), "{}", approval.body);
+
+        // The same head again (a reopen, a redelivery): approved, it runs.
+        let reply = service.oneshot(&fork_pr(FORK_HEAD, "d-fork-2")).await;
+        assert_eq!(reply.status, 202, "{}", reply.text());
+
+        // A new push: the approval named the old head, so nothing runs until approved again,
+        // and the fork's author cannot forge an approval by writing its marker.
+        fake.add_pull(REPO, 2, PUSHED, "forker/Hello-World");
+        fake.add_comment(
+            REPO,
+            2,
+            "forker",
+            &format!("<!-- agentpods:approved sha={PUSHED} -->"),
+        );
+        let reply = service.oneshot(&fork_pr(PUSHED, "d-fork-3")).await;
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        assert_eq!(service.work.manifests().len(), 2);
+        assert_eq!(fake.violations(), Vec::<String>::new());
+    })
+    .await;
+}

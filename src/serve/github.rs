@@ -5,9 +5,9 @@
 
 use std::time::Duration;
 
-use crate::config::{Config, Permission};
+use crate::config::{Config, ForkPolicy, Permission};
 use crate::github::client::GithubClient;
-use crate::github::event::{Event, PullRequest, WebhookEvent};
+use crate::github::event::{Event, PullRequest, RepoFullName, WebhookEvent};
 use crate::github::report::Reporter;
 use crate::plan::{Decision, Facts, Trigger};
 use crate::render::Engine;
@@ -24,6 +24,8 @@ pub struct Gathered {
     pub permission: Option<Permission>,
     pub teams: Vec<String>,
     pub pull_request: Option<PullRequest>,
+    /// The fork pull request's head, when a maintainer approved exactly that commit.
+    pub approved_sha: Option<String>,
 }
 
 impl Gathered {
@@ -32,7 +34,35 @@ impl Gathered {
             permission: self.permission,
             teams: &self.teams,
             pull_request: self.pull_request.as_ref(),
+            approved_sha: self.approved_sha.as_deref(),
             ..Facts::default()
+        }
+    }
+}
+
+/// The hidden line of the service's reply that records a maintainer's approval of a fork
+/// pull request at one commit. Only the service's own comments count, so an approval
+/// cannot be forged by quoting it; a new push has a new head, which no approval names.
+pub fn approval_marker(sha: &str) -> String {
+    format!("<!-- agentpods:approved sha={sha} -->")
+}
+
+/// Whether a maintainer approved `pr` at its current head (a reply of ours says so).
+async fn approved_head(
+    client: &GithubClient,
+    repo: &RepoFullName,
+    pr: &PullRequest,
+) -> Option<String> {
+    let head = pr.head.sha.as_str();
+    match client
+        .find_comment(repo, pr.number, &approval_marker(head))
+        .await
+    {
+        Ok(Some(_)) => Some(head.to_string()),
+        Ok(None) => None,
+        Err(e) => {
+            tracing::warn!(number = pr.number, "cannot read the approvals: {e}");
+            None
         }
     }
 }
@@ -48,8 +78,23 @@ pub enum Response {
 
 /// The writes a delivery's decisions call for. Pure.
 pub fn responses(event: &WebhookEvent, decisions: &[Decision], prefix: &str) -> Vec<Response> {
-    let Event::IssueComment(e) = &event.event else {
-        return Vec::new();
+    let e = match &event.event {
+        Event::IssueComment(e) => e,
+        // A fork pull request waiting for approval is told so once, on the pull request.
+        Event::PullRequest(pr) => {
+            return decisions
+                .iter()
+                .filter_map(|d| match d {
+                    Decision::Refuse(refusal) => Some(Response::Reply {
+                        number: pr.number,
+                        body: refusal.message(prefix),
+                    }),
+                    _ => None,
+                })
+                .take(1)
+                .collect();
+        }
+        _ => return Vec::new(),
     };
     let number = e.issue.number;
     let mut out = Vec::new();
@@ -85,6 +130,17 @@ pub fn responses(event: &WebhookEvent, decisions: &[Decision], prefix: &str) -> 
 /// else, nothing. A question GitHub does not answer in time is left to the payload.
 pub async fn gather(client: &GithubClient, config: &Config, event: &WebhookEvent) -> Gathered {
     let mut gathered = Gathered::default();
+    let approvals = config.github.authorization.fork_pull_requests == ForkPolicy::Approve;
+    if let (Event::PullRequest(e), Some(repo)) = (&event.event, &event.repository) {
+        if approvals && e.pull_request.is_fork() {
+            let look = approved_head(client, &repo.full_name, &e.pull_request);
+            gathered.approved_sha = tokio::time::timeout(FACTS_DEADLINE, look)
+                .await
+                .ok()
+                .flatten();
+        }
+        return gathered;
+    }
     let (Event::IssueComment(e), Some(repo)) = (&event.event, &event.repository) else {
         return gathered;
     };
@@ -117,7 +173,12 @@ pub async fn gather(client: &GithubClient, config: &Config, event: &WebhookEvent
         }
         if e.issue.is_pull_request {
             match client.pull_request(repo, e.issue.number).await {
-                Ok(pr) => gathered.pull_request = Some(pr),
+                Ok(pr) => {
+                    if approvals && pr.is_fork() {
+                        gathered.approved_sha = approved_head(client, repo, &pr).await;
+                    }
+                    gathered.pull_request = Some(pr);
+                }
                 Err(err) => tracing::warn!(number = e.issue.number, "pull request unknown: {err}"),
             }
         }

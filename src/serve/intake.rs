@@ -106,6 +106,63 @@ pub enum DecideError {
     },
 }
 
+/// A maintainer's `approve` of a fork pull request: a reply recording the approved head
+/// (see `github::approval_marker`), and the pull request's agents planned at that head, as
+/// for a push to it. Pure; `facts.pull_request` is the pull request as the API has it now.
+fn approve(
+    planner: &crate::plan::Planner,
+    event: &WebhookEvent,
+    delivery: &DeliveryId,
+    facts: &Facts<'_>,
+    sha: Option<&str>,
+    approved_by: &str,
+) -> (Vec<Decision>, Option<WebhookEvent>) {
+    let Some(pr) = facts.pull_request else {
+        return (Vec::new(), None);
+    };
+    let head = pr.head.sha.as_str();
+    if let Some(given) = sha
+        && (given.len() < 7 || !head.starts_with(&given.to_ascii_lowercase()))
+    {
+        let reply = format!(
+            "@{approved_by}: `{given}` is not the head of #{} (`{}`); approve the head, which is what would run.",
+            pr.number,
+            pr.head.sha.short()
+        );
+        return (vec![Decision::Reply(reply)], None);
+    }
+    let synthetic = WebhookEvent {
+        name: "pull_request".into(),
+        event: Event::PullRequest(crate::github::event::PullRequestEvent {
+            action: crate::github::event::PullRequestAction::Synchronize,
+            number: pr.number,
+            pull_request: pr.clone(),
+            label: None,
+            before: None,
+            after: Some(pr.head.sha.clone()),
+        }),
+        repository: event.repository.clone(),
+        sender: event.sender.clone(),
+        installation_id: event.installation_id,
+    };
+    let approved = Facts {
+        approved_sha: Some(head),
+        ..facts.clone()
+    };
+    let mut out = vec![Decision::Reply(format!(
+        "Approved by @{approved_by}: agents may run on this pull request at `{}`. A new push needs a new approval.\n\n{}",
+        pr.head.sha.short(),
+        github::approval_marker(head)
+    ))];
+    out.extend(
+        planner
+            .plan(&synthetic, delivery.as_str(), &approved)
+            .into_iter()
+            .filter(|d| matches!(d, Decision::Launch(_) | Decision::Skip { .. })),
+    );
+    (out, Some(synthetic))
+}
+
 /// Parses, plans and renders one delivery with the config in force, knowing nothing
 /// beyond the payload. Pure.
 pub fn decide(
@@ -129,7 +186,27 @@ pub fn decide_event(
     let engine = live.engine();
     let planner = live.planner();
     let prefix = &engine.config().github.command_prefix;
-    let decisions = planner.plan(event, delivery.as_str(), facts);
+    let mut decisions = Vec::new();
+    let mut approved = None;
+    for decision in planner.plan(event, delivery.as_str(), facts) {
+        match decision {
+            Decision::Control(Control::Approve {
+                sha, approved_by, ..
+            }) if facts.pull_request.is_some() => {
+                let (more, synthetic) = approve(
+                    planner,
+                    event,
+                    delivery,
+                    facts,
+                    sha.as_deref(),
+                    &approved_by,
+                );
+                decisions.extend(more);
+                approved = synthetic;
+            }
+            other => decisions.push(other),
+        }
+    }
     let responses = github::responses(event, &decisions, prefix);
     let mut runs = Vec::new();
     let mut cancels = Vec::new();
@@ -139,6 +216,11 @@ pub fn decide_event(
     for decision in decisions {
         match decision {
             Decision::Launch(launch) => {
+                // Runs an approval starts are about the pull request, not the comment.
+                let event = match (&launch.trigger, &approved) {
+                    (crate::plan::Trigger::PullRequest { .. }, Some(synthetic)) => synthetic,
+                    _ => event,
+                };
                 let rendered = engine
                     .render_run(event, delivery.as_str(), &launch, facts.pull_request)
                     .map_err(|source| DecideError::Render {
