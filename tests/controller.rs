@@ -683,3 +683,50 @@ async fn a_review_is_reported_as_a_check_run_and_one_comment_edited_with_the_res
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_restart_between_start_and_finish_still_leaves_one_comment_edited_in_place() {
+    timed(async {
+        let (mut cluster, github) = reporting_cluster().await;
+        cluster.fake.run_kubelet(|_| running());
+        let name = cluster
+            .deliver_one(&fixture("pull_request/opened.json"), "d-restart-report")
+            .await;
+        cluster
+            .wait_for(&name, "GitHub to hear it started", |r| {
+                r.and_then(|r| r.status.as_ref()?.report.as_ref()?.reported) == Some(Phase::Running)
+            })
+            .await;
+
+        // The service goes away; the agent finishes; a new service comes up.
+        cluster.stop_controller().await;
+        assert!(
+            cluster
+                .fake
+                .finish_pod(RUNS, &name, &PodScript::succeeds(RESULT))
+        );
+        cluster.start_controller();
+        cluster
+            .wait_for(&name, "GitHub to hear it finished", |r| {
+                r.and_then(|r| r.status.as_ref()?.report.as_ref()?.reported)
+                    == Some(Phase::Succeeded)
+            })
+            .await;
+
+        let comments = github.comments();
+        assert_eq!(comments.len(), 1, "{comments:#?}");
+        assert!(
+            comments[0].body.contains("Looks good"),
+            "{}",
+            comments[0].body
+        );
+        assert_eq!(github.check_runs().len(), 1);
+        assert_eq!(
+            github.count("POST", "/comments"),
+            1,
+            "posted once, edited after"
+        );
+        assert_eq!(github.violations(), Vec::<String>::new());
+    })
+    .await;
+}
