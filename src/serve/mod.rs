@@ -147,14 +147,7 @@ pub async fn build_state(
     let client = kube::Client::try_default()
         .await
         .map_err(|e| ServeError::Kubernetes(e.to_string()))?;
-    let namespace = config
-        .current()
-        .engine()
-        .config()
-        .cluster
-        .namespace
-        .as_ref()
-        .map(|n| n.to_string());
+    let namespace = runs_namespace(&config);
     let launcher =
         ClusterLauncher::new(client.clone(), Arc::new(SystemClock)).in_namespace(namespace);
     launcher.spawn_probe();
@@ -192,6 +185,18 @@ fn start(options: &ServeOptions) -> Result<(), ServeError> {
     });
     runtime.shutdown_timeout(Duration::from_secs(5));
     result
+}
+
+/// The one namespace runs live in, when services.yaml names one (with a
+/// `namespace_template` they may be anywhere).
+fn runs_namespace(config: &ConfigStore) -> Option<String> {
+    let live = config.current();
+    live.engine()
+        .config()
+        .cluster
+        .namespace
+        .as_ref()
+        .map(|n| n.to_string())
 }
 
 /// The GitHub client the environment's credentials make, if there are any.
@@ -237,15 +242,7 @@ fn spawn_controller(
     let lease = LeaseOptions::new(&options.lease_namespace, &options.identity);
     let source = state.clone();
     let config: ConfigSource = Arc::new(move || source.config.current());
-    let namespace = state
-        .config
-        .current()
-        .engine()
-        .config()
-        .cluster
-        .namespace
-        .as_ref()
-        .map(|n| n.to_string());
+    let namespace = runs_namespace(&state.config);
     let metrics = state.clone();
     let controller_options = ControllerOptions {
         namespace,
