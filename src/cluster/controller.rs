@@ -7,6 +7,7 @@
 //! and is retried from the fresh one.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -89,6 +90,8 @@ pub struct Context {
     /// can hand that same, now stale, copy to the next reconcile; acting on it again would
     /// re-apply objects already applied.
     acted_on: Mutex<HashMap<String, String>>,
+    /// Reconciles started, for benchmarks and metrics.
+    reconciles: AtomicU64,
 }
 
 impl Context {
@@ -113,7 +116,13 @@ impl Context {
             options,
             failures: Mutex::new(HashMap::new()),
             acted_on: Mutex::new(HashMap::new()),
+            reconciles: AtomicU64::new(0),
         })
+    }
+
+    /// Reconciles started so far.
+    pub fn reconciles(&self) -> u64 {
+        self.reconciles.load(Ordering::Relaxed)
     }
 }
 
@@ -193,6 +202,7 @@ fn run_selector(name: &str) -> ListParams {
 
 /// One reconcile of one run.
 pub async fn reconcile(run: Arc<AgentRun>, ctx: Arc<Context>) -> Result<Requeue, ControllerError> {
+    ctx.reconciles.fetch_add(1, Ordering::Relaxed);
     let name = run.name_any();
     let ns = run
         .namespace()
