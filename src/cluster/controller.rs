@@ -19,7 +19,7 @@ use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::{Action as Requeue, Config as ControllerConfig, Controller};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::utils::{Backoff, ResetTimerBackoff};
-use kube::runtime::watcher;
+use kube::runtime::{WatchStreamExt, reflector, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -30,6 +30,7 @@ use super::crd::{AgentRun, AgentRunStatus, Phase, RunResult};
 use super::decide::{Action, RunView, Sibling, Step, decide};
 use super::launch::{CONCURRENCY_LABEL, concurrency_label};
 use super::workload::{Workload, observe};
+use crate::github::event::Event as GithubEvent;
 use crate::render::K8sObject;
 use crate::render::keys;
 use crate::serve::reload::LiveConfig;
@@ -145,7 +146,13 @@ pub async fn run(
         ),
     };
     let ours = watcher::Config::default().labels(&format!("{}=agentpods", keys::MANAGED_BY));
-    Controller::new(runs, watcher::Config::default())
+    // The watch keeps every run in memory, slimmed (see `slim`).
+    let (store, writer) = reflector::store();
+    let trigger = watcher(runs, watcher::Config::default())
+        .modify(slim)
+        .reflect(writer)
+        .applied_objects();
+    Controller::for_stream(trigger, store)
         .owns(pods, ours.clone())
         .owns(jobs, ours)
         .with_config(ControllerConfig::default().concurrency(ctx.options.concurrency))
@@ -161,6 +168,28 @@ pub async fn run(
             }
         })
         .await;
+}
+
+/// What the controller keeps of a run between reconciles: all but its render inputs (the
+/// webhook event, the pull request and the task text in `spec.source`: most of a run's
+/// size, and unbounded, as a pull request's description is) and `managedFields`. Only a
+/// launch reads them, and [`apply`] reads the whole run again for that (one GET per launch).
+/// `benches/serve_memory.rs`: 10,000 runs of a small pull request, 8 MB less resident; a
+/// long description or a real API server's managedFields save more.
+///
+/// The status write sends the slimmed copy to the status subresource, which ignores
+/// everything but status, and keeps the managedFields it is not sent.
+fn slim(run: &mut AgentRun) {
+    run.metadata.managed_fields = None;
+    let source = &mut run.spec.source;
+    source.pull_request = None;
+    source.launch.task = None;
+    source.event.repository = None;
+    source.event.sender = None;
+    source.event.event = GithubEvent::Other {
+        name: String::new(),
+        action: None,
+    };
 }
 
 /// Doubles from 100 ms up to a ceiling.
@@ -488,7 +517,10 @@ enum Applied {
 /// Renders the run with the config in force and applies every object, owned by the run.
 async fn apply(ctx: &Context, run: &AgentRun, ns: &str) -> Result<Applied, ControllerError> {
     let live = (ctx.config)();
-    let source = &run.spec.source;
+    // The watch's copy is slimmed (see `slim`): the render inputs are read afresh.
+    let runs: Api<AgentRun> = Api::namespaced(ctx.client.clone(), ns);
+    let whole = runs.get(&run.name_any()).await?;
+    let source = &whole.spec.source;
     let rendered = match live.engine().render_run(
         &source.event,
         &run.spec.delivery,
