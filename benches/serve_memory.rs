@@ -110,6 +110,22 @@ async fn measure(runs: usize, settle: Duration) {
         "  peak resident (VmHWM): {peak:.1} MiB; resident now (VmRSS): {:.1} MiB",
         proc_status_mib(pid, "VmRSS")
     );
+    let collections = |resource: &str| {
+        let requests = fake.requests();
+        let of = |watch: bool| {
+            requests
+                .iter()
+                .filter(|r| r.starts_with("GET ") && r.contains(&format!("/{resource}?")))
+                .filter(|r| r.contains("watch=true") == watch)
+                .count()
+        };
+        format!("{resource}: {} lists, {} watches", of(false), of(true))
+    };
+    println!(
+        "  its requests: {}; {}",
+        collections("agentruns"),
+        collections("pods")
+    );
     tokio::time::sleep(settle).await;
     println!(
         "  after {} s more tracking them: VmRSS {:.1} MiB, VmHWM {:.1} MiB",
