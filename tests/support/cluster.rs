@@ -9,12 +9,14 @@ use std::time::Duration;
 use agentpods::cluster::clock::{Clock, ManualClock};
 use agentpods::cluster::controller::{self, ControllerOptions};
 use agentpods::cluster::crd::{AgentRun, Phase};
-use agentpods::cluster::launch::ClusterLauncher;
+use agentpods::cluster::launch::{CONCURRENCY_LABEL, ClusterLauncher};
 use agentpods::cluster::report::{RunReports, TokenMinter};
 use agentpods::github::webhook::DeliveryId;
+use agentpods::render::keys;
 use agentpods::serve::intake;
 use agentpods::serve::launcher::{LaunchError, Launched, Launcher};
 use agentpods::serve::reload::ConfigStore;
+use futures_util::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use k8s_openapi::jiff::Timestamp;
@@ -86,12 +88,19 @@ impl Cluster {
 
     /// Starts a controller (a fresh one, as after a restart of the service).
     pub fn start_controller(&mut self) {
-        let store = self.config.clone();
-        let config: controller::ConfigSource = Arc::new(move || store.current());
-        let options = ControllerOptions {
+        self.start_controller_with(ControllerOptions {
             max_requeue: Duration::from_millis(100),
             ..ControllerOptions::default()
-        };
+        });
+    }
+
+    /// The same with these options; returns its context (which counts its reconciles).
+    pub fn start_controller_with(
+        &mut self,
+        options: ControllerOptions,
+    ) -> Arc<controller::Context> {
+        let store = self.config.clone();
+        let config: controller::ConfigSource = Arc::new(move || store.current());
         let ctx = controller::Context::with_github(
             self.client.clone(),
             config,
@@ -101,10 +110,11 @@ impl Cluster {
             self.tokens.clone(),
         );
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(controller::run(ctx, async move {
+        let task = tokio::spawn(controller::run(ctx.clone(), async move {
             let _ = stopped.await;
         }));
         self.controller = Some((task, stop));
+        ctx
     }
 
     /// Stops the controller, letting reconciles in flight finish.
@@ -221,4 +231,61 @@ pub fn sample_run(payload: &str) -> AgentRun {
         .unwrap_or_else(|e| panic!("{}: {e}", payload.name));
     let run = decided.runs.first().expect("the payload launches a run");
     agentpods::cluster::launch::agent_run(run, "2026-11-25T10:00:00Z".parse().expect("a time"))
+}
+
+/// A copy of `template` named `name`, with no concurrency group: copies never supersede one
+/// another, so a load test's runs all go to Running side by side.
+pub fn renamed_run(template: &AgentRun, name: &str) -> AgentRun {
+    let mut run = template.clone();
+    run.metadata.name = Some(name.to_owned());
+    let labels = run.metadata.labels.get_or_insert_with(Default::default);
+    labels.insert(keys::RUN.to_owned(), name.to_owned());
+    labels.remove(CONCURRENCY_LABEL);
+    run.spec.concurrency_group = None;
+    run.spec.source.launch.run_name = name.to_owned();
+    run
+}
+
+/// Creates `count` copies of `template` (`{prefix}-00000`, ...) in `namespace`, `at_once`
+/// requests in flight.
+pub async fn create_copies(
+    client: &kube::Client,
+    namespace: &str,
+    template: &AgentRun,
+    prefix: &str,
+    count: usize,
+    at_once: usize,
+) {
+    let api: Api<AgentRun> = Api::namespaced(client.clone(), namespace);
+    futures_util::stream::iter(0..count)
+        .map(|i| {
+            let run = renamed_run(template, &format!("{prefix}-{i:05}"));
+            let api = api.clone();
+            async move {
+                api.create(&PostParams::default(), &run)
+                    .await
+                    .unwrap_or_else(|e| panic!("create run {i}: {e}"))
+            }
+        })
+        .buffer_unordered(at_once)
+        .for_each(|_| async {})
+        .await;
+}
+
+/// Whether a stored AgentRun (the fake's JSON) is in `phase`.
+pub fn in_phase(run: &serde_json::Value, phase: &str) -> bool {
+    run.pointer("/status/phase")
+        .and_then(serde_json::Value::as_str)
+        == Some(phase)
+}
+
+/// The fake's AgentRuns, for [`FakeKube::count`].
+pub const AGENT_RUNS: (&str, &str, &str) = ("agentpods.dev", "v1alpha1", "agentruns");
+
+/// A load test's knob: the environment variable `name` as a number, else `default`.
+pub fn knob<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }

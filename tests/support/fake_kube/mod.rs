@@ -170,6 +170,29 @@ impl FakeKube {
         store.get(&res, namespace, name).ok()
     }
 
+    /// How many stored objects of a resource satisfy `which`, without copying any (cheap
+    /// enough to poll while thousands of objects change).
+    pub fn count(
+        &self,
+        (group, version, resource): (&str, &str, &str),
+        which: impl Fn(&Value) -> bool,
+    ) -> usize {
+        let store = self.shared.store.lock().expect("fake kube store");
+        let Some(res) = store.resource(group, version, resource) else {
+            return 0;
+        };
+        store
+            .objects
+            .iter()
+            .filter(|((gvr, _, _), object)| *gvr == res.gvr && which(object))
+            .count()
+    }
+
+    /// How many requests it has answered so far.
+    pub fn request_count(&self) -> usize {
+        self.shared.log.lock().expect("fake kube log").len()
+    }
+
     /// Every request so far, as `METHOD URI CONTENT-TYPE` (`-` when there is none).
     pub fn requests(&self) -> Vec<String> {
         self.shared.log.lock().expect("fake kube log").clone()
