@@ -730,3 +730,59 @@ async fn a_restart_between_start_and_finish_still_leaves_one_comment_edited_in_p
     })
     .await;
 }
+
+#[tokio::test]
+async fn agent_retry_runs_the_newest_run_of_the_pull_request_again_once() {
+    use agentpods::github::webhook::DeliveryId;
+    use agentpods::serve::intake;
+    timed(async {
+        let cluster = Cluster::start().await;
+        cluster.fake.run_kubelet(|_| PodScript::succeeds(RESULT));
+        let first = cluster
+            .deliver_one(&fixture("pull_request/opened.json"), "d-first-review")
+            .await;
+        cluster.wait_phase(&first, Phase::Succeeded).await;
+
+        // The owner comments `/agent retry` on the pull request, and GitHub delivers it twice.
+        let mut payload: serde_json::Value =
+            serde_json::from_slice(&variant("issue_comment/run-on-pull-request.json").body())
+                .expect("JSON");
+        payload["comment"]["body"] = "/agent retry".into();
+        payload["issue"]["number"] = 2.into();
+        let body = serde_json::to_vec(&payload).expect("JSON");
+        let id = DeliveryId::parse(Some(b"d-retry")).expect("an id");
+        let metrics = agentpods::serve::metrics::Metrics::default();
+        let mut names = Vec::new();
+        for _ in 0..2 {
+            let live = cluster.config.current();
+            let decided = intake::decide(&live, "issue_comment", &id, &body).expect("decide");
+            let answer = intake::launch(&cluster.launcher, &metrics, &id, decided).await;
+            assert_eq!(answer.status, 202, "{}", answer.body);
+            let answer: serde_json::Value = serde_json::from_str(&answer.body).expect("JSON");
+            names.push(
+                answer["runs"][0]["name"]
+                    .as_str()
+                    .expect("a run")
+                    .to_string(),
+            );
+        }
+        assert_eq!(names[0], names[1], "a repeated delivery retries once");
+        let again = cluster.wait_phase(&names[0], Phase::Succeeded).await;
+        assert_ne!(again.metadata.name.as_deref(), Some(first.as_str()));
+        assert_eq!(again.spec.trigger, "comment:retry");
+        assert_eq!(again.spec.requested_by, "Codertocat");
+        assert_eq!(again.spec.agent, "review");
+        assert_eq!(cluster.pods_of(&names[0]).await.len(), 1);
+        assert_eq!(
+            cluster
+                .runs()
+                .list(&ListParams::default())
+                .await
+                .expect("list")
+                .items
+                .len(),
+            2
+        );
+    })
+    .await;
+}

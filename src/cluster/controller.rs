@@ -31,8 +31,8 @@ use super::launch::{CONCURRENCY_LABEL, concurrency_label};
 use super::report::{RunReports, TokenMinter, pending_report};
 use super::runs::request_cancel;
 use super::workload::{Workload, observe};
-use crate::github::report::Stage;
 use crate::github::event::Event as GithubEvent;
+use crate::github::report::Stage;
 use crate::render::K8sObject;
 use crate::render::keys;
 use crate::serve::reload::LiveConfig;
@@ -622,7 +622,9 @@ async fn publish(
         ..K8sEvent::default()
     };
     let api: Api<K8sEvent> = Api::namespaced(ctx.client.clone(), &ns);
-    api.create(&PostParams::default(), &object).await.map(|_| ())
+    api.create(&PostParams::default(), &object)
+        .await
+        .map(|_| ())
 }
 
 fn clip(note: &str) -> String {

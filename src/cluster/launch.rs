@@ -15,10 +15,11 @@ use super::crd::{AgentRun, AgentRunSpec, PullRequestRef};
 use super::runs::{CancelState, RunFilter, cancel_state, list, request_cancel};
 use crate::github::report::RunLine;
 use crate::plan::Subject;
+use crate::render::keys;
 use crate::render::names::short_hash;
 use crate::serve::launcher::{
-    CancelFuture, CancelRuns, LaunchError, LaunchFuture, Launched, Launcher, RunToLaunch,
-    RunsFuture,
+    CancelFuture, CancelRuns, LaunchError, LaunchFuture, Launched, Launcher, RetryFuture, RetryRun,
+    RunToLaunch, RunsFuture,
 };
 
 /// The label holding a hash of a run's concurrency group (groups contain `/`, which label
@@ -98,6 +99,37 @@ pub fn agent_run(run: &RunToLaunch, now: Timestamp) -> AgentRun {
         metadata: ObjectMeta {
             name: Some(run.rendered.name.clone()),
             namespace: Some(run.rendered.namespace.clone()),
+            labels: Some(labels),
+            ..ObjectMeta::default()
+        },
+        spec,
+        status: None,
+    }
+}
+
+/// A new run doing again what `old` did, for `/agent retry`: the same agent, event and
+/// task, named after the retrying delivery.
+pub fn retried(old: &AgentRun, retry: &RetryRun, now: Timestamp) -> AgentRun {
+    let subject = match (&old.spec.pull_request, old.spec.issue) {
+        (Some(pr), _) => format!("pr{}", pr.number),
+        (None, Some(issue)) => format!("issue{issue}"),
+        (None, None) => "run".into(),
+    };
+    let name = crate::plan::run_name(&old.spec.agent, &subject, &retry.delivery, "retry");
+    let mut spec = old.spec.clone();
+    spec.delivery = retry.delivery.clone();
+    spec.trigger = "comment:retry".into();
+    spec.requested_by = retry.requested_by.clone();
+    spec.requested_at = Some(MicroTime(now));
+    spec.cancel = None;
+    spec.source.launch.run_name = name.clone();
+    spec.source.launch.requested_by = retry.requested_by.clone();
+    let mut labels = old.metadata.labels.clone().unwrap_or_default();
+    labels.insert(keys::RUN.into(), name.clone());
+    AgentRun {
+        metadata: ObjectMeta {
+            name: Some(name),
+            namespace: old.metadata.namespace.clone(),
             labels: Some(labels),
             ..ObjectMeta::default()
         },
@@ -240,6 +272,49 @@ impl Launcher for ClusterLauncher {
                 }));
             }
             Ok(lines)
+        })
+    }
+
+    fn retry<'a>(&'a self, retry: &'a RetryRun) -> RetryFuture<'a> {
+        Box::pin(async move {
+            let failed = |message: String| LaunchError::Cluster {
+                name: format!("the runs of {}#{}", retry.repository, retry.number),
+                namespace: self.namespace.clone().unwrap_or_else(|| "(all)".into()),
+                message,
+            };
+            let mut newest: Option<AgentRun> = None;
+            for (pull_request, issue) in [(Some(retry.number), None), (None, Some(retry.number))] {
+                let filter = RunFilter {
+                    repository: Some(retry.repository.clone()),
+                    pull_request,
+                    issue,
+                };
+                let runs = list(&self.client, self.namespace.as_deref(), &filter)
+                    .await
+                    .map_err(|e| failed(e.to_string()))?;
+                for run in runs {
+                    if run.spec.delivery == retry.delivery {
+                        // This delivery was seen before: it retried once already.
+                        return Ok(run.metadata.name.clone());
+                    }
+                    let at = |r: &AgentRun| r.metadata.creation_timestamp.as_ref().map(|t| t.0);
+                    if newest.as_ref().is_none_or(|n| at(&run) > at(n)) {
+                        newest = Some(run);
+                    }
+                }
+            }
+            let Some(old) = newest else {
+                return Ok(None);
+            };
+            let again = retried(&old, retry, self.clock.now());
+            let name = again.metadata.name.clone().unwrap_or_default();
+            let ns = old.namespace().unwrap_or_default();
+            let api: Api<AgentRun> = Api::namespaced(self.client.clone(), &ns);
+            match api.create(&PostParams::default(), &again).await {
+                Ok(_) => Ok(Some(name)),
+                Err(kube::Error::Api(status)) if status.code == 409 => Ok(Some(name)),
+                Err(e) => Err(failed(e.to_string())),
+            }
         })
     }
 

@@ -14,7 +14,7 @@ use crate::github::webhook::{DeliveryId, WebhookError};
 use crate::plan::{Control, Decision, Facts};
 use crate::render::RenderError;
 use crate::serve::github;
-use crate::serve::launcher::{CancelRuns, Launched, Launcher, RunToLaunch};
+use crate::serve::launcher::{CancelRuns, Launched, Launcher, RetryRun, RunToLaunch};
 use crate::serve::metrics::{Metrics, Outcome, RunResult};
 use crate::serve::reload::LiveConfig;
 
@@ -86,6 +86,8 @@ pub struct Decided {
     pub responses: Vec<github::Response>,
     /// Pull requests or issues whose runs `/agent status` asks for.
     pub statuses: Vec<u64>,
+    /// Runs to do again (`/agent retry`).
+    pub retries: Vec<RetryRun>,
     /// Why things were not started, replies, service commands: one line each, for the log
     /// and the answer.
     pub notes: Vec<String>,
@@ -211,6 +213,7 @@ pub fn decide_event(
     let mut runs = Vec::new();
     let mut cancels = Vec::new();
     let mut statuses = Vec::new();
+    let mut retries = Vec::new();
     let mut notes = Vec::new();
     let repository = event.repository.as_ref().map(|r| r.full_name.to_string());
     for decision in decisions {
@@ -260,6 +263,18 @@ pub fn decide_event(
                     });
                 }
                 (Control::Status { number }, Some(_)) => statuses.push(*number),
+                (
+                    Control::Retry {
+                        number,
+                        requested_by,
+                    },
+                    Some(repository),
+                ) => retries.push(RetryRun {
+                    repository: repository.clone(),
+                    number: *number,
+                    delivery: delivery.as_str().to_string(),
+                    requested_by: requested_by.clone(),
+                }),
                 (Control::CancelPullRequest { number }, Some(repository)) => {
                     cancels.push(CancelRuns {
                         repository: repository.clone(),
@@ -282,6 +297,7 @@ pub fn decide_event(
         cancels,
         responses,
         statuses,
+        retries,
         notes,
     })
 }
@@ -337,6 +353,19 @@ pub async fn launch(
         }
     }
     let mut notes = decided.notes.clone();
+    for retry in &decided.retries {
+        match launcher.retry(retry).await {
+            Ok(Some(name)) => {
+                tracing::info!(run = %name, number = retry.number, "retried");
+                runs.push(json!({ "name": name, "retry_of": retry.number }));
+            }
+            Ok(None) => notes.push(format!("#{}: no run to retry", retry.number)),
+            Err(e) => {
+                tracing::error!(number = retry.number, "cannot retry: {e}");
+                failed = true;
+            }
+        }
+    }
     for cancel in &decided.cancels {
         match launcher.cancel(cancel).await {
             Ok(n) => {

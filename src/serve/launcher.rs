@@ -93,6 +93,18 @@ pub struct CancelRuns {
     pub reason: String,
 }
 
+pub type RetryFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<Option<String>, LaunchError>> + Send + 'a>>;
+
+/// `/agent retry` on a pull request or issue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetryRun {
+    pub repository: String,
+    pub number: u64,
+    pub delivery: String,
+    pub requested_by: String,
+}
+
 pub type RunsFuture<'a> =
     Pin<Box<dyn Future<Output = Result<Vec<RunLine>, LaunchError>> + Send + 'a>>;
 
@@ -106,6 +118,11 @@ pub trait Launcher: Send + Sync + 'static {
 
     /// The runs of a pull request or issue (`/agent status`), newest first.
     fn runs_of<'a>(&'a self, repository: &'a str, number: u64) -> RunsFuture<'a>;
+
+    /// Records the newest run of a pull request or issue again, as asked by `retry`
+    /// (named after `retry.delivery`, so a repeated delivery retries once); the new run's
+    /// name, or `None` when there is no run to retry.
+    fn retry<'a>(&'a self, retry: &'a RetryRun) -> RetryFuture<'a>;
 
     /// Whether runs can be recorded now (`GET /readyz`); the reason if not.
     fn ready(&self) -> Result<(), String>;
@@ -203,6 +220,11 @@ impl Launcher for DryRunLauncher {
     fn runs_of<'a>(&'a self, _repository: &'a str, _number: u64) -> RunsFuture<'a> {
         // Dry-run records no runs it could list.
         Box::pin(async { Ok(Vec::new()) })
+    }
+
+    fn retry<'a>(&'a self, _retry: &'a RetryRun) -> RetryFuture<'a> {
+        // Nor any it could retry.
+        Box::pin(async { Ok(None) })
     }
 
     fn ready(&self) -> Result<(), String> {
