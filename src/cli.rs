@@ -169,7 +169,9 @@ pub fn run(cli: Cli) -> ExitCode {
             lease_namespace,
             identity: identity.unwrap_or_else(default_identity),
         }),
-        Cmd::Agent(args) => crate::agent::main(&args, &crate::agent::NoPullRequests),
+        Cmd::Agent(args) => {
+            crate::agent::main(&args, &crate::agent::GithubPullRequests::for_args(&args))
+        }
         Cmd::Replay {
             url,
             event,

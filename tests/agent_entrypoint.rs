@@ -2,8 +2,12 @@
 //! against a bare repository in a temporary folder (a file:// remote), and a stand-in agent
 //! (a small shell script: test data, where the real agent is `codex exec`).
 //!
+//! Runs that open a pull request talk to the fake GitHub (tests/support) over real HTTP.
+//!
 //! Each test tells one story: what the agent did, what the remote holds afterwards, and
 //! what the controller reads from the termination message.
+
+mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -14,6 +18,7 @@ use std::time::{Duration, Instant};
 use agentpods::agent::result::{CUT_MARKER, Conclusion, RunResult, TERMINATION_MESSAGE_LIMIT};
 use proptest::prelude::*;
 use serde_json::Value;
+use support::fake_github::{FakeGithub, FaultKind, ManualClock, PAT};
 use tempfile::TempDir;
 
 /// No run of the entrypoint in these tests may take longer.
@@ -53,11 +58,22 @@ struct Remote {
 
 impl Remote {
     fn with_main(files: &[(&str, &str)]) -> Remote {
+        Remote::at("origin.git", files)
+    }
+
+    /// A remote at `<base>/OWNER/NAME.git`, so that `--repository OWNER/NAME` with
+    /// `--git-base-url` [`Remote::base_url`] finds it.
+    fn named(full_name: &str, files: &[(&str, &str)]) -> Remote {
+        Remote::at(&format!("{full_name}.git"), files)
+    }
+
+    fn at(bare_path: &str, files: &[(&str, &str)]) -> Remote {
         let tmp = TempDir::new().expect("tempdir");
-        let bare = tmp.path().join("origin.git");
+        let bare = tmp.path().join(bare_path);
         let seed = tmp.path().join("seed");
         std::fs::create_dir_all(&seed).unwrap();
-        git(tmp.path(), &["init", "--quiet", "--bare", "origin.git"]);
+        std::fs::create_dir_all(bare.parent().unwrap()).unwrap();
+        git(tmp.path(), &["init", "--quiet", "--bare", bare_path]);
         git(&seed, &["init", "--quiet"]);
         git(&seed, &["remote", "add", "origin", bare.to_str().unwrap()]);
         let mut remote = Remote {
@@ -94,6 +110,10 @@ impl Remote {
         format!("file://{}", self.bare.display())
     }
 
+    fn base_url(&self) -> String {
+        format!("file://{}", self.tmp.path().display())
+    }
+
     fn tip(&self, branch: &str) -> Option<String> {
         let out = Command::new("git")
             .args(["rev-parse", "--verify", "--quiet"])
@@ -122,6 +142,7 @@ impl Remote {
 struct Run {
     dir: TempDir,
     args: Vec<String>,
+    env: Vec<(String, String)>,
 }
 
 /// What a run left behind.
@@ -173,7 +194,11 @@ impl Run {
             "--termination-log".into(),
             p("termination-log"),
         ];
-        Run { dir, args }
+        Run {
+            dir,
+            args,
+            env: Vec::new(),
+        }
     }
 
     /// Sets an option (replacing the default the run was made with), as `--flag=value` so
@@ -183,6 +208,11 @@ impl Run {
             self.args.drain(i..i + 2);
         }
         self.args.push(format!("{flag}={value}"));
+        self
+    }
+
+    fn env(mut self, name: &str, value: &str) -> Self {
+        self.env.push((name.into(), value.into()));
         self
     }
 
@@ -207,10 +237,12 @@ impl Run {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         for (name, _) in std::env::vars_os() {
-            if name.to_string_lossy().starts_with("AGENTPODS_") {
+            let name_ = name.to_string_lossy();
+            if name_.starts_with("AGENTPODS_") || name_.starts_with("GITHUB_") {
                 cmd.env_remove(name);
             }
         }
+        cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
         let child = cmd.spawn().expect("agentpods runs");
         let pid = child.id().to_string();
         let done = Arc::new(AtomicBool::new(false));
@@ -581,6 +613,171 @@ exit 1
         "the leak is redacted: {}",
         result.summary
     );
+}
+
+/// The fake GitHub, served by a runtime of its own while a test waits for the entrypoint.
+struct Github {
+    fake: FakeGithub,
+    _runtime: tokio::runtime::Runtime,
+}
+
+impl Github {
+    fn start() -> Github {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        let fake = runtime.block_on(FakeGithub::start(ManualClock::new()));
+        Github {
+            fake,
+            _runtime: runtime,
+        }
+    }
+
+    /// A run on `octo/demo` that may open a pull request, with the token the fake takes.
+    fn run(&self, remote: &Remote, run_name: &str, script: &str) -> Run {
+        let run = Run::new(remote, run_name, script);
+        std::fs::write(run.path("token"), format!("{PAT}\n")).unwrap();
+        let token_file = run.path("token");
+        run.arg("--repository", REPO)
+            .arg("--git-base-url", &remote.base_url())
+            .arg("--token-file", &token_file)
+            .env("GITHUB_API_URL", &self.fake.url())
+    }
+
+    fn pulls(&self) -> Vec<Value> {
+        self.fake.pulls(REPO)
+    }
+
+    fn assert_clean(&self) {
+        assert_eq!(
+            self.fake.violations(),
+            Vec::<String>::new(),
+            "{:#?}",
+            self.fake.requests()
+        );
+    }
+}
+
+const REPO: &str = "octo/demo";
+
+/// The agent's own result: a title line, then a sentence that mentions someone.
+const EDIT_AND_REPORT: &str = r#"
+printf 'hello, world\n' > greeting.txt
+printf '%s\n' '{"conclusion": "success", "summary": "Greet the whole world\n\nDone, as @admin said."}'
+"#;
+
+#[test]
+fn changes_with_a_pull_request_asked_for_are_pushed_and_one_pull_request_is_opened() {
+    let github = Github::start();
+    let remote = Remote::named(REPO, &[("greeting.txt", "hello\n")]);
+    let run = github
+        .run(&remote, "task-20", EDIT_AND_REPORT)
+        .flag("--open-pr")
+        .arg("--requested-by", "octocat")
+        .arg("--issue", "7");
+    let argv = run.args.join(" ");
+    let outcome = run.go();
+
+    assert!(outcome.success, "{}", outcome.log);
+    assert!(
+        remote.tip("agentpods/task-20").is_some(),
+        "the branch was pushed"
+    );
+    let pulls = github.pulls();
+    assert_eq!(pulls.len(), 1, "{pulls:#?}");
+    let pr = &pulls[0];
+    assert_eq!(pr["head"]["ref"], "agentpods/task-20");
+    assert_eq!(pr["base"]["ref"], "main", "onto the branch checked out");
+    assert_eq!(pr["title"], "Greet the whole world");
+    let body = pr["body"].as_str().unwrap();
+    assert!(body.starts_with("Greet the whole world"), "{body}");
+    assert!(
+        body.contains("@\u{200D}admin"),
+        "the agent's words ping nobody: {body}"
+    );
+    assert!(body.contains("to branch `agentpods/task-20`"), "{body}");
+    assert!(body.ends_with("Requested by @octocat in #7."), "{body}");
+
+    let result = outcome.result();
+    let number = pr["number"].as_u64().unwrap();
+    assert_eq!(result.conclusion, Conclusion::Success);
+    assert_eq!(result.branch.as_deref(), Some("agentpods/task-20"));
+    assert_eq!(result.pull_request, Some(number));
+    assert!(
+        result.summary.ends_with(&format!(
+            "Opened #{number}: https://github.com/{REPO}/pull/{number}"
+        )),
+        "{}",
+        result.summary
+    );
+    for (what, text) in [
+        ("argv", argv.as_str()),
+        ("the log", outcome.log.as_str()),
+        ("the termination message", outcome.message.as_str()),
+    ] {
+        assert!(!text.contains(PAT), "the token is in {what}:\n{text}");
+    }
+    github.assert_clean();
+}
+
+#[test]
+fn a_pull_request_github_opened_before_answering_502_is_not_opened_twice() {
+    let github = Github::start();
+    github.fake.fail_next(
+        1,
+        Some(("POST", "/repos/octo/demo/pulls")),
+        FaultKind::BadGatewayAfterActing,
+    );
+    let remote = Remote::named(REPO, &[("greeting.txt", "hello\n")]);
+    let outcome = github
+        .run(&remote, "task-21", EDIT_GREETING)
+        .flag("--open-pr")
+        .go();
+
+    let pulls = github.pulls();
+    assert_eq!(pulls.len(), 1, "{pulls:#?}");
+    assert_eq!(github.fake.count("POST", "/pulls"), 1);
+    let result = outcome.result();
+    assert_eq!(result.pull_request, pulls[0]["number"].as_u64());
+    assert_eq!(
+        pulls[0]["title"], "Fix the greeting.",
+        "without a summary of the agent's, the task names it"
+    );
+    github.assert_clean();
+}
+
+#[test]
+fn no_changes_open_no_pull_request() {
+    let github = Github::start();
+    let remote = Remote::named(REPO, &[("greeting.txt", "hello\n")]);
+    let outcome = github
+        .run(&remote, "task-22", "echo 'nothing to do'\n")
+        .flag("--open-pr")
+        .go();
+
+    let result = outcome.result();
+    assert_eq!(result.conclusion, Conclusion::Neutral);
+    assert_eq!(result.pull_request, None);
+    assert_eq!(remote.branches(), vec!["main"]);
+    assert_eq!(github.fake.requests(), Vec::<String>::new());
+}
+
+#[test]
+fn a_task_that_only_pushes_opens_no_pull_request() {
+    let github = Github::start();
+    let remote = Remote::named(REPO, &[("greeting.txt", "hello\n")]);
+    let outcome = github
+        .run(&remote, "task-23", EDIT_GREETING)
+        .flag("--push")
+        .go();
+
+    let result = outcome.result();
+    assert_eq!(result.branch.as_deref(), Some("agentpods/task-23"));
+    assert_eq!(result.pull_request, None);
+    assert!(remote.tip("agentpods/task-23").is_some());
+    assert_eq!(github.fake.requests(), Vec::<String>::new());
 }
 
 proptest! {

@@ -359,6 +359,73 @@ async fn a_comment_github_posted_before_failing_is_found_not_posted_again() {
 }
 
 #[tokio::test]
+async fn a_pull_request_github_opened_before_failing_is_found_not_opened_again() {
+    within(30, async {
+        let clock = ManualClock::new();
+        let fake = fake(&clock).await;
+        let client = token_client(&fake, &clock);
+        fake.fail_next(
+            1,
+            Some(("POST", "/repos/octo/demo/pulls")),
+            FaultKind::BadGatewayAfterActing,
+        );
+        let repo = repo();
+        let open =
+            || client.create_pull_request(&repo, "agentpods/task-1", "main", "Fix it", "Done.");
+        let pr = open().await.expect("the pull request");
+        let pulls = fake.pulls(REPO);
+        assert_eq!(pulls.len(), 1, "{pulls:#?}");
+        assert_eq!(pulls[0]["number"], pr.number);
+        assert_eq!(pulls[0]["head"]["ref"], "agentpods/task-1");
+        assert_eq!(pulls[0]["base"]["ref"], "main");
+        assert_eq!(pr.html_url, pulls[0]["html_url"]);
+        assert_eq!(fake.count("POST", "/pulls"), 1, "{:#?}", fake.requests());
+        assert!(
+            fake.requests()
+                .iter()
+                .any(|r| r.contains("/pulls?head=octo%3Aagentpods%2Ftask-1&state=open")),
+            "{:#?}",
+            fake.requests()
+        );
+
+        // Asked again (a restarted pod): GitHub's 422 "already exists" is that one.
+        assert_eq!(open().await.expect("the same pull request"), pr);
+        assert_eq!(fake.pulls(REPO).len(), 1);
+        assert_clean(&fake);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_pull_request_github_did_not_open_is_posted_again_once() {
+    within(30, async {
+        let clock = ManualClock::new();
+        let fake = fake(&clock).await;
+        let client = app_client(&fake, &clock);
+        fake.fail_next(1, Some(("POST", "/pulls")), FaultKind::BadGateway);
+        let pr = client
+            .create_pull_request(&repo(), "agentpods/task-2", "main", "Fix it", "Done.")
+            .await
+            .expect("the pull request");
+        assert_eq!(fake.pulls(REPO).len(), 1);
+        assert_eq!(fake.pulls(REPO)[0]["number"], pr.number);
+        assert_eq!(fake.count("POST", "/pulls"), 2, "{:#?}", fake.requests());
+
+        // A 422 for another reason stands: nothing of ours is open for that head.
+        let err = client
+            .create_pull_request(&repo(), "agentpods/task-3", "", "Fix it", "Done.")
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, GithubError::Rejected { status: 422, .. }),
+            "{err}"
+        );
+        assert_clean(&fake);
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn catch_up_redelivers_each_failed_delivery_once() {
     within(30, async {
         let clock = ManualClock::new();

@@ -1,6 +1,7 @@
 //! `agentpods agent`: the entrypoint inside an agent pod. It checks out the repository at
 //! the exact commit, runs the agent command on the task (no shell), pushes the changes to
-//! `agentpods/<run-name>` when the task may, and writes `{"conclusion", "summary"}` to the
+//! `agentpods/<run-name>` when the task may, opens a pull request from that branch when the
+//! task asks for one, and writes `{"conclusion", "summary"}` to the
 //! termination message, where the controller reads it.
 //!
 //! It exits 0 whenever the result was written, whatever the result; non-zero only when it
@@ -10,6 +11,7 @@
 
 pub mod git;
 pub mod process;
+pub mod pull_request;
 pub mod result;
 pub mod task;
 
@@ -19,8 +21,11 @@ use std::process::ExitCode;
 
 use thiserror::Error;
 
+use crate::github::client::PullRequestCreated;
+
 use self::git::{Credentials, Git, GitError, Identity};
 use self::process::{AgentCommand, PromptVia};
+pub use self::pull_request::{GithubPullRequests, PullRequestDraft, RequestedBy};
 use self::result::{AgentExit, AgentReport, Conclusion, Redactor, RunResult};
 use self::task::{Branch, GitRef, RemoteUrl, RunName, Sha, TaskError};
 
@@ -59,9 +64,16 @@ pub struct AgentArgs {
     /// Push the agent's changes, if any, to --branch.
     #[arg(long, env = "AGENTPODS_PUSH")]
     pub push: bool,
-    /// Open a pull request from the pushed branch (implies --push).
+    /// Open a pull request from the pushed branch onto the checked-out branch (implies
+    /// --push), with the token of --token-file at $GITHUB_API_URL.
     #[arg(long, env = "AGENTPODS_OPEN_PR")]
     pub open_pr: bool,
+    /// The login of who asked for the run, named in the pull request.
+    #[arg(long, env = "AGENTPODS_REQUESTED_BY")]
+    pub requested_by: Option<String>,
+    /// The issue or pull request the run was asked for in, named in the pull request.
+    #[arg(long, env = "AGENTPODS_ISSUE")]
+    pub issue: Option<u64>,
     /// The branch to push to; agentpods/RUN-NAME when absent.
     #[arg(long, env = "AGENTPODS_BRANCH")]
     pub branch: Option<String>,
@@ -141,23 +153,14 @@ pub enum AgentError {
     Inspect(GitError),
 }
 
-/// What the entrypoint asks of whoever opens pull requests. The GitHub client (issue 5)
-/// implements it; until then [`NoPullRequests`] says so, and the controller can open one
-/// from the `branch` in the result.
+/// What the entrypoint asks of whoever opens pull requests: [`GithubPullRequests`] in
+/// the binary, [`NoPullRequests`] where there is no GitHub to ask.
 pub trait PullRequestOpener {
-    /// Opens a pull request; returns its URL.
-    fn open(&self, draft: &PullRequestDraft<'_>) -> Result<String, OpenPullRequestError>;
-}
-
-/// A pull request to open: from `head` onto the branch the run checked out.
-#[derive(Debug)]
-pub struct PullRequestDraft<'a> {
-    /// As given to --repository (OWNER/NAME, or a URL).
-    pub repository: &'a str,
-    pub head: &'a Branch,
-    pub checked_out: &'a GitRef,
-    pub title: String,
-    pub body: &'a str,
+    /// Opens the pull request, or finds the one already open for the head.
+    fn open(
+        &self,
+        draft: &PullRequestDraft<'_>,
+    ) -> Result<PullRequestCreated, OpenPullRequestError>;
 }
 
 #[derive(Debug, Error)]
@@ -169,9 +172,9 @@ pub struct OpenPullRequestError(pub String);
 pub struct NoPullRequests;
 
 impl PullRequestOpener for NoPullRequests {
-    fn open(&self, _: &PullRequestDraft<'_>) -> Result<String, OpenPullRequestError> {
+    fn open(&self, _: &PullRequestDraft<'_>) -> Result<PullRequestCreated, OpenPullRequestError> {
         Err(OpenPullRequestError(
-            "this agent image cannot open pull requests yet; the branch is in the result".into(),
+            "this build cannot open pull requests; the branch is in the result".into(),
         ))
     }
 }
@@ -387,18 +390,20 @@ fn attempt(
             ));
             result.branch = Some(plan.branch.to_string());
             if plan.open_pr {
-                let draft = PullRequestDraft {
-                    repository: &args.repository,
-                    head: &plan.branch,
-                    checked_out: &plan.git_ref,
-                    title: format!("agentpods: {}", plan.run.as_str()),
-                    body: &result.summary,
+                let requested = RequestedBy {
+                    login: args.requested_by.as_deref(),
+                    number: args.issue,
                 };
-                let line = match opener.open(&draft) {
-                    Ok(url) => format!("\n\nOpened {url}."),
-                    Err(e) => format!("\n\nNo pull request was opened: {e}."),
-                };
-                result.summary.push_str(&line);
+                let agent_summary = exit.report.as_ref().map(|r| r.summary.as_str());
+                open_pull_request(
+                    args,
+                    &plan,
+                    &task,
+                    agent_summary,
+                    requested,
+                    &mut result,
+                    opener,
+                );
             }
         }
         Err(e) => {
@@ -410,6 +415,49 @@ fn attempt(
         }
     }
     Ok(result)
+}
+
+/// Opens the pull request of the pushed branch and says so in the result; a pull request
+/// that could not be opened leaves the run's conclusion as it was (the branch is there).
+fn open_pull_request(
+    args: &AgentArgs,
+    plan: &Plan,
+    task: &str,
+    agent_summary: Option<&str>,
+    requested: RequestedBy<'_>,
+    result: &mut RunResult,
+    opener: &dyn PullRequestOpener,
+) {
+    let Some(base) = pull_request::base_branch(&plan.git_ref) else {
+        result.summary.push_str(&format!(
+            "\n\nNo pull request was opened: `{}` is not a branch to open one onto.",
+            plan.git_ref.as_str()
+        ));
+        return;
+    };
+    let fallback = format!("agentpods: {}", plan.run.as_str());
+    let draft = PullRequestDraft {
+        repository: &args.repository,
+        head: &plan.branch,
+        base,
+        title: pull_request::title(agent_summary, task, &fallback),
+        body: pull_request::body(&result.summary, requested),
+    };
+    match opener.open(&draft) {
+        Ok(pr) => {
+            eprintln!("agentpods agent: opened pull request #{}", pr.number);
+            result
+                .summary
+                .push_str(&format!("\n\nOpened #{}: {}", pr.number, pr.html_url));
+            result.pull_request = Some(pr.number);
+        }
+        Err(e) => {
+            // Logged with the (redacted) result.
+            result
+                .summary
+                .push_str(&format!("\n\nNo pull request was opened: {e}."));
+        }
+    }
 }
 
 /// Makes sure a stale result cannot be mistaken for this run's, and that the agent can

@@ -36,6 +36,9 @@ pub struct RunResult {
     /// The branch the changes were pushed to, when they were (for opening a pull request).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub branch: Option<String>,
+    /// The number of the pull request opened from `branch`, when one was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pull_request: Option<u64>,
 }
 
 impl RunResult {
@@ -44,12 +47,14 @@ impl RunResult {
             conclusion,
             summary: summary.into(),
             branch: None,
+            pull_request: None,
         }
     }
 
     /// The result as JSON of at most `limit` bytes: the summary is cut on a character
     /// boundary and ends with [`CUT_MARKER`] when the whole would not fit. Should even the
-    /// empty summary not fit (a limit far below 4 KiB), the branch is left out too.
+    /// empty summary not fit (a limit far below 4 KiB), the branch and pull request are
+    /// left out too.
     pub fn to_json_within(&self, limit: usize) -> String {
         let whole = to_json(self);
         if whole.len() <= limit {
@@ -75,6 +80,7 @@ impl RunResult {
                 let bare = RunResult {
                     summary: String::new(),
                     branch: None,
+                    pull_request: None,
                     ..self.clone()
                 };
                 to_json(&bare)

@@ -172,3 +172,18 @@ pub struct HookDelivery {
     #[serde(default)]
     pub action: Option<String>,
 }
+
+#[derive(Serialize)]
+pub struct PullRequestBody<'a> {
+    pub title: &'a str,
+    pub head: &'a str,
+    pub base: &'a str,
+    pub body: &'a str,
+}
+
+/// A pull request as created or listed: only what identifies it.
+#[derive(Deserialize)]
+pub struct PullRequestRef {
+    pub number: u64,
+    pub html_url: String,
+}

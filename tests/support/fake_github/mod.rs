@@ -274,6 +274,19 @@ impl FakeGithub {
         self.with(|m| m.check_runs.clone())
     }
 
+    /// The pull requests of `repo`, lowest number first.
+    pub fn pulls(&self, repo: &str) -> Vec<Value> {
+        let mut pulls: Vec<(u64, Value)> = self.with(|m| {
+            m.pulls
+                .iter()
+                .filter(|((r, _), _)| r == repo)
+                .map(|((_, n), p)| (*n, p.clone()))
+                .collect()
+        });
+        pulls.sort_by_key(|(n, _)| *n);
+        pulls.into_iter().map(|(_, p)| p).collect()
+    }
+
     pub fn statuses(&self) -> Vec<(String, String, Value)> {
         self.with(|m| m.statuses.clone())
     }
@@ -586,6 +599,70 @@ fn route(
                 Some(p) => json_response(StatusCode::OK, p.clone()),
                 None => error(StatusCode::NOT_FOUND, "Not Found"),
             }
+        }
+        ("POST", ["repos", o, r, "pulls"]) => {
+            let repo = format!("{o}/{r}");
+            let head = body["head"].as_str().unwrap_or_default();
+            // `branch` or `owner:branch`; only same-repository heads are modelled.
+            let (head_owner, head_ref) = head.split_once(':').unwrap_or((o, head));
+            let base = body["base"].as_str().unwrap_or_default();
+            if head_owner != *o || head_ref.is_empty() || base.is_empty() {
+                return error(StatusCode::UNPROCESSABLE_ENTITY, "Validation Failed");
+            }
+            let exists = m.pulls.iter().any(|((pr_repo, _), p)| {
+                *pr_repo == repo
+                    && p["state"] == "open"
+                    && p["head"]["ref"] == head_ref
+                    && p["base"]["ref"] == base
+            });
+            if exists {
+                return json_response(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    json!({"message": "Validation Failed",
+                           "errors": [{"resource": "PullRequest", "code": "custom",
+                                       "message": format!("A pull request already exists for {o}:{head_ref}.")}]}),
+                );
+            }
+            let number = m.id();
+            let pull = json!({
+                "number": number, "title": body["title"], "body": body["body"],
+                "draft": body["draft"].as_bool().unwrap_or(false),
+                "state": "open", "merged": false,
+                "html_url": format!("https://github.com/{repo}/pull/{number}"),
+                "user": {"login": login, "id": 1, "type": kind},
+                "author_association": "NONE", "labels": [],
+                "head": {"ref": head_ref, "label": format!("{o}:{head_ref}"), "sha": "0".repeat(40),
+                         "repo": {"full_name": repo, "clone_url": format!("https://github.com/{repo}.git")}},
+                "base": {"ref": base, "label": format!("{o}:{base}"), "sha": "0".repeat(40),
+                         "repo": {"full_name": repo, "clone_url": format!("https://github.com/{repo}.git")}},
+            });
+            m.pulls.insert((repo, number), pull.clone());
+            json_response(StatusCode::CREATED, pull)
+        }
+        ("GET", ["repos", o, r, "pulls"]) => {
+            let repo = format!("{o}/{r}");
+            let state = q("state").unwrap_or("open");
+            let head = q("head").map(|h| h.split_once(':').unwrap_or((o, h)));
+            let mut list: Vec<(u64, Value)> = m
+                .pulls
+                .iter()
+                .filter(|((pr_repo, _), _)| *pr_repo == repo)
+                .filter(|(_, p)| state == "all" || p["state"] == state)
+                .filter(|(_, p)| {
+                    head.is_none_or(|(owner, branch)| {
+                        p["head"]["ref"] == branch
+                            && p["head"]["repo"]["full_name"]
+                                .as_str()
+                                .is_some_and(|f| f.split('/').next() == Some(owner))
+                    })
+                })
+                .map(|((_, n), p)| (*n, p.clone()))
+                .collect();
+            list.sort_by_key(|(n, _)| std::cmp::Reverse(*n));
+            json_response(
+                StatusCode::OK,
+                Value::Array(list.into_iter().map(|(_, p)| p).collect()),
+            )
         }
         ("POST", ["repos", o, r, "issues", "comments", id, "reactions"]) => {
             let repo = format!("{o}/{r}");

@@ -23,6 +23,8 @@ const OPERATIONS = [
   ["get", "/repos/{owner}/{repo}/issues/{issue_number}/comments"],
   ["get", "/app/hook/deliveries"],
   ["post", "/app/hook/deliveries/{delivery_id}/attempts"],
+  ["post", "/repos/{owner}/{repo}/pulls"],
+  ["get", "/repos/{owner}/{repo}/pulls"],
 ];
 
 const dir = process.argv[2];
