@@ -915,3 +915,45 @@ async fn kubectl_applies_server_side_and_lists_all_namespaces() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn lists_come_in_pages_that_all_carry_the_first_pages_version() {
+    within(30, async {
+        let fake = FakeKube::start().await;
+        let maps: Api<ConfigMap> = Api::namespaced(fake.client(), NS);
+        for i in 0..5 {
+            maps.create(&PostParams::default(), &config_map(&format!("m{i}"), &[]))
+                .await
+                .expect("create");
+        }
+        let first = maps
+            .list(&ListParams::default().limit(2))
+            .await
+            .expect("the first page");
+        assert_eq!(first.items.len(), 2);
+        assert_eq!(first.metadata.remaining_item_count, Some(3));
+        let version = first.metadata.resource_version.clone();
+        // A change between pages does not move the list's version.
+        maps.create(&PostParams::default(), &config_map("late", &[]))
+            .await
+            .expect("create");
+        let mut names: Vec<String> = first.items.iter().map(|m| m.name_any()).collect();
+        let mut token = first.metadata.continue_.clone();
+        while let Some(t) = token.filter(|t| !t.is_empty()) {
+            let page = maps
+                .list(&ListParams::default().limit(2).continue_token(&t))
+                .await
+                .expect("a next page");
+            assert_eq!(page.metadata.resource_version, version);
+            names.extend(page.items.iter().map(|m| m.name_any()));
+            token = page.metadata.continue_.clone();
+        }
+        // "late" sorts before the cursor: the list misses it, a watch from `version` has it.
+        assert_eq!(names, ["m0", "m1", "m2", "m3", "m4"]);
+        let malformed = maps
+            .list(&ListParams::default().limit(2).continue_token("zz"))
+            .await;
+        assert_eq!(api_error(malformed).code, 410);
+    })
+    .await;
+}

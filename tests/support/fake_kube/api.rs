@@ -334,14 +334,21 @@ fn resource_request(
                 return watch(shared, &mut store, req, res, namespace, filter);
             }
             let items = store.list(&res, namespace, &filter);
-            let rv = store.rv.to_string();
+            let page = Page::of(req, store.rv)?;
+            let rv = page.version.to_string();
+            let (items, next) = page.cut(items);
             if req.wants_table() {
                 return ok(&table(&res, items, &rv));
+            }
+            let mut metadata = json!({"resourceVersion": rv});
+            if let Some((token, remaining)) = next {
+                metadata["continue"] = json!(token);
+                metadata["remainingItemCount"] = json!(remaining);
             }
             ok(&json!({
                 "kind": format!("{}List", res.kind),
                 "apiVersion": res.gvr.api_version(),
-                "metadata": {"resourceVersion": rv},
+                "metadata": metadata,
                 "items": items,
             }))
         }
@@ -660,4 +667,78 @@ fn percent_decode(s: &str) -> String {
         i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// One page of a list (`limit`, `continue`), as the API server pages: every page of a list
+/// carries the first page's resourceVersion, so a watch started after the last page sees
+/// every change made while the pages were read (some twice, which watchers tolerate). The
+/// continue token is the first page's version and the last name served, in hex.
+struct Page {
+    version: u64,
+    limit: Option<usize>,
+    after: Option<String>,
+}
+
+impl Page {
+    fn of(req: &Req<'_>, current: u64) -> Result<Page, ApiError> {
+        let limit = req
+            .query
+            .get("limit")
+            .and_then(|l| l.parse::<usize>().ok())
+            .filter(|l| *l > 0);
+        let Some(token) = req.query.get("continue").filter(|t| !t.is_empty()) else {
+            return Ok(Page {
+                version: current,
+                limit,
+                after: None,
+            });
+        };
+        let expired = ApiError::expired_continue;
+        let bytes = (0..token.len())
+            .step_by(2)
+            .map(|i| {
+                token
+                    .get(i..i + 2)
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+            })
+            .collect::<Option<Vec<u8>>>()
+            .ok_or_else(expired)?;
+        let text = String::from_utf8(bytes).map_err(|_| expired())?;
+        let (version, after) = text.split_once('|').ok_or_else(expired)?;
+        Ok(Page {
+            version: version.parse().map_err(|_| expired())?,
+            limit,
+            after: Some(after.to_owned()),
+        })
+    }
+
+    /// The items of this page, and the token and count of what is left.
+    fn cut(&self, items: Vec<Value>) -> (Vec<Value>, Option<(String, usize)>) {
+        let key = |o: &Value| {
+            format!(
+                "{}/{}",
+                o["metadata"]["namespace"].as_str().unwrap_or_default(),
+                o["metadata"]["name"].as_str().unwrap_or_default()
+            )
+        };
+        let mut items: Vec<(String, Value)> = items.into_iter().map(|o| (key(&o), o)).collect();
+        items.sort_by(|a, b| a.0.cmp(&b.0));
+        if let Some(after) = &self.after {
+            items.retain(|(k, _)| k > after);
+        }
+        let Some(limit) = self.limit.filter(|l| *l < items.len()) else {
+            return (items.into_iter().map(|(_, o)| o).collect(), None);
+        };
+        let remaining = items.len() - limit;
+        items.truncate(limit);
+        let last = items.last().map(|(k, _)| k.clone()).unwrap_or_default();
+        let token: String = format!("{}|{last}", self.version)
+            .bytes()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        (
+            items.into_iter().map(|(_, o)| o).collect(),
+            Some((token, remaining)),
+        )
+    }
 }

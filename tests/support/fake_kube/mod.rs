@@ -5,8 +5,9 @@
 //!
 //! Not yet: OpenAPI schemas (the documents only let kubectl hand validation to the server,
 //! which does not validate), managedFields and apply conflicts, strategic merge (read as a
-//! JSON merge patch), deleteCollection, pagination (`limit` is ignored; one page),
+//! JSON merge patch), deleteCollection,
 //! set-based label selectors, finalizers and graceful deletion, log streaming (`follow`).
+//! Lists are paged (`limit`, `continue`) as the API server pages them.
 
 mod api;
 mod kubelet;

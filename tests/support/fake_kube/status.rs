@@ -93,6 +93,16 @@ impl ApiError {
         }
     }
 
+    /// A continue token that cannot be resumed: 410 Expired, as the API server says.
+    pub fn expired_continue() -> ApiError {
+        ApiError {
+            code: 410,
+            reason: "Expired",
+            message: "the provided continue parameter is too old or malformed".into(),
+            details: None,
+        }
+    }
+
     pub fn gone(rv: u64, floor: u64) -> ApiError {
         ApiError {
             code: 410,
