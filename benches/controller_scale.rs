@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 
 use agentpods::cluster::controller::ControllerOptions;
 use agentpods::cluster::crd::AgentRun;
-use support::cluster::{AGENT_RUNS, Cluster, RUNS, create_copies, in_phase, knob, sample_run};
+use support::cluster::{
+    AGENT_RUNS, Cluster, RUNS, benchmarking, create_copies, in_phase, knob, sample_run,
+};
 use support::fake_kube::{FakeKube, PodScript};
 
 // The allocator the service binary uses (src/main.rs).
@@ -111,8 +113,10 @@ fn report(what: &str, runs: usize, legs: &[Leg]) {
 }
 
 fn main() {
-    let runs = knob("RUNS", 1000);
-    let rounds = knob("ROUNDS", 3usize).max(1);
+    // Under `cargo test` a smoke run: one round of 50.
+    let full = benchmarking();
+    let runs = knob("RUNS", if full { 1000 } else { 50 });
+    let rounds = knob("ROUNDS", if full { 3usize } else { 1 }).max(1);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -13,7 +13,9 @@ mod support;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::cluster::{AGENT_RUNS, Cluster, RUNS, create_copies, in_phase, knob, sample_run};
+use support::cluster::{
+    AGENT_RUNS, Cluster, RUNS, benchmarking, create_copies, in_phase, knob, sample_run,
+};
 use support::fake_kube::PodScript;
 use support::fixtures::EXAMPLE_CONFIG;
 
@@ -137,8 +139,10 @@ async fn measure(runs: usize, settle: Duration) {
 }
 
 fn main() {
-    let runs = knob("RUNS", 10_000);
-    let settle = Duration::from_secs(knob("SETTLE_SECONDS", 10));
+    // Under `cargo test` a smoke run: the whole path, 50 runs, no settling.
+    let full = benchmarking();
+    let runs = knob("RUNS", if full { 10_000 } else { 50 });
+    let settle = Duration::from_secs(knob("SETTLE_SECONDS", if full { 10 } else { 0 }));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -283,6 +283,12 @@ pub fn in_phase(run: &serde_json::Value, phase: &str) -> bool {
 pub const AGENT_RUNS: (&str, &str, &str) = ("agentpods.dev", "v1alpha1", "agentruns");
 
 /// A load test's knob: the environment variable `name` as a number, else `default`.
+/// Whether a `harness = false` bench runs for real (`cargo bench` passes `--bench`) or as a
+/// smoke test under `cargo test --all-targets`, where it should be small and quick.
+pub fn benchmarking() -> bool {
+    std::env::args().any(|a| a == "--bench")
+}
+
 pub fn knob<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name)
         .ok()
