@@ -158,6 +158,37 @@ impl ClusterLauncher {
         }
     }
 
+    /// The runs about a pull request or issue of `repository` (by label, then exactly by
+    /// spec), newest first.
+    async fn runs_about(
+        &self,
+        repository: &str,
+        number: u64,
+    ) -> Result<Vec<AgentRun>, LaunchError> {
+        let mut runs = Vec::new();
+        for (pull_request, issue) in [(Some(number), None), (None, Some(number))] {
+            let filter = RunFilter {
+                repository: Some(repository.to_string()),
+                pull_request,
+                issue,
+            };
+            runs.extend(
+                list(&self.client, self.namespace.as_deref(), &filter)
+                    .await
+                    .map_err(|e| self.failed(repository, number, &e))?,
+            );
+        }
+        Ok(runs)
+    }
+
+    fn failed(&self, repository: &str, number: u64, e: &dyn std::fmt::Display) -> LaunchError {
+        LaunchError::Cluster {
+            name: format!("the runs of {repository}#{number}"),
+            namespace: self.namespace.clone().unwrap_or_else(|| "(all)".into()),
+            message: e.to_string(),
+        }
+    }
+
     /// Looks for runs to cancel in this namespace only (the config's `cluster.namespace`),
     /// which needs no cluster-wide rights.
     pub fn in_namespace(mut self, namespace: Option<String>) -> ClusterLauncher {
@@ -206,36 +237,18 @@ impl Launcher for ClusterLauncher {
 
     fn cancel<'a>(&'a self, target: &'a CancelRuns) -> CancelFuture<'a> {
         Box::pin(async move {
-            let failed = |e: &dyn std::fmt::Display| LaunchError::Cluster {
-                name: format!("the runs of {}#{}", target.repository, target.number),
-                namespace: "(all)".into(),
-                message: e.to_string(),
-            };
-            let about = |pull_request, issue| RunFilter {
-                repository: Some(target.repository.clone()),
-                pull_request,
-                issue,
-            };
             let mut asked = 0;
-            for filter in [
-                about(Some(target.number), None),
-                about(None, Some(target.number)),
-            ] {
-                let runs = list(&self.client, self.namespace.as_deref(), &filter)
+            for run in self.runs_about(&target.repository, target.number).await? {
+                if cancel_state(&run) != CancelState::Active {
+                    continue;
+                }
+                let ns = run.namespace().unwrap_or_default();
+                let api: Api<AgentRun> = Api::namespaced(self.client.clone(), &ns);
+                if request_cancel(&api, &run.name_any(), &target.reason)
                     .await
-                    .map_err(|e| failed(&e))?;
-                for run in runs {
-                    if cancel_state(&run) != CancelState::Active {
-                        continue;
-                    }
-                    let ns = run.namespace().unwrap_or_default();
-                    let api: Api<AgentRun> = Api::namespaced(self.client.clone(), &ns);
-                    if request_cancel(&api, &run.name_any(), &target.reason)
-                        .await
-                        .map_err(|e| failed(&e))?
-                    {
-                        asked += 1;
-                    }
+                    .map_err(|e| self.failed(&target.repository, target.number, &e))?
+                {
+                    asked += 1;
                 }
             }
             Ok(asked)
@@ -244,65 +257,32 @@ impl Launcher for ClusterLauncher {
 
     fn runs_of<'a>(&'a self, repository: &'a str, number: u64) -> RunsFuture<'a> {
         Box::pin(async move {
-            let mut lines = Vec::new();
-            for (pull_request, issue) in [(Some(number), None), (None, Some(number))] {
-                let filter = RunFilter {
-                    repository: Some(repository.to_string()),
-                    pull_request,
-                    issue,
-                };
-                let runs = list(&self.client, self.namespace.as_deref(), &filter)
-                    .await
-                    .map_err(|e| LaunchError::Cluster {
-                        name: format!("the runs of {repository}#{number}"),
-                        namespace: self.namespace.clone().unwrap_or_else(|| "(all)".into()),
-                        message: e.to_string(),
-                    })?;
-                lines.extend(runs.into_iter().map(|run| {
-                    RunLine {
-                        name: run.name_any(),
-                        agent: run.spec.agent.clone(),
-                        phase: run
-                            .status
-                            .as_ref()
-                            .and_then(|s| s.phase)
-                            .map_or_else(|| "New".to_string(), |p| format!("{p:?}")),
-                        url: None,
-                    }
-                }));
-            }
-            Ok(lines)
+            let runs = self.runs_about(repository, number).await?;
+            Ok(runs
+                .into_iter()
+                .map(|run| RunLine {
+                    name: run.name_any(),
+                    agent: run.spec.agent.clone(),
+                    phase: run
+                        .status
+                        .as_ref()
+                        .and_then(|s| s.phase)
+                        .map_or_else(|| "New".to_string(), |p| format!("{p:?}")),
+                    url: None,
+                })
+                .collect())
         })
     }
 
     fn retry<'a>(&'a self, retry: &'a RetryRun) -> RetryFuture<'a> {
         Box::pin(async move {
-            let failed = |message: String| LaunchError::Cluster {
-                name: format!("the runs of {}#{}", retry.repository, retry.number),
-                namespace: self.namespace.clone().unwrap_or_else(|| "(all)".into()),
-                message,
-            };
-            let mut newest: Option<AgentRun> = None;
-            for (pull_request, issue) in [(Some(retry.number), None), (None, Some(retry.number))] {
-                let filter = RunFilter {
-                    repository: Some(retry.repository.clone()),
-                    pull_request,
-                    issue,
-                };
-                let runs = list(&self.client, self.namespace.as_deref(), &filter)
-                    .await
-                    .map_err(|e| failed(e.to_string()))?;
-                for run in runs {
-                    if run.spec.delivery == retry.delivery {
-                        // This delivery was seen before: it retried once already.
-                        return Ok(run.metadata.name.clone());
-                    }
-                    let at = |r: &AgentRun| r.metadata.creation_timestamp.as_ref().map(|t| t.0);
-                    if newest.as_ref().is_none_or(|n| at(&run) > at(n)) {
-                        newest = Some(run);
-                    }
-                }
+            let runs = self.runs_about(&retry.repository, retry.number).await?;
+            if let Some(seen) = runs.iter().find(|r| r.spec.delivery == retry.delivery) {
+                // This delivery was seen before: it retried once already.
+                return Ok(seen.metadata.name.clone());
             }
+            let at = |r: &AgentRun| r.metadata.creation_timestamp.as_ref().map(|t| t.0);
+            let newest = runs.into_iter().max_by_key(at);
             let Some(old) = newest else {
                 return Ok(None);
             };
@@ -313,7 +293,7 @@ impl Launcher for ClusterLauncher {
             match api.create(&PostParams::default(), &again).await {
                 Ok(_) => Ok(Some(name)),
                 Err(kube::Error::Api(status)) if status.code == 409 => Ok(Some(name)),
-                Err(e) => Err(failed(e.to_string())),
+                Err(e) => Err(self.failed(&retry.repository, retry.number, &e)),
             }
         })
     }
