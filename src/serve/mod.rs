@@ -199,7 +199,8 @@ fn runs_namespace(config: &ConfigStore) -> Option<String> {
         .map(|n| n.to_string())
 }
 
-/// The GitHub client the environment's credentials make, if there are any.
+/// The GitHub client the environment's credentials make, if there are any (built once,
+/// in [`build_state`]; bad credentials stop the service there).
 pub fn github_client() -> Result<Option<GithubClient>, ServeError> {
     let credentials = Credentials::from_env(
         |name| std::env::var(name).ok(),
@@ -252,19 +253,13 @@ fn spawn_controller(
         }))),
         ..ControllerOptions::default()
     };
-    let github = match github_client() {
-        Ok(Some(github)) => Some(Arc::new(github)),
-        Ok(None) => {
-            tracing::warn!(
-                "no GitHub credentials (GITHUB_APP_ID or GITHUB_TOKEN): runs are not reported to GitHub"
-            );
-            None
-        }
-        Err(e) => {
-            tracing::error!("runs are not reported to GitHub: {e}");
-            None
-        }
-    };
+    // The client the intake uses: one token cache, one read of the App key.
+    let github = state.github.clone();
+    if github.is_none() {
+        tracing::warn!(
+            "no GitHub credentials (GITHUB_APP_ID or GITHUB_TOKEN): runs are not reported to GitHub"
+        );
+    }
     let reports = github
         .clone()
         .map(|github| Arc::new(GithubReports::new(github, config.clone())) as Arc<dyn RunReports>);
