@@ -473,6 +473,29 @@ impl GithubClient {
         decode(&method, path, &reply.body)
     }
 
+    /// Whether GitHub answers and takes our credentials, asked with one cheap request:
+    /// `GET /rate_limit` with a token (it costs no rate limit), `GET /app` with the App's
+    /// JWT. Sent once, never retried or waited out (a probe asks again soon); a
+    /// rate-limited answer is an answer, so it counts as `Ok`.
+    pub async fn ping(&self) -> Result<(), GithubError> {
+        let sent = match &self.auth {
+            Auth::Token(t) => {
+                self.http
+                    .send_once(Method::GET, "/rate_limit", &|| bearer(t.expose()))
+                    .await
+            }
+            Auth::App(_) => {
+                self.http
+                    .send_once(Method::GET, "/app", &|| self.jwt())
+                    .await
+            }
+        };
+        match sent {
+            Ok(_) | Err(GithubError::RateLimited { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
     /// The installation of the App on `repo`, looked up once.
     pub async fn installation_id(&self, repo: &RepoFullName) -> Result<u64, GithubError> {
         let Auth::App(app) = &self.auth else {
