@@ -138,6 +138,85 @@ async fn callers_waiting_for_a_token_share_one_renewal() {
 }
 
 #[tokio::test]
+async fn a_revoked_installation_token_is_dropped_and_the_call_sent_again_with_a_new_one() {
+    within(30, async {
+        let clock = ManualClock::new();
+        let fake = fake(&clock).await;
+        let client = app_client(&fake, &clock);
+        client
+            .collaborator_permission(&repo(), "maintainer")
+            .await
+            .unwrap();
+
+        // The installation's tokens are revoked long before they expire: the call is
+        // refused once, a new token is asked for, and the call goes through with it.
+        fake.revoke_installation_tokens();
+        let id = client
+            .create_comment(&repo(), 3, "hello")
+            .await
+            .expect("sent again with a new token");
+        let posts: Vec<String> = fake
+            .requests()
+            .into_iter()
+            .filter(|r| r.starts_with("POST /repos/octo/demo/issues/3/comments"))
+            .collect();
+        assert_eq!(
+            posts,
+            [
+                "POST /repos/octo/demo/issues/3/comments -> 401",
+                "POST /repos/octo/demo/issues/3/comments -> 201"
+            ]
+        );
+        assert_eq!(fake.count("POST", "/access_tokens"), 2);
+        let comments = fake.comments();
+        assert_eq!(comments.len(), 1, "a refused request posted nothing");
+        assert_eq!(comments[0].id, id);
+
+        // The new token is the cached one now.
+        client
+            .update_comment(&repo(), id, "hello again")
+            .await
+            .unwrap();
+        assert_eq!(fake.count("POST", "/access_tokens"), 2);
+
+        // Refused again with the new token too: that 401 is the answer, with no third try.
+        fake.fail_next(
+            2,
+            Some(("PATCH", "/issues/comments/")),
+            FaultKind::BadCredentials,
+        );
+        let err = client
+            .update_comment(&repo(), id, "and again")
+            .await
+            .unwrap_err();
+        assert!(matches!(err, GithubError::Unauthorized { .. }), "{err}");
+        assert_eq!(fake.count("PATCH", "/issues/comments/"), 3);
+        assert_eq!(fake.count("POST", "/access_tokens"), 3);
+        assert_eq!(fake.comments()[0].body, "hello again");
+        assert_clean(&fake);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_refused_plain_token_is_the_answer_at_once() {
+    within(30, async {
+        let clock = ManualClock::new();
+        let fake = fake(&clock).await;
+        let client = token_client(&fake, &clock);
+        fake.fail_next(1, None, FaultKind::BadCredentials);
+        let err = client
+            .collaborator_permission(&repo(), "reader")
+            .await
+            .unwrap_err();
+        assert!(matches!(err, GithubError::Unauthorized { .. }), "{err}");
+        assert_eq!(fake.requests().len(), 1, "{:#?}", fake.requests());
+        assert_clean(&fake);
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn a_run_token_covers_one_repository_and_only_the_permissions_asked_for() {
     within(30, async {
         let clock = ManualClock::new();

@@ -2,7 +2,8 @@
 //!
 //! Auth is a plain token or a GitHub App (a JWT signed with the App's key → the
 //! installation for a repository → an installation token, cached until five minutes
-//! before it expires and refreshed by one caller while the others wait). Every call goes
+//! before it expires and refreshed by one caller while the others wait; one that GitHub
+//! refuses before then, revoked, is dropped and the call sent once more). Every call goes
 //! through one transport (`http`) that waits out rate limits and retries faults; calls
 //! that create things are never sent twice blindly (see [`GithubClient::create_comment_once`]).
 //! Tokens and the key never appear in logs or errors: [`Secret`] prints as `***`.
@@ -562,6 +563,32 @@ impl GithubClient {
         Ok(token)
     }
 
+    /// Drops the cached installation token for `repo` if it is still `refused` (another
+    /// caller may have renewed it already), so that the next call asks for a new one.
+    async fn forget_installation_token(
+        &self,
+        repo: &RepoFullName,
+        refused: &Secret,
+    ) -> Result<(), GithubError> {
+        let Auth::App(app) = &self.auth else {
+            return Ok(());
+        };
+        let installation = self.installation_id(repo).await?;
+        let slot = app
+            .tokens
+            .lock()
+            .expect("tokens lock")
+            .get(&installation)
+            .cloned();
+        if let Some(slot) = slot {
+            let mut cached = slot.lock().await;
+            if cached.as_ref().is_some_and(|t| t.token == *refused) {
+                *cached = None;
+            }
+        }
+        Ok(())
+    }
+
     /// A token for one agent run: only `repo`, only `permissions`. Not cached.
     pub async fn scoped_token(
         &self,
@@ -585,7 +612,10 @@ impl GithubClient {
         })
     }
 
-    /// Sends a call about `repo` with the right credentials.
+    /// Sends a call about `repo` with the right credentials. A cached installation token
+    /// that GitHub refuses (401: revoked, or expired before its time) is dropped and the
+    /// call sent once more with a new one; GitHub acted on none of a refused request, so
+    /// this holds for calls that create things too. A second 401 is the answer.
     async fn send_for(
         &self,
         repo: &RepoFullName,
@@ -594,15 +624,30 @@ impl GithubClient {
         body: Option<&impl serde::Serialize>,
         replay: Replay,
     ) -> Result<hyper::body::Bytes, GithubError> {
+        let send = |token: Secret| {
+            let method = method.clone();
+            async move {
+                self.http
+                    .send(method, path, &|| bearer(token.expose()), body, replay)
+                    .await
+                    .map(|reply| reply.body)
+            }
+        };
         let token = match &self.auth {
-            Auth::Token(t) => t.clone(),
+            Auth::Token(t) => return send(t.clone()).await,
             Auth::App(_) => self.installation_token(repo).await?,
         };
-        let reply = self
-            .http
-            .send(method, path, &|| bearer(token.expose()), body, replay)
-            .await?;
-        Ok(reply.body)
+        match send(token.clone()).await {
+            Err(GithubError::Unauthorized { .. }) => {
+                tracing::info!(
+                    call = %format!("{method} {}", path.split('?').next().unwrap_or(path)),
+                    "GitHub refused the installation token; asking for a new one"
+                );
+                self.forget_installation_token(repo, &token).await?;
+                send(self.installation_token(repo).await?).await
+            }
+            answer => answer,
+        }
     }
 
     async fn call<T: DeserializeOwned>(

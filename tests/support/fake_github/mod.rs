@@ -99,6 +99,8 @@ pub struct Grant {
     /// `None`: every repository of the installation.
     pub repositories: Option<Vec<String>>,
     pub permissions: BTreeMap<String, String>,
+    /// Revoked before it expired: refused with 401 from then on.
+    pub revoked: bool,
 }
 
 #[derive(Default)]
@@ -251,6 +253,13 @@ impl FakeGithub {
             kind,
             remaining: count,
         });
+    }
+
+    /// Revokes every installation token issued so far (as `DELETE /installation/token`, an
+    /// uninstall or a suspension would): GitHub answers 401 to each from now on, long
+    /// before it expires. Tokens issued later are good.
+    pub fn revoke_installation_tokens(&self) {
+        self.with(|m| m.grants.values_mut().for_each(|g| g.revoked = true));
     }
 
     /// Forgets every fault not yet spent (those set to catch requests for ever, too).
@@ -439,7 +448,9 @@ fn authenticate(shared: &Shared, header: Option<&HeaderValue>) -> Result<Caller,
     }
     let model = shared.model.lock().expect("model");
     match model.grants.get(token) {
-        Some(g) if g.expires_at > shared.clock.now() => Ok(Caller::Installation(g.clone())),
+        Some(g) if g.expires_at > shared.clock.now() && !g.revoked => {
+            Ok(Caller::Installation(g.clone()))
+        }
         _ => Err(()),
     }
 }
@@ -566,6 +577,7 @@ fn route(
                     expires_at,
                     repositories,
                     permissions: permissions.clone(),
+                    revoked: false,
                 },
             );
             json_response(
