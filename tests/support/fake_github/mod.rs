@@ -28,6 +28,7 @@ pub const APP_KEY_PEM: &str = include_str!("test-app-key.pem");
 const APP_PUBLIC_PEM: &str = include_str!("test-app-key.pub.pem");
 /// The plain token the fake accepts.
 pub const PAT: &str = "ghp_faketoken0123456789";
+/// The App's bot account, `APP_SLUG[bot]`: the author of what the App posts.
 pub const BOT_LOGIN: &str = "agentpods[bot]";
 pub const PAT_LOGIN: &str = "agentpods-bot";
 /// How long an installation token lives.
@@ -227,6 +228,17 @@ impl FakeGithub {
             });
             id
         })
+    }
+
+    /// A comment by another bot account (another App), not ours.
+    pub fn add_bot_comment(&self, repo: &str, issue: u64, login: &str, body: &str) -> u64 {
+        let id = self.add_comment(repo, issue, login, body);
+        self.with(|m| {
+            if let Some(c) = m.comments.iter_mut().find(|c| c.id == id) {
+                c.kind = "Bot".into();
+            }
+        });
+        id
     }
 
     pub fn add_delivery(&self, guid: &str, event: &str, status_code: u16, age: Duration) -> u64 {
