@@ -31,6 +31,7 @@ use crate::serve::deliveries::{Begin, DEFAULT_CAPACITY, DeliveryLog};
 use crate::serve::intake::{self, Answer, DecideError};
 use crate::serve::launcher::Launcher;
 use crate::serve::metrics::{self, EventLabel, Metrics, Outcome, SignatureFailure};
+use crate::serve::probe::{self, Readiness};
 use crate::serve::reload::ConfigStore;
 
 /// How long a sender may take to send a body.
@@ -48,6 +49,9 @@ pub struct AppState {
     /// Asks GitHub what the payload does not say and answers commands, when credentials
     /// are set (else the payload alone decides and replies are only logged).
     pub github: Option<Arc<GithubClient>>,
+    /// Whether GitHub answered the last background check and took our credentials, when
+    /// that is checked (see [`AppState::probing_github`]).
+    pub github_ready: Option<Readiness>,
 }
 
 impl AppState {
@@ -64,12 +68,24 @@ impl AppState {
             metrics: Metrics::new(),
             stopping: AtomicBool::new(false),
             github: None,
+            github_ready: None,
         }
     }
 
     /// The same, asking and answering GitHub through `client`.
     pub fn with_github(mut self, client: Option<Arc<GithubClient>>) -> AppState {
         self.github = client;
+        self
+    }
+
+    /// The same, with `/readyz` answering 503 while GitHub does not answer or refuses our
+    /// credentials: GitHub is asked now and every `every` in the background (a task of the
+    /// current runtime, which ends with this state). Without a GitHub client, unchanged.
+    pub fn probing_github(mut self, every: Duration) -> AppState {
+        self.github_ready = self
+            .github
+            .as_ref()
+            .map(|client| probe::github(client.clone(), every));
         self
     }
 }
@@ -150,21 +166,33 @@ async fn healthz() -> &'static str {
     "ok\n"
 }
 
+/// 200 while runs can be recorded and GitHub (when the service talks to it) answers and
+/// takes our credentials; 503 with every reason why not. Reads the background checks'
+/// last verdicts, so it never waits on the network.
 async fn readyz(State(app): State<Arc<AppState>>) -> Response {
     if app.stopping.load(Ordering::SeqCst) {
         return (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response();
     }
-    match app.launcher.ready() {
-        Ok(()) => format!(
+    let reasons: Vec<String> = [
+        Some(app.launcher.ready()),
+        app.github_ready.as_ref().map(Readiness::verdict),
+    ]
+    .into_iter()
+    .flatten()
+    .filter_map(Result::err)
+    .collect();
+    if reasons.is_empty() {
+        format!(
             "ready: config generation {}\n",
             app.config.current().generation
         )
-        .into_response(),
-        Err(why) => (
+        .into_response()
+    } else {
+        (
             StatusCode::SERVICE_UNAVAILABLE,
-            format!("not ready: {why}\n"),
+            format!("not ready: {}\n", reasons.join("; ")),
         )
-            .into_response(),
+            .into_response()
     }
 }
 

@@ -12,7 +12,9 @@ use agentpods::github::client::{
     ClientConfig, Credentials, GithubClient, GithubError, RetryPolicy, Secret, TokenPermissions,
 };
 use agentpods::github::event::RepoFullName;
-use support::fake_github::{APP_ID, APP_KEY_PEM, FakeGithub, FaultKind, ManualClock, PAT};
+use support::fake_github::{
+    APP_ID, APP_KEY_PEM, BOT_LOGIN, FakeGithub, FaultKind, ManualClock, PAT,
+};
 use support::server::within;
 
 const REPO: &str = "octo/demo";
@@ -132,6 +134,85 @@ async fn callers_waiting_for_a_token_share_one_renewal() {
         .await;
         assert!(answers.iter().all(Result::is_ok), "{answers:?}");
         assert_eq!(fake.count("POST", "/access_tokens"), 1);
+        assert_clean(&fake);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_revoked_installation_token_is_dropped_and_the_call_sent_again_with_a_new_one() {
+    within(30, async {
+        let clock = ManualClock::new();
+        let fake = fake(&clock).await;
+        let client = app_client(&fake, &clock);
+        client
+            .collaborator_permission(&repo(), "maintainer")
+            .await
+            .unwrap();
+
+        // The installation's tokens are revoked long before they expire: the call is
+        // refused once, a new token is asked for, and the call goes through with it.
+        fake.revoke_installation_tokens();
+        let id = client
+            .create_comment(&repo(), 3, "hello")
+            .await
+            .expect("sent again with a new token");
+        let posts: Vec<String> = fake
+            .requests()
+            .into_iter()
+            .filter(|r| r.starts_with("POST /repos/octo/demo/issues/3/comments"))
+            .collect();
+        assert_eq!(
+            posts,
+            [
+                "POST /repos/octo/demo/issues/3/comments -> 401",
+                "POST /repos/octo/demo/issues/3/comments -> 201"
+            ]
+        );
+        assert_eq!(fake.count("POST", "/access_tokens"), 2);
+        let comments = fake.comments();
+        assert_eq!(comments.len(), 1, "a refused request posted nothing");
+        assert_eq!(comments[0].id, id);
+
+        // The new token is the cached one now.
+        client
+            .update_comment(&repo(), id, "hello again")
+            .await
+            .unwrap();
+        assert_eq!(fake.count("POST", "/access_tokens"), 2);
+
+        // Refused again with the new token too: that 401 is the answer, with no third try.
+        fake.fail_next(
+            2,
+            Some(("PATCH", "/issues/comments/")),
+            FaultKind::BadCredentials,
+        );
+        let err = client
+            .update_comment(&repo(), id, "and again")
+            .await
+            .unwrap_err();
+        assert!(matches!(err, GithubError::Unauthorized { .. }), "{err}");
+        assert_eq!(fake.count("PATCH", "/issues/comments/"), 3);
+        assert_eq!(fake.count("POST", "/access_tokens"), 3);
+        assert_eq!(fake.comments()[0].body, "hello again");
+        assert_clean(&fake);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_refused_plain_token_is_the_answer_at_once() {
+    within(30, async {
+        let clock = ManualClock::new();
+        let fake = fake(&clock).await;
+        let client = token_client(&fake, &clock);
+        fake.fail_next(1, None, FaultKind::BadCredentials);
+        let err = client
+            .collaborator_permission(&repo(), "reader")
+            .await
+            .unwrap_err();
+        assert!(matches!(err, GithubError::Unauthorized { .. }), "{err}");
+        assert_eq!(fake.requests().len(), 1, "{:#?}", fake.requests());
         assert_clean(&fake);
     })
     .await;
@@ -353,6 +434,76 @@ async fn a_comment_github_posted_before_failing_is_found_not_posted_again() {
             .unwrap();
         assert_eq!(again, id);
         assert_eq!(fake.count("POST", "/issues/3/comments"), 1);
+        assert_clean(&fake);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn with_app_auth_only_our_own_bots_comments_are_ours() {
+    within(30, async {
+        let clock = ManualClock::new();
+        let fake = fake(&clock).await;
+        let client = app_client(&fake, &clock);
+        let marker = "<!-- agentpods:approved sha=abc -->";
+        // Another App's bot writes our marker: a bot, but not ours.
+        fake.add_bot_comment(REPO, 4, "other-app[bot]", &format!("approved {marker}"));
+        assert_eq!(client.find_comment(&repo(), 4, marker).await.unwrap(), None);
+
+        let id = client
+            .create_comment_once(&repo(), 4, marker, &format!("Approved.\n\n{marker}"))
+            .await
+            .unwrap();
+        let found = client
+            .find_comment(&repo(), 4, marker)
+            .await
+            .unwrap()
+            .expect("ours");
+        assert_eq!((found.id, found.author.as_str()), (id, BOT_LOGIN));
+        assert_eq!(client.own_login().await.unwrap(), Some(BOT_LOGIN));
+        assert_eq!(fake.count("GET", "/app"), 1, "GET /app is asked once");
+        assert_clean(&fake);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn our_login_comes_from_the_probe_or_the_config_and_is_never_guessed() {
+    within(30, async {
+        let clock = ManualClock::new();
+        let fake = fake(&clock).await;
+
+        // The readiness probe asks GET /app anyway: the slug it answers names our bot.
+        let client = app_client(&fake, &clock);
+        client.ping().await.expect("GitHub answers");
+        assert_eq!(client.own_login().await.unwrap(), Some(BOT_LOGIN));
+        assert_eq!(fake.count("GET", "/app"), 1);
+
+        // A login in the config wins, and GitHub is not asked.
+        let mut config = ClientConfig::new(Credentials::App {
+            app_id: APP_ID,
+            private_key_pem: Secret::new(APP_KEY_PEM),
+        });
+        config.base_url = fake.url();
+        config.own_login = Some("agentpods-staging[bot]".into());
+        let configured = GithubClient::new(config, clock.clone()).unwrap();
+        assert_eq!(
+            configured.own_login().await.unwrap(),
+            Some("agentpods-staging[bot]")
+        );
+        assert_eq!(fake.count("GET", "/app"), 1);
+
+        // GitHub cannot say who we are: no comment is taken for ours (the call fails),
+        // and the next call asks again.
+        let client = app_client(&fake, &clock);
+        fake.fail_next(10, Some(("GET", "/app")), FaultKind::BadGateway);
+        let marker = "<!-- agentpods:run=r9 -->";
+        fake.add_bot_comment(REPO, 5, "other-app[bot]", marker);
+        let err = client.find_comment(&repo(), 5, marker).await.unwrap_err();
+        assert!(matches!(err, GithubError::Server { .. }), "{err}");
+        fake.clear_faults();
+        assert_eq!(client.find_comment(&repo(), 5, marker).await.unwrap(), None);
+        assert_eq!(client.own_login().await.unwrap(), Some(BOT_LOGIN));
         assert_clean(&fake);
     })
     .await;

@@ -248,7 +248,8 @@ async fn a_fork_pull_request_runs_only_at_the_head_a_maintainer_approved() {
         assert_eq!(reply.status, 202, "{}", reply.text());
 
         // A new push: the approval named the old head, so nothing runs until approved again,
-        // and the fork's author cannot forge an approval by writing its marker.
+        // and the fork's author cannot forge an approval by writing its marker, nor can
+        // another App's bot (only our App's bot, learnt from GET /app, speaks for us).
         fake.add_pull(REPO, 2, PUSHED, "forker/Hello-World");
         fake.add_comment(
             REPO,
@@ -256,9 +257,16 @@ async fn a_fork_pull_request_runs_only_at_the_head_a_maintainer_approved() {
             "forker",
             &format!("<!-- agentpods:approved sha={PUSHED} -->"),
         );
+        fake.add_bot_comment(
+            REPO,
+            2,
+            "forker-helper[bot]",
+            &format!("<!-- agentpods:approved sha={PUSHED} -->"),
+        );
         let reply = service.oneshot(&fork_pr(PUSHED, "d-fork-3")).await;
         assert_eq!(reply.status, 200, "{}", reply.text());
         assert_eq!(service.work.manifests().len(), 2);
+        assert_eq!(fake.count("GET", "/app"), 1, "our login is learnt once");
         assert_eq!(fake.violations(), Vec::<String>::new());
     })
     .await;

@@ -545,6 +545,139 @@ async fn health_readiness_and_metrics() {
 }
 
 // ---------------------------------------------------------------------------
+// Readiness and GitHub
+// ---------------------------------------------------------------------------
+
+/// A GitHub client for the fake at `url`, with a plain token or as the App.
+fn github_client(
+    url: &str,
+    credentials: agentpods::github::client::Credentials,
+) -> agentpods::github::client::GithubClient {
+    use agentpods::github::client::{ClientConfig, GithubClient, RetryPolicy};
+    let mut config = ClientConfig::new(credentials);
+    config.base_url = url.to_owned();
+    config.retry = RetryPolicy {
+        base_delay: Duration::from_millis(5),
+        jitter_seed: Some(1),
+        ..RetryPolicy::default()
+    };
+    GithubClient::new(config, support::fake_github::ManualClock::new()).expect("a client")
+}
+
+/// Asks `/readyz` every 10 ms until it answers `status` with a text starting `start`;
+/// the whole text then.
+async fn readyz_turns(address: std::net::SocketAddr, status: u16, start: &str) -> String {
+    loop {
+        let reply = Post::get("/readyz").send_to(address).await;
+        if reply.status == status && reply.text().starts_with(start) {
+            return reply.text();
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn readiness_follows_github_down_refusing_rate_limited_and_back() {
+    use agentpods::github::client::{Credentials, Secret};
+    use support::fake_github::{FakeGithub, FaultKind, ManualClock, PAT};
+    within(30, async {
+        let fake = FakeGithub::start(ManualClock::new()).await;
+        let client = github_client(&fake.url(), Credentials::Token(Secret::new(PAT)));
+        let service = TestService::probing_github(client, Duration::from_millis(20));
+        let server = service.listen().await;
+        let at = server.address;
+
+        // Asked at startup: GitHub answers and takes the token.
+        let text = readyz_turns(at, 200, "ready").await;
+        assert!(text.starts_with("ready: config generation 1"), "{text}");
+
+        // GitHub fails every request: not ready, and /readyz says why.
+        fake.fail_next(u32::MAX, None, FaultKind::BadGateway);
+        let text = readyz_turns(at, 503, "not ready: GitHub unreachable").await;
+        assert_eq!(
+            text,
+            "not ready: GitHub unreachable: GitHub failed GET /rate_limit (502)\n"
+        );
+        fake.clear_faults();
+        readyz_turns(at, 200, "ready").await;
+
+        // GitHub refuses the token (revoked): not ready, and the token is not shown.
+        fake.fail_next(u32::MAX, None, FaultKind::BadCredentials);
+        let text = readyz_turns(at, 503, "not ready: GitHub refused").await;
+        assert_eq!(
+            text,
+            "not ready: GitHub refused our credentials (401 to GET /rate_limit)\n"
+        );
+        assert!(!text.contains(PAT));
+        fake.clear_faults();
+        readyz_turns(at, 200, "ready").await;
+
+        // Rate-limited is an answer: still ready, through several probes.
+        fake.fail_next(u32::MAX, None, FaultKind::PrimaryLimit { reset_in: 600 });
+        let before = fake.count("GET", "/rate_limit");
+        eventually(|| fake.count("GET", "/rate_limit") >= before + 3).await;
+        let reply = Post::get("/readyz").send_to(at).await;
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        fake.clear_faults();
+
+        let asked: BTreeSet<String> = fake
+            .requests()
+            .iter()
+            .map(|r| r.split(" -> ").next().unwrap_or_default().to_owned())
+            .collect();
+        assert_eq!(asked, BTreeSet::from(["GET /rate_limit".to_owned()]));
+        assert_eq!(fake.violations(), Vec::<String>::new());
+        server.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn readiness_asks_github_as_the_app_and_says_when_nothing_answers() {
+    use agentpods::github::client::{Credentials, Secret};
+    use support::fake_github::{APP_ID, APP_KEY_PEM, FakeGithub, FaultKind, ManualClock};
+    within(30, async {
+        let fake = FakeGithub::start(ManualClock::new()).await;
+        let app = Credentials::App {
+            app_id: APP_ID,
+            private_key_pem: Secret::new(APP_KEY_PEM),
+        };
+        let service = TestService::probing_github(
+            github_client(&fake.url(), app.clone()),
+            Duration::from_millis(20),
+        );
+        let server = service.listen().await;
+        readyz_turns(server.address, 200, "ready").await;
+        assert!(fake.count("GET", "/app") >= 1, "{:#?}", fake.requests());
+        fake.fail_next(u32::MAX, Some(("GET", "/app")), FaultKind::BadCredentials);
+        let text = readyz_turns(server.address, 503, "not ready: GitHub refused").await;
+        assert_eq!(
+            text,
+            "not ready: GitHub refused our credentials (401 to GET /app)\n"
+        );
+        assert_eq!(fake.violations(), Vec::<String>::new());
+        server.stop().await;
+
+        // Nothing listens where GitHub should be.
+        let closed = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let gone = format!("http://{}", closed.local_addr().expect("address"));
+        drop(closed);
+        let service =
+            TestService::probing_github(github_client(&gone, app), Duration::from_millis(20));
+        let server = service.listen().await;
+        let text = readyz_turns(server.address, 503, "not ready: GitHub unreachable").await;
+        assert!(
+            text.starts_with("not ready: GitHub unreachable: could not reach GitHub: GET /app"),
+            "{text}"
+        );
+        server.stop().await;
+    })
+    .await;
+}
+
+// ---------------------------------------------------------------------------
 // The binary, end to end
 // ---------------------------------------------------------------------------
 
@@ -591,6 +724,16 @@ impl Served {
             lines,
             log: Vec::new(),
         }
+    }
+
+    /// The address it listens on, from its log line saying so.
+    fn address(&mut self) -> String {
+        let line = self.wait_for_line("listening on http://");
+        line.split("listening on http://")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .expect("an address")
+            .to_string()
     }
 
     /// The first line (from now on) containing `text`, waiting up to 20 s.
@@ -693,13 +836,7 @@ fn end_to_end() {
             &manifests.display().to_string(),
         ],
     );
-    let line = server.wait_for_line("listening on http://");
-    let address = line
-        .split("listening on http://")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .expect("an address")
-        .to_string();
+    let address = server.address();
 
     // Ready once /healthz answers.
     let health = format!("http://{address}/healthz");
@@ -757,6 +894,52 @@ fn end_to_end() {
     for secret in [SECRET, "rotated"] {
         assert!(!log.contains(secret), "the log shows a secret:\n{log}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_is_not_ready_while_github_refuses_its_token() {
+    blocking_within(60, github_refuses_the_token).await;
+}
+
+fn github_refuses_the_token() {
+    use support::fake_github::{FakeGithub, ManualClock};
+    const REVOKED: &str = "ghp_revoked0123456789";
+    let rt = tokio::runtime::Handle::current();
+    let fake = rt.block_on(FakeGithub::start(ManualClock::new()));
+    let work = Workdir::new();
+    let mut server = Served::start_with(
+        &work,
+        &["--dry-run"],
+        &[("GITHUB_TOKEN", REVOKED), ("GITHUB_API_URL", &fake.url())],
+    );
+    let address = server.address();
+
+    // GitHub is asked at startup, not 10 s later.
+    let readyz = format!("http://{address}/readyz");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let text = loop {
+        if let Ok(reply) = rt.block_on(replay::send(&readyz, &[], None))
+            && reply.status == 503
+            && reply.text().contains("GitHub")
+        {
+            break reply.text();
+        }
+        assert!(Instant::now() < deadline, "/readyz never said why");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(
+        text,
+        "not ready: GitHub refused our credentials (401 to GET /rate_limit)\n"
+    );
+    assert!(fake.count("GET", "/rate_limit") >= 1);
+
+    server.signal("TERM");
+    assert_eq!(server.wait().code(), Some(0));
+    let rest: Vec<String> = server.lines.try_iter().collect();
+    server.log.extend(rest);
+    let log = server.log.join("\n");
+    assert!(!log.contains(REVOKED), "the log shows the token:\n{log}");
+    assert_eq!(fake.violations(), Vec::<String>::new());
 }
 
 #[tokio::test]

@@ -2,8 +2,7 @@
 //! delivery is acknowledged. Runs are named after their delivery and agent, so HTTP 409
 //! AlreadyExists is a repeated delivery, which is success.
 
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::Arc;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use k8s_openapi::jiff::Timestamp;
@@ -21,6 +20,7 @@ use crate::serve::launcher::{
     CancelFuture, CancelRuns, LaunchError, LaunchFuture, Launched, Launcher, RetryFuture, RetryRun,
     RunToLaunch, RunsFuture,
 };
+use crate::serve::probe::{PROBE_EVERY, Readiness};
 
 /// The label holding a hash of a run's concurrency group (groups contain `/`, which label
 /// values may not).
@@ -28,9 +28,6 @@ pub const CONCURRENCY_LABEL: &str = "agentpods.dev/concurrency";
 
 /// The label of runs about an issue (runs about a pull request carry `agentpods.dev/pr`).
 pub const ISSUE_LABEL: &str = "agentpods.dev/issue";
-
-/// How often the launcher checks that the API server answers (`/readyz`).
-const PROBE_EVERY: Duration = Duration::from_secs(10);
 
 /// The label value of a concurrency group.
 pub fn concurrency_label(group: &str) -> String {
@@ -145,7 +142,7 @@ pub struct ClusterLauncher {
     /// Where runs live, when the config names one namespace (else all are searched).
     namespace: Option<String>,
     /// The last probe's verdict, for `/readyz`.
-    reachable: Arc<Mutex<Result<(), String>>>,
+    reachable: Readiness,
 }
 
 impl ClusterLauncher {
@@ -154,7 +151,7 @@ impl ClusterLauncher {
             client,
             clock,
             namespace: None,
-            reachable: Arc::new(Mutex::new(Err("the API server was not asked yet".into()))),
+            reachable: Readiness::not_yet("the API server was not asked yet"),
         }
     }
 
@@ -200,19 +197,13 @@ impl ClusterLauncher {
     /// Stops when the launcher is dropped.
     pub fn spawn_probe(&self) -> tokio::task::JoinHandle<()> {
         let client = self.client.clone();
-        let reachable = Arc::downgrade(&self.reachable);
-        tokio::spawn(async move {
-            loop {
-                let verdict = match client.apiserver_version().await {
+        self.reachable.spawn(PROBE_EVERY, move || {
+            let client = client.clone();
+            async move {
+                match client.apiserver_version().await {
                     Ok(_) => Ok(()),
                     Err(e) => Err(format!("the Kubernetes API server does not answer: {e}")),
-                };
-                let Some(reachable) = reachable.upgrade() else {
-                    return;
-                };
-                *reachable.lock().unwrap_or_else(|e| e.into_inner()) = verdict;
-                drop(reachable);
-                tokio::time::sleep(PROBE_EVERY).await;
+                }
             }
         })
     }
@@ -299,10 +290,7 @@ impl Launcher for ClusterLauncher {
     }
 
     fn ready(&self) -> Result<(), String> {
-        self.reachable
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.reachable.verdict()
     }
 
     fn describe(&self) -> String {

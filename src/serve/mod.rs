@@ -6,6 +6,7 @@
 //! - [`deliveries`]: repeated deliveries get the first answer and launch nothing new.
 //! - [`reload`]: services.yaml in force, reloaded on SIGHUP and on file change.
 //! - [`metrics`]: the Prometheus metrics.
+//! - [`probe`]: the background checks behind `/readyz` (the cluster, GitHub).
 //! - [`replay`]: signs a payload and POSTs it, as GitHub would.
 
 pub mod deliveries;
@@ -13,6 +14,7 @@ pub mod github;
 pub mod intake;
 pub mod launcher;
 pub mod metrics;
+pub mod probe;
 pub mod reload;
 pub mod replay;
 
@@ -35,6 +37,7 @@ use crate::github::webhook::{SecretsError, WebhookSecrets};
 use crate::server::{self, AppState};
 use launcher::{DryRunLauncher, LaunchError};
 use metrics::ReloadResult;
+use probe::PROBE_EVERY;
 use reload::{ConfigStore, ReloadError, Reloaded};
 
 /// The environment variable holding the webhook secrets, comma-separated.
@@ -140,7 +143,11 @@ pub async fn build_state(
     if options.dry_run {
         let launcher = DryRunLauncher::new(options.manifests_dir.clone())?;
         return Ok((
-            Arc::new(AppState::new(secrets, config, Arc::new(launcher)).with_github(github)),
+            Arc::new(
+                AppState::new(secrets, config, Arc::new(launcher))
+                    .with_github(github)
+                    .probing_github(PROBE_EVERY),
+            ),
             None,
         ));
     }
@@ -152,7 +159,11 @@ pub async fn build_state(
         ClusterLauncher::new(client.clone(), Arc::new(SystemClock)).in_namespace(namespace);
     launcher.spawn_probe();
     Ok((
-        Arc::new(AppState::new(secrets, config, Arc::new(launcher)).with_github(github)),
+        Arc::new(
+            AppState::new(secrets, config, Arc::new(launcher))
+                .with_github(github)
+                .probing_github(PROBE_EVERY),
+        ),
         Some(client),
     ))
 }

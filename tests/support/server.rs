@@ -121,6 +121,18 @@ impl TestService {
         service
     }
 
+    /// Like [`TestService::with_github`], with `/readyz` asking GitHub every `every` in
+    /// the background, as `agentpods serve` does every 10 s.
+    pub fn probing_github(
+        client: agentpods::github::client::GithubClient,
+        every: Duration,
+    ) -> TestService {
+        let mut service = TestService::with_github(client);
+        let state = Arc::try_unwrap(service.state).unwrap_or_else(|_| panic!("a fresh state"));
+        service.state = Arc::new(state.probing_github(every));
+        service
+    }
+
     /// Sends one request in-process, through the router, as tower's `oneshot`.
     pub async fn oneshot(&self, post: &Post) -> Reply {
         let mut request = axum::http::Request::builder()

@@ -75,45 +75,17 @@ impl Http {
         body: Option<&B>,
         replay: Replay,
     ) -> Result<Reply, GithubError> {
-        let what = || format!("{method} {}", path.split('?').next().unwrap_or(path));
+        let what = || call_name(&method, path);
         let mut attempt = 0;
         loop {
             attempt += 1;
             let last = attempt >= self.policy.max_attempts;
             self.wait_for_primary_limit(&what).await?;
-            let mut builder = http::Request::builder()
-                .method(method.clone())
-                .uri(path)
-                .header(http::header::ACCEPT, "application/vnd.github+json")
-                .header("x-github-api-version", "2022-11-28")
-                .header(http::header::USER_AGENT, "agentpods");
-            let mut value = auth()?;
-            value.set_sensitive(true);
-            builder = builder.header(http::header::AUTHORIZATION, value);
-            let request =
-                self.octo
-                    .build_request(builder, body)
-                    .map_err(|e| GithubError::Decode {
-                        what: what(),
-                        message: format!("encoding the request: {e}"),
-                    })?;
-            let response = match self.octo.execute(request).await {
-                Ok(response) => response,
+            let (status, headers, body) = match self.exchange(&method, path, auth, body).await? {
+                Ok(answer) => answer,
                 Err(e) => {
                     if replay == Replay::Safe && !last {
                         tracing::debug!(call = %what(), attempt, "GitHub request failed; retrying");
-                        self.backoff(attempt).await;
-                        continue;
-                    }
-                    return Err(GithubError::Transport(format!("{}: {e}", what())));
-                }
-            };
-            let status = response.status();
-            let headers = response.headers().clone();
-            let body = match response.into_body().collect().await {
-                Ok(b) => b.to_bytes(),
-                Err(e) => {
-                    if replay == Replay::Safe && !last {
                         self.backoff(attempt).await;
                         continue;
                     }
@@ -157,6 +129,81 @@ impl Http {
             }
             return Err(GithubError::from_status(status.as_u16(), what(), &body));
         }
+    }
+
+    /// Sends one request once, for a probe: no retry, no wait for a rate limit, and no
+    /// note of one (a probe's answer leaves the other calls' pacing alone). A rate-limited
+    /// answer comes back as `RateLimited`, which says that GitHub answered.
+    pub async fn send_once(
+        &self,
+        method: Method,
+        path: &str,
+        auth: &(dyn Fn() -> Result<HeaderValue, GithubError> + Sync),
+    ) -> Result<Reply, GithubError> {
+        let what = call_name(&method, path);
+        let (status, headers, body) = self
+            .exchange(&method, path, auth, None::<&()>)
+            .await?
+            .map_err(|e| GithubError::Transport(format!("{what}: {e}")))?;
+        if status.is_success() {
+            return Ok(Reply { body });
+        }
+        if status == StatusCode::FORBIDDEN || status == StatusCode::TOO_MANY_REQUESTS {
+            if let Some(secs) = header_u64(&headers, "retry-after") {
+                return Err(GithubError::RateLimited {
+                    retry_at: self.clock.now() + Duration::from_secs(secs),
+                });
+            }
+            if header_u64(&headers, "x-ratelimit-remaining") == Some(0) {
+                return Err(GithubError::RateLimited {
+                    retry_at: self.reset_time(&headers),
+                });
+            }
+        }
+        if status.is_server_error() {
+            return Err(GithubError::Server {
+                status: status.as_u16(),
+                what,
+            });
+        }
+        Err(GithubError::from_status(status.as_u16(), what, &body))
+    }
+
+    /// One request and its whole answer. `Err` when the request cannot be built; `Ok(Err)`
+    /// when it got no answer (the connection failed), which may be worth another try.
+    async fn exchange<B: Serialize + ?Sized>(
+        &self,
+        method: &Method,
+        path: &str,
+        auth: &(dyn Fn() -> Result<HeaderValue, GithubError> + Sync),
+        body: Option<&B>,
+    ) -> Result<Result<(StatusCode, HeaderMap, hyper::body::Bytes), String>, GithubError> {
+        let builder = http::Request::builder()
+            .method(method.clone())
+            .uri(path)
+            .header(http::header::ACCEPT, "application/vnd.github+json")
+            .header("x-github-api-version", "2022-11-28")
+            .header(http::header::USER_AGENT, "agentpods");
+        let mut value = auth()?;
+        value.set_sensitive(true);
+        let builder = builder.header(http::header::AUTHORIZATION, value);
+        let request = self
+            .octo
+            .build_request(builder, body)
+            .map_err(|e| GithubError::Decode {
+                what: call_name(method, path),
+                message: format!("encoding the request: {e}"),
+            })?;
+        let response = match self.octo.execute(request).await {
+            Ok(response) => response,
+            Err(e) => return Ok(Err(e.to_string())),
+        };
+        let status = response.status();
+        let headers = response.headers().clone();
+        Ok(match response.into_body().collect().await {
+            Ok(b) => Ok((status, headers, b.to_bytes())),
+            Err(e) => Err(e.to_string()),
+        })
     }
 
     async fn wait_for_primary_limit(
@@ -216,6 +263,11 @@ impl Http {
         };
         self.clock.sleep(step.mul_f64(0.5 + 0.5 * fraction)).await;
     }
+}
+
+/// A call as errors and logs name it: the method and the path without its query.
+fn call_name(method: &Method, path: &str) -> String {
+    format!("{method} {}", path.split('?').next().unwrap_or(path))
 }
 
 fn header_u64(headers: &HeaderMap, name: &str) -> Option<u64> {

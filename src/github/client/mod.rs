@@ -2,7 +2,8 @@
 //!
 //! Auth is a plain token or a GitHub App (a JWT signed with the App's key → the
 //! installation for a repository → an installation token, cached until five minutes
-//! before it expires and refreshed by one caller while the others wait). Every call goes
+//! before it expires and refreshed by one caller while the others wait; one that GitHub
+//! refuses before then, revoked, is dropped and the call sent once more). Every call goes
 //! through one transport (`http`) that waits out rate limits and retries faults; calls
 //! that create things are never sent twice blindly (see [`GithubClient::create_comment_once`]).
 //! Tokens and the key never appear in logs or errors: [`Secret`] prints as `***`.
@@ -161,8 +162,9 @@ pub struct ClientConfig {
     pub retry: RetryPolicy,
     /// How long a collaborator permission is believed.
     pub permission_ttl: Duration,
-    /// The login our comments are posted as, when known (a token's user). With App auth
-    /// and no login, comments by any bot account count as ours when they carry our marker.
+    /// The login our comments are posted as. Unset with App auth, it is the App's bot,
+    /// `<slug>[bot]`, learnt once from `GET /app`; unset with a plain token, a comment by
+    /// anyone counts as ours when it carries our marker, so set it to the token's user.
     pub own_login: Option<String>,
 }
 
@@ -406,7 +408,8 @@ pub struct GithubClient {
     clock: Arc<dyn Clock>,
     permission_ttl: Duration,
     permissions: Mutex<HashMap<(String, String), (Permission, SystemTime)>>,
-    own_login: Option<String>,
+    /// Configured, or learnt once (App auth) from the App's slug.
+    own_login: tokio::sync::OnceCell<String>,
 }
 
 /// How many pages of comments are read when looking for ours.
@@ -437,7 +440,7 @@ impl GithubClient {
             clock,
             permission_ttl: config.permission_ttl,
             permissions: Mutex::new(HashMap::new()),
-            own_login: config.own_login,
+            own_login: tokio::sync::OnceCell::new_with(config.own_login),
         })
     }
 
@@ -471,6 +474,68 @@ impl GithubClient {
             .send(method.clone(), path, &|| self.jwt(), body, replay)
             .await?;
         decode(&method, path, &reply.body)
+    }
+
+    /// Whether GitHub answers and takes our credentials, asked with one cheap request:
+    /// `GET /rate_limit` with a token (it costs no rate limit), `GET /app` with the App's
+    /// JWT. Sent once, never retried or waited out (a probe asks again soon); a
+    /// rate-limited answer is an answer, so it counts as `Ok`.
+    pub async fn ping(&self) -> Result<(), GithubError> {
+        let sent = match &self.auth {
+            Auth::Token(t) => {
+                self.http
+                    .send_once(Method::GET, "/rate_limit", &|| bearer(t.expose()))
+                    .await
+            }
+            Auth::App(_) => {
+                let sent = self
+                    .http
+                    .send_once(Method::GET, "/app", &|| self.jwt())
+                    .await;
+                // The App's slug names our bot: learnt here at no cost when still unknown.
+                if let Ok(reply) = &sent
+                    && !self.own_login.initialized()
+                    && let Ok(login) = bot_login(decode(&Method::GET, "/app", &reply.body))
+                {
+                    self.learnt_login(login);
+                }
+                sent
+            }
+        };
+        match sent {
+            Ok(_) | Err(GithubError::RateLimited { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The login our comments are posted as: configured; with App auth otherwise the App's
+    /// bot, `<slug>[bot]`, asked of GitHub (`GET /app`) once; with a plain token otherwise
+    /// unknown (`None`).
+    pub async fn own_login(&self) -> Result<Option<&str>, GithubError> {
+        if let Some(login) = self.own_login.get() {
+            return Ok(Some(login));
+        }
+        if !self.is_app() {
+            return Ok(None);
+        }
+        let login = self
+            .own_login
+            .get_or_try_init(|| async {
+                let login = bot_login(
+                    self.send_as_app(Method::GET, "/app", None::<&()>, Replay::Safe)
+                        .await,
+                )?;
+                tracing::info!(login = %login, "our comments are those of the App's bot");
+                Ok::<_, GithubError>(login)
+            })
+            .await?;
+        Ok(Some(login))
+    }
+
+    fn learnt_login(&self, login: String) {
+        if self.own_login.set(login.clone()).is_ok() {
+            tracing::info!(login = %login, "our comments are those of the App's bot");
+        }
     }
 
     /// The installation of the App on `repo`, looked up once.
@@ -539,6 +604,32 @@ impl GithubClient {
         Ok(token)
     }
 
+    /// Drops the cached installation token for `repo` if it is still `refused` (another
+    /// caller may have renewed it already), so that the next call asks for a new one.
+    async fn forget_installation_token(
+        &self,
+        repo: &RepoFullName,
+        refused: &Secret,
+    ) -> Result<(), GithubError> {
+        let Auth::App(app) = &self.auth else {
+            return Ok(());
+        };
+        let installation = self.installation_id(repo).await?;
+        let slot = app
+            .tokens
+            .lock()
+            .expect("tokens lock")
+            .get(&installation)
+            .cloned();
+        if let Some(slot) = slot {
+            let mut cached = slot.lock().await;
+            if cached.as_ref().is_some_and(|t| t.token == *refused) {
+                *cached = None;
+            }
+        }
+        Ok(())
+    }
+
     /// A token for one agent run: only `repo`, only `permissions`. Not cached.
     pub async fn scoped_token(
         &self,
@@ -562,7 +653,10 @@ impl GithubClient {
         })
     }
 
-    /// Sends a call about `repo` with the right credentials.
+    /// Sends a call about `repo` with the right credentials. A cached installation token
+    /// that GitHub refuses (401: revoked, or expired before its time) is dropped and the
+    /// call sent once more with a new one; GitHub acted on none of a refused request, so
+    /// this holds for calls that create things too. A second 401 is the answer.
     async fn send_for(
         &self,
         repo: &RepoFullName,
@@ -571,15 +665,30 @@ impl GithubClient {
         body: Option<&impl serde::Serialize>,
         replay: Replay,
     ) -> Result<hyper::body::Bytes, GithubError> {
+        let send = |token: Secret| {
+            let method = method.clone();
+            async move {
+                self.http
+                    .send(method, path, &|| bearer(token.expose()), body, replay)
+                    .await
+                    .map(|reply| reply.body)
+            }
+        };
         let token = match &self.auth {
-            Auth::Token(t) => t.clone(),
+            Auth::Token(t) => return send(t.clone()).await,
             Auth::App(_) => self.installation_token(repo).await?,
         };
-        let reply = self
-            .http
-            .send(method, path, &|| bearer(token.expose()), body, replay)
-            .await?;
-        Ok(reply.body)
+        match send(token.clone()).await {
+            Err(GithubError::Unauthorized { .. }) => {
+                tracing::info!(
+                    call = %format!("{method} {}", path.split('?').next().unwrap_or(path)),
+                    "GitHub refused the installation token; asking for a new one"
+                );
+                self.forget_installation_token(repo, &token).await?;
+                send(self.installation_token(repo).await?).await
+            }
+            answer => answer,
+        }
     }
 
     async fn call<T: DeserializeOwned>(
@@ -939,26 +1048,20 @@ impl GithubClient {
     }
 
     /// Our comment carrying `marker`, if there is one. Comments by others never count,
-    /// even when they quote the marker.
+    /// even when they quote the marker, nor (with App auth) those of other bots: when our
+    /// own login cannot be learnt, this fails rather than take any bot's word.
     pub async fn find_comment(
         &self,
         repo: &RepoFullName,
         issue: u64,
         marker: &str,
     ) -> Result<Option<IssueComment>, GithubError> {
+        let own = self.own_login().await?;
         Ok(self
             .list_comments(repo, issue)
             .await?
             .into_iter()
-            .find(|c| c.body.contains(marker) && self.is_ours(c)))
-    }
-
-    fn is_ours(&self, c: &IssueComment) -> bool {
-        match (&self.own_login, &self.auth) {
-            (Some(login), _) => c.author.eq_ignore_ascii_case(login),
-            (None, Auth::App(_)) => c.author_is_bot,
-            (None, Auth::Token(_)) => true,
-        }
+            .find(|c| c.body.contains(marker) && is_ours(c, own)))
     }
 
     /// Posts `body` (which must contain `marker`) unless our comment with that marker is
@@ -1140,6 +1243,23 @@ impl GithubClient {
             redelivered.push(d.id);
         }
         Ok(redelivered)
+    }
+}
+
+/// Whether `c` is ours: written by `own` when we know who we are (a plain token without a
+/// configured login does not know, and takes any author).
+fn is_ours(c: &IssueComment, own: Option<&str>) -> bool {
+    own.is_none_or(|login| c.author.eq_ignore_ascii_case(login))
+}
+
+/// The App's bot account, from the App as `GET /app` answers it.
+fn bot_login(app: Result<wire::App, GithubError>) -> Result<String, GithubError> {
+    match app?.slug {
+        Some(slug) if !slug.is_empty() => Ok(format!("{slug}[bot]")),
+        _ => Err(GithubError::Decode {
+            what: "GET /app".into(),
+            message: "the App has no slug".into(),
+        }),
     }
 }
 

@@ -5,6 +5,13 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+/// The App itself (`GET /app`): its slug names its bot account, `<slug>[bot]`.
+#[derive(Deserialize)]
+pub struct App {
+    #[serde(default)]
+    pub slug: Option<String>,
+}
+
 #[derive(Deserialize)]
 pub struct Installation {
     pub id: u64,

@@ -22,10 +22,13 @@ use serde_json::{Value, json};
 pub use schema::Operations;
 
 pub const APP_ID: u64 = 4242;
+/// The App's slug: GitHub posts its comments as `<slug>[bot]`.
+pub const APP_SLUG: &str = "agentpods";
 pub const APP_KEY_PEM: &str = include_str!("test-app-key.pem");
 const APP_PUBLIC_PEM: &str = include_str!("test-app-key.pub.pem");
 /// The plain token the fake accepts.
 pub const PAT: &str = "ghp_faketoken0123456789";
+/// The App's bot account, `APP_SLUG[bot]`: the author of what the App posts.
 pub const BOT_LOGIN: &str = "agentpods[bot]";
 pub const PAT_LOGIN: &str = "agentpods-bot";
 /// How long an installation token lives.
@@ -42,6 +45,8 @@ pub enum FaultKind {
     SecondaryLimit { retry_after: u64 },
     /// 403 with `x-ratelimit-remaining: 0` and a reset `secs` from now.
     PrimaryLimit { reset_in: u64 },
+    /// 401 `Bad credentials`, whatever the credentials.
+    BadCredentials,
 }
 
 struct Fault {
@@ -95,6 +100,8 @@ pub struct Grant {
     /// `None`: every repository of the installation.
     pub repositories: Option<Vec<String>>,
     pub permissions: BTreeMap<String, String>,
+    /// Revoked before it expired: refused with 401 from then on.
+    pub revoked: bool,
 }
 
 #[derive(Default)]
@@ -223,6 +230,17 @@ impl FakeGithub {
         })
     }
 
+    /// A comment by another bot account (another App), not ours.
+    pub fn add_bot_comment(&self, repo: &str, issue: u64, login: &str, body: &str) -> u64 {
+        let id = self.add_comment(repo, issue, login, body);
+        self.with(|m| {
+            if let Some(c) = m.comments.iter_mut().find(|c| c.id == id) {
+                c.kind = "Bot".into();
+            }
+        });
+        id
+    }
+
     pub fn add_delivery(&self, guid: &str, event: &str, status_code: u16, age: Duration) -> u64 {
         let now = self.shared.clock.now();
         self.with(|m| {
@@ -247,6 +265,18 @@ impl FakeGithub {
             kind,
             remaining: count,
         });
+    }
+
+    /// Revokes every installation token issued so far (as `DELETE /installation/token`, an
+    /// uninstall or a suspension would): GitHub answers 401 to each from now on, long
+    /// before it expires. Tokens issued later are good.
+    pub fn revoke_installation_tokens(&self) {
+        self.with(|m| m.grants.values_mut().for_each(|g| g.revoked = true));
+    }
+
+    /// Forgets every fault not yet spent (those set to catch requests for ever, too).
+    pub fn clear_faults(&self) {
+        self.shared.faults.lock().expect("faults").clear();
     }
 
     /// `METHOD /path?query -> status`, in order.
@@ -341,6 +371,7 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
             r.headers_mut().insert("retry-after", retry_after.into());
             r
         }
+        Some(FaultKind::BadCredentials) => error(StatusCode::UNAUTHORIZED, "Bad credentials"),
         Some(FaultKind::PrimaryLimit { reset_in }) => {
             let reset = shared.clock.now() + Duration::from_secs(reset_in);
             let mut r = error(StatusCode::FORBIDDEN, "API rate limit exceeded.");
@@ -429,7 +460,9 @@ fn authenticate(shared: &Shared, header: Option<&HeaderValue>) -> Result<Caller,
     }
     let model = shared.model.lock().expect("model");
     match model.grants.get(token) {
-        Some(g) if g.expires_at > shared.clock.now() => Ok(Caller::Installation(g.clone())),
+        Some(g) if g.expires_at > shared.clock.now() && !g.revoked => {
+            Ok(Caller::Installation(g.clone()))
+        }
         _ => Err(()),
     }
 }
@@ -556,6 +589,7 @@ fn route(
                     expires_at,
                     repositories,
                     permissions: permissions.clone(),
+                    revoked: false,
                 },
             );
             json_response(
@@ -814,6 +848,36 @@ fn route(
                 .collect();
             json_response(StatusCode::OK, Value::Array(page))
         }
+        // Every limit as GitHub counts it; asking costs none of them.
+        ("GET", ["rate_limit"]) => {
+            let reset = epoch(now + Duration::from_secs(3600));
+            let limit =
+                |limit: u64| json!({"limit": limit, "used": 0, "remaining": limit, "reset": reset});
+            json_response(
+                StatusCode::OK,
+                json!({"resources": {"core": limit(5000), "search": limit(30),
+                                     "graphql": limit(5000), "integration_manifest": limit(5000),
+                                     "code_search": limit(10)},
+                       "rate": limit(5000)}),
+            )
+        }
+        // The App the JWT is signed for.
+        ("GET", ["app"]) => json_response(
+            StatusCode::OK,
+            json!({"id": APP_ID, "slug": APP_SLUG, "client_id": "Iv1.fake0123456789ab",
+                   "node_id": "MDExOkludGVncmF0aW9uNDI0Mg==",
+                   "owner": {"login": "agentpods-org", "id": 9, "type": "Organization",
+                             "site_admin": false},
+                   "name": "agentpods", "description": "Runs coding agents on GitHub events",
+                   "external_url": "https://agentpods.dev",
+                   "html_url": format!("https://github.com/apps/{APP_SLUG}"),
+                   "created_at": "2025-01-01T00:00:00Z", "updated_at": "2025-01-01T00:00:00Z",
+                   "permissions": {"checks": "write", "contents": "write", "issues": "write",
+                                   "metadata": "read", "pull_requests": "write",
+                                   "statuses": "write"},
+                   "events": ["issue_comment", "pull_request"],
+                   "installations_count": m.installations.values().collect::<std::collections::BTreeSet<_>>().len()}),
+        ),
         ("GET", ["app", "hook", "deliveries"]) => {
             let mut list = m.deliveries.clone();
             list.sort_by_key(|d| std::cmp::Reverse((d.delivered_at, d.id)));

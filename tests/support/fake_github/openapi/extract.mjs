@@ -25,6 +25,8 @@ const OPERATIONS = [
   ["post", "/app/hook/deliveries/{delivery_id}/attempts"],
   ["post", "/repos/{owner}/{repo}/pulls"],
   ["get", "/repos/{owner}/{repo}/pulls"],
+  ["get", "/rate_limit"],
+  ["get", "/app"],
 ];
 
 const dir = process.argv[2];

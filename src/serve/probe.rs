@@ -1,0 +1,151 @@
+//! The checks behind `GET /readyz`. Each dependency (the Kubernetes API server, GitHub) is
+//! asked in the background at startup and every few seconds after; `/readyz` reads the
+//! last verdict, so it answers at once and never waits on the network.
+
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::github::client::{GithubClient, GithubError};
+
+/// How often the background checks ask.
+pub const PROBE_EVERY: Duration = Duration::from_secs(10);
+
+/// How long the GitHub check waits for an answer before it calls GitHub unreachable
+/// (the client's own timeouts are longer, made for calls that must go through).
+pub const GITHUB_PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The last verdict of a background check: ready, or why not. Clones share it; the check
+/// stops once every clone is gone.
+#[derive(Debug, Clone)]
+pub struct Readiness(Arc<Mutex<Result<(), String>>>);
+
+impl Readiness {
+    /// Not ready, for `why`, until a check says otherwise.
+    pub fn not_yet(why: impl Into<String>) -> Readiness {
+        Readiness(Arc::new(Mutex::new(Err(why.into()))))
+    }
+
+    /// The last verdict.
+    pub fn verdict(&self) -> Result<(), String> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Runs `check` now and then every `every`, keeping each verdict, until every clone of
+    /// this readiness is dropped.
+    pub fn spawn<C, F>(&self, every: Duration, check: C) -> tokio::task::JoinHandle<()>
+    where
+        C: Fn() -> F + Send + 'static,
+        F: Future<Output = Result<(), String>> + Send + 'static,
+    {
+        let verdict = Arc::downgrade(&self.0);
+        tokio::spawn(async move {
+            loop {
+                let answer = check().await;
+                let Some(verdict) = verdict.upgrade() else {
+                    return;
+                };
+                *verdict.lock().unwrap_or_else(|e| e.into_inner()) = answer;
+                drop(verdict);
+                tokio::time::sleep(every).await;
+            }
+        })
+    }
+}
+
+/// GitHub's side of `/readyz`: asks GitHub through `client` now and every `every`
+/// whether it answers and takes our credentials ([`GithubClient::ping`]).
+pub fn github(client: Arc<GithubClient>, every: Duration) -> Readiness {
+    let readiness = Readiness::not_yet("GitHub was not asked yet");
+    readiness.spawn(every, move || {
+        let client = client.clone();
+        async move {
+            match tokio::time::timeout(GITHUB_PROBE_TIMEOUT, client.ping()).await {
+                Ok(answer) => github_verdict(answer),
+                Err(_) => Err(format!(
+                    "GitHub unreachable: no answer within {} s",
+                    GITHUB_PROBE_TIMEOUT.as_secs()
+                )),
+            }
+        }
+    });
+    readiness
+}
+
+/// What `/readyz` says of one answer to [`GithubClient::ping`]. Errors name the call and
+/// GitHub's message, never a credential.
+pub fn github_verdict(answer: Result<(), GithubError>) -> Result<(), String> {
+    match answer {
+        Ok(()) => Ok(()),
+        Err(GithubError::Unauthorized { what }) => {
+            Err(format!("GitHub refused our credentials (401 to {what})"))
+        }
+        Err(GithubError::Forbidden { what, message }) => Err(format!(
+            "GitHub refused our credentials (403 to {what}: {message})"
+        )),
+        Err(e @ GithubError::Config(_)) => Err(format!("cannot ask GitHub: {e}")),
+        Err(e) => Err(format!("GitHub unreachable: {e}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_verdict_names_the_refusal_or_the_fault() {
+        let refused = github_verdict(Err(GithubError::Unauthorized {
+            what: "GET /app".into(),
+        }));
+        assert_eq!(
+            refused,
+            Err("GitHub refused our credentials (401 to GET /app)".into())
+        );
+        let down = github_verdict(Err(GithubError::Server {
+            status: 502,
+            what: "GET /rate_limit".into(),
+        }));
+        assert_eq!(
+            down,
+            Err("GitHub unreachable: GitHub failed GET /rate_limit (502)".into())
+        );
+        let far = github_verdict(Err(GithubError::Transport(
+            "GET /rate_limit: refused".into(),
+        )));
+        assert!(far.unwrap_err().starts_with("GitHub unreachable: "));
+        assert_eq!(github_verdict(Ok(())), Ok(()));
+    }
+
+    /// Waits (in real time, briefly) until `readiness` says `want`.
+    async fn until(readiness: &Readiness, want: Result<(), String>) {
+        tokio::time::timeout(Duration::from_secs(10), async {
+            while readiness.verdict() != want {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("never {want:?}; last {:?}", readiness.verdict()));
+    }
+
+    #[tokio::test]
+    async fn a_check_runs_at_once_then_again_and_stops_with_its_readiness() {
+        let answer = Arc::new(Mutex::new(Ok(())));
+        let readiness = Readiness::not_yet("not asked");
+        assert_eq!(readiness.verdict(), Err("not asked".into()));
+        let says = answer.clone();
+        let task = readiness.spawn(Duration::from_millis(5), move || {
+            let said = says.lock().expect("answer").clone();
+            async move { said }
+        });
+        until(&readiness, Ok(())).await;
+        *answer.lock().expect("answer") = Err("down".into());
+        until(&readiness, Err("down".into())).await;
+        *answer.lock().expect("answer") = Ok(());
+        until(&readiness, Ok(())).await;
+        drop(readiness);
+        tokio::time::timeout(Duration::from_secs(10), task)
+            .await
+            .expect("the check stops once its readiness is gone")
+            .expect("the check's task");
+    }
+}
