@@ -1685,6 +1685,46 @@ mod tests {
         );
     }
 
+    /// Nesting a million deep never overflows the stack: where we read, it is refused
+    /// (the wrong type, or serde_json's 128-level limit); where we skip, serde_json skips
+    /// without recursing, so a real event with such an extra field still reads.
+    #[test]
+    fn a_deeply_nested_body_is_refused_or_skipped_not_a_crash() {
+        let nested = |depth: usize, innermost: &str| {
+            let mut v = "[".repeat(depth);
+            v.push_str(innermost);
+            v.push_str(&"]".repeat(depth));
+            v
+        };
+        let with_field = |rel: &str, key: &str, value: &str| {
+            let mut body = fixture(rel);
+            let close = body.iter().rposition(|&b| b == b'}').expect("an object");
+            body.truncate(close);
+            body.extend(format!(",\"{key}\":{value}}}").into_bytes());
+            body
+        };
+        let deep = nested(1_000_000, "");
+        let ev = parse(
+            "pull_request",
+            &with_field("pull_request/opened.json", "extra", &deep),
+        )
+        .expect("an unmodelled field is skipped");
+        assert_eq!(pr(&ev).action, PullRequestAction::Opened);
+        parse(
+            "pull_request",
+            format!("{{\"pull_request\":{deep}}}").as_bytes(),
+        )
+        .expect_err("not a pull request");
+        // Inside a modelled field that takes any JSON (a label's name must be a string;
+        // the `other` events keep `action` as any value).
+        let err = parse(
+            "deployment",
+            format!("{{\"action\":{}}}", nested(10_000, "1")).as_bytes(),
+        )
+        .expect_err("too deep");
+        assert!(err.to_string().contains("recursion limit"), "{err}");
+    }
+
     #[test]
     fn not_json_reports_line_and_column() {
         let err = parse("push", b"not json").expect_err("garbage");
