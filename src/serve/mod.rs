@@ -107,13 +107,25 @@ pub enum ServeError {
 }
 
 /// Sets up logging to stderr. The filter comes from `AGENTPODS_LOG` (default `info`).
-pub fn init_logging(format: LogFormat) {
+///
+/// Lines are written by a thread of their own, through a buffer flushed whenever no line
+/// is waiting: one `write` for a burst of lines rather than one per line, and a request
+/// never waits on a slow reader of stderr. No line is dropped (a full queue holds the
+/// logger back instead). Keep the guard until the end: dropping it writes what is left.
+pub fn init_logging(format: LogFormat) -> LogGuard {
     let filter = std::env::var(LOG_ENV)
         .ok()
         .and_then(|f| f.parse::<Targets>().ok())
         .unwrap_or_else(|| Targets::new().with_default(tracing::Level::INFO));
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .thread_name("agentpods-log")
+        .finish(std::io::BufWriter::with_capacity(
+            64 * 1024,
+            std::io::stderr(),
+        ));
     let layer = tracing_subscriber::fmt::layer()
-        .with_writer(std::io::stderr)
+        .with_writer(writer)
         .with_target(false);
     let registry = tracing_subscriber::registry().with(filter);
     // A second call (tests) keeps the first subscriber.
@@ -123,7 +135,12 @@ pub fn init_logging(format: LogFormat) {
             .with(layer.json().with_current_span(true).with_span_list(false))
             .try_init(),
     };
+    LogGuard(guard)
 }
+
+/// Writes the lines still queued when dropped (see [`init_logging`]).
+#[must_use = "dropping the guard stops logging"]
+pub struct LogGuard(#[allow(dead_code)] tracing_appender::non_blocking::WorkerGuard);
 
 /// Builds the shared state: secrets, config, launcher. Checks everything that can be
 /// checked before listening; with a cluster, also returns its client.
@@ -170,7 +187,7 @@ pub async fn build_state(
 
 /// `agentpods serve`.
 pub fn run(options: ServeOptions) -> ExitCode {
-    init_logging(options.log_format);
+    let _logging = init_logging(options.log_format);
     match start(&options) {
         Ok(()) => {
             tracing::info!("stopped");
