@@ -11,6 +11,11 @@
 #   2. latency at a held rate: PACED_CONNECTIONS (10) connections, each pausing PACE_MS (10)
 #      before each request: about 1,000 deliveries/s; p50/p99/p99.9 as wrk measures them.
 #
+#   3. the whole machine (WHOLE=1, the default): each server as it ships, unpinned, and wrk
+#      with two threads on the same two cores: `serve` with its default runtime (a worker
+#      per core), the Node server as one process, and the Node server on node:cluster with
+#      one worker per core. Only requests/s; the machine is shared with the load generator.
+#
 # Needs: wrk (apt-get install wrk), node >= 20 and npm, a Rust toolchain, openssl, curl.
 # Each line also gives the server's own CPU time per request (cpu_us, from /proc), which a
 # neighbour's load does not change. The servers take turns, ROUNDS (3) times; the summary
@@ -28,8 +33,12 @@ PACE_MS="${PACE_MS:-10}"
 SERVER_CPU="${SERVER_CPU:-0}"
 CLIENT_CPU="${CLIENT_CPU:-1}"
 ROUNDS="${ROUNDS:-3}"
+WHOLE="${WHOLE:-1}"
 AGENTPODS_PORT=18181
 NODE_PORT=18182
+WHOLE_AGENTPODS_PORT=18183
+WHOLE_NODE_PORT=18184
+WHOLE_CLUSTER_PORT=18185
 
 for tool in wrk node npm openssl curl taskset; do
     command -v "$tool" >/dev/null || { echo "error: $tool is needed" >&2; exit 1; }
@@ -81,12 +90,17 @@ done
 ticks_per_second="$(getconf CLK_TCK)"
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 
+# wrk's cores and threads: its own core by default; the whole-machine runs share both.
+WRK_CPUS="$CLIENT_CPU"
+WRK_THREADS=1
+
 bench() { # name port pid connections [pace]
     local name="$1" port="$2" pid="$3" connections="$4" pace="${5:-0}"
     local line before after requests
     before="$(cpu_ticks "$pid")"
-    line="$(PACE_MS="$pace" taskset -c "$CLIENT_CPU" wrk -t1 -c"$connections" -d"$DURATION" \
-        -s benches/load/delivery.lua "http://127.0.0.1:$port/webhook" | grep '^RESULT')"
+    line="$(PACE_MS="$pace" taskset -c "$WRK_CPUS" wrk -t"$WRK_THREADS" -c"$connections" \
+        -d"$DURATION" -s benches/load/delivery.lua "http://127.0.0.1:$port/webhook" |
+        grep '^RESULT')"
     after="$(cpu_ticks "$pid")"
     requests="$(sed 's/.* requests=\([0-9]*\).*/\1/' <<<"$line")"
     # The server's own CPU time per request: what a core can answer, whatever else runs.
@@ -108,6 +122,39 @@ for round in $(seq "$ROUNDS"); do
     bench octokit "$NODE_PORT" "${pids[1]}" "$PACED_CONNECTIONS" "$PACE_MS" | tee -a "$work/n-paced"
 done
 
+if [ "$WHOLE" = 1 ]; then
+    all_cpus="$SERVER_CPU,$CLIENT_CPU"
+    GITHUB_WEBHOOK_SECRET="$SECRET" "$AGENTPODS_BIN" serve --config services.yaml \
+        --listen "127.0.0.1:$WHOLE_AGENTPODS_PORT" --dry-run 2>"$work/agentpods-whole.log" &
+    pids+=($!)
+    GITHUB_WEBHOOK_SECRET="$SECRET" PORT="$WHOLE_NODE_PORT" \
+        node benches/load/node/server.mjs 2>"$work/node-whole.log" &
+    pids+=($!)
+    GITHUB_WEBHOOK_SECRET="$SECRET" PORT="$WHOLE_CLUSTER_PORT" WORKERS=2 \
+        node benches/load/node/server.mjs 2>"$work/cluster-whole.log" &
+    pids+=($!)
+    whole_pids=("${pids[@]: -3}")
+    for port in "$WHOLE_AGENTPODS_PORT" "$WHOLE_NODE_PORT" "$WHOLE_CLUSTER_PORT"; do
+        for _ in $(seq 100); do
+            [ "$(deliver "$port")" = 200 ] && break
+            sleep 0.1
+        done
+        [ "$(deliver "$port")" = 200 ] || { echo "error: port $port never answered 200" >&2; cat "$work"/*.log >&2; exit 1; }
+    done
+    WRK_CPUS="$all_cpus" WRK_THREADS=2
+    for port in "$WHOLE_AGENTPODS_PORT" "$WHOLE_NODE_PORT" "$WHOLE_CLUSTER_PORT"; do
+        DURATION=2s bench warmup "$port" "${whole_pids[0]}" "$CONNECTIONS" >/dev/null
+    done
+    for round in $(seq "$ROUNDS"); do
+        echo "== round $round: the whole machine, servers unpinned, wrk with 2 threads, $CONNECTIONS connections, $DURATION"
+        # cpu_us: of the process named; node:cluster's workers are other processes.
+        bench agentpods "$WHOLE_AGENTPODS_PORT" "${whole_pids[0]}" "$CONNECTIONS" | tee -a "$work/a-whole"
+        bench octokit "$WHOLE_NODE_PORT" "${whole_pids[1]}" "$CONNECTIONS" | tee -a "$work/n-whole"
+        bench octokit-cluster "$WHOLE_CLUSTER_PORT" "${whole_pids[2]}" "$CONNECTIONS" |
+            sed 's/ cpu_us=[0-9]*$/ cpu_us=-/' | tee -a "$work/c-whole"
+    done
+fi
+
 field() { sed -n "s/.* $2=\([^ ]*\).*/\1/p" "$work/$1"; }
 most() { field "$1" "$2" | sort -g | tail -1; }
 least() { field "$1" "$2" | sort -g | head -1; }
@@ -117,6 +164,10 @@ echo "throughput: agentpods ${a_rps}/s, octokit ${n_rps}/s: $(awk "BEGIN { print
 a_cpu="$(least a-max cpu_us)" n_cpu="$(least n-max cpu_us)"
 echo "server CPU per request: agentpods ${a_cpu} us, octokit ${n_cpu} us: $(awk "BEGIN { printf \"%.1f\", $n_cpu / $a_cpu }")x the requests per core"
 echo "held rate: agentpods p99 $(least a-paced p99_ms) ms at up to $(most a-paced rps)/s; octokit p99 $(least n-paced p99_ms) ms at up to $(most n-paced rps)/s"
-if grep -v ' errors=0 non2xx=0 cpu_us=' "$work"/a-* "$work"/n-* >&2; then
+if [ "$WHOLE" = 1 ]; then
+    a_whole="$(most a-whole rps)" n_whole="$(most n-whole rps)" c_whole="$(most c-whole rps)"
+    echo "whole machine: agentpods ${a_whole}/s; octokit ${n_whole}/s as one process ($(awk "BEGIN { printf \"%.1f\", $a_whole / $n_whole }")x), ${c_whole}/s on node:cluster with 2 workers ($(awk "BEGIN { printf \"%.1f\", $a_whole / $c_whole }")x)"
+fi
+if grep -v ' errors=0 non2xx=0 cpu_us=' "$work"/[anc]-* >&2; then
     echo "warning: the lines above had errors or non-2xx answers" >&2
 fi
