@@ -10,10 +10,11 @@ use std::time::Duration;
 use agentpods::config::Permission;
 use agentpods::github::client::{
     ClientConfig, Credentials, GithubClient, GithubError, RetryPolicy, Secret, TokenPermissions,
+    own_login_from_env,
 };
 use agentpods::github::event::RepoFullName;
 use support::fake_github::{
-    APP_ID, APP_KEY_PEM, BOT_LOGIN, FakeGithub, FaultKind, ManualClock, PAT,
+    APP_ID, APP_KEY_PEM, BOT_LOGIN, FakeGithub, FaultKind, ManualClock, PAT, PAT_LOGIN,
 };
 use support::server::within;
 
@@ -510,6 +511,135 @@ async fn our_login_comes_from_the_probe_or_the_config_and_is_never_guessed() {
 }
 
 #[tokio::test]
+async fn with_a_token_our_login_is_the_tokens_user_from_get_user() {
+    within(30, async {
+        let clock = ManualClock::new();
+        let fake = fake(&clock).await;
+        let client = token_client(&fake, &clock);
+        let marker = "<!-- agentpods:approved sha=abc -->";
+        // Someone else writes our marker: not ours, for replies or for approvals.
+        fake.add_comment(REPO, 4, "mallory", &format!("approved {marker}"));
+        assert_eq!(client.find_comment(&repo(), 4, marker).await.unwrap(), None);
+        assert_eq!(
+            client
+                .find_trusted_comment(&repo(), 4, marker)
+                .await
+                .unwrap(),
+            None
+        );
+
+        let id = client
+            .create_comment_once(&repo(), 4, marker, &format!("Approved.\n\n{marker}"))
+            .await
+            .unwrap();
+        let found = client
+            .find_trusted_comment(&repo(), 4, marker)
+            .await
+            .unwrap()
+            .expect("ours");
+        assert_eq!((found.id, found.author.as_str()), (id, PAT_LOGIN));
+        assert_eq!(client.own_login().await.unwrap(), Some(PAT_LOGIN));
+        assert_eq!(fake.count("GET", "/user"), 1, "GET /user is asked once");
+
+        // GitHub down when the login is first needed: the lookup fails (nothing is taken
+        // for ours), and the next one asks again.
+        let client = token_client(&fake, &clock);
+        fake.fail_next(10, Some(("GET", "/user")), FaultKind::BadGateway);
+        let err = client
+            .find_trusted_comment(&repo(), 4, marker)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, GithubError::Server { .. }), "{err}");
+        fake.clear_faults();
+        assert_eq!(
+            client
+                .find_trusted_comment(&repo(), 4, marker)
+                .await
+                .unwrap()
+                .map(|c| c.id),
+            Some(id)
+        );
+        assert_clean(&fake);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_token_github_will_not_name_believes_no_approval_marker() {
+    within(30, async {
+        let clock = ManualClock::new();
+        let fake = fake(&clock).await;
+        // An installation token handed over as a plain token (as Actions' GITHUB_TOKEN):
+        // GitHub answers GET /user with 403, and it posts as the App's bot.
+        let mut config = ClientConfig::new(Credentials::Token(Secret::new(
+            fake.installation_token(REPO),
+        )));
+        config.base_url = fake.url();
+        config.retry = policy();
+        let client = GithubClient::new(config.clone(), clock.clone()).unwrap();
+        assert_eq!(client.own_login().await.unwrap(), None);
+        assert_eq!(client.own_login().await.unwrap(), None);
+        assert_eq!(
+            fake.requests()
+                .iter()
+                .filter(|r| r.starts_with("GET /user"))
+                .collect::<Vec<_>>(),
+            ["GET /user -> 403"],
+            "the refusal is kept: asked once"
+        );
+
+        // A forged approval marker by the fork's author is not believed, nor is any
+        // other, and the error says what to set.
+        let marker = "<!-- agentpods:approved sha=abc -->";
+        fake.add_comment(REPO, 4, "forker", marker);
+        let err = client
+            .find_trusted_comment(&repo(), 4, marker)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, GithubError::OwnLoginUnknown), "{err}");
+        assert!(err.to_string().contains("AGENTPODS_GITHUB_LOGIN"), "{err}");
+
+        // Replies are still posted once: for de-duplication any marked comment is taken.
+        let reply = "<!-- agentpods:reply=d1-0 -->";
+        let id = client
+            .create_comment_once(&repo(), 5, reply, &format!("Hello.\n\n{reply}"))
+            .await
+            .unwrap();
+        let again = client
+            .create_comment_once(&repo(), 5, reply, &format!("Hello.\n\n{reply}"))
+            .await
+            .unwrap();
+        assert_eq!(again, id);
+        assert_eq!(fake.count("POST", "/issues/5/comments"), 1);
+
+        // The operator names the login: GitHub is not asked, and only that login's
+        // markers count.
+        config.own_login = Some(BOT_LOGIN.into());
+        let named = GithubClient::new(config, clock.clone()).unwrap();
+        assert_eq!(
+            named
+                .find_trusted_comment(&repo(), 4, marker)
+                .await
+                .unwrap(),
+            None
+        );
+        named
+            .create_comment(&repo(), 4, &format!("Approved.\n\n{marker}"))
+            .await
+            .unwrap();
+        let found = named
+            .find_trusted_comment(&repo(), 4, marker)
+            .await
+            .unwrap()
+            .expect("ours");
+        assert_eq!(found.author, BOT_LOGIN);
+        assert_eq!(fake.count("GET", "/user"), 1);
+        assert_clean(&fake);
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn a_pull_request_github_opened_before_failing_is_found_not_opened_again() {
     within(30, async {
         let clock = ManualClock::new();
@@ -726,6 +856,14 @@ fn credentials_come_from_the_environment_and_errors_never_show_them() {
         Credentials::from_env(env(&[]), no_file)
             .expect("no error")
             .is_none()
+    );
+    assert_eq!(
+        own_login_from_env(env(&[("AGENTPODS_GITHUB_LOGIN", " @agentpods-bot ")])),
+        Some("agentpods-bot".to_owned())
+    );
+    assert_eq!(
+        own_login_from_env(env(&[("AGENTPODS_GITHUB_LOGIN", " ")])),
+        None
     );
     let token = Credentials::from_env(env(&[("GITHUB_TOKEN", "ghp_x ")]), no_file).expect("ok");
     assert!(matches!(token, Some(Credentials::Token(t)) if t.expose() == "ghp_x"));

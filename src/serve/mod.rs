@@ -32,7 +32,9 @@ use crate::cluster::controller::{self, ConfigSource, ControllerOptions, PhaseSin
 use crate::cluster::launch::ClusterLauncher;
 use crate::cluster::lease::{self, LeaseOptions};
 use crate::cluster::report::{AppTokens, GithubReports, RunReports, TokenMinter};
-use crate::github::client::{ClientConfig, Credentials, GithubClient, SystemClock as GithubClock};
+use crate::github::client::{
+    ClientConfig, Credentials, GithubClient, SystemClock as GithubClock, own_login_from_env,
+};
 use crate::github::webhook::{SecretsError, WebhookSecrets};
 use crate::server::{self, AppState};
 use launcher::{DryRunLauncher, LaunchError};
@@ -211,7 +213,8 @@ fn runs_namespace(config: &ConfigStore) -> Option<String> {
 }
 
 /// The GitHub client the environment's credentials make, if there are any (built once,
-/// in [`build_state`]; bad credentials stop the service there).
+/// in [`build_state`]; bad credentials stop the service there). `AGENTPODS_GITHUB_LOGIN`
+/// names the login it posts as, for a token whose user GitHub will not name.
 pub fn github_client() -> Result<Option<GithubClient>, ServeError> {
     let credentials = Credentials::from_env(
         |name| std::env::var(name).ok(),
@@ -220,7 +223,9 @@ pub fn github_client() -> Result<Option<GithubClient>, ServeError> {
     let Some(credentials) = credentials else {
         return Ok(None);
     };
-    let client = GithubClient::new(ClientConfig::new(credentials), Arc::new(GithubClock))?;
+    let mut config = ClientConfig::new(credentials);
+    config.own_login = own_login_from_env(|name| std::env::var(name).ok());
+    let client = GithubClient::new(config, Arc::new(GithubClock))?;
     Ok(Some(client))
 }
 

@@ -162,10 +162,23 @@ pub struct ClientConfig {
     pub retry: RetryPolicy,
     /// How long a collaborator permission is believed.
     pub permission_ttl: Duration,
-    /// The login our comments are posted as. Unset with App auth, it is the App's bot,
-    /// `<slug>[bot]`, learnt once from `GET /app`; unset with a plain token, a comment by
-    /// anyone counts as ours when it carries our marker, so set it to the token's user.
+    /// The login our comments are posted as ([`OWN_LOGIN_ENV`]). Unset, it is learnt once:
+    /// with App auth the App's bot, `<slug>[bot]`, from `GET /app`; with a plain token the
+    /// token's user, from `GET /user`. A token that has no user (an installation token,
+    /// Actions' `GITHUB_TOKEN`) cannot learn it: then no marker that grants something
+    /// (a fork pull request's approval) is believed.
     pub own_login: Option<String>,
+}
+
+/// Names the login agentpods posts as, for a token GitHub will not name (`GET /user`).
+pub const OWN_LOGIN_ENV: &str = "AGENTPODS_GITHUB_LOGIN";
+
+/// The login [`OWN_LOGIN_ENV`] names, trimmed (and without a leading `@`); `None` when
+/// unset or blank.
+pub fn own_login_from_env(var: impl Fn(&str) -> Option<String>) -> Option<String> {
+    var(OWN_LOGIN_ENV)
+        .map(|v| v.trim().trim_start_matches('@').to_owned())
+        .filter(|v| !v.is_empty())
 }
 
 impl ClientConfig {
@@ -208,6 +221,12 @@ pub enum GithubError {
     Decode { what: String, message: String },
     #[error("GitHub client configuration: {0}")]
     Config(String),
+    /// We cannot tell our own comments from others': GitHub will not name the token's
+    /// user. Markers that grant something are not believed.
+    #[error(
+        "agentpods does not know the GitHub login it posts as (GitHub does not name the user of this token: an installation token has none), so it cannot tell its own comments from forged ones; set {OWN_LOGIN_ENV} to that login"
+    )]
+    OwnLoginUnknown,
 }
 
 impl GithubError {
@@ -408,8 +427,9 @@ pub struct GithubClient {
     clock: Arc<dyn Clock>,
     permission_ttl: Duration,
     permissions: Mutex<HashMap<(String, String), (Permission, SystemTime)>>,
-    /// Configured, or learnt once (App auth) from the App's slug.
-    own_login: tokio::sync::OnceCell<String>,
+    /// Configured, or learnt once from GitHub: the App's bot or the token's user; `None`
+    /// when GitHub will not say (a token without a user).
+    own_login: tokio::sync::OnceCell<Option<String>>,
 }
 
 /// How many pages of comments are read when looking for ours.
@@ -440,7 +460,7 @@ impl GithubClient {
             clock,
             permission_ttl: config.permission_ttl,
             permissions: Mutex::new(HashMap::new()),
-            own_login: tokio::sync::OnceCell::new_with(config.own_login),
+            own_login: tokio::sync::OnceCell::new_with(config.own_login.map(Some)),
         })
     }
 
@@ -508,32 +528,55 @@ impl GithubClient {
         }
     }
 
-    /// The login our comments are posted as: configured; with App auth otherwise the App's
-    /// bot, `<slug>[bot]`, asked of GitHub (`GET /app`) once; with a plain token otherwise
-    /// unknown (`None`).
+    /// The login our comments are posted as: configured, or asked of GitHub once — with
+    /// App auth the App's bot, `<slug>[bot]` (`GET /app`), with a plain token the token's
+    /// user (`GET /user`). `None` when GitHub refuses to name the token's user (an
+    /// installation token has none: 403), which is kept like a login. When GitHub cannot
+    /// be asked (down, rate-limited), the error, and the next call asks again.
     pub async fn own_login(&self) -> Result<Option<&str>, GithubError> {
-        if let Some(login) = self.own_login.get() {
-            return Ok(Some(login));
-        }
-        if !self.is_app() {
-            return Ok(None);
-        }
         let login = self
             .own_login
             .get_or_try_init(|| async {
-                let login = bot_login(
-                    self.send_as_app(Method::GET, "/app", None::<&()>, Replay::Safe)
-                        .await,
-                )?;
-                tracing::info!(login = %login, "our comments are those of the App's bot");
-                Ok::<_, GithubError>(login)
+                match &self.auth {
+                    Auth::App(_) => {
+                        let login = bot_login(
+                            self.send_as_app(Method::GET, "/app", None::<&()>, Replay::Safe)
+                                .await,
+                        )?;
+                        tracing::info!(login = %login, "our comments are those of the App's bot");
+                        Ok(Some(login))
+                    }
+                    Auth::Token(t) => self.token_login(t).await,
+                }
             })
             .await?;
-        Ok(Some(login))
+        Ok(login.as_deref())
+    }
+
+    /// The token's user, from `GET /user`; `None` when GitHub refuses to name one (an
+    /// installation token has no user: 403 "Resource not accessible by integration").
+    async fn token_login(&self, token: &Secret) -> Result<Option<String>, GithubError> {
+        let auth = || bearer(token.expose());
+        match self
+            .http
+            .send(Method::GET, "/user", &auth, None::<&()>, Replay::Safe)
+            .await
+        {
+            Ok(reply) => {
+                let user: wire::AuthenticatedUser = decode(&Method::GET, "/user", &reply.body)?;
+                tracing::info!(login = %user.login, "our comments are those of the token's user");
+                Ok(Some(user.login))
+            }
+            Err(e @ (GithubError::Forbidden { .. } | GithubError::NotFound { .. })) => {
+                tracing::warn!("{}: {e}", GithubError::OwnLoginUnknown);
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     fn learnt_login(&self, login: String) {
-        if self.own_login.set(login.clone()).is_ok() {
+        if self.own_login.set(Some(login.clone())).is_ok() {
             tracing::info!(login = %login, "our comments are those of the App's bot");
         }
     }
@@ -1047,9 +1090,12 @@ impl GithubClient {
         Ok(out)
     }
 
-    /// Our comment carrying `marker`, if there is one. Comments by others never count,
-    /// even when they quote the marker, nor (with App auth) those of other bots: when our
-    /// own login cannot be learnt, this fails rather than take any bot's word.
+    /// Our comment carrying `marker`, if there is one, to edit it or not post it twice.
+    /// Comments by others never count, even when they quote the marker, nor those of other
+    /// bots — except with a token whose user GitHub will not name, where any comment with
+    /// the marker is taken (the worst a forgery does then is keep a reply from being
+    /// posted). When our login cannot be asked for now, this fails. For markers that
+    /// grant something, [`GithubClient::find_trusted_comment`].
     pub async fn find_comment(
         &self,
         repo: &RepoFullName,
@@ -1062,6 +1108,25 @@ impl GithubClient {
             .await?
             .into_iter()
             .find(|c| c.body.contains(marker) && is_ours(c, own)))
+    }
+
+    /// Our comment carrying `marker`, only ever by our own login: for markers that grant
+    /// something (a fork pull request's approval). When GitHub will not name the user of
+    /// our token, [`GithubError::OwnLoginUnknown`]: nobody's marker is believed.
+    pub async fn find_trusted_comment(
+        &self,
+        repo: &RepoFullName,
+        issue: u64,
+        marker: &str,
+    ) -> Result<Option<IssueComment>, GithubError> {
+        let Some(own) = self.own_login().await? else {
+            return Err(GithubError::OwnLoginUnknown);
+        };
+        Ok(self
+            .list_comments(repo, issue)
+            .await?
+            .into_iter()
+            .find(|c| c.body.contains(marker) && is_ours(c, Some(own))))
     }
 
     /// Posts `body` (which must contain `marker`) unless our comment with that marker is
@@ -1246,8 +1311,8 @@ impl GithubClient {
     }
 }
 
-/// Whether `c` is ours: written by `own` when we know who we are (a plain token without a
-/// configured login does not know, and takes any author).
+/// Whether `c` is ours: written by `own` when we know who we are (a token whose user
+/// GitHub will not name does not know, and takes any author).
 fn is_ours(c: &IssueComment, own: Option<&str>) -> bool {
     own.is_none_or(|login| c.author.eq_ignore_ascii_case(login))
 }

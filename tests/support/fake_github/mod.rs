@@ -267,6 +267,28 @@ impl FakeGithub {
         });
     }
 
+    /// An installation token for `repo`'s installation, as a plain token would be handed to
+    /// agentpods (Actions' `GITHUB_TOKEN` is one): what it posts is by the App's bot, and
+    /// it has no user for `GET /user`.
+    pub fn installation_token(&self, repo: &str) -> String {
+        let now = self.shared.clock.now();
+        self.with(|m| {
+            let installation = *m.installations.get(repo).expect("the App is installed");
+            let token = format!("ghs_fake{}", m.id());
+            m.grants.insert(
+                token.clone(),
+                Grant {
+                    installation,
+                    expires_at: now + TOKEN_LIFETIME,
+                    repositories: None,
+                    permissions: BTreeMap::new(),
+                    revoked: false,
+                },
+            );
+            token
+        })
+    }
+
     /// Revokes every installation token issued so far (as `DELETE /installation/token`, an
     /// uninstall or a suspension would): GitHub answers 401 to each from now on, long
     /// before it expires. Tokens issued later are good.
@@ -861,6 +883,19 @@ fn route(
                        "rate": limit(5000)}),
             )
         }
+        // The token's user. An installation token has none: GitHub refuses it with 403.
+        ("GET", ["user"]) => match caller {
+            Caller::Pat => json_response(
+                StatusCode::OK,
+                json!({"login": PAT_LOGIN, "id": 5, "node_id": "MDQ6VXNlcjU=", "type": "User",
+                       "site_admin": false, "name": "agentpods bot",
+                       "html_url": format!("https://github.com/{PAT_LOGIN}")}),
+            ),
+            _ => error(
+                StatusCode::FORBIDDEN,
+                "Resource not accessible by integration",
+            ),
+        },
         // The App the JWT is signed for.
         ("GET", ["app"]) => json_response(
             StatusCode::OK,
