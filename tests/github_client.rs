@@ -202,6 +202,102 @@ async fn a_revoked_installation_token_is_dropped_and_the_call_sent_again_with_a_
 }
 
 #[tokio::test]
+async fn a_reinstalled_app_is_looked_up_again_under_its_new_installation_id() {
+    within(30, async {
+        let clock = ManualClock::new();
+        let fake = fake(&clock).await;
+        let client = app_client(&fake, &clock);
+        let other: RepoFullName = "octo/other".parse().unwrap();
+        let since = |n: usize| fake.requests().into_iter().skip(n).collect::<Vec<_>>();
+        for repo in [repo(), other.clone()] {
+            client
+                .collaborator_permission(&repo, "maintainer")
+                .await
+                .unwrap();
+            assert_eq!(client.installation_id(&repo).await.unwrap(), 77);
+        }
+
+        // The owner uninstalls and reinstalls the App: installation 77 is gone, with its
+        // tokens. The cached token is refused, a new one for 77 is refused with 404, the
+        // installation is looked up again (78), and the call goes through with its token.
+        fake.reinstall(77, 78);
+        let n = fake.requests().len();
+        let id = client
+            .create_comment(&repo(), 3, "hello")
+            .await
+            .expect("sent with a token of the new installation");
+        assert_eq!(
+            since(n),
+            [
+                "POST /repos/octo/demo/issues/3/comments -> 401",
+                "POST /app/installations/77/access_tokens -> 404",
+                "GET /repos/octo/demo/installation -> 200",
+                "POST /app/installations/78/access_tokens -> 201",
+                "POST /repos/octo/demo/issues/3/comments -> 201",
+            ]
+        );
+        assert_eq!(fake.comments()[0].id, id);
+        assert_eq!(client.installation_id(&repo()).await.unwrap(), 78);
+
+        // The other repository was cached under 77 too: it is looked up afresh, with no
+        // request to the old id first.
+        let n = fake.requests().len();
+        let token = client
+            .scoped_token(&other, &TokenPermissions::agent_default())
+            .await
+            .expect("a run token from the new installation");
+        assert_eq!(token.repositories, vec!["octo/other".to_owned()]);
+        assert_eq!(
+            since(n),
+            [
+                "GET /repos/octo/other/installation -> 200",
+                "POST /app/installations/78/access_tokens -> 201",
+            ]
+        );
+
+        // Reinstalled again: a per-run token for 78 gets 404, 79 is looked up, asked once
+        // more.
+        fake.reinstall(78, 79);
+        let n = fake.requests().len();
+        let token = client
+            .scoped_token(&repo(), &TokenPermissions::agent_default())
+            .await
+            .expect("a run token from the new installation");
+        let grant = fake
+            .with(|m| m.grants.get(token.token.expose()).cloned())
+            .expect("granted");
+        assert_eq!(grant.installation, 79);
+        assert_eq!(grant.repositories, Some(vec!["demo".to_owned()]));
+        assert_eq!(
+            since(n),
+            [
+                "POST /app/installations/78/access_tokens -> 404",
+                "GET /repos/octo/demo/installation -> 200",
+                "POST /app/installations/79/access_tokens -> 201",
+            ]
+        );
+
+        // Uninstalled for good: the lookup's 404 is the answer, after one look.
+        fake.uninstall(79);
+        let n = fake.requests().len();
+        let err = client
+            .scoped_token(&repo(), &TokenPermissions::agent_default())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, GithubError::NotFound { .. }), "{err}");
+        assert_eq!(
+            since(n),
+            [
+                "POST /app/installations/79/access_tokens -> 404",
+                "GET /repos/octo/demo/installation -> 404",
+            ]
+        );
+        assert_clean(&fake);
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn a_refused_plain_token_is_the_answer_at_once() {
     within(30, async {
         let clock = ManualClock::new();

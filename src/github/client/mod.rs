@@ -3,9 +3,11 @@
 //! Auth is a plain token or a GitHub App (a JWT signed with the App's key → the
 //! installation for a repository → an installation token, cached until five minutes
 //! before it expires and refreshed by one caller while the others wait; one that GitHub
-//! refuses before then, revoked, is dropped and the call sent once more). Every call goes
-//! through one transport (`http`) that waits out rate limits and retries faults; calls
-//! that create things are never sent twice blindly (see [`GithubClient::create_comment_once`]).
+//! refuses before then, revoked, is dropped and the call sent once more; an installation
+//! that GitHub no longer knows, a reinstalled App's old id, is looked up again). Every
+//! call goes through one transport (`http`) that waits out rate limits and retries faults;
+//! calls that create things are never sent twice blindly (see
+//! [`GithubClient::create_comment_once`]).
 //! Tokens and the key never appear in logs or errors: [`Secret`] prints as `***`.
 
 mod http;
@@ -581,7 +583,8 @@ impl GithubClient {
         }
     }
 
-    /// The installation of the App on `repo`, looked up once.
+    /// The installation of the App on `repo`, looked up once (and again when GitHub no
+    /// longer knows it: see [`GithubClient::with_installation`]).
     pub async fn installation_id(&self, repo: &RepoFullName) -> Result<u64, GithubError> {
         let Auth::App(app) = &self.auth else {
             return Err(GithubError::Config(
@@ -607,13 +610,76 @@ impl GithubClient {
         Ok(found.id)
     }
 
+    /// Forgets `installation`, which GitHub no longer knows (the App was uninstalled, or
+    /// reinstalled under a new id): every repository cached with it, and its token.
+    fn forget_installation(&self, installation: u64) {
+        let Auth::App(app) = &self.auth else {
+            return;
+        };
+        app.installations
+            .lock()
+            .expect("installations lock")
+            .retain(|_, id| *id != installation);
+        app.tokens
+            .lock()
+            .expect("tokens lock")
+            .remove(&installation);
+    }
+
+    /// Calls `f` with the installation of the App on `repo`. When GitHub answers 404 for
+    /// a cached installation (an App reinstalled has a new id), the id is dropped, looked
+    /// up again and `f` called once more with what GitHub says now; a second 404, or one
+    /// for an installation just looked up, is the answer (as is the lookup's own 404 when
+    /// the App is no longer installed on `repo`).
+    async fn with_installation<T, F, Fut>(
+        &self,
+        repo: &RepoFullName,
+        f: F,
+    ) -> Result<T, GithubError>
+    where
+        F: Fn(u64) -> Fut,
+        Fut: Future<Output = Result<T, GithubError>>,
+    {
+        let cached = self.cached_installation_id(repo);
+        let installation = self.installation_id(repo).await?;
+        match f(installation).await {
+            Err(GithubError::NotFound { .. }) if cached.is_some() => {
+                tracing::info!(
+                    installation,
+                    repo = %repo,
+                    "GitHub no longer knows the App's installation; looking it up again"
+                );
+                self.forget_installation(installation);
+                f(self.installation_id(repo).await?).await
+            }
+            answer => answer,
+        }
+    }
+
+    fn cached_installation_id(&self, repo: &RepoFullName) -> Option<u64> {
+        let Auth::App(app) = &self.auth else {
+            return None;
+        };
+        app.installations
+            .lock()
+            .expect("installations lock")
+            .get(repo.as_str())
+            .copied()
+    }
+
     /// The installation token for `repo`, from the cache while it has more than
     /// [`TOKEN_REFRESH_MARGIN`] left; one caller renews it while the others wait.
     async fn installation_token(&self, repo: &RepoFullName) -> Result<Secret, GithubError> {
+        self.with_installation(repo, |installation| {
+            self.installation_token_of(installation)
+        })
+        .await
+    }
+
+    async fn installation_token_of(&self, installation: u64) -> Result<Secret, GithubError> {
         let Auth::App(app) = &self.auth else {
             unreachable!("installation_token is called with App auth only")
         };
-        let installation = self.installation_id(repo).await?;
         let slot = app
             .tokens
             .lock()
@@ -679,14 +745,19 @@ impl GithubClient {
         repo: &RepoFullName,
         permissions: &TokenPermissions,
     ) -> Result<ScopedToken, GithubError> {
-        let installation = self.installation_id(repo).await?;
-        let path = format!("/app/installations/{installation}/access_tokens");
         let body = wire::AccessTokenRequest {
             repositories: vec![repo.name()],
             permissions: &permissions.0,
         };
         let t: wire::AccessToken = self
-            .send_as_app(Method::POST, &path, Some(&body), Replay::Safe)
+            .with_installation(repo, |installation| {
+                let path = format!("/app/installations/{installation}/access_tokens");
+                let body = &body;
+                async move {
+                    self.send_as_app(Method::POST, &path, Some(body), Replay::Safe)
+                        .await
+                }
+            })
             .await?;
         Ok(ScopedToken {
             expires_at: parse_time(&t.expires_at, "the token's expires_at")?,

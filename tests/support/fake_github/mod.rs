@@ -296,6 +296,34 @@ impl FakeGithub {
         self.with(|m| m.grants.values_mut().for_each(|g| g.revoked = true));
     }
 
+    /// The account's owner uninstalls the App and installs it again: the repositories of
+    /// `installation` now belong to the installation `new_id`, GitHub answers 404 for the
+    /// old id, and the old installation's tokens are revoked (401), as on github.com.
+    pub fn reinstall(&self, installation: u64, new_id: u64) {
+        self.with(|m| {
+            m.installations
+                .values_mut()
+                .filter(|i| **i == installation)
+                .for_each(|i| *i = new_id);
+            m.grants
+                .values_mut()
+                .filter(|g| g.installation == installation)
+                .for_each(|g| g.revoked = true);
+        });
+    }
+
+    /// The account's owner uninstalls the App: GitHub answers 404 for the installation and
+    /// for the repositories' installation, and revokes its tokens.
+    pub fn uninstall(&self, installation: u64) {
+        self.with(|m| {
+            m.installations.retain(|_, i| *i != installation);
+            m.grants
+                .values_mut()
+                .filter(|g| g.installation == installation)
+                .for_each(|g| g.revoked = true);
+        });
+    }
+
     /// Forgets every fault not yet spent (those set to catch requests for ever, too).
     pub fn clear_faults(&self) {
         self.shared.faults.lock().expect("faults").clear();
