@@ -824,11 +824,69 @@ async fn catch_up_redelivers_each_failed_delivery_once() {
         });
         let _ = retried;
 
-        let first = client.redeliver_failed(100).await.expect("catch-up");
+        let first = client.redeliver_failed(HOUR, 30).await.expect("catch-up");
         assert_eq!(first, vec![failed]);
-        let second = client.redeliver_failed(100).await.expect("catch-up again");
+        let second = client
+            .redeliver_failed(HOUR, 30)
+            .await
+            .expect("catch-up again");
         assert!(second.is_empty(), "already redelivered: {second:?}");
         assert_eq!(fake.with(|m| m.redelivered.clone()), vec![failed]);
+        assert_clean(&fake);
+    })
+    .await;
+}
+
+const HOUR: Duration = Duration::from_secs(3600);
+
+#[tokio::test]
+async fn catch_up_pages_back_through_its_window_and_no_further() {
+    within(30, async {
+        let clock = ManualClock::new();
+        let fake = fake(&clock).await;
+        let client = app_client(&fake, &clock);
+        let minutes = |m: f64| Duration::from_secs_f64(m * 60.0);
+        // 400 answered deliveries, one a minute, and three that failed: one on the first
+        // page, one on the third within four hours, one just older than that.
+        for i in 1..=400 {
+            fake.add_delivery(&format!("ok-{i}"), "issue_comment", 202, minutes(i as f64));
+        }
+        let recent = fake.add_delivery("down-new", "issue_comment", 502, minutes(30.5));
+        let deep = fake.add_delivery("down-deep", "pull_request", 0, minutes(235.5));
+        let old = fake.add_delivery("down-old", "pull_request", 502, minutes(250.5));
+        let pages = || fake.count("GET", "/app/hook/deliveries");
+
+        // At most two pages: the failed delivery on the third is not reached.
+        let capped = client
+            .redeliver_failed(4 * HOUR, 2)
+            .await
+            .expect("catch-up");
+        assert_eq!(capped, vec![recent]);
+        assert_eq!(pages(), 2);
+
+        // The window, four hours: pages until one reaches back past it (the third of
+        // five), following GitHub's cursor; nothing older is redelivered.
+        let first = client
+            .redeliver_failed(4 * HOUR, 30)
+            .await
+            .expect("catch-up");
+        assert_eq!(first, vec![deep]);
+        assert_eq!(pages(), 2 + 3);
+        let cursors: Vec<String> = fake
+            .requests()
+            .into_iter()
+            .filter(|r| r.starts_with("GET /app/hook/deliveries"))
+            .skip(2)
+            .collect();
+        assert!(cursors[0].ends_with("?per_page=100 -> 200"), "{cursors:#?}");
+        assert!(
+            cursors[1..]
+                .iter()
+                .all(|r| r.contains("?per_page=100&cursor=v1_") && r.ends_with("-> 200")),
+            "{cursors:#?}"
+        );
+        assert_eq!(fake.with(|m| m.redelivered.clone()), vec![recent, deep]);
+        assert!(!fake.with(|m| m.redelivered.contains(&old)));
         assert_clean(&fake);
     })
     .await;

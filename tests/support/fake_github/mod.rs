@@ -140,6 +140,8 @@ struct Shared {
     ops: Operations,
     clock: Arc<dyn Clock>,
     key: DecodingKey,
+    /// `http://host:port`, for the links to further pages.
+    base: String,
 }
 
 pub struct FakeGithub {
@@ -163,6 +165,7 @@ impl FakeGithub {
             ops: Operations::load(),
             clock,
             key: DecodingKey::from_rsa_pem(APP_PUBLIC_PEM.as_bytes()).expect("the test key"),
+            base: format!("http://{addr}"),
         });
         let app = axum::Router::new()
             .fallback(handle)
@@ -941,13 +944,32 @@ fn route(
                    "events": ["issue_comment", "pull_request"],
                    "installations_count": m.installations.values().collect::<std::collections::BTreeSet<_>>().len()}),
         ),
+        // Newest first, in pages that a cursor continues, as GitHub pages this list: the
+        // `Link` header's `rel="next"` carries the cursor of the next page while there is
+        // one (no page numbers, no `last`).
         ("GET", ["app", "hook", "deliveries"]) => {
             let mut list = m.deliveries.clone();
             list.sort_by_key(|d| std::cmp::Reverse((d.delivered_at, d.id)));
-            let per_page: usize = q("per_page").and_then(|v| v.parse().ok()).unwrap_or(30);
-            let out: Vec<Value> = list
+            let per_page: usize = q("per_page")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(30)
+                .clamp(1, 100);
+            let start = match q("cursor") {
+                None => 0,
+                Some(c) => match c
+                    .strip_prefix("v1_")
+                    .and_then(|id| id.parse::<u64>().ok())
+                    .and_then(|id| list.iter().position(|d| d.id == id))
+                {
+                    Some(i) => i + 1,
+                    None => {
+                        return error(StatusCode::UNPROCESSABLE_ENTITY, "Validation Failed");
+                    }
+                },
+            };
+            let page: Vec<&Delivery> = list.iter().skip(start).take(per_page).collect();
+            let out: Vec<Value> = page
                 .iter()
-                .take(per_page)
                 .map(|d| {
                     json!({"id": d.id, "guid": d.guid, "delivered_at": rfc3339(d.delivered_at),
                            "redelivery": d.redelivery, "duration": 0.1,
@@ -956,7 +978,19 @@ fn route(
                            "installation_id": null, "repository_id": null})
                 })
                 .collect();
-            json_response(StatusCode::OK, Value::Array(out))
+            let mut response = json_response(StatusCode::OK, Value::Array(out));
+            if start + page.len() < list.len()
+                && let Some(last) = page.last()
+            {
+                let link = format!(
+                    "<{}/app/hook/deliveries?per_page={per_page}&cursor=v1_{}>; rel=\"next\"",
+                    shared.base, last.id
+                );
+                response
+                    .headers_mut()
+                    .insert("link", HeaderValue::from_str(&link).expect("a header"));
+            }
+            response
         }
         ("POST", ["app", "hook", "deliveries", id, "attempts"]) => {
             let id: u64 = id.parse().unwrap_or(0);
