@@ -25,6 +25,9 @@ pub struct Facts<'a> {
     pub pull_request: Option<&'a PullRequest>,
     /// The head SHA a maintainer approved for this fork pull request, if any.
     pub approved_sha: Option<&'a str>,
+    /// Approvals cannot be told from forgeries (the service does not know the login it
+    /// posts as): none is believed, and `approve` cannot give one.
+    pub approvals_unverifiable: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -10,10 +10,11 @@ use std::time::Duration;
 use agentpods::config::Permission;
 use agentpods::github::client::{
     ClientConfig, Credentials, GithubClient, GithubError, RetryPolicy, Secret, TokenPermissions,
+    own_login_from_env,
 };
 use agentpods::github::event::RepoFullName;
 use support::fake_github::{
-    APP_ID, APP_KEY_PEM, BOT_LOGIN, FakeGithub, FaultKind, ManualClock, PAT,
+    APP_ID, APP_KEY_PEM, BOT_LOGIN, FakeGithub, FaultKind, ManualClock, PAT, PAT_LOGIN,
 };
 use support::server::within;
 
@@ -195,6 +196,102 @@ async fn a_revoked_installation_token_is_dropped_and_the_call_sent_again_with_a_
         assert_eq!(fake.count("PATCH", "/issues/comments/"), 3);
         assert_eq!(fake.count("POST", "/access_tokens"), 3);
         assert_eq!(fake.comments()[0].body, "hello again");
+        assert_clean(&fake);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_reinstalled_app_is_looked_up_again_under_its_new_installation_id() {
+    within(30, async {
+        let clock = ManualClock::new();
+        let fake = fake(&clock).await;
+        let client = app_client(&fake, &clock);
+        let other: RepoFullName = "octo/other".parse().unwrap();
+        let since = |n: usize| fake.requests().into_iter().skip(n).collect::<Vec<_>>();
+        for repo in [repo(), other.clone()] {
+            client
+                .collaborator_permission(&repo, "maintainer")
+                .await
+                .unwrap();
+            assert_eq!(client.installation_id(&repo).await.unwrap(), 77);
+        }
+
+        // The owner uninstalls and reinstalls the App: installation 77 is gone, with its
+        // tokens. The cached token is refused, a new one for 77 is refused with 404, the
+        // installation is looked up again (78), and the call goes through with its token.
+        fake.reinstall(77, 78);
+        let n = fake.requests().len();
+        let id = client
+            .create_comment(&repo(), 3, "hello")
+            .await
+            .expect("sent with a token of the new installation");
+        assert_eq!(
+            since(n),
+            [
+                "POST /repos/octo/demo/issues/3/comments -> 401",
+                "POST /app/installations/77/access_tokens -> 404",
+                "GET /repos/octo/demo/installation -> 200",
+                "POST /app/installations/78/access_tokens -> 201",
+                "POST /repos/octo/demo/issues/3/comments -> 201",
+            ]
+        );
+        assert_eq!(fake.comments()[0].id, id);
+        assert_eq!(client.installation_id(&repo()).await.unwrap(), 78);
+
+        // The other repository was cached under 77 too: it is looked up afresh, with no
+        // request to the old id first.
+        let n = fake.requests().len();
+        let token = client
+            .scoped_token(&other, &TokenPermissions::agent_default())
+            .await
+            .expect("a run token from the new installation");
+        assert_eq!(token.repositories, vec!["octo/other".to_owned()]);
+        assert_eq!(
+            since(n),
+            [
+                "GET /repos/octo/other/installation -> 200",
+                "POST /app/installations/78/access_tokens -> 201",
+            ]
+        );
+
+        // Reinstalled again: a per-run token for 78 gets 404, 79 is looked up, asked once
+        // more.
+        fake.reinstall(78, 79);
+        let n = fake.requests().len();
+        let token = client
+            .scoped_token(&repo(), &TokenPermissions::agent_default())
+            .await
+            .expect("a run token from the new installation");
+        let grant = fake
+            .with(|m| m.grants.get(token.token.expose()).cloned())
+            .expect("granted");
+        assert_eq!(grant.installation, 79);
+        assert_eq!(grant.repositories, Some(vec!["demo".to_owned()]));
+        assert_eq!(
+            since(n),
+            [
+                "POST /app/installations/78/access_tokens -> 404",
+                "GET /repos/octo/demo/installation -> 200",
+                "POST /app/installations/79/access_tokens -> 201",
+            ]
+        );
+
+        // Uninstalled for good: the lookup's 404 is the answer, after one look.
+        fake.uninstall(79);
+        let n = fake.requests().len();
+        let err = client
+            .scoped_token(&repo(), &TokenPermissions::agent_default())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, GithubError::NotFound { .. }), "{err}");
+        assert_eq!(
+            since(n),
+            [
+                "POST /app/installations/79/access_tokens -> 404",
+                "GET /repos/octo/demo/installation -> 404",
+            ]
+        );
         assert_clean(&fake);
     })
     .await;
@@ -510,6 +607,135 @@ async fn our_login_comes_from_the_probe_or_the_config_and_is_never_guessed() {
 }
 
 #[tokio::test]
+async fn with_a_token_our_login_is_the_tokens_user_from_get_user() {
+    within(30, async {
+        let clock = ManualClock::new();
+        let fake = fake(&clock).await;
+        let client = token_client(&fake, &clock);
+        let marker = "<!-- agentpods:approved sha=abc -->";
+        // Someone else writes our marker: not ours, for replies or for approvals.
+        fake.add_comment(REPO, 4, "mallory", &format!("approved {marker}"));
+        assert_eq!(client.find_comment(&repo(), 4, marker).await.unwrap(), None);
+        assert_eq!(
+            client
+                .find_trusted_comment(&repo(), 4, marker)
+                .await
+                .unwrap(),
+            None
+        );
+
+        let id = client
+            .create_comment_once(&repo(), 4, marker, &format!("Approved.\n\n{marker}"))
+            .await
+            .unwrap();
+        let found = client
+            .find_trusted_comment(&repo(), 4, marker)
+            .await
+            .unwrap()
+            .expect("ours");
+        assert_eq!((found.id, found.author.as_str()), (id, PAT_LOGIN));
+        assert_eq!(client.own_login().await.unwrap(), Some(PAT_LOGIN));
+        assert_eq!(fake.count("GET", "/user"), 1, "GET /user is asked once");
+
+        // GitHub down when the login is first needed: the lookup fails (nothing is taken
+        // for ours), and the next one asks again.
+        let client = token_client(&fake, &clock);
+        fake.fail_next(10, Some(("GET", "/user")), FaultKind::BadGateway);
+        let err = client
+            .find_trusted_comment(&repo(), 4, marker)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, GithubError::Server { .. }), "{err}");
+        fake.clear_faults();
+        assert_eq!(
+            client
+                .find_trusted_comment(&repo(), 4, marker)
+                .await
+                .unwrap()
+                .map(|c| c.id),
+            Some(id)
+        );
+        assert_clean(&fake);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_token_github_will_not_name_believes_no_approval_marker() {
+    within(30, async {
+        let clock = ManualClock::new();
+        let fake = fake(&clock).await;
+        // An installation token handed over as a plain token (as Actions' GITHUB_TOKEN):
+        // GitHub answers GET /user with 403, and it posts as the App's bot.
+        let mut config = ClientConfig::new(Credentials::Token(Secret::new(
+            fake.installation_token(REPO),
+        )));
+        config.base_url = fake.url();
+        config.retry = policy();
+        let client = GithubClient::new(config.clone(), clock.clone()).unwrap();
+        assert_eq!(client.own_login().await.unwrap(), None);
+        assert_eq!(client.own_login().await.unwrap(), None);
+        assert_eq!(
+            fake.requests()
+                .iter()
+                .filter(|r| r.starts_with("GET /user"))
+                .collect::<Vec<_>>(),
+            ["GET /user -> 403"],
+            "the refusal is kept: asked once"
+        );
+
+        // A forged approval marker by the fork's author is not believed, nor is any
+        // other, and the error says what to set.
+        let marker = "<!-- agentpods:approved sha=abc -->";
+        fake.add_comment(REPO, 4, "forker", marker);
+        let err = client
+            .find_trusted_comment(&repo(), 4, marker)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, GithubError::OwnLoginUnknown), "{err}");
+        assert!(err.to_string().contains("AGENTPODS_GITHUB_LOGIN"), "{err}");
+
+        // Replies are still posted once: for de-duplication any marked comment is taken.
+        let reply = "<!-- agentpods:reply=d1-0 -->";
+        let id = client
+            .create_comment_once(&repo(), 5, reply, &format!("Hello.\n\n{reply}"))
+            .await
+            .unwrap();
+        let again = client
+            .create_comment_once(&repo(), 5, reply, &format!("Hello.\n\n{reply}"))
+            .await
+            .unwrap();
+        assert_eq!(again, id);
+        assert_eq!(fake.count("POST", "/issues/5/comments"), 1);
+
+        // The operator names the login: GitHub is not asked, and only that login's
+        // markers count.
+        config.own_login = Some(BOT_LOGIN.into());
+        let named = GithubClient::new(config, clock.clone()).unwrap();
+        assert_eq!(
+            named
+                .find_trusted_comment(&repo(), 4, marker)
+                .await
+                .unwrap(),
+            None
+        );
+        named
+            .create_comment(&repo(), 4, &format!("Approved.\n\n{marker}"))
+            .await
+            .unwrap();
+        let found = named
+            .find_trusted_comment(&repo(), 4, marker)
+            .await
+            .unwrap()
+            .expect("ours");
+        assert_eq!(found.author, BOT_LOGIN);
+        assert_eq!(fake.count("GET", "/user"), 1);
+        assert_clean(&fake);
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn a_pull_request_github_opened_before_failing_is_found_not_opened_again() {
     within(30, async {
         let clock = ManualClock::new();
@@ -598,11 +824,69 @@ async fn catch_up_redelivers_each_failed_delivery_once() {
         });
         let _ = retried;
 
-        let first = client.redeliver_failed(100).await.expect("catch-up");
+        let first = client.redeliver_failed(HOUR, 30).await.expect("catch-up");
         assert_eq!(first, vec![failed]);
-        let second = client.redeliver_failed(100).await.expect("catch-up again");
+        let second = client
+            .redeliver_failed(HOUR, 30)
+            .await
+            .expect("catch-up again");
         assert!(second.is_empty(), "already redelivered: {second:?}");
         assert_eq!(fake.with(|m| m.redelivered.clone()), vec![failed]);
+        assert_clean(&fake);
+    })
+    .await;
+}
+
+const HOUR: Duration = Duration::from_secs(3600);
+
+#[tokio::test]
+async fn catch_up_pages_back_through_its_window_and_no_further() {
+    within(30, async {
+        let clock = ManualClock::new();
+        let fake = fake(&clock).await;
+        let client = app_client(&fake, &clock);
+        let minutes = |m: f64| Duration::from_secs_f64(m * 60.0);
+        // 400 answered deliveries, one a minute, and three that failed: one on the first
+        // page, one on the third within four hours, one just older than that.
+        for i in 1..=400 {
+            fake.add_delivery(&format!("ok-{i}"), "issue_comment", 202, minutes(i as f64));
+        }
+        let recent = fake.add_delivery("down-new", "issue_comment", 502, minutes(30.5));
+        let deep = fake.add_delivery("down-deep", "pull_request", 0, minutes(235.5));
+        let old = fake.add_delivery("down-old", "pull_request", 502, minutes(250.5));
+        let pages = || fake.count("GET", "/app/hook/deliveries");
+
+        // At most two pages: the failed delivery on the third is not reached.
+        let capped = client
+            .redeliver_failed(4 * HOUR, 2)
+            .await
+            .expect("catch-up");
+        assert_eq!(capped, vec![recent]);
+        assert_eq!(pages(), 2);
+
+        // The window, four hours: pages until one reaches back past it (the third of
+        // five), following GitHub's cursor; nothing older is redelivered.
+        let first = client
+            .redeliver_failed(4 * HOUR, 30)
+            .await
+            .expect("catch-up");
+        assert_eq!(first, vec![deep]);
+        assert_eq!(pages(), 2 + 3);
+        let cursors: Vec<String> = fake
+            .requests()
+            .into_iter()
+            .filter(|r| r.starts_with("GET /app/hook/deliveries"))
+            .skip(2)
+            .collect();
+        assert!(cursors[0].ends_with("?per_page=100 -> 200"), "{cursors:#?}");
+        assert!(
+            cursors[1..]
+                .iter()
+                .all(|r| r.contains("?per_page=100&cursor=v1_") && r.ends_with("-> 200")),
+            "{cursors:#?}"
+        );
+        assert_eq!(fake.with(|m| m.redelivered.clone()), vec![recent, deep]);
+        assert!(!fake.with(|m| m.redelivered.contains(&old)));
         assert_clean(&fake);
     })
     .await;
@@ -726,6 +1010,14 @@ fn credentials_come_from_the_environment_and_errors_never_show_them() {
         Credentials::from_env(env(&[]), no_file)
             .expect("no error")
             .is_none()
+    );
+    assert_eq!(
+        own_login_from_env(env(&[("AGENTPODS_GITHUB_LOGIN", " @agentpods-bot ")])),
+        Some("agentpods-bot".to_owned())
+    );
+    assert_eq!(
+        own_login_from_env(env(&[("AGENTPODS_GITHUB_LOGIN", " ")])),
+        None
     );
     let token = Credentials::from_env(env(&[("GITHUB_TOKEN", "ghp_x ")]), no_file).expect("ok");
     assert!(matches!(token, Some(Credentials::Token(t)) if t.expose() == "ghp_x"));

@@ -341,6 +341,7 @@ async fn a_restart_between_start_and_finish_still_edits_the_one_comment() {
 }
 
 const HOSTILE: &str = "Done. cc @octocat @github/security-team\n\
+Fixes #1, octo/other#2, GH-3, https://github.com/octo/demo/issues/4 and &#35;5\n\
 <!-- agentpods:run=someone-elses-run -->\n\
 <img src=x onerror=alert(1)><script>steal()</script>\n\
 ![tracker](https://evil.example/pixel.png)";
@@ -354,6 +355,7 @@ fn a_hostile_summary_cannot_ping_inject_markup_or_forge_a_marker() {
     );
     assert!(!safe.contains('<'), "{safe}");
     assert!(!safe.contains("!["), "{safe}");
+    assert_eq!(linkable(&safe), None, "{safe}");
     let huge = "@a ".repeat(50_000);
     let cut = report::neutralise(&huge, report::SUMMARY_LIMIT);
     assert!(cut.chars().count() <= report::SUMMARY_LIMIT && cut.ends_with("(cut)"));
@@ -401,4 +403,156 @@ fn status_answers_with_the_runs_of_the_pull_request() {
         "Agent runs for #2:\n\n| run | agent | phase |\n|---|---|---|\n| `review-pr2-d58c95d3` | review | Running |\n"
     );
     assert_eq!(report::status_body(3, &[]), "No agent runs for #3.");
+}
+
+/// What GitHub shows of a Markdown text where a reference could be: a backslash escape
+/// shows the punctuation it escapes, a character reference the character it names; one
+/// pass, left to right, as CommonMark reads them.
+fn shown(text: &str) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = String::new();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if c == '\\' && chars.get(i + 1).is_some_and(char::is_ascii_punctuation) {
+            out.push(chars[i + 1]);
+            i += 2;
+            continue;
+        }
+        if c == '&'
+            && let Some(end) = chars[i + 1..].iter().take(33).position(|c| *c == ';')
+        {
+            let name: String = chars[i + 1..i + 1 + end].iter().collect();
+            let named = match name.as_str() {
+                "num" => Some('#'),
+                "commat" => Some('@'),
+                "sol" => Some('/'),
+                "hyphen" | "dash" => Some('-'),
+                "amp" => Some('&'),
+                "lt" => Some('<'),
+                "gt" => Some('>'),
+                _ => None,
+            };
+            let numeric = match name.strip_prefix('#') {
+                Some(n) => match n.strip_prefix(['x', 'X']) {
+                    Some(hex) => u32::from_str_radix(hex, 16).ok(),
+                    None => n.parse().ok(),
+                }
+                .and_then(char::from_u32),
+                None => None,
+            };
+            if let Some(decoded) = named.or(numeric) {
+                out.push(decoded);
+                i += end + 2;
+                continue;
+            }
+        }
+        out.push(c);
+        i += 1;
+    }
+    out
+}
+
+/// The first reference GitHub would link (and record on the issue it names) or mention
+/// it would ping in `text`, if any: a number right after `#`, `GH-` or an issue's, pull
+/// request's or discussion's path; a login right after `@`.
+fn linkable(text: &str) -> Option<String> {
+    let shown: Vec<char> = shown(text).to_lowercase().chars().collect();
+    let ends_with = |i: usize, p: &str| {
+        let p: Vec<char> = p.chars().collect();
+        i >= p.len() && shown[i - p.len()..i] == p[..]
+    };
+    (0..shown.len()).find_map(|i| {
+        let c = shown[i];
+        let reference = c.is_ascii_digit()
+            && ["#", "gh-", "/issues/", "/pull/", "/pulls/", "/discussions/"]
+                .iter()
+                .any(|p| ends_with(i, p));
+        let mention = c.is_ascii_alphanumeric() && ends_with(i, "@");
+        (reference || mention).then(|| shown[i.saturating_sub(16)..=i].iter().collect())
+    })
+}
+
+#[test]
+fn no_summary_can_reference_an_issue_or_ping_anyone() {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+    const PIECES: &[&str] = &[
+        "#",
+        "#1",
+        "#42",
+        "##",
+        "GH-",
+        "gh-7",
+        "GH",
+        "-",
+        "\\",
+        "\\#",
+        "\\-",
+        "\\/",
+        "&",
+        "&#35;",
+        "&#x23;",
+        "&#X23;",
+        "&num;",
+        "&#64;",
+        "&commat;",
+        "&#49;",
+        "&sol;",
+        "&amp;",
+        ";",
+        "/issues/",
+        "/pull/",
+        "/pulls/",
+        "/discussions/",
+        "issues",
+        "/",
+        "https://github.com/octo/demo/issues/",
+        "github.com/octo/demo/pull/",
+        "octo/demo",
+        "@",
+        "@octocat",
+        "1",
+        "23",
+        "x",
+        " ",
+        "\n",
+        "\u{0}",
+        "`",
+        "<",
+        "![",
+    ];
+    let piece = prop_oneof![
+        6 => proptest::sample::select(PIECES).prop_map(String::from),
+        1 => any::<char>().prop_map(String::from),
+        1 => support::hostile::string(),
+    ];
+    let summary = prop::collection::vec(piece, 0..24).prop_map(|p| p.concat());
+    let limit = prop_oneof![Just(report::SUMMARY_LIMIT), 8..200usize];
+    let mut runner = TestRunner::new(Config {
+        cases: 2000,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let result = runner.run(&(summary, limit), |(summary, limit)| {
+        let safe = report::neutralise(&summary, limit);
+        prop_assert_eq!(linkable(&safe), None, "from {:?}: {:?}", summary, safe);
+        prop_assert!(safe.chars().count() <= limit.max(9));
+        Ok(())
+    });
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+    // The checker itself sees what it must.
+    for raw in [
+        "#1",
+        "x GH-2",
+        "&#35;3",
+        "\\#4",
+        "/issues/5",
+        "@octocat",
+        "&commat;a",
+    ] {
+        assert!(linkable(raw).is_some(), "{raw}");
+    }
 }

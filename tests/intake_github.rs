@@ -8,7 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use agentpods::github::client::{ClientConfig, Credentials, GithubClient, RetryPolicy, Secret};
-use support::fake_github::{APP_ID, APP_KEY_PEM, FakeGithub, ManualClock};
+use support::fake_github::{
+    APP_ID, APP_KEY_PEM, BOT_LOGIN, FakeGithub, ManualClock, PAT, PAT_LOGIN,
+};
 use support::fixtures::variant;
 use support::server::{Post, TestService, json, within};
 
@@ -16,22 +18,42 @@ const REPO: &str = "Codertocat/Hello-World";
 const HEAD: &str = "ec26c3e57ca3a959ca5aad62de7213c562f8c821";
 
 async fn github() -> (FakeGithub, GithubClient) {
+    let (fake, clock) = fake_github().await;
+    let client = client(
+        &fake,
+        &clock,
+        Credentials::App {
+            app_id: APP_ID,
+            private_key_pem: Secret::new(APP_KEY_PEM),
+        },
+        None,
+    );
+    (fake, client)
+}
+
+async fn fake_github() -> (FakeGithub, Arc<ManualClock>) {
     let clock: Arc<ManualClock> = ManualClock::new();
     let fake = FakeGithub::start(clock.clone()).await;
     fake.install(REPO, 77);
     fake.add_pull(REPO, 1, HEAD, REPO);
-    let mut config = ClientConfig::new(Credentials::App {
-        app_id: APP_ID,
-        private_key_pem: Secret::new(APP_KEY_PEM),
-    });
+    (fake, clock)
+}
+
+fn client(
+    fake: &FakeGithub,
+    clock: &Arc<ManualClock>,
+    credentials: Credentials,
+    own_login: Option<&str>,
+) -> GithubClient {
+    let mut config = ClientConfig::new(credentials);
     config.base_url = fake.url();
+    config.own_login = own_login.map(str::to_owned);
     config.retry = RetryPolicy {
         base_delay: Duration::from_millis(5),
         jitter_seed: Some(1),
         ..RetryPolicy::default()
     };
-    let client = GithubClient::new(config, clock).expect("a client");
-    (fake, client)
+    GithubClient::new(config, clock.clone()).expect("a client")
 }
 
 fn delivery(name: &str, id: &str) -> Post {
@@ -267,6 +289,168 @@ async fn a_fork_pull_request_runs_only_at_the_head_a_maintainer_approved() {
         assert_eq!(reply.status, 200, "{}", reply.text());
         assert_eq!(service.work.manifests().len(), 2);
         assert_eq!(fake.count("GET", "/app"), 1, "our login is learnt once");
+        assert_eq!(fake.violations(), Vec::<String>::new());
+    })
+    .await;
+}
+
+const FORK_HEAD: &str = "0123456789abcdef0123456789abcdef01234567";
+const PUSHED: &str = "89abcdef0123456789abcdef0123456789abcdef";
+
+/// A `pull_request` delivery for fork pull request #2 at `head`.
+fn fork_pr(head: &str, id: &str) -> Post {
+    let mut payload: serde_json::Value =
+        serde_json::from_slice(&variant("pull_request/fork-opened.json").body()).expect("JSON");
+    payload["pull_request"]["head"]["sha"] = head.into();
+    Post::delivery(
+        "pull_request",
+        id,
+        serde_json::to_vec(&payload).expect("JSON"),
+    )
+}
+
+/// `/agent approve` on fork pull request #2, by the maintainer Codertocat.
+fn approve_fork_pr(id: &str) -> Post {
+    let mut approve: serde_json::Value =
+        serde_json::from_slice(&variant("issue_comment/run-on-pull-request.json").body())
+            .expect("JSON");
+    approve["comment"]["body"] = "/agent approve".into();
+    approve["issue"]["number"] = 2.into();
+    Post::delivery(
+        "issue_comment",
+        id,
+        serde_json::to_vec(&approve).expect("JSON"),
+    )
+}
+
+fn fork_roles(fake: &FakeGithub) {
+    fake.set_role(REPO, "Codertocat", "maintain");
+    fake.set_role(REPO, "forker", "read");
+    fake.add_pull(REPO, 2, FORK_HEAD, "forker/Hello-World");
+}
+
+#[tokio::test]
+async fn with_a_plain_token_an_approval_counts_only_from_the_tokens_own_user() {
+    within(60, async {
+        let (fake, clock) = fake_github().await;
+        fork_roles(&fake);
+        let client = client(&fake, &clock, Credentials::Token(Secret::new(PAT)), None);
+        let service = TestService::with_github(client);
+
+        // The fork's author writes an approval marker before anyone approves: it is not
+        // the service's (the token's user, learnt from GET /user), so nothing runs.
+        fake.add_comment(
+            REPO,
+            2,
+            "forker",
+            &format!("<!-- agentpods:approved sha={FORK_HEAD} -->"),
+        );
+        let reply = service.oneshot(&fork_pr(FORK_HEAD, "d-fork-1")).await;
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        assert!(
+            service.work.manifests().is_empty(),
+            "a forged marker approves nothing"
+        );
+
+        // A maintainer approves: the token's user posts the approval, and the review runs.
+        let reply = service.oneshot(&approve_fork_pr("d-approve")).await;
+        assert_eq!(reply.status, 202, "{}", reply.text());
+        assert_eq!(service.work.manifests().len(), 1);
+        let approval = fake
+            .comments()
+            .into_iter()
+            .find(|c| c.body.starts_with("Approved by @Codertocat"))
+            .expect("the approval is recorded in a reply");
+        assert_eq!(approval.login, PAT_LOGIN);
+
+        // That approval is believed for the same head (a redelivery, a reopen)...
+        let reply = service.oneshot(&fork_pr(FORK_HEAD, "d-fork-2")).await;
+        assert_eq!(reply.status, 202, "{}", reply.text());
+
+        // ... and a forged one for a new push is not.
+        fake.add_pull(REPO, 2, PUSHED, "forker/Hello-World");
+        fake.add_comment(
+            REPO,
+            2,
+            "forker",
+            &format!("<!-- agentpods:approved sha={PUSHED} -->"),
+        );
+        let reply = service.oneshot(&fork_pr(PUSHED, "d-fork-3")).await;
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        assert_eq!(service.work.manifests().len(), 2);
+        assert_eq!(fake.count("GET", "/user"), 1, "our login is learnt once");
+        assert_eq!(fake.violations(), Vec::<String>::new());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn with_a_token_github_will_not_name_no_fork_pull_request_is_approved_until_the_login_is_set()
+{
+    within(60, async {
+        let (fake, clock) = fake_github().await;
+        fork_roles(&fake);
+        // An installation token as the plain token: GET /user answers 403.
+        let token = fake.installation_token(REPO);
+        let unnamed = client(
+            &fake,
+            &clock,
+            Credentials::Token(Secret::new(token.clone())),
+            None,
+        );
+        let service = TestService::with_github(unnamed);
+
+        // Anyone's marker would do if markers were believed; none is.
+        fake.add_comment(
+            REPO,
+            2,
+            "forker",
+            &format!("<!-- agentpods:approved sha={FORK_HEAD} -->"),
+        );
+        let reply = service.oneshot(&fork_pr(FORK_HEAD, "d-fork-1")).await;
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        assert!(service.work.manifests().is_empty());
+
+        // A maintainer's approve is answered with why not, and what to set; nothing runs
+        // and no approval is recorded.
+        let reply = service.oneshot(&approve_fork_pr("d-approve")).await;
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        assert!(service.work.manifests().is_empty());
+        let answer = fake
+            .comments()
+            .into_iter()
+            .find(|c| c.body.starts_with("@Codertocat"))
+            .expect("a reply to the approve");
+        assert!(
+            answer.body.contains("cannot be approved")
+                && answer.body.contains("AGENTPODS_GITHUB_LOGIN"),
+            "{}",
+            answer.body
+        );
+        assert!(
+            fake.comments()
+                .iter()
+                .all(|c| c.login == "forker" || !c.body.contains("agentpods:approved")),
+            "{:#?}",
+            fake.comments()
+        );
+        assert_eq!(fake.count("GET", "/user"), 1, "the refusal is kept");
+
+        // The operator sets AGENTPODS_GITHUB_LOGIN to the App's bot: approvals work, and
+        // the forged marker still counts for nothing.
+        let named = client(
+            &fake,
+            &clock,
+            Credentials::Token(Secret::new(token)),
+            Some(BOT_LOGIN),
+        );
+        let service = TestService::with_github(named);
+        let reply = service.oneshot(&fork_pr(FORK_HEAD, "d-fork-2")).await;
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        let reply = service.oneshot(&approve_fork_pr("d-approve-2")).await;
+        assert_eq!(reply.status, 202, "{}", reply.text());
+        assert_eq!(service.work.manifests().len(), 1);
+        assert_eq!(fake.count("GET", "/user"), 1);
         assert_eq!(fake.violations(), Vec::<String>::new());
     })
     .await;

@@ -436,6 +436,9 @@ struct RunContext {
     namespace: String,
     trigger: String,
     requested_by: String,
+    /// The number of the issue the run is about, when it is about one (not a pull
+    /// request, a push or a release).
+    issue: Option<u64>,
     labels: BTreeMap<String, String>,
     /// A per-run Secret with a short-lived repository token, when the launcher makes one.
     token_secret: Option<String>,
@@ -670,6 +673,10 @@ impl<'a> Context<'a> {
                     .unwrap_or_default(),
                 trigger: launch.trigger.describe(),
                 requested_by: launch.requested_by.clone(),
+                issue: match &launch.subject {
+                    Subject::Issue { number } => Some(*number),
+                    _ => None,
+                },
                 labels,
                 token_secret: None,
             },

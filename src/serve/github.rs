@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use crate::config::{Config, ForkPolicy, Permission};
-use crate::github::client::GithubClient;
+use crate::github::client::{GithubClient, GithubError};
 use crate::github::event::{Event, PullRequest, RepoFullName, WebhookEvent};
 use crate::github::report::Reporter;
 use crate::plan::{Decision, Facts, Trigger};
@@ -26,6 +26,9 @@ pub struct Gathered {
     pub pull_request: Option<PullRequest>,
     /// The fork pull request's head, when a maintainer approved exactly that commit.
     pub approved_sha: Option<String>,
+    /// The service cannot tell its own comments from others', so approvals are neither
+    /// believed nor given.
+    pub approvals_unverifiable: bool,
 }
 
 impl Gathered {
@@ -35,6 +38,7 @@ impl Gathered {
             teams: &self.teams,
             pull_request: self.pull_request.as_ref(),
             approved_sha: self.approved_sha.as_deref(),
+            approvals_unverifiable: self.approvals_unverifiable,
             ..Facts::default()
         }
     }
@@ -42,27 +46,52 @@ impl Gathered {
 
 /// The hidden line of the service's reply that records a maintainer's approval of a fork
 /// pull request at one commit. Only the service's own comments count, so an approval
-/// cannot be forged by quoting it; a new push has a new head, which no approval names.
+/// cannot be forged by quoting it (and when the service does not know its own login, no
+/// approval counts); a new push has a new head, which no approval names.
 pub fn approval_marker(sha: &str) -> String {
     format!("<!-- agentpods:approved sha={sha} -->")
 }
 
+/// What the approvals of a fork pull request say about its current head.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Approval {
+    /// A reply of ours approves this head.
+    At(String),
+    /// None does (or GitHub could not be asked).
+    Missing,
+    /// Ours cannot be told from forgeries: none is believed.
+    Unverifiable,
+}
+
 /// Whether a maintainer approved `pr` at its current head (a reply of ours says so).
-async fn approved_head(
-    client: &GithubClient,
-    repo: &RepoFullName,
-    pr: &PullRequest,
-) -> Option<String> {
+async fn approved_head(client: &GithubClient, repo: &RepoFullName, pr: &PullRequest) -> Approval {
     let head = pr.head.sha.as_str();
     match client
-        .find_comment(repo, pr.number, &approval_marker(head))
+        .find_trusted_comment(repo, pr.number, &approval_marker(head))
         .await
     {
-        Ok(Some(_)) => Some(head.to_string()),
-        Ok(None) => None,
+        Ok(Some(_)) => Approval::At(head.to_string()),
+        Ok(None) => Approval::Missing,
+        Err(e @ GithubError::OwnLoginUnknown) => {
+            tracing::warn!(
+                number = pr.number,
+                "fork pull request approvals are not believed: {e}"
+            );
+            Approval::Unverifiable
+        }
         Err(e) => {
             tracing::warn!(number = pr.number, "cannot read the approvals: {e}");
-            None
+            Approval::Missing
+        }
+    }
+}
+
+impl Gathered {
+    fn note(&mut self, approval: Approval) {
+        match approval {
+            Approval::At(sha) => self.approved_sha = Some(sha),
+            Approval::Missing => {}
+            Approval::Unverifiable => self.approvals_unverifiable = true,
         }
     }
 }
@@ -134,10 +163,9 @@ pub async fn gather(client: &GithubClient, config: &Config, event: &WebhookEvent
     if let (Event::PullRequest(e), Some(repo)) = (&event.event, &event.repository) {
         if approvals && e.pull_request.is_fork() {
             let look = approved_head(client, &repo.full_name, &e.pull_request);
-            gathered.approved_sha = tokio::time::timeout(FACTS_DEADLINE, look)
-                .await
-                .ok()
-                .flatten();
+            if let Ok(approval) = tokio::time::timeout(FACTS_DEADLINE, look).await {
+                gathered.note(approval);
+            }
         }
         return gathered;
     }
@@ -175,7 +203,8 @@ pub async fn gather(client: &GithubClient, config: &Config, event: &WebhookEvent
             match client.pull_request(repo, e.issue.number).await {
                 Ok(pr) => {
                     if approvals && pr.is_fork() {
-                        gathered.approved_sha = approved_head(client, repo, &pr).await;
+                        let approval = approved_head(client, repo, &pr).await;
+                        gathered.note(approval);
                     }
                     gathered.pull_request = Some(pr);
                 }

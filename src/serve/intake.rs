@@ -110,7 +110,8 @@ pub enum DecideError {
 
 /// A maintainer's `approve` of a fork pull request: a reply recording the approved head
 /// (see `github::approval_marker`), and the pull request's agents planned at that head, as
-/// for a push to it. Pure; `facts.pull_request` is the pull request as the API has it now.
+/// for a push to it; only a reply saying why when approvals cannot be believed. Pure;
+/// `facts.pull_request` is the pull request as the API has it now.
 fn approve(
     planner: &crate::plan::Planner,
     event: &WebhookEvent,
@@ -123,6 +124,13 @@ fn approve(
         return (Vec::new(), None);
     };
     let head = pr.head.sha.as_str();
+    if facts.approvals_unverifiable {
+        let reply = format!(
+            "@{approved_by}: fork pull requests cannot be approved here: agentpods does not know the GitHub login it posts as, so it could not tell its record of an approval from a forged one. Its operator can set `{}` to that login.",
+            crate::github::client::OWN_LOGIN_ENV
+        );
+        return (vec![Decision::Reply(reply)], None);
+    }
     if let Some(given) = sha
         && (given.len() < 7 || !head.starts_with(&given.to_ascii_lowercase()))
     {

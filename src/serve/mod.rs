@@ -21,7 +21,7 @@ pub mod replay;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::SubscriberExt;
@@ -32,7 +32,9 @@ use crate::cluster::controller::{self, ConfigSource, ControllerOptions, PhaseSin
 use crate::cluster::launch::ClusterLauncher;
 use crate::cluster::lease::{self, LeaseOptions};
 use crate::cluster::report::{AppTokens, GithubReports, RunReports, TokenMinter};
-use crate::github::client::{ClientConfig, Credentials, GithubClient, SystemClock as GithubClock};
+use crate::github::client::{
+    ClientConfig, Credentials, GithubClient, SystemClock as GithubClock, own_login_from_env,
+};
 use crate::github::webhook::{SecretsError, WebhookSecrets};
 use crate::server::{self, AppState};
 use launcher::{DryRunLauncher, LaunchError};
@@ -228,7 +230,8 @@ fn runs_namespace(config: &ConfigStore) -> Option<String> {
 }
 
 /// The GitHub client the environment's credentials make, if there are any (built once,
-/// in [`build_state`]; bad credentials stop the service there).
+/// in [`build_state`]; bad credentials stop the service there). `AGENTPODS_GITHUB_LOGIN`
+/// names the login it posts as, for a token whose user GitHub will not name.
 pub fn github_client() -> Result<Option<GithubClient>, ServeError> {
     let credentials = Credentials::from_env(
         |name| std::env::var(name).ok(),
@@ -237,20 +240,49 @@ pub fn github_client() -> Result<Option<GithubClient>, ServeError> {
     let Some(credentials) = credentials else {
         return Ok(None);
     };
-    let client = GithubClient::new(ClientConfig::new(credentials), Arc::new(GithubClock))?;
+    let mut config = ClientConfig::new(credentials);
+    config.own_login = own_login_from_env(|name| std::env::var(name).ok());
+    let client = GithubClient::new(config, Arc::new(GithubClock))?;
     Ok(Some(client))
 }
 
 /// How often the leader asks GitHub to redeliver the webhooks that failed.
 const CATCH_UP_EVERY: Duration = Duration::from_secs(10 * 60);
+/// How far back a catch-up looks at most, and on a new leader's first pass: GitHub
+/// redelivers nothing older than three days.
+const CATCH_UP_WINDOW: Duration = Duration::from_secs(3 * 24 * 3600);
+/// A later pass looks back to the start of the last one that went through, and this much
+/// further (deliveries GitHub lists a little late).
+const CATCH_UP_OVERLAP: Duration = Duration::from_secs(5 * 60);
+/// At most this many pages of 100 deliveries are read per pass.
+const CATCH_UP_MAX_PAGES: u32 = 30;
+
+/// How far back a catch-up pass starting `now` looks, the last one that went through
+/// having started at `last` (none yet: the whole window).
+fn catch_up_window(last: Option<SystemTime>, now: SystemTime) -> Duration {
+    last.and_then(|t| now.duration_since(t).ok())
+        .map(|since| since + CATCH_UP_OVERLAP)
+        .unwrap_or(CATCH_UP_WINDOW)
+        .min(CATCH_UP_WINDOW)
+}
 
 /// GitHub never retries a failed delivery: on start and every few minutes, the leader
-/// asks it to redeliver those that failed (the App's hook deliveries), once each.
+/// asks it to redeliver those that failed (the App's hook deliveries since the last pass,
+/// page by page), once each.
 async fn catch_up(github: Arc<GithubClient>, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let mut last = None;
     loop {
-        match github.redeliver_failed(100).await {
-            Ok(ids) if ids.is_empty() => tracing::debug!("catch-up: no failed deliveries"),
-            Ok(ids) => tracing::info!(count = ids.len(), "catch-up: failed deliveries redelivered"),
+        let now = SystemTime::now();
+        let window = catch_up_window(last, now);
+        match github.redeliver_failed(window, CATCH_UP_MAX_PAGES).await {
+            Ok(ids) => {
+                last = Some(now);
+                if ids.is_empty() {
+                    tracing::debug!("catch-up: no failed deliveries");
+                } else {
+                    tracing::info!(count = ids.len(), "catch-up: failed deliveries redelivered");
+                }
+            }
             Err(e) => tracing::warn!("catch-up: cannot list or redeliver failed deliveries: {e}"),
         }
         tokio::select! {
@@ -453,5 +485,36 @@ pub async fn watch_config(
             } => "SIGHUP",
         };
         let _ = reload_now(&state, why).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_catch_up_looks_back_to_the_last_pass_that_went_through_and_never_past_three_days() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_767_225_600);
+        assert_eq!(catch_up_window(None, now), CATCH_UP_WINDOW);
+        assert_eq!(
+            catch_up_window(Some(now - CATCH_UP_EVERY), now),
+            CATCH_UP_EVERY + CATCH_UP_OVERLAP
+        );
+        // Passes that failed for a day: the next one covers that day.
+        let day = Duration::from_secs(24 * 3600);
+        assert_eq!(
+            catch_up_window(Some(now - day), now),
+            day + CATCH_UP_OVERLAP
+        );
+        assert_eq!(
+            catch_up_window(Some(now - 4 * day), now),
+            CATCH_UP_WINDOW,
+            "GitHub redelivers nothing older"
+        );
+        // A clock that went back: the whole window.
+        assert_eq!(
+            catch_up_window(Some(now + CATCH_UP_EVERY), now),
+            CATCH_UP_WINDOW
+        );
     }
 }

@@ -24,6 +24,8 @@ pub(crate) enum Replay {
 
 pub(crate) struct Reply {
     pub body: hyper::body::Bytes,
+    /// What pages follow (`Link`), for lists that come in pages.
+    pub headers: HeaderMap,
 }
 
 pub(crate) struct Http {
@@ -94,7 +96,7 @@ impl Http {
             };
             self.note_primary_limit(&headers);
             if status.is_success() {
-                return Ok(Reply { body });
+                return Ok(Reply { body, headers });
             }
             // Rate limits: GitHub did nothing, so any request may be sent again.
             if status == StatusCode::FORBIDDEN || status == StatusCode::TOO_MANY_REQUESTS {
@@ -146,7 +148,7 @@ impl Http {
             .await?
             .map_err(|e| GithubError::Transport(format!("{what}: {e}")))?;
         if status.is_success() {
-            return Ok(Reply { body });
+            return Ok(Reply { body, headers });
         }
         if status == StatusCode::FORBIDDEN || status == StatusCode::TOO_MANY_REQUESTS {
             if let Some(secs) = header_u64(&headers, "retry-after") {

@@ -3,9 +3,11 @@
 //! Auth is a plain token or a GitHub App (a JWT signed with the App's key → the
 //! installation for a repository → an installation token, cached until five minutes
 //! before it expires and refreshed by one caller while the others wait; one that GitHub
-//! refuses before then, revoked, is dropped and the call sent once more). Every call goes
-//! through one transport (`http`) that waits out rate limits and retries faults; calls
-//! that create things are never sent twice blindly (see [`GithubClient::create_comment_once`]).
+//! refuses before then, revoked, is dropped and the call sent once more; an installation
+//! that GitHub no longer knows, a reinstalled App's old id, is looked up again). Every
+//! call goes through one transport (`http`) that waits out rate limits and retries faults;
+//! calls that create things are never sent twice blindly (see
+//! [`GithubClient::create_comment_once`]).
 //! Tokens and the key never appear in logs or errors: [`Secret`] prints as `***`.
 
 mod http;
@@ -162,10 +164,23 @@ pub struct ClientConfig {
     pub retry: RetryPolicy,
     /// How long a collaborator permission is believed.
     pub permission_ttl: Duration,
-    /// The login our comments are posted as. Unset with App auth, it is the App's bot,
-    /// `<slug>[bot]`, learnt once from `GET /app`; unset with a plain token, a comment by
-    /// anyone counts as ours when it carries our marker, so set it to the token's user.
+    /// The login our comments are posted as ([`OWN_LOGIN_ENV`]). Unset, it is learnt once:
+    /// with App auth the App's bot, `<slug>[bot]`, from `GET /app`; with a plain token the
+    /// token's user, from `GET /user`. A token that has no user (an installation token,
+    /// Actions' `GITHUB_TOKEN`) cannot learn it: then no marker that grants something
+    /// (a fork pull request's approval) is believed.
     pub own_login: Option<String>,
+}
+
+/// Names the login agentpods posts as, for a token GitHub will not name (`GET /user`).
+pub const OWN_LOGIN_ENV: &str = "AGENTPODS_GITHUB_LOGIN";
+
+/// The login [`OWN_LOGIN_ENV`] names, trimmed (and without a leading `@`); `None` when
+/// unset or blank.
+pub fn own_login_from_env(var: impl Fn(&str) -> Option<String>) -> Option<String> {
+    var(OWN_LOGIN_ENV)
+        .map(|v| v.trim().trim_start_matches('@').to_owned())
+        .filter(|v| !v.is_empty())
 }
 
 impl ClientConfig {
@@ -208,6 +223,12 @@ pub enum GithubError {
     Decode { what: String, message: String },
     #[error("GitHub client configuration: {0}")]
     Config(String),
+    /// We cannot tell our own comments from others': GitHub will not name the token's
+    /// user. Markers that grant something are not believed.
+    #[error(
+        "agentpods does not know the GitHub login it posts as (GitHub does not name the user of this token: an installation token has none), so it cannot tell its own comments from forged ones; set {OWN_LOGIN_ENV} to that login"
+    )]
+    OwnLoginUnknown,
 }
 
 impl GithubError {
@@ -376,6 +397,15 @@ pub struct HookDelivery {
     pub action: Option<String>,
 }
 
+/// The deliveries of a time window, as far as they were read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveriesRead {
+    /// Newest first.
+    pub deliveries: Vec<HookDelivery>,
+    /// The page limit was reached before the start of the window: older ones are unread.
+    pub cut_short: bool,
+}
+
 impl HookDelivery {
     pub fn failed(&self) -> bool {
         !(200..300).contains(&self.status_code)
@@ -408,8 +438,9 @@ pub struct GithubClient {
     clock: Arc<dyn Clock>,
     permission_ttl: Duration,
     permissions: Mutex<HashMap<(String, String), (Permission, SystemTime)>>,
-    /// Configured, or learnt once (App auth) from the App's slug.
-    own_login: tokio::sync::OnceCell<String>,
+    /// Configured, or learnt once from GitHub: the App's bot or the token's user; `None`
+    /// when GitHub will not say (a token without a user).
+    own_login: tokio::sync::OnceCell<Option<String>>,
 }
 
 /// How many pages of comments are read when looking for ours.
@@ -440,7 +471,7 @@ impl GithubClient {
             clock,
             permission_ttl: config.permission_ttl,
             permissions: Mutex::new(HashMap::new()),
-            own_login: tokio::sync::OnceCell::new_with(config.own_login),
+            own_login: tokio::sync::OnceCell::new_with(config.own_login.map(Some)),
         })
     }
 
@@ -508,37 +539,61 @@ impl GithubClient {
         }
     }
 
-    /// The login our comments are posted as: configured; with App auth otherwise the App's
-    /// bot, `<slug>[bot]`, asked of GitHub (`GET /app`) once; with a plain token otherwise
-    /// unknown (`None`).
+    /// The login our comments are posted as: configured, or asked of GitHub once — with
+    /// App auth the App's bot, `<slug>[bot]` (`GET /app`), with a plain token the token's
+    /// user (`GET /user`). `None` when GitHub refuses to name the token's user (an
+    /// installation token has none: 403), which is kept like a login. When GitHub cannot
+    /// be asked (down, rate-limited), the error, and the next call asks again.
     pub async fn own_login(&self) -> Result<Option<&str>, GithubError> {
-        if let Some(login) = self.own_login.get() {
-            return Ok(Some(login));
-        }
-        if !self.is_app() {
-            return Ok(None);
-        }
         let login = self
             .own_login
             .get_or_try_init(|| async {
-                let login = bot_login(
-                    self.send_as_app(Method::GET, "/app", None::<&()>, Replay::Safe)
-                        .await,
-                )?;
-                tracing::info!(login = %login, "our comments are those of the App's bot");
-                Ok::<_, GithubError>(login)
+                match &self.auth {
+                    Auth::App(_) => {
+                        let login = bot_login(
+                            self.send_as_app(Method::GET, "/app", None::<&()>, Replay::Safe)
+                                .await,
+                        )?;
+                        tracing::info!(login = %login, "our comments are those of the App's bot");
+                        Ok(Some(login))
+                    }
+                    Auth::Token(t) => self.token_login(t).await,
+                }
             })
             .await?;
-        Ok(Some(login))
+        Ok(login.as_deref())
+    }
+
+    /// The token's user, from `GET /user`; `None` when GitHub refuses to name one (an
+    /// installation token has no user: 403 "Resource not accessible by integration").
+    async fn token_login(&self, token: &Secret) -> Result<Option<String>, GithubError> {
+        let auth = || bearer(token.expose());
+        match self
+            .http
+            .send(Method::GET, "/user", &auth, None::<&()>, Replay::Safe)
+            .await
+        {
+            Ok(reply) => {
+                let user: wire::AuthenticatedUser = decode(&Method::GET, "/user", &reply.body)?;
+                tracing::info!(login = %user.login, "our comments are those of the token's user");
+                Ok(Some(user.login))
+            }
+            Err(e @ (GithubError::Forbidden { .. } | GithubError::NotFound { .. })) => {
+                tracing::warn!("{}: {e}", GithubError::OwnLoginUnknown);
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     fn learnt_login(&self, login: String) {
-        if self.own_login.set(login.clone()).is_ok() {
+        if self.own_login.set(Some(login.clone())).is_ok() {
             tracing::info!(login = %login, "our comments are those of the App's bot");
         }
     }
 
-    /// The installation of the App on `repo`, looked up once.
+    /// The installation of the App on `repo`, looked up once (and again when GitHub no
+    /// longer knows it: see [`GithubClient::with_installation`]).
     pub async fn installation_id(&self, repo: &RepoFullName) -> Result<u64, GithubError> {
         let Auth::App(app) = &self.auth else {
             return Err(GithubError::Config(
@@ -564,13 +619,76 @@ impl GithubClient {
         Ok(found.id)
     }
 
+    /// Forgets `installation`, which GitHub no longer knows (the App was uninstalled, or
+    /// reinstalled under a new id): every repository cached with it, and its token.
+    fn forget_installation(&self, installation: u64) {
+        let Auth::App(app) = &self.auth else {
+            return;
+        };
+        app.installations
+            .lock()
+            .expect("installations lock")
+            .retain(|_, id| *id != installation);
+        app.tokens
+            .lock()
+            .expect("tokens lock")
+            .remove(&installation);
+    }
+
+    /// Calls `f` with the installation of the App on `repo`. When GitHub answers 404 for
+    /// a cached installation (an App reinstalled has a new id), the id is dropped, looked
+    /// up again and `f` called once more with what GitHub says now; a second 404, or one
+    /// for an installation just looked up, is the answer (as is the lookup's own 404 when
+    /// the App is no longer installed on `repo`).
+    async fn with_installation<T, F, Fut>(
+        &self,
+        repo: &RepoFullName,
+        f: F,
+    ) -> Result<T, GithubError>
+    where
+        F: Fn(u64) -> Fut,
+        Fut: Future<Output = Result<T, GithubError>>,
+    {
+        let cached = self.cached_installation_id(repo);
+        let installation = self.installation_id(repo).await?;
+        match f(installation).await {
+            Err(GithubError::NotFound { .. }) if cached.is_some() => {
+                tracing::info!(
+                    installation,
+                    repo = %repo,
+                    "GitHub no longer knows the App's installation; looking it up again"
+                );
+                self.forget_installation(installation);
+                f(self.installation_id(repo).await?).await
+            }
+            answer => answer,
+        }
+    }
+
+    fn cached_installation_id(&self, repo: &RepoFullName) -> Option<u64> {
+        let Auth::App(app) = &self.auth else {
+            return None;
+        };
+        app.installations
+            .lock()
+            .expect("installations lock")
+            .get(repo.as_str())
+            .copied()
+    }
+
     /// The installation token for `repo`, from the cache while it has more than
     /// [`TOKEN_REFRESH_MARGIN`] left; one caller renews it while the others wait.
     async fn installation_token(&self, repo: &RepoFullName) -> Result<Secret, GithubError> {
+        self.with_installation(repo, |installation| {
+            self.installation_token_of(installation)
+        })
+        .await
+    }
+
+    async fn installation_token_of(&self, installation: u64) -> Result<Secret, GithubError> {
         let Auth::App(app) = &self.auth else {
             unreachable!("installation_token is called with App auth only")
         };
-        let installation = self.installation_id(repo).await?;
         let slot = app
             .tokens
             .lock()
@@ -636,14 +754,19 @@ impl GithubClient {
         repo: &RepoFullName,
         permissions: &TokenPermissions,
     ) -> Result<ScopedToken, GithubError> {
-        let installation = self.installation_id(repo).await?;
-        let path = format!("/app/installations/{installation}/access_tokens");
         let body = wire::AccessTokenRequest {
             repositories: vec![repo.name()],
             permissions: &permissions.0,
         };
         let t: wire::AccessToken = self
-            .send_as_app(Method::POST, &path, Some(&body), Replay::Safe)
+            .with_installation(repo, |installation| {
+                let path = format!("/app/installations/{installation}/access_tokens");
+                let body = &body;
+                async move {
+                    self.send_as_app(Method::POST, &path, Some(body), Replay::Safe)
+                        .await
+                }
+            })
             .await?;
         Ok(ScopedToken {
             expires_at: parse_time(&t.expires_at, "the token's expires_at")?,
@@ -1047,9 +1170,12 @@ impl GithubClient {
         Ok(out)
     }
 
-    /// Our comment carrying `marker`, if there is one. Comments by others never count,
-    /// even when they quote the marker, nor (with App auth) those of other bots: when our
-    /// own login cannot be learnt, this fails rather than take any bot's word.
+    /// Our comment carrying `marker`, if there is one, to edit it or not post it twice.
+    /// Comments by others never count, even when they quote the marker, nor those of other
+    /// bots — except with a token whose user GitHub will not name, where any comment with
+    /// the marker is taken (the worst a forgery does then is keep a reply from being
+    /// posted). When our login cannot be asked for now, this fails. For markers that
+    /// grant something, [`GithubClient::find_trusted_comment`].
     pub async fn find_comment(
         &self,
         repo: &RepoFullName,
@@ -1062,6 +1188,25 @@ impl GithubClient {
             .await?
             .into_iter()
             .find(|c| c.body.contains(marker) && is_ours(c, own)))
+    }
+
+    /// Our comment carrying `marker`, only ever by our own login: for markers that grant
+    /// something (a fork pull request's approval). When GitHub will not name the user of
+    /// our token, [`GithubError::OwnLoginUnknown`]: nobody's marker is believed.
+    pub async fn find_trusted_comment(
+        &self,
+        repo: &RepoFullName,
+        issue: u64,
+        marker: &str,
+    ) -> Result<Option<IssueComment>, GithubError> {
+        let Some(own) = self.own_login().await? else {
+            return Err(GithubError::OwnLoginUnknown);
+        };
+        Ok(self
+            .list_comments(repo, issue)
+            .await?
+            .into_iter()
+            .find(|c| c.body.contains(marker) && is_ours(c, Some(own))))
     }
 
     /// Posts `body` (which must contain `marker`) unless our comment with that marker is
@@ -1186,25 +1331,64 @@ impl GithubClient {
 
     // ---- catch-up ----
 
-    /// The App's most recent webhook deliveries (one page, newest first).
-    pub async fn hook_deliveries(&self, per_page: u8) -> Result<Vec<HookDelivery>, GithubError> {
-        let path = format!("/app/hook/deliveries?per_page={}", per_page.clamp(1, 100));
-        let list: Vec<wire::HookDelivery> = self
-            .send_as_app(Method::GET, &path, None::<&()>, Replay::Safe)
-            .await?;
-        list.into_iter()
-            .map(|d| {
-                Ok(HookDelivery {
+    /// The App's webhook deliveries from `since` on, newest first: page after page
+    /// (GitHub's `cursor`, from the `Link` header's `rel="next"`) until one reaches back
+    /// past `since`, the last page, or `max_pages` pages.
+    pub async fn hook_deliveries(
+        &self,
+        since: SystemTime,
+        max_pages: u32,
+    ) -> Result<DeliveriesRead, GithubError> {
+        let mut out = Vec::new();
+        let mut cursor: Option<String> = None;
+        for _ in 0..max_pages {
+            let path = match &cursor {
+                None => "/app/hook/deliveries?per_page=100".to_owned(),
+                Some(c) => format!(
+                    "/app/hook/deliveries?per_page=100&cursor={}",
+                    query_value(c)
+                ),
+            };
+            let reply = self
+                .http
+                .send(
+                    Method::GET,
+                    &path,
+                    &|| self.jwt(),
+                    None::<&()>,
+                    Replay::Safe,
+                )
+                .await?;
+            let page: Vec<wire::HookDelivery> = decode(&Method::GET, &path, &reply.body)?;
+            let mut reached_since = false;
+            for d in page {
+                let delivered_at = parse_time(&d.delivered_at, "delivered_at")?;
+                if delivered_at < since {
+                    reached_since = true;
+                    continue;
+                }
+                out.push(HookDelivery {
                     id: d.id,
                     guid: d.guid,
-                    delivered_at: parse_time(&d.delivered_at, "delivered_at")?,
+                    delivered_at,
                     redelivery: d.redelivery,
                     status_code: d.status_code,
                     event: d.event,
                     action: d.action,
-                })
-            })
-            .collect()
+                });
+            }
+            cursor = next_cursor(&reply.headers);
+            if reached_since || cursor.is_none() {
+                return Ok(DeliveriesRead {
+                    deliveries: out,
+                    cut_short: false,
+                });
+            }
+        }
+        Ok(DeliveriesRead {
+            deliveries: out,
+            cut_short: true,
+        })
     }
 
     /// Asks GitHub to deliver one delivery again. Not retried after an ambiguous
@@ -1225,12 +1409,28 @@ impl GithubClient {
         Ok(())
     }
 
-    /// One catch-up pass: every delivery among the recent ones whose latest attempt
-    /// failed is asked for again, once. The ids of the attempts redelivered.
-    pub async fn redeliver_failed(&self, per_page: u8) -> Result<Vec<u64>, GithubError> {
-        let deliveries = self.hook_deliveries(per_page).await?;
+    /// One catch-up pass: every delivery of the last `window` (read in at most
+    /// `max_pages` pages of 100) whose latest attempt failed is asked for again, once.
+    /// The ids of the attempts redelivered.
+    pub async fn redeliver_failed(
+        &self,
+        window: Duration,
+        max_pages: u32,
+    ) -> Result<Vec<u64>, GithubError> {
+        let since = self
+            .clock
+            .now()
+            .checked_sub(window)
+            .unwrap_or(std::time::UNIX_EPOCH);
+        let read = self.hook_deliveries(since, max_pages).await?;
+        if read.cut_short {
+            tracing::warn!(
+                pages = max_pages,
+                "catch-up: more deliveries than {max_pages} pages hold within the window; older failed ones are not redelivered"
+            );
+        }
         let mut latest: BTreeMap<&str, &HookDelivery> = BTreeMap::new();
-        for d in &deliveries {
+        for d in &read.deliveries {
             let slot = latest.entry(&d.guid).or_insert(d);
             if (d.delivered_at, d.id) > (slot.delivered_at, slot.id) {
                 *slot = d;
@@ -1246,8 +1446,58 @@ impl GithubClient {
     }
 }
 
-/// Whether `c` is ours: written by `own` when we know who we are (a plain token without a
-/// configured login does not know, and takes any author).
+/// The `cursor` of the page after this one, from the `Link` header's `rel="next"` URL.
+/// Only the cursor is taken: the next request goes to our own API root, never to a URL
+/// the answer names.
+fn next_cursor(headers: &hyper::http::HeaderMap) -> Option<String> {
+    headers
+        .get_all(hyper::http::header::LINK)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .find_map(|link| {
+            let (url, params) = link.trim().split_once(';')?;
+            let next = params
+                .split(';')
+                .any(|p| matches!(p.trim(), "rel=\"next\"" | "rel=next"));
+            let url = url.trim().strip_prefix('<')?.strip_suffix('>')?;
+            let (_, query) = url.split_once('?')?;
+            next.then(|| {
+                query
+                    .split('&')
+                    .find_map(|kv| kv.strip_prefix("cursor="))
+                    .map(percent_decode)
+            })
+            .flatten()
+            .filter(|c| !c.is_empty())
+        })
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Whether `c` is ours: written by `own` when we know who we are (a token whose user
+/// GitHub will not name does not know, and takes any author).
 fn is_ours(c: &IssueComment, own: Option<&str>) -> bool {
     own.is_none_or(|login| c.author.eq_ignore_ascii_case(login))
 }
@@ -1320,4 +1570,44 @@ fn query_value(s: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn link(value: &str) -> hyper::http::HeaderMap {
+        let mut headers = hyper::http::HeaderMap::new();
+        headers.insert(
+            hyper::http::header::LINK,
+            HeaderValue::from_str(value).unwrap(),
+        );
+        headers
+    }
+
+    #[test]
+    fn the_next_page_is_the_cursor_of_the_link_whose_rel_is_next() {
+        let base = "https://api.github.com/app/hook/deliveries";
+        assert_eq!(
+            next_cursor(&link(&format!(
+                "<{base}?per_page=100&cursor=v1_12077215967>; rel=\"next\""
+            ))),
+            Some("v1_12077215967".into())
+        );
+        assert_eq!(
+            next_cursor(&link(&format!(
+                "<{base}?cursor=v1_1&per_page=2>; rel=\"prev\", <{base}?per_page=2&cursor=v1%2B9>; rel=\"next\""
+            ))),
+            Some("v1+9".into())
+        );
+        assert_eq!(
+            next_cursor(&link(&format!("<{base}?cursor=v1_1>; rel=\"prev\""))),
+            None
+        );
+        assert_eq!(
+            next_cursor(&link(&format!("<{base}?page=2>; rel=\"next\""))),
+            None
+        );
+        assert_eq!(next_cursor(&hyper::http::HeaderMap::new()), None);
+    }
 }

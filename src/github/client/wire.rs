@@ -12,6 +12,12 @@ pub struct App {
     pub slug: Option<String>,
 }
 
+/// The token's own user (`GET /user`): its login is the author of what the token posts.
+#[derive(Deserialize)]
+pub struct AuthenticatedUser {
+    pub login: String,
+}
+
 #[derive(Deserialize)]
 pub struct Installation {
     pub id: u64,

@@ -140,6 +140,8 @@ struct Shared {
     ops: Operations,
     clock: Arc<dyn Clock>,
     key: DecodingKey,
+    /// `http://host:port`, for the links to further pages.
+    base: String,
 }
 
 pub struct FakeGithub {
@@ -163,6 +165,7 @@ impl FakeGithub {
             ops: Operations::load(),
             clock,
             key: DecodingKey::from_rsa_pem(APP_PUBLIC_PEM.as_bytes()).expect("the test key"),
+            base: format!("http://{addr}"),
         });
         let app = axum::Router::new()
             .fallback(handle)
@@ -267,11 +270,61 @@ impl FakeGithub {
         });
     }
 
+    /// An installation token for `repo`'s installation, as a plain token would be handed to
+    /// agentpods (Actions' `GITHUB_TOKEN` is one): what it posts is by the App's bot, and
+    /// it has no user for `GET /user`.
+    pub fn installation_token(&self, repo: &str) -> String {
+        let now = self.shared.clock.now();
+        self.with(|m| {
+            let installation = *m.installations.get(repo).expect("the App is installed");
+            let token = format!("ghs_fake{}", m.id());
+            m.grants.insert(
+                token.clone(),
+                Grant {
+                    installation,
+                    expires_at: now + TOKEN_LIFETIME,
+                    repositories: None,
+                    permissions: BTreeMap::new(),
+                    revoked: false,
+                },
+            );
+            token
+        })
+    }
+
     /// Revokes every installation token issued so far (as `DELETE /installation/token`, an
     /// uninstall or a suspension would): GitHub answers 401 to each from now on, long
     /// before it expires. Tokens issued later are good.
     pub fn revoke_installation_tokens(&self) {
         self.with(|m| m.grants.values_mut().for_each(|g| g.revoked = true));
+    }
+
+    /// The account's owner uninstalls the App and installs it again: the repositories of
+    /// `installation` now belong to the installation `new_id`, GitHub answers 404 for the
+    /// old id, and the old installation's tokens are revoked (401), as on github.com.
+    pub fn reinstall(&self, installation: u64, new_id: u64) {
+        self.with(|m| {
+            m.installations
+                .values_mut()
+                .filter(|i| **i == installation)
+                .for_each(|i| *i = new_id);
+            m.grants
+                .values_mut()
+                .filter(|g| g.installation == installation)
+                .for_each(|g| g.revoked = true);
+        });
+    }
+
+    /// The account's owner uninstalls the App: GitHub answers 404 for the installation and
+    /// for the repositories' installation, and revokes its tokens.
+    pub fn uninstall(&self, installation: u64) {
+        self.with(|m| {
+            m.installations.retain(|_, i| *i != installation);
+            m.grants
+                .values_mut()
+                .filter(|g| g.installation == installation)
+                .for_each(|g| g.revoked = true);
+        });
     }
 
     /// Forgets every fault not yet spent (those set to catch requests for ever, too).
@@ -861,6 +914,19 @@ fn route(
                        "rate": limit(5000)}),
             )
         }
+        // The token's user. An installation token has none: GitHub refuses it with 403.
+        ("GET", ["user"]) => match caller {
+            Caller::Pat => json_response(
+                StatusCode::OK,
+                json!({"login": PAT_LOGIN, "id": 5, "node_id": "MDQ6VXNlcjU=", "type": "User",
+                       "site_admin": false, "name": "agentpods bot",
+                       "html_url": format!("https://github.com/{PAT_LOGIN}")}),
+            ),
+            _ => error(
+                StatusCode::FORBIDDEN,
+                "Resource not accessible by integration",
+            ),
+        },
         // The App the JWT is signed for.
         ("GET", ["app"]) => json_response(
             StatusCode::OK,
@@ -878,13 +944,32 @@ fn route(
                    "events": ["issue_comment", "pull_request"],
                    "installations_count": m.installations.values().collect::<std::collections::BTreeSet<_>>().len()}),
         ),
+        // Newest first, in pages that a cursor continues, as GitHub pages this list: the
+        // `Link` header's `rel="next"` carries the cursor of the next page while there is
+        // one (no page numbers, no `last`).
         ("GET", ["app", "hook", "deliveries"]) => {
             let mut list = m.deliveries.clone();
             list.sort_by_key(|d| std::cmp::Reverse((d.delivered_at, d.id)));
-            let per_page: usize = q("per_page").and_then(|v| v.parse().ok()).unwrap_or(30);
-            let out: Vec<Value> = list
+            let per_page: usize = q("per_page")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(30)
+                .clamp(1, 100);
+            let start = match q("cursor") {
+                None => 0,
+                Some(c) => match c
+                    .strip_prefix("v1_")
+                    .and_then(|id| id.parse::<u64>().ok())
+                    .and_then(|id| list.iter().position(|d| d.id == id))
+                {
+                    Some(i) => i + 1,
+                    None => {
+                        return error(StatusCode::UNPROCESSABLE_ENTITY, "Validation Failed");
+                    }
+                },
+            };
+            let page: Vec<&Delivery> = list.iter().skip(start).take(per_page).collect();
+            let out: Vec<Value> = page
                 .iter()
-                .take(per_page)
                 .map(|d| {
                     json!({"id": d.id, "guid": d.guid, "delivered_at": rfc3339(d.delivered_at),
                            "redelivery": d.redelivery, "duration": 0.1,
@@ -893,7 +978,19 @@ fn route(
                            "installation_id": null, "repository_id": null})
                 })
                 .collect();
-            json_response(StatusCode::OK, Value::Array(out))
+            let mut response = json_response(StatusCode::OK, Value::Array(out));
+            if start + page.len() < list.len()
+                && let Some(last) = page.last()
+            {
+                let link = format!(
+                    "<{}/app/hook/deliveries?per_page={per_page}&cursor=v1_{}>; rel=\"next\"",
+                    shared.base, last.id
+                );
+                response
+                    .headers_mut()
+                    .insert("link", HeaderValue::from_str(&link).expect("a header"));
+            }
+            response
         }
         ("POST", ["app", "hook", "deliveries", id, "attempts"]) => {
             let id: u64 = id.parse().unwrap_or(0);

@@ -27,6 +27,7 @@ const OPERATIONS = [
   ["get", "/repos/{owner}/{repo}/pulls"],
   ["get", "/rate_limit"],
   ["get", "/app"],
+  ["get", "/user"],
 ];
 
 const dir = process.argv[2];
