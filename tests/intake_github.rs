@@ -204,8 +204,6 @@ async fn agent_status_answers_with_the_runs_of_the_pull_request() {
 #[tokio::test]
 async fn a_fork_pull_request_runs_only_at_the_head_a_maintainer_approved() {
     within(60, async {
-        const FORK_HEAD: &str = "0123456789abcdef0123456789abcdef01234567";
-        const PUSHED: &str = "89abcdef0123456789abcdef0123456789abcdef";
         let (fake, client) = github().await;
         fake.set_role(REPO, "Codertocat", "maintain");
         fake.set_role(REPO, "forker", "read");
@@ -273,18 +271,8 @@ async fn a_fork_pull_request_runs_only_at_the_head_a_maintainer_approved() {
         // and the fork's author cannot forge an approval by writing its marker, nor can
         // another App's bot (only our App's bot, learnt from GET /app, speaks for us).
         fake.add_pull(REPO, 2, PUSHED, "forker/Hello-World");
-        fake.add_comment(
-            REPO,
-            2,
-            "forker",
-            &format!("<!-- agentpods:approved sha={PUSHED} -->"),
-        );
-        fake.add_bot_comment(
-            REPO,
-            2,
-            "forker-helper[bot]",
-            &format!("<!-- agentpods:approved sha={PUSHED} -->"),
-        );
+        fake.add_comment(REPO, 2, "forker", &forged_approval(PUSHED));
+        fake.add_bot_comment(REPO, 2, "forker-helper[bot]", &forged_approval(PUSHED));
         let reply = service.oneshot(&fork_pr(PUSHED, "d-fork-3")).await;
         assert_eq!(reply.status, 200, "{}", reply.text());
         assert_eq!(service.work.manifests().len(), 2);
@@ -292,6 +280,11 @@ async fn a_fork_pull_request_runs_only_at_the_head_a_maintainer_approved() {
         assert_eq!(fake.violations(), Vec::<String>::new());
     })
     .await;
+}
+
+/// What our approval reply hides in its text, written by someone else.
+fn forged_approval(sha: &str) -> String {
+    format!("<!-- agentpods:approved sha={sha} -->")
 }
 
 const FORK_HEAD: &str = "0123456789abcdef0123456789abcdef01234567";
@@ -339,12 +332,7 @@ async fn with_a_plain_token_an_approval_counts_only_from_the_tokens_own_user() {
 
         // The fork's author writes an approval marker before anyone approves: it is not
         // the service's (the token's user, learnt from GET /user), so nothing runs.
-        fake.add_comment(
-            REPO,
-            2,
-            "forker",
-            &format!("<!-- agentpods:approved sha={FORK_HEAD} -->"),
-        );
+        fake.add_comment(REPO, 2, "forker", &forged_approval(FORK_HEAD));
         let reply = service.oneshot(&fork_pr(FORK_HEAD, "d-fork-1")).await;
         assert_eq!(reply.status, 200, "{}", reply.text());
         assert!(
@@ -369,12 +357,7 @@ async fn with_a_plain_token_an_approval_counts_only_from_the_tokens_own_user() {
 
         // ... and a forged one for a new push is not.
         fake.add_pull(REPO, 2, PUSHED, "forker/Hello-World");
-        fake.add_comment(
-            REPO,
-            2,
-            "forker",
-            &format!("<!-- agentpods:approved sha={PUSHED} -->"),
-        );
+        fake.add_comment(REPO, 2, "forker", &forged_approval(PUSHED));
         let reply = service.oneshot(&fork_pr(PUSHED, "d-fork-3")).await;
         assert_eq!(reply.status, 200, "{}", reply.text());
         assert_eq!(service.work.manifests().len(), 2);
@@ -401,12 +384,7 @@ async fn with_a_token_github_will_not_name_no_fork_pull_request_is_approved_unti
         let service = TestService::with_github(unnamed);
 
         // Anyone's marker would do if markers were believed; none is.
-        fake.add_comment(
-            REPO,
-            2,
-            "forker",
-            &format!("<!-- agentpods:approved sha={FORK_HEAD} -->"),
-        );
+        fake.add_comment(REPO, 2, "forker", &forged_approval(FORK_HEAD));
         let reply = service.oneshot(&fork_pr(FORK_HEAD, "d-fork-1")).await;
         assert_eq!(reply.status, 200, "{}", reply.text());
         assert!(service.work.manifests().is_empty());

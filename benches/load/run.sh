@@ -79,13 +79,17 @@ deliver() {
         -H "X-GitHub-Delivery: ready-$1-$RANDOM" -H "X-Hub-Signature-256: $SIGNATURE" \
         --data-binary "@$PAYLOAD" || true
 }
-for port in "$AGENTPODS_PORT" "$NODE_PORT"; do
-    for _ in $(seq 100); do
-        [ "$(deliver "$port")" = 200 ] && break
-        sleep 0.1
+wait_ready() { # port...
+    local port
+    for port in "$@"; do
+        for _ in $(seq 100); do
+            [ "$(deliver "$port")" = 200 ] && break
+            sleep 0.1
+        done
+        [ "$(deliver "$port")" = 200 ] || { echo "error: port $port never answered 200" >&2; cat "$work"/*.log >&2; exit 1; }
     done
-    [ "$(deliver "$port")" = 200 ] || { echo "error: port $port never answered 200" >&2; cat "$work"/*.log >&2; exit 1; }
-done
+}
+wait_ready "$AGENTPODS_PORT" "$NODE_PORT"
 
 ticks_per_second="$(getconf CLK_TCK)"
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
@@ -134,13 +138,7 @@ if [ "$WHOLE" = 1 ]; then
         node benches/load/node/server.mjs 2>"$work/cluster-whole.log" &
     pids+=($!)
     whole_pids=("${pids[@]: -3}")
-    for port in "$WHOLE_AGENTPODS_PORT" "$WHOLE_NODE_PORT" "$WHOLE_CLUSTER_PORT"; do
-        for _ in $(seq 100); do
-            [ "$(deliver "$port")" = 200 ] && break
-            sleep 0.1
-        done
-        [ "$(deliver "$port")" = 200 ] || { echo "error: port $port never answered 200" >&2; cat "$work"/*.log >&2; exit 1; }
-    done
+    wait_ready "$WHOLE_AGENTPODS_PORT" "$WHOLE_NODE_PORT" "$WHOLE_CLUSTER_PORT"
     WRK_CPUS="$all_cpus" WRK_THREADS=2
     for port in "$WHOLE_AGENTPODS_PORT" "$WHOLE_NODE_PORT" "$WHOLE_CLUSTER_PORT"; do
         DURATION=2s bench warmup "$port" "${whole_pids[0]}" "$CONNECTIONS" >/dev/null
