@@ -20,7 +20,7 @@ use crate::serve::launcher::{
     CancelFuture, CancelRuns, LaunchError, LaunchFuture, Launched, Launcher, RetryFuture, RetryRun,
     RunToLaunch, RunsFuture,
 };
-use crate::serve::probe::{PROBE_EVERY, Readiness};
+use crate::serve::probe::{PROBE_EVERY, PROBE_TIMEOUT, Readiness};
 
 /// The label holding a hash of a run's concurrency group (groups contain `/`, which label
 /// values may not).
@@ -197,15 +197,20 @@ impl ClusterLauncher {
     /// Stops when the launcher is dropped.
     pub fn spawn_probe(&self) -> tokio::task::JoinHandle<()> {
         let client = self.client.clone();
-        self.reachable.spawn(PROBE_EVERY, move || {
-            let client = client.clone();
-            async move {
-                match client.apiserver_version().await {
-                    Ok(_) => Ok(()),
-                    Err(e) => Err(format!("the Kubernetes API server does not answer: {e}")),
+        self.reachable.spawn(
+            PROBE_EVERY,
+            PROBE_TIMEOUT,
+            "the Kubernetes API server",
+            move || {
+                let client = client.clone();
+                async move {
+                    match client.apiserver_version().await {
+                        Ok(_) => Ok(()),
+                        Err(e) => Err(format!("the Kubernetes API server does not answer: {e}")),
+                    }
                 }
-            }
-        })
+            },
+        )
     }
 }
 

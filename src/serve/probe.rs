@@ -11,9 +11,10 @@ use crate::github::client::{GithubClient, GithubError};
 /// How often the background checks ask.
 pub const PROBE_EVERY: Duration = Duration::from_secs(10);
 
-/// How long the GitHub check waits for an answer before it calls GitHub unreachable
-/// (the client's own timeouts are longer, made for calls that must go through).
-pub const GITHUB_PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a check waits for an answer before it calls the dependency unreachable (the
+/// clients' own timeouts are longer, made for calls that must go through: kube's reads
+/// wait up to 295 s, and a hung API server must not leave the last "ready" standing).
+pub const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The last verdict of a background check: ready, or why not. Clones share it; the check
 /// stops once every clone is gone.
@@ -32,8 +33,15 @@ impl Readiness {
     }
 
     /// Runs `check` now and then every `every`, keeping each verdict, until every clone of
-    /// this readiness is dropped.
-    pub fn spawn<C, F>(&self, every: Duration, check: C) -> tokio::task::JoinHandle<()>
+    /// this readiness is dropped. A check that takes longer than `within` counts as
+    /// "`unanswered` did not answer within …".
+    pub fn spawn<C, F>(
+        &self,
+        every: Duration,
+        within: Duration,
+        unanswered: &'static str,
+        check: C,
+    ) -> tokio::task::JoinHandle<()>
     where
         C: Fn() -> F + Send + 'static,
         F: Future<Output = Result<(), String>> + Send + 'static,
@@ -41,7 +49,14 @@ impl Readiness {
         let verdict = Arc::downgrade(&self.0);
         tokio::spawn(async move {
             loop {
-                let answer = check().await;
+                let answer = tokio::time::timeout(within, check())
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(format!(
+                            "{unanswered} did not answer within {} s",
+                            within.as_secs_f64()
+                        ))
+                    });
                 let Some(verdict) = verdict.upgrade() else {
                     return;
                 };
@@ -57,17 +72,9 @@ impl Readiness {
 /// whether it answers and takes our credentials ([`GithubClient::ping`]).
 pub fn github(client: Arc<GithubClient>, every: Duration) -> Readiness {
     let readiness = Readiness::not_yet("GitHub was not asked yet");
-    readiness.spawn(every, move || {
+    readiness.spawn(every, PROBE_TIMEOUT, "GitHub", move || {
         let client = client.clone();
-        async move {
-            match tokio::time::timeout(GITHUB_PROBE_TIMEOUT, client.ping()).await {
-                Ok(answer) => github_verdict(answer),
-                Err(_) => Err(format!(
-                    "GitHub unreachable: no answer within {} s",
-                    GITHUB_PROBE_TIMEOUT.as_secs()
-                )),
-            }
-        }
+        async move { github_verdict(client.ping().await) }
     });
     readiness
 }
@@ -127,16 +134,51 @@ mod tests {
         .unwrap_or_else(|_| panic!("never {want:?}; last {:?}", readiness.verdict()));
     }
 
+    /// A dependency that hangs is not ready: the last "ready" does not stand while the
+    /// check waits.
+    #[tokio::test]
+    async fn a_check_that_hangs_is_a_failure_after_its_time() {
+        let hang = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let readiness = Readiness::not_yet("not asked");
+        let hangs = hang.clone();
+        let _task = readiness.spawn(
+            Duration::from_millis(5),
+            Duration::from_millis(50),
+            "the API server",
+            move || {
+                let hanging = hangs.load(std::sync::atomic::Ordering::SeqCst);
+                async move {
+                    if hanging {
+                        std::future::pending::<()>().await;
+                    }
+                    Ok(())
+                }
+            },
+        );
+        until(&readiness, Ok(())).await;
+        hang.store(true, std::sync::atomic::Ordering::SeqCst);
+        until(
+            &readiness,
+            Err("the API server did not answer within 0.05 s".into()),
+        )
+        .await;
+    }
+
     #[tokio::test]
     async fn a_check_runs_at_once_then_again_and_stops_with_its_readiness() {
         let answer = Arc::new(Mutex::new(Ok(())));
         let readiness = Readiness::not_yet("not asked");
         assert_eq!(readiness.verdict(), Err("not asked".into()));
         let says = answer.clone();
-        let task = readiness.spawn(Duration::from_millis(5), move || {
-            let said = says.lock().expect("answer").clone();
-            async move { said }
-        });
+        let task = readiness.spawn(
+            Duration::from_millis(5),
+            Duration::from_secs(10),
+            "the test",
+            move || {
+                let said = says.lock().expect("answer").clone();
+                async move { said }
+            },
+        );
         until(&readiness, Ok(())).await;
         *answer.lock().expect("answer") = Err("down".into());
         until(&readiness, Err("down".into())).await;
