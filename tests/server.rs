@@ -16,6 +16,7 @@ use agentpods::github::event;
 use agentpods::github::webhook::MAX_BODY_BYTES;
 use agentpods::plan::{Decision, Facts};
 use agentpods::serve::metrics::{Outcome, RunResult};
+use agentpods::serve::reload::{ConfigStore, Reloaded};
 use agentpods::serve::replay;
 use agentpods::serve::{reload_now, watch_config};
 use support::fixtures::{Example, WEBHOOKS, fixture, payloads_in};
@@ -477,6 +478,37 @@ async fn a_broken_config_is_refused_on_reload_and_the_old_one_stays() {
         );
     })
     .await;
+}
+
+/// With a cluster the runs' namespace is the one the service started with (the controller
+/// watches it, the Roles grant it): a reload that moves it is refused, since a run recorded
+/// anywhere else would wait there unseen; any other change still applies.
+#[test]
+fn a_reload_may_not_move_the_runs_namespace_of_a_running_service() {
+    let work = Workdir::new();
+    let store = ConfigStore::load(&work.config())
+        .expect("the config")
+        .pin_runs_namespace();
+    work.edit_config("namespace: agentpods-runs", "namespace: elsewhere");
+    let err = store.reload().expect_err("the namespace moved");
+    assert_eq!(
+        err.to_string(),
+        "cluster.namespace: changing `agentpods-runs` to `elsewhere` takes a restart: the \
+         controller and the launcher keep to the namespace they started with"
+    );
+    assert_eq!(store.current().generation, 1);
+
+    work.edit_config("namespace: elsewhere", "namespace: agentpods-runs");
+    work.edit_config(REVIEW_ACTIONS, "actions: [synchronize]");
+    assert_eq!(
+        store.reload().expect("the same namespace"),
+        Reloaded::Applied { generation: 2 }
+    );
+
+    // Without a cluster (dry-run) nothing is pinned, and the namespace may move.
+    let unpinned = ConfigStore::load(&work.config()).expect("the config");
+    work.edit_config("namespace: agentpods-runs", "namespace: elsewhere");
+    assert!(unpinned.reload().is_ok());
 }
 
 #[tokio::test]

@@ -40,7 +40,7 @@ use crate::server::{self, AppState};
 use launcher::{DryRunLauncher, LaunchError};
 use metrics::ReloadResult;
 use probe::PROBE_EVERY;
-use reload::{ConfigStore, ReloadError, Reloaded};
+use reload::{ConfigStore, ReloadError, Reloaded, runs_namespace};
 
 /// The environment variable holding the webhook secrets, comma-separated.
 pub const SECRET_ENV: &str = "GITHUB_WEBHOOK_SECRET";
@@ -173,7 +173,8 @@ pub async fn build_state(
     let client = kube::Client::try_default()
         .await
         .map_err(|e| ServeError::Kubernetes(e.to_string()))?;
-    let namespace = runs_namespace(&config);
+    let config = config.pin_runs_namespace();
+    let namespace = runs_namespace(config.current().engine());
     let launcher =
         ClusterLauncher::new(client.clone(), Arc::new(SystemClock)).in_namespace(namespace);
     launcher.spawn_probe();
@@ -215,18 +216,6 @@ fn start(options: &ServeOptions) -> Result<(), ServeError> {
     });
     runtime.shutdown_timeout(Duration::from_secs(5));
     result
-}
-
-/// The one namespace runs live in, when services.yaml names one (with a
-/// `namespace_template` they may be anywhere).
-fn runs_namespace(config: &ConfigStore) -> Option<String> {
-    let live = config.current();
-    live.engine()
-        .config()
-        .cluster
-        .namespace
-        .as_ref()
-        .map(|n| n.to_string())
 }
 
 /// The GitHub client the environment's credentials make, if there are any (built once,
@@ -303,7 +292,7 @@ fn spawn_controller(
     let lease = LeaseOptions::new(&options.lease_namespace, &options.identity);
     let source = state.clone();
     let config: ConfigSource = Arc::new(move || source.config.current());
-    let namespace = runs_namespace(&state.config);
+    let namespace = runs_namespace(state.config.current().engine());
     let metrics = state.clone();
     let controller_options = ControllerOptions {
         namespace,

@@ -47,6 +47,34 @@ pub enum ReloadError {
     Config(#[from] ConfigError),
     #[error("{0}")]
     Templates(#[from] RenderError),
+    #[error(
+        "cluster.namespace: changing {} to {} takes a restart: the controller and the \
+         launcher keep to the namespace they started with",
+        shown_namespace(.from),
+        shown_namespace(.to)
+    )]
+    NamespaceFixed {
+        from: Option<String>,
+        to: Option<String>,
+    },
+}
+
+fn shown_namespace(namespace: &Option<String>) -> String {
+    match namespace {
+        Some(n) => format!("`{n}`"),
+        None => "none (a namespace_template)".into(),
+    }
+}
+
+/// The one namespace runs live in, when the config names one (with a `namespace_template`
+/// they may be anywhere).
+pub fn runs_namespace(engine: &Engine) -> Option<String> {
+    engine
+        .config()
+        .cluster
+        .namespace
+        .as_ref()
+        .map(|n| n.to_string())
 }
 
 impl ReloadError {
@@ -106,6 +134,9 @@ pub struct ConfigStore {
     /// The templates folder of the config in force, and the files' fingerprint when it, or
     /// the last config refused, was read (so a broken file is reported once, not every poll).
     watched: Mutex<(PathBuf, Fingerprint)>,
+    /// With a cluster: the runs' namespace the service started with, which a reload may
+    /// not change ([`ConfigStore::pin_runs_namespace`]).
+    pinned_namespace: Option<Option<String>>,
 }
 
 fn compile(path: &Path) -> Result<(Engine, PathBuf), ReloadError> {
@@ -124,7 +155,16 @@ impl ConfigStore {
             path: path.to_path_buf(),
             current: RwLock::new(Arc::new(LiveConfig::new(engine, 1))),
             watched: Mutex::new((templates_dir, fingerprint)),
+            pinned_namespace: None,
         })
+    }
+
+    /// From now on a reload that changes `cluster.namespace` is refused: the controller
+    /// watches, and the launcher creates runs in, the namespace they started with, and a
+    /// run recorded anywhere else would wait there unseen.
+    pub fn pin_runs_namespace(mut self) -> ConfigStore {
+        self.pinned_namespace = Some(runs_namespace(self.current().engine()));
+        self
     }
 
     pub fn path(&self) -> &Path {
@@ -145,7 +185,17 @@ impl ConfigStore {
         let mut watched = self.watched.lock().unwrap_or_else(|e| e.into_inner());
         // Taken before reading, so a write during the read shows as a change next time.
         let before = Fingerprint::of(&self.path, &watched.0);
-        match compile(&self.path) {
+        let compiled =
+            compile(&self.path).and_then(|(engine, templates_dir)| match &self.pinned_namespace {
+                Some(pinned) if runs_namespace(&engine) != *pinned => {
+                    Err(ReloadError::NamespaceFixed {
+                        from: pinned.clone(),
+                        to: runs_namespace(&engine),
+                    })
+                }
+                _ => Ok((engine, templates_dir)),
+            });
+        match compiled {
             Ok((engine, templates_dir)) => {
                 let fingerprint = if templates_dir == watched.0 {
                     before
