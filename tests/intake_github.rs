@@ -144,7 +144,7 @@ async fn a_command_on_a_pull_request_runs_at_the_head_the_api_reports() {
 
 #[tokio::test]
 async fn agent_status_answers_with_the_runs_of_the_pull_request() {
-    use agentpods::cluster::clock::SystemClock;
+    use agentpods::clock::SystemClock;
     use agentpods::cluster::launch::ClusterLauncher;
     use agentpods::github::webhook::WebhookSecrets;
     use agentpods::serve::reload::ConfigStore;

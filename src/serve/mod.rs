@@ -27,7 +27,7 @@ use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
-use crate::cluster::clock::{Clock, SystemClock};
+use crate::clock::{Clock, SystemClock};
 use crate::cluster::controller::{self, ConfigSource, ControllerOptions, PhaseSink};
 use crate::cluster::launch::ClusterLauncher;
 use crate::cluster::lease::{self, LeaseOptions};
