@@ -1,8 +1,13 @@
 //! The clock, injected: what time it is and how to wait. The service runs on
 //! [`SystemClock`]; tests hold a [`ManualClock`] that moves only when told to, so
-//! timeouts and TTLs happen when the test says.
+//! timeouts, TTLs, token expiry and rate-limit waits happen when the test says.
 //!
-//! Time is a jiff [`Timestamp`], the type Kubernetes objects carry.
+//! One clock for every side: the controller, the intake's launcher, the lease and the
+//! GitHub client all take an `Arc<dyn Clock>`.
+//!
+//! Time is a jiff [`Timestamp`], the type Kubernetes objects carry; code that keeps
+//! [`SystemTime`](std::time::SystemTime) (the GitHub client) converts with `.into()`,
+//! which cannot fail (the other way round can).
 
 use std::future::Future;
 use std::pin::Pin;

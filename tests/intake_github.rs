@@ -7,9 +7,10 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
+use agentpods::clock::ManualClock;
 use agentpods::github::client::{ClientConfig, Credentials, GithubClient, RetryPolicy, Secret};
 use support::fake_github::{
-    APP_ID, APP_KEY_PEM, BOT_LOGIN, FakeGithub, ManualClock, PAT, PAT_LOGIN,
+    APP_ID, APP_KEY_PEM, BOT_LOGIN, FakeGithub, PAT, PAT_LOGIN, manual_clock,
 };
 use support::fixtures::variant;
 use support::server::{Post, TestService, json, within};
@@ -32,7 +33,7 @@ async fn github() -> (FakeGithub, GithubClient) {
 }
 
 async fn fake_github() -> (FakeGithub, Arc<ManualClock>) {
-    let clock: Arc<ManualClock> = ManualClock::new();
+    let clock: Arc<ManualClock> = manual_clock();
     let fake = FakeGithub::start(clock.clone()).await;
     fake.install(REPO, 77);
     fake.add_pull(REPO, 1, HEAD, REPO);
