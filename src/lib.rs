@@ -3,6 +3,7 @@
 
 pub mod agent;
 pub mod cli;
+pub mod clock;
 pub mod cluster;
 pub mod config;
 pub mod github;

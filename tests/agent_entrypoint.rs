@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use agentpods::agent::result::{CUT_MARKER, Conclusion, RunResult, TERMINATION_MESSAGE_LIMIT};
 use proptest::prelude::*;
 use serde_json::Value;
-use support::fake_github::{FakeGithub, FaultKind, ManualClock, PAT};
+use support::fake_github::{FakeGithub, FaultKind, PAT, manual_clock};
 use tempfile::TempDir;
 
 /// No run of the entrypoint in these tests may take longer.
@@ -628,7 +628,7 @@ impl Github {
             .enable_all()
             .build()
             .expect("a runtime");
-        let fake = runtime.block_on(FakeGithub::start(ManualClock::new()));
+        let fake = runtime.block_on(FakeGithub::start(manual_clock()));
         Github {
             fake,
             _runtime: runtime,

@@ -568,8 +568,8 @@ async fn two_replicas_share_one_lease_and_the_second_takes_over_when_the_first_g
 async fn reporting_cluster() -> (Cluster, support::fake_github::FakeGithub) {
     use agentpods::cluster::report::GithubReports;
     use agentpods::github::client::{ClientConfig, Credentials, GithubClient, RetryPolicy, Secret};
-    use support::fake_github::{APP_ID, APP_KEY_PEM, FakeGithub, ManualClock};
-    let clock = ManualClock::new();
+    use support::fake_github::{APP_ID, APP_KEY_PEM, FakeGithub, manual_clock};
+    let clock = manual_clock();
     let github = FakeGithub::start(clock.clone()).await;
     github.install("Codertocat/Hello-World", 77);
     let mut config = ClientConfig::new(Credentials::App {

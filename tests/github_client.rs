@@ -7,6 +7,7 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
+use agentpods::clock::ManualClock;
 use agentpods::config::Permission;
 use agentpods::github::client::{
     ClientConfig, Credentials, GithubClient, GithubError, RetryPolicy, Secret, TokenPermissions,
@@ -14,7 +15,7 @@ use agentpods::github::client::{
 };
 use agentpods::github::event::RepoFullName;
 use support::fake_github::{
-    APP_ID, APP_KEY_PEM, BOT_LOGIN, FakeGithub, FaultKind, ManualClock, PAT, PAT_LOGIN,
+    APP_ID, APP_KEY_PEM, BOT_LOGIN, FakeGithub, FaultKind, PAT, PAT_LOGIN, manual_clock,
 };
 use support::server::within;
 
@@ -73,7 +74,7 @@ fn assert_clean(fake: &FakeGithub) {
 #[tokio::test]
 async fn an_installation_token_is_reused_until_five_minutes_before_it_expires() {
     within(30, async {
-        let clock = ManualClock::new();
+        let clock = manual_clock();
         let fake = fake(&clock).await;
         let client = app_client(&fake, &clock);
 
@@ -122,7 +123,7 @@ async fn an_installation_token_is_reused_until_five_minutes_before_it_expires() 
 #[tokio::test]
 async fn callers_waiting_for_a_token_share_one_renewal() {
     within(30, async {
-        let clock = ManualClock::new();
+        let clock = manual_clock();
         let fake = fake(&clock).await;
         let client = app_client(&fake, &clock);
         let users = ["maintainer", "reader", "a", "b", "c", "d"];
@@ -143,7 +144,7 @@ async fn callers_waiting_for_a_token_share_one_renewal() {
 #[tokio::test]
 async fn a_revoked_installation_token_is_dropped_and_the_call_sent_again_with_a_new_one() {
     within(30, async {
-        let clock = ManualClock::new();
+        let clock = manual_clock();
         let fake = fake(&clock).await;
         let client = app_client(&fake, &clock);
         client
@@ -204,7 +205,7 @@ async fn a_revoked_installation_token_is_dropped_and_the_call_sent_again_with_a_
 #[tokio::test]
 async fn a_reinstalled_app_is_looked_up_again_under_its_new_installation_id() {
     within(30, async {
-        let clock = ManualClock::new();
+        let clock = manual_clock();
         let fake = fake(&clock).await;
         let client = app_client(&fake, &clock);
         let other: RepoFullName = "octo/other".parse().unwrap();
@@ -300,7 +301,7 @@ async fn a_reinstalled_app_is_looked_up_again_under_its_new_installation_id() {
 #[tokio::test]
 async fn a_refused_plain_token_is_the_answer_at_once() {
     within(30, async {
-        let clock = ManualClock::new();
+        let clock = manual_clock();
         let fake = fake(&clock).await;
         let client = token_client(&fake, &clock);
         fake.fail_next(1, None, FaultKind::BadCredentials);
@@ -318,7 +319,7 @@ async fn a_refused_plain_token_is_the_answer_at_once() {
 #[tokio::test]
 async fn a_run_token_covers_one_repository_and_only_the_permissions_asked_for() {
     within(30, async {
-        let clock = ManualClock::new();
+        let clock = manual_clock();
         let fake = fake(&clock).await;
         let client = app_client(&fake, &clock);
         let token = client
@@ -344,7 +345,7 @@ async fn a_run_token_covers_one_repository_and_only_the_permissions_asked_for() 
 #[tokio::test]
 async fn a_permission_comes_from_the_api_and_is_believed_for_a_minute() {
     within(30, async {
-        let clock = ManualClock::new();
+        let clock = manual_clock();
         let fake = fake(&clock).await;
         let client = token_client(&fake, &clock);
         assert_eq!(
@@ -403,7 +404,7 @@ async fn a_permission_comes_from_the_api_and_is_believed_for_a_minute() {
 #[tokio::test]
 async fn a_fork_pull_request_is_read_as_our_type() {
     within(30, async {
-        let clock = ManualClock::new();
+        let clock = manual_clock();
         let fake = fake(&clock).await;
         let client = token_client(&fake, &clock);
         fake.add_pull(REPO, 5, &"a".repeat(40), "someone/demo");
@@ -425,7 +426,7 @@ async fn a_fork_pull_request_is_read_as_our_type() {
 #[tokio::test]
 async fn rate_limits_are_waited_out_then_the_call_goes_through() {
     within(30, async {
-        let clock = ManualClock::new();
+        let clock = manual_clock();
         let fake = fake(&clock).await;
         let client = token_client(&fake, &clock);
         fake.fail_next(1, None, FaultKind::SecondaryLimit { retry_after: 30 });
@@ -458,7 +459,7 @@ async fn rate_limits_are_waited_out_then_the_call_goes_through() {
 #[tokio::test]
 async fn server_errors_are_retried_with_growing_jittered_waits_then_given_up() {
     within(30, async {
-        let clock = ManualClock::new();
+        let clock = manual_clock();
         let fake = fake(&clock).await;
         let client = token_client(&fake, &clock);
         fake.fail_next(2, None, FaultKind::BadGateway);
@@ -500,7 +501,7 @@ async fn server_errors_are_retried_with_growing_jittered_waits_then_given_up() {
 #[tokio::test]
 async fn a_comment_github_posted_before_failing_is_found_not_posted_again() {
     within(30, async {
-        let clock = ManualClock::new();
+        let clock = manual_clock();
         let fake = fake(&clock).await;
         let client = app_client(&fake, &clock);
         let marker = "<!-- agentpods:run=r1 -->";
@@ -539,7 +540,7 @@ async fn a_comment_github_posted_before_failing_is_found_not_posted_again() {
 #[tokio::test]
 async fn with_app_auth_only_our_own_bots_comments_are_ours() {
     within(30, async {
-        let clock = ManualClock::new();
+        let clock = manual_clock();
         let fake = fake(&clock).await;
         let client = app_client(&fake, &clock);
         let marker = "<!-- agentpods:approved sha=abc -->";
@@ -567,7 +568,7 @@ async fn with_app_auth_only_our_own_bots_comments_are_ours() {
 #[tokio::test]
 async fn our_login_comes_from_the_probe_or_the_config_and_is_never_guessed() {
     within(30, async {
-        let clock = ManualClock::new();
+        let clock = manual_clock();
         let fake = fake(&clock).await;
 
         // The readiness probe asks GET /app anyway: the slug it answers names our bot.
@@ -609,7 +610,7 @@ async fn our_login_comes_from_the_probe_or_the_config_and_is_never_guessed() {
 #[tokio::test]
 async fn with_a_token_our_login_is_the_tokens_user_from_get_user() {
     within(30, async {
-        let clock = ManualClock::new();
+        let clock = manual_clock();
         let fake = fake(&clock).await;
         let client = token_client(&fake, &clock);
         let marker = "<!-- agentpods:approved sha=abc -->";
@@ -663,7 +664,7 @@ async fn with_a_token_our_login_is_the_tokens_user_from_get_user() {
 #[tokio::test]
 async fn a_token_github_will_not_name_believes_no_approval_marker() {
     within(30, async {
-        let clock = ManualClock::new();
+        let clock = manual_clock();
         let fake = fake(&clock).await;
         // An installation token handed over as a plain token (as Actions' GITHUB_TOKEN):
         // GitHub answers GET /user with 403, and it posts as the App's bot.
@@ -738,7 +739,7 @@ async fn a_token_github_will_not_name_believes_no_approval_marker() {
 #[tokio::test]
 async fn a_pull_request_github_opened_before_failing_is_found_not_opened_again() {
     within(30, async {
-        let clock = ManualClock::new();
+        let clock = manual_clock();
         let fake = fake(&clock).await;
         let client = token_client(&fake, &clock);
         fake.fail_next(
@@ -776,7 +777,7 @@ async fn a_pull_request_github_opened_before_failing_is_found_not_opened_again()
 #[tokio::test]
 async fn a_pull_request_github_did_not_open_is_posted_again_once() {
     within(30, async {
-        let clock = ManualClock::new();
+        let clock = manual_clock();
         let fake = fake(&clock).await;
         let client = app_client(&fake, &clock);
         fake.fail_next(1, Some(("POST", "/pulls")), FaultKind::BadGateway);
@@ -805,7 +806,7 @@ async fn a_pull_request_github_did_not_open_is_posted_again_once() {
 #[tokio::test]
 async fn catch_up_redelivers_each_failed_delivery_once() {
     within(30, async {
-        let clock = ManualClock::new();
+        let clock = manual_clock();
         let fake = fake(&clock).await;
         let client = app_client(&fake, &clock);
         fake.add_delivery("ok-1", "issue_comment", 202, Duration::from_secs(600));
@@ -842,7 +843,7 @@ const HOUR: Duration = Duration::from_secs(3600);
 #[tokio::test]
 async fn catch_up_pages_back_through_its_window_and_no_further() {
     within(30, async {
-        let clock = ManualClock::new();
+        let clock = manual_clock();
         let fake = fake(&clock).await;
         let client = app_client(&fake, &clock);
         let minutes = |m: f64| Duration::from_secs_f64(m * 60.0);
@@ -893,14 +894,14 @@ async fn catch_up_pages_back_through_its_window_and_no_further() {
 }
 
 fn clock_now(clock: &Arc<ManualClock>) -> std::time::SystemTime {
-    use agentpods::github::client::Clock;
-    clock.now()
+    use agentpods::clock::Clock;
+    clock.now().into()
 }
 
 #[tokio::test]
 async fn a_bad_key_or_token_is_reported_without_showing_it() {
     within(30, async {
-        let clock = ManualClock::new();
+        let clock = manual_clock();
         let fake = fake(&clock).await;
         let mut config = ClientConfig::new(Credentials::App {
             app_id: APP_ID,

@@ -8,14 +8,13 @@ mod support;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use agentpods::clock::{Clock, ManualClock};
 use agentpods::cluster::crd::ReportRefs;
 use agentpods::config::Permission;
-use agentpods::github::client::{
-    ClientConfig, Clock, Credentials, GithubClient, RetryPolicy, Secret,
-};
+use agentpods::github::client::{ClientConfig, Credentials, GithubClient, RetryPolicy, Secret};
 use agentpods::github::report::{self, Reporter, RunInfo, Stage};
 use agentpods::plan::{Refusal, RefusalReason};
-use support::fake_github::{APP_ID, APP_KEY_PEM, FakeGithub, FaultKind, ManualClock, PAT};
+use support::fake_github::{APP_ID, APP_KEY_PEM, FakeGithub, FaultKind, PAT, manual_clock};
 use support::fixtures::Example;
 use support::server::within;
 
@@ -65,7 +64,7 @@ fn run() -> RunInfo {
 fn finished(clock: &Arc<ManualClock>, started: SystemTime, summary: &str) -> Stage {
     Stage::Finished {
         started_at: Some(started),
-        at: clock.now(),
+        at: clock.now().into(),
         conclusion: "failure".into(),
         summary: summary.into(),
     }
@@ -83,7 +82,7 @@ fn assert_clean(fake: &FakeGithub) {
 #[tokio::test]
 async fn a_maintainers_command_gets_eyes_a_check_run_and_one_comment_edited_with_the_result() {
     within(30, async {
-        let clock = ManualClock::new();
+        let clock = manual_clock();
         let fake = fake(&clock).await;
         let client = client(&fake, &clock, true);
         let example = Example::load();
@@ -106,7 +105,7 @@ async fn a_maintainers_command_gets_eyes_a_check_run_and_one_comment_edited_with
             .report(&run(), &Stage::Queued, &mut refs)
             .await
             .unwrap();
-        let started = clock.now();
+        let started = SystemTime::from(clock.now());
         reporter
             .report(&run(), &Stage::Started { at: started }, &mut refs)
             .await
@@ -160,7 +159,7 @@ async fn a_maintainers_command_gets_eyes_a_check_run_and_one_comment_edited_with
 #[tokio::test]
 async fn with_only_a_token_the_run_is_reported_as_commit_statuses() {
     within(30, async {
-        let clock = ManualClock::new();
+        let clock = manual_clock();
         let fake = fake(&clock).await;
         let client = client(&fake, &clock, false);
         let example = Example::load();
@@ -169,7 +168,7 @@ async fn with_only_a_token_the_run_is_reported_as_commit_statuses() {
             template: &example.engine,
         };
         let mut refs = ReportRefs::default();
-        let started = clock.now();
+        let started = SystemTime::from(clock.now());
         reporter
             .report(&run(), &Stage::Started { at: started }, &mut refs)
             .await
@@ -201,7 +200,7 @@ async fn with_only_a_token_the_run_is_reported_as_commit_statuses() {
 #[tokio::test]
 async fn an_outsider_is_refused_by_the_api_permission_and_told_once() {
     within(30, async {
-        let clock = ManualClock::new();
+        let clock = manual_clock();
         let fake = fake(&clock).await;
         let client = client(&fake, &clock, true);
         let example = Example::load();
@@ -248,7 +247,7 @@ async fn an_outsider_is_refused_by_the_api_permission_and_told_once() {
 #[tokio::test]
 async fn through_502s_and_rate_limits_every_report_arrives_exactly_once() {
     within(30, async {
-        let clock = ManualClock::new();
+        let clock = manual_clock();
         let fake = fake(&clock).await;
         let client = client(&fake, &clock, true);
         let example = Example::load();
@@ -275,7 +274,7 @@ async fn through_502s_and_rate_limits_every_report_arrives_exactly_once() {
         fake.fail_next(1, Some(("PATCH", "/check-runs/")), FaultKind::BadGateway);
 
         let mut refs = ReportRefs::default();
-        let started = clock.now();
+        let started = SystemTime::from(clock.now());
         reporter
             .report(&run(), &Stage::Started { at: started }, &mut refs)
             .await
@@ -299,10 +298,10 @@ async fn through_502s_and_rate_limits_every_report_arrives_exactly_once() {
 #[tokio::test]
 async fn a_restart_between_start_and_finish_still_edits_the_one_comment() {
     within(30, async {
-        let clock = ManualClock::new();
+        let clock = manual_clock();
         let fake = fake(&clock).await;
         let example = Example::load();
-        let started = clock.now();
+        let started = SystemTime::from(clock.now());
         {
             let client = client(&fake, &clock, true);
             let reporter = Reporter {
@@ -361,8 +360,8 @@ fn a_hostile_summary_cannot_ping_inject_markup_or_forge_a_marker() {
     assert!(cut.chars().count() <= report::SUMMARY_LIMIT && cut.ends_with("(cut)"));
 
     let example = Example::load();
-    let clock = ManualClock::new();
-    let started = clock.now();
+    let clock = manual_clock();
+    let started = SystemTime::from(clock.now());
     clock.advance(Duration::from_secs(75));
     let writes = report::writes(
         &run(),

@@ -7,9 +7,10 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
+use agentpods::clock::ManualClock;
 use agentpods::github::client::{ClientConfig, Credentials, GithubClient, RetryPolicy, Secret};
 use support::fake_github::{
-    APP_ID, APP_KEY_PEM, BOT_LOGIN, FakeGithub, ManualClock, PAT, PAT_LOGIN,
+    APP_ID, APP_KEY_PEM, BOT_LOGIN, FakeGithub, PAT, PAT_LOGIN, manual_clock,
 };
 use support::fixtures::variant;
 use support::server::{Post, TestService, json, within};
@@ -32,7 +33,7 @@ async fn github() -> (FakeGithub, GithubClient) {
 }
 
 async fn fake_github() -> (FakeGithub, Arc<ManualClock>) {
-    let clock: Arc<ManualClock> = ManualClock::new();
+    let clock: Arc<ManualClock> = manual_clock();
     let fake = FakeGithub::start(clock.clone()).await;
     fake.install(REPO, 77);
     fake.add_pull(REPO, 1, HEAD, REPO);
@@ -144,7 +145,7 @@ async fn a_command_on_a_pull_request_runs_at_the_head_the_api_reports() {
 
 #[tokio::test]
 async fn agent_status_answers_with_the_runs_of_the_pull_request() {
-    use agentpods::cluster::clock::SystemClock;
+    use agentpods::clock::SystemClock;
     use agentpods::cluster::launch::ClusterLauncher;
     use agentpods::github::webhook::WebhookSecrets;
     use agentpods::serve::reload::ConfigStore;

@@ -593,7 +593,7 @@ fn github_client(
         jitter_seed: Some(1),
         ..RetryPolicy::default()
     };
-    GithubClient::new(config, support::fake_github::ManualClock::new()).expect("a client")
+    GithubClient::new(config, support::fake_github::manual_clock()).expect("a client")
 }
 
 /// Asks `/readyz` every 10 ms until it answers `status` with a text starting `start`;
@@ -611,9 +611,9 @@ async fn readyz_turns(address: std::net::SocketAddr, status: u16, start: &str) -
 #[tokio::test]
 async fn readiness_follows_github_down_refusing_rate_limited_and_back() {
     use agentpods::github::client::{Credentials, Secret};
-    use support::fake_github::{FakeGithub, FaultKind, ManualClock, PAT};
+    use support::fake_github::{FakeGithub, FaultKind, PAT, manual_clock};
     within(30, async {
-        let fake = FakeGithub::start(ManualClock::new()).await;
+        let fake = FakeGithub::start(manual_clock()).await;
         let client = github_client(&fake.url(), Credentials::Token(Secret::new(PAT)));
         let service = TestService::probing_github(client, Duration::from_millis(20));
         let server = service.listen().await;
@@ -667,9 +667,9 @@ async fn readiness_follows_github_down_refusing_rate_limited_and_back() {
 #[tokio::test]
 async fn readiness_asks_github_as_the_app_and_says_when_nothing_answers() {
     use agentpods::github::client::{Credentials, Secret};
-    use support::fake_github::{APP_ID, APP_KEY_PEM, FakeGithub, FaultKind, ManualClock};
+    use support::fake_github::{APP_ID, APP_KEY_PEM, FakeGithub, FaultKind, manual_clock};
     within(30, async {
-        let fake = FakeGithub::start(ManualClock::new()).await;
+        let fake = FakeGithub::start(manual_clock()).await;
         let app = Credentials::App {
             app_id: APP_ID,
             private_key_pem: Secret::new(APP_KEY_PEM),
@@ -934,10 +934,10 @@ async fn serve_is_not_ready_while_github_refuses_its_token() {
 }
 
 fn github_refuses_the_token() {
-    use support::fake_github::{FakeGithub, ManualClock};
+    use support::fake_github::{FakeGithub, manual_clock};
     const REVOKED: &str = "ghp_revoked0123456789";
     let rt = tokio::runtime::Handle::current();
-    let fake = rt.block_on(FakeGithub::start(ManualClock::new()));
+    let fake = rt.block_on(FakeGithub::start(manual_clock()));
     let work = Workdir::new();
     let mut server = Served::start_with(
         &work,

@@ -5,9 +5,8 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::github::client::{
-    ClientConfig, Credentials, GithubClient, PullRequestCreated, Secret, SystemClock,
-};
+use crate::clock::SystemClock;
+use crate::github::client::{ClientConfig, Credentials, GithubClient, PullRequestCreated, Secret};
 use crate::github::event::RepoFullName;
 use crate::github::report::neutralise;
 

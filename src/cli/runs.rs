@@ -14,7 +14,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 
-use crate::cluster::clock::{Clock, SystemClock};
+use crate::clock::{Clock, SystemClock};
 use crate::cluster::crd::AgentRun;
 use crate::cluster::runs::{self as cluster_runs, Cancelled, Connection, RunFilter, RunsError};
 

@@ -24,13 +24,13 @@ use kube::{Api, Client, Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::clock::Clock;
 use super::crd::{AgentRun, AgentRunStatus, Phase, RunResult};
 use super::decide::{Action, RunView, Sibling, Step, decide};
 use super::launch::{CONCURRENCY_LABEL, concurrency_label};
 use super::report::{RunReports, TokenMinter, pending_report};
 use super::runs::request_cancel;
 use super::workload::{Workload, observe};
+use crate::clock::Clock;
 use crate::github::event::Event as GithubEvent;
 use crate::github::report::Stage;
 use crate::render::K8sObject;

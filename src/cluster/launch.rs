@@ -9,9 +9,9 @@ use k8s_openapi::jiff::Timestamp;
 use kube::api::{ObjectMeta, PostParams};
 use kube::{Api, Client, ResourceExt};
 
-use super::clock::Clock;
 use super::crd::{AgentRun, AgentRunSpec, PullRequestRef};
 use super::runs::{CancelState, RunFilter, cancel_state, list, request_cancel};
+use crate::clock::Clock;
 use crate::github::report::RunLine;
 use crate::plan::Subject;
 use crate::render::keys;

@@ -16,7 +16,7 @@ use kube::api::{ObjectMeta, PostParams};
 use kube::{Api, Client};
 use tokio::sync::watch;
 
-use super::clock::Clock;
+use crate::clock::Clock;
 
 #[derive(Debug, Clone)]
 pub struct LeaseOptions {

@@ -9,9 +9,7 @@
 //! - [`lease`]: leader election, so several replicas can run.
 //! - [`report`]: which stage of a run GitHub should see, and the seam that tells it.
 //! - [`runs`]: the operator's view: list runs, read a run's log, ask for a cancel.
-//! - [`clock`]: the injected clock.
 
-pub mod clock;
 pub mod controller;
 pub mod crd;
 pub mod decide;

@@ -27,14 +27,12 @@ use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
-use crate::cluster::clock::{Clock, SystemClock};
+use crate::clock::{Clock, SystemClock};
 use crate::cluster::controller::{self, ConfigSource, ControllerOptions, PhaseSink};
 use crate::cluster::launch::ClusterLauncher;
 use crate::cluster::lease::{self, LeaseOptions};
 use crate::cluster::report::{AppTokens, GithubReports, RunReports, TokenMinter};
-use crate::github::client::{
-    ClientConfig, Credentials, GithubClient, SystemClock as GithubClock, own_login_from_env,
-};
+use crate::github::client::{ClientConfig, Credentials, GithubClient, own_login_from_env};
 use crate::github::webhook::{SecretsError, WebhookSecrets};
 use crate::server::{self, AppState};
 use launcher::{DryRunLauncher, LaunchError};
@@ -231,7 +229,7 @@ pub fn github_client() -> Result<Option<GithubClient>, ServeError> {
     };
     let mut config = ClientConfig::new(credentials);
     config.own_login = own_login_from_env(|name| std::env::var(name).ok());
-    let client = GithubClient::new(config, Arc::new(GithubClock))?;
+    let client = GithubClient::new(config, Arc::new(SystemClock))?;
     Ok(Some(client))
 }
 

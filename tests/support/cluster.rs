@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use agentpods::cluster::clock::{Clock, ManualClock};
+use agentpods::clock::{Clock, ManualClock};
 use agentpods::cluster::controller::{self, ControllerOptions};
 use agentpods::cluster::crd::{AgentRun, Phase};
 use agentpods::cluster::launch::{CONCURRENCY_LABEL, ClusterLauncher};

@@ -9,7 +9,8 @@ use hyper::http::{self, HeaderMap, HeaderValue, Method, StatusCode};
 use octocrab::Octocrab;
 use serde::Serialize;
 
-use super::{Clock, GithubError, RetryPolicy};
+use super::{GithubError, RetryPolicy};
+use crate::clock::Clock;
 
 /// Whether a request may be sent again after a failure that leaves it unknown whether
 /// GitHub acted on it (a 5xx, a dropped connection).
@@ -51,8 +52,7 @@ impl Http {
             .build()
             .map_err(|e| GithubError::Config(format!("building the HTTP client: {e}")))?;
         let seed = policy.jitter_seed.unwrap_or_else(|| {
-            clock
-                .now()
+            SystemTime::from(clock.now())
                 .duration_since(UNIX_EPOCH)
                 .map(|d| d.as_nanos() as u64)
                 .unwrap_or(1)
@@ -101,7 +101,7 @@ impl Http {
             // Rate limits: GitHub did nothing, so any request may be sent again.
             if status == StatusCode::FORBIDDEN || status == StatusCode::TOO_MANY_REQUESTS {
                 if let Some(secs) = header_u64(&headers, "retry-after") {
-                    let retry_at = self.clock.now() + Duration::from_secs(secs);
+                    let retry_at = self.now() + Duration::from_secs(secs);
                     if last || Duration::from_secs(secs) > self.policy.max_rate_limit_wait {
                         return Err(GithubError::RateLimited { retry_at });
                     }
@@ -153,7 +153,7 @@ impl Http {
         if status == StatusCode::FORBIDDEN || status == StatusCode::TOO_MANY_REQUESTS {
             if let Some(secs) = header_u64(&headers, "retry-after") {
                 return Err(GithubError::RateLimited {
-                    retry_at: self.clock.now() + Duration::from_secs(secs),
+                    retry_at: self.now() + Duration::from_secs(secs),
                 });
             }
             if header_u64(&headers, "x-ratelimit-remaining") == Some(0) {
@@ -236,16 +236,19 @@ impl Http {
         }
     }
 
+    /// The clock's time, as the GitHub side keeps it.
+    fn now(&self) -> SystemTime {
+        self.clock.now().into()
+    }
+
     fn reset_time(&self, headers: &HeaderMap) -> SystemTime {
         header_u64(headers, "x-ratelimit-reset")
             .map(|secs| UNIX_EPOCH + Duration::from_secs(secs))
-            .unwrap_or_else(|| self.clock.now() + Duration::from_secs(60))
+            .unwrap_or_else(|| self.now() + Duration::from_secs(60))
     }
 
     fn wait_needed(&self, until: SystemTime) -> Duration {
-        until
-            .duration_since(self.clock.now())
-            .unwrap_or(Duration::ZERO)
+        until.duration_since(self.now()).unwrap_or(Duration::ZERO)
     }
 
     /// Exponential backoff with jitter: half the step, plus up to the other half at random.

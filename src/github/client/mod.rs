@@ -16,13 +16,13 @@ mod wire;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use hyper::http::{HeaderValue, Method};
 use serde::de::DeserializeOwned;
 
+use crate::clock::Clock;
 use crate::config::Permission;
 use crate::github::event::{AuthorAssociation, CommitSha, GitRef, PullRequest, RepoFullName, User};
 use http::{Http, Replay};
@@ -32,26 +32,6 @@ pub const DEFAULT_API_URL: &str = "https://api.github.com";
 
 /// An installation token is renewed this long before GitHub says it expires.
 pub const TOKEN_REFRESH_MARGIN: Duration = Duration::from_secs(5 * 60);
-
-/// Time, injected: the system clock in the service, a hand-moved one in tests.
-pub trait Clock: Send + Sync + 'static {
-    fn now(&self) -> SystemTime;
-    /// Waits (backoff, rate limits). A test clock may just move its time forward.
-    fn sleep(&self, d: Duration) -> Pin<Box<dyn Future<Output = ()> + Send + '_>>;
-}
-
-/// The real clock.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> SystemTime {
-        SystemTime::now()
-    }
-    fn sleep(&self, d: Duration) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
-        Box::pin(tokio::time::sleep(d))
-    }
-}
 
 /// A secret string (token, private key): shown as `***` by `Debug` and `Display`.
 #[derive(Clone, PartialEq, Eq)]
@@ -475,6 +455,11 @@ impl GithubClient {
         })
     }
 
+    /// The clock's time, as the GitHub side keeps it.
+    fn now(&self) -> SystemTime {
+        self.clock.now().into()
+    }
+
     /// App auth: check runs are available. Token auth reports with commit statuses.
     pub fn is_app(&self) -> bool {
         matches!(self.auth, Auth::App(_))
@@ -698,7 +683,7 @@ impl GithubClient {
             .clone();
         let mut cached = slot.lock().await;
         if let Some(t) = &*cached
-            && self.clock.now() + TOKEN_REFRESH_MARGIN < t.expires_at
+            && self.now() + TOKEN_REFRESH_MARGIN < t.expires_at
         {
             return Ok(t.token.clone());
         }
@@ -841,7 +826,7 @@ impl GithubClient {
             repo.as_str().to_ascii_lowercase(),
             user.to_ascii_lowercase(),
         );
-        let now = self.clock.now();
+        let now = self.now();
         if let Some((p, at)) = self.permissions.lock().expect("permissions lock").get(&key)
             && now.duration_since(*at).unwrap_or(Duration::MAX) < self.permission_ttl
         {
@@ -1418,7 +1403,6 @@ impl GithubClient {
         max_pages: u32,
     ) -> Result<Vec<u64>, GithubError> {
         let since = self
-            .clock
             .now()
             .checked_sub(window)
             .unwrap_or(std::time::UNIX_EPOCH);

@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use agentpods::github::client::Clock;
+use agentpods::clock::{Clock, ManualClock};
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -132,6 +132,12 @@ impl Model {
     }
 }
 
+/// The clock the fake's tests start with: 2026-01-01T00:00:00Z, moved by hand.
+pub fn manual_clock() -> Arc<ManualClock> {
+    let start = "2026-01-01T00:00:00Z".parse().expect("a timestamp");
+    Arc::new(ManualClock::new(start))
+}
+
 struct Shared {
     model: Mutex<Model>,
     faults: Mutex<VecDeque<Fault>>,
@@ -142,6 +148,13 @@ struct Shared {
     key: DecodingKey,
     /// `http://host:port`, for the links to further pages.
     base: String,
+}
+
+impl Shared {
+    /// The clock's time, as the fake keeps it.
+    fn now(&self) -> SystemTime {
+        self.clock.now().into()
+    }
 }
 
 pub struct FakeGithub {
@@ -245,7 +258,7 @@ impl FakeGithub {
     }
 
     pub fn add_delivery(&self, guid: &str, event: &str, status_code: u16, age: Duration) -> u64 {
-        let now = self.shared.clock.now();
+        let now = self.shared.now();
         self.with(|m| {
             let id = m.id();
             m.deliveries.push(Delivery {
@@ -274,7 +287,7 @@ impl FakeGithub {
     /// agentpods (Actions' `GITHUB_TOKEN` is one): what it posts is by the App's bot, and
     /// it has no user for `GET /user`.
     pub fn installation_token(&self, repo: &str) -> String {
-        let now = self.shared.clock.now();
+        let now = self.shared.now();
         self.with(|m| {
             let installation = *m.installations.get(repo).expect("the App is installed");
             let token = format!("ghs_fake{}", m.id());
@@ -426,7 +439,7 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
         }
         Some(FaultKind::BadCredentials) => error(StatusCode::UNAUTHORIZED, "Bad credentials"),
         Some(FaultKind::PrimaryLimit { reset_in }) => {
-            let reset = shared.clock.now() + Duration::from_secs(reset_in);
+            let reset = shared.now() + Duration::from_secs(reset_in);
             let mut r = error(StatusCode::FORBIDDEN, "API rate limit exceeded.");
             r.headers_mut()
                 .insert("x-ratelimit-remaining", HeaderValue::from_static("0"));
@@ -513,9 +526,7 @@ fn authenticate(shared: &Shared, header: Option<&HeaderValue>) -> Result<Caller,
     }
     let model = shared.model.lock().expect("model");
     match model.grants.get(token) {
-        Some(g) if g.expires_at > shared.clock.now() && !g.revoked => {
-            Ok(Caller::Installation(g.clone()))
-        }
+        Some(g) if g.expires_at > shared.now() && !g.revoked => Ok(Caller::Installation(g.clone())),
         _ => Err(()),
     }
 }
@@ -542,7 +553,7 @@ fn route(
 ) -> Response {
     let body: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
     let seg: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    let now = shared.clock.now();
+    let now = shared.now();
     let mut model = shared.model.lock().expect("model");
     let m = &mut *model;
     let app_only = matches!(
@@ -1060,38 +1071,4 @@ fn percent_decode(s: &str) -> String {
         }
     }
     String::from_utf8_lossy(&out).into_owned()
-}
-
-/// A clock the test moves by hand; sleeping moves it instead of waiting, and is recorded.
-pub struct ManualClock {
-    now: Mutex<SystemTime>,
-    pub slept: Mutex<Vec<Duration>>,
-}
-
-impl ManualClock {
-    pub fn new() -> Arc<ManualClock> {
-        Arc::new(ManualClock {
-            now: Mutex::new(UNIX_EPOCH + Duration::from_secs(1_767_225_600)),
-            slept: Mutex::new(Vec::new()),
-        })
-    }
-
-    pub fn advance(&self, d: Duration) {
-        *self.now.lock().expect("clock") += d;
-    }
-
-    pub fn slept(&self) -> Vec<Duration> {
-        self.slept.lock().expect("clock").clone()
-    }
-}
-
-impl Clock for ManualClock {
-    fn now(&self) -> SystemTime {
-        *self.now.lock().expect("clock")
-    }
-    fn sleep(&self, d: Duration) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send + '_>> {
-        self.slept.lock().expect("clock").push(d);
-        self.advance(d);
-        Box::pin(std::future::ready(()))
-    }
 }
