@@ -6,6 +6,7 @@ mod support;
 
 use std::time::Duration;
 
+use agentpods::cluster::controller::ControllerOptions;
 use agentpods::cluster::crd::{AgentRun, Phase};
 use agentpods::serve::launcher::Launched;
 use k8s_openapi::api::core::v1::ConfigMap;
@@ -375,6 +376,36 @@ async fn deleting_a_run_removes_its_objects_and_a_finished_run_goes_after_its_tt
             .wait_for(&second, "deletion after its TTL", |r| r.is_none())
             .await;
         assert!(cluster.pods_of(&second).await.is_empty());
+    })
+    .await;
+}
+
+/// A run deleted by hand leaves nothing behind in the controller's memory either (what it
+/// keeps per run: the versions it wrote, its failures), so a long-lived leader does not
+/// grow with every run anyone deletes.
+#[tokio::test]
+async fn a_run_deleted_by_hand_is_forgotten_by_the_controller() {
+    timed(async {
+        let mut cluster = Cluster::without_controller().await;
+        let ctx = cluster.start_controller_with(ControllerOptions {
+            max_requeue: Duration::from_millis(100),
+            ..ControllerOptions::default()
+        });
+        cluster.fake.run_kubelet(|_| PodScript::succeeds(RESULT));
+        let run = cluster
+            .deliver_one(&fixture("pull_request/opened.json"), "d-forget")
+            .await;
+        cluster.wait_phase(&run, Phase::Succeeded).await;
+        assert_eq!(ctx.remembered(), 1, "it wrote the run's status");
+
+        cluster
+            .runs()
+            .delete(&run, &Default::default())
+            .await
+            .expect("delete the run");
+        while ctx.remembered() != 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     })
     .await;
 }

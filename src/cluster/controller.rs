@@ -196,6 +196,26 @@ impl Context {
             .is_some_and(|v| v.iter().any(|seen| seen == version))
     }
 
+    /// Forgets what this replica keeps about each run (its failures, the versions it wrote)
+    /// for runs `gone` says are gone: a run deleted by hand, or while the watch was down.
+    fn forget(&self, gone: impl Fn(&str) -> bool) {
+        self.failures
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|name, _| !gone(name));
+        self.acted_on
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|name, _| !gone(name));
+    }
+
+    /// How many runs this replica keeps something about (failures, versions it wrote).
+    pub fn remembered(&self) -> usize {
+        let failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        let acted = self.acted_on.lock().unwrap_or_else(|e| e.into_inner());
+        acted.len() + failures.keys().filter(|n| !acted.contains_key(*n)).count()
+    }
+
     /// Reconciles started so far.
     pub fn reconciles(&self) -> u64 {
         self.reconciles.load(Ordering::Relaxed)
@@ -223,9 +243,24 @@ pub async fn run(
     let ours = watcher::Config::default().labels(&format!("{}=agentpods", keys::MANAGED_BY));
     // The watch keeps every run in memory, slimmed (see `slim`).
     let (store, writer) = reflector::store();
+    let known = store.clone();
+    let forgetting = ctx.clone();
     let trigger = watcher(runs, watcher::Config::default())
         .modify(slim)
         .reflect(writer)
+        .inspect(move |event| match event {
+            // The store has taken the event in already (`reflect`).
+            Ok(watcher::Event::Delete(run)) => {
+                let name = run.name_any();
+                forgetting.forget(|n| n == name);
+            }
+            Ok(watcher::Event::InitDone) => {
+                let present: std::collections::HashSet<String> =
+                    known.state().iter().map(|r| r.name_any()).collect();
+                forgetting.forget(|n| !present.contains(n));
+            }
+            _ => {}
+        })
         .applied_objects();
     let counting = ctx.options.phases.clone().map(|sink| {
         let store = store.clone();
