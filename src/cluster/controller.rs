@@ -121,17 +121,28 @@ pub struct Context {
     clock: Arc<dyn Clock>,
     options: ControllerOptions,
     /// Consecutive failures per run, for exponential backoff.
-    failures: Mutex<HashMap<String, u32>>,
+    failures: Mutex<HashMap<RunKey, u32>>,
     /// The resourceVersions each run had when this replica last wrote over them (its status,
     /// then its report refs). The watch can hand such a copy, now stale, to the next
     /// reconcile; acting on it again would re-apply objects or re-report.
-    acted_on: Mutex<HashMap<String, Vec<String>>>,
+    acted_on: Mutex<HashMap<RunKey, Vec<String>>>,
     /// Tells GitHub how runs go, when a GitHub client is configured.
     reports: Option<Arc<dyn RunReports>>,
     /// Mints each run's repository token (GitHub App auth only).
     tokens: Option<Arc<dyn TokenMinter>>,
     /// Reconciles started, for benchmarks and metrics.
     reconciles: AtomicU64,
+}
+
+/// A run, by namespace and name (runs of one name may live in several namespaces when a
+/// `namespace_template` spreads them out).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct RunKey(String, String);
+
+impl RunKey {
+    fn of(run: &AgentRun) -> RunKey {
+        RunKey(run.namespace().unwrap_or_default(), run.name_any())
+    }
 }
 
 impl Context {
@@ -179,26 +190,26 @@ impl Context {
         Arc::new(ctx)
     }
 
-    fn acted_on(&self, name: &str, version: Option<String>) {
+    fn acted_on(&self, run: &AgentRun, version: Option<String>) {
         let mut acted = self.acted_on.lock().unwrap_or_else(|e| e.into_inner());
-        let versions = acted.entry(name.to_string()).or_default();
+        let versions = acted.entry(RunKey::of(run)).or_default();
         versions.extend(version);
         if versions.len() > 4 {
             versions.remove(0);
         }
     }
 
-    fn is_stale(&self, name: &str, version: &str) -> bool {
+    fn is_stale(&self, run: &AgentRun, version: &str) -> bool {
         self.acted_on
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .get(name)
+            .get(&RunKey::of(run))
             .is_some_and(|v| v.iter().any(|seen| seen == version))
     }
 
     /// Forgets what this replica keeps about each run (its failures, the versions it wrote)
     /// for runs `gone` says are gone: a run deleted by hand, or while the watch was down.
-    fn forget(&self, gone: impl Fn(&str) -> bool) {
+    fn forget(&self, gone: impl Fn(&RunKey) -> bool) {
         self.failures
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -214,6 +225,14 @@ impl Context {
         let failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
         let acted = self.acted_on.lock().unwrap_or_else(|e| e.into_inner());
         acted.len() + failures.keys().filter(|n| !acted.contains_key(*n)).count()
+    }
+
+    /// One more failed reconcile of `run`; how many in a row now.
+    fn failed(&self, run: &AgentRun) -> u32 {
+        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        let n = failures.entry(RunKey::of(run)).or_insert(0);
+        *n = n.saturating_add(1);
+        *n
     }
 
     /// Reconciles started so far.
@@ -251,13 +270,13 @@ pub async fn run(
         .inspect(move |event| match event {
             // The store has taken the event in already (`reflect`).
             Ok(watcher::Event::Delete(run)) => {
-                let name = run.name_any();
-                forgetting.forget(|n| n == name);
+                let gone = RunKey::of(run);
+                forgetting.forget(|key| *key == gone);
             }
             Ok(watcher::Event::InitDone) => {
-                let present: std::collections::HashSet<String> =
-                    known.state().iter().map(|r| r.name_any()).collect();
-                forgetting.forget(|n| !present.contains(n));
+                let present: std::collections::HashSet<RunKey> =
+                    known.state().iter().map(|r| RunKey::of(r)).collect();
+                forgetting.forget(|key| !present.contains(key));
             }
             _ => {}
         })
@@ -360,7 +379,7 @@ pub async fn reconcile(run: Arc<AgentRun>, ctx: Arc<Context>) -> Result<Requeue,
         .namespace()
         .ok_or_else(|| ControllerError::NoNamespace(name.clone()))?;
     let version = run.resource_version().unwrap_or_default();
-    if ctx.is_stale(&name, &version) {
+    if ctx.is_stale(&run, &version) {
         // Our own status write is on its way through the watch.
         return Ok(Requeue::requeue(Duration::from_millis(200)));
     }
@@ -400,7 +419,7 @@ pub async fn reconcile(run: Arc<AgentRun>, ctx: Arc<Context>) -> Result<Requeue,
     ctx.failures
         .lock()
         .unwrap_or_else(|e| e.into_inner())
-        .remove(&name);
+        .remove(&RunKey::of(&run));
     let mut wait = step
         .requeue
         .unwrap_or(ctx.options.max_requeue)
@@ -447,7 +466,7 @@ async fn report(
         )
         .await
         .map_err(|e| format!("cannot record the report: {e}"))?;
-        ctx.acted_on(&run.name_any(), run.resource_version());
+        ctx.acted_on(run, run.resource_version());
     }
     result
 }
@@ -587,7 +606,7 @@ async fn execute(
     if let Some(mut status) = status.take() {
         status.observed_generation = run.metadata.generation;
         written = Some(write_status(&runs, run, status).await?);
-        ctx.acted_on(&name, run.resource_version());
+        ctx.acted_on(run, run.resource_version());
     }
     let reference = run.object_ref(&());
     for event in events {
@@ -600,7 +619,7 @@ async fn execute(
         ctx.acted_on
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .remove(&name);
+            .remove(&RunKey::of(run));
         match runs.delete(&name, &DeleteParams::background()).await {
             Ok(_) => tracing::info!(run = %name, "deleted after its TTL"),
             Err(kube::Error::Api(e)) if e.code == 404 => {}
@@ -840,12 +859,7 @@ fn owner_reference(run: &AgentRun) -> OwnerReference {
 /// up to `max_requeue`.
 pub fn error_policy(run: Arc<AgentRun>, error: &ControllerError, ctx: Arc<Context>) -> Requeue {
     let name = run.name_any();
-    let n = {
-        let mut failures = ctx.failures.lock().unwrap_or_else(|e| e.into_inner());
-        let n = failures.entry(name.clone()).or_insert(0);
-        *n = n.saturating_add(1);
-        *n
-    };
+    let n = ctx.failed(&run);
     let base = Duration::from_millis(250).saturating_mul(1 << n.min(12));
     // Up to a quarter more, from the clock's nanoseconds: enough to spread retries.
     let jitter =
