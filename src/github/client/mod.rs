@@ -485,11 +485,21 @@ impl GithubClient {
         body: Option<&impl serde::Serialize>,
         replay: Replay,
     ) -> Result<T, GithubError> {
-        let reply = self
-            .http
-            .send(method.clone(), path, &|| self.jwt(), body, replay)
-            .await?;
+        let reply = self.app_reply(method.clone(), path, body, replay).await?;
         decode(&method, path, &reply.body)
+    }
+
+    /// The same, the reply as it came (for its headers, or when its body does not matter).
+    async fn app_reply(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&impl serde::Serialize>,
+        replay: Replay,
+    ) -> Result<http::Reply, GithubError> {
+        self.http
+            .send(method, path, &|| self.jwt(), body, replay)
+            .await
     }
 
     /// Whether GitHub answers and takes our credentials, asked with one cheap request:
@@ -585,13 +595,8 @@ impl GithubClient {
                 "installations need GitHub App credentials".into(),
             ));
         };
-        if let Some(id) = app
-            .installations
-            .lock()
-            .expect("installations lock")
-            .get(repo.as_str())
-        {
-            return Ok(*id);
+        if let Some(id) = self.cached_installation_id(repo) {
+            return Ok(id);
         }
         let path = format!("/repos/{}/{}/installation", repo.owner(), repo.name());
         let found: wire::Installation = self
@@ -1168,11 +1173,7 @@ impl GithubClient {
         marker: &str,
     ) -> Result<Option<IssueComment>, GithubError> {
         let own = self.own_login().await?;
-        Ok(self
-            .list_comments(repo, issue)
-            .await?
-            .into_iter()
-            .find(|c| c.body.contains(marker) && is_ours(c, own)))
+        self.comment_with(repo, issue, marker, own).await
     }
 
     /// Our comment carrying `marker`, only ever by our own login: for markers that grant
@@ -1187,11 +1188,22 @@ impl GithubClient {
         let Some(own) = self.own_login().await? else {
             return Err(GithubError::OwnLoginUnknown);
         };
+        self.comment_with(repo, issue, marker, Some(own)).await
+    }
+
+    /// The first comment carrying `marker` that [`is_ours`] with `own`.
+    async fn comment_with(
+        &self,
+        repo: &RepoFullName,
+        issue: u64,
+        marker: &str,
+        own: Option<&str>,
+    ) -> Result<Option<IssueComment>, GithubError> {
         Ok(self
             .list_comments(repo, issue)
             .await?
             .into_iter()
-            .find(|c| c.body.contains(marker) && is_ours(c, Some(own))))
+            .find(|c| c.body.contains(marker) && is_ours(c, own)))
     }
 
     /// Posts `body` (which must contain `marker`) unless our comment with that marker is
@@ -1335,14 +1347,7 @@ impl GithubClient {
                 ),
             };
             let reply = self
-                .http
-                .send(
-                    Method::GET,
-                    &path,
-                    &|| self.jwt(),
-                    None::<&()>,
-                    Replay::Safe,
-                )
+                .app_reply(Method::GET, &path, None::<&()>, Replay::Safe)
                 .await?;
             let page: Vec<wire::HookDelivery> = decode(&Method::GET, &path, &reply.body)?;
             let mut reached_since = false;
@@ -1380,17 +1385,8 @@ impl GithubClient {
     /// failure: the next catch-up sees whether it went out.
     pub async fn redeliver(&self, delivery_id: u64) -> Result<(), GithubError> {
         let path = format!("/app/hook/deliveries/{delivery_id}/attempts");
-        let reply = self
-            .http
-            .send(
-                Method::POST,
-                &path,
-                &|| self.jwt(),
-                None::<&()>,
-                Replay::Unsafe,
-            )
+        self.app_reply(Method::POST, &path, None::<&()>, Replay::Unsafe)
             .await?;
-        drop(reply);
         Ok(())
     }
 
