@@ -112,7 +112,7 @@ pub enum ServeError {
 /// is waiting: one `write` for a burst of lines rather than one per line, and a request
 /// never waits on a slow reader of stderr. No line is dropped (a full queue holds the
 /// logger back instead). Keep the guard until the end: dropping it writes what is left.
-pub fn init_logging(format: LogFormat) -> LogGuard {
+pub fn init_logging(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
     let filter = std::env::var(LOG_ENV)
         .ok()
         .and_then(|f| f.parse::<Targets>().ok())
@@ -135,12 +135,8 @@ pub fn init_logging(format: LogFormat) -> LogGuard {
             .with(layer.json().with_current_span(true).with_span_list(false))
             .try_init(),
     };
-    LogGuard(guard)
+    guard
 }
-
-/// Writes the lines still queued when dropped (see [`init_logging`]).
-#[must_use = "dropping the guard stops logging"]
-pub struct LogGuard(#[allow(dead_code)] tracing_appender::non_blocking::WorkerGuard);
 
 /// Builds the shared state: secrets, config, launcher. Checks everything that can be
 /// checked before listening; with a cluster, also returns its client.
