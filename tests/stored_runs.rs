@@ -57,6 +57,10 @@ const REPO: &str = "Codertocat/Hello-World";
 /// The head of pull request #1 as the fake GitHub reports it to the intake.
 const HEAD: &str = "ec26c3e57ca3a959ca5aad62de7213c562f8c821";
 
+/// A pull request from a fork, and its head, for `/agent approve`.
+const FORK_PR: u64 = 2;
+const FORK_HEAD: &str = "0123456789abcdef0123456789abcdef01234567";
+
 /// The label every object of a run carries (part of the stored contract).
 const RUN_LABEL: &str = "agentpods.dev/run";
 
@@ -122,6 +126,18 @@ const STORED: &[Stored] = &[
             "/spec/source/pullRequest/head/ref",
             "/spec/source/pullRequest/head/sha",
             "/spec/source/launch/task",
+        ],
+        check_runs: 1,
+        comments: 1,
+    },
+    Stored {
+        file: "v1alpha1/comment-approve-fork-pull-request.yaml",
+        workload: "Pod",
+        shows: &[
+            // The pull_request event the intake made up from the fetched pull request.
+            "/spec/source/event/event/pull_request/title",
+            "/spec/source/event/event/pull_request/head/ref",
+            "/spec/source/event/event/pull_request/head/sha",
         ],
         check_runs: 1,
         comments: 1,
@@ -448,6 +464,7 @@ stories! {
     a_v1alpha1_review_of_a_push_to_a_pull_request_runs_to_its_end: "v1alpha1/pull_request-synchronize.yaml";
     a_v1alpha1_agent_run_on_a_pull_request_runs_to_its_end: "v1alpha1/comment-run-on-pull-request.yaml";
     a_v1alpha1_agent_review_with_a_focus_runs_to_its_end: "v1alpha1/comment-review-on-pull-request.yaml";
+    a_v1alpha1_review_of_an_approved_fork_pull_request_runs_to_its_end: "v1alpha1/comment-approve-fork-pull-request.yaml";
     a_v1alpha1_agent_run_on_an_issue_runs_to_its_end: "v1alpha1/comment-run-on-issue.yaml";
     a_v1alpha1_image_build_of_a_version_tag_runs_to_its_end: "v1alpha1/push-tag.yaml";
     a_v1alpha1_release_notes_run_runs_to_its_end: "v1alpha1/release-published.yaml";
@@ -557,6 +574,14 @@ fn recordings() -> Vec<(&'static str, Payload, Option<Value>)> {
         push["compare"] = json!("https://github.com/Codertocat/Hello-World/compare/v1.2.0");
         push
     };
+    let approve = {
+        let mut comment: Value =
+            serde_json::from_slice(&variant("issue_comment/run-on-pull-request.json").body())
+                .expect("JSON");
+        comment["comment"]["body"] = json!("/agent approve");
+        comment["issue"]["number"] = json!(FORK_PR);
+        comment
+    };
     vec![
         (
             "pull_request-opened",
@@ -586,6 +611,13 @@ fn recordings() -> Vec<(&'static str, Payload, Option<Value>)> {
         ("push-tag", fixture("push/0.json"), Some(tag_push)),
         ("release-published", fixture("release/published.json"), None),
         ("issues-opened", fixture("issues/opened.json"), None),
+        // Planned at the head the API reports, as if that head had been pushed: the stored
+        // event is a `pull_request` the intake made up, under an `issue_comment` delivery.
+        (
+            "comment-approve-fork-pull-request",
+            variant("issue_comment/run-on-pull-request.json"),
+            Some(approve),
+        ),
     ]
 }
 
@@ -600,6 +632,8 @@ struct Recorder {
 impl Recorder {
     async fn start() -> Recorder {
         let (github, clock) = fake_github().await;
+        github.add_pull(REPO, FORK_PR, FORK_HEAD, "forker/Hello-World");
+        github.set_role(REPO, "forker", "read");
         let cluster = Cluster::on(&config(), RECORDED_AT.parse().expect("a time")).await;
         let launcher = ClusterLauncher::new(
             cluster.client.clone(),
