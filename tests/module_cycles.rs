@@ -632,38 +632,40 @@ fn after_item(tokens: &[Token], start: usize) -> usize {
     tokens.len()
 }
 
+fn ident(token: &Token) -> Option<&str> {
+    match &token.tok {
+        Tok::Ident(word) => Some(word),
+        _ => None,
+    }
+}
+
 /// Whether a `cfg` predicate (the tokens inside `cfg(…)`) holds only under `cargo test`:
-/// `test`, or `all(…)` with a member that does.
+/// `test`, or `all(…)` with a member that does (not `any(test, …)`, not `not(test)`).
 fn test_only(predicate: &[Token]) -> bool {
-    match predicate {
-        [
-            Token {
-                tok: Tok::Ident(w), ..
-            },
-        ] => w == "test",
-        [
-            Token {
-                tok: Tok::Ident(w), ..
-            },
-            rest @ ..,
-        ] if w == "all" => {
+    let Some((first, rest)) = predicate.split_first() else {
+        return false;
+    };
+    match ident(first) {
+        Some("test") => rest.is_empty(),
+        Some("all") => {
+            // rest: `( member , member … )`
             let inner = rest.get(1..rest.len().saturating_sub(1)).unwrap_or(&[]);
             let mut depth = 0usize;
-            let mut member = Vec::new();
-            let mut members = Vec::new();
+            let mut members = vec![Vec::new()];
             for token in inner {
                 match token.tok {
                     Tok::Punct('(') => depth += 1,
                     Tok::Punct(')') => depth = depth.saturating_sub(1),
                     Tok::Punct(',') if depth == 0 => {
-                        members.push(std::mem::take(&mut member));
+                        members.push(Vec::new());
                         continue;
                     }
                     _ => {}
                 }
-                member.push(token.clone());
+                if let Some(member) = members.last_mut() {
+                    member.push(token.clone());
+                }
             }
-            members.push(member);
             members.iter().any(|m| test_only(m))
         }
         _ => false,
@@ -899,13 +901,15 @@ use crate::cli::z;
 fn slow() { crate::agent::w(); }
 #[cfg(not(test))]
 use crate::github::event;
+#[cfg(any(test, feature = \"x\"))]
+use crate::serve::k;
 mod tests { use crate::cluster::q; }
 #[cfg(test)]
 mod more;
 ";
     let scan = scan(source, &["config".to_string()]).expect("scans");
     let modules: Vec<&str> = scan.references.iter().map(|r| r.module.as_str()).collect();
-    assert_eq!(modules, ["plan", "github"]);
+    assert_eq!(modules, ["plan", "github", "serve"]);
     assert_eq!(scan.test_modules, ["more"]);
 }
 
