@@ -957,3 +957,87 @@ async fn lists_come_in_pages_that_all_carry_the_first_pages_version() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn the_kubelet_runs_a_job_through_one_pod_of_its_template() {
+    use k8s_openapi::api::batch::v1::Job;
+    within(30, async {
+        let fake = FakeKube::start().await;
+        fake.run_kubelet(|pod| PodScript {
+            exit_code: i32::from(pod["metadata"]["name"].as_str().unwrap_or_default().starts_with("breaks")),
+            ..PodScript::succeeds(r#"{"conclusion": "success", "summary": "built"}"#)
+        });
+        let jobs: Api<Job> = Api::namespaced(fake.client(), NS);
+        let pods: Api<Pod> = Api::namespaced(fake.client(), NS);
+        let job = |name: &str| -> Job {
+            serde_json::from_value(json!({
+                "metadata": {"name": name},
+                "spec": {"backoffLimit": 0, "template": {
+                    "metadata": {"labels": {"agentpods.dev/run": name}},
+                    "spec": {"restartPolicy": "Never",
+                             "containers": [{"name": "kaniko", "image": "gcr.io/kaniko-project/executor:v1"}]},
+                }},
+            }))
+            .expect("a job")
+        };
+        let ended = |kind: &'static str| {
+            move |job: Option<&Job>| {
+                job.and_then(|j| j.status.as_ref()?.conditions.as_ref())
+                    .is_some_and(|c| c.iter().any(|c| c.type_ == kind && c.status == "True"))
+            }
+        };
+
+        let created = jobs
+            .create(&PostParams::default(), &job("builds"))
+            .await
+            .expect("create");
+        kube::runtime::wait::await_condition(jobs.clone(), "builds", ended("Complete"))
+            .await
+            .expect("the Job completes");
+        let done = jobs.get("builds").await.expect("the Job");
+        let status = done.status.expect("a status");
+        assert_eq!((status.active, status.succeeded), (Some(0), Some(1)));
+        assert!(status.start_time.is_some() && status.completion_time.is_some());
+        // Its one pod: from the template, labelled and owned as the Job controller does.
+        let own = pods
+            .list(&ListParams::default().labels("job-name=builds"))
+            .await
+            .expect("list")
+            .items;
+        assert_eq!(own.len(), 1);
+        assert!(own[0].name_any().starts_with("builds-"), "{}", own[0].name_any());
+        assert_eq!(own[0].labels()["agentpods.dev/run"], "builds");
+        assert_eq!(own[0].owner_references()[0].uid, created.uid().expect("a uid"));
+        assert_eq!(own[0].owner_references()[0].kind, "Job");
+        let phase = own[0].status.as_ref().and_then(|s| s.phase.clone());
+        assert_eq!(phase.as_deref(), Some("Succeeded"));
+
+        // A pod that fails fails its Job (backoffLimit 0: no second pod).
+        jobs.create(&PostParams::default(), &job("breaks"))
+            .await
+            .expect("create");
+        kube::runtime::wait::await_condition(jobs.clone(), "breaks", ended("Failed"))
+            .await
+            .expect("the Job fails");
+        let failed = jobs.get("breaks").await.expect("the Job");
+        assert_eq!(failed.status.and_then(|s| s.failed), Some(1));
+        let own = pods
+            .list(&ListParams::default().labels("job-name=breaks"))
+            .await
+            .expect("list")
+            .items;
+        assert_eq!(own.len(), 1);
+
+        // Deleting the Job takes its pod.
+        jobs.delete("builds", &DeleteParams::default())
+            .await
+            .expect("delete");
+        let left = pods
+            .list(&ListParams::default().labels("job-name=builds"))
+            .await
+            .expect("list")
+            .items;
+        assert!(left.is_empty(), "{left:?}");
+    })
+    .await;
+}

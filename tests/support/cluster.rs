@@ -56,16 +56,20 @@ impl Cluster {
 
     /// The same with no controller yet (start it with [`Cluster::start_controller`]).
     pub async fn without_controller() -> Cluster {
+        Cluster::on(Path::new(EXAMPLE_CONFIG), Timestamp::now()).await
+    }
+
+    /// No controller yet, the services.yaml at `config`, and the clock reading `start`.
+    pub async fn on(config: &Path, start: Timestamp) -> Cluster {
         let fake = FakeKube::start().await;
         let client = fake.client();
         let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
         crds.create(&PostParams::default(), &AgentRun::crd())
             .await
             .expect("register the AgentRun CRD");
-        let clock = Arc::new(ManualClock::new(Timestamp::now()));
+        let clock = Arc::new(ManualClock::new(start));
         let config = Arc::new(
-            ConfigStore::load(Path::new(EXAMPLE_CONFIG))
-                .unwrap_or_else(|e| panic!("the example config: {e:?}")),
+            ConfigStore::load(config).unwrap_or_else(|e| panic!("{}: {e:?}", config.display())),
         );
         let launcher = ClusterLauncher::new(client.clone(), clock.clone() as Arc<dyn Clock>);
         Cluster {

@@ -1,6 +1,10 @@
 //! A simulated kubelet: every new pod moves Pending → Running → Succeeded or Failed, as one
 //! status write per phase (so watchers see each), with the script's termination message and
 //! logs. No timers: a pod moves as soon as the kubelet sees it.
+//!
+//! It also plays the Job controller for Jobs that run one pod (`completions` and
+//! `parallelism` 1): a new Job gets a pod from its template, and the Job ends Complete or
+//! Failed with it.
 
 use std::sync::Arc;
 
@@ -41,15 +45,32 @@ fn pods(store: &Store) -> Resource {
 }
 
 pub async fn run(shared: Arc<Shared>, script: Script) {
-    let (mut changes, waiting) = {
+    let (mut changes, waiting, jobs) = {
         let store = shared.store.lock().expect("fake kube store");
-        (store.changes.subscribe(), unstarted(&store))
+        (
+            store.changes.subscribe(),
+            unstarted(&store),
+            unstarted_jobs(&store),
+        )
     };
+    for (ns, name) in jobs {
+        start_job(&shared, &ns, &name);
+    }
     for (ns, name) in waiting {
         start(&shared, &script, &ns, &name);
     }
     loop {
         match changes.recv().await {
+            Ok(change)
+                if change.kind == "ADDED"
+                    && change.gvr.group == "batch"
+                    && change.gvr.resource == "jobs" =>
+            {
+                let name = change.object["metadata"]["name"]
+                    .as_str()
+                    .unwrap_or_default();
+                start_job(&shared, &change.namespace, name);
+            }
             Ok(change)
                 if change.kind == "ADDED"
                     && change.gvr.group.is_empty()
@@ -62,7 +83,13 @@ pub async fn run(shared: Arc<Shared>, script: Script) {
             }
             Ok(_) => {}
             Err(RecvError::Lagged(_)) => {
-                let waiting = unstarted(&shared.store.lock().expect("fake kube store"));
+                let (waiting, jobs) = {
+                    let store = shared.store.lock().expect("fake kube store");
+                    (unstarted(&store), unstarted_jobs(&store))
+                };
+                for (ns, name) in jobs {
+                    start_job(&shared, &ns, &name);
+                }
                 for (ns, name) in waiting {
                     start(&shared, &script, &ns, &name);
                 }
@@ -81,6 +108,114 @@ fn unstarted(store: &Store) -> Vec<(String, String)> {
         .filter(|((gvr, _, _), pod)| *gvr == res.gvr && pod.pointer("/status/phase").is_none())
         .map(|((_, ns, name), _)| (ns.clone(), name.clone()))
         .collect()
+}
+
+fn jobs(store: &Store) -> Resource {
+    store
+        .resource("batch", "v1", "jobs")
+        .expect("jobs are built in")
+}
+
+/// Jobs the Job controller has not started yet.
+fn unstarted_jobs(store: &Store) -> Vec<(String, String)> {
+    let res = jobs(store);
+    store
+        .objects
+        .iter()
+        .filter(|((gvr, _, _), job)| *gvr == res.gvr && job.get("status").is_none())
+        .map(|((_, ns, name), _)| (ns.clone(), name.clone()))
+        .collect()
+}
+
+/// The Job controller's first step: the Job's one pod, from its template, owned by it and
+/// labelled as Kubernetes labels a Job's pods; the Job active.
+fn start_job(shared: &Shared, ns: &str, name: &str) {
+    let mut store = shared.store.lock().expect("fake kube store");
+    let res = jobs(&store);
+    let Ok(mut job) = store.get(&res, ns, name) else {
+        return;
+    };
+    if job.get("status").is_some() {
+        return;
+    }
+    let uid = job["metadata"]["uid"].clone();
+    let template = job.pointer("/spec/template").cloned().unwrap_or_default();
+    let mut labels = template
+        .pointer("/metadata/labels")
+        .cloned()
+        .unwrap_or_else(|| json!({}));
+    labels["batch.kubernetes.io/job-name"] = json!(name);
+    labels["job-name"] = json!(name);
+    labels["batch.kubernetes.io/controller-uid"] = uid.clone();
+    labels["controller-uid"] = uid.clone();
+    let pod = json!({
+        "metadata": {
+            "generateName": format!("{name}-"),
+            "namespace": ns,
+            "labels": labels,
+            "ownerReferences": [{
+                "apiVersion": "batch/v1", "kind": "Job", "name": name, "uid": uid,
+                "controller": true, "blockOwnerDeletion": true,
+            }],
+        },
+        "spec": template.get("spec").cloned().unwrap_or_else(|| json!({})),
+    });
+    let pods = pods(&store);
+    if store.create(&pods, ns, pod).is_err() {
+        return;
+    }
+    job["status"] = json!({"active": 1, "ready": 0, "startTime": now()});
+    let _ = store.replace(&res, ns, name, job, Part::Status);
+}
+
+/// The Job controller's last step: a Job whose pod ended ends with it (no retries: the
+/// Job's pod either completes it or fails it).
+fn end_job_of(store: &mut Store, ns: &str, pod: &Value) {
+    let succeeded = match pod.pointer("/status/phase").and_then(Value::as_str) {
+        Some("Succeeded") => true,
+        Some("Failed") => false,
+        _ => return,
+    };
+    let Some(owner) = pod
+        .pointer("/metadata/ownerReferences")
+        .and_then(Value::as_array)
+        .and_then(|owners| owners.iter().find(|o| o["kind"] == "Job"))
+    else {
+        return;
+    };
+    let res = jobs(store);
+    let name = owner["name"].as_str().unwrap_or_default();
+    let Ok(mut job) = store.get(&res, ns, name) else {
+        return;
+    };
+    let finished = now();
+    let started = job
+        .pointer("/status/startTime")
+        .cloned()
+        .unwrap_or_else(|| json!(finished));
+    let condition = |kind: &str, reason: &str, message: &str| {
+        json!({"type": kind, "status": "True", "reason": reason, "message": message,
+               "lastProbeTime": finished, "lastTransitionTime": finished})
+    };
+    job["status"] = if succeeded {
+        json!({
+            "active": 0, "ready": 0, "succeeded": 1, "startTime": started,
+            "completionTime": finished,
+            "conditions": [
+                condition("SuccessCriteriaMet", "CompletionsReached", "Reached expected number of succeeded pods"),
+                condition("Complete", "CompletionsReached", "Reached expected number of succeeded pods"),
+            ],
+        })
+    } else {
+        json!({
+            "active": 0, "ready": 0, "failed": 1, "startTime": started,
+            "conditions": [
+                condition("FailureTarget", "BackoffLimitExceeded", "Job has reached the specified backoff limit"),
+                condition("Failed", "BackoffLimitExceeded", "Job has reached the specified backoff limit"),
+            ],
+        })
+    };
+    let _ = store.replace(&res, ns, name, job, Part::Status);
 }
 
 fn start(shared: &Shared, script: &Script, ns: &str, name: &str) {
@@ -224,5 +359,7 @@ fn set_status(shared: &Shared, ns: &str, name: &str, status: Value) {
     };
     pod["status"] = status;
     // The pod may have been deleted meanwhile; then there is nothing to move.
-    let _ = store.replace(&res, ns, name, pod, Part::Status);
+    if let Ok(pod) = store.replace(&res, ns, name, pod, Part::Status) {
+        end_job_of(&mut store, ns, &pod);
+    }
 }

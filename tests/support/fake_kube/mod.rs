@@ -200,7 +200,8 @@ impl FakeKube {
     }
 
     /// Starts the simulated kubelet: from now on every pod (and every pod not yet started)
-    /// moves Pending → Running → Succeeded/Failed as `script` decides from the pod.
+    /// moves Pending → Running → Succeeded/Failed as `script` decides from the pod, and
+    /// every Job runs one pod from its template and ends with it.
     pub fn run_kubelet(&self, script: impl Fn(&Value) -> PodScript + Send + Sync + 'static) {
         let task = tokio::spawn(kubelet::run(self.shared.clone(), Arc::new(script)));
         if let Some(old) = self.kubelet.lock().expect("kubelet").replace(task) {

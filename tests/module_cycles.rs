@@ -1,0 +1,1029 @@
+//! No top-level module of the crate depends on itself round about: `plan` may use `render`
+//! or `render` may use `plan`, not both. A reference is any `crate::` path in code (`use
+//! crate::x::…`, `use crate::{x::…, y::…}`, an inline `crate::x::f(…)`, `$crate::x` in a
+//! macro) and any `super::` path that climbs to the crate root; comments, doc comments,
+//! string literals, `#[cfg(test)]` items and `mod tests { … }` do not count.
+//!
+//! Issue 12 found cycles that its reshaping removes. Until then this test is a ratchet:
+//! [`KNOWN_CYCLE_EDGES`] lists the edges that lay on a cycle when the test was written. A
+//! new edge on a cycle fails the test, and so does a listed edge that is gone or no
+//! longer on a cycle (delete it from the list). When the list is empty, delete it.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// The library's sources.
+const SRC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/src");
+
+/// The edges `from -> to` between top-level modules that lay on a cycle before issue 12's
+/// reshaping, each with a file that makes it (and the line it was on). Only shrinks.
+const KNOWN_CYCLE_EDGES: &[(&str, &str, &str)] = &[
+    ("cluster", "github", "src/cluster/controller.rs:34"),
+    ("cluster", "plan", "src/cluster/crd.rs:10"),
+    ("cluster", "render", "src/cluster/controller.rs:36"),
+    ("cluster", "serve", "src/cluster/controller.rs:38"),
+    ("config", "render", "src/config/mod.rs:487"),
+    ("github", "cluster", "src/github/report.rs:17"),
+    ("github", "config", "src/github/client/mod.rs:26"),
+    ("github", "render", "src/github/report.rs:74"),
+    ("plan", "config", "src/plan.rs:9"),
+    ("plan", "github", "src/plan.rs:10"),
+    ("plan", "render", "src/plan.rs:12"),
+    ("render", "cluster", "src/render/mod.rs:17"),
+    ("render", "config", "src/render/mod.rs:18"),
+    ("render", "github", "src/render/mod.rs:19"),
+    ("render", "plan", "src/render/mod.rs:20"),
+    ("serve", "cluster", "src/serve/intake.rs:11"),
+    ("serve", "config", "src/serve/github.rs:8"),
+    ("serve", "github", "src/serve/github.rs:9"),
+    ("serve", "plan", "src/serve/github.rs:12"),
+    ("serve", "render", "src/serve/github.rs:13"),
+    ("serve", "server", "src/serve/mod.rs:37"),
+    ("server", "github", "src/server.rs:24"),
+    ("server", "serve", "src/server.rs:30"),
+];
+
+/// Where a reference is: `src/plan.rs:12`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Site {
+    file: String,
+    line: usize,
+}
+
+impl fmt::Display for Site {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.file, self.line)
+    }
+}
+
+/// Every reference from one top-level module to another, with every place that makes it.
+type Edges = BTreeMap<(String, String), Vec<Site>>;
+
+#[test]
+fn top_level_modules_have_no_new_dependency_cycles() {
+    let edges = crate_edges(Path::new(SRC));
+    assert!(
+        edges.len() >= 10,
+        "only {} edges between top-level modules found in {SRC}: is the scanner blind?",
+        edges.len()
+    );
+    let known: Vec<(String, String, String)> = KNOWN_CYCLE_EDGES
+        .iter()
+        .map(|(a, b, site)| (a.to_string(), b.to_string(), site.to_string()))
+        .collect();
+    if let Err(report) = check(&edges, &known) {
+        panic!("{report}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The ratchet.
+
+/// Whether `edges` have exactly the cycle edges `known` (from, to, site) lists; otherwise a
+/// report of what changed, every cycle, and the list as it should now be.
+fn check(edges: &Edges, known: &[(String, String, String)]) -> Result<(), String> {
+    let on_cycle = cycle_edges(edges);
+    let listed: BTreeSet<(String, String)> = known
+        .iter()
+        .map(|(a, b, _)| (a.clone(), b.clone()))
+        .collect();
+    let mut problems = Vec::new();
+    for edge in &on_cycle {
+        if !listed.contains(edge) {
+            problems.push(format!(
+                "new cycle: {}",
+                describe_cycle(edges, &edge.0, &edge.1)
+            ));
+        }
+    }
+    for (from, to, site) in known {
+        let edge = (from.clone(), to.clone());
+        match edges.get(&edge) {
+            None => problems.push(format!(
+                "{from} -> {to} is gone (listed at {site}): delete it from KNOWN_CYCLE_EDGES"
+            )),
+            Some(_) if !on_cycle.contains(&edge) => problems.push(format!(
+                "{from} -> {to} is no longer on a cycle: delete it from KNOWN_CYCLE_EDGES"
+            )),
+            Some(sites) => {
+                let file = site.split(':').next().unwrap_or_default();
+                if !sites.iter().any(|s| s.file == file) {
+                    problems.push(format!(
+                        "{from} -> {to} is listed at {site}, but {file} no longer makes it; it is made at {}",
+                        sites[0]
+                    ));
+                }
+            }
+        }
+    }
+    if problems.is_empty() {
+        return Ok(());
+    }
+    let mut report = String::from("the dependency cycles between top-level modules changed:\n");
+    for problem in &problems {
+        report.push_str(&format!("  - {problem}\n"));
+    }
+    report.push_str("\nevery cycle edge now, with a cycle through it:\n");
+    for (from, to) in &on_cycle {
+        report.push_str(&format!("  {}\n", describe_cycle(edges, from, to)));
+    }
+    report.push_str("\nKNOWN_CYCLE_EDGES as it would now be (only ever remove lines):\n");
+    for (from, to) in &on_cycle {
+        report.push_str(&format!(
+            "    (\"{from}\", \"{to}\", \"{}\"),\n",
+            edges[&(from.clone(), to.clone())][0]
+        ));
+    }
+    Err(report)
+}
+
+/// The edges whose two ends are in one strongly connected component.
+fn cycle_edges(edges: &Edges) -> BTreeSet<(String, String)> {
+    let component = components(edges);
+    edges
+        .keys()
+        .filter(|(a, b)| component[a] == component[b])
+        .cloned()
+        .collect()
+}
+
+/// Tarjan's strongly connected components: each module's component number.
+fn components(edges: &Edges) -> BTreeMap<String, usize> {
+    struct Tarjan<'a> {
+        next: BTreeMap<&'a str, Vec<&'a str>>,
+        index: BTreeMap<&'a str, usize>,
+        low: BTreeMap<&'a str, usize>,
+        stack: Vec<&'a str>,
+        on_stack: BTreeSet<&'a str>,
+        component: BTreeMap<String, usize>,
+        components: usize,
+    }
+    impl<'a> Tarjan<'a> {
+        fn visit(&mut self, v: &'a str) {
+            let n = self.index.len();
+            self.index.insert(v, n);
+            self.low.insert(v, n);
+            self.stack.push(v);
+            self.on_stack.insert(v);
+            for w in self.next.get(v).cloned().unwrap_or_default() {
+                if !self.index.contains_key(w) {
+                    self.visit(w);
+                    let low = self.low[v].min(self.low[w]);
+                    self.low.insert(v, low);
+                } else if self.on_stack.contains(w) {
+                    let low = self.low[v].min(self.index[w]);
+                    self.low.insert(v, low);
+                }
+            }
+            if self.low[v] == self.index[v] {
+                while let Some(w) = self.stack.pop() {
+                    self.on_stack.remove(w);
+                    self.component.insert(w.to_string(), self.components);
+                    if w == v {
+                        break;
+                    }
+                }
+                self.components += 1;
+            }
+        }
+    }
+    let mut next: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for (a, b) in edges.keys() {
+        next.entry(a).or_default().push(b);
+        next.entry(b).or_default();
+    }
+    let nodes: Vec<&str> = next.keys().copied().collect();
+    let mut tarjan = Tarjan {
+        next,
+        index: BTreeMap::new(),
+        low: BTreeMap::new(),
+        stack: Vec::new(),
+        on_stack: BTreeSet::new(),
+        component: BTreeMap::new(),
+        components: 0,
+    };
+    for v in nodes {
+        if !tarjan.index.contains_key(v) {
+            tarjan.visit(v);
+        }
+    }
+    tarjan.component
+}
+
+/// `from -> to (site) -> … -> from (site)`: the edge and the shortest way back.
+fn describe_cycle(edges: &Edges, from: &str, to: &str) -> String {
+    let site = |a: &str, b: &str| {
+        edges
+            .get(&(a.to_string(), b.to_string()))
+            .map(|s| s[0].to_string())
+            .unwrap_or_default()
+    };
+    // Breadth-first from `to` back to `from`.
+    let mut came_from: BTreeMap<&str, &str> = BTreeMap::new();
+    let mut queue = VecDeque::from([to]);
+    while let Some(v) = queue.pop_front() {
+        if v == from {
+            break;
+        }
+        for (a, b) in edges.keys() {
+            if a == v && b != to && !came_from.contains_key(b.as_str()) {
+                came_from.insert(b, a);
+                queue.push_back(b);
+            }
+        }
+    }
+    let mut path = vec![from, to];
+    if came_from.contains_key(from) {
+        let mut back = vec![from];
+        while let Some(&prev) = came_from.get(back.last().copied().unwrap_or(to)) {
+            back.push(prev);
+        }
+        // `back` is from, …, to: the way home, backwards.
+        path.extend(back.into_iter().rev().skip(1));
+    }
+    let mut text = from.to_string();
+    for pair in path.windows(2) {
+        text.push_str(&format!(" -> {} ({})", pair[1], site(pair[0], pair[1])));
+    }
+    text
+}
+
+// ---------------------------------------------------------------------------------------
+// The crate's graph.
+
+/// The references between top-level modules of the library under `src`.
+fn crate_edges(src: &Path) -> Edges {
+    let mut files = Vec::new();
+    rust_files(src, &mut files);
+    files.sort();
+    let modules: BTreeSet<String> = files
+        .iter()
+        .filter_map(|f| module_path(src, f).into_iter().next())
+        .collect();
+    let mut scans = Vec::new();
+    let mut test_files = BTreeSet::new();
+    for file in &files {
+        let path = module_path(src, file);
+        if path.is_empty() {
+            continue; // lib.rs (declarations) and main.rs (the binary, its own crate).
+        }
+        let text = std::fs::read_to_string(file)
+            .unwrap_or_else(|e| panic!("{}: cannot read: {e}", file.display()));
+        let scan = scan(&text, &path).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        let dir = module_dir(src, &path);
+        for name in &scan.test_modules {
+            test_files.insert(dir.join(format!("{name}.rs")));
+            test_files.insert(dir.join(name).join("mod.rs"));
+        }
+        scans.push((file, path, scan));
+    }
+    let mut edges = Edges::new();
+    for (file, path, scan) in scans {
+        if test_files.contains(file) {
+            continue;
+        }
+        let relative = file
+            .strip_prefix(src.parent().unwrap_or(src))
+            .unwrap_or(file);
+        for reference in scan.references {
+            if reference.module != path[0] && modules.contains(&reference.module) {
+                edges
+                    .entry((path[0].clone(), reference.module))
+                    .or_default()
+                    .push(Site {
+                        file: relative.display().to_string(),
+                        line: reference.line,
+                    });
+            }
+        }
+    }
+    for sites in edges.values_mut() {
+        sites.sort();
+    }
+    edges
+}
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let entries =
+        std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: cannot read: {e}", dir.display()));
+    for entry in entries {
+        let path = entry.expect("a readable folder entry").path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|x| x == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+/// `src/cluster/crd.rs` → `[cluster, crd]`; `src/cluster/mod.rs` → `[cluster]`; `src/lib.rs`
+/// and `src/main.rs` → `[]`.
+fn module_path(src: &Path, file: &Path) -> Vec<String> {
+    let relative = file.strip_prefix(src).unwrap_or(file).with_extension("");
+    let mut path: Vec<String> = relative
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    if path.last().is_some_and(|l| l == "mod") || path == ["lib"] || path == ["main"] {
+        path.pop();
+    }
+    path
+}
+
+/// The folder where a module's out-of-line children live.
+fn module_dir(src: &Path, path: &[String]) -> PathBuf {
+    path.iter().fold(src.to_path_buf(), |dir, p| dir.join(p))
+}
+
+// ---------------------------------------------------------------------------------------
+// The scanner: a small Rust tokenizer, enough to tell code from comments and literals.
+
+#[derive(Debug, Clone, PartialEq)]
+enum Tok {
+    Ident(String),
+    /// `::`
+    PathSep,
+    Punct(char),
+    /// A string, byte string, raw string, char, byte or number literal.
+    Literal,
+    Lifetime,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct Token {
+    tok: Tok,
+    line: usize,
+}
+
+#[derive(Debug, PartialEq)]
+struct ScanError {
+    line: usize,
+    what: &'static str,
+}
+
+impl fmt::Display for ScanError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "line {}: {}", self.line, self.what)
+    }
+}
+
+fn is_ident_start(c: char) -> bool {
+    c == '_' || c.is_alphabetic()
+}
+
+fn is_ident_char(c: char) -> bool {
+    c == '_' || c.is_alphanumeric()
+}
+
+fn tokenize(source: &str) -> Result<Vec<Token>, ScanError> {
+    let s: Vec<char> = source.chars().collect();
+    let at = |i: usize| s.get(i).copied().unwrap_or('\0');
+    let mut out = Vec::new();
+    let mut line = 1;
+    let mut i = 0;
+    // Skips a quoted literal whose opening quote is at `i`; returns the index after it.
+    let quoted = |mut i: usize, quote: char, line: &mut usize| -> Result<usize, ScanError> {
+        let start = *line;
+        i += 1;
+        loop {
+            match s.get(i) {
+                None => {
+                    return Err(ScanError {
+                        line: start,
+                        what: "an unterminated literal",
+                    });
+                }
+                Some('\\') => {
+                    if s.get(i + 1) == Some(&'\n') {
+                        *line += 1;
+                    }
+                    i += 2;
+                }
+                Some(&c) if c == quote => return Ok(i + 1),
+                Some(&c) => {
+                    if c == '\n' {
+                        *line += 1;
+                    }
+                    i += 1;
+                }
+            }
+        }
+    };
+    while i < s.len() {
+        let c = s[i];
+        let start = line;
+        match c {
+            '\n' => {
+                line += 1;
+                i += 1;
+            }
+            c if c.is_whitespace() => i += 1,
+            '/' if at(i + 1) == '/' => {
+                while i < s.len() && s[i] != '\n' {
+                    i += 1;
+                }
+            }
+            '/' if at(i + 1) == '*' => {
+                let mut depth = 0;
+                loop {
+                    match (s.get(i), s.get(i + 1)) {
+                        (None, _) => {
+                            return Err(ScanError {
+                                line: start,
+                                what: "an unterminated block comment",
+                            });
+                        }
+                        (Some('/'), Some('*')) => {
+                            depth += 1;
+                            i += 2;
+                        }
+                        (Some('*'), Some('/')) => {
+                            depth -= 1;
+                            i += 2;
+                            if depth == 0 {
+                                break;
+                            }
+                        }
+                        (Some(&c), _) => {
+                            if c == '\n' {
+                                line += 1;
+                            }
+                            i += 1;
+                        }
+                    }
+                }
+            }
+            '"' => {
+                i = quoted(i, '"', &mut line)?;
+                out.push(Token {
+                    tok: Tok::Literal,
+                    line: start,
+                });
+            }
+            '\'' => {
+                // A char literal ('a', '\n', '\'') or a lifetime ('a, 'static).
+                if at(i + 1) == '\\' || (at(i + 2) == '\'' && at(i + 1) != '\n') {
+                    i = quoted(i, '\'', &mut line)?;
+                    out.push(Token {
+                        tok: Tok::Literal,
+                        line: start,
+                    });
+                } else {
+                    i += 1;
+                    while is_ident_char(at(i)) {
+                        i += 1;
+                    }
+                    out.push(Token {
+                        tok: Tok::Lifetime,
+                        line: start,
+                    });
+                }
+            }
+            c if c.is_ascii_digit() => {
+                while is_ident_char(at(i)) || (at(i) == '.' && at(i + 1).is_ascii_digit()) {
+                    i += 1;
+                }
+                out.push(Token {
+                    tok: Tok::Literal,
+                    line: start,
+                });
+            }
+            c if is_ident_start(c) => {
+                let begin = i;
+                while is_ident_char(at(i)) {
+                    i += 1;
+                }
+                let word: String = s[begin..i].iter().collect();
+                let raw_string = matches!(word.as_str(), "r" | "br" | "cr")
+                    && (at(i) == '"' || (at(i) == '#' && matches!(at(i + 1), '#' | '"')));
+                if raw_string {
+                    let mut hashes = 0;
+                    while at(i) == '#' {
+                        hashes += 1;
+                        i += 1;
+                    }
+                    i += 1; // the opening quote
+                    loop {
+                        match s.get(i) {
+                            None => {
+                                return Err(ScanError {
+                                    line: start,
+                                    what: "an unterminated raw string",
+                                });
+                            }
+                            Some('"') if (1..=hashes).all(|k| at(i + k) == '#') => {
+                                i += 1 + hashes;
+                                break;
+                            }
+                            Some(&c) => {
+                                if c == '\n' {
+                                    line += 1;
+                                }
+                                i += 1;
+                            }
+                        }
+                    }
+                    out.push(Token {
+                        tok: Tok::Literal,
+                        line: start,
+                    });
+                } else if word == "r" && at(i) == '#' && is_ident_start(at(i + 1)) {
+                    // A raw identifier: r#type.
+                    let begin = i + 1;
+                    i += 1;
+                    while is_ident_char(at(i)) {
+                        i += 1;
+                    }
+                    out.push(Token {
+                        tok: Tok::Ident(s[begin..i].iter().collect()),
+                        line: start,
+                    });
+                } else if matches!(word.as_str(), "b" | "c") && at(i) == '"' {
+                    i = quoted(i, '"', &mut line)?;
+                    out.push(Token {
+                        tok: Tok::Literal,
+                        line: start,
+                    });
+                } else if word == "b" && at(i) == '\'' {
+                    i = quoted(i, '\'', &mut line)?;
+                    out.push(Token {
+                        tok: Tok::Literal,
+                        line: start,
+                    });
+                } else {
+                    out.push(Token {
+                        tok: Tok::Ident(word),
+                        line: start,
+                    });
+                }
+            }
+            ':' if at(i + 1) == ':' => {
+                i += 2;
+                out.push(Token {
+                    tok: Tok::PathSep,
+                    line: start,
+                });
+            }
+            c => {
+                i += 1;
+                out.push(Token {
+                    tok: Tok::Punct(c),
+                    line: start,
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A path from the crate root: the top-level module it names first, and its line.
+#[derive(Debug, Clone, PartialEq)]
+struct Reference {
+    module: String,
+    line: usize,
+}
+
+/// What one file refers to, and the out-of-line test modules it declares.
+#[derive(Debug, Default, PartialEq)]
+struct Scan {
+    references: Vec<Reference>,
+    /// `#[cfg(test)] mod NAME;`: files that are test code.
+    test_modules: Vec<String>,
+}
+
+fn is_ident(token: Option<&Token>, word: &str) -> bool {
+    matches!(token, Some(Token { tok: Tok::Ident(w), .. }) if w == word)
+}
+
+fn is_punct(token: Option<&Token>, c: char) -> bool {
+    matches!(token, Some(Token { tok: Tok::Punct(p), .. }) if *p == c)
+}
+
+/// The index after the group opened at `open` (`(`, `[` or `{`), counting all three.
+fn after_group(tokens: &[Token], open: usize) -> usize {
+    let mut depth = 0usize;
+    for (i, token) in tokens.iter().enumerate().skip(open) {
+        match token.tok {
+            Tok::Punct('(' | '[' | '{') => depth += 1,
+            Tok::Punct(')' | ']' | '}') => {
+                depth = depth.saturating_sub(1);
+                if depth == 0 {
+                    return i + 1;
+                }
+            }
+            _ => {}
+        }
+    }
+    tokens.len()
+}
+
+/// The index after the item starting at `start`: its `;`, or the end of its first `{…}`.
+fn after_item(tokens: &[Token], start: usize) -> usize {
+    let mut i = start;
+    while i < tokens.len() {
+        match tokens[i].tok {
+            Tok::Punct(';') => return i + 1,
+            Tok::Punct('{') => return after_group(tokens, i),
+            Tok::Punct('(' | '[') => i = after_group(tokens, i),
+            _ => i += 1,
+        }
+    }
+    tokens.len()
+}
+
+fn ident(token: &Token) -> Option<&str> {
+    match &token.tok {
+        Tok::Ident(word) => Some(word),
+        _ => None,
+    }
+}
+
+/// Whether a `cfg` predicate (the tokens inside `cfg(…)`) holds only under `cargo test`:
+/// `test`, or `all(…)` with a member that does (not `any(test, …)`, not `not(test)`).
+fn test_only(predicate: &[Token]) -> bool {
+    let Some((first, rest)) = predicate.split_first() else {
+        return false;
+    };
+    match ident(first) {
+        Some("test") => rest.is_empty(),
+        Some("all") => {
+            // rest: `( member , member … )`
+            let inner = rest.get(1..rest.len().saturating_sub(1)).unwrap_or(&[]);
+            let mut depth = 0usize;
+            let mut members = vec![Vec::new()];
+            for token in inner {
+                match token.tok {
+                    Tok::Punct('(') => depth += 1,
+                    Tok::Punct(')') => depth = depth.saturating_sub(1),
+                    Tok::Punct(',') if depth == 0 => {
+                        members.push(Vec::new());
+                        continue;
+                    }
+                    _ => {}
+                }
+                if let Some(member) = members.last_mut() {
+                    member.push(token.clone());
+                }
+            }
+            members.iter().any(|m| test_only(m))
+        }
+        _ => false,
+    }
+}
+
+/// The first names of a `{a::…, b, self, …}` group opened at `open`, with their lines.
+fn group_heads(tokens: &[Token], open: usize) -> Vec<(String, usize)> {
+    let end = after_group(tokens, open);
+    let mut depth = 0usize;
+    let mut heads = Vec::new();
+    for i in open..end {
+        match &tokens[i].tok {
+            Tok::Punct('{') => depth += 1,
+            Tok::Punct('}') => depth = depth.saturating_sub(1),
+            Tok::Ident(name)
+                if depth == 1
+                    && (is_punct(tokens.get(i - 1), '{') || is_punct(tokens.get(i - 1), ','))
+                    && name != "self" =>
+            {
+                heads.push((name.clone(), tokens[i].line));
+            }
+            _ => {}
+        }
+    }
+    heads
+}
+
+/// The references to the crate root's modules in a file that is module `path`
+/// (`[cluster, crd]`).
+fn scan(source: &str, path: &[String]) -> Result<Scan, ScanError> {
+    let tokens = tokenize(source)?;
+    let mut out = Scan::default();
+    // Inline `mod name { … }` blocks: the name and the brace depth inside them.
+    let mut inline: Vec<(String, usize)> = Vec::new();
+    let mut depth = 0usize;
+    let mut skip_next_item = false;
+    let mut i = 0;
+    let heads_at = |out: &mut Scan, at: usize| match tokens.get(at) {
+        Some(Token {
+            tok: Tok::Ident(name),
+            line,
+        }) => out.references.push(Reference {
+            module: name.clone(),
+            line: *line,
+        }),
+        Some(Token {
+            tok: Tok::Punct('{'),
+            ..
+        }) => out.references.extend(
+            group_heads(&tokens, at)
+                .into_iter()
+                .map(|(module, line)| Reference { module, line }),
+        ),
+        _ => {}
+    };
+    while i < tokens.len() {
+        let token = &tokens[i];
+        // Attributes: `#[…]` and `#![…]`.
+        if is_punct(Some(token), '#') {
+            let inner = is_punct(tokens.get(i + 1), '!');
+            let open = if inner { i + 2 } else { i + 1 };
+            if is_punct(tokens.get(open), '[') {
+                let end = after_group(&tokens, open);
+                let attribute = &tokens[open + 1..end.saturating_sub(1)];
+                if let [cfg, rest @ ..] = attribute
+                    && is_ident(Some(cfg), "cfg")
+                    && test_only(rest.get(1..rest.len().saturating_sub(1)).unwrap_or(&[]))
+                {
+                    if inner && depth == 0 {
+                        return Ok(Scan::default()); // #![cfg(test)]: the whole file.
+                    }
+                    skip_next_item = true;
+                }
+                i = end;
+                continue;
+            }
+        }
+        if skip_next_item && !is_punct(Some(token), '#') {
+            skip_next_item = false;
+            let end = after_item(&tokens, i);
+            let item = &tokens[i..end];
+            if let Some(m) = item.iter().position(|t| is_ident(Some(t), "mod"))
+                && let (
+                    Some(Token {
+                        tok: Tok::Ident(name),
+                        ..
+                    }),
+                    true,
+                ) = (item.get(m + 1), is_punct(item.get(m + 2), ';'))
+            {
+                out.test_modules.push(name.clone());
+            }
+            i = end;
+            continue;
+        }
+        match &token.tok {
+            Tok::Ident(w) if w == "mod" => {
+                if let (
+                    Some(Token {
+                        tok: Tok::Ident(name),
+                        ..
+                    }),
+                    true,
+                ) = (tokens.get(i + 1), is_punct(tokens.get(i + 2), '{'))
+                {
+                    if name == "tests" {
+                        i = after_group(&tokens, i + 2);
+                        continue;
+                    }
+                    depth += 1;
+                    inline.push((name.clone(), depth));
+                    i += 3;
+                    continue;
+                }
+            }
+            Tok::Punct('{') => depth += 1,
+            Tok::Punct('}') => {
+                if inline.last().is_some_and(|(_, d)| *d == depth) {
+                    inline.pop();
+                }
+                depth = depth.saturating_sub(1);
+            }
+            Tok::Ident(w)
+                if w == "crate" && tokens.get(i + 1).is_some_and(|t| t.tok == Tok::PathSep) =>
+            {
+                heads_at(&mut out, i + 2);
+            }
+            Tok::Ident(w)
+                if w == "super"
+                    && i.checked_sub(1)
+                        .and_then(|p| tokens.get(p))
+                        .is_none_or(|t| t.tok != Tok::PathSep) =>
+            {
+                // Climb: each `super::` leaves one module of the file's path and its
+                // inline modules; reaching the root makes the next name a top-level one.
+                let mut climbs = 0;
+                let mut at = i;
+                while is_ident(tokens.get(at), "super")
+                    && tokens.get(at + 1).is_some_and(|t| t.tok == Tok::PathSep)
+                {
+                    climbs += 1;
+                    at += 2;
+                }
+                if climbs > 0 && climbs == path.len() + inline.len() {
+                    heads_at(&mut out, at);
+                }
+                i = at.max(i + 1);
+                continue;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    Ok(out)
+}
+
+// ---------------------------------------------------------------------------------------
+// The scanner and the ratchet on small inputs.
+
+fn modules_in(source: &str, path: &[&str]) -> Vec<String> {
+    let path: Vec<String> = path.iter().map(|p| p.to_string()).collect();
+    scan(source, &path)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .references
+        .into_iter()
+        .map(|r| r.module)
+        .collect()
+}
+
+#[test]
+fn a_use_and_an_inline_path_are_references_with_their_lines() {
+    let source = "use crate::render::names;\n\nfn f() {\n    crate::plan::run_name(\"a\");\n}\n";
+    let scan = scan(source, &["config".to_string()]).expect("scans");
+    assert_eq!(
+        scan.references,
+        [
+            Reference {
+                module: "render".into(),
+                line: 1
+            },
+            Reference {
+                module: "plan".into(),
+                line: 4
+            }
+        ]
+    );
+}
+
+#[test]
+fn a_grouped_use_names_each_module_once_and_not_what_is_inside() {
+    let source = "use crate::{\n    plan::{Launch, Subject},\n    render::{self, names::dns_label},\n    self as me,\n};";
+    assert_eq!(modules_in(source, &["cluster"]), ["plan", "render"]);
+}
+
+#[test]
+fn paths_in_comments_doc_comments_and_strings_are_not_references() {
+    let source = r####"
+//! See [`crate::plan::Launch`].
+/// Calls `crate::render::x`.
+/* crate::serve::a /* nested crate::cli::b */ crate::config::c */
+fn f() -> &'static str {
+    let _ = '"'; let _ = b'\''; let _ = '\\';
+    let _ = "crate::github::event \" crate::agent::x";
+    let _ = r#"crate::cluster::crd "still inside" "#;
+    let _ = br##"crate::clock::x "# still"##;
+    let _ = b"crate::suggest::x";
+    let _ = c"crate::server::x";
+    "crate::plan::Launch"
+}
+"####;
+    assert_eq!(modules_in(source, &["render"]), Vec::<String>::new());
+}
+
+#[test]
+fn code_after_tricky_literals_is_still_read() {
+    let source = "fn f<'a>(x: &'a str) { let _ = '\"'; let _ = r#\"\"#; crate::plan::f(x); }";
+    assert_eq!(modules_in(source, &["render"]), ["plan"]);
+}
+
+#[test]
+fn test_modules_and_test_only_items_are_not_references() {
+    let source = "
+use crate::plan::Launch;
+#[cfg(test)]
+mod tests {
+    use crate::render::x;
+    fn f() { crate::serve::y(); }
+}
+#[cfg(test)]
+use crate::cli::z;
+#[cfg(all(test, feature = \"slow\"))]
+fn slow() { crate::agent::w(); }
+#[cfg(not(test))]
+use crate::github::event;
+#[cfg(any(test, feature = \"x\"))]
+use crate::serve::k;
+mod tests { use crate::cluster::q; }
+#[cfg(test)]
+mod more;
+";
+    let scan = scan(source, &["config".to_string()]).expect("scans");
+    let modules: Vec<&str> = scan.references.iter().map(|r| r.module.as_str()).collect();
+    assert_eq!(modules, ["plan", "github", "serve"]);
+    assert_eq!(scan.test_modules, ["more"]);
+}
+
+#[test]
+fn super_counts_only_when_it_climbs_to_the_crate_root() {
+    let source = "use super::launcher::Launcher;\nuse super::super::plan::Launch;\nfn f() { super::super::render::x(); }\nuse super::super::{clock, config::Agent};";
+    assert_eq!(
+        modules_in(source, &["serve", "intake"]),
+        ["plan", "render", "clock", "config"]
+    );
+    // From a mod.rs, one `super` is the root.
+    assert_eq!(
+        modules_in("use super::plan::Launch;", &["cluster"]),
+        ["plan"]
+    );
+    // An inline module is one more level.
+    assert_eq!(
+        modules_in(
+            "mod inner { use super::super::plan::x; use super::y; }\nuse super::render::z;",
+            &["cluster"]
+        ),
+        ["plan", "render"]
+    );
+}
+
+#[test]
+fn a_macro_crate_path_and_a_raw_identifier_are_read() {
+    let source =
+        "macro_rules! m { () => { $crate::render::x() }; }\nfn r#type() { crate::r#plan::y(); }";
+    assert_eq!(modules_in(source, &["config"]), ["render", "plan"]);
+}
+
+#[test]
+fn an_unterminated_string_is_an_error_with_its_line() {
+    let error = scan("fn f() {}\nlet s = \"open", &["x".to_string()]).expect_err("fails");
+    assert_eq!(
+        error,
+        ScanError {
+            line: 2,
+            what: "an unterminated literal"
+        }
+    );
+}
+
+fn graph(edges: &[(&str, &str, &str)]) -> Edges {
+    let mut out = Edges::new();
+    for (a, b, site) in edges {
+        let (file, line) = site.split_once(':').expect("file:line");
+        out.entry((a.to_string(), b.to_string()))
+            .or_default()
+            .push(Site {
+                file: file.into(),
+                line: line.parse().expect("a line"),
+            });
+    }
+    out
+}
+
+fn listed(edges: &[(&str, &str, &str)]) -> Vec<(String, String, String)> {
+    edges
+        .iter()
+        .map(|(a, b, s)| (a.to_string(), b.to_string(), s.to_string()))
+        .collect()
+}
+
+#[test]
+fn a_new_cycle_fails_and_is_printed_edge_by_edge() {
+    let edges = graph(&[
+        ("plan", "render", "src/plan.rs:12"),
+        ("render", "config", "src/render/mod.rs:3"),
+        ("config", "plan", "src/config/mod.rs:40"),
+        ("serve", "plan", "src/serve/mod.rs:1"),
+    ]);
+    let report = check(&edges, &[]).expect_err("a cycle");
+    assert!(
+        report.contains(
+            "new cycle: plan -> render (src/plan.rs:12) -> config (src/render/mod.rs:3) -> plan (src/config/mod.rs:40)"
+        ),
+        "{report}"
+    );
+    assert!(!report.contains("serve ->"), "{report}");
+    // Listed, the same graph passes.
+    let known = listed(&[
+        ("config", "plan", "src/config/mod.rs:40"),
+        ("plan", "render", "src/plan.rs:12"),
+        ("render", "config", "src/render/mod.rs:3"),
+    ]);
+    assert_eq!(check(&edges, &known), Ok(()));
+}
+
+#[test]
+fn a_listed_edge_that_is_gone_or_off_every_cycle_fails_so_the_list_shrinks() {
+    let edges = graph(&[
+        ("plan", "render", "src/plan.rs:12"),
+        ("render", "plan", "src/render/mod.rs:3"),
+        ("serve", "plan", "src/serve/mod.rs:1"),
+    ]);
+    let known = listed(&[
+        ("plan", "render", "src/plan.rs:12"),
+        ("render", "plan", "src/render/mod.rs:3"),
+        ("serve", "plan", "src/serve/mod.rs:1"),
+        ("cli", "serve", "src/cli.rs:9"),
+    ]);
+    let report = check(&edges, &known).expect_err("stale entries");
+    assert!(
+        report.contains("serve -> plan is no longer on a cycle"),
+        "{report}"
+    );
+    assert!(report.contains("cli -> serve is gone"), "{report}");
+    // A listed edge now made by another file says where it is.
+    let known = listed(&[
+        ("plan", "render", "src/plan/names.rs:1"),
+        ("render", "plan", "src/render/mod.rs:3"),
+    ]);
+    let report = check(&edges, &known).expect_err("a moved edge");
+    assert!(report.contains("it is made at src/plan.rs:12"), "{report}");
+}

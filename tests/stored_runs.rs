@@ -1,0 +1,829 @@
+//! AgentRuns as earlier versions of agentpods stored them run to their end under this one.
+//!
+//! An AgentRun outlives the binary that wrote it: an upgrade replaces agentpods while runs
+//! are queued or running, and the new controller must carry each of them out from what the
+//! old intake stored (`spec.source`: the event, the planner's launch, the pull request). So
+//! `tests/fixtures/agentruns/<version>/` keeps, frozen, one AgentRun per trigger as a
+//! version stored it (see its README). Each story here puts one into the fake API server
+//! as if that version had written it, starts today's controller against it, with the
+//! operator's services.yaml of that time and GitHub wired in, and follows it: its pod or
+//! Job is rendered from the stored source, succeeds, the run ends Succeeded and GitHub is
+//! told once. A run stored mid-flight (Running, its pod there) is followed, not relaunched.
+//!
+//! The fixtures are written once, by [`write_stored_runs`] (ignored), and never again.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use agentpods::clock::{Clock, ManualClock};
+use agentpods::cluster::crd::Phase;
+use agentpods::cluster::launch::ClusterLauncher;
+use agentpods::cluster::report::{AppTokens, GithubReports};
+use agentpods::github::client::{ClientConfig, Credentials, GithubClient, RetryPolicy, Secret};
+use agentpods::github::webhook::WebhookSecrets;
+use agentpods::serve::reload::ConfigStore;
+use agentpods::server::AppState;
+use kube::api::{
+    ApiResource, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams, PostParams,
+};
+use kube::{Api, ResourceExt};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use support::cluster::{Cluster, RUNS};
+use support::fake_github::{APP_ID, APP_KEY_PEM, FakeGithub, manual_clock};
+use support::fake_kube::PodScript;
+use support::fixtures::{Payload, fixture, variant};
+use support::server::{Post, SECRET, TestService, Workdir, json};
+
+/// Where the stored runs are, one folder per version of the stored format.
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/agentruns");
+
+/// The services.yaml (and templates) every stored run was recorded and is run under.
+fn config() -> PathBuf {
+    Path::new(FIXTURES).join("config/services.yaml")
+}
+
+/// When the fixtures were recorded (every stored time is this one).
+const RECORDED_AT: &str = "2026-11-25T10:00:00Z";
+
+/// What the agent in each pod says when it ends.
+const RESULT: &str = r#"{"conclusion":"success","summary":"Done: nothing to add."}"#;
+
+const REPO: &str = "Codertocat/Hello-World";
+
+/// The head of pull request #1 as the fake GitHub reports it to the intake.
+const HEAD: &str = "ec26c3e57ca3a959ca5aad62de7213c562f8c821";
+
+/// A pull request from a fork, and its head, for `/agent approve`.
+const FORK_PR: u64 = 2;
+const FORK_HEAD: &str = "0123456789abcdef0123456789abcdef01234567";
+
+/// The label every object of a run carries (part of the stored contract).
+const RUN_LABEL: &str = "agentpods.dev/run";
+
+/// What one stored run must come to under today's controller.
+struct Stored {
+    /// `<version>/<kind>.yaml` under [`FIXTURES`].
+    file: &'static str,
+    /// `Pod` or `Job`.
+    workload: &'static str,
+    /// Values in the stored AgentRun (JSON pointers into the fixture, read as plain data)
+    /// that the run's rendered objects must show: proof they were rendered from what was
+    /// stored, and that no stored field was dropped on the way in (an optional field
+    /// renamed in the Rust types would be read as absent, not fail).
+    shows: &'static [&'static str],
+    /// Check runs and comments GitHub gets for it: one each at most, whatever happens.
+    check_runs: usize,
+    comments: usize,
+}
+
+const STORED: &[Stored] = &[
+    Stored {
+        file: "v1alpha1/pull_request-opened.yaml",
+        workload: "Pod",
+        shows: &[
+            "/spec/source/event/event/pull_request/title",
+            "/spec/source/event/event/pull_request/head/ref",
+            "/spec/source/event/repository/full_name",
+            "/spec/source/launch/subject/head_sha",
+            "/spec/source/launch/requested_by",
+        ],
+        check_runs: 1,
+        comments: 1,
+    },
+    Stored {
+        file: "v1alpha1/pull_request-synchronize.yaml",
+        workload: "Pod",
+        shows: &[
+            "/spec/source/event/event/pull_request/title",
+            "/spec/source/event/event/pull_request/head/ref",
+            "/spec/source/launch/subject/head_sha",
+        ],
+        check_runs: 1,
+        comments: 1,
+    },
+    Stored {
+        file: "v1alpha1/comment-run-on-pull-request.yaml",
+        workload: "Pod",
+        shows: &[
+            "/spec/source/event/event/issue/title",
+            "/spec/source/event/event/comment/user/login",
+            "/spec/source/launch/task",
+            "/spec/source/launch/subject/head_sha",
+        ],
+        check_runs: 1,
+        comments: 1,
+    },
+    Stored {
+        file: "v1alpha1/comment-review-on-pull-request.yaml",
+        workload: "Pod",
+        shows: &[
+            // The pull request the intake fetched: only the stored copy says these.
+            "/spec/source/pullRequest/title",
+            "/spec/source/pullRequest/head/ref",
+            "/spec/source/pullRequest/head/sha",
+            "/spec/source/launch/task",
+        ],
+        check_runs: 1,
+        comments: 1,
+    },
+    Stored {
+        file: "v1alpha1/comment-approve-fork-pull-request.yaml",
+        workload: "Pod",
+        shows: &[
+            // The pull_request event the intake made up from the fetched pull request.
+            "/spec/source/event/event/pull_request/title",
+            "/spec/source/event/event/pull_request/head/ref",
+            "/spec/source/event/event/pull_request/head/sha",
+        ],
+        check_runs: 1,
+        comments: 1,
+    },
+    Stored {
+        file: "v1alpha1/comment-run-on-issue.yaml",
+        workload: "Pod",
+        shows: &[
+            "/spec/source/event/event/issue/title",
+            "/spec/source/event/event/comment/user/login",
+            "/spec/source/launch/task",
+        ],
+        check_runs: 0,
+        comments: 1,
+    },
+    Stored {
+        file: "v1alpha1/push-tag.yaml",
+        workload: "Job",
+        shows: &[
+            "/spec/source/event/event/ref",
+            "/spec/source/event/event/after",
+            "/spec/source/launch/subject/sha",
+        ],
+        check_runs: 1,
+        comments: 0,
+    },
+    Stored {
+        file: "v1alpha1/release-published.yaml",
+        workload: "Pod",
+        shows: &[
+            "/spec/source/event/event/release/tag_name",
+            "/spec/source/event/repository/full_name",
+        ],
+        check_runs: 0,
+        comments: 0,
+    },
+    Stored {
+        file: "v1alpha1/issues-opened.yaml",
+        workload: "Pod",
+        shows: &[
+            "/spec/source/event/event/issue/title",
+            "/spec/source/event/event/issue/user/login",
+        ],
+        check_runs: 0,
+        comments: 1,
+    },
+];
+
+fn stored(file: &str) -> &'static Stored {
+    STORED
+        .iter()
+        .find(|s| s.file == file)
+        .unwrap_or_else(|| panic!("{file}: not in STORED"))
+}
+
+// ---------------------------------------------------------------------------------------
+// The stories.
+
+async fn timed<F: std::future::Future>(f: F) -> F::Output {
+    tokio::time::timeout(Duration::from_secs(60), f)
+        .await
+        .expect("the story finished within a minute")
+}
+
+/// A GitHub client as the service's App, on the fake.
+fn github_client(github: &FakeGithub, clock: Arc<ManualClock>) -> Arc<GithubClient> {
+    let mut config = ClientConfig::new(Credentials::App {
+        app_id: APP_ID,
+        private_key_pem: Secret::new(APP_KEY_PEM),
+    });
+    config.base_url = github.url();
+    config.retry = RetryPolicy {
+        base_delay: Duration::from_millis(5),
+        jitter_seed: Some(7),
+        ..RetryPolicy::default()
+    };
+    Arc::new(GithubClient::new(config, clock).expect("a GitHub client"))
+}
+
+/// The fake GitHub the runs' repository is on, with the App installed.
+async fn fake_github() -> (FakeGithub, Arc<ManualClock>) {
+    let clock = manual_clock();
+    let github = FakeGithub::start(clock.clone()).await;
+    github.install(REPO, 77);
+    github.set_role(REPO, "Codertocat", "admin");
+    github.add_pull(REPO, 1, HEAD, REPO);
+    (github, clock)
+}
+
+/// The stored objects of one fixture file, as plain JSON.
+fn documents(file: &str) -> Vec<Value> {
+    let path = Path::new(FIXTURES).join(file);
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: cannot read: {e}", path.display()));
+    serde_yaml::Deserializer::from_str(&text)
+        .map(|document| {
+            Value::deserialize(document).unwrap_or_else(|e| panic!("{file}: not YAML: {e}"))
+        })
+        .collect()
+}
+
+/// Where objects of `document`'s kind are served.
+fn api_for(client: &kube::Client, document: &Value) -> Api<DynamicObject> {
+    let api_version = document["apiVersion"].as_str().unwrap_or_default();
+    let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+    let kind = document["kind"].as_str().unwrap_or_default();
+    let resource = ApiResource::from_gvk(&GroupVersionKind::gvk(group, version, kind));
+    let namespace = document
+        .pointer("/metadata/namespace")
+        .and_then(Value::as_str)
+        .unwrap_or(RUNS);
+    Api::namespaced_with(client.clone(), namespace, &resource)
+}
+
+/// Writes the objects of `file` through the API as the version that recorded them did: the
+/// run first, its status through the status subresource, then what it owns (their owner
+/// references pointing at the run's new uid). Plain JSON all the way: today's Rust types
+/// play no part in the writing. Returns the run's name.
+async fn put_stored(cluster: &Cluster, file: &str) -> String {
+    let mut run_uid = None;
+    let mut run_name = None;
+    for mut document in documents(file) {
+        let status = document.as_object_mut().and_then(|o| o.remove("status"));
+        if document["kind"] == "AgentRun" {
+            run_name = document
+                .pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .map(String::from);
+        } else if let Some(owners) = document
+            .pointer_mut("/metadata/ownerReferences")
+            .and_then(Value::as_array_mut)
+        {
+            for owner in owners.iter_mut().filter(|o| o["kind"] == "AgentRun") {
+                owner["uid"] = json!(run_uid.clone().expect("the run comes first"));
+            }
+        }
+        let api = api_for(&cluster.client, &document);
+        let object: DynamicObject = serde_json::from_value(document.clone())
+            .unwrap_or_else(|e| panic!("{file}: not an object: {e}"));
+        let created = api
+            .create(&PostParams::default(), &object)
+            .await
+            .unwrap_or_else(|e| panic!("{file}: store {}: {e}", object.name_any()));
+        if document["kind"] == "AgentRun" {
+            run_uid = created.uid();
+        }
+        if let Some(status) = status {
+            api.patch_status(
+                &created.name_any(),
+                &PatchParams::default(),
+                &Patch::Merge(json!({ "status": status })),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{file}: store the status of {}: {e}", created.name_any()));
+        }
+    }
+    run_name.unwrap_or_else(|| panic!("{file}: no AgentRun in it"))
+}
+
+/// A cluster on the fixtures' config, its clock at the recording time, reporting to a
+/// fake GitHub as the App; no controller yet.
+async fn upgraded_cluster() -> (Cluster, FakeGithub) {
+    let (github, clock) = fake_github().await;
+    let client = github_client(&github, clock);
+    let mut cluster = Cluster::on(&config(), RECORDED_AT.parse().expect("a time")).await;
+    cluster.reports = Some(Arc::new(GithubReports::new(
+        client.clone(),
+        cluster.config_source(),
+    )));
+    cluster.tokens = Some(Arc::new(AppTokens(client)));
+    (cluster, github)
+}
+
+/// Today's code reads the stored run, or the story stops here with why.
+async fn readable(cluster: &Cluster, file: &str, name: &str) {
+    if let Err(e) = cluster.runs().get(name).await {
+        panic!(
+            "{file}: this version cannot read an AgentRun an earlier one stored: {e}\n\
+             A field of the stored format was renamed, removed or retyped; after an upgrade \
+             every run stored like this would be stranded. Keep reading the old form (see \
+             tests/fixtures/agentruns/README.md)."
+        );
+    }
+}
+
+/// What the run's pods, Jobs and ConfigMaps were rendered to (their `spec` and `data`), as
+/// JSON text.
+async fn rendered(cluster: &Cluster, name: &str) -> String {
+    let mut text = String::new();
+    for (api_version, kind) in [("v1", "Pod"), ("batch/v1", "Job"), ("v1", "ConfigMap")] {
+        let api = api_for(
+            &cluster.client,
+            &json!({"apiVersion": api_version, "kind": kind}),
+        );
+        let list = api
+            .list(&ListParams::default().labels(&format!("{RUN_LABEL}={name}")))
+            .await
+            .expect("list the run's objects");
+        for object in list.items {
+            let object = serde_json::to_value(&object).expect("JSON");
+            for part in ["spec", "data"] {
+                if let Some(part) = object.get(part) {
+                    text.push_str(&serde_json::to_string(part).expect("JSON"));
+                    text.push('\n');
+                }
+            }
+        }
+    }
+    text
+}
+
+/// The stored values the rendered objects must show.
+fn expect_shown(file: &str, run: &Value, shows: &[&str], rendered: &str) {
+    for pointer in shows {
+        let value = run
+            .pointer(pointer)
+            .unwrap_or_else(|| panic!("{file}: nothing stored at {pointer}"));
+        let value = match value {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        // As JSON text, the way it sits in the rendered objects' JSON.
+        let escaped = serde_json::to_string(&value).expect("JSON");
+        let escaped = &escaped[1..escaped.len() - 1];
+        assert!(
+            rendered.contains(escaped),
+            "{file}: the stored {pointer} ({value:?}) is not in what the run rendered:\n{rendered}"
+        );
+    }
+}
+
+/// Stores the run of `file`, starts today's controller, and follows the run to its end.
+async fn runs_to_its_end(file: &str) {
+    let expect = stored(file);
+    let (mut cluster, github) = upgraded_cluster().await;
+    cluster.fake.run_kubelet(|_| PodScript::succeeds(RESULT));
+    let name = put_stored(&cluster, file).await;
+    readable(&cluster, file, &name).await;
+    cluster.start_controller();
+
+    let run = cluster.wait_phase(&name, Phase::Succeeded).await;
+    let status = run.status.clone().expect("a status");
+    assert_eq!(status.attempts, 1, "{file}");
+    let result = status.result.expect("a result");
+    assert_eq!(
+        (result.conclusion.as_str(), result.summary.as_str()),
+        ("success", "Done: nothing to add."),
+        "{file}"
+    );
+
+    // Its workload, rendered from the stored source.
+    let workload = match expect.workload {
+        "Job" => {
+            assert_eq!(status.job_name.as_deref(), Some(name.as_str()), "{file}");
+            "batch/v1"
+        }
+        _ => {
+            assert_eq!(status.pod_name.as_deref(), Some(name.as_str()), "{file}");
+            "v1"
+        }
+    };
+    let api = api_for(
+        &cluster.client,
+        &json!({"apiVersion": workload, "kind": expect.workload}),
+    );
+    let object = api
+        .get(&name)
+        .await
+        .unwrap_or_else(|e| panic!("{file}: no {} {name}: {e}", expect.workload));
+    assert_eq!(object.owner_references()[0].name, name, "{file}");
+    let stored_run = &documents(file)[0];
+    expect_shown(
+        file,
+        stored_run,
+        expect.shows,
+        &rendered(&cluster, &name).await,
+    );
+
+    // GitHub hears of it once.
+    if expect.check_runs + expect.comments > 0 {
+        cluster
+            .wait_for(&name, "GitHub to hear it finished", |r| {
+                r.and_then(|r| r.status.as_ref()?.report.as_ref()?.reported)
+                    == Some(Phase::Succeeded)
+            })
+            .await;
+    }
+    let checks = github.check_runs();
+    assert_eq!(checks.len(), expect.check_runs, "{file}: {checks:#?}");
+    for check in &checks {
+        assert_eq!(check.conclusion.as_deref(), Some("success"), "{file}");
+        assert_eq!(check.external_id.as_deref(), Some(name.as_str()), "{file}");
+    }
+    let comments = github.comments();
+    assert_eq!(comments.len(), expect.comments, "{file}: {comments:#?}");
+    for comment in &comments {
+        assert!(
+            comment.body.contains("Done: nothing to add."),
+            "{file}: {}",
+            comment.body
+        );
+    }
+    assert_eq!(
+        github.count("POST", "/check-runs"),
+        expect.check_runs,
+        "{file}"
+    );
+    assert_eq!(github.violations(), Vec::<String>::new(), "{file}");
+}
+
+macro_rules! stories {
+    ($($test:ident: $file:literal;)*) => {
+        $(
+            #[tokio::test]
+            async fn $test() {
+                timed(runs_to_its_end($file)).await;
+            }
+        )*
+    };
+}
+
+stories! {
+    a_v1alpha1_review_of_an_opened_pull_request_runs_to_its_end: "v1alpha1/pull_request-opened.yaml";
+    a_v1alpha1_review_of_a_push_to_a_pull_request_runs_to_its_end: "v1alpha1/pull_request-synchronize.yaml";
+    a_v1alpha1_agent_run_on_a_pull_request_runs_to_its_end: "v1alpha1/comment-run-on-pull-request.yaml";
+    a_v1alpha1_agent_review_with_a_focus_runs_to_its_end: "v1alpha1/comment-review-on-pull-request.yaml";
+    a_v1alpha1_review_of_an_approved_fork_pull_request_runs_to_its_end: "v1alpha1/comment-approve-fork-pull-request.yaml";
+    a_v1alpha1_agent_run_on_an_issue_runs_to_its_end: "v1alpha1/comment-run-on-issue.yaml";
+    a_v1alpha1_image_build_of_a_version_tag_runs_to_its_end: "v1alpha1/push-tag.yaml";
+    a_v1alpha1_release_notes_run_runs_to_its_end: "v1alpha1/release-published.yaml";
+    a_v1alpha1_triage_of_an_opened_issue_runs_to_its_end: "v1alpha1/issues-opened.yaml";
+}
+
+/// A run stored while its pod was running is picked up where it was: the same pod, one
+/// attempt, its end recorded and reported.
+#[tokio::test]
+async fn a_run_stored_mid_flight_is_followed_to_its_end_not_relaunched() {
+    timed(async {
+        let file = "v1alpha1/running-pull_request-opened.yaml";
+        let (mut cluster, github) = upgraded_cluster().await;
+        let name = put_stored(&cluster, file).await;
+        readable(&cluster, file, &name).await;
+        let pod = cluster.pods().get(&name).await.expect("the stored pod");
+        let run = cluster.run(&name).await.expect("the stored run");
+        assert_eq!(Cluster::phase_of(&run), Some(Phase::Running));
+        let before = cluster.fake.request_count();
+        cluster.start_controller();
+
+        cluster
+            .wait_for(&name, "GitHub to hear it runs", |r| {
+                r.and_then(|r| r.status.as_ref()?.report.as_ref()?.reported) == Some(Phase::Running)
+            })
+            .await;
+        assert!(
+            cluster
+                .fake
+                .finish_pod(RUNS, &name, &PodScript::succeeds(RESULT))
+        );
+        let run = cluster.wait_phase(&name, Phase::Succeeded).await;
+        let status = run.status.expect("a status");
+        assert_eq!(status.attempts, 1, "not launched again");
+        assert_eq!(
+            status.result.map(|r| r.summary).as_deref(),
+            Some("Done: nothing to add.")
+        );
+        let pods = cluster.pods_of(&name).await;
+        assert_eq!(pods.len(), 1);
+        assert_eq!(pods[0].uid(), pod.uid(), "the stored pod, not a new one");
+        let relaunch: Vec<String> = cluster.fake.requests()[before..]
+            .iter()
+            .filter(|r| r.starts_with("POST") || r.starts_with("PATCH"))
+            .filter(|r| {
+                ["/pods", "/configmaps", "/secrets"]
+                    .iter()
+                    .any(|k| r.contains(k))
+            })
+            .cloned()
+            .collect();
+        assert_eq!(
+            relaunch,
+            Vec::<String>::new(),
+            "nothing of the run written again"
+        );
+        cluster
+            .wait_for(&name, "GitHub to hear it finished", |r| {
+                r.and_then(|r| r.status.as_ref()?.report.as_ref()?.reported)
+                    == Some(Phase::Succeeded)
+            })
+            .await;
+        assert_eq!(github.check_runs().len(), 1);
+        assert_eq!(github.comments().len(), 1);
+        assert_eq!(github.violations(), Vec::<String>::new());
+        cluster.stop_controller().await;
+    })
+    .await;
+}
+
+/// Every stored run has a story, so a fixture cannot be added and forgotten.
+#[test]
+fn every_stored_run_has_a_story() {
+    let mut files = Vec::new();
+    for version in std::fs::read_dir(FIXTURES).expect("the fixtures folder") {
+        let version = version.expect("an entry").path();
+        if !version.is_dir() || version.ends_with("config") {
+            continue;
+        }
+        for file in std::fs::read_dir(&version).expect("a version folder") {
+            let path = file.expect("an entry").path();
+            if path.extension().is_some_and(|x| x == "yaml") {
+                let relative = path.strip_prefix(FIXTURES).expect("under the fixtures");
+                files.push(relative.display().to_string());
+            }
+        }
+    }
+    files.sort();
+    assert!(files.len() >= 8, "only {files:?}");
+    let mut told: Vec<String> = STORED.iter().map(|s| s.file.to_string()).collect();
+    told.push("v1alpha1/running-pull_request-opened.yaml".into());
+    told.sort();
+    assert_eq!(
+        files, told,
+        "each stored run needs an entry in STORED and a story"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// The recorder: how the fixtures were made. Never part of a normal run.
+
+/// The runs recorded, by the name of their file: the event and the payload that made them.
+fn recordings() -> Vec<(&'static str, Payload, Option<Value>)> {
+    let tag_push = {
+        let mut push: Value = serde_json::from_slice(&fixture("push/0.json").body()).expect("JSON");
+        push["ref"] = json!("refs/tags/v1.2.0");
+        push["compare"] = json!("https://github.com/Codertocat/Hello-World/compare/v1.2.0");
+        push
+    };
+    let approve = {
+        let mut comment: Value =
+            serde_json::from_slice(&variant("issue_comment/run-on-pull-request.json").body())
+                .expect("JSON");
+        comment["comment"]["body"] = json!("/agent approve");
+        comment["issue"]["number"] = json!(FORK_PR);
+        comment
+    };
+    vec![
+        (
+            "pull_request-opened",
+            fixture("pull_request/opened.json"),
+            None,
+        ),
+        (
+            "pull_request-synchronize",
+            fixture("pull_request/synchronize.json"),
+            None,
+        ),
+        (
+            "comment-run-on-pull-request",
+            variant("issue_comment/run-on-pull-request.json"),
+            None,
+        ),
+        (
+            "comment-review-on-pull-request",
+            variant("issue_comment/review-with-focus.json"),
+            None,
+        ),
+        (
+            "comment-run-on-issue",
+            variant("issue_comment/run-on-issue.json"),
+            None,
+        ),
+        ("push-tag", fixture("push/0.json"), Some(tag_push)),
+        ("release-published", fixture("release/published.json"), None),
+        ("issues-opened", fixture("issues/opened.json"), None),
+        // Planned at the head the API reports, as if that head had been pushed: the stored
+        // event is a `pull_request` the intake made up, under an `issue_comment` delivery.
+        (
+            "comment-approve-fork-pull-request",
+            variant("issue_comment/run-on-pull-request.json"),
+            Some(approve),
+        ),
+    ]
+}
+
+/// The intake of `agentpods serve` as it ran then: the webhook route, asking GitHub what
+/// a payload does not say, recording runs through the Kubernetes API at a fixed time.
+struct Recorder {
+    cluster: Cluster,
+    service: TestService,
+    _github: FakeGithub,
+}
+
+impl Recorder {
+    async fn start() -> Recorder {
+        let (github, clock) = fake_github().await;
+        github.add_pull(REPO, FORK_PR, FORK_HEAD, "forker/Hello-World");
+        github.set_role(REPO, "forker", "read");
+        let cluster = Cluster::on(&config(), RECORDED_AT.parse().expect("a time")).await;
+        let launcher = ClusterLauncher::new(
+            cluster.client.clone(),
+            cluster.clock.clone() as Arc<dyn Clock>,
+        );
+        let state = AppState::new(
+            WebhookSecrets::parse_list(SECRET).expect("the secret"),
+            ConfigStore::load(&config()).expect("the fixtures' config"),
+            Arc::new(launcher),
+        )
+        .with_github(Some(github_client(&github, clock)));
+        let service = TestService {
+            work: Workdir::new(),
+            state: Arc::new(state),
+        };
+        Recorder {
+            cluster,
+            service,
+            _github: github,
+        }
+    }
+
+    /// Delivers a payload; returns the name of the one run it recorded.
+    async fn deliver(&self, payload: &Payload, body: Vec<u8>, delivery: &str) -> String {
+        let reply = self
+            .service
+            .oneshot(&Post::delivery(&payload.event, delivery, body))
+            .await;
+        assert_eq!(reply.status, 202, "{}: {}", payload.name, reply.text());
+        let reply = json(&reply);
+        let runs = reply["runs"].as_array().cloned().unwrap_or_default();
+        assert_eq!(runs.len(), 1, "{}: {reply}", payload.name);
+        runs[0]["name"].as_str().expect("a run name").to_string()
+    }
+
+    /// The object as the API server stored it, as JSON.
+    fn stored(&self, api_version: &str, plural: &str, name: &str) -> Value {
+        let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+        self.cluster
+            .fake
+            .object(group, version, plural, RUNS, name)
+            .unwrap_or_else(|| panic!("no {plural} {name}"))
+    }
+}
+
+/// What the API server adds or changes on its own, and what the kubelet stamps with the
+/// wall clock, taken out (or pinned to [`RECORDED_AT`]) so a recording is reproducible;
+/// writing the objects through the API adds the server's fields again.
+fn frozen(mut object: Value) -> Value {
+    if let Some(meta) = object["metadata"].as_object_mut() {
+        for field in [
+            "uid",
+            "resourceVersion",
+            "creationTimestamp",
+            "managedFields",
+            "generation",
+        ] {
+            meta.remove(field);
+        }
+        if let Some(owners) = meta
+            .get_mut("ownerReferences")
+            .and_then(Value::as_array_mut)
+        {
+            for owner in owners {
+                if let Some(owner) = owner.as_object_mut() {
+                    owner.remove("uid");
+                }
+            }
+        }
+    }
+    fn pin_times(value: &mut Value) {
+        match value {
+            Value::Object(map) => {
+                for (key, value) in map.iter_mut() {
+                    let is_time = matches!(
+                        key.as_str(),
+                        "startTime"
+                            | "finishTime"
+                            | "lastTransitionTime"
+                            | "startedAt"
+                            | "finishedAt"
+                    );
+                    if is_time && value.is_string() {
+                        *value = json!(RECORDED_AT);
+                    } else {
+                        pin_times(value);
+                    }
+                }
+            }
+            Value::Array(items) => items.iter_mut().for_each(pin_times),
+            _ => {}
+        }
+    }
+    if let Some(status) = object.get_mut("status") {
+        pin_times(status);
+    }
+    object
+}
+
+/// Writes `documents` as `<dir>/<kind>.yaml`, unless that file holds something else:
+/// returns the file's name then, for the refusal.
+fn record(dir: &Path, kind: &str, what: &str, documents: &[Value]) -> Option<String> {
+    let mut text = format!(
+        "# {what}, as agentpods {} stored it.\n# Frozen: never edit or regenerate (tests/fixtures/agentruns/README.md).\n",
+        env!("CARGO_PKG_VERSION")
+    );
+    for document in documents {
+        text.push_str("---\n");
+        text.push_str(&serde_yaml::to_string(document).expect("YAML"));
+    }
+    let path = dir.join(format!("{kind}.yaml"));
+    match std::fs::read_to_string(&path) {
+        Ok(old) if old == text => None,
+        Ok(_) => Some(path.display().to_string()),
+        Err(_) => {
+            std::fs::write(&path, text).expect("write a fixture");
+            None
+        }
+    }
+}
+
+/// Records the runs this version stores, one per trigger, into
+/// `tests/fixtures/agentruns/$AGENTPODS_WRITE_STORED_RUNS/`. A file already there is
+/// never rewritten: if this version stores it differently, the stored format changed,
+/// and the new form belongs in a new folder beside the old one (see the README).
+#[tokio::test]
+#[ignore = "records stored-run fixtures: AGENTPODS_WRITE_STORED_RUNS=<folder> cargo test --test stored_runs -- --ignored"]
+async fn write_stored_runs() {
+    let folder = std::env::var("AGENTPODS_WRITE_STORED_RUNS").unwrap_or_else(|_| {
+        panic!("set AGENTPODS_WRITE_STORED_RUNS to the folder to record into, e.g. v1alpha2")
+    });
+    let dir = Path::new(FIXTURES).join(&folder);
+    std::fs::create_dir_all(&dir).expect("the fixtures folder");
+    let mut differ = Vec::new();
+
+    // Each run as the intake recorded it, before any controller saw it.
+    let recorder = Recorder::start().await;
+    for (i, (kind, payload, edited)) in recordings().into_iter().enumerate() {
+        let body = match &edited {
+            Some(edited) => serde_json::to_vec(edited).expect("JSON"),
+            None => payload.body(),
+        };
+        let delivery = format!("5a1e5a1e-0000-4000-8000-{:012}", i + 1);
+        let name = recorder.deliver(&payload, body, &delivery).await;
+        let run = recorder.stored("agentpods.dev/v1alpha1", "agentruns", &name);
+        let what = format!(
+            "The AgentRun the intake recorded for {}{}",
+            payload.name,
+            if edited.is_some() {
+                " (edited, see recordings())"
+            } else {
+                ""
+            }
+        );
+        differ.extend(record(&dir, kind, &what, &[frozen(run)]));
+    }
+
+    // A review running when the service stopped: the run, its pod and its task ConfigMap.
+    let mut recorder = Recorder::start().await;
+    recorder.cluster.fake.run_kubelet(|_| PodScript {
+        stay_running: true,
+        ..PodScript::succeeds("")
+    });
+    recorder.cluster.start_controller();
+    let payload = fixture("pull_request/opened.json");
+    let name = recorder
+        .deliver(
+            &payload,
+            payload.body(),
+            "5a1e5a1e-0000-4000-8000-000000000100",
+        )
+        .await;
+    recorder.cluster.wait_phase(&name, Phase::Running).await;
+    recorder.cluster.stop_controller().await;
+    let documents = vec![
+        frozen(recorder.stored("agentpods.dev/v1alpha1", "agentruns", &name)),
+        frozen(recorder.stored("v1", "configmaps", &format!("{name}-task"))),
+        frozen(recorder.stored("v1", "pods", &name)),
+    ];
+    differ.extend(record(
+        &dir,
+        "running-pull_request-opened",
+        "A review of pull_request/opened.json running when the service stopped: the AgentRun, its task ConfigMap and its pod",
+        &documents,
+    ));
+    assert!(
+        differ.is_empty(),
+        "this version stores these runs differently from what {folder}/ holds:\n  {}\n\
+         The stored format changed: record the new form into a new folder \
+         (AGENTPODS_WRITE_STORED_RUNS=<new folder>) and keep reading the old one.",
+        differ.join("\n  ")
+    );
+}
