@@ -327,7 +327,10 @@ fn render(args: &RenderArgs<'_>) -> ExitCode {
     };
     let planner = Planner::new(&loaded.config);
     let facts = Facts {
-        permission: args.permission,
+        authority: args.permission.map_or(
+            crate::plan::Authority::Preview,
+            crate::plan::Authority::Known,
+        ),
         changed_files: changed.as_deref(),
         ..Facts::default()
     };
@@ -443,6 +446,7 @@ pub fn render_one(
             Decision::Control(control) => notes.push(format!("service command: {control}")),
             Decision::Reply(text) => notes.push(format!("reply: {}", text.replace('\n', "\n  "))),
             Decision::Ignore(reason) => notes.push(format!("nothing to do: {reason}")),
+            Decision::Defer(why) => notes.push(format!("waiting: {why}")),
         }
     }
     Ok(RenderOutput { yaml, notes })

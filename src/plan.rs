@@ -11,14 +11,38 @@ use crate::github::command::{Command, CommandError, CommandParser, help_text};
 use crate::github::event::{AuthorAssociation, Event, PullRequest, User, WebhookEvent};
 use crate::render::names::{dns_label, short_hash};
 
+/// What is known of the requester's permission on the repository. The payload's
+/// `author_association` never grants anything where runs are real: it may only refuse
+/// early someone who cannot be a collaborator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Authority {
+    /// GitHub's permission API answered (or `render --permission` says what it would).
+    Known(Permission),
+    /// Not asked yet: a decision that needs it says whose permission to ask.
+    NotAsked,
+    /// The API was asked and gave no answer (down, slow, rate-limited): the decision waits
+    /// until it answers; nothing is guessed.
+    Unanswered,
+    /// No API to ask, and nothing decided here runs for real (`render`, `serve --dry-run`
+    /// without credentials): the payload stands in, as a preview of what GitHub would say.
+    #[default]
+    Preview,
+    /// No API to ask, and runs are real: only `allowed_users` may start agents.
+    Unavailable,
+}
+
 /// What the service knows beyond the payload, fetched at the edges (GitHub API) or absent.
 #[derive(Debug, Clone, Default)]
 pub struct Facts<'a> {
-    /// The requester's repository permission (collaborator-permission API), when known;
-    /// otherwise it is inferred from the payload's author_association.
-    pub permission: Option<Permission>,
+    /// The requester's repository permission (see [`requester`]).
+    pub authority: Authority,
     /// Teams (`org/slug`) the requester belongs to, when known.
     pub teams: &'a [String],
+    /// Some team lookup went unanswered: a requester not allowed otherwise must wait.
+    pub teams_unanswered: bool,
+    /// The login the service posts and acts as (its App's bot, or its token's user), when
+    /// known: what it or its runs' tokens cause starts nothing.
+    pub own_login: Option<&'a str>,
     /// The pull request's changed files, when known (needed by `paths` filters).
     pub changed_files: Option<&'a [String]>,
     /// The pull request a comment is on, when fetched (comments carry only its number).
@@ -44,6 +68,34 @@ pub enum Decision {
     Reply(String),
     /// Nothing to do for this delivery, and why (logged and counted).
     Ignore(String),
+    /// Not decidable until GitHub answers: nothing is done, and the delivery is answered
+    /// so that it comes again (503); it is decided then.
+    Defer(Deferral),
+}
+
+/// Why a delivery waits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Deferral {
+    /// GitHub did not say what permission this person has.
+    PermissionUnanswered { login: String },
+    /// GitHub did not say what the pull request's head is (or whether it is a fork), so
+    /// there is no exact commit to run and no fork policy to apply.
+    PullRequestUnknown { number: u64 },
+}
+
+impl std::fmt::Display for Deferral {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Deferral::PermissionUnanswered { login } => write!(
+                f,
+                "GitHub did not answer what permission @{login} has; decided when it does"
+            ),
+            Deferral::PullRequestUnknown { number } => write!(
+                f,
+                "GitHub did not answer what the head of pull request #{number} is; decided when it does"
+            ),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -137,6 +189,9 @@ pub enum RefusalReason {
     ForkNeedsApproval { head_sha: String },
     /// Fork pull requests never run.
     ForksNeverRun,
+    /// The service has no GitHub credentials to ask anyone's permission with, and runs are
+    /// real: only `allowed_users` may start agents.
+    PermissionUnavailable,
 }
 
 impl Refusal {
@@ -151,12 +206,15 @@ impl Refusal {
                 if *inferred { ", judging by your association with the repository" } else { "" }
             ),
             RefusalReason::ForkNeedsApproval { head_sha } => format!(
-                "This pull request comes from a fork, so agents run on it only after a maintainer comments `{prefix} approve` for commit {}.",
-                head_sha.get(..7).unwrap_or(head_sha)
+                "This pull request comes from a fork, so agents run on it only at a commit a maintainer has approved. To run them at the current head, a maintainer comments `{prefix} approve {head_sha}`."
             ),
             RefusalReason::ForksNeverRun => {
                 "This pull request comes from a fork, and this repository does not run agents on forks.".into()
             }
+            RefusalReason::PermissionUnavailable => format!(
+                "@{} agentpods cannot ask GitHub about your permission on this repository (it has no GitHub credentials), so only the users its operator lists in `allowed_users` may start agents.",
+                self.login
+            ),
         }
     }
 }
@@ -324,13 +382,20 @@ impl Planner {
 
     /// Decides what one delivery asks for.
     pub fn plan(&self, event: &WebhookEvent, delivery: &str, facts: &Facts<'_>) -> Vec<Decision> {
+        if let (Some(own), Some(sender)) = (facts.own_login, &event.sender)
+            && sender.login.eq_ignore_ascii_case(own)
+        {
+            return vec![Decision::Ignore(format!(
+                "sent by agentpods itself (@{own}): nothing it or its runs do starts an agent"
+            ))];
+        }
         match &event.event {
             Event::Ping(_) => vec![Decision::Ignore("ping: the webhook is set up".into())],
             Event::PullRequest(e) => self.plan_pull_request(event, e, delivery, facts),
             Event::IssueComment(e) => self.plan_comment(event, e, delivery, facts),
             Event::Issues(e) => self.plan_issues(event, e, delivery, facts),
-            Event::Push(e) => self.plan_push(event, e, delivery),
-            Event::Release(e) => self.plan_release(event, e, delivery),
+            Event::Push(e) => self.plan_push(event, e, delivery, facts),
+            Event::Release(e) => self.plan_release(event, e, delivery, facts),
             Event::Other { name, action } => vec![Decision::Ignore(match action {
                 Some(a) => format!("`{name}.{a}` events start nothing"),
                 None => format!("`{name}` events start nothing"),
@@ -454,33 +519,29 @@ impl Planner {
         if matched.is_empty() {
             return out;
         }
+        let author = pr.user.login.as_str();
         if pr.is_fork() {
-            let author = &pr.user.login;
-            let trusted = self
-                .authorization(author, &pr.author_association, facts)
-                .is_ok();
-            if !trusted {
-                match self.config.github.authorization.fork_pull_requests {
-                    ForkPolicy::Always => {}
-                    ForkPolicy::Never => {
-                        out.push(Decision::Refuse(Refusal {
-                            login: author.clone(),
-                            reason: RefusalReason::ForksNeverRun,
-                        }));
+            // Whose code would run: the fork's author. Someone the repository does not
+            // trust meets the fork policy.
+            match self.authorization(author, Some(&pr.author_association), facts) {
+                Verdict::Allowed => {}
+                Verdict::Undecided => {
+                    return vec![Decision::Defer(Deferral::PermissionUnanswered {
+                        login: author.to_string(),
+                    })];
+                }
+                Verdict::Refused(_) => {
+                    if let Some(refused) = self.fork_gate(pr.head.sha.as_str(), author, facts) {
+                        out.push(refused);
                         return out;
                     }
-                    ForkPolicy::Approve => {
-                        if facts.approved_sha != Some(pr.head.sha.as_str()) {
-                            out.push(Decision::Refuse(Refusal {
-                                login: author.clone(),
-                                reason: RefusalReason::ForkNeedsApproval {
-                                    head_sha: pr.head.sha.to_string(),
-                                },
-                            }));
-                            return out;
-                        }
-                    }
                 }
+            }
+        } else {
+            let association = (sender == author).then_some(&pr.author_association);
+            let verdict = self.authorization(sender, association, facts);
+            if let Some(denied) = self.unless_allowed(verdict, sender) {
+                return ending_with(out, denied);
             }
         }
         for agent in matched {
@@ -528,12 +589,21 @@ impl Planner {
             return vec![Decision::Ignore("the comment holds no command".into())];
         }
         let login = comment.user.login.as_str();
-        if let Err(reason) = self.authorization(login, &comment.author_association, facts) {
-            return vec![Decision::Refuse(Refusal {
-                login: login.to_string(),
-                reason,
-            })];
+        let verdict = self.authorization(login, Some(&comment.author_association), facts);
+        if let Some(denied) = self.unless_allowed(verdict, login) {
+            return vec![denied];
         }
+        // What a command on a pull request needs to know of it: its exact head, and
+        // whether that is a fork's. Without the API (a preview) the payload's number is
+        // all there is.
+        let pull_request = match (issue_is_pr(e), facts.pull_request) {
+            (false, _) => None,
+            (true, Some(pr)) => Some(Ok(pr)),
+            (true, None) if facts.authority == Authority::Preview => None,
+            (true, None) => Some(Err(Deferral::PullRequestUnknown {
+                number: e.issue.number,
+            })),
+        };
         let issue = &e.issue;
         let number = issue.number;
         let prefix = &self.config.github.command_prefix;
@@ -570,6 +640,9 @@ impl Planner {
                     continue;
                 }
                 Command::Approve { sha } => {
+                    if let Some(Err(unknown)) = &pull_request {
+                        return vec![Decision::Defer(unknown.clone())];
+                    }
                     if issue.is_pull_request {
                         out.push(Decision::Control(Control::Approve {
                             number,
@@ -613,13 +686,29 @@ impl Planner {
                 out.push(Decision::Reply(format!("No agent answers `{prefix} {verb}` on {place}. `{prefix} help` lists the commands.")));
                 continue;
             }
-            let subject = if issue.is_pull_request {
-                Subject::PullRequest {
-                    number,
-                    head_sha: facts.pull_request.map(|p| p.head.sha.to_string()),
+            let subject = match &pull_request {
+                Some(Err(unknown)) => return vec![Decision::Defer(unknown.clone())],
+                // One fork policy for events and commands alike: a fork's code runs at
+                // an approved head only, whoever asks.
+                Some(Ok(pr)) if pr.is_fork() => {
+                    if let Some(refused) = self.fork_gate(pr.head.sha.as_str(), login, facts) {
+                        out.push(refused);
+                        continue;
+                    }
+                    Subject::PullRequest {
+                        number,
+                        head_sha: Some(pr.head.sha.to_string()),
+                    }
                 }
-            } else {
-                Subject::Issue { number }
+                Some(Ok(pr)) => Subject::PullRequest {
+                    number,
+                    head_sha: Some(pr.head.sha.to_string()),
+                },
+                None if issue.is_pull_request => Subject::PullRequest {
+                    number,
+                    head_sha: None,
+                },
+                None => Subject::Issue { number },
             };
             let discriminator = format!("{}:{}", comment.id, out.len());
             for agent in agents {
@@ -697,27 +786,11 @@ impl Planner {
         if matched.is_empty() {
             return out;
         }
-        // Whoever opened or labeled the issue is the requester.
-        let association = if action == "opened" {
-            &issue.author_association
-        } else {
-            &AuthorAssociation::None
-        };
-        let permitted = if action == "opened" {
-            self.authorization(sender, association, facts)
-        } else {
-            // Labeling needs triage rights on GitHub; with a known permission, check it.
-            match facts.permission {
-                Some(_) => self.authorization(sender, association, facts),
-                None => Ok(()),
-            }
-        };
-        if let Err(reason) = permitted {
-            out.push(Decision::Refuse(Refusal {
-                login: sender.to_string(),
-                reason,
-            }));
-            return out;
+        // Whoever acted (opened, edited, labeled...) is the requester, for every action.
+        let association = (sender == issue.user.login).then_some(&issue.author_association);
+        let verdict = self.authorization(sender, association, facts);
+        if let Some(denied) = self.unless_allowed(verdict, sender) {
+            return ending_with(out, denied);
         }
         for agent in matched {
             out.push(self.launch(
@@ -739,9 +812,10 @@ impl Planner {
 
     fn plan_push(
         &self,
-        _event: &WebhookEvent,
+        event: &WebhookEvent,
         e: &crate::github::event::PushEvent,
         delivery: &str,
+        facts: &Facts<'_>,
     ) -> Vec<Decision> {
         if e.deleted {
             return vec![Decision::Ignore(format!("push deleted `{}`", e.git_ref))];
@@ -797,7 +871,32 @@ impl Planner {
         if !listening {
             out.push(Decision::Ignore("no agent listens to push events".into()));
         }
-        out
+        self.authorized_launches(out, event.sender.as_ref(), facts)
+    }
+
+    /// Launches stand only if whoever acted may start agents (a push, a release: the
+    /// payload says nothing of their association).
+    fn authorized_launches(
+        &self,
+        out: Vec<Decision>,
+        sender: Option<&User>,
+        facts: &Facts<'_>,
+    ) -> Vec<Decision> {
+        if !out.iter().any(|d| matches!(d, Decision::Launch(_))) {
+            return out;
+        }
+        let login = sender.map_or("", |u| u.login.as_str());
+        let verdict = self.authorization(login, None, facts);
+        match self.unless_allowed(verdict, login) {
+            None => out,
+            Some(denied) => {
+                let kept = out
+                    .into_iter()
+                    .filter(|d| !matches!(d, Decision::Launch(_)))
+                    .collect();
+                ending_with(kept, denied)
+            }
+        }
     }
 
     fn plan_release(
@@ -805,6 +904,7 @@ impl Planner {
         event: &WebhookEvent,
         e: &crate::github::event::ReleaseEvent,
         delivery: &str,
+        facts: &Facts<'_>,
     ) -> Vec<Decision> {
         let action = e.action.as_str();
         let sender = event.sender.as_ref().map_or("", |u| u.login.as_str());
@@ -848,45 +948,134 @@ impl Planner {
                 "no agent listens to release events".into(),
             ));
         }
-        out
+        self.authorized_launches(out, event.sender.as_ref(), facts)
     }
 
-    /// May this person start agents?
+    /// May this person start agents, as far as can be told now? `association` is what
+    /// the payload says of them, when it says anything.
     fn authorization(
         &self,
         login: &str,
-        association: &AuthorAssociation,
+        association: Option<&AuthorAssociation>,
         facts: &Facts<'_>,
-    ) -> Result<(), RefusalReason> {
+    ) -> Verdict {
         let auth = &self.config.github.authorization;
         if auth
             .allowed_users
             .iter()
             .any(|u| u.eq_ignore_ascii_case(login))
         {
-            return Ok(());
+            return Verdict::Allowed;
         }
         if facts.teams.iter().any(|t| {
             auth.allowed_teams
                 .iter()
                 .any(|a| a.as_str().eq_ignore_ascii_case(t))
         }) {
-            return Ok(());
+            return Verdict::Allowed;
         }
-        let (has, inferred) = match facts.permission {
-            Some(p) => (p, false),
-            None => (permission_from_association(association), true),
-        };
-        if has >= auth.min_permission {
-            Ok(())
-        } else {
-            Err(RefusalReason::NotAuthorized {
+        let needs = auth.min_permission;
+        let refused = |has: Permission, inferred: bool| {
+            Verdict::Refused(RefusalReason::NotAuthorized {
                 has,
-                needs: auth.min_permission,
+                needs,
                 inferred,
             })
+        };
+        match facts.authority {
+            Authority::Known(has) if has >= needs => Verdict::Allowed,
+            // A team might still allow them.
+            Authority::Known(_) if facts.teams_unanswered => Verdict::Undecided,
+            Authority::Known(has) => refused(has, false),
+            Authority::Preview => match association {
+                Some(a) if permission_from_association(a) < needs => {
+                    refused(permission_from_association(a), true)
+                }
+                _ => Verdict::Allowed,
+            },
+            // GitHub was asked and did not answer. Someone who is no collaborator or member
+            // can at most read: refused at once. Anyone else waits for GitHub's answer; the
+            // association never grants.
+            Authority::Unanswered => match association {
+                Some(a) if !may_be_collaborator(a) && Permission::Read < needs => {
+                    refused(Permission::Read, true)
+                }
+                _ => Verdict::Undecided,
+            },
+            Authority::NotAsked => Verdict::Undecided,
+            Authority::Unavailable => Verdict::Refused(RefusalReason::PermissionUnavailable),
         }
     }
+
+    /// The verdict as decisions: `None` when allowed; else a refusal of `login`, or the
+    /// delivery deferred until GitHub says what `login` may do.
+    fn unless_allowed(&self, verdict: Verdict, login: &str) -> Option<Decision> {
+        match verdict {
+            Verdict::Allowed => None,
+            Verdict::Refused(reason) => Some(Decision::Refuse(Refusal {
+                login: login.to_string(),
+                reason,
+            })),
+            Verdict::Undecided => Some(Decision::Defer(Deferral::PermissionUnanswered {
+                login: login.to_string(),
+            })),
+        }
+    }
+
+    /// Whether a fork pull request's code may run at `head` for someone the repository
+    /// does not trust: `None` when it may, else why not (`requested_by` is told).
+    fn fork_gate(&self, head: &str, requested_by: &str, facts: &Facts<'_>) -> Option<Decision> {
+        let reason = match self.config.github.authorization.fork_pull_requests {
+            ForkPolicy::Always => return None,
+            ForkPolicy::Never => RefusalReason::ForksNeverRun,
+            ForkPolicy::Approve if facts.approved_sha == Some(head) => return None,
+            ForkPolicy::Approve => RefusalReason::ForkNeedsApproval {
+                head_sha: head.to_string(),
+            },
+        };
+        Some(Decision::Refuse(Refusal {
+            login: requested_by.to_string(),
+            reason,
+        }))
+    }
+}
+
+/// Whether a person may start agents, as far as can be told now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Verdict {
+    Allowed,
+    Refused(RefusalReason),
+    /// GitHub has not said (yet).
+    Undecided,
+}
+
+/// Whose permission decides `event`: the commenter; a fork pull request's author (it is
+/// their code that would run); whoever else acted (opened, pushed, labeled, published).
+/// GitHub's permission API is asked about this login, and no other.
+pub fn requester(event: &WebhookEvent) -> Option<&str> {
+    let sender = event.sender.as_ref().map(|u| u.login.as_str());
+    match &event.event {
+        Event::IssueComment(e) => Some(e.comment.user.login.as_str()),
+        Event::PullRequest(e) if e.pull_request.is_fork() => {
+            Some(e.pull_request.user.login.as_str())
+        }
+        Event::PullRequest(e) => Some(sender.unwrap_or(e.pull_request.user.login.as_str())),
+        Event::Issues(e) => Some(sender.unwrap_or(e.issue.user.login.as_str())),
+        Event::Push(_) | Event::Release(_) => sender,
+        Event::Ping(_) | Event::Other { .. } => None,
+    }
+}
+
+/// Whether someone with this association can have more than read access: owners,
+/// members and collaborators (and associations this version does not know).
+fn may_be_collaborator(a: &AuthorAssociation) -> bool {
+    matches!(
+        a,
+        AuthorAssociation::Owner
+            | AuthorAssociation::Member
+            | AuthorAssociation::Collaborator
+            | AuthorAssociation::Unknown(_)
+    )
 }
 
 /// What an author_association says about permission, conservatively: an owner administers;
@@ -914,6 +1103,20 @@ fn action_not_listed<'a>(
         "{event} action `{action}` is not one of [{}]",
         wanted.join(", ")
     ))
+}
+
+/// The decisions so far, closed by a refusal; a deferral replaces them all (the whole
+/// delivery is decided again when it comes back).
+fn issue_is_pr(e: &crate::github::event::IssueCommentEvent) -> bool {
+    e.issue.is_pull_request
+}
+
+fn ending_with(mut out: Vec<Decision>, last: Decision) -> Vec<Decision> {
+    if matches!(last, Decision::Defer(_)) {
+        return vec![last];
+    }
+    out.push(last);
+    out
 }
 
 fn login<'a>(sender: Option<&'a User>, fallback: &'a User) -> &'a str {

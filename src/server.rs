@@ -27,6 +27,7 @@ use crate::github::webhook::{
     self, DELIVERY_HEADER, DeliveryId, EVENT_HEADER, MAX_BODY_BYTES, SHA1_SIGNATURE_HEADER,
     SIGNATURE_HEADER, WebhookError, WebhookSecrets,
 };
+use crate::plan::Authority;
 use crate::serve::deliveries::{Begin, DEFAULT_CAPACITY, DeliveryLog};
 use crate::serve::intake::{self, Answer, DecideError};
 use crate::serve::launcher::Launcher;
@@ -52,6 +53,9 @@ pub struct AppState {
     /// Whether GitHub answered the last background check and took our credentials, when
     /// that is checked (see [`AppState::probing_github`]).
     pub github_ready: Option<Readiness>,
+    /// What people may do when there is no GitHub client to ask: a preview where nothing
+    /// runs for real (the default), [`Authority::Unavailable`] with a cluster.
+    pub without_github: Authority,
 }
 
 impl AppState {
@@ -69,12 +73,20 @@ impl AppState {
             stopping: AtomicBool::new(false),
             github: None,
             github_ready: None,
+            without_github: Authority::Preview,
         }
     }
 
     /// The same, asking and answering GitHub through `client`.
     pub fn with_github(mut self, client: Option<Arc<GithubClient>>) -> AppState {
         self.github = client;
+        self
+    }
+
+    /// Runs are real: without a GitHub client nobody's permission can be asked, so only
+    /// `allowed_users` may start agents.
+    pub fn runs_for_real(mut self) -> AppState {
+        self.without_github = Authority::Unavailable;
         self
     }
 
@@ -326,11 +338,19 @@ async fn decide_and_launch(
         };
     let live = app.config.current();
     let (decided, event) = match &app.github {
-        None => (intake::decide(&live, event_name, delivery, &payload), None),
+        None => (
+            intake::decide_without_github(
+                &live,
+                event_name,
+                delivery,
+                &payload,
+                app.without_github,
+            ),
+            None,
+        ),
         Some(github) => match event::parse(event_name, &payload) {
             Ok(event) => {
-                let gathered =
-                    crate::serve::github::gather(github, live.engine().config(), &event).await;
+                let gathered = crate::serve::github::gather(github, live.planner(), &event).await;
                 let decided =
                     intake::decide_event(&live, event_name, delivery, &event, &gathered.facts());
                 (decided, Some(event))

@@ -434,3 +434,314 @@ async fn with_a_token_github_will_not_name_no_fork_pull_request_is_approved_unti
     })
     .await;
 }
+
+// ---- Least authority: who may run is GitHub's answer, never the payload's guess ----
+
+/// A payload (one of GitHub's examples, or a variant of ours when `name` is not one),
+/// edited.
+fn edited(name: &str, edit: impl FnOnce(&mut serde_json::Value)) -> Vec<u8> {
+    let example = Some(support::fixtures::fixture(name))
+        .filter(|p| p.path.exists())
+        .unwrap_or_else(|| variant(name));
+    let mut payload: serde_json::Value = serde_json::from_slice(&example.body()).expect("JSON");
+    edit(&mut payload);
+    serde_json::to_vec(&payload).expect("JSON")
+}
+
+/// A command on pull request #2 (a fork's, once `fork_roles` set it up), by Codertocat.
+fn command_on_pr2(body: &str, id: &str) -> Post {
+    let body = body.to_string();
+    Post::delivery(
+        "issue_comment",
+        id,
+        edited("issue_comment/run-on-pull-request.json", |p| {
+            p["comment"]["body"] = body.into();
+            p["issue"]["number"] = 2.into();
+        }),
+    )
+}
+
+fn manifest_texts(service: &TestService) -> Vec<String> {
+    service
+        .work
+        .manifests()
+        .iter()
+        .map(|m| std::fs::read_to_string(service.work.manifests_dir().join(m)).expect("manifests"))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_member_fork_author_whom_the_api_says_may_only_read_waits_for_an_approval() {
+    within(30, async {
+        let (fake, client) = github().await;
+        fork_roles(&fake);
+        let service = TestService::with_github(client);
+        // The payload calls the fork's author a MEMBER of the organisation; GitHub's
+        // permission API says they may only read. Their code does not run unapproved.
+        let post = Post::delivery(
+            "pull_request",
+            "d-member-fork",
+            edited("pull_request/fork-opened.json", |p| {
+                p["pull_request"]["author_association"] = "MEMBER".into();
+            }),
+        );
+        let reply = service.oneshot(&post).await;
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        assert!(service.work.manifests().is_empty(), "{}", reply.text());
+        assert_eq!(
+            fake.count("GET", "/collaborators/forker/permission"),
+            1,
+            "GitHub is asked, not the payload"
+        );
+        let comments = fake.comments();
+        assert_eq!(comments.len(), 1, "{comments:#?}");
+        assert!(
+            comments[0]
+                .body
+                .contains(&format!("`/agent approve {FORK_HEAD}`")),
+            "the reply names the whole commit to approve: {}",
+            comments[0].body
+        );
+        assert_eq!(fake.violations(), Vec::<String>::new());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_outsider_editing_an_issue_starts_no_agent_that_listens_to_edits() {
+    within(30, async {
+        let (fake, client) = github().await;
+        fake.set_role(REPO, "Codertocat", "admin");
+        let service = TestService::with_github_on(client, |work| {
+            std::fs::write(
+                work.dir.path().join("templates/prompts/triage.md"),
+                "Triage issue #{{ issue.number }}.\n",
+            )
+            .expect("write the prompt");
+            work.edit_config(
+                "  - name: release-notes\n",
+                "  - name: triage\n    templates: [agent-pod.yaml]\n    prompt: prompts/triage.md\n    triggers:\n      issues:\n        actions: [opened, edited, labeled]\n\n  - name: release-notes\n",
+            );
+        });
+        let issue = |sender: &str, action: &str, id: &str| {
+            let (sender, action) = (sender.to_string(), action.to_string());
+            Post::delivery(
+                "issues",
+                id,
+                edited("issues/opened.json", |p| {
+                    p["action"] = action.into();
+                    p["sender"]["login"] = sender.into();
+                }),
+            )
+        };
+        // Anyone may edit an issue's text on GitHub only if they wrote it or can triage;
+        // here a drive-by account the API knows nothing of is the sender.
+        let reply = service
+            .oneshot(&issue("drive-by", "edited", "d-edited"))
+            .await;
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        assert!(service.work.manifests().is_empty(), "{}", reply.text());
+        assert_eq!(fake.count("GET", "/collaborators/drive-by/permission"), 1);
+        let comments = fake.comments();
+        assert_eq!(comments.len(), 1, "the person is told: {comments:#?}");
+        assert!(comments[0].body.contains("@drive-by"), "{}", comments[0].body);
+
+        // The repository's admin editing it starts the agent.
+        let reply = service
+            .oneshot(&issue("Codertocat", "edited", "d-edited-2"))
+            .await;
+        assert_eq!(reply.status, 202, "{}", reply.text());
+        assert_eq!(service.work.manifests().len(), 1);
+        assert_eq!(fake.violations(), Vec::<String>::new());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn with_fork_pull_requests_never_a_maintainers_command_runs_no_fork_code() {
+    within(30, async {
+        let (fake, client) = github().await;
+        fork_roles(&fake);
+        let service = TestService::with_github_on(client, |work| {
+            work.edit_config("fork_pull_requests: approve", "fork_pull_requests: never");
+        });
+        let reply = service
+            .oneshot(&command_on_pr2("/agent run fix the flaky test", "d-never"))
+            .await;
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        assert!(service.work.manifests().is_empty(), "{}", reply.text());
+        let comments = fake.comments();
+        assert_eq!(comments.len(), 1, "{comments:#?}");
+        assert!(
+            comments[0].body.contains("does not run agents on forks"),
+            "{}",
+            comments[0].body
+        );
+        assert_eq!(fake.count("POST", "/reactions"), 0, "no eyes: nothing runs");
+        assert_eq!(fake.violations(), Vec::<String>::new());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_maintainers_command_on_a_fork_runs_only_at_an_approved_head_and_exactly_there() {
+    within(30, async {
+        let (fake, client) = github().await;
+        fork_roles(&fake);
+        let service = TestService::with_github(client);
+        // Unapproved: the maintainer is told to approve the head first.
+        let reply = service
+            .oneshot(&command_on_pr2("/agent run fix the flaky test", "d-run-1"))
+            .await;
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        assert!(service.work.manifests().is_empty(), "{}", reply.text());
+        assert!(
+            fake.comments()
+                .iter()
+                .any(|c| c.body.contains(&format!("approve {FORK_HEAD}"))),
+            "{:#?}",
+            fake.comments()
+        );
+
+        // Approved at its head: the review starts there; then the command runs there too.
+        let reply = service
+            .oneshot(&command_on_pr2(
+                &format!("/agent approve {FORK_HEAD}"),
+                "d-ok",
+            ))
+            .await;
+        assert_eq!(reply.status, 202, "{}", reply.text());
+        let reply = service
+            .oneshot(&command_on_pr2("/agent run fix the flaky test", "d-run-2"))
+            .await;
+        assert_eq!(reply.status, 202, "{}", reply.text());
+        assert_eq!(service.work.manifests().len(), 2);
+        for text in manifest_texts(&service) {
+            assert!(
+                text.contains(&format!("- --sha\n    - {FORK_HEAD}\n")),
+                "every run checks out the exact approved commit:\n{text}"
+            );
+        }
+        assert_eq!(fake.violations(), Vec::<String>::new());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_approval_by_a_seven_character_sha_approves_nothing_and_names_the_whole_head() {
+    within(30, async {
+        let (fake, client) = github().await;
+        fork_roles(&fake);
+        let service = TestService::with_github(client);
+        let reply = service
+            .oneshot(&command_on_pr2(
+                &format!("/agent approve {}", &FORK_HEAD[..7]),
+                "d-short",
+            ))
+            .await;
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        assert!(service.work.manifests().is_empty(), "{}", reply.text());
+        let comments = fake.comments();
+        assert!(
+            comments
+                .iter()
+                .all(|c| !c.body.contains("agentpods:approved")),
+            "no approval is recorded: {comments:#?}"
+        );
+        assert!(
+            comments.iter().any(|c| c.body.contains(FORK_HEAD)),
+            "the reply names the full head to approve: {comments:#?}"
+        );
+        // Twelve characters of the head are enough, and the approval names it in full.
+        let reply = service
+            .oneshot(&command_on_pr2(
+                &format!("/agent approve {}", &FORK_HEAD[..12]),
+                "d-twelve",
+            ))
+            .await;
+        assert_eq!(reply.status, 202, "{}", reply.text());
+        assert!(
+            fake.comments().iter().any(|c| c
+                .body
+                .contains(&format!("agentpods:approved sha={FORK_HEAD}"))),
+            "{:#?}",
+            fake.comments()
+        );
+        assert_eq!(fake.violations(), Vec::<String>::new());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_tag_pushed_with_a_runs_token_starts_no_image_build() {
+    within(30, async {
+        let (fake, client) = github().await;
+        fake.set_role(REPO, "Codertocat", "write");
+        let service = TestService::with_github(client);
+        // A run's installation token pushes `simple-tag`: GitHub names our App's bot as
+        // the sender. What we (or our runs) cause starts nothing.
+        let push = |sender: &str, id: &str| {
+            let sender = sender.to_string();
+            Post::delivery(
+                "push",
+                id,
+                edited("push/0.json", |p| {
+                    p["sender"]["login"] = sender.into();
+                    p["sender"]["type"] = "Bot".into();
+                }),
+            )
+        };
+        let reply = service.oneshot(&push(BOT_LOGIN, "d-bot-tag")).await;
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        assert!(service.work.manifests().is_empty(), "{}", reply.text());
+        assert!(
+            reply.text().contains("agentpods itself"),
+            "{}",
+            reply.text()
+        );
+
+        // The same tag pushed by a maintainer builds the image.
+        let reply = service.oneshot(&push("Codertocat", "d-human-tag")).await;
+        assert_eq!(reply.status, 202, "{}", reply.text());
+        assert_eq!(service.work.manifests().len(), 1);
+        assert_eq!(fake.violations(), Vec::<String>::new());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_command_that_arrives_while_the_permission_api_is_down_waits_and_is_decided_later() {
+    use support::fake_github::FaultKind;
+    within(60, async {
+        let (fake, client) = github().await;
+        fake.set_role(REPO, "Codertocat", "read");
+        let service = TestService::with_github(client);
+        let post = delivery("issue_comment/run-on-pull-request.json", "d-down");
+        // The payload says OWNER. GitHub's permission API fails every try.
+        fake.fail_next(
+            20,
+            Some(("GET", "/collaborators/Codertocat/permission")),
+            FaultKind::BadGateway,
+        );
+        let reply = service.oneshot(&post).await;
+        assert_eq!(reply.status, 503, "{}", reply.text());
+        assert!(
+            service.work.manifests().is_empty(),
+            "no guess: nothing runs"
+        );
+        assert!(fake.comments().is_empty(), "{:#?}", fake.comments());
+        assert_eq!(fake.count("POST", "/reactions"), 0);
+
+        // GitHub answers again; the delivery comes again (catch-up or Redeliver) and is
+        // decided by what GitHub says: read, so refused, and told.
+        fake.clear_faults();
+        let reply = service.oneshot(&post).await;
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        assert!(service.work.manifests().is_empty());
+        let comments = fake.comments();
+        assert_eq!(comments.len(), 1, "{comments:#?}");
+        assert!(comments[0].body.contains("`read`"), "{}", comments[0].body);
+        assert_eq!(fake.violations(), Vec::<String>::new());
+    })
+    .await;
+}

@@ -102,6 +102,7 @@ fn check(outcome: &Outcome, expect: &Expect) -> Result<(), String> {
             reason.trim().is_empty()
         }
         Decision::Refuse(r) => r.message(PREFIX).trim().is_empty(),
+        Decision::Defer(why) => why.to_string().trim().is_empty(),
         Decision::Launch(_) | Decision::Control(_) => false,
     }) {
         return Err(format!("a decision gives no reason: {empty:?}\n{story}"));
@@ -520,8 +521,8 @@ fn a_fork_pull_request_waits_for_a_maintainers_approval() {
     assert_eq!(outcome.decisions, [Decision::Refuse(refusal.clone())]);
     let message = refusal.message(PREFIX);
     assert!(
-        message.contains("`/agent approve`") && message.contains("commit 0123456"),
-        "the reply says what to do and for which commit: {message}"
+        message.contains(&format!("`/agent approve {FORK_HEAD}`")),
+        "the reply says what to do, naming the whole commit: {message}"
     );
 }
 
@@ -714,5 +715,67 @@ fn rendering_a_payload_of_another_event_fails_with_a_clear_message() {
         format!(
             "{push}: webhook body is not a valid `pull_request` event: missing field at `pull_request`"
         )
+    );
+}
+
+#[test]
+fn with_a_cluster_and_no_github_credentials_only_allowed_users_start_agents() {
+    use agentpods::plan::Authority;
+    let example = Example::load();
+    let unavailable = Facts {
+        authority: Authority::Unavailable,
+        ..Facts::default()
+    };
+    // The payload says OWNER; with nobody to ask, that grants nothing.
+    let outcome = example.deliver_with(&variant("issue_comment/run-on-issue.json"), &unavailable);
+    assert!(outcome.runs.is_empty(), "{}", outcome.story());
+    assert!(
+        matches!(
+            outcome.decisions.as_slice(),
+            [Decision::Refuse(Refusal {
+                reason: RefusalReason::PermissionUnavailable,
+                ..
+            })]
+        ),
+        "{}",
+        outcome.story()
+    );
+    assert!(
+        outcome.reasons(PREFIX)[0].contains("allowed_users"),
+        "the reply says who may: {:?}",
+        outcome.reasons(PREFIX)
+    );
+}
+
+#[test]
+fn while_github_has_not_answered_the_payloads_association_grants_nothing() {
+    use agentpods::plan::{Authority, Deferral};
+    let example = Example::load();
+    let unanswered = Facts {
+        authority: Authority::Unanswered,
+        ..Facts::default()
+    };
+    // An OWNER by the payload waits for GitHub...
+    let outcome = example.deliver_with(&variant("issue_comment/run-on-issue.json"), &unanswered);
+    assert_eq!(
+        outcome.decisions,
+        [Decision::Defer(Deferral::PermissionUnanswered {
+            login: "Codertocat".into()
+        })],
+        "{}",
+        outcome.story()
+    );
+    // ... and someone who is no collaborator is refused at once.
+    let outcome = example.deliver_with(&variant("issue_comment/by-outsider.json"), &unanswered);
+    assert!(
+        matches!(
+            outcome.decisions.as_slice(),
+            [Decision::Refuse(Refusal {
+                reason: RefusalReason::NotAuthorized { inferred: true, .. },
+                ..
+            })]
+        ),
+        "{}",
+        outcome.story()
     );
 }

@@ -70,7 +70,9 @@ fn default_prefix() -> String {
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Authorization {
-    /// The lowest repository permission that may start an agent by command.
+    /// The lowest repository permission (as GitHub's permission API answers) that may
+    /// start an agent: by a command, or by any event a person causes (a pull request, an
+    /// issue, a push, a release).
     #[serde(default = "default_permission")]
     pub min_permission: Permission,
     /// GitHub logins allowed whatever their permission.

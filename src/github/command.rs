@@ -126,8 +126,9 @@ impl BuiltinVerb {
             BuiltinVerb::Status => "show the state of the agent runs here",
             BuiltinVerb::Help => "show this list of commands",
             BuiltinVerb::Approve => {
-                "let agents run on this pull request from a fork, at its current head commit \
-                 or at the given commit SHA (7 to 64 hex characters); a new push needs a new approval"
+                "let agents run on this pull request from a fork, at its head commit as it was \
+                 when you commented, or at the given commit (its full SHA, or at least its first \
+                 12 hex characters); a new push needs a new approval"
             }
         }
     }

@@ -5,24 +5,27 @@
 
 use std::time::Duration;
 
-use crate::config::{Config, ForkPolicy, Permission};
+use crate::config::{Config, ForkPolicy};
 use crate::github::client::{GithubClient, GithubError};
 use crate::github::event::{Event, PullRequest, RepoFullName, WebhookEvent};
 use crate::github::report::Reporter;
-use crate::plan::{Decision, Facts, Trigger};
+use crate::plan::{Authority, Decision, Deferral, Facts, Planner, Refusal, RefusalReason, Trigger};
 use crate::render::Engine;
 
-/// How long the intake waits for GitHub before it decides with what it has (the payload's
-/// author_association), so that the delivery is still answered within GitHub's 10 s.
+/// How long the intake waits for GitHub's answers; what is still unanswered then makes
+/// the delivery wait (503, so that it comes again), still within GitHub's 10 s.
 const FACTS_DEADLINE: Duration = Duration::from_secs(4);
 /// How long replies may take before the delivery is answered anyway.
 const REPLY_DEADLINE: Duration = Duration::from_secs(4);
 
 /// What the API said, owned; [`Gathered::facts`] lends it to the planner.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Gathered {
-    pub permission: Option<Permission>,
+    pub authority: Authority,
     pub teams: Vec<String>,
+    pub teams_unanswered: bool,
+    /// The login the service acts as, when GitHub named it.
+    pub own_login: Option<String>,
     pub pull_request: Option<PullRequest>,
     /// The fork pull request's head, when a maintainer approved exactly that commit.
     pub approved_sha: Option<String>,
@@ -31,11 +34,28 @@ pub struct Gathered {
     pub approvals_unverifiable: bool,
 }
 
+impl Default for Gathered {
+    /// Nothing asked yet: a decision that needs the requester's permission waits.
+    fn default() -> Self {
+        Gathered {
+            authority: Authority::NotAsked,
+            teams: Vec::new(),
+            teams_unanswered: false,
+            own_login: None,
+            pull_request: None,
+            approved_sha: None,
+            approvals_unverifiable: false,
+        }
+    }
+}
+
 impl Gathered {
     pub fn facts(&self) -> Facts<'_> {
         Facts {
-            permission: self.permission,
+            authority: self.authority,
             teams: &self.teams,
+            teams_unanswered: self.teams_unanswered,
+            own_login: self.own_login.as_deref(),
             pull_request: self.pull_request.as_ref(),
             approved_sha: self.approved_sha.as_deref(),
             approvals_unverifiable: self.approvals_unverifiable,
@@ -94,6 +114,45 @@ impl Gathered {
             Approval::Unverifiable => self.approvals_unverifiable = true,
         }
     }
+
+    /// What GitHub says `login` may do on `repo`: their permission, and the allowed
+    /// teams they are in when the permission alone does not suffice. An unanswered
+    /// question stays unanswered: nothing is guessed.
+    async fn ask_permission(
+        &mut self,
+        client: &GithubClient,
+        config: &Config,
+        repo: &RepoFullName,
+        login: &str,
+    ) {
+        self.authority = match client.collaborator_permission(repo, login).await {
+            Ok(p) => Authority::Known(p),
+            Err(e) => {
+                tracing::warn!(
+                    user = login,
+                    "permission unknown; the delivery waits for GitHub's answer: {e}"
+                );
+                Authority::Unanswered
+            }
+        };
+        let auth = &config.github.authorization;
+        if matches!(self.authority, Authority::Known(p) if p >= auth.min_permission) {
+            return;
+        }
+        for team in &auth.allowed_teams {
+            let Some((org, slug)) = team.as_str().split_once('/') else {
+                continue;
+            };
+            match client.is_team_member(repo, org, slug, login).await {
+                Ok(true) => self.teams.push(team.as_str().to_string()),
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::warn!(team = team.as_str(), "team membership unknown: {e}");
+                    self.teams_unanswered = true;
+                }
+            }
+        }
+    }
 }
 
 /// A GitHub write the intake owes for a delivery.
@@ -109,20 +168,10 @@ pub enum Response {
 pub fn responses(event: &WebhookEvent, decisions: &[Decision], prefix: &str) -> Vec<Response> {
     let e = match &event.event {
         Event::IssueComment(e) => e,
-        // A fork pull request waiting for approval is told so once, on the pull request.
-        Event::PullRequest(pr) => {
-            return decisions
-                .iter()
-                .filter_map(|d| match d {
-                    Decision::Refuse(refusal) => Some(Response::Reply {
-                        number: pr.number,
-                        body: refusal.message(prefix),
-                    }),
-                    _ => None,
-                })
-                .take(1)
-                .collect();
-        }
+        // A refusal of an event (a fork pull request waiting for approval, someone who may
+        // not start agents) is told once, on the pull request or issue.
+        Event::PullRequest(e) => return refusal_reply(decisions, e.number, prefix),
+        Event::Issues(e) => return refusal_reply(decisions, e.issue.number, prefix),
         _ => return Vec::new(),
     };
     let number = e.issue.number;
@@ -146,7 +195,7 @@ pub fn responses(event: &WebhookEvent, decisions: &[Decision], prefix: &str) -> 
                 number,
                 body: text.clone(),
             },
-            Decision::Skip { .. } | Decision::Ignore(_) => continue,
+            Decision::Skip { .. } | Decision::Ignore(_) | Decision::Defer(_) => continue,
         };
         if !out.contains(&response) {
             out.push(response);
@@ -155,66 +204,83 @@ pub fn responses(event: &WebhookEvent, decisions: &[Decision], prefix: &str) -> 
     out
 }
 
-/// Asks GitHub what the planner needs for a comment that holds a command; for anything
-/// else, nothing. A question GitHub does not answer in time is left to the payload.
-pub async fn gather(client: &GithubClient, config: &Config, event: &WebhookEvent) -> Gathered {
+/// The reply to the first refusal among `decisions`, on pull request or issue `number`.
+fn refusal_reply(decisions: &[Decision], number: u64, prefix: &str) -> Vec<Response> {
+    decisions
+        .iter()
+        .find_map(|d| match d {
+            Decision::Refuse(refusal) => Some(Response::Reply {
+                number,
+                body: refusal.message(prefix),
+            }),
+            _ => None,
+        })
+        .into_iter()
+        .collect()
+}
+
+/// Asks GitHub what the planner needs, and only that: the planner is asked first with
+/// what is known, and each thing it says it lacks (whose permission, which pull request,
+/// whether its head is approved) is asked once, until it lacks nothing GitHub can say or
+/// GitHub stops answering. Whatever is still unknown then makes the delivery wait.
+pub async fn gather(client: &GithubClient, planner: &Planner, event: &WebhookEvent) -> Gathered {
     let mut gathered = Gathered::default();
-    let approvals = config.github.authorization.fork_pull_requests == ForkPolicy::Approve;
-    if let (Event::PullRequest(e), Some(repo)) = (&event.event, &event.repository) {
-        if approvals && e.pull_request.is_fork() {
-            let look = approved_head(client, &repo.full_name, &e.pull_request);
-            if let Ok(approval) = tokio::time::timeout(FACTS_DEADLINE, look).await {
-                gathered.note(approval);
-            }
-        }
-        return gathered;
-    }
-    let (Event::IssueComment(e), Some(repo)) = (&event.event, &event.repository) else {
+    let Some(repo) = event.repository.as_ref().map(|r| r.full_name.clone()) else {
         return gathered;
     };
-    if !e
-        .comment
-        .body
-        .contains(config.github.command_prefix.as_str())
-    {
-        return gathered;
-    }
-    let repo = &repo.full_name;
-    let login = e.comment.user.login.as_str();
+    let config = planner.config();
+    let approvals = config.github.authorization.fork_pull_requests == ForkPolicy::Approve;
     let ask = async {
-        match client.collaborator_permission(repo, login).await {
-            Ok(p) => gathered.permission = Some(p),
-            Err(e) => tracing::warn!(
-                user = login,
-                "permission unknown, the payload's author_association decides: {e}"
-            ),
+        match client.own_login().await {
+            Ok(Some(login)) => gathered.own_login = Some(login.to_string()),
+            // GitHub will not name us: our records cannot be told from forgeries.
+            Ok(None) => gathered.approvals_unverifiable = true,
+            Err(e) => tracing::warn!("cannot learn our own login: {e}"),
         }
-        for team in &config.github.authorization.allowed_teams {
-            let Some((org, slug)) = team.as_str().split_once('/') else {
-                continue;
-            };
-            match client.is_team_member(repo, org, slug, login).await {
-                Ok(true) => gathered.teams.push(team.as_str().to_string()),
-                Ok(false) => {}
-                Err(e) => tracing::warn!(team = team.as_str(), "team membership unknown: {e}"),
-            }
-        }
-        if e.issue.is_pull_request {
-            match client.pull_request(repo, e.issue.number).await {
-                Ok(pr) => {
-                    if approvals && pr.is_fork() {
-                        let approval = approved_head(client, repo, &pr).await;
-                        gathered.note(approval);
+        let (mut permission, mut pull, mut approval) = (false, false, false);
+        loop {
+            let mut asked = false;
+            let decisions = planner.plan(event, "", &gathered.facts());
+            for decision in decisions {
+                match decision {
+                    Decision::Defer(Deferral::PermissionUnanswered { login }) if !permission => {
+                        permission = true;
+                        gathered.ask_permission(client, config, &repo, &login).await;
                     }
-                    gathered.pull_request = Some(pr);
+                    Decision::Defer(Deferral::PullRequestUnknown { number }) if !pull => {
+                        pull = true;
+                        match client.pull_request(&repo, number).await {
+                            Ok(pr) => gathered.pull_request = Some(pr),
+                            Err(e) => tracing::warn!(number, "pull request unknown: {e}"),
+                        }
+                    }
+                    Decision::Refuse(Refusal {
+                        reason: RefusalReason::ForkNeedsApproval { .. },
+                        ..
+                    }) if approvals && !approval => {
+                        approval = true;
+                        let pr = match (&event.event, &gathered.pull_request) {
+                            (Event::PullRequest(e), _) => Some(e.pull_request.clone()),
+                            (_, Some(pr)) => Some(pr.clone()),
+                            _ => None,
+                        };
+                        if let Some(pr) = pr {
+                            let found = approved_head(client, &repo, &pr).await;
+                            gathered.note(found);
+                        }
+                    }
+                    _ => continue,
                 }
-                Err(err) => tracing::warn!(number = e.issue.number, "pull request unknown: {err}"),
+                asked = true;
+            }
+            if !asked {
+                break;
             }
         }
     };
     if tokio::time::timeout(FACTS_DEADLINE, ask).await.is_err() {
         tracing::warn!(
-            "GitHub did not answer within {FACTS_DEADLINE:?}; deciding with what it said"
+            "GitHub did not answer within {FACTS_DEADLINE:?}; what it left unsaid waits"
         );
     }
     gathered

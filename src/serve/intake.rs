@@ -11,7 +11,7 @@ use serde_json::json;
 use crate::cluster::crd::RunSource;
 use crate::github::event::{self, Event, EventError, WebhookEvent};
 use crate::github::webhook::{DeliveryId, WebhookError};
-use crate::plan::{Control, Decision, Facts};
+use crate::plan::{Authority, Control, Decision, Deferral, Facts};
 use crate::render::RenderError;
 use crate::serve::github;
 use crate::serve::launcher::{CancelRuns, Launched, Launcher, RetryRun, RunToLaunch};
@@ -67,6 +67,19 @@ impl Answer {
         )
     }
 
+    /// Nothing was done because GitHub did not answer what the decision needs: 503, so
+    /// that the delivery is redelivered (by catch-up, or by hand) and decided then.
+    pub fn deferred(delivery: &DeliveryId, why: &Deferral) -> Answer {
+        Answer::json(
+            503,
+            Outcome::deferred,
+            &json!({
+                "delivery": delivery.as_str(),
+                "error": format!("not decided yet: {why}; nothing was started, redeliver it"),
+            }),
+        )
+    }
+
     /// Whether a repeat of the delivery should get this answer without handling it again.
     pub fn is_final(&self) -> bool {
         (200..300).contains(&self.status)
@@ -91,6 +104,9 @@ pub struct Decided {
     /// Why things were not started, replies, service commands: one line each, for the log
     /// and the answer.
     pub notes: Vec<String>,
+    /// Why nothing can be decided yet: GitHub did not answer. Nothing is done, and the
+    /// delivery is answered 503 so that it comes again.
+    pub deferred: Option<Deferral>,
 }
 
 /// Why a delivery could not be decided.
@@ -132,12 +148,12 @@ fn approve(
         return (vec![Decision::Reply(reply)], None);
     }
     if let Some(given) = sha
-        && (given.len() < 7 || !head.starts_with(&given.to_ascii_lowercase()))
+        && !names_commit(given, head)
     {
         let reply = format!(
-            "@{approved_by}: `{given}` is not the head of #{} (`{}`); approve the head, which is what would run.",
+            "@{approved_by}: `{given}` does not name the head of #{}. An approval names the commit that would run, in full or by at least its first {MIN_APPROVAL_SHA} characters; the head is `{head}`: comment `{prefix} approve {head}` to approve it.",
             pr.number,
-            pr.head.sha.short()
+            prefix = planner.config().github.command_prefix,
         );
         return (vec![Decision::Reply(reply)], None);
     }
@@ -160,8 +176,7 @@ fn approve(
         ..facts.clone()
     };
     let mut out = vec![Decision::Reply(format!(
-        "Approved by @{approved_by}: agents may run on this pull request at `{}`. A new push needs a new approval.\n\n{}",
-        pr.head.sha.short(),
+        "Approved by @{approved_by}: agents may run on this pull request at `{head}`. A new push needs a new approval.\n\n{}",
         github::approval_marker(head)
     ))];
     out.extend(
@@ -173,16 +188,48 @@ fn approve(
     (out, Some(synthetic))
 }
 
+/// The fewest leading hex characters of a commit SHA that an approval may give: short
+/// prefixes are too easy to collide with on purpose.
+const MIN_APPROVAL_SHA: usize = 12;
+
+/// Whether `given` names the commit `head`: all of it, or at least its first
+/// [`MIN_APPROVAL_SHA`] characters.
+fn names_commit(given: &str, head: &str) -> bool {
+    given.len() >= MIN_APPROVAL_SHA
+        && given.len() <= head.len()
+        && head
+            .get(..given.len())
+            .is_some_and(|prefix| prefix.eq_ignore_ascii_case(given))
+}
+
 /// Parses, plans and renders one delivery with the config in force, knowing nothing
-/// beyond the payload. Pure.
+/// beyond the payload: a preview, where the payload's author_association stands in for
+/// GitHub's permission API. Pure.
 pub fn decide(
     live: &LiveConfig,
     event_name: &str,
     delivery: &DeliveryId,
     payload: &[u8],
 ) -> Result<Decided, DecideError> {
+    decide_without_github(live, event_name, delivery, payload, Authority::Preview)
+}
+
+/// The same, with what the service may believe of people when it has no GitHub API to
+/// ask: [`Authority::Preview`] when nothing runs for real, else
+/// [`Authority::Unavailable`]. Pure.
+pub fn decide_without_github(
+    live: &LiveConfig,
+    event_name: &str,
+    delivery: &DeliveryId,
+    payload: &[u8],
+    authority: Authority,
+) -> Result<Decided, DecideError> {
     let event = event::parse(event_name, payload)?;
-    decide_event(live, event_name, delivery, &event, &Facts::default())
+    let facts = Facts {
+        authority,
+        ..Facts::default()
+    };
+    decide_event(live, event_name, delivery, &event, &facts)
 }
 
 /// Plans and renders a parsed delivery, with what GitHub's API said (`facts`). Pure.
@@ -223,6 +270,7 @@ pub fn decide_event(
     let mut statuses = Vec::new();
     let mut retries = Vec::new();
     let mut notes = Vec::new();
+    let mut deferred = None;
     let repository = event.repository.as_ref().map(|r| r.full_name.to_string());
     for decision in decisions {
         match decision {
@@ -295,6 +343,7 @@ pub fn decide_event(
                 )),
             },
             Decision::Ignore(reason) => notes.push(format!("nothing to do: {reason}")),
+            Decision::Defer(why) => deferred = Some(why),
         }
     }
     Ok(Decided {
@@ -307,6 +356,7 @@ pub fn decide_event(
         statuses,
         retries,
         notes,
+        deferred,
     })
 }
 
@@ -329,6 +379,10 @@ pub async fn launch(
     delivery: &DeliveryId,
     decided: Decided,
 ) -> Answer {
+    if let Some(why) = &decided.deferred {
+        tracing::warn!(delivery = delivery.as_str(), "not decided yet: {why}");
+        return Answer::deferred(delivery, why);
+    }
     let mut runs = Vec::with_capacity(decided.runs.len());
     let mut failed = false;
     for run in &decided.runs {

@@ -66,6 +66,9 @@ pub enum Outcome {
     too_large,
     /// Our own failure: a template that does not render, a launch that failed (500).
     error,
+    /// Not decidable until GitHub answers (who may run, a pull request's head): nothing
+    /// done, 503 so that it comes again.
+    deferred,
 }
 
 /// Why a signature was refused.

@@ -175,6 +175,7 @@ pub async fn build_state(
     Ok((
         Arc::new(
             AppState::new(secrets, config, Arc::new(launcher))
+                .runs_for_real()
                 .with_github(github)
                 .probing_github(PROBE_EVERY),
         ),

@@ -192,6 +192,7 @@ impl Outcome {
                 Decision::Skip { reason, .. } | Decision::Ignore(reason) => Some(reason.clone()),
                 Decision::Refuse(refusal) => Some(refusal.message(prefix)),
                 Decision::Reply(text) => Some(text.clone()),
+                Decision::Defer(why) => Some(why.to_string()),
                 Decision::Launch(_) | Decision::Control(_) => None,
             })
             .collect()

@@ -104,7 +104,26 @@ impl TestService {
 
     /// Accepting deliveries signed with any of a comma-separated list of secrets.
     pub fn with_secrets(secrets: &str) -> TestService {
+        TestService::in_workdir(Workdir::new(), secrets)
+    }
+
+    /// Accepting deliveries signed with [`SECRET`], asking and answering GitHub through
+    /// `client`, on the example config as `edit` leaves it.
+    pub fn with_github_on(
+        client: agentpods::github::client::GithubClient,
+        edit: impl FnOnce(&Workdir),
+    ) -> TestService {
         let work = Workdir::new();
+        edit(&work);
+        let service = TestService::in_workdir(work, SECRET);
+        let state = Arc::try_unwrap(service.state).unwrap_or_else(|_| panic!("a fresh state"));
+        TestService {
+            work: service.work,
+            state: Arc::new(state.with_github(Some(Arc::new(client)))),
+        }
+    }
+
+    fn in_workdir(work: Workdir, secrets: &str) -> TestService {
         let secrets = WebhookSecrets::parse_list(secrets).expect("secrets");
         let config = ConfigStore::load(&work.config()).expect("the example config loads");
         let launcher = DryRunLauncher::new(Some(work.manifests_dir())).expect("launcher");
@@ -115,10 +134,7 @@ impl TestService {
     /// Accepting deliveries signed with [`SECRET`], asking and answering GitHub through
     /// `client`.
     pub fn with_github(client: agentpods::github::client::GithubClient) -> TestService {
-        let mut service = TestService::start();
-        let state = Arc::try_unwrap(service.state).unwrap_or_else(|_| panic!("a fresh state"));
-        service.state = Arc::new(state.with_github(Some(Arc::new(client))));
-        service
+        TestService::with_github_on(client, |_| {})
     }
 
     /// Like [`TestService::with_github`], with `/readyz` asking GitHub every `every` in
