@@ -27,7 +27,6 @@ use crate::github::webhook::{
     self, DELIVERY_HEADER, DeliveryId, EVENT_HEADER, MAX_BODY_BYTES, SHA1_SIGNATURE_HEADER,
     SIGNATURE_HEADER, WebhookError, WebhookSecrets,
 };
-use crate::plan::Authority;
 use crate::serve::deliveries::{Begin, DEFAULT_CAPACITY, DeliveryLog};
 use crate::serve::intake::{self, Answer, DecideError};
 use crate::serve::launcher::Launcher;
@@ -53,9 +52,6 @@ pub struct AppState {
     /// Whether GitHub answered the last background check and took our credentials, when
     /// that is checked (see [`AppState::probing_github`]).
     pub github_ready: Option<Readiness>,
-    /// What people may do when there is no GitHub client to ask: a preview where nothing
-    /// runs for real (the default), [`Authority::Unavailable`] with a cluster.
-    pub without_github: Authority,
 }
 
 impl AppState {
@@ -73,20 +69,12 @@ impl AppState {
             stopping: AtomicBool::new(false),
             github: None,
             github_ready: None,
-            without_github: Authority::Preview,
         }
     }
 
     /// The same, asking and answering GitHub through `client`.
     pub fn with_github(mut self, client: Option<Arc<GithubClient>>) -> AppState {
         self.github = client;
-        self
-    }
-
-    /// Runs are real: without a GitHub client nobody's permission can be asked, so only
-    /// `allowed_users` may start agents.
-    pub fn runs_for_real(mut self) -> AppState {
-        self.without_github = Authority::Unavailable;
         self
     }
 
@@ -344,7 +332,7 @@ async fn decide_and_launch(
                 event_name,
                 delivery,
                 &payload,
-                app.without_github,
+                app.launcher.runs_for_real(),
             ),
             None,
         ),

@@ -211,19 +211,24 @@ pub fn decide(
     delivery: &DeliveryId,
     payload: &[u8],
 ) -> Result<Decided, DecideError> {
-    decide_without_github(live, event_name, delivery, payload, Authority::Preview)
+    decide_without_github(live, event_name, delivery, payload, false)
 }
 
-/// The same, with what the service may believe of people when it has no GitHub API to
-/// ask: [`Authority::Preview`] when nothing runs for real, else
-/// [`Authority::Unavailable`]. Pure.
+/// The same, when the service has no GitHub API to ask who may do what: a preview when
+/// nothing `runs_for_real` (the payload's author_association stands in), else nobody's
+/// permission is known and only `allowed_users` may start agents. Pure.
 pub fn decide_without_github(
     live: &LiveConfig,
     event_name: &str,
     delivery: &DeliveryId,
     payload: &[u8],
-    authority: Authority,
+    runs_for_real: bool,
 ) -> Result<Decided, DecideError> {
+    let authority = if runs_for_real {
+        Authority::Unavailable
+    } else {
+        Authority::Preview
+    };
     let event = event::parse(event_name, payload)?;
     let facts = Facts {
         authority,

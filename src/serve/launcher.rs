@@ -129,6 +129,12 @@ pub trait Launcher: Send + Sync + 'static {
 
     /// A few words for the startup log, e.g. `dry-run, manifests to /tmp/runs`.
     fn describe(&self) -> String;
+
+    /// Whether what it records runs for real. Without a GitHub client to ask who may do
+    /// what, only a launcher that runs nothing may take the payload's word for it.
+    fn runs_for_real(&self) -> bool {
+        true
+    }
 }
 
 /// Launches nothing: writes each run's objects as multi-document YAML to
@@ -239,6 +245,10 @@ impl Launcher for DryRunLauncher {
             Some(dir) => format!("dry-run, manifests written to {}", dir.display()),
             None => "dry-run, manifests only logged".into(),
         }
+    }
+
+    fn runs_for_real(&self) -> bool {
+        false
     }
 }
 

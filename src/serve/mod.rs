@@ -175,7 +175,6 @@ pub async fn build_state(
     Ok((
         Arc::new(
             AppState::new(secrets, config, Arc::new(launcher))
-                .runs_for_real()
                 .with_github(github)
                 .probing_github(PROBE_EVERY),
         ),
