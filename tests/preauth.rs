@@ -1,0 +1,277 @@
+//! What a stranger can make `serve` hold before a delivery's signature is checked: an
+//! attacker's slow unsigned uploads, over real TCP from several loopback addresses (Linux
+//! routes all of 127.0.0.0/8 to `lo`), against the real server, while GitHub's signed
+//! deliveries keep being answered.
+
+mod support;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use tokio::net::{TcpSocket, TcpStream};
+
+use support::fixtures::variant;
+use support::server::{Post, TestService, within};
+
+const MIB: u64 = 1024 * 1024;
+
+/// A real delivery that starts nothing (a draft pull request): 21 KB, as GitHub sends.
+const DRAFT: &str = "pull_request/draft-opened.json";
+
+/// Writes all of `bytes` (tokio's `io-util` is not in the tree: readiness and `try_write`).
+async fn write_all(stream: &TcpStream, mut bytes: &[u8]) -> std::io::Result<()> {
+    while !bytes.is_empty() {
+        stream.writable().await?;
+        match stream.try_write(bytes) {
+            Ok(n) => bytes = &bytes[n..],
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Reads what is there, waiting for something: 0 at the end of the stream.
+async fn read_some(stream: &TcpStream, buf: &mut [u8]) -> std::io::Result<usize> {
+    loop {
+        stream.readable().await?;
+        match stream.try_read(buf) {
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            other => return other,
+        }
+    }
+}
+
+/// The loopback address `127.0.0.n`.
+fn peer(n: u8) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(127, 0, 0, n))
+}
+
+/// A TCP connection to `to` from the loopback address `from`.
+async fn connect_from(from: IpAddr, to: SocketAddr) -> TcpStream {
+    let socket = TcpSocket::new_v4().expect("a socket");
+    socket
+        .bind(SocketAddr::new(from, 0))
+        .unwrap_or_else(|e| panic!("bind {from}: {e}"));
+    socket
+        .connect(to)
+        .await
+        .unwrap_or_else(|e| panic!("connect from {from} to {to}: {e}"))
+}
+
+/// The status line's code and the headers of an HTTP answer, as far as they were read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Head {
+    status: u16,
+    retry_after: Option<String>,
+}
+
+/// Reads an answer's head from `stream`; `None` if the connection closed first.
+async fn read_head(stream: &mut TcpStream) -> Option<Head> {
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+        match read_some(stream, &mut buf).await {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => seen.extend_from_slice(&buf[..n]),
+        }
+    }
+    let text = String::from_utf8_lossy(&seen);
+    let status = text.split(' ').nth(1)?.parse().ok()?;
+    let retry_after = text.lines().find_map(|l| {
+        let (name, value) = l.split_once(':')?;
+        name.eq_ignore_ascii_case("retry-after")
+            .then(|| value.trim().to_owned())
+    });
+    Some(Head {
+        status,
+        retry_after,
+    })
+}
+
+/// An attacker's upload: it declares `declared` bytes, signs them with a made-up (but
+/// well-formed) signature, sends the head and a first kilobyte, then trickles.
+struct SlowUpload {
+    stream: TcpStream,
+}
+
+impl SlowUpload {
+    async fn start(from: IpAddr, to: SocketAddr, declared: u64, n: usize) -> SlowUpload {
+        let mut stream = connect_from(from, to).await;
+        let head = format!(
+            "POST /webhook HTTP/1.1\r\nhost: agentpods\r\ncontent-type: application/json\r\n\
+             x-github-event: pull_request\r\nx-github-delivery: attack-{n}\r\n\
+             x-hub-signature-256: sha256={}\r\ncontent-length: {declared}\r\n\r\n",
+            "0".repeat(64)
+        );
+        // The server may already have answered and closed: what it said is read later.
+        let _ = write_all(&stream, head.as_bytes()).await;
+        let _ = write_all(&stream, &[b' '; 1024]).await;
+        SlowUpload { stream }
+    }
+
+    /// The answer, if one comes within `wait` (a held upload gets none).
+    async fn answer_within(&mut self, wait: Duration) -> Option<Head> {
+        tokio::time::timeout(wait, read_head(&mut self.stream))
+            .await
+            .ok()
+            .flatten()
+    }
+
+    /// A few more bytes, as a trickling sender does.
+    async fn trickle(&mut self) {
+        let _ = write_all(&self.stream, b"    ").await;
+    }
+}
+
+/// Sends `post` from `from` over a connection of its own and reads the answer's head.
+async fn send_from(from: IpAddr, to: SocketAddr, post: &Post) -> Head {
+    let mut stream = connect_from(from, to).await;
+    let mut request = format!(
+        "POST {} HTTP/1.1\r\nhost: agentpods\r\nconnection: close\r\ncontent-length: {}\r\n",
+        post.path,
+        post.body.len()
+    );
+    for (name, value) in &post.headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    write_all(&stream, request.as_bytes())
+        .await
+        .expect("send the head");
+    let _ = write_all(&stream, &post.body).await;
+    read_head(&mut stream)
+        .await
+        .unwrap_or_else(|| panic!("no answer to {} from {from}", post.path))
+}
+
+fn draft(delivery: &str) -> Post {
+    Post::delivery("pull_request", delivery, variant(DRAFT).body())
+}
+
+/// The value of a metric line in `/metrics`, 0 when the line is not there.
+fn metric(text: &str, series: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn two_hundred_slow_unsigned_uploads_are_refused_past_the_budget_while_signed_deliveries_flow()
+ {
+    within(60, async {
+        let service = TestService::start();
+        let server = service.listen().await;
+
+        // 200 uploads that each declare GitHub's largest body (25 MiB) and send a
+        // trickle, from 50 addresses: four each.
+        let mut uploads = Vec::new();
+        for n in 0..200 {
+            let from = peer(10 + (n % 50) as u8);
+            uploads.push(SlowUpload::start(from, server.address, 25 * MIB, n).await);
+        }
+        let answers =
+            futures_util::future::join_all(uploads.iter_mut().map(|u| async {
+                u.answer_within(Duration::from_secs(2)).await
+            }))
+            .await;
+        let held = answers.iter().filter(|a| a.is_none()).count();
+        let refused: Vec<&Head> = answers.iter().flatten().collect();
+
+        // While they are held, GitHub's signed deliveries are answered, from its own
+        // addresses and from an address the attacker also uses.
+        for i in 0..20u8 {
+            let from = if i % 2 == 0 { peer(200 + i) } else { peer(10) };
+            let head = send_from(from, server.address, &draft(&format!("signed-{i}"))).await;
+            assert_eq!(head.status, 200, "signed delivery {i} from {from}: {head:?}");
+        }
+
+        // At most what the large-body budget holds (64 MiB: two) is buffered; every
+        // other upload was told at once to come back later.
+        assert!(
+            (1..=2).contains(&held),
+            "{held} uploads of 25 MiB held at once; {} refused",
+            refused.len()
+        );
+        assert_eq!(refused.len(), 200 - held);
+        for head in &refused {
+            assert_eq!(head.status, 503, "{head:?}");
+            let after: u64 = head
+                .retry_after
+                .as_deref()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or_else(|| panic!("no Retry-After in {head:?}"));
+            assert!(after > 0);
+        }
+        let text = Post::get("/metrics").send_to(server.address).await.text();
+        let by_reason = metric(
+            &text,
+            r#"agentpods_webhook_preauth_refusals_total{reason="budget"}"#,
+        ) + metric(
+            &text,
+            r#"agentpods_webhook_preauth_refusals_total{reason="peer"}"#,
+        );
+        assert_eq!(by_reason, 200 - held as u64, "{text}");
+
+        // The held ones still trickle; when their senders give up, what they reserved is
+        // released.
+        for upload in &mut uploads {
+            upload.trickle().await;
+        }
+        drop(uploads);
+        let address = server.address;
+        let mut reserved = u64::MAX;
+        while reserved != 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            let text = Post::get("/metrics").send_to(address).await.text();
+            reserved = metric(&text, r#"agentpods_webhook_preauth_bytes{lane="large"}"#)
+                + metric(&text, r#"agentpods_webhook_preauth_bytes{lane="ordinary"}"#);
+            assert!(
+                text.contains("agentpods_webhook_preauth_bytes"),
+                "no gauge of reserved bytes in:\n{text}"
+            );
+        }
+        server.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn one_address_cannot_take_more_than_its_share_of_the_ordinary_lane() {
+    within(60, async {
+        let service = TestService::start();
+        let server = service.listen().await;
+        let attacker = peer(9);
+
+        // Ordinary-sized uploads (1 MiB each) from one address: its share is 32 MiB.
+        let mut uploads = Vec::new();
+        for n in 0..40 {
+            uploads.push(SlowUpload::start(attacker, server.address, MIB, n).await);
+        }
+        let answers = futures_util::future::join_all(
+            uploads
+                .iter_mut()
+                .map(|u| async { u.answer_within(Duration::from_secs(2)).await }),
+        )
+        .await;
+        let held = answers.iter().filter(|a| a.is_none()).count();
+        assert_eq!(held, 32, "{answers:?}");
+        assert!(
+            answers
+                .iter()
+                .flatten()
+                .all(|h| h.status == 503 && h.retry_after.is_some()),
+            "{answers:?}"
+        );
+
+        // That address is refused even a real delivery while it holds its share...
+        let head = send_from(attacker, server.address, &draft("from-the-attacker")).await;
+        assert_eq!(head.status, 503, "{head:?}");
+        // ...and every other address is served.
+        let head = send_from(peer(8), server.address, &draft("from-github")).await;
+        assert_eq!(head.status, 200, "{head:?}");
+        drop(uploads);
+        server.stop().await;
+    })
+    .await;
+}
