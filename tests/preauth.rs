@@ -6,12 +6,16 @@
 mod support;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
+
+use agentpods::serve::metrics::Refusal;
+use agentpods::serve::preauth::Limits;
 
 use tokio::net::{TcpSocket, TcpStream};
 
 use support::fixtures::variant;
-use support::server::{Post, TestService, within};
+use support::server::{Post, TestService, eventually, within};
 
 const MIB: u64 = 1024 * 1024;
 
@@ -97,7 +101,7 @@ struct SlowUpload {
 
 impl SlowUpload {
     async fn start(from: IpAddr, to: SocketAddr, declared: u64, n: usize) -> SlowUpload {
-        let mut stream = connect_from(from, to).await;
+        let stream = connect_from(from, to).await;
         let head = format!(
             "POST /webhook HTTP/1.1\r\nhost: agentpods\r\ncontent-type: application/json\r\n\
              x-github-event: pull_request\r\nx-github-delivery: attack-{n}\r\n\
@@ -145,6 +149,14 @@ async fn send_from(from: IpAddr, to: SocketAddr, post: &Post) -> Head {
         .unwrap_or_else(|| panic!("no answer to {} from {from}", post.path))
 }
 
+/// A service in this process with these bounds.
+fn service_with(limits: Limits) -> TestService {
+    let mut service = TestService::start();
+    let state = Arc::try_unwrap(service.state).unwrap_or_else(|_| panic!("a fresh state"));
+    service.state = Arc::new(state.with_limits(limits));
+    service
+}
+
 fn draft(delivery: &str) -> Post {
     Post::delivery("pull_request", delivery, variant(DRAFT).body())
 }
@@ -170,11 +182,12 @@ async fn two_hundred_slow_unsigned_uploads_are_refused_past_the_budget_while_sig
             let from = peer(10 + (n % 50) as u8);
             uploads.push(SlowUpload::start(from, server.address, 25 * MIB, n).await);
         }
-        let answers =
-            futures_util::future::join_all(uploads.iter_mut().map(|u| async {
-                u.answer_within(Duration::from_secs(2)).await
-            }))
-            .await;
+        let answers = futures_util::future::join_all(
+            uploads
+                .iter_mut()
+                .map(|u| async { u.answer_within(Duration::from_secs(2)).await }),
+        )
+        .await;
         let held = answers.iter().filter(|a| a.is_none()).count();
         let refused: Vec<&Head> = answers.iter().flatten().collect();
 
@@ -183,11 +196,15 @@ async fn two_hundred_slow_unsigned_uploads_are_refused_past_the_budget_while_sig
         for i in 0..20u8 {
             let from = if i % 2 == 0 { peer(200 + i) } else { peer(10) };
             let head = send_from(from, server.address, &draft(&format!("signed-{i}"))).await;
-            assert_eq!(head.status, 200, "signed delivery {i} from {from}: {head:?}");
+            assert_eq!(
+                head.status, 200,
+                "signed delivery {i} from {from}: {head:?}"
+            );
         }
 
         // At most what the large-body budget holds (64 MiB: two) is buffered; every
         // other upload was told at once to come back later.
+        assert_eq!(Limits::default().large_budget, 64 * MIB);
         assert!(
             (1..=2).contains(&held),
             "{held} uploads of 25 MiB held at once; {} refused",
@@ -206,7 +223,7 @@ async fn two_hundred_slow_unsigned_uploads_are_refused_past_the_budget_while_sig
         let text = Post::get("/metrics").send_to(server.address).await.text();
         let by_reason = metric(
             &text,
-            r#"agentpods_webhook_preauth_refusals_total{reason="budget"}"#,
+            r#"agentpods_webhook_preauth_refusals_total{reason="large_lane"}"#,
         ) + metric(
             &text,
             r#"agentpods_webhook_preauth_refusals_total{reason="peer"}"#,
@@ -244,6 +261,8 @@ async fn one_address_cannot_take_more_than_its_share_of_the_ordinary_lane() {
         let attacker = peer(9);
 
         // Ordinary-sized uploads (1 MiB each) from one address: its share is 32 MiB.
+        assert_eq!(Limits::default().per_peer, 32 * MIB);
+        assert_eq!(Limits::default().ordinary_size, MIB);
         let mut uploads = Vec::new();
         for n in 0..40 {
             uploads.push(SlowUpload::start(attacker, server.address, MIB, n).await);
@@ -270,7 +289,88 @@ async fn one_address_cannot_take_more_than_its_share_of_the_ordinary_lane() {
         // ...and every other address is served.
         let head = send_from(peer(8), server.address, &draft("from-github")).await;
         assert_eq!(head.status, 200, "{head:?}");
+        assert_eq!(service.state.metrics.refusals(Refusal::peer), 8 + 1);
         drop(uploads);
+        server.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn past_the_connection_cap_a_connection_is_answered_503_at_once_and_its_slot_comes_back() {
+    within(30, async {
+        let service = service_with(Limits {
+            max_connections: 4,
+            ..Limits::default()
+        });
+        let server = service.listen().await;
+        let mut idle = Vec::new();
+        for _ in 0..4 {
+            idle.push(connect_from(peer(20), server.address).await);
+        }
+        let state = service.state.clone();
+        eventually(|| state.preauth.open_connections() == 4).await;
+
+        // The fifth is told before it says anything.
+        let mut fifth = connect_from(peer(21), server.address).await;
+        let head = read_head(&mut fifth).await.expect("an answer");
+        assert_eq!(head.status, 503, "{head:?}");
+        assert!(head.retry_after.is_some(), "{head:?}");
+        assert_eq!(service.state.metrics.refusals(Refusal::connections), 1);
+
+        // The idle ones go; their slots come back.
+        drop(idle);
+        eventually(|| state.preauth.open_connections() == 0).await;
+        let head = send_from(peer(21), server.address, &draft("after-the-crowd")).await;
+        assert_eq!(head.status, 200, "{head:?}");
+        server.stop().await;
+        assert_eq!(service.state.preauth.open_connections(), 0);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn what_a_body_reserved_is_given_back_on_every_way_out() {
+    within(30, async {
+        let service = service_with(Limits {
+            body_timeout: Duration::from_millis(300),
+            ..Limits::default()
+        });
+        let server = service.listen().await;
+        let state = service.state.clone();
+        let held = move || state.preauth.held();
+        let declared = 100 * 1024;
+
+        // A sender that stalls (slowloris) is cut off by the body timeout.
+        let mut stalled = SlowUpload::start(peer(30), server.address, declared, 1).await;
+        let head = stalled
+            .answer_within(Duration::from_secs(5))
+            .await
+            .expect("an answer once the body timeout passes");
+        assert_eq!(head.status, 400, "{head:?}");
+        eventually(|| held() == (0, 0, 0)).await;
+
+        // A sender that goes away halfway through its body.
+        let gone = SlowUpload::start(peer(31), server.address, declared, 2).await;
+        eventually(|| held() == (declared, 0, 1)).await;
+        drop(gone);
+        eventually(|| held() == (0, 0, 0)).await;
+
+        // A body whose signature does not match, sent whole.
+        let forged = draft("forged").body(b"{}".to_vec());
+        assert_eq!(
+            send_from(peer(32), server.address, &forged).await.status,
+            401
+        );
+        assert_eq!(held(), (0, 0, 0));
+
+        // A signed delivery.
+        let signed = draft("signed");
+        assert_eq!(
+            send_from(peer(33), server.address, &signed).await.status,
+            200
+        );
+        assert_eq!(held(), (0, 0, 0));
         server.stop().await;
     })
     .await;

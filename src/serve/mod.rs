@@ -6,6 +6,7 @@
 //! - [`deliveries`]: repeated deliveries get the first answer and launch nothing new.
 //! - [`reload`]: services.yaml in force, reloaded on SIGHUP and on file change.
 //! - [`metrics`]: the Prometheus metrics.
+//! - [`preauth`]: what a stranger can make the service hold before a signature is checked.
 //! - [`probe`]: the background checks behind `/readyz` (the cluster, GitHub).
 //! - [`replay`]: signs a payload and POSTs it, as GitHub would.
 
@@ -14,6 +15,7 @@ pub mod github;
 pub mod intake;
 pub mod launcher;
 pub mod metrics;
+pub mod preauth;
 pub mod probe;
 pub mod reload;
 pub mod replay;
@@ -71,6 +73,8 @@ pub struct ServeOptions {
     pub lease_namespace: String,
     /// This replica's name (the pod's), for the Lease and Events.
     pub identity: String,
+    /// What a stranger can make the service hold before a signature is checked.
+    pub limits: preauth::Limits,
 }
 
 /// Why the service did not start (or stopped badly).
@@ -78,6 +82,8 @@ pub struct ServeOptions {
 pub enum ServeError {
     #[error(transparent)]
     Secrets(#[from] SecretsError),
+    #[error(transparent)]
+    Limits(#[from] preauth::LimitsError),
     #[error(
         "cannot reach Kubernetes ({0}); set KUBECONFIG or run in a cluster, or start with --dry-run to launch nothing"
     )]
@@ -143,6 +149,7 @@ pub fn init_logging(format: LogFormat) -> tracing_appender::non_blocking::Worker
 pub async fn build_state(
     options: &ServeOptions,
 ) -> Result<(Arc<AppState>, Option<kube::Client>), ServeError> {
+    options.limits.check()?;
     // Bad GitHub credentials are refused before listening.
     let github = github_client()?.map(Arc::new);
     let secrets = WebhookSecrets::from_file_or_env(
@@ -158,6 +165,7 @@ pub async fn build_state(
         return Ok((
             Arc::new(
                 AppState::new(secrets, config, Arc::new(launcher))
+                    .with_limits(options.limits.clone())
                     .with_github(github)
                     .probing_github(PROBE_EVERY),
             ),
@@ -175,6 +183,7 @@ pub async fn build_state(
     Ok((
         Arc::new(
             AppState::new(secrets, config, Arc::new(launcher))
+                .with_limits(options.limits.clone())
                 .with_github(github)
                 .probing_github(PROBE_EVERY),
         ),
