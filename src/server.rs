@@ -144,7 +144,7 @@ pub async fn serve_with(
     use hyper_util::server::graceful::GracefulShutdown;
     use hyper_util::service::TowerToHyperService;
 
-    let stopping = state.clone();
+    let app = state.clone();
     let router = router(state);
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
@@ -167,9 +167,9 @@ pub async fn serve_with(
         };
         // Answers go out at once rather than waiting on Nagle's algorithm.
         let _ = tcp.set_nodelay(true);
-        let Some(slot) = stopping.preauth.connect() else {
-            stopping.metrics.refused(Refusal::connections);
-            refuse_connection(tcp, &refusing, stopping.preauth.limits().body_timeout);
+        let Some(slot) = app.preauth.connect() else {
+            app.metrics.refused(Refusal::connections);
+            refuse_connection(tcp, &refusing, app.preauth.limits().body_timeout);
             continue;
         };
         let service = TowerToHyperService::new(router.clone().layer(Extension(Peer(peer.ip()))));
@@ -179,7 +179,7 @@ pub async fn serve_with(
             drop(slot);
         });
     }
-    stopping.stopping.store(true, Ordering::SeqCst);
+    app.stopping.store(true, Ordering::SeqCst);
     tracing::info!("shutting down: no new connections; finishing requests in flight");
     drop(listener);
     graceful.shutdown().await;

@@ -108,9 +108,12 @@ impl SlowUpload {
              x-hub-signature-256: sha256={}\r\ncontent-length: {declared}\r\n\r\n",
             "0".repeat(64)
         );
-        // The server may already have answered and closed: what it said is read later.
-        let _ = write_all(&stream, head.as_bytes()).await;
-        let _ = write_all(&stream, &[b' '; 1024]).await;
+        // Head and first kilobyte in one write (one segment on loopback), so the server
+        // reads both at once and a refusal closes a connection it has read all of. The
+        // server may already have answered and closed: what it said is read later.
+        let mut first = head.into_bytes();
+        first.extend_from_slice(&[b' '; 1024]);
+        let _ = write_all(&stream, &first).await;
         SlowUpload { stream }
     }
 
@@ -371,6 +374,69 @@ async fn what_a_body_reserved_is_given_back_on_every_way_out() {
             200
         );
         assert_eq!(held(), (0, 0, 0));
+        server.stop().await;
+    })
+    .await;
+}
+
+/// `bytes` as one chunk of a chunked body.
+fn chunk(bytes: &[u8]) -> Vec<u8> {
+    let mut out = format!("{:x}\r\n", bytes.len()).into_bytes();
+    out.extend_from_slice(bytes);
+    out.extend_from_slice(b"\r\n");
+    out
+}
+
+/// Sends `post` from `from` with a chunked body (no Content-Length), in chunks of `size`,
+/// and reads the answer's head.
+async fn send_chunked(from: IpAddr, to: SocketAddr, post: &Post, size: usize) -> Head {
+    let mut stream = connect_from(from, to).await;
+    let mut request = format!(
+        "POST {} HTTP/1.1\r\nhost: agentpods\r\nconnection: close\r\ntransfer-encoding: chunked\r\n",
+        post.path
+    );
+    for (name, value) in &post.headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    let mut wire = request.into_bytes();
+    for part in post.body.chunks(size) {
+        wire.extend(chunk(part));
+    }
+    wire.extend_from_slice(b"0\r\n\r\n");
+    let _ = write_all(&stream, &wire).await;
+    read_head(&mut stream)
+        .await
+        .unwrap_or_else(|| panic!("no answer to a chunked {} from {from}", post.path))
+}
+
+#[tokio::test]
+async fn a_body_without_a_length_reserves_the_ordinary_size_and_may_not_grow_past_it() {
+    within(30, async {
+        let service = TestService::start();
+        let server = service.listen().await;
+        let state = service.state.clone();
+
+        // GitHub never sends one, but a chunked delivery that is signed is taken...
+        let head = send_chunked(peer(40), server.address, &draft("chunked"), 4096).await;
+        assert_eq!(head.status, 200, "{head:?}");
+
+        // ...and while one is being received it holds the whole ordinary size.
+        let stream = connect_from(peer(41), server.address).await;
+        let head = "POST /webhook HTTP/1.1\r\nhost: agentpods\r\ntransfer-encoding: chunked\r\n\
+                    content-type: application/json\r\nx-github-event: ping\r\n\
+                    x-github-delivery: slow-chunks\r\n\r\n";
+        write_all(&stream, head.as_bytes()).await.expect("send");
+        write_all(&stream, &chunk(b"{")).await.expect("send");
+        eventually(|| state.preauth.held() == (MIB, 0, 1)).await;
+        drop(stream);
+        eventually(|| state.preauth.held() == (0, 0, 0)).await;
+
+        // One that grows past it is cut off.
+        let big = draft("chunked-big").body(vec![b' '; (MIB + 1) as usize]);
+        let head = send_chunked(peer(42), server.address, &big, 64 * 1024).await;
+        assert_eq!(head.status, 413, "{head:?}");
+        eventually(|| state.preauth.held() == (0, 0, 0)).await;
         server.stop().await;
     })
     .await;

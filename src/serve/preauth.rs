@@ -41,8 +41,8 @@ pub const BODY_TIMEOUT: Duration = Duration::from_secs(30);
 /// 64 + 64 MiB of bodies held before their signatures are checked.
 #[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
 pub struct Limits {
-    /// Bodies up to this size take the ordinary lane (GitHub's deliveries are almost all
-    /// under 100 KB); larger ones the large lane. Sizes take KiB, MiB or GiB.
+    /// Bodies up to this size take the ordinary lane (real deliveries are a few KB to some
+    /// hundred KB); larger ones the large lane. Sizes take KiB, MiB or GiB.
     #[arg(long = "preauth-ordinary-size", value_name = "SIZE", default_value = "1MiB", value_parser = parse_size)]
     pub ordinary_size: u64,
     /// Bytes of ordinary-sized bodies held at once before their signatures are checked.
