@@ -131,6 +131,11 @@ impl SlowUpload {
     }
 }
 
+/// What each upload was answered within `wait`, all waiting at once (`None`: held).
+async fn answers_within(uploads: &mut [SlowUpload], wait: Duration) -> Vec<Option<Head>> {
+    futures_util::future::join_all(uploads.iter_mut().map(|u| u.answer_within(wait))).await
+}
+
 /// Sends `post` from `from` over a connection of its own and reads the answer's head.
 async fn send_from(from: IpAddr, to: SocketAddr, post: &Post) -> Head {
     let mut stream = connect_from(from, to).await;
@@ -185,12 +190,7 @@ async fn two_hundred_slow_unsigned_uploads_are_refused_past_the_budget_while_sig
             let from = peer(10 + (n % 50) as u8);
             uploads.push(SlowUpload::start(from, server.address, 25 * MIB, n).await);
         }
-        let answers = futures_util::future::join_all(
-            uploads
-                .iter_mut()
-                .map(|u| async { u.answer_within(Duration::from_secs(2)).await }),
-        )
-        .await;
+        let answers = answers_within(&mut uploads, Duration::from_secs(2)).await;
         let held = answers.iter().filter(|a| a.is_none()).count();
         let refused: Vec<&Head> = answers.iter().flatten().collect();
 
@@ -270,12 +270,7 @@ async fn one_address_cannot_take_more_than_its_share_of_the_ordinary_lane() {
         for n in 0..40 {
             uploads.push(SlowUpload::start(attacker, server.address, MIB, n).await);
         }
-        let answers = futures_util::future::join_all(
-            uploads
-                .iter_mut()
-                .map(|u| async { u.answer_within(Duration::from_secs(2)).await }),
-        )
-        .await;
+        let answers = answers_within(&mut uploads, Duration::from_secs(2)).await;
         let held = answers.iter().filter(|a| a.is_none()).count();
         assert_eq!(held, 32, "{answers:?}");
         assert!(

@@ -8,7 +8,7 @@
 //! - two lanes: bodies up to [`Limits::ordinary_size`] (real deliveries: the examples in
 //!   the repository are 2–26 KB) reserve from the ordinary lane, larger ones from the
 //!   large lane, so uploads of GitHub's largest size cannot crowd out ordinary deliveries;
-//! - a share per peer (the TCP peer's address) over both lanes;
+//! - a share per peer (the TCP peer's address; an IPv6 peer's /64) over both lanes;
 //! - a cap on open connections ([`PreAuth::connect`]).
 //!
 //! A body without `Content-Length` (chunked) is never sent by GitHub: it reserves the
@@ -243,7 +243,7 @@ impl PreAuth {
         if in_lane + bytes > budget {
             return Err(Refused::Busy(refusal));
         }
-        if let Some(peer) = peer {
+        if let Some(peer) = peer.map(peer_key) {
             let of_peer = held.peers.get(&peer).copied().unwrap_or(0);
             if of_peer + bytes > limits.per_peer {
                 return Err(Refused::Busy(Refusal::peer));
@@ -258,7 +258,7 @@ impl PreAuth {
         Ok(Reservation {
             shared: self.0.clone(),
             lane,
-            peer,
+            peer: peer.map(peer_key),
             bytes,
         })
     }
@@ -287,6 +287,22 @@ impl PreAuth {
     /// Connections open now.
     pub fn open_connections(&self) -> usize {
         self.0.connections.load(Ordering::SeqCst)
+    }
+}
+
+/// The address a peer's share is kept under: an IPv4 address (also one mapped into IPv6)
+/// as it is; an IPv6 address by its /64, which one host usually has whole.
+pub fn peer_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let mut segments = v6.segments();
+                segments[4..].fill(0);
+                IpAddr::V6(segments.into())
+            }
+        },
     }
 }
 
@@ -432,6 +448,24 @@ mod tests {
         assert!(budget.reserve(None, Some(MIB)).is_ok());
         drop(held);
         assert!(budget.reserve(peer(9), Some(MIB)).is_ok());
+    }
+
+    #[test]
+    fn an_ipv6_host_shares_one_share_across_its_64() {
+        let a: IpAddr = "2001:db8:1:2::1".parse().expect("an address");
+        let b: IpAddr = "2001:db8:1:2:ffff::9".parse().expect("an address");
+        let other: IpAddr = "2001:db8:1:3::1".parse().expect("an address");
+        assert_eq!(peer_key(a), peer_key(b));
+        assert_ne!(peer_key(a), peer_key(other));
+        let mapped: IpAddr = "::ffff:192.0.2.7".parse().expect("an address");
+        assert_eq!(peer_key(mapped), IpAddr::from([192, 0, 2, 7]));
+        let budget = PreAuth::new(limits(), &Metrics::new());
+        let _held = budget.reserve(Some(a), Some(25 * MIB)).expect("room");
+        assert_eq!(
+            budget.reserve(Some(b), Some(8 * MIB)).unwrap_err(),
+            Refused::Busy(Refusal::peer)
+        );
+        assert!(budget.reserve(Some(other), Some(8 * MIB)).is_ok());
     }
 
     #[test]
