@@ -82,6 +82,8 @@ struct Attempt {
 struct History {
     attempts: BTreeMap<u64, Attempt>,
     asked: Vec<SystemTime>,
+    /// Whether giving up on it was logged.
+    reported: bool,
 }
 
 /// What to do about one delivery.
@@ -228,14 +230,23 @@ impl CatchUp {
         }
         self.learn(&read.deliveries, now);
         let mut pass = Pass::default();
-        let mut guids: Vec<&String> = self.histories.keys().collect();
+        let mut guids: Vec<String> = self.histories.keys().cloned().collect();
         guids.sort();
         let mut due = Vec::new();
         for guid in guids {
-            match verdict(&self.histories[guid], now, &self.backoff) {
-                Verdict::Redeliver { attempt } => due.push((guid.clone(), attempt)),
+            let Some(history) = self.histories.get_mut(&guid) else {
+                continue;
+            };
+            match verdict(history, now, &self.backoff) {
+                Verdict::Redeliver { attempt } => due.push((guid, attempt)),
                 Verdict::Refused(_) => pass.refused += 1,
-                Verdict::GaveUp { .. } => pass.gave_up += 1,
+                Verdict::GaveUp { redeliveries } => {
+                    pass.gave_up += 1;
+                    if !history.reported {
+                        history.reported = true;
+                        tracing::warn!(%guid, redeliveries, "catch-up: a delivery still fails on our side after {redeliveries} redeliveries; no more are asked for (see the log for that delivery id, then redeliver it by hand)");
+                    }
+                }
                 Verdict::Waiting { .. } => pass.waiting += 1,
                 Verdict::Delivered | Verdict::Unknown => {}
             }
@@ -309,6 +320,7 @@ mod tests {
                 })
                 .collect(),
             asked: Vec::new(),
+            reported: false,
         }
     }
 
