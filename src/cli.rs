@@ -86,6 +86,8 @@ pub enum Cmd {
         /// This replica's name in the Lease and in Events (default: the host's name).
         #[arg(long, env = "POD_NAME")]
         identity: Option<String>,
+        #[command(flatten)]
+        limits: crate::serve::preauth::Limits,
     },
     /// Inside an agent pod: check out the repository at the exact commit, run the agent
     /// command on the task, push its changes when allowed, and write the result to the
@@ -158,6 +160,7 @@ pub fn run(cli: Cli) -> ExitCode {
             no_controller,
             lease_namespace,
             identity,
+            limits,
         } => crate::serve::run(ServeOptions {
             config,
             listen,
@@ -168,6 +171,7 @@ pub fn run(cli: Cli) -> ExitCode {
             controller: !no_controller,
             lease_namespace,
             identity: identity.unwrap_or_else(default_identity),
+            limits,
         }),
         Cmd::Agent(args) => {
             crate::agent::main(&args, &crate::agent::GithubPullRequests::for_args(&args))

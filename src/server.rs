@@ -1,6 +1,10 @@
 //! The HTTP surface of `agentpods serve` (axum): `POST /webhook`, `GET /healthz`,
 //! `GET /readyz`, `GET /metrics`.
 //!
+//! Before any of a body is read, room for it is reserved from the pre-authentication
+//! budget ([`crate::serve::preauth`]); past a bound (bytes in a lane, a peer's share, open
+//! connections) the request is answered 503 with `Retry-After` at once.
+//!
 //! Handlers are thin. The webhook handler reads the body (capped), then hands bytes and
 //! header values to pure functions: the signature check and body decoding in
 //! [`crate::github::webhook`], parsing, planning and rendering in
@@ -8,10 +12,12 @@
 //! request carries its delivery id (the `delivery` span).
 
 use std::future::Future;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use axum::Extension;
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
@@ -19,6 +25,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
+use hyper::body::Body as _;
+use serde_json::json;
 use tracing::Instrument;
 
 use crate::github::client::GithubClient;
@@ -30,12 +38,11 @@ use crate::github::webhook::{
 use crate::serve::deliveries::{Begin, DEFAULT_CAPACITY, DeliveryLog};
 use crate::serve::intake::{self, Answer, DecideError};
 use crate::serve::launcher::Launcher;
-use crate::serve::metrics::{self, EventLabel, Metrics, Outcome, SignatureFailure};
+use crate::serve::metrics::{self, EventLabel, Metrics, Outcome, Refusal, SignatureFailure};
+pub use crate::serve::preauth::BODY_TIMEOUT;
+use crate::serve::preauth::{Limits, PreAuth, Refused, Reservation, show_size};
 use crate::serve::probe::{self, Readiness};
 use crate::serve::reload::ConfigStore;
-
-/// How long a sender may take to send a body.
-pub const BODY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Everything the handlers share.
 pub struct AppState {
@@ -52,6 +59,8 @@ pub struct AppState {
     /// Whether GitHub answered the last background check and took our credentials, when
     /// that is checked (see [`AppState::probing_github`]).
     pub github_ready: Option<Readiness>,
+    /// What is held before signatures are checked, and the bounds on it.
+    pub preauth: PreAuth,
 }
 
 impl AppState {
@@ -60,16 +69,24 @@ impl AppState {
         config: ConfigStore,
         launcher: Arc<dyn Launcher>,
     ) -> AppState {
+        let metrics = Metrics::new();
         AppState {
             secrets,
             config,
             launcher,
             deliveries: DeliveryLog::new(DEFAULT_CAPACITY),
-            metrics: Metrics::new(),
+            preauth: PreAuth::new(Limits::default(), &metrics),
+            metrics,
             stopping: AtomicBool::new(false),
             github: None,
             github_ready: None,
         }
+    }
+
+    /// The same, with these pre-authentication bounds (see [`crate::serve::preauth`]).
+    pub fn with_limits(mut self, limits: Limits) -> AppState {
+        self.preauth = PreAuth::new(limits, &self.metrics);
+        self
     }
 
     /// The same, asking and answering GitHub through `client`.
@@ -127,15 +144,16 @@ pub async fn serve_with(
     use hyper_util::server::graceful::GracefulShutdown;
     use hyper_util::service::TowerToHyperService;
 
-    let stopping = state.clone();
+    let app = state.clone();
     let router = router(state);
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(header_read_timeout);
     let graceful = GracefulShutdown::new();
+    let refusing = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
-        let (tcp, _) = tokio::select! {
+        let (tcp, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(conn) => conn,
                 Err(e) => {
@@ -149,17 +167,88 @@ pub async fn serve_with(
         };
         // Answers go out at once rather than waiting on Nagle's algorithm.
         let _ = tcp.set_nodelay(true);
-        let service = TowerToHyperService::new(router.clone());
+        let Some(slot) = app.preauth.connect() else {
+            app.metrics.refused(Refusal::connections);
+            refuse_connection(tcp, &refusing, app.preauth.limits().body_timeout);
+            continue;
+        };
+        let service = TowerToHyperService::new(router.clone().layer(Extension(Peer(peer.ip()))));
         let connection = graceful.watch(http.serve_connection(TokioIo::new(tcp), service));
         tokio::spawn(async move {
             let _ = connection.await;
+            drop(slot);
         });
     }
-    stopping.stopping.store(true, Ordering::SeqCst);
+    app.stopping.store(true, Ordering::SeqCst);
     tracing::info!("shutting down: no new connections; finishing requests in flight");
     drop(listener);
     graceful.shutdown().await;
     Ok(())
+}
+
+/// The TCP peer of a request's connection.
+#[derive(Debug, Clone, Copy)]
+struct Peer(IpAddr);
+
+/// At most this many refused connections are being answered at once; past it, a refused
+/// connection is closed without a word.
+const MAX_REFUSING: usize = 64;
+
+/// Answers a connection over the cap with a 503 of its own, without reading the request
+/// (so it costs no parsing and at most a second), then closes it.
+fn refuse_connection(
+    tcp: tokio::net::TcpStream,
+    refusing: &Arc<std::sync::atomic::AtomicUsize>,
+    retry_after: Duration,
+) {
+    if refusing.fetch_add(1, Ordering::SeqCst) >= MAX_REFUSING {
+        refusing.fetch_sub(1, Ordering::SeqCst);
+        return;
+    }
+    let refusing = refusing.clone();
+    tokio::spawn(async move {
+        let body = r#"{"error":"too many open connections; try again later"}"#;
+        let answer = format!(
+            "HTTP/1.1 503 Service Unavailable\r\nretry-after: {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            retry_after.as_secs().max(1),
+            body.len()
+        );
+        let _ = tokio::time::timeout(Duration::from_secs(1), async {
+            let mut rest = answer.as_bytes();
+            while !rest.is_empty() {
+                if tcp.writable().await.is_err() {
+                    return;
+                }
+                match tcp.try_write(rest) {
+                    Ok(n) => rest = &rest[n..],
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                    Err(_) => return,
+                }
+            }
+            // Say we are done, then read (and drop) what the client sends until it closes,
+            // so that closing does not reset the connection before the answer is read.
+            let Ok(tcp) = tcp.into_std().and_then(|std| {
+                std.shutdown(std::net::Shutdown::Write)?;
+                tokio::net::TcpStream::from_std(std)
+            }) else {
+                return;
+            };
+            let mut sink = [0u8; 4096];
+            loop {
+                if tcp.readable().await.is_err() {
+                    return;
+                }
+                match tcp.try_read(&mut sink) {
+                    Ok(0) => return,
+                    Ok(_) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                    Err(_) => return,
+                }
+            }
+        })
+        .await;
+        refusing.fetch_sub(1, Ordering::SeqCst);
+    });
 }
 
 async fn healthz() -> &'static str {
@@ -208,7 +297,12 @@ fn header_bytes<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h [u8]> {
     headers.get(name).map(HeaderValue::as_bytes)
 }
 
-async fn webhook(State(app): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> Response {
+async fn webhook(
+    State(app): State<Arc<AppState>>,
+    peer: Option<Extension<Peer>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let started = Instant::now();
     let event = EventLabel::of(header_bytes(&headers, EVENT_HEADER));
     // The span shows the id only if it is well-formed: a sender cannot write into the log.
@@ -218,7 +312,14 @@ async fn webhook(State(app): State<Arc<AppState>>, headers: HeaderMap, body: Bod
         Err(_) => "(invalid)".into(),
     };
     let span = tracing::info_span!("delivery", id = %shown);
-    let answer = handle(&app, &headers, body).instrument(span.clone()).await;
+    let answer = match admit(&app, peer.map(|Extension(Peer(ip))| ip), &headers) {
+        Ok(reservation) => {
+            handle(&app, &headers, body, reservation)
+                .instrument(span.clone())
+                .await
+        }
+        Err(answer) => answer,
+    };
     let took = started.elapsed();
     app.metrics.delivery(event, answer.outcome, took);
     // One line closes every request, with why nothing was launched when that is the case.
@@ -231,29 +332,99 @@ async fn webhook(State(app): State<Arc<AppState>>, headers: HeaderMap, body: Bod
         }
     });
     let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    (
+    let mut response = (
         status,
         [(header::CONTENT_TYPE, "application/json")],
         answer.body.to_string(),
     )
-        .into_response()
+        .into_response();
+    if answer.outcome == Outcome::busy {
+        let after = app.preauth.limits().body_timeout.as_secs().max(1);
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(after));
+    }
+    response
 }
 
-/// Reads the body, at most [`MAX_BODY_BYTES`] of it, within [`BODY_TIMEOUT`].
-async fn read_body(headers: &HeaderMap, body: Body) -> Result<Bytes, WebhookError> {
+/// Reserves room for the body before any of it is read, or the answer that refuses it: 413
+/// when it could never be held, 503 (with `Retry-After`) when a bound is reached now.
+fn admit(app: &AppState, peer: Option<IpAddr>, headers: &HeaderMap) -> Result<Reservation, Answer> {
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
-        return Err(WebhookError::TooLarge);
+        return Err(rejected(app, &WebhookError::TooLarge));
     }
-    let collect = Limited::new(body, MAX_BODY_BYTES).collect();
-    match tokio::time::timeout(BODY_TIMEOUT, collect).await {
-        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+    let refusal = match app.preauth.reserve(peer, declared) {
+        Ok(reservation) => return Ok(reservation),
+        Err(Refused::TooLarge { largest }) => {
+            let message = format!(
+                "the body is larger than this service reads before checking a signature ({})",
+                show_size(largest)
+            );
+            tracing::warn!(status = 413, "refused: {message}");
+            return Err(Answer {
+                status: 413,
+                body: json!({ "error": message }).to_string().into(),
+                outcome: Outcome::too_large,
+                notes: "".into(),
+            });
+        }
+        Err(Refused::Busy(refusal)) => refusal,
+    };
+    app.metrics.refused(refusal);
+    let why = match refusal {
+        Refusal::ordinary_lane | Refusal::large_lane => {
+            "too many bodies are being received; try again later"
+        }
+        Refusal::peer => "this address is sending too many bodies at once; try again later",
+        Refusal::connections => "too many open connections; try again later",
+    };
+    tracing::warn!(
+        status = 503,
+        ?refusal,
+        ?peer,
+        "refused before reading: {why}"
+    );
+    Err(Answer {
+        status: 503,
+        body: json!({ "error": why }).to_string().into(),
+        outcome: Outcome::busy,
+        notes: "".into(),
+    })
+}
+
+/// Reads the body, at most `reservation`'s bytes of it, within `timeout`, into one buffer
+/// (no copy at the end: what is held is what was reserved).
+async fn read_body(
+    body: Body,
+    reservation: &Reservation,
+    timeout: Duration,
+) -> Result<Bytes, WebhookError> {
+    let cap = usize::try_from(reservation.bytes()).unwrap_or(MAX_BODY_BYTES);
+    let mut limited = Limited::new(body, cap);
+    let collect = async {
+        // A declared length is allocated at once (its pages are only touched as the bytes
+        // come); a chunked body grows as it comes.
+        let initial = limited
+            .size_hint()
+            .exact()
+            .map_or(16 * 1024, |n| usize::try_from(n).unwrap_or(cap).min(cap));
+        let mut buf = Vec::with_capacity(initial);
+        while let Some(frame) = limited.frame().await {
+            if let Ok(data) = frame?.into_data() {
+                buf.extend_from_slice(&data);
+            }
+        }
+        Ok::<_, axum::BoxError>(buf)
+    };
+    match tokio::time::timeout(timeout, collect).await {
+        Ok(Ok(buf)) => Ok(Bytes::from(buf)),
         Ok(Err(e)) if e.is::<LengthLimitError>() => Err(WebhookError::TooLarge),
         Ok(Err(_)) => Err(WebhookError::BodyUnreadable("the connection failed")),
-        Err(_) => Err(WebhookError::BodyUnreadable("it took longer than 30 s")),
+        Err(_) => Err(WebhookError::BodyUnreadable("it took too long to arrive")),
     }
 }
 
@@ -272,18 +443,27 @@ fn rejected(app: &AppState, err: &WebhookError) -> Answer {
     Answer::rejected(err)
 }
 
-/// The whole of one delivery, but for the HTTP response.
-async fn handle(app: &AppState, headers: &HeaderMap, body: Body) -> Answer {
-    let body = match read_body(headers, body).await {
+/// The whole of one delivery, but for the HTTP response; `reservation` is given back once
+/// the signature is checked (and on every way out before that).
+async fn handle(
+    app: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+    reservation: Reservation,
+) -> Answer {
+    let body = match read_body(body, &reservation, app.preauth.limits().body_timeout).await {
         Ok(b) => b,
         Err(e) => return rejected(app, &e),
     };
-    if let Err(e) = webhook::verify_signature(
+    let verified = webhook::verify_signature(
         &app.secrets,
         header_bytes(headers, SIGNATURE_HEADER),
         headers.contains_key(SHA1_SIGNATURE_HEADER),
         &body,
-    ) {
+    );
+    // Signed by GitHub or refused: either way no longer a stranger's bytes.
+    drop(reservation);
+    if let Err(e) = verified {
         return rejected(app, &e);
     }
     let (event_name, delivery) = match webhook::event_name(header_bytes(headers, EVENT_HEADER))

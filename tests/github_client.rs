@@ -1,6 +1,6 @@
 //! The GitHub client against the fake GitHub over real HTTP: App auth and its token cache,
 //! per-run tokens, permissions, rate limits and faults, comments that are never posted
-//! twice, and the catch-up of failed webhook deliveries.
+//! twice, and the App's webhook delivery list (the catch-up itself: tests/catch_up.rs).
 
 mod support;
 
@@ -803,45 +803,10 @@ async fn a_pull_request_github_did_not_open_is_posted_again_once() {
     .await;
 }
 
-#[tokio::test]
-async fn catch_up_redelivers_each_failed_delivery_once() {
-    within(30, async {
-        let clock = manual_clock();
-        let fake = fake(&clock).await;
-        let client = app_client(&fake, &clock);
-        fake.add_delivery("ok-1", "issue_comment", 202, Duration::from_secs(600));
-        let failed = fake.add_delivery("down-1", "pull_request", 502, Duration::from_secs(500));
-        let retried = fake.add_delivery("down-2", "issue_comment", 0, Duration::from_secs(400));
-        // down-2 was already redelivered, successfully.
-        fake.with(|m| {
-            m.deliveries.push(support::fake_github::Delivery {
-                id: 99_999,
-                guid: "down-2".into(),
-                delivered_at: clock_now(&clock) - Duration::from_secs(300),
-                redelivery: true,
-                status_code: 202,
-                event: "issue_comment".into(),
-            })
-        });
-        let _ = retried;
-
-        let first = client.redeliver_failed(HOUR, 30).await.expect("catch-up");
-        assert_eq!(first, vec![failed]);
-        let second = client
-            .redeliver_failed(HOUR, 30)
-            .await
-            .expect("catch-up again");
-        assert!(second.is_empty(), "already redelivered: {second:?}");
-        assert_eq!(fake.with(|m| m.redelivered.clone()), vec![failed]);
-        assert_clean(&fake);
-    })
-    .await;
-}
-
 const HOUR: Duration = Duration::from_secs(3600);
 
 #[tokio::test]
-async fn catch_up_pages_back_through_its_window_and_no_further() {
+async fn the_delivery_list_is_read_page_by_page_back_to_a_time_and_no_further() {
     within(30, async {
         let clock = manual_clock();
         let fake = fake(&clock).await;
@@ -856,22 +821,28 @@ async fn catch_up_pages_back_through_its_window_and_no_further() {
         let deep = fake.add_delivery("down-deep", "pull_request", 0, minutes(235.5));
         let old = fake.add_delivery("down-old", "pull_request", 502, minutes(250.5));
         let pages = || fake.count("GET", "/app/hook/deliveries");
+        let since = clock_now(&clock) - 4 * HOUR;
+        let ids = |read: &agentpods::github::client::DeliveriesRead| -> Vec<u64> {
+            read.deliveries
+                .iter()
+                .filter(|d| d.status_code != 202)
+                .map(|d| d.id)
+                .collect()
+        };
 
         // At most two pages: the failed delivery on the third is not reached.
-        let capped = client
-            .redeliver_failed(4 * HOUR, 2)
-            .await
-            .expect("catch-up");
-        assert_eq!(capped, vec![recent]);
+        let capped = client.hook_deliveries(since, 2).await.expect("the list");
+        assert!(capped.cut_short);
+        assert_eq!(ids(&capped), vec![recent]);
         assert_eq!(pages(), 2);
 
-        // The window, four hours: pages until one reaches back past it (the third of
-        // five), following GitHub's cursor; nothing older is redelivered.
-        let first = client
-            .redeliver_failed(4 * HOUR, 30)
-            .await
-            .expect("catch-up");
-        assert_eq!(first, vec![deep]);
+        // Four hours back: pages until one reaches back past it (the third of five),
+        // following GitHub's cursor; nothing older is kept.
+        let read = client.hook_deliveries(since, 30).await.expect("the list");
+        assert!(!read.cut_short);
+        assert_eq!(ids(&read), vec![recent, deep]);
+        assert!(read.deliveries.iter().all(|d| d.id != old));
+        assert_eq!(read.deliveries.len(), 240 + 2);
         assert_eq!(pages(), 2 + 3);
         let cursors: Vec<String> = fake
             .requests()
@@ -886,8 +857,6 @@ async fn catch_up_pages_back_through_its_window_and_no_further() {
                 .all(|r| r.contains("?per_page=100&cursor=v1_") && r.ends_with("-> 200")),
             "{cursors:#?}"
         );
-        assert_eq!(fake.with(|m| m.redelivered.clone()), vec![recent, deep]);
-        assert!(!fake.with(|m| m.redelivered.contains(&old)));
         assert_clean(&fake);
     })
     .await;

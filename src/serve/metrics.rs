@@ -69,6 +69,30 @@ pub enum Outcome {
     /// Not decidable until GitHub answers (who may run, a pull request's head): nothing
     /// done, 503 so that it comes again.
     deferred,
+    /// Refused before its body was read: over a pre-authentication bound (503).
+    busy,
+}
+
+/// Why a request was refused before its body was read (see [`crate::serve::preauth`]).
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum Refusal {
+    /// The ordinary lane's budget is spent.
+    ordinary_lane,
+    /// The large lane's budget is spent.
+    large_lane,
+    /// The sender's address holds its share.
+    peer,
+    /// As many connections are open as allowed.
+    connections,
+}
+
+/// A lane of the pre-authentication budget.
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum Lane {
+    ordinary,
+    large,
 }
 
 /// Why a signature was refused.
@@ -107,6 +131,16 @@ struct DeliveryLabels {
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ReasonLabels {
     reason: SignatureFailure,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RefusalLabels {
+    reason: Refusal,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LaneLabels {
+    lane: Lane,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -174,6 +208,9 @@ pub struct Metrics {
     runs: Family<RunLabels, Counter>,
     reloads: Family<ReloadLabels, Counter>,
     phases: Family<PhaseLabels, Gauge>,
+    refusals: Family<RefusalLabels, Counter>,
+    preauth_bytes: Family<LaneLabels, Gauge>,
+    connections: Gauge,
 }
 
 impl Default for Metrics {
@@ -192,6 +229,9 @@ impl Metrics {
         let runs = Family::default();
         let reloads = Family::default();
         let phases = Family::default();
+        let refusals = Family::default();
+        let preauth_bytes = Family::<LaneLabels, Gauge>::default();
+        let connections = Gauge::default();
         registry.register(
             "webhook_deliveries",
             "Webhook deliveries by event and by how they were answered",
@@ -222,6 +262,25 @@ impl Metrics {
             "AgentRuns by phase, as the leading replica's controller sees them",
             phases.clone(),
         );
+        registry.register(
+            "webhook_preauth_refusals",
+            "Requests refused before their body was read, by the bound they met (503)",
+            refusals.clone(),
+        );
+        registry.register(
+            "webhook_preauth_bytes",
+            "Bytes reserved now for bodies whose signatures are not checked yet, by lane",
+            preauth_bytes.clone(),
+        );
+        registry.register(
+            "http_connections",
+            "HTTP connections open now",
+            connections.clone(),
+        );
+        // Both lanes show from the start, at 0.
+        for lane in [Lane::ordinary, Lane::large] {
+            let _ = preauth_bytes.get_or_create(&LaneLabels { lane });
+        }
         Metrics {
             registry,
             deliveries,
@@ -230,6 +289,9 @@ impl Metrics {
             runs,
             reloads,
             phases,
+            refusals,
+            preauth_bytes,
+            connections,
         }
     }
 
@@ -244,6 +306,29 @@ impl Metrics {
         self.signature_failures
             .get_or_create(&ReasonLabels { reason })
             .inc();
+    }
+
+    pub fn refused(&self, reason: Refusal) {
+        self.refusals.get_or_create(&RefusalLabels { reason }).inc();
+    }
+
+    /// How many requests were refused for `reason`.
+    pub fn refusals(&self, reason: Refusal) -> u64 {
+        self.refusals
+            .get(&RefusalLabels { reason })
+            .map_or(0, |c| c.get())
+    }
+
+    /// The gauge of bytes reserved in `lane` (shared: setting it sets the metric).
+    pub fn preauth_gauge(&self, lane: Lane) -> Gauge {
+        self.preauth_bytes
+            .get_or_create(&LaneLabels { lane })
+            .clone()
+    }
+
+    /// The gauge of open connections (shared).
+    pub fn connections_gauge(&self) -> Gauge {
+        self.connections.clone()
     }
 
     pub fn run(&self, result: RunResult) {

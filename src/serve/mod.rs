@@ -3,17 +3,21 @@
 //! - [`crate::server`]: the HTTP routes and the webhook handler.
 //! - [`intake`]: one verified delivery → parse, plan, render → launch → the answer.
 //! - [`launcher`]: the seam where a run is durably recorded ([`launcher::DryRunLauncher`] today).
+//! - [`catch_up`]: asks GitHub to redeliver what failed on our side, with backoff.
 //! - [`deliveries`]: repeated deliveries get the first answer and launch nothing new.
 //! - [`reload`]: services.yaml in force, reloaded on SIGHUP and on file change.
 //! - [`metrics`]: the Prometheus metrics.
+//! - [`preauth`]: what a stranger can make the service hold before a signature is checked.
 //! - [`probe`]: the background checks behind `/readyz` (the cluster, GitHub).
 //! - [`replay`]: signs a payload and POSTs it, as GitHub would.
 
+pub mod catch_up;
 pub mod deliveries;
 pub mod github;
 pub mod intake;
 pub mod launcher;
 pub mod metrics;
+pub mod preauth;
 pub mod probe;
 pub mod reload;
 pub mod replay;
@@ -21,7 +25,7 @@ pub mod replay;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::SubscriberExt;
@@ -71,6 +75,8 @@ pub struct ServeOptions {
     pub lease_namespace: String,
     /// This replica's name (the pod's), for the Lease and Events.
     pub identity: String,
+    /// What a stranger can make the service hold before a signature is checked.
+    pub limits: preauth::Limits,
 }
 
 /// Why the service did not start (or stopped badly).
@@ -78,6 +84,8 @@ pub struct ServeOptions {
 pub enum ServeError {
     #[error(transparent)]
     Secrets(#[from] SecretsError),
+    #[error(transparent)]
+    Limits(#[from] preauth::LimitsError),
     #[error(
         "cannot reach Kubernetes ({0}); set KUBECONFIG or run in a cluster, or start with --dry-run to launch nothing"
     )]
@@ -143,6 +151,7 @@ pub fn init_logging(format: LogFormat) -> tracing_appender::non_blocking::Worker
 pub async fn build_state(
     options: &ServeOptions,
 ) -> Result<(Arc<AppState>, Option<kube::Client>), ServeError> {
+    options.limits.check()?;
     // Bad GitHub credentials are refused before listening.
     let github = github_client()?.map(Arc::new);
     let secrets = WebhookSecrets::from_file_or_env(
@@ -158,6 +167,7 @@ pub async fn build_state(
         return Ok((
             Arc::new(
                 AppState::new(secrets, config, Arc::new(launcher))
+                    .with_limits(options.limits.clone())
                     .with_github(github)
                     .probing_github(PROBE_EVERY),
             ),
@@ -175,6 +185,7 @@ pub async fn build_state(
     Ok((
         Arc::new(
             AppState::new(secrets, config, Arc::new(launcher))
+                .with_limits(options.limits.clone())
                 .with_github(github)
                 .probing_github(PROBE_EVERY),
         ),
@@ -229,52 +240,6 @@ pub fn github_client() -> Result<Option<GithubClient>, ServeError> {
     Ok(Some(client))
 }
 
-/// How often the leader asks GitHub to redeliver the webhooks that failed.
-const CATCH_UP_EVERY: Duration = Duration::from_secs(10 * 60);
-/// How far back a catch-up looks at most, and on a new leader's first pass: GitHub
-/// redelivers nothing older than three days.
-const CATCH_UP_WINDOW: Duration = Duration::from_secs(3 * 24 * 3600);
-/// A later pass looks back to the start of the last one that went through, and this much
-/// further (deliveries GitHub lists a little late).
-const CATCH_UP_OVERLAP: Duration = Duration::from_secs(5 * 60);
-/// At most this many pages of 100 deliveries are read per pass.
-const CATCH_UP_MAX_PAGES: u32 = 30;
-
-/// How far back a catch-up pass starting `now` looks, the last one that went through
-/// having started at `last` (none yet: the whole window).
-fn catch_up_window(last: Option<SystemTime>, now: SystemTime) -> Duration {
-    last.and_then(|t| now.duration_since(t).ok())
-        .map(|since| since + CATCH_UP_OVERLAP)
-        .unwrap_or(CATCH_UP_WINDOW)
-        .min(CATCH_UP_WINDOW)
-}
-
-/// GitHub never retries a failed delivery: on start and every few minutes, the leader
-/// asks it to redeliver those that failed (the App's hook deliveries since the last pass,
-/// page by page), once each.
-async fn catch_up(github: Arc<GithubClient>, mut stop: tokio::sync::watch::Receiver<bool>) {
-    let mut last = None;
-    loop {
-        let now = SystemTime::now();
-        let window = catch_up_window(last, now);
-        match github.redeliver_failed(window, CATCH_UP_MAX_PAGES).await {
-            Ok(ids) => {
-                last = Some(now);
-                if ids.is_empty() {
-                    tracing::debug!("catch-up: no failed deliveries");
-                } else {
-                    tracing::info!(count = ids.len(), "catch-up: failed deliveries redelivered");
-                }
-            }
-            Err(e) => tracing::warn!("catch-up: cannot list or redeliver failed deliveries: {e}"),
-        }
-        tokio::select! {
-            _ = stop.wait_for(|s| *s) => return,
-            _ = tokio::time::sleep(CATCH_UP_EVERY) => {}
-        }
-    }
-}
-
 /// Runs the controller while this replica leads, until `stopping` turns true.
 fn spawn_controller(
     options: &ServeOptions,
@@ -324,7 +289,7 @@ fn spawn_controller(
             );
             let catch_up = app
                 .clone()
-                .map(|app| tokio::spawn(catch_up(app, stop.clone())));
+                .map(|app| tokio::spawn(catch_up::run(app, stop.clone())));
             async move {
                 controller::run(ctx, async move {
                     let _ = stop.wait_for(|s| *s).await;
@@ -468,36 +433,5 @@ pub async fn watch_config(
             } => "SIGHUP",
         };
         let _ = reload_now(&state, why).await;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_catch_up_looks_back_to_the_last_pass_that_went_through_and_never_past_three_days() {
-        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_767_225_600);
-        assert_eq!(catch_up_window(None, now), CATCH_UP_WINDOW);
-        assert_eq!(
-            catch_up_window(Some(now - CATCH_UP_EVERY), now),
-            CATCH_UP_EVERY + CATCH_UP_OVERLAP
-        );
-        // Passes that failed for a day: the next one covers that day.
-        let day = Duration::from_secs(24 * 3600);
-        assert_eq!(
-            catch_up_window(Some(now - day), now),
-            day + CATCH_UP_OVERLAP
-        );
-        assert_eq!(
-            catch_up_window(Some(now - 4 * day), now),
-            CATCH_UP_WINDOW,
-            "GitHub redelivers nothing older"
-        );
-        // A clock that went back: the whole window.
-        assert_eq!(
-            catch_up_window(Some(now + CATCH_UP_EVERY), now),
-            CATCH_UP_WINDOW
-        );
     }
 }

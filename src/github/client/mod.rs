@@ -1389,41 +1389,6 @@ impl GithubClient {
             .await?;
         Ok(())
     }
-
-    /// One catch-up pass: every delivery of the last `window` (read in at most
-    /// `max_pages` pages of 100) whose latest attempt failed is asked for again, once.
-    /// The ids of the attempts redelivered.
-    pub async fn redeliver_failed(
-        &self,
-        window: Duration,
-        max_pages: u32,
-    ) -> Result<Vec<u64>, GithubError> {
-        let since = self
-            .now()
-            .checked_sub(window)
-            .unwrap_or(std::time::UNIX_EPOCH);
-        let read = self.hook_deliveries(since, max_pages).await?;
-        if read.cut_short {
-            tracing::warn!(
-                pages = max_pages,
-                "catch-up: more deliveries than {max_pages} pages hold within the window; older failed ones are not redelivered"
-            );
-        }
-        let mut latest: BTreeMap<&str, &HookDelivery> = BTreeMap::new();
-        for d in &read.deliveries {
-            let slot = latest.entry(&d.guid).or_insert(d);
-            if (d.delivered_at, d.id) > (slot.delivered_at, slot.id) {
-                *slot = d;
-            }
-        }
-        let mut redelivered = Vec::new();
-        for d in latest.values().filter(|d| d.failed()) {
-            self.redeliver(d.id).await?;
-            tracing::info!(guid = %d.guid, event = %d.event, "asked GitHub to redeliver a failed delivery");
-            redelivered.push(d.id);
-        }
-        Ok(redelivered)
-    }
 }
 
 /// The `cursor` of the page after this one, from the `Link` header's `rel="next"` URL.

@@ -122,6 +122,9 @@ pub struct Model {
     pub deliveries: Vec<Delivery>,
     /// Ids of the delivery attempts asked for again.
     pub redelivered: Vec<u64>,
+    /// What our endpoint answers the next redeliveries of a delivery (by guid), in turn;
+    /// the last one stays. None scripted: 202.
+    pub endpoint_answers: HashMap<String, VecDeque<u16>>,
     next_id: u64,
 }
 
@@ -270,6 +273,29 @@ impl FakeGithub {
                 event: event.to_owned(),
             });
             id
+        })
+    }
+
+    /// Our endpoint answers the redeliveries of `guid` with `statuses`, in turn (the last
+    /// one from then on; 0: no answer, as GitHub records a timeout).
+    pub fn answer_redeliveries(&self, guid: &str, statuses: &[u16]) {
+        self.with(|m| {
+            m.endpoint_answers
+                .insert(guid.to_owned(), statuses.iter().copied().collect())
+        });
+    }
+
+    /// The times at which `guid` was delivered again, oldest first.
+    pub fn redeliveries_of(&self, guid: &str) -> Vec<SystemTime> {
+        self.with(|m| {
+            let mut times: Vec<SystemTime> = m
+                .deliveries
+                .iter()
+                .filter(|d| d.guid == guid && d.redelivery)
+                .map(|d| d.delivered_at)
+                .collect();
+            times.sort();
+            times
         })
     }
 
@@ -984,7 +1010,11 @@ fn route(
                 .map(|d| {
                     json!({"id": d.id, "guid": d.guid, "delivered_at": rfc3339(d.delivered_at),
                            "redelivery": d.redelivery, "duration": 0.1,
-                           "status": if d.status_code < 300 { "OK" } else { "Bad Gateway" },
+                           "status": match d.status_code {
+                               0 => "timed out".to_owned(),
+                               200..=299 => "OK".to_owned(),
+                               code => format!("Invalid HTTP Response: {code}"),
+                           },
                            "status_code": d.status_code, "event": d.event, "action": null,
                            "installation_id": null, "repository_id": null})
                 })
@@ -1009,14 +1039,20 @@ fn route(
                 return error(StatusCode::NOT_FOUND, "Not Found");
             };
             m.redelivered.push(id);
-            // GitHub delivers again; our endpoint answers it this time.
+            // GitHub delivers again, as a new attempt with the same guid, and records what
+            // our endpoint answers.
+            let status_code = match m.endpoint_answers.get_mut(&d.guid) {
+                Some(script) if script.len() > 1 => script.pop_front().unwrap_or(202),
+                Some(script) => script.front().copied().unwrap_or(202),
+                None => 202,
+            };
             let new_id = m.id();
             m.deliveries.push(Delivery {
                 id: new_id,
                 guid: d.guid,
                 delivered_at: now,
                 redelivery: true,
-                status_code: 202,
+                status_code,
                 event: d.event,
             });
             json_response(StatusCode::ACCEPTED, json!({}))

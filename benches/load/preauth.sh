@@ -1,0 +1,178 @@
+#!/usr/bin/env bash
+# What an attacker's slow unsigned uploads cost `agentpods serve`, and whether GitHub's
+# signed deliveries still get through meanwhile (docs/operations.md, "Before a signature
+# is checked").
+#
+# Runs the debug build of the service (`cargo build`; never a release build) with
+# `--dry-run` on loopback, then for DURATION seconds (30):
+#   - UPLOADS (200) attackers, spread over 50 loopback addresses, each declaring a 25 MiB
+#     body with a made-up signature and sending it at RATE_KIB (1280) KiB/s: slow, but
+#     each would finish within the body timeout. An attacker refused (503) tries again
+#     after a pause; one answered otherwise starts over.
+#   - one signed delivery (tests/payloads/pull_request/draft-opened.json, a draft: no
+#     agent starts) every 100 ms from 127.0.0.1, each with a fresh delivery id.
+# It reports the server's peak RSS (VmHWM from /proc; target: under 256 MiB) and how many
+# signed deliveries were answered 2xx. Should the server's RSS pass MAX_RSS_MIB (1024),
+# as a build without the pre-authentication budget does, it is stopped there and the
+# report says so.
+#
+# Needs: python3, curl, openssl, a Rust toolchain (or AGENTPODS_BIN: another debug build
+# to measure, e.g. one from before a change).
+# Usage: benches/load/preauth.sh
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+SECRET="load-test-secret"
+PAYLOAD="tests/payloads/pull_request/draft-opened.json"
+DURATION="${DURATION:-30}"
+UPLOADS="${UPLOADS:-200}"
+RATE_KIB="${RATE_KIB:-1280}"
+MAX_RSS_MIB="${MAX_RSS_MIB:-1024}"
+PORT="${PORT:-18191}"
+
+for tool in python3 curl openssl; do
+    command -v "$tool" >/dev/null || { echo "error: $tool is needed" >&2; exit 1; }
+done
+if [ -z "${AGENTPODS_BIN:-}" ]; then
+    cargo build --quiet
+    AGENTPODS_BIN="${CARGO_TARGET_DIR:-target}/debug/agentpods"
+fi
+
+work="$(mktemp -d)"
+server=""
+cleanup() {
+    [ -n "$server" ] && kill -TERM "$server" 2>/dev/null || true
+    wait 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+GITHUB_WEBHOOK_SECRET="$SECRET" "$AGENTPODS_BIN" serve --config services.yaml \
+    --listen "127.0.0.1:$PORT" --dry-run 2>"$work/serve.log" &
+server=$!
+
+hex="$(openssl dgst -sha256 -hmac "$SECRET" -r <"$PAYLOAD" | cut -d' ' -f1)"
+ready=""
+for _ in $(seq 100); do
+    code="$(curl -s -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.1:$PORT/webhook" \
+        -H 'Content-Type: application/json' -H 'X-GitHub-Event: pull_request' \
+        -H "X-GitHub-Delivery: ready-$RANDOM" -H "X-Hub-Signature-256: sha256=$hex" \
+        --data-binary "@$PAYLOAD" || true)"
+    [ "$code" = 200 ] && { ready=1; break; }
+    sleep 0.2
+done
+[ -n "$ready" ] || { echo "error: the service never answered 200" >&2; cat "$work/serve.log" >&2; exit 1; }
+echo "serving: $AGENTPODS_BIN (pid $server), VmHWM before: $(awk '/VmHWM/ { print $2 / 1024 " MiB" }' "/proc/$server/status")"
+
+# The RSS watch: stops the server past MAX_RSS_MIB.
+(
+    while kill -0 "$server" 2>/dev/null; do
+        rss="$(awk '/VmRSS/ { print int($2 / 1024) }' "/proc/$server/status" 2>/dev/null || echo 0)"
+        if [ "${rss:-0}" -gt "$MAX_RSS_MIB" ]; then
+            echo "over $MAX_RSS_MIB MiB" >"$work/exceeded"
+            kill -KILL "$server" 2>/dev/null || true
+            break
+        fi
+        sleep 0.1
+    done
+) &
+
+SECRET="$SECRET" PAYLOAD="$PAYLOAD" DURATION="$DURATION" UPLOADS="$UPLOADS" \
+    RATE_KIB="$RATE_KIB" PORT="$PORT" python3 - <<'PY' | tee "$work/report"
+import asyncio, hashlib, hmac, os, time
+
+secret = os.environ["SECRET"].encode()
+payload = open(os.environ["PAYLOAD"], "rb").read()
+duration = float(os.environ["DURATION"])
+uploads = int(os.environ["UPLOADS"])
+rate = int(os.environ["RATE_KIB"]) * 1024
+port = int(os.environ["PORT"])
+declared = 25 * 1024 * 1024
+chunk = 64 * 1024
+end = time.monotonic() + duration
+counts = {"refused": 0, "answered": 0, "failed": 0, "bytes": 0}
+signed = {"ok": 0, "sent": 0, "worst": 0.0, "statuses": {}}
+
+async def status_of(reader):
+    line = await reader.readline()
+    parts = line.split()
+    return int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
+
+async def attacker(n):
+    source = f"127.0.0.{10 + n % 50}"
+    while time.monotonic() < end:
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=(source, 0))
+        except OSError:
+            counts["failed"] += 1
+            await asyncio.sleep(0.2)
+            continue
+        head = (f"POST /webhook HTTP/1.1\r\nhost: agentpods\r\ncontent-type: application/json\r\n"
+                f"x-github-event: pull_request\r\nx-github-delivery: attack-{n}-{time.monotonic_ns()}\r\n"
+                f"x-hub-signature-256: sha256={'0' * 64}\r\ncontent-length: {declared}\r\n\r\n")
+        answer = asyncio.ensure_future(status_of(reader))
+        try:
+            writer.write(head.encode())
+            sent = 0
+            while sent < declared and not answer.done() and time.monotonic() < end:
+                n_bytes = min(chunk, declared - sent)
+                writer.write(b" " * n_bytes)
+                await writer.drain()
+                sent += n_bytes
+                counts["bytes"] += n_bytes
+                await asyncio.sleep(n_bytes / rate)
+            status = await asyncio.wait_for(answer, timeout=max(0.1, end - time.monotonic()))
+            if status == 503:
+                counts["refused"] += 1
+                await asyncio.sleep(0.2)
+            else:
+                counts["answered"] += 1
+        except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError):
+            counts["failed"] += 1
+        finally:
+            answer.cancel()
+            writer.close()
+
+async def github():
+    i = 0
+    while time.monotonic() < end:
+        i += 1
+        signature = "sha256=" + hmac.new(secret, payload, hashlib.sha256).hexdigest()
+        started = time.monotonic()
+        signed["sent"] += 1
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write((f"POST /webhook HTTP/1.1\r\nhost: agentpods\r\nconnection: close\r\n"
+                          f"content-type: application/json\r\nx-github-event: pull_request\r\n"
+                          f"x-github-delivery: signed-{i}-{time.monotonic_ns()}\r\n"
+                          f"x-hub-signature-256: {signature}\r\ncontent-length: {len(payload)}\r\n\r\n").encode()
+                         + payload)
+            await writer.drain()
+            status = await asyncio.wait_for(status_of(reader), timeout=10)
+            writer.close()
+        except (OSError, asyncio.TimeoutError):
+            status = 0
+        signed["statuses"][status] = signed["statuses"].get(status, 0) + 1
+        if 200 <= status < 300:
+            signed["ok"] += 1
+        signed["worst"] = max(signed["worst"], time.monotonic() - started)
+        await asyncio.sleep(0.1)
+
+async def main():
+    await asyncio.gather(github(), *(attacker(n) for n in range(uploads)))
+
+asyncio.run(main())
+print(f"attackers: {uploads} x 25 MiB at {rate // 1024} KiB/s for {duration:.0f} s: "
+      f"{counts['refused']} refused with 503, {counts['answered']} answered otherwise, "
+      f"{counts['failed']} connections failed, {counts['bytes'] / 2**20:.0f} MiB sent")
+print(f"signed deliveries: {signed['ok']} of {signed['sent']} answered 2xx "
+      f"(statuses {dict(sorted(signed['statuses'].items()))}), slowest {signed['worst'] * 1000:.0f} ms")
+PY
+
+if [ -e "$work/exceeded" ]; then
+    echo "server: stopped when its RSS went $(cat "$work/exceeded")"
+    exit 1
+fi
+hwm="$(awk '/VmHWM/ { printf "%.1f", $2 / 1024 }' "/proc/$server/status")"
+echo "server: peak RSS (VmHWM) ${hwm} MiB (target: under 256 MiB)"
+curl -s "http://127.0.0.1:$PORT/metrics" | grep -E '^agentpods_(webhook_preauth|http_connections)' || true

@@ -1,0 +1,438 @@
+//! What a stranger can make `serve` hold before a delivery's signature is checked: an
+//! attacker's slow unsigned uploads, over real TCP from several loopback addresses (Linux
+//! routes all of 127.0.0.0/8 to `lo`), against the real server, while GitHub's signed
+//! deliveries keep being answered.
+
+mod support;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use agentpods::serve::metrics::Refusal;
+use agentpods::serve::preauth::Limits;
+
+use tokio::net::{TcpSocket, TcpStream};
+
+use support::fixtures::variant;
+use support::server::{Post, TestService, eventually, within};
+
+const MIB: u64 = 1024 * 1024;
+
+/// A real delivery that starts nothing (a draft pull request): 21 KB, as GitHub sends.
+const DRAFT: &str = "pull_request/draft-opened.json";
+
+/// Writes all of `bytes` (tokio's `io-util` is not in the tree: readiness and `try_write`).
+async fn write_all(stream: &TcpStream, mut bytes: &[u8]) -> std::io::Result<()> {
+    while !bytes.is_empty() {
+        stream.writable().await?;
+        match stream.try_write(bytes) {
+            Ok(n) => bytes = &bytes[n..],
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Reads what is there, waiting for something: 0 at the end of the stream.
+async fn read_some(stream: &TcpStream, buf: &mut [u8]) -> std::io::Result<usize> {
+    loop {
+        stream.readable().await?;
+        match stream.try_read(buf) {
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            other => return other,
+        }
+    }
+}
+
+/// The loopback address `127.0.0.n`.
+fn peer(n: u8) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(127, 0, 0, n))
+}
+
+/// A TCP connection to `to` from the loopback address `from`.
+async fn connect_from(from: IpAddr, to: SocketAddr) -> TcpStream {
+    let socket = TcpSocket::new_v4().expect("a socket");
+    socket
+        .bind(SocketAddr::new(from, 0))
+        .unwrap_or_else(|e| panic!("bind {from}: {e}"));
+    socket
+        .connect(to)
+        .await
+        .unwrap_or_else(|e| panic!("connect from {from} to {to}: {e}"))
+}
+
+/// The status line's code and the headers of an HTTP answer, as far as they were read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Head {
+    status: u16,
+    retry_after: Option<String>,
+}
+
+/// Reads an answer's head from `stream`; `None` if the connection closed first.
+async fn read_head(stream: &mut TcpStream) -> Option<Head> {
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+        match read_some(stream, &mut buf).await {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => seen.extend_from_slice(&buf[..n]),
+        }
+    }
+    let text = String::from_utf8_lossy(&seen);
+    let status = text.split(' ').nth(1)?.parse().ok()?;
+    let retry_after = text.lines().find_map(|l| {
+        let (name, value) = l.split_once(':')?;
+        name.eq_ignore_ascii_case("retry-after")
+            .then(|| value.trim().to_owned())
+    });
+    Some(Head {
+        status,
+        retry_after,
+    })
+}
+
+/// An attacker's upload: it declares `declared` bytes, signs them with a made-up (but
+/// well-formed) signature, sends the head and a first kilobyte, then trickles.
+struct SlowUpload {
+    stream: TcpStream,
+}
+
+impl SlowUpload {
+    async fn start(from: IpAddr, to: SocketAddr, declared: u64, n: usize) -> SlowUpload {
+        let stream = connect_from(from, to).await;
+        let head = format!(
+            "POST /webhook HTTP/1.1\r\nhost: agentpods\r\ncontent-type: application/json\r\n\
+             x-github-event: pull_request\r\nx-github-delivery: attack-{n}\r\n\
+             x-hub-signature-256: sha256={}\r\ncontent-length: {declared}\r\n\r\n",
+            "0".repeat(64)
+        );
+        // Head and first kilobyte in one write (one segment on loopback), so the server
+        // reads both at once and a refusal closes a connection it has read all of. The
+        // server may already have answered and closed: what it said is read later.
+        let mut first = head.into_bytes();
+        first.extend_from_slice(&[b' '; 1024]);
+        let _ = write_all(&stream, &first).await;
+        SlowUpload { stream }
+    }
+
+    /// The answer, if one comes within `wait` (a held upload gets none).
+    async fn answer_within(&mut self, wait: Duration) -> Option<Head> {
+        tokio::time::timeout(wait, read_head(&mut self.stream))
+            .await
+            .ok()
+            .flatten()
+    }
+
+    /// A few more bytes, as a trickling sender does.
+    async fn trickle(&mut self) {
+        let _ = write_all(&self.stream, b"    ").await;
+    }
+}
+
+/// What each upload was answered within `wait`, all waiting at once (`None`: held).
+async fn answers_within(uploads: &mut [SlowUpload], wait: Duration) -> Vec<Option<Head>> {
+    futures_util::future::join_all(uploads.iter_mut().map(|u| u.answer_within(wait))).await
+}
+
+/// Sends `post` from `from` over a connection of its own and reads the answer's head.
+async fn send_from(from: IpAddr, to: SocketAddr, post: &Post) -> Head {
+    let mut stream = connect_from(from, to).await;
+    let mut request = format!(
+        "POST {} HTTP/1.1\r\nhost: agentpods\r\nconnection: close\r\ncontent-length: {}\r\n",
+        post.path,
+        post.body.len()
+    );
+    for (name, value) in &post.headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    write_all(&stream, request.as_bytes())
+        .await
+        .expect("send the head");
+    let _ = write_all(&stream, &post.body).await;
+    read_head(&mut stream)
+        .await
+        .unwrap_or_else(|| panic!("no answer to {} from {from}", post.path))
+}
+
+/// A service in this process with these bounds.
+fn service_with(limits: Limits) -> TestService {
+    let mut service = TestService::start();
+    let state = Arc::try_unwrap(service.state).unwrap_or_else(|_| panic!("a fresh state"));
+    service.state = Arc::new(state.with_limits(limits));
+    service
+}
+
+fn draft(delivery: &str) -> Post {
+    Post::delivery("pull_request", delivery, variant(DRAFT).body())
+}
+
+/// The value of a metric line in `/metrics`, 0 when the line is not there.
+fn metric(text: &str, series: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn two_hundred_slow_unsigned_uploads_are_refused_past_the_budget_while_signed_deliveries_flow()
+ {
+    within(60, async {
+        let service = TestService::start();
+        let server = service.listen().await;
+
+        // 200 uploads that each declare GitHub's largest body (25 MiB) and send a
+        // trickle, from 50 addresses: four each.
+        let mut uploads = Vec::new();
+        for n in 0..200 {
+            let from = peer(10 + (n % 50) as u8);
+            uploads.push(SlowUpload::start(from, server.address, 25 * MIB, n).await);
+        }
+        let answers = answers_within(&mut uploads, Duration::from_secs(2)).await;
+        let held = answers.iter().filter(|a| a.is_none()).count();
+        let refused: Vec<&Head> = answers.iter().flatten().collect();
+
+        // While they are held, GitHub's signed deliveries are answered, from its own
+        // addresses and from an address the attacker also uses.
+        for i in 0..20u8 {
+            let from = if i % 2 == 0 { peer(200 + i) } else { peer(10) };
+            let head = send_from(from, server.address, &draft(&format!("signed-{i}"))).await;
+            assert_eq!(
+                head.status, 200,
+                "signed delivery {i} from {from}: {head:?}"
+            );
+        }
+
+        // At most what the large-body budget holds (64 MiB: two) is buffered; every
+        // other upload was told at once to come back later.
+        assert_eq!(Limits::default().large_budget, 64 * MIB);
+        assert!(
+            (1..=2).contains(&held),
+            "{held} uploads of 25 MiB held at once; {} refused",
+            refused.len()
+        );
+        assert_eq!(refused.len(), 200 - held);
+        for head in &refused {
+            assert_eq!(head.status, 503, "{head:?}");
+            let after: u64 = head
+                .retry_after
+                .as_deref()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or_else(|| panic!("no Retry-After in {head:?}"));
+            assert!(after > 0);
+        }
+        let text = Post::get("/metrics").send_to(server.address).await.text();
+        let by_reason = metric(
+            &text,
+            r#"agentpods_webhook_preauth_refusals_total{reason="large_lane"}"#,
+        ) + metric(
+            &text,
+            r#"agentpods_webhook_preauth_refusals_total{reason="peer"}"#,
+        );
+        assert_eq!(by_reason, 200 - held as u64, "{text}");
+
+        // The held ones still trickle; when their senders give up, what they reserved is
+        // released.
+        for upload in &mut uploads {
+            upload.trickle().await;
+        }
+        drop(uploads);
+        let address = server.address;
+        let mut reserved = u64::MAX;
+        while reserved != 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            let text = Post::get("/metrics").send_to(address).await.text();
+            reserved = metric(&text, r#"agentpods_webhook_preauth_bytes{lane="large"}"#)
+                + metric(&text, r#"agentpods_webhook_preauth_bytes{lane="ordinary"}"#);
+            assert!(
+                text.contains("agentpods_webhook_preauth_bytes"),
+                "no gauge of reserved bytes in:\n{text}"
+            );
+        }
+        server.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn one_address_cannot_take_more_than_its_share_of_the_ordinary_lane() {
+    within(60, async {
+        let service = TestService::start();
+        let server = service.listen().await;
+        let attacker = peer(9);
+
+        // Ordinary-sized uploads (1 MiB each) from one address: its share is 32 MiB.
+        assert_eq!(Limits::default().per_peer, 32 * MIB);
+        assert_eq!(Limits::default().ordinary_size, MIB);
+        let mut uploads = Vec::new();
+        for n in 0..40 {
+            uploads.push(SlowUpload::start(attacker, server.address, MIB, n).await);
+        }
+        let answers = answers_within(&mut uploads, Duration::from_secs(2)).await;
+        let held = answers.iter().filter(|a| a.is_none()).count();
+        assert_eq!(held, 32, "{answers:?}");
+        assert!(
+            answers
+                .iter()
+                .flatten()
+                .all(|h| h.status == 503 && h.retry_after.is_some()),
+            "{answers:?}"
+        );
+
+        // That address is refused even a real delivery while it holds its share...
+        let head = send_from(attacker, server.address, &draft("from-the-attacker")).await;
+        assert_eq!(head.status, 503, "{head:?}");
+        // ...and every other address is served.
+        let head = send_from(peer(8), server.address, &draft("from-github")).await;
+        assert_eq!(head.status, 200, "{head:?}");
+        assert_eq!(service.state.metrics.refusals(Refusal::peer), 8 + 1);
+        drop(uploads);
+        server.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn past_the_connection_cap_a_connection_is_answered_503_at_once_and_its_slot_comes_back() {
+    within(30, async {
+        let service = service_with(Limits {
+            max_connections: 4,
+            ..Limits::default()
+        });
+        let server = service.listen().await;
+        let mut idle = Vec::new();
+        for _ in 0..4 {
+            idle.push(connect_from(peer(20), server.address).await);
+        }
+        let state = service.state.clone();
+        eventually(|| state.preauth.open_connections() == 4).await;
+
+        // The fifth is told before it says anything.
+        let mut fifth = connect_from(peer(21), server.address).await;
+        let head = read_head(&mut fifth).await.expect("an answer");
+        assert_eq!(head.status, 503, "{head:?}");
+        assert!(head.retry_after.is_some(), "{head:?}");
+        assert_eq!(service.state.metrics.refusals(Refusal::connections), 1);
+
+        // The idle ones go; their slots come back.
+        drop(idle);
+        eventually(|| state.preauth.open_connections() == 0).await;
+        let head = send_from(peer(21), server.address, &draft("after-the-crowd")).await;
+        assert_eq!(head.status, 200, "{head:?}");
+        server.stop().await;
+        assert_eq!(service.state.preauth.open_connections(), 0);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn what_a_body_reserved_is_given_back_on_every_way_out() {
+    within(30, async {
+        let service = service_with(Limits {
+            body_timeout: Duration::from_millis(300),
+            ..Limits::default()
+        });
+        let server = service.listen().await;
+        let state = service.state.clone();
+        let held = move || state.preauth.held();
+        let declared = 100 * 1024;
+
+        // A sender that stalls (slowloris) is cut off by the body timeout.
+        let mut stalled = SlowUpload::start(peer(30), server.address, declared, 1).await;
+        let head = stalled
+            .answer_within(Duration::from_secs(5))
+            .await
+            .expect("an answer once the body timeout passes");
+        assert_eq!(head.status, 400, "{head:?}");
+        eventually(|| held() == (0, 0, 0)).await;
+
+        // A sender that goes away halfway through its body.
+        let gone = SlowUpload::start(peer(31), server.address, declared, 2).await;
+        eventually(|| held() == (declared, 0, 1)).await;
+        drop(gone);
+        eventually(|| held() == (0, 0, 0)).await;
+
+        // A body whose signature does not match, sent whole.
+        let forged = draft("forged").body(b"{}".to_vec());
+        assert_eq!(
+            send_from(peer(32), server.address, &forged).await.status,
+            401
+        );
+        assert_eq!(held(), (0, 0, 0));
+
+        // A signed delivery.
+        let signed = draft("signed");
+        assert_eq!(
+            send_from(peer(33), server.address, &signed).await.status,
+            200
+        );
+        assert_eq!(held(), (0, 0, 0));
+        server.stop().await;
+    })
+    .await;
+}
+
+/// `bytes` as one chunk of a chunked body.
+fn chunk(bytes: &[u8]) -> Vec<u8> {
+    let mut out = format!("{:x}\r\n", bytes.len()).into_bytes();
+    out.extend_from_slice(bytes);
+    out.extend_from_slice(b"\r\n");
+    out
+}
+
+/// Sends `post` from `from` with a chunked body (no Content-Length), in chunks of `size`,
+/// and reads the answer's head.
+async fn send_chunked(from: IpAddr, to: SocketAddr, post: &Post, size: usize) -> Head {
+    let mut stream = connect_from(from, to).await;
+    let mut request = format!(
+        "POST {} HTTP/1.1\r\nhost: agentpods\r\nconnection: close\r\ntransfer-encoding: chunked\r\n",
+        post.path
+    );
+    for (name, value) in &post.headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    let mut wire = request.into_bytes();
+    for part in post.body.chunks(size) {
+        wire.extend(chunk(part));
+    }
+    wire.extend_from_slice(b"0\r\n\r\n");
+    let _ = write_all(&stream, &wire).await;
+    read_head(&mut stream)
+        .await
+        .unwrap_or_else(|| panic!("no answer to a chunked {} from {from}", post.path))
+}
+
+#[tokio::test]
+async fn a_body_without_a_length_reserves_the_ordinary_size_and_may_not_grow_past_it() {
+    within(30, async {
+        let service = TestService::start();
+        let server = service.listen().await;
+        let state = service.state.clone();
+
+        // GitHub never sends one, but a chunked delivery that is signed is taken...
+        let head = send_chunked(peer(40), server.address, &draft("chunked"), 4096).await;
+        assert_eq!(head.status, 200, "{head:?}");
+
+        // ...and while one is being received it holds the whole ordinary size.
+        let stream = connect_from(peer(41), server.address).await;
+        let head = "POST /webhook HTTP/1.1\r\nhost: agentpods\r\ntransfer-encoding: chunked\r\n\
+                    content-type: application/json\r\nx-github-event: ping\r\n\
+                    x-github-delivery: slow-chunks\r\n\r\n";
+        write_all(&stream, head.as_bytes()).await.expect("send");
+        write_all(&stream, &chunk(b"{")).await.expect("send");
+        eventually(|| state.preauth.held() == (MIB, 0, 1)).await;
+        drop(stream);
+        eventually(|| state.preauth.held() == (0, 0, 0)).await;
+
+        // One that grows past it is cut off.
+        let big = draft("chunked-big").body(vec![b' '; (MIB + 1) as usize]);
+        let head = send_chunked(peer(42), server.address, &big, 64 * 1024).await;
+        assert_eq!(head.status, 413, "{head:?}");
+        eventually(|| state.preauth.held() == (0, 0, 0)).await;
+        server.stop().await;
+    })
+    .await;
+}
