@@ -1018,6 +1018,66 @@ async fn an_agent_that_prints_its_keys_in_every_encoding_and_fails_publishes_non
     assert_no_leak("the check run", &format!("{:?}", checks[0]), &secrets);
 }
 
+/// An image build runs Kaniko, not `agentpods agent`: nothing redacts its log, so no text
+/// of it is reported — only its exit, and where its log is. Before the fix the template's
+/// `FallbackToLogsOnError` put the end of the log, registry credentials and all, in the
+/// termination message, and the controller showed it in the status and the check run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_image_build_reports_its_exit_and_none_of_its_log() {
+    use agentpods::cluster::crd::Phase;
+    use support::cluster::reporting_cluster;
+    use support::fake_kube::PodScript;
+    use support::fixtures::fixture;
+    const AUTH: &str = "cm9ib3Q6cmVnaXN0cnktcGFzc3dvcmQtNWY0ZGNjM2I=";
+
+    let (cluster, github) = reporting_cluster().await;
+    cluster.fake.run_kubelet(|_| {
+        PodScript {
+            exit_code: 1,
+            message: String::new(),
+            logs: format!(
+                "INFO Retrieving image manifest\nerror pushing image: {{\"auths\":{{\"ghcr.io\":{{\"auth\":\"{AUTH}\"}}}}}}\n"
+            ),
+            stay_running: false,
+        }
+    });
+    let name = cluster
+        .deliver_one(&fixture("push/0.json"), "d-image")
+        .await;
+    let run = cluster
+        .wait_for(&name, "GitHub to hear it failed", |r| {
+            r.and_then(|r| r.status.as_ref()?.report.as_ref()?.reported) == Some(Phase::Failed)
+        })
+        .await
+        .expect("the run");
+
+    let status = run.status.clone().expect("a status");
+    let summary = status.result.expect("a result").summary;
+    let shown = format!(
+        "{}\n{summary}\n{:?}",
+        status.message.unwrap_or_default(),
+        github.check_runs()
+    );
+    for secret in [
+        AUTH,
+        "cm9ib3Q6cmVnaXN0cnktcGFzc3dvcmQt",
+        "registry-password",
+    ] {
+        assert!(!shown.contains(secret), "the log is shown:\n{shown}");
+    }
+    assert!(!shown.contains("Retrieving"), "the log is shown:\n{shown}");
+    assert_eq!(
+        summary,
+        format!(
+            "the container \"kaniko\" exited with code 1 (Error). Its log is not shown here, \
+             since it may hold secrets: `agentpods runs logs {name}`."
+        )
+    );
+    let checks = github.check_runs();
+    assert_eq!(checks.len(), 1, "{checks:#?}");
+    assert_eq!(checks[0].conclusion.as_deref(), Some("failure"));
+}
+
 /// Nothing the agent starts outlives it: a process it leaves behind to overwrite the
 /// termination message once the result is written (a key in a forged result) is ended
 /// with it. Before the fix the forged message replaced the result.
