@@ -235,10 +235,10 @@ pub fn execute(args: &AgentArgs, opener: &dyn PullRequestOpener) -> RunResult {
         &vars,
         Some(&args.system_secrets),
     );
-    for note in &found.notes {
-        eprintln!("agentpods agent: {note}");
-    }
     let pod_secrets = Redactor::new(&found.values);
+    for note in &found.notes {
+        say(&pod_secrets, note);
+    }
     let (token, redactor) = match read_token(args.token_file.as_deref()) {
         Ok(Some((token, credentials))) => {
             let mut values = credentials.secrets();
@@ -259,11 +259,16 @@ pub fn execute(args: &AgentArgs, opener: &dyn PullRequestOpener) -> RunResult {
 }
 
 fn failure(redactor: &Redactor, e: &AgentError) -> RunResult {
-    eprintln!("agentpods agent: {}", redactor.redact(&e.to_string()));
+    say(redactor, &e.to_string());
     RunResult::new(
         Conclusion::Failure,
         redactor.redact(&format!("agentpods could not complete the run: {e}")),
     )
+}
+
+/// One line of the entrypoint's own in the pod log, with the secrets taken out.
+fn say(redactor: &Redactor, line: &str) {
+    eprintln!("agentpods agent: {}", redactor.redact(line));
 }
 
 fn read_token(path: Option<&Path>) -> Result<Option<(String, Credentials)>, AgentError> {
@@ -331,9 +336,9 @@ fn attempt(
         redactor.clone(),
     );
     let wanted = plan.sha.as_ref().map_or(plan.git_ref.as_str(), Sha::as_str);
-    eprintln!(
-        "agentpods agent: checking out {} at {wanted}",
-        plan.remote.as_str()
+    say(
+        redactor,
+        &format!("checking out {} at {wanted}", plan.remote.as_str()),
     );
     let checkout = |source| AgentError::Checkout {
         repository: plan.remote.to_string(),
@@ -345,7 +350,7 @@ fn attempt(
         .map_err(checkout)?;
 
     prepare_result_file(&args.result_file)?;
-    eprintln!("agentpods agent: running {:?}", args.command[0]);
+    say(redactor, &format!("running {:?}", args.command[0]));
     let finished = process::run(&AgentCommand {
         argv: &args.command,
         dir: git.dir(),
