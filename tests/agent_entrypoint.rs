@@ -1108,3 +1108,32 @@ exit 0
     );
     assert_eq!(message, outcome.message);
 }
+
+/// A secret too short to redact without turning the log into `***` is not redacted: the
+/// log says which variable it is, and the longer ones are still redacted.
+#[test]
+fn a_secret_too_short_to_redact_is_named_in_the_log() {
+    let remote = Remote::with_main(&[("greeting.txt", "hello\n")]);
+    let script = "cat > /dev/null\necho \"pin $PIN, key $OPENAI_API_KEY\"\n";
+    let outcome = Run::new(&remote, "review-4", script)
+        .env("OPENAI_API_KEY", OPENAI_KEY)
+        .env("PIN", "4711")
+        .env("AGENTPODS_SECRET_ENV", "PIN,OPENAI_API_KEY,UNSET_KEY")
+        .go();
+    assert!(outcome.success, "{}", outcome.log);
+    assert!(outcome.log.contains("pin 4711, key ***"), "{}", outcome.log);
+    assert!(
+        outcome.log.contains(
+            "agentpods agent: the variable PIN is shorter than 8 bytes: it is not redacted"
+        ),
+        "{}",
+        outcome.log
+    );
+    assert!(
+        outcome
+            .log
+            .contains("agentpods agent: AGENTPODS_SECRET_ENV names UNSET_KEY, which is not set"),
+        "{}",
+        outcome.log
+    );
+}
