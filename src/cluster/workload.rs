@@ -14,7 +14,7 @@ use k8s_openapi::jiff::Timestamp;
 use serde::Deserialize;
 
 use super::crd::RunResult;
-use crate::agent::secrets::runs_entrypoint;
+use crate::agent_pod::runs_entrypoint;
 use crate::render::keys;
 
 /// The state of a run's workload (its Pod, or its Job and the Job's pods).

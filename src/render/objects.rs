@@ -57,7 +57,7 @@ impl K8sObject {
     }
 
     /// Tells the containers that run `agentpods agent` which of their variables and files
-    /// are secrets, so that it can redact them (see `crate::agent::secrets::declare`).
+    /// are secrets, so that it can redact them (see `crate::agent_pod::declare`).
     pub fn declare_secrets(&mut self) {
         let spec = match self {
             K8sObject::Pod(pod) => pod.spec.as_mut(),
@@ -65,7 +65,7 @@ impl K8sObject {
             _ => None,
         };
         if let Some(spec) = spec {
-            crate::agent::secrets::declare(spec);
+            crate::agent_pod::declare(spec);
         }
     }
 
