@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 pub mod agent;
+pub mod agent_pod;
 pub mod cli;
 pub mod clock;
 pub mod cluster;

@@ -814,3 +814,326 @@ fn a_json_value_of_the_result_has_exactly_the_keys_the_controller_reads() {
     let v: Value = serde_json::from_str(&result.termination_message()).unwrap();
     assert_eq!(v["branch"], "agentpods/x");
 }
+
+// --- Finding 6 of issue 11: every secret the pod receives stays out of what is published ---
+
+/// The model key the pod gets from its Secret (test data).
+const OPENAI_KEY: &str = "sk-proj-Zm9vYmFyYmF6cXV4LTAxMjM0NTY3ODk";
+
+/// A prompt-injected agent: it prints its key as it is, in base64 at each of the three
+/// offsets (padded and not), URL-encoded, in hex and in two writes; prints the mounted
+/// token file, as it is and in base64; says the key in its own result; and fails.
+const LEAKY_AGENT: &str = r#"
+cat > /dev/null
+k="$OPENAI_API_KEY"
+echo "my key is $k"
+printf '%s' "$k" | base64
+printf 'x%s' "$k" | base64
+printf 'xy%s\n' "$k" | base64 -w0; echo
+printf 'OPENAI_API_KEY=%s' "$k" | base64 -w0 | tr -d '='; echo
+printf '%s' "$k" | od -An -tx1 | tr -d ' \n' | sed 's/../%&/g'; echo
+printf '%s' "$k" | od -An -tx1 | tr -d ' \n'; echo
+printf 'in two writes: %s' "$(printf %s "$k" | cut -c1-12)"; sleep 0.1; printf '%s\n' "$(printf %s "$k" | cut -c13-)"
+cat "$SECRET_DIR/token"
+base64 "$SECRET_DIR/token" >&2
+echo "the key again: $k" >&2
+echo "{\"conclusion\": \"failure\", \"summary\": \"my key is $k\"}"
+exit 1
+"#;
+
+/// The forms of `secret` still in `text`: as it is, URL-encoded, hex, or 12 characters in a
+/// row of the middle of its base64 (standard or URL-safe) at any of the three offsets.
+fn leaks(text: &str, secret: &str) -> Vec<String> {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE};
+    let lower = text.to_ascii_lowercase();
+    let hex: String = secret.bytes().map(|b| format!("{b:02x}")).collect();
+    let percent: String = secret.bytes().map(|b| format!("%{b:02x}")).collect();
+    let mut found = Vec::new();
+    if text.contains(secret) {
+        found.push("as it is".to_string());
+    }
+    if lower.contains(&hex) {
+        found.push("in hex".to_string());
+    }
+    if lower.contains(&percent) {
+        found.push("URL-encoded".to_string());
+    }
+    for prefix in ["", "x", "xy"] {
+        for engine in [STANDARD, URL_SAFE] {
+            let encoded = engine.encode(format!("{prefix}{secret}"));
+            let middle = &encoded[4..encoded.len() - 4];
+            if let Some(w) = middle
+                .as_bytes()
+                .windows(12)
+                .map(|w| std::str::from_utf8(w).unwrap())
+                .find(|w| text.contains(w))
+            {
+                found.push(format!("base64 after {prefix:?} ({w})"));
+            }
+        }
+    }
+    found
+}
+
+fn assert_no_leak(what: &str, text: &str, secrets: &[(&str, &str)]) {
+    for (name, secret) in secrets {
+        let found = leaks(text, secret);
+        assert!(
+            found.is_empty(),
+            "the {name} is in {what}, {}:\n{text}",
+            found.join(", ")
+        );
+    }
+}
+
+/// The whole way out: render tells the entrypoint which variables and files are secrets;
+/// the entrypoint (the real binary, running the hostile agent with what the pod would give
+/// it) redacts them; the controller reads its result from the fake API server and reports
+/// it to the fake GitHub. Neither secret is in the pod log, the termination message, the
+/// AgentRun's status and events, the comment or the check run.
+///
+/// Before the fix the key was in the log as it is and the first check failed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_that_prints_its_keys_in_every_encoding_and_fails_publishes_none_of_them() {
+    use agentpods::cluster::crd::Phase;
+    use k8s_openapi::api::core::v1::Secret;
+    use kube::Api;
+    use support::cluster::{RUNS, reporting_cluster};
+    use support::fake_kube::PodScript;
+    use support::fixtures::fixture;
+
+    let (cluster, github) = reporting_cluster().await;
+    cluster.fake.run_kubelet(|_| PodScript {
+        stay_running: true,
+        ..PodScript::succeeds("")
+    });
+    let name = cluster
+        .deliver_one(&fixture("pull_request/opened.json"), "d-leaky")
+        .await;
+    cluster.wait_phase(&name, Phase::Running).await;
+
+    // What the pod gets: the key in OPENAI_API_KEY, the run's token in a mounted file.
+    let pod = cluster.pods_of(&name).await.remove(0);
+    let agent = &pod.spec.as_ref().expect("a spec").containers[0];
+    let env = |var: &str| {
+        agent
+            .env
+            .iter()
+            .flatten()
+            .find(|e| e.name == var)
+            .and_then(|e| e.value.clone())
+            .unwrap_or_default()
+    };
+    let secrets: Api<Secret> = Api::namespaced(cluster.client.clone(), RUNS);
+    let token = secrets
+        .get(&format!("{name}-github-token"))
+        .await
+        .expect("the run's token Secret")
+        .data
+        .and_then(|d| {
+            d.get("token")
+                .map(|b| String::from_utf8_lossy(&b.0).into_owned())
+        })
+        .expect("a token");
+    // The pod's files, under a folder of the test's.
+    let root = TempDir::new().unwrap();
+    let local = |path: &str| root.path().join(path.trim_start_matches('/'));
+    let declared_files: Vec<String> = env("AGENTPODS_SECRET_FILES")
+        .split(',')
+        .filter(|p| !p.is_empty())
+        .map(|p| local(p).display().to_string())
+        .collect();
+    let token_dir = local("/var/run/agentpods/github");
+    std::fs::create_dir_all(&token_dir).unwrap();
+    std::fs::write(token_dir.join("token"), &token).unwrap();
+
+    let remote = Remote::with_main(&[("greeting.txt", "hello\n")]);
+    let run = Run::new(&remote, &name, LEAKY_AGENT)
+        .env("OPENAI_API_KEY", OPENAI_KEY)
+        .env("AGENTPODS_SECRET_ENV", &env("AGENTPODS_SECRET_ENV"))
+        .env("AGENTPODS_SECRET_FILES", &declared_files.join(","))
+        .env("SECRET_DIR", &token_dir.display().to_string());
+    let outcome = tokio::task::spawn_blocking(move || run.go())
+        .await
+        .expect("the entrypoint ran");
+    let secrets = [("OpenAI key", OPENAI_KEY), ("token", token.as_str())];
+
+    assert_no_leak("the pod log", &outcome.log, &secrets);
+    assert_no_leak("the termination message", &outcome.message, &secrets);
+    assert!(
+        outcome.log.contains("my key is ***") && outcome.log.contains("in two writes: ***"),
+        "the agent's output is in the log, redacted:\n{}",
+        outcome.log
+    );
+    assert_eq!(env("AGENTPODS_SECRET_ENV"), "OPENAI_API_KEY");
+    assert_eq!(env("AGENTPODS_SECRET_FILES"), "/var/run/agentpods/github");
+    assert_eq!(agent.termination_message_policy.as_deref(), Some("File"));
+    let result = outcome.result();
+    assert_eq!(result.conclusion, Conclusion::Failure);
+    assert!(
+        result
+            .summary
+            .starts_with("The agent exited with status 1.")
+    );
+
+    // The pod ends as the entrypoint did: exit 0, the result as its termination message.
+    assert!(cluster.fake.finish_pod(
+        RUNS,
+        &name,
+        &PodScript {
+            exit_code: 0,
+            message: outcome.message.clone(),
+            logs: outcome.log.clone(),
+            stay_running: false,
+        }
+    ));
+    let run = cluster
+        .wait_for(&name, "GitHub to hear it failed", |r| {
+            r.and_then(|r| r.status.as_ref()?.report.as_ref()?.reported) == Some(Phase::Failed)
+        })
+        .await
+        .expect("the run");
+    let status = serde_json::to_string(&run.status).unwrap();
+    assert_no_leak("the AgentRun's status", &status, &secrets);
+    assert!(
+        status.contains("The agent exited with status 1."),
+        "{status}"
+    );
+    let events: Api<k8s_openapi::api::events::v1::Event> =
+        Api::namespaced(cluster.client.clone(), RUNS);
+    let events = events.list(&Default::default()).await.expect("events");
+    assert_no_leak(
+        "the run's events",
+        &serde_json::to_string(&events.items).unwrap(),
+        &secrets,
+    );
+    let comments = github.comments();
+    assert_eq!(comments.len(), 1);
+    assert_no_leak("the comment", &comments[0].body, &secrets);
+    assert!(comments[0].body.contains("***"), "{}", comments[0].body);
+    let checks = github.check_runs();
+    assert_eq!(checks.len(), 1);
+    assert_eq!(checks[0].conclusion.as_deref(), Some("failure"));
+    assert_no_leak("the check run", &format!("{:?}", checks[0]), &secrets);
+}
+
+/// An image build runs Kaniko, not `agentpods agent`: nothing redacts its log, so no text
+/// of it is reported — only its exit, and where its log is. Before the fix the template's
+/// `FallbackToLogsOnError` put the end of the log, registry credentials and all, in the
+/// termination message, and the controller showed it in the status and the check run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_image_build_reports_its_exit_and_none_of_its_log() {
+    use agentpods::cluster::crd::Phase;
+    use support::cluster::reporting_cluster;
+    use support::fake_kube::PodScript;
+    use support::fixtures::fixture;
+    const AUTH: &str = "cm9ib3Q6cmVnaXN0cnktcGFzc3dvcmQtNWY0ZGNjM2I=";
+
+    let (cluster, github) = reporting_cluster().await;
+    cluster.fake.run_kubelet(|_| {
+        PodScript {
+            exit_code: 1,
+            message: String::new(),
+            logs: format!(
+                "INFO Retrieving image manifest\nerror pushing image: {{\"auths\":{{\"ghcr.io\":{{\"auth\":\"{AUTH}\"}}}}}}\n"
+            ),
+            stay_running: false,
+        }
+    });
+    let name = cluster
+        .deliver_one(&fixture("push/0.json"), "d-image")
+        .await;
+    let run = cluster
+        .wait_for(&name, "GitHub to hear it failed", |r| {
+            r.and_then(|r| r.status.as_ref()?.report.as_ref()?.reported) == Some(Phase::Failed)
+        })
+        .await
+        .expect("the run");
+
+    let status = run.status.clone().expect("a status");
+    let summary = status.result.expect("a result").summary;
+    let shown = format!(
+        "{}\n{summary}\n{:?}",
+        status.message.unwrap_or_default(),
+        github.check_runs()
+    );
+    for secret in [
+        AUTH,
+        "cm9ib3Q6cmVnaXN0cnktcGFzc3dvcmQt",
+        "registry-password",
+    ] {
+        assert!(!shown.contains(secret), "the log is shown:\n{shown}");
+    }
+    assert!(!shown.contains("Retrieving"), "the log is shown:\n{shown}");
+    assert_eq!(
+        summary,
+        format!(
+            "the container \"kaniko\" exited with code 1 (Error). Its log is not shown here, \
+             since it may hold secrets: `agentpods runs logs {name}`."
+        )
+    );
+    let checks = github.check_runs();
+    assert_eq!(checks.len(), 1, "{checks:#?}");
+    assert_eq!(checks[0].conclusion.as_deref(), Some("failure"));
+}
+
+/// Nothing the agent starts outlives it: a process it leaves behind to overwrite the
+/// termination message once the result is written (a key in a forged result) is ended
+/// with it. Before the fix the forged message replaced the result.
+#[test]
+fn a_process_the_agent_leaves_behind_cannot_replace_the_result() {
+    let remote = Remote::with_main(&[("greeting.txt", "hello\n")]);
+    let script = r#"
+cat > /dev/null
+log="$TERMINATION_LOG"
+( exec >/dev/null 2>&1 </dev/null; sleep 1; printf '{"conclusion":"failure","summary":"%s"}' "$OPENAI_API_KEY" > "$log" ) &
+exit 0
+"#;
+    let run = Run::new(&remote, "review-3", script);
+    let log = run.path("termination-log");
+    let outcome = run
+        .env("OPENAI_API_KEY", OPENAI_KEY)
+        .env("AGENTPODS_SECRET_ENV", "OPENAI_API_KEY")
+        .env("TERMINATION_LOG", &log)
+        .go();
+    assert!(outcome.success, "{}", outcome.log);
+    std::thread::sleep(Duration::from_millis(1500));
+    let message = std::fs::read_to_string(&log).unwrap();
+    assert!(!message.contains(OPENAI_KEY), "{message}");
+    assert_eq!(
+        outcome.result().conclusion,
+        Conclusion::Neutral,
+        "{message}"
+    );
+    assert_eq!(message, outcome.message);
+}
+
+/// A secret too short to redact without turning the log into `***` is not redacted: the
+/// log says which variable it is, and the longer ones are still redacted.
+#[test]
+fn a_secret_too_short_to_redact_is_named_in_the_log() {
+    let remote = Remote::with_main(&[("greeting.txt", "hello\n")]);
+    let script = "cat > /dev/null\necho \"pin $PIN, key $OPENAI_API_KEY\"\n";
+    let outcome = Run::new(&remote, "review-4", script)
+        .env("OPENAI_API_KEY", OPENAI_KEY)
+        .env("PIN", "4711")
+        .env("AGENTPODS_SECRET_ENV", "PIN,OPENAI_API_KEY,UNSET_KEY")
+        .go();
+    assert!(outcome.success, "{}", outcome.log);
+    assert!(outcome.log.contains("pin 4711, key ***"), "{}", outcome.log);
+    assert!(
+        outcome.log.contains(
+            "agentpods agent: the variable PIN is shorter than 8 bytes: it is not redacted"
+        ),
+        "{}",
+        outcome.log
+    );
+    assert!(
+        outcome
+            .log
+            .contains("agentpods agent: AGENTPODS_SECRET_ENV names UNSET_KEY, which is not set"),
+        "{}",
+        outcome.log
+    );
+}

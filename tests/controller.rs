@@ -14,7 +14,7 @@ use k8s_openapi::api::events::v1::Event;
 use kube::api::{ListParams, Patch, PatchParams};
 use kube::{Api, ResourceExt};
 use serde_json::json;
-use support::cluster::{Cluster, RUNS};
+use support::cluster::{Cluster, RUNS, reporting_cluster};
 use support::fake_kube::PodScript;
 use support::fixtures::{fixture, variant};
 
@@ -593,37 +593,6 @@ async fn two_replicas_share_one_lease_and_the_second_takes_over_when_the_first_g
         assert_eq!(lease.spec.and_then(|s| s.lease_transitions), Some(1));
     })
     .await;
-}
-
-/// A controller that reports to a fake GitHub as the App, through faults on the way.
-async fn reporting_cluster() -> (Cluster, support::fake_github::FakeGithub) {
-    use agentpods::cluster::report::GithubReports;
-    use agentpods::github::client::{ClientConfig, Credentials, GithubClient, RetryPolicy, Secret};
-    use support::fake_github::{APP_ID, APP_KEY_PEM, FakeGithub, manual_clock};
-    let clock = manual_clock();
-    let github = FakeGithub::start(clock.clone()).await;
-    github.install("Codertocat/Hello-World", 77);
-    let mut config = ClientConfig::new(Credentials::App {
-        app_id: APP_ID,
-        private_key_pem: Secret::new(APP_KEY_PEM),
-    });
-    config.base_url = github.url();
-    config.retry = RetryPolicy {
-        base_delay: Duration::from_millis(5),
-        jitter_seed: Some(7),
-        ..RetryPolicy::default()
-    };
-    let client = std::sync::Arc::new(GithubClient::new(config, clock).expect("a GitHub client"));
-    let mut cluster = Cluster::without_controller().await;
-    cluster.reports = Some(std::sync::Arc::new(GithubReports::new(
-        client.clone(),
-        cluster.config_source(),
-    )));
-    cluster.tokens = Some(std::sync::Arc::new(agentpods::cluster::report::AppTokens(
-        client,
-    )));
-    cluster.start_controller();
-    (cluster, github)
 }
 
 #[tokio::test]

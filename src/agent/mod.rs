@@ -8,11 +8,18 @@
 //! could not write it. The token is read from a file and reaches git through its
 //! environment alone; it never appears in argv, on disk, in the agent's environment, in
 //! what is logged, or in the result.
+//!
+//! Every secret the pod holds (the token, the variables and files render names in
+//! `AGENTPODS_SECRET_ENV` and `AGENTPODS_SECRET_FILES`, what is under `/var/run/secrets`)
+//! is taken out of everything it writes: the agent's output as passed to the pod log, its
+//! own messages, the result, and the pull request it opens (see [`redact`]).
 
 pub mod git;
 pub mod process;
 pub mod pull_request;
+pub mod redact;
 pub mod result;
+pub mod secrets;
 pub mod task;
 
 use std::ffi::OsString;
@@ -110,6 +117,17 @@ pub struct AgentArgs {
         default_value = "agentpods[bot]@users.noreply.github.com"
     )]
     pub author_email: String,
+    /// Variables whose values are secrets, comma-separated (`PREFIX*`: every variable that
+    /// starts with PREFIX). Render sets it from the pod's secretKeyRef and envFrom Secrets.
+    #[arg(long, env = secrets::SECRET_ENV, value_delimiter = ',')]
+    pub secret_env: Vec<String>,
+    /// Files or folders of secrets, comma-separated. Render sets it from the pod's Secret
+    /// volumes.
+    #[arg(long, env = secrets::SECRET_FILES, value_delimiter = ',')]
+    pub secret_files: Vec<PathBuf>,
+    /// A folder of tokens Kubernetes and identity webhooks mount, read when present.
+    #[arg(long, default_value = secrets::SYSTEM_SECRETS, hide = true)]
+    pub system_secrets: PathBuf,
     /// The agent command and its arguments, after `--`; run directly, without a shell.
     #[arg(last = true, required = true)]
     pub command: Vec<String>,
@@ -181,6 +199,14 @@ impl PullRequestOpener for NoPullRequests {
 
 /// Runs `agentpods agent` and writes the result; the exit code says only whether it could.
 pub fn main(args: &AgentArgs, opener: &dyn PullRequestOpener) -> ExitCode {
+    // The agent runs as the same user: without this it could write to this process's own
+    // stdout (the pod log) through /proc/1/fd/1, past the redaction.
+    #[cfg(target_os = "linux")]
+    if let Err(e) =
+        rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)
+    {
+        eprintln!("agentpods agent: cannot make this process undumpable: {e}");
+    }
     let result = execute(args, opener);
     let json = result.termination_message();
     eprintln!("agentpods agent: {}: {json}", result.conclusion);
@@ -202,19 +228,26 @@ fn write_result(path: &Path, json: &str) -> std::io::Result<()> {
 
 /// The whole run, to its result. Never fails: a failure is a result too.
 pub fn execute(args: &AgentArgs, opener: &dyn PullRequestOpener) -> RunResult {
+    let vars: Vec<(OsString, OsString)> = std::env::vars_os().collect();
+    let found = secrets::gather(
+        &args.secret_env,
+        &args.secret_files,
+        &vars,
+        Some(&args.system_secrets),
+    );
+    let pod_secrets = Redactor::new(&found.values);
+    for note in &found.notes {
+        say(&pod_secrets, note);
+    }
     let (token, redactor) = match read_token(args.token_file.as_deref()) {
-        Ok(token) => {
-            let secrets = token
-                .as_ref()
-                .map(|(t, c)| {
-                    let mut s = c.secrets();
-                    s.push(t.clone());
-                    s
-                })
-                .unwrap_or_default();
-            (token.map(|(_, c)| c), Redactor::new(secrets))
+        Ok(Some((token, credentials))) => {
+            let mut values = credentials.secrets();
+            values.push(token);
+            let redactor = Redactor::new(values).merged(&pod_secrets);
+            (Some(credentials), redactor)
         }
-        Err(e) => return failure(&Redactor::default(), &e),
+        Ok(None) => (None, pod_secrets),
+        Err(e) => return failure(&pod_secrets, &e),
     };
     match attempt(args, token, &redactor, opener) {
         Ok(mut result) => {
@@ -226,11 +259,16 @@ pub fn execute(args: &AgentArgs, opener: &dyn PullRequestOpener) -> RunResult {
 }
 
 fn failure(redactor: &Redactor, e: &AgentError) -> RunResult {
-    eprintln!("agentpods agent: {}", redactor.redact(&e.to_string()));
+    say(redactor, &e.to_string());
     RunResult::new(
         Conclusion::Failure,
         redactor.redact(&format!("agentpods could not complete the run: {e}")),
     )
+}
+
+/// One line of the entrypoint's own in the pod log, with the secrets taken out.
+fn say(redactor: &Redactor, line: &str) {
+    eprintln!("agentpods agent: {}", redactor.redact(line));
 }
 
 fn read_token(path: Option<&Path>) -> Result<Option<(String, Credentials)>, AgentError> {
@@ -298,9 +336,9 @@ fn attempt(
         redactor.clone(),
     );
     let wanted = plan.sha.as_ref().map_or(plan.git_ref.as_str(), Sha::as_str);
-    eprintln!(
-        "agentpods agent: checking out {} at {wanted}",
-        plan.remote.as_str()
+    say(
+        redactor,
+        &format!("checking out {} at {wanted}", plan.remote.as_str()),
     );
     let checkout = |source| AgentError::Checkout {
         repository: plan.remote.to_string(),
@@ -312,7 +350,7 @@ fn attempt(
         .map_err(checkout)?;
 
     prepare_result_file(&args.result_file)?;
-    eprintln!("agentpods agent: running {:?}", args.command[0]);
+    say(redactor, &format!("running {:?}", args.command[0]));
     let finished = process::run(&AgentCommand {
         argv: &args.command,
         dir: git.dir(),
@@ -343,7 +381,12 @@ fn attempt(
             })?,
         ),
         Err(_) => AgentReport::from_last_line(&finished.stdout_tail),
-    };
+    }
+    // Its words go into the pull request it opens, before the result is redacted.
+    .map(|mut report| {
+        report.summary = redactor.redact(&report.summary);
+        report
+    });
     let dirty = git.is_dirty().map_err(AgentError::Inspect)?;
     let committed = git.commits_since(&base).map_err(AgentError::Inspect)?;
     let exit = AgentExit {

@@ -2,7 +2,8 @@
 //! as a file path; its output is passed through to ours and the end of it kept.
 
 use std::ffi::OsString;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::thread;
@@ -68,7 +69,9 @@ pub fn run(agent: &AgentCommand<'_>) -> Result<Finished, ProcessError> {
     cmd.args(args)
         .current_dir(agent.dir)
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        .stderr(Stdio::piped())
+        // A group of its own, so that what it leaves running can be ended with it.
+        .process_group(0);
     match agent.prompt_via {
         PromptVia::Stdin => cmd.stdin(Stdio::piped()),
         PromptVia::Arg => cmd.arg(agent.task).stdin(Stdio::null()),
@@ -97,7 +100,9 @@ pub fn run(agent: &AgentCommand<'_>) -> Result<Finished, ProcessError> {
         let redactor = agent.redactor.clone();
         thread::spawn(move || tee(s, std::io::stderr(), &redactor))
     });
+    let pid = child.id();
     let status = child.wait().map_err(ProcessError::Wait)?;
+    end_leftovers(pid);
     let joined =
         |h: Option<thread::JoinHandle<String>>| h.and_then(|h| h.join().ok()).unwrap_or_default();
     if let Some(f) = feeder {
@@ -110,33 +115,109 @@ pub fn run(agent: &AgentCommand<'_>) -> Result<Finished, ProcessError> {
     })
 }
 
-/// Copies `from` to `to` line by line with the secrets taken out, and returns the last
-/// [`TAIL_BYTES`] of it (redacted too).
-fn tee(from: impl Read, mut to: impl Write, redactor: &Redactor) -> String {
-    let mut from = BufReader::new(from);
+/// Ends whatever the agent left running: its process group, and, when the entrypoint is
+/// the container's first process, every other process of the container (a process can
+/// leave its group). Nothing the agent started outlives it, so nothing can write the
+/// termination message after the result, nor keep the output pipes open.
+fn end_leftovers(pid: u32) {
+    use rustix::process::{Pid, Signal, getpid, kill_process_group};
+    if let Some(group) = i32::try_from(pid).ok().and_then(Pid::from_raw) {
+        let _ = kill_process_group(group, Signal::KILL);
+    }
+    if getpid() == Pid::INIT {
+        // kill(-1): every process this one may signal, except itself.
+        let _ = kill_process_group(Pid::INIT, Signal::KILL);
+    }
+}
+
+/// The longest piece of a line passed on before its end; a longer line is broken.
+const LINE_LIMIT: usize = 16 * 1024;
+
+/// Copies `from` to `to` with the secrets taken out, and returns the last [`TAIL_BYTES`]
+/// of what it wrote.
+///
+/// A secret cut across two reads is still found (the redactor holds back what could be
+/// the start of one). Only whole lines are written, each in one write, and output that
+/// does not end with a newline gets one: so a secret printed in halves, one on stdout and
+/// one on stderr, never meets itself in the pod log.
+fn tee(mut from: impl Read, mut to: impl Write, redactor: &Redactor) -> String {
+    let mut stream = redactor.stream();
     let mut tail: Vec<u8> = Vec::new();
-    let mut line = Vec::new();
-    loop {
-        line.clear();
-        // A line longer than the tail is passed on in pieces.
-        match (&mut from)
-            .take(TAIL_BYTES as u64)
-            .read_until(b'\n', &mut line)
-        {
-            Ok(0) | Err(_) => break,
-            Ok(_) => {
-                let clean = redactor.redact_bytes(&line);
-                let _ = to.write_all(&clean);
-                let _ = to.flush();
-                tail.extend_from_slice(&clean);
-                if tail.len() > 2 * TAIL_BYTES {
-                    tail.drain(..tail.len() - TAIL_BYTES);
-                }
-            }
+    let mut line: Vec<u8> = Vec::new();
+    let mut buf = vec![0u8; 8192];
+    let mut emit = |bytes: &[u8], tail: &mut Vec<u8>| {
+        let _ = to.write_all(bytes);
+        let _ = to.flush();
+        tail.extend_from_slice(bytes);
+        if tail.len() > 2 * TAIL_BYTES {
+            tail.drain(..tail.len() - TAIL_BYTES);
         }
+    };
+    loop {
+        let n = match from.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => break,
+        };
+        line.extend(stream.push(&buf[..n]));
+        if let Some(last) = line.iter().rposition(|b| *b == b'\n') {
+            let rest = line.split_off(last + 1);
+            emit(&line, &mut tail);
+            line = rest;
+        } else if line.len() >= LINE_LIMIT {
+            line.push(b'\n');
+            emit(&line, &mut tail);
+            line.clear();
+        }
+    }
+    line.extend(stream.finish());
+    if !line.is_empty() {
+        if !line.ends_with(b"\n") {
+            line.push(b'\n');
+        }
+        emit(&line, &mut tail);
     }
     if tail.len() > TAIL_BYTES {
         tail.drain(..tail.len() - TAIL_BYTES);
     }
     String::from_utf8_lossy(&tail).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A reader that hands out its text a few bytes at a time.
+    struct Trickle<'a>(&'a [u8], usize);
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.1.min(self.0.len()).min(buf.len());
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    const KEY: &str = "sk-test-0123456789abcdef";
+
+    #[test]
+    fn a_secret_cut_across_reads_in_a_long_line_without_a_newline_is_caught() {
+        let redactor = Redactor::new([KEY]);
+        let text = format!(
+            "{}{KEY}{}{KEY}",
+            "x".repeat(3 * LINE_LIMIT + 5),
+            "y".repeat(100)
+        );
+        for step in [1, 7, 8192] {
+            let mut out = Vec::new();
+            let tail = tee(Trickle(text.as_bytes(), step), &mut out, &redactor);
+            let out = String::from_utf8(out).unwrap();
+            assert!(!out.contains(KEY), "step {step}");
+            assert_eq!(out.matches("***").count(), 2, "step {step}");
+            assert!(out.ends_with("***\n"), "step {step}");
+            assert!(tail.ends_with("***\n"));
+        }
+    }
 }

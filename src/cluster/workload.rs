@@ -1,5 +1,12 @@
 //! What the cluster shows of a run's pod or Job, reduced to what the controller decides on,
 //! and the agent's result read from its termination message. Pure.
+//!
+//! No text a container printed reaches the AgentRun's status (and from there GitHub): its
+//! log may hold the secrets it was given, and only `agentpods agent` redacts them. So a
+//! termination message is read only from a container that runs `agentpods agent`, and only
+//! when it is the result JSON that it writes; anything else (a log tail that
+//! `FallbackToLogsOnError` put there, what another image wrote) is reported as its exit
+//! code and reason, pointing at `agentpods runs logs RUN`.
 
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{ContainerStateTerminated, Pod};
@@ -7,6 +14,8 @@ use k8s_openapi::jiff::Timestamp;
 use serde::Deserialize;
 
 use super::crd::RunResult;
+use crate::agent_pod::runs_entrypoint;
+use crate::render::keys;
 
 /// The state of a run's workload (its Pod, or its Job and the Job's pods).
 #[derive(Debug, Clone, PartialEq)]
@@ -141,17 +150,37 @@ fn observe_job(job: &Job, pods: &[Pod]) -> Workload {
     Workload::Pending
 }
 
-/// The first container's termination state (the agent's container comes first).
-fn terminated(pod: &Pod) -> Option<&ContainerStateTerminated> {
-    pod.status
-        .as_ref()?
-        .container_statuses
-        .as_ref()?
-        .first()?
-        .state
-        .as_ref()?
-        .terminated
+/// How the agent's container (the pod's first) ended.
+#[derive(Debug, Clone, Copy)]
+pub struct Terminated<'a> {
+    pub state: &'a ContainerStateTerminated,
+    pub container: &'a str,
+    /// Whether the container runs `agentpods agent`, whose result may be believed.
+    pub entrypoint: bool,
+    /// The run, to name in `agentpods runs logs RUN`.
+    pub run: &'a str,
+}
+
+/// The first container's termination (the agent's container comes first).
+fn terminated(pod: &Pod) -> Option<Terminated<'_>> {
+    let first = pod.spec.as_ref().and_then(|s| s.containers.first());
+    let statuses = pod.status.as_ref()?.container_statuses.as_ref()?;
+    let status = first
+        .and_then(|c| statuses.iter().find(|s| s.name == c.name))
+        .or_else(|| statuses.first())?;
+    let run = pod
+        .metadata
+        .labels
         .as_ref()
+        .and_then(|l| l.get(keys::RUN))
+        .or(pod.metadata.name.as_ref())
+        .map_or("RUN", String::as_str);
+    Some(Terminated {
+        state: status.state.as_ref()?.terminated.as_ref()?,
+        container: &status.name,
+        entrypoint: first.is_some_and(runs_entrypoint),
+        run,
+    })
 }
 
 /// What the agent writes to its termination message.
@@ -173,13 +202,10 @@ const CONCLUSIONS: &[&str] = &[
     "action_required",
 ];
 
-/// At most this much of a message that is not a result is kept as the summary.
-const MAX_RAW_SUMMARY: usize = 4096;
-
-/// The run's result from a container's termination: the agent's JSON when it wrote one;
-/// else, since `FallbackToLogsOnError` puts the log's tail there when a container fails,
-/// that text as the summary and a conclusion from the exit.
-pub fn result_of(terminated: Option<&ContainerStateTerminated>, succeeded: bool) -> RunResult {
+/// The run's result from its container's termination: the result JSON when `agentpods
+/// agent` wrote one and exited 0; else a conclusion from the exit and a summary that says no more than
+/// the exit code and the reason (no text of the container's).
+pub fn result_of(terminated: Option<Terminated<'_>>, succeeded: bool) -> RunResult {
     let fallback = if succeeded { "success" } else { "failure" };
     let Some(t) = terminated else {
         return RunResult {
@@ -187,8 +213,14 @@ pub fn result_of(terminated: Option<&ContainerStateTerminated>, succeeded: bool)
             summary: String::new(),
         };
     };
-    let message = t.message.as_deref().unwrap_or_default().trim();
-    if let Ok(reported) = serde_json::from_str::<Reported>(message) {
+    let message = t.state.message.as_deref().unwrap_or_default().trim();
+    // `agentpods agent` exits 0 exactly when it wrote the result. A container that it did
+    // not finish (killed at the deadline, out of memory) holds whatever the agent, which
+    // can write the file too, left there.
+    if t.entrypoint
+        && t.state.exit_code == 0
+        && let Ok(reported) = serde_json::from_str::<Reported>(message)
+    {
         let conclusion = reported.conclusion.to_ascii_lowercase();
         // A pod that failed cannot have succeeded, whatever it says.
         let conclusion = if !succeeded && conclusion == "success" {
@@ -203,23 +235,15 @@ pub fn result_of(terminated: Option<&ContainerStateTerminated>, succeeded: bool)
             summary: reported.summary,
         };
     }
-    let mut summary = if message.is_empty() {
-        let reason = t.reason.as_deref().unwrap_or("Error");
-        if succeeded {
-            String::new()
-        } else {
-            format!("the agent exited with code {} ({reason})", t.exit_code)
-        }
+    let summary = if succeeded {
+        String::new()
     } else {
-        message.to_string()
+        let reason = t.state.reason.as_deref().unwrap_or("Error");
+        format!(
+            "the container {:?} exited with code {} ({reason}). Its log is not shown here, since it may hold secrets: `agentpods runs logs {}`.",
+            t.container, t.state.exit_code, t.run
+        )
     };
-    if summary.len() > MAX_RAW_SUMMARY {
-        let mut cut = summary.len() - MAX_RAW_SUMMARY;
-        while !summary.is_char_boundary(cut) {
-            cut += 1;
-        }
-        summary = format!("…{}", &summary[cut..]);
-    }
     RunResult {
         conclusion: fallback.into(),
         summary,
@@ -239,15 +263,36 @@ mod tests {
         .expect("a pod")
     }
 
-    fn ended(phase: &str, exit: i32, message: &str) -> Pod {
-        pod(json!({
+    /// A pod whose first container runs `command` and ended so.
+    fn ended_running(command: &[&str], phase: &str, exit: i32, message: &str) -> Pod {
+        let mut p = pod(json!({
             "phase": phase,
             "startTime": "2026-11-25T10:00:05Z",
-            "containerStatuses": [{
-                "name": "agent", "image": "i", "imageID": "", "ready": false, "restartCount": 0,
-                "state": {"terminated": {"exitCode": exit, "message": message, "reason": "Completed"}},
-            }],
-        }))
+            "containerStatuses": [
+                {
+                    "name": "sidecar", "image": "i", "imageID": "", "ready": false, "restartCount": 0,
+                    "state": {"terminated": {"exitCode": 0, "message": "{\"conclusion\":\"success\"}"}},
+                },
+                {
+                    "name": "agent", "image": "i", "imageID": "", "ready": false, "restartCount": 0,
+                    "state": {"terminated": {"exitCode": exit, "message": message, "reason": "Completed"}},
+                },
+            ],
+        }));
+        p.spec = Some(
+            serde_json::from_value(json!({"containers": [
+                {"name": "agent", "command": command},
+                {"name": "sidecar"},
+            ]}))
+            .expect("a pod spec"),
+        );
+        p.metadata.labels = Some([(keys::RUN.to_string(), "review-1".to_string())].into());
+        p
+    }
+
+    /// A pod of `agentpods agent` that ended so.
+    fn ended(phase: &str, exit: i32, message: &str) -> Pod {
+        ended_running(&["agentpods", "agent"], phase, exit, message)
     }
 
     #[test]
@@ -273,7 +318,7 @@ mod tests {
         let Workload::Ended(e) = observe(
             &[ended(
                 "Failed",
-                1,
+                0,
                 r#"{"conclusion":"success","summary":"ok"}"#,
             )],
             &[],
@@ -281,19 +326,103 @@ mod tests {
             panic!()
         };
         assert_eq!(e.result.conclusion, "failure");
+        assert_eq!(e.result.summary, "ok");
     }
 
     #[test]
-    fn a_log_tail_is_a_summary_not_a_result() {
-        let Workload::Ended(e) = observe(&[ended("Failed", 2, "panic: boom\n")], &[]) else {
+    fn a_result_the_entrypoint_did_not_finish_is_not_believed() {
+        // The agent wrote a result of its own, then outlived the pod's deadline: the
+        // kubelet killed the entrypoint before it could write the real one.
+        let Workload::Ended(e) = observe(
+            &[ended(
+                "Failed",
+                137,
+                r#"{"conclusion":"failure","summary":"key sk-live-0123456789"}"#,
+            )],
+            &[],
+        ) else {
             panic!()
         };
         assert_eq!(e.result.conclusion, "failure");
-        assert_eq!(e.result.summary, "panic: boom");
+        assert!(
+            !e.result.summary.contains("sk-live"),
+            "{}",
+            e.result.summary
+        );
+        assert!(
+            e.result.summary.contains("code 137"),
+            "{}",
+            e.result.summary
+        );
+    }
+
+    #[test]
+    fn a_log_tail_is_never_shown_only_the_exit_and_where_the_log_is() {
+        // What FallbackToLogsOnError puts in the termination message is the log's tail.
+        let Workload::Ended(e) = observe(
+            &[ended("Failed", 2, "OPENAI_API_KEY=sk-live-0123456789\n")],
+            &[],
+        ) else {
+            panic!()
+        };
+        assert_eq!(e.result.conclusion, "failure");
+        assert_eq!(
+            e.result.summary,
+            "the container \"agent\" exited with code 2 (Completed). Its log is not shown here, \
+             since it may hold secrets: `agentpods runs logs review-1`."
+        );
         let Workload::Ended(e) = observe(&[ended("Failed", 137, "")], &[]) else {
             panic!()
         };
-        assert!(e.result.summary.contains("137"), "{}", e.result.summary);
+        assert!(
+            e.result.summary.contains("code 137"),
+            "{}",
+            e.result.summary
+        );
+    }
+
+    #[test]
+    fn only_agentpods_agent_is_believed_to_write_a_result() {
+        // An image build's RUN step can write the termination message too.
+        let kaniko = ended_running(
+            &["/kaniko/executor"],
+            "Failed",
+            1,
+            r#"{"conclusion":"failure","summary":"registry password hunter2hunter2"}"#,
+        );
+        let Workload::Ended(e) = observe(&[kaniko], &[]) else {
+            panic!()
+        };
+        assert_eq!(e.result.conclusion, "failure");
+        assert!(
+            !e.result.summary.contains("hunter2"),
+            "{}",
+            e.result.summary
+        );
+        assert!(e.result.summary.contains("exited with code 1"));
+    }
+
+    #[test]
+    fn a_failed_job_shows_its_pods_exit_not_its_log() {
+        let job: Job = serde_json::from_value(json!({
+            "metadata": {"name": "image-1"},
+            "status": {"conditions": [{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"}]},
+        }))
+        .unwrap();
+        let pod = ended_running(&[], "Failed", 1, "error pushing: auth ZG9ja2VyOnNlY3JldA==");
+        let Workload::Ended(e) = observe(&[pod], &[job]) else {
+            panic!()
+        };
+        assert!(
+            !e.result.summary.contains("ZG9ja2Vy"),
+            "{}",
+            e.result.summary
+        );
+        assert!(
+            e.result.summary.contains("`agentpods runs logs review-1`"),
+            "{}",
+            e.result.summary
+        );
     }
 
     #[test]
@@ -325,16 +454,6 @@ mod tests {
             panic!()
         };
         assert_eq!(e.result.conclusion, "success");
-    }
-
-    #[test]
-    fn a_long_raw_message_keeps_its_tail_on_a_char_boundary() {
-        let text = "é".repeat(5000);
-        let Workload::Ended(e) = observe(&[ended("Failed", 1, &text)], &[]) else {
-            panic!()
-        };
-        assert!(e.result.summary.len() <= MAX_RAW_SUMMARY + "…".len());
-        assert!(e.result.summary.starts_with('…'));
     }
 
     #[test]

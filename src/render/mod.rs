@@ -333,6 +333,7 @@ impl Engine {
                     .get_or_insert_with(BTreeMap::new)
                     .extend(annotations.clone());
                 object.add_labels(&ctx.run.labels);
+                object.declare_secrets();
                 objects.push(object);
             }
         }

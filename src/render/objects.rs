@@ -56,6 +56,19 @@ impl K8sObject {
         }
     }
 
+    /// Tells the containers that run `agentpods agent` which of their variables and files
+    /// are secrets, so that it can redact them (see `crate::agent_pod::declare`).
+    pub fn declare_secrets(&mut self) {
+        let spec = match self {
+            K8sObject::Pod(pod) => pod.spec.as_mut(),
+            K8sObject::Job(job) => job.spec.as_mut().and_then(|s| s.template.spec.as_mut()),
+            _ => None,
+        };
+        if let Some(spec) = spec {
+            crate::agent_pod::declare(spec);
+        }
+    }
+
     pub fn name(&self) -> &str {
         self.metadata().name.as_deref().unwrap_or_default()
     }

@@ -224,6 +224,37 @@ impl Cluster {
     }
 }
 
+/// A controller that reports to a fake GitHub as the App, through faults on the way.
+pub async fn reporting_cluster() -> (Cluster, super::fake_github::FakeGithub) {
+    use super::fake_github::{APP_ID, APP_KEY_PEM, FakeGithub, manual_clock};
+    use agentpods::cluster::report::GithubReports;
+    use agentpods::github::client::{ClientConfig, Credentials, GithubClient, RetryPolicy, Secret};
+    let clock = manual_clock();
+    let github = FakeGithub::start(clock.clone()).await;
+    github.install("Codertocat/Hello-World", 77);
+    let mut config = ClientConfig::new(Credentials::App {
+        app_id: APP_ID,
+        private_key_pem: Secret::new(APP_KEY_PEM),
+    });
+    config.base_url = github.url();
+    config.retry = RetryPolicy {
+        base_delay: Duration::from_millis(5),
+        jitter_seed: Some(7),
+        ..RetryPolicy::default()
+    };
+    let client = std::sync::Arc::new(GithubClient::new(config, clock).expect("a GitHub client"));
+    let mut cluster = Cluster::without_controller().await;
+    cluster.reports = Some(std::sync::Arc::new(GithubReports::new(
+        client.clone(),
+        cluster.config_source(),
+    )));
+    cluster.tokens = Some(std::sync::Arc::new(agentpods::cluster::report::AppTokens(
+        client,
+    )));
+    cluster.start_controller();
+    (cluster, github)
+}
+
 /// The AgentRun the intake records for a real payload (by `<event>/<file>`), as delivery
 /// `d-sample`, at a fixed time.
 pub fn sample_run(payload: &str) -> AgentRun {

@@ -282,6 +282,25 @@ pub fn finish(shared: &Shared, ns: &str, name: &str, plan: &PodScript) -> bool {
     } else {
         "Error"
     };
+    // What the pod logged by its end (a script given at the end may say more).
+    let logs = {
+        let mut logs = shared.logs.lock().expect("fake kube logs");
+        let key = (ns.to_owned(), name.to_owned());
+        if !plan.logs.is_empty() {
+            logs.insert(key.clone(), plan.logs.clone());
+        }
+        logs.get(&key).cloned().unwrap_or_default()
+    };
+    // As the kubelet does: a container that failed with an empty termination message and
+    // `FallbackToLogsOnError` gets the end of its log instead.
+    let fallback = pod.pointer("/spec/containers/0/terminationMessagePolicy")
+        == Some(&json!("FallbackToLogsOnError"))
+        && plan.exit_code != 0;
+    let message = if plan.message.is_empty() && fallback {
+        log_tail(&logs)
+    } else {
+        plan.message.clone()
+    };
     let terminated = statuses(
         &pod,
         |first| {
@@ -291,8 +310,8 @@ pub fn finish(shared: &Shared, ns: &str, name: &str, plan: &PodScript) -> bool {
                 "startedAt": started,
                 "finishedAt": finished,
             }});
-            if first && !plan.message.is_empty() {
-                state["terminated"]["message"] = json!(plan.message);
+            if first && !message.is_empty() {
+                state["terminated"]["message"] = json!(message);
             }
             state
         },
@@ -320,6 +339,17 @@ pub fn finish(shared: &Shared, ns: &str, name: &str, plan: &PodScript) -> bool {
         }),
     );
     true
+}
+
+/// The kubelet's fallback message: the last 80 lines of the log, at most 2048 bytes.
+fn log_tail(logs: &str) -> String {
+    let lines: Vec<&str> = logs.lines().collect();
+    let tail = lines[lines.len().saturating_sub(80)..].join("\n");
+    let mut cut = tail.len().saturating_sub(2048);
+    while !tail.is_char_boundary(cut) {
+        cut += 1;
+    }
+    tail[cut..].to_string()
 }
 
 fn current(shared: &Shared, ns: &str, name: &str) -> Option<Value> {

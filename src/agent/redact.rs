@@ -1,0 +1,668 @@
+//! Keeping the pod's secrets out of everything the entrypoint writes: the pod log (the
+//! agent's output as passed through), the entrypoint's own messages and the result.
+//!
+//! An agent reads text written by strangers and can be talked into printing whatever it
+//! can read. So each secret is looked for in the forms an agent is likely to print it in,
+//! not only as it is:
+//!
+//! - as it is, and each of its lines (a key file printed line by line), and each string
+//!   of it when it is JSON (a registry `config.json`, a cloud key file), and what it holds
+//!   when it is base64 (`user:password`, and the password alone);
+//! - base64, standard and URL-safe, at each of the three byte offsets a secret can have
+//!   inside a longer text that was encoded (padded or not: the characters that also carry
+//!   bits of the text around it are left, at most 12 bits of the secret at each end);
+//! - hex, in either case;
+//! - any of these URL-encoded (`%XX` in either case, `+` for a space), in part or whole;
+//! - any of these split over lines: up to two `\r`/`\n` between any two of its characters
+//!   (`base64` wraps its output at 76 columns).
+//!
+//! A value shorter than [`MIN_SECRET_LEN`] bytes is not looked for: it would turn half of
+//! an ordinary log into `***`. The entrypoint says so in the log, naming the variable or
+//! file, never the value.
+//!
+//! Left out, on purpose (see docs/security.md): transformations an agent has to be asked
+//! for by name (reversed, ROT13, XOR, one character per line, gzip), and JSON or shell
+//! escapes inside a secret. Redaction keeps a secret out of our reports when an agent
+//! prints it; it is no defence against an agent that wants to send it elsewhere.
+
+use std::sync::Arc;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
+use base64::engine::{DecodePaddingMode, general_purpose};
+
+/// Values shorter than this many bytes (after trimming) are not redacted.
+pub const MIN_SECRET_LEN: usize = 8;
+
+/// What a secret is replaced with.
+pub const REPLACEMENT: &str = "***";
+
+/// How many `\r`/`\n` bytes may stand between two characters of a secret in the text.
+const MAX_BREAK: usize = 2;
+
+/// A form of a secret to look for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Pattern {
+    bytes: Vec<u8>,
+    /// Hex is matched in either case.
+    any_case: bool,
+}
+
+#[derive(Debug, Default)]
+struct Index {
+    patterns: Vec<Pattern>,
+    /// The patterns by the first byte they can start with.
+    by_first: Vec<Vec<u32>>,
+}
+
+/// Replaces every form of each secret with `***`. Cheap to clone.
+#[derive(Debug, Clone, Default)]
+pub struct Redactor {
+    index: Arc<Index>,
+}
+
+/// How a text compares with a pattern at a position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Compared {
+    /// The pattern is there, taking this many bytes of the text.
+    Found(usize),
+    Absent,
+    /// The text ends before it can tell.
+    NeedMore,
+}
+
+impl Redactor {
+    /// A redactor for these secret values (each given as it is; its other forms are
+    /// derived). Values shorter than [`MIN_SECRET_LEN`] are left out.
+    pub fn new<S: AsRef<[u8]>>(secrets: impl IntoIterator<Item = S>) -> Self {
+        let mut patterns: Vec<Pattern> = Vec::new();
+        for secret in secrets {
+            for fragment in fragments(secret.as_ref()) {
+                for pattern in encodings(&fragment) {
+                    if !patterns.contains(&pattern) {
+                        patterns.push(pattern);
+                    }
+                }
+            }
+        }
+        Redactor::from_patterns(patterns)
+    }
+
+    fn from_patterns(patterns: Vec<Pattern>) -> Redactor {
+        let mut by_first = vec![Vec::new(); 256];
+        for (i, p) in patterns.iter().enumerate() {
+            for first in first_bytes(p) {
+                by_first[usize::from(first)].push(i as u32);
+            }
+        }
+        Redactor {
+            index: Arc::new(Index { patterns, by_first }),
+        }
+    }
+
+    /// Whether there is nothing to redact.
+    pub fn is_empty(&self) -> bool {
+        self.index.patterns.is_empty()
+    }
+
+    /// How many forms of the secrets are looked for.
+    pub fn forms(&self) -> usize {
+        self.index.patterns.len()
+    }
+
+    /// A redactor for the secrets of both.
+    pub fn merged(&self, other: &Redactor) -> Redactor {
+        let mut patterns = self.index.patterns.clone();
+        for p in &other.index.patterns {
+            if !patterns.contains(p) {
+                patterns.push(p.clone());
+            }
+        }
+        Redactor::from_patterns(patterns)
+    }
+
+    /// The same, for output that need not be UTF-8.
+    pub fn redact_bytes(&self, bytes: &[u8]) -> Vec<u8> {
+        self.scan(bytes, true).0
+    }
+
+    pub fn redact(&self, text: &str) -> String {
+        if self.is_empty() {
+            return text.to_string();
+        }
+        match String::from_utf8(self.redact_bytes(text.as_bytes())) {
+            Ok(s) => s,
+            Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+        }
+    }
+
+    /// A redactor for a stream: see [`RedactingStream`].
+    pub fn stream(&self) -> RedactingStream {
+        RedactingStream {
+            redactor: self.clone(),
+            pending: Vec::new(),
+        }
+    }
+
+    /// Redacts `text` up to where a secret could still begin and be cut by its end (all of
+    /// it when `end`); returns the redacted text and how many bytes of `text` it covers.
+    fn scan(&self, text: &[u8], end: bool) -> (Vec<u8>, usize) {
+        if self.is_empty() {
+            return (text.to_vec(), text.len());
+        }
+        let mut out = Vec::with_capacity(text.len());
+        let mut i = 0;
+        while i < text.len() {
+            match self.longest_at(text, i, end) {
+                Compared::Found(n) => {
+                    out.extend_from_slice(REPLACEMENT.as_bytes());
+                    i += n;
+                }
+                Compared::Absent => {
+                    out.push(text[i]);
+                    i += 1;
+                }
+                Compared::NeedMore => break,
+            }
+        }
+        (out, i)
+    }
+
+    /// The longest form of a secret that starts at `at`.
+    fn longest_at(&self, text: &[u8], at: usize, end: bool) -> Compared {
+        let index = &self.index;
+        let mut longest = 0;
+        let mut need_more = false;
+        let mut try_bucket = |first: u8| {
+            for &p in &index.by_first[usize::from(first)] {
+                match compare(&index.patterns[p as usize], text, at, end) {
+                    Compared::Found(n) => longest = longest.max(n),
+                    Compared::NeedMore => need_more = true,
+                    Compared::Absent => {}
+                }
+            }
+        };
+        let b = text[at];
+        try_bucket(b);
+        match b {
+            b'%' => match percent_decoded(text, at) {
+                Some(Some(decoded)) => try_bucket(decoded),
+                Some(None) => {}
+                None if !end => need_more = true,
+                None => {}
+            },
+            b'+' => try_bucket(b' '),
+            _ => {}
+        }
+        if need_more {
+            Compared::NeedMore
+        } else if longest > 0 {
+            Compared::Found(longest)
+        } else {
+            Compared::Absent
+        }
+    }
+}
+
+fn first_bytes(p: &Pattern) -> Vec<u8> {
+    let first = p.bytes[0];
+    if p.any_case && first.is_ascii_alphabetic() {
+        vec![first.to_ascii_lowercase(), first.to_ascii_uppercase()]
+    } else {
+        vec![first]
+    }
+}
+
+/// `%XX` at `at`: `Some(Some(byte))`, `Some(None)` when it is not one, `None` when the
+/// text ends too soon to tell.
+fn percent_decoded(text: &[u8], at: usize) -> Option<Option<u8>> {
+    let hex = |b: u8| char::from(b).to_digit(16);
+    let hi = text.get(at + 1)?;
+    let Some(hi) = hex(*hi) else {
+        return Some(None);
+    };
+    let lo = text.get(at + 2)?;
+    Some(hex(*lo).map(|lo| (hi * 16 + lo) as u8))
+}
+
+/// Whether `pattern` is in `text` at `at`, allowing URL-encoding of any of its bytes and
+/// line breaks between them.
+fn compare(pattern: &Pattern, text: &[u8], at: usize, end: bool) -> Compared {
+    match compare_from(pattern, 0, text, at, end) {
+        Compared::Found(to) => Compared::Found(to - at),
+        other => other,
+    }
+}
+
+/// The same from the pattern's `k`th byte at `j`; `Found` holds where the match ends.
+fn compare_from(pattern: &Pattern, mut k: usize, text: &[u8], mut j: usize, end: bool) -> Compared {
+    let more = if end {
+        Compared::Absent
+    } else {
+        Compared::NeedMore
+    };
+    let same = |a: u8, b: u8| {
+        if pattern.any_case {
+            a.eq_ignore_ascii_case(&b)
+        } else {
+            a == b
+        }
+    };
+    while let Some(&want) = pattern.bytes.get(k) {
+        if k > 0 {
+            let mut skipped = 0;
+            while skipped < MAX_BREAK && matches!(text.get(j), Some(b'\r' | b'\n')) {
+                j += 1;
+                skipped += 1;
+            }
+        }
+        let Some(&got) = text.get(j) else {
+            return more;
+        };
+        if got == b'%' {
+            let decoded = match percent_decoded(text, j) {
+                Some(Some(decoded)) if same(decoded, want) => Some(j + 3),
+                Some(_) => None,
+                // The text ends too soon to tell whether this is `%XX`.
+                None if end => None,
+                None => return Compared::NeedMore,
+            };
+            match (same(got, want), decoded) {
+                // `%25` where the secret has a `%`: either a `%` and `25`, or `%` encoded.
+                (true, Some(next)) => {
+                    return match compare_from(pattern, k + 1, text, j + 1, end) {
+                        Compared::Absent => compare_from(pattern, k + 1, text, next, end),
+                        other => other,
+                    };
+                }
+                (true, None) => j += 1,
+                (false, Some(next)) => j = next,
+                (false, None) => return Compared::Absent,
+            }
+        } else if same(got, want) || (want == b' ' && got == b'+') {
+            j += 1;
+        } else {
+            return Compared::Absent;
+        }
+        k += 1;
+    }
+    Compared::Found(j)
+}
+
+/// Redacts a stream that arrives in pieces: a secret cut across two pieces is still
+/// found. What could be the start of a secret is held back until the next piece (or
+/// [`RedactingStream::finish`]) says whether it is one.
+#[derive(Debug)]
+pub struct RedactingStream {
+    redactor: Redactor,
+    pending: Vec<u8>,
+}
+
+impl RedactingStream {
+    /// The redacted text that is certain so far.
+    pub fn push(&mut self, piece: &[u8]) -> Vec<u8> {
+        self.pending.extend_from_slice(piece);
+        let (out, used) = self.redactor.scan(&self.pending, false);
+        self.pending.drain(..used);
+        out
+    }
+
+    /// The rest, once the stream has ended.
+    pub fn finish(&mut self) -> Vec<u8> {
+        let (out, _) = self.redactor.scan(&self.pending, true);
+        self.pending.clear();
+        out
+    }
+}
+
+/// The parts of a secret that are secrets themselves.
+fn fragments(value: &[u8]) -> Vec<Vec<u8>> {
+    let mut out: Vec<Vec<u8>> = Vec::new();
+    let add = |f: &[u8], out: &mut Vec<Vec<u8>>| {
+        let f: Vec<u8> = f
+            .trim_ascii()
+            .iter()
+            .copied()
+            .filter(|b| !matches!(b, b'\r' | b'\n'))
+            .collect();
+        if f.len() >= MIN_SECRET_LEN && !out.contains(&f) {
+            out.push(f);
+        }
+    };
+    add(value, &mut out);
+    for line in value.split(|b| *b == b'\n') {
+        add(line, &mut out);
+    }
+    if let Ok(json) = serde_json::from_slice::<serde_json::Value>(value) {
+        let mut strings = Vec::new();
+        json_strings(&json, &mut strings);
+        for s in strings {
+            add(s.as_bytes(), &mut out);
+        }
+    }
+    // What a base64 value holds: `user:password` (registry auth), and the password.
+    for f in out.clone() {
+        if let Some(decoded) = base64_text(&f) {
+            add(decoded.as_bytes(), &mut out);
+            if let Some((_, password)) = decoded.split_once(':') {
+                add(password.as_bytes(), &mut out);
+            }
+        }
+    }
+    out
+}
+
+fn json_strings<'a>(value: &'a serde_json::Value, out: &mut Vec<&'a str>) {
+    match value {
+        serde_json::Value::String(s) => out.push(s),
+        serde_json::Value::Array(items) => items.iter().for_each(|v| json_strings(v, out)),
+        serde_json::Value::Object(map) => map.values().for_each(|v| json_strings(v, out)),
+        _ => {}
+    }
+}
+
+const INDIFFERENT: GeneralPurposeConfig =
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent);
+const STANDARD: GeneralPurpose = GeneralPurpose::new(&base64::alphabet::STANDARD, INDIFFERENT);
+const URL_SAFE: GeneralPurpose = GeneralPurpose::new(&base64::alphabet::URL_SAFE, INDIFFERENT);
+
+/// The text a base64 value encodes, when it is printable text.
+fn base64_text(value: &[u8]) -> Option<String> {
+    let decoded = STANDARD
+        .decode(value)
+        .or_else(|_| URL_SAFE.decode(value))
+        .ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    text.chars()
+        .all(|c| !c.is_control() || c == '\n')
+        .then_some(text)
+}
+
+/// The forms one fragment is looked for in.
+fn encodings(fragment: &[u8]) -> Vec<Pattern> {
+    let mut out = vec![Pattern {
+        bytes: fragment.to_vec(),
+        any_case: false,
+    }];
+    let hex: String = fragment.iter().map(|b| format!("{b:02x}")).collect();
+    out.push(Pattern {
+        bytes: hex.into_bytes(),
+        any_case: true,
+    });
+    for engine in [
+        general_purpose::STANDARD_NO_PAD,
+        general_purpose::URL_SAFE_NO_PAD,
+    ] {
+        for offset in 0..3 {
+            let core = base64_core(&engine, fragment, offset);
+            if core.len() >= MIN_SECRET_LEN {
+                let p = Pattern {
+                    bytes: core.into_bytes(),
+                    any_case: false,
+                };
+                if !out.contains(&p) {
+                    out.push(p);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The characters of the base64 of a text that depend on `fragment` alone, when
+/// `fragment` starts `offset` bytes into a 3-byte group of that text.
+fn base64_core(engine: &GeneralPurpose, fragment: &[u8], offset: usize) -> String {
+    let mut bytes = vec![0u8; offset];
+    bytes.extend_from_slice(fragment);
+    let encoded = engine.encode(&bytes);
+    // Character j carries bits 6j..6j+6; it is the fragment's alone when those bits all
+    // lie within the fragment's bits, [8 * offset, 8 * (offset + len)).
+    let first = (8 * offset).div_ceil(6);
+    let last = 8 * (offset + fragment.len()) / 6;
+    encoded.get(first..last).unwrap_or_default().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const KEY: &str = "sk-proj-Q2xhdWRlIGlzIG5pY2U_xyz";
+
+    fn b64(engine: &GeneralPurpose, text: &[u8]) -> String {
+        engine.encode(text)
+    }
+
+    fn url_encode(text: &str) -> String {
+        text.bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() {
+                    char::from(b).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_secret_is_replaced_as_it_is_and_a_short_one_is_not_looked_for() {
+        let r = Redactor::new(["ghs_secret_token", "", "abc"]);
+        assert_eq!(r.redact("a ghs_secret_token b"), "a *** b");
+        assert_eq!(r.redact("abc is too short"), "abc is too short");
+        assert_eq!(
+            r.redact_bytes(b"ghs_secret_token\xff ghs_secret_toke"),
+            b"***\xff ghs_secret_toke"
+        );
+    }
+
+    #[test]
+    fn base64_of_a_secret_is_found_at_every_offset_padded_or_not() {
+        let r = Redactor::new([KEY]);
+        for engine in [
+            &general_purpose::STANDARD,
+            &general_purpose::URL_SAFE_NO_PAD,
+        ] {
+            for prefix in ["", "k", "ke", "key=", "OPENAI_API_KEY="] {
+                let encoded = b64(engine, format!("{prefix}{KEY}\n").as_bytes());
+                let out = r.redact(&format!("output: {encoded} end"));
+                assert!(out.contains("***"), "{prefix:?}: {out}");
+                // What is left: the prefix's characters, and at most four at the end
+                // (the newline's bits and the padding).
+                let left = out.replace("***", "");
+                let prefix_chars = (8 * prefix.len()).div_ceil(6);
+                assert!(
+                    left.len() <= "output:  end".len() + prefix_chars + 4,
+                    "{prefix:?}: too much is left of {encoded}: {out}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn url_encoded_hex_and_broken_lines_are_found() {
+        let r = Redactor::new(["50%25-off%coupon"]);
+        assert_eq!(r.redact("a 50%25-off%coupon b"), "a *** b");
+        assert_eq!(r.redact("a 50%2525-off%25coupon b"), "a *** b");
+        let r = Redactor::new(["pa ss/wo+rd=1234"]);
+        assert_eq!(r.redact("x=pa+ss%2Fwo%2brd%3D1234&y"), "x=***&y");
+        assert_eq!(r.redact(&url_encode("pa ss/wo+rd=1234")), "***");
+        let hex: String = "pa ss/wo+rd=1234"
+            .bytes()
+            .map(|b| format!("{b:02X}"))
+            .collect();
+        assert_eq!(r.redact(&format!("[{hex}]")), "[***]");
+        assert_eq!(r.redact("pa ss/wo\r\n+rd=1234"), "***");
+        let wrapped = b64(
+            &general_purpose::STANDARD,
+            "pa ss/wo+rd=1234".repeat(8).as_bytes(),
+        );
+        let wrapped: Vec<String> = wrapped
+            .as_bytes()
+            .chunks(76)
+            .map(|c| String::from_utf8_lossy(c).into_owned())
+            .collect();
+        let out = r.redact(&wrapped.join("\n"));
+        assert!(out.len() < 40, "{out}");
+    }
+
+    #[test]
+    fn the_parts_of_a_structured_secret_are_secrets_too() {
+        let auth = b64(&general_purpose::STANDARD, b"robot:registry-password");
+        let config = format!(r#"{{"auths":{{"registry.example.com":{{"auth":"{auth}"}}}}}}"#);
+        let r = Redactor::new([config.as_str()]);
+        assert_eq!(r.redact(&format!("auth is {auth}")), "auth is ***");
+        assert_eq!(r.redact("password registry-password"), "password ***");
+        let pem = "-----BEGIN KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\nBKcwggSjAgEAAoIBAQC7\n-----END KEY-----\n";
+        let r = Redactor::new([pem]);
+        assert_eq!(
+            r.redact("line MIIEvQIBADANBgkqhkiG9w0BAQEFAASC"),
+            "line ***"
+        );
+    }
+
+    #[test]
+    fn a_stream_cut_anywhere_is_redacted_as_a_whole() {
+        let r = Redactor::new([KEY]);
+        let text = format!("before {KEY} middle {} after", url_encode(KEY));
+        let whole = r.redact(&text);
+        for cut in 0..text.len() {
+            let mut s = r.stream();
+            let mut out = s.push(&text.as_bytes()[..cut]);
+            out.extend(s.push(&text.as_bytes()[cut..]));
+            out.extend(s.finish());
+            assert_eq!(String::from_utf8(out).unwrap(), whole, "cut at {cut}");
+        }
+        assert_eq!(whole, "before *** middle *** after");
+    }
+
+    #[test]
+    fn a_stream_holds_back_only_what_could_start_a_secret() {
+        let r = Redactor::new([KEY]);
+        let mut s = r.stream();
+        assert_eq!(s.push(b"plain text\n"), b"plain text\n");
+        assert_eq!(s.push(b"then sk-pr"), b"then ");
+        assert_eq!(s.push(b"oj-Q2 no"), b"sk-proj-Q2 no");
+        assert_eq!(s.push(b" 50%"), b" 50");
+        assert_eq!(s.finish(), b"%");
+    }
+
+    /// A secret as an agent may print it: the form (plain, base64 of a longer text, hex)
+    /// and the text printed (that form, or its URL-encoding).
+    fn printed(secret: &[u8], how: u8, prefix: &[u8], cut: usize) -> (Vec<u8>, Vec<u8>) {
+        let mut whole = prefix.to_vec();
+        whole.extend_from_slice(secret);
+        whole.extend_from_slice(b"!tail");
+        let percent = |form: &[u8]| -> Vec<u8> {
+            form.iter()
+                .flat_map(|b| format!("%{b:02x}").into_bytes())
+                .collect()
+        };
+        let form = match how {
+            0 | 4 | 7 => secret.to_vec(),
+            1 | 6 => general_purpose::STANDARD.encode(&whole).into_bytes(),
+            2 => general_purpose::STANDARD_NO_PAD.encode(&whole).into_bytes(),
+            3 => general_purpose::URL_SAFE.encode(&whole).into_bytes(),
+            _ => secret
+                .iter()
+                .flat_map(|b| format!("{b:02X}").into_bytes())
+                .collect(),
+        };
+        let shown = match how {
+            4 => percent(&form),
+            6 => url_encode(&String::from_utf8_lossy(&form)).into_bytes(),
+            7 => {
+                let at = cut % (form.len() - 1) + 1;
+                [&form[..at], b"\r\n", &form[at..]].concat()
+            }
+            _ => form.clone(),
+        };
+        (form, shown)
+    }
+
+    fn percent_decode(text: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(text.len());
+        let mut i = 0;
+        while i < text.len() {
+            match percent_decoded(text, i) {
+                Some(Some(b)) if text[i] == b'%' => {
+                    out.push(b);
+                    i += 3;
+                }
+                _ => {
+                    out.push(text[i]);
+                    i += 1;
+                }
+            }
+        }
+        out
+    }
+
+    /// Whether 12 characters in a row of the middle of `form` are still in `out`, once
+    /// URL-decoded (and in either case). The ends of a base64 form carry the bits of the
+    /// text around the secret, and may stay.
+    fn survives(out: &[u8], form: &[u8], ends: usize) -> bool {
+        let out = percent_decode(out).to_ascii_lowercase();
+        let form = form.to_ascii_lowercase();
+        let inner = &form[ends.min(form.len())..form.len().saturating_sub(ends)];
+        let width = 12.min(inner.len());
+        width > 0
+            && inner
+                .windows(width)
+                .any(|w| out.windows(w.len()).any(|o| o == w))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+
+        #[test]
+        fn a_secret_in_any_covered_form_never_survives(
+            secret in "[A-Za-z0-9_+/=%-][A-Za-z0-9_+/=% -]{6,46}[A-Za-z0-9_+/=%-]",
+            how in 0u8..8,
+            prefix in proptest::collection::vec(any::<u8>(), 0..5),
+            before in proptest::collection::vec(any::<u8>(), 0..200),
+            after in proptest::collection::vec(any::<u8>(), 0..200),
+            cut in any::<prop::sample::Index>(),
+        ) {
+            let r = Redactor::new([secret.as_str()]);
+            let (form, shown) = printed(secret.as_bytes(), how, &prefix, cut.index(1000));
+            let mut text = before.clone();
+            text.extend_from_slice(&shown);
+            text.extend_from_slice(&after);
+            let whole = r.redact_bytes(&text);
+            let ends = if matches!(how, 1 | 2 | 3 | 6) { 4 } else { 0 };
+            prop_assert!(
+                !survives(&whole, &form, ends),
+                "{:?} in {:?}",
+                String::from_utf8_lossy(&form),
+                String::from_utf8_lossy(&whole)
+            );
+            // And the same when the text arrives in two pieces.
+            let at = cut.index(text.len() + 1);
+            let mut s = r.stream();
+            let mut streamed = s.push(&text[..at]);
+            streamed.extend(s.push(&text[at..]));
+            streamed.extend(s.finish());
+            prop_assert_eq!(streamed, whole);
+        }
+
+        #[test]
+        fn redaction_never_panics_and_text_without_secrets_is_unchanged(
+            secrets in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..40), 0..4),
+            text in proptest::collection::vec(any::<u8>(), 0..600),
+        ) {
+            let r = Redactor::new(&secrets);
+            let out = r.redact_bytes(&text);
+            let mut s = r.stream();
+            let mut streamed = Vec::new();
+            for piece in text.chunks(7) {
+                streamed.extend(s.push(piece));
+            }
+            streamed.extend(s.finish());
+            prop_assert_eq!(&streamed, &out);
+            if !out.windows(3).any(|w| w == b"***") {
+                prop_assert_eq!(out, text);
+            }
+        }
+    }
+}
