@@ -31,8 +31,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 const SECRET: &str = "load-test-secret";
 
 fn payload() -> Vec<u8> {
-    let path =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/payloads/pull_request/draft-opened.json");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("examples/variants/pull_request/draft-opened.json");
     std::fs::read(path).expect("the load test's payload")
 }
 

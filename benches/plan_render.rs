@@ -16,8 +16,8 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn fixture() -> Vec<u8> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/fixtures/webhooks/pull_request/opened.json");
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/webhooks/pull_request/opened.json");
     std::fs::read(path).expect("the pull_request fixture")
 }
 

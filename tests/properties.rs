@@ -24,7 +24,7 @@ use serde_json::{Value, json};
 use support::hostile;
 
 const DELIVERY: &str = "72d3162e-cc78-11e3-81ab-4c9367dc0958";
-const WEBHOOKS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/webhooks");
+const WEBHOOKS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/webhooks");
 const EXAMPLE_CONFIG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/services.yaml");
 
 fn runner(cases: u32) -> TestRunner {

@@ -6,7 +6,7 @@ mod support;
 use agentpods::github::webhook::{WebhookError, WebhookSecrets, verify_signature};
 use support::server::{Post, SECRET, TestService, json, within};
 
-/// From GitHub's documentation (../shared/fixtures/README.md).
+/// From GitHub's documentation ("Validating webhook deliveries": its test values).
 const VECTOR_SECRET: &str = "It's a Secret to Everybody";
 const VECTOR_BODY: &[u8] = b"Hello, World!";
 const VECTOR_SIGNATURE: &str =

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Load test: `agentpods serve --dry-run` against a Node server using @octokit/webhooks'
 # middleware (benches/load/node), in the same run, with the same secret and the same signed
-# 21 KB pull_request delivery (tests/payloads/pull_request/draft-opened.json: a draft, so
+# 21 KB pull_request delivery (examples/variants/pull_request/draft-opened.json: a draft, so
 # no agent starts), each request with a fresh X-GitHub-Delivery id.
 #
 # Each server is pinned to one core (SERVER_CPU, default 0) and wrk to the other
@@ -25,7 +25,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 SECRET="load-test-secret"
-PAYLOAD="${PAYLOAD:-tests/payloads/pull_request/draft-opened.json}"
+PAYLOAD="${PAYLOAD:-examples/variants/pull_request/draft-opened.json}"
 DURATION="${DURATION:-10s}"
 CONNECTIONS="${CONNECTIONS:-32}"
 PACED_CONNECTIONS="${PACED_CONNECTIONS:-10}"

@@ -18,7 +18,7 @@ import time
 import jinja2
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-FIXTURE = os.path.join(ROOT, "..", "shared", "fixtures", "webhooks", "pull_request", "opened.json")
+FIXTURE = os.path.join(ROOT, "examples", "webhooks", "pull_request", "opened.json")
 
 
 def quote(value):

@@ -1260,12 +1260,7 @@ mod tests {
 
     fn fixtures_dir() -> PathBuf {
         std::env::var_os("AGENTPODS_FIXTURES").map_or_else(
-            || {
-                PathBuf::from(concat!(
-                    env!("CARGO_MANIFEST_DIR"),
-                    "/../shared/fixtures/webhooks"
-                ))
-            },
+            || PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/webhooks")),
             PathBuf::from,
         )
     }
@@ -1315,6 +1310,7 @@ mod tests {
         let mut dirs: Vec<_> = std::fs::read_dir(fixtures_dir())
             .expect("fixtures folder (set AGENTPODS_FIXTURES)")
             .map(|e| e.expect("dir entry").path())
+            .filter(|p| p.is_dir())
             .collect();
         dirs.sort();
         for dir in dirs {
@@ -1324,6 +1320,9 @@ mod tests {
                 .expect("utf-8 name");
             for file in std::fs::read_dir(&dir).expect("event folder") {
                 let path = file.expect("file entry").path();
+                if path.extension().is_none_or(|x| x != "json") {
+                    continue;
+                }
                 let body = std::fs::read(&path).expect("fixture");
                 let ev =
                     parse(event_name, &body).unwrap_or_else(|e| panic!("{}: {e}", path.display()));

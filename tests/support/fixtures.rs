@@ -1,5 +1,5 @@
-//! The real GitHub payloads (`../shared/fixtures/webhooks`), our own variants
-//! (`tests/payloads`), and the example services.yaml, run through parse → plan → render.
+//! GitHub's published webhook examples (`examples/webhooks`), our own variants of them
+//! (`examples/variants`), and the example services.yaml, run through parse → plan → render.
 
 use std::path::{Path, PathBuf};
 
@@ -11,11 +11,12 @@ use agentpods::render::{Engine, K8sObject, RenderedRun};
 /// The `X-GitHub-Delivery` id every test uses, so run names and snapshots are stable.
 pub const DELIVERY: &str = "72d3162e-cc78-11e3-81ab-4c9367dc0958";
 
-/// The real payloads, one folder per event: `<event>/<action>[.<n>].json`.
-pub const WEBHOOKS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/webhooks");
+/// The real payloads, one folder per event: `<event>/<action>[.<n>].json`
+/// (see examples/webhooks/README.md).
+pub const WEBHOOKS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/webhooks");
 
-/// Our variants of them (see tests/payloads/README.md), laid out the same way.
-pub const PAYLOADS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/payloads");
+/// Our variants of them (see examples/variants/README.md), laid out the same way.
+pub const PAYLOADS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/variants");
 
 /// The example config at the root of the crate.
 pub const EXAMPLE_CONFIG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/services.yaml");

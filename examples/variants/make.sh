@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Regenerates the payload variants in this folder from the real fixtures in
-# ../shared/fixtures/webhooks (which are never edited). Needs jq. See README.md.
+# Regenerates the payload variants in this folder from GitHub's examples in
+# examples/webhooks (which are never edited). Needs jq. See README.md.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-real="$here/../../../shared/fixtures/webhooks"
+real="$here/../webhooks"
 mkdir -p "$here/issue_comment" "$here/pull_request"
 
 comment() { # comment <out> <jq filter>: a variant of issue_comment/created.json
