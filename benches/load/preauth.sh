@@ -9,7 +9,7 @@
 #     body with a made-up signature and sending it at RATE_KIB (1280) KiB/s: slow, but
 #     each would finish within the body timeout. An attacker refused (503) tries again
 #     after a pause; one answered otherwise starts over.
-#   - one signed delivery (tests/payloads/pull_request/draft-opened.json, a draft: no
+#   - one signed delivery (examples/variants/pull_request/draft-opened.json, a draft: no
 #     agent starts) every 100 ms from 127.0.0.1, each with a fresh delivery id.
 # It reports the server's peak RSS (VmHWM from /proc; target: under 256 MiB) and how many
 # signed deliveries were answered 2xx. Should the server's RSS pass MAX_RSS_MIB (1024),
@@ -23,7 +23,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 SECRET="load-test-secret"
-PAYLOAD="tests/payloads/pull_request/draft-opened.json"
+PAYLOAD="examples/variants/pull_request/draft-opened.json"
 DURATION="${DURATION:-30}"
 UPLOADS="${UPLOADS:-200}"
 RATE_KIB="${RATE_KIB:-1280}"
