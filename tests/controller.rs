@@ -6,7 +6,6 @@ mod support;
 
 use std::time::Duration;
 
-use agentpods::cluster::controller::ControllerOptions;
 use agentpods::cluster::crd::{AgentRun, Phase};
 use agentpods::serve::launcher::Launched;
 use k8s_openapi::api::core::v1::ConfigMap;
@@ -387,10 +386,7 @@ async fn deleting_a_run_removes_its_objects_and_a_finished_run_goes_after_its_tt
 async fn a_run_deleted_by_hand_is_forgotten_by_the_controller() {
     timed(async {
         let mut cluster = Cluster::without_controller().await;
-        let ctx = cluster.start_controller_with(ControllerOptions {
-            max_requeue: Duration::from_millis(100),
-            ..ControllerOptions::default()
-        });
+        let ctx = cluster.start_controller_with(cluster.controller_options());
         cluster.fake.run_kubelet(|_| PodScript::succeeds(RESULT));
         let run = cluster
             .deliver_one(&fixture("pull_request/opened.json"), "d-forget")
@@ -641,7 +637,7 @@ async fn a_review_is_reported_as_a_check_run_and_one_comment_edited_with_the_res
         let secrets: Api<k8s_openapi::api::core::v1::Secret> =
             Api::namespaced(cluster.client.clone(), RUNS);
         let secret = secrets
-            .get(&format!("{name}-github-token"))
+            .get(&format!("{name}-github-token-1"))
             .await
             .expect("the run's token Secret");
         assert_eq!(secret.owner_references()[0].name, name);
@@ -659,7 +655,7 @@ async fn a_review_is_reported_as_a_check_run_and_one_comment_edited_with_the_res
         );
         let pod = serde_json::to_string(&cluster.pods_of(&name).await[0]).expect("the pod as JSON");
         assert!(
-            pod.contains(&format!("{name}-github-token")),
+            pod.contains(&format!("{name}-github-token-1")),
             "the pod mounts it"
         );
         assert!(!pod.contains(&token), "the token is not in the pod spec");

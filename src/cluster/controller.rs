@@ -557,7 +557,7 @@ async fn execute(
             Action::DeleteWorkload => delete_workload(ctx, ns, &name).await?,
             Action::Apply => {
                 let status = status.get_or_insert_with(|| run.status.clone().unwrap_or_default());
-                match apply(ctx, run, ns).await? {
+                match apply(ctx, run, ns, status.attempts).await? {
                     Applied::Objects { pod, job } => {
                         status.pod_name = pod;
                         status.job_name = job;
@@ -738,8 +738,14 @@ enum Applied {
     Refused(String),
 }
 
-/// Renders the run with the config in force and applies every object, owned by the run.
-async fn apply(ctx: &Context, run: &AgentRun, ns: &str) -> Result<Applied, ControllerError> {
+/// Renders the run with the config in force and applies every object, owned by the run;
+/// `attempt` names this launch's token Secret.
+async fn apply(
+    ctx: &Context,
+    run: &AgentRun,
+    ns: &str,
+    attempt: u32,
+) -> Result<Applied, ControllerError> {
     let live = (ctx.config)();
     // The watch's copy is slimmed (see `slim`): the render inputs are read afresh.
     let runs: Api<AgentRun> = Api::namespaced(ctx.client.clone(), ns);
@@ -748,7 +754,7 @@ async fn apply(ctx: &Context, run: &AgentRun, ns: &str) -> Result<Applied, Contr
     let owner = owner_reference(run);
     let params = PatchParams::apply(FIELD_MANAGER).force();
     let token_secret = match &ctx.tokens {
-        Some(tokens) => Some(token_secret(ctx, tokens.as_ref(), run, ns, &owner, &params).await?),
+        Some(tokens) => Some(token_secret(ctx, tokens.as_ref(), run, ns, attempt, &owner).await?),
         None => None,
     };
     let rendered = match live.engine().render_run_with_token(
@@ -814,16 +820,24 @@ where
 }
 
 /// Mints the run's repository token and keeps it in a Secret the run owns; its name.
-/// Each launch (a retry too) gets a fresh token.
+/// Each launch (a retry too) gets a fresh token, in a Secret of its own
+/// (`<run>-github-token-<attempt>`).
+///
+/// The Secret is created, never applied or read: the service may create Secrets in the runs'
+/// namespaces and nothing more (a patch, even an empty one, answers with the whole Secret,
+/// so it would read any Secret it can name, the model's API key among them). A Secret of
+/// this name already there (409) was created by an earlier try of this same launch, which
+/// failed before recording it: the pod uses that one, and the token just minted is dropped.
+/// They all go with the run (ownerReference), by the garbage collector.
 async fn token_secret(
     ctx: &Context,
     tokens: &dyn TokenMinter,
     run: &AgentRun,
     ns: &str,
+    attempt: u32,
     owner: &OwnerReference,
-    params: &PatchParams,
 ) -> Result<String, ControllerError> {
-    let name = format!("{}-github-token", run.name_any());
+    let name = token_secret_name(&run.name_any(), attempt);
     let token = tokens
         .mint(&run.spec.repository)
         .await
@@ -838,10 +852,21 @@ async fn token_secret(
         },
         string_data: Some([("token".to_string(), token.expose().to_string())].into()),
         type_: Some("Opaque".into()),
+        // Nobody rewrites a run's token in place, this service included.
+        immutable: Some(true),
         ..Secret::default()
     };
-    apply_one(ctx.client.clone(), ns, &name, &secret, params).await?;
-    Ok(name)
+    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
+    match secrets.create(&PostParams::default(), &secret).await {
+        Ok(_) => Ok(name),
+        Err(kube::Error::Api(e)) if e.code == 409 => Ok(name),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The Secret holding the repository token of a run's `attempt`.
+pub fn token_secret_name(run: &str, attempt: u32) -> String {
+    format!("{run}-github-token-{}", attempt.max(1))
 }
 
 fn owner_reference(run: &AgentRun) -> OwnerReference {

@@ -15,7 +15,7 @@ use agentpods::github::webhook::DeliveryId;
 use agentpods::render::keys;
 use agentpods::serve::intake;
 use agentpods::serve::launcher::{LaunchError, Launched, Launcher};
-use agentpods::serve::reload::ConfigStore;
+use agentpods::serve::reload::{ConfigStore, runs_namespace};
 use futures_util::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -30,12 +30,25 @@ use super::fixtures::{EXAMPLE_CONFIG, Payload};
 /// The namespace of the example config's runs.
 pub const RUNS: &str = "agentpods-runs";
 
+/// The service's identity (namespace, name), as deploy/ installs it.
+pub const SERVICE_ACCOUNT: (&str, &str) = ("agentpods", "agentpods");
+
+/// The user the API server sees the service as.
+pub const SERVICE_USER: &str = "system:serviceaccount:agentpods:agentpods";
+
+/// The service's rights, as deploy/ installs them.
+pub const RBAC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/base/rbac.yaml");
+
 /// How long a scenario waits for something to happen before failing.
 pub const PATIENCE: Duration = Duration::from_secs(20);
 
 pub struct Cluster {
     pub fake: FakeKube,
+    /// The test's own client: an administrator, as `kubectl` is in the hands of an operator.
     pub client: kube::Client,
+    /// The service's client (the launcher's and the controller's): its ServiceAccount,
+    /// held to the rules of deploy/base/rbac.yaml.
+    pub service: kube::Client,
     pub clock: Arc<ManualClock>,
     pub config: Arc<ConfigStore>,
     pub launcher: ClusterLauncher,
@@ -55,9 +68,18 @@ impl Cluster {
     }
 
     /// The same with no controller yet (start it with [`Cluster::start_controller`]).
+    /// The service is held to the rules of deploy/base/rbac.yaml.
     pub async fn without_controller() -> Cluster {
+        let rules = std::fs::read_to_string(RBAC).expect("read deploy/base/rbac.yaml");
+        Cluster::with_rbac(&rules).await
+    }
+
+    /// The same, the service held to the RBAC rules in `rules` (a manifest).
+    pub async fn with_rbac(rules: &str) -> Cluster {
         let fake = FakeKube::start().await;
+        fake.enforce_rbac(rules);
         let client = fake.client();
+        let service = fake.client_as(SERVICE_ACCOUNT.0, SERVICE_ACCOUNT.1);
         let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
         crds.create(&PostParams::default(), &AgentRun::crd())
             .await
@@ -67,10 +89,13 @@ impl Cluster {
             ConfigStore::load(Path::new(EXAMPLE_CONFIG))
                 .unwrap_or_else(|e| panic!("the example config: {e:?}")),
         );
-        let launcher = ClusterLauncher::new(client.clone(), clock.clone() as Arc<dyn Clock>);
+        // As `serve` makes it: it looks for runs in the config's namespaces only.
+        let launcher = ClusterLauncher::new(service.clone(), clock.clone() as Arc<dyn Clock>)
+            .in_namespace(runs_namespace(config.current().engine()));
         Cluster {
             fake,
             client,
+            service,
             clock,
             config,
             launcher,
@@ -88,10 +113,17 @@ impl Cluster {
 
     /// Starts a controller (a fresh one, as after a restart of the service).
     pub fn start_controller(&mut self) {
-        self.start_controller_with(ControllerOptions {
+        self.start_controller_with(self.controller_options());
+    }
+
+    /// The options `serve` gives the controller for the config in force (it watches the
+    /// config's namespaces), and a short requeue.
+    pub fn controller_options(&self) -> ControllerOptions {
+        ControllerOptions {
             max_requeue: Duration::from_millis(100),
+            namespace: runs_namespace(self.config.current().engine()),
             ..ControllerOptions::default()
-        });
+        }
     }
 
     /// The same with these options; returns its context (which counts its reconciles).
@@ -102,7 +134,7 @@ impl Cluster {
         let store = self.config.clone();
         let config: controller::ConfigSource = Arc::new(move || store.current());
         let ctx = controller::Context::with_github(
-            self.client.clone(),
+            self.service.clone(),
             config,
             self.clock.clone(),
             options,

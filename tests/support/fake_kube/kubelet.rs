@@ -1,6 +1,10 @@
 //! A simulated kubelet: every new pod moves Pending → Running → Succeeded or Failed, as one
 //! status write per phase (so watchers see each), with the script's termination message and
 //! logs. No timers: a pod moves as soon as the kubelet sees it.
+//!
+//! It plays the Job controller too, for Jobs with `backoffLimit: 0`: a new Job gets one pod
+//! from its template (owned by the Job, labelled `job-name`), and the Job's status follows
+//! it: `active` while it runs, then `succeeded` and `Complete`, or `failed` and `Failed`.
 
 use std::sync::Arc;
 
@@ -48,8 +52,28 @@ pub async fn run(shared: Arc<Shared>, script: Script) {
     for (ns, name) in waiting {
         start(&shared, &script, &ns, &name);
     }
+    for (ns, name) in jobs_without_pods(&shared) {
+        start_job(&shared, &ns, &name);
+    }
     loop {
         match changes.recv().await {
+            Ok(change)
+                if change.kind == "ADDED"
+                    && change.gvr.group == "batch"
+                    && change.gvr.resource == "jobs" =>
+            {
+                let name = change.object["metadata"]["name"]
+                    .as_str()
+                    .unwrap_or_default();
+                start_job(&shared, &change.namespace, name);
+            }
+            Ok(change)
+                if change.kind == "MODIFIED"
+                    && change.gvr.group.is_empty()
+                    && change.gvr.resource == "pods" =>
+            {
+                job_follows(&shared, &change.namespace, &change.object);
+            }
             Ok(change)
                 if change.kind == "ADDED"
                     && change.gvr.group.is_empty()
@@ -70,6 +94,107 @@ pub async fn run(shared: Arc<Shared>, script: Script) {
             Err(RecvError::Closed) => return,
         }
     }
+}
+
+fn jobs(store: &Store) -> Resource {
+    store
+        .resource("batch", "v1", "jobs")
+        .expect("jobs are built in")
+}
+
+/// Jobs with no status yet: the Job controller has not made their pod.
+fn jobs_without_pods(shared: &Shared) -> Vec<(String, String)> {
+    let store = shared.store.lock().expect("fake kube store");
+    let res = jobs(&store);
+    store
+        .objects
+        .iter()
+        .filter(|((gvr, _, _), job)| {
+            *gvr == res.gvr && job.get("status").is_none_or(Value::is_null)
+        })
+        .map(|((_, ns, name), _)| (ns.clone(), name.clone()))
+        .collect()
+}
+
+/// The Job controller's part: the Job's one pod, and the Job's status marked active.
+fn start_job(shared: &Shared, ns: &str, name: &str) {
+    let mut store = shared.store.lock().expect("fake kube store");
+    let res = jobs(&store);
+    let Ok(mut job) = store.get(&res, ns, name) else {
+        return;
+    };
+    if job
+        .get("status")
+        .is_some_and(|s| !s.is_null() && s != &json!({}))
+    {
+        return;
+    }
+    let template = job.pointer("/spec/template").cloned().unwrap_or_default();
+    let mut labels = template
+        .pointer("/metadata/labels")
+        .cloned()
+        .unwrap_or_else(|| json!({}));
+    labels["job-name"] = json!(name);
+    labels["batch.kubernetes.io/job-name"] = json!(name);
+    let pod = json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": format!("{name}-0"),
+            "namespace": ns,
+            "labels": labels,
+            "annotations": template.pointer("/metadata/annotations").cloned().unwrap_or_else(|| json!({})),
+            "ownerReferences": [{
+                "apiVersion": "batch/v1",
+                "kind": "Job",
+                "name": name,
+                "uid": job["metadata"]["uid"],
+                "controller": true,
+                "blockOwnerDeletion": true,
+            }],
+        },
+        "spec": template.get("spec").cloned().unwrap_or_else(|| json!({})),
+    });
+    let started = now();
+    job["status"] = json!({"active": 1, "startTime": started});
+    let _ = store.replace(&res, ns, name, job, Part::Status);
+    let pods = pods(&store);
+    let _ = store.create(&pods, ns, pod);
+}
+
+/// The Job's status once its pod has ended.
+fn job_follows(shared: &Shared, ns: &str, pod: &Value) {
+    let phase = pod.pointer("/status/phase").and_then(Value::as_str);
+    let (count, condition) = match phase {
+        Some("Succeeded") => ("succeeded", "Complete"),
+        Some("Failed") => ("failed", "Failed"),
+        _ => return,
+    };
+    let owner = pod
+        .pointer("/metadata/ownerReferences")
+        .and_then(Value::as_array)
+        .and_then(|owners| owners.iter().find(|o| o["kind"] == "Job"))
+        .and_then(|o| o["name"].as_str());
+    let Some(job_name) = owner else {
+        return;
+    };
+    let mut store = shared.store.lock().expect("fake kube store");
+    let res = jobs(&store);
+    let Ok(mut job) = store.get(&res, ns, job_name) else {
+        return;
+    };
+    let finished = now();
+    let status = &mut job["status"];
+    status["active"] = json!(0);
+    status[count] = json!(1);
+    status["completionTime"] = json!(finished);
+    status["conditions"] = json!([{
+        "type": condition,
+        "status": "True",
+        "lastProbeTime": finished,
+        "lastTransitionTime": finished,
+    }]);
+    let _ = store.replace(&res, ns, job_name, job, Part::Status);
 }
 
 /// Pods the kubelet has not touched yet.
