@@ -22,15 +22,15 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, ResourceExt};
 use serde_json::json;
-use support::cluster::{Cluster, RBAC, RUNS, SERVICE_USER};
+use support::cluster::{BUILDS, Cluster, RBAC, RUNS, SERVICE_USER};
 use support::fake_kube::PodScript;
 use support::fake_kube::rbac::Grant;
 use support::fixtures::{fixture, variant};
 
 const RESULT: &str = r#"{"conclusion":"success","summary":"done"}"#;
 
-/// Where the service works: the runs' namespaces and its own.
-const NAMESPACES: &[&str] = &[RUNS, "agentpods"];
+/// Where the service works: the runs' namespaces (the agents', the image builds') and its own.
+const NAMESPACES: &[&str] = &[RUNS, BUILDS, "agentpods"];
 
 fn running() -> PodScript {
     PodScript {
@@ -141,6 +141,7 @@ async fn image_builds() -> BTreeSet<Grant> {
     );
     let run = cluster.wait_phase(&built, Phase::Succeeded).await;
     assert_eq!(run.spec.agent, "image");
+    assert_eq!(ns, BUILDS, "image builds run apart");
     assert!(run.status.and_then(|s| s.job_name).is_some());
 
     let stays = cluster
@@ -266,6 +267,20 @@ async fn leader_election_needs_no_more_than_the_rules() {
     timed(leader_election()).await;
 }
 
+/// A grant, with the runs' namespaces taken as one: they share one set of rules (what
+/// running any run takes, whether its template renders a Pod or a Job), so a grant is used
+/// when a scenario uses it in any of them.
+fn in_any_runs_namespace(grant: Grant) -> Grant {
+    if [RUNS, BUILDS].contains(&grant.namespace.as_str()) {
+        Grant {
+            namespace: "each runs' namespace".into(),
+            ..grant
+        }
+    } else {
+        grant
+    }
+}
+
 /// The rules are exactly what the code uses: every grant is used by some scenario.
 #[tokio::test]
 async fn the_rules_grant_nothing_the_scenarios_do_not_use() {
@@ -281,7 +296,12 @@ async fn the_rules_grant_nothing_the_scenarios_do_not_use() {
 
         let fake = support::fake_kube::FakeKube::start().await;
         fake.enforce_rbac(&std::fs::read_to_string(RBAC).expect("read deploy/base/rbac.yaml"));
-        let granted = fake.granted(SERVICE_USER, NAMESPACES);
+        let granted: BTreeSet<Grant> = fake
+            .granted(SERVICE_USER, NAMESPACES)
+            .into_iter()
+            .map(in_any_runs_namespace)
+            .collect();
+        let used: BTreeSet<Grant> = used.into_iter().map(in_any_runs_namespace).collect();
         let unused: Vec<String> = granted.difference(&used).map(ToString::to_string).collect();
         assert!(
             unused.is_empty(),
@@ -295,95 +315,95 @@ async fn the_rules_grant_nothing_the_scenarios_do_not_use() {
 }
 
 /// Finding 9 of issue 11: whoever takes over the internet-facing service (its token is in
-/// its pod) reads no Secret of the runs' namespaces: not the model's API key, not a run's
-/// GitHub token, not by get, list, watch, nor by a patch that answers with the object.
-/// With the rules before this change (get, list, watch, create, patch and delete on
-/// secrets) it read the key.
+/// its pod) reads no Secret where runs live: not the model's API key, not the registry's
+/// push Secret of the builds' namespace, not a run's GitHub token; not by get, list, watch,
+/// nor by a patch or delete that answers with the object. With the rules before this change
+/// (get, list, watch, create, patch and delete on secrets) it read the key.
 #[tokio::test]
-async fn the_service_cannot_read_the_secrets_of_the_runs_namespace() {
+async fn the_service_cannot_read_the_secrets_of_the_runs_namespaces() {
     timed(async {
         let cluster = Cluster::without_controller().await;
-        let key = Secret {
-            metadata: kube::api::ObjectMeta {
-                name: Some("openai-api-key".into()),
-                ..Default::default()
-            },
-            string_data: Some([("api-key".to_string(), "sk-live-0123456789".to_string())].into()),
-            ..Secret::default()
-        };
-        Api::<Secret>::namespaced(cluster.client.clone(), RUNS)
-            .create(&PostParams::default(), &key)
-            .await
-            .expect("the operator creates the key");
-
-        let stolen: Api<Secret> = Api::namespaced(cluster.service.clone(), RUNS);
-        let forbidden = |result: Result<String, kube::Error>, how: &str| match result {
-            Err(kube::Error::Api(status)) => {
-                assert_eq!(status.code, 403, "{how}: {status:?}");
-                assert_eq!(status.reason, "Forbidden", "{how}");
-                assert!(
-                    status.message.contains(&format!(
-                        "User \"{SERVICE_USER}\" cannot {how} resource \"secrets\" in API group \"\" in the namespace \"{RUNS}\""
-                    )),
-                    "{how}: {}",
-                    status.message
-                );
-            }
-            Ok(seen) => panic!("{how}: the service read the Secret: {seen}"),
-            Err(e) => panic!("{how}: {e}"),
-        };
-        let show = |s: Secret| format!("{:?}", s.data);
-        forbidden(stolen.get("openai-api-key").await.map(show), "get");
-        forbidden(
-            stolen
-                .list(&ListParams::default())
+        for (ns, name, key) in [
+            (RUNS, "openai-api-key", "api-key"),
+            (BUILDS, "registry-push", ".dockerconfigjson"),
+        ] {
+            let secret = Secret {
+                metadata: kube::api::ObjectMeta {
+                    name: Some(name.into()),
+                    ..Default::default()
+                },
+                string_data: Some([(key.to_string(), "sk-live-0123456789".to_string())].into()),
+                ..Secret::default()
+            };
+            Api::<Secret>::namespaced(cluster.client.clone(), ns)
+                .create(&PostParams::default(), &secret)
                 .await
-                .map(|l| format!("{} secrets", l.items.len())),
-            "list",
-        );
-        forbidden(
-            stolen
-                .patch(
-                    "openai-api-key",
-                    &PatchParams::default(),
-                    &Patch::Merge(&json!({})),
-                )
+                .expect("the operator creates the Secret");
+            cannot_read(&cluster, ns, name).await;
+            // Creating is all it may do (each run's token).
+            let mut token = secret.clone();
+            token.metadata.name = Some("r-github-token-1".into());
+            Api::<Secret>::namespaced(cluster.service.clone(), ns)
+                .create(&PostParams::default(), &token)
                 .await
-                .map(show),
-            "patch",
-        );
-        let watch = {
-            use futures_util::StreamExt;
-            match stolen
-                .watch(&kube::api::WatchParams::default(), "0")
-                .await
-            {
-                Ok(stream) => {
-                    let first = Box::pin(stream).next().await;
-                    match first {
-                        Some(Ok(kube::api::WatchEvent::Error(e))) => Err(kube::Error::Api(e)),
-                        Some(Err(e)) => Err(e),
-                        other => Ok(format!("{other:?}")),
-                    }
-                }
-                Err(e) => Err(e),
-            }
-        };
-        forbidden(watch, "watch");
-        forbidden(
-            stolen
-                .delete("openai-api-key", &Default::default())
-                .await
-                .map(|_| "deleted".to_string()),
-            "delete",
-        );
-        // Creating is all it may do (each run's token).
-        let mut token = key.clone();
-        token.metadata.name = Some("r-github-token-1".into());
-        stolen
-            .create(&PostParams::default(), &token)
-            .await
-            .expect("the service creates a run's token Secret");
+                .expect("the service creates a run's token Secret");
+        }
     })
     .await;
+}
+
+/// Every way the service might read Secret `name` in `ns` is refused with the API server's
+/// 403.
+async fn cannot_read(cluster: &Cluster, ns: &str, name: &str) {
+    let stolen: Api<Secret> = Api::namespaced(cluster.service.clone(), ns);
+    let forbidden = |result: Result<String, kube::Error>, how: &str| match result {
+        Err(kube::Error::Api(status)) => {
+            assert_eq!(status.code, 403, "{how}: {status:?}");
+            assert_eq!(status.reason, "Forbidden", "{how}");
+            assert!(
+                status.message.contains(&format!(
+                    "User \"{SERVICE_USER}\" cannot {how} resource \"secrets\" in API group \"\" in the namespace \"{ns}\""
+                )),
+                "{how}: {}",
+                status.message
+            );
+        }
+        Ok(seen) => panic!("{how} in {ns}: the service read the Secret: {seen}"),
+        Err(e) => panic!("{how}: {e}"),
+    };
+    let show = |s: Secret| format!("{:?}", s.data);
+    forbidden(stolen.get(name).await.map(show), "get");
+    forbidden(
+        stolen
+            .list(&ListParams::default())
+            .await
+            .map(|l| format!("{} secrets", l.items.len())),
+        "list",
+    );
+    forbidden(
+        stolen
+            .patch(name, &PatchParams::default(), &Patch::Merge(&json!({})))
+            .await
+            .map(show),
+        "patch",
+    );
+    let watch = {
+        use futures_util::StreamExt;
+        match stolen.watch(&kube::api::WatchParams::default(), "0").await {
+            Ok(stream) => match Box::pin(stream).next().await {
+                Some(Ok(kube::api::WatchEvent::Error(e))) => Err(kube::Error::Api(e)),
+                Some(Err(e)) => Err(e),
+                other => Ok(format!("{other:?}")),
+            },
+            Err(e) => Err(e),
+        }
+    };
+    forbidden(watch, "watch");
+    forbidden(
+        stolen
+            .delete(name, &Default::default())
+            .await
+            .map(|_| "deleted".to_string()),
+        "delete",
+    );
 }

@@ -667,8 +667,7 @@ impl<'a> Context<'a> {
                 name: launch.run_name.clone(),
                 namespace: config
                     .cluster
-                    .namespace
-                    .as_ref()
+                    .namespace_of(agent)
                     .map(|n| n.to_string())
                     .unwrap_or_default(),
                 trigger: launch.trigger.describe(),

@@ -15,7 +15,7 @@ use agentpods::github::webhook::DeliveryId;
 use agentpods::render::keys;
 use agentpods::serve::intake;
 use agentpods::serve::launcher::{LaunchError, Launched, Launcher};
-use agentpods::serve::reload::{ConfigStore, runs_namespace};
+use agentpods::serve::reload::{ConfigStore, run_namespaces};
 use futures_util::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -29,6 +29,9 @@ use super::fixtures::{EXAMPLE_CONFIG, Payload};
 
 /// The namespace of the example config's runs.
 pub const RUNS: &str = "agentpods-runs";
+
+/// The namespace of the example config's image builds.
+pub const BUILDS: &str = "agentpods-builds";
 
 /// The service's identity (namespace, name), as deploy/ installs it.
 pub const SERVICE_ACCOUNT: (&str, &str) = ("agentpods", "agentpods");
@@ -91,7 +94,7 @@ impl Cluster {
         );
         // As `serve` makes it: it looks for runs in the config's namespaces only.
         let launcher = ClusterLauncher::new(service.clone(), clock.clone() as Arc<dyn Clock>)
-            .in_namespace(runs_namespace(config.current().engine()));
+            .in_namespaces(run_namespaces(config.current().engine()));
         Cluster {
             fake,
             client,
@@ -121,7 +124,7 @@ impl Cluster {
     pub fn controller_options(&self) -> ControllerOptions {
         ControllerOptions {
             max_requeue: Duration::from_millis(100),
-            namespace: runs_namespace(self.config.current().engine()),
+            namespaces: run_namespaces(self.config.current().engine()),
             ..ControllerOptions::default()
         }
     }
@@ -202,8 +205,18 @@ impl Cluster {
         Api::namespaced(self.client.clone(), RUNS)
     }
 
+    /// The run `name`, in whichever namespace it lives (an image build's is not the
+    /// agents').
     pub async fn run(&self, name: &str) -> Option<AgentRun> {
-        self.runs().get_opt(name).await.expect("get the run")
+        self.find_run(name).await.expect("get the run")
+    }
+
+    async fn find_run(&self, name: &str) -> Result<Option<AgentRun>, kube::Error> {
+        let all: Api<AgentRun> = Api::all(self.client.clone());
+        let found = all
+            .list(&ListParams::default().fields(&format!("metadata.name={name}")))
+            .await?;
+        Ok(found.items.into_iter().next())
     }
 
     pub fn phase_of(run: &AgentRun) -> Option<Phase> {
@@ -219,7 +232,7 @@ impl Cluster {
     ) -> Option<AgentRun> {
         let deadline = tokio::time::Instant::now() + PATIENCE;
         loop {
-            let run = self.runs().get_opt(name).await.ok().flatten();
+            let run = self.find_run(name).await.ok().flatten();
             if done(run.as_ref()) {
                 return run;
             }
