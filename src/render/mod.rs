@@ -5,6 +5,7 @@ pub mod escape;
 mod filled;
 pub mod names;
 pub mod objects;
+pub mod pod_security;
 mod shape;
 pub use shape::ShapeStats;
 
@@ -332,6 +333,7 @@ impl Engine {
                 meta.annotations
                     .get_or_insert_with(BTreeMap::new)
                     .extend(annotations.clone());
+                refuse_dangerous_pod(&object, agent, &shown, i + 1)?;
                 object.add_labels(&ctx.run.labels);
                 objects.push(object);
             }
@@ -347,6 +349,62 @@ impl Engine {
             objects,
         })
     }
+}
+
+/// Refuses a rendered Pod, or a Job's pod template, that breaks the Pod Security level of
+/// its agent (`restricted` unless the agent opts out by name), whatever admission would say.
+fn refuse_dangerous_pod(
+    object: &K8sObject,
+    agent: &Agent,
+    template: &str,
+    document: usize,
+) -> Result<(), RenderError> {
+    let (spec, at) = match object {
+        K8sObject::Pod(pod) => (pod.spec.as_ref(), "spec"),
+        K8sObject::Job(job) => (
+            job.spec.as_ref().and_then(|s| s.template.spec.as_ref()),
+            "spec.template.spec",
+        ),
+        _ => return Ok(()),
+    };
+    let Some(spec) = spec else {
+        return Ok(());
+    };
+    let level = agent.pod_security;
+    let found = pod_security::check(spec, at, level);
+    let Some(first) = found.first() else {
+        return Ok(());
+    };
+    let more = match found.len() {
+        1 => String::new(),
+        n => format!(
+            " (and {} more: {})",
+            n - 1,
+            found[1..]
+                .iter()
+                .map(|v| format!("`{}` {}", v.field, v.what))
+                .collect::<Vec<_>>()
+                .join("; ")
+        ),
+    };
+    let loosest = found
+        .iter()
+        .map(|v| v.allowed_from)
+        .min()
+        .unwrap_or(first.allowed_from);
+    Err(RenderError::Object {
+        template: template.to_string(),
+        document,
+        field: first.field.clone(),
+        message: format!(
+            "agent `{}`: the {} {}, which Pod Security `{level}` forbids{more}; change the \
+             template, or opt the agent in by name with `pod_security: {loosest}` and run it \
+             in a namespace that allows it (`cluster.namespaces`)",
+            agent.name,
+            object.kind(),
+            first.what,
+        ),
+    })
 }
 
 const NAMESPACE_TEMPLATE: &str = "cluster.namespace_template";
