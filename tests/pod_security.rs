@@ -280,3 +280,40 @@ fn the_kaniko_build_renders_only_with_its_opt_in_and_only_in_the_builds_namespac
         "{errors}"
     );
 }
+
+/// `agentpods validate` renders every agent with a sample event of each kind it triggers
+/// on, so a dangerous pod is refused before any delivery, with the same message.
+#[test]
+fn validate_refuses_a_dangerous_pod_before_any_delivery() {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let (text, templates) = example(|t| t.replace(OPT_IN, "    namespace: agentpods-builds\n"));
+    std::fs::write(dir.path().join("services.yaml"), text).expect("write services.yaml");
+    for (name, body) in &templates {
+        let path = dir.path().join("templates").join(name);
+        std::fs::create_dir_all(path.parent().expect("a folder")).expect("mkdir");
+        std::fs::write(path, body).expect("write a template");
+    }
+    let validated = support::configs::validate(&dir.path().join("services.yaml"));
+    assert_eq!(validated.code, Some(1), "{}", validated.stderr);
+    let lines = validated.stderr_lines();
+    assert_eq!(lines.len(), 2, "{lines:#?}");
+    assert!(
+        lines[0].starts_with(
+            "templates/kaniko-job.yaml: document 1, field `spec.template.spec.containers[0].securityContext.capabilities.drop`: agent `image`:"
+        ),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        lines[0].contains("`pod_security: baseline`"),
+        "{}",
+        lines[0]
+    );
+    assert_eq!(lines[1], "1 problem found");
+
+    // With the opt-in, as shipped, it validates.
+    let (text, _) = example(|t| t);
+    std::fs::write(dir.path().join("services.yaml"), text).expect("write services.yaml");
+    let validated = support::configs::validate(&dir.path().join("services.yaml"));
+    assert_eq!(validated.code, Some(0), "{}", validated.stderr);
+}

@@ -6,6 +6,7 @@ mod filled;
 pub mod names;
 pub mod objects;
 pub mod pod_security;
+mod sample;
 mod shape;
 pub use shape::ShapeStats;
 
@@ -42,6 +43,14 @@ pub enum RenderError {
     },
     #[error("agent `{0}` is not in the config")]
     UnknownAgent(String),
+    /// A rendered pod breaks its agent's Pod Security level.
+    #[error("{template}: document {document}, field `{field}`: {message}")]
+    PodSecurity {
+        template: String,
+        document: usize,
+        field: String,
+        message: String,
+    },
 }
 
 /// Label and annotation keys on everything a run creates.
@@ -152,6 +161,25 @@ impl Engine {
 
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// The pods each agent would make that break its Pod Security level, found by
+    /// rendering its templates with a sample event of each kind it triggers on (for
+    /// `agentpods validate`, before any delivery). Other render errors depend on the real
+    /// event, and are left to delivery.
+    pub fn pod_security_problems(&self) -> Vec<RenderError> {
+        let mut found: Vec<RenderError> = Vec::new();
+        for agent in &self.config.agents {
+            for (event, launch, pr) in sample::launches(agent) {
+                if let Err(e @ RenderError::PodSecurity { .. }) =
+                    self.render_run(&event, "validate", &launch, pr.as_ref())
+                    && !found.contains(&e)
+                {
+                    found.push(e);
+                }
+            }
+        }
+        found
     }
 
     /// Turns the shape cache (see `shape`) on or off; off renders and parses every YAML
@@ -392,7 +420,7 @@ fn refuse_dangerous_pod(
         .map(|v| v.allowed_from)
         .min()
         .unwrap_or(first.allowed_from);
-    Err(RenderError::Object {
+    Err(RenderError::PodSecurity {
         template: template.to_string(),
         document,
         field: first.field.clone(),
