@@ -813,3 +813,47 @@ async fn agent_retry_runs_the_newest_run_of_the_pull_request_again_once() {
     })
     .await;
 }
+
+/// One controller watches every namespace the config names: a review in the agents'
+/// namespace and an image build in the builds' run side by side. The runs were there before
+/// the controller started, so each namespace's first list meets the other's in one store
+/// (a list replaces what a store holds: merged naively, the second list would wipe the
+/// first namespace's runs, which would then never start). A run deleted later is forgotten.
+#[tokio::test]
+async fn runs_in_every_configured_namespace_are_watched_from_one_store() {
+    use support::cluster::BUILDS;
+    timed(async {
+        let mut cluster = Cluster::without_controller().await;
+        cluster.fake.run_kubelet(|_| running());
+        let review = cluster
+            .deliver_one(&fixture("pull_request/opened.json"), "d-review")
+            .await;
+        let build = cluster
+            .deliver_one(&fixture("push/0.json"), "d-build")
+            .await;
+        let ctx = cluster.start_controller_with(cluster.controller_options());
+        let review_run = cluster.wait_phase(&review, Phase::Running).await;
+        let build_run = cluster.wait_phase(&build, Phase::Running).await;
+        assert_eq!(review_run.namespace().as_deref(), Some(RUNS));
+        assert_eq!(build_run.namespace().as_deref(), Some(BUILDS));
+        assert_eq!(ctx.remembered(), 2, "it wrote both runs' status");
+
+        cluster
+            .runs()
+            .delete(&review, &Default::default())
+            .await
+            .expect("delete the review");
+        while ctx.remembered() != 1 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        // The build, in the other namespace, is still watched and finishes.
+        assert!(cluster.fake.finish_pod(
+            BUILDS,
+            &format!("{build}-0"),
+            &PodScript::succeeds(RESULT)
+        ));
+        cluster.wait_phase(&build, Phase::Succeeded).await;
+        assert!(cluster.fake.refused().is_empty());
+    })
+    .await;
+}
