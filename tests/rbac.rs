@@ -407,3 +407,54 @@ async fn cannot_read(cluster: &Cluster, ns: &str, name: &str) {
         "delete",
     );
 }
+
+/// A template that renders what the service may not make (a Secret it would have to apply,
+/// so patch: the rules grant create alone) fails its run at once, saying so, instead of
+/// retrying forever against 403.
+#[tokio::test]
+async fn a_template_asking_for_what_the_rules_do_not_grant_fails_its_run_with_the_reason() {
+    timed(async {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let text = std::fs::read_to_string(root.join("services.yaml"))
+            .expect("read services.yaml")
+            .replacen(
+                "templates: [agent-pod.yaml]",
+                "templates: [agent-pod.yaml, extra-secret.yaml]",
+                1,
+            );
+        std::fs::write(dir.path().join("services.yaml"), text).expect("write services.yaml");
+        let templates = dir.path().join("templates");
+        std::fs::create_dir_all(templates.join("prompts")).expect("mkdir");
+        for sub in ["", "prompts"] {
+            for entry in std::fs::read_dir(root.join("templates").join(sub))
+                .expect("the templates")
+                .flatten()
+                .filter(|e| e.path().is_file())
+            {
+                std::fs::copy(entry.path(), templates.join(sub).join(entry.file_name()))
+                    .expect("copy a template");
+            }
+        }
+        std::fs::write(
+            templates.join("extra-secret.yaml"),
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: {{ run.name ~ \"-extra\" }}\nstringData:\n  note: hello\n",
+        )
+        .expect("write the template");
+
+        let mut cluster = Cluster::with_config(&dir.path().join("services.yaml")).await;
+        cluster.start_controller();
+        let name = cluster
+            .deliver_one(&fixture("pull_request/opened.json"), "d-extra")
+            .await;
+        let run = cluster.wait_phase(&name, Phase::Failed).await;
+        let message = run.status.and_then(|s| s.message).unwrap_or_default();
+        assert!(
+            message.starts_with(&format!(
+                "agent review: the service may not apply the Secret {name}-extra in namespace {RUNS} (its rules, deploy/base/rbac.yaml, do not grant it): secrets \"{name}-extra\" is forbidden: User \"{SERVICE_USER}\" cannot patch resource \"secrets\""
+            )),
+            "{message}"
+        );
+    })
+    .await;
+}

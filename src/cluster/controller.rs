@@ -843,18 +843,33 @@ async fn apply(
         object.metadata_mut().owner_references = Some(vec![owner.clone()]);
         let name = object.name().to_string();
         let client = ctx.client.clone();
-        match &object {
+        let applied = match &object {
             K8sObject::Pod(o) => {
                 pod = Some(name.clone());
-                apply_one::<Pod>(client, ns, &name, o.as_ref(), &params).await?
+                apply_one::<Pod>(client, ns, &name, o.as_ref(), &params).await
             }
             K8sObject::Job(o) => {
                 job = Some(name.clone());
-                apply_one::<Job>(client, ns, &name, o.as_ref(), &params).await?
+                apply_one::<Job>(client, ns, &name, o.as_ref(), &params).await
             }
-            K8sObject::ConfigMap(o) => apply_one(client, ns, &name, o, &params).await?,
-            K8sObject::Secret(o) => apply_one(client, ns, &name, o, &params).await?,
-            K8sObject::ServiceAccount(o) => apply_one(client, ns, &name, o, &params).await?,
+            K8sObject::ConfigMap(o) => apply_one(client, ns, &name, o, &params).await,
+            K8sObject::Secret(o) => apply_one(client, ns, &name, o, &params).await,
+            K8sObject::ServiceAccount(o) => apply_one(client, ns, &name, o, &params).await,
+        };
+        match applied {
+            Ok(()) => {}
+            // The service's rules do not let it make this object: the template asks for
+            // what the install does not grant. No retry makes it right.
+            Err(ControllerError::Kube(kube::Error::Api(e))) if e.code == 403 => {
+                return Ok(Applied::Refused(format!(
+                    "agent {}: the service may not apply the {} {name} in namespace {ns} \
+                     (its rules, deploy/base/rbac.yaml, do not grant it): {}",
+                    run.spec.agent,
+                    object.kind(),
+                    e.message
+                )));
+            }
+            Err(e) => return Err(e),
         }
     }
     Ok(Applied::Objects { pod, job })

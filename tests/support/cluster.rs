@@ -79,6 +79,16 @@ impl Cluster {
 
     /// The same, the service held to the RBAC rules in `rules` (a manifest).
     pub async fn with_rbac(rules: &str) -> Cluster {
+        Cluster::with(rules, Path::new(EXAMPLE_CONFIG)).await
+    }
+
+    /// The same, with the services.yaml at `config` and the rules of deploy/base/rbac.yaml.
+    pub async fn with_config(config: &Path) -> Cluster {
+        let rules = std::fs::read_to_string(RBAC).expect("read deploy/base/rbac.yaml");
+        Cluster::with(&rules, config).await
+    }
+
+    async fn with(rules: &str, config: &Path) -> Cluster {
         let fake = FakeKube::start().await;
         fake.enforce_rbac(rules);
         let client = fake.client();
@@ -88,10 +98,8 @@ impl Cluster {
             .await
             .expect("register the AgentRun CRD");
         let clock = Arc::new(ManualClock::new(Timestamp::now()));
-        let config = Arc::new(
-            ConfigStore::load(Path::new(EXAMPLE_CONFIG))
-                .unwrap_or_else(|e| panic!("the example config: {e:?}")),
-        );
+        let config =
+            Arc::new(ConfigStore::load(config).unwrap_or_else(|e| panic!("the config: {e:?}")));
         // As `serve` makes it: it looks for runs in the config's namespaces only.
         let launcher = ClusterLauncher::new(service.clone(), clock.clone() as Arc<dyn Clock>)
             .in_namespaces(run_namespaces(config.current().engine()));
