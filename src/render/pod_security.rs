@@ -337,12 +337,7 @@ fn containers<'a>(spec: &'a PodSpec, at: &str) -> Vec<Of<'a>> {
     let of = |list: &str, i: usize, c: &'a Container| Of {
         at: format!("{at}.{list}[{i}]"),
         security: c.security_context.as_ref(),
-        ports: c
-            .ports
-            .iter()
-            .flatten()
-            .filter_map(|p| p.host_port)
-            .collect(),
+        ports: host_ports(c.ports.as_deref()),
     };
     let mut out: Vec<Of<'a>> = spec
         .containers
@@ -365,15 +360,19 @@ fn containers<'a>(spec: &'a PodSpec, at: &str) -> Vec<Of<'a>> {
             .map(|(i, c)| Of {
                 at: format!("{at}.ephemeralContainers[{i}]"),
                 security: c.security_context.as_ref(),
-                ports: c
-                    .ports
-                    .iter()
-                    .flatten()
-                    .filter_map(|p| p.host_port)
-                    .collect(),
+                ports: host_ports(c.ports.as_deref()),
             }),
     );
     out
+}
+
+/// The host ports a container's ports ask for.
+fn host_ports(ports: Option<&[k8s_openapi::api::core::v1::ContainerPort]>) -> Vec<i32> {
+    ports
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p.host_port)
+        .collect()
 }
 
 /// Whether a volume is of a type `restricted` allows.
@@ -452,6 +451,36 @@ containers:
             found
                 .iter()
                 .all(|v| v.allowed_from == PodSecurity::Baseline)
+        );
+    }
+
+    #[test]
+    fn baseline_allows_root_but_not_the_host() {
+        let spec = pod("
+hostNetwork: true
+volumes: [{name: docker, hostPath: {path: /var/run/docker.sock}}]
+containers:
+  - name: build
+    image: kaniko
+    ports: [{containerPort: 80, hostPort: 8080}]
+    securityContext:
+      runAsUser: 0
+      privileged: true
+      capabilities: {add: [CHOWN, SYS_ADMIN]}
+");
+        let fields: Vec<String> = check(&spec, "spec", PodSecurity::Baseline)
+            .into_iter()
+            .map(|v| v.field)
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                "spec.hostNetwork",
+                "spec.volumes[0].hostPath",
+                "spec.containers[0].ports[0].hostPort",
+                "spec.containers[0].securityContext.privileged",
+                "spec.containers[0].securityContext.capabilities.add[1]",
+            ]
         );
     }
 }
