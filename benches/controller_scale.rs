@@ -52,7 +52,7 @@ async fn round(template: &AgentRun, runs: usize) -> (Leg, Leg) {
         ..PodScript::succeeds("")
     });
     let ctx = cluster.start_controller_with(ControllerOptions {
-        namespace: Some(RUNS.to_owned()),
+        namespaces: Some(vec![RUNS.to_owned()]),
         ..ControllerOptions::default()
     });
     let fake = &cluster.fake;

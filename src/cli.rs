@@ -271,6 +271,19 @@ fn load(path: &Path) -> Result<LoadedConfig, ExitCode> {
 fn validate(path: &Path) -> ExitCode {
     match load(path) {
         Ok(loaded) => {
+            // What the templates would make: every agent rendered with a sample event.
+            let problems = match Engine::new(&loaded) {
+                Ok(engine) => engine.pod_security_problems(),
+                Err(e) => vec![e],
+            };
+            if !problems.is_empty() {
+                for problem in &problems {
+                    eprintln!("{problem}");
+                }
+                let n = problems.len();
+                eprintln!("{n} problem{} found", if n == 1 { "" } else { "s" });
+                return ExitCode::FAILURE;
+            }
             let agents = loaded.config.agents.len();
             eprintln!(
                 "{}: ok ({agents} agent{}, {} template{})",

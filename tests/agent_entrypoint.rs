@@ -927,7 +927,7 @@ async fn an_agent_that_prints_its_keys_in_every_encoding_and_fails_publishes_non
     };
     let secrets: Api<Secret> = Api::namespaced(cluster.client.clone(), RUNS);
     let token = secrets
-        .get(&format!("{name}-github-token"))
+        .get(&format!("{name}-github-token-1"))
         .await
         .expect("the run's token Secret")
         .data

@@ -1076,3 +1076,75 @@ fn a_template_too_large_to_read_is_named_not_skipped() {
         "{message}"
     );
 }
+
+#[test]
+fn an_agent_runs_only_in_a_namespace_the_config_names_and_below_restricted_only_where_allowed() {
+    check(&[
+        Case {
+            what: "a misspelt namespace, and root asked for where runs are restricted",
+            yaml: "\
+project: demo
+cluster:
+  namespace: runs
+  namespaces:
+    builds: {pod_security: baseline}
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: image
+    namespace: bulds
+    triggers:
+      push: {tags: [\"v*\"]}
+  - name: root
+    pod_security: baseline
+    triggers:
+      push: {tags: [\"v*\"]}
+",
+            expect: &[
+                (
+                    "bulds",
+                    "services.yaml:10:16: agent `image`: namespace `bulds` is neither `cluster.namespace` nor one of `cluster.namespaces`, did you mean `builds`?",
+                ),
+                (
+                    "baseline",
+                    "services.yaml:14:19: agent `root` asks for Pod Security `baseline`, but its namespace `runs` enforces `restricted`: give the agent `namespace:` `builds`",
+                ),
+            ],
+        },
+        Case {
+            what: "namespaces of their own with a namespace_template, and no namespace allows root",
+            yaml: "\
+project: demo
+cluster:
+  namespace_template: \"agents-{{ repo.name | dns_label }}\"
+  namespaces:
+    builds: {pod_security: baseline}
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: image
+    namespace: builds
+    triggers:
+      push: {tags: [\"v*\"]}
+  - name: root
+    pod_security: privileged
+    triggers:
+      push: {tags: [\"v*\"]}
+",
+            expect: &[
+                (
+                    "builds",
+                    "services.yaml:5:5: cluster.namespaces needs `cluster.namespace`: with `namespace_template` every run's namespace comes from the template",
+                ),
+                (
+                    "builds",
+                    "services.yaml:10:16: agent `image`: an agent's own `namespace` needs `cluster.namespace`; with `namespace_template` every run's namespace comes from the template",
+                ),
+                (
+                    "privileged",
+                    "services.yaml:14:19: agent `root` asks for Pod Security `privileged`, but its namespace `(from namespace_template)` enforces `restricted`: declare one under `cluster.namespaces` with `pod_security: privileged` and give the agent `namespace:` it",
+                ),
+            ],
+        },
+    ]);
+}

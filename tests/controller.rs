@@ -6,7 +6,6 @@ mod support;
 
 use std::time::Duration;
 
-use agentpods::cluster::controller::ControllerOptions;
 use agentpods::cluster::crd::{AgentRun, Phase};
 use agentpods::serve::launcher::Launched;
 use k8s_openapi::api::core::v1::ConfigMap;
@@ -387,10 +386,7 @@ async fn deleting_a_run_removes_its_objects_and_a_finished_run_goes_after_its_tt
 async fn a_run_deleted_by_hand_is_forgotten_by_the_controller() {
     timed(async {
         let mut cluster = Cluster::without_controller().await;
-        let ctx = cluster.start_controller_with(ControllerOptions {
-            max_requeue: Duration::from_millis(100),
-            ..ControllerOptions::default()
-        });
+        let ctx = cluster.start_controller_with(cluster.controller_options());
         cluster.fake.run_kubelet(|_| PodScript::succeeds(RESULT));
         let run = cluster
             .deliver_one(&fixture("pull_request/opened.json"), "d-forget")
@@ -610,7 +606,7 @@ async fn a_review_is_reported_as_a_check_run_and_one_comment_edited_with_the_res
         let secrets: Api<k8s_openapi::api::core::v1::Secret> =
             Api::namespaced(cluster.client.clone(), RUNS);
         let secret = secrets
-            .get(&format!("{name}-github-token"))
+            .get(&format!("{name}-github-token-1"))
             .await
             .expect("the run's token Secret");
         assert_eq!(secret.owner_references()[0].name, name);
@@ -628,7 +624,7 @@ async fn a_review_is_reported_as_a_check_run_and_one_comment_edited_with_the_res
         );
         let pod = serde_json::to_string(&cluster.pods_of(&name).await[0]).expect("the pod as JSON");
         assert!(
-            pod.contains(&format!("{name}-github-token")),
+            pod.contains(&format!("{name}-github-token-1")),
             "the pod mounts it"
         );
         assert!(!pod.contains(&token), "the token is not in the pod spec");
@@ -783,6 +779,51 @@ async fn agent_retry_runs_the_newest_run_of_the_pull_request_again_once() {
                 .len(),
             2
         );
+    })
+    .await;
+}
+
+/// One controller watches every namespace the config names: a review in the agents'
+/// namespace and an image build in the builds' run side by side. The runs were there before
+/// the controller started, so each namespace's first list meets the other's in one store
+/// (a list replaces what a store holds: merged naively, the second list would wipe the
+/// first namespace's runs, which would then never start). A run deleted later is forgotten.
+#[tokio::test]
+async fn runs_in_every_configured_namespace_are_watched_from_one_store() {
+    use support::cluster::BUILDS;
+    timed(async {
+        let mut cluster = Cluster::without_controller().await;
+        cluster.fake.run_kubelet(|_| running());
+        let review = cluster
+            .deliver_one(&fixture("pull_request/opened.json"), "d-review")
+            .await;
+        let build = cluster
+            .deliver_one(&fixture("push/0.json"), "d-build")
+            .await;
+        let ctx = cluster.start_controller_with(cluster.controller_options());
+        let review_run = cluster.wait_phase(&review, Phase::Running).await;
+        let build_run = cluster.wait_phase(&build, Phase::Running).await;
+        assert_eq!(review_run.namespace().as_deref(), Some(RUNS));
+        assert_eq!(build_run.namespace().as_deref(), Some(BUILDS));
+        assert_eq!(ctx.remembered(), 2, "it wrote both runs' status");
+
+        cluster
+            .runs()
+            .delete(&review, &Default::default())
+            .await
+            .expect("delete the review");
+        while ctx.remembered() != 1 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        // The build, in the other namespace, is still watched and finishes.
+        let pod = cluster.fake.job_pod(BUILDS, &build).expect("the Job's pod");
+        assert!(
+            cluster
+                .fake
+                .finish_pod(BUILDS, &pod, &PodScript::succeeds(RESULT))
+        );
+        cluster.wait_phase(&build, Phase::Succeeded).await;
+        assert!(cluster.fake.refused().is_empty());
     })
     .await;
 }

@@ -98,7 +98,7 @@ fn every_overlay_builds_and_each_object_passes_strict_validation() {
 }
 
 #[test]
-fn the_install_holds_the_generated_crd_two_namespaces_and_no_secret() {
+fn the_install_holds_the_generated_crd_three_namespaces_and_no_secret() {
     let Some(docs) = install() else { return };
     let crd = one(&docs, "CustomResourceDefinition", "agentruns.agentpods.dev");
     let generated: Value = serde_yaml::from_str(&agentpods::cluster::crd::crd_yaml()).unwrap();
@@ -123,7 +123,11 @@ fn the_install_holds_the_generated_crd_two_namespaces_and_no_secret() {
         .collect();
     assert_eq!(
         namespaces,
-        BTreeSet::from(["agentpods".into(), "agentpods-runs".into()])
+        BTreeSet::from([
+            "agentpods".into(),
+            "agentpods-runs".into(),
+            "agentpods-builds".into()
+        ])
     );
     assert!(
         of_kind(&docs, "Secret").is_empty(),
@@ -178,55 +182,77 @@ fn grant(group: &str, resource: &str, verbs: &[&str]) -> (String, String, Vec<St
     (group.into(), resource.into(), verbs)
 }
 
+/// The namespaces the service's runs live in, and the rules bound to it there. The rules
+/// themselves are held to the code by tests/rbac.rs; here, that the install binds them where
+/// runs live and nowhere else.
 #[test]
 fn the_service_may_do_exactly_what_its_code_does_and_no_more() {
     let Some(docs) = install() else { return };
     assert!(
-        of_kind(&docs, "ClusterRole").is_empty() && of_kind(&docs, "ClusterRoleBinding").is_empty(),
+        of_kind(&docs, "ClusterRoleBinding").is_empty(),
         "the service needs no cluster-wide rights"
     );
-    let crud = ["get", "list", "watch", "create", "patch", "delete"];
-    let events = ["create", "patch"];
-    let runs = one(&docs, "Role", "agentpods-runs");
-    assert_eq!(runs["metadata"]["namespace"], "agentpods-runs");
+    let runs = one(&docs, "ClusterRole", "agentpods-runs");
+    let rules = grants(runs);
     assert_eq!(
-        grants(runs),
+        rules,
         BTreeSet::from([
             grant(
                 "agentpods.dev",
                 "agentruns",
-                &[
-                    "get", "list", "watch", "create", "patch", "update", "delete"
-                ]
+                &["get", "list", "watch", "create", "patch", "delete"]
+            ),
+            grant("agentpods.dev", "agentruns/status", &["update", "patch"]),
+            grant(
+                "",
+                "pods",
+                &["get", "list", "watch", "create", "patch", "delete"]
             ),
             grant(
-                "agentpods.dev",
-                "agentruns/status",
-                &["get", "patch", "update"]
+                "batch",
+                "jobs",
+                &["get", "list", "watch", "create", "patch", "delete"]
             ),
-            grant("", "pods", &crud),
-            grant("", "configmaps", &crud),
-            grant("", "secrets", &crud),
-            grant("", "serviceaccounts", &crud),
-            grant("batch", "jobs", &crud),
-            grant("", "pods/log", &["get"]),
-            grant("", "events", &events),
-            grant("events.k8s.io", "events", &events),
+            grant("", "configmaps", &["create", "patch"]),
+            grant("", "secrets", &["create"]),
+            grant("events.k8s.io", "events", &["create"]),
         ])
     );
+    assert!(
+        !rules.iter().any(
+            |(_, resource, verbs)| resource == "secrets" && verbs.iter().any(|v| v != "create")
+        ),
+        "no read of a Secret, by get, list, watch or patch"
+    );
+    let bound: BTreeSet<String> = of_kind(&docs, "RoleBinding")
+        .into_iter()
+        .filter(|b| {
+            b["roleRef"]["kind"] == "ClusterRole" && b["roleRef"]["name"] == "agentpods-runs"
+        })
+        .map(|b| b["metadata"]["namespace"].as_str().unwrap().to_string())
+        .collect();
+    let config = installed_config(&docs);
+    let runs_live_in: BTreeSet<String> = config
+        .config
+        .cluster
+        .run_namespaces()
+        .expect("the installed config names its namespaces")
+        .into_iter()
+        .collect();
+    assert_eq!(
+        bound, runs_live_in,
+        "the service may run runs where the installed config says they live, and nowhere else"
+    );
+
     let home = one(&docs, "Role", "agentpods");
     assert_eq!(home["metadata"]["namespace"], "agentpods");
     assert_eq!(
         grants(home),
-        BTreeSet::from([
-            grant(
-                "coordination.k8s.io",
-                "leases",
-                &["get", "create", "update"]
-            ),
-            grant("", "events", &events),
-            grant("events.k8s.io", "events", &events),
-        ])
+        BTreeSet::from([grant(
+            "coordination.k8s.io",
+            "leases",
+            &["get", "create", "update"]
+        )])
     );
     for binding in of_kind(&docs, "RoleBinding") {
         assert_eq!(
@@ -288,20 +314,26 @@ fn the_service_runs_twice_non_root_on_a_read_only_root_with_probes_and_limits() 
 }
 
 #[test]
-fn agent_pods_get_no_rights_no_token_and_reach_only_dns_and_https() {
+fn agent_pods_and_image_builds_get_no_rights_no_token_and_reach_only_dns_and_https() {
     let Some(docs) = install() else { return };
-    let agent = one(&docs, "ServiceAccount", "agent");
-    assert_eq!(agent["metadata"]["namespace"], "agentpods-runs");
-    assert_eq!(agent["automountServiceAccountToken"], false);
+    for (ns, policy) in [
+        ("agentpods-runs", "agent-pods"),
+        ("agentpods-builds", "builds"),
+    ] {
+        let agent = of_kind(&docs, "ServiceAccount")
+            .into_iter()
+            .find(|a| a["metadata"]["name"] == "agent" && a["metadata"]["namespace"] == ns)
+            .unwrap_or_else(|| panic!("a ServiceAccount `agent` in {ns}"));
+        assert_eq!(agent["automountServiceAccountToken"], false, "{ns}");
+        isolated(one(&docs, "NetworkPolicy", policy), ns);
+    }
+}
 
-    let policy = one(&docs, "NetworkPolicy", "agent-pods");
+/// Every pod of `ns` gets no ingress and reaches only the cluster's DNS and port 443.
+fn isolated(policy: &Value, ns: &str) {
     let spec = &policy["spec"];
-    assert_eq!(policy["metadata"]["namespace"], "agentpods-runs");
-    assert_eq!(
-        spec["podSelector"],
-        json!({}),
-        "every pod of the runs namespace"
-    );
+    assert_eq!(policy["metadata"]["namespace"], ns);
+    assert_eq!(spec["podSelector"], json!({}), "every pod of {ns}");
     assert_eq!(spec["policyTypes"], json!(["Ingress", "Egress"]));
     assert!(
         spec["ingress"].as_array().is_none_or(Vec::is_empty),
@@ -332,14 +364,42 @@ fn agent_pods_get_no_rights_no_token_and_reach_only_dns_and_https() {
     }
     assert_eq!(
         ports,
-        BTreeSet::from([("TCP".into(), 53), ("TCP".into(), 443), ("UDP".into(), 53)])
+        BTreeSet::from([("TCP".into(), 53), ("TCP".into(), 443), ("UDP".into(), 53)]),
+        "{ns}"
     );
 }
 
+/// The Pod Security level each namespace enforces is the one the installed config checks its
+/// agents' pods against: `restricted` where agents run, the builds' level (set once, on the
+/// Namespace) where images are built.
 #[test]
-fn the_installed_config_is_valid_and_names_the_installed_namespace_and_account() {
+fn each_runs_namespace_enforces_the_pod_security_the_config_checks_against() {
     let Some(docs) = install() else { return };
-    let config_map = of_kind(&docs, "ConfigMap")
+    let config = installed_config(&docs);
+    let cluster = &config.config.cluster;
+    for ns in cluster.run_namespaces().expect("named namespaces") {
+        let namespace = one(&docs, "Namespace", &ns);
+        let labels = &namespace["metadata"]["labels"];
+        assert_eq!(
+            labels["pod-security.kubernetes.io/enforce"],
+            cluster.pod_security_of(&ns).as_str(),
+            "{ns}: the enforced level and the config's"
+        );
+        assert_eq!(
+            labels["pod-security.kubernetes.io/enforce-version"],
+            "latest"
+        );
+    }
+    let runs = &one(&docs, "Namespace", "agentpods-runs")["metadata"]["labels"];
+    assert_eq!(runs["pod-security.kubernetes.io/enforce"], "restricted");
+    let builds = &one(&docs, "Namespace", "agentpods-builds")["metadata"]["labels"];
+    assert_eq!(builds["pod-security.kubernetes.io/warn"], "restricted");
+}
+
+/// The installed services.yaml, loaded with the crate's own templates (the service image
+/// holds them at /usr/share/agentpods/templates).
+fn installed_config(docs: &[Value]) -> agentpods::config::LoadedConfig {
+    let config_map = of_kind(docs, "ConfigMap")
         .into_iter()
         .find(|c| {
             c["metadata"]["name"]
@@ -348,20 +408,27 @@ fn the_installed_config_is_valid_and_names_the_installed_namespace_and_account()
         })
         .expect("the config ConfigMap");
     let text = config_map["data"]["services.yaml"].as_str().unwrap();
-    // The service image holds the templates at /usr/share/agentpods/templates; here they
-    // are the crate's own.
     let shipped = "templates_dir: /usr/share/agentpods/templates";
     assert!(text.contains(shipped));
     let tmp = tempfile::tempdir().unwrap();
     let path = tmp.path().join("services.yaml");
     let local = format!("templates_dir: {}", root().join("templates").display());
     std::fs::write(&path, text.replace(shipped, &local)).unwrap();
-    let loaded = agentpods::config::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    agentpods::config::load(&path).unwrap_or_else(|e| panic!("{e}"))
+}
 
+#[test]
+fn the_installed_config_is_valid_and_names_the_installed_namespaces_and_account() {
+    let Some(docs) = install() else { return };
+    let loaded = installed_config(&docs);
     let cluster = &loaded.config.cluster;
     assert_eq!(
         cluster.namespace.as_ref().map(|n| n.to_string()).as_deref(),
         Some("agentpods-runs")
+    );
+    assert_eq!(
+        cluster.run_namespaces(),
+        Some(vec!["agentpods-builds".into(), "agentpods-runs".into()])
     );
     assert_eq!(cluster.service_account.to_string(), "agent");
 }

@@ -92,9 +92,15 @@ kind: Pod
 metadata:
   name: {{ run.name }}
 spec:
+  securityContext:
+    runAsNonRoot: true
+    seccompProfile: {type: RuntimeDefault}
   containers:
     - name: agent
       image: {{ agent.image }}
+      securityContext:
+        allowPrivilegeEscalation: false
+        capabilities: {drop: [ALL]}
       command:
         - {{ pr.title }}
         - {{ pr.head.ref }}
@@ -130,9 +136,15 @@ kind: Pod
 metadata:
   name: {{ run.name }}
 spec:
+  securityContext:
+    runAsNonRoot: true
+    seccompProfile: {type: RuntimeDefault}
   containers:
     - name: agent
       image: {{ agent.image }}
+      securityContext:
+        allowPrivilegeEscalation: false
+        capabilities: {drop: [ALL]}
       args:
         - --task
         - {{ comment.command.task }}

@@ -135,17 +135,29 @@ fn check(outcome: &Outcome, expect: &Expect) -> Result<(), String> {
     }
 }
 
-/// Every object of a run is in the run's namespace and labelled with the run's name.
+/// Every object of a run is in the run's namespace (the image build's own, apart from the
+/// agents') and labelled with the run's name.
 fn belongs_to_run(run: &RenderedRun) -> Result<(), String> {
+    let expected = if run.agent == "image" {
+        "agentpods-builds"
+    } else {
+        NAMESPACE
+    };
+    if run.namespace != expected {
+        return Err(format!(
+            "{}: expected namespace {expected}, got {}",
+            run.name, run.namespace
+        ));
+    }
     for object in &run.objects {
         let meta = object.metadata();
         let label = meta
             .labels
             .as_ref()
             .and_then(|l| l.get("agentpods.dev/run"));
-        if meta.namespace.as_deref() != Some(NAMESPACE) || label != Some(&run.name) {
+        if meta.namespace.as_deref() != Some(expected) || label != Some(&run.name) {
             return Err(format!(
-                "{} {}: expected namespace {NAMESPACE} and label agentpods.dev/run={}, got {:?} and {label:?}",
+                "{} {}: expected namespace {expected} and label agentpods.dev/run={}, got {:?} and {label:?}",
                 object.kind(),
                 object.name(),
                 run.name,

@@ -480,9 +480,10 @@ async fn a_broken_config_is_refused_on_reload_and_the_old_one_stays() {
     .await;
 }
 
-/// With a cluster the runs' namespace is the one the service started with (the controller
-/// watches it, the Roles grant it): a reload that moves it is refused, since a run recorded
-/// anywhere else would wait there unseen; any other change still applies.
+/// With a cluster the runs' namespaces are the ones the service started with (the controller
+/// watches them, the Roles grant them): a reload that moves one, or names another, is
+/// refused, since a run recorded anywhere else would wait there unseen; any other change
+/// still applies.
 #[test]
 fn a_reload_may_not_move_the_runs_namespace_of_a_running_service() {
     let work = Workdir::new();
@@ -493,12 +494,28 @@ fn a_reload_may_not_move_the_runs_namespace_of_a_running_service() {
     let err = store.reload().expect_err("the namespace moved");
     assert_eq!(
         err.to_string(),
-        "cluster.namespace: changing `agentpods-runs` to `elsewhere` takes a restart: the \
-         controller and the launcher keep to the namespace they started with"
+        "cluster.namespace, cluster.namespaces: changing where runs live from \
+         `agentpods-builds`, `agentpods-runs` to `agentpods-builds`, `elsewhere` takes a \
+         restart: the controller watches, and the launcher looks for runs in, the namespaces \
+         they started with"
     );
     assert_eq!(store.current().generation, 1);
-
     work.edit_config("namespace: elsewhere", "namespace: agentpods-runs");
+
+    // The image builds' namespace is as fixed: a new one would be watched by nobody.
+    work.edit_config("    agentpods-builds:\n", "    agentpods-images:\n");
+    work.edit_config("namespace: agentpods-builds", "namespace: agentpods-images");
+    let err = store.reload().expect_err("the builds' namespace moved");
+    assert!(
+        err.to_string().contains(
+            "from `agentpods-builds`, `agentpods-runs` to `agentpods-images`, `agentpods-runs`"
+        ),
+        "{err}"
+    );
+    assert_eq!(store.current().generation, 1);
+    work.edit_config("    agentpods-images:\n", "    agentpods-builds:\n");
+    work.edit_config("namespace: agentpods-images", "namespace: agentpods-builds");
+
     work.edit_config(REVIEW_ACTIONS, "actions: [synchronize]");
     assert_eq!(
         store.reload().expect("the same namespace"),

@@ -297,18 +297,40 @@ async fn put_stored(cluster: &Cluster, file: &str) -> String {
     run_name.unwrap_or_else(|| panic!("{file}: no AgentRun in it"))
 }
 
-/// A cluster on the fixtures' config, its clock at the recording time, reporting to a
-/// fake GitHub as the App; no controller yet.
-async fn upgraded_cluster() -> (Cluster, FakeGithub) {
+/// The fixtures' config as an operator upgrading from 0.1 leaves it, following
+/// docs/operations.md ("From 0.1"): the image build, which runs as root, opts in to
+/// `baseline` where it already ran. In a temporary folder, with the templates.
+fn upgraded_config() -> Workdir {
+    let work = Workdir::new();
+    let frozen = Path::new(FIXTURES).join("config");
+    std::fs::copy(frozen.join("services.yaml"), work.config()).expect("copy the config");
+    let templates = work.dir.path().join("templates");
+    std::fs::remove_dir_all(&templates).expect("clear the example templates");
+    support::server::copy_dir(&frozen.join("templates"), &templates);
+    work.edit_config(
+        "  namespace: agentpods-runs\n",
+        "  namespace: agentpods-runs\n  namespaces:\n    agentpods-runs: { pod_security: baseline }\n",
+    );
+    work.edit_config(
+        "    image: kaniko\n",
+        "    image: kaniko\n    pod_security: baseline\n",
+    );
+    work
+}
+
+/// A cluster on the fixtures' config (upgraded as the operations guide says), its clock
+/// at the recording time, reporting to a fake GitHub as the App; no controller yet.
+async fn upgraded_cluster() -> (Cluster, FakeGithub, Workdir) {
     let (github, clock) = fake_github().await;
     let client = github_client(&github, clock);
-    let mut cluster = Cluster::on(&config(), RECORDED_AT.parse().expect("a time")).await;
+    let config = upgraded_config();
+    let mut cluster = Cluster::on(&config.config(), RECORDED_AT.parse().expect("a time")).await;
     cluster.reports = Some(Arc::new(GithubReports::new(
         client.clone(),
         cluster.config_source(),
     )));
     cluster.tokens = Some(Arc::new(AppTokens(client)));
-    (cluster, github)
+    (cluster, github, config)
 }
 
 /// Today's code reads the stored run, or the story stops here with why.
@@ -372,7 +394,7 @@ fn expect_shown(file: &str, run: &Value, shows: &[&str], rendered: &str) {
 /// Stores the run of `file`, starts today's controller, and follows the run to its end.
 async fn runs_to_its_end(file: &str) {
     let expect = stored(file);
-    let (mut cluster, github) = upgraded_cluster().await;
+    let (mut cluster, github, _config) = upgraded_cluster().await;
     cluster.fake.run_kubelet(|_| PodScript::succeeds(RESULT));
     let name = put_stored(&cluster, file).await;
     readable(&cluster, file, &name).await;
@@ -483,7 +505,7 @@ stories! {
 async fn a_run_stored_mid_flight_is_followed_to_its_end_not_relaunched() {
     timed(async {
         let file = "v1alpha1/running-pull_request-opened.yaml";
-        let (mut cluster, github) = upgraded_cluster().await;
+        let (mut cluster, github, _config) = upgraded_cluster().await;
         let name = put_stored(&cluster, file).await;
         readable(&cluster, file, &name).await;
         let pod = cluster.pods().get(&name).await.expect("the stored pod");

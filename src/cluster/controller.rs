@@ -16,6 +16,7 @@ use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{Pod, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{Action as Requeue, Config as ControllerConfig, Controller};
 use kube::runtime::events::{Event, EventType};
 use kube::runtime::utils::{Backoff, ResetTimerBackoff};
@@ -43,8 +44,9 @@ pub const FIELD_MANAGER: &str = "agentpods";
 /// How the controller runs.
 #[derive(Debug, Clone)]
 pub struct ControllerOptions {
-    /// Watch AgentRuns in this namespace only (all namespaces when `None`).
-    pub namespace: Option<String>,
+    /// Watch AgentRuns (and their pods and Jobs) in these namespaces only, one watch each
+    /// (all namespaces, one watch, when `None`).
+    pub namespaces: Option<Vec<String>>,
     /// Look at every run at least this often, whatever its deadlines say.
     pub max_requeue: Duration,
     /// Reconciles at once.
@@ -62,7 +64,7 @@ pub struct ControllerOptions {
 impl Default for ControllerOptions {
     fn default() -> Self {
         ControllerOptions {
-            namespace: None,
+            namespaces: None,
             max_requeue: Duration::from_secs(300),
             concurrency: 16,
             instance: None,
@@ -246,41 +248,49 @@ pub async fn run(
     ctx: Arc<Context>,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
-    let client = ctx.client.clone();
-    let (runs, pods, jobs): (Api<AgentRun>, Api<Pod>, Api<Job>) = match &ctx.options.namespace {
-        Some(ns) => (
-            Api::namespaced(client.clone(), ns),
-            Api::namespaced(client.clone(), ns),
-            Api::namespaced(client, ns),
-        ),
-        None => (
-            Api::all(client.clone()),
-            Api::all(client.clone()),
-            Api::all(client),
-        ),
+    let scopes: Vec<Option<String>> = match &ctx.options.namespaces {
+        Some(namespaces) => namespaces.iter().cloned().map(Some).collect(),
+        None => vec![None],
     };
+    let client = ctx.client.clone();
+    fn api<K>(client: &Client, scope: &Option<String>) -> Api<K>
+    where
+        K: Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+        K::DynamicType: Default,
+    {
+        match scope {
+            Some(ns) => Api::namespaced(client.clone(), ns),
+            None => Api::all(client.clone()),
+        }
+    }
     let ours = watcher::Config::default().labels(&format!("{}=agentpods", keys::MANAGED_BY));
     // The watch keeps every run in memory, slimmed (see `slim`).
     let (store, writer) = reflector::store();
-    let known = store.clone();
     let forgetting = ctx.clone();
-    let trigger = watcher(runs, watcher::Config::default())
-        .modify(slim)
+    let watches = scopes
+        .iter()
+        .map(|scope| (scope.clone(), api::<AgentRun>(&client, scope)))
+        .collect();
+    let trigger = merged_watches(watches, store.clone())
         .reflect(writer)
-        .inspect(move |event| match event {
+        .inspect(move |event| {
             // The store has taken the event in already (`reflect`).
-            Ok(watcher::Event::Delete(run)) => {
+            if let Ok(watcher::Event::Delete(run)) = event {
                 let gone = RunKey::of(run);
                 forgetting.forget(|key| *key == gone);
             }
-            Ok(watcher::Event::InitDone) => {
-                let present: std::collections::HashSet<RunKey> =
-                    known.state().iter().map(|r| RunKey::of(r)).collect();
-                forgetting.forget(|key| !present.contains(key));
-            }
-            _ => {}
         })
         .applied_objects();
+    let owned_pods = futures_util::stream::select_all(scopes.iter().map(|scope| {
+        watcher(api::<PartialObjectMeta<Pod>>(&client, scope), ours.clone())
+            .touched_objects()
+            .boxed()
+    }));
+    let owned_jobs = futures_util::stream::select_all(scopes.iter().map(|scope| {
+        watcher(api::<PartialObjectMeta<Job>>(&client, scope), ours.clone())
+            .touched_objects()
+            .boxed()
+    }));
     let counting = ctx.options.phases.clone().map(|sink| {
         let store = store.clone();
         tokio::spawn(async move {
@@ -292,8 +302,8 @@ pub async fn run(
         })
     });
     Controller::for_stream(trigger, store)
-        .owns(pods, ours.clone())
-        .owns(jobs, ours)
+        .owns_stream(owned_pods)
+        .owns_stream(owned_jobs)
         .with_config(ControllerConfig::default().concurrency(ctx.options.concurrency))
         .trigger_backoff(ResetTimerBackoff::new(
             WatchBackoff::new(ctx.options.max_watch_backoff),
@@ -310,6 +320,56 @@ pub async fn run(
     if let Some(task) = counting {
         task.abort();
     }
+}
+
+/// The runs of every scope (a namespace, or all of them), one watch each, merged into one
+/// stream for one store.
+///
+/// Each watch (re)lists its namespace between `Init` and `InitDone`, and a store given those
+/// replaces everything it holds with the list: with several watches, one namespace's list
+/// would wipe the others'. So the lists are passed on as `Apply` events, and at each
+/// `InitDone` the runs of that namespace the store holds but the list did not name (deleted
+/// while the watch was down) are passed on as `Delete` events. The store is marked ready at
+/// once (an empty `Init`, `InitDone`): a reconcile is only ever asked for a run already in it.
+fn merged_watches(
+    watches: Vec<(Option<String>, Api<AgentRun>)>,
+    store: reflector::Store<AgentRun>,
+) -> impl futures_util::Stream<Item = Result<watcher::Event<AgentRun>, watcher::Error>> + Send {
+    use std::collections::HashSet;
+    let streams = watches.into_iter().map(|(scope, api)| {
+        watcher(api, watcher::Config::default())
+            .modify(slim)
+            .map(move |event| (scope.clone(), event))
+            .boxed()
+    });
+    let mut listing: HashMap<Option<String>, HashSet<RunKey>> = HashMap::new();
+    let merged = futures_util::stream::select_all(streams).flat_map(move |(scope, event)| {
+        let out: Vec<Result<watcher::Event<AgentRun>, watcher::Error>> = match event {
+            Err(e) => vec![Err(e)],
+            Ok(watcher::Event::Init) => {
+                listing.insert(scope, HashSet::new());
+                Vec::new()
+            }
+            Ok(watcher::Event::InitApply(run)) => {
+                listing.entry(scope).or_default().insert(RunKey::of(&run));
+                vec![Ok(watcher::Event::Apply(run))]
+            }
+            Ok(watcher::Event::InitDone) => {
+                let listed = listing.remove(&scope).unwrap_or_default();
+                store
+                    .state()
+                    .into_iter()
+                    .filter(|run| scope.is_none() || run.namespace().as_deref() == scope.as_deref())
+                    .filter(|run| !listed.contains(&RunKey::of(run)))
+                    .map(|run| Ok(watcher::Event::Delete(run.as_ref().clone())))
+                    .collect()
+            }
+            Ok(event) => vec![Ok(event)],
+        };
+        futures_util::stream::iter(out)
+    });
+    futures_util::stream::iter([Ok(watcher::Event::Init), Ok(watcher::Event::InitDone)])
+        .chain(merged)
 }
 
 /// What the controller keeps of a run between reconciles: all but its render inputs (the
@@ -557,7 +617,7 @@ async fn execute(
             Action::DeleteWorkload => delete_workload(ctx, ns, &name).await?,
             Action::Apply => {
                 let status = status.get_or_insert_with(|| run.status.clone().unwrap_or_default());
-                match apply(ctx, run, ns).await? {
+                match apply(ctx, run, ns, status.attempts).await? {
                     Applied::Objects { pod, job } => {
                         status.pod_name = pod;
                         status.job_name = job;
@@ -738,8 +798,14 @@ enum Applied {
     Refused(String),
 }
 
-/// Renders the run with the config in force and applies every object, owned by the run.
-async fn apply(ctx: &Context, run: &AgentRun, ns: &str) -> Result<Applied, ControllerError> {
+/// Renders the run with the config in force and applies every object, owned by the run;
+/// `attempt` names this launch's token Secret.
+async fn apply(
+    ctx: &Context,
+    run: &AgentRun,
+    ns: &str,
+    attempt: u32,
+) -> Result<Applied, ControllerError> {
     let live = (ctx.config)();
     // The watch's copy is slimmed (see `slim`): the render inputs are read afresh.
     let runs: Api<AgentRun> = Api::namespaced(ctx.client.clone(), ns);
@@ -748,7 +814,7 @@ async fn apply(ctx: &Context, run: &AgentRun, ns: &str) -> Result<Applied, Contr
     let owner = owner_reference(run);
     let params = PatchParams::apply(FIELD_MANAGER).force();
     let token_secret = match &ctx.tokens {
-        Some(tokens) => Some(token_secret(ctx, tokens.as_ref(), run, ns, &owner, &params).await?),
+        Some(tokens) => Some(token_secret(ctx, tokens.as_ref(), run, ns, attempt, &owner).await?),
         None => None,
     };
     let rendered = match live.engine().render_run_with_token(
@@ -777,18 +843,33 @@ async fn apply(ctx: &Context, run: &AgentRun, ns: &str) -> Result<Applied, Contr
         object.metadata_mut().owner_references = Some(vec![owner.clone()]);
         let name = object.name().to_string();
         let client = ctx.client.clone();
-        match &object {
+        let applied = match &object {
             K8sObject::Pod(o) => {
                 pod = Some(name.clone());
-                apply_one::<Pod>(client, ns, &name, o.as_ref(), &params).await?
+                apply_one::<Pod>(client, ns, &name, o.as_ref(), &params).await
             }
             K8sObject::Job(o) => {
                 job = Some(name.clone());
-                apply_one::<Job>(client, ns, &name, o.as_ref(), &params).await?
+                apply_one::<Job>(client, ns, &name, o.as_ref(), &params).await
             }
-            K8sObject::ConfigMap(o) => apply_one(client, ns, &name, o, &params).await?,
-            K8sObject::Secret(o) => apply_one(client, ns, &name, o, &params).await?,
-            K8sObject::ServiceAccount(o) => apply_one(client, ns, &name, o, &params).await?,
+            K8sObject::ConfigMap(o) => apply_one(client, ns, &name, o, &params).await,
+            K8sObject::Secret(o) => apply_one(client, ns, &name, o, &params).await,
+            K8sObject::ServiceAccount(o) => apply_one(client, ns, &name, o, &params).await,
+        };
+        match applied {
+            Ok(()) => {}
+            // The service's rules do not let it make this object: the template asks for
+            // what the install does not grant. No retry makes it right.
+            Err(ControllerError::Kube(kube::Error::Api(e))) if e.code == 403 => {
+                return Ok(Applied::Refused(format!(
+                    "agent {}: the service may not apply the {} {name} in namespace {ns} \
+                     (its rules, deploy/base/rbac.yaml, do not grant it): {}",
+                    run.spec.agent,
+                    object.kind(),
+                    e.message
+                )));
+            }
+            Err(e) => return Err(e),
         }
     }
     Ok(Applied::Objects { pod, job })
@@ -814,16 +895,24 @@ where
 }
 
 /// Mints the run's repository token and keeps it in a Secret the run owns; its name.
-/// Each launch (a retry too) gets a fresh token.
+/// Each launch (a retry too) gets a fresh token, in a Secret of its own
+/// (`<run>-github-token-<attempt>`).
+///
+/// The Secret is created, never applied or read: the service may create Secrets in the runs'
+/// namespaces and nothing more (a patch, even an empty one, answers with the whole Secret,
+/// so it would read any Secret it can name, the model's API key among them). A Secret of
+/// this name already there (409) was created by an earlier try of this same launch, which
+/// failed before recording it: the pod uses that one, and the token just minted is dropped.
+/// They all go with the run (ownerReference), by the garbage collector.
 async fn token_secret(
     ctx: &Context,
     tokens: &dyn TokenMinter,
     run: &AgentRun,
     ns: &str,
+    attempt: u32,
     owner: &OwnerReference,
-    params: &PatchParams,
 ) -> Result<String, ControllerError> {
-    let name = format!("{}-github-token", run.name_any());
+    let name = token_secret_name(&run.name_any(), attempt);
     let token = tokens
         .mint(&run.spec.repository)
         .await
@@ -838,10 +927,21 @@ async fn token_secret(
         },
         string_data: Some([("token".to_string(), token.expose().to_string())].into()),
         type_: Some("Opaque".into()),
+        // Nobody rewrites a run's token in place, this service included.
+        immutable: Some(true),
         ..Secret::default()
     };
-    apply_one(ctx.client.clone(), ns, &name, &secret, params).await?;
-    Ok(name)
+    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
+    match secrets.create(&PostParams::default(), &secret).await {
+        Ok(_) => Ok(name),
+        Err(kube::Error::Api(e)) if e.code == 409 => Ok(name),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The Secret holding the repository token of a run's `attempt`.
+pub fn token_secret_name(run: &str, attempt: u32) -> String {
+    format!("{run}-github-token-{}", attempt.max(1))
 }
 
 fn owner_reference(run: &AgentRun) -> OwnerReference {

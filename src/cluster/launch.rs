@@ -139,8 +139,8 @@ pub fn retried(old: &AgentRun, retry: &RetryRun, now: Timestamp) -> AgentRun {
 pub struct ClusterLauncher {
     client: Client,
     clock: Arc<dyn Clock>,
-    /// Where runs live, when the config names one namespace (else all are searched).
-    namespace: Option<String>,
+    /// Where runs live, when the config names their namespaces (else all are searched).
+    namespaces: Option<Vec<String>>,
     /// The last probe's verdict, for `/readyz`.
     reachable: Readiness,
 }
@@ -150,7 +150,7 @@ impl ClusterLauncher {
         ClusterLauncher {
             client,
             clock,
-            namespace: None,
+            namespaces: None,
             reachable: Readiness::not_yet("the API server was not asked yet"),
         }
     }
@@ -169,28 +169,48 @@ impl ClusterLauncher {
                 pull_request,
                 issue,
             };
-            runs.extend(
-                list(&self.client, self.namespace.as_deref(), &filter)
-                    .await
-                    .map_err(|e| self.failed(repository, number, &e))?,
-            );
+            match &self.namespaces {
+                Some(namespaces) => {
+                    for ns in namespaces {
+                        runs.extend(
+                            list(&self.client, Some(ns), &filter)
+                                .await
+                                .map_err(|e| self.failed(repository, number, &e))?,
+                        );
+                    }
+                }
+                None => runs.extend(
+                    list(&self.client, None, &filter)
+                        .await
+                        .map_err(|e| self.failed(repository, number, &e))?,
+                ),
+            }
         }
+        crate::cluster::runs::sort_newest_first(&mut runs);
         Ok(runs)
     }
 
     fn failed(&self, repository: &str, number: u64, e: &dyn std::fmt::Display) -> LaunchError {
         LaunchError::Cluster {
             name: format!("the runs of {repository}#{number}"),
-            namespace: self.namespace.clone().unwrap_or_else(|| "(all)".into()),
+            namespace: self
+                .namespaces
+                .as_ref()
+                .map_or_else(|| "(all)".into(), |n| n.join(", ")),
             message: e.to_string(),
         }
     }
 
-    /// Looks for runs to cancel in this namespace only (the config's `cluster.namespace`),
-    /// which needs no cluster-wide rights.
-    pub fn in_namespace(mut self, namespace: Option<String>) -> ClusterLauncher {
-        self.namespace = namespace;
+    /// Looks for runs (to cancel, list or retry) in these namespaces only (the config's
+    /// `cluster.namespace` and `cluster.namespaces`), which needs no cluster-wide rights.
+    pub fn in_namespaces(mut self, namespaces: Option<Vec<String>>) -> ClusterLauncher {
+        self.namespaces = namespaces;
         self
+    }
+
+    /// The same for one namespace.
+    pub fn in_namespace(self, namespace: Option<String>) -> ClusterLauncher {
+        self.in_namespaces(namespace.map(|n| vec![n]))
     }
 
     /// Asks the API server for its version now and every few seconds after, for `/readyz`.

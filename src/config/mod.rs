@@ -317,6 +317,21 @@ fn semantic_checks(config: &Config, tree: &Node, templates: &TemplateSources) ->
         ),
         _ => {}
     }
+    if config.cluster.namespace_template.is_some() && !config.cluster.namespaces.is_empty() {
+        problems.at(
+            &["cluster", "namespaces"],
+            "cluster.namespaces needs `cluster.namespace`: with `namespace_template` every \
+             run's namespace comes from the template"
+                .into(),
+        );
+    }
+    let namespace_names: Vec<&str> = config
+        .cluster
+        .namespace
+        .iter()
+        .chain(config.cluster.namespaces.keys())
+        .map(DnsLabel::as_str)
+        .collect();
 
     let image_names: Vec<&str> = config.images.keys().map(String::as_str).collect();
     let secret_names: Vec<&str> = config.secrets.keys().map(String::as_str).collect();
@@ -385,6 +400,7 @@ fn semantic_checks(config: &Config, tree: &Node, templates: &TemplateSources) ->
         {
             problems.at(&key(&["prompt"]), unknown_template(prompt, &template_names));
         }
+        check_agent_namespace(config, agent, &namespace_names, &mut problems, &key);
         if agent.command.is_empty() {
             problems.at(
                 &key(&["command"]),
@@ -436,6 +452,77 @@ fn semantic_checks(config: &Config, tree: &Node, templates: &TemplateSources) ->
         }
     }
     problems.found
+}
+
+/// An agent's `namespace` is one the config names, and its `pod_security` one its
+/// namespace admits.
+fn check_agent_namespace(
+    config: &Config,
+    agent: &Agent,
+    namespace_names: &[&str],
+    problems: &mut Problems<'_>,
+    key: &dyn Fn(&[&str]) -> Vec<String>,
+) {
+    if let Some(ns) = &agent.namespace {
+        if config.cluster.namespace_template.is_some() {
+            problems.at(
+                &key(&["namespace"]),
+                format!(
+                    "agent `{}`: an agent's own `namespace` needs `cluster.namespace`; with \
+                     `namespace_template` every run's namespace comes from the template",
+                    agent.name
+                ),
+            );
+            return;
+        }
+        if !namespace_names.contains(&ns.as_str()) {
+            let known = match did_you_mean(ns.as_str(), namespace_names.iter().copied()) {
+                Some(s) => format!(", did you mean `{s}`?"),
+                None => format!(" (known: {})", namespace_names.join(", ")),
+            };
+            problems.at(
+                &key(&["namespace"]),
+                format!(
+                    "agent `{}`: namespace `{ns}` is neither `cluster.namespace` nor one of \
+                     `cluster.namespaces`{known}",
+                    agent.name
+                ),
+            );
+            return;
+        }
+    }
+    let namespace = config
+        .cluster
+        .namespace_of(agent)
+        .map(DnsLabel::as_str)
+        .unwrap_or("(from namespace_template)");
+    let enforced = config.cluster.pod_security_of(namespace);
+    if !enforced.admits(agent.pod_security) {
+        let allowing: Vec<String> = config
+            .cluster
+            .namespaces
+            .iter()
+            .filter(|(_, n)| n.pod_security.admits(agent.pod_security))
+            .map(|(name, _)| format!("`{name}`"))
+            .collect();
+        let hint = if allowing.is_empty() {
+            format!(
+                "declare one under `cluster.namespaces` with `pod_security: {}` and give the \
+                 agent `namespace:` it",
+                agent.pod_security
+            )
+        } else {
+            format!("give the agent `namespace:` {}", allowing.join(" or "))
+        };
+        problems.at(
+            &key(&["pod_security"]),
+            format!(
+                "agent `{}` asks for Pod Security `{}`, but its namespace `{namespace}` \
+                 enforces `{enforced}`: {hint}",
+                agent.name, agent.pod_security
+            ),
+        );
+    }
 }
 
 /// Problems found in services.yaml, each at the position of the key it is about.

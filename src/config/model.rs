@@ -176,12 +176,105 @@ pub struct ClusterConfig {
     /// `"agents-{{ repo.name | dns_label }}-{{ pr.number }}"`.
     #[serde(default)]
     pub namespace_template: Option<TemplateText>,
+    /// Further namespaces agents may run in, by name, each with the Pod Security level it
+    /// enforces: an agent names one with its `namespace`. The runs of every namespace here
+    /// and of `namespace` are watched; the service needs its rights in each (deploy/).
+    /// A namespace not listed (`namespace` itself, unless listed) is taken as `restricted`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(schema_with = "namespaces_schema")]
+    pub namespaces: BTreeMap<DnsLabel, NamespaceConfig>,
     /// The ServiceAccount agent pods run as.
     #[serde(default = "default_service_account")]
     pub service_account: DnsSubdomain,
     /// Defaults for every agent.
     #[serde(default)]
     pub defaults: Defaults,
+}
+
+impl ClusterConfig {
+    /// The Pod Security level `namespace` enforces, as `namespaces` declares it.
+    pub fn pod_security_of(&self, namespace: &str) -> PodSecurity {
+        self.namespaces
+            .iter()
+            .find(|(name, _)| name.as_str() == namespace)
+            .map_or(PodSecurity::Restricted, |(_, ns)| ns.pod_security)
+    }
+
+    /// Every namespace runs may live in, sorted: `namespace` and those of `namespaces`.
+    /// `None` with a `namespace_template` (runs may be in any namespace).
+    pub fn run_namespaces(&self) -> Option<Vec<String>> {
+        let home = self.namespace.as_ref()?;
+        let mut all: Vec<String> = std::iter::once(home)
+            .chain(self.namespaces.keys())
+            .map(ToString::to_string)
+            .collect();
+        all.sort();
+        all.dedup();
+        Some(all)
+    }
+
+    /// The namespace an agent's runs live in: its own, else `namespace` (`None` with a
+    /// `namespace_template`, rendered per run).
+    pub fn namespace_of<'a>(&'a self, agent: &'a Agent) -> Option<&'a DnsLabel> {
+        agent.namespace.as_ref().or(self.namespace.as_ref())
+    }
+}
+
+/// A map from namespace names to their settings; the names are checked too.
+fn namespaces_schema(generator: &mut SchemaGenerator) -> Schema {
+    let mut schema = generator.subschema_for::<BTreeMap<String, NamespaceConfig>>();
+    let names = generator.subschema_for::<DnsLabel>();
+    schema.insert("propertyNames".into(), names.to_value());
+    schema
+}
+
+/// A namespace agents may run in.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NamespaceConfig {
+    /// The Pod Security level the namespace enforces (its
+    /// `pod-security.kubernetes.io/enforce` label). Only agents that opt in with the same
+    /// `pod_security` may run pods below `restricted` here.
+    #[serde(default)]
+    pub pod_security: PodSecurity,
+}
+
+/// A Pod Security Standards level, loosest first.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Deserialize, Serialize, JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum PodSecurity {
+    /// Unrestricted: anything goes.
+    Privileged,
+    /// Prevents known privilege escalations: no host namespaces, hostPath, privileged
+    /// containers or added capabilities beyond the default set; root is allowed.
+    Baseline,
+    /// Hardened: baseline, and non-root, no privilege escalation, every capability dropped,
+    /// a seccomp profile, only ephemeral and projected volume types.
+    #[default]
+    Restricted,
+}
+
+impl PodSecurity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PodSecurity::Privileged => "privileged",
+            PodSecurity::Baseline => "baseline",
+            PodSecurity::Restricted => "restricted",
+        }
+    }
+
+    /// Whether a namespace enforcing `self` admits pods that meet `pods`.
+    pub fn admits(self, pods: PodSecurity) -> bool {
+        pods >= self
+    }
+}
+
+impl std::fmt::Display for PodSecurity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 fn default_service_account() -> DnsSubdomain {
@@ -315,6 +408,15 @@ pub struct Agent {
     /// ServiceAccount for this agent; `cluster.service_account` when absent.
     #[serde(default)]
     pub service_account: Option<DnsSubdomain>,
+    /// The namespace this agent's runs live in: `cluster.namespace` or one of
+    /// `cluster.namespaces`; `cluster.namespace` when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<DnsLabel>,
+    /// The Pod Security level this agent's pods must meet, checked when they are rendered.
+    /// `restricted` unless the agent opts out by name (Kaniko runs as root: `baseline`), in
+    /// a namespace that allows it (`cluster.namespaces`).
+    #[serde(default)]
+    pub pod_security: PodSecurity,
     /// Mount the ServiceAccount token into the pod (off unless asked).
     #[serde(default)]
     pub automount_service_account_token: bool,

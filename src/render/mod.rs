@@ -5,6 +5,8 @@ pub mod escape;
 mod filled;
 pub mod names;
 pub mod objects;
+pub mod pod_security;
+mod sample;
 mod shape;
 pub use shape::ShapeStats;
 
@@ -41,6 +43,14 @@ pub enum RenderError {
     },
     #[error("agent `{0}` is not in the config")]
     UnknownAgent(String),
+    /// A rendered pod breaks its agent's Pod Security level.
+    #[error("{template}: document {document}, field `{field}`: {message}")]
+    PodSecurity {
+        template: String,
+        document: usize,
+        field: String,
+        message: String,
+    },
 }
 
 /// Label and annotation keys on everything a run creates.
@@ -151,6 +161,25 @@ impl Engine {
 
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// The pods each agent would make that break its Pod Security level, found by
+    /// rendering its templates with a sample event of each kind it triggers on (for
+    /// `agentpods validate`, before any delivery). Other render errors depend on the real
+    /// event, and are left to delivery.
+    pub fn pod_security_problems(&self) -> Vec<RenderError> {
+        let mut found: Vec<RenderError> = Vec::new();
+        for agent in &self.config.agents {
+            for (event, launch, pr) in sample::launches(agent) {
+                if let Err(e @ RenderError::PodSecurity { .. }) =
+                    self.render_run(&event, "validate", &launch, pr.as_ref())
+                    && !found.contains(&e)
+                {
+                    found.push(e);
+                }
+            }
+        }
+        found
     }
 
     /// Turns the shape cache (see `shape`) on or off; off renders and parses every YAML
@@ -332,6 +361,7 @@ impl Engine {
                 meta.annotations
                     .get_or_insert_with(BTreeMap::new)
                     .extend(annotations.clone());
+                refuse_dangerous_pod(&object, agent, &shown, i + 1)?;
                 object.add_labels(&ctx.run.labels);
                 object.declare_secrets();
                 objects.push(object);
@@ -348,6 +378,62 @@ impl Engine {
             objects,
         })
     }
+}
+
+/// Refuses a rendered Pod, or a Job's pod template, that breaks the Pod Security level of
+/// its agent (`restricted` unless the agent opts out by name), whatever admission would say.
+fn refuse_dangerous_pod(
+    object: &K8sObject,
+    agent: &Agent,
+    template: &str,
+    document: usize,
+) -> Result<(), RenderError> {
+    let (spec, at) = match object {
+        K8sObject::Pod(pod) => (pod.spec.as_ref(), "spec"),
+        K8sObject::Job(job) => (
+            job.spec.as_ref().and_then(|s| s.template.spec.as_ref()),
+            "spec.template.spec",
+        ),
+        _ => return Ok(()),
+    };
+    let Some(spec) = spec else {
+        return Ok(());
+    };
+    let level = agent.pod_security;
+    let found = pod_security::check(spec, at, level);
+    let Some(first) = found.first() else {
+        return Ok(());
+    };
+    let more = match found.len() {
+        1 => String::new(),
+        n => format!(
+            " (and {} more: {})",
+            n - 1,
+            found[1..]
+                .iter()
+                .map(|v| format!("`{}` {}", v.field, v.what))
+                .collect::<Vec<_>>()
+                .join("; ")
+        ),
+    };
+    let loosest = found
+        .iter()
+        .map(|v| v.allowed_from)
+        .min()
+        .unwrap_or(first.allowed_from);
+    Err(RenderError::PodSecurity {
+        template: template.to_string(),
+        document,
+        field: first.field.clone(),
+        message: format!(
+            "agent `{}`: the {} {}, which Pod Security `{level}` forbids{more}; change the \
+             template, or opt the agent in by name with `pod_security: {loosest}` and run it \
+             in a namespace that allows it (`cluster.namespaces`)",
+            agent.name,
+            object.kind(),
+            first.what,
+        ),
+    })
 }
 
 const NAMESPACE_TEMPLATE: &str = "cluster.namespace_template";
@@ -668,8 +754,7 @@ impl<'a> Context<'a> {
                 name: launch.run_name.clone(),
                 namespace: config
                     .cluster
-                    .namespace
-                    .as_ref()
+                    .namespace_of(agent)
                     .map(|n| n.to_string())
                     .unwrap_or_default(),
                 trigger: launch.trigger.describe(),

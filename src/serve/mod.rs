@@ -42,7 +42,7 @@ use crate::server::{self, AppState};
 use launcher::{DryRunLauncher, LaunchError};
 use metrics::ReloadResult;
 use probe::PROBE_EVERY;
-use reload::{ConfigStore, ReloadError, Reloaded, runs_namespace};
+use reload::{ConfigStore, ReloadError, Reloaded, run_namespaces};
 
 /// The environment variable holding the webhook secrets, comma-separated.
 pub const SECRET_ENV: &str = "GITHUB_WEBHOOK_SECRET";
@@ -178,9 +178,9 @@ pub async fn build_state(
         .await
         .map_err(|e| ServeError::Kubernetes(e.to_string()))?;
     let config = config.pin_runs_namespace();
-    let namespace = runs_namespace(config.current().engine());
+    let namespaces = run_namespaces(config.current().engine());
     let launcher =
-        ClusterLauncher::new(client.clone(), Arc::new(SystemClock)).in_namespace(namespace);
+        ClusterLauncher::new(client.clone(), Arc::new(SystemClock)).in_namespaces(namespaces);
     launcher.spawn_probe();
     Ok((
         Arc::new(
@@ -251,10 +251,10 @@ fn spawn_controller(
     let lease = LeaseOptions::new(&options.lease_namespace, &options.identity);
     let source = state.clone();
     let config: ConfigSource = Arc::new(move || source.config.current());
-    let namespace = runs_namespace(state.config.current().engine());
+    let namespaces = run_namespaces(state.config.current().engine());
     let metrics = state.clone();
     let controller_options = ControllerOptions {
-        namespace,
+        namespaces,
         instance: Some(options.identity.clone()),
         phases: Some(PhaseSink(Arc::new(move |counts| {
             metrics.metrics.runs_by_phase(counts)

@@ -48,33 +48,33 @@ pub enum ReloadError {
     #[error("{0}")]
     Templates(#[from] RenderError),
     #[error(
-        "cluster.namespace: changing {} to {} takes a restart: the controller and the \
-         launcher keep to the namespace they started with",
-        shown_namespace(.from),
-        shown_namespace(.to)
+        "cluster.namespace, cluster.namespaces: changing where runs live from {} to {} \
+         takes a restart: the controller watches, and the launcher looks for runs in, the \
+         namespaces they started with",
+        shown_namespaces(.from),
+        shown_namespaces(.to)
     )]
     NamespaceFixed {
-        from: Option<String>,
-        to: Option<String>,
+        from: Option<Vec<String>>,
+        to: Option<Vec<String>>,
     },
 }
 
-fn shown_namespace(namespace: &Option<String>) -> String {
-    match namespace {
-        Some(n) => format!("`{n}`"),
-        None => "none (a namespace_template)".into(),
+fn shown_namespaces(namespaces: &Option<Vec<String>>) -> String {
+    match namespaces {
+        Some(n) => n
+            .iter()
+            .map(|n| format!("`{n}`"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        None => "any namespace (a namespace_template)".into(),
     }
 }
 
-/// The one namespace runs live in, when the config names one (with a `namespace_template`
-/// they may be anywhere).
-pub fn runs_namespace(engine: &Engine) -> Option<String> {
-    engine
-        .config()
-        .cluster
-        .namespace
-        .as_ref()
-        .map(|n| n.to_string())
+/// Every namespace runs may live in (`cluster.namespace` and `cluster.namespaces`), when the
+/// config names them (with a `namespace_template` they may be anywhere).
+pub fn run_namespaces(engine: &Engine) -> Option<Vec<String>> {
+    engine.config().cluster.run_namespaces()
 }
 
 impl ReloadError {
@@ -134,9 +134,9 @@ pub struct ConfigStore {
     /// The templates folder of the config in force, and the files' fingerprint when it, or
     /// the last config refused, was read (so a broken file is reported once, not every poll).
     watched: Mutex<(PathBuf, Fingerprint)>,
-    /// With a cluster: the runs' namespace the service started with, which a reload may
+    /// With a cluster: the runs' namespaces the service started with, which a reload may
     /// not change ([`ConfigStore::pin_runs_namespace`]).
-    pinned_namespace: Option<Option<String>>,
+    pinned_namespace: Option<Option<Vec<String>>>,
 }
 
 fn compile(path: &Path) -> Result<(Engine, PathBuf), ReloadError> {
@@ -159,11 +159,12 @@ impl ConfigStore {
         })
     }
 
-    /// From now on a reload that changes `cluster.namespace` is refused: the controller
-    /// watches, and the launcher creates runs in, the namespace they started with, and a
-    /// run recorded anywhere else would wait there unseen.
+    /// From now on a reload that changes where runs live (`cluster.namespace`, the names of
+    /// `cluster.namespaces`) is refused: the controller watches, and the launcher looks for
+    /// runs in, the namespaces they started with, and a run recorded anywhere else would
+    /// wait there unseen.
     pub fn pin_runs_namespace(mut self) -> ConfigStore {
-        self.pinned_namespace = Some(runs_namespace(self.current().engine()));
+        self.pinned_namespace = Some(run_namespaces(self.current().engine()));
         self
     }
 
@@ -187,10 +188,10 @@ impl ConfigStore {
         let before = Fingerprint::of(&self.path, &watched.0);
         let compiled =
             compile(&self.path).and_then(|(engine, templates_dir)| match &self.pinned_namespace {
-                Some(pinned) if runs_namespace(&engine) != *pinned => {
+                Some(pinned) if run_namespaces(&engine) != *pinned => {
                     Err(ReloadError::NamespaceFixed {
                         from: pinned.clone(),
-                        to: runs_namespace(&engine),
+                        to: run_namespaces(&engine),
                     })
                 }
                 _ => Ok((engine, templates_dir)),

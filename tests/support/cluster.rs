@@ -15,7 +15,7 @@ use agentpods::github::webhook::DeliveryId;
 use agentpods::render::keys;
 use agentpods::serve::intake;
 use agentpods::serve::launcher::{LaunchError, Launched, Launcher};
-use agentpods::serve::reload::ConfigStore;
+use agentpods::serve::reload::{ConfigStore, run_namespaces};
 use futures_util::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -30,12 +30,28 @@ use super::fixtures::{EXAMPLE_CONFIG, Payload};
 /// The namespace of the example config's runs.
 pub const RUNS: &str = "agentpods-runs";
 
+/// The namespace of the example config's image builds.
+pub const BUILDS: &str = "agentpods-builds";
+
+/// The service's identity (namespace, name), as deploy/ installs it.
+pub const SERVICE_ACCOUNT: (&str, &str) = ("agentpods", "agentpods");
+
+/// The user the API server sees the service as.
+pub const SERVICE_USER: &str = "system:serviceaccount:agentpods:agentpods";
+
+/// The service's rights, as deploy/ installs them.
+pub const RBAC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/base/rbac.yaml");
+
 /// How long a scenario waits for something to happen before failing.
 pub const PATIENCE: Duration = Duration::from_secs(20);
 
 pub struct Cluster {
     pub fake: FakeKube,
+    /// The test's own client: an administrator, as `kubectl` is in the hands of an operator.
     pub client: kube::Client,
+    /// The service's client (the launcher's and the controller's): its ServiceAccount,
+    /// held to the rules of deploy/base/rbac.yaml.
+    pub service: kube::Client,
     pub clock: Arc<ManualClock>,
     pub config: Arc<ConfigStore>,
     pub launcher: ClusterLauncher,
@@ -55,14 +71,33 @@ impl Cluster {
     }
 
     /// The same with no controller yet (start it with [`Cluster::start_controller`]).
+    /// The service is held to the rules of deploy/base/rbac.yaml.
     pub async fn without_controller() -> Cluster {
         Cluster::on(Path::new(EXAMPLE_CONFIG), Timestamp::now()).await
     }
 
-    /// No controller yet, the services.yaml at `config`, and the clock reading `start`.
+    /// No controller yet, the services.yaml at `config`, the clock reading `start`, and the
+    /// rules of deploy/base/rbac.yaml.
     pub async fn on(config: &Path, start: Timestamp) -> Cluster {
+        let rules = std::fs::read_to_string(RBAC).expect("read deploy/base/rbac.yaml");
+        Cluster::with(&rules, config, start).await
+    }
+
+    /// The same, the service held to the RBAC rules in `rules` (a manifest).
+    pub async fn with_rbac(rules: &str) -> Cluster {
+        Cluster::with(rules, Path::new(EXAMPLE_CONFIG), Timestamp::now()).await
+    }
+
+    /// The same, with the services.yaml at `config` and the rules of deploy/base/rbac.yaml.
+    pub async fn with_config(config: &Path) -> Cluster {
+        Cluster::on(config, Timestamp::now()).await
+    }
+
+    async fn with(rules: &str, config: &Path, start: Timestamp) -> Cluster {
         let fake = FakeKube::start().await;
+        fake.enforce_rbac(rules);
         let client = fake.client();
+        let service = fake.client_as(SERVICE_ACCOUNT.0, SERVICE_ACCOUNT.1);
         let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
         crds.create(&PostParams::default(), &AgentRun::crd())
             .await
@@ -71,10 +106,13 @@ impl Cluster {
         let config = Arc::new(
             ConfigStore::load(config).unwrap_or_else(|e| panic!("{}: {e:?}", config.display())),
         );
-        let launcher = ClusterLauncher::new(client.clone(), clock.clone() as Arc<dyn Clock>);
+        // As `serve` makes it: it looks for runs in the config's namespaces only.
+        let launcher = ClusterLauncher::new(service.clone(), clock.clone() as Arc<dyn Clock>)
+            .in_namespaces(run_namespaces(config.current().engine()));
         Cluster {
             fake,
             client,
+            service,
             clock,
             config,
             launcher,
@@ -92,10 +130,17 @@ impl Cluster {
 
     /// Starts a controller (a fresh one, as after a restart of the service).
     pub fn start_controller(&mut self) {
-        self.start_controller_with(ControllerOptions {
+        self.start_controller_with(self.controller_options());
+    }
+
+    /// The options `serve` gives the controller for the config in force (it watches the
+    /// config's namespaces), and a short requeue.
+    pub fn controller_options(&self) -> ControllerOptions {
+        ControllerOptions {
             max_requeue: Duration::from_millis(100),
+            namespaces: run_namespaces(self.config.current().engine()),
             ..ControllerOptions::default()
-        });
+        }
     }
 
     /// The same with these options; returns its context (which counts its reconciles).
@@ -106,7 +151,7 @@ impl Cluster {
         let store = self.config.clone();
         let config: controller::ConfigSource = Arc::new(move || store.current());
         let ctx = controller::Context::with_github(
-            self.client.clone(),
+            self.service.clone(),
             config,
             self.clock.clone(),
             options,
@@ -174,8 +219,18 @@ impl Cluster {
         Api::namespaced(self.client.clone(), RUNS)
     }
 
+    /// The run `name`, in whichever namespace it lives (an image build's is not the
+    /// agents').
     pub async fn run(&self, name: &str) -> Option<AgentRun> {
-        self.runs().get_opt(name).await.expect("get the run")
+        self.find_run(name).await.expect("get the run")
+    }
+
+    async fn find_run(&self, name: &str) -> Result<Option<AgentRun>, kube::Error> {
+        let all: Api<AgentRun> = Api::all(self.client.clone());
+        let found = all
+            .list(&ListParams::default().fields(&format!("metadata.name={name}")))
+            .await?;
+        Ok(found.items.into_iter().next())
     }
 
     pub fn phase_of(run: &AgentRun) -> Option<Phase> {
@@ -191,7 +246,7 @@ impl Cluster {
     ) -> Option<AgentRun> {
         let deadline = tokio::time::Instant::now() + PATIENCE;
         loop {
-            let run = self.runs().get_opt(name).await.ok().flatten();
+            let run = self.find_run(name).await.ok().flatten();
             if done(run.as_ref()) {
                 return run;
             }

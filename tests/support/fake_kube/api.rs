@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 use tokio::sync::broadcast;
 
 use super::Shared;
+use super::rbac::Attributes;
 use super::status::ApiError;
 use super::store::{Change, Filter, Gvr, Part, PatchKind, Resource, Store};
 
@@ -39,6 +40,10 @@ pub async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Resp
         return fault.into_response();
     }
     let (parts, body) = request.into_parts();
+    let user = match authenticate(&shared, &parts.headers) {
+        Ok(user) => user,
+        Err(e) => return e.into_response(),
+    };
     let body = match axum::body::to_bytes(body, 16 << 20).await {
         Ok(body) => body,
         Err(e) => return ApiError::bad_request(&format!("reading the body: {e}")).into_response(),
@@ -50,6 +55,7 @@ pub async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Resp
         query: &query,
         headers: &parts.headers,
         body: &body,
+        user: user.as_deref(),
     };
     route(&shared, &request).unwrap_or_else(IntoResponse::into_response)
 }
@@ -60,6 +66,75 @@ struct Req<'a> {
     query: &'a HashMap<String, String>,
     headers: &'a HeaderMap,
     body: &'a Bytes,
+    /// Who asks: `None` for the test itself (an administrator, never checked).
+    user: Option<&'a str>,
+}
+
+/// The user a bearer token was issued to (`None` without one); an unknown token is 401.
+fn authenticate(shared: &Shared, headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let token = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    match shared.tokens.lock().expect("fake kube tokens").get(token) {
+        Some(user) => Ok(Some(user.clone())),
+        None => Err(ApiError {
+            code: 401,
+            reason: "Unauthorized",
+            message: "Unauthorized".into(),
+            details: None,
+        }),
+    }
+}
+
+/// Checks a resource request of a user against the RBAC rules, when rules are loaded.
+fn authorize(
+    shared: &Shared,
+    req: &Req,
+    verb: &str,
+    group: &str,
+    resource: &str,
+    namespace: Option<&str>,
+    name: Option<&str>,
+) -> Result<(), ApiError> {
+    let Some(user) = req.user else {
+        return Ok(());
+    };
+    let mut rbac = shared.rbac.lock().expect("fake kube rbac");
+    let Some(rbac) = rbac.as_mut() else {
+        return Ok(());
+    };
+    rbac.authorize(Attributes {
+        user: user.to_owned(),
+        verb: verb.to_owned(),
+        group: group.to_owned(),
+        resource: resource.to_owned(),
+        namespace: namespace.unwrap_or_default().to_owned(),
+        name: name.unwrap_or_default().to_owned(),
+    })
+}
+
+/// The verb a request is authorised as.
+fn verb_of(req: &Req, name: Option<&str>) -> &'static str {
+    let watching = matches!(
+        req.query.get("watch").map(String::as_str),
+        Some("true" | "1")
+    );
+    match (req.method.clone(), name) {
+        (Method::GET, None) if watching => "watch",
+        (Method::GET, None) => "list",
+        (Method::GET, Some(_)) => "get",
+        (Method::POST, _) => "create",
+        (Method::PUT, _) => "update",
+        (Method::PATCH, _) => "patch",
+        (Method::DELETE, None) => "deletecollection",
+        (Method::DELETE, Some(_)) => "delete",
+        _ => "unknown",
+    }
 }
 
 impl Req<'_> {
@@ -293,6 +368,7 @@ fn resource_request(
     };
     let (name, part) = match tail {
         [name, "log"] if group.is_empty() && plural == "pods" && req.method == Method::GET => {
+            authorize(shared, req, "get", group, "pods/log", namespace, Some(name))?;
             return logs(
                 shared,
                 req,
@@ -305,6 +381,12 @@ fn resource_request(
         [name, "status"] => (Some(*name), Part::Status),
         _ => return Err(ApiError::no_route(req.path)),
     };
+    let verb = verb_of(req, name);
+    let resource = match part {
+        Part::Status => format!("{plural}/status"),
+        Part::Main => plural.to_owned(),
+    };
+    authorize(shared, req, verb, group, &resource, namespace, name)?;
     let mut store = shared.store.lock().expect("fake kube store");
     let res = store
         .resource(group, version, plural)
@@ -392,6 +474,11 @@ fn resource_request(
                 });
             };
             let existed = store.get(&res, ns, name).is_ok();
+            if !existed && matches!(kind, PatchKind::Apply(_)) && part == Part::Main {
+                // An apply that creates is a create too (the patch handler's
+                // `withAuthorization`).
+                authorize(shared, req, "create", group, plural, namespace, Some(name))?;
+            }
             let object = store.patch(&res, ns, name, kind, patch, part)?;
             let code = if existed {
                 StatusCode::OK

@@ -11,6 +11,7 @@
 
 mod api;
 mod kubelet;
+pub mod rbac;
 mod status;
 mod store;
 
@@ -24,6 +25,7 @@ use std::sync::{Arc, Mutex};
 use serde_json::Value;
 
 pub use kubelet::PodScript;
+use rbac::{Attributes, Grant, Rbac};
 pub use status::ApiError;
 use store::Store;
 
@@ -91,6 +93,10 @@ struct Shared {
     log: Mutex<Vec<String>>,
     /// What each started pod logs, by (namespace, name).
     logs: Mutex<HashMap<(String, String), String>>,
+    /// The user each bearer token authenticates as.
+    tokens: Mutex<HashMap<String, String>>,
+    /// The RBAC rules users are held to, once loaded.
+    rbac: Mutex<Option<Rbac>>,
 }
 
 /// A running fake; stops accepting connections when dropped.
@@ -116,6 +122,8 @@ impl FakeKube {
             addr,
             log: Mutex::new(Vec::new()),
             logs: Mutex::new(HashMap::new()),
+            tokens: Mutex::new(HashMap::new()),
+            rbac: Mutex::new(None),
         });
         let app = axum::Router::new()
             .fallback(api::handle)
@@ -142,6 +150,56 @@ impl FakeKube {
     pub fn client(&self) -> kube::Client {
         let config = kube::Config::new(self.url().parse().expect("the fake's URL"));
         kube::Client::try_from(config).expect("a kube client")
+    }
+
+    /// A token that authenticates as the ServiceAccount `namespace/name`.
+    pub fn token_for(&self, namespace: &str, name: &str) -> String {
+        let user = format!("system:serviceaccount:{namespace}:{name}");
+        let token = format!("fake-token-{namespace}-{name}");
+        self.shared
+            .tokens
+            .lock()
+            .expect("fake kube tokens")
+            .insert(token.clone(), user);
+        token
+    }
+
+    /// A real kube client that authenticates as the ServiceAccount `namespace/name`, and so
+    /// is held to its RBAC rules once [`FakeKube::enforce_rbac`] loads them.
+    pub fn client_as(&self, namespace: &str, name: &str) -> kube::Client {
+        let mut config = kube::Config::new(self.url().parse().expect("the fake's URL"));
+        config.auth_info.token = Some(self.token_for(namespace, name).into());
+        kube::Client::try_from(config).expect("a kube client")
+    }
+
+    /// From now on every request with a token is authorised by the RBAC objects in `yaml`
+    /// (a manifest such as deploy/base/rbac.yaml), as the API server's RBAC authorizer does.
+    pub fn enforce_rbac(&self, yaml: &str) {
+        *self.shared.rbac.lock().expect("fake kube rbac") = Some(Rbac::from_yaml(yaml));
+    }
+
+    /// The requests of users RBAC refused so far.
+    pub fn refused(&self) -> Vec<Attributes> {
+        let rbac = self.shared.rbac.lock().expect("fake kube rbac");
+        rbac.as_ref().map(|r| r.refused.clone()).unwrap_or_default()
+    }
+
+    /// The grants `user`'s requests used so far.
+    pub fn used_grants(&self, user: &str) -> std::collections::BTreeSet<Grant> {
+        let rbac = self.shared.rbac.lock().expect("fake kube rbac");
+        rbac.iter()
+            .flat_map(|r| r.allowed.iter())
+            .filter(|a| a.user == user)
+            .map(Attributes::grant)
+            .collect()
+    }
+
+    /// Every grant the loaded rules give `user` in `namespaces`.
+    pub fn granted(&self, user: &str, namespaces: &[&str]) -> std::collections::BTreeSet<Grant> {
+        let rbac = self.shared.rbac.lock().expect("fake kube rbac");
+        rbac.as_ref()
+            .map(|r| r.grants_of(user, namespaces))
+            .unwrap_or_default()
     }
 
     /// Writes a kubeconfig pointing at the fake into `dir`, returning its path.
@@ -207,6 +265,23 @@ impl FakeKube {
         if let Some(old) = self.kubelet.lock().expect("kubelet").replace(task) {
             old.abort();
         }
+    }
+
+    /// The name of the pod the Job controller made for Job `job` (its name is generated, as
+    /// Kubernetes generates it), once there is one.
+    pub fn job_pod(&self, namespace: &str, job: &str) -> Option<String> {
+        let store = self.shared.store.lock().expect("fake kube store");
+        let res = store.resource("", "v1", "pods")?;
+        store
+            .objects
+            .iter()
+            .find(|((gvr, ns, _), pod)| {
+                *gvr == res.gvr
+                    && ns == namespace
+                    && pod.pointer("/metadata/labels/batch.kubernetes.io~1job-name")
+                        == Some(&Value::from(job))
+            })
+            .map(|((_, _, name), _)| name.clone())
     }
 
     /// Ends a pod the script kept running; false when there is no such pod.
