@@ -27,9 +27,9 @@ fn running() -> PodScript {
 }
 
 async fn timed<F: std::future::Future>(f: F) -> F::Output {
-    tokio::time::timeout(Duration::from_secs(60), f)
+    tokio::time::timeout(Duration::from_secs(120), f)
         .await
-        .expect("the scenario finished within a minute")
+        .expect("the scenario finished within two minutes")
 }
 
 #[tokio::test]

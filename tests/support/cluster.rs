@@ -42,8 +42,9 @@ pub const SERVICE_USER: &str = "system:serviceaccount:agentpods:agentpods";
 /// The service's rights, as deploy/ installs them.
 pub const RBAC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/base/rbac.yaml");
 
-/// How long a scenario waits for something to happen before failing.
-pub const PATIENCE: Duration = Duration::from_secs(20);
+/// How long a scenario waits for something to happen before failing. Generous: on two
+/// busy cores the 30%-faults scenario once took over 20 s; a passing test waits no longer.
+pub const PATIENCE: Duration = Duration::from_secs(60);
 
 pub struct Cluster {
     pub fake: FakeKube,
