@@ -147,8 +147,12 @@ pub async fn serve_with(
     let app = state.clone();
     let router = router(state);
     let mut http = hyper::server::conn::http1::Builder::new();
+    // A request's head is read into this buffer before anything else: bound it, since
+    // hyper's default (about 400 KB) times the connection cap is a lot of memory held for
+    // strangers. GitHub's headers take about 2 KB.
     http.timer(TokioTimer::new())
-        .header_read_timeout(header_read_timeout);
+        .header_read_timeout(header_read_timeout)
+        .max_buf_size(MAX_HEAD_BYTES);
     let graceful = GracefulShutdown::new();
     let refusing = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut shutdown = std::pin::pin!(shutdown);
@@ -167,7 +171,7 @@ pub async fn serve_with(
         };
         // Answers go out at once rather than waiting on Nagle's algorithm.
         let _ = tcp.set_nodelay(true);
-        let Some(slot) = app.preauth.connect() else {
+        let Some(slot) = app.preauth.connect(peer.ip()) else {
             app.metrics.refused(Refusal::connections);
             refuse_connection(tcp, &refusing, app.preauth.limits().body_timeout);
             continue;
@@ -185,6 +189,9 @@ pub async fn serve_with(
     graceful.shutdown().await;
     Ok(())
 }
+
+/// At most this much of a request's head (request line and headers) is buffered.
+const MAX_HEAD_BYTES: usize = 64 * 1024;
 
 /// The TCP peer of a request's connection.
 #[derive(Debug, Clone, Copy)]

@@ -133,6 +133,11 @@ fn every_dangerous_pod_is_refused_with_the_template_document_field_and_agent() {
             refusal(&format!("{c}.capabilities.add[0]"), "Pod adds the capability SYS_ADMIN", "privileged"),
         ),
         (
+            "AppArmor turned off by the annotation the kubelet still honours",
+            HARDENED.replace("  name: {{ run.name }}\n", "  name: {{ run.name }}\n  annotations:\n    container.apparmor.security.beta.kubernetes.io/agent: unconfined\n"),
+            refusal("metadata.annotations[container.apparmor.security.beta.kubernetes.io/agent]", "Pod runs container `agent` with the AppArmor profile `unconfined` (only `runtime/default` or `localhost/…` are allowed)", "privileged"),
+        ),
+        (
             "a default capability added back",
             HARDENED.replace("{drop: [ALL]}", "{drop: [ALL], add: [CHOWN]}"),
             refusal(&format!("{c}.capabilities.add[0]"), "Pod adds the capability CHOWN", "baseline"),

@@ -328,6 +328,57 @@ async fn past_the_connection_cap_a_connection_is_answered_503_at_once_and_its_sl
 }
 
 #[tokio::test]
+async fn one_address_holding_idle_connections_cannot_shut_out_anyone_else() {
+    within(30, async {
+        let service = service_with(Limits {
+            max_connections: 16,
+            max_connections_per_peer: 8,
+            ..Limits::default()
+        });
+        let server = service.listen().await;
+        // An attacker opens as many idle connections as the whole service may have, from
+        // one address (before the per-address cap, this shut out every signed delivery).
+        let mut idle = Vec::new();
+        for _ in 0..16 {
+            idle.push(connect_from(peer(30), server.address).await);
+        }
+        let state = service.state.clone();
+        eventually(|| state.preauth.open_connections() == 8).await;
+
+        // Anyone else still gets in.
+        let head = send_from(peer(31), server.address, &draft("past-the-idlers")).await;
+        assert_eq!(head.status, 200, "{head:?}");
+        drop(idle);
+        eventually(|| state.preauth.open_connections() == 0).await;
+        server.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_request_head_over_64_kib_is_refused_not_held() {
+    within(30, async {
+        let service = TestService::start();
+        let server = service.listen().await;
+        // Before the bound, hyper would buffer a head of about 400 KB per connection, and
+        // this one would be read whole and answered 401 (it is not signed).
+        let mut stream = connect_from(peer(40), server.address).await;
+        let head = format!(
+            "POST /webhook HTTP/1.1\r\nhost: agentpods\r\nx-pad: {}\r\n\r\n",
+            "a".repeat(200 * 1024)
+        );
+        let _ = write_all(&stream, head.as_bytes()).await;
+        let answer = read_head(&mut stream).await;
+        assert!(
+            answer.as_ref().is_none_or(|h| h.status == 431),
+            "refused or cut off, never read: {answer:?}"
+        );
+        server.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn what_a_body_reserved_is_given_back_on_every_way_out() {
     within(30, async {
         let service = service_with(Limits {

@@ -388,11 +388,21 @@ fn refuse_dangerous_pod(
     template: &str,
     document: usize,
 ) -> Result<(), RenderError> {
-    let (spec, at) = match object {
-        K8sObject::Pod(pod) => (pod.spec.as_ref(), "spec"),
+    let (spec, at, annotations, annotations_at) = match object {
+        K8sObject::Pod(pod) => (
+            pod.spec.as_ref(),
+            "spec",
+            pod.metadata.annotations.as_ref(),
+            "metadata.annotations",
+        ),
         K8sObject::Job(job) => (
             job.spec.as_ref().and_then(|s| s.template.spec.as_ref()),
             "spec.template.spec",
+            job.spec
+                .as_ref()
+                .and_then(|s| s.template.metadata.as_ref())
+                .and_then(|m| m.annotations.as_ref()),
+            "spec.template.metadata.annotations",
         ),
         _ => return Ok(()),
     };
@@ -400,7 +410,12 @@ fn refuse_dangerous_pod(
         return Ok(());
     };
     let level = agent.pod_security;
-    let found = pod_security::check(spec, at, level);
+    let mut found = pod_security::check(spec, at, level);
+    found.extend(pod_security::check_annotations(
+        annotations,
+        annotations_at,
+        level,
+    ));
     let Some(first) = found.first() else {
         return Ok(());
     };

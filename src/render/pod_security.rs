@@ -80,6 +80,38 @@ pub fn check(spec: &PodSpec, at: &str, level: PodSecurity) -> Vec<Violation> {
     found.found
 }
 
+/// Every way a pod's annotations (at `at`, e.g. `metadata.annotations`) break `level`:
+/// the AppArmor annotation, which the kubelet still honours, set to anything but the
+/// runtime's default or a profile loaded on the node (`unconfined` turns AppArmor off).
+pub fn check_annotations(
+    annotations: Option<&std::collections::BTreeMap<String, String>>,
+    at: &str,
+    level: PodSecurity,
+) -> Vec<Violation> {
+    if level == PodSecurity::Privileged {
+        return Vec::new();
+    }
+    let mut found = Checker {
+        level,
+        found: Vec::new(),
+    };
+    for (key, value) in annotations.into_iter().flatten() {
+        if let Some(container) = key.strip_prefix(APPARMOR_ANNOTATION)
+            && value != "runtime/default"
+            && !value.starts_with("localhost/")
+        {
+            found.baseline(
+                format!("{at}[{key}]"),
+                format!("runs container `{container}` with the AppArmor profile `{value}` (only `runtime/default` or `localhost/…` are allowed)"),
+            );
+        }
+    }
+    found.found
+}
+
+/// The prefix of the per-container AppArmor annotation.
+const APPARMOR_ANNOTATION: &str = "container.apparmor.security.beta.kubernetes.io/";
+
 struct Checker {
     level: PodSecurity,
     found: Vec<Violation>,

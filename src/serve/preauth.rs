@@ -59,6 +59,11 @@ pub struct Limits {
     /// Open connections at most; past it a connection is answered 503 and closed.
     #[arg(long, value_name = "N", default_value_t = 512, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_connections: u64,
+    /// Open connections one peer address (an IPv6 peer's /64) may have at most, so that
+    /// one sender cannot take every connection (and the kubelet's probes with them).
+    /// Behind a proxy every connection comes from the proxy: raise it to --max-connections.
+    #[arg(long, value_name = "N", default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_connections_per_peer: u64,
     /// How long a sender may take to send a body.
     #[arg(skip = BODY_TIMEOUT)]
     pub body_timeout: Duration,
@@ -72,6 +77,7 @@ impl Default for Limits {
             large_budget: 64 * MIB,
             per_peer: 32 * MIB,
             max_connections: 512,
+            max_connections_per_peer: 64,
             body_timeout: BODY_TIMEOUT,
         }
     }
@@ -162,6 +168,8 @@ struct Shared {
     limits: Limits,
     held: Mutex<Held>,
     connections: AtomicUsize,
+    /// Open connections by peer (see [`peer_key`]); peers with none are not kept.
+    peer_connections: Mutex<HashMap<IpAddr, u64>>,
     ordinary_gauge: Gauge,
     large_gauge: Gauge,
     connections_gauge: Gauge,
@@ -184,6 +192,22 @@ pub struct Reservation {
 #[derive(Debug)]
 pub struct Connection {
     shared: Arc<Shared>,
+    peer: IpAddr,
+}
+
+impl Shared {
+    fn forget_peer_connection(&self, peer: IpAddr) {
+        let mut open = self
+            .peer_connections
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(count) = open.get_mut(&peer) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                open.remove(&peer);
+            }
+        }
+    }
 }
 
 /// Why a body may not be read.
@@ -205,6 +229,7 @@ impl PreAuth {
             limits,
             held: Mutex::new(Held::default()),
             connections: AtomicUsize::new(0),
+            peer_connections: Mutex::new(HashMap::new()),
         }))
     }
 
@@ -264,17 +289,36 @@ impl PreAuth {
     }
 
     /// Counts a new connection, or `None` when [`Limits::max_connections`] are open.
-    pub fn connect(&self) -> Option<Connection> {
+    pub fn connect(&self, peer: IpAddr) -> Option<Connection> {
+        let peer = peer_key(peer);
+        {
+            let mut open = self
+                .0
+                .peer_connections
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            let count = open.entry(peer).or_default();
+            if *count >= self.0.limits.max_connections_per_peer {
+                return None;
+            }
+            *count += 1;
+        }
         let max = usize::try_from(self.0.limits.max_connections).unwrap_or(usize::MAX);
-        self.0
+        let admitted = self
+            .0
             .connections
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
                 (n < max).then_some(n + 1)
             })
-            .ok()?;
+            .is_ok();
+        if !admitted {
+            self.0.forget_peer_connection(peer);
+            return None;
+        }
         self.0.connections_gauge.inc();
         Some(Connection {
             shared: self.0.clone(),
+            peer,
         })
     }
 
@@ -343,6 +387,7 @@ impl Drop for Reservation {
 
 impl Drop for Connection {
     fn drop(&mut self) {
+        self.shared.forget_peer_connection(self.peer);
         self.shared.connections.fetch_sub(1, Ordering::SeqCst);
         self.shared.connections_gauge.dec();
     }
@@ -357,7 +402,11 @@ mod tests {
     }
 
     fn peer(n: u8) -> Option<IpAddr> {
-        Some(IpAddr::from([127, 0, 0, n]))
+        Some(ip(n))
+    }
+
+    fn ip(n: u8) -> IpAddr {
+        IpAddr::from([127, 0, 0, n])
     }
 
     #[test]
@@ -503,13 +552,52 @@ mod tests {
             },
             &Metrics::new(),
         );
-        let a = budget.connect().expect("one");
-        let b = budget.connect().expect("two");
-        assert!(budget.connect().is_none());
+        let a = budget.connect(ip(1)).expect("one");
+        let b = budget.connect(ip(2)).expect("two");
+        assert!(budget.connect(ip(3)).is_none());
         drop(a);
-        let c = budget.connect().expect("room again");
+        let c = budget.connect(ip(3)).expect("room again");
         assert_eq!(budget.open_connections(), 2);
         drop((b, c));
         assert_eq!(budget.open_connections(), 0);
+    }
+
+    #[test]
+    fn one_peer_cannot_take_every_connection() {
+        let budget = PreAuth::new(
+            Limits {
+                max_connections: 10,
+                max_connections_per_peer: 3,
+                ..limits()
+            },
+            &Metrics::new(),
+        );
+        let held: Vec<Connection> = (0..3)
+            .map(|_| budget.connect(ip(1)).expect("within its share"))
+            .collect();
+        assert!(budget.connect(ip(1)).is_none(), "its share is used up");
+        let other = budget.connect(ip(2)).expect("another peer still gets in");
+        drop(held);
+        assert!(budget.connect(ip(1)).is_some(), "given back when closed");
+        drop(other);
+    }
+
+    #[test]
+    fn a_peer_refused_by_the_global_cap_keeps_no_share() {
+        let budget = PreAuth::new(
+            Limits {
+                max_connections: 1,
+                max_connections_per_peer: 1,
+                ..limits()
+            },
+            &Metrics::new(),
+        );
+        let first = budget.connect(ip(1)).expect("one");
+        assert!(budget.connect(ip(2)).is_none(), "over the global cap");
+        drop(first);
+        assert!(
+            budget.connect(ip(2)).is_some(),
+            "its refused try left nothing held"
+        );
     }
 }
