@@ -22,7 +22,6 @@ use agentpods::clock::{Clock, ManualClock};
 use agentpods::cluster::crd::Phase;
 use agentpods::cluster::launch::ClusterLauncher;
 use agentpods::cluster::report::{AppTokens, GithubReports};
-use agentpods::github::client::{ClientConfig, Credentials, GithubClient, RetryPolicy, Secret};
 use agentpods::github::webhook::WebhookSecrets;
 use agentpods::serve::reload::ConfigStore;
 use agentpods::server::AppState;
@@ -33,7 +32,7 @@ use kube::{Api, ResourceExt};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use support::cluster::{Cluster, RUNS};
-use support::fake_github::{APP_ID, APP_KEY_PEM, FakeGithub, manual_clock};
+use support::fake_github::{FakeGithub, manual_clock};
 use support::fake_kube::PodScript;
 use support::fixtures::{Payload, fixture, variant};
 use support::server::{Post, SECRET, TestService, Workdir, json};
@@ -202,21 +201,6 @@ async fn timed<F: std::future::Future>(f: F) -> F::Output {
         .expect("the story finished within a minute")
 }
 
-/// A GitHub client as the service's App, on the fake.
-fn github_client(github: &FakeGithub, clock: Arc<ManualClock>) -> Arc<GithubClient> {
-    let mut config = ClientConfig::new(Credentials::App {
-        app_id: APP_ID,
-        private_key_pem: Secret::new(APP_KEY_PEM),
-    });
-    config.base_url = github.url();
-    config.retry = RetryPolicy {
-        base_delay: Duration::from_millis(5),
-        jitter_seed: Some(7),
-        ..RetryPolicy::default()
-    };
-    Arc::new(GithubClient::new(config, clock).expect("a GitHub client"))
-}
-
 /// The fake GitHub the runs' repository is on, with the App installed.
 async fn fake_github() -> (FakeGithub, Arc<ManualClock>) {
     let clock = manual_clock();
@@ -322,7 +306,7 @@ fn upgraded_config() -> Workdir {
 /// at the recording time, reporting to a fake GitHub as the App; no controller yet.
 async fn upgraded_cluster() -> (Cluster, FakeGithub, Workdir) {
     let (github, clock) = fake_github().await;
-    let client = github_client(&github, clock);
+    let client = github.app_client(clock);
     let config = upgraded_config();
     let mut cluster = Cluster::on(&config.config(), RECORDED_AT.parse().expect("a time")).await;
     cluster.reports = Some(Arc::new(GithubReports::new(
@@ -672,7 +656,7 @@ impl Recorder {
             ConfigStore::load(&config()).expect("the fixtures' config"),
             Arc::new(launcher),
         )
-        .with_github(Some(github_client(&github, clock)));
+        .with_github(Some(github.app_client(clock)));
         let service = TestService {
             work: Workdir::new(),
             state: Arc::new(state),

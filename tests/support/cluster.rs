@@ -282,23 +282,12 @@ impl Cluster {
 
 /// A controller that reports to a fake GitHub as the App, through faults on the way.
 pub async fn reporting_cluster() -> (Cluster, super::fake_github::FakeGithub) {
-    use super::fake_github::{APP_ID, APP_KEY_PEM, FakeGithub, manual_clock};
+    use super::fake_github::{FakeGithub, manual_clock};
     use agentpods::cluster::report::GithubReports;
-    use agentpods::github::client::{ClientConfig, Credentials, GithubClient, RetryPolicy, Secret};
     let clock = manual_clock();
     let github = FakeGithub::start(clock.clone()).await;
     github.install("Codertocat/Hello-World", 77);
-    let mut config = ClientConfig::new(Credentials::App {
-        app_id: APP_ID,
-        private_key_pem: Secret::new(APP_KEY_PEM),
-    });
-    config.base_url = github.url();
-    config.retry = RetryPolicy {
-        base_delay: Duration::from_millis(5),
-        jitter_seed: Some(7),
-        ..RetryPolicy::default()
-    };
-    let client = std::sync::Arc::new(GithubClient::new(config, clock).expect("a GitHub client"));
+    let client = github.app_client(clock);
     let mut cluster = Cluster::without_controller().await;
     cluster.reports = Some(std::sync::Arc::new(GithubReports::new(
         client.clone(),

@@ -198,6 +198,28 @@ impl FakeGithub {
         }
     }
 
+    /// A GitHub client as the service's App on this fake, retrying quickly with a fixed
+    /// jitter, on `clock`.
+    pub fn app_client(
+        &self,
+        clock: Arc<ManualClock>,
+    ) -> Arc<agentpods::github::client::GithubClient> {
+        use agentpods::github::client::{
+            ClientConfig, Credentials, GithubClient, RetryPolicy, Secret,
+        };
+        let mut config = ClientConfig::new(Credentials::App {
+            app_id: APP_ID,
+            private_key_pem: Secret::new(APP_KEY_PEM),
+        });
+        config.base_url = self.url();
+        config.retry = RetryPolicy {
+            base_delay: Duration::from_millis(5),
+            jitter_seed: Some(7),
+            ..RetryPolicy::default()
+        };
+        Arc::new(GithubClient::new(config, clock).expect("a GitHub client"))
+    }
+
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
     }
