@@ -633,8 +633,20 @@ async fn readyz_turns(address: std::net::SocketAddr, status: u16, start: &str) -
     }
 }
 
+/// The value of the metric line `agentpods_github_up` at `address`.
+async fn github_up(address: std::net::SocketAddr) -> String {
+    let text = Post::get("/metrics").send_to(address).await.text();
+    text.lines()
+        .find_map(|l| l.strip_prefix("agentpods_github_up "))
+        .unwrap_or_else(|| panic!("no agentpods_github_up in\n{text}"))
+        .to_owned()
+}
+
+/// A GitHub outage never makes a replica unready (every replica would leave the Service,
+/// and the deliveries GitHub sends when it is back would be lost): `/readyz` stays 200 and
+/// says what is wrong, and `agentpods_github_up` follows GitHub.
 #[tokio::test]
-async fn readiness_follows_github_down_refusing_rate_limited_and_back() {
+async fn readiness_stays_while_github_is_down_refusing_rate_limited_and_back() {
     use agentpods::github::client::{Credentials, Secret};
     use support::fake_github::{FakeGithub, FaultKind, PAT, manual_clock};
     within(30, async {
@@ -645,36 +657,44 @@ async fn readiness_follows_github_down_refusing_rate_limited_and_back() {
         let at = server.address;
 
         // Asked at startup: GitHub answers and takes the token.
-        let text = readyz_turns(at, 200, "ready").await;
-        assert!(text.starts_with("ready: config generation 1"), "{text}");
+        let text = readyz_turns(at, 200, "ready: config generation 1\n").await;
+        assert_eq!(text, "ready: config generation 1\n");
+        assert_eq!(github_up(at).await, "1");
 
-        // GitHub fails every request: not ready, and /readyz says why.
+        // GitHub fails every request: still ready, and /readyz says what is wrong.
         fake.fail_next(u32::MAX, None, FaultKind::BadGateway);
-        let text = readyz_turns(at, 503, "not ready: GitHub unreachable").await;
+        let text = readyz_turns(at, 200, "ready: config generation 1; GitHub").await;
         assert_eq!(
             text,
-            "not ready: GitHub unreachable: GitHub failed GET /rate_limit (502)\n"
+            "ready: config generation 1; GitHub: GitHub unreachable: GitHub failed GET /rate_limit (502)\n"
         );
+        assert_eq!(github_up(at).await, "0");
         fake.clear_faults();
-        readyz_turns(at, 200, "ready").await;
+        readyz_turns(at, 200, "ready: config generation 1\n").await;
+        assert_eq!(github_up(at).await, "1");
 
-        // GitHub refuses the token (revoked): not ready, and the token is not shown.
+        // GitHub refuses the token (revoked): still ready, and the token is not shown.
         fake.fail_next(u32::MAX, None, FaultKind::BadCredentials);
-        let text = readyz_turns(at, 503, "not ready: GitHub refused").await;
+        let text = readyz_turns(at, 200, "ready: config generation 1; GitHub").await;
         assert_eq!(
             text,
-            "not ready: GitHub refused our credentials (401 to GET /rate_limit)\n"
+            "ready: config generation 1; GitHub: GitHub refused our credentials (401 to GET /rate_limit)\n"
         );
         assert!(!text.contains(PAT));
+        assert_eq!(github_up(at).await, "0");
         fake.clear_faults();
-        readyz_turns(at, 200, "ready").await;
+        readyz_turns(at, 200, "ready: config generation 1\n").await;
 
         // Rate-limited is an answer: still ready, through several probes.
         fake.fail_next(u32::MAX, None, FaultKind::PrimaryLimit { reset_in: 600 });
         let before = fake.count("GET", "/rate_limit");
         eventually(|| fake.count("GET", "/rate_limit") >= before + 3).await;
         let reply = Post::get("/readyz").send_to(at).await;
-        assert_eq!(reply.status, 200, "{}", reply.text());
+        assert_eq!(
+            (reply.status, reply.text().as_str()),
+            (200, "ready: config generation 1\n")
+        );
+        assert_eq!(github_up(at).await, "1");
         fake.clear_faults();
 
         let asked: BTreeSet<String> = fake
@@ -704,13 +724,13 @@ async fn readiness_asks_github_as_the_app_and_says_when_nothing_answers() {
             Duration::from_millis(20),
         );
         let server = service.listen().await;
-        readyz_turns(server.address, 200, "ready").await;
+        readyz_turns(server.address, 200, "ready: config generation 1\n").await;
         assert!(fake.count("GET", "/app") >= 1, "{:#?}", fake.requests());
         fake.fail_next(u32::MAX, Some(("GET", "/app")), FaultKind::BadCredentials);
-        let text = readyz_turns(server.address, 503, "not ready: GitHub refused").await;
+        let text = readyz_turns(server.address, 200, "ready: config generation 1; GitHub").await;
         assert_eq!(
             text,
-            "not ready: GitHub refused our credentials (401 to GET /app)\n"
+            "ready: config generation 1; GitHub: GitHub refused our credentials (401 to GET /app)\n"
         );
         assert_eq!(fake.violations(), Vec::<String>::new());
         server.stop().await;
@@ -724,11 +744,14 @@ async fn readiness_asks_github_as_the_app_and_says_when_nothing_answers() {
         let service =
             TestService::probing_github(github_client(&gone, app), Duration::from_millis(20));
         let server = service.listen().await;
-        let text = readyz_turns(server.address, 503, "not ready: GitHub unreachable").await;
+        let text = readyz_turns(server.address, 200, "ready: config generation 1; GitHub").await;
         assert!(
-            text.starts_with("not ready: GitHub unreachable: could not reach GitHub: GET /app"),
+            text.starts_with(
+                "ready: config generation 1; GitHub: GitHub unreachable: could not reach GitHub: GET /app"
+            ),
             "{text}"
         );
+        assert_eq!(github_up(server.address).await, "0");
         server.stop().await;
     })
     .await;

@@ -211,6 +211,7 @@ pub struct Metrics {
     refusals: Family<RefusalLabels, Counter>,
     preauth_bytes: Family<LaneLabels, Gauge>,
     connections: Gauge,
+    github_up: Gauge,
 }
 
 impl Default for Metrics {
@@ -232,6 +233,7 @@ impl Metrics {
         let refusals = Family::default();
         let preauth_bytes = Family::<LaneLabels, Gauge>::default();
         let connections = Gauge::default();
+        let github_up = Gauge::default();
         registry.register(
             "webhook_deliveries",
             "Webhook deliveries by event and by how they were answered",
@@ -277,6 +279,12 @@ impl Metrics {
             "HTTP connections open now",
             connections.clone(),
         );
+        registry.register(
+            "github_up",
+            "1 while GitHub answers the background check and takes our credentials; 0 while it \
+             does not, and when the service has no GitHub credentials",
+            github_up.clone(),
+        );
         // Both lanes show from the start, at 0.
         for lane in [Lane::ordinary, Lane::large] {
             let _ = preauth_bytes.get_or_create(&LaneLabels { lane });
@@ -292,7 +300,13 @@ impl Metrics {
             refusals,
             preauth_bytes,
             connections,
+            github_up,
         }
+    }
+
+    /// The gauge of whether GitHub answers (shared: setting it sets the metric).
+    pub fn github_up_gauge(&self) -> Gauge {
+        self.github_up.clone()
     }
 
     pub fn delivery(&self, event: EventLabel, outcome: Outcome, took: Duration) {
