@@ -80,9 +80,10 @@ pub enum Cmd {
         /// Take webhooks only; leave running the AgentRuns to other replicas.
         #[arg(long)]
         no_controller: bool,
-        /// The namespace of the leader-election Lease: the service's own.
-        #[arg(long, env = "POD_NAMESPACE", default_value = "agentpods")]
-        lease_namespace: String,
+        /// The namespace of the leader-election Lease: the service's own (default: the
+        /// pod's namespace in a cluster, else the kubeconfig context's).
+        #[arg(long, env = "POD_NAMESPACE")]
+        lease_namespace: Option<String>,
         /// This replica's name in the Lease and in Events (default: the host's name).
         #[arg(long, env = "POD_NAME")]
         identity: Option<String>,

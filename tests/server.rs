@@ -1225,6 +1225,15 @@ fn against_a_cluster() {
         std::thread::sleep(Duration::from_millis(200));
     }
 
+    assert!(
+        rt.block_on(replay::send(&metrics, &[], None))
+            .expect("/metrics")
+            .text()
+            .lines()
+            .any(|l| l == "agentpods_leader 1"),
+        "the leading replica does not say it leads"
+    );
+
     // A repeat is answered the same and records nothing new.
     let (ok, again) = replay_binary(&url, "pull_request", &payload, "cluster-1");
     assert!(ok && again == out, "{again}");
@@ -1257,5 +1266,85 @@ fn against_a_cluster() {
                 .expect("the Lease")
         ),
         None
+    );
+}
+
+/// An operator runs `serve` against their cluster from a laptop, with no
+/// `--lease-namespace`: the Lease goes into the kubeconfig context's namespace, and when it
+/// cannot (here that namespace does not exist), the log says so at once, loudly, with what
+/// to do; `/metrics` says this replica does not lead. Nothing was said before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_says_loudly_when_it_cannot_take_the_lease() {
+    blocking_within(60, cannot_lead).await;
+}
+
+fn cannot_lead() {
+    use agentpods::cluster::crd::AgentRun;
+    use kube::{Api, CustomResourceExt};
+    use support::fake_kube::FakeKube;
+
+    let rt = tokio::runtime::Handle::current();
+    let work = Workdir::new();
+    let fake = rt.block_on(FakeKube::start());
+    let crds: Api<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> =
+        Api::all(fake.client());
+    rt.block_on(crds.create(&Default::default(), &AgentRun::crd()))
+        .expect("register the CRD");
+    // The kubeconfig's context names the namespace `default`, which is not there.
+    fake.without_namespace("default");
+    let kubeconfig = fake.kubeconfig(work.config().parent().expect("the work folder"));
+
+    let started = Instant::now();
+    let mut server = Served::start_with(
+        &work,
+        &["--identity", "laptop"],
+        &[("KUBECONFIG", &kubeconfig.display().to_string())],
+    );
+    let address = server.address();
+    let said = server
+        .log
+        .iter()
+        .find(|l| l.contains("cannot take the Lease"))
+        .cloned();
+    let line = said.unwrap_or_else(|| server.wait_for_line("cannot take the Lease"));
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "said after {:?}",
+        started.elapsed()
+    );
+    assert!(line.contains("WARN"), "{line}");
+    for words in [
+        "cannot take the Lease agentpods-controller in namespace default",
+        "this replica will not run the controller",
+        "the namespace default does not exist",
+        "Set --lease-namespace (or POD_NAMESPACE) to the service's own namespace",
+    ] {
+        assert!(line.contains(words), "no {words:?} in {line}");
+    }
+    let metrics = rt
+        .block_on(replay::send(
+            &format!("http://{address}/metrics"),
+            &[],
+            None,
+        ))
+        .expect("/metrics")
+        .text();
+    assert!(
+        metrics.lines().any(|l| l == "agentpods_leader 0"),
+        "{metrics}"
+    );
+
+    server.signal("TERM");
+    assert_eq!(server.wait().code(), Some(0), "{}", server.log.join("\n"));
+    let warnings = server
+        .log
+        .iter()
+        .filter(|l| l.contains("cannot take the Lease"))
+        .count();
+    assert_eq!(
+        warnings,
+        1,
+        "said at every renewal:\n{}",
+        server.log.join("\n")
     );
 }

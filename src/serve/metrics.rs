@@ -212,6 +212,7 @@ pub struct Metrics {
     preauth_bytes: Family<LaneLabels, Gauge>,
     connections: Gauge,
     github_up: Gauge,
+    leader: Gauge,
 }
 
 impl Default for Metrics {
@@ -234,6 +235,7 @@ impl Metrics {
         let preauth_bytes = Family::<LaneLabels, Gauge>::default();
         let connections = Gauge::default();
         let github_up = Gauge::default();
+        let leader = Gauge::default();
         registry.register(
             "webhook_deliveries",
             "Webhook deliveries by event and by how they were answered",
@@ -285,6 +287,11 @@ impl Metrics {
              does not, and when the service has no GitHub credentials",
             github_up.clone(),
         );
+        registry.register(
+            "leader",
+            "1 while this replica holds the Lease and runs the controller, else 0",
+            leader.clone(),
+        );
         // Both lanes show from the start, at 0.
         for lane in [Lane::ordinary, Lane::large] {
             let _ = preauth_bytes.get_or_create(&LaneLabels { lane });
@@ -301,7 +308,13 @@ impl Metrics {
             preauth_bytes,
             connections,
             github_up,
+            leader,
         }
+    }
+
+    /// The gauge of whether this replica leads (shared).
+    pub fn leader_gauge(&self) -> Gauge {
+        self.leader.clone()
     }
 
     /// The gauge of whether GitHub answers (shared: setting it sets the metric).

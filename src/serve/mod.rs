@@ -71,8 +71,9 @@ pub struct ServeOptions {
     pub webhook_secret_file: Option<PathBuf>,
     /// Run the controller too (leader-elected); off for intake-only replicas.
     pub controller: bool,
-    /// The namespace of the leader-election Lease (the service's own).
-    pub lease_namespace: String,
+    /// The namespace of the leader-election Lease (the service's own); when absent, the
+    /// client's own (the pod's in a cluster, else the kubeconfig context's).
+    pub lease_namespace: Option<String>,
     /// This replica's name (the pod's), for the Lease and Events.
     pub identity: String,
     /// What a stranger can make the service hold before a signature is checked.
@@ -248,10 +249,15 @@ fn spawn_controller(
     mut stopping: tokio::sync::watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let lease = LeaseOptions::new(&options.lease_namespace, &options.identity);
+    let lease_namespace = options
+        .lease_namespace
+        .clone()
+        .unwrap_or_else(|| client.default_namespace().to_owned());
+    let lease = LeaseOptions::new(&lease_namespace, &options.identity);
     let source = state.clone();
     let config: ConfigSource = Arc::new(move || source.config.current());
     let namespaces = run_namespaces(state.config.current().engine());
+    let leading = state.metrics.leader_gauge();
     let metrics = state.clone();
     let controller_options = ControllerOptions {
         namespaces,
@@ -302,7 +308,7 @@ fn spawn_controller(
         }
     };
     tokio::spawn(async move {
-        lease::lead(client, lease, clock, work, async move {
+        lease::lead(client, lease, clock, leading, work, async move {
             let _ = stopping.wait_for(|s| *s).await;
         })
         .await;
