@@ -80,6 +80,10 @@ pub enum Cmd {
         /// Take webhooks only; leave running the AgentRuns to other replicas.
         #[arg(long)]
         no_controller: bool,
+        /// Serve `/metrics` on this address (e.g. 0.0.0.0:9090) instead of beside
+        /// `/webhook`, so that the port facing GitHub shows nothing else.
+        #[arg(long, env = "AGENTPODS_METRICS_LISTEN")]
+        metrics_listen: Option<String>,
         /// The namespace of the leader-election Lease: the service's own (default: the
         /// pod's namespace in a cluster, else the kubeconfig context's).
         #[arg(long, env = "POD_NAMESPACE")]
@@ -159,6 +163,7 @@ pub fn run(cli: Cli) -> ExitCode {
             log_format,
             webhook_secret_file,
             no_controller,
+            metrics_listen,
             lease_namespace,
             identity,
             limits,
@@ -170,6 +175,7 @@ pub fn run(cli: Cli) -> ExitCode {
             log_format,
             webhook_secret_file,
             controller: !no_controller,
+            metrics_listen,
             lease_namespace,
             identity: identity.unwrap_or_else(default_identity),
             limits,

@@ -62,6 +62,8 @@ pub struct AppState {
     pub github_ready: Option<Readiness>,
     /// What is held before signatures are checked, and the bounds on it.
     pub preauth: PreAuth,
+    /// `/metrics` is served on a port of its own ([`metrics_router`]), not beside `/webhook`.
+    pub metrics_apart: bool,
 }
 
 impl AppState {
@@ -81,7 +83,15 @@ impl AppState {
             stopping: AtomicBool::new(false),
             github: None,
             github_ready: None,
+            metrics_apart: false,
         }
+    }
+
+    /// The same, with `/metrics` left off the webhook's routes: it is served on a port of
+    /// its own ([`metrics_router`]).
+    pub fn with_metrics_apart(mut self) -> AppState {
+        self.metrics_apart = true;
+        self
     }
 
     /// The same, with these pre-authentication bounds (see [`crate::serve::preauth`]).
@@ -110,12 +120,25 @@ impl AppState {
     }
 }
 
-/// The service's routes.
+/// The service's routes: `/webhook`, `/healthz`, `/readyz`, and `/metrics` unless it is
+/// served apart.
 pub fn router(state: Arc<AppState>) -> Router {
-    Router::new()
+    let routes = Router::new()
         .route("/webhook", post(webhook))
         .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
+        .route("/readyz", get(readyz));
+    let routes = if state.metrics_apart {
+        routes
+    } else {
+        routes.route("/metrics", get(metrics_text))
+    };
+    routes.with_state(state)
+}
+
+/// `/metrics` alone, for a port of its own (`--metrics-listen`): the webhook port faces
+/// the internet, and what the service counts is nobody's business there.
+pub fn metrics_router(state: Arc<AppState>) -> Router {
+    Router::new()
         .route("/metrics", get(metrics_text))
         .with_state(state)
 }

@@ -286,7 +286,21 @@ fn the_service_runs_twice_non_root_on_a_read_only_root_with_probes_and_limits() 
     assert_eq!(security["capabilities"]["drop"], json!(["ALL"]));
     assert_eq!(
         c["ports"],
-        json!([{"name": "http", "containerPort": 8080, "protocol": "TCP"}])
+        json!([
+            {"name": "http", "containerPort": 8080, "protocol": "TCP"},
+            {"name": "metrics", "containerPort": 9090, "protocol": "TCP"},
+        ])
+    );
+    let args: Vec<&str> = c["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        args.windows(2)
+            .any(|w| w == ["--metrics-listen", "0.0.0.0:9090"]),
+        "/metrics is not apart from the webhook: {args:?}"
     );
     assert_eq!(
         c["livenessProbe"]["httpGet"],
@@ -311,6 +325,22 @@ fn the_service_runs_twice_non_root_on_a_read_only_root_with_probes_and_limits() 
     assert_eq!(&pdb["spec"]["selector"]["matchLabels"], pod_labels);
     let service = one(&docs, "Service", "agentpods");
     assert_eq!(&service["spec"]["selector"], pod_labels);
+
+    // Anyone may reach the webhook port; only the monitoring namespace the metrics port.
+    let policy = one(&docs, "NetworkPolicy", "agentpods");
+    assert_eq!(policy["metadata"]["namespace"], "agentpods");
+    assert_eq!(&policy["spec"]["podSelector"]["matchLabels"], pod_labels);
+    assert_eq!(policy["spec"]["policyTypes"], json!(["Ingress"]));
+    assert_eq!(
+        policy["spec"]["ingress"],
+        json!([
+            {"ports": [{"protocol": "TCP", "port": "http"}]},
+            {
+                "from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}],
+                "ports": [{"protocol": "TCP", "port": "metrics"}],
+            },
+        ])
+    );
 }
 
 #[test]
@@ -455,7 +485,16 @@ fn the_prometheus_overlay_scrapes_the_service_s_metrics() {
     }
     let endpoint = &monitor["spec"]["endpoints"][0];
     assert_eq!(endpoint["path"], "/metrics");
-    assert_eq!(endpoint["port"], service["spec"]["ports"][0]["name"]);
+    assert_eq!(endpoint["port"], "metrics");
+    assert!(
+        service["spec"]["ports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["name"] == "metrics" && p["targetPort"] == "metrics"),
+        "the Service has no metrics port: {}",
+        service["spec"]["ports"]
+    );
 }
 
 #[test]

@@ -976,6 +976,59 @@ fn end_to_end() {
     }
 }
 
+/// With `--metrics-listen`, the port GitHub reaches shows nothing but the webhook and the
+/// probes: what the service counts is on a port of its own, which the NetworkPolicy opens to
+/// the monitoring namespace only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_keeps_metrics_off_the_webhook_port_when_asked() {
+    blocking_within(60, metrics_apart).await;
+}
+
+fn metrics_apart() {
+    let rt = tokio::runtime::Handle::current();
+    let work = Workdir::new();
+    let mut server = Served::start(&work, &["--dry-run", "--metrics-listen", "127.0.0.1:0"]);
+    let address = server.address();
+    let line = server.wait_for_line("metrics on http://");
+    let metrics = line
+        .split("metrics on ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("the metrics address")
+        .to_string();
+
+    let url = format!("http://{address}/webhook");
+    let (ok, out) = replay_binary(&url, "pull_request", &fixture(OPENED).path, "apart-1");
+    assert!(ok && out.starts_with("HTTP 202"), "{out}");
+
+    let on_webhook_port = rt
+        .block_on(replay::send(
+            &format!("http://{address}/metrics"),
+            &[],
+            None,
+        ))
+        .expect("an answer");
+    assert_eq!(on_webhook_port.status, 404, "{}", on_webhook_port.text());
+    let ready = rt
+        .block_on(replay::send(&format!("http://{address}/readyz"), &[], None))
+        .expect("an answer");
+    assert_eq!(ready.status, 200, "{}", ready.text());
+
+    let apart = rt
+        .block_on(replay::send(&metrics, &[], None))
+        .expect("/metrics on its own port");
+    assert_eq!(apart.status, 200);
+    assert!(
+        apart.text().lines().any(|l| l
+            == r#"agentpods_webhook_deliveries_total{event="pull_request",outcome="launched"} 1"#),
+        "{}",
+        apart.text()
+    );
+
+    server.signal("TERM");
+    assert_eq!(server.wait().code(), Some(0), "{}", server.log.join("\n"));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_stays_ready_and_warns_while_github_refuses_its_token() {
     blocking_within(60, github_refuses_the_token).await;
