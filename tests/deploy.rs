@@ -16,7 +16,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use support::validate;
 
-const OVERLAYS: &[&str] = &["default", "prometheus"];
+const OVERLAYS: &[&str] = &["default", "prometheus", "example"];
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -424,6 +424,58 @@ fn each_runs_namespace_enforces_the_pod_security_the_config_checks_against() {
     assert_eq!(runs["pod-security.kubernetes.io/enforce"], "restricted");
     let builds = &one(&docs, "Namespace", "agentpods-builds")["metadata"]["labels"];
     assert_eq!(builds["pod-security.kubernetes.io/warn"], "restricted");
+}
+
+/// The example of an operator's own overlay sets their images and replaces services.yaml
+/// wholesale, and what it installs is valid.
+#[test]
+fn the_example_overlay_sets_the_operator_s_images_and_services_yaml() {
+    let Some(yaml) = kustomize("example") else {
+        return;
+    };
+    let docs = documents(&yaml);
+    let deployment = one(&docs, "Deployment", "agentpods");
+    assert_eq!(
+        deployment["spec"]["template"]["spec"]["containers"][0]["image"],
+        "registry.example.org/agentpods:0.1.0"
+    );
+    let configs: Vec<_> = of_kind(&docs, "ConfigMap")
+        .into_iter()
+        .filter(|c| {
+            c["metadata"]["name"]
+                .as_str()
+                .is_some_and(|n| n.starts_with("agentpods-config"))
+        })
+        .collect();
+    assert_eq!(configs.len(), 1, "replaced, not added");
+    let config = installed_config(&docs);
+    assert_eq!(
+        config
+            .config
+            .images
+            .get("agent")
+            .map(ToString::to_string)
+            .as_deref(),
+        Some("registry.example.org/agentpods-agent:0.1.0")
+    );
+    let agents: Vec<String> = config
+        .config
+        .agents
+        .iter()
+        .map(|a| a.name.to_string())
+        .collect();
+    assert_eq!(agents, ["task"]);
+    // The Deployment mounts the config it replaced (its name carries the new hash).
+    let mounted = deployment["spec"]["template"]["spec"]["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|v| v["configMap"]["name"].as_str())
+        .collect::<Vec<_>>();
+    assert!(
+        mounted.contains(&configs[0]["metadata"]["name"].as_str().unwrap()),
+        "{mounted:?}"
+    );
 }
 
 /// The installed services.yaml, loaded with the crate's own templates (the service image
