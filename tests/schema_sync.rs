@@ -188,13 +188,41 @@ fn the_example_config_passes_an_independent_validator_and_a_broken_one_does_not(
             "fork_pull_requests: sometimes",
             1,
         )
-        .replacen("\nagents:\n", "\nagnets: []\nagents:\n", 1);
+        .replacen("\nagents:\n", "\nagnets: []\nagents:\n", 1)
+        .replacen("timeout: 30m", "timeout: soon", 1);
     assert_ne!(broken, example, "the edits apply to the example");
     let (ok, output) = validate_with_jsonschema(&python, &broken);
     assert!(!ok, "jsonschema accepted a broken config:\n{broken}");
     assert!(
         output.contains("github/authorization/fork_pull_requests -> 'sometimes'")
-            && output.contains("'agnets' was unexpected"),
-        "jsonschema should name both mistakes:\n{output}"
+            && output.contains("'agnets' was unexpected")
+            && output.contains("cluster/defaults/timeout -> 'soon' does not match"),
+        "jsonschema should name all three mistakes:\n{output}"
     );
+}
+
+/// Every services.yaml the repository ships tells an editor where its schema is, and the
+/// path leads to the committed schema, whose `$id` is where it is published.
+#[test]
+fn each_shipped_services_yaml_names_the_schema_for_editors() {
+    for config in [
+        "services.yaml",
+        "deploy/base/config/services.yaml",
+        "deploy/overlays/example/services.yaml",
+    ] {
+        let text = committed(config);
+        let first = text.lines().next().unwrap_or_default();
+        let target = first
+            .strip_prefix("# yaml-language-server: $schema=")
+            .unwrap_or_else(|| panic!("{config}: the first line is not the modeline: {first:?}"));
+        let schema = root().join(config).parent().unwrap().join(target);
+        assert_eq!(
+            schema.canonicalize().ok(),
+            root().join(SCHEMA).canonicalize().ok(),
+            "{config}: {target} is not {SCHEMA}"
+        );
+    }
+    let schema: serde_json::Value = serde_json::from_str(&committed(SCHEMA)).expect("JSON");
+    assert_eq!(schema["$id"], agentpods::config::SCHEMA_ID);
+    assert!(agentpods::config::SCHEMA_ID.ends_with(SCHEMA), "{}", SCHEMA);
 }

@@ -79,12 +79,45 @@ impl Format {
         }
     }
 
+    /// A regular expression for editors and other JSON Schema validators, which do not know
+    /// our `format` names (and must not read `duration` as ISO 8601's): it accepts what
+    /// [`Format::check`] accepts, save that a zero duration (`0s`) matches (agentpods
+    /// refuses it); `None` where no expression says it (globs and templates are parsed).
+    /// ECMA 262 and Python `re` read it alike.
+    pub fn pattern(self) -> Option<&'static str> {
+        match self {
+            Format::DnsLabel => Some("^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"),
+            Format::DnsSubdomain => {
+                Some("^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*$")
+            }
+            Format::Quantity => Some(
+                "^[+-]?([0-9]+(\\.[0-9]*)?|\\.[0-9]+)(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E|[eE][+-]?[0-9]+)?$",
+            ),
+            Format::Glob | Format::Template => None,
+            Format::Image => Some("^[A-Za-z0-9_@][A-Za-z0-9._/:@-]{0,511}$"),
+            Format::EnvName => Some("^[A-Za-z_][A-Za-z0-9_]*$"),
+            Format::SecretKey => Some("^[A-Za-z0-9._-]{1,253}$"),
+            Format::Team => Some("^[A-Za-z0-9._-]+/[A-Za-z0-9._-]+$"),
+            Format::Verb => Some("^[a-z][a-z0-9-]{0,31}$"),
+            Format::Duration => Some(
+                "^ *([0-9]+ *(nsec|ns|usec|us|msec|ms|seconds|second|sec|s|minutes|minute|min|m|hours|hour|hr|h|days|day|d|weeks|week|w|months|month|M|years|year|y) *)+$",
+            ),
+        }
+    }
+
     pub fn schema(self) -> Schema {
-        json_schema!({
+        let mut schema = json_schema!({
             "type": "string",
             "format": self.name(),
             "description": self.description(),
-        })
+        });
+        if let Some(pattern) = self.pattern() {
+            schema.insert("pattern".into(), pattern.into());
+        }
+        if self == Format::DnsSubdomain {
+            schema.insert("maxLength".into(), 253.into());
+        }
+        schema
     }
 
     /// Checks a value; the error says what was expected.
@@ -246,6 +279,87 @@ mod tests {
         }
         for bad in ["", "2 Gi", "Gi", "1.2.3", "4gb", "1e", "."] {
             assert!(Format::Quantity.check(bad).is_err(), "{bad}");
+        }
+    }
+
+    /// The schema's patterns (for editors) accept exactly what the checks accept.
+    #[test]
+    fn each_pattern_agrees_with_its_check() {
+        let samples: &[&str] = &[
+            "",
+            "a",
+            "review-42",
+            "Review",
+            "-a",
+            "a-",
+            "a.b",
+            "a..b",
+            ".a",
+            "a.b-c.d",
+            "500m",
+            "2",
+            "4Gi",
+            "1.5",
+            ".5",
+            "1.",
+            "1e3",
+            "+1Ki",
+            "2 Gi",
+            "Gi",
+            "1.2.3",
+            "4gb",
+            "1e",
+            ".",
+            "ghcr.io/org/agent:1.2.3",
+            "x@sha256:abc",
+            "-image",
+            "/abs",
+            "a b",
+            "_x",
+            "X_1",
+            "1X",
+            "A-B",
+            "key.with-dash_1",
+            "org/team",
+            "org/",
+            "/team",
+            "org/team/x",
+            "run",
+            "run-2",
+            "Run",
+            "2run",
+            "30m",
+            "1h 30m",
+            "1h30m",
+            "90s",
+            "2d",
+            "soon",
+            "30",
+            "m",
+            "30 m",
+            "1 hour",
+            "3 weeks",
+            " 5m",
+            "5m ",
+            "10x",
+            &"a".repeat(63),
+            &"a".repeat(64),
+            &"v".repeat(33),
+            &"v".repeat(32),
+        ];
+        for format in Format::ALL {
+            let Some(pattern) = format.pattern() else {
+                continue;
+            };
+            let re = regex::Regex::new(pattern).expect("a valid pattern");
+            for sample in samples {
+                assert_eq!(
+                    re.is_match(sample),
+                    format.check(sample).is_ok(),
+                    "{}: {sample:?} (pattern {pattern})",
+                    format.name()
+                );
+            }
         }
     }
 

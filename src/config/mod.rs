@@ -90,12 +90,18 @@ pub const RESERVED_VERBS: [&str; 5] = ["retry", "stop", "status", "help", "appro
 const MAX_TEMPLATE_FILES: usize = 500;
 const MAX_TEMPLATE_BYTES: u64 = 1 << 20;
 
+/// Where the committed schema is published: its `$id`, and what a services.yaml's
+/// `yaml-language-server` modeline may point at.
+pub const SCHEMA_ID: &str =
+    "https://raw.githubusercontent.com/agentpods/agentpods/main/schema/services.schema.json";
+
 /// The JSON Schema of services.yaml, derived from the model.
 pub fn json_schema() -> &'static serde_json::Value {
     static SCHEMA: LazyLock<serde_json::Value> = LazyLock::new(|| {
-        let schema = schemars::generate::SchemaSettings::draft2020_12()
+        let mut schema = schemars::generate::SchemaSettings::draft2020_12()
             .into_generator()
             .into_root_schema_for::<Config>();
+        schema.insert("$id".into(), SCHEMA_ID.into());
         serde_json::to_value(schema).unwrap_or_default()
     });
     &SCHEMA
