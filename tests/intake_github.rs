@@ -1027,3 +1027,47 @@ fn delivery_of(name: &'static str) -> impl Fn(&str) -> Post {
         Post::delivery(&payload.event, id, payload.body())
     }
 }
+
+#[tokio::test]
+async fn a_comment_trigger_may_ask_less_than_the_service_s_own_commands() {
+    within(30, async {
+        let (fake, clock) = fake_github().await;
+        let service = TestService::with_github_on(app(&fake, &clock), |work| {
+            work.edit_config(
+                "        verbs: [review]\n        targets: [pull_request]\n",
+                "        verbs: [review]\n        targets: [pull_request]\n        min_permission: triage\n",
+            )
+        });
+        fake.set_role(REPO, "Codertocat", "triage");
+        let command = |body: &str, id: &str| {
+            let body = body.to_string();
+            Post::delivery(
+                "issue_comment",
+                id,
+                edited("issue_comment/run-on-pull-request.json", |p| {
+                    p["comment"]["body"] = body.into();
+                }),
+            )
+        };
+        // A triager may ask for a review, which asks only `triage`...
+        let reply = service.oneshot(&command("/agent review", "d-review")).await;
+        assert_eq!(reply.status, 202, "{}", reply.text());
+        assert_eq!(service.work.manifests().len(), 1);
+        // ... but not for a run (`write`, the global minimum), nor stop the review.
+        let reply = service.oneshot(&command("/agent run fix it", "d-run")).await;
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        let reply = service.oneshot(&command("/agent stop", "d-stop")).await;
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        assert_eq!(service.work.manifests().len(), 1);
+        let comments = fake.comments();
+        assert_eq!(comments.len(), 2, "{comments:#?}");
+        assert!(
+            comments
+                .iter()
+                .all(|c| c.body.contains("you need `write` permission")),
+            "{comments:#?}"
+        );
+        assert_eq!(fake.violations(), Vec::<String>::new());
+    })
+    .await;
+}
