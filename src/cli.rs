@@ -84,9 +84,15 @@ pub enum Cmd {
         /// Take webhooks only; leave running the AgentRuns to other replicas.
         #[arg(long)]
         no_controller: bool,
-        /// The namespace of the leader-election Lease: the service's own.
-        #[arg(long, env = "POD_NAMESPACE", default_value = "agentpods")]
-        lease_namespace: String,
+        /// Serve `/metrics` on this address (e.g. 0.0.0.0:9090) instead of beside
+        /// `/webhook`, so that the port facing GitHub shows nothing else.
+        #[arg(long, env = "AGENTPODS_METRICS_LISTEN")]
+        metrics_listen: Option<String>,
+        /// The namespace of the leader-election Lease and of the fork approvals: the
+        /// service's own (default: the pod's namespace in a cluster, else the kubeconfig
+        /// context's).
+        #[arg(long, env = "POD_NAMESPACE")]
+        lease_namespace: Option<String>,
         /// This replica's name in the Lease and in Events (default: the host's name).
         #[arg(long, env = "POD_NAME")]
         identity: Option<String>,
@@ -166,6 +172,7 @@ pub fn run(cli: Cli) -> ExitCode {
             log_format,
             webhook_secret_file,
             no_controller,
+            metrics_listen,
             lease_namespace,
             identity,
             limits,
@@ -177,6 +184,7 @@ pub fn run(cli: Cli) -> ExitCode {
             log_format,
             webhook_secret_file,
             controller: !no_controller,
+            metrics_listen,
             lease_namespace,
             identity: identity.unwrap_or_else(default_identity),
             limits,

@@ -59,10 +59,13 @@ pub struct AppState {
     /// are set (else the payload alone decides and replies are only logged).
     pub github: Option<Arc<GithubClient>>,
     /// Whether GitHub answered the last background check and took our credentials, when
-    /// that is checked (see [`AppState::probing_github`]).
+    /// that is checked (see [`AppState::probing_github`]). Said by `/readyz`, never its
+    /// status: a replica that cannot reach GitHub still takes deliveries.
     pub github_ready: Option<Readiness>,
     /// What is held before signatures are checked, and the bounds on it.
     pub preauth: PreAuth,
+    /// `/metrics` is served on a port of its own ([`metrics_router`]), not beside `/webhook`.
+    pub metrics_apart: bool,
     /// Where fork approvals and the pull request heads seen are recorded: only the service
     /// writes there (in memory unless [`AppState::with_approvals`] says otherwise).
     pub approvals: Arc<dyn ApprovalStore>,
@@ -87,9 +90,17 @@ impl AppState {
             stopping: AtomicBool::new(false),
             github: None,
             github_ready: None,
+            metrics_apart: false,
             approvals: Arc::new(MemoryApprovals::new()),
             clock: Arc::new(SystemClock),
         }
+    }
+
+    /// The same, with `/metrics` left off the webhook's routes: it is served on a port of
+    /// its own ([`metrics_router`]).
+    pub fn with_metrics_apart(mut self) -> AppState {
+        self.metrics_apart = true;
+        self
     }
 
     /// The same, recording approvals in `store`.
@@ -116,24 +127,39 @@ impl AppState {
         self
     }
 
-    /// The same, with `/readyz` answering 503 while GitHub does not answer or refuses our
-    /// credentials: GitHub is asked now and every `every` in the background (a task of the
-    /// current runtime, which ends with this state). Without a GitHub client, unchanged.
+    /// The same, asking GitHub now and every `every` in the background (a task of the
+    /// current runtime, which ends with this state) whether it answers and takes our
+    /// credentials: the metric `agentpods_github_up`, a log line when that changes, and a
+    /// word in `/readyz`'s text. Without a GitHub client, unchanged.
     pub fn probing_github(mut self, every: Duration) -> AppState {
+        let up = self.metrics.github_up_gauge();
         self.github_ready = self
             .github
             .as_ref()
-            .map(|client| probe::github(client.clone(), every));
+            .map(|client| probe::github(client.clone(), every, up));
         self
     }
 }
 
-/// The service's routes.
+/// The service's routes: `/webhook`, `/healthz`, `/readyz`, and `/metrics` unless it is
+/// served apart.
 pub fn router(state: Arc<AppState>) -> Router {
-    Router::new()
+    let routes = Router::new()
         .route("/webhook", post(webhook))
         .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
+        .route("/readyz", get(readyz));
+    let routes = if state.metrics_apart {
+        routes
+    } else {
+        routes.route("/metrics", get(metrics_text))
+    };
+    routes.with_state(state)
+}
+
+/// `/metrics` alone, for a port of its own (`--metrics-listen`): the webhook port faces
+/// the internet, and what the service counts is nobody's business there.
+pub fn metrics_router(state: Arc<AppState>) -> Router {
+    Router::new()
         .route("/metrics", get(metrics_text))
         .with_state(state)
 }
@@ -283,33 +309,30 @@ async fn healthz() -> &'static str {
     "ok\n"
 }
 
-/// 200 while runs can be recorded and GitHub (when the service talks to it) answers and
-/// takes our credentials; 503 with every reason why not. Reads the background checks'
-/// last verdicts, so it never waits on the network.
+/// 200 while runs can be recorded, 503 with the reason when not: the replica can take
+/// deliveries. GitHub's state is said, but never makes a replica unready: a GitHub outage
+/// must not take every replica out of the Service, and so lose the deliveries GitHub sends
+/// once it is back; what needs GitHub's answer waits for it (503 to that delivery alone).
+/// Reads the background checks' last verdicts, so it never waits on the network.
 async fn readyz(State(app): State<Arc<AppState>>) -> Response {
     if app.stopping.load(Ordering::SeqCst) {
         return (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response();
     }
-    let reasons: Vec<String> = [
-        Some(app.launcher.ready()),
-        app.github_ready.as_ref().map(Readiness::verdict),
-    ]
-    .into_iter()
-    .flatten()
-    .filter_map(Result::err)
-    .collect();
-    if reasons.is_empty() {
-        format!(
-            "ready: config generation {}\n",
+    let github = match app.github_ready.as_ref().map(Readiness::verdict) {
+        Some(Err(why)) => format!("; GitHub: {why}"),
+        _ => String::new(),
+    };
+    match app.launcher.ready() {
+        Ok(()) => format!(
+            "ready: config generation {}{github}\n",
             app.config.current().generation
         )
-        .into_response()
-    } else {
-        (
+        .into_response(),
+        Err(why) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            format!("not ready: {}\n", reasons.join("; ")),
+            format!("not ready: {why}{github}\n"),
         )
-            .into_response()
+            .into_response(),
     }
 }
 

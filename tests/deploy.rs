@@ -16,7 +16,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use support::validate;
 
-const OVERLAYS: &[&str] = &["default", "prometheus"];
+const OVERLAYS: &[&str] = &["default", "prometheus", "example"];
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -307,7 +307,21 @@ fn the_service_runs_twice_non_root_on_a_read_only_root_with_probes_and_limits() 
     assert_eq!(security["capabilities"]["drop"], json!(["ALL"]));
     assert_eq!(
         c["ports"],
-        json!([{"name": "http", "containerPort": 8080, "protocol": "TCP"}])
+        json!([
+            {"name": "http", "containerPort": 8080, "protocol": "TCP"},
+            {"name": "metrics", "containerPort": 9090, "protocol": "TCP"},
+        ])
+    );
+    let args: Vec<&str> = c["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        args.windows(2)
+            .any(|w| w == ["--metrics-listen", "0.0.0.0:9090"]),
+        "/metrics is not apart from the webhook: {args:?}"
     );
     assert_eq!(
         c["livenessProbe"]["httpGet"],
@@ -332,6 +346,22 @@ fn the_service_runs_twice_non_root_on_a_read_only_root_with_probes_and_limits() 
     assert_eq!(&pdb["spec"]["selector"]["matchLabels"], pod_labels);
     let service = one(&docs, "Service", "agentpods");
     assert_eq!(&service["spec"]["selector"], pod_labels);
+
+    // Anyone may reach the webhook port; only the monitoring namespace the metrics port.
+    let policy = one(&docs, "NetworkPolicy", "agentpods");
+    assert_eq!(policy["metadata"]["namespace"], "agentpods");
+    assert_eq!(&policy["spec"]["podSelector"]["matchLabels"], pod_labels);
+    assert_eq!(policy["spec"]["policyTypes"], json!(["Ingress"]));
+    assert_eq!(
+        policy["spec"]["ingress"],
+        json!([
+            {"ports": [{"protocol": "TCP", "port": "http"}]},
+            {
+                "from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}],
+                "ports": [{"protocol": "TCP", "port": "metrics"}],
+            },
+        ])
+    );
 }
 
 #[test]
@@ -417,6 +447,58 @@ fn each_runs_namespace_enforces_the_pod_security_the_config_checks_against() {
     assert_eq!(builds["pod-security.kubernetes.io/warn"], "restricted");
 }
 
+/// The example of an operator's own overlay sets their images and replaces services.yaml
+/// wholesale, and what it installs is valid.
+#[test]
+fn the_example_overlay_sets_the_operator_s_images_and_services_yaml() {
+    let Some(yaml) = kustomize("example") else {
+        return;
+    };
+    let docs = documents(&yaml);
+    let deployment = one(&docs, "Deployment", "agentpods");
+    assert_eq!(
+        deployment["spec"]["template"]["spec"]["containers"][0]["image"],
+        "registry.example.org/agentpods:0.1.0"
+    );
+    let configs: Vec<_> = of_kind(&docs, "ConfigMap")
+        .into_iter()
+        .filter(|c| {
+            c["metadata"]["name"]
+                .as_str()
+                .is_some_and(|n| n.starts_with("agentpods-config"))
+        })
+        .collect();
+    assert_eq!(configs.len(), 1, "replaced, not added");
+    let config = installed_config(&docs);
+    assert_eq!(
+        config
+            .config
+            .images
+            .get("agent")
+            .map(ToString::to_string)
+            .as_deref(),
+        Some("registry.example.org/agentpods-agent:0.1.0")
+    );
+    let agents: Vec<String> = config
+        .config
+        .agents
+        .iter()
+        .map(|a| a.name.to_string())
+        .collect();
+    assert_eq!(agents, ["task"]);
+    // The Deployment mounts the config it replaced (its name carries the new hash).
+    let mounted = deployment["spec"]["template"]["spec"]["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|v| v["configMap"]["name"].as_str())
+        .collect::<Vec<_>>();
+    assert!(
+        mounted.contains(&configs[0]["metadata"]["name"].as_str().unwrap()),
+        "{mounted:?}"
+    );
+}
+
 /// The installed services.yaml, loaded with the crate's own templates (the service image
 /// holds them at /usr/share/agentpods/templates).
 fn installed_config(docs: &[Value]) -> agentpods::config::LoadedConfig {
@@ -476,7 +558,16 @@ fn the_prometheus_overlay_scrapes_the_service_s_metrics() {
     }
     let endpoint = &monitor["spec"]["endpoints"][0];
     assert_eq!(endpoint["path"], "/metrics");
-    assert_eq!(endpoint["port"], service["spec"]["ports"][0]["name"]);
+    assert_eq!(endpoint["port"], "metrics");
+    assert!(
+        service["spec"]["ports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["name"] == "metrics" && p["targetPort"] == "metrics"),
+        "the Service has no metrics port: {}",
+        service["spec"]["ports"]
+    );
 }
 
 #[test]

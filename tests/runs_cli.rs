@@ -490,6 +490,14 @@ async fn an_unreachable_cluster_is_an_error_that_keeps_the_token_to_itself() {
             let error = said.failed();
             assert!(error.starts_with("Kubernetes API, "), "{error}");
             assert!(!error.contains("s3cr3t"), "{error}");
+            assert_eq!(
+                error.lines().last(),
+                Some(
+                    "what to do: check that the cluster is reachable from here \
+                     (`kubectl cluster-info` with the same KUBECONFIG and --context)"
+                ),
+                "{error}"
+            );
         }
 
         let said = shell
@@ -502,6 +510,38 @@ async fn an_unreachable_cluster_is_an_error_that_keeps_the_token_to_itself() {
         );
         assert!(error.contains("nowhere"), "{error}");
         assert!(!error.contains("s3cr3t"), "{error}");
+        assert!(
+            error
+                .lines()
+                .last()
+                .is_some_and(|l| l.starts_with("what to do: point KUBECONFIG at")),
+            "{error}"
+        );
+    })
+    .await;
+}
+
+/// A new user tries `runs list` on a cluster where agentpods is not installed yet: the
+/// error ends with the one thing to do.
+#[tokio::test]
+async fn a_cluster_without_the_crd_says_to_install_it() {
+    timed(async {
+        let fake = FakeKube::start().await;
+        let shell = Shell::new(&fake);
+        let said = shell.agentpods(&["runs", "list", "-n", RUNS]).await;
+        let error = said.failed();
+        assert!(
+            error.starts_with("Kubernetes API, listing runs in namespace agentpods-runs: "),
+            "{error}"
+        );
+        assert_eq!(
+            error.lines().last(),
+            Some(
+                "what to do: install the AgentRun CRD (`kubectl apply -k deploy/crd`), \
+                 or check the namespace (agentpods-runs) and the kubeconfig context"
+            ),
+            "{error}"
+        );
     })
     .await;
 }

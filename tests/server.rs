@@ -633,8 +633,20 @@ async fn readyz_turns(address: std::net::SocketAddr, status: u16, start: &str) -
     }
 }
 
+/// The value of the metric line `agentpods_github_up` at `address`.
+async fn github_up(address: std::net::SocketAddr) -> String {
+    let text = Post::get("/metrics").send_to(address).await.text();
+    text.lines()
+        .find_map(|l| l.strip_prefix("agentpods_github_up "))
+        .unwrap_or_else(|| panic!("no agentpods_github_up in\n{text}"))
+        .to_owned()
+}
+
+/// A GitHub outage never makes a replica unready (every replica would leave the Service,
+/// and the deliveries GitHub sends when it is back would be lost): `/readyz` stays 200 and
+/// says what is wrong, and `agentpods_github_up` follows GitHub.
 #[tokio::test]
-async fn readiness_follows_github_down_refusing_rate_limited_and_back() {
+async fn readiness_stays_while_github_is_down_refusing_rate_limited_and_back() {
     use agentpods::github::client::{Credentials, Secret};
     use support::fake_github::{FakeGithub, FaultKind, PAT, manual_clock};
     within(30, async {
@@ -645,36 +657,44 @@ async fn readiness_follows_github_down_refusing_rate_limited_and_back() {
         let at = server.address;
 
         // Asked at startup: GitHub answers and takes the token.
-        let text = readyz_turns(at, 200, "ready").await;
-        assert!(text.starts_with("ready: config generation 1"), "{text}");
+        let text = readyz_turns(at, 200, "ready: config generation 1\n").await;
+        assert_eq!(text, "ready: config generation 1\n");
+        assert_eq!(github_up(at).await, "1");
 
-        // GitHub fails every request: not ready, and /readyz says why.
+        // GitHub fails every request: still ready, and /readyz says what is wrong.
         fake.fail_next(u32::MAX, None, FaultKind::BadGateway);
-        let text = readyz_turns(at, 503, "not ready: GitHub unreachable").await;
+        let text = readyz_turns(at, 200, "ready: config generation 1; GitHub").await;
         assert_eq!(
             text,
-            "not ready: GitHub unreachable: GitHub failed GET /rate_limit (502)\n"
+            "ready: config generation 1; GitHub: GitHub unreachable: GitHub failed GET /rate_limit (502)\n"
         );
+        assert_eq!(github_up(at).await, "0");
         fake.clear_faults();
-        readyz_turns(at, 200, "ready").await;
+        readyz_turns(at, 200, "ready: config generation 1\n").await;
+        assert_eq!(github_up(at).await, "1");
 
-        // GitHub refuses the token (revoked): not ready, and the token is not shown.
+        // GitHub refuses the token (revoked): still ready, and the token is not shown.
         fake.fail_next(u32::MAX, None, FaultKind::BadCredentials);
-        let text = readyz_turns(at, 503, "not ready: GitHub refused").await;
+        let text = readyz_turns(at, 200, "ready: config generation 1; GitHub").await;
         assert_eq!(
             text,
-            "not ready: GitHub refused our credentials (401 to GET /rate_limit)\n"
+            "ready: config generation 1; GitHub: GitHub refused our credentials (401 to GET /rate_limit)\n"
         );
         assert!(!text.contains(PAT));
+        assert_eq!(github_up(at).await, "0");
         fake.clear_faults();
-        readyz_turns(at, 200, "ready").await;
+        readyz_turns(at, 200, "ready: config generation 1\n").await;
 
         // Rate-limited is an answer: still ready, through several probes.
         fake.fail_next(u32::MAX, None, FaultKind::PrimaryLimit { reset_in: 600 });
         let before = fake.count("GET", "/rate_limit");
         eventually(|| fake.count("GET", "/rate_limit") >= before + 3).await;
         let reply = Post::get("/readyz").send_to(at).await;
-        assert_eq!(reply.status, 200, "{}", reply.text());
+        assert_eq!(
+            (reply.status, reply.text().as_str()),
+            (200, "ready: config generation 1\n")
+        );
+        assert_eq!(github_up(at).await, "1");
         fake.clear_faults();
 
         let asked: BTreeSet<String> = fake
@@ -704,13 +724,13 @@ async fn readiness_asks_github_as_the_app_and_says_when_nothing_answers() {
             Duration::from_millis(20),
         );
         let server = service.listen().await;
-        readyz_turns(server.address, 200, "ready").await;
+        readyz_turns(server.address, 200, "ready: config generation 1\n").await;
         assert!(fake.count("GET", "/app") >= 1, "{:#?}", fake.requests());
         fake.fail_next(u32::MAX, Some(("GET", "/app")), FaultKind::BadCredentials);
-        let text = readyz_turns(server.address, 503, "not ready: GitHub refused").await;
+        let text = readyz_turns(server.address, 200, "ready: config generation 1; GitHub").await;
         assert_eq!(
             text,
-            "not ready: GitHub refused our credentials (401 to GET /app)\n"
+            "ready: config generation 1; GitHub: GitHub refused our credentials (401 to GET /app)\n"
         );
         assert_eq!(fake.violations(), Vec::<String>::new());
         server.stop().await;
@@ -724,11 +744,14 @@ async fn readiness_asks_github_as_the_app_and_says_when_nothing_answers() {
         let service =
             TestService::probing_github(github_client(&gone, app), Duration::from_millis(20));
         let server = service.listen().await;
-        let text = readyz_turns(server.address, 503, "not ready: GitHub unreachable").await;
+        let text = readyz_turns(server.address, 200, "ready: config generation 1; GitHub").await;
         assert!(
-            text.starts_with("not ready: GitHub unreachable: could not reach GitHub: GET /app"),
+            text.starts_with(
+                "ready: config generation 1; GitHub: GitHub unreachable: could not reach GitHub: GET /app"
+            ),
             "{text}"
         );
+        assert_eq!(github_up(server.address).await, "0");
         server.stop().await;
     })
     .await;
@@ -953,8 +976,61 @@ fn end_to_end() {
     }
 }
 
+/// With `--metrics-listen`, the port GitHub reaches shows nothing but the webhook and the
+/// probes: what the service counts is on a port of its own, which the NetworkPolicy opens to
+/// the monitoring namespace only.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn serve_is_not_ready_while_github_refuses_its_token() {
+async fn serve_keeps_metrics_off_the_webhook_port_when_asked() {
+    blocking_within(60, metrics_apart).await;
+}
+
+fn metrics_apart() {
+    let rt = tokio::runtime::Handle::current();
+    let work = Workdir::new();
+    let mut server = Served::start(&work, &["--dry-run", "--metrics-listen", "127.0.0.1:0"]);
+    let address = server.address();
+    let line = server.wait_for_line("metrics on http://");
+    let metrics = line
+        .split("metrics on ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("the metrics address")
+        .to_string();
+
+    let url = format!("http://{address}/webhook");
+    let (ok, out) = replay_binary(&url, "pull_request", &fixture(OPENED).path, "apart-1");
+    assert!(ok && out.starts_with("HTTP 202"), "{out}");
+
+    let on_webhook_port = rt
+        .block_on(replay::send(
+            &format!("http://{address}/metrics"),
+            &[],
+            None,
+        ))
+        .expect("an answer");
+    assert_eq!(on_webhook_port.status, 404, "{}", on_webhook_port.text());
+    let ready = rt
+        .block_on(replay::send(&format!("http://{address}/readyz"), &[], None))
+        .expect("an answer");
+    assert_eq!(ready.status, 200, "{}", ready.text());
+
+    let apart = rt
+        .block_on(replay::send(&metrics, &[], None))
+        .expect("/metrics on its own port");
+    assert_eq!(apart.status, 200);
+    assert!(
+        apart.text().lines().any(|l| l
+            == r#"agentpods_webhook_deliveries_total{event="pull_request",outcome="launched"} 1"#),
+        "{}",
+        apart.text()
+    );
+
+    server.signal("TERM");
+    assert_eq!(server.wait().code(), Some(0), "{}", server.log.join("\n"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_stays_ready_and_warns_while_github_refuses_its_token() {
     blocking_within(60, github_refuses_the_token).await;
 }
 
@@ -977,7 +1053,7 @@ fn github_refuses_the_token() {
     let deadline = Instant::now() + Duration::from_secs(20);
     let text = loop {
         if let Ok(reply) = rt.block_on(replay::send(&readyz, &[], None))
-            && reply.status == 503
+            && reply.status == 200
             && reply.text().contains("GitHub")
             && !reply.text().contains("was not asked yet")
         {
@@ -988,7 +1064,7 @@ fn github_refuses_the_token() {
     };
     assert_eq!(
         text,
-        "not ready: GitHub refused our credentials (401 to GET /rate_limit)\n"
+        "ready: config generation 1; GitHub: GitHub refused our credentials (401 to GET /rate_limit)\n"
     );
     assert!(fake.count("GET", "/rate_limit") >= 1);
 
@@ -998,6 +1074,11 @@ fn github_refuses_the_token() {
     server.log.extend(rest);
     let log = server.log.join("\n");
     assert!(!log.contains(REVOKED), "the log shows the token:\n{log}");
+    assert!(
+        server.log.iter().any(|l| l.contains("WARN")
+            && l.contains("GitHub refused our credentials (401 to GET /rate_limit)")),
+        "no WARN line says GitHub refused us:\n{log}"
+    );
     assert_eq!(fake.violations(), Vec::<String>::new());
 }
 
@@ -1197,6 +1278,15 @@ fn against_a_cluster() {
         std::thread::sleep(Duration::from_millis(200));
     }
 
+    assert!(
+        rt.block_on(replay::send(&metrics, &[], None))
+            .expect("/metrics")
+            .text()
+            .lines()
+            .any(|l| l == "agentpods_leader 1"),
+        "the leading replica does not say it leads"
+    );
+
     // A repeat is answered the same and records nothing new.
     let (ok, again) = replay_binary(&url, "pull_request", &payload, "cluster-1");
     assert!(ok && again == out, "{again}");
@@ -1229,5 +1319,85 @@ fn against_a_cluster() {
                 .expect("the Lease")
         ),
         None
+    );
+}
+
+/// An operator runs `serve` against their cluster from a laptop, with no
+/// `--lease-namespace`: the Lease goes into the kubeconfig context's namespace, and when it
+/// cannot (here that namespace does not exist), the log says so at once, loudly, with what
+/// to do; `/metrics` says this replica does not lead. Nothing was said before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_says_loudly_when_it_cannot_take_the_lease() {
+    blocking_within(60, cannot_lead).await;
+}
+
+fn cannot_lead() {
+    use agentpods::cluster::crd::AgentRun;
+    use kube::{Api, CustomResourceExt};
+    use support::fake_kube::FakeKube;
+
+    let rt = tokio::runtime::Handle::current();
+    let work = Workdir::new();
+    let fake = rt.block_on(FakeKube::start());
+    let crds: Api<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> =
+        Api::all(fake.client());
+    rt.block_on(crds.create(&Default::default(), &AgentRun::crd()))
+        .expect("register the CRD");
+    // The kubeconfig's context names the namespace `default`, which is not there.
+    fake.without_namespace("default");
+    let kubeconfig = fake.kubeconfig(work.config().parent().expect("the work folder"));
+
+    let started = Instant::now();
+    let mut server = Served::start_with(
+        &work,
+        &["--identity", "laptop"],
+        &[("KUBECONFIG", &kubeconfig.display().to_string())],
+    );
+    let address = server.address();
+    let said = server
+        .log
+        .iter()
+        .find(|l| l.contains("cannot take the Lease"))
+        .cloned();
+    let line = said.unwrap_or_else(|| server.wait_for_line("cannot take the Lease"));
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "said after {:?}",
+        started.elapsed()
+    );
+    assert!(line.contains("WARN"), "{line}");
+    for words in [
+        "cannot take the Lease agentpods-controller in namespace default",
+        "this replica will not run the controller",
+        "the namespace default does not exist",
+        "Set --lease-namespace (or POD_NAMESPACE) to the service's own namespace",
+    ] {
+        assert!(line.contains(words), "no {words:?} in {line}");
+    }
+    let metrics = rt
+        .block_on(replay::send(
+            &format!("http://{address}/metrics"),
+            &[],
+            None,
+        ))
+        .expect("/metrics")
+        .text();
+    assert!(
+        metrics.lines().any(|l| l == "agentpods_leader 0"),
+        "{metrics}"
+    );
+
+    server.signal("TERM");
+    assert_eq!(server.wait().code(), Some(0), "{}", server.log.join("\n"));
+    let warnings = server
+        .log
+        .iter()
+        .filter(|l| l.contains("cannot take the Lease"))
+        .count();
+    assert_eq!(
+        warnings,
+        1,
+        "said at every renewal:\n{}",
+        server.log.join("\n")
     );
 }

@@ -109,6 +109,9 @@ pub fn main(cmd: RunsCmd) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("{e}");
+            if let Some(what) = e.what_to_do() {
+                eprintln!("{what}");
+            }
             ExitCode::FAILURE
         }
     }

@@ -14,6 +14,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::api::{ObjectMeta, PostParams};
 use kube::{Api, Client};
+use prometheus_client::metrics::gauge::Gauge;
 use tokio::sync::watch;
 
 use crate::clock::Clock;
@@ -132,6 +133,7 @@ pub async fn lead<W, F>(
     client: Client,
     options: LeaseOptions,
     clock: Arc<dyn Clock>,
+    leading: Gauge,
     work: W,
     shutdown: impl Future<Output = ()> + Send,
 ) where
@@ -142,6 +144,8 @@ pub async fn lead<W, F>(
     let mut running: Option<(tokio::task::JoinHandle<()>, watch::Sender<bool>)> = None;
     let mut renewed = Timestamp::MIN;
     let held_for = SignedDuration::try_from(options.duration).unwrap_or(SignedDuration::MAX);
+    let mut cannot = Unheard::default();
+    leading.set(0);
     tokio::pin!(shutdown);
     loop {
         let now = clock.now();
@@ -151,14 +155,18 @@ pub async fn lead<W, F>(
         }
         match (&held, running.is_some()) {
             (Ok(Held::ByUs), false) => {
+                cannot.heard();
                 tracing::info!(identity = %options.identity, lease = %options.name, "leading: the controller starts");
                 let (stop, stopped) = watch::channel(false);
                 running = Some((tokio::spawn(work(stopped)), stop));
+                leading.set(1);
             }
             (Ok(Held::By(other)), true) => {
                 tracing::warn!(holder = %other, "leadership lost: the controller stops");
                 stop(running.take()).await;
+                leading.set(0);
             }
+            (Ok(Held::By(_)), false) => cannot.heard(),
             (Err(e), true) => {
                 // Unable to renew: keep leading until the Lease expires for the others,
                 // then stop, so that two controllers never run at once.
@@ -169,9 +177,10 @@ pub async fn lead<W, F>(
                 {
                     tracing::warn!("the Lease has expired unrenewed: the controller stops");
                     stop(running.take()).await;
+                    leading.set(0);
                 }
             }
-            (Err(e), false) => tracing::debug!("cannot read the Lease: {e}"),
+            (Err(e), false) => cannot.failed(&options, e, now),
             _ => {}
         }
         tokio::select! {
@@ -181,10 +190,65 @@ pub async fn lead<W, F>(
     }
     if running.is_some() {
         stop(running.take()).await;
+        leading.set(0);
         if let Err(e) = release(&api, &options).await {
             tracing::debug!("cannot release the Lease: {e}");
         }
     }
+}
+
+/// How often the same reason a replica cannot take the Lease is said again.
+const SAY_AGAIN_EVERY: SignedDuration = SignedDuration::from_mins(5);
+
+/// What was last said about failing to take the Lease, so that it is said loudly at once,
+/// again when the reason changes, and every few minutes while it lasts; not every renewal.
+#[derive(Default)]
+struct Unheard {
+    said: Option<(String, Timestamp)>,
+}
+
+impl Unheard {
+    fn failed(&mut self, options: &LeaseOptions, error: &kube::Error, now: Timestamp) {
+        let why = cannot_take(options, error);
+        let again = match &self.said {
+            Some((said, at)) => {
+                *said != why || at.checked_add(SAY_AGAIN_EVERY).is_ok_and(|due| now >= due)
+            }
+            None => true,
+        };
+        if again {
+            tracing::warn!("{why}");
+            self.said = Some((why, now));
+        }
+    }
+
+    /// The Lease answered: say so if a failure was said.
+    fn heard(&mut self) {
+        if self.said.take().is_some() {
+            tracing::info!("the Lease answers again");
+        }
+    }
+}
+
+/// Why this replica cannot take the Lease, and what to do, in words an operator acts on.
+fn cannot_take(options: &LeaseOptions, error: &kube::Error) -> String {
+    let ns = &options.namespace;
+    let reason = match error {
+        kube::Error::Api(e) if e.code == 404 => {
+            format!("the namespace {ns} does not exist ({})", e.message)
+        }
+        kube::Error::Api(e) if e.code == 403 => format!(
+            "the service may not use Leases in namespace {ns} (its Role, deploy/base/rbac.yaml, grants them in its own namespace): {}",
+            e.message
+        ),
+        e => e.to_string(),
+    };
+    format!(
+        "cannot take the Lease {name} in namespace {ns}, so this replica will not run the controller \
+         (AgentRuns are recorded, but none is started until some replica leads): {reason}. \
+         Set --lease-namespace (or POD_NAMESPACE) to the service's own namespace",
+        name = options.name
+    )
 }
 
 async fn stop(running: Option<(tokio::task::JoinHandle<()>, watch::Sender<bool>)>) {

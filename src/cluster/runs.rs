@@ -74,6 +74,43 @@ pub enum RunsError {
     },
 }
 
+impl RunsError {
+    /// One line saying what to do about this error, where there is something to do.
+    pub fn what_to_do(&self) -> Option<String> {
+        match self {
+            RunsError::Config(_) => Some(
+                "what to do: point KUBECONFIG at your cluster's kubeconfig (as for kubectl), \
+                 or run this inside the cluster"
+                    .into(),
+            ),
+            RunsError::Api {
+                namespace, source, ..
+            } => match source {
+                kube::Error::Api(e) if e.code == 404 => Some(format!(
+                    "what to do: install the AgentRun CRD (`kubectl apply -k deploy/crd`), \
+                     or check the namespace ({namespace}) and the kubeconfig context"
+                )),
+                kube::Error::Api(e) if e.code == 401 => Some(
+                    "what to do: your kubeconfig's credentials were refused; log in to the \
+                     cluster again (`kubectl get agentruns` shows the same)"
+                        .into(),
+                ),
+                kube::Error::Api(e) if e.code == 403 => Some(format!(
+                    "what to do: your user may not do this with agentruns.agentpods.dev in \
+                     namespace {namespace}; ask for the rights, or pick the namespace with -n"
+                )),
+                kube::Error::Api(_) => None,
+                _ => Some(
+                    "what to do: check that the cluster is reachable from here \
+                     (`kubectl cluster-info` with the same KUBECONFIG and --context)"
+                        .into(),
+                ),
+            },
+            _ => None,
+        }
+    }
+}
+
 fn hint_text(hint: &Option<String>) -> String {
     hint.as_ref().map(|h| format!("; {h}")).unwrap_or_default()
 }

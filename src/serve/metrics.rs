@@ -211,6 +211,8 @@ pub struct Metrics {
     refusals: Family<RefusalLabels, Counter>,
     preauth_bytes: Family<LaneLabels, Gauge>,
     connections: Gauge,
+    github_up: Gauge,
+    leader: Gauge,
 }
 
 impl Default for Metrics {
@@ -232,6 +234,8 @@ impl Metrics {
         let refusals = Family::default();
         let preauth_bytes = Family::<LaneLabels, Gauge>::default();
         let connections = Gauge::default();
+        let github_up = Gauge::default();
+        let leader = Gauge::default();
         registry.register(
             "webhook_deliveries",
             "Webhook deliveries by event and by how they were answered",
@@ -277,6 +281,17 @@ impl Metrics {
             "HTTP connections open now",
             connections.clone(),
         );
+        registry.register(
+            "github_up",
+            "1 while GitHub answers the background check and takes our credentials; 0 while it \
+             does not, and when the service has no GitHub credentials",
+            github_up.clone(),
+        );
+        registry.register(
+            "leader",
+            "1 while this replica holds the Lease and runs the controller, else 0",
+            leader.clone(),
+        );
         // Both lanes show from the start, at 0.
         for lane in [Lane::ordinary, Lane::large] {
             let _ = preauth_bytes.get_or_create(&LaneLabels { lane });
@@ -292,7 +307,19 @@ impl Metrics {
             refusals,
             preauth_bytes,
             connections,
+            github_up,
+            leader,
         }
+    }
+
+    /// The gauge of whether this replica leads (shared).
+    pub fn leader_gauge(&self) -> Gauge {
+        self.leader.clone()
+    }
+
+    /// The gauge of whether GitHub answers (shared: setting it sets the metric).
+    pub fn github_up_gauge(&self) -> Gauge {
+        self.github_up.clone()
     }
 
     pub fn delivery(&self, event: EventLabel, outcome: Outcome, took: Duration) {

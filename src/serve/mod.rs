@@ -75,8 +75,11 @@ pub struct ServeOptions {
     pub webhook_secret_file: Option<PathBuf>,
     /// Run the controller too (leader-elected); off for intake-only replicas.
     pub controller: bool,
-    /// The namespace of the leader-election Lease (the service's own).
-    pub lease_namespace: String,
+    /// Where `/metrics` is served, when not beside `/webhook`.
+    pub metrics_listen: Option<String>,
+    /// The namespace of the leader-election Lease (the service's own); when absent, the
+    /// client's own (the pod's in a cluster, else the kubeconfig context's).
+    pub lease_namespace: Option<String>,
     /// This replica's name (the pod's), for the Lease and Events.
     pub identity: String,
     /// What a stranger can make the service hold before a signature is checked.
@@ -169,12 +172,13 @@ pub async fn build_state(
     if options.dry_run {
         let launcher = DryRunLauncher::new(options.manifests_dir.clone())?;
         return Ok((
-            Arc::new(
+            Arc::new(apart(
+                options,
                 AppState::new(secrets, config, Arc::new(launcher))
                     .with_limits(options.limits.clone())
                     .with_github(github)
                     .probing_github(PROBE_EVERY),
-            ),
+            )),
             None,
         ));
     }
@@ -187,18 +191,32 @@ pub async fn build_state(
         ClusterLauncher::new(client.clone(), Arc::new(SystemClock)).in_namespaces(namespaces);
     launcher.spawn_probe();
     // Approvals live in the service's own namespace, beside its Lease: no run can write there.
-    let approvals = KubeApprovals::new(client.clone(), &options.lease_namespace);
+    let home = options
+        .lease_namespace
+        .clone()
+        .unwrap_or_else(|| client.default_namespace().to_owned());
+    let approvals = KubeApprovals::new(client.clone(), &home);
     tracing::info!("fork approvals: {}", approvals.describe());
     Ok((
-        Arc::new(
+        Arc::new(apart(
+            options,
             AppState::new(secrets, config, Arc::new(launcher))
                 .with_approvals(Arc::new(approvals))
                 .with_limits(options.limits.clone())
                 .with_github(github)
                 .probing_github(PROBE_EVERY),
-        ),
+        )),
         Some(client),
     ))
+}
+
+/// `state`, with `/metrics` left to its own port when `--metrics-listen` is given.
+fn apart(options: &ServeOptions, state: AppState) -> AppState {
+    if options.metrics_listen.is_some() {
+        state.with_metrics_apart()
+    } else {
+        state
+    }
 }
 
 /// `agentpods serve`.
@@ -256,10 +274,15 @@ fn spawn_controller(
     mut stopping: tokio::sync::watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let lease = LeaseOptions::new(&options.lease_namespace, &options.identity);
+    let lease_namespace = options
+        .lease_namespace
+        .clone()
+        .unwrap_or_else(|| client.default_namespace().to_owned());
+    let lease = LeaseOptions::new(&lease_namespace, &options.identity);
     let source = state.clone();
     let config: ConfigSource = Arc::new(move || source.config.current());
     let namespaces = run_namespaces(state.config.current().engine());
+    let leading = state.metrics.leader_gauge();
     let metrics = state.clone();
     let controller_options = ControllerOptions {
         namespaces,
@@ -310,7 +333,7 @@ fn spawn_controller(
         }
     };
     tokio::spawn(async move {
-        lease::lead(client, lease, clock, work, async move {
+        lease::lead(client, lease, clock, leading, work, async move {
             let _ = stopping.wait_for(|s| *s).await;
         })
         .await;
@@ -332,6 +355,16 @@ async fn serve_until_signalled(
     let mut terminate = signal(SignalKind::terminate()).map_err(ServeError::Signals)?;
     let mut interrupt = signal(SignalKind::interrupt()).map_err(ServeError::Signals)?;
     let hangup = signal(SignalKind::hangup()).map_err(ServeError::Signals)?;
+    let metrics_listener =
+        match &options.metrics_listen {
+            Some(at) => Some(tokio::net::TcpListener::bind(at).await.map_err(|source| {
+                ServeError::Listen {
+                    address: at.clone(),
+                    source,
+                }
+            })?),
+            None => None,
+        };
     let address = listener.local_addr().map_err(ServeError::Server)?;
     tracing::info!(
         config = %state.config.path().display(),
@@ -351,6 +384,20 @@ async fn serve_until_signalled(
         }
         _ => None,
     };
+    if let Some(metrics) = metrics_listener {
+        let at = metrics.local_addr().map_err(ServeError::Server)?;
+        tracing::info!("metrics on http://{at}/metrics");
+        let router = server::metrics_router(state.clone());
+        let mut stopped = draining.clone();
+        tokio::spawn(async move {
+            let serving = axum::serve(metrics, router).with_graceful_shutdown(async move {
+                let _ = stopped.wait_for(|d| *d).await;
+            });
+            if let Err(e) = serving.await {
+                tracing::warn!("the metrics port stopped: {e}");
+            }
+        });
+    }
     let shutdown = async move {
         let name = tokio::select! {
             _ = terminate.recv() => "SIGTERM",

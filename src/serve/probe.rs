@@ -1,10 +1,13 @@
-//! The checks behind `GET /readyz`. Each dependency (the Kubernetes API server, GitHub) is
-//! asked in the background at startup and every few seconds after; `/readyz` reads the
-//! last verdict, so it answers at once and never waits on the network.
+//! Background checks of the service's dependencies. Each (the Kubernetes API server,
+//! GitHub) is asked at startup and every few seconds after, and the last verdict kept, so
+//! nothing that reads it waits on the network. `/readyz` reads the API server's; GitHub's
+//! is a metric and a log line (see [`github`]).
 
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use prometheus_client::metrics::gauge::Gauge;
 
 use crate::github::client::{GithubClient, GithubError};
 
@@ -46,6 +49,23 @@ impl Readiness {
         C: Fn() -> F + Send + 'static,
         F: Future<Output = Result<(), String>> + Send + 'static,
     {
+        self.spawn_observed(every, within, unanswered, check, |_| {})
+    }
+
+    /// The same, showing each verdict to `observe` as it is kept.
+    pub fn spawn_observed<C, F, O>(
+        &self,
+        every: Duration,
+        within: Duration,
+        unanswered: &'static str,
+        check: C,
+        observe: O,
+    ) -> tokio::task::JoinHandle<()>
+    where
+        C: Fn() -> F + Send + 'static,
+        F: Future<Output = Result<(), String>> + Send + 'static,
+        O: Fn(&Result<(), String>) + Send + 'static,
+    {
         let verdict = Arc::downgrade(&self.0);
         tokio::spawn(async move {
             loop {
@@ -60,6 +80,7 @@ impl Readiness {
                 let Some(verdict) = verdict.upgrade() else {
                     return;
                 };
+                observe(&answer);
                 *verdict.lock().unwrap_or_else(|e| e.into_inner()) = answer;
                 drop(verdict);
                 tokio::time::sleep(every).await;
@@ -68,14 +89,38 @@ impl Readiness {
     }
 }
 
-/// GitHub's side of `/readyz`: asks GitHub through `client` now and every `every`
-/// whether it answers and takes our credentials ([`GithubClient::ping`]).
-pub fn github(client: Arc<GithubClient>, every: Duration) -> Readiness {
+/// Whether GitHub answers: asks through `client` now and every `every` whether it
+/// answers and takes our credentials ([`GithubClient::ping`]). This is not readiness: a
+/// replica that cannot reach GitHub still takes deliveries (what needs GitHub's answer
+/// waits for it), so GitHub's health is the gauge `up` (1 or 0) and a log line when it
+/// changes: a WARN with the reason when GitHub stops answering, an INFO when it is back.
+pub fn github(client: Arc<GithubClient>, every: Duration, up: Gauge) -> Readiness {
     let readiness = Readiness::not_yet("GitHub was not asked yet");
-    readiness.spawn(every, PROBE_TIMEOUT, "GitHub", move || {
-        let client = client.clone();
-        async move { github_verdict(client.ping().await) }
-    });
+    let last: Mutex<Option<bool>> = Mutex::new(None);
+    readiness.spawn_observed(
+        every,
+        PROBE_TIMEOUT,
+        "GitHub",
+        move || {
+            let client = client.clone();
+            async move { github_verdict(client.ping().await) }
+        },
+        move |verdict| {
+            let now = verdict.is_ok();
+            up.set(i64::from(now));
+            let mut last = last.lock().unwrap_or_else(|e| e.into_inner());
+            if *last != Some(now) {
+                match verdict {
+                    Ok(()) if last.is_some() => tracing::info!("GitHub answers again"),
+                    Ok(()) => tracing::info!("GitHub answers and takes our credentials"),
+                    Err(why) => tracing::warn!(
+                        "{why}; deliveries are still taken, and those that need GitHub's answer wait for it"
+                    ),
+                }
+                *last = Some(now);
+            }
+        },
+    );
     readiness
 }
 

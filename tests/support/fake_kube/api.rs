@@ -445,6 +445,15 @@ fn resource_request(
         }
         (Method::POST, None) => {
             needs_namespace()?;
+            if shared
+                .missing_namespaces
+                .lock()
+                .expect("fake kube namespaces")
+                .iter()
+                .any(|n| n == ns)
+            {
+                return Err(ApiError::namespace_not_found(ns));
+            }
             let created = store.create(&res, ns, parse_json(req.body)?)?;
             Ok(json_response(StatusCode::CREATED, &created))
         }

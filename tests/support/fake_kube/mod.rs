@@ -97,6 +97,8 @@ struct Shared {
     tokens: Mutex<HashMap<String, String>>,
     /// The RBAC rules users are held to, once loaded.
     rbac: Mutex<Option<Rbac>>,
+    /// Namespaces that do not exist: nothing can be created in them.
+    missing_namespaces: Mutex<Vec<String>>,
 }
 
 /// A running fake; stops accepting connections when dropped.
@@ -124,6 +126,7 @@ impl FakeKube {
             logs: Mutex::new(HashMap::new()),
             tokens: Mutex::new(HashMap::new()),
             rbac: Mutex::new(None),
+            missing_namespaces: Mutex::new(Vec::new()),
         });
         let app = axum::Router::new()
             .fallback(api::handle)
@@ -200,6 +203,17 @@ impl FakeKube {
         rbac.as_ref()
             .map(|r| r.grants_of(user, namespaces))
             .unwrap_or_default()
+    }
+
+    /// From now on `namespace` does not exist: creating anything in it is answered as the
+    /// API server answers, 404 `namespaces "NAME" not found`. (Every other namespace
+    /// exists.)
+    pub fn without_namespace(&self, namespace: &str) {
+        self.shared
+            .missing_namespaces
+            .lock()
+            .expect("fake kube namespaces")
+            .push(namespace.to_owned());
     }
 
     /// Writes a kubeconfig pointing at the fake into `dir`, returning its path.

@@ -28,6 +28,16 @@ impl ApiError {
         }
     }
 
+    /// What creating an object in a namespace that does not exist is answered.
+    pub fn namespace_not_found(namespace: &str) -> ApiError {
+        ApiError {
+            code: 404,
+            reason: "NotFound",
+            message: format!("namespaces \"{namespace}\" not found"),
+            details: Some(json!({"name": namespace, "kind": "namespaces"})),
+        }
+    }
+
     pub fn already_exists(res: &Resource, name: &str) -> ApiError {
         ApiError {
             code: 409,
