@@ -271,6 +271,13 @@ async fn approvals_at_home() -> BTreeSet<Grant> {
     let record = replicas[0].get(&key).await.expect("read back");
     assert_eq!(record.heads.len(), 10, "{record:#?}");
     assert_eq!(record.approvals.len(), 10, "{record:#?}");
+    let writes = cluster
+        .fake
+        .requests()
+        .iter()
+        .filter(|r| (r.starts_with("PUT") || r.starts_with("POST")) && r.contains("agentapprovals"))
+        .count();
+    eprintln!("10 changes took {writes} writes (the rest were 409s, read again and reapplied)");
     used(&cluster)
 }
 
