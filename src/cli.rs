@@ -55,8 +55,12 @@ pub enum Cmd {
     },
     /// Print the JSON Schema of services.yaml.
     Schema,
-    /// Print the AgentRun CustomResourceDefinition.
-    Crd,
+    /// Print the AgentRun CustomResourceDefinition (with --approvals, the AgentApproval
+    /// one: the fork approvals the service records in its own namespace).
+    Crd {
+        #[arg(long)]
+        approvals: bool,
+    },
     /// Run the webhook service and (leader-elected) the controller, against the cluster of
     /// KUBECONFIG or the one it runs in; --dry-run needs none. Webhook secrets come from
     /// GITHUB_WEBHOOK_SECRET (comma-separated, for rotation) or --webhook-secret-file.
@@ -84,8 +88,9 @@ pub enum Cmd {
         /// `/webhook`, so that the port facing GitHub shows nothing else.
         #[arg(long, env = "AGENTPODS_METRICS_LISTEN")]
         metrics_listen: Option<String>,
-        /// The namespace of the leader-election Lease: the service's own (default: the
-        /// pod's namespace in a cluster, else the kubeconfig context's).
+        /// The namespace of the leader-election Lease and of the fork approvals: the
+        /// service's own (default: the pod's namespace in a cluster, else the kubeconfig
+        /// context's).
         #[arg(long, env = "POD_NAMESPACE")]
         lease_namespace: Option<String>,
         /// This replica's name in the Lease and in Events (default: the host's name).
@@ -151,8 +156,12 @@ pub fn run(cli: Cli) -> ExitCode {
             println!("{}", schema_json());
             ExitCode::SUCCESS
         }
-        Cmd::Crd => {
-            print!("{}", crate::cluster::crd::crd_yaml());
+        Cmd::Crd { approvals } => {
+            if approvals {
+                print!("{}", crate::cluster::approvals::crd_yaml());
+            } else {
+                print!("{}", crate::cluster::crd::crd_yaml());
+            }
             ExitCode::SUCCESS
         }
         Cmd::Serve {

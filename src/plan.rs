@@ -47,11 +47,15 @@ pub struct Facts<'a> {
     pub changed_files: Option<&'a [String]>,
     /// The pull request a comment is on, when fetched (comments carry only its number).
     pub pull_request: Option<&'a PullRequest>,
-    /// The head SHA a maintainer approved for this fork pull request, if any.
+    /// The head SHA a maintainer approved for this fork pull request, if any (from the
+    /// service's own approval records, never from a comment).
     pub approved_sha: Option<&'a str>,
-    /// Approvals cannot be told from forgeries (the service does not know the login it
-    /// posts as): none is believed, and `approve` cannot give one.
-    pub approvals_unverifiable: bool,
+    /// The pull request's head as the service had seen it when the comment was written
+    /// (the last head recorded before its `created_at`): what an `approve` without a SHA
+    /// approves, if it is still the head.
+    pub head_at_comment: Option<&'a str>,
+    /// The approval records could not be read: a decision that needs them waits.
+    pub approvals_unreadable: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -81,6 +85,9 @@ pub enum Deferral {
     /// GitHub did not say what the pull request's head is (or whether it is a fork), so
     /// there is no exact commit to run and no fork policy to apply.
     PullRequestUnknown { number: u64 },
+    /// The service's approval records could not be read, so whether this fork pull
+    /// request's head is approved is unknown.
+    ApprovalsUnknown { number: u64 },
 }
 
 impl std::fmt::Display for Deferral {
@@ -93,6 +100,10 @@ impl std::fmt::Display for Deferral {
             Deferral::PullRequestUnknown { number } => write!(
                 f,
                 "GitHub did not answer what the head of pull request #{number} is; decided when it does"
+            ),
+            Deferral::ApprovalsUnknown { number } => write!(
+                f,
+                "the approval records of pull request #{number} cannot be read; decided when they can"
             ),
         }
     }
@@ -522,26 +533,25 @@ impl Planner {
         let author = pr.user.login.as_str();
         if pr.is_fork() {
             // Whose code would run: the fork's author. Someone the repository does not
-            // trust meets the fork policy.
-            match self.authorization(author, Some(&pr.author_association), facts) {
-                Verdict::Allowed => {}
-                Verdict::Undecided => {
-                    return vec![Decision::Defer(Deferral::PermissionUnanswered {
-                        login: author.to_string(),
-                    })];
-                }
-                Verdict::Refused(_) => {
-                    if let Some(refused) = self.fork_gate(pr.head.sha.as_str(), author, facts) {
-                        out.push(refused);
-                        return out;
+            // trust (for any of the agents) meets the fork policy.
+            let mut trusted = true;
+            for agent in &matched {
+                let needs = self.needs(agent.name.as_str(), TriggerKind::PullRequest);
+                match self.authorization(author, Some(&pr.author_association), facts, needs) {
+                    Verdict::Allowed => {}
+                    Verdict::Undecided => {
+                        return vec![Decision::Defer(Deferral::PermissionUnanswered {
+                            login: author.to_string(),
+                        })];
                     }
+                    Verdict::Refused(_) => trusted = false,
                 }
             }
-        } else {
-            let association = (sender == author).then_some(&pr.author_association);
-            let verdict = self.authorization(sender, association, facts);
-            if let Some(denied) = self.unless_allowed(verdict, sender) {
-                return ending_with(out, denied);
+            if !trusted
+                && let Some(refused) =
+                    self.fork_gate(pr.number, pr.head.sha.as_str(), author, facts)
+            {
+                return ending_with(out, refused);
             }
         }
         for agent in matched {
@@ -560,7 +570,11 @@ impl Planner {
                 None,
             ));
         }
-        out
+        if pr.is_fork() {
+            return out;
+        }
+        let association = (sender == author).then_some(&pr.author_association);
+        self.gate(out, sender, association, facts, TriggerKind::PullRequest)
     }
 
     fn plan_comment(
@@ -589,10 +603,22 @@ impl Planner {
             return vec![Decision::Ignore("the comment holds no command".into())];
         }
         let login = comment.user.login.as_str();
-        let verdict = self.authorization(login, Some(&comment.author_association), facts);
+        let association = Some(&comment.author_association);
+        // Someone below every threshold a command could meet is refused at once; the
+        // service's own commands need `min_permission`, an agent's its trigger's.
+        let global = self.config.github.authorization.min_permission;
+        let lowest = self
+            .config
+            .agents
+            .iter()
+            .filter_map(|a| a.triggers.comment.as_ref().and_then(|c| c.min_permission))
+            .fold(global, Permission::min);
+        let verdict = self.authorization(login, association, facts, lowest);
         if let Some(denied) = self.unless_allowed(verdict, login) {
             return vec![denied];
         }
+        let control_denied =
+            || self.unless_allowed(self.authorization(login, association, facts, global), login);
         // What a command on a pull request needs to know of it: its exact head, and
         // whether that is a fork's. Without the API (a preview) the payload's number is
         // all there is.
@@ -616,6 +642,22 @@ impl Planner {
                     continue;
                 }
             };
+            if !matches!(
+                command,
+                Command::Help
+                    | Command::Run { .. }
+                    | Command::Review { .. }
+                    | Command::Custom { .. }
+            ) {
+                match control_denied() {
+                    None => {}
+                    Some(defer @ Decision::Defer(_)) => return vec![defer],
+                    Some(refused) => {
+                        out.push(refused);
+                        continue;
+                    }
+                }
+            }
             let (verb, task) = match command {
                 Command::Help => {
                     out.push(Decision::Reply(self.help()));
@@ -691,7 +733,12 @@ impl Planner {
                 // One fork policy for events and commands alike: a fork's code runs at
                 // an approved head only, whoever asks.
                 Some(Ok(pr)) if pr.is_fork() => {
-                    if let Some(refused) = self.fork_gate(pr.head.sha.as_str(), login, facts) {
+                    if let Some(refused) =
+                        self.fork_gate(number, pr.head.sha.as_str(), login, facts)
+                    {
+                        if matches!(refused, Decision::Defer(_)) {
+                            return vec![refused];
+                        }
                         out.push(refused);
                         continue;
                     }
@@ -732,7 +779,7 @@ impl Planner {
                 crate::github::command::MAX_COMMANDS_PER_COMMENT
             )));
         }
-        out
+        self.gate(out, login, association, facts, TriggerKind::Comment)
     }
 
     fn plan_issues(
@@ -788,10 +835,6 @@ impl Planner {
         }
         // Whoever acted (opened, edited, labeled...) is the requester, for every action.
         let association = (sender == issue.user.login).then_some(&issue.author_association);
-        let verdict = self.authorization(sender, association, facts);
-        if let Some(denied) = self.unless_allowed(verdict, sender) {
-            return ending_with(out, denied);
-        }
         for agent in matched {
             out.push(self.launch(
                 agent,
@@ -807,7 +850,7 @@ impl Planner {
                 None,
             ));
         }
-        out
+        self.gate(out, sender, association, facts, TriggerKind::Issues)
     }
 
     fn plan_push(
@@ -871,7 +914,7 @@ impl Planner {
         if !listening {
             out.push(Decision::Ignore("no agent listens to push events".into()));
         }
-        self.authorized_launches(out, event.sender.as_ref(), facts)
+        self.authorized_launches(out, event.sender.as_ref(), facts, TriggerKind::Push)
     }
 
     /// Launches stand only if whoever acted may start agents (a push, a release: the
@@ -881,22 +924,10 @@ impl Planner {
         out: Vec<Decision>,
         sender: Option<&User>,
         facts: &Facts<'_>,
+        kind: TriggerKind,
     ) -> Vec<Decision> {
-        if !out.iter().any(|d| matches!(d, Decision::Launch(_))) {
-            return out;
-        }
         let login = sender.map_or("", |u| u.login.as_str());
-        let verdict = self.authorization(login, None, facts);
-        match self.unless_allowed(verdict, login) {
-            None => out,
-            Some(denied) => {
-                let kept = out
-                    .into_iter()
-                    .filter(|d| !matches!(d, Decision::Launch(_)))
-                    .collect();
-                ending_with(kept, denied)
-            }
-        }
+        self.gate(out, login, None, facts, kind)
     }
 
     fn plan_release(
@@ -948,7 +979,7 @@ impl Planner {
                 "no agent listens to release events".into(),
             ));
         }
-        self.authorized_launches(out, event.sender.as_ref(), facts)
+        self.authorized_launches(out, event.sender.as_ref(), facts, TriggerKind::Release)
     }
 
     /// May this person start agents, as far as can be told now? `association` is what
@@ -958,6 +989,7 @@ impl Planner {
         login: &str,
         association: Option<&AuthorAssociation>,
         facts: &Facts<'_>,
+        needs: Permission,
     ) -> Verdict {
         let auth = &self.config.github.authorization;
         if auth
@@ -974,7 +1006,6 @@ impl Planner {
         }) {
             return Verdict::Allowed;
         }
-        let needs = auth.min_permission;
         let refused = |has: Permission, inferred: bool| {
             Verdict::Refused(RefusalReason::NotAuthorized {
                 has,
@@ -1022,13 +1053,74 @@ impl Planner {
         }
     }
 
+    /// The lowest permission that may start `agent` by `kind`: the trigger's own
+    /// `min_permission`, else `github.authorization.min_permission`.
+    fn needs(&self, agent: &str, kind: TriggerKind) -> Permission {
+        let t = self
+            .config
+            .agents
+            .iter()
+            .find(|a| a.name.as_str() == agent)
+            .map(|a| &a.triggers);
+        let own = t.and_then(|t| match kind {
+            TriggerKind::PullRequest => t.pull_request.as_ref().and_then(|x| x.min_permission),
+            TriggerKind::Issues => t.issues.as_ref().and_then(|x| x.min_permission),
+            TriggerKind::Comment => t.comment.as_ref().and_then(|x| x.min_permission),
+            TriggerKind::Push => t.push.as_ref().and_then(|x| x.min_permission),
+            TriggerKind::Release => t.release.as_ref().and_then(|x| x.min_permission),
+        });
+        own.unwrap_or(self.config.github.authorization.min_permission)
+    }
+
+    /// Keeps the launches `login` may start, each judged by its agent's threshold for
+    /// `kind`; the first refusal closes the decisions, and an undecided one defers them
+    /// all (the delivery is decided again when GitHub answers).
+    fn gate(
+        &self,
+        out: Vec<Decision>,
+        login: &str,
+        association: Option<&AuthorAssociation>,
+        facts: &Facts<'_>,
+        kind: TriggerKind,
+    ) -> Vec<Decision> {
+        let mut kept = Vec::with_capacity(out.len());
+        let mut denied = None;
+        for decision in out {
+            let Decision::Launch(launch) = &decision else {
+                kept.push(decision);
+                continue;
+            };
+            let needs = self.needs(&launch.agent, kind);
+            match self.unless_allowed(self.authorization(login, association, facts, needs), login) {
+                None => kept.push(decision),
+                Some(defer @ Decision::Defer(_)) => return vec![defer],
+                Some(refused) => {
+                    denied.get_or_insert(refused);
+                }
+            }
+        }
+        match denied {
+            Some(denied) => ending_with(kept, denied),
+            None => kept,
+        }
+    }
+
     /// Whether a fork pull request's code may run at `head` for someone the repository
     /// does not trust: `None` when it may, else why not (`requested_by` is told).
-    fn fork_gate(&self, head: &str, requested_by: &str, facts: &Facts<'_>) -> Option<Decision> {
+    fn fork_gate(
+        &self,
+        number: u64,
+        head: &str,
+        requested_by: &str,
+        facts: &Facts<'_>,
+    ) -> Option<Decision> {
         let reason = match self.config.github.authorization.fork_pull_requests {
             ForkPolicy::Always => return None,
             ForkPolicy::Never => RefusalReason::ForksNeverRun,
             ForkPolicy::Approve if facts.approved_sha == Some(head) => return None,
+            ForkPolicy::Approve if facts.approvals_unreadable => {
+                return Some(Decision::Defer(Deferral::ApprovalsUnknown { number }));
+            }
             ForkPolicy::Approve => RefusalReason::ForkNeedsApproval {
                 head_sha: head.to_string(),
             },
@@ -1038,6 +1130,16 @@ impl Planner {
             reason,
         }))
     }
+}
+
+/// Which trigger of an agent a launch comes from (each may set its own `min_permission`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TriggerKind {
+    PullRequest,
+    Issues,
+    Comment,
+    Push,
+    Release,
 }
 
 /// Whether a person may start agents, as far as can be told now.

@@ -29,12 +29,14 @@ use hyper::body::Body as _;
 use serde_json::json;
 use tracing::Instrument;
 
+use crate::clock::{Clock, SystemClock};
 use crate::github::client::GithubClient;
 use crate::github::event;
 use crate::github::webhook::{
     self, DELIVERY_HEADER, DeliveryId, EVENT_HEADER, MAX_BODY_BYTES, SHA1_SIGNATURE_HEADER,
     SIGNATURE_HEADER, WebhookError, WebhookSecrets,
 };
+use crate::serve::approvals::{ApprovalStore, MemoryApprovals, PullRequestKey};
 use crate::serve::deliveries::{Begin, DEFAULT_CAPACITY, DeliveryLog};
 use crate::serve::intake::{self, Answer, DecideError};
 use crate::serve::launcher::Launcher;
@@ -64,6 +66,11 @@ pub struct AppState {
     pub preauth: PreAuth,
     /// `/metrics` is served on a port of its own ([`metrics_router`]), not beside `/webhook`.
     pub metrics_apart: bool,
+    /// Where fork approvals and the pull request heads seen are recorded: only the service
+    /// writes there (in memory unless [`AppState::with_approvals`] says otherwise).
+    pub approvals: Arc<dyn ApprovalStore>,
+    /// When heads are seen and approvals given.
+    pub clock: Arc<dyn Clock>,
 }
 
 impl AppState {
@@ -84,6 +91,8 @@ impl AppState {
             github: None,
             github_ready: None,
             metrics_apart: false,
+            approvals: Arc::new(MemoryApprovals::new()),
+            clock: Arc::new(SystemClock),
         }
     }
 
@@ -91,6 +100,18 @@ impl AppState {
     /// its own ([`metrics_router`]).
     pub fn with_metrics_apart(mut self) -> AppState {
         self.metrics_apart = true;
+        self
+    }
+
+    /// The same, recording approvals in `store`.
+    pub fn with_approvals(mut self, store: Arc<dyn ApprovalStore>) -> AppState {
+        self.approvals = store;
+        self
+    }
+
+    /// The same, telling the time by `clock`.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> AppState {
+        self.clock = clock;
         self
     }
 
@@ -522,6 +543,28 @@ async fn handle(
     answer
 }
 
+/// Records the head of a pull request as seen now (`opened`, `synchronize`, `reopened`,
+/// `edited`), so that an `approve` without a SHA can be bound to the head its writer saw.
+/// A failure is logged: such an approve is then refused (and names the SHA to approve).
+async fn record_head(app: &AppState, event: &event::WebhookEvent) {
+    let (event::Event::PullRequest(e), Some(repository)) = (&event.event, &event.repository) else {
+        return;
+    };
+    if !matches!(
+        event.action(),
+        Some("opened" | "synchronize" | "reopened" | "edited")
+    ) {
+        return;
+    }
+    let key = PullRequestKey::new(repository.full_name.as_str(), e.number);
+    let sha = e.pull_request.head.sha.to_string();
+    let now = app.clock.now();
+    let change = move |r: &mut crate::serve::approvals::PullRequestRecord| r.see(&sha, now);
+    if let Err(e) = app.approvals.update(&key, &change).await {
+        tracing::warn!("cannot record the head seen: {e}");
+    }
+}
+
 async fn decide_and_launch(
     app: &AppState,
     headers: &HeaderMap,
@@ -548,7 +591,14 @@ async fn decide_and_launch(
         ),
         Some(github) => match event::parse(event_name, &payload) {
             Ok(event) => {
-                let gathered = crate::serve::github::gather(github, live.planner(), &event).await;
+                record_head(app, &event).await;
+                let gathered = crate::serve::github::gather(
+                    github,
+                    app.approvals.as_ref(),
+                    live.planner(),
+                    &event,
+                )
+                .await;
                 let decided =
                     intake::decide_event(&live, event_name, delivery, &event, &gathered.facts());
                 (decided, Some(event))
@@ -558,6 +608,26 @@ async fn decide_and_launch(
     };
     match decided {
         Ok(mut decided) => {
+            if decided.deferred.is_none() {
+                for approval in std::mem::take(&mut decided.approvals) {
+                    let entry = approval.entry(app.clock.now());
+                    let change = move |r: &mut crate::serve::approvals::PullRequestRecord| {
+                        r.approve(entry.clone())
+                    };
+                    if let Err(e) = app.approvals.update(&approval.key, &change).await {
+                        // Nothing runs and nobody is told it was approved: the delivery
+                        // fails, and comes again.
+                        tracing::error!("cannot record the approval: {e}");
+                        return Answer::internal(delivery);
+                    }
+                    tracing::info!(
+                        pull_request = %approval.key,
+                        sha = %approval.sha,
+                        approved_by = %approval.approved_by,
+                        "fork pull request approved"
+                    );
+                }
+            }
             let mut responses = std::mem::take(&mut decided.responses);
             let statuses = std::mem::take(&mut decided.statuses);
             let answer =

@@ -98,24 +98,37 @@ fn every_overlay_builds_and_each_object_passes_strict_validation() {
 }
 
 #[test]
-fn the_install_holds_the_generated_crd_three_namespaces_and_no_secret() {
+fn the_install_holds_the_generated_crds_three_namespaces_and_no_secret() {
     let Some(docs) = install() else { return };
-    let crd = one(&docs, "CustomResourceDefinition", "agentruns.agentpods.dev");
-    let generated: Value = serde_yaml::from_str(&agentpods::cluster::crd::crd_yaml()).unwrap();
-    let mut installed = crd.clone();
-    // kustomize adds the common label; the rest is the generated CRD, unchanged.
-    installed["metadata"]["labels"]
-        .as_object_mut()
-        .map(|l| l.remove("app.kubernetes.io/part-of"));
-    if installed["metadata"]["labels"] == json!({}) {
-        installed["metadata"]
+    for (name, yaml, command) in [
+        (
+            "agentruns.agentpods.dev",
+            agentpods::cluster::crd::crd_yaml(),
+            "agentpods crd",
+        ),
+        (
+            "agentapprovals.agentpods.dev",
+            agentpods::cluster::approvals::crd_yaml(),
+            "agentpods crd --approvals",
+        ),
+    ] {
+        let crd = one(&docs, "CustomResourceDefinition", name);
+        let generated: Value = serde_yaml::from_str(&yaml).unwrap();
+        let mut installed = crd.clone();
+        // kustomize adds the common label; the rest is the generated CRD, unchanged.
+        installed["metadata"]["labels"]
             .as_object_mut()
-            .map(|m| m.remove("labels"));
+            .map(|l| l.remove("app.kubernetes.io/part-of"));
+        if installed["metadata"]["labels"] == json!({}) {
+            installed["metadata"]
+                .as_object_mut()
+                .map(|m| m.remove("labels"));
+        }
+        assert!(
+            normalized(&installed) == normalized(&generated),
+            "the CRD {name} in the install differs from what `{command}` prints"
+        );
     }
-    assert!(
-        normalized(&installed) == normalized(&generated),
-        "the CRD in the install differs from what `agentpods crd` prints"
-    );
 
     let namespaces: BTreeSet<_> = of_kind(&docs, "Namespace")
         .iter()
@@ -248,11 +261,19 @@ fn the_service_may_do_exactly_what_its_code_does_and_no_more() {
     assert_eq!(home["metadata"]["namespace"], "agentpods");
     assert_eq!(
         grants(home),
-        BTreeSet::from([grant(
-            "coordination.k8s.io",
-            "leases",
-            &["get", "create", "update"]
-        )])
+        BTreeSet::from([
+            grant(
+                "coordination.k8s.io",
+                "leases",
+                &["get", "create", "update"]
+            ),
+            // Fork approvals: written by the service alone, with optimistic concurrency.
+            grant(
+                "agentpods.dev",
+                "agentapprovals",
+                &["get", "create", "update"]
+            ),
+        ])
     );
     for binding in of_kind(&docs, "RoleBinding") {
         assert_eq!(

@@ -232,18 +232,11 @@ async fn a_fork_pull_request_runs_only_at_the_head_a_maintainer_approved() {
         assert_eq!(comments.len(), 1, "{comments:#?}");
         assert!(comments[0].body.contains("approve"), "{}", comments[0].body);
 
-        // A maintainer approves: the reply records the head, and the review starts there.
-        let mut approve: serde_json::Value =
-            serde_json::from_slice(&variant("issue_comment/run-on-pull-request.json").body())
-                .expect("JSON");
-        approve["comment"]["body"] = "/agent approve".into();
-        approve["issue"]["number"] = 2.into();
+        // A maintainer, having seen that head, approves: the service records the approval,
+        // the reply says so, and the review starts there.
+        let written = a_moment_later().await;
         let reply = service
-            .oneshot(&Post::delivery(
-                "issue_comment",
-                "d-approve",
-                serde_json::to_vec(&approve).expect("JSON"),
-            ))
+            .oneshot(&approve_written_at("", &written, "d-approve"))
             .await;
         assert_eq!(reply.status, 202, "{}", reply.text());
         let manifests = service.work.manifests();
@@ -257,12 +250,9 @@ async fn a_fork_pull_request_runs_only_at_the_head_a_maintainer_approved() {
         let approval = fake
             .comments()
             .into_iter()
-            .find(|c| {
-                c.body
-                    .contains(&format!("agentpods:approved sha={FORK_HEAD}"))
-            })
-            .expect("the approval is recorded in a reply");
-        assert!(approval.body.contains("@Codertocat"), "{}", approval.body);
+            .find(|c| c.body.starts_with("Approved by @Codertocat"))
+            .expect("the approval is told in a reply");
+        assert!(approval.body.contains(FORK_HEAD), "{}", approval.body);
 
         // The same head again (a reopen, a redelivery): approved, it runs.
         let reply = service.oneshot(&fork_pr(FORK_HEAD, "d-fork-2")).await;
@@ -303,12 +293,12 @@ fn fork_pr(head: &str, id: &str) -> Post {
     )
 }
 
-/// `/agent approve` on fork pull request #2, by the maintainer Codertocat.
+/// `/agent approve FORK_HEAD` on fork pull request #2, by the maintainer Codertocat.
 fn approve_fork_pr(id: &str) -> Post {
     let mut approve: serde_json::Value =
         serde_json::from_slice(&variant("issue_comment/run-on-pull-request.json").body())
             .expect("JSON");
-    approve["comment"]["body"] = "/agent approve".into();
+    approve["comment"]["body"] = format!("/agent approve {FORK_HEAD}").into();
     approve["issue"]["number"] = 2.into();
     Post::delivery(
         "issue_comment",
@@ -324,7 +314,7 @@ fn fork_roles(fake: &FakeGithub) {
 }
 
 #[tokio::test]
-async fn with_a_plain_token_an_approval_counts_only_from_the_tokens_own_user() {
+async fn with_a_plain_token_an_approval_is_the_services_record_and_no_comment_counts() {
     within(60, async {
         let (fake, clock) = fake_github().await;
         fork_roles(&fake);
@@ -341,7 +331,8 @@ async fn with_a_plain_token_an_approval_counts_only_from_the_tokens_own_user() {
             "a forged marker approves nothing"
         );
 
-        // A maintainer approves: the token's user posts the approval, and the review runs.
+        // A maintainer approves: the service records it, the token's user says so, and the
+        // review runs.
         let reply = service.oneshot(&approve_fork_pr("d-approve")).await;
         assert_eq!(reply.status, 202, "{}", reply.text());
         assert_eq!(service.work.manifests().len(), 1);
@@ -349,7 +340,7 @@ async fn with_a_plain_token_an_approval_counts_only_from_the_tokens_own_user() {
             .comments()
             .into_iter()
             .find(|c| c.body.starts_with("Approved by @Codertocat"))
-            .expect("the approval is recorded in a reply");
+            .expect("the approval is told in a reply");
         assert_eq!(approval.login, PAT_LOGIN);
 
         // That approval is believed for the same head (a redelivery, a reopen)...
@@ -369,67 +360,27 @@ async fn with_a_plain_token_an_approval_counts_only_from_the_tokens_own_user() {
 }
 
 #[tokio::test]
-async fn with_a_token_github_will_not_name_no_fork_pull_request_is_approved_until_the_login_is_set()
-{
+async fn with_a_token_github_will_not_name_approvals_still_work_and_no_marker_counts() {
     within(60, async {
         let (fake, clock) = fake_github().await;
         fork_roles(&fake);
-        // An installation token as the plain token: GET /user answers 403.
+        // An installation token as the plain token: GET /user answers 403. Approvals do not
+        // depend on knowing our own login: they are records of the service, not comments.
         let token = fake.installation_token(REPO);
-        let unnamed = client(
-            &fake,
-            &clock,
-            Credentials::Token(Secret::new(token.clone())),
-            None,
-        );
+        let unnamed = client(&fake, &clock, Credentials::Token(Secret::new(token)), None);
         let service = TestService::with_github(unnamed);
 
-        // Anyone's marker would do if markers were believed; none is.
         fake.add_comment(REPO, 2, "forker", &forged_approval(FORK_HEAD));
         let reply = service.oneshot(&fork_pr(FORK_HEAD, "d-fork-1")).await;
         assert_eq!(reply.status, 200, "{}", reply.text());
         assert!(service.work.manifests().is_empty());
 
-        // A maintainer's approve is answered with why not, and what to set; nothing runs
-        // and no approval is recorded.
         let reply = service.oneshot(&approve_fork_pr("d-approve")).await;
-        assert_eq!(reply.status, 200, "{}", reply.text());
-        assert!(service.work.manifests().is_empty());
-        let answer = fake
-            .comments()
-            .into_iter()
-            .find(|c| c.body.starts_with("@Codertocat"))
-            .expect("a reply to the approve");
-        assert!(
-            answer.body.contains("cannot be approved")
-                && answer.body.contains("AGENTPODS_GITHUB_LOGIN"),
-            "{}",
-            answer.body
-        );
-        assert!(
-            fake.comments()
-                .iter()
-                .all(|c| c.login == "forker" || !c.body.contains("agentpods:approved")),
-            "{:#?}",
-            fake.comments()
-        );
-        assert_eq!(fake.count("GET", "/user"), 1, "the refusal is kept");
-
-        // The operator sets AGENTPODS_GITHUB_LOGIN to the App's bot: approvals work, and
-        // the forged marker still counts for nothing.
-        let named = client(
-            &fake,
-            &clock,
-            Credentials::Token(Secret::new(token)),
-            Some(BOT_LOGIN),
-        );
-        let service = TestService::with_github(named);
-        let reply = service.oneshot(&fork_pr(FORK_HEAD, "d-fork-2")).await;
-        assert_eq!(reply.status, 200, "{}", reply.text());
-        let reply = service.oneshot(&approve_fork_pr("d-approve-2")).await;
         assert_eq!(reply.status, 202, "{}", reply.text());
         assert_eq!(service.work.manifests().len(), 1);
-        assert_eq!(fake.count("GET", "/user"), 1);
+        let reply = service.oneshot(&fork_pr(FORK_HEAD, "d-fork-2")).await;
+        assert_eq!(reply.status, 202, "{}", reply.text());
+        assert_eq!(fake.count("GET", "/user"), 1, "the refusal is kept");
         assert_eq!(fake.violations(), Vec::<String>::new());
     })
     .await;
@@ -643,10 +594,8 @@ async fn an_approval_by_a_seven_character_sha_approves_nothing_and_names_the_who
         assert!(service.work.manifests().is_empty(), "{}", reply.text());
         let comments = fake.comments();
         assert!(
-            comments
-                .iter()
-                .all(|c| !c.body.contains("agentpods:approved")),
-            "no approval is recorded: {comments:#?}"
+            comments.iter().all(|c| !c.body.starts_with("Approved by")),
+            "nothing is approved: {comments:#?}"
         );
         assert!(
             comments.iter().any(|c| c.body.contains(FORK_HEAD)),
@@ -661,9 +610,9 @@ async fn an_approval_by_a_seven_character_sha_approves_nothing_and_names_the_who
             .await;
         assert_eq!(reply.status, 202, "{}", reply.text());
         assert!(
-            fake.comments().iter().any(|c| c
-                .body
-                .contains(&format!("agentpods:approved sha={FORK_HEAD}"))),
+            fake.comments()
+                .iter()
+                .any(|c| c.body.starts_with("Approved by") && c.body.contains(FORK_HEAD)),
             "{:#?}",
             fake.comments()
         );
@@ -741,6 +690,383 @@ async fn a_command_that_arrives_while_the_permission_api_is_down_waits_and_is_de
         let comments = fake.comments();
         assert_eq!(comments.len(), 1, "{comments:#?}");
         assert!(comments[0].body.contains("`read`"), "{}", comments[0].body);
+        assert_eq!(fake.violations(), Vec::<String>::new());
+    })
+    .await;
+}
+
+// ---- Approvals are records only the service writes (issue 11, findings 1 and 4) ----
+
+/// A run's token, as its pod holds it: an installation token of our App, which posts
+/// and edits as our App's bot.
+fn runs_token_client(fake: &FakeGithub, clock: &Arc<ManualClock>) -> GithubClient {
+    let token = fake.installation_token(REPO);
+    client(fake, clock, Credentials::Token(Secret::new(token)), None)
+}
+
+/// The service's own client: our App.
+fn app(fake: &FakeGithub, clock: &Arc<ManualClock>) -> GithubClient {
+    client(
+        fake,
+        clock,
+        Credentials::App {
+            app_id: APP_ID,
+            private_key_pem: Secret::new(APP_KEY_PEM),
+        },
+        None,
+    )
+}
+
+fn repo() -> agentpods::github::event::RepoFullName {
+    REPO.parse().expect("a repository name")
+}
+
+/// `/agent approve` (and `extra`) on fork pull request #2 by Codertocat, written at
+/// `created_at`.
+fn approve_written_at(extra: &str, created_at: &str, id: &str) -> Post {
+    let body = format!("/agent approve{extra}");
+    let created_at = created_at.to_string();
+    Post::delivery(
+        "issue_comment",
+        id,
+        edited("issue_comment/run-on-pull-request.json", |p| {
+            p["comment"]["body"] = body.into();
+            p["comment"]["created_at"] = created_at.into();
+            p["issue"]["number"] = 2.into();
+        }),
+    )
+}
+
+/// A little over a second from now, to the second as GitHub writes `created_at`: later
+/// than anything the service saw before the call.
+async fn a_moment_later() -> String {
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    k8s_openapi::jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
+}
+
+#[tokio::test]
+async fn a_forged_approval_posted_with_a_runs_token_starts_nothing() {
+    within(30, async {
+        let (fake, clock) = fake_github().await;
+        fork_roles(&fake);
+        let service = TestService::with_github(app(&fake, &clock));
+        // A hijacked run comments on the fork pull request with its own token: the
+        // comment is by our App's bot, and carries the marker 0.1 believed.
+        let run = runs_token_client(&fake, &clock);
+        run.create_comment(&repo(), 2, &forged_approval(FORK_HEAD))
+            .await
+            .expect("the run's token may comment");
+        assert!(
+            fake.comments()
+                .iter()
+                .any(|c| c.login == BOT_LOGIN && c.body.contains(FORK_HEAD)),
+            "{:#?}",
+            fake.comments()
+        );
+
+        let reply = service.oneshot(&fork_pr(FORK_HEAD, "d-forged")).await;
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        assert!(
+            service.work.manifests().is_empty(),
+            "a comment is no approval, whoever posted it: {}",
+            reply.text()
+        );
+        assert!(
+            fake.comments()
+                .iter()
+                .any(|c| c.body.contains(&format!("`/agent approve {FORK_HEAD}`"))),
+            "the pull request is told it needs an approval: {:#?}",
+            fake.comments()
+        );
+        assert_eq!(fake.violations(), Vec::<String>::new());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn our_own_reply_edited_by_a_runs_token_to_carry_the_marker_starts_nothing() {
+    within(30, async {
+        let (fake, clock) = fake_github().await;
+        fork_roles(&fake);
+        let service = TestService::with_github(app(&fake, &clock));
+        // The fork pull request is told it needs an approval: our reply.
+        let reply = service.oneshot(&fork_pr(FORK_HEAD, "d-fork-1")).await;
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        let ours = fake
+            .comments()
+            .into_iter()
+            .find(|c| c.login == BOT_LOGIN)
+            .expect("our reply");
+
+        // A hijacked run edits that reply with its token to add the marker.
+        let run = runs_token_client(&fake, &clock);
+        run.update_comment(
+            &repo(),
+            ours.id,
+            &format!("{}\n\n{}", ours.body, forged_approval(FORK_HEAD)),
+        )
+        .await
+        .expect("the run's token may edit the bot's comments");
+        assert_eq!(
+            fake.comments()
+                .iter()
+                .find(|c| c.id == ours.id)
+                .map(|c| c.edits),
+            Some(1)
+        );
+
+        // The same head comes again (a reopen): still not approved.
+        let reply = service.oneshot(&fork_pr(FORK_HEAD, "d-fork-2")).await;
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        assert!(
+            service.work.manifests().is_empty(),
+            "an edited reply is no approval: {}",
+            reply.text()
+        );
+        assert_eq!(fake.violations(), Vec::<String>::new());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_push_between_the_approve_comment_and_its_processing_is_refused_and_names_the_new_head() {
+    within(30, async {
+        let (fake, clock) = fake_github().await;
+        fork_roles(&fake);
+        let service = TestService::with_github(app(&fake, &clock));
+        // The maintainer sees FORK_HEAD (its pull_request event came), and comments
+        // `/agent approve`; GitHub's delivery of the comment fails.
+        let reply = service.oneshot(&fork_pr(FORK_HEAD, "d-fork-1")).await;
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        let written = a_moment_later().await;
+        // Then the fork's author pushes: a new head, seen after the comment was written.
+        let _ = a_moment_later().await;
+        fake.add_pull(REPO, 2, PUSHED, "forker/Hello-World");
+        let reply = service.oneshot(&fork_pr(PUSHED, "d-pushed")).await;
+        assert_eq!(reply.status, 200, "{}", reply.text());
+
+        // Catch-up redelivers the comment: it approves nothing, and says what would.
+        let reply = service
+            .oneshot(&approve_written_at("", &written, "d-approve"))
+            .await;
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        assert!(
+            service.work.manifests().is_empty(),
+            "the pushed head is not approved: {}",
+            reply.text()
+        );
+        let answer = fake
+            .comments()
+            .into_iter()
+            .find(|c| c.body.starts_with("@Codertocat"))
+            .expect("a reply to the approve");
+        assert!(
+            answer.body.contains(&format!("`/agent approve {PUSHED}`")),
+            "the reply names the new head in full and how to approve it: {}",
+            answer.body
+        );
+
+        // Nor does the pushed head count as approved when it comes again.
+        let reply = service.oneshot(&fork_pr(PUSHED, "d-pushed-again")).await;
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        assert!(service.work.manifests().is_empty(), "{}", reply.text());
+        assert_eq!(fake.violations(), Vec::<String>::new());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_approve_without_a_sha_runs_the_head_seen_before_the_comment_was_written() {
+    within(30, async {
+        let (fake, clock) = fake_github().await;
+        fork_roles(&fake);
+        let service = TestService::with_github(app(&fake, &clock));
+        // A comment written before the service saw any head approves nothing.
+        let reply = service
+            .oneshot(&approve_written_at("", "2019-05-15T15:20:21Z", "d-early"))
+            .await;
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        assert!(service.work.manifests().is_empty(), "{}", reply.text());
+
+        let reply = service.oneshot(&fork_pr(FORK_HEAD, "d-fork-1")).await;
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        let written = a_moment_later().await;
+        let reply = service
+            .oneshot(&approve_written_at("", &written, "d-approve"))
+            .await;
+        assert_eq!(reply.status, 202, "{}", reply.text());
+        let texts = manifest_texts(&service);
+        assert_eq!(texts.len(), 1, "{}", reply.text());
+        assert!(texts[0].contains(&format!("- --sha\n    - {FORK_HEAD}\n")));
+        let approval = fake
+            .comments()
+            .into_iter()
+            .find(|c| c.body.starts_with("Approved by @Codertocat"))
+            .expect("the reply says what was approved");
+        assert!(approval.body.contains(FORK_HEAD), "{}", approval.body);
+        assert!(
+            !approval.body.contains("agentpods:approved"),
+            "no marker: comments are not where approvals live: {}",
+            approval.body
+        );
+
+        // The approval is the service's record: the same head runs again.
+        let reply = service.oneshot(&fork_pr(FORK_HEAD, "d-fork-2")).await;
+        assert_eq!(reply.status, 202, "{}", reply.text());
+        assert_eq!(fake.violations(), Vec::<String>::new());
+    })
+    .await;
+}
+
+/// Approvals live as AgentApproval objects in the service's own namespace, written with
+/// the service's ServiceAccount under deploy/base/rbac.yaml: a restarted service (a new
+/// process, nothing in memory) still believes them.
+#[tokio::test]
+async fn an_approval_survives_a_service_restart() {
+    use agentpods::cluster::approvals::KubeApprovals;
+    use support::cluster::Cluster;
+    within(60, async {
+        let (fake, clock) = fake_github().await;
+        fork_roles(&fake);
+        let cluster = Cluster::without_controller().await;
+        let store = || Arc::new(KubeApprovals::new(cluster.service.clone(), "agentpods"));
+        let first =
+            TestService::with_github(app(&fake, &clock)).with_state(|s| s.with_approvals(store()));
+        let reply = first
+            .oneshot(&command_on_pr2(
+                &format!("/agent approve {FORK_HEAD}"),
+                "d-approve",
+            ))
+            .await;
+        assert_eq!(reply.status, 202, "{}", reply.text());
+        drop(first);
+
+        let restarted =
+            TestService::with_github(app(&fake, &clock)).with_state(|s| s.with_approvals(store()));
+        let reply = restarted.oneshot(&fork_pr(FORK_HEAD, "d-fork")).await;
+        assert_eq!(reply.status, 202, "{}", reply.text());
+        let name = agentpods::cluster::approvals::object_name(
+            &agentpods::serve::approvals::PullRequestKey::new(REPO, 2),
+        );
+        let record = cluster
+            .fake
+            .object(
+                "agentpods.dev",
+                "v1alpha1",
+                "agentapprovals",
+                "agentpods",
+                &name,
+            )
+            .expect("the AgentApproval");
+        assert_eq!(record["spec"]["approvals"][0]["sha"], FORK_HEAD, "{record}");
+        assert_eq!(record["spec"]["approvals"][0]["approvedBy"], "Codertocat");
+        assert_eq!(record["spec"]["heads"][0]["sha"], FORK_HEAD, "{record}");
+        assert!(
+            cluster.fake.refused().is_empty(),
+            "{:#?}",
+            cluster.fake.refused()
+        );
+
+        // Kept in memory instead, as `serve --dry-run` does, it is gone after a restart.
+        let in_memory = TestService::with_github(app(&fake, &clock));
+        let reply = in_memory.oneshot(&fork_pr(FORK_HEAD, "d-fork-mem")).await;
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        assert_eq!(fake.violations(), Vec::<String>::new());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_release_trigger_needing_admin_refuses_a_writer() {
+    within(30, async {
+        let (fake, clock) = fake_github().await;
+        let service = TestService::with_github_on(app(&fake, &clock), |work| {
+            work.edit_config(
+                "      release:\n        actions: [published]\n",
+                "      release:\n        actions: [published]\n        min_permission: admin\n",
+            )
+        });
+        let release = || delivery_of("release/published.json");
+        fake.set_role(REPO, "Codertocat", "write");
+        let reply = service.oneshot(&release()("d-writer")).await;
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        assert!(service.work.manifests().is_empty(), "{}", reply.text());
+        assert!(
+            reply.text().contains("you need `admin` permission"),
+            "{}",
+            reply.text()
+        );
+
+        // The global minimum (write) still holds for every other trigger: a writer's
+        // comment runs.
+        let reply = service
+            .oneshot(&delivery("issue_comment/run-on-pull-request.json", "d-cmd"))
+            .await;
+        assert_eq!(reply.status, 202, "{}", reply.text());
+
+        fake.set_role(REPO, "Codertocat", "admin");
+        let service = TestService::with_github_on(app(&fake, &clock), |work| {
+            work.edit_config(
+                "      release:\n        actions: [published]\n",
+                "      release:\n        actions: [published]\n        min_permission: admin\n",
+            )
+        });
+        let reply = service.oneshot(&release()("d-admin")).await;
+        assert_eq!(reply.status, 202, "{}", reply.text());
+        assert_eq!(fake.violations(), Vec::<String>::new());
+    })
+    .await;
+}
+
+/// A delivery of one of GitHub's examples, by id.
+fn delivery_of(name: &'static str) -> impl Fn(&str) -> Post {
+    move |id| {
+        let payload = support::fixtures::fixture(name);
+        Post::delivery(&payload.event, id, payload.body())
+    }
+}
+
+#[tokio::test]
+async fn a_comment_trigger_may_ask_less_than_the_service_s_own_commands() {
+    within(30, async {
+        let (fake, clock) = fake_github().await;
+        let service = TestService::with_github_on(app(&fake, &clock), |work| {
+            work.edit_config(
+                "        verbs: [review]\n        targets: [pull_request]\n",
+                "        verbs: [review]\n        targets: [pull_request]\n        min_permission: triage\n",
+            )
+        });
+        fake.set_role(REPO, "Codertocat", "triage");
+        let command = |body: &str, id: &str| {
+            let body = body.to_string();
+            Post::delivery(
+                "issue_comment",
+                id,
+                edited("issue_comment/run-on-pull-request.json", |p| {
+                    p["comment"]["body"] = body.into();
+                }),
+            )
+        };
+        // A triager may ask for a review, which asks only `triage`...
+        let reply = service.oneshot(&command("/agent review", "d-review")).await;
+        assert_eq!(reply.status, 202, "{}", reply.text());
+        assert_eq!(service.work.manifests().len(), 1);
+        // ... but not for a run (`write`, the global minimum), nor stop the review.
+        let reply = service.oneshot(&command("/agent run fix it", "d-run")).await;
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        let reply = service.oneshot(&command("/agent stop", "d-stop")).await;
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        assert_eq!(service.work.manifests().len(), 1);
+        let comments = fake.comments();
+        assert_eq!(comments.len(), 2, "{comments:#?}");
+        assert!(
+            comments
+                .iter()
+                .all(|c| c.body.contains("you need `write` permission")),
+            "{comments:#?}"
+        );
         assert_eq!(fake.violations(), Vec::<String>::new());
     })
     .await;

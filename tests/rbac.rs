@@ -14,8 +14,12 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+use agentpods::cluster::approvals::KubeApprovals;
 use agentpods::cluster::crd::Phase;
 use agentpods::cluster::lease::{LeaseOptions, release, try_acquire};
+use agentpods::serve::approvals::{
+    ApprovalEntry, ApprovalStore, PullRequestKey, PullRequestRecord,
+};
 use agentpods::serve::launcher::{CancelRuns, Launcher, RetryRun};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Secret;
@@ -232,6 +236,91 @@ async fn leader_election() -> BTreeSet<Grant> {
     used(&cluster)
 }
 
+/// Fork approvals at home: two replicas record heads and approvals of one pull request at
+/// once (each write carries the resourceVersion it read; a 409 reads again), and none is
+/// lost.
+async fn approvals_at_home() -> BTreeSet<Grant> {
+    let cluster = Cluster::without_controller().await;
+    let replicas = [
+        KubeApprovals::new(cluster.service.clone(), "agentpods"),
+        KubeApprovals::new(cluster.service.clone(), "agentpods"),
+    ];
+    let key = PullRequestKey::new("Codertocat/Hello-World", 2);
+    let start = k8s_openapi::jiff::Timestamp::now();
+    let writes = replicas.iter().enumerate().map(|(replica, store)| {
+        let key = &key;
+        async move {
+            for i in 0..5u64 {
+                let sha = format!("{:040x}", replica as u64 * 100 + i);
+                let at = start + k8s_openapi::jiff::SignedDuration::from_secs(i as i64);
+                let entry = ApprovalEntry {
+                    sha: sha.clone(),
+                    approved_by: "Codertocat".into(),
+                    approved_at: at,
+                    comment_id: i,
+                };
+                let change = move |r: &mut PullRequestRecord| {
+                    let seen = r.see(&sha, at);
+                    r.approve(entry.clone()) || seen
+                };
+                store.update(key, &change).await.expect("recorded");
+            }
+        }
+    });
+    futures_util::future::join_all(writes).await;
+    let record = replicas[0].get(&key).await.expect("read back");
+    assert_eq!(record.heads.len(), 10, "{record:#?}");
+    assert_eq!(record.approvals.len(), 10, "{record:#?}");
+    let writes = cluster
+        .fake
+        .requests()
+        .iter()
+        .filter(|r| (r.starts_with("PUT") || r.starts_with("POST")) && r.contains("agentapprovals"))
+        .count();
+    eprintln!("10 changes took {writes} writes (the rest were 409s, read again and reapplied)");
+    used(&cluster)
+}
+
+#[tokio::test]
+async fn approvals_need_no_more_than_the_rules() {
+    timed(approvals_at_home()).await;
+}
+
+/// A run's pod (any ServiceAccount of the runs' namespaces) cannot write an approval: the
+/// service's own namespace grants it nothing.
+#[tokio::test]
+async fn a_run_cannot_write_an_approval() {
+    timed(async {
+        let cluster = Cluster::without_controller().await;
+        let run = cluster.fake.client_as(RUNS, "default");
+        let store = KubeApprovals::new(run, "agentpods");
+        let key = PullRequestKey::new("Codertocat/Hello-World", 2);
+        let sha = format!("{:040x}", 7);
+        let now = k8s_openapi::jiff::Timestamp::now();
+        let change = move |r: &mut PullRequestRecord| {
+            r.approve(ApprovalEntry {
+                sha: sha.clone(),
+                approved_by: "Codertocat".into(),
+                approved_at: now,
+                comment_id: 1,
+            })
+        };
+        let err = store.update(&key, &change).await.expect_err("refused");
+        assert!(
+            err.to_string().contains("403") || err.to_string().contains("forbidden"),
+            "{err}"
+        );
+        assert!(
+            cluster
+                .fake
+                .count(("agentpods.dev", "v1alpha1", "agentapprovals"), |_| true)
+                == 0,
+            "nothing was written"
+        );
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn a_review_superseded_by_a_push_needs_no_more_than_the_rules() {
     timed(a_review_superseded_by_a_push()).await;
@@ -293,6 +382,7 @@ async fn the_rules_grant_nothing_the_scenarios_do_not_use() {
         used.extend(a_run_deleted_after_its_ttl().await);
         used.extend(a_run_with_its_token_reported_to_github().await);
         used.extend(leader_election().await);
+        used.extend(approvals_at_home().await);
 
         let fake = support::fake_kube::FakeKube::start().await;
         fake.enforce_rbac(&std::fs::read_to_string(RBAC).expect("read deploy/base/rbac.yaml"));

@@ -7,6 +7,7 @@ use std::process::Command;
 
 const SCHEMA: &str = "schema/services.schema.json";
 const CRD: &str = "deploy/crd/agentruns.agentpods.dev.yaml";
+const APPROVAL_CRD: &str = "deploy/crd/agentapprovals.agentpods.dev.yaml";
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -64,6 +65,15 @@ fn the_committed_crd_is_what_agentpods_crd_prints() {
         CRD,
         &agentpods::cluster::crd::crd_yaml(),
         "cargo run -q -- crd > deploy/crd/agentruns.agentpods.dev.yaml",
+    );
+}
+
+#[test]
+fn the_committed_approval_crd_is_what_agentpods_crd_approvals_prints() {
+    assert_in_sync(
+        APPROVAL_CRD,
+        &agentpods::cluster::approvals::crd_yaml(),
+        "cargo run -q -- crd --approvals > deploy/crd/agentapprovals.agentpods.dev.yaml",
     );
 }
 

@@ -1,6 +1,7 @@
 //! The cluster side: the AgentRun resource, the intake's launcher that creates it, and the
 //! controller that runs it.
 //!
+//! - [`approvals`]: AgentApproval, where fork approvals are recorded (the service's own).
 //! - [`crd`]: AgentRun, derived from Rust types (`agentpods crd`).
 //! - [`launch`]: a decided run → an AgentRun, created before the delivery is acknowledged.
 //! - [`decide`]: the controller's pure core (one run, its workload, the time → actions).
@@ -10,6 +11,7 @@
 //! - [`report`]: which stage of a run GitHub should see, and the seam that tells it.
 //! - [`runs`]: the operator's view: list runs, read a run's log, ask for a cancel.
 
+pub mod approvals;
 pub mod controller;
 pub mod crd;
 pub mod decide;

@@ -72,7 +72,8 @@ fn default_prefix() -> String {
 pub struct Authorization {
     /// The lowest repository permission (as GitHub's permission API answers) that may
     /// start an agent: by a command, or by any event a person causes (a pull request, an
-    /// issue, a push, a release).
+    /// issue, a push, a release). A trigger of an agent may set its own `min_permission`
+    /// instead (e.g. `admin` for a release).
     #[serde(default = "default_permission")]
     pub min_permission: Permission,
     /// GitHub logins allowed whatever their permission.
@@ -474,6 +475,21 @@ pub struct Triggers {
     pub release: Option<ReleaseTrigger>,
 }
 
+impl Triggers {
+    /// The `min_permission` each trigger sets for itself.
+    pub fn min_permissions(&self) -> impl Iterator<Item = Permission> + '_ {
+        [
+            self.pull_request.as_ref().and_then(|t| t.min_permission),
+            self.issues.as_ref().and_then(|t| t.min_permission),
+            self.comment.as_ref().and_then(|t| t.min_permission),
+            self.push.as_ref().and_then(|t| t.min_permission),
+            self.release.as_ref().and_then(|t| t.min_permission),
+        ]
+        .into_iter()
+        .flatten()
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PullRequestTrigger {
@@ -494,6 +510,10 @@ pub struct PullRequestTrigger {
     /// Also run on draft pull requests.
     #[serde(default)]
     pub draft: bool,
+    /// The lowest repository permission that may start this agent by this trigger,
+    /// instead of `github.authorization.min_permission` (e.g. `admin` for a release).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_permission: Option<Permission>,
 }
 
 fn default_pr_actions() -> Vec<PullRequestAction> {
@@ -535,6 +555,10 @@ pub struct IssuesTrigger {
     /// The issue must carry at least one of these labels.
     #[serde(default)]
     pub labels: Vec<String>,
+    /// The lowest repository permission that may start this agent by this trigger,
+    /// instead of `github.authorization.min_permission` (e.g. `admin` for a release).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_permission: Option<Permission>,
 }
 
 fn default_issue_actions() -> Vec<IssuesAction> {
@@ -570,6 +594,10 @@ pub struct CommentTrigger {
     /// YAML 1.1 tools read as `true`.)
     #[serde(default = "default_comment_targets")]
     pub targets: Vec<CommentTarget>,
+    /// The lowest repository permission that may start this agent by this trigger,
+    /// instead of `github.authorization.min_permission` (e.g. `admin` for a release).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_permission: Option<Permission>,
 }
 
 fn default_comment_targets() -> Vec<CommentTarget> {
@@ -592,6 +620,10 @@ pub struct PushTrigger {
     /// Globs on tag names (without `refs/tags/`).
     #[serde(default)]
     pub tags: Vec<Glob>,
+    /// The lowest repository permission that may start this agent by this trigger,
+    /// instead of `github.authorization.min_permission` (e.g. `admin` for a release).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_permission: Option<Permission>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
@@ -602,6 +634,10 @@ pub struct ReleaseTrigger {
     /// Also run for prereleases.
     #[serde(default)]
     pub prerelease: bool,
+    /// The lowest repository permission that may start this agent by this trigger,
+    /// instead of `github.authorization.min_permission` (e.g. `admin` for a release).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_permission: Option<Permission>,
 }
 
 fn default_release_actions() -> Vec<ReleaseAction> {

@@ -559,6 +559,10 @@ pub struct Comment {
     pub user: User,
     pub author_association: AuthorAssociation,
     pub html_url: String,
+    /// When GitHub says it was written (its signed payload's `created_at`); `None` when
+    /// absent or unreadable. An `approve` without a SHA binds to the head as it was then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<k8s_openapi::jiff::Timestamp>,
 }
 
 /// A release.
@@ -916,6 +920,8 @@ struct WireComment {
     user: WireUser,
     author_association: Spelled<AuthorAssociation>,
     html_url: String,
+    #[serde(default)]
+    created_at: Option<String>,
 }
 
 impl From<WireComment> for Comment {
@@ -926,6 +932,7 @@ impl From<WireComment> for Comment {
             user: w.user.into(),
             author_association: w.author_association.0,
             html_url: w.html_url,
+            created_at: w.created_at.and_then(|t| t.parse().ok()),
         }
     }
 }

@@ -6,11 +6,14 @@
 use std::time::Duration;
 
 use crate::config::{Config, ForkPolicy};
-use crate::github::client::{GithubClient, GithubError};
+use crate::github::client::GithubClient;
 use crate::github::event::{Event, PullRequest, RepoFullName, WebhookEvent};
 use crate::github::report::Reporter;
-use crate::plan::{Authority, Decision, Deferral, Facts, Planner, Refusal, RefusalReason, Trigger};
+use crate::plan::{
+    Authority, Control, Decision, Deferral, Facts, Planner, Refusal, RefusalReason, Trigger,
+};
 use crate::render::Engine;
+use crate::serve::approvals::{ApprovalStore, PullRequestKey, PullRequestRecord};
 
 /// How long the intake waits for GitHub's answers; what is still unanswered then makes
 /// the delivery wait (503, so that it comes again), still within GitHub's 10 s.
@@ -27,11 +30,13 @@ pub struct Gathered {
     /// The login the service acts as, when GitHub named it.
     pub own_login: Option<String>,
     pub pull_request: Option<PullRequest>,
-    /// The fork pull request's head, when a maintainer approved exactly that commit.
+    /// The fork pull request's head, when the service's records say a maintainer
+    /// approved exactly that commit.
     pub approved_sha: Option<String>,
-    /// The service cannot tell its own comments from others', so approvals are neither
-    /// believed nor given.
-    pub approvals_unverifiable: bool,
+    /// The head the service had seen when the comment was written (for `approve`).
+    pub head_at_comment: Option<String>,
+    /// The approval records could not be read.
+    pub approvals_unreadable: bool,
 }
 
 impl Default for Gathered {
@@ -44,7 +49,8 @@ impl Default for Gathered {
             own_login: None,
             pull_request: None,
             approved_sha: None,
-            approvals_unverifiable: false,
+            head_at_comment: None,
+            approvals_unreadable: false,
         }
     }
 }
@@ -58,63 +64,32 @@ impl Gathered {
             own_login: self.own_login.as_deref(),
             pull_request: self.pull_request.as_ref(),
             approved_sha: self.approved_sha.as_deref(),
-            approvals_unverifiable: self.approvals_unverifiable,
+            head_at_comment: self.head_at_comment.as_deref(),
+            approvals_unreadable: self.approvals_unreadable,
             ..Facts::default()
         }
     }
 }
 
-/// The hidden line of the service's reply that records a maintainer's approval of a fork
-/// pull request at one commit. Only the service's own comments count, so an approval
-/// cannot be forged by quoting it (and when the service does not know its own login, no
-/// approval counts); a new push has a new head, which no approval names.
-pub fn approval_marker(sha: &str) -> String {
-    format!("<!-- agentpods:approved sha={sha} -->")
-}
-
-/// What the approvals of a fork pull request say about its current head.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Approval {
-    /// A reply of ours approves this head.
-    At(String),
-    /// None does (or GitHub could not be asked).
-    Missing,
-    /// Ours cannot be told from forgeries: none is believed.
-    Unverifiable,
-}
-
-/// Whether a maintainer approved `pr` at its current head (a reply of ours says so).
-async fn approved_head(client: &GithubClient, repo: &RepoFullName, pr: &PullRequest) -> Approval {
-    let head = pr.head.sha.as_str();
-    match client
-        .find_trusted_comment(repo, pr.number, &approval_marker(head))
+/// The record of `pr` in the service's own approval store: nothing a comment says counts.
+async fn record_of(
+    approvals: &dyn ApprovalStore,
+    repo: &RepoFullName,
+    number: u64,
+) -> Option<PullRequestRecord> {
+    match approvals
+        .get(&PullRequestKey::new(repo.as_str(), number))
         .await
     {
-        Ok(Some(_)) => Approval::At(head.to_string()),
-        Ok(None) => Approval::Missing,
-        Err(e @ GithubError::OwnLoginUnknown) => {
-            tracing::warn!(
-                number = pr.number,
-                "fork pull request approvals are not believed: {e}"
-            );
-            Approval::Unverifiable
-        }
+        Ok(record) => Some(record),
         Err(e) => {
-            tracing::warn!(number = pr.number, "cannot read the approvals: {e}");
-            Approval::Missing
+            tracing::warn!(number, "the approval records cannot be read: {e}");
+            None
         }
     }
 }
 
 impl Gathered {
-    fn note(&mut self, approval: Approval) {
-        match approval {
-            Approval::At(sha) => self.approved_sha = Some(sha),
-            Approval::Missing => {}
-            Approval::Unverifiable => self.approvals_unverifiable = true,
-        }
-    }
-
     /// What GitHub says `login` may do on `repo`: their permission, and the allowed
     /// teams they are in when the permission alone does not suffice. An unanswered
     /// question stays unanswered: nothing is guessed.
@@ -136,7 +111,13 @@ impl Gathered {
             }
         };
         let auth = &config.github.authorization;
-        if matches!(self.authority, Authority::Known(p) if p >= auth.min_permission) {
+        // Teams matter only to someone below some threshold an agent sets.
+        let highest = config
+            .agents
+            .iter()
+            .flat_map(|a| a.triggers.min_permissions())
+            .fold(auth.min_permission, std::cmp::max);
+        if matches!(self.authority, Authority::Known(p) if p >= highest) {
             return;
         }
         for team in &auth.allowed_teams {
@@ -223,21 +204,29 @@ fn refusal_reply(decisions: &[Decision], number: u64, prefix: &str) -> Vec<Respo
 /// what is known, and each thing it says it lacks (whose permission, which pull request,
 /// whether its head is approved) is asked once, until it lacks nothing GitHub can say or
 /// GitHub stops answering. Whatever is still unknown then makes the delivery wait.
-pub async fn gather(client: &GithubClient, planner: &Planner, event: &WebhookEvent) -> Gathered {
+pub async fn gather(
+    client: &GithubClient,
+    approvals: &dyn ApprovalStore,
+    planner: &Planner,
+    event: &WebhookEvent,
+) -> Gathered {
     let mut gathered = Gathered::default();
     let Some(repo) = event.repository.as_ref().map(|r| r.full_name.clone()) else {
         return gathered;
     };
     let config = planner.config();
-    let approvals = config.github.authorization.fork_pull_requests == ForkPolicy::Approve;
+    let approving = config.github.authorization.fork_pull_requests == ForkPolicy::Approve;
+    let written_at = match &event.event {
+        Event::IssueComment(e) => e.comment.created_at,
+        _ => None,
+    };
     let ask = async {
         match client.own_login().await {
             Ok(Some(login)) => gathered.own_login = Some(login.to_string()),
-            // GitHub will not name us: our records cannot be told from forgeries.
-            Ok(None) => gathered.approvals_unverifiable = true,
+            Ok(None) => {}
             Err(e) => tracing::warn!("cannot learn our own login: {e}"),
         }
-        let (mut permission, mut pull, mut approval) = (false, false, false);
+        let (mut permission, mut pull, mut approval, mut binding) = (false, false, false, false);
         loop {
             let mut asked = false;
             let decisions = planner.plan(event, "", &gathered.facts());
@@ -257,7 +246,7 @@ pub async fn gather(client: &GithubClient, planner: &Planner, event: &WebhookEve
                     Decision::Refuse(Refusal {
                         reason: RefusalReason::ForkNeedsApproval { .. },
                         ..
-                    }) if approvals && !approval => {
+                    }) if approving && !approval => {
                         approval = true;
                         let pr = match (&event.event, &gathered.pull_request) {
                             (Event::PullRequest(e), _) => Some(e.pull_request.clone()),
@@ -265,8 +254,28 @@ pub async fn gather(client: &GithubClient, planner: &Planner, event: &WebhookEve
                             _ => None,
                         };
                         if let Some(pr) = pr {
-                            let found = approved_head(client, &repo, &pr).await;
-                            gathered.note(found);
+                            match record_of(approvals, &repo, pr.number).await {
+                                Some(record) if record.approves(pr.head.sha.as_str()) => {
+                                    gathered.approved_sha = Some(pr.head.sha.to_string());
+                                }
+                                Some(_) => {}
+                                None => gathered.approvals_unreadable = true,
+                            }
+                        }
+                    }
+                    Decision::Control(Control::Approve { sha: None, .. }) if !binding => {
+                        binding = true;
+                        let Some(number) = gathered.pull_request.as_ref().map(|pr| pr.number)
+                        else {
+                            continue;
+                        };
+                        match record_of(approvals, &repo, number).await {
+                            Some(record) => {
+                                gathered.head_at_comment = written_at
+                                    .and_then(|at| record.head_at(at))
+                                    .map(str::to_string);
+                            }
+                            None => gathered.approvals_unreadable = true,
                         }
                     }
                     _ => continue,

@@ -13,6 +13,7 @@ use crate::github::event::{self, Event, EventError, WebhookEvent};
 use crate::github::webhook::{DeliveryId, WebhookError};
 use crate::plan::{Authority, Control, Decision, Deferral, Facts};
 use crate::render::RenderError;
+use crate::serve::approvals::{ApprovalToRecord, PullRequestKey};
 use crate::serve::github;
 use crate::serve::launcher::{CancelRuns, Launched, Launcher, RetryRun, RunToLaunch};
 use crate::serve::metrics::{Metrics, Outcome, RunResult};
@@ -107,6 +108,8 @@ pub struct Decided {
     /// Why nothing can be decided yet: GitHub did not answer. Nothing is done, and the
     /// delivery is answered 503 so that it comes again.
     pub deferred: Option<Deferral>,
+    /// Approvals to record (in the service's own store) before anything is launched.
+    pub approvals: Vec<ApprovalToRecord>,
 }
 
 /// Why a delivery could not be decided.
@@ -124,9 +127,12 @@ pub enum DecideError {
     },
 }
 
-/// A maintainer's `approve` of a fork pull request: a reply recording the approved head
-/// (see `github::approval_marker`), and the pull request's agents planned at that head, as
-/// for a push to it; only a reply saying why when approvals cannot be believed. Pure;
+/// A maintainer's `approve` of a fork pull request: the approval to record in the
+/// service's own store (see [`crate::serve::approvals`]), a reply saying what was
+/// approved, and the pull request's agents planned at that head, as for a push to it.
+/// Without a SHA it approves the head only if that is the head the service had seen when
+/// the comment was written (`facts.head_at_comment`); a SHA must name the current head.
+/// Otherwise only a reply saying why, naming the head and how to approve it. Pure;
 /// `facts.pull_request` is the pull request as the API has it now.
 fn approve(
     planner: &crate::plan::Planner,
@@ -135,33 +141,53 @@ fn approve(
     facts: &Facts<'_>,
     sha: Option<&str>,
     approved_by: &str,
-) -> (Vec<Decision>, Option<WebhookEvent>) {
+) -> Approved {
+    let none = |decisions| Approved {
+        decisions,
+        synthetic: None,
+        record: None,
+    };
     let Some(pr) = facts.pull_request else {
-        return (Vec::new(), None);
+        return none(Vec::new());
     };
     let head = pr.head.sha.as_str();
-    if facts.approvals_unverifiable {
-        let reply = format!(
-            "@{approved_by}: fork pull requests cannot be approved here: agentpods does not know the GitHub login it posts as, so it could not tell its record of an approval from a forged one. Its operator can set `{}` to that login.",
-            crate::github::client::OWN_LOGIN_ENV
-        );
-        return (vec![Decision::Reply(reply)], None);
+    let prefix = &planner.config().github.command_prefix;
+    let number = pr.number;
+    match sha {
+        Some(given) if !names_commit(given, head) => {
+            let reply = format!(
+                "@{approved_by}: `{given}` does not name the head of #{number}. An approval names the commit that would run, in full or by at least its first {MIN_APPROVAL_SHA} characters; the head is `{head}`: comment `{prefix} approve {head}` to approve it.",
+            );
+            return none(vec![Decision::Reply(reply)]);
+        }
+        Some(_) => {}
+        None if facts.approvals_unreadable => {
+            return none(vec![Decision::Defer(Deferral::ApprovalsUnknown { number })]);
+        }
+        None if facts
+            .head_at_comment
+            .is_some_and(|seen| seen.eq_ignore_ascii_case(head)) => {}
+        None => {
+            let reply = format!(
+                "@{approved_by}: nothing was approved. The head of #{number} is now `{head}`, which is not the head agentpods had seen when you wrote that comment (a push may have come in between), so an approval without a commit cannot name it. To approve it, comment `{prefix} approve {head}`.",
+            );
+            return none(vec![Decision::Reply(reply)]);
+        }
     }
-    if let Some(given) = sha
-        && !names_commit(given, head)
-    {
-        let reply = format!(
-            "@{approved_by}: `{given}` does not name the head of #{}. An approval names the commit that would run, in full or by at least its first {MIN_APPROVAL_SHA} characters; the head is `{head}`: comment `{prefix} approve {head}` to approve it.",
-            pr.number,
-            prefix = planner.config().github.command_prefix,
-        );
-        return (vec![Decision::Reply(reply)], None);
-    }
+    let Event::IssueComment(comment) = &event.event else {
+        return none(Vec::new());
+    };
+    let record = event.repository.as_ref().map(|r| ApprovalToRecord {
+        key: PullRequestKey::new(r.full_name.as_str(), number),
+        sha: head.to_ascii_lowercase(),
+        approved_by: approved_by.to_string(),
+        comment_id: comment.comment.id,
+    });
     let synthetic = WebhookEvent {
         name: "pull_request".into(),
         event: Event::PullRequest(crate::github::event::PullRequestEvent {
             action: crate::github::event::PullRequestAction::Synchronize,
-            number: pr.number,
+            number,
             pull_request: pr.clone(),
             label: None,
             before: None,
@@ -175,17 +201,29 @@ fn approve(
         approved_sha: Some(head),
         ..facts.clone()
     };
-    let mut out = vec![Decision::Reply(format!(
-        "Approved by @{approved_by}: agents may run on this pull request at `{head}`. A new push needs a new approval.\n\n{}",
-        github::approval_marker(head)
+    let mut decisions = vec![Decision::Reply(format!(
+        "Approved by @{approved_by}: agents may run on this pull request at `{head}`. A new push needs a new approval."
     ))];
-    out.extend(
+    decisions.extend(
         planner
             .plan(&synthetic, delivery.as_str(), &approved)
             .into_iter()
             .filter(|d| matches!(d, Decision::Launch(_) | Decision::Skip { .. })),
     );
-    (out, Some(synthetic))
+    Approved {
+        decisions,
+        synthetic: Some(synthetic),
+        record,
+    }
+}
+
+/// What an `approve` came to.
+struct Approved {
+    decisions: Vec<Decision>,
+    /// The pull request event its runs are about.
+    synthetic: Option<WebhookEvent>,
+    /// The approval to record before anything runs.
+    record: Option<ApprovalToRecord>,
 }
 
 /// The fewest leading hex characters of a commit SHA that an approval may give: short
@@ -250,12 +288,13 @@ pub fn decide_event(
     let prefix = &engine.config().github.command_prefix;
     let mut decisions = Vec::new();
     let mut approved = None;
+    let mut approvals = Vec::new();
     for decision in planner.plan(event, delivery.as_str(), facts) {
         match decision {
             Decision::Control(Control::Approve {
                 sha, approved_by, ..
             }) if facts.pull_request.is_some() => {
-                let (more, synthetic) = approve(
+                let done = approve(
                     planner,
                     event,
                     delivery,
@@ -263,8 +302,11 @@ pub fn decide_event(
                     sha.as_deref(),
                     &approved_by,
                 );
-                decisions.extend(more);
-                approved = synthetic;
+                decisions.extend(done.decisions);
+                if done.synthetic.is_some() {
+                    approved = done.synthetic;
+                }
+                approvals.extend(done.record);
             }
             other => decisions.push(other),
         }
@@ -362,6 +404,7 @@ pub fn decide_event(
         retries,
         notes,
         deferred,
+        approvals,
     })
 }
 

@@ -3,6 +3,7 @@
 //! - [`crate::server`]: the HTTP routes and the webhook handler.
 //! - [`intake`]: one verified delivery → parse, plan, render → launch → the answer.
 //! - [`launcher`]: the seam where a run is durably recorded ([`launcher::DryRunLauncher`] today).
+//! - [`approvals`]: fork approvals as records only the service writes (not comments).
 //! - [`catch_up`]: asks GitHub to redeliver what failed on our side, with backoff.
 //! - [`deliveries`]: repeated deliveries get the first answer and launch nothing new.
 //! - [`reload`]: services.yaml in force, reloaded on SIGHUP and on file change.
@@ -11,6 +12,7 @@
 //! - [`probe`]: the background checks behind `/readyz` (the cluster, GitHub).
 //! - [`replay`]: signs a payload and POSTs it, as GitHub would.
 
+pub mod approvals;
 pub mod catch_up;
 pub mod deliveries;
 pub mod github;
@@ -32,6 +34,7 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
 use crate::clock::{Clock, SystemClock};
+use crate::cluster::approvals::KubeApprovals;
 use crate::cluster::controller::{self, ConfigSource, ControllerOptions, PhaseSink};
 use crate::cluster::launch::ClusterLauncher;
 use crate::cluster::lease::{self, LeaseOptions};
@@ -39,6 +42,7 @@ use crate::cluster::report::{AppTokens, GithubReports, RunReports, TokenMinter};
 use crate::github::client::{ClientConfig, Credentials, GithubClient, own_login_from_env};
 use crate::github::webhook::{SecretsError, WebhookSecrets};
 use crate::server::{self, AppState};
+use approvals::ApprovalStore;
 use launcher::{DryRunLauncher, LaunchError};
 use metrics::ReloadResult;
 use probe::PROBE_EVERY;
@@ -186,10 +190,18 @@ pub async fn build_state(
     let launcher =
         ClusterLauncher::new(client.clone(), Arc::new(SystemClock)).in_namespaces(namespaces);
     launcher.spawn_probe();
+    // Approvals live in the service's own namespace, beside its Lease: no run can write there.
+    let home = options
+        .lease_namespace
+        .clone()
+        .unwrap_or_else(|| client.default_namespace().to_owned());
+    let approvals = KubeApprovals::new(client.clone(), &home);
+    tracing::info!("fork approvals: {}", approvals.describe());
     Ok((
         Arc::new(apart(
             options,
             AppState::new(secrets, config, Arc::new(launcher))
+                .with_approvals(Arc::new(approvals))
                 .with_limits(options.limits.clone())
                 .with_github(github)
                 .probing_github(PROBE_EVERY),

@@ -103,6 +103,12 @@ impl Cluster {
         crds.create(&PostParams::default(), &AgentRun::crd())
             .await
             .expect("register the AgentRun CRD");
+        crds.create(
+            &PostParams::default(),
+            &agentpods::cluster::approvals::AgentApproval::crd(),
+        )
+        .await
+        .expect("register the AgentApproval CRD");
         let clock = Arc::new(ManualClock::new(start));
         let config = Arc::new(
             ConfigStore::load(config).unwrap_or_else(|e| panic!("{}: {e:?}", config.display())),

@@ -123,6 +123,15 @@ impl TestService {
         }
     }
 
+    /// The same service, its state as `change` leaves it (a clock, an approval store).
+    pub fn with_state(self, change: impl FnOnce(AppState) -> AppState) -> TestService {
+        let state = Arc::try_unwrap(self.state).unwrap_or_else(|_| panic!("a fresh state"));
+        TestService {
+            work: self.work,
+            state: Arc::new(change(state)),
+        }
+    }
+
     fn in_workdir(work: Workdir, secrets: &str) -> TestService {
         let secrets = WebhookSecrets::parse_list(secrets).expect("secrets");
         let config = ConfigStore::load(&work.config()).expect("the example config loads");

@@ -1,0 +1,271 @@
+//! AgentApproval: the record of a fork pull request's heads and approvals, one object per
+//! pull request in the service's own namespace (where its Lease lives, and where agent
+//! pods have no API rights). `agentpods crd --approvals` prints the definition.
+//!
+//! A CRD rather than labelled ConfigMaps: the service's Role can then name exactly this
+//! resource, where a ConfigMap write in its own namespace would also reach the ConfigMap
+//! holding services.yaml; and the API server checks the record's schema.
+//!
+//! Several replicas may write the same record: every write carries the resourceVersion
+//! it read (a create, none), and a 409 reads again and reapplies the change, so no
+//! replica's write is lost.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::api::{ObjectMeta, PostParams};
+use kube::{Api, Client, CustomResource};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::render::names::{dns_label, short_hash};
+use crate::serve::approvals::{
+    ApprovalEntry, ApprovalError, ApprovalStore, Change, PullRequestKey, PullRequestRecord,
+    SeenHead, StoreFuture,
+};
+
+/// How many times a write is tried against other replicas' writes.
+const ATTEMPTS: u32 = 16;
+
+// kube's derive takes one `printcolumn(...)` per column, which clippy reads as duplicates.
+#[allow(clippy::duplicated_attributes)]
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[kube(
+    group = "agentpods.dev",
+    version = "v1alpha1",
+    kind = "AgentApproval",
+    plural = "agentapprovals",
+    category = "agentpods",
+    namespaced,
+    doc = "The heads of one pull request the service has seen, and the maintainers' approvals of them. Written by the service alone.",
+    printcolumn(name = "Repo", type_ = "string", json_path = ".spec.repository"),
+    printcolumn(name = "PR", type_ = "integer", json_path = ".spec.number"),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
+)]
+#[serde(rename_all = "camelCase")]
+pub struct AgentApprovalSpec {
+    /// `owner/name`, lowercase.
+    pub repository: String,
+    /// The pull request's number.
+    pub number: u64,
+    /// Head commits seen in pull_request events, oldest first (bounded).
+    #[serde(default)]
+    pub heads: Vec<HeadSeen>,
+    /// Approvals, oldest first (bounded).
+    #[serde(default)]
+    pub approvals: Vec<Approval>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HeadSeen {
+    /// The full commit SHA.
+    pub sha: String,
+    /// When the service saw it.
+    pub seen_at: Time,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Approval {
+    /// The full 40-hex commit SHA approved.
+    pub sha: String,
+    /// The approver's GitHub login.
+    pub approved_by: String,
+    /// When the service recorded the approval.
+    pub approved_at: Time,
+    /// The id of the comment that carried `approve`.
+    pub comment_id: u64,
+}
+
+impl AgentApprovalSpec {
+    fn record(&self) -> PullRequestRecord {
+        PullRequestRecord {
+            heads: self
+                .heads
+                .iter()
+                .map(|h| SeenHead {
+                    sha: h.sha.clone(),
+                    seen_at: h.seen_at.0,
+                })
+                .collect(),
+            approvals: self
+                .approvals
+                .iter()
+                .map(|a| ApprovalEntry {
+                    sha: a.sha.clone(),
+                    approved_by: a.approved_by.clone(),
+                    approved_at: a.approved_at.0,
+                    comment_id: a.comment_id,
+                })
+                .collect(),
+        }
+    }
+
+    fn new(key: &PullRequestKey, record: &PullRequestRecord) -> AgentApprovalSpec {
+        AgentApprovalSpec {
+            repository: key.repository.clone(),
+            number: key.number,
+            heads: record
+                .heads
+                .iter()
+                .map(|h| HeadSeen {
+                    sha: h.sha.clone(),
+                    seen_at: Time(h.seen_at),
+                })
+                .collect(),
+            approvals: record
+                .approvals
+                .iter()
+                .map(|a| Approval {
+                    sha: a.sha.clone(),
+                    approved_by: a.approved_by.clone(),
+                    approved_at: Time(a.approved_at),
+                    comment_id: a.comment_id,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// The object's name: readable, and unique per repository and number.
+pub fn object_name(key: &PullRequestKey) -> String {
+    let hash = short_hash(&[&key.repository, &key.number.to_string()]);
+    let suffix = format!("-pr{}-{hash}", key.number);
+    let mut head = dns_label(&key.repository.replace('/', "-"));
+    head.truncate(63usize.saturating_sub(suffix.len()));
+    format!("{}{suffix}", head.trim_end_matches('-'))
+}
+
+/// The CustomResourceDefinition as YAML.
+pub fn crd_yaml() -> String {
+    use kube::CustomResourceExt;
+    serde_yaml::to_string(&AgentApproval::crd()).unwrap_or_default()
+}
+
+/// Approval records as AgentApproval objects in one namespace.
+#[derive(Clone)]
+pub struct KubeApprovals {
+    api: Api<AgentApproval>,
+    namespace: String,
+}
+
+impl KubeApprovals {
+    pub fn new(client: Client, namespace: &str) -> KubeApprovals {
+        KubeApprovals {
+            api: Api::namespaced(client, namespace),
+            namespace: namespace.to_string(),
+        }
+    }
+
+    async fn read(&self, key: &PullRequestKey) -> Result<Option<AgentApproval>, ApprovalError> {
+        self.api
+            .get_opt(&object_name(key))
+            .await
+            .map_err(|e| ApprovalError::Read {
+                key: key.clone(),
+                source: Box::new(e),
+            })
+    }
+}
+
+fn conflict(e: &kube::Error) -> bool {
+    matches!(e, kube::Error::Api(status) if status.code == 409)
+}
+
+impl ApprovalStore for KubeApprovals {
+    fn get<'a>(&'a self, key: &'a PullRequestKey) -> StoreFuture<'a, PullRequestRecord> {
+        Box::pin(async move {
+            Ok(self
+                .read(key)
+                .await?
+                .map(|o| o.spec.record())
+                .unwrap_or_default())
+        })
+    }
+
+    fn update<'a>(&'a self, key: &'a PullRequestKey, change: Change<'a>) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            let name = object_name(key);
+            for _ in 0..ATTEMPTS {
+                let current = self.read(key).await?;
+                let mut record = current
+                    .as_ref()
+                    .map(|o| o.spec.record())
+                    .unwrap_or_default();
+                if !change(&mut record) {
+                    return Ok(());
+                }
+                let spec = AgentApprovalSpec::new(key, &record);
+                let result = match current {
+                    // The resourceVersion read is carried: a write in between is a 409.
+                    Some(mut object) => {
+                        object.spec = spec;
+                        self.api
+                            .replace(&name, &PostParams::default(), &object)
+                            .await
+                            .map(drop)
+                    }
+                    None => {
+                        let object = AgentApproval {
+                            metadata: ObjectMeta {
+                                name: Some(name.clone()),
+                                labels: Some(
+                                    [(
+                                        "app.kubernetes.io/managed-by".to_string(),
+                                        "agentpods".to_string(),
+                                    )]
+                                    .into(),
+                                ),
+                                ..ObjectMeta::default()
+                            },
+                            spec,
+                        };
+                        self.api
+                            .create(&PostParams::default(), &object)
+                            .await
+                            .map(drop)
+                    }
+                };
+                match result {
+                    Ok(()) => return Ok(()),
+                    Err(e) if conflict(&e) => continue,
+                    Err(e) => {
+                        return Err(ApprovalError::Write {
+                            key: key.clone(),
+                            source: Box::new(e),
+                        });
+                    }
+                }
+            }
+            Err(ApprovalError::Contended {
+                key: key.clone(),
+                attempts: ATTEMPTS,
+            })
+        })
+    }
+
+    fn describe(&self) -> String {
+        format!("AgentApproval objects in namespace {}", self.namespace)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_dns_labels_unique_per_pull_request() {
+        let a = object_name(&PullRequestKey::new("Codertocat/Hello-World", 2));
+        let b = object_name(&PullRequestKey::new("codertocat/hello-world", 2));
+        let c = object_name(&PullRequestKey::new("Codertocat/Hello-World", 3));
+        assert_eq!(a, b, "GitHub's names are case-insensitive");
+        assert_ne!(a, c);
+        assert!(a.starts_with("codertocat-hello-world-pr2-"), "{a}");
+        let long = object_name(&PullRequestKey::new(&"x".repeat(200), 123_456));
+        assert!(long.len() <= 63, "{long}");
+        assert!(long.contains("-pr123456-"), "{long}");
+    }
+}
