@@ -661,16 +661,21 @@ impl Github {
     fn run_token(&self) -> String {
         use agentpods::github::client::TokenPermissions;
         self.fake.install(REPO, 77);
-        let client = self.fake.app_client(manual_clock());
         let permissions = TokenPermissions(
             [("contents", "write"), ("pull_requests", "write")]
                 .into_iter()
                 .map(|(k, v)| (k.to_owned(), v.to_owned()))
                 .collect(),
         );
+        // The client's HTTP stack is built inside the runtime it runs on.
         let token = self
             ._runtime
-            .block_on(client.scoped_token(&REPO.parse().unwrap(), &permissions))
+            .block_on(async {
+                let client = self.fake.app_client(manual_clock());
+                client
+                    .scoped_token(&REPO.parse().unwrap(), &permissions)
+                    .await
+            })
             .expect("a run token");
         token.token.expose().to_owned()
     }
