@@ -1175,44 +1175,59 @@ fn a_secret_too_short_to_redact_is_named_in_the_log() {
 /// revoked anything.
 #[test]
 fn the_run_s_token_is_revoked_as_the_entrypoint_exits_on_every_path() {
+    /// One way a run ends: the agent's script, the options, what it comes to.
+    struct Ending<'a> {
+        story: &'a str,
+        script: &'a str,
+        sha: Option<&'a str>,
+        open_pr: bool,
+        conclusion: Conclusion,
+    }
     let unknown_commit = "d".repeat(40);
-    let cases: [(&str, &str, &[(&str, &str)], bool, Conclusion); 4] = [
-        (
-            "nothing to do",
-            "echo 'looks fine'\n",
-            &[],
-            false,
-            Conclusion::Neutral,
-        ),
-        (
-            "the agent fails",
-            "echo 'it broke' >&2\nexit 1\n",
-            &[],
-            false,
-            Conclusion::Failure,
-        ),
-        (
-            "the entrypoint fails",
-            "echo 'never runs'\n",
-            &[("--sha", unknown_commit.as_str())],
-            false,
-            Conclusion::Failure,
-        ),
-        (
-            "a pull request opened",
-            EDIT_AND_REPORT,
-            &[],
-            true,
-            Conclusion::Success,
-        ),
+    let cases = [
+        Ending {
+            story: "nothing to do",
+            script: "echo 'looks fine'\n",
+            sha: None,
+            open_pr: false,
+            conclusion: Conclusion::Neutral,
+        },
+        Ending {
+            story: "the agent fails",
+            script: "echo 'it broke' >&2\nexit 1\n",
+            sha: None,
+            open_pr: false,
+            conclusion: Conclusion::Failure,
+        },
+        Ending {
+            story: "the entrypoint fails",
+            script: "echo 'never runs'\n",
+            sha: Some(&unknown_commit),
+            open_pr: false,
+            conclusion: Conclusion::Failure,
+        },
+        Ending {
+            story: "a pull request opened",
+            script: EDIT_AND_REPORT,
+            sha: None,
+            open_pr: true,
+            conclusion: Conclusion::Success,
+        },
     ];
-    for (i, (story, script, args, open_pr, conclusion)) in cases.into_iter().enumerate() {
+    for (i, ending) in cases.into_iter().enumerate() {
+        let Ending {
+            story,
+            script,
+            sha,
+            open_pr,
+            conclusion,
+        } = ending;
         let github = Github::start();
         let token = github.run_token();
         let remote = Remote::named(REPO, &[("greeting.txt", "hello\n")]);
         let mut run = github.run_with_token(&remote, &format!("task-3{i}"), script, &token);
-        for (flag, value) in args {
-            run = run.arg(flag, value);
+        if let Some(sha) = sha {
+            run = run.arg("--sha", sha);
         }
         if open_pr {
             run = run.flag("--open-pr");
@@ -1220,7 +1235,12 @@ fn the_run_s_token_is_revoked_as_the_entrypoint_exits_on_every_path() {
         let outcome = run.go();
 
         assert!(outcome.success, "{story}: {}", outcome.log);
-        assert_eq!(outcome.result().conclusion, conclusion, "{story}: {}", outcome.log);
+        assert_eq!(
+            outcome.result().conclusion,
+            conclusion,
+            "{story}: {}",
+            outcome.log
+        );
         assert_eq!(github.pulls().len(), usize::from(open_pr), "{story}");
         let tokens = github.fake.scoped_tokens();
         assert_eq!(tokens.len(), 1, "{story}");
@@ -1239,7 +1259,10 @@ fn the_run_s_token_is_revoked_as_the_entrypoint_exits_on_every_path() {
             ("the log", outcome.log.as_str()),
             ("the termination message", outcome.message.as_str()),
         ] {
-            assert!(!text.contains(&token), "{story}: the token is in {what}:\n{text}");
+            assert!(
+                !text.contains(&token),
+                "{story}: the token is in {what}:\n{text}"
+            );
         }
         github.assert_clean();
     }

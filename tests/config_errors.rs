@@ -1314,7 +1314,11 @@ fn validate_warns_when_an_agent_that_runs_fork_code_gets_a_write_token() {
         fork_pull_requests: never";
     let loaded = configs::load(FORK_CODE_WITH_A_WRITE_TOKEN);
     let warnings: Vec<String> = loaded.warnings.iter().map(ToString::to_string).collect();
-    assert_eq!(warnings, [warning], "only `review`: `docs` runs no fork code");
+    assert_eq!(
+        warnings,
+        [warning],
+        "only `review`: `docs` runs no fork code"
+    );
     assert_eq!(
         text_at(FORK_CODE_WITH_A_WRITE_TOKEN, 8, 19),
         Some("{ contents: read, pull_requests: write }")
@@ -1333,7 +1337,12 @@ fn validate_warns_when_an_agent_that_runs_fork_code_gets_a_write_token() {
         include_bytes!("../templates/agent-pod.yaml"),
     );
     let run = configs::validate(&dir.path("services.yaml"));
-    assert_eq!(run.code, Some(0), "a warning, not an error:\n{}", run.stderr);
+    assert_eq!(
+        run.code,
+        Some(0),
+        "a warning, not an error:\n{}",
+        run.stderr
+    );
     let lines = run.stderr_lines();
     assert_eq!(lines.len(), 2, "{}", run.stderr);
     assert_eq!(

@@ -889,18 +889,9 @@ async fn apply(
         .and_then(|a| a.github_token.permissions())
         .map(TokenPermissions::of);
     let token_secret = match (&ctx.tokens, permissions) {
-        (Some(tokens), Some(permissions)) => Some(
-            token_secret(
-                ctx,
-                tokens.as_ref(),
-                &permissions,
-                run,
-                ns,
-                attempt,
-                &owner,
-            )
-            .await?,
-        ),
+        (Some(tokens), Some(permissions)) => {
+            Some(token_secret(ctx, tokens.as_ref(), &permissions, run, ns, attempt, &owner).await?)
+        }
         _ => None,
     };
     let rendered = match live.engine().render_run_with_token(

@@ -302,8 +302,7 @@ fn fork_code_with_write_tokens(config: &Config, tree: &Node) -> Vec<Diagnostic> 
         }
         let t = &agent.triggers;
         let on_pull_requests = t.pull_request.is_some()
-            || t
-                .comment
+            || t.comment
                 .as_ref()
                 .is_some_and(|c| c.targets.contains(&CommentTarget::PullRequest));
         if !on_pull_requests {
