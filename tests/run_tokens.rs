@@ -169,7 +169,8 @@ async fn an_agent_with_github_token_none_gets_no_token_no_secret_and_no_token_vo
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_that_succeeds_ends_with_its_token_revoked() {
     timed(async {
-        let (cluster, github) = reporting_cluster().await;
+        let (mut cluster, github) = reporting_cluster_on(Path::new(EXAMPLE_CONFIG)).await;
+        let controller = cluster.start_controller_with(cluster.controller_options());
         cluster.fake.run_kubelet(|_| PodScript::succeeds(RESULT));
         let name = cluster
             .deliver_one(&fixture("pull_request/opened.json"), "d-ok")
@@ -177,6 +178,11 @@ async fn a_run_that_succeeds_ends_with_its_token_revoked() {
         cluster.wait_phase(&name, Phase::Succeeded).await;
         wait_all_revoked(&github).await;
         assert_eq!(github.scoped_tokens().len(), 1);
+        assert_eq!(
+            controller.holding_tokens(),
+            0,
+            "the controller keeps no token of a run that ended"
+        );
         assert_eq!(github.violations(), Vec::<String>::new());
     })
     .await;

@@ -114,7 +114,8 @@ pub fn repository_name(repository: &str) -> Option<RepoFullName> {
 }
 
 /// Opens pull requests with the GitHub client, authenticated by the run's token (the
-/// file of --token-file) at `GITHUB_API_URL` (the public API when unset).
+/// file of --token-file) at `GITHUB_API_URL` (the public API when unset), and revokes that
+/// token as the entrypoint exits.
 #[derive(Debug)]
 pub struct GithubPullRequests {
     token_file: Option<PathBuf>,
