@@ -190,7 +190,8 @@ pub fn run(cli: Cli) -> ExitCode {
             limits,
         }),
         Cmd::Agent(args) => {
-            crate::agent::main(&args, &crate::agent::GithubPullRequests::for_args(&args))
+            let github = crate::agent::GithubPullRequests::for_args(&args);
+            crate::agent::main(&args, &github, &github)
         }
         Cmd::Replay {
             url,
@@ -287,6 +288,9 @@ fn load(path: &Path) -> Result<LoadedConfig, ExitCode> {
 fn validate(path: &Path) -> ExitCode {
     match load(path) {
         Ok(loaded) => {
+            for warning in &loaded.warnings {
+                eprintln!("{warning}");
+            }
             // What the templates would make: every agent rendered with a sample event.
             let problems = match Engine::new(&loaded) {
                 Ok(engine) => engine.pod_security_problems(),

@@ -197,7 +197,9 @@ impl Run {
         Run {
             dir,
             args,
-            env: Vec::new(),
+            // Nothing here talks to the real GitHub: a run's token would be revoked there.
+            // Nothing listens on this port: the revoke fails at once.
+            env: vec![("GITHUB_API_URL".into(), "http://127.0.0.1:9".into())],
         }
     }
 
@@ -637,8 +639,13 @@ impl Github {
 
     /// A run on `octo/demo` that may open a pull request, with the token the fake takes.
     fn run(&self, remote: &Remote, run_name: &str, script: &str) -> Run {
+        self.run_with_token(remote, run_name, script, PAT)
+    }
+
+    /// The same with `token` in the token file.
+    fn run_with_token(&self, remote: &Remote, run_name: &str, script: &str, token: &str) -> Run {
         let run = Run::new(remote, run_name, script);
-        std::fs::write(run.path("token"), format!("{PAT}\n")).unwrap();
+        std::fs::write(run.path("token"), format!("{token}\n")).unwrap();
         let token_file = run.path("token");
         run.arg("--repository", REPO)
             .arg("--git-base-url", &remote.base_url())
@@ -648,6 +655,29 @@ impl Github {
 
     fn pulls(&self) -> Vec<Value> {
         self.fake.pulls(REPO)
+    }
+
+    /// A run's token for `octo/demo`, minted by the App as the controller mints it.
+    fn run_token(&self) -> String {
+        use agentpods::github::client::TokenPermissions;
+        self.fake.install(REPO, 77);
+        let permissions = TokenPermissions(
+            [("contents", "write"), ("pull_requests", "write")]
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
+        );
+        // The client's HTTP stack is built inside the runtime it runs on.
+        let token = self
+            ._runtime
+            .block_on(async {
+                let client = self.fake.app_client(manual_clock());
+                client
+                    .scoped_token(&REPO.parse().unwrap(), &permissions)
+                    .await
+            })
+            .expect("a run token");
+        token.token.expose().to_owned()
     }
 
     fn assert_clean(&self) {
@@ -1136,4 +1166,131 @@ fn a_secret_too_short_to_redact_is_named_in_the_log() {
         "{}",
         outcome.log
     );
+}
+
+/// The run's token is revoked as the entrypoint exits, whatever became of the run: the
+/// agent found nothing to do, the agent failed, the entrypoint itself failed (a commit the
+/// remote does not have), or it pushed and opened a pull request with it. From then on
+/// GitHub refuses it, so nothing the agent left behind can use it. Before the fix no case
+/// revoked anything.
+#[test]
+fn the_run_s_token_is_revoked_as_the_entrypoint_exits_on_every_path() {
+    /// One way a run ends: the agent's script, the options, what it comes to.
+    struct Ending<'a> {
+        story: &'a str,
+        script: &'a str,
+        sha: Option<&'a str>,
+        open_pr: bool,
+        conclusion: Conclusion,
+    }
+    let unknown_commit = "d".repeat(40);
+    let cases = [
+        Ending {
+            story: "nothing to do",
+            script: "echo 'looks fine'\n",
+            sha: None,
+            open_pr: false,
+            conclusion: Conclusion::Neutral,
+        },
+        Ending {
+            story: "the agent fails",
+            script: "echo 'it broke' >&2\nexit 1\n",
+            sha: None,
+            open_pr: false,
+            conclusion: Conclusion::Failure,
+        },
+        Ending {
+            story: "the entrypoint fails",
+            script: "echo 'never runs'\n",
+            sha: Some(&unknown_commit),
+            open_pr: false,
+            conclusion: Conclusion::Failure,
+        },
+        Ending {
+            story: "a pull request opened",
+            script: EDIT_AND_REPORT,
+            sha: None,
+            open_pr: true,
+            conclusion: Conclusion::Success,
+        },
+    ];
+    for (i, ending) in cases.into_iter().enumerate() {
+        let Ending {
+            story,
+            script,
+            sha,
+            open_pr,
+            conclusion,
+        } = ending;
+        let github = Github::start();
+        let token = github.run_token();
+        let remote = Remote::named(REPO, &[("greeting.txt", "hello\n")]);
+        let mut run = github.run_with_token(&remote, &format!("task-3{i}"), script, &token);
+        if let Some(sha) = sha {
+            run = run.arg("--sha", sha);
+        }
+        if open_pr {
+            run = run.flag("--open-pr");
+        }
+        let outcome = run.go();
+
+        assert!(outcome.success, "{story}: {}", outcome.log);
+        assert_eq!(
+            outcome.result().conclusion,
+            conclusion,
+            "{story}: {}",
+            outcome.log
+        );
+        assert_eq!(github.pulls().len(), usize::from(open_pr), "{story}");
+        let tokens = github.fake.scoped_tokens();
+        assert_eq!(tokens.len(), 1, "{story}");
+        assert!(
+            tokens[0].1.revoked,
+            "{story}: the token is good after the run: {:#?}\n{}",
+            github.fake.requests(),
+            outcome.log
+        );
+        assert!(
+            outcome.log.contains("revoked the run's GitHub token"),
+            "{story}: {}",
+            outcome.log
+        );
+        for (what, text) in [
+            ("the log", outcome.log.as_str()),
+            ("the termination message", outcome.message.as_str()),
+        ] {
+            assert!(
+                !text.contains(&token),
+                "{story}: the token is in {what}:\n{text}"
+            );
+        }
+        github.assert_clean();
+    }
+}
+
+/// A token GitHub cannot be asked to revoke (nothing answers) ends the run as it would
+/// have ended, saying so in the log, without the token; a token that is not an
+/// installation token (someone's own) is never sent to be revoked.
+#[test]
+fn a_revoke_that_fails_changes_nothing_and_only_installation_tokens_are_revoked() {
+    let remote = Remote::with_main(&[("greeting.txt", "hello\n")]);
+    const TOKEN: &str = "ghs_RevokeGoesNowhere0123456789";
+    let run = Run::new(&remote, "task-40", "echo 'looks fine'\n");
+    std::fs::write(run.path("token"), format!("{TOKEN}\n")).unwrap();
+    let token_file = run.path("token");
+    let outcome = run.arg("--token-file", &token_file).go();
+    assert!(outcome.success, "{}", outcome.log);
+    assert_eq!(outcome.result().conclusion, Conclusion::Neutral);
+    assert!(
+        outcome.log.contains("cannot revoke the run's GitHub token"),
+        "{}",
+        outcome.log
+    );
+    assert!(!outcome.log.contains(TOKEN), "{}", outcome.log);
+
+    let github = Github::start();
+    let outcome = github.run(&remote, "task-41", "echo 'looks fine'\n").go();
+    assert!(outcome.success, "{}", outcome.log);
+    assert!(!outcome.log.contains("revoke"), "{}", outcome.log);
+    assert_eq!(github.fake.count("DELETE", "/installation/token"), 0);
 }

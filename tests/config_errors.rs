@@ -969,11 +969,31 @@ fn validate_accepts_the_example_config() {
     let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("services.yaml");
     let run = configs::validate(&example);
     assert_eq!(run.code, Some(0), "stderr:\n{}", run.stderr);
-    let summary = run.stderr.trim_end();
+    // The one warning: the task agent pushes and opens pull requests (a write token), and
+    // a maintainer's `/agent run` on a fork's pull request runs it on the fork's code.
+    let text = std::fs::read_to_string(&example).unwrap();
+    let (line, col) = text
+        .lines()
+        .enumerate()
+        .find_map(|(i, l)| {
+            let col = l.find("github_token: ")?;
+            Some((i + 1, col + "github_token: ".len() + 1))
+        })
+        .expect("the task agent declares its token");
+    let lines = run.stderr_lines();
+    assert_eq!(lines.len(), 2, "{}", run.stderr);
+    assert!(
+        lines[0].starts_with(&format!(
+            "{}:{line}:{col}: warning: agent `task` may run code from fork pull requests",
+            example.display()
+        )),
+        "{}",
+        run.stderr
+    );
+    let summary = lines[1];
     assert!(
         summary.starts_with(&format!("{}: ok (4 agents, ", example.display()))
-            && summary.ends_with(" templates)")
-            && !summary.contains('\n'),
+            && summary.ends_with(" templates)"),
         "one line saying the config is fine, got:\n{summary}"
     );
 }
@@ -1147,4 +1167,191 @@ agents:
             ],
         },
     ]);
+}
+
+#[test]
+fn github_token_permissions_are_checked_by_name_and_level() {
+    check(&[
+        Case {
+            what: "a misspelt GitHub permission",
+            yaml: "\
+project: demo
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: task
+    github_token: { contnets: write }
+    triggers:
+      comment:
+        verbs: [run]
+",
+            expect: &[(
+                "contnets",
+                "services.yaml:8:21: agents[0].github_token: unknown key `contnets`, did you mean `contents`?",
+            )],
+        },
+        Case {
+            what: "a level GitHub does not grant for that permission",
+            yaml: "\
+project: demo
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: task
+    github_token: { workflows: read, contents: wirte }
+    triggers:
+      comment:
+        verbs: [run]
+",
+            expect: &[
+                (
+                    "read",
+                    "services.yaml:8:32: agents[0].github_token.workflows: unknown value `read` (expected one of: write)",
+                ),
+                (
+                    "wirte",
+                    "services.yaml:8:48: agents[0].github_token.contents: unknown value `wirte`, did you mean `write`?",
+                ),
+            ],
+        },
+        Case {
+            what: "a word other than none",
+            yaml: "\
+project: demo
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: task
+    github_token: nome
+    triggers:
+      comment:
+        verbs: [run]
+",
+            expect: &[(
+                "nome",
+                "services.yaml:8:19: agents[0].github_token: unknown value `nome`, did you mean `none`?",
+            )],
+        },
+    ]);
+}
+
+/// The names services.yaml takes are those GitHub's REST description gives for the
+/// permissions of an installation access token (and the levels of each that are `read` or
+/// `write`): a name GitHub adds or drops shows here when the description is updated.
+#[test]
+fn the_github_permissions_are_those_of_github_s_rest_description() {
+    use agentpods::config::token::TOKEN_PERMISSIONS;
+    let doc: serde_json::Value =
+        serde_json::from_str(include_str!("support/fake_github/openapi/operations.json"))
+            .expect("the vendored description");
+    let described = doc["operations"]["POST /app/installations/{installation_id}/access_tokens"]
+        ["body"]["properties"]["permissions"]["properties"]
+        .as_object()
+        .expect("the permissions of the access token request");
+    let mut theirs: Vec<(String, Vec<String>)> = described
+        .iter()
+        .map(|(name, schema)| {
+            let levels = schema["enum"]
+                .as_array()
+                .expect("levels")
+                .iter()
+                .filter_map(|l| l.as_str())
+                .filter(|l| ["read", "write"].contains(l))
+                .map(String::from)
+                .collect();
+            (name.clone(), levels)
+        })
+        .collect();
+    let mut ours: Vec<(String, Vec<String>)> = TOKEN_PERMISSIONS
+        .iter()
+        .map(|(name, levels)| {
+            (
+                name.to_string(),
+                levels.iter().map(|l| l.as_str().to_string()).collect(),
+            )
+        })
+        .collect();
+    theirs.sort();
+    ours.sort();
+    assert_eq!(ours, theirs);
+}
+
+const FORK_CODE_WITH_A_WRITE_TOKEN: &str = "\
+project: demo
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: review
+    github_token: { contents: read, pull_requests: write }
+    triggers:
+      pull_request: {}
+  - name: docs
+    github_token: { contents: write }
+    triggers:
+      issues: {}
+  - name: reader
+    triggers:
+      comment:
+        verbs: [explain]
+";
+
+/// An agent that may run a fork's code (a pull_request trigger, or a comment trigger on
+/// pull requests, with fork_pull_requests other than never) and gets a token that can
+/// write is allowed, with a warning that names it and where its token is declared.
+#[test]
+fn validate_warns_when_an_agent_that_runs_fork_code_gets_a_write_token() {
+    let warning = "services.yaml:8:19: warning: agent `review` may run code from fork pull \
+        requests (fork_pull_requests: approve) and its token can write (pull_requests: write): \
+        code from a fork could use it; give this agent read permissions, or set \
+        fork_pull_requests: never";
+    let loaded = configs::load(FORK_CODE_WITH_A_WRITE_TOKEN);
+    let warnings: Vec<String> = loaded.warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        warnings,
+        [warning],
+        "only `review`: `docs` runs no fork code"
+    );
+    assert_eq!(
+        text_at(FORK_CODE_WITH_A_WRITE_TOKEN, 8, 19),
+        Some("{ contents: read, pull_requests: write }")
+    );
+
+    let never = FORK_CODE_WITH_A_WRITE_TOKEN.replace(
+        "project: demo\n",
+        "project: demo\ngithub:\n  authorization:\n    fork_pull_requests: never\n",
+    );
+    assert!(configs::load(&never).warnings.is_empty());
+
+    let dir = ConfigDir::new(FORK_CODE_WITH_A_WRITE_TOKEN.as_bytes());
+    // The shipped pod template, which meets Pod Security `restricted`.
+    dir.write(
+        "templates/agent-pod.yaml",
+        include_bytes!("../templates/agent-pod.yaml"),
+    );
+    let run = configs::validate(&dir.path("services.yaml"));
+    assert_eq!(
+        run.code,
+        Some(0),
+        "a warning, not an error:\n{}",
+        run.stderr
+    );
+    let lines = run.stderr_lines();
+    assert_eq!(lines.len(), 2, "{}", run.stderr);
+    assert_eq!(
+        lines[0],
+        format!(
+            "{}:8:19: {}",
+            dir.path("services.yaml").display(),
+            warning.strip_prefix("services.yaml:8:19: ").unwrap()
+        )
+    );
+    assert!(lines[1].contains(": ok (3 agents"), "{}", run.stderr);
 }

@@ -53,6 +53,16 @@ fn token_client(fake: &FakeGithub, clock: &Arc<ManualClock>) -> GithubClient {
     GithubClient::new(config, clock.clone()).expect("a token client")
 }
 
+/// What the `task` agent of the examples declares, and issues too.
+fn write_permissions() -> TokenPermissions {
+    TokenPermissions(
+        ["contents", "pull_requests", "issues"]
+            .into_iter()
+            .map(|p| (p.to_owned(), "write".to_owned()))
+            .collect(),
+    )
+}
+
 async fn fake(clock: &Arc<ManualClock>) -> FakeGithub {
     let fake = FakeGithub::start(clock.clone()).await;
     fake.install(REPO, 77);
@@ -244,7 +254,7 @@ async fn a_reinstalled_app_is_looked_up_again_under_its_new_installation_id() {
         // request to the old id first.
         let n = fake.requests().len();
         let token = client
-            .scoped_token(&other, &TokenPermissions::agent_default())
+            .scoped_token(&other, &write_permissions())
             .await
             .expect("a run token from the new installation");
         assert_eq!(token.repositories, vec!["octo/other".to_owned()]);
@@ -261,7 +271,7 @@ async fn a_reinstalled_app_is_looked_up_again_under_its_new_installation_id() {
         fake.reinstall(78, 79);
         let n = fake.requests().len();
         let token = client
-            .scoped_token(&repo(), &TokenPermissions::agent_default())
+            .scoped_token(&repo(), &write_permissions())
             .await
             .expect("a run token from the new installation");
         let grant = fake
@@ -282,7 +292,7 @@ async fn a_reinstalled_app_is_looked_up_again_under_its_new_installation_id() {
         fake.uninstall(79);
         let n = fake.requests().len();
         let err = client
-            .scoped_token(&repo(), &TokenPermissions::agent_default())
+            .scoped_token(&repo(), &write_permissions())
             .await
             .unwrap_err();
         assert!(matches!(err, GithubError::NotFound { .. }), "{err}");
@@ -323,7 +333,7 @@ async fn a_run_token_covers_one_repository_and_only_the_permissions_asked_for() 
         let fake = fake(&clock).await;
         let client = app_client(&fake, &clock);
         let token = client
-            .scoped_token(&repo(), &TokenPermissions::agent_default())
+            .scoped_token(&repo(), &write_permissions())
             .await
             .expect("a run token");
         assert_eq!(token.repositories, vec![REPO.to_owned()]);
@@ -1027,4 +1037,55 @@ fn credentials_come_from_the_environment_and_errors_never_show_them() {
             .to_string();
         assert!(err.contains(says), "{err}");
     }
+}
+
+/// `DELETE /installation/token` with the run's own token: GitHub answers 204 and refuses
+/// the token from then on; revoking it again is no error (the token is as good as gone).
+#[tokio::test]
+async fn a_revoked_run_token_is_refused_from_then_on() {
+    within(30, async {
+        let clock = manual_clock();
+        let fake = fake(&clock).await;
+        let client = app_client(&fake, &clock);
+        let token = client
+            .scoped_token(&repo(), &write_permissions())
+            .await
+            .expect("a run token");
+        let as_run = |token: &Secret| {
+            let mut config = ClientConfig::new(Credentials::Token(token.clone()));
+            config.base_url = fake.url();
+            config.retry = policy();
+            GithubClient::new(config, clock.clone()).expect("a client with the run's token")
+        };
+        fake.add_pull(REPO, 1, &"a".repeat(40), REPO);
+        let run = as_run(&token.token);
+        run.pull_request(&repo(), 1)
+            .await
+            .expect("the token is good before it is revoked");
+
+        client.revoke_token(&token.token).await.expect("revoked");
+        let refused = run.pull_request(&repo(), 1).await.unwrap_err();
+        assert!(
+            matches!(refused, GithubError::Unauthorized { .. }),
+            "{refused}"
+        );
+        client
+            .revoke_token(&token.token)
+            .await
+            .expect("a token revoked already is no error");
+        let tokens = fake.scoped_tokens();
+        assert_eq!(tokens.len(), 1);
+        assert!(tokens[0].1.revoked, "the fake records the revoke");
+        let log = fake.requests();
+        assert!(
+            log.contains(&"DELETE /installation/token -> 204".to_owned()),
+            "{log:#?}"
+        );
+        assert!(
+            log.contains(&"DELETE /installation/token -> 401".to_owned()),
+            "{log:#?}"
+        );
+        assert_clean(&fake);
+    })
+    .await;
 }

@@ -4,6 +4,10 @@
 //! task asks for one, and writes `{"conclusion", "summary"}` to the
 //! termination message, where the controller reads it.
 //!
+//! As it exits, whatever the result, it revokes the run's token (an installation token,
+//! `ghs_…`) with GitHub, best effort and briefly: nothing the agent left behind can use it
+//! after the run.
+//!
 //! It exits 0 whenever the result was written, whatever the result; non-zero only when it
 //! could not write it. The token is read from a file and reaches git through its
 //! environment alone; it never appears in argv, on disk, in the agent's environment, in
@@ -185,6 +189,15 @@ pub trait PullRequestOpener {
 #[error("{0}")]
 pub struct OpenPullRequestError(pub String);
 
+/// What the entrypoint asks of GitHub as it exits: to revoke the run's own token.
+pub trait TokenRevoker {
+    /// Revokes `token`, within a few seconds; the error never holds the token.
+    fn revoke(&self, token: &str) -> Result<(), String>;
+}
+
+/// Installation tokens start so; any other token is someone's own, not the run's to revoke.
+const INSTALLATION_TOKEN_PREFIX: &str = "ghs_";
+
 /// The opener of a build without a GitHub client.
 #[derive(Debug, Default)]
 pub struct NoPullRequests;
@@ -197,8 +210,13 @@ impl PullRequestOpener for NoPullRequests {
     }
 }
 
-/// Runs `agentpods agent` and writes the result; the exit code says only whether it could.
-pub fn main(args: &AgentArgs, opener: &dyn PullRequestOpener) -> ExitCode {
+/// Runs `agentpods agent`, revokes the run's token and writes the result; the exit code
+/// says only whether it could write it.
+pub fn main(
+    args: &AgentArgs,
+    opener: &dyn PullRequestOpener,
+    revoker: &dyn TokenRevoker,
+) -> ExitCode {
     // The agent runs as the same user: without this it could write to this process's own
     // stdout (the pod log) through /proc/1/fd/1, past the redaction.
     #[cfg(target_os = "linux")]
@@ -208,6 +226,7 @@ pub fn main(args: &AgentArgs, opener: &dyn PullRequestOpener) -> ExitCode {
         eprintln!("agentpods agent: cannot make this process undumpable: {e}");
     }
     let result = execute(args, opener);
+    revoke_own_token(args.token_file.as_deref(), revoker);
     let json = result.termination_message();
     eprintln!("agentpods agent: {}: {json}", result.conclusion);
     match write_result(&args.termination_log, &json) {
@@ -219,6 +238,25 @@ pub fn main(args: &AgentArgs, opener: &dyn PullRequestOpener) -> ExitCode {
             );
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Revokes the run's installation token, whatever became of the run. Best effort: a token
+/// that cannot be revoked now expires within the hour.
+fn revoke_own_token(path: Option<&Path>, revoker: &dyn TokenRevoker) {
+    let Ok(Some((token, _))) = read_token(path) else {
+        return;
+    };
+    if !token.starts_with(INSTALLATION_TOKEN_PREFIX) {
+        return;
+    }
+    let redactor = Redactor::new([token.clone()]);
+    match revoker.revoke(&token) {
+        Ok(()) => say(&redactor, "revoked the run's GitHub token"),
+        Err(e) => say(
+            &redactor,
+            &format!("cannot revoke the run's GitHub token (it expires within the hour): {e}"),
+        ),
     }
 }
 

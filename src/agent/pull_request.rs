@@ -4,9 +4,12 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::clock::SystemClock;
-use crate::github::client::{ClientConfig, Credentials, GithubClient, PullRequestCreated, Secret};
+use crate::github::client::{
+    ClientConfig, Credentials, GithubClient, PullRequestCreated, RetryPolicy, Secret,
+};
 use crate::github::event::RepoFullName;
 use crate::github::report::neutralise;
 
@@ -111,7 +114,8 @@ pub fn repository_name(repository: &str) -> Option<RepoFullName> {
 }
 
 /// Opens pull requests with the GitHub client, authenticated by the run's token (the
-/// file of --token-file) at `GITHUB_API_URL` (the public API when unset).
+/// file of --token-file) at `GITHUB_API_URL` (the public API when unset), and revokes that
+/// token as the entrypoint exits.
 #[derive(Debug)]
 pub struct GithubPullRequests {
     token_file: Option<PathBuf>,
@@ -167,6 +171,34 @@ impl PullRequestOpener for GithubPullRequests {
                     .await
             })
             .map_err(|e| fail(e.to_string()))
+    }
+}
+
+/// How long the entrypoint gives GitHub to revoke the run's token, all in all.
+const REVOKE_WITHIN: Duration = Duration::from_secs(10);
+
+impl super::TokenRevoker for GithubPullRequests {
+    fn revoke(&self, token: &str) -> Result<(), String> {
+        let mut config = ClientConfig::new(Credentials::Token(Secret::new(token)));
+        config.retry = RetryPolicy {
+            max_attempts: 1,
+            connect_timeout: Duration::from_secs(5),
+            read_timeout: Duration::from_secs(5),
+            ..RetryPolicy::default()
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| format!("cannot start the HTTP runtime: {e}"))?;
+        runtime.block_on(async {
+            let client =
+                GithubClient::new(config, Arc::new(SystemClock)).map_err(|e| e.to_string())?;
+            let secret = Secret::new(token);
+            match tokio::time::timeout(REVOKE_WITHIN, client.revoke_token(&secret)).await {
+                Ok(answer) => answer.map_err(|e| e.to_string()),
+                Err(_) => Err(format!("GitHub did not answer within {REVOKE_WITHIN:?}")),
+            }
+        })
     }
 }
 

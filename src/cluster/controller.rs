@@ -32,6 +32,7 @@ use super::report::{RunReports, TokenMinter, pending_report};
 use super::runs::request_cancel;
 use super::workload::{Workload, observe};
 use crate::clock::Clock;
+use crate::github::client::{Secret as Token, TokenPermissions};
 use crate::github::event::Event as GithubEvent;
 use crate::github::report::Stage;
 use crate::render::K8sObject;
@@ -132,6 +133,11 @@ pub struct Context {
     reports: Option<Arc<dyn RunReports>>,
     /// Mints each run's repository token (GitHub App auth only).
     tokens: Option<Arc<dyn TokenMinter>>,
+    /// The tokens this replica minted for each run and has not revoked yet: revoked when
+    /// the run ends, its pod is deleted, or its launch turns out not to need them. Only
+    /// here, never stored, logged or put in a status: after a restart they are gone, and
+    /// GitHub's one-hour expiry ends them.
+    held: Mutex<HashMap<RunKey, Vec<Token>>>,
     /// Reconciles started, for benchmarks and metrics.
     reconciles: AtomicU64,
 }
@@ -172,6 +178,7 @@ impl Context {
             acted_on: Mutex::new(HashMap::new()),
             reports: None,
             tokens: None,
+            held: Mutex::new(HashMap::new()),
             reconciles: AtomicU64::new(0),
         }
     }
@@ -220,6 +227,55 @@ impl Context {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .retain(|name, _| !gone(name));
+    }
+
+    /// Keeps a token just minted for `run` until the run has no more use for it.
+    fn hold(&self, run: &RunKey, token: Token) {
+        self.held
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(run.clone())
+            .or_default()
+            .push(token);
+    }
+
+    /// Revokes every token held for `run`, in the background: a GitHub that is slow or
+    /// down must not hold up the reconcile, and a revoke that fails is ended by the
+    /// token's expiry.
+    fn revoke_held(&self, run: &RunKey) {
+        let tokens = self
+            .held
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(run)
+            .unwrap_or_default();
+        self.revoke(&run.1, tokens);
+    }
+
+    fn revoke(&self, run: &str, tokens: Vec<Token>) {
+        let Some(minter) = self.tokens.clone() else {
+            return;
+        };
+        if tokens.is_empty() {
+            return;
+        }
+        let run = run.to_string();
+        tokio::spawn(async move {
+            for token in tokens {
+                match minter.revoke(&token).await {
+                    Ok(()) => tracing::debug!(run = %run, "revoked a token of the run"),
+                    Err(e) => tracing::warn!(
+                        run = %run,
+                        "cannot revoke a token of the run (it expires within the hour): {e}"
+                    ),
+                }
+            }
+        });
+    }
+
+    /// How many runs this replica holds unrevoked tokens for.
+    pub fn holding_tokens(&self) -> usize {
+        self.held.lock().unwrap_or_else(|e| e.into_inner()).len()
     }
 
     /// How many runs this replica keeps something about (failures, versions it wrote).
@@ -278,6 +334,7 @@ pub async fn run(
             if let Ok(watcher::Event::Delete(run)) = event {
                 let gone = RunKey::of(run);
                 forgetting.forget(|key| *key == gone);
+                forgetting.revoke_held(&gone);
             }
         })
         .applied_objects();
@@ -614,7 +671,11 @@ async fn execute(
                     request_cancel(&runs, &other, &reason).await?;
                 }
             }
-            Action::DeleteWorkload => delete_workload(ctx, ns, &name).await?,
+            Action::DeleteWorkload => {
+                delete_workload(ctx, ns, &name).await?;
+                // Its pod is gone (cancelled, timed out, lost): so is the use of its token.
+                ctx.revoke_held(&RunKey::of(run));
+            }
             Action::Apply => {
                 let status = status.get_or_insert_with(|| run.status.clone().unwrap_or_default());
                 match apply(ctx, run, ns, status.attempts).await? {
@@ -665,8 +726,13 @@ async fn execute(
     let mut written = None;
     if let Some(mut status) = status.take() {
         status.observed_generation = run.metadata.generation;
+        let finished = status.phase.is_some_and(Phase::is_finished);
         written = Some(write_status(&runs, run, status).await?);
         ctx.acted_on(run, run.resource_version());
+        if finished {
+            // The run has ended, however it ended: no token of it is needed any more.
+            ctx.revoke_held(&RunKey::of(run));
+        }
     }
     let reference = run.object_ref(&());
     for event in events {
@@ -813,9 +879,20 @@ async fn apply(
     let source = &whole.spec.source;
     let owner = owner_reference(run);
     let params = PatchParams::apply(FIELD_MANAGER).force();
-    let token_secret = match &ctx.tokens {
-        Some(tokens) => Some(token_secret(ctx, tokens.as_ref(), run, ns, attempt, &owner).await?),
-        None => None,
+    // The permissions the run's agent declares, in the config in force (`None`: no token).
+    let permissions = live
+        .engine()
+        .config()
+        .agents
+        .iter()
+        .find(|a| a.name.as_str() == run.spec.agent)
+        .and_then(|a| a.github_token.permissions())
+        .map(TokenPermissions::of);
+    let token_secret = match (&ctx.tokens, permissions) {
+        (Some(tokens), Some(permissions)) => {
+            Some(token_secret(ctx, tokens.as_ref(), &permissions, run, ns, attempt, &owner).await?)
+        }
+        _ => None,
     };
     let rendered = match live.engine().render_run_with_token(
         &source.event,
@@ -902,11 +979,13 @@ where
 /// namespaces and nothing more (a patch, even an empty one, answers with the whole Secret,
 /// so it would read any Secret it can name, the model's API key among them). A Secret of
 /// this name already there (409) was created by an earlier try of this same launch, which
-/// failed before recording it: the pod uses that one, and the token just minted is dropped.
-/// They all go with the run (ownerReference), by the garbage collector.
+/// failed before recording it: the pod uses that one, and the token just minted is revoked
+/// at once. They all go with the run (ownerReference), by the garbage collector; the
+/// tokens are revoked when the run ends ([`Context::revoke_held`]).
 async fn token_secret(
     ctx: &Context,
     tokens: &dyn TokenMinter,
+    permissions: &TokenPermissions,
     run: &AgentRun,
     ns: &str,
     attempt: u32,
@@ -914,9 +993,12 @@ async fn token_secret(
 ) -> Result<String, ControllerError> {
     let name = token_secret_name(&run.name_any(), attempt);
     let token = tokens
-        .mint(&run.spec.repository)
+        .mint(&run.spec.repository, permissions)
         .await
         .map_err(ControllerError::Token)?;
+    // Held before the Secret is made: whatever happens next, it is revoked with the run.
+    let key = RunKey::of(run);
+    ctx.hold(&key, token.clone());
     let secret = Secret {
         metadata: kube::api::ObjectMeta {
             name: Some(name.clone()),
@@ -934,7 +1016,22 @@ async fn token_secret(
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
     match secrets.create(&PostParams::default(), &secret).await {
         Ok(_) => Ok(name),
-        Err(kube::Error::Api(e)) if e.code == 409 => Ok(name),
+        Err(kube::Error::Api(e)) if e.code == 409 => {
+            // The pod gets the token in the Secret already there: this one is of no use.
+            let unused = {
+                let mut held = ctx.held.lock().unwrap_or_else(|e| e.into_inner());
+                let mine = held.get_mut(&key).and_then(|tokens| {
+                    let i = tokens.iter().position(|t| *t == token)?;
+                    Some(tokens.remove(i))
+                });
+                if held.get(&key).is_some_and(Vec::is_empty) {
+                    held.remove(&key);
+                }
+                mine
+            };
+            ctx.revoke(&key.1, unused.into_iter().collect());
+            Ok(name)
+        }
         Err(e) => Err(e.into()),
     }
 }

@@ -8,7 +8,7 @@ use std::time::SystemTime;
 
 use super::controller::ConfigSource;
 use super::crd::{AgentRun, Phase, ReportRefs};
-use crate::github::client::GithubClient;
+use crate::github::client::{GithubClient, Secret, TokenPermissions};
 use crate::github::report::{Reporter, RunInfo, Stage};
 
 pub type ReportFuture<'a> = Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
@@ -132,29 +132,44 @@ impl RunReports for GithubReports {
 pub type TokenFuture<'a> =
     Pin<Box<dyn Future<Output = Result<crate::github::client::Secret, String>> + Send + 'a>>;
 
-/// Mints the short-lived token a run's agent gets: for its one repository, with only the
-/// permissions an agent needs. The App's key stays in the service.
+pub type RevokeFuture<'a> = Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
+
+/// Mints the short-lived token a run's agent gets: for its one repository, with the
+/// permissions its agent declares. The App's key stays in the service.
 pub trait TokenMinter: Send + Sync + 'static {
-    fn mint<'a>(&'a self, repository: &'a str) -> TokenFuture<'a>;
+    fn mint<'a>(
+        &'a self,
+        repository: &'a str,
+        permissions: &'a TokenPermissions,
+    ) -> TokenFuture<'a>;
+
+    /// Revokes a token `mint` gave, once its run has no more use for it. Errors never
+    /// name the token.
+    fn revoke<'a>(&'a self, token: &'a Secret) -> RevokeFuture<'a>;
 }
 
 /// Installation tokens scoped to one repository, from a GitHub App.
 pub struct AppTokens(pub Arc<GithubClient>);
 
 impl TokenMinter for AppTokens {
-    fn mint<'a>(&'a self, repository: &'a str) -> TokenFuture<'a> {
+    fn mint<'a>(
+        &'a self,
+        repository: &'a str,
+        permissions: &'a TokenPermissions,
+    ) -> TokenFuture<'a> {
         Box::pin(async move {
             let repo = repository
                 .parse()
                 .map_err(|e| format!("no token for {repository:?}: {e}"))?;
             self.0
-                .scoped_token(
-                    &repo,
-                    &crate::github::client::TokenPermissions::agent_default(),
-                )
+                .scoped_token(&repo, permissions)
                 .await
                 .map(|t| t.token)
                 .map_err(|e| e.to_string())
         })
+    }
+
+    fn revoke<'a>(&'a self, token: &'a Secret) -> RevokeFuture<'a> {
+        Box::pin(async move { self.0.revoke_token(token).await.map_err(|e| e.to_string()) })
     }
 }

@@ -5,6 +5,7 @@ mod check;
 pub mod formats;
 pub mod model;
 pub mod reference;
+pub mod token;
 pub mod yaml;
 
 use std::collections::BTreeMap;
@@ -13,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::LazyLock;
 
 pub use model::*;
+pub use token::{Access, GithubToken};
 use yaml::{Node, Pos};
 
 use crate::suggest::did_you_mean;
@@ -82,6 +84,9 @@ pub struct LoadedConfig {
     pub path: String,
     pub templates_dir: PathBuf,
     pub templates: TemplateSources,
+    /// What is allowed but unwise (an agent that runs fork code with a write token), each
+    /// at its key; `validate` prints them.
+    pub warnings: Vec<FileDiagnostic>,
 }
 
 /// The names of the service's own command verbs, which an agent cannot take.
@@ -269,12 +274,67 @@ pub fn parse(
     if !all.is_empty() {
         return Err(ConfigError::Invalid(sorted(all)));
     }
+    let warnings = sorted(
+        fork_code_with_write_tokens(&config, &tree)
+            .into_iter()
+            .map(at)
+            .collect(),
+    );
     Ok(LoadedConfig {
         config,
         path: file.to_string(),
         templates_dir: PathBuf::from("templates"),
         templates,
+        warnings,
     })
+}
+
+/// Agents that may run code from a fork (a pull_request trigger, or a comment trigger on
+/// pull requests, while `fork_pull_requests` is not `never`) and get a token that can write:
+/// whatever the fork's code makes the agent do, it can do with that token.
+fn fork_code_with_write_tokens(config: &Config, tree: &Node) -> Vec<Diagnostic> {
+    let mut problems = Problems {
+        tree,
+        found: Vec::new(),
+    };
+    let policy = config.github.authorization.fork_pull_requests;
+    if policy == ForkPolicy::Never {
+        return problems.found;
+    }
+    for (i, agent) in config.agents.iter().enumerate() {
+        let writes = agent.github_token.writes();
+        if writes.is_empty() {
+            continue;
+        }
+        let t = &agent.triggers;
+        let on_pull_requests = t.pull_request.is_some()
+            || t.comment
+                .as_ref()
+                .is_some_and(|c| c.targets.contains(&CommentTarget::PullRequest));
+        if !on_pull_requests {
+            continue;
+        }
+        let policy = match policy {
+            ForkPolicy::Always => "always",
+            _ => "approve",
+        };
+        problems.at(
+            &["agents", &i.to_string(), "github_token"],
+            format!(
+                "warning: agent `{}` may run code from fork pull requests \
+                 (fork_pull_requests: {policy}) and its token can write ({}): code from a \
+                 fork could use it; give this agent read permissions, or set \
+                 fork_pull_requests: never",
+                agent.name,
+                writes
+                    .iter()
+                    .map(|w| format!("{w}: write"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        );
+    }
+    problems.found
 }
 
 fn segment(s: &serde_path_to_error::Segment) -> String {

@@ -9,6 +9,7 @@ use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::{Deserialize, Serialize};
 
 use super::formats::{self, Format};
+use super::token::GithubToken;
 
 /// The root of services.yaml.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
@@ -421,6 +422,11 @@ pub struct Agent {
     /// Mount the ServiceAccount token into the pod (off unless asked).
     #[serde(default)]
     pub automount_service_account_token: bool,
+    /// The GitHub token a run gets: `none`, or a map of GitHub App permissions to `read`
+    /// or `write` (`{ contents: write, pull_requests: write }` to push and open pull
+    /// requests). `{ contents: read }` when absent.
+    #[serde(default)]
+    pub github_token: GithubToken,
     /// Runs in the same group supersede one another.
     #[serde(default)]
     pub concurrency: Option<Concurrency>,

@@ -105,10 +105,20 @@ fn collect(
             let Some(name) = ref_name(inner) else {
                 continue;
             };
+            // A value that is a word or a mapping (`none`, or permissions): its mapping.
+            let name = if defs[name].get("properties").is_some() {
+                name
+            } else {
+                match variants(&defs[name])
+                    .into_iter()
+                    .filter_map(ref_name)
+                    .find(|n| defs[*n].get("properties").is_some())
+                {
+                    Some(n) => n,
+                    None => continue,
+                }
+            };
             let def = &defs[name];
-            if def.get("properties").is_none() {
-                continue;
-            }
             match order.iter().position(|n| n == name) {
                 Some(i) => paths[i].push(at.clone()),
                 None => {
@@ -138,7 +148,13 @@ fn table(out: &mut String, schema: &Value, defs: &Map<String, Value>) {
             match property.get("default") {
                 None | Some(Value::Null) => "—".to_string(),
                 // A mapping's default is that of each of its keys, in its own table.
-                Some(Value::Object(m)) if !m.is_empty() => "its keys' defaults".to_string(),
+                Some(Value::Object(m))
+                    if !m.is_empty()
+                        && ref_name(property)
+                            .is_some_and(|n| defs[n].get("properties").is_some()) =>
+                {
+                    "its keys' defaults".to_string()
+                }
                 Some(v) => format!("`{v}`"),
             }
         };

@@ -288,13 +288,22 @@ impl Cluster {
 
 /// A controller that reports to a fake GitHub as the App, through faults on the way.
 pub async fn reporting_cluster() -> (Cluster, super::fake_github::FakeGithub) {
+    let (mut cluster, github) = reporting_cluster_on(Path::new(EXAMPLE_CONFIG)).await;
+    cluster.start_controller();
+    (cluster, github)
+}
+
+/// The same with the services.yaml at `config`, and no controller yet (start it with
+/// [`Cluster::start_controller`]): it reports to the fake GitHub and mints each run's token
+/// there as the App.
+pub async fn reporting_cluster_on(config: &Path) -> (Cluster, super::fake_github::FakeGithub) {
     use super::fake_github::{FakeGithub, manual_clock};
     use agentpods::cluster::report::GithubReports;
     let clock = manual_clock();
     let github = FakeGithub::start(clock.clone()).await;
     github.install("Codertocat/Hello-World", 77);
     let client = github.app_client(clock);
-    let mut cluster = Cluster::without_controller().await;
+    let mut cluster = Cluster::with_config(config).await;
     cluster.reports = Some(std::sync::Arc::new(GithubReports::new(
         client.clone(),
         cluster.config_source(),
@@ -302,7 +311,6 @@ pub async fn reporting_cluster() -> (Cluster, super::fake_github::FakeGithub) {
     cluster.tokens = Some(std::sync::Arc::new(agentpods::cluster::report::AppTokens(
         client,
     )));
-    cluster.start_controller();
     (cluster, github)
 }
 

@@ -253,17 +253,13 @@ pub struct ScopedToken {
 pub struct TokenPermissions(pub BTreeMap<String, String>);
 
 impl TokenPermissions {
-    /// What a coding agent needs: push a branch, open or edit a pull request, comment.
-    pub fn agent_default() -> TokenPermissions {
+    /// The permissions an agent declares (`github_token` in services.yaml).
+    pub fn of(declared: &BTreeMap<String, crate::config::Access>) -> TokenPermissions {
         TokenPermissions(
-            [
-                ("contents", "write"),
-                ("pull_requests", "write"),
-                ("issues", "write"),
-            ]
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect(),
+            declared
+                .iter()
+                .map(|(name, access)| (name.clone(), access.as_str().to_owned()))
+                .collect(),
         )
     }
 }
@@ -764,6 +760,23 @@ impl GithubClient {
             repositories: t.repositories.into_iter().map(|r| r.full_name).collect(),
             permissions: t.permissions,
         })
+    }
+
+    /// Revokes an installation token (`DELETE /installation/token`, authenticated with the
+    /// token itself): GitHub refuses it from then on. A token GitHub refuses already (401:
+    /// revoked before, or expired) is as good as revoked. Sent once: a revoke is cheap to
+    /// lose (the token expires within the hour) and must not hold up whoever asks.
+    pub async fn revoke_token(&self, token: &Secret) -> Result<(), GithubError> {
+        match self
+            .http
+            .send_once(Method::DELETE, "/installation/token", &|| {
+                bearer(token.expose())
+            })
+            .await
+        {
+            Ok(_) | Err(GithubError::Unauthorized { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 
     /// Sends a call about `repo` with the right credentials. A cached installation token

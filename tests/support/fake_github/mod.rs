@@ -353,6 +353,26 @@ impl FakeGithub {
         })
     }
 
+    /// The tokens minted for one repository with `POST /app/installations/{id}/access_tokens`
+    /// and a `repositories` list (a run's token; the service's own has none), oldest first,
+    /// with what each was granted and whether it was revoked.
+    pub fn scoped_tokens(&self) -> Vec<(String, Grant)> {
+        let mut tokens: Vec<(String, Grant)> = self.with(|m| {
+            m.grants
+                .iter()
+                .filter(|(_, g)| g.repositories.is_some())
+                .map(|(t, g)| (t.clone(), g.clone()))
+                .collect()
+        });
+        // `ghs_fake<n>`, n growing: by number, not by text.
+        tokens.sort_by_key(|(t, _)| {
+            t.trim_start_matches("ghs_fake")
+                .parse::<u64>()
+                .unwrap_or(u64::MAX)
+        });
+        tokens
+    }
+
     /// Revokes every installation token issued so far (as `DELETE /installation/token`, an
     /// uninstall or a suspension would): GitHub answers 401 to each from now on, long
     /// before it expires. Tokens issued later are good.
@@ -444,7 +464,8 @@ impl Drop for FakeGithub {
 
 enum Caller {
     App,
-    Installation(Grant),
+    /// An installation token, and what it was granted.
+    Installation(String, Grant),
     Pat,
 }
 
@@ -574,7 +595,9 @@ fn authenticate(shared: &Shared, header: Option<&HeaderValue>) -> Result<Caller,
     }
     let model = shared.model.lock().expect("model");
     match model.grants.get(token) {
-        Some(g) if g.expires_at > shared.now() && !g.revoked => Ok(Caller::Installation(g.clone())),
+        Some(g) if g.expires_at > shared.now() && !g.revoked => {
+            Ok(Caller::Installation(token.to_owned(), g.clone()))
+        }
         _ => Err(()),
     }
 }
@@ -618,7 +641,7 @@ fn route(
             },
         );
     }
-    if let (["repos", owner, name, ..], Caller::Installation(g)) = (seg.as_slice(), caller) {
+    if let (["repos", owner, name, ..], Caller::Installation(_, g)) = (seg.as_slice(), caller) {
         let repo = format!("{owner}/{name}");
         let installed = m.installations.get(&repo) == Some(&g.installation);
         let in_scope = g
@@ -640,6 +663,19 @@ fn route(
             .map(|(_, v)| v.as_str())
     };
     match (method, seg.as_slice()) {
+        // Only an installation token may revoke itself; GitHub refuses it from then on.
+        ("DELETE", ["installation", "token"]) => match caller {
+            Caller::Installation(token, _) => {
+                if let Some(g) = m.grants.get_mut(token) {
+                    g.revoked = true;
+                }
+                StatusCode::NO_CONTENT.into_response()
+            }
+            _ => error(
+                StatusCode::FORBIDDEN,
+                "Resource not accessible by this kind of token",
+            ),
+        },
         ("GET", ["repos", o, r, "installation"]) => {
             match m.installations.get(&format!("{o}/{r}")) {
                 Some(id) => json_response(StatusCode::OK, json!({"id": id, "app_id": APP_ID})),

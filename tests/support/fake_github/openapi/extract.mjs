@@ -10,6 +10,7 @@ import { join } from "node:path";
 const OPERATIONS = [
   ["get", "/repos/{owner}/{repo}/installation"],
   ["post", "/app/installations/{installation_id}/access_tokens"],
+  ["delete", "/installation/token"],
   ["get", "/repos/{owner}/{repo}/collaborators/{username}/permission"],
   ["get", "/orgs/{org}/teams/{team_slug}/memberships/{username}"],
   ["get", "/repos/{owner}/{repo}/pulls/{pull_number}"],
