@@ -30,7 +30,7 @@ pub enum RenderError {
         template: String,
         message: String,
         /// Where in which template the error is, when minijinja knows (for `validate`).
-        spot: Option<Spot>,
+        spot: Option<Box<Spot>>,
     },
     #[error("{template}: the output is not valid YAML: {message}")]
     Yaml { template: String, message: String },
@@ -473,11 +473,11 @@ fn template_error(dir: &str, name: &str, e: &minijinja::Error) -> RenderError {
     } else {
         format!("{dir}/{name}")
     };
-    let spot = Some(Spot {
+    let spot = Some(Box::new(Spot {
         name: e.name().unwrap_or(name).to_string(),
         line: e.line(),
         range: e.range(),
-    });
+    }));
     RenderError::Template {
         template,
         message,

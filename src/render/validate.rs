@@ -102,7 +102,7 @@ impl Engine {
                 spot,
             } => {
                 let what = strip_line(message);
-                let Some(Spot { name, line, range }) = spot else {
+                let Some(Spot { name, line, range }) = spot.as_deref() else {
                     return (template.clone(), start, what);
                 };
                 if let Some(source) = self.sources.get(name) {
