@@ -244,8 +244,10 @@ fn pos_of(text: &str, byte: usize) -> Pos {
     }
 }
 
-/// Where a field of a rendered document is written in its template: the key that ends the
-/// field's path, looked for in that document's lines; else the document's first line.
+/// Where a field of a rendered document is written in its template: each key of the
+/// field's path looked for in turn, below the one before, in that document's lines; the
+/// deepest one found (a missing field is shown where its parent is). Else the document's
+/// first line that is not a template comment.
 fn field_pos(source: &str, document: usize, field: &str) -> Pos {
     let lines: Vec<&str> = source.split('\n').collect();
     let mut first = 0;
@@ -260,33 +262,49 @@ fn field_pos(source: &str, document: usize, field: &str) -> Pos {
         .iter()
         .position(|l| l.trim_end() == "---")
         .map_or(lines.len(), |n| first + n);
-    let key = field
-        .rsplit('.')
-        .next()
-        .map(|k| k.split('[').next().unwrap_or(k))
-        .filter(|k| !k.is_empty());
-    if let Some(key) = key {
-        for (i, line) in lines.iter().enumerate().take(last).skip(first) {
+    let mut found = None;
+    let mut from = first;
+    for key in field.split('.') {
+        let key = key.split('[').next().unwrap_or(key);
+        if key.is_empty() {
+            continue;
+        }
+        let at = (from..last).find_map(|i| {
+            let line = lines[i];
             let body = line.trim_start();
             let body = body.strip_prefix("- ").unwrap_or(body);
-            if body
-                .strip_prefix(key)
+            body.strip_prefix(key)
                 .is_some_and(|rest| rest.starts_with(':'))
-            {
-                let col = line.chars().count() - body.chars().count() + 1;
-                return Pos { line: i + 1, col };
-            }
+                .then(|| (i, line.chars().count() - body.chars().count() + 1))
+        });
+        let Some((i, col)) = at else { break };
+        found = Some(Pos { line: i + 1, col });
+        from = i + 1;
+    }
+    if let Some(pos) = found {
+        return pos;
+    }
+    // The document's first line outside a `{# … #}` comment.
+    let mut in_comment = false;
+    for (i, line) in lines.iter().enumerate().take(last).skip(first) {
+        let l = line.trim_start();
+        if in_comment {
+            in_comment = !line.contains("#}");
+            continue;
+        }
+        if l.starts_with("{#") {
+            in_comment = !line.contains("#}");
+            continue;
+        }
+        if !l.is_empty() && !l.starts_with('#') {
+            return Pos {
+                line: i + 1,
+                col: 1,
+            };
         }
     }
-    // The document's first line that is not a template comment.
-    let line = (first..last)
-        .find(|&i| {
-            let l = lines[i].trim_start();
-            !l.is_empty() && !l.starts_with("{#") && !l.starts_with('#')
-        })
-        .unwrap_or(first);
     Pos {
-        line: line + 1,
+        line: first + 1,
         col: 1,
     }
 }
@@ -307,6 +325,13 @@ mod tests {
             Pos { line: 6, col: 7 }
         );
         assert_eq!(field_pos(source, 2, ""), Pos { line: 3, col: 1 });
+        // A missing field is shown where its deepest parent is.
+        assert_eq!(
+            field_pos(source, 2, "spec.containers[0].securityContext.capabilities"),
+            Pos { line: 5, col: 3 }
+        );
+        let commented = "{#- a comment\n  on two lines -#}\nkind: Pod\n";
+        assert_eq!(field_pos(commented, 1, "spec"), Pos { line: 3, col: 1 });
         assert_eq!(field_pos(source, 1, "a"), Pos { line: 1, col: 1 });
     }
 
