@@ -29,9 +29,20 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Cmd {
     /// Check services.yaml and its templates; print every problem as FILE:LINE:COL: message.
+    ///
+    /// Every template of every agent is rendered for every trigger it has, with sample
+    /// events, so what would fail at delivery fails here.
     Validate {
         #[arg(long, default_value = "services.yaml")]
         config: PathBuf,
+        /// services.yaml, as a plain argument (the same as --config).
+        #[arg(conflicts_with = "config", value_name = "CONFIG")]
+        file: Option<PathBuf>,
+        /// Read the templates from this folder instead of the config's `templates_dir`
+        /// (e.g. `--templates-dir templates` to check deploy/base/config/services.yaml,
+        /// whose templates are in the service image, from a checkout).
+        #[arg(long)]
+        templates_dir: Option<PathBuf>,
     },
     /// Print, as multi-document YAML, every object a GitHub event would launch (no cluster needed).
     Render {
@@ -136,7 +147,11 @@ fn parse_permission(s: &str) -> Result<Permission, String> {
 
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
-        Cmd::Validate { config } => validate(&config),
+        Cmd::Validate {
+            config,
+            file,
+            templates_dir,
+        } => validate(file.as_deref().unwrap_or(&config), templates_dir.as_deref()),
         Cmd::Render {
             config,
             event,
@@ -275,7 +290,11 @@ pub fn schema_json() -> String {
 }
 
 fn load(path: &Path) -> Result<LoadedConfig, ExitCode> {
-    config::load(path).map_err(|e| {
+    load_with(path, None)
+}
+
+fn load_with(path: &Path, templates_dir: Option<&Path>) -> Result<LoadedConfig, ExitCode> {
+    config::load_with(path, templates_dir).map_err(|e| {
         eprintln!("{e}");
         if !e.diagnostics().is_empty() {
             let n = e.diagnostics().len();
@@ -285,16 +304,24 @@ fn load(path: &Path) -> Result<LoadedConfig, ExitCode> {
     })
 }
 
-fn validate(path: &Path) -> ExitCode {
-    match load(path) {
+fn validate(path: &Path, templates_dir: Option<&Path>) -> ExitCode {
+    match load_with(path, templates_dir) {
         Ok(loaded) => {
             for warning in &loaded.warnings {
                 eprintln!("{warning}");
             }
-            // What the templates would make: every agent rendered with a sample event.
-            let problems = match Engine::new(&loaded) {
-                Ok(engine) => engine.pod_security_problems(),
-                Err(e) => vec![e],
+            // What deliveries would meet: every template of every agent rendered for every
+            // trigger it has, with sample events.
+            let problems: Vec<String> = match Engine::new(&loaded) {
+                Ok(engine) => {
+                    let text = std::fs::read_to_string(path).ok();
+                    engine
+                        .sample_problems(text.as_deref())
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect()
+                }
+                Err(e) => vec![e.to_string()],
             };
             if !problems.is_empty() {
                 for problem in &problems {

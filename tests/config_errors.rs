@@ -123,7 +123,22 @@ cluster:
 ",
             expect: &[(
                 "service_account",
-                "services.yaml:4:4: invalid YAML: mapping values are not allowed in this context \
+                "services.yaml:4:4: invalid YAML: this line is indented to column 4, but a key \
+                 must start where one above it does: column 3 (as `namespace`, line 3) or column 1 \
+                 (as `cluster`, line 2); or, if this line holds a value with `: `, quote it",
+            )],
+        },
+        Case {
+            what: "a value holding `: ` on a line indented like its neighbours",
+            yaml: "\
+project: demo
+cluster:
+  namespace: runs
+  service_account: agent: one
+",
+            expect: &[(
+                "service_account",
+                "services.yaml:4:3: invalid YAML: mapping values are not allowed in this context \
                  (is this line indented like its neighbours? a value holding `: ` must be quoted)",
             )],
         },
@@ -137,8 +152,9 @@ cluster:
 ",
             expect: &[(
                 "service_account",
-                "services.yaml:4:3: invalid YAML: while parsing a block mapping, did not find expected key \
-                 (is this line indented like its neighbours? a value holding `: ` must be quoted)",
+                "services.yaml:4:3: invalid YAML: this line is indented to column 3, but a key \
+                 must start where one above it does: column 5 (as `namespace`, line 3) or column 1 \
+                 (as `cluster`, line 2); or, if this line holds a value with `: `, quote it",
             )],
         },
         Case {
@@ -364,6 +380,77 @@ agents:
             expect: &[(
                 "schedule",
                 "services.yaml:9:7: agents[0].triggers: unknown key `schedule` (expected one of: comment, issues, pull_request, push, release)",
+            )],
+        },
+    ]);
+}
+
+#[test]
+fn a_key_dedented_out_of_its_block_says_where_it_belongs_and_how_far_to_indent_it() {
+    check(&[
+        Case {
+            what: "a trigger's key dedented to the agent",
+            yaml: "\
+project: demo
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: task
+    triggers:
+      comment:
+        verbs: [run]
+    targets: [issue]
+",
+            expect: &[(
+                "targets",
+                "services.yaml:11:5: agents[0]: unknown key `targets` here; it is a key of \
+                 `agents[0].triggers.comment` above it: indent it to column 9, in line with `verbs`",
+            )],
+        },
+        Case {
+            what: "a cluster key dedented to the top level",
+            yaml: "\
+project: demo
+cluster:
+  namespace: runs
+  service_account: agent
+defaults:
+  timeout: 10m
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: task
+    triggers:
+      comment:
+        verbs: [run]
+",
+            expect: &[(
+                "defaults",
+                "services.yaml:5:1: unknown key `defaults` here; it is a key of `cluster` above \
+                 it: indent it to column 3, in line with `namespace`",
+            )],
+        },
+        Case {
+            what: "an agent's key dedented into the list of agents' parent",
+            yaml: "\
+project: demo
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: task
+    triggers:
+      comment:
+        verbs: [run]
+timeout: 10m
+",
+            expect: &[(
+                "timeout",
+                "services.yaml:11:1: unknown key `timeout` here; it is a key of `agents[0]` above \
+                 it: indent it to column 5, in line with `name`",
             )],
         },
     ]);

@@ -208,3 +208,235 @@ fn yaml_quote_in_a_yaml_template_is_the_plain_value() {
     );
     assert_eq!(object["data"]["a"], object["data"]["b"]);
 }
+
+// ---------------------------------------------------------------------------------------
+// `agentpods validate` renders every template of every agent for every trigger it has, with
+// sample events: what would fail at delivery fails there, at FILE:LINE:COL.
+
+/// The config of the validate table: a task agent on `/agent run` (on issues and pull
+/// requests), and a review agent on pull requests and on `/agent review` (on issues too).
+const AGENTS: &str = "\
+project: demo
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: task
+    prompt: prompts/task.md
+    triggers:
+      comment:
+        verbs: [run]
+  - name: review
+    prompt: prompts/review.md
+    triggers:
+      pull_request: {}
+      comment:
+        verbs: [review]
+    concurrency:
+      group: \"review-{{ pr.number if pr else issue.number }}\"
+";
+
+/// A pod that Pod Security `restricted` admits, so that each mistake is the only problem.
+const RESTRICTED_POD: &str = "\
+apiVersion: v1
+kind: Pod
+metadata:
+  name: {{ run.name }}
+spec:
+  securityContext:
+    runAsNonRoot: true
+    seccompProfile: {type: RuntimeDefault}
+  containers:
+    - name: agent
+      image: {{ agent.image }}
+      securityContext:
+        allowPrivilegeEscalation: false
+        capabilities: {drop: [ALL]}
+";
+
+struct Mistake {
+    what: &'static str,
+    /// The file changed (`services.yaml` or one under `templates/`), and from what to what.
+    file: &'static str,
+    from: &'static str,
+    to: &'static str,
+    /// The one problem validate reports, as `FILE:LINE:COL: message` with FILE relative
+    /// to the config's folder, and the text found at that line and column.
+    expect: &'static str,
+    points_at: &'static str,
+}
+
+#[rustfmt::skip]
+const MISTAKES: &[Mistake] = &[
+    Mistake {
+        what: "a misspelt variable in a YAML template",
+        file: "templates/agent-pod.yaml", from: "image: {{ agent.image }}", to: "image: {{ agent.imgae }}",
+        expect: "templates/agent-pod.yaml:11:17: agent `task`, comment `run` on a pull request: undefined value: `agent.imgae` is undefined",
+        points_at: "agent.imgae",
+    },
+    Mistake {
+        what: "a misspelt variable in a prompt",
+        file: "templates/prompts/task.md", from: "{{ comment.command.task }}", to: "{{ comment.command.tsak }}",
+        expect: "templates/prompts/task.md:1:13: agent `task`, comment `run` on a pull request: undefined value: `comment.command.tsak` is undefined",
+        points_at: "comment.command.tsak",
+    },
+    Mistake {
+        what: "a filter that does not exist",
+        file: "templates/agent-pod.yaml", from: "{{ run.name }}", to: "{{ run.name | dns_lable }}",
+        expect: "templates/agent-pod.yaml:4:23: agent `task`, comment `run` on a pull request: unknown filter: filter dns_lable is unknown",
+        points_at: "dns_lable",
+    },
+    Mistake {
+        what: "a filter given an argument of the wrong type",
+        file: "templates/agent-pod.yaml", from: "{{ run.name }}", to: "{{ run.name | truncate_chars(\"ten\") }}",
+        expect: "templates/agent-pod.yaml:4:23: agent `task`, comment `run` on a pull request: invalid operation: cannot convert string to usize (in `truncate_chars(\"ten\")`)",
+        points_at: "truncate_chars",
+    },
+    Mistake {
+        what: "a part of the event that a trigger may lack, used without a default",
+        file: "templates/prompts/review.md", from: ".{% if pr %}", to: ": {{ pr.title }}.{% if pr %}",
+        expect: "templates/prompts/review.md:1:53: agent `review`, comment `review` on a pull request GitHub told nothing more of: undefined value: `pr.title` is undefined",
+        points_at: "pr.title",
+    },
+    Mistake {
+        what: "an output that is not a valid object",
+        file: "templates/agent-pod.yaml", from: "      image:", to: "      imagePullPolicyy: Always\n      image:",
+        expect: "templates/agent-pod.yaml:11:7: agent `task`, comment `run` on a pull request: document 1, field `spec.containers[0].imagePullPolicyy`: unknown field",
+        points_at: "imagePullPolicyy",
+    },
+    Mistake {
+        what: "a value of the wrong type for its field",
+        file: "templates/agent-pod.yaml", from: "spec:\n", to: "spec:\n  activeDeadlineSeconds: {{ run.name }}\n",
+        expect: "templates/agent-pod.yaml:6:3: agent `task`, comment `run` on a pull request: document 1, field `spec.activeDeadlineSeconds`: invalid type: string \"task-sample\", expected i64",
+        points_at: "activeDeadlineSeconds",
+    },
+    Mistake {
+        what: "a pod its Pod Security level forbids",
+        file: "templates/agent-pod.yaml", from: "spec:\n", to: "spec:\n  hostNetwork: true\n",
+        expect: "templates/agent-pod.yaml:6:3: agent `task`, comment `run` on a pull request: document 1, field `spec.hostNetwork`: agent `task`: the Pod shares the host's network (hostNetwork), which Pod Security `restricted` forbids; change the template, or opt the agent in by name with `pod_security: privileged` and run it in a namespace that allows it (`cluster.namespaces`)",
+        points_at: "hostNetwork",
+    },
+    Mistake {
+        what: "a concurrency group that uses a part of the event a trigger may lack",
+        file: "services.yaml", from: "pr.number if pr else issue.number", to: "pr.number",
+        expect: "services.yaml:19:25: agent `review`, comment `review` on a pull request GitHub told nothing more of: agents[review].concurrency.group: undefined value: `pr.number` is undefined",
+        points_at: "pr.number",
+    },
+];
+
+#[test]
+fn validate_reports_each_template_mistake_at_its_file_line_and_column_and_exits_1() {
+    use support::configs::{self, ConfigDir, text_at};
+
+    let mut failures = Vec::new();
+    for mistake in MISTAKES {
+        let dir = ConfigDir::new(AGENTS.as_bytes());
+        dir.write("templates/agent-pod.yaml", RESTRICTED_POD.as_bytes());
+        // The review agent's prompt, which must work on a comment on an issue too.
+        dir.write(
+            "templates/prompts/review.md",
+            b"Review #{{ pr.number if pr else issue.number }}.{% if pr %} {{ pr.number }}{% endif %}\n",
+        );
+        let path = dir.path(mistake.file);
+        let text = std::fs::read_to_string(&path).expect("the file to change");
+        assert!(
+            text.contains(mistake.from),
+            "{}: {} holds no {:?}",
+            mistake.what,
+            mistake.file,
+            mistake.from
+        );
+        let changed = text.replacen(mistake.from, mistake.to, 1);
+        dir.write(mistake.file, changed.as_bytes());
+
+        let run = configs::validate(&dir.path("services.yaml"));
+        let folder = format!("{}/", dir.dir.path().display());
+        let lines: Vec<String> = run
+            .stderr_lines()
+            .iter()
+            .map(|l| l.replace(&folder, ""))
+            .collect();
+        let expected = [mistake.expect.to_string(), "1 problem found".to_string()];
+        if run.code != Some(1) || lines != expected {
+            failures.push(format!(
+                "{}: exit {:?}\n--- expected\n{}\n--- actual\n{}\n",
+                mistake.what,
+                run.code,
+                expected.join("\n"),
+                lines.join("\n")
+            ));
+            continue;
+        }
+        // The position holds the text the table says.
+        let mut parts = mistake.expect.splitn(4, ':');
+        let (file, line, col) = (
+            parts.next().unwrap_or_default(),
+            parts.next().and_then(|l| l.parse().ok()).unwrap_or(0),
+            parts.next().and_then(|c| c.parse().ok()).unwrap_or(0),
+        );
+        assert_eq!(
+            file, mistake.file,
+            "{}: the table names another file",
+            mistake.what
+        );
+        let found = text_at(&changed, line, col);
+        assert!(
+            found.is_some_and(|f| f.starts_with(mistake.points_at)),
+            "{}: {file}:{line}:{col} holds {found:?}, not {:?}",
+            mistake.what,
+            mistake.points_at
+        );
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} mistakes differ:\n\n{}",
+        failures.len(),
+        MISTAKES.len(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn validate_of_the_installed_config_names_the_templates_folder_and_takes_another() {
+    use std::process::Command;
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let validate = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_agentpods"))
+            .current_dir(root)
+            .arg("validate")
+            .args(args)
+            .output()
+            .expect("run agentpods")
+    };
+    let installed = "deploy/base/config/services.yaml";
+    let out = validate(&[installed]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(
+        stderr.lines().collect::<Vec<_>>(),
+        [
+            "deploy/base/config/services.yaml:5:1: the templates folder `/usr/share/agentpods/templates` \
+             does not exist (`templates_dir: /usr/share/agentpods/templates`); to check this config \
+             with other templates, such as a checkout's, give their folder: `agentpods validate \
+             --templates-dir templates deploy/base/config/services.yaml`",
+            "1 problem found",
+        ]
+    );
+    let out = validate(&["--templates-dir", "templates", installed]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.starts_with(&format!("{installed}: ok (")),
+        "{stderr}"
+    );
+    let out = validate(&["--templates-dir", "no-such-folder", installed]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.starts_with(&format!(
+            "{installed}:1:1: the templates folder `no-such-folder` (from --templates-dir) does not exist"
+        )),
+        "{stderr}"
+    );
+}

@@ -30,8 +30,15 @@ enum Expect {
     },
     /// Nothing launches, and one of the stated reasons contains this text.
     NotLaunched { because: &'static str },
+    /// This agent launches this many times (one comment, several commands), each run with
+    /// these kinds of object.
+    LaunchesEach {
+        agent: &'static str,
+        runs: usize,
+        kinds: &'static [&'static str],
+    },
 }
-use Expect::{Launches, NotLaunched};
+use Expect::{Launches, LaunchesEach, NotLaunched};
 
 #[rustfmt::skip]
 const REAL_PAYLOADS: &[(&str, Expect)] = &[
@@ -67,6 +74,8 @@ const OUR_VARIANTS: &[(&str, Expect)] = &[
     ("issue_comment/review-with-focus.json", Launches { agent: "review", kinds: POD_AND_TASK }),
     ("issue_comment/run-on-issue.json", Launches { agent: "task", kinds: POD_AND_TASK }),
     ("issue_comment/run-on-pull-request.json", Launches { agent: "task", kinds: POD_AND_TASK }),
+    ("issue_comment/run-with-detail.json", Launches { agent: "task", kinds: POD_AND_TASK }),
+    ("issue_comment/two-runs.json", LaunchesEach { agent: "task", runs: 2, kinds: POD_AND_TASK }),
     ("issue_comment/typo-revew.json", NotLaunched { because: "did you mean `review`?" }),
     ("pull_request/draft-opened.json", NotLaunched { because: "the pull request is a draft" }),
     ("pull_request/fork-opened.json", NotLaunched { because: "comes from a fork" }),
@@ -121,6 +130,29 @@ fn check(outcome: &Outcome, expect: &Expect) -> Result<(), String> {
                 ));
             }
             belongs_to_run(run)
+        }
+        LaunchesEach {
+            agent,
+            runs,
+            kinds: want,
+        } => {
+            if outcome.runs.len() != *runs {
+                return Err(format!(
+                    "expected {runs} launches, got {}:\n{story}",
+                    outcome.runs.len()
+                ));
+            }
+            for run in &outcome.runs {
+                if run.agent != *agent || kinds(run) != *want {
+                    return Err(format!(
+                        "expected agent {agent} with {want:?}, got agent {} with {:?}",
+                        run.agent,
+                        kinds(run)
+                    ));
+                }
+                belongs_to_run(run)?;
+            }
+            Ok(())
         }
         NotLaunched { because } => {
             if !outcome.runs.is_empty() {
@@ -445,6 +477,64 @@ fn an_owners_run_command_on_an_issue_starts_the_task_agent_on_the_default_branch
         "the task agent's own resources replace the defaults"
     );
     assert_eq!(pod["spec"]["activeDeadlineSeconds"], 45 * 60);
+}
+
+#[test]
+fn the_lines_after_a_run_command_reach_the_prompt_and_the_config_map_verbatim() {
+    let outcome = Example::load().deliver(&variant("issue_comment/run-with-detail.json"));
+    let detail = "fix the flaky test\n\
+                  It fails one run in ten on CI:\n\
+                  \n\
+                  - `tests/net.rs` times out\n\
+                  - only on ARM: \"connection reset\"\n\
+                  \n\
+                  ```\n\
+                  key: value\n\
+                  ```";
+    assert_eq!(outcome.launches()[0].task.as_deref(), Some(detail));
+    let run = outcome.only_run();
+    assert!(
+        run.task.contains(&format!("\n{detail}\n")),
+        "the prompt shows the whole task:\n{}",
+        run.task
+    );
+    assert!(
+        !run.task.contains("Thanks for the report"),
+        "the text before the command is not part of the task:\n{}",
+        run.task
+    );
+    // The ConfigMap holds the prompt as one string: the task's lines (`key: value` among
+    // them) are text in it, not keys.
+    assert_eq!(task_text(run), run.task);
+    let config_map = json(object(run, "ConfigMap"));
+    assert_eq!(
+        config_map["data"].as_object().map(|d| d.len()),
+        Some(1),
+        "{config_map}"
+    );
+}
+
+#[test]
+fn two_run_commands_in_one_comment_each_keep_their_own_lines() {
+    let outcome = Example::load().deliver(&variant("issue_comment/two-runs.json"));
+    let tasks: Vec<Option<&str>> = outcome
+        .launches()
+        .iter()
+        .map(|l| l.task.as_deref())
+        .collect();
+    assert_eq!(
+        tasks,
+        [
+            Some("fix the flaky test\nin tests/net.rs"),
+            Some("update the changelog\nfor 1.2")
+        ]
+    );
+    let prompts: Vec<&str> = outcome.runs.iter().map(|r| r.task.as_str()).collect();
+    assert_eq!(prompts.len(), 2, "{}", outcome.story());
+    assert!(prompts[0].contains("\nfix the flaky test\nin tests/net.rs\n"));
+    assert!(!prompts[0].contains("changelog"), "{}", prompts[0]);
+    assert!(prompts[1].contains("\nupdate the changelog\nfor 1.2\n"));
+    assert!(!prompts[1].contains("flaky"), "{}", prompts[1]);
 }
 
 #[test]

@@ -475,9 +475,29 @@ async fn a_broken_config_is_refused_on_reload_and_the_old_one_stays() {
         std::fs::write(&pod, format!("{text}\n{{% if %}}\n")).expect("write template");
         assert!(reload_now(state, "test").await.is_err());
         assert_eq!(state.config.current().generation, 2);
+        std::fs::write(&pod, &text).expect("write template");
+
+        // So is one that compiles but would fail at delivery: a misspelt variable, found
+        // by rendering the template for every trigger of its agents, at its line.
+        let prompt = service.work.dir.path().join("templates/prompts/task.md");
+        let task = std::fs::read_to_string(&prompt).expect("template");
+        std::fs::write(
+            &prompt,
+            task.replacen("{{ issue.number }}", "{{ issue.nubmer }}", 1),
+        )
+        .expect("write template");
+        let err = reload_now(state, "test")
+            .await
+            .expect_err("a template that cannot render");
+        assert!(
+            err.to_string().contains("prompts/task.md:2:")
+                && err.to_string().contains("`issue.nubmer` is undefined"),
+            "{err}"
+        );
+        assert_eq!(state.config.current().generation, 2);
         let metrics = state.metrics.encode();
         assert!(
-            metrics.contains(r#"agentpods_config_reloads_total{result="rejected"} 2"#),
+            metrics.contains(r#"agentpods_config_reloads_total{result="rejected"} 3"#),
             "{metrics}"
         );
         assert!(

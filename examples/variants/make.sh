@@ -20,6 +20,8 @@ comment run-on-pull-request "$on_pr | .comment.body = \"/agent run fix the flaky
 comment review-with-focus "$on_pr | .comment.body = \"/agent review focus on error handling\""
 comment typo-revew "$on_pr | .comment.body = \"/agent revew\""
 comment help '.comment.body = "/agent help"'
+comment run-with-detail '.comment.body = "Thanks for the report!\r\n\r\n/agent run fix the flaky test\r\nIt fails one run in ten on CI:\r\n\r\n- `tests/net.rs` times out\r\n- only on ARM: \"connection reset\"\r\n\r\n```\r\nkey: value\r\n```"'
+comment two-runs '.comment.body = "/agent run fix the flaky test\nin tests/net.rs\n/agent run update the changelog\nfor 1.2"'
 comment by-outsider '.comment.body = "/agent run fix the flaky test"
     | .comment.author_association = "NONE"
     | .comment.user.login = "drive-by" | .comment.user.id = 7777777

@@ -146,7 +146,7 @@ impl<'s> SchemaChecker<'s> {
         let key_schema = obj.get("propertyNames");
         // A misspelt key is one mistake: its did-you-mean stands in for "missing key".
         let mut suggested: Vec<&str> = Vec::new();
-        for (key, value) in entries {
+        for (i, (key, value)) in entries.iter().enumerate() {
             path.push(key.name.clone());
             if let Some(prop) = properties.and_then(|p| p.get(&key.name)) {
                 self.check_node(value, prop, path, out);
@@ -156,17 +156,31 @@ impl<'s> SchemaChecker<'s> {
                         let known =
                             properties.map(|p| p.keys().map(String::as_str).collect::<Vec<_>>());
                         let known = known.unwrap_or_default();
-                        let message = match did_you_mean(&key.name, known.iter().copied()) {
-                            Some(s) => {
-                                suggested.push(s);
-                                format!("unknown key `{}`, did you mean `{s}`?", key.name)
+                        let parent = &path[..path.len() - 1];
+                        let home = self.home_above(&entries[..i], obj, &key.name);
+                        let message = match home {
+                            Some((below, col, first)) => {
+                                let mut home = parent.to_vec();
+                                home.extend(below);
+                                format!(
+                                    "unknown key `{}` here; it is a key of `{}` above it: \
+                                     indent it to column {col}, in line with `{first}`",
+                                    key.name,
+                                    dotted(&home),
+                                )
                             }
-                            None if known.is_empty() => format!("unknown key `{}`", key.name),
-                            None => format!(
-                                "unknown key `{}` (expected one of: {})",
-                                key.name,
-                                known.join(", ")
-                            ),
+                            None => match did_you_mean(&key.name, known.iter().copied()) {
+                                Some(s) => {
+                                    suggested.push(s);
+                                    format!("unknown key `{}`, did you mean `{s}`?", key.name)
+                                }
+                                None if known.is_empty() => format!("unknown key `{}`", key.name),
+                                None => format!(
+                                    "unknown key `{}` (expected one of: {})",
+                                    key.name,
+                                    known.join(", ")
+                                ),
+                            },
                         };
                         out.push(Diagnostic {
                             pos: key.pos,
@@ -195,6 +209,77 @@ impl<'s> SchemaChecker<'s> {
                 }
             }
         }
+    }
+
+    /// Where a key that is unknown in this mapping belongs, when it is a key of a mapping
+    /// nested in the entry just above it (a line dedented too far: it left the block it was
+    /// written in). Returns the path from this mapping down to that one, the column its
+    /// keys start at, and its first key.
+    fn home_above(
+        &self,
+        above: &[(super::yaml::Key, Node)],
+        obj: &'s serde_json::Map<String, Value>,
+        name: &str,
+    ) -> Option<(Vec<String>, usize, String)> {
+        let (key, value) = above.last()?;
+        let schema = obj
+            .get("properties")
+            .and_then(|p| p.get(&key.name))
+            .or_else(|| obj.get("additionalProperties").filter(|a| a.is_object()))?;
+        let mut below = vec![key.name.clone()];
+        let mut node = value;
+        let mut schema = self.object_schema(schema)?;
+        // At most a few levels: a dedent moves a key out of a block or two.
+        for _ in 0..8 {
+            match &node.kind {
+                NodeKind::Seq(items) => {
+                    let item = items.last()?;
+                    below.push((items.len() - 1).to_string());
+                    schema = self.object_schema(schema.get("items")?)?;
+                    node = item;
+                }
+                NodeKind::Map(entries) => {
+                    let (first, _) = entries.first()?;
+                    let known = |s: &serde_json::Map<String, Value>| {
+                        s.get("properties")
+                            .and_then(Value::as_object)
+                            .is_some_and(|p| p.contains_key(name))
+                    };
+                    if known(schema) {
+                        return Some((below, first.pos.col, first.name.clone()));
+                    }
+                    let (last, value) = entries.last()?;
+                    let next = schema
+                        .get("properties")
+                        .and_then(|p| p.get(&last.name))
+                        .or_else(|| schema.get("additionalProperties").filter(|a| a.is_object()))?;
+                    schema = self.object_schema(next)?;
+                    below.push(last.name.clone());
+                    node = value;
+                }
+                _ => return None,
+            }
+        }
+        None
+    }
+
+    /// A schema as an object, through `$ref`s and into the branch of an `anyOf` / `oneOf`
+    /// that is not `null` (how an optional field is written).
+    fn object_schema(&self, schema: &'s Value) -> Option<&'s serde_json::Map<String, Value>> {
+        let mut schema = self.resolve(schema);
+        for _ in 0..4 {
+            let branches = schema
+                .get("anyOf")
+                .or_else(|| schema.get("oneOf"))
+                .and_then(Value::as_array);
+            let Some(branches) = branches else { break };
+            schema = self.resolve(
+                branches
+                    .iter()
+                    .find(|b| b.get("type").and_then(Value::as_str) != Some("null"))?,
+            );
+        }
+        schema.as_object()
     }
 
     fn check_enum(

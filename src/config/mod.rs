@@ -114,6 +114,12 @@ pub fn json_schema() -> &'static serde_json::Value {
 
 /// Reads services.yaml and its templates folder, and checks both.
 pub fn load(path: &Path) -> Result<LoadedConfig, ConfigError> {
+    load_with(path, None)
+}
+
+/// The same, reading the templates from `templates_dir` when given rather than from the
+/// config's own `templates_dir` (for checking an installed config from a checkout).
+pub fn load_with(path: &Path, templates_dir: Option<&Path>) -> Result<LoadedConfig, ConfigError> {
     let shown = path.display().to_string();
     let bytes = std::fs::read(path).map_err(|source| ConfigError::Read {
         path: shown.clone(),
@@ -130,11 +136,62 @@ pub fn load(path: &Path) -> Result<LoadedConfig, ConfigError> {
                 .map(String::from)
         })
         .unwrap_or_else(|| "templates".into());
-    let templates_dir = base.join(dir_name);
+    let templates_dir = match templates_dir {
+        Some(dir) => dir.to_path_buf(),
+        None => base.join(&dir_name),
+    };
     let templates = read_templates(&templates_dir)?;
-    let mut loaded = parse(text, &shown, templates)?;
+    let missing = !templates_dir.is_dir();
+    let mut loaded = match parse(text, &shown, templates) {
+        Ok(loaded) => loaded,
+        // Every template is missing when the folder is: say which folder, once.
+        Err(ConfigError::Invalid(mut found)) if missing => {
+            found.retain(|d| !d.message.contains(NOT_IN_FOLDER));
+            let given = templates_dir.display();
+            let (pos, message) = if templates_dir_given(templates_dir.as_path(), base, &dir_name) {
+                let line = text
+                    .lines()
+                    .position(|l| l.starts_with("templates_dir:"))
+                    .map_or(1, |i| i + 1);
+                (
+                    Pos { line, col: 1 },
+                    format!(
+                        "the templates folder `{given}` does not exist (`templates_dir: \
+                         {dir_name}`{}); to check this config with other templates, such as a \
+                         checkout's, give their folder: `agentpods validate --templates-dir \
+                         templates {shown}`",
+                        if Path::new(&dir_name).is_absolute() {
+                            ""
+                        } else {
+                            ", relative to this file"
+                        }
+                    ),
+                )
+            } else {
+                (
+                    Pos { line: 1, col: 1 },
+                    format!("the templates folder `{given}` (from --templates-dir) does not exist"),
+                )
+            };
+            found.insert(
+                0,
+                FileDiagnostic {
+                    file: shown.clone(),
+                    pos,
+                    message,
+                },
+            );
+            return Err(ConfigError::Invalid(found));
+        }
+        Err(e) => return Err(e),
+    };
     loaded.templates_dir = templates_dir;
     Ok(loaded)
+}
+
+/// Whether the templates folder is the one services.yaml names (not an override).
+fn templates_dir_given(dir: &Path, base: &Path, dir_name: &str) -> bool {
+    dir == base.join(dir_name)
 }
 
 /// The text of a file, or where its first byte that is not UTF-8 is.
@@ -621,12 +678,14 @@ fn unknown_ref(what: &str, name: &str, known: &[&str], section: &str) -> String 
     }
 }
 
+const NOT_IN_FOLDER: &str = "not found in the templates folder";
+
 fn unknown_template(name: &str, known: &[&str]) -> String {
     match did_you_mean(name, known.iter().copied()) {
         Some(s) => {
-            format!("template `{name}` not found in the templates folder, did you mean `{s}`?")
+            format!("template `{name}` {NOT_IN_FOLDER}, did you mean `{s}`?")
         }
-        None => format!("template `{name}` not found in the templates folder"),
+        None => format!("template `{name}` {NOT_IN_FOLDER}"),
     }
 }
 

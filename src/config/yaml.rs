@@ -236,14 +236,65 @@ fn syntax_issue(text: &str, e: &yaml_rust2::ScanError, open: &[Frame]) -> YamlIs
             .position(|c| c != ' ')
             .filter(|&i| i < at.col)
             .map_or(at.col, |i| i + 1);
-        return issue(
-            Pos { line: at.line, col },
+        let open = open_keys_above(text, at.line);
+        let message = if open.is_empty() || open.iter().any(|(c, _, _)| *c == col) {
             format!(
                 "{info} (is this line indented like its neighbours? a value holding `: ` must be quoted)"
-            ),
-        );
+            )
+        } else {
+            let columns: Vec<String> = open
+                .iter()
+                .map(|(c, key, line)| format!("column {c} (as `{key}`, line {line})"))
+                .collect();
+            format!(
+                "this line is indented to column {col}, but a key must start where one above it \
+                 does: {}; or, if this line holds a value with `: `, quote it",
+                columns.join(" or ")
+            )
+        };
+        return issue(Pos { line: at.line, col }, message);
     }
     issue(at, info.to_string())
+}
+
+/// The keys above `line` that a key on it could belong beside: going up, each key less
+/// indented than every one after it, with its column, its name and its line.
+fn open_keys_above(text: &str, line: usize) -> Vec<(usize, String, usize)> {
+    let mut out = Vec::new();
+    let mut limit = usize::MAX;
+    let above: Vec<&str> = text.lines().take(line.saturating_sub(1)).collect();
+    for (i, l) in above.iter().enumerate().rev() {
+        let body = l.trim_start_matches(' ');
+        if body.is_empty() || body.starts_with('#') {
+            continue;
+        }
+        let mut indent = l.len() - body.len();
+        let mut body = body;
+        // In a list item the key starts after the `- `.
+        while let Some(rest) = body.strip_prefix('-') {
+            let item = rest.trim_start_matches(' ');
+            if item.len() == rest.len() {
+                break;
+            }
+            indent += body.len() - item.len();
+            body = item;
+        }
+        if indent >= limit {
+            continue;
+        }
+        let Some((key, _)) = body.split_once(':') else {
+            continue;
+        };
+        if key.is_empty() || key.contains(['{', '[', '"', '\'', ' ']) {
+            continue;
+        }
+        limit = indent;
+        out.push((indent + 1, key.to_string(), i + 1));
+        if indent == 0 {
+            break;
+        }
+    }
+    out
 }
 
 /// The character at a 1-based line and column.

@@ -115,8 +115,8 @@ impl BuiltinVerb {
     pub fn description(self) -> &'static str {
         match self {
             BuiltinVerb::Run => {
-                "start an agent on the task: the rest of the line, or else the lines below \
-                 it up to a blank line"
+                "start an agent on the task: the rest of the line and the lines below it, up \
+                 to the next command"
             }
             BuiltinVerb::Review => {
                 "ask the agent to review this pull request, optionally with a focus"
@@ -150,7 +150,8 @@ impl fmt::Display for BuiltinVerb {
 /// A command that parsed successfully.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
-    /// `run <task>`: the task is the raw text, trimmed, never tokenized.
+    /// `run <task>`: the task is the raw text of the rest of the line and of the lines below
+    /// it up to the next command line, trimmed, never tokenized.
     Run {
         task: String,
     },
@@ -229,7 +230,7 @@ pub enum CommandError {
         suggestion: Option<String>,
     },
     /// `run` with no task on its line nor on the lines below it.
-    #[error("`run` needs a task: write it after `run`, or on the lines just below")]
+    #[error("`run` needs a task: write it after `run`, or on the lines below")]
     MissingTask,
     /// A `"` or `'` that is never closed.
     #[error("a quote (`\"` or `'`) is opened but never closed")]
@@ -351,15 +352,10 @@ impl<'a> CommandParser<'a> {
         };
         match builtin {
             BuiltinVerb::Run => {
-                if !args.is_empty() {
-                    return (
-                        Ok(Command::Run {
-                            task: args.to_owned(),
-                        }),
-                        0,
-                    );
-                }
-                let (task, consumed) = self.task_below(following);
+                // The task is the rest of the line and every line below it up to the next
+                // command line, as written (blank lines, lists and code blocks included).
+                let (below, consumed) = self.task_below(following);
+                let task = format!("{args}\n{below}").trim().to_owned();
                 let result = if task.is_empty() {
                     Err(CommandError::MissingTask)
                 } else {
@@ -443,14 +439,14 @@ impl<'a> CommandParser<'a> {
         best.map(|(_, candidate)| candidate.to_owned())
     }
 
-    /// The task of a `run` whose line holds nothing more: the lines below, up to a blank
-    /// line, the next command line or the end. Returns it trimmed, with how many lines
-    /// it took.
+    /// The lines of a `run` task below its command line: every line up to the next command
+    /// line or the end, as written, except the lines that only hold an HTML comment (hidden
+    /// text never reaches a task). Returns them joined, with how many lines it took.
     fn task_below(&self, following: &[Line<'_>]) -> (String, usize) {
         let mut taken: Vec<&str> = Vec::new();
         let mut consumed = 0;
         for line in following {
-            if line.kind == LineKind::Blank || self.command_rest(line).is_some() {
+            if self.command_rest(line).is_some() {
                 break;
             }
             consumed += 1;
@@ -458,7 +454,7 @@ impl<'a> CommandParser<'a> {
                 taken.push(&line.text);
             }
         }
-        (taken.join("\n").trim().to_owned(), consumed)
+        (taken.join("\n"), consumed)
     }
 }
 
@@ -989,22 +985,66 @@ mod tests {
     }
 
     #[test]
-    fn run_takes_its_task_from_the_lines_below_up_to_a_blank_line() {
+    fn run_takes_its_task_from_the_lines_below_up_to_the_next_command() {
         let body = "/agent run\n\
                     Fix the flaky test in tests/net.rs.\n\
                     \x20 It times out on slow machines.\n\
                     <!-- private note -->\n\
                     Keep the \"retry\" logic.\n\
                     \n\
-                    This line is not part of the task.";
+                    This line is part of the task too.\n\
+                    \n\
+                    /agent status";
         assert_eq!(
             parse(body).commands,
-            vec![ParsedCommand {
-                line: 1,
-                result: run("Fix the flaky test in tests/net.rs.\n  \
-                             It times out on slow machines.\n\
-                             Keep the \"retry\" logic."),
-            }]
+            vec![
+                ParsedCommand {
+                    line: 1,
+                    result: run("Fix the flaky test in tests/net.rs.\n  \
+                                 It times out on slow machines.\n\
+                                 Keep the \"retry\" logic.\n\
+                                 \n\
+                                 This line is part of the task too."),
+                },
+                ParsedCommand {
+                    line: 9,
+                    result: Ok(Command::Status),
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn the_lines_after_a_run_line_are_part_of_its_task_verbatim() {
+        let body = "Thanks! Let's try this:\n\
+                    \n\
+                    /agent run fix the flaky test\n\
+                    It fails one run in ten on CI:\n\
+                    \n\
+                    - `tests/net.rs` times out\n\
+                    \x20 - only on ARM\n\
+                    > the log says \"connection reset\"\n\
+                    \n\
+                    ```\n\
+                    /agent stop\n\
+                    ```\n\
+                    /agent run second task\n\
+                    with its own line\n";
+        assert_eq!(
+            results(body),
+            vec![
+                run("fix the flaky test\n\
+                     It fails one run in ten on CI:\n\
+                     \n\
+                     - `tests/net.rs` times out\n  \
+                     - only on ARM\n\
+                     > the log says \"connection reset\"\n\
+                     \n\
+                     ```\n\
+                     /agent stop\n\
+                     ```"),
+                run("second task\nwith its own line"),
+            ]
         );
     }
 
@@ -1014,7 +1054,7 @@ mod tests {
         assert_eq!(
             results(body),
             vec![run(
-                "Make this pass:\n```rust\nfn main() {\n\n    assert!(true);\n}\n```"
+                "Make this pass:\n```rust\nfn main() {\n\n    assert!(true);\n}\n```\n\nbye"
             )]
         );
     }
@@ -1205,7 +1245,9 @@ mod tests {
                 },
                 ParsedCommand {
                     line: 4,
-                    result: run("line one\nline two")
+                    // Lines end in `\n` in the task, whatever ended them in the comment; the
+                    // fenced `/agent stop` is code in the task, not a command.
+                    result: run("line one\nline two\n\n```\n/agent stop\n```")
                 },
                 ParsedCommand {
                     line: 11,

@@ -1158,6 +1158,43 @@ fn finish(
 /// Known event names parse strictly into their [`Event`] variant; any other
 /// (well-formed) name gives [`Event::Other`]. Unknown JSON fields are ignored.
 pub fn parse(event_name: &str, body: &[u8]) -> Result<WebhookEvent, EventError> {
+    let parsed = parse_body(event_name, body)?;
+    required_envelope(&parsed)?;
+    Ok(parsed)
+}
+
+/// The events that start agents carry, by GitHub's own webhook schema, the repository and
+/// the sender: without them a delivery is not the event it says (400), rather than a
+/// template meeting an undefined value at render time (500).
+fn required_envelope(parsed: &WebhookEvent) -> Result<(), EventError> {
+    let starts_agents = matches!(
+        parsed.event,
+        Event::PullRequest(_)
+            | Event::IssueComment(_)
+            | Event::Issues(_)
+            | Event::Push(_)
+            | Event::Release(_)
+    );
+    let missing = if !starts_agents {
+        None
+    } else if parsed.repository.is_none() {
+        Some("repository")
+    } else if parsed.sender.is_none() {
+        Some("sender")
+    } else {
+        None
+    };
+    match missing {
+        Some(field) => Err(EventError::Shape {
+            event: parsed.name.clone(),
+            path: field.to_owned(),
+            message: "missing field".to_owned(),
+        }),
+        None => Ok(()),
+    }
+}
+
+fn parse_body(event_name: &str, body: &[u8]) -> Result<WebhookEvent, EventError> {
     check_event_name(event_name)?;
     check_object(body)?;
     let name = event_name;
@@ -1795,6 +1832,40 @@ mod tests {
         );
         let (path, _) = shape(parse("push", &fixture("ping/0.json")).expect_err("wrong"));
         assert_eq!(path, "ref");
+    }
+
+    #[test]
+    fn an_event_that_starts_agents_needs_its_repository_and_sender() {
+        for (event, file) in [
+            ("pull_request", "pull_request/opened.json"),
+            ("issue_comment", "issue_comment/created.json"),
+            ("issues", "issues/opened.json"),
+            ("push", "push/0.json"),
+            ("release", "release/published.json"),
+        ] {
+            for field in ["repository", "sender"] {
+                for absent in [None, Some(Value::Null)] {
+                    let mut v = fixture_json(file);
+                    match &absent {
+                        None => {
+                            v.as_object_mut().map(|o| o.remove(field));
+                        }
+                        Some(null) => v[field] = null.clone(),
+                    }
+                    let err = parse_value(event, &v).expect_err("refused");
+                    assert_eq!(
+                        err.to_string(),
+                        format!(
+                            "webhook body is not a valid `{event}` event: missing field at `{field}`"
+                        )
+                    );
+                }
+            }
+        }
+        // Events that start nothing may come without them (an installation has no repository).
+        let mut ping = fixture_json("ping/0.json");
+        ping.as_object_mut().map(|o| o.remove("repository"));
+        parse_value("ping", &ping).expect("a ping without a repository");
     }
 
     #[test]

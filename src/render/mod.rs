@@ -8,6 +8,7 @@ pub mod objects;
 pub mod pod_security;
 mod sample;
 mod shape;
+mod validate;
 pub use shape::ShapeStats;
 
 use std::collections::BTreeMap;
@@ -25,7 +26,12 @@ pub use objects::K8sObject;
 #[derive(Debug, thiserror::Error, Clone, PartialEq)]
 pub enum RenderError {
     #[error("{template}: {message}")]
-    Template { template: String, message: String },
+    Template {
+        template: String,
+        message: String,
+        /// Where in which template the error is, when minijinja knows (for `validate`).
+        spot: Option<Box<Spot>>,
+    },
     #[error("{template}: the output is not valid YAML: {message}")]
     Yaml { template: String, message: String },
     #[error("{template}: document {document}{}: {message}", if .field.is_empty() { String::new() } else { format!(", field `{}`", .field) })]
@@ -51,6 +57,15 @@ pub enum RenderError {
         field: String,
         message: String,
     },
+}
+
+/// Where a template error is: the template (by its name, which may be an included one)
+/// and the bytes of its source at fault.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Spot {
+    pub name: String,
+    pub line: Option<usize>,
+    pub range: Option<std::ops::Range<usize>>,
 }
 
 /// Label and annotation keys on everything a run creates.
@@ -123,6 +138,11 @@ pub struct Engine {
     shapes: shape::ShapeCache,
     use_shapes: bool,
     constants: BTreeMap<String, Constants>,
+    /// For `validate`: the template sources, the folder they were read from and the path of
+    /// services.yaml, as shown in messages.
+    sources: crate::config::TemplateSources,
+    shown_dir: String,
+    config_path: String,
 }
 
 impl Engine {
@@ -156,30 +176,14 @@ impl Engine {
                 .iter()
                 .map(|a| (a.name.to_string(), Constants::new(&loaded.config, a)))
                 .collect(),
+            sources: loaded.templates.clone(),
+            shown_dir: loaded.templates_dir.display().to_string(),
+            config_path: loaded.path.clone(),
         })
     }
 
     pub fn config(&self) -> &Config {
         &self.config
-    }
-
-    /// The pods each agent would make that break its Pod Security level, found by
-    /// rendering its templates with a sample event of each kind it triggers on (for
-    /// `agentpods validate`, before any delivery). Other render errors depend on the real
-    /// event, and are left to delivery.
-    pub fn pod_security_problems(&self) -> Vec<RenderError> {
-        let mut found: Vec<RenderError> = Vec::new();
-        for agent in &self.config.agents {
-            for (event, launch, pr) in sample::launches(agent) {
-                if let Err(e @ RenderError::PodSecurity { .. }) =
-                    self.render_run(&event, "validate", &launch, pr.as_ref())
-                    && !found.contains(&e)
-                {
-                    found.push(e);
-                }
-            }
-        }
-        found
     }
 
     /// Turns the shape cache (see `shape`) on or off; off renders and parses every YAML
@@ -469,7 +473,16 @@ fn template_error(dir: &str, name: &str, e: &minijinja::Error) -> RenderError {
     } else {
         format!("{dir}/{name}")
     };
-    RenderError::Template { template, message }
+    let spot = Some(Box::new(Spot {
+        name: e.name().unwrap_or(name).to_string(),
+        line: e.line(),
+        range: e.range(),
+    }));
+    RenderError::Template {
+        template,
+        message,
+        spot,
+    }
 }
 
 /// What templates see. Every key is always present (absent parts are `none`), so strict

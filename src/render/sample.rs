@@ -57,9 +57,23 @@ fn event(name: &str, event: Value) -> Option<WebhookEvent> {
     .ok()
 }
 
-/// One sample delivery per kind of trigger `agent` has: the event, the launch the planner
-/// would make of it, and the pull request's facts.
-pub fn launches(agent: &Agent) -> Vec<(WebhookEvent, Launch, Option<PullRequest>)> {
+/// One sample delivery: what it stands for (for messages), the event, the launch the
+/// planner would make of it, and the pull request's facts.
+pub struct Sample {
+    /// The trigger in words, e.g. `comment \`run\` on an issue`.
+    pub trigger: String,
+    pub event: WebhookEvent,
+    pub launch: Launch,
+    pub pr: Option<PullRequest>,
+}
+
+/// Sample deliveries for every kind of trigger `agent` has, one for each shape its event
+/// can take: every optional part absent in one of them (a comment on an issue has no pull
+/// request; a comment on a pull request whose facts GitHub did not give has none either; a
+/// branch push has no tag, a tag push no branch; a `review` may come without a focus; a
+/// fork's head repository may be gone), so a template that uses an optional part without
+/// a default fails here rather than at delivery.
+pub fn samples(agent: &Agent) -> Vec<Sample> {
     let launch = |trigger: Trigger, subject: Subject, task: Option<&str>| Launch {
         agent: agent.name.to_string(),
         run_name: format!("{}-sample", agent.name),
@@ -70,13 +84,36 @@ pub fn launches(agent: &Agent) -> Vec<(WebhookEvent, Launch, Option<PullRequest>
     };
     let t = &agent.triggers;
     let mut out = Vec::new();
-    if t.pull_request.is_some() {
-        let e = json!({"kind": "pull_request", "action": "opened", "number": 1,
-                       "pull_request": pull_request(), "label": null, "before": null, "after": null});
-        out.extend(event("pull_request", e).map(|e| {
+    let mut add = |trigger: String, name: &str, e: Value, l: Launch, pr: Option<Value>| {
+        let pr = pr.and_then(|p| serde_json::from_value::<PullRequest>(p).ok());
+        if let Some(event) = event(name, e) {
+            out.push(Sample {
+                trigger,
+                event,
+                launch: l,
+                pr,
+            });
+        }
+    };
+    if let Some(p) = &t.pull_request {
+        let action = p
+            .actions
+            .first()
+            .map_or("opened", |a| a.as_str())
+            .to_string();
+        let mut from_gone_fork = pull_request();
+        from_gone_fork["head"]["repo"] = Value::Null;
+        from_gone_fork["head"]["clone_url"] = Value::Null;
+        from_gone_fork["body"] = json!("");
+        for (what, pr) in [
+            ("", pull_request()),
+            (" from a deleted fork", from_gone_fork),
+        ] {
+            let e = json!({"kind": "pull_request", "action": action, "number": 1,
+                           "pull_request": pr, "label": null, "before": null, "after": null});
             let l = launch(
                 Trigger::PullRequest {
-                    action: "opened".into(),
+                    action: action.clone(),
                 },
                 Subject::PullRequest {
                     number: 1,
@@ -84,54 +121,101 @@ pub fn launches(agent: &Agent) -> Vec<(WebhookEvent, Launch, Option<PullRequest>
                 },
                 None,
             );
-            (e, l, None)
-        }));
-    }
-    if let Some(comment) = &t.comment {
-        let verb = comment
-            .verbs
-            .first()
-            .map_or("run", |v| v.as_str())
-            .to_string();
-        let e = json!({"kind": "issue_comment", "action": "created", "issue": issue(),
-            "comment": {"id": 1, "body": format!("/agent {verb} the task"), "user": user(),
-                        "author_association": "OWNER",
-                        "html_url": "https://github.com/example/repository/issues/1#issuecomment-1"}});
-        out.extend(event("issue_comment", e).map(|e| {
-            let l = launch(
-                Trigger::Comment {
-                    verb,
-                    comment_id: 1,
-                },
-                Subject::Issue { number: 1 },
-                Some("the task"),
-            );
-            (e, l, None)
-        }));
-    }
-    if t.issues.is_some() {
-        let e = json!({"kind": "issues", "action": "opened", "issue": issue(), "label": null});
-        out.extend(event("issues", e).map(|e| {
-            let l = launch(
-                Trigger::Issues {
-                    action: "opened".into(),
-                },
-                Subject::Issue { number: 1 },
+            add(
+                format!("pull_request `{action}`{what}"),
+                "pull_request",
+                e,
+                l,
                 None,
             );
-            (e, l, None)
-        }));
+        }
+    }
+    if let Some(comment) = &t.comment {
+        for verb in &comment.verbs {
+            let verb = verb.as_str().to_lowercase();
+            // `run` always has a task (several lines of it); other verbs may have none.
+            let tasks: &[Option<&str>] = if verb == "run" {
+                &[Some("the task\n\nin more words")]
+            } else {
+                &[Some("the focus"), None]
+            };
+            for target in &comment.targets {
+                let on_pr = matches!(target, crate::config::CommentTarget::PullRequest);
+                // On a pull request: with its facts from GitHub, and without them (a preview).
+                let facts: &[bool] = if on_pr { &[true, false] } else { &[false] };
+                for &with_facts in facts {
+                    for task in tasks {
+                        let mut issue = issue();
+                        issue["is_pull_request"] = json!(on_pr);
+                        let body = match task {
+                            Some(task) => format!("/agent {verb} {task}"),
+                            None => format!("/agent {verb}"),
+                        };
+                        let e = json!({"kind": "issue_comment", "action": "created", "issue": issue,
+                            "comment": {"id": 1, "body": body, "user": user(),
+                                "author_association": "OWNER",
+                                "html_url": "https://github.com/example/repository/issues/1#issuecomment-1"}});
+                        let subject = match (on_pr, with_facts) {
+                            (false, _) => Subject::Issue { number: 1 },
+                            (true, with) => Subject::PullRequest {
+                                number: 1,
+                                head_sha: with.then(|| SHA.to_string()),
+                            },
+                        };
+                        let l = launch(
+                            Trigger::Comment {
+                                verb: verb.clone(),
+                                comment_id: 1,
+                            },
+                            subject,
+                            *task,
+                        );
+                        let place = match (on_pr, with_facts) {
+                            (false, _) => "on an issue",
+                            (true, true) => "on a pull request",
+                            (true, false) => "on a pull request GitHub told nothing more of",
+                        };
+                        let task = if task.is_some() { "" } else { " with no text" };
+                        add(
+                            format!("comment `{verb}`{task} {place}"),
+                            "issue_comment",
+                            e,
+                            l,
+                            with_facts.then(pull_request),
+                        );
+                    }
+                }
+            }
+        }
+    }
+    if let Some(i) = &t.issues {
+        let action = i
+            .actions
+            .first()
+            .map_or("opened", |a| a.as_str())
+            .to_string();
+        let e = json!({"kind": "issues", "action": action, "issue": issue(), "label": null});
+        let l = launch(
+            Trigger::Issues {
+                action: action.clone(),
+            },
+            Subject::Issue { number: 1 },
+            None,
+        );
+        add(format!("issues `{action}`"), "issues", e, l, None);
     }
     if let Some(push) = &t.push {
-        let git_ref = if push.tags.is_empty() {
-            "refs/heads/main"
-        } else {
-            "refs/tags/v1.0.0"
-        };
-        let e = json!({"kind": "push", "ref": git_ref, "before": "0".repeat(40), "after": SHA,
-            "created": true, "deleted": false, "forced": false,
-            "head_commit_message": "A change", "pusher": "octocat"});
-        out.extend(event("push", e).map(|e| {
+        let mut refs = Vec::new();
+        if !push.branches.is_empty() {
+            refs.push(("refs/heads/main", Some("A change")));
+        }
+        if !push.tags.is_empty() {
+            refs.push(("refs/tags/v1.0.0", None));
+        }
+        for (git_ref, message) in refs {
+            let e = json!({"kind": "push", "ref": git_ref, "before": "0".repeat(40), "after": SHA,
+                "created": true, "deleted": false, "forced": false,
+                "head_commit_message": message, "pusher": "octocat"});
             let l = launch(
                 Trigger::Push,
                 Subject::Ref {
@@ -140,26 +224,29 @@ pub fn launches(agent: &Agent) -> Vec<(WebhookEvent, Launch, Option<PullRequest>
                 },
                 None,
             );
-            (e, l, None)
-        }));
+            add(format!("push of `{git_ref}`"), "push", e, l, None);
+        }
     }
-    if t.release.is_some() {
-        let e = json!({"kind": "release", "action": "published", "release": {
-            "tag_name": "v1.0.0", "name": "v1.0.0", "body": "What is new.", "draft": false,
+    if let Some(r) = &t.release {
+        let action = r
+            .actions
+            .first()
+            .map_or("published", |a| a.as_str())
+            .to_string();
+        let e = json!({"kind": "release", "action": action, "release": {
+            "tag_name": "v1.0.0", "name": "", "body": "", "draft": false,
             "prerelease": false, "html_url": "https://github.com/example/repository/releases/tag/v1.0.0",
             "target_commitish": "main"}});
-        out.extend(event("release", e).map(|e| {
-            let l = launch(
-                Trigger::Release {
-                    action: "published".into(),
-                },
-                Subject::Release {
-                    tag: "v1.0.0".into(),
-                },
-                None,
-            );
-            (e, l, None)
-        }));
+        let l = launch(
+            Trigger::Release {
+                action: action.clone(),
+            },
+            Subject::Release {
+                tag: "v1.0.0".into(),
+            },
+            None,
+        );
+        add(format!("release `{action}`"), "release", e, l, None);
     }
     out
 }
@@ -178,10 +265,11 @@ triggers:
   release: {}
 "#;
         let agent: crate::config::Agent = serde_yaml::from_str(yaml).expect("an agent");
-        let kinds: Vec<String> = super::launches(&agent)
+        let mut kinds: Vec<String> = super::samples(&agent)
             .into_iter()
-            .map(|(e, _, _)| e.name)
+            .map(|s| s.event.name)
             .collect();
+        kinds.dedup();
         assert_eq!(
             kinds,
             ["pull_request", "issue_comment", "issues", "push", "release"]

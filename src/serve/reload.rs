@@ -142,6 +142,13 @@ pub struct ConfigStore {
 fn compile(path: &Path) -> Result<(Engine, PathBuf), ReloadError> {
     let loaded = config::load(path)?;
     let engine = Engine::new(&loaded)?;
+    // What deliveries would meet (an undefined variable, an optional part used without a
+    // default, an invalid object) refuses the config now rather than failing each delivery.
+    let text = std::fs::read_to_string(path).ok();
+    let problems = engine.sample_problems(text.as_deref());
+    if !problems.is_empty() {
+        return Err(ConfigError::Invalid(problems).into());
+    }
     Ok((engine, loaded.templates_dir))
 }
 

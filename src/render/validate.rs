@@ -1,0 +1,345 @@
+//! What `agentpods validate` (and `serve`, when it loads or reloads its config) finds by
+//! rendering every template of every agent for every trigger it has, with the sample events
+//! of `sample`: an undefined variable, a filter misused, an optional part of an event used
+//! without a default, an output that is not a valid object, a pod its Pod Security level
+//! forbids. Each problem is reported at `FILE:LINE:COL` with the agent and the trigger, so
+//! none of them waits for a delivery to become a 500.
+
+use crate::config::FileDiagnostic;
+use crate::config::yaml::Pos;
+
+use super::{Engine, NAMESPACE_TEMPLATE, RenderError, Spot, sample};
+
+/// Longest source text quoted in a message.
+const MAX_QUOTED: usize = 80;
+
+impl Engine {
+    /// Every problem the sample deliveries meet, each once (at its first trigger), sorted.
+    /// `config_text` is services.yaml's text, to point into templates written inside it
+    /// (`cluster.namespace_template`, `concurrency.group`); without it they point at its
+    /// first line.
+    pub fn sample_problems(&self, config_text: Option<&str>) -> Vec<FileDiagnostic> {
+        let mut found: Vec<FileDiagnostic> = Vec::new();
+        let mut seen: Vec<(String, Pos)> = Vec::new();
+        for agent in &self.config.agents {
+            for s in sample::samples(agent) {
+                // The run as a delivery makes it (which stops at its first error), then each
+                // template on its own, so that one broken template hides no other.
+                let mut errors: Vec<RenderError> = self
+                    .render_run(&s.event, "validate", &s.launch, s.pr.as_ref())
+                    .err()
+                    .into_iter()
+                    .collect();
+                errors.extend(self.render_each(agent, &s));
+                for e in &errors {
+                    let (file, pos, what) = self.locate(e, config_text);
+                    // One line per place: the same mistake seen by another agent or trigger
+                    // (with its own names in the message) is the same mistake.
+                    let key = (file.clone(), pos);
+                    if seen.contains(&key) {
+                        continue;
+                    }
+                    seen.push(key);
+                    found.push(FileDiagnostic {
+                        file,
+                        pos,
+                        message: format!("agent `{}`, {}: {what}", agent.name, s.trigger),
+                    });
+                }
+            }
+        }
+        found.sort_by(|a, b| (&a.file, a.pos).cmp(&(&b.file, b.pos)));
+        found
+    }
+
+    /// The errors of each part of a sample run rendered on its own: the concurrency group,
+    /// the prompt, and each YAML template (with the sample task when the prompt fails).
+    fn render_each(&self, agent: &crate::config::Agent, s: &sample::Sample) -> Vec<RenderError> {
+        let Some(constants) = self.constants.get(agent.name.as_str()) else {
+            return Vec::new();
+        };
+        let mut ctx = super::Context::new(
+            &self.config,
+            agent,
+            &s.event,
+            "validate",
+            &s.launch,
+            s.pr.as_ref(),
+            constants,
+        );
+        let value = minijinja::Value::from(minijinja::value::Serde(&ctx));
+        let mut errors = Vec::new();
+        if agent.concurrency.is_some()
+            && let Err(e) =
+                self.render_value(&super::concurrency_template(agent.name.as_str()), &value)
+        {
+            errors.push(e);
+        }
+        ctx.task = match &agent.prompt {
+            Some(prompt) => self.render_value(prompt, &value).unwrap_or_else(|e| {
+                errors.push(e);
+                s.launch.task.clone().unwrap_or_default()
+            }),
+            None => s.launch.task.clone().unwrap_or_default(),
+        };
+        let value = minijinja::context! { task => ctx.task.as_str(), ..value };
+        for name in &agent.templates {
+            let shown = format!("{}/{name}", self.templates_dir);
+            if let Err(e) = self.render_objects(name, &shown, &value) {
+                errors.push(e);
+            }
+        }
+        errors
+    }
+
+    /// The file, position and description (without the file) of a render error.
+    fn locate(&self, e: &RenderError, config_text: Option<&str>) -> (String, Pos, String) {
+        let start = Pos { line: 1, col: 1 };
+        match e {
+            RenderError::Template {
+                template,
+                message,
+                spot,
+            } => {
+                let what = strip_line(message);
+                let Some(Spot { name, line, range }) = spot.as_deref() else {
+                    return (template.clone(), start, what);
+                };
+                if let Some(source) = self.sources.get(name) {
+                    let pos = match (range, line) {
+                        (Some(r), _) => pos_of(source, r.start),
+                        (None, Some(l)) => Pos { line: *l, col: 1 },
+                        (None, None) => start,
+                    };
+                    let what = with_quote(what, source, range.as_ref());
+                    return (self.file_of(name), pos, what);
+                }
+                // A template written inside services.yaml, named by its key.
+                let source = self.config_template(name);
+                let pos = config_text
+                    .zip(source.as_ref())
+                    .and_then(|(text, source)| {
+                        let at = text.find(source.as_str())?;
+                        Some(pos_of(text, at + range.as_ref().map_or(0, |r| r.start)))
+                    })
+                    .unwrap_or(start);
+                let what = match &source {
+                    Some(source) => with_quote(what, source, range.as_ref()),
+                    None => what,
+                };
+                (self.config_path.clone(), pos, format!("{name}: {what}"))
+            }
+            RenderError::Object {
+                template,
+                document,
+                field,
+                message,
+            }
+            | RenderError::PodSecurity {
+                template,
+                document,
+                field,
+                message,
+            } => {
+                let name = self.name_of(template);
+                let pos = self
+                    .sources
+                    .get(name)
+                    .map_or(start, |source| field_pos(source, *document, field));
+                let what = if field.is_empty() {
+                    format!("document {document}: {message}")
+                } else {
+                    format!("document {document}, field `{field}`: {message}")
+                };
+                (self.file_of(name), pos, what)
+            }
+            RenderError::Yaml { template, message } => {
+                let name = self.name_of(template);
+                (
+                    self.file_of(name),
+                    start,
+                    format!("the output is not valid YAML: {message}"),
+                )
+            }
+            RenderError::BadName { template, .. } => {
+                let pos = config_text
+                    .zip(self.config_template(template))
+                    .and_then(|(text, source)| text.find(source.as_str()))
+                    .zip(config_text)
+                    .map_or(start, |(at, text)| pos_of(text, at));
+                (self.config_path.clone(), pos, e.to_string())
+            }
+            RenderError::UnknownAgent(_) => (self.config_path.clone(), start, e.to_string()),
+        }
+    }
+
+    /// A template's path as the user can open it: in the folder it was read from.
+    fn file_of(&self, name: &str) -> String {
+        format!("{}/{name}", self.shown_dir)
+    }
+
+    /// The template name in a render error's `templates_dir/name`.
+    fn name_of<'t>(&self, shown: &'t str) -> &'t str {
+        shown
+            .strip_prefix(&self.templates_dir)
+            .and_then(|s| s.strip_prefix('/'))
+            .unwrap_or(shown)
+    }
+
+    /// The source of a template written inside services.yaml.
+    fn config_template(&self, name: &str) -> Option<String> {
+        if name == NAMESPACE_TEMPLATE {
+            return self
+                .config
+                .cluster
+                .namespace_template
+                .as_ref()
+                .map(|t| t.to_string());
+        }
+        self.config
+            .agents
+            .iter()
+            .find(|a| super::concurrency_template(a.name.as_str()) == name)
+            .and_then(|a| a.concurrency.as_ref())
+            .map(|c| c.group.to_string())
+    }
+}
+
+/// A template error's message without the `line N: ` the position now says.
+fn strip_line(message: &str) -> String {
+    match message.strip_prefix("line ") {
+        Some(rest) => rest
+            .split_once(": ")
+            .filter(|(n, _)| n.bytes().all(|b| b.is_ascii_digit()))
+            .map_or(message, |(_, m)| m)
+            .to_string(),
+        None => message.to_string(),
+    }
+}
+
+/// The message, with the source text at fault quoted when it is short and on one line.
+fn with_quote(what: String, source: &str, range: Option<&std::ops::Range<usize>>) -> String {
+    let quoted = range
+        .and_then(|r| source.get(r.clone()))
+        .map(str::trim)
+        .filter(|q| !q.is_empty() && !q.contains('\n') && q.chars().count() <= MAX_QUOTED)
+        .filter(|q| !what.contains(q));
+    match quoted {
+        Some(q) => format!("{what} (in `{q}`)"),
+        None => what,
+    }
+}
+
+/// The 1-based line and column (in characters) of a byte offset.
+fn pos_of(text: &str, byte: usize) -> Pos {
+    let mut byte = byte.min(text.len());
+    while !text.is_char_boundary(byte) {
+        byte -= 1;
+    }
+    let before = &text[..byte];
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    Pos {
+        line: before.matches('\n').count() + 1,
+        col: before[line_start..].chars().count() + 1,
+    }
+}
+
+/// Where a field of a rendered document is written in its template: each key of the
+/// field's path looked for in turn, below the one before, in that document's lines; the
+/// deepest one found (a missing field is shown where its parent is). Else the document's
+/// first line that is not a template comment.
+fn field_pos(source: &str, document: usize, field: &str) -> Pos {
+    let lines: Vec<&str> = source.split('\n').collect();
+    let mut first = 0;
+    let mut seen = 1;
+    while seen < document && first < lines.len() {
+        if lines[first].trim_end() == "---" {
+            seen += 1;
+        }
+        first += 1;
+    }
+    let last = lines[first..]
+        .iter()
+        .position(|l| l.trim_end() == "---")
+        .map_or(lines.len(), |n| first + n);
+    let mut found = None;
+    let mut from = first;
+    for key in field.split('.') {
+        let key = key.split('[').next().unwrap_or(key);
+        if key.is_empty() {
+            continue;
+        }
+        let at = (from..last).find_map(|i| {
+            let line = lines[i];
+            let body = line.trim_start();
+            let body = body.strip_prefix("- ").unwrap_or(body);
+            body.strip_prefix(key)
+                .is_some_and(|rest| rest.starts_with(':'))
+                .then(|| (i, line.chars().count() - body.chars().count() + 1))
+        });
+        let Some((i, col)) = at else { break };
+        found = Some(Pos { line: i + 1, col });
+        from = i + 1;
+    }
+    if let Some(pos) = found {
+        return pos;
+    }
+    // The document's first line outside a `{# … #}` comment.
+    let mut in_comment = false;
+    for (i, line) in lines.iter().enumerate().take(last).skip(first) {
+        let l = line.trim_start();
+        if in_comment {
+            in_comment = !line.contains("#}");
+            continue;
+        }
+        if l.starts_with("{#") {
+            in_comment = !line.contains("#}");
+            continue;
+        }
+        if !l.is_empty() && !l.starts_with('#') {
+            return Pos {
+                line: i + 1,
+                col: 1,
+            };
+        }
+    }
+    Pos {
+        line: first + 1,
+        col: 1,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_field_is_found_at_its_key_in_its_document() {
+        let source = "a: 1\n---\nkind: Pod\nspec:\n  containers:\n    - name: x\n      imagePullPolicyy: Always\n";
+        assert_eq!(
+            field_pos(source, 2, "spec.containers[0].imagePullPolicyy"),
+            Pos { line: 7, col: 7 }
+        );
+        assert_eq!(
+            field_pos(source, 2, "spec.containers[0].name"),
+            Pos { line: 6, col: 7 }
+        );
+        assert_eq!(field_pos(source, 2, ""), Pos { line: 3, col: 1 });
+        // A missing field is shown where its deepest parent is.
+        assert_eq!(
+            field_pos(source, 2, "spec.containers[0].securityContext.capabilities"),
+            Pos { line: 5, col: 3 }
+        );
+        let commented = "{#- a comment\n  on two lines -#}\nkind: Pod\n";
+        assert_eq!(field_pos(commented, 1, "spec"), Pos { line: 3, col: 1 });
+        assert_eq!(field_pos(source, 1, "a"), Pos { line: 1, col: 1 });
+    }
+
+    #[test]
+    fn positions_count_characters() {
+        assert_eq!(pos_of("é\nab", 4), Pos { line: 2, col: 2 });
+        assert_eq!(pos_of("éa", 2), Pos { line: 1, col: 2 });
+        assert_eq!(strip_line("line 12: undefined value"), "undefined value");
+        assert_eq!(strip_line("linear"), "linear");
+    }
+}
