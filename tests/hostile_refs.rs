@@ -48,8 +48,7 @@ fn with(body: &[u8], pointer: &str, value: &str) -> Vec<u8> {
 }
 
 #[tokio::test]
-async fn a_signed_delivery_with_a_ref_git_refuses_is_refused_naming_the_field_and_plans_nothing()
-{
+async fn a_signed_delivery_with_a_ref_git_refuses_is_refused_naming_the_field_and_plans_nothing() {
     within(120, async {
         let service = TestService::start();
         let mut n = 0;
@@ -67,7 +66,11 @@ async fn a_signed_delivery_with_a_ref_git_refuses_is_refused_naming_the_field_an
             // The delivery as GitHub sent it is taken (and plans runs).
             n += 1;
             let reply = service
-                .oneshot(&Post::delivery(&payload.event, &format!("real-{n}"), body.clone()))
+                .oneshot(&Post::delivery(
+                    &payload.event,
+                    &format!("real-{n}"),
+                    body.clone(),
+                ))
                 .await;
             assert!(
                 (200..300).contains(&reply.status),
@@ -91,7 +94,10 @@ async fn a_signed_delivery_with_a_ref_git_refuses_is_refused_naming_the_field_an
                     "{name} with {field} = {value:?}: {}",
                     reply.text()
                 );
-                let error = json(&reply)["error"].as_str().unwrap_or_default().to_string();
+                let error = json(&reply)["error"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string();
                 assert!(
                     error.contains(&format!("`{field}`")) && error.contains("git ref name"),
                     "{name}: the answer names the field: {error}"

@@ -247,7 +247,10 @@ fn git_takes(text: &str) -> String {
         .chars()
         .filter(|&c| agentpods::github::refname::check(&format!("x{c}x")).is_ok())
         .collect();
-    let mut name = kept.replace("..", "._").replace("@{", "@_").replace('/', "-");
+    let mut name = kept
+        .replace("..", "._")
+        .replace("@{", "@_")
+        .replace('/', "-");
     while name.len() > 250 {
         name.pop();
     }

@@ -34,7 +34,9 @@ fn pod_with(line: &str) -> String {
 
 /// The 1-based line and column of the first `needle` in `text`.
 fn position(text: &str, needle: &str) -> (usize, usize) {
-    let byte = text.find(needle).unwrap_or_else(|| panic!("no {needle:?} in {text}"));
+    let byte = text
+        .find(needle)
+        .unwrap_or_else(|| panic!("no {needle:?} in {text}"));
     let before = &text[..byte];
     let line_start = before.rfind('\n').map_or(0, |i| i + 1);
     (
@@ -50,7 +52,12 @@ fn refused(template: &str) -> Vec<(usize, usize, String)> {
     let dir = ConfigDir::new(SERVICES.as_bytes());
     dir.write("templates/agent-pod.yaml", template.as_bytes());
     let out = validate(&dir.path("services.yaml"));
-    assert_eq!(out.code, Some(1), "validate must refuse:\n{template}\n{}", out.stdout);
+    assert_eq!(
+        out.code,
+        Some(1),
+        "validate must refuse:\n{template}\n{}",
+        out.stdout
+    );
     let shown = dir.path("templates/agent-pod.yaml").display().to_string();
     out.stderr_lines()
         .iter()
@@ -62,9 +69,20 @@ fn refused(template: &str) -> Vec<(usize, usize, String)> {
             let message = parts.next()?.trim().to_string();
             let at = text_at(template, l, c).unwrap_or_default();
             assert!(
-                ["{{", "{%", "safe", "e ", "e}", "escape", "autoescape", "macro", "set", "include"]
-                    .iter()
-                    .any(|p| at.starts_with(p))
+                [
+                    "{{",
+                    "{%",
+                    "safe",
+                    "e ",
+                    "e}",
+                    "escape",
+                    "autoescape",
+                    "macro",
+                    "set",
+                    "include"
+                ]
+                .iter()
+                .any(|p| at.starts_with(p))
                     || at.starts_with("\"prompts"),
                 "{line} points at {at:?}"
             );
@@ -93,14 +111,30 @@ fn the_shipped_pod_template_passes_validate() {
 #[test]
 fn a_template_that_prints_github_text_unquoted_is_refused_at_load_with_what_to_write() {
     for (line, at, expect) in [
-        ("      args: [{{ pr.title | safe }}]", "safe", "write `{{ value }}`"),
-        ("      args: [{{ pr.title|e }}]", "e }}]", "write `{{ value }}`"),
-        ("      args: [{{ pr.title | escape }}]", "escape", "write `{{ value }}`"),
+        (
+            "      args: [{{ pr.title | safe }}]",
+            "safe",
+            "write `{{ value }}`",
+        ),
+        (
+            "      args: [{{ pr.title|e }}]",
+            "e }}]",
+            "write `{{ value }}`",
+        ),
+        (
+            "      args: [{{ pr.title | escape }}]",
+            "escape",
+            "write `{{ value }}`",
+        ),
     ] {
         let template = pod_with(line);
         let found = refused(&template);
         assert_eq!(found.len(), 1, "{line}: {found:?}");
-        assert_eq!((found[0].0, found[0].1), position(&template, at), "{line}: {found:?}");
+        assert_eq!(
+            (found[0].0, found[0].1),
+            position(&template, at),
+            "{line}: {found:?}"
+        );
         assert!(found[0].2.contains(expect), "{line}: {found:?}");
     }
     let found = refused(&format!(
@@ -109,30 +143,63 @@ fn a_template_that_prints_github_text_unquoted_is_refused_at_load_with_what_to_w
     ));
     assert_eq!((found[0].0, found[0].1), (1, 4), "{found:?}");
     assert!(found[0].2.contains("turn off the quoting"), "{found:?}");
-    let template =
-        pod_with("{% set t %}{{ pr.title }}{% endset %}\n      args: [{{ t | replace('\\\\n', '\\n') }}]");
+    let template = pod_with(
+        "{% set t %}{{ pr.title }}{% endset %}\n      args: [{{ t | replace('\\\\n', '\\n') }}]",
+    );
     let found = refused(&template);
-    assert_eq!((found[0].0, found[0].1), position(&template, "set t"), "{found:?}");
+    assert_eq!(
+        (found[0].0, found[0].1),
+        position(&template, "set t"),
+        "{found:?}"
+    );
     assert!(found[0].2.contains("`{% set x = … %}`"), "{found:?}");
     let template = pod_with("{% include \"prompts/review.md\" %}");
     let found = refused(&template);
-    assert_eq!((found[0].0, found[0].1), position(&template, "\"prompts"), "{found:?}");
+    assert_eq!(
+        (found[0].0, found[0].1),
+        position(&template, "\"prompts"),
+        "{found:?}"
+    );
     assert!(found[0].2.contains("not a YAML template"), "{found:?}");
 }
 
 #[test]
 fn a_value_inside_a_quoted_string_or_a_block_scalar_is_refused_at_load() {
     for (line, at, place) in [
-        ("      workingDir: '/work/{{ pr.head.ref }}'", "{{ pr.head", "single-quoted"),
-        ("      workingDir: \"/work/{{ pr.head.ref }}\"", "{{ pr.head", "double-quoted"),
-        ("      workingDir: /work/{{ pr.head.ref }}", "{{ pr.head", "longer plain value"),
-        ("      args: ['--title={{ pr.title }}']", "{{ pr.title", "single-quoted"),
-        ("      args:\n        - |\n          {{ pr.body }}", "{{ pr.body", "block scalar"),
+        (
+            "      workingDir: '/work/{{ pr.head.ref }}'",
+            "{{ pr.head",
+            "single-quoted",
+        ),
+        (
+            "      workingDir: \"/work/{{ pr.head.ref }}\"",
+            "{{ pr.head",
+            "double-quoted",
+        ),
+        (
+            "      workingDir: /work/{{ pr.head.ref }}",
+            "{{ pr.head",
+            "longer plain value",
+        ),
+        (
+            "      args: ['--title={{ pr.title }}']",
+            "{{ pr.title",
+            "single-quoted",
+        ),
+        (
+            "      args:\n        - |\n          {{ pr.body }}",
+            "{{ pr.body",
+            "block scalar",
+        ),
     ] {
         let template = pod_with(line);
         let found = refused(&template);
         assert_eq!(found.len(), 1, "{line}: {found:?}");
-        assert_eq!((found[0].0, found[0].1), position(&template, at), "{line}: {found:?}");
+        assert_eq!(
+            (found[0].0, found[0].1),
+            position(&template, at),
+            "{line}: {found:?}"
+        );
         assert!(found[0].2.contains(place), "{line}: {found:?}");
         assert!(
             found[0].2.contains("{{ \"prefix-\" ~ value }}"),
@@ -194,8 +261,7 @@ fn a_key_that_a_value_makes_twice_is_refused_naming_it_never_the_last_one_wins()
         configs::POD_TEMPLATE
     ));
     assert!(
-        error.contains("the key `master` appears twice")
-            && error.contains("`spec.containers[0]`"),
+        error.contains("the key `master` appears twice") && error.contains("`spec.containers[0]`"),
         "{error}"
     );
 }

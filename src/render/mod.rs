@@ -158,7 +158,10 @@ impl Engine {
             if let Some(found) = quoting::check(name, source).first() {
                 return Err(RenderError::Template {
                     template: format!("{}/{name}", loaded.config.templates_dir),
-                    message: format!("line {} column {}: {}", found.line, found.col, found.message),
+                    message: format!(
+                        "line {} column {}: {}",
+                        found.line, found.col, found.message
+                    ),
                 });
             }
             env.add_template_owned(name.clone(), source.clone())

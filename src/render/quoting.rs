@@ -39,8 +39,8 @@ pub struct Finding {
 
 /// The statements a YAML template may use; everything else is refused.
 pub const ALLOWED_STATEMENTS: &[&str] = &[
-    "if", "elif", "else", "endif", "for", "endfor", "set", "with", "endwith", "include",
-    "break", "continue",
+    "if", "elif", "else", "endif", "for", "endfor", "set", "with", "endwith", "include", "break",
+    "continue",
 ];
 
 /// Filters that print a value unquoted in a YAML template.
@@ -238,10 +238,14 @@ fn check_placements(yaml: &str, printed: &[Span], found: &mut Vec<Finding>) {
             }
             TokenType::Tag(handle, suffix) => {
                 if (handle.contains(OPEN) || suffix.contains(OPEN))
-                    && let Some(span) = first_marker(handle).or(first_marker(suffix))
+                    && let Some(span) = first_marker(handle)
+                        .or(first_marker(suffix))
                         .and_then(|n| printed.get(n))
                 {
-                    found.push(at(span, "`{{ … }}` inside a YAML tag: write a plain `key: {{ value }}`".into()));
+                    found.push(at(
+                        span,
+                        "`{{ … }}` inside a YAML tag: write a plain `key: {{ value }}`".into(),
+                    ));
                 }
                 continue;
             }
@@ -333,24 +337,35 @@ mod tests {
         assert_eq!(positions("a: {{ x | safe }}\n"), vec![(1, 11)]);
         assert_eq!(positions("a: {{ x|e }}\n"), vec![(1, 9)]);
         assert_eq!(positions("a: {{ x | escape | upper }}\n"), vec![(1, 11)]);
-        assert_eq!(positions("{% set y = x|safe %}\na: {{ y }}\n"), vec![(1, 14)]);
+        assert_eq!(
+            positions("{% set y = x|safe %}\na: {{ y }}\n"),
+            vec![(1, 14)]
+        );
         assert_eq!(
             positions("{% autoescape false %}\na: {{ x }}\n{% endautoescape %}\n"),
             vec![(1, 4)]
         );
         assert_eq!(
-            positions("{% macro m(v) %}{{ v }}{% endmacro %}\na: {{ m(x) | replace('a', 'b') }}\n")[0],
+            positions("{% macro m(v) %}{{ v }}{% endmacro %}\na: {{ m(x) | replace('a', 'b') }}\n")
+                [0],
             (1, 4)
         );
         assert_eq!(positions("{% set y %}{{ x }}{% endset %}\n"), vec![(1, 4)]);
-        assert_eq!(positions("{% filter upper %}a: {{ x }}{% endfilter %}\n"), vec![(1, 4)]);
+        assert_eq!(
+            positions("{% filter upper %}a: {{ x }}{% endfilter %}\n"),
+            vec![(1, 4)]
+        );
         assert_eq!(positions("{% include \"prompt.md\" %}\n"), vec![(1, 12)]);
         assert_eq!(positions("{% include name %}\n"), vec![(1, 12)]);
         assert_eq!(
             positions("{% for a in b recursive %}{{ loop(a.c) }}{% endfor %}\n"),
             vec![(1, 4)]
         );
-        assert!(found("a: {{ x | safe }}\n")[0].2.contains("write `{{ value }}`"));
+        assert!(
+            found("a: {{ x | safe }}\n")[0]
+                .2
+                .contains("write `{{ value }}`")
+        );
         // A filter called `safe` is refused wherever it is: in a test or a string it is not one.
         assert_eq!(found("a: {{ x is defined and 'safe' }}\n"), vec![]);
     }

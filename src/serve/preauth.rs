@@ -349,7 +349,13 @@ pub fn peer_key(ip: IpAddr) -> IpAddr {
 
 impl Shared {
     /// Whether `bytes` more fit in `lane` and in `peer`'s share.
-    fn room(&self, held: &Held, lane: Lane, peer: Option<IpAddr>, bytes: u64) -> Result<(), Refusal> {
+    fn room(
+        &self,
+        held: &Held,
+        lane: Lane,
+        peer: Option<IpAddr>,
+        bytes: u64,
+    ) -> Result<(), Refusal> {
         let limits = &self.limits;
         let (in_lane, budget, refusal) = match lane {
             Lane::ordinary => (
@@ -481,7 +487,8 @@ mod tests {
         // A real delivery still gets its whole body.
         let mut real = budget.reserve(peer(250), Some(21_000)).expect("let in");
         real.grow(16 * 1024).expect("a first buffer");
-        real.grow(32 * 1024).expect("grown, but never past what it declared");
+        real.grow(32 * 1024)
+            .expect("grown, but never past what it declared");
         assert_eq!((real.bytes(), real.limit()), (21_000, 21_000));
         assert_eq!(budget.held(), (21_000, 0, 1));
         drop((stalled, real));
@@ -500,7 +507,9 @@ mod tests {
         let full = take(&budget, peer(1), MIB).expect("room");
         let mut half = budget.reserve(peer(2), Some(MIB)).expect("let in");
         half.grow(MIB / 2).expect("room for half");
-        let mut late = budget.reserve(peer(3), Some(MIB)).expect("let in: room for a first buffer");
+        let mut late = budget
+            .reserve(peer(3), Some(MIB))
+            .expect("let in: room for a first buffer");
         late.grow(MIB / 2 - 1).expect("the rest of the lane");
         assert_eq!(half.grow(MIB), Err(Refusal::ordinary_lane));
         assert_eq!(half.bytes(), MIB / 2, "still holds what it had");
