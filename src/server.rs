@@ -413,19 +413,21 @@ enum Unread {
     TooSlow,
 }
 
-/// Reads the body, at most `reservation`'s limit of it, within `timeout`, into one buffer
-/// (no copy at the end). The buffer starts at [`FIRST_BUFFER`] and doubles as bytes come,
-/// each growth reserved first: what is held is what has been sent, rounded up to the
-/// buffer, never what was only declared.
+/// Reads the body, at most `reservation`'s limit of it, within `timeout`, as the parts it
+/// arrives in (hyper's own buffers: no copy, and nothing allocated ahead of the bytes).
+/// Bytes are reserved as they come, [`FIRST_BUFFER`] at a time: what is held is what has
+/// been sent, never what was only declared.
 async fn read_body(
     body: Body,
     reservation: &mut Reservation,
     timeout: Duration,
-) -> Result<Bytes, Unread> {
+) -> Result<Vec<Bytes>, Unread> {
     let limit = usize::try_from(reservation.limit()).unwrap_or(MAX_BODY_BYTES);
+    let step = usize::try_from(FIRST_BUFFER).unwrap_or(usize::MAX);
     let mut limited = Limited::new(body, limit);
     let collect = async {
-        let mut buf: Vec<u8> = Vec::new();
+        let mut parts: Vec<Bytes> = Vec::new();
+        let mut len = 0usize;
         while let Some(frame) = limited.frame().await {
             let frame = frame.map_err(|e| {
                 Unread::Refused(if e.is::<LengthLimitError>() {
@@ -437,23 +439,34 @@ async fn read_body(
             let Ok(data) = frame.into_data() else {
                 continue;
             };
-            let need = buf.len() + data.len();
-            if need > buf.capacity() {
-                let first = usize::try_from(FIRST_BUFFER).unwrap_or(usize::MAX);
-                let grown = need.max(buf.capacity().saturating_mul(2)).max(first);
-                let grown = grown.min(limit.max(need));
-                reservation.grow(grown as u64).map_err(Unread::Busy)?;
-                buf.reserve_exact(grown - buf.len());
+            len += data.len();
+            if len as u64 > reservation.bytes() {
+                let rounded = len.div_ceil(step).saturating_mul(step);
+                reservation.grow(rounded as u64).map_err(Unread::Busy)?;
             }
-            buf.extend_from_slice(&data);
+            if !data.is_empty() {
+                parts.push(data);
+            }
         }
-        Ok::<_, Unread>(buf)
+        Ok::<_, Unread>(parts)
     };
     match tokio::time::timeout(timeout, collect).await {
-        Ok(Ok(buf)) => Ok(Bytes::from(buf)),
+        Ok(Ok(parts)) => Ok(parts),
         Ok(Err(e)) => Err(e),
         Err(_) => Err(Unread::TooSlow),
     }
+}
+
+/// The parts of a body as one buffer (no copy when it came in one part).
+fn joined(mut parts: Vec<Bytes>) -> Bytes {
+    if parts.len() == 1 {
+        return parts.pop().unwrap_or_default();
+    }
+    let mut body = Vec::with_capacity(parts.iter().map(Bytes::len).sum());
+    for part in parts {
+        body.extend_from_slice(&part);
+    }
+    Bytes::from(body)
 }
 
 fn rejected(app: &AppState, err: &WebhookError) -> Answer {
@@ -499,7 +512,7 @@ async fn handle(
             };
         }
     };
-    let verified = webhook::verify_signature(
+    let verified = webhook::verify_signature_of_parts(
         &app.secrets,
         header_bytes(headers, SIGNATURE_HEADER),
         headers.contains_key(SHA1_SIGNATURE_HEADER),
@@ -510,6 +523,7 @@ async fn handle(
     if let Err(e) = verified {
         return rejected(app, &e);
     }
+    let body = joined(body);
     let (event_name, delivery) = match webhook::event_name(header_bytes(headers, EVENT_HEADER))
         .and_then(|e| {
             Ok((

@@ -1,8 +1,8 @@
 //! What a stranger can make the service hold before a delivery's signature is checked.
 //!
 //! A body must be read whole before its `X-Hub-Signature-256` can be checked, so anyone who
-//! can reach the port can make the service buffer bodies. Every byte of buffer allocated
-//! before that check is reserved here first, as the body arrives, so what is held stays
+//! can reach the port can make the service buffer bodies. Every byte buffered before that
+//! check is reserved here first, as the body arrives, so what is held stays
 //! within fixed bounds whatever the senders do, and a sender holds only what it has sent:
 //!
 //! - two lanes: bodies that declare up to [`Limits::ordinary_size`] (real deliveries: the
@@ -43,8 +43,8 @@ const MIB: u64 = 1024 * 1024;
 /// answered within 10 s, so a body still arriving after that is nobody's delivery.
 pub const BODY_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The first buffer a body gets (and the room its lane and peer must have for a request
-/// to be let in at all); it doubles as the body comes, up to the declared length.
+/// A body reserves its bytes this many at a time as they come (and its lane and peer must
+/// have room for this much, or its whole length if smaller, for it to be let in at all).
 pub const FIRST_BUFFER: u64 = 16 * 1024;
 
 /// The bounds, set by `serve`'s flags. The defaults suit a 512 MiB replica: at most
