@@ -9,9 +9,10 @@
 
 /// What git itself accepts as a ref or branch name (`git check-ref-format`, with the
 /// `--allow-onelevel` of branch and tag names), and besides that no control character
-/// (C0, DEL, C1), no line or paragraph separator and no bidirectional-text control, and no
-/// component longer than 255 bytes (a file name, which every loose ref is). `Err` says why,
-/// without quoting the name.
+/// (C0, DEL, C1), no line or paragraph separator and no bidirectional-text control, no
+/// leading `-` (an option to a git command; `--branch` refuses it too), and no component
+/// longer than 255 bytes (a file name, which every loose ref is). `Err` says why, without
+/// quoting the name.
 pub fn check(name: &str) -> Result<(), &'static str> {
     if name.is_empty() {
         return Err("it is empty");

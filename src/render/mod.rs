@@ -249,6 +249,12 @@ impl Engine {
         if self.use_shapes {
             let (text, values) = shape::capturing(|| self.render_value(name, ctx))?;
             let cached = self.shapes.get_or_parse(text, values.len());
+            if let shape::Cached::Refused(message) = &*cached {
+                return Err(RenderError::Yaml {
+                    template: shown.to_string(),
+                    message: message.clone(),
+                });
+            }
             if let shape::Cached::Shape(shape) = &*cached
                 && shape.values() == values.len()
             {
