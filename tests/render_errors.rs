@@ -126,8 +126,7 @@ fn a_value_put_inside_quotes_is_refused_before_anything_renders() {
     let template = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: \"{{ run.name }}-task\"\n";
     let templates: TemplateSources = [("t.yaml".to_string(), template.to_string())].into();
     let error = config::parse(CONFIG, "services.yaml", templates)
-        .err()
-        .expect("refused")
+        .expect_err("refused")
         .to_string();
     assert!(
         error.starts_with("templates/t.yaml:4:10: `{{ … }}` inside a double-quoted YAML string"),
