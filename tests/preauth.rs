@@ -529,3 +529,36 @@ async fn a_body_without_a_length_reserves_as_it_comes_and_may_not_grow_past_the_
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_connection_that_says_nothing_is_closed_after_the_header_timeout() {
+    within(20, async {
+        let service = TestService::start();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let address = listener.local_addr().expect("address");
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(agentpods::server::serve_with(
+            listener,
+            service.state.clone(),
+            async move {
+                let _ = stopped.await;
+            },
+            Duration::from_millis(300),
+        ));
+        // The cheapest hold on a connection slot: connect, and send not one byte.
+        let mut silent = connect_from(peer(60), address).await;
+        let state = service.state.clone();
+        eventually(|| state.preauth.open_connections() == 1).await;
+        let answer = tokio::time::timeout(Duration::from_secs(5), read_head(&mut silent)).await;
+        assert!(
+            answer.is_ok(),
+            "a silent connection was still open after 5 s, with a 300 ms header timeout"
+        );
+        eventually(|| state.preauth.open_connections() == 0).await;
+        let _ = stop.send(());
+        server.await.expect("server task").expect("clean stop");
+    })
+    .await;
+}
