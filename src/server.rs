@@ -1,9 +1,10 @@
 //! The HTTP surface of `agentpods serve` (axum): `POST /webhook`, `GET /healthz`,
 //! `GET /readyz`, `GET /metrics`.
 //!
-//! Before any of a body is read, room for it is reserved from the pre-authentication
-//! budget ([`crate::serve::preauth`]); past a bound (bytes in a lane, a peer's share, open
-//! connections) the request is answered 503 with `Retry-After` at once.
+//! A body is let in by the pre-authentication budget ([`crate::serve::preauth`]) and
+//! reserves its buffer there as it arrives; past a bound (bytes in a lane, a peer's share,
+//! open connections) the request is answered 503 with `Retry-After`, and a body not sent
+//! within the body timeout 408.
 //!
 //! Handlers are thin. The webhook handler reads the body (capped), then hands bytes and
 //! header values to pure functions: the signature check and body decoding in
@@ -25,7 +26,6 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
-use hyper::body::Body as _;
 use serde_json::json;
 use tracing::Instrument;
 
@@ -42,7 +42,7 @@ use crate::serve::intake::{self, Answer, DecideError};
 use crate::serve::launcher::Launcher;
 use crate::serve::metrics::{self, EventLabel, Metrics, Outcome, Refusal, SignatureFailure};
 pub use crate::serve::preauth::BODY_TIMEOUT;
-use crate::serve::preauth::{Limits, PreAuth, Refused, Reservation, show_size};
+use crate::serve::preauth::{FIRST_BUFFER, Limits, PreAuth, Refused, Reservation, show_size};
 use crate::serve::probe::{self, Readiness};
 use crate::serve::reload::ConfigStore;
 
@@ -363,9 +363,10 @@ async fn webhook(
         Err(_) => "(invalid)".into(),
     };
     let span = tracing::info_span!("delivery", id = %shown);
-    let answer = match admit(&app, peer.map(|Extension(Peer(ip))| ip), &headers) {
+    let peer = peer.map(|Extension(Peer(ip))| ip);
+    let answer = match admit(&app, peer, &headers) {
         Ok(reservation) => {
-            handle(&app, &headers, body, reservation)
+            handle(&app, &headers, body, reservation, peer)
                 .instrument(span.clone())
                 .await
         }
@@ -425,6 +426,11 @@ fn admit(app: &AppState, peer: Option<IpAddr>, headers: &HeaderMap) -> Result<Re
         }
         Err(Refused::Busy(refusal)) => refusal,
     };
+    Err(busy(app, refusal, peer, "refused before reading"))
+}
+
+/// The 503 (with `Retry-After`, added by the handler) for a body over a bound.
+fn busy(app: &AppState, refusal: Refusal, peer: Option<IpAddr>, when: &str) -> Answer {
     app.metrics.refused(refusal);
     let why = match refusal {
         Refusal::ordinary_lane | Refusal::large_lane => {
@@ -433,50 +439,78 @@ fn admit(app: &AppState, peer: Option<IpAddr>, headers: &HeaderMap) -> Result<Re
         Refusal::peer => "this address is sending too many bodies at once; try again later",
         Refusal::connections => "too many open connections; try again later",
     };
-    tracing::warn!(
-        status = 503,
-        ?refusal,
-        ?peer,
-        "refused before reading: {why}"
-    );
-    Err(Answer {
+    tracing::warn!(status = 503, ?refusal, ?peer, "{when}: {why}");
+    Answer {
         status: 503,
         body: json!({ "error": why }).to_string().into(),
         outcome: Outcome::busy,
         notes: "".into(),
-    })
+    }
 }
 
-/// Reads the body, at most `reservation`'s bytes of it, within `timeout`, into one buffer
-/// (no copy at the end: what is held is what was reserved).
+/// Why a body was not read whole.
+enum Unread {
+    Refused(WebhookError),
+    /// Its next bytes did not fit a bound (503).
+    Busy(Refusal),
+    /// Not sent within the body timeout (408).
+    TooSlow,
+}
+
+/// Reads the body, at most `reservation`'s limit of it, within `timeout`, as the parts it
+/// arrives in (hyper's own buffers: no copy, and nothing allocated ahead of the bytes).
+/// Bytes are reserved as they come, [`FIRST_BUFFER`] at a time: what is held is what has
+/// been sent, never what was only declared.
 async fn read_body(
     body: Body,
-    reservation: &Reservation,
+    reservation: &mut Reservation,
     timeout: Duration,
-) -> Result<Bytes, WebhookError> {
-    let cap = usize::try_from(reservation.bytes()).unwrap_or(MAX_BODY_BYTES);
-    let mut limited = Limited::new(body, cap);
+) -> Result<Vec<Bytes>, Unread> {
+    let limit = usize::try_from(reservation.limit()).unwrap_or(MAX_BODY_BYTES);
+    let step = usize::try_from(FIRST_BUFFER).unwrap_or(usize::MAX);
+    let mut limited = Limited::new(body, limit);
     let collect = async {
-        // A declared length is allocated at once (its pages are only touched as the bytes
-        // come); a chunked body grows as it comes.
-        let initial = limited
-            .size_hint()
-            .exact()
-            .map_or(16 * 1024, |n| usize::try_from(n).unwrap_or(cap).min(cap));
-        let mut buf = Vec::with_capacity(initial);
+        let mut parts: Vec<Bytes> = Vec::new();
+        let mut len = 0usize;
         while let Some(frame) = limited.frame().await {
-            if let Ok(data) = frame?.into_data() {
-                buf.extend_from_slice(&data);
+            let frame = frame.map_err(|e| {
+                Unread::Refused(if e.is::<LengthLimitError>() {
+                    WebhookError::TooLarge
+                } else {
+                    WebhookError::BodyUnreadable("the connection failed")
+                })
+            })?;
+            let Ok(data) = frame.into_data() else {
+                continue;
+            };
+            len += data.len();
+            if len as u64 > reservation.bytes() {
+                let rounded = len.div_ceil(step).saturating_mul(step);
+                reservation.grow(rounded as u64).map_err(Unread::Busy)?;
+            }
+            if !data.is_empty() {
+                parts.push(data);
             }
         }
-        Ok::<_, axum::BoxError>(buf)
+        Ok::<_, Unread>(parts)
     };
     match tokio::time::timeout(timeout, collect).await {
-        Ok(Ok(buf)) => Ok(Bytes::from(buf)),
-        Ok(Err(e)) if e.is::<LengthLimitError>() => Err(WebhookError::TooLarge),
-        Ok(Err(_)) => Err(WebhookError::BodyUnreadable("the connection failed")),
-        Err(_) => Err(WebhookError::BodyUnreadable("it took too long to arrive")),
+        Ok(Ok(parts)) => Ok(parts),
+        Ok(Err(e)) => Err(e),
+        Err(_) => Err(Unread::TooSlow),
     }
+}
+
+/// The parts of a body as one buffer (no copy when it came in one part).
+fn joined(mut parts: Vec<Bytes>) -> Bytes {
+    if parts.len() == 1 {
+        return parts.pop().unwrap_or_default();
+    }
+    let mut body = Vec::with_capacity(parts.iter().map(Bytes::len).sum());
+    for part in parts {
+        body.extend_from_slice(&part);
+    }
+    Bytes::from(body)
 }
 
 fn rejected(app: &AppState, err: &WebhookError) -> Answer {
@@ -500,13 +534,29 @@ async fn handle(
     app: &AppState,
     headers: &HeaderMap,
     body: Body,
-    reservation: Reservation,
+    mut reservation: Reservation,
+    peer: Option<IpAddr>,
 ) -> Answer {
-    let body = match read_body(body, &reservation, app.preauth.limits().body_timeout).await {
+    let timeout = app.preauth.limits().body_timeout;
+    let body = match read_body(body, &mut reservation, timeout).await {
         Ok(b) => b,
-        Err(e) => return rejected(app, &e),
+        Err(Unread::Refused(e)) => return rejected(app, &e),
+        Err(Unread::Busy(refusal)) => return busy(app, refusal, peer, "refused while reading"),
+        Err(Unread::TooSlow) => {
+            let message = format!(
+                "the body did not arrive within {} s; nothing was done",
+                timeout.as_secs_f64()
+            );
+            tracing::warn!(status = 408, ?peer, "refused: {message}");
+            return Answer {
+                status: 408,
+                body: json!({ "error": message }).to_string().into(),
+                outcome: Outcome::bad_request,
+                notes: "".into(),
+            };
+        }
     };
-    let verified = webhook::verify_signature(
+    let verified = webhook::verify_signature_of_parts(
         &app.secrets,
         header_bytes(headers, SIGNATURE_HEADER),
         headers.contains_key(SHA1_SIGNATURE_HEADER),
@@ -517,6 +567,7 @@ async fn handle(
     if let Err(e) = verified {
         return rejected(app, &e);
     }
+    let body = joined(body);
     let (event_name, delivery) = match webhook::event_name(header_bytes(headers, EVENT_HEADER))
         .and_then(|e| {
             Ok((

@@ -232,11 +232,36 @@ fn pr_text() -> impl Strategy<Value = PrText> {
     )
         .prop_map(|(title, head, body, first, second, login)| PrText {
             title,
-            head,
+            head: git_takes(&head),
             body,
             labels: [first, second],
             login,
         })
+}
+
+/// `text` made into a branch name git takes (a name it refuses makes the delivery refused
+/// at once, see tests/hostile_refs.rs), keeping everything else hostile about it: quotes,
+/// `#`, `{`, `&`, `!`, letters from every script.
+fn git_takes(text: &str) -> String {
+    let kept: String = text
+        .chars()
+        .filter(|&c| agentpods::github::refname::check(&format!("x{c}x")).is_ok())
+        .collect();
+    let mut name = kept
+        .replace("..", "._")
+        .replace("@{", "@_")
+        .replace('/', "-");
+    while name.len() > 250 {
+        name.pop();
+    }
+    if name.is_empty() || name.starts_with(['.', '-']) || name == "@" {
+        name.insert(0, 'h');
+    }
+    if name.ends_with('.') || name.ends_with(".lock") {
+        name.push('x');
+    }
+    assert_eq!(agentpods::github::refname::check(&name), Ok(()), "{name:?}");
+    name
 }
 
 /// The untrusted text of an `issue_comment.created` delivery by the repository's owner.

@@ -9,6 +9,11 @@
 #     body with a made-up signature and sending it at RATE_KIB (1280) KiB/s: slow, but
 #     each would finish within the body timeout. An attacker refused (503) tries again
 #     after a pause; one answered otherwise starts over.
+#   - STALLED (240) stalled declarations, from STALL_ADDRESSES (4) other loopback
+#     addresses: each declares an ordinary-sized body (1 MiB), sends its head and nothing
+#     more, and declares again as soon as it is answered (408 past the body timeout, or
+#     503) or cut off. Before bodies reserved as they arrive, two addresses doing this
+#     filled the ordinary lane and every signed delivery was answered 503.
 #   - one signed delivery (examples/variants/pull_request/draft-opened.json, a draft: no
 #     agent starts) every 100 ms from 127.0.0.1, each with a fresh delivery id.
 # It reports the server's peak RSS (VmHWM from /proc; target: under 256 MiB) and how many
@@ -26,6 +31,8 @@ SECRET="load-test-secret"
 PAYLOAD="examples/variants/pull_request/draft-opened.json"
 DURATION="${DURATION:-30}"
 UPLOADS="${UPLOADS:-200}"
+STALLED="${STALLED:-240}"
+STALL_ADDRESSES="${STALL_ADDRESSES:-4}"
 RATE_KIB="${RATE_KIB:-1280}"
 MAX_RSS_MIB="${MAX_RSS_MIB:-1024}"
 PORT="${PORT:-18191}"
@@ -78,6 +85,7 @@ echo "serving: $AGENTPODS_BIN (pid $server), VmHWM before: $(awk '/VmHWM/ { prin
 ) &
 
 SECRET="$SECRET" PAYLOAD="$PAYLOAD" DURATION="$DURATION" UPLOADS="$UPLOADS" \
+    STALLED="$STALLED" STALL_ADDRESSES="$STALL_ADDRESSES" \
     RATE_KIB="$RATE_KIB" PORT="$PORT" python3 - <<'PY' | tee "$work/report"
 import asyncio, hashlib, hmac, os, time
 
@@ -85,6 +93,8 @@ secret = os.environ["SECRET"].encode()
 payload = open(os.environ["PAYLOAD"], "rb").read()
 duration = float(os.environ["DURATION"])
 uploads = int(os.environ["UPLOADS"])
+stalled = int(os.environ["STALLED"])
+stall_addresses = max(1, int(os.environ["STALL_ADDRESSES"]))
 rate = int(os.environ["RATE_KIB"]) * 1024
 port = int(os.environ["PORT"])
 declared = 25 * 1024 * 1024
@@ -92,6 +102,7 @@ chunk = 64 * 1024
 end = time.monotonic() + duration
 counts = {"refused": 0, "answered": 0, "failed": 0, "bytes": 0}
 signed = {"ok": 0, "sent": 0, "worst": 0.0, "statuses": {}}
+stalls = {"declared": 0, "statuses": {}, "failed": 0}
 
 async def status_of(reader):
     line = await reader.readline()
@@ -133,6 +144,30 @@ async def attacker(n):
             answer.cancel()
             writer.close()
 
+async def staller(n):
+    source = f"127.0.1.{1 + n % stall_addresses}"
+    while time.monotonic() < end:
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=(source, 0))
+        except OSError:
+            stalls["failed"] += 1
+            await asyncio.sleep(0.2)
+            continue
+        try:
+            writer.write((f"POST /webhook HTTP/1.1\r\nhost: agentpods\r\ncontent-type: application/json\r\n"
+                          f"x-github-event: pull_request\r\nx-github-delivery: stall-{n}-{time.monotonic_ns()}\r\n"
+                          f"x-hub-signature-256: sha256={'0' * 64}\r\ncontent-length: {1024 * 1024}\r\n\r\n").encode())
+            await writer.drain()
+            stalls["declared"] += 1
+            status = await asyncio.wait_for(status_of(reader), timeout=max(0.1, end - time.monotonic()))
+            stalls["statuses"][status] = stalls["statuses"].get(status, 0) + 1
+            if status == 503:
+                await asyncio.sleep(0.2)
+        except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError):
+            stalls["failed"] += 1
+        finally:
+            writer.close()
+
 async def github():
     i = 0
     while time.monotonic() < end:
@@ -159,12 +194,16 @@ async def github():
         await asyncio.sleep(0.1)
 
 async def main():
-    await asyncio.gather(github(), *(attacker(n) for n in range(uploads)))
+    await asyncio.gather(github(), *(attacker(n) for n in range(uploads)),
+                         *(staller(n) for n in range(stalled)))
 
 asyncio.run(main())
 print(f"attackers: {uploads} x 25 MiB at {rate // 1024} KiB/s for {duration:.0f} s: "
       f"{counts['refused']} refused with 503, {counts['answered']} answered otherwise, "
       f"{counts['failed']} connections failed, {counts['bytes'] / 2**20:.0f} MiB sent")
+print(f"stalled: {stalled} from {stall_addresses} addresses declaring 1 MiB and sending none: "
+      f"{stalls['declared']} declarations, answered {dict(sorted(stalls['statuses'].items()))} "
+      f"(0: none before the end), {stalls['failed']} connections failed")
 print(f"signed deliveries: {signed['ok']} of {signed['sent']} answered 2xx "
       f"(statuses {dict(sorted(signed['statuses'].items()))}), slowest {signed['worst'] * 1000:.0f} ms")
 PY

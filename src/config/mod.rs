@@ -703,6 +703,18 @@ fn template_syntax(
         .join(&config.templates_dir);
     let mut out = Vec::new();
     for (name, source) in templates {
+        out.extend(
+            crate::render::quoting::check(name, source)
+                .into_iter()
+                .map(|found| FileDiagnostic {
+                    file: folder.join(name).display().to_string(),
+                    pos: Pos {
+                        line: found.line,
+                        col: found.col,
+                    },
+                    message: found.message,
+                }),
+        );
         if let Err(e) = env.template_from_named_str(name, source) {
             out.push(FileDiagnostic {
                 file: folder.join(name).display().to_string(),

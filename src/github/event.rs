@@ -752,6 +752,32 @@ impl<'de> Deserialize<'de> for WireFullName {
     }
 }
 
+/// A git ref or branch name that git would take, with no control character (see
+/// [`super::refname`]), read from a JSON string.
+struct WireRefName(String);
+
+impl<'de> Deserialize<'de> for WireRefName {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl de::Visitor<'_> for V {
+            type Value = String;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a git ref name")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<String, E> {
+                match super::refname::check(v) {
+                    Ok(()) => Ok(v.to_owned()),
+                    Err(why) => Err(E::custom(format!(
+                        "invalid git ref name {:?}: {why}",
+                        clip_value(v)
+                    ))),
+                }
+            }
+        }
+        deserializer.deserialize_str(V).map(WireRefName)
+    }
+}
+
 #[derive(Deserialize)]
 struct WireUser {
     login: String,
@@ -782,7 +808,7 @@ struct WireRepository {
     name: String,
     clone_url: String,
     html_url: String,
-    default_branch: String,
+    default_branch: WireRefName,
     private: bool,
     fork: bool,
 }
@@ -795,7 +821,7 @@ impl From<WireRepository> for Repository {
             name: w.name,
             clone_url: w.clone_url,
             html_url: w.html_url,
-            default_branch: w.default_branch,
+            default_branch: w.default_branch.0,
             private: w.private,
             fork: w.fork,
         }
@@ -829,7 +855,7 @@ struct WireRepoRef {
 #[derive(Deserialize)]
 struct WireGitRef {
     #[serde(rename = "ref")]
-    ref_name: String,
+    ref_name: WireRefName,
     sha: WireSha,
     repo: Option<WireRepoRef>,
 }
@@ -841,7 +867,7 @@ impl From<WireGitRef> for GitRef {
             None => (None, None),
         };
         GitRef {
-            ref_name: w.ref_name,
+            ref_name: w.ref_name.0,
             sha: w.sha.0,
             repo,
             clone_url,
@@ -939,25 +965,25 @@ impl From<WireComment> for Comment {
 
 #[derive(Deserialize)]
 struct WireRelease {
-    tag_name: String,
+    tag_name: WireRefName,
     name: Option<String>,
     body: Option<String>,
     draft: bool,
     prerelease: bool,
     html_url: String,
-    target_commitish: String,
+    target_commitish: WireRefName,
 }
 
 impl From<WireRelease> for Release {
     fn from(w: WireRelease) -> Self {
         Release {
-            tag_name: w.tag_name,
+            tag_name: w.tag_name.0,
             name: w.name.unwrap_or_default(),
             body: w.body.unwrap_or_default(),
             draft: w.draft,
             prerelease: w.prerelease,
             html_url: w.html_url,
-            target_commitish: w.target_commitish,
+            target_commitish: w.target_commitish.0,
         }
     }
 }
@@ -1012,7 +1038,7 @@ wire_event!(WireIssuesEvent {
 
 wire_event!(WirePushEvent {
     #[serde(rename = "ref")]
-    git_ref: String,
+    git_ref: WireRefName,
     before: WireSha,
     after: WireSha,
     created: bool,
@@ -1232,7 +1258,7 @@ fn parse_body(event_name: &str, body: &[u8]) -> Result<WebhookEvent, EventError>
         "push" => {
             let w: WirePushEvent = read(name, body)?;
             let event = Event::Push(PushEvent {
-                git_ref: w.git_ref,
+                git_ref: w.git_ref.0,
                 before: w.before.0,
                 after: w.after.0,
                 created: w.created,

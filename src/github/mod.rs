@@ -4,5 +4,6 @@
 pub mod client;
 pub mod command;
 pub mod event;
+pub mod refname;
 pub mod report;
 pub mod webhook;

@@ -45,9 +45,16 @@ impl Secret {
 
     /// The HMAC-SHA256 of `body` under this secret.
     fn mac(&self, body: &[u8]) -> HmacSha256 {
+        self.mac_of_parts(&[body])
+    }
+
+    /// The HMAC-SHA256 of the body made of `parts`, in order.
+    fn mac_of_parts<B: AsRef<[u8]>>(&self, parts: &[B]) -> HmacSha256 {
         // HMAC takes a key of any length; `new_from_slice` cannot fail for it.
         let mut mac = HmacSha256::new_from_slice(&self.0).unwrap_or_else(|_| unreachable!());
-        mac.update(body);
+        for part in parts {
+            mac.update(part.as_ref());
+        }
         mac
     }
 
@@ -233,6 +240,17 @@ pub fn verify_signature(
     sha1_signature_present: bool,
     body: &[u8],
 ) -> Result<(), WebhookError> {
+    verify_signature_of_parts(secrets, signature, sha1_signature_present, &[body])
+}
+
+/// [`verify_signature`] of a body held as the parts it arrived in (so that it need not be
+/// copied into one buffer before it is known to be GitHub's).
+pub fn verify_signature_of_parts<B: AsRef<[u8]>>(
+    secrets: &WebhookSecrets,
+    signature: Option<&[u8]>,
+    sha1_signature_present: bool,
+    parts: &[B],
+) -> Result<(), WebhookError> {
     let Some(header) = signature else {
         return Err(if sha1_signature_present {
             WebhookError::Sha1Only
@@ -244,7 +262,7 @@ pub fn verify_signature(
     if secrets
         .0
         .iter()
-        .any(|secret| secret.mac(body).verify_slice(&tag).is_ok())
+        .any(|secret| secret.mac_of_parts(parts).verify_slice(&tag).is_ok())
     {
         Ok(())
     } else {

@@ -19,6 +19,11 @@ pub fn auto_escape_for(name: &str) -> AutoEscape {
     }
 }
 
+/// Whether the template being rendered is quoted for YAML.
+pub fn is_yaml(state: &State) -> bool {
+    matches!(state.auto_escape(), AutoEscape::Custom(name) if name == YAML)
+}
+
 pub fn formatter(out: &mut Output, state: &mut State, value: &Value) -> Result<(), Error> {
     match state.auto_escape() {
         AutoEscape::Custom(name) if name == YAML && !value.is_safe() => {

@@ -6,6 +6,7 @@ mod filled;
 pub mod names;
 pub mod objects;
 pub mod pod_security;
+pub mod quoting;
 mod sample;
 mod shape;
 mod validate;
@@ -14,7 +15,7 @@ pub use shape::ShapeStats;
 use std::collections::BTreeMap;
 
 use minijinja::value::Serde;
-use minijinja::{Environment, UndefinedBehavior, Value};
+use minijinja::{Environment, State, UndefinedBehavior, Value};
 use serde::Serialize;
 
 use crate::cluster::crd::RunLimits;
@@ -86,24 +87,47 @@ fn configure(env: &mut Environment<'_>) {
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env.set_auto_escape_callback(escape::auto_escape_for);
     env.set_formatter(escape::formatter);
-    if let Ok(syntax) = minijinja::syntax::SyntaxConfig::builder()
-        .trim_blocks(true)
-        .lstrip_blocks(true)
-        .keep_trailing_newline(true)
-        .build()
-    {
-        env.set_syntax(syntax);
-    }
+    env.set_syntax(syntax_config());
+    // A YAML template may not print a value unquoted (templates that try are refused when
+    // loaded, see `quoting`; this is the same rule at render). Elsewhere, minijinja's own.
+    env.add_filter(
+        "safe",
+        |state: &State, value: String| -> Result<Value, minijinja::Error> {
+            if escape::is_yaml(state) {
+                return Err(minijinja::Error::new(
+                    minijinja::ErrorKind::InvalidOperation,
+                    "`| safe` would print the value unquoted in a YAML template; write \
+                     `{{ value }}`: it prints one complete, quoted YAML value",
+                ));
+            }
+            Ok(Value::from_safe_string(value))
+        },
+    );
     env.add_filter("dns_label", |s: &str| names::dns_label(s));
     env.add_filter("label_value", |s: &str| names::label_value(s));
-    // Marked safe: in a YAML template `{{ x | yaml_quote }}` is the same as `{{ x }}`
-    // rather than a quoted string holding quotes; in a text template it quotes.
-    env.add_filter("yaml_quote", |s: &str| {
-        Value::from_safe_string(escape::quote(s))
+    // In a YAML template `{{ x | yaml_quote }}` is the same as `{{ x }}` (the value, quoted
+    // when printed), never text marked safe that a later filter could take apart; in a text
+    // template it quotes.
+    env.add_filter("yaml_quote", |state: &State, s: &str| {
+        if escape::is_yaml(state) {
+            Value::from(s)
+        } else {
+            Value::from_safe_string(escape::quote(s))
+        }
     });
     env.add_filter("truncate_chars", |s: &str, n: usize| {
         s.chars().take(n).collect::<String>()
     });
+}
+
+/// The template syntax: minijinja's, with blocks trimmed and the trailing newline kept.
+pub(crate) fn syntax_config() -> minijinja::syntax::SyntaxConfig {
+    minijinja::syntax::SyntaxConfig::builder()
+        .trim_blocks(true)
+        .lstrip_blocks(true)
+        .keep_trailing_newline(true)
+        .build()
+        .unwrap_or_default()
 }
 
 /// An environment with our settings and no templates, for syntax checks.
@@ -149,6 +173,17 @@ impl Engine {
     pub fn new(loaded: &LoadedConfig) -> Result<Self, RenderError> {
         let mut env = syntax_environment();
         for (name, source) in &loaded.templates {
+            // The config loader reports these with the file's path; checked here too, so
+            // that no engine ever renders a template that could undo the quoting.
+            if let Some(found) = quoting::check(name, source).first() {
+                return Err(RenderError::Template {
+                    template: format!("{}/{name}", loaded.config.templates_dir),
+                    message: format!(
+                        "line {} column {}: {}",
+                        found.line, found.col, found.message
+                    ),
+                });
+            }
             env.add_template_owned(name.clone(), source.clone())
                 .map_err(|e| template_error(&loaded.config.templates_dir, name, &e))?;
         }
@@ -218,6 +253,12 @@ impl Engine {
         if self.use_shapes {
             let (text, values) = shape::capturing(|| self.render_value(name, ctx))?;
             let cached = self.shapes.get_or_parse(text, values.len());
+            if let shape::Cached::Refused(message) = &*cached {
+                return Err(RenderError::Yaml {
+                    template: shown.to_string(),
+                    message: message.clone(),
+                });
+            }
             if let shape::Cached::Shape(shape) = &*cached
                 && shape.values() == values.len()
             {

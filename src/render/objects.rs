@@ -113,15 +113,111 @@ pub(crate) fn yaml_documents(
     template: &str,
     text: &str,
 ) -> Result<Vec<serde_json::Value>, RenderError> {
-    use serde::Deserialize;
     serde_yaml::Deserializer::from_str(text)
         .map(|document| {
-            serde_json::Value::deserialize(document).map_err(|e| RenderError::Yaml {
-                template: template.to_string(),
-                message: yaml_message(&e),
-            })
+            serde_path_to_error::deserialize::<_, Unique>(document)
+                .map(|unique| unique.0)
+                .map_err(|e| RenderError::Yaml {
+                    template: template.to_string(),
+                    message: match e.inner().to_string() {
+                        m if m.contains(DUPLICATE) => {
+                            // serde_yaml's message is `PATH: MESSAGE at line L column C`.
+                            let m = &m[m.find(DUPLICATE).unwrap_or(0)..];
+                            let m = m.split(" at line ").next().unwrap_or(m);
+                            let at = e
+                                .inner()
+                                .location()
+                                .map(|l| format!("line {} column {}: ", l.line(), l.column()))
+                                .unwrap_or_default();
+                            let path = e.path().to_string();
+                            let within = if path == "." {
+                                "the document".to_string()
+                            } else {
+                                format!("`{path}`")
+                            };
+                            format!(
+                                "{at}{m} in the mapping at {within}: YAML would keep only the last \
+                                 one, so this is refused (a value from the event may have ended \
+                                 a quoted string; print values as `key: {{{{ value }}}}`)"
+                            )
+                        }
+                        _ => yaml_message(e.inner()),
+                    },
+                })
         })
         .collect()
+}
+
+const DUPLICATE: &str = "the key `";
+
+/// A document as JSON, refusing a mapping that holds a key twice: YAML parsers keep the
+/// last one silently, so a value that ended a string early could replace an earlier key
+/// (a container's `command`, say). Otherwise the same value `serde_json::Value` reads.
+struct Unique(serde_json::Value);
+
+impl<'de> serde::Deserialize<'de> for Unique {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(UniqueVisitor).map(Unique)
+    }
+}
+
+struct UniqueVisitor;
+
+impl<'de> serde::de::Visitor<'de> for UniqueVisitor {
+    type Value = serde_json::Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any YAML value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(serde_json::Value::Null, Into::into))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+    fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+    fn visit_none<E>(self) -> Result<Self::Value, E> {
+        Ok(serde_json::Value::Null)
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(serde_json::Value::Null)
+    }
+    fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        serde::Deserialize::deserialize(d).map(|Unique(v)| v)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4096));
+        while let Some(Unique(item)) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(serde_json::Value::Array(items))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut out = serde_json::Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if out.contains_key(&key) {
+                return Err(serde::de::Error::custom(format!(
+                    "{DUPLICATE}{}` appears twice",
+                    crate::config::formats::shorten(&key).escape_debug()
+                )));
+            }
+            let Unique(value) = map.next_value()?;
+            out.insert(key, value);
+        }
+        Ok(serde_json::Value::Object(out))
+    }
 }
 
 /// A typed object from one document; `None` for an empty document.

@@ -97,8 +97,13 @@ pub(super) fn hole_index(s: &str) -> Option<usize> {
 #[derive(Debug)]
 pub(super) enum Cached {
     Shape(Shape),
-    /// The placeholders are not all whole nodes, or the text does not parse: render in full.
+    /// The placeholders are not all whole nodes (a key, a comment), or the text does not
+    /// parse: render in full.
     Unusable,
+    /// A value is printed inside a longer string or a block scalar, where its quotes are
+    /// not quotes: refused, whatever the value (the loader refuses such templates too; this
+    /// holds for every template the engine renders).
+    Refused(String),
 }
 
 #[derive(Default)]
@@ -137,7 +142,10 @@ impl ShapeCache {
         if let Some(found) = self.lock().get(&text) {
             return found.clone();
         }
-        let parsed = Arc::new(parse_shape(&text, values).map_or(Cached::Unusable, Cached::Shape));
+        let parsed = Arc::new(match parse_shape(&text, values) {
+            Some(shape) => Cached::Shape(shape),
+            None => misplaced(&text).map_or(Cached::Unusable, Cached::Refused),
+        });
         let mut shapes = self.lock();
         if shapes.len() >= MAX_SHAPES {
             shapes.clear();
@@ -182,6 +190,46 @@ fn parse_shape(text: &str, values: usize) -> Option<Shape> {
         return None;
     }
     Some(Shape { documents, values })
+}
+
+/// Why a shape must not be rendered: a placeholder that is part of a longer string or key
+/// (in quotes, in a block scalar, after other text). `None` when there is none, or when the
+/// text does not parse (the full render reports that).
+fn misplaced(text: &str) -> Option<String> {
+    fn walk(value: &serde_json::Value, path: &str) -> Option<String> {
+        let partial = |s: &str| (s.contains(OPEN) || s.contains(CLOSE)) && hole_index(s).is_none();
+        match value {
+            serde_json::Value::String(s) if partial(s) => Some(format!(
+                "a value printed by `{{{{ … }}}}` is part of a longer string at `{}` (inside \
+                 quotes, a block scalar, or after other text), where its own quotes would be \
+                 text and a quote or newline in it could end the string; print it on its own, \
+                 `key: {{{{ value }}}}`, and join text in the expression: \
+                 `{{{{ \"prefix-\" ~ value }}}}`",
+                if path.is_empty() { "." } else { path }
+            )),
+            serde_json::Value::Array(items) => items
+                .iter()
+                .enumerate()
+                .find_map(|(i, item)| walk(item, &format!("{path}[{i}]"))),
+            serde_json::Value::Object(map) => map.iter().find_map(|(key, item)| {
+                let at = if path.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{path}.{key}")
+                };
+                if partial(key) {
+                    return Some(format!(
+                        "a value printed by `{{{{ … }}}}` is part of a longer key at `{path}`; \
+                         print a key on its own, `{{{{ key }}}}: value`"
+                    ));
+                }
+                walk(item, &at)
+            }),
+            _ => None,
+        }
+    }
+    let documents = super::objects::yaml_documents("", text).ok()?;
+    documents.iter().find_map(|d| walk(d, ""))
 }
 
 /// Calls `hole` for every string that is exactly one placeholder; `None` when a marker
@@ -273,9 +321,25 @@ mod tests {
         let in_a_key = format!("{}: x\n", marker(0));
         let in_a_block_scalar = format!("data: |\n  hello {}\n", marker(0));
         let in_a_comment = format!("a: 1 # {}\n", marker(0));
-        for text in [part_of_a_string, in_a_key, in_a_block_scalar, in_a_comment] {
-            assert!(parse_shape(&text, 1).is_none(), "{text:?}");
+        for text in [
+            &part_of_a_string,
+            &in_a_key,
+            &in_a_block_scalar,
+            &in_a_comment,
+        ] {
+            assert!(parse_shape(text, 1).is_none(), "{text:?}");
         }
+        // Inside a string or a block scalar it is refused; a whole key or a comment is
+        // only rendered in full.
+        assert!(misplaced(&part_of_a_string).is_some_and(|m| m.contains("`image`")));
+        assert!(misplaced(&in_a_block_scalar).is_some_and(|m| m.contains("`data`")));
+        let in_quotes = format!("a:\n  - b: 'x-{}'\n", marker(0));
+        assert!(
+            misplaced(&in_quotes).is_some_and(|m| m.contains("`a[0].b`")),
+            "{in_quotes}"
+        );
+        assert_eq!(misplaced(&in_a_key), None);
+        assert_eq!(misplaced(&in_a_comment), None);
     }
 
     #[test]

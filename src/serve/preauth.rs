@@ -2,24 +2,29 @@
 //!
 //! A body must be read whole before its `X-Hub-Signature-256` can be checked, so anyone who
 //! can reach the port can make the service buffer bodies. Every byte buffered before that
-//! check is reserved here first, by the body's `Content-Length`, so what is held stays
-//! within fixed bounds whatever the senders do:
+//! check is reserved here first, as the body arrives, so what is held stays
+//! within fixed bounds whatever the senders do, and a sender holds only what it has sent:
 //!
-//! - two lanes: bodies up to [`Limits::ordinary_size`] (real deliveries: the examples in
-//!   the repository are 2–26 KB) reserve from the ordinary lane, larger ones from the
-//!   large lane, so uploads of GitHub's largest size cannot crowd out ordinary deliveries;
+//! - two lanes: bodies that declare up to [`Limits::ordinary_size`] (real deliveries: the
+//!   examples in the repository are 2–26 KB) reserve from the ordinary lane, larger ones
+//!   from the large lane, so uploads of GitHub's largest size cannot crowd out ordinary
+//!   deliveries;
 //! - a share per peer (the TCP peer's address; an IPv6 peer's /64) over both lanes;
-//! - a cap on open connections ([`PreAuth::connect`]).
+//! - a cap on open connections ([`PreAuth::connect`]), in all and per peer;
+//! - a deadline: the whole body within [`Limits::body_timeout`] (GitHub's own delivery
+//!   timeout), or 408 and the connection closed.
 //!
-//! A body without `Content-Length` (chunked) is never sent by GitHub: it reserves the
-//! whole ordinary size up front and may not grow past it. Reserving as it grows would have
-//! to refuse a body halfway through; this way what is reserved is exactly the most that
-//! can be buffered, and a request is refused (or not) before any of its body is read.
+//! A declaration costs nothing until bytes come: a body that declares 1 MiB and sends
+//! nothing holds no buffer, so stalled declarations cannot fill a lane (they once could:
+//! the whole `Content-Length` was reserved up front). The price is that a body can be
+//! refused halfway through, when the bytes it sends no longer fit; it is then answered 503
+//! like one refused at once. A body without `Content-Length` (chunked, never sent by
+//! GitHub) takes the ordinary lane and may not grow past the ordinary size.
 //!
-//! Past a bound the request is refused at once (503, `Retry-After`): GitHub records the
-//! failure and the catch-up asks for the delivery again. A [`Reservation`] and a
-//! [`Connection`] give back what they hold when dropped, on every path: the body read,
-//! refused, timed out, or the client gone.
+//! Past a bound the request is refused (503, `Retry-After`): GitHub records the failure
+//! and the catch-up asks for the delivery again. A [`Reservation`] and a [`Connection`]
+//! give back what they hold when dropped, on every path: the body read, refused, timed
+//! out, or the client gone.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -34,8 +39,13 @@ use crate::serve::metrics::{Lane, Metrics, Refusal};
 
 const MIB: u64 = 1024 * 1024;
 
-/// How long a sender may take to send a body.
-pub const BODY_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a sender may take to send a body: GitHub itself gives up on a delivery not
+/// answered within 10 s, so a body still arriving after that is nobody's delivery.
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A body reserves its bytes this many at a time as they come (and its lane and peer must
+/// have room for this much, or its whole length if smaller, for it to be let in at all).
+pub const FIRST_BUFFER: u64 = 16 * 1024;
 
 /// The bounds, set by `serve`'s flags. The defaults suit a 512 MiB replica: at most
 /// 64 + 64 MiB of bodies held before their signatures are checked.
@@ -64,7 +74,7 @@ pub struct Limits {
     /// Behind a proxy every connection comes from the proxy: raise it to --max-connections.
     #[arg(long, value_name = "N", default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_connections_per_peer: u64,
-    /// How long a sender may take to send a body.
+    /// How long a sender may take to send a body (past it: 408, connection closed).
     #[arg(skip = BODY_TIMEOUT)]
     pub body_timeout: Duration,
 }
@@ -179,13 +189,15 @@ struct Shared {
 #[derive(Debug, Clone)]
 pub struct PreAuth(Arc<Shared>);
 
-/// Bytes reserved for one body, given back when dropped.
+/// Room for one body: what it holds now (grown as it arrives, see [`Reservation::grow`])
+/// and the most it may have; given back when dropped.
 #[derive(Debug)]
 pub struct Reservation {
     shared: Arc<Shared>,
     lane: Lane,
     peer: Option<IpAddr>,
     bytes: u64,
+    limit: u64,
 }
 
 /// One open connection, counted until dropped.
@@ -237,54 +249,39 @@ impl PreAuth {
         &self.0.limits
     }
 
-    /// Reserves room for a body of `declared` bytes (`None`: no `Content-Length`, so the
-    /// ordinary size) from `peer` (`None`: unknown, e.g. a request made in-process).
+    /// Lets in a body that declares `declared` bytes (`None`: no `Content-Length`, so at
+    /// most the ordinary size) from `peer` (`None`: unknown, e.g. a request made
+    /// in-process). Nothing is held yet: the body reserves as it arrives
+    /// ([`Reservation::grow`]); but a body is let in only while its lane and its peer have
+    /// room for a first buffer ([`FIRST_BUFFER`]), so a full lane refuses at once.
     pub fn reserve(
         &self,
         peer: Option<IpAddr>,
         declared: Option<u64>,
     ) -> Result<Reservation, Refused> {
         let limits = &self.0.limits;
-        let bytes = declared.unwrap_or(limits.ordinary_size);
-        if bytes > limits.largest_body() {
+        let limit = declared.unwrap_or(limits.ordinary_size);
+        if limit > limits.largest_body() {
             return Err(Refused::TooLarge {
                 largest: limits.largest_body(),
             });
         }
-        let lane = if bytes <= limits.ordinary_size {
+        let lane = if limit <= limits.ordinary_size {
             Lane::ordinary
         } else {
             Lane::large
         };
-        let mut held = self.0.held.lock().unwrap_or_else(|e| e.into_inner());
-        let (in_lane, budget, refusal) = match lane {
-            Lane::ordinary => (
-                held.ordinary,
-                limits.ordinary_budget,
-                Refusal::ordinary_lane,
-            ),
-            Lane::large => (held.large, limits.large_budget, Refusal::large_lane),
-        };
-        if in_lane + bytes > budget {
-            return Err(Refused::Busy(refusal));
-        }
-        if let Some(peer) = peer.map(peer_key) {
-            let of_peer = held.peers.get(&peer).copied().unwrap_or(0);
-            if of_peer + bytes > limits.per_peer {
-                return Err(Refused::Busy(Refusal::peer));
-            }
-            *held.peers.entry(peer).or_insert(0) += bytes;
-        }
-        match lane {
-            Lane::ordinary => held.ordinary += bytes,
-            Lane::large => held.large += bytes,
-        }
-        self.0.publish(&held);
+        let peer = peer.map(peer_key);
+        let held = self.0.held.lock().unwrap_or_else(|e| e.into_inner());
+        self.0
+            .room(&held, lane, peer, limit.min(FIRST_BUFFER))
+            .map_err(Refused::Busy)?;
         Ok(Reservation {
             shared: self.0.clone(),
             lane,
-            peer: peer.map(peer_key),
-            bytes,
+            peer,
+            bytes: 0,
+            limit,
         })
     }
 
@@ -351,6 +348,35 @@ pub fn peer_key(ip: IpAddr) -> IpAddr {
 }
 
 impl Shared {
+    /// Whether `bytes` more fit in `lane` and in `peer`'s share.
+    fn room(
+        &self,
+        held: &Held,
+        lane: Lane,
+        peer: Option<IpAddr>,
+        bytes: u64,
+    ) -> Result<(), Refusal> {
+        let limits = &self.limits;
+        let (in_lane, budget, refusal) = match lane {
+            Lane::ordinary => (
+                held.ordinary,
+                limits.ordinary_budget,
+                Refusal::ordinary_lane,
+            ),
+            Lane::large => (held.large, limits.large_budget, Refusal::large_lane),
+        };
+        if in_lane + bytes > budget {
+            return Err(refusal);
+        }
+        if let Some(peer) = peer {
+            let of_peer = held.peers.get(&peer).copied().unwrap_or(0);
+            if of_peer + bytes > limits.per_peer {
+                return Err(Refusal::peer);
+            }
+        }
+        Ok(())
+    }
+
     fn publish(&self, held: &Held) {
         self.ordinary_gauge
             .set(i64::try_from(held.ordinary).unwrap_or(i64::MAX));
@@ -361,13 +387,43 @@ impl Shared {
 
 impl Reservation {
     /// The most bytes the body may have.
+    pub fn limit(&self) -> u64 {
+        self.limit
+    }
+
+    /// The bytes held now.
     pub fn bytes(&self) -> u64 {
         self.bytes
+    }
+
+    /// Holds `to` bytes in all (never more than [`Reservation::limit`]), or says which
+    /// bound has no room for them; on refusal what was held stays held until dropped.
+    pub fn grow(&mut self, to: u64) -> Result<(), Refusal> {
+        let to = to.min(self.limit);
+        if to <= self.bytes {
+            return Ok(());
+        }
+        let more = to - self.bytes;
+        let mut held = self.shared.held.lock().unwrap_or_else(|e| e.into_inner());
+        self.shared.room(&held, self.lane, self.peer, more)?;
+        match self.lane {
+            Lane::ordinary => held.ordinary += more,
+            Lane::large => held.large += more,
+        }
+        if let Some(peer) = self.peer {
+            *held.peers.entry(peer).or_insert(0) += more;
+        }
+        self.bytes = to;
+        self.shared.publish(&held);
+        Ok(())
     }
 }
 
 impl Drop for Reservation {
     fn drop(&mut self) {
+        if self.bytes == 0 {
+            return;
+        }
         let mut held = self.shared.held.lock().unwrap_or_else(|e| e.into_inner());
         match self.lane {
             Lane::ordinary => held.ordinary -= self.bytes,
@@ -407,6 +463,65 @@ mod tests {
 
     fn ip(n: u8) -> IpAddr {
         IpAddr::from([127, 0, 0, n])
+    }
+
+    /// A body of `bytes` let in and arrived whole.
+    fn take(budget: &PreAuth, peer: Option<IpAddr>, bytes: u64) -> Result<Reservation, Refused> {
+        let mut body = budget.reserve(peer, Some(bytes))?;
+        body.grow(bytes).map_err(Refused::Busy)?;
+        Ok(body)
+    }
+
+    #[test]
+    fn a_declaration_holds_nothing_until_its_bytes_come() {
+        let budget = PreAuth::new(limits(), &Metrics::new());
+        // Stalled declarations of the ordinary size, far more than the lane holds.
+        let stalled: Vec<Reservation> = (0..1000)
+            .map(|n| {
+                budget
+                    .reserve(peer((n % 200) as u8), Some(MIB))
+                    .expect("let in")
+            })
+            .collect();
+        assert_eq!(budget.held(), (0, 0, 0));
+        // A real delivery still gets its whole body.
+        let mut real = budget.reserve(peer(250), Some(21_000)).expect("let in");
+        real.grow(16 * 1024).expect("a first buffer");
+        real.grow(32 * 1024)
+            .expect("grown, but never past what it declared");
+        assert_eq!((real.bytes(), real.limit()), (21_000, 21_000));
+        assert_eq!(budget.held(), (21_000, 0, 1));
+        drop((stalled, real));
+        assert_eq!(budget.held(), (0, 0, 0));
+    }
+
+    #[test]
+    fn a_body_that_grows_past_the_room_left_is_refused_and_gives_back_what_it_held() {
+        let budget = PreAuth::new(
+            Limits {
+                ordinary_budget: 2 * MIB,
+                ..limits()
+            },
+            &Metrics::new(),
+        );
+        let full = take(&budget, peer(1), MIB).expect("room");
+        let mut half = budget.reserve(peer(2), Some(MIB)).expect("let in");
+        half.grow(MIB / 2).expect("room for half");
+        let mut late = budget
+            .reserve(peer(3), Some(MIB))
+            .expect("let in: room for a first buffer");
+        late.grow(MIB / 2 - 1).expect("the rest of the lane");
+        assert_eq!(half.grow(MIB), Err(Refusal::ordinary_lane));
+        assert_eq!(half.bytes(), MIB / 2, "still holds what it had");
+        assert_eq!(
+            budget.reserve(peer(4), Some(MIB)).unwrap_err(),
+            Refused::Busy(Refusal::ordinary_lane),
+            "no room for a first buffer: refused at once"
+        );
+        drop(half);
+        late.grow(MIB).expect("room again");
+        drop((full, late));
+        assert_eq!(budget.held(), (0, 0, 0));
     }
 
     #[test]
@@ -458,17 +573,17 @@ mod tests {
         let metrics = Metrics::new();
         let budget = PreAuth::new(limits(), &metrics);
         let big = 25 * MIB;
-        let a = budget.reserve(peer(1), Some(big)).expect("room");
-        let b = budget.reserve(peer(2), Some(big)).expect("room");
+        let a = take(&budget, peer(1), big).expect("room");
+        let b = take(&budget, peer(2), big).expect("room");
         assert_eq!(
-            budget.reserve(peer(3), Some(big)).unwrap_err(),
+            take(&budget, peer(3), big).unwrap_err(),
             Refused::Busy(Refusal::large_lane)
         );
         // The large lane is full; ordinary deliveries still come in.
-        let small = budget.reserve(peer(3), Some(21_000)).expect("its own lane");
+        let small = take(&budget, peer(3), 21_000).expect("its own lane");
         assert_eq!(budget.held(), (21_000, 2 * big, 3));
         drop(a);
-        let c = budget.reserve(peer(3), Some(big)).expect("room again");
+        let c = take(&budget, peer(3), big).expect("room again");
         drop((b, c, small));
         assert_eq!(budget.held(), (0, 0, 0));
         assert!(
@@ -482,21 +597,17 @@ mod tests {
     fn one_peer_gets_its_share_and_no_more() {
         let budget = PreAuth::new(limits(), &Metrics::new());
         let held: Vec<Reservation> = (0..32)
-            .map(|_| {
-                budget
-                    .reserve(peer(9), Some(MIB))
-                    .expect("within the share")
-            })
+            .map(|_| take(&budget, peer(9), MIB).expect("within the share"))
             .collect();
         assert_eq!(
-            budget.reserve(peer(9), Some(1)).unwrap_err(),
+            take(&budget, peer(9), 1).unwrap_err(),
             Refused::Busy(Refusal::peer)
         );
-        assert!(budget.reserve(peer(8), Some(MIB)).is_ok());
+        assert!(take(&budget, peer(8), MIB).is_ok());
         // An unknown peer (in-process) has no share of its own, only the lanes.
-        assert!(budget.reserve(None, Some(MIB)).is_ok());
+        assert!(take(&budget, None, MIB).is_ok());
         drop(held);
-        assert!(budget.reserve(peer(9), Some(MIB)).is_ok());
+        assert!(take(&budget, peer(9), MIB).is_ok());
     }
 
     #[test]
@@ -509,19 +620,19 @@ mod tests {
         let mapped: IpAddr = "::ffff:192.0.2.7".parse().expect("an address");
         assert_eq!(peer_key(mapped), IpAddr::from([192, 0, 2, 7]));
         let budget = PreAuth::new(limits(), &Metrics::new());
-        let _held = budget.reserve(Some(a), Some(25 * MIB)).expect("room");
+        let _held = take(&budget, Some(a), 25 * MIB).expect("room");
         assert_eq!(
-            budget.reserve(Some(b), Some(8 * MIB)).unwrap_err(),
+            take(&budget, Some(b), 8 * MIB).unwrap_err(),
             Refused::Busy(Refusal::peer)
         );
-        assert!(budget.reserve(Some(other), Some(8 * MIB)).is_ok());
+        assert!(take(&budget, Some(other), 8 * MIB).is_ok());
     }
 
     #[test]
-    fn a_body_without_length_reserves_the_ordinary_size_and_one_too_large_is_refused_for_good() {
+    fn a_body_without_length_may_have_the_ordinary_size_and_one_too_large_is_refused_for_good() {
         let budget = PreAuth::new(limits(), &Metrics::new());
         let chunked = budget.reserve(peer(1), None).expect("room");
-        assert_eq!(chunked.bytes(), MIB);
+        assert_eq!((chunked.bytes(), chunked.limit()), (0, MIB));
         assert_eq!(
             budget
                 .reserve(peer(1), Some(MAX_BODY_BYTES as u64 + 1))
@@ -538,7 +649,7 @@ mod tests {
             &Metrics::new(),
         );
         assert_eq!(
-            small.reserve(peer(1), Some(5 * MIB)).unwrap_err(),
+            take(&small, peer(1), 5 * MIB).unwrap_err(),
             Refused::TooLarge { largest: 4 * MIB }
         );
     }
