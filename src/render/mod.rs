@@ -182,6 +182,11 @@ impl Engine {
                         "line {} column {}: {}",
                         found.line, found.col, found.message
                     ),
+                    spot: Some(Box::new(Spot {
+                        name: name.clone(),
+                        line: Some(found.line),
+                        range: None,
+                    })),
                 });
             }
             env.add_template_owned(name.clone(), source.clone())
