@@ -241,13 +241,34 @@ fn render_error(template: &str) -> String {
     errors[0].clone()
 }
 
+/// A value may not stand where a key goes: a pull request's base branch (`master` here)
+/// would repeat the template's own key, a title could make a merge key `<<`. Found by the
+/// attacker review: `validate` said ok, and the repeat was a 500 at delivery.
 #[test]
-fn a_key_that_a_value_makes_twice_is_refused_naming_it_never_the_last_one_wins() {
-    // The base branch of the fixture is `master`: the event's value would replace the
-    // template's own entry.
+fn a_value_in_a_key_s_place_is_refused_when_the_template_is_loaded() {
+    let template = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ run.name }}\ndata:\n  \
+         master: from-the-template\n  {{ pr.base.ref }}: from-the-event\n";
+    let mut templates: TemplateSources = configs::templates();
+    templates.insert("agent-pod.yaml".into(), template.into());
+    let error = agentpods::config::parse(SERVICES, configs::FILE, templates)
+        .err()
+        .expect("refused")
+        .to_string();
+    let (line, col) = position(template, "{{ pr.base.ref");
+    assert!(
+        error.contains(&format!("agent-pod.yaml:{line}:{col}"))
+            && error.contains("as a mapping key"),
+        "{error}"
+    );
+}
+
+/// A key written twice is refused naming it, never "the last one wins", anywhere in the
+/// object (the template's own mistake here: values cannot make keys).
+#[test]
+fn a_key_written_twice_is_refused_naming_it_never_the_last_one_wins() {
     let error = render_error(
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ run.name }}\ndata:\n  \
-         master: from-the-template\n  {{ pr.base.ref }}: from-the-event\n",
+         master: from-the-template\n{% if pr %}\n  master: again\n{% endif %}\n",
     );
     assert!(
         error.contains("the key `master` appears twice")
@@ -255,9 +276,8 @@ fn a_key_that_a_value_makes_twice_is_refused_naming_it_never_the_last_one_wins()
             && error.contains("YAML would keep only the last one"),
         "{error}"
     );
-    // Anywhere in the object: in a container, in a list.
     let error = render_error(&format!(
-        "{}      command: [agentpods, agent]\n      {{{{ pr.base.ref }}}}: x\n      master: y\n",
+        "{}      command: [agentpods, agent]\n      master: x\n      master: y\n",
         configs::POD_TEMPLATE
     ));
     assert!(

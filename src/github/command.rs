@@ -342,8 +342,8 @@ impl<'a> CommandParser<'a> {
     ) -> (Result<Command, CommandError>, usize) {
         let rest = rest.trim_start();
         let verb_end = rest.find(char::is_whitespace).unwrap_or(rest.len());
-        let (verb, args) = rest.split_at(verb_end);
-        let args = args.trim();
+        let (verb, raw_args) = rest.split_at(verb_end);
+        let args = raw_args.trim();
         if verb.is_empty() {
             return (Err(CommandError::MissingVerb), 0);
         }
@@ -355,7 +355,8 @@ impl<'a> CommandParser<'a> {
                 // The task is the rest of the line and every line below it up to the next
                 // command line, as written (blank lines, lists and code blocks included).
                 let (below, consumed) = self.task_below(following);
-                let task = format!("{args}\n{below}").trim().to_owned();
+                // Verbatim: only the task's two ends are trimmed, not each line's.
+                let task = format!("{raw_args}\n{below}").trim().to_owned();
                 let result = if task.is_empty() {
                     Err(CommandError::MissingTask)
                 } else {

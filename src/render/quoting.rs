@@ -12,6 +12,8 @@
 //!   text (it holds values already quoted), and a filter or slice applied to it (`replace`,
 //!   `split`, `[1:-1]`) could undo the quoting of a value inside;
 //! - include a template that is not YAML (it is not quoted at all), or one named by a value;
+//! - put `{{ … }}` in a mapping key's place (`{{ title }}: x`): text from GitHub would name
+//!   a key, repeat one or make a merge key `<<`;
 //! - put `{{ … }}` inside a quoted YAML string (`'prefix-{{ x }}'`), a block scalar
 //!   (`|`, `>`), a longer plain value (`run-{{ x }}`), an anchor or a tag: the quoted value
 //!   it prints would not be a value of its own there, and a `'` or a newline in the text
@@ -213,7 +215,22 @@ fn check_statement(inner: &[(Token<'_>, Span)], found: &mut Vec<Finding>) {
 /// Scans the YAML (with markers) and refuses every `{{ … }}` that is not a whole value.
 fn check_placements(yaml: &str, printed: &[Span], found: &mut Vec<Finding>) {
     let mut scanner = Scanner::new(yaml.chars());
+    let mut key_next = false;
     for yaml_rust2::scanner::Token(_, token) in scanner.by_ref() {
+        let is_key = std::mem::replace(&mut key_next, matches!(token, TokenType::Key));
+        if is_key
+            && let TokenType::Scalar(_, text) = &token
+            && let Some(span) = first_marker(text).and_then(|n| printed.get(n))
+        {
+            found.push(at(
+                span,
+                "`{{ … }}` as a mapping key: text from GitHub would name a key (or repeat \
+                 one, or make a merge key `<<`); keys are the template's own, values go after \
+                 the colon (`key: {{ value }}`)"
+                    .into(),
+            ));
+            continue;
+        }
         let (text, place) = match &token {
             TokenType::Scalar(style, text) => (
                 text,
@@ -309,7 +326,7 @@ mod tests {
 
     #[test]
     fn whole_values_are_fine() {
-        let ok = "a: {{ x }}\nb:\n  - {{ y }}\n  - [{{ z }}, {{ w }}]\n{{ k }}: {{ v }}\n\
+        let ok = "a: {{ x }}\nb:\n  - {{ y }}\n  - [{{ z }}, {{ w }}]\n\
                   c: {{ \"run-\" ~ x }} # {{ note }}\n{% if x %}\nd: {{ x | dns_label }}\n{% endif %}\n\
                   list:\n{% for a in b %}\n  - {{ a }}\n{% endfor %}\n{% set n = x ~ \"y\" %}\ne: {{ n }}\n\
                   {% include \"part.yaml\" %}\n{% raw %}f: '{{ not a value }}'{% endraw %}\n";
@@ -330,6 +347,22 @@ mod tests {
         let multi = "a:\n  - x\n  - 'one {% if y %}two{% endif %} {{ x }}'\n";
         assert_eq!(positions(multi), vec![(3, 35)]);
         assert!(found("a: '{{ x }}'\n")[0].2.contains("single-quoted"));
+    }
+
+    /// Found by an attacker review: a value in key position let a pull request's title
+    /// name a key, repeat one (a 500 at delivery), or make a merge key `<<`.
+    #[test]
+    fn a_value_as_a_mapping_key_is_refused() {
+        for source in [
+            "data:\n  {{ pr.title }}: \"x\"\n  z: \"1\"\n",
+            "data: { {{ pr.title }}: x }\n",
+            "- {{ pr.title }}: x\n",
+        ] {
+            let found = found(source);
+            assert_eq!(found.len(), 1, "{source:?}: {found:?}");
+            assert!(found[0].2.contains("as a mapping key"), "{found:?}");
+        }
+        assert_eq!(found("data:\n  title: {{ pr.title }}\n"), vec![]);
     }
 
     #[test]
