@@ -416,21 +416,31 @@ fn validate_of_the_installed_config_names_the_templates_folder_and_takes_another
     let out = validate(&[installed]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let line = std::fs::read_to_string(root.join(installed))
+        .expect("the installed config")
+        .lines()
+        .position(|l| l.starts_with("templates_dir:"))
+        .expect("a templates_dir line")
+        + 1;
     assert_eq!(
         stderr.lines().collect::<Vec<_>>(),
         [
-            "deploy/base/config/services.yaml:5:1: the templates folder `/usr/share/agentpods/templates` \
+            format!("deploy/base/config/services.yaml:{line}:1: the templates folder `/usr/share/agentpods/templates` \
              does not exist (`templates_dir: /usr/share/agentpods/templates`); to check this config \
              with other templates, such as a checkout's, give their folder: `agentpods validate \
-             --templates-dir templates deploy/base/config/services.yaml`",
+             --templates-dir templates deploy/base/config/services.yaml`").as_str(),
             "1 problem found",
         ]
     );
     let out = validate(&["--templates-dir", "templates", installed]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
+    // (After the warning that its `task` agent may push from fork pull requests.)
     assert!(
-        stderr.starts_with(&format!("{installed}: ok (")),
+        stderr
+            .lines()
+            .last()
+            .is_some_and(|l| l.starts_with(&format!("{installed}: ok ("))),
         "{stderr}"
     );
     let out = validate(&["--templates-dir", "no-such-folder", installed]);
