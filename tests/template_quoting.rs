@@ -250,10 +250,10 @@ fn a_value_in_a_key_s_place_is_refused_when_the_template_is_loaded() {
          master: from-the-template\n  {{ pr.base.ref }}: from-the-event\n";
     let mut templates: TemplateSources = configs::templates();
     templates.insert("agent-pod.yaml".into(), template.into());
-    let error = agentpods::config::parse(SERVICES, configs::FILE, templates)
-        .err()
-        .expect("refused")
-        .to_string();
+    let Err(error) = agentpods::config::parse(SERVICES, configs::FILE, templates) else {
+        panic!("a value in a key's place was accepted");
+    };
+    let error = error.to_string();
     let (line, col) = position(template, "{{ pr.base.ref");
     assert!(
         error.contains(&format!("agent-pod.yaml:{line}:{col}"))
