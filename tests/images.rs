@@ -34,10 +34,17 @@ fn archives() -> Option<PathBuf> {
     match std::env::var_os("AGENTPODS_IMAGES") {
         Some(dir) => Some(PathBuf::from(dir)),
         None => {
-            eprintln!(
-                "skipped: AGENTPODS_IMAGES is not set; deploy/images/build.sh builds the image \
-                 archives and .ci/run runs these scenarios with them"
-            );
+            // Straight to stderr, past the test harness's capture, once.
+            static SAID: std::sync::Once = std::sync::Once::new();
+            SAID.call_once(|| {
+                use std::io::Write;
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "tests/images.rs: skipped: AGENTPODS_IMAGES is not set; \
+                     deploy/images/build.sh builds the image archives and .ci/run runs these \
+                     scenarios with them"
+                );
+            });
             None
         }
     }
@@ -59,7 +66,6 @@ fn run(cmd: &mut Command) -> Output {
 /// An image unpacked into a bundle: its root filesystem and the runtime config umoci
 /// derived from the image config.
 struct Image {
-    _dir: TempDir,
     rootfs: PathBuf,
     /// The runtime config umoci derived from the image config.
     config: Value,
@@ -76,12 +82,16 @@ impl Image {
             archive.display(),
             archives.display()
         );
-        let dir = tempfile::Builder::new()
-            .prefix(&format!("agentpods-image-{name}-"))
-            .tempdir_in("/var/tmp")
-            .expect("tempdir");
-        let layout = dir.path().join("layout");
-        let bundle = dir.path().join("bundle");
+        // Beside the archives, replaced on each run (statics are never dropped, so a
+        // temporary folder would be left behind).
+        let dir = archives.join(format!("unpacked-{name}"));
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir)
+                .unwrap_or_else(|e| panic!("{}: cannot remove: {e}", dir.display()));
+        }
+        std::fs::create_dir_all(&dir).expect("the unpack folder");
+        let layout = dir.join("layout");
+        let bundle = dir.join("bundle");
         run(Command::new("skopeo")
             .args(["copy", "--quiet"])
             .arg(format!("oci-archive:{}", archive.display()))
@@ -101,7 +111,6 @@ impl Image {
             rootfs: bundle.join("rootfs"),
             config: serde_json::from_slice(&config).expect("config.json is JSON"),
             entrypoint,
-            _dir: dir,
         }
     }
 

@@ -24,8 +24,8 @@
 #
 # Needs root (mmdebstrap --mode=root, chroot) and mmdebstrap, umoci, skopeo, python3, npm
 # (`apt-get install mmdebstrap umoci skopeo`). Downloads are kept in
-# $AGENTPODS_IMAGES_CACHE (default /var/cache/agentpods-images) and checked against the
-# lock each time they are used.
+# $AGENTPODS_IMAGES_CACHE (default /var/cache/agentpods-images), in a folder named by the
+# lockfile's hash, and checked against the lock each time they are used.
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -44,17 +44,19 @@ while [ $# -gt 0 ]; do
     *) echo "build.sh: unknown argument $1" >&2; exit 2 ;;
     esac
 done
-cache="${AGENTPODS_IMAGES_CACHE:-/var/cache/agentpods-images}"
 
 step() { printf '\n== images: %s  (at %ss)\n' "$*" "$SECONDS"; }
 die() { echo "images: error: $*" >&2; exit 1; }
 
-for tool in mmdebstrap umoci skopeo python3 npm sha256sum; do
+for tool in mmdebstrap umoci skopeo python3 npm openssl dpkg-deb strip sha256sum; do
     command -v "$tool" >/dev/null || die "$tool is missing (apt-get install mmdebstrap umoci skopeo)"
 done
 [ "$(id -u)" = 0 ] || die "needs root (mmdebstrap --mode=root)"
 [ -x "$binary" ] || die "no agentpods binary at $binary (cargo build first, or --binary)"
 [ -f "$lock" ] || die "no lockfile at $lock"
+# The downloads, keyed by the lockfile: a new lock starts a new cache and drops the others.
+cache_root="${AGENTPODS_IMAGES_CACHE:-/var/cache/agentpods-images}"
+cache="$cache_root/lock-$(sha256sum "$lock" | cut -c1-16)"
 
 # ---- the lock -------------------------------------------------------------------------
 # Lines: `KEY VALUE...`; see images.lock's header.
@@ -74,6 +76,7 @@ agent_packages="ca-certificates,git,nodejs"
 work="$(mktemp -d /var/tmp/agentpods-images.XXXXXX)"
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$cache/debs" "$cache/wheels" "$cache/npm" "$out"
+find "$cache_root" -mindepth 1 -maxdepth 1 -name 'lock-*' ! -path "$cache" -exec rm -rf {} +
 if $strip; then
     cp "$binary" "$work/agentpods"
     strip "$work/agentpods"
