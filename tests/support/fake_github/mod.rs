@@ -566,7 +566,11 @@ fn authenticate(shared: &Shared, header: Option<&HeaderValue>) -> Result<Caller,
     let unauthorized = || ();
     let token = header
         .and_then(|h| h.to_str().ok())
-        .and_then(|h| h.strip_prefix("Bearer "))
+        // GitHub takes `Bearer TOKEN` and the older `token TOKEN` (what gh sends).
+        .and_then(|h| {
+            h.strip_prefix("Bearer ")
+                .or_else(|| h.strip_prefix("token "))
+        })
         .ok_or_else(unauthorized)?;
     if token.matches('.').count() == 2 {
         #[derive(serde::Deserialize)]
