@@ -453,7 +453,12 @@ fn default_templates() -> Vec<String> {
     vec!["agent-pod.yaml".into()]
 }
 fn default_command() -> Vec<String> {
-    vec!["codex".into(), "exec".into(), "--full-auto".into()]
+    vec![
+        "codex".into(),
+        "exec".into(),
+        "--sandbox".into(),
+        "workspace-write".into(),
+    ]
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
