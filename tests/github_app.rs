@@ -450,6 +450,8 @@ async fn a_page_reached_by_another_name_is_refused_and_no_answer_times_out() {
 fn the_page_listens_on_loopback_only() {
     let out = Command::new(env!("CARGO_BIN_EXE_agentpods"))
         .args(["github-app", "create", "--user", "--listen", "0.0.0.0:0"])
+        // Were it to listen, it would give up soon rather than hang the test.
+        .args(["--timeout", "1s"])
         .output()
         .expect("run agentpods");
     assert_eq!(out.status.code(), Some(1));
