@@ -1,5 +1,7 @@
-//! The command line: `validate`, `render`, `schema`, `crd`, `serve`, `agent`, `replay`, `runs`.
+//! The command line: `validate`, `render`, `schema`, `crd`, `serve`, `agent`, `replay`, `runs`,
+//! `github-app`.
 
+pub mod github_app;
 pub mod runs;
 
 use std::io::Write;
@@ -138,6 +140,12 @@ pub enum Cmd {
         #[command(subcommand)]
         command: runs::RunsCmd,
     },
+    /// The GitHub App: `create` makes it from agentpods' manifest in your browser and
+    /// prints the Kubernetes Secret with its credentials.
+    GithubApp {
+        #[command(subcommand)]
+        command: github_app::GithubAppCmd,
+    },
 }
 
 fn parse_permission(s: &str) -> Result<Permission, String> {
@@ -222,6 +230,7 @@ pub fn run(cli: Cli) -> ExitCode {
             webhook_secret_file.as_deref(),
         ),
         Cmd::Runs { command } => runs::main(command),
+        Cmd::GithubApp { command } => github_app::main(command),
     }
 }
 

@@ -83,7 +83,10 @@ impl Http {
             attempt += 1;
             let last = attempt >= self.policy.max_attempts;
             self.wait_for_primary_limit(&what).await?;
-            let (status, headers, body) = match self.exchange(&method, path, auth, body).await? {
+            let (status, headers, body) = match self
+                .exchange(&method, path, Some(auth), body)
+                .await?
+            {
                 Ok(answer) => answer,
                 Err(e) => {
                     if replay == Replay::Safe && !last {
@@ -142,6 +145,25 @@ impl Http {
         path: &str,
         auth: &(dyn Fn() -> Result<HeaderValue, GithubError> + Sync),
     ) -> Result<Reply, GithubError> {
+        self.once(method, path, Some(auth)).await
+    }
+
+    /// Sends one request once without an `Authorization` header (the few calls GitHub
+    /// takes from anyone, such as an App manifest's conversion), with no retry.
+    pub async fn send_once_anonymous(
+        &self,
+        method: Method,
+        path: &str,
+    ) -> Result<Reply, GithubError> {
+        self.once(method, path, None).await
+    }
+
+    async fn once(
+        &self,
+        method: Method,
+        path: &str,
+        auth: Option<&(dyn Fn() -> Result<HeaderValue, GithubError> + Sync)>,
+    ) -> Result<Reply, GithubError> {
         let what = call_name(&method, path);
         let (status, headers, body) = self
             .exchange(&method, path, auth, None::<&()>)
@@ -177,7 +199,7 @@ impl Http {
         &self,
         method: &Method,
         path: &str,
-        auth: &(dyn Fn() -> Result<HeaderValue, GithubError> + Sync),
+        auth: Option<&(dyn Fn() -> Result<HeaderValue, GithubError> + Sync)>,
         body: Option<&B>,
     ) -> Result<Result<(StatusCode, HeaderMap, hyper::body::Bytes), String>, GithubError> {
         let builder = http::Request::builder()
@@ -186,9 +208,14 @@ impl Http {
             .header(http::header::ACCEPT, "application/vnd.github+json")
             .header("x-github-api-version", "2022-11-28")
             .header(http::header::USER_AGENT, "agentpods");
-        let mut value = auth()?;
-        value.set_sensitive(true);
-        let builder = builder.header(http::header::AUTHORIZATION, value);
+        let builder = match auth {
+            Some(auth) => {
+                let mut value = auth()?;
+                value.set_sensitive(true);
+                builder.header(http::header::AUTHORIZATION, value)
+            }
+            None => builder,
+        };
         let request = self
             .octo
             .build_request(builder, body)

@@ -11,6 +11,7 @@
 //! Tokens and the key never appear in logs or errors: [`Secret`] prints as `***`.
 
 mod http;
+pub mod manifest;
 mod wire;
 
 use std::collections::{BTreeMap, HashMap};

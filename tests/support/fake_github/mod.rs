@@ -125,7 +125,22 @@ pub struct Model {
     /// What our endpoint answers the next redeliveries of a delivery (by guid), in turn;
     /// the last one stays. None scripted: 202.
     pub endpoint_answers: HashMap<String, VecDeque<u16>>,
+    /// Apps made from a manifest, by the code not yet exchanged for their credentials
+    /// (`POST /app-manifests/{code}/conversions` takes a code once).
+    pub manifest_codes: HashMap<String, ManifestApp>,
     next_id: u64,
+}
+
+/// An App a browser created from a manifest (GitHub's "Create GitHub App" button).
+#[derive(Debug, Clone)]
+pub struct ManifestApp {
+    pub id: u64,
+    pub slug: String,
+    /// The manifest the browser posted.
+    pub manifest: Value,
+    /// Its private key: the fake's App key, so that the App can sign in here.
+    pub pem: String,
+    pub webhook_secret: String,
 }
 
 impl Model {
@@ -408,6 +423,42 @@ impl FakeGithub {
         });
     }
 
+    /// What GitHub does when the user submits `manifest` and presses "Create GitHub App":
+    /// the App exists (as the fake's own App, id `APP_ID`, key `APP_KEY_PEM`, named and
+    /// slugged from the manifest) and the code GitHub puts in the redirect is returned.
+    pub fn create_app_from_manifest(&self, manifest: &Value) -> ManifestApp {
+        self.with(|m| {
+            let n = m.id();
+            let name = manifest["name"].as_str().unwrap_or("app");
+            let slug: String = name
+                .to_lowercase()
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+                .collect();
+            let app = ManifestApp {
+                id: APP_ID,
+                slug,
+                manifest: manifest.clone(),
+                pem: APP_KEY_PEM.to_owned(),
+                webhook_secret: format!("whsec-fake-{n:x}-0f3c9a"),
+            };
+            m.manifest_codes.insert(format!("c0de{n:x}"), app.clone());
+            app
+        })
+    }
+
+    /// The code of an App made by [`FakeGithub::create_app_from_manifest`] and not yet
+    /// exchanged.
+    pub fn manifest_code(&self, app: &ManifestApp) -> String {
+        self.with(|m| {
+            m.manifest_codes
+                .iter()
+                .find(|(_, a)| a.webhook_secret == app.webhook_secret)
+                .map(|(code, _)| code.clone())
+                .expect("the code is not spent")
+        })
+    }
+
     /// Forgets every fault not yet spent (those set to catch requests for ever, too).
     pub fn clear_faults(&self) {
         self.shared.faults.lock().expect("faults").clear();
@@ -518,19 +569,25 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
         }
         Some(FaultKind::BadGatewayAfterActing) | None => {
             let violations = shared.ops.check(&method, &path, &query, &body);
-            let response = if violations.is_empty() {
-                let caller = authenticate(&shared, parts.headers.get("authorization"));
-                match caller {
-                    Ok(caller) => route(&shared, &caller, &method, &path, &query, &body),
-                    Err(()) => error(StatusCode::UNAUTHORIZED, "Bad credentials"),
-                }
-            } else {
+            let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+            let response = if !violations.is_empty() {
                 shared
                     .violations
                     .lock()
                     .expect("violations")
                     .extend(violations.iter().cloned());
                 error(StatusCode::UNPROCESSABLE_ENTITY, &violations.join("; "))
+            } else if let ("POST", ["app-manifests", code, "conversions"]) =
+                (method.as_str(), segments.as_slice())
+            {
+                // Taken from anyone: the code is the credential.
+                convert_manifest(&shared, code)
+            } else {
+                let caller = authenticate(&shared, parts.headers.get("authorization"));
+                match caller {
+                    Ok(caller) => route(&shared, &caller, &method, &path, &query, &body),
+                    Err(()) => error(StatusCode::UNAUTHORIZED, "Bad credentials"),
+                }
             };
             if fault.is_some() {
                 error(StatusCode::BAD_GATEWAY, "Server Error")
@@ -545,6 +602,35 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
         .expect("log")
         .push(format!("{shown} -> {}", response.status().as_u16()));
     response
+}
+
+/// `POST /app-manifests/{code}/conversions`: the App's credentials, once per code.
+fn convert_manifest(shared: &Shared, code: &str) -> Response {
+    let Some(app) = shared
+        .model
+        .lock()
+        .expect("model")
+        .manifest_codes
+        .remove(code)
+    else {
+        return error(StatusCode::NOT_FOUND, "Not Found");
+    };
+    let name = app.manifest["name"].as_str().unwrap_or_default();
+    json_response(
+        StatusCode::CREATED,
+        json!({
+            "id": app.id, "slug": app.slug, "node_id": "MDExOkludGVncmF0aW9uNDI0Mg==",
+            "client_id": "Iv1.fake0123456789ab", "client_secret": "fake-client-secret-0123",
+            "webhook_secret": app.webhook_secret, "pem": app.pem,
+            "owner": {"login": "agentpods-org", "id": 9, "type": "Organization", "site_admin": false},
+            "name": name, "description": app.manifest["description"],
+            "external_url": app.manifest["url"],
+            "html_url": format!("https://github.com/apps/{}", app.slug),
+            "created_at": rfc3339(shared.now()), "updated_at": rfc3339(shared.now()),
+            "permissions": app.manifest["default_permissions"],
+            "events": app.manifest["default_events"],
+        }),
+    )
 }
 
 fn take_fault(shared: &Shared, method: &str, path: &str) -> Option<FaultKind> {

@@ -29,6 +29,7 @@ const OPERATIONS = [
   ["get", "/rate_limit"],
   ["get", "/app"],
   ["get", "/user"],
+  ["post", "/app-manifests/{code}/conversions"],
 ];
 
 const dir = process.argv[2];
