@@ -624,23 +624,16 @@ async fn with_a_token_our_login_is_the_tokens_user_from_get_user() {
         let fake = fake(&clock).await;
         let client = token_client(&fake, &clock);
         let marker = "<!-- agentpods:approved sha=abc -->";
-        // Someone else writes our marker: not ours, for replies or for approvals.
+        // Someone else writes our marker: not ours.
         fake.add_comment(REPO, 4, "mallory", &format!("approved {marker}"));
         assert_eq!(client.find_comment(&repo(), 4, marker).await.unwrap(), None);
-        assert_eq!(
-            client
-                .find_trusted_comment(&repo(), 4, marker)
-                .await
-                .unwrap(),
-            None
-        );
 
         let id = client
             .create_comment_once(&repo(), 4, marker, &format!("Approved.\n\n{marker}"))
             .await
             .unwrap();
         let found = client
-            .find_trusted_comment(&repo(), 4, marker)
+            .find_comment(&repo(), 4, marker)
             .await
             .unwrap()
             .expect("ours");
@@ -652,15 +645,12 @@ async fn with_a_token_our_login_is_the_tokens_user_from_get_user() {
         // for ours), and the next one asks again.
         let client = token_client(&fake, &clock);
         fake.fail_next(10, Some(("GET", "/user")), FaultKind::BadGateway);
-        let err = client
-            .find_trusted_comment(&repo(), 4, marker)
-            .await
-            .unwrap_err();
+        let err = client.find_comment(&repo(), 4, marker).await.unwrap_err();
         assert!(matches!(err, GithubError::Server { .. }), "{err}");
         fake.clear_faults();
         assert_eq!(
             client
-                .find_trusted_comment(&repo(), 4, marker)
+                .find_comment(&repo(), 4, marker)
                 .await
                 .unwrap()
                 .map(|c| c.id),
@@ -672,7 +662,7 @@ async fn with_a_token_our_login_is_the_tokens_user_from_get_user() {
 }
 
 #[tokio::test]
-async fn a_token_github_will_not_name_believes_no_approval_marker() {
+async fn a_token_github_will_not_name_still_posts_each_reply_once() {
     within(30, async {
         let clock = manual_clock();
         let fake = fake(&clock).await;
@@ -695,16 +685,8 @@ async fn a_token_github_will_not_name_believes_no_approval_marker() {
             "the refusal is kept: asked once"
         );
 
-        // A forged approval marker by the fork's author is not believed, nor is any
-        // other, and the error says what to set.
         let marker = "<!-- agentpods:approved sha=abc -->";
         fake.add_comment(REPO, 4, "forker", marker);
-        let err = client
-            .find_trusted_comment(&repo(), 4, marker)
-            .await
-            .unwrap_err();
-        assert!(matches!(err, GithubError::OwnLoginUnknown), "{err}");
-        assert!(err.to_string().contains("AGENTPODS_GITHUB_LOGIN"), "{err}");
 
         // Replies are still posted once: for de-duplication any marked comment is taken.
         let reply = "<!-- agentpods:reply=d1-0 -->";
@@ -723,19 +705,13 @@ async fn a_token_github_will_not_name_believes_no_approval_marker() {
         // markers count.
         config.own_login = Some(BOT_LOGIN.into());
         let named = GithubClient::new(config, clock.clone()).unwrap();
-        assert_eq!(
-            named
-                .find_trusted_comment(&repo(), 4, marker)
-                .await
-                .unwrap(),
-            None
-        );
+        assert_eq!(named.find_comment(&repo(), 4, marker).await.unwrap(), None);
         named
             .create_comment(&repo(), 4, &format!("Approved.\n\n{marker}"))
             .await
             .unwrap();
         let found = named
-            .find_trusted_comment(&repo(), 4, marker)
+            .find_comment(&repo(), 4, marker)
             .await
             .unwrap()
             .expect("ours");

@@ -204,12 +204,6 @@ pub enum GithubError {
     Decode { what: String, message: String },
     #[error("GitHub client configuration: {0}")]
     Config(String),
-    /// We cannot tell our own comments from others': GitHub will not name the token's
-    /// user. Markers that grant something are not believed.
-    #[error(
-        "agentpods does not know the GitHub login it posts as (GitHub does not name the user of this token: an installation token has none), so it cannot tell its own comments from forged ones; set {OWN_LOGIN_ENV} to that login"
-    )]
-    OwnLoginUnknown,
 }
 
 impl GithubError {
@@ -571,7 +565,9 @@ impl GithubClient {
                 Ok(Some(user.login))
             }
             Err(e @ (GithubError::Forbidden { .. } | GithubError::NotFound { .. })) => {
-                tracing::warn!("{}: {e}", GithubError::OwnLoginUnknown);
+                tracing::warn!(
+                    "agentpods does not know the GitHub login it posts as (GitHub does not name the user of this token: an installation token has none), so it cannot tell its own events and comments from others'; set {OWN_LOGIN_ENV} to that login: {e}"
+                );
                 Ok(None)
             }
             Err(e) => Err(e),
@@ -1178,8 +1174,8 @@ impl GithubClient {
     /// Comments by others never count, even when they quote the marker, nor those of other
     /// bots — except with a token whose user GitHub will not name, where any comment with
     /// the marker is taken (the worst a forgery does then is keep a reply from being
-    /// posted). When our login cannot be asked for now, this fails. For markers that
-    /// grant something, [`GithubClient::find_trusted_comment`].
+    /// posted). When our login cannot be asked for now, this fails. No marker grants
+    /// anything: approvals are the service's own records (`serve::approvals`).
     pub async fn find_comment(
         &self,
         repo: &RepoFullName,
@@ -1187,32 +1183,6 @@ impl GithubClient {
         marker: &str,
     ) -> Result<Option<IssueComment>, GithubError> {
         let own = self.own_login().await?;
-        self.comment_with(repo, issue, marker, own).await
-    }
-
-    /// Our comment carrying `marker`, only ever by our own login: for markers that grant
-    /// something (a fork pull request's approval). When GitHub will not name the user of
-    /// our token, [`GithubError::OwnLoginUnknown`]: nobody's marker is believed.
-    pub async fn find_trusted_comment(
-        &self,
-        repo: &RepoFullName,
-        issue: u64,
-        marker: &str,
-    ) -> Result<Option<IssueComment>, GithubError> {
-        let Some(own) = self.own_login().await? else {
-            return Err(GithubError::OwnLoginUnknown);
-        };
-        self.comment_with(repo, issue, marker, Some(own)).await
-    }
-
-    /// The first comment carrying `marker` that [`is_ours`] with `own`.
-    async fn comment_with(
-        &self,
-        repo: &RepoFullName,
-        issue: u64,
-        marker: &str,
-        own: Option<&str>,
-    ) -> Result<Option<IssueComment>, GithubError> {
         Ok(self
             .list_comments(repo, issue)
             .await?
