@@ -19,13 +19,6 @@ use support::fixtures::{fixture, variant};
 
 const RESULT: &str = r#"{"conclusion":"success","summary":"Looks good: two nits inline."}"#;
 
-fn running() -> PodScript {
-    PodScript {
-        stay_running: true,
-        ..PodScript::succeeds("")
-    }
-}
-
 async fn timed<F: std::future::Future>(f: F) -> F::Output {
     tokio::time::timeout(Duration::from_secs(120), f)
         .await
@@ -143,7 +136,7 @@ async fn a_delivery_repeated_three_times_launches_once() {
 async fn a_push_supersedes_the_running_review_of_the_same_pull_request() {
     timed(async {
         let cluster = Cluster::start().await;
-        cluster.fake.run_kubelet(|_| running());
+        cluster.fake.run_kubelet(|_| PodScript::stays_running());
 
         let first = cluster
             .deliver_one(&fixture("pull_request/opened.json"), "d-first")
@@ -178,7 +171,7 @@ async fn a_push_supersedes_the_running_review_of_the_same_pull_request() {
 async fn a_cancel_request_stops_the_run_and_deletes_its_pod() {
     timed(async {
         let cluster = Cluster::start().await;
-        cluster.fake.run_kubelet(|_| running());
+        cluster.fake.run_kubelet(|_| PodScript::stays_running());
         let name = cluster
             .deliver_one(&fixture("pull_request/opened.json"), "d-stop")
             .await;
@@ -238,7 +231,7 @@ async fn a_pod_that_never_starts_times_out_after_the_pending_timeout() {
 async fn an_agent_that_runs_too_long_times_out() {
     timed(async {
         let cluster = Cluster::start().await;
-        cluster.fake.run_kubelet(|_| running());
+        cluster.fake.run_kubelet(|_| PodScript::stays_running());
         let name = cluster
             .deliver_one(&fixture("pull_request/opened.json"), "d-long")
             .await;
@@ -263,7 +256,7 @@ async fn an_agent_that_runs_too_long_times_out() {
 async fn a_restarted_controller_picks_up_a_run_where_it_was() {
     timed(async {
         let mut cluster = Cluster::start().await;
-        cluster.fake.run_kubelet(|_| running());
+        cluster.fake.run_kubelet(|_| PodScript::stays_running());
         let name = cluster
             .deliver_one(&fixture("pull_request/opened.json"), "d-restart")
             .await;
@@ -304,7 +297,7 @@ async fn a_restarted_controller_picks_up_a_run_where_it_was() {
 async fn an_evicted_pod_is_retried_and_the_run_still_succeeds() {
     timed(async {
         let cluster = Cluster::start().await;
-        cluster.fake.run_kubelet(|_| running());
+        cluster.fake.run_kubelet(|_| PodScript::stays_running());
         let name = cluster
             .deliver_one(&fixture("pull_request/opened.json"), "d-evicted")
             .await;
@@ -522,7 +515,7 @@ fn every_payload_recorded_in_an_agent_run_renders_the_same_objects_in_the_contro
 async fn a_closed_pull_request_cancels_its_running_review() {
     timed(async {
         let cluster = Cluster::start().await;
-        cluster.fake.run_kubelet(|_| running());
+        cluster.fake.run_kubelet(|_| PodScript::stays_running());
         let name = cluster
             .deliver_one(&fixture("pull_request/opened.json"), "d-open")
             .await;
@@ -595,7 +588,7 @@ async fn two_replicas_share_one_lease_and_the_second_takes_over_when_the_first_g
 async fn a_review_is_reported_as_a_check_run_and_one_comment_edited_with_the_result() {
     timed(async {
         let (cluster, github) = reporting_cluster().await;
-        cluster.fake.run_kubelet(|_| running());
+        cluster.fake.run_kubelet(|_| PodScript::stays_running());
         let name = cluster
             .deliver_one(&fixture("pull_request/opened.json"), "d-report")
             .await;
@@ -684,7 +677,7 @@ async fn a_review_is_reported_as_a_check_run_and_one_comment_edited_with_the_res
 async fn a_restart_between_start_and_finish_still_leaves_one_comment_edited_in_place() {
     timed(async {
         let (mut cluster, github) = reporting_cluster().await;
-        cluster.fake.run_kubelet(|_| running());
+        cluster.fake.run_kubelet(|_| PodScript::stays_running());
         let name = cluster
             .deliver_one(&fixture("pull_request/opened.json"), "d-restart-report")
             .await;
@@ -793,7 +786,7 @@ async fn runs_in_every_configured_namespace_are_watched_from_one_store() {
     use support::cluster::BUILDS;
     timed(async {
         let mut cluster = Cluster::without_controller().await;
-        cluster.fake.run_kubelet(|_| running());
+        cluster.fake.run_kubelet(|_| PodScript::stays_running());
         let review = cluster
             .deliver_one(&fixture("pull_request/opened.json"), "d-review")
             .await;

@@ -36,13 +36,6 @@ const RESULT: &str = r#"{"conclusion":"success","summary":"done"}"#;
 /// Where the service works: the runs' namespaces (the agents', the image builds') and its own.
 const NAMESPACES: &[&str] = &[RUNS, BUILDS, "agentpods"];
 
-fn running() -> PodScript {
-    PodScript {
-        stay_running: true,
-        ..PodScript::succeeds("")
-    }
-}
-
 async fn timed<F: std::future::Future>(f: F) -> F::Output {
     tokio::time::timeout(Duration::from_secs(60), f)
         .await
@@ -62,7 +55,7 @@ fn used(cluster: &Cluster) -> BTreeSet<Grant> {
 /// A review on an opened pull request, superseded by a push, the second run to success.
 async fn a_review_superseded_by_a_push() -> BTreeSet<Grant> {
     let cluster = Cluster::start().await;
-    cluster.fake.run_kubelet(|_| running());
+    cluster.fake.run_kubelet(|_| PodScript::stays_running());
     let first = cluster
         .deliver_one(&fixture("pull_request/opened.json"), "d-opened")
         .await;
@@ -109,7 +102,7 @@ async fn a_comment_run_and_its_retry() -> BTreeSet<Grant> {
 /// `/agent stop` on a pull request: the running review is cancelled and its pod deleted.
 async fn a_stop_command() -> BTreeSet<Grant> {
     let cluster = Cluster::start().await;
-    cluster.fake.run_kubelet(|_| running());
+    cluster.fake.run_kubelet(|_| PodScript::stays_running());
     let name = cluster
         .deliver_one(&fixture("pull_request/opened.json"), "d-stop")
         .await;
@@ -133,7 +126,7 @@ async fn a_stop_command() -> BTreeSet<Grant> {
 /// operator, which deletes its Job.
 async fn image_builds() -> BTreeSet<Grant> {
     let cluster = Cluster::start().await;
-    cluster.fake.run_kubelet(|_| running());
+    cluster.fake.run_kubelet(|_| PodScript::stays_running());
     let built = cluster.deliver_one(&fixture("push/0.json"), "d-tag").await;
     let run = cluster.wait_phase(&built, Phase::Running).await;
     let ns = run.namespace().unwrap_or_default();

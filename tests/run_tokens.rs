@@ -23,13 +23,6 @@ use tempfile::TempDir;
 
 const RESULT: &str = r#"{"conclusion":"success","summary":"Looks good."}"#;
 
-fn running() -> PodScript {
-    PodScript {
-        stay_running: true,
-        ..PodScript::succeeds("")
-    }
-}
-
 async fn timed<F: std::future::Future>(f: F) -> F::Output {
     tokio::time::timeout(Duration::from_secs(150), f)
         .await
@@ -95,7 +88,7 @@ fn example_with(agent: &str, line: &str) -> (TempDir, PathBuf) {
 async fn the_review_agent_s_token_can_read_the_repository_and_write_nothing() {
     timed(async {
         let (cluster, github) = reporting_cluster().await;
-        cluster.fake.run_kubelet(|_| running());
+        cluster.fake.run_kubelet(|_| PodScript::stays_running());
         let name = cluster
             .deliver_one(&fixture("pull_request/opened.json"), "d-review-token")
             .await;
@@ -119,7 +112,7 @@ async fn the_review_agent_s_token_can_read_the_repository_and_write_nothing() {
 async fn the_task_agent_s_token_can_push_and_open_pull_requests_and_no_more() {
     timed(async {
         let (cluster, github) = reporting_cluster().await;
-        cluster.fake.run_kubelet(|_| running());
+        cluster.fake.run_kubelet(|_| PodScript::stays_running());
         let name = cluster
             .deliver_one(&variant("issue_comment/run-on-issue.json"), "d-task-token")
             .await;
@@ -142,7 +135,7 @@ async fn an_agent_with_github_token_none_gets_no_token_no_secret_and_no_token_vo
         let (_dir, config) = example_with("review", "github_token: none");
         let (mut cluster, github) = reporting_cluster_on(&config).await;
         cluster.start_controller();
-        cluster.fake.run_kubelet(|_| running());
+        cluster.fake.run_kubelet(|_| PodScript::stays_running());
         let name = cluster
             .deliver_one(&fixture("pull_request/opened.json"), "d-no-token")
             .await;
@@ -209,7 +202,7 @@ async fn a_run_that_fails_ends_with_its_token_revoked() {
 async fn a_cancelled_run_ends_with_its_token_revoked() {
     timed(async {
         let (cluster, github) = reporting_cluster().await;
-        cluster.fake.run_kubelet(|_| running());
+        cluster.fake.run_kubelet(|_| PodScript::stays_running());
         let name = cluster
             .deliver_one(&fixture("pull_request/opened.json"), "d-stopped")
             .await;
@@ -233,7 +226,7 @@ async fn a_cancelled_run_ends_with_its_token_revoked() {
 async fn a_superseded_run_ends_with_its_token_revoked() {
     timed(async {
         let (cluster, github) = reporting_cluster().await;
-        cluster.fake.run_kubelet(|_| running());
+        cluster.fake.run_kubelet(|_| PodScript::stays_running());
         let first = cluster
             .deliver_one(&fixture("pull_request/opened.json"), "d-first")
             .await;
@@ -264,7 +257,7 @@ async fn a_superseded_run_ends_with_its_token_revoked() {
 async fn a_run_that_times_out_ends_with_its_token_revoked() {
     timed(async {
         let (cluster, github) = reporting_cluster().await;
-        cluster.fake.run_kubelet(|_| running());
+        cluster.fake.run_kubelet(|_| PodScript::stays_running());
         let name = cluster
             .deliver_one(&fixture("pull_request/opened.json"), "d-too-long")
             .await;
@@ -284,7 +277,7 @@ async fn a_run_that_times_out_ends_with_its_token_revoked() {
 async fn a_token_secret_there_already_gets_the_token_just_minted_revoked_at_once() {
     timed(async {
         let (mut cluster, github) = reporting_cluster_on(Path::new(EXAMPLE_CONFIG)).await;
-        cluster.fake.run_kubelet(|_| running());
+        cluster.fake.run_kubelet(|_| PodScript::stays_running());
         let name = cluster
             .deliver_one(&fixture("pull_request/opened.json"), "d-409")
             .await;

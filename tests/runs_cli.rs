@@ -106,13 +106,6 @@ impl Shell {
     }
 }
 
-fn running() -> PodScript {
-    PodScript {
-        stay_running: true,
-        ..PodScript::succeeds("")
-    }
-}
-
 /// The controller runs a review of pull request #2 with the kubelet playing `script`, up to
 /// `phase`; returns the cluster, the run's name and an operator's shell.
 async fn review(script: PodScript, phase: Phase, delivery: &str) -> (Cluster, String, Shell) {
@@ -357,7 +350,7 @@ async fn logs_of_a_run_without_a_pod_says_so() {
 async fn cancel_stops_a_running_run_and_asking_again_is_harmless() {
     timed(async {
         let (cluster, name, shell) =
-            review(running(), Phase::Running, "d-cancel").await;
+            review(PodScript::stays_running(), Phase::Running, "d-cancel").await;
 
         let said = shell.agentpods(&["runs", "cancel", &name, "-n", RUNS]).await;
         let reason = format!("cancelled with `agentpods runs cancel` by {OPERATOR}");

@@ -805,10 +805,10 @@ async fn write_stored_runs() {
 
     // A review running when the service stopped: the run, its pod and its task ConfigMap.
     let mut recorder = Recorder::start().await;
-    recorder.cluster.fake.run_kubelet(|_| PodScript {
-        stay_running: true,
-        ..PodScript::succeeds("")
-    });
+    recorder
+        .cluster
+        .fake
+        .run_kubelet(|_| PodScript::stays_running());
     recorder.cluster.start_controller();
     let payload = fixture("pull_request/opened.json");
     let name = recorder

@@ -36,6 +36,14 @@ impl PodScript {
             stay_running: false,
         }
     }
+
+    /// Starts and keeps running until the pod is deleted.
+    pub fn stays_running() -> PodScript {
+        PodScript {
+            stay_running: true,
+            ..PodScript::succeeds("")
+        }
+    }
 }
 
 pub type Script = Arc<dyn Fn(&Value) -> PodScript + Send + Sync>;
