@@ -934,10 +934,7 @@ async fn an_agent_that_prints_its_keys_in_every_encoding_and_fails_publishes_non
     use support::fixtures::fixture;
 
     let (cluster, github) = reporting_cluster().await;
-    cluster.fake.run_kubelet(|_| PodScript {
-        stay_running: true,
-        ..PodScript::succeeds("")
-    });
+    cluster.fake.run_kubelet(|_| PodScript::stays_running());
     let name = cluster
         .deliver_one(&fixture("pull_request/opened.json"), "d-leaky")
         .await;
