@@ -45,9 +45,10 @@ pub enum GithubAppCmd {
 }
 
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("owner").required(true).args(["org", "user"])))]
 pub struct CreateArgs {
     /// Create the App in this organization.
-    #[arg(long, required_unless_present = "user", conflicts_with = "user")]
+    #[arg(long)]
     pub org: Option<String>,
     /// Create the App in your personal account.
     #[arg(long)]
