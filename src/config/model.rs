@@ -280,7 +280,7 @@ impl std::fmt::Display for PodSecurity {
 }
 
 fn default_service_account() -> DnsSubdomain {
-    DnsSubdomain("agentpods-agent".into())
+    DnsSubdomain("agent".into())
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
