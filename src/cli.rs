@@ -364,6 +364,10 @@ struct RenderArgs<'a> {
 }
 
 fn render(args: &RenderArgs<'_>) -> ExitCode {
+    if let Err(message) = known_event(args.event) {
+        eprintln!("{message}");
+        return ExitCode::FAILURE;
+    }
     let loaded = match load(args.config) {
         Ok(l) => l,
         Err(code) => return code,
@@ -446,6 +450,22 @@ fn render(args: &RenderArgs<'_>) -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// `--event` must be a name GitHub sends: a misspelt one would quietly start nothing.
+fn known_event(name: &str) -> Result<(), String> {
+    use crate::github::event_names::{GITHUB_EVENTS, is_github_event};
+    if is_github_event(name) {
+        return Ok(());
+    }
+    let hint = crate::suggest::did_you_mean(name, GITHUB_EVENTS.iter().copied())
+        .map(|s| format!("; did you mean `{s}`?"))
+        .unwrap_or_default();
+    Err(format!(
+        "--event `{name}`: GitHub sends no event of this name{hint} (agentpods starts runs on \
+         pull_request, issues, issue_comment, push and release; the name is the \
+         X-GitHub-Event header of the delivery)"
+    ))
 }
 
 fn payload_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {

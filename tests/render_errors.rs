@@ -453,3 +453,32 @@ fn validate_of_the_installed_config_names_the_templates_folder_and_takes_another
         "{stderr}"
     );
 }
+
+#[test]
+fn render_of_a_misspelt_event_name_says_so_instead_of_starting_nothing() {
+    use std::process::Command;
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let render = |event: &str| {
+        Command::new(env!("CARGO_BIN_EXE_agentpods"))
+            .current_dir(root)
+            .args(["render", "--event", event, "--payload"])
+            .arg("examples/webhooks/pull_request/opened.json")
+            .output()
+            .expect("run agentpods")
+    };
+    let out = render("pull_requests");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(out.stdout.is_empty());
+    assert!(
+        stderr.starts_with(
+            "--event `pull_requests`: GitHub sends no event of this name; did you mean `pull_request`?"
+        ),
+        "{stderr}"
+    );
+    // An event GitHub does send, that no agent listens to, is not a mistake.
+    let out = render("check_suite");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("nothing to do"), "{stderr}");
+}
