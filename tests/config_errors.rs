@@ -158,6 +158,39 @@ cluster:
             )],
         },
         Case {
+            what: "a key of a list item indented less than the item's other keys",
+            yaml: "\
+project: demo
+agents:
+  - name: review
+   templates: [pod.yaml]
+",
+            expect: &[(
+                "templates",
+                "services.yaml:4:4: invalid YAML: this line is indented to column 4, but a key \
+                 must start where one above it does: column 5 (as `name`, line 3) or column 1 \
+                 (as `agents`, line 2); or, to start a new item of the list at line 3, begin it \
+                 with `- ` at column 3; or, if this line holds a value with `: `, quote it",
+            )],
+        },
+        Case {
+            what: "a list item indented less than the one above it",
+            yaml: "\
+project: demo
+agents:
+  - name: review
+    templates:
+      - pod.yaml
+     - task.yaml
+",
+            expect: &[(
+                "- task",
+                "services.yaml:6:6: invalid YAML: this list item is indented to column 6, but the \
+                 item above it (line 5) starts at column 7; the items of one list start in the \
+                 same column",
+            )],
+        },
+        Case {
             what: "a tab as indentation",
             yaml: "project: demo\ncluster:\n\tnamespace: runs\n",
             expect: &[(

@@ -225,6 +225,7 @@ fn syntax_issue(text: &str, e: &yaml_rust2::ScanError, open: &[Frame]) -> YamlIs
     }
     if info.contains("mapping values are not allowed")
         || info.contains("block mapping, did not find expected key")
+        || info.contains("did not find expected '-' indicator")
     {
         // Reported at the `:`; the fault is where the line's content starts.
         let line = text
@@ -236,6 +237,28 @@ fn syntax_issue(text: &str, e: &yaml_rust2::ScanError, open: &[Frame]) -> YamlIs
             .position(|c| c != ' ')
             .filter(|&i| i < at.col)
             .map_or(at.col, |i| i + 1);
+        let item_above = list_item_above(text, at.line);
+        let content = line.trim_start_matches(' ');
+        if content == "-" || content.starts_with("- ") {
+            if let Some((dash, item_line)) = item_above.filter(|(dash, _)| *dash != col) {
+                return issue(
+                    Pos { line: at.line, col },
+                    format!(
+                        "this list item is indented to column {col}, but the item above it \
+                         (line {item_line}) starts at column {dash}; the items of one list \
+                         start in the same column"
+                    ),
+                );
+            }
+        }
+        let new_item = item_above
+            .map(|(dash, item_line)| {
+                format!(
+                    "; or, to start a new item of the list at line {item_line}, begin it \
+                     with `- ` at column {dash}"
+                )
+            })
+            .unwrap_or_default();
         let open = open_keys_above(text, at.line);
         let message = if open.is_empty() || open.iter().any(|(c, _, _)| *c == col) {
             format!(
@@ -248,13 +271,33 @@ fn syntax_issue(text: &str, e: &yaml_rust2::ScanError, open: &[Frame]) -> YamlIs
                 .collect();
             format!(
                 "this line is indented to column {col}, but a key must start where one above it \
-                 does: {}; or, if this line holds a value with `: `, quote it",
+                 does: {}{new_item}; or, if this line holds a value with `: `, quote it",
                 columns.join(" or ")
             )
         };
         return issue(Pos { line: at.line, col }, message);
     }
     issue(at, info.to_string())
+}
+
+/// The nearest list item (`- …`) above `line`, less indented than or as indented as
+/// everything between: its dash's column and its line, both 1-based.
+fn list_item_above(text: &str, line: usize) -> Option<(usize, usize)> {
+    let above: Vec<&str> = text.lines().take(line.saturating_sub(1)).collect();
+    for (i, l) in above.iter().enumerate().rev() {
+        let body = l.trim_start_matches(' ');
+        if body.is_empty() || body.starts_with('#') {
+            continue;
+        }
+        if body == "-" || body.starts_with("- ") {
+            return Some((l.len() - body.len() + 1, i + 1));
+        }
+        if l.len() == body.len() {
+            // A key at the left margin: no list above it is open.
+            return None;
+        }
+    }
+    None
 }
 
 /// The keys above `line` that a key on it could belong beside: going up, each key less
