@@ -239,17 +239,16 @@ fn syntax_issue(text: &str, e: &yaml_rust2::ScanError, open: &[Frame]) -> YamlIs
             .map_or(at.col, |i| i + 1);
         let item_above = list_item_above(text, at.line);
         let content = line.trim_start_matches(' ');
-        if content == "-" || content.starts_with("- ") {
-            if let Some((dash, item_line)) = item_above.filter(|(dash, _)| *dash != col) {
-                return issue(
-                    Pos { line: at.line, col },
-                    format!(
-                        "this list item is indented to column {col}, but the item above it \
-                         (line {item_line}) starts at column {dash}; the items of one list \
-                         start in the same column"
-                    ),
-                );
-            }
+        let is_item = content == "-" || content.starts_with("- ");
+        if let Some((dash, item_line)) = item_above.filter(|(dash, _)| is_item && *dash != col) {
+            return issue(
+                Pos { line: at.line, col },
+                format!(
+                    "this list item is indented to column {col}, but the item above it \
+                     (line {item_line}) starts at column {dash}; the items of one list \
+                     start in the same column"
+                ),
+            );
         }
         let new_item = item_above
             .map(|(dash, item_line)| {
