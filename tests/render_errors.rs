@@ -315,6 +315,12 @@ const MISTAKES: &[Mistake] = &[
         points_at: "activeDeadlineSeconds",
     },
     Mistake {
+        what: "a value of the wrong type in a later item of a list",
+        file: "templates/agent-pod.yaml", from: "      image: {{ agent.image }}\n", to: "      image: {{ agent.image }}\n      env:\n        - name: A\n          value: a\n        - name: B\n          value: {{ agent.timeout_seconds }}\n",
+        expect: "templates/agent-pod.yaml:16:11: agent `task`, comment `run` on a pull request: document 1, field `spec.containers[0].env[1].value`: invalid type: integer `1800`, expected a string",
+        points_at: "value: {{ agent.timeout_seconds }}",
+    },
+    Mistake {
         what: "a pod its Pod Security level forbids",
         file: "templates/agent-pod.yaml", from: "spec:\n", to: "spec:\n  hostNetwork: true\n",
         expect: "templates/agent-pod.yaml:6:3: agent `task`, comment `run` on a pull request: document 1, field `spec.hostNetwork`: agent `task`: the Pod shares the host's network (hostNetwork), which Pod Security `restricted` forbids; change the template, or opt the agent in by name with `pod_security: privileged` and run it in a namespace that allows it (`cluster.namespaces`)",

@@ -30,9 +30,10 @@ impl Engine {
                     .err()
                     .into_iter()
                     .collect();
-                errors.extend(self.render_each(agent, &s));
+                let mut rendered = Rendered::new();
+                errors.extend(self.render_each(agent, &s, &mut rendered));
                 for e in &errors {
-                    let (file, pos, what) = self.locate(e, config_text);
+                    let (file, pos, what) = self.locate(e, config_text, &rendered);
                     // One line per place: the same mistake seen by another agent or trigger
                     // (with its own names in the message) is the same mistake.
                     let key = (file.clone(), pos);
@@ -54,7 +55,12 @@ impl Engine {
 
     /// The errors of each part of a sample run rendered on its own: the concurrency group,
     /// the prompt, and each YAML template (with the sample task when the prompt fails).
-    fn render_each(&self, agent: &crate::config::Agent, s: &sample::Sample) -> Vec<RenderError> {
+    fn render_each(
+        &self,
+        agent: &crate::config::Agent,
+        s: &sample::Sample,
+        rendered: &mut Rendered,
+    ) -> Vec<RenderError> {
         let Some(constants) = self.constants.get(agent.name.as_str()) else {
             return Vec::new();
         };
@@ -86,6 +92,9 @@ impl Engine {
         for name in &agent.templates {
             let shown = format!("{}/{name}", self.templates_dir);
             if let Err(e) = self.render_objects(name, &shown, &value) {
+                if let Ok(text) = self.render_value(name, &value) {
+                    rendered.insert(name.clone(), text);
+                }
                 errors.push(e);
             }
         }
@@ -93,7 +102,12 @@ impl Engine {
     }
 
     /// The file, position and description (without the file) of a render error.
-    fn locate(&self, e: &RenderError, config_text: Option<&str>) -> (String, Pos, String) {
+    fn locate(
+        &self,
+        e: &RenderError,
+        config_text: Option<&str>,
+        rendered: &Rendered,
+    ) -> (String, Pos, String) {
         let start = Pos { line: 1, col: 1 };
         match e {
             RenderError::Template {
@@ -142,10 +156,12 @@ impl Engine {
                 message,
             } => {
                 let name = self.name_of(template);
-                let pos = self
-                    .sources
-                    .get(name)
-                    .map_or(start, |source| field_pos(source, *document, field));
+                let pos = self.sources.get(name).map_or(start, |source| {
+                    rendered
+                        .get(name)
+                        .and_then(|text| field_pos_rendered(source, text, *document, field))
+                        .unwrap_or_else(|| field_pos(source, *document, field))
+                });
                 let what = if field.is_empty() {
                     format!("document {document}: {message}")
                 } else {
@@ -244,6 +260,108 @@ fn pos_of(text: &str, byte: usize) -> Pos {
     }
 }
 
+/// What a sample run's templates rendered to, by template name (kept for those that failed).
+type Rendered = std::collections::HashMap<String, String>;
+
+/// The lines of document `document` (1-based) of a text whose documents are separated by
+/// `---` lines, and the index of its first line.
+fn document_lines(text: &str, document: usize) -> (usize, Vec<&str>) {
+    let lines: Vec<&str> = text.split('\n').collect();
+    let mut first = 0;
+    let mut seen = 1;
+    while seen < document && first < lines.len() {
+        if lines[first].trim_end() == "---" {
+            seen += 1;
+        }
+        first += 1;
+    }
+    let last = lines[first..]
+        .iter()
+        .position(|l| l.trim_end() == "---")
+        .map_or(lines.len(), |n| first + n);
+    (first, lines[first..last].to_vec())
+}
+
+/// Where a field of a rendered document is written in its template, found through what the
+/// template rendered: the field is looked up in the rendered document (list indices
+/// included), and the rendered line of each step of its path (`- name: HOME`, `value: 1`)
+/// is looked for in the template, in order, below the one before; a step whose line the
+/// template writes with a value (`value: {{ … }}`) is looked for by its key. So the fourth
+/// item of a list is found at the template line that wrote it, not at the first item.
+/// `None` when the rendered document cannot be read or nothing of the path is found.
+fn field_pos_rendered(source: &str, rendered: &str, document: usize, field: &str) -> Option<Pos> {
+    use crate::config::yaml::{NodeKind, parse};
+    let (_, out) = document_lines(rendered, document);
+    let root = parse(&out.join("\n")).ok()?;
+    // The rendered line of each step of the path, and the key it is written with.
+    let mut steps: Vec<(String, Option<String>)> = Vec::new();
+    let mut node = &root;
+    for part in field.split('.').filter(|p| !p.is_empty()) {
+        let (key, indices) = match part.find('[') {
+            Some(i) => (&part[..i], &part[i..]),
+            None => (part, ""),
+        };
+        if !key.is_empty() {
+            let NodeKind::Map(entries) = &node.kind else {
+                break;
+            };
+            let Some((k, value)) = entries.iter().find(|(k, _)| k.name == key) else {
+                break;
+            };
+            steps.push((
+                out.get(k.pos.line - 1)?.trim().to_string(),
+                Some(key.to_string()),
+            ));
+            node = value;
+        }
+        let mut complete = true;
+        for index in indices.split(']').filter_map(|i| i.strip_prefix('[')) {
+            let (NodeKind::Seq(items), Ok(index)) = (&node.kind, index.parse::<usize>()) else {
+                complete = false;
+                break;
+            };
+            let Some(item) = items.get(index) else {
+                complete = false;
+                break;
+            };
+            steps.push((out.get(item.pos.line - 1)?.trim().to_string(), None));
+            node = item;
+        }
+        if !complete {
+            break;
+        }
+    }
+    let (first, lines) = document_lines(source, document);
+    let mut from = 0;
+    let mut found = None;
+    for (line, key) in &steps {
+        let literal = (from..lines.len()).find(|&i| lines[i].trim() == line.as_str());
+        let by_key = || {
+            let key = key.as_deref()?;
+            (from..lines.len()).find(|&i| {
+                let body = lines[i].trim_start();
+                let body = body.strip_prefix("- ").unwrap_or(body);
+                body.strip_prefix(key)
+                    .is_some_and(|rest| rest.starts_with(':'))
+            })
+        };
+        let Some(i) = literal.or_else(by_key) else {
+            continue;
+        };
+        let l = lines[i];
+        let mut body = l.trim_start();
+        if key.is_some() {
+            body = body.strip_prefix("- ").unwrap_or(body);
+        }
+        found = Some(Pos {
+            line: first + i + 1,
+            col: l.chars().count() - body.chars().count() + 1,
+        });
+        from = i + 1;
+    }
+    found
+}
+
 /// Where a field of a rendered document is written in its template: each key of the
 /// field's path looked for in turn, below the one before, in that document's lines; the
 /// deepest one found (a missing field is shown where its parent is). Else the document's
@@ -333,6 +451,40 @@ mod tests {
         let commented = "{#- a comment\n  on two lines -#}\nkind: Pod\n";
         assert_eq!(field_pos(commented, 1, "spec"), Pos { line: 3, col: 1 });
         assert_eq!(field_pos(source, 1, "a"), Pos { line: 1, col: 1 });
+    }
+
+    #[test]
+    fn a_list_item_is_found_where_the_template_wrote_it() {
+        let source = [
+            "kind: Pod",
+            "spec:",
+            "  env:",
+            "    - name: A",
+            "      value: {{ a }}",
+            "{% if b %}",
+            "    - name: B",
+            "      value: {{ b }}",
+            "{% endif %}",
+            "    - name: HOME",
+            "      value: {{ t }}",
+        ]
+        .join("\n");
+        let source = source.as_str();
+        let rendered = "kind: Pod\nspec:\n  env:\n    - name: A\n      value: a\n\
+                        \n    - name: HOME\n      value: 1200\n";
+        assert_eq!(
+            field_pos_rendered(source, rendered, 1, "spec.env[1].value"),
+            Some(Pos { line: 11, col: 7 })
+        );
+        assert_eq!(
+            field_pos_rendered(source, rendered, 1, "spec.env[0].value"),
+            Some(Pos { line: 5, col: 7 })
+        );
+        // Without the rendered text, the first `value:` below `env:` is all there is.
+        assert_eq!(
+            field_pos(source, 1, "spec.env[1].value"),
+            Pos { line: 5, col: 7 }
+        );
     }
 
     #[test]
