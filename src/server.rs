@@ -322,9 +322,15 @@ async fn readyz(State(app): State<Arc<AppState>>) -> Response {
         Some(Err(why)) => format!("; GitHub: {why}"),
         _ => String::new(),
     };
+    // A refused reload leaves the replica able to take deliveries (with the config in
+    // force), so it is said, not made unready.
+    let refused = match app.config.refused() {
+        Some(why) => format!("; the last change to services.yaml was refused: {why}"),
+        None => String::new(),
+    };
     match app.launcher.ready() {
         Ok(()) => format!(
-            "ready: config generation {}{github}\n",
+            "ready: config generation {}{github}{refused}\n",
             app.config.current().generation
         )
         .into_response(),

@@ -453,6 +453,17 @@ async fn a_broken_config_is_refused_on_reload_and_the_old_one_stays() {
         assert!(err.to_string().contains("projekt"), "{err}");
         assert_eq!(state.config.current().generation, 1);
         assert_eq!(service.oneshot(&opened("reload-2")).await.status, 202);
+        // Still ready (it takes deliveries with the config in force), and /readyz says
+        // that the files on disk are not what runs.
+        let ready = service.oneshot(&Post::get("/readyz")).await;
+        assert_eq!(ready.status, 200);
+        assert!(
+            ready.text().starts_with(
+                "ready: config generation 1; the last change to services.yaml was refused: "
+            ) && ready.text().contains("projekt"),
+            "{}",
+            ready.text()
+        );
 
         // Fixed, and changed: the review agent no longer starts on `opened`.
         service.work.edit_config("projekt:", "project:");
@@ -461,6 +472,8 @@ async fn a_broken_config_is_refused_on_reload_and_the_old_one_stays() {
             .edit_config(REVIEW_ACTIONS, "actions: [synchronize]");
         reload_now(state, "test").await.expect("a good config");
         assert_eq!(state.config.current().generation, 2);
+        let ready = service.oneshot(&Post::get("/readyz")).await;
+        assert_eq!(ready.text(), "ready: config generation 2\n");
         let reply = service.oneshot(&opened("reload-3")).await;
         assert_eq!(reply.status, 200, "{}", reply.text());
         assert!(

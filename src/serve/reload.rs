@@ -137,6 +137,8 @@ pub struct ConfigStore {
     /// With a cluster: the runs' namespaces the service started with, which a reload may
     /// not change ([`ConfigStore::pin_runs_namespace`]).
     pinned_namespace: Option<Option<Vec<String>>>,
+    /// Why the last reload was refused, until one is applied: said by `/readyz`.
+    refused: Mutex<Option<String>>,
 }
 
 fn compile(path: &Path) -> Result<(Engine, PathBuf), ReloadError> {
@@ -163,6 +165,7 @@ impl ConfigStore {
             current: RwLock::new(Arc::new(LiveConfig::new(engine, 1))),
             watched: Mutex::new((templates_dir, fingerprint)),
             pinned_namespace: None,
+            refused: Mutex::new(None),
         })
     }
 
@@ -214,13 +217,31 @@ impl ConfigStore {
                 let mut current = self.current.write().unwrap_or_else(|e| e.into_inner());
                 let generation = current.generation + 1;
                 *current = Arc::new(LiveConfig::new(engine, generation));
+                *self.refused.lock().unwrap_or_else(|e| e.into_inner()) = None;
                 Ok(Reloaded::Applied { generation })
             }
             Err(e) => {
                 watched.1 = before;
+                let lines = e.lines();
+                let first = lines.first().cloned().unwrap_or_else(|| e.to_string());
+                let more = match lines.len() {
+                    0 | 1 => String::new(),
+                    n => format!(" (and {} more in the log)", n - 1),
+                };
+                *self.refused.lock().unwrap_or_else(|e| e.into_inner()) =
+                    Some(format!("{first}{more}"));
                 Err(e)
             }
         }
+    }
+
+    /// Why the last reload was refused, while no later one has been applied: the config in
+    /// force is then older than the files.
+    pub fn refused(&self) -> Option<String> {
+        self.refused
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Whether the files differ from when they were last read.
