@@ -117,3 +117,84 @@ fn the_agent_page_lists_every_option_of_the_entrypoint() {
         }
     }
 }
+
+/// The README's command table names every flag each command takes (and docs/agent.md
+/// every flag of the pod's entrypoint), so the table cannot lag `--help`.
+#[test]
+fn the_readme_command_table_names_every_flag() {
+    use std::process::Command;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).expect("README.md");
+    let agent_doc = std::fs::read_to_string(root.join("docs/agent.md")).expect("docs/agent.md");
+    // Each long flag, with its one-letter form when it has one (either may be shown).
+    let flags = |command: &[&str]| -> Vec<(String, Option<String>)> {
+        let out = Command::new(env!("CARGO_BIN_EXE_agentpods"))
+            .args(command)
+            .arg("--help")
+            .output()
+            .expect("run agentpods");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| {
+                let l = l.trim_start();
+                let (short, l) = match l.split_once(", ") {
+                    Some((short, long)) if short.len() == 2 && short.starts_with('-') => {
+                        (Some(short.to_string()), long)
+                    }
+                    _ => (None, l),
+                };
+                let flag = l.split([' ', '=']).next()?;
+                (flag.starts_with("--") && flag != "--help" && flag != "--version")
+                    .then(|| (flag.to_string(), short))
+            })
+            .collect()
+    };
+    let shows = |cell: &str, (long, short): &(String, Option<String>)| {
+        cell.contains(long.as_str())
+            || short.as_ref().is_some_and(|short| {
+                cell.match_indices(short.as_str()).any(|(i, _)| {
+                    let before = cell[..i].chars().last();
+                    let after = cell[i + short.len()..].chars().next();
+                    matches!(before, Some(' ' | '[' | '('))
+                        && matches!(after, Some(' ' | ']' | ')' | '\\'))
+                })
+            })
+    };
+    // Each command, and the README row that documents it (found by its first words).
+    let commands: &[(&[&str], &str)] = &[
+        (&["validate"], "| `agentpods validate"),
+        (&["render"], "| `agentpods render"),
+        (&["schema"], "| `agentpods schema"),
+        (&["crd"], "| `agentpods crd"),
+        (&["serve"], "| `agentpods serve"),
+        (&["replay"], "| `agentpods replay"),
+        (&["runs", "list"], "| `agentpods runs list"),
+        (&["runs", "logs"], "| `agentpods runs list"),
+        (&["runs", "cancel"], "| `agentpods runs list"),
+        (&["github-app", "create"], "| `agentpods github-app create"),
+    ];
+    let mut missing = Vec::new();
+    for (command, row) in commands {
+        let Some(line) = readme.lines().find(|l| l.starts_with(row)) else {
+            missing.push(format!("README.md has no row starting {row}"));
+            continue;
+        };
+        // The command column only: the first cell.
+        let cell = line.split(" | ").next().unwrap_or(line);
+        for flag in flags(command) {
+            if !shows(cell, &flag) {
+                missing.push(format!("agentpods {}: {}", command.join(" "), flag.0));
+            }
+        }
+    }
+    for flag in flags(&["agent"]) {
+        if !shows(&agent_doc, &flag) {
+            missing.push(format!("docs/agent.md: agentpods agent {}", flag.0));
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "the README's command table (or docs/agent.md) lags --help:\n{}",
+        missing.join("\n")
+    );
+}
