@@ -523,6 +523,7 @@ pub fn render_one(
                     if run.objects.len() == 1 { "" } else { "s" },
                     launch.trigger.describe()
                 ));
+                notes.extend(launch.unpinned(&event));
                 for object in &run.objects {
                     let text = serde_yaml::to_string(object)
                         .map_err(|e| format!("cannot print {}: {e}", object.kind()))?;

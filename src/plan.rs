@@ -56,6 +56,27 @@ pub struct Facts<'a> {
     pub head_at_comment: Option<&'a str>,
     /// The approval records could not be read: a decision that needs them waits.
     pub approvals_unreadable: bool,
+    /// The commit of the ref a run about an issue or a release checks out (the default
+    /// branch's head, the tag's commit), as GitHub said it when the delivery came.
+    pub commit: RefCommit<'a>,
+}
+
+/// What GitHub said of the ref a run about an issue or a release checks out: no run starts
+/// at a moving ref, so it runs at the commit the ref named when the delivery came.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RefCommit<'a> {
+    /// There is no GitHub to ask (`render`, `serve --dry-run` without credentials, a
+    /// cluster without them): the run is shown, or runs, at the ref itself, unpinned.
+    #[default]
+    Unpinned,
+    /// Not asked yet: a launch that needs it says which ref to ask about.
+    NotAsked,
+    /// The commit, 40 hexadecimal characters.
+    Known(&'a str),
+    /// GitHub says the ref does not exist (a draft release's tag, an empty repository).
+    Missing,
+    /// GitHub was asked and did not answer: the delivery waits (503), nothing is guessed.
+    Unanswered,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -88,6 +109,9 @@ pub enum Deferral {
     /// The service's approval records could not be read, so whether this fork pull
     /// request's head is approved is unknown.
     ApprovalsUnknown { number: u64 },
+    /// GitHub did not say which commit `git_ref` (`refs/heads/main`, `refs/tags/v1`) is,
+    /// so there is no exact commit to run at.
+    CommitUnknown { git_ref: String },
 }
 
 impl std::fmt::Display for Deferral {
@@ -105,6 +129,10 @@ impl std::fmt::Display for Deferral {
                 f,
                 "the approval records of pull request #{number} cannot be read; decided when they can"
             ),
+            Deferral::CommitUnknown { git_ref } => write!(
+                f,
+                "GitHub did not answer which commit `{git_ref}` is; decided when it does"
+            ),
         }
     }
 }
@@ -121,6 +149,32 @@ pub struct Launch {
     pub requested_by: String,
     /// What the run is about.
     pub subject: Subject,
+}
+
+impl Launch {
+    /// Says so when the run is not pinned to a commit (a preview, or no GitHub to ask):
+    /// it would check out a moving ref.
+    pub fn unpinned(&self, event: &WebhookEvent) -> Option<String> {
+        let git_ref = match &self.subject {
+            Subject::Issue { sha: None, .. } => format!(
+                "refs/heads/{}",
+                event
+                    .repository
+                    .as_ref()
+                    .map_or("main", |r| r.default_branch.as_str())
+            ),
+            Subject::Release { tag, sha: None } => format!("refs/tags/{tag}"),
+            Subject::PullRequest {
+                number,
+                head_sha: None,
+            } => format!("refs/pull/{number}/head"),
+            _ => return None,
+        };
+        Some(format!(
+            "run {}: NOT PINNED: checks out `{git_ref}` as it is when the pod starts, not an exact commit (without GitHub credentials, nobody asks GitHub which commit it is)",
+            self.run_name
+        ))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -154,6 +208,11 @@ pub enum Subject {
     },
     Issue {
         number: u64,
+        /// The default branch's head commit when the delivery came, which the run checks
+        /// out. `None` in a preview (and in runs stored before it was recorded): the
+        /// default branch itself.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sha: Option<String>,
     },
     Ref {
         git_ref: String,
@@ -161,6 +220,10 @@ pub enum Subject {
     },
     Release {
         tag: String,
+        /// The commit the tag points to (an annotated tag dereferenced), which the run
+        /// checks out. `None` in a preview (and in runs stored before it was recorded).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sha: Option<String>,
     },
 }
 
@@ -169,9 +232,9 @@ impl Subject {
     fn slug(&self) -> String {
         match self {
             Subject::PullRequest { number, .. } => format!("pr{number}"),
-            Subject::Issue { number } => format!("issue{number}"),
+            Subject::Issue { number, .. } => format!("issue{number}"),
             Subject::Ref { git_ref, .. } => short_ref(git_ref).to_string(),
-            Subject::Release { tag } => tag.clone(),
+            Subject::Release { tag, .. } => tag.clone(),
         }
     }
 }
@@ -203,6 +266,12 @@ pub enum RefusalReason {
     /// The service has no GitHub credentials to ask anyone's permission with, and runs are
     /// real: only `allowed_users` may start agents.
     PermissionUnavailable,
+    /// The ref a run would check out does not exist on GitHub (a draft release's tag, a
+    /// repository without commits): there is no commit to run at.
+    RefMissing { git_ref: String },
+    /// The ref holds `#`, which git allows but git build contexts
+    /// (`repository#ref#commit`) read as a separator: it could name another commit.
+    HashInRef { git_ref: String },
 }
 
 impl Refusal {
@@ -222,6 +291,14 @@ impl Refusal {
             RefusalReason::ForksNeverRun => {
                 "This pull request comes from a fork, and this repository does not run agents on forks.".into()
             }
+            RefusalReason::RefMissing { git_ref } => format!(
+                "Nothing was started for @{}: `{git_ref}` does not exist on GitHub, so there is no commit to run at (a draft release's tag is made when it is published). Agents run when it exists.",
+                self.login
+            ),
+            RefusalReason::HashInRef { git_ref } => format!(
+                "Nothing was started for @{}: `{git_ref}` holds `#`, which a git build context (`repository#ref#commit`) reads as a separator, so the name could steer which commit is built. Name the tag or branch without `#`.",
+                self.login
+            ),
             RefusalReason::PermissionUnavailable => format!(
                 "@{} agentpods cannot ask GitHub about your permission on this repository (it has no GitHub credentials), so only the users its operator lists in `allowed_users` may start agents.",
                 self.login
@@ -400,7 +477,7 @@ impl Planner {
                 "sent by agentpods itself (@{own}): nothing it or its runs do starts an agent"
             ))];
         }
-        match &event.event {
+        let out = match &event.event {
             Event::Ping(_) => vec![Decision::Ignore("ping: the webhook is set up".into())],
             Event::PullRequest(e) => self.plan_pull_request(event, e, delivery, facts),
             Event::IssueComment(e) => self.plan_comment(event, e, delivery, facts),
@@ -411,7 +488,8 @@ impl Planner {
                 Some(a) => format!("`{name}.{a}` events start nothing"),
                 None => format!("`{name}` events start nothing"),
             })],
-        }
+        };
+        pin(event, out, facts)
     }
 
     // One constructor for every kind of launch; the arguments are each a different fact.
@@ -755,7 +833,7 @@ impl Planner {
                     number,
                     head_sha: None,
                 },
-                None => Subject::Issue { number },
+                None => Subject::Issue { number, sha: None },
             };
             let discriminator = format!("{}:{}", comment.id, out.len());
             for agent in agents {
@@ -845,6 +923,7 @@ impl Planner {
                 },
                 Subject::Issue {
                     number: issue.number,
+                    sha: None,
                 },
                 sender,
                 None,
@@ -968,6 +1047,7 @@ impl Planner {
                     },
                     Subject::Release {
                         tag: e.release.tag_name.clone(),
+                        sha: None,
                     },
                     sender,
                     None,
@@ -978,6 +1058,14 @@ impl Planner {
             out.push(Decision::Ignore(
                 "no agent listens to release events".into(),
             ));
+        }
+        // The tag's commit is asked before who may run: a refusal is told on that commit.
+        if out.iter().any(|d| matches!(d, Decision::Launch(_)))
+            && matches!(facts.commit, RefCommit::NotAsked | RefCommit::Unanswered)
+        {
+            return vec![Decision::Defer(Deferral::CommitUnknown {
+                git_ref: format!("refs/tags/{}", e.release.tag_name),
+            })];
         }
         self.authorized_launches(out, event.sender.as_ref(), facts, TriggerKind::Release)
     }
@@ -1129,6 +1217,71 @@ impl Planner {
             login: requested_by.to_string(),
             reason,
         }))
+    }
+}
+
+/// Every run at an exact commit. A launch about an issue or a release gets the commit its
+/// ref named when the delivery came (`facts.commit`: the default branch's head, the tag's
+/// commit); until GitHub has said it, the delivery waits. A ref GitHub does not have, or
+/// a pushed or released ref holding `#` (which git build contexts read as a separator),
+/// starts nothing, and the requester is told. Without GitHub to ask (a preview) the run
+/// is shown at the ref itself.
+fn pin(event: &WebhookEvent, out: Vec<Decision>, facts: &Facts<'_>) -> Vec<Decision> {
+    let mut kept = Vec::with_capacity(out.len());
+    let mut refused = None;
+    let refuse = |launch: &Launch, reason: RefusalReason| {
+        Decision::Refuse(Refusal {
+            login: launch.requested_by.clone(),
+            reason,
+        })
+    };
+    for decision in out {
+        let Decision::Launch(mut launch) = decision else {
+            kept.push(decision);
+            continue;
+        };
+        let named = match &launch.subject {
+            Subject::Ref { git_ref, .. } => Some(git_ref.clone()),
+            Subject::Release { tag, .. } => Some(format!("refs/tags/{tag}")),
+            Subject::PullRequest { .. } | Subject::Issue { .. } => None,
+        };
+        if let Some(git_ref) = named.filter(|r| r.contains('#')) {
+            refused.get_or_insert(refuse(&launch, RefusalReason::HashInRef { git_ref }));
+            continue;
+        }
+        let git_ref = match &launch.subject {
+            Subject::Issue { sha: None, .. } => format!(
+                "refs/heads/{}",
+                event
+                    .repository
+                    .as_ref()
+                    .map_or("main", |r| r.default_branch.as_str())
+            ),
+            Subject::Release { tag, sha: None } => format!("refs/tags/{tag}"),
+            _ => {
+                kept.push(Decision::Launch(launch));
+                continue;
+            }
+        };
+        let pinned = match facts.commit {
+            RefCommit::Unpinned => None,
+            RefCommit::Known(commit) => Some(commit.to_ascii_lowercase()),
+            RefCommit::NotAsked | RefCommit::Unanswered => {
+                return vec![Decision::Defer(Deferral::CommitUnknown { git_ref })];
+            }
+            RefCommit::Missing => {
+                refused.get_or_insert(refuse(&launch, RefusalReason::RefMissing { git_ref }));
+                continue;
+            }
+        };
+        if let Subject::Issue { sha, .. } | Subject::Release { sha, .. } = &mut launch.subject {
+            *sha = pinned;
+        }
+        kept.push(Decision::Launch(launch));
+    }
+    match refused {
+        Some(refused) => ending_with(kept, refused),
+        None => kept,
     }
 }
 

@@ -37,6 +37,9 @@ async fn fake_github() -> (FakeGithub, Arc<ManualClock>) {
     let fake = FakeGithub::start(clock.clone()).await;
     fake.install(REPO, 77);
     fake.add_pull(REPO, 1, HEAD, REPO);
+    // What an issue's run (the default branch) and a release's (its tag) check out.
+    fake.set_branch(REPO, "master", HEAD);
+    fake.set_tag(REPO, "0.0.1", HEAD);
     (fake, clock)
 }
 

@@ -58,9 +58,11 @@ pub fn agent_run(run: &RunToLaunch, now: Timestamp) -> AgentRun {
             Some(format!("refs/pull/{number}/head")),
             head_sha.clone(),
         ),
-        Subject::Issue { number } => (None, Some(*number), None, None),
+        Subject::Issue { number, .. } => (None, Some(*number), None, None),
         Subject::Ref { git_ref, sha } => (None, None, Some(git_ref.clone()), Some(sha.clone())),
-        Subject::Release { tag } => (None, None, Some(format!("refs/tags/{tag}")), None),
+        Subject::Release { tag, sha } => {
+            (None, None, Some(format!("refs/tags/{tag}")), sha.clone())
+        }
     };
     let mut labels = run.rendered.labels.clone();
     if let Some(number) = issue {

@@ -390,6 +390,53 @@ impl Reporter<'_> {
             .await?)
     }
 
+    /// A refused push or release, told on its commit: one completed check run named
+    /// `agentpods`, conclusion `neutral` (a refusal is not the commit's failure, and a
+    /// neutral check fails no branch protection), titled with who was refused, the reason
+    /// and what to do as its summary. At most one per `key` (the delivery): a check run
+    /// with that external id on the commit is edited, not made again. Only an App can
+    /// make check runs; with a plain token the refusal is only logged.
+    pub async fn refused(
+        &self,
+        repo: &RepoFullName,
+        sha: &str,
+        key: &str,
+        login: &str,
+        reason: &str,
+    ) -> Result<(), ReportError> {
+        if !self.client.is_app() {
+            tracing::info!(
+                sha,
+                "a refused push or release is told with a check run, which only an App can make; logged only"
+            );
+            return Ok(());
+        }
+        let sha: CommitSha =
+            sha.parse()
+                .map_err(|e: crate::github::event::ValueError| GithubError::Decode {
+                    what: "the refused commit".into(),
+                    message: e.to_string(),
+                })?;
+        let who = if login.is_empty() {
+            "nobody known".to_string()
+        } else {
+            format!("@{login}")
+        };
+        let check = CheckRunWrite {
+            name: CHECK_NAME.to_string(),
+            external_id: key.to_string(),
+            status: CheckStatus::Completed,
+            conclusion: Some("neutral".into()),
+            details_url: None,
+            title: cut(&format!("No agent started: {who} was refused"), 200),
+            summary: cut(reason, SUMMARY_LIMIT),
+            started_at: None,
+            completed_at: None,
+        };
+        self.client.create_check_run(repo, &sha, &check).await?;
+        Ok(())
+    }
+
     /// Shows `run` at `stage` on GitHub, updating `refs` (to be stored in the AgentRun's
     /// status) with what was created.
     pub async fn report(

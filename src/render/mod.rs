@@ -780,20 +780,20 @@ impl<'a> Context<'a> {
                 git_ref: format!("refs/pull/{number}/head"),
                 sha: head_sha.clone(),
             },
-            Subject::Issue { .. } => Checkout {
+            Subject::Issue { sha, .. } => Checkout {
                 git_ref: format!(
                     "refs/heads/{}",
                     repo.map_or("main", |r| r.default_branch.as_str())
                 ),
-                sha: None,
+                sha: sha.clone(),
             },
             Subject::Ref { git_ref, sha } => Checkout {
                 git_ref: git_ref.clone(),
                 sha: Some(sha.clone()),
             },
-            Subject::Release { tag } => Checkout {
+            Subject::Release { tag, sha } => Checkout {
                 git_ref: format!("refs/tags/{tag}"),
-                sha: None,
+                sha: sha.clone(),
             },
         };
 
@@ -834,7 +834,7 @@ impl<'a> Context<'a> {
                 trigger: launch.trigger.describe(),
                 requested_by: launch.requested_by.clone(),
                 issue: match &launch.subject {
-                    Subject::Issue { number } => Some(*number),
+                    Subject::Issue { number, .. } => Some(*number),
                     _ => None,
                 },
                 labels,

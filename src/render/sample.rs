@@ -142,7 +142,8 @@ pub fn samples(agent: &Agent) -> Vec<Sample> {
             for target in &comment.targets {
                 let on_pr = matches!(target, crate::config::CommentTarget::PullRequest);
                 // On a pull request: with its facts from GitHub, and without them (a preview).
-                let facts: &[bool] = if on_pr { &[true, false] } else { &[false] };
+                // On an issue: at the default branch's commit, and unpinned (a preview).
+                let facts: &[bool] = &[true, false];
                 for &with_facts in facts {
                     for task in tasks {
                         let mut issue = issue();
@@ -156,7 +157,10 @@ pub fn samples(agent: &Agent) -> Vec<Sample> {
                                 "author_association": "OWNER",
                                 "html_url": "https://github.com/example/repository/issues/1#issuecomment-1"}});
                         let subject = match (on_pr, with_facts) {
-                            (false, _) => Subject::Issue { number: 1 },
+                            (false, with) => Subject::Issue {
+                                number: 1,
+                                sha: with.then(|| SHA.to_string()),
+                            },
                             (true, with) => Subject::PullRequest {
                                 number: 1,
                                 head_sha: with.then(|| SHA.to_string()),
@@ -171,7 +175,8 @@ pub fn samples(agent: &Agent) -> Vec<Sample> {
                             *task,
                         );
                         let place = match (on_pr, with_facts) {
-                            (false, _) => "on an issue",
+                            (false, true) => "on an issue",
+                            (false, false) => "on an issue, unpinned (a preview)",
                             (true, true) => "on a pull request",
                             (true, false) => "on a pull request GitHub told nothing more of",
                         };
@@ -181,7 +186,7 @@ pub fn samples(agent: &Agent) -> Vec<Sample> {
                             "issue_comment",
                             e,
                             l,
-                            with_facts.then(pull_request),
+                            (on_pr && with_facts).then(pull_request),
                         );
                     }
                 }
@@ -199,7 +204,10 @@ pub fn samples(agent: &Agent) -> Vec<Sample> {
             Trigger::Issues {
                 action: action.clone(),
             },
-            Subject::Issue { number: 1 },
+            Subject::Issue {
+                number: 1,
+                sha: Some(SHA.into()),
+            },
             None,
         );
         add(format!("issues `{action}`"), "issues", e, l, None);
@@ -243,6 +251,7 @@ pub fn samples(agent: &Agent) -> Vec<Sample> {
             },
             Subject::Release {
                 tag: "v1.0.0".into(),
+                sha: Some(SHA.into()),
             },
             None,
         );

@@ -6,11 +6,12 @@
 use std::time::Duration;
 
 use crate::config::{Config, ForkPolicy};
-use crate::github::client::GithubClient;
+use crate::github::client::{GithubClient, GithubError};
 use crate::github::event::{Event, PullRequest, RepoFullName, WebhookEvent};
 use crate::github::report::Reporter;
 use crate::plan::{
-    Authority, Control, Decision, Deferral, Facts, Planner, Refusal, RefusalReason, Trigger,
+    Authority, Control, Decision, Deferral, Facts, Planner, RefCommit, Refusal, RefusalReason,
+    Trigger,
 };
 use crate::render::Engine;
 use crate::serve::approvals::{ApprovalStore, PullRequestKey, PullRequestRecord};
@@ -37,6 +38,18 @@ pub struct Gathered {
     pub head_at_comment: Option<String>,
     /// The approval records could not be read.
     pub approvals_unreadable: bool,
+    /// What GitHub said of the ref a run about an issue or a release checks out.
+    pub commit: Pinned,
+}
+
+/// What GitHub said of the ref an issue's or a release's run checks out, owned (see
+/// [`RefCommit`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pinned {
+    NotAsked,
+    Known(String),
+    Missing,
+    Unanswered,
 }
 
 impl Default for Gathered {
@@ -51,6 +64,7 @@ impl Default for Gathered {
             approved_sha: None,
             head_at_comment: None,
             approvals_unreadable: false,
+            commit: Pinned::NotAsked,
         }
     }
 }
@@ -66,6 +80,12 @@ impl Gathered {
             approved_sha: self.approved_sha.as_deref(),
             head_at_comment: self.head_at_comment.as_deref(),
             approvals_unreadable: self.approvals_unreadable,
+            commit: match &self.commit {
+                Pinned::NotAsked => RefCommit::NotAsked,
+                Pinned::Known(sha) => RefCommit::Known(sha),
+                Pinned::Missing => RefCommit::Missing,
+                Pinned::Unanswered => RefCommit::Unanswered,
+            },
             ..Facts::default()
         }
     }
@@ -143,16 +163,32 @@ pub enum Response {
     Eyes { comment_id: u64 },
     /// One comment on the issue or pull request.
     Reply { number: u64, body: String },
+    /// A refused push or release, told where GitHub shows it on the commit: one
+    /// completed, neutral check run on `sha`.
+    Refused {
+        sha: String,
+        login: String,
+        body: String,
+    },
 }
 
-/// The writes a delivery's decisions call for. Pure.
-pub fn responses(event: &WebhookEvent, decisions: &[Decision], prefix: &str) -> Vec<Response> {
+/// The writes a delivery's decisions call for; `commit` is the release's tag commit, when
+/// GitHub said it. Pure.
+pub fn responses(
+    event: &WebhookEvent,
+    decisions: &[Decision],
+    prefix: &str,
+    commit: Option<&str>,
+) -> Vec<Response> {
     let e = match &event.event {
         Event::IssueComment(e) => e,
         // A refusal of an event (a fork pull request waiting for approval, someone who may
         // not start agents) is told once, on the pull request or issue.
         Event::PullRequest(e) => return refusal_reply(decisions, e.number, prefix),
         Event::Issues(e) => return refusal_reply(decisions, e.issue.number, prefix),
+        // A push or a release has no thread to reply in: its commit is told.
+        Event::Push(e) => return refusal_check(decisions, Some(e.after.as_str()), prefix),
+        Event::Release(_) => return refusal_check(decisions, commit, prefix),
         _ => return Vec::new(),
     };
     let number = e.issue.number;
@@ -200,6 +236,25 @@ fn refusal_reply(decisions: &[Decision], number: u64, prefix: &str) -> Vec<Respo
         .collect()
 }
 
+/// The check run telling the first refusal among `decisions`, on commit `sha`.
+fn refusal_check(decisions: &[Decision], sha: Option<&str>, prefix: &str) -> Vec<Response> {
+    let Some(sha) = sha else {
+        return Vec::new();
+    };
+    decisions
+        .iter()
+        .find_map(|d| match d {
+            Decision::Refuse(refusal) => Some(Response::Refused {
+                sha: sha.to_string(),
+                login: refusal.login.clone(),
+                body: refusal.message(prefix),
+            }),
+            _ => None,
+        })
+        .into_iter()
+        .collect()
+}
+
 /// Asks GitHub what the planner needs, and only that: the planner is asked first with
 /// what is known, and each thing it says it lacks (whose permission, which pull request,
 /// whether its head is approved) is asked once, until it lacks nothing GitHub can say or
@@ -226,7 +281,8 @@ pub async fn gather(
             Ok(None) => {}
             Err(e) => tracing::warn!("cannot learn our own login: {e}"),
         }
-        let (mut permission, mut pull, mut approval, mut binding) = (false, false, false, false);
+        let (mut permission, mut pull, mut approval, mut binding, mut pinning) =
+            (false, false, false, false, false);
         loop {
             let mut asked = false;
             let decisions = planner.plan(event, "", &gathered.facts());
@@ -235,6 +291,24 @@ pub async fn gather(
                     Decision::Defer(Deferral::PermissionUnanswered { login }) if !permission => {
                         permission = true;
                         gathered.ask_permission(client, config, &repo, &login).await;
+                    }
+                    Decision::Defer(Deferral::CommitUnknown { git_ref }) if !pinning => {
+                        pinning = true;
+                        gathered.commit = match client.commit_of(&repo, &git_ref).await {
+                            Ok(sha) => Pinned::Known(sha.to_string()),
+                            // No such ref (a draft release's tag), or an empty repository.
+                            Err(
+                                GithubError::NotFound { .. }
+                                | GithubError::Rejected { status: 409, .. },
+                            ) => Pinned::Missing,
+                            Err(e) => {
+                                tracing::warn!(
+                                    git_ref,
+                                    "commit unknown; the delivery waits for GitHub's answer: {e}"
+                                );
+                                Pinned::Unanswered
+                            }
+                        };
                     }
                     Decision::Defer(Deferral::PullRequestUnknown { number }) if !pull => {
                         pull = true;
@@ -319,6 +393,11 @@ pub async fn respond(
                     .reply_once(repo, *number, &format!("{delivery}-{i}"), body)
                     .await
                     .map(|_| ()),
+                Response::Refused { sha, login, body } => {
+                    reporter
+                        .refused(repo, sha, &format!("refused-{delivery}"), login, body)
+                        .await
+                }
             };
             if let Err(e) = result {
                 tracing::warn!("cannot answer on GitHub: {e}");

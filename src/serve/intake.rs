@@ -311,7 +311,11 @@ pub fn decide_event(
             other => decisions.push(other),
         }
     }
-    let responses = github::responses(event, &decisions, prefix);
+    let commit = match facts.commit {
+        crate::plan::RefCommit::Known(sha) => Some(sha),
+        _ => None,
+    };
+    let responses = github::responses(event, &decisions, prefix, commit);
     let mut runs = Vec::new();
     let mut cancels = Vec::new();
     let mut statuses = Vec::new();
@@ -327,6 +331,7 @@ pub fn decide_event(
                     (crate::plan::Trigger::PullRequest { .. }, Some(synthetic)) => synthetic,
                     _ => event,
                 };
+                notes.extend(launch.unpinned(event));
                 let rendered = engine
                     .render_run(event, delivery.as_str(), &launch, facts.pull_request)
                     .map_err(|source| DecideError::Render {

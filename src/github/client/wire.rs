@@ -200,3 +200,18 @@ pub struct PullRequestRef {
     pub number: u64,
     pub html_url: String,
 }
+
+/// A git ref (`GET /repos/{o}/{r}/git/ref/{ref}`) or an annotated tag
+/// (`GET /repos/{o}/{r}/git/tags/{sha}`): what it points to.
+#[derive(Deserialize)]
+pub struct GitObjectRef {
+    pub object: GitObject,
+}
+
+#[derive(Deserialize)]
+pub struct GitObject {
+    /// `commit`, `tag` (an annotated tag), `tree` or `blob`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub sha: String,
+}

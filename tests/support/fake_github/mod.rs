@@ -113,6 +113,10 @@ pub struct Model {
     /// `org/slug` → active members.
     pub teams: HashMap<String, Vec<String>>,
     pub pulls: HashMap<(String, u64), Value>,
+    /// (repo, `heads/main` or `tags/v1`) → (object type, sha): what `git/ref` answers.
+    pub refs: HashMap<(String, String), (String, String)>,
+    /// (repo, annotated tag object's sha) → the commit it tags.
+    pub tag_objects: HashMap<(String, String), String>,
     pub comments: Vec<Comment>,
     /// (repo, comment id, content, by).
     pub reactions: Vec<(String, u64, String, String)>,
@@ -270,6 +274,38 @@ impl FakeGithub {
     }
 
     /// Someone else's comment (not ours).
+    /// Points branch `branch` of `repo` at `sha` (a push, as GitHub sees it after).
+    pub fn set_branch(&self, repo: &str, branch: &str, sha: &str) {
+        self.with(|m| {
+            m.refs.insert(
+                (repo.into(), format!("heads/{branch}")),
+                ("commit".into(), sha.into()),
+            )
+        });
+    }
+
+    /// A lightweight tag: the ref names the commit itself.
+    pub fn set_tag(&self, repo: &str, tag: &str, sha: &str) {
+        self.with(|m| {
+            m.refs.insert(
+                (repo.into(), format!("tags/{tag}")),
+                ("commit".into(), sha.into()),
+            )
+        });
+    }
+
+    /// An annotated tag: the ref names a tag object (`object`), which names the commit.
+    pub fn set_annotated_tag(&self, repo: &str, tag: &str, object: &str, commit: &str) {
+        self.with(|m| {
+            m.refs.insert(
+                (repo.into(), format!("tags/{tag}")),
+                ("tag".into(), object.into()),
+            );
+            m.tag_objects
+                .insert((repo.into(), object.into()), commit.into());
+        });
+    }
+
     pub fn add_comment(&self, repo: &str, issue: u64, login: &str, body: &str) -> u64 {
         self.with(|m| {
             let id = m.id();
@@ -869,6 +905,40 @@ fn route(
             let key = (format!("{o}/{r}"), n.parse().unwrap_or(0));
             match m.pulls.get(&key) {
                 Some(p) => json_response(StatusCode::OK, p.clone()),
+                None => error(StatusCode::NOT_FOUND, "Not Found"),
+            }
+        }
+        // One ref, named in full after `refs/` (`heads/main`, `tags/v1`), as one
+        // percent-encoded path segment (the way Octokit sends `{ref}`).
+        ("GET", ["repos", o, r, "git", "ref", reference]) => {
+            let repo = format!("{o}/{r}");
+            let reference = percent_decode(reference);
+            match m.refs.get(&(repo.clone(), reference.clone())) {
+                Some((kind, sha)) => json_response(
+                    StatusCode::OK,
+                    json!({"ref": format!("refs/{reference}"), "node_id": "REF_kwDOfake",
+                           "url": format!("https://api.github.com/repos/{repo}/git/refs/{reference}"),
+                           "object": {"type": kind, "sha": sha,
+                                      "url": format!("https://api.github.com/repos/{repo}/git/{kind}s/{sha}")}}),
+                ),
+                None => error(StatusCode::NOT_FOUND, "Not Found"),
+            }
+        }
+        ("GET", ["repos", o, r, "git", "tags", sha]) => {
+            let repo = format!("{o}/{r}");
+            match m.tag_objects.get(&(repo.clone(), (*sha).to_owned())) {
+                Some(commit) => json_response(
+                    StatusCode::OK,
+                    json!({"node_id": "TAG_kwDOfake", "sha": sha, "tag": "annotated",
+                           "message": "a release\n",
+                           "url": format!("https://api.github.com/repos/{repo}/git/tags/{sha}"),
+                           "tagger": {"name": "Monalisa Octocat", "email": "octocat@github.com",
+                                      "date": "2025-01-01T00:00:00Z"},
+                           "object": {"type": "commit", "sha": commit,
+                                      "url": format!("https://api.github.com/repos/{repo}/git/commits/{commit}")},
+                           "verification": {"verified": false, "reason": "unsigned",
+                                            "signature": null, "payload": null, "verified_at": null}}),
+                ),
                 None => error(StatusCode::NOT_FOUND, "Not Found"),
             }
         }

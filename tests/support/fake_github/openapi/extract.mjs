@@ -30,6 +30,8 @@ const OPERATIONS = [
   ["get", "/app"],
   ["get", "/user"],
   ["post", "/app-manifests/{code}/conversions"],
+  ["get", "/repos/{owner}/{repo}/git/ref/{ref}"],
+  ["get", "/repos/{owner}/{repo}/git/tags/{tag_sha}"],
 ];
 
 const dir = process.argv[2];
