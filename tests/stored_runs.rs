@@ -396,8 +396,21 @@ async fn runs_to_its_end(file: &str) {
     readable(&cluster, file, &name).await;
     cluster.start_controller();
 
-    let run = cluster.wait_phase(&name, Phase::Succeeded).await;
+    let run = cluster
+        .wait_for(&name, "its end", |r| {
+            r.and_then(Cluster::phase_of)
+                .is_some_and(Phase::is_finished)
+        })
+        .await
+        .expect("the run exists");
     let status = run.status.clone().expect("a status");
+    assert_eq!(
+        status.phase,
+        Some(Phase::Succeeded),
+        "{file}: the run ended {:?}: {}",
+        status.phase,
+        status.message.as_deref().unwrap_or_default()
+    );
     assert_eq!(status.attempts, 1, "{file}");
     let result = status.result.expect("a result");
     // Only `agentpods agent` is believed to write a result; an image build's container
