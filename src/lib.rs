@@ -3,6 +3,7 @@
 
 pub mod agent;
 pub mod agent_pod;
+pub mod agentrun;
 pub mod cli;
 pub mod clock;
 pub mod cluster;

@@ -9,10 +9,9 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use agentpods::clock::{Clock, ManualClock};
-use agentpods::cluster::crd::ReportRefs;
 use agentpods::config::Permission;
 use agentpods::github::client::{ClientConfig, Credentials, GithubClient, RetryPolicy, Secret};
-use agentpods::github::report::{self, Reporter, RunInfo, Stage};
+use agentpods::github::report::{self, Posted, Reporter, RunInfo, Stage};
 use agentpods::plan::{Refusal, RefusalReason};
 use support::fake_github::{APP_ID, APP_KEY_PEM, FakeGithub, FaultKind, PAT, manual_clock};
 use support::fixtures::Example;
@@ -100,7 +99,7 @@ async fn a_maintainers_command_gets_eyes_a_check_run_and_one_comment_edited_with
             Permission::Maintain
         );
         reporter.accepted(&run().repo, command).await.unwrap();
-        let mut refs = ReportRefs::default();
+        let mut refs = Posted::default();
         reporter
             .report(&run(), &Stage::Queued, &mut refs)
             .await
@@ -167,7 +166,7 @@ async fn with_only_a_token_the_run_is_reported_as_commit_statuses() {
             client: &client,
             template: &example.engine,
         };
-        let mut refs = ReportRefs::default();
+        let mut refs = Posted::default();
         let started = SystemTime::from(clock.now());
         reporter
             .report(&run(), &Stage::Started { at: started }, &mut refs)
@@ -273,7 +272,7 @@ async fn through_502s_and_rate_limits_every_report_arrives_exactly_once() {
         );
         fake.fail_next(1, Some(("PATCH", "/check-runs/")), FaultKind::BadGateway);
 
-        let mut refs = ReportRefs::default();
+        let mut refs = Posted::default();
         let started = SystemTime::from(clock.now());
         reporter
             .report(&run(), &Stage::Started { at: started }, &mut refs)
@@ -308,7 +307,7 @@ async fn a_restart_between_start_and_finish_still_edits_the_one_comment() {
                 client: &client,
                 template: &example.engine,
             };
-            let mut refs = ReportRefs::default();
+            let mut refs = Posted::default();
             reporter
                 .report(&run(), &Stage::Started { at: started }, &mut refs)
                 .await
@@ -320,7 +319,7 @@ async fn a_restart_between_start_and_finish_still_edits_the_one_comment() {
             client: &client,
             template: &example.engine,
         };
-        let mut refs = ReportRefs::default();
+        let mut refs = Posted::default();
         clock.advance(Duration::from_secs(30));
         reporter
             .report(&run(), &finished(&clock, started, "done"), &mut refs)

@@ -19,28 +19,18 @@ const SRC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/src");
 /// The edges `from -> to` between top-level modules that lay on a cycle before issue 12's
 /// reshaping, each with a file that makes it (and the line it was on). Only shrinks.
 const KNOWN_CYCLE_EDGES: &[(&str, &str, &str)] = &[
-    ("cluster", "github", "src/cluster/controller.rs:34"),
-    ("cluster", "plan", "src/cluster/crd.rs:10"),
-    ("cluster", "render", "src/cluster/controller.rs:36"),
     ("cluster", "serve", "src/cluster/controller.rs:38"),
     ("config", "render", "src/config/mod.rs:487"),
-    ("github", "cluster", "src/github/report.rs:17"),
     ("github", "config", "src/github/client/mod.rs:26"),
     ("github", "render", "src/github/report.rs:74"),
     ("plan", "config", "src/plan.rs:9"),
     ("plan", "github", "src/plan.rs:10"),
     ("plan", "render", "src/plan.rs:12"),
-    ("render", "cluster", "src/render/mod.rs:17"),
     ("render", "config", "src/render/mod.rs:18"),
     ("render", "github", "src/render/mod.rs:19"),
     ("render", "plan", "src/render/mod.rs:20"),
-    ("serve", "cluster", "src/serve/intake.rs:11"),
-    ("serve", "config", "src/serve/github.rs:8"),
-    ("serve", "github", "src/serve/github.rs:9"),
-    ("serve", "plan", "src/serve/github.rs:12"),
-    ("serve", "render", "src/serve/github.rs:13"),
+    ("serve", "cluster", "src/serve/metrics.rs:11"),
     ("serve", "server", "src/serve/mod.rs:37"),
-    ("server", "github", "src/server.rs:24"),
     ("server", "serve", "src/server.rs:30"),
 ];
 

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use agentpods::cluster::crd::{AgentRun, Phase};
+use agentpods::cluster::crd::{AgentRun, Conclusion, Phase};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use kube::ResourceExt;
 use kube::api::PostParams;
@@ -364,7 +364,7 @@ async fn cancel_stops_a_running_run_and_asking_again_is_harmless() {
         let run = cluster.wait_phase(&name, Phase::Cancelled).await;
         let status = run.status.expect("a status");
         assert_eq!(status.message.as_deref(), Some(reason.as_str()));
-        assert_eq!(status.result.map(|r| r.conclusion).as_deref(), Some("cancelled"));
+        assert_eq!(status.result.map(|r| r.conclusion), Some(Conclusion::Cancelled));
         assert!(cluster.pods_of(&name).await.is_empty());
 
         let said = shell.agentpods(&["runs", "cancel", &name, "-n", RUNS]).await;

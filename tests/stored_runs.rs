@@ -10,16 +10,20 @@
 //! Job is rendered from the stored source, succeeds, the run ends Succeeded and GitHub is
 //! told once. A run stored mid-flight (Running, its pod there) is followed, not relaunched.
 //!
-//! The fixtures are written once, by [`write_stored_runs`] (ignored), and never again.
+//! The fixtures are written once, by [`write_stored_runs`] (ignored), and never again. The
+//! newest folder is also what today's intake must store, field for field
+//! ([`the_intake_stores_runs_as_the_newest_fixtures_hold_them`]): a renamed field of the
+//! stored format fails there before it strands anything.
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use agentpods::agentrun::source::CURRENT;
 use agentpods::clock::{Clock, ManualClock};
-use agentpods::cluster::crd::Phase;
+use agentpods::cluster::crd::{Conclusion, Phase};
 use agentpods::cluster::launch::ClusterLauncher;
 use agentpods::cluster::report::{AppTokens, GithubReports};
 use agentpods::github::webhook::WebhookSecrets;
@@ -40,10 +44,8 @@ use support::server::{Post, SECRET, TestService, Workdir, json};
 /// Where the stored runs are, one folder per version of the stored format.
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/agentruns");
 
-/// The services.yaml (and templates) every stored run was recorded and is run under.
-fn config() -> PathBuf {
-    Path::new(FIXTURES).join("config/services.yaml")
-}
+/// The folder of the runs as today's intake stores them (`spec.source` version 2).
+const NEWEST: &str = "v1alpha1-source-v2";
 
 /// When the fixtures were recorded (every stored time is this one).
 const RECORDED_AT: &str = "2026-11-25T10:00:00Z";
@@ -63,10 +65,16 @@ const FORK_HEAD: &str = "0123456789abcdef0123456789abcdef01234567";
 /// The label every object of a run carries (part of the stored contract).
 const RUN_LABEL: &str = "agentpods.dev/run";
 
-/// What one stored run must come to under today's controller.
+/// The folders of stored runs, one per form of the stored format, oldest first; each holds
+/// a `<kind>.yaml` for every kind in [`STORED`] and `running-pull_request-opened.yaml`.
+const VERSIONS: &[&str] = &["v1alpha1", NEWEST];
+
+/// What one kind of stored run must come to under today's controller, whichever version
+/// stored it (the pointers in `shows` name the same values in every version so far; a
+/// version that moves one gets entries of its own).
 struct Stored {
-    /// `<version>/<kind>.yaml` under [`FIXTURES`].
-    file: &'static str,
+    /// `<kind>.yaml` in each folder of [`VERSIONS`].
+    kind: &'static str,
     /// `Pod` or `Job`.
     workload: &'static str,
     /// Values in the stored AgentRun (JSON pointers into the fixture, read as plain data)
@@ -81,7 +89,7 @@ struct Stored {
 
 const STORED: &[Stored] = &[
     Stored {
-        file: "v1alpha1/pull_request-opened.yaml",
+        kind: "pull_request-opened",
         workload: "Pod",
         shows: &[
             "/spec/source/event/event/pull_request/title",
@@ -94,7 +102,7 @@ const STORED: &[Stored] = &[
         comments: 1,
     },
     Stored {
-        file: "v1alpha1/pull_request-synchronize.yaml",
+        kind: "pull_request-synchronize",
         workload: "Pod",
         shows: &[
             "/spec/source/event/event/pull_request/title",
@@ -105,7 +113,7 @@ const STORED: &[Stored] = &[
         comments: 1,
     },
     Stored {
-        file: "v1alpha1/comment-run-on-pull-request.yaml",
+        kind: "comment-run-on-pull-request",
         workload: "Pod",
         shows: &[
             "/spec/source/event/event/issue/title",
@@ -117,7 +125,7 @@ const STORED: &[Stored] = &[
         comments: 1,
     },
     Stored {
-        file: "v1alpha1/comment-review-on-pull-request.yaml",
+        kind: "comment-review-on-pull-request",
         workload: "Pod",
         shows: &[
             // The pull request the intake fetched: only the stored copy says these.
@@ -130,7 +138,7 @@ const STORED: &[Stored] = &[
         comments: 1,
     },
     Stored {
-        file: "v1alpha1/comment-approve-fork-pull-request.yaml",
+        kind: "comment-approve-fork-pull-request",
         workload: "Pod",
         shows: &[
             // The pull_request event the intake made up from the fetched pull request.
@@ -142,7 +150,7 @@ const STORED: &[Stored] = &[
         comments: 1,
     },
     Stored {
-        file: "v1alpha1/comment-run-on-issue.yaml",
+        kind: "comment-run-on-issue",
         workload: "Pod",
         shows: &[
             "/spec/source/event/event/issue/title",
@@ -153,7 +161,7 @@ const STORED: &[Stored] = &[
         comments: 1,
     },
     Stored {
-        file: "v1alpha1/push-tag.yaml",
+        kind: "push-tag",
         workload: "Job",
         shows: &[
             "/spec/source/event/event/ref",
@@ -164,7 +172,7 @@ const STORED: &[Stored] = &[
         comments: 0,
     },
     Stored {
-        file: "v1alpha1/release-published.yaml",
+        kind: "release-published",
         workload: "Pod",
         shows: &[
             "/spec/source/event/event/release/tag_name",
@@ -174,7 +182,7 @@ const STORED: &[Stored] = &[
         comments: 0,
     },
     Stored {
-        file: "v1alpha1/issues-opened.yaml",
+        kind: "issues-opened",
         workload: "Pod",
         shows: &[
             "/spec/source/event/event/issue/title",
@@ -186,9 +194,13 @@ const STORED: &[Stored] = &[
 ];
 
 fn stored(file: &str) -> &'static Stored {
+    let kind = file
+        .rsplit_once('/')
+        .and_then(|(_, name)| name.strip_suffix(".yaml"))
+        .unwrap_or(file);
     STORED
         .iter()
-        .find(|s| s.file == file)
+        .find(|s| s.kind == kind)
         .unwrap_or_else(|| panic!("{file}: not in STORED"))
 }
 
@@ -384,8 +396,21 @@ async fn runs_to_its_end(file: &str) {
     readable(&cluster, file, &name).await;
     cluster.start_controller();
 
-    let run = cluster.wait_phase(&name, Phase::Succeeded).await;
+    let run = cluster
+        .wait_for(&name, "its end", |r| {
+            r.and_then(Cluster::phase_of)
+                .is_some_and(Phase::is_finished)
+        })
+        .await
+        .expect("the run exists");
     let status = run.status.clone().expect("a status");
+    assert_eq!(
+        status.phase,
+        Some(Phase::Succeeded),
+        "{file}: the run ended {:?}: {}",
+        status.phase,
+        status.message.as_deref().unwrap_or_default()
+    );
     assert_eq!(status.attempts, 1, "{file}");
     let result = status.result.expect("a result");
     // Only `agentpods agent` is believed to write a result; an image build's container
@@ -395,8 +420,8 @@ async fn runs_to_its_end(file: &str) {
         _ => "Done: nothing to add.",
     };
     assert_eq!(
-        (result.conclusion.as_str(), result.summary.as_str()),
-        ("success", summary),
+        (result.conclusion, result.summary.as_str()),
+        (Conclusion::Success, summary),
         "{file}"
     );
 
@@ -468,6 +493,9 @@ macro_rules! stories {
                 timed(runs_to_its_end($file)).await;
             }
         )*
+
+        /// The files the stories above follow.
+        const STORIES: &[&str] = &[$($file),*];
     };
 }
 
@@ -481,14 +509,37 @@ stories! {
     a_v1alpha1_image_build_of_a_version_tag_runs_to_its_end: "v1alpha1/push-tag.yaml";
     a_v1alpha1_release_notes_run_runs_to_its_end: "v1alpha1/release-published.yaml";
     a_v1alpha1_triage_of_an_opened_issue_runs_to_its_end: "v1alpha1/issues-opened.yaml";
+    a_source_v2_review_of_an_opened_pull_request_runs_to_its_end: "v1alpha1-source-v2/pull_request-opened.yaml";
+    a_source_v2_review_of_a_push_to_a_pull_request_runs_to_its_end: "v1alpha1-source-v2/pull_request-synchronize.yaml";
+    a_source_v2_agent_run_on_a_pull_request_runs_to_its_end: "v1alpha1-source-v2/comment-run-on-pull-request.yaml";
+    a_source_v2_agent_review_with_a_focus_runs_to_its_end: "v1alpha1-source-v2/comment-review-on-pull-request.yaml";
+    a_source_v2_review_of_an_approved_fork_pull_request_runs_to_its_end: "v1alpha1-source-v2/comment-approve-fork-pull-request.yaml";
+    a_source_v2_agent_run_on_an_issue_runs_to_its_end: "v1alpha1-source-v2/comment-run-on-issue.yaml";
+    a_source_v2_image_build_of_a_version_tag_runs_to_its_end: "v1alpha1-source-v2/push-tag.yaml";
+    a_source_v2_release_notes_run_runs_to_its_end: "v1alpha1-source-v2/release-published.yaml";
+    a_source_v2_triage_of_an_opened_issue_runs_to_its_end: "v1alpha1-source-v2/issues-opened.yaml";
 }
 
 /// A run stored while its pod was running is picked up where it was: the same pod, one
 /// attempt, its end recorded and reported.
 #[tokio::test]
-async fn a_run_stored_mid_flight_is_followed_to_its_end_not_relaunched() {
-    timed(async {
-        let file = "v1alpha1/running-pull_request-opened.yaml";
+async fn a_v1alpha1_run_stored_mid_flight_is_followed_to_its_end_not_relaunched() {
+    timed(followed_not_relaunched(
+        "v1alpha1/running-pull_request-opened.yaml",
+    ))
+    .await;
+}
+
+#[tokio::test]
+async fn a_source_v2_run_stored_mid_flight_is_followed_to_its_end_not_relaunched() {
+    timed(followed_not_relaunched(
+        "v1alpha1-source-v2/running-pull_request-opened.yaml",
+    ))
+    .await;
+}
+
+async fn followed_not_relaunched(file: &str) {
+    {
         let (mut cluster, github, _config) = upgraded_cluster().await;
         let name = put_stored(&cluster, file).await;
         readable(&cluster, file, &name).await;
@@ -543,6 +594,58 @@ async fn a_run_stored_mid_flight_is_followed_to_its_end_not_relaunched() {
         assert_eq!(github.comments().len(), 1);
         assert_eq!(github.violations(), Vec::<String>::new());
         cluster.stop_controller().await;
+    }
+}
+
+/// A run whose `spec.source` is in a version this agentpods does not read (one a newer
+/// agentpods wrote, say) ends Failed on its own, saying why, and renders nothing; GitHub
+/// hears it failed. The AgentRun itself still reads, so the other runs carry on.
+#[tokio::test]
+async fn a_run_whose_source_has_an_unknown_version_fails_with_the_reason() {
+    timed(async {
+        let (mut cluster, github, _config) = upgraded_cluster().await;
+        cluster.fake.run_kubelet(|_| PodScript::succeeds(RESULT));
+        let mut run = documents(&format!("{NEWEST}/pull_request-opened.yaml")).remove(0);
+        run["spec"]["source"]["version"] = json!(99);
+        let name = run["metadata"]["name"]
+            .as_str()
+            .expect("a name")
+            .to_string();
+        let object: DynamicObject = serde_json::from_value(run).expect("an object");
+        api_for(
+            &cluster.client,
+            &serde_json::to_value(&object).expect("JSON"),
+        )
+        .create(&PostParams::default(), &object)
+        .await
+        .expect("store the run");
+        readable(&cluster, "version 99", &name).await;
+        cluster.start_controller();
+
+        let run = cluster.wait_phase(&name, Phase::Failed).await;
+        let status = run.status.expect("a status");
+        assert_eq!(
+            status.message.as_deref(),
+            Some(
+                "agent review: cannot render the run: its spec.source is version 99, which \
+                 this agentpods does not read (it reads versions 1 to 2): a newer agentpods \
+                 recorded it"
+            )
+        );
+        let result = status.result.expect("a result");
+        assert_eq!(result.conclusion, Conclusion::Failure);
+        assert_eq!(status.pod_name, None, "no pod was started");
+        assert_eq!(cluster.pods_of(&name).await.len(), 0, "nothing rendered");
+        cluster
+            .wait_for(&name, "GitHub to hear it failed", |r| {
+                r.and_then(|r| r.status.as_ref()?.report.as_ref()?.reported) == Some(Phase::Failed)
+            })
+            .await;
+        let checks = github.check_runs();
+        assert_eq!(checks.len(), 1, "{checks:#?}");
+        assert_eq!(checks[0].conclusion.as_deref(), Some("failure"));
+        assert_eq!(github.violations(), Vec::<String>::new());
+        cluster.stop_controller().await;
     })
     .await;
 }
@@ -566,13 +669,24 @@ fn every_stored_run_has_a_story() {
     }
     files.sort();
     assert!(files.len() >= 8, "only {files:?}");
-    let mut told: Vec<String> = STORED.iter().map(|s| s.file.to_string()).collect();
-    told.push("v1alpha1/running-pull_request-opened.yaml".into());
+    let mut told: Vec<String> = Vec::new();
+    for version in VERSIONS {
+        told.extend(STORED.iter().map(|s| format!("{version}/{}.yaml", s.kind)));
+        told.push(format!("{version}/running-pull_request-opened.yaml"));
+    }
     told.sort();
     assert_eq!(
         files, told,
-        "each stored run needs an entry in STORED and a story"
+        "each folder of stored runs needs its place in VERSIONS, and each kind of run an \
+         entry in STORED"
     );
+    let mut stories: Vec<String> = STORIES.iter().map(|s| s.to_string()).collect();
+    stories.sort();
+    let single: Vec<String> = files
+        .into_iter()
+        .filter(|f| !f.ends_with("/running-pull_request-opened.yaml"))
+        .collect();
+    assert_eq!(stories, single, "each stored run needs a story");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -590,7 +704,8 @@ fn recordings() -> Vec<(&'static str, Payload, Option<Value>)> {
         let mut comment: Value =
             serde_json::from_slice(&variant("issue_comment/run-on-pull-request.json").body())
                 .expect("JSON");
-        comment["comment"]["body"] = json!("/agent approve");
+        // 0.1.0 took a bare `/agent approve`; an approval names the head it approves now.
+        comment["comment"]["body"] = json!(format!("/agent approve {FORK_HEAD}"));
         comment["issue"]["number"] = json!(FORK_PR);
         comment
     };
@@ -633,8 +748,10 @@ fn recordings() -> Vec<(&'static str, Payload, Option<Value>)> {
     ]
 }
 
-/// The intake of `agentpods serve` as it ran then: the webhook route, asking GitHub what
-/// a payload does not say, recording runs through the Kubernetes API at a fixed time.
+/// The intake of `agentpods serve`: the webhook route, asking GitHub what a payload does
+/// not say, recording runs through the Kubernetes API at a fixed time. (0.1.0 recorded
+/// `v1alpha1/` under the frozen config as it was; today's code records under it as an
+/// operator upgrading leaves it, [`upgraded_config`].)
 struct Recorder {
     cluster: Cluster,
     service: TestService,
@@ -646,19 +763,21 @@ impl Recorder {
         let (github, clock) = fake_github().await;
         github.add_pull(REPO, FORK_PR, FORK_HEAD, "forker/Hello-World");
         github.set_role(REPO, "forker", "read");
-        let cluster = Cluster::on(&config(), RECORDED_AT.parse().expect("a time")).await;
+        // The fixtures' config as the operator of this version has it (0.1's, upgraded).
+        let work = upgraded_config();
+        let cluster = Cluster::on(&work.config(), RECORDED_AT.parse().expect("a time")).await;
         let launcher = ClusterLauncher::new(
             cluster.client.clone(),
             cluster.clock.clone() as Arc<dyn Clock>,
         );
         let state = AppState::new(
             WebhookSecrets::parse_list(SECRET).expect("the secret"),
-            ConfigStore::load(&config()).expect("the fixtures' config"),
+            ConfigStore::load(&work.config()).expect("the fixtures' config"),
             Arc::new(launcher),
         )
         .with_github(Some(github.app_client(clock)));
         let service = TestService {
-            work: Workdir::new(),
+            work,
             state: Arc::new(state),
         };
         Recorder {
@@ -745,17 +864,23 @@ fn frozen(mut object: Value) -> Value {
     object
 }
 
-/// Writes `documents` as `<dir>/<kind>.yaml`, unless that file holds something else:
-/// returns the file's name then, for the refusal.
-fn record(dir: &Path, kind: &str, what: &str, documents: &[Value]) -> Option<String> {
+/// The text of the fixture file holding `documents`.
+fn fixture_text(what: &str, documents: &[Value]) -> String {
     let mut text = format!(
-        "# {what}, as agentpods {} stored it.\n# Frozen: never edit or regenerate (tests/fixtures/agentruns/README.md).\n",
+        "# {what}, as agentpods {} stored it (spec.source version {CURRENT}).\n# Frozen: never edit or regenerate (tests/fixtures/agentruns/README.md).\n",
         env!("CARGO_PKG_VERSION")
     );
     for document in documents {
         text.push_str("---\n");
         text.push_str(&serde_yaml::to_string(document).expect("YAML"));
     }
+    text
+}
+
+/// Writes `documents` as `<dir>/<kind>.yaml`, unless that file holds something else:
+/// returns the file's name then, for the refusal.
+fn record(dir: &Path, kind: &str, what: &str, documents: &[Value]) -> Option<String> {
+    let text = fixture_text(what, documents);
     let path = dir.join(format!("{kind}.yaml"));
     match std::fs::read_to_string(&path) {
         Ok(old) if old == text => None,
@@ -767,19 +892,17 @@ fn record(dir: &Path, kind: &str, what: &str, documents: &[Value]) -> Option<Str
     }
 }
 
-/// Records the runs this version stores, one per trigger, into
-/// `tests/fixtures/agentruns/$AGENTPODS_WRITE_STORED_RUNS/`. A file already there is
-/// never rewritten: if this version stores it differently, the stored format changed,
-/// and the new form belongs in a new folder beside the old one (see the README).
-#[tokio::test]
-#[ignore = "records stored-run fixtures: AGENTPODS_WRITE_STORED_RUNS=<folder> cargo test --test stored_runs -- --ignored"]
-async fn write_stored_runs() {
-    let folder = std::env::var("AGENTPODS_WRITE_STORED_RUNS").unwrap_or_else(|_| {
-        panic!("set AGENTPODS_WRITE_STORED_RUNS to the folder to record into, e.g. v1alpha2")
-    });
-    let dir = Path::new(FIXTURES).join(&folder);
-    std::fs::create_dir_all(&dir).expect("the fixtures folder");
-    let mut differ = Vec::new();
+/// One recorded fixture: its file's name (no extension), what it is, its objects.
+struct Recorded {
+    kind: &'static str,
+    what: String,
+    documents: Vec<Value>,
+}
+
+/// What today's intake (and, for the run stopped mid-flight, controller) stores for each
+/// recording, as the fixtures keep it.
+async fn recorded_runs() -> Vec<Recorded> {
+    let mut out = Vec::new();
 
     // Each run as the intake recorded it, before any controller saw it.
     let recorder = Recorder::start().await;
@@ -800,7 +923,11 @@ async fn write_stored_runs() {
                 ""
             }
         );
-        differ.extend(record(&dir, kind, &what, &[frozen(run)]));
+        out.push(Recorded {
+            kind,
+            what,
+            documents: vec![frozen(run)],
+        });
     }
 
     // A review running when the service stopped: the run, its pod and its task ConfigMap.
@@ -820,17 +947,72 @@ async fn write_stored_runs() {
         .await;
     recorder.cluster.wait_phase(&name, Phase::Running).await;
     recorder.cluster.stop_controller().await;
-    let documents = vec![
-        frozen(recorder.stored("agentpods.dev/v1alpha1", "agentruns", &name)),
-        frozen(recorder.stored("v1", "configmaps", &format!("{name}-task"))),
-        frozen(recorder.stored("v1", "pods", &name)),
-    ];
-    differ.extend(record(
-        &dir,
-        "running-pull_request-opened",
-        "A review of pull_request/opened.json running when the service stopped: the AgentRun, its task ConfigMap and its pod",
-        &documents,
-    ));
+    out.push(Recorded {
+        kind: "running-pull_request-opened",
+        what: "A review of pull_request/opened.json running when the service stopped: the AgentRun, its task ConfigMap and its pod".into(),
+        documents: vec![
+            frozen(recorder.stored("agentpods.dev/v1alpha1", "agentruns", &name)),
+            frozen(recorder.stored("v1", "configmaps", &format!("{name}-task"))),
+            frozen(recorder.stored("v1", "pods", &name)),
+        ],
+    });
+    out
+}
+
+/// Today's intake stores each run exactly as the newest folder holds it: every field of
+/// the AgentRun by the same name, with the same value (the stored format is pinned, so a
+/// field renamed in its types fails here; one renamed in the webhook model or the planner
+/// does not reach it). The pod and ConfigMap of the run stopped mid-flight are rendered by
+/// the templates and are not the stored format: only its AgentRun is compared.
+#[tokio::test]
+async fn the_intake_stores_runs_as_the_newest_fixtures_hold_them() {
+    timed(async {
+        let mut differ = Vec::new();
+        for recorded in recorded_runs().await {
+            let file = format!("{NEWEST}/{}.yaml", recorded.kind);
+            let committed = documents(&file);
+            if committed.first() != recorded.documents.first() {
+                differ.push(format!(
+                    "{file}: today's intake stores\n{}",
+                    serde_yaml::to_string(&recorded.documents[0]).expect("YAML")
+                ));
+            }
+        }
+        assert!(
+            differ.is_empty(),
+            "the stored format changed: what today's intake stores is not what {NEWEST}/ \
+             holds. A field of the stored run was renamed, removed, retyped or added. Keep \
+             the stored types as they are, or make the change a new spec.source version (see \
+             docs/architecture.md, \"The stored run\").\n{}",
+            differ.join("\n")
+        );
+    })
+    .await;
+}
+
+/// Records the runs this version stores, one per trigger, into
+/// `tests/fixtures/agentruns/$AGENTPODS_WRITE_STORED_RUNS/`. A file already there is
+/// never rewritten: if this version stores it differently, the stored format changed,
+/// and the new form belongs in a new folder beside the old one (see the README).
+#[tokio::test]
+#[ignore = "records stored-run fixtures: AGENTPODS_WRITE_STORED_RUNS=<folder> cargo test --test stored_runs -- --ignored"]
+async fn write_stored_runs() {
+    let folder = std::env::var("AGENTPODS_WRITE_STORED_RUNS").unwrap_or_else(|_| {
+        panic!(
+            "set AGENTPODS_WRITE_STORED_RUNS to the folder to record into, e.g. v1alpha1-source-v3"
+        )
+    });
+    let dir = Path::new(FIXTURES).join(&folder);
+    std::fs::create_dir_all(&dir).expect("the fixtures folder");
+    let mut differ = Vec::new();
+    for recorded in recorded_runs().await {
+        differ.extend(record(
+            &dir,
+            recorded.kind,
+            &recorded.what,
+            &recorded.documents,
+        ));
+    }
     assert!(
         differ.is_empty(),
         "this version stores these runs differently from what {folder}/ holds:\n  {}\n\

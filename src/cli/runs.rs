@@ -449,7 +449,7 @@ fn with_rest(n: i64, unit: &str, rest: i64, rest_unit: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cluster::crd::{AgentRunStatus, Phase, PullRequestRef, RunResult};
+    use crate::cluster::crd::{AgentRunStatus, Conclusion, Phase, PullRequestRef, RunResult};
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
     fn t(s: &str) -> Timestamp {
@@ -526,7 +526,7 @@ mod tests {
         );
         if let Some(status) = done.status.as_mut() {
             status.result = Some(RunResult {
-                conclusion: "success".into(),
+                conclusion: Conclusion::Success,
                 summary: "Looks good: two nits inline.\nThe details follow.".into(),
             });
         }
@@ -571,7 +571,7 @@ agentpods-runs   review-hello-world-2-aaa   review   Codertocat/Hello-World   pr
         let mut r = run("r", NOW, Some(Phase::Failed));
         if let Some(status) = r.status.as_mut() {
             status.result = Some(RunResult {
-                conclusion: "failure".into(),
+                conclusion: Conclusion::Failure,
                 summary: format!("\u{1b}[31mred\u{1b}[0m {}", "x".repeat(100)),
             });
         }

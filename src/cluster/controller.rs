@@ -25,7 +25,7 @@ use kube::{Api, Client, Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::crd::{AgentRun, AgentRunStatus, Phase, RunResult};
+use super::crd::{AgentRun, AgentRunStatus, Conclusion, Phase, RunResult, StoredSource};
 use super::decide::{Action, RunView, Sibling, Step, decide};
 use super::launch::{CONCURRENCY_LABEL, concurrency_label};
 use super::report::{RunReports, TokenMinter, pending_report};
@@ -33,7 +33,6 @@ use super::runs::request_cancel;
 use super::workload::{Workload, observe};
 use crate::clock::Clock;
 use crate::github::client::{Secret as Token, TokenPermissions};
-use crate::github::event::Event as GithubEvent;
 use crate::github::report::Stage;
 use crate::render::K8sObject;
 use crate::render::keys;
@@ -429,9 +428,9 @@ fn merged_watches(
         .chain(merged)
 }
 
-/// What the controller keeps of a run between reconciles: all but its render inputs (the
-/// webhook event, the pull request and the task text in `spec.source`: most of a run's
-/// size, and unbounded, as a pull request's description is) and `managedFields`. Only a
+/// What the controller keeps of a run between reconciles: all but its render inputs
+/// (`spec.source`, with the webhook event, the pull request and the task text: most of a
+/// run's size, and unbounded, as a pull request's description is) and `managedFields`. Only a
 /// launch reads them, and [`apply`] reads the whole run again for that (one GET per launch).
 /// `benches/serve_memory.rs`: 10,000 runs of a small pull request, 8 MB less resident; a
 /// long description or a real API server's managedFields save more.
@@ -440,15 +439,7 @@ fn merged_watches(
 /// everything but status, and keeps the managedFields it is not sent.
 fn slim(run: &mut AgentRun) {
     run.metadata.managed_fields = None;
-    let source = &mut run.spec.source;
-    source.pull_request = None;
-    source.launch.task = None;
-    source.event.repository = None;
-    source.event.sender = None;
-    source.event.event = GithubEvent::Other {
-        name: String::new(),
-        action: None,
-    };
+    run.spec.source = StoredSource::default();
 }
 
 /// Doubles from 100 ms up to a ceiling.
@@ -692,7 +683,7 @@ async fn execute(
                         );
                         status.message = Some(why.clone());
                         status.result = Some(RunResult {
-                            conclusion: "failure".into(),
+                            conclusion: Conclusion::Failure,
                             summary: why.clone(),
                         });
                         events.push(Event {
@@ -876,7 +867,15 @@ async fn apply(
     // The watch's copy is slimmed (see `slim`): the render inputs are read afresh.
     let runs: Api<AgentRun> = Api::namespaced(ctx.client.clone(), ns);
     let whole = runs.get(&run.name_any()).await?;
-    let source = &whole.spec.source;
+    let source = match whole.spec.source.read() {
+        Ok(source) => source,
+        Err(e) => {
+            return Ok(Applied::Refused(format!(
+                "agent {}: cannot render the run: {e}",
+                run.spec.agent
+            )));
+        }
+    };
     let owner = owner_reference(run);
     let params = PatchParams::apply(FIELD_MANAGER).force();
     // The permissions the run's agent declares, in the config in force (`None`: no token).

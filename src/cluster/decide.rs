@@ -6,7 +6,7 @@ use std::time::Duration;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 
-use super::crd::{AgentRunSpec, AgentRunStatus, Phase, RunResult};
+use super::crd::{AgentRunSpec, AgentRunStatus, Conclusion, Phase, RunResult};
 use super::workload::{Ending, Workload};
 
 /// The condition whose transition time says when the current attempt's objects were applied.
@@ -129,7 +129,7 @@ pub fn decide(run: RunView<'_>, workload: &Workload, siblings: &[Sibling], now: 
             &mut status,
             Phase::Cancelled,
             RunResult {
-                conclusion: "cancelled".into(),
+                conclusion: Conclusion::Cancelled,
                 summary: reason.clone(),
             },
             now,
@@ -321,7 +321,7 @@ fn fail_lost(status: &mut AgentRunStatus, step: &mut Step, reason: &str, n: u32,
         status,
         Phase::Failed,
         RunResult {
-            conclusion: "failure".into(),
+            conclusion: Conclusion::Failure,
             summary: summary.clone(),
         },
         now,
@@ -334,7 +334,7 @@ fn time_out(status: &mut AgentRunStatus, step: &mut Step, why: String, now: Time
         status,
         Phase::TimedOut,
         RunResult {
-            conclusion: "timed_out".into(),
+            conclusion: Conclusion::TimedOut,
             summary: why.clone(),
         },
         now,
@@ -343,7 +343,7 @@ fn time_out(status: &mut AgentRunStatus, step: &mut Step, why: String, now: Time
 }
 
 fn end(status: &mut AgentRunStatus, step: &mut Step, ending: &Ending, now: Timestamp) {
-    let ok = ending.succeeded && ending.result.conclusion != "failure";
+    let ok = ending.succeeded && ending.result.conclusion != Conclusion::Failure;
     if status.start_time.is_none() {
         status.start_time = ending.started.map(Time);
     }

@@ -9,7 +9,7 @@ use k8s_openapi::jiff::Timestamp;
 use kube::api::{ObjectMeta, PostParams};
 use kube::{Api, Client, ResourceExt};
 
-use super::crd::{AgentRun, AgentRunSpec, PullRequestRef};
+use super::crd::{AgentRun, AgentRunSpec, PullRequestRef, SourceError, StoredSource};
 use super::runs::{CancelState, RunFilter, cancel_state, list, request_cancel};
 use crate::clock::Clock;
 use crate::github::report::RunLine;
@@ -34,8 +34,8 @@ pub fn concurrency_label(group: &str) -> String {
     short_hash(&[group])
 }
 
-/// The AgentRun recording `run`, requested at `now`.
-pub fn agent_run(run: &RunToLaunch, now: Timestamp) -> AgentRun {
+/// The AgentRun recording `run`, requested at `now`, its source in the current stored form.
+pub fn agent_run(run: &RunToLaunch, now: Timestamp) -> Result<AgentRun, SourceError> {
     let launch = run.launch();
     let event = &run.source.event;
     let head_ref = run
@@ -90,11 +90,11 @@ pub fn agent_run(run: &RunToLaunch, now: Timestamp) -> AgentRun {
         concurrency_group: run.rendered.concurrency.as_ref().map(|(g, _)| g.clone()),
         cancel_in_progress: run.rendered.concurrency.as_ref().is_some_and(|(_, c)| *c),
         requested_at: Some(MicroTime(now)),
-        limits: run.rendered.limits,
+        limits: run.rendered.limits.into(),
         cancel: None,
-        source: run.source.clone(),
+        source: StoredSource::record(&run.source)?,
     };
-    AgentRun {
+    Ok(AgentRun {
         metadata: ObjectMeta {
             name: Some(run.rendered.name.clone()),
             namespace: Some(run.rendered.namespace.clone()),
@@ -103,11 +103,13 @@ pub fn agent_run(run: &RunToLaunch, now: Timestamp) -> AgentRun {
         },
         spec,
         status: None,
-    }
+    })
 }
 
 /// A new run doing again what `old` did, for `/agent retry`: the same agent, event and
-/// task, named after the retrying delivery.
+/// task, named after the retrying delivery. Its source is recorded in the current form; one
+/// this version cannot read is copied as it is (the retry then fails with the same reason
+/// as the run it retries).
 pub fn retried(old: &AgentRun, retry: &RetryRun, now: Timestamp) -> AgentRun {
     let subject = match (&old.spec.pull_request, old.spec.issue) {
         (Some(pr), _) => format!("pr{}", pr.number),
@@ -121,8 +123,13 @@ pub fn retried(old: &AgentRun, retry: &RetryRun, now: Timestamp) -> AgentRun {
     spec.requested_by = retry.requested_by.clone();
     spec.requested_at = Some(MicroTime(now));
     spec.cancel = None;
-    spec.source.launch.run_name = name.clone();
-    spec.source.launch.requested_by = retry.requested_by.clone();
+    if let Ok(mut source) = old.spec.source.read() {
+        source.launch.run_name = name.clone();
+        source.launch.requested_by = retry.requested_by.clone();
+        if let Ok(stored) = StoredSource::record(&source) {
+            spec.source = stored;
+        }
+    }
     let mut labels = old.metadata.labels.clone().unwrap_or_default();
     labels.insert(keys::RUN.into(), name.clone());
     AgentRun {
@@ -239,7 +246,11 @@ impl ClusterLauncher {
 impl Launcher for ClusterLauncher {
     fn launch<'a>(&'a self, run: &'a RunToLaunch) -> LaunchFuture<'a> {
         Box::pin(async move {
-            let object = agent_run(run, self.clock.now());
+            let object =
+                agent_run(run, self.clock.now()).map_err(|source| LaunchError::Unrecordable {
+                    name: run.rendered.name.clone(),
+                    source,
+                })?;
             let api: Api<AgentRun> = Api::namespaced(self.client.clone(), &run.rendered.namespace);
             match api.create(&PostParams::default(), &object).await {
                 Ok(_) => Ok(Launched::Created),

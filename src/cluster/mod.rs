@@ -2,7 +2,7 @@
 //! controller that runs it.
 //!
 //! - [`approvals`]: AgentApproval, where fork approvals are recorded (the service's own).
-//! - [`crd`]: AgentRun, derived from Rust types (`agentpods crd`).
+//! - [`crd`]: the AgentRun resource (its types are the stored run format, [`crate::agentrun`]).
 //! - [`launch`]: a decided run → an AgentRun, created before the delivery is acknowledged.
 //! - [`decide`]: the controller's pure core (one run, its workload, the time → actions).
 //! - [`workload`]: a run's Pod or Job reduced to what `decide` needs; the agent's result.

@@ -9,7 +9,7 @@ use std::time::SystemTime;
 use super::controller::ConfigSource;
 use super::crd::{AgentRun, Phase, ReportRefs};
 use crate::github::client::{GithubClient, Secret, TokenPermissions};
-use crate::github::report::{Reporter, RunInfo, Stage};
+use crate::github::report::{Posted, Reporter, RunInfo, Stage};
 
 pub type ReportFuture<'a> = Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
 
@@ -52,7 +52,7 @@ pub fn pending_report(run: &AgentRun) -> Option<Stage> {
         },
         _ => {
             let result = status.result.clone().unwrap_or(super::crd::RunResult {
-                conclusion: "failure".into(),
+                conclusion: super::crd::Conclusion::Failure,
                 summary: String::new(),
             });
             Stage::Finished {
@@ -62,7 +62,7 @@ pub fn pending_report(run: &AgentRun) -> Option<Stage> {
                     .as_ref()
                     .map(|t| system_time(t.0))
                     .unwrap_or_else(SystemTime::now),
-                conclusion: result.conclusion,
+                conclusion: result.conclusion.to_string(),
                 summary: result.summary,
             }
         }
@@ -121,10 +121,17 @@ impl RunReports for GithubReports {
                 client: &self.client,
                 template: live.engine(),
             };
-            reporter
-                .report(&info, stage, refs)
-                .await
-                .map_err(|e| e.to_string())
+            let mut posted = Posted {
+                check_run_id: refs.check_run_id,
+                comment_id: refs.comment_id,
+                status_context: refs.status_context.clone(),
+            };
+            // What was created is kept even when a later write fails.
+            let result = reporter.report(&info, stage, &mut posted).await;
+            refs.check_run_id = posted.check_run_id;
+            refs.comment_id = posted.comment_id;
+            refs.status_context = posted.status_context;
+            result.map_err(|e| e.to_string())
         })
     }
 }

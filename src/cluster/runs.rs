@@ -559,7 +559,9 @@ fn default_container(pod: &Pod) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cluster::crd::{AgentRunSpec, AgentRunStatus, PullRequestRef, RunResult};
+    use crate::cluster::crd::{
+        AgentRunSpec, AgentRunStatus, Conclusion, PullRequestRef, RunResult,
+    };
 
     fn run(repository: &str, pr: Option<u64>, issue: Option<u64>) -> AgentRun {
         let spec = AgentRunSpec {
@@ -633,7 +635,7 @@ mod tests {
         r.status = Some(AgentRunStatus {
             phase: Some(Phase::Succeeded),
             result: Some(RunResult {
-                conclusion: "success".into(),
+                conclusion: Conclusion::Success,
                 summary: "done".into(),
             }),
             ..AgentRunStatus::default()

@@ -13,7 +13,7 @@ use k8s_openapi::api::core::v1::{ContainerStateTerminated, Pod};
 use k8s_openapi::jiff::Timestamp;
 use serde::Deserialize;
 
-use super::crd::RunResult;
+use super::crd::{Conclusion, RunResult};
 use crate::agent_pod::runs_entrypoint;
 use crate::render::keys;
 
@@ -191,25 +191,18 @@ struct Reported {
     summary: String,
 }
 
-/// GitHub's check-run conclusions an agent may report.
-const CONCLUSIONS: &[&str] = &[
-    "success",
-    "failure",
-    "neutral",
-    "cancelled",
-    "skipped",
-    "timed_out",
-    "action_required",
-];
-
 /// The run's result from its container's termination: the result JSON when `agentpods
 /// agent` wrote one and exited 0; else a conclusion from the exit and a summary that says no more than
 /// the exit code and the reason (no text of the container's).
 pub fn result_of(terminated: Option<Terminated<'_>>, succeeded: bool) -> RunResult {
-    let fallback = if succeeded { "success" } else { "failure" };
+    let fallback = if succeeded {
+        Conclusion::Success
+    } else {
+        Conclusion::Failure
+    };
     let Some(t) = terminated else {
         return RunResult {
-            conclusion: fallback.into(),
+            conclusion: fallback,
             summary: String::new(),
         };
     };
@@ -221,14 +214,14 @@ pub fn result_of(terminated: Option<Terminated<'_>>, succeeded: bool) -> RunResu
         && t.state.exit_code == 0
         && let Ok(reported) = serde_json::from_str::<Reported>(message)
     {
-        let conclusion = reported.conclusion.to_ascii_lowercase();
+        // One of GitHub's check-run conclusions, in any case; else the exit's.
+        let conclusion =
+            Conclusion::from_github(&reported.conclusion.to_ascii_lowercase()).unwrap_or(fallback);
         // A pod that failed cannot have succeeded, whatever it says.
-        let conclusion = if !succeeded && conclusion == "success" {
-            "failure".to_string()
-        } else if CONCLUSIONS.contains(&conclusion.as_str()) {
-            conclusion
+        let conclusion = if !succeeded && conclusion == Conclusion::Success {
+            Conclusion::Failure
         } else {
-            fallback.to_string()
+            conclusion
         };
         return RunResult {
             conclusion,
@@ -245,7 +238,7 @@ pub fn result_of(terminated: Option<Terminated<'_>>, succeeded: bool) -> RunResu
         )
     };
     RunResult {
-        conclusion: fallback.into(),
+        conclusion: fallback,
         summary,
     }
 }
@@ -309,7 +302,7 @@ mod tests {
             panic!("{w:?}")
         };
         assert!(e.succeeded);
-        assert_eq!(e.result.conclusion, "neutral");
+        assert_eq!(e.result.conclusion, Conclusion::Neutral);
         assert_eq!(e.result.summary, "nothing to change");
     }
 
@@ -325,7 +318,7 @@ mod tests {
         ) else {
             panic!()
         };
-        assert_eq!(e.result.conclusion, "failure");
+        assert_eq!(e.result.conclusion, Conclusion::Failure);
         assert_eq!(e.result.summary, "ok");
     }
 
@@ -343,7 +336,7 @@ mod tests {
         ) else {
             panic!()
         };
-        assert_eq!(e.result.conclusion, "failure");
+        assert_eq!(e.result.conclusion, Conclusion::Failure);
         assert!(
             !e.result.summary.contains("sk-live"),
             "{}",
@@ -365,7 +358,7 @@ mod tests {
         ) else {
             panic!()
         };
-        assert_eq!(e.result.conclusion, "failure");
+        assert_eq!(e.result.conclusion, Conclusion::Failure);
         assert_eq!(
             e.result.summary,
             "the container \"agent\" exited with code 2 (Completed). Its log is not shown here, \
@@ -393,7 +386,7 @@ mod tests {
         let Workload::Ended(e) = observe(&[kaniko], &[]) else {
             panic!()
         };
-        assert_eq!(e.result.conclusion, "failure");
+        assert_eq!(e.result.conclusion, Conclusion::Failure);
         assert!(
             !e.result.summary.contains("hunter2"),
             "{}",
@@ -453,7 +446,7 @@ mod tests {
         ) else {
             panic!()
         };
-        assert_eq!(e.result.conclusion, "success");
+        assert_eq!(e.result.conclusion, Conclusion::Success);
     }
 
     #[test]

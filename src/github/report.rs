@@ -2,7 +2,7 @@
 //!
 //! The core is pure: [`writes`] says, for a run at a stage, which check run or commit
 //! status and which comment body GitHub should show. [`Reporter`] carries the writes out
-//! with the client and keeps [`ReportRefs`] (stored in the AgentRun's status) so that a
+//! with the client and keeps what it [`Posted`] (stored in the AgentRun's status) so that a
 //! restarted service edits what exists instead of posting again; without refs it finds its
 //! comment by the hidden marker `<!-- agentpods:run=NAME -->` and its check run by the
 //! run's name as external id.
@@ -14,11 +14,20 @@ use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
-use crate::cluster::crd::ReportRefs;
 use crate::github::client::{
     CheckRunWrite, CheckStatus, GithubClient, GithubError, Reaction, StatusState, StatusWrite,
 };
 use crate::github::event::{CommitSha, RepoFullName};
+
+/// What a run's reports created on GitHub, so that the next report edits them instead of
+/// posting again (the controller keeps it in the run's status).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Posted {
+    pub check_run_id: Option<u64>,
+    pub comment_id: Option<u64>,
+    /// The commit status's context, when one was set.
+    pub status_context: Option<String>,
+}
 
 /// GitHub refuses a comment body longer than this (characters).
 pub const COMMENT_LIMIT: usize = 65536;
@@ -443,7 +452,7 @@ impl Reporter<'_> {
         &self,
         run: &RunInfo,
         stage: &Stage,
-        refs: &mut ReportRefs,
+        refs: &mut Posted,
     ) -> Result<(), ReportError> {
         let w = writes(run, stage, self.client.is_app(), self.template)?;
         if let (Some(check), Some(sha)) = (&w.check, &run.head_sha) {

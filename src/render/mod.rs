@@ -18,7 +18,6 @@ use minijinja::value::Serde;
 use minijinja::{Environment, State, UndefinedBehavior, Value};
 use serde::Serialize;
 
-use crate::cluster::crd::RunLimits;
 use crate::config::{Agent, Config, LoadedConfig, Resources};
 use crate::github::event::{Event, Issue, PullRequest, Release, Repository, User, WebhookEvent};
 use crate::plan::{Launch, Subject};
@@ -148,7 +147,7 @@ pub struct RenderedRun {
     /// The task text given to the agent (the rendered prompt).
     pub task: String,
     /// The agent's timeouts and TTL, with the config's defaults filled in.
-    pub limits: RunLimits,
+    pub limits: AgentLimits,
     /// The labels every object of the run carries (managed-by, run, agent, repo, pr).
     pub labels: BTreeMap<String, String>,
     pub objects: Vec<K8sObject>,
@@ -640,10 +639,21 @@ fn secret_context<'a>(entry: &'a str, s: &'a crate::config::SecretRef) -> Secret
     }
 }
 
+/// An agent's timeouts and TTL in seconds, with the config's defaults filled in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AgentLimits {
+    /// From creation until its pod runs.
+    pub pending_timeout_seconds: u64,
+    /// From the pod's start until it ends.
+    pub timeout_seconds: u64,
+    /// A finished run is deleted this long after it ends.
+    pub ttl_seconds_after_finished: u64,
+}
+
 /// An agent's timeouts and TTL, with the config's defaults filled in.
-fn run_limits(config: &Config, agent: &Agent) -> RunLimits {
+fn run_limits(config: &Config, agent: &Agent) -> AgentLimits {
     let defaults = &config.cluster.defaults;
-    RunLimits {
+    AgentLimits {
         pending_timeout_seconds: agent
             .pending_timeout
             .unwrap_or(defaults.pending_timeout)
@@ -653,7 +663,6 @@ fn run_limits(config: &Config, agent: &Agent) -> RunLimits {
             .ttl_after_finished
             .unwrap_or(defaults.ttl_after_finished)
             .as_secs(),
-        ..RunLimits::default()
     }
 }
 

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::cluster::crd::RunSource;
+use crate::agentrun::{RunSource, SourceError};
 use crate::github::report::RunLine;
 use crate::github::webhook::DeliveryId;
 use crate::plan::Launch;
@@ -66,6 +66,12 @@ pub enum LaunchError {
         path: String,
         #[source]
         source: std::io::Error,
+    },
+    #[error("cannot record run {name}: {source}")]
+    Unrecordable {
+        name: String,
+        #[source]
+        source: SourceError,
     },
     #[error("the launcher stopped before recording the run")]
     Interrupted,

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use agentpods::clock::{Clock, ManualClock};
 use agentpods::cluster::controller::{self, ControllerOptions};
-use agentpods::cluster::crd::{AgentRun, Phase};
+use agentpods::cluster::crd::{AgentRun, Phase, StoredSource};
 use agentpods::cluster::launch::{CONCURRENCY_LABEL, ClusterLauncher};
 use agentpods::cluster::report::{RunReports, TokenMinter};
 use agentpods::github::webhook::DeliveryId;
@@ -325,6 +325,7 @@ pub fn sample_run(payload: &str) -> AgentRun {
         .unwrap_or_else(|e| panic!("{}: {e}", payload.name));
     let run = decided.runs.first().expect("the payload launches a run");
     agentpods::cluster::launch::agent_run(run, "2026-11-25T10:00:00Z".parse().expect("a time"))
+        .unwrap_or_else(|e| panic!("{}: {e}", payload.name))
 }
 
 /// A copy of `template` named `name`, with no concurrency group: copies never supersede one
@@ -336,7 +337,9 @@ pub fn renamed_run(template: &AgentRun, name: &str) -> AgentRun {
     labels.insert(keys::RUN.to_owned(), name.to_owned());
     labels.remove(CONCURRENCY_LABEL);
     run.spec.concurrency_group = None;
-    run.spec.source.launch.run_name = name.to_owned();
+    let mut source = run.spec.source.read().expect("a source this version reads");
+    source.launch.run_name = name.to_owned();
+    run.spec.source = StoredSource::record(&source).expect("recordable");
     run
 }
 

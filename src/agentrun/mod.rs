@@ -1,0 +1,306 @@
+//! AgentRun: the durable record of one run of one agent, like Prow's ProwJob or Tekton's
+//! PipelineRun. Derived from these types; `agentpods crd` prints the definition.
+//!
+//! This is the stored run format: what the intake writes into the API server and every
+//! later version of the controller reads back, perhaps after an upgrade. Its types are its
+//! own, not the webhook model's or the planner's, so renaming a field of those changes
+//! nothing on disk. `spec.source` (what a run is rendered from) is versioned, one file per
+//! version in [`source`]; see docs/architecture.md, "The stored run".
+
+pub mod source;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, MicroTime, Time};
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+pub use source::{RunSource, SourceError, StoredSource};
+
+// kube's derive takes one `printcolumn(...)` per column, which clippy reads as duplicates.
+#[allow(clippy::duplicated_attributes)]
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[kube(
+    group = "agentpods.dev",
+    version = "v1alpha1",
+    kind = "AgentRun",
+    plural = "agentruns",
+    shortname = "ar",
+    category = "agentpods",
+    namespaced,
+    status = "AgentRunStatus",
+    doc = "One run of one agent for one GitHub event.",
+    printcolumn(name = "Agent", type_ = "string", json_path = ".spec.agent"),
+    printcolumn(name = "Repo", type_ = "string", json_path = ".spec.repository"),
+    printcolumn(name = "PR", type_ = "integer", json_path = ".spec.pullRequest.number"),
+    printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
+)]
+#[serde(rename_all = "camelCase")]
+pub struct AgentRunSpec {
+    /// The agent's name in services.yaml.
+    pub agent: String,
+    /// `owner/name`.
+    pub repository: String,
+    /// The GitHub event name, e.g. `pull_request`.
+    pub event: String,
+    /// The `X-GitHub-Delivery` id that started the run.
+    pub delivery: String,
+    /// What started it, e.g. `pull_request.opened` or `comment:run`.
+    pub trigger: String,
+    /// The pull request the run is about.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pull_request: Option<PullRequestRef>,
+    /// The issue the run is about.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issue: Option<u64>,
+    /// The git ref checked out (`refs/pull/42/head`, `refs/tags/v1.0.0`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub git_ref: Option<String>,
+    /// The exact commit, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha: Option<String>,
+    /// The task a maintainer asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task: Option<String>,
+    /// The GitHub login that asked.
+    pub requested_by: String,
+    /// Runs in the same group supersede one another.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrency_group: Option<String>,
+    /// A new run in the group cancels the older ones (else it waits for them, Queued).
+    #[serde(default)]
+    pub cancel_in_progress: bool,
+    /// When the intake recorded the run, to the microsecond: orders the runs of a group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_at: Option<MicroTime>,
+    /// Timeouts, TTL and retries, from the agent's config when the run was recorded.
+    #[serde(default)]
+    pub limits: RunLimits,
+    /// Set to stop the run, saying why (`/agent stop` by someone, superseded by a newer
+    /// run, the pull request closed). The controller deletes its pod and ends it Cancelled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancel: Option<String>,
+    /// What the agent's templates are rendered from: the parts of the webhook event that
+    /// agentpods reads and the planner's decision, with the `version` of its form. Written
+    /// by the intake, read by the controller (every version ever written), which renders
+    /// only agents its own services.yaml defines.
+    #[schemars(schema_with = "preserved_object")]
+    pub source: StoredSource,
+}
+
+/// How long a run may wait and work, how long it is kept, how often it is retried.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RunLimits {
+    /// From creation until its pod runs.
+    pub pending_timeout_seconds: u64,
+    /// From the pod's start until it ends.
+    pub timeout_seconds: u64,
+    /// A finished run (and everything it owns) is deleted this long after it ends.
+    pub ttl_seconds_after_finished: u64,
+    /// Attempts in all when a pod is evicted or its node is lost.
+    pub max_attempts: u32,
+}
+
+impl From<crate::render::AgentLimits> for RunLimits {
+    /// An agent's limits from the config, attempts as many as the default.
+    fn from(limits: crate::render::AgentLimits) -> Self {
+        RunLimits {
+            pending_timeout_seconds: limits.pending_timeout_seconds,
+            timeout_seconds: limits.timeout_seconds,
+            ttl_seconds_after_finished: limits.ttl_seconds_after_finished,
+            ..RunLimits::default()
+        }
+    }
+}
+
+impl Default for RunLimits {
+    fn default() -> Self {
+        RunLimits {
+            pending_timeout_seconds: 600,
+            timeout_seconds: 3600,
+            ttl_seconds_after_finished: 86_400,
+            max_attempts: 3,
+        }
+    }
+}
+
+fn preserved_object(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "object",
+        "x-kubernetes-preserve-unknown-fields": true,
+    })
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PullRequestRef {
+    pub number: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub head_sha: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub head_ref: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AgentRunStatus {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<Phase>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_time: Option<Time>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finish_time: Option<Time>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<RunResult>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report: Option<ReportRefs>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// Pods started so far (more than one after an eviction or a lost node).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub attempts: u32,
+    /// Why the run is in its phase, in a sentence.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum Phase {
+    Pending,
+    Queued,
+    Running,
+    Succeeded,
+    Failed,
+    Cancelled,
+    TimedOut,
+}
+
+impl Phase {
+    pub fn is_finished(self) -> bool {
+        matches!(
+            self,
+            Phase::Succeeded | Phase::Failed | Phase::Cancelled | Phase::TimedOut
+        )
+    }
+}
+
+/// What the agent reported in its termination message.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RunResult {
+    pub conclusion: Conclusion,
+    pub summary: String,
+}
+
+/// How a run ended, in GitHub's spelling of a check run's conclusion.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Conclusion {
+    Success,
+    Failure,
+    Neutral,
+    Cancelled,
+    Skipped,
+    TimedOut,
+    ActionRequired,
+}
+
+impl Conclusion {
+    /// Every conclusion, for parsing what an agent reports.
+    pub const ALL: [Conclusion; 7] = [
+        Conclusion::Success,
+        Conclusion::Failure,
+        Conclusion::Neutral,
+        Conclusion::Cancelled,
+        Conclusion::Skipped,
+        Conclusion::TimedOut,
+        Conclusion::ActionRequired,
+    ];
+
+    /// GitHub's spelling, as stored: `success`, `timed_out`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Conclusion::Success => "success",
+            Conclusion::Failure => "failure",
+            Conclusion::Neutral => "neutral",
+            Conclusion::Cancelled => "cancelled",
+            Conclusion::Skipped => "skipped",
+            Conclusion::TimedOut => "timed_out",
+            Conclusion::ActionRequired => "action_required",
+        }
+    }
+
+    /// The conclusion GitHub spells `text` (exactly), if it is one.
+    pub fn from_github(text: &str) -> Option<Conclusion> {
+        Conclusion::ALL.into_iter().find(|c| c.as_str() == text)
+    }
+}
+
+impl std::fmt::Display for Conclusion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where the run was reported on GitHub, so a restart edits instead of posting again.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReportRefs {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check_run_id: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment_id: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_context: Option<String>,
+    /// The phase GitHub was last told about.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reported: Option<Phase>,
+}
+
+/// The CustomResourceDefinition as YAML.
+pub fn crd_yaml() -> String {
+    use kube::CustomResourceExt;
+    serde_yaml::to_string(&AgentRun::crd()).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_conclusion_is_stored_in_githubs_spelling_as_it_always_was() {
+        for conclusion in Conclusion::ALL {
+            let json = serde_json::to_value(conclusion).expect("JSON");
+            assert_eq!(json, conclusion.as_str());
+            assert_eq!(
+                serde_json::from_value::<Conclusion>(json).expect("reads back"),
+                conclusion
+            );
+            assert_eq!(
+                Conclusion::from_github(conclusion.as_str()),
+                Some(conclusion)
+            );
+        }
+        // What the controller wrote before the enum.
+        let stored: RunResult =
+            serde_json::from_str(r#"{"conclusion":"timed_out","summary":"too slow"}"#)
+                .expect("an old result");
+        assert_eq!(stored.conclusion, Conclusion::TimedOut);
+        assert_eq!(Conclusion::from_github("great"), None);
+    }
+}

@@ -1,0 +1,145 @@
+//! `spec.source`: what a run is rendered from, in a versioned form of its own.
+//!
+//! The intake records [`RunSource`] (the webhook event, the planner's launch and the pull
+//! request it fetched, in the internal model) as the current version; the controller reads
+//! back every version ever written. One file per version, each frozen once released:
+//!
+//! - [`v1`]: the unversioned form agentpods 0.1.0 wrote (the internal model serialized as
+//!   it was), read only.
+//! - [`v2`]: `version: 2`, written today: the same names and meaning, only what rendering
+//!   reads, the trigger typed.
+//!
+//! The spec holds the source as plain JSON ([`StoredSource`]) so that a source this
+//! version cannot read never stops the AgentRun itself from being read: that one run ends
+//! Failed with the reason ([`SourceError`]), the others carry on.
+
+pub mod v1;
+pub mod v2;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::github::event::{PullRequest, WebhookEvent};
+use crate::plan::Launch;
+
+/// The version [`StoredSource::record`] writes.
+pub const CURRENT: u64 = v2::VERSION;
+
+/// The inputs of a run's render, in the internal model, so any replica, after any restart
+/// and any upgrade, renders the same objects.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunSource {
+    pub event: WebhookEvent,
+    pub launch: Launch,
+    /// The pull request a comment is on, when it was fetched.
+    pub pull_request: Option<PullRequest>,
+}
+
+/// `spec.source` as the API server holds it: read with [`StoredSource::read`].
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(transparent)]
+pub struct StoredSource(pub Value);
+
+impl Default for StoredSource {
+    /// An empty object, which no version reads.
+    fn default() -> Self {
+        StoredSource(Value::Object(serde_json::Map::new()))
+    }
+}
+
+/// Why a stored source cannot be read or written: the run it belongs to cannot be rendered.
+#[derive(Debug, thiserror::Error, Clone, PartialEq)]
+pub enum SourceError {
+    #[error(
+        "its spec.source is version {found}, which this agentpods does not read (it reads \
+         versions 1 to {CURRENT}): a newer agentpods recorded it"
+    )]
+    UnknownVersion { found: String },
+    #[error("its spec.source (version {version}) is not as that version wrote it: {message}")]
+    Malformed { version: u64, message: String },
+    #[error("its spec.source (version {version}): {field}: {message}")]
+    BadValue {
+        version: u64,
+        field: &'static str,
+        message: String,
+    },
+    #[error("cannot record the run: {0}")]
+    Unrecordable(String),
+}
+
+impl StoredSource {
+    /// `source` in the current version's form.
+    pub fn record(source: &RunSource) -> Result<StoredSource, SourceError> {
+        let stored = v2::Source::from_model(source)?;
+        serde_json::to_value(&stored)
+            .map(StoredSource)
+            .map_err(|e| SourceError::Unrecordable(e.to_string()))
+    }
+
+    /// The version this source says it is (1: none said).
+    pub fn version(&self) -> Result<u64, SourceError> {
+        match self.0.get("version") {
+            None => Ok(v1::VERSION),
+            Some(version) => version.as_u64().ok_or_else(|| SourceError::UnknownVersion {
+                found: version.to_string(),
+            }),
+        }
+    }
+
+    /// The source in the internal model, whichever version wrote it.
+    pub fn read(&self) -> Result<RunSource, SourceError> {
+        match self.version()? {
+            v1::VERSION => parse::<v1::Source>(v1::VERSION, &self.0)?.into_model(),
+            v2::VERSION => parse::<v2::Source>(v2::VERSION, &self.0)?.into_model(),
+            other => Err(SourceError::UnknownVersion {
+                found: other.to_string(),
+            }),
+        }
+    }
+}
+
+fn parse<T: serde::de::DeserializeOwned>(version: u64, value: &Value) -> Result<T, SourceError> {
+    T::deserialize(value).map_err(|e| SourceError::Malformed {
+        version,
+        message: e.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_version_this_code_does_not_know_is_a_clear_error() {
+        let stored = StoredSource(json!({"version": 3, "event": {}}));
+        let error = stored.read().expect_err("version 3 is unknown");
+        assert_eq!(
+            error.to_string(),
+            "its spec.source is version 3, which this agentpods does not read (it reads \
+             versions 1 to 2): a newer agentpods recorded it"
+        );
+        let stored = StoredSource(json!({"version": "two"}));
+        assert!(matches!(
+            stored.read(),
+            Err(SourceError::UnknownVersion { found }) if found == "\"two\""
+        ));
+    }
+
+    #[test]
+    fn a_source_missing_what_its_version_wrote_is_a_clear_error() {
+        let stored = StoredSource(json!({"version": 2, "event": {"name": "push"}}));
+        let error = stored.read().expect_err("incomplete");
+        assert!(
+            error
+                .to_string()
+                .starts_with("its spec.source (version 2) is not as that version wrote it: "),
+            "{error}"
+        );
+        // The unversioned form too.
+        assert!(matches!(
+            StoredSource(json!({})).read(),
+            Err(SourceError::Malformed { version: 1, .. })
+        ));
+    }
+}

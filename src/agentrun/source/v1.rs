@@ -1,0 +1,524 @@
+//! Version 1: `spec.source` as agentpods 0.1.0 wrote it, with no `version`: the webhook
+//! event, the planner's launch and the fetched pull request serialized as the internal
+//! model then was (snake_case fields, `kind` tags; `pullRequest` beside them). Read only,
+//! and frozen: these types say what was written, whatever the internal model says today.
+//! Fields 0.1.0 wrote that rendering never read (`installation_id`, a pull request
+//! event's `label`, `before` and `after`, an issues event's `label`, a comment's
+//! `created_at`) are not read; all are optional to 0.1.0, so it reads version 2 back. `tests/fixtures/agentruns/v1alpha1/` holds runs in this form.
+//!
+//! The event's parts ([`WebhookEvent`] and below) are the same in version 2, which reuses
+//! them.
+
+use serde::{Deserialize, Serialize};
+
+use super::{RunSource, SourceError};
+use crate::github::event as model;
+use crate::plan;
+
+/// A source that says no version is this one.
+pub const VERSION: u64 = 1;
+
+#[derive(Deserialize, Debug, Clone, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Source {
+    pub event: WebhookEvent,
+    pub launch: Launch,
+    #[serde(default)]
+    pub pull_request: Option<PullRequest>,
+}
+
+/// One webhook delivery, as much of it as rendering reads.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct WebhookEvent {
+    /// The `X-GitHub-Event` header.
+    pub name: String,
+    pub event: Event,
+    pub repository: Option<Repository>,
+    pub sender: Option<User>,
+}
+
+/// The event-specific part, tagged with its `kind`.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Event {
+    PullRequest {
+        action: String,
+        /// The pull request's number (0.1.0 needs it to read a run back).
+        number: u64,
+        pull_request: PullRequest,
+    },
+    IssueComment {
+        action: String,
+        issue: Issue,
+        comment: Comment,
+    },
+    Issues {
+        action: String,
+        issue: Issue,
+    },
+    Push {
+        #[serde(rename = "ref")]
+        git_ref: String,
+        before: String,
+        after: String,
+        created: bool,
+        deleted: bool,
+        forced: bool,
+        head_commit_message: Option<String>,
+        pusher: String,
+    },
+    Release {
+        action: String,
+        release: Release,
+    },
+    /// An event no trigger reads (nothing records one; here for completeness).
+    Other {
+        name: String,
+        action: Option<String>,
+    },
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct User {
+    pub login: String,
+    pub id: u64,
+    /// GitHub's `type`: `User`, `Bot` or `Organization`.
+    pub kind: String,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct Repository {
+    pub full_name: String,
+    pub owner: String,
+    pub name: String,
+    pub clone_url: String,
+    pub html_url: String,
+    pub default_branch: String,
+    pub private: bool,
+    pub fork: bool,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct GitRef {
+    #[serde(rename = "ref")]
+    pub ref_name: String,
+    pub sha: String,
+    pub repo: Option<String>,
+    pub clone_url: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct PullRequest {
+    pub number: u64,
+    pub title: String,
+    pub body: String,
+    pub draft: bool,
+    pub state: String,
+    pub merged: bool,
+    pub user: User,
+    pub author_association: String,
+    pub labels: Vec<String>,
+    pub head: GitRef,
+    pub base: GitRef,
+    pub html_url: String,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct Issue {
+    pub number: u64,
+    pub title: String,
+    pub body: String,
+    pub labels: Vec<String>,
+    pub user: User,
+    pub author_association: String,
+    pub state: String,
+    pub is_pull_request: bool,
+    pub html_url: String,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct Comment {
+    pub id: u64,
+    pub body: String,
+    pub user: User,
+    pub author_association: String,
+    pub html_url: String,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct Release {
+    pub tag_name: String,
+    pub name: String,
+    pub body: String,
+    pub draft: bool,
+    pub prerelease: bool,
+    pub html_url: String,
+    pub target_commitish: String,
+}
+
+/// The planner's decision, as 0.1.0 wrote it.
+#[derive(Deserialize, Debug, Clone, PartialEq)]
+pub struct Launch {
+    pub agent: String,
+    pub run_name: String,
+    pub trigger: Trigger,
+    pub task: Option<String>,
+    pub requested_by: String,
+    pub subject: Subject,
+}
+
+/// What started the run; actions as GitHub spells them.
+#[derive(Deserialize, Debug, Clone, PartialEq)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Trigger {
+    PullRequest { action: String },
+    Issues { action: String },
+    Comment { verb: String, comment_id: u64 },
+    Push,
+    Release { action: String },
+}
+
+#[derive(Deserialize, Debug, Clone, PartialEq)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Subject {
+    PullRequest {
+        number: u64,
+        head_sha: Option<String>,
+    },
+    Issue {
+        number: u64,
+    },
+    Ref {
+        git_ref: String,
+        sha: String,
+    },
+    Release {
+        tag: String,
+    },
+}
+
+impl Source {
+    pub fn into_model(self) -> Result<RunSource, SourceError> {
+        Ok(RunSource {
+            event: self.event.into_model(VERSION)?,
+            launch: self.launch.into_model(),
+            pull_request: self
+                .pull_request
+                .map(|pr| pr.into_model(VERSION))
+                .transpose()?,
+        })
+    }
+}
+
+impl Launch {
+    fn into_model(self) -> plan::Launch {
+        plan::Launch {
+            agent: self.agent,
+            run_name: self.run_name,
+            trigger: match self.trigger {
+                Trigger::PullRequest { action } => plan::Trigger::PullRequest { action },
+                Trigger::Issues { action } => plan::Trigger::Issues { action },
+                Trigger::Comment { verb, comment_id } => {
+                    plan::Trigger::Comment { verb, comment_id }
+                }
+                Trigger::Push => plan::Trigger::Push,
+                Trigger::Release { action } => plan::Trigger::Release { action },
+            },
+            task: self.task,
+            requested_by: self.requested_by,
+            subject: match self.subject {
+                Subject::PullRequest { number, head_sha } => {
+                    plan::Subject::PullRequest { number, head_sha }
+                }
+                Subject::Issue { number } => plan::Subject::Issue { number },
+                Subject::Ref { git_ref, sha } => plan::Subject::Ref { git_ref, sha },
+                Subject::Release { tag } => plan::Subject::Release { tag },
+            },
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The event's parts to and from the internal model (version 2 writes them too).
+
+fn value<T: std::str::FromStr>(
+    version: u64,
+    field: &'static str,
+    text: &str,
+) -> Result<T, SourceError>
+where
+    T::Err: std::fmt::Display,
+{
+    text.parse().map_err(|e: T::Err| SourceError::BadValue {
+        version,
+        field,
+        message: e.to_string(),
+    })
+}
+
+impl WebhookEvent {
+    pub(super) fn into_model(self, version: u64) -> Result<model::WebhookEvent, SourceError> {
+        let event = match self.event {
+            Event::PullRequest {
+                action,
+                number,
+                pull_request,
+            } => model::Event::PullRequest(model::PullRequestEvent {
+                action: action.as_str().into(),
+                number,
+                pull_request: pull_request.into_model(version)?,
+                label: None,
+                before: None,
+                after: None,
+            }),
+            Event::IssueComment {
+                action,
+                issue,
+                comment,
+            } => model::Event::IssueComment(model::IssueCommentEvent {
+                action: action.as_str().into(),
+                issue: issue.into_model(),
+                comment: model::Comment {
+                    id: comment.id,
+                    body: comment.body,
+                    user: comment.user.into_model(),
+                    author_association: comment.author_association.as_str().into(),
+                    html_url: comment.html_url,
+                    created_at: None,
+                },
+            }),
+            Event::Issues { action, issue } => model::Event::Issues(model::IssuesEvent {
+                action: action.as_str().into(),
+                issue: issue.into_model(),
+                label: None,
+            }),
+            Event::Push {
+                git_ref,
+                before,
+                after,
+                created,
+                deleted,
+                forced,
+                head_commit_message,
+                pusher,
+            } => model::Event::Push(model::PushEvent {
+                git_ref,
+                before: value(version, "event.event.before", &before)?,
+                after: value(version, "event.event.after", &after)?,
+                created,
+                deleted,
+                forced,
+                head_commit_message,
+                pusher,
+            }),
+            Event::Release { action, release } => model::Event::Release(model::ReleaseEvent {
+                action: action.as_str().into(),
+                release: model::Release {
+                    tag_name: release.tag_name,
+                    name: release.name,
+                    body: release.body,
+                    draft: release.draft,
+                    prerelease: release.prerelease,
+                    html_url: release.html_url,
+                    target_commitish: release.target_commitish,
+                },
+            }),
+            Event::Other { name, action } => model::Event::Other { name, action },
+        };
+        Ok(model::WebhookEvent {
+            name: self.name,
+            event,
+            repository: match self.repository {
+                Some(r) => Some(model::Repository {
+                    full_name: value(version, "event.repository.full_name", &r.full_name)?,
+                    owner: r.owner,
+                    name: r.name,
+                    clone_url: r.clone_url,
+                    html_url: r.html_url,
+                    default_branch: r.default_branch,
+                    private: r.private,
+                    fork: r.fork,
+                }),
+                None => None,
+            },
+            sender: self.sender.map(User::into_model),
+            installation_id: None,
+        })
+    }
+
+    pub(super) fn from_model(event: &model::WebhookEvent) -> WebhookEvent {
+        WebhookEvent {
+            name: event.name.clone(),
+            event: match &event.event {
+                model::Event::PullRequest(e) => Event::PullRequest {
+                    action: e.action.to_string(),
+                    number: e.number,
+                    pull_request: PullRequest::from_model(&e.pull_request),
+                },
+                model::Event::IssueComment(e) => Event::IssueComment {
+                    action: e.action.to_string(),
+                    issue: Issue::from_model(&e.issue),
+                    comment: Comment {
+                        id: e.comment.id,
+                        body: e.comment.body.clone(),
+                        user: User::from_model(&e.comment.user),
+                        author_association: e.comment.author_association.to_string(),
+                        html_url: e.comment.html_url.clone(),
+                    },
+                },
+                model::Event::Issues(e) => Event::Issues {
+                    action: e.action.to_string(),
+                    issue: Issue::from_model(&e.issue),
+                },
+                model::Event::Push(e) => Event::Push {
+                    git_ref: e.git_ref.clone(),
+                    before: e.before.to_string(),
+                    after: e.after.to_string(),
+                    created: e.created,
+                    deleted: e.deleted,
+                    forced: e.forced,
+                    head_commit_message: e.head_commit_message.clone(),
+                    pusher: e.pusher.clone(),
+                },
+                model::Event::Release(e) => Event::Release {
+                    action: e.action.to_string(),
+                    release: Release {
+                        tag_name: e.release.tag_name.clone(),
+                        name: e.release.name.clone(),
+                        body: e.release.body.clone(),
+                        draft: e.release.draft,
+                        prerelease: e.release.prerelease,
+                        html_url: e.release.html_url.clone(),
+                        target_commitish: e.release.target_commitish.clone(),
+                    },
+                },
+                model::Event::Ping(_) => Event::Other {
+                    name: "ping".into(),
+                    action: None,
+                },
+                model::Event::Other { name, action } => Event::Other {
+                    name: name.clone(),
+                    action: action.clone(),
+                },
+            },
+            repository: event.repository.as_ref().map(|r| Repository {
+                full_name: r.full_name.to_string(),
+                owner: r.owner.clone(),
+                name: r.name.clone(),
+                clone_url: r.clone_url.clone(),
+                html_url: r.html_url.clone(),
+                default_branch: r.default_branch.clone(),
+                private: r.private,
+                fork: r.fork,
+            }),
+            sender: event.sender.as_ref().map(User::from_model),
+        }
+    }
+}
+
+impl User {
+    fn into_model(self) -> model::User {
+        model::User {
+            login: self.login,
+            id: self.id,
+            kind: self.kind,
+        }
+    }
+
+    fn from_model(user: &model::User) -> User {
+        User {
+            login: user.login.clone(),
+            id: user.id,
+            kind: user.kind.clone(),
+        }
+    }
+}
+
+impl Issue {
+    fn into_model(self) -> model::Issue {
+        model::Issue {
+            number: self.number,
+            title: self.title,
+            body: self.body,
+            labels: self.labels,
+            user: self.user.into_model(),
+            author_association: self.author_association.as_str().into(),
+            state: self.state,
+            is_pull_request: self.is_pull_request,
+            html_url: self.html_url,
+        }
+    }
+
+    fn from_model(issue: &model::Issue) -> Issue {
+        Issue {
+            number: issue.number,
+            title: issue.title.clone(),
+            body: issue.body.clone(),
+            labels: issue.labels.clone(),
+            user: User::from_model(&issue.user),
+            author_association: issue.author_association.to_string(),
+            state: issue.state.clone(),
+            is_pull_request: issue.is_pull_request,
+            html_url: issue.html_url.clone(),
+        }
+    }
+}
+
+impl GitRef {
+    fn into_model(self, version: u64, side: &'static str) -> Result<model::GitRef, SourceError> {
+        Ok(model::GitRef {
+            ref_name: self.ref_name,
+            sha: value(version, side, &self.sha)?,
+            repo: match self.repo {
+                Some(repo) => Some(value(version, side, &repo)?),
+                None => None,
+            },
+            clone_url: self.clone_url,
+        })
+    }
+
+    fn from_model(git_ref: &model::GitRef) -> GitRef {
+        GitRef {
+            ref_name: git_ref.ref_name.clone(),
+            sha: git_ref.sha.to_string(),
+            repo: git_ref.repo.as_ref().map(|r| r.to_string()),
+            clone_url: git_ref.clone_url.clone(),
+        }
+    }
+}
+
+impl PullRequest {
+    pub(super) fn into_model(self, version: u64) -> Result<model::PullRequest, SourceError> {
+        Ok(model::PullRequest {
+            number: self.number,
+            title: self.title,
+            body: self.body,
+            draft: self.draft,
+            state: self.state,
+            merged: self.merged,
+            user: self.user.into_model(),
+            author_association: self.author_association.as_str().into(),
+            labels: self.labels,
+            head: self.head.into_model(version, "pull request head")?,
+            base: self.base.into_model(version, "pull request base")?,
+            html_url: self.html_url,
+        })
+    }
+
+    pub(super) fn from_model(pr: &model::PullRequest) -> PullRequest {
+        PullRequest {
+            number: pr.number,
+            title: pr.title.clone(),
+            body: pr.body.clone(),
+            draft: pr.draft,
+            state: pr.state.clone(),
+            merged: pr.merged,
+            user: User::from_model(&pr.user),
+            author_association: pr.author_association.to_string(),
+            labels: pr.labels.clone(),
+            head: GitRef::from_model(&pr.head),
+            base: GitRef::from_model(&pr.base),
+            html_url: pr.html_url.clone(),
+        }
+    }
+}
