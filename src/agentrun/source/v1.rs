@@ -230,9 +230,9 @@ impl Launch {
                 Subject::PullRequest { number, head_sha } => {
                     plan::Subject::PullRequest { number, head_sha }
                 }
-                Subject::Issue { number } => plan::Subject::Issue { number },
+                Subject::Issue { number } => plan::Subject::Issue { number, sha: None },
                 Subject::Ref { git_ref, sha } => plan::Subject::Ref { git_ref, sha },
-                Subject::Release { tag } => plan::Subject::Release { tag },
+                Subject::Release { tag } => plan::Subject::Release { tag, sha: None },
             },
         }
     }

@@ -181,17 +181,17 @@ impl Source {
                         number: *number,
                         head_sha: head_sha.clone(),
                     },
-                    plan::Subject::Issue { number } => Subject::Issue {
+                    plan::Subject::Issue { number, sha } => Subject::Issue {
                         number: *number,
-                        sha: None,
+                        sha: sha.clone(),
                     },
                     plan::Subject::Ref { git_ref, sha } => Subject::Ref {
                         git_ref: git_ref.clone(),
                         sha: sha.clone(),
                     },
-                    plan::Subject::Release { tag } => Subject::Release {
+                    plan::Subject::Release { tag, sha } => Subject::Release {
                         tag: tag.clone(),
-                        sha: None,
+                        sha: sha.clone(),
                     },
                 },
             },
@@ -227,9 +227,9 @@ impl Source {
                     Subject::PullRequest { number, head_sha } => {
                         plan::Subject::PullRequest { number, head_sha }
                     }
-                    Subject::Issue { number, sha: _ } => plan::Subject::Issue { number },
+                    Subject::Issue { number, sha } => plan::Subject::Issue { number, sha },
                     Subject::Ref { git_ref, sha } => plan::Subject::Ref { git_ref, sha },
-                    Subject::Release { tag, sha: _ } => plan::Subject::Release { tag },
+                    Subject::Release { tag, sha } => plan::Subject::Release { tag, sha },
                 },
             },
             pull_request: self
