@@ -14,3 +14,4 @@ pub mod render;
 pub mod serve;
 pub mod server;
 pub mod suggest;
+pub mod text;

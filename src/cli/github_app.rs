@@ -235,14 +235,7 @@ fn is_github_login(s: &str) -> bool {
         && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
 }
 
-fn is_dns_label(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 63
-        && !s.starts_with('-')
-        && !s.ends_with('-')
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-}
+use crate::text::is_dns_label;
 
 /// The shipped manifest with this run's name, webhook and callback.
 fn manifest(plan: &Plan, callback: &str) -> Value {

@@ -798,11 +798,11 @@ async fn publish(
         .map(|_| ())
 }
 
+/// The longest note kept in a Kubernetes Event.
+const MAX_EVENT_NOTE_CHARS: usize = 900;
+
 fn clip(note: &str) -> String {
-    match note.char_indices().nth(900) {
-        Some((i, _)) => format!("{}…", &note[..i]),
-        None => note.to_string(),
-    }
+    crate::text::clip(note, MAX_EVENT_NOTE_CHARS)
 }
 
 async fn write_status(

@@ -413,16 +413,6 @@ pub fn decide_event(
     })
 }
 
-fn clip(note: &str) -> String {
-    if note.chars().count() <= MAX_NOTE_CHARS {
-        note.to_string()
-    } else {
-        let mut s: String = note.chars().take(MAX_NOTE_CHARS).collect();
-        s.push('…');
-        s
-    }
-}
-
 /// Records every run of a decided delivery and answers: 202 if anything was launched (or
 /// found already launched), 200 if there was nothing to launch, 500 if a run could not be
 /// recorded.
@@ -506,7 +496,11 @@ pub async fn launch(
     } else {
         (200, Outcome::ignored)
     };
-    let shown: Vec<String> = notes.iter().take(MAX_NOTES).map(|n| clip(n)).collect();
+    let shown: Vec<String> = notes
+        .iter()
+        .take(MAX_NOTES)
+        .map(|n| crate::text::clip(n, MAX_NOTE_CHARS))
+        .collect();
     let answer = Answer::json(
         status,
         outcome,

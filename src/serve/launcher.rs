@@ -194,15 +194,7 @@ pub fn manifests_yaml(run: &RunToLaunch) -> Result<String, LaunchError> {
     Ok(text)
 }
 
-fn is_dns_label(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 63
-        && name
-            .bytes()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
-        && !name.starts_with('-')
-        && !name.ends_with('-')
-}
+use crate::text::is_dns_label;
 
 impl Launcher for DryRunLauncher {
     fn launch<'a>(&'a self, run: &'a RunToLaunch) -> LaunchFuture<'a> {
