@@ -667,12 +667,15 @@ async fn handle(
         Ok(v) => v,
         Err(e) => return rejected(app, &e),
     };
+    // The signature covers the body, not the id: a repeat is known by its body, whatever
+    // id it comes under (GitHub's redelivery keeps both; a replay changes the id).
+    let delivery = delivery.with_signed_body(&body);
     let body = joined(body);
-    let ticket = match app.deliveries.begin(delivery.as_str()).await {
+    let ticket = match app.deliveries.begin(delivery.run_key()).await {
         Begin::Answered(answer) => {
             return Answer {
                 outcome: Outcome::duplicate,
-                notes: "a repeated delivery: answered as before, nothing launched".into(),
+                notes: "a repeated delivery (the same signed body): answered as before, nothing launched".into(),
                 ..answer
             };
         }
