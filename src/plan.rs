@@ -1383,8 +1383,10 @@ fn command_error_reply(err: &CommandError, prefix: &str) -> String {
 }
 
 /// A run's name: `<agent>-<subject>-<hash>`, a DNS label of at most 63 characters. The hash
-/// covers the delivery, the agent and what tells two commands of one comment apart, so the
-/// same delivery always yields the same name.
+/// covers the delivery (the service passes its signed body's SHA-256,
+/// `DeliveryId::run_key`, so a replay under a new id is the same delivery), the agent and
+/// what tells two commands of one comment apart, so the same delivery always yields the
+/// same name.
 pub fn run_name(agent: &str, subject: &str, delivery: &str, discriminator: &str) -> String {
     let hash = short_hash(&[delivery, agent, discriminator]);
     let mut head = dns_label(&format!("{agent}-{subject}"));

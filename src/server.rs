@@ -27,6 +27,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde_json::json;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tracing::Instrument;
 
 use crate::clock::{Clock, SystemClock};
@@ -42,7 +43,9 @@ use crate::serve::intake::{self, Answer, DecideError};
 use crate::serve::launcher::Launcher;
 use crate::serve::metrics::{self, EventLabel, Metrics, Outcome, Refusal, SignatureFailure};
 pub use crate::serve::preauth::BODY_TIMEOUT;
-use crate::serve::preauth::{FIRST_BUFFER, Limits, PreAuth, Refused, Reservation, show_size};
+use crate::serve::preauth::{
+    Activity, FIRST_BUFFER, Limits, PreAuth, Refused, Reservation, show_size,
+};
 use crate::serve::probe::{self, Readiness};
 use crate::serve::reload::ConfigStore;
 
@@ -223,10 +226,25 @@ pub async fn serve_with(
             refuse_connection(tcp, &refusing, app.preauth.limits().body_timeout);
             continue;
         };
-        let service = TowerToHyperService::new(router.clone().layer(Extension(Peer(peer.ip()))));
-        let connection = graceful.watch(http.serve_connection(TokioIo::new(tcp), service));
+        let activity = slot.activity();
+        let service = TowerToHyperService::new(router.clone().layer(Extension(Peer {
+            ip: peer.ip(),
+            activity: activity.clone(),
+        })));
+        let io = Watched {
+            tcp,
+            activity: activity.clone(),
+        };
+        let connection = graceful.watch(http.serve_connection(TokioIo::new(io), service));
         tokio::spawn(async move {
-            let _ = connection.await;
+            tokio::select! {
+                _ = connection => {}
+                // Closed to make room for another at the connection cap: dropping the
+                // connection drops its request, and the reservation its body held.
+                () = activity.evicted() => {
+                    tracing::debug!(peer = %peer.ip(), "closed a connection that carried no signed delivery, to make room");
+                }
+            }
             drop(slot);
         });
     }
@@ -240,9 +258,71 @@ pub async fn serve_with(
 /// At most this much of a request's head (request line and headers) is buffered.
 const MAX_HEAD_BYTES: usize = 64 * 1024;
 
-/// The TCP peer of a request's connection.
-#[derive(Debug, Clone, Copy)]
-struct Peer(IpAddr);
+/// The TCP peer of a request's connection, and what its connection tells the bounds.
+#[derive(Debug, Clone)]
+struct Peer {
+    ip: IpAddr,
+    activity: Activity,
+}
+
+/// A connection's socket, telling the bounds whenever it reads something: of the
+/// connections that carried no signed delivery, the one quiet longest is closed first to
+/// make room at the connection cap.
+struct Watched {
+    tcp: tokio::net::TcpStream,
+    activity: Activity,
+}
+
+impl AsyncRead for Watched {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = std::pin::Pin::new(&mut self.tcp).poll_read(cx, buf);
+        if matches!(polled, std::task::Poll::Ready(Ok(()))) && buf.filled().len() > before {
+            self.activity.read();
+        }
+        polled
+    }
+}
+
+impl AsyncWrite for Watched {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.tcp).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.tcp).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.tcp.is_write_vectored()
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.tcp).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.tcp).poll_shutdown(cx)
+    }
+}
 
 /// At most this many refused connections are being answered at once; past it, a refused
 /// connection is closed without a word.
@@ -369,10 +449,13 @@ async fn webhook(
         Err(_) => "(invalid)".into(),
     };
     let span = tracing::info_span!("delivery", id = %shown);
-    let peer = peer.map(|Extension(Peer(ip))| ip);
+    let (peer, activity) = match peer {
+        Some(Extension(Peer { ip, activity })) => (Some(ip), Some(activity)),
+        None => (None, None),
+    };
     let answer = match admit(&app, peer, &headers) {
         Ok(reservation) => {
-            handle(&app, &headers, body, reservation, peer)
+            handle(&app, &headers, body, reservation, peer, activity.as_ref())
                 .instrument(span.clone())
                 .await
         }
@@ -542,6 +625,7 @@ async fn handle(
     body: Body,
     mut reservation: Reservation,
     peer: Option<IpAddr>,
+    activity: Option<&Activity>,
 ) -> Answer {
     let timeout = app.preauth.limits().body_timeout;
     let body = match read_body(body, &mut reservation, timeout).await {
@@ -573,7 +657,12 @@ async fn handle(
     if let Err(e) = verified {
         return rejected(app, &e);
     }
-    let body = joined(body);
+    // GitHub's connection from now on: never closed to make room for another.
+    if activity.is_some_and(|a| !a.signed()) {
+        // Closed to make room while the signature was being checked: nobody hears an
+        // answer, and nothing is done (GitHub sees the failure; catch-up redelivers).
+        return busy(app, Refusal::connections, peer, "closed to make room");
+    }
     let (event_name, delivery) = match webhook::event_name(header_bytes(headers, EVENT_HEADER))
         .and_then(|e| {
             Ok((
@@ -584,11 +673,15 @@ async fn handle(
         Ok(v) => v,
         Err(e) => return rejected(app, &e),
     };
-    let ticket = match app.deliveries.begin(delivery.as_str()).await {
+    // The signature covers the body, not the id: a repeat is known by its body, whatever
+    // id it comes under (GitHub's redelivery keeps both; a replay changes the id).
+    let delivery = delivery.with_signed_body(&body);
+    let body = joined(body);
+    let ticket = match app.deliveries.begin(delivery.run_key()).await {
         Begin::Answered(answer) => {
             return Answer {
                 outcome: Outcome::duplicate,
-                notes: "a repeated delivery: answered as before, nothing launched".into(),
+                notes: "a repeated delivery (the same signed body): answered as before, nothing launched".into(),
                 ..answer
             };
         }

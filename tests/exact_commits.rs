@@ -138,8 +138,13 @@ async fn a_release_run_checks_out_the_commit_its_tag_names_annotated_or_not() {
     within(30, async {
         let (fake, clock) = fake_github().await;
         let service = TestService::with_github(app(&fake, &clock));
-        let release =
-            |id: &str| Post::delivery("release", id, fixture("release/published.json").body());
+        let release = |id: &str| {
+            // Two releases of the same tag: two events, two bodies (a body sent again under a
+            // new id is a replay).
+            let body =
+                support::fixtures::another_event(&fixture("release/published.json").body(), id);
+            Post::delivery("release", id, body)
+        };
         // A lightweight tag names the commit itself.
         fake.set_tag(REPO, "0.0.1", TAGGED);
         let reply = service.oneshot(&release("d-light")).await;

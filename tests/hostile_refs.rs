@@ -116,3 +116,72 @@ async fn a_signed_delivery_with_a_ref_git_refuses_is_refused_naming_the_field_an
     })
     .await;
 }
+
+/// Names git takes that read as another name: an invisible or formatting character makes
+/// `main\u{200B}` look like `main` in a prompt, a comment or a log line.
+fn lookalikes(real: &str) -> Vec<(String, &'static str)> {
+    let (head, tail) = real.split_at(real.len() / 2);
+    vec![
+        (format!("{real}\u{200B}"), "U+200B"),
+        (format!("\u{FEFF}{real}"), "U+FEFF"),
+        (format!("{head}\u{2060}{tail}"), "U+2060"),
+        (format!("{head}\u{200D}{tail}"), "U+200D"),
+        (format!("{real}\u{00AD}"), "U+00AD"),
+        (format!("{real}\u{E0041}"), "U+E0041"),
+        (format!("{real}\u{00A0}"), "U+00A0"),
+        (format!("{real}\u{2066}"), "U+2066"),
+    ]
+}
+
+#[tokio::test]
+async fn a_ref_with_an_invisible_character_is_refused_naming_the_code_point_and_plans_nothing() {
+    within(120, async {
+        let service = TestService::start();
+        let mut n = 0;
+        for (name, pointer) in PLACES {
+            let payload = fixture(name);
+            let body = payload.body();
+            let field = pointer.trim_start_matches('/').replace('/', ".");
+            let original: Value = serde_json::from_slice(&body).expect("JSON");
+            let real = original
+                .pointer(pointer)
+                .and_then(Value::as_str)
+                .expect("a string there")
+                .to_string();
+            let planned = service.work.manifests().len();
+            for (value, code_point) in lookalikes(&real) {
+                n += 1;
+                let post = Post::delivery(
+                    &payload.event,
+                    &format!("lookalike-{n}"),
+                    with(&body, pointer, &value),
+                );
+                let reply = service.oneshot(&post).await;
+                assert_eq!(
+                    reply.status,
+                    400,
+                    "{name} with {field} = {value:?} (git takes it, but it reads as {real:?}): {}",
+                    reply.text()
+                );
+                let error = json(&reply)["error"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string();
+                assert!(
+                    error.contains(&format!("`{field}`")) && error.contains(code_point),
+                    "{name}: the answer names the field and {code_point}: {error}"
+                );
+                assert!(
+                    !error.contains(|c: char| agentpods::github::refname::hidden_kind(c).is_some()),
+                    "the answer quotes no invisible character: {error:?}"
+                );
+                assert_eq!(
+                    service.work.manifests().len(),
+                    planned,
+                    "{name} with {field} = {value:?} planned a run"
+                );
+            }
+        }
+    })
+    .await;
+}

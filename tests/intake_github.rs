@@ -12,7 +12,7 @@ use agentpods::github::client::{ClientConfig, Credentials, GithubClient, RetryPo
 use support::fake_github::{
     APP_ID, APP_KEY_PEM, BOT_LOGIN, FakeGithub, PAT, PAT_LOGIN, manual_clock,
 };
-use support::fixtures::variant;
+use support::fixtures::{another_event, variant};
 use support::server::{Post, TestService, json, within};
 
 const REPO: &str = "Codertocat/Hello-World";
@@ -60,9 +60,15 @@ fn client(
     GithubClient::new(config, clock.clone()).expect("a client")
 }
 
+/// A delivery of its own event: each delivery id with a body of its own, as GitHub sends
+/// (the same id, the same body: a redelivery).
+fn delivered(event: &str, id: &str, body: Vec<u8>) -> Post {
+    Post::delivery(event, id, another_event(&body, id))
+}
+
 fn delivery(name: &str, id: &str) -> Post {
     let payload = variant(name);
-    Post::delivery(&payload.event, id, payload.body())
+    delivered(&payload.event, id, payload.body())
 }
 
 #[tokio::test]
@@ -185,7 +191,7 @@ async fn agent_status_answers_with_the_runs_of_the_pull_request() {
         payload["comment"]["body"] = "/agent status".into();
         payload["issue"]["number"] = 2.into();
         fake.add_pull(REPO, 2, HEAD, REPO);
-        let post = Post::delivery(
+        let post = delivered(
             "issue_comment",
             "d-status",
             serde_json::to_vec(&payload).expect("JSON"),
@@ -218,7 +224,7 @@ async fn a_fork_pull_request_runs_only_at_the_head_a_maintainer_approved() {
                 serde_json::from_slice(&variant("pull_request/fork-opened.json").body())
                     .expect("JSON");
             payload["pull_request"]["head"]["sha"] = head.into();
-            Post::delivery(
+            delivered(
                 "pull_request",
                 id,
                 serde_json::to_vec(&payload).expect("JSON"),
@@ -289,7 +295,7 @@ fn fork_pr(head: &str, id: &str) -> Post {
     let mut payload: serde_json::Value =
         serde_json::from_slice(&variant("pull_request/fork-opened.json").body()).expect("JSON");
     payload["pull_request"]["head"]["sha"] = head.into();
-    Post::delivery(
+    delivered(
         "pull_request",
         id,
         serde_json::to_vec(&payload).expect("JSON"),
@@ -303,7 +309,7 @@ fn approve_fork_pr(id: &str) -> Post {
             .expect("JSON");
     approve["comment"]["body"] = format!("/agent approve {FORK_HEAD}").into();
     approve["issue"]["number"] = 2.into();
-    Post::delivery(
+    delivered(
         "issue_comment",
         id,
         serde_json::to_vec(&approve).expect("JSON"),
@@ -405,7 +411,7 @@ fn edited(name: &str, edit: impl FnOnce(&mut serde_json::Value)) -> Vec<u8> {
 /// A command on pull request #2 (a fork's, once `fork_roles` set it up), by Codertocat.
 fn command_on_pr2(body: &str, id: &str) -> Post {
     let body = body.to_string();
-    Post::delivery(
+    delivered(
         "issue_comment",
         id,
         edited("issue_comment/run-on-pull-request.json", |p| {
@@ -432,7 +438,7 @@ async fn a_member_fork_author_whom_the_api_says_may_only_read_waits_for_an_appro
         let service = TestService::with_github(client);
         // The payload calls the fork's author a MEMBER of the organisation; GitHub's
         // permission API says they may only read. Their code does not run unapproved.
-        let post = Post::delivery(
+        let post = delivered(
             "pull_request",
             "d-member-fork",
             edited("pull_request/fork-opened.json", |p| {
@@ -479,7 +485,7 @@ async fn an_outsider_editing_an_issue_starts_no_agent_that_listens_to_edits() {
         });
         let issue = |sender: &str, action: &str, id: &str| {
             let (sender, action) = (sender.to_string(), action.to_string());
-            Post::delivery(
+            delivered(
                 "issues",
                 id,
                 edited("issues/opened.json", |p| {
@@ -634,7 +640,7 @@ async fn a_tag_pushed_with_a_runs_token_starts_no_image_build() {
         // the sender. What we (or our runs) cause starts nothing.
         let push = |sender: &str, id: &str| {
             let sender = sender.to_string();
-            Post::delivery(
+            delivered(
                 "push",
                 id,
                 edited("push/0.json", |p| {
@@ -729,7 +735,7 @@ fn repo() -> agentpods::github::event::RepoFullName {
 fn approve_written_at(extra: &str, created_at: &str, id: &str) -> Post {
     let body = format!("/agent approve{extra}");
     let created_at = created_at.to_string();
-    Post::delivery(
+    delivered(
         "issue_comment",
         id,
         edited("issue_comment/run-on-pull-request.json", |p| {
@@ -1027,7 +1033,7 @@ async fn a_release_trigger_needing_admin_refuses_a_writer() {
 fn delivery_of(name: &'static str) -> impl Fn(&str) -> Post {
     move |id| {
         let payload = support::fixtures::fixture(name);
-        Post::delivery(&payload.event, id, payload.body())
+        delivered(&payload.event, id, payload.body())
     }
 }
 
@@ -1044,7 +1050,7 @@ async fn a_comment_trigger_may_ask_less_than_the_service_s_own_commands() {
         fake.set_role(REPO, "Codertocat", "triage");
         let command = |body: &str, id: &str| {
             let body = body.to_string();
-            Post::delivery(
+            delivered(
                 "issue_comment",
                 id,
                 edited("issue_comment/run-on-pull-request.json", |p| {

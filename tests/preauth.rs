@@ -302,25 +302,26 @@ async fn one_address_cannot_take_more_than_its_share_of_the_ordinary_lane() {
         let attacker = peer(9);
 
         // Ordinary-sized uploads (1 MiB each) from one address, each sending all of its
-        // body but the last byte: its share is 32 MiB. One at a time, so that which are
-        // held does not depend on how their reads interleave.
-        assert_eq!(Limits::default().per_peer, 32 * MIB);
+        // body but the last byte: its share is an eighth of the lane, 8 MiB. One at a
+        // time, so that which are held does not depend on how their reads interleave.
+        assert_eq!(Limits::default().ordinary_budget, 64 * MIB);
+        assert_eq!(Limits::default().lane_share, 8);
         assert_eq!(Limits::default().ordinary_size, MIB);
         let state = service.state.clone();
         let mut uploads = Vec::new();
-        for n in 0..40 {
+        for n in 0..12 {
             let upload =
                 SlowUpload::sending(attacker, server.address, MIB, n, (MIB - 1) as usize).await;
             uploads.push(upload);
-            if n < 32 {
+            if n < 8 {
                 let want = (n as u64 + 1) * MIB;
                 eventually(|| state.preauth.held().0 == want).await;
             } else {
-                let want = n as u64 - 31;
+                let want = n as u64 - 7;
                 eventually(|| state.metrics.refusals(Refusal::peer) == want).await;
             }
         }
-        assert_eq!(state.preauth.held(), (32 * MIB, 0, 1));
+        assert_eq!(state.preauth.held(), (8 * MIB, 0, 1));
 
         // That address is refused even a real delivery while it holds its share...
         let head = send_from(attacker, server.address, &draft("from-the-attacker")).await;
@@ -328,7 +329,7 @@ async fn one_address_cannot_take_more_than_its_share_of_the_ordinary_lane() {
         // ...and every other address is served.
         let head = send_from(peer(8), server.address, &draft("from-github")).await;
         assert_eq!(head.status, 200, "{head:?}");
-        assert_eq!(service.state.metrics.refusals(Refusal::peer), 8 + 1);
+        assert_eq!(service.state.metrics.refusals(Refusal::peer), 4 + 1);
         drop(uploads);
         server.stop().await;
     })
@@ -336,34 +337,152 @@ async fn one_address_cannot_take_more_than_its_share_of_the_ordinary_lane() {
 }
 
 #[tokio::test]
-async fn past_the_connection_cap_a_connection_is_answered_503_at_once_and_its_slot_comes_back() {
+async fn two_addresses_sending_at_full_speed_cannot_hold_the_ordinary_lane() {
+    within(60, async {
+        let service = TestService::start();
+        let server = service.listen().await;
+        let state = service.state.clone();
+        let refused = || {
+            state.metrics.refusals(Refusal::peer) + state.metrics.refusals(Refusal::ordinary_lane)
+        };
+
+        // Two addresses each send 40 bodies of the ordinary size (1 MiB) whole but for the
+        // last byte, and hold them. Before each address had a share of the lane of its
+        // own, they held all 64 MiB of it (32 MiB each) until the body timeout, again and
+        // again, and every signed delivery meanwhile was answered 503.
+        let mut uploads = Vec::new();
+        for n in 0..80 {
+            let from = peer(70 + (n % 2) as u8);
+            let before = (state.preauth.held().0, refused());
+            let upload =
+                SlowUpload::sending(from, server.address, MIB, n, (MIB - 1) as usize).await;
+            uploads.push(upload);
+            eventually(|| (state.preauth.held().0, refused()) != before).await;
+        }
+        let (ordinary, _, peers) = state.preauth.held();
+        assert_eq!(
+            (ordinary, peers),
+            (16 * MIB, 2),
+            "each holds its eighth of the lane, no more"
+        );
+
+        // GitHub's signed deliveries, from other addresses, are read all the while.
+        for i in 0..10u8 {
+            let head = send_from(peer(120 + i), server.address, &draft(&format!("real-{i}"))).await;
+            assert_eq!(head.status, 200, "signed delivery {i}: {head:?}");
+        }
+        drop(uploads);
+        server.stop().await;
+    })
+    .await;
+}
+
+/// Sends `post` from `from` and keeps the connection open once it is answered (HTTP/1.1
+/// keep-alive): a connection that carried a signed delivery, and stays.
+async fn send_and_stay(from: IpAddr, to: SocketAddr, post: &Post) -> (Head, TcpStream) {
+    let mut stream = connect_from(from, to).await;
+    let mut request = format!(
+        "POST {} HTTP/1.1\r\nhost: agentpods\r\ncontent-length: {}\r\n",
+        post.path,
+        post.body.len()
+    );
+    for (name, value) in &post.headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    let mut wire = request.into_bytes();
+    wire.extend_from_slice(&post.body);
+    write_all(&stream, &wire).await.expect("send");
+    let head = read_head(&mut stream).await.expect("an answer");
+    (head, stream)
+}
+
+#[tokio::test]
+async fn past_the_connection_cap_of_signed_connections_a_connection_is_answered_503_at_once_and_its_slot_comes_back()
+ {
     within(30, async {
         let service = service_with(Limits {
             max_connections: 4,
             ..Limits::default()
         });
         let server = service.listen().await;
-        let mut idle = Vec::new();
-        for _ in 0..4 {
-            idle.push(connect_from(peer(20), server.address).await);
+        // Four connections that each carried a signed delivery, and stay open.
+        let mut kept = Vec::new();
+        for i in 0..4 {
+            let (head, stream) =
+                send_and_stay(peer(20), server.address, &draft(&format!("kept-{i}"))).await;
+            assert_eq!(head.status, 200, "{head:?}");
+            kept.push(stream);
         }
         let state = service.state.clone();
         eventually(|| state.preauth.open_connections() == 4).await;
 
-        // The fifth is told before it says anything.
+        // None of them is closed to make room: the fifth is told before it says anything.
         let mut fifth = connect_from(peer(21), server.address).await;
         let head = read_head(&mut fifth).await.expect("an answer");
         assert_eq!(head.status, 503, "{head:?}");
         assert!(head.retry_after.is_some(), "{head:?}");
         assert_eq!(service.state.metrics.refusals(Refusal::connections), 1);
 
-        // The idle ones go; their slots come back.
-        drop(idle);
+        // They go; their slots come back.
+        drop(kept);
         eventually(|| state.preauth.open_connections() == 0).await;
         let head = send_from(peer(21), server.address, &draft("after-the-crowd")).await;
         assert_eq!(head.status, 200, "{head:?}");
         server.stop().await;
         assert_eq!(service.state.preauth.open_connections(), 0);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn stalled_connections_from_a_few_addresses_at_the_cap_cannot_shut_out_signed_deliveries() {
+    within(60, async {
+        let service = service_with(Limits {
+            max_connections: 32,
+            max_connections_per_peer: 8,
+            ..Limits::default()
+        });
+        let server = service.listen().await;
+        let state = service.state.clone();
+        // Four addresses take every connection, each within its share: half of them idle,
+        // half a declared body stalled after its head. Before, every connection past
+        // them was answered 503 at the door until the stalled ones timed out (10 s), and
+        // again whenever they came back.
+        let mut idle = Vec::new();
+        let mut stalled = Vec::new();
+        for n in 0..32usize {
+            let from = peer(80 + (n % 4) as u8);
+            if n % 2 == 0 {
+                idle.push(connect_from(from, server.address).await);
+            } else {
+                stalled.push(SlowUpload::sending(from, server.address, MIB, n, 0).await);
+            }
+        }
+        eventually(|| state.preauth.open_connections() == 32).await;
+
+        // GitHub's signed deliveries, each on a connection of its own, are all answered:
+        // each takes the place of a stalled or idle one.
+        for i in 0..20u8 {
+            let head = send_from(
+                peer(140 + i % 2),
+                server.address,
+                &draft(&format!("signed-{i}")),
+            )
+            .await;
+            assert_eq!(head.status, 200, "signed delivery {i}: {head:?}");
+        }
+        assert_eq!(state.metrics.refusals(Refusal::connections), 0);
+        let text = Post::get("/metrics").send_to(server.address).await.text();
+        // Each closes once answered, so one stranger's connection made room for them all.
+        assert!(
+            metric(&text, "agentpods_http_connections_evicted_total") >= 1,
+            "{text}"
+        );
+        assert!(state.preauth.open_connections() <= 32);
+        drop((idle, stalled));
+        eventually(|| state.preauth.open_connections() == 0).await;
+        server.stop().await;
     })
     .await;
 }

@@ -13,28 +13,38 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use agentpods::github::event;
-use agentpods::github::webhook::MAX_BODY_BYTES;
+use agentpods::github::webhook::{DeliveryId, MAX_BODY_BYTES};
 use agentpods::plan::{Decision, Facts};
 use agentpods::serve::metrics::{Outcome, RunResult};
 use agentpods::serve::reload::{ConfigStore, Reloaded};
 use agentpods::serve::replay;
 use agentpods::serve::{reload_now, watch_config};
-use support::fixtures::{Example, WEBHOOKS, fixture, payloads_in};
+use support::fixtures::{Example, WEBHOOKS, another_event, fixture, payloads_in};
 use support::server::{Post, SECRET, TestService, Via, Workdir, eventually, json, within};
 
 const OPENED: &str = "pull_request/opened.json";
 
+/// A pull request opened: an event of its own for each delivery id (the same id, the same
+/// body: GitHub's redelivery).
 fn opened(delivery: &str) -> Post {
-    Post::delivery("pull_request", delivery, fixture(OPENED).body())
+    Post::delivery(
+        "pull_request",
+        delivery,
+        another_event(&fixture(OPENED).body(), delivery),
+    )
 }
 
-/// The run names the example config launches for a payload delivered as `delivery`.
+/// The run names the example config launches for a payload delivered as `delivery` (named
+/// after the signed body, as the service names them).
 fn expected_runs(event_name: &str, body: &[u8], delivery: &str) -> Vec<String> {
     let example = Example::load();
     let event = event::parse(event_name, body).expect("a real payload parses");
+    let key = DeliveryId::parse(Some(delivery.as_bytes()))
+        .expect("a delivery id")
+        .with_signed_body(&[body]);
     example
         .planner()
-        .plan(&event, delivery, &Facts::default())
+        .plan(&event, key.run_key(), &Facts::default())
         .into_iter()
         .filter_map(|d| match d {
             Decision::Launch(l) => Some(l.run_name),
@@ -317,7 +327,8 @@ async fn two_hundred_concurrent_deliveries_over_tcp_each_launch_once() {
         let body = fixture(OPENED).body();
         let mut tasks = tokio::task::JoinSet::new();
         for n in 0..200 {
-            let post = Post::delivery("pull_request", &format!("load-{n}"), body.clone());
+            let id = format!("load-{n}");
+            let post = Post::delivery("pull_request", &id, another_event(&body, &id));
             let address = server.address;
             tasks.spawn(async move { (n, post.send_to(address).await) });
         }
@@ -376,6 +387,59 @@ async fn a_delivery_repeated_three_times_launches_once_with_the_same_answer() {
         assert_eq!(service.work.manifests().len(), 2);
         assert_eq!(service.state.metrics.runs_with(RunResult::created), 2);
         server.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_signed_body_sent_again_under_a_new_delivery_id_launches_nothing_new() {
+    within(60, async {
+        // GitHub's delivery, as an attacker captured it (a proxy's log, say): the body and
+        // its signature. The signature does not cover `X-GitHub-Delivery`.
+        let captured = |id: &str| Post::delivery("pull_request", id, fixture(OPENED).body());
+        let service = TestService::start();
+        let first = service.oneshot(&captured("captured-1")).await;
+        assert_eq!(first.status, 202, "{}", first.text());
+        assert_eq!(service.work.manifests().len(), 1);
+
+        // Sent again under ids of the attacker's choosing: answered as the first was, and
+        // nothing launched. Before, each new id launched the run again.
+        for n in 0..3 {
+            let replay = service.oneshot(&captured(&format!("replayed-{n}"))).await;
+            assert_eq!(replay, first, "replay {n}: {}", replay.text());
+        }
+        assert_eq!(service.work.manifests().len(), 1);
+        assert_eq!(service.state.metrics.runs_with(RunResult::created), 1);
+        assert_eq!(service.state.metrics.deliveries_with(Outcome::duplicate), 3);
+
+        // GitHub's own redelivery (same id, same body) is a repeat, as before.
+        assert_eq!(service.oneshot(&captured("captured-1")).await, first);
+
+        // After a restart, or at another replica, that never saw it: the run of that name
+        // exists, so nothing new is recorded either.
+        let restarted = TestService::start();
+        support::server::copy_dir(
+            &service.work.manifests_dir(),
+            &restarted.work.manifests_dir(),
+        );
+        let replay = restarted.oneshot(&captured("replayed-after-restart")).await;
+        assert_eq!(replay.status, 202, "{}", replay.text());
+        assert_eq!(restarted.work.manifests(), service.work.manifests());
+        assert_eq!(restarted.state.metrics.runs_with(RunResult::created), 0);
+        assert_eq!(
+            restarted.state.metrics.runs_with(RunResult::already_exists),
+            1
+        );
+
+        // Another event (another body) under a reused id is an event of its own.
+        let other = Post::delivery(
+            "pull_request",
+            "captured-1",
+            fixture("pull_request/synchronize.json").body(),
+        );
+        let reply = service.oneshot(&other).await;
+        assert_eq!(reply.status, 202, "{}", reply.text());
+        assert_eq!(service.work.manifests().len(), 2);
     })
     .await;
 }

@@ -14,8 +14,16 @@
 #     more, and declares again as soon as it is answered (408 past the body timeout, or
 #     503) or cut off. Before bodies reserved as they arrive, two addresses doing this
 #     filled the ordinary lane and every signed delivery was answered 503.
+#   - HOLDERS (80) uploads from HOLD_ADDRESSES (2) more loopback addresses: each sends a
+#     1 MiB body at full speed, all but its last byte, holds it, and starts over once
+#     answered (408, 503) or cut off. Before each address had a share of each lane of its
+#     own, two addresses doing this held the whole ordinary lane.
+#   With the defaults that is 520 connections, past the service's 512: a new connection
+#   then takes the place of one that carried no signed delivery (before, it was answered
+#   503 at the door).
 #   - one signed delivery (examples/variants/pull_request/draft-opened.json, a draft: no
-#     agent starts) every 100 ms from 127.0.0.1, each with a fresh delivery id.
+#     agent starts) every 100 ms from 127.0.0.1, each with a fresh delivery id and a body of
+#     its own (the same body again is a repeat, answered from memory).
 # It reports the server's peak RSS (VmHWM from /proc; target: under 256 MiB) and how many
 # signed deliveries were answered 2xx. Should the server's RSS pass MAX_RSS_MIB (1024),
 # as a build without the pre-authentication budget does, it is stopped there and the
@@ -33,6 +41,8 @@ DURATION="${DURATION:-30}"
 UPLOADS="${UPLOADS:-200}"
 STALLED="${STALLED:-240}"
 STALL_ADDRESSES="${STALL_ADDRESSES:-4}"
+HOLDERS="${HOLDERS:-80}"
+HOLD_ADDRESSES="${HOLD_ADDRESSES:-2}"
 RATE_KIB="${RATE_KIB:-1280}"
 MAX_RSS_MIB="${MAX_RSS_MIB:-1024}"
 PORT="${PORT:-18191}"
@@ -86,6 +96,7 @@ echo "serving: $AGENTPODS_BIN (pid $server), VmHWM before: $(awk '/VmHWM/ { prin
 
 SECRET="$SECRET" PAYLOAD="$PAYLOAD" DURATION="$DURATION" UPLOADS="$UPLOADS" \
     STALLED="$STALLED" STALL_ADDRESSES="$STALL_ADDRESSES" \
+    HOLDERS="$HOLDERS" HOLD_ADDRESSES="$HOLD_ADDRESSES" \
     RATE_KIB="$RATE_KIB" PORT="$PORT" python3 - <<'PY' | tee "$work/report"
 import asyncio, hashlib, hmac, os, time
 
@@ -95,6 +106,8 @@ duration = float(os.environ["DURATION"])
 uploads = int(os.environ["UPLOADS"])
 stalled = int(os.environ["STALLED"])
 stall_addresses = max(1, int(os.environ["STALL_ADDRESSES"]))
+holders = int(os.environ["HOLDERS"])
+hold_addresses = max(1, int(os.environ["HOLD_ADDRESSES"]))
 rate = int(os.environ["RATE_KIB"]) * 1024
 port = int(os.environ["PORT"])
 declared = 25 * 1024 * 1024
@@ -103,6 +116,7 @@ end = time.monotonic() + duration
 counts = {"refused": 0, "answered": 0, "failed": 0, "bytes": 0}
 signed = {"ok": 0, "sent": 0, "worst": 0.0, "statuses": {}}
 stalls = {"declared": 0, "statuses": {}, "failed": 0}
+holds = {"held": 0, "statuses": {}, "failed": 0}
 
 async def status_of(reader):
     line = await reader.readline()
@@ -168,11 +182,39 @@ async def staller(n):
         finally:
             writer.close()
 
+async def holder(n):
+    source = f"127.0.2.{1 + n % hold_addresses}"
+    size = 1024 * 1024
+    while time.monotonic() < end:
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=(source, 0))
+        except OSError:
+            holds["failed"] += 1
+            await asyncio.sleep(0.2)
+            continue
+        try:
+            writer.write((f"POST /webhook HTTP/1.1\r\nhost: agentpods\r\ncontent-type: application/json\r\n"
+                          f"x-github-event: pull_request\r\nx-github-delivery: hold-{n}-{time.monotonic_ns()}\r\n"
+                          f"x-hub-signature-256: sha256={'0' * 64}\r\ncontent-length: {size}\r\n\r\n").encode()
+                         + b" " * (size - 1))
+            await writer.drain()
+            holds["held"] += 1
+            status = await asyncio.wait_for(status_of(reader), timeout=max(0.1, end - time.monotonic()))
+            holds["statuses"][status] = holds["statuses"].get(status, 0) + 1
+            if status == 503:
+                await asyncio.sleep(0.2)
+        except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError):
+            holds["failed"] += 1
+        finally:
+            writer.close()
+
 async def github():
     i = 0
     while time.monotonic() < end:
         i += 1
-        signature = "sha256=" + hmac.new(secret, payload, hashlib.sha256).hexdigest()
+        # A body of its own (trailing blanks): the same body under a new id is a repeat.
+        body = payload + b"\n" + b" " * i
+        signature = "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
         started = time.monotonic()
         signed["sent"] += 1
         try:
@@ -180,8 +222,8 @@ async def github():
             writer.write((f"POST /webhook HTTP/1.1\r\nhost: agentpods\r\nconnection: close\r\n"
                           f"content-type: application/json\r\nx-github-event: pull_request\r\n"
                           f"x-github-delivery: signed-{i}-{time.monotonic_ns()}\r\n"
-                          f"x-hub-signature-256: {signature}\r\ncontent-length: {len(payload)}\r\n\r\n").encode()
-                         + payload)
+                          f"x-hub-signature-256: {signature}\r\ncontent-length: {len(body)}\r\n\r\n").encode()
+                         + body)
             await writer.drain()
             status = await asyncio.wait_for(status_of(reader), timeout=10)
             writer.close()
@@ -195,7 +237,8 @@ async def github():
 
 async def main():
     await asyncio.gather(github(), *(attacker(n) for n in range(uploads)),
-                         *(staller(n) for n in range(stalled)))
+                         *(staller(n) for n in range(stalled)),
+                         *(holder(n) for n in range(holders)))
 
 asyncio.run(main())
 print(f"attackers: {uploads} x 25 MiB at {rate // 1024} KiB/s for {duration:.0f} s: "
@@ -204,6 +247,9 @@ print(f"attackers: {uploads} x 25 MiB at {rate // 1024} KiB/s for {duration:.0f}
 print(f"stalled: {stalled} from {stall_addresses} addresses declaring 1 MiB and sending none: "
       f"{stalls['declared']} declarations, answered {dict(sorted(stalls['statuses'].items()))} "
       f"(0: none before the end), {stalls['failed']} connections failed")
+print(f"holders: {holders} from {hold_addresses} addresses sending 1 MiB but its last byte: "
+      f"{holds['held']} sent, answered {dict(sorted(holds['statuses'].items()))} "
+      f"(0: none before the end), {holds['failed']} connections failed")
 print(f"signed deliveries: {signed['ok']} of {signed['sent']} answered 2xx "
       f"(statuses {dict(sorted(signed['statuses'].items()))}), slowest {signed['worst'] * 1000:.0f} ms")
 PY

@@ -11,8 +11,14 @@
 //! - base64, standard and URL-safe, at each of the three byte offsets a secret can have
 //!   inside a longer text that was encoded (padded or not: the characters that also carry
 //!   bits of the text around it are left, at most 12 bits of the secret at each end);
+//! - base64 of the whole value, alone or with the newline `echo` adds (`echo $KEY |
+//!   base64`), padded or not: then nothing of it is left, not even its last characters;
 //! - hex, in either case;
-//! - any of these URL-encoded (`%XX` in either case, `+` for a space), in part or whole;
+//! - upper-cased, lower-cased or in any mix of cases (ASCII letters), when it is at least
+//!   [`MIN_FOLDED_LEN`] bytes long: a value that long is no word an ordinary log holds in
+//!   another case (a shorter one is matched in its own case only);
+//! - any of these URL-encoded (`%XX` in either case, `+` for a space), or URL-encoded
+//!   twice (`%25XX`), in part or whole;
 //! - any of these split over lines: up to two `\r`/`\n` between any two of its characters
 //!   (`base64` wraps its output at 76 columns).
 //!
@@ -34,6 +40,9 @@ use base64::engine::{DecodePaddingMode, general_purpose};
 /// Values shorter than this many bytes (after trimming) are not redacted.
 pub const MIN_SECRET_LEN: usize = 8;
 
+/// Values at least this many bytes long (after trimming) are also found in any case.
+pub const MIN_FOLDED_LEN: usize = 16;
+
 /// What a secret is replaced with.
 pub const REPLACEMENT: &str = "***";
 
@@ -44,7 +53,7 @@ const MAX_BREAK: usize = 2;
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Pattern {
     bytes: Vec<u8>,
-    /// Hex is matched in either case.
+    /// Hex, and a value of [`MIN_FOLDED_LEN`] bytes or more, are matched in any case.
     any_case: bool,
 }
 
@@ -184,17 +193,21 @@ impl Redactor {
         };
         let b = text[at];
         try_bucket(b);
+        let mut too_short = false;
         match b {
-            b'%' => match percent_decoded(text, at) {
-                Some(Some(decoded)) => try_bucket(decoded),
-                Some(None) => {}
-                None if !end => need_more = true,
-                None => {}
-            },
+            b'%' => {
+                for decoded in [percent_decoded(text, at), twice_percent_decoded(text, at)] {
+                    match decoded {
+                        Some(Some(decoded)) => try_bucket(decoded),
+                        Some(None) => {}
+                        None => too_short = !end,
+                    }
+                }
+            }
             b'+' => try_bucket(b' '),
             _ => {}
         }
-        if need_more {
+        if need_more || too_short {
             Compared::NeedMore
         } else if longest > 0 {
             Compared::Found(longest)
@@ -225,7 +238,17 @@ fn percent_decoded(text: &[u8], at: usize) -> Option<Option<u8>> {
     Some(hex(*lo).map(|lo| (hi * 16 + lo) as u8))
 }
 
-/// Whether `pattern` is in `text` at `at`, allowing URL-encoding of any of its bytes and
+/// `%25XX` at `at` (a `%XX` URL-encoded again): `Some(Some(byte))`, `Some(None)` when it is
+/// not one, `None` when the text ends too soon to tell.
+fn twice_percent_decoded(text: &[u8], at: usize) -> Option<Option<u8>> {
+    match percent_decoded(text, at)? {
+        // The decoded `%` ends at `at + 2`: its two hex digits are the next two bytes.
+        Some(b'%') => percent_decoded(text, at + 2),
+        _ => Some(None),
+    }
+}
+
+/// Whether `pattern` is in `text` at `at`, allowing URL-encoding (once or twice) of any of its bytes and
 /// line breaks between them.
 fn compare(pattern: &Pattern, text: &[u8], at: usize, end: bool) -> Compared {
     match compare_from(pattern, 0, text, at, end) {
@@ -267,6 +290,19 @@ fn compare_from(pattern: &Pattern, mut k: usize, text: &[u8], mut j: usize, end:
                 None if end => None,
                 None => return Compared::NeedMore,
             };
+            // `%25XX`: `%XX` URL-encoded again (it reads as `%` then `XX` too, below).
+            let twice = match twice_percent_decoded(text, j) {
+                Some(Some(decoded)) if same(decoded, want) => Some(j + 5),
+                Some(_) => None,
+                None if end => None,
+                None => return Compared::NeedMore,
+            };
+            if let Some(next) = twice {
+                match compare_from(pattern, k + 1, text, next, end) {
+                    Compared::Absent => {}
+                    other => return other,
+                }
+            }
             match (same(got, want), decoded) {
                 // `%25` where the secret has a `%`: either a `%` and `25`, or `%` encoded.
                 (true, Some(next)) => {
@@ -382,13 +418,32 @@ fn base64_text(value: &[u8]) -> Option<String> {
 fn encodings(fragment: &[u8]) -> Vec<Pattern> {
     let mut out = vec![Pattern {
         bytes: fragment.to_vec(),
-        any_case: false,
+        any_case: fragment.len() >= MIN_FOLDED_LEN && fragment.iter().any(u8::is_ascii_alphabetic),
     }];
     let hex: String = fragment.iter().map(|b| format!("{b:02x}")).collect();
     out.push(Pattern {
         bytes: hex.into_bytes(),
         any_case: true,
     });
+    // The value encoded alone, as `echo -n $KEY | base64` and `echo $KEY | base64` print
+    // it: all of it, the last characters and padding included.
+    let with_newline = [fragment, b"\n"].concat();
+    for whole in [fragment, with_newline.as_slice()] {
+        for engine in [
+            general_purpose::STANDARD,
+            general_purpose::STANDARD_NO_PAD,
+            general_purpose::URL_SAFE,
+            general_purpose::URL_SAFE_NO_PAD,
+        ] {
+            let p = Pattern {
+                bytes: engine.encode(whole).into_bytes(),
+                any_case: false,
+            };
+            if !out.contains(&p) {
+                out.push(p);
+            }
+        }
+    }
     for engine in [
         general_purpose::STANDARD_NO_PAD,
         general_purpose::URL_SAFE_NO_PAD,
@@ -507,6 +562,52 @@ mod tests {
     }
 
     #[test]
+    fn a_long_secret_is_found_in_any_case_and_a_short_one_only_in_its_own() {
+        let r = Redactor::new([KEY]);
+        assert!(KEY.len() >= MIN_FOLDED_LEN);
+        assert_eq!(r.redact(&format!("[{}]", KEY.to_uppercase())), "[***]");
+        assert_eq!(r.redact(&format!("[{}]", KEY.to_lowercase())), "[***]");
+        assert_eq!(r.redact(&url_encode(&KEY.to_uppercase())), "***");
+        // Shorter than MIN_FOLDED_LEN: a word in another case is left alone.
+        let r = Redactor::new(["Production1"]);
+        assert_eq!(r.redact("Production1 PRODUCTION1"), "*** PRODUCTION1");
+    }
+
+    #[test]
+    fn a_secret_url_encoded_twice_is_found() {
+        let r = Redactor::new([KEY]);
+        let twice = url_encode(&url_encode(KEY));
+        assert!(twice.contains("%25"), "{twice}");
+        assert_eq!(r.redact(&format!("u={twice}&v")), "u=***&v");
+        assert_eq!(r.redact(&twice.to_lowercase()), "***");
+        // Partly encoded twice, partly once, partly not.
+        assert_eq!(r.redact("sk%252Dproj%2DQ2xhdWRlIGlzIG5pY2U%255Fxyz"), "***");
+    }
+
+    #[test]
+    fn echo_key_into_base64_leaves_nothing_of_the_key() {
+        let r = Redactor::new([KEY]);
+        for engine in [&general_purpose::STANDARD, &general_purpose::URL_SAFE] {
+            for printed in [format!("{KEY}\n"), KEY.to_string()] {
+                let encoded = b64(engine, printed.as_bytes());
+                assert_eq!(r.redact(&format!("{encoded}\n")), "***\n", "{encoded}");
+                let unpadded = encoded.trim_end_matches('=');
+                assert_eq!(r.redact(&format!("({unpadded})")), "(***)", "{unpadded}");
+            }
+        }
+        // Wrapped at 76 columns, as `base64` prints a longer value.
+        let long = KEY.repeat(4);
+        let r = Redactor::new([long.as_str()]);
+        let encoded = b64(&general_purpose::STANDARD, format!("{long}\n").as_bytes());
+        let wrapped: Vec<String> = encoded
+            .as_bytes()
+            .chunks(76)
+            .map(|c| String::from_utf8_lossy(c).into_owned())
+            .collect();
+        assert_eq!(r.redact(&format!("{}\n", wrapped.join("\n"))), "***\n");
+    }
+
+    #[test]
     fn the_parts_of_a_structured_secret_are_secrets_too() {
         let auth = b64(&general_purpose::STANDARD, b"robot:registry-password");
         let config = format!(r#"{{"auths":{{"registry.example.com":{{"auth":"{auth}"}}}}}}"#);
@@ -559,7 +660,10 @@ mod tests {
                 .collect()
         };
         let form = match how {
-            0 | 4 | 7 => secret.to_vec(),
+            0 | 4 | 7 | 8 => secret.to_vec(),
+            9 => general_purpose::STANDARD
+                .encode([secret, b"\n"].concat())
+                .into_bytes(),
             1 | 6 => general_purpose::STANDARD.encode(&whole).into_bytes(),
             2 => general_purpose::STANDARD_NO_PAD.encode(&whole).into_bytes(),
             3 => general_purpose::URL_SAFE.encode(&whole).into_bytes(),
@@ -571,6 +675,7 @@ mod tests {
         let shown = match how {
             4 => percent(&form),
             6 => url_encode(&String::from_utf8_lossy(&form)).into_bytes(),
+            8 => url_encode(&url_encode(&String::from_utf8_lossy(&form))).into_bytes(),
             7 => {
                 let at = cut % (form.len() - 1) + 1;
                 [&form[..at], b"\r\n", &form[at..]].concat()
@@ -602,7 +707,13 @@ mod tests {
     /// URL-decoded (and in either case). The ends of a base64 form carry the bits of the
     /// text around the secret, and may stay.
     fn survives(out: &[u8], form: &[u8], ends: usize) -> bool {
-        let out = percent_decode(out).to_ascii_lowercase();
+        let once = percent_decode(out);
+        let twice = percent_decode(&once);
+        survives_in(&once, form, ends) || survives_in(&twice, form, ends)
+    }
+
+    fn survives_in(out: &[u8], form: &[u8], ends: usize) -> bool {
+        let out = out.to_ascii_lowercase();
         let form = form.to_ascii_lowercase();
         let inner = &form[ends.min(form.len())..form.len().saturating_sub(ends)];
         let width = 12.min(inner.len());
@@ -618,7 +729,7 @@ mod tests {
         #[test]
         fn a_secret_in_any_covered_form_never_survives(
             secret in "[A-Za-z0-9_+/=%-][A-Za-z0-9_+/=% -]{6,46}[A-Za-z0-9_+/=%-]",
-            how in 0u8..8,
+            how in 0u8..10,
             prefix in proptest::collection::vec(any::<u8>(), 0..5),
             before in proptest::collection::vec(any::<u8>(), 0..200),
             after in proptest::collection::vec(any::<u8>(), 0..200),

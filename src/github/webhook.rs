@@ -63,10 +63,7 @@ impl Secret {
         let tag = self.mac(body).finalize().into_bytes();
         let mut out = String::with_capacity(7 + 64);
         out.push_str("sha256=");
-        for b in tag {
-            out.push(char::from(HEX[usize::from(b >> 4)]));
-            out.push(char::from(HEX[usize::from(b & 0xf)]));
-        }
+        push_hex(&mut out, &tag);
         out
     }
 }
@@ -78,6 +75,14 @@ impl fmt::Debug for Secret {
 }
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// `bytes` in lower-case hex, after `out`.
+fn push_hex(out: &mut String, bytes: &[u8]) {
+    for b in bytes {
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 0xf)]));
+    }
+}
 
 /// Every secret a delivery may be signed with: more than one while a secret is rotated
 /// (add the new one, change it on GitHub, then remove the old one).
@@ -297,9 +302,19 @@ fn hex_digit(c: u8) -> Option<u8> {
 // ---------------------------------------------------------------------------
 
 /// A checked `X-GitHub-Delivery` id: 1 to 64 of `A-Z a-z 0-9 . _ -`, so it is safe in logs,
-/// file names and Kubernetes label values.
+/// file names and Kubernetes label values; and, once its signature is checked, the SHA-256
+/// of the body it came with ([`DeliveryId::with_signed_body`]).
+///
+/// The signature covers the body, not the id: anyone who captured a signed delivery can
+/// send it again under an id of their choosing. So a repeat is recognised by its body
+/// ([`DeliveryId::run_key`]): runs are named after it, and the service's log of answered
+/// deliveries is kept by it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct DeliveryId(String);
+pub struct DeliveryId {
+    id: String,
+    /// `sha256:` and the hex SHA-256 of the signed body, once known.
+    signed_body: Option<String>,
+}
 
 impl DeliveryId {
     pub fn parse(header: Option<&[u8]>) -> Result<DeliveryId, WebhookError> {
@@ -313,17 +328,43 @@ impl DeliveryId {
             return Err(WebhookError::InvalidDelivery);
         }
         // Only ASCII passed the check above.
-        Ok(DeliveryId(String::from_utf8_lossy(raw).into_owned()))
+        Ok(DeliveryId {
+            id: String::from_utf8_lossy(raw).into_owned(),
+            signed_body: None,
+        })
     }
 
+    /// The same delivery, whose body (given as the parts it arrived in) was signed.
+    pub fn with_signed_body<B: AsRef<[u8]>>(mut self, parts: &[B]) -> DeliveryId {
+        use sha2::Digest as _;
+        let mut hash = Sha256::new();
+        for part in parts {
+            hash.update(part.as_ref());
+        }
+        let mut text = String::with_capacity(7 + 64);
+        text.push_str("sha256:");
+        push_hex(&mut text, &hash.finalize());
+        self.signed_body = Some(text);
+        self
+    }
+
+    /// The id, as GitHub sent it.
     pub fn as_str(&self) -> &str {
-        &self.0
+        &self.id
+    }
+
+    /// What is the same for every delivery of the same event, and differs between events:
+    /// the signed body's SHA-256 when known (a redelivery by GitHub and a replay under a
+    /// new id alike have the same body), else the id (`agentpods render`, which has no
+    /// signature to check).
+    pub fn run_key(&self) -> &str {
+        self.signed_body.as_deref().unwrap_or(&self.id)
     }
 }
 
 impl fmt::Display for DeliveryId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.id)
     }
 }
 

@@ -1,12 +1,15 @@
-//! Repeated deliveries: GitHub sends a delivery again (same `X-GitHub-Delivery`) when
-//! someone presses "Redeliver", and a proxy may retry. A repeat gets the answer the first
-//! one got and launches nothing new.
+//! Repeated deliveries: GitHub sends a delivery again (same `X-GitHub-Delivery`, same body)
+//! when someone presses "Redeliver" or catch-up asks, and a proxy may retry; and whoever
+//! captured a signed delivery can send it again under any id (the signature covers the
+//! body, not the id). A repeat gets the answer the first one got and launches nothing new.
 //!
-//! [`DeliveryLog`] remembers, in memory and up to a bound, the answer to each delivery id,
-//! and makes concurrent requests with one id wait for the first. It is a fast path, not the
-//! source of truth: runs are named after their delivery, so a repeat that this log has
-//! forgotten (evicted, or answered by another replica) still launches nothing new, because
-//! the launcher finds the run already exists.
+//! [`DeliveryLog`] remembers, in memory and up to a bound, the answer to each delivery,
+//! kept by its key (the server uses the SHA-256 of the signed body,
+//! [`crate::github::webhook::DeliveryId::run_key`]), and makes concurrent requests with
+//! one key wait for the first. It is a fast path, not the source of truth: runs are named
+//! after that key, so a repeat that this log has forgotten (evicted, answered by another
+//! replica, or before a restart) still launches nothing new, because the launcher finds
+//! the run already exists.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;

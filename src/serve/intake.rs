@@ -206,7 +206,7 @@ fn approve(
     ))];
     decisions.extend(
         planner
-            .plan(&synthetic, delivery.as_str(), &approved)
+            .plan(&synthetic, delivery.run_key(), &approved)
             .into_iter()
             .filter(|d| matches!(d, Decision::Launch(_) | Decision::Skip { .. })),
     );
@@ -289,7 +289,7 @@ pub fn decide_event(
     let mut decisions = Vec::new();
     let mut approved = None;
     let mut approvals = Vec::new();
-    for decision in planner.plan(event, delivery.as_str(), facts) {
+    for decision in planner.plan(event, delivery.run_key(), facts) {
         match decision {
             Decision::Control(Control::Approve {
                 sha, approved_by, ..

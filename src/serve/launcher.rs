@@ -1,8 +1,9 @@
 //! The seam between "the planner decided to launch this" and "it is durably recorded".
 //!
 //! A [`Launcher`] records one run and says whether it created it or found it already
-//! there. Runs are named after their delivery (see `plan::run_name`), so "already there"
-//! is how a repeated delivery is recognised even by a replica that never saw the first.
+//! there. Runs are named after their delivery's signed body (see `plan::run_name` and
+//! `DeliveryId::run_key`), so "already there" is how a repeated delivery is recognised,
+//! under its own id or another, even by a replica that never saw the first.
 //!
 //! Today there is one launcher, [`DryRunLauncher`], which writes each run's manifests to
 //! `<dir>/<run-name>.yaml` (or only logs them). The cluster launcher (an AgentRun created

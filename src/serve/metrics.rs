@@ -211,6 +211,7 @@ pub struct Metrics {
     refusals: Family<RefusalLabels, Counter>,
     preauth_bytes: Family<LaneLabels, Gauge>,
     connections: Gauge,
+    evicted: Counter,
     github_up: Gauge,
     leader: Gauge,
 }
@@ -234,6 +235,7 @@ impl Metrics {
         let refusals = Family::default();
         let preauth_bytes = Family::<LaneLabels, Gauge>::default();
         let connections = Gauge::default();
+        let evicted = Counter::default();
         let github_up = Gauge::default();
         let leader = Gauge::default();
         registry.register(
@@ -282,6 +284,12 @@ impl Metrics {
             connections.clone(),
         );
         registry.register(
+            "http_connections_evicted",
+            "Connections closed at the connection cap, before they carried a signed delivery, \
+             to make room for a new one",
+            evicted.clone(),
+        );
+        registry.register(
             "github_up",
             "1 while GitHub answers the background check and takes our credentials; 0 while it \
              does not, and when the service has no GitHub credentials",
@@ -307,9 +315,15 @@ impl Metrics {
             refusals,
             preauth_bytes,
             connections,
+            evicted,
             github_up,
             leader,
         }
+    }
+
+    /// The counter of connections closed to make room (shared).
+    pub fn evicted_counter(&self) -> Counter {
+        self.evicted.clone()
     }
 
     /// The gauge of whether this replica leads (shared).

@@ -9,8 +9,14 @@
 //!   examples in the repository are 2–26 KB) reserve from the ordinary lane, larger ones
 //!   from the large lane, so uploads of GitHub's largest size cannot crowd out ordinary
 //!   deliveries;
-//! - a share per peer (the TCP peer's address; an IPv6 peer's /64) over both lanes;
-//! - a cap on open connections ([`PreAuth::connect`]), in all and per peer;
+//! - a share per peer (the TCP peer's address; an IPv6 peer's /64) over both lanes, and
+//!   of each lane ([`Limits::lane_share`]: an eighth of it by default, or the lane's
+//!   largest body if that is more), so that filling the ordinary lane takes eight
+//!   addresses sending at full speed, not two;
+//! - a cap on open connections ([`PreAuth::connect`]), in all and per peer; at the cap, a
+//!   new connection takes the place of one that has carried no signed delivery — of the
+//!   peer that has the most connections, the one that has sent nothing for longest — so
+//!   stalled connections from a few addresses cannot shut GitHub out;
 //! - a deadline: the whole body within [`Limits::body_timeout`] (GitHub's own delivery
 //!   timeout), or 408 and the connection closed.
 //!
@@ -28,11 +34,13 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
+use tokio::sync::Notify;
 
 use crate::github::webhook::MAX_BODY_BYTES;
 use crate::serve::metrics::{Lane, Metrics, Refusal};
@@ -66,7 +74,15 @@ pub struct Limits {
     /// request comes from the proxy's address: raise it to the sum of the budgets there.
     #[arg(long = "preauth-per-peer", value_name = "SIZE", default_value = "32MiB", value_parser = parse_size)]
     pub per_peer: u64,
-    /// Open connections at most; past it a connection is answered 503 and closed.
+    /// One peer address may hold at most this fraction (1/N) of each lane, or the lane's
+    /// largest body if that is more (so 8 MiB of the ordinary lane and 25 MiB of the large
+    /// one by default): filling a lane takes N addresses. Behind a proxy every request
+    /// comes from the proxy's address: set it to 1 there.
+    #[arg(long = "preauth-lane-share", value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..))]
+    pub lane_share: u64,
+    /// Open connections at most. Past it a new connection takes the place of one that has
+    /// carried no signed delivery (of the peer with the most connections, the one idle
+    /// longest), which is closed; when every one has, the new one is answered 503.
     #[arg(long, value_name = "N", default_value_t = 512, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_connections: u64,
     /// Open connections one peer address (an IPv6 peer's /64) may have at most, so that
@@ -86,6 +102,7 @@ impl Default for Limits {
             ordinary_budget: 64 * MIB,
             large_budget: 64 * MIB,
             per_peer: 32 * MIB,
+            lane_share: 8,
             max_connections: 512,
             max_connections_per_peer: 64,
             body_timeout: BODY_TIMEOUT,
@@ -126,6 +143,17 @@ impl Limits {
     pub fn largest_body(&self) -> u64 {
         let large = self.large_budget.min(self.per_peer).max(self.ordinary_size);
         large.min(MAX_BODY_BYTES as u64)
+    }
+
+    /// The most of `lane` one peer may hold: its [`Limits::lane_share`], or the largest
+    /// body of the lane if that is more (a body larger than its sender's share could
+    /// never be read).
+    pub fn peer_share(&self, lane: Lane) -> u64 {
+        let (budget, largest) = match lane {
+            Lane::ordinary => (self.ordinary_budget, self.ordinary_size),
+            Lane::large => (self.large_budget, self.largest_body()),
+        };
+        (budget / self.lane_share.max(1)).max(largest).min(budget)
     }
 }
 
@@ -170,19 +198,68 @@ pub fn show_size(bytes: u64) -> String {
 struct Held {
     ordinary: u64,
     large: u64,
-    peers: HashMap<IpAddr, u64>,
+    peers: HashMap<IpAddr, PeerHeld>,
+}
+
+/// What one peer holds, in each lane.
+#[derive(Debug, Default, Clone, Copy)]
+struct PeerHeld {
+    ordinary: u64,
+    large: u64,
+}
+
+impl PeerHeld {
+    fn total(&self) -> u64 {
+        self.ordinary + self.large
+    }
+
+    fn lane(&mut self, lane: Lane) -> &mut u64 {
+        match lane {
+            Lane::ordinary => &mut self.ordinary,
+            Lane::large => &mut self.large,
+        }
+    }
 }
 
 #[derive(Debug)]
 struct Shared {
     limits: Limits,
     held: Mutex<Held>,
-    connections: AtomicUsize,
-    /// Open connections by peer (see [`peer_key`]); peers with none are not kept.
-    peer_connections: Mutex<HashMap<IpAddr, u64>>,
+    open: Mutex<Open>,
+    /// Counts reads on every connection: a connection's last read is when, in this count,
+    /// it last sent something.
+    reads: AtomicU64,
     ordinary_gauge: Gauge,
     large_gauge: Gauge,
     connections_gauge: Gauge,
+    evicted_counter: Counter,
+}
+
+/// The open connections.
+#[derive(Debug, Default)]
+struct Open {
+    slots: HashMap<u64, Arc<Slot>>,
+    /// Open connections by peer (see [`peer_key`]); peers with none are not kept.
+    by_peer: HashMap<IpAddr, u64>,
+    next: u64,
+}
+
+/// A connection has carried no signed delivery yet: it may be closed to make room.
+const STRANGER: u8 = 0;
+/// A connection has carried a signed delivery: it is GitHub's, and never closed to make room.
+const SIGNED: u8 = 1;
+/// Closed to make room: its task drops it.
+const EVICTED: u8 = 2;
+
+/// What is known of one open connection.
+#[derive(Debug)]
+struct Slot {
+    id: u64,
+    peer: IpAddr,
+    state: AtomicU8,
+    /// [`Shared::reads`] when it last sent something (or was opened).
+    last_read: AtomicU64,
+    evicted: Notify,
 }
 
 /// The bounds in force and what is held against them; cheap to clone (one shared state).
@@ -200,25 +277,50 @@ pub struct Reservation {
     limit: u64,
 }
 
-/// One open connection, counted until dropped.
+/// One open connection, counted until dropped (or closed to make room).
 #[derive(Debug)]
 pub struct Connection {
-    shared: Arc<Shared>,
-    peer: IpAddr,
+    activity: Activity,
 }
 
-impl Shared {
-    fn forget_peer_connection(&self, peer: IpAddr) {
-        let mut open = self
-            .peer_connections
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        if let Some(count) = open.get_mut(&peer) {
+/// What a connection tells the bounds while it is open: that it read something, that it
+/// carried a signed delivery; and what it is told: to close. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Activity {
+    shared: Arc<Shared>,
+    slot: Arc<Slot>,
+}
+
+impl Open {
+    /// Forgets `slot` if it is still counted; `true` if it was.
+    fn release(&mut self, slot: &Slot, gauge: &Gauge) -> bool {
+        if self.slots.remove(&slot.id).is_none() {
+            return false;
+        }
+        if let Some(count) = self.by_peer.get_mut(&slot.peer) {
             *count = count.saturating_sub(1);
             if *count == 0 {
-                open.remove(&peer);
+                self.by_peer.remove(&slot.peer);
             }
         }
+        gauge.dec();
+        true
+    }
+
+    /// The connection to close to make room: one that carried no signed delivery, of the
+    /// peer with the most connections, the one that sent nothing for longest.
+    fn victim(&self) -> Option<Arc<Slot>> {
+        self.slots
+            .values()
+            .filter(|s| s.state.load(Ordering::SeqCst) == STRANGER)
+            .max_by_key(|s| {
+                let of_peer = self.by_peer.get(&s.peer).copied().unwrap_or(0);
+                (
+                    of_peer,
+                    std::cmp::Reverse(s.last_read.load(Ordering::SeqCst)),
+                )
+            })
+            .cloned()
     }
 }
 
@@ -238,10 +340,11 @@ impl PreAuth {
             ordinary_gauge: metrics.preauth_gauge(Lane::ordinary),
             large_gauge: metrics.preauth_gauge(Lane::large),
             connections_gauge: metrics.connections_gauge(),
+            evicted_counter: metrics.evicted_counter(),
             limits,
             held: Mutex::new(Held::default()),
-            connections: AtomicUsize::new(0),
-            peer_connections: Mutex::new(HashMap::new()),
+            open: Mutex::new(Open::default()),
+            reads: AtomicU64::new(0),
         }))
     }
 
@@ -285,37 +388,43 @@ impl PreAuth {
         })
     }
 
-    /// Counts a new connection, or `None` when [`Limits::max_connections`] are open.
+    /// Counts a new connection from `peer`, or `None` when its peer has
+    /// [`Limits::max_connections_per_peer`] open, or [`Limits::max_connections`] are open
+    /// and every one has carried a signed delivery. At the cap, another connection is
+    /// closed to make room ([`Open::victim`]): it is told through its [`Activity::evicted`].
     pub fn connect(&self, peer: IpAddr) -> Option<Connection> {
         let peer = peer_key(peer);
-        {
-            let mut open = self
-                .0
-                .peer_connections
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
-            let count = open.entry(peer).or_default();
-            if *count >= self.0.limits.max_connections_per_peer {
-                return None;
-            }
-            *count += 1;
-        }
-        let max = usize::try_from(self.0.limits.max_connections).unwrap_or(usize::MAX);
-        let admitted = self
-            .0
-            .connections
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
-                (n < max).then_some(n + 1)
-            })
-            .is_ok();
-        if !admitted {
-            self.0.forget_peer_connection(peer);
+        let shared = &self.0;
+        let mut open = shared.open.lock().unwrap_or_else(|e| e.into_inner());
+        if open.by_peer.get(&peer).copied().unwrap_or(0) >= shared.limits.max_connections_per_peer {
             return None;
         }
-        self.0.connections_gauge.inc();
-        Some(Connection {
-            shared: self.0.clone(),
+        let max = usize::try_from(shared.limits.max_connections).unwrap_or(usize::MAX);
+        if open.slots.len() >= max {
+            let victim = open.victim()?;
+            // Under the lock: a connection marks itself signed only under it too.
+            victim.state.store(EVICTED, Ordering::SeqCst);
+            open.release(&victim, &shared.connections_gauge);
+            victim.evicted.notify_one();
+            shared.evicted_counter.inc();
+        }
+        let id = open.next;
+        open.next += 1;
+        let slot = Arc::new(Slot {
+            id,
             peer,
+            state: AtomicU8::new(STRANGER),
+            last_read: AtomicU64::new(shared.reads.fetch_add(1, Ordering::SeqCst) + 1),
+            evicted: Notify::new(),
+        });
+        open.slots.insert(id, slot.clone());
+        *open.by_peer.entry(peer).or_default() += 1;
+        shared.connections_gauge.inc();
+        Some(Connection {
+            activity: Activity {
+                shared: shared.clone(),
+                slot,
+            },
         })
     }
 
@@ -327,7 +436,38 @@ impl PreAuth {
 
     /// Connections open now.
     pub fn open_connections(&self) -> usize {
-        self.0.connections.load(Ordering::SeqCst)
+        let open = self.0.open.lock().unwrap_or_else(|e| e.into_inner());
+        open.slots.len()
+    }
+}
+
+impl Connection {
+    /// The handle its I/O and its requests report through.
+    pub fn activity(&self) -> Activity {
+        self.activity.clone()
+    }
+}
+
+impl Activity {
+    /// The connection sent something.
+    pub fn read(&self) {
+        let now = self.shared.reads.fetch_add(1, Ordering::SeqCst) + 1;
+        self.slot.last_read.store(now, Ordering::SeqCst);
+    }
+
+    /// The connection carried a delivery whose signature holds: it is never closed to
+    /// make room. `false` when it was closed to make room already.
+    pub fn signed(&self) -> bool {
+        let _open = self.shared.open.lock().unwrap_or_else(|e| e.into_inner());
+        self.slot.state.load(Ordering::SeqCst) != EVICTED && {
+            self.slot.state.store(SIGNED, Ordering::SeqCst);
+            true
+        }
+    }
+
+    /// Resolves once the connection has been closed to make room for another.
+    pub async fn evicted(&self) {
+        self.slot.evicted.notified().await;
     }
 }
 
@@ -369,8 +509,10 @@ impl Shared {
             return Err(refusal);
         }
         if let Some(peer) = peer {
-            let of_peer = held.peers.get(&peer).copied().unwrap_or(0);
-            if of_peer + bytes > limits.per_peer {
+            let mut of_peer = held.peers.get(&peer).copied().unwrap_or_default();
+            if of_peer.total() + bytes > limits.per_peer
+                || *of_peer.lane(lane) + bytes > limits.peer_share(lane)
+            {
                 return Err(Refusal::peer);
             }
         }
@@ -411,7 +553,7 @@ impl Reservation {
             Lane::large => held.large += more,
         }
         if let Some(peer) = self.peer {
-            *held.peers.entry(peer).or_insert(0) += more;
+            *held.peers.entry(peer).or_default().lane(self.lane) += more;
         }
         self.bytes = to;
         self.shared.publish(&held);
@@ -432,8 +574,8 @@ impl Drop for Reservation {
         if let Some(peer) = self.peer
             && let Some(of_peer) = held.peers.get_mut(&peer)
         {
-            *of_peer -= self.bytes;
-            if *of_peer == 0 {
+            *of_peer.lane(self.lane) -= self.bytes;
+            if of_peer.total() == 0 {
                 held.peers.remove(&peer);
             }
         }
@@ -443,9 +585,10 @@ impl Drop for Reservation {
 
 impl Drop for Connection {
     fn drop(&mut self) {
-        self.shared.forget_peer_connection(self.peer);
-        self.shared.connections.fetch_sub(1, Ordering::SeqCst);
-        self.shared.connections_gauge.dec();
+        let shared = &self.activity.shared;
+        let mut open = shared.open.lock().unwrap_or_else(|e| e.into_inner());
+        // Released already if it was closed to make room.
+        open.release(&self.activity.slot, &shared.connections_gauge);
     }
 }
 
@@ -594,20 +737,73 @@ mod tests {
     }
 
     #[test]
-    fn one_peer_gets_its_share_and_no_more() {
+    fn one_peer_gets_its_share_of_each_lane_and_no_more() {
         let budget = PreAuth::new(limits(), &Metrics::new());
-        let held: Vec<Reservation> = (0..32)
+        // An eighth of the ordinary lane: 8 MiB.
+        assert_eq!(limits().peer_share(Lane::ordinary), 8 * MIB);
+        let held: Vec<Reservation> = (0..8)
             .map(|_| take(&budget, peer(9), MIB).expect("within the share"))
             .collect();
         assert_eq!(
             take(&budget, peer(9), 1).unwrap_err(),
             Refused::Busy(Refusal::peer)
         );
+        // Of the large lane, the largest body (more than an eighth), and 32 MiB over both.
+        assert_eq!(limits().peer_share(Lane::large), 25 * MIB);
+        let large = take(&budget, peer(9), 24 * MIB).expect("its share of the large lane");
+        assert_eq!(
+            take(&budget, peer(9), 2 * MIB).unwrap_err(),
+            Refused::Busy(Refusal::peer)
+        );
         assert!(take(&budget, peer(8), MIB).is_ok());
         // An unknown peer (in-process) has no share of its own, only the lanes.
         assert!(take(&budget, None, MIB).is_ok());
-        drop(held);
+        drop((held, large));
         assert!(take(&budget, peer(9), MIB).is_ok());
+    }
+
+    #[test]
+    fn filling_the_ordinary_lane_takes_eight_addresses() {
+        let budget = PreAuth::new(limits(), &Metrics::new());
+        let mut held = Vec::new();
+        for n in 0..8u8 {
+            // Two addresses once held it all; now each holds its eighth.
+            assert!(
+                take(&budget, peer(100), MIB).is_ok(),
+                "room for a real delivery with {n} addresses full"
+            );
+            for _ in 0..8 {
+                held.push(take(&budget, peer(n), MIB).expect("within its share"));
+            }
+            let refusal = if n < 7 {
+                Refusal::peer
+            } else {
+                Refusal::ordinary_lane
+            };
+            assert_eq!(
+                take(&budget, peer(n), MIB).unwrap_err(),
+                Refused::Busy(refusal)
+            );
+        }
+        assert_eq!(budget.held().0, 64 * MIB);
+        assert_eq!(
+            take(&budget, peer(100), MIB).unwrap_err(),
+            Refused::Busy(Refusal::ordinary_lane)
+        );
+        // Behind a proxy, one address may have the whole lane.
+        let proxied = PreAuth::new(
+            Limits {
+                lane_share: 1,
+                per_peer: 128 * MIB,
+                ..limits()
+            },
+            &Metrics::new(),
+        );
+        let all: Vec<Reservation> = (0..64)
+            .map(|_| take(&proxied, peer(1), MIB).expect("the whole lane"))
+            .collect();
+        assert_eq!(proxied.held().0, 64 * MIB);
+        drop((held, all));
     }
 
     #[test]
@@ -665,12 +861,69 @@ mod tests {
         );
         let a = budget.connect(ip(1)).expect("one");
         let b = budget.connect(ip(2)).expect("two");
+        // Both carried signed deliveries: neither makes room.
+        assert!(a.activity().signed() && b.activity().signed());
         assert!(budget.connect(ip(3)).is_none());
         drop(a);
         let c = budget.connect(ip(3)).expect("room again");
         assert_eq!(budget.open_connections(), 2);
         drop((b, c));
         assert_eq!(budget.open_connections(), 0);
+    }
+
+    #[test]
+    fn at_the_cap_a_new_connection_takes_the_place_of_the_busiest_peers_idlest_stranger() {
+        let metrics = Metrics::new();
+        let budget = PreAuth::new(
+            Limits {
+                max_connections: 4,
+                ..limits()
+            },
+            &metrics,
+        );
+        // One peer holds three connections, another one.
+        let first = budget.connect(ip(1)).expect("room");
+        let second = budget.connect(ip(1)).expect("room");
+        let third = budget.connect(ip(1)).expect("room");
+        let other = budget.connect(ip(2)).expect("room");
+        // The first has sent something since the second was opened: the second has been
+        // quiet longest.
+        first.activity().read();
+        let newcomer = budget.connect(ip(3)).expect("room made");
+        assert_eq!(budget.open_connections(), 4);
+        assert_eq!(
+            metrics
+                .encode()
+                .lines()
+                .find(|l| l.starts_with("agentpods_http_connections_evicted_total")),
+            Some("agentpods_http_connections_evicted_total 1")
+        );
+        // The second is told to close, and is no longer counted; dropping it changes nothing.
+        let told = second.activity();
+        tokio_test_block_on(told.evicted());
+        assert!(!told.signed(), "closed already");
+        drop(second);
+        assert_eq!(budget.open_connections(), 4);
+        // Signed connections are never closed to make room: the busiest peer's strangers
+        // go first, then the others'.
+        assert!(first.activity().signed());
+        let next = budget.connect(ip(4)).expect("room made");
+        assert!(budget.connect(ip(5)).is_some(), "room made");
+        drop((first, third, other, newcomer, next));
+        assert_eq!(budget.open_connections(), 0);
+    }
+
+    /// Runs `future` to completion on a runtime of its own.
+    fn tokio_test_block_on<F: std::future::Future>(future: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .expect("a runtime")
+            .block_on(async {
+                tokio::time::timeout(Duration::from_secs(5), future)
+                    .await
+                    .expect("resolved")
+            })
     }
 
     #[test]
@@ -704,6 +957,7 @@ mod tests {
             &Metrics::new(),
         );
         let first = budget.connect(ip(1)).expect("one");
+        assert!(first.activity().signed());
         assert!(budget.connect(ip(2)).is_none(), "over the global cap");
         drop(first);
         assert!(

@@ -236,3 +236,28 @@ pub fn to_yaml(objects: &[&K8sObject]) -> String {
 pub fn kinds(run: &RenderedRun) -> Vec<&'static str> {
     run.objects.iter().map(K8sObject::kind).collect()
 }
+
+/// `body` as GitHub sends it for another event of the same kind: no two events GitHub sends
+/// have the same body (ids, timestamps), and the service knows a repeat by its body, so a
+/// body sent again under a new delivery id is a replay, not a new event. `stamp` (the
+/// delivery id, say) sets the `updated_at` of the pull request, issue and comment the body
+/// holds (a field nothing reads), so the same stamp gives the same body. A body that is
+/// not a JSON object is returned as it is.
+pub fn another_event(body: &[u8], stamp: &str) -> Vec<u8> {
+    let Ok(serde_json::Value::Object(mut payload)) = serde_json::from_slice(body) else {
+        return body.to_vec();
+    };
+    // Not a timestamp GitHub would write, but one of its own for each stamp.
+    let when = format!("2026-12-02T10:00:00Z {stamp}");
+    let mut touched = false;
+    for key in ["pull_request", "issue", "comment"] {
+        if let Some(serde_json::Value::Object(object)) = payload.get_mut(key) {
+            object.insert("updated_at".into(), when.clone().into());
+            touched = true;
+        }
+    }
+    if !touched {
+        payload.insert("updated_at".into(), when.into());
+    }
+    serde_json::to_vec(&payload).expect("JSON")
+}
