@@ -1098,11 +1098,13 @@ impl Planner {
             return ignore(format!("`check_run.{}` events start nothing", e.action));
         }
         let check = &e.check_run;
-        let ours = match (facts.own_app_id, check.app_id) {
-            (Some(own), Some(app)) => own == app,
-            _ => false,
+        let Some(own) = facts.own_app_id else {
+            return ignore(format!(
+                "check run {} ({}): only check runs of agentpods' own GitHub App can be re-run, and it has no App credentials here",
+                check.id, check.name
+            ));
         };
-        if !ours {
+        if check.app_id != Some(own) {
             return ignore(format!(
                 "check run {} ({}) was not created by this GitHub App: its Re-run is not ours to answer",
                 check.id, check.name

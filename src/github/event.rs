@@ -1538,7 +1538,9 @@ mod tests {
                     | ("issues", Event::Issues(_))
                     | ("push", Event::Push(_))
                     | ("release", Event::Release(_))
-                    | ("ping", Event::Ping(_)) => true,
+                    | ("ping", Event::Ping(_))
+                    | ("check_run", Event::CheckRun(_))
+                    | ("check_suite", Event::CheckSuite(_)) => true,
                     (n, Event::Other { name, .. }) => name == n,
                     _ => false,
                 };
