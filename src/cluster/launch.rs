@@ -221,6 +221,19 @@ impl ClusterLauncher {
         Ok(runs)
     }
 
+    /// Creates `again` (a run done again, in its old run's namespace); its name. Named after
+    /// the delivery that asked, so AlreadyExists is that delivery come again: success.
+    async fn record_again(&self, again: AgentRun) -> Result<String, kube::Error> {
+        let name = again.metadata.name.clone().unwrap_or_default();
+        let ns = again.metadata.namespace.clone().unwrap_or_default();
+        let api: Api<AgentRun> = Api::namespaced(self.client.clone(), &ns);
+        match api.create(&PostParams::default(), &again).await {
+            Ok(_) => Ok(name),
+            Err(kube::Error::Api(status)) if status.code == 409 => Ok(name),
+            Err(e) => Err(e),
+        }
+    }
+
     /// The run named `name`, in the namespaces runs live in.
     async fn run_named(&self, name: &str) -> Result<Option<AgentRun>, kube::Error> {
         match &self.namespaces {
@@ -355,14 +368,10 @@ impl Launcher for ClusterLauncher {
                 return Ok(None);
             };
             let again = retried(&old, retry, self.clock.now());
-            let name = again.metadata.name.clone().unwrap_or_default();
-            let ns = old.namespace().unwrap_or_default();
-            let api: Api<AgentRun> = Api::namespaced(self.client.clone(), &ns);
-            match api.create(&PostParams::default(), &again).await {
-                Ok(_) => Ok(Some(name)),
-                Err(kube::Error::Api(status)) if status.code == 409 => Ok(Some(name)),
-                Err(e) => Err(self.failed(&retry.repository, retry.number, &e)),
-            }
+            self.record_again(again)
+                .await
+                .map(Some)
+                .map_err(|e| self.failed(&retry.repository, retry.number, &e))
         })
     }
 
@@ -384,15 +393,10 @@ impl Launcher for ClusterLauncher {
                 return Ok(None);
             }
             let again = rerun(&old, asked, self.clock.now());
-            let name = again.metadata.name.clone().unwrap_or_default();
-            let ns = old.namespace().unwrap_or_default();
-            let api: Api<AgentRun> = Api::namespaced(self.client.clone(), &ns);
-            match api.create(&PostParams::default(), &again).await {
-                Ok(_) => Ok(Some(name)),
-                // Named after the delivery: a repeated delivery re-ran it already.
-                Err(kube::Error::Api(status)) if status.code == 409 => Ok(Some(name)),
-                Err(e) => Err(failed(&e)),
-            }
+            self.record_again(again)
+                .await
+                .map(Some)
+                .map_err(|e| failed(&e))
         })
     }
 
