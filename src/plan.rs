@@ -43,6 +43,9 @@ pub struct Facts<'a> {
     /// The login the service posts and acts as (its App's bot, or its token's user), when
     /// known: what it or its runs' tokens cause starts nothing.
     pub own_login: Option<&'a str>,
+    /// The GitHub App the service is, when it is one: only check runs it created can be
+    /// re-run from GitHub's "Re-run" button.
+    pub own_app_id: Option<u64>,
     /// The pull request's changed files, when known (needed by `paths` filters).
     pub changed_files: Option<&'a [String]>,
     /// The pull request a comment is on, when fetched (comments carry only its number).
@@ -314,6 +317,9 @@ pub enum Control {
     Stop { number: u64, requested_by: String },
     /// Run the last run of this pull request or issue again.
     Retry { number: u64, requested_by: String },
+    /// Run the run a check run of ours reports again (GitHub's "Re-run" button): `run`
+    /// is the check run's `external_id`, the name of the run.
+    Rerun { run: String, requested_by: String },
     /// Answer with the runs of this pull request or issue.
     Status { number: u64 },
     /// Approve a fork pull request at a head commit (given, or the current head).
@@ -343,6 +349,9 @@ impl std::fmt::Display for Control {
                     f,
                     "run the last run of #{number} again (asked by @{requested_by})"
                 )
+            }
+            Control::Rerun { run, requested_by } => {
+                write!(f, "run {run} again (asked by @{requested_by})")
             }
             Control::Status { number } => write!(f, "answer with the runs of #{number}"),
             Control::Approve {
@@ -484,6 +493,11 @@ impl Planner {
             Event::Issues(e) => self.plan_issues(event, e, delivery, facts),
             Event::Push(e) => self.plan_push(event, e, delivery, facts),
             Event::Release(e) => self.plan_release(event, e, delivery, facts),
+            Event::CheckRun(e) => self.plan_check_run(event, e, facts),
+            Event::CheckSuite(e) => vec![Decision::Ignore(match e.action.as_str() {
+                "rerequested" => "`check_suite.rerequested` (\"Re-run all checks\") starts nothing: press \"Re-run\" on the check run of the run to repeat".into(),
+                a => format!("`check_suite.{a}` events start nothing"),
+            })],
             Event::Other { name, action } => vec![Decision::Ignore(match action {
                 Some(a) => format!("`{name}.{a}` events start nothing"),
                 None => format!("`{name}` events start nothing"),
@@ -1070,6 +1084,57 @@ impl Planner {
         self.authorized_launches(out, event.sender.as_ref(), facts, TriggerKind::Release)
     }
 
+    /// GitHub's "Re-run" on a check run: a run of ours again, if this App created the
+    /// check run and the sender may do what `retry` needs (`min_permission`, asked of
+    /// GitHub's permission API, never the payload's association).
+    fn plan_check_run(
+        &self,
+        event: &WebhookEvent,
+        e: &crate::github::event::CheckRunEvent,
+        facts: &Facts<'_>,
+    ) -> Vec<Decision> {
+        let ignore = |why: String| vec![Decision::Ignore(why)];
+        if e.action != "rerequested" {
+            return ignore(format!("`check_run.{}` events start nothing", e.action));
+        }
+        let check = &e.check_run;
+        let Some(own) = facts.own_app_id else {
+            return ignore(format!(
+                "check run {} ({}): only check runs of agentpods' own GitHub App can be re-run, and it has no App credentials here",
+                check.id, check.name
+            ));
+        };
+        if check.app_id != Some(own) {
+            return ignore(format!(
+                "check run {} ({}) was not created by this GitHub App: its Re-run is not ours to answer",
+                check.id, check.name
+            ));
+        }
+        let Some(run) = check
+            .external_id
+            .as_deref()
+            .filter(|id| reports_a_run(&check.name) && dns_label_ok(id))
+        else {
+            return ignore(format!(
+                "check run {} ({}) reports no run of agentpods (no run name in its external_id)",
+                check.id, check.name
+            ));
+        };
+        let Some(sender) = event.sender.as_ref().map(|u| u.login.as_str()) else {
+            return ignore("a Re-run nobody pressed".into());
+        };
+        let global = self.config.github.authorization.min_permission;
+        if let Some(denied) =
+            self.unless_allowed(self.authorization(sender, None, facts, global), sender)
+        {
+            return vec![denied];
+        }
+        vec![Decision::Control(Control::Rerun {
+            run: run.to_string(),
+            requested_by: sender.to_string(),
+        })]
+    }
+
     /// May this person start agents, as far as can be told now? `association` is what
     /// the payload says of them, when it says anything.
     fn authorization(
@@ -1316,9 +1381,28 @@ pub fn requester(event: &WebhookEvent) -> Option<&str> {
         }
         Event::PullRequest(e) => Some(sender.unwrap_or(e.pull_request.user.login.as_str())),
         Event::Issues(e) => Some(sender.unwrap_or(e.issue.user.login.as_str())),
-        Event::Push(_) | Event::Release(_) => sender,
-        Event::Ping(_) | Event::Other { .. } => None,
+        Event::Push(_) | Event::Release(_) | Event::CheckRun(_) => sender,
+        Event::Ping(_) | Event::CheckSuite(_) | Event::Other { .. } => None,
     }
+}
+
+/// Whether a check run of this name reports a run (`agentpods/<agent>`), not a refusal.
+fn reports_a_run(check_name: &str) -> bool {
+    check_name
+        .strip_prefix(crate::github::report::CHECK_NAME)
+        .is_some_and(|rest| rest.starts_with('/'))
+}
+
+/// Whether `name` could be a run's name (a DNS label): an external_id that is not cannot
+/// name a run, and is never looked up.
+fn dns_label_ok(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 63
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !name.starts_with('-')
+        && !name.ends_with('-')
 }
 
 /// Whether someone with this association can have more than read access: owners,

@@ -600,7 +600,15 @@ fn the_github_app_manifest_asks_for_what_agentpods_uses_and_nothing_more() {
         .collect();
     assert_eq!(
         events,
-        BTreeSet::from(["pull_request", "issue_comment", "issues", "push", "release"])
+        // check_run: GitHub's "Re-run" button on our check runs (`rerequested`).
+        BTreeSet::from([
+            "pull_request",
+            "issue_comment",
+            "issues",
+            "push",
+            "release",
+            "check_run"
+        ])
     );
     assert_eq!(
         manifest["public"], false,

@@ -790,6 +790,7 @@ fn any_payload_is_parsed_planned_and_rendered_or_refused_never_panics() {
         "push",
         "release",
         "ping",
+        "check_run",
     ];
     check(
         512,
@@ -803,6 +804,7 @@ fn any_payload_is_parsed_planned_and_rendered_or_refused_never_panics() {
                 "issues" => "issues/opened.json",
                 "push" => "push/0.json",
                 "release" => "release/published.json",
+                "check_run" => "check_run/rerequested.json",
                 _ => "ping/0.json",
             };
             let mut payload = fixture(file);

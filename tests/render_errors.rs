@@ -483,7 +483,7 @@ fn render_of_a_misspelt_event_name_says_so_instead_of_starting_nothing() {
         "{stderr}"
     );
     // An event GitHub does send, that no agent listens to, is not a mistake.
-    let out = render("check_suite");
+    let out = render("workflow_run");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(stderr.contains("nothing to do"), "{stderr}");

@@ -42,7 +42,7 @@ use Expect::{Launches, LaunchesEach, NotLaunched};
 
 #[rustfmt::skip]
 const REAL_PAYLOADS: &[(&str, Expect)] = &[
-    ("check_run/rerequested.json", NotLaunched { because: "`check_run.rerequested` events start nothing" }),
+    ("check_run/rerequested.json", NotLaunched { because: "only check runs of agentpods' own GitHub App can be re-run" }),
     ("create/0.json", NotLaunched { because: "`create` events start nothing" }),
     ("installation/created.json", NotLaunched { because: "`installation.created` events start nothing" }),
     ("installation/deleted.json", NotLaunched { because: "`installation.deleted` events start nothing" }),

@@ -17,8 +17,8 @@ use crate::plan::Subject;
 use crate::render::keys;
 use crate::render::names::short_hash;
 use crate::serve::launcher::{
-    CancelFuture, CancelRuns, LaunchError, LaunchFuture, Launched, Launcher, RetryFuture, RetryRun,
-    RunToLaunch, RunsFuture,
+    CancelFuture, CancelRuns, LaunchError, LaunchFuture, Launched, Launcher, RerunRun, RetryFuture,
+    RetryRun, RunToLaunch, RunsFuture,
 };
 use crate::serve::probe::{PROBE_EVERY, PROBE_TIMEOUT, Readiness};
 
@@ -111,21 +111,50 @@ pub fn agent_run(run: &RunToLaunch, now: Timestamp) -> Result<AgentRun, SourceEr
 /// this version cannot read is copied as it is (the retry then fails with the same reason
 /// as the run it retries).
 pub fn retried(old: &AgentRun, retry: &RetryRun, now: Timestamp) -> AgentRun {
+    again(old, &retry.delivery, &retry.requested_by, Again::Retry, now)
+}
+
+/// A new run doing again what `old` did, for GitHub's "Re-run" on its check run: the same
+/// agent, event, task and exact commit, named after the re-running delivery.
+pub fn rerun(old: &AgentRun, rerun: &RerunRun, now: Timestamp) -> AgentRun {
+    again(old, &rerun.delivery, &rerun.requested_by, Again::Rerun, now)
+}
+
+/// What asked for a run again.
+#[derive(Debug, Clone, Copy)]
+enum Again {
+    /// `/agent retry`.
+    Retry,
+    /// GitHub's "Re-run" button.
+    Rerun,
+}
+
+fn again(
+    old: &AgentRun,
+    delivery: &str,
+    requested_by: &str,
+    why: Again,
+    now: Timestamp,
+) -> AgentRun {
     let subject = match (&old.spec.pull_request, old.spec.issue) {
         (Some(pr), _) => format!("pr{}", pr.number),
         (None, Some(issue)) => format!("issue{issue}"),
         (None, None) => "run".into(),
     };
-    let name = crate::plan::run_name(&old.spec.agent, &subject, &retry.delivery, "retry");
+    let (discriminator, trigger) = match why {
+        Again::Retry => ("retry", "comment:retry"),
+        Again::Rerun => ("rerun", "check_run:rerequested"),
+    };
+    let name = crate::plan::run_name(&old.spec.agent, &subject, delivery, discriminator);
     let mut spec = old.spec.clone();
-    spec.delivery = retry.delivery.clone();
-    spec.trigger = "comment:retry".into();
-    spec.requested_by = retry.requested_by.clone();
+    spec.delivery = delivery.to_string();
+    spec.trigger = trigger.into();
+    spec.requested_by = requested_by.to_string();
     spec.requested_at = Some(MicroTime(now));
     spec.cancel = None;
     if let Ok(mut source) = old.spec.source.read() {
         source.launch.run_name = name.clone();
-        source.launch.requested_by = retry.requested_by.clone();
+        source.launch.requested_by = requested_by.to_string();
         if let Ok(stored) = StoredSource::record(&source) {
             spec.source = stored;
         }
@@ -197,6 +226,40 @@ impl ClusterLauncher {
         }
         crate::cluster::runs::sort_newest_first(&mut runs);
         Ok(runs)
+    }
+
+    /// Creates `again` (a run done again, in its old run's namespace); its name. Named after
+    /// the delivery that asked, so AlreadyExists is that delivery come again: success.
+    async fn record_again(&self, again: AgentRun) -> Result<String, kube::Error> {
+        let name = again.metadata.name.clone().unwrap_or_default();
+        let ns = again.metadata.namespace.clone().unwrap_or_default();
+        let api: Api<AgentRun> = Api::namespaced(self.client.clone(), &ns);
+        match api.create(&PostParams::default(), &again).await {
+            Ok(_) => Ok(name),
+            Err(kube::Error::Api(status)) if status.code == 409 => Ok(name),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The run named `name`, in the namespaces runs live in.
+    async fn run_named(&self, name: &str) -> Result<Option<AgentRun>, kube::Error> {
+        match &self.namespaces {
+            Some(namespaces) => {
+                for ns in namespaces {
+                    let api: Api<AgentRun> = Api::namespaced(self.client.clone(), ns);
+                    if let Some(run) = api.get_opt(name).await? {
+                        return Ok(Some(run));
+                    }
+                }
+                Ok(None)
+            }
+            None => {
+                let api: Api<AgentRun> = Api::all(self.client.clone());
+                let params =
+                    kube::api::ListParams::default().fields(&format!("metadata.name={name}"));
+                Ok(api.list(&params).await?.items.into_iter().next())
+            }
+        }
     }
 
     fn failed(&self, repository: &str, number: u64, e: &dyn std::fmt::Display) -> LaunchError {
@@ -316,14 +379,35 @@ impl Launcher for ClusterLauncher {
                 return Ok(None);
             };
             let again = retried(&old, retry, self.clock.now());
-            let name = again.metadata.name.clone().unwrap_or_default();
-            let ns = old.namespace().unwrap_or_default();
-            let api: Api<AgentRun> = Api::namespaced(self.client.clone(), &ns);
-            match api.create(&PostParams::default(), &again).await {
-                Ok(_) => Ok(Some(name)),
-                Err(kube::Error::Api(status)) if status.code == 409 => Ok(Some(name)),
-                Err(e) => Err(self.failed(&retry.repository, retry.number, &e)),
+            self.record_again(again)
+                .await
+                .map(Some)
+                .map_err(|e| self.failed(&retry.repository, retry.number, &e))
+        })
+    }
+
+    fn rerun<'a>(&'a self, asked: &'a RerunRun) -> RetryFuture<'a> {
+        Box::pin(async move {
+            let failed = |e: &dyn std::fmt::Display| LaunchError::Cluster {
+                name: asked.run.clone(),
+                namespace: self
+                    .namespaces
+                    .as_ref()
+                    .map_or_else(|| "(all)".into(), |n| n.join(", ")),
+                message: e.to_string(),
+            };
+            let Some(old) = self.run_named(&asked.run).await.map_err(|e| failed(&e))? else {
+                return Ok(None);
+            };
+            // A check run names a run of its own repository only.
+            if !old.spec.repository.eq_ignore_ascii_case(&asked.repository) {
+                return Ok(None);
             }
+            let again = rerun(&old, asked, self.clock.now());
+            self.record_again(again)
+                .await
+                .map(Some)
+                .map_err(|e| failed(&e))
         })
     }
 

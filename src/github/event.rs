@@ -644,8 +644,39 @@ pub struct PingEvent {
     pub hook_id: u64,
 }
 
+/// A check run, as a `check_run` event names it: only what says whose it is and which
+/// run of ours it reports.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckRun {
+    pub id: u64,
+    pub name: String,
+    pub head_sha: CommitSha,
+    /// What its App put there: agentpods puts the name of the run it reports.
+    pub external_id: Option<String>,
+    /// The App that created it (`None` when GitHub names none).
+    pub app_id: Option<u64>,
+}
+
+/// `check_run` event; `rerequested` is someone pressing "Re-run" on it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckRunEvent {
+    pub action: String,
+    pub check_run: CheckRun,
+}
+
+/// `check_suite` event; `rerequested` is someone pressing "Re-run all checks".
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckSuiteEvent {
+    pub action: String,
+    pub id: u64,
+    pub head_sha: CommitSha,
+    /// The App whose suite it is.
+    pub app_id: Option<u64>,
+}
+
 /// The event-specific part of a delivery. Serialized with a `kind` tag in snake_case
-/// (`pull_request`, `issue_comment`, `issues`, `push`, `release`, `ping`, `other`).
+/// (`pull_request`, `issue_comment`, `issues`, `push`, `release`, `ping`, `check_run`,
+/// `check_suite`, `other`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Event {
@@ -655,6 +686,8 @@ pub enum Event {
     Push(PushEvent),
     Release(ReleaseEvent),
     Ping(PingEvent),
+    CheckRun(CheckRunEvent),
+    CheckSuite(CheckSuiteEvent),
     /// Any event this module does not model.
     Other {
         /// The event name.
@@ -684,6 +717,8 @@ impl WebhookEvent {
             Event::IssueComment(e) => Some(e.action.as_str()),
             Event::Issues(e) => Some(e.action.as_str()),
             Event::Release(e) => Some(e.action.as_str()),
+            Event::CheckRun(e) => Some(e.action.as_str()),
+            Event::CheckSuite(e) => Some(e.action.as_str()),
             Event::Push(_) | Event::Ping(_) => None,
             Event::Other { action, .. } => action.as_deref(),
         }
@@ -1058,6 +1093,37 @@ wire_event!(WirePingEvent {
     zen: String,
 });
 
+#[derive(Deserialize)]
+struct WireApp {
+    id: u64,
+}
+
+#[derive(Deserialize)]
+struct WireCheckRun {
+    id: u64,
+    name: String,
+    head_sha: WireSha,
+    external_id: Option<String>,
+    app: Option<WireApp>,
+}
+
+#[derive(Deserialize)]
+struct WireCheckSuite {
+    id: u64,
+    head_sha: WireSha,
+    app: Option<WireApp>,
+}
+
+wire_event!(WireCheckRunEvent {
+    check_run: WireCheckRun,
+    action: String,
+});
+
+wire_event!(WireCheckSuiteEvent {
+    check_suite: WireCheckSuite,
+    action: String,
+});
+
 wire_event!(WireOtherEvent {
     action: Option<String>,
 });
@@ -1200,6 +1266,8 @@ fn required_envelope(parsed: &WebhookEvent) -> Result<(), EventError> {
             | Event::Issues(_)
             | Event::Push(_)
             | Event::Release(_)
+            | Event::CheckRun(_)
+            | Event::CheckSuite(_)
     );
     let missing = if !starts_agents {
         None
@@ -1282,6 +1350,32 @@ fn parse_body(event_name: &str, body: &[u8]) -> Result<WebhookEvent, EventError>
             let event = Event::Ping(PingEvent {
                 zen: w.zen,
                 hook_id: w.hook_id,
+            });
+            finish(name, event, w.repository, w.sender, w.installation)
+        }
+        "check_run" => {
+            let w: WireCheckRunEvent = read(name, body)?;
+            let c = w.check_run;
+            let event = Event::CheckRun(CheckRunEvent {
+                action: w.action,
+                check_run: CheckRun {
+                    id: c.id,
+                    name: c.name,
+                    head_sha: c.head_sha.0,
+                    external_id: c.external_id.filter(|x| !x.is_empty()),
+                    app_id: c.app.map(|a| a.id),
+                },
+            });
+            finish(name, event, w.repository, w.sender, w.installation)
+        }
+        "check_suite" => {
+            let w: WireCheckSuiteEvent = read(name, body)?;
+            let c = w.check_suite;
+            let event = Event::CheckSuite(CheckSuiteEvent {
+                action: w.action,
+                id: c.id,
+                head_sha: c.head_sha.0,
+                app_id: c.app.map(|a| a.id),
             });
             finish(name, event, w.repository, w.sender, w.installation)
         }
@@ -1375,6 +1469,38 @@ mod tests {
     const BASE: &str = "f95f852bd8fca8fcc58a9a2d6c842781e32a215e";
 
     #[test]
+    fn a_rerequested_check_run_names_its_app_and_the_run_it_reports() {
+        let ev = parse_fixture("check_run/rerequested.json");
+        let Event::CheckRun(e) = &ev.event else {
+            panic!("{ev:?}")
+        };
+        assert_eq!(e.action, "rerequested");
+        assert_eq!(e.check_run.id, 4);
+        assert_eq!(e.check_run.name, "randscape");
+        assert_eq!(e.check_run.app_id, Some(2));
+        // GitHub's example has an empty external_id: no run is named.
+        assert_eq!(e.check_run.external_id, None);
+        assert_eq!(
+            e.check_run.head_sha.as_str(),
+            "d6fde92930d4715a2b49857d24b940956b26d2d3"
+        );
+        assert!(ev.sender.is_some() && ev.repository.is_some());
+
+        let mut suite = fixture_json("check_run/rerequested.json");
+        let suite = json!({
+            "action": "rerequested",
+            "check_suite": suite["check_run"]["check_suite"].take(),
+            "repository": suite["repository"].take(),
+            "sender": suite["sender"].take(),
+        });
+        let ev = parse("check_suite", suite.to_string().as_bytes()).expect("a check suite");
+        let Event::CheckSuite(e) = &ev.event else {
+            panic!("{ev:?}")
+        };
+        assert_eq!((e.action.as_str(), e.app_id), ("rerequested", Some(2)));
+    }
+
+    #[test]
     fn every_fixture_parses_as_its_folder_event() {
         let mut count = 0;
         let mut dirs: Vec<_> = std::fs::read_dir(fixtures_dir())
@@ -1412,7 +1538,9 @@ mod tests {
                     | ("issues", Event::Issues(_))
                     | ("push", Event::Push(_))
                     | ("release", Event::Release(_))
-                    | ("ping", Event::Ping(_)) => true,
+                    | ("ping", Event::Ping(_))
+                    | ("check_run", Event::CheckRun(_))
+                    | ("check_suite", Event::CheckSuite(_)) => true,
                     (n, Event::Other { name, .. }) => name == n,
                     _ => false,
                 };

@@ -781,7 +781,7 @@ impl<'a> Context<'a> {
                 })
             }
             Event::Release(e) => release = Some(&e.release),
-            Event::Ping(_) | Event::Other { .. } => {}
+            Event::Ping(_) | Event::CheckRun(_) | Event::CheckSuite(_) | Event::Other { .. } => {}
         }
 
         let checkout = match &launch.subject {

@@ -30,6 +30,8 @@ pub struct Gathered {
     pub teams_unanswered: bool,
     /// The login the service acts as, when GitHub named it.
     pub own_login: Option<String>,
+    /// The GitHub App the service is, when it is one.
+    pub own_app_id: Option<u64>,
     pub pull_request: Option<PullRequest>,
     /// The fork pull request's head, when the service's records say a maintainer
     /// approved exactly that commit.
@@ -60,6 +62,7 @@ impl Default for Gathered {
             teams: Vec::new(),
             teams_unanswered: false,
             own_login: None,
+            own_app_id: None,
             pull_request: None,
             approved_sha: None,
             head_at_comment: None,
@@ -76,6 +79,7 @@ impl Gathered {
             teams: &self.teams,
             teams_unanswered: self.teams_unanswered,
             own_login: self.own_login.as_deref(),
+            own_app_id: self.own_app_id,
             pull_request: self.pull_request.as_ref(),
             approved_sha: self.approved_sha.as_deref(),
             head_at_comment: self.head_at_comment.as_deref(),
@@ -189,6 +193,11 @@ pub fn responses(
         // A push or a release has no thread to reply in: its commit is told.
         Event::Push(e) => return refusal_check(decisions, Some(e.after.as_str()), prefix),
         Event::Release(_) => return refusal_check(decisions, commit, prefix),
+        // A refused Re-run is told where it was pressed: beside that check run, on its
+        // commit (the failed run's own check keeps what it said).
+        Event::CheckRun(e) => {
+            return refusal_check(decisions, Some(e.check_run.head_sha.as_str()), prefix);
+        }
         _ => return Vec::new(),
     };
     let number = e.issue.number;
@@ -265,7 +274,10 @@ pub async fn gather(
     planner: &Planner,
     event: &WebhookEvent,
 ) -> Gathered {
-    let mut gathered = Gathered::default();
+    let mut gathered = Gathered {
+        own_app_id: client.app_id(),
+        ..Gathered::default()
+    };
     let Some(repo) = event.repository.as_ref().map(|r| r.full_name.clone()) else {
         return gathered;
     };

@@ -15,7 +15,7 @@ use crate::plan::{Authority, Control, Decision, Deferral, Facts};
 use crate::render::RenderError;
 use crate::serve::approvals::{ApprovalToRecord, PullRequestKey};
 use crate::serve::github;
-use crate::serve::launcher::{CancelRuns, Launched, Launcher, RetryRun, RunToLaunch};
+use crate::serve::launcher::{CancelRuns, Launched, Launcher, RerunRun, RetryRun, RunToLaunch};
 use crate::serve::metrics::{Metrics, Outcome, RunResult};
 use crate::serve::reload::LiveConfig;
 
@@ -102,6 +102,8 @@ pub struct Decided {
     pub statuses: Vec<u64>,
     /// Runs to do again (`/agent retry`).
     pub retries: Vec<RetryRun>,
+    /// Runs to do again (GitHub's "Re-run" on their check runs).
+    pub reruns: Vec<RerunRun>,
     /// Why things were not started, replies, service commands: one line each, for the log
     /// and the answer.
     pub notes: Vec<String>,
@@ -320,6 +322,7 @@ pub fn decide_event(
     let mut cancels = Vec::new();
     let mut statuses = Vec::new();
     let mut retries = Vec::new();
+    let mut reruns = Vec::new();
     let mut notes = Vec::new();
     let mut deferred = None;
     let repository = event.repository.as_ref().map(|r| r.full_name.to_string());
@@ -383,6 +386,12 @@ pub fn decide_event(
                     delivery: delivery.as_str().to_string(),
                     requested_by: requested_by.clone(),
                 }),
+                (Control::Rerun { run, requested_by }, Some(repository)) => reruns.push(RerunRun {
+                    repository: repository.clone(),
+                    run: run.clone(),
+                    delivery: delivery.as_str().to_string(),
+                    requested_by: requested_by.clone(),
+                }),
                 (Control::CancelPullRequest { number }, Some(repository)) => {
                     cancels.push(CancelRuns {
                         repository: repository.clone(),
@@ -407,6 +416,7 @@ pub fn decide_event(
         responses,
         statuses,
         retries,
+        reruns,
         notes,
         deferred,
         approvals,
@@ -467,6 +477,19 @@ pub async fn launch(
             Ok(None) => notes.push(format!("#{}: no run to retry", retry.number)),
             Err(e) => {
                 tracing::error!(number = retry.number, "cannot retry: {e}");
+                failed = true;
+            }
+        }
+    }
+    for rerun in &decided.reruns {
+        match launcher.rerun(rerun).await {
+            Ok(Some(name)) => {
+                tracing::info!(run = %name, rerun_of = %rerun.run, "re-run");
+                runs.push(json!({ "name": name, "rerun_of": rerun.run }));
+            }
+            Ok(None) => notes.push(format!("{}: no such run to re-run", rerun.run)),
+            Err(e) => {
+                tracing::error!(run = %rerun.run, "cannot re-run: {e}");
                 failed = true;
             }
         }

@@ -112,6 +112,17 @@ pub struct RetryRun {
     pub requested_by: String,
 }
 
+/// GitHub's "Re-run" on the check run of run `run` (its `external_id`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RerunRun {
+    /// `owner/name`: the run must be about this repository.
+    pub repository: String,
+    /// The run's name.
+    pub run: String,
+    pub delivery: String,
+    pub requested_by: String,
+}
+
 pub type RunsFuture<'a> =
     Pin<Box<dyn Future<Output = Result<Vec<RunLine>, LaunchError>> + Send + 'a>>;
 
@@ -130,6 +141,13 @@ pub trait Launcher: Send + Sync + 'static {
     /// (named after `retry.delivery`, so a repeated delivery retries once); the new run's
     /// name, or `None` when there is no run to retry.
     fn retry<'a>(&'a self, retry: &'a RetryRun) -> RetryFuture<'a>;
+
+    /// Records run `rerun.run` of `rerun.repository` again, as GitHub's "Re-run" asks
+    /// (named after `rerun.delivery`, so a repeated delivery re-runs once); the new run's
+    /// name, or `None` when there is no such run. Launchers that keep no runs have none.
+    fn rerun<'a>(&'a self, _rerun: &'a RerunRun) -> RetryFuture<'a> {
+        Box::pin(async { Ok(None) })
+    }
 
     /// Whether runs can be recorded now (`GET /readyz`); the reason if not.
     fn ready(&self) -> Result<(), String>;

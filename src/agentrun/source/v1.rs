@@ -396,6 +396,15 @@ impl WebhookEvent {
                     name: "ping".into(),
                     action: None,
                 },
+                // No run of this version was ever about a check (0.1 read none).
+                model::Event::CheckRun(e) => Event::Other {
+                    name: "check_run".into(),
+                    action: Some(e.action.as_str().to_string()),
+                },
+                model::Event::CheckSuite(e) => Event::Other {
+                    name: "check_suite".into(),
+                    action: Some(e.action.as_str().to_string()),
+                },
                 model::Event::Other { name, action } => Event::Other {
                     name: name.clone(),
                     action: action.clone(),

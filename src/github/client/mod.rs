@@ -456,6 +456,14 @@ impl GithubClient {
         matches!(self.auth, Auth::App(_))
     }
 
+    /// The App's id, when the client is a GitHub App: whose check runs are its own.
+    pub fn app_id(&self) -> Option<u64> {
+        match &self.auth {
+            Auth::App(app) => Some(app.app_id),
+            Auth::Token(_) => None,
+        }
+    }
+
     // ---- auth ----
 
     fn jwt(&self) -> Result<HeaderValue, GithubError> {
