@@ -678,13 +678,7 @@ async fn handle(
     let delivery = delivery.with_signed_body(&body);
     let body = joined(body);
     let ticket = match app.deliveries.begin(delivery.run_key()).await {
-        Begin::Answered(answer) => {
-            return Answer {
-                outcome: Outcome::duplicate,
-                notes: "a repeated delivery (the same signed body): answered as before, nothing launched".into(),
-                ..answer
-            };
-        }
+        Begin::Answered(answer) => return answer.repeated(&delivery),
         Begin::First(ticket) => ticket,
     };
     let answer = decide_and_launch(app, headers, &body, event_name, &delivery).await;

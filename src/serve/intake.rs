@@ -46,6 +46,32 @@ impl Answer {
         }
     }
 
+    /// The answer to a repeat of a delivery already answered (GitHub's redelivery, or the
+    /// same signed body under another id): the same status, and a body that says it is a
+    /// repeat, of which delivery, and what that one did (its runs and notes).
+    pub fn repeated(&self, delivery: &DeliveryId) -> Answer {
+        const NOTE: &str =
+            "a repeated delivery (the same signed body): answered as before, nothing launched";
+        let body = match serde_json::from_str::<serde_json::Value>(&self.body) {
+            Ok(serde_json::Value::Object(mut first)) => {
+                let first_delivery = first.remove("delivery");
+                first.insert("delivery".into(), delivery.as_str().into());
+                if let Some(first_delivery) = first_delivery {
+                    first.insert("repeat_of".into(), first_delivery);
+                }
+                first.insert("outcome".into(), "duplicate".into());
+                serde_json::Value::Object(first).to_string().into()
+            }
+            _ => self.body.clone(),
+        };
+        Answer {
+            status: self.status,
+            body,
+            outcome: Outcome::duplicate,
+            notes: NOTE.into(),
+        }
+    }
+
     /// A delivery refused before planning: 401, 400 or 413 with the reason.
     pub fn rejected(err: &WebhookError) -> Answer {
         let outcome = match err.status() {
