@@ -746,10 +746,14 @@ async fn agent_retry_runs_the_newest_run_of_the_pull_request_again_once() {
         payload["comment"]["body"] = "/agent retry".into();
         payload["issue"]["number"] = 2.into();
         let body = serde_json::to_vec(&payload).expect("JSON");
-        let id = DeliveryId::parse(Some(b"d-retry")).expect("an id");
         let metrics = agentpods::serve::metrics::Metrics::default();
         let mut names = Vec::new();
-        for _ in 0..2 {
+        // Twice by GitHub, then once more by whoever captured the signed body, under an id
+        // of their choosing, at a replica that has not seen it.
+        for id in ["d-retry", "d-retry", "d-replayed"] {
+            let id = DeliveryId::parse(Some(id.as_bytes()))
+                .expect("an id")
+                .with_signed_body(&[&body]);
             let live = cluster.config.current();
             let decided = intake::decide(&live, "issue_comment", &id, &body).expect("decide");
             let answer = intake::launch(&cluster.launcher, &metrics, &id, decided).await;
@@ -763,6 +767,10 @@ async fn agent_retry_runs_the_newest_run_of_the_pull_request_again_once() {
             );
         }
         assert_eq!(names[0], names[1], "a repeated delivery retries once");
+        assert_eq!(
+            names[0], names[2],
+            "a replayed comment retries nothing more"
+        );
         let again = cluster.wait_phase(&names[0], Phase::Succeeded).await;
         assert_ne!(again.metadata.name.as_deref(), Some(first.as_str()));
         assert_eq!(again.spec.trigger, "comment:retry");

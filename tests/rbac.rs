@@ -90,6 +90,7 @@ async fn a_comment_run_and_its_retry() -> BTreeSet<Grant> {
             repository: run.spec.repository.clone(),
             number: run.spec.issue.expect("about an issue"),
             delivery: "d-retry".into(),
+            key: "d-retry".into(),
             requested_by: "Codertocat".into(),
         })
         .await

@@ -111,13 +111,27 @@ pub fn agent_run(run: &RunToLaunch, now: Timestamp) -> Result<AgentRun, SourceEr
 /// this version cannot read is copied as it is (the retry then fails with the same reason
 /// as the run it retries).
 pub fn retried(old: &AgentRun, retry: &RetryRun, now: Timestamp) -> AgentRun {
-    again(old, &retry.delivery, &retry.requested_by, Again::Retry, now)
+    again(
+        old,
+        &retry.delivery,
+        &retry.key,
+        &retry.requested_by,
+        Again::Retry,
+        now,
+    )
 }
 
 /// A new run doing again what `old` did, for GitHub's "Re-run" on its check run: the same
 /// agent, event, task and exact commit, named after the re-running delivery.
 pub fn rerun(old: &AgentRun, rerun: &RerunRun, now: Timestamp) -> AgentRun {
-    again(old, &rerun.delivery, &rerun.requested_by, Again::Rerun, now)
+    again(
+        old,
+        &rerun.delivery,
+        &rerun.key,
+        &rerun.requested_by,
+        Again::Rerun,
+        now,
+    )
 }
 
 /// What asked for a run again.
@@ -132,6 +146,7 @@ enum Again {
 fn again(
     old: &AgentRun,
     delivery: &str,
+    key: &str,
     requested_by: &str,
     why: Again,
     now: Timestamp,
@@ -145,7 +160,7 @@ fn again(
         Again::Retry => ("retry", "comment:retry"),
         Again::Rerun => ("rerun", "check_run:rerequested"),
     };
-    let name = crate::plan::run_name(&old.spec.agent, &subject, delivery, discriminator);
+    let name = crate::plan::run_name(&old.spec.agent, &subject, key, discriminator);
     let mut spec = old.spec.clone();
     spec.delivery = delivery.to_string();
     spec.trigger = trigger.into();

@@ -410,12 +410,14 @@ pub fn decide_event(
                     repository: repository.clone(),
                     number: *number,
                     delivery: delivery.as_str().to_string(),
+                    key: delivery.run_key().to_string(),
                     requested_by: requested_by.clone(),
                 }),
                 (Control::Rerun { run, requested_by }, Some(repository)) => reruns.push(RerunRun {
                     repository: repository.clone(),
                     run: run.clone(),
                     delivery: delivery.as_str().to_string(),
+                    key: delivery.run_key().to_string(),
                     requested_by: requested_by.clone(),
                 }),
                 (Control::CancelPullRequest { number }, Some(repository)) => {

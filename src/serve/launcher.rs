@@ -109,6 +109,9 @@ pub struct RetryRun {
     pub repository: String,
     pub number: u64,
     pub delivery: String,
+    /// What names the new run: the delivery's signed body (its `run_key`), so that the
+    /// same comment sent again under another id retries once.
+    pub key: String,
     pub requested_by: String,
 }
 
@@ -120,6 +123,8 @@ pub struct RerunRun {
     /// The run's name.
     pub run: String,
     pub delivery: String,
+    /// What names the new run, as for [`RetryRun::key`].
+    pub key: String,
     pub requested_by: String,
 }
 
@@ -138,12 +143,12 @@ pub trait Launcher: Send + Sync + 'static {
     fn runs_of<'a>(&'a self, repository: &'a str, number: u64) -> RunsFuture<'a>;
 
     /// Records the newest run of a pull request or issue again, as asked by `retry`
-    /// (named after `retry.delivery`, so a repeated delivery retries once); the new run's
+    /// (named after `retry.key`, the signed body, so a repeated delivery retries once, under any id); the new run's
     /// name, or `None` when there is no run to retry.
     fn retry<'a>(&'a self, retry: &'a RetryRun) -> RetryFuture<'a>;
 
     /// Records run `rerun.run` of `rerun.repository` again, as GitHub's "Re-run" asks
-    /// (named after `rerun.delivery`, so a repeated delivery re-runs once); the new run's
+    /// (named after `rerun.key`, so a repeated delivery re-runs once, under any id); the new run's
     /// name, or `None` when there is no such run. Launchers that keep no runs have none.
     fn rerun<'a>(&'a self, _rerun: &'a RerunRun) -> RetryFuture<'a> {
         Box::pin(async { Ok(None) })
