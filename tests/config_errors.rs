@@ -1430,8 +1430,9 @@ agents:
 fn validate_warns_when_an_agent_that_runs_fork_code_gets_a_write_token() {
     let warning = "services.yaml:8:19: warning: agent `review` may run code from fork pull \
         requests (fork_pull_requests: approve) and its token can write (pull_requests: write): \
-        code from a fork could use it; give this agent read permissions, or set \
-        fork_pull_requests: never";
+        code from a fork could use it; give this agent read permissions, keep it off pull \
+        requests (no `pull_request` trigger, and `targets: [issue]` on its comment trigger), or \
+        set fork_pull_requests: never";
     let loaded = configs::load(FORK_CODE_WITH_A_WRITE_TOKEN);
     let warnings: Vec<String> = loaded.warnings.iter().map(ToString::to_string).collect();
     assert_eq!(

@@ -380,8 +380,9 @@ fn fork_code_with_write_tokens(config: &Config, tree: &Node) -> Vec<Diagnostic> 
             format!(
                 "warning: agent `{}` may run code from fork pull requests \
                  (fork_pull_requests: {policy}) and its token can write ({}): code from a \
-                 fork could use it; give this agent read permissions, or set \
-                 fork_pull_requests: never",
+                 fork could use it; give this agent read permissions, keep it off pull \
+                 requests (no `pull_request` trigger, and `targets: [issue]` on its comment \
+                 trigger), or set fork_pull_requests: never",
                 agent.name,
                 writes
                     .iter()
