@@ -22,6 +22,8 @@ const DEFAULT_CONTAINER: &str = "kubectl.kubernetes.io/default-container";
 pub enum RunsError {
     #[error("cannot configure the Kubernetes client: {0}")]
     Config(String),
+    #[error("your kubeconfig has no context named {context:?} (it has: {})", .known.join(", "))]
+    NoContext { context: String, known: Vec<String> },
     #[error("{0:?} is not a run name (lowercase letters, digits, '-' and '.')")]
     BadName(String),
     #[error("--repo {0:?}: expected owner/name")]
@@ -78,6 +80,11 @@ impl RunsError {
     /// One line saying what to do about this error, where there is something to do.
     pub fn what_to_do(&self) -> Option<String> {
         match self {
+            RunsError::NoContext { .. } => Some(
+                "what to do: give --context one of the names above (`kubectl config \
+                 get-contexts` lists them), or leave it out for the current context"
+                    .into(),
+            ),
             RunsError::Config(_) => Some(
                 "what to do: point KUBECONFIG at your cluster's kubeconfig (as for kubectl), \
                  or run this inside the cluster"
@@ -159,6 +166,12 @@ pub async fn connect(context: Option<&str>) -> Result<Connection, RunsError> {
                 ..KubeConfigOptions::default()
             };
             let kubeconfig = Kubeconfig::read().map_err(|e| RunsError::Config(e.to_string()))?;
+            if !kubeconfig.contexts.iter().any(|c| c.name == context) {
+                return Err(RunsError::NoContext {
+                    context: context.to_string(),
+                    known: kubeconfig.contexts.iter().map(|c| c.name.clone()).collect(),
+                });
+            }
             Config::from_custom_kubeconfig(kubeconfig, &options)
                 .await
                 .map_err(|e| RunsError::Config(e.to_string()))?
