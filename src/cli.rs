@@ -241,6 +241,10 @@ fn replay(
     delivery: Option<String>,
     secret_file: Option<&Path>,
 ) -> ExitCode {
+    if let Err(message) = known_event(event) {
+        eprintln!("{message}");
+        return ExitCode::FAILURE;
+    }
     let secrets = match WebhookSecrets::from_file_or_env(
         secret_file,
         std::env::var(crate::serve::SECRET_ENV).ok().as_deref(),
@@ -280,6 +284,11 @@ fn replay(
         Ok(reply) => {
             println!("HTTP {} (delivery {delivery})", reply.status);
             println!("{}", reply.text());
+            if reply.status == 404 && !url.trim_end_matches('/').ends_with("/webhook") {
+                eprintln!(
+                    "the service takes deliveries at /webhook: --url http://HOST:PORT/webhook"
+                );
+            }
             if (200..300).contains(&reply.status) {
                 ExitCode::SUCCESS
             } else {

@@ -482,6 +482,23 @@ fn render_of_a_misspelt_event_name_says_so_instead_of_starting_nothing() {
         ),
         "{stderr}"
     );
+    // `replay` holds the name to the same list, before it signs or sends anything.
+    let out = Command::new(env!("CARGO_BIN_EXE_agentpods"))
+        .current_dir(root)
+        .args([
+            "replay",
+            "--url",
+            "http://127.0.0.1:9/webhook",
+            "--event",
+            "issue_coment",
+        ])
+        .args(["--payload", "examples/webhooks/pull_request/opened.json"])
+        .env("GITHUB_WEBHOOK_SECRET", "s")
+        .output()
+        .expect("run agentpods");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("did you mean `issue_comment`?"), "{stderr}");
     // An event GitHub does send, that no agent listens to, is not a mistake.
     let out = render("workflow_run");
     let stderr = String::from_utf8_lossy(&out.stderr);
