@@ -447,8 +447,8 @@ pub async fn reload_now(state: &Arc<AppState>, why: &str) -> Result<Reloaded, Re
             state.metrics.reload(ReloadResult::rejected);
             let in_force = state.config.current().generation;
             tracing::error!(
-                generation = in_force,
-                "services.yaml not reloaded ({why}): the config in force stays; its problems:"
+                "services.yaml not reloaded ({why}): the config in force (generation \
+                 {in_force}) stays; its problems follow"
             );
             for line in e.lines() {
                 tracing::error!("{line}");
