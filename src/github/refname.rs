@@ -88,7 +88,8 @@ pub fn check(name: &str) -> Result<(), Refused> {
 /// or paragraph separator (`Zl`, `Zp`), a bidirectional-text control, another format
 /// character (`Cf`, as of Unicode 16), a default-ignorable code point (shown as nothing:
 /// variation selectors, Hangul fillers, tags, U+2065…) or a space other than U+0020 (`Zs`:
-/// no-break, en, em, ideographic…).
+/// no-break, en, em, ideographic…), or a printable character shown as a blank (the
+/// Braille blank U+2800, the object replacement U+FFFC).
 pub fn hidden_kind(c: char) -> Option<&'static str> {
     if c.is_control() {
         Some("a control character")
@@ -100,6 +101,9 @@ pub fn hidden_kind(c: char) -> Option<&'static str> {
         Some("an invisible or formatting character")
     } else if is_other_space(c) {
         Some("a space other than U+0020")
+    } else if matches!(c, '\u{2800}' | '\u{FFFC}') {
+        // Printable, but shown as a blank (Braille blank) or a box standing for nothing.
+        Some("a character shown as a blank")
     } else {
         None
     }
@@ -246,6 +250,8 @@ mod tests {
             ('\u{0007}', "U+0007, a control character"),
             ('\u{00A0}', "U+00A0, a space other than U+0020"),
             ('\u{3000}', "U+3000, a space other than U+0020"),
+            ('\u{2800}', "U+2800, a character shown as a blank"),
+            ('\u{FFFC}', "U+FFFC, a character shown as a blank"),
         ] {
             let name = format!("main{c}");
             assert_eq!(
