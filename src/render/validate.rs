@@ -367,21 +367,10 @@ fn field_pos_rendered(source: &str, rendered: &str, document: usize, field: &str
 /// deepest one found (a missing field is shown where its parent is). Else the document's
 /// first line that is not a template comment.
 fn field_pos(source: &str, document: usize, field: &str) -> Pos {
-    let lines: Vec<&str> = source.split('\n').collect();
-    let mut first = 0;
-    let mut seen = 1;
-    while seen < document && first < lines.len() {
-        if lines[first].trim_end() == "---" {
-            seen += 1;
-        }
-        first += 1;
-    }
-    let last = lines[first..]
-        .iter()
-        .position(|l| l.trim_end() == "---")
-        .map_or(lines.len(), |n| first + n);
+    let (first, lines) = document_lines(source, document);
+    let last = lines.len();
     let mut found = None;
-    let mut from = first;
+    let mut from = 0;
     for key in field.split('.') {
         let key = key.split('[').next().unwrap_or(key);
         if key.is_empty() {
@@ -396,7 +385,10 @@ fn field_pos(source: &str, document: usize, field: &str) -> Pos {
                 .then(|| (i, line.chars().count() - body.chars().count() + 1))
         });
         let Some((i, col)) = at else { break };
-        found = Some(Pos { line: i + 1, col });
+        found = Some(Pos {
+            line: first + i + 1,
+            col,
+        });
         from = i + 1;
     }
     if let Some(pos) = found {
@@ -404,7 +396,7 @@ fn field_pos(source: &str, document: usize, field: &str) -> Pos {
     }
     // The document's first line outside a `{# … #}` comment.
     let mut in_comment = false;
-    for (i, line) in lines.iter().enumerate().take(last).skip(first) {
+    for (i, line) in lines.iter().enumerate() {
         let l = line.trim_start();
         if in_comment {
             in_comment = !line.contains("#}");
@@ -416,7 +408,7 @@ fn field_pos(source: &str, document: usize, field: &str) -> Pos {
         }
         if !l.is_empty() && !l.starts_with('#') {
             return Pos {
-                line: i + 1,
+                line: first + i + 1,
                 col: 1,
             };
         }
