@@ -299,7 +299,7 @@ const MISTAKES: &[Mistake] = &[
     Mistake {
         what: "a part of the event that a trigger may lack, used without a default",
         file: "templates/prompts/review.md", from: ".{% if pr %}", to: ": {{ pr.title }}.{% if pr %}",
-        expect: "templates/prompts/review.md:1:53: agent `review`, comment `review` on a pull request GitHub told nothing more of: undefined value: `pr.title` is undefined",
+        expect: "templates/prompts/review.md:1:53: agent `review`, comment `review` on a pull request, previewed without its details (`pr` is absent then: write `pr.x if pr else …`): undefined value: `pr.title` is undefined",
         points_at: "pr.title",
     },
     Mistake {
@@ -329,7 +329,7 @@ const MISTAKES: &[Mistake] = &[
     Mistake {
         what: "a concurrency group that uses a part of the event a trigger may lack",
         file: "services.yaml", from: "pr.number if pr else issue.number", to: "pr.number",
-        expect: "services.yaml:19:25: agent `review`, comment `review` on a pull request GitHub told nothing more of: agents[review].concurrency.group: undefined value: `pr.number` is undefined",
+        expect: "services.yaml:19:25: agent `review`, comment `review` on a pull request, previewed without its details (`pr` is absent then: write `pr.x if pr else …`): agents[review].concurrency.group: undefined value: `pr.number` is undefined",
         points_at: "pr.number",
     },
 ];

@@ -178,7 +178,10 @@ pub fn samples(agent: &Agent) -> Vec<Sample> {
                             (false, true) => "on an issue",
                             (false, false) => "on an issue, unpinned (a preview)",
                             (true, true) => "on a pull request",
-                            (true, false) => "on a pull request GitHub told nothing more of",
+                            (true, false) => {
+                                "on a pull request, previewed without its details (`pr` is absent then: write \
+                                 `pr.x if pr else …`)"
+                            }
                         };
                         let task = if task.is_some() { "" } else { " with no text" };
                         add(
