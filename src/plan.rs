@@ -158,21 +158,10 @@ impl Launch {
     /// Says so when the run is not pinned to a commit (a preview, or no GitHub to ask):
     /// it would check out a moving ref.
     pub fn unpinned(&self, event: &WebhookEvent) -> Option<String> {
-        let git_ref = match &self.subject {
-            Subject::Issue { sha: None, .. } => format!(
-                "refs/heads/{}",
-                event
-                    .repository
-                    .as_ref()
-                    .map_or("main", |r| r.default_branch.as_str())
-            ),
-            Subject::Release { tag, sha: None } => format!("refs/tags/{tag}"),
-            Subject::PullRequest {
-                number,
-                head_sha: None,
-            } => format!("refs/pull/{number}/head"),
-            _ => return None,
-        };
+        if self.subject.sha().is_some() {
+            return None;
+        }
+        let git_ref = self.subject.git_ref(event);
         Some(format!(
             "run {}: NOT PINNED: checks out `{git_ref}` as it is when the pod starts, not an exact commit (without GitHub credentials, nobody asks GitHub which commit it is)",
             self.run_name
@@ -231,6 +220,33 @@ pub enum Subject {
 }
 
 impl Subject {
+    /// The git ref the run is about (`refs/pull/42/head`, `refs/heads/<default branch>`,
+    /// `refs/tags/v1.0.0`): what it checks out when no exact commit is known.
+    pub fn git_ref(&self, event: &WebhookEvent) -> String {
+        match self {
+            Subject::PullRequest { number, .. } => format!("refs/pull/{number}/head"),
+            Subject::Issue { .. } => format!(
+                "refs/heads/{}",
+                event
+                    .repository
+                    .as_ref()
+                    .map_or("main", |r| r.default_branch.as_str())
+            ),
+            Subject::Ref { git_ref, .. } => git_ref.clone(),
+            Subject::Release { tag, .. } => format!("refs/tags/{tag}"),
+        }
+    }
+
+    /// The exact commit the run checks out, when it is known.
+    pub fn sha(&self) -> Option<&str> {
+        match self {
+            Subject::PullRequest { head_sha: sha, .. }
+            | Subject::Issue { sha, .. }
+            | Subject::Release { sha, .. } => sha.as_deref(),
+            Subject::Ref { sha, .. } => Some(sha),
+        }
+    }
+
     /// A short slug for names: `pr42`, `issue7`, `v1-2-0`.
     fn slug(&self) -> String {
         match self {
@@ -1305,29 +1321,25 @@ fn pin(event: &WebhookEvent, out: Vec<Decision>, facts: &Facts<'_>) -> Vec<Decis
             kept.push(decision);
             continue;
         };
-        let named = match &launch.subject {
-            Subject::Ref { git_ref, .. } => Some(git_ref.clone()),
-            Subject::Release { tag, .. } => Some(format!("refs/tags/{tag}")),
-            Subject::PullRequest { .. } | Subject::Issue { .. } => None,
-        };
-        if let Some(git_ref) = named.filter(|r| r.contains('#')) {
+        let git_ref = launch.subject.git_ref(event);
+        let pushed_or_released = matches!(
+            launch.subject,
+            Subject::Ref { .. } | Subject::Release { .. }
+        );
+        if pushed_or_released && git_ref.contains('#') {
             refused.get_or_insert(refuse(&launch, RefusalReason::HashInRef { git_ref }));
             continue;
         }
-        let git_ref = match &launch.subject {
-            Subject::Issue { sha: None, .. } => format!(
-                "refs/heads/{}",
-                event
-                    .repository
-                    .as_ref()
-                    .map_or("main", |r| r.default_branch.as_str())
-            ),
-            Subject::Release { tag, sha: None } => format!("refs/tags/{tag}"),
-            _ => {
-                kept.push(Decision::Launch(launch));
-                continue;
-            }
-        };
+        // Pull requests and pushes name their commit already; issues and releases are
+        // pinned here.
+        let pinned_here = matches!(
+            launch.subject,
+            Subject::Issue { .. } | Subject::Release { .. }
+        );
+        if !pinned_here || launch.subject.sha().is_some() {
+            kept.push(Decision::Launch(launch));
+            continue;
+        }
         let pinned = match facts.commit {
             RefCommit::Unpinned => None,
             RefCommit::Known(commit) => Some(commit.to_ascii_lowercase()),

@@ -784,26 +784,9 @@ impl<'a> Context<'a> {
             Event::Ping(_) | Event::CheckRun(_) | Event::CheckSuite(_) | Event::Other { .. } => {}
         }
 
-        let checkout = match &launch.subject {
-            Subject::PullRequest { number, head_sha } => Checkout {
-                git_ref: format!("refs/pull/{number}/head"),
-                sha: head_sha.clone(),
-            },
-            Subject::Issue { sha, .. } => Checkout {
-                git_ref: format!(
-                    "refs/heads/{}",
-                    repo.map_or("main", |r| r.default_branch.as_str())
-                ),
-                sha: sha.clone(),
-            },
-            Subject::Ref { git_ref, sha } => Checkout {
-                git_ref: git_ref.clone(),
-                sha: Some(sha.clone()),
-            },
-            Subject::Release { tag, sha } => Checkout {
-                git_ref: format!("refs/tags/{tag}"),
-                sha: sha.clone(),
-            },
+        let checkout = Checkout {
+            git_ref: launch.subject.git_ref(event),
+            sha: launch.subject.sha().map(str::to_string),
         };
 
         let mut labels = BTreeMap::new();
