@@ -436,7 +436,7 @@ fn render(args: &RenderArgs<'_>) -> ExitCode {
         let delivery = args.delivery.map(String::from).unwrap_or_else(|| {
             format!(
                 "local-{}",
-                crate::render::names::short_hash(&[&String::from_utf8_lossy(&body)])
+                crate::names::short_hash(&[&String::from_utf8_lossy(&body)])
             )
         });
         match render_one(&planner, &engine, args.event, &body, &delivery, &facts) {

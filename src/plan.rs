@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::{Agent, Config, ForkPolicy, Permission};
 use crate::github::command::{Command, CommandError, CommandParser, help_text};
 use crate::github::event::{AuthorAssociation, Event, PullRequest, User, WebhookEvent};
-use crate::render::names::{dns_label, short_hash};
+use crate::names::{dns_label, short_hash};
 
 /// What is known of the requester's permission on the repository. The payload's
 /// `author_association` never grants anything where runs are real: it may only refuse

@@ -15,8 +15,9 @@ use std::sync::LazyLock;
 
 use agentpods::config::{self, LoadedConfig, TemplateSources};
 use agentpods::github::event;
+use agentpods::names;
 use agentpods::plan::{Decision, Facts, Launch, Planner};
-use agentpods::render::{Engine, K8sObject, RenderedRun, escape, names};
+use agentpods::render::{Engine, K8sObject, RenderedRun, escape};
 use k8s_openapi::api::core::v1::{ConfigMap, Container, Pod};
 use proptest::prelude::*;
 use proptest::test_runner::{Config as ProptestConfig, TestRunner};

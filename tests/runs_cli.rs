@@ -190,7 +190,7 @@ async fn forged(cluster: &Cluster, name: &str, repository: &str, pr: Option<u64>
     let labels = run.labels_mut();
     labels.insert(
         "agentpods.dev/repo".into(),
-        agentpods::render::names::label_value(repository),
+        agentpods::names::label_value(repository),
     );
     labels.remove("agentpods.dev/pr");
     match pr {

@@ -16,7 +16,7 @@ use kube::{Api, Client, CustomResource};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::render::names::{dns_label, short_hash};
+use crate::names::{dns_label, short_hash};
 use crate::serve::approvals::{
     ApprovalEntry, ApprovalError, ApprovalStore, Change, PullRequestKey, PullRequestRecord,
     SeenHead, StoreFuture,

@@ -13,9 +13,9 @@ use super::crd::{AgentRun, AgentRunSpec, PullRequestRef, SourceError, StoredSour
 use super::runs::{CancelState, RunFilter, cancel_state, list, request_cancel};
 use crate::clock::Clock;
 use crate::github::report::RunLine;
+use crate::names::short_hash;
 use crate::plan::Subject;
 use crate::render::keys;
-use crate::render::names::short_hash;
 use crate::serve::launcher::{
     CancelFuture, CancelRuns, LaunchError, LaunchFuture, Launched, Launcher, RerunRun, RetryFuture,
     RetryRun, RunToLaunch, RunsFuture,

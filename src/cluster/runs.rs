@@ -12,8 +12,8 @@ use kube::{Api, Client, Config, ResourceExt};
 
 use super::crd::{AgentRun, Phase};
 use super::launch::ISSUE_LABEL;
+use crate::names::label_value;
 use crate::render::keys;
-use crate::render::names::label_value;
 
 /// The annotation naming a pod's default container, as `kubectl logs` reads it.
 const DEFAULT_CONTAINER: &str = "kubectl.kubernetes.io/default-container";

@@ -3,7 +3,6 @@
 
 pub mod escape;
 mod filled;
-pub mod names;
 pub mod objects;
 pub mod pod_security;
 pub mod quoting;
@@ -20,6 +19,7 @@ use serde::Serialize;
 
 use crate::config::{Agent, Config, LoadedConfig, Resources};
 use crate::github::event::{Event, Issue, PullRequest, Release, Repository, User, WebhookEvent};
+use crate::names;
 use crate::plan::{Launch, Subject};
 pub use objects::K8sObject;
 
