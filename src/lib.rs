@@ -15,4 +15,5 @@ pub mod render;
 pub mod serve;
 pub mod server;
 pub mod suggest;
+pub mod template;
 pub mod text;

@@ -697,7 +697,7 @@ fn template_syntax(
     config: &Config,
     templates: &TemplateSources,
 ) -> Vec<FileDiagnostic> {
-    let env = crate::render::syntax_environment();
+    let env = crate::template::syntax_environment();
     let folder = Path::new(file)
         .parent()
         .unwrap_or(Path::new(""))
@@ -705,7 +705,7 @@ fn template_syntax(
     let mut out = Vec::new();
     for (name, source) in templates {
         out.extend(
-            crate::render::quoting::check(name, source)
+            crate::template::quoting::check(name, source)
                 .into_iter()
                 .map(|found| FileDiagnostic {
                     file: folder.join(name).display().to_string(),

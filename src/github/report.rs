@@ -75,16 +75,10 @@ pub enum Stage {
     },
 }
 
-/// Renders comment bodies (`templates/comment.md`); the render engine is one.
+/// Renders comment bodies (`templates/comment.md`); the render engine is one (the impl is
+/// in `render`, which sits above `github`).
 pub trait CommentTemplate {
     fn render_comment(&self, context: &CommentContext) -> Result<String, String>;
-}
-
-impl CommentTemplate for crate::render::Engine {
-    fn render_comment(&self, context: &CommentContext) -> Result<String, String> {
-        self.render_named("comment.md", context)
-            .map_err(|e| e.to_string())
-    }
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]

@@ -5,7 +5,6 @@ pub mod escape;
 mod filled;
 pub mod objects;
 pub mod pod_security;
-pub mod quoting;
 mod sample;
 mod shape;
 mod validate;
@@ -19,8 +18,10 @@ use serde::Serialize;
 
 use crate::config::{Agent, Config, LoadedConfig, Resources};
 use crate::github::event::{Event, Issue, PullRequest, Release, Repository, User, WebhookEvent};
+use crate::github::report::{self, CommentTemplate};
 use crate::names;
 use crate::plan::{Launch, Subject};
+use crate::template::{quoting, syntax_config};
 pub use objects::K8sObject;
 
 #[derive(Debug, thiserror::Error, Clone, PartialEq)]
@@ -119,18 +120,8 @@ fn configure(env: &mut Environment<'_>) {
     });
 }
 
-/// The template syntax: minijinja's, with blocks trimmed and the trailing newline kept.
-pub(crate) fn syntax_config() -> minijinja::syntax::SyntaxConfig {
-    minijinja::syntax::SyntaxConfig::builder()
-        .trim_blocks(true)
-        .lstrip_blocks(true)
-        .keep_trailing_newline(true)
-        .build()
-        .unwrap_or_default()
-}
-
-/// An environment with our settings and no templates, for syntax checks.
-pub fn syntax_environment() -> Environment<'static> {
+/// An environment with our settings and no templates.
+fn environment() -> Environment<'static> {
     let mut env = Environment::new();
     configure(&mut env);
     env
@@ -168,9 +159,16 @@ pub struct Engine {
     config_path: String,
 }
 
+impl CommentTemplate for Engine {
+    fn render_comment(&self, context: &report::CommentContext) -> Result<String, String> {
+        self.render_named("comment.md", context)
+            .map_err(|e| e.to_string())
+    }
+}
+
 impl Engine {
     pub fn new(loaded: &LoadedConfig) -> Result<Self, RenderError> {
-        let mut env = syntax_environment();
+        let mut env = environment();
         for (name, source) in &loaded.templates {
             // The config loader reports these with the file's path; checked here too, so
             // that no engine ever renders a template that could undo the quoting.

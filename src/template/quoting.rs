@@ -1,7 +1,7 @@
 //! What a YAML template may do with values, checked when a template is loaded.
 //!
 //! In a YAML template every `{{ value }}` prints one complete YAML value, quoted by
-//! [`super::escape`], so nothing from GitHub can end a string or add a key. That only holds
+//! [`crate::render::escape`], so nothing from GitHub can end a string or add a key. That only holds
 //! if the template leaves the quoting alone, so a YAML template may not:
 //!
 //! - print text unquoted: the `safe` filter, `escape`/`e` (whose quoted output is then
