@@ -5,6 +5,7 @@ pub mod client;
 pub mod command;
 pub mod event;
 pub mod event_names;
+pub mod permission;
 pub mod refname;
 pub mod report;
 pub mod webhook;

@@ -24,8 +24,8 @@ use hyper::http::{HeaderValue, Method};
 use serde::de::DeserializeOwned;
 
 use crate::clock::Clock;
-use crate::config::Permission;
 use crate::github::event::{AuthorAssociation, CommitSha, GitRef, PullRequest, RepoFullName, User};
+use crate::github::permission::{Access, Permission};
 use http::{Http, Replay};
 
 /// The default API root; `GITHUB_API_URL` overrides it (GitHub Enterprise Server, tests).
@@ -249,7 +249,7 @@ pub struct TokenPermissions(pub BTreeMap<String, String>);
 
 impl TokenPermissions {
     /// The permissions an agent declares (`github_token` in services.yaml).
-    pub fn of(declared: &BTreeMap<String, crate::config::Access>) -> TokenPermissions {
+    pub fn of(declared: &BTreeMap<String, Access>) -> TokenPermissions {
         TokenPermissions(
             declared
                 .iter()
