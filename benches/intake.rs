@@ -15,9 +15,9 @@ use std::sync::Arc;
 
 use agentpods::github::event;
 use agentpods::github::webhook::{self, DeliveryId, WebhookSecrets};
+use agentpods::ports::launcher::DryRunLauncher;
+use agentpods::ports::reload::ConfigStore;
 use agentpods::serve::intake;
-use agentpods::serve::launcher::DryRunLauncher;
-use agentpods::serve::reload::ConfigStore;
 use agentpods::server::{self, AppState};
 use axum::body::Body;
 use axum::http::Request;

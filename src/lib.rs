@@ -11,6 +11,7 @@ pub mod config;
 pub mod github;
 pub mod names;
 pub mod plan;
+pub mod ports;
 pub mod render;
 pub mod serve;
 pub mod server;

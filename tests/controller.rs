@@ -7,7 +7,7 @@ mod support;
 use std::time::Duration;
 
 use agentpods::cluster::crd::{AgentRun, Conclusion, Phase};
-use agentpods::serve::launcher::Launched;
+use agentpods::ports::launcher::Launched;
 use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::api::events::v1::Event;
 use kube::api::{ListParams, Patch, PatchParams};
@@ -471,7 +471,7 @@ fn every_payload_recorded_in_an_agent_run_renders_the_same_objects_in_the_contro
     use agentpods::serve::intake;
     use std::path::Path;
     let store =
-        agentpods::serve::reload::ConfigStore::load(Path::new(support::fixtures::EXAMPLE_CONFIG))
+        agentpods::ports::reload::ConfigStore::load(Path::new(support::fixtures::EXAMPLE_CONFIG))
             .expect("the example config");
     let live = store.current();
     let mut checked = 0;

@@ -157,7 +157,7 @@ async fn agent_status_answers_with_the_runs_of_the_pull_request() {
     use agentpods::clock::SystemClock;
     use agentpods::cluster::launch::ClusterLauncher;
     use agentpods::github::webhook::WebhookSecrets;
-    use agentpods::serve::reload::ConfigStore;
+    use agentpods::ports::reload::ConfigStore;
     use agentpods::server::AppState;
     use support::cluster::Cluster;
     use support::fixtures::fixture;
@@ -957,7 +957,7 @@ async fn an_approval_survives_a_service_restart() {
         let reply = restarted.oneshot(&fork_pr(FORK_HEAD, "d-fork")).await;
         assert_eq!(reply.status, 202, "{}", reply.text());
         let name = agentpods::cluster::approvals::object_name(
-            &agentpods::serve::approvals::PullRequestKey::new(REPO, 2),
+            &agentpods::ports::approvals::PullRequestKey::new(REPO, 2),
         );
         let record = cluster
             .fake

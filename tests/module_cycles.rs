@@ -18,20 +18,11 @@ const SRC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/src");
 
 /// The edges `from -> to` between top-level modules that lay on a cycle before issue 12's
 /// reshaping, each with a file that makes it (and the line it was on). Only shrinks.
+/// What is left: `src/server.rs` and `src/serve/` name each other until server.rs moves
+/// into `serve/`.
 const KNOWN_CYCLE_EDGES: &[(&str, &str, &str)] = &[
-    ("cluster", "serve", "src/cluster/controller.rs:38"),
-    ("config", "render", "src/config/mod.rs:487"),
-    ("github", "config", "src/github/client/mod.rs:26"),
-    ("github", "render", "src/github/report.rs:74"),
-    ("plan", "config", "src/plan.rs:9"),
-    ("plan", "github", "src/plan.rs:10"),
-    ("plan", "render", "src/plan.rs:12"),
-    ("render", "config", "src/render/mod.rs:18"),
-    ("render", "github", "src/render/mod.rs:19"),
-    ("render", "plan", "src/render/mod.rs:20"),
-    ("serve", "cluster", "src/serve/metrics.rs:11"),
-    ("serve", "server", "src/serve/mod.rs:37"),
-    ("server", "serve", "src/server.rs:30"),
+    ("serve", "server", "src/serve/mod.rs:46"),
+    ("server", "serve", "src/server.rs:40"),
 ];
 
 /// Where a reference is: `src/plan.rs:12`.

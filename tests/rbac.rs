@@ -17,10 +17,10 @@ use std::time::Duration;
 use agentpods::cluster::approvals::KubeApprovals;
 use agentpods::cluster::crd::Phase;
 use agentpods::cluster::lease::{LeaseOptions, release, try_acquire};
-use agentpods::serve::approvals::{
+use agentpods::ports::approvals::{
     ApprovalEntry, ApprovalStore, PullRequestKey, PullRequestRecord,
 };
-use agentpods::serve::launcher::{CancelRuns, Launcher, RetryRun};
+use agentpods::ports::launcher::{CancelRuns, Launcher, RetryRun};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{ListParams, Patch, PatchParams, PostParams};

@@ -13,7 +13,7 @@ use agentpods::clock::Clock;
 use agentpods::cluster::crd::{AgentRun, Phase};
 use agentpods::cluster::launch::ClusterLauncher;
 use agentpods::github::webhook::WebhookSecrets;
-use agentpods::serve::reload::{ConfigStore, run_namespaces};
+use agentpods::ports::reload::{ConfigStore, run_namespaces};
 use agentpods::server::AppState;
 use kube::api::ListParams;
 use serde_json::{Value, json};

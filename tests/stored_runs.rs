@@ -27,7 +27,7 @@ use agentpods::cluster::crd::{Conclusion, Phase};
 use agentpods::cluster::launch::ClusterLauncher;
 use agentpods::cluster::report::{AppTokens, GithubReports};
 use agentpods::github::webhook::WebhookSecrets;
-use agentpods::serve::reload::ConfigStore;
+use agentpods::ports::reload::ConfigStore;
 use agentpods::server::AppState;
 use kube::api::{
     ApiResource, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams, PostParams,

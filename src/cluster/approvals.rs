@@ -17,7 +17,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::names::{dns_label, short_hash};
-use crate::serve::approvals::{
+use crate::ports::approvals::{
     ApprovalEntry, ApprovalError, ApprovalStore, Change, PullRequestKey, PullRequestRecord,
     SeenHead, StoreFuture,
 };

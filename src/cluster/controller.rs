@@ -34,9 +34,9 @@ use super::workload::{Workload, observe};
 use crate::clock::Clock;
 use crate::github::client::{Secret as Token, TokenPermissions};
 use crate::github::report::Stage;
+use crate::ports::reload::LiveConfig;
 use crate::render::K8sObject;
 use crate::render::keys;
-use crate::serve::reload::LiveConfig;
 
 /// The field manager of every server-side apply.
 pub const FIELD_MANAGER: &str = "agentpods";

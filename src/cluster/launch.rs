@@ -15,12 +15,12 @@ use crate::clock::Clock;
 use crate::github::report::RunLine;
 use crate::names::short_hash;
 use crate::plan::Subject;
-use crate::render::keys;
-use crate::serve::launcher::{
+use crate::ports::launcher::{
     CancelFuture, CancelRuns, LaunchError, LaunchFuture, Launched, Launcher, RerunRun, RetryFuture,
     RetryRun, RunToLaunch, RunsFuture,
 };
-use crate::serve::probe::{PROBE_EVERY, PROBE_TIMEOUT, Readiness};
+use crate::ports::probe::{PROBE_EVERY, PROBE_TIMEOUT, Readiness};
+use crate::render::keys;
 
 /// The label holding a hash of a run's concurrency group (groups contain `/`, which label
 /// values may not).

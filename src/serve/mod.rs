@@ -2,27 +2,25 @@
 //!
 //! - [`crate::server`]: the HTTP routes and the webhook handler.
 //! - [`intake`]: one verified delivery → parse, plan, render → launch → the answer.
-//! - [`launcher`]: the seam where a run is durably recorded ([`launcher::DryRunLauncher`] today).
-//! - [`approvals`]: fork approvals as records only the service writes (not comments).
 //! - [`catch_up`]: asks GitHub to redeliver what failed on our side, with backoff.
 //! - [`deliveries`]: repeated deliveries get the first answer and launch nothing new.
-//! - [`reload`]: services.yaml in force, reloaded on SIGHUP and on file change.
 //! - [`metrics`]: the Prometheus metrics.
 //! - [`preauth`]: what a stranger can make the service hold before a signature is checked.
-//! - [`probe`]: the background checks behind `/readyz` (the cluster, GitHub).
 //! - [`replay`]: signs a payload and POSTs it, as GitHub would.
+//!
+//! What serve shares with `cluster` (the launcher, approvals, the live config, the probes)
+//! is in [`crate::ports`], re-exported here under its old paths for the files that still
+//! name them so.
 
-pub mod approvals;
 pub mod catch_up;
 pub mod deliveries;
 pub mod github;
 pub mod intake;
-pub mod launcher;
 pub mod metrics;
 pub mod preauth;
-pub mod probe;
-pub mod reload;
 pub mod replay;
+
+pub use crate::ports::{approvals, launcher, probe, reload};
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -41,12 +39,12 @@ use crate::cluster::lease::{self, LeaseOptions};
 use crate::cluster::report::{AppTokens, GithubReports, RunReports, TokenMinter};
 use crate::github::client::{ClientConfig, Credentials, GithubClient, own_login_from_env};
 use crate::github::webhook::{SecretsError, WebhookSecrets};
+use crate::ports::approvals::ApprovalStore;
+use crate::ports::launcher::{DryRunLauncher, LaunchError};
+use crate::ports::probe::PROBE_EVERY;
+use crate::ports::reload::{ConfigStore, ReloadError, Reloaded, run_namespaces};
 use crate::server::{self, AppState};
-use approvals::ApprovalStore;
-use launcher::{DryRunLauncher, LaunchError};
 use metrics::ReloadResult;
-use probe::PROBE_EVERY;
-use reload::{ConfigStore, ReloadError, Reloaded, run_namespaces};
 
 /// The environment variable holding the webhook secrets, comma-separated.
 pub const SECRET_ENV: &str = "GITHUB_WEBHOOK_SECRET";

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use agentpods::github::webhook::WebhookSecrets;
-use agentpods::serve::launcher::DryRunLauncher;
-use agentpods::serve::reload::ConfigStore;
+use agentpods::ports::launcher::DryRunLauncher;
+use agentpods::ports::reload::ConfigStore;
 use agentpods::serve::replay::{self, Reply};
 use agentpods::server::{self, AppState};
 use axum::body::Body;
