@@ -8,7 +8,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{Agent, Config, ForkPolicy, Permission};
 use crate::github::command::{Command, CommandError, CommandParser, help_text};
-use crate::github::event::{AuthorAssociation, Event, PullRequest, User, WebhookEvent};
+use crate::github::event::{
+    AuthorAssociation, Event, PullRequest, PullRequestAction, User, WebhookEvent,
+};
 use crate::names::{dns_label, short_hash};
 
 /// What is known of the requester's permission on the repository. The payload's
@@ -172,7 +174,7 @@ impl Launch {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Trigger {
-    PullRequest { action: String },
+    PullRequest { action: PullRequestAction },
     Issues { action: String },
     Comment { verb: String, comment_id: u64 },
     Push,
@@ -560,7 +562,7 @@ impl Planner {
         let action = e.action.as_str();
         let sender = login(event.sender.as_ref(), &pr.user);
         let mut out = Vec::new();
-        if action == "closed" {
+        if e.action == PullRequestAction::Closed {
             out.push(Decision::Control(Control::CancelPullRequest {
                 number: pr.number,
             }));
@@ -668,7 +670,7 @@ impl Planner {
                 delivery,
                 "",
                 Trigger::PullRequest {
-                    action: action.to_string(),
+                    action: e.action.clone(),
                 },
                 Subject::PullRequest {
                     number: pr.number,

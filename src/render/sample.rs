@@ -113,7 +113,7 @@ pub fn samples(agent: &Agent) -> Vec<Sample> {
                            "pull_request": pr, "label": null, "before": null, "after": null});
             let l = launch(
                 Trigger::PullRequest {
-                    action: action.clone(),
+                    action: action.as_str().into(),
                 },
                 Subject::PullRequest {
                     number: 1,

@@ -216,7 +216,9 @@ impl Launch {
             agent: self.agent,
             run_name: self.run_name,
             trigger: match self.trigger {
-                Trigger::PullRequest { action } => plan::Trigger::PullRequest { action },
+                Trigger::PullRequest { action } => plan::Trigger::PullRequest {
+                    action: action.as_str().into(),
+                },
                 Trigger::Issues { action } => plan::Trigger::Issues { action },
                 Trigger::Comment { verb, comment_id } => {
                     plan::Trigger::Comment { verb, comment_id }

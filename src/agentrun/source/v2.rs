@@ -160,7 +160,7 @@ impl Source {
                 run_name: launch.run_name.clone(),
                 trigger: match &launch.trigger {
                     plan::Trigger::PullRequest { action } => Trigger::PullRequest {
-                        action: PullRequestAction::parse(action)?,
+                        action: PullRequestAction::parse(action.as_str())?,
                     },
                     plan::Trigger::Issues { action } => Trigger::Issues {
                         action: IssuesAction::parse(action)?,
