@@ -84,6 +84,79 @@ pub enum RefCommit<'a> {
     Unanswered,
 }
 
+/// Why an agent that listens to an event does not start for it: its filters did not match.
+/// The English is here only ([`Decision::Skip`] carries it as text, as logs and the
+/// `render` notes show it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SkipReason {
+    /// The event's action is not one of the trigger's `actions`.
+    ActionNotListed {
+        event: &'static str,
+        action: String,
+        wanted: Vec<String>,
+    },
+    /// A draft pull request, and the trigger does not set `draft: true`.
+    Draft,
+    /// The pull request's base branch matches none of the trigger's `branches`.
+    BaseBranch { branch: String },
+    /// The pull request (`is_issue`: the issue) carries none of the trigger's `labels`.
+    NoLabel { is_issue: bool, labels: Vec<String> },
+    /// The trigger has a `paths` filter and the changed files are not known.
+    ChangedFilesUnknown,
+    /// No changed file (less `paths_ignore`) matches the `paths` filter.
+    NoPathMatches,
+    /// A pushed branch (`tag`: a tag) matches none of the trigger's globs for it.
+    PushRef { tag: bool, name: String },
+    /// A prerelease, and the trigger does not set `prerelease: true`.
+    Prerelease,
+}
+
+impl std::fmt::Display for SkipReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SkipReason::ActionNotListed {
+                event,
+                action,
+                wanted,
+            } => write!(
+                f,
+                "{event} action `{action}` is not one of [{}]",
+                wanted.join(", ")
+            ),
+            SkipReason::Draft => {
+                f.write_str("the pull request is a draft (set `draft: true` to run on drafts)")
+            }
+            SkipReason::BaseBranch { branch } => {
+                write!(
+                    f,
+                    "base branch `{branch}` matches none of the `branches` globs"
+                )
+            }
+            SkipReason::NoLabel { is_issue, labels } => write!(
+                f,
+                "the {} has none of the labels [{}]",
+                if *is_issue { "issue" } else { "pull request" },
+                labels.join(", ")
+            ),
+            SkipReason::ChangedFilesUnknown => f.write_str(
+                "its `paths` filter needs the pull request's changed files, which are not known",
+            ),
+            SkipReason::NoPathMatches => f.write_str("no changed file matches its `paths` filter"),
+            SkipReason::PushRef { tag, name } => {
+                // Both words plural, as it has always read.
+                let globs = if *tag { "tags" } else { "branches" };
+                write!(
+                    f,
+                    "{globs} `{name}` matches none of its push `{globs}` globs"
+                )
+            }
+            SkipReason::Prerelease => {
+                f.write_str("the release is a prerelease (set `prerelease: true` to run on them)")
+            }
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Decision {
     /// Start this agent.
@@ -574,9 +647,9 @@ impl Planner {
                 continue;
             };
             listening = true;
-            let skip = |reason: String| Decision::Skip {
+            let skip = |reason: SkipReason| Decision::Skip {
                 agent: agent.name.to_string(),
-                reason,
+                reason: reason.to_string(),
             };
             if let Some(reason) =
                 action_not_listed("pull_request", action, t.actions.iter().map(|a| a.as_str()))
@@ -585,30 +658,27 @@ impl Planner {
                 continue;
             }
             if pr.draft && !t.draft {
-                out.push(skip(
-                    "the pull request is a draft (set `draft: true` to run on drafts)".into(),
-                ));
+                out.push(skip(SkipReason::Draft));
                 continue;
             }
             if let Some(branches) = &filters.pr_branches
                 && !branches.is_match(&pr.base.ref_name)
             {
-                out.push(skip(format!(
-                    "base branch `{}` matches none of the `branches` globs",
-                    pr.base.ref_name
-                )));
+                out.push(skip(SkipReason::BaseBranch {
+                    branch: pr.base.ref_name.to_string(),
+                }));
                 continue;
             }
             if !t.labels.is_empty() && !pr.labels.iter().any(|l| t.labels.contains(l)) {
-                out.push(skip(format!(
-                    "the pull request has none of the labels [{}]",
-                    t.labels.join(", ")
-                )));
+                out.push(skip(SkipReason::NoLabel {
+                    is_issue: false,
+                    labels: t.labels.clone(),
+                }));
                 continue;
             }
             if filters.pr_paths.is_some() || filters.pr_paths_ignore.is_some() {
                 let Some(files) = facts.changed_files else {
-                    out.push(skip("its `paths` filter needs the pull request's changed files, which are not known".into()));
+                    out.push(skip(SkipReason::ChangedFilesUnknown));
                     continue;
                 };
                 let counted: Vec<&String> = files
@@ -625,7 +695,7 @@ impl Planner {
                     None => !counted.is_empty(),
                 };
                 if !hit {
-                    out.push(skip("no changed file matches its `paths` filter".into()));
+                    out.push(skip(SkipReason::NoPathMatches));
                     continue;
                 }
             }
@@ -910,9 +980,9 @@ impl Planner {
                 continue;
             };
             listening = true;
-            let skip = |reason: String| Decision::Skip {
+            let skip = |reason: SkipReason| Decision::Skip {
                 agent: agent.name.to_string(),
-                reason,
+                reason: reason.to_string(),
             };
             if let Some(reason) =
                 action_not_listed("issues", action, t.actions.iter().map(|a| a.as_str()))
@@ -927,10 +997,10 @@ impl Planner {
                     _ => issue.labels.iter().any(|l| t.labels.contains(l)),
                 };
                 if !hit {
-                    out.push(skip(format!(
-                        "the issue has none of the labels [{}]",
-                        t.labels.join(", ")
-                    )));
+                    out.push(skip(SkipReason::NoLabel {
+                        is_issue: true,
+                        labels: t.labels.clone(),
+                    }));
                     continue;
                 }
             }
@@ -1015,10 +1085,11 @@ impl Planner {
             } else {
                 out.push(Decision::Skip {
                     agent: agent.name.to_string(),
-                    reason: format!(
-                        "{kind} `{name}` matches none of its push `{kind}` globs",
-                        kind = if kind == "branch" { "branches" } else { "tags" }
-                    ),
+                    reason: SkipReason::PushRef {
+                        tag: kind == "tag",
+                        name: name.to_string(),
+                    }
+                    .to_string(),
                 });
             }
         }
@@ -1057,18 +1128,16 @@ impl Planner {
                 continue;
             };
             listening = true;
-            let skip = |reason: String| Decision::Skip {
+            let skip = |reason: SkipReason| Decision::Skip {
                 agent: agent.name.to_string(),
-                reason,
+                reason: reason.to_string(),
             };
             if let Some(reason) =
                 action_not_listed("release", action, t.actions.iter().map(|a| a.as_str()))
             {
                 out.push(skip(reason));
             } else if e.release.prerelease && !t.prerelease {
-                out.push(skip(
-                    "the release is a prerelease (set `prerelease: true` to run on them)".into(),
-                ));
+                out.push(skip(SkipReason::Prerelease));
             } else {
                 out.push(self.launch(
                     agent,
@@ -1444,18 +1513,18 @@ pub fn permission_from_association(a: &AuthorAssociation) -> Permission {
 
 /// Why an event's action starts no agent whose trigger lists `wanted`, if it starts none.
 fn action_not_listed<'a>(
-    event: &str,
+    event: &'static str,
     action: &str,
     wanted: impl Iterator<Item = &'a str> + Clone,
-) -> Option<String> {
+) -> Option<SkipReason> {
     if wanted.clone().any(|a| a == action) {
         return None;
     }
-    let wanted: Vec<&str> = wanted.collect();
-    Some(format!(
-        "{event} action `{action}` is not one of [{}]",
-        wanted.join(", ")
-    ))
+    Some(SkipReason::ActionNotListed {
+        event,
+        action: action.to_owned(),
+        wanted: wanted.map(str::to_owned).collect(),
+    })
 }
 
 /// The decisions so far, closed by a refusal; a deferral replaces them all (the whole
@@ -1491,4 +1560,90 @@ pub fn run_name(agent: &str, subject: &str, delivery: &str, discriminator: &str)
     head.truncate(63 - hash.len() - 1);
     let head = head.trim_end_matches('-');
     format!("{head}-{hash}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SkipReason;
+
+    /// Every skip reason, in the words logs, `render` notes and tests have always read.
+    #[test]
+    fn every_skip_reason_reads_as_it_always_has() {
+        let table = [
+            (
+                SkipReason::ActionNotListed {
+                    event: "pull_request",
+                    action: "closed".into(),
+                    wanted: vec!["opened".into(), "synchronize".into()],
+                },
+                "pull_request action `closed` is not one of [opened, synchronize]",
+            ),
+            (
+                SkipReason::Draft,
+                "the pull request is a draft (set `draft: true` to run on drafts)",
+            ),
+            (
+                SkipReason::BaseBranch {
+                    branch: "dev".into(),
+                },
+                "base branch `dev` matches none of the `branches` globs",
+            ),
+            (
+                SkipReason::NoLabel {
+                    is_issue: false,
+                    labels: vec!["agent".into(), "bot".into()],
+                },
+                "the pull request has none of the labels [agent, bot]",
+            ),
+            (
+                SkipReason::NoLabel {
+                    is_issue: true,
+                    labels: vec!["agent".into()],
+                },
+                "the issue has none of the labels [agent]",
+            ),
+            (
+                SkipReason::ChangedFilesUnknown,
+                "its `paths` filter needs the pull request's changed files, which are not known",
+            ),
+            (
+                SkipReason::NoPathMatches,
+                "no changed file matches its `paths` filter",
+            ),
+            (
+                SkipReason::PushRef {
+                    tag: false,
+                    name: "feature/x".into(),
+                },
+                "branches `feature/x` matches none of its push `branches` globs",
+            ),
+            (
+                SkipReason::PushRef {
+                    tag: true,
+                    name: "v1.0".into(),
+                },
+                "tags `v1.0` matches none of its push `tags` globs",
+            ),
+            (
+                SkipReason::Prerelease,
+                "the release is a prerelease (set `prerelease: true` to run on them)",
+            ),
+        ];
+        for (reason, words) in &table {
+            assert_eq!(reason.to_string(), *words, "{reason:?}");
+        }
+        // A new variant fails to compile here: add it to this match and to the table.
+        for (reason, _) in &table {
+            match reason {
+                SkipReason::ActionNotListed { .. }
+                | SkipReason::Draft
+                | SkipReason::BaseBranch { .. }
+                | SkipReason::NoLabel { .. }
+                | SkipReason::ChangedFilesUnknown
+                | SkipReason::NoPathMatches
+                | SkipReason::PushRef { .. }
+                | SkipReason::Prerelease => {}
+            }
+        }
+    }
 }
