@@ -227,10 +227,28 @@ pub async fn serve_with(
             continue;
         };
         let activity = slot.activity();
-        let service = TowerToHyperService::new(router.clone().layer(Extension(Peer {
-            ip: peer.ip(),
-            activity: activity.clone(),
-        })));
+        // How far each request has come tells which connection to close to make room at
+        // the cap: a request reaches the router once its head is read; the webhook
+        // handler tells of its body (`read_body`).
+        let watching = activity.clone();
+        let routes = router
+            .clone()
+            .layer(axum::middleware::from_fn(
+                move |request: axum::extract::Request, next: axum::middleware::Next| {
+                    let watching = watching.clone();
+                    async move {
+                        watching.head_read();
+                        let response = next.run(request).await;
+                        watching.answered();
+                        response
+                    }
+                },
+            ))
+            .layer(Extension(Peer {
+                ip: peer.ip(),
+                activity: activity.clone(),
+            }));
+        let service = TowerToHyperService::new(routes);
         let io = Watched {
             tcp,
             activity: activity.clone(),
@@ -242,7 +260,7 @@ pub async fn serve_with(
                 // Closed to make room for another at the connection cap: dropping the
                 // connection drops its request, and the reservation its body held.
                 () = activity.evicted() => {
-                    tracing::debug!(peer = %peer.ip(), "closed a connection that carried no signed delivery, to make room");
+                    tracing::debug!(peer = %peer.ip(), "closed a connection that made the least progress, to make room");
                 }
             }
             drop(slot);
@@ -265,9 +283,8 @@ struct Peer {
     activity: Activity,
 }
 
-/// A connection's socket, telling the bounds whenever it reads something: of the
-/// connections that carried no signed delivery, the one quiet longest is closed first to
-/// make room at the connection cap.
+/// A connection's socket, telling the bounds how many bytes it has sent: at the cap, of
+/// the requests within the grace, the one that has sent the fewest is closed first.
 struct Watched {
     tcp: tokio::net::TcpStream,
     activity: Activity,
@@ -281,9 +298,11 @@ impl AsyncRead for Watched {
     ) -> std::task::Poll<std::io::Result<()>> {
         let before = buf.filled().len();
         let polled = std::pin::Pin::new(&mut self.tcp).poll_read(cx, buf);
-        if matches!(polled, std::task::Poll::Ready(Ok(()))) && buf.filled().len() > before {
-            self.activity.read();
-        }
+        let read = match polled {
+            std::task::Poll::Ready(Ok(())) => buf.filled().len().saturating_sub(before),
+            _ => 0,
+        };
+        self.activity.read(read);
         polled
     }
 }
@@ -549,11 +568,13 @@ enum Unread {
 /// Reads the body, at most `reservation`'s limit of it, within `timeout`, as the parts it
 /// arrives in (hyper's own buffers: no copy, and nothing allocated ahead of the bytes).
 /// Bytes are reserved as they come, [`FIRST_BUFFER`] at a time: what is held is what has
-/// been sent, never what was only declared.
+/// been sent, never what was only declared. Its connection's `activity` is told how much
+/// has come, and when all of it has.
 async fn read_body(
     body: Body,
     reservation: &mut Reservation,
     timeout: Duration,
+    activity: Option<&Activity>,
 ) -> Result<Vec<Bytes>, Unread> {
     let limit = usize::try_from(reservation.limit()).unwrap_or(MAX_BODY_BYTES);
     let step = usize::try_from(FIRST_BUFFER).unwrap_or(usize::MAX);
@@ -573,6 +594,9 @@ async fn read_body(
                 continue;
             };
             len += data.len();
+            if let Some(activity) = activity {
+                activity.body_arrived(len as u64);
+            }
             if len as u64 > reservation.bytes() {
                 let rounded = len.div_ceil(step).saturating_mul(step);
                 reservation.grow(rounded as u64).map_err(Unread::Busy)?;
@@ -580,6 +604,9 @@ async fn read_body(
             if !data.is_empty() {
                 parts.push(data);
             }
+        }
+        if let Some(activity) = activity {
+            activity.body_read();
         }
         Ok::<_, Unread>(parts)
     };
@@ -628,7 +655,7 @@ async fn handle(
     activity: Option<&Activity>,
 ) -> Answer {
     let timeout = app.preauth.limits().body_timeout;
-    let body = match read_body(body, &mut reservation, timeout).await {
+    let body = match read_body(body, &mut reservation, timeout, activity).await {
         Ok(b) => b,
         Err(Unread::Refused(e)) => return rejected(app, &e),
         Err(Unread::Busy(refusal)) => return busy(app, refusal, peer, "refused while reading"),

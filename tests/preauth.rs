@@ -377,12 +377,10 @@ async fn two_addresses_sending_at_full_speed_cannot_hold_the_ordinary_lane() {
     .await;
 }
 
-/// Sends `post` from `from` and keeps the connection open once it is answered (HTTP/1.1
-/// keep-alive): a connection that carried a signed delivery, and stays.
-async fn send_and_stay(from: IpAddr, to: SocketAddr, post: &Post) -> (Head, TcpStream) {
-    let mut stream = connect_from(from, to).await;
+/// `post` as it goes on the wire, head and body, with `extra` header lines.
+fn wire(post: &Post, extra: &str) -> Vec<u8> {
     let mut request = format!(
-        "POST {} HTTP/1.1\r\nhost: agentpods\r\ncontent-length: {}\r\n",
+        "POST {} HTTP/1.1\r\nhost: agentpods\r\n{extra}content-length: {}\r\n",
         post.path,
         post.body.len()
     );
@@ -392,7 +390,14 @@ async fn send_and_stay(from: IpAddr, to: SocketAddr, post: &Post) -> (Head, TcpS
     request.push_str("\r\n");
     let mut wire = request.into_bytes();
     wire.extend_from_slice(&post.body);
-    write_all(&stream, &wire).await.expect("send");
+    wire
+}
+
+/// Sends `post` from `from` and keeps the connection open once it is answered (HTTP/1.1
+/// keep-alive): a connection that carried a signed delivery, and stays.
+async fn send_and_stay(from: IpAddr, to: SocketAddr, post: &Post) -> (Head, TcpStream) {
+    let mut stream = connect_from(from, to).await;
+    write_all(&stream, &wire(post, "")).await.expect("send");
     let head = read_head(&mut stream).await.expect("an answer");
     (head, stream)
 }
@@ -678,6 +683,160 @@ async fn a_connection_that_says_nothing_is_closed_after_the_header_timeout() {
         eventually(|| state.preauth.open_connections() == 0).await;
         let _ = stop.send(());
         server.await.expect("server task").expect("clean stop");
+    })
+    .await;
+}
+
+/// How an attacker keeps its connection busy without ever finishing a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Busy {
+    /// A header line every 50 ms; the head never ends.
+    HeaderLines,
+    /// The whole head at once (a 64 KiB body declared, a made-up signature), then a byte
+    /// of the body every 50 ms.
+    BodyBytes,
+}
+
+/// An attacker's address keeping one connection busy, as `busy` says, until `stop`: when
+/// its connection is closed (to make room, or by a timeout) it connects again one round
+/// trip (20 ms) later. Returns how many connections it opened.
+async fn keep_busy(
+    from: IpAddr,
+    to: SocketAddr,
+    busy: Busy,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) -> u64 {
+    use std::sync::atomic::Ordering;
+    let mut opened = 0;
+    while !stop.load(Ordering::SeqCst) {
+        let socket = TcpSocket::new_v4().expect("a socket");
+        socket.bind(SocketAddr::new(from, 0)).expect("bind");
+        let Ok(stream) = socket.connect(to).await else {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            continue;
+        };
+        opened += 1;
+        let head = match busy {
+            Busy::HeaderLines => "POST /webhook HTTP/1.1\r\nhost: agentpods\r\n".to_owned(),
+            Busy::BodyBytes => format!(
+                "POST /webhook HTTP/1.1\r\nhost: agentpods\r\ncontent-type: application/json\r\n\
+                 x-github-event: pull_request\r\nx-github-delivery: busy-{from}-{opened}\r\n\
+                 x-hub-signature-256: sha256={}\r\ncontent-length: {}\r\n\r\n",
+                "0".repeat(64),
+                64 * 1024
+            ),
+        };
+        let mut alive = write_all(&stream, head.as_bytes()).await.is_ok();
+        let mut line = 0u64;
+        while alive && !stop.load(Ordering::SeqCst) {
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_millis(50)) => {
+                    line += 1;
+                    let more = match busy {
+                        Busy::HeaderLines => format!("x-line-{line}: a\r\n").into_bytes(),
+                        Busy::BodyBytes => b" ".to_vec(),
+                    };
+                    alive = write_all(&stream, &more).await.is_ok();
+                }
+                // Anything from the server (an answer, the end of the stream) ends it.
+                _ = stream.readable() => {
+                    let mut sink = [0u8; 1024];
+                    alive = matches!(stream.try_read(&mut sink), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock);
+                }
+            }
+        }
+        drop(stream);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    opened
+}
+
+/// Sends `post` from `from` as GitHub's delivery reaches a server across a network: its
+/// whole head and the first 14 KiB of its body at once (TCP's first window), the rest one
+/// round trip (`rtt`) later; reads the answer's head.
+async fn send_across_a_network(from: IpAddr, to: SocketAddr, post: &Post, rtt: Duration) -> Head {
+    let mut stream = connect_from(from, to).await;
+    let wire = wire(post, "connection: close\r\n");
+    let (first, rest) = wire.split_at(wire.len().min(14 * 1024));
+    let sent = async {
+        write_all(&stream, first).await?;
+        tokio::time::sleep(rtt).await;
+        write_all(&stream, rest).await
+    }
+    .await;
+    match (sent, read_head(&mut stream).await) {
+        (_, Some(head)) => head,
+        (sent, None) => Head {
+            status: 0,
+            retry_after: Some(format!("closed before an answer ({sent:?})")),
+        },
+    }
+}
+
+/// More addresses than the connection cap, each keeping one connection busy as `busy`
+/// says, while GitHub sends a signed delivery every 100 ms, as it reaches a server across
+/// a network (its body's second window one round trip after the first): every one is
+/// answered 200, and the attackers' connections are the ones closed to make room.
+async fn signed_deliveries_get_past_more_busy_addresses_than_the_cap(busy: Busy) {
+    let service = service_with(Limits {
+        max_connections: 64,
+        ..Limits::default()
+    });
+    let server = service.listen().await;
+    let state = service.state.clone();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // 80 addresses (127.0.1.1 to 127.0.1.80) for 64 connections.
+    let attackers: Vec<_> = (1..=80u8)
+        .map(|n| {
+            let from = IpAddr::V4(Ipv4Addr::new(127, 0, 1, n));
+            tokio::spawn(keep_busy(from, server.address, busy, stop.clone()))
+        })
+        .collect();
+    eventually(|| state.preauth.open_connections() == 64).await;
+    // Let some of them grow old, as they do in a long attack.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    let mut statuses = Vec::new();
+    for i in 0..20u8 {
+        let post = draft(&format!("signed-{i}"));
+        let rtt = Duration::from_millis(100);
+        let head = send_across_a_network(peer(200), server.address, &post, rtt).await;
+        statuses.push(head.status);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Before, a new connection took the place of the one quiet longest: GitHub's, while
+    // its second window was on its way; every delivery was closed before an answer (0).
+    assert!(
+        statuses.iter().all(|s| *s == 200),
+        "every signed delivery answered 200 (0: closed before an answer): {statuses:?}; \
+         {} connections refused at the door",
+        state.metrics.refusals(Refusal::connections)
+    );
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let mut opened = 0;
+    for attacker in attackers {
+        opened += attacker.await.expect("an attacker");
+    }
+    assert!(
+        opened > 80,
+        "the attackers' connections were closed to make room: {opened}"
+    );
+    eventually(|| state.preauth.open_connections() == 0).await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn more_addresses_than_the_cap_trickling_headers_cannot_shut_out_signed_deliveries() {
+    within(60, async {
+        signed_deliveries_get_past_more_busy_addresses_than_the_cap(Busy::HeaderLines).await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn more_addresses_than_the_cap_trickling_bodies_cannot_shut_out_signed_deliveries() {
+    within(60, async {
+        signed_deliveries_get_past_more_busy_addresses_than_the_cap(Busy::BodyBytes).await;
     })
     .await;
 }

@@ -21,9 +21,15 @@
 #   With the defaults that is 520 connections, past the service's 512: a new connection
 #   then takes the place of one that carried no signed delivery (before, it was answered
 #   503 at the door).
+#   - TRICKLERS (0) more addresses (127.0.3.1, 127.0.3.2, … 250 to a /24), each keeping
+#     one connection busy with a header line every 50 ms, never finishing its head, and
+#     connecting again 20 ms after it is closed: more addresses than the cap (e.g.
+#     TRICKLERS=520 UPLOADS=0 STALLED=0 HOLDERS=0) once had GitHub's deliveries closed to
+#     make room.
 #   - one signed delivery (examples/variants/pull_request/draft-opened.json, a draft: no
 #     agent starts) every 100 ms from 127.0.0.1, each with a fresh delivery id and a body of
-#     its own (the same body again is a repeat, answered from memory).
+#     its own (the same body again is a repeat, answered from memory). With RTT_MS (0), it
+#     is sent as across a network: the head and the first 14 KiB, the rest RTT_MS later.
 # It reports the server's peak RSS (VmHWM from /proc; target: under 256 MiB) and how many
 # signed deliveries were answered 2xx. Should the server's RSS pass MAX_RSS_MIB (1024),
 # as a build without the pre-authentication budget does, it is stopped there and the
@@ -44,6 +50,8 @@ STALL_ADDRESSES="${STALL_ADDRESSES:-4}"
 HOLDERS="${HOLDERS:-80}"
 HOLD_ADDRESSES="${HOLD_ADDRESSES:-2}"
 RATE_KIB="${RATE_KIB:-1280}"
+TRICKLERS="${TRICKLERS:-0}"
+RTT_MS="${RTT_MS:-0}"
 MAX_RSS_MIB="${MAX_RSS_MIB:-1024}"
 PORT="${PORT:-18191}"
 
@@ -97,7 +105,8 @@ echo "serving: $AGENTPODS_BIN (pid $server), VmHWM before: $(awk '/VmHWM/ { prin
 SECRET="$SECRET" PAYLOAD="$PAYLOAD" DURATION="$DURATION" UPLOADS="$UPLOADS" \
     STALLED="$STALLED" STALL_ADDRESSES="$STALL_ADDRESSES" \
     HOLDERS="$HOLDERS" HOLD_ADDRESSES="$HOLD_ADDRESSES" \
-    RATE_KIB="$RATE_KIB" PORT="$PORT" python3 - <<'PY' | tee "$work/report"
+    RATE_KIB="$RATE_KIB" TRICKLERS="$TRICKLERS" RTT_MS="$RTT_MS" PORT="$PORT" \
+    python3 - <<'PY' | tee "$work/report"
 import asyncio, hashlib, hmac, os, time
 
 secret = os.environ["SECRET"].encode()
@@ -109,6 +118,8 @@ stall_addresses = max(1, int(os.environ["STALL_ADDRESSES"]))
 holders = int(os.environ["HOLDERS"])
 hold_addresses = max(1, int(os.environ["HOLD_ADDRESSES"]))
 rate = int(os.environ["RATE_KIB"]) * 1024
+tricklers = int(os.environ["TRICKLERS"])
+rtt = int(os.environ["RTT_MS"]) / 1000
 port = int(os.environ["PORT"])
 declared = 25 * 1024 * 1024
 chunk = 64 * 1024
@@ -117,6 +128,7 @@ counts = {"refused": 0, "answered": 0, "failed": 0, "bytes": 0}
 signed = {"ok": 0, "sent": 0, "worst": 0.0, "statuses": {}}
 stalls = {"declared": 0, "statuses": {}, "failed": 0}
 holds = {"held": 0, "statuses": {}, "failed": 0}
+trickles = {"connections": 0, "failed": 0}
 
 async def status_of(reader):
     line = await reader.readline()
@@ -208,6 +220,32 @@ async def holder(n):
         finally:
             writer.close()
 
+async def trickler(n):
+    source = f"127.0.{3 + n // 250}.{1 + n % 250}"
+    while time.monotonic() < end:
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=(source, 0))
+        except OSError:
+            trickles["failed"] += 1
+            await asyncio.sleep(0.2)
+            continue
+        trickles["connections"] += 1
+        closed = asyncio.ensure_future(reader.read(1))
+        try:
+            writer.write(b"POST /webhook HTTP/1.1\r\nhost: agentpods\r\n")
+            line = 0
+            while not closed.done() and time.monotonic() < end:
+                await asyncio.wait([closed], timeout=0.05)
+                line += 1
+                writer.write(f"x-line-{line}: a\r\n".encode())
+                await writer.drain()
+        except OSError:
+            pass
+        finally:
+            closed.cancel()
+            writer.close()
+        await asyncio.sleep(0.02)
+
 async def github():
     i = 0
     while time.monotonic() < end:
@@ -219,12 +257,17 @@ async def github():
         signed["sent"] += 1
         try:
             reader, writer = await asyncio.open_connection("127.0.0.1", port)
-            writer.write((f"POST /webhook HTTP/1.1\r\nhost: agentpods\r\nconnection: close\r\n"
-                          f"content-type: application/json\r\nx-github-event: pull_request\r\n"
-                          f"x-github-delivery: signed-{i}-{time.monotonic_ns()}\r\n"
-                          f"x-hub-signature-256: {signature}\r\ncontent-length: {len(body)}\r\n\r\n").encode()
-                         + body)
+            wire = (f"POST /webhook HTTP/1.1\r\nhost: agentpods\r\nconnection: close\r\n"
+                    f"content-type: application/json\r\nx-github-event: pull_request\r\n"
+                    f"x-github-delivery: signed-{i}-{time.monotonic_ns()}\r\n"
+                    f"x-hub-signature-256: {signature}\r\ncontent-length: {len(body)}\r\n\r\n").encode() + body
+            first = wire[:14 * 1024] if rtt else wire
+            writer.write(first)
             await writer.drain()
+            if rtt:
+                await asyncio.sleep(rtt)
+                writer.write(wire[len(first):])
+                await writer.drain()
             status = await asyncio.wait_for(status_of(reader), timeout=10)
             writer.close()
         except (OSError, asyncio.TimeoutError):
@@ -238,7 +281,8 @@ async def github():
 async def main():
     await asyncio.gather(github(), *(attacker(n) for n in range(uploads)),
                          *(staller(n) for n in range(stalled)),
-                         *(holder(n) for n in range(holders)))
+                         *(holder(n) for n in range(holders)),
+                         *(trickler(n) for n in range(tricklers)))
 
 asyncio.run(main())
 print(f"attackers: {uploads} x 25 MiB at {rate // 1024} KiB/s for {duration:.0f} s: "
@@ -250,6 +294,8 @@ print(f"stalled: {stalled} from {stall_addresses} addresses declaring 1 MiB and 
 print(f"holders: {holders} from {hold_addresses} addresses sending 1 MiB but its last byte: "
       f"{holds['held']} sent, answered {dict(sorted(holds['statuses'].items()))} "
       f"(0: none before the end), {holds['failed']} connections failed")
+print(f"tricklers: {tricklers} addresses each keeping one connection trickling its head: "
+      f"{trickles['connections']} connections opened, {trickles['failed']} failed")
 print(f"signed deliveries: {signed['ok']} of {signed['sent']} answered 2xx "
       f"(statuses {dict(sorted(signed['statuses'].items()))}), slowest {signed['worst'] * 1000:.0f} ms")
 PY

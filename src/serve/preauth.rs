@@ -13,10 +13,12 @@
 //!   of each lane ([`Limits::lane_share`]: an eighth of it by default, or the lane's
 //!   largest body if that is more), so that filling the ordinary lane takes eight
 //!   addresses sending at full speed, not two;
-//! - a cap on open connections ([`PreAuth::connect`]), in all and per peer; at the cap, a
-//!   new connection takes the place of one that has carried no signed delivery — of the
-//!   peer that has the most connections, the one that has sent nothing for longest — so
-//!   stalled connections from a few addresses cannot shut GitHub out;
+//! - a cap on open connections ([`PreAuth::connect`]), in all and per host (an IPv4
+//!   address, an IPv6 /48); at the cap, a new connection takes the place of the one that
+//!   has made the least progress ([`Rank`]), and never of one whose body is arriving
+//!   briskly, is being checked or handled, or that carried a signed delivery: a GitHub
+//!   delivery sends its whole head and its body at once, a stranger keeping a connection
+//!   busy does not, so even more busy addresses than the cap cannot shut GitHub out;
 //! - a deadline: the whole body within [`Limits::body_timeout`] (GitHub's own delivery
 //!   timeout), or 408 and the connection closed.
 //!
@@ -32,11 +34,13 @@
 //! give back what they hold when dropped, on every path: the body read, refused, timed
 //! out, or the client gone.
 
+use std::cmp::Reverse;
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
@@ -54,6 +58,23 @@ pub const BODY_TIMEOUT: Duration = Duration::from_secs(10);
 /// A body reserves its bytes this many at a time as they come (and its lane and peer must
 /// have room for this much, or its whole length if smaller, for it to be let in at all).
 pub const FIRST_BUFFER: u64 = 16 * 1024;
+
+/// How long a request has before its progress is judged at the connection cap: GitHub
+/// sends a delivery's whole head at once, and its body at once too (a few KB) or at line
+/// rate, so after this a head still unfinished, or a body below [`BODY_FLOOR`], is a
+/// stranger's.
+pub const GRACE: Duration = Duration::from_secs(1);
+
+/// A connection that has sent nothing since it was accepted (or its last request was
+/// answered) less than this long ago is closed to make room only after every other: its
+/// head is on its way (a client writes it right after the handshake).
+pub const FRESH: Duration = Duration::from_millis(100);
+
+/// Bytes per second a body must average, once it has arrived for [`GRACE`], not to be
+/// closed to make room at the connection cap. GitHub's own 10 s timeout asks 2.5 MiB/s of
+/// its largest body; a body judged this fast holds at least this much of the budget, so
+/// the budget bounds how many there can be (with the defaults, 256: half the cap).
+pub const BODY_FLOOR: u64 = 512 * 1024;
 
 /// The bounds, set by `serve`'s flags. The defaults suit a 512 MiB replica: at most
 /// 64 + 64 MiB of bodies held before their signatures are checked.
@@ -80,19 +101,29 @@ pub struct Limits {
     /// comes from the proxy's address: set it to 1 there.
     #[arg(long = "preauth-lane-share", value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..))]
     pub lane_share: u64,
-    /// Open connections at most. Past it a new connection takes the place of one that has
-    /// carried no signed delivery (of the peer with the most connections, the one idle
-    /// longest), which is closed; when every one has, the new one is answered 503.
+    /// Open connections at most. Past it a new connection takes the place of the one that
+    /// has made the least progress (a head unfinished after a second, oldest first; then a
+    /// body arriving slower than 512 KiB/s, slowest first; then the newest requests), which
+    /// is closed; a connection whose body arrives faster, is being checked or handled, or
+    /// that carried a signed delivery is never closed for it. When only such are open, the
+    /// new one is answered 503.
     #[arg(long, value_name = "N", default_value_t = 512, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_connections: u64,
-    /// Open connections one peer address (an IPv6 peer's /64) may have at most, so that
-    /// one sender cannot take every connection (and the kubelet's probes with them).
-    /// Behind a proxy every connection comes from the proxy: raise it to --max-connections.
+    /// Open connections one peer address (an IPv6 peer's /48, which one host can hold
+    /// whole) may have at most, so that one sender cannot take every connection (and the
+    /// kubelet's probes with them). Behind a proxy every connection comes from the proxy:
+    /// raise it to --max-connections.
     #[arg(long, value_name = "N", default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_connections_per_peer: u64,
     /// How long a sender may take to send a body (past it: 408, connection closed).
     #[arg(skip = BODY_TIMEOUT)]
     pub body_timeout: Duration,
+    /// How long a request has before its progress is judged at the connection cap.
+    #[arg(skip = GRACE)]
+    pub grace: Duration,
+    /// Bytes per second a body must average, after the grace, to be kept at the cap.
+    #[arg(skip = BODY_FLOOR)]
+    pub body_floor: u64,
 }
 
 impl Default for Limits {
@@ -106,6 +137,8 @@ impl Default for Limits {
             max_connections: 512,
             max_connections_per_peer: 64,
             body_timeout: BODY_TIMEOUT,
+            grace: GRACE,
+            body_floor: BODY_FLOOR,
         }
     }
 }
@@ -226,40 +259,156 @@ struct Shared {
     limits: Limits,
     held: Mutex<Held>,
     open: Mutex<Open>,
-    /// Counts reads on every connection: a connection's last read is when, in this count,
-    /// it last sent something.
-    reads: AtomicU64,
+    /// What time it is (injected: tests move it).
+    clock: Clock,
     ordinary_gauge: Gauge,
     large_gauge: Gauge,
     connections_gauge: Gauge,
     evicted_counter: Counter,
 }
 
+/// Where the time comes from: [`Instant::now`] but in tests.
+#[derive(Clone)]
+struct Clock(Arc<dyn Fn() -> Instant + Send + Sync>);
+
+impl Clock {
+    fn now(&self) -> Instant {
+        (self.0)()
+    }
+}
+
+impl std::fmt::Debug for Clock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Clock")
+    }
+}
+
 /// The open connections.
 #[derive(Debug, Default)]
 struct Open {
     slots: HashMap<u64, Arc<Slot>>,
-    /// Open connections by peer (see [`peer_key`]); peers with none are not kept.
-    by_peer: HashMap<IpAddr, u64>,
+    /// Open connections by host (see [`host_key`]); hosts with none are not kept.
+    by_host: HashMap<IpAddr, u64>,
     next: u64,
 }
 
-/// A connection has carried no signed delivery yet: it may be closed to make room.
-const STRANGER: u8 = 0;
-/// A connection has carried a signed delivery: it is GitHub's, and never closed to make room.
-const SIGNED: u8 = 1;
-/// Closed to make room: its task drops it.
-const EVICTED: u8 = 2;
+/// Where a connection is in its request, as far as making room at the cap goes. `from`:
+/// how many bytes the connection had sent when the request began.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    /// Waiting for a request's head, or reading it, since then (opened, or its last
+    /// request answered).
+    Head { since: Instant, from: u64 },
+    /// The head read; the body arriving since then, this many bytes of it so far.
+    Body {
+        since: Instant,
+        bytes: u64,
+        from: u64,
+    },
+    /// The body read whole: its signature is being checked, or the request handled.
+    Handling,
+    /// Carried a delivery whose signature holds: GitHub's, never closed to make room.
+    Signed,
+    /// Closed to make room: its task drops it.
+    Evicted,
+}
+
+/// How little progress an open connection has made, least first: at the cap the least is
+/// closed to make room. A connection that has no rank is never closed for that: a body
+/// arriving at [`Limits::body_floor`] or faster after the grace, one read whole, one that
+/// carried a signed delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Rank {
+    /// A head still unfinished after the grace (a stranger trickling header lines, or an
+    /// idle connection): the one that began longest ago first.
+    StalledHead { waited: Reverse<Duration> },
+    /// A body below the floor after the grace: the slowest first.
+    SlowBody {
+        bytes_per_second: u64,
+        waited: Reverse<Duration>,
+    },
+    /// A request within the grace, its head or its body: the one that has sent the fewest
+    /// bytes first (GitHub sends its whole head at once, and a body of more than a few KB
+    /// fills TCP's first window, some 14 KB), then the one that began longest ago.
+    New {
+        sent: u64,
+        waited: Reverse<Duration>,
+    },
+    /// A request that has sent nothing yet, for less than [`FRESH`]: the one that began
+    /// longest ago first.
+    Fresh { waited: Reverse<Duration> },
+}
+
+impl Stage {
+    /// Its rank at `now`, or `None` if it is never closed to make room.
+    /// `sent`: the bytes the connection has sent in all.
+    fn rank(&self, sent: u64, now: Instant, limits: &Limits) -> Option<Rank> {
+        match *self {
+            Stage::Head { since, from } => {
+                let waited = now.saturating_duration_since(since);
+                let sent = sent.saturating_sub(from);
+                Some(if waited >= limits.grace {
+                    Rank::StalledHead {
+                        waited: Reverse(waited),
+                    }
+                } else if sent == 0 && waited < FRESH {
+                    Rank::Fresh {
+                        waited: Reverse(waited),
+                    }
+                } else {
+                    Rank::New {
+                        sent,
+                        waited: Reverse(waited),
+                    }
+                })
+            }
+            Stage::Body { since, bytes, from } => {
+                let waited = now.saturating_duration_since(since);
+                if waited < limits.grace {
+                    return Some(Rank::New {
+                        sent: sent.saturating_sub(from),
+                        waited: Reverse(waited),
+                    });
+                }
+                let millis = u64::try_from(waited.as_millis()).unwrap_or(u64::MAX).max(1);
+                let bytes_per_second = bytes.saturating_mul(1000) / millis;
+                (bytes_per_second < limits.body_floor).then_some(Rank::SlowBody {
+                    bytes_per_second,
+                    waited: Reverse(waited),
+                })
+            }
+            Stage::Handling | Stage::Signed | Stage::Evicted => None,
+        }
+    }
+}
 
 /// What is known of one open connection.
 #[derive(Debug)]
 struct Slot {
     id: u64,
-    peer: IpAddr,
-    state: AtomicU8,
-    /// [`Shared::reads`] when it last sent something (or was opened).
-    last_read: AtomicU64,
+    host: IpAddr,
+    stage: Mutex<Stage>,
+    /// Bytes read from its socket in all.
+    sent: AtomicU64,
     evicted: Notify,
+}
+
+impl Slot {
+    fn stage(&self) -> std::sync::MutexGuard<'_, Stage> {
+        self.stage.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn sent(&self) -> u64 {
+        self.sent.load(Ordering::SeqCst)
+    }
+
+    /// Moves on to `next`, unless it carried a signed delivery or was closed to make room.
+    fn advance(&self, next: impl FnOnce(Stage) -> Stage) {
+        let mut stage = self.stage();
+        if !matches!(*stage, Stage::Signed | Stage::Evicted) {
+            *stage = next(*stage);
+        }
+    }
 }
 
 /// The bounds in force and what is held against them; cheap to clone (one shared state).
@@ -283,8 +432,8 @@ pub struct Connection {
     activity: Activity,
 }
 
-/// What a connection tells the bounds while it is open: that it read something, that it
-/// carried a signed delivery; and what it is told: to close. Cheap to clone.
+/// What a connection tells the bounds while it is open: how far its request has come,
+/// that it carried a signed delivery; and what it is told: to close. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Activity {
     shared: Arc<Shared>,
@@ -297,30 +446,39 @@ impl Open {
         if self.slots.remove(&slot.id).is_none() {
             return false;
         }
-        if let Some(count) = self.by_peer.get_mut(&slot.peer) {
-            *count = count.saturating_sub(1);
-            if *count == 0 {
-                self.by_peer.remove(&slot.peer);
+        if let Entry::Occupied(mut count) = self.by_host.entry(slot.host) {
+            *count.get_mut() = count.get().saturating_sub(1);
+            if *count.get() == 0 {
+                count.remove();
             }
         }
         gauge.dec();
         true
     }
 
-    /// The connection to close to make room: one that carried no signed delivery, of the
-    /// peer with the most connections, the one that sent nothing for longest.
-    fn victim(&self) -> Option<Arc<Slot>> {
-        self.slots
-            .values()
-            .filter(|s| s.state.load(Ordering::SeqCst) == STRANGER)
-            .max_by_key(|s| {
-                let of_peer = self.by_peer.get(&s.peer).copied().unwrap_or(0);
-                (
-                    of_peer,
-                    std::cmp::Reverse(s.last_read.load(Ordering::SeqCst)),
-                )
-            })
-            .cloned()
+    /// Marks the connection with the least progress at `now` ([`Rank`]) closed to make
+    /// room and returns it; `None` if every one has made progress enough to be kept.
+    fn evict_one(&self, now: Instant, limits: &Limits) -> Option<Arc<Slot>> {
+        // A stage may move on between ranking and marking (a body read whole, a signature
+        // found good): the pick is marked only if its stage is still the one ranked.
+        for _ in 0..=self.slots.len() {
+            let (victim, ranked) = self
+                .slots
+                .values()
+                .filter_map(|s| {
+                    let stage = *s.stage();
+                    Some((s, stage, stage.rank(s.sent(), now, limits)?))
+                })
+                .min_by_key(|(_, _, rank)| *rank)
+                .map(|(s, stage, _)| (s.clone(), stage))?;
+            let mut stage = victim.stage();
+            if *stage == ranked {
+                *stage = Stage::Evicted;
+                drop(stage);
+                return Some(victim);
+            }
+        }
+        None
     }
 }
 
@@ -344,8 +502,20 @@ impl PreAuth {
             limits,
             held: Mutex::new(Held::default()),
             open: Mutex::new(Open::default()),
-            reads: AtomicU64::new(0),
+            clock: Clock(Arc::new(Instant::now)),
         }))
+    }
+
+    /// The same bounds, telling the time by `clock` (tests).
+    pub fn with_clock(
+        limits: Limits,
+        metrics: &Metrics,
+        clock: impl Fn() -> Instant + Send + Sync + 'static,
+    ) -> PreAuth {
+        let PreAuth(shared) = PreAuth::new(limits, metrics);
+        let mut shared = Arc::into_inner(shared).unwrap_or_else(|| unreachable!("just made"));
+        shared.clock = Clock(Arc::new(clock));
+        PreAuth(Arc::new(shared))
     }
 
     pub fn limits(&self) -> &Limits {
@@ -388,22 +558,22 @@ impl PreAuth {
         })
     }
 
-    /// Counts a new connection from `peer`, or `None` when its peer has
+    /// Counts a new connection from `peer`, or `None` when its host ([`host_key`]) has
     /// [`Limits::max_connections_per_peer`] open, or [`Limits::max_connections`] are open
-    /// and every one has carried a signed delivery. At the cap, another connection is
-    /// closed to make room ([`Open::victim`]): it is told through its [`Activity::evicted`].
+    /// and every one has made progress enough to be kept ([`Rank`]). At the cap, the one
+    /// with the least progress is closed to make room: it is told through its
+    /// [`Activity::evicted`].
     pub fn connect(&self, peer: IpAddr) -> Option<Connection> {
-        let peer = peer_key(peer);
+        let host = host_key(peer);
         let shared = &self.0;
+        let now = shared.clock.now();
         let mut open = shared.open.lock().unwrap_or_else(|e| e.into_inner());
-        if open.by_peer.get(&peer).copied().unwrap_or(0) >= shared.limits.max_connections_per_peer {
+        if open.by_host.get(&host).copied().unwrap_or(0) >= shared.limits.max_connections_per_peer {
             return None;
         }
         let max = usize::try_from(shared.limits.max_connections).unwrap_or(usize::MAX);
         if open.slots.len() >= max {
-            let victim = open.victim()?;
-            // Under the lock: a connection marks itself signed only under it too.
-            victim.state.store(EVICTED, Ordering::SeqCst);
+            let victim = open.evict_one(now, &shared.limits)?;
             open.release(&victim, &shared.connections_gauge);
             victim.evicted.notify_one();
             shared.evicted_counter.inc();
@@ -412,13 +582,16 @@ impl PreAuth {
         open.next += 1;
         let slot = Arc::new(Slot {
             id,
-            peer,
-            state: AtomicU8::new(STRANGER),
-            last_read: AtomicU64::new(shared.reads.fetch_add(1, Ordering::SeqCst) + 1),
+            host,
+            stage: Mutex::new(Stage::Head {
+                since: now,
+                from: 0,
+            }),
+            sent: AtomicU64::new(0),
             evicted: Notify::new(),
         });
         open.slots.insert(id, slot.clone());
-        *open.by_peer.entry(peer).or_default() += 1;
+        *open.by_host.entry(host).or_default() += 1;
         shared.connections_gauge.inc();
         Some(Connection {
             activity: Activity {
@@ -449,18 +622,53 @@ impl Connection {
 }
 
 impl Activity {
-    /// The connection sent something.
-    pub fn read(&self) {
-        let now = self.shared.reads.fetch_add(1, Ordering::SeqCst) + 1;
-        self.slot.last_read.store(now, Ordering::SeqCst);
+    /// The server read `bytes` from the connection's socket.
+    pub fn read(&self, bytes: usize) {
+        self.slot.sent.fetch_add(bytes as u64, Ordering::SeqCst);
+    }
+
+    /// A request's head has been read: its body (if any) is awaited from now.
+    pub fn head_read(&self) {
+        let now = self.shared.clock.now();
+        self.slot.advance(|stage| {
+            let from = match stage {
+                Stage::Head { from, .. } | Stage::Body { from, .. } => from,
+                _ => self.slot.sent(),
+            };
+            Stage::Body {
+                since: now,
+                bytes: 0,
+                from,
+            }
+        });
+    }
+
+    /// `bytes` of the body have arrived in all.
+    pub fn body_arrived(&self, bytes: u64) {
+        self.slot.advance(|stage| match stage {
+            Stage::Body { since, from, .. } => Stage::Body { since, bytes, from },
+            other => other,
+        });
+    }
+
+    /// The body has been read whole: its signature is checked, the request handled.
+    pub fn body_read(&self) {
+        self.slot.advance(|_| Stage::Handling);
+    }
+
+    /// The request has been answered: the next one's head is awaited from now.
+    pub fn answered(&self) {
+        let now = self.shared.clock.now();
+        let from = self.slot.sent();
+        self.slot.advance(|_| Stage::Head { since: now, from });
     }
 
     /// The connection carried a delivery whose signature holds: it is never closed to
     /// make room. `false` when it was closed to make room already.
     pub fn signed(&self) -> bool {
-        let _open = self.shared.open.lock().unwrap_or_else(|e| e.into_inner());
-        self.slot.state.load(Ordering::SeqCst) != EVICTED && {
-            self.slot.state.store(SIGNED, Ordering::SeqCst);
+        let mut stage = self.slot.stage();
+        *stage != Stage::Evicted && {
+            *stage = Stage::Signed;
             true
         }
     }
@@ -471,17 +679,31 @@ impl Activity {
     }
 }
 
-/// The address a peer's share is kept under: an IPv4 address (also one mapped into IPv6)
-/// as it is; an IPv6 address by its /64, which one host usually has whole.
+/// The address a peer's share of the budget is kept under: an IPv4 address (also one
+/// mapped into IPv6) as it is; an IPv6 address by its /64, which one host usually has
+/// whole. (A host with a /48 gets a share per /64 it uses: shares of bytes are bounded
+/// by the lanes all the same, and eight shares fill the ordinary lane either way.)
 pub fn peer_key(ip: IpAddr) -> IpAddr {
+    prefix(ip, 4)
+}
+
+/// The address a host's connections are counted under: an IPv4 address (also one mapped
+/// into IPv6) as it is; an IPv6 address by its /48, which one host can hold whole (a /64
+/// would let it take every connection from 65,536 addresses).
+pub fn host_key(ip: IpAddr) -> IpAddr {
+    prefix(ip, 3)
+}
+
+/// An IPv4 address as it is; an IPv6 one cut to its first `segments` 16-bit groups.
+fn prefix(ip: IpAddr, segments: usize) -> IpAddr {
     match ip {
         IpAddr::V4(_) => ip,
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
             Some(v4) => IpAddr::V4(v4),
             None => {
-                let mut segments = v6.segments();
-                segments[4..].fill(0);
-                IpAddr::V6(segments.into())
+                let mut kept = v6.segments();
+                kept[segments..].fill(0);
+                IpAddr::V6(kept.into())
             }
         },
     }
@@ -871,46 +1093,178 @@ mod tests {
         assert_eq!(budget.open_connections(), 0);
     }
 
+    /// A clock that moves only when told to.
+    fn manual_clock() -> (
+        Arc<Mutex<Instant>>,
+        impl Fn() -> Instant + Send + Sync + 'static,
+    ) {
+        let now = Arc::new(Mutex::new(Instant::now()));
+        let read = now.clone();
+        (now, move || *read.lock().expect("the clock"))
+    }
+
+    fn advance(clock: &Mutex<Instant>, by: Duration) {
+        *clock.lock().expect("the clock") += by;
+    }
+
     #[test]
-    fn at_the_cap_a_new_connection_takes_the_place_of_the_busiest_peers_idlest_stranger() {
+    fn progress_ranks_a_stalled_head_first_and_a_brisk_body_never() {
+        let limits = limits();
+        let start = Instant::now();
+        let at = |millis: u64| start + Duration::from_millis(millis);
+        let rank = |stage: Stage, now: u64| {
+            let sent = match stage {
+                Stage::Body { bytes, .. } => bytes,
+                _ => 0,
+            };
+            stage.rank(sent, at(now), &limits)
+        };
+        let head = Stage::Head {
+            since: start,
+            from: 0,
+        };
+        let body = |bytes: u64| Stage::Body {
+            since: start,
+            bytes,
+            from: 0,
+        };
+        // Within the grace, the fewest bytes sent go first (a head trickled line by line
+        // before GitHub's first window), then the oldest.
+        let sent = |n: u64, now: u64| head.rank(n, at(now), &limits);
+        assert!(sent(300, 500) < sent(14 * 1024, 500));
+        assert!(sent(300, 600) < sent(300, 500));
+        // One just accepted that has sent nothing yet (its head is on its way) goes after
+        // them; once it has waited 100 ms for nothing, first.
+        assert!(sent(14 * 1024, 500) < sent(0, 50));
+        assert!(sent(0, 150) < sent(300, 500));
+        assert!(rank(body(1024), 500) < rank(body(14 * 1024), 500));
+        // Past it, a stalled head goes before anything new, the oldest first...
+        assert!(rank(head, 1500) < rank(head, 200));
+        assert!(rank(head, 3000) < rank(head, 1500));
+        // ...then a body below the floor (512 KiB/s), the slowest first...
+        assert!(rank(head, 1500) < rank(body(80), 1500));
+        assert!(rank(body(80), 2000) < rank(body(400 * 1024), 2000));
+        assert!(rank(body(400 * 1024), 2000) < rank(head, 200));
+        // ...and a body arriving at the floor or faster, one read whole, one signed, never.
+        assert_eq!(rank(body(2 * MIB), 2000), None);
+        assert_eq!(rank(body(MIB), 4000).map(|_| ()), Some(()), "slowed down");
+        for kept in [Stage::Handling, Stage::Signed, Stage::Evicted] {
+            assert_eq!(rank(kept, 5000), None);
+        }
+    }
+
+    #[test]
+    fn at_the_cap_a_new_connection_takes_the_place_of_the_least_progress() {
         let metrics = Metrics::new();
-        let budget = PreAuth::new(
+        let (clock, now) = manual_clock();
+        let budget = PreAuth::with_clock(
             Limits {
                 max_connections: 4,
                 ..limits()
             },
             &metrics,
+            now,
         );
-        // One peer holds three connections, another one.
-        let first = budget.connect(ip(1)).expect("room");
-        let second = budget.connect(ip(1)).expect("room");
-        let third = budget.connect(ip(1)).expect("room");
-        let other = budget.connect(ip(2)).expect("room");
-        // The first has sent something since the second was opened: the second has been
-        // quiet longest.
-        first.activity().read();
-        let newcomer = budget.connect(ip(3)).expect("room made");
+        // A stranger trickling its head, and GitHub's delivery: head read, body arriving.
+        let stalled = budget.connect(ip(1)).expect("room");
+        stalled.activity().read(200);
+        let github = budget.connect(ip(2)).expect("room");
+        github.activity().read(14 * 1024);
+        github.activity().head_read();
+        github.activity().body_arrived(14 * 1024 - 1500);
+        advance(&clock, Duration::from_millis(1500));
+        // A stranger whose body arrives slowly, and one just come.
+        let slow = budget.connect(ip(3)).expect("room");
+        slow.activity().read(300);
+        slow.activity().head_read();
+        advance(&clock, Duration::from_millis(1100));
+        slow.activity().body_arrived(100);
+        github.activity().body_arrived(2 * MIB);
+        let fresh = budget.connect(ip(4)).expect("room");
+        advance(&clock, Duration::from_millis(200));
+
+        // The stalled head goes first, though it came before GitHub's...
+        let first = budget.connect(ip(5)).expect("room made");
+        let told = stalled.activity();
+        tokio_test_block_on(told.evicted());
+        assert!(!told.signed(), "closed already");
         assert_eq!(budget.open_connections(), 4);
+        // ...then the slow body, then the oldest new one; GitHub's brisk body is kept.
+        let second = budget.connect(ip(6)).expect("room made");
+        tokio_test_block_on(slow.activity().evicted());
+        let third = budget.connect(ip(7)).expect("room made");
+        tokio_test_block_on(fresh.activity().evicted());
+        assert!(!fresh.activity().signed());
         assert_eq!(
             metrics
                 .encode()
                 .lines()
                 .find(|l| l.starts_with("agentpods_http_connections_evicted_total")),
-            Some("agentpods_http_connections_evicted_total 1")
+            Some("agentpods_http_connections_evicted_total 3")
         );
-        // The second is told to close, and is no longer counted; dropping it changes nothing.
-        let told = second.activity();
-        tokio_test_block_on(told.evicted());
-        assert!(!told.signed(), "closed already");
-        drop(second);
-        assert_eq!(budget.open_connections(), 4);
-        // Signed connections are never closed to make room: the busiest peer's strangers
-        // go first, then the others'.
-        assert!(first.activity().signed());
-        let next = budget.connect(ip(4)).expect("room made");
-        assert!(budget.connect(ip(5)).is_some(), "room made");
-        drop((first, third, other, newcomer, next));
+        // Read whole, then signed: never closed to make room.
+        github.activity().body_read();
+        for kept in [&first, &second, &third] {
+            kept.activity().body_read();
+        }
+        assert!(budget.connect(ip(8)).is_none(), "nothing to close: 503");
+        assert!(github.activity().signed());
+        // Answered, a stranger's connection waits for its next head: it may be closed.
+        first.activity().read(400);
+        first.activity().answered();
+        assert!(budget.connect(ip(8)).is_some(), "room made");
+        drop((stalled, slow, fresh, github, first, second, third));
         assert_eq!(budget.open_connections(), 0);
+    }
+
+    #[test]
+    fn a_connection_that_carried_a_signed_delivery_is_kept_whatever_its_next_request_does() {
+        let (clock, now) = manual_clock();
+        let budget = PreAuth::with_clock(
+            Limits {
+                max_connections: 1,
+                ..limits()
+            },
+            &Metrics::new(),
+            now,
+        );
+        let github = budget.connect(ip(1)).expect("room");
+        assert!(github.activity().signed());
+        github.activity().answered();
+        advance(&clock, Duration::from_secs(5));
+        assert!(budget.connect(ip(2)).is_none(), "idle, and kept");
+        github.activity().head_read();
+        advance(&clock, Duration::from_secs(5));
+        assert!(budget.connect(ip(2)).is_none(), "a stalled body, and kept");
+    }
+
+    #[test]
+    fn an_ipv6_host_counts_its_connections_per_48() {
+        let a: IpAddr = "2001:db8:1:2::1".parse().expect("an address");
+        let b: IpAddr = "2001:db8:1:ffff::9".parse().expect("an address");
+        let other: IpAddr = "2001:db8:2::1".parse().expect("an address");
+        assert_eq!(host_key(a), host_key(b));
+        assert_ne!(peer_key(a), peer_key(b), "but two shares of bytes");
+        assert_ne!(host_key(a), host_key(other));
+        let mapped: IpAddr = "::ffff:192.0.2.7".parse().expect("an address");
+        assert_eq!(host_key(mapped), IpAddr::from([192, 0, 2, 7]));
+        let budget = PreAuth::new(
+            Limits {
+                max_connections_per_peer: 3,
+                ..limits()
+            },
+            &Metrics::new(),
+        );
+        // One host using a /64 per connection still has three connections, not 65,536 × 3.
+        let held: Vec<Connection> = (0..3u16)
+            .map(|n| {
+                let ip = IpAddr::from([0x2001, 0xdb8, 1, n, 0, 0, 0, 1]);
+                budget.connect(ip).expect("within its share")
+            })
+            .collect();
+        assert!(budget.connect(b).is_none(), "its /48 has its share");
+        assert!(budget.connect(other).is_some(), "another /48 still gets in");
+        drop(held);
     }
 
     /// Runs `future` to completion on a runtime of its own.
