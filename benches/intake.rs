@@ -17,8 +17,8 @@ use agentpods::github::event;
 use agentpods::github::webhook::{self, DeliveryId, WebhookSecrets};
 use agentpods::ports::launcher::DryRunLauncher;
 use agentpods::ports::reload::ConfigStore;
+use agentpods::serve::http::{self, AppState};
 use agentpods::serve::intake;
-use agentpods::server::{self, AppState};
 use axum::body::Body;
 use axum::http::Request;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
@@ -89,7 +89,7 @@ fn bench(c: &mut Criterion) {
         config,
         Arc::new(DryRunLauncher::new(None).expect("dry run")),
     ));
-    let router = server::router(state);
+    let router = http::router(state);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .build()

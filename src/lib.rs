@@ -14,7 +14,6 @@ pub mod plan;
 pub mod ports;
 pub mod render;
 pub mod serve;
-pub mod server;
 pub mod suggest;
 pub mod template;
 pub mod text;

@@ -158,7 +158,7 @@ async fn agent_status_answers_with_the_runs_of_the_pull_request() {
     use agentpods::cluster::launch::ClusterLauncher;
     use agentpods::github::webhook::WebhookSecrets;
     use agentpods::ports::reload::ConfigStore;
-    use agentpods::server::AppState;
+    use agentpods::serve::http::AppState;
     use support::cluster::Cluster;
     use support::fixtures::fixture;
     within(60, async {

@@ -663,7 +663,7 @@ async fn a_connection_that_says_nothing_is_closed_after_the_header_timeout() {
             .expect("bind");
         let address = listener.local_addr().expect("address");
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(agentpods::server::serve_with(
+        let server = tokio::spawn(agentpods::serve::http::serve_with(
             listener,
             service.state.clone(),
             async move {

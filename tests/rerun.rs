@@ -14,7 +14,7 @@ use agentpods::cluster::crd::{AgentRun, Phase};
 use agentpods::cluster::launch::ClusterLauncher;
 use agentpods::github::webhook::WebhookSecrets;
 use agentpods::ports::reload::{ConfigStore, run_namespaces};
-use agentpods::server::AppState;
+use agentpods::serve::http::AppState;
 use kube::api::ListParams;
 use serde_json::{Value, json};
 use support::cluster::{Cluster, reporting_cluster};

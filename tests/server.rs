@@ -1294,7 +1294,7 @@ async fn a_client_that_dribbles_its_headers_is_cut_off() {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let address = listener.local_addr().expect("address");
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(agentpods::server::serve_with(
+        let server = tokio::spawn(agentpods::serve::http::serve_with(
             listener,
             service.state.clone(),
             async move {

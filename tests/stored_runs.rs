@@ -28,7 +28,7 @@ use agentpods::cluster::launch::ClusterLauncher;
 use agentpods::cluster::report::{AppTokens, GithubReports};
 use agentpods::github::webhook::WebhookSecrets;
 use agentpods::ports::reload::ConfigStore;
-use agentpods::server::AppState;
+use agentpods::serve::http::AppState;
 use kube::api::{
     ApiResource, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams, PostParams,
 };

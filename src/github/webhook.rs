@@ -2,7 +2,7 @@
 //! encoding, and the headers GitHub sends with every delivery.
 //!
 //! Everything here is a pure function of bytes and header values, so the HTTP layer
-//! (`crate::server`) stays thin and every rejection can be unit-tested. Each rejection is
+//! (`crate::serve::http`) stays thin and every rejection can be unit-tested. Each rejection is
 //! a [`WebhookError`] that knows its HTTP status ([`WebhookError::status`]) and whose
 //! message is safe to send back and to log: it never quotes a secret or a signature, and
 //! quotes at most a few dozen characters of anything the sender chose.

@@ -13,8 +13,8 @@ use crate::plan::{
     Authority, Control, Decision, Deferral, Facts, Planner, RefCommit, Refusal, RefusalReason,
     Trigger,
 };
+use crate::ports::approvals::{ApprovalStore, PullRequestKey, PullRequestRecord};
 use crate::render::Engine;
-use crate::serve::approvals::{ApprovalStore, PullRequestKey, PullRequestRecord};
 
 /// How long the intake waits for GitHub's answers; what is still unanswered then makes
 /// the delivery wait (503, so that it comes again), still within GitHub's 10 s.

@@ -1,7 +1,7 @@
 //! The HTTP surface of `agentpods serve` (axum): `POST /webhook`, `GET /healthz`,
 //! `GET /readyz`, `GET /metrics`.
 //!
-//! A body is let in by the pre-authentication budget ([`crate::serve::preauth`]) and
+//! A body is let in by the pre-authentication budget ([`super::preauth`]) and
 //! reserves its buffer there as it arrives; past a bound (bytes in a lane, a peer's share,
 //! open connections) the request is answered 503 with `Retry-After`, and a body not sent
 //! within the body timeout 408.
@@ -9,7 +9,7 @@
 //! Handlers are thin. The webhook handler reads the body (capped), then hands bytes and
 //! header values to pure functions: the signature check and body decoding in
 //! [`crate::github::webhook`], parsing, planning and rendering in
-//! [`crate::serve::intake::decide`]; the [`Launcher`] records the runs. Every log line of a
+//! [`super::intake::decide`]; the [`Launcher`] records the runs. Every log line of a
 //! request carries its delivery id (the `delivery` span).
 
 use std::future::Future;
@@ -30,6 +30,11 @@ use serde_json::json;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tracing::Instrument;
 
+use super::deliveries::{Begin, DEFAULT_CAPACITY, DeliveryLog};
+use super::intake::{self, Answer, DecideError};
+use super::metrics::{self, EventLabel, Metrics, Outcome, Refusal, SignatureFailure};
+pub use super::preauth::BODY_TIMEOUT;
+use super::preauth::{Activity, FIRST_BUFFER, Limits, PreAuth, Refused, Reservation, show_size};
 use crate::clock::{Clock, SystemClock};
 use crate::github::client::GithubClient;
 use crate::github::event;
@@ -37,17 +42,10 @@ use crate::github::webhook::{
     self, DELIVERY_HEADER, DeliveryId, EVENT_HEADER, MAX_BODY_BYTES, SHA1_SIGNATURE_HEADER,
     SIGNATURE_HEADER, WebhookError, WebhookSecrets,
 };
-use crate::serve::approvals::{ApprovalStore, MemoryApprovals, PullRequestKey};
-use crate::serve::deliveries::{Begin, DEFAULT_CAPACITY, DeliveryLog};
-use crate::serve::intake::{self, Answer, DecideError};
-use crate::serve::launcher::Launcher;
-use crate::serve::metrics::{self, EventLabel, Metrics, Outcome, Refusal, SignatureFailure};
-pub use crate::serve::preauth::BODY_TIMEOUT;
-use crate::serve::preauth::{
-    Activity, FIRST_BUFFER, Limits, PreAuth, Refused, Reservation, show_size,
-};
-use crate::serve::probe::{self, Readiness};
-use crate::serve::reload::ConfigStore;
+use crate::ports::approvals::{ApprovalStore, MemoryApprovals, PullRequestKey};
+use crate::ports::launcher::Launcher;
+use crate::ports::probe::{self, Readiness};
+use crate::ports::reload::ConfigStore;
 
 /// Everything the handlers share.
 pub struct AppState {
@@ -118,7 +116,7 @@ impl AppState {
         self
     }
 
-    /// The same, with these pre-authentication bounds (see [`crate::serve::preauth`]).
+    /// The same, with these pre-authentication bounds (see [`super::preauth`]).
     pub fn with_limits(mut self, limits: Limits) -> AppState {
         self.preauth = PreAuth::new(limits, &self.metrics);
         self
@@ -730,7 +728,7 @@ async fn record_head(app: &AppState, event: &event::WebhookEvent) {
     let key = PullRequestKey::new(repository.full_name.as_str(), e.number);
     let sha = e.pull_request.head.sha.to_string();
     let now = app.clock.now();
-    let change = move |r: &mut crate::serve::approvals::PullRequestRecord| r.see(&sha, now);
+    let change = move |r: &mut crate::ports::approvals::PullRequestRecord| r.see(&sha, now);
     if let Err(e) = app.approvals.update(&key, &change).await {
         tracing::warn!("cannot record the head seen: {e}");
     }
@@ -763,13 +761,9 @@ async fn decide_and_launch(
         Some(github) => match event::parse(event_name, &payload) {
             Ok(event) => {
                 record_head(app, &event).await;
-                let gathered = crate::serve::github::gather(
-                    github,
-                    app.approvals.as_ref(),
-                    live.planner(),
-                    &event,
-                )
-                .await;
+                let gathered =
+                    super::github::gather(github, app.approvals.as_ref(), live.planner(), &event)
+                        .await;
                 let decided =
                     intake::decide_event(&live, event_name, delivery, &event, &gathered.facts());
                 (decided, Some(event))
@@ -782,7 +776,7 @@ async fn decide_and_launch(
             if decided.deferred.is_none() {
                 for approval in std::mem::take(&mut decided.approvals) {
                     let entry = approval.entry(app.clock.now());
-                    let change = move |r: &mut crate::serve::approvals::PullRequestRecord| {
+                    let change = move |r: &mut crate::ports::approvals::PullRequestRecord| {
                         r.approve(entry.clone())
                     };
                     if let Err(e) = app.approvals.update(&approval.key, &change).await {
@@ -810,21 +804,15 @@ async fn decide_and_launch(
                 for number in statuses {
                     let Some(repository) = &repository else { break };
                     match app.launcher.runs_of(repository, number).await {
-                        Ok(runs) => responses.push(crate::serve::github::Response::Reply {
+                        Ok(runs) => responses.push(super::github::Response::Reply {
                             number,
                             body: crate::github::report::status_body(number, &runs),
                         }),
                         Err(e) => tracing::warn!("cannot list the runs for status: {e}"),
                     }
                 }
-                crate::serve::github::respond(
-                    github,
-                    live.engine(),
-                    event,
-                    delivery.as_str(),
-                    &responses,
-                )
-                .await;
+                super::github::respond(github, live.engine(), event, delivery.as_str(), &responses)
+                    .await;
             }
             answer
         }

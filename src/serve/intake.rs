@@ -2,7 +2,7 @@
 //!
 //! [`decide`] is pure (the config in force and the bytes in, runs and notes out);
 //! [`launch`] hands each run to the [`Launcher`] and turns what came of it into the
-//! [`Answer`] GitHub gets. The HTTP layer around them is `crate::server`.
+//! [`Answer`] GitHub gets. The HTTP layer around them is `crate::serve::http`.
 
 use std::sync::Arc;
 
@@ -12,12 +12,12 @@ use crate::agentrun::RunSource;
 use crate::github::event::{self, Event, EventError, WebhookEvent};
 use crate::github::webhook::{DeliveryId, WebhookError};
 use crate::plan::{Authority, Control, Decision, Deferral, Facts};
+use crate::ports::approvals::{ApprovalToRecord, PullRequestKey};
+use crate::ports::launcher::{CancelRuns, Launched, Launcher, RerunRun, RetryRun, RunToLaunch};
+use crate::ports::reload::LiveConfig;
 use crate::render::RenderError;
-use crate::serve::approvals::{ApprovalToRecord, PullRequestKey};
 use crate::serve::github;
-use crate::serve::launcher::{CancelRuns, Launched, Launcher, RerunRun, RetryRun, RunToLaunch};
 use crate::serve::metrics::{Metrics, Outcome, RunResult};
-use crate::serve::reload::LiveConfig;
 
 /// At most this many notes go into an answer's body (all of them are logged).
 const MAX_NOTES: usize = 20;
@@ -156,7 +156,7 @@ pub enum DecideError {
 }
 
 /// A maintainer's `approve` of a fork pull request: the approval to record in the
-/// service's own store (see [`crate::serve::approvals`]), a reply saying what was
+/// service's own store (see [`crate::ports::approvals`]), a reply saying what was
 /// approved, and the pull request's agents planned at that head, as for a push to it.
 /// Without a SHA it approves the head only if that is the head the service had seen when
 /// the comment was written (`facts.head_at_comment`); a SHA must name the current head.

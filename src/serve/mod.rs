@@ -1,6 +1,6 @@
 //! `agentpods serve`: the webhook service, and `agentpods replay`, its test client.
 //!
-//! - [`crate::server`]: the HTTP routes and the webhook handler.
+//! - [`crate::serve::http`]: the HTTP routes and the webhook handler.
 //! - [`intake`]: one verified delivery → parse, plan, render → launch → the answer.
 //! - [`catch_up`]: asks GitHub to redeliver what failed on our side, with backoff.
 //! - [`deliveries`]: repeated deliveries get the first answer and launch nothing new.
@@ -15,12 +15,11 @@
 pub mod catch_up;
 pub mod deliveries;
 pub mod github;
+pub mod http;
 pub mod intake;
 pub mod metrics;
 pub mod preauth;
 pub mod replay;
-
-pub use crate::ports::{approvals, launcher, probe, reload};
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -31,6 +30,7 @@ use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
+use self::http::AppState;
 use crate::clock::{Clock, SystemClock};
 use crate::cluster::approvals::KubeApprovals;
 use crate::cluster::controller::{self, ConfigSource, ControllerOptions, PhaseSink};
@@ -43,7 +43,6 @@ use crate::ports::approvals::ApprovalStore;
 use crate::ports::launcher::{DryRunLauncher, LaunchError};
 use crate::ports::probe::PROBE_EVERY;
 use crate::ports::reload::{ConfigStore, ReloadError, Reloaded, run_namespaces};
-use crate::server::{self, AppState};
 use metrics::ReloadResult;
 
 /// The environment variable holding the webhook secrets, comma-separated.
@@ -372,7 +371,7 @@ async fn serve_until_signalled(
     );
     tokio::spawn(watch_config(
         state.clone(),
-        reload::POLL_INTERVAL,
+        crate::ports::reload::POLL_INTERVAL,
         Some(hangup),
     ));
     let (signalled, mut draining) = tokio::sync::watch::channel(false);
@@ -385,7 +384,7 @@ async fn serve_until_signalled(
     if let Some(metrics) = metrics_listener {
         let at = metrics.local_addr().map_err(ServeError::Server)?;
         tracing::info!("metrics on http://{at}/metrics");
-        let router = server::metrics_router(state.clone());
+        let router = http::metrics_router(state.clone());
         let mut stopped = draining.clone();
         tokio::spawn(async move {
             let serving = axum::serve(metrics, router).with_graceful_shutdown(async move {
@@ -404,7 +403,7 @@ async fn serve_until_signalled(
         tracing::info!("{name} received");
         signalled.send_replace(true);
     };
-    let server = server::serve(listener, state, shutdown);
+    let server = http::serve(listener, state, shutdown);
     let result = tokio::select! {
         result = server => result.map_err(ServeError::Server),
         _ = async {

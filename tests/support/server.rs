@@ -11,8 +11,8 @@ use std::time::Duration;
 use agentpods::github::webhook::WebhookSecrets;
 use agentpods::ports::launcher::DryRunLauncher;
 use agentpods::ports::reload::ConfigStore;
+use agentpods::serve::http::{self, AppState};
 use agentpods::serve::replay::{self, Reply};
-use agentpods::server::{self, AppState};
 use axum::body::Body;
 use http_body_util::BodyExt;
 use tower::ServiceExt;
@@ -169,7 +169,7 @@ impl TestService {
         let request = request
             .body(Body::from(post.body.clone()))
             .expect("a request");
-        let response = server::router(self.state.clone())
+        let response = http::router(self.state.clone())
             .oneshot(request)
             .await
             .expect("the router answers");
@@ -191,7 +191,7 @@ impl TestService {
             .expect("bind 127.0.0.1:0");
         let address = listener.local_addr().expect("local address");
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(server::serve(listener, self.state.clone(), async move {
+        let task = tokio::spawn(http::serve(listener, self.state.clone(), async move {
             let _ = stopped.await;
         }));
         TcpServer {

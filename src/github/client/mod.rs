@@ -1241,7 +1241,7 @@ impl GithubClient {
     /// bots — except with a token whose user GitHub will not name, where any comment with
     /// the marker is taken (the worst a forgery does then is keep a reply from being
     /// posted). When our login cannot be asked for now, this fails. No marker grants
-    /// anything: approvals are the service's own records (`serve::approvals`).
+    /// anything: approvals are the service's own records (`ports::approvals`).
     pub async fn find_comment(
         &self,
         repo: &RepoFullName,
