@@ -505,6 +505,26 @@ impl FakeGithub {
         self.shared.log.lock().expect("log").clone()
     }
 
+    /// The requests as the operations they are, in order: `METHOD /path/{template} ->
+    /// status`, the path as GitHub's REST description writes it (no ids, no names), or the
+    /// raw path where it names none.
+    pub fn operations(&self) -> Vec<String> {
+        self.requests()
+            .iter()
+            .map(|line| {
+                let (request, status) = line.rsplit_once(" -> ").unwrap_or((line, "?"));
+                let (method, target) = request.split_once(' ').unwrap_or((request, ""));
+                let path = target.split('?').next().unwrap_or(target);
+                let op = self
+                    .shared
+                    .ops
+                    .template(method, path)
+                    .unwrap_or_else(|| format!("{method} {path}"));
+                format!("{op} -> {status}")
+            })
+            .collect()
+    }
+
     pub fn count(&self, method: &str, path_part: &str) -> usize {
         self.requests()
             .iter()
