@@ -6,7 +6,7 @@
 //! written with the run's resourceVersion: a reconcile working from a stale copy gets 409
 //! and is retried from the fresh one.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -139,6 +139,11 @@ pub struct Context {
     held: Mutex<HashMap<RunKey, Vec<Token>>>,
     /// Reconciles started, for benchmarks and metrics.
     reconciles: AtomicU64,
+    /// Runs this replica first saw with no status (nothing reported them before: a report
+    /// follows a status write) and whose every report since kept its ids in the status:
+    /// their reports create without looking for a check run or comment first. Dropped
+    /// after any failed report or refs write, and when the run is finished and told.
+    fresh: Mutex<HashSet<RunKey>>,
 }
 
 /// A run, by namespace and name (runs of one name may live in several namespaces when a
@@ -179,6 +184,7 @@ impl Context {
             tokens: None,
             held: Mutex::new(HashMap::new()),
             reconciles: AtomicU64::new(0),
+            fresh: Mutex::new(HashSet::new()),
         }
     }
 
@@ -226,6 +232,27 @@ impl Context {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .retain(|name, _| !gone(name));
+        self.fresh
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|name| !gone(name));
+    }
+
+    fn is_fresh(&self, run: &RunKey) -> bool {
+        self.fresh
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(run)
+    }
+
+    /// `run` is fresh (`true`) or no longer (`false`).
+    fn set_fresh(&self, run: RunKey, fresh: bool) {
+        let mut set = self.fresh.lock().unwrap_or_else(|e| e.into_inner());
+        if fresh {
+            set.insert(run);
+        } else {
+            set.remove(&run);
+        }
     }
 
     /// Keeps a token just minted for `run` until the run has no more use for it.
@@ -491,6 +518,9 @@ pub async fn reconcile(run: Arc<AgentRun>, ctx: Arc<Context>) -> Result<Requeue,
         // Our own status write is on its way through the watch.
         return Ok(Requeue::requeue(Duration::from_millis(200)));
     }
+    if run.status.is_none() && ctx.reports.is_some() {
+        ctx.set_fresh(RunKey::of(&run), true);
+    }
     let status = run.status.clone().unwrap_or_default();
     let finished = status.phase.is_some_and(Phase::is_finished);
 
@@ -559,9 +589,16 @@ async fn report(
     let status = run.status.clone().unwrap_or_default();
     let before = status.report.clone().unwrap_or_default();
     let mut refs = before.clone();
-    let result = reports.report(run, stage, &mut refs).await;
+    let key = RunKey::of(run);
+    let fresh = ctx.is_fresh(&key);
+    let result = reports.report(run, stage, &mut refs, fresh).await;
     if result.is_ok() {
         refs.reported = status.phase;
+    }
+    // After a failure something may have been posted that `refs` does not name; once the
+    // run is finished and told, no report follows.
+    if result.is_err() || status.phase.is_some_and(Phase::is_finished) {
+        ctx.set_fresh(key.clone(), false);
     }
     if refs != before {
         let api: Api<AgentRun> =
@@ -573,7 +610,10 @@ async fn report(
             &Patch::Merge(&patch),
         )
         .await
-        .map_err(|e| format!("cannot record the report: {e}"))?;
+        .map_err(|e| {
+            ctx.set_fresh(key, false);
+            format!("cannot record the report: {e}")
+        })?;
         ctx.acted_on(run, run.resource_version());
     }
     result
