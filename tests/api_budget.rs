@@ -189,9 +189,9 @@ async fn a_pull_request_opened_costs_its_review() {
                 "POST /repos/{owner}/{repo}/check-runs -> 201",
                 "PATCH /repos/{owner}/{repo}/check-runs/{check_run_id} -> 200",
                 "POST /repos/{owner}/{repo}/issues/{issue_number}/comments -> 201",
-                "DELETE /installation/token -> 204",
                 "PATCH /repos/{owner}/{repo}/check-runs/{check_run_id} -> 200",
                 "PATCH /repos/{owner}/{repo}/issues/comments/{comment_id} -> 200",
+                "DELETE /installation/token -> 204",
             ],
             &[
                 "POST /apis/agentpods.dev/v1alpha1/namespaces/{namespace}/agentruns",
@@ -200,13 +200,10 @@ async fn a_pull_request_opened_costs_its_review() {
                 "PATCH /api/v1/namespaces/{namespace}/pods/{name} apply",
                 "PUT /apis/agentpods.dev/v1alpha1/namespaces/{namespace}/agentruns/{name}/status",
                 "POST /apis/events.k8s.io/v1/namespaces/{namespace}/events",
-                "PATCH /apis/agentpods.dev/v1alpha1/namespaces/{namespace}/agentruns/{name}/status merge",
                 "PUT /apis/agentpods.dev/v1alpha1/namespaces/{namespace}/agentruns/{name}/status",
                 "POST /apis/events.k8s.io/v1/namespaces/{namespace}/events",
-                "PATCH /apis/agentpods.dev/v1alpha1/namespaces/{namespace}/agentruns/{name}/status merge",
                 "PUT /apis/agentpods.dev/v1alpha1/namespaces/{namespace}/agentruns/{name}/status",
                 "POST /apis/events.k8s.io/v1/namespaces/{namespace}/events",
-                "PATCH /apis/agentpods.dev/v1alpha1/namespaces/{namespace}/agentruns/{name}/status merge",
             ],
         );
     })
@@ -230,9 +227,9 @@ async fn an_agent_run_comment_on_a_pull_request_costs_its_run() {
                 "POST /repos/{owner}/{repo}/check-runs -> 201",
                 "PATCH /repos/{owner}/{repo}/check-runs/{check_run_id} -> 200",
                 "POST /repos/{owner}/{repo}/issues/{issue_number}/comments -> 201",
-                "DELETE /installation/token -> 204",
                 "PATCH /repos/{owner}/{repo}/check-runs/{check_run_id} -> 200",
                 "PATCH /repos/{owner}/{repo}/issues/comments/{comment_id} -> 200",
+                "DELETE /installation/token -> 204",
             ],
             &[
                 "POST /apis/agentpods.dev/v1alpha1/namespaces/{namespace}/agentruns",
@@ -241,13 +238,10 @@ async fn an_agent_run_comment_on_a_pull_request_costs_its_run() {
                 "PATCH /api/v1/namespaces/{namespace}/pods/{name} apply",
                 "PUT /apis/agentpods.dev/v1alpha1/namespaces/{namespace}/agentruns/{name}/status",
                 "POST /apis/events.k8s.io/v1/namespaces/{namespace}/events",
-                "PATCH /apis/agentpods.dev/v1alpha1/namespaces/{namespace}/agentruns/{name}/status merge",
                 "PUT /apis/agentpods.dev/v1alpha1/namespaces/{namespace}/agentruns/{name}/status",
                 "POST /apis/events.k8s.io/v1/namespaces/{namespace}/events",
-                "PATCH /apis/agentpods.dev/v1alpha1/namespaces/{namespace}/agentruns/{name}/status merge",
                 "PUT /apis/agentpods.dev/v1alpha1/namespaces/{namespace}/agentruns/{name}/status",
                 "POST /apis/events.k8s.io/v1/namespaces/{namespace}/events",
-                "PATCH /apis/agentpods.dev/v1alpha1/namespaces/{namespace}/agentruns/{name}/status merge",
             ],
         );
     })
@@ -273,8 +267,8 @@ async fn a_pushed_tag_costs_its_image_build() {
                 "POST /app/installations/{installation_id}/access_tokens -> 201",
                 "POST /repos/{owner}/{repo}/check-runs -> 201",
                 "PATCH /repos/{owner}/{repo}/check-runs/{check_run_id} -> 200",
-                "DELETE /installation/token -> 204",
                 "PATCH /repos/{owner}/{repo}/check-runs/{check_run_id} -> 200",
+                "DELETE /installation/token -> 204",
             ],
             &[
                 "POST /apis/agentpods.dev/v1alpha1/namespaces/{namespace}/agentruns",
@@ -282,13 +276,10 @@ async fn a_pushed_tag_costs_its_image_build() {
                 "PATCH /apis/batch/v1/namespaces/{namespace}/jobs/{name} apply",
                 "PUT /apis/agentpods.dev/v1alpha1/namespaces/{namespace}/agentruns/{name}/status",
                 "POST /apis/events.k8s.io/v1/namespaces/{namespace}/events",
-                "PATCH /apis/agentpods.dev/v1alpha1/namespaces/{namespace}/agentruns/{name}/status merge",
                 "PUT /apis/agentpods.dev/v1alpha1/namespaces/{namespace}/agentruns/{name}/status",
                 "POST /apis/events.k8s.io/v1/namespaces/{namespace}/events",
-                "PATCH /apis/agentpods.dev/v1alpha1/namespaces/{namespace}/agentruns/{name}/status merge",
                 "PUT /apis/agentpods.dev/v1alpha1/namespaces/{namespace}/agentruns/{name}/status",
                 "POST /apis/events.k8s.io/v1/namespaces/{namespace}/events",
-                "PATCH /apis/agentpods.dev/v1alpha1/namespaces/{namespace}/agentruns/{name}/status merge",
             ],
         );
     })
@@ -315,8 +306,8 @@ async fn a_published_release_costs_its_task() {
                 "POST /app/installations/{installation_id}/access_tokens -> 201",
                 "POST /repos/{owner}/{repo}/check-runs -> 201",
                 "PATCH /repos/{owner}/{repo}/check-runs/{check_run_id} -> 200",
-                "DELETE /installation/token -> 204",
                 "PATCH /repos/{owner}/{repo}/check-runs/{check_run_id} -> 200",
+                "DELETE /installation/token -> 204",
             ],
             &[
                 "POST /apis/agentpods.dev/v1alpha1/namespaces/{namespace}/agentruns",
@@ -325,13 +316,10 @@ async fn a_published_release_costs_its_task() {
                 "PATCH /api/v1/namespaces/{namespace}/pods/{name} apply",
                 "PUT /apis/agentpods.dev/v1alpha1/namespaces/{namespace}/agentruns/{name}/status",
                 "POST /apis/events.k8s.io/v1/namespaces/{namespace}/events",
-                "PATCH /apis/agentpods.dev/v1alpha1/namespaces/{namespace}/agentruns/{name}/status merge",
                 "PUT /apis/agentpods.dev/v1alpha1/namespaces/{namespace}/agentruns/{name}/status",
                 "POST /apis/events.k8s.io/v1/namespaces/{namespace}/events",
-                "PATCH /apis/agentpods.dev/v1alpha1/namespaces/{namespace}/agentruns/{name}/status merge",
                 "PUT /apis/agentpods.dev/v1alpha1/namespaces/{namespace}/agentruns/{name}/status",
                 "POST /apis/events.k8s.io/v1/namespaces/{namespace}/events",
-                "PATCH /apis/agentpods.dev/v1alpha1/namespaces/{namespace}/agentruns/{name}/status merge",
             ],
         );
     })
