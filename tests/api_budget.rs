@@ -32,6 +32,9 @@ const RESULT: &str = r#"{"conclusion":"success","summary":"Looks good: two nits 
 struct Bill {
     github: Vec<String>,
     kube: Vec<String>,
+    /// The service's `/metrics` at the end, and how many requests the fake GitHub had in all.
+    metrics: String,
+    github_total: usize,
 }
 
 /// The service as `serve` makes it against both fakes: one GitHub client (one token cache)
@@ -117,9 +120,12 @@ async fn bill(post: Post) -> Bill {
     cluster.wait_phase(&name, Phase::Succeeded).await;
     quiet(&cluster, &github).await;
     assert_eq!(github.violations(), Vec::<String>::new());
+    let metrics = service.oneshot(&Post::get("/metrics")).await.text();
     Bill {
         github: github.operations().split_off(github_before),
         kube: cluster.fake.writes_since(kube_before),
+        metrics,
+        github_total: github.requests().len(),
     }
 }
 
@@ -155,6 +161,13 @@ fn check(bill: &Bill, github: &[&str], kube: &[&str]) {
             listed(&bill.kube)
         );
     }
+}
+
+/// The value of the series `series` (name and labels, as written) in a scrape.
+fn sample(metrics: &str, series: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
 }
 
 fn comment_on_pr(id: &str) -> Post {
@@ -243,6 +256,36 @@ async fn an_agent_run_comment_on_a_pull_request_costs_its_run() {
                 "PUT /apis/agentpods.dev/v1alpha1/namespaces/{namespace}/agentruns/{name}/status",
                 "POST /apis/events.k8s.io/v1/namespaces/{namespace}/events",
             ],
+        );
+
+        // The service counts what it asked, by endpoint template, and what GitHub says is
+        // left of the hour's requests.
+        let total: f64 = bill
+            .metrics
+            .lines()
+            .filter(|l| l.starts_with("agentpods_github_requests_total{"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum();
+        assert_eq!(total as usize, bill.github_total, "{}", bill.metrics);
+        assert_eq!(
+            sample(
+                &bill.metrics,
+                r#"agentpods_github_requests_total{endpoint="POST /repos/{owner}/{repo}/check-runs",outcome="ok"}"#
+            ),
+            Some(1.0),
+            "{}",
+            bill.metrics
+        );
+        assert!(
+            !bill.metrics.contains("Codertocat") && !bill.metrics.contains("Hello-World"),
+            "no owner or repository in a label: {}",
+            bill.metrics
+        );
+        assert_eq!(
+            sample(&bill.metrics, "agentpods_github_rate_limit_remaining"),
+            Some((support::fake_github::RATE_LIMIT as usize - bill.github_total) as f64),
+            "{}",
+            bill.metrics
         );
     })
     .await;

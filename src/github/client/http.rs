@@ -7,6 +7,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use http_body_util::BodyExt;
 use hyper::http::{self, HeaderMap, HeaderValue, Method, StatusCode};
 use octocrab::Octocrab;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use serde::Serialize;
 
 use super::{GithubError, RetryPolicy};
@@ -29,8 +33,100 @@ pub(crate) struct Reply {
     pub headers: HeaderMap,
 }
 
+/// A request's labels: the operation (`GET /repos/{owner}/{repo}/pulls/{id}`, never an id
+/// or a name) and how GitHub answered, each from a bounded set.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    pub endpoint: String,
+    pub outcome: String,
+}
+
+/// What the client counts, as handles the service's registry shares: every request sent
+/// (each attempt), and the requests GitHub says the credentials have left this hour.
+#[derive(Debug, Clone, Default)]
+pub struct RequestMetrics {
+    pub requests: Family<RequestLabels, Counter>,
+    /// No series until GitHub has said (`X-RateLimit-Remaining`): 0 would read as spent.
+    pub rate_limit_remaining: Family<Vec<(String, String)>, Gauge>,
+}
+
+/// The path segments kept as they are in an endpoint label; any other becomes `{id}` (all
+/// digits) or `{name}`, so no id, name or ref reaches a label.
+const LITERAL_SEGMENTS: &[&str] = &[
+    "repos",
+    "issues",
+    "comments",
+    "reactions",
+    "pulls",
+    "check-runs",
+    "commits",
+    "collaborators",
+    "permission",
+    "installation",
+    "installations",
+    "access_tokens",
+    "app",
+    "hook",
+    "deliveries",
+    "attempts",
+    "git",
+    "ref",
+    "refs",
+    "tags",
+    "statuses",
+    "orgs",
+    "teams",
+    "memberships",
+    "app-manifests",
+    "conversions",
+    "user",
+    "token",
+    "rate_limit",
+    "members",
+];
+
+/// `method path` as a label: the path without its query, host, owner, repository, ids and
+/// names (`POST /repos/{owner}/{repo}/issues/{id}/comments`).
+pub fn endpoint(method: &Method, path: &str) -> String {
+    let path = path.split('?').next().unwrap_or(path);
+    let path = match path.split_once("://") {
+        Some((_, rest)) => rest.find('/').map_or("/", |i| &rest[i..]),
+        None => path,
+    };
+    let segments: Vec<&str> = path.split('/').collect();
+    let is_repo = segments.get(1) == Some(&"repos");
+    let templated: Vec<&str> = segments
+        .iter()
+        .enumerate()
+        .map(|(i, seg)| match (i, seg) {
+            (0, _) => "",
+            (2, _) if is_repo => "{owner}",
+            (3, _) if is_repo => "{repo}",
+            (_, seg) if LITERAL_SEGMENTS.contains(seg) => seg,
+            (_, seg) if !seg.is_empty() && seg.bytes().all(|b| b.is_ascii_digit()) => "{id}",
+            _ => "{name}",
+        })
+        .collect();
+    format!("{method} {}", templated.join("/"))
+}
+
+/// How GitHub answered, as a label.
+fn outcome(status: StatusCode, headers: &HeaderMap) -> &'static str {
+    let limited = header_u64(headers, "retry-after").is_some()
+        || header_u64(headers, "x-ratelimit-remaining") == Some(0);
+    match status.as_u16() {
+        200..=299 => "ok",
+        304 => "not_modified",
+        403 | 429 if limited => "rate_limited",
+        400..=499 => "client_error",
+        _ => "server_error",
+    }
+}
+
 pub(crate) struct Http {
     octo: Octocrab,
+    /// Requests sent and the rate limit GitHub last reported.
+    pub metrics: RequestMetrics,
     clock: Arc<dyn Clock>,
     policy: RetryPolicy,
     rng: Mutex<u64>,
@@ -63,6 +159,7 @@ impl Http {
             policy,
             rng: Mutex::new(seed | 1),
             blocked_until: Mutex::new(None),
+            metrics: RequestMetrics::default(),
         })
     }
 
@@ -223,12 +320,31 @@ impl Http {
                 what: call_name(method, path),
                 message: format!("encoding the request: {e}"),
             })?;
+        let counted = |outcome: &str| {
+            self.metrics
+                .requests
+                .get_or_create(&RequestLabels {
+                    endpoint: endpoint(method, path),
+                    outcome: outcome.to_owned(),
+                })
+                .inc();
+        };
         let response = match self.octo.execute(request).await {
             Ok(response) => response,
-            Err(e) => return Ok(Err(e.to_string())),
+            Err(e) => {
+                counted("no_answer");
+                return Ok(Err(e.to_string()));
+            }
         };
         let status = response.status();
         let headers = response.headers().clone();
+        counted(outcome(status, &headers));
+        if let Some(left) = header_u64(&headers, "x-ratelimit-remaining") {
+            self.metrics
+                .rate_limit_remaining
+                .get_or_create(&Vec::new())
+                .set(i64::try_from(left).unwrap_or(i64::MAX));
+        }
         Ok(match response.into_body().collect().await {
             Ok(b) => Ok((status, headers, b.to_bytes())),
             Err(e) => Err(e.to_string()),
@@ -304,4 +420,53 @@ fn call_name(method: &Method, path: &str) -> String {
 
 fn header_u64(headers: &HeaderMap, name: &str) -> Option<u64> {
     headers.get(name)?.to_str().ok()?.trim().parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_endpoint_names_no_owner_repository_id_or_ref() {
+        let cases = [
+            (
+                Method::POST,
+                "/app/installations/77/access_tokens",
+                "POST /app/installations/{id}/access_tokens",
+            ),
+            (
+                Method::GET,
+                "/repos/octo/secret-repo/pulls/12",
+                "GET /repos/{owner}/{repo}/pulls/{id}",
+            ),
+            (
+                Method::GET,
+                "/repos/o/r/collaborators/someone/permission",
+                "GET /repos/{owner}/{repo}/collaborators/{name}/permission",
+            ),
+            (
+                Method::GET,
+                "/repos/o/r/issues/3/comments?per_page=100&page=2",
+                "GET /repos/{owner}/{repo}/issues/{id}/comments",
+            ),
+            (
+                Method::GET,
+                "/repos/o/r/git/ref/heads%2Fmain",
+                "GET /repos/{owner}/{repo}/git/ref/{name}",
+            ),
+            (
+                Method::DELETE,
+                "/installation/token",
+                "DELETE /installation/token",
+            ),
+            (
+                Method::GET,
+                "https://api.github.com/app/hook/deliveries?cursor=x",
+                "GET /app/hook/deliveries",
+            ),
+        ];
+        for (method, path, want) in cases {
+            assert_eq!(endpoint(&method, path), want, "{path}");
+        }
+    }
 }

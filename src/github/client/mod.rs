@@ -27,6 +27,7 @@ use crate::clock::Clock;
 use crate::config::Permission;
 use crate::github::event::{AuthorAssociation, CommitSha, GitRef, PullRequest, RepoFullName, User};
 use http::{Http, Replay};
+pub use http::{RequestLabels, RequestMetrics};
 
 /// The default API root; `GITHUB_API_URL` overrides it (GitHub Enterprise Server, tests).
 pub const DEFAULT_API_URL: &str = "https://api.github.com";
@@ -449,6 +450,12 @@ impl GithubClient {
     /// The clock's time, as the GitHub side keeps it.
     fn now(&self) -> SystemTime {
         self.clock.now().into()
+    }
+
+    /// The requests this client sent and the rate limit GitHub last reported, as handles a
+    /// metrics registry can share.
+    pub fn metrics(&self) -> RequestMetrics {
+        self.http.metrics.clone()
     }
 
     /// App auth: check runs are available. Token auth reports with commit statuses.

@@ -652,13 +652,31 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
             }
         }
     };
-    shared
-        .log
-        .lock()
-        .expect("log")
-        .push(format!("{shown} -> {}", response.status().as_u16()));
+    let mut response = response;
+    let status = response.status().as_u16();
+    let answered = {
+        let mut log = shared.log.lock().expect("log");
+        log.push(format!("{shown} -> {status}"));
+        // GitHub does not count a 304 against the limit.
+        log.iter().filter(|l| !l.ends_with(" -> 304")).count()
+    };
+    // As GitHub says on every answer: the hour's limit and what is left of it (here one
+    // window for everyone), unless a fault said otherwise.
+    if !response.headers().contains_key("x-ratelimit-remaining") {
+        // Never 0 on a success: a test with more requests than that must not wait an hour.
+        let left = RATE_LIMIT.saturating_sub(answered as u64).max(1);
+        response
+            .headers_mut()
+            .insert("x-ratelimit-limit", RATE_LIMIT.into());
+        response
+            .headers_mut()
+            .insert("x-ratelimit-remaining", left.into());
+    }
     response
 }
+
+/// The requests an hour GitHub gives an installation, as the fake counts them.
+pub const RATE_LIMIT: u64 = 5000;
 
 /// `POST /app-manifests/{code}/conversions`: the App's credentials, once per code.
 fn convert_manifest(shared: &Shared, code: &str) -> Response {
