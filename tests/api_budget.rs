@@ -42,6 +42,15 @@ struct Bill {
 /// controller as the service's ServiceAccount. Delivers `post`, waits until the run has
 /// succeeded and both fakes have fallen quiet, and returns the bill.
 async fn bill(post: Post) -> Bill {
+    bills(vec![post], Duration::ZERO)
+        .await
+        .pop()
+        .expect("a bill")
+}
+
+/// The same for each post in turn, on one service, the clock moved on by `between` after
+/// each run: a bill per run.
+async fn bills(posts: Vec<Post>, between: Duration) -> Vec<Bill> {
     let clock = manual_clock();
     let github = FakeGithub::start(clock.clone()).await;
     github.install(REPO, 77);
@@ -80,53 +89,63 @@ async fn bill(post: Post) -> Bill {
         state: Arc::new(state),
     };
 
-    let kube_before = cluster.fake.request_count();
-    let github_before = github.requests().len();
-    let reply = service.oneshot(&post).await;
-    assert_eq!(reply.status, 202, "{}", reply.text());
+    let mut out = Vec::new();
+    let mut seen = Vec::new();
+    for post in posts {
+        let kube_before = cluster.fake.request_count();
+        let github_before = github.requests().len();
+        let reply = service.oneshot(&post).await;
+        assert_eq!(reply.status, 202, "{}", reply.text());
 
-    let (namespace, name) = {
-        let runs: kube::Api<agentpods::cluster::crd::AgentRun> =
-            kube::Api::all(cluster.client.clone());
-        let listed = runs
-            .list(&Default::default())
-            .await
-            .expect("list the runs")
-            .items;
-        assert_eq!(listed.len(), 1, "one run");
-        (
-            kube::ResourceExt::namespace(&listed[0]).expect("a namespace"),
-            kube::ResourceExt::name_any(&listed[0]),
-        )
-    };
-    // The agent works a while: GitHub hears it started.
-    cluster
-        .wait_for(&name, "GitHub to hear it started", |r| {
-            r.and_then(|r| r.status.as_ref()?.report.as_ref()?.reported) == Some(Phase::Running)
-        })
-        .await;
-    quiet(&cluster, &github).await;
-    // Then it finishes, and GitHub hears how.
-    let pod = cluster
-        .fake
-        .job_pod(&namespace, &name)
-        .unwrap_or_else(|| name.clone());
-    assert!(
+        let (namespace, name) = {
+            let runs: kube::Api<agentpods::cluster::crd::AgentRun> =
+                kube::Api::all(cluster.client.clone());
+            let listed: Vec<_> = runs
+                .list(&Default::default())
+                .await
+                .expect("list the runs")
+                .items
+                .into_iter()
+                .filter(|r| !seen.contains(&kube::ResourceExt::name_any(r)))
+                .collect();
+            assert_eq!(listed.len(), 1, "one run");
+            (
+                kube::ResourceExt::namespace(&listed[0]).expect("a namespace"),
+                kube::ResourceExt::name_any(&listed[0]),
+            )
+        };
+        seen.push(name.clone());
+        // The agent works a while: GitHub hears it started.
         cluster
+            .wait_for(&name, "GitHub to hear it started", |r| {
+                r.and_then(|r| r.status.as_ref()?.report.as_ref()?.reported) == Some(Phase::Running)
+            })
+            .await;
+        quiet(&cluster, &github).await;
+        // Then it finishes, and GitHub hears how.
+        let pod = cluster
             .fake
-            .finish_pod(&namespace, &pod, &PodScript::succeeds(RESULT)),
-        "the pod {pod} finishes"
-    );
-    cluster.wait_phase(&name, Phase::Succeeded).await;
-    quiet(&cluster, &github).await;
-    assert_eq!(github.violations(), Vec::<String>::new());
-    let metrics = service.oneshot(&Post::get("/metrics")).await.text();
-    Bill {
-        github: github.operations().split_off(github_before),
-        kube: cluster.fake.writes_since(kube_before),
-        metrics,
-        github_total: github.requests().len(),
+            .job_pod(&namespace, &name)
+            .unwrap_or_else(|| name.clone());
+        assert!(
+            cluster
+                .fake
+                .finish_pod(&namespace, &pod, &PodScript::succeeds(RESULT)),
+            "the pod {pod} finishes"
+        );
+        cluster.wait_phase(&name, Phase::Succeeded).await;
+        quiet(&cluster, &github).await;
+        assert_eq!(github.violations(), Vec::<String>::new());
+        let metrics = service.oneshot(&Post::get("/metrics")).await.text();
+        out.push(Bill {
+            github: github.operations().split_off(github_before),
+            kube: cluster.fake.writes_since(kube_before),
+            metrics,
+            github_total: github.requests().len(),
+        });
+        clock.advance(between);
     }
+    out
 }
 
 /// Waits until neither fake has had a request for half a second: the run's last report,
@@ -168,6 +187,19 @@ fn sample(metrics: &str, series: &str) -> Option<f64> {
     metrics
         .lines()
         .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+}
+
+/// Another `/agent run` on pull request 2: a comment of its own, in a delivery of its own.
+fn another_comment(id: &str, comment: u64) -> Post {
+    let mut payload: serde_json::Value =
+        serde_json::from_slice(&comment_on_pr(id).body).expect("JSON");
+    payload["comment"]["id"] = comment.into();
+    payload["comment"]["updated_at"] = "2026-12-02T11:00:00Z".into();
+    Post::delivery(
+        "issue_comment",
+        id,
+        serde_json::to_vec(&payload).expect("JSON"),
+    )
 }
 
 fn comment_on_pr(id: &str) -> Post {
@@ -364,6 +396,45 @@ async fn a_published_release_costs_its_task() {
                 "PUT /apis/agentpods.dev/v1alpha1/namespaces/{namespace}/agentruns/{name}/status",
                 "POST /apis/events.k8s.io/v1/namespaces/{namespace}/events",
             ],
+        );
+    })
+    .await;
+}
+
+/// A second command on the same pull request, after the permission the service believed
+/// has expired (a minute), asks again, conditionally: GitHub answers 304 for the
+/// permission and the pull request, unchanged, and does not count those against the limit.
+#[tokio::test]
+async fn a_second_command_on_the_same_pull_request_reads_again_with_etags() {
+    within(120, async {
+        let mut runs = bills(
+            vec![comment_on_pr("d-first"), another_comment("d-second", 492700401)],
+            Duration::from_secs(120),
+        )
+        .await;
+        let second = runs.pop().expect("the second run");
+        let reads: Vec<&String> = second
+            .github
+            .iter()
+            .filter(|r| r.starts_with("GET "))
+            .collect();
+        assert_eq!(
+            reads,
+            [
+                "GET /repos/{owner}/{repo}/collaborators/{username}/permission -> 304",
+                "GET /repos/{owner}/{repo}/pulls/{pull_number} -> 304",
+            ],
+            "{:#?}",
+            second.github
+        );
+        assert_eq!(
+            sample(
+                &second.metrics,
+                r#"agentpods_github_requests_total{endpoint="GET /repos/{owner}/{repo}/pulls/{id}",outcome="not_modified"}"#
+            ),
+            Some(1.0),
+            "{}",
+            second.metrics
         );
     })
     .await;

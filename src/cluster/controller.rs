@@ -611,16 +611,13 @@ async fn report(
     let key = RunKey::of(run);
     let (refs, result) = tell(ctx, reports, run, stage).await;
     if refs != before {
+        // A status write like any other (with the resourceVersion: a stale copy is refused
+        // and told again at the next try), so the service needs no `patch` on the status.
         let api: Api<AgentRun> =
             Api::namespaced(ctx.client.clone(), &run.namespace().unwrap_or_default());
-        let patch = serde_json::json!({ "status": { "report": refs } });
-        api.patch_status(
-            &run.name_any(),
-            &PatchParams::default(),
-            &Patch::Merge(&patch),
-        )
-        .await
-        .map_err(|e| {
+        let mut status = run.status.clone().unwrap_or_default();
+        status.report = Some(refs);
+        write_status(&api, run, status).await.map_err(|e| {
             ctx.set_fresh(key, false);
             format!("cannot record the report: {e}")
         })?;

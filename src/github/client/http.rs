@@ -123,8 +123,21 @@ fn outcome(status: StatusCode, headers: &HeaderMap) -> &'static str {
     }
 }
 
+/// A read's last answer, to ask again with `If-None-Match`: GitHub answers 304 (not
+/// counted against the rate limit) while it is unchanged.
+struct Cached {
+    etag: HeaderValue,
+    body: hyper::body::Bytes,
+    headers: HeaderMap,
+}
+
+/// How many reads' answers are kept for conditional requests; all are dropped when full.
+const MAX_CACHED: usize = 512;
+
 pub(crate) struct Http {
     octo: Octocrab,
+    /// The last answer with an ETag of each path read (`GET`, query included).
+    cached: Mutex<std::collections::HashMap<String, Cached>>,
     /// Requests sent and the rate limit GitHub last reported.
     pub metrics: RequestMetrics,
     clock: Arc<dyn Clock>,
@@ -160,6 +173,7 @@ impl Http {
             rng: Mutex::new(seed | 1),
             blocked_until: Mutex::new(None),
             metrics: RequestMetrics::default(),
+            cached: Mutex::new(std::collections::HashMap::new()),
         })
     }
 
@@ -180,8 +194,25 @@ impl Http {
             attempt += 1;
             let last = attempt >= self.policy.max_attempts;
             self.wait_for_primary_limit(&what).await?;
+            // The answer kept from the last read, taken now: a 304 is answered with it.
+            let kept = (method == Method::GET)
+                .then(|| {
+                    let cached = self.cached.lock().expect("cache lock");
+                    cached.get(path).map(|c| Cached {
+                        etag: c.etag.clone(),
+                        body: c.body.clone(),
+                        headers: c.headers.clone(),
+                    })
+                })
+                .flatten();
             let (status, headers, body) = match self
-                .exchange(&method, path, Some(auth), body)
+                .exchange(
+                    &method,
+                    path,
+                    Some(auth),
+                    body,
+                    kept.as_ref().map(|c| &c.etag),
+                )
                 .await?
             {
                 Ok(answer) => answer,
@@ -195,7 +226,18 @@ impl Http {
                 }
             };
             self.note_primary_limit(&headers);
+            if status == StatusCode::NOT_MODIFIED
+                && let Some(kept) = kept
+            {
+                return Ok(Reply {
+                    body: kept.body,
+                    headers: kept.headers,
+                });
+            }
             if status.is_success() {
+                if method == Method::GET {
+                    self.keep(path, &headers, &body);
+                }
                 return Ok(Reply { body, headers });
             }
             // Rate limits: GitHub did nothing, so any request may be sent again.
@@ -263,7 +305,7 @@ impl Http {
     ) -> Result<Reply, GithubError> {
         let what = call_name(&method, path);
         let (status, headers, body) = self
-            .exchange(&method, path, auth, None::<&()>)
+            .exchange(&method, path, auth, None::<&()>, None)
             .await?
             .map_err(|e| GithubError::Transport(format!("{what}: {e}")))?;
         if status.is_success() {
@@ -298,6 +340,7 @@ impl Http {
         path: &str,
         auth: Option<&(dyn Fn() -> Result<HeaderValue, GithubError> + Sync)>,
         body: Option<&B>,
+        if_none_match: Option<&HeaderValue>,
     ) -> Result<Result<(StatusCode, HeaderMap, hyper::body::Bytes), String>, GithubError> {
         let builder = http::Request::builder()
             .method(method.clone())
@@ -305,6 +348,10 @@ impl Http {
             .header(http::header::ACCEPT, "application/vnd.github+json")
             .header("x-github-api-version", "2022-11-28")
             .header(http::header::USER_AGENT, "agentpods");
+        let builder = match if_none_match {
+            Some(etag) => builder.header(http::header::IF_NONE_MATCH, etag),
+            None => builder,
+        };
         let builder = match auth {
             Some(auth) => {
                 let mut value = auth()?;
@@ -349,6 +396,25 @@ impl Http {
             Ok(b) => Ok((status, headers, b.to_bytes())),
             Err(e) => Err(e.to_string()),
         })
+    }
+
+    /// Keeps a read's answer, when it has an ETag, to ask for it conditionally next time.
+    fn keep(&self, path: &str, headers: &HeaderMap, body: &hyper::body::Bytes) {
+        let Some(etag) = headers.get(http::header::ETAG) else {
+            return;
+        };
+        let mut cached = self.cached.lock().expect("cache lock");
+        if cached.len() >= MAX_CACHED && !cached.contains_key(path) {
+            cached.clear();
+        }
+        cached.insert(
+            path.to_owned(),
+            Cached {
+                etag: etag.clone(),
+                body: body.clone(),
+                headers: headers.clone(),
+            },
+        );
     }
 
     async fn wait_for_primary_limit(

@@ -585,6 +585,7 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
     let body = axum::body::to_bytes(body, 1 << 20)
         .await
         .unwrap_or_default();
+    let if_none_match = parts.headers.get("if-none-match").cloned();
     let method = parts.method.as_str().to_owned();
     let path = parts.uri.path().to_owned();
     let query: Vec<(String, String)> = parts
@@ -652,7 +653,27 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
             }
         }
     };
-    let mut response = response;
+    // As GitHub does: a read's answer carries an ETag; asked again with it in
+    // If-None-Match while unchanged, the answer is 304 with no body.
+    let mut response = if method == "GET" && response.status() == StatusCode::OK {
+        let (mut head, body) = response.into_parts();
+        let bytes = axum::body::to_bytes(body, usize::MAX)
+            .await
+            .unwrap_or_default();
+        let etag = format!("\"{:016x}\"", fnv1a(&bytes));
+        let etag = HeaderValue::from_str(&etag).expect("an ETag header");
+        head.headers.insert("etag", etag.clone());
+        if if_none_match.as_ref() == Some(&etag) {
+            head.status = StatusCode::NOT_MODIFIED;
+            head.headers.remove("content-type");
+            head.headers.remove("content-length");
+            Response::from_parts(head, axum::body::Body::empty())
+        } else {
+            Response::from_parts(head, axum::body::Body::from(bytes))
+        }
+    } else {
+        response
+    };
     let status = response.status().as_u16();
     let answered = {
         let mut log = shared.log.lock().expect("log");
@@ -673,6 +694,13 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
             .insert("x-ratelimit-remaining", left.into());
     }
     response
+}
+
+/// FNV-1a: a stable hash of an answer, for its ETag.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
 }
 
 /// The requests an hour GitHub gives an installation, as the fake counts them.
