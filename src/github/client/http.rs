@@ -131,8 +131,10 @@ struct Cached {
     headers: HeaderMap,
 }
 
-/// How many reads' answers are kept for conditional requests; all are dropped when full.
-const MAX_CACHED: usize = 512;
+/// How many reads' answers are kept for conditional requests (all are dropped when full),
+/// and the largest kept: at most 8 MB in all.
+const MAX_CACHED: usize = 128;
+const MAX_CACHED_BYTES: usize = 64 * 1024;
 
 pub(crate) struct Http {
     octo: Octocrab,
@@ -403,6 +405,9 @@ impl Http {
         let Some(etag) = headers.get(http::header::ETAG) else {
             return;
         };
+        if body.len() > MAX_CACHED_BYTES {
+            return;
+        }
         let mut cached = self.cached.lock().expect("cache lock");
         if cached.len() >= MAX_CACHED && !cached.contains_key(path) {
             cached.clear();
