@@ -835,3 +835,59 @@ async fn runs_in_every_configured_namespace_are_watched_from_one_store() {
     })
     .await;
 }
+
+/// A replica told GitHub a run started (a check run, a comment) and died before it could
+/// write the run's status. The run was there before this controller started, so something
+/// may have been posted for it that its status does not name: the controller looks before
+/// creating, and the run ends with one check run and one comment. (A run born while the
+/// controller watched creates without looking: `tests/api_budget.rs`.)
+#[tokio::test]
+async fn a_run_reported_by_a_replica_that_died_before_writing_its_status_is_not_posted_twice() {
+    use support::fake_github::{BOT_LOGIN, CheckRun};
+    timed(async {
+        let (mut cluster, github) = support::cluster::reporting_cluster_on(std::path::Path::new(
+            support::fixtures::EXAMPLE_CONFIG,
+        ))
+        .await;
+        cluster.fake.run_kubelet(|_| PodScript::stays_running());
+        let name = cluster
+            .deliver_one(&fixture("pull_request/opened.json"), "d-died")
+            .await;
+        let marker = agentpods::github::report::marker(&name);
+        let comment = github.add_bot_comment(
+            "Codertocat/Hello-World",
+            2,
+            BOT_LOGIN,
+            &format!("Running.\n\n{marker}"),
+        );
+        github.with(|m| {
+            m.check_runs.push(CheckRun {
+                id: 900_001,
+                repo: "Codertocat/Hello-World".into(),
+                head_sha: "ec26c3e57ca3a959ca5aad62de7213c562f8c821".into(),
+                name: "agentpods/review".into(),
+                external_id: Some(name.clone()),
+                status: "in_progress".into(),
+                conclusion: None,
+                details_url: None,
+                summary: None,
+                history: vec!["in_progress".into()],
+            })
+        });
+
+        cluster.start_controller();
+        let run = cluster
+            .wait_for(&name, "GitHub to hear it started", |r| {
+                r.and_then(|r| r.status.as_ref()?.report.as_ref()?.reported) == Some(Phase::Running)
+            })
+            .await
+            .expect("the run");
+        assert_eq!(github.check_runs().len(), 1, "{:#?}", github.check_runs());
+        assert_eq!(github.comments().len(), 1, "{:#?}", github.comments());
+        let refs = run.status.and_then(|s| s.report).expect("report refs");
+        assert_eq!(refs.check_run_id, Some(900_001));
+        assert_eq!(refs.comment_id, Some(comment));
+        assert_eq!(github.violations(), Vec::<String>::new());
+    })
+    .await;
+}

@@ -215,7 +215,7 @@ fn the_service_may_do_exactly_what_its_code_does_and_no_more() {
                 "agentruns",
                 &["get", "list", "watch", "create", "patch", "delete"]
             ),
-            grant("agentpods.dev", "agentruns/status", &["update", "patch"]),
+            grant("agentpods.dev", "agentruns/status", &["update"]),
             grant(
                 "",
                 "pods",

@@ -836,13 +836,20 @@ async fn the_delivery_list_is_read_page_by_page_back_to_a_time_and_no_further() 
             .filter(|r| r.starts_with("GET /app/hook/deliveries"))
             .skip(2)
             .collect();
-        assert!(cursors[0].ends_with("?per_page=100 -> 200"), "{cursors:#?}");
+        assert!(cursors[0].contains("?per_page=100 -> "), "{cursors:#?}");
         assert!(
             cursors[1..]
                 .iter()
-                .all(|r| r.contains("?per_page=100&cursor=v1_") && r.ends_with("-> 200")),
+                .all(|r| r.contains("?per_page=100&cursor=v1_")),
             "{cursors:#?}"
         );
+        // The two pages read before are asked for with their ETags: unchanged, GitHub
+        // answers 304 (not counted against the rate limit) and the kept page is read.
+        let answers: Vec<&str> = cursors
+            .iter()
+            .map(|r| r.rsplit(" -> ").next().unwrap_or_default())
+            .collect();
+        assert_eq!(answers, ["304", "304", "200"], "{cursors:#?}");
         assert_clean(&fake);
     })
     .await;

@@ -6,7 +6,7 @@
 //! written with the run's resourceVersion: a reconcile working from a stale copy gets 409
 //! and is retried from the fresh one.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -25,7 +25,9 @@ use kube::{Api, Client, Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::crd::{AgentRun, AgentRunStatus, Conclusion, Phase, RunResult, StoredSource};
+use super::crd::{
+    AgentRun, AgentRunStatus, Conclusion, Phase, ReportRefs, RunResult, StoredSource,
+};
 use super::decide::{Action, RunView, Sibling, Step, decide};
 use super::launch::{CONCURRENCY_LABEL, concurrency_label};
 use super::report::{RunReports, TokenMinter, pending_report};
@@ -139,6 +141,11 @@ pub struct Context {
     held: Mutex<HashMap<RunKey, Vec<Token>>>,
     /// Reconciles started, for benchmarks and metrics.
     reconciles: AtomicU64,
+    /// Runs born while this replica watched (first seen after the lists, with no status:
+    /// no one reported them before) and whose every report since kept its ids in the status:
+    /// their reports create without looking for a check run or comment first. Dropped
+    /// after any failed report or refs write, and when the run is finished and told.
+    fresh: Mutex<HashSet<RunKey>>,
 }
 
 /// A run, by namespace and name (runs of one name may live in several namespaces when a
@@ -179,6 +186,7 @@ impl Context {
             tokens: None,
             held: Mutex::new(HashMap::new()),
             reconciles: AtomicU64::new(0),
+            fresh: Mutex::new(HashSet::new()),
         }
     }
 
@@ -226,6 +234,27 @@ impl Context {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .retain(|name, _| !gone(name));
+        self.fresh
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|name| !gone(name));
+    }
+
+    fn is_fresh(&self, run: &RunKey) -> bool {
+        self.fresh
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(run)
+    }
+
+    /// `run` is fresh (`true`) or no longer (`false`).
+    fn set_fresh(&self, run: RunKey, fresh: bool) {
+        let mut set = self.fresh.lock().unwrap_or_else(|e| e.into_inner());
+        if fresh {
+            set.insert(run);
+        } else {
+            set.remove(&run);
+        }
     }
 
     /// Keeps a token just minted for `run` until the run has no more use for it.
@@ -326,7 +355,7 @@ pub async fn run(
         .iter()
         .map(|scope| (scope.clone(), api::<AgentRun>(&client, scope)))
         .collect();
-    let trigger = merged_watches(watches, store.clone())
+    let trigger = merged_watches(watches, store.clone(), ctx.clone())
         .reflect(writer)
         .inspect(move |event| {
             // The store has taken the event in already (`reflect`).
@@ -387,9 +416,14 @@ pub async fn run(
 /// `InitDone` the runs of that namespace the store holds but the list did not name (deleted
 /// while the watch was down) are passed on as `Delete` events. The store is marked ready at
 /// once (an empty `Init`, `InitDone`): a reconcile is only ever asked for a run already in it.
+///
+/// A run first seen in an event after the lists, with no status yet, was born while this
+/// replica watched: nothing can have reported it, so it is marked fresh (see
+/// [`Context::fresh`]). A run in a list may have been reported by a replica before.
 fn merged_watches(
     watches: Vec<(Option<String>, Api<AgentRun>)>,
     store: reflector::Store<AgentRun>,
+    ctx: Arc<Context>,
 ) -> impl futures_util::Stream<Item = Result<watcher::Event<AgentRun>, watcher::Error>> + Send {
     use std::collections::HashSet;
     let streams = watches.into_iter().map(|(scope, api)| {
@@ -419,6 +453,15 @@ fn merged_watches(
                     .filter(|run| !listed.contains(&RunKey::of(run)))
                     .map(|run| Ok(watcher::Event::Delete(run.as_ref().clone())))
                     .collect()
+            }
+            Ok(watcher::Event::Apply(run)) => {
+                if ctx.reports.is_some()
+                    && run.status.is_none()
+                    && store.get(&reflector::ObjectRef::from_obj(&run)).is_none()
+                {
+                    ctx.set_fresh(RunKey::of(&run), true);
+                }
+                vec![Ok(watcher::Event::Apply(run))]
             }
             Ok(event) => vec![Ok(event)],
         };
@@ -522,7 +565,7 @@ pub async fn reconcile(run: Arc<AgentRun>, ctx: Arc<Context>) -> Result<Requeue,
     if step.status.is_some() || !step.actions.is_empty() {
         tracing::debug!(run = %name, ?step.actions, phase = ?step.status.as_ref().and_then(|s| s.phase), "reconcile");
     }
-    let written = execute(&ctx, &run, &ns, step.clone()).await?;
+    let (written, told) = execute(&ctx, &run, &ns, step.clone()).await?;
 
     ctx.failures
         .lock()
@@ -534,7 +577,11 @@ pub async fn reconcile(run: Arc<AgentRun>, ctx: Arc<Context>) -> Result<Requeue,
         .min(ctx.options.max_requeue)
         .max(Duration::from_millis(50));
     let current = written.as_ref().unwrap_or(&run);
-    if let Some(reports) = &ctx.reports
+    if let Some(Err(e)) = told {
+        tracing::warn!(run = %name, "cannot report to GitHub, retrying: {e}");
+        wait = wait.min(REPORT_RETRY);
+    } else if told.is_none()
+        && let Some(reports) = &ctx.reports
         && let Some(stage) = pending_report(current)
         && let Err(e) = report(&ctx, reports.as_ref(), current, &stage).await
     {
@@ -556,27 +603,51 @@ async fn report(
     run: &AgentRun,
     stage: &Stage,
 ) -> Result<(), String> {
-    let status = run.status.clone().unwrap_or_default();
-    let before = status.report.clone().unwrap_or_default();
-    let mut refs = before.clone();
-    let result = reports.report(run, stage, &mut refs).await;
-    if result.is_ok() {
-        refs.reported = status.phase;
-    }
+    let before = run
+        .status
+        .as_ref()
+        .and_then(|s| s.report.clone())
+        .unwrap_or_default();
+    let key = RunKey::of(run);
+    let (refs, result) = tell(ctx, reports, run, stage).await;
     if refs != before {
+        // A status write like any other (with the resourceVersion: a stale copy is refused
+        // and told again at the next try), so the service needs no `patch` on the status.
         let api: Api<AgentRun> =
             Api::namespaced(ctx.client.clone(), &run.namespace().unwrap_or_default());
-        let patch = serde_json::json!({ "status": { "report": refs } });
-        api.patch_status(
-            &run.name_any(),
-            &PatchParams::default(),
-            &Patch::Merge(&patch),
-        )
-        .await
-        .map_err(|e| format!("cannot record the report: {e}"))?;
+        let mut status = run.status.clone().unwrap_or_default();
+        status.report = Some(refs);
+        write_status(&api, run, status).await.map_err(|e| {
+            ctx.set_fresh(key, false);
+            format!("cannot record the report: {e}")
+        })?;
         ctx.acted_on(run, run.resource_version());
     }
     result
+}
+
+/// Tells GitHub about `run` (as its status now reads) at `stage`: the refs to record, with
+/// the phase told when GitHub took it, and how it went.
+async fn tell(
+    ctx: &Context,
+    reports: &dyn RunReports,
+    run: &AgentRun,
+    stage: &Stage,
+) -> (ReportRefs, Result<(), String>) {
+    let status = run.status.clone().unwrap_or_default();
+    let mut refs = status.report.clone().unwrap_or_default();
+    let key = RunKey::of(run);
+    let fresh = ctx.is_fresh(&key);
+    let result = reports.report(run, stage, &mut refs, fresh).await;
+    if result.is_ok() {
+        refs.reported = status.phase;
+    }
+    // After a failure something may have been posted that `refs` does not name; once the
+    // run is finished and told, no report follows.
+    if result.is_err() || status.phase.is_some_and(Phase::is_finished) {
+        ctx.set_fresh(key, false);
+    }
+    (refs, result)
 }
 
 /// The run's pod or Job, read by the names its status recorded (nothing is read before the
@@ -639,13 +710,15 @@ async fn siblings(
         .collect())
 }
 
-/// Carries out a step; returns the run as its status write left it, if there was one.
+/// Carries out a step; returns the run as its status write left it, if there was one, and
+/// how telling GitHub went when the write carried a report (a phase change is one write:
+/// GitHub is told first, and what it created goes into the same status write).
 async fn execute(
     ctx: &Context,
     run: &AgentRun,
     ns: &str,
     step: Step,
-) -> Result<Option<AgentRun>, ControllerError> {
+) -> Result<(Option<AgentRun>, Option<Result<(), String>>), ControllerError> {
     let name = run.name_any();
     let runs: Api<AgentRun> = Api::namespaced(ctx.client.clone(), ns);
     let mut status = step.status;
@@ -715,10 +788,27 @@ async fn execute(
         }
     }
     let mut written = None;
+    let mut told = None;
     if let Some(mut status) = status.take() {
         status.observed_generation = run.metadata.generation;
         let finished = status.phase.is_some_and(Phase::is_finished);
-        written = Some(write_status(&runs, run, status).await?);
+        if let Some(reports) = &ctx.reports {
+            let mut next = run.clone();
+            next.status = Some(status.clone());
+            if let Some(stage) = pending_report(&next) {
+                let (refs, result) = tell(ctx, reports.as_ref(), &next, &stage).await;
+                status.report = Some(refs);
+                told = Some(result);
+            }
+        }
+        written = Some(match write_status(&runs, run, status).await {
+            Ok(written) => written,
+            Err(e) => {
+                // What GitHub was just told to create is not recorded: look for it next time.
+                ctx.set_fresh(RunKey::of(run), false);
+                return Err(e);
+            }
+        });
         ctx.acted_on(run, run.resource_version());
         if finished {
             // The run has ended, however it ended: no token of it is needed any more.
@@ -742,9 +832,9 @@ async fn execute(
             Err(kube::Error::Api(e)) if e.code == 404 => {}
             Err(e) => return Err(e.into()),
         }
-        return Ok(None);
+        return Ok((None, told));
     }
-    Ok(written)
+    Ok((written, told))
 }
 
 /// Publishes an events.k8s.io/v1 Event about a run. kube-runtime's Recorder keeps every

@@ -13,13 +13,16 @@ use crate::github::report::{Posted, Reporter, RunInfo, Stage};
 
 pub type ReportFuture<'a> = Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
 
-/// Tells GitHub about a run; `refs` says what was created before and is updated.
+/// Tells GitHub about a run; `refs` says what was created before and is updated. `fresh`:
+/// nothing was posted for the run that `refs` does not name, so nothing is looked for
+/// before it is created.
 pub trait RunReports: Send + Sync + 'static {
     fn report<'a>(
         &'a self,
         run: &'a AgentRun,
         stage: &'a Stage,
         refs: &'a mut ReportRefs,
+        fresh: bool,
     ) -> ReportFuture<'a>;
 }
 
@@ -87,6 +90,7 @@ impl RunReports for GithubReports {
         run: &'a AgentRun,
         stage: &'a Stage,
         refs: &'a mut ReportRefs,
+        fresh: bool,
     ) -> ReportFuture<'a> {
         Box::pin(async move {
             let live = (self.config)();
@@ -125,6 +129,7 @@ impl RunReports for GithubReports {
                 check_run_id: refs.check_run_id,
                 comment_id: refs.comment_id,
                 status_context: refs.status_context.clone(),
+                fresh,
             };
             // What was created is kept even when a later write fails.
             let result = reporter.report(&info, stage, &mut posted).await;

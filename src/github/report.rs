@@ -27,6 +27,10 @@ pub struct Posted {
     pub comment_id: Option<u64>,
     /// The commit status's context, when one was set.
     pub status_context: Option<String>,
+    /// Nothing was posted for this run that these ids do not name (the caller kept every
+    /// id it got, and no one else reported the run): create without looking first. False,
+    /// the default, looks for a check run or comment of the run before creating one.
+    pub fresh: bool,
 }
 
 /// GitHub refuses a comment body longer than this (characters).
@@ -452,6 +456,10 @@ impl Reporter<'_> {
         if let (Some(check), Some(sha)) = (&w.check, &run.head_sha) {
             match refs.check_run_id {
                 Some(id) => self.client.update_check_run(&run.repo, id, check).await?,
+                None if refs.fresh => {
+                    refs.check_run_id =
+                        Some(self.client.post_check_run(&run.repo, sha, check).await?);
+                }
                 None => {
                     refs.check_run_id =
                         Some(self.client.create_check_run(&run.repo, sha, check).await?);
@@ -465,6 +473,14 @@ impl Reporter<'_> {
         if let (Some(body), Some(number)) = (&w.comment, run.number) {
             match refs.comment_id {
                 Some(id) => self.client.update_comment(&run.repo, id, body).await?,
+                None if refs.fresh => {
+                    let marker = marker(&run.name);
+                    refs.comment_id = Some(
+                        self.client
+                            .post_comment_once(&run.repo, number, &marker, body)
+                            .await?,
+                    );
+                }
                 None => {
                     let marker = marker(&run.name);
                     let id = match self.client.find_comment(&run.repo, number, &marker).await? {
@@ -478,7 +494,7 @@ impl Reporter<'_> {
                         }
                         None => {
                             self.client
-                                .create_comment_once(&run.repo, number, &marker, body)
+                                .post_comment_once(&run.repo, number, &marker, body)
                                 .await?
                         }
                     };

@@ -124,6 +124,9 @@ impl AppState {
 
     /// The same, asking and answering GitHub through `client`.
     pub fn with_github(mut self, client: Option<Arc<GithubClient>>) -> AppState {
+        if let Some(client) = &client {
+            self.metrics.count_github(client.metrics());
+        }
         self.github = client;
         self
     }

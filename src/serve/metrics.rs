@@ -214,6 +214,8 @@ pub struct Metrics {
     evicted: Counter,
     github_up: Gauge,
     leader: Gauge,
+    /// Whether a GitHub client's requests are registered (once).
+    github_requests: bool,
 }
 
 impl Default for Metrics {
@@ -318,7 +320,31 @@ impl Metrics {
             evicted,
             github_up,
             leader,
+            github_requests: false,
         }
+    }
+
+    /// Counts the requests of the service's GitHub client (one client serves the intake
+    /// and the controller): `agentpods_github_requests_total{endpoint,outcome}`, the
+    /// endpoint a path template from a fixed list, and `agentpods_github_rate_limit_remaining`.
+    pub fn count_github(&mut self, client: crate::github::client::RequestMetrics) {
+        if self.github_requests {
+            return;
+        }
+        self.github_requests = true;
+        self.registry.register(
+            "github_requests",
+            "Requests sent to GitHub (each attempt), by endpoint (method and path template) \
+             and by how GitHub answered (ok, not_modified, client_error, rate_limited, \
+             server_error, no_answer)",
+            client.requests,
+        );
+        self.registry.register(
+            "github_rate_limit_remaining",
+            "The requests GitHub last said the credentials have left in this hour's window \
+             (X-RateLimit-Remaining); absent until GitHub has said",
+            client.rate_limit_remaining,
+        );
     }
 
     /// The counter of connections closed to make room (shared).

@@ -7,6 +7,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use http_body_util::BodyExt;
 use hyper::http::{self, HeaderMap, HeaderValue, Method, StatusCode};
 use octocrab::Octocrab;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use serde::Serialize;
 
 use super::{GithubError, RetryPolicy};
@@ -29,8 +33,115 @@ pub(crate) struct Reply {
     pub headers: HeaderMap,
 }
 
+/// A request's labels: the operation (`GET /repos/{owner}/{repo}/pulls/{id}`, never an id
+/// or a name) and how GitHub answered, each from a bounded set.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    pub endpoint: String,
+    pub outcome: String,
+}
+
+/// What the client counts, as handles the service's registry shares: every request sent
+/// (each attempt), and the requests GitHub says the credentials have left this hour.
+#[derive(Debug, Clone, Default)]
+pub struct RequestMetrics {
+    pub requests: Family<RequestLabels, Counter>,
+    /// No series until GitHub has said (`X-RateLimit-Remaining`): 0 would read as spent.
+    pub rate_limit_remaining: Family<Vec<(String, String)>, Gauge>,
+}
+
+/// The path segments kept as they are in an endpoint label; any other becomes `{id}` (all
+/// digits) or `{name}`, so no id, name or ref reaches a label.
+const LITERAL_SEGMENTS: &[&str] = &[
+    "repos",
+    "issues",
+    "comments",
+    "reactions",
+    "pulls",
+    "check-runs",
+    "commits",
+    "collaborators",
+    "permission",
+    "installation",
+    "installations",
+    "access_tokens",
+    "app",
+    "hook",
+    "deliveries",
+    "attempts",
+    "git",
+    "ref",
+    "refs",
+    "tags",
+    "statuses",
+    "orgs",
+    "teams",
+    "memberships",
+    "app-manifests",
+    "conversions",
+    "user",
+    "token",
+    "rate_limit",
+    "members",
+];
+
+/// `method path` as a label: the path without its query, host, owner, repository, ids and
+/// names (`POST /repos/{owner}/{repo}/issues/{id}/comments`).
+pub fn endpoint(method: &Method, path: &str) -> String {
+    let path = path.split('?').next().unwrap_or(path);
+    let path = match path.split_once("://") {
+        Some((_, rest)) => rest.find('/').map_or("/", |i| &rest[i..]),
+        None => path,
+    };
+    let segments: Vec<&str> = path.split('/').collect();
+    let is_repo = segments.get(1) == Some(&"repos");
+    let templated: Vec<&str> = segments
+        .iter()
+        .enumerate()
+        .map(|(i, seg)| match (i, seg) {
+            (0, _) => "",
+            (2, _) if is_repo => "{owner}",
+            (3, _) if is_repo => "{repo}",
+            (_, seg) if LITERAL_SEGMENTS.contains(seg) => seg,
+            (_, seg) if !seg.is_empty() && seg.bytes().all(|b| b.is_ascii_digit()) => "{id}",
+            _ => "{name}",
+        })
+        .collect();
+    format!("{method} {}", templated.join("/"))
+}
+
+/// How GitHub answered, as a label.
+fn outcome(status: StatusCode, headers: &HeaderMap) -> &'static str {
+    let limited = header_u64(headers, "retry-after").is_some()
+        || header_u64(headers, "x-ratelimit-remaining") == Some(0);
+    match status.as_u16() {
+        200..=299 => "ok",
+        304 => "not_modified",
+        403 | 429 if limited => "rate_limited",
+        400..=499 => "client_error",
+        _ => "server_error",
+    }
+}
+
+/// A read's last answer, to ask again with `If-None-Match`: GitHub answers 304 (not
+/// counted against the rate limit) while it is unchanged.
+struct Cached {
+    etag: HeaderValue,
+    body: hyper::body::Bytes,
+    headers: HeaderMap,
+}
+
+/// How many reads' answers are kept for conditional requests (all are dropped when full),
+/// and the largest kept: at most 8 MB in all.
+const MAX_CACHED: usize = 128;
+const MAX_CACHED_BYTES: usize = 64 * 1024;
+
 pub(crate) struct Http {
     octo: Octocrab,
+    /// The last answer with an ETag of each path read (`GET`, query included).
+    cached: Mutex<std::collections::HashMap<String, Cached>>,
+    /// Requests sent and the rate limit GitHub last reported.
+    pub metrics: RequestMetrics,
     clock: Arc<dyn Clock>,
     policy: RetryPolicy,
     rng: Mutex<u64>,
@@ -63,6 +174,8 @@ impl Http {
             policy,
             rng: Mutex::new(seed | 1),
             blocked_until: Mutex::new(None),
+            metrics: RequestMetrics::default(),
+            cached: Mutex::new(std::collections::HashMap::new()),
         })
     }
 
@@ -83,8 +196,25 @@ impl Http {
             attempt += 1;
             let last = attempt >= self.policy.max_attempts;
             self.wait_for_primary_limit(&what).await?;
+            // The answer kept from the last read, taken now: a 304 is answered with it.
+            let kept = (method == Method::GET)
+                .then(|| {
+                    let cached = self.cached.lock().expect("cache lock");
+                    cached.get(path).map(|c| Cached {
+                        etag: c.etag.clone(),
+                        body: c.body.clone(),
+                        headers: c.headers.clone(),
+                    })
+                })
+                .flatten();
             let (status, headers, body) = match self
-                .exchange(&method, path, Some(auth), body)
+                .exchange(
+                    &method,
+                    path,
+                    Some(auth),
+                    body,
+                    kept.as_ref().map(|c| &c.etag),
+                )
                 .await?
             {
                 Ok(answer) => answer,
@@ -98,7 +228,18 @@ impl Http {
                 }
             };
             self.note_primary_limit(&headers);
+            if status == StatusCode::NOT_MODIFIED
+                && let Some(kept) = kept
+            {
+                return Ok(Reply {
+                    body: kept.body,
+                    headers: kept.headers,
+                });
+            }
             if status.is_success() {
+                if method == Method::GET {
+                    self.keep(path, &headers, &body);
+                }
                 return Ok(Reply { body, headers });
             }
             // Rate limits: GitHub did nothing, so any request may be sent again.
@@ -166,7 +307,7 @@ impl Http {
     ) -> Result<Reply, GithubError> {
         let what = call_name(&method, path);
         let (status, headers, body) = self
-            .exchange(&method, path, auth, None::<&()>)
+            .exchange(&method, path, auth, None::<&()>, None)
             .await?
             .map_err(|e| GithubError::Transport(format!("{what}: {e}")))?;
         if status.is_success() {
@@ -201,6 +342,7 @@ impl Http {
         path: &str,
         auth: Option<&(dyn Fn() -> Result<HeaderValue, GithubError> + Sync)>,
         body: Option<&B>,
+        if_none_match: Option<&HeaderValue>,
     ) -> Result<Result<(StatusCode, HeaderMap, hyper::body::Bytes), String>, GithubError> {
         let builder = http::Request::builder()
             .method(method.clone())
@@ -208,6 +350,10 @@ impl Http {
             .header(http::header::ACCEPT, "application/vnd.github+json")
             .header("x-github-api-version", "2022-11-28")
             .header(http::header::USER_AGENT, "agentpods");
+        let builder = match if_none_match {
+            Some(etag) => builder.header(http::header::IF_NONE_MATCH, etag),
+            None => builder,
+        };
         let builder = match auth {
             Some(auth) => {
                 let mut value = auth()?;
@@ -223,16 +369,57 @@ impl Http {
                 what: call_name(method, path),
                 message: format!("encoding the request: {e}"),
             })?;
+        let counted = |outcome: &str| {
+            self.metrics
+                .requests
+                .get_or_create(&RequestLabels {
+                    endpoint: endpoint(method, path),
+                    outcome: outcome.to_owned(),
+                })
+                .inc();
+        };
         let response = match self.octo.execute(request).await {
             Ok(response) => response,
-            Err(e) => return Ok(Err(e.to_string())),
+            Err(e) => {
+                counted("no_answer");
+                return Ok(Err(e.to_string()));
+            }
         };
         let status = response.status();
         let headers = response.headers().clone();
+        counted(outcome(status, &headers));
+        if let Some(left) = header_u64(&headers, "x-ratelimit-remaining") {
+            self.metrics
+                .rate_limit_remaining
+                .get_or_create(&Vec::new())
+                .set(i64::try_from(left).unwrap_or(i64::MAX));
+        }
         Ok(match response.into_body().collect().await {
             Ok(b) => Ok((status, headers, b.to_bytes())),
             Err(e) => Err(e.to_string()),
         })
+    }
+
+    /// Keeps a read's answer, when it has an ETag, to ask for it conditionally next time.
+    fn keep(&self, path: &str, headers: &HeaderMap, body: &hyper::body::Bytes) {
+        let Some(etag) = headers.get(http::header::ETAG) else {
+            return;
+        };
+        if body.len() > MAX_CACHED_BYTES {
+            return;
+        }
+        let mut cached = self.cached.lock().expect("cache lock");
+        if cached.len() >= MAX_CACHED && !cached.contains_key(path) {
+            cached.clear();
+        }
+        cached.insert(
+            path.to_owned(),
+            Cached {
+                etag: etag.clone(),
+                body: body.clone(),
+                headers: headers.clone(),
+            },
+        );
     }
 
     async fn wait_for_primary_limit(
@@ -304,4 +491,53 @@ fn call_name(method: &Method, path: &str) -> String {
 
 fn header_u64(headers: &HeaderMap, name: &str) -> Option<u64> {
     headers.get(name)?.to_str().ok()?.trim().parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_endpoint_names_no_owner_repository_id_or_ref() {
+        let cases = [
+            (
+                Method::POST,
+                "/app/installations/77/access_tokens",
+                "POST /app/installations/{id}/access_tokens",
+            ),
+            (
+                Method::GET,
+                "/repos/octo/secret-repo/pulls/12",
+                "GET /repos/{owner}/{repo}/pulls/{id}",
+            ),
+            (
+                Method::GET,
+                "/repos/o/r/collaborators/someone/permission",
+                "GET /repos/{owner}/{repo}/collaborators/{name}/permission",
+            ),
+            (
+                Method::GET,
+                "/repos/o/r/issues/3/comments?per_page=100&page=2",
+                "GET /repos/{owner}/{repo}/issues/{id}/comments",
+            ),
+            (
+                Method::GET,
+                "/repos/o/r/git/ref/heads%2Fmain",
+                "GET /repos/{owner}/{repo}/git/ref/{name}",
+            ),
+            (
+                Method::DELETE,
+                "/installation/token",
+                "DELETE /installation/token",
+            ),
+            (
+                Method::GET,
+                "https://api.github.com/app/hook/deliveries?cursor=x",
+                "GET /app/hook/deliveries",
+            ),
+        ];
+        for (method, path, want) in cases {
+            assert_eq!(endpoint(&method, path), want, "{path}");
+        }
+    }
 }

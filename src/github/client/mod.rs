@@ -27,6 +27,7 @@ use crate::clock::Clock;
 use crate::github::event::{AuthorAssociation, CommitSha, GitRef, PullRequest, RepoFullName, User};
 use crate::github::permission::{Access, Permission};
 use http::{Http, Replay};
+pub use http::{RequestLabels, RequestMetrics};
 
 /// The default API root; `GITHUB_API_URL` overrides it (GitHub Enterprise Server, tests).
 pub const DEFAULT_API_URL: &str = "https://api.github.com";
@@ -449,6 +450,12 @@ impl GithubClient {
     /// The clock's time, as the GitHub side keeps it.
     fn now(&self) -> SystemTime {
         self.clock.now().into()
+    }
+
+    /// The requests this client sent and the rate limit GitHub last reported, as handles a
+    /// metrics registry can share.
+    pub fn metrics(&self) -> RequestMetrics {
+        self.http.metrics.clone()
     }
 
     /// App auth: check runs are available. Token auth reports with commit statuses.
@@ -1071,6 +1078,18 @@ impl GithubClient {
             self.update_check_run(repo, id, check).await?;
             return Ok(id);
         }
+        self.post_check_run(repo, sha, check).await
+    }
+
+    /// Creates a check run on `sha` without looking for one first: for a caller that knows
+    /// none was made (it keeps the ids of all it made). After an ambiguous failure it still
+    /// looks before posting again.
+    pub async fn post_check_run(
+        &self,
+        repo: &RepoFullName,
+        sha: &CommitSha,
+        check: &CheckRunWrite,
+    ) -> Result<u64, GithubError> {
         let path = format!("/repos/{}/{}/check-runs", repo.owner(), repo.name());
         let mut body = Self::check_body(check);
         body.head_sha = Some(sha.as_str());
@@ -1270,6 +1289,20 @@ impl GithubClient {
         if let Some(found) = self.find_comment(repo, issue, marker).await? {
             return Ok(found.id);
         }
+        self.post_comment_once(repo, issue, marker, body).await
+    }
+
+    /// Posts `body` (which must contain `marker`) without looking for it first: for a
+    /// caller that knows it was not posted (it keeps the ids of all it posted). After an
+    /// ambiguous failure it looks before posting again.
+    pub async fn post_comment_once(
+        &self,
+        repo: &RepoFullName,
+        issue: u64,
+        marker: &str,
+        body: &str,
+    ) -> Result<u64, GithubError> {
+        debug_assert!(body.contains(marker));
         let mut attempts = 0;
         loop {
             attempts += 1;

@@ -505,6 +505,26 @@ impl FakeGithub {
         self.shared.log.lock().expect("log").clone()
     }
 
+    /// The requests as the operations they are, in order: `METHOD /path/{template} ->
+    /// status`, the path as GitHub's REST description writes it (no ids, no names), or the
+    /// raw path where it names none.
+    pub fn operations(&self) -> Vec<String> {
+        self.requests()
+            .iter()
+            .map(|line| {
+                let (request, status) = line.rsplit_once(" -> ").unwrap_or((line, "?"));
+                let (method, target) = request.split_once(' ').unwrap_or((request, ""));
+                let path = target.split('?').next().unwrap_or(target);
+                let op = self
+                    .shared
+                    .ops
+                    .template(method, path)
+                    .unwrap_or_else(|| format!("{method} {path}"));
+                format!("{op} -> {status}")
+            })
+            .collect()
+    }
+
     pub fn count(&self, method: &str, path_part: &str) -> usize {
         self.requests()
             .iter()
@@ -565,6 +585,7 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
     let body = axum::body::to_bytes(body, 1 << 20)
         .await
         .unwrap_or_default();
+    let if_none_match = parts.headers.get("if-none-match").cloned();
     let method = parts.method.as_str().to_owned();
     let path = parts.uri.path().to_owned();
     let query: Vec<(String, String)> = parts
@@ -632,13 +653,58 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
             }
         }
     };
-    shared
-        .log
-        .lock()
-        .expect("log")
-        .push(format!("{shown} -> {}", response.status().as_u16()));
+    // As GitHub does: a read's answer carries an ETag; asked again with it in
+    // If-None-Match while unchanged, the answer is 304 with no body.
+    let mut response = if method == "GET" && response.status() == StatusCode::OK {
+        let (mut head, body) = response.into_parts();
+        let bytes = axum::body::to_bytes(body, usize::MAX)
+            .await
+            .unwrap_or_default();
+        let etag = format!("\"{:016x}\"", fnv1a(&bytes));
+        let etag = HeaderValue::from_str(&etag).expect("an ETag header");
+        head.headers.insert("etag", etag.clone());
+        if if_none_match.as_ref() == Some(&etag) {
+            head.status = StatusCode::NOT_MODIFIED;
+            head.headers.remove("content-type");
+            head.headers.remove("content-length");
+            Response::from_parts(head, axum::body::Body::empty())
+        } else {
+            Response::from_parts(head, axum::body::Body::from(bytes))
+        }
+    } else {
+        response
+    };
+    let status = response.status().as_u16();
+    let answered = {
+        let mut log = shared.log.lock().expect("log");
+        log.push(format!("{shown} -> {status}"));
+        // GitHub does not count a 304 against the limit.
+        log.iter().filter(|l| !l.ends_with(" -> 304")).count()
+    };
+    // As GitHub says on every answer: the hour's limit and what is left of it (here one
+    // window for everyone), unless a fault said otherwise.
+    if !response.headers().contains_key("x-ratelimit-remaining") {
+        // Never 0 on a success: a test with more requests than that must not wait an hour.
+        let left = RATE_LIMIT.saturating_sub(answered as u64).max(1);
+        response
+            .headers_mut()
+            .insert("x-ratelimit-limit", RATE_LIMIT.into());
+        response
+            .headers_mut()
+            .insert("x-ratelimit-remaining", left.into());
+    }
     response
 }
+
+/// FNV-1a: a stable hash of an answer, for its ETag.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+/// The requests an hour GitHub gives an installation, as the fake counts them.
+pub const RATE_LIMIT: u64 = 5000;
 
 /// `POST /app-manifests/{code}/conversions`: the App's credentials, once per code.
 fn convert_manifest(shared: &Shared, code: &str) -> Response {

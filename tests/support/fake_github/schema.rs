@@ -54,6 +54,26 @@ impl Operations {
         }
     }
 
+    /// The operation `method path` is, as GitHub's description names it (`POST
+    /// /app/installations/{installation_id}/access_tokens`), if it is one.
+    pub fn template(&self, method: &str, path: &str) -> Option<String> {
+        self.find(method, path)
+            .map(|op| format!("{} {}", op.method, op.segments.join("/")))
+    }
+
+    fn find(&self, method: &str, path: &str) -> Option<&Operation> {
+        let segments: Vec<&str> = path.split('/').collect();
+        self.ops.iter().find(|op| {
+            op.method == method
+                && op.segments.len() == segments.len()
+                && op
+                    .segments
+                    .iter()
+                    .zip(&segments)
+                    .all(|(want, got)| want.starts_with('{') || want == got)
+        })
+    }
+
     /// Every way `method path?query body` departs from the description; empty when none.
     pub fn check(
         &self,
@@ -62,16 +82,7 @@ impl Operations {
         query: &[(String, String)],
         body: &[u8],
     ) -> Vec<String> {
-        let segments: Vec<&str> = path.split('/').collect();
-        let Some(op) = self.ops.iter().find(|op| {
-            op.method == method
-                && op.segments.len() == segments.len()
-                && op
-                    .segments
-                    .iter()
-                    .zip(&segments)
-                    .all(|(want, got)| want.starts_with('{') || want == got)
-        }) else {
+        let Some(op) = self.find(method, path) else {
             return vec![format!(
                 "{method} {path}: not an operation agentpods is known to call"
             )];

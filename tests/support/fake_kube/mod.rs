@@ -271,6 +271,42 @@ impl FakeKube {
         self.shared.log.lock().expect("fake kube log").clone()
     }
 
+    /// The writes among the requests since the `from`th (creates, replaces, patches,
+    /// deletes), as `METHOD /path/{namespace}/{name} KIND`: namespace and object names
+    /// templated, the query dropped, a patch's kind (`apply`, `merge`, `json`,
+    /// `strategic`) named.
+    pub fn writes_since(&self, from: usize) -> Vec<String> {
+        self.requests()
+            .iter()
+            .skip(from)
+            .filter(|r| !r.starts_with("GET ") && !r.starts_with("HEAD "))
+            .map(|r| {
+                let mut parts = r.splitn(3, ' ');
+                let method = parts.next().unwrap_or_default();
+                let uri = parts.next().unwrap_or_default();
+                let content_type = parts.next().unwrap_or("-");
+                let path = uri.split('?').next().unwrap_or(uri);
+                let mut segments: Vec<String> = path.split('/').map(str::to_owned).collect();
+                if let Some(i) = segments.iter().position(|s| s == "namespaces") {
+                    if let Some(ns) = segments.get_mut(i + 1) {
+                        *ns = "{namespace}".into();
+                    }
+                    if let Some(name) = segments.get_mut(i + 3) {
+                        *name = "{name}".into();
+                    }
+                }
+                let kind = match content_type {
+                    "application/apply-patch+yaml" => " apply",
+                    "application/merge-patch+json" => " merge",
+                    "application/json-patch+json" => " json",
+                    "application/strategic-merge-patch+json" => " strategic",
+                    _ => "",
+                };
+                format!("{method} {}{kind}", segments.join("/"))
+            })
+            .collect()
+    }
+
     /// Starts the simulated kubelet: from now on every pod (and every pod not yet started)
     /// moves Pending → Running → Succeeded/Failed as `script` decides from the pod, and
     /// every Job runs one pod from its template and ends with it.
