@@ -2,6 +2,7 @@
 //! undefined values, and the output parsed into typed Kubernetes objects.
 
 pub mod escape;
+pub mod fields;
 mod filled;
 pub mod names;
 pub mod objects;
