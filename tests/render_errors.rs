@@ -297,6 +297,12 @@ const MISTAKES: &[Mistake] = &[
         points_at: "truncate_chars",
     },
     Mistake {
+        what: "a number given to a filter that takes text",
+        file: "templates/agent-pod.yaml", from: "{{ run.name }}", to: "{{ run.name }}\n  labels:\n    timeout: {{ agent.timeout_seconds | label_value }}",
+        expect: "templates/agent-pod.yaml:6:41: agent `task`, comment `run` on a pull request: invalid operation: `label_value` takes text, and this value is a number (1800): make it text first: `| string | label_value`",
+        points_at: "label_value",
+    },
+    Mistake {
         what: "a part of the event that a trigger may lack, used without a default",
         file: "templates/prompts/review.md", from: ".{% if pr %}", to: ": {{ pr.title }}.{% if pr %}",
         expect: "templates/prompts/review.md:1:53: agent `review`, comment `review` on a pull request, previewed without its details (`pr` is absent then: write `pr.x if pr else …`): undefined value: `pr.title` is undefined",

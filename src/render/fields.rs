@@ -279,8 +279,7 @@ impl Engine {
     /// the fields of its own, with their type and whether some deliveries lack them.
     pub fn field_reference(&self) -> String {
         // Per trigger: path -> its row (type, in every delivery), and the parts absent.
-        let mut triggers: Vec<(String, String, BTreeMap<String, String>, Vec<String>)> =
-            Vec::new();
+        let mut triggers: Vec<(String, String, BTreeMap<String, String>, Vec<String>)> = Vec::new();
         for agent in &self.config.agents {
             let contexts = self.sample_contexts(agent);
             let mut fields: BTreeMap<String, (BTreeSet<&'static str>, usize)> = BTreeMap::new();
@@ -315,7 +314,9 @@ impl Engine {
             .map(|(_, _, rows, _)| {
                 rows.iter()
                     .filter(|(path, row)| {
-                        triggers.iter().all(|(_, _, r, _)| r.get(*path) == Some(*row))
+                        triggers
+                            .iter()
+                            .all(|(_, _, r, _)| r.get(*path) == Some(*row))
                     })
                     .map(|(p, r)| (p.clone(), r.clone()))
                     .collect()
