@@ -1083,6 +1083,24 @@ fn end_to_end() {
     );
     let line = server.wait_for_line("answered");
     assert!(line.contains("delivery{id=e2e-1}"), "{line}");
+    // The log says where the manifests went, and what they hold.
+    let written = server
+        .log
+        .iter()
+        .find(|l| l.contains("dry-run: wrote the manifests"))
+        .unwrap_or_else(|| {
+            panic!(
+                "no line says where the manifests went:\n{}",
+                server.log.join("\n")
+            )
+        })
+        .clone();
+    let path = manifests.join(format!("{}.yaml", runs[0]));
+    assert!(
+        written.contains(&format!("path={}", path.display()))
+            && written.contains(&format!("Pod/{}", runs[0])),
+        "{written}"
+    );
 
     // The same delivery again: the same status and runs, said to be a repeat, nothing new.
     let (ok, again) = replay_binary(&url, "pull_request", &payload, "e2e-1");
@@ -1119,6 +1137,50 @@ fn end_to_end() {
     for secret in [SECRET, "rotated"] {
         assert!(!log.contains(secret), "the log shows a secret:\n{log}");
     }
+}
+
+/// `--dry-run` without `--manifests-dir` keeps no file: the service says so when it starts,
+/// and logs what each run would have created, with how to keep the manifests.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_dry_run_without_a_folder_says_where_the_manifests_go() {
+    blocking_within(60, dry_run_logged).await;
+}
+
+fn dry_run_logged() {
+    let rt = tokio::runtime::Handle::current();
+    let work = Workdir::new();
+    let mut server = Served::start(&work, &["--dry-run"]);
+    let listening = server.wait_for_line("listening on http://");
+    assert!(
+        listening.contains(
+            "launcher=dry-run, manifests not written (no --manifests-dir): each run's objects are logged"
+        ),
+        "{listening}"
+    );
+    let address = listening
+        .split("listening on http://")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("an address")
+        .to_string();
+    let health = format!("http://{address}/healthz");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !matches!(rt.block_on(replay::send(&health, &[], None)), Ok(r) if r.status == 200) {
+        assert!(Instant::now() < deadline, "/healthz never answered");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let url = format!("http://{address}/webhook");
+    let (ok, out) = replay_binary(&url, "pull_request", &fixture(OPENED).path, "dry-1");
+    assert!(ok && out.starts_with("HTTP 202"), "{out}");
+    let runs = expected_runs("pull_request", &fixture(OPENED).body(), "dry-1");
+    let line = server.wait_for_line("dry-run: would launch");
+    assert!(
+        line.contains("give --manifests-dir DIR to keep each run's manifests")
+            && line.contains(&format!("run=\"{}\"", runs[0]))
+            && line.contains(&format!("Pod/{}", runs[0])),
+        "{line}"
+    );
+    assert!(work.manifests().is_empty());
 }
 
 /// With `--metrics-listen`, the port GitHub reaches shows nothing but the webhook and the
