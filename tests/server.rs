@@ -616,7 +616,9 @@ async fn a_broken_config_is_refused_on_reload_and_the_old_one_stays() {
             .expect_err("a template that cannot render");
         assert!(
             err.to_string().contains("prompts/task.md:2:")
-                && err.to_string().contains("`issue.nubmer` is undefined"),
+                && err
+                    .to_string()
+                    .contains("`issue.nubmer`: `nubmer` is not a field of `issue`; did you mean `issue.number`?"),
             "{err}"
         );
         assert_eq!(state.config.current().generation, 2);
@@ -1137,6 +1139,76 @@ fn end_to_end() {
     for secret in [SECRET, "rotated"] {
         assert!(!log.contains(secret), "the log shows a secret:\n{log}");
     }
+}
+
+/// A kubeconfig naming an API server nobody listens on (port 1 refuses at once).
+const UNREACHABLE_KUBECONFIG: &str = "\
+apiVersion: v1
+kind: Config
+clusters:
+  - name: away
+    cluster: { server: \"https://127.0.0.1:1\" }
+contexts:
+  - name: away
+    context: { cluster: away, user: me, namespace: agentpods }
+current-context: away
+users:
+  - name: me
+    user: { token: not-a-real-token }
+";
+
+/// `serve` with a cluster that does not answer says once what it tried (the API server's
+/// address, from which kubeconfig and context) and what to check, rather than kube's bare
+/// `client error (Connect)` every 5 s; the Lease's warning does not blame the namespace.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_with_an_unreachable_cluster_says_what_it_tried_once() {
+    blocking_within(60, unreachable_cluster).await;
+}
+
+fn unreachable_cluster() {
+    let work = Workdir::new();
+    let kubeconfig = work.config().with_file_name("kubeconfig");
+    std::fs::write(&kubeconfig, UNREACHABLE_KUBECONFIG).expect("write the kubeconfig");
+    let shown = kubeconfig.display().to_string();
+    let mut server = Served::start_with(&work, &[], &[("KUBECONFIG", shown.as_str())]);
+    let warning = server.wait_for_line("cannot reach the Kubernetes API server");
+    assert!(
+        warning.contains(&format!(
+            "cannot reach the Kubernetes API server https://127.0.0.1:1/ (from the kubeconfig {shown}, context away): "
+        )) && warning.contains("kubectl cluster-info")
+            && warning.contains("--dry-run"),
+        "{warning}"
+    );
+    // Three more probes' worth: nothing said again, nothing bare.
+    std::thread::sleep(Duration::from_secs(12));
+    server.signal("TERM");
+    server.wait();
+    let rest: Vec<String> = server.lines.try_iter().collect();
+    server.log.extend(rest);
+    let said = |text: &str| server.log.iter().filter(|l| l.contains(text)).count();
+    assert_eq!(
+        said("cannot reach the Kubernetes API server"),
+        1,
+        "said once per change:\n{}",
+        server.log.join("\n")
+    );
+    assert_eq!(said("failed with error"), 0, "{}", server.log.join("\n"));
+    assert_eq!(
+        said("Set --lease-namespace"),
+        0,
+        "{}",
+        server.log.join("\n")
+    );
+    let lease = server
+        .log
+        .iter()
+        .find(|l| l.contains("cannot take the Lease"))
+        .unwrap_or_else(|| panic!("no word of the Lease:\n{}", server.log.join("\n")));
+    assert!(
+        lease.contains("the Kubernetes API server does not answer")
+            && lease.contains("this replica will lead when it does"),
+        "{lease}"
+    );
 }
 
 /// `--dry-run` without `--manifests-dir` keeps no file: the service says so when it starts,
