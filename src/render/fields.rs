@@ -279,7 +279,7 @@ impl Engine {
     /// the fields of its own, with their type and whether some deliveries lack them.
     pub fn field_reference(&self) -> String {
         // Per trigger: path -> its row (type, in every delivery), and the parts absent.
-        let mut triggers: Vec<(String, String, BTreeMap<String, String>, Vec<String>)> = Vec::new();
+        let mut triggers: Vec<TriggerFields> = Vec::new();
         for agent in &self.config.agents {
             let contexts = self.sample_contexts(agent);
             let mut fields: BTreeMap<String, (BTreeSet<&'static str>, usize)> = BTreeMap::new();
@@ -344,6 +344,10 @@ impl Engine {
         out
     }
 }
+
+/// One trigger's part of docs/templates.md: its heading, its samples, path -> its row
+/// (type, in every delivery), and the parts always absent.
+type TriggerFields = (String, String, BTreeMap<String, String>, Vec<String>);
 
 /// The message for a path whose segment at `depth` is not there.
 fn unknown_field(
