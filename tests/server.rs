@@ -1222,19 +1222,14 @@ fn dry_run_logged() {
     let rt = tokio::runtime::Handle::current();
     let work = Workdir::new();
     let mut server = Served::start(&work, &["--dry-run"]);
-    let listening = server.wait_for_line("listening on http://");
+    let address = server.address();
+    let listening = server.log.last().cloned().unwrap_or_default();
     assert!(
         listening.contains(
             "launcher=dry-run, manifests not written (no --manifests-dir): each run's objects are logged"
         ),
         "{listening}"
     );
-    let address = listening
-        .split("listening on http://")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .expect("an address")
-        .to_string();
     let health = format!("http://{address}/healthz");
     let deadline = Instant::now() + Duration::from_secs(20);
     while !matches!(rt.block_on(replay::send(&health, &[], None)), Ok(r) if r.status == 200) {
