@@ -332,6 +332,10 @@ fn validate(path: &Path, templates_dir: Option<&Path>) -> ExitCode {
             // trigger it has, with sample events.
             let problems: Vec<String> = match Engine::new(&loaded) {
                 Ok(engine) => {
+                    // What the templates drop of what the agent is given: warnings.
+                    for warning in engine.template_warnings() {
+                        eprintln!("{warning}");
+                    }
                     let text = std::fs::read_to_string(path).ok();
                     engine
                         .sample_problems(text.as_deref())

@@ -16,7 +16,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use support::validate;
 
-const OVERLAYS: &[&str] = &["default", "prometheus", "example"];
+const OVERLAYS: &[&str] = &["default", "prometheus", "example", "token"];
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -619,4 +619,137 @@ fn the_github_app_manifest_asks_for_what_agentpods_uses_and_nothing_more() {
             .as_str()
             .is_some_and(|u| u.starts_with("https://") && u.ends_with("/webhook"))
     );
+}
+
+/// The keys of Secrets the service's container reads, as (Secret, key): from `env`
+/// (`secretKeyRef`) and from the Secret volumes it mounts. Kubernetes starts the container
+/// only when each of them exists (none is `optional`).
+fn secret_keys_read(deployment: &Value) -> BTreeSet<(String, String)> {
+    let spec = &deployment["spec"]["template"]["spec"];
+    let c = &spec["containers"][0];
+    let mut keys = BTreeSet::new();
+    for var in c["env"].as_array().unwrap() {
+        let r = &var["valueFrom"]["secretKeyRef"];
+        if r.is_object() {
+            assert_ne!(r["optional"], true, "{var}");
+            keys.insert((
+                r["name"].as_str().unwrap().into(),
+                r["key"].as_str().unwrap().into(),
+            ));
+        }
+    }
+    let mounted: BTreeSet<&str> = c["volumeMounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["name"].as_str())
+        .collect();
+    for volume in spec["volumes"].as_array().unwrap() {
+        let secret = &volume["secret"];
+        if !secret.is_object() || !mounted.contains(volume["name"].as_str().unwrap()) {
+            continue;
+        }
+        assert_ne!(secret["optional"], true, "{volume}");
+        for item in secret["items"].as_array().unwrap() {
+            keys.insert((
+                secret["secretName"].as_str().unwrap().into(),
+                item["key"].as_str().unwrap().into(),
+            ));
+        }
+    }
+    keys
+}
+
+/// The container's environment with its Secret references filled from `secret`, as the
+/// kubelet would, and the GitHub credentials the service then finds in it (files read
+/// from the mounted Secret by their mount path).
+fn credentials_of(
+    deployment: &Value,
+    secret: &[(&str, &str)],
+) -> Option<agentpods::github::client::Credentials> {
+    let c = &deployment["spec"]["template"]["spec"]["containers"][0];
+    let value = |key: &str| {
+        secret
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v.to_string())
+    };
+    let env: Vec<(String, Option<String>)> = c["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|var| {
+            let name = var["name"].as_str().unwrap().to_owned();
+            let r = &var["valueFrom"]["secretKeyRef"];
+            let v = match var["value"].as_str() {
+                Some(v) => Some(v.to_owned()),
+                None if r.is_object() => value(r["key"].as_str().unwrap()),
+                None => Some("from the downward API".into()),
+            };
+            (name, v)
+        })
+        .collect();
+    let var = |name: &str| {
+        env.iter()
+            .find(|(n, _)| n == name)
+            .and_then(|(_, v)| v.clone())
+    };
+    let read = |path: &str| {
+        let file = path.rsplit('/').next().unwrap_or_default();
+        value(file).ok_or_else(|| std::io::Error::from(std::io::ErrorKind::NotFound))
+    };
+    agentpods::github::client::Credentials::from_env(var, read).expect("credentials")
+}
+
+/// docs/setup.md offers two installs: with the GitHub App's Secret (`app-id`,
+/// `private-key.pem`, `webhook-secret`) through deploy/overlays/default, and with a plain
+/// token (`token`, `webhook-secret`) through deploy/overlays/token. Each Deployment starts
+/// with exactly its Secret's keys and the service finds the credentials it expects.
+#[test]
+fn the_app_install_and_the_token_install_each_start_with_their_secret() {
+    let Some(default) = kustomize("default") else {
+        return;
+    };
+    let token = kustomize("token").expect("kubectl");
+    let pairs = |keys: &[&str]| -> BTreeSet<(String, String)> {
+        keys.iter()
+            .map(|k| ("agentpods-github".to_owned(), (*k).to_owned()))
+            .collect()
+    };
+    let app_docs = documents(&default);
+    let app = one(&app_docs, "Deployment", "agentpods");
+    assert_eq!(
+        secret_keys_read(app),
+        pairs(&["app-id", "private-key.pem", "webhook-secret"])
+    );
+    let app_secret = [
+        ("app-id", "123456"),
+        ("private-key.pem", "-----BEGIN RSA PRIVATE KEY-----"),
+        ("webhook-secret", "s3cret"),
+    ];
+    assert!(matches!(
+        credentials_of(app, &app_secret),
+        Some(agentpods::github::client::Credentials::App { app_id: 123456, .. })
+    ));
+
+    let token_docs = documents(&token);
+    let deployment = one(&token_docs, "Deployment", "agentpods");
+    assert_eq!(
+        secret_keys_read(deployment),
+        pairs(&["token", "webhook-secret"]),
+        "the token install needs no App key"
+    );
+    let token_secret = [("token", "github_pat_x"), ("webhook-secret", "s3cret")];
+    assert!(matches!(
+        credentials_of(deployment, &token_secret),
+        Some(agentpods::github::client::Credentials::Token(_))
+    ));
+    // Otherwise the same install: only the Deployment differs.
+    let others = |docs: &[Value]| -> Vec<Value> {
+        docs.iter()
+            .filter(|d| d["kind"] != "Deployment")
+            .cloned()
+            .collect()
+    };
+    assert_eq!(others(&token_docs), others(&app_docs));
 }

@@ -297,3 +297,62 @@ fn the_agent_dockerfile_installs_the_tools_and_versions_of_the_package_build() {
         );
     }
 }
+
+/// `--help` of an image script: its header, each option its argument loop takes.
+fn script_help(script: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(script);
+    let out = std::process::Command::new("bash")
+        .arg(&path)
+        .arg("--help")
+        .output()
+        .expect("run bash");
+    assert!(out.status.success(), "{script} --help: {out:?}");
+    assert!(out.stderr.is_empty(), "{script} --help: {out:?}");
+    String::from_utf8(out.stdout).expect("UTF-8")
+}
+
+/// The options a script's `case "$1"` loop takes (`--out) ...`, `-h | --help) ...`).
+fn script_options(script: &str) -> Vec<String> {
+    read(script)
+        .lines()
+        .map(str::trim)
+        .filter_map(|l| l.split_once(')').map(|(arm, _)| arm))
+        .flat_map(|arm| arm.split(" | "))
+        .filter(|o| o.starts_with("--") && !o.contains(' '))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Both image scripts answer `--help` (without building anything, root or tools) with
+/// usage naming every option they take, and agree on stripping: the release images are
+/// `strip --strip-all`ed, as release.sh's header says.
+#[test]
+fn the_image_scripts_explain_themselves_and_agree_on_stripping() {
+    for script in ["deploy/images/build.sh", "deploy/images/release.sh"] {
+        let help = script_help(script);
+        assert!(help.contains(&format!("{script} [")), "{script}: {help}");
+        let options = script_options(script);
+        assert!(options.len() >= 4, "{script}: {options:?}");
+        for option in options {
+            assert!(help.contains(&option), "{script} --help lacks {option}");
+        }
+    }
+    let build = read("deploy/images/build.sh");
+    let release = read("deploy/images/release.sh");
+    assert!(
+        build.contains("--strip) strip=--strip-all;"),
+        "build.sh --strip"
+    );
+    assert!(build.contains("--strip-debug) strip=--strip-debug;"));
+    assert!(
+        release.contains("strip=(--strip)\n"),
+        "release.sh strips all by default"
+    );
+    assert!(release.contains("--strip-debug) strip=(--strip-debug);"));
+    assert!(release.contains("--keep-line-tables) strip=();"));
+    // No header says the release images keep their symbols.
+    assert!(
+        !build.contains("(the release images: deploy/images/release.sh)"),
+        "build.sh says --strip-debug is the release images'"
+    );
+}

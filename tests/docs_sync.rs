@@ -198,3 +198,102 @@ fn the_readme_command_table_names_every_flag() {
         missing.join("\n")
     );
 }
+
+/// docs/setup.md read top to bottom, as a new user does: its steps are numbered in order,
+/// each command uses only what an earlier step made (the binary before any `agentpods`
+/// command, the overlay chosen before anything is applied, the namespaces before their
+/// Secrets), it says the images must be built, and both installs it offers exist.
+#[test]
+fn the_setup_guide_runs_top_to_bottom() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(root.join("docs/setup.md")).expect("docs/setup.md");
+    let headings: Vec<(usize, &str)> = text
+        .match_indices("\n## ")
+        .map(|(at, _)| (at, text[at + 4..].lines().next().unwrap_or_default()))
+        .collect();
+    for (i, (_, heading)) in headings.iter().enumerate() {
+        assert!(
+            heading.starts_with(&format!("{}. ", i + 1)),
+            "step {} is {heading:?}",
+            i + 1
+        );
+    }
+    let step = |n: usize| headings[n - 1].0;
+    let section_of = |at: usize| headings.iter().rposition(|(h, _)| *h < at).map(|i| i + 1);
+    // The lines of the shell blocks, with where each starts.
+    let mut commands = Vec::new();
+    let mut in_block = false;
+    let mut at = 0;
+    for line in text.split_inclusive('\n') {
+        let trimmed = line.trim();
+        if trimmed.starts_with("```") {
+            in_block = !in_block;
+        } else if in_block {
+            commands.push((at, trimmed));
+        }
+        at += line.len();
+    }
+    let first = |what: &str| {
+        commands
+            .iter()
+            .find(|(_, c)| c.starts_with(what) || c.contains(&format!("| {what}")))
+            .map(|(at, c)| (*at, *c))
+            .unwrap_or_else(|| panic!("docs/setup.md runs no `{what}`"))
+    };
+    let binary = headings
+        .iter()
+        .position(|(_, h)| h.contains("binary"))
+        .expect("a step that gets the binary")
+        + 1;
+    let (at, c) = first("agentpods ");
+    assert!(
+        at > step(binary),
+        "`{c}` (step {:?}) before the binary",
+        section_of(at)
+    );
+    let overlay = headings
+        .iter()
+        .position(|(_, h)| h.contains("overlay"))
+        .expect("a step that makes the overlay")
+        + 1;
+    let (at, c) = first("kubectl apply -k");
+    assert!(
+        at > step(overlay),
+        "`{c}` (step {:?}) before the overlay",
+        section_of(at)
+    );
+    let (namespaces, _) = first("kubectl apply -f deploy/base/namespaces.yaml");
+    let (secret, c) = first("kubectl -n ");
+    assert!(secret > namespaces, "`{c}` before its namespace exists");
+    let (apply, _) = first("kubectl apply -k");
+    assert!(apply > secret, "the install is applied before its Secrets");
+    assert!(
+        text.contains("**No image is published**"),
+        "docs/setup.md must say that the images are built, not pulled"
+    );
+    for overlay in ["deploy/overlays/example", "deploy/overlays/token"] {
+        assert!(
+            text.contains(overlay),
+            "docs/setup.md does not name {overlay}"
+        );
+    }
+}
+
+/// docs/templates.md, the fields a template can use for each trigger, is generated from
+/// the context the code renders templates with. Regenerate it with
+/// `AGENTPODS_BLESS=1 cargo test --test docs_sync`.
+#[test]
+fn the_template_field_reference_is_what_the_code_renders_with() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/templates.md");
+    let generated = agentpods::render::fields::reference_markdown().expect("the reference");
+    if std::env::var_os("AGENTPODS_BLESS").is_some() {
+        std::fs::write(&path, &generated).expect("write docs/templates.md");
+        return;
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == generated,
+        "docs/templates.md is out of date with the template context. Regenerate it with\n\n    \
+         AGENTPODS_BLESS=1 cargo test --test docs_sync"
+    );
+}

@@ -459,3 +459,49 @@ fn the_page_listens_on_loopback_only() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("must listen on loopback"), "{stderr}");
 }
+
+/// A webhook URL without a path would send every delivery to `/`, where the service
+/// answers 404: the command refuses it before GitHub sees it, and says what to write.
+#[test]
+fn a_webhook_url_without_the_webhook_path_is_refused_with_the_url_to_use() {
+    let out = Command::new(env!("CARGO_BIN_EXE_agentpods"))
+        .args(["github-app", "create", "--user", "--timeout", "1s"])
+        .args(["--webhook-url", "https://agentpods.example.org/"])
+        .output()
+        .expect("run agentpods");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "error: --webhook-url \"https://agentpods.example.org/\" has no path: GitHub would POST \
+         its deliveries to /, where the service answers 404. The service takes them at \
+         /webhook: --webhook-url https://agentpods.example.org/webhook\n"
+    );
+}
+
+/// Another path reaches the service only through a rewrite: the command says so before
+/// the browser opens, and goes on.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_webhook_url_with_another_path_is_a_warning_naming_the_rewrite_it_needs() {
+    let fake = FakeGithub::start(fake_github::manual_clock()).await;
+    let create = Create::start(
+        &api(&fake),
+        &[
+            "--user",
+            "--timeout",
+            "1s",
+            "--webhook-url",
+            "https://agentpods.example.org/hooks/github",
+        ],
+    );
+    let ended = create.ended().await;
+    assert_eq!(ended.status.code(), Some(1), "it waited, then timed out");
+    let first = ended.stderr.lines().next().unwrap_or_default();
+    assert_eq!(
+        first,
+        "warning: --webhook-url \"https://agentpods.example.org/hooks/github\": GitHub will \
+         POST to /hooks/github, but the service takes deliveries at /webhook; that works only \
+         if your Ingress or Gateway rewrites /hooks/github to /webhook (else every delivery is \
+         a 404: see Recent Deliveries in the App's settings)"
+    );
+}

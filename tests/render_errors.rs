@@ -275,13 +275,13 @@ const MISTAKES: &[Mistake] = &[
     Mistake {
         what: "a misspelt variable in a YAML template",
         file: "templates/agent-pod.yaml", from: "image: {{ agent.image }}", to: "image: {{ agent.imgae }}",
-        expect: "templates/agent-pod.yaml:11:17: agent `task`, comment `run` on a pull request: undefined value: `agent.imgae` is undefined",
+        expect: "templates/agent-pod.yaml:11:17: agent `task`: `agent.imgae`: `imgae` is not a field of `agent`; did you mean `agent.image`? (the fields of each trigger: docs/templates.md)",
         points_at: "agent.imgae",
     },
     Mistake {
         what: "a misspelt variable in a prompt",
         file: "templates/prompts/task.md", from: "{{ comment.command.task }}", to: "{{ comment.command.tsak }}",
-        expect: "templates/prompts/task.md:1:13: agent `task`, comment `run` on a pull request: undefined value: `comment.command.tsak` is undefined",
+        expect: "templates/prompts/task.md:1:13: agent `task`: `comment.command.tsak`: `tsak` is not a field of `comment.command`; did you mean `comment.command.task`? (the fields of each trigger: docs/templates.md)",
         points_at: "comment.command.tsak",
     },
     Mistake {
@@ -295,6 +295,12 @@ const MISTAKES: &[Mistake] = &[
         file: "templates/agent-pod.yaml", from: "{{ run.name }}", to: "{{ run.name | truncate_chars(\"ten\") }}",
         expect: "templates/agent-pod.yaml:4:23: agent `task`, comment `run` on a pull request: invalid operation: cannot convert string to usize (in `truncate_chars(\"ten\")`)",
         points_at: "truncate_chars",
+    },
+    Mistake {
+        what: "a number given to a filter that takes text",
+        file: "templates/agent-pod.yaml", from: "{{ run.name }}", to: "{{ run.name }}\n  labels:\n    timeout: {{ agent.timeout_seconds | label_value }}",
+        expect: "templates/agent-pod.yaml:6:41: agent `task`, comment `run` on a pull request: invalid operation: `label_value` takes text, and this value is a number (1800): make it text first: `| string | label_value`",
+        points_at: "label_value",
     },
     Mistake {
         what: "a part of the event that a trigger may lack, used without a default",
@@ -361,10 +367,12 @@ fn validate_reports_each_template_mistake_at_its_file_line_and_column_and_exits_
 
         let run = configs::validate(&dir.path("services.yaml"));
         let folder = format!("{}/", dir.dir.path().display());
+        // The pod here drops the task (a warning, not the mistake under test).
         let lines: Vec<String> = run
             .stderr_lines()
             .iter()
             .map(|l| l.replace(&folder, ""))
+            .filter(|l| !l.contains(": warning: agent `"))
             .collect();
         let expected = [mistake.expect.to_string(), "1 problem found".to_string()];
         if run.code != Some(1) || lines != expected {
@@ -504,4 +512,94 @@ fn render_of_a_misspelt_event_name_says_so_instead_of_starting_nothing() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(stderr.contains("nothing to do"), "{stderr}");
+}
+
+/// A template with several misspelt fields: `validate` names each one at once, where it is
+/// written, with the field it most likely meant (a render would stop at the first).
+#[test]
+fn validate_names_every_misspelt_field_at_once_with_the_one_it_likely_meant() {
+    use support::configs::{self, ConfigDir};
+
+    let dir = ConfigDir::new(AGENTS.as_bytes());
+    dir.write(
+        "templates/agent-pod.yaml",
+        RESTRICTED_POD
+            .replace(
+                "metadata:\n",
+                "metadata:\n  annotations:\n    task: {{ task }}\n",
+            )
+            .as_bytes(),
+    );
+    dir.write(
+        "templates/prompts/task.md",
+        b"In {{ repo.fullname }}, {{ sender.logn }} asks:\n{{ comment.command.task }}\n\n\
+          Run {{ run.nmae }} ({{ reop.name }}); {{ issue.titel }}\n",
+    );
+    dir.write(
+        "templates/prompts/review.md",
+        b"Review #{{ pr.number if pr else issue.number }}.\n",
+    );
+    let run = configs::validate(&dir.path("services.yaml"));
+    let folder = format!("{}/", dir.dir.path().display());
+    let lines: Vec<String> = run
+        .stderr_lines()
+        .iter()
+        .map(|l| l.replace(&folder, ""))
+        .collect();
+    let hint = "(the fields of each trigger: docs/templates.md)";
+    assert_eq!(
+        lines,
+        [
+            format!("templates/prompts/task.md:1:7: agent `task`: `repo.fullname`: `fullname` is not a field of `repo`; did you mean `repo.full_name`? {hint}"),
+            format!("templates/prompts/task.md:1:28: agent `task`: `sender.logn`: `logn` is not a field of `sender`; did you mean `sender.login`? {hint}"),
+            format!("templates/prompts/task.md:4:8: agent `task`: `run.nmae`: `nmae` is not a field of `run`; did you mean `run.name`? {hint}"),
+            "templates/prompts/task.md:4:24: agent `task`: `reop.name`: `reop` is not a variable templates are given; did you mean `repo`? (the variables of each trigger: docs/templates.md)".to_string(),
+            format!("templates/prompts/task.md:4:42: agent `task`: `issue.titel`: `titel` is not a field of `issue`; did you mean `issue.title`? {hint}"),
+            "5 problems found".to_string(),
+        ],
+        "exit {:?}",
+        run.code
+    );
+    assert_eq!(run.code, Some(1));
+}
+
+/// What an agent is given and its templates drop is a warning naming the template: the
+/// text of a comment command (no `task`), the Secrets it names (no `agent.secrets`).
+#[test]
+fn validate_warns_when_an_agent_s_templates_drop_its_task_or_its_secrets() {
+    use support::configs::{self, ConfigDir};
+
+    let config = AGENTS
+        .replace(
+            "images:\n",
+            "secrets:\n  openai: { name: openai-api-key, key: api-key }\nimages:\n",
+        )
+        .replace(
+            "    prompt: prompts/task.md\n",
+            "    prompt: prompts/task.md\n    secrets: [openai]\n",
+        );
+    let dir = ConfigDir::new(config.as_bytes());
+    dir.write("templates/agent-pod.yaml", RESTRICTED_POD.as_bytes());
+    dir.write("templates/prompts/task.md", b"{{ comment.command.task }}\n");
+    dir.write(
+        "templates/prompts/review.md",
+        b"Review #{{ pr.number if pr else issue.number }}.\n",
+    );
+    let run = configs::validate(&dir.path("services.yaml"));
+    let folder = format!("{}/", dir.dir.path().display());
+    let lines: Vec<String> = run
+        .stderr_lines()
+        .iter()
+        .map(|l| l.replace(&folder, ""))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "templates/agent-pod.yaml:1:1: warning: agent `task` has a comment trigger, but its templates (`agent-pod.yaml`) never use `task` (the rendered prompt) or `comment.command.task`: what a maintainer writes after the command reaches no pod",
+            "templates/agent-pod.yaml:1:1: warning: agent `task` names the secrets `openai`, but its templates (`agent-pod.yaml`) never use `agent.secrets`: its pods would run without them (mount them as templates/agent-pod.yaml does: `{% for secret in agent.secrets %}`)",
+            "templates/agent-pod.yaml:1:1: warning: agent `review` has a comment trigger, but its templates (`agent-pod.yaml`) never use `task` (the rendered prompt) or `comment.command.task`: what a maintainer writes after the command reaches no pod",
+            "services.yaml: ok (2 agents, 3 templates)",
+        ]
+    );
+    assert_eq!(run.code, Some(0), "warnings, not errors");
 }

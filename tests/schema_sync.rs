@@ -212,14 +212,24 @@ fn the_example_config_passes_an_independent_validator_and_a_broken_one_does_not(
 }
 
 /// Every services.yaml the repository ships tells an editor where its schema is, and the
-/// path leads to the committed schema, whose `$id` is where it is published.
+/// path leads to the committed schema, whose `$id` is where it is published. The example
+/// overlay's, which docs/setup.md tells operators to copy out of the checkout, names the
+/// published schema itself, so the line still works in the copy.
 #[test]
 fn each_shipped_services_yaml_names_the_schema_for_editors() {
-    for config in [
-        "services.yaml",
-        "deploy/base/config/services.yaml",
-        "deploy/overlays/example/services.yaml",
-    ] {
+    let example = committed("deploy/overlays/example/services.yaml");
+    assert_eq!(
+        example.lines().next(),
+        Some(
+            format!(
+                "# yaml-language-server: $schema={}",
+                agentpods::config::SCHEMA_ID
+            )
+            .as_str()
+        ),
+        "deploy/overlays/example/services.yaml is copied elsewhere: its modeline must not be relative"
+    );
+    for config in ["services.yaml", "deploy/base/config/services.yaml"] {
         let text = committed(config);
         let first = text.lines().next().unwrap_or_default();
         let target = first

@@ -616,7 +616,9 @@ async fn a_broken_config_is_refused_on_reload_and_the_old_one_stays() {
             .expect_err("a template that cannot render");
         assert!(
             err.to_string().contains("prompts/task.md:2:")
-                && err.to_string().contains("`issue.nubmer` is undefined"),
+                && err
+                    .to_string()
+                    .contains("`issue.nubmer`: `nubmer` is not a field of `issue`; did you mean `issue.number`?"),
             "{err}"
         );
         assert_eq!(state.config.current().generation, 2);
@@ -1083,6 +1085,24 @@ fn end_to_end() {
     );
     let line = server.wait_for_line("answered");
     assert!(line.contains("delivery{id=e2e-1}"), "{line}");
+    // The log says where the manifests went, and what they hold.
+    let written = server
+        .log
+        .iter()
+        .find(|l| l.contains("dry-run: wrote the manifests"))
+        .unwrap_or_else(|| {
+            panic!(
+                "no line says where the manifests went:\n{}",
+                server.log.join("\n")
+            )
+        })
+        .clone();
+    let path = manifests.join(format!("{}.yaml", runs[0]));
+    assert!(
+        written.contains(&format!("path={}", path.display()))
+            && written.contains(&format!("Pod/{}", runs[0])),
+        "{written}"
+    );
 
     // The same delivery again: the same status and runs, said to be a repeat, nothing new.
     let (ok, again) = replay_binary(&url, "pull_request", &payload, "e2e-1");
@@ -1119,6 +1139,115 @@ fn end_to_end() {
     for secret in [SECRET, "rotated"] {
         assert!(!log.contains(secret), "the log shows a secret:\n{log}");
     }
+}
+
+/// A kubeconfig naming an API server nobody listens on (port 1 refuses at once).
+const UNREACHABLE_KUBECONFIG: &str = "\
+apiVersion: v1
+kind: Config
+clusters:
+  - name: away
+    cluster: { server: \"https://127.0.0.1:1\" }
+contexts:
+  - name: away
+    context: { cluster: away, user: me, namespace: agentpods }
+current-context: away
+users:
+  - name: me
+    user: { token: not-a-real-token }
+";
+
+/// `serve` with a cluster that does not answer says once what it tried (the API server's
+/// address, from which kubeconfig and context) and what to check, rather than kube's bare
+/// `client error (Connect)` every 5 s; the Lease's warning does not blame the namespace.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_with_an_unreachable_cluster_says_what_it_tried_once() {
+    blocking_within(60, unreachable_cluster).await;
+}
+
+fn unreachable_cluster() {
+    let work = Workdir::new();
+    let kubeconfig = work.config().with_file_name("kubeconfig");
+    std::fs::write(&kubeconfig, UNREACHABLE_KUBECONFIG).expect("write the kubeconfig");
+    let shown = kubeconfig.display().to_string();
+    let mut server = Served::start_with(&work, &[], &[("KUBECONFIG", shown.as_str())]);
+    let warning = server.wait_for_line("cannot reach the Kubernetes API server");
+    assert!(
+        warning.contains(&format!(
+            "cannot reach the Kubernetes API server https://127.0.0.1:1/ (from the kubeconfig {shown}, context away): "
+        )) && warning.contains("kubectl cluster-info")
+            && warning.contains("--dry-run"),
+        "{warning}"
+    );
+    // Three more probes' worth: nothing said again, nothing bare.
+    std::thread::sleep(Duration::from_secs(12));
+    server.signal("TERM");
+    server.wait();
+    let rest: Vec<String> = server.lines.try_iter().collect();
+    server.log.extend(rest);
+    let said = |text: &str| server.log.iter().filter(|l| l.contains(text)).count();
+    assert_eq!(
+        said("cannot reach the Kubernetes API server"),
+        1,
+        "said once per change:\n{}",
+        server.log.join("\n")
+    );
+    assert_eq!(said("failed with error"), 0, "{}", server.log.join("\n"));
+    assert_eq!(
+        said("Set --lease-namespace"),
+        0,
+        "{}",
+        server.log.join("\n")
+    );
+    let lease = server
+        .log
+        .iter()
+        .find(|l| l.contains("cannot take the Lease"))
+        .unwrap_or_else(|| panic!("no word of the Lease:\n{}", server.log.join("\n")));
+    assert!(
+        lease.contains("the Kubernetes API server does not answer")
+            && lease.contains("this replica will lead when it does"),
+        "{lease}"
+    );
+}
+
+/// `--dry-run` without `--manifests-dir` keeps no file: the service says so when it starts,
+/// and logs what each run would have created, with how to keep the manifests.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_dry_run_without_a_folder_says_where_the_manifests_go() {
+    blocking_within(60, dry_run_logged).await;
+}
+
+fn dry_run_logged() {
+    let rt = tokio::runtime::Handle::current();
+    let work = Workdir::new();
+    let mut server = Served::start(&work, &["--dry-run"]);
+    let address = server.address();
+    let listening = server.log.last().cloned().unwrap_or_default();
+    assert!(
+        listening.contains(
+            "launcher=dry-run, manifests not written (no --manifests-dir): each run's objects are logged"
+        ),
+        "{listening}"
+    );
+    let health = format!("http://{address}/healthz");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !matches!(rt.block_on(replay::send(&health, &[], None)), Ok(r) if r.status == 200) {
+        assert!(Instant::now() < deadline, "/healthz never answered");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let url = format!("http://{address}/webhook");
+    let (ok, out) = replay_binary(&url, "pull_request", &fixture(OPENED).path, "dry-1");
+    assert!(ok && out.starts_with("HTTP 202"), "{out}");
+    let runs = expected_runs("pull_request", &fixture(OPENED).body(), "dry-1");
+    let line = server.wait_for_line("dry-run: would launch");
+    assert!(
+        line.contains("give --manifests-dir DIR to keep each run's manifests")
+            && line.contains(&format!("run=\"{}\"", runs[0]))
+            && line.contains(&format!("Pod/{}", runs[0])),
+        "{line}"
+    );
+    assert!(work.manifests().is_empty());
 }
 
 /// With `--metrics-listen`, the port GitHub reaches shows nothing but the webhook and the

@@ -15,14 +15,19 @@
 # `build.sh --update-lock` writes what is served now, to be reviewed and committed.
 #
 #   deploy/images/build.sh [--binary PATH] [--out DIR] [--strip | --strip-debug] [--update-lock]
+#   deploy/images/build.sh --help
 #
 # --binary   the agentpods binary to put in both images (default target/debug/agentpods;
 #            deploy/images/release.sh builds the release binary and calls this)
 # --out      where agentpods.tar and agent.tar go (default target/images)
-# --strip    strip the binary's symbols and line tables first (the scenarios' debug build:
-#            121 MB with them, 64 MB without)
+# --strip    `strip --strip-all` the binary first: symbols, line tables and debug info go
+#            (the release images, deploy/images/release.sh's default: 22 MB instead of
+#            112 MB; CI's debug build: 64 MB instead of 121 MB)
 # --strip-debug  strip only its line tables and debug info, keeping the symbols, so a
-#            backtrace still names each function (the release images: deploy/images/release.sh)
+#            backtrace still names each function (`release.sh --strip-debug`)
+# Without either, the binary goes in as built (`release.sh --keep-line-tables`).
+# --update-lock  pin what the mirror, PyPI and npm serve now in images.lock
+# --help     print this and exit
 #
 # Needs root (mmdebstrap --mode=root, chroot) and mmdebstrap, umoci, skopeo, python3, npm
 # (`apt-get install mmdebstrap umoci skopeo`). Downloads are kept in
@@ -37,6 +42,8 @@ binary="$repo/target/debug/agentpods"
 out="$repo/target/images"
 update_lock=false
 strip=""
+# --help: this file's header, without the comment marks.
+usage() { sed -n '2,/^set -euo pipefail/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
     case "$1" in
     --binary) binary="$2"; shift 2 ;;
@@ -44,7 +51,8 @@ while [ $# -gt 0 ]; do
     --update-lock) update_lock=true; shift ;;
     --strip) strip=--strip-all; shift ;;
     --strip-debug) strip=--strip-debug; shift ;;
-    *) echo "build.sh: unknown argument $1" >&2; exit 2 ;;
+    -h | --help) usage; exit 0 ;;
+    *) echo "build.sh: unknown argument $1 (--help lists them)" >&2; exit 2 ;;
     esac
 done
 

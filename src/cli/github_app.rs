@@ -60,7 +60,10 @@ pub struct CreateArgs {
     /// it the App's webhook is created inactive: set its URL in the App's settings later.
     #[arg(long)]
     pub webhook_url: Option<String>,
-    /// The loopback address of the local page GitHub sends the browser back to.
+    /// The loopback address of the local page GitHub sends the browser back to. On a
+    /// remote machine, fix the port (127.0.0.1:8765) and tunnel it to the machine your
+    /// browser runs on (`ssh -L 8765:127.0.0.1:8765 HOST`): the page answers only as
+    /// 127.0.0.1:PORT or localhost:PORT, which the tunnel keeps.
     #[arg(long, default_value = "127.0.0.1:0")]
     pub listen: SocketAddr,
     /// The namespace of the Secret.
@@ -147,6 +150,9 @@ struct Plan {
     name: Option<String>,
     webhook_url: Option<String>,
     namespace: String,
+    /// What the operator should know before the browser opens (a webhook path that needs
+    /// a rewrite), printed to stderr first.
+    warnings: Vec<String>,
 }
 
 fn plan(args: &CreateArgs) -> Result<Plan, CreateError> {
@@ -191,12 +197,25 @@ fn plan(args: &CreateArgs) -> Result<Plan, CreateError> {
             "--name {name:?}: GitHub App names have 1 to 34 characters"
         )));
     }
-    if let Some(url) = &args.webhook_url
-        && !is_http_url(url)
-    {
-        return Err(usage(format!(
-            "--webhook-url {url:?} is not an http(s) URL"
-        )));
+    let mut warnings = Vec::new();
+    if let Some(url) = &args.webhook_url {
+        if !is_http_url(url) {
+            return Err(usage(format!(
+                "--webhook-url {url:?} is not an http(s) URL"
+            )));
+        }
+        match webhook_path(url) {
+            WebhookPath::Service => {}
+            WebhookPath::Root => {
+                return Err(usage(format!(
+                    "--webhook-url {url:?} has no path: GitHub would POST its deliveries to /, where the service answers 404. The service takes them at /webhook: --webhook-url {}/webhook",
+                    url.trim_end_matches('/')
+                )));
+            }
+            WebhookPath::Other(path) => warnings.push(format!(
+                "warning: --webhook-url {url:?}: GitHub will POST to {path}, but the service takes deliveries at /webhook; that works only if your Ingress or Gateway rewrites {path} to /webhook (else every delivery is a 404: see Recent Deliveries in the App's settings)"
+            )),
+        }
     }
     if !is_dns_label(&args.namespace) {
         return Err(usage(format!(
@@ -218,7 +237,33 @@ fn plan(args: &CreateArgs) -> Result<Plan, CreateError> {
         name: args.name.clone(),
         webhook_url: args.webhook_url.clone(),
         namespace: args.namespace.clone(),
+        warnings,
     })
+}
+
+/// Where a webhook URL's path leads, seen from the service (`POST /webhook`).
+#[derive(Debug, PartialEq)]
+enum WebhookPath {
+    /// `/webhook`, or a prefix a proxy may strip before it (`/agentpods/webhook`).
+    Service,
+    /// No path, or `/`: nothing the service takes deliveries at.
+    Root,
+    /// Any other path: only a rewrite in front of the service makes it reach `/webhook`.
+    Other(String),
+}
+
+fn webhook_path(url: &str) -> WebhookPath {
+    let path = url
+        .parse::<hyper::Uri>()
+        .map(|u| u.path().to_owned())
+        .unwrap_or_default();
+    if path.is_empty() || path == "/" {
+        WebhookPath::Root
+    } else if path.trim_end_matches('/').ends_with("/webhook") {
+        WebhookPath::Service
+    } else {
+        WebhookPath::Other(path)
+    }
 }
 
 fn is_http_url(s: &str) -> bool {
@@ -461,6 +506,9 @@ async fn create(args: &CreateArgs) -> Result<String, CreateError> {
             })
             .await;
     });
+    for warning in &plan.warnings {
+        eprintln!("{warning}");
+    }
     eprintln!(
         "Open {base}/ in your browser: it sends agentpods' App manifest to GitHub ({}).\n\
          Waiting up to {} for GitHub to send the browser back…",
@@ -588,6 +636,30 @@ mod tests {
         let mut ns = args(None);
         ns.namespace = "Agent_Pods".into();
         assert!(plan(&ns).is_err());
+    }
+
+    #[test]
+    fn a_webhook_path_is_judged_by_whether_it_reaches_post_webhook() {
+        for (url, want) in [
+            ("https://a.example.org/webhook", WebhookPath::Service),
+            (
+                "https://a.example.org/agentpods/webhook/",
+                WebhookPath::Service,
+            ),
+            ("https://a.example.org", WebhookPath::Root),
+            ("https://a.example.org/", WebhookPath::Root),
+            ("https://a.example.org:8443/?x=1", WebhookPath::Root),
+            (
+                "https://a.example.org/hooks/github",
+                WebhookPath::Other("/hooks/github".into()),
+            ),
+            (
+                "https://a.example.org/webhooks",
+                WebhookPath::Other("/webhooks".into()),
+            ),
+        ] {
+            assert_eq!(webhook_path(url), want, "{url}");
+        }
     }
 
     #[test]

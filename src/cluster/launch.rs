@@ -301,10 +301,14 @@ impl ClusterLauncher {
     }
 
     /// Asks the API server for its version now and every few seconds after, for `/readyz`.
-    /// Stops when the launcher is dropped.
-    pub fn spawn_probe(&self) -> tokio::task::JoinHandle<()> {
+    /// `api_server` says which it is and where its address came from (`kube_client`); the
+    /// log says when it stops answering (what was tried, what to check) and when it answers
+    /// again, once per change, not at every probe. Stops when the launcher is dropped.
+    pub fn spawn_probe(&self, api_server: String) -> tokio::task::JoinHandle<()> {
         let client = self.client.clone();
-        self.reachable.spawn(
+        let last: std::sync::Mutex<Option<bool>> = std::sync::Mutex::new(None);
+        let described = api_server.clone();
+        self.reachable.spawn_observed(
             PROBE_EVERY,
             PROBE_TIMEOUT,
             "the Kubernetes API server",
@@ -313,12 +317,52 @@ impl ClusterLauncher {
                 async move {
                     match client.apiserver_version().await {
                         Ok(_) => Ok(()),
-                        Err(e) => Err(format!("the Kubernetes API server does not answer: {e}")),
+                        Err(e) => Err(format!(
+                            "the Kubernetes API server does not answer: {}",
+                            unreachable_why(&e)
+                        )),
                     }
                 }
             },
+            move |verdict| {
+                let now = verdict.is_ok();
+                let mut last = last.lock().unwrap_or_else(|e| e.into_inner());
+                if *last == Some(now) {
+                    return;
+                }
+                match verdict {
+                    Ok(()) if last.is_some() => {
+                        tracing::info!("the Kubernetes API server {described} answers again");
+                    }
+                    Ok(()) => tracing::info!("the Kubernetes API server {described} answers"),
+                    Err(why) => tracing::warn!(
+                        "cannot reach the Kubernetes API server {described}: {why}. Check that \
+                         the cluster is up and this address is reachable from here, that \
+                         KUBECONFIG names the cluster you mean (`kubectl cluster-info`), or run \
+                         without a cluster with --dry-run; /readyz fails until it answers \
+                         (said again when it does)"
+                    ),
+                }
+                *last = Some(now);
+            },
         )
     }
+}
+
+/// Why a request to the API server failed, in words, with the cause kube's error wraps
+/// (`client error (Connect)` alone says nothing of what refused).
+pub fn unreachable_why(e: &kube::Error) -> String {
+    let mut why = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !why.contains(&text) {
+            why.push_str(": ");
+            why.push_str(&text);
+        }
+        source = s.source();
+    }
+    why
 }
 
 impl Launcher for ClusterLauncher {

@@ -241,6 +241,16 @@ fn cannot_take(options: &LeaseOptions, error: &kube::Error) -> String {
             "the service may not use Leases in namespace {ns} (its Role, deploy/base/rbac.yaml, grants them in its own namespace): {}",
             e.message
         ),
+        // Not an answer from the API server: the namespace is not to blame. The probe of
+        // the API server says what was tried and what to check.
+        e @ (kube::Error::Service(_) | kube::Error::HyperError(_)) => {
+            return format!(
+                "cannot take the Lease {name} in namespace {ns} yet: the Kubernetes API server \
+                 does not answer ({}); this replica will lead when it does",
+                crate::cluster::launch::unreachable_why(e),
+                name = options.name
+            );
+        }
         e => e.to_string(),
     };
     format!(

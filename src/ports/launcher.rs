@@ -220,6 +220,16 @@ pub fn manifests_yaml(run: &RunToLaunch) -> Result<String, LaunchError> {
 
 use crate::text::is_dns_label;
 
+/// A run's objects in a log line: `ConfigMap/x, Pod/y`.
+fn objects_summary(run: &RunToLaunch) -> String {
+    run.rendered
+        .objects
+        .iter()
+        .map(|o| format!("{}/{}", o.kind(), o.name()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 impl Launcher for DryRunLauncher {
     fn launch<'a>(&'a self, run: &'a RunToLaunch) -> LaunchFuture<'a> {
         Box::pin(async move {
@@ -228,13 +238,31 @@ impl Launcher for DryRunLauncher {
                 return Err(LaunchError::BadName(name.to_string()));
             }
             let text = manifests_yaml(run)?;
+            let objects = objects_summary(run);
             let Some(path) = self.path_of(name) else {
-                tracing::info!(run = name, agent = %run.rendered.agent, objects = run.rendered.objects.len(), "dry-run: would launch");
+                tracing::info!(
+                    run = name,
+                    agent = %run.rendered.agent,
+                    namespace = %run.rendered.namespace,
+                    %objects,
+                    "dry-run: would launch (not written: give --manifests-dir DIR to keep each run's manifests)"
+                );
+                tracing::debug!(run = name, manifests = %text, "dry-run: the manifests");
                 return Ok(Launched::Created);
             };
-            tokio::task::spawn_blocking(move || write_new(&path, text.as_bytes()))
+            let shown = path.display().to_string();
+            let launched = tokio::task::spawn_blocking(move || write_new(&path, text.as_bytes()))
                 .await
-                .map_err(|_| LaunchError::Interrupted)?
+                .map_err(|_| LaunchError::Interrupted)??;
+            match launched {
+                Launched::Created => {
+                    tracing::info!(run = name, path = %shown, %objects, "dry-run: wrote the manifests");
+                }
+                _ => {
+                    tracing::info!(run = name, path = %shown, "dry-run: the manifests were written before (a redelivery)");
+                }
+            }
+            Ok(launched)
         })
     }
 
@@ -265,7 +293,10 @@ impl Launcher for DryRunLauncher {
     fn describe(&self) -> String {
         match &self.dir {
             Some(dir) => format!("dry-run, manifests written to {}", dir.display()),
-            None => "dry-run, manifests only logged".into(),
+            None => {
+                "dry-run, manifests not written (no --manifests-dir): each run's objects are logged"
+                    .into()
+            }
         }
     }
 

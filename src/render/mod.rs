@@ -2,6 +2,7 @@
 //! undefined values, and the output parsed into typed Kubernetes objects.
 
 pub mod escape;
+pub mod fields;
 mod filled;
 pub mod objects;
 pub mod pod_security;
@@ -103,8 +104,12 @@ fn configure(env: &mut Environment<'_>) {
             Ok(Value::from_safe_string(value))
         },
     );
-    env.add_filter("dns_label", |s: &str| names::dns_label(s));
-    env.add_filter("label_value", |s: &str| names::label_value(s));
+    env.add_filter("dns_label", |v: Value| {
+        text_arg("dns_label", &v).map(|s| names::dns_label(&s))
+    });
+    env.add_filter("label_value", |v: Value| {
+        text_arg("label_value", &v).map(|s| names::label_value(&s))
+    });
     // In a YAML template `{{ x | yaml_quote }}` is the same as `{{ x }}` (the value, quoted
     // when printed), never text marked safe that a later filter could take apart; in a text
     // template it quotes.
@@ -118,6 +123,33 @@ fn configure(env: &mut Environment<'_>) {
     env.add_filter("truncate_chars", |s: &str, n: usize| {
         s.chars().take(n).collect::<String>()
     });
+}
+
+/// The text a text-only filter is given, or an error saying how to give it a number or a
+/// flag (minijinja's own says only "value is not a string").
+fn text_arg(filter: &str, value: &Value) -> Result<String, minijinja::Error> {
+    use minijinja::value::ValueKind;
+    if let Some(s) = value.as_str() {
+        return Ok(s.to_owned());
+    }
+    let how = match value.kind() {
+        ValueKind::Number | ValueKind::Bool => format!(
+            "is {} ({value}): make it text first: `| string | {filter}`",
+            if value.kind() == ValueKind::Number {
+                "a number"
+            } else {
+                "a boolean"
+            }
+        ),
+        ValueKind::None | ValueKind::Undefined => format!(
+            "is none (absent in this delivery): give it a default first: `(x or \"\") | {filter}`"
+        ),
+        kind => format!("is a {kind}: give it one piece of text"),
+    };
+    Err(minijinja::Error::new(
+        minijinja::ErrorKind::InvalidOperation,
+        format!("`{filter}` takes text, and this value {how}"),
+    ))
 }
 
 /// An environment with our settings and no templates.

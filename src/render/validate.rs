@@ -19,7 +19,11 @@ impl Engine {
     /// (`cluster.namespace_template`, `concurrency.group`); without it they point at its
     /// first line.
     pub fn sample_problems(&self, config_text: Option<&str>) -> Vec<FileDiagnostic> {
-        let mut found: Vec<FileDiagnostic> = Vec::new();
+        // Every misspelt field at once, each where it is written (a render stops at the
+        // first); the render's own "undefined value" on those lines says nothing more.
+        let mut found: Vec<FileDiagnostic> = self.field_problems();
+        let fields: Vec<(String, usize)> =
+            found.iter().map(|d| (d.file.clone(), d.pos.line)).collect();
         let mut seen: Vec<(String, Pos)> = Vec::new();
         for agent in &self.config.agents {
             for s in sample::samples(agent) {
@@ -37,7 +41,10 @@ impl Engine {
                     // One line per place: the same mistake seen by another agent or trigger
                     // (with its own names in the message) is the same mistake.
                     let key = (file.clone(), pos);
-                    if seen.contains(&key) {
+                    if seen.contains(&key)
+                        || (what.starts_with("undefined value")
+                            && fields.contains(&(file.clone(), pos.line)))
+                    {
                         continue;
                     }
                     seen.push(key);
@@ -190,7 +197,7 @@ impl Engine {
     }
 
     /// A template's path as the user can open it: in the folder it was read from.
-    fn file_of(&self, name: &str) -> String {
+    pub(super) fn file_of(&self, name: &str) -> String {
         format!("{}/{name}", self.shown_dir)
     }
 

@@ -128,7 +128,18 @@ pub fn init_logging(format: LogFormat) -> tracing_appender::non_blocking::Worker
     let filter = std::env::var(LOG_ENV)
         .ok()
         .and_then(|f| f.parse::<Targets>().ok())
-        .unwrap_or_else(|| Targets::new().with_default(tracing::Level::INFO));
+        // kube's client logs every failed request as a bare ERROR (`failed with error
+        // client error (Connect)`), every few seconds while the API server is away; the
+        // probe of the API server says instead what it tried and what to check, once per
+        // change. `AGENTPODS_LOG=info,kube_client=trace` brings kube's lines back.
+        .unwrap_or_else(|| {
+            Targets::new()
+                .with_default(tracing::Level::INFO)
+                .with_target(
+                    "kube_client::client::builder",
+                    tracing::level_filters::LevelFilter::OFF,
+                )
+        });
     let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
         .lossy(false)
         .thread_name("agentpods-log")
@@ -148,6 +159,31 @@ pub fn init_logging(format: LogFormat) -> tracing_appender::non_blocking::Worker
             .try_init(),
     };
     guard
+}
+
+/// The client of the cluster `KUBECONFIG` (or `~/.kube/config`) names, else of the one the
+/// pod runs in, and in words which API server that is and where its address came from.
+async fn kube_client() -> Result<(kube::Client, String), ServeError> {
+    let config = kube::Config::infer()
+        .await
+        .map_err(|e| ServeError::Kubernetes(e.to_string()))?;
+    let origin = match kube::config::Kubeconfig::read() {
+        Ok(kubeconfig) => format!(
+            "the kubeconfig {}{}",
+            std::env::var("KUBECONFIG").unwrap_or_else(|_| "~/.kube/config".into()),
+            kubeconfig
+                .current_context
+                .map(|c| format!(", context {c}"))
+                .unwrap_or_default()
+        ),
+        Err(_) => {
+            "the pod's in-cluster config (KUBERNETES_SERVICE_HOST, its service account)".into()
+        }
+    };
+    let described = format!("{} (from {origin})", config.cluster_url);
+    let client =
+        kube::Client::try_from(config).map_err(|e| ServeError::Kubernetes(e.to_string()))?;
+    Ok((client, described))
 }
 
 /// Builds the shared state: secrets, config, launcher. Checks everything that can be
@@ -179,14 +215,13 @@ pub async fn build_state(
             None,
         ));
     }
-    let client = kube::Client::try_default()
-        .await
-        .map_err(|e| ServeError::Kubernetes(e.to_string()))?;
+    let (client, api_server) = kube_client().await?;
     let config = config.pin_runs_namespace();
     let namespaces = run_namespaces(config.current().engine());
     let launcher =
         ClusterLauncher::new(client.clone(), Arc::new(SystemClock)).in_namespaces(namespaces);
-    launcher.spawn_probe();
+    tracing::info!("Kubernetes API server: {api_server}");
+    launcher.spawn_probe(api_server);
     // Approvals live in the service's own namespace, beside its Lease: no run can write there.
     let home = options
         .lease_namespace

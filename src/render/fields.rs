@@ -1,0 +1,571 @@
+//! The fields a template can use, read from the context every trigger's sample delivery
+//! gives it (`sample`): the reference in docs/templates.md is generated from them
+//! (`field_reference`), and `validate` checks every `a.b.c` a template reads against them
+//! all at once (`field_problems`), so that each misspelt field is reported at its own
+//! `FILE:LINE:COL`, with the nearest real field, not only the first one a render meets.
+//! It also warns (`template_warnings`) when an agent's templates drop what the agent is
+//! given: the task of a comment trigger, the Secrets it names.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::Value as Json;
+
+use crate::config::yaml::Pos;
+use crate::config::{Agent, FileDiagnostic, LoadedConfig};
+
+use super::{Engine, sample};
+
+/// Maps whose keys come from services.yaml (or from the run), not from the event: the
+/// reference shows them as maps, and a key missing there is not a misspelt field name.
+const OPEN_MAPS: &[&str] = &[
+    "images",
+    "secrets",
+    "agent.params",
+    "agent.env",
+    "run.labels",
+];
+
+/// At most this many fields are listed when no single one is the likely meaning.
+const MAX_LISTED: usize = 12;
+
+/// What a dotted path finds in one sample context.
+enum Lookup {
+    /// A value (or a part the static walk cannot follow: a list item, a string's method).
+    Found,
+    /// `none` on the way: an optional part absent in this sample (the render check's job).
+    Absent,
+    /// The segment at `depth` is not a key of the object `keys` came from.
+    Missing { depth: usize, keys: Vec<String> },
+}
+
+fn lookup(context: &Json, path: &[&str]) -> Lookup {
+    let mut here = context;
+    for (depth, segment) in path.iter().enumerate() {
+        match here {
+            Json::Object(map) => match map.get(*segment) {
+                Some(next) => here = next,
+                None => {
+                    return Lookup::Missing {
+                        depth,
+                        keys: map.keys().cloned().collect(),
+                    };
+                }
+            },
+            Json::Null => return Lookup::Absent,
+            _ => return Lookup::Found,
+        }
+    }
+    Lookup::Found
+}
+
+/// The start of every place `path` is written in `source` (`repo.full_name`, also with
+/// blanks around the dots), as line and column; the first line when it is written another
+/// way (`repo["full_name"]`).
+fn positions(source: &str, path: &str) -> Vec<Pos> {
+    let is_word = |c: char| c.is_alphanumeric() || c == '_';
+    let segments: Vec<&str> = path.split('.').collect();
+    // The end of `path` written from `at` on, when it is.
+    let written_at = |at: usize| -> Option<usize> {
+        let mut rest = &source[at..];
+        for (i, segment) in segments.iter().enumerate() {
+            if i > 0 {
+                rest = rest.trim_start_matches([' ', '\t']).strip_prefix('.')?;
+                rest = rest.trim_start_matches([' ', '\t']);
+            }
+            rest = rest.strip_prefix(segment)?;
+        }
+        (!rest.starts_with(is_word)).then_some(source.len() - rest.len())
+    };
+    let found: Vec<Pos> = source
+        .match_indices(segments[0])
+        .map(|(at, _)| at)
+        .filter(|&at| !source[..at].ends_with(|c: char| is_word(c) || c == '.'))
+        .filter(|&at| written_at(at).is_some())
+        .map(|at| {
+            let before = &source[..at];
+            let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+            Pos {
+                line: before.matches('\n').count() + 1,
+                col: before[line_start..].chars().count() + 1,
+            }
+        })
+        .collect();
+    if found.is_empty() {
+        vec![Pos { line: 1, col: 1 }]
+    } else {
+        found
+    }
+}
+
+impl Engine {
+    /// The context each sample delivery of `agent` gives its templates, as JSON, with the
+    /// trigger in words.
+    fn sample_contexts(&self, agent: &Agent) -> Vec<(String, Json)> {
+        let Some(constants) = self.constants.get(agent.name.as_str()) else {
+            return Vec::new();
+        };
+        sample::samples(agent)
+            .iter()
+            .filter_map(|s| {
+                let ctx = super::Context::new(
+                    &self.config,
+                    agent,
+                    &s.event,
+                    "validate",
+                    &s.launch,
+                    s.pr.as_ref(),
+                    constants,
+                );
+                Some((s.trigger.clone(), serde_json::to_value(&ctx).ok()?))
+            })
+            .collect()
+    }
+
+    /// The dotted paths a template reads from its context (`repo.full_name`, `task`),
+    /// less what it sets itself and the environment's own functions.
+    fn paths_read(&self, name: &str) -> BTreeSet<String> {
+        let Ok(template) = self.env.get_template(name) else {
+            return BTreeSet::new();
+        };
+        let globals: BTreeSet<&str> = self.env.globals().map(|(k, _)| k).collect();
+        template
+            .undeclared_variables(true)
+            .into_iter()
+            .filter(|p| !globals.contains(p.split('.').next().unwrap_or_default()))
+            .collect()
+    }
+
+    /// The templates an agent renders: its prompt, then its object templates.
+    fn agent_templates(agent: &Agent) -> Vec<&str> {
+        agent
+            .prompt
+            .iter()
+            .chain(&agent.templates)
+            .map(String::as_str)
+            .collect()
+    }
+
+    /// Every field a template reads that no sample of its agent's triggers has, at each
+    /// place it is written, with the nearest field that exists (or the fields there are).
+    pub fn field_problems(&self) -> Vec<FileDiagnostic> {
+        let mut found: BTreeMap<(String, Pos), String> = BTreeMap::new();
+        for agent in &self.config.agents {
+            let contexts = self.sample_contexts(agent);
+            if contexts.is_empty() {
+                continue;
+            }
+            for name in Self::agent_templates(agent) {
+                let Some(source) = self.sources.get(name) else {
+                    continue;
+                };
+                for path in self.paths_read(name) {
+                    let segments: Vec<&str> = path.split('.').collect();
+                    let mut missing: Option<(usize, BTreeSet<String>)> = None;
+                    let mut resolves = false;
+                    for (_, context) in &contexts {
+                        match lookup(context, &segments) {
+                            Lookup::Found => resolves = true,
+                            Lookup::Absent => {}
+                            Lookup::Missing { depth, keys } => {
+                                let entry = missing.get_or_insert((depth, BTreeSet::new()));
+                                if entry.0 == depth {
+                                    entry.1.extend(keys);
+                                }
+                            }
+                        }
+                    }
+                    let (false, Some((depth, keys))) = (resolves, missing) else {
+                        continue;
+                    };
+                    // A key of a map services.yaml fills may be tested for (`is defined`,
+                    // `| default`): the render check says when it is used unguarded.
+                    if OPEN_MAPS.contains(&segments[..depth].join(".").as_str()) {
+                        continue;
+                    }
+                    let message = unknown_field(&segments, depth, &keys, agent);
+                    for pos in positions(source, &path) {
+                        found
+                            .entry((self.file_of(name), pos))
+                            .or_insert_with(|| message.clone());
+                    }
+                }
+            }
+        }
+        found
+            .into_iter()
+            .map(|((file, pos), message)| FileDiagnostic { file, pos, message })
+            .collect()
+    }
+
+    /// Warnings about what an agent is given and its templates drop: the text of a
+    /// comment command (`task`, `comment.command.task`) when the agent has a comment
+    /// trigger, and the Secrets it names (`agent.secrets`). Each names the template.
+    pub fn template_warnings(&self) -> Vec<FileDiagnostic> {
+        let mut found = Vec::new();
+        // A template that includes or imports another may read these through it: it is
+        // given the benefit of the doubt.
+        let composes = |name: &str| {
+            self.sources.get(name).is_some_and(|s| {
+                ["include", "import", "extends"]
+                    .iter()
+                    .any(|w| s.contains(&format!("{{% {w}")) || s.contains(&format!("{{%- {w}")))
+            })
+        };
+        for agent in &self.config.agents {
+            let reads: BTreeMap<&str, BTreeSet<String>> = agent
+                .templates
+                .iter()
+                .map(|name| (name.as_str(), self.paths_read(name)))
+                .collect();
+            if reads.keys().any(|name| composes(name)) {
+                continue;
+            }
+            let any =
+                |test: &dyn Fn(&str) -> bool| reads.values().flatten().any(|p| test(p.as_str()));
+            let listed = || {
+                agent
+                    .templates
+                    .iter()
+                    .map(|t| format!("`{t}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            let first = agent.templates.first().map(String::as_str);
+            if agent.triggers.comment.is_some()
+                && !any(&|p| p == "task" || p.starts_with("comment.command.task"))
+                && let Some(first) = first
+            {
+                found.push(FileDiagnostic {
+                    file: self.file_of(first),
+                    pos: Pos { line: 1, col: 1 },
+                    message: format!(
+                        "warning: agent `{}` has a comment trigger, but its templates ({}) \
+                         never use `task` (the rendered prompt) or `comment.command.task`: \
+                         what a maintainer writes after the command reaches no pod",
+                        agent.name,
+                        listed()
+                    ),
+                });
+            }
+            if !agent.secrets.is_empty()
+                && !any(&|p| p.starts_with("agent.secrets") || p.starts_with("secrets"))
+                && let Some(first) = first
+            {
+                found.push(FileDiagnostic {
+                    file: self.file_of(first),
+                    pos: Pos { line: 1, col: 1 },
+                    message: format!(
+                        "warning: agent `{}` names the secrets {}, but its templates ({}) \
+                         never use `agent.secrets`: its pods would run without them (mount \
+                         them as templates/agent-pod.yaml does: `{{% for secret in \
+                         agent.secrets %}}`)",
+                        agent.name,
+                        agent
+                            .secrets
+                            .iter()
+                            .map(|s| format!("`{s}`"))
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                        listed()
+                    ),
+                });
+            }
+        }
+        found.sort_by(|a, b| (&a.file, a.pos).cmp(&(&b.file, b.pos)));
+        found
+    }
+
+    /// docs/templates.md: the fields every trigger gives, then for each kind of trigger
+    /// the fields of its own, with their type and whether some deliveries lack them.
+    pub fn field_reference(&self) -> String {
+        // Per trigger: path -> its row (type, in every delivery), and the parts absent.
+        let mut triggers: Vec<TriggerFields> = Vec::new();
+        for agent in &self.config.agents {
+            let contexts = self.sample_contexts(agent);
+            let mut fields: BTreeMap<String, (BTreeSet<&'static str>, usize)> = BTreeMap::new();
+            for (_, context) in &contexts {
+                collect(context, "", &mut fields);
+            }
+            let mut rows = BTreeMap::new();
+            let mut absent = Vec::new();
+            for (path, (types, seen)) in &fields {
+                let shown: Vec<&str> = types.iter().copied().filter(|t| *t != "none").collect();
+                if shown.is_empty() {
+                    absent.push(format!("`{path}`"));
+                    continue;
+                }
+                let always = if types.contains("none") || *seen < contexts.len() {
+                    "no: `none` in some"
+                } else {
+                    "yes"
+                };
+                rows.insert(path.clone(), format!("{} | {always}", shown.join(" or ")));
+            }
+            let samples = contexts
+                .iter()
+                .map(|(t, _)| t.split(" (").next().unwrap_or(t).to_string())
+                .collect::<Vec<_>>()
+                .join("; ");
+            let description = agent.description.as_deref().unwrap_or_default().to_string();
+            triggers.push((description, samples, rows, absent));
+        }
+        let common: BTreeMap<String, String> = triggers
+            .first()
+            .map(|(_, _, rows, _)| {
+                rows.iter()
+                    .filter(|(path, row)| {
+                        triggers
+                            .iter()
+                            .all(|(_, _, r, _)| r.get(*path) == Some(*row))
+                    })
+                    .map(|(p, r)| (p.clone(), r.clone()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let table = |rows: &mut dyn Iterator<Item = (&String, &String)>| {
+            let mut t = String::from("| Field | Type | In every delivery |\n|---|---|---|\n");
+            for (path, row) in rows {
+                t.push_str(&format!("| `{path}` | {row} |\n"));
+            }
+            t
+        };
+        let mut out = String::from(REFERENCE_HEAD);
+        out.push_str("\n## Every trigger\n\n");
+        out.push_str(&table(&mut common.iter()));
+        for (description, samples, rows, absent) in &triggers {
+            out.push_str(&format!("\n## {description}\n\nSamples: {samples}.\n\n"));
+            out.push_str(&table(
+                &mut rows.iter().filter(|(path, _)| !common.contains_key(*path)),
+            ));
+            if !absent.is_empty() {
+                out.push_str(&format!("\nAlways `none` here: {}.\n", absent.join(", ")));
+            }
+        }
+        out
+    }
+}
+
+/// One trigger's part of docs/templates.md: its heading, its samples, path -> its row
+/// (type, in every delivery), and the parts always absent.
+type TriggerFields = (String, String, BTreeMap<String, String>, Vec<String>);
+
+/// The message for a path whose segment at `depth` is not there.
+fn unknown_field(
+    segments: &[&str],
+    depth: usize,
+    keys: &BTreeSet<String>,
+    agent: &Agent,
+) -> String {
+    let path = segments.join(".");
+    let parent = segments[..depth].join(".");
+    let wrong = segments[depth];
+    let in_what = if parent.is_empty() {
+        "a variable templates are given".to_string()
+    } else {
+        format!("a field of `{parent}`")
+    };
+    let nearest = crate::suggest::did_you_mean(wrong, keys.iter().map(String::as_str));
+    let hint = match nearest {
+        Some(near) => {
+            let mut fixed: Vec<&str> = segments.to_vec();
+            fixed[depth] = near;
+            format!("; did you mean `{}`?", fixed[..=depth].join("."))
+        }
+        None => {
+            let listed: Vec<String> = keys
+                .iter()
+                .take(MAX_LISTED)
+                .map(|k| format!("`{k}`"))
+                .collect();
+            let more = if keys.len() > MAX_LISTED { ", …" } else { "" };
+            format!(" ({}{more})", listed.join(", "))
+        }
+    };
+    let what = if parent.is_empty() {
+        "variable"
+    } else {
+        "field"
+    };
+    format!(
+        "agent `{}`: `{path}`: `{wrong}` is not {in_what}{hint} (the {what}s of each \
+         trigger: docs/templates.md)",
+        agent.name
+    )
+}
+
+/// Every dotted path in `value`, with its JSON types; lists show their items' fields as
+/// `path[]`, maps whose keys come from services.yaml stop at the map.
+fn collect(
+    value: &Json,
+    path: &str,
+    fields: &mut BTreeMap<String, (BTreeSet<&'static str>, usize)>,
+) {
+    let kind = match value {
+        Json::Null => "none",
+        Json::Bool(_) => "boolean",
+        Json::Number(_) => "number",
+        Json::String(_) => "string",
+        Json::Array(_) => "list",
+        Json::Object(_) => "map",
+    };
+    if !path.is_empty() {
+        let entry = fields.entry(path.to_string()).or_default();
+        entry.0.insert(kind);
+        entry.1 += 1;
+    }
+    if OPEN_MAPS.contains(&path) {
+        return;
+    }
+    match value {
+        Json::Object(map) => {
+            for (k, v) in map {
+                let child = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                collect(v, &child, fields);
+            }
+        }
+        Json::Array(items) => {
+            if let Some(first) = items.first()
+                && first.is_object()
+            {
+                collect(first, &format!("{path}[]"), fields);
+            }
+        }
+        _ => {}
+    }
+}
+
+const REFERENCE_HEAD: &str = "# Template fields
+
+<!-- Generated from the code: AGENTPODS_BLESS=1 cargo test --test docs_sync -->
+
+What a template (a prompt, a pod or Job template, `concurrency.group`) can use, for each
+kind of trigger, read from the context agentpods renders it with. `agentpods validate`
+checks every field a template reads against these and names the nearest one when a name
+is misspelt (`repo.fullname`: did you mean `repo.full_name`?).
+
+- A field that is not in every delivery of a trigger (\"no\" below) is `none` where it is
+  absent: use it with a default (`pr.number if pr else issue.number`, `push.tag or \"\"`),
+  or `validate` refuses the template. Every trigger has every top-level name; those of
+  other triggers are always `none`.
+- `task` is the agent's rendered prompt (in its object templates; empty in the prompt
+  itself); `comment.command.task` is the text after a comment's command.
+- `images`, `secrets`, `agent.params`, `agent.env` and `run.labels` are maps whose keys
+  come from services.yaml (and the run): `images.agent`, `agent.params.push`.
+- A list of maps shows its items' fields as `list[].field`: `{% for s in agent.secrets %}`
+  then `s.name`.
+- `run.token_secret` (the run's GitHub token Secret) is set only when the service makes
+  one (with a GitHub App); `agent.description` is `none` for an agent without one.
+- Filters beyond minijinja's own: `dns_label`, `label_value` (text to a DNS label or a label
+  value), `yaml_quote`, `truncate_chars(n)`.
+";
+
+/// The config docs/templates.md is generated with: one agent per kind of trigger, each
+/// with a Secret, a param and an env entry so that their shapes show.
+const REFERENCE_CONFIG: &str = r#"
+project: reference
+templates_dir: templates
+cluster:
+  namespace: agentpods-runs
+  service_account: agent
+  defaults: { image: agent }
+images:
+  agent: registry.example.org/agent:1
+secrets:
+  openai: { name: openai-api-key, key: api-key, env: OPENAI_API_KEY }
+agents:
+  - name: on-pull-request
+    description: "`pull_request`: a pull request opened, pushed to, …"
+    templates: [pod.yaml]
+    prompt: prompt.md
+    secrets: [openai]
+    env: { MODE: review }
+    params: { push: "false" }
+    triggers:
+      pull_request: { actions: [opened] }
+  - name: on-comment
+    description: "`comment`: a command in a comment on an issue or a pull request"
+    templates: [pod.yaml]
+    prompt: prompt.md
+    secrets: [openai]
+    env: { MODE: task }
+    params: { push: "true" }
+    triggers:
+      comment: { verbs: [run, review], targets: [issue, pull_request] }
+  - name: on-issue
+    description: "`issues`: an issue opened, labelled, …"
+    templates: [pod.yaml]
+    prompt: prompt.md
+    secrets: [openai]
+    env: { MODE: triage }
+    params: { push: "false" }
+    triggers:
+      issues: { actions: [opened] }
+  - name: on-push
+    description: "`push`: a branch or a tag pushed"
+    templates: [pod.yaml]
+    prompt: prompt.md
+    secrets: [openai]
+    env: { MODE: build }
+    params: { push: "false" }
+    triggers:
+      push: { branches: [main], tags: ["v*"] }
+  - name: on-release
+    description: "`release`: a release published, …"
+    templates: [pod.yaml]
+    prompt: prompt.md
+    secrets: [openai]
+    env: { MODE: notes }
+    params: { push: "false" }
+    triggers:
+      release: { actions: [published] }
+"#;
+
+/// docs/templates.md, generated with the crate's own agent pod template.
+pub fn reference_markdown() -> Result<String, String> {
+    let mut templates = crate::config::TemplateSources::new();
+    templates.insert(
+        "pod.yaml".into(),
+        include_str!("../../templates/agent-pod.yaml").into(),
+    );
+    templates.insert("prompt.md".into(), "{{ repo.full_name }}\n".into());
+    let loaded: LoadedConfig = crate::config::parse(REFERENCE_CONFIG, "reference.yaml", templates)
+        .map_err(|e| e.to_string())?;
+    let engine = Engine::new(&loaded).map_err(|e| e.to_string())?;
+    Ok(engine.field_reference())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_path_is_found_wherever_it_is_written() {
+        let source = "a: {{ repo.fullname }}\nb: {{ x.repo.fullname }} {{repo . fullname|upper}}\n";
+        assert_eq!(
+            positions(source, "repo.fullname"),
+            vec![Pos { line: 1, col: 7 }, Pos { line: 2, col: 28 }]
+        );
+        assert_eq!(
+            positions("{{ repo['x'] }}", "repo.x"),
+            vec![Pos { line: 1, col: 1 }]
+        );
+    }
+
+    #[test]
+    fn the_reference_generates() {
+        let text = reference_markdown().expect("the reference");
+        assert!(
+            text.contains("| `repo.full_name` | string | yes |"),
+            "{text}"
+        );
+        assert!(text.contains("| `comment.command.task` |"), "{text}");
+        assert!(
+            text.contains("| `agent.secrets[].name` | string |"),
+            "{text}"
+        );
+    }
+}
