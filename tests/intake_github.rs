@@ -704,6 +704,64 @@ async fn a_command_that_arrives_while_the_permission_api_is_down_waits_and_is_de
     .await;
 }
 
+/// A stranger (no owner, member or collaborator by the payload) cannot have more than read:
+/// while GitHub's permission API fails, they are refused at once and told, not kept waiting
+/// behind a 503 that GitHub would redeliver (docs/security.md, "The payload never grants").
+#[tokio::test]
+async fn a_strangers_command_while_the_permission_api_is_down_is_refused_at_once_and_told() {
+    use support::fake_github::FaultKind;
+    within(60, async {
+        let (fake, client) = github().await;
+        let service = TestService::with_github(client);
+        let post = delivered(
+            "issue_comment",
+            "d-stranger-down",
+            edited("issue_comment/run-on-pull-request.json", |p| {
+                p["comment"]["author_association"] = "NONE".into();
+                p["comment"]["user"]["login"] = "drive-by".into();
+                p["sender"]["login"] = "drive-by".into();
+            }),
+        );
+        fake.fail_next(
+            20,
+            Some(("GET", "/collaborators/drive-by/permission")),
+            FaultKind::BadGateway,
+        );
+        let reply = service.oneshot(&post).await;
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        assert!(service.work.manifests().is_empty(), "nothing runs");
+        let comments = fake.comments();
+        assert_eq!(comments.len(), 1, "told once: {comments:#?}");
+        assert!(comments[0].body.contains("drive-by"), "{}", comments[0].body);
+        assert_eq!(fake.violations(), Vec::<String>::new());
+
+        // With all of GitHub down, the refusal cannot be told: the delivery waits (503)
+        // for GitHub to come back, runs nothing, and is told once then.
+        let again = delivered(
+            "issue_comment",
+            "d-stranger-all-down",
+            edited("issue_comment/run-on-pull-request.json", |p| {
+                p["comment"]["author_association"] = "NONE".into();
+                p["comment"]["user"]["login"] = "drive-by".into();
+                p["comment"]["id"] = 492700401.into();
+                p["comment"]["body"] = "/agent run try again".into();
+                p["sender"]["login"] = "drive-by".into();
+            }),
+        );
+        fake.fail_next(100, None, FaultKind::BadGateway);
+        let reply = service.oneshot(&again).await;
+        assert_eq!(reply.status, 503, "{}", reply.text());
+        assert!(service.work.manifests().is_empty(), "nothing runs");
+        assert_eq!(fake.comments().len(), 1, "not told yet: GitHub is down");
+        fake.clear_faults();
+        let reply = service.oneshot(&again).await;
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        assert!(service.work.manifests().is_empty(), "nothing runs");
+        assert_eq!(fake.comments().len(), 2, "{:#?}", fake.comments());
+    })
+    .await;
+}
+
 // ---- Approvals are records only the service writes (issue 11, findings 1 and 4) ----
 
 /// A run's token, as its pod holds it: an installation token of our App, which posts

@@ -389,15 +389,16 @@ pub async fn respond(
     event: &WebhookEvent,
     delivery: &str,
     responses: &[Response],
-) {
+) -> bool {
     let Some(repo) = event.repository.as_ref().map(|r| &r.full_name) else {
-        return;
+        return true;
     };
     let reporter = Reporter {
         client,
         template: engine,
     };
     let post = async {
+        let mut told = true;
         for (i, response) in responses.iter().enumerate() {
             let result = match response {
                 Response::Eyes { comment_id } => reporter.accepted(repo, *comment_id).await,
@@ -413,12 +414,19 @@ pub async fn respond(
             };
             if let Err(e) = result {
                 tracing::warn!("cannot answer on GitHub: {e}");
+                // Eyes are a courtesy; a reply or a refusal is what the person is told.
+                told &= matches!(response, Response::Eyes { .. });
             }
         }
+        told
     };
-    if tokio::time::timeout(REPLY_DEADLINE, post).await.is_err() {
-        tracing::warn!(
-            "GitHub replies took longer than {REPLY_DEADLINE:?}; answering the delivery"
-        );
+    match tokio::time::timeout(REPLY_DEADLINE, post).await {
+        Ok(told) => told,
+        Err(_) => {
+            tracing::warn!(
+                "GitHub replies took longer than {REPLY_DEADLINE:?}; answering the delivery"
+            );
+            false
+        }
     }
 }

@@ -798,6 +798,13 @@ async fn decide_and_launch(
             }
             let mut responses = std::mem::take(&mut decided.responses);
             let statuses = std::mem::take(&mut decided.statuses);
+            // A delivery that only tells (a refusal, a reply) has done nothing until GitHub
+            // takes what it tells; one that also acts is answered by what it did.
+            let only_tells = decided.runs.is_empty()
+                && decided.cancels.is_empty()
+                && decided.retries.is_empty()
+                && decided.reruns.is_empty()
+                && decided.approvals.is_empty();
             let answer =
                 intake::launch(app.launcher.as_ref(), &app.metrics, delivery, decided).await;
             if let (Some(github), Some(event)) = (&app.github, &event)
@@ -814,8 +821,17 @@ async fn decide_and_launch(
                         Err(e) => tracing::warn!("cannot list the runs for status: {e}"),
                     }
                 }
-                super::github::respond(github, live.engine(), event, delivery.as_str(), &responses)
-                    .await;
+                let told = super::github::respond(
+                    github,
+                    live.engine(),
+                    event,
+                    delivery.as_str(),
+                    &responses,
+                )
+                .await;
+                if !told && only_tells {
+                    return Answer::untold(delivery);
+                }
             }
             answer
         }

@@ -107,6 +107,20 @@ impl Answer {
         )
     }
 
+    /// Decided, but GitHub did not take the reply or the refusal that tells the person
+    /// (and nothing else was done): 503, so that it comes again and is told then (each
+    /// reply is posted once, however often the delivery comes).
+    pub fn untold(delivery: &DeliveryId) -> Answer {
+        Answer::json(
+            503,
+            Outcome::deferred,
+            &json!({
+                "delivery": delivery.as_str(),
+                "error": "decided, but GitHub did not take the reply; nothing was started, redeliver it",
+            }),
+        )
+    }
+
     /// Whether a repeat of the delivery should get this answer without handling it again.
     pub fn is_final(&self) -> bool {
         (200..300).contains(&self.status)
