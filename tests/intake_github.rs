@@ -732,7 +732,11 @@ async fn a_strangers_command_while_the_permission_api_is_down_is_refused_at_once
         assert!(service.work.manifests().is_empty(), "nothing runs");
         let comments = fake.comments();
         assert_eq!(comments.len(), 1, "told once: {comments:#?}");
-        assert!(comments[0].body.contains("drive-by"), "{}", comments[0].body);
+        assert!(
+            comments[0].body.contains("drive-by"),
+            "{}",
+            comments[0].body
+        );
         assert_eq!(fake.violations(), Vec::<String>::new());
 
         // With all of GitHub down, the refusal cannot be told: the delivery waits (503)
