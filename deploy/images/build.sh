@@ -252,8 +252,12 @@ rm -f "$root"/var/lib/dpkg/*-old "$root"/var/cache/debconf/*-old
 # under /usr (never /etc, whose files are edited in place), identical files with the same
 # owner and mode become one, hard-linked.
 hardlink --ignore-time --quiet "$root/usr"
+# mmdebstrap copies the build host's /etc/hostname and /etc/resolv.conf in (its manual
+# says to remove them): they would record the build network and make the image's bytes
+# depend on the host. The runtime provides both (the kubelet mounts its own).
 rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/* "$root"/var/log/* \
-    "$root"/tmp/* "$root"/var/tmp/* "$root"/etc/machine-id "$root"/var/cache/ldconfig/aux-cache
+    "$root"/tmp/* "$root"/var/tmp/* "$root"/etc/machine-id "$root"/var/cache/ldconfig/aux-cache \
+    "$root"/etc/hostname "$root"/etc/resolv.conf
 : >"$root/etc/machine-id"
 # The runtime mounts /dev, /proc and /sys; mmdebstrap's device nodes stay out of the image.
 rm -rf "${root:?}"/dev/* "${root:?}"/proc/* "${root:?}"/sys/* 2>/dev/null || true
