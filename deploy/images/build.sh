@@ -236,7 +236,9 @@ echo "agent:x:10001:" >>"$root/etc/group"
 echo "agent:!:$((epoch / 86400))::::::" >>"$root/etc/shadow"
 # The pod template mounts emptyDirs at these; in the image they are empty and the user's.
 install -d -m 0755 -o 10001 -g 10001 "$root/workspace" "$root/home/agent"
-find "$root" -xdev -type f -perm /6000 -exec chmod ug-s {} +
+# No setuid or setgid file, and no setgid directory either (base-files makes /var/mail and
+# /var/local group "mail"/"staff" setgid; nothing in an agent pod writes there).
+find "$root" -xdev -perm /6000 -exec chmod ug-s {} +
 # git's servers and mail (12 MB): an agent pod clones and pushes over HTTPS, it serves
 # nothing (daemon, http-backend, shell), mails nothing (imap-send), pushes to no WebDAV
 # remote (http-push) and manages no Scalar enlistment.
