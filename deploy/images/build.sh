@@ -17,6 +17,9 @@
 #   deploy/images/build.sh [--binary PATH] [--out DIR] [--strip | --strip-debug] [--update-lock]
 #   deploy/images/build.sh --help
 #
+# The release images are built with --strip (strip-all), as deploy/images/release.sh does
+# by default; --strip-debug and no strip flag are for a build you mean to debug.
+#
 # --binary   the agentpods binary to put in both images (default target/debug/agentpods;
 #            deploy/images/release.sh builds the release binary and calls this)
 # --out      where agentpods.tar and agent.tar go (default target/images)
@@ -24,15 +27,20 @@
 #            (the release images, deploy/images/release.sh's default: 22 MB instead of
 #            112 MB; CI's debug build: 64 MB instead of 121 MB)
 # --strip-debug  strip only its line tables and debug info, keeping the symbols, so a
-#            backtrace still names each function (`release.sh --strip-debug`)
+#            backtrace still names each function (`release.sh --strip-debug`; not the
+#            release images' default)
 # Without either, the binary goes in as built (`release.sh --keep-line-tables`).
 # --update-lock  pin what the mirror, PyPI and npm serve now in images.lock
 # --help     print this and exit
 #
-# Needs root (mmdebstrap --mode=root, chroot) and mmdebstrap, umoci, skopeo, python3, npm
-# (`apt-get install mmdebstrap umoci skopeo`). Downloads are kept in
-# $AGENTPODS_IMAGES_CACHE (default /var/cache/agentpods-images), in a folder named by the
-# lockfile's hash, and checked against the lock each time they are used.
+# Needs root (mmdebstrap --mode=root, chroot) on Debian 12 and `apt-get install mmdebstrap
+# umoci skopeo python3 python3-pip npm openssl binutils` (binutils for strip; dpkg-deb,
+# sha256sum and util-linux's hardlink are always there); the build names every missing
+# one before it starts. It works in a folder under $TMPDIR (default /var/tmp), about 1.5 GB
+# at its peak, removed at the end. Downloads are kept in $AGENTPODS_IMAGES_CACHE (default
+# /var/cache/agentpods-images), in a folder named by the lockfile's hash, and checked
+# against the lock each time they are used; a build removes the folders of other locks
+# unused for a day (a changed lock downloads everything again).
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -59,13 +67,21 @@ done
 step() { printf '\n== images: %s  (at %ss)\n' "$*" "$SECONDS"; }
 die() { echo "images: error: $*" >&2; exit 1; }
 
-for tool in mmdebstrap umoci skopeo python3 npm openssl dpkg-deb strip sha256sum hardlink; do
-    command -v "$tool" >/dev/null || die "$tool is missing (apt-get install mmdebstrap umoci skopeo)"
+# Every tool, up front, with the Debian package that has it.
+missing=""
+for tp in mmdebstrap:mmdebstrap umoci:umoci skopeo:skopeo python3:python3 npm:npm \
+    openssl:openssl dpkg-deb:dpkg strip:binutils sha256sum:coreutils hardlink:util-linux; do
+    command -v "${tp%%:*}" >/dev/null || missing="$missing ${tp#*:}"
 done
+if command -v python3 >/dev/null && ! python3 -m pip --version >/dev/null 2>&1; then
+    missing="$missing python3-pip"
+fi
+[ -z "$missing" ] || die "missing tools: apt-get install$missing"
 [ "$(id -u)" = 0 ] || die "needs root (mmdebstrap --mode=root)"
 [ -x "$binary" ] || die "no agentpods binary at $binary (cargo build first, or --binary)"
 [ -f "$lock" ] || die "no lockfile at $lock"
-# The downloads, keyed by the lockfile: a new lock starts a new cache and drops the others.
+# The downloads, keyed by the lockfile: a new lock starts a new cache; the caches of other
+# locks go once unused for a day (another checkout may be building with one).
 cache_root="${AGENTPODS_IMAGES_CACHE:-/var/cache/agentpods-images}"
 cache="$cache_root/lock-$(sha256sum "$lock" | cut -c1-16)"
 
@@ -84,10 +100,12 @@ version="$(awk -F'"' '/^version = / { print $2; exit }' "$repo/Cargo.toml")"
 source_url="https://github.com/agentpods/agentpods"
 agent_packages="ca-certificates,git,nodejs"
 
-work="$(mktemp -d /var/tmp/agentpods-images.XXXXXX)"
+work="$(mktemp -d "${TMPDIR:-/var/tmp}/agentpods-images.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$cache/debs" "$cache/wheels" "$cache/npm" "$out"
-find "$cache_root" -mindepth 1 -maxdepth 1 -name 'lock-*' ! -path "$cache" -exec rm -rf {} +
+touch "$cache"
+find "$cache_root" -mindepth 1 -maxdepth 1 -name 'lock-*' ! -path "$cache" -mtime +0 \
+    -exec rm -rf {} +
 if [ -n "$strip" ]; then
     cp "$binary" "$work/agentpods"
     strip "$strip" "$work/agentpods"
@@ -298,8 +316,8 @@ done
 # What the binary does not load: translations, locales data, gconv modules, docs, and the
 # shell scripts libc6 ships (ldd, tzselect).
 rm -rf "$sroot"/usr/share/{doc,man,info,locale,lintian,i18n} "$sroot"/usr/lib/x86_64-linux-gnu/gconv \
-    "$sroot"/usr/bin "$sroot"/usr/sbin "$sroot"/usr/share/base-files/dot.* "$sroot"/etc/profile* \
-    "$sroot"/etc/skel "$sroot"/etc/update-motd.d "$sroot"/etc/dpkg "$sroot"/var
+    "${sroot:?}"/usr/bin "$sroot"/usr/sbin "$sroot"/usr/share/base-files/dot.* "$sroot"/etc/profile* \
+    "$sroot"/etc/skel "$sroot"/etc/update-motd.d "$sroot"/etc/dpkg "${sroot:?}"/var
 # The usr-merged links, as in the agent image.
 for d in bin sbin lib lib64; do
     [ -e "$sroot/$d" ] || ln -s "usr/$d" "$sroot/$d"
