@@ -36,7 +36,7 @@
 # Needs root (mmdebstrap --mode=root, chroot) on Debian 12 and `apt-get install mmdebstrap
 # umoci skopeo python3 python3-pip npm openssl binutils` (binutils for strip; dpkg-deb,
 # sha256sum and util-linux's hardlink are always there); the build names every missing
-# one before it starts. It works in a folder under $TMPDIR (default /var/tmp), about 1.5 GB
+# one before it starts. It works in a folder under $TMPDIR (default /var/tmp), about 1.9 GB
 # at its peak, removed at the end. Downloads are kept in $AGENTPODS_IMAGES_CACHE (default
 # /var/cache/agentpods-images), in a folder named by the lockfile's hash, and checked
 # against the lock each time they are used; a build removes the folders of other locks
