@@ -776,6 +776,14 @@ async fn decide_and_launch(
     };
     match decided {
         Ok(mut decided) => {
+            // A delivery that only tells (a refusal, a reply) has done nothing until GitHub
+            // takes what it tells; one that also acts is answered by what it did. Read
+            // before the approvals are taken out to be recorded.
+            let only_tells = decided.runs.is_empty()
+                && decided.cancels.is_empty()
+                && decided.retries.is_empty()
+                && decided.reruns.is_empty()
+                && decided.approvals.is_empty();
             if decided.deferred.is_none() {
                 for approval in std::mem::take(&mut decided.approvals) {
                     let entry = approval.entry(app.clock.now());
@@ -798,13 +806,6 @@ async fn decide_and_launch(
             }
             let mut responses = std::mem::take(&mut decided.responses);
             let statuses = std::mem::take(&mut decided.statuses);
-            // A delivery that only tells (a refusal, a reply) has done nothing until GitHub
-            // takes what it tells; one that also acts is answered by what it did.
-            let only_tells = decided.runs.is_empty()
-                && decided.cancels.is_empty()
-                && decided.retries.is_empty()
-                && decided.reruns.is_empty()
-                && decided.approvals.is_empty();
             let answer =
                 intake::launch(app.launcher.as_ref(), &app.metrics, delivery, decided).await;
             if let (Some(github), Some(event)) = (&app.github, &event)
