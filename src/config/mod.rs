@@ -198,13 +198,9 @@ fn templates_dir_given(dir: &Path, base: &Path, dir_name: &str) -> bool {
 fn utf8<'b>(bytes: &'b [u8], shown: &str) -> Result<&'b str, ConfigError> {
     std::str::from_utf8(bytes).map_err(|e| {
         let good = String::from_utf8_lossy(&bytes[..e.valid_up_to()]);
-        let line_start = good.rfind('\n').map_or(0, |i| i + 1);
         ConfigError::Invalid(vec![FileDiagnostic {
             file: shown.to_string(),
-            pos: Pos {
-                line: good.matches('\n').count() + 1,
-                col: good[line_start..].chars().count() + 1,
-            },
+            pos: Pos::at_byte(&good, good.len()),
             message: format!(
                 "the file is not UTF-8 text (byte 0x{:02x})",
                 bytes[e.valid_up_to()]
@@ -721,7 +717,7 @@ fn template_syntax(
                 file: folder.join(name).display().to_string(),
                 pos: Pos {
                     line: e.line().unwrap_or(1),
-                    col: e.range().map_or(1, |r| column_of(source, r.start)),
+                    col: e.range().map_or(1, |r| Pos::at_byte(source, r.start).col),
                 },
                 message: format!(
                     "template syntax error: {}",
@@ -731,12 +727,4 @@ fn template_syntax(
         }
     }
     out
-}
-
-fn column_of(source: &str, byte: usize) -> usize {
-    let byte = byte.min(source.len());
-    let line_start = source[..byte].rfind('\n').map_or(0, |i| i + 1);
-    source
-        .get(line_start..byte)
-        .map_or(1, |s| s.chars().count() + 1)
 }

@@ -18,6 +18,23 @@ pub struct Pos {
     pub col: usize,
 }
 
+impl Pos {
+    /// The line and column (in characters) of a byte offset of `text` (clamped to the text,
+    /// and back to the start of a character it falls inside).
+    pub fn at_byte(text: &str, byte: usize) -> Pos {
+        let mut byte = byte.min(text.len());
+        while !text.is_char_boundary(byte) {
+            byte -= 1;
+        }
+        let before = &text[..byte];
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        Pos {
+            line: before.matches('\n').count() + 1,
+            col: before[line_start..].chars().count() + 1,
+        }
+    }
+}
+
 impl fmt::Display for Pos {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}:{}", self.line, self.col)

@@ -81,14 +81,7 @@ fn positions(source: &str, path: &str) -> Vec<Pos> {
         .map(|(at, _)| at)
         .filter(|&at| !source[..at].ends_with(|c: char| is_word(c) || c == '.'))
         .filter(|&at| written_at(at).is_some())
-        .map(|at| {
-            let before = &source[..at];
-            let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-            Pos {
-                line: before.matches('\n').count() + 1,
-                col: before[line_start..].chars().count() + 1,
-            }
-        })
+        .map(|at| Pos::at_byte(source, at))
         .collect();
     if found.is_empty() {
         vec![Pos { line: 1, col: 1 }]

@@ -128,7 +128,7 @@ impl Engine {
                 };
                 if let Some(source) = self.sources.get(name) {
                     let pos = match (range, line) {
-                        (Some(r), _) => pos_of(source, r.start),
+                        (Some(r), _) => Pos::at_byte(source, r.start),
                         (None, Some(l)) => Pos { line: *l, col: 1 },
                         (None, None) => start,
                     };
@@ -141,7 +141,10 @@ impl Engine {
                     .zip(source.as_ref())
                     .and_then(|(text, source)| {
                         let at = text.find(source.as_str())?;
-                        Some(pos_of(text, at + range.as_ref().map_or(0, |r| r.start)))
+                        Some(Pos::at_byte(
+                            text,
+                            at + range.as_ref().map_or(0, |r| r.start),
+                        ))
                     })
                     .unwrap_or(start);
                 let what = match &source {
@@ -189,7 +192,7 @@ impl Engine {
                     .zip(self.config_template(template))
                     .and_then(|(text, source)| text.find(source.as_str()))
                     .zip(config_text)
-                    .map_or(start, |(at, text)| pos_of(text, at));
+                    .map_or(start, |(at, text)| Pos::at_byte(text, at));
                 (self.config_path.clone(), pos, e.to_string())
             }
             RenderError::UnknownAgent(_) => (self.config_path.clone(), start, e.to_string()),
@@ -250,20 +253,6 @@ fn with_quote(what: String, source: &str, range: Option<&std::ops::Range<usize>>
     match quoted {
         Some(q) => format!("{what} (in `{q}`)"),
         None => what,
-    }
-}
-
-/// The 1-based line and column (in characters) of a byte offset.
-fn pos_of(text: &str, byte: usize) -> Pos {
-    let mut byte = byte.min(text.len());
-    while !text.is_char_boundary(byte) {
-        byte -= 1;
-    }
-    let before = &text[..byte];
-    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    Pos {
-        line: before.matches('\n').count() + 1,
-        col: before[line_start..].chars().count() + 1,
     }
 }
 
@@ -488,8 +477,8 @@ mod tests {
 
     #[test]
     fn positions_count_characters() {
-        assert_eq!(pos_of("é\nab", 4), Pos { line: 2, col: 2 });
-        assert_eq!(pos_of("éa", 2), Pos { line: 1, col: 2 });
+        assert_eq!(Pos::at_byte("é\nab", 4), Pos { line: 2, col: 2 });
+        assert_eq!(Pos::at_byte("éa", 2), Pos { line: 1, col: 2 });
         assert_eq!(strip_line("line 12: undefined value"), "undefined value");
         assert_eq!(strip_line("linear"), "linear");
     }
