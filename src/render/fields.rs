@@ -94,21 +94,10 @@ impl Engine {
     /// The context each sample delivery of `agent` gives its templates, as JSON, with the
     /// trigger in words.
     fn sample_contexts(&self, agent: &Agent) -> Vec<(String, Json)> {
-        let Some(constants) = self.constants.get(agent.name.as_str()) else {
-            return Vec::new();
-        };
         sample::samples(agent)
             .iter()
             .filter_map(|s| {
-                let ctx = super::Context::new(
-                    &self.config,
-                    agent,
-                    &s.event,
-                    "validate",
-                    &s.launch,
-                    s.pr.as_ref(),
-                    constants,
-                );
+                let ctx = self.sample_context(agent, s)?;
                 Some((s.trigger.clone(), serde_json::to_value(&ctx).ok()?))
             })
             .collect()

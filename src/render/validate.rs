@@ -60,6 +60,25 @@ impl Engine {
         found
     }
 
+    /// The context a sample delivery gives `agent`'s templates (none for an agent the
+    /// engine has no constants of).
+    pub(super) fn sample_context<'a>(
+        &'a self,
+        agent: &'a crate::config::Agent,
+        s: &'a sample::Sample,
+    ) -> Option<super::Context<'a>> {
+        let constants = self.constants.get(agent.name.as_str())?;
+        Some(super::Context::new(
+            &self.config,
+            agent,
+            &s.event,
+            "validate",
+            &s.launch,
+            s.pr.as_ref(),
+            constants,
+        ))
+    }
+
     /// The errors of each part of a sample run rendered on its own: the concurrency group,
     /// the prompt, and each YAML template (with the sample task when the prompt fails).
     fn render_each(
@@ -68,18 +87,9 @@ impl Engine {
         s: &sample::Sample,
         rendered: &mut Rendered,
     ) -> Vec<RenderError> {
-        let Some(constants) = self.constants.get(agent.name.as_str()) else {
+        let Some(mut ctx) = self.sample_context(agent, s) else {
             return Vec::new();
         };
-        let mut ctx = super::Context::new(
-            &self.config,
-            agent,
-            &s.event,
-            "validate",
-            &s.launch,
-            s.pr.as_ref(),
-            constants,
-        );
         let value = minijinja::Value::from(minijinja::value::Serde(&ctx));
         let mut errors = Vec::new();
         if agent.concurrency.is_some()
