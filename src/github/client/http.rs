@@ -125,6 +125,7 @@ fn outcome(status: StatusCode, headers: &HeaderMap) -> &'static str {
 
 /// A read's last answer, to ask again with `If-None-Match`: GitHub answers 304 (not
 /// counted against the rate limit) while it is unchanged.
+#[derive(Clone)]
 struct Cached {
     etag: HeaderValue,
     body: hyper::body::Bytes,
@@ -198,14 +199,7 @@ impl Http {
             self.wait_for_primary_limit(&what).await?;
             // The answer kept from the last read, taken now: a 304 is answered with it.
             let kept = (method == Method::GET)
-                .then(|| {
-                    let cached = self.cached.lock().expect("cache lock");
-                    cached.get(path).map(|c| Cached {
-                        etag: c.etag.clone(),
-                        body: c.body.clone(),
-                        headers: c.headers.clone(),
-                    })
-                })
+                .then(|| self.cached.lock().expect("cache lock").get(path).cloned())
                 .flatten();
             let (status, headers, body) = match self
                 .exchange(
