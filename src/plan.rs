@@ -12,6 +12,7 @@ use crate::github::event::{
     AuthorAssociation, Event, PullRequest, PullRequestAction, User, WebhookEvent,
 };
 use crate::names::{dns_label, short_hash};
+use k8s_openapi::jiff::{SignedDuration, Timestamp};
 
 /// What is known of the requester's permission on the repository. The payload's
 /// `author_association` never grants anything where runs are real: it may only refuse
@@ -65,6 +66,12 @@ pub struct Facts<'a> {
     /// branch's head, the tag's commit), as GitHub said it when the delivery came.
     pub commit: RefCommit<'a>,
 }
+
+/// How long after `/agent stop` was written (or a pull request closed) a run it stops may
+/// have been recorded: a run the maintainer started just before, whose delivery came a
+/// little after. Runs recorded later were not meant, so a replay of the stop, or of the
+/// close after the pull request was reopened, stops none of them.
+pub const STOP_REACH: SignedDuration = SignedDuration::from_mins(10);
 
 /// What GitHub said of the ref a run about an issue or a release checks out: no run starts
 /// at a moving ref, so it runs at the commit the ref named when the delivery came.
@@ -404,8 +411,13 @@ impl Refusal {
 /// Commands the service carries out itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Control {
-    /// Cancel the runs of this issue or pull request (`stop`).
-    Stop { number: u64, requested_by: String },
+    /// Cancel the runs of this issue or pull request (`stop`) recorded before
+    /// `asked_at` (when the comment was written) and [`STOP_REACH`].
+    Stop {
+        number: u64,
+        requested_by: String,
+        asked_at: Option<Timestamp>,
+    },
     /// Run the last run of this pull request or issue again.
     Retry { number: u64, requested_by: String },
     /// Run the run a check run of ours reports again (GitHub's "Re-run" button): `run`
@@ -419,8 +431,12 @@ pub enum Control {
         sha: Option<String>,
         approved_by: String,
     },
-    /// A pull request was closed: cancel its runs.
-    CancelPullRequest { number: u64 },
+    /// A pull request was closed (at `asked_at`): cancel its runs recorded before then and
+    /// [`STOP_REACH`].
+    CancelPullRequest {
+        number: u64,
+        asked_at: Option<Timestamp>,
+    },
 }
 
 impl std::fmt::Display for Control {
@@ -429,6 +445,7 @@ impl std::fmt::Display for Control {
             Control::Stop {
                 number,
                 requested_by,
+                ..
             } => {
                 write!(f, "stop the runs of #{number} (asked by @{requested_by})")
             }
@@ -459,7 +476,7 @@ impl std::fmt::Display for Control {
                     "approve fork pull request #{number} at its head (by @{approved_by})"
                 ),
             },
-            Control::CancelPullRequest { number } => {
+            Control::CancelPullRequest { number, .. } => {
                 write!(
                     f,
                     "cancel the runs of pull request #{number}, which was closed"
@@ -638,6 +655,7 @@ impl Planner {
         if e.action == PullRequestAction::Closed {
             out.push(Decision::Control(Control::CancelPullRequest {
                 number: pr.number,
+                asked_at: pr.closed_at,
             }));
         }
         let mut listening = false;
@@ -851,6 +869,7 @@ impl Planner {
                     out.push(Decision::Control(Control::Stop {
                         number,
                         requested_by: login.into(),
+                        asked_at: comment.created_at,
                     }));
                     continue;
                 }

@@ -518,6 +518,35 @@ fn every_payload_recorded_in_an_agent_run_renders_the_same_objects_in_the_contro
     assert!(checked >= 8, "only {checked} runs were checked");
 }
 
+/// `payload` with the JSON at `pointer` set to `value`.
+fn with(payload: &support::fixtures::Payload, edits: &[(&str, serde_json::Value)]) -> Vec<u8> {
+    let mut body: serde_json::Value =
+        serde_json::from_slice(&payload.body()).expect("a JSON payload");
+    for (pointer, value) in edits {
+        *body.pointer_mut(pointer).expect("the field is there") = value.clone();
+    }
+    serde_json::to_vec(&body).expect("JSON")
+}
+
+/// An RFC 3339 time `ago` before now, as GitHub writes it in a payload.
+fn ago(ago: Duration) -> serde_json::Value {
+    let at = k8s_openapi::jiff::Timestamp::now() - ago;
+    json!(at.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
+}
+
+/// Decides the delivery `body` of `event` as the intake does, launches what it says, and
+/// returns the answer's body.
+async fn deliver_body(cluster: &Cluster, event: &str, id: &str, body: &[u8]) -> String {
+    let live = cluster.config.current();
+    let id = agentpods::github::webhook::DeliveryId::parse(Some(id.as_bytes())).expect("an id");
+    let decided = agentpods::serve::intake::decide(&live, event, &id, body).expect("decide");
+    assert!(decided.runs.is_empty());
+    let metrics = agentpods::serve::metrics::Metrics::default();
+    let answer = agentpods::serve::intake::launch(&cluster.launcher, &metrics, &id, decided).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    answer.body.to_string()
+}
+
 #[tokio::test]
 async fn a_closed_pull_request_cancels_its_running_review() {
     timed(async {
@@ -528,21 +557,12 @@ async fn a_closed_pull_request_cancels_its_running_review() {
             .await;
         cluster.wait_phase(&name, Phase::Running).await;
 
-        let closed = fixture("pull_request/closed.json");
-        let live = cluster.config.current();
-        let id = agentpods::github::webhook::DeliveryId::parse(Some(b"d-closed")).expect("an id");
-        let decided = agentpods::serve::intake::decide(&live, &closed.event, &id, &closed.body())
-            .expect("decide");
-        assert!(decided.runs.is_empty());
-        let metrics = agentpods::serve::metrics::Metrics::default();
-        let answer =
-            agentpods::serve::intake::launch(&cluster.launcher, &metrics, &id, decided).await;
-        assert_eq!(answer.status, 200, "{}", answer.body);
-        assert!(
-            answer.body.contains("1 run(s) of #2 asked to stop"),
-            "{}",
-            answer.body
+        let closed = with(
+            &fixture("pull_request/closed.json"),
+            &[("/pull_request/closed_at", ago(Duration::ZERO))],
         );
+        let answer = deliver_body(&cluster, "pull_request", "d-closed", &closed).await;
+        assert!(answer.contains("1 run(s) of #2 asked to stop"), "{answer}");
 
         let run = cluster.wait_phase(&name, Phase::Cancelled).await;
         assert_eq!(
@@ -550,6 +570,82 @@ async fn a_closed_pull_request_cancels_its_running_review() {
             Some("pull request #2 was closed")
         );
         assert!(cluster.pods_of(&name).await.is_empty());
+    })
+    .await;
+}
+
+/// Someone who captured the signed body of a pull request's closing (from a proxy's log,
+/// say) sends it again, under a new delivery id, after the pull request was reopened and
+/// a review started anew: the close was about the runs of then, and stops none of now's.
+/// (Before: the new review was cancelled.)
+#[tokio::test]
+async fn a_close_sent_again_after_the_pull_request_was_reopened_stops_none_of_its_new_runs() {
+    timed(async {
+        let cluster = Cluster::start().await;
+        cluster.fake.run_kubelet(|_| PodScript::stays_running());
+        let name = cluster
+            .deliver_one(&fixture("pull_request/opened.json"), "d-reopened")
+            .await;
+        cluster.wait_phase(&name, Phase::Running).await;
+
+        let closed_an_hour_ago = with(
+            &fixture("pull_request/closed.json"),
+            &[("/pull_request/closed_at", ago(Duration::from_secs(3600)))],
+        );
+        let answer =
+            deliver_body(&cluster, "pull_request", "d-replayed", &closed_an_hour_ago).await;
+        assert!(answer.contains("0 run(s) of #2 asked to stop"), "{answer}");
+        let run: AgentRun = cluster.runs().get(&name).await.expect("the run");
+        assert_eq!(run.spec.cancel, None, "the new review was stopped");
+        assert_eq!(run.status.and_then(|s| s.phase), Some(Phase::Running));
+    })
+    .await;
+}
+
+/// `/agent stop` stops the runs there were when it was written; the same comment's signed
+/// body sent again an hour later, under a new id, stops none of the runs started since.
+/// (Before: it stopped them.)
+#[tokio::test]
+async fn a_stop_command_sent_again_later_stops_only_what_it_was_written_about() {
+    timed(async {
+        let cluster = Cluster::start().await;
+        cluster.fake.run_kubelet(|_| PodScript::stays_running());
+        let name = cluster
+            .deliver_one(&fixture("pull_request/opened.json"), "d-open")
+            .await;
+        cluster.wait_phase(&name, Phase::Running).await;
+        let stop = |written: Duration| {
+            with(
+                &variant("issue_comment/run-on-pull-request.json"),
+                &[
+                    ("/issue/number", json!(2)),
+                    ("/comment/body", json!("/agent stop")),
+                    ("/comment/created_at", ago(written)),
+                ],
+            )
+        };
+
+        let answer = deliver_body(
+            &cluster,
+            "issue_comment",
+            "d-old-stop",
+            &stop(Duration::from_secs(3600)),
+        )
+        .await;
+        assert!(answer.contains("0 run(s) of #2 asked to stop"), "{answer}");
+        let run: AgentRun = cluster.runs().get(&name).await.expect("the run");
+        assert_eq!(
+            run.spec.cancel, None,
+            "a stop written before the run stopped it"
+        );
+
+        let answer = deliver_body(&cluster, "issue_comment", "d-stop", &stop(Duration::ZERO)).await;
+        assert!(answer.contains("1 run(s) of #2 asked to stop"), "{answer}");
+        let run = cluster.wait_phase(&name, Phase::Cancelled).await;
+        assert_eq!(
+            run.status.and_then(|s| s.message).as_deref(),
+            Some("stopped by @Codertocat")
+        );
     })
     .await;
 }

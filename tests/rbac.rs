@@ -114,6 +114,7 @@ async fn a_stop_command() -> BTreeSet<Grant> {
             repository: run.spec.repository.clone(),
             number: 2,
             reason: "stopped by @Codertocat with `/agent stop`".into(),
+            asked_at: None,
         })
         .await
         .expect("the cancel is recorded");

@@ -426,7 +426,11 @@ fn closing_a_pull_request_cancels_its_runs_and_starts_nothing() {
     assert!(
         outcome
             .decisions
-            .contains(&Decision::Control(Control::CancelPullRequest { number: 2 })),
+            .contains(&Decision::Control(Control::CancelPullRequest {
+                number: 2,
+                // The runs recorded until it closed, not those of a later reopening.
+                asked_at: Some("2019-05-15T15:21:18Z".parse().expect("a time")),
+            })),
         "closing #2 should cancel its runs:\n{}",
         outcome.story()
     );

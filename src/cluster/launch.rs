@@ -390,7 +390,9 @@ impl Launcher for ClusterLauncher {
         Box::pin(async move {
             let mut asked = 0;
             for run in self.runs_about(&target.repository, target.number).await? {
-                if cancel_state(&run) != CancelState::Active {
+                if cancel_state(&run) != CancelState::Active
+                    || !target.reaches(run.metadata.creation_timestamp.as_ref().map(|t| t.0))
+                {
                     continue;
                 }
                 let ns = run.namespace().unwrap_or_default();

@@ -518,6 +518,10 @@ pub struct PullRequest {
     pub head: GitRef,
     pub base: GitRef,
     pub html_url: String,
+    /// When it was closed, if it is (the signed payload's `closed_at`): a closed pull
+    /// request stops the runs recorded until then, not those of a later reopening.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closed_at: Option<k8s_openapi::jiff::Timestamp>,
 }
 
 impl PullRequest {
@@ -924,6 +928,8 @@ struct WirePullRequest {
     head: WireGitRef,
     base: WireGitRef,
     html_url: String,
+    #[serde(default)]
+    closed_at: Option<String>,
 }
 
 impl From<WirePullRequest> for PullRequest {
@@ -941,6 +947,7 @@ impl From<WirePullRequest> for PullRequest {
             head: w.head.into(),
             base: w.base.into(),
             html_url: w.html_url,
+            closed_at: w.closed_at.and_then(|t| t.parse().ok()),
         }
     }
 }

@@ -98,6 +98,22 @@ pub struct CancelRuns {
     pub number: u64,
     /// Why, in a sentence, recorded on each run.
     pub reason: String,
+    /// When it was asked (the comment written, the pull request closed): only runs
+    /// recorded before then and [`crate::plan::STOP_REACH`] are stopped, so the same
+    /// request sent again later stops nothing started since. `None`: every run.
+    pub asked_at: Option<k8s_openapi::jiff::Timestamp>,
+}
+
+impl CancelRuns {
+    /// Whether a run recorded at `created` is one this request means.
+    pub fn reaches(&self, created: Option<k8s_openapi::jiff::Timestamp>) -> bool {
+        match (self.asked_at, created) {
+            (Some(asked), Some(created)) => {
+                created.duration_since(asked) <= crate::plan::STOP_REACH
+            }
+            _ => true,
+        }
+    }
 }
 
 pub type RetryFuture<'a> =

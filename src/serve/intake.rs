@@ -404,6 +404,7 @@ pub fn decide_event(
                     Control::Stop {
                         number,
                         requested_by,
+                        asked_at,
                     },
                     Some(repository),
                 ) => {
@@ -411,6 +412,7 @@ pub fn decide_event(
                         repository: repository.clone(),
                         number: *number,
                         reason: format!("stopped by @{requested_by}"),
+                        asked_at: *asked_at,
                     });
                 }
                 (Control::Status { number }, Some(_)) => statuses.push(*number),
@@ -434,11 +436,12 @@ pub fn decide_event(
                     key: delivery.run_key().to_string(),
                     requested_by: requested_by.clone(),
                 }),
-                (Control::CancelPullRequest { number }, Some(repository)) => {
+                (Control::CancelPullRequest { number, asked_at }, Some(repository)) => {
                     cancels.push(CancelRuns {
                         repository: repository.clone(),
                         number: *number,
                         reason: format!("pull request #{number} was closed"),
+                        asked_at: *asked_at,
                     });
                 }
                 _ => notes.push(format!(

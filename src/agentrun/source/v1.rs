@@ -513,6 +513,9 @@ impl PullRequest {
             head: self.head.into_model(version, "pull request head")?,
             base: self.base.into_model(version, "pull request base")?,
             html_url: self.html_url,
+            // What a run keeps of its pull request is what it was started on; when it
+            // closed is an intake matter (which runs a close stops).
+            closed_at: None,
         })
     }
 

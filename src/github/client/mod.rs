@@ -965,6 +965,8 @@ impl GithubClient {
             head: git_ref(w.head)?,
             base: git_ref(w.base)?,
             html_url: w.html_url,
+            // Asked for a comment's command: its closing is not what is decided.
+            closed_at: None,
         })
     }
 
