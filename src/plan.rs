@@ -730,10 +730,14 @@ impl Planner {
         }
         let author = pr.user.login.as_str();
         if pr.is_fork() {
-            // Whose code would run: the fork's author. Someone the repository does not
-            // trust (for any of the agents) meets the fork policy.
-            let mut trusted = true;
-            for agent in &matched {
+            // Whose code would run: the fork's author's, unless someone else caused this
+            // event (pushed to the fork: whoever its owner lets push, who may only read
+            // here); then it is theirs too, and meets the fork policy whoever the author
+            // is. Otherwise an author the repository does not trust (for any of the
+            // agents) meets it.
+            let by_another = sender != author && !sender.eq_ignore_ascii_case(author);
+            let mut trusted = !by_another;
+            for agent in matched.iter().filter(|_| !by_another) {
                 let needs = self.needs(agent.name.as_str(), TriggerKind::PullRequest);
                 match self.authorization(author, Some(&pr.author_association), facts, needs) {
                     Verdict::Allowed => {}
@@ -745,9 +749,9 @@ impl Planner {
                     Verdict::Refused(_) => trusted = false,
                 }
             }
+            let told = if by_another { sender } else { author };
             if !trusted
-                && let Some(refused) =
-                    self.fork_gate(pr.number, pr.head.sha.as_str(), author, facts)
+                && let Some(refused) = self.fork_gate(pr.number, pr.head.sha.as_str(), told, facts)
             {
                 return ending_with(out, refused);
             }

@@ -467,6 +467,57 @@ async fn a_member_fork_author_whom_the_api_says_may_only_read_waits_for_an_appro
     .await;
 }
 
+/// A maintainer has a pull request open from her own fork, and someone she lets push to
+/// that fork (who may only read the repository) pushes to it: the new head is theirs, so
+/// it does not run unapproved because the pull request is the maintainer's. (Found by an
+/// outside review; before, the review launched at the pusher's commit and only the
+/// author's permission was asked.)
+#[tokio::test]
+async fn a_push_by_someone_else_to_a_maintainers_fork_waits_for_an_approval() {
+    within(30, async {
+        let (fake, client) = github().await;
+        fork_roles(&fake);
+        let service = TestService::with_github(client);
+        let post = delivered(
+            "pull_request",
+            "d-pushed-by-another",
+            edited("pull_request/fork-opened.json", |p| {
+                p["action"] = "synchronize".into();
+                p["pull_request"]["user"]["login"] = "Codertocat".into();
+                p["pull_request"]["author_association"] = "OWNER".into();
+                p["sender"]["login"] = "forker".into();
+            }),
+        );
+        let reply = service.oneshot(&post).await;
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        assert!(service.work.manifests().is_empty(), "{}", reply.text());
+        let comments = fake.comments();
+        assert_eq!(comments.len(), 1, "{comments:#?}");
+        assert!(
+            comments[0]
+                .body
+                .contains(&format!("`/agent approve {FORK_HEAD}`")),
+            "the reply names the whole commit to approve: {}",
+            comments[0].body
+        );
+        // The same push by the author herself runs.
+        let post = delivered(
+            "pull_request",
+            "d-pushed-by-author",
+            edited("pull_request/fork-opened.json", |p| {
+                p["action"] = "synchronize".into();
+                p["pull_request"]["user"]["login"] = "Codertocat".into();
+                p["pull_request"]["author_association"] = "OWNER".into();
+                p["sender"]["login"] = "Codertocat".into();
+            }),
+        );
+        let reply = service.oneshot(&post).await;
+        assert_eq!(reply.status, 202, "{}", reply.text());
+        assert_eq!(fake.violations(), Vec::<String>::new());
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn an_outsider_editing_an_issue_starts_no_agent_that_listens_to_edits() {
     within(30, async {
