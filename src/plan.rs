@@ -540,14 +540,14 @@ impl Planner {
     /// repository gets the agents without a list only.
     fn agents_for<'p>(
         &'p self,
-        event: &WebhookEvent,
+        event: &'p WebhookEvent,
     ) -> impl Iterator<Item = (&'p Agent, &'p AgentFilters)> + 'p {
-        let repository = event.repository.as_ref().map(|r| r.full_name.to_string());
+        let repository = event.repository.as_ref().map(|r| r.full_name.as_str());
         self.config
             .agents
             .iter()
             .zip(&self.filters)
-            .filter(move |(agent, _)| match &repository {
+            .filter(move |(agent, _)| match repository {
                 Some(repository) => agent.scope().admits(repository),
                 None => agent.scope().is_every(),
             })

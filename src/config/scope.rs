@@ -154,10 +154,12 @@ impl<'a> Scope<'a> {
         let Some(globs) = self.0 else {
             return true;
         };
-        let (negated, positive): (Vec<&RepoGlob>, Vec<&RepoGlob>) =
-            globs.iter().partition(|g| g.is_negated());
-        positive.iter().any(|g| g.matches(repository))
-            && !negated.iter().any(|g| g.matches(repository))
+        let hit = |negated: bool| {
+            globs
+                .iter()
+                .any(|g| g.is_negated() == negated && g.matches(repository))
+        };
+        hit(false) && !hit(true)
     }
 
     /// Whether the scope is every repository (no list).
