@@ -1528,6 +1528,7 @@ images:
   agent: ghcr.io/acme/agent:1.0
 secrets:
   key: {name: key, key: k, repositories: []}
+  typo: {name: typo, key: k, repositories: [\"acme/*\", \"!acme-corp/secret\"]}
 agents:
   - name: task
     repositories: [\"!acme/secret\"]
@@ -1541,8 +1542,12 @@ agents:
                     "services.yaml:7:42: secret `key`: its `repositories` list is empty, so it matches no repository; leave `repositories` out for every repository",
                 ),
                 (
+                    "\"!acme-corp/secret\"",
+                    "services.yaml:8:55: secret `typo`: `!acme-corp/secret` leaves out nothing: no glob of this list without `!` takes in a repository it matches (check its owner and name)",
+                ),
+                (
                     "[\"!acme/secret\"]",
-                    "services.yaml:10:19: agent `task`: its `repositories` list only leaves repositories out (`!`): a repository is in when it matches a glob without `!`, so this list matches none; put `owner/*` before them",
+                    "services.yaml:11:19: agent `task`: its `repositories` list only leaves repositories out (`!`): a repository is in when it matches a glob without `!`, so this list matches none; put `owner/*` before them",
                 ),
             ],
         },

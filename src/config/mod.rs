@@ -472,6 +472,12 @@ fn semantic_checks(config: &Config, tree: &Node, templates: &TemplateSources) ->
                 format!("secret `{name}`: its `repositories` list {why}"),
             );
         }
+        for (k, glob) in secret.scope().idle_negations() {
+            problems.at(
+                &["secrets", name.as_str(), "repositories", &k.to_string()],
+                format!("secret `{name}`: {}", idle_negation(glob)),
+            );
+        }
     }
 
     let mut seen_agents: BTreeMap<&str, usize> = BTreeMap::new();
@@ -504,6 +510,12 @@ fn semantic_checks(config: &Config, tree: &Node, templates: &TemplateSources) ->
             problems.at(
                 &key(&["repositories"]),
                 format!("agent `{}`: its `repositories` list {why}", agent.name),
+            );
+        }
+        for (k, glob) in agent.scope().idle_negations() {
+            problems.at(
+                &key(&["repositories", &k.to_string()]),
+                format!("agent `{}`: {}", agent.name, idle_negation(glob)),
             );
         }
         for (j, secret) in agent.secrets.iter().enumerate() {
@@ -593,6 +605,13 @@ fn semantic_checks(config: &Config, tree: &Node, templates: &TemplateSources) ->
         }
     }
     problems.found
+}
+
+fn idle_negation(glob: &RepoGlob) -> String {
+    format!(
+        "`{glob}` leaves out nothing: no glob of this list without `!` takes in a repository \
+         it matches (check its owner and name)"
+    )
 }
 
 /// Why `agent` may not list secret `name`: it runs for repositories the secret is not

@@ -194,6 +194,28 @@ impl<'a> Scope<'a> {
         None
     }
 
+    /// The `!` globs (with their index in the list) that leave out nothing the list's
+    /// other globs take in: a typo, most likely (`!acme-corp/x` under `acme/*`). Only those
+    /// surely disjoint from every glob without `!`.
+    pub fn idle_negations(&self) -> Vec<(usize, &'a RepoGlob)> {
+        let Some(globs) = self.0 else {
+            return Vec::new();
+        };
+        if self.positive().next().is_none() {
+            return Vec::new();
+        }
+        globs
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| n.is_negated())
+            .filter(|(_, n)| {
+                !self
+                    .positive()
+                    .any(|p| may_overlap(p.pattern(), n.pattern()))
+            })
+            .collect()
+    }
+
     /// Whether a negated glob of this scope leaves out every repository `glob` matches.
     fn left_out(&self, glob: &RepoGlob) -> bool {
         self.negated()
@@ -470,6 +492,17 @@ mod tests {
                 .collect();
             assert_eq!(&found, expected, "{agent:?} within {secret:?}");
         }
+    }
+
+    #[test]
+    fn a_negation_that_leaves_nothing_out_is_found() {
+        let list = globs(&["acme/*", "!acme-corp/x", "!acme/x", "!*/y", "!other/*"]);
+        let idle: Vec<String> = Scope(Some(&list))
+            .idle_negations()
+            .into_iter()
+            .map(|(i, g)| format!("{i} {g}"))
+            .collect();
+        assert_eq!(idle, ["1 !acme-corp/x", "4 !other/*"]);
     }
 
     #[test]
