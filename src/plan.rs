@@ -498,7 +498,6 @@ struct AgentFilters {
 pub struct Planner {
     config: std::sync::Arc<Config>,
     filters: Vec<AgentFilters>,
-    custom_verbs: Vec<String>,
 }
 
 fn glob_set(globs: &[crate::config::Glob]) -> Option<GlobSet> {
@@ -541,19 +540,9 @@ impl Planner {
                 }
             })
             .collect();
-        let mut custom_verbs: Vec<String> = config
-            .agents
-            .iter()
-            .filter_map(|a| a.triggers.comment.as_ref())
-            .flat_map(|c| c.verbs.iter().map(|v| v.as_str().to_string()))
-            .filter(|v| !matches!(v.as_str(), "run" | "review"))
-            .collect();
-        custom_verbs.sort();
-        custom_verbs.dedup();
         Planner {
             config: std::sync::Arc::new(config.clone()),
             filters,
-            custom_verbs,
         }
     }
 
@@ -561,16 +550,50 @@ impl Planner {
         &self.config
     }
 
-    /// The help text, listing the built-in verbs and the ones agents answer to.
-    pub fn help(&self) -> String {
-        let custom: Vec<(String, String)> = self
-            .custom_verbs
+    /// The agents that run for the repository `event` is about, each with its compiled
+    /// filters: those whose `repositories` take it in (every agent without that list).
+    /// Every trigger, command and help text goes through here, so an agent limited to
+    /// other repositories starts for nothing here and is unknown here. An event without a
+    /// repository gets the agents without a list only.
+    fn agents_for<'p>(
+        &'p self,
+        event: &'p WebhookEvent,
+    ) -> impl Iterator<Item = (&'p Agent, &'p AgentFilters)> + 'p {
+        let repository = event.repository.as_ref().map(|r| r.full_name.as_str());
+        self.config
+            .agents
             .iter()
+            .zip(&self.filters)
+            .filter(move |(agent, _)| match repository {
+                Some(repository) => agent.scope().admits(repository),
+                None => agent.scope().is_every(),
+            })
+    }
+
+    /// The verbs of their own (not `run` or `review`) that the agents of `event`'s
+    /// repository answer to, sorted.
+    fn custom_verbs(&self, event: &WebhookEvent) -> Vec<String> {
+        let mut verbs: Vec<String> = self
+            .agents_for(event)
+            .filter_map(|(a, _)| a.triggers.comment.as_ref())
+            .flat_map(|c| c.verbs.iter().map(|v| v.as_str().to_string()))
+            .filter(|v| !matches!(v.as_str(), "run" | "review"))
+            .collect();
+        verbs.sort();
+        verbs.dedup();
+        verbs
+    }
+
+    /// The help text for `event`'s repository, listing the built-in verbs and the ones its
+    /// agents answer to.
+    pub fn help(&self, event: &WebhookEvent) -> String {
+        let custom: Vec<(String, String)> = self
+            .custom_verbs(event)
+            .into_iter()
             .map(|verb| {
                 let agents: Vec<&str> = self
-                    .config
-                    .agents
-                    .iter()
+                    .agents_for(event)
+                    .map(|(a, _)| a)
                     .filter(|a| {
                         a.triggers
                             .comment
@@ -579,7 +602,8 @@ impl Planner {
                     })
                     .map(|a| a.description.as_deref().unwrap_or(a.name.as_str()))
                     .collect();
-                (verb.clone(), format!("starts {}", agents.join(", ")))
+                let starts = format!("starts {}", agents.join(", "));
+                (verb, starts)
             })
             .collect();
         help_text(&self.config.github.command_prefix, &custom)
@@ -660,7 +684,7 @@ impl Planner {
         }
         let mut listening = false;
         let mut matched = Vec::new();
-        for (agent, filters) in self.config.agents.iter().zip(&self.filters) {
+        for (agent, filters) in self.agents_for(event) {
             let Some(t) = &agent.triggers.pull_request else {
                 continue;
             };
@@ -781,7 +805,7 @@ impl Planner {
 
     fn plan_comment(
         &self,
-        _event: &WebhookEvent,
+        event: &WebhookEvent,
         e: &crate::github::event::IssueCommentEvent,
         delivery: &str,
         facts: &Facts<'_>,
@@ -799,7 +823,8 @@ impl Planner {
                 comment.user.login
             ))];
         }
-        let parsed = CommandParser::new(&self.config.github.command_prefix, &self.custom_verbs)
+        let custom_verbs = self.custom_verbs(event);
+        let parsed = CommandParser::new(&self.config.github.command_prefix, &custom_verbs)
             .parse(&comment.body);
         if parsed.commands.is_empty() {
             return vec![Decision::Ignore("the comment holds no command".into())];
@@ -810,10 +835,8 @@ impl Planner {
         // service's own commands need `min_permission`, an agent's its trigger's.
         let global = self.config.github.authorization.min_permission;
         let lowest = self
-            .config
-            .agents
-            .iter()
-            .filter_map(|a| a.triggers.comment.as_ref().and_then(|c| c.min_permission))
+            .agents_for(event)
+            .filter_map(|(a, _)| a.triggers.comment.as_ref().and_then(|c| c.min_permission))
             .fold(global, Permission::min);
         let verdict = self.authorization(login, association, facts, lowest);
         if let Some(denied) = self.unless_allowed(verdict, login) {
@@ -862,7 +885,7 @@ impl Planner {
             }
             let (verb, task) = match command {
                 Command::Help => {
-                    out.push(Decision::Reply(self.help()));
+                    out.push(Decision::Reply(self.help(event)));
                     continue;
                 }
                 Command::Status => {
@@ -913,9 +936,8 @@ impl Planner {
                 crate::config::CommentTarget::Issue
             };
             let agents: Vec<&Agent> = self
-                .config
-                .agents
-                .iter()
+                .agents_for(event)
+                .map(|(a, _)| a)
                 .filter(|a| {
                     a.triggers.comment.as_ref().is_some_and(|c| {
                         c.targets.contains(&target) && c.verbs.iter().any(|v| v.as_str() == verb)
@@ -998,7 +1020,7 @@ impl Planner {
         let mut out = Vec::new();
         let mut matched = Vec::new();
         let mut listening = false;
-        for agent in &self.config.agents {
+        for (agent, _) in self.agents_for(event) {
             let Some(t) = &agent.triggers.issues else {
                 continue;
             };
@@ -1082,7 +1104,7 @@ impl Planner {
         };
         let mut out = Vec::new();
         let mut listening = false;
-        for (agent, filters) in self.config.agents.iter().zip(&self.filters) {
+        for (agent, filters) in self.agents_for(event) {
             if agent.triggers.push.is_none() {
                 continue;
             }
@@ -1146,7 +1168,7 @@ impl Planner {
         let sender = event.sender.as_ref().map_or("", |u| u.login.as_str());
         let mut out = Vec::new();
         let mut listening = false;
-        for agent in &self.config.agents {
+        for (agent, _) in self.agents_for(event) {
             let Some(t) = &agent.triggers.release else {
                 continue;
             };
@@ -1587,7 +1609,164 @@ pub fn run_name(agent: &str, subject: &str, delivery: &str, discriminator: &str)
 
 #[cfg(test)]
 mod tests {
-    use super::SkipReason;
+    use super::{Decision, Facts, Planner, SkipReason};
+
+    /// Three teams' agents on one installation: one for `acme/a` only, one for every
+    /// repository of `acme` but `acme/b`, one for every repository.
+    const SCOPED: &str = r#"
+project: demo
+cluster: {namespace: runs}
+images: {agent: ghcr.io/acme/agent:1.0}
+agents:
+  - name: a-review
+    repositories: ["acme/a"]
+    triggers:
+      pull_request: {}
+      comment: {verbs: [review]}
+  - name: acme-docs
+    repositories: ["ACME/*", "!acme/b"]
+    triggers:
+      comment: {verbs: [docs]}
+      issues: {}
+      push: {tags: ["simple-*"]}
+      release: {}
+  - name: everyone
+    triggers:
+      comment: {verbs: [run]}
+"#;
+
+    fn planner() -> Planner {
+        let templates = [(
+            "agent-pod.yaml".to_string(),
+            "kind: ConfigMap\n".to_string(),
+        )]
+        .into();
+        let loaded = crate::config::parse(SCOPED, "services.yaml", templates)
+            .unwrap_or_else(|e| panic!("{e}"));
+        Planner::new(&loaded.config)
+    }
+
+    /// A real payload (`examples/…/<event>/<file>`) moved to `repository`, with the
+    /// comment's body `comment` if given.
+    fn event(
+        file: &str,
+        repository: &str,
+        comment: Option<&str>,
+    ) -> crate::github::event::WebhookEvent {
+        let path = format!("{}/examples/{file}", env!("CARGO_MANIFEST_DIR"));
+        let text = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        let mut json: serde_json::Value = serde_json::from_slice(&text).expect("JSON");
+        let (owner, name) = repository.split_once('/').expect("owner/name");
+        json["repository"]["full_name"] = repository.into();
+        json["repository"]["name"] = name.into();
+        json["repository"]["owner"]["login"] = owner.into();
+        if let Some(body) = comment {
+            json["comment"]["body"] = body.into();
+        }
+        let event_name = file.split('/').nth(1).expect("an event folder");
+        crate::github::event::parse(event_name, &serde_json::to_vec(&json).expect("JSON"))
+            .unwrap_or_else(|e| panic!("{file}: {e}"))
+    }
+
+    /// What a delivery came to, in short: the agents launched, else the replies' first
+    /// words, else `nothing`.
+    fn outcome(decisions: &[Decision]) -> String {
+        let launched: Vec<&str> = decisions
+            .iter()
+            .filter_map(|d| match d {
+                Decision::Launch(l) => Some(l.agent.as_str()),
+                _ => None,
+            })
+            .collect();
+        if !launched.is_empty() {
+            return launched.join(" ");
+        }
+        let replies: Vec<String> = decisions
+            .iter()
+            .filter_map(|d| match d {
+                Decision::Reply(text) => Some(text.lines().next().unwrap_or("").to_string()),
+                _ => None,
+            })
+            .collect();
+        if replies.is_empty() {
+            "nothing".into()
+        } else {
+            format!("reply: {}", replies.join(" | "))
+        }
+    }
+
+    /// An agent limited to some repositories starts, by every trigger, only for them; a
+    /// command naming it elsewhere is answered as for a verb nobody there answers to.
+    #[test]
+    fn agents_start_only_for_the_repositories_they_are_for() {
+        let planner = planner();
+        let pr = "webhooks/pull_request/opened.json";
+        let comment = "variants/issue_comment/run-on-pull-request.json";
+        let table: &[(&str, Option<&str>, &str, &str)] = &[
+            (pr, None, "acme/a", "a-review"),
+            (pr, None, "Acme/A", "a-review"),
+            (pr, None, "acme/b", "nothing"),
+            (pr, None, "other/c", "nothing"),
+            (comment, Some("/agent review"), "acme/a", "a-review"),
+            (
+                comment,
+                Some("/agent review"),
+                "acme/b",
+                "reply: No agent answers `/agent review` on pull requests. `/agent help` lists the commands.",
+            ),
+            (comment, Some("/agent docs"), "acme/a", "acme-docs"),
+            (comment, Some("/agent docs"), "acme/c", "acme-docs"),
+            (
+                comment,
+                Some("/agent docs"),
+                "acme/b",
+                "reply: unknown command `docs`; `help` lists the commands (`/agent help` lists the commands)",
+            ),
+            (comment, Some("/agent run x"), "acme/b", "everyone"),
+            (comment, Some("/agent run x"), "other/c", "everyone"),
+            ("webhooks/issues/opened.json", None, "acme/a", "acme-docs"),
+            ("webhooks/issues/opened.json", None, "acme/b", "nothing"),
+            ("webhooks/push/0.json", None, "acme/c", "acme-docs"),
+            ("webhooks/push/0.json", None, "acme/b", "nothing"),
+            ("webhooks/push/0.json", None, "other/c", "nothing"),
+            (
+                "webhooks/release/published.json",
+                None,
+                "acme/a",
+                "acme-docs",
+            ),
+            (
+                "webhooks/release/published.json",
+                None,
+                "other/c",
+                "nothing",
+            ),
+        ];
+        let mut wrong = Vec::new();
+        for (file, body, repository, expected) in table {
+            let decisions = planner.plan(&event(file, repository, *body), "d-1", &Facts::default());
+            let found = outcome(&decisions);
+            if found != *expected {
+                wrong.push(format!(
+                    "{file} {body:?} on {repository}: expected {expected}, got {found}\n  {decisions:?}"
+                ));
+            }
+        }
+        assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    }
+
+    /// `help` lists the verbs of the repository it is asked in, and no other's.
+    #[test]
+    fn help_lists_only_the_agents_of_the_repository() {
+        let planner = planner();
+        let comment = "variants/issue_comment/run-on-pull-request.json";
+        let help =
+            |repository: &str| planner.help(&event(comment, repository, Some("/agent help")));
+        let (a, b) = (help("acme/a"), help("acme/b"));
+        assert!(a.contains("docs"), "{a}");
+        assert!(!b.contains("docs"), "{b}");
+        assert!(!b.contains("acme-docs"), "{b}");
+    }
 
     /// Every skip reason, in the words logs, `render` notes and tests have always read.
     #[test]

@@ -1476,3 +1476,125 @@ fn validate_warns_when_an_agent_that_runs_fork_code_gets_a_write_token() {
     );
     assert!(lines[1].contains(": ok (3 agents"), "{}", run.stderr);
 }
+
+#[test]
+fn repository_globs_that_match_nothing_and_agents_beyond_their_secrets_are_refused() {
+    check(&[
+        Case {
+            what: "repository globs no repository could match",
+            yaml: "\
+project: demo
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: task
+    repositories: [acme, \"acme/**\", \"acme.corp/*\", \"acme/{a,b}\", \"/a\", \"!acme/a\"]
+    triggers:
+      comment:
+        verbs: [run]
+",
+            expect: &[
+                (
+                    "acme,",
+                    "services.yaml:8:20: agents[0].repositories[0]: `acme` has no `/`: a repository glob is `owner/name`; write `acme/*` for every repository of `acme`",
+                ),
+                (
+                    "\"acme/**\"",
+                    "services.yaml:8:26: agents[0].repositories[1]: `acme/**` holds `**`: a repository is only `owner/name` deep, and `*` already matches a whole owner or name; write `acme/*`",
+                ),
+                (
+                    "\"acme.corp/*\"",
+                    "services.yaml:8:37: agents[0].repositories[2]: `acme.corp/*` holds `.` in its owner, which GitHub never allows there (letters, digits and `-`)",
+                ),
+                (
+                    "\"acme/{a,b}\"",
+                    "services.yaml:8:52: agents[0].repositories[3]: `acme/{a,b}` holds `{` in its name, which GitHub never allows in a repository name (letters, digits, `-`, `_` and `.`); only `*` is a wildcard here: list each repository as an entry of its own",
+                ),
+                (
+                    "\"/a\"",
+                    "services.yaml:8:66: agents[0].repositories[4]: `/a` has no owner before the `/`: write `owner/a`, or `*/a` for that name under any owner",
+                ),
+            ],
+        },
+        Case {
+            what: "lists that match no repository",
+            yaml: "\
+project: demo
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+secrets:
+  key: {name: key, key: k, repositories: []}
+  typo: {name: typo, key: k, repositories: [\"acme/*\", \"!acme-corp/secret\"]}
+agents:
+  - name: task
+    repositories: [\"!acme/secret\"]
+    triggers:
+      comment:
+        verbs: [run]
+",
+            expect: &[
+                (
+                    "[]",
+                    "services.yaml:7:42: secret `key`: its `repositories` list is empty, so it matches no repository; leave `repositories` out for every repository",
+                ),
+                (
+                    "\"!acme-corp/secret\"",
+                    "services.yaml:8:55: secret `typo`: `!acme-corp/secret` leaves out nothing: no glob of this list without `!` takes in a repository it matches (check its owner and name)",
+                ),
+                (
+                    "[\"!acme/secret\"]",
+                    "services.yaml:11:19: agent `task`: its `repositories` list only leaves repositories out (`!`): a repository is in when it matches a glob without `!`, so this list matches none; put `owner/*` before them",
+                ),
+            ],
+        },
+        Case {
+            what: "agents that run beyond the repositories of a secret they list",
+            yaml: "\
+project: demo
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+secrets:
+  team-a: {name: team-a, key: k, repositories: [\"acme/a\"]}
+  acme: {name: acme, key: k, repositories: [\"acme/*\", \"!acme/secret\"]}
+agents:
+  - name: everywhere
+    secrets: [team-a]
+    triggers:
+      comment:
+        verbs: [run]
+  - name: all-of-acme
+    repositories: [\"acme/*\"]
+    secrets: [team-a, acme]
+    triggers:
+      comment:
+        verbs: [fix]
+  - name: within
+    repositories: [\"acme/a\"]
+    secrets: [team-a, acme]
+    triggers:
+      comment:
+        verbs: [docs]
+",
+            expect: &[
+                (
+                    "team-a]",
+                    "services.yaml:11:15: agent `everywhere` lists secret `team-a`, which is only for `acme/a`, but it runs for every repository (it has no `repositories`); give it `repositories` within the secret's",
+                ),
+                (
+                    "team-a,",
+                    "services.yaml:17:15: agent `all-of-acme` lists secret `team-a`, which is only for `acme/a`, but its `acme/*` reaches beyond them; narrow it, or widen the secret's `repositories`",
+                ),
+                (
+                    "acme]",
+                    "services.yaml:17:23: agent `all-of-acme` lists secret `acme`, which is only for `acme/*`, `!acme/secret`, but its `acme/*` takes in repositories the secret leaves out with `!acme/secret`; leave them out of the agent too (add `!acme/secret` to its `repositories`)",
+                ),
+            ],
+        },
+    ]);
+}

@@ -9,6 +9,11 @@ use agentpods::config::{json_schema, reference};
 
 const REFERENCE: &str = "docs/configuration.md";
 
+/// Where the generated reference ends in docs/configuration.md: what follows this line is
+/// written by hand (guides to parts of the config), and regenerating keeps it.
+const HAND_WRITTEN: &str =
+    "<!-- End of the generated reference. What follows is written by hand. -->\n";
+
 fn generated() -> String {
     format!("{}\n", reference::markdown(json_schema()))
 }
@@ -17,11 +22,20 @@ fn generated() -> String {
 fn the_configuration_reference_is_what_the_schema_generates() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(REFERENCE);
     let generated = generated();
+    let file = std::fs::read_to_string(&path).unwrap_or_default();
+    let (committed, by_hand) = match file.split_once(HAND_WRITTEN) {
+        Some((generated_part, by_hand)) => (generated_part.to_string(), Some(by_hand)),
+        None => (file.clone(), None),
+    };
     if std::env::var_os("AGENTPODS_BLESS").is_some() {
-        std::fs::write(&path, &generated).expect("write the reference");
+        let mut text = generated.clone();
+        if let Some(by_hand) = by_hand {
+            text.push_str(HAND_WRITTEN);
+            text.push_str(by_hand);
+        }
+        std::fs::write(&path, text).expect("write the reference");
         return;
     }
-    let committed = std::fs::read_to_string(&path).unwrap_or_default();
     if committed == generated {
         return;
     }

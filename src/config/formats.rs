@@ -16,10 +16,11 @@ pub enum Format {
     Team,
     Verb,
     Duration,
+    Repository,
 }
 
 impl Format {
-    pub const ALL: [Format; 11] = [
+    pub const ALL: [Format; 12] = [
         Format::DnsLabel,
         Format::DnsSubdomain,
         Format::Quantity,
@@ -31,6 +32,7 @@ impl Format {
         Format::Team,
         Format::Verb,
         Format::Duration,
+        Format::Repository,
     ];
 
     pub fn name(self) -> &'static str {
@@ -46,6 +48,7 @@ impl Format {
             Format::Team => "team",
             Format::Verb => "verb",
             Format::Duration => "duration",
+            Format::Repository => "repository-glob",
         }
     }
 
@@ -76,6 +79,11 @@ impl Format {
                 "a lowercase word: letters, digits and '-', starting with a letter, at most 32 characters"
             }
             Format::Duration => "a duration such as 90s, 30m, 1h 30m or 2d",
+            Format::Repository => {
+                "a repository as owner/name, where '*' matches within the owner or the name \
+                 (owner/* is every repository of owner), and a leading '!' leaves the \
+                 repositories it matches out"
+            }
         }
     }
 
@@ -93,7 +101,8 @@ impl Format {
             Format::Quantity => Some(
                 "^[+-]?([0-9]+(\\.[0-9]*)?|\\.[0-9]+)(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E|[eE][+-]?[0-9]+)?$",
             ),
-            Format::Glob | Format::Template => None,
+            // A regular expression without look-around cannot refuse `**` or a name `..`.
+            Format::Glob | Format::Template | Format::Repository => None,
             Format::Image => Some("^[A-Za-z0-9_@][A-Za-z0-9._/:@-]{0,511}$"),
             Format::EnvName => Some("^[A-Za-z_][A-Za-z0-9_]*$"),
             Format::SecretKey => Some("^[A-Za-z0-9._-]{1,253}$"),
@@ -174,6 +183,7 @@ impl Format {
                     && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
             }
             Format::Duration => return parse_duration(s).map(|_| ()),
+            Format::Repository => return super::scope::check_glob(s),
         };
         if ok {
             Ok(())

@@ -5,6 +5,7 @@ mod check;
 pub mod formats;
 pub mod model;
 pub mod reference;
+pub mod scope;
 pub mod token;
 pub mod yaml;
 
@@ -464,6 +465,21 @@ fn semantic_checks(config: &Config, tree: &Node, templates: &TemplateSources) ->
         );
     }
 
+    for (name, secret) in &config.secrets {
+        if let Some(why) = secret.scope().matches_nothing() {
+            problems.at(
+                &["secrets", name.as_str(), "repositories"],
+                format!("secret `{name}`: its `repositories` list {why}"),
+            );
+        }
+        for (k, glob) in secret.scope().idle_negations() {
+            problems.at(
+                &["secrets", name.as_str(), "repositories", &k.to_string()],
+                format!("secret `{name}`: {}", idle_negation(glob)),
+            );
+        }
+    }
+
     let mut seen_agents: BTreeMap<&str, usize> = BTreeMap::new();
     for (i, agent) in config.agents.iter().enumerate() {
         // The path of a key of this agent, for its position.
@@ -490,12 +506,29 @@ fn semantic_checks(config: &Config, tree: &Node, templates: &TemplateSources) ->
                 unknown_ref("image", image, &image_names, "images"),
             );
         }
+        if let Some(why) = agent.scope().matches_nothing() {
+            problems.at(
+                &key(&["repositories"]),
+                format!("agent `{}`: its `repositories` list {why}", agent.name),
+            );
+        }
+        for (k, glob) in agent.scope().idle_negations() {
+            problems.at(
+                &key(&["repositories", &k.to_string()]),
+                format!("agent `{}`: {}", agent.name, idle_negation(glob)),
+            );
+        }
         for (j, secret) in agent.secrets.iter().enumerate() {
-            if !config.secrets.contains_key(secret) {
-                problems.at(
+            match config.secrets.get(secret) {
+                None => problems.at(
                     &key(&["secrets", &j.to_string()]),
                     unknown_ref("secret", secret, &secret_names, "secrets"),
-                );
+                ),
+                Some(found) => {
+                    if let Some(message) = reaches_beyond(agent, secret, found) {
+                        problems.at(&key(&["secrets", &j.to_string()]), message);
+                    }
+                }
             }
         }
         if agent.templates.is_empty() {
@@ -572,6 +605,44 @@ fn semantic_checks(config: &Config, tree: &Node, templates: &TemplateSources) ->
         }
     }
     problems.found
+}
+
+fn idle_negation(glob: &RepoGlob) -> String {
+    format!(
+        "`{glob}` leaves out nothing: no glob of this list without `!` takes in a repository \
+         it matches (check its owner and name)"
+    )
+}
+
+/// Why `agent` may not list secret `name`: it runs for repositories the secret is not
+/// for (which, and what to write); `None` when it stays within the secret's.
+fn reaches_beyond(agent: &Agent, name: &str, secret: &SecretRef) -> Option<String> {
+    let beyond = agent.scope().beyond(secret.scope());
+    if beyond.is_empty() {
+        return None;
+    }
+    let secret_is_for = secret.scope().describe();
+    let parts: Vec<String> = beyond
+        .iter()
+        .map(|b| match b {
+            scope::Beyond::Everywhere => "it runs for every repository (it has no \
+                 `repositories`); give it `repositories` within the secret's"
+                .to_string(),
+            scope::Beyond::Glob(glob) => format!(
+                "its `{glob}` reaches beyond them; narrow it, or widen the secret's \
+                 `repositories`"
+            ),
+            scope::Beyond::Excluded { glob, excluded } => format!(
+                "its `{glob}` takes in repositories the secret leaves out with `{excluded}`; \
+                 leave them out of the agent too (add `{excluded}` to its `repositories`)"
+            ),
+        })
+        .collect();
+    Some(format!(
+        "agent `{}` lists secret `{name}`, which is only for {secret_is_for}, but {}",
+        agent.name,
+        parts.join("; and ")
+    ))
 }
 
 /// An agent's `namespace` is one the config names, and its `pod_security` one its

@@ -9,6 +9,7 @@ use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::{Deserialize, Serialize};
 
 use super::formats::{self, Format};
+use super::scope::Scope;
 use super::token::GithubToken;
 pub use crate::github::permission::Permission;
 
@@ -346,6 +347,26 @@ pub struct SecretRef {
     /// The environment variable agents see it as; the entry's name upper-cased when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub env: Option<EnvName>,
+    /// The repositories whose runs may use this secret, as an agent's `repositories`
+    /// (every repository when absent). An agent that lists it must run for no repository
+    /// beyond these, and templates of runs for other repositories do not see it in
+    /// `secrets`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "repositories_schema")]
+    pub repositories: Option<Vec<RepoGlob>>,
+}
+
+impl SecretRef {
+    /// The repositories whose runs may use this secret.
+    pub fn scope(&self) -> Scope<'_> {
+        Scope(self.repositories.as_deref())
+    }
+}
+
+/// A list of repository globs; never `null` (an empty `repositories:` key would read as
+/// "every repository", the opposite of what it looks like).
+fn repositories_schema(generator: &mut SchemaGenerator) -> Schema {
+    generator.subschema_for::<Vec<RepoGlob>>()
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
@@ -355,6 +376,14 @@ pub struct Agent {
     pub name: DnsLabel,
     #[serde(default)]
     pub description: Option<String>,
+    /// The repositories this agent runs for, as globs over `owner/name`: `acme/*` for every
+    /// repository of `acme`, and a leading `!` to leave some out (`!acme/secret-repo`). A
+    /// repository is in when it matches a glob without `!` and none with it; case is
+    /// ignored, as GitHub ignores it. Every repository the App is installed on when absent.
+    /// Elsewhere the agent starts for nothing, and its verbs are unknown there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "repositories_schema")]
+    pub repositories: Option<Vec<RepoGlob>>,
     /// YAML templates (in `templates_dir`) rendered into the Kubernetes objects of a run.
     #[serde(default = "default_templates")]
     pub templates: Vec<String>,
@@ -421,6 +450,13 @@ fn env_map_schema(generator: &mut SchemaGenerator) -> Schema {
     let names = generator.subschema_for::<EnvName>();
     schema.insert("propertyNames".into(), names.to_value());
     schema
+}
+
+impl Agent {
+    /// The repositories this agent runs for.
+    pub fn scope(&self) -> Scope<'_> {
+        Scope(self.repositories.as_deref())
+    }
 }
 
 fn default_templates() -> Vec<String> {
@@ -714,6 +750,12 @@ checked_string!(
     /// A glob: `*` within a path segment, `**` across segments, `{a,b}` alternatives.
     Glob,
     Format::Glob
+);
+checked_string!(
+    /// A repository glob: `owner/name`, where `*` matches within the owner or the name
+    /// (`acme/*`), and a leading `!` leaves out what it matches (`!acme/secret-repo`).
+    RepoGlob,
+    Format::Repository
 );
 checked_string!(
     /// A minijinja template (checked for syntax when loaded).

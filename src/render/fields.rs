@@ -142,6 +142,14 @@ impl Engine {
                 };
                 for path in self.paths_read(name) {
                     let segments: Vec<&str> = path.split('.').collect();
+                    if let Some(message) = self.secret_out_of_reach(agent, &segments) {
+                        for pos in positions(source, &path) {
+                            found
+                                .entry((self.file_of(name), pos))
+                                .or_insert_with(|| message.clone());
+                        }
+                        continue;
+                    }
                     let mut missing: Option<(usize, BTreeSet<String>)> = None;
                     let mut resolves = false;
                     for (_, context) in &contexts {
@@ -177,6 +185,26 @@ impl Engine {
             .into_iter()
             .map(|((file, pos), message)| FileDiagnostic { file, pos, message })
             .collect()
+    }
+
+    /// Why `agent`'s templates may not read `secrets.<name>` (`segments`): the agent runs
+    /// for repositories the secret's `repositories` leave out, whose runs do not see it
+    /// (their render would fail). `secrets["a-b"]` is not followed.
+    fn secret_out_of_reach(&self, agent: &Agent, segments: &[&str]) -> Option<String> {
+        let ["secrets", name, ..] = segments else {
+            return None;
+        };
+        let secret = self.config.secrets.get(*name)?;
+        if agent.scope().beyond(secret.scope()).is_empty() {
+            return None;
+        }
+        Some(format!(
+            "agent `{}` runs for {}, but secret `{name}` is only for {}: its runs elsewhere \
+             do not see `secrets.{name}`; limit the agent's `repositories` to the secret's",
+            agent.name,
+            agent.scope().describe(),
+            secret.scope().describe()
+        ))
     }
 
     /// Warnings about what an agent is given and its templates drop: the text of a
@@ -523,6 +551,51 @@ pub fn reference_markdown() -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A template that reads a secret by name, in an agent that runs beyond the secret's
+    /// repositories, is refused where it reads it: runs of the other repositories would
+    /// not find it.
+    #[test]
+    fn a_template_reading_a_secret_beyond_its_repositories_is_refused_where_it_reads_it() {
+        let config = |agent_repositories: &str| {
+            format!(
+                "project: demo
+cluster: {{namespace: runs}}
+images: {{agent: ghcr.io/acme/agent:1}}
+secrets:
+  team: {{name: team-key, key: k, repositories: [\"acme/a\"]}}
+agents:
+  - name: job
+    templates: [job.yaml]
+    {agent_repositories}
+    triggers:
+      push: {{tags: [\"v*\"]}}
+"
+            )
+        };
+        let template = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ run.name }}\ndata:\n  key: {{ secrets.team.name }}\n";
+        let problems = |agent_repositories: &str| {
+            let templates = [("job.yaml".to_string(), template.to_string())].into();
+            let loaded =
+                crate::config::parse(&config(agent_repositories), "services.yaml", templates)
+                    .unwrap_or_else(|e| panic!("{e}"));
+            let engine = Engine::new(&loaded).unwrap_or_else(|e| panic!("{e}"));
+            engine
+                .sample_problems(None)
+                .into_iter()
+                .map(|d| d.to_string())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(problems("repositories: [\"acme/a\"]"), Vec::<String>::new());
+        let found = problems("repositories: [\"acme/a\", \"acme/b\"]");
+        assert_eq!(found.len(), 1, "{found:#?}");
+        assert!(
+            found[0].starts_with("templates/job.yaml:6:")
+                && found[0].contains("secret `team` is only for `acme/a`"),
+            "{found:#?}"
+        );
+        assert_eq!(problems("").len(), 1, "an agent for every repository");
+    }
 
     #[test]
     fn a_path_is_found_wherever_it_is_written() {

@@ -51,6 +51,20 @@ pub enum RenderError {
     },
     #[error("agent `{0}` is not in the config")]
     UnknownAgent(String),
+    /// The agent does not run for the run's repository: its `repositories` leave it out (the
+    /// config changed since the run was asked for, or someone asks for it elsewhere).
+    #[error("agent `{agent}` does not run for {repository}: its `repositories` leave it out")]
+    NotForRepository { agent: String, repository: String },
+    /// The agent lists a secret whose `repositories` leave the run's repository out.
+    #[error(
+        "agent `{agent}` lists secret `{secret}`, which is not for {repository}: the secret's \
+         `repositories` leave it out"
+    )]
+    SecretNotForRepository {
+        agent: String,
+        secret: String,
+        repository: String,
+    },
     /// A rendered pod breaks its agent's Pod Security level.
     #[error("{template}: document {document}, field `{field}`: {message}")]
     PodSecurity {
@@ -362,6 +376,7 @@ impl Engine {
             .constants
             .get(agent.name.as_str())
             .ok_or_else(|| RenderError::UnknownAgent(launch.agent.clone()))?;
+        in_scope(&self.config, agent, event)?;
         let mut ctx = Context::new(
             &self.config,
             agent,
@@ -457,6 +472,36 @@ impl Engine {
             objects,
         })
     }
+}
+
+/// Refuses a run whose agent, or a secret it lists, is not for the event's repository
+/// (their `repositories`): every run is rendered here before it is recorded and again
+/// before its pod is made, so a run retried or re-run after the config changed, or one
+/// asked for in another repository, gets nothing. The planner already starts no agent
+/// outside its repositories, and `validate` lets no agent list a secret narrower than it.
+fn in_scope(config: &Config, agent: &Agent, event: &WebhookEvent) -> Result<(), RenderError> {
+    let repository = event
+        .repository
+        .as_ref()
+        .map_or("", |r| r.full_name.as_str());
+    if !agent.scope().admits(repository) {
+        return Err(RenderError::NotForRepository {
+            agent: agent.name.to_string(),
+            repository: repository.to_string(),
+        });
+    }
+    for name in &agent.secrets {
+        if let Some(secret) = config.secrets.get(name)
+            && !secret.scope().admits(repository)
+        {
+            return Err(RenderError::SecretNotForRepository {
+                agent: agent.name.to_string(),
+                secret: name.clone(),
+                repository: repository.to_string(),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Refuses a rendered Pod, or a Job's pod template, that breaks the Pod Security level of
@@ -740,7 +785,20 @@ fn agent_context<'a>(config: &'a Config, agent: &'a Agent) -> AgentContext<'a> {
 struct Constants {
     agent: Value,
     images: Value,
-    secrets: Value,
+    /// Every secret, when none is limited to some repositories (else chosen per run).
+    secrets: Option<Value>,
+}
+
+/// The secrets templates see in a run for `repository`: those whose `repositories` take it
+/// in (a run for another repository cannot name a secret limited to these).
+fn secrets_for(config: &Config, repository: &str) -> Value {
+    let secrets: BTreeMap<&str, SecretContext<'_>> = config
+        .secrets
+        .iter()
+        .filter(|(_, v)| v.scope().admits(repository))
+        .map(|(k, v)| (k.as_str(), secret_context(k, v)))
+        .collect();
+    Value::from(Serde(secrets))
 }
 
 impl Constants {
@@ -750,15 +808,11 @@ impl Constants {
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
-        let secrets: BTreeMap<&str, SecretContext<'_>> = config
-            .secrets
-            .iter()
-            .map(|(k, v)| (k.as_str(), secret_context(k, v)))
-            .collect();
+        let scoped = config.secrets.values().any(|s| !s.scope().is_every());
         Constants {
             agent: Value::from(Serde(agent_context(config, agent))),
             images: Value::from(Serde(images)),
-            secrets: Value::from(Serde(secrets)),
+            secrets: (!scoped).then(|| secrets_for(config, "")),
         }
     }
 }
@@ -865,7 +919,10 @@ impl<'a> Context<'a> {
             agent: constants.agent.clone(),
             project: config.project.as_str(),
             images: constants.images.clone(),
-            secrets: constants.secrets.clone(),
+            secrets: constants
+                .secrets
+                .clone()
+                .unwrap_or_else(|| secrets_for(config, repo.map_or("", |r| r.full_name.as_str()))),
             task: String::new(),
         }
     }

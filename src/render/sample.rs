@@ -15,13 +15,20 @@ fn user() -> Value {
     json!({"login": "octocat", "id": 1, "kind": "User"})
 }
 
-fn repository() -> Value {
+/// The repository the samples are written for; each agent's are moved to a repository
+/// its `repositories` take in.
+const PLACEHOLDER: &str = "example/repository";
+
+fn repository(full_name: &str) -> Value {
+    let (owner, name) = full_name
+        .split_once('/')
+        .unwrap_or(("example", "repository"));
     json!({
-        "full_name": "example/repository",
-        "owner": "example",
-        "name": "repository",
-        "clone_url": "https://github.com/example/repository.git",
-        "html_url": "https://github.com/example/repository",
+        "full_name": full_name,
+        "owner": owner,
+        "name": name,
+        "clone_url": format!("https://github.com/{full_name}.git"),
+        "html_url": format!("https://github.com/{full_name}"),
         "default_branch": "main",
         "private": false,
         "fork": false,
@@ -49,10 +56,20 @@ fn issue() -> Value {
     })
 }
 
-fn event(name: &str, event: Value) -> Option<WebhookEvent> {
+/// A sample part moved from [`PLACEHOLDER`] to `full_name` (a checked `owner/name`, so
+/// nothing in it needs escaping in JSON text).
+fn moved(value: Value, full_name: &str) -> Value {
+    if full_name == PLACEHOLDER {
+        return value;
+    }
+    let text = value.to_string().replace(PLACEHOLDER, full_name);
+    serde_json::from_str(&text).unwrap_or(value)
+}
+
+fn event(name: &str, event: Value, full_name: &str) -> Option<WebhookEvent> {
     serde_json::from_value(json!({
-        "name": name, "event": event, "repository": repository(), "sender": user(),
-        "installation_id": null,
+        "name": name, "event": moved(event, full_name), "repository": repository(full_name),
+        "sender": user(), "installation_id": null,
     }))
     .ok()
 }
@@ -83,10 +100,15 @@ pub fn samples(agent: &Agent) -> Vec<Sample> {
         subject,
     };
     let t = &agent.triggers;
+    // A repository the agent runs for (`validate` refuses a list that takes in none).
+    let full_name = agent
+        .scope()
+        .example()
+        .unwrap_or_else(|| PLACEHOLDER.into());
     let mut out = Vec::new();
     let mut add = |trigger: String, name: &str, e: Value, l: Launch, pr: Option<Value>| {
-        let pr = pr.and_then(|p| serde_json::from_value::<PullRequest>(p).ok());
-        if let Some(event) = event(name, e) {
+        let pr = pr.and_then(|p| serde_json::from_value::<PullRequest>(moved(p, &full_name)).ok());
+        if let Some(event) = event(name, e, &full_name) {
             out.push(Sample {
                 trigger,
                 event,

@@ -205,7 +205,11 @@ impl Engine {
                     .map_or(start, |(at, text)| Pos::at_byte(text, at));
                 (self.config_path.clone(), pos, e.to_string())
             }
-            RenderError::UnknownAgent(_) => (self.config_path.clone(), start, e.to_string()),
+            RenderError::UnknownAgent(_)
+            | RenderError::NotForRepository { .. }
+            | RenderError::SecretNotForRepository { .. } => {
+                (self.config_path.clone(), start, e.to_string())
+            }
         }
     }
 
