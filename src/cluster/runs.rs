@@ -11,7 +11,6 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Api, Client, Config, ResourceExt};
 
 use super::crd::{AgentRun, Phase};
-use super::launch::ISSUE_LABEL;
 use crate::names::label_value;
 use crate::render::keys;
 
@@ -246,7 +245,7 @@ impl RunFilter {
             terms.push(format!("{}={number}", keys::PR));
         }
         if let Some(number) = self.issue {
-            terms.push(format!("{ISSUE_LABEL}={number}"));
+            terms.push(format!("{}={number}", keys::ISSUE));
         }
         Ok(terms.join(","))
     }
