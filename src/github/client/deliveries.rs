@@ -4,6 +4,7 @@
 use std::time::SystemTime;
 
 use hyper::http::Method;
+use percent_encoding::percent_decode_str;
 
 use super::http::Replay;
 use super::*;
@@ -57,34 +58,11 @@ fn next_cursor(headers: &hyper::http::HeaderMap) -> Option<String> {
                 query
                     .split('&')
                     .find_map(|kv| kv.strip_prefix("cursor="))
-                    .map(percent_decode)
+                    .map(|cursor| percent_decode_str(cursor).decode_utf8_lossy().into_owned())
             })
             .flatten()
             .filter(|c| !c.is_empty())
         })
-}
-
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (bytes[i], hex) {
-            (b'%', Some(b)) => {
-                out.push(b);
-                i += 3;
-            }
-            (b, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 impl GithubClient {
