@@ -4,8 +4,8 @@
 pub mod escape;
 pub mod fields;
 mod filled;
-pub mod objects;
-pub mod pod_security;
+pub(crate) mod objects;
+pub(crate) mod pod_security;
 mod sample;
 mod shape;
 mod validate;
