@@ -1,8 +1,8 @@
 //! The command line: `validate`, `render`, `schema`, `crd`, `serve`, `agent`, `replay`, `runs`,
 //! `github-app`.
 
-pub mod github_app;
-pub mod runs;
+pub(crate) mod github_app;
+pub(crate) mod runs;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -2,7 +2,7 @@
 #![forbid(unsafe_code)]
 
 pub mod agent;
-pub mod agent_pod;
+pub(crate) mod agent_pod;
 pub mod agentrun;
 pub mod cli;
 pub mod clock;
@@ -14,6 +14,6 @@ pub mod plan;
 pub mod ports;
 pub mod render;
 pub mod serve;
-pub mod suggest;
-pub mod template;
-pub mod text;
+pub(crate) mod suggest;
+pub(crate) mod template;
+pub(crate) mod text;

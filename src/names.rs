@@ -81,7 +81,7 @@ pub fn label_value(input: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::formats::is_dns_label;
+    use crate::text::is_dns_label;
 
     #[test]
     fn dns_labels_are_valid_and_stable() {

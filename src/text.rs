@@ -20,6 +20,12 @@ pub fn clip(text: &str, max: usize) -> String {
     }
 }
 
+/// A duration for a person to read, in whole seconds: `9s`, `4m 12s`, `1h 3m 20s`, `2days 1h`.
+/// (`agentpods runs` prints ages as kubectl does instead: `cli::runs::human_duration`.)
+pub fn duration(d: std::time::Duration) -> String {
+    humantime::format_duration(std::time::Duration::from_secs(d.as_secs())).to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -32,6 +38,15 @@ mod tests {
         for bad in ["", "-a", "a-", "A", "a_b", "a.b", "é", &"a".repeat(64)] {
             assert!(!is_dns_label(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn durations_in_whole_seconds() {
+        use std::time::Duration;
+        assert_eq!(duration(Duration::from_millis(9_999)), "9s");
+        assert_eq!(duration(Duration::from_secs(252)), "4m 12s");
+        assert_eq!(duration(Duration::from_secs(3800)), "1h 3m 20s");
+        assert_eq!(duration(Duration::ZERO), "0s");
     }
 
     #[test]

@@ -18,13 +18,13 @@
 //! is taken out of everything it writes: the agent's output as passed to the pod log, its
 //! own messages, the result, and the pull request it opens (see [`redact`]).
 
-pub mod git;
-pub mod process;
-pub mod pull_request;
+pub(crate) mod git;
+pub(crate) mod process;
+pub(crate) mod pull_request;
 pub mod redact;
 pub mod result;
-pub mod secrets;
-pub mod task;
+pub(crate) mod secrets;
+pub(crate) mod task;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};

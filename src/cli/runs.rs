@@ -171,7 +171,7 @@ async fn execute(cmd: RunsCmd, clock: &dyn Clock) -> Result<(), RunsError> {
                 Cancelled::AlreadyRequested(earlier) => format!(
                     "run {name} in namespace {namespace}: a cancel was already requested ({earlier}); the controller is stopping it"
                 ),
-                Cancelled::AlreadyCancelled(message) => format!(
+                Cancelled::Already(message) => format!(
                     "run {name} in namespace {namespace} was already cancelled{}",
                     message.map(|m| format!(" ({m})")).unwrap_or_default()
                 ),

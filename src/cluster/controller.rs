@@ -29,7 +29,7 @@ use super::crd::{
     AgentRun, AgentRunStatus, Conclusion, Phase, ReportRefs, RunResult, StoredSource,
 };
 use super::decide::{Action, RunView, Sibling, Step, decide};
-use super::launch::{CONCURRENCY_LABEL, concurrency_label};
+use super::launch::concurrency_label;
 use super::report::{RunReports, TokenMinter, pending_report};
 use super::runs::request_cancel;
 use super::workload::{Workload, observe};
@@ -685,7 +685,7 @@ async fn siblings(
     group: &str,
 ) -> Result<Vec<Sibling>, ControllerError> {
     let api: Api<AgentRun> = Api::namespaced(ctx.client.clone(), ns);
-    let selector = format!("{CONCURRENCY_LABEL}={}", concurrency_label(group));
+    let selector = format!("{}={}", keys::CONCURRENCY, concurrency_label(group));
     let list = api.list(&ListParams::default().labels(&selector)).await?;
     Ok(list
         .items

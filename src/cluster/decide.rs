@@ -91,7 +91,7 @@ fn later(t: Timestamp, by: SignedDuration) -> Timestamp {
 }
 
 fn human(seconds: u64) -> String {
-    humantime::format_duration(Duration::from_secs(seconds)).to_string()
+    crate::text::duration(Duration::from_secs(seconds))
 }
 
 /// When the current attempt's objects were applied.

@@ -22,13 +22,6 @@ use crate::ports::launcher::{
 use crate::ports::probe::{PROBE_EVERY, PROBE_TIMEOUT, Readiness};
 use crate::render::keys;
 
-/// The label holding a hash of a run's concurrency group (groups contain `/`, which label
-/// values may not).
-pub const CONCURRENCY_LABEL: &str = "agentpods.dev/concurrency";
-
-/// The label of runs about an issue (runs about a pull request carry `agentpods.dev/pr`).
-pub const ISSUE_LABEL: &str = "agentpods.dev/issue";
-
 /// The label value of a concurrency group.
 pub fn concurrency_label(group: &str) -> String {
     short_hash(&[group])
@@ -66,10 +59,10 @@ pub fn agent_run(run: &RunToLaunch, now: Timestamp) -> Result<AgentRun, SourceEr
     };
     let mut labels = run.rendered.labels.clone();
     if let Some(number) = issue {
-        labels.insert(ISSUE_LABEL.into(), number.to_string());
+        labels.insert(keys::ISSUE.into(), number.to_string());
     }
     if let Some((group, _)) = &run.rendered.concurrency {
-        labels.insert(CONCURRENCY_LABEL.into(), concurrency_label(group));
+        labels.insert(keys::CONCURRENCY.into(), concurrency_label(group));
     }
     let spec = AgentRunSpec {
         agent: run.rendered.agent.clone(),

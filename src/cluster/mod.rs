@@ -14,9 +14,9 @@
 pub mod approvals;
 pub mod controller;
 pub mod crd;
-pub mod decide;
+pub(crate) mod decide;
 pub mod launch;
 pub mod lease;
 pub mod report;
-pub mod runs;
-pub mod workload;
+pub(crate) mod runs;
+pub(crate) mod workload;

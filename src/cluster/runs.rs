@@ -11,7 +11,6 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Api, Client, Config, ResourceExt};
 
 use super::crd::{AgentRun, Phase};
-use super::launch::ISSUE_LABEL;
 use crate::names::label_value;
 use crate::render::keys;
 
@@ -246,7 +245,7 @@ impl RunFilter {
             terms.push(format!("{}={number}", keys::PR));
         }
         if let Some(number) = self.issue {
-            terms.push(format!("{ISSUE_LABEL}={number}"));
+            terms.push(format!("{}={number}", keys::ISSUE));
         }
         Ok(terms.join(","))
     }
@@ -429,7 +428,7 @@ pub enum Cancelled {
     /// Someone asked before (this reason); nothing changed.
     AlreadyRequested(String),
     /// The run had already ended Cancelled; nothing changed.
-    AlreadyCancelled(Option<String>),
+    Already(Option<String>),
 }
 
 /// Asks the controller to stop the run. Asking twice is harmless; a run that ended any other
@@ -442,9 +441,9 @@ pub async fn cancel(
 ) -> Result<Cancelled, RunsError> {
     let run = get(client, namespace, name).await?;
     match cancel_state(&run) {
-        CancelState::Ended(Phase::Cancelled) => Ok(Cancelled::AlreadyCancelled(
-            run.status.and_then(|s| s.message),
-        )),
+        CancelState::Ended(Phase::Cancelled) => {
+            Ok(Cancelled::Already(run.status.and_then(|s| s.message)))
+        }
         CancelState::Ended(phase) => Err(RunsError::AlreadyEnded {
             name: name.to_string(),
             namespace: namespace.to_string(),

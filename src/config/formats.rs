@@ -193,7 +193,7 @@ impl Format {
     }
 }
 
-pub use crate::text::is_dns_label;
+use crate::text::is_dns_label;
 
 fn is_quantity(s: &str) -> bool {
     let s = s.strip_prefix(['+', '-']).unwrap_or(s);
@@ -252,13 +252,7 @@ fn check_template_syntax(s: &str) -> Result<(), String> {
 
 /// Cuts a value for an error message, so a huge value cannot flood the output.
 pub fn shorten(s: &str) -> String {
-    const MAX: usize = 60;
-    if s.chars().count() <= MAX {
-        s.to_string()
-    } else {
-        let cut: String = s.chars().take(MAX).collect();
-        format!("{cut}…")
-    }
+    crate::text::clip(s, 60)
 }
 
 #[cfg(test)]

@@ -50,11 +50,6 @@ pub const MIN_SHA_LEN: usize = 7;
 /// The longest commit SHA that `approve` accepts (SHA-256 object names).
 pub const MAX_SHA_LEN: usize = 64;
 
-/// Candidates for a did-you-mean suggestion must score at least this (normalized
-/// Damerau-Levenshtein similarity, 1.0 for equal strings).
-const SUGGESTION_MIN_SIMILARITY: f64 = 0.6;
-/// ... or be within this many edits (and no more than half the longer word).
-const SUGGESTION_MAX_DISTANCE: usize = 2;
 /// Verbs longer than this get no suggestion (no candidate could be close, and the
 /// distance costs time proportional to the length).
 const SUGGESTION_MAX_VERB_CHARS: usize = 64;
@@ -422,22 +417,9 @@ impl<'a> CommandParser<'a> {
         }
         let builtins = BuiltinVerb::ALL.iter().map(|builtin| builtin.name());
         let customs = self.custom_verbs().map(String::as_str);
-        let mut best: Option<(f64, &str)> = None;
-        for candidate in builtins.chain(customs) {
-            let candidate_lower = candidate.to_lowercase();
-            if candidate_lower.chars().count() > SUGGESTION_MAX_VERB_CHARS {
-                continue;
-            }
-            let similarity = strsim::normalized_damerau_levenshtein(verb, &candidate_lower);
-            let distance = strsim::damerau_levenshtein(verb, &candidate_lower);
-            let longest = verb.chars().count().max(candidate_lower.chars().count());
-            let close = similarity >= SUGGESTION_MIN_SIMILARITY
-                || (distance <= SUGGESTION_MAX_DISTANCE && 2 * distance <= longest);
-            if close && best.is_none_or(|(best_similarity, _)| similarity > best_similarity) {
-                best = Some((similarity, candidate));
-            }
-        }
-        best.map(|(_, candidate)| candidate.to_owned())
+        // The same rule as every other did-you-mean (services.yaml keys and values,
+        // template fields, event names).
+        crate::suggest::did_you_mean(verb, builtins.chain(customs)).map(str::to_owned)
     }
 
     /// The lines of a `run` task below its command line: every line up to the next command

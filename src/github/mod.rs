@@ -4,8 +4,8 @@
 pub mod client;
 pub mod command;
 pub mod event;
-pub mod event_names;
-pub mod permission;
+pub(crate) mod event_names;
+pub(crate) mod permission;
 pub mod refname;
 pub mod report;
 pub mod webhook;

@@ -10,7 +10,7 @@
 //! What the agent writes is untrusted: [`neutralise`] keeps it from pinging people,
 //! injecting HTML (or a forged marker) or overflowing GitHub's limits.
 
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use serde::Serialize;
 
@@ -152,7 +152,9 @@ pub fn writes(
         ),
     };
     let duration = match (started_at, completed_at) {
-        (Some(s), Some(e)) => Some(format_duration(e.duration_since(s).unwrap_or_default())),
+        (Some(s), Some(e)) => Some(crate::text::duration(
+            e.duration_since(s).unwrap_or_default(),
+        )),
         _ => None,
     };
     let title = match (&conclusion, status) {
@@ -327,16 +329,6 @@ fn cut(text: &str, limit: usize) -> String {
     let mut s: String = text.chars().take(keep).collect();
     s.push_str(NOTE);
     s
-}
-
-/// `4m 12s`, `1h 3m`, `9s`.
-pub fn format_duration(d: Duration) -> String {
-    let s = d.as_secs();
-    match (s / 3600, (s % 3600) / 60, s % 60) {
-        (0, 0, sec) => format!("{sec}s"),
-        (0, m, sec) => format!("{m}m {sec}s"),
-        (h, m, _) => format!("{h}h {m}m"),
-    }
 }
 
 /// One line of a `/agent status` answer.

@@ -419,7 +419,9 @@ fn form_payload(body: &[u8]) -> Result<Vec<u8>, WebhookError> {
     Err(WebhookError::MissingPayloadField)
 }
 
-/// `application/x-www-form-urlencoded` decoding: `+` is a space, `%XX` a byte.
+/// `application/x-www-form-urlencoded` decoding: `+` is a space, `%XX` a byte. Strict, unlike
+/// the `percent-encoding` and `form_urlencoded` crates (which keep a bad escape as it is,
+/// and give text, not bytes): a `%` without two hexadecimal digits is refused.
 fn percent_decode(input: &[u8]) -> Result<Vec<u8>, WebhookError> {
     let mut out = Vec::with_capacity(input.len());
     let mut i = 0;

@@ -14,5 +14,5 @@
 
 pub mod approvals;
 pub mod launcher;
-pub mod probe;
+pub(crate) mod probe;
 pub mod reload;

@@ -4,8 +4,8 @@
 pub mod escape;
 pub mod fields;
 mod filled;
-pub mod objects;
-pub mod pod_security;
+pub(crate) mod objects;
+pub(crate) mod pod_security;
 mod sample;
 mod shape;
 mod validate;
@@ -95,6 +95,10 @@ pub mod keys {
     pub const DELIVERY: &str = "agentpods.dev/delivery";
     pub const REPOSITORY: &str = "agentpods.dev/repository";
     pub const TRIGGER: &str = "agentpods.dev/trigger";
+    /// A hash of a run's concurrency group (groups contain `/`, which label values may not).
+    pub const CONCURRENCY: &str = "agentpods.dev/concurrency";
+    /// On runs about an issue (runs about a pull request carry [`PR`]).
+    pub const ISSUE: &str = "agentpods.dev/issue";
 }
 
 /// Registers our filters and settings on an environment.
@@ -392,7 +396,7 @@ impl Engine {
         if self.config.cluster.namespace_template.is_some() {
             let ns = self.render_value(NAMESPACE_TEMPLATE, &value)?;
             let ns = ns.trim().to_string();
-            if !crate::config::formats::is_dns_label(&ns) {
+            if !crate::text::is_dns_label(&ns) {
                 return Err(RenderError::BadName {
                     what: "namespace".into(),
                     value: crate::config::formats::shorten(&ns),

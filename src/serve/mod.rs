@@ -13,8 +13,8 @@
 //! name them so.
 
 pub mod catch_up;
-pub mod deliveries;
-pub mod github;
+pub(crate) mod deliveries;
+pub(crate) mod github;
 pub mod http;
 pub mod intake;
 pub mod metrics;

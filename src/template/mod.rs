@@ -3,7 +3,7 @@
 //! templates when it loads them, `render` compiles and renders them (adding the filters
 //! and the YAML escaping, `crate::render::escape`).
 
-pub mod quoting;
+pub(crate) mod quoting;
 
 use minijinja::Environment;
 use minijinja::syntax::SyntaxConfig;

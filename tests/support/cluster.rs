@@ -9,7 +9,7 @@ use std::time::Duration;
 use agentpods::clock::{Clock, ManualClock};
 use agentpods::cluster::controller::{self, ControllerOptions};
 use agentpods::cluster::crd::{AgentRun, Phase, StoredSource};
-use agentpods::cluster::launch::{CONCURRENCY_LABEL, ClusterLauncher};
+use agentpods::cluster::launch::ClusterLauncher;
 use agentpods::cluster::report::{RunReports, TokenMinter};
 use agentpods::github::webhook::DeliveryId;
 use agentpods::ports::launcher::{LaunchError, Launched, Launcher};
@@ -335,7 +335,7 @@ pub fn renamed_run(template: &AgentRun, name: &str) -> AgentRun {
     run.metadata.name = Some(name.to_owned());
     let labels = run.metadata.labels.get_or_insert_with(Default::default);
     labels.insert(keys::RUN.to_owned(), name.to_owned());
-    labels.remove(CONCURRENCY_LABEL);
+    labels.remove(keys::CONCURRENCY);
     run.spec.concurrency_group = None;
     let mut source = run.spec.source.read().expect("a source this version reads");
     source.launch.run_name = name.to_owned();

@@ -13,8 +13,8 @@
 //! version cannot read never stops the AgentRun itself from being read: that one run ends
 //! Failed with the reason ([`SourceError`]), the others carry on.
 
-pub mod v1;
-pub mod v2;
+pub(crate) mod v1;
+pub(crate) mod v2;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

@@ -1,0 +1,211 @@
+//! Comments on issues and pull requests: posting, editing, listing, finding ours by a
+//! marker (never posted twice), and reactions.
+
+use hyper::http::Method;
+
+use super::http::Replay;
+use super::*;
+use crate::github::event::RepoFullName;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reaction {
+    Eyes,
+    PlusOne,
+    Confused,
+    Rocket,
+}
+
+impl Reaction {
+    fn as_str(self) -> &'static str {
+        match self {
+            Reaction::Eyes => "eyes",
+            Reaction::PlusOne => "+1",
+            Reaction::Confused => "confused",
+            Reaction::Rocket => "rocket",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssueComment {
+    pub id: u64,
+    pub body: String,
+    pub author: String,
+    pub author_is_bot: bool,
+}
+
+/// How many pages of comments are read when looking for ours.
+const MAX_COMMENT_PAGES: u32 = 30;
+
+/// Whether `c` is ours: written by `own` when we know who we are (a token whose user
+/// GitHub will not name does not know, and takes any author).
+fn is_ours(c: &IssueComment, own: Option<&str>) -> bool {
+    own.is_none_or(|login| c.author.eq_ignore_ascii_case(login))
+}
+
+impl GithubClient {
+    /// Reacts to an issue or pull request comment. GitHub keeps one reaction of a kind
+    /// per user, so repeating it changes nothing.
+    pub async fn react_to_comment(
+        &self,
+        repo: &RepoFullName,
+        comment_id: u64,
+        reaction: Reaction,
+    ) -> Result<(), GithubError> {
+        let path = format!(
+            "/repos/{}/{}/issues/comments/{comment_id}/reactions",
+            repo.owner(),
+            repo.name()
+        );
+        let body = wire::Reaction {
+            content: reaction.as_str(),
+        };
+        self.send_for(repo, Method::POST, &path, Some(&body), Replay::Safe)
+            .await?;
+        Ok(())
+    }
+
+    /// Posts a comment. Not retried after an ambiguous failure: see
+    /// [`GithubClient::create_comment_once`].
+    pub async fn create_comment(
+        &self,
+        repo: &RepoFullName,
+        issue: u64,
+        body: &str,
+    ) -> Result<u64, GithubError> {
+        let path = format!(
+            "/repos/{}/{}/issues/{issue}/comments",
+            repo.owner(),
+            repo.name()
+        );
+        let created: wire::Comment = self
+            .call(
+                repo,
+                Method::POST,
+                &path,
+                Some(&wire::CommentBody { body }),
+                Replay::Unsafe,
+            )
+            .await?;
+        Ok(created.id)
+    }
+
+    pub async fn update_comment(
+        &self,
+        repo: &RepoFullName,
+        comment_id: u64,
+        body: &str,
+    ) -> Result<(), GithubError> {
+        let path = format!(
+            "/repos/{}/{}/issues/comments/{comment_id}",
+            repo.owner(),
+            repo.name()
+        );
+        self.send_for(
+            repo,
+            Method::PATCH,
+            &path,
+            Some(&wire::CommentBody { body }),
+            Replay::Safe,
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// The comments of an issue or pull request, oldest first.
+    pub async fn list_comments(
+        &self,
+        repo: &RepoFullName,
+        issue: u64,
+    ) -> Result<Vec<IssueComment>, GithubError> {
+        let mut out = Vec::new();
+        for page in 1..=MAX_COMMENT_PAGES {
+            let path = format!(
+                "/repos/{}/{}/issues/{issue}/comments?per_page=100&page={page}",
+                repo.owner(),
+                repo.name()
+            );
+            let batch: Vec<wire::Comment> = self
+                .call(repo, Method::GET, &path, None::<&()>, Replay::Safe)
+                .await?;
+            let done = batch.len() < 100;
+            out.extend(batch.into_iter().map(|c| IssueComment {
+                id: c.id,
+                body: c.body.unwrap_or_default(),
+                author_is_bot: c.user.kind == "Bot",
+                author: c.user.login,
+            }));
+            if done {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Our comment carrying `marker`, if there is one, to edit it or not post it twice.
+    /// Comments by others never count, even when they quote the marker, nor those of other
+    /// bots — except with a token whose user GitHub will not name, where any comment with
+    /// the marker is taken (the worst a forgery does then is keep a reply from being
+    /// posted). When our login cannot be asked for now, this fails. No marker grants
+    /// anything: approvals are the service's own records (`ports::approvals`).
+    pub async fn find_comment(
+        &self,
+        repo: &RepoFullName,
+        issue: u64,
+        marker: &str,
+    ) -> Result<Option<IssueComment>, GithubError> {
+        let own = self.own_login().await?;
+        Ok(self
+            .list_comments(repo, issue)
+            .await?
+            .into_iter()
+            .find(|c| c.body.contains(marker) && is_ours(c, own)))
+    }
+
+    /// Posts `body` (which must contain `marker`) unless our comment with that marker is
+    /// already there; after an ambiguous failure it looks again before posting again. The
+    /// comment's id either way.
+    pub async fn create_comment_once(
+        &self,
+        repo: &RepoFullName,
+        issue: u64,
+        marker: &str,
+        body: &str,
+    ) -> Result<u64, GithubError> {
+        debug_assert!(body.contains(marker));
+        if let Some(found) = self.find_comment(repo, issue, marker).await? {
+            return Ok(found.id);
+        }
+        self.post_comment_once(repo, issue, marker, body).await
+    }
+
+    /// Posts `body` (which must contain `marker`) without looking for it first: for a
+    /// caller that knows it was not posted (it keeps the ids of all it posted). After an
+    /// ambiguous failure it looks before posting again.
+    pub async fn post_comment_once(
+        &self,
+        repo: &RepoFullName,
+        issue: u64,
+        marker: &str,
+        body: &str,
+    ) -> Result<u64, GithubError> {
+        debug_assert!(body.contains(marker));
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            match self.create_comment(repo, issue, body).await {
+                Ok(id) => return Ok(id),
+                Err(e) if e.is_ambiguous() && attempts < 3 => {
+                    tracing::info!(
+                        issue,
+                        "posting a comment failed ambiguously; looking for it before posting again"
+                    );
+                    if let Some(found) = self.find_comment(repo, issue, marker).await? {
+                        return Ok(found.id);
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}

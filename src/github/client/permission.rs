@@ -1,0 +1,98 @@
+//! Who may run what: a user's permission on a repository (cached for a while) and team
+//! membership.
+
+use std::time::Duration;
+
+use hyper::http::Method;
+
+use super::http::Replay;
+use super::*;
+use crate::github::event::RepoFullName;
+use crate::github::permission::Permission;
+
+fn permission_from(role_name: Option<&str>, permission: &str) -> Permission {
+    let parse = |s: &str| match s {
+        "admin" => Some(Permission::Admin),
+        "maintain" => Some(Permission::Maintain),
+        "write" | "push" => Some(Permission::Write),
+        "triage" => Some(Permission::Triage),
+        "read" | "pull" => Some(Permission::Read),
+        "none" => Some(Permission::None),
+        _ => None,
+    };
+    role_name
+        .and_then(parse)
+        .or_else(|| parse(permission))
+        .unwrap_or(Permission::None)
+}
+
+impl GithubClient {
+    /// The user's permission on `repo` from the collaborator-permission API, believed
+    /// for `permission_ttl`. Someone GitHub does not know as a collaborator has `none`.
+    pub async fn collaborator_permission(
+        &self,
+        repo: &RepoFullName,
+        user: &str,
+    ) -> Result<Permission, GithubError> {
+        let key = (
+            repo.as_str().to_ascii_lowercase(),
+            user.to_ascii_lowercase(),
+        );
+        let now = self.now();
+        if let Some((p, at)) = self.permissions.lock().expect("permissions lock").get(&key)
+            && now.duration_since(*at).unwrap_or(Duration::MAX) < self.permission_ttl
+        {
+            return Ok(*p);
+        }
+        let path = format!(
+            "/repos/{}/{}/collaborators/{}/permission",
+            repo.owner(),
+            repo.name(),
+            path_segment(user)
+        );
+        let permission = match self
+            .call::<wire::CollaboratorPermission>(
+                repo,
+                Method::GET,
+                &path,
+                None::<&()>,
+                Replay::Safe,
+            )
+            .await
+        {
+            Ok(p) => permission_from(p.role_name.as_deref(), &p.permission),
+            Err(GithubError::NotFound { .. }) => Permission::None,
+            Err(e) => return Err(e),
+        };
+        self.permissions
+            .lock()
+            .expect("permissions lock")
+            .insert(key, (permission, now));
+        Ok(permission)
+    }
+
+    /// Whether `user` is an active member of `org/team_slug`. The App's installation
+    /// on `repo` (in that organization) answers.
+    pub async fn is_team_member(
+        &self,
+        repo: &RepoFullName,
+        org: &str,
+        team_slug: &str,
+        user: &str,
+    ) -> Result<bool, GithubError> {
+        let path = format!(
+            "/orgs/{}/teams/{}/memberships/{}",
+            path_segment(org),
+            path_segment(team_slug),
+            path_segment(user)
+        );
+        match self
+            .call::<wire::Membership>(repo, Method::GET, &path, None::<&()>, Replay::Safe)
+            .await
+        {
+            Ok(m) => Ok(m.state == "active"),
+            Err(GithubError::NotFound { .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+}

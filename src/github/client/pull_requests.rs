@@ -1,0 +1,157 @@
+//! Pull requests: one read as our event type, and opening one (never two for a head).
+
+use hyper::http::Method;
+
+use super::http::Replay;
+use super::*;
+use crate::github::event::{AuthorAssociation, CommitSha, GitRef, PullRequest, RepoFullName, User};
+
+/// A pull request that exists: the one we created, or the open one we found for our head.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PullRequestCreated {
+    pub number: u64,
+    pub html_url: String,
+}
+
+impl GithubClient {
+    /// A pull request as our event type (head SHA and branch, fork or not).
+    pub async fn pull_request(
+        &self,
+        repo: &RepoFullName,
+        number: u64,
+    ) -> Result<PullRequest, GithubError> {
+        let path = format!("/repos/{}/{}/pulls/{number}", repo.owner(), repo.name());
+        let w: wire::PullRequest = self
+            .call(repo, Method::GET, &path, None::<&()>, Replay::Safe)
+            .await?;
+        let decode_err = |message: String| GithubError::Decode {
+            what: format!("GET {path}"),
+            message,
+        };
+        let git_ref = |r: wire::GitRef| -> Result<GitRef, GithubError> {
+            Ok(GitRef {
+                ref_name: r.ref_name,
+                sha: r
+                    .sha
+                    .parse::<CommitSha>()
+                    .map_err(|e| decode_err(e.to_string()))?,
+                clone_url: r.repo.as_ref().and_then(|x| x.clone_url.clone()),
+                repo: match r.repo {
+                    Some(x) => Some(
+                        x.full_name
+                            .parse::<RepoFullName>()
+                            .map_err(|e| decode_err(e.to_string()))?,
+                    ),
+                    None => None,
+                },
+            })
+        };
+        Ok(PullRequest {
+            number: w.number,
+            title: w.title,
+            body: w.body.unwrap_or_default(),
+            draft: w.draft.unwrap_or(false),
+            state: w.state,
+            merged: w.merged.unwrap_or(false),
+            user: User {
+                login: w.user.login,
+                id: w.user.id,
+                kind: w.user.kind,
+            },
+            author_association: AuthorAssociation::from(
+                w.author_association.as_deref().unwrap_or("NONE"),
+            ),
+            labels: w.labels.into_iter().map(|l| l.name).collect(),
+            head: git_ref(w.head)?,
+            base: git_ref(w.base)?,
+            html_url: w.html_url,
+            // Asked for a comment's command: its closing is not what is decided.
+            closed_at: None,
+        })
+    }
+
+    /// Opens a pull request from `head_branch` (a branch of `repo` itself) onto
+    /// `base_branch`. GitHub keeps one open pull request per head and base, and this never
+    /// makes a second: after an ambiguous failure it looks for the open pull request of
+    /// that head before posting again, and GitHub's 422 "A pull request already exists"
+    /// is answered with the one that exists.
+    pub async fn create_pull_request(
+        &self,
+        repo: &RepoFullName,
+        head_branch: &str,
+        base_branch: &str,
+        title: &str,
+        body: &str,
+    ) -> Result<PullRequestCreated, GithubError> {
+        let path = format!("/repos/{}/{}/pulls", repo.owner(), repo.name());
+        let request = wire::PullRequestBody {
+            title,
+            head: head_branch,
+            base: base_branch,
+            body,
+        };
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            match self
+                .call::<wire::PullRequestRef>(
+                    repo,
+                    Method::POST,
+                    &path,
+                    Some(&request),
+                    Replay::Unsafe,
+                )
+                .await
+            {
+                Ok(created) => {
+                    return Ok(PullRequestCreated {
+                        number: created.number,
+                        html_url: created.html_url,
+                    });
+                }
+                Err(e) if e.is_ambiguous() => {
+                    tracing::info!(
+                        attempts,
+                        "opening a pull request failed ambiguously; looking for it"
+                    );
+                    if let Some(found) = self.find_open_pull_request(repo, head_branch).await? {
+                        return Ok(found);
+                    }
+                    if attempts >= 3 {
+                        return Err(e);
+                    }
+                }
+                Err(e @ GithubError::Rejected { status: 422, .. }) => {
+                    // "A pull request already exists for owner:branch": ours, from an
+                    // earlier attempt. Any other 422 stands.
+                    return match self.find_open_pull_request(repo, head_branch).await? {
+                        Some(found) => Ok(found),
+                        None => Err(e),
+                    };
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// The open pull request whose head is `head_branch` of `repo`, if there is one.
+    pub async fn find_open_pull_request(
+        &self,
+        repo: &RepoFullName,
+        head_branch: &str,
+    ) -> Result<Option<PullRequestCreated>, GithubError> {
+        let path = format!(
+            "/repos/{}/{}/pulls?head={}&state=open&per_page=100",
+            repo.owner(),
+            repo.name(),
+            query_value(&format!("{}:{head_branch}", repo.owner()))
+        );
+        let list: Vec<wire::PullRequestRef> = self
+            .call(repo, Method::GET, &path, None::<&()>, Replay::Safe)
+            .await?;
+        Ok(list.into_iter().next().map(|p| PullRequestCreated {
+            number: p.number,
+            html_url: p.html_url,
+        }))
+    }
+}

@@ -1,0 +1,155 @@
+//! The validated names GitHub gives: a repository's `owner/name` and a commit id.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::de;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use super::error::{ValueError, clip_value};
+
+/// A repository's `owner/name`, validated: exactly one `/`, both parts non-empty,
+/// neither `.` nor `..`, and only the characters GitHub allows (`A-Z a-z 0-9 . _ -`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RepoFullName(String);
+
+impl RepoFullName {
+    fn validate(s: &str) -> Result<(), ValueError> {
+        let allowed = |c: u8| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-');
+        let part_ok = |p: &str| !p.is_empty() && p != "." && p != ".." && p.bytes().all(allowed);
+        match s.split_once('/') {
+            Some((owner, name)) if part_ok(owner) && part_ok(name) => Ok(()),
+            _ => Err(ValueError::RepoFullName(clip_value(s))),
+        }
+    }
+
+    /// The whole `owner/name`.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The part before the `/`.
+    pub fn owner(&self) -> &str {
+        self.0.split_once('/').map_or("", |(owner, _)| owner)
+    }
+
+    /// The part after the `/`.
+    pub fn name(&self) -> &str {
+        self.0.split_once('/').map_or("", |(_, name)| name)
+    }
+}
+
+impl FromStr for RepoFullName {
+    type Err = ValueError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::validate(s)?;
+        Ok(Self(s.to_owned()))
+    }
+}
+
+impl TryFrom<String> for RepoFullName {
+    type Error = ValueError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        Self::validate(&s)?;
+        Ok(Self(s))
+    }
+}
+
+impl fmt::Display for RepoFullName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl AsRef<str> for RepoFullName {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Serialize for RepoFullName {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for RepoFullName {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer)?
+            .try_into()
+            .map_err(de::Error::custom)
+    }
+}
+
+/// A git object id: 40 (SHA-1) or 64 (SHA-256) lowercase hexadecimal characters.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CommitSha(String);
+
+impl CommitSha {
+    fn validate(s: &str) -> Result<(), ValueError> {
+        let hex = |c: u8| matches!(c, b'0'..=b'9' | b'a'..=b'f');
+        if matches!(s.len(), 40 | 64) && s.bytes().all(hex) {
+            Ok(())
+        } else {
+            Err(ValueError::CommitSha(clip_value(s)))
+        }
+    }
+
+    /// The full hexadecimal id.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The first 7 characters, as git abbreviates.
+    pub fn short(&self) -> &str {
+        self.0.get(..7).unwrap_or(&self.0)
+    }
+
+    /// True for the all-zero id GitHub uses for "no commit" (a push that creates or
+    /// deletes a ref).
+    pub fn is_zero(&self) -> bool {
+        self.0.bytes().all(|c| c == b'0')
+    }
+}
+
+impl FromStr for CommitSha {
+    type Err = ValueError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::validate(s)?;
+        Ok(Self(s.to_owned()))
+    }
+}
+
+impl TryFrom<String> for CommitSha {
+    type Error = ValueError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        Self::validate(&s)?;
+        Ok(Self(s))
+    }
+}
+
+impl fmt::Display for CommitSha {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl AsRef<str> for CommitSha {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Serialize for CommitSha {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for CommitSha {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer)?
+            .try_into()
+            .map_err(de::Error::custom)
+    }
+}
