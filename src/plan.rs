@@ -364,6 +364,8 @@ pub enum RefusalReason {
     ForkNeedsApproval { head_sha: String },
     /// Fork pull requests never run.
     ForksNeverRun,
+    /// The agent's token can write (these permissions), and the code would be a fork's.
+    ForkWithWriteToken { agent: String, writes: String },
     /// The service has no GitHub credentials to ask anyone's permission with, and runs are
     /// real: only `allowed_users` may start agents.
     PermissionUnavailable,
@@ -388,6 +390,10 @@ impl Refusal {
             ),
             RefusalReason::ForkNeedsApproval { head_sha } => format!(
                 "This pull request comes from a fork, so agents run on it only at a commit a maintainer has approved. To run them at the current head, a maintainer comments `{prefix} approve {head_sha}`."
+            ),
+            RefusalReason::ForkWithWriteToken { agent, writes } => format!(
+                "Agent `{agent}` was not started for @{}: its token can write ({writes}), and this pull request's code comes from a fork, which could use that token. Agents whose token can write do not run on forks (unless the operator trusts every fork: `fork_pull_requests: always`).",
+                self.login
             ),
             RefusalReason::ForksNeverRun => {
                 "This pull request comes from a fork, and this repository does not run agents on forks.".into()
@@ -781,6 +787,12 @@ impl Planner {
             }
         }
         for agent in matched {
+            if pr.is_fork()
+                && let Some(refused) = self.fork_write_refusal(agent, sender)
+            {
+                out.push(refused);
+                continue;
+            }
             out.push(self.launch(
                 agent,
                 delivery,
@@ -983,7 +995,12 @@ impl Planner {
                 None => Subject::Issue { number, sha: None },
             };
             let discriminator = format!("{}:{}", comment.id, out.len());
+            let on_fork = matches!(&pull_request, Some(Ok(pr)) if pr.is_fork());
             for agent in agents {
+                if on_fork && let Some(refused) = self.fork_write_refusal(agent, login) {
+                    out.push(refused);
+                    continue;
+                }
                 out.push(self.launch(
                     agent,
                     delivery,
@@ -1392,6 +1409,26 @@ impl Planner {
 
     /// Whether a fork pull request's code may run at `head` for someone the repository
     /// does not trust: `None` when it may, else why not (`requested_by` is told).
+    /// A fork's code never runs with a token that can write: whatever the code makes the
+    /// agent do, it could do with the token (push, open pull requests, comment as the
+    /// App). Unless the operator trusts every fork outright (`fork_pull_requests: always`).
+    fn fork_write_refusal(&self, agent: &Agent, requested_by: &str) -> Option<Decision> {
+        if self.config.github.authorization.fork_pull_requests == ForkPolicy::Always {
+            return None;
+        }
+        let writes = agent.github_token.writes();
+        if writes.is_empty() {
+            return None;
+        }
+        Some(Decision::Refuse(Refusal {
+            login: requested_by.to_string(),
+            reason: RefusalReason::ForkWithWriteToken {
+                agent: agent.name.to_string(),
+                writes: writes.join(", "),
+            },
+        }))
+    }
+
     fn fork_gate(
         &self,
         number: u64,

@@ -1089,28 +1089,11 @@ fn validate_accepts_the_example_config() {
     let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("services.yaml");
     let run = configs::validate(&example);
     assert_eq!(run.code, Some(0), "stderr:\n{}", run.stderr);
-    // The one warning: the task agent pushes and opens pull requests (a write token), and
-    // a maintainer's `/agent run` on a fork's pull request runs it on the fork's code.
-    let text = std::fs::read_to_string(&example).unwrap();
-    let (line, col) = text
-        .lines()
-        .enumerate()
-        .find_map(|(i, l)| {
-            let col = l.find("github_token: ")?;
-            Some((i + 1, col + "github_token: ".len() + 1))
-        })
-        .expect("the task agent declares its token");
+    // No warning: the task agent's token can write, and with `fork_pull_requests: approve`
+    // it is refused on a fork's code (the planner says so), so no fork's code gets it.
     let lines = run.stderr_lines();
-    assert_eq!(lines.len(), 2, "{}", run.stderr);
-    assert!(
-        lines[0].starts_with(&format!(
-            "{}:{line}:{col}: warning: agent `task` may run code from fork pull requests",
-            example.display()
-        )),
-        "{}",
-        run.stderr
-    );
-    let summary = lines[1];
+    assert_eq!(lines.len(), 1, "{}", run.stderr);
+    let summary = lines[0];
     assert!(
         summary.starts_with(&format!("{}: ok (4 agents, ", example.display()))
             && summary.ends_with(" templates)"),
@@ -1428,12 +1411,23 @@ agents:
 /// write is allowed, with a warning that names it and where its token is declared.
 #[test]
 fn validate_warns_when_an_agent_that_runs_fork_code_gets_a_write_token() {
-    let warning = "services.yaml:8:19: warning: agent `review` may run code from fork pull \
-        requests (fork_pull_requests: approve) and its token can write (pull_requests: write): \
-        code from a fork could use it; give this agent read permissions, keep it off pull \
-        requests (no `pull_request` trigger, and `targets: [issue]` on its comment trigger), or \
-        set fork_pull_requests: never";
-    let loaded = configs::load(FORK_CODE_WITH_A_WRITE_TOKEN);
+    let warning = "services.yaml:9:19: warning: agent `review` runs code from fork pull \
+        requests unapproved (fork_pull_requests: always) and its token can write \
+        (pull_requests: write): code from a fork could use it; give this agent read \
+        permissions, or set fork_pull_requests: approve (agents with a write token are then \
+        refused on forks)";
+    // With `approve` (the default) the planner refuses such an agent on a fork's code:
+    // nothing to warn of.
+    assert!(
+        configs::load(FORK_CODE_WITH_A_WRITE_TOKEN)
+            .warnings
+            .is_empty()
+    );
+    let always = FORK_CODE_WITH_A_WRITE_TOKEN.replace(
+        "project: demo\n",
+        "project: demo\ngithub: { authorization: { fork_pull_requests: always } }\n",
+    );
+    let loaded = configs::load(&always);
     let warnings: Vec<String> = loaded.warnings.iter().map(ToString::to_string).collect();
     assert_eq!(
         warnings,
@@ -1441,7 +1435,7 @@ fn validate_warns_when_an_agent_that_runs_fork_code_gets_a_write_token() {
         "only `review`: `docs` runs no fork code"
     );
     assert_eq!(
-        text_at(FORK_CODE_WITH_A_WRITE_TOKEN, 8, 19),
+        text_at(&always, 9, 19),
         Some("{ contents: read, pull_requests: write }")
     );
 
@@ -1451,7 +1445,7 @@ fn validate_warns_when_an_agent_that_runs_fork_code_gets_a_write_token() {
     );
     assert!(configs::load(&never).warnings.is_empty());
 
-    let dir = ConfigDir::new(FORK_CODE_WITH_A_WRITE_TOKEN.as_bytes());
+    let dir = ConfigDir::new(always.as_bytes());
     // The shipped pod template, which meets Pod Security `restricted`.
     dir.write(
         "templates/agent-pod.yaml",
@@ -1469,9 +1463,9 @@ fn validate_warns_when_an_agent_that_runs_fork_code_gets_a_write_token() {
     assert_eq!(
         lines[0],
         format!(
-            "{}:8:19: {}",
+            "{}:9:19: {}",
             dir.path("services.yaml").display(),
-            warning.strip_prefix("services.yaml:8:19: ").unwrap()
+            warning.strip_prefix("services.yaml:9:19: ").unwrap()
         )
     );
     assert!(lines[1].contains(": ok (3 agents"), "{}", run.stderr);

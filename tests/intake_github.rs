@@ -614,7 +614,7 @@ async fn a_maintainers_command_on_a_fork_runs_only_at_an_approved_head_and_exact
             fake.comments()
         );
 
-        // Approved at its head: the review starts there; then the command runs there too.
+        // Approved at its head: the review starts there; then a command runs there too.
         let reply = service
             .oneshot(&command_on_pr2(
                 &format!("/agent approve {FORK_HEAD}"),
@@ -623,10 +623,25 @@ async fn a_maintainers_command_on_a_fork_runs_only_at_an_approved_head_and_exact
             .await;
         assert_eq!(reply.status, 202, "{}", reply.text());
         let reply = service
-            .oneshot(&command_on_pr2("/agent run fix the flaky test", "d-run-2"))
+            .oneshot(&command_on_pr2("/agent review the tests", "d-review"))
             .await;
         assert_eq!(reply.status, 202, "{}", reply.text());
         assert_eq!(service.work.manifests().len(), 2);
+        // But not the task agent, whose token can write (it pushes): a fork's code never
+        // gets a write token, approved or not. (Outside review F2: before, it ran with
+        // contents and pull_requests write on the fork's code.)
+        let reply = service
+            .oneshot(&command_on_pr2("/agent run fix the flaky test", "d-run-2"))
+            .await;
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        assert_eq!(service.work.manifests().len(), 2, "{}", reply.text());
+        assert!(
+            fake.comments().iter().any(|c| c.body.contains(
+                "Agent `task` was not started for @Codertocat: its token can write (contents, pull_requests)"
+            )),
+            "{:#?}",
+            fake.comments()
+        );
         for text in manifest_texts(&service) {
             assert!(
                 text.contains(&format!("- --sha\n    - {FORK_HEAD}\n")),

@@ -343,16 +343,19 @@ pub fn parse(
     })
 }
 
-/// Agents that may run code from a fork (a pull_request trigger, or a comment trigger on
-/// pull requests, while `fork_pull_requests` is not `never`) and get a token that can write:
-/// whatever the fork's code makes the agent do, it can do with that token.
+/// Agents that run code from a fork (a pull_request trigger, or a comment trigger on pull
+/// requests, with `fork_pull_requests: always`) and get a token that can write: whatever
+/// the fork's code makes the agent do, it can do with that token. (With `approve` the
+/// planner refuses them on forks.)
 fn fork_code_with_write_tokens(config: &Config, tree: &Node) -> Vec<Diagnostic> {
     let mut problems = Problems {
         tree,
         found: Vec::new(),
     };
+    // With `approve`, an agent whose token can write is refused on a fork's code (the
+    // planner says so to whoever asks); only `always` lets a fork's code have the token.
     let policy = config.github.authorization.fork_pull_requests;
-    if policy == ForkPolicy::Never {
+    if policy != ForkPolicy::Always {
         return problems.found;
     }
     for (i, agent) in config.agents.iter().enumerate() {
@@ -368,18 +371,14 @@ fn fork_code_with_write_tokens(config: &Config, tree: &Node) -> Vec<Diagnostic> 
         if !on_pull_requests {
             continue;
         }
-        let policy = match policy {
-            ForkPolicy::Always => "always",
-            _ => "approve",
-        };
         problems.at(
             &["agents", &i.to_string(), "github_token"],
             format!(
-                "warning: agent `{}` may run code from fork pull requests \
-                 (fork_pull_requests: {policy}) and its token can write ({}): code from a \
-                 fork could use it; give this agent read permissions, keep it off pull \
-                 requests (no `pull_request` trigger, and `targets: [issue]` on its comment \
-                 trigger), or set fork_pull_requests: never",
+                "warning: agent `{}` runs code from fork pull requests unapproved \
+                 (fork_pull_requests: always) and its token can write ({}): code from a \
+                 fork could use it; give this agent read permissions, or set \
+                 fork_pull_requests: approve (agents with a write token are then refused \
+                 on forks)",
                 agent.name,
                 writes
                     .iter()
