@@ -498,6 +498,87 @@ printf 'bye\n' > greeting.txt
     assert_eq!(remote.tip("main"), Some(newer));
 }
 
+/// The review agent's prompt asks for `git diff origin/<base>...HEAD`. The pod is given
+/// the pull request's base (`--base-ref`, `--base-sha`), and the entrypoint fetches it at
+/// that exact commit as `origin/<base>`, so the diff (three dots: from the merge base) is
+/// the pull request's change alone, even when the base has moved on since. Before the fix
+/// the agent's `git diff` printed "fatal: ambiguous argument 'origin/main...HEAD': unknown
+/// revision" and the run ended a success, having reviewed nothing (issue 13).
+#[test]
+fn a_review_run_sees_the_pull_request_s_change_against_its_base() {
+    let mut remote = Remote::with_main(&[("greeting.txt", "hello\n")]);
+    let forked_from = remote.commits[0].clone();
+    // The pull request: one commit on a branch, published as refs/pull/2/head.
+    let seed = remote.seed();
+    git(&seed, &["checkout", "--quiet", "-b", "feature"]);
+    std::fs::write(seed.join("feature.txt"), "new feature\n").unwrap();
+    git(&seed, &["add", "feature.txt"]);
+    git(&seed, &["commit", "--quiet", "-m", "Add the feature"]);
+    git(
+        &seed,
+        &["push", "--quiet", "origin", "HEAD:refs/pull/2/head"],
+    );
+    let head = git(&seed, &["rev-parse", "HEAD"]);
+    git(&seed, &["checkout", "--quiet", "main"]);
+    // main moves on: once before the event (the event's base), once after.
+    let base = remote.commit_on_main("other.txt", "someone else's work\n");
+    let later = remote.commit_on_main("other.txt", "more of it\n");
+
+    let script = r#"
+cat > /dev/null
+out="$AGENTPODS_WORKDIR/../.."
+git diff --stat origin/main...HEAD > "$out/diff.txt" 2> "$out/diff-error.txt"
+git rev-parse origin/main > "$out/base.txt"
+git merge-base origin/main HEAD > "$out/merge-base.txt"
+echo '{"conclusion": "success", "summary": "reviewed"}'
+"#;
+    let outcome = Run::new(&remote, "review-5", script)
+        .arg("--ref", "refs/pull/2/head")
+        .arg("--sha", &head)
+        .arg("--base-ref", "main")
+        .arg("--base-sha", &base)
+        .go();
+
+    assert!(outcome.success, "{}", outcome.log);
+    assert_eq!(
+        outcome.result().conclusion,
+        Conclusion::Success,
+        "{}",
+        outcome.log
+    );
+    assert_eq!(outcome.file("diff-error.txt"), "", "{}", outcome.log);
+    let diff = outcome.file("diff.txt");
+    assert!(diff.contains("feature.txt | 1 +"), "{diff}");
+    assert!(
+        !diff.contains("other.txt"),
+        "only the pull request's change: {diff}"
+    );
+    assert_eq!(
+        outcome.file("base.txt").trim(),
+        base,
+        "the event's base, not {later}"
+    );
+    assert_eq!(outcome.file("merge-base.txt").trim(), forked_from);
+}
+
+#[test]
+fn a_base_the_remote_does_not_have_is_a_failure_not_a_review_of_nothing() {
+    let remote = Remote::with_main(&[("greeting.txt", "hello\n")]);
+    let outcome = Run::new(&remote, "review-6", "touch ran\n")
+        .arg("--base-ref", "main")
+        .arg("--base-sha", &"0123456789abcdef".repeat(3)[..40])
+        .go();
+
+    let result = outcome.result();
+    assert_eq!(result.conclusion, Conclusion::Failure, "{}", outcome.log);
+    assert!(
+        result.summary.contains("is not on the remote"),
+        "{}",
+        result.summary
+    );
+    assert!(!outcome.dir.path().join("workspace/repo/ran").exists());
+}
+
 #[test]
 fn a_commit_the_remote_does_not_have_is_a_failure_result_not_a_crash() {
     let remote = Remote::with_main(&[("greeting.txt", "hello\n")]);

@@ -185,15 +185,7 @@ impl Git {
     pub fn checkout(&self, git_ref: &GitRef, sha: Option<&Sha>) -> Result<Sha, GitError> {
         let target = match sha {
             Some(sha) => {
-                // A server may refuse a bare commit id; the ref then brings it, unless the
-                // ref moved on so far that the commit is no longer in its history.
-                if self.fetch(sha.as_str()).is_err() {
-                    self.fetch(git_ref.as_str())?;
-                    let object = format!("{}^{{commit}}", sha.as_str());
-                    if self.run("cat-file", &["cat-file", "-e", &object]).is_err() {
-                        return Err(GitError::MissingCommit(sha.to_string()));
-                    }
-                }
+                self.fetch_commit(git_ref, sha)?;
                 sha.as_str().to_string()
             }
             None => {
@@ -213,6 +205,38 @@ impl Git {
             });
         }
         Ok(head)
+    }
+
+    /// Fetches exactly `sha`, directly or else through `git_ref`.
+    fn fetch_commit(&self, git_ref: &GitRef, sha: &Sha) -> Result<(), GitError> {
+        // A server may refuse a bare commit id; the ref then brings it, unless the ref
+        // moved on so far that the commit is no longer in its history.
+        if self.fetch(sha.as_str()).is_err() {
+            self.fetch(git_ref.as_str())?;
+            let object = format!("{}^{{commit}}", sha.as_str());
+            if self.run("cat-file", &["cat-file", "-e", &object]).is_err() {
+                return Err(GitError::MissingCommit(sha.to_string()));
+            }
+        }
+        Ok(())
+    }
+
+    /// Fetches the branch a pull request goes into at exactly `sha` and makes
+    /// `origin/<branch>` point at it, so that `git diff origin/<branch>...HEAD` (and
+    /// `git merge-base`) shows the pull request's change. Only what the checked-out history
+    /// lacks is fetched.
+    pub fn fetch_base(&self, branch: &Branch, sha: &Sha) -> Result<(), GitError> {
+        let git_ref = GitRef::parse(&format!("refs/heads/{}", branch.as_str())).map_err(|_| {
+            GitError::Failed {
+                step: "fetch base",
+                status: "not a branch name".into(),
+                stderr: branch.to_string(),
+            }
+        })?;
+        self.fetch_commit(&git_ref, sha)?;
+        let remote_ref = format!("refs/remotes/origin/{}", branch.as_str());
+        self.run("update-ref", &["update-ref", &remote_ref, sha.as_str()])
+            .map(drop)
     }
 
     /// The commit HEAD points at.

@@ -63,6 +63,13 @@ pub struct AgentArgs {
     /// The exact commit to check out; HEAD is verified to be it. Without it, the ref's tip.
     #[arg(long, env = "AGENTPODS_SHA")]
     pub sha: Option<String>,
+    /// For a pull request: the branch it goes into. With --base-sha, it is fetched at that
+    /// commit as origin/BRANCH, so that `git diff origin/BRANCH...HEAD` shows the change.
+    #[arg(long, env = "AGENTPODS_BASE_REF", requires = "base_sha")]
+    pub base_ref: Option<String>,
+    /// The commit --base-ref is fetched at (the pull request's base).
+    #[arg(long, env = "AGENTPODS_BASE_SHA", requires = "base_ref")]
+    pub base_sha: Option<String>,
     /// A file holding a short-lived repository token (sent to the git remote only).
     #[arg(long, env = "AGENTPODS_TOKEN_FILE")]
     pub token_file: Option<PathBuf>,
@@ -327,6 +334,8 @@ struct Plan {
     remote: RemoteUrl,
     git_ref: GitRef,
     sha: Option<Sha>,
+    /// The branch a pull request goes into, and its commit.
+    base: Option<(Branch, Sha)>,
     run: RunName,
     branch: Branch,
     push: bool,
@@ -343,6 +352,10 @@ fn plan(args: &AgentArgs) -> Result<Plan, TaskError> {
         remote: RemoteUrl::resolve(&args.repository, &args.git_base_url)?,
         git_ref: GitRef::parse(&args.git_ref)?,
         sha: args.sha.as_deref().map(Sha::parse).transpose()?,
+        base: match (&args.base_ref, &args.base_sha) {
+            (Some(b), Some(s)) => Some((Branch::parse(b)?, Sha::parse(s)?)),
+            _ => None,
+        },
         run,
         branch,
         push: args.push || args.open_pr,
@@ -386,6 +399,13 @@ fn attempt(
     let base = git
         .checkout(&plan.git_ref, plan.sha.as_ref())
         .map_err(checkout)?;
+    if let Some((branch, sha)) = &plan.base {
+        say(
+            redactor,
+            &format!("fetching the base {branch} at {sha} as origin/{branch}"),
+        );
+        git.fetch_base(branch, sha).map_err(checkout)?;
+    }
 
     prepare_result_file(&args.result_file)?;
     say(redactor, &format!("running {:?}", args.command[0]));
