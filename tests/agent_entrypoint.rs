@@ -1372,3 +1372,112 @@ fn a_revoke_that_fails_changes_nothing_and_only_installation_tokens_are_revoked(
     assert!(!outcome.log.contains("revoke"), "{}", outcome.log);
     assert_eq!(github.fake.count("DELETE", "/installation/token"), 0);
 }
+
+/// A prompt-injected agent publishes its key through the branch the entrypoint pushes: in
+/// a file, a file name, a commit message or an author's name, as it is or base64-encoded.
+/// Before the push the entrypoint looks at everything the push would publish with the
+/// redactor's eyes; finding a secret, it pushes nothing, opens no pull request and says
+/// which secret (by its variable's name, never the value) and where. Before the fix every
+/// case was pushed: `agentpods/<run>` held the key in the clear and the run ended
+/// "success ... Pushed 1 commit" (issue 11).
+#[test]
+fn changes_that_carry_a_secret_of_the_pod_are_not_pushed() {
+    let cases = [
+        (
+            "in a file",
+            "printf '%s\\n' \"$OPENAI_API_KEY\" > leaked.txt\n",
+            "`leaked.txt`",
+        ),
+        (
+            "base64 in a file",
+            "printf '%s' \"$OPENAI_API_KEY\" | base64 > notes.txt\n",
+            "`notes.txt`",
+        ),
+        (
+            "as a file name",
+            "mkdir -p keys && touch \"keys/$OPENAI_API_KEY\"\n",
+            "a file name under `keys`",
+        ),
+        (
+            "in the commit message",
+            "printf 'x\\n' > greeting.txt\n\
+             git -c user.name=Agent -c user.email=a@example.com commit --quiet -am \"summary $OPENAI_API_KEY\"\n",
+            "a commit's message, author or committer",
+        ),
+        (
+            "as the author",
+            "printf 'x\\n' > greeting.txt\n\
+             git -c \"user.name=$OPENAI_API_KEY\" -c user.email=a@example.com commit --quiet -am tidy\n",
+            "a commit's message, author or committer",
+        ),
+        (
+            "in a commit, removed by the next",
+            "printf '%s\\n' \"$OPENAI_API_KEY\" > leaked.txt\n\
+             git add leaked.txt && git -c user.name=A -c user.email=a@example.com commit --quiet -m one\n\
+             git rm --quiet leaked.txt && git -c user.name=A -c user.email=a@example.com commit --quiet -m two\n",
+            "`leaked.txt`",
+        ),
+    ];
+    for (i, (case, script, place)) in cases.iter().enumerate() {
+        let github = Github::start();
+        let remote = Remote::named(REPO, &[("greeting.txt", "hello\n")]);
+        let run_name = format!("task-leak-{i}");
+        let outcome = github
+            .run(&remote, &run_name, &format!("cat > /dev/null\n{script}"))
+            .env("OPENAI_API_KEY", OPENAI_KEY)
+            .env("AGENTPODS_SECRET_ENV", "OPENAI_API_KEY")
+            .flag("--open-pr")
+            .go();
+
+        assert!(outcome.success, "{case}: {}", outcome.log);
+        let result = outcome.result();
+        assert_eq!(
+            result.conclusion,
+            Conclusion::Failure,
+            "{case}: {}",
+            result.summary
+        );
+        assert!(
+            result.summary.contains(&format!(
+                "Nothing was pushed and no pull request was opened: the changes carry a secret \
+                 of the pod (the variable OPENAI_API_KEY, in {place})."
+            )),
+            "{case}: {}",
+            result.summary
+        );
+        assert_eq!(result.branch, None, "{case}");
+        assert_eq!(
+            remote.branches(),
+            vec!["main"],
+            "{case}: nothing reached the remote"
+        );
+        assert!(github.pulls().is_empty(), "{case}: no pull request");
+        assert_no_leak(case, &outcome.log, &[("OPENAI_API_KEY", OPENAI_KEY)]);
+        assert_no_leak(case, &outcome.message, &[("OPENAI_API_KEY", OPENAI_KEY)]);
+    }
+}
+
+/// The same run without a secret in its changes is pushed: the check refuses only what
+/// carries one.
+#[test]
+fn changes_without_a_secret_are_pushed_as_before() {
+    let github = Github::start();
+    let remote = Remote::named(REPO, &[("greeting.txt", "hello\n")]);
+    let outcome = github
+        .run(
+            &remote,
+            "task-clean",
+            "cat > /dev/null\nprintf 'key: $OPENAI_API_KEY\\n' > notes.txt\n",
+        )
+        .env("OPENAI_API_KEY", OPENAI_KEY)
+        .env("AGENTPODS_SECRET_ENV", "OPENAI_API_KEY")
+        .flag("--push")
+        .go();
+    let result = outcome.result();
+    assert_eq!(result.conclusion, Conclusion::Success, "{}", outcome.log);
+    let tip = remote.tip("agentpods/task-clean").expect("pushed");
+    assert_eq!(
+        git(&remote.bare, &["show", &format!("{tip}:notes.txt")]),
+        "key: $OPENAI_API_KEY"
+    );
+}

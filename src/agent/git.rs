@@ -107,7 +107,10 @@ impl Git {
             .env("GIT_ADVICE", "0")
             // The run's configuration is ours alone: no commit signing, hooks or rewrites
             // from a system config.
-            .env("GIT_CONFIG_NOSYSTEM", "1");
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            // What is checked before a push is what the push sends: no object stands in
+            // for another.
+            .env("GIT_NO_REPLACE_OBJECTS", "1");
         let mut config: Vec<(String, OsString)> = vec![
             ("commit.gpgSign".into(), "false".into()),
             ("core.hooksPath".into(), "/dev/null".into()),
@@ -288,12 +291,93 @@ impl Git {
         Ok(out.trim().parse().unwrap_or(0))
     }
 
+    /// Every object a push of HEAD would publish that `base` does not already hold (the
+    /// commits as stored: message, author, committer and every header; the trees: file
+    /// names; the blobs: whole contents, binary too), each passed to `look` with the path
+    /// it was found at (empty for commits), until `look` says stop. Replacement objects
+    /// are ignored here as they are by the push.
+    pub fn each_new_object(
+        &self,
+        base: &Sha,
+        look: &mut dyn FnMut(&str, &str, &[u8]) -> bool,
+    ) -> Result<(), GitError> {
+        use std::io::{BufRead, BufReader, Read, Write};
+        let not_base = format!("^{}", base.as_str());
+        let listed = self.run("rev-list", &["rev-list", "--objects", "HEAD", &not_base])?;
+        let objects: Vec<(&str, &str)> = listed
+            .lines()
+            .map(|l| l.split_once(' ').unwrap_or((l, "")))
+            .collect();
+        if objects.is_empty() {
+            return Ok(());
+        }
+        let spawn = |source| GitError::Spawn {
+            exe: self.exe.display().to_string(),
+            source,
+        };
+        let mut child = self
+            .command()
+            .args(["cat-file", "--batch"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(spawn)?;
+        let ids: String = objects.iter().map(|(id, _)| format!("{id}\n")).collect();
+        let mut stdin = child.stdin.take().expect("piped");
+        let writer = std::thread::spawn(move || stdin.write_all(ids.as_bytes()));
+        let mut out = BufReader::new(child.stdout.take().expect("piped"));
+        let broken = |what: &str| GitError::Failed {
+            step: "cat-file",
+            status: "unexpected output".into(),
+            stderr: what.to_string(),
+        };
+        let mut outcome = Ok(());
+        for (id, path) in &objects {
+            let mut header = String::new();
+            if out.read_line(&mut header).map_err(spawn)? == 0 {
+                outcome = Err(broken("it ended early"));
+                break;
+            }
+            let mut fields = header.split_whitespace();
+            let (Some(_), Some(kind), Some(size)) = (fields.next(), fields.next(), fields.next())
+            else {
+                outcome = Err(broken(&format!("{id} is missing")));
+                break;
+            };
+            let Ok(size) = size.parse::<usize>() else {
+                outcome = Err(broken("a size that is not a number"));
+                break;
+            };
+            let mut content = vec![0; size + 1];
+            out.read_exact(&mut content).map_err(spawn)?;
+            content.truncate(size);
+            if !look(kind, path, &content) {
+                break;
+            }
+        }
+        drop(out);
+        let _ = child.kill();
+        let _ = child.wait();
+        let _ = writer.join();
+        outcome
+    }
+
     /// Pushes HEAD to `branch` on origin (never forced).
     pub fn push(&self, branch: &Branch) -> Result<(), GitError> {
         let refspec = format!("HEAD:refs/heads/{}", branch.as_str());
         self.run(
             "push",
-            &["push", "--quiet", "--no-verify", "origin", &refspec],
+            &[
+                "push",
+                "--quiet",
+                "--no-verify",
+                // Only the commits checked: no tags or submodules the agent configured.
+                "--no-follow-tags",
+                "--recurse-submodules=no",
+                "origin",
+                &refspec,
+            ],
         )
         .map(drop)
     }
