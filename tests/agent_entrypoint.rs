@@ -498,6 +498,87 @@ printf 'bye\n' > greeting.txt
     assert_eq!(remote.tip("main"), Some(newer));
 }
 
+/// The review agent's prompt asks for `git diff origin/<base>...HEAD`. The pod is given
+/// the pull request's base (`--base-ref`, `--base-sha`), and the entrypoint fetches it at
+/// that exact commit as `origin/<base>`, so the diff (three dots: from the merge base) is
+/// the pull request's change alone, even when the base has moved on since. Before the fix
+/// the agent's `git diff` printed "fatal: ambiguous argument 'origin/main...HEAD': unknown
+/// revision" and the run ended a success, having reviewed nothing (issue 13).
+#[test]
+fn a_review_run_sees_the_pull_request_s_change_against_its_base() {
+    let mut remote = Remote::with_main(&[("greeting.txt", "hello\n")]);
+    let forked_from = remote.commits[0].clone();
+    // The pull request: one commit on a branch, published as refs/pull/2/head.
+    let seed = remote.seed();
+    git(&seed, &["checkout", "--quiet", "-b", "feature"]);
+    std::fs::write(seed.join("feature.txt"), "new feature\n").unwrap();
+    git(&seed, &["add", "feature.txt"]);
+    git(&seed, &["commit", "--quiet", "-m", "Add the feature"]);
+    git(
+        &seed,
+        &["push", "--quiet", "origin", "HEAD:refs/pull/2/head"],
+    );
+    let head = git(&seed, &["rev-parse", "HEAD"]);
+    git(&seed, &["checkout", "--quiet", "main"]);
+    // main moves on: once before the event (the event's base), once after.
+    let base = remote.commit_on_main("other.txt", "someone else's work\n");
+    let later = remote.commit_on_main("other.txt", "more of it\n");
+
+    let script = r#"
+cat > /dev/null
+out="$AGENTPODS_WORKDIR/../.."
+git diff --stat origin/main...HEAD > "$out/diff.txt" 2> "$out/diff-error.txt"
+git rev-parse origin/main > "$out/base.txt"
+git merge-base origin/main HEAD > "$out/merge-base.txt"
+echo '{"conclusion": "success", "summary": "reviewed"}'
+"#;
+    let outcome = Run::new(&remote, "review-5", script)
+        .arg("--ref", "refs/pull/2/head")
+        .arg("--sha", &head)
+        .arg("--base-ref", "main")
+        .arg("--base-sha", &base)
+        .go();
+
+    assert!(outcome.success, "{}", outcome.log);
+    assert_eq!(
+        outcome.result().conclusion,
+        Conclusion::Success,
+        "{}",
+        outcome.log
+    );
+    assert_eq!(outcome.file("diff-error.txt"), "", "{}", outcome.log);
+    let diff = outcome.file("diff.txt");
+    assert!(diff.contains("feature.txt | 1 +"), "{diff}");
+    assert!(
+        !diff.contains("other.txt"),
+        "only the pull request's change: {diff}"
+    );
+    assert_eq!(
+        outcome.file("base.txt").trim(),
+        base,
+        "the event's base, not {later}"
+    );
+    assert_eq!(outcome.file("merge-base.txt").trim(), forked_from);
+}
+
+#[test]
+fn a_base_the_remote_does_not_have_is_a_failure_not_a_review_of_nothing() {
+    let remote = Remote::with_main(&[("greeting.txt", "hello\n")]);
+    let outcome = Run::new(&remote, "review-6", "touch ran\n")
+        .arg("--base-ref", "main")
+        .arg("--base-sha", &"0123456789abcdef".repeat(3)[..40])
+        .go();
+
+    let result = outcome.result();
+    assert_eq!(result.conclusion, Conclusion::Failure, "{}", outcome.log);
+    assert!(
+        result.summary.contains("is not on the remote"),
+        "{}",
+        result.summary
+    );
+    assert!(!outcome.dir.path().join("workspace/repo/ran").exists());
+}
+
 #[test]
 fn a_commit_the_remote_does_not_have_is_a_failure_result_not_a_crash() {
     let remote = Remote::with_main(&[("greeting.txt", "hello\n")]);
@@ -1290,4 +1371,113 @@ fn a_revoke_that_fails_changes_nothing_and_only_installation_tokens_are_revoked(
     assert!(outcome.success, "{}", outcome.log);
     assert!(!outcome.log.contains("revoke"), "{}", outcome.log);
     assert_eq!(github.fake.count("DELETE", "/installation/token"), 0);
+}
+
+/// A prompt-injected agent publishes its key through the branch the entrypoint pushes: in
+/// a file, a file name, a commit message or an author's name, as it is or base64-encoded.
+/// Before the push the entrypoint looks at everything the push would publish with the
+/// redactor's eyes; finding a secret, it pushes nothing, opens no pull request and says
+/// which secret (by its variable's name, never the value) and where. Before the fix every
+/// case was pushed: `agentpods/<run>` held the key in the clear and the run ended
+/// "success ... Pushed 1 commit" (issue 11).
+#[test]
+fn changes_that_carry_a_secret_of_the_pod_are_not_pushed() {
+    let cases = [
+        (
+            "in a file",
+            "printf '%s\\n' \"$OPENAI_API_KEY\" > leaked.txt\n",
+            "`leaked.txt`",
+        ),
+        (
+            "base64 in a file",
+            "printf '%s' \"$OPENAI_API_KEY\" | base64 > notes.txt\n",
+            "`notes.txt`",
+        ),
+        (
+            "as a file name",
+            "mkdir -p keys && touch \"keys/$OPENAI_API_KEY\"\n",
+            "a file name under `keys`",
+        ),
+        (
+            "in the commit message",
+            "printf 'x\\n' > greeting.txt\n\
+             git -c user.name=Agent -c user.email=a@example.com commit --quiet -am \"summary $OPENAI_API_KEY\"\n",
+            "a commit's message, author or committer",
+        ),
+        (
+            "as the author",
+            "printf 'x\\n' > greeting.txt\n\
+             git -c \"user.name=$OPENAI_API_KEY\" -c user.email=a@example.com commit --quiet -am tidy\n",
+            "a commit's message, author or committer",
+        ),
+        (
+            "in a commit, removed by the next",
+            "printf '%s\\n' \"$OPENAI_API_KEY\" > leaked.txt\n\
+             git add leaked.txt && git -c user.name=A -c user.email=a@example.com commit --quiet -m one\n\
+             git rm --quiet leaked.txt && git -c user.name=A -c user.email=a@example.com commit --quiet -m two\n",
+            "`leaked.txt`",
+        ),
+    ];
+    for (i, (case, script, place)) in cases.iter().enumerate() {
+        let github = Github::start();
+        let remote = Remote::named(REPO, &[("greeting.txt", "hello\n")]);
+        let run_name = format!("task-leak-{i}");
+        let outcome = github
+            .run(&remote, &run_name, &format!("cat > /dev/null\n{script}"))
+            .env("OPENAI_API_KEY", OPENAI_KEY)
+            .env("AGENTPODS_SECRET_ENV", "OPENAI_API_KEY")
+            .flag("--open-pr")
+            .go();
+
+        assert!(outcome.success, "{case}: {}", outcome.log);
+        let result = outcome.result();
+        assert_eq!(
+            result.conclusion,
+            Conclusion::Failure,
+            "{case}: {}",
+            result.summary
+        );
+        assert!(
+            result.summary.contains(&format!(
+                "Nothing was pushed and no pull request was opened: the changes carry a secret \
+                 of the pod (the variable OPENAI_API_KEY, in {place})."
+            )),
+            "{case}: {}",
+            result.summary
+        );
+        assert_eq!(result.branch, None, "{case}");
+        assert_eq!(
+            remote.branches(),
+            vec!["main"],
+            "{case}: nothing reached the remote"
+        );
+        assert!(github.pulls().is_empty(), "{case}: no pull request");
+        assert_no_leak(case, &outcome.log, &[("OPENAI_API_KEY", OPENAI_KEY)]);
+        assert_no_leak(case, &outcome.message, &[("OPENAI_API_KEY", OPENAI_KEY)]);
+    }
+}
+
+/// The same run without a secret in its changes is pushed: the check refuses only what
+/// carries one.
+#[test]
+fn changes_without_a_secret_are_pushed_as_before() {
+    let github = Github::start();
+    let remote = Remote::named(REPO, &[("greeting.txt", "hello\n")]);
+    let outcome = github
+        .run(
+            &remote,
+            "task-clean",
+            "cat > /dev/null\nprintf 'key: $OPENAI_API_KEY\\n' > notes.txt\n",
+        )
+        .env("OPENAI_API_KEY", OPENAI_KEY)
+        .env("AGENTPODS_SECRET_ENV", "OPENAI_API_KEY")
+        .flag("--push")
+        .go();
+    let result = outcome.result();
+    assert_eq!(result.conclusion, Conclusion::Success, "{}", outcome.log);
+    let tip = remote.tip("agentpods/task-clean").expect("pushed");
+    assert_eq!(
+        git(&remote.bare, &["show", &format!("{tip}:notes.txt")]),
+        "key: $OPENAI_API_KEY"
+    );
 }

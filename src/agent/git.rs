@@ -107,7 +107,10 @@ impl Git {
             .env("GIT_ADVICE", "0")
             // The run's configuration is ours alone: no commit signing, hooks or rewrites
             // from a system config.
-            .env("GIT_CONFIG_NOSYSTEM", "1");
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            // What is checked before a push is what the push sends: no object stands in
+            // for another.
+            .env("GIT_NO_REPLACE_OBJECTS", "1");
         let mut config: Vec<(String, OsString)> = vec![
             ("commit.gpgSign".into(), "false".into()),
             ("core.hooksPath".into(), "/dev/null".into()),
@@ -185,15 +188,7 @@ impl Git {
     pub fn checkout(&self, git_ref: &GitRef, sha: Option<&Sha>) -> Result<Sha, GitError> {
         let target = match sha {
             Some(sha) => {
-                // A server may refuse a bare commit id; the ref then brings it, unless the
-                // ref moved on so far that the commit is no longer in its history.
-                if self.fetch(sha.as_str()).is_err() {
-                    self.fetch(git_ref.as_str())?;
-                    let object = format!("{}^{{commit}}", sha.as_str());
-                    if self.run("cat-file", &["cat-file", "-e", &object]).is_err() {
-                        return Err(GitError::MissingCommit(sha.to_string()));
-                    }
-                }
+                self.fetch_commit(git_ref, sha)?;
                 sha.as_str().to_string()
             }
             None => {
@@ -213,6 +208,38 @@ impl Git {
             });
         }
         Ok(head)
+    }
+
+    /// Fetches exactly `sha`, directly or else through `git_ref`.
+    fn fetch_commit(&self, git_ref: &GitRef, sha: &Sha) -> Result<(), GitError> {
+        // A server may refuse a bare commit id; the ref then brings it, unless the ref
+        // moved on so far that the commit is no longer in its history.
+        if self.fetch(sha.as_str()).is_err() {
+            self.fetch(git_ref.as_str())?;
+            let object = format!("{}^{{commit}}", sha.as_str());
+            if self.run("cat-file", &["cat-file", "-e", &object]).is_err() {
+                return Err(GitError::MissingCommit(sha.to_string()));
+            }
+        }
+        Ok(())
+    }
+
+    /// Fetches the branch a pull request goes into at exactly `sha` and makes
+    /// `origin/<branch>` point at it, so that `git diff origin/<branch>...HEAD` (and
+    /// `git merge-base`) shows the pull request's change. Only what the checked-out history
+    /// lacks is fetched.
+    pub fn fetch_base(&self, branch: &Branch, sha: &Sha) -> Result<(), GitError> {
+        let git_ref = GitRef::parse(&format!("refs/heads/{}", branch.as_str())).map_err(|_| {
+            GitError::Failed {
+                step: "fetch base",
+                status: "not a branch name".into(),
+                stderr: branch.to_string(),
+            }
+        })?;
+        self.fetch_commit(&git_ref, sha)?;
+        let remote_ref = format!("refs/remotes/origin/{}", branch.as_str());
+        self.run("update-ref", &["update-ref", &remote_ref, sha.as_str()])
+            .map(drop)
     }
 
     /// The commit HEAD points at.
@@ -264,12 +291,93 @@ impl Git {
         Ok(out.trim().parse().unwrap_or(0))
     }
 
+    /// Every object a push of HEAD would publish that `base` does not already hold (the
+    /// commits as stored: message, author, committer and every header; the trees: file
+    /// names; the blobs: whole contents, binary too), each passed to `look` with the path
+    /// it was found at (empty for commits), until `look` says stop. Replacement objects
+    /// are ignored here as they are by the push.
+    pub fn each_new_object(
+        &self,
+        base: &Sha,
+        look: &mut dyn FnMut(&str, &str, &[u8]) -> bool,
+    ) -> Result<(), GitError> {
+        use std::io::{BufRead, BufReader, Read, Write};
+        let not_base = format!("^{}", base.as_str());
+        let listed = self.run("rev-list", &["rev-list", "--objects", "HEAD", &not_base])?;
+        let objects: Vec<(&str, &str)> = listed
+            .lines()
+            .map(|l| l.split_once(' ').unwrap_or((l, "")))
+            .collect();
+        if objects.is_empty() {
+            return Ok(());
+        }
+        let spawn = |source| GitError::Spawn {
+            exe: self.exe.display().to_string(),
+            source,
+        };
+        let mut child = self
+            .command()
+            .args(["cat-file", "--batch"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(spawn)?;
+        let ids: String = objects.iter().map(|(id, _)| format!("{id}\n")).collect();
+        let mut stdin = child.stdin.take().expect("piped");
+        let writer = std::thread::spawn(move || stdin.write_all(ids.as_bytes()));
+        let mut out = BufReader::new(child.stdout.take().expect("piped"));
+        let broken = |what: &str| GitError::Failed {
+            step: "cat-file",
+            status: "unexpected output".into(),
+            stderr: what.to_string(),
+        };
+        let mut outcome = Ok(());
+        for (id, path) in &objects {
+            let mut header = String::new();
+            if out.read_line(&mut header).map_err(spawn)? == 0 {
+                outcome = Err(broken("it ended early"));
+                break;
+            }
+            let mut fields = header.split_whitespace();
+            let (Some(_), Some(kind), Some(size)) = (fields.next(), fields.next(), fields.next())
+            else {
+                outcome = Err(broken(&format!("{id} is missing")));
+                break;
+            };
+            let Ok(size) = size.parse::<usize>() else {
+                outcome = Err(broken("a size that is not a number"));
+                break;
+            };
+            let mut content = vec![0; size + 1];
+            out.read_exact(&mut content).map_err(spawn)?;
+            content.truncate(size);
+            if !look(kind, path, &content) {
+                break;
+            }
+        }
+        drop(out);
+        let _ = child.kill();
+        let _ = child.wait();
+        let _ = writer.join();
+        outcome
+    }
+
     /// Pushes HEAD to `branch` on origin (never forced).
     pub fn push(&self, branch: &Branch) -> Result<(), GitError> {
         let refspec = format!("HEAD:refs/heads/{}", branch.as_str());
         self.run(
             "push",
-            &["push", "--quiet", "--no-verify", "origin", &refspec],
+            &[
+                "push",
+                "--quiet",
+                "--no-verify",
+                // Only the commits checked: no tags or submodules the agent configured.
+                "--no-follow-tags",
+                "--recurse-submodules=no",
+                "origin",
+                &refspec,
+            ],
         )
         .map(drop)
     }

@@ -63,6 +63,13 @@ pub struct AgentArgs {
     /// The exact commit to check out; HEAD is verified to be it. Without it, the ref's tip.
     #[arg(long, env = "AGENTPODS_SHA")]
     pub sha: Option<String>,
+    /// For a pull request: the branch it goes into. With --base-sha, it is fetched at that
+    /// commit as origin/BRANCH, so that `git diff origin/BRANCH...HEAD` shows the change.
+    #[arg(long, env = "AGENTPODS_BASE_REF", requires = "base_sha")]
+    pub base_ref: Option<String>,
+    /// The commit --base-ref is fetched at (the pull request's base).
+    #[arg(long, env = "AGENTPODS_BASE_SHA", requires = "base_ref")]
+    pub base_sha: Option<String>,
     /// A file holding a short-lived repository token (sent to the git remote only).
     #[arg(long, env = "AGENTPODS_TOKEN_FILE")]
     pub token_file: Option<PathBuf>,
@@ -277,23 +284,91 @@ pub fn execute(args: &AgentArgs, opener: &dyn PullRequestOpener) -> RunResult {
     for note in &found.notes {
         say(&pod_secrets, note);
     }
+    let mut named: Vec<NamedSecret> = found
+        .names
+        .iter()
+        .zip(&found.values)
+        .map(|(name, value)| NamedSecret {
+            name: name.clone(),
+            redactor: Redactor::new([value]),
+        })
+        .collect();
     let (token, redactor) = match read_token(args.token_file.as_deref()) {
         Ok(Some((token, credentials))) => {
             let mut values = credentials.secrets();
             values.push(token);
-            let redactor = Redactor::new(values).merged(&pod_secrets);
+            let token_redactor = Redactor::new(values);
+            named.push(NamedSecret {
+                name: "the run's GitHub token".into(),
+                redactor: token_redactor.clone(),
+            });
+            let redactor = token_redactor.merged(&pod_secrets);
             (Some(credentials), redactor)
         }
         Ok(None) => (None, pod_secrets),
         Err(e) => return failure(&pod_secrets, &e),
     };
-    match attempt(args, token, &redactor, opener) {
+    let secrets = Secrets {
+        all: redactor,
+        named,
+    };
+    let redactor = &secrets.all;
+    match attempt(args, token, &secrets, opener) {
         Ok(mut result) => {
             result.summary = redactor.redact(&result.summary);
             result
         }
-        Err(e) => failure(&redactor, &e),
+        Err(e) => failure(redactor, &e),
     }
+}
+
+/// One secret of the pod, by its name (a variable's, a file's), never its value.
+struct NamedSecret {
+    name: String,
+    redactor: Redactor,
+}
+
+/// The pod's secrets: all of them, to redact; each by name, to say which one a push
+/// would have published.
+struct Secrets {
+    all: Redactor,
+    named: Vec<NamedSecret>,
+}
+
+/// Where a secret was found in what a push would publish: which secret (by name) and
+/// where (a file's path, or a commit), never the value.
+#[derive(Debug)]
+struct Published {
+    secret: String,
+    place: String,
+}
+
+/// The first secret of the pod in what a push of HEAD would publish over `base`, if any.
+fn secret_in_push(git: &Git, base: &Sha, secrets: &Secrets) -> Result<Option<Published>, GitError> {
+    let mut found = None;
+    git.each_new_object(base, &mut |kind, path, content| {
+        if !secrets.all.finds(content) {
+            return true;
+        }
+        let secret = secrets
+            .named
+            .iter()
+            .find(|s| s.redactor.finds(content))
+            .map_or_else(|| "a secret of the pod".to_string(), |s| s.name.clone());
+        let place = match kind {
+            "commit" => "a commit's message, author or committer".to_string(),
+            "tree" if path.is_empty() => "a file name".to_string(),
+            "tree" => format!("a file name under `{path}`"),
+            _ if path.is_empty() => format!("a {kind}"),
+            _ => format!("`{path}`"),
+        };
+        found = Some(Published {
+            secret,
+            place: secrets.all.redact(&place),
+        });
+        false
+    })?;
+    Ok(found)
 }
 
 fn failure(redactor: &Redactor, e: &AgentError) -> RunResult {
@@ -327,6 +402,8 @@ struct Plan {
     remote: RemoteUrl,
     git_ref: GitRef,
     sha: Option<Sha>,
+    /// The branch a pull request goes into, and its commit.
+    base: Option<(Branch, Sha)>,
     run: RunName,
     branch: Branch,
     push: bool,
@@ -343,6 +420,10 @@ fn plan(args: &AgentArgs) -> Result<Plan, TaskError> {
         remote: RemoteUrl::resolve(&args.repository, &args.git_base_url)?,
         git_ref: GitRef::parse(&args.git_ref)?,
         sha: args.sha.as_deref().map(Sha::parse).transpose()?,
+        base: match (&args.base_ref, &args.base_sha) {
+            (Some(b), Some(s)) => Some((Branch::parse(b)?, Sha::parse(s)?)),
+            _ => None,
+        },
         run,
         branch,
         push: args.push || args.open_pr,
@@ -353,9 +434,10 @@ fn plan(args: &AgentArgs) -> Result<Plan, TaskError> {
 fn attempt(
     args: &AgentArgs,
     credentials: Option<Credentials>,
-    redactor: &Redactor,
+    secrets: &Secrets,
     opener: &dyn PullRequestOpener,
 ) -> Result<RunResult, AgentError> {
+    let redactor = &secrets.all;
     let plan = plan(args)?;
     let task = std::fs::read_to_string(&args.task_file).map_err(|source| AgentError::TaskFile {
         path: args.task_file.clone(),
@@ -386,6 +468,13 @@ fn attempt(
     let base = git
         .checkout(&plan.git_ref, plan.sha.as_ref())
         .map_err(checkout)?;
+    if let Some((branch, sha)) = &plan.base {
+        say(
+            redactor,
+            &format!("fetching the base {branch} at {sha} as origin/{branch}"),
+        );
+        git.fetch_base(branch, sha).map_err(checkout)?;
+    }
 
     prepare_result_file(&args.result_file)?;
     say(redactor, &format!("running {:?}", args.command[0]));
@@ -457,11 +546,29 @@ fn attempt(
             let message = format!("agentpods: changes of run {}", plan.run.as_str());
             git.commit_all(&who, &message)?;
         }
+        if let Some(published) = secret_in_push(&git, &base, secrets)? {
+            return Ok(Err(published));
+        }
         git.push(&plan.branch)?;
-        git.commits_since(&base)
+        git.commits_since(&base).map(Ok)
     })();
     match pushed {
-        Ok(commits) => {
+        Ok(Err(published)) => {
+            say(
+                redactor,
+                &format!(
+                    "refused to push: {} is in {}",
+                    published.secret, published.place
+                ),
+            );
+            result.conclusion = Conclusion::Failure;
+            result.summary.push_str(&format!(
+                "\n\nNothing was pushed and no pull request was opened: the changes carry a \
+                 secret of the pod ({}, in {}).",
+                published.secret, published.place
+            ));
+        }
+        Ok(Ok(commits)) => {
             eprintln!("agentpods agent: pushed {}", plan.branch);
             result.summary.push_str(&format!(
                 "\n\nPushed {commits} commit{} on {} to branch `{}`.",

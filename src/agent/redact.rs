@@ -145,6 +145,14 @@ impl Redactor {
         }
     }
 
+    /// Whether any form of a secret is in `bytes` (what [`Redactor::redact_bytes`] would
+    /// replace).
+    pub fn finds(&self, bytes: &[u8]) -> bool {
+        !self.is_empty()
+            && (0..bytes.len())
+                .any(|i| matches!(self.longest_at(bytes, i, true), Compared::Found(_)))
+    }
+
     /// A redactor for a stream: see [`RedactingStream`].
     pub fn stream(&self) -> RedactingStream {
         RedactingStream {

@@ -27,6 +27,9 @@ const MAX_FILE_BYTES: u64 = 1024 * 1024;
 #[derive(Debug, Default)]
 pub struct Found {
     pub values: Vec<Vec<u8>>,
+    /// What each of `values` is, in the same order ("the variable OPENAI_API_KEY", "the
+    /// secret file PATH"): a name, never a value.
+    pub names: Vec<String>,
     /// One line each, naming a variable or file, never a value.
     pub notes: Vec<String>,
 }
@@ -45,6 +48,7 @@ impl Found {
         }
         if !self.values.iter().any(|v| v == value) {
             self.values.push(value.to_vec());
+            self.names.push(what.to_string());
         }
     }
 }
