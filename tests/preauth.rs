@@ -946,3 +946,46 @@ async fn connections_that_never_read_their_answers_cannot_shut_out_signed_delive
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_captured_delivery_sent_again_on_many_connections_cannot_shut_out_signed_deliveries() {
+    within(60, async {
+        let service = service_with(Limits {
+            max_connections: 32,
+            max_connections_per_peer: 8,
+            ..Limits::default()
+        });
+        let server = service.listen().await;
+        let state = service.state.clone();
+        // One captured signed delivery, sent on every connection four addresses may have,
+        // each kept open once answered (a repeat, answered as before).
+        let captured = draft("captured");
+        let mut held = Vec::new();
+        for n in 0..32u8 {
+            let from = IpAddr::V4(Ipv4Addr::new(127, 0, 4, 1 + n % 4));
+            let (head, stream) = send_and_stay(from, server.address, &captured).await;
+            assert_eq!(head.status, 200, "{head:?}");
+            held.push(stream);
+        }
+        eventually(|| state.preauth.open_connections() == 32).await;
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+
+        let mut statuses = Vec::new();
+        for i in 0..10u8 {
+            let post = draft(&format!("signed-{i}"));
+            let rtt = Duration::from_millis(100);
+            let head = send_across_a_network(peer(200), server.address, &post, rtt).await;
+            statuses.push(head.status);
+        }
+        // Before, each repeat marked its connection as GitHub's, never closed to make room.
+        assert!(
+            statuses.iter().all(|s| *s == 200),
+            "every signed delivery answered 200: {statuses:?}; {} refused at the door",
+            state.metrics.refusals(Refusal::connections)
+        );
+        drop(held);
+        eventually(|| state.preauth.open_connections() == 0).await;
+        server.stop().await;
+    })
+    .await;
+}
