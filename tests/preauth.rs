@@ -14,7 +14,7 @@ use agentpods::serve::preauth::{FIRST_BUFFER, Limits};
 
 use tokio::net::{TcpSocket, TcpStream};
 
-use support::fixtures::variant;
+use support::fixtures::{another_event, variant};
 use support::server::{Post, TestService, eventually, within};
 
 const MIB: u64 = 1024 * 1024;
@@ -176,8 +176,14 @@ fn service_with(limits: Limits) -> TestService {
     service
 }
 
+/// A new draft delivery: its body is another event's for each id (a body sent again is a
+/// repeat, answered as before, which does not make its connection GitHub's).
 fn draft(delivery: &str) -> Post {
-    Post::delivery("pull_request", delivery, variant(DRAFT).body())
+    Post::delivery(
+        "pull_request",
+        delivery,
+        another_event(&variant(DRAFT).body(), delivery),
+    )
 }
 
 /// The value of a metric line in `/metrics`, 0 when the line is not there.
@@ -837,6 +843,149 @@ async fn more_addresses_than_the_cap_trickling_headers_cannot_shut_out_signed_de
 async fn more_addresses_than_the_cap_trickling_bodies_cannot_shut_out_signed_deliveries() {
     within(60, async {
         signed_deliveries_get_past_more_busy_addresses_than_the_cap(Busy::BodyBytes).await;
+    })
+    .await;
+}
+
+/// What an attacker pipelines on a connection whose answers it never reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pipelined {
+    /// Unsigned deliveries (`{}`, a made-up signature): each is answered 401.
+    Unsigned,
+}
+
+/// A connection from `from` with a tiny receive buffer that sends `what`, pipelined, until
+/// the server stops reading (a few hundred KB at most), and never reads an answer.
+async fn never_reading(from: IpAddr, to: SocketAddr, what: Pipelined) -> TcpStream {
+    let socket = TcpSocket::new_v4().expect("a socket");
+    let _ = socket.set_recv_buffer_size(1024);
+    socket.bind(SocketAddr::new(from, 0)).expect("bind");
+    let stream = socket.connect(to).await.expect("connect");
+    let request = match what {
+        Pipelined::Unsigned => format!(
+            "POST /webhook HTTP/1.1\r\nhost: x\r\nx-github-event: ping\r\nx-github-delivery: d\r\n\
+             content-type: application/json\r\ncontent-length: 2\r\nx-hub-signature-256: sha256={}\r\n\r\n{{}}",
+            "0".repeat(64)
+        ),
+    };
+    let blob = request.repeat(2000);
+    let mut rest = blob.as_bytes();
+    while !rest.is_empty() {
+        match tokio::time::timeout(Duration::from_millis(300), stream.writable()).await {
+            Ok(Ok(())) => match stream.try_write(rest) {
+                Ok(n) => rest = &rest[n..],
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(_) => break,
+            },
+            // The server stopped reading (or closed): the connection is held as it is.
+            _ => break,
+        }
+    }
+    stream
+}
+
+/// Four addresses fill the connection cap with connections that pipeline `what` and never
+/// read the answers, while GitHub sends signed deliveries: every one is answered 200.
+async fn signed_deliveries_get_past_connections_that_never_read(what: Pipelined) {
+    let service = service_with(Limits {
+        max_connections: 32,
+        max_connections_per_peer: 8,
+        ..Limits::default()
+    });
+    let server = service.listen().await;
+    let state = service.state.clone();
+    let held: Vec<TcpStream> = futures_util::future::join_all((0..32u8).map(|n| {
+        never_reading(
+            IpAddr::V4(Ipv4Addr::new(127, 0, 3, 1 + n % 4)),
+            server.address,
+            what,
+        )
+    }))
+    .await;
+    // Past the grace and the header timeout's first second, as in a long attack.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    let mut statuses = Vec::new();
+    for i in 0..10u8 {
+        let post = draft(&format!("signed-{i}"));
+        let rtt = Duration::from_millis(100);
+        let sent = send_across_a_network(peer(200), server.address, &post, rtt);
+        let head = tokio::time::timeout(Duration::from_secs(5), sent).await;
+        statuses.push(head.map_or(1, |h| h.status));
+    }
+    // Before, each answer blocked on the unread socket held its connection as "handling"
+    // for good: every delivery was answered 503 at the door, or late.
+    assert!(
+        statuses.iter().all(|s| *s == 200),
+        "every signed delivery answered 200 within 5 s (0: closed before an answer, 1: \
+         none within 5 s): {statuses:?}; {} refused at the door, {} connections open",
+        state.metrics.refusals(Refusal::connections),
+        state.preauth.open_connections()
+    );
+    // And the server does not keep them: each is closed once its answer has waited a few
+    // seconds unread (before, all 32 stayed open as long as their senders liked).
+    let closed = tokio::time::timeout(Duration::from_secs(10), async {
+        while state.preauth.open_connections() > 0 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    assert!(
+        closed.is_ok(),
+        "{} connections that never read still open after 10 s",
+        state.preauth.open_connections()
+    );
+    drop(held);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn connections_that_never_read_their_answers_cannot_shut_out_signed_deliveries() {
+    within(90, async {
+        signed_deliveries_get_past_connections_that_never_read(Pipelined::Unsigned).await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_captured_delivery_sent_again_on_many_connections_cannot_shut_out_signed_deliveries() {
+    within(60, async {
+        let service = service_with(Limits {
+            max_connections: 32,
+            max_connections_per_peer: 8,
+            ..Limits::default()
+        });
+        let server = service.listen().await;
+        let state = service.state.clone();
+        // One captured signed delivery, sent on every connection four addresses may have,
+        // each kept open once answered (a repeat, answered as before).
+        let captured = draft("captured");
+        let mut held = Vec::new();
+        for n in 0..32u8 {
+            let from = IpAddr::V4(Ipv4Addr::new(127, 0, 4, 1 + n % 4));
+            let (head, stream) = send_and_stay(from, server.address, &captured).await;
+            assert_eq!(head.status, 200, "{head:?}");
+            held.push(stream);
+        }
+        eventually(|| state.preauth.open_connections() == 32).await;
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+
+        let mut statuses = Vec::new();
+        for i in 0..10u8 {
+            let post = draft(&format!("signed-{i}"));
+            let rtt = Duration::from_millis(100);
+            let head = send_across_a_network(peer(200), server.address, &post, rtt).await;
+            statuses.push(head.status);
+        }
+        // Before, each repeat marked its connection as GitHub's, never closed to make room.
+        assert!(
+            statuses.iter().all(|s| *s == 200),
+            "every signed delivery answered 200: {statuses:?}; {} refused at the door",
+            state.metrics.refusals(Refusal::connections)
+        );
+        drop(held);
+        eventually(|| state.preauth.open_connections() == 0).await;
+        server.stop().await;
     })
     .await;
 }

@@ -239,8 +239,16 @@ pub async fn serve_with(
                     let watching = watching.clone();
                     async move {
                         watching.head_read();
-                        let response = next.run(request).await;
+                        let mut response = next.run(request).await;
                         watching.answered();
+                        // A refused request ends its connection: GitHub never needs it
+                        // again, and a stranger pipelining refused requests gets one
+                        // answer per connection, not a queue of them to leave unread.
+                        if response.status().is_client_error() {
+                            response
+                                .headers_mut()
+                                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+                        }
                         response
                     }
                 },
@@ -253,6 +261,8 @@ pub async fn serve_with(
         let io = Watched {
             tcp,
             activity: activity.clone(),
+            write_timeout: app.preauth.limits().write_timeout,
+            blocked: None,
         };
         let connection = graceful.watch(http.serve_connection(TokioIo::new(io), service));
         tokio::spawn(async move {
@@ -284,11 +294,45 @@ struct Peer {
     activity: Activity,
 }
 
-/// A connection's socket, telling the bounds how many bytes it has sent: at the cap, of
-/// the requests within the grace, the one that has sent the fewest is closed first.
+/// A connection's socket, telling the bounds how many bytes it has sent (at the cap, of
+/// the requests within the grace, the one that has sent the fewest is closed first) and
+/// when an answer waits for its peer to take it (such a connection is closed first). An
+/// answer not taken within `write_timeout` fails the write: the connection is closed.
 struct Watched {
     tcp: tokio::net::TcpStream,
     activity: Activity,
+    write_timeout: Duration,
+    /// When a write that would block gives up, while one does.
+    blocked: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl Watched {
+    /// Tells the bounds what became of a write, and fails one blocked past the timeout.
+    fn watch_write<T>(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+        polled: std::task::Poll<std::io::Result<T>>,
+    ) -> std::task::Poll<std::io::Result<T>> {
+        use std::task::Poll;
+        if polled.is_ready() {
+            if self.blocked.take().is_some() {
+                self.activity.wrote();
+            }
+            return polled;
+        }
+        self.activity.write_blocked();
+        let timeout = self.write_timeout;
+        let deadline = self
+            .blocked
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+        match deadline.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "the peer did not take its answer",
+            ))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
 }
 
 impl AsyncRead for Watched {
@@ -314,7 +358,8 @@ impl AsyncWrite for Watched {
         cx: &mut std::task::Context<'_>,
         buf: &[u8],
     ) -> std::task::Poll<std::io::Result<usize>> {
-        std::pin::Pin::new(&mut self.tcp).poll_write(cx, buf)
+        let polled = std::pin::Pin::new(&mut self.tcp).poll_write(cx, buf);
+        self.watch_write(cx, polled)
     }
 
     fn poll_write_vectored(
@@ -322,7 +367,8 @@ impl AsyncWrite for Watched {
         cx: &mut std::task::Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> std::task::Poll<std::io::Result<usize>> {
-        std::pin::Pin::new(&mut self.tcp).poll_write_vectored(cx, bufs)
+        let polled = std::pin::Pin::new(&mut self.tcp).poll_write_vectored(cx, bufs);
+        self.watch_write(cx, polled)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -333,7 +379,8 @@ impl AsyncWrite for Watched {
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.tcp).poll_flush(cx)
+        let polled = std::pin::Pin::new(&mut self.tcp).poll_flush(cx);
+        self.watch_write(cx, polled)
     }
 
     fn poll_shutdown(
@@ -685,8 +732,7 @@ async fn handle(
     if let Err(e) = verified {
         return rejected(app, &e);
     }
-    // GitHub's connection from now on: never closed to make room for another.
-    if activity.is_some_and(|a| !a.signed()) {
+    if activity.is_some_and(Activity::is_evicted) {
         // Closed to make room while the signature was being checked: nobody hears an
         // answer, and nothing is done (GitHub sees the failure; catch-up redelivers).
         return busy(app, Refusal::connections, peer, "closed to make room");
@@ -705,10 +751,17 @@ async fn handle(
     // id it comes under (GitHub's redelivery keeps both; a replay changes the id).
     let delivery = delivery.with_signed_body(&body);
     let body = joined(body);
+    // A repeat is answered as before, and leaves its connection a stranger's: anyone who
+    // captured a delivery can send it again, on as many connections as it likes.
     let ticket = match app.deliveries.begin(delivery.run_key()).await {
         Begin::Answered(answer) => return answer.repeated(&delivery),
         Begin::First(ticket) => ticket,
     };
+    // GitHub's connection from now on: closed to make room for another only if it stops
+    // reading its answers.
+    if let Some(activity) = activity {
+        activity.signed();
+    }
     let answer = decide_and_launch(app, headers, &body, event_name, &delivery).await;
     let record = answer.is_final();
     ticket.finish(answer.clone(), record);

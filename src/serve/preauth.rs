@@ -65,6 +65,11 @@ pub const FIRST_BUFFER: u64 = 16 * 1024;
 /// stranger's.
 pub const GRACE: Duration = Duration::from_secs(1);
 
+/// How long an answer may wait for its peer to take it: GitHub reads its answers at once
+/// (a few hundred bytes), so a connection whose answer is still unsent after this is a
+/// stranger's that does not read, and is closed.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// A connection that has sent nothing since it was accepted (or its last request was
 /// answered) less than this long ago is closed to make room only after every other: its
 /// head is on its way (a client writes it right after the handshake).
@@ -124,6 +129,9 @@ pub struct Limits {
     /// Bytes per second a body must average, after the grace, to be kept at the cap.
     #[arg(skip = BODY_FLOOR)]
     pub body_floor: u64,
+    /// How long an answer may wait for its peer to take it (past it: connection closed).
+    #[arg(skip = WRITE_TIMEOUT)]
+    pub write_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -139,6 +147,7 @@ impl Default for Limits {
             body_timeout: BODY_TIMEOUT,
             grace: GRACE,
             body_floor: BODY_FLOOR,
+            write_timeout: WRITE_TIMEOUT,
         }
     }
 }
@@ -319,6 +328,9 @@ enum Stage {
 /// carried a signed delivery.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Rank {
+    /// An answer its peer does not take (the socket would block): whatever its request, a
+    /// connection that does not read is nobody's delivery. The one blocked longest first.
+    BlockedAnswer { waited: Reverse<Duration> },
     /// A head still unfinished after the grace (a stranger trickling header lines, or an
     /// idle connection): the one that began longest ago first.
     StalledHead { waited: Reverse<Duration> },
@@ -390,6 +402,8 @@ struct Slot {
     stage: Mutex<Stage>,
     /// Bytes read from its socket in all.
     sent: AtomicU64,
+    /// Since when an answer has been waiting for its peer to take it, if one is.
+    blocked: Mutex<Option<Instant>>,
     evicted: Notify,
 }
 
@@ -400,6 +414,24 @@ impl Slot {
 
     fn sent(&self) -> u64 {
         self.sent.load(Ordering::SeqCst)
+    }
+
+    fn blocked(&self) -> std::sync::MutexGuard<'_, Option<Instant>> {
+        self.blocked.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Its rank at `now` (see [`Stage::rank`]), first of all if an answer is blocked on a
+    /// peer that does not read, even on a connection that carried a signed delivery.
+    fn rank(&self, stage: Stage, now: Instant, limits: &Limits) -> Option<Rank> {
+        if stage == Stage::Evicted {
+            return None;
+        }
+        if let Some(since) = *self.blocked() {
+            return Some(Rank::BlockedAnswer {
+                waited: Reverse(now.saturating_duration_since(since)),
+            });
+        }
+        stage.rank(self.sent(), now, limits)
     }
 
     /// Moves on to `next`, unless it carried a signed delivery or was closed to make room.
@@ -467,7 +499,7 @@ impl Open {
                 .values()
                 .filter_map(|s| {
                     let stage = *s.stage();
-                    Some((s, stage, stage.rank(s.sent(), now, limits)?))
+                    Some((s, stage, s.rank(stage, now, limits)?))
                 })
                 .min_by_key(|(_, _, rank)| *rank)
                 .map(|(s, stage, _)| (s.clone(), stage))?;
@@ -588,6 +620,7 @@ impl PreAuth {
                 from: 0,
             }),
             sent: AtomicU64::new(0),
+            blocked: Mutex::new(None),
             evicted: Notify::new(),
         });
         open.slots.insert(id, slot.clone());
@@ -663,8 +696,27 @@ impl Activity {
         self.slot.advance(|_| Stage::Head { since: now, from });
     }
 
-    /// The connection carried a delivery whose signature holds: it is never closed to
-    /// make room. `false` when it was closed to make room already.
+    /// An answer is waiting for the peer to take it (its socket would block): the
+    /// connection ranks first to be closed to make room until it is taken ([`Rank`]).
+    pub fn write_blocked(&self) {
+        let now = self.shared.clock.now();
+        self.slot.blocked().get_or_insert(now);
+    }
+
+    /// The peer took what was written.
+    pub fn wrote(&self) {
+        *self.slot.blocked() = None;
+    }
+
+    /// Whether the connection has been closed to make room for another.
+    pub fn is_evicted(&self) -> bool {
+        *self.slot.stage() == Stage::Evicted
+    }
+
+    /// The connection carried a new delivery whose signature holds (not a repeat of one
+    /// already answered, which anyone who captured it can send): it is never closed to
+    /// make room but when it stops reading its answers. `false` when it was closed to
+    /// make room already.
     pub fn signed(&self) -> bool {
         let mut stage = self.slot.stage();
         *stage != Stage::Evicted && {
