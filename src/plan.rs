@@ -765,7 +765,7 @@ impl Planner {
             // here); then it is theirs too, and meets the fork policy whoever the author
             // is. Otherwise an author the repository does not trust (for any of the
             // agents) meets it.
-            let by_another = sender != author && !sender.eq_ignore_ascii_case(author);
+            let by_another = !sender.eq_ignore_ascii_case(author);
             let mut trusted = !by_another;
             for agent in matched.iter().filter(|_| !by_another) {
                 let needs = self.needs(agent.name.as_str(), TriggerKind::PullRequest);

@@ -335,9 +335,16 @@ impl Git {
         let mut outcome = Ok(());
         for (id, path) in &objects {
             let mut header = String::new();
-            if out.read_line(&mut header).map_err(spawn)? == 0 {
-                outcome = Err(broken("it ended early"));
-                break;
+            match out.read_line(&mut header) {
+                Ok(0) => {
+                    outcome = Err(broken("it ended early"));
+                    break;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    outcome = Err(spawn(e));
+                    break;
+                }
             }
             let mut fields = header.split_whitespace();
             let (Some(_), Some(kind), Some(size)) = (fields.next(), fields.next(), fields.next())
@@ -350,7 +357,10 @@ impl Git {
                 break;
             };
             let mut content = vec![0; size + 1];
-            out.read_exact(&mut content).map_err(spawn)?;
+            if let Err(e) = out.read_exact(&mut content) {
+                outcome = Err(spawn(e));
+                break;
+            }
             content.truncate(size);
             if !look(kind, path, &content) {
                 break;
