@@ -1012,6 +1012,15 @@ impl Drop for Served {
     }
 }
 
+/// The example payload `name` (`<event>/<file>`) as GitHub would send it now (its times
+/// moved to the present: the service does nothing with a delivery signed longer ago than
+/// its replay window), written into `work` for `agentpods replay --payload`.
+fn fresh_file(work: &Workdir, name: &str) -> std::path::PathBuf {
+    let path = work.dir.path().join(name.replace('/', "-"));
+    std::fs::write(&path, fixture(name).body()).expect("write the payload");
+    path
+}
+
 fn replay_binary(url: &str, event: &str, payload: &Path, delivery: &str) -> (bool, String) {
     let out = Command::new(BIN)
         .args([
@@ -1074,7 +1083,7 @@ fn end_to_end() {
     }
 
     let url = format!("http://{address}/webhook");
-    let payload = fixture(OPENED).path;
+    let payload = fresh_file(&work, OPENED);
     let (ok, out) = replay_binary(&url, "pull_request", &payload, "e2e-1");
     assert!(ok && out.starts_with("HTTP 202"), "{out}");
     let runs = expected_runs("pull_request", &fixture(OPENED).body(), "e2e-1");
@@ -1237,7 +1246,7 @@ fn dry_run_logged() {
         std::thread::sleep(Duration::from_millis(20));
     }
     let url = format!("http://{address}/webhook");
-    let (ok, out) = replay_binary(&url, "pull_request", &fixture(OPENED).path, "dry-1");
+    let (ok, out) = replay_binary(&url, "pull_request", &fresh_file(&work, OPENED), "dry-1");
     assert!(ok && out.starts_with("HTTP 202"), "{out}");
     let runs = expected_runs("pull_request", &fixture(OPENED).body(), "dry-1");
     let line = server.wait_for_line("dry-run: would launch");
@@ -1272,7 +1281,7 @@ fn metrics_apart() {
         .to_string();
 
     let url = format!("http://{address}/webhook");
-    let (ok, out) = replay_binary(&url, "pull_request", &fixture(OPENED).path, "apart-1");
+    let (ok, out) = replay_binary(&url, "pull_request", &fresh_file(&work, OPENED), "apart-1");
     assert!(ok && out.starts_with("HTTP 202"), "{out}");
 
     let on_webhook_port = rt
@@ -1505,7 +1514,7 @@ fn against_a_cluster() {
     server.wait_for_line("leading: the controller starts");
 
     let url = format!("http://{address}/webhook");
-    let payload = fixture(OPENED).path;
+    let payload = fresh_file(&work, OPENED);
     let (ok, out) = replay_binary(&url, "pull_request", &payload, "cluster-1");
     assert!(ok && out.starts_with("HTTP 202"), "{out}");
     let runs = expected_runs("pull_request", &fixture(OPENED).body(), "cluster-1");

@@ -803,29 +803,42 @@ async fn decide_and_launch(
             Err(e) => return rejected(app, &e),
         };
     let live = app.config.current();
+    let parsed = match event::parse(event_name, &payload) {
+        Ok(event) => event,
+        Err(e) => return rejected(app, &WebhookError::MalformedBody(e.to_string())),
+    };
+    // A body signed longer ago than the replay window may be a captured one sent again:
+    // it does nothing, asks GitHub nothing and tells nobody. A preview (dry-run without
+    // GitHub credentials: nothing runs and nobody is told, whatever the answer says) shows
+    // what a new delivery would do, so GitHub's recorded examples can be replayed to it.
+    let preview = app.github.is_none() && !app.launcher.runs_for_real();
+    if let Some(why) = crate::plan::stale(&parsed, app.clock.now()) {
+        if !preview {
+            tracing::warn!(event = event_name, "{why}");
+            return Answer::stale(delivery, &parsed, &why);
+        }
+        tracing::info!(event = event_name, "a preview, answered as if new: {why}");
+    }
     let (decided, event) = match &app.github {
         None => (
-            intake::decide_without_github(
+            intake::decide_parsed_without_github(
                 &live,
                 event_name,
                 delivery,
-                &payload,
+                &parsed,
                 app.launcher.runs_for_real(),
             ),
             None,
         ),
-        Some(github) => match event::parse(event_name, &payload) {
-            Ok(event) => {
-                record_head(app, &event).await;
-                let gathered =
-                    super::github::gather(github, app.approvals.as_ref(), live.planner(), &event)
-                        .await;
-                let decided =
-                    intake::decide_event(&live, event_name, delivery, &event, &gathered.facts());
-                (decided, Some(event))
-            }
-            Err(e) => (Err(DecideError::Event(e)), None),
-        },
+        Some(github) => {
+            record_head(app, &parsed).await;
+            let gathered =
+                super::github::gather(github, app.approvals.as_ref(), live.planner(), &parsed)
+                    .await;
+            let decided =
+                intake::decide_event(&live, event_name, delivery, &parsed, &gathered.facts());
+            (decided, Some(parsed))
+        }
     };
     match decided {
         Ok(mut decided) => {
