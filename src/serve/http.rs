@@ -72,6 +72,8 @@ pub struct AppState {
     pub approvals: Arc<dyn ApprovalStore>,
     /// When heads are seen and approvals given.
     pub clock: Arc<dyn Clock>,
+    /// Who was told lately, on which issue, that a command was refused.
+    pub refusals: super::github::RefusalsTold,
 }
 
 impl AppState {
@@ -94,6 +96,7 @@ impl AppState {
             metrics_apart: false,
             approvals: Arc::new(MemoryApprovals::new()),
             clock: Arc::new(SystemClock),
+            refusals: super::github::RefusalsTold::default(),
         }
     }
 
@@ -894,6 +897,8 @@ async fn decide_and_launch(
                     event,
                     delivery.as_str(),
                     &responses,
+                    &app.refusals,
+                    app.clock.now(),
                 )
                 .await;
                 if !told && only_tells {
