@@ -1806,6 +1806,37 @@ agents:
 
     /// An agent limited to some repositories starts, by every trigger, only for them; a
     /// command naming it elsewhere is answered as for a verb nobody there answers to.
+    /// A delivery older than the replay window is stale; one inside it, or from the
+    /// future (GitHub's clock ahead of ours), is not; one that should carry a signed time
+    /// and does not is stale; one that starts nothing of its own never is (issue 11, F7).
+    #[test]
+    fn a_delivery_older_than_the_replay_window_is_stale() {
+        use k8s_openapi::jiff::Timestamp;
+        let mut comment = event("webhooks/issue_comment/created.json", "o/r", None);
+        let written: Timestamp = "2019-05-15T15:20:21Z".parse().expect("a time");
+        assert_eq!(comment.signed_at, Some(written));
+        let at = |s: &str| s.parse::<Timestamp>().expect("a time");
+        assert_eq!(super::stale(&comment, at("2019-05-18T15:20:21Z")), None);
+        assert_eq!(super::stale(&comment, at("2019-05-10T00:00:00Z")), None);
+        let old = super::stale(&comment, at("2019-05-18T15:20:22Z")).expect("stale");
+        assert_eq!(old.field, "comment.created_at");
+        assert!(
+            old.to_string()
+                .contains("older than the replay window (3days)"),
+            "{old}"
+        );
+        comment.signed_at = None;
+        let unknown = super::stale(&comment, at("2019-05-15T15:20:22Z")).expect("stale");
+        assert!(
+            unknown
+                .to_string()
+                .contains("no readable comment.created_at"),
+            "{unknown}"
+        );
+        let ping = event("webhooks/ping/0.json", "o/r", None);
+        assert_eq!(super::stale(&ping, at("2030-01-01T00:00:00Z")), None);
+    }
+
     #[test]
     fn agents_start_only_for_the_repositories_they_are_for() {
         let planner = planner();
