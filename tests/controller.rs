@@ -359,11 +359,18 @@ async fn deleting_a_run_removes_its_objects_and_a_finished_run_goes_after_its_tt
                 .is_none()
         );
 
-        // Kept for its TTL (24 hours), then deleted with everything it owns.
-        cluster.clock.advance(Duration::from_secs(23 * 3600));
+        // Kept for its TTL (24 hours) and, since that is shorter, until the replay guard
+        // (3 days and an hour) has passed since its creation (issue 11, F7); then deleted
+        // with everything it owns.
+        cluster.clock.advance(Duration::from_secs(25 * 3600));
         tokio::time::sleep(Duration::from_millis(400)).await;
-        assert!(cluster.run(&second).await.is_some(), "kept within its TTL");
-        cluster.clock.advance(Duration::from_secs(3601));
+        assert!(
+            cluster.run(&second).await.is_some(),
+            "kept within the replay guard"
+        );
+        cluster
+            .clock
+            .advance(Duration::from_secs(2 * 24 * 3600 + 1));
         cluster
             .wait_for(&second, "deletion after its TTL", |r| r.is_none())
             .await;

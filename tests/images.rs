@@ -893,8 +893,10 @@ fn the_service_image_serves_a_dry_run_answering_health_and_a_signed_delivery() {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         let health = Post::get("/healthz").send_to(address).await;
-        let body = std::fs::read(root.join("examples/variants/issue_comment/run-on-issue.json"))
-            .expect("the example payload");
+        let body = support::fixtures::fresh(
+            &std::fs::read(root.join("examples/variants/issue_comment/run-on-issue.json"))
+                .expect("the example payload"),
+        );
         let delivery = Post::delivery("issue_comment", "image-1", body)
             .send_to(address)
             .await;

@@ -806,16 +806,17 @@ async fn a_strangers_command_while_the_permission_api_is_down_is_refused_at_once
         assert_eq!(fake.violations(), Vec::<String>::new());
 
         // With all of GitHub down, the refusal cannot be told: the delivery waits (503)
-        // for GitHub to come back, runs nothing, and is told once then.
+        // for GitHub to come back, runs nothing, and is told once then. (Another
+        // stranger: drive-by, told within the hour, would get only a reaction.)
         let again = delivered(
             "issue_comment",
             "d-stranger-all-down",
             edited("issue_comment/run-on-pull-request.json", |p| {
                 p["comment"]["author_association"] = "NONE".into();
-                p["comment"]["user"]["login"] = "drive-by".into();
+                p["comment"]["user"]["login"] = "passer-by".into();
                 p["comment"]["id"] = 492700401.into();
                 p["comment"]["body"] = "/agent run try again".into();
-                p["sender"]["login"] = "drive-by".into();
+                p["sender"]["login"] = "passer-by".into();
             }),
         );
         fake.fail_next(100, None, FaultKind::BadGateway);
@@ -1196,14 +1197,71 @@ async fn a_comment_trigger_may_ask_less_than_the_service_s_own_commands() {
         let reply = service.oneshot(&command("/agent stop", "d-stop")).await;
         assert_eq!(reply.status, 200, "{}", reply.text());
         assert_eq!(service.work.manifests().len(), 1);
+        // Told once why; refused again within the hour, the triager's comment gets a 😕
+        // (issue 11, F9), besides the eyes on the review.
         let comments = fake.comments();
-        assert_eq!(comments.len(), 2, "{comments:#?}");
+        assert_eq!(comments.len(), 1, "{comments:#?}");
         assert!(
             comments
                 .iter()
                 .all(|c| c.body.contains("you need `write` permission")),
             "{comments:#?}"
         );
+        assert_eq!(fake.count("POST", "/reactions"), 2, "{:#?}", fake.requests());
+        assert_eq!(fake.violations(), Vec::<String>::new());
+    })
+    .await;
+}
+
+/// A stranger who comments `/agent run` five times on one issue is told once why not; the
+/// next four get a 😕 on their comment, one request each, and no reply (issue 11, F9).
+/// (Before: five replies, three requests each.)
+#[tokio::test]
+async fn a_strangers_five_refused_commands_on_one_issue_get_one_reply() {
+    within(30, async {
+        let (fake, client) = github().await;
+        let service = TestService::with_github(client);
+        for n in 0..5u64 {
+            let post = delivered(
+                "issue_comment",
+                &format!("d-stranger-{n}"),
+                edited("issue_comment/by-outsider.json", |p| {
+                    p["comment"]["id"] = (900_000 + n).into();
+                }),
+            );
+            let reply = service.oneshot(&post).await;
+            assert_eq!(reply.status, 200, "{}", reply.text());
+        }
+        let comments = fake.comments();
+        assert_eq!(comments.len(), 1, "{comments:#?}");
+        assert!(
+            comments[0].body.contains("@drive-by"),
+            "{}",
+            comments[0].body
+        );
+        let told: Vec<String> = fake
+            .requests()
+            .iter()
+            .map(|r| r.split(" -> ").next().unwrap_or_default().to_owned())
+            .filter(|r| {
+                !r.contains("/access_tokens")
+                    && !r.ends_with(" /app")
+                    && !r.ends_with("/installation")
+            })
+            .collect();
+        let mut expected = vec![
+            // Asked once: GitHub's answer is kept for a while.
+            "GET /repos/Codertocat/Hello-World/collaborators/drive-by/permission".to_string(),
+            // Told once: looked for (a redelivery must not post it twice), then posted.
+            "GET /repos/Codertocat/Hello-World/issues/1/comments?per_page=100&page=1".into(),
+            "POST /repos/Codertocat/Hello-World/issues/1/comments".into(),
+        ];
+        for n in 1..5 {
+            expected.push(format!(
+                "POST /repos/Codertocat/Hello-World/issues/comments/90000{n}/reactions"
+            ));
+        }
+        assert_eq!(told, expected);
         assert_eq!(fake.violations(), Vec::<String>::new());
     })
     .await;

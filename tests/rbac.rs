@@ -156,7 +156,7 @@ async fn image_builds() -> BTreeSet<Grant> {
     used(&cluster)
 }
 
-/// A finished run is deleted after its TTL.
+/// A finished run is deleted after its TTL (and its replay guard, 3 days and an hour).
 async fn a_run_deleted_after_its_ttl() -> BTreeSet<Grant> {
     let cluster = Cluster::start().await;
     cluster.fake.run_kubelet(|_| PodScript::succeeds(RESULT));
@@ -164,7 +164,9 @@ async fn a_run_deleted_after_its_ttl() -> BTreeSet<Grant> {
         .deliver_one(&fixture("pull_request/opened.json"), "d-ttl")
         .await;
     cluster.wait_phase(&name, Phase::Succeeded).await;
-    cluster.clock.advance(Duration::from_secs(25 * 3600));
+    cluster
+        .clock
+        .advance(Duration::from_secs(3 * 24 * 3600 + 2 * 3600));
     cluster
         .wait_for(&name, "deletion after its TTL", |r| r.is_none())
         .await;

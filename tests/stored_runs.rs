@@ -50,6 +50,10 @@ const NEWEST: &str = "v1alpha1-source-v2";
 /// When the fixtures were recorded (every stored time is this one).
 const RECORDED_AT: &str = "2026-11-25T10:00:00Z";
 
+/// A day after GitHub sent the example payloads the recordings are made of: what the
+/// intake's clock reads while recording, so that they are not stale to it.
+const PAYLOADS_SENT: &str = "2019-05-16T10:00:00Z";
+
 /// What the agent in each pod says when it ends.
 const RESULT: &str = r#"{"conclusion":"success","summary":"Done: nothing to add."}"#;
 
@@ -699,15 +703,17 @@ fn every_stored_run_has_a_story() {
 /// The runs recorded, by the name of their file: the event and the payload that made them.
 fn recordings() -> Vec<(&'static str, Payload, Option<Value>)> {
     let tag_push = {
-        let mut push: Value = serde_json::from_slice(&fixture("push/0.json").body()).expect("JSON");
+        let mut push: Value =
+            serde_json::from_slice(&fixture("push/0.json").as_recorded()).expect("JSON");
         push["ref"] = json!("refs/tags/v1.2.0");
         push["compare"] = json!("https://github.com/Codertocat/Hello-World/compare/v1.2.0");
         push
     };
     let approve = {
-        let mut comment: Value =
-            serde_json::from_slice(&variant("issue_comment/run-on-pull-request.json").body())
-                .expect("JSON");
+        let mut comment: Value = serde_json::from_slice(
+            &variant("issue_comment/run-on-pull-request.json").as_recorded(),
+        )
+        .expect("JSON");
         // 0.1.0 took a bare `/agent approve`; an approval names the head it approves now.
         comment["comment"]["body"] = json!(format!("/agent approve {FORK_HEAD}"));
         comment["issue"]["number"] = json!(FORK_PR);
@@ -779,7 +785,12 @@ impl Recorder {
             ConfigStore::load(&work.config()).expect("the fixtures' config"),
             Arc::new(launcher),
         )
-        .with_github(Some(github.app_client(clock)));
+        .with_github(Some(github.app_client(clock)))
+        // The payloads as GitHub recorded them (the run names are their hashes), taken on
+        // the day they were sent: older ones are stale to the intake (issue 11, F7).
+        .with_clock(Arc::new(ManualClock::new(
+            PAYLOADS_SENT.parse().expect("a time"),
+        )));
         let service = TestService {
             work,
             state: Arc::new(state),
@@ -913,7 +924,7 @@ async fn recorded_runs() -> Vec<Recorded> {
     for (i, (kind, payload, edited)) in recordings().into_iter().enumerate() {
         let body = match &edited {
             Some(edited) => serde_json::to_vec(edited).expect("JSON"),
-            None => payload.body(),
+            None => payload.as_recorded(),
         };
         let delivery = format!("5a1e5a1e-0000-4000-8000-{:012}", i + 1);
         let name = recorder.deliver(&payload, body, &delivery).await;
@@ -945,7 +956,7 @@ async fn recorded_runs() -> Vec<Recorded> {
     let name = recorder
         .deliver(
             &payload,
-            payload.body(),
+            payload.as_recorded(),
             "5a1e5a1e-0000-4000-8000-000000000100",
         )
         .await;

@@ -113,7 +113,13 @@ pub fn decide(run: RunView<'_>, workload: &Workload, siblings: &[Sibling], now: 
 
     if before.phase.is_some_and(Phase::is_finished) {
         let finished = before.finish_time.as_ref().map_or(run.created, |t| t.0);
-        let expires = later(finished, secs(limits.ttl_seconds_after_finished));
+        // Kept for its TTL, and at least the replay guard after its creation: a captured
+        // delivery sent again within the replay window must find its run (see
+        // `plan::REPLAY_WINDOW`), however short the TTL.
+        let expires = later(finished, secs(limits.ttl_seconds_after_finished)).max(later(
+            run.created,
+            secs(crate::plan::REPLAY_GUARD.as_secs()),
+        ));
         if now >= expires {
             step.actions.push(Action::DeleteRun);
         } else {
@@ -561,7 +567,14 @@ pub(crate) mod tests {
 
     #[test]
     fn a_finished_run_is_kept_for_its_ttl_then_deleted() {
-        let spec = spec(None, false);
+        // Created 2026-11-25T10:00:00Z; its replay guard (3 days and an hour) ends first.
+        let spec = AgentRunSpec {
+            limits: crate::agentrun::RunLimits {
+                ttl_seconds_after_finished: 7 * 24 * 3600,
+                ..spec(None, false).limits
+            },
+            ..spec(None, false)
+        };
         let status = AgentRunStatus {
             phase: Some(Phase::Succeeded),
             finish_time: Some(Time(t("2026-11-25T10:00:00Z"))),
@@ -571,17 +584,39 @@ pub(crate) mod tests {
             view("r", &spec, &status),
             &Workload::Absent,
             &[],
-            t("2026-11-25T11:00:00Z"),
+            t("2026-12-01T10:00:00Z"),
         );
         assert!(step.actions.is_empty());
-        assert_eq!(step.requeue, Some(Duration::from_secs(23 * 3600)));
+        assert_eq!(step.requeue, Some(Duration::from_secs(24 * 3600)));
         let step = decide(
             view("r", &spec, &status),
             &Workload::Absent,
             &[],
-            t("2026-11-26T10:00:00Z"),
+            t("2026-12-02T10:00:00Z"),
         );
         assert_eq!(step.actions, [Action::DeleteRun]);
+    }
+
+    /// A TTL shorter than the replay window does not collect the run a replay must find:
+    /// it is kept until three days and an hour after its creation (issue 11, F7).
+    #[test]
+    fn a_finished_run_outlives_a_short_ttl_until_its_replay_guard_ends() {
+        let spec = spec(None, false);
+        assert_eq!(spec.limits.ttl_seconds_after_finished, 24 * 3600);
+        let status = AgentRunStatus {
+            phase: Some(Phase::Succeeded),
+            finish_time: Some(Time(t("2026-11-25T10:05:00Z"))),
+            ..AgentRunStatus::default()
+        };
+        let at = |when| decide(view("r", &spec, &status), &Workload::Absent, &[], t(when));
+        let step = at("2026-11-26T10:06:00Z");
+        assert!(step.actions.is_empty(), "collected at its TTL");
+        assert_eq!(
+            step.requeue,
+            Some(Duration::from_secs(2 * 24 * 3600 + 3240))
+        );
+        assert!(at("2026-11-28T10:59:59Z").actions.is_empty());
+        assert_eq!(at("2026-11-28T11:00:00Z").actions, [Action::DeleteRun]);
     }
 
     #[test]

@@ -299,6 +299,13 @@ pub async fn run(github: Arc<GithubClient>, mut stop: tokio::sync::watch::Receiv
 mod tests {
     use super::*;
 
+    /// Catch-up redelivers nothing the intake would then refuse as stale: the replay
+    /// window reaches at least as far back as catch-up does (issue 11, F7).
+    #[test]
+    fn the_replay_window_covers_what_catch_up_redelivers() {
+        assert!(crate::plan::REPLAY_WINDOW >= WINDOW);
+    }
+
     fn at(minutes: u64) -> SystemTime {
         SystemTime::UNIX_EPOCH + Duration::from_secs(1_767_225_600 + minutes * 60)
     }

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use crate::config::{Config, ForkPolicy};
-use crate::github::client::{GithubClient, GithubError};
+use crate::github::client::{GithubClient, GithubError, Reaction};
 use crate::github::event::{Event, PullRequest, RepoFullName, WebhookEvent};
 use crate::github::report::Reporter;
 use crate::plan::{
@@ -15,6 +15,7 @@ use crate::plan::{
 };
 use crate::ports::approvals::{ApprovalStore, PullRequestKey, PullRequestRecord};
 use crate::render::Engine;
+use k8s_openapi::jiff::{SignedDuration, Timestamp};
 
 /// How long the intake waits for GitHub's answers; what is still unanswered then makes
 /// the delivery wait (503, so that it comes again), still within GitHub's 10 s.
@@ -167,6 +168,15 @@ pub enum Response {
     Eyes { comment_id: u64 },
     /// One comment on the issue or pull request.
     Reply { number: u64, body: String },
+    /// A refused command, told to the person who wrote it: a reply, unless they were
+    /// told on this issue or pull request within [`REFUSAL_QUIET`]; then a reaction on
+    /// their comment (see [`RefusalsTold`]).
+    Refusal {
+        number: u64,
+        login: String,
+        comment_id: u64,
+        body: String,
+    },
     /// A refused push or release, told where GitHub shows it on the commit: one
     /// completed, neutral check run on `sha`.
     Refused {
@@ -213,6 +223,18 @@ pub fn responses(
             Decision::Control(_) => Response::Eyes {
                 comment_id: e.comment.id,
             },
+            // Someone who may not start agents, told once an hour per thread; a refusal
+            // about the run (a fork's code, a token that can write) is told each time.
+            Decision::Refuse(refusal)
+                if matches!(refusal.reason, RefusalReason::NotAuthorized { .. }) =>
+            {
+                Response::Refusal {
+                    number,
+                    login: refusal.login.clone(),
+                    comment_id: e.comment.id,
+                    body: refusal.message(prefix),
+                }
+            }
             Decision::Refuse(refusal) => Response::Reply {
                 number,
                 body: refusal.message(prefix),
@@ -381,14 +403,81 @@ pub async fn gather(
     gathered
 }
 
+/// How long after a person was told, on an issue or pull request, why their command was
+/// refused, their next refused commands there get a reaction (😕, one request) instead
+/// of a reply (a look for it and a post): a stranger's comments cost little and fill no
+/// thread with the bot's replies.
+pub const REFUSAL_QUIET: Duration = Duration::from_secs(3600);
+
+/// At most this many (repository, issue, person) are remembered; the oldest go first.
+const REFUSALS_REMEMBERED: usize = 10_000;
+
+/// Who was told on which issue or pull request that a command was refused, and when: in
+/// memory, per replica. A restart (or another replica) forgets, so a person may be told
+/// once more after it.
+#[derive(Debug, Default)]
+pub struct RefusalsTold {
+    told: std::sync::Mutex<std::collections::HashMap<(String, u64, String), Timestamp>>,
+}
+
+impl RefusalsTold {
+    /// Whether to reply to `login` on `repo`#`number` now: yes (and remembered as told
+    /// now) unless they were told there within [`REFUSAL_QUIET`].
+    pub fn claim(&self, repo: &str, number: u64, login: &str, now: Timestamp) -> bool {
+        let quiet = SignedDuration::try_from(REFUSAL_QUIET).unwrap_or(SignedDuration::MAX);
+        let key = (
+            repo.to_ascii_lowercase(),
+            number,
+            login.to_ascii_lowercase(),
+        );
+        let mut told = self.told.lock().unwrap_or_else(|e| e.into_inner());
+        if told
+            .get(&key)
+            .is_some_and(|at| now.duration_since(*at) < quiet)
+        {
+            return false;
+        }
+        if told.len() >= REFUSALS_REMEMBERED {
+            told.retain(|_, at| now.duration_since(*at) < quiet);
+            if told.len() >= REFUSALS_REMEMBERED
+                && let Some(oldest) = told
+                    .iter()
+                    .min_by_key(|(_, at)| **at)
+                    .map(|(k, _)| k.clone())
+            {
+                told.remove(&oldest);
+            }
+        }
+        told.insert(key, now);
+        true
+    }
+
+    /// Forgets a claim whose reply GitHub did not take: the next one tells.
+    pub fn forget(&self, repo: &str, number: u64, login: &str) {
+        let key = (
+            repo.to_ascii_lowercase(),
+            number,
+            login.to_ascii_lowercase(),
+        );
+        self.told
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&key);
+    }
+}
+
 /// Posts what the intake owes GitHub, each reply at most once per delivery (even when the
-/// delivery comes again). Failures are logged: the runs are recorded either way.
+/// delivery comes again), and a refusal at most once per person and issue within
+/// [`REFUSAL_QUIET`] (`refusals`, at `now`). Failures are logged: the runs are recorded either
+/// way.
 pub async fn respond(
     client: &GithubClient,
     engine: &Engine,
     event: &WebhookEvent,
     delivery: &str,
     responses: &[Response],
+    refusals: &RefusalsTold,
+    now: Timestamp,
 ) -> bool {
     let Some(repo) = event.repository.as_ref().map(|r| &r.full_name) else {
         return true;
@@ -406,6 +495,38 @@ pub async fn respond(
                     .reply_once(repo, *number, &format!("{delivery}-{i}"), body)
                     .await
                     .map(|_| ()),
+                Response::Refusal {
+                    number,
+                    login,
+                    comment_id,
+                    body,
+                } if refusals.claim(repo.as_str(), *number, login, now) => {
+                    let posted = reporter
+                        .reply_once(repo, *number, &format!("{delivery}-{i}"), body)
+                        .await
+                        .map(|_| ());
+                    if posted.is_err() {
+                        refusals.forget(repo.as_str(), *number, login);
+                    }
+                    posted
+                }
+                Response::Refusal {
+                    number, comment_id, ..
+                } => {
+                    tracing::info!(
+                        number,
+                        "refused again: told within {}, so reacted instead of replying",
+                        crate::text::duration(REFUSAL_QUIET)
+                    );
+                    // They were told; the reaction is a courtesy.
+                    if let Err(e) = client
+                        .react_to_comment(repo, *comment_id, Reaction::Confused)
+                        .await
+                    {
+                        tracing::warn!("cannot react on GitHub: {e}");
+                    }
+                    Ok(())
+                }
                 Response::Refused { sha, login, body } => {
                     reporter
                         .refused(repo, sha, &format!("refused-{delivery}"), login, body)

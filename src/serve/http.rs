@@ -72,6 +72,8 @@ pub struct AppState {
     pub approvals: Arc<dyn ApprovalStore>,
     /// When heads are seen and approvals given.
     pub clock: Arc<dyn Clock>,
+    /// Who was told lately, on which issue, that a command was refused.
+    pub refusals: super::github::RefusalsTold,
 }
 
 impl AppState {
@@ -94,6 +96,7 @@ impl AppState {
             metrics_apart: false,
             approvals: Arc::new(MemoryApprovals::new()),
             clock: Arc::new(SystemClock),
+            refusals: super::github::RefusalsTold::default(),
         }
     }
 
@@ -160,11 +163,13 @@ pub fn router(state: Arc<AppState>) -> Router {
     routes.with_state(state)
 }
 
-/// `/metrics` alone, for a port of its own (`--metrics-listen`): the webhook port faces
-/// the internet, and what the service counts is nobody's business there.
+/// `/metrics`, and `/readyz` with its reasons, for a port of its own (`--metrics-listen`):
+/// the webhook port faces the internet, and what the service counts, or why it is not
+/// ready, is nobody's business there.
 pub fn metrics_router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/metrics", get(metrics_text))
+        .route("/readyz", get(readyz_detailed))
         .with_state(state)
 }
 
@@ -456,14 +461,34 @@ async fn healthz() -> &'static str {
     "ok\n"
 }
 
+/// `/readyz` on the webhook port, which faces the internet: 200 `ready` while runs can be
+/// recorded, 503 `not ready` when not (or once shutdown has begun), and nothing more. Why
+/// (a refused services.yaml with its file, line and key; GitHub's state) is the operator's
+/// business, not a stranger's: the metrics port's `/readyz` says it ([`readyz_detailed`]),
+/// and so does the log.
+async fn readyz(State(app): State<Arc<AppState>>) -> Response {
+    let (status, _) = readiness(&app);
+    let word = if status == StatusCode::OK {
+        "ready\n"
+    } else {
+        "not ready\n"
+    };
+    (status, word).into_response()
+}
+
+/// `/readyz` on the metrics port: the same status, with the reasons.
+async fn readyz_detailed(State(app): State<Arc<AppState>>) -> Response {
+    readiness(&app).into_response()
+}
+
 /// 200 while runs can be recorded, 503 with the reason when not: the replica can take
 /// deliveries. GitHub's state is said, but never makes a replica unready: a GitHub outage
 /// must not take every replica out of the Service, and so lose the deliveries GitHub sends
 /// once it is back; what needs GitHub's answer waits for it (503 to that delivery alone).
 /// Reads the background checks' last verdicts, so it never waits on the network.
-async fn readyz(State(app): State<Arc<AppState>>) -> Response {
+fn readiness(app: &AppState) -> (StatusCode, String) {
     if app.stopping.load(Ordering::SeqCst) {
-        return (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response();
+        return (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n".into());
     }
     let github = match app.github_ready.as_ref().map(Readiness::verdict) {
         Some(Err(why)) => format!("; GitHub: {why}"),
@@ -476,16 +501,17 @@ async fn readyz(State(app): State<Arc<AppState>>) -> Response {
         None => String::new(),
     };
     match app.launcher.ready() {
-        Ok(()) => format!(
-            "ready: config generation {}{github}{refused}\n",
-            app.config.current().generation
-        )
-        .into_response(),
+        Ok(()) => (
+            StatusCode::OK,
+            format!(
+                "ready: config generation {}{github}{refused}\n",
+                app.config.current().generation
+            ),
+        ),
         Err(why) => (
             StatusCode::SERVICE_UNAVAILABLE,
             format!("not ready: {why}{github}\n"),
-        )
-            .into_response(),
+        ),
     }
 }
 
@@ -803,29 +829,42 @@ async fn decide_and_launch(
             Err(e) => return rejected(app, &e),
         };
     let live = app.config.current();
+    let parsed = match event::parse(event_name, &payload) {
+        Ok(event) => event,
+        Err(e) => return rejected(app, &WebhookError::MalformedBody(e.to_string())),
+    };
+    // A body signed longer ago than the replay window may be a captured one sent again:
+    // it does nothing, asks GitHub nothing and tells nobody. A preview (dry-run without
+    // GitHub credentials: nothing runs and nobody is told, whatever the answer says) shows
+    // what a new delivery would do, so GitHub's recorded examples can be replayed to it.
+    let preview = app.github.is_none() && !app.launcher.runs_for_real();
+    if let Some(why) = crate::plan::stale(&parsed, app.clock.now()) {
+        if !preview {
+            tracing::warn!(event = event_name, "{why}");
+            return Answer::stale(delivery, &parsed, &why);
+        }
+        tracing::info!(event = event_name, "a preview, answered as if new: {why}");
+    }
     let (decided, event) = match &app.github {
         None => (
-            intake::decide_without_github(
+            intake::decide_parsed_without_github(
                 &live,
                 event_name,
                 delivery,
-                &payload,
+                &parsed,
                 app.launcher.runs_for_real(),
             ),
             None,
         ),
-        Some(github) => match event::parse(event_name, &payload) {
-            Ok(event) => {
-                record_head(app, &event).await;
-                let gathered =
-                    super::github::gather(github, app.approvals.as_ref(), live.planner(), &event)
-                        .await;
-                let decided =
-                    intake::decide_event(&live, event_name, delivery, &event, &gathered.facts());
-                (decided, Some(event))
-            }
-            Err(e) => (Err(DecideError::Event(e)), None),
-        },
+        Some(github) => {
+            record_head(app, &parsed).await;
+            let gathered =
+                super::github::gather(github, app.approvals.as_ref(), live.planner(), &parsed)
+                    .await;
+            let decided =
+                intake::decide_event(&live, event_name, delivery, &parsed, &gathered.facts());
+            (decided, Some(parsed))
+        }
     };
     match decided {
         Ok(mut decided) => {
@@ -881,6 +920,8 @@ async fn decide_and_launch(
                     event,
                     delivery.as_str(),
                     &responses,
+                    &app.refusals,
+                    app.clock.now(),
                 )
                 .await;
                 if !told && only_tells {

@@ -121,6 +121,28 @@ impl Answer {
         )
     }
 
+    /// Too old to act on (see [`crate::plan::stale`]): 200, since a redelivery would be as
+    /// old, with the reason; nothing was done and nobody is told.
+    pub fn stale(delivery: &DeliveryId, event: &WebhookEvent, why: &crate::plan::Stale) -> Answer {
+        let note = why.to_string();
+        let answer = Answer::json(
+            200,
+            Outcome::stale,
+            &json!({
+                "delivery": delivery.as_str(),
+                "event": event.name,
+                "action": event.action(),
+                "outcome": "stale",
+                "runs": [],
+                "notes": [note],
+            }),
+        );
+        Answer {
+            notes: note.into(),
+            ..answer
+        }
+    }
+
     /// Whether a repeat of the delivery should get this answer without handling it again.
     pub fn is_final(&self) -> bool {
         (200..300).contains(&self.status)
@@ -238,6 +260,7 @@ fn approve(
         repository: event.repository.clone(),
         sender: event.sender.clone(),
         installation_id: event.installation_id,
+        signed_at: event.signed_at,
     };
     let approved = Facts {
         approved_sha: Some(head),
@@ -304,17 +327,28 @@ pub fn decide_without_github(
     payload: &[u8],
     runs_for_real: bool,
 ) -> Result<Decided, DecideError> {
+    let event = event::parse(event_name, payload)?;
+    decide_parsed_without_github(live, event_name, delivery, &event, runs_for_real)
+}
+
+/// [`decide_without_github`] of an event already parsed. Pure.
+pub fn decide_parsed_without_github(
+    live: &LiveConfig,
+    event_name: &str,
+    delivery: &DeliveryId,
+    event: &WebhookEvent,
+    runs_for_real: bool,
+) -> Result<Decided, DecideError> {
     let authority = if runs_for_real {
         Authority::Unavailable
     } else {
         Authority::Preview
     };
-    let event = event::parse(event_name, payload)?;
     let facts = Facts {
         authority,
         ..Facts::default()
     };
-    decide_event(live, event_name, delivery, &event, &facts)
+    decide_event(live, event_name, delivery, event, &facts)
 }
 
 /// Plans and renders a parsed delivery, with what GitHub's API said (`facts`). Pure.

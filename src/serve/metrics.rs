@@ -71,6 +71,9 @@ pub enum Outcome {
     deferred,
     /// Refused before its body was read: over a pre-authentication bound (503).
     busy,
+    /// Signed longer ago than the replay window: perhaps a captured body sent again;
+    /// nothing done (200).
+    stale,
 }
 
 /// Why a request was refused before its body was read (see [`crate::serve::preauth`]).

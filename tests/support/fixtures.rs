@@ -31,7 +31,13 @@ pub struct Payload {
 }
 
 impl Payload {
+    /// The body as GitHub would send it today (see [`fresh`]).
     pub fn body(&self) -> Vec<u8> {
+        fresh(&read(&self.path))
+    }
+
+    /// The body as GitHub recorded it, its times untouched (years old: stale to the service).
+    pub fn as_recorded(&self) -> Vec<u8> {
         read(&self.path)
     }
 }
@@ -60,6 +66,73 @@ pub fn payloads_in(root: &str) -> Vec<Payload> {
     out.sort_by(|a, b| a.name.cmp(&b.name));
     assert!(!out.is_empty(), "{root}: no <event>/*.json payloads found");
     out
+}
+
+/// The time payloads are brought to: when this test process first read one, to the
+/// second. One per process, so a payload read twice is the same body (a repeat), and a
+/// test's run is far shorter than the replay window.
+pub fn payloads_now() -> k8s_openapi::jiff::Timestamp {
+    static NOW: std::sync::OnceLock<k8s_openapi::jiff::Timestamp> = std::sync::OnceLock::new();
+    *NOW.get_or_init(|| {
+        let now = k8s_openapi::jiff::Timestamp::now().as_second();
+        k8s_openapi::jiff::Timestamp::from_second(now).expect("now is a time")
+    })
+}
+
+/// `body` as GitHub would send it now: every time in it (RFC 3339 text, and a push's
+/// `pushed_at`/`created_at` in seconds) moved by one offset, so that the latest is
+/// [`payloads_now`] and the order of the others is kept; nothing else changes, to the
+/// byte. GitHub's examples were recorded in 2018–2021, and the service does nothing with
+/// a delivery signed longer ago than its replay window (`plan::REPLAY_WINDOW`), as a
+/// captured one sent again may be. A body with no time, or none in the past, is returned
+/// as it is.
+pub fn fresh(body: &[u8]) -> Vec<u8> {
+    use k8s_openapi::jiff::{SignedDuration, Timestamp};
+    let Ok(text) = std::str::from_utf8(body) else {
+        return body.to_vec();
+    };
+    let texts =
+        regex::Regex::new(r#""(\w+)":\s*"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)""#).expect("a regex");
+    let seconds =
+        regex::Regex::new(r#""(pushed_at|created_at)":\s*(\d{9,11})\b"#).expect("a regex");
+    // When the event happened: the latest `…_at` (not a milestone's `due_on`, say).
+    let mut latest: Option<Timestamp> = None;
+    for c in texts.captures_iter(text) {
+        if c[1].ends_with("_at") {
+            latest = latest.max(c[2].parse().ok());
+        }
+    }
+    for c in seconds.captures_iter(text) {
+        latest = latest.max(
+            c[2].parse()
+                .ok()
+                .and_then(|s| Timestamp::from_second(s).ok()),
+        );
+    }
+    let Some(latest) = latest else {
+        return body.to_vec();
+    };
+    let offset: SignedDuration = payloads_now().duration_since(latest);
+    if offset <= SignedDuration::ZERO {
+        return body.to_vec();
+    }
+    let moved = texts.replace_all(text, |c: &regex::Captures<'_>| {
+        match c[2].parse::<Timestamp>() {
+            Ok(t) => format!(
+                "\"{}\":\"{}\"",
+                &c[1],
+                (t + offset).strftime("%Y-%m-%dT%H:%M:%SZ")
+            ),
+            Err(_) => c[0].to_string(),
+        }
+    });
+    let moved = seconds.replace_all(&moved, |c: &regex::Captures<'_>| {
+        match c[2].parse::<i64>() {
+            Ok(s) => format!("\"{}\":{}", &c[1], s + offset.as_secs()),
+            Err(_) => c[0].to_string(),
+        }
+    });
+    moved.into_owned().into_bytes()
 }
 
 fn file_name(path: &Path) -> String {
@@ -240,24 +313,13 @@ pub fn kinds(run: &RenderedRun) -> Vec<&'static str> {
 /// `body` as GitHub sends it for another event of the same kind: no two events GitHub sends
 /// have the same body (ids, timestamps), and the service knows a repeat by its body, so a
 /// body sent again under a new delivery id is a replay, not a new event. `stamp` (the
-/// delivery id, say) sets the `updated_at` of the pull request, issue and comment the body
-/// holds (a field nothing reads), so the same stamp gives the same body. A body that is
-/// not a JSON object is returned as it is.
+/// delivery id, say) is written into a field nothing reads (`delivery_stamp`, at the top),
+/// so the same stamp gives the same body; the times GitHub signed are left as they are.
+/// A body that is not a JSON object is returned as it is.
 pub fn another_event(body: &[u8], stamp: &str) -> Vec<u8> {
     let Ok(serde_json::Value::Object(mut payload)) = serde_json::from_slice(body) else {
         return body.to_vec();
     };
-    // Not a timestamp GitHub would write, but one of its own for each stamp.
-    let when = format!("2026-12-02T10:00:00Z {stamp}");
-    let mut touched = false;
-    for key in ["pull_request", "issue", "comment"] {
-        if let Some(serde_json::Value::Object(object)) = payload.get_mut(key) {
-            object.insert("updated_at".into(), when.clone().into());
-            touched = true;
-        }
-    }
-    if !touched {
-        payload.insert("updated_at".into(), when.into());
-    }
+    payload.insert("delivery_stamp".into(), stamp.into());
     serde_json::to_vec(&payload).expect("JSON")
 }

@@ -160,6 +160,18 @@ impl TestService {
 
     /// Sends one request in-process, through the router, as tower's `oneshot`.
     pub async fn oneshot(&self, post: &Post) -> Reply {
+        self.oneshot_on(http::router(self.state.clone()), post)
+            .await
+    }
+
+    /// The same, through the metrics port's routes (`/metrics`, and `/readyz` with its
+    /// reasons), which `--metrics-listen` serves apart from the webhook's.
+    pub async fn oneshot_metrics(&self, post: &Post) -> Reply {
+        self.oneshot_on(http::metrics_router(self.state.clone()), post)
+            .await
+    }
+
+    async fn oneshot_on(&self, router: axum::Router, post: &Post) -> Reply {
         let mut request = axum::http::Request::builder()
             .method(if post.get { "GET" } else { "POST" })
             .uri(&post.path);
@@ -169,10 +181,7 @@ impl TestService {
         let request = request
             .body(Body::from(post.body.clone()))
             .expect("a request");
-        let response = http::router(self.state.clone())
-            .oneshot(request)
-            .await
-            .expect("the router answers");
+        let response = router.oneshot(request).await.expect("the router answers");
         let status = response.status().as_u16();
         let body = response
             .into_body()
@@ -194,6 +203,29 @@ impl TestService {
         let task = tokio::spawn(http::serve(listener, self.state.clone(), async move {
             let _ = stopped.await;
         }));
+        TcpServer {
+            address,
+            stop: Some(stop),
+            task,
+        }
+    }
+
+    /// Serves the metrics port's routes over TCP on 127.0.0.1 (a free port), as
+    /// `--metrics-listen` does.
+    pub async fn listen_metrics(&self) -> TcpServer {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind 127.0.0.1:0");
+        let address = listener.local_addr().expect("local address");
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let router = http::metrics_router(self.state.clone());
+        let task = tokio::spawn(async move {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(async move {
+                    let _ = stopped.await;
+                })
+                .await
+        });
         TcpServer {
             address,
             stop: Some(stop),

@@ -345,6 +345,7 @@ impl WebhookEvent {
             },
             sender: self.sender.map(User::into_model),
             installation_id: None,
+            signed_at: None,
         })
     }
 

@@ -293,6 +293,13 @@ pub struct WebhookEvent {
     pub sender: Option<User>,
     /// The GitHub App installation the delivery is for.
     pub installation_id: Option<u64>,
+    /// When GitHub says the event happened, from its signed body: a comment's
+    /// `created_at`; a pull request's or issue's `updated_at`; a release's `published_at`
+    /// or `created_at` (the later); a push's `repository.pushed_at`. `None` for other
+    /// events, or when the field is absent or unreadable. A delivery is known by its body,
+    /// so this is how old a replayed body is (see `plan::stale`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signed_at: Option<k8s_openapi::jiff::Timestamp>,
 }
 
 impl WebhookEvent {

@@ -107,7 +107,14 @@ fn finish(
         repository: repository.map(Repository::from),
         sender: sender.map(User::from),
         installation_id: installation.map(|i| i.id),
+        signed_at: None,
     }
+}
+
+/// `event`, with the time GitHub signed for it.
+fn signed(mut event: WebhookEvent, at: Option<k8s_openapi::jiff::Timestamp>) -> WebhookEvent {
+    event.signed_at = at;
+    event
 }
 
 /// Parses one webhook delivery from its `X-GitHub-Event` header value and raw body.
@@ -160,6 +167,7 @@ fn parse_body(event_name: &str, body: &[u8]) -> Result<WebhookEvent, EventError>
     Ok(match name {
         "pull_request" => {
             let w: WirePullRequestEvent = read(name, body)?;
+            let at = time(&w.pull_request.updated_at);
             let event = Event::PullRequest(PullRequestEvent {
                 action: w.action.0,
                 number: w.number,
@@ -168,28 +176,41 @@ fn parse_body(event_name: &str, body: &[u8]) -> Result<WebhookEvent, EventError>
                 before: w.before.map(|s| s.0),
                 after: w.after.map(|s| s.0),
             });
-            finish(name, event, w.repository, w.sender, w.installation)
+            signed(
+                finish(name, event, w.repository, w.sender, w.installation),
+                at,
+            )
         }
         "issue_comment" => {
             let w: WireIssueCommentEvent = read(name, body)?;
+            let comment: Comment = w.comment.into();
+            let at = comment.created_at;
             let event = Event::IssueComment(IssueCommentEvent {
                 action: w.action.0,
                 issue: w.issue.into(),
-                comment: w.comment.into(),
+                comment,
             });
-            finish(name, event, w.repository, w.sender, w.installation)
+            signed(
+                finish(name, event, w.repository, w.sender, w.installation),
+                at,
+            )
         }
         "issues" => {
             let w: WireIssuesEvent = read(name, body)?;
+            let at = time(&w.issue.updated_at);
             let event = Event::Issues(IssuesEvent {
                 action: w.action.0,
                 issue: w.issue.into(),
                 label: w.label.map(|l| l.name),
             });
-            finish(name, event, w.repository, w.sender, w.installation)
+            signed(
+                finish(name, event, w.repository, w.sender, w.installation),
+                at,
+            )
         }
         "push" => {
             let w: WirePushEvent = read(name, body)?;
+            let at = w.repository.as_ref().and_then(|r| time(&r.pushed_at));
             let event = Event::Push(PushEvent {
                 git_ref: w.git_ref.0,
                 before: w.before.0,
@@ -200,15 +221,23 @@ fn parse_body(event_name: &str, body: &[u8]) -> Result<WebhookEvent, EventError>
                 head_commit_message: w.head_commit.map(|c| c.message),
                 pusher: w.pusher.name,
             });
-            finish(name, event, w.repository, w.sender, w.installation)
+            signed(
+                finish(name, event, w.repository, w.sender, w.installation),
+                at,
+            )
         }
         "release" => {
             let w: WireReleaseEvent = read(name, body)?;
+            // The later of the two: a draft created long ago and published now is new.
+            let at = time(&w.release.published_at).max(time(&w.release.created_at));
             let event = Event::Release(ReleaseEvent {
                 action: w.action.0,
                 release: w.release.into(),
             });
-            finish(name, event, w.repository, w.sender, w.installation)
+            signed(
+                finish(name, event, w.repository, w.sender, w.installation),
+                at,
+            )
         }
         "ping" => {
             let w: WirePingEvent = read(name, body)?;

@@ -780,3 +780,55 @@ fn mutated_fixtures_never_panic() {
         }
     }
 }
+
+/// The time GitHub signed for each event that can start a run (issue 11, F7): what a
+/// replayed body's age is told by.
+#[test]
+fn each_event_that_can_start_a_run_carries_the_time_github_signed() {
+    let at = |rel: &str| parse_fixture(rel).signed_at.map(|t| t.to_string());
+    assert_eq!(
+        at("issue_comment/created.json").as_deref(),
+        Some("2019-05-15T15:20:21Z")
+    );
+    assert_eq!(
+        at("pull_request/opened.json").as_deref(),
+        Some("2019-05-15T15:20:33Z")
+    );
+    assert_eq!(
+        at("issues/opened.json").as_deref(),
+        Some("2019-05-15T15:20:18Z")
+    );
+    // A release: published_at, later than its created_at.
+    assert_eq!(
+        at("release/published.json").as_deref(),
+        Some("2019-05-15T15:20:53Z")
+    );
+    // A push: repository.pushed_at, in seconds since the epoch in push payloads.
+    assert_eq!(at("push/0.json").as_deref(), Some("2019-05-15T15:20:57Z"));
+    assert_eq!(at("ping/0.json"), None);
+}
+
+/// Read leniently: a time that is no time reads as absent (the delivery is then stale to
+/// the service), never as a refused body.
+#[test]
+fn a_signed_time_that_is_no_time_reads_as_absent() {
+    for bad in [
+        json!("yesterday"),
+        json!(1.5),
+        json!(true),
+        json!([1]),
+        json!({"a": 1}),
+        Value::Null,
+    ] {
+        let mut push = fixture_json("push/0.json");
+        push["repository"]["pushed_at"] = bad.clone();
+        let event = parse_value("push", &push).unwrap_or_else(|e| panic!("{bad}: {e}"));
+        assert_eq!(event.signed_at, None, "{bad}");
+        let mut comment = fixture_json("issue_comment/created.json");
+        comment["comment"]["created_at"] = bad.clone();
+        if bad.is_string() || bad.is_null() {
+            let event = parse_value("issue_comment", &comment).expect("parses");
+            assert_eq!(event.signed_at, None, "{bad}");
+        }
+    }
+}

@@ -10,6 +10,7 @@ use serde::de::{self, Deserializer, IgnoredAny};
 use super::actions::FromGithub;
 use super::error::clip_value;
 use super::*;
+use k8s_openapi::jiff::Timestamp;
 
 /// A string in GitHub's spelling read into a [`FromGithub`] enum without allocating
 /// for known values.
@@ -95,6 +96,63 @@ impl<'de> Deserialize<'de> for WireRefName {
     }
 }
 
+/// A time GitHub wrote: RFC 3339 text, or (in `push` payloads' repository) seconds since
+/// the epoch. Read leniently: any other value, or text that is no time, reads as absent,
+/// so a field nobody else reads never refuses a delivery.
+pub(super) struct WireTime(pub(super) Option<Timestamp>);
+
+impl<'de> Deserialize<'de> for WireTime {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> de::Visitor<'de> for V {
+            type Value = Option<Timestamp>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a time")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(v.parse().ok())
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+                Ok(Timestamp::from_second(v).ok())
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+                Ok(i64::try_from(v)
+                    .ok()
+                    .and_then(|v| Timestamp::from_second(v).ok()))
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(None)
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(None)
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(None)
+            }
+            fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(None)
+            }
+            fn visit_some<D2: Deserializer<'de>>(self, d: D2) -> Result<Self::Value, D2::Error> {
+                d.deserialize_any(V)
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(None)
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(None)
+            }
+        }
+        deserializer.deserialize_any(V).map(WireTime)
+    }
+}
+
+/// The time of an optional [`WireTime`] field.
+pub(super) fn time(t: &Option<WireTime>) -> Option<Timestamp> {
+    t.as_ref().and_then(|t| t.0)
+}
+
 #[derive(Deserialize)]
 pub(super) struct WireUser {
     pub(super) login: String,
@@ -128,6 +186,9 @@ pub(super) struct WireRepository {
     pub(super) default_branch: WireRefName,
     pub(super) private: bool,
     pub(super) fork: bool,
+    /// When the repository was last pushed to: a `push` event's signed time.
+    #[serde(default)]
+    pub(super) pushed_at: Option<WireTime>,
 }
 
 impl From<WireRepository> for Repository {
@@ -208,6 +269,8 @@ pub(super) struct WirePullRequest {
     pub(super) html_url: String,
     #[serde(default)]
     pub(super) closed_at: Option<String>,
+    #[serde(default)]
+    pub(super) updated_at: Option<WireTime>,
 }
 
 impl From<WirePullRequest> for PullRequest {
@@ -241,6 +304,8 @@ pub(super) struct WireIssue {
     pub(super) state: String,
     pub(super) pull_request: Option<IgnoredAny>,
     pub(super) html_url: String,
+    #[serde(default)]
+    pub(super) updated_at: Option<WireTime>,
 }
 
 impl From<WireIssue> for Issue {
@@ -292,6 +357,10 @@ pub(super) struct WireRelease {
     pub(super) prerelease: bool,
     pub(super) html_url: String,
     pub(super) target_commitish: WireRefName,
+    #[serde(default)]
+    pub(super) created_at: Option<WireTime>,
+    #[serde(default)]
+    pub(super) published_at: Option<WireTime>,
 }
 
 impl From<WireRelease> for Release {
