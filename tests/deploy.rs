@@ -857,3 +857,67 @@ fn agent_pods_and_image_builds_reach_the_internet_on_443_and_no_address_of_the_c
         );
     }
 }
+
+/// Every overlay installs, for each namespace the service may create pods in (its
+/// RoleBindings), a ValidatingAdmissionPolicy bound with `Deny`: for the namespaces its
+/// services.yaml names, the one `agentpods admission-policy` makes of that config (so the
+/// example overlay, whose config has other images, replaces base's); for a namespace its
+/// config does not name, one that admits no image at all. tests/admission.rs evaluates
+/// what the policies admit.
+#[test]
+fn every_overlay_holds_the_service_s_pods_to_its_own_config() {
+    for overlay in OVERLAYS {
+        let Some(yaml) = kustomize(overlay) else {
+            return;
+        };
+        let docs = documents(&yaml);
+        let loaded = installed_config(&docs);
+        let engine = agentpods::render::Engine::new(&loaded).expect("templates compile");
+        let allowed = agentpods::cli::admission::allowed(&engine).expect("a policy");
+        let user = agentpods::cli::admission::DEFAULT_SERVICE_USER;
+        let unlabelled = |d: &Value| {
+            let mut d = d.clone();
+            d["metadata"].as_object_mut().unwrap().remove("labels");
+            normalized(&d)
+        };
+        let bound: BTreeSet<String> = of_kind(&docs, "RoleBinding")
+            .into_iter()
+            .filter(|b| b["roleRef"]["name"] == "agentpods-runs")
+            .map(|b| b["metadata"]["namespace"].as_str().unwrap().to_string())
+            .collect();
+        for ns in &bound {
+            let name = format!("agentpods.{ns}");
+            let policy = unlabelled(one(&docs, "ValidatingAdmissionPolicy", &name));
+            let binding = unlabelled(one(&docs, "ValidatingAdmissionPolicyBinding", &name));
+            assert_eq!(binding["spec"]["validationActions"], json!(["Deny"]));
+            match allowed.iter().find(|a| &a.namespace == ns) {
+                Some(a) => {
+                    let [want_policy, want_binding] =
+                        agentpods::cli::admission::policy_objects(a, user);
+                    assert!(
+                        policy == normalized(&want_policy) && binding == normalized(&want_binding),
+                        "{overlay}: the policy for {ns} is not the one its services.yaml makes; \
+                         regenerate it with `agentpods admission-policy`"
+                    );
+                }
+                None => {
+                    let images = policy["spec"]["variables"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .find(|v| v["name"] == "images")
+                        .expect("an images variable");
+                    assert_eq!(
+                        images["expression"], "[]",
+                        "{overlay}: {ns} runs none of its agents, so the service may start nothing there"
+                    );
+                }
+            }
+        }
+        assert_eq!(
+            of_kind(&docs, "ValidatingAdmissionPolicy").len(),
+            bound.len(),
+            "{overlay}: one policy a namespace"
+        );
+    }
+}
