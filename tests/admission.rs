@@ -623,3 +623,50 @@ fn a_pod_the_service_was_made_to_create_beyond_its_agents_is_refused() {
         vec![Vec::<String>::new(); 2]
     );
 }
+
+/// The policy knows a run's token Secret by the name of the pod that mounts it, so a
+/// template that names its pod otherwise would have every run refused: the command says so
+/// instead of printing a policy that admits nothing the agent makes.
+#[test]
+fn a_pod_not_named_after_its_run_is_told_at_generation() {
+    let dir = tempfile::tempdir().unwrap();
+    let templates = dir.path().join("templates");
+    std::fs::create_dir_all(templates.join("prompts")).unwrap();
+    for entry in std::fs::read_dir(root().join("templates"))
+        .unwrap()
+        .chain(std::fs::read_dir(root().join("templates/prompts")).unwrap())
+    {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            let relative = path.strip_prefix(root().join("templates")).unwrap();
+            std::fs::copy(&path, templates.join(relative)).unwrap();
+        }
+    }
+    let pod = templates.join("agent-pod.yaml");
+    let text = std::fs::read_to_string(&pod).unwrap();
+    let renamed = text.replace(
+        "kind: Pod\nmetadata:\n  name: {{ run.name }}\n",
+        "kind: Pod\nmetadata:\n  name: {{ run.name ~ \"-pod\" }}\n",
+    );
+    assert_ne!(
+        renamed, text,
+        "the template names its pod {{{{ run.name }}}}"
+    );
+    std::fs::write(&pod, renamed).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_agentpods"))
+        .args([
+            "admission-policy",
+            "--config",
+            EXAMPLE_CONFIG,
+            "--templates-dir",
+        ])
+        .arg(&templates)
+        .output()
+        .expect("run agentpods");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("agent `review`: the Pod review-sample-pod mounts the run's token Secret but is not named `{{ run.name }}`"),
+        "{stderr}"
+    );
+}

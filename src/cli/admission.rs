@@ -60,6 +60,12 @@ pub enum PolicyError {
         #[source]
         source: Box<crate::render::RenderError>,
     },
+    #[error(
+        "agent `{agent}`: the {object} mounts the run's token Secret but is not named \
+         `{{{{ run.name }}}}`; the policy knows a run's token Secret by the name of the pod \
+         or Job that uses it"
+    )]
+    TokenName { agent: String, object: String },
     #[error("agent `{agent}` renders into namespace `{namespace}`, which the config does not name")]
     UnknownNamespace { agent: String, namespace: String },
 }
@@ -112,9 +118,15 @@ pub fn allowed(engine: &Engine) -> Result<Vec<Allowed>, PolicyError> {
                     ),
                     _ => continue,
                 };
-                if let Some(spec) = spec {
-                    let token = name.map(|n| format!("{n}-github-token-1"));
-                    used(spec, token.as_deref(), slot);
+                let Some(spec) = spec else { continue };
+                // The policy knows a run's token Secret by the name of the pod or Job that
+                // mounts it: the run's name, as the shipped templates name them.
+                let named = name.is_some_and(|n| token.starts_with(&format!("{n}-github-token-")));
+                if !used(spec, &token, slot) && !named {
+                    return Err(PolicyError::TokenName {
+                        agent: agent.name.to_string(),
+                        object: format!("{} {}", object.kind(), name.unwrap_or_default()),
+                    });
                 }
             }
         }
@@ -164,12 +176,15 @@ fn configured(config: &Config, agent: &crate::config::Agent, slot: &mut Allowed)
 }
 
 /// What a rendered pod spec uses; the run's own token Secret is not counted (the policy
-/// admits it by its name).
-fn used(spec: &PodSpec, token: Option<&str>, slot: &mut Allowed) {
-    let mut secret = |name: Option<&str>| {
-        if let Some(name) = name.filter(|n| Some(*n) != token) {
+/// admits it by its name). Whether the spec leaves the token Secret alone.
+fn used(spec: &PodSpec, token: &str, slot: &mut Allowed) -> bool {
+    let mut no_token = true;
+    let mut secret = |name: Option<&str>| match name {
+        Some(name) if name == token => no_token = false,
+        Some(name) => {
             slot.secrets.insert(name.to_string());
         }
+        None => {}
     };
     let containers = spec
         .containers
@@ -217,6 +232,7 @@ fn used(spec: &PodSpec, token: Option<&str>, slot: &mut Allowed) {
             .unwrap_or_else(|| "default".into()),
     );
     slot.service_account_token |= spec.automount_service_account_token != Some(false);
+    no_token
 }
 
 /// A CEL string literal (JSON's escapes are CEL's).
