@@ -670,3 +670,90 @@ fn a_pod_not_named_after_its_run_is_told_at_generation() {
         "{stderr}"
     );
 }
+
+/// What the controller really applies, on the fake API server with the GitHub App (so
+/// each run mounts its token Secret, `<run>-github-token-1`): the review's pod and the
+/// image build's Job, as stored, are admitted by the policy of the config they ran with.
+#[tokio::test]
+async fn the_pod_and_the_job_the_controller_applies_are_admitted() {
+    use agentpods::cluster::crd::Phase;
+    use agentpods::cluster::report::{AppTokens, GithubReports};
+    use agentpods::github::client::{ClientConfig, Credentials, GithubClient, RetryPolicy};
+    use std::sync::Arc;
+    use std::time::Duration;
+    use support::cluster::{BUILDS, Cluster, RUNS};
+    use support::fake_github::{APP_ID, APP_KEY_PEM, FakeGithub, manual_clock};
+    use support::fake_kube::PodScript;
+    let Some(python) = python() else { return };
+    let clock = manual_clock();
+    let github = FakeGithub::start(clock.clone()).await;
+    github.install("Codertocat/Hello-World", 77);
+    let mut config = ClientConfig::new(Credentials::App {
+        app_id: APP_ID,
+        private_key_pem: agentpods::github::client::Secret::new(APP_KEY_PEM),
+    });
+    config.base_url = github.url();
+    config.retry = RetryPolicy {
+        base_delay: Duration::from_millis(5),
+        jitter_seed: Some(7),
+        ..RetryPolicy::default()
+    };
+    let client = Arc::new(GithubClient::new(config, clock).expect("a GitHub client"));
+    let mut cluster = Cluster::without_controller().await;
+    cluster.reports = Some(Arc::new(GithubReports::new(
+        client.clone(),
+        cluster.config_source(),
+    )));
+    cluster.tokens = Some(Arc::new(AppTokens(client)));
+    cluster.start_controller();
+    cluster.fake.run_kubelet(|_| PodScript::stays_running());
+    let review = cluster
+        .deliver_one(&fixture("pull_request/opened.json"), "d-review")
+        .await;
+    let build = cluster.deliver_one(&fixture("push/0.json"), "d-tag").await;
+    let within = |f| tokio::time::timeout(Duration::from_secs(60), f);
+    within(cluster.wait_phase(&review, Phase::Running))
+        .await
+        .expect("the review runs");
+    within(cluster.wait_phase(&build, Phase::Running))
+        .await
+        .expect("the build runs");
+    let pod = cluster
+        .fake
+        .object("", "v1", "pods", RUNS, &review)
+        .expect("the review's pod");
+    let job = cluster
+        .fake
+        .object("batch", "v1", "jobs", BUILDS, &build)
+        .expect("the build's Job");
+    let token = format!("{review}-github-token-1");
+    assert!(
+        pod["spec"]["volumes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|v| v["secret"]["secretName"] == token.as_str()),
+        "the pod mounts its run's token Secret {token}: {}",
+        pod["spec"]["volumes"]
+    );
+    let build_token = format!("{build}-github-token-1");
+    assert_eq!(
+        job["spec"]["template"]["spec"]["containers"][0]["env"][1]["valueFrom"]["secretKeyRef"]["name"],
+        build_token.as_str(),
+        "the build clones with its run's token"
+    );
+    let manifests = generate("services.yaml");
+    let requests = [
+        Request::by_service(RUNS, pod.clone()),
+        Request::by_service(BUILDS, job),
+        // The controller applies again what it applied (server-side apply: an UPDATE).
+        Request {
+            operation: "UPDATE",
+            ..Request::by_service(RUNS, pod)
+        },
+    ];
+    assert_eq!(
+        admit(&python, &manifests, &requests),
+        vec![Vec::<String>::new(); 3]
+    );
+}
