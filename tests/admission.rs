@@ -95,24 +95,28 @@ fn the_policies_are_valid_kubernetes_objects() {
 #[test]
 fn a_config_with_a_namespace_per_run_gets_no_policy_and_is_told_why() {
     let dir = tempfile::tempdir().unwrap();
-    let text = std::fs::read_to_string(EXAMPLE_CONFIG)
-        .unwrap()
-        .replace(
+    let mut text = std::fs::read_to_string(EXAMPLE_CONFIG).unwrap();
+    for (from, to) in [
+        (
             "  namespace: agentpods-runs\n",
             "  namespace_template: \"agents-{{ repo.name | dns_label }}\"\n",
-        )
-        .replace(
+        ),
+        (
             "  namespaces:\n    agentpods-builds:\n      pod_security: baseline\n",
             "",
-        )
-        .replace(
+        ),
+        (
             "    namespace: agentpods-builds\n    pod_security: baseline\n",
             "",
-        )
-        .replace(
+        ),
+        (
             "templates: [kaniko-job.yaml]",
             "templates: [agent-pod.yaml]",
-        );
+        ),
+    ] {
+        assert!(text.contains(from), "services.yaml no longer has {from:?}");
+        text = text.replace(from, to);
+    }
     let path = dir.path().join("services.yaml");
     std::fs::write(&path, text).unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_agentpods"))
