@@ -551,6 +551,24 @@ fn a_pod_the_service_was_made_to_create_beyond_its_agents_is_refused() {
             "may run only the images",
         ),
     ];
+    // A Secret the token controller would fill with the `agent` account's token, named so
+    // that the policy of pods would let the service's pod mount it.
+    let pod_name = pod["metadata"]["name"].as_str().unwrap().to_string();
+    cases.push((
+        "a ServiceAccount token Secret named as the run's token",
+        Request::by_service(
+            RUNS,
+            json!({
+                "apiVersion": "v1", "kind": "Secret",
+                "metadata": {
+                    "name": format!("{pod_name}-github-token-2"),
+                    "annotations": {"kubernetes.io/service-account.name": "agent"},
+                },
+                "type": "kubernetes.io/service-account-token",
+            }),
+        ),
+        "a ServiceAccount token Secret, which Kubernetes would fill with a token, is not",
+    ));
     // The outside review's reproduction (attacks/d1-service-reads-secrets.yaml): a plain
     // pod in each namespace that mounts the Secret and posts it out on 443.
     let reader = |ns: &str, secret: &str| {
@@ -676,8 +694,9 @@ fn a_pod_not_named_after_its_run_is_told_at_generation() {
 }
 
 /// What the controller really applies, on the fake API server with the GitHub App (so
-/// each run mounts its token Secret, `<run>-github-token-1`): the review's pod and the
-/// image build's Job, as stored, are admitted by the policy of the config they ran with.
+/// each run mounts its token Secret, `<run>-github-token-1`): the review's token Secret,
+/// its pod and the image build's Job, as stored, are admitted by the policies of the
+/// config they ran with.
 #[tokio::test]
 async fn the_pod_and_the_job_the_controller_applies_are_admitted() {
     use agentpods::cluster::crd::Phase;
@@ -746,8 +765,13 @@ async fn the_pod_and_the_job_the_controller_applies_are_admitted() {
         build_token.as_str(),
         "the build clones with its run's token"
     );
+    let secret = cluster
+        .fake
+        .object("", "v1", "secrets", RUNS, &token)
+        .expect("the review's token Secret");
     let manifests = generate("services.yaml");
     let requests = [
+        Request::by_service(RUNS, secret),
         Request::by_service(RUNS, pod.clone()),
         Request::by_service(BUILDS, job),
         // The controller applies again what it applied (server-side apply: an UPDATE).
@@ -758,6 +782,6 @@ async fn the_pod_and_the_job_the_controller_applies_are_admitted() {
     ];
     assert_eq!(
         admit(&python, &manifests, &requests),
-        vec![Vec::<String>::new(); 3]
+        vec![Vec::<String>::new(); 4]
     );
 }

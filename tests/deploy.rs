@@ -892,12 +892,27 @@ fn every_overlay_holds_the_service_s_pods_to_its_own_config() {
             assert_eq!(binding["spec"]["validationActions"], json!(["Deny"]));
             match allowed.iter().find(|a| &a.namespace == ns) {
                 Some(a) => {
-                    let [want_policy, want_binding] =
-                        agentpods::cli::admission::policy_objects(a, user);
+                    let [
+                        want_policy,
+                        want_binding,
+                        want_secrets,
+                        want_secrets_binding,
+                    ] = agentpods::cli::admission::policy_objects(a, user);
+                    let secrets_name = format!("agentpods-secrets.{ns}");
+                    let secrets =
+                        unlabelled(one(&docs, "ValidatingAdmissionPolicy", &secrets_name));
+                    let secrets_binding = unlabelled(one(
+                        &docs,
+                        "ValidatingAdmissionPolicyBinding",
+                        &secrets_name,
+                    ));
                     assert!(
-                        policy == normalized(&want_policy) && binding == normalized(&want_binding),
-                        "{overlay}: the policy for {ns} is not the one its services.yaml makes; \
-                         regenerate it with `agentpods admission-policy`"
+                        policy == normalized(&want_policy)
+                            && binding == normalized(&want_binding)
+                            && secrets == normalized(&want_secrets)
+                            && secrets_binding == normalized(&want_secrets_binding),
+                        "{overlay}: the policies for {ns} are not those its services.yaml makes; \
+                         regenerate them with `agentpods admission-policy`"
                     );
                 }
                 None => {
@@ -916,8 +931,13 @@ fn every_overlay_holds_the_service_s_pods_to_its_own_config() {
         }
         assert_eq!(
             of_kind(&docs, "ValidatingAdmissionPolicy").len(),
-            bound.len(),
-            "{overlay}: one policy a namespace"
+            2 * bound.len(),
+            "{overlay}: two policies a namespace (pods and Jobs, Secrets)"
+        );
+        assert_eq!(
+            of_kind(&docs, "ValidatingAdmissionPolicyBinding").len(),
+            2 * bound.len(),
+            "{overlay}: each policy bound"
         );
     }
 }

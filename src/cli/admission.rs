@@ -16,6 +16,10 @@
 //! - it shares no host namespace and no container is privileged; and where the namespace
 //!   enforces `restricted`, no container may run as root or gain privileges.
 //!
+//! A second policy per namespace holds the Secrets the service creates to the types its
+//! runs make (`Opaque`, the run's token): never a ServiceAccount token Secret, which the
+//! token controller would fill with a token a pod of the service's could then mount.
+//!
 //! What the agents use is read from services.yaml and from their templates, rendered for
 //! every trigger they have with the sample events `validate` uses: so every pod a delivery
 //! renders is admitted, and a pod the service was made to create otherwise is not. Pure:
@@ -43,6 +47,9 @@ pub struct Allowed {
     /// Whether a pod may carry a ServiceAccount token (an agent asks for one, or a template
     /// leaves it to the ServiceAccount).
     pub service_account_token: bool,
+    /// The types of the Secrets its runs make: the token Secret's `Opaque`, and those its
+    /// templates render. Never a ServiceAccount token, unless a template makes one.
+    pub secret_types: BTreeSet<String>,
 }
 
 /// Why no policy can be made.
@@ -82,6 +89,7 @@ pub fn allowed(engine: &Engine) -> Result<Vec<Allowed>, PolicyError> {
         .map(|ns| Allowed {
             namespace: ns.clone(),
             pod_security: Some(config.cluster.pod_security_of(ns)),
+            secret_types: BTreeSet::from(["Opaque".to_string()]),
             ..Allowed::default()
         })
         .collect();
@@ -110,6 +118,10 @@ pub fn allowed(engine: &Engine) -> Result<Vec<Allowed>, PolicyError> {
                 })?;
             let slot = slot_of(&mut all, &run.namespace, agent.name.as_str())?;
             for object in &run.objects {
+                if let K8sObject::Secret(s) = object {
+                    slot.secret_types
+                        .insert(s.type_.clone().unwrap_or_else(|| "Opaque".into()));
+                }
                 let (name, spec) = match object {
                     K8sObject::Pod(p) => (p.metadata.name.as_deref(), p.spec.as_ref()),
                     K8sObject::Job(j) => (
@@ -258,8 +270,9 @@ fn set_true(x: &str, field: &str) -> String {
     format!("(has({x}.{field}) && {x}.{field})")
 }
 
-/// The policy and its binding for one namespace, as JSON objects.
-pub fn policy_objects(allowed: &Allowed, service_user: &str) -> [Value; 2] {
+/// The policies and their bindings for one namespace, as JSON objects: the pods' and Jobs'
+/// (`agentpods.<namespace>`), and the Secrets' (`agentpods-secrets.<namespace>`).
+pub fn policy_objects(allowed: &Allowed, service_user: &str) -> [Value; 4] {
     let ns = &allowed.namespace;
     let name = format!("agentpods.{ns}");
     let list = |items: &BTreeSet<String>| {
@@ -466,7 +479,53 @@ pub fn policy_objects(allowed: &Allowed, service_user: &str) -> [Value; 2] {
             "validationActions": ["Deny"],
         },
     });
-    [policy, binding]
+    let secrets_name = format!("agentpods-secrets.{ns}");
+    let secrets = json!({
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicy",
+        "metadata": {"name": secrets_name},
+        "spec": {
+            "failurePolicy": "Fail",
+            "matchConstraints": {
+                "namespaceSelector": {
+                    "matchLabels": {"kubernetes.io/metadata.name": ns},
+                },
+                "resourceRules": [{
+                    "apiGroups": [""],
+                    "apiVersions": ["v1"],
+                    "resources": ["secrets"],
+                    "operations": ["CREATE", "UPDATE"],
+                }],
+            },
+            "matchConditions": [{
+                "name": "the-agentpods-service",
+                "expression": format!("request.userInfo.username == {}", cel_string(service_user)),
+            }],
+            "validations": [{
+                "expression": format!(
+                    "(has(object.type) ? object.type : 'Opaque') in {}",
+                    cel_list(&allowed.secret_types)
+                ),
+                "message": format!(
+                    "a Secret the agentpods service creates in {ns} is of a type its runs make \
+                     ({}): a ServiceAccount token Secret, which Kubernetes would fill with a \
+                     token, is not",
+                    list(&allowed.secret_types)
+                ),
+                "reason": "Forbidden",
+            }],
+        },
+    });
+    let secrets_binding = json!({
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicyBinding",
+        "metadata": {"name": secrets_name},
+        "spec": {
+            "policyName": secrets_name,
+            "validationActions": ["Deny"],
+        },
+    });
+    [policy, binding, secrets, secrets_binding]
 }
 
 /// The whole output of `agentpods admission-policy`: a comment, then every namespace's

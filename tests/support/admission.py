@@ -20,8 +20,18 @@ import sys
 import celpy
 import yaml
 
-RESOURCES = {"Pod": ("", "v1", "pods"), "Job": ("batch", "v1", "jobs")}
-KNOWN_SPEC = {"failurePolicy", "matchConstraints", "matchConditions", "variables", "validations"}
+RESOURCES = {
+    "Pod": ("", "v1", "pods"),
+    "Job": ("batch", "v1", "jobs"),
+    "Secret": ("", "v1", "secrets"),
+}
+KNOWN_SPEC = {
+    "failurePolicy",
+    "matchConstraints",
+    "matchConditions",
+    "variables",
+    "validations",
+}
 KNOWN_CONSTRAINTS = {"namespaceSelector", "resourceRules"}
 
 
