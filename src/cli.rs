@@ -1,6 +1,7 @@
-//! The command line: `validate`, `render`, `schema`, `crd`, `serve`, `agent`, `replay`, `runs`,
-//! `github-app`.
+//! The command line: `validate`, `render`, `schema`, `crd`, `admission-policy`, `serve`,
+//! `agent`, `replay`, `runs`, `github-app`.
 
+pub mod admission;
 pub(crate) mod github_app;
 pub(crate) mod runs;
 
@@ -73,6 +74,19 @@ pub enum Cmd {
     Crd {
         #[arg(long)]
         approvals: bool,
+    },
+    /// Print the ValidatingAdmissionPolicies (and bindings) that hold the pods and Jobs the
+    /// service creates to the images, Secrets and security context services.yaml's agents
+    /// use, one per namespace runs live in (Kubernetes 1.30 or later).
+    AdmissionPolicy {
+        #[arg(long, default_value = "services.yaml")]
+        config: PathBuf,
+        /// Read the templates from this folder instead of the config's `templates_dir`.
+        #[arg(long)]
+        templates_dir: Option<PathBuf>,
+        /// The user the service acts as: its ServiceAccount, as the API server names it.
+        #[arg(long, default_value = admission::DEFAULT_SERVICE_USER)]
+        service_user: String,
     },
     /// Run the webhook service and (leader-elected) the controller, against the cluster of
     /// KUBECONFIG or the one it runs in; --dry-run needs none. Webhook secrets come from
@@ -187,6 +201,11 @@ pub fn run(cli: Cli) -> ExitCode {
             }
             ExitCode::SUCCESS
         }
+        Cmd::AdmissionPolicy {
+            config,
+            templates_dir,
+            service_user,
+        } => admission_policy(&config, templates_dir.as_deref(), &service_user),
         Cmd::Serve {
             config,
             listen,
@@ -231,6 +250,30 @@ pub fn run(cli: Cli) -> ExitCode {
         ),
         Cmd::Runs { command } => runs::main(command),
         Cmd::GithubApp { command } => github_app::main(command),
+    }
+}
+
+fn admission_policy(path: &Path, templates_dir: Option<&Path>, service_user: &str) -> ExitCode {
+    let loaded = match load_with(path, templates_dir) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let engine = match Engine::new(&loaded) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match admission::policy_yaml(&engine, &path.display().to_string(), service_user) {
+        Ok(yaml) => {
+            print!("{yaml}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{}: {e}", path.display());
+            ExitCode::FAILURE
+        }
     }
 }
 

@@ -753,3 +753,191 @@ fn the_app_install_and_the_token_install_each_start_with_their_secret() {
     };
     assert_eq!(others(&token_docs), others(&app_docs));
 }
+
+/// Whether a NetworkPolicy's egress rules let a pod of its namespace open a TCP connection
+/// to `addr` on `port`, as a NetworkPolicy implementation decides it for an address that
+/// is no pod's: a rule allows it when one of its ports is that port and it names no peers
+/// (every destination), or an `ipBlock` peer holds the address outside its `except`.
+/// Namespace and pod selectors are taken to match no such address (they select pods).
+fn egress_allows(policy: &Value, addr: std::net::IpAddr, port: u64) -> bool {
+    policy["spec"]["egress"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|rule| {
+            let port_ok = rule["ports"].as_array().is_none_or(|ports| {
+                ports
+                    .iter()
+                    .any(|p| p["protocol"] == "TCP" && p["port"] == port)
+            });
+            let peers = rule["to"].as_array();
+            let peer_ok = peers.is_none_or(Vec::is_empty)
+                || peers.unwrap().iter().any(|peer| {
+                    let block = &peer["ipBlock"];
+                    block.is_object()
+                        && in_cidr(addr, block["cidr"].as_str().unwrap())
+                        && !block["except"].as_array().is_some_and(|except| {
+                            except.iter().any(|c| in_cidr(addr, c.as_str().unwrap()))
+                        })
+                });
+            port_ok && peer_ok
+        })
+}
+
+/// Whether `addr` is in `cidr` (`10.0.0.0/8`, `fc00::/7`); an address of the other family
+/// is not.
+fn in_cidr(addr: std::net::IpAddr, cidr: &str) -> bool {
+    use std::net::IpAddr;
+    let (net, bits) = cidr
+        .split_once('/')
+        .unwrap_or_else(|| panic!("a CIDR: {cidr}"));
+    let net: IpAddr = net.parse().unwrap_or_else(|e| panic!("{cidr}: {e}"));
+    let bits: u32 = bits.parse().unwrap_or_else(|e| panic!("{cidr}: {e}"));
+    let (a, n, width) = match (addr, net) {
+        (IpAddr::V4(a), IpAddr::V4(n)) => (u128::from(a.to_bits()), u128::from(n.to_bits()), 32),
+        (IpAddr::V6(a), IpAddr::V6(n)) => (a.to_bits(), n.to_bits(), 128),
+        _ => return false,
+    };
+    assert!(bits <= width, "{cidr}");
+    let shift = width - bits;
+    shift == width || (a >> shift) == (n >> shift)
+}
+
+/// A hijacked agent, or a Dockerfile's `RUN` in an image build, reaches the internet on
+/// 443 and nothing of the cluster's or the node's there: not the API server (on 443 on
+/// managed clusters: EKS's endpoints are in the VPC, GKE's private ones in 172.16/12),
+/// not the cloud's metadata service, not the in-cluster ingress (the webhook port from
+/// inside, past an allowlist of GitHub's hook addresses), not a Service's ClusterIP
+/// (kubeadm's 10.96/12), not a pod (GKE's and EKS's pod ranges, CGNAT 100.64/10), over
+/// IPv6 neither (unique local, link-local, loopback, IPv4-mapped).
+#[test]
+fn agent_pods_and_image_builds_reach_the_internet_on_443_and_no_address_of_the_cluster() {
+    let Some(docs) = install() else { return };
+    let denied = [
+        "10.0.0.1",        // a node, a pod, a VPC endpoint of the API server
+        "10.96.0.1",       // kubeadm's `kubernetes` Service ClusterIP
+        "10.100.0.10",     // EKS's ClusterIP range
+        "172.16.0.2",      // GKE's private control plane
+        "172.20.0.1",      // EKS's alternative ClusterIP range
+        "192.168.1.1",     // a home or VPC network
+        "100.64.0.1",      // CGNAT: pod ranges of some CNIs
+        "169.254.169.254", // the cloud's metadata service
+        "127.0.0.1",       // the node itself
+        "0.0.0.0",
+        "fd00::1", // unique local
+        "fe80::1", // link-local
+        "::1",
+        "::ffff:10.0.0.1", // IPv4-mapped: the same private address
+        "fd00:ec2::254",   // AWS's IPv6 metadata service
+    ];
+    let allowed = [
+        "140.82.112.3",        // github.com
+        "140.82.112.6",        // api.github.com
+        "104.18.6.192",        // a model's API behind a CDN
+        "2606:50c0:8000::154", // GitHub's IPv6
+    ];
+    for policy in ["agent-pods", "builds"] {
+        let policy = one(&docs, "NetworkPolicy", policy);
+        let name = policy["metadata"]["name"].as_str().unwrap();
+        let reaches = |a: &str| egress_allows(policy, a.parse().unwrap(), 443);
+        let wrongly_open: Vec<&str> = denied.iter().copied().filter(|a| reaches(a)).collect();
+        assert!(
+            wrongly_open.is_empty(),
+            "{name}: reaches {wrongly_open:?} on 443"
+        );
+        let wrongly_closed: Vec<&str> = allowed.iter().copied().filter(|a| !reaches(a)).collect();
+        assert!(
+            wrongly_closed.is_empty(),
+            "{name}: cannot reach {wrongly_closed:?} on 443"
+        );
+        // And nothing but 443 outside the cluster.
+        assert!(
+            !egress_allows(policy, "140.82.112.3".parse().unwrap(), 22),
+            "{name}: ssh"
+        );
+    }
+}
+
+/// Every overlay installs, for each namespace the service may create pods in (its
+/// RoleBindings), a ValidatingAdmissionPolicy bound with `Deny`: for the namespaces its
+/// services.yaml names, the one `agentpods admission-policy` makes of that config (so the
+/// example overlay, whose config has other images, replaces base's); for a namespace its
+/// config does not name, one that admits no image at all. tests/admission.rs evaluates
+/// what the policies admit.
+#[test]
+fn every_overlay_holds_the_service_s_pods_to_its_own_config() {
+    for overlay in OVERLAYS {
+        let Some(yaml) = kustomize(overlay) else {
+            return;
+        };
+        let docs = documents(&yaml);
+        let loaded = installed_config(&docs);
+        let engine = agentpods::render::Engine::new(&loaded).expect("templates compile");
+        let allowed = agentpods::cli::admission::allowed(&engine).expect("a policy");
+        let user = agentpods::cli::admission::DEFAULT_SERVICE_USER;
+        let unlabelled = |d: &Value| {
+            let mut d = d.clone();
+            d["metadata"].as_object_mut().unwrap().remove("labels");
+            normalized(&d)
+        };
+        let bound: BTreeSet<String> = of_kind(&docs, "RoleBinding")
+            .into_iter()
+            .filter(|b| b["roleRef"]["name"] == "agentpods-runs")
+            .map(|b| b["metadata"]["namespace"].as_str().unwrap().to_string())
+            .collect();
+        for ns in &bound {
+            let name = format!("agentpods.{ns}");
+            let policy = unlabelled(one(&docs, "ValidatingAdmissionPolicy", &name));
+            let binding = unlabelled(one(&docs, "ValidatingAdmissionPolicyBinding", &name));
+            assert_eq!(binding["spec"]["validationActions"], json!(["Deny"]));
+            match allowed.iter().find(|a| &a.namespace == ns) {
+                Some(a) => {
+                    let [
+                        want_policy,
+                        want_binding,
+                        want_secrets,
+                        want_secrets_binding,
+                    ] = agentpods::cli::admission::policy_objects(a, user);
+                    let secrets_name = format!("agentpods-secrets.{ns}");
+                    let secrets =
+                        unlabelled(one(&docs, "ValidatingAdmissionPolicy", &secrets_name));
+                    let secrets_binding = unlabelled(one(
+                        &docs,
+                        "ValidatingAdmissionPolicyBinding",
+                        &secrets_name,
+                    ));
+                    assert!(
+                        policy == normalized(&want_policy)
+                            && binding == normalized(&want_binding)
+                            && secrets == normalized(&want_secrets)
+                            && secrets_binding == normalized(&want_secrets_binding),
+                        "{overlay}: the policies for {ns} are not those its services.yaml makes; \
+                         regenerate them with `agentpods admission-policy`"
+                    );
+                }
+                None => {
+                    let images = policy["spec"]["variables"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .find(|v| v["name"] == "images")
+                        .expect("an images variable");
+                    assert_eq!(
+                        images["expression"], "[]",
+                        "{overlay}: {ns} runs none of its agents, so the service may start nothing there"
+                    );
+                }
+            }
+        }
+        assert_eq!(
+            of_kind(&docs, "ValidatingAdmissionPolicy").len(),
+            2 * bound.len(),
+            "{overlay}: two policies a namespace (pods and Jobs, Secrets)"
+        );
+        assert_eq!(
+            of_kind(&docs, "ValidatingAdmissionPolicyBinding").len(),
+            2 * bound.len(),
+            "{overlay}: each policy bound"
+        );
+    }
+}

@@ -6,7 +6,7 @@ pub mod fields;
 mod filled;
 pub(crate) mod objects;
 pub(crate) mod pod_security;
-mod sample;
+pub(crate) mod sample;
 mod shape;
 mod validate;
 pub use shape::ShapeStats;

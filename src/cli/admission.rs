@@ -1,0 +1,552 @@
+//! `agentpods admission-policy`: the ValidatingAdmissionPolicies (and their bindings) that
+//! hold the pods and Jobs the service creates to what services.yaml gives its agents.
+//!
+//! The service may create pods in the runs' namespaces, and Kubernetes lets any pod mount
+//! any Secret of its namespace: whoever takes over the service could otherwise start a pod
+//! of its own that reads the model's key or the registry's push Secret. One policy per
+//! namespace runs live in, matched only for the service's ServiceAccount (other tenants are
+//! untouched), admits a pod or Job (created or updated) only when
+//! - every container runs an image an agent of that namespace runs,
+//! - every Secret it references (volume, projected volume, `secretKeyRef`, `envFrom`,
+//!   `imagePullSecrets`) is one its agents' runs reference, or the run's own token Secret
+//!   (`<pod or Job>-github-token-<attempt>`, which the service makes itself),
+//! - its volumes are configMap, emptyDir, secret, projected or downwardAPI (no hostPath, no
+//!   persistent or CSI volume), with no ServiceAccount token unless an agent there asks,
+//! - it runs as a ServiceAccount its agents run as,
+//! - it shares no host namespace and no container is privileged; and where the namespace
+//!   enforces `restricted`, no container may run as root or gain privileges.
+//!
+//! A second policy per namespace holds the Secrets the service creates to the types its
+//! runs make (`Opaque`, the run's token): never a ServiceAccount token Secret, which the
+//! token controller would fill with a token a pod of the service's could then mount.
+//!
+//! What the agents use is read from services.yaml and from their templates, rendered for
+//! every trigger they have with the sample events `validate` uses: so every pod a delivery
+//! renders is admitted, and a pod the service was made to create otherwise is not. Pure:
+//! the config in, YAML out.
+
+use std::collections::BTreeSet;
+
+use k8s_openapi::api::core::v1::PodSpec;
+use serde_json::{Value, json};
+
+use crate::config::{Config, PodSecurity};
+use crate::render::{Engine, K8sObject, sample};
+
+/// The ServiceAccount of the service in deploy/ (namespace `agentpods`, name `agentpods`).
+pub const DEFAULT_SERVICE_USER: &str = "system:serviceaccount:agentpods:agentpods";
+
+/// What the service may create in one namespace.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Allowed {
+    pub namespace: String,
+    pub pod_security: Option<PodSecurity>,
+    pub images: BTreeSet<String>,
+    pub secrets: BTreeSet<String>,
+    pub service_accounts: BTreeSet<String>,
+    /// Whether a pod may carry a ServiceAccount token (an agent asks for one, or a template
+    /// leaves it to the ServiceAccount).
+    pub service_account_token: bool,
+    /// The types of the Secrets its runs make: the token Secret's `Opaque`, and those its
+    /// templates render. Never a ServiceAccount token, unless a template makes one.
+    pub secret_types: BTreeSet<String>,
+}
+
+/// Why no policy can be made.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    #[error(
+        "cluster.namespace_template makes a namespace per run, so no policy can name them; \
+         give cluster.namespace (and cluster.namespaces)"
+    )]
+    NoFixedNamespaces,
+    #[error("agent `{agent}`, {trigger}: cannot render ({source}); run `agentpods validate`")]
+    Render {
+        agent: String,
+        trigger: String,
+        #[source]
+        source: Box<crate::render::RenderError>,
+    },
+    #[error(
+        "agent `{agent}`: the {object} mounts the run's token Secret but is not named \
+         `{{{{ run.name }}}}`; the policy knows a run's token Secret by the name of the pod \
+         or Job that uses it"
+    )]
+    TokenName { agent: String, object: String },
+    #[error("agent `{agent}` renders into namespace `{namespace}`, which the config does not name")]
+    UnknownNamespace { agent: String, namespace: String },
+}
+
+/// What the agents of each namespace use, namespace by namespace (sorted).
+pub fn allowed(engine: &Engine) -> Result<Vec<Allowed>, PolicyError> {
+    let config = engine.config();
+    let namespaces = config
+        .cluster
+        .run_namespaces()
+        .ok_or(PolicyError::NoFixedNamespaces)?;
+    let mut all: Vec<Allowed> = namespaces
+        .iter()
+        .map(|ns| Allowed {
+            namespace: ns.clone(),
+            pod_security: Some(config.cluster.pod_security_of(ns)),
+            secret_types: BTreeSet::from(["Opaque".to_string()]),
+            ..Allowed::default()
+        })
+        .collect();
+    for agent in &config.agents {
+        let home = config
+            .cluster
+            .namespace_of(agent)
+            .map(ToString::to_string)
+            .ok_or(PolicyError::NoFixedNamespaces)?;
+        let slot = slot_of(&mut all, &home, agent.name.as_str())?;
+        configured(config, agent, slot);
+        for s in sample::samples(agent) {
+            let token = crate::cluster::controller::token_secret_name(&s.launch.run_name, 1);
+            let run = engine
+                .render_run_with_token(
+                    &s.event,
+                    "admission-policy",
+                    &s.launch,
+                    s.pr.as_ref(),
+                    Some(&token),
+                )
+                .map_err(|source| PolicyError::Render {
+                    agent: agent.name.to_string(),
+                    trigger: s.trigger.clone(),
+                    source: Box::new(source),
+                })?;
+            let slot = slot_of(&mut all, &run.namespace, agent.name.as_str())?;
+            for object in &run.objects {
+                if let K8sObject::Secret(s) = object {
+                    slot.secret_types
+                        .insert(s.type_.clone().unwrap_or_else(|| "Opaque".into()));
+                }
+                let (name, spec) = match object {
+                    K8sObject::Pod(p) => (p.metadata.name.as_deref(), p.spec.as_ref()),
+                    K8sObject::Job(j) => (
+                        j.metadata.name.as_deref(),
+                        j.spec.as_ref().and_then(|s| s.template.spec.as_ref()),
+                    ),
+                    _ => continue,
+                };
+                let Some(spec) = spec else { continue };
+                // The policy knows a run's token Secret by the name of the pod or Job that
+                // mounts it: the run's name, as the shipped templates name them.
+                let named = name.is_some_and(|n| token.starts_with(&format!("{n}-github-token-")));
+                if !used(spec, &token, slot) && !named {
+                    return Err(PolicyError::TokenName {
+                        agent: agent.name.to_string(),
+                        object: format!("{} {}", object.kind(), name.unwrap_or_default()),
+                    });
+                }
+            }
+        }
+    }
+    Ok(all)
+}
+
+fn slot_of<'a>(
+    all: &'a mut [Allowed],
+    namespace: &str,
+    agent: &str,
+) -> Result<&'a mut Allowed, PolicyError> {
+    all.iter_mut()
+        .find(|a| a.namespace == namespace)
+        .ok_or_else(|| PolicyError::UnknownNamespace {
+            agent: agent.into(),
+            namespace: namespace.into(),
+        })
+}
+
+/// What services.yaml itself gives an agent: its image, its secrets, its ServiceAccount.
+fn configured(config: &Config, agent: &crate::config::Agent, slot: &mut Allowed) {
+    let image = agent
+        .image
+        .as_deref()
+        .unwrap_or(&config.cluster.defaults.image);
+    slot.images.insert(
+        config
+            .images
+            .get(image)
+            .map_or(image, |i| i.as_str())
+            .to_string(),
+    );
+    for name in &agent.secrets {
+        if let Some(secret) = config.secrets.get(name) {
+            slot.secrets.insert(secret.name.to_string());
+        }
+    }
+    slot.service_accounts.insert(
+        agent
+            .service_account
+            .as_ref()
+            .unwrap_or(&config.cluster.service_account)
+            .to_string(),
+    );
+    slot.service_account_token |= agent.automount_service_account_token;
+}
+
+/// What a rendered pod spec uses; the run's own token Secret is not counted (the policy
+/// admits it by its name). Whether the spec leaves the token Secret alone.
+fn used(spec: &PodSpec, token: &str, slot: &mut Allowed) -> bool {
+    let mut no_token = true;
+    let mut secret = |name: Option<&str>| match name {
+        Some(name) if name == token => no_token = false,
+        Some(name) => {
+            slot.secrets.insert(name.to_string());
+        }
+        None => {}
+    };
+    let containers = spec
+        .containers
+        .iter()
+        .chain(spec.init_containers.iter().flatten());
+    for c in containers {
+        for var in c.env.iter().flatten() {
+            let r = var
+                .value_from
+                .as_ref()
+                .and_then(|v| v.secret_key_ref.as_ref());
+            secret(r.map(|r| r.name.as_str()));
+        }
+        for from in c.env_from.iter().flatten() {
+            secret(from.secret_ref.as_ref().map(|r| r.name.as_str()));
+        }
+    }
+    for volume in spec.volumes.iter().flatten() {
+        secret(
+            volume
+                .secret
+                .as_ref()
+                .and_then(|s| s.secret_name.as_deref()),
+        );
+        let sources = volume.projected.as_ref().and_then(|p| p.sources.as_ref());
+        for source in sources.into_iter().flatten() {
+            secret(source.secret.as_ref().map(|s| s.name.as_str()));
+        }
+    }
+    for r in spec.image_pull_secrets.iter().flatten() {
+        secret(Some(r.name.as_str()));
+    }
+    for c in spec
+        .containers
+        .iter()
+        .chain(spec.init_containers.iter().flatten())
+    {
+        if let Some(image) = &c.image {
+            slot.images.insert(image.clone());
+        }
+    }
+    slot.service_accounts.insert(
+        spec.service_account_name
+            .clone()
+            .unwrap_or_else(|| "default".into()),
+    );
+    slot.service_account_token |= spec.automount_service_account_token != Some(false);
+    no_token
+}
+
+/// A CEL string literal (JSON's escapes are CEL's).
+fn cel_string(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_default()
+}
+
+fn cel_list(items: &BTreeSet<String>) -> String {
+    let items: Vec<String> = items.iter().map(|s| cel_string(s)).collect();
+    format!("[{}]", items.join(", "))
+}
+
+/// Whether the Secret named by the CEL expression `name` is one the pod may reference.
+fn allowed_secret(name: &str) -> String {
+    format!(
+        "({name} in variables.secrets || ({name}.startsWith(variables.token) && \
+         {name}.matches('-github-token-[0-9]+$')))"
+    )
+}
+
+/// A field of `x` (a CEL path) that is set and true.
+fn set_true(x: &str, field: &str) -> String {
+    format!("(has({x}.{field}) && {x}.{field})")
+}
+
+/// The policies and their bindings for one namespace, as JSON objects: the pods' and Jobs'
+/// (`agentpods.<namespace>`), and the Secrets' (`agentpods-secrets.<namespace>`).
+pub fn policy_objects(allowed: &Allowed, service_user: &str) -> [Value; 4] {
+    let ns = &allowed.namespace;
+    let name = format!("agentpods.{ns}");
+    let list = |items: &BTreeSet<String>| {
+        if items.is_empty() {
+            "none".to_string()
+        } else {
+            items.iter().cloned().collect::<Vec<_>>().join(", ")
+        }
+    };
+    let mut validations = vec![
+        json!({
+            "expression": "variables.containers.all(c, has(c.image) && c.image in variables.images)",
+            "message": format!(
+                "the agentpods service may run only the images its agents in {ns} run: {}",
+                list(&allowed.images)
+            ),
+            "reason": "Forbidden",
+        }),
+        json!({
+            "expression": format!(
+                "!has(variables.spec.volumes) || variables.spec.volumes.all(v,\n  \
+                 (!has(v.secret) || (has(v.secret.secretName) && {})) &&\n  \
+                 (!has(v.projected) || !has(v.projected.sources) || v.projected.sources.all(p,\n    \
+                 !has(p.secret) || (has(p.secret.name) && {}))))",
+                allowed_secret("v.secret.secretName"),
+                allowed_secret("p.secret.name"),
+            ),
+            "message": format!(
+                "a volume of a pod the agentpods service creates in {ns} may mount only the \
+                 Secrets its agents there use ({}) or the run's own token Secret \
+                 (<name>-github-token-<attempt>)",
+                list(&allowed.secrets)
+            ),
+            "reason": "Forbidden",
+        }),
+        json!({
+            "expression": format!(
+                "variables.containers.all(c,\n  \
+                 (!has(c.env) || c.env.all(e, !has(e.valueFrom) || !has(e.valueFrom.secretKeyRef) ||\n    \
+                 {})) &&\n  \
+                 (!has(c.envFrom) || c.envFrom.all(e, !has(e.secretRef) || {})))",
+                allowed_secret("e.valueFrom.secretKeyRef.name"),
+                allowed_secret("e.secretRef.name"),
+            ),
+            "message": format!(
+                "a container the agentpods service creates in {ns} may read from its \
+                 environment only the Secrets its agents there use ({}) or the run's own token \
+                 Secret (<name>-github-token-<attempt>)",
+                list(&allowed.secrets)
+            ),
+            "reason": "Forbidden",
+        }),
+        json!({
+            "expression": format!(
+                "!has(variables.spec.imagePullSecrets) || variables.spec.imagePullSecrets.all(r,\n  \
+                 has(r.name) && {})",
+                allowed_secret("r.name")
+            ),
+            "message": format!(
+                "a pod the agentpods service creates in {ns} may pull images only with the \
+                 Secrets its agents there use ({})",
+                list(&allowed.secrets)
+            ),
+            "reason": "Forbidden",
+        }),
+        json!({
+            "expression": format!(
+                "!has(variables.spec.volumes) || variables.spec.volumes.all(v,\n  \
+                 (has(v.configMap) || has(v.emptyDir) || has(v.secret) || has(v.projected) || has(v.downwardAPI)){})",
+                if allowed.service_account_token {
+                    String::new()
+                } else {
+                    " &&\n  (!has(v.projected) || !has(v.projected.sources) || \
+                     v.projected.sources.all(p, !has(p.serviceAccountToken)))"
+                        .to_string()
+                }
+            ),
+            "message": format!(
+                "a pod the agentpods service creates in {ns} may have only configMap, emptyDir, \
+                 secret, projected and downwardAPI volumes (no hostPath, no persistent or CSI \
+                 volume){}",
+                if allowed.service_account_token { "" } else { ", and no ServiceAccount token" }
+            ),
+            "reason": "Forbidden",
+        }),
+        json!({
+            "expression": format!(
+                "(has(variables.spec.serviceAccountName) ? variables.spec.serviceAccountName : 'default')\n  \
+                 in {}{}",
+                cel_list(&allowed.service_accounts),
+                if allowed.service_account_token {
+                    ""
+                } else {
+                    " &&\n  has(variables.spec.automountServiceAccountToken) && \
+                     !variables.spec.automountServiceAccountToken"
+                }
+            ),
+            "message": format!(
+                "a pod the agentpods service creates in {ns} runs as the ServiceAccount its \
+                 agents there run as ({}){}",
+                list(&allowed.service_accounts),
+                if allowed.service_account_token {
+                    ""
+                } else {
+                    ", with automountServiceAccountToken: false"
+                }
+            ),
+            "reason": "Forbidden",
+        }),
+    ];
+    let level = allowed.pod_security.unwrap_or_default();
+    if level != PodSecurity::Privileged {
+        validations.push(json!({
+            "expression": format!(
+                "!{} && !{} && !{} &&\n  \
+                 variables.containers.all(c, !has(c.securityContext) || !{})",
+                set_true("variables.spec", "hostNetwork"),
+                set_true("variables.spec", "hostPID"),
+                set_true("variables.spec", "hostIPC"),
+                set_true("c.securityContext", "privileged"),
+            ),
+            "message": format!(
+                "a pod the agentpods service creates in {ns} shares no host namespace \
+                 (hostNetwork, hostPID, hostIPC) and has no privileged container"
+            ),
+            "reason": "Forbidden",
+        }));
+    }
+    if level == PodSecurity::Restricted {
+        validations.push(json!({
+            "expression": "variables.containers.all(c,\n  \
+                (has(c.securityContext) && has(c.securityContext.runAsNonRoot)\n    \
+                ? c.securityContext.runAsNonRoot\n    \
+                : (has(variables.spec.securityContext) && has(variables.spec.securityContext.runAsNonRoot) &&\n      \
+                variables.spec.securityContext.runAsNonRoot)) &&\n  \
+                !(has(c.securityContext) && has(c.securityContext.runAsUser) && c.securityContext.runAsUser == 0) &&\n  \
+                has(c.securityContext) && has(c.securityContext.allowPrivilegeEscalation) &&\n  \
+                !c.securityContext.allowPrivilegeEscalation) &&\n\
+                !(has(variables.spec.securityContext) && has(variables.spec.securityContext.runAsUser) &&\n  \
+                variables.spec.securityContext.runAsUser == 0)",
+            "message": format!(
+                "{ns} is restricted: every container of a pod the agentpods service creates \
+                 there runs as non-root (runAsNonRoot: true, runAsUser not 0) with \
+                 allowPrivilegeEscalation: false"
+            ),
+            "reason": "Forbidden",
+        }));
+    }
+    let policy = json!({
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicy",
+        "metadata": {"name": name},
+        "spec": {
+            "failurePolicy": "Fail",
+            "matchConstraints": {
+                "namespaceSelector": {
+                    "matchLabels": {"kubernetes.io/metadata.name": ns},
+                },
+                "resourceRules": [
+                    {
+                        "apiGroups": [""],
+                        "apiVersions": ["v1"],
+                        "resources": ["pods"],
+                        "operations": ["CREATE", "UPDATE"],
+                    },
+                    {
+                        "apiGroups": ["batch"],
+                        "apiVersions": ["v1"],
+                        "resources": ["jobs"],
+                        "operations": ["CREATE", "UPDATE"],
+                    },
+                ],
+            },
+            "matchConditions": [{
+                "name": "the-agentpods-service",
+                "expression": format!("request.userInfo.username == {}", cel_string(service_user)),
+            }],
+            "variables": [
+                {
+                    "name": "spec",
+                    "expression": "object.kind == 'Job' ? object.spec.template.spec : object.spec",
+                },
+                {
+                    "name": "containers",
+                    "expression": "variables.spec.containers +\n  \
+                        (has(variables.spec.initContainers) ? variables.spec.initContainers : [])",
+                },
+                {"name": "images", "expression": cel_list(&allowed.images)},
+                {"name": "secrets", "expression": cel_list(&allowed.secrets)},
+                {
+                    "name": "token",
+                    "expression": "object.metadata.name + '-github-token-'",
+                },
+            ],
+            "validations": validations,
+        },
+    });
+    let binding = json!({
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicyBinding",
+        "metadata": {"name": name},
+        "spec": {
+            "policyName": name,
+            "validationActions": ["Deny"],
+        },
+    });
+    let secrets_name = format!("agentpods-secrets.{ns}");
+    let secrets = json!({
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicy",
+        "metadata": {"name": secrets_name},
+        "spec": {
+            "failurePolicy": "Fail",
+            "matchConstraints": {
+                "namespaceSelector": {
+                    "matchLabels": {"kubernetes.io/metadata.name": ns},
+                },
+                "resourceRules": [{
+                    "apiGroups": [""],
+                    "apiVersions": ["v1"],
+                    "resources": ["secrets"],
+                    "operations": ["CREATE", "UPDATE"],
+                }],
+            },
+            "matchConditions": [{
+                "name": "the-agentpods-service",
+                "expression": format!("request.userInfo.username == {}", cel_string(service_user)),
+            }],
+            "validations": [{
+                "expression": format!(
+                    "(has(object.type) ? object.type : 'Opaque') in {}",
+                    cel_list(&allowed.secret_types)
+                ),
+                "message": format!(
+                    "a Secret the agentpods service creates in {ns} is of a type its runs make \
+                     ({}): a ServiceAccount token Secret, which Kubernetes would fill with a \
+                     token, is not",
+                    list(&allowed.secret_types)
+                ),
+                "reason": "Forbidden",
+            }],
+        },
+    });
+    let secrets_binding = json!({
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicyBinding",
+        "metadata": {"name": secrets_name},
+        "spec": {
+            "policyName": secrets_name,
+            "validationActions": ["Deny"],
+        },
+    });
+    [policy, binding, secrets, secrets_binding]
+}
+
+/// The whole output of `agentpods admission-policy`: a comment, then every namespace's
+/// policy and binding.
+pub fn policy_yaml(
+    engine: &Engine,
+    config_shown: &str,
+    service_user: &str,
+) -> Result<String, PolicyError> {
+    let mut out = format!(
+        "# Generated by `agentpods admission-policy` from {config_shown}; do not edit:\n\
+         # make it again after each change to services.yaml. It holds the pods and Jobs that\n\
+         # {service_user} (the agentpods service) creates\n\
+         # to the images, Secrets and security its agents' runs use (docs/security.md).\n\
+         # Kubernetes 1.30 or later.\n"
+    );
+    for allowed in allowed(engine)? {
+        for object in policy_objects(&allowed, service_user) {
+            out.push_str("---\n");
+            out.push_str(&serde_yaml::to_string(&object).unwrap_or_default());
+        }
+    }
+    Ok(out)
+}
