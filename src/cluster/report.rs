@@ -49,6 +49,21 @@ pub fn pending_report(run: &AgentRun) -> Option<Stage> {
     }
     let started = status.start_time.as_ref().map(|t| system_time(t.0));
     Some(match phase {
+        // Held by a limit: where it stands, said once (a place further up is not told).
+        Phase::Queued
+            if status
+                .conditions
+                .iter()
+                .any(|c| c.type_ == super::queue::QUEUED) =>
+        {
+            let message = status.message.as_deref().unwrap_or_default();
+            Stage::Waiting {
+                why: message
+                    .strip_prefix("queued: ")
+                    .unwrap_or(message)
+                    .to_string(),
+            }
+        }
         Phase::Pending | Phase::Queued => Stage::Queued,
         Phase::Running => Stage::Started {
             at: started.unwrap_or_else(SystemTime::now),
