@@ -247,3 +247,43 @@ async fn the_running_limit_starts_runs_in_request_order_across_repositories_and_
     })
     .await;
 }
+
+#[tokio::test]
+async fn runs_recorded_all_at_once_never_take_more_places_than_the_limit() {
+    timed(async {
+        let (_dir, path) = config_with("{ per_repository: 2 }");
+        let mut cluster = Cluster::on(&path, Timestamp::now()).await;
+        cluster.fake.run_kubelet(|_| PodScript::stays_running());
+        // Eight recorded before the controller starts: it lists them all at once and
+        // reconciles them side by side, each from a store that shows no launch yet (the
+        // queue gives the earlier runs their places whether their launch shows or not).
+        let names: Vec<String> = (0..8).map(|i| format!("burst-{i}")).collect();
+        for (i, name) in names.iter().enumerate() {
+            command(&cluster, name, "org/a", 10 + i as u32).await;
+        }
+        start(&mut cluster);
+        for name in &names[..2] {
+            cluster.wait_phase(name, Phase::Running).await;
+        }
+        for name in &names[2..] {
+            cluster.wait_phase(name, Phase::Queued).await;
+        }
+        // Let any reconcile still in flight land.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let pods = cluster
+            .pods()
+            .list(&Default::default())
+            .await
+            .expect("pods");
+        assert_eq!(pods.items.len(), 2, "two places, two pods");
+
+        // One ends: exactly the next in order takes its place.
+        ends(&cluster, "burst-0").await;
+        cluster.wait_phase("burst-2", Phase::Running).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        for name in &names[3..] {
+            assert_eq!(phase(&cluster, name).await, Some(Phase::Queued), "{name}");
+        }
+    })
+    .await;
+}

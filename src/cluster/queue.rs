@@ -511,4 +511,53 @@ mod tests {
             "queued: 0 ahead (limit: 20 running)"
         );
     }
+
+    fn run(name: &str, repo: &str, at: u32, reason: Option<&str>) -> AgentRun {
+        use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, MicroTime, Time};
+        let mut spec = crate::cluster::decide::tests::spec(None, false);
+        spec.repository = repo.into();
+        spec.requested_at = Some(MicroTime(t(&format!("2026-12-03T10:00:{at:02}Z"))));
+        let mut run = AgentRun::new(name, spec);
+        run.metadata.namespace = Some("ns".into());
+        run.status = Some(crate::cluster::crd::AgentRunStatus {
+            phase: Some(if reason.is_some() {
+                Phase::Queued
+            } else {
+                Phase::Running
+            }),
+            conditions: reason
+                .map(|r| Condition {
+                    type_: QUEUED.into(),
+                    status: "True".into(),
+                    reason: r.into(),
+                    message: "limit".into(),
+                    last_transition_time: Time(t("2026-12-03T10:00:00Z")),
+                    observed_generation: None,
+                })
+                .into_iter()
+                .collect(),
+            ..Default::default()
+        });
+        run
+    }
+
+    #[test]
+    fn places_are_worked_out_from_the_runs_listed_without_the_limits() {
+        let runs = [
+            run("a1", "o/a", 1, None),
+            run("a3", "o/a", 5, Some(REPOSITORY_LIMIT)),
+            run("a2", "o/a", 3, Some(RUNNING_LIMIT)),
+            run("b1", "o/b", 4, Some(RUNNING_LIMIT)),
+            run("b2", "o/b", 6, Some(REPOSITORY_LIMIT)),
+        ];
+        let listed: Vec<&AgentRun> = runs.iter().collect();
+        // a3 waits behind a2 (its repository's); b1 behind a2 (the running limit's); b2
+        // behind b1 (its repository's).
+        assert_eq!(places(&listed), [None, Some(1), Some(0), Some(1), Some(1)]);
+
+        let mut cancelled = runs[2].clone();
+        cancelled.spec.cancel = Some("stopped".into());
+        let listed = [&runs[0], &runs[1], &cancelled, &runs[3]];
+        assert_eq!(places(&listed), [None, Some(0), None, Some(0)]);
+    }
 }
