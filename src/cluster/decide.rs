@@ -179,6 +179,8 @@ pub fn decide(run: RunView<'_>, workload: &Workload, siblings: &[Sibling], now: 
                     "waiting for {} of concurrency group {group:?} to finish",
                     names.join(", ")
                 ));
+                // Its group holds it now, not a limit.
+                status.conditions.retain(|c| c.type_ != QUEUED);
                 if before.phase != Some(Phase::Queued) {
                     step.event("Queued", status.message.clone().unwrap_or_default(), false);
                 }
@@ -843,5 +845,23 @@ pub(crate) mod tests {
                 .is_some_and(|m| m.contains("concurrency group")),
         );
         assert_eq!(step.requeue, Some(QUEUED_RECHECK));
+
+        // One a limit held before, held by its group now, no longer says a limit holds it.
+        let mut was_held = AgentRunStatus::default();
+        wait_for_capacity(
+            &mut was_held,
+            &mut Step::default(),
+            0,
+            &Held::Running { limit: 1 },
+            t("2026-11-25T10:00:05Z"),
+        );
+        let step = decide(
+            view("newer", &spec, &was_held),
+            &Workload::Absent,
+            &older,
+            t("2026-11-25T10:00:06Z"),
+        );
+        let regrouped = step.status.expect("a status");
+        assert!(regrouped.conditions.iter().all(|c| c.type_ != QUEUED));
     }
 }
