@@ -267,11 +267,18 @@ pub fn table(runs: &[AgentRun], layout: Layout, now: Timestamp) -> String {
     }
     header.push("MESSAGE");
     let mut rows = vec![header.into_iter().map(String::from).collect::<Vec<_>>()];
-    rows.extend(runs.iter().map(|run| row(run, layout, now)));
+    // Where each run a limit holds stands now, among the runs listed.
+    let listed: Vec<&AgentRun> = runs.iter().collect();
+    let places = crate::cluster::queue::places(&listed);
+    rows.extend(
+        runs.iter()
+            .zip(places)
+            .map(|(run, place)| row(run, place, layout, now)),
+    );
     align(&rows)
 }
 
-fn row(run: &AgentRun, layout: Layout, now: Timestamp) -> Vec<String> {
+fn row(run: &AgentRun, place: Option<usize>, layout: Layout, now: Timestamp) -> Vec<String> {
     let spec = &run.spec;
     let status = run.status.clone().unwrap_or_default();
     let age = run
@@ -305,7 +312,7 @@ fn row(run: &AgentRun, layout: Layout, now: Timestamp) -> Vec<String> {
         ]);
     }
     let width = (!layout.wide).then_some(MESSAGE_WIDTH);
-    cells.push(one_line(&message(run), width));
+    cells.push(one_line(&message(run, place), width));
     cells.iter().map(|c| clean(c)).collect()
 }
 
@@ -323,9 +330,9 @@ fn subject(run: &AgentRun) -> String {
     }
 }
 
-/// The result of a finished run (`success: summary`), a pending cancel, or the status
-/// message.
-fn message(run: &AgentRun) -> String {
+/// The result of a finished run (`success: summary`), a pending cancel, where a run a
+/// limit holds stands (`place`: how many wait ahead of it now), or the status message.
+fn message(run: &AgentRun, place: Option<usize>) -> String {
     let status = run.status.as_ref();
     let finished = status
         .and_then(|s| s.phase)
@@ -335,6 +342,14 @@ fn message(run: &AgentRun) -> String {
     }
     if !finished && let Some(reason) = &run.spec.cancel {
         return format!("cancel requested: {reason}");
+    }
+    let limit = status.and_then(|s| {
+        s.conditions
+            .iter()
+            .find(|c| c.type_ == crate::cluster::queue::QUEUED)
+    });
+    if let (Some(ahead), Some(limit)) = (place, limit) {
+        return format!("queued: {ahead} ahead ({})", limit.message);
     }
     status.and_then(|s| s.message.clone()).unwrap_or_default()
 }

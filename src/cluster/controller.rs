@@ -8,7 +8,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -30,6 +30,7 @@ use super::crd::{
 };
 use super::decide::{Action, RunView, Sibling, Step, decide};
 use super::launch::concurrency_label;
+use super::queue::{self, Limits, Verdict};
 use super::report::{RunReports, TokenMinter, pending_report};
 use super::runs::request_cancel;
 use super::workload::{Workload, observe};
@@ -146,6 +147,14 @@ pub struct Context {
     /// their reports create without looking for a check run or comment first. Dropped
     /// after any failed report or refs write, and when the run is finished and told.
     fresh: Mutex<HashSet<RunKey>>,
+    /// The watch's store of every run, for the queue of services.yaml's `limits` (set when
+    /// the controller starts).
+    store: OnceLock<reflector::Store<AgentRun>>,
+    /// Runs this replica decided to launch whose launch the store may not show yet: they
+    /// hold their place, so that two reconciles at once do not both take the last one.
+    /// Dropped once the store shows the run launched, finished or gone. The lock is held
+    /// from reading the queue to deciding (no I/O in between).
+    claimed: Mutex<HashSet<RunKey>>,
 }
 
 /// A run, by namespace and name (runs of one name may live in several namespaces when a
@@ -187,6 +196,8 @@ impl Context {
             held: Mutex::new(HashMap::new()),
             reconciles: AtomicU64::new(0),
             fresh: Mutex::new(HashSet::new()),
+            store: OnceLock::new(),
+            claimed: Mutex::new(HashSet::new()),
         }
     }
 
@@ -238,6 +249,98 @@ impl Context {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .retain(|name| !gone(name));
+        self.claimed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|name| !gone(name));
+    }
+
+    /// services.yaml's `limits`, as the config in force says.
+    fn limits(&self) -> Limits {
+        (self.config)().engine().config().limits
+    }
+
+    /// The runs the queue lets start now that have waited Queued: a run has ended, been
+    /// cancelled or deleted, so a place (or a concurrency group) may have freed. Only those
+    /// are woken; the others keep waiting without a reconcile.
+    fn may_start(&self, store: &reflector::Store<AgentRun>) -> Vec<reflector::ObjectRef<AgentRun>> {
+        let runs = store.state();
+        let queued = |r: &AgentRun| r.status.as_ref().and_then(|s| s.phase) == Some(Phase::Queued);
+        if !runs.iter().any(|r| queued(r)) {
+            return Vec::new();
+        }
+        let runs: Vec<&AgentRun> = runs.iter().map(AsRef::as_ref).collect();
+        let claimed = self.claimed.lock().unwrap_or_else(|e| e.into_inner());
+        let entries = queue::entries(&runs, |r| claimed.contains(&RunKey::of(r)));
+        queue::verdicts(self.limits(), &entries)
+            .into_iter()
+            .filter(|(i, v)| *v == Verdict::Start && queued(runs[*i]))
+            .map(|(i, _)| reflector::ObjectRef::from_obj(runs[i]))
+            .collect()
+    }
+
+    /// Decides one reconcile of `run`, with the queue's verdict on it when it waits for its
+    /// first launch; a launch decided holds its place until the store shows it.
+    fn decide_in_queue(
+        &self,
+        run: &AgentRun,
+        view: RunView<'_>,
+        workload: &Workload,
+        siblings: &[Sibling],
+        now: k8s_openapi::jiff::Timestamp,
+    ) -> Step {
+        let limits = self.limits();
+        let waiting = view.status.pod_name.is_none()
+            && view.status.job_name.is_none()
+            && !view.status.phase.is_some_and(Phase::is_finished)
+            && run.spec.cancel.is_none();
+        let (Some(store), true, false) = (self.store.get(), waiting, limits.is_unlimited()) else {
+            return decide(view, workload, siblings, now);
+        };
+        let runs = store.state();
+        let mut claimed = self.claimed.lock().unwrap_or_else(|e| e.into_inner());
+        // Claims the store has caught up with are dropped.
+        claimed.retain(|key| {
+            runs.iter()
+                .find(|r| RunKey::of(r) == *key)
+                .is_some_and(|r| {
+                    let status = r.status.as_ref();
+                    !status.is_some_and(|s| {
+                        s.pod_name.is_some()
+                            || s.job_name.is_some()
+                            || s.phase.is_some_and(Phase::is_finished)
+                    })
+                })
+        });
+        let me = RunKey::of(run);
+        let mut all: Vec<&AgentRun> = runs
+            .iter()
+            .map(AsRef::as_ref)
+            .filter(|r| RunKey::of(r) != me)
+            .collect();
+        // As this reconcile sees it (the store's copy may be older); its own group is
+        // `decide`'s to judge, from the siblings it was given.
+        let mut mine = run.clone();
+        mine.spec.concurrency_group = None;
+        all.push(&mine);
+        let entries = queue::entries(&all, |r| claimed.contains(&RunKey::of(r)));
+        let verdict = match queue::verdict_of(limits, &entries, all.len() - 1) {
+            Verdict::Group => Verdict::Start,
+            v => v,
+        };
+        let step = decide(
+            RunView {
+                capacity: &verdict,
+                ..view
+            },
+            workload,
+            siblings,
+            now,
+        );
+        if step.actions.contains(&Action::Apply) {
+            claimed.insert(me);
+        }
+        step
     }
 
     fn is_fresh(&self, run: &RunKey) -> bool {
@@ -350,6 +453,13 @@ pub async fn run(
     let ours = watcher::Config::default().labels(&format!("{}=agentpods", keys::MANAGED_BY));
     // The watch keeps every run in memory, slimmed (see `slim`).
     let (store, writer) = reflector::store();
+    let _ = ctx.store.set(store.clone());
+    // Runs that may start now that a place freed, woken at once (not at their next look).
+    let (wake, woken) = tokio::sync::mpsc::unbounded_channel();
+    let woken = futures_util::stream::unfold(woken, |mut rx| async move {
+        rx.recv().await.map(|run| (run, rx))
+    });
+    let waking = store.clone();
     let forgetting = ctx.clone();
     let watches = scopes
         .iter()
@@ -363,6 +473,23 @@ pub async fn run(
                 let gone = RunKey::of(run);
                 forgetting.forget(|key| *key == gone);
                 forgetting.revoke_held(&gone);
+            }
+            let freed = match event {
+                Ok(watcher::Event::Delete(_)) => true,
+                Ok(watcher::Event::Apply(run)) => {
+                    run.spec.cancel.is_some()
+                        || run
+                            .status
+                            .as_ref()
+                            .and_then(|s| s.phase)
+                            .is_some_and(Phase::is_finished)
+                }
+                _ => false,
+            };
+            if freed {
+                for run in forgetting.may_start(&waking) {
+                    let _ = wake.send(run);
+                }
             }
         })
         .applied_objects();
@@ -389,6 +516,7 @@ pub async fn run(
     Controller::for_stream(trigger, store)
         .owns_stream(owned_pods)
         .owns_stream(owned_jobs)
+        .reconcile_on(woken)
         .with_config(ControllerConfig::default().concurrency(ctx.options.concurrency))
         .trigger_backoff(ResetTimerBackoff::new(
             WatchBackoff::new(ctx.options.max_watch_backoff),
@@ -560,8 +688,9 @@ pub async fn reconcile(run: Arc<AgentRun>, ctx: Arc<Context>) -> Result<Requeue,
         spec: &run.spec,
         status: &status,
         created,
+        capacity: &Verdict::Start,
     };
-    let step = decide(view, &workload, &siblings, now);
+    let step = ctx.decide_in_queue(&run, view, &workload, &siblings, now);
     if step.status.is_some() || !step.actions.is_empty() {
         tracing::debug!(run = %name, ?step.actions, phase = ?step.status.as_ref().and_then(|s| s.phase), "reconcile");
     }

@@ -5,6 +5,7 @@
 //! - [`crd`]: the AgentRun resource (its types are the stored run format, [`crate::agentrun`]).
 //! - [`launch`]: a decided run → an AgentRun, created before the delivery is acknowledged.
 //! - [`decide`]: the controller's pure core (one run, its workload, the time → actions).
+//! - [`queue`]: the fair queue of services.yaml's `limits` (pure: which waiting runs start).
 //! - [`workload`]: a run's Pod or Job reduced to what `decide` needs; the agent's result.
 //! - [`controller`]: kube-runtime wiring that carries the actions out.
 //! - [`lease`]: leader election, so several replicas can run.
@@ -17,6 +18,7 @@ pub mod crd;
 pub(crate) mod decide;
 pub mod launch;
 pub mod lease;
+pub mod queue;
 pub mod report;
 pub(crate) mod runs;
 pub(crate) mod workload;

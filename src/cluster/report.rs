@@ -49,6 +49,21 @@ pub fn pending_report(run: &AgentRun) -> Option<Stage> {
     }
     let started = status.start_time.as_ref().map(|t| system_time(t.0));
     Some(match phase {
+        // Held by a limit: where it stands, said once (a place further up is not told).
+        Phase::Queued
+            if status
+                .conditions
+                .iter()
+                .any(|c| c.type_ == super::queue::QUEUED) =>
+        {
+            let message = status.message.as_deref().unwrap_or_default();
+            Stage::Waiting {
+                why: message
+                    .strip_prefix("queued: ")
+                    .unwrap_or(message)
+                    .to_string(),
+            }
+        }
         Phase::Pending | Phase::Queued => Stage::Queued,
         Phase::Running => Stage::Started {
             at: started.unwrap_or_else(SystemTime::now),
@@ -183,5 +198,59 @@ impl TokenMinter for AppTokens {
 
     fn revoke<'a>(&'a self, token: &'a Secret) -> RevokeFuture<'a> {
         Box::pin(async move { self.0.revoke_token(token).await.map_err(|e| e.to_string()) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::crd::AgentRunStatus;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+
+    fn queued(by_limit: bool) -> AgentRun {
+        let spec = crate::cluster::decide::tests::spec(None, false);
+        let mut run = AgentRun::new("r", spec);
+        run.status = Some(AgentRunStatus {
+            phase: Some(Phase::Queued),
+            message: Some("queued: 3 ahead (limit: 3 running in my-org/api)".into()),
+            conditions: by_limit
+                .then(|| Condition {
+                    type_: super::super::queue::QUEUED.into(),
+                    status: "True".into(),
+                    reason: super::super::queue::REPOSITORY_LIMIT.into(),
+                    message: "limit: 3 running in my-org/api".into(),
+                    last_transition_time: Time("2026-12-03T10:00:00Z".parse().expect("a time")),
+                    observed_generation: None,
+                })
+                .into_iter()
+                .collect(),
+            ..AgentRunStatus::default()
+        });
+        run
+    }
+
+    #[test]
+    fn a_run_a_limit_holds_is_reported_queued_with_its_place_once() {
+        let mut run = queued(true);
+        assert_eq!(
+            pending_report(&run),
+            Some(Stage::Waiting {
+                why: "3 ahead (limit: 3 running in my-org/api)".into()
+            })
+        );
+        // Told: neither a place further up nor its launch is told again before it runs.
+        if let Some(status) = run.status.as_mut() {
+            status.report = Some(ReportRefs {
+                reported: Some(Phase::Queued),
+                ..ReportRefs::default()
+            });
+        }
+        assert_eq!(pending_report(&run), None);
+        if let Some(status) = run.status.as_mut() {
+            status.phase = Some(Phase::Pending);
+        }
+        assert_eq!(pending_report(&run), None);
+        // A run its concurrency group holds is queued as before.
+        assert_eq!(pending_report(&queued(false)), Some(Stage::Queued));
     }
 }

@@ -36,6 +36,30 @@ pub struct Config {
     pub secrets: BTreeMap<String, SecretRef>,
     /// The agents, and the events that start them.
     pub agents: Vec<Agent>,
+    /// How many runs may be launched and not yet finished at once; runs beyond these wait
+    /// Queued, in the order they were asked for. No limit when absent.
+    #[serde(default, skip_serializing_if = "Limits::is_unlimited")]
+    pub limits: Limits,
+}
+
+/// Capacity: runs launched and not finished, at most. A run waits Queued until its
+/// concurrency group and both limits let it start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// In all, across every repository (at least 1; leave it out for no limit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub running: Option<std::num::NonZeroU32>,
+    /// In each repository (at least 1; leave it out for no limit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_repository: Option<std::num::NonZeroU32>,
+}
+
+impl Limits {
+    /// Neither limit is set.
+    pub fn is_unlimited(&self) -> bool {
+        self.running.is_none() && self.per_repository.is_none()
+    }
 }
 
 fn default_templates_dir() -> String {

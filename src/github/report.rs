@@ -66,6 +66,11 @@ pub struct RunInfo {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Stage {
     Queued,
+    /// Queued while a capacity limit holds it: `why` says where it stands and which limit,
+    /// `3 ahead (limit: 3 running in my-org/api)`. Told once, when it begins to wait.
+    Waiting {
+        why: String,
+    },
     Started {
         at: SystemTime,
     },
@@ -136,7 +141,7 @@ pub fn writes(
     template: &dyn CommentTemplate,
 ) -> Result<Writes, ReportError> {
     let (status, conclusion, started_at, completed_at, summary) = match stage {
-        Stage::Queued => (CheckStatus::Queued, None, None, None, None),
+        Stage::Queued | Stage::Waiting { .. } => (CheckStatus::Queued, None, None, None, None),
         Stage::Started { at } => (CheckStatus::InProgress, None, Some(*at), None, None),
         Stage::Finished {
             started_at,
@@ -160,7 +165,10 @@ pub fn writes(
     let title = match (&conclusion, status) {
         (Some(c), _) => format!("{} finished: {c}", run.agent),
         (None, CheckStatus::InProgress) => format!("{} is running", run.agent),
-        _ => format!("{} is queued", run.agent),
+        _ => match stage {
+            Stage::Waiting { why } => format!("{} is queued: {}", run.agent, neutralise(why, 200)),
+            _ => format!("{} is queued", run.agent),
+        },
     };
     let check = (app && run.head_sha.is_some()).then(|| CheckRunWrite {
         name: format!("{CHECK_NAME}/{}", run.agent),
@@ -185,7 +193,7 @@ pub fn writes(
         target_url: run.details_url.clone(),
     });
     let comment = match (run.number, stage) {
-        (None, _) | (_, Stage::Queued) => None,
+        (None, _) | (_, Stage::Queued | Stage::Waiting { .. }) => None,
         (Some(_), _) => {
             let context = CommentContext {
                 run: CommentRun {

@@ -1,0 +1,563 @@
+//! The fair queue: which runs waiting for their first launch may start now, under
+//! services.yaml's `limits`, and how many wait ahead of each one that may not. Pure: the
+//! controller gathers the runs from its store (the `runs list` command from a listing).
+//!
+//! Runs are taken in request order (`spec.requestedAt`, else the creation time, then the
+//! name: stored fields, so a restarted controller keeps the order). Each waiting run in
+//! turn starts when its repository and the whole are under their limits, and takes its
+//! place; a run its concurrency group holds back takes none and blocks no one. A run held
+//! by its repository's limit does not hold back other repositories' runs: the queue is
+//! fair between repositories and first come, first served within one.
+
+use std::collections::HashMap;
+use std::num::NonZeroU32;
+
+use k8s_openapi::jiff::Timestamp;
+
+use super::crd::{AgentRun, Phase};
+pub use crate::config::model::Limits;
+
+/// A run, as the queue sees it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Entry<'a> {
+    pub repository: &'a str,
+    /// `spec.requestedAt`, else the creation time.
+    pub requested: Timestamp,
+    /// Its name (with its namespace first, so that names of several namespaces order too).
+    pub name: (&'a str, &'a str),
+    pub state: State,
+}
+
+/// Where a run stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    /// Launched and not finished (or being launched): it holds a place.
+    Holding,
+    /// Not launched yet; `group_blocked` when an older run of its concurrency group must
+    /// end first.
+    Waiting { group_blocked: bool },
+    /// Finished, or asked to stop before it launched: out of the queue.
+    Out,
+}
+
+/// The limit a waiting run is held by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Held {
+    /// `limits.per_repository` runs of its repository hold their places.
+    Repository { limit: u32, repository: String },
+    /// `limits.running` runs in all hold theirs.
+    Running { limit: u32 },
+}
+
+impl Held {
+    /// `limit: 3 running in my-org/api`, `limit: 20 running`.
+    pub fn note(&self) -> String {
+        match self {
+            Held::Repository { limit, repository } => {
+                format!("limit: {limit} running in {repository}")
+            }
+            Held::Running { limit } => format!("limit: {limit} running"),
+        }
+    }
+
+    /// The reason of the run's `Queued` condition.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Held::Repository { .. } => REPOSITORY_LIMIT,
+            Held::Running { .. } => RUNNING_LIMIT,
+        }
+    }
+}
+
+/// The condition a run waiting for capacity carries: its reason says which limit holds it
+/// ([`REPOSITORY_LIMIT`], [`RUNNING_LIMIT`]), its message the limit.
+pub const QUEUED: &str = "Queued";
+
+/// The reasons of a run's `Queued` condition, which `runs list` reads back.
+pub const REPOSITORY_LIMIT: &str = "RepositoryLimit";
+pub const RUNNING_LIMIT: &str = "RunningLimit";
+
+/// What the queue says about a waiting run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Capacity allows it (its concurrency group may still hold it back).
+    Start,
+    /// Its concurrency group holds it back.
+    Group,
+    /// A limit holds it, with `ahead` runs held by the same limit before it.
+    Wait { ahead: usize, held: Held },
+}
+
+/// `queued: 3 ahead (limit: 3 running in my-org/api)`.
+pub fn message(ahead: usize, held: &Held) -> String {
+    format!("queued: {ahead} ahead ({})", held.note())
+}
+
+/// The verdict on every waiting run, by its index in `entries`, in request order.
+pub fn verdicts(limits: Limits, entries: &[Entry<'_>]) -> Vec<(usize, Verdict)> {
+    let mut running = 0u32;
+    let mut per_repository: HashMap<&str, u32> = HashMap::new();
+    for e in entries.iter().filter(|e| e.state == State::Holding) {
+        running += 1;
+        *per_repository.entry(e.repository).or_default() += 1;
+    }
+    let mut waiting: Vec<usize> = entries
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| matches!(e.state, State::Waiting { .. }))
+        .map(|(i, _)| i)
+        .collect();
+    waiting.sort_by_key(|&i| (entries[i].requested, entries[i].name));
+
+    let over = |n: u32, limit: Option<NonZeroU32>| limit.is_some_and(|l| n >= l.get());
+    let mut held_in_all = 0usize;
+    let mut held_in: HashMap<&str, usize> = HashMap::new();
+    let mut out = Vec::with_capacity(waiting.len());
+    for i in waiting {
+        let e = &entries[i];
+        let verdict = if e.state
+            == (State::Waiting {
+                group_blocked: true,
+            }) {
+            Verdict::Group
+        } else {
+            let mine = per_repository.get(e.repository).copied().unwrap_or(0);
+            let behind = held_in.entry(e.repository).or_default();
+            if over(mine, limits.per_repository) {
+                let ahead = *behind;
+                *behind += 1;
+                Verdict::Wait {
+                    ahead,
+                    held: Held::Repository {
+                        limit: limits.per_repository.map_or(0, NonZeroU32::get),
+                        repository: e.repository.to_string(),
+                    },
+                }
+            } else if over(running, limits.running) {
+                let ahead = held_in_all;
+                held_in_all += 1;
+                *behind += 1;
+                Verdict::Wait {
+                    ahead,
+                    held: Held::Running {
+                        limit: limits.running.map_or(0, NonZeroU32::get),
+                    },
+                }
+            } else {
+                running += 1;
+                *per_repository.entry(e.repository).or_default() += 1;
+                Verdict::Start
+            }
+        };
+        out.push((i, verdict));
+    }
+    out
+}
+
+/// The verdict on the waiting run at `index` of `entries` (`Start` for a run not waiting).
+pub fn verdict_of(limits: Limits, entries: &[Entry<'_>], index: usize) -> Verdict {
+    verdicts(limits, entries)
+        .into_iter()
+        .find(|(i, _)| *i == index)
+        .map_or(Verdict::Start, |(_, v)| v)
+}
+
+/// Which waiting runs are held back by their concurrency group: those with an unfinished
+/// run of the same group (in the same namespace) asked for before them, unless they
+/// cancel it (`cancel_in_progress`). `groups[i]`: the run's namespace and group, whether it
+/// cancels in progress, and whether it is unfinished.
+pub fn group_blocked(entries: &[Entry<'_>], groups: &[Option<(&str, &str, bool)>]) -> Vec<bool> {
+    // A run's place in the order: when it was asked for, then its namespace and name.
+    type Place<'a> = (Timestamp, (&'a str, &'a str));
+    let mut first: HashMap<(&str, &str), Place<'_>> = HashMap::new();
+    for (e, g) in entries.iter().zip(groups) {
+        if let Some((ns, group, _)) = g
+            && e.state != State::Out
+        {
+            let key = (e.requested, e.name);
+            first
+                .entry((ns, group))
+                .and_modify(|k| *k = (*k).min(key))
+                .or_insert(key);
+        }
+    }
+    entries
+        .iter()
+        .zip(groups)
+        .map(|(e, g)| match g {
+            Some((ns, group, false)) => first
+                .get(&(*ns, *group))
+                .is_some_and(|k| *k < (e.requested, e.name)),
+            _ => false,
+        })
+        .collect()
+}
+
+/// When a run was asked for: `spec.requestedAt`, else its creation time.
+pub fn requested(run: &AgentRun) -> Timestamp {
+    run.spec
+        .requested_at
+        .as_ref()
+        .map(|t| t.0)
+        .or(run.metadata.creation_timestamp.as_ref().map(|t| t.0))
+        .unwrap_or_default()
+}
+
+fn launched(run: &AgentRun) -> bool {
+    run.status
+        .as_ref()
+        .is_some_and(|s| s.pod_name.is_some() || s.job_name.is_some())
+}
+
+fn phase(run: &AgentRun) -> Option<Phase> {
+    run.status.as_ref().and_then(|s| s.phase)
+}
+
+/// The queue's entries for `runs`; `claimed` says which runs are being launched though
+/// their status does not say so yet (they hold a place).
+pub fn entries<'a>(runs: &[&'a AgentRun], claimed: impl Fn(&AgentRun) -> bool) -> Vec<Entry<'a>> {
+    let mut entries: Vec<Entry<'a>> = runs
+        .iter()
+        .map(|run| Entry {
+            repository: &run.spec.repository,
+            requested: requested(run),
+            name: (
+                run.metadata.namespace.as_deref().unwrap_or_default(),
+                run.metadata.name.as_deref().unwrap_or_default(),
+            ),
+            state: if phase(run).is_some_and(Phase::is_finished) {
+                State::Out
+            } else if launched(run) || claimed(run) {
+                State::Holding
+            } else if run.spec.cancel.is_some() {
+                State::Out
+            } else {
+                State::Waiting {
+                    group_blocked: false,
+                }
+            },
+        })
+        .collect();
+    let groups: Vec<Option<(&str, &str, bool)>> = runs
+        .iter()
+        .map(|run| {
+            run.spec.concurrency_group.as_deref().map(|g| {
+                (
+                    run.metadata.namespace.as_deref().unwrap_or_default(),
+                    g,
+                    run.spec.cancel_in_progress,
+                )
+            })
+        })
+        .collect();
+    let blocked = group_blocked(&entries, &groups);
+    for (entry, blocked) in entries.iter_mut().zip(blocked) {
+        if blocked && matches!(entry.state, State::Waiting { .. }) {
+            entry.state = State::Waiting {
+                group_blocked: true,
+            };
+        }
+    }
+    entries
+}
+
+/// How many runs wait ahead of each run of `runs` that a limit holds (`None` for the
+/// others), worked out from the runs alone, without the limits: those a limit holds too,
+/// asked for before it, and held by the same limit (the running limit), or of the same
+/// repository (its repository's limit). What `runs list` shows: the stored message gives the
+/// place when the run began to wait.
+pub fn places(runs: &[&AgentRun]) -> Vec<Option<usize>> {
+    let held = |run: &AgentRun| -> Option<&str> {
+        if phase(run) != Some(Phase::Queued) || run.spec.cancel.is_some() || launched(run) {
+            return None;
+        }
+        let status = run.status.as_ref()?;
+        let condition = status.conditions.iter().find(|c| c.type_ == QUEUED)?;
+        [REPOSITORY_LIMIT, RUNNING_LIMIT]
+            .into_iter()
+            .find(|r| *r == condition.reason)
+    };
+    let order = |run: &AgentRun| (requested(run), run.metadata.name.clone());
+    runs.iter()
+        .map(|run| {
+            let reason = held(run)?;
+            let me = order(run);
+            Some(
+                runs.iter()
+                    .filter(|other| {
+                        held(other).is_some_and(|r| {
+                            if reason == RUNNING_LIMIT {
+                                r == RUNNING_LIMIT
+                            } else {
+                                other.spec.repository == run.spec.repository
+                            }
+                        })
+                    })
+                    .filter(|other| order(other) < me)
+                    .count(),
+            )
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str) -> Timestamp {
+        s.parse().expect("a timestamp")
+    }
+
+    fn limits(running: u32, per_repository: u32) -> Limits {
+        Limits {
+            running: NonZeroU32::new(running),
+            per_repository: NonZeroU32::new(per_repository),
+        }
+    }
+
+    /// Runs `name@repo` at second `at`, in `state`.
+    fn e<'a>(name: &'a str, repo: &'a str, at: u32, state: State) -> Entry<'a> {
+        Entry {
+            repository: repo,
+            requested: t(&format!("2026-12-03T10:00:{at:02}Z")),
+            name: ("ns", name),
+            state,
+        }
+    }
+
+    const HOLD: State = State::Holding;
+    const WAIT: State = State::Waiting {
+        group_blocked: false,
+    };
+
+    fn named(entries: &[Entry<'_>], l: Limits) -> Vec<(String, Verdict)> {
+        verdicts(l, entries)
+            .into_iter()
+            .map(|(i, v)| (entries[i].name.1.to_string(), v))
+            .collect()
+    }
+
+    fn repo_wait(ahead: usize, limit: u32, repo: &str) -> Verdict {
+        Verdict::Wait {
+            ahead,
+            held: Held::Repository {
+                limit,
+                repository: repo.into(),
+            },
+        }
+    }
+
+    #[test]
+    fn without_limits_every_waiting_run_starts() {
+        let runs = [
+            e("a", "o/a", 1, HOLD),
+            e("b", "o/a", 2, WAIT),
+            e("c", "o/a", 3, WAIT),
+        ];
+        assert_eq!(
+            named(&runs, Limits::default()),
+            [("b".into(), Verdict::Start), ("c".into(), Verdict::Start)]
+        );
+    }
+
+    #[test]
+    fn per_repository_holds_only_that_repository_in_request_order() {
+        // Listed out of order: the queue sorts by request time.
+        let runs = [
+            e("a3", "o/a", 5, WAIT),
+            e("a1", "o/a", 1, HOLD),
+            e("b1", "o/b", 6, WAIT),
+            e("a2", "o/a", 3, WAIT),
+            e("c1", "o/c", 7, WAIT),
+        ];
+        assert_eq!(
+            named(&runs, limits(0, 1)),
+            [
+                ("a2".into(), repo_wait(0, 1, "o/a")),
+                ("a3".into(), repo_wait(1, 1, "o/a")),
+                ("b1".into(), Verdict::Start),
+                ("c1".into(), Verdict::Start),
+            ]
+        );
+    }
+
+    #[test]
+    fn the_running_limit_counts_places_across_repositories_and_keeps_order() {
+        let runs = [
+            e("a1", "o/a", 1, HOLD),
+            e("b1", "o/b", 2, WAIT),
+            e("c1", "o/c", 3, WAIT),
+            e("a2", "o/a", 4, WAIT),
+        ];
+        assert_eq!(
+            named(&runs, limits(2, 0)),
+            [
+                ("b1".into(), Verdict::Start),
+                (
+                    "c1".into(),
+                    Verdict::Wait {
+                        ahead: 0,
+                        held: Held::Running { limit: 2 }
+                    }
+                ),
+                (
+                    "a2".into(),
+                    Verdict::Wait {
+                        ahead: 1,
+                        held: Held::Running { limit: 2 }
+                    }
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_run_held_by_its_repository_does_not_hold_back_the_next_repository() {
+        // Two places in all; o/a has its one. a2 waits for o/a, b1 takes the free place.
+        let runs = [
+            e("a1", "o/a", 1, HOLD),
+            e("a2", "o/a", 2, WAIT),
+            e("b1", "o/b", 3, WAIT),
+            e("b2", "o/b", 4, WAIT),
+        ];
+        assert_eq!(
+            named(&runs, limits(2, 1)),
+            [
+                ("a2".into(), repo_wait(0, 1, "o/a")),
+                ("b1".into(), Verdict::Start),
+                ("b2".into(), repo_wait(0, 1, "o/b")),
+            ]
+        );
+    }
+
+    #[test]
+    fn equal_request_times_order_by_name_and_finished_or_cancelled_runs_are_out() {
+        let runs = [
+            e("x", "o/a", 1, State::Out),
+            e("b", "o/a", 2, WAIT),
+            e("a", "o/a", 2, WAIT),
+            e("gone", "o/a", 0, State::Out),
+        ];
+        assert_eq!(
+            named(&runs, limits(1, 0)),
+            [
+                ("a".into(), Verdict::Start),
+                (
+                    "b".into(),
+                    Verdict::Wait {
+                        ahead: 0,
+                        held: Held::Running { limit: 1 }
+                    }
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_run_its_group_holds_back_takes_no_place() {
+        let runs = [
+            e(
+                "g1",
+                "o/a",
+                1,
+                State::Waiting {
+                    group_blocked: true,
+                },
+            ),
+            e("b1", "o/a", 2, WAIT),
+        ];
+        assert_eq!(
+            named(&runs, limits(1, 1)),
+            [("g1".into(), Verdict::Group), ("b1".into(), Verdict::Start)]
+        );
+        assert_eq!(verdict_of(limits(1, 1), &runs, 1), Verdict::Start);
+        assert_eq!(verdict_of(limits(1, 1), &runs, 7), Verdict::Start);
+    }
+
+    #[test]
+    fn groups_hold_back_all_but_their_oldest_unfinished_run_unless_it_cancels() {
+        let runs = [
+            e("old", "o/a", 1, State::Out),
+            e("mid", "o/a", 2, HOLD),
+            e("new", "o/a", 3, WAIT),
+            e("newest", "o/a", 4, WAIT),
+            e("other", "o/a", 5, WAIT),
+        ];
+        let groups = [
+            Some(("ns", "g", false)),
+            Some(("ns", "g", false)),
+            Some(("ns", "g", false)),
+            Some(("ns", "g", true)),
+            None,
+        ];
+        assert_eq!(
+            group_blocked(&runs, &groups),
+            [false, false, true, false, false]
+        );
+    }
+
+    #[test]
+    fn the_message_says_where_the_run_stands_and_why() {
+        let held = Held::Repository {
+            limit: 3,
+            repository: "my-org/api".into(),
+        };
+        assert_eq!(
+            message(3, &held),
+            "queued: 3 ahead (limit: 3 running in my-org/api)"
+        );
+        assert_eq!(
+            message(0, &Held::Running { limit: 20 }),
+            "queued: 0 ahead (limit: 20 running)"
+        );
+    }
+
+    fn run(name: &str, repo: &str, at: u32, reason: Option<&str>) -> AgentRun {
+        use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, MicroTime, Time};
+        let mut spec = crate::cluster::decide::tests::spec(None, false);
+        spec.repository = repo.into();
+        spec.requested_at = Some(MicroTime(t(&format!("2026-12-03T10:00:{at:02}Z"))));
+        let mut run = AgentRun::new(name, spec);
+        run.metadata.namespace = Some("ns".into());
+        run.status = Some(crate::cluster::crd::AgentRunStatus {
+            phase: Some(if reason.is_some() {
+                Phase::Queued
+            } else {
+                Phase::Running
+            }),
+            conditions: reason
+                .map(|r| Condition {
+                    type_: QUEUED.into(),
+                    status: "True".into(),
+                    reason: r.into(),
+                    message: "limit".into(),
+                    last_transition_time: Time(t("2026-12-03T10:00:00Z")),
+                    observed_generation: None,
+                })
+                .into_iter()
+                .collect(),
+            ..Default::default()
+        });
+        run
+    }
+
+    #[test]
+    fn places_are_worked_out_from_the_runs_listed_without_the_limits() {
+        let runs = [
+            run("a1", "o/a", 1, None),
+            run("a3", "o/a", 5, Some(REPOSITORY_LIMIT)),
+            run("a2", "o/a", 3, Some(RUNNING_LIMIT)),
+            run("b1", "o/b", 4, Some(RUNNING_LIMIT)),
+            run("b2", "o/b", 6, Some(REPOSITORY_LIMIT)),
+        ];
+        let listed: Vec<&AgentRun> = runs.iter().collect();
+        // a3 waits behind a2 (its repository's); b1 behind a2 (the running limit's); b2
+        // behind b1 (its repository's).
+        assert_eq!(places(&listed), [None, Some(1), Some(0), Some(1), Some(1)]);
+
+        let mut cancelled = runs[2].clone();
+        cancelled.spec.cancel = Some("stopped".into());
+        let listed = [&runs[0], &runs[1], &cancelled, &runs[3]];
+        assert_eq!(places(&listed), [None, Some(0), None, Some(0)]);
+    }
+}
