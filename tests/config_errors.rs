@@ -1084,6 +1084,98 @@ fn validate_prints_every_problem_as_path_line_col_and_exits_1() {
     assert_eq!(run.stdout, "", "problems go to stderr only");
 }
 
+/// A new user's first config, with one mistake of each stage: a bad value, a misspelt key,
+/// a secret that is not defined, a field that does not exist in a template, a template
+/// that does not compile. Before, `validate` stopped at the first stage with problems:
+/// the user fixed the keys, ran it again and only then met the secret, then the templates.
+const ONE_OF_EACH: &str = "\
+project: demo
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+secrets:
+  openai: {name: openai-api-key, key: api-key}
+agents:
+  - name: review
+    prompt: prompts/review.md
+    timeout: soon
+    triggers:
+      pull_request: {}
+  - name: task
+    promt: prompts/task.md
+    triggers:
+      comment:
+        verbs: [run]
+  - name: notes
+    templates: [notes.yaml]
+    secrets: [anthropic]
+    triggers:
+      release: {}
+";
+
+#[test]
+fn validate_reports_the_keys_the_references_and_the_templates_of_a_file_in_one_run() {
+    let dir = ConfigDir::new(ONE_OF_EACH.as_bytes());
+    dir.write(
+        "templates/agent-pod.yaml",
+        configs::POD_TEMPLATE
+            .replace("{{ agent.image }}", "{{ agent.imag }}")
+            .as_bytes(),
+    );
+    dir.write("templates/notes.yaml", b"kind: {{ run.name }\n");
+    let config = dir.path("services.yaml").display().to_string();
+    let folder = dir.path("templates").display().to_string();
+
+    let run = configs::validate(std::path::Path::new(&config));
+
+    assert_eq!(run.code, Some(1), "stderr:\n{}", run.stderr);
+    assert_eq!(
+        run.stderr_lines(),
+        [
+            format!(
+                "{config}:11:14: agents[0].timeout: `soon` is not a duration (expected number at 0); write it like 90s, 30m, 1h 30m or 2d"
+            ),
+            format!("{config}:15:5: agents[1]: unknown key `promt`, did you mean `prompt`?"),
+            format!("{config}:21:15: unknown secret `anthropic` (defined in `secrets`: openai)"),
+            format!(
+                "{folder}/agent-pod.yaml:8:17: agent `review`: `agent.imag`: `imag` is not a field of `agent`; did you mean `agent.image`? (the fields of each trigger: docs/templates.md)"
+            ),
+            format!(
+                "{folder}/notes.yaml:1:19: template syntax error: unexpected `}}`, expected end of variable block"
+            ),
+            "5 problems found".to_string(),
+        ],
+        "every independent problem in one run, in file order, then the count"
+    );
+}
+
+#[test]
+fn what_follows_from_a_value_left_out_is_not_reported_as_a_problem_of_its_own() {
+    // The misspelt `namspace` leaves the cluster without a namespace, the bad image
+    // reference leaves `agent` undefined, the triggers that are not a mapping leave the
+    // agent without any: each is the one mistake already reported.
+    assert_eq!(
+        errors(
+            "\
+project: demo
+cluster:
+  namspace: runs
+images:
+  agent: 42
+agents:
+  - name: task
+    triggers: [comment]
+"
+        ),
+        [
+            "services.yaml:3:3: cluster: unknown key `namspace`, did you mean `namespace`?",
+            "services.yaml:5:10: images.agent: expected a string, found an integer",
+            "services.yaml:8:15: agents[0].triggers: expected a mapping, found a list",
+        ]
+    );
+}
+
 #[test]
 fn validate_accepts_the_example_config() {
     let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("services.yaml");
