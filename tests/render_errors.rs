@@ -100,6 +100,37 @@ fn an_unknown_field_brought_in_by_a_value_is_caught_too() {
 }
 
 #[test]
+fn a_label_the_api_server_would_refuse_is_refused_at_render() {
+    // `owner/name` is not a label value: the API server would refuse the Pod after the
+    // delivery was taken; the render refuses it, naming the field and the fix.
+    let error = render_error(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {{ run.name }}\n  labels:\n    repo: {{ repo.full_name }}\nspec:\n  containers: []\n",
+    );
+    assert_eq!(
+        error,
+        "templates/t.yaml: document 1, field `metadata.labels.repo`: the label value `Codertocat/Hello-World` holds '/', which the API server refuses (a label value is at most 63 letters, digits, `-`, `_` and `.`, beginning and ending with a letter or digit); make it one with `| label_value`"
+    );
+    let error = render_error(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {{ run.name }}\n  annotations:\n    \"acme.com/ticket id\": x\nspec:\n  containers: []\n",
+    );
+    assert_eq!(
+        error,
+        "templates/t.yaml: document 1, field `metadata.annotations.acme.com/ticket id`: the annotation key `acme.com/ticket id` has a name that holds ' '"
+    );
+    let error = render_error(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {{ run.name ~ \"_\" ~ pr.number }}\nspec:\n  containers: []\n",
+    );
+    assert!(
+        error.starts_with("templates/t.yaml: document 1, field `metadata.name`: the name `review-"),
+        "{error}"
+    );
+    assert!(
+        error.ends_with("_2` holds '_' (a name is lowercase letters, digits, `-` and `.`), which the API server refuses; make it one with `| dns_label`"),
+        "{error}"
+    );
+}
+
+#[test]
 fn a_wrong_type_is_named_with_its_path() {
     let error = render_error(&pod("  activeDeadlineSeconds: soon\n  containers: []\n"));
     assert!(
@@ -331,6 +362,24 @@ const MISTAKES: &[Mistake] = &[
         file: "templates/agent-pod.yaml", from: "spec:\n", to: "spec:\n  hostNetwork: true\n",
         expect: "templates/agent-pod.yaml:6:3: agent `task`, comment `run` on a pull request: document 1, field `spec.hostNetwork`: agent `task`: the Pod shares the host's network (hostNetwork), which Pod Security `restricted` forbids; change the template, or opt the agent in by name with `pod_security: privileged` and run it in a namespace that allows it (`cluster.namespaces`)",
         points_at: "hostNetwork",
+    },
+    Mistake {
+        what: "the first label, read as if every pull request had one",
+        file: "templates/prompts/review.md", from: ".{% if pr %}", to: ".{% if pr %} Label: {{ pr.labels[0] }}",
+        expect: "templates/prompts/review.md:1:71: agent `review`, pull_request `opened` from a deleted fork: undefined value: `pr.labels[0]` is undefined",
+        points_at: "pr.labels[0]",
+    },
+    Mistake {
+        what: "a label read as a map, where it is its name",
+        file: "templates/prompts/review.md", from: ".{% if pr %}", to: ".{% if pr %} Label: {{ pr.labels[0].name if pr.labels else \"none\" }}",
+        expect: "templates/prompts/review.md:1:71: agent `review`, pull_request `opened`: undefined value: `pr.labels[0].name` is undefined (in `pr.labels[0].name if pr.labels else \"none\"`)",
+        points_at: "pr.labels[0].name",
+    },
+    Mistake {
+        what: "a branch name put in a label value as it is",
+        file: "templates/agent-pod.yaml", from: "  name: {{ run.name }}\n", to: "  name: {{ run.name }}\n  labels:\n    branch: {{ pr.head.ref if pr else \"none\" }}\n",
+        expect: "templates/agent-pod.yaml:6:5: agent `review`, pull_request `opened` from a deleted fork: document 1, field `metadata.labels.branch`: the label value `feature/ünïcode-long-long-long-long-long-long-long-long-long…` has 216 characters (at most 63), which the API server refuses (a label value is at most 63 letters, digits, `-`, `_` and `.`, beginning and ending with a letter or digit); make it one with `| label_value`",
+        points_at: "branch:",
     },
     Mistake {
         what: "a concurrency group that uses a part of the event a trigger may lack",
