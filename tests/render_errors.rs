@@ -318,7 +318,7 @@ const MISTAKES: &[Mistake] = &[
     Mistake {
         what: "a filter that does not exist",
         file: "templates/agent-pod.yaml", from: "{{ run.name }}", to: "{{ run.name | dns_lable }}",
-        expect: "templates/agent-pod.yaml:4:23: agent `task`, comment `run` on a pull request: unknown filter: filter dns_lable is unknown",
+        expect: "templates/agent-pod.yaml:4:23: unknown filter `dns_lable`, did you mean `dns_label`?",
         points_at: "dns_lable",
     },
     Mistake {
@@ -388,6 +388,40 @@ const MISTAKES: &[Mistake] = &[
         points_at: "pr.number",
     },
 ];
+
+#[test]
+fn validate_names_every_unknown_filter_at_once_even_in_branches_the_samples_do_not_take() {
+    use support::configs::{self, ConfigDir};
+
+    let dir = ConfigDir::new(AGENTS.as_bytes());
+    dir.write("templates/agent-pod.yaml", RESTRICTED_POD.as_bytes());
+    dir.write(
+        "templates/prompts/review.md",
+        b"Review #{{ pr.number if pr else issue.number }}.\n\
+{% if pr %}{{ pr.title | uppercase }}{% else %}{{ issue.title | lowr }}{% endif %}\n\
+{% if false %}{{ repo.full_name | frobnicate }}{% endif %}\n",
+    );
+
+    let run = configs::validate(&dir.path("services.yaml"));
+
+    let folder = format!("{}/", dir.dir.path().display());
+    let lines: Vec<String> = run
+        .stderr_lines()
+        .iter()
+        .map(|l| l.replace(&folder, ""))
+        .filter(|l| !l.contains(": warning: agent `"))
+        .collect();
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    assert_eq!(
+        lines,
+        [
+            "templates/prompts/review.md:2:26: unknown filter `uppercase`, did you mean `upper`?",
+            "templates/prompts/review.md:2:65: unknown filter `lowr`, did you mean `lower`?",
+            "templates/prompts/review.md:3:35: unknown filter `frobnicate` (the filters: docs/templates.md and minijinja's)",
+            "3 problems found",
+        ]
+    );
+}
 
 #[test]
 fn validate_reports_each_template_mistake_at_its_file_line_and_column_and_exits_1() {
