@@ -560,7 +560,7 @@ agents:
 ",
             expect: &[(
                 "soon",
-                "services.yaml:5:14: cluster.defaults.timeout: `soon` is not a duration (expected number at 0); write it like 90s, 30m, 1h 30m or 2d",
+                "services.yaml:5:14: cluster.defaults.timeout: `soon` is not a duration: write a number and a unit, like 90s, 30m, 1.5h, 1h 30m or 2d",
             )],
         },
         Case {
@@ -981,7 +981,7 @@ agents:
             "services.yaml:1:10: project: `Demo` is not a DNS label: lowercase letters, digits and '-', starting and ending with a letter or digit, at most 63 characters",
             "services.yaml:4:21: github.authorization.min_permission: unknown value `writ`, did you mean `write`?",
             "services.yaml:6:3: cluster: unknown key `namspace`, did you mean `namespace`?",
-            "services.yaml:8:14: cluster.defaults.timeout: `soon` is not a duration (expected number at 0); write it like 90s, 30m, 1h 30m or 2d",
+            "services.yaml:8:14: cluster.defaults.timeout: `soon` is not a duration: write a number and a unit, like 90s, 30m, 1.5h, 1h 30m or 2d",
             "services.yaml:10:5: agents[0]: missing required key `name`",
             "services.yaml:10:14: agents[0].timeout: expected a duration such as 30m, found an integer",
             "services.yaml:13:16: agents[0].triggers.comment.verbs: expected a list, found a string",
@@ -1134,7 +1134,7 @@ fn validate_reports_the_keys_the_references_and_the_templates_of_a_file_in_one_r
         run.stderr_lines(),
         [
             format!(
-                "{config}:11:14: agents[0].timeout: `soon` is not a duration (expected number at 0); write it like 90s, 30m, 1h 30m or 2d"
+                "{config}:11:14: agents[0].timeout: `soon` is not a duration: write a number and a unit, like 90s, 30m, 1.5h, 1h 30m or 2d"
             ),
             format!("{config}:15:5: agents[1]: unknown key `promt`, did you mean `prompt`?"),
             format!("{config}:21:15: unknown secret `anthropic` (defined in `secrets`: openai)"),
@@ -1172,6 +1172,57 @@ agents:
             "services.yaml:3:3: cluster: unknown key `namspace`, did you mean `namespace`?",
             "services.yaml:5:10: images.agent: expected a string, found an integer",
             "services.yaml:8:15: agents[0].triggers: expected a mapping, found a list",
+        ]
+    );
+}
+
+#[test]
+fn push_and_open_pr_params_are_the_words_the_agent_entrypoint_takes() {
+    // `agentpods agent --push yes` exits 2 before doing anything: a pod that fails at once.
+    assert_eq!(
+        errors(
+            "\
+project: demo
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: task
+    params: {push: \"yes\", open_pr: \"True\", other: \"yes\"}
+    github_token: {contents: write, pull_requests: write}
+    triggers:
+      comment:
+        verbs: [run]
+"
+        ),
+        [
+            "services.yaml:8:20: agent `task`: `params.push` is `yes`, but the agent pod passes it to `agentpods agent --push`, which takes \"true\" or \"false\" only",
+            "services.yaml:8:36: agent `task`: `params.open_pr` is `True`, but the agent pod passes it to `agentpods agent --open-pr`, which takes \"true\" or \"false\" only",
+        ]
+    );
+    // A push with a token that cannot push is allowed, and said.
+    let loaded = configs::load(
+        "\
+project: demo
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: task
+    params: {push: \"true\"}
+    github_token: {contents: read}
+    triggers:
+      comment:
+        verbs: [run]
+",
+    );
+    let warnings: Vec<String> = loaded.warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        warnings,
+        [
+            "services.yaml:8:20: warning: agent `task` has `params.push: \"true\"`, but its `github_token` does not give `contents: write`, so the run will fail when it gets there; add `contents: write` to its `github_token`"
         ]
     );
 }

@@ -402,6 +402,7 @@ pub fn check(text: &str, file: &str, templates: TemplateSources) -> Checked {
         let warnings = sorted(
             fork_code_with_write_tokens(&config, &tree)
                 .into_iter()
+                .chain(params_without_permission(&config, &tree))
                 .map(at)
                 .collect(),
         );
@@ -525,6 +526,36 @@ fn renders_as_fixed(path: &[String]) -> bool {
         }
         _ => false,
     }
+}
+
+/// Agents whose `params` ask the entrypoint to push (`push: "true"`) or open a pull
+/// request (`open_pr: "true"`) with a token that cannot: the run would do its work and
+/// fail at the end.
+fn params_without_permission(config: &Config, tree: &Node) -> Vec<Diagnostic> {
+    let mut problems = Problems {
+        tree,
+        found: Vec::new(),
+    };
+    for (i, agent) in config.agents.iter().enumerate() {
+        let writes = agent.github_token.writes();
+        for (param, permission) in [("push", "contents"), ("open_pr", "pull_requests")] {
+            if agent.params.get(param).map(String::as_str) == Some("true")
+                && !writes.contains(&permission)
+            {
+                problems.at(
+                    &["agents", &i.to_string(), "params", param],
+                    format!(
+                        "warning: agent `{}` has `params.{param}: \"true\"`, but its \
+                         `github_token` does not give `{permission}: write`, so the run will \
+                         fail when it gets there; add `{permission}: write` to its \
+                         `github_token`",
+                        agent.name
+                    ),
+                );
+            }
+        }
+    }
+    problems.diagnostics()
 }
 
 /// Agents that run code from a fork (a pull_request trigger, or a comment trigger on pull
@@ -746,6 +777,26 @@ fn semantic_checks(config: &Config, tree: &Node, templates: &TemplateSources) ->
             && !templates.contains_key(prompt)
         {
             problems.at(&key(&["prompt"]), unknown_template(prompt, &template_names));
+        }
+        // The shipped pod templates give these to `agentpods agent` as `--push` and
+        // `--open-pr`, which take `true` or `false` only: anything else would start a pod
+        // that exits at once.
+        for param in ["push", "open_pr"] {
+            if let Some(value) = agent.params.get(param)
+                && value != "true"
+                && value != "false"
+            {
+                let flag = param.replace('_', "-");
+                problems.at(
+                    &key(&["params", param]),
+                    format!(
+                        "agent `{}`: `params.{param}` is `{}`, but the agent pod passes it to \
+                         `agentpods agent --{flag}`, which takes \"true\" or \"false\" only",
+                        agent.name,
+                        formats::shorten(value)
+                    ),
+                );
+            }
         }
         check_agent_namespace(config, agent, &namespace_names, &mut problems, &key);
         if agent.command.is_empty() {

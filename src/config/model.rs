@@ -47,6 +47,7 @@ fn default_templates_dir() -> String {
 pub struct GithubConfig {
     /// The word that starts a command in a comment, as in `/agent run fix the test`.
     #[serde(default = "default_prefix")]
+    #[schemars(regex(pattern = r"^\S+$"))]
     pub command_prefix: String,
     /// Who may start agents.
     #[serde(default)]
