@@ -1228,6 +1228,35 @@ agents:
 }
 
 #[test]
+fn a_yaml_merge_key_is_named_as_such_and_nothing_that_follows_from_it() {
+    // Editors merge `<<` before checking against the schema, so it shows green there; the
+    // binary does not merge, and says so, rather than "unknown key `<<`" and then "no
+    // triggers" for the keys the merge would have brought.
+    assert_eq!(
+        errors(
+            "\
+project: demo
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+x-common: &common
+  triggers:
+    comment:
+      verbs: [run]
+agents:
+  - name: task
+    <<: *common
+"
+        ),
+        [
+            "services.yaml:6:1: unknown key `x-common` (expected one of: agents, cluster, github, images, project, secrets, templates_dir)",
+            "services.yaml:12:5: agents[0]: YAML merge keys (`<<: *name`) are not supported: write the keys out here (a whole value can still be an alias, `key: *name`)",
+        ]
+    );
+}
+
+#[test]
 fn validate_accepts_the_example_config() {
     let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("services.yaml");
     let run = configs::validate(&example);

@@ -159,6 +159,11 @@ impl<'s> SchemaChecker<'s> {
                         let parent = &path[..path.len() - 1];
                         let home = self.home_above(&entries[..i], obj, &key.name);
                         let message = match home {
+                            // Editors' YAML parsers merge these before checking, ours does not.
+                            _ if key.name == "<<" => "YAML merge keys (`<<: *name`) are not \
+                                supported: write the keys out here (a whole value can still be \
+                                an alias, `key: *name`)"
+                                .to_string(),
                             Some((below, col, first)) => {
                                 let mut home = parent.to_vec();
                                 home.extend(below);

@@ -363,11 +363,18 @@ pub fn check(text: &str, file: &str, templates: TemplateSources) -> Checked {
     all.extend(syntax);
     // The rest of the file is read without the values at fault, as if they were not
     // written: what follows from them is not reported (see `Flagged::reads`).
-    let faults: Vec<Vec<String>> = found.iter().map(|f| fault_path(&f.path)).collect();
+    let mut faults: Vec<Vec<String>> = found.iter().map(|f| fault_path(&f.path)).collect();
     let mut pruned = tree.clone();
     for fault in &faults {
         pruned.remove(fault);
     }
+    // A merge key (`<<: *name`) stood for keys of its mapping: all of it is in doubt.
+    let merged: Vec<Vec<String>> = faults
+        .iter()
+        .filter(|f| f.last().is_some_and(|k| k == "<<"))
+        .map(|f| f[..f.len() - 1].to_vec())
+        .collect();
+    faults.extend(merged);
     let deserialized = if found.iter().any(|f| f.missing) {
         None
     } else {
