@@ -1256,6 +1256,65 @@ agents:
     );
 }
 
+/// Templates mounted from a ConfigMap, as the kubelet lays them out: each key a symbolic
+/// link into `..data`, itself a link to a hidden folder of the files (with `items` giving
+/// `prompts/task.md` its subfolder). Before, every link was skipped (neither a file nor a
+/// folder to `DirEntry::file_type`), so a config with its own templates mounted that way
+/// failed with "template `agent-pod.yaml` not found in the templates folder".
+#[test]
+fn templates_mounted_from_a_config_map_volume_are_read_through_its_links() {
+    use std::os::unix::fs::symlink;
+    let dir = ConfigDir::new(
+        b"\
+project: demo
+templates_dir: mounted
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: task
+    prompt: prompts/task.md
+    triggers:
+      comment:
+        verbs: [run]
+",
+    );
+    // The shipped templates, as a ConfigMap of them would hold them.
+    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
+    let stamp = "..2026_12_03_11_00_00.000000001";
+    for name in [
+        "agent-pod.yaml",
+        "comment.md",
+        "kaniko-job.yaml",
+        "prompts/review.md",
+        "prompts/task.md",
+        "prompts/release-notes.md",
+    ] {
+        let text = std::fs::read(shipped.join(name)).expect("a shipped template");
+        dir.write(&format!("mounted/{stamp}/{name}"), &text);
+    }
+    let mounted = dir.path("mounted");
+    symlink(stamp, mounted.join("..data")).expect("link ..data");
+    for file in ["agent-pod.yaml", "comment.md", "kaniko-job.yaml"] {
+        symlink(format!("..data/{file}"), mounted.join(file)).expect("link a file");
+    }
+    symlink("..data/prompts", mounted.join("prompts")).expect("link a folder");
+    // A link back up is read once, not forever.
+    symlink("../..", mounted.join(format!("{stamp}/prompts/up"))).expect("link up");
+
+    let run = configs::validate(&dir.path("services.yaml"));
+
+    assert_eq!(run.code, Some(0), "stderr:\n{}", run.stderr);
+    assert_eq!(
+        run.stderr_lines(),
+        [format!(
+            "{}: ok (1 agent, 6 templates)",
+            dir.path("services.yaml").display()
+        )]
+    );
+}
+
 #[test]
 fn validate_accepts_the_example_config() {
     let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("services.yaml");

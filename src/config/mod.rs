@@ -228,7 +228,12 @@ fn read_templates(dir: &Path) -> Result<TemplateSources, ConfigError> {
         return Ok(out);
     }
     let mut stack = vec![dir.to_path_buf()];
+    // Folders read, by their real path: a symbolic link back up is read once.
+    let mut seen: std::collections::BTreeSet<PathBuf> = std::collections::BTreeSet::new();
     while let Some(folder) = stack.pop() {
+        if !seen.insert(std::fs::canonicalize(&folder).map_err(failed(&folder))?) {
+            continue;
+        }
         for entry in std::fs::read_dir(&folder).map_err(failed(&folder))? {
             let entry = entry.map_err(failed(&folder))?;
             let path = entry.path();
@@ -236,7 +241,9 @@ fn read_templates(dir: &Path) -> Result<TemplateSources, ConfigError> {
             if name.to_string_lossy().starts_with('.') {
                 continue;
             }
-            let kind = entry.file_type().map_err(failed(&path))?;
+            // Through symbolic links: a ConfigMap volume holds nothing else (each key is a
+            // link into `..data`), so templates mounted from one are read, not skipped.
+            let kind = std::fs::metadata(&path).map_err(failed(&path))?.file_type();
             if kind.is_dir() {
                 stack.push(path);
             } else if kind.is_file() {
@@ -244,7 +251,7 @@ fn read_templates(dir: &Path) -> Result<TemplateSources, ConfigError> {
                     path: path.display().to_string(),
                     source: std::io::Error::other(message),
                 };
-                let size = entry.metadata().map_err(failed(&path))?.len();
+                let size = std::fs::metadata(&path).map_err(failed(&path))?.len();
                 if size > MAX_TEMPLATE_BYTES {
                     return Err(too_big(format!(
                         "a template may be at most {MAX_TEMPLATE_BYTES} bytes; this one has {size}"
