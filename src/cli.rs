@@ -366,48 +366,76 @@ fn load_with(path: &Path, templates_dir: Option<&Path>) -> Result<LoadedConfig, 
 }
 
 fn validate(path: &Path, templates_dir: Option<&Path>) -> ExitCode {
-    match load_with(path, templates_dir) {
-        Ok(loaded) => {
+    let checked = match config::check_file(path, templates_dir) {
+        Ok(checked) => checked,
+        Err(e) => {
+            eprintln!("{e}");
+            let n = e.diagnostics().len();
+            if n > 0 {
+                eprintln!("{n} problem{} found", if n == 1 { "" } else { "s" });
+            }
+            return ExitCode::FAILURE;
+        }
+    };
+    // Every problem of one run, not a stage at a time: the config's, and what deliveries
+    // would meet (every template of every agent rendered for every trigger it has, with
+    // sample events), for the agents the config's problems leave renderable.
+    let clean = checked.diagnostics.is_empty();
+    let mut problems = checked.diagnostics;
+    let mut other: Vec<String> = Vec::new();
+    if let Some(loaded) = &checked.config {
+        if clean {
             for warning in &loaded.warnings {
                 eprintln!("{warning}");
             }
-            // What deliveries would meet: every template of every agent rendered for every
-            // trigger it has, with sample events.
-            let problems: Vec<String> = match Engine::new(&loaded) {
-                Ok(engine) => {
+        }
+        match Engine::new(loaded) {
+            Ok(engine) => {
+                if clean {
                     // What the templates drop of what the agent is given: warnings.
                     for warning in engine.template_warnings() {
                         eprintln!("{warning}");
                     }
-                    let text = std::fs::read_to_string(path).ok();
+                }
+                let text = std::fs::read_to_string(path).ok();
+                problems.extend(
                     engine
                         .sample_problems(text.as_deref())
-                        .iter()
-                        .map(ToString::to_string)
-                        .collect()
-                }
-                Err(e) => vec![e.to_string()],
-            };
-            if !problems.is_empty() {
-                for problem in &problems {
-                    eprintln!("{problem}");
-                }
-                let n = problems.len();
-                eprintln!("{n} problem{} found", if n == 1 { "" } else { "s" });
-                return ExitCode::FAILURE;
+                        .into_iter()
+                        // A template that includes one that does not compile: that one's
+                        // syntax error is the problem.
+                        .filter(|p| clean || !p.message.contains("template not found")),
+                );
             }
-            let agents = loaded.config.agents.len();
-            eprintln!(
-                "{}: ok ({agents} agent{}, {} template{})",
-                path.display(),
-                if agents == 1 { "" } else { "s" },
-                loaded.templates.len(),
-                if loaded.templates.len() == 1 { "" } else { "s" }
-            );
-            ExitCode::SUCCESS
+            Err(e) if clean => other.push(e.to_string()),
+            Err(_) => {}
         }
-        Err(code) => code,
     }
+    if !problems.is_empty() || !other.is_empty() {
+        problems.sort_by(|a, b| (&a.file, a.pos).cmp(&(&b.file, b.pos)));
+        problems.dedup();
+        for problem in &problems {
+            eprintln!("{problem}");
+        }
+        for problem in &other {
+            eprintln!("{problem}");
+        }
+        let n = problems.len() + other.len();
+        eprintln!("{n} problem{} found", if n == 1 { "" } else { "s" });
+        return ExitCode::FAILURE;
+    }
+    let Some(loaded) = checked.config else {
+        return ExitCode::FAILURE;
+    };
+    let agents = loaded.config.agents.len();
+    eprintln!(
+        "{}: ok ({agents} agent{}, {} template{})",
+        path.display(),
+        if agents == 1 { "" } else { "s" },
+        loaded.templates.len(),
+        if loaded.templates.len() == 1 { "" } else { "s" }
+    );
+    ExitCode::SUCCESS
 }
 
 struct RenderArgs<'a> {

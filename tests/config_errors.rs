@@ -560,7 +560,7 @@ agents:
 ",
             expect: &[(
                 "soon",
-                "services.yaml:5:14: cluster.defaults.timeout: `soon` is not a duration (expected number at 0); write it like 90s, 30m, 1h 30m or 2d",
+                "services.yaml:5:14: cluster.defaults.timeout: `soon` is not a duration: write a number and a unit, like 90s, 30m, 1.5h, 1h 30m or 2d",
             )],
         },
         Case {
@@ -981,7 +981,7 @@ agents:
             "services.yaml:1:10: project: `Demo` is not a DNS label: lowercase letters, digits and '-', starting and ending with a letter or digit, at most 63 characters",
             "services.yaml:4:21: github.authorization.min_permission: unknown value `writ`, did you mean `write`?",
             "services.yaml:6:3: cluster: unknown key `namspace`, did you mean `namespace`?",
-            "services.yaml:8:14: cluster.defaults.timeout: `soon` is not a duration (expected number at 0); write it like 90s, 30m, 1h 30m or 2d",
+            "services.yaml:8:14: cluster.defaults.timeout: `soon` is not a duration: write a number and a unit, like 90s, 30m, 1.5h, 1h 30m or 2d",
             "services.yaml:10:5: agents[0]: missing required key `name`",
             "services.yaml:10:14: agents[0].timeout: expected a duration such as 30m, found an integer",
             "services.yaml:13:16: agents[0].triggers.comment.verbs: expected a list, found a string",
@@ -1082,6 +1082,237 @@ fn validate_prints_every_problem_as_path_line_col_and_exits_1() {
         "the template's path must open from where validate ran, like the config's"
     );
     assert_eq!(run.stdout, "", "problems go to stderr only");
+}
+
+/// A new user's first config, with one mistake of each stage: a bad value, a misspelt key,
+/// a secret that is not defined, a field that does not exist in a template, a template
+/// that does not compile. Before, `validate` stopped at the first stage with problems:
+/// the user fixed the keys, ran it again and only then met the secret, then the templates.
+const ONE_OF_EACH: &str = "\
+project: demo
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+secrets:
+  openai: {name: openai-api-key, key: api-key}
+agents:
+  - name: review
+    prompt: prompts/review.md
+    timeout: soon
+    triggers:
+      pull_request: {}
+  - name: task
+    promt: prompts/task.md
+    triggers:
+      comment:
+        verbs: [run]
+  - name: notes
+    templates: [notes.yaml]
+    secrets: [anthropic]
+    triggers:
+      release: {}
+";
+
+#[test]
+fn validate_reports_the_keys_the_references_and_the_templates_of_a_file_in_one_run() {
+    let dir = ConfigDir::new(ONE_OF_EACH.as_bytes());
+    dir.write(
+        "templates/agent-pod.yaml",
+        configs::POD_TEMPLATE
+            .replace("{{ agent.image }}", "{{ agent.imag }}")
+            .as_bytes(),
+    );
+    dir.write("templates/notes.yaml", b"kind: {{ run.name }\n");
+    let config = dir.path("services.yaml").display().to_string();
+    let folder = dir.path("templates").display().to_string();
+
+    let run = configs::validate(std::path::Path::new(&config));
+
+    assert_eq!(run.code, Some(1), "stderr:\n{}", run.stderr);
+    assert_eq!(
+        run.stderr_lines(),
+        [
+            format!(
+                "{config}:11:14: agents[0].timeout: `soon` is not a duration: write a number and a unit, like 90s, 30m, 1.5h, 1h 30m or 2d"
+            ),
+            format!("{config}:15:5: agents[1]: unknown key `promt`, did you mean `prompt`?"),
+            format!("{config}:21:15: unknown secret `anthropic` (defined in `secrets`: openai)"),
+            format!(
+                "{folder}/agent-pod.yaml:8:17: agent `review`: `agent.imag`: `imag` is not a field of `agent`; did you mean `agent.image`? (the fields of each trigger: docs/templates.md)"
+            ),
+            format!(
+                "{folder}/notes.yaml:1:19: template syntax error: unexpected `}}`, expected end of variable block"
+            ),
+            "5 problems found".to_string(),
+        ],
+        "every independent problem in one run, in file order, then the count"
+    );
+}
+
+#[test]
+fn what_follows_from_a_value_left_out_is_not_reported_as_a_problem_of_its_own() {
+    // The misspelt `namspace` leaves the cluster without a namespace, the bad image
+    // reference leaves `agent` undefined, the triggers that are not a mapping leave the
+    // agent without any: each is the one mistake already reported.
+    assert_eq!(
+        errors(
+            "\
+project: demo
+cluster:
+  namspace: runs
+images:
+  agent: 42
+agents:
+  - name: task
+    triggers: [comment]
+"
+        ),
+        [
+            "services.yaml:3:3: cluster: unknown key `namspace`, did you mean `namespace`?",
+            "services.yaml:5:10: images.agent: expected a string, found an integer",
+            "services.yaml:8:15: agents[0].triggers: expected a mapping, found a list",
+        ]
+    );
+}
+
+#[test]
+fn push_and_open_pr_params_are_the_words_the_agent_entrypoint_takes() {
+    // `agentpods agent --push yes` exits 2 before doing anything: a pod that fails at once.
+    assert_eq!(
+        errors(
+            "\
+project: demo
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: task
+    params: {push: \"yes\", open_pr: \"True\", other: \"yes\"}
+    github_token: {contents: write, pull_requests: write}
+    triggers:
+      comment:
+        verbs: [run]
+"
+        ),
+        [
+            "services.yaml:8:20: agent `task`: `params.push` is `yes`, but the agent pod passes it to `agentpods agent --push`, which takes \"true\" or \"false\" only",
+            "services.yaml:8:36: agent `task`: `params.open_pr` is `True`, but the agent pod passes it to `agentpods agent --open-pr`, which takes \"true\" or \"false\" only",
+        ]
+    );
+    // A push with a token that cannot push is allowed, and said.
+    let loaded = configs::load(
+        "\
+project: demo
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: task
+    params: {push: \"true\"}
+    github_token: {contents: read}
+    triggers:
+      comment:
+        verbs: [run]
+",
+    );
+    let warnings: Vec<String> = loaded.warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        warnings,
+        [
+            "services.yaml:8:20: warning: agent `task` has `params.push: \"true\"`, but its `github_token` does not give `contents: write`, so the run will fail when it gets there; add `contents: write` to its `github_token`"
+        ]
+    );
+}
+
+#[test]
+fn a_yaml_merge_key_is_named_as_such_and_nothing_that_follows_from_it() {
+    // Editors merge `<<` before checking against the schema, so it shows green there; the
+    // binary does not merge, and says so, rather than "unknown key `<<`" and then "no
+    // triggers" for the keys the merge would have brought.
+    assert_eq!(
+        errors(
+            "\
+project: demo
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+x-common: &common
+  triggers:
+    comment:
+      verbs: [run]
+agents:
+  - name: task
+    <<: *common
+"
+        ),
+        [
+            "services.yaml:6:1: unknown key `x-common` (expected one of: agents, cluster, github, images, project, secrets, templates_dir)",
+            "services.yaml:12:5: agents[0]: YAML merge keys (`<<: *name`) are not supported: write the keys out here (a whole value can still be an alias, `key: *name`)",
+        ]
+    );
+}
+
+/// Templates mounted from a ConfigMap, as the kubelet lays them out: each key a symbolic
+/// link into `..data`, itself a link to a hidden folder of the files (with `items` giving
+/// `prompts/task.md` its subfolder). Before, every link was skipped (neither a file nor a
+/// folder to `DirEntry::file_type`), so a config with its own templates mounted that way
+/// failed with "template `agent-pod.yaml` not found in the templates folder".
+#[test]
+fn templates_mounted_from_a_config_map_volume_are_read_through_its_links() {
+    use std::os::unix::fs::symlink;
+    let dir = ConfigDir::new(
+        b"\
+project: demo
+templates_dir: mounted
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: task
+    prompt: prompts/task.md
+    triggers:
+      comment:
+        verbs: [run]
+",
+    );
+    // The shipped templates, as a ConfigMap of them would hold them.
+    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
+    let stamp = "..2026_12_03_11_00_00.000000001";
+    for name in [
+        "agent-pod.yaml",
+        "comment.md",
+        "kaniko-job.yaml",
+        "prompts/review.md",
+        "prompts/task.md",
+        "prompts/release-notes.md",
+    ] {
+        let text = std::fs::read(shipped.join(name)).expect("a shipped template");
+        dir.write(&format!("mounted/{stamp}/{name}"), &text);
+    }
+    let mounted = dir.path("mounted");
+    symlink(stamp, mounted.join("..data")).expect("link ..data");
+    for file in ["agent-pod.yaml", "comment.md", "kaniko-job.yaml"] {
+        symlink(format!("..data/{file}"), mounted.join(file)).expect("link a file");
+    }
+    symlink("..data/prompts", mounted.join("prompts")).expect("link a folder");
+    // A link back up is read once, not forever.
+    symlink("../..", mounted.join(format!("{stamp}/prompts/up"))).expect("link up");
+
+    let run = configs::validate(&dir.path("services.yaml"));
+
+    assert_eq!(run.code, Some(0), "stderr:\n{}", run.stderr);
+    assert_eq!(
+        run.stderr_lines(),
+        [format!(
+            "{}: ok (1 agent, 6 templates)",
+            dir.path("services.yaml").display()
+        )]
+    );
 }
 
 #[test]

@@ -100,6 +100,37 @@ fn an_unknown_field_brought_in_by_a_value_is_caught_too() {
 }
 
 #[test]
+fn a_label_the_api_server_would_refuse_is_refused_at_render() {
+    // `owner/name` is not a label value: the API server would refuse the Pod after the
+    // delivery was taken; the render refuses it, naming the field and the fix.
+    let error = render_error(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {{ run.name }}\n  labels:\n    repo: {{ repo.full_name }}\nspec:\n  containers: []\n",
+    );
+    assert_eq!(
+        error,
+        "templates/t.yaml: document 1, field `metadata.labels.repo`: the label value `Codertocat/Hello-World` holds '/', which the API server refuses (a label value is at most 63 letters, digits, `-`, `_` and `.`, beginning and ending with a letter or digit); make it one with `| label_value`"
+    );
+    let error = render_error(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {{ run.name }}\n  annotations:\n    \"acme.com/ticket id\": x\nspec:\n  containers: []\n",
+    );
+    assert_eq!(
+        error,
+        "templates/t.yaml: document 1, field `metadata.annotations.acme.com/ticket id`: the annotation key `acme.com/ticket id` has a name that holds ' '"
+    );
+    let error = render_error(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {{ run.name ~ \"_\" ~ pr.number }}\nspec:\n  containers: []\n",
+    );
+    assert!(
+        error.starts_with("templates/t.yaml: document 1, field `metadata.name`: the name `review-"),
+        "{error}"
+    );
+    assert!(
+        error.ends_with("_2` holds '_' (a name is lowercase letters, digits, `-` and `.`), which the API server refuses; make it one with `| dns_label`"),
+        "{error}"
+    );
+}
+
+#[test]
 fn a_wrong_type_is_named_with_its_path() {
     let error = render_error(&pod("  activeDeadlineSeconds: soon\n  containers: []\n"));
     assert!(
@@ -287,7 +318,7 @@ const MISTAKES: &[Mistake] = &[
     Mistake {
         what: "a filter that does not exist",
         file: "templates/agent-pod.yaml", from: "{{ run.name }}", to: "{{ run.name | dns_lable }}",
-        expect: "templates/agent-pod.yaml:4:23: agent `task`, comment `run` on a pull request: unknown filter: filter dns_lable is unknown",
+        expect: "templates/agent-pod.yaml:4:23: unknown filter `dns_lable`, did you mean `dns_label`?",
         points_at: "dns_lable",
     },
     Mistake {
@@ -333,12 +364,64 @@ const MISTAKES: &[Mistake] = &[
         points_at: "hostNetwork",
     },
     Mistake {
+        what: "the first label, read as if every pull request had one",
+        file: "templates/prompts/review.md", from: ".{% if pr %}", to: ".{% if pr %} Label: {{ pr.labels[0] }}",
+        expect: "templates/prompts/review.md:1:71: agent `review`, pull_request `opened` from a deleted fork: undefined value: `pr.labels[0]` is undefined",
+        points_at: "pr.labels[0]",
+    },
+    Mistake {
+        what: "a label read as a map, where it is its name",
+        file: "templates/prompts/review.md", from: ".{% if pr %}", to: ".{% if pr %} Label: {{ pr.labels[0].name if pr.labels else \"none\" }}",
+        expect: "templates/prompts/review.md:1:71: agent `review`, pull_request `opened`: undefined value: `pr.labels[0].name` is undefined (in `pr.labels[0].name if pr.labels else \"none\"`)",
+        points_at: "pr.labels[0].name",
+    },
+    Mistake {
+        what: "a branch name put in a label value as it is",
+        file: "templates/agent-pod.yaml", from: "  name: {{ run.name }}\n", to: "  name: {{ run.name }}\n  labels:\n    branch: {{ pr.head.ref if pr else \"none\" }}\n",
+        expect: "templates/agent-pod.yaml:6:5: agent `review`, pull_request `opened` from a deleted fork: document 1, field `metadata.labels.branch`: the label value `feature/ünïcode-long-long-long-long-long-long-long-long-long…` has 216 characters (at most 63), which the API server refuses (a label value is at most 63 letters, digits, `-`, `_` and `.`, beginning and ending with a letter or digit); make it one with `| label_value`",
+        points_at: "branch:",
+    },
+    Mistake {
         what: "a concurrency group that uses a part of the event a trigger may lack",
         file: "services.yaml", from: "pr.number if pr else issue.number", to: "pr.number",
         expect: "services.yaml:19:25: agent `review`, comment `review` on a pull request, previewed without its details (`pr` is absent then: write `pr.x if pr else …`): agents[review].concurrency.group: undefined value: `pr.number` is undefined",
         points_at: "pr.number",
     },
 ];
+
+#[test]
+fn validate_names_every_unknown_filter_at_once_even_in_branches_the_samples_do_not_take() {
+    use support::configs::{self, ConfigDir};
+
+    let dir = ConfigDir::new(AGENTS.as_bytes());
+    dir.write("templates/agent-pod.yaml", RESTRICTED_POD.as_bytes());
+    dir.write(
+        "templates/prompts/review.md",
+        b"Review #{{ pr.number if pr else issue.number }}.\n\
+{% if pr %}{{ pr.title | uppercase }}{% else %}{{ issue.title | lowr }}{% endif %}\n\
+{% if false %}{{ repo.full_name | frobnicate }}{% endif %}\n",
+    );
+
+    let run = configs::validate(&dir.path("services.yaml"));
+
+    let folder = format!("{}/", dir.dir.path().display());
+    let lines: Vec<String> = run
+        .stderr_lines()
+        .iter()
+        .map(|l| l.replace(&folder, ""))
+        .filter(|l| !l.contains(": warning: agent `"))
+        .collect();
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    assert_eq!(
+        lines,
+        [
+            "templates/prompts/review.md:2:26: unknown filter `uppercase`, did you mean `upper`?",
+            "templates/prompts/review.md:2:65: unknown filter `lowr`, did you mean `lower`?",
+            "templates/prompts/review.md:3:35: unknown filter `frobnicate` (the filters: docs/templates.md and minijinja's)",
+            "3 problems found",
+        ]
+    );
+}
 
 #[test]
 fn validate_reports_each_template_mistake_at_its_file_line_and_column_and_exits_1() {

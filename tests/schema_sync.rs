@@ -211,6 +211,81 @@ fn the_example_config_passes_an_independent_validator_and_a_broken_one_does_not(
     );
 }
 
+/// What an editor shows (the schema, through an independent validator) is what the binary
+/// says: each edit of the example is accepted by both or refused by both. Before, `1.5h`
+/// was red in an editor and accepted by the binary, and `0s` or a command prefix with a
+/// space were green in an editor and refused by the binary.
+#[test]
+fn the_schema_and_the_binary_accept_the_same_edge_values() {
+    let Some(python) = python() else { return };
+    let example = std::fs::read_to_string(root().join("services.yaml")).expect("services.yaml");
+    let cases: &[(&str, &str, &str, bool)] = &[
+        ("a decimal duration", "timeout: 30m", "timeout: 1.5h", true),
+        (
+            "a duration in two parts",
+            "timeout: 30m",
+            "timeout: 1h 30m",
+            true,
+        ),
+        ("a zero duration", "timeout: 30m", "timeout: 0s", false),
+        (
+            "a zero duration in two parts",
+            "timeout: 30m",
+            "timeout: 0m 0s",
+            false,
+        ),
+        (
+            "a duration without a unit",
+            "timeout: 30m",
+            "timeout: \"90\"",
+            false,
+        ),
+        ("a negative duration", "timeout: 30m", "timeout: -5m", false),
+        (
+            "a command prefix with a space",
+            "command_prefix: /agent",
+            "command_prefix: /my bot",
+            false,
+        ),
+        (
+            "an empty command prefix",
+            "command_prefix: /agent",
+            "command_prefix: \"\"",
+            false,
+        ),
+        (
+            "another command prefix",
+            "command_prefix: /agent",
+            "command_prefix: /bot",
+            true,
+        ),
+    ];
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let mut differ = Vec::new();
+    for (what, from, to, accepted) in cases {
+        assert!(
+            example.contains(from),
+            "{what}: the example holds no {from:?}"
+        );
+        let edited = example.replacen(from, to, 1);
+        let (schema_ok, output) = validate_with_jsonschema(&python, &edited);
+        let path = dir.path().join("services.yaml");
+        std::fs::write(&path, &edited).expect("write the config");
+        let binary = agentpods::config::load_with(&path, Some(&root().join("templates")));
+        let binary_ok = binary.is_ok();
+        if schema_ok != *accepted || binary_ok != *accepted {
+            differ.push(format!(
+                "{what} ({to}): expected {}, the schema {}, the binary {}\n{output}{}",
+                if *accepted { "accepted" } else { "refused" },
+                if schema_ok { "accepts" } else { "refuses" },
+                if binary_ok { "accepts" } else { "refuses" },
+                binary.err().map(|e| e.to_string()).unwrap_or_default()
+            ));
+        }
+    }
+    assert!(differ.is_empty(), "{}", differ.join("\n\n"));
+}
+
 /// Every services.yaml the repository ships tells an editor where its schema is, and the
 /// path leads to the committed schema, whose `$id` is where it is published. The example
 /// overlay's, which docs/setup.md tells operators to copy out of the checkout, names the

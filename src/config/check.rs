@@ -18,7 +18,7 @@ impl<'s> SchemaChecker<'s> {
         Self { root }
     }
 
-    pub fn check(&self, node: &Node) -> Vec<Diagnostic> {
+    pub fn check(&self, node: &Node) -> Vec<Found> {
         let mut out = Vec::new();
         self.check_node(node, self.root, &mut Vec::new(), &mut out);
         out
@@ -47,7 +47,7 @@ impl<'s> SchemaChecker<'s> {
         node: &Node,
         schema: &'s Value,
         path: &mut Vec<String>,
-        out: &mut Vec<Diagnostic>,
+        out: &mut Vec<Found>,
     ) {
         let schema = self.resolve(schema);
         let Some(obj) = schema.as_object() else {
@@ -139,7 +139,7 @@ impl<'s> SchemaChecker<'s> {
         entries: &[(super::yaml::Key, Node)],
         obj: &'s serde_json::Map<String, Value>,
         path: &mut Vec<String>,
-        out: &mut Vec<Diagnostic>,
+        out: &mut Vec<Found>,
     ) {
         let properties = obj.get("properties").and_then(Value::as_object);
         let additional = obj.get("additionalProperties");
@@ -159,6 +159,11 @@ impl<'s> SchemaChecker<'s> {
                         let parent = &path[..path.len() - 1];
                         let home = self.home_above(&entries[..i], obj, &key.name);
                         let message = match home {
+                            // Editors' YAML parsers merge these before checking, ours does not.
+                            _ if key.name == "<<" => "YAML merge keys (`<<: *name`) are not \
+                                supported: write the keys out here (a whole value can still be \
+                                an alias, `key: *name`)"
+                                .to_string(),
                             Some((below, col, first)) => {
                                 let mut home = parent.to_vec();
                                 home.extend(below);
@@ -182,9 +187,13 @@ impl<'s> SchemaChecker<'s> {
                                 ),
                             },
                         };
-                        out.push(Diagnostic {
-                            pos: key.pos,
-                            message: format!("{}{message}", prefix(&path[..path.len() - 1])),
+                        out.push(Found {
+                            path: path.clone(),
+                            missing: false,
+                            diagnostic: Diagnostic {
+                                pos: key.pos,
+                                message: format!("{}{message}", prefix(&path[..path.len() - 1])),
+                            },
                         });
                     }
                     Some(schema @ Value::Object(_)) => {
@@ -205,7 +214,9 @@ impl<'s> SchemaChecker<'s> {
         if let Some(required) = obj.get("required").and_then(Value::as_array) {
             for name in required.iter().filter_map(Value::as_str) {
                 if !entries.iter().any(|(k, _)| k.name == name) && !suggested.contains(&name) {
-                    out.push(diag(node, path, format!("missing required key `{name}`")));
+                    let mut missing = diag(node, path, format!("missing required key `{name}`"));
+                    missing.missing = true;
+                    out.push(missing);
                 }
             }
         }
@@ -282,13 +293,7 @@ impl<'s> SchemaChecker<'s> {
         schema.as_object()
     }
 
-    fn check_enum(
-        &self,
-        node: &Node,
-        choices: &[Value],
-        path: &[String],
-        out: &mut Vec<Diagnostic>,
-    ) {
+    fn check_enum(&self, node: &Node, choices: &[Value], path: &[String], out: &mut Vec<Found>) {
         let value = node.to_json();
         if choices.contains(&value) {
             return;
@@ -316,7 +321,7 @@ impl<'s> SchemaChecker<'s> {
         node: &Node,
         branches: &'s [Value],
         path: &mut Vec<String>,
-        out: &mut Vec<Diagnostic>,
+        out: &mut Vec<Found>,
     ) {
         // A set of constants (an enum with documented variants) is one enum check.
         let constants: Option<Vec<Value>> = branches
@@ -335,7 +340,7 @@ impl<'s> SchemaChecker<'s> {
             self.check_enum(node, &constants, path, out);
             return;
         }
-        let mut best: Option<Vec<Diagnostic>> = None;
+        let mut best: Option<Vec<Found>> = None;
         for branch in branches {
             let resolved = self.resolve(branch);
             let mut errors = Vec::new();
@@ -420,9 +425,23 @@ pub fn dotted(path: &[String]) -> String {
     s
 }
 
-fn diag(node: &Node, path: &[String], message: String) -> Diagnostic {
-    Diagnostic {
-        pos: node.pos,
-        message: format!("{}{message}", prefix(path)),
+/// A problem the schema finds, with the path of the value at fault (for an unknown key,
+/// the key), so that the rest of the file can be checked without it.
+#[derive(Debug, Clone)]
+pub struct Found {
+    pub path: Vec<String>,
+    /// A required key is missing (no value to leave out: the file cannot be read without it).
+    pub missing: bool,
+    pub diagnostic: Diagnostic,
+}
+
+fn diag(node: &Node, path: &[String], message: String) -> Found {
+    Found {
+        path: path.to_vec(),
+        missing: false,
+        diagnostic: Diagnostic {
+            pos: node.pos,
+            message: format!("{}{message}", prefix(path)),
+        },
     }
 }

@@ -108,8 +108,9 @@ impl Format {
             Format::SecretKey => Some("^[A-Za-z0-9._-]{1,253}$"),
             Format::Team => Some("^[A-Za-z0-9._-]+/[A-Za-z0-9._-]+$"),
             Format::Verb => Some("^[a-z][a-z0-9-]{0,31}$"),
+            // Numbers with units, decimals allowed (`1.5h`), at least one of them not zero.
             Format::Duration => Some(
-                "^ *([0-9]+ *(nsec|ns|usec|us|msec|ms|seconds|second|sec|s|minutes|minute|min|m|hours|hour|hr|h|days|day|d|weeks|week|w|months|month|M|years|year|y) *)+$",
+                "^ *([0-9]+(\\.[0-9]+)? *(nsec|ns|usec|us|msec|ms|seconds|second|sec|s|minutes|minute|min|m|hours|hour|hr|h|days|day|d|weeks|week|w|months|month|M|years|year|y) *)*([0-9]*[1-9][0-9]*(\\.[0-9]+)?|[0-9]+\\.[0-9]*[1-9][0-9]*) *(nsec|ns|usec|us|msec|ms|seconds|second|sec|s|minutes|minute|min|m|hours|hour|hr|h|days|day|d|weeks|week|w|months|month|M|years|year|y) *([0-9]+(\\.[0-9]+)? *(nsec|ns|usec|us|msec|ms|seconds|second|sec|s|minutes|minute|min|m|hours|hour|hr|h|days|day|d|weeks|week|w|months|month|M|years|year|y) *)*$",
             ),
         }
     }
@@ -226,7 +227,54 @@ fn is_quantity(s: &str) -> bool {
     number_ok && suffix_ok
 }
 
+/// The units a duration may use (those of humantime that the schema's pattern lists).
+const DURATION_UNITS: [&str; 30] = [
+    "nsec", "ns", "usec", "us", "msec", "ms", "seconds", "second", "sec", "s", "minutes", "minute",
+    "min", "m", "hours", "hour", "hr", "h", "days", "day", "d", "weeks", "week", "w", "months",
+    "month", "M", "years", "year", "y",
+];
+
+/// Whether `s` is numbers with units (`1h 30m`, `1.5h`), as the schema's pattern says:
+/// humantime alone also takes spaces inside a number and units the pattern does not list.
+fn duration_words(s: &str) -> bool {
+    let mut rest = s.trim_start_matches(' ');
+    let mut any = false;
+    while !rest.is_empty() {
+        let digits = rest.len() - rest.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+        if digits == 0 {
+            return false;
+        }
+        rest = &rest[digits..];
+        if let Some(after) = rest.strip_prefix('.') {
+            let fraction =
+                after.len() - after.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+            if fraction == 0 {
+                return false;
+            }
+            rest = &after[fraction..];
+        }
+        rest = rest.trim_start_matches(' ');
+        let letters = rest.len()
+            - rest
+                .trim_start_matches(|c: char| c.is_ascii_alphabetic())
+                .len();
+        if !DURATION_UNITS.contains(&&rest[..letters]) {
+            return false;
+        }
+        rest = rest[letters..].trim_start_matches(' ');
+        any = true;
+    }
+    any
+}
+
 pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    if !duration_words(s) {
+        return Err(format!(
+            "`{}` is not a duration: write a number and a unit, like 90s, 30m, 1.5h, 1h 30m \
+             or 2d",
+            shorten(s)
+        ));
+    }
     match humantime::parse_duration(s) {
         Ok(d) if d.is_zero() => Err(format!(
             "duration `{}` must be longer than zero",
@@ -327,6 +375,19 @@ mod tests {
             "30m",
             "1h 30m",
             "1h30m",
+            "1.5h",
+            "1.5 h",
+            ".5h",
+            "1.h",
+            "0s",
+            "0m 0s",
+            "0.5m",
+            "0.0s",
+            "1h 0m",
+            "1 0m",
+            "5µs",
+            "-5m",
+            "1.5",
             "90s",
             "2d",
             "soon",

@@ -121,6 +121,13 @@ pub fn load(path: &Path) -> Result<LoadedConfig, ConfigError> {
 /// The same, reading the templates from `templates_dir` when given rather than from the
 /// config's own `templates_dir` (for checking an installed config from a checkout).
 pub fn load_with(path: &Path, templates_dir: Option<&Path>) -> Result<LoadedConfig, ConfigError> {
+    check_file(path, templates_dir)?.into_result()
+}
+
+/// Reads services.yaml and its templates folder, and checks both: every problem found (not
+/// only the first stage's), and the config as far as it reads (see [`Checked`]). An error
+/// only when a file cannot be read.
+pub fn check_file(path: &Path, templates_dir: Option<&Path>) -> Result<Checked, ConfigError> {
     let shown = path.display().to_string();
     let bytes = std::fs::read(path).map_err(|source| ConfigError::Read {
         path: shown.clone(),
@@ -143,51 +150,52 @@ pub fn load_with(path: &Path, templates_dir: Option<&Path>) -> Result<LoadedConf
     };
     let templates = read_templates(&templates_dir)?;
     let missing = !templates_dir.is_dir();
-    let mut loaded = match parse(text, &shown, templates) {
-        Ok(loaded) => loaded,
+    let mut checked = check(text, &shown, templates);
+    if missing && !checked.diagnostics.is_empty() {
         // Every template is missing when the folder is: say which folder, once.
-        Err(ConfigError::Invalid(mut found)) if missing => {
-            found.retain(|d| !d.message.contains(NOT_IN_FOLDER));
-            let given = templates_dir.display();
-            let (pos, message) = if templates_dir_given(templates_dir.as_path(), base, &dir_name) {
-                let line = text
-                    .lines()
-                    .position(|l| l.starts_with("templates_dir:"))
-                    .map_or(1, |i| i + 1);
-                (
-                    Pos { line, col: 1 },
-                    format!(
-                        "the templates folder `{given}` does not exist (`templates_dir: \
-                         {dir_name}`{}); to check this config with other templates, such as a \
-                         checkout's, give their folder: `agentpods validate --templates-dir \
-                         templates {shown}`",
-                        if Path::new(&dir_name).is_absolute() {
-                            ""
-                        } else {
-                            ", relative to this file"
-                        }
-                    ),
-                )
-            } else {
-                (
-                    Pos { line: 1, col: 1 },
-                    format!("the templates folder `{given}` (from --templates-dir) does not exist"),
-                )
-            };
-            found.insert(
-                0,
-                FileDiagnostic {
-                    file: shown.clone(),
-                    pos,
-                    message,
-                },
-            );
-            return Err(ConfigError::Invalid(found));
-        }
-        Err(e) => return Err(e),
-    };
-    loaded.templates_dir = templates_dir;
-    Ok(loaded)
+        checked
+            .diagnostics
+            .retain(|d| !d.message.contains(NOT_IN_FOLDER));
+        checked.config = None;
+        let given = templates_dir.display();
+        let (pos, message) = if templates_dir_given(templates_dir.as_path(), base, &dir_name) {
+            let line = text
+                .lines()
+                .position(|l| l.starts_with("templates_dir:"))
+                .map_or(1, |i| i + 1);
+            (
+                Pos { line, col: 1 },
+                format!(
+                    "the templates folder `{given}` does not exist (`templates_dir: \
+                     {dir_name}`{}); to check this config with other templates, such as a \
+                     checkout's, give their folder: `agentpods validate --templates-dir \
+                     templates {shown}`",
+                    if Path::new(&dir_name).is_absolute() {
+                        ""
+                    } else {
+                        ", relative to this file"
+                    }
+                ),
+            )
+        } else {
+            (
+                Pos { line: 1, col: 1 },
+                format!("the templates folder `{given}` (from --templates-dir) does not exist"),
+            )
+        };
+        checked.diagnostics.insert(
+            0,
+            FileDiagnostic {
+                file: shown.clone(),
+                pos,
+                message,
+            },
+        );
+    }
+    if let Some(loaded) = &mut checked.config {
+        loaded.templates_dir = templates_dir;
+    }
+    Ok(checked)
 }
 
 /// Whether the templates folder is the one services.yaml names (not an override).
@@ -220,7 +228,12 @@ fn read_templates(dir: &Path) -> Result<TemplateSources, ConfigError> {
         return Ok(out);
     }
     let mut stack = vec![dir.to_path_buf()];
+    // Folders read, by their real path: a symbolic link back up is read once.
+    let mut seen: std::collections::BTreeSet<PathBuf> = std::collections::BTreeSet::new();
     while let Some(folder) = stack.pop() {
+        if !seen.insert(std::fs::canonicalize(&folder).map_err(failed(&folder))?) {
+            continue;
+        }
         for entry in std::fs::read_dir(&folder).map_err(failed(&folder))? {
             let entry = entry.map_err(failed(&folder))?;
             let path = entry.path();
@@ -228,7 +241,9 @@ fn read_templates(dir: &Path) -> Result<TemplateSources, ConfigError> {
             if name.to_string_lossy().starts_with('.') {
                 continue;
             }
-            let kind = entry.file_type().map_err(failed(&path))?;
+            // Through symbolic links: a ConfigMap volume holds nothing else (each key is a
+            // link into `..data`), so templates mounted from one are read, not skipped.
+            let kind = std::fs::metadata(&path).map_err(failed(&path))?.file_type();
             if kind.is_dir() {
                 stack.push(path);
             } else if kind.is_file() {
@@ -236,7 +251,7 @@ fn read_templates(dir: &Path) -> Result<TemplateSources, ConfigError> {
                     path: path.display().to_string(),
                     source: std::io::Error::other(message),
                 };
-                let size = entry.metadata().map_err(failed(&path))?.len();
+                let size = std::fs::metadata(&path).map_err(failed(&path))?.len();
                 if size > MAX_TEMPLATE_BYTES {
                     return Err(too_big(format!(
                         "a template may be at most {MAX_TEMPLATE_BYTES} bytes; this one has {size}"
@@ -262,6 +277,31 @@ fn read_templates(dir: &Path) -> Result<TemplateSources, ConfigError> {
     Ok(out)
 }
 
+/// What checking services.yaml and its templates found.
+#[derive(Debug, Clone)]
+pub struct Checked {
+    /// Every problem, sorted by file, line and column.
+    pub diagnostics: Vec<FileDiagnostic>,
+    /// Without problems, the config. With some, the config as it reads with the values at
+    /// fault left out (their defaults instead), keeping only the agents whose templates
+    /// render as they would once the problems are fixed (an agent with a problem of its
+    /// own, or one in what its templates read, is left out), and only the templates that
+    /// compile: so `validate` can render what can be rendered and report the template
+    /// problems in the same run. `None` when the file does not read as a config without
+    /// the values at fault (a required key missing, a YAML syntax error).
+    pub config: Option<LoadedConfig>,
+}
+
+impl Checked {
+    /// The config, or every problem found.
+    pub fn into_result(self) -> Result<LoadedConfig, ConfigError> {
+        match self.config {
+            Some(loaded) if self.diagnostics.is_empty() => Ok(loaded),
+            _ => Err(ConfigError::Invalid(self.diagnostics)),
+        }
+    }
+}
+
 /// Checks services.yaml text (named `file` in messages) with the given templates.
 /// Pure: no I/O.
 pub fn parse(
@@ -269,24 +309,39 @@ pub fn parse(
     file: &str,
     templates: TemplateSources,
 ) -> Result<LoadedConfig, ConfigError> {
+    check(text, file, templates).into_result()
+}
+
+/// Checks services.yaml text (named `file` in messages) with the given templates, finding
+/// every problem it can in one pass: the keys and values the schema refuses, then (with
+/// those values left out) the references and rules it cannot express, and every
+/// template's syntax. Pure: no I/O.
+pub fn check(text: &str, file: &str, templates: TemplateSources) -> Checked {
     let at = |d: Diagnostic| FileDiagnostic {
         file: file.to_string(),
         pos: d.pos,
         message: d.message,
     };
-    let tree = yaml::parse(text).map_err(|issues| {
-        ConfigError::Invalid(
-            issues
-                .into_iter()
-                .map(|i| {
-                    at(Diagnostic {
-                        pos: i.pos,
-                        message: i.message,
+    let only = |diagnostics: Vec<FileDiagnostic>| Checked {
+        diagnostics: sorted(diagnostics),
+        config: None,
+    };
+    let tree = match yaml::parse(text) {
+        Ok(tree) => tree,
+        Err(issues) => {
+            return only(
+                issues
+                    .into_iter()
+                    .map(|i| {
+                        at(Diagnostic {
+                            pos: i.pos,
+                            message: i.message,
+                        })
                     })
-                })
-                .collect(),
-        )
-    })?;
+                    .collect(),
+            );
+        }
+    };
     if tree.kind == yaml::NodeKind::Null {
         let required: Vec<String> = json_schema()["required"]
             .as_array()
@@ -299,48 +354,222 @@ pub fn parse(
             Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
             None => "a mapping".into(),
         };
-        return Err(ConfigError::Invalid(vec![at(Diagnostic {
+        return only(vec![at(Diagnostic {
             pos: tree.pos,
             message: format!("the file is empty; a config needs at least {listed}"),
-        })]));
+        })]);
     }
-    let mut diagnostics = check::SchemaChecker::new(json_schema()).check(&tree);
-    if !diagnostics.is_empty() {
-        return Err(ConfigError::Invalid(sorted(
-            diagnostics.into_iter().map(at).collect(),
-        )));
+    let found = check::SchemaChecker::new(json_schema()).check(&tree);
+    let mut all: Vec<FileDiagnostic> = found.iter().map(|f| at(f.diagnostic.clone())).collect();
+    // The templates compile or not whatever the config says.
+    let dir_name = match tree.get_path(&["templates_dir"]).map(|n| &n.kind) {
+        Some(yaml::NodeKind::Str(dir)) => dir.clone(),
+        _ => "templates".to_string(),
+    };
+    let (syntax, broken) = template_syntax(file, &dir_name, &templates);
+    all.extend(syntax);
+    // The rest of the file is read without the values at fault, as if they were not
+    // written: what follows from them is not reported (see `Flagged::reads`).
+    let mut faults: Vec<Vec<String>> = found.iter().map(|f| fault_path(&f.path)).collect();
+    let mut pruned = tree.clone();
+    for fault in &faults {
+        pruned.remove(fault);
     }
-    let config: Config = match serde_path_to_error::deserialize(tree.to_json()) {
-        Ok(c) => c,
-        Err(e) => {
-            let path: Vec<String> = e.path().iter().map(segment).collect();
-            let message = format!("{}{}", check::prefix(&path), e.inner());
-            return Err(ConfigError::Invalid(vec![at(Diagnostic {
-                pos: tree.pos_of(&path),
-                message,
-            })]));
+    // A merge key (`<<: *name`) stood for keys of its mapping: all of it is in doubt.
+    let merged: Vec<Vec<String>> = faults
+        .iter()
+        .filter(|f| f.last().is_some_and(|k| k == "<<"))
+        .map(|f| f[..f.len() - 1].to_vec())
+        .collect();
+    faults.extend(merged);
+    let deserialized = if found.iter().any(|f| f.missing) {
+        None
+    } else {
+        match serde_path_to_error::deserialize::<_, Config>(pruned.to_json()) {
+            Ok(config) => Some(config),
+            Err(e) => {
+                if found.is_empty() {
+                    let path: Vec<String> = e.path().iter().map(segment).collect();
+                    let message = format!("{}{}", check::prefix(&path), e.inner());
+                    all.push(at(Diagnostic {
+                        pos: tree.pos_of(&path),
+                        message,
+                    }));
+                }
+                None
+            }
         }
     };
-    let mut all: Vec<FileDiagnostic> = Vec::new();
-    diagnostics.extend(semantic_checks(&config, &tree, &templates));
-    all.extend(diagnostics.into_iter().map(at));
-    all.extend(template_syntax(file, &config, &templates));
-    if !all.is_empty() {
-        return Err(ConfigError::Invalid(sorted(all)));
+    let Some(mut config) = deserialized else {
+        return only(all);
+    };
+    let semantic = semantic_checks(&config, &pruned, &templates);
+    let semantic: Vec<Flagged> = semantic
+        .into_iter()
+        .filter(|s| {
+            !faults
+                .iter()
+                .any(|f| s.reads.iter().any(|r| f.starts_with(r) || r.starts_with(f)))
+        })
+        .collect();
+    if found.is_empty() && semantic.is_empty() && all.is_empty() {
+        let warnings = sorted(
+            fork_code_with_write_tokens(&config, &tree)
+                .into_iter()
+                .chain(params_without_permission(&config, &tree))
+                .map(at)
+                .collect(),
+        );
+        return Checked {
+            diagnostics: Vec::new(),
+            config: Some(LoadedConfig {
+                config,
+                path: file.to_string(),
+                templates_dir: PathBuf::from("templates"),
+                templates,
+                warnings,
+            }),
+        };
     }
-    let warnings = sorted(
-        fork_code_with_write_tokens(&config, &tree)
-            .into_iter()
-            .map(at)
-            .collect(),
-    );
-    Ok(LoadedConfig {
-        config,
-        path: file.to_string(),
-        templates_dir: PathBuf::from("templates"),
-        templates,
-        warnings,
-    })
+    // What can still be rendered: the agents that nothing found is about.
+    let mut unrenderable: Vec<usize> = Vec::new();
+    let mut none_renders = false;
+    for path in faults.iter().filter(|f| !renders_as_fixed(f)).chain(
+        semantic
+            .iter()
+            .filter(|s| !s.path.starts_with(&["github".to_string()]))
+            .map(|s| &s.path),
+    ) {
+        match (
+            path.first().map(String::as_str),
+            path.get(1).and_then(|i| i.parse().ok()),
+        ) {
+            (Some("agents"), Some(i)) => unrenderable.push(i),
+            _ => none_renders = true,
+        }
+    }
+    let kept: Vec<Agent> = config
+        .agents
+        .iter()
+        .enumerate()
+        .filter(|(i, agent)| {
+            !none_renders
+                && !unrenderable.contains(i)
+                && !agent
+                    .prompt
+                    .iter()
+                    .chain(&agent.templates)
+                    .any(|t| broken.contains(t))
+        })
+        .map(|(_, agent)| agent.clone())
+        .collect();
+    config.agents = kept;
+    all.extend(semantic.into_iter().map(|s| at(s.diagnostic)));
+    let mut templates = templates;
+    templates.retain(|name, _| !broken.contains(name));
+    Checked {
+        diagnostics: sorted(all),
+        config: Some(LoadedConfig {
+            config,
+            path: file.to_string(),
+            templates_dir: PathBuf::from("templates"),
+            templates,
+            warnings: Vec::new(),
+        }),
+    }
+}
+
+/// What is left out of the file for a problem at `path`: the value, or for an item of a
+/// list the whole list (so that the indexes of the items left stay those of the file).
+fn fault_path(path: &[String]) -> Vec<String> {
+    let mut path = path.to_vec();
+    while path.last().is_some_and(|p| p.parse::<usize>().is_ok()) {
+        path.pop();
+    }
+    path
+}
+
+/// Keys of an agent whose default, when the value written is left out, renders its
+/// templates as the fixed value would, or fails no template the fixed value passes.
+const SAFE_AGENT_KEYS: [&str; 10] = [
+    "description",
+    "repositories",
+    "prompt",
+    "command",
+    "triggers",
+    "concurrency",
+    "timeout",
+    "pending_timeout",
+    "ttl_after_finished",
+    "resources",
+];
+
+/// Keys of an agent that templates read, so that their defaults could fail a template the
+/// fixed value passes (or pass one it fails).
+const READ_AGENT_KEYS: [&str; 11] = [
+    "name",
+    "templates",
+    "image",
+    "env",
+    "params",
+    "secrets",
+    "service_account",
+    "namespace",
+    "pod_security",
+    "automount_service_account_token",
+    "github_token",
+];
+
+/// Whether the templates render as they would once the problem at `path` (left out of the
+/// file) is fixed: a misspelt or invalid key that no template reads.
+fn renders_as_fixed(path: &[String]) -> bool {
+    let parts: Vec<&str> = path.iter().map(String::as_str).collect();
+    match parts.as_slice() {
+        ["github", ..] => true,
+        ["cluster", "defaults", key, ..] => [
+            "timeout",
+            "pending_timeout",
+            "ttl_after_finished",
+            "resources",
+        ]
+        .contains(key),
+        ["agents", _, key, ..] => {
+            SAFE_AGENT_KEYS.contains(key)
+                || (!READ_AGENT_KEYS.contains(key)
+                    && did_you_mean(key, READ_AGENT_KEYS.iter().copied()).is_none())
+        }
+        _ => false,
+    }
+}
+
+/// Agents whose `params` ask the entrypoint to push (`push: "true"`) or open a pull
+/// request (`open_pr: "true"`) with a token that cannot: the run would do its work and
+/// fail at the end.
+fn params_without_permission(config: &Config, tree: &Node) -> Vec<Diagnostic> {
+    let mut problems = Problems {
+        tree,
+        found: Vec::new(),
+    };
+    for (i, agent) in config.agents.iter().enumerate() {
+        let writes = agent.github_token.writes();
+        for (param, permission) in [("push", "contents"), ("open_pr", "pull_requests")] {
+            if agent.params.get(param).map(String::as_str) == Some("true")
+                && !writes.contains(&permission)
+            {
+                problems.at(
+                    &["agents", &i.to_string(), "params", param],
+                    format!(
+                        "warning: agent `{}` has `params.{param}: \"true\"`, but its \
+                         `github_token` does not give `{permission}: write`, so the run will \
+                         fail when it gets there; add `{permission}: write` to its \
+                         `github_token`",
+                        agent.name
+                    ),
+                );
+            }
+        }
+    }
+    problems.diagnostics()
 }
 
 /// Agents that run code from a fork (a pull_request trigger, or a comment trigger on pull
@@ -356,7 +585,7 @@ fn fork_code_with_write_tokens(config: &Config, tree: &Node) -> Vec<Diagnostic> 
     // planner says so to whoever asks); only `always` lets a fork's code have the token.
     let policy = config.github.authorization.fork_pull_requests;
     if policy != ForkPolicy::Always {
-        return problems.found;
+        return problems.diagnostics();
     }
     for (i, agent) in config.agents.iter().enumerate() {
         let writes = agent.github_token.writes();
@@ -388,7 +617,7 @@ fn fork_code_with_write_tokens(config: &Config, tree: &Node) -> Vec<Diagnostic> 
             ),
         );
     }
-    problems.found
+    problems.diagnostics()
 }
 
 fn segment(s: &serde_path_to_error::Segment) -> String {
@@ -408,7 +637,7 @@ fn sorted(mut d: Vec<FileDiagnostic>) -> Vec<FileDiagnostic> {
 }
 
 /// Cross-references and rules the schema cannot express.
-fn semantic_checks(config: &Config, tree: &Node, templates: &TemplateSources) -> Vec<Diagnostic> {
+fn semantic_checks(config: &Config, tree: &Node, templates: &TemplateSources) -> Vec<Flagged> {
     let mut problems = Problems {
         tree,
         found: Vec::new(),
@@ -426,8 +655,12 @@ fn semantic_checks(config: &Config, tree: &Node, templates: &TemplateSources) ->
         &config.cluster.namespace,
         &config.cluster.namespace_template,
     ) {
-        (None, None) => problems.at(
+        (None, None) => problems.reading(
             &["cluster"],
+            &[
+                p(&["cluster", "namespace"]),
+                p(&["cluster", "namespace_template"]),
+            ],
             "cluster: give `namespace` (one namespace for every run) or `namespace_template`"
                 .into(),
         ),
@@ -458,8 +691,9 @@ fn semantic_checks(config: &Config, tree: &Node, templates: &TemplateSources) ->
     let template_names: Vec<&str> = templates.keys().map(String::as_str).collect();
     let image = config.cluster.defaults.image.as_str();
     if !config.images.contains_key(image) {
-        problems.at(
+        problems.reading(
             &["cluster", "defaults", "image"],
+            &[p(&["images"])],
             unknown_ref("image", image, &image_names, "images"),
         );
     }
@@ -500,8 +734,9 @@ fn semantic_checks(config: &Config, tree: &Node, templates: &TemplateSources) ->
         if let Some(image) = &agent.image
             && !config.images.contains_key(image)
         {
-            problems.at(
+            problems.reading(
                 &key(&["image"]),
+                &[p(&["images"])],
                 unknown_ref("image", image, &image_names, "images"),
             );
         }
@@ -519,13 +754,18 @@ fn semantic_checks(config: &Config, tree: &Node, templates: &TemplateSources) ->
         }
         for (j, secret) in agent.secrets.iter().enumerate() {
             match config.secrets.get(secret) {
-                None => problems.at(
+                None => problems.reading(
                     &key(&["secrets", &j.to_string()]),
+                    &[p(&["secrets"])],
                     unknown_ref("secret", secret, &secret_names, "secrets"),
                 ),
                 Some(found) => {
                     if let Some(message) = reaches_beyond(agent, secret, found) {
-                        problems.at(&key(&["secrets", &j.to_string()]), message);
+                        problems.reading(
+                            &key(&["secrets", &j.to_string()]),
+                            &[p(&["secrets"]), key(&["repositories"])],
+                            message,
+                        );
                     }
                 }
             }
@@ -552,6 +792,26 @@ fn semantic_checks(config: &Config, tree: &Node, templates: &TemplateSources) ->
         {
             problems.at(&key(&["prompt"]), unknown_template(prompt, &template_names));
         }
+        // The shipped pod templates give these to `agentpods agent` as `--push` and
+        // `--open-pr`, which take `true` or `false` only: anything else would start a pod
+        // that exits at once.
+        for param in ["push", "open_pr"] {
+            if let Some(value) = agent.params.get(param)
+                && value != "true"
+                && value != "false"
+            {
+                let flag = param.replace('_', "-");
+                problems.at(
+                    &key(&["params", param]),
+                    format!(
+                        "agent `{}`: `params.{param}` is `{}`, but the agent pod passes it to \
+                         `agentpods agent --{flag}`, which takes \"true\" or \"false\" only",
+                        agent.name,
+                        formats::shorten(value)
+                    ),
+                );
+            }
+        }
         check_agent_namespace(config, agent, &namespace_names, &mut problems, &key);
         if agent.command.is_empty() {
             problems.at(
@@ -566,8 +826,9 @@ fn semantic_checks(config: &Config, tree: &Node, templates: &TemplateSources) ->
             && t.push.is_none()
             && t.release.is_none()
         {
-            problems.at(
+            problems.reading(
                 &key(&["name"]),
+                &[key(&["triggers"])],
                 format!(
                     "agent `{}` has no triggers, so it can never run",
                     agent.name
@@ -653,10 +914,12 @@ fn check_agent_namespace(
     problems: &mut Problems<'_>,
     key: &dyn Fn(&[&str]) -> Vec<String>,
 ) {
+    let reads = [p(&["cluster"]), key(&["namespace"]), key(&["pod_security"])];
     if let Some(ns) = &agent.namespace {
         if config.cluster.namespace_template.is_some() {
-            problems.at(
+            problems.reading(
                 &key(&["namespace"]),
+                &reads,
                 format!(
                     "agent `{}`: an agent's own `namespace` needs `cluster.namespace`; with \
                      `namespace_template` every run's namespace comes from the template",
@@ -670,8 +933,9 @@ fn check_agent_namespace(
                 Some(s) => format!(", did you mean `{s}`?"),
                 None => format!(" (known: {})", namespace_names.join(", ")),
             };
-            problems.at(
+            problems.reading(
                 &key(&["namespace"]),
+                &reads,
                 format!(
                     "agent `{}`: namespace `{ns}` is neither `cluster.namespace` nor one of \
                      `cluster.namespaces`{known}",
@@ -704,8 +968,9 @@ fn check_agent_namespace(
         } else {
             format!("give the agent `namespace:` {}", allowing.join(" or "))
         };
-        problems.at(
+        problems.reading(
             &key(&["pod_security"]),
+            &reads,
             format!(
                 "agent `{}` asks for Pod Security `{}`, but its namespace `{namespace}` \
                  enforces `{enforced}`: {hint}",
@@ -718,16 +983,46 @@ fn check_agent_namespace(
 /// Problems found in services.yaml, each at the position of the key it is about.
 struct Problems<'t> {
     tree: &'t Node,
-    found: Vec<Diagnostic>,
+    found: Vec<Flagged>,
+}
+
+/// A problem with the key it is about and the parts of the file it follows from.
+struct Flagged {
+    path: Vec<String>,
+    /// What the check read: when one of them (or a value inside one) was left out of the
+    /// file for a problem of its own, this one follows from that and is not reported.
+    reads: Vec<Vec<String>>,
+    diagnostic: Diagnostic,
 }
 
 impl Problems<'_> {
     fn at<S: AsRef<str>>(&mut self, path: &[S], message: String) {
-        self.found.push(Diagnostic {
-            pos: self.tree.pos_of(path),
-            message,
+        self.reading(path, &[], message);
+    }
+
+    /// A problem at `path` that also follows from what is at `reads`.
+    fn reading<S: AsRef<str>>(&mut self, path: &[S], reads: &[Vec<String>], message: String) {
+        let path: Vec<String> = path.iter().map(|p| p.as_ref().to_string()).collect();
+        let mut all = vec![path.clone()];
+        all.extend(reads.iter().cloned());
+        self.found.push(Flagged {
+            diagnostic: Diagnostic {
+                pos: self.tree.pos_of(&path),
+                message,
+            },
+            path,
+            reads: all,
         });
     }
+
+    fn diagnostics(self) -> Vec<Diagnostic> {
+        self.found.into_iter().map(|f| f.diagnostic).collect()
+    }
+}
+
+/// A path written as words: `p(&["agents", "0"])`.
+fn p(parts: &[&str]) -> Vec<String> {
+    parts.iter().map(|s| s.to_string()).collect()
 }
 
 fn is_yaml_template(name: &str) -> bool {
@@ -757,19 +1052,22 @@ fn unknown_template(name: &str, known: &[&str]) -> String {
 }
 
 /// Every template file must compile; errors point into the template file, named by a path
-/// as usable as the one given for services.yaml (the templates folder is beside it).
+/// as usable as the one given for services.yaml (the templates folder is beside it). Also
+/// the names of the templates that do not.
 fn template_syntax(
     file: &str,
-    config: &Config,
+    templates_dir: &str,
     templates: &TemplateSources,
-) -> Vec<FileDiagnostic> {
+) -> (Vec<FileDiagnostic>, std::collections::BTreeSet<String>) {
     let env = crate::template::syntax_environment();
     let folder = Path::new(file)
         .parent()
         .unwrap_or(Path::new(""))
-        .join(&config.templates_dir);
+        .join(templates_dir);
     let mut out = Vec::new();
+    let mut broken = std::collections::BTreeSet::new();
     for (name, source) in templates {
+        let before = out.len();
         out.extend(
             crate::template::quoting::check(name, source)
                 .into_iter()
@@ -795,6 +1093,9 @@ fn template_syntax(
                 ),
             });
         }
+        if out.len() > before {
+            broken.insert(name.clone());
+        }
     }
-    out
+    (out, broken)
 }

@@ -71,6 +71,7 @@ fn default_templates_dir() -> String {
 pub struct GithubConfig {
     /// The word that starts a command in a comment, as in `/agent run fix the test`.
     #[serde(default = "default_prefix")]
+    #[schemars(regex(pattern = r"^\S+$"))]
     pub command_prefix: String,
     /// Who may start agents.
     #[serde(default)]
@@ -173,8 +174,12 @@ pub struct ClusterConfig {
     /// The namespace agent pods run in. Give this or `namespace_template`.
     #[serde(default)]
     pub namespace: Option<DnsLabel>,
-    /// A template for one namespace per pull request, e.g.
-    /// `"agents-{{ repo.name | dns_label }}-{{ pr.number }}"`.
+    /// A template for the namespace of each run, e.g. one per pull request or issue:
+    /// `"agents-{{ repo.name | dns_label }}-{{ pr.number if pr else issue.number if issue
+    /// else 'other' }}"`. It is rendered for every trigger (a push or a release has neither
+    /// `pr` nor `issue`), so each part a trigger may lack needs a default. Nothing in
+    /// deploy/ creates these namespaces or grants the service rights in them: create them
+    /// and bind the service's role there yourself.
     #[serde(default)]
     pub namespace_template: Option<TemplateText>,
     /// Further namespaces agents may run in, by name, each with the Pod Security level it

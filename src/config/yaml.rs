@@ -101,6 +101,40 @@ impl Node {
         Some(node)
     }
 
+    /// Leaves the node at `path` out of the tree (a key and its value, or a list item);
+    /// nothing when there is none.
+    pub fn remove<S: AsRef<str>>(&mut self, path: &[S]) {
+        let Some((last, parent)) = path.split_last() else {
+            return;
+        };
+        let mut node = self;
+        for part in parent {
+            let part = part.as_ref();
+            let next = match &mut node.kind {
+                NodeKind::Map(entries) => entries
+                    .iter_mut()
+                    .find(|(k, _)| k.name == part)
+                    .map(|(_, v)| v),
+                NodeKind::Seq(items) => part.parse::<usize>().ok().and_then(|i| items.get_mut(i)),
+                _ => None,
+            };
+            match next {
+                Some(n) => node = n,
+                None => return,
+            }
+        }
+        let last = last.as_ref();
+        match &mut node.kind {
+            NodeKind::Map(entries) => entries.retain(|(k, _)| k.name != last),
+            NodeKind::Seq(items) => {
+                if let Some(i) = last.parse::<usize>().ok().filter(|i| *i < items.len()) {
+                    items.remove(i);
+                }
+            }
+            _ => {}
+        }
+    }
+
     /// The position of the deepest existing node along `path` (so a missing key points at
     /// its parent mapping).
     pub fn pos_of<S: AsRef<str>>(&self, path: &[S]) -> Pos {

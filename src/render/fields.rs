@@ -304,7 +304,9 @@ impl Engine {
                     absent.push(format!("`{path}`"));
                     continue;
                 }
-                let always = if types.contains("none") || *seen < contexts.len() {
+                let always = if path.ends_with("[]") && *seen < contexts.len() {
+                    "no: the list is empty in some"
+                } else if types.contains("none") || *seen < contexts.len() {
                     "no: `none` in some"
                 } else {
                     "yes"
@@ -438,8 +440,10 @@ fn collect(
             }
         }
         Json::Array(items) => {
+            // Items as their first one shows them (a label is its name: `pr.labels[]` is a
+            // string).
             if let Some(first) = items.first()
-                && first.is_object()
+                && !first.is_array()
             {
                 collect(first, &format!("{path}[]"), fields);
             }
@@ -466,7 +470,12 @@ is misspelt (`repo.fullname`: did you mean `repo.full_name`?).
 - `images`, `secrets`, `agent.params`, `agent.env` and `run.labels` are maps whose keys
   come from services.yaml (and the run): `images.agent`, `agent.params.push`.
 - A list of maps shows its items' fields as `list[].field`: `{% for s in agent.secrets %}`
-  then `s.name`.
+  then `s.name`; a list of text shows its items as `list[]`. `pr.labels` and
+  `issue.labels` are the labels' names (text, not maps), and may be empty: `validate`
+  renders with and without labels, so `pr.labels[0]` alone fails there; write
+  `pr.labels[0] if pr.labels else \"none\"`, or test `\"bug\" in pr.labels`.
+- Branch names may be long and hold any character git allows (`pr.head.ref`): before one
+  goes into a label value, make it one with `| label_value`.
 - `run.token_secret` (the run's GitHub token Secret) is set only when the service makes
   one (with a GitHub App); `agent.description` is `none` for an agent without one.
 - Filters beyond minijinja's own: `dns_label`, `label_value` (text to a DNS label or a label

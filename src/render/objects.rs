@@ -268,7 +268,147 @@ where
     if object.name().is_empty() {
         return Err(at.error("metadata.name", "every object needs a name".into()));
     }
+    let mut metas = vec![("metadata", object.metadata())];
+    if let K8sObject::Job(job) = &object
+        && let Some(meta) = job.spec.as_ref().and_then(|s| s.template.metadata.as_ref())
+    {
+        metas.push(("spec.template.metadata", meta));
+    }
+    for (at_field, meta) in metas {
+        if let Some((field, message)) = metadata_problem(at_field, meta) {
+            return Err(at.error(&field, message));
+        }
+    }
     Ok(Some(object))
+}
+
+/// Most bytes the annotations of one object may hold, keys and values (the API server's
+/// limit).
+const MAX_ANNOTATION_BYTES: usize = 256 * 1024;
+
+/// What the API server would refuse in an object's metadata: a name that is not a DNS
+/// subdomain, a label or annotation key that is not a qualified name, a label value that
+/// is not one (at most 63 characters of `[A-Za-z0-9._-]`), annotations over 256 KiB. So
+/// a template that puts a branch name into a label fails at render (and at `validate`,
+/// whose samples have such a branch), not at the API server after the delivery was taken.
+fn metadata_problem(at: &str, meta: &ObjectMeta) -> Option<(String, String)> {
+    if let Some(name) = meta.name.as_deref()
+        && let Some(why) = subdomain_problem(name)
+    {
+        return Some((
+            format!("{at}.name"),
+            format!(
+                "the name `{}` {why}, which the API server refuses; make it one with \
+                 `| dns_label`",
+                crate::text::clip(name, 60)
+            ),
+        ));
+    }
+    for (key, value) in meta.labels.iter().flatten() {
+        if let Some(why) = qualified_name_problem(key) {
+            return Some((
+                format!("{at}.labels.{key}"),
+                format!("the label key `{}` {why}", crate::text::clip(key, 60)),
+            ));
+        }
+        if let Some(why) = (!value.is_empty())
+            .then(|| name_part_problem(value))
+            .flatten()
+        {
+            return Some((
+                format!("{at}.labels.{key}"),
+                format!(
+                    "the label value `{}` {why}, which the API server refuses (a label value \
+                     is at most 63 letters, digits, `-`, `_` and `.`, beginning and ending \
+                     with a letter or digit); make it one with `| label_value`",
+                    crate::text::clip(value, 60)
+                ),
+            ));
+        }
+    }
+    let mut bytes = 0;
+    for (key, value) in meta.annotations.iter().flatten() {
+        if let Some(why) = qualified_name_problem(key) {
+            return Some((
+                format!("{at}.annotations.{key}"),
+                format!("the annotation key `{}` {why}", crate::text::clip(key, 60)),
+            ));
+        }
+        bytes += key.len() + value.len();
+    }
+    if bytes > MAX_ANNOTATION_BYTES {
+        return Some((
+            format!("{at}.annotations"),
+            format!(
+                "the annotations hold {bytes} bytes; the API server takes at most \
+                 {MAX_ANNOTATION_BYTES}"
+            ),
+        ));
+    }
+    None
+}
+
+/// Why `s` is not a name part of a label key, or a label value (when not empty).
+fn name_part_problem(s: &str) -> Option<String> {
+    let chars = s.chars().count();
+    if chars > 63 {
+        return Some(format!("has {chars} characters (at most 63)"));
+    }
+    if s.is_empty() {
+        return Some("is empty".into());
+    }
+    if let Some(c) = s
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
+    {
+        return Some(format!("holds {c:?}"));
+    }
+    let alnum = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
+    if !alnum(s.chars().next()) || !alnum(s.chars().last()) {
+        return Some("does not begin and end with a letter or digit".into());
+    }
+    None
+}
+
+/// Why `s` is not a DNS subdomain (lowercase letters, digits, `-` and `.`, beginning and
+/// ending with a letter or digit, at most 253 characters).
+fn subdomain_problem(s: &str) -> Option<String> {
+    let chars = s.chars().count();
+    if chars > 253 {
+        return Some(format!("has {chars} characters (at most 253)"));
+    }
+    if let Some(c) = s
+        .chars()
+        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '.')))
+    {
+        return Some(format!(
+            "holds {c:?} (a name is lowercase letters, digits, `-` and `.`)"
+        ));
+    }
+    let alnum = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
+    if !alnum(s.chars().next()) || !alnum(s.chars().last()) {
+        return Some("does not begin and end with a letter or digit".into());
+    }
+    None
+}
+
+/// Why `key` is not a label or annotation key: an optional DNS subdomain prefix and `/`,
+/// then a name part.
+fn qualified_name_problem(key: &str) -> Option<String> {
+    let (prefix, name) = match key.split_once('/') {
+        Some((prefix, name)) => (Some(prefix), name),
+        None => (None, key),
+    };
+    if let Some(why) = prefix.and_then(|p| {
+        if p.is_empty() {
+            Some("is empty".to_string())
+        } else {
+            subdomain_problem(p)
+        }
+    }) {
+        return Some(format!("has a prefix that {why}"));
+    }
+    name_part_problem(name).map(|why| format!("has a name that {why}"))
 }
 
 pub(crate) struct Location<'a> {

@@ -1,7 +1,11 @@
 //! A sample event for each kind of trigger, so `agentpods validate` can render every agent's
 //! templates without a real delivery and check what they would make (their Pod Security).
 //! The values are made up but well formed: a repository, a pull request from the same
-//! repository, an issue, a comment, a pushed tag, a published release.
+//! repository, an issue, a comment, a pushed tag, a published release. Lists come both
+//! full and empty (labels, which real deliveries carry: a template that reads
+//! `pr.labels[0]` fails on the empty one here, not at delivery), and one pull request has
+//! a long, non-ASCII branch name as GitHub allows (a template that puts it in a label
+//! value unchanged fails here, not at the API server).
 
 use serde_json::{Value, json};
 
@@ -10,6 +14,14 @@ use crate::github::event::{PullRequest, WebhookEvent};
 use crate::plan::{Launch, Subject, Trigger};
 
 const SHA: &str = "0123456789abcdef0123456789abcdef01234567";
+
+/// The labels of the samples that have some: as templates see them, their names.
+const LABELS: [&str; 2] = ["bug", "needs review: größer als 63 Zeichen? ✓"];
+
+/// A branch name as long and odd as git and GitHub allow (not a valid label value).
+fn odd_branch() -> String {
+    format!("feature/ünïcode-{}", "long-".repeat(40))
+}
 
 fn user() -> Value {
     json!({"login": "octocat", "id": 1, "kind": "User"})
@@ -43,14 +55,14 @@ fn pull_request() -> Value {
     json!({
         "number": 1, "title": "A change", "body": "What it does.", "draft": false,
         "state": "open", "merged": false, "user": user(), "author_association": "OWNER",
-        "labels": [], "head": side("change"), "base": side("main"),
+        "labels": LABELS, "head": side("change"), "base": side("main"),
         "html_url": "https://github.com/example/repository/pull/1",
     })
 }
 
 fn issue() -> Value {
     json!({
-        "number": 1, "title": "A bug", "body": "What goes wrong.", "labels": [],
+        "number": 1, "title": "A bug", "body": "What goes wrong.", "labels": LABELS,
         "user": user(), "author_association": "OWNER", "state": "open",
         "is_pull_request": false, "html_url": "https://github.com/example/repository/issues/1",
     })
@@ -127,6 +139,8 @@ pub fn samples(agent: &Agent) -> Vec<Sample> {
         from_gone_fork["head"]["repo"] = Value::Null;
         from_gone_fork["head"]["clone_url"] = Value::Null;
         from_gone_fork["body"] = json!("");
+        from_gone_fork["labels"] = json!([]);
+        from_gone_fork["head"]["ref"] = json!(odd_branch());
         for (what, pr) in [
             ("", pull_request()),
             (" from a deleted fork", from_gone_fork),
@@ -170,6 +184,9 @@ pub fn samples(agent: &Agent) -> Vec<Sample> {
                     for task in tasks {
                         let mut issue = issue();
                         issue["is_pull_request"] = json!(on_pr);
+                        if !with_facts {
+                            issue["labels"] = json!([]);
+                        }
                         let body = match task {
                             Some(task) => format!("/agent {verb} {task}"),
                             None => format!("/agent {verb}"),
@@ -224,18 +241,22 @@ pub fn samples(agent: &Agent) -> Vec<Sample> {
             .first()
             .map_or("opened", |a| a.as_str())
             .to_string();
-        let e = json!({"kind": "issues", "action": action, "issue": issue(), "label": null});
-        let l = launch(
-            Trigger::Issues {
-                action: action.clone(),
-            },
-            Subject::Issue {
-                number: 1,
-                sha: Some(SHA.into()),
-            },
-            None,
-        );
-        add(format!("issues `{action}`"), "issues", e, l, None);
+        let mut unlabelled = issue();
+        unlabelled["labels"] = json!([]);
+        for (what, issue) in [("", issue()), (" with no labels", unlabelled)] {
+            let e = json!({"kind": "issues", "action": action, "issue": issue, "label": null});
+            let l = launch(
+                Trigger::Issues {
+                    action: action.clone(),
+                },
+                Subject::Issue {
+                    number: 1,
+                    sha: Some(SHA.into()),
+                },
+                None,
+            );
+            add(format!("issues `{action}`{what}"), "issues", e, l, None);
+        }
     }
     if let Some(push) = &t.push {
         let mut refs = Vec::new();

@@ -13,6 +13,66 @@ use super::{Engine, NAMESPACE_TEMPLATE, RenderError, Spot, sample};
 /// Longest source text quoted in a message.
 const MAX_QUOTED: usize = 80;
 
+/// Filter names a misspelt one is compared with (those the engine has: minijinja's, with
+/// the features built in, and ours).
+const FILTER_NAMES: &[&str] = &[
+    "abs",
+    "attr",
+    "batch",
+    "bool",
+    "capitalize",
+    "chain",
+    "count",
+    "d",
+    "default",
+    "dictsort",
+    "dns_label",
+    "e",
+    "escape",
+    "first",
+    "float",
+    "format",
+    "groupby",
+    "indent",
+    "int",
+    "items",
+    "join",
+    "label_value",
+    "last",
+    "length",
+    "lines",
+    "list",
+    "lower",
+    "map",
+    "max",
+    "min",
+    "pprint",
+    "reject",
+    "rejectattr",
+    "replace",
+    "reverse",
+    "round",
+    "safe",
+    "select",
+    "selectattr",
+    "slice",
+    "sort",
+    "split",
+    "string",
+    "sum",
+    "title",
+    "tojson",
+    "trim",
+    "truncate",
+    "truncate_chars",
+    "unique",
+    "upper",
+    "urlencode",
+    "wordcount",
+    "yaml_quote",
+    "zip",
+];
+
 impl Engine {
     /// Every problem the sample deliveries meet, each once (at its first trigger), sorted.
     /// `config_text` is services.yaml's text, to point into templates written inside it
@@ -24,6 +84,13 @@ impl Engine {
         let mut found: Vec<FileDiagnostic> = self.field_problems();
         let fields: Vec<(String, usize)> =
             found.iter().map(|d| (d.file.clone(), d.pos.line)).collect();
+        // Every unknown filter at once too; the render's own error on those lines likewise.
+        let filters = self.filter_problems();
+        let filter_lines: Vec<(String, usize)> = filters
+            .iter()
+            .map(|d| (d.file.clone(), d.pos.line))
+            .collect();
+        found.extend(filters);
         let mut seen: Vec<(String, Pos)> = Vec::new();
         for agent in &self.config.agents {
             for s in sample::samples(agent) {
@@ -44,6 +111,8 @@ impl Engine {
                     if seen.contains(&key)
                         || (what.starts_with("undefined value")
                             && fields.contains(&(file.clone(), pos.line)))
+                        || (what.starts_with("unknown filter")
+                            && filter_lines.contains(&(file.clone(), pos.line)))
                     {
                         continue;
                     }
@@ -58,6 +127,69 @@ impl Engine {
         }
         found.sort_by(|a, b| (&a.file, a.pos).cmp(&(&b.file, b.pos)));
         found
+    }
+
+    /// Every filter a template names that does not exist (`| uppercase`), at each place
+    /// it is written, with the nearest one that does: read from the templates' tokens, as a
+    /// render stops at its first error and meets only the filters of the branches it takes.
+    fn filter_problems(&self) -> Vec<FileDiagnostic> {
+        use minijinja::machinery::{Token, tokenize};
+        let mut out = Vec::new();
+        let known: Vec<&str> = FILTER_NAMES
+            .iter()
+            .copied()
+            .filter(|f| self.has_filter(f))
+            .collect();
+        for (name, source) in &self.sources {
+            let Ok(tokens) = tokenize(source, false, crate::template::syntax_config())
+                .collect::<Result<Vec<_>, _>>()
+            else {
+                continue;
+            };
+            for pair in tokens.windows(2) {
+                let (Token::Pipe | Token::Ident("filter"), _) = &pair[0] else {
+                    continue;
+                };
+                let (Token::Ident(filter), span) = &pair[1] else {
+                    continue;
+                };
+                if self.has_filter(filter) {
+                    continue;
+                }
+                // `uppercase` means `upper`: a known name inside it is as likely as a near one.
+                let inside = || {
+                    known
+                        .iter()
+                        .copied()
+                        .filter(|k| k.len() >= 4 && filter.contains(k))
+                        .max_by_key(|k| k.len())
+                };
+                let hint = match crate::suggest::did_you_mean(filter, known.iter().copied())
+                    .or_else(inside)
+                {
+                    Some(s) => format!(", did you mean `{s}`?"),
+                    None => " (the filters: docs/templates.md and minijinja's)".to_string(),
+                };
+                out.push(FileDiagnostic {
+                    file: self.file_of(name),
+                    pos: Pos {
+                        line: usize::from(span.start_line),
+                        col: usize::from(span.start_col) + 1,
+                    },
+                    message: format!("unknown filter `{filter}`{hint}"),
+                });
+            }
+        }
+        out
+    }
+
+    /// Whether the engine has a filter of this name (an identifier).
+    fn has_filter(&self, name: &str) -> bool {
+        let probe = format!("{{{{ \"\" | {name} }}}}");
+        match self.env.render_str(&probe, ()) {
+            Ok(_) => true,
+            Err(e) => e.kind() != minijinja::ErrorKind::UnknownFilter,
+        }
     }
 
     /// The context a sample delivery gives `agent`'s templates (none for an agent the
