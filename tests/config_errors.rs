@@ -1823,3 +1823,67 @@ agents:
         },
     ]);
 }
+
+/// The run's comment is a template too: a misspelt field in it, or no `comment.md` in a
+/// folder of one's own, is found by `validate`, not by the first run that reports (before,
+/// both were `ok`, and the report of every run on a pull request or issue failed, check
+/// run included).
+#[test]
+fn the_comment_template_is_checked_as_the_reports_render_it() {
+    let services = b"\
+project: demo
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: task
+    prompt: prompts/task.md
+    triggers:
+      comment:
+        verbs: [run]
+";
+    let dir = ConfigDir::new(services);
+    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("templates/comment.md");
+    let text = std::fs::read_to_string(shipped).expect("the shipped comment.md");
+    dir.write(
+        "templates/comment.md",
+        text.replace("result.summary", "result.sumary").as_bytes(),
+    );
+    let run = configs::validate(&dir.path("services.yaml"));
+    assert_eq!(run.code, Some(1), "stderr:\n{}", run.stderr);
+    let line = text
+        .lines()
+        .position(|l| l.contains("result.summary"))
+        .expect("the shipped comment shows the summary")
+        + 1;
+    assert!(
+        run.stderr.contains(&format!(
+            "templates/comment.md:{line}:4: the run's comment, ended `success`: undefined value"
+        )),
+        "stderr:\n{}",
+        run.stderr
+    );
+
+    // Without one, each comment is agentpods' plain one, which is said.
+    std::fs::remove_file(dir.path("templates/comment.md")).expect("remove comment.md");
+    let text = std::str::from_utf8(services).expect("text");
+    let mut without = configs::templates();
+    without.remove("comment.md");
+    let loaded = agentpods::config::parse(text, configs::FILE, without.clone()).expect("loads");
+    let warnings: Vec<String> = loaded.warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        warnings,
+        [
+            "services.yaml:1:1: warning: template `comment.md` is not in the templates folder, so each run's comment on a pull request or an issue will be agentpods' plain one; copy the shipped templates/comment.md to change it, or set `github.report.comment: false` for none"
+        ]
+    );
+    // Without comments, none is needed.
+    let loaded = agentpods::config::parse(
+        &format!("{text}github:\n  report:\n    comment: false\n"),
+        configs::FILE,
+        without,
+    )
+    .expect("loads");
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+}

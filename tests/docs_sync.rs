@@ -123,6 +123,7 @@ fn the_guides_name_only_files_that_exist() {
                 && !word.contains('/')
                 && !word.contains("://")
                 && !in_fenced_example(&text, word)
+                && !root.join("templates").join(word).exists()
             {
                 assert!(
                     root.join("docs").join(word).exists(),

@@ -681,7 +681,7 @@ fn validate_warns_when_an_agent_s_templates_drop_its_task_or_its_secrets() {
             "templates/agent-pod.yaml:1:1: warning: agent `task` has a comment trigger, but its templates (`agent-pod.yaml`) never use `task` (the rendered prompt) or `comment.command.task`: what a maintainer writes after the command reaches no pod",
             "templates/agent-pod.yaml:1:1: warning: agent `task` names the secrets `openai`, but its templates (`agent-pod.yaml`) never use `agent.secrets`: its pods would run without them (mount them as templates/agent-pod.yaml does: `{% for secret in agent.secrets %}`)",
             "templates/agent-pod.yaml:1:1: warning: agent `review` has a comment trigger, but its templates (`agent-pod.yaml`) never use `task` (the rendered prompt) or `comment.command.task`: what a maintainer writes after the command reaches no pod",
-            "services.yaml: ok (2 agents, 3 templates)",
+            "services.yaml: ok (2 agents, 4 templates)",
         ]
     );
     assert_eq!(run.code, Some(0), "warnings, not errors");

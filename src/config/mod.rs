@@ -417,6 +417,7 @@ pub fn check(text: &str, file: &str, templates: TemplateSources) -> Checked {
             fork_code_with_write_tokens(&config, &tree)
                 .into_iter()
                 .chain(params_without_permission(&config, &tree))
+                .chain(comment_template_missing(&config, &tree, &templates))
                 .map(at)
                 .collect(),
         );
@@ -540,6 +541,38 @@ fn renders_as_fixed(path: &[String]) -> bool {
         }
         _ => false,
     }
+}
+
+/// A config that posts comments (runs on pull requests or issues, `github.report.comment`
+/// on) from a templates folder without `comment.md`: each comment is then agentpods' plain
+/// one, which may not be what a folder of one's own meant.
+fn comment_template_missing(
+    config: &Config,
+    tree: &Node,
+    templates: &TemplateSources,
+) -> Vec<Diagnostic> {
+    let mut problems = Problems {
+        tree,
+        found: Vec::new(),
+    };
+    let comments = config.github.report.comment
+        && config.agents.iter().any(|a| {
+            a.triggers.pull_request.is_some()
+                || a.triggers.issues.is_some()
+                || a.triggers.comment.is_some()
+        });
+    if comments && !templates.contains_key(COMMENT_TEMPLATE) {
+        problems.at(
+            &["templates_dir"],
+            format!(
+                "warning: template `{COMMENT_TEMPLATE}` is not in the templates folder, so each \
+                 run's comment on a pull request or an issue will be agentpods' plain one; \
+                 copy the shipped templates/{COMMENT_TEMPLATE} to change it, or set \
+                 `github.report.comment: false` for none"
+            ),
+        );
+    }
+    problems.diagnostics()
 }
 
 /// Agents whose `params` ask the entrypoint to push (`push: "true"`) or open a pull
@@ -1041,6 +1074,9 @@ fn unknown_ref(what: &str, name: &str, known: &[&str], section: &str) -> String 
 }
 
 const NOT_IN_FOLDER: &str = "not found in the templates folder";
+
+/// The template of each run's comment on GitHub.
+pub const COMMENT_TEMPLATE: &str = "comment.md";
 
 fn unknown_template(name: &str, known: &[&str]) -> String {
     match did_you_mean(name, known.iter().copied()) {

@@ -122,14 +122,14 @@ pub struct Writes {
     pub status: Option<StatusWrite>,
     /// The run's one comment, marker included.
     pub comment: Option<String>,
+    /// Why `comment.md` did not render, when it did not (`comment` is then the plain one).
+    pub comment_error: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
     #[error(transparent)]
     Github(#[from] GithubError),
-    #[error("comment.md does not render: {0}")]
-    Template(String),
 }
 
 /// The pure core: the writes for `run` at `stage`, for App auth (check runs) or not
@@ -192,6 +192,7 @@ pub fn writes(
         description: title,
         target_url: run.details_url.clone(),
     });
+    let mut comment_error = None;
     let comment = match (run.number, stage) {
         (None, _) | (_, Stage::Queued | Stage::Waiting { .. }) => None,
         (Some(_), _) => {
@@ -209,9 +210,13 @@ pub fn writes(
                 }),
                 prefix: run.prefix.clone(),
             };
-            let body = template
-                .render_comment(&context)
-                .map_err(ReportError::Template)?;
+            // A comment template that fails (one changed since `validate`, a value no
+            // sample had) costs the comment its looks, never the report: the check run,
+            // the status and a plain comment still go out, and the reason is logged.
+            let body = template.render_comment(&context).unwrap_or_else(|e| {
+                comment_error = Some(e);
+                plain_comment(&context)
+            });
             Some(with_marker(body.trim_end(), &run.name))
         }
     };
@@ -219,7 +224,44 @@ pub fn writes(
         check,
         status: status_write,
         comment,
+        comment_error,
     })
+}
+
+/// The run's comment when `comment.md` does not render: what the shipped template says,
+/// in fixed words.
+fn plain_comment(context: &CommentContext) -> String {
+    let run = &context.run;
+    let head = match &context.result {
+        Some(result) => format!(
+            "**{}** finished: `{}`{}.\n\n{}",
+            run.agent,
+            result.conclusion,
+            run.duration
+                .as_ref()
+                .map(|d| format!(" in {d}"))
+                .unwrap_or_default(),
+            result.summary
+        ),
+        None => format!(
+            "**{}** is running{}.",
+            run.agent,
+            run.requested_by
+                .as_ref()
+                .map(|who| format!(" for @{who}"))
+                .unwrap_or_default()
+        ),
+    };
+    format!(
+        "{head}\n\n<sub>run `{}`{} · `{} help` lists the commands · the comment template \
+         did not render, so this is agentpods' plain comment (the service's log says why)</sub>",
+        run.name,
+        run.url
+            .as_ref()
+            .map(|u| format!(" · [details]({u})"))
+            .unwrap_or_default(),
+        context.prefix
+    )
 }
 
 fn with_marker(body: &str, run_name: &str) -> String {
@@ -453,6 +495,12 @@ impl Reporter<'_> {
         refs: &mut Posted,
     ) -> Result<(), ReportError> {
         let w = writes(run, stage, self.client.is_app(), self.template)?;
+        if let Some(why) = &w.comment_error {
+            tracing::warn!(
+                run = %run.name,
+                "comment.md did not render, so the run's comment is the plain one: {why}"
+            );
+        }
         if let (Some(check), Some(sha)) = (&w.check, &run.head_sha) {
             match refs.check_run_id {
                 Some(id) => self.client.update_check_run(&run.repo, id, check).await?,
@@ -509,6 +557,70 @@ impl Reporter<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A `comment.md` that no longer renders (changed after `validate`, or given a value no
+    /// sample had).
+    struct Broken;
+
+    impl CommentTemplate for Broken {
+        fn render_comment(&self, _: &CommentContext) -> Result<String, String> {
+            Err("undefined value: `result.sumary` is undefined".into())
+        }
+    }
+
+    #[test]
+    fn a_comment_template_that_fails_costs_the_comment_its_looks_not_the_report() {
+        let run = RunInfo {
+            repo: "octo/demo".parse().expect("a repository"),
+            name: "review-pr7-0a1b2c3d".into(),
+            agent: "review".into(),
+            number: Some(7),
+            head_sha: Some(
+                "0123456789abcdef0123456789abcdef01234567"
+                    .parse()
+                    .expect("a SHA"),
+            ),
+            requested_by: Some("octocat".into()),
+            details_url: None,
+            prefix: "/agent".into(),
+        };
+        let finished = Stage::Finished {
+            started_at: None,
+            at: SystemTime::UNIX_EPOCH,
+            conclusion: "failure".into(),
+            summary: "Tests fail: @someone see #12".into(),
+        };
+        let w = writes(&run, &finished, true, &Broken).expect("the writes");
+        let check = w.check.expect("the check run still goes out");
+        assert_eq!(check.conclusion.as_deref(), Some("failure"));
+        let body = w.comment.expect("a plain comment");
+        assert!(
+            body.starts_with(
+                "**review** finished: `failure`.\n\nTests fail: @\u{200D}someone see #\u{200D}12"
+            ),
+            "{body}"
+        );
+        assert!(
+            body.contains("the comment template did not render"),
+            "{body}"
+        );
+        assert!(body.ends_with(&marker(&run.name)), "{body}");
+        assert_eq!(
+            w.comment_error.as_deref(),
+            Some("undefined value: `result.sumary` is undefined")
+        );
+
+        let running = Stage::Started {
+            at: SystemTime::UNIX_EPOCH,
+        };
+        let w = writes(&run, &running, true, &Broken).expect("the writes");
+        assert!(w.check.is_some());
+        let body = w.comment.expect("a plain comment");
+        assert!(
+            body.starts_with("**review** is running for @octocat."),
+            "{body}"
+        );
+    }
 
     const ZWJ: char = '\u{200D}';
 

@@ -551,6 +551,10 @@ pub fn reference_markdown() -> Result<String, String> {
         include_str!("../../templates/agent-pod.yaml").into(),
     );
     templates.insert("prompt.md".into(), "{{ repo.full_name }}\n".into());
+    templates.insert(
+        crate::config::COMMENT_TEMPLATE.into(),
+        include_str!("../../templates/comment.md").into(),
+    );
     let loaded: LoadedConfig = crate::config::parse(REFERENCE_CONFIG, "reference.yaml", templates)
         .map_err(|e| e.to_string())?;
     let engine = Engine::new(&loaded).map_err(|e| e.to_string())?;

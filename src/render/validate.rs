@@ -125,8 +125,95 @@ impl Engine {
                 }
             }
         }
+        for e in self.comment_problems() {
+            let (file, pos, what) = self.locate(&e.1, config_text, &Rendered::new());
+            let key = (file.clone(), pos);
+            if seen.contains(&key) {
+                continue;
+            }
+            seen.push(key);
+            found.push(FileDiagnostic {
+                file,
+                pos,
+                message: format!("the run's comment, {}: {what}", e.0),
+            });
+        }
         found.sort_by(|a, b| (&a.file, a.pos).cmp(&(&b.file, b.pos)));
         found
+    }
+
+    /// `comment.md` rendered as the reports render it: while a run runs (asked for by
+    /// someone or not, with a details page or not) and when it has ended with each of
+    /// GitHub's conclusions (its duration known or not). Nothing when the config posts no
+    /// comments or the folder has no `comment.md` (the config check says so).
+    fn comment_problems(&self) -> Vec<(String, RenderError)> {
+        use crate::github::report::{CommentContext, CommentResult, CommentRun};
+        let name = crate::config::COMMENT_TEMPLATE;
+        if !self.config.github.report.comment || !self.sources.contains_key(name) {
+            return Vec::new();
+        }
+        let run = |requested_by: Option<&str>, duration: Option<&str>, url: bool| CommentRun {
+            agent: "review".into(),
+            name: "review-pr1-0a1b2c3d".into(),
+            requested_by: requested_by.map(str::to_string),
+            duration: duration.map(str::to_string),
+            url: url.then(|| "https://agentpods.example/runs/review-pr1-0a1b2c3d".into()),
+        };
+        let prefix = self.config.github.command_prefix.clone();
+        let mut cases: Vec<(String, CommentContext)> = vec![
+            (
+                "while it runs, asked for by someone".into(),
+                CommentContext {
+                    run: run(Some("octocat"), None, true),
+                    result: None,
+                    prefix: prefix.clone(),
+                },
+            ),
+            (
+                "while it runs, started by an event".into(),
+                CommentContext {
+                    run: run(None, None, false),
+                    result: None,
+                    prefix: prefix.clone(),
+                },
+            ),
+        ];
+        for conclusion in [
+            "success",
+            "failure",
+            "neutral",
+            "cancelled",
+            "skipped",
+            "timed_out",
+            "action_required",
+        ] {
+            for duration in [Some("3m 10s"), None] {
+                cases.push((
+                    format!(
+                        "ended `{conclusion}`{}",
+                        if duration.is_some() {
+                            ""
+                        } else {
+                            " before it started"
+                        }
+                    ),
+                    CommentContext {
+                        run: run(Some("octocat"), duration, duration.is_some()),
+                        result: Some(CommentResult {
+                            conclusion: conclusion.into(),
+                            summary: "The agent's summary.".into(),
+                        }),
+                        prefix: prefix.clone(),
+                    },
+                ));
+            }
+        }
+        cases
+            .into_iter()
+            .filter_map(|(case, context)| {
+                self.render_named(name, &context).err().map(|e| (case, e))
+            })
+            .collect()
     }
 
     /// Every filter a template names that does not exist (`| uppercase`), at each place

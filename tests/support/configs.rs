@@ -30,6 +30,10 @@ pub fn templates() -> TemplateSources {
             "prompts/review.md",
             "Review pull request #{{ pr.number }}.\n",
         ),
+        (
+            "comment.md",
+            "{{ run.agent }}{% if result %}: {{ result.conclusion }}{% endif %}\n",
+        ),
     ]
     .into_iter()
     .map(|(name, text)| (name.to_string(), text.to_string()))
