@@ -4,8 +4,8 @@ use crate::config::Agent;
 use crate::github::event::{IssuesEvent, WebhookEvent};
 
 use super::{
-    Decision, Facts, Hears, IgnoreReason, Planned, Planner, SkipReason, Subject, Trigger,
-    TriggerKind, action_not_listed, login,
+    Decision, Hears, IgnoreReason, Planned, Planner, SkipReason, Subject, Trigger, TriggerKind,
+    action_not_listed, login,
 };
 
 impl Planner {
@@ -14,7 +14,6 @@ impl Planner {
         event: &'e WebhookEvent,
         e: &'e IssuesEvent,
         delivery: &str,
-        _facts: &Facts<'_>,
     ) -> Planned<'e> {
         let action = e.action.as_str();
         let issue = &e.issue;

@@ -514,8 +514,8 @@ impl Planner {
             Event::Ping(_) => Planned::decided(vec![Decision::ignore(IgnoreReason::Ping)]),
             Event::PullRequest(e) => self.plan_pull_request(event, e, delivery, facts),
             Event::IssueComment(e) => self.plan_comment(event, e, delivery, facts),
-            Event::Issues(e) => self.plan_issues(event, e, delivery, facts),
-            Event::Push(e) => self.plan_push(event, e, delivery, facts),
+            Event::Issues(e) => self.plan_issues(event, e, delivery),
+            Event::Push(e) => self.plan_push(event, e, delivery),
             Event::Release(e) => self.plan_release(event, e, delivery, facts),
             Event::CheckRun(e) => self.plan_check_run(event, e, facts),
             Event::CheckSuite(e) => {

@@ -4,8 +4,8 @@ use crate::config::Agent;
 use crate::github::event::{PushEvent, WebhookEvent};
 
 use super::{
-    AgentFilters, Decision, Facts, Hears, IgnoreReason, Planned, Planner, SkipReason, Subject,
-    Trigger, TriggerKind,
+    AgentFilters, Decision, Hears, IgnoreReason, Planned, Planner, SkipReason, Subject, Trigger,
+    TriggerKind,
 };
 
 impl Planner {
@@ -14,7 +14,6 @@ impl Planner {
         event: &'e WebhookEvent,
         e: &'e PushEvent,
         delivery: &str,
-        _facts: &Facts<'_>,
     ) -> Planned<'e> {
         if e.deleted {
             return Planned::decided(vec![Decision::ignore(IgnoreReason::PushDeleted {
