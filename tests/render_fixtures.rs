@@ -8,7 +8,9 @@ use std::process::{Command, Output};
 
 use agentpods::config::Permission;
 use agentpods::github::command::BuiltinVerb;
-use agentpods::plan::{Control, Decision, Facts, Refusal, RefusalReason, Trigger};
+use agentpods::plan::{
+    Control, Decision, Facts, IgnoreReason, Refusal, RefusalReason, SkipReason, Trigger,
+};
 use agentpods::render::{K8sObject, RenderedRun};
 use serde_json::Value;
 use support::fixtures::{
@@ -107,9 +109,9 @@ fn check(outcome: &Outcome, expect: &Expect) -> Result<(), String> {
     let story = outcome.story();
     let reasons = outcome.reasons(PREFIX);
     if let Some(empty) = outcome.decisions.iter().find(|d| match d {
-        Decision::Skip { reason, .. } | Decision::Ignore(reason) | Decision::Reply(reason) => {
-            reason.trim().is_empty()
-        }
+        Decision::Skip { reason, .. } => reason.to_string().trim().is_empty(),
+        Decision::Ignore(reason) => reason.to_string().trim().is_empty(),
+        Decision::Reply(reason) => reason.trim().is_empty(),
         Decision::Refuse(r) => r.message(PREFIX).trim().is_empty(),
         Decision::Defer(why) => why.to_string().trim().is_empty(),
         Decision::Launch(_) | Decision::Control(_) => false,
@@ -399,9 +401,9 @@ fn deleting_a_tag_builds_nothing() {
     let outcome = Example::load().deliver(&fixture("push/1.json"));
     assert_eq!(
         outcome.decisions,
-        [Decision::Ignore(
-            "push deleted `refs/tags/simple-tag`".into()
-        )]
+        [Decision::Ignore(IgnoreReason::PushDeleted {
+            git_ref: "refs/tags/simple-tag".into()
+        })]
     );
 }
 
@@ -450,7 +452,7 @@ fn a_comment_without_a_command_is_ignored() {
     let outcome = Example::load().deliver(&fixture("issue_comment/created.json"));
     assert_eq!(
         outcome.decisions,
-        [Decision::Ignore("the comment holds no command".into())]
+        [Decision::Ignore(IgnoreReason::NoCommand)]
     );
 }
 
@@ -609,9 +611,9 @@ fn a_bots_command_is_ignored_without_a_reply() {
     let outcome = Example::load().deliver(&variant("issue_comment/by-bot.json"));
     assert_eq!(
         outcome.decisions,
-        [Decision::Ignore(
-            "comment by the bot renovate[bot]: bots cannot start agents".into()
-        )]
+        [Decision::Ignore(IgnoreReason::CommentByBot {
+            login: "renovate[bot]".into()
+        })]
     );
 }
 
@@ -679,7 +681,7 @@ fn a_draft_pull_request_is_skipped() {
         outcome.decisions,
         [Decision::Skip {
             agent: "review".into(),
-            reason: "the pull request is a draft (set `draft: true` to run on drafts)".into()
+            reason: SkipReason::Draft
         }]
     );
 }

@@ -899,4 +899,359 @@ pub(crate) mod tests {
         let regrouped = step.status.expect("a status");
         assert!(regrouped.conditions.iter().all(|c| c.type_ != QUEUED));
     }
+
+    /// One reconcile of a run, told as a story: the run (its spec and status), what its
+    /// workload shows, the other runs of its group, what the limits say, and the time;
+    /// what comes of it ([`told`]).
+    struct Row {
+        story: &'static str,
+        spec: fn() -> AgentRunSpec,
+        status: fn() -> AgentRunStatus,
+        workload: fn() -> Workload,
+        siblings: fn() -> Vec<Sibling>,
+        capacity: fn() -> Verdict,
+        now: &'static str,
+        expect: &'static str,
+    }
+
+    /// A new run (no group, no limits), looked at a second after its creation.
+    fn row() -> Row {
+        Row {
+            story: "",
+            spec: || spec(None, false),
+            status: AgentRunStatus::default,
+            workload: || Workload::Absent,
+            siblings: Vec::new,
+            capacity: || Verdict::Start,
+            now: "2026-11-25T10:00:01Z",
+            expect: "",
+        }
+    }
+
+    /// The step in a few words: its actions (an event by its reason), `=>` the phase it
+    /// writes (`unchanged`: no status write), and when it looks again.
+    fn told(step: &Step) -> String {
+        let actions: Vec<String> = step
+            .actions
+            .iter()
+            .map(|a| match a {
+                Action::Cancel { runs, .. } => format!("Cancel {}", runs.join(" ")),
+                Action::DeleteWorkload => "DeleteWorkload".into(),
+                Action::Apply => "Apply".into(),
+                Action::Event { reason, .. } => format!("event {reason}"),
+                Action::DeleteRun => "DeleteRun".into(),
+            })
+            .collect();
+        let phase = match &step.status {
+            None => "unchanged".to_string(),
+            Some(s) => s.phase.map_or("no phase".into(), |p| format!("{p:?}")),
+        };
+        let again = step
+            .requeue
+            .map(|d| format!(", again in {}s", d.as_secs()))
+            .unwrap_or_default();
+        let actions = if actions.is_empty() {
+            String::new()
+        } else {
+            format!("{} ", actions.join(", "))
+        };
+        format!("{actions}=> {phase}{again}")
+    }
+
+    /// A run of group `g` requested at 10:00:05 (`cancel`: with cancel_in_progress).
+    fn grouped(cancel: bool) -> AgentRunSpec {
+        let mut spec = spec(Some("g"), cancel);
+        spec.requested_at = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime(
+            t("2026-11-25T10:00:05Z"),
+        ));
+        spec
+    }
+
+    fn finished_at(at: &str) -> AgentRunStatus {
+        AgentRunStatus {
+            phase: Some(Phase::Succeeded),
+            finish_time: Some(Time(t(at))),
+            ..AgentRunStatus::default()
+        }
+    }
+
+    fn ended(succeeded: bool, conclusion: Conclusion) -> Workload {
+        Workload::Ended(Ending {
+            succeeded,
+            result: RunResult {
+                conclusion,
+                summary: "done\nin detail".into(),
+            },
+            started: Some(t("2026-11-25T10:00:30Z")),
+        })
+    }
+
+    fn running() -> AgentRunStatus {
+        AgentRunStatus {
+            phase: Some(Phase::Running),
+            start_time: Some(Time(t("2026-11-25T10:00:30Z"))),
+            message: Some("the agent is running".into()),
+            ..launched(1)
+        }
+    }
+
+    /// Every branch of `decide`: a finished run kept and collected, a run asked to stop,
+    /// the first launch (its group, cancel_in_progress, the limits), and each state of a
+    /// launched run's workload (terminating, gone, lost, pending, running, ended), with
+    /// the attempts and the timeouts.
+    #[test]
+    fn every_reconcile_of_a_run_comes_to_one_step() {
+        let rows = [
+            Row {
+                story: "a finished run is kept until its replay guard, 3 days and an hour",
+                status: || finished_at("2026-11-25T10:00:00Z"),
+                now: "2026-11-25T11:00:00Z",
+                expect: "=> unchanged, again in 259200s",
+                ..row()
+            },
+            Row {
+                story: "a finished run with a long TTL is kept for its TTL",
+                spec: || AgentRunSpec {
+                    limits: RunLimits {
+                        ttl_seconds_after_finished: 7 * 24 * 3600,
+                        ..RunLimits::default()
+                    },
+                    ..spec(None, false)
+                },
+                status: || finished_at("2026-11-25T10:00:00Z"),
+                now: "2026-12-01T10:00:00Z",
+                expect: "=> unchanged, again in 86400s",
+                ..row()
+            },
+            Row {
+                story: "past both, a finished run is deleted",
+                status: || finished_at("2026-11-25T10:00:00Z"),
+                now: "2026-11-28T11:00:00Z",
+                expect: "DeleteRun => unchanged",
+                ..row()
+            },
+            Row {
+                story: "a run asked to stop is cancelled, whatever pod it may have",
+                spec: || AgentRunSpec {
+                    cancel: Some("stopped by @octocat".into()),
+                    ..spec(None, false)
+                },
+                expect: "DeleteWorkload, event Cancelled => Cancelled, again in 86400s",
+                ..row()
+            },
+            Row {
+                story: "a new run is launched",
+                expect: "Apply, event Launched => Pending, again in 600s",
+                ..row()
+            },
+            Row {
+                story: "a newer run of a group waits for the older one",
+                spec: || grouped(false),
+                siblings: || vec![sibling("older", "2026-11-25T10:00:01Z")],
+                now: "2026-11-25T10:00:06Z",
+                expect: "event Queued => Queued, again in 10s",
+                ..row()
+            },
+            Row {
+                story: "still waiting for it: nothing written, no second event",
+                spec: || grouped(false),
+                status: || AgentRunStatus {
+                    phase: Some(Phase::Queued),
+                    message: Some("waiting for older of concurrency group \"g\" to finish".into()),
+                    ..AgentRunStatus::default()
+                },
+                siblings: || vec![sibling("older", "2026-11-25T10:00:01Z")],
+                now: "2026-11-25T10:00:16Z",
+                expect: "=> unchanged, again in 10s",
+                ..row()
+            },
+            Row {
+                story: "an older run that finished holds nothing",
+                spec: || grouped(false),
+                siblings: || {
+                    vec![Sibling {
+                        finished: true,
+                        ..sibling("older", "2026-11-25T10:00:01Z")
+                    }]
+                },
+                now: "2026-11-25T10:00:06Z",
+                expect: "Apply, event Launched => Pending, again in 600s",
+                ..row()
+            },
+            Row {
+                story: "a newer run never waits for a newer one still",
+                spec: || grouped(false),
+                siblings: || vec![sibling("newest", "2026-11-25T10:00:09Z")],
+                now: "2026-11-25T10:00:06Z",
+                expect: "Apply, event Launched => Pending, again in 600s",
+                ..row()
+            },
+            Row {
+                story: "with cancel_in_progress, the newer run cancels the older and launches",
+                spec: || grouped(true),
+                siblings: || {
+                    vec![
+                        sibling("older", "2026-11-25T10:00:01Z"),
+                        sibling("newest", "2026-11-25T10:00:09Z"),
+                    ]
+                },
+                now: "2026-11-25T10:00:06Z",
+                expect: "Cancel older, Apply, event Launched => Pending, again in 600s",
+                ..row()
+            },
+            Row {
+                story: "an older run already asked to stop is not asked again",
+                spec: || grouped(true),
+                siblings: || {
+                    vec![Sibling {
+                        cancel_requested: true,
+                        ..sibling("older", "2026-11-25T10:00:01Z")
+                    }]
+                },
+                now: "2026-11-25T10:00:06Z",
+                expect: "Apply, event Launched => Pending, again in 600s",
+                ..row()
+            },
+            Row {
+                story: "a limit holds a new run: queued, saying where it stands",
+                capacity: || Verdict::Wait {
+                    ahead: 2,
+                    held: Held::Running { limit: 1 },
+                },
+                expect: "event Queued => Queued, again in 300s",
+                ..row()
+            },
+            Row {
+                story: "a run the limits leave to its group, and no older run: launched",
+                capacity: || Verdict::Group,
+                expect: "Apply, event Launched => Pending, again in 600s",
+                ..row()
+            },
+            Row {
+                story: "a pod being deleted is waited for",
+                status: || launched(1),
+                workload: || Workload::Terminating,
+                expect: "=> unchanged, again in 2s",
+                ..row()
+            },
+            Row {
+                story: "a pod gone without an ending is replaced by the next attempt",
+                status: || launched(1),
+                expect: "event Retrying, Apply, event Launched => Pending, again in 600s",
+                ..row()
+            },
+            Row {
+                story: "gone at the last attempt: the run fails",
+                status: || launched(3),
+                expect: "event Failed => Failed",
+                ..row()
+            },
+            Row {
+                story: "a lost pod is deleted, to be replaced once it is gone",
+                status: || launched(1),
+                workload: || Workload::Lost {
+                    reason: "Evicted".into(),
+                },
+                expect: "DeleteWorkload, event PodLost => Pending, again in 2s",
+                ..row()
+            },
+            Row {
+                story: "lost at the last attempt: the run fails",
+                status: || launched(3),
+                workload: || Workload::Lost {
+                    reason: "Evicted".into(),
+                },
+                expect: "DeleteWorkload, event Failed => Failed",
+                ..row()
+            },
+            Row {
+                story: "a pending pod is looked at again when its pending timeout ends",
+                status: || launched(1),
+                workload: || Workload::Pending,
+                now: "2026-11-25T10:01:00Z",
+                expect: "=> unchanged, again in 540s",
+                ..row()
+            },
+            Row {
+                story: "a pod pending past its timeout is deleted and the run timed out",
+                status: || launched(1),
+                workload: || Workload::Pending,
+                now: "2026-11-25T10:10:00Z",
+                expect: "DeleteWorkload, event TimedOut => TimedOut",
+                ..row()
+            },
+            Row {
+                story: "a pod seen running for the first time: the run is running",
+                status: || launched(1),
+                workload: || Workload::Running {
+                    since: Some(t("2026-11-25T10:00:30Z")),
+                },
+                now: "2026-11-25T10:01:00Z",
+                expect: "event Started => Running, again in 3570s",
+                ..row()
+            },
+            Row {
+                story: "still running: looked at again when its timeout ends",
+                status: running,
+                workload: || Workload::Running { since: None },
+                now: "2026-11-25T10:30:30Z",
+                expect: "=> unchanged, again in 1800s",
+                ..row()
+            },
+            Row {
+                story: "running past its timeout: deleted, timed out",
+                status: running,
+                workload: || Workload::Running { since: None },
+                now: "2026-11-25T11:00:30Z",
+                expect: "DeleteWorkload, event TimedOut => TimedOut",
+                ..row()
+            },
+            Row {
+                story: "a pod that ended well: the run succeeded",
+                status: running,
+                workload: || ended(true, Conclusion::Success),
+                now: "2026-11-25T10:20:00Z",
+                expect: "event Succeeded => Succeeded, again in 86400s",
+                ..row()
+            },
+            Row {
+                story: "a pod that exited well but reported a failure: the run failed",
+                status: running,
+                workload: || ended(true, Conclusion::Failure),
+                now: "2026-11-25T10:20:00Z",
+                expect: "event Failed => Failed, again in 86400s",
+                ..row()
+            },
+            Row {
+                story: "a pod that failed: the run failed",
+                status: || launched(1),
+                workload: || ended(false, Conclusion::Neutral),
+                now: "2026-11-25T10:20:00Z",
+                expect: "event Failed => Failed, again in 86400s",
+                ..row()
+            },
+        ];
+        let mut wrong = Vec::new();
+        for row in &rows {
+            let (spec, status, workload) = ((row.spec)(), (row.status)(), (row.workload)());
+            let (siblings, capacity) = ((row.siblings)(), (row.capacity)());
+            let step = decide(
+                RunView {
+                    capacity: &capacity,
+                    ..view("mid", &spec, &status)
+                },
+                &workload,
+                &siblings,
+                t(row.now),
+            );
+            let found = told(&step);
+            if found != row.expect {
+                wrong.push(format!(
+                    "{}:\n  expected {}\n  got      {found}\n  {step:?}",
+                    row.story, row.expect
+                ));
+            }
+        }
+        assert!(wrong.is_empty(), "\n{}", wrong.join("\n"));
+    }
 }

@@ -193,7 +193,8 @@ pub enum DecideError {
 
 /// A maintainer's `approve` of a fork pull request: the approval to record in the
 /// service's own store (see [`crate::ports::approvals`]), a reply saying what was
-/// approved, and the pull request's agents planned at that head, as for a push to it.
+/// approved, and the pull request's agents planned at that head, as for a push to it
+/// ([`crate::plan::Planner::plan_approved`]).
 /// Without a SHA it approves the head only if that is the head the service had seen when
 /// the comment was written (`facts.head_at_comment`); a SHA must name the current head.
 /// Otherwise only a reply saying why, naming the head and how to approve it. Pure;
@@ -208,7 +209,7 @@ fn approve(
 ) -> Approved {
     let none = |decisions| Approved {
         decisions,
-        synthetic: None,
+        about: None,
         record: None,
     };
     let Some(pr) = facts.pull_request else {
@@ -247,37 +248,14 @@ fn approve(
         approved_by: approved_by.to_string(),
         comment_id: comment.comment.id,
     });
-    let synthetic = WebhookEvent {
-        name: "pull_request".into(),
-        event: Event::PullRequest(crate::github::event::PullRequestEvent {
-            action: crate::github::event::PullRequestAction::Synchronize,
-            number,
-            pull_request: pr.clone(),
-            label: None,
-            before: None,
-            after: Some(pr.head.sha.clone()),
-        }),
-        repository: event.repository.clone(),
-        sender: event.sender.clone(),
-        installation_id: event.installation_id,
-        signed_at: event.signed_at,
-    };
-    let approved = Facts {
-        approved_sha: Some(head),
-        ..facts.clone()
-    };
+    let runs = planner.plan_approved(event, pr, delivery.run_key(), facts);
     let mut decisions = vec![Decision::Reply(format!(
         "Approved by @{approved_by}: agents may run on this pull request at `{head}`. A new push needs a new approval."
     ))];
-    decisions.extend(
-        planner
-            .plan(&synthetic, delivery.run_key(), &approved)
-            .into_iter()
-            .filter(|d| matches!(d, Decision::Launch(_) | Decision::Skip { .. })),
-    );
+    decisions.extend(runs.decisions);
     Approved {
         decisions,
-        synthetic: Some(synthetic),
+        about: Some(runs.event),
         record,
     }
 }
@@ -286,7 +264,7 @@ fn approve(
 struct Approved {
     decisions: Vec<Decision>,
     /// The pull request event its runs are about.
-    synthetic: Option<WebhookEvent>,
+    about: Option<WebhookEvent>,
     /// The approval to record before anything runs.
     record: Option<ApprovalToRecord>,
 }
@@ -379,8 +357,8 @@ pub fn decide_event(
                     &approved_by,
                 );
                 decisions.extend(done.decisions);
-                if done.synthetic.is_some() {
-                    approved = done.synthetic;
+                if done.about.is_some() {
+                    approved = done.about;
                 }
                 approvals.extend(done.record);
             }
@@ -405,7 +383,7 @@ pub fn decide_event(
             Decision::Launch(launch) => {
                 // Runs an approval starts are about the pull request, not the comment.
                 let event = match (&launch.trigger, &approved) {
-                    (crate::plan::Trigger::PullRequest { .. }, Some(synthetic)) => synthetic,
+                    (crate::plan::Trigger::PullRequest { .. }, Some(about)) => about,
                     _ => event,
                 };
                 notes.extend(launch.unpinned(event));

@@ -263,7 +263,8 @@ impl Outcome {
         self.decisions
             .iter()
             .filter_map(|d| match d {
-                Decision::Skip { reason, .. } | Decision::Ignore(reason) => Some(reason.clone()),
+                Decision::Skip { reason, .. } => Some(reason.to_string()),
+                Decision::Ignore(reason) => Some(reason.to_string()),
                 Decision::Refuse(refusal) => Some(refusal.message(prefix)),
                 Decision::Reply(text) => Some(text.clone()),
                 Decision::Defer(why) => Some(why.to_string()),

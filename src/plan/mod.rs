@@ -1,0 +1,874 @@
+//! The planner: a GitHub event and services.yaml in, decisions out. Pure: no I/O, no clock.
+//!
+//! Which agents fire, for whom and with what task; what is refused and why; what the bot
+//! says back; which commands the service itself must carry out (stop, status, ...).
+//!
+//! One place decides for every trigger. [`Planner::plan`] hands the event to its trigger's
+//! file (`pull_request.rs`, `comment.rs`, `issues.rs`, `push.rs`, `release.rs`,
+//! `check_run.rs`); each asks the one loop over agents ([`Planner::hear`]) with its own
+//! verdict per agent (start, skip and why, or not listening), makes the launches, and says
+//! whose permission they need. The shared checks then run once, here: who may start what
+//! (`authority.rs`, the fork policy included) and the exact commit each run checks out
+//! (`pin.rs`). The English of every outcome is in `reasons.rs`; the replay window in
+//! `replay.rs`.
+
+use globset::{GlobMatcher, GlobSet, GlobSetBuilder};
+use serde::{Deserialize, Serialize};
+
+use crate::config::{Agent, Config};
+use crate::github::command::help_text;
+use crate::github::event::{
+    AuthorAssociation, Event, PullRequest, PullRequestAction, User, WebhookEvent,
+};
+use crate::names::{dns_label, short_hash};
+use k8s_openapi::jiff::{SignedDuration, Timestamp};
+
+mod authority;
+mod check_run;
+mod comment;
+mod issues;
+mod pin;
+mod pull_request;
+mod push;
+mod reasons;
+mod release;
+mod replay;
+#[cfg(test)]
+mod table;
+
+pub use authority::permission_from_association;
+pub use pull_request::ApprovedRuns;
+pub use reasons::{Deferral, IgnoreReason, Refusal, RefusalReason, SkipReason};
+pub use replay::{CLOCK_SKEW, REPLAY_GUARD, REPLAY_WINDOW, Stale, stale};
+
+/// What is known of the requester's permission on the repository. The payload's
+/// `author_association` never grants anything where runs are real: it may only refuse
+/// early someone who cannot be a collaborator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Authority {
+    /// GitHub's permission API answered (or `render --permission` says what it would).
+    Known(crate::config::Permission),
+    /// Not asked yet: a decision that needs it says whose permission to ask.
+    NotAsked,
+    /// The API was asked and gave no answer (down, slow, rate-limited): the decision waits
+    /// until it answers; nothing is guessed.
+    Unanswered,
+    /// No API to ask, and nothing decided here runs for real (`render`, `serve --dry-run`
+    /// without credentials): the payload stands in, as a preview of what GitHub would say.
+    #[default]
+    Preview,
+    /// No API to ask, and runs are real: only `allowed_users` may start agents.
+    Unavailable,
+}
+
+/// What the service knows beyond the payload, fetched at the edges (GitHub API) or absent.
+#[derive(Debug, Clone, Default)]
+pub struct Facts<'a> {
+    /// The requester's repository permission (see [`requester`]).
+    pub authority: Authority,
+    /// Teams (`org/slug`) the requester belongs to, when known.
+    pub teams: &'a [String],
+    /// Some team lookup went unanswered: a requester not allowed otherwise must wait.
+    pub teams_unanswered: bool,
+    /// The login the service posts and acts as (its App's bot, or its token's user), when
+    /// known: what it or its runs' tokens cause starts nothing.
+    pub own_login: Option<&'a str>,
+    /// The GitHub App the service is, when it is one: only check runs it created can be
+    /// re-run from GitHub's "Re-run" button.
+    pub own_app_id: Option<u64>,
+    /// The pull request's changed files, when known (needed by `paths` filters).
+    pub changed_files: Option<&'a [String]>,
+    /// The pull request a comment is on, when fetched (comments carry only its number).
+    pub pull_request: Option<&'a PullRequest>,
+    /// The head SHA a maintainer approved for this fork pull request, if any (from the
+    /// service's own approval records, never from a comment).
+    pub approved_sha: Option<&'a str>,
+    /// The pull request's head as the service had seen it when the comment was written
+    /// (the last head recorded before its `created_at`): what an `approve` without a SHA
+    /// approves, if it is still the head.
+    pub head_at_comment: Option<&'a str>,
+    /// The approval records could not be read: a decision that needs them waits.
+    pub approvals_unreadable: bool,
+    /// The commit of the ref a run about an issue or a release checks out (the default
+    /// branch's head, the tag's commit), as GitHub said it when the delivery came.
+    pub commit: RefCommit<'a>,
+}
+
+/// How long after `/agent stop` was written (or a pull request closed) a run it stops may
+/// have been recorded: a run the maintainer started just before, whose delivery came a
+/// little after. Runs recorded later were not meant, so a replay of the stop, or of the
+/// close after the pull request was reopened, stops none of them.
+pub const STOP_REACH: SignedDuration = SignedDuration::from_mins(10);
+
+/// What GitHub said of the ref a run about an issue or a release checks out: no run starts
+/// at a moving ref, so it runs at the commit the ref named when the delivery came.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RefCommit<'a> {
+    /// There is no GitHub to ask (`render`, `serve --dry-run` without credentials, a
+    /// cluster without them): the run is shown, or runs, at the ref itself, unpinned.
+    #[default]
+    Unpinned,
+    /// Not asked yet: a launch that needs it says which ref to ask about.
+    NotAsked,
+    /// The commit, 40 hexadecimal characters.
+    Known(&'a str),
+    /// GitHub says the ref does not exist (a draft release's tag, an empty repository).
+    Missing,
+    /// GitHub was asked and did not answer: the delivery waits (503), nothing is guessed.
+    Unanswered,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decision {
+    /// Start this agent.
+    Launch(Launch),
+    /// An agent listens to this event but its filters did not match (logged, not replied).
+    Skip { agent: String, reason: SkipReason },
+    /// Someone asked for something they may not have: one reply with the reason.
+    Refuse(Refusal),
+    /// A command the service carries out itself.
+    Control(Control),
+    /// A reply to post (help text, a mistyped command).
+    Reply(String),
+    /// Nothing to do for this delivery, and why (logged and counted).
+    Ignore(IgnoreReason),
+    /// Not decidable until GitHub answers: nothing is done, and the delivery is answered
+    /// so that it comes again (503); it is decided then.
+    Defer(Deferral),
+}
+
+impl Decision {
+    /// `agent` does not start: its filters say why.
+    fn skip(agent: &Agent, reason: SkipReason) -> Decision {
+        Decision::Skip {
+            agent: agent.name.to_string(),
+            reason,
+        }
+    }
+
+    /// Nothing to do for this delivery.
+    fn ignore(reason: IgnoreReason) -> Decision {
+        Decision::Ignore(reason)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Launch {
+    pub agent: String,
+    /// The run's name: stable for a delivery and agent, so a repeated delivery is a no-op.
+    pub run_name: String,
+    pub trigger: Trigger,
+    /// The task a maintainer wrote (`/agent run …`), or the focus of `/agent review …`.
+    pub task: Option<String>,
+    /// Who asked: the commenter, the pull request's sender, the pusher.
+    pub requested_by: String,
+    /// What the run is about.
+    pub subject: Subject,
+}
+
+impl Launch {
+    /// Says so when the run is not pinned to a commit (a preview, or no GitHub to ask):
+    /// it would check out a moving ref.
+    pub fn unpinned(&self, event: &WebhookEvent) -> Option<String> {
+        if self.subject.sha().is_some() {
+            return None;
+        }
+        let git_ref = self.subject.git_ref(event);
+        Some(format!(
+            "run {}: NOT PINNED: checks out `{git_ref}` as it is when the pod starts, not an exact commit (without GitHub credentials, nobody asks GitHub which commit it is)",
+            self.run_name
+        ))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Trigger {
+    PullRequest { action: PullRequestAction },
+    Issues { action: String },
+    Comment { verb: String, comment_id: u64 },
+    Push,
+    Release { action: String },
+}
+
+impl Trigger {
+    pub fn describe(&self) -> String {
+        match self {
+            Trigger::PullRequest { action } => format!("pull_request.{action}"),
+            Trigger::Issues { action } => format!("issues.{action}"),
+            Trigger::Comment { verb, .. } => format!("comment:{verb}"),
+            Trigger::Push => "push".into(),
+            Trigger::Release { action } => format!("release.{action}"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Subject {
+    PullRequest {
+        number: u64,
+        head_sha: Option<String>,
+    },
+    Issue {
+        number: u64,
+        /// The default branch's head commit when the delivery came, which the run checks
+        /// out. `None` in a preview (and in runs stored before it was recorded): the
+        /// default branch itself.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sha: Option<String>,
+    },
+    Ref {
+        git_ref: String,
+        sha: String,
+    },
+    Release {
+        tag: String,
+        /// The commit the tag points to (an annotated tag dereferenced), which the run
+        /// checks out. `None` in a preview (and in runs stored before it was recorded).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sha: Option<String>,
+    },
+}
+
+impl Subject {
+    /// The git ref the run is about (`refs/pull/42/head`, `refs/heads/<default branch>`,
+    /// `refs/tags/v1.0.0`): what it checks out when no exact commit is known.
+    pub fn git_ref(&self, event: &WebhookEvent) -> String {
+        match self {
+            Subject::PullRequest { number, .. } => format!("refs/pull/{number}/head"),
+            Subject::Issue { .. } => format!(
+                "refs/heads/{}",
+                event
+                    .repository
+                    .as_ref()
+                    .map_or("main", |r| r.default_branch.as_str())
+            ),
+            Subject::Ref { git_ref, .. } => git_ref.clone(),
+            Subject::Release { tag, .. } => format!("refs/tags/{tag}"),
+        }
+    }
+
+    /// The exact commit the run checks out, when it is known.
+    pub fn sha(&self) -> Option<&str> {
+        match self {
+            Subject::PullRequest { head_sha: sha, .. }
+            | Subject::Issue { sha, .. }
+            | Subject::Release { sha, .. } => sha.as_deref(),
+            Subject::Ref { sha, .. } => Some(sha),
+        }
+    }
+
+    /// A short slug for names: `pr42`, `issue7`, `v1-2-0`.
+    fn slug(&self) -> String {
+        match self {
+            Subject::PullRequest { number, .. } => format!("pr{number}"),
+            Subject::Issue { number, .. } => format!("issue{number}"),
+            Subject::Ref { git_ref, .. } => short_ref(git_ref).to_string(),
+            Subject::Release { tag, .. } => tag.clone(),
+        }
+    }
+}
+
+fn short_ref(r: &str) -> &str {
+    r.strip_prefix("refs/heads/")
+        .or_else(|| r.strip_prefix("refs/tags/"))
+        .unwrap_or(r)
+}
+/// Commands the service carries out itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Control {
+    /// Cancel the runs of this issue or pull request (`stop`) recorded before
+    /// `asked_at` (when the comment was written) and [`STOP_REACH`].
+    Stop {
+        number: u64,
+        requested_by: String,
+        asked_at: Option<Timestamp>,
+    },
+    /// Run the last run of this pull request or issue again.
+    Retry { number: u64, requested_by: String },
+    /// Run the run a check run of ours reports again (GitHub's "Re-run" button): `run`
+    /// is the check run's `external_id`, the name of the run.
+    Rerun { run: String, requested_by: String },
+    /// Answer with the runs of this pull request or issue.
+    Status { number: u64 },
+    /// Approve a fork pull request at a head commit (given, or the current head).
+    Approve {
+        number: u64,
+        sha: Option<String>,
+        approved_by: String,
+    },
+    /// A pull request was closed (at `asked_at`): cancel its runs recorded before then and
+    /// [`STOP_REACH`].
+    CancelPullRequest {
+        number: u64,
+        asked_at: Option<Timestamp>,
+    },
+}
+
+impl std::fmt::Display for Control {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Control::Stop {
+                number,
+                requested_by,
+                ..
+            } => {
+                write!(f, "stop the runs of #{number} (asked by @{requested_by})")
+            }
+            Control::Retry {
+                number,
+                requested_by,
+            } => {
+                write!(
+                    f,
+                    "run the last run of #{number} again (asked by @{requested_by})"
+                )
+            }
+            Control::Rerun { run, requested_by } => {
+                write!(f, "run {run} again (asked by @{requested_by})")
+            }
+            Control::Status { number } => write!(f, "answer with the runs of #{number}"),
+            Control::Approve {
+                number,
+                sha,
+                approved_by,
+            } => match sha {
+                Some(sha) => write!(
+                    f,
+                    "approve fork pull request #{number} at {sha} (by @{approved_by})"
+                ),
+                None => write!(
+                    f,
+                    "approve fork pull request #{number} at its head (by @{approved_by})"
+                ),
+            },
+            Control::CancelPullRequest { number, .. } => {
+                write!(
+                    f,
+                    "cancel the runs of pull request #{number}, which was closed"
+                )
+            }
+        }
+    }
+}
+/// Compiled trigger filters, built once per config.
+pub(super) struct AgentFilters {
+    pub(super) pr_branches: Option<GlobSet>,
+    pub(super) pr_paths: Option<GlobSet>,
+    pub(super) pr_paths_ignore: Option<GlobSet>,
+    pub(super) push_branches: Vec<GlobMatcher>,
+    pub(super) push_tags: Vec<GlobMatcher>,
+}
+
+pub struct Planner {
+    config: std::sync::Arc<Config>,
+    filters: Vec<AgentFilters>,
+}
+
+fn glob_set(globs: &[crate::config::Glob]) -> Option<GlobSet> {
+    if globs.is_empty() {
+        return None;
+    }
+    let mut b = GlobSetBuilder::new();
+    for g in globs {
+        // Checked when the config was loaded; a glob that still fails matches nothing.
+        if let Ok(g) = globset::Glob::new(g.as_str()) {
+            b.add(g);
+        }
+    }
+    b.build().ok()
+}
+
+fn matchers(globs: &[crate::config::Glob]) -> Vec<GlobMatcher> {
+    globs
+        .iter()
+        .filter_map(|g| globset::Glob::new(g.as_str()).ok())
+        .map(|g| g.compile_matcher())
+        .collect()
+}
+
+impl Planner {
+    /// Compiles the trigger filters of a config (the planner keeps its own copy of it).
+    pub fn new(config: &Config) -> Self {
+        let filters = config
+            .agents
+            .iter()
+            .map(|a| {
+                let pr = a.triggers.pull_request.as_ref();
+                let push = a.triggers.push.as_ref();
+                AgentFilters {
+                    pr_branches: pr.and_then(|p| glob_set(&p.branches)),
+                    pr_paths: pr.and_then(|p| glob_set(&p.paths)),
+                    pr_paths_ignore: pr.and_then(|p| glob_set(&p.paths_ignore)),
+                    push_branches: push.map(|p| matchers(&p.branches)).unwrap_or_default(),
+                    push_tags: push.map(|p| matchers(&p.tags)).unwrap_or_default(),
+                }
+            })
+            .collect();
+        Planner {
+            config: std::sync::Arc::new(config.clone()),
+            filters,
+        }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The agents that run for the repository `event` is about, each with its compiled
+    /// filters: those whose `repositories` take it in (every agent without that list).
+    /// Every trigger, command and help text goes through here, so an agent limited to
+    /// other repositories starts for nothing here and is unknown here. An event without a
+    /// repository gets the agents without a list only.
+    fn agents_for<'p>(
+        &'p self,
+        event: &'p WebhookEvent,
+    ) -> impl Iterator<Item = (&'p Agent, &'p AgentFilters)> + 'p {
+        self.agents_in(event.repository.as_ref().map(|r| r.full_name.as_str()))
+    }
+
+    /// [`Self::agents_for`] a repository (`None`: an event without one).
+    fn agents_in<'p>(
+        &'p self,
+        repository: Option<&'p str>,
+    ) -> impl Iterator<Item = (&'p Agent, &'p AgentFilters)> + 'p {
+        self.config
+            .agents
+            .iter()
+            .zip(&self.filters)
+            .filter(move |(agent, _)| match repository {
+                Some(repository) => agent.scope().admits(repository),
+                None => agent.scope().is_every(),
+            })
+    }
+
+    /// The one loop over agents, for every trigger: each agent of `repository` is asked
+    /// `verdict` (the trigger file's filters), in the config's order.
+    fn hear<'p>(
+        &'p self,
+        repository: Option<&'p str>,
+        mut verdict: impl FnMut(&'p Agent, &'p AgentFilters) -> Hears,
+    ) -> Heard<'p> {
+        let mut heard = Heard {
+            listening: false,
+            verdicts: Vec::new(),
+        };
+        for (agent, filters) in self.agents_in(repository) {
+            match verdict(agent, filters) {
+                Hears::NotListening => continue,
+                Hears::Skip(reason) => heard.verdicts.push((agent, Err(reason))),
+                Hears::Start => heard.verdicts.push((agent, Ok(()))),
+            }
+            heard.listening = true;
+        }
+        heard
+    }
+
+    /// The verbs of their own (not `run` or `review`) that the agents of `event`'s
+    /// repository answer to, sorted.
+    fn custom_verbs(&self, event: &WebhookEvent) -> Vec<String> {
+        let mut verbs: Vec<String> = self
+            .agents_for(event)
+            .filter_map(|(a, _)| a.triggers.comment.as_ref())
+            .flat_map(|c| c.verbs.iter().map(|v| v.as_str().to_string()))
+            .filter(|v| !matches!(v.as_str(), "run" | "review"))
+            .collect();
+        verbs.sort();
+        verbs.dedup();
+        verbs
+    }
+
+    /// The help text for `event`'s repository, listing the built-in verbs and the ones its
+    /// agents answer to.
+    pub fn help(&self, event: &WebhookEvent) -> String {
+        let custom: Vec<(String, String)> = self
+            .custom_verbs(event)
+            .into_iter()
+            .map(|verb| {
+                let agents: Vec<&str> = self
+                    .agents_for(event)
+                    .map(|(a, _)| a)
+                    .filter(|a| {
+                        a.triggers
+                            .comment
+                            .as_ref()
+                            .is_some_and(|c| c.verbs.iter().any(|v| v.as_str() == verb))
+                    })
+                    .map(|a| a.description.as_deref().unwrap_or(a.name.as_str()))
+                    .collect();
+                let starts = format!("starts {}", agents.join(", "));
+                (verb, starts)
+            })
+            .collect();
+        help_text(&self.config.github.command_prefix, &custom)
+    }
+
+    /// Decides what one delivery asks for: the trigger's file decides, then who may start
+    /// what and the exact commits are judged once, for every trigger.
+    pub fn plan(&self, event: &WebhookEvent, delivery: &str, facts: &Facts<'_>) -> Vec<Decision> {
+        if let Some(own) = self.own_sender(event.sender.as_ref(), facts) {
+            return vec![Decision::ignore(own)];
+        }
+        let planned = match &event.event {
+            Event::Ping(_) => Planned::decided(vec![Decision::ignore(IgnoreReason::Ping)]),
+            Event::PullRequest(e) => self.plan_pull_request(event, e, delivery, facts),
+            Event::IssueComment(e) => self.plan_comment(event, e, delivery, facts),
+            Event::Issues(e) => self.plan_issues(event, e, delivery),
+            Event::Push(e) => self.plan_push(event, e, delivery),
+            Event::Release(e) => self.plan_release(event, e, delivery, facts),
+            Event::CheckRun(e) => self.plan_check_run(event, e, facts),
+            Event::CheckSuite(e) => {
+                Planned::decided(vec![Decision::ignore(match e.action.as_str() {
+                    "rerequested" => IgnoreReason::CheckSuiteRerequested,
+                    a => IgnoreReason::StartsNothing {
+                        name: "check_suite".into(),
+                        action: Some(a.into()),
+                    },
+                })])
+            }
+            Event::Other { name, action } => {
+                Planned::decided(vec![Decision::ignore(IgnoreReason::StartsNothing {
+                    name: name.clone(),
+                    action: action.clone(),
+                })])
+            }
+        };
+        self.judge(event, planned, facts)
+    }
+
+    /// The checks every trigger shares, once: the launches stand only if whoever asked
+    /// may start them (unless the trigger's file judged already: a fork's code), each at
+    /// an exact commit.
+    fn judge(
+        &self,
+        event: &WebhookEvent,
+        planned: Planned<'_>,
+        facts: &Facts<'_>,
+    ) -> Vec<Decision> {
+        let out = match planned.asked_by {
+            Some(asked) => self.gate(
+                planned.decisions,
+                asked.login,
+                asked.association,
+                facts,
+                asked.kind,
+            ),
+            None => planned.decisions,
+        };
+        pin::pin(event, out, facts)
+    }
+
+    /// Why nothing is done when the sender is the service itself: what it or its runs'
+    /// tokens cause starts nothing.
+    fn own_sender(&self, sender: Option<&User>, facts: &Facts<'_>) -> Option<IgnoreReason> {
+        match (facts.own_login, sender) {
+            (Some(own), Some(sender)) if sender.login.eq_ignore_ascii_case(own) => {
+                Some(IgnoreReason::OwnSender { own: own.into() })
+            }
+            _ => None,
+        }
+    }
+
+    // One constructor for every kind of launch; the arguments are each a different fact.
+    #[allow(clippy::too_many_arguments)]
+    fn launch(
+        &self,
+        agent: &Agent,
+        delivery: &str,
+        discriminator: &str,
+        trigger: Trigger,
+        subject: Subject,
+        requested_by: &str,
+        task: Option<String>,
+    ) -> Decision {
+        Decision::Launch(Launch {
+            agent: agent.name.to_string(),
+            run_name: run_name(
+                agent.name.as_str(),
+                &subject.slug(),
+                delivery,
+                discriminator,
+            ),
+            trigger,
+            task,
+            requested_by: requested_by.to_string(),
+            subject,
+        })
+    }
+}
+
+/// What a trigger's file says of one agent for one event.
+pub(super) enum Hears {
+    /// The agent has no trigger for this (or does not answer this verb): not asked.
+    NotListening,
+    /// It listens, and its filters say why it does not start.
+    Skip(SkipReason),
+    /// It listens, and its filters match.
+    Start,
+}
+
+/// What the agents of an event's repository said, in the config's order.
+pub(super) struct Heard<'p> {
+    /// Some agent listens to the event.
+    listening: bool,
+    /// Each listening agent: `Ok` when it starts, else why not.
+    verdicts: Vec<(&'p Agent, Result<(), SkipReason>)>,
+}
+
+impl<'p> Heard<'p> {
+    /// The agents that start.
+    fn matched(&self) -> Vec<&'p Agent> {
+        self.verdicts
+            .iter()
+            .filter(|(_, v)| v.is_ok())
+            .map(|(agent, _)| *agent)
+            .collect()
+    }
+
+    /// A skip for each agent that does not start.
+    fn skips(&self) -> Vec<Decision> {
+        self.verdicts
+            .iter()
+            .filter_map(|(agent, v)| v.as_ref().err().map(|r| Decision::skip(agent, r.clone())))
+            .collect()
+    }
+
+    /// Each listening agent in the config's order: its launch (`launch`), or its skip.
+    fn in_order(&self, mut launch: impl FnMut(&'p Agent) -> Decision) -> Vec<Decision> {
+        self.verdicts
+            .iter()
+            .map(|(agent, v)| match v {
+                Ok(()) => launch(agent),
+                Err(reason) => Decision::skip(agent, reason.clone()),
+            })
+            .collect()
+    }
+}
+
+/// A trigger file's decisions, and whose permission the launches among them need: judged
+/// once, for every trigger, in [`Planner::plan`].
+pub(super) struct Planned<'e> {
+    decisions: Vec<Decision>,
+    /// `None`: nothing (more) to judge: no launch, or the trigger's file judged them.
+    asked_by: Option<AskedBy<'e>>,
+}
+
+impl<'e> Planned<'e> {
+    /// Decided already: nothing to judge.
+    fn decided(decisions: Vec<Decision>) -> Self {
+        Planned {
+            decisions,
+            asked_by: None,
+        }
+    }
+
+    /// Launches that stand only if `login` may start them by `kind`.
+    fn asked_by(
+        decisions: Vec<Decision>,
+        login: &'e str,
+        association: Option<&'e AuthorAssociation>,
+        kind: TriggerKind,
+    ) -> Self {
+        Planned {
+            decisions,
+            asked_by: Some(AskedBy {
+                login,
+                association,
+                kind,
+            }),
+        }
+    }
+}
+
+/// Who asked for the launches of a delivery: their login, what the payload says of them
+/// (when it says anything), and by which trigger.
+pub(super) struct AskedBy<'e> {
+    login: &'e str,
+    association: Option<&'e AuthorAssociation>,
+    kind: TriggerKind,
+}
+
+/// Which trigger of an agent a launch comes from (each may set its own `min_permission`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum TriggerKind {
+    PullRequest,
+    Issues,
+    Comment,
+    Push,
+    Release,
+}
+
+/// Whose permission decides `event`: the commenter; a fork pull request's author (it is
+/// their code that would run); whoever else acted (opened, pushed, labeled, published).
+/// GitHub's permission API is asked about this login, and no other.
+pub fn requester(event: &WebhookEvent) -> Option<&str> {
+    let sender = event.sender.as_ref().map(|u| u.login.as_str());
+    match &event.event {
+        Event::IssueComment(e) => Some(e.comment.user.login.as_str()),
+        Event::PullRequest(e) if e.pull_request.is_fork() => {
+            Some(e.pull_request.user.login.as_str())
+        }
+        Event::PullRequest(e) => Some(sender.unwrap_or(e.pull_request.user.login.as_str())),
+        Event::Issues(e) => Some(sender.unwrap_or(e.issue.user.login.as_str())),
+        Event::Push(_) | Event::Release(_) | Event::CheckRun(_) => sender,
+        Event::Ping(_) | Event::CheckSuite(_) | Event::Other { .. } => None,
+    }
+}
+
+/// Why an event's action starts no agent whose trigger lists `wanted`, if it starts none.
+fn action_not_listed<'a>(
+    event: &'static str,
+    action: &str,
+    wanted: impl Iterator<Item = &'a str> + Clone,
+) -> Option<SkipReason> {
+    if wanted.clone().any(|a| a == action) {
+        return None;
+    }
+    Some(SkipReason::ActionNotListed {
+        event,
+        action: action.to_owned(),
+        wanted: wanted.map(str::to_owned).collect(),
+    })
+}
+
+/// The decisions so far, closed by a refusal; a deferral replaces them all (the whole
+/// delivery is decided again when it comes back).
+fn ending_with(mut out: Vec<Decision>, last: Decision) -> Vec<Decision> {
+    if matches!(last, Decision::Defer(_)) {
+        return vec![last];
+    }
+    out.push(last);
+    out
+}
+
+fn login<'a>(sender: Option<&'a User>, fallback: &'a User) -> &'a str {
+    sender.map_or(fallback.login.as_str(), |u| u.login.as_str())
+}
+
+/// A run's name: `<agent>-<subject>-<hash>`, a DNS label of at most 63 characters. The hash
+/// covers the delivery (the service passes its signed body's SHA-256,
+/// `DeliveryId::run_key`, so a replay under a new id is the same delivery), the agent and
+/// what tells two commands of one comment apart, so the same delivery always yields the
+/// same name.
+pub fn run_name(agent: &str, subject: &str, delivery: &str, discriminator: &str) -> String {
+    let hash = short_hash(&[delivery, agent, discriminator]);
+    let mut head = dns_label(&format!("{agent}-{subject}"));
+    head.truncate(63 - hash.len() - 1);
+    let head = head.trim_end_matches('-');
+    format!("{head}-{hash}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Facts;
+    use super::table::{event, outcome, scoped_planner};
+
+    /// An agent limited to some repositories starts, by every trigger, only for them; a
+    /// command naming it elsewhere is answered as for a verb nobody there answers to.
+    #[test]
+    fn agents_start_only_for_the_repositories_they_are_for() {
+        let planner = scoped_planner();
+        let pr = "webhooks/pull_request/opened.json";
+        let comment = "variants/issue_comment/run-on-pull-request.json";
+        let table: &[(&str, Option<&str>, &str, &str)] = &[
+            (pr, None, "acme/a", "a-review"),
+            (pr, None, "Acme/A", "a-review"),
+            (pr, None, "acme/b", "nothing"),
+            (pr, None, "other/c", "nothing"),
+            (comment, Some("/agent review"), "acme/a", "a-review"),
+            (
+                comment,
+                Some("/agent review"),
+                "acme/b",
+                "reply: No agent answers `/agent review` on pull requests. `/agent help` lists the commands.",
+            ),
+            (comment, Some("/agent docs"), "acme/a", "acme-docs"),
+            (comment, Some("/agent docs"), "acme/c", "acme-docs"),
+            (
+                comment,
+                Some("/agent docs"),
+                "acme/b",
+                "reply: unknown command `docs`; `help` lists the commands (`/agent help` lists the commands)",
+            ),
+            (comment, Some("/agent run x"), "acme/b", "everyone"),
+            (comment, Some("/agent run x"), "other/c", "everyone"),
+            ("webhooks/issues/opened.json", None, "acme/a", "acme-docs"),
+            ("webhooks/issues/opened.json", None, "acme/b", "nothing"),
+            ("webhooks/push/0.json", None, "acme/c", "acme-docs"),
+            ("webhooks/push/0.json", None, "acme/b", "nothing"),
+            ("webhooks/push/0.json", None, "other/c", "nothing"),
+            (
+                "webhooks/release/published.json",
+                None,
+                "acme/a",
+                "acme-docs",
+            ),
+            (
+                "webhooks/release/published.json",
+                None,
+                "other/c",
+                "nothing",
+            ),
+        ];
+        let mut wrong = Vec::new();
+        for (file, body, repository, expected) in table {
+            let decisions = planner.plan(&event(file, repository, *body), "d-1", &Facts::default());
+            let found = outcome(&decisions);
+            if found != *expected {
+                wrong.push(format!(
+                    "{file} {body:?} on {repository}: expected {expected}, got {found}\n  {decisions:?}"
+                ));
+            }
+        }
+        assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    }
+
+    /// `help` lists the verbs of the repository it is asked in, and no other's.
+    #[test]
+    fn help_lists_only_the_agents_of_the_repository() {
+        let planner = scoped_planner();
+        let comment = "variants/issue_comment/run-on-pull-request.json";
+        let help =
+            |repository: &str| planner.help(&event(comment, repository, Some("/agent help")));
+        let (a, b) = (help("acme/a"), help("acme/b"));
+        assert!(a.contains("docs"), "{a}");
+        assert!(!b.contains("docs"), "{b}");
+        assert!(!b.contains("acme-docs"), "{b}");
+    }
+
+    /// What `plan` itself decides for events no trigger's file takes: GitHub's ping, the
+    /// events that start nothing, and whatever agentpods itself sends.
+    #[test]
+    fn events_no_trigger_takes_start_nothing() {
+        use super::table::{Given, Row, check, row};
+        const ANY: &str = "[{name: review, triggers: {pull_request: {}}}]";
+        check(&[
+            Row {
+                story: "GitHub's ping says the webhook is set up",
+                agents: ANY,
+                payload: "webhooks/ping/0.json",
+                expect: "ignore: Ping",
+                ..row()
+            },
+            Row {
+                story: "an event no agent can listen to starts nothing",
+                agents: ANY,
+                payload: "webhooks/create/0.json",
+                expect: "ignore: StartsNothing",
+                ..row()
+            },
+            Row {
+                story: "what agentpods itself sends starts nothing",
+                agents: ANY,
+                payload: "webhooks/pull_request/opened.json",
+                given: || Given {
+                    own_login: Some("Codertocat"),
+                    ..Given::preview()
+                },
+                expect: "ignore: OwnSender",
+                ..row()
+            },
+        ]);
+    }
+}

@@ -1,0 +1,619 @@
+//! `pull_request` events, and a fork pull request's head a maintainer approved: which
+//! agents start, and the fork policy for a fork's code.
+
+use crate::config::Agent;
+use crate::github::event::{
+    Event, PullRequest, PullRequestAction, PullRequestEvent, User, WebhookEvent,
+};
+
+use super::{
+    AgentFilters, Control, Decision, Deferral, Facts, Hears, IgnoreReason, Planned, Planner,
+    SkipReason, Subject, Trigger, TriggerKind, action_not_listed, authority::Verdict, ending_with,
+    login,
+};
+
+/// The parts of a pull request event the planner reads: a delivery's, or those of an
+/// approved head (see [`Planner::plan_approved`]).
+struct PullRequestAt<'e> {
+    /// The repository's `owner/name`, when the event names one.
+    repository: Option<&'e str>,
+    sender: Option<&'e User>,
+    pr: &'e PullRequest,
+    action: &'e PullRequestAction,
+}
+
+/// What a maintainer's approval of a fork pull request's head starts.
+#[derive(Debug, Clone)]
+pub struct ApprovedRuns {
+    /// The launches, and the agents skipped, as for a push of that head.
+    pub decisions: Vec<Decision>,
+    /// The pull request event the runs are about (`pull_request.synchronize` of the
+    /// approved head): what their templates see and their stored source holds.
+    pub event: WebhookEvent,
+}
+
+impl Planner {
+    pub(super) fn plan_pull_request<'e>(
+        &self,
+        event: &'e WebhookEvent,
+        e: &'e PullRequestEvent,
+        delivery: &str,
+        facts: &Facts<'_>,
+    ) -> Planned<'e> {
+        let at = PullRequestAt {
+            repository: event.repository.as_ref().map(|r| r.full_name.as_str()),
+            sender: event.sender.as_ref(),
+            pr: &e.pull_request,
+            action: &e.action,
+        };
+        self.pull_request_at(&at, delivery, facts)
+    }
+
+    /// The agents of pull request `pr` at its head, which a maintainer approved by the
+    /// `approve` in `comment` (an `issue_comment` event): planned as a push of that head
+    /// (`pull_request.synchronize`) is, with the head approved. Only the launches and the
+    /// skips: the comment's own delivery says the rest. `delivery` names the runs (the
+    /// comment delivery's run key).
+    pub fn plan_approved(
+        &self,
+        comment: &WebhookEvent,
+        pr: &PullRequest,
+        delivery: &str,
+        facts: &Facts<'_>,
+    ) -> ApprovedRuns {
+        let event = approved_event(comment, pr);
+        let approved = Facts {
+            approved_sha: Some(pr.head.sha.as_str()),
+            ..facts.clone()
+        };
+        let decisions = if self.own_sender(comment.sender.as_ref(), facts).is_some() {
+            Vec::new()
+        } else {
+            let at = PullRequestAt {
+                repository: comment.repository.as_ref().map(|r| r.full_name.as_str()),
+                sender: comment.sender.as_ref(),
+                pr,
+                action: &PullRequestAction::Synchronize,
+            };
+            let planned = self.pull_request_at(&at, delivery, &approved);
+            self.judge(&event, planned, &approved)
+                .into_iter()
+                .filter(|d| matches!(d, Decision::Launch(_) | Decision::Skip { .. }))
+                .collect()
+        };
+        ApprovedRuns { decisions, event }
+    }
+
+    fn pull_request_at<'e>(
+        &self,
+        at: &PullRequestAt<'e>,
+        delivery: &str,
+        facts: &Facts<'_>,
+    ) -> Planned<'e> {
+        let pr = at.pr;
+        let sender = login(at.sender, &pr.user);
+        let mut out = Vec::new();
+        if *at.action == PullRequestAction::Closed {
+            out.push(Decision::Control(Control::CancelPullRequest {
+                number: pr.number,
+                asked_at: pr.closed_at,
+            }));
+        }
+        let heard = self.hear(at.repository, |agent, filters| {
+            verdict(agent, filters, pr, at.action.as_str(), facts)
+        });
+        if !heard.listening {
+            out.push(Decision::ignore(IgnoreReason::NobodyListens {
+                event: "pull_request",
+            }));
+            return Planned::decided(out);
+        }
+        out.extend(heard.skips());
+        let matched = heard.matched();
+        if matched.is_empty() {
+            return Planned::decided(out);
+        }
+        let author = pr.user.login.as_str();
+        if pr.is_fork() {
+            // Whose code would run: the fork's author's, unless someone else caused this
+            // event (pushed to the fork: whoever its owner lets push, who may only read
+            // here); then it is theirs too, and meets the fork policy whoever the author
+            // is. Otherwise an author the repository does not trust (for any of the
+            // agents) meets it.
+            let by_another = !sender.eq_ignore_ascii_case(author);
+            let mut trusted = !by_another;
+            for agent in matched.iter().filter(|_| !by_another) {
+                let needs = self.needs(agent.name.as_str(), TriggerKind::PullRequest);
+                match self.authorization(author, Some(&pr.author_association), facts, needs) {
+                    Verdict::Allowed => {}
+                    Verdict::Undecided => {
+                        return Planned::decided(vec![Decision::Defer(
+                            Deferral::PermissionUnanswered {
+                                login: author.to_string(),
+                            },
+                        )]);
+                    }
+                    Verdict::Refused(_) => trusted = false,
+                }
+            }
+            let told = if by_another { sender } else { author };
+            if !trusted
+                && let Some(refused) = self.fork_gate(pr.number, pr.head.sha.as_str(), told, facts)
+            {
+                return Planned::decided(ending_with(out, refused));
+            }
+        }
+        for agent in matched {
+            if pr.is_fork()
+                && let Some(refused) = self.fork_write_refusal(agent, sender)
+            {
+                out.push(refused);
+                continue;
+            }
+            out.push(self.launch(
+                agent,
+                delivery,
+                "",
+                Trigger::PullRequest {
+                    action: at.action.clone(),
+                },
+                Subject::PullRequest {
+                    number: pr.number,
+                    head_sha: Some(pr.head.sha.to_string()),
+                },
+                sender,
+                None,
+            ));
+        }
+        if pr.is_fork() {
+            // Judged above: the fork policy decided whose code may run.
+            return Planned::decided(out);
+        }
+        let association = (sender == author).then_some(&pr.author_association);
+        Planned::asked_by(out, sender, association, TriggerKind::PullRequest)
+    }
+}
+
+/// What `agent`'s `pull_request` trigger says of `pr` and `action`.
+fn verdict(
+    agent: &Agent,
+    filters: &AgentFilters,
+    pr: &PullRequest,
+    action: &str,
+    facts: &Facts<'_>,
+) -> Hears {
+    let Some(t) = &agent.triggers.pull_request else {
+        return Hears::NotListening;
+    };
+    if let Some(reason) =
+        action_not_listed("pull_request", action, t.actions.iter().map(|a| a.as_str()))
+    {
+        return Hears::Skip(reason);
+    }
+    if pr.draft && !t.draft {
+        return Hears::Skip(SkipReason::Draft);
+    }
+    if let Some(branches) = &filters.pr_branches
+        && !branches.is_match(&pr.base.ref_name)
+    {
+        return Hears::Skip(SkipReason::BaseBranch {
+            branch: pr.base.ref_name.to_string(),
+        });
+    }
+    if !t.labels.is_empty() && !pr.labels.iter().any(|l| t.labels.contains(l)) {
+        return Hears::Skip(SkipReason::NoLabel {
+            is_issue: false,
+            labels: t.labels.clone(),
+        });
+    }
+    if filters.pr_paths.is_some() || filters.pr_paths_ignore.is_some() {
+        let Some(files) = facts.changed_files else {
+            return Hears::Skip(SkipReason::ChangedFilesUnknown);
+        };
+        let counted: Vec<&String> = files
+            .iter()
+            .filter(|f| {
+                filters
+                    .pr_paths_ignore
+                    .as_ref()
+                    .is_none_or(|ig| !ig.is_match(f.as_str()))
+            })
+            .collect();
+        let hit = match &filters.pr_paths {
+            Some(paths) => counted.iter().any(|f| paths.is_match(f.as_str())),
+            None => !counted.is_empty(),
+        };
+        if !hit {
+            return Hears::Skip(SkipReason::NoPathMatches);
+        }
+    }
+    Hears::Start
+}
+
+/// The pull request event an approval's runs are about: `pull_request.synchronize` of
+/// `pr`'s head, in `comment`'s repository, sent by its sender, at its signed time.
+fn approved_event(comment: &WebhookEvent, pr: &PullRequest) -> WebhookEvent {
+    WebhookEvent {
+        name: "pull_request".into(),
+        event: Event::PullRequest(PullRequestEvent {
+            action: PullRequestAction::Synchronize,
+            number: pr.number,
+            pull_request: pr.clone(),
+            label: None,
+            before: None,
+            after: Some(pr.head.sha.clone()),
+        }),
+        repository: comment.repository.clone(),
+        sender: comment.sender.clone(),
+        installation_id: comment.installation_id,
+        signed_at: comment.signed_at,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Permission::{Admin, Read, Write};
+    use crate::plan::table::{Given, Row, check, row};
+
+    const OPENED: &str = "webhooks/pull_request/opened.json";
+    const FORK: &str = "variants/pull_request/fork-opened.json";
+    const FORK_HEAD: &str = "0123456789abcdef0123456789abcdef01234567";
+    const REVIEW: &str = "[{name: review, triggers: {pull_request: {}}}]";
+
+    fn changed(files: &[&str]) -> Given {
+        Given {
+            changed_files: Some(files.iter().map(|f| f.to_string()).collect()),
+            ..Given::preview()
+        }
+    }
+
+    /// Every way a pull request event starts an agent or does not: each skip reason,
+    /// who may start it, and the fork policy (never, approve, always; a write token).
+    #[test]
+    fn a_pull_request_starts_its_agents_or_says_why_not() {
+        check(&[
+            Row {
+                story: "a pull request opened by its owner starts the review",
+                agents: REVIEW,
+                payload: OPENED,
+                expect: "launch review",
+                ..row()
+            },
+            Row {
+                story: "an action the trigger does not list skips it; a close cancels the runs",
+                agents: REVIEW,
+                payload: "webhooks/pull_request/closed.json",
+                expect: "control: CancelPullRequest, skip review: ActionNotListed",
+                ..row()
+            },
+            Row {
+                story: "a close cancels the runs even when no agent listens to pull requests",
+                agents: "[{name: task, triggers: {comment: {verbs: [run]}}}]",
+                payload: "webhooks/pull_request/closed.json",
+                expect: "control: CancelPullRequest, ignore: NobodyListens",
+                ..row()
+            },
+            Row {
+                story: "a draft is skipped",
+                agents: REVIEW,
+                payload: "variants/pull_request/draft-opened.json",
+                expect: "skip review: Draft",
+                ..row()
+            },
+            Row {
+                story: "a draft runs when the trigger sets draft",
+                agents: "[{name: review, triggers: {pull_request: {draft: true}}}]",
+                payload: "variants/pull_request/draft-opened.json",
+                expect: "launch review",
+                ..row()
+            },
+            Row {
+                story: "a base branch none of the branches globs match is skipped",
+                agents: "[{name: review, triggers: {pull_request: {branches: [main]}}}]",
+                payload: OPENED,
+                expect: "skip review: BaseBranch",
+                ..row()
+            },
+            Row {
+                story: "a base branch a glob matches runs",
+                agents: "[{name: review, triggers: {pull_request: {branches: ['mas*']}}}]",
+                payload: OPENED,
+                expect: "launch review",
+                ..row()
+            },
+            Row {
+                story: "a pull request without one of the labels is skipped",
+                agents: "[{name: review, triggers: {pull_request: {labels: [agent]}}}]",
+                payload: OPENED,
+                expect: "skip review: NoLabel",
+                ..row()
+            },
+            Row {
+                story: "a pull request with one of the labels runs",
+                agents: "[{name: review, triggers: {pull_request: {labels: [agent]}}}]",
+                payload: OPENED,
+                edit: |p| p["pull_request"]["labels"] = serde_json::json!([{"name": "agent"}]),
+                expect: "launch review",
+                ..row()
+            },
+            Row {
+                story: "a paths filter without the changed files is skipped",
+                agents: "[{name: review, triggers: {pull_request: {paths: ['src/**']}}}]",
+                payload: OPENED,
+                expect: "skip review: ChangedFilesUnknown",
+                ..row()
+            },
+            Row {
+                story: "a paths filter no changed file matches is skipped",
+                agents: "[{name: review, triggers: {pull_request: {paths: ['src/**']}}}]",
+                payload: OPENED,
+                given: || changed(&["docs/a.md"]),
+                expect: "skip review: NoPathMatches",
+                ..row()
+            },
+            Row {
+                story: "a paths filter a changed file matches runs",
+                agents: "[{name: review, triggers: {pull_request: {paths: ['src/**']}}}]",
+                payload: OPENED,
+                given: || changed(&["docs/a.md", "src/a.rs"]),
+                expect: "launch review",
+                ..row()
+            },
+            Row {
+                story: "only ignored files changed: skipped",
+                agents: "[{name: review, triggers: {pull_request: {paths_ignore: ['docs/**']}}}]",
+                payload: OPENED,
+                given: || changed(&["docs/a.md"]),
+                expect: "skip review: NoPathMatches",
+                ..row()
+            },
+            Row {
+                story: "a file besides the ignored ones changed: runs",
+                agents: "[{name: review, triggers: {pull_request: {paths_ignore: ['docs/**']}}}]",
+                payload: OPENED,
+                given: || changed(&["docs/a.md", "Cargo.toml"]),
+                expect: "launch review",
+                ..row()
+            },
+            Row {
+                story: "a sender GitHub says may only read is refused",
+                agents: REVIEW,
+                payload: OPENED,
+                given: || Given::known(Read),
+                expect: "refuse @Codertocat: NotAuthorized",
+                ..row()
+            },
+            Row {
+                story: "a writer starts the review",
+                agents: REVIEW,
+                payload: OPENED,
+                given: || Given::known(Write),
+                expect: "launch review",
+                ..row()
+            },
+            Row {
+                story: "each agent by its own threshold: a writer starts one, not the admin's",
+                agents: "[{name: review, triggers: {pull_request: {}}}, {name: deep, triggers: {pull_request: {min_permission: admin}}}]",
+                payload: OPENED,
+                given: || Given::known(Write),
+                expect: "launch review, refuse @Codertocat: NotAuthorized",
+                ..row()
+            },
+            Row {
+                story: "in a preview, a sender with no association is refused by it",
+                agents: REVIEW,
+                payload: OPENED,
+                edit: |p| p["pull_request"]["author_association"] = "NONE".into(),
+                expect: "refuse @Codertocat: NotAuthorized",
+                ..row()
+            },
+            Row {
+                story: "permission not asked yet: the delivery waits",
+                agents: REVIEW,
+                payload: OPENED,
+                given: || Given {
+                    authority: crate::plan::Authority::NotAsked,
+                    ..Given::preview()
+                },
+                expect: "defer: PermissionUnanswered",
+                ..row()
+            },
+            Row {
+                story: "GitHub did not answer: an owner waits",
+                agents: REVIEW,
+                payload: OPENED,
+                given: || Given {
+                    authority: crate::plan::Authority::Unanswered,
+                    ..Given::preview()
+                },
+                expect: "defer: PermissionUnanswered",
+                ..row()
+            },
+            Row {
+                story: "GitHub did not answer: someone with no association is refused at once",
+                agents: REVIEW,
+                payload: OPENED,
+                edit: |p| p["pull_request"]["author_association"] = "NONE".into(),
+                given: || Given {
+                    authority: crate::plan::Authority::Unanswered,
+                    ..Given::preview()
+                },
+                expect: "refuse @Codertocat: NotAuthorized",
+                ..row()
+            },
+            Row {
+                story: "a reader GitHub might still allow by a team waits for the teams",
+                agents: REVIEW,
+                payload: OPENED,
+                given: || Given {
+                    teams_unanswered: true,
+                    ..Given::known(Read)
+                },
+                expect: "defer: PermissionUnanswered",
+                ..row()
+            },
+            Row {
+                story: "no GitHub to ask and runs are real: only allowed_users start agents",
+                agents: REVIEW,
+                payload: OPENED,
+                given: || Given {
+                    authority: crate::plan::Authority::Unavailable,
+                    ..Given::preview()
+                },
+                expect: "refuse @Codertocat: PermissionUnavailable",
+                ..row()
+            },
+            Row {
+                story: "an allowed user starts agents whatever GitHub says",
+                authorization: "{allowed_users: [codertocat]}",
+                agents: REVIEW,
+                payload: OPENED,
+                given: || Given::known(Read),
+                expect: "launch review",
+                ..row()
+            },
+            Row {
+                story: "what agentpods itself sends starts nothing",
+                agents: REVIEW,
+                payload: OPENED,
+                given: || Given {
+                    own_login: Some("codertocat"),
+                    ..Given::preview()
+                },
+                expect: "ignore: OwnSender",
+                ..row()
+            },
+            Row {
+                story: "a fork's pull request waits for a maintainer's approval",
+                agents: REVIEW,
+                payload: FORK,
+                expect: "refuse @forker: ForkNeedsApproval",
+                ..row()
+            },
+            Row {
+                story: "a fork's pull request runs at the approved head",
+                agents: REVIEW,
+                payload: FORK,
+                given: || Given {
+                    approved_sha: Some(FORK_HEAD),
+                    ..Given::known(Read)
+                },
+                expect: "launch review",
+                ..row()
+            },
+            Row {
+                story: "a fork's pull request waits while the approvals cannot be read",
+                agents: REVIEW,
+                payload: FORK,
+                given: || Given {
+                    approvals_unreadable: true,
+                    ..Given::preview()
+                },
+                expect: "defer: ApprovalsUnknown",
+                ..row()
+            },
+            Row {
+                story: "forks never run where the policy says never",
+                authorization: "{fork_pull_requests: never}",
+                agents: REVIEW,
+                payload: FORK,
+                expect: "refuse @forker: ForksNeverRun",
+                ..row()
+            },
+            Row {
+                story: "forks always run where the policy says always",
+                authorization: "{fork_pull_requests: always}",
+                agents: REVIEW,
+                payload: FORK,
+                expect: "launch review",
+                ..row()
+            },
+            Row {
+                story: "a fork's author the repository trusts needs no approval",
+                agents: REVIEW,
+                payload: FORK,
+                given: || Given::known(Admin),
+                expect: "launch review",
+                ..row()
+            },
+            Row {
+                story: "a fork's author whose permission is not known yet: the delivery waits",
+                agents: REVIEW,
+                payload: FORK,
+                given: || Given {
+                    authority: crate::plan::Authority::NotAsked,
+                    ..Given::preview()
+                },
+                expect: "defer: PermissionUnanswered",
+                ..row()
+            },
+            Row {
+                story: "someone else's push to a fork meets the fork policy, and is told",
+                agents: REVIEW,
+                payload: FORK,
+                edit: |p| p["sender"]["login"] = "pusher".into(),
+                given: || Given::known(Admin),
+                expect: "refuse @pusher: ForkNeedsApproval",
+                ..row()
+            },
+            Row {
+                story: "an agent whose token can write never runs a fork's code",
+                agents: "[{name: fixer, github_token: {contents: write}, triggers: {pull_request: {}}}, {name: review, triggers: {pull_request: {}}}]",
+                payload: FORK,
+                given: || Given {
+                    approved_sha: Some(FORK_HEAD),
+                    ..Given::preview()
+                },
+                expect: "refuse @forker: ForkWithWriteToken, launch review",
+                ..row()
+            },
+            Row {
+                story: "unless the operator trusts every fork",
+                authorization: "{fork_pull_requests: always}",
+                agents: "[{name: fixer, github_token: {contents: write}, triggers: {pull_request: {}}}]",
+                payload: FORK,
+                expect: "launch fixer",
+                ..row()
+            },
+        ]);
+    }
+
+    /// A maintainer's approval starts the pull request's agents at the approved head, as
+    /// a push of it would: the runs are about a `pull_request.synchronize`.
+    #[test]
+    fn an_approval_starts_the_agents_of_the_fork_pull_request_at_its_head() {
+        use crate::github::event::Event;
+        use crate::plan::table::{event, told};
+        let loaded = crate::config::parse(
+            "project: demo\ncluster: {namespace: runs}\nimages: {agent: ghcr.io/acme/agent:1.0}\nagents: [{name: review, triggers: {pull_request: {}}}, {name: drafts, triggers: {pull_request: {actions: [opened]}}}]\n",
+            "services.yaml",
+            [("agent-pod.yaml".to_string(), "kind: ConfigMap\n".to_string())].into(),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let planner = crate::plan::Planner::new(&loaded.config);
+        let comment = event(
+            "variants/issue_comment/run-on-pull-request.json",
+            "o/r",
+            Some("/agent approve"),
+        );
+        let Event::PullRequest(fork) = event(FORK, "o/r", None).event else {
+            panic!("a pull request event");
+        };
+        let pr = fork.pull_request;
+        let approved = planner.plan_approved(&comment, &pr, "key", &crate::plan::Facts::default());
+        assert_eq!(
+            told(&approved.decisions),
+            "skip drafts: ActionNotListed, launch review"
+        );
+        assert_eq!(approved.event.name, "pull_request");
+        assert_eq!(approved.event.action(), Some("synchronize"));
+        assert_eq!(approved.event.repository, comment.repository);
+
+        let own = crate::plan::Facts {
+            own_login: Some("codertocat"),
+            ..crate::plan::Facts::default()
+        };
+        let approved = planner.plan_approved(&comment, &pr, "key", &own);
+        assert_eq!(told(&approved.decisions), "");
+    }
+}

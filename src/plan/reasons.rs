@@ -1,0 +1,461 @@
+//! The typed core of a plan's outcome: why an agent is skipped, why a delivery is ignored,
+//! why it waits, why a request is refused. Each English sentence is written once, in its
+//! type's `Display` (or [`Refusal::message`]): logs, `render` notes, replies and tests read
+//! them from here.
+
+use crate::config::Permission;
+
+/// Why an agent that listens to an event does not start for it: its filters did not match.
+/// The English is here only (as logs and the `render` notes show it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SkipReason {
+    /// The event's action is not one of the trigger's `actions`.
+    ActionNotListed {
+        event: &'static str,
+        action: String,
+        wanted: Vec<String>,
+    },
+    /// A draft pull request, and the trigger does not set `draft: true`.
+    Draft,
+    /// The pull request's base branch matches none of the trigger's `branches`.
+    BaseBranch { branch: String },
+    /// The pull request (`is_issue`: the issue) carries none of the trigger's `labels`.
+    NoLabel { is_issue: bool, labels: Vec<String> },
+    /// The trigger has a `paths` filter and the changed files are not known.
+    ChangedFilesUnknown,
+    /// No changed file (less `paths_ignore`) matches the `paths` filter.
+    NoPathMatches,
+    /// A pushed branch (`tag`: a tag) matches none of the trigger's globs for it.
+    PushRef { tag: bool, name: String },
+    /// A prerelease, and the trigger does not set `prerelease: true`.
+    Prerelease,
+}
+
+impl std::fmt::Display for SkipReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SkipReason::ActionNotListed {
+                event,
+                action,
+                wanted,
+            } => write!(
+                f,
+                "{event} action `{action}` is not one of [{}]",
+                wanted.join(", ")
+            ),
+            SkipReason::Draft => {
+                f.write_str("the pull request is a draft (set `draft: true` to run on drafts)")
+            }
+            SkipReason::BaseBranch { branch } => {
+                write!(
+                    f,
+                    "base branch `{branch}` matches none of the `branches` globs"
+                )
+            }
+            SkipReason::NoLabel { is_issue, labels } => write!(
+                f,
+                "the {} has none of the labels [{}]",
+                if *is_issue { "issue" } else { "pull request" },
+                labels.join(", ")
+            ),
+            SkipReason::ChangedFilesUnknown => f.write_str(
+                "its `paths` filter needs the pull request's changed files, which are not known",
+            ),
+            SkipReason::NoPathMatches => f.write_str("no changed file matches its `paths` filter"),
+            SkipReason::PushRef { tag, name } => {
+                // Both words plural, as it has always read.
+                let globs = if *tag { "tags" } else { "branches" };
+                write!(
+                    f,
+                    "{globs} `{name}` matches none of its push `{globs}` globs"
+                )
+            }
+            SkipReason::Prerelease => {
+                f.write_str("the release is a prerelease (set `prerelease: true` to run on them)")
+            }
+        }
+    }
+}
+/// Why a delivery starts nothing of its own before any agent is asked, or because none
+/// listens: logged and counted, never replied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IgnoreReason {
+    /// The sender is the service itself (its App's bot, or its token's user).
+    OwnSender { own: String },
+    /// GitHub's `ping`, sent when the webhook is created.
+    Ping,
+    /// "Re-run all checks" on a check suite.
+    CheckSuiteRerequested,
+    /// An event (`name`, with its action when it has one) that never starts anything.
+    StartsNothing {
+        name: String,
+        action: Option<String>,
+    },
+    /// No agent of the repository has a trigger for this kind of event.
+    NobodyListens { event: &'static str },
+    /// A comment edited or deleted: only new comments carry commands.
+    CommentNotNew { action: String },
+    /// A comment by a bot.
+    CommentByBot { login: String },
+    /// A comment with no `/agent` line.
+    NoCommand,
+    /// A push that deleted its ref.
+    PushDeleted { git_ref: String },
+    /// A push to a ref that is neither a branch nor a tag.
+    PushNotBranchOrTag { git_ref: String },
+    /// A check run's "Re-run", and the service is no GitHub App.
+    RerunWithoutApp { check_run: u64, name: String },
+    /// A check run's "Re-run", of a check run another App created.
+    RerunOfAnotherApp { check_run: u64, name: String },
+    /// A check run's "Re-run", of a check run that reports no run of ours.
+    RerunOfNoRun { check_run: u64, name: String },
+    /// A check run's "Re-run" with no sender.
+    RerunByNobody,
+}
+
+impl std::fmt::Display for IgnoreReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            IgnoreReason::OwnSender { own } => write!(
+                f,
+                "sent by agentpods itself (@{own}): nothing it or its runs do starts an agent"
+            ),
+            IgnoreReason::Ping => f.write_str("ping: the webhook is set up"),
+            IgnoreReason::CheckSuiteRerequested => f.write_str(
+                "`check_suite.rerequested` (\"Re-run all checks\") starts nothing: press \"Re-run\" on the check run of the run to repeat",
+            ),
+            IgnoreReason::StartsNothing { name, action } => match action {
+                Some(a) => write!(f, "`{name}.{a}` events start nothing"),
+                None => write!(f, "`{name}` events start nothing"),
+            },
+            IgnoreReason::NobodyListens { event } => {
+                write!(f, "no agent listens to {event} events")
+            }
+            IgnoreReason::CommentNotNew { action } => {
+                write!(f, "comment {action}: only new comments carry commands")
+            }
+            IgnoreReason::CommentByBot { login } => {
+                write!(f, "comment by the bot {login}: bots cannot start agents")
+            }
+            IgnoreReason::NoCommand => f.write_str("the comment holds no command"),
+            IgnoreReason::PushDeleted { git_ref } => write!(f, "push deleted `{git_ref}`"),
+            IgnoreReason::PushNotBranchOrTag { git_ref } => write!(
+                f,
+                "push to `{git_ref}`, which is neither a branch nor a tag"
+            ),
+            IgnoreReason::RerunWithoutApp { check_run, name } => write!(
+                f,
+                "check run {check_run} ({name}): only check runs of agentpods' own GitHub App can be re-run, and it has no App credentials here"
+            ),
+            IgnoreReason::RerunOfAnotherApp { check_run, name } => write!(
+                f,
+                "check run {check_run} ({name}) was not created by this GitHub App: its Re-run is not ours to answer"
+            ),
+            IgnoreReason::RerunOfNoRun { check_run, name } => write!(
+                f,
+                "check run {check_run} ({name}) reports no run of agentpods (no run name in its external_id)"
+            ),
+            IgnoreReason::RerunByNobody => f.write_str("a Re-run nobody pressed"),
+        }
+    }
+}
+
+/// Why a delivery waits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Deferral {
+    /// GitHub did not say what permission this person has.
+    PermissionUnanswered { login: String },
+    /// GitHub did not say what the pull request's head is (or whether it is a fork), so
+    /// there is no exact commit to run and no fork policy to apply.
+    PullRequestUnknown { number: u64 },
+    /// The service's approval records could not be read, so whether this fork pull
+    /// request's head is approved is unknown.
+    ApprovalsUnknown { number: u64 },
+    /// GitHub did not say which commit `git_ref` (`refs/heads/main`, `refs/tags/v1`) is,
+    /// so there is no exact commit to run at.
+    CommitUnknown { git_ref: String },
+}
+
+impl std::fmt::Display for Deferral {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Deferral::PermissionUnanswered { login } => write!(
+                f,
+                "GitHub did not answer what permission @{login} has; decided when it does"
+            ),
+            Deferral::PullRequestUnknown { number } => write!(
+                f,
+                "GitHub did not answer what the head of pull request #{number} is; decided when it does"
+            ),
+            Deferral::ApprovalsUnknown { number } => write!(
+                f,
+                "the approval records of pull request #{number} cannot be read; decided when they can"
+            ),
+            Deferral::CommitUnknown { git_ref } => write!(
+                f,
+                "GitHub did not answer which commit `{git_ref}` is; decided when it does"
+            ),
+        }
+    }
+}
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub login: String,
+    pub reason: RefusalReason,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefusalReason {
+    /// The requester's permission is below the configured minimum.
+    NotAuthorized {
+        has: Permission,
+        needs: Permission,
+        inferred: bool,
+    },
+    /// A fork pull request that needs a maintainer's `approve` for this head commit.
+    ForkNeedsApproval { head_sha: String },
+    /// Fork pull requests never run.
+    ForksNeverRun,
+    /// The agent's token can write (these permissions), and the code would be a fork's.
+    ForkWithWriteToken { agent: String, writes: String },
+    /// The service has no GitHub credentials to ask anyone's permission with, and runs are
+    /// real: only `allowed_users` may start agents.
+    PermissionUnavailable,
+    /// The ref a run would check out does not exist on GitHub (a draft release's tag, a
+    /// repository without commits): there is no commit to run at.
+    RefMissing { git_ref: String },
+    /// The ref holds `#`, which git allows but git build contexts
+    /// (`repository#ref#commit`) read as a separator: it could name another commit.
+    HashInRef { git_ref: String },
+}
+
+impl Refusal {
+    /// The reply posted to GitHub.
+    pub fn message(&self, prefix: &str) -> String {
+        match &self.reason {
+            RefusalReason::NotAuthorized { has, needs, inferred } => format!(
+                "@{} you need `{}` permission on this repository to start agents (you have `{}`{}).",
+                self.login,
+                needs.as_str(),
+                has.as_str(),
+                if *inferred { ", judging by your association with the repository" } else { "" }
+            ),
+            RefusalReason::ForkNeedsApproval { head_sha } => format!(
+                "This pull request comes from a fork, so agents run on it only at a commit a maintainer has approved. To run them at the current head, a maintainer comments `{prefix} approve {head_sha}`."
+            ),
+            RefusalReason::ForkWithWriteToken { agent, writes } => format!(
+                "Agent `{agent}` was not started for @{}: its token can write ({writes}), and this pull request's code comes from a fork, which could use that token. Agents whose token can write do not run on forks (unless the operator trusts every fork: `fork_pull_requests: always`).",
+                self.login
+            ),
+            RefusalReason::ForksNeverRun => {
+                "This pull request comes from a fork, and this repository does not run agents on forks.".into()
+            }
+            RefusalReason::RefMissing { git_ref } => format!(
+                "Nothing was started for @{}: `{git_ref}` does not exist on GitHub, so there is no commit to run at (a draft release's tag is made when it is published). Agents run when it exists.",
+                self.login
+            ),
+            RefusalReason::HashInRef { git_ref } => format!(
+                "Nothing was started for @{}: `{git_ref}` holds `#`, which a git build context (`repository#ref#commit`) reads as a separator, so the name could steer which commit is built. Name the tag or branch without `#`.",
+                self.login
+            ),
+            RefusalReason::PermissionUnavailable => format!(
+                "@{} agentpods cannot ask GitHub about your permission on this repository (it has no GitHub credentials), so only the users its operator lists in `allowed_users` may start agents.",
+                self.login
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{IgnoreReason, SkipReason};
+
+    /// Every skip reason, in the words logs, `render` notes and tests have always read.
+    #[test]
+    fn every_skip_reason_reads_as_it_always_has() {
+        let table = [
+            (
+                SkipReason::ActionNotListed {
+                    event: "pull_request",
+                    action: "closed".into(),
+                    wanted: vec!["opened".into(), "synchronize".into()],
+                },
+                "pull_request action `closed` is not one of [opened, synchronize]",
+            ),
+            (
+                SkipReason::Draft,
+                "the pull request is a draft (set `draft: true` to run on drafts)",
+            ),
+            (
+                SkipReason::BaseBranch {
+                    branch: "dev".into(),
+                },
+                "base branch `dev` matches none of the `branches` globs",
+            ),
+            (
+                SkipReason::NoLabel {
+                    is_issue: false,
+                    labels: vec!["agent".into(), "bot".into()],
+                },
+                "the pull request has none of the labels [agent, bot]",
+            ),
+            (
+                SkipReason::NoLabel {
+                    is_issue: true,
+                    labels: vec!["agent".into()],
+                },
+                "the issue has none of the labels [agent]",
+            ),
+            (
+                SkipReason::ChangedFilesUnknown,
+                "its `paths` filter needs the pull request's changed files, which are not known",
+            ),
+            (
+                SkipReason::NoPathMatches,
+                "no changed file matches its `paths` filter",
+            ),
+            (
+                SkipReason::PushRef {
+                    tag: false,
+                    name: "feature/x".into(),
+                },
+                "branches `feature/x` matches none of its push `branches` globs",
+            ),
+            (
+                SkipReason::PushRef {
+                    tag: true,
+                    name: "v1.0".into(),
+                },
+                "tags `v1.0` matches none of its push `tags` globs",
+            ),
+            (
+                SkipReason::Prerelease,
+                "the release is a prerelease (set `prerelease: true` to run on them)",
+            ),
+        ];
+        for (reason, words) in &table {
+            assert_eq!(reason.to_string(), *words, "{reason:?}");
+        }
+        // A new variant fails to compile here: add it to this match and to the table.
+        for (reason, _) in &table {
+            match reason {
+                SkipReason::ActionNotListed { .. }
+                | SkipReason::Draft
+                | SkipReason::BaseBranch { .. }
+                | SkipReason::NoLabel { .. }
+                | SkipReason::ChangedFilesUnknown
+                | SkipReason::NoPathMatches
+                | SkipReason::PushRef { .. }
+                | SkipReason::Prerelease => {}
+            }
+        }
+    }
+
+    /// Every reason to ignore a delivery, in the words logs and answers have always read.
+    #[test]
+    fn every_ignore_reason_reads_as_it_always_has() {
+        let rerun = |name: &str| (4, name.to_string());
+        let table = [
+            (
+                IgnoreReason::OwnSender {
+                    own: "agentpods[bot]".into(),
+                },
+                "sent by agentpods itself (@agentpods[bot]): nothing it or its runs do starts an agent",
+            ),
+            (IgnoreReason::Ping, "ping: the webhook is set up"),
+            (
+                IgnoreReason::CheckSuiteRerequested,
+                "`check_suite.rerequested` (\"Re-run all checks\") starts nothing: press \"Re-run\" on the check run of the run to repeat",
+            ),
+            (
+                IgnoreReason::StartsNothing {
+                    name: "check_run".into(),
+                    action: Some("completed".into()),
+                },
+                "`check_run.completed` events start nothing",
+            ),
+            (
+                IgnoreReason::StartsNothing {
+                    name: "create".into(),
+                    action: None,
+                },
+                "`create` events start nothing",
+            ),
+            (
+                IgnoreReason::NobodyListens {
+                    event: "pull_request",
+                },
+                "no agent listens to pull_request events",
+            ),
+            (
+                IgnoreReason::CommentNotNew {
+                    action: "edited".into(),
+                },
+                "comment edited: only new comments carry commands",
+            ),
+            (
+                IgnoreReason::CommentByBot {
+                    login: "renovate[bot]".into(),
+                },
+                "comment by the bot renovate[bot]: bots cannot start agents",
+            ),
+            (IgnoreReason::NoCommand, "the comment holds no command"),
+            (
+                IgnoreReason::PushDeleted {
+                    git_ref: "refs/tags/v1".into(),
+                },
+                "push deleted `refs/tags/v1`",
+            ),
+            (
+                IgnoreReason::PushNotBranchOrTag {
+                    git_ref: "refs/notes/x".into(),
+                },
+                "push to `refs/notes/x`, which is neither a branch nor a tag",
+            ),
+            (
+                {
+                    let (check_run, name) = rerun("randscape");
+                    IgnoreReason::RerunWithoutApp { check_run, name }
+                },
+                "check run 4 (randscape): only check runs of agentpods' own GitHub App can be re-run, and it has no App credentials here",
+            ),
+            (
+                {
+                    let (check_run, name) = rerun("randscape");
+                    IgnoreReason::RerunOfAnotherApp { check_run, name }
+                },
+                "check run 4 (randscape) was not created by this GitHub App: its Re-run is not ours to answer",
+            ),
+            (
+                {
+                    let (check_run, name) = rerun("randscape");
+                    IgnoreReason::RerunOfNoRun { check_run, name }
+                },
+                "check run 4 (randscape) reports no run of agentpods (no run name in its external_id)",
+            ),
+            (IgnoreReason::RerunByNobody, "a Re-run nobody pressed"),
+        ];
+        for (reason, words) in &table {
+            assert_eq!(reason.to_string(), *words, "{reason:?}");
+        }
+        // A new variant fails to compile here: add it to this match and to the table.
+        for (reason, _) in &table {
+            match reason {
+                IgnoreReason::OwnSender { .. }
+                | IgnoreReason::Ping
+                | IgnoreReason::CheckSuiteRerequested
+                | IgnoreReason::StartsNothing { .. }
+                | IgnoreReason::NobodyListens { .. }
+                | IgnoreReason::CommentNotNew { .. }
+                | IgnoreReason::CommentByBot { .. }
+                | IgnoreReason::NoCommand
+                | IgnoreReason::PushDeleted { .. }
+                | IgnoreReason::PushNotBranchOrTag { .. }
+                | IgnoreReason::RerunWithoutApp { .. }
+                | IgnoreReason::RerunOfAnotherApp { .. }
+                | IgnoreReason::RerunOfNoRun { .. }
+                | IgnoreReason::RerunByNobody => {}
+            }
+        }
+    }
+}
