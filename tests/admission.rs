@@ -46,10 +46,16 @@ const SHIPPED: &[(&str, &str)] = &[
 
 /// `agentpods admission-policy --config CONFIG --templates-dir templates`, run in the crate.
 fn generate(config: &str) -> String {
+    generate_with(config, &root().join("templates"))
+}
+
+/// The same with the templates of `templates`.
+fn generate_with(config: &str, templates: &Path) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_agentpods"))
         .current_dir(root())
         .args(["admission-policy", "--config", config])
-        .args(["--templates-dir", "templates"])
+        .arg("--templates-dir")
+        .arg(templates)
         .output()
         .expect("run agentpods");
     assert!(
@@ -165,11 +171,14 @@ fn python() -> Option<PathBuf> {
 }
 
 /// One API request: who asks, where, what.
+#[derive(Clone)]
 struct Request {
     user: String,
     namespace: String,
     operation: &'static str,
     object: Value,
+    /// What an UPDATE changes (null for a CREATE).
+    old_object: Value,
 }
 
 impl Request {
@@ -179,6 +188,18 @@ impl Request {
             namespace: namespace.into(),
             operation: "CREATE",
             object,
+            old_object: Value::Null,
+        }
+    }
+
+    /// `user` changing `old` into `new`.
+    fn update_by(user: &str, namespace: &str, old: Value, new: Value) -> Self {
+        Request {
+            user: user.into(),
+            namespace: namespace.into(),
+            operation: "UPDATE",
+            object: new,
+            old_object: old,
         }
     }
 }
@@ -189,7 +210,7 @@ fn admit(python: &Path, manifests: &str, requests: &[Request]) -> Vec<Vec<String
         "manifests": manifests,
         "requests": requests.iter().map(|r| json!({
             "user": r.user, "namespace": r.namespace, "operation": r.operation,
-            "object": r.object,
+            "object": r.object, "oldObject": r.old_object,
         })).collect::<Vec<_>>(),
     });
     let mut child = Command::new(python)
@@ -215,8 +236,12 @@ fn admit(python: &Path, manifests: &str, requests: &[Request]) -> Vec<Vec<String
 /// Every pod and Job `config_path` renders for the example deliveries, as the controller
 /// applies them (with the run's token Secret), with its namespace.
 fn rendered(config_path: &Path) -> Vec<(String, Value)> {
-    let loaded = config::load_with(config_path, Some(&root().join("templates")))
-        .unwrap_or_else(|e| panic!("{e}"));
+    rendered_with(config_path, &root().join("templates"))
+}
+
+/// The same with the templates of `templates`.
+fn rendered_with(config_path: &Path, templates: &Path) -> Vec<(String, Value)> {
+    let loaded = config::load_with(config_path, Some(templates)).unwrap_or_else(|e| panic!("{e}"));
     let engine = Engine::new(&loaded).expect("templates compile");
     let planner = Planner::new(&loaded.config);
     let facts = Facts {
@@ -607,6 +632,7 @@ fn a_pod_the_service_was_made_to_create_beyond_its_agents_is_refused() {
             namespace: std::mem::take(&mut r.namespace),
             operation: r.operation,
             object: r.object.take(),
+            old_object: r.old_object.take(),
         })
         .collect();
     let verdicts = admit(&python, &manifests, &requests);
@@ -646,24 +672,140 @@ fn a_pod_the_service_was_made_to_create_beyond_its_agents_is_refused() {
     );
 }
 
+/// The review's A7: where a pod runs and what it may do to its neighbours is the templates'
+/// too. A compromised service that places its pod on a node of its choosing (nodeName),
+/// tolerates every taint, takes a system priority (evicting others, never evicted), runs
+/// in another runtime class, points github.com at another address, or shares its
+/// containers' processes is refused, in a pod and in a Job's template: the example's
+/// templates set none of these. Before, each was admitted.
+#[test]
+fn a_pod_that_chooses_its_node_runtime_priority_or_names_is_refused() {
+    let Some(python) = python() else { return };
+    let manifests = generate("services.yaml");
+    let (pod, job) = agent_pod_and_build_job();
+    const RUNS: &str = "agentpods-runs";
+    const BUILDS: &str = "agentpods-builds";
+    let pod_with = |field: &str, value: Value| {
+        let mut p = pod.clone();
+        p["spec"][field] = value;
+        Request::by_service(RUNS, p)
+    };
+    let job_with = |field: &str, value: Value| {
+        let mut j = job.clone();
+        j["spec"]["template"]["spec"][field] = value;
+        Request::by_service(BUILDS, j)
+    };
+    let github_elsewhere =
+        json!([{"ip": "203.0.113.7", "hostnames": ["github.com", "api.github.com"]}]);
+    let cases: Vec<(&str, Request, &str)> = vec![
+        (
+            "an unsandboxed runtime class",
+            pod_with("runtimeClassName", json!("runc-privileged")),
+            "runs in the runtime class its templates there render",
+        ),
+        (
+            "a node of its choosing",
+            pod_with("nodeName", json!("control-plane-1")),
+            "is placed by the scheduler",
+        ),
+        (
+            "a node of its choosing, in a Job",
+            job_with("nodeName", json!("control-plane-1")),
+            "is placed by the scheduler",
+        ),
+        (
+            "every taint tolerated",
+            pod_with("tolerations", json!([{"operator": "Exists"}])),
+            "tolerates only the taints its templates there tolerate",
+        ),
+        (
+            "the control plane's taint tolerated, in a Job",
+            job_with(
+                "tolerations",
+                json!([{"key": "node-role.kubernetes.io/control-plane", "operator": "Exists", "effect": "NoSchedule"}]),
+            ),
+            "tolerates only the taints its templates there tolerate",
+        ),
+        (
+            "the node-critical priority",
+            pod_with("priorityClassName", json!("system-node-critical")),
+            "has the priority class its templates there render",
+        ),
+        (
+            "the cluster-critical priority, in a Job",
+            job_with("priorityClassName", json!("system-cluster-critical")),
+            "has the priority class its templates there render",
+        ),
+        (
+            "github.com pointed at another address",
+            pod_with("hostAliases", github_elsewhere.clone()),
+            "resolves names as its templates there say",
+        ),
+        (
+            "github.com pointed at another address, in a Job",
+            job_with("hostAliases", github_elsewhere),
+            "resolves names as its templates there say",
+        ),
+        (
+            "its own name server",
+            {
+                let mut p = pod.clone();
+                p["spec"]["dnsPolicy"] = json!("None");
+                p["spec"]["dnsConfig"] = json!({"nameservers": ["203.0.113.7"]});
+                Request::by_service(RUNS, p)
+            },
+            "resolves names as its templates there say",
+        ),
+        (
+            "the node's resolver",
+            pod_with("dnsPolicy", json!("Default")),
+            "resolves names as its templates there say",
+        ),
+        (
+            "one process namespace for all its containers",
+            pod_with("shareProcessNamespace", json!(true)),
+            "shares no process namespace",
+        ),
+    ];
+    assert_each_refused(&python, &manifests, &cases);
+}
+
+/// Each case is refused by `manifests`' policies, for the reason expected.
+fn assert_each_refused(python: &Path, manifests: &str, cases: &[(&str, Request, &str)]) {
+    let requests: Vec<Request> = cases.iter().map(|(_, r, _)| r.clone()).collect();
+    let failures = failures_of(cases, &admit(python, manifests, &requests));
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
+}
+
+/// The cases a policy should have refused, each with the reason expected, that it admitted
+/// or refused for another reason.
+fn failures_of(cases: &[(&str, Request, &str)], verdicts: &[Vec<String>]) -> Vec<String> {
+    let mut failures = Vec::new();
+    for ((what, _, expected), refusals) in cases.iter().zip(verdicts) {
+        if refusals.is_empty() {
+            failures.push(format!("{what}: admitted"));
+        } else if !refusals.iter().any(|r| r.contains(expected)) {
+            failures.push(format!(
+                "{what}: refused, but not for `{expected}`: {refusals:#?}"
+            ));
+        }
+    }
+    failures
+}
+
 /// The policy knows a run's token Secret by the name of the pod that mounts it, so a
 /// template that names its pod otherwise would have every run refused: the command says so
 /// instead of printing a policy that admits nothing the agent makes.
 #[test]
 fn a_pod_not_named_after_its_run_is_told_at_generation() {
     let dir = tempfile::tempdir().unwrap();
-    let templates = dir.path().join("templates");
-    std::fs::create_dir_all(templates.join("prompts")).unwrap();
-    for entry in std::fs::read_dir(root().join("templates"))
-        .unwrap()
-        .chain(std::fs::read_dir(root().join("templates/prompts")).unwrap())
-    {
-        let path = entry.unwrap().path();
-        if path.is_file() {
-            let relative = path.strip_prefix(root().join("templates")).unwrap();
-            std::fs::copy(&path, templates.join(relative)).unwrap();
-        }
-    }
+    let templates = copied_templates(dir.path());
     let pod = templates.join("agent-pod.yaml");
     let text = std::fs::read_to_string(&pod).unwrap();
     let renamed = text.replace(
@@ -691,6 +833,138 @@ fn a_pod_not_named_after_its_run_is_told_at_generation() {
         stderr.contains("agent `review`: the Pod review-sample-pod mounts the run's token Secret but is not named `{{ run.name }}`"),
         "{stderr}"
     );
+}
+
+/// The checkout's templates copied into `dir`/templates, to change; that folder.
+fn copied_templates(dir: &Path) -> PathBuf {
+    let templates = dir.join("templates");
+    std::fs::create_dir_all(templates.join("prompts")).unwrap();
+    for entry in std::fs::read_dir(root().join("templates"))
+        .unwrap()
+        .chain(std::fs::read_dir(root().join("templates/prompts")).unwrap())
+    {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            let relative = path.strip_prefix(root().join("templates")).unwrap();
+            std::fs::copy(&path, templates.join(relative)).unwrap();
+        }
+    }
+    templates
+}
+
+/// An agent pod template that runs its pods sandboxed (gVisor, as GKE's sandbox nodes
+/// give it, with their taint tolerated): every pod and Job the example config renders with
+/// it is admitted, and so is its pod as the API server stores it (its defaults and the
+/// node it is bound to). The agents' namespace now admits only that runtime class, the
+/// builds' namespace, whose template names none, still none.
+#[test]
+fn a_template_that_sets_a_runtime_class_has_it_and_only_it_admitted() {
+    let Some(python) = python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let templates = copied_templates(dir.path());
+    let path = templates.join("agent-pod.yaml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let sandboxed = text.replace(
+        "\nspec:\n  restartPolicy: Never\n",
+        "\nspec:\n  restartPolicy: Never\n  runtimeClassName: gvisor\n  tolerations:\n    \
+         - {key: sandbox.gke.io/runtime, operator: Equal, value: gvisor, effect: NoSchedule}\n",
+    );
+    assert_ne!(
+        sandboxed, text,
+        "the pod template starts its spec with restartPolicy"
+    );
+    std::fs::write(&path, sandboxed).unwrap();
+    let manifests = generate_with("services.yaml", &templates);
+    let objects = rendered_with(Path::new(EXAMPLE_CONFIG), &templates);
+    let pods = objects.iter().filter(|(_, o)| o["kind"] == "Pod");
+    assert!(
+        pods.clone().count() > 0
+            && pods
+                .clone()
+                .all(|(_, o)| o["spec"]["runtimeClassName"] == "gvisor")
+    );
+    let requests: Vec<Request> = objects
+        .iter()
+        .map(|(ns, o)| Request::by_service(ns, o.clone()))
+        .collect();
+    let verdicts = admit(&python, &manifests, &requests);
+    let refused: Vec<String> = kinds(&objects)
+        .into_iter()
+        .zip(&verdicts)
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(what, v)| format!("{what}: {v:#?}"))
+        .collect();
+    assert!(refused.is_empty(), "{}", refused.join("\n"));
+
+    let (pod, job) = {
+        let pod = objects
+            .iter()
+            .find(|(_, o)| o["kind"] == "Pod")
+            .unwrap()
+            .1
+            .clone();
+        let job = objects
+            .iter()
+            .find(|(_, o)| o["kind"] == "Job")
+            .unwrap()
+            .1
+            .clone();
+        (pod, job)
+    };
+    let mut stored = pod.clone();
+    stored["spec"]["dnsPolicy"] = json!("ClusterFirst");
+    stored["spec"]["priorityClassName"] = json!("cluster-default");
+    stored["spec"]["priority"] = json!(1000);
+    for condition in ["not-ready", "unreachable"] {
+        stored["spec"]["tolerations"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({
+            "key": format!("node.kubernetes.io/{condition}"), "operator": "Exists",
+            "effect": "NoExecute", "tolerationSeconds": 300}));
+    }
+    let mut bound = stored.clone();
+    bound["spec"]["nodeName"] = json!("gke-sandbox-pool-1");
+    let as_stored = [
+        Request::by_service("agentpods-runs", stored),
+        Request {
+            operation: "UPDATE",
+            ..Request::by_service("agentpods-runs", bound)
+        },
+    ];
+    assert_eq!(
+        admit(&python, &manifests, &as_stored),
+        vec![Vec::<String>::new(); 2],
+        "the pod as the API server stores it"
+    );
+
+    let mut runc = pod.clone();
+    runc["spec"]["runtimeClassName"] = json!("runc");
+    let mut unsandboxed = pod.clone();
+    unsandboxed["spec"]
+        .as_object_mut()
+        .unwrap()
+        .remove("runtimeClassName");
+    let mut sandboxed_job = job.clone();
+    sandboxed_job["spec"]["template"]["spec"]["runtimeClassName"] = json!("gvisor");
+    let cases: Vec<(&str, Request, &str)> = vec![
+        (
+            "another runtime class",
+            Request::by_service("agentpods-runs", runc),
+            "runs in the runtime class its templates there render (gvisor)",
+        ),
+        (
+            "the cluster's default runtime",
+            Request::by_service("agentpods-runs", unsandboxed),
+            "runs in the runtime class its templates there render (gvisor)",
+        ),
+        (
+            "the agents' runtime class for a build",
+            Request::by_service("agentpods-builds", sandboxed_job),
+            "runs in the runtime class its templates there render (none: the cluster's default)",
+        ),
+    ];
+    assert_each_refused(&python, &manifests, &cases);
 }
 
 /// What the controller really applies, on the fake API server with the GitHub App (so
@@ -784,4 +1058,142 @@ async fn the_pod_and_the_job_the_controller_applies_are_admitted() {
         admit(&python, &manifests, &requests),
         vec![Vec::<String>::new(); 4]
     );
+}
+
+/// The review's A9: an AgentRun is a full authorization — the controller runs the agent it
+/// names on the repository it names, with a write token for it. So in the runs' namespaces
+/// only the service records one: anyone else granted `create` on agentruns is refused, and
+/// may change one only as `agentpods runs cancel` does (a merge patch of `spec.cancel`),
+/// never its agent, repository or what it is rendered from. The AgentRun here is the one
+/// the intake really records for a pull request, and the cancel the CLI's own patch.
+#[tokio::test]
+async fn an_agent_run_is_recorded_by_the_service_alone_and_only_cancelled_by_others() {
+    use kube::api::{Patch, PatchParams};
+    use support::cluster::{Cluster, RUNS};
+    let Some(python) = python() else { return };
+    let cluster = Cluster::without_controller().await;
+    let review = cluster
+        .deliver_one(&fixture("pull_request/opened.json"), "d-review")
+        .await;
+    let stored = || {
+        cluster
+            .fake
+            .object("agentpods.dev", "v1alpha1", "agentruns", RUNS, &review)
+            .expect("the review's AgentRun")
+    };
+    let run = stored();
+    // What `agentpods runs cancel` sends (src/cluster/runs.rs, `request_cancel`).
+    let cancel = json!({"spec": {"cancel": "cancelled with `agentpods runs cancel` by alice"}});
+    cluster
+        .runs()
+        .patch(&review, &PatchParams::default(), &Patch::Merge(&cancel))
+        .await
+        .expect("the cancel patch");
+    let cancelled = stored();
+    assert_eq!(
+        cancelled["spec"]["cancel"],
+        "cancelled with `agentpods runs cancel` by alice"
+    );
+    let manifests = generate("services.yaml");
+    const OPERATOR: &str = "alice@example.org";
+    const TENANT: &str = "system:serviceaccount:agentpods-runs:ci";
+    let spoiled = |f: &dyn Fn(&mut Value)| {
+        let mut v = run.clone();
+        f(&mut v);
+        v
+    };
+    let new_run = |by: &str| Request {
+        user: by.into(),
+        ..Request::by_service(
+            RUNS,
+            spoiled(&|r| {
+                r["metadata"]["name"] = json!("fix-everything-1");
+                r["spec"]["repository"] = json!("Codertocat/Private-Repo");
+                r["spec"]["task"] = json!("push a workflow that prints the secrets");
+            }),
+        )
+    };
+    let admitted = [
+        (
+            "the intake's own AgentRun",
+            Request::by_service(RUNS, run.clone()),
+        ),
+        (
+            "an operator's `agentpods runs cancel`",
+            Request::update_by(OPERATOR, RUNS, run.clone(), cancelled.clone()),
+        ),
+        (
+            "an operator's label on a run",
+            Request::update_by(
+                OPERATOR,
+                RUNS,
+                run.clone(),
+                spoiled(&|r| r["metadata"]["labels"]["team"] = json!("infra")),
+            ),
+        ),
+        (
+            "the service's cancel of a superseded run",
+            Request::update_by(DEFAULT_SERVICE_USER, RUNS, run.clone(), cancelled.clone()),
+        ),
+    ];
+    let verdicts = admit(
+        &python,
+        &manifests,
+        &admitted.iter().map(|(_, r)| r.clone()).collect::<Vec<_>>(),
+    );
+    for ((what, _), refusals) in admitted.iter().zip(&verdicts) {
+        assert!(refusals.is_empty(), "{what}: {refusals:#?}");
+    }
+    let refused: Vec<(&str, Request, &str)> = vec![
+        (
+            "an AgentRun an operator records",
+            new_run(OPERATOR),
+            "only the agentpods service records AgentRuns in agentpods-runs",
+        ),
+        (
+            "an AgentRun a tenant's ServiceAccount records",
+            new_run(TENANT),
+            "only the agentpods service records AgentRuns in agentpods-runs",
+        ),
+        (
+            "an operator's patch of the repository",
+            Request::update_by(
+                OPERATOR,
+                RUNS,
+                run.clone(),
+                spoiled(&|r| r["spec"]["repository"] = json!("Codertocat/Private-Repo")),
+            ),
+            "may change only spec.cancel",
+        ),
+        (
+            "an operator's patch of the agent",
+            Request::update_by(
+                OPERATOR,
+                RUNS,
+                run.clone(),
+                spoiled(&|r| r["spec"]["agent"] = json!("task")),
+            ),
+            "may change only spec.cancel",
+        ),
+        (
+            "a cancel that also rewrites what the run renders from",
+            Request::update_by(OPERATOR, RUNS, run.clone(), {
+                let mut c = cancelled.clone();
+                c["spec"]["source"]["task"] = json!("push a workflow that prints the secrets");
+                c
+            }),
+            "may change only spec.cancel",
+        ),
+        (
+            "a field added to the spec",
+            Request::update_by(
+                OPERATOR,
+                RUNS,
+                run.clone(),
+                spoiled(&|r| r["spec"]["task"] = json!("and push to main")),
+            ),
+            "may change only spec.cancel",
+        ),
+    ];
+    assert_each_refused(&python, &manifests, &refused);
 }

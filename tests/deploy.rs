@@ -931,12 +931,12 @@ fn every_overlay_holds_the_service_s_pods_to_its_own_config() {
         }
         assert_eq!(
             of_kind(&docs, "ValidatingAdmissionPolicy").len(),
-            2 * bound.len(),
-            "{overlay}: two policies a namespace (pods and Jobs, Secrets)"
+            3 * bound.len(),
+            "{overlay}: three policies a namespace (pods and Jobs, Secrets, AgentRuns)"
         );
         assert_eq!(
             of_kind(&docs, "ValidatingAdmissionPolicyBinding").len(),
-            2 * bound.len(),
+            3 * bound.len(),
             "{overlay}: each policy bound"
         );
     }

@@ -14,11 +14,23 @@
 //!   persistent or CSI volume), with no ServiceAccount token unless an agent there asks,
 //! - it runs as a ServiceAccount its agents run as,
 //! - it shares no host namespace and no container is privileged; and where the namespace
-//!   enforces `restricted`, no container may run as root or gain privileges.
+//!   enforces `restricted`, no container may run as root or gain privileges;
+//! - it runs where and as its templates place it (outside review A7): their runtime class,
+//!   no nodeName, toleration, priority class, hostAliases, dnsConfig or dnsPolicy but
+//!   theirs, and no process namespace shared among its containers unless they share one.
+//!   What the API server adds itself before admission is admitted too: dnsPolicy
+//!   `ClusterFirst` where a template leaves it unset, the not-ready and unreachable
+//!   tolerations (DefaultTolerationSeconds), the cluster's default priority class (never a
+//!   `system-` one) where a template names none, and the node the scheduler binds a pod to.
 //!
 //! A second policy per namespace holds the Secrets the service creates to the types its
 //! runs make (`Opaque`, the run's token): never a ServiceAccount token Secret, which the
 //! token controller would fill with a token a pod of the service's could then mount.
+//!
+//! A third holds everyone but the service (outside review A9): an AgentRun is a full
+//! authorization (the controller runs the agent it names on the repository it names, with
+//! a write token), so only the service records one, and anyone else may change one only as
+//! `agentpods runs cancel` does, by setting `spec.cancel`.
 //!
 //! What the agents use is read from services.yaml and from their templates, rendered for
 //! every trigger they have with the sample events `validate` uses: so every pod a delivery
@@ -50,7 +62,37 @@ pub struct Allowed {
     /// The types of the Secrets its runs make: the token Secret's `Opaque`, and those its
     /// templates render. Never a ServiceAccount token, unless a template makes one.
     pub secret_types: BTreeSet<String>,
+    /// Where and how its pods run, as its templates render them.
+    pub placement: Placement,
 }
+
+/// The fields of a pod spec that say where and how it runs, each the set of values the
+/// templates of a namespace render (`None`: some template leaves it unset). Structured
+/// values are kept as JSON, which is also their CEL literal.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Placement {
+    pub runtime_classes: BTreeSet<Option<String>>,
+    pub node_names: BTreeSet<Option<String>>,
+    /// Each toleration, as JSON.
+    pub tolerations: BTreeSet<String>,
+    pub priority_classes: BTreeSet<Option<String>>,
+    /// Whether a template shares one process namespace among a pod's containers.
+    pub share_process_namespace: bool,
+    /// Unset is the API server's `ClusterFirst`.
+    pub dns_policies: BTreeSet<String>,
+    /// The whole list, as JSON.
+    pub host_aliases: BTreeSet<Option<String>>,
+    /// The whole object, as JSON.
+    pub dns_configs: BTreeSet<Option<String>>,
+}
+
+/// The taints the API server's DefaultTolerationSeconds plugin has every pod tolerate for a
+/// while (`operator: Exists`, `NoExecute`, 300 seconds unless the cluster says otherwise),
+/// before any policy sees it.
+const DEFAULT_TOLERATIONS_FOR: [&str; 2] = [
+    "node.kubernetes.io/not-ready",
+    "node.kubernetes.io/unreachable",
+];
 
 /// Why no policy can be made.
 #[derive(Debug, thiserror::Error)]
@@ -134,6 +176,7 @@ pub fn allowed(engine: &Engine) -> Result<Vec<Allowed>, PolicyError> {
                 // The policy knows a run's token Secret by the name of the pod or Job that
                 // mounts it: the run's name, as the shipped templates name them.
                 let named = name.is_some_and(|n| token.starts_with(&format!("{n}-github-token-")));
+                placed(spec, &mut slot.placement);
                 if !used(spec, &token, slot) && !named {
                     return Err(PolicyError::TokenName {
                         agent: agent.name.to_string(),
@@ -247,6 +290,37 @@ fn used(spec: &PodSpec, token: &str, slot: &mut Allowed) -> bool {
     no_token
 }
 
+/// Where and how a rendered pod spec runs.
+fn placed(spec: &PodSpec, placement: &mut Placement) {
+    placement
+        .runtime_classes
+        .insert(spec.runtime_class_name.clone());
+    placement.node_names.insert(spec.node_name.clone());
+    for t in spec.tolerations.iter().flatten() {
+        placement.tolerations.insert(json_of(t));
+    }
+    placement
+        .priority_classes
+        .insert(spec.priority_class_name.clone());
+    placement.share_process_namespace |= spec.share_process_namespace == Some(true);
+    placement.dns_policies.insert(
+        spec.dns_policy
+            .clone()
+            .unwrap_or_else(|| "ClusterFirst".into()),
+    );
+    placement
+        .host_aliases
+        .insert(spec.host_aliases.as_ref().map(json_of));
+    placement
+        .dns_configs
+        .insert(spec.dns_config.as_ref().map(json_of));
+}
+
+/// A value as JSON, which is also its CEL literal.
+fn json_of<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_default()
+}
+
 /// A CEL string literal (JSON's escapes are CEL's).
 fn cel_string(s: &str) -> String {
     serde_json::to_string(s).unwrap_or_default()
@@ -268,6 +342,151 @@ fn allowed_secret(name: &str) -> String {
 /// A field of `x` (a CEL path) that is set and true.
 fn set_true(x: &str, field: &str) -> String {
     format!("(has({x}.{field}) && {x}.{field})")
+}
+
+/// `variables.spec.<field>` is one of `literals` (CEL) when set, and may be unset only if
+/// `unset`.
+fn pinned(field: &str, literals: &[String], unset: bool) -> String {
+    let x = format!("variables.spec.{field}");
+    let among = format!("{x} in [{}]", literals.join(", "));
+    match (literals.is_empty(), unset) {
+        (true, true) => format!("!has({x})"),
+        (true, false) => "false".to_string(),
+        (false, true) => format!("(!has({x}) || {among})"),
+        (false, false) => format!("(has({x}) && {among})"),
+    }
+}
+
+/// The validations that hold a pod to where and how its templates run it.
+fn placement_validations(p: &Placement, ns: &str) -> Vec<Value> {
+    let literals = |values: &BTreeSet<Option<String>>, quote: bool| -> Vec<String> {
+        let lit = |v: &String| if quote { cel_string(v) } else { v.clone() };
+        values.iter().flatten().map(lit).collect()
+    };
+    let shown = |values: &BTreeSet<Option<String>>, unset: &str| -> String {
+        let mut shown: Vec<String> = values.iter().flatten().cloned().collect();
+        if values.contains(&None) {
+            shown.push(unset.to_string());
+        }
+        if shown.is_empty() {
+            "no template renders a pod there".to_string()
+        } else {
+            shown.join(", ")
+        }
+    };
+    let pod = format!("a pod the agentpods service creates in {ns}");
+    let mut out = Vec::new();
+    out.push(json!({
+        "expression": pinned(
+            "runtimeClassName",
+            &literals(&p.runtime_classes, true),
+            p.runtime_classes.contains(&None),
+        ),
+        "message": format!(
+            "{pod} runs in the runtime class its templates there render ({})",
+            shown(&p.runtime_classes, "none: the cluster's default")
+        ),
+        "reason": "Forbidden",
+    }));
+    // The scheduler binds a pod to its node (a binding, not the service's write); a pod's
+    // update cannot change its nodeName, so an update of a pod may carry the bound one.
+    let named_nodes: Vec<String> = p.node_names.iter().flatten().cloned().collect();
+    out.push(json!({
+        "expression": format!(
+            "(request.operation == 'UPDATE' && object.kind == 'Pod') ||\n  {}",
+            pinned("nodeName", &literals(&p.node_names, true), p.node_names.contains(&None))
+        ),
+        "message": if named_nodes.is_empty() {
+            format!("{pod} is placed by the scheduler: no template there sets nodeName")
+        } else {
+            format!(
+                "{pod} is placed by the scheduler, or on the nodes its templates there name ({})",
+                named_nodes.join(", ")
+            )
+        },
+        "reason": "Forbidden",
+    }));
+    let rendered: Vec<String> = p.tolerations.iter().cloned().collect();
+    out.push(json!({
+        "expression": format!(
+            "!has(variables.spec.tolerations) || variables.spec.tolerations.all(t,\n  \
+             t in [{}] ||\n  \
+             (has(t.key) && t.key in {} &&\n    \
+             has(t.operator) && t.operator == 'Exists' && has(t.effect) && t.effect == 'NoExecute' &&\n    \
+             has(t.tolerationSeconds)))",
+            rendered.join(", "),
+            cel_list(&DEFAULT_TOLERATIONS_FOR.iter().map(ToString::to_string).collect()),
+        ),
+        "message": format!(
+            "{pod} tolerates only the taints its templates there tolerate ({}) and, for a \
+             while, the node conditions the API server adds ({} NoExecute)",
+            if rendered.is_empty() { "none".to_string() } else { rendered.join(", ") },
+            DEFAULT_TOLERATIONS_FOR.join(" and "),
+        ),
+        "reason": "Forbidden",
+    }));
+    let classes = literals(&p.priority_classes, true);
+    let (expression, default) = if p.priority_classes.contains(&None) {
+        // A pod that names none gets the cluster's default class, if it has one, from
+        // the API server before any policy sees it; only the system's are refused.
+        let x = "variables.spec.priorityClassName";
+        (
+            format!(
+                "!has({x}) || {x} in [{}] ||\n  (object.kind == 'Pod' && !{x}.startsWith('system-'))",
+                classes.join(", ")
+            ),
+            ", or the cluster's default (never a system- class)",
+        )
+    } else {
+        (pinned("priorityClassName", &classes, false), "")
+    };
+    out.push(json!({
+        "expression": expression,
+        "message": format!(
+            "{pod} has the priority class its templates there render ({}){default}",
+            shown(&p.priority_classes, "none")
+        ),
+        "reason": "Forbidden",
+    }));
+    if !p.share_process_namespace {
+        out.push(json!({
+            "expression": format!("!{}", set_true("variables.spec", "shareProcessNamespace")),
+            "message": format!(
+                "{pod} shares no process namespace among its containers \
+                 (shareProcessNamespace)"
+            ),
+            "reason": "Forbidden",
+        }));
+    }
+    let structured = |values: &BTreeSet<Option<String>>| {
+        if values.iter().all(Option::is_none) {
+            "none"
+        } else {
+            "only as they render it"
+        }
+    };
+    out.push(json!({
+        "expression": format!(
+            "(has(variables.spec.dnsPolicy) ? variables.spec.dnsPolicy : 'ClusterFirst') in {} &&\n  \
+             {} &&\n  {}",
+            cel_list(&p.dns_policies),
+            pinned("hostAliases", &literals(&p.host_aliases, false), p.host_aliases.contains(&None)),
+            pinned("dnsConfig", &literals(&p.dns_configs, false), p.dns_configs.contains(&None)),
+        ),
+        "message": format!(
+            "{pod} resolves names as its templates there say: dnsPolicy {}; hostAliases {}; \
+             dnsConfig {}",
+            if p.dns_policies.is_empty() {
+                "none".to_string()
+            } else {
+                p.dns_policies.iter().cloned().collect::<Vec<_>>().join(", ")
+            },
+            structured(&p.host_aliases),
+            structured(&p.dns_configs),
+        ),
+        "reason": "Forbidden",
+    }));
+    out
 }
 
 /// The policies and their bindings for one namespace, as JSON objects: the pods' and Jobs'
@@ -421,6 +640,119 @@ pub fn policy_objects(allowed: &Allowed, service_user: &str) -> [Value; 4] {
             "reason": "Forbidden",
         }));
     }
+    validations.extend(placement_validations(&allowed.placement, ns));
+    let rule = |group: &str, resource: &str| {
+        json!({
+            "apiGroups": [group],
+            "apiVersions": ["v1"],
+            "resources": [resource],
+            "operations": ["CREATE", "UPDATE"],
+        })
+    };
+    let the_service = json!({
+        "name": "the-agentpods-service",
+        "expression": format!("request.userInfo.username == {}", cel_string(service_user)),
+    });
+    let [mut policy, binding] = bound_policy(
+        &name,
+        ns,
+        json!([rule("", "pods"), rule("batch", "jobs")]),
+        the_service.clone(),
+        json!(validations),
+    );
+    policy["spec"]["variables"] = json!([
+        {
+            "name": "spec",
+            "expression": "object.kind == 'Job' ? object.spec.template.spec : object.spec",
+        },
+        {
+            "name": "containers",
+            "expression": "variables.spec.containers +\n  \
+                (has(variables.spec.initContainers) ? variables.spec.initContainers : [])",
+        },
+        {"name": "images", "expression": cel_list(&allowed.images)},
+        {"name": "secrets", "expression": cel_list(&allowed.secrets)},
+        {
+            "name": "token",
+            "expression": "object.metadata.name + '-github-token-'",
+        },
+    ]);
+    let [secrets, secrets_binding] = bound_policy(
+        &format!("agentpods-secrets.{ns}"),
+        ns,
+        json!([rule("", "secrets")]),
+        the_service,
+        json!([{
+            "expression": format!(
+                "(has(object.type) ? object.type : 'Opaque') in {}",
+                cel_list(&allowed.secret_types)
+            ),
+            "message": format!(
+                "a Secret the agentpods service creates in {ns} is of a type its runs make \
+                 ({}): a ServiceAccount token Secret, which Kubernetes would fill with a \
+                 token, is not",
+                list(&allowed.secret_types)
+            ),
+            "reason": "Forbidden",
+        }]),
+    );
+    [policy, binding, secrets, secrets_binding]
+}
+
+/// The AgentRuns' policy and its binding for one namespace (`agentpods-agentruns.<namespace>`),
+/// matched for everyone but the service: an AgentRun has the controller run the agent it
+/// names on the repository it names, with a write token, so no one else records one; and
+/// anyone else may change a run only as `agentpods runs cancel` does (a merge patch of
+/// `spec.cancel`): its metadata too, never the rest of its spec. Its status is a
+/// subresource (`agentruns/status`), which this does not match.
+pub fn agent_run_policy_objects(namespace: &str, service_user: &str) -> [Value; 2] {
+    bound_policy(
+        &format!("agentpods-agentruns.{namespace}"),
+        namespace,
+        json!([{
+            "apiGroups": ["agentpods.dev"],
+            "apiVersions": ["*"],
+            "resources": ["agentruns"],
+            "operations": ["CREATE", "UPDATE"],
+        }]),
+        json!({
+            "name": "not-the-agentpods-service",
+            "expression": format!("request.userInfo.username != {}", cel_string(service_user)),
+        }),
+        json!([
+            {
+                "expression": "request.operation != 'CREATE'",
+                "message": format!(
+                    "only the agentpods service records AgentRuns in {namespace}: an \
+                     AgentRun has the controller run the agent it names on the repository \
+                     it names, with a token that may write to it"
+                ),
+                "reason": "Forbidden",
+            },
+            {
+                "expression": "request.operation != 'UPDATE' ||\n  \
+                    object.spec.all(k, k == 'cancel' || (k in oldObject.spec && object.spec[k] == oldObject.spec[k])) &&\n  \
+                    oldObject.spec.all(k, k == 'cancel' || k in object.spec)",
+                "message": format!(
+                    "an AgentRun in {namespace} is the agentpods service's record of a run: \
+                     anyone else may change only spec.cancel (as `agentpods runs cancel` \
+                     does)"
+                ),
+                "reason": "Forbidden",
+            },
+        ]),
+    )
+}
+
+/// A policy named `name` of `validations` on the requests in `namespace` that `rules`
+/// describe and `condition` matches (failing closed), and its binding with `Deny`.
+fn bound_policy(
+    name: &str,
+    namespace: &str,
+    rules: Value,
+    condition: Value,
+    validations: Value,
+) -> [Value; 2] {
     let policy = json!({
         "apiVersion": "admissionregistration.k8s.io/v1",
         "kind": "ValidatingAdmissionPolicy",
@@ -429,44 +761,11 @@ pub fn policy_objects(allowed: &Allowed, service_user: &str) -> [Value; 4] {
             "failurePolicy": "Fail",
             "matchConstraints": {
                 "namespaceSelector": {
-                    "matchLabels": {"kubernetes.io/metadata.name": ns},
+                    "matchLabels": {"kubernetes.io/metadata.name": namespace},
                 },
-                "resourceRules": [
-                    {
-                        "apiGroups": [""],
-                        "apiVersions": ["v1"],
-                        "resources": ["pods"],
-                        "operations": ["CREATE", "UPDATE"],
-                    },
-                    {
-                        "apiGroups": ["batch"],
-                        "apiVersions": ["v1"],
-                        "resources": ["jobs"],
-                        "operations": ["CREATE", "UPDATE"],
-                    },
-                ],
+                "resourceRules": rules,
             },
-            "matchConditions": [{
-                "name": "the-agentpods-service",
-                "expression": format!("request.userInfo.username == {}", cel_string(service_user)),
-            }],
-            "variables": [
-                {
-                    "name": "spec",
-                    "expression": "object.kind == 'Job' ? object.spec.template.spec : object.spec",
-                },
-                {
-                    "name": "containers",
-                    "expression": "variables.spec.containers +\n  \
-                        (has(variables.spec.initContainers) ? variables.spec.initContainers : [])",
-                },
-                {"name": "images", "expression": cel_list(&allowed.images)},
-                {"name": "secrets", "expression": cel_list(&allowed.secrets)},
-                {
-                    "name": "token",
-                    "expression": "object.metadata.name + '-github-token-'",
-                },
-            ],
+            "matchConditions": [condition],
             "validations": validations,
         },
     });
@@ -479,57 +778,11 @@ pub fn policy_objects(allowed: &Allowed, service_user: &str) -> [Value; 4] {
             "validationActions": ["Deny"],
         },
     });
-    let secrets_name = format!("agentpods-secrets.{ns}");
-    let secrets = json!({
-        "apiVersion": "admissionregistration.k8s.io/v1",
-        "kind": "ValidatingAdmissionPolicy",
-        "metadata": {"name": secrets_name},
-        "spec": {
-            "failurePolicy": "Fail",
-            "matchConstraints": {
-                "namespaceSelector": {
-                    "matchLabels": {"kubernetes.io/metadata.name": ns},
-                },
-                "resourceRules": [{
-                    "apiGroups": [""],
-                    "apiVersions": ["v1"],
-                    "resources": ["secrets"],
-                    "operations": ["CREATE", "UPDATE"],
-                }],
-            },
-            "matchConditions": [{
-                "name": "the-agentpods-service",
-                "expression": format!("request.userInfo.username == {}", cel_string(service_user)),
-            }],
-            "validations": [{
-                "expression": format!(
-                    "(has(object.type) ? object.type : 'Opaque') in {}",
-                    cel_list(&allowed.secret_types)
-                ),
-                "message": format!(
-                    "a Secret the agentpods service creates in {ns} is of a type its runs make \
-                     ({}): a ServiceAccount token Secret, which Kubernetes would fill with a \
-                     token, is not",
-                    list(&allowed.secret_types)
-                ),
-                "reason": "Forbidden",
-            }],
-        },
-    });
-    let secrets_binding = json!({
-        "apiVersion": "admissionregistration.k8s.io/v1",
-        "kind": "ValidatingAdmissionPolicyBinding",
-        "metadata": {"name": secrets_name},
-        "spec": {
-            "policyName": secrets_name,
-            "validationActions": ["Deny"],
-        },
-    });
-    [policy, binding, secrets, secrets_binding]
+    [policy, binding]
 }
 
 /// The whole output of `agentpods admission-policy`: a comment, then every namespace's
-/// policy and binding.
+/// policies and bindings.
 pub fn policy_yaml(
     engine: &Engine,
     config_shown: &str,
@@ -539,11 +792,16 @@ pub fn policy_yaml(
         "# Generated by `agentpods admission-policy` from {config_shown}; do not edit:\n\
          # make it again after each change to services.yaml. It holds the pods and Jobs that\n\
          # {service_user} (the agentpods service) creates\n\
-         # to the images, Secrets and security its agents' runs use (docs/security.md).\n\
+         # to the images, Secrets, security and placement its agents' runs use, and lets\n\
+         # no one else record an AgentRun or change one but to cancel it (docs/security.md).\n\
          # Kubernetes 1.30 or later.\n"
     );
     for allowed in allowed(engine)? {
-        for object in policy_objects(&allowed, service_user) {
+        let runs = agent_run_policy_objects(&allowed.namespace, service_user);
+        for object in policy_objects(&allowed, service_user)
+            .into_iter()
+            .chain(runs)
+        {
             out.push_str("---\n");
             out.push_str(&serde_yaml::to_string(&object).unwrap_or_default());
         }

@@ -2,7 +2,7 @@
 
 Reads JSON on stdin: {"manifests": "<multi-document YAML of policies and bindings>",
 "requests": [{"user": ..., "namespace": ..., "operation": "CREATE"|"UPDATE",
-"object": {...}}]}. Prints JSON: for each request, the list of refusals (empty: admitted),
+"object": {...}, "oldObject": {...} or null}]}. Prints JSON: for each request, the list of refusals (empty: admitted),
 each "<policy>: <message>".
 
 The CEL is evaluated by cel-python (PyPI `cel-python`), the policy's structure as the API
@@ -24,6 +24,7 @@ RESOURCES = {
     "Pod": ("", "v1", "pods"),
     "Job": ("batch", "v1", "jobs"),
     "Secret": ("", "v1", "secrets"),
+    "AgentRun": ("agentpods.dev", "v1alpha1", "agentruns"),
 }
 KNOWN_SPEC = {
     "failurePolicy",
@@ -85,6 +86,8 @@ def admit(env, policy, request):
         return []
     activation = {
         "object": celpy.json_to_cel(request["object"]),
+        # What an UPDATE changes; null for a CREATE, as the API server gives it.
+        "oldObject": celpy.json_to_cel(request.get("oldObject")),
         "request": celpy.json_to_cel(
             {
                 "userInfo": {"username": request["user"]},
