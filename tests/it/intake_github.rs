@@ -2,6 +2,7 @@
 //! command at once: eyes when it is accepted, one reply when it is refused, however often
 //! the delivery comes.
 
+use crate::scenario::{PullRequest, Scenario, contains, starts_with};
 use crate::support;
 
 use std::sync::Arc;
@@ -154,59 +155,19 @@ async fn a_command_on_a_pull_request_runs_at_the_head_the_api_reports() {
 
 #[tokio::test]
 async fn agent_status_answers_with_the_runs_of_the_pull_request() {
-    use agentpods::clock::SystemClock;
-    use agentpods::cluster::launch::ClusterLauncher;
-    use agentpods::github::webhook::WebhookSecrets;
-    use agentpods::ports::reload::ConfigStore;
-    use agentpods::serve::http::AppState;
-    use support::cluster::Cluster;
-    use support::fixtures::fixture;
     within(60, async {
-        let (fake, client) = github().await;
-        fake.set_role(REPO, "Codertocat", "write");
-        let cluster = Cluster::start().await;
-        // A review is recorded for pull request #2.
-        let review = cluster
-            .deliver_one(&fixture("pull_request/opened.json"), "d-opened")
-            .await;
+        let s = Scenario::new().in_cluster().start().await;
+        s.gh.set_role("Codertocat", "write");
+        // Pull request #2 is opened: its review is recorded in the cluster.
+        let (pr, opened) = s.gh.open_pull_request(PullRequest::new(2)).await;
+        let review = opened.expect_status(202).run();
 
-        let work = support::server::Workdir::new();
-        let launcher = ClusterLauncher::new(cluster.client.clone(), Arc::new(SystemClock))
-            .in_namespace(Some("agentpods-runs".into()));
-        let state = AppState::new(
-            WebhookSecrets::parse_list(support::server::SECRET).expect("secrets"),
-            ConfigStore::load(&work.config()).expect("the config"),
-            Arc::new(launcher),
-        )
-        .with_github(Some(Arc::new(client)));
-        let service = TestService {
-            work,
-            state: Arc::new(state),
-        };
-
-        // `/agent status` on #2, by a maintainer.
-        let mut payload: serde_json::Value =
-            serde_json::from_slice(&variant("issue_comment/run-on-pull-request.json").body())
-                .expect("JSON");
-        payload["comment"]["body"] = "/agent status".into();
-        payload["issue"]["number"] = 2.into();
-        fake.add_pull(REPO, 2, HEAD, REPO);
-        let post = delivered(
-            "issue_comment",
-            "d-status",
-            serde_json::to_vec(&payload).expect("JSON"),
-        );
-        let reply = service.oneshot(&post).await;
-        assert!(reply.status < 300, "{}", reply.text());
-        let comments = fake.comments();
-        assert_eq!(comments.len(), 1, "{comments:#?}");
-        assert!(
-            comments[0].body.starts_with("Agent runs for #2:"),
-            "{}",
-            comments[0].body
-        );
-        assert!(comments[0].body.contains(&review), "{}", comments[0].body);
-        assert_eq!(fake.violations(), Vec::<String>::new());
+        // A maintainer asks `/agent status` on it, and is answered with that run.
+        let asked = s.gh.comment(pr, "/agent status").await;
+        assert!(asked.reply.status < 300, "{}", asked.reply.text());
+        let status = s.gh.expect_comment(pr, starts_with("Agent runs for #2:"));
+        assert!(status.body.contains(&review), "{}", status.body);
+        s.end();
     })
     .await;
 }
@@ -433,36 +394,27 @@ fn manifest_texts(service: &TestService) -> Vec<String> {
 #[tokio::test]
 async fn a_member_fork_author_whom_the_api_says_may_only_read_waits_for_an_approval() {
     within(30, async {
-        let (fake, client) = github().await;
-        fork_roles(&fake);
-        let service = TestService::with_github(client);
+        let s = Scenario::new().start().await;
+        s.gh.set_role("Codertocat", "maintain");
+        s.gh.set_role("forker", "read");
         // The payload calls the fork's author a MEMBER of the organisation; GitHub's
         // permission API says they may only read. Their code does not run unapproved.
-        let post = delivered(
-            "pull_request",
-            "d-member-fork",
-            edited("pull_request/fork-opened.json", |p| {
-                p["pull_request"]["author_association"] = "MEMBER".into();
-            }),
-        );
-        let reply = service.oneshot(&post).await;
-        assert_eq!(reply.status, 200, "{}", reply.text());
-        assert!(service.work.manifests().is_empty(), "{}", reply.text());
+        let fork = PullRequest::new(2)
+            .in_fork("forker")
+            .at(FORK_HEAD)
+            .association("MEMBER");
+        let (pr, opened) = s.gh.open_pull_request(fork).await;
+        opened.expect_status(200);
+        assert!(s.manifests().is_empty(), "{}", opened.reply.text());
         assert_eq!(
-            fake.count("GET", "/collaborators/forker/permission"),
+            s.gh.fake.count("GET", "/collaborators/forker/permission"),
             1,
             "GitHub is asked, not the payload"
         );
-        let comments = fake.comments();
-        assert_eq!(comments.len(), 1, "{comments:#?}");
-        assert!(
-            comments[0]
-                .body
-                .contains(&format!("`/agent approve {FORK_HEAD}`")),
-            "the reply names the whole commit to approve: {}",
-            comments[0].body
-        );
-        assert_eq!(fake.violations(), Vec::<String>::new());
+        s.gh.expect_replies(pr, 1);
+        // The reply names the whole commit to approve.
+        s.gh.expect_comment(pr, contains(format!("`/agent approve {FORK_HEAD}`")));
+        s.end();
     })
     .await;
 }
@@ -571,25 +523,23 @@ async fn an_outsider_editing_an_issue_starts_no_agent_that_listens_to_edits() {
 #[tokio::test]
 async fn with_fork_pull_requests_never_a_maintainers_command_runs_no_fork_code() {
     within(30, async {
-        let (fake, client) = github().await;
-        fork_roles(&fake);
-        let service = TestService::with_github_on(client, |work| {
-            work.edit_config("fork_pull_requests: approve", "fork_pull_requests: never");
-        });
-        let reply = service
-            .oneshot(&command_on_pr2("/agent run fix the flaky test", "d-never"))
+        let s = Scenario::new()
+            .config("fork_pull_requests: approve", "fork_pull_requests: never")
+            .start()
             .await;
-        assert_eq!(reply.status, 200, "{}", reply.text());
-        assert!(service.work.manifests().is_empty(), "{}", reply.text());
-        let comments = fake.comments();
-        assert_eq!(comments.len(), 1, "{comments:#?}");
-        assert!(
-            comments[0].body.contains("does not run agents on forks"),
-            "{}",
-            comments[0].body
-        );
-        assert_eq!(fake.count("POST", "/reactions"), 0, "no eyes: nothing runs");
-        assert_eq!(fake.violations(), Vec::<String>::new());
+        s.gh.set_role("Codertocat", "maintain");
+        s.gh.set_role("forker", "read");
+        let pr =
+            s.gh.pull_request(PullRequest::new(2).in_fork("forker").at(FORK_HEAD));
+
+        s.gh.comment(pr, "/agent run fix the flaky test")
+            .await
+            .expect_status(200);
+        assert!(s.manifests().is_empty());
+        s.gh.expect_replies(pr, 1);
+        s.gh.expect_comment(pr, contains("does not run agents on forks"));
+        assert_eq!(s.gh.reactions(), 0, "no eyes: nothing runs");
+        s.end();
     })
     .await;
 }
@@ -597,58 +547,49 @@ async fn with_fork_pull_requests_never_a_maintainers_command_runs_no_fork_code()
 #[tokio::test]
 async fn a_maintainers_command_on_a_fork_runs_only_at_an_approved_head_and_exactly_there() {
     within(30, async {
-        let (fake, client) = github().await;
-        fork_roles(&fake);
-        let service = TestService::with_github(client);
+        let s = Scenario::new().start().await;
+        s.gh.set_role("Codertocat", "maintain");
+        s.gh.set_role("forker", "read");
+        let pr = s
+            .gh
+            .pull_request(PullRequest::new(2).in_fork("forker").at(FORK_HEAD));
+
         // Unapproved: the maintainer is told to approve the head first.
-        let reply = service
-            .oneshot(&command_on_pr2("/agent run fix the flaky test", "d-run-1"))
-            .await;
-        assert_eq!(reply.status, 200, "{}", reply.text());
-        assert!(service.work.manifests().is_empty(), "{}", reply.text());
-        assert!(
-            fake.comments()
-                .iter()
-                .any(|c| c.body.contains(&format!("approve {FORK_HEAD}"))),
-            "{:#?}",
-            fake.comments()
-        );
+        s.gh.comment(pr, "/agent run fix the flaky test")
+            .await
+            .expect_status(200);
+        assert!(s.manifests().is_empty());
+        s.gh.expect_comment(pr, contains(format!("approve {FORK_HEAD}")));
 
         // Approved at its head: the review starts there; then a command runs there too.
-        let reply = service
-            .oneshot(&command_on_pr2(
-                &format!("/agent approve {FORK_HEAD}"),
-                "d-ok",
-            ))
-            .await;
-        assert_eq!(reply.status, 202, "{}", reply.text());
-        let reply = service
-            .oneshot(&command_on_pr2("/agent review the tests", "d-review"))
-            .await;
-        assert_eq!(reply.status, 202, "{}", reply.text());
-        assert_eq!(service.work.manifests().len(), 2);
+        s.gh.comment(pr, &format!("/agent approve {FORK_HEAD}"))
+            .await
+            .expect_status(202);
+        s.gh.comment(pr, "/agent review the tests")
+            .await
+            .expect_status(202);
+        assert_eq!(s.manifests().len(), 2);
+
         // But not the task agent, whose token can write (it pushes): a fork's code never
         // gets a write token, approved or not. (Outside review F2: before, it ran with
         // contents and pull_requests write on the fork's code.)
-        let reply = service
-            .oneshot(&command_on_pr2("/agent run fix the flaky test", "d-run-2"))
-            .await;
-        assert_eq!(reply.status, 200, "{}", reply.text());
-        assert_eq!(service.work.manifests().len(), 2, "{}", reply.text());
-        assert!(
-            fake.comments().iter().any(|c| c.body.contains(
-                "Agent `task` was not started for @Codertocat: its token can write (contents, pull_requests)"
-            )),
-            "{:#?}",
-            fake.comments()
+        s.gh.comment(pr, "/agent run fix the flaky test")
+            .await
+            .expect_status(200);
+        assert_eq!(s.manifests().len(), 2);
+        s.gh.expect_comment(
+            pr,
+            contains(
+                "Agent `task` was not started for @Codertocat: its token can write (contents, pull_requests)",
+            ),
         );
-        for text in manifest_texts(&service) {
+        for text in s.manifests() {
             assert!(
                 text.contains(&format!("- --sha\n    - {FORK_HEAD}\n")),
                 "every run checks out the exact approved commit:\n{text}"
             );
         }
-        assert_eq!(fake.violations(), Vec::<String>::new());
+        s.end();
     })
     .await;
 }

@@ -1,12 +1,14 @@
 //! The integration tests, one binary (issue 12): each file beside this one was a test
 //! binary of its own, linking the whole crate and the fakes again; as modules of one they
-//! link once. `support` holds the fakes and helpers they share.
+//! link once. `support` holds the fakes and helpers they share, and `scenario` the small
+//! language stories about the service are told in.
 //!
 //! Run one file's tests by its module path: `cargo test --test it server::`, or one test
 //! by its name. None of them sets anything process-wide (an environment variable, the
 //! working folder, a global subscriber), so they share a process; a test that must is
 //! its own binary beside this folder, saying why.
 
+mod scenario;
 mod support;
 
 mod admission;

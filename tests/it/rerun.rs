@@ -3,6 +3,7 @@
 //! says may, once however often the delivery comes. Told through the fake GitHub (which
 //! checks every request against GitHub's REST description) and the fake API server.
 
+use crate::scenario::{PullRequest, Scenario};
 use crate::support;
 
 use std::path::Path;
@@ -106,46 +107,38 @@ async fn all_runs(cluster: &Cluster) -> Vec<AgentRun> {
 #[tokio::test]
 async fn a_maintainer_presses_rerun_on_a_failed_check_and_the_run_runs_again_at_that_commit() {
     timed(async {
-        let (cluster, github) = reporting_cluster().await;
-        let (first, check) = a_failed_review(&cluster, &github).await;
-        github.set_role(REPO, "Codertocat", "admin");
-        let service = service(&cluster, &github);
+        let s = Scenario::new().in_cluster().start().await;
+        s.gh.set_role("Codertocat", "admin");
+        // Pull request #2's review fails, and GitHub hears it on the review's check run.
+        let (_, opened) = s.gh.open_pull_request(PullRequest::new(2)).await;
+        let first = opened.expect_status(202).run();
+        s.cluster.pod_fails(&first, 1).await;
+        let first_run = s.cluster.expect_reported(&first, Phase::Failed).await;
+        let checks = s.gh.fake.check_runs();
+        assert_eq!(checks.len(), 1, "{checks:#?}");
+        assert_eq!(checks[0].external_id.as_deref(), Some(first.as_str()));
+        assert_eq!(checks[0].conclusion.as_deref(), Some("failure"));
 
-        let body = rerequested(&github, check, APP_ID, "Codertocat");
-        let reply = service
-            .oneshot(&Post::delivery("check_run", "d-rerun", body))
-            .await;
-        assert_eq!(reply.status, 202, "{}", reply.text());
-        let answer = body_of(&reply);
-        let name = answer["runs"][0]["name"]
-            .as_str()
-            .expect("a run")
-            .to_string();
-        assert_eq!(
-            answer["runs"][0]["rerun_of"],
-            first.metadata.name.clone().unwrap_or_default()
-        );
-
-        let again = cluster
-            .wait_for(&name, "GitHub to hear the re-run ended", |r| {
-                r.and_then(|r| r.status.as_ref()?.report.as_ref()?.reported) == Some(Phase::Failed)
-            })
-            .await
-            .expect("the new run");
-        assert_eq!(again.spec.agent, first.spec.agent);
-        assert_eq!(again.spec.sha, first.spec.sha, "the same exact commit");
-        assert_eq!(again.spec.pull_request, first.spec.pull_request);
+        // A maintainer presses "Re-run" on it: the review runs again, and fails again.
+        let rerun = s.gh.rerun_check("Codertocat", checks[0].id).await;
+        let name = rerun.expect_status(202).run();
+        assert_eq!(rerun.json()["runs"][0]["rerun_of"], first.as_str());
+        s.cluster.pod_fails(&name, 1).await;
+        let again = s.cluster.expect_reported(&name, Phase::Failed).await;
+        assert_eq!(again.spec.agent, first_run.spec.agent);
+        assert_eq!(again.spec.sha, first_run.spec.sha, "the same exact commit");
+        assert_eq!(again.spec.pull_request, first_run.spec.pull_request);
         assert_eq!(again.spec.trigger, "check_run:rerequested");
         assert_eq!(again.spec.requested_by, "Codertocat");
-        assert_eq!(all_runs(&cluster).await.len(), 2);
+        assert_eq!(s.cluster.runs().await.len(), 2);
 
         // One new check run, for the new run, on the same commit.
-        let checks = github.check_runs();
+        let checks = s.gh.fake.check_runs();
         assert_eq!(checks.len(), 2, "{checks:#?}");
         assert_eq!(checks[1].external_id.as_deref(), Some(name.as_str()));
         assert_eq!(checks[1].head_sha, checks[0].head_sha);
         assert_eq!(checks[1].name, checks[0].name);
-        assert_eq!(github.violations(), Vec::<String>::new());
+        s.end();
     })
     .await;
 }
