@@ -29,7 +29,6 @@ use agentpods::clock::{Clock, ManualClock};
 use agentpods::cluster::crd::{AgentRun, Phase};
 use agentpods::cluster::launch::ClusterLauncher;
 use agentpods::cluster::report::{AppTokens, GithubReports};
-use agentpods::github::client::{ClientConfig, Credentials, GithubClient, RetryPolicy, Secret};
 use agentpods::github::webhook::WebhookSecrets;
 use agentpods::ports::reload::{ConfigStore, run_namespaces};
 use agentpods::serve::http::AppState;
@@ -37,7 +36,7 @@ use agentpods::serve::replay::Reply;
 use serde_json::{Value, json};
 
 use crate::support::cluster::{Cluster, PATIENCE, RUNS};
-use crate::support::fake_github::{APP_ID, APP_KEY_PEM, Comment, FakeGithub, manual_clock};
+use crate::support::fake_github::{APP_ID, Comment, FakeGithub, manual_clock};
 use crate::support::fake_kube::PodScript;
 use crate::support::fixtures::{another_event, fixture, fresh};
 use crate::support::server::{Post, SECRET, TestService, Workdir};
@@ -98,7 +97,8 @@ impl Scenario {
         let fake = FakeGithub::start(clock.clone()).await;
         fake.install(REPO, INSTALLATION);
         fake.set_branch(REPO, "master", HEAD);
-        let client = app_client(&fake, &clock);
+        // The service's client: the App, retrying quickly with a fixed jitter.
+        let client = fake.app_client(clock.clone());
         let edit = |work: &Workdir| {
             for (from, to) in &self.edits {
                 work.edit_config(from, to);
@@ -107,7 +107,6 @@ impl Scenario {
         let (service, cluster) = if self.in_cluster {
             let work = Workdir::new();
             edit(&work);
-            let client = Arc::new(client);
             let mut cluster = Cluster::with_config(&work.config()).await;
             cluster.reports = Some(Arc::new(GithubReports::new(
                 client.clone(),
@@ -131,6 +130,7 @@ impl Scenario {
             };
             (service, Some(cluster))
         } else {
+            let client = Arc::try_unwrap(client).unwrap_or_else(|_| panic!("a client of its own"));
             (TestService::with_github_on(client, edit), None)
         };
         let service = Arc::new(service);
@@ -148,21 +148,6 @@ impl Scenario {
             service,
         }
     }
-}
-
-/// The service's GitHub client: the App, retrying quickly with a fixed jitter.
-fn app_client(fake: &FakeGithub, clock: &Arc<ManualClock>) -> GithubClient {
-    let mut config = ClientConfig::new(Credentials::App {
-        app_id: APP_ID,
-        private_key_pem: Secret::new(APP_KEY_PEM),
-    });
-    config.base_url = fake.url();
-    config.retry = RetryPolicy {
-        base_delay: Duration::from_millis(5),
-        jitter_seed: Some(1),
-        ..RetryPolicy::default()
-    };
-    GithubClient::new(config, clock.clone()).expect("a GitHub client")
 }
 
 /// A story under way.
