@@ -5,7 +5,7 @@
 //!
 //! `cargo bench --bench controller_scale` (`RUNS=…`, `ROUNDS=…` to change the defaults).
 
-#[path = "../tests/support/mod.rs"]
+#[path = "../tests/it/support/mod.rs"]
 mod support;
 
 use std::time::{Duration, Instant};

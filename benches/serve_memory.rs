@@ -7,7 +7,7 @@
 //!
 //! `cargo bench --bench serve_memory` (`RUNS=…`, `SETTLE_SECONDS=…` to change the defaults).
 
-#[path = "../tests/support/mod.rs"]
+#[path = "../tests/it/support/mod.rs"]
 mod support;
 
 use std::process::{Child, Command, Stdio};

@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # The agent image: `agentpods agent` as the entrypoint, with git, gh, kubectl and the Codex
 # CLI. `docker build -f deploy/agent.Dockerfile -t agentpods-agent .` from the repo root.
-# The versions are those of deploy/images/images.lock (tests/dockerfiles.rs holds them
+# The versions are those of deploy/images/images.lock (tests/it/dockerfiles.rs holds them
 # to it); docs/setup.md says where this build differs from deploy/images/build.sh.
 
 FROM rust:1.95.0-bookworm AS builder

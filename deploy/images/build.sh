@@ -260,7 +260,7 @@ mkdir -p "$codex_dir/node_modules/@openai/codex-linux-x64"
 tar -xzf "$codex_tgz" -C "$codex_dir" --strip-components=1 --no-same-owner
 tar -xzf "$codex_native_tgz" -C "$codex_dir/node_modules/@openai/codex-linux-x64" \
     --strip-components=1 --no-same-owner
-# What `codex exec` never starts (tests/images.rs runs `codex exec` without them):
+# What `codex exec` never starts (tests/it/images.rs runs `codex exec` without them):
 # - the voice host and its GStreamer libraries (51 MB), for the interactive voice mode;
 # - codex-code-mode-host (67 MB), the runtime of the `code_mode` feature, which
 #   `codex features list` shows "under development" and off (the host starts only with it).

@@ -12,7 +12,7 @@ pub fn markdown(schema: &Value) -> String {
     out.push_str("# services.yaml reference\n\n");
     out.push_str(
         "<!-- Generated from the JSON Schema (schema/services.schema.json, `agentpods schema`)\n     \
-         by src/config/reference.rs; do not edit. tests/docs_sync.rs says how to regenerate. -->\n\n",
+         by src/config/reference.rs; do not edit. tests/it/docs_sync.rs says how to regenerate. -->\n\n",
     );
     if let Some(d) = schema["description"].as_str() {
         out.push_str(&format!("{}\n\n", one_line(d)));

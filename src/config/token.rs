@@ -16,8 +16,8 @@ const W: &[Access] = &[Access::Write];
 
 /// Every permission an installation access token may be asked for
 /// (`POST /app/installations/{installation_id}/access_tokens`, `permissions`, in GitHub's
-/// REST description of tests/support/fake_github/openapi), with the levels of it that are
-/// `read` or `write`. tests/config_errors.rs checks this list against the description.
+/// REST description of tests/it/support/fake_github/openapi), with the levels of it that are
+/// `read` or `write`. tests/it/config_errors.rs checks this list against the description.
 pub const TOKEN_PERMISSIONS: &[(&str, &[Access])] = &[
     ("actions", RW),
     ("administration", RW),

@@ -454,7 +454,7 @@ fn collect(
 
 const REFERENCE_HEAD: &str = "# Template fields
 
-<!-- Generated from the code: AGENTPODS_BLESS=1 cargo test --test docs_sync -->
+<!-- Generated from the code: AGENTPODS_BLESS=1 cargo test --test it docs_sync:: -->
 
 What a template (a prompt, a pod or Job template, `concurrency.group`) can use, for each
 kind of trigger, read from the context agentpods renders it with. `agentpods validate`

@@ -1,0 +1,289 @@
+//! Capacity (issue 15, item 3): services.yaml's `limits` against the real controller on the
+//! fake API server. Runs beyond a limit wait Queued in the order they were asked for, start
+//! as soon as a place frees (the controller is told, not left to its next look: its
+//! requeue here is an hour), and a repository at its limit never holds back another.
+
+use crate::support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use agentpods::cluster::controller::ControllerOptions;
+use agentpods::cluster::crd::{AgentRun, Phase};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{Patch, PatchParams, PostParams};
+use serde_json::json;
+use support::cluster::{Cluster, RUNS, renamed_run, sample_run};
+use support::fake_kube::PodScript;
+use support::fixtures::EXAMPLE_CONFIG;
+
+const RESULT: &str = r#"{"conclusion":"success","summary":"done"}"#;
+
+async fn timed<F: std::future::Future>(f: F) -> F::Output {
+    tokio::time::timeout(Duration::from_secs(150), f)
+        .await
+        .expect("the scenario finished within 150 seconds")
+}
+
+/// The example services.yaml with `limits` added, in a folder of its own.
+fn config_with(limits: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let example = std::fs::read_to_string(EXAMPLE_CONFIG).expect("the example config");
+    let templates = Path::new(EXAMPLE_CONFIG)
+        .parent()
+        .expect("the repository")
+        .join("templates");
+    let text = format!(
+        "{example}\ntemplates_dir: {}\nlimits: {limits}\n",
+        templates.display()
+    );
+    let path = dir.path().join("services.yaml");
+    std::fs::write(&path, text).expect("write services.yaml");
+    (dir, path)
+}
+
+/// A cluster with these limits and a kubelet that keeps every pod running until the story
+/// ends it; the controller would look again on its own only after an hour.
+async fn cluster_with(limits: &str) -> (Cluster, tempfile::TempDir) {
+    let (dir, path) = config_with(limits);
+    let mut cluster = Cluster::on(&path, Timestamp::now()).await;
+    cluster.fake.run_kubelet(|_| PodScript::stays_running());
+    start(&mut cluster);
+    (cluster, dir)
+}
+
+fn start(cluster: &mut Cluster) {
+    let options = ControllerOptions {
+        max_requeue: Duration::from_secs(3600),
+        ..cluster.controller_options()
+    };
+    cluster.start_controller_with(options);
+}
+
+/// A run for `repository` asked for at second `at` of the story (as the intake records a
+/// pull request's review; named `name`, in no concurrency group).
+async fn command(cluster: &Cluster, name: &str, repository: &str, at: u32) {
+    let mut run = renamed_run(&sample_run("pull_request/opened.json"), name);
+    run.spec.repository = repository.to_string();
+    let at: Timestamp = format!("2026-12-03T10:00:{at:02}Z")
+        .parse()
+        .expect("a time");
+    run.spec.requested_at = Some(MicroTime(at));
+    cluster
+        .runs()
+        .create(&PostParams::default(), &run)
+        .await
+        .unwrap_or_else(|e| panic!("record {name}: {e}"));
+}
+
+async fn ends(cluster: &Cluster, name: &str) {
+    assert!(
+        cluster
+            .fake
+            .finish_pod(RUNS, name, &PodScript::succeeds(RESULT)),
+        "{name} has a pod to end"
+    );
+    cluster.wait_phase(name, Phase::Succeeded).await;
+}
+
+fn message(run: &AgentRun) -> String {
+    run.status
+        .as_ref()
+        .and_then(|s| s.message.clone())
+        .unwrap_or_default()
+}
+
+async fn phase(cluster: &Cluster, name: &str) -> Option<Phase> {
+    cluster.run(name).await.as_ref().and_then(Cluster::phase_of)
+}
+
+/// `agentpods runs list` as an operator runs it (off the runtime that serves the fake).
+async fn runs_list(cluster: &Cluster) -> String {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let kubeconfig = cluster.fake.kubeconfig(dir.path());
+    let mut command = Command::new(env!("CARGO_BIN_EXE_agentpods"));
+    command
+        .args(["runs", "list", "-n", RUNS, "-o", "wide"])
+        .env("KUBECONFIG", &kubeconfig)
+        .env("HOME", dir.path())
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .env_remove("KUBERNETES_SERVICE_PORT");
+    let out = tokio::task::spawn_blocking(move || command.output())
+        .await
+        .expect("agentpods ran")
+        .expect("run agentpods runs list");
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn line_of<'a>(table: &'a str, name: &str) -> &'a str {
+    table
+        .lines()
+        .find(|l| l.starts_with(&format!("{name} ")))
+        .unwrap_or_else(|| panic!("{name} in\n{table}"))
+}
+
+#[tokio::test]
+async fn with_one_run_per_repository_the_fourth_command_waits_for_its_repository_only() {
+    timed(async {
+        let (cluster, _dir) = cluster_with("{ per_repository: 1 }").await;
+
+        // One command in each of three repositories: all three run.
+        command(&cluster, "a1", "org/a", 1).await;
+        command(&cluster, "b1", "org/b", 2).await;
+        command(&cluster, "c1", "org/c", 3).await;
+        for name in ["a1", "b1", "c1"] {
+            cluster.wait_phase(name, Phase::Running).await;
+        }
+
+        // The fourth, on org/a, waits, and says why; so does a fifth behind it.
+        command(&cluster, "a2", "org/a", 4).await;
+        let a2 = cluster.wait_phase("a2", Phase::Queued).await;
+        assert_eq!(message(&a2), "queued: 0 ahead (limit: 1 running in org/a)");
+        command(&cluster, "a3", "org/a", 5).await;
+        let a3 = cluster.wait_phase("a3", Phase::Queued).await;
+        assert_eq!(message(&a3), "queued: 1 ahead (limit: 1 running in org/a)");
+        assert!(cluster.pods_of("a2").await.is_empty());
+
+        // Other repositories are not held back by org/a's queue: b2, asked for after a2 and
+        // a3, waits only for b1, and starts when b1 ends while org/a's runs still wait.
+        command(&cluster, "b2", "org/b", 6).await;
+        cluster.wait_phase("b2", Phase::Queued).await;
+        ends(&cluster, "b1").await;
+        cluster.wait_phase("b2", Phase::Running).await;
+        command(&cluster, "c2", "org/c", 7).await;
+        cluster.wait_phase("c2", Phase::Queued).await;
+        ends(&cluster, "c1").await;
+        cluster.wait_phase("c2", Phase::Running).await;
+        assert_eq!(phase(&cluster, "a2").await, Some(Phase::Queued));
+        assert_eq!(phase(&cluster, "a3").await, Some(Phase::Queued));
+
+        // `runs list` shows where each waiting run stands.
+        let table = runs_list(&cluster).await;
+        assert!(
+            line_of(&table, "a2").contains("Queued")
+                && line_of(&table, "a2").contains("queued: 0 ahead (limit: 1 running in org/a)"),
+            "{table}"
+        );
+        assert!(
+            line_of(&table, "a3").contains("queued: 1 ahead (limit: 1 running in org/a)"),
+            "{table}"
+        );
+
+        // The first on org/a ends: the next starts at once (woken, not at a later look).
+        let freed = Instant::now();
+        ends(&cluster, "a1").await;
+        cluster.wait_phase("a2", Phase::Running).await;
+        assert!(
+            freed.elapsed() < Duration::from_secs(10),
+            "a2 started {:?} after a1 ended",
+            freed.elapsed()
+        );
+        assert_eq!(phase(&cluster, "a3").await, Some(Phase::Queued));
+
+        // runs list moves a3 up; its stored message is not rewritten for that.
+        let table = runs_list(&cluster).await;
+        assert!(
+            line_of(&table, "a3").contains("queued: 0 ahead (limit: 1 running in org/a)"),
+            "{table}"
+        );
+
+        // A waiting run cancelled leaves the queue at once, without ever getting a pod.
+        cluster
+            .runs()
+            .patch(
+                "a3",
+                &PatchParams::default(),
+                &Patch::Merge(&json!({"spec": {"cancel": "stopped by @octocat"}})),
+            )
+            .await
+            .expect("request the cancel");
+        cluster.wait_phase("a3", Phase::Cancelled).await;
+        assert!(cluster.pods_of("a3").await.is_empty());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_running_limit_starts_runs_in_request_order_across_repositories_and_a_restart_keeps_it()
+{
+    timed(async {
+        let (mut cluster, _dir) = cluster_with("{ running: 1 }").await;
+        command(&cluster, "first", "org/a", 1).await;
+        cluster.wait_phase("first", Phase::Running).await;
+
+        // Recorded in another order than they were asked for (as by two replicas of the
+        // intake): the queue goes by the request time.
+        command(&cluster, "third", "org/c", 30).await;
+        command(&cluster, "second", "org/b", 20).await;
+        command(&cluster, "fourth", "org/a", 40).await;
+        for name in ["second", "third", "fourth"] {
+            cluster.wait_phase(name, Phase::Queued).await;
+        }
+        assert_eq!(
+            message(&cluster.run("fourth").await.expect("fourth")),
+            "queued: 2 ahead (limit: 1 running)"
+        );
+
+        ends(&cluster, "first").await;
+        cluster.wait_phase("second", Phase::Running).await;
+        assert_eq!(phase(&cluster, "third").await, Some(Phase::Queued));
+
+        // The controller restarts while runs wait; second ends meanwhile. The order comes
+        // from the runs themselves: third starts, not fourth.
+        cluster.stop_controller().await;
+        assert!(
+            cluster
+                .fake
+                .finish_pod(RUNS, "second", &PodScript::succeeds(RESULT))
+        );
+        start(&mut cluster);
+        cluster.wait_phase("second", Phase::Succeeded).await;
+        cluster.wait_phase("third", Phase::Running).await;
+        assert_eq!(phase(&cluster, "fourth").await, Some(Phase::Queued));
+        assert!(cluster.pods_of("fourth").await.is_empty());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn runs_recorded_all_at_once_never_take_more_places_than_the_limit() {
+    timed(async {
+        let (_dir, path) = config_with("{ per_repository: 2 }");
+        let mut cluster = Cluster::on(&path, Timestamp::now()).await;
+        cluster.fake.run_kubelet(|_| PodScript::stays_running());
+        // Eight recorded before the controller starts: it lists them all at once and
+        // reconciles them side by side, each from a store that shows no launch yet (the
+        // queue gives the earlier runs their places whether their launch shows or not).
+        let names: Vec<String> = (0..8).map(|i| format!("burst-{i}")).collect();
+        for (i, name) in names.iter().enumerate() {
+            command(&cluster, name, "org/a", 10 + i as u32).await;
+        }
+        start(&mut cluster);
+        for name in &names[..2] {
+            cluster.wait_phase(name, Phase::Running).await;
+        }
+        for name in &names[2..] {
+            cluster.wait_phase(name, Phase::Queued).await;
+        }
+        // Let any reconcile still in flight land.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let pods = cluster
+            .pods()
+            .list(&Default::default())
+            .await
+            .expect("pods");
+        assert_eq!(pods.items.len(), 2, "two places, two pods");
+
+        // One ends: exactly the next in order takes its place.
+        ends(&cluster, "burst-0").await;
+        cluster.wait_phase("burst-2", Phase::Running).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        for name in &names[3..] {
+            assert_eq!(phase(&cluster, name).await, Some(Phase::Queued), "{name}");
+        }
+    })
+    .await;
+}

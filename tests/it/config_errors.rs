@@ -1,0 +1,1889 @@
+//! What an operator sees for a broken services.yaml: every problem at once, each as
+//! `FILE:LINE:COL: message`, pointing at the key or value at fault, in words that say what
+//! to write instead.
+//!
+//! Each case gives the input, the exact lines expected, and the text each line points at;
+//! the table checks that the text really is at that line and column, so a wrong position in
+//! an expectation cannot slip in by hand.
+
+use crate::support;
+
+use support::configs::{self, ConfigDir, errors, errors_with, templates, text_at};
+
+struct Case {
+    what: &'static str,
+    yaml: &'static str,
+    /// The expected messages, each with the text found at its line and column.
+    expect: &'static [(&'static str, &'static str)],
+}
+
+/// Checks every case and reports all mismatches together.
+fn check(cases: &[Case]) {
+    let mut failures = Vec::new();
+    for case in cases {
+        for (points_at, line) in case.expect {
+            let position = position_in(line, configs::FILE);
+            let found = position.and_then(|(l, c)| text_at(case.yaml, l, c));
+            assert!(
+                found.is_some_and(|f| f.starts_with(points_at)),
+                "the table is wrong for `{}`: `{line}` should point at `{points_at}`, \
+                 but that position holds {found:?}",
+                case.what,
+            );
+        }
+        let actual = errors(case.yaml);
+        let expected: Vec<&str> = case.expect.iter().map(|(_, line)| *line).collect();
+        if actual != expected {
+            failures.push(format!(
+                "{}:\n--- input\n{}--- expected\n{}\n--- actual\n{}\n",
+                case.what,
+                case.yaml,
+                expected.join("\n"),
+                actual.join("\n")
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases differ:\n\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
+}
+
+/// `(line, column)` of a `FILE:LINE:COL: message` line for the given file.
+fn position_in(line: &str, file: &str) -> Option<(usize, usize)> {
+    let rest = line.strip_prefix(file)?.strip_prefix(':')?;
+    let mut parts = rest.splitn(3, ':');
+    Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
+}
+
+#[test]
+fn a_valid_config_loads_so_the_broken_ones_below_fail_for_their_own_reason() {
+    let loaded = configs::load(
+        "\
+project: demo
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+secrets:
+  openai: {name: openai-api-key, key: api-key}
+agents:
+  - name: task
+    prompt: prompts/task.md
+    secrets: [openai]
+    env: {LOG_LEVEL: debug}
+    triggers:
+      comment:
+        verbs: [run]
+      push:
+        branches: [main]
+",
+    );
+    assert_eq!(loaded.config.agents[0].name.as_str(), "task");
+}
+
+#[test]
+fn yaml_syntax_errors_point_at_the_character_at_fault() {
+    check(&[
+        Case {
+            what: "an unclosed flow sequence",
+            yaml: "\
+project: demo
+cluster:
+  namespace: runs
+agents: [task, review
+",
+            expect: &[(
+                "[task",
+                "services.yaml:4:9: invalid YAML: this `[` is never closed (expected `,` or `]` at line 5 column 1)",
+            )],
+        },
+        Case {
+            what: "an unclosed flow mapping",
+            yaml: "\
+project: demo
+cluster: {namespace: runs
+agents: []
+",
+            expect: &[(
+                "{namespace",
+                "services.yaml:2:10: invalid YAML: this `{` is never closed (expected `,` or `}` at line 3 column 7)",
+            )],
+        },
+        Case {
+            what: "a key indented deeper than its neighbours",
+            yaml: "\
+project: demo
+cluster:
+  namespace: runs
+   service_account: agent
+",
+            expect: &[(
+                "service_account",
+                "services.yaml:4:4: invalid YAML: this line is indented to column 4, but a key \
+                 must start where one above it does: column 3 (as `namespace`, line 3) or column 1 \
+                 (as `cluster`, line 2); or, if this line holds a value with `: `, quote it",
+            )],
+        },
+        Case {
+            what: "a value holding `: ` on a line indented like its neighbours",
+            yaml: "\
+project: demo
+cluster:
+  namespace: runs
+  service_account: agent: one
+",
+            expect: &[(
+                "service_account",
+                "services.yaml:4:3: invalid YAML: mapping values are not allowed in this context \
+                 (is this line indented like its neighbours? a value holding `: ` must be quoted)",
+            )],
+        },
+        Case {
+            what: "a key indented less than its neighbours",
+            yaml: "\
+project: demo
+cluster:
+    namespace: runs
+  service_account: agent
+",
+            expect: &[(
+                "service_account",
+                "services.yaml:4:3: invalid YAML: this line is indented to column 3, but a key \
+                 must start where one above it does: column 5 (as `namespace`, line 3) or column 1 \
+                 (as `cluster`, line 2); or, if this line holds a value with `: `, quote it",
+            )],
+        },
+        Case {
+            what: "a key of a list item indented less than the item's other keys",
+            yaml: "\
+project: demo
+agents:
+  - name: review
+   templates: [pod.yaml]
+",
+            expect: &[(
+                "templates",
+                "services.yaml:4:4: invalid YAML: this line is indented to column 4, but a key \
+                 must start where one above it does: column 5 (as `name`, line 3) or column 1 \
+                 (as `agents`, line 2); or, to start a new item of the list at line 3, begin it \
+                 with `- ` at column 3; or, if this line holds a value with `: `, quote it",
+            )],
+        },
+        Case {
+            what: "a list item indented less than the one above it",
+            yaml: "\
+project: demo
+agents:
+  - name: review
+    templates:
+      - pod.yaml
+     - task.yaml
+",
+            expect: &[(
+                "- task",
+                "services.yaml:6:6: invalid YAML: this list item is indented to column 6, but the \
+                 item above it (line 5) starts at column 7; the items of one list start in the \
+                 same column",
+            )],
+        },
+        Case {
+            what: "a tab as indentation",
+            yaml: "project: demo\ncluster:\n\tnamespace: runs\n",
+            expect: &[(
+                "\tnamespace",
+                "services.yaml:3:1: invalid YAML: a tab indents this line; YAML is indented with spaces only",
+            )],
+        },
+        Case {
+            what: "duplicate keys, all of them",
+            yaml: "\
+project: demo
+cluster:
+  namespace: runs
+  namespace: other
+project: again
+",
+            expect: &[
+                (
+                    "namespace: other",
+                    "services.yaml:4:3: duplicate key `namespace` (first defined at line 3)",
+                ),
+                (
+                    "project: again",
+                    "services.yaml:5:1: duplicate key `project` (first defined at line 1)",
+                ),
+            ],
+        },
+        Case {
+            what: "a list where the config's mapping belongs",
+            yaml: "- project: demo\n",
+            expect: &[(
+                "- project",
+                "services.yaml:1:1: expected a mapping, found a list",
+            )],
+        },
+    ]);
+}
+
+#[test]
+fn values_of_the_wrong_type_say_what_was_expected() {
+    check(&[
+        Case {
+            what: "a string where a list is expected",
+            yaml: "\
+project: demo
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: task
+    triggers:
+      comment:
+        verbs: run
+",
+            expect: &[(
+                "run",
+                "services.yaml:10:16: agents[0].triggers.comment.verbs: expected a list, found a string",
+            )],
+        },
+        Case {
+            what: "an integer for a duration",
+            yaml: "\
+project: demo
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: task
+    timeout: 30
+    triggers:
+      comment:
+        verbs: [run]
+",
+            expect: &[(
+                "30",
+                "services.yaml:8:14: agents[0].timeout: expected a duration such as 30m, found an integer",
+            )],
+        },
+        Case {
+            what: "a mapping for a boolean",
+            yaml: "\
+project: demo
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: task
+    automount_service_account_token: {enabled: true}
+    triggers:
+      comment:
+        verbs: [run]
+",
+            expect: &[(
+                "{enabled",
+                "services.yaml:8:38: agents[0].automount_service_account_token: expected a boolean (true or false), found a mapping",
+            )],
+        },
+        Case {
+            what: "a number where a quantity string is expected",
+            yaml: "\
+project: demo
+cluster:
+  namespace: runs
+  defaults:
+    resources:
+      limits: {cpu: 2.5}
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: task
+    triggers:
+      comment:
+        verbs: [run]
+",
+            expect: &[(
+                "2.5",
+                "services.yaml:6:21: cluster.defaults.resources.limits.cpu: expected a quantity such as 500m or 4Gi, as a string, found a number",
+            )],
+        },
+    ]);
+}
+
+#[test]
+fn unknown_keys_are_reported_at_every_depth_with_a_suggestion_when_one_is_close() {
+    check(&[
+        Case {
+            what: "a misspelt top-level key (and no separate complaint that `agents` is missing)",
+            yaml: "\
+project: demo
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+agnets:
+  - name: task
+    triggers:
+      comment:
+        verbs: [run]
+",
+            expect: &[(
+                "agnets",
+                "services.yaml:6:1: unknown key `agnets`, did you mean `agents`?",
+            )],
+        },
+        Case {
+            what: "a misspelt key one level down",
+            yaml: "\
+project: demo
+cluster:
+  namspace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: task
+    triggers:
+      comment:
+        verbs: [run]
+",
+            expect: &[(
+                "namspace",
+                "services.yaml:3:3: cluster: unknown key `namspace`, did you mean `namespace`?",
+            )],
+        },
+        Case {
+            what: "a misspelt key four levels down, inside a list item",
+            yaml: "\
+project: demo
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: task
+    triggers:
+      comment:
+        verb: [run]
+",
+            expect: &[(
+                "verb:",
+                "services.yaml:10:9: agents[0].triggers.comment: unknown key `verb`, did you mean `verbs`?",
+            )],
+        },
+        Case {
+            what: "an unknown key with nothing close lists the keys allowed there",
+            yaml: "\
+project: demo
+github:
+  xyzzy: true
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: task
+    triggers:
+      comment:
+        verbs: [run]
+",
+            expect: &[(
+                "xyzzy",
+                "services.yaml:3:3: github: unknown key `xyzzy` (expected one of: authorization, command_prefix, report)",
+            )],
+        },
+        Case {
+            what: "an unknown trigger",
+            yaml: "\
+project: demo
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: task
+    triggers:
+      schedule: daily
+",
+            expect: &[(
+                "schedule",
+                "services.yaml:9:7: agents[0].triggers: unknown key `schedule` (expected one of: comment, issues, pull_request, push, release)",
+            )],
+        },
+    ]);
+}
+
+#[test]
+fn a_key_dedented_out_of_its_block_says_where_it_belongs_and_how_far_to_indent_it() {
+    check(&[
+        Case {
+            what: "a trigger's key dedented to the agent",
+            yaml: "\
+project: demo
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: task
+    triggers:
+      comment:
+        verbs: [run]
+    targets: [issue]
+",
+            expect: &[(
+                "targets",
+                "services.yaml:11:5: agents[0]: unknown key `targets` here; it is a key of \
+                 `agents[0].triggers.comment` above it: indent it to column 9, in line with `verbs`",
+            )],
+        },
+        Case {
+            what: "a cluster key dedented to the top level",
+            yaml: "\
+project: demo
+cluster:
+  namespace: runs
+  service_account: agent
+defaults:
+  timeout: 10m
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: task
+    triggers:
+      comment:
+        verbs: [run]
+",
+            expect: &[(
+                "defaults",
+                "services.yaml:5:1: unknown key `defaults` here; it is a key of `cluster` above \
+                 it: indent it to column 3, in line with `namespace`",
+            )],
+        },
+        Case {
+            what: "an agent's key dedented into the list of agents' parent",
+            yaml: "\
+project: demo
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: task
+    triggers:
+      comment:
+        verbs: [run]
+timeout: 10m
+",
+            expect: &[(
+                "timeout",
+                "services.yaml:11:1: unknown key `timeout` here; it is a key of `agents[0]` above \
+                 it: indent it to column 5, in line with `name`",
+            )],
+        },
+    ]);
+}
+
+#[test]
+fn values_outside_an_enum_are_named_with_the_allowed_ones() {
+    check(&[
+        Case {
+            what: "a fork policy that does not exist",
+            yaml: "\
+project: demo
+github:
+  authorization:
+    fork_pull_requests: sometimes
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: task
+    triggers:
+      comment:
+        verbs: [run]
+",
+            expect: &[(
+                "sometimes",
+                "services.yaml:4:25: github.authorization.fork_pull_requests: unknown value `sometimes` (expected one of: never, approve, always)",
+            )],
+        },
+        Case {
+            what: "a misspelt permission",
+            yaml: "\
+project: demo
+github:
+  authorization:
+    min_permission: writ
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: task
+    triggers:
+      comment:
+        verbs: [run]
+",
+            expect: &[(
+                "writ",
+                "services.yaml:4:21: github.authorization.min_permission: unknown value `writ`, did you mean `write`?",
+            )],
+        },
+    ]);
+}
+
+#[test]
+fn values_in_a_bad_format_say_what_the_format_is() {
+    check(&[
+        Case {
+            what: "a duration in words",
+            yaml: "\
+project: demo
+cluster:
+  namespace: runs
+  defaults:
+    timeout: soon
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: task
+    triggers:
+      comment:
+        verbs: [run]
+",
+            expect: &[(
+                "soon",
+                "services.yaml:5:14: cluster.defaults.timeout: `soon` is not a duration: write a number and a unit, like 90s, 30m, 1.5h, 1h 30m or 2d",
+            )],
+        },
+        Case {
+            what: "a glob that does not compile",
+            yaml: "\
+project: demo
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: task
+    triggers:
+      push:
+        branches: [\"[\"]
+",
+            expect: &[(
+                "\"[\"",
+                "services.yaml:10:20: agents[0].triggers.push.branches[0]: invalid glob `[`: unclosed character class; missing ']'",
+            )],
+        },
+        Case {
+            what: "a quantity with a unit Kubernetes does not know",
+            yaml: "\
+project: demo
+cluster:
+  namespace: runs
+  defaults:
+    resources:
+      limits: {memory: 4gb}
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: task
+    triggers:
+      comment:
+        verbs: [run]
+",
+            expect: &[(
+                "4gb",
+                "services.yaml:6:24: cluster.defaults.resources.limits.memory: `4gb` is not a Kubernetes quantity such as 500m, 2, 512Mi or 4Gi",
+            )],
+        },
+        Case {
+            what: "an agent name that cannot be part of a pod name",
+            yaml: "\
+project: demo
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: Review_Bot
+    triggers:
+      comment:
+        verbs: [run]
+",
+            expect: &[(
+                "Review_Bot",
+                "services.yaml:7:11: agents[0].name: `Review_Bot` is not a DNS label: lowercase letters, digits and '-', starting and ending with a letter or digit, at most 63 characters",
+            )],
+        },
+        Case {
+            what: "an environment variable name starting with a digit (a key, not a value)",
+            yaml: "\
+project: demo
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: task
+    env:
+      1X: one
+    triggers:
+      comment:
+        verbs: [run]
+",
+            expect: &[(
+                "1X",
+                "services.yaml:9:7: agents[0].env.1X: `1X` is not an environment variable name: letters, digits and '_', not starting with a digit",
+            )],
+        },
+    ]);
+}
+
+#[test]
+fn missing_required_keys_point_at_the_mapping_that_lacks_them() {
+    check(&[
+        Case {
+            what: "no project",
+            yaml: "\
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: task
+    triggers:
+      comment:
+        verbs: [run]
+",
+            expect: &[(
+                "cluster",
+                "services.yaml:1:1: missing required key `project`",
+            )],
+        },
+        Case {
+            what: "an agent without a name",
+            yaml: "\
+project: demo
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - triggers:
+      comment:
+        verbs: [run]
+",
+            expect: &[(
+                "triggers",
+                "services.yaml:7:5: agents[0]: missing required key `name`",
+            )],
+        },
+    ]);
+}
+
+#[test]
+fn names_that_refer_to_nothing_are_reported_with_what_exists() {
+    check(&[
+        Case {
+            what: "a misspelt image and secret",
+            yaml: "\
+project: demo
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+secrets:
+  openai: {name: openai-api-key, key: api-key}
+agents:
+  - name: task
+    image: agnt
+    secrets: [opnai]
+    triggers:
+      comment:
+        verbs: [run]
+",
+            expect: &[
+                (
+                    "agnt",
+                    "services.yaml:10:12: unknown image `agnt`, did you mean `agent`?",
+                ),
+                (
+                    "opnai",
+                    "services.yaml:11:15: unknown secret `opnai`, did you mean `openai`?",
+                ),
+            ],
+        },
+        Case {
+            what: "an image with nothing close, and a secret where none are defined",
+            yaml: "\
+project: demo
+cluster:
+  namespace: runs
+  defaults:
+    image: builder
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: task
+    secrets: [openai]
+    triggers:
+      comment:
+        verbs: [run]
+",
+            expect: &[
+                (
+                    "builder",
+                    "services.yaml:5:12: unknown image `builder` (defined in `images`: agent)",
+                ),
+                (
+                    "openai",
+                    "services.yaml:10:15: unknown secret `openai`: `secrets` defines none",
+                ),
+            ],
+        },
+        Case {
+            what: "template files that are not in the templates folder",
+            yaml: "\
+project: demo
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: task
+    templates: [agent-pd.yaml, build.yaml, prompts/task.md]
+    triggers:
+      comment:
+        verbs: [run]
+",
+            expect: &[
+                (
+                    "agent-pd.yaml",
+                    "services.yaml:8:17: template `agent-pd.yaml` not found in the templates folder, did you mean `agent-pod.yaml`?",
+                ),
+                (
+                    "build.yaml",
+                    "services.yaml:8:32: template `build.yaml` not found in the templates folder",
+                ),
+                (
+                    "prompts/task.md",
+                    "services.yaml:8:44: template `prompts/task.md` renders Kubernetes objects, so it must be a .yaml or .yml file",
+                ),
+            ],
+        },
+        Case {
+            what: "a prompt that is not in the templates folder",
+            yaml: "\
+project: demo
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: task
+    prompt: prompts/tsk.md
+    triggers:
+      comment:
+        verbs: [run]
+",
+            expect: &[(
+                "prompts/tsk.md",
+                "services.yaml:8:13: template `prompts/tsk.md` not found in the templates folder, did you mean `prompts/task.md`?",
+            )],
+        },
+    ]);
+}
+
+#[test]
+fn rules_the_schema_cannot_express_are_checked_after_it() {
+    check(&[
+        Case {
+            what: "both a namespace and a namespace template",
+            yaml: "\
+project: demo
+cluster:
+  namespace: runs
+  namespace_template: \"runs-{{ pr.number }}\"
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: task
+    triggers:
+      comment:
+        verbs: [run]
+",
+            expect: &[(
+                "\"runs-",
+                "services.yaml:4:23: cluster: give `namespace` or `namespace_template`, not both",
+            )],
+        },
+        Case {
+            what: "neither a namespace nor a namespace template",
+            yaml: "\
+project: demo
+cluster:
+  service_account: agent
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: task
+    triggers:
+      comment:
+        verbs: [run]
+",
+            expect: &[(
+                "service_account",
+                "services.yaml:3:3: cluster: give `namespace` (one namespace for every run) or `namespace_template`",
+            )],
+        },
+        Case {
+            what: "two agents with one name",
+            yaml: "\
+project: demo
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: task
+    triggers:
+      comment:
+        verbs: [run]
+  - name: task
+    triggers:
+      comment:
+        verbs: [fix]
+",
+            expect: &[(
+                "task",
+                "services.yaml:11:11: agents[1]: agent name `task` is already used by agents[0]",
+            )],
+        },
+        Case {
+            what: "a verb that agentpods itself answers",
+            yaml: "\
+project: demo
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: task
+    triggers:
+      comment:
+        verbs: [run, stop]
+",
+            expect: &[(
+                "stop",
+                "services.yaml:10:22: `stop` is a built-in command of agentpods and cannot start an agent (reserved: retry, stop, status, help, approve)",
+            )],
+        },
+        Case {
+            what: "an agent with no triggers",
+            yaml: "\
+project: demo
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: idle
+",
+            expect: &[(
+                "idle",
+                "services.yaml:7:11: agent `idle` has no triggers, so it can never run",
+            )],
+        },
+        Case {
+            what: "a push trigger with neither branches nor tags",
+            yaml: "\
+project: demo
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: build
+    triggers:
+      push: {}
+",
+            expect: &[(
+                "{}",
+                "services.yaml:9:13: a push trigger needs `branches` or `tags` globs",
+            )],
+        },
+    ]);
+}
+
+#[test]
+fn a_template_syntax_error_points_into_the_template_file() {
+    let mut broken = templates();
+    broken.insert(
+        "agent-pod.yaml".into(),
+        configs::POD_TEMPLATE.replace("{{ run.name }}", "{{ run.name }"),
+    );
+    let yaml = "\
+project: demo
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: task
+    triggers:
+      comment:
+        verbs: [run]
+";
+    assert_eq!(
+        errors_with(yaml, broken.clone()),
+        [
+            "templates/agent-pod.yaml:4:21: template syntax error: unexpected `}`, expected end of variable block"
+        ]
+    );
+    assert_eq!(
+        text_at(&broken["agent-pod.yaml"], 4, 21),
+        Some("}"),
+        "the position is the stray `}}` at the end of line 4"
+    );
+}
+
+#[test]
+fn every_schema_problem_of_a_file_is_reported_at_once_in_file_order() {
+    // The missing `name` of agents[0] is found after the keys inside it, and still comes
+    // first: messages are sorted by position.
+    let yaml = "\
+project: Demo
+github:
+  authorization:
+    min_permission: writ
+cluster:
+  namspace: runs
+  defaults:
+    timeout: soon
+agents:
+  - timeout: 30
+    triggers:
+      comment:
+        verbs: run
+      schedule: daily
+";
+    assert_eq!(
+        errors(yaml),
+        [
+            "services.yaml:1:10: project: `Demo` is not a DNS label: lowercase letters, digits and '-', starting and ending with a letter or digit, at most 63 characters",
+            "services.yaml:4:21: github.authorization.min_permission: unknown value `writ`, did you mean `write`?",
+            "services.yaml:6:3: cluster: unknown key `namspace`, did you mean `namespace`?",
+            "services.yaml:8:14: cluster.defaults.timeout: `soon` is not a duration: write a number and a unit, like 90s, 30m, 1.5h, 1h 30m or 2d",
+            "services.yaml:10:5: agents[0]: missing required key `name`",
+            "services.yaml:10:14: agents[0].timeout: expected a duration such as 30m, found an integer",
+            "services.yaml:13:16: agents[0].triggers.comment.verbs: expected a list, found a string",
+            "services.yaml:14:7: agents[0].triggers: unknown key `schedule` (expected one of: comment, issues, pull_request, push, release)",
+        ]
+    );
+}
+
+#[test]
+fn every_semantic_problem_is_reported_at_once_with_the_template_errors_after() {
+    let mut broken = templates();
+    broken.insert(
+        "agent-pod.yaml".into(),
+        configs::POD_TEMPLATE.replace("{{ run.name }}", "{{ run.name }"),
+    );
+    let yaml = "\
+project: demo
+cluster:
+  namespace: runs
+  namespace_template: \"runs-{{ pr.number }}\"
+  defaults:
+    image: builder
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: task
+    prompt: prompts/tsk.md
+    secrets: [openai]
+    triggers:
+      comment:
+        verbs: [run, stop]
+  - name: task
+  - name: pusher
+    triggers:
+      push: {}
+";
+    assert_eq!(
+        errors_with(yaml, broken),
+        [
+            "services.yaml:4:23: cluster: give `namespace` or `namespace_template`, not both",
+            "services.yaml:6:12: unknown image `builder` (defined in `images`: agent)",
+            "services.yaml:11:13: template `prompts/tsk.md` not found in the templates folder, did you mean `prompts/task.md`?",
+            "services.yaml:12:15: unknown secret `openai`: `secrets` defines none",
+            "services.yaml:15:22: `stop` is a built-in command of agentpods and cannot start an agent (reserved: retry, stop, status, help, approve)",
+            "services.yaml:16:11: agents[1]: agent name `task` is already used by agents[0]",
+            "services.yaml:16:11: agent `task` has no triggers, so it can never run",
+            "services.yaml:19:13: a push trigger needs `branches` or `tags` globs",
+            "templates/agent-pod.yaml:4:21: template syntax error: unexpected `}`, expected end of variable block",
+        ]
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Through the binary, as an operator or CI runs it.
+
+const BROKEN: &str = "\
+project: demo
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: task
+    image: agnt
+    triggers:
+      comment:
+        verbs: [run]
+";
+
+#[test]
+fn validate_prints_every_problem_as_path_line_col_and_exits_1() {
+    let dir = ConfigDir::new(BROKEN.as_bytes());
+    dir.write(
+        "templates/agent-pod.yaml",
+        configs::POD_TEMPLATE
+            .replace("{{ run.name }}", "{{ run.name }")
+            .as_bytes(),
+    );
+    let config = dir.path("services.yaml");
+    let template = dir.path("templates/agent-pod.yaml");
+
+    let run = configs::validate(&config);
+
+    assert_eq!(run.code, Some(1), "stderr:\n{}", run.stderr);
+    assert_eq!(
+        run.stderr_lines(),
+        [
+            format!(
+                "{}:8:12: unknown image `agnt`, did you mean `agent`?",
+                config.display()
+            ),
+            format!(
+                "{}:4:21: template syntax error: unexpected `}}`, expected end of variable block",
+                template.display()
+            ),
+            "2 problems found".to_string(),
+        ],
+        "the template's path must open from where validate ran, like the config's"
+    );
+    assert_eq!(run.stdout, "", "problems go to stderr only");
+}
+
+/// A new user's first config, with one mistake of each stage: a bad value, a misspelt key,
+/// a secret that is not defined, a field that does not exist in a template, a template
+/// that does not compile. Before, `validate` stopped at the first stage with problems:
+/// the user fixed the keys, ran it again and only then met the secret, then the templates.
+const ONE_OF_EACH: &str = "\
+project: demo
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+secrets:
+  openai: {name: openai-api-key, key: api-key}
+agents:
+  - name: review
+    prompt: prompts/review.md
+    timeout: soon
+    triggers:
+      pull_request: {}
+  - name: task
+    promt: prompts/task.md
+    triggers:
+      comment:
+        verbs: [run]
+  - name: notes
+    templates: [notes.yaml]
+    secrets: [anthropic]
+    triggers:
+      release: {}
+";
+
+#[test]
+fn validate_reports_the_keys_the_references_and_the_templates_of_a_file_in_one_run() {
+    let dir = ConfigDir::new(ONE_OF_EACH.as_bytes());
+    dir.write(
+        "templates/agent-pod.yaml",
+        configs::POD_TEMPLATE
+            .replace("{{ agent.image }}", "{{ agent.imag }}")
+            .as_bytes(),
+    );
+    dir.write("templates/notes.yaml", b"kind: {{ run.name }\n");
+    let config = dir.path("services.yaml").display().to_string();
+    let folder = dir.path("templates").display().to_string();
+
+    let run = configs::validate(std::path::Path::new(&config));
+
+    assert_eq!(run.code, Some(1), "stderr:\n{}", run.stderr);
+    assert_eq!(
+        run.stderr_lines(),
+        [
+            format!(
+                "{config}:11:14: agents[0].timeout: `soon` is not a duration: write a number and a unit, like 90s, 30m, 1.5h, 1h 30m or 2d"
+            ),
+            format!("{config}:15:5: agents[1]: unknown key `promt`, did you mean `prompt`?"),
+            format!("{config}:21:15: unknown secret `anthropic` (defined in `secrets`: openai)"),
+            format!(
+                "{folder}/agent-pod.yaml:8:17: agent `review`: `agent.imag`: `imag` is not a field of `agent`; did you mean `agent.image`? (the fields of each trigger: docs/templates.md)"
+            ),
+            format!(
+                "{folder}/notes.yaml:1:19: template syntax error: unexpected `}}`, expected end of variable block"
+            ),
+            "5 problems found".to_string(),
+        ],
+        "every independent problem in one run, in file order, then the count"
+    );
+}
+
+#[test]
+fn what_follows_from_a_value_left_out_is_not_reported_as_a_problem_of_its_own() {
+    // The misspelt `namspace` leaves the cluster without a namespace, the bad image
+    // reference leaves `agent` undefined, the triggers that are not a mapping leave the
+    // agent without any: each is the one mistake already reported.
+    assert_eq!(
+        errors(
+            "\
+project: demo
+cluster:
+  namspace: runs
+images:
+  agent: 42
+agents:
+  - name: task
+    triggers: [comment]
+"
+        ),
+        [
+            "services.yaml:3:3: cluster: unknown key `namspace`, did you mean `namespace`?",
+            "services.yaml:5:10: images.agent: expected a string, found an integer",
+            "services.yaml:8:15: agents[0].triggers: expected a mapping, found a list",
+        ]
+    );
+}
+
+#[test]
+fn push_and_open_pr_params_are_the_words_the_agent_entrypoint_takes() {
+    // `agentpods agent --push yes` exits 2 before doing anything: a pod that fails at once.
+    assert_eq!(
+        errors(
+            "\
+project: demo
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: task
+    params: {push: \"yes\", open_pr: \"True\", other: \"yes\"}
+    github_token: {contents: write, pull_requests: write}
+    triggers:
+      comment:
+        verbs: [run]
+"
+        ),
+        [
+            "services.yaml:8:20: agent `task`: `params.push` is `yes`, but the agent pod passes it to `agentpods agent --push`, which takes \"true\" or \"false\" only",
+            "services.yaml:8:36: agent `task`: `params.open_pr` is `True`, but the agent pod passes it to `agentpods agent --open-pr`, which takes \"true\" or \"false\" only",
+        ]
+    );
+    // A push with a token that cannot push is allowed, and said.
+    let loaded = configs::load(
+        "\
+project: demo
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: task
+    params: {push: \"true\"}
+    github_token: {contents: read}
+    triggers:
+      comment:
+        verbs: [run]
+",
+    );
+    let warnings: Vec<String> = loaded.warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        warnings,
+        [
+            "services.yaml:8:20: warning: agent `task` has `params.push: \"true\"`, but its `github_token` does not give `contents: write`, so the run will fail when it gets there; add `contents: write` to its `github_token`"
+        ]
+    );
+}
+
+#[test]
+fn a_yaml_merge_key_is_named_as_such_and_nothing_that_follows_from_it() {
+    // Editors merge `<<` before checking against the schema, so it shows green there; the
+    // binary does not merge, and says so, rather than "unknown key `<<`" and then "no
+    // triggers" for the keys the merge would have brought.
+    assert_eq!(
+        errors(
+            "\
+project: demo
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+x-common: &common
+  triggers:
+    comment:
+      verbs: [run]
+agents:
+  - name: task
+    <<: *common
+"
+        ),
+        [
+            "services.yaml:6:1: unknown key `x-common` (expected one of: agents, cluster, github, images, limits, project, secrets, templates_dir)",
+            "services.yaml:12:5: agents[0]: YAML merge keys (`<<: *name`) are not supported: write the keys out here (a whole value can still be an alias, `key: *name`)",
+        ]
+    );
+}
+
+/// Templates mounted from a ConfigMap, as the kubelet lays them out: each key a symbolic
+/// link into `..data`, itself a link to a hidden folder of the files (with `items` giving
+/// `prompts/task.md` its subfolder). Before, every link was skipped (neither a file nor a
+/// folder to `DirEntry::file_type`), so a config with its own templates mounted that way
+/// failed with "template `agent-pod.yaml` not found in the templates folder".
+#[test]
+fn templates_mounted_from_a_config_map_volume_are_read_through_its_links() {
+    use std::os::unix::fs::symlink;
+    let dir = ConfigDir::new(
+        b"\
+project: demo
+templates_dir: mounted
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: task
+    prompt: prompts/task.md
+    triggers:
+      comment:
+        verbs: [run]
+",
+    );
+    // The shipped templates, as a ConfigMap of them would hold them.
+    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
+    let stamp = "..2026_12_03_11_00_00.000000001";
+    for name in [
+        "agent-pod.yaml",
+        "comment.md",
+        "kaniko-job.yaml",
+        "prompts/review.md",
+        "prompts/task.md",
+        "prompts/release-notes.md",
+    ] {
+        let text = std::fs::read(shipped.join(name)).expect("a shipped template");
+        dir.write(&format!("mounted/{stamp}/{name}"), &text);
+    }
+    let mounted = dir.path("mounted");
+    symlink(stamp, mounted.join("..data")).expect("link ..data");
+    for file in ["agent-pod.yaml", "comment.md", "kaniko-job.yaml"] {
+        symlink(format!("..data/{file}"), mounted.join(file)).expect("link a file");
+    }
+    symlink("..data/prompts", mounted.join("prompts")).expect("link a folder");
+    // A link back up is read once, not forever.
+    symlink("../..", mounted.join(format!("{stamp}/prompts/up"))).expect("link up");
+
+    let run = configs::validate(&dir.path("services.yaml"));
+
+    assert_eq!(run.code, Some(0), "stderr:\n{}", run.stderr);
+    assert_eq!(
+        run.stderr_lines(),
+        [format!(
+            "{}: ok (1 agent, 6 templates)",
+            dir.path("services.yaml").display()
+        )]
+    );
+}
+
+#[test]
+fn validate_accepts_the_example_config() {
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("services.yaml");
+    let run = configs::validate(&example);
+    assert_eq!(run.code, Some(0), "stderr:\n{}", run.stderr);
+    // No warning: the task agent's token can write, and with `fork_pull_requests: approve`
+    // it is refused on a fork's code (the planner says so), so no fork's code gets it.
+    let lines = run.stderr_lines();
+    assert_eq!(lines.len(), 1, "{}", run.stderr);
+    let summary = lines[0];
+    assert!(
+        summary.starts_with(&format!("{}: ok (4 agents, ", example.display()))
+            && summary.ends_with(" templates)"),
+        "one line saying the config is fine, got:\n{summary}"
+    );
+}
+
+#[test]
+fn validate_names_a_path_that_does_not_exist() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nowhere.yaml");
+    let run = configs::validate(&missing);
+    assert_eq!(run.code, Some(1));
+    assert_eq!(
+        run.stderr.trim_end(),
+        format!(
+            "{}: cannot read: No such file or directory (os error 2)",
+            missing.display()
+        )
+    );
+}
+
+#[test]
+fn validate_reports_a_file_that_is_not_utf8_at_its_first_bad_byte() {
+    let dir = ConfigDir::new(b"project: demo\ncluster: \xff\xfe\n");
+    let config = dir.path("services.yaml");
+    let run = configs::validate(&config);
+    assert_eq!(run.code, Some(1));
+    assert_eq!(
+        run.stderr_lines(),
+        [
+            format!(
+                "{}:2:10: the file is not UTF-8 text (byte 0xff)",
+                config.display()
+            ),
+            "1 problem found".to_string(),
+        ]
+    );
+}
+
+#[test]
+fn validate_names_the_template_that_is_not_utf8() {
+    let dir = ConfigDir::new(BROKEN.replace("agnt", "agent").as_bytes());
+    dir.write("templates/prompts/latin1.md", b"caf\xe9\n");
+    let run = configs::validate(&dir.path("services.yaml"));
+    assert_eq!(run.code, Some(1));
+    assert_eq!(
+        run.stderr_lines(),
+        [
+            format!(
+                "{}:1:4: the file is not UTF-8 text (byte 0xe9)",
+                dir.path("templates/prompts/latin1.md").display()
+            ),
+            "1 problem found".to_string(),
+        ]
+    );
+}
+
+#[test]
+fn validate_says_an_empty_file_is_empty() {
+    for (what, text) in [
+        ("empty", ""),
+        ("only a comment", "# to do\n"),
+        ("only blank lines", "\n\n  \n"),
+    ] {
+        let dir = ConfigDir::new(text.as_bytes());
+        let config = dir.path("services.yaml");
+        let run = configs::validate(&config);
+        assert_eq!(run.code, Some(1), "{what}: {}", run.stderr);
+        assert_eq!(
+            run.stderr_lines(),
+            [
+                format!(
+                    "{}:1:1: the file is empty; a config needs at least `project`, `cluster` and `agents`",
+                    config.display()
+                ),
+                "1 problem found".to_string(),
+            ],
+            "{what}"
+        );
+    }
+}
+
+#[test]
+fn a_template_too_large_to_read_is_named_not_skipped() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    std::fs::write(
+        dir.path().join("services.yaml"),
+        std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/services.yaml")).expect("example"),
+    )
+    .expect("write");
+    std::fs::create_dir(dir.path().join("templates")).expect("mkdir");
+    std::fs::write(
+        dir.path().join("templates/huge.md"),
+        vec![b'x'; (1 << 20) + 1],
+    )
+    .expect("write");
+    let error = agentpods::config::load(&dir.path().join("services.yaml"))
+        .expect_err("a huge template is refused");
+    let message = error.to_string();
+    assert!(
+        message.contains("huge.md") && message.contains("at most 1048576 bytes"),
+        "{message}"
+    );
+}
+
+#[test]
+fn an_agent_runs_only_in_a_namespace_the_config_names_and_below_restricted_only_where_allowed() {
+    check(&[
+        Case {
+            what: "a misspelt namespace, and root asked for where runs are restricted",
+            yaml: "\
+project: demo
+cluster:
+  namespace: runs
+  namespaces:
+    builds: {pod_security: baseline}
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: image
+    namespace: bulds
+    triggers:
+      push: {tags: [\"v*\"]}
+  - name: root
+    pod_security: baseline
+    triggers:
+      push: {tags: [\"v*\"]}
+",
+            expect: &[
+                (
+                    "bulds",
+                    "services.yaml:10:16: agent `image`: namespace `bulds` is neither `cluster.namespace` nor one of `cluster.namespaces`, did you mean `builds`?",
+                ),
+                (
+                    "baseline",
+                    "services.yaml:14:19: agent `root` asks for Pod Security `baseline`, but its namespace `runs` enforces `restricted`: give the agent `namespace:` `builds`",
+                ),
+            ],
+        },
+        Case {
+            what: "namespaces of their own with a namespace_template, and no namespace allows root",
+            yaml: "\
+project: demo
+cluster:
+  namespace_template: \"agents-{{ repo.name | dns_label }}\"
+  namespaces:
+    builds: {pod_security: baseline}
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: image
+    namespace: builds
+    triggers:
+      push: {tags: [\"v*\"]}
+  - name: root
+    pod_security: privileged
+    triggers:
+      push: {tags: [\"v*\"]}
+",
+            expect: &[
+                (
+                    "builds",
+                    "services.yaml:5:5: cluster.namespaces needs `cluster.namespace`: with `namespace_template` every run's namespace comes from the template",
+                ),
+                (
+                    "builds",
+                    "services.yaml:10:16: agent `image`: an agent's own `namespace` needs `cluster.namespace`; with `namespace_template` every run's namespace comes from the template",
+                ),
+                (
+                    "privileged",
+                    "services.yaml:14:19: agent `root` asks for Pod Security `privileged`, but its namespace `(from namespace_template)` enforces `restricted`: declare one under `cluster.namespaces` with `pod_security: privileged` and give the agent `namespace:` it",
+                ),
+            ],
+        },
+    ]);
+}
+
+#[test]
+fn github_token_permissions_are_checked_by_name_and_level() {
+    check(&[
+        Case {
+            what: "a misspelt GitHub permission",
+            yaml: "\
+project: demo
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: task
+    github_token: { contnets: write }
+    triggers:
+      comment:
+        verbs: [run]
+",
+            expect: &[(
+                "contnets",
+                "services.yaml:8:21: agents[0].github_token: unknown key `contnets`, did you mean `contents`?",
+            )],
+        },
+        Case {
+            what: "a level GitHub does not grant for that permission",
+            yaml: "\
+project: demo
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: task
+    github_token: { workflows: read, contents: wirte }
+    triggers:
+      comment:
+        verbs: [run]
+",
+            expect: &[
+                (
+                    "read",
+                    "services.yaml:8:32: agents[0].github_token.workflows: unknown value `read` (expected one of: write)",
+                ),
+                (
+                    "wirte",
+                    "services.yaml:8:48: agents[0].github_token.contents: unknown value `wirte`, did you mean `write`?",
+                ),
+            ],
+        },
+        Case {
+            what: "a word other than none",
+            yaml: "\
+project: demo
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: task
+    github_token: nome
+    triggers:
+      comment:
+        verbs: [run]
+",
+            expect: &[(
+                "nome",
+                "services.yaml:8:19: agents[0].github_token: unknown value `nome`, did you mean `none`?",
+            )],
+        },
+    ]);
+}
+
+/// The names services.yaml takes are those GitHub's REST description gives for the
+/// permissions of an installation access token (and the levels of each that are `read` or
+/// `write`): a name GitHub adds or drops shows here when the description is updated.
+#[test]
+fn the_github_permissions_are_those_of_github_s_rest_description() {
+    use agentpods::config::token::TOKEN_PERMISSIONS;
+    let doc: serde_json::Value =
+        serde_json::from_str(include_str!("support/fake_github/openapi/operations.json"))
+            .expect("the vendored description");
+    let described = doc["operations"]["POST /app/installations/{installation_id}/access_tokens"]
+        ["body"]["properties"]["permissions"]["properties"]
+        .as_object()
+        .expect("the permissions of the access token request");
+    let mut theirs: Vec<(String, Vec<String>)> = described
+        .iter()
+        .map(|(name, schema)| {
+            let levels = schema["enum"]
+                .as_array()
+                .expect("levels")
+                .iter()
+                .filter_map(|l| l.as_str())
+                .filter(|l| ["read", "write"].contains(l))
+                .map(String::from)
+                .collect();
+            (name.clone(), levels)
+        })
+        .collect();
+    let mut ours: Vec<(String, Vec<String>)> = TOKEN_PERMISSIONS
+        .iter()
+        .map(|(name, levels)| {
+            (
+                name.to_string(),
+                levels.iter().map(|l| l.as_str().to_string()).collect(),
+            )
+        })
+        .collect();
+    theirs.sort();
+    ours.sort();
+    assert_eq!(ours, theirs);
+}
+
+const FORK_CODE_WITH_A_WRITE_TOKEN: &str = "\
+project: demo
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: review
+    github_token: { contents: read, pull_requests: write }
+    triggers:
+      pull_request: {}
+  - name: docs
+    github_token: { contents: write }
+    triggers:
+      issues: {}
+  - name: reader
+    triggers:
+      comment:
+        verbs: [explain]
+";
+
+/// An agent that may run a fork's code (a pull_request trigger, or a comment trigger on
+/// pull requests, with fork_pull_requests other than never) and gets a token that can
+/// write is allowed, with a warning that names it and where its token is declared.
+#[test]
+fn validate_warns_when_an_agent_that_runs_fork_code_gets_a_write_token() {
+    let warning = "services.yaml:9:19: warning: agent `review` runs code from fork pull \
+        requests unapproved (fork_pull_requests: always) and its token can write \
+        (pull_requests: write): code from a fork could use it; give this agent read \
+        permissions, or set fork_pull_requests: approve (agents with a write token are then \
+        refused on forks)";
+    // With `approve` (the default) the planner refuses such an agent on a fork's code:
+    // nothing to warn of.
+    assert!(
+        configs::load(FORK_CODE_WITH_A_WRITE_TOKEN)
+            .warnings
+            .is_empty()
+    );
+    let always = FORK_CODE_WITH_A_WRITE_TOKEN.replace(
+        "project: demo\n",
+        "project: demo\ngithub: { authorization: { fork_pull_requests: always } }\n",
+    );
+    let loaded = configs::load(&always);
+    let warnings: Vec<String> = loaded.warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        warnings,
+        [warning],
+        "only `review`: `docs` runs no fork code"
+    );
+    assert_eq!(
+        text_at(&always, 9, 19),
+        Some("{ contents: read, pull_requests: write }")
+    );
+
+    let never = FORK_CODE_WITH_A_WRITE_TOKEN.replace(
+        "project: demo\n",
+        "project: demo\ngithub:\n  authorization:\n    fork_pull_requests: never\n",
+    );
+    assert!(configs::load(&never).warnings.is_empty());
+
+    let dir = ConfigDir::new(always.as_bytes());
+    // The shipped pod template, which meets Pod Security `restricted`.
+    dir.write(
+        "templates/agent-pod.yaml",
+        include_bytes!("../../templates/agent-pod.yaml"),
+    );
+    let run = configs::validate(&dir.path("services.yaml"));
+    assert_eq!(
+        run.code,
+        Some(0),
+        "a warning, not an error:\n{}",
+        run.stderr
+    );
+    let lines = run.stderr_lines();
+    assert_eq!(lines.len(), 2, "{}", run.stderr);
+    assert_eq!(
+        lines[0],
+        format!(
+            "{}:9:19: {}",
+            dir.path("services.yaml").display(),
+            warning.strip_prefix("services.yaml:9:19: ").unwrap()
+        )
+    );
+    assert!(lines[1].contains(": ok (3 agents"), "{}", run.stderr);
+}
+
+#[test]
+fn repository_globs_that_match_nothing_and_agents_beyond_their_secrets_are_refused() {
+    check(&[
+        Case {
+            what: "repository globs no repository could match",
+            yaml: "\
+project: demo
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: task
+    repositories: [acme, \"acme/**\", \"acme.corp/*\", \"acme/{a,b}\", \"/a\", \"!acme/a\"]
+    triggers:
+      comment:
+        verbs: [run]
+",
+            expect: &[
+                (
+                    "acme,",
+                    "services.yaml:8:20: agents[0].repositories[0]: `acme` has no `/`: a repository glob is `owner/name`; write `acme/*` for every repository of `acme`",
+                ),
+                (
+                    "\"acme/**\"",
+                    "services.yaml:8:26: agents[0].repositories[1]: `acme/**` holds `**`: a repository is only `owner/name` deep, and `*` already matches a whole owner or name; write `acme/*`",
+                ),
+                (
+                    "\"acme.corp/*\"",
+                    "services.yaml:8:37: agents[0].repositories[2]: `acme.corp/*` holds `.` in its owner, which GitHub never allows there (letters, digits and `-`)",
+                ),
+                (
+                    "\"acme/{a,b}\"",
+                    "services.yaml:8:52: agents[0].repositories[3]: `acme/{a,b}` holds `{` in its name, which GitHub never allows in a repository name (letters, digits, `-`, `_` and `.`); only `*` is a wildcard here: list each repository as an entry of its own",
+                ),
+                (
+                    "\"/a\"",
+                    "services.yaml:8:66: agents[0].repositories[4]: `/a` has no owner before the `/`: write `owner/a`, or `*/a` for that name under any owner",
+                ),
+            ],
+        },
+        Case {
+            what: "lists that match no repository",
+            yaml: "\
+project: demo
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+secrets:
+  key: {name: key, key: k, repositories: []}
+  typo: {name: typo, key: k, repositories: [\"acme/*\", \"!acme-corp/secret\"]}
+agents:
+  - name: task
+    repositories: [\"!acme/secret\"]
+    triggers:
+      comment:
+        verbs: [run]
+",
+            expect: &[
+                (
+                    "[]",
+                    "services.yaml:7:42: secret `key`: its `repositories` list is empty, so it matches no repository; leave `repositories` out for every repository",
+                ),
+                (
+                    "\"!acme-corp/secret\"",
+                    "services.yaml:8:55: secret `typo`: `!acme-corp/secret` leaves out nothing: no glob of this list without `!` takes in a repository it matches (check its owner and name)",
+                ),
+                (
+                    "[\"!acme/secret\"]",
+                    "services.yaml:11:19: agent `task`: its `repositories` list only leaves repositories out (`!`): a repository is in when it matches a glob without `!`, so this list matches none; put `owner/*` before them",
+                ),
+            ],
+        },
+        Case {
+            what: "agents that run beyond the repositories of a secret they list",
+            yaml: "\
+project: demo
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+secrets:
+  team-a: {name: team-a, key: k, repositories: [\"acme/a\"]}
+  acme: {name: acme, key: k, repositories: [\"acme/*\", \"!acme/secret\"]}
+agents:
+  - name: everywhere
+    secrets: [team-a]
+    triggers:
+      comment:
+        verbs: [run]
+  - name: all-of-acme
+    repositories: [\"acme/*\"]
+    secrets: [team-a, acme]
+    triggers:
+      comment:
+        verbs: [fix]
+  - name: within
+    repositories: [\"acme/a\"]
+    secrets: [team-a, acme]
+    triggers:
+      comment:
+        verbs: [docs]
+",
+            expect: &[
+                (
+                    "team-a]",
+                    "services.yaml:11:15: agent `everywhere` lists secret `team-a`, which is only for `acme/a`, but it runs for every repository (it has no `repositories`); give it `repositories` within the secret's",
+                ),
+                (
+                    "team-a,",
+                    "services.yaml:17:15: agent `all-of-acme` lists secret `team-a`, which is only for `acme/a`, but its `acme/*` reaches beyond them; narrow it, or widen the secret's `repositories`",
+                ),
+                (
+                    "acme]",
+                    "services.yaml:17:23: agent `all-of-acme` lists secret `acme`, which is only for `acme/*`, `!acme/secret`, but its `acme/*` takes in repositories the secret leaves out with `!acme/secret`; leave them out of the agent too (add `!acme/secret` to its `repositories`)",
+                ),
+            ],
+        },
+    ]);
+}
+
+/// The run's comment is a template too: a misspelt field in it, or no `comment.md` in a
+/// folder of one's own, is found by `validate`, not by the first run that reports (before,
+/// both were `ok`, and the report of every run on a pull request or issue failed, check
+/// run included).
+#[test]
+fn the_comment_template_is_checked_as_the_reports_render_it() {
+    let services = b"\
+project: demo
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: task
+    prompt: prompts/task.md
+    triggers:
+      comment:
+        verbs: [run]
+";
+    let dir = ConfigDir::new(services);
+    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("templates/comment.md");
+    let text = std::fs::read_to_string(shipped).expect("the shipped comment.md");
+    dir.write(
+        "templates/comment.md",
+        text.replace("result.summary", "result.sumary").as_bytes(),
+    );
+    let run = configs::validate(&dir.path("services.yaml"));
+    assert_eq!(run.code, Some(1), "stderr:\n{}", run.stderr);
+    let line = text
+        .lines()
+        .position(|l| l.contains("result.summary"))
+        .expect("the shipped comment shows the summary")
+        + 1;
+    assert!(
+        run.stderr.contains(&format!(
+            "templates/comment.md:{line}:4: the run's comment, ended `success`: undefined value"
+        )),
+        "stderr:\n{}",
+        run.stderr
+    );
+
+    // Without one, each comment is agentpods' plain one, which is said.
+    std::fs::remove_file(dir.path("templates/comment.md")).expect("remove comment.md");
+    let text = std::str::from_utf8(services).expect("text");
+    let mut without = configs::templates();
+    without.remove("comment.md");
+    let loaded = agentpods::config::parse(text, configs::FILE, without.clone()).expect("loads");
+    let warnings: Vec<String> = loaded.warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        warnings,
+        [
+            "services.yaml:1:1: warning: template `comment.md` is not in the templates folder, so each run's comment on a pull request or an issue will be agentpods' plain one; copy the shipped templates/comment.md to change it, or set `github.report.comment: false` for none"
+        ]
+    );
+    // Without comments, none is needed.
+    let loaded = agentpods::config::parse(
+        &format!("{text}github:\n  report:\n    comment: false\n"),
+        configs::FILE,
+        without,
+    )
+    .expect("loads");
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+}

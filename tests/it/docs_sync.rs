@@ -1,0 +1,333 @@
+//! docs/configuration.md is generated from the JSON Schema of services.yaml, so the
+//! reference cannot fall behind the code. Regenerate it with
+//!
+//!     AGENTPODS_BLESS=1 cargo test --test it docs_sync::
+
+use std::path::Path;
+
+use agentpods::config::{json_schema, reference};
+
+const REFERENCE: &str = "docs/configuration.md";
+
+/// Where the generated reference ends in docs/configuration.md: what follows this line is
+/// written by hand (guides to parts of the config), and regenerating keeps it.
+const HAND_WRITTEN: &str =
+    "<!-- End of the generated reference. What follows is written by hand. -->\n";
+
+fn generated() -> String {
+    format!("{}\n", reference::markdown(json_schema()))
+}
+
+#[test]
+fn the_configuration_reference_is_what_the_schema_generates() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(REFERENCE);
+    let generated = generated();
+    let file = std::fs::read_to_string(&path).unwrap_or_default();
+    let (committed, by_hand) = match file.split_once(HAND_WRITTEN) {
+        Some((generated_part, by_hand)) => (generated_part.to_string(), Some(by_hand)),
+        None => (file.clone(), None),
+    };
+    if std::env::var_os("AGENTPODS_BLESS").is_some() {
+        let mut text = generated.clone();
+        if let Some(by_hand) = by_hand {
+            text.push_str(HAND_WRITTEN);
+            text.push_str(by_hand);
+        }
+        std::fs::write(&path, text).expect("write the reference");
+        return;
+    }
+    if committed == generated {
+        return;
+    }
+    let (number, (old, new)) = committed
+        .lines()
+        .chain(std::iter::repeat("<end of file>"))
+        .zip(generated.lines().chain(std::iter::repeat("<end of file>")))
+        .enumerate()
+        .find(|(_, (a, b))| a != b)
+        .unwrap_or((0, ("", "")));
+    panic!(
+        "{REFERENCE} is out of date with the schema. Regenerate it with\n\n    \
+         AGENTPODS_BLESS=1 cargo test --test it docs_sync::\n\n\
+         first difference at line {}:\n  committed: {old}\n  generated: {new}",
+        number + 1
+    );
+}
+
+#[test]
+fn every_key_of_the_schema_is_in_the_reference() {
+    let text = generated();
+    let schema = json_schema();
+    let mut keys = Vec::new();
+    let mut stack = vec![schema];
+    while let Some(v) = stack.pop() {
+        match v {
+            serde_json::Value::Object(map) => {
+                if let Some(props) = map.get("properties").and_then(|p| p.as_object()) {
+                    keys.extend(props.keys().cloned());
+                }
+                stack.extend(map.values());
+            }
+            serde_json::Value::Array(items) => stack.extend(items),
+            _ => {}
+        }
+    }
+    assert!(keys.len() > 30, "the walk found the keys: {keys:?}");
+    for key in keys {
+        assert!(
+            text.contains(&format!("| `{key}` |")),
+            "`{key}` is not in the reference"
+        );
+    }
+}
+
+/// Whether `word` appears only inside the guide's fenced examples (which name template
+/// files such as `comment.md` in a ConfigMap, not guides).
+fn in_fenced_example(text: &str, word: &str) -> bool {
+    let mut fenced = false;
+    let mut in_prose = false;
+    for line in text.lines() {
+        if line.trim_start().starts_with("```") {
+            fenced = !fenced;
+        } else if !fenced && line.contains(word) {
+            in_prose = true;
+        }
+    }
+    !in_prose
+}
+
+/// The guides name files a reader will look for: each `deploy/…` or `docs/…` path in them
+/// exists, and each relative link points at a file.
+#[test]
+fn the_guides_name_only_files_that_exist() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for guide in [
+        "docs/setup.md",
+        "docs/security.md",
+        "docs/operations.md",
+        "docs/agent.md",
+    ] {
+        let text = std::fs::read_to_string(root.join(guide)).expect(guide);
+        let words = text.split(|c: char| c.is_whitespace() || "`()[],".contains(c));
+        for word in words {
+            let word = word.trim_end_matches(['.', ':', ';']);
+            let is_repo_path =
+                (word.starts_with("deploy/") || word.starts_with("docs/")) && !word.contains('<');
+            if is_repo_path {
+                assert!(
+                    root.join(word).exists(),
+                    "{guide} names {word}, which does not exist"
+                );
+            }
+            if word.ends_with(".md")
+                && !word.contains('/')
+                && !word.contains("://")
+                && !in_fenced_example(&text, word)
+                && !root.join("templates").join(word).exists()
+            {
+                assert!(
+                    root.join("docs").join(word).exists(),
+                    "{guide} links to {word}, which does not exist"
+                );
+            }
+        }
+    }
+}
+
+/// docs/agent.md's table lists every option of `agentpods agent`.
+#[test]
+fn the_agent_page_lists_every_option_of_the_entrypoint() {
+    use clap::CommandFactory;
+    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/agent.md"))
+        .expect("docs/agent.md");
+    let cli = agentpods::cli::Cli::command();
+    let agent = cli.find_subcommand("agent").expect("the agent subcommand");
+    for arg in agent.get_arguments() {
+        if let Some(long) = arg.get_long() {
+            assert!(
+                text.contains(&format!("`--{long}`")),
+                "docs/agent.md lacks --{long}"
+            );
+        }
+    }
+}
+
+/// The README's command table names every flag each command takes (and docs/agent.md
+/// every flag of the pod's entrypoint), so the table cannot lag `--help`.
+#[test]
+fn the_readme_command_table_names_every_flag() {
+    use std::process::Command;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).expect("README.md");
+    let agent_doc = std::fs::read_to_string(root.join("docs/agent.md")).expect("docs/agent.md");
+    // Each long flag, with its one-letter form when it has one (either may be shown).
+    let flags = |command: &[&str]| -> Vec<(String, Option<String>)> {
+        let out = Command::new(env!("CARGO_BIN_EXE_agentpods"))
+            .args(command)
+            .arg("--help")
+            .output()
+            .expect("run agentpods");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| {
+                let l = l.trim_start();
+                let (short, l) = match l.split_once(", ") {
+                    Some((short, long)) if short.len() == 2 && short.starts_with('-') => {
+                        (Some(short.to_string()), long)
+                    }
+                    _ => (None, l),
+                };
+                let flag = l.split([' ', '=']).next()?;
+                (flag.starts_with("--") && flag != "--help" && flag != "--version")
+                    .then(|| (flag.to_string(), short))
+            })
+            .collect()
+    };
+    let shows = |cell: &str, (long, short): &(String, Option<String>)| {
+        cell.contains(long.as_str())
+            || short.as_ref().is_some_and(|short| {
+                cell.match_indices(short.as_str()).any(|(i, _)| {
+                    let before = cell[..i].chars().last();
+                    let after = cell[i + short.len()..].chars().next();
+                    matches!(before, Some(' ' | '[' | '('))
+                        && matches!(after, Some(' ' | ']' | ')' | '\\'))
+                })
+            })
+    };
+    // Each command, and the README row that documents it (found by its first words).
+    let commands: &[(&[&str], &str)] = &[
+        (&["validate"], "| `agentpods validate"),
+        (&["render"], "| `agentpods render"),
+        (&["schema"], "| `agentpods schema"),
+        (&["crd"], "| `agentpods crd"),
+        (&["serve"], "| `agentpods serve"),
+        (&["replay"], "| `agentpods replay"),
+        (&["runs", "list"], "| `agentpods runs list"),
+        (&["runs", "logs"], "| `agentpods runs list"),
+        (&["runs", "cancel"], "| `agentpods runs list"),
+        (&["github-app", "create"], "| `agentpods github-app create"),
+    ];
+    let mut missing = Vec::new();
+    for (command, row) in commands {
+        let Some(line) = readme.lines().find(|l| l.starts_with(row)) else {
+            missing.push(format!("README.md has no row starting {row}"));
+            continue;
+        };
+        // The command column only: the first cell.
+        let cell = line.split(" | ").next().unwrap_or(line);
+        for flag in flags(command) {
+            if !shows(cell, &flag) {
+                missing.push(format!("agentpods {}: {}", command.join(" "), flag.0));
+            }
+        }
+    }
+    for flag in flags(&["agent"]) {
+        if !shows(&agent_doc, &flag) {
+            missing.push(format!("docs/agent.md: agentpods agent {}", flag.0));
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "the README's command table (or docs/agent.md) lags --help:\n{}",
+        missing.join("\n")
+    );
+}
+
+/// docs/setup.md read top to bottom, as a new user does: its steps are numbered in order,
+/// each command uses only what an earlier step made (the binary before any `agentpods`
+/// command, the overlay chosen before anything is applied, the namespaces before their
+/// Secrets), it says the images must be built, and both installs it offers exist.
+#[test]
+fn the_setup_guide_runs_top_to_bottom() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(root.join("docs/setup.md")).expect("docs/setup.md");
+    let headings: Vec<(usize, &str)> = text
+        .match_indices("\n## ")
+        .map(|(at, _)| (at, text[at + 4..].lines().next().unwrap_or_default()))
+        .collect();
+    for (i, (_, heading)) in headings.iter().enumerate() {
+        assert!(
+            heading.starts_with(&format!("{}. ", i + 1)),
+            "step {} is {heading:?}",
+            i + 1
+        );
+    }
+    let step = |n: usize| headings[n - 1].0;
+    let section_of = |at: usize| headings.iter().rposition(|(h, _)| *h < at).map(|i| i + 1);
+    // The lines of the shell blocks, with where each starts.
+    let mut commands = Vec::new();
+    let mut in_block = false;
+    let mut at = 0;
+    for line in text.split_inclusive('\n') {
+        let trimmed = line.trim();
+        if trimmed.starts_with("```") {
+            in_block = !in_block;
+        } else if in_block {
+            commands.push((at, trimmed));
+        }
+        at += line.len();
+    }
+    let first = |what: &str| {
+        commands
+            .iter()
+            .find(|(_, c)| c.starts_with(what) || c.contains(&format!("| {what}")))
+            .map(|(at, c)| (*at, *c))
+            .unwrap_or_else(|| panic!("docs/setup.md runs no `{what}`"))
+    };
+    let binary = headings
+        .iter()
+        .position(|(_, h)| h.contains("binary"))
+        .expect("a step that gets the binary")
+        + 1;
+    let (at, c) = first("agentpods ");
+    assert!(
+        at > step(binary),
+        "`{c}` (step {:?}) before the binary",
+        section_of(at)
+    );
+    let overlay = headings
+        .iter()
+        .position(|(_, h)| h.contains("overlay"))
+        .expect("a step that makes the overlay")
+        + 1;
+    let (at, c) = first("kubectl apply -k");
+    assert!(
+        at > step(overlay),
+        "`{c}` (step {:?}) before the overlay",
+        section_of(at)
+    );
+    let (namespaces, _) = first("kubectl apply -f deploy/base/namespaces.yaml");
+    let (secret, c) = first("kubectl -n ");
+    assert!(secret > namespaces, "`{c}` before its namespace exists");
+    let (apply, _) = first("kubectl apply -k");
+    assert!(apply > secret, "the install is applied before its Secrets");
+    assert!(
+        text.contains("**No image is published**"),
+        "docs/setup.md must say that the images are built, not pulled"
+    );
+    for overlay in ["deploy/overlays/example", "deploy/overlays/token"] {
+        assert!(
+            text.contains(overlay),
+            "docs/setup.md does not name {overlay}"
+        );
+    }
+}
+
+/// docs/templates.md, the fields a template can use for each trigger, is generated from
+/// the context the code renders templates with. Regenerate it with
+/// `AGENTPODS_BLESS=1 cargo test --test it docs_sync::`.
+#[test]
+fn the_template_field_reference_is_what_the_code_renders_with() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/templates.md");
+    let generated = agentpods::render::fields::reference_markdown().expect("the reference");
+    if std::env::var_os("AGENTPODS_BLESS").is_some() {
+        std::fs::write(&path, &generated).expect("write docs/templates.md");
+        return;
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == generated,
+        "docs/templates.md is out of date with the template context. Regenerate it with\n\n    \
+         AGENTPODS_BLESS=1 cargo test --test it docs_sync::"
+    );
+}

@@ -1,0 +1,50 @@
+//! The integration tests, one binary (issue 12): each file beside this one was a test
+//! binary of its own, linking the whole crate and the fakes again; as modules of one they
+//! link once. `support` holds the fakes and helpers they share, and `scenario` the small
+//! language stories about the service are told in.
+//!
+//! Run one file's tests by its module path: `cargo test --test it server::`, or one test
+//! by its name. None of them sets anything process-wide (an environment variable, the
+//! working folder, a global subscriber), so they share a process; a test that must is
+//! its own binary beside this folder, saying why.
+
+mod scenario;
+mod support;
+
+mod admission;
+mod agent_entrypoint;
+mod api_budget;
+mod capacity;
+mod catch_up;
+mod config_errors;
+mod controller;
+mod deploy;
+mod dockerfiles;
+mod docs_sync;
+mod exact_commits;
+mod fake_kube;
+mod github_app;
+mod github_client;
+mod github_reports;
+mod hostile_refs;
+mod images;
+mod intake_github;
+mod module_cycles;
+mod pod_security;
+mod preauth;
+mod properties;
+mod rbac;
+mod render_errors;
+mod render_fixtures;
+mod replay_window;
+mod repository_scope;
+mod rerun;
+mod run_tokens;
+mod runs_cli;
+mod schema_sync;
+mod server;
+mod snapshots;
+mod standalone;
+mod stored_runs;
+mod template_quoting;
+mod webhook_signature;

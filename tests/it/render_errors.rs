@@ -1,0 +1,688 @@
+//! A template that would make a wrong object is stopped at render time with a message that
+//! names the template, the document and the field: the same message whether the template's
+//! shape was cached or not.
+
+use crate::support;
+
+use agentpods::config::{self, LoadedConfig, TemplateSources};
+use agentpods::github::event;
+use agentpods::plan::{Decision, Facts, Planner};
+use agentpods::render::Engine;
+use support::fixtures::{DELIVERY, fixture};
+
+const CONFIG: &str = "\
+project: demo
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/example/agent:1
+agents:
+  - name: review
+    templates: [t.yaml]
+    triggers:
+      pull_request: {}
+    params:
+      imagePullPolicyy: Always
+";
+
+fn loaded(template: &str) -> LoadedConfig {
+    let templates: TemplateSources = [("t.yaml".to_string(), template.to_string())].into();
+    config::parse(CONFIG, "services.yaml", templates)
+        .unwrap_or_else(|e| panic!("the config must load:\n{e}"))
+}
+
+/// Renders the opened pull request with `template`, through the shape cache (twice, so the
+/// second render fills a cached shape) and without it; all three must give one error.
+fn render_error(template: &str) -> String {
+    let loaded = loaded(template);
+    let body = fixture("pull_request/opened.json").body();
+    let event = event::parse("pull_request", &body).expect("the fixture parses");
+    let planner = Planner::new(&loaded.config);
+    let launch = planner
+        .plan(&event, DELIVERY, &Facts::default())
+        .into_iter()
+        .find_map(|d| match d {
+            Decision::Launch(l) => Some(l),
+            _ => None,
+        })
+        .expect("the review agent launches");
+    let cached = Engine::new(&loaded).expect("templates compile");
+    let full = Engine::new(&loaded)
+        .expect("templates compile")
+        .with_shape_cache(false);
+    let errors: Vec<String> = [&cached, &cached, &full]
+        .iter()
+        .map(
+            |engine| match engine.render_run(&event, DELIVERY, &launch, None) {
+                Ok(run) => panic!("expected a render error, got {:#?}", run.objects),
+                Err(e) => e.to_string(),
+            },
+        )
+        .collect();
+    assert_eq!(errors[0], errors[1], "first and cached render disagree");
+    assert_eq!(errors[0], errors[2], "cached and full render disagree");
+    errors[0].clone()
+}
+
+const POD_HEAD: &str = "\
+apiVersion: v1
+kind: Pod
+metadata:
+  name: {{ run.name }}
+spec:
+";
+
+fn pod(spec: &str) -> String {
+    format!("{POD_HEAD}{spec}")
+}
+
+#[test]
+fn a_misspelt_field_is_named_with_its_path() {
+    let error = render_error(&pod(
+        "  containers:\n    - name: a\n      image: {{ agent.image }}\n      imagePullPolicyy: Always\n",
+    ));
+    assert_eq!(
+        error,
+        "templates/t.yaml: document 1, field `spec.containers[0].imagePullPolicyy`: unknown field"
+    );
+}
+
+#[test]
+fn an_unknown_field_brought_in_by_a_value_is_caught_too() {
+    // `agent.params` is a mapping from services.yaml, printed as one flow mapping.
+    let error = render_error(&pod(
+        "  containers:\n    - name: a\n      image: {{ agent.image }}\n  securityContext: {{ agent.params }}\n",
+    ));
+    assert_eq!(
+        error,
+        "templates/t.yaml: document 1, field `spec.securityContext.imagePullPolicyy`: unknown field"
+    );
+}
+
+#[test]
+fn a_label_the_api_server_would_refuse_is_refused_at_render() {
+    // `owner/name` is not a label value: the API server would refuse the Pod after the
+    // delivery was taken; the render refuses it, naming the field and the fix.
+    let error = render_error(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {{ run.name }}\n  labels:\n    repo: {{ repo.full_name }}\nspec:\n  containers: []\n",
+    );
+    assert_eq!(
+        error,
+        "templates/t.yaml: document 1, field `metadata.labels.repo`: the label value `Codertocat/Hello-World` holds '/', which the API server refuses (a label value is at most 63 letters, digits, `-`, `_` and `.`, beginning and ending with a letter or digit); make it one with `| label_value`"
+    );
+    let error = render_error(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {{ run.name }}\n  annotations:\n    \"acme.com/ticket id\": x\nspec:\n  containers: []\n",
+    );
+    assert_eq!(
+        error,
+        "templates/t.yaml: document 1, field `metadata.annotations.acme.com/ticket id`: the annotation key `acme.com/ticket id` has a name that holds ' '"
+    );
+    let error = render_error(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {{ run.name ~ \"_\" ~ pr.number }}\nspec:\n  containers: []\n",
+    );
+    assert!(
+        error.starts_with("templates/t.yaml: document 1, field `metadata.name`: the name `review-"),
+        "{error}"
+    );
+    assert!(
+        error.ends_with("_2` holds '_' (a name is lowercase letters, digits, `-` and `.`), which the API server refuses; make it one with `| dns_label`"),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_wrong_type_is_named_with_its_path() {
+    let error = render_error(&pod("  activeDeadlineSeconds: soon\n  containers: []\n"));
+    assert!(
+        error.starts_with("templates/t.yaml: document 1, field `spec.activeDeadlineSeconds`: invalid type: string \"soon\""),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_value_of_the_wrong_type_is_named_with_its_path() {
+    let error = render_error(&pod(
+        "  activeDeadlineSeconds: {{ repo.full_name }}\n  containers: []\n",
+    ));
+    assert!(
+        error.starts_with("templates/t.yaml: document 1, field `spec.activeDeadlineSeconds`: invalid type: string \"Codertocat/Hello-World\""),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_value_put_inside_quotes_is_refused_before_anything_renders() {
+    // Once a render error (the output was not YAML); now the config does not load, at the
+    // place in the template (tests/it/template_quoting.rs has the rest of these rules).
+    let template = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: \"{{ run.name }}-task\"\n";
+    let templates: TemplateSources = [("t.yaml".to_string(), template.to_string())].into();
+    let error = config::parse(CONFIG, "services.yaml", templates)
+        .expect_err("refused")
+        .to_string();
+    assert!(
+        error.starts_with("templates/t.yaml:4:10: `{{ … }}` inside a double-quoted YAML string"),
+        "{error}"
+    );
+}
+
+#[test]
+fn an_unsupported_kind_lists_the_supported_ones() {
+    let error =
+        render_error("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {{ run.name }}\n");
+    assert_eq!(
+        error,
+        "templates/t.yaml: document 1: unsupported object apps/v1 Deployment (supported: v1 Pod, batch/v1 Job, v1 ConfigMap, v1 Secret, v1 ServiceAccount)"
+    );
+}
+
+#[test]
+fn an_object_without_a_name_is_refused() {
+    let error = render_error("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  labels: {a: b}\n");
+    assert_eq!(
+        error,
+        "templates/t.yaml: document 1, field `metadata.name`: every object needs a name"
+    );
+}
+
+#[test]
+fn a_misspelt_variable_is_an_error_not_an_empty_string() {
+    let error = render_error(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ run.name }}\ndata:\n  title: {{ pr.titel }}\n",
+    );
+    assert!(
+        error.starts_with("templates/t.yaml: line 6: undefined value"),
+        "{error}"
+    );
+}
+
+#[test]
+fn an_object_in_another_namespace_is_refused() {
+    let error = render_error(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ run.name }}\n  namespace: kube-system\n",
+    );
+    assert_eq!(
+        error,
+        "templates/t.yaml: document 1, field `metadata.namespace`: objects of a run belong in the run's namespace `runs`, not `kube-system`"
+    );
+}
+
+#[test]
+fn a_wrong_type_deep_in_a_list_is_named_with_its_path() {
+    let error = render_error(&pod(
+        "  containers:\n    - name: a\n      image: {{ agent.image }}\n      ports:\n        - containerPort: eighty\n",
+    ));
+    assert!(
+        error.starts_with("templates/t.yaml: document 1, field `spec.containers[0].ports[0].containerPort`: invalid type"),
+        "{error}"
+    );
+}
+
+#[test]
+fn yaml_quote_in_a_yaml_template_is_the_plain_value() {
+    let template = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ run.name }}\ndata:\n  a: {{ pr.title }}\n  b: {{ pr.title | yaml_quote }}\n";
+    let loaded = loaded(template);
+    let body = fixture("pull_request/opened.json").body();
+    let event = event::parse("pull_request", &body).expect("the fixture parses");
+    let launch = Planner::new(&loaded.config)
+        .plan(&event, DELIVERY, &Facts::default())
+        .into_iter()
+        .find_map(|d| match d {
+            Decision::Launch(l) => Some(l),
+            _ => None,
+        })
+        .expect("a launch");
+    let run = Engine::new(&loaded)
+        .expect("compiles")
+        .render_run(&event, DELIVERY, &launch, None)
+        .expect("renders");
+    let object = serde_json::to_value(&run.objects[0]).expect("json");
+    assert_eq!(
+        object["data"]["a"],
+        "Update the README with new information."
+    );
+    assert_eq!(object["data"]["a"], object["data"]["b"]);
+}
+
+// ---------------------------------------------------------------------------------------
+// `agentpods validate` renders every template of every agent for every trigger it has, with
+// sample events: what would fail at delivery fails there, at FILE:LINE:COL.
+
+/// The config of the validate table: a task agent on `/agent run` (on issues and pull
+/// requests), and a review agent on pull requests and on `/agent review` (on issues too).
+const AGENTS: &str = "\
+project: demo
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: task
+    prompt: prompts/task.md
+    triggers:
+      comment:
+        verbs: [run]
+  - name: review
+    prompt: prompts/review.md
+    triggers:
+      pull_request: {}
+      comment:
+        verbs: [review]
+    concurrency:
+      group: \"review-{{ pr.number if pr else issue.number }}\"
+";
+
+/// A pod that Pod Security `restricted` admits, so that each mistake is the only problem.
+const RESTRICTED_POD: &str = "\
+apiVersion: v1
+kind: Pod
+metadata:
+  name: {{ run.name }}
+spec:
+  securityContext:
+    runAsNonRoot: true
+    seccompProfile: {type: RuntimeDefault}
+  containers:
+    - name: agent
+      image: {{ agent.image }}
+      securityContext:
+        allowPrivilegeEscalation: false
+        capabilities: {drop: [ALL]}
+";
+
+struct Mistake {
+    what: &'static str,
+    /// The file changed (`services.yaml` or one under `templates/`), and from what to what.
+    file: &'static str,
+    from: &'static str,
+    to: &'static str,
+    /// The one problem validate reports, as `FILE:LINE:COL: message` with FILE relative
+    /// to the config's folder, and the text found at that line and column.
+    expect: &'static str,
+    points_at: &'static str,
+}
+
+#[rustfmt::skip]
+const MISTAKES: &[Mistake] = &[
+    Mistake {
+        what: "a misspelt variable in a YAML template",
+        file: "templates/agent-pod.yaml", from: "image: {{ agent.image }}", to: "image: {{ agent.imgae }}",
+        expect: "templates/agent-pod.yaml:11:17: agent `task`: `agent.imgae`: `imgae` is not a field of `agent`; did you mean `agent.image`? (the fields of each trigger: docs/templates.md)",
+        points_at: "agent.imgae",
+    },
+    Mistake {
+        what: "a misspelt variable in a prompt",
+        file: "templates/prompts/task.md", from: "{{ comment.command.task }}", to: "{{ comment.command.tsak }}",
+        expect: "templates/prompts/task.md:1:13: agent `task`: `comment.command.tsak`: `tsak` is not a field of `comment.command`; did you mean `comment.command.task`? (the fields of each trigger: docs/templates.md)",
+        points_at: "comment.command.tsak",
+    },
+    Mistake {
+        what: "a filter that does not exist",
+        file: "templates/agent-pod.yaml", from: "{{ run.name }}", to: "{{ run.name | dns_lable }}",
+        expect: "templates/agent-pod.yaml:4:23: unknown filter `dns_lable`, did you mean `dns_label`?",
+        points_at: "dns_lable",
+    },
+    Mistake {
+        what: "a filter given an argument of the wrong type",
+        file: "templates/agent-pod.yaml", from: "{{ run.name }}", to: "{{ run.name | truncate_chars(\"ten\") }}",
+        expect: "templates/agent-pod.yaml:4:23: agent `task`, comment `run` on a pull request: invalid operation: cannot convert string to usize (in `truncate_chars(\"ten\")`)",
+        points_at: "truncate_chars",
+    },
+    Mistake {
+        what: "a number given to a filter that takes text",
+        file: "templates/agent-pod.yaml", from: "{{ run.name }}", to: "{{ run.name }}\n  labels:\n    timeout: {{ agent.timeout_seconds | label_value }}",
+        expect: "templates/agent-pod.yaml:6:41: agent `task`, comment `run` on a pull request: invalid operation: `label_value` takes text, and this value is a number (1800): make it text first: `| string | label_value`",
+        points_at: "label_value",
+    },
+    Mistake {
+        what: "a part of the event that a trigger may lack, used without a default",
+        file: "templates/prompts/review.md", from: ".{% if pr %}", to: ": {{ pr.title }}.{% if pr %}",
+        expect: "templates/prompts/review.md:1:53: agent `review`, comment `review` on a pull request, previewed without its details (`pr` is absent then: write `pr.x if pr else …`): undefined value: `pr.title` is undefined",
+        points_at: "pr.title",
+    },
+    Mistake {
+        what: "an output that is not a valid object",
+        file: "templates/agent-pod.yaml", from: "      image:", to: "      imagePullPolicyy: Always\n      image:",
+        expect: "templates/agent-pod.yaml:11:7: agent `task`, comment `run` on a pull request: document 1, field `spec.containers[0].imagePullPolicyy`: unknown field",
+        points_at: "imagePullPolicyy",
+    },
+    Mistake {
+        what: "a value of the wrong type for its field",
+        file: "templates/agent-pod.yaml", from: "spec:\n", to: "spec:\n  activeDeadlineSeconds: {{ run.name }}\n",
+        expect: "templates/agent-pod.yaml:6:3: agent `task`, comment `run` on a pull request: document 1, field `spec.activeDeadlineSeconds`: invalid type: string \"task-sample\", expected i64",
+        points_at: "activeDeadlineSeconds",
+    },
+    Mistake {
+        what: "a value of the wrong type in a later item of a list",
+        file: "templates/agent-pod.yaml", from: "      image: {{ agent.image }}\n", to: "      image: {{ agent.image }}\n      env:\n        - name: A\n          value: a\n        - name: B\n          value: {{ agent.timeout_seconds }}\n",
+        expect: "templates/agent-pod.yaml:16:11: agent `task`, comment `run` on a pull request: document 1, field `spec.containers[0].env[1].value`: invalid type: integer `1800`, expected a string",
+        points_at: "value: {{ agent.timeout_seconds }}",
+    },
+    Mistake {
+        what: "a pod its Pod Security level forbids",
+        file: "templates/agent-pod.yaml", from: "spec:\n", to: "spec:\n  hostNetwork: true\n",
+        expect: "templates/agent-pod.yaml:6:3: agent `task`, comment `run` on a pull request: document 1, field `spec.hostNetwork`: agent `task`: the Pod shares the host's network (hostNetwork), which Pod Security `restricted` forbids; change the template, or opt the agent in by name with `pod_security: privileged` and run it in a namespace that allows it (`cluster.namespaces`)",
+        points_at: "hostNetwork",
+    },
+    Mistake {
+        what: "the first label, read as if every pull request had one",
+        file: "templates/prompts/review.md", from: ".{% if pr %}", to: ".{% if pr %} Label: {{ pr.labels[0] }}",
+        expect: "templates/prompts/review.md:1:71: agent `review`, pull_request `opened` from a deleted fork: undefined value: `pr.labels[0]` is undefined",
+        points_at: "pr.labels[0]",
+    },
+    Mistake {
+        what: "a label read as a map, where it is its name",
+        file: "templates/prompts/review.md", from: ".{% if pr %}", to: ".{% if pr %} Label: {{ pr.labels[0].name if pr.labels else \"none\" }}",
+        expect: "templates/prompts/review.md:1:71: agent `review`, pull_request `opened`: undefined value: `pr.labels[0].name` is undefined (in `pr.labels[0].name if pr.labels else \"none\"`)",
+        points_at: "pr.labels[0].name",
+    },
+    Mistake {
+        what: "a branch name put in a label value as it is",
+        file: "templates/agent-pod.yaml", from: "  name: {{ run.name }}\n", to: "  name: {{ run.name }}\n  labels:\n    branch: {{ pr.head.ref if pr else \"none\" }}\n",
+        expect: "templates/agent-pod.yaml:6:5: agent `review`, pull_request `opened` from a deleted fork: document 1, field `metadata.labels.branch`: the label value `feature/ünïcode-long-long-long-long-long-long-long-long-long…` has 216 characters (at most 63), which the API server refuses (a label value is at most 63 letters, digits, `-`, `_` and `.`, beginning and ending with a letter or digit); make it one with `| label_value`",
+        points_at: "branch:",
+    },
+    Mistake {
+        what: "a concurrency group that uses a part of the event a trigger may lack",
+        file: "services.yaml", from: "pr.number if pr else issue.number", to: "pr.number",
+        expect: "services.yaml:19:25: agent `review`, comment `review` on a pull request, previewed without its details (`pr` is absent then: write `pr.x if pr else …`): agents[review].concurrency.group: undefined value: `pr.number` is undefined",
+        points_at: "pr.number",
+    },
+];
+
+#[test]
+fn validate_names_every_unknown_filter_at_once_even_in_branches_the_samples_do_not_take() {
+    use support::configs::{self, ConfigDir};
+
+    let dir = ConfigDir::new(AGENTS.as_bytes());
+    dir.write("templates/agent-pod.yaml", RESTRICTED_POD.as_bytes());
+    dir.write(
+        "templates/prompts/review.md",
+        b"Review #{{ pr.number if pr else issue.number }}.\n\
+{% if pr %}{{ pr.title | uppercase }}{% else %}{{ issue.title | lowr }}{% endif %}\n\
+{% if false %}{{ repo.full_name | frobnicate }}{% endif %}\n",
+    );
+
+    let run = configs::validate(&dir.path("services.yaml"));
+
+    let folder = format!("{}/", dir.dir.path().display());
+    let lines: Vec<String> = run
+        .stderr_lines()
+        .iter()
+        .map(|l| l.replace(&folder, ""))
+        .filter(|l| !l.contains(": warning: agent `"))
+        .collect();
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    assert_eq!(
+        lines,
+        [
+            "templates/prompts/review.md:2:26: unknown filter `uppercase`, did you mean `upper`?",
+            "templates/prompts/review.md:2:65: unknown filter `lowr`, did you mean `lower`?",
+            "templates/prompts/review.md:3:35: unknown filter `frobnicate` (the filters: docs/templates.md and minijinja's)",
+            "3 problems found",
+        ]
+    );
+}
+
+#[test]
+fn validate_reports_each_template_mistake_at_its_file_line_and_column_and_exits_1() {
+    use support::configs::{self, ConfigDir, text_at};
+
+    let mut failures = Vec::new();
+    for mistake in MISTAKES {
+        let dir = ConfigDir::new(AGENTS.as_bytes());
+        dir.write("templates/agent-pod.yaml", RESTRICTED_POD.as_bytes());
+        // The review agent's prompt, which must work on a comment on an issue too.
+        dir.write(
+            "templates/prompts/review.md",
+            b"Review #{{ pr.number if pr else issue.number }}.{% if pr %} {{ pr.number }}{% endif %}\n",
+        );
+        let path = dir.path(mistake.file);
+        let text = std::fs::read_to_string(&path).expect("the file to change");
+        assert!(
+            text.contains(mistake.from),
+            "{}: {} holds no {:?}",
+            mistake.what,
+            mistake.file,
+            mistake.from
+        );
+        let changed = text.replacen(mistake.from, mistake.to, 1);
+        dir.write(mistake.file, changed.as_bytes());
+
+        let run = configs::validate(&dir.path("services.yaml"));
+        let folder = format!("{}/", dir.dir.path().display());
+        // The pod here drops the task (a warning, not the mistake under test).
+        let lines: Vec<String> = run
+            .stderr_lines()
+            .iter()
+            .map(|l| l.replace(&folder, ""))
+            .filter(|l| !l.contains(": warning: agent `"))
+            .collect();
+        let expected = [mistake.expect.to_string(), "1 problem found".to_string()];
+        if run.code != Some(1) || lines != expected {
+            failures.push(format!(
+                "{}: exit {:?}\n--- expected\n{}\n--- actual\n{}\n",
+                mistake.what,
+                run.code,
+                expected.join("\n"),
+                lines.join("\n")
+            ));
+            continue;
+        }
+        // The position holds the text the table says.
+        let mut parts = mistake.expect.splitn(4, ':');
+        let (file, line, col) = (
+            parts.next().unwrap_or_default(),
+            parts.next().and_then(|l| l.parse().ok()).unwrap_or(0),
+            parts.next().and_then(|c| c.parse().ok()).unwrap_or(0),
+        );
+        assert_eq!(
+            file, mistake.file,
+            "{}: the table names another file",
+            mistake.what
+        );
+        let found = text_at(&changed, line, col);
+        assert!(
+            found.is_some_and(|f| f.starts_with(mistake.points_at)),
+            "{}: {file}:{line}:{col} holds {found:?}, not {:?}",
+            mistake.what,
+            mistake.points_at
+        );
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} mistakes differ:\n\n{}",
+        failures.len(),
+        MISTAKES.len(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn validate_of_the_installed_config_names_the_templates_folder_and_takes_another() {
+    use std::process::Command;
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let validate = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_agentpods"))
+            .current_dir(root)
+            .arg("validate")
+            .args(args)
+            .output()
+            .expect("run agentpods")
+    };
+    let installed = "deploy/base/config/services.yaml";
+    let out = validate(&[installed]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let line = std::fs::read_to_string(root.join(installed))
+        .expect("the installed config")
+        .lines()
+        .position(|l| l.starts_with("templates_dir:"))
+        .expect("a templates_dir line")
+        + 1;
+    assert_eq!(
+        stderr.lines().collect::<Vec<_>>(),
+        [
+            format!("deploy/base/config/services.yaml:{line}:1: the templates folder `/usr/share/agentpods/templates` \
+             does not exist (`templates_dir: /usr/share/agentpods/templates`); to check this config \
+             with other templates, such as a checkout's, give their folder: `agentpods validate \
+             --templates-dir templates deploy/base/config/services.yaml`").as_str(),
+            "1 problem found",
+        ]
+    );
+    let out = validate(&["--templates-dir", "templates", installed]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    // (After the warning that its `task` agent may push from fork pull requests.)
+    assert!(
+        stderr
+            .lines()
+            .last()
+            .is_some_and(|l| l.starts_with(&format!("{installed}: ok ("))),
+        "{stderr}"
+    );
+    let out = validate(&["--templates-dir", "no-such-folder", installed]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.starts_with(&format!(
+            "{installed}:1:1: the templates folder `no-such-folder` (from --templates-dir) does not exist"
+        )),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn render_of_a_misspelt_event_name_says_so_instead_of_starting_nothing() {
+    use std::process::Command;
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let render = |event: &str| {
+        Command::new(env!("CARGO_BIN_EXE_agentpods"))
+            .current_dir(root)
+            .args(["render", "--event", event, "--payload"])
+            .arg("examples/webhooks/pull_request/opened.json")
+            .output()
+            .expect("run agentpods")
+    };
+    let out = render("pull_requests");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(out.stdout.is_empty());
+    assert!(
+        stderr.starts_with(
+            "--event `pull_requests`: GitHub sends no event of this name; did you mean `pull_request`?"
+        ),
+        "{stderr}"
+    );
+    // `replay` holds the name to the same list, before it signs or sends anything.
+    let out = Command::new(env!("CARGO_BIN_EXE_agentpods"))
+        .current_dir(root)
+        .args([
+            "replay",
+            "--url",
+            "http://127.0.0.1:9/webhook",
+            "--event",
+            "issue_coment",
+        ])
+        .args(["--payload", "examples/webhooks/pull_request/opened.json"])
+        .env("GITHUB_WEBHOOK_SECRET", "s")
+        .output()
+        .expect("run agentpods");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("did you mean `issue_comment`?"), "{stderr}");
+    // An event GitHub does send, that no agent listens to, is not a mistake.
+    let out = render("workflow_run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("nothing to do"), "{stderr}");
+}
+
+/// A template with several misspelt fields: `validate` names each one at once, where it is
+/// written, with the field it most likely meant (a render would stop at the first).
+#[test]
+fn validate_names_every_misspelt_field_at_once_with_the_one_it_likely_meant() {
+    use support::configs::{self, ConfigDir};
+
+    let dir = ConfigDir::new(AGENTS.as_bytes());
+    dir.write(
+        "templates/agent-pod.yaml",
+        RESTRICTED_POD
+            .replace(
+                "metadata:\n",
+                "metadata:\n  annotations:\n    task: {{ task }}\n",
+            )
+            .as_bytes(),
+    );
+    dir.write(
+        "templates/prompts/task.md",
+        b"In {{ repo.fullname }}, {{ sender.logn }} asks:\n{{ comment.command.task }}\n\n\
+          Run {{ run.nmae }} ({{ reop.name }}); {{ issue.titel }}\n",
+    );
+    dir.write(
+        "templates/prompts/review.md",
+        b"Review #{{ pr.number if pr else issue.number }}.\n",
+    );
+    let run = configs::validate(&dir.path("services.yaml"));
+    let folder = format!("{}/", dir.dir.path().display());
+    let lines: Vec<String> = run
+        .stderr_lines()
+        .iter()
+        .map(|l| l.replace(&folder, ""))
+        .collect();
+    let hint = "(the fields of each trigger: docs/templates.md)";
+    assert_eq!(
+        lines,
+        [
+            format!("templates/prompts/task.md:1:7: agent `task`: `repo.fullname`: `fullname` is not a field of `repo`; did you mean `repo.full_name`? {hint}"),
+            format!("templates/prompts/task.md:1:28: agent `task`: `sender.logn`: `logn` is not a field of `sender`; did you mean `sender.login`? {hint}"),
+            format!("templates/prompts/task.md:4:8: agent `task`: `run.nmae`: `nmae` is not a field of `run`; did you mean `run.name`? {hint}"),
+            "templates/prompts/task.md:4:24: agent `task`: `reop.name`: `reop` is not a variable templates are given; did you mean `repo`? (the variables of each trigger: docs/templates.md)".to_string(),
+            format!("templates/prompts/task.md:4:42: agent `task`: `issue.titel`: `titel` is not a field of `issue`; did you mean `issue.title`? {hint}"),
+            "5 problems found".to_string(),
+        ],
+        "exit {:?}",
+        run.code
+    );
+    assert_eq!(run.code, Some(1));
+}
+
+/// What an agent is given and its templates drop is a warning naming the template: the
+/// text of a comment command (no `task`), the Secrets it names (no `agent.secrets`).
+#[test]
+fn validate_warns_when_an_agent_s_templates_drop_its_task_or_its_secrets() {
+    use support::configs::{self, ConfigDir};
+
+    let config = AGENTS
+        .replace(
+            "images:\n",
+            "secrets:\n  openai: { name: openai-api-key, key: api-key }\nimages:\n",
+        )
+        .replace(
+            "    prompt: prompts/task.md\n",
+            "    prompt: prompts/task.md\n    secrets: [openai]\n",
+        );
+    let dir = ConfigDir::new(config.as_bytes());
+    dir.write("templates/agent-pod.yaml", RESTRICTED_POD.as_bytes());
+    dir.write("templates/prompts/task.md", b"{{ comment.command.task }}\n");
+    dir.write(
+        "templates/prompts/review.md",
+        b"Review #{{ pr.number if pr else issue.number }}.\n",
+    );
+    let run = configs::validate(&dir.path("services.yaml"));
+    let folder = format!("{}/", dir.dir.path().display());
+    let lines: Vec<String> = run
+        .stderr_lines()
+        .iter()
+        .map(|l| l.replace(&folder, ""))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "templates/agent-pod.yaml:1:1: warning: agent `task` has a comment trigger, but its templates (`agent-pod.yaml`) never use `task` (the rendered prompt) or `comment.command.task`: what a maintainer writes after the command reaches no pod",
+            "templates/agent-pod.yaml:1:1: warning: agent `task` names the secrets `openai`, but its templates (`agent-pod.yaml`) never use `agent.secrets`: its pods would run without them (mount them as templates/agent-pod.yaml does: `{% for secret in agent.secrets %}`)",
+            "templates/agent-pod.yaml:1:1: warning: agent `review` has a comment trigger, but its templates (`agent-pod.yaml`) never use `task` (the rendered prompt) or `comment.command.task`: what a maintainer writes after the command reaches no pod",
+            "services.yaml: ok (2 agents, 4 templates)",
+        ]
+    );
+    assert_eq!(run.code, Some(0), "warnings, not errors");
+}
