@@ -829,6 +829,15 @@ fn agent_pods_and_image_builds_reach_the_internet_on_443_and_no_address_of_the_c
         "::1",
         "::ffff:10.0.0.1", // IPv4-mapped: the same private address
         "fd00:ec2::254",   // AWS's IPv6 metadata service
+        // Translated to IPv4 by a NAT64 gateway (outside review A3): 10.0.0.1, 172.16.0.1
+        // and the metadata service through the well-known prefix; the same by 6to4 and by
+        // the deprecated IPv4-compatible form.
+        "64:ff9b::a00:1",
+        "64:ff9b::ac10:1",
+        "64:ff9b::a9fe:a9fe",
+        "64:ff9b:1::a00:1",
+        "2002:a00:1::1",
+        "::a00:1",
     ];
     let allowed = [
         "140.82.112.3",        // github.com
