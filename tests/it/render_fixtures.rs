@@ -896,3 +896,44 @@ fn while_github_has_not_answered_the_payloads_association_grants_nothing() {
         outcome.story()
     );
 }
+
+/// The shipped config's image build runs for the one repository whose image it pushes: a
+/// writer of another repository the App is installed on who pushes a `v*` tag gets no
+/// Kaniko Job, so neither the push credential (a Dockerfile's `RUN` sees it) nor a push over
+/// that image (outside review A2: before, the build ran for every repository).
+#[test]
+fn a_tag_pushed_to_another_repository_builds_no_image_with_the_push_credential() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut push: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(root.join("examples/webhooks/push/0.json")).expect("the push example"),
+    )
+    .expect("JSON");
+    push["ref"] = "refs/tags/v1.0.0".into();
+    let render = |payload: &serde_json::Value| {
+        let dir = tempfile::tempdir().expect("a folder");
+        let file = dir.path().join("push.json");
+        std::fs::write(&file, serde_json::to_vec(payload).expect("JSON")).expect("write");
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_agentpods"))
+            .current_dir(root)
+            .args(["render", "--config", "services.yaml", "--event", "push"])
+            .args(["--permission", "write", "--payload"])
+            .arg(&file)
+            .output()
+            .expect("run agentpods render");
+        (
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    // Its own repository builds, with the credential.
+    let (objects, _) = render(&push);
+    assert!(objects.contains("kind: Job") && objects.contains("registry-push"));
+
+    push["repository"]["full_name"] = "someone-else/other-repo".into();
+    push["repository"]["name"] = "other-repo".into();
+    push["repository"]["owner"]["login"] = "someone-else".into();
+    push["repository"]["owner"]["name"] = "someone-else".into();
+    let (objects, said) = render(&push);
+    assert_eq!(objects, "", "stderr: {said}");
+    assert!(!said.contains("launch"), "{said}");
+}
