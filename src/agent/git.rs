@@ -26,6 +26,10 @@ pub enum GitError {
     WrongHead { expected: String, actual: String },
     #[error("commit {0} is not on the remote (not even on the requested ref)")]
     MissingCommit(String),
+    /// The agent made the checkout's git directory something the entrypoint's own git
+    /// commands cannot be kept safe in.
+    #[error("the agent replaced {0}, so nothing of its work is kept")]
+    Tampered(String),
 }
 
 /// The credentials git sends to the remote: a GitHub token as HTTP basic auth.
@@ -106,14 +110,16 @@ impl Git {
             .env("GIT_TERMINAL_PROMPT", "0")
             .env("GIT_ADVICE", "0")
             // The run's configuration is ours alone: no commit signing, hooks or rewrites
-            // from a system config.
+            // from a system config, nor from the home the agent writes (`~/.gitconfig`).
             .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
             // What is checked before a push is what the push sends: no object stands in
             // for another.
             .env("GIT_NO_REPLACE_OBJECTS", "1");
         let mut config: Vec<(String, OsString)> = vec![
             ("commit.gpgSign".into(), "false".into()),
             ("core.hooksPath".into(), "/dev/null".into()),
+            ("core.fsmonitor".into(), "false".into()),
             ("protocol.ext.allow".into(), "never".into()),
         ];
         if let Some(c) = &self.credentials {
@@ -150,6 +156,48 @@ impl Git {
             step,
             status: out.status.to_string(),
             stderr: self.redactor.redact(&tail),
+        })
+    }
+
+    /// The checkout's `.git/config` as the entrypoint wrote it, to put back with
+    /// [`Git::reseal`] once the agent has run.
+    pub fn config_snapshot(&self) -> Result<Vec<u8>, GitError> {
+        let path = self.dir.join(".git/config");
+        std::fs::read(&path).map_err(|source| GitError::Spawn {
+            exe: format!("read {}", path.display()),
+            source,
+        })
+    }
+
+    /// Puts the checkout's git directory back as the entrypoint's own commands need it, after
+    /// the agent (which may write all of it) has run: its `config` as the entrypoint wrote
+    /// it (no fsmonitor, filter, proxy, `insteadOf`, credential helper or include the agent
+    /// added, any of which would run code in, or redirect, the commands that commit and
+    /// push with the token), and none of the files that would make git read a configuration
+    /// elsewhere (`commondir`, `config.worktree`) or run a filter (`info/attributes`). A
+    /// `.git` that is no longer a plain folder (a link, a `gitdir:` file) is refused.
+    pub fn reseal(&self, config: &[u8]) -> Result<(), GitError> {
+        let git_dir = self.dir.join(".git");
+        let tampered = |what: &str| GitError::Tampered(what.to_string());
+        match std::fs::symlink_metadata(&git_dir) {
+            Ok(m) if m.is_dir() => {}
+            _ => return Err(tampered("the checkout's .git folder")),
+        }
+        for name in ["config", "commondir", "config.worktree", "info/attributes"] {
+            let path = git_dir.join(name);
+            match std::fs::symlink_metadata(&path) {
+                Ok(m) if m.is_dir() => return Err(tampered(&format!(".git/{name}"))),
+                Ok(_) => std::fs::remove_file(&path).map_err(|source| GitError::Spawn {
+                    exe: format!("remove {}", path.display()),
+                    source,
+                })?,
+                Err(_) => {}
+            }
+        }
+        let path = git_dir.join("config");
+        std::fs::write(&path, config).map_err(|source| GitError::Spawn {
+            exe: format!("write {}", path.display()),
+            source,
         })
     }
 

@@ -476,6 +476,7 @@ fn attempt(
         git.fetch_base(branch, sha).map_err(checkout)?;
     }
 
+    let sealed = git.config_snapshot().map_err(checkout)?;
     prepare_result_file(&args.result_file)?;
     say(redactor, &format!("running {:?}", args.command[0]));
     let finished = process::run(&AgentCommand {
@@ -514,6 +515,8 @@ fn attempt(
         report.summary = redactor.redact(&report.summary);
         report
     });
+    // What the agent wrote into the git directory runs nothing in our own git commands.
+    git.reseal(&sealed).map_err(AgentError::Inspect)?;
     let dirty = git.is_dirty().map_err(AgentError::Inspect)?;
     let committed = git.commits_since(&base).map_err(AgentError::Inspect)?;
     let exit = AgentExit {

@@ -1481,3 +1481,48 @@ fn changes_without_a_secret_are_pushed_as_before() {
         "key: $OPENAI_API_KEY"
     );
 }
+
+/// The checkout's `.git/config`, and the agent's own `~/.gitconfig`, are the agent's to
+/// write, but what they say never runs inside the entrypoint's git commands after the agent
+/// has ended (outside review A6): not an fsmonitor, not a clean filter, not a proxy or a
+/// rewritten URL that the token's header would follow. The changes are still pushed, with
+/// the configuration the entrypoint wrote.
+#[test]
+fn git_configuration_the_agent_writes_runs_nothing_in_the_entrypoint_s_git() {
+    let remote = Remote::with_main(&[("greeting.txt", "hello\n")]);
+    let base = remote.commits[0].clone();
+    let script = r#"
+cat > /dev/null
+printf '#!/bin/sh\necho "$0 $*" >> "%s/ran"\ncat\n' "$HOME" > "$HOME/hook.sh"
+chmod +x "$HOME/hook.sh"
+git config core.fsmonitor "$HOME/hook.sh"
+git config filter.x.clean "$HOME/hook.sh clean"
+git config filter.x.required true
+mkdir -p .git/info && echo '* filter=x' > .git/info/attributes
+git config http.proxy http://127.0.0.1:9
+git config url.http://127.0.0.1:9/.insteadOf "$(git config remote.origin.url)"
+printf '[core]\n\tfsmonitor = %s\n' "$HOME/hook.sh" > "$HOME/.gitconfig"
+printf 'hello, world\n' > greeting.txt
+rm -f "$HOME/ran"
+"#;
+    let run = Run::new(&remote, "task-8", script);
+    let ran = run.path("ran");
+    let outcome = run.arg("--sha", &base).flag("--push").go();
+
+    let ran = std::fs::read_to_string(&ran).unwrap_or_default();
+    assert_eq!(
+        ran, "",
+        "the agent's git configuration ran in the entrypoint's git:\n{}",
+        outcome.log
+    );
+    assert!(outcome.success, "{}", outcome.log);
+    let result = outcome.result();
+    assert_eq!(result.conclusion, Conclusion::Success, "{}", result.summary);
+    let tip = remote
+        .tip("agentpods/task-8")
+        .expect("the branch was pushed");
+    assert_eq!(
+        git(&remote.bare, &["show", &format!("{tip}:greeting.txt")]),
+        "hello, world"
+    );
+}
