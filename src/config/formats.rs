@@ -78,7 +78,10 @@ impl Format {
             Format::Verb => {
                 "a lowercase word: letters, digits and '-', starting with a letter, at most 32 characters"
             }
-            Format::Duration => "a duration such as 90s, 30m, 1h 30m or 2d",
+            Format::Duration => {
+                "a duration such as 90s, 30m, 1h 30m or 2d, up to a year (m is minutes; months \
+                 and years are not units here)"
+            }
             Format::Repository => {
                 "a repository as owner/name, where '*' matches within the owner or the name \
                  (owner/* is every repository of owner), and a leading '!' leaves the \
@@ -110,7 +113,7 @@ impl Format {
             Format::Verb => Some("^[a-z][a-z0-9-]{0,31}$"),
             // Numbers with units, decimals allowed (`1.5h`), at least one of them not zero.
             Format::Duration => Some(
-                "^ *([0-9]+(\\.[0-9]+)? *(nsec|ns|usec|us|msec|ms|seconds|second|sec|s|minutes|minute|min|m|hours|hour|hr|h|days|day|d|weeks|week|w|months|month|M|years|year|y) *)*([0-9]*[1-9][0-9]*(\\.[0-9]+)?|[0-9]+\\.[0-9]*[1-9][0-9]*) *(nsec|ns|usec|us|msec|ms|seconds|second|sec|s|minutes|minute|min|m|hours|hour|hr|h|days|day|d|weeks|week|w|months|month|M|years|year|y) *([0-9]+(\\.[0-9]+)? *(nsec|ns|usec|us|msec|ms|seconds|second|sec|s|minutes|minute|min|m|hours|hour|hr|h|days|day|d|weeks|week|w|months|month|M|years|year|y) *)*$",
+                "^ *([0-9]+(\\.[0-9]+)? *(nsec|ns|usec|us|msec|ms|seconds|second|sec|s|minutes|minute|min|m|hours|hour|hr|h|days|day|d|weeks|week|w) *)*([0-9]*[1-9][0-9]*(\\.[0-9]+)?|[0-9]+\\.[0-9]*[1-9][0-9]*) *(nsec|ns|usec|us|msec|ms|seconds|second|sec|s|minutes|minute|min|m|hours|hour|hr|h|days|day|d|weeks|week|w) *([0-9]+(\\.[0-9]+)? *(nsec|ns|usec|us|msec|ms|seconds|second|sec|s|minutes|minute|min|m|hours|hour|hr|h|days|day|d|weeks|week|w) *)*$",
             ),
         }
     }
@@ -228,11 +231,15 @@ fn is_quantity(s: &str) -> bool {
 }
 
 /// The units a duration may use (those of humantime that the schema's pattern lists).
-const DURATION_UNITS: [&str; 30] = [
+/// Not months or years: `15M` is 15 months to humantime, where `15m` was meant, and no
+/// timeout or TTL here is that long.
+const DURATION_UNITS: [&str; 24] = [
     "nsec", "ns", "usec", "us", "msec", "ms", "seconds", "second", "sec", "s", "minutes", "minute",
-    "min", "m", "hours", "hour", "hr", "h", "days", "day", "d", "weeks", "week", "w", "months",
-    "month", "M", "years", "year", "y",
+    "min", "m", "hours", "hour", "hr", "h", "days", "day", "d", "weeks", "week", "w",
 ];
+
+/// The longest duration: a year (a timeout or TTL beyond it is a typo, `100000d`).
+const MAX_DURATION: std::time::Duration = std::time::Duration::from_secs(366 * 24 * 3600);
 
 /// Whether `s` is numbers with units (`1h 30m`, `1.5h`), as the schema's pattern says:
 /// humantime alone also takes spaces inside a number and units the pattern does not list.
@@ -268,6 +275,16 @@ fn duration_words(s: &str) -> bool {
 }
 
 pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let unit_after_number = |unit: &str| {
+        s.split(|c: char| c.is_ascii_digit() || c == '.' || c == ' ')
+            .any(|w| w == unit)
+    };
+    if unit_after_number("M") {
+        return Err(format!(
+            "`{}`: `M` is months; minutes are `m` (like 30m)",
+            shorten(s)
+        ));
+    }
     if !duration_words(s) {
         return Err(format!(
             "`{}` is not a duration: write a number and a unit, like 90s, 30m, 1.5h, 1h 30m \
@@ -278,6 +295,10 @@ pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     match humantime::parse_duration(s) {
         Ok(d) if d.is_zero() => Err(format!(
             "duration `{}` must be longer than zero",
+            shorten(s)
+        )),
+        Ok(d) if d > MAX_DURATION => Err(format!(
+            "duration `{}` is longer than a year; write it like 90s, 30m, 1h 30m or 2d",
             shorten(s)
         )),
         Ok(d) => Ok(d),
@@ -324,6 +345,28 @@ mod tests {
         for bad in ["", "2 Gi", "Gi", "1.2.3", "4gb", "1e", "."] {
             assert!(Format::Quantity.check(bad).is_err(), "{bad}");
         }
+    }
+
+    /// `15M` was 15 months (456 days) to humantime, and `100000d` 273 years: a newcomer's
+    /// typo became a timeout no run reaches (outside review N2).
+    #[test]
+    fn a_duration_is_minutes_to_days_never_months_and_at_most_a_year() {
+        for (given, secs) in [("15m", 900), ("2 weeks", 1_209_600), ("366d", 31_622_400)] {
+            assert_eq!(
+                parse_duration(given).map(|d| d.as_secs()),
+                Ok(secs),
+                "{given}"
+            );
+        }
+        let said = |s: &str| parse_duration(s).expect_err(s);
+        assert_eq!(
+            said("15M"),
+            "`15M`: `M` is months; minutes are `m` (like 30m)"
+        );
+        assert!(said("1y").contains("is not a duration"), "{}", said("1y"));
+        assert!(said("2 months").contains("is not a duration"));
+        assert!(said("100000d").contains("longer than a year"));
+        assert!(said("367d").contains("longer than a year"));
     }
 
     /// The schema's patterns (for editors) accept exactly what the checks accept.
