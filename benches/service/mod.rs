@@ -15,6 +15,7 @@ impl Service {
     /// server of `kubeconfig`, its log to `log`.
     pub fn start(config: &Path, kubeconfig: &Path, log: File) -> Service {
         let binary = std::env::var_os("AGENTPODS_BIN")
+            .filter(|b| !b.is_empty())
             .unwrap_or_else(|| env!("CARGO_BIN_EXE_agentpods").into());
         Service(
             Command::new(binary)
