@@ -7,10 +7,11 @@
 //!
 //! `cargo bench --bench serve_memory` (`RUNS=…`, `SETTLE_SECONDS=…` to change the defaults).
 
+mod service;
 #[path = "../tests/it/support/mod.rs"]
 mod support;
 
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use support::cluster::{
@@ -19,34 +20,10 @@ use support::cluster::{
 use support::fake_kube::PodScript;
 use support::fixtures::EXAMPLE_CONFIG;
 
+use service::Service;
+
 /// Gives up after this long.
 const PATIENCE: Duration = Duration::from_secs(600);
-
-/// A `kB` line of `/proc/PID/status`, in MiB.
-fn proc_status_mib(pid: u32, field: &str) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
-        .and_then(|rest| {
-            rest.trim()
-                .trim_end_matches("kB")
-                .trim()
-                .parse::<f64>()
-                .ok()
-        })
-        .map_or(0.0, |kb| kb / 1024.0)
-}
-
-/// The service, stopped (SIGKILL) when dropped.
-struct Service(Child);
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 async fn measure(runs: usize, settle: Duration) {
     let cluster = Cluster::without_controller().await;
@@ -70,25 +47,7 @@ async fn measure(runs: usize, settle: Duration) {
     let kubeconfig = fake.kubeconfig(work.path());
     let log = std::fs::File::create(work.path().join("serve.log")).expect("a log file");
     let start = Instant::now();
-    let service = Service(
-        Command::new(env!("CARGO_BIN_EXE_agentpods"))
-            .args([
-                "serve",
-                "--config",
-                EXAMPLE_CONFIG,
-                "--listen",
-                "127.0.0.1:0",
-            ])
-            .args(["--lease-namespace", "agentpods", "--identity", "bench"])
-            .env("KUBECONFIG", &kubeconfig)
-            .env("GITHUB_WEBHOOK_SECRET", "bench-secret")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start agentpods serve"),
-    );
-    let pid = service.0.id();
+    let service = Service::start(Path::new(EXAMPLE_CONFIG), &kubeconfig, log);
     let deadline = Instant::now() + PATIENCE;
     loop {
         let running = fake.count(AGENT_RUNS, |r| in_phase(r, "Running"));
@@ -103,14 +62,14 @@ async fn measure(runs: usize, settle: Duration) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let took = start.elapsed().as_secs_f64();
-    let peak = proc_status_mib(pid, "VmHWM");
+    let peak = service.status_mib("VmHWM");
     println!(
         "agentpods serve: {runs} runs Running {took:.1} s after it started ({:.0} runs/s)",
         runs as f64 / took
     );
     println!(
         "  peak resident (VmHWM): {peak:.1} MiB; resident now (VmRSS): {:.1} MiB",
-        proc_status_mib(pid, "VmRSS")
+        service.status_mib("VmRSS")
     );
     let collections = |resource: &str| {
         let requests = fake.requests();
@@ -129,11 +88,12 @@ async fn measure(runs: usize, settle: Duration) {
         collections("pods")
     );
     tokio::time::sleep(settle).await;
+    println!("  CPU time so far: {:.1} s", service.cpu_seconds());
     println!(
         "  after {} s more tracking them: VmRSS {:.1} MiB, VmHWM {:.1} MiB",
         settle.as_secs(),
-        proc_status_mib(pid, "VmRSS"),
-        proc_status_mib(pid, "VmHWM"),
+        service.status_mib("VmRSS"),
+        service.status_mib("VmHWM"),
     );
     drop(service);
 }

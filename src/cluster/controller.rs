@@ -155,7 +155,22 @@ pub struct Context {
     /// Dropped once the store shows the run launched, finished or gone. The lock is held
     /// from reading the queue to deciding (no I/O in between).
     claimed: Mutex<HashSet<RunKey>>,
+    /// Claims made so far: each one changes the queue.
+    claims_made: AtomicU64,
+    /// Changes of the store the queue reads (see [`queue::facts`]): a run new, gone,
+    /// launched, finished, cancelled or moved in the order; not a waiting run's status
+    /// written again. Counted once the store has taken the change in.
+    queue_changes: AtomicU64,
+    /// The queue's verdicts on the store's runs, shared by every reconcile and wake-up until
+    /// the store changes as the queue reads it, a launch is claimed or the limits change:
+    /// worked out for each look instead, 10,000 runs waiting would cost 10,000 times
+    /// 10,000 at startup.
+    queue: Mutex<Option<(QueueKey, Arc<queue::Table>)>>,
 }
+
+/// What a [`queue::Table`] was worked out from: the store's queue changes, the claims made
+/// and the limits then.
+type QueueKey = (u64, u64, Limits);
 
 /// A run, by namespace and name (runs of one name may live in several namespaces when a
 /// `namespace_template` spreads them out).
@@ -198,6 +213,9 @@ impl Context {
             fresh: Mutex::new(HashSet::new()),
             store: OnceLock::new(),
             claimed: Mutex::new(HashSet::new()),
+            claims_made: AtomicU64::new(0),
+            queue_changes: AtomicU64::new(0),
+            queue: Mutex::new(None),
         }
     }
 
@@ -269,14 +287,50 @@ impl Context {
         if !runs.iter().any(|r| queued(r)) {
             return Vec::new();
         }
-        let runs: Vec<&AgentRun> = runs.iter().map(AsRef::as_ref).collect();
         let claimed = self.claimed.lock().unwrap_or_else(|e| e.into_inner());
-        let entries = queue::entries(&runs, |r| claimed.contains(&RunKey::of(r)));
-        queue::verdicts(self.limits(), &entries)
-            .into_iter()
-            .filter(|(i, v)| *v == Verdict::Start && queued(runs[*i]))
-            .map(|(i, _)| reflector::ObjectRef::from_obj(runs[i]))
+        let table = self.queue_table(store, &claimed, self.limits());
+        table
+            .starting()
+            .map(|(ns, name)| object_ref(ns, name))
+            .filter(|at| store.get(at).is_some_and(|r| queued(&r)))
             .collect()
+    }
+
+    /// The queue's verdicts on the store's runs, `claimed` holding their places: the
+    /// shared table when nothing the queue reads has changed since it was worked out, else
+    /// a new one (the caller holds the claims' lock).
+    fn queue_table(
+        &self,
+        store: &reflector::Store<AgentRun>,
+        claimed: &HashSet<RunKey>,
+        limits: Limits,
+    ) -> Arc<queue::Table> {
+        // Read before the store: a change taken in meanwhile makes the next look work the
+        // table out again, never keeps a table older than its key.
+        let key = (
+            self.queue_changes.load(Ordering::Acquire),
+            self.claims_made.load(Ordering::Acquire),
+            limits,
+        );
+        let mut shared = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((at, table)) = shared.as_ref()
+            && *at == key
+        {
+            return table.clone();
+        }
+        let runs = store.state();
+        let runs: Vec<&AgentRun> = runs.iter().map(AsRef::as_ref).collect();
+        let entries = queue::entries(&runs, |r| {
+            !claimed.is_empty() && claimed.contains(&RunKey::of(r))
+        });
+        let table = Arc::new(queue::Table::of(limits, &entries));
+        *shared = Some((key, table.clone()));
+        table
+    }
+
+    /// The store has taken in a change the queue reads.
+    fn queue_changed(&self) {
+        self.queue_changes.fetch_add(1, Ordering::AcqRel);
     }
 
     /// Decides one reconcile of `run`, with the queue's verdict on it when it waits for its
@@ -297,37 +351,44 @@ impl Context {
         let (Some(store), true, false) = (self.store.get(), waiting, limits.is_unlimited()) else {
             return decide(view, workload, siblings, now);
         };
-        let runs = store.state();
         let mut claimed = self.claimed.lock().unwrap_or_else(|e| e.into_inner());
         // Claims the store has caught up with are dropped.
         claimed.retain(|key| {
-            runs.iter()
-                .find(|r| RunKey::of(r) == *key)
-                .is_some_and(|r| {
-                    let status = r.status.as_ref();
-                    !status.is_some_and(|s| {
-                        s.pod_name.is_some()
-                            || s.job_name.is_some()
-                            || s.phase.is_some_and(Phase::is_finished)
-                    })
+            store.get(&object_ref(&key.0, &key.1)).is_some_and(|r| {
+                let status = r.status.as_ref();
+                !status.is_some_and(|s| {
+                    s.pod_name.is_some()
+                        || s.job_name.is_some()
+                        || s.phase.is_some_and(Phase::is_finished)
                 })
+            })
         });
         let me = RunKey::of(run);
-        let mut all: Vec<&AgentRun> = runs
-            .iter()
-            .map(AsRef::as_ref)
-            .filter(|r| RunKey::of(r) != me)
-            .collect();
         // As this reconcile sees it (the store's copy may be older); its own group is
         // `decide`'s to judge, from the siblings it was given.
         let mut mine = run.clone();
         mine.spec.concurrency_group = None;
-        all.push(&mine);
-        let entries = queue::entries(&all, |r| claimed.contains(&RunKey::of(r)));
-        let verdict = match queue::verdict_of(limits, &entries, all.len() - 1) {
-            Verdict::Group => Verdict::Start,
-            v => v,
-        };
+        let claimed_me = claimed.contains(&me);
+        let shared = self.queue_table(store, &claimed, limits);
+        // The shared table's word when it saw the run as this reconcile does; else worked
+        // out anew.
+        let verdict = queue::entries(&[&mine], |_| claimed_me)
+            .first()
+            .and_then(|entry| shared.verdict(entry));
+        let verdict = verdict.unwrap_or_else(|| {
+            let runs = store.state();
+            let mut all: Vec<&AgentRun> = runs
+                .iter()
+                .map(AsRef::as_ref)
+                .filter(|r| RunKey::of(r) != me)
+                .collect();
+            all.push(&mine);
+            let entries = queue::entries(&all, |r| claimed.contains(&RunKey::of(r)));
+            match queue::verdict_of(limits, &entries, all.len() - 1) {
+                Verdict::Group => Verdict::Start,
+                v => v,
+            }
+        });
         let step = decide(
             RunView {
                 capacity: &verdict,
@@ -337,8 +398,8 @@ impl Context {
             siblings,
             now,
         );
-        if step.actions.contains(&Action::Apply) {
-            claimed.insert(me);
+        if step.actions.contains(&Action::Apply) && claimed.insert(me) {
+            self.claims_made.fetch_add(1, Ordering::AcqRel);
         }
         step
     }
@@ -465,10 +526,28 @@ pub async fn run(
         .iter()
         .map(|scope| (scope.clone(), api::<AgentRun>(&client, scope)))
         .collect();
+    // Whether the event on its way into the store changes what the queue reads, told
+    // before the store takes it in (its copy then is the run before), counted after.
+    let before = store.clone();
+    let changes_queue = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let changing = changes_queue.clone();
     let trigger = merged_watches(watches, store.clone(), ctx.clone())
+        .inspect(move |event| {
+            let changes = match event {
+                Ok(watcher::Event::Apply(run)) => before
+                    .get(&reflector::ObjectRef::from_obj(run))
+                    .is_none_or(|old| queue::facts(&old) != queue::facts(run)),
+                Err(_) => false,
+                Ok(_) => true,
+            };
+            changing.store(changes, Ordering::Release);
+        })
         .reflect(writer)
         .inspect(move |event| {
             // The store has taken the event in already (`reflect`).
+            if changes_queue.swap(false, Ordering::AcqRel) {
+                forgetting.queue_changed();
+            }
             if let Ok(watcher::Event::Delete(run)) = event {
                 let gone = RunKey::of(run);
                 forgetting.forget(|key| *key == gone);
@@ -644,6 +723,12 @@ impl Backoff for WatchBackoff {
     fn reset(&mut self) {
         self.next = WatchBackoff::FIRST.min(self.max);
     }
+}
+
+/// The store's reference to the run `name` of namespace `ns` (`""`: none).
+fn object_ref(ns: &str, name: &str) -> reflector::ObjectRef<AgentRun> {
+    let at = reflector::ObjectRef::new(name);
+    if ns.is_empty() { at } else { at.within(ns) }
 }
 
 fn run_selector(name: &str) -> ListParams {

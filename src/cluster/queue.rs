@@ -162,6 +162,87 @@ pub fn verdict_of(limits: Limits, entries: &[Entry<'_>], index: usize) -> Verdic
         .map_or(Verdict::Start, |(_, v)| v)
 }
 
+/// The queue's verdicts on a whole set of runs, worked out once and asked about run by run:
+/// what every reconcile of a waiting run shares until the runs change (working the queue
+/// out for each one is quadratic in the runs waiting).
+#[derive(Debug, Clone, Default)]
+pub struct Table {
+    /// By (namespace, name): the run as the queue saw it, and its verdict (`None`: not
+    /// waiting).
+    runs: HashMap<(String, String), (Seen, Option<Verdict>)>,
+    /// The runs that may start, in request order.
+    start: Vec<(String, String)>,
+}
+
+/// What the queue saw of a run.
+#[derive(Debug, Clone, PartialEq)]
+struct Seen {
+    repository: String,
+    requested: Timestamp,
+    state: State,
+}
+
+impl Table {
+    /// The verdicts on `entries` under `limits`.
+    pub fn of(limits: Limits, entries: &[Entry<'_>]) -> Table {
+        let key = |e: &Entry<'_>| (e.name.0.to_owned(), e.name.1.to_owned());
+        let mut on: Vec<Option<Verdict>> = vec![None; entries.len()];
+        let mut start = Vec::new();
+        for (i, verdict) in verdicts(limits, entries) {
+            if verdict == Verdict::Start {
+                start.push(key(&entries[i]));
+            }
+            on[i] = Some(verdict);
+        }
+        let runs = entries
+            .iter()
+            .zip(on)
+            .map(|(e, verdict)| {
+                let seen = Seen {
+                    repository: e.repository.to_owned(),
+                    requested: e.requested,
+                    state: e.state,
+                };
+                (key(e), (seen, verdict))
+            })
+            .collect();
+        Table { runs, start }
+    }
+
+    /// The verdict on `entry`, a run the table holds as it was then, were the run held back
+    /// by no concurrency group: what [`verdict_of`] says of it among the table's runs, its
+    /// group (if any) taken out. `None` when the table does not hold the run as `entry` says
+    /// it is, or holds it held back by its group: it must be worked out anew.
+    pub fn verdict(&self, entry: &Entry<'_>) -> Option<Verdict> {
+        // A run's group holds back only runs asked for after it, which do not change
+        // what the queue says of it: taking it out changes none of the verdicts before it.
+        if entry.state
+            == (State::Waiting {
+                group_blocked: true,
+            })
+        {
+            return None;
+        }
+        let (seen, verdict) = self
+            .runs
+            .get(&(entry.name.0.to_owned(), entry.name.1.to_owned()))?;
+        let same = seen.repository == entry.repository
+            && seen.requested == entry.requested
+            && seen.state == entry.state;
+        if !same {
+            return None;
+        }
+        Some(verdict.clone().unwrap_or(Verdict::Start))
+    }
+
+    /// The waiting runs the table lets start (their namespace and name), in request order.
+    pub fn starting(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.start
+            .iter()
+            .map(|(ns, name)| (ns.as_str(), name.as_str()))
+    }
+}
+
 /// Which waiting runs are held back by their concurrency group: those with an unfinished
 /// run of the same group (in the same namespace) asked for before them, unless they
 /// cancel it (`cancel_in_progress`). `groups[i]`: the run's namespace and group, whether it
@@ -213,6 +294,44 @@ fn phase(run: &AgentRun) -> Option<Phase> {
     run.status.as_ref().and_then(|s| s.phase)
 }
 
+/// Where `run` stands, its concurrency group aside; `claimed`: it is being launched though its
+/// status does not say so yet.
+fn state(run: &AgentRun, claimed: bool) -> State {
+    if phase(run).is_some_and(Phase::is_finished) {
+        State::Out
+    } else if launched(run) || claimed {
+        State::Holding
+    } else if run.spec.cancel.is_some() {
+        State::Out
+    } else {
+        State::Waiting {
+            group_blocked: false,
+        }
+    }
+}
+
+/// What the queue reads of a run: two copies of a run with the same facts make the same
+/// queue (a waiting run's status written Queued, say, changes nothing).
+#[derive(Debug, PartialEq)]
+pub struct Facts<'a> {
+    repository: &'a str,
+    requested: Timestamp,
+    group: Option<&'a str>,
+    cancel_in_progress: bool,
+    state: State,
+}
+
+/// The facts of `run` the queue reads (claims aside).
+pub fn facts(run: &AgentRun) -> Facts<'_> {
+    Facts {
+        repository: &run.spec.repository,
+        requested: requested(run),
+        group: run.spec.concurrency_group.as_deref(),
+        cancel_in_progress: run.spec.cancel_in_progress,
+        state: state(run, false),
+    }
+}
+
 /// The queue's entries for `runs`; `claimed` says which runs are being launched though
 /// their status does not say so yet (they hold a place).
 pub fn entries<'a>(runs: &[&'a AgentRun], claimed: impl Fn(&AgentRun) -> bool) -> Vec<Entry<'a>> {
@@ -225,17 +344,7 @@ pub fn entries<'a>(runs: &[&'a AgentRun], claimed: impl Fn(&AgentRun) -> bool) -
                 run.metadata.namespace.as_deref().unwrap_or_default(),
                 run.metadata.name.as_deref().unwrap_or_default(),
             ),
-            state: if phase(run).is_some_and(Phase::is_finished) {
-                State::Out
-            } else if launched(run) || claimed(run) {
-                State::Holding
-            } else if run.spec.cancel.is_some() {
-                State::Out
-            } else {
-                State::Waiting {
-                    group_blocked: false,
-                }
-            },
+            state: state(run, claimed(run)),
         })
         .collect();
     let groups: Vec<Option<(&str, &str, bool)>> = runs
@@ -510,6 +619,81 @@ mod tests {
             message(0, &Held::Running { limit: 20 }),
             "queued: 0 ahead (limit: 20 running)"
         );
+    }
+
+    #[test]
+    fn the_table_says_what_the_queue_says_of_each_run_as_the_table_saw_it() {
+        let runs = [
+            e("a1", "o/a", 1, HOLD),
+            e("a2", "o/a", 2, WAIT),
+            e(
+                "g1",
+                "o/b",
+                3,
+                State::Waiting {
+                    group_blocked: true,
+                },
+            ),
+            e("b1", "o/b", 4, WAIT),
+            e("c1", "o/c", 5, WAIT),
+            e("x", "o/c", 6, State::Out),
+        ];
+        let l = limits(2, 1);
+        let table = Table::of(l, &runs);
+        // a2 waits for o/a, b1 takes the free place, c1 waits for it; a1 holds its place and
+        // x is out: neither waits, so nothing holds them (as `verdict_of` says).
+        for i in [0, 1, 3, 4, 5] {
+            assert_eq!(
+                table.verdict(&runs[i]),
+                Some(verdict_of(l, &runs, i)),
+                "{}",
+                runs[i].name.1
+            );
+        }
+        assert_eq!(table.starting().collect::<Vec<_>>(), [("ns", "b1")]);
+        // A run its group holds back, a run the table does not hold, and a run that has
+        // changed since are worked out anew.
+        assert_eq!(table.verdict(&runs[2]), None);
+        assert_eq!(table.verdict(&e("new", "o/a", 7, WAIT)), None);
+        assert_eq!(table.verdict(&e("a2", "o/a", 2, HOLD)), None);
+        assert_eq!(table.verdict(&e("c1", "o/d", 5, WAIT)), None);
+        assert_eq!(table.verdict(&e("c1", "o/c", 0, WAIT)), None);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(300))]
+
+        /// Whatever the runs and the limits, the table agrees with `verdict_of` on every run
+        /// not held back by its group.
+        #[test]
+        fn the_table_agrees_with_the_queue_worked_out_for_each_run(
+            runs in proptest::collection::vec((0u8..4, 0u32..30, 0u8..4), 0..40),
+            running in 0u32..6,
+            per_repository in 0u32..4,
+        ) {
+            const REPOS: [&str; 4] = ["o/a", "o/b", "o/c", "o/d"];
+            let names: Vec<String> = (0..runs.len()).map(|i| format!("r{i}")).collect();
+            let entries: Vec<Entry<'_>> = runs
+                .iter()
+                .zip(&names)
+                .map(|(&(repo, at, state), name)| {
+                    let state = match state {
+                        0 => HOLD,
+                        1 => State::Out,
+                        2 => State::Waiting { group_blocked: true },
+                        _ => WAIT,
+                    };
+                    e(name, REPOS[usize::from(repo)], at % 60, state)
+                })
+                .collect();
+            let l = limits(running, per_repository);
+            let table = Table::of(l, &entries);
+            for (i, entry) in entries.iter().enumerate() {
+                let expected = (entry.state != State::Waiting { group_blocked: true })
+                    .then(|| verdict_of(l, &entries, i));
+                proptest::prop_assert_eq!(table.verdict(entry), expected);
+            }
+        }
     }
 
     fn run(name: &str, repo: &str, at: u32, reason: Option<&str>) -> AgentRun {
