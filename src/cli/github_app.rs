@@ -129,7 +129,7 @@ pub enum CreateError {
     )]
     Timeout(Duration),
     #[error(
-        "{source}.\nThe App may exist on GitHub already, without its key in hand: delete it at {apps_page} (or generate a private key and a webhook secret there and create the Secret by hand, docs/setup.md section 1), then run this command again"
+        "{source}.\nThe App may exist on GitHub already, without its key in hand: delete it at {apps_page} (or generate a private key and a webhook secret there and create the Secret by hand, docs/setup.md section 3, the manual way), then run this command again"
     )]
     Conversion {
         #[source]
