@@ -115,12 +115,19 @@ impl Planner {
         }
         let author = pr.user.login.as_str();
         if pr.is_fork() {
-            // Whose code would run: the fork's author's, unless someone else caused this
-            // event (pushed to the fork: whoever its owner lets push, who may only read
-            // here); then it is theirs too, and meets the fork policy whoever the author
-            // is. Otherwise an author the repository does not trust (for any of the
-            // agents) meets it.
-            let by_another = !sender.eq_ignore_ascii_case(author);
+            // Whose code would run: the fork's owner's, and whoever it lets push. It is the
+            // author's own only when the fork is the author's and the author caused this
+            // event; then an author the repository does not trust (for any of the agents)
+            // meets the fork policy. Someone else's push to it, a pull request a maintainer
+            // opened from another's fork (outside review A1), or a fork that is gone (no
+            // owner to tell) meet it whoever the author is.
+            let sent_by_author = sender.eq_ignore_ascii_case(author);
+            let authors_fork = pr
+                .head
+                .repo
+                .as_ref()
+                .is_some_and(|r| r.owner().eq_ignore_ascii_case(author));
+            let by_another = !sent_by_author || !authors_fork;
             let mut trusted = !by_another;
             for agent in matched.iter().filter(|_| !by_another) {
                 let needs = self.needs(agent.name.as_str(), TriggerKind::PullRequest);
@@ -136,7 +143,7 @@ impl Planner {
                     Verdict::Refused(_) => trusted = false,
                 }
             }
-            let told = if by_another { sender } else { author };
+            let told = if sent_by_author { author } else { sender };
             if !trusted
                 && let Some(refused) = self.fork_gate(pr.number, pr.head.sha.as_str(), told, facts)
             {
@@ -545,6 +552,29 @@ mod tests {
                     ..Given::preview()
                 },
                 expect: "defer: PermissionUnanswered",
+                ..row()
+            },
+            Row {
+                story: "a maintainer's pull request from someone else's fork meets the fork \
+                        policy: the code is the fork owner's (outside review A1)",
+                agents: REVIEW,
+                payload: FORK,
+                edit: |p| {
+                    p["pull_request"]["user"]["login"] = "maintainer".into();
+                    p["sender"]["login"] = "maintainer".into();
+                },
+                given: || Given::known(Admin),
+                expect: "refuse @maintainer: ForkNeedsApproval",
+                ..row()
+            },
+            Row {
+                story: "a pull request from a fork whose repository is gone meets the fork \
+                        policy, whoever opened it",
+                agents: REVIEW,
+                payload: FORK,
+                edit: |p| p["pull_request"]["head"]["repo"] = serde_json::Value::Null,
+                given: || Given::known(Admin),
+                expect: "refuse @forker: ForkNeedsApproval",
                 ..row()
             },
             Row {

@@ -426,6 +426,13 @@ async fn a_member_fork_author_whom_the_api_says_may_only_read_waits_for_an_appro
 /// author's permission was asked.)
 #[tokio::test]
 async fn a_push_by_someone_else_to_a_maintainers_fork_waits_for_an_approval() {
+    // The head is in her own fork of the repository (`Codertocat/Hello-World-fork`).
+    fn her_fork(p: &mut serde_json::Value) {
+        let head = &mut p["pull_request"]["head"]["repo"];
+        head["full_name"] = "Codertocat/Hello-World-fork".into();
+        head["name"] = "Hello-World-fork".into();
+        head["owner"]["login"] = "Codertocat".into();
+    }
     within(30, async {
         let (fake, client) = github().await;
         fork_roles(&fake);
@@ -437,6 +444,7 @@ async fn a_push_by_someone_else_to_a_maintainers_fork_waits_for_an_approval() {
                 p["action"] = "synchronize".into();
                 p["pull_request"]["user"]["login"] = "Codertocat".into();
                 p["pull_request"]["author_association"] = "OWNER".into();
+                her_fork(p);
                 p["sender"]["login"] = "forker".into();
             }),
         );
@@ -460,6 +468,7 @@ async fn a_push_by_someone_else_to_a_maintainers_fork_waits_for_an_approval() {
                 p["action"] = "synchronize".into();
                 p["pull_request"]["user"]["login"] = "Codertocat".into();
                 p["pull_request"]["author_association"] = "OWNER".into();
+                her_fork(p);
                 p["sender"]["login"] = "Codertocat".into();
             }),
         );
