@@ -293,8 +293,15 @@ fn verdict(agent: &Agent, target: CommentTarget, verb: &str) -> Hears {
     }
 }
 
+/// The reply to a mistyped command: the error, and the help command with its prefix (once:
+/// the error's own "`help` lists the commands" becomes it).
 fn command_error_reply(err: &CommandError, prefix: &str) -> String {
-    format!("{err} (`{prefix} help` lists the commands)")
+    let text = err.to_string();
+    let text = text
+        .strip_suffix("; `help` lists the commands")
+        .unwrap_or(&text);
+    let joint = if text.ends_with('?') { " " } else { "; " };
+    format!("{text}{joint}`{prefix} help` lists the commands")
 }
 
 #[cfg(test)]
@@ -435,7 +442,7 @@ mod tests {
                 agents: TASK,
                 payload: ON_ISSUE,
                 edit: body!("/agent frobnicate"),
-                expect: "reply: unknown command `frobnicate`; `help` lists",
+                expect: "reply: unknown command `frobnicate`; `/agent help`",
                 ..row()
             },
             Row {

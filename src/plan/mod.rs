@@ -789,7 +789,7 @@ mod tests {
                 comment,
                 Some("/agent docs"),
                 "acme/b",
-                "reply: unknown command `docs`; `help` lists the commands (`/agent help` lists the commands)",
+                "reply: unknown command `docs`; `/agent help` lists the commands",
             ),
             (comment, Some("/agent run x"), "acme/b", "everyone"),
             (comment, Some("/agent run x"), "other/c", "everyone"),

@@ -692,7 +692,7 @@ fn a_mistyped_command_is_answered_with_a_did_you_mean() {
     assert_eq!(
         outcome.decisions,
         [Decision::Reply(
-            "unknown command `revew`; did you mean `review`? (`/agent help` lists the commands)"
+            "unknown command `revew`; did you mean `review`? `/agent help` lists the commands"
                 .into()
         )]
     );
