@@ -36,6 +36,7 @@ pub enum Cmd {
     /// Every template of every agent is rendered for every trigger it has, with sample
     /// events, so what would fail at delivery fails here.
     Validate {
+        /// The services.yaml to read; its `templates_dir` is found from the file's folder.
         #[arg(long, default_value = "services.yaml")]
         config: PathBuf,
         /// services.yaml, as a plain argument (the same as --config).
@@ -49,6 +50,7 @@ pub enum Cmd {
     },
     /// Print, as multi-document YAML, every object a GitHub event would launch (no cluster needed).
     Render {
+        /// The services.yaml to read; its `templates_dir` is found from the file's folder.
         #[arg(long, default_value = "services.yaml")]
         config: PathBuf,
         /// The X-GitHub-Event name, e.g. pull_request.
@@ -60,7 +62,8 @@ pub enum Cmd {
         /// The X-GitHub-Delivery id (derived from the payload when absent).
         #[arg(long)]
         delivery: Option<String>,
-        /// The requester's repository permission, as the GitHub API would report it.
+        /// The requester's repository permission, as the GitHub API would report it: none,
+        /// read, triage, write, maintain or admin.
         #[arg(long, value_parser = parse_permission)]
         permission: Option<Permission>,
         /// A file listing the pull request's changed files, one per line (for `paths` filters).
@@ -72,6 +75,7 @@ pub enum Cmd {
     /// Print the AgentRun CustomResourceDefinition (with --approvals, the AgentApproval
     /// one: the fork approvals the service records in its own namespace).
     Crd {
+        /// Print the AgentApproval definition (the fork approvals) instead of AgentRun's.
         #[arg(long)]
         approvals: bool,
     },
@@ -79,6 +83,7 @@ pub enum Cmd {
     /// service creates to the images, Secrets and security context services.yaml's agents
     /// use, one per namespace runs live in (Kubernetes 1.30 or later).
     AdmissionPolicy {
+        /// The services.yaml to read; its `templates_dir` is found from the file's folder.
         #[arg(long, default_value = "services.yaml")]
         config: PathBuf,
         /// Read the templates from this folder instead of the config's `templates_dir`.
@@ -92,6 +97,7 @@ pub enum Cmd {
     /// KUBECONFIG or the one it runs in; --dry-run needs none. Webhook secrets come from
     /// GITHUB_WEBHOOK_SECRET (comma-separated, for rotation) or --webhook-secret-file.
     Serve {
+        /// The services.yaml to read; its `templates_dir` is found from the file's folder.
         #[arg(long, default_value = "services.yaml")]
         config: PathBuf,
         /// The address to listen on.
