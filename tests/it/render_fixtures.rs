@@ -903,37 +903,38 @@ fn while_github_has_not_answered_the_payloads_association_grants_nothing() {
 /// that image (outside review A2: before, the build ran for every repository).
 #[test]
 fn a_tag_pushed_to_another_repository_builds_no_image_with_the_push_credential() {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut push: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(root.join("examples/webhooks/push/0.json")).expect("the push example"),
-    )
-    .expect("JSON");
-    push["ref"] = "refs/tags/v1.0.0".into();
-    let render = |payload: &serde_json::Value| {
-        let dir = tempfile::tempdir().expect("a folder");
-        let file = dir.path().join("push.json");
-        std::fs::write(&file, serde_json::to_vec(payload).expect("JSON")).expect("write");
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_agentpods"))
-            .current_dir(root)
-            .args(["render", "--config", "services.yaml", "--event", "push"])
-            .args(["--permission", "write", "--payload"])
-            .arg(&file)
-            .output()
-            .expect("run agentpods render");
-        (
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
+    let example = Example::load();
+    let dir = tempfile::tempdir().expect("a folder");
+    let tag_push = |repository: Option<(&str, &str)>| {
+        let mut push: Value =
+            serde_json::from_slice(&fixture("push/0.json").as_recorded()).expect("JSON");
+        push["ref"] = "refs/tags/v1.0.0".into();
+        if let Some((owner, name)) = repository {
+            push["repository"]["full_name"] = format!("{owner}/{name}").into();
+            push["repository"]["name"] = name.into();
+            push["repository"]["owner"]["login"] = owner.into();
+            push["repository"]["owner"]["name"] = owner.into();
+        }
+        let path = dir
+            .path()
+            .join(format!("{}.json", repository.map_or("own", |r| r.1)));
+        std::fs::write(&path, serde_json::to_vec(&push).expect("JSON")).expect("write");
+        example.deliver(&support::fixtures::Payload {
+            event: "push".into(),
+            name: "push/v1.0.0".into(),
+            path,
+        })
     };
     // Its own repository builds, with the credential.
-    let (objects, _) = render(&push);
-    assert!(objects.contains("kind: Job") && objects.contains("registry-push"));
+    let own = tag_push(None);
+    let run = own.only_run();
+    assert_eq!((run.agent.as_str(), kinds(run)), ("image", vec!["Job"]));
+    assert!(
+        own.yaml().contains("secretName: registry-push"),
+        "{}",
+        own.yaml()
+    );
 
-    push["repository"]["full_name"] = "someone-else/other-repo".into();
-    push["repository"]["name"] = "other-repo".into();
-    push["repository"]["owner"]["login"] = "someone-else".into();
-    push["repository"]["owner"]["name"] = "someone-else".into();
-    let (objects, said) = render(&push);
-    assert_eq!(objects, "", "stderr: {said}");
-    assert!(!said.contains("launch"), "{said}");
+    let other = tag_push(Some(("someone-else", "other-repo")));
+    assert!(other.runs.is_empty(), "{}", other.story());
 }
