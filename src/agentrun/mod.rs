@@ -283,6 +283,12 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_conclusions_are_those_the_reports_know() {
+        let ours: Vec<&str> = Conclusion::ALL.iter().map(|c| c.as_str()).collect();
+        assert_eq!(ours, crate::github::report::CONCLUSIONS);
+    }
+
+    #[test]
     fn a_conclusion_is_stored_in_githubs_spelling_as_it_always_was() {
         for conclusion in Conclusion::ALL {
             let json = serde_json::to_value(conclusion).expect("JSON");

@@ -35,6 +35,18 @@ pub struct Posted {
 
 /// GitHub refuses a comment body longer than this (characters).
 pub const COMMENT_LIMIT: usize = 65536;
+
+/// GitHub's check run conclusions, as a finished run's report carries them (the stored run
+/// reads them into `agentrun::Conclusion`, which holds to this list).
+pub const CONCLUSIONS: [&str; 7] = [
+    "success",
+    "failure",
+    "neutral",
+    "cancelled",
+    "skipped",
+    "timed_out",
+    "action_required",
+];
 /// What an agent's summary may take of it; the template and the marker need the rest.
 pub const SUMMARY_LIMIT: usize = 60000;
 /// The check run's name and the commit status's context prefix.

@@ -178,15 +178,7 @@ impl Engine {
                 },
             ),
         ];
-        for conclusion in [
-            "success",
-            "failure",
-            "neutral",
-            "cancelled",
-            "skipped",
-            "timed_out",
-            "action_required",
-        ] {
+        for conclusion in crate::github::report::CONCLUSIONS {
             for duration in [Some("3m 10s"), None] {
                 cases.push((
                     format!(
