@@ -13,6 +13,7 @@ pub mod names;
 pub mod plan;
 pub mod ports;
 pub mod render;
+pub mod report;
 pub mod serve;
 pub(crate) mod suggest;
 pub(crate) mod template;

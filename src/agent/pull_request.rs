@@ -11,7 +11,7 @@ use crate::github::client::{
     ClientConfig, Credentials, GithubClient, PullRequestCreated, RetryPolicy, Secret,
 };
 use crate::github::event::RepoFullName;
-use crate::github::report::neutralise;
+use crate::report::neutralise;
 
 use super::task::{Branch, GitRef};
 use super::{OpenPullRequestError, PullRequestOpener};

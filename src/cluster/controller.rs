@@ -36,10 +36,10 @@ use super::runs::request_cancel;
 use super::workload::{Workload, observe};
 use crate::clock::Clock;
 use crate::github::client::{Secret as Token, TokenPermissions};
-use crate::github::report::Stage;
 use crate::ports::reload::LiveConfig;
 use crate::render::K8sObject;
 use crate::render::keys;
+use crate::report::Stage;
 
 /// The field manager of every server-side apply.
 pub const FIELD_MANAGER: &str = "agentpods";

@@ -12,7 +12,6 @@ use kube::{Api, Client, ResourceExt};
 use super::crd::{AgentRun, AgentRunSpec, PullRequestRef, SourceError, StoredSource};
 use super::runs::{CancelState, RunFilter, cancel_state, list, request_cancel};
 use crate::clock::Clock;
-use crate::github::report::RunLine;
 use crate::names::short_hash;
 use crate::plan::Subject;
 use crate::ports::launcher::{
@@ -21,6 +20,7 @@ use crate::ports::launcher::{
 };
 use crate::ports::probe::{PROBE_EVERY, PROBE_TIMEOUT, Readiness};
 use crate::render::keys;
+use crate::report::RunLine;
 
 /// The label value of a concurrency group.
 pub fn concurrency_label(group: &str) -> String {

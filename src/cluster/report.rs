@@ -1,5 +1,5 @@
 //! The controller's side of reporting: which stage of a run GitHub should see, and the
-//! seam through which it is told. `crate::github::report` turns a stage into writes.
+//! seam through which it is told. `crate::report` turns a stage into writes.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -9,7 +9,7 @@ use std::time::SystemTime;
 use super::controller::ConfigSource;
 use super::crd::{AgentRun, Phase, ReportRefs};
 use crate::github::client::{GithubClient, Secret, TokenPermissions};
-use crate::github::report::{Posted, Reporter, RunInfo, Stage};
+use crate::report::{Posted, Reporter, RunInfo, Stage};
 
 pub type ReportFuture<'a> = Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
 

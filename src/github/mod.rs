@@ -7,5 +7,4 @@ pub mod event;
 pub(crate) mod event_names;
 pub(crate) mod permission;
 pub mod refname;
-pub mod report;
 pub mod webhook;

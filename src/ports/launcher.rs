@@ -17,10 +17,10 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::agentrun::{RunSource, SourceError};
-use crate::github::report::RunLine;
 use crate::github::webhook::DeliveryId;
 use crate::plan::Launch;
 use crate::render::RenderedRun;
+use crate::report::RunLine;
 
 /// One run to record: what the planner decided, what it was decided from, and what it
 /// renders to.

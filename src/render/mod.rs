@@ -19,9 +19,9 @@ use serde::Serialize;
 
 use crate::config::{Agent, Config, LoadedConfig, Resources};
 use crate::github::event::{Event, Issue, PullRequest, Release, Repository, User, WebhookEvent};
-use crate::github::report::{self, CommentTemplate};
 use crate::names;
 use crate::plan::{Launch, Subject};
+use crate::report::{self, CommentTemplate};
 use crate::template::{quoting, syntax_config};
 pub use objects::K8sObject;
 

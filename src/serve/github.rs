@@ -8,13 +8,13 @@ use std::time::Duration;
 use crate::config::{Config, ForkPolicy};
 use crate::github::client::{GithubClient, GithubError, Reaction};
 use crate::github::event::{Event, PullRequest, RepoFullName, WebhookEvent};
-use crate::github::report::Reporter;
 use crate::plan::{
     Authority, Control, Decision, Deferral, Facts, Planner, RefCommit, Refusal, RefusalReason,
     Trigger,
 };
 use crate::ports::approvals::{ApprovalStore, PullRequestKey, PullRequestRecord};
 use crate::render::Engine;
+use crate::report::Reporter;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 
 /// How long the intake waits for GitHub's answers; what is still unanswered then makes

@@ -909,7 +909,7 @@ async fn decide_and_launch(
                     match app.launcher.runs_of(repository, number).await {
                         Ok(runs) => responses.push(super::github::Response::Reply {
                             number,
-                            body: crate::github::report::status_body(number, &runs),
+                            body: crate::report::status_body(number, &runs),
                         }),
                         Err(e) => tracing::warn!("cannot list the runs for status: {e}"),
                     }

@@ -956,7 +956,7 @@ async fn a_run_reported_by_a_replica_that_died_before_writing_its_status_is_not_
         let name = cluster
             .deliver_one(&fixture("pull_request/opened.json"), "d-died")
             .await;
-        let marker = agentpods::github::report::marker(&name);
+        let marker = agentpods::report::marker(&name);
         let comment = github.add_bot_comment(
             "Codertocat/Hello-World",
             2,
