@@ -2,12 +2,12 @@
 //! and the template files the config refers to.
 
 mod check;
-pub mod formats;
-pub mod model;
+pub(crate) mod formats;
+pub(crate) mod model;
 pub mod reference;
 pub mod scope;
 pub mod token;
-pub mod yaml;
+pub(crate) mod yaml;
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -156,22 +156,6 @@ impl Node {
         node.pos
     }
 
-    /// The position of the key that holds the node at `path` (its value's position when the
-    /// last step is a list index).
-    pub fn key_pos_of<S: AsRef<str>>(&self, path: &[S]) -> Pos {
-        let Some((last, parent)) = path.split_last() else {
-            return self.pos;
-        };
-        match self.get_path(parent).map(|n| &n.kind) {
-            Some(NodeKind::Map(entries)) => entries
-                .iter()
-                .find(|(k, _)| k.name == last.as_ref())
-                .map(|(k, _)| k.pos)
-                .unwrap_or_else(|| self.pos_of(parent)),
-            _ => self.pos_of(path),
-        }
-    }
-
     pub fn to_json(&self) -> serde_json::Value {
         use serde_json::Value;
         match &self.kind {
@@ -630,14 +614,9 @@ mod tests {
     fn positions_are_one_based_lines_and_columns() {
         let tree = parse("project: demo\nagents:\n  - name: review\n    timeout: 5m\n").unwrap();
         assert_eq!(tree.pos_of(&["project"]), Pos { line: 1, col: 10 });
-        assert_eq!(tree.key_pos_of(&["project"]), Pos { line: 1, col: 1 });
         assert_eq!(
             tree.pos_of(&["agents", "0", "timeout"]),
             Pos { line: 4, col: 14 }
-        );
-        assert_eq!(
-            tree.key_pos_of(&["agents", "0", "name"]),
-            Pos { line: 3, col: 5 }
         );
     }
 
