@@ -173,7 +173,7 @@ impl Planner {
         let reason = match self.config.github.authorization.fork_pull_requests {
             ForkPolicy::Always => return None,
             ForkPolicy::Never => RefusalReason::ForksNeverRun,
-            ForkPolicy::Approve if facts.approved_sha == Some(head) => return None,
+            ForkPolicy::Approve if super::approval::approves(facts.approvals, head) => return None,
             ForkPolicy::Approve if facts.approvals_unreadable => {
                 return Some(Decision::Defer(Deferral::ApprovalsUnknown { number }));
             }

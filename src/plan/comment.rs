@@ -472,6 +472,18 @@ mod tests {
                 ..row()
             },
             Row {
+                story: "`approve` by someone who may not write is refused: no approval is recorded",
+                agents: TASK,
+                payload: ON_PR,
+                edit: body!("/agent approve"),
+                given: || Given {
+                    authority: crate::plan::Authority::Known(Read),
+                    ..Given::on_pull_request(HEAD, true)
+                },
+                expect: "refuse @Codertocat: NotAuthorized",
+                ..row()
+            },
+            Row {
                 story: "`approve` on a pull request GitHub did not describe waits",
                 agents: TASK,
                 payload: ON_PR,

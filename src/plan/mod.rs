@@ -23,6 +23,7 @@ use crate::github::event::{
 use crate::names::{dns_label, short_hash};
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 
+mod approval;
 mod authority;
 mod check_run;
 mod comment;
@@ -36,6 +37,7 @@ mod replay;
 #[cfg(test)]
 mod table;
 
+pub use approval::{Approval, names_exactly};
 pub use authority::permission_from_association;
 pub use pull_request::ApprovedRuns;
 pub use reasons::{Deferral, IgnoreReason, Refusal, RefusalReason, SkipReason};
@@ -80,9 +82,10 @@ pub struct Facts<'a> {
     pub changed_files: Option<&'a [String]>,
     /// The pull request a comment is on, when fetched (comments carry only its number).
     pub pull_request: Option<&'a PullRequest>,
-    /// The head SHA a maintainer approved for this fork pull request, if any (from the
-    /// service's own approval records, never from a comment).
-    pub approved_sha: Option<&'a str>,
+    /// The approvals the service recorded for this fork pull request (its own records,
+    /// never a comment), when they were read; whether one stands for the head that would
+    /// run is the planner's to judge (`approval.rs`).
+    pub approvals: &'a [Approval],
     /// The pull request's head as the service had seen it when the comment was written
     /// (the last head recorded before its `created_at`): what an `approve` without a SHA
     /// approves, if it is still the head.

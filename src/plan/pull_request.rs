@@ -7,9 +7,9 @@ use crate::github::event::{
 };
 
 use super::{
-    AgentFilters, Control, Decision, Deferral, Facts, Hears, IgnoreReason, Planned, Planner,
-    SkipReason, Subject, Trigger, TriggerKind, action_not_listed, authority::Verdict, ending_with,
-    login,
+    AgentFilters, Approval, Control, Decision, Deferral, Facts, Hears, IgnoreReason, Planned,
+    Planner, SkipReason, Subject, Trigger, TriggerKind, action_not_listed, authority::Verdict,
+    ending_with, login,
 };
 
 /// The parts of a pull request event the planner reads: a delivery's, or those of an
@@ -51,19 +51,27 @@ impl Planner {
 
     /// The agents of pull request `pr` at its head, which a maintainer approved by the
     /// `approve` in `comment` (an `issue_comment` event): planned as a push of that head
-    /// (`pull_request.synchronize`) is, with the head approved. Only the launches and the
-    /// skips: the comment's own delivery says the rest. `delivery` names the runs (the
-    /// comment delivery's run key).
+    /// (`pull_request.synchronize`) is, with `approval` among the approvals (an approval
+    /// of another commit lets nothing run). Only the launches and the skips: the comment's
+    /// own delivery says the rest. `delivery` names the runs (the comment delivery's run
+    /// key).
     pub fn plan_approved(
         &self,
         comment: &WebhookEvent,
         pr: &PullRequest,
+        approval: &Approval,
         delivery: &str,
         facts: &Facts<'_>,
     ) -> ApprovedRuns {
         let event = approved_event(comment, pr);
+        let approvals: Vec<Approval> = facts
+            .approvals
+            .iter()
+            .chain(std::iter::once(approval))
+            .cloned()
+            .collect();
         let approved = Facts {
-            approved_sha: Some(pr.head.sha.as_str()),
+            approvals: &approvals,
             ..facts.clone()
         };
         let decisions = if self.own_sender(comment.sender.as_ref(), facts).is_some() {
@@ -509,6 +517,39 @@ mod tests {
                 ..row()
             },
             Row {
+                story: "an approval of the pull request's previous head does not run the new one",
+                agents: REVIEW,
+                payload: FORK,
+                given: || Given {
+                    approved_sha: Some("89abcdef0123456789abcdef0123456789abcdef"),
+                    ..Given::known(Read)
+                },
+                expect: "refuse @forker: ForkNeedsApproval",
+                ..row()
+            },
+            Row {
+                story: "an approval recorded of a prefix of the head does not run it",
+                agents: REVIEW,
+                payload: FORK,
+                given: || Given {
+                    approved_sha: Some("0123456789abcdef"),
+                    ..Given::known(Read)
+                },
+                expect: "refuse @forker: ForkNeedsApproval",
+                ..row()
+            },
+            Row {
+                story: "an approval of the head in capitals is of the head",
+                agents: REVIEW,
+                payload: FORK,
+                given: || Given {
+                    approved_sha: Some("0123456789ABCDEF0123456789ABCDEF01234567"),
+                    ..Given::known(Read)
+                },
+                expect: "launch review",
+                ..row()
+            },
+            Row {
                 story: "a fork's pull request waits while the approvals cannot be read",
                 agents: REVIEW,
                 payload: FORK,
@@ -630,11 +671,22 @@ mod tests {
             panic!("a pull request event");
         };
         let pr = fork.pull_request;
-        let approved = planner.plan_approved(&comment, &pr, "key", &crate::plan::Facts::default());
+        let approval = |sha: &str| crate::plan::Approval {
+            sha: sha.into(),
+            approved_by: "maintainer".into(),
+            approved_at: None,
+        };
+        let head = approval(pr.head.sha.as_str());
+        let none = crate::plan::Facts::default();
+        let approved = planner.plan_approved(&comment, &pr, &head, "key", &none);
         assert_eq!(
             told(&approved.decisions),
             "skip drafts: ActionNotListed, launch review"
         );
+        // An approval of another commit (the head before a push) lets nothing run.
+        let earlier = approval("89abcdef0123456789abcdef0123456789abcdef");
+        let refused = planner.plan_approved(&comment, &pr, &earlier, "key", &none);
+        assert_eq!(told(&refused.decisions), "skip drafts: ActionNotListed");
         assert_eq!(approved.event.name, "pull_request");
         assert_eq!(approved.event.action(), Some("synchronize"));
         assert_eq!(approved.event.repository, comment.repository);
@@ -643,7 +695,7 @@ mod tests {
             own_login: Some("codertocat"),
             ..crate::plan::Facts::default()
         };
-        let approved = planner.plan_approved(&comment, &pr, "key", &own);
+        let approved = planner.plan_approved(&comment, &pr, &head, "key", &own);
         assert_eq!(told(&approved.decisions), "");
     }
 }

@@ -119,6 +119,8 @@ pub(super) struct Given {
     /// The pull request as the API has it: the payload's issue number, at this head,
     /// from a fork or not.
     pub pull_request: Option<(&'static str, bool)>,
+    /// The commit of an approval the service recorded (by `maintainer`), if any: the head,
+    /// another head, a prefix (the planner judges whether it stands).
     pub approved_sha: Option<&'static str>,
     pub approvals_unreadable: bool,
     pub commit: super::RefCommit<'static>,
@@ -196,6 +198,15 @@ pub(super) fn check(rows: &[Row]) {
         let pr = given
             .pull_request
             .map(|(head, fork)| pull_request(number, head, fork));
+        let approvals: Vec<super::Approval> = given
+            .approved_sha
+            .map(|sha| super::Approval {
+                sha: sha.into(),
+                approved_by: "maintainer".into(),
+                approved_at: None,
+            })
+            .into_iter()
+            .collect();
         let facts = super::Facts {
             authority: given.authority,
             teams: &[],
@@ -204,7 +215,7 @@ pub(super) fn check(rows: &[Row]) {
             own_app_id: given.own_app_id,
             changed_files: given.changed_files.as_deref(),
             pull_request: pr.as_ref(),
-            approved_sha: given.approved_sha,
+            approvals: &approvals,
             head_at_comment: None,
             approvals_unreadable: given.approvals_unreadable,
             commit: given.commit,

@@ -45,6 +45,17 @@ pub struct ApprovalEntry {
     pub comment_id: u64,
 }
 
+impl From<&ApprovalEntry> for crate::plan::Approval {
+    /// The planner's record of it: who approved which commit, and when.
+    fn from(entry: &ApprovalEntry) -> Self {
+        crate::plan::Approval {
+            sha: entry.sha.clone(),
+            approved_by: entry.approved_by.clone(),
+            approved_at: Some(entry.approved_at),
+        }
+    }
+}
+
 /// What the service knows of one pull request's heads and approvals.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct PullRequestRecord {
@@ -102,13 +113,12 @@ impl PullRequestRecord {
         true
     }
 
-    /// Whether commit `sha` (full) was approved.
+    /// Whether commit `sha` (full) was approved, by the planner's rule
+    /// ([`crate::plan::names_exactly`]).
     pub fn approves(&self, sha: &str) -> bool {
-        sha.len() == 40
-            && self
-                .approvals
-                .iter()
-                .any(|a| a.sha.eq_ignore_ascii_case(sha))
+        self.approvals
+            .iter()
+            .any(|a| crate::plan::names_exactly(&a.sha, sha))
     }
 }
 

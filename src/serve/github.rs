@@ -9,8 +9,8 @@ use crate::config::{Config, ForkPolicy};
 use crate::github::client::{GithubClient, GithubError, Reaction};
 use crate::github::event::{Event, PullRequest, RepoFullName, WebhookEvent};
 use crate::plan::{
-    Authority, Control, Decision, Deferral, Facts, Planner, RefCommit, Refusal, RefusalReason,
-    Trigger,
+    Approval, Authority, Control, Decision, Deferral, Facts, Planner, RefCommit, Refusal,
+    RefusalReason, Trigger,
 };
 use crate::ports::approvals::{ApprovalStore, PullRequestKey, PullRequestRecord};
 use crate::render::Engine;
@@ -34,9 +34,9 @@ pub struct Gathered {
     /// The GitHub App the service is, when it is one.
     pub own_app_id: Option<u64>,
     pub pull_request: Option<PullRequest>,
-    /// The fork pull request's head, when the service's records say a maintainer
-    /// approved exactly that commit.
-    pub approved_sha: Option<String>,
+    /// The approvals the service's records hold for the fork pull request (the planner
+    /// judges whether one is of its head).
+    pub approvals: Vec<Approval>,
     /// The head the service had seen when the comment was written (for `approve`).
     pub head_at_comment: Option<String>,
     /// The approval records could not be read.
@@ -65,7 +65,7 @@ impl Default for Gathered {
             own_login: None,
             own_app_id: None,
             pull_request: None,
-            approved_sha: None,
+            approvals: Vec::new(),
             head_at_comment: None,
             approvals_unreadable: false,
             commit: Pinned::NotAsked,
@@ -82,7 +82,7 @@ impl Gathered {
             own_login: self.own_login.as_deref(),
             own_app_id: self.own_app_id,
             pull_request: self.pull_request.as_ref(),
-            approved_sha: self.approved_sha.as_deref(),
+            approvals: &self.approvals,
             head_at_comment: self.head_at_comment.as_deref(),
             approvals_unreadable: self.approvals_unreadable,
             commit: match &self.commit {
@@ -363,10 +363,10 @@ pub async fn gather(
                         };
                         if let Some(pr) = pr {
                             match record_of(approvals, &repo, pr.number).await {
-                                Some(record) if record.approves(pr.head.sha.as_str()) => {
-                                    gathered.approved_sha = Some(pr.head.sha.to_string());
+                                Some(record) => {
+                                    gathered.approvals =
+                                        record.approvals.iter().map(Approval::from).collect();
                                 }
-                                Some(_) => {}
                                 None => gathered.approvals_unreadable = true,
                             }
                         }

@@ -248,7 +248,12 @@ fn approve(
         approved_by: approved_by.to_string(),
         comment_id: comment.comment.id,
     });
-    let runs = planner.plan_approved(event, pr, delivery.run_key(), facts);
+    let approval = crate::plan::Approval {
+        sha: head.to_ascii_lowercase(),
+        approved_by: approved_by.to_string(),
+        approved_at: comment.comment.created_at,
+    };
+    let runs = planner.plan_approved(event, pr, &approval, delivery.run_key(), facts);
     let mut decisions = vec![Decision::Reply(format!(
         "Approved by @{approved_by}: agents may run on this pull request at `{head}`. A new push needs a new approval."
     ))];

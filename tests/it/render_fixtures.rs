@@ -9,7 +9,7 @@ use std::process::{Command, Output};
 use agentpods::config::Permission;
 use agentpods::github::command::BuiltinVerb;
 use agentpods::plan::{
-    Control, Decision, Facts, IgnoreReason, Refusal, RefusalReason, SkipReason, Trigger,
+    Approval, Control, Decision, Facts, IgnoreReason, Refusal, RefusalReason, SkipReason, Trigger,
 };
 use agentpods::render::{K8sObject, RenderedRun};
 use serde_json::Value;
@@ -258,7 +258,7 @@ fn every_rendered_manifest_is_valid_kubernetes() {
         .map(|p| example.deliver(p))
         .collect();
     let fork = variant("pull_request/fork-opened.json");
-    outcomes.push(example.deliver_with(&fork, &approved(FORK_HEAD)));
+    outcomes.push(example.deliver_with(&fork, &approved(&approval_of(FORK_HEAD))));
     let yaml: String = outcomes.iter().map(Outcome::yaml).collect();
     let objects: usize = outcomes.iter().map(Outcome::object_count).sum();
     let launched: Vec<&str> = outcomes
@@ -619,9 +619,19 @@ fn a_bots_command_is_ignored_without_a_reply() {
 
 const FORK_HEAD: &str = "0123456789abcdef0123456789abcdef01234567";
 
-fn approved(sha: &str) -> Facts<'_> {
+/// What the service's records say: a maintainer approved `sha`.
+fn approval_of(sha: &str) -> [Approval; 1] {
+    [Approval {
+        sha: sha.into(),
+        approved_by: "maintainer".into(),
+        approved_at: None,
+    }]
+}
+
+/// The facts of a delivery with those records.
+fn approved(approvals: &[Approval]) -> Facts<'_> {
     Facts {
-        approved_sha: Some(sha),
+        approvals,
         ..Facts::default()
     }
 }
@@ -647,7 +657,7 @@ fn a_fork_pull_request_waits_for_a_maintainers_approval() {
 fn a_fork_pull_request_runs_once_its_head_commit_is_approved() {
     let example = Example::load();
     let fork = variant("pull_request/fork-opened.json");
-    let outcome = example.deliver_with(&fork, &approved(FORK_HEAD));
+    let outcome = example.deliver_with(&fork, &approved(&approval_of(FORK_HEAD)));
     let run = outcome.only_run();
     assert_eq!(run.agent, "review");
     assert!(
@@ -661,7 +671,7 @@ fn an_approval_of_an_older_commit_does_not_let_a_fork_run() {
     let example = Example::load();
     let fork = variant("pull_request/fork-opened.json");
     let older = "ec26c3e57ca3a959ca5aad62de7213c562f8c821";
-    let outcome = example.deliver_with(&fork, &approved(older));
+    let outcome = example.deliver_with(&fork, &approved(&approval_of(older)));
     assert!(outcome.runs.is_empty(), "{}", outcome.story());
     assert!(
         matches!(
