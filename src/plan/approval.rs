@@ -8,6 +8,10 @@
 
 use k8s_openapi::jiff::Timestamp;
 
+use crate::github::event::{Event, WebhookEvent};
+
+use super::{Decision, Deferral, Facts, Planner};
+
 /// One approval the service recorded for a fork pull request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Approval {
@@ -37,4 +41,231 @@ pub(super) fn approves(approvals: &[Approval], head: &str) -> bool {
 /// but for case. The one rule for a recorded approval (the store's dedup uses it too).
 pub fn names_exactly(recorded: &str, head: &str) -> bool {
     head.len() == 40 && recorded.eq_ignore_ascii_case(head)
+}
+
+/// What an `approve` came to (see [`Planner::approve_head`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Approved {
+    /// The reply, and the pull request's runs at the approved head; or only a reply or a
+    /// deferral saying why nothing was approved.
+    pub decisions: Vec<Decision>,
+    /// The pull request event its runs are about.
+    pub about: Option<WebhookEvent>,
+    /// The approval to record in the service's own store before anything runs.
+    pub approval: Option<GivenApproval>,
+}
+
+/// An approval an `approve` comment gives, to be recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GivenApproval {
+    /// The pull request.
+    pub number: u64,
+    /// The comment that carried `approve`.
+    pub comment_id: u64,
+    /// Who approved which head (in full, lowercase), when.
+    pub approval: Approval,
+}
+
+/// The fewest leading hex characters of a commit SHA that an approval may give: short
+/// prefixes are too easy to collide with on purpose.
+const MIN_APPROVAL_SHA: usize = 12;
+
+/// Whether `given` names the commit `head`: all of it, or at least its first
+/// [`MIN_APPROVAL_SHA`] characters.
+fn names_commit(given: &str, head: &str) -> bool {
+    given.len() >= MIN_APPROVAL_SHA
+        && given.len() <= head.len()
+        && head
+            .get(..given.len())
+            .is_some_and(|prefix| prefix.eq_ignore_ascii_case(given))
+}
+
+impl Planner {
+    /// A maintainer's `approve` of a fork pull request (a [`Control::Approve`] the plan
+    /// gave): the approval to record in the service's own store, a reply saying what was
+    /// approved, and the pull request's agents planned at that head, as for a push to it
+    /// ([`Planner::plan_approved`]). Without a SHA it approves the head only if that is
+    /// the head the service had seen when the comment was written
+    /// (`facts.head_at_comment`); a SHA must name the current head, in full or by at
+    /// least [`MIN_APPROVAL_SHA`] characters, and the head in full is what is recorded.
+    /// Otherwise only a reply saying why, naming the head and how to approve it.
+    /// `facts.pull_request` is the pull request as the API has it now; `delivery` names
+    /// the runs (the comment delivery's run key).
+    ///
+    /// [`Control::Approve`]: super::Control::Approve
+    pub fn approve_head(
+        &self,
+        event: &WebhookEvent,
+        delivery: &str,
+        facts: &Facts<'_>,
+        sha: Option<&str>,
+        approved_by: &str,
+    ) -> Approved {
+        let none = |decisions| Approved {
+            decisions,
+            about: None,
+            approval: None,
+        };
+        let Some(pr) = facts.pull_request else {
+            return none(Vec::new());
+        };
+        let head = pr.head.sha.as_str();
+        let prefix = &self.config().github.command_prefix;
+        let number = pr.number;
+        match sha {
+            Some(given) if !names_commit(given, head) => {
+                let reply = format!(
+                    "@{approved_by}: `{given}` does not name the head of #{number}. An approval names the commit that would run, in full or by at least its first {MIN_APPROVAL_SHA} characters; the head is `{head}`: comment `{prefix} approve {head}` to approve it.",
+                );
+                return none(vec![Decision::Reply(reply)]);
+            }
+            Some(_) => {}
+            None if facts.approvals_unreadable => {
+                return none(vec![Decision::Defer(Deferral::ApprovalsUnknown { number })]);
+            }
+            None if facts
+                .head_at_comment
+                .is_some_and(|seen| seen.eq_ignore_ascii_case(head)) => {}
+            None => {
+                let reply = format!(
+                    "@{approved_by}: nothing was approved. The head of #{number} is now `{head}`, which is not the head agentpods had seen when you wrote that comment (a push may have come in between), so an approval without a commit cannot name it. To approve it, comment `{prefix} approve {head}`.",
+                );
+                return none(vec![Decision::Reply(reply)]);
+            }
+        }
+        let Event::IssueComment(comment) = &event.event else {
+            return none(Vec::new());
+        };
+        let approval = Approval {
+            sha: head.to_ascii_lowercase(),
+            approved_by: approved_by.to_string(),
+            approved_at: comment.comment.created_at,
+        };
+        let runs = self.plan_approved(event, pr, &approval, delivery, facts);
+        let mut decisions = vec![Decision::Reply(format!(
+            "Approved by @{approved_by}: agents may run on this pull request at `{head}`. A new push needs a new approval."
+        ))];
+        decisions.extend(runs.decisions);
+        Approved {
+            decisions,
+            about: Some(runs.event),
+            approval: Some(GivenApproval {
+                number,
+                comment_id: comment.comment.id,
+                approval,
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::table::{event, pull_request, told};
+    use crate::plan::{Authority, Facts};
+
+    const HEAD: &str = "0123456789abcdef0123456789abcdef01234567";
+    const OTHER: &str = "89abcdef0123456789abcdef0123456789abcdef";
+
+    /// One `approve` on a fork's pull request at [`HEAD`]: what is given with it, what
+    /// the service had seen, and what comes of it (the decisions told, and the commit
+    /// recorded as approved).
+    #[derive(Default)]
+    struct Case {
+        story: &'static str,
+        sha: Option<&'static str>,
+        head_at_comment: Option<&'static str>,
+        unreadable: bool,
+        expect: &'static str,
+        recorded: Option<&'static str>,
+    }
+
+    #[test]
+    fn an_approve_records_exactly_the_head_it_names_or_says_why_not() {
+        let loaded = crate::config::parse(
+            "project: demo\ncluster: {namespace: runs}\nimages: {agent: ghcr.io/acme/agent:1.0}\nagents: [{name: review, triggers: {pull_request: {}}}]\n",
+            "services.yaml",
+            [("agent-pod.yaml".to_string(), "kind: ConfigMap\n".to_string())].into(),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let planner = Planner::new(&loaded.config);
+        let comment = event(
+            "variants/issue_comment/run-on-pull-request.json",
+            "o/r",
+            Some("/agent approve"),
+        );
+        let pr = pull_request(1, HEAD, true);
+        let cases = [
+            Case {
+                story: "the head in full is approved, and its runs start",
+                sha: Some(HEAD),
+                expect: "reply: Approved by @Codertocat: agents may, launch review",
+                recorded: Some(HEAD),
+                ..Case::default()
+            },
+            Case {
+                story: "twelve characters of the head, in capitals, approve the head in full",
+                sha: Some("0123456789ABCDEF"),
+                expect: "reply: Approved by @Codertocat: agents may, launch review",
+                recorded: Some(HEAD),
+                ..Case::default()
+            },
+            Case {
+                story: "a prefix shorter than twelve characters approves nothing",
+                sha: Some("0123456789a"),
+                expect: "reply: @Codertocat: `0123456789a` does not name",
+                ..Case::default()
+            },
+            Case {
+                story: "another commit (the head before a push) approves nothing",
+                sha: Some(OTHER),
+                expect: "reply: @Codertocat: `89abcdef0123456789abcdef0123456789abcdef` does not name",
+                ..Case::default()
+            },
+            Case {
+                story: "without a SHA, the head the service had seen when it was written",
+                head_at_comment: Some(HEAD),
+                expect: "reply: Approved by @Codertocat: agents may, launch review",
+                recorded: Some(HEAD),
+                ..Case::default()
+            },
+            Case {
+                story: "without a SHA, after a push the comment did not see, nothing",
+                head_at_comment: Some(OTHER),
+                expect: "reply: @Codertocat: nothing was approved. The",
+                ..Case::default()
+            },
+            Case {
+                story: "without a SHA, while the records cannot be read, it waits",
+                unreadable: true,
+                expect: "defer: ApprovalsUnknown",
+                ..Case::default()
+            },
+        ];
+        let mut wrong = Vec::new();
+        for case in cases {
+            let facts = Facts {
+                authority: Authority::Known(crate::config::Permission::Write),
+                pull_request: Some(&pr),
+                head_at_comment: case.head_at_comment,
+                approvals_unreadable: case.unreadable,
+                ..Facts::default()
+            };
+            let approved = planner.approve_head(&comment, "key", &facts, case.sha, "Codertocat");
+            let found = told(&approved.decisions);
+            let recorded = approved.approval.as_ref().map(|a| a.approval.sha.as_str());
+            if found != case.expect || recorded != case.recorded {
+                wrong.push(format!(
+                    "{}:\n  expected {} (recorded {:?})\n  got      {found} (recorded {recorded:?})",
+                    case.story, case.expect, case.recorded
+                ));
+            }
+            if let Some(given) = &approved.approval {
+                assert_eq!(given.number, 1);
+                assert_eq!(given.approval.approved_by, "Codertocat");
+                assert!(given.approval.approved_at.is_some(), "the comment's time");
+            }
+        }
+        assert!(wrong.is_empty(), "\n{}", wrong.join("\n"));
+    }
 }

@@ -37,7 +37,7 @@ mod replay;
 #[cfg(test)]
 mod table;
 
-pub use approval::{Approval, names_exactly};
+pub use approval::{Approval, Approved, GivenApproval, names_exactly};
 pub use authority::permission_from_association;
 pub use pull_request::ApprovedRuns;
 pub use reasons::{Deferral, IgnoreReason, Refusal, RefusalReason, SkipReason};

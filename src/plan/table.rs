@@ -150,7 +150,11 @@ impl Given {
 }
 
 /// The pull request GitHub would describe for a comment's issue, at `head`.
-fn pull_request(number: u64, head: &str, fork: bool) -> crate::github::event::PullRequest {
+pub(super) fn pull_request(
+    number: u64,
+    head: &str,
+    fork: bool,
+) -> crate::github::event::PullRequest {
     let payload = event("variants/pull_request/fork-opened.json", "o/r", None);
     let crate::github::event::Event::PullRequest(e) = payload.event else {
         panic!("a pull request event");

@@ -11,7 +11,7 @@ use serde_json::json;
 use crate::agentrun::RunSource;
 use crate::github::event::{self, Event, EventError, WebhookEvent};
 use crate::github::webhook::{DeliveryId, WebhookError};
-use crate::plan::{Authority, Control, Decision, Deferral, Facts};
+use crate::plan::{Authority, Control, Decision, Deferral, Facts, GivenApproval};
 use crate::ports::approvals::{ApprovalToRecord, PullRequestKey};
 use crate::ports::launcher::{CancelRuns, Launched, Launcher, RerunRun, RetryRun, RunToLaunch};
 use crate::ports::reload::LiveConfig;
@@ -191,101 +191,16 @@ pub enum DecideError {
     },
 }
 
-/// A maintainer's `approve` of a fork pull request: the approval to record in the
-/// service's own store (see [`crate::ports::approvals`]), a reply saying what was
-/// approved, and the pull request's agents planned at that head, as for a push to it
-/// ([`crate::plan::Planner::plan_approved`]).
-/// Without a SHA it approves the head only if that is the head the service had seen when
-/// the comment was written (`facts.head_at_comment`); a SHA must name the current head.
-/// Otherwise only a reply saying why, naming the head and how to approve it. Pure;
-/// `facts.pull_request` is the pull request as the API has it now.
-fn approve(
-    planner: &crate::plan::Planner,
-    event: &WebhookEvent,
-    delivery: &DeliveryId,
-    facts: &Facts<'_>,
-    sha: Option<&str>,
-    approved_by: &str,
-) -> Approved {
-    let none = |decisions| Approved {
-        decisions,
-        about: None,
-        record: None,
-    };
-    let Some(pr) = facts.pull_request else {
-        return none(Vec::new());
-    };
-    let head = pr.head.sha.as_str();
-    let prefix = &planner.config().github.command_prefix;
-    let number = pr.number;
-    match sha {
-        Some(given) if !names_commit(given, head) => {
-            let reply = format!(
-                "@{approved_by}: `{given}` does not name the head of #{number}. An approval names the commit that would run, in full or by at least its first {MIN_APPROVAL_SHA} characters; the head is `{head}`: comment `{prefix} approve {head}` to approve it.",
-            );
-            return none(vec![Decision::Reply(reply)]);
-        }
-        Some(_) => {}
-        None if facts.approvals_unreadable => {
-            return none(vec![Decision::Defer(Deferral::ApprovalsUnknown { number })]);
-        }
-        None if facts
-            .head_at_comment
-            .is_some_and(|seen| seen.eq_ignore_ascii_case(head)) => {}
-        None => {
-            let reply = format!(
-                "@{approved_by}: nothing was approved. The head of #{number} is now `{head}`, which is not the head agentpods had seen when you wrote that comment (a push may have come in between), so an approval without a commit cannot name it. To approve it, comment `{prefix} approve {head}`.",
-            );
-            return none(vec![Decision::Reply(reply)]);
-        }
-    }
-    let Event::IssueComment(comment) = &event.event else {
-        return none(Vec::new());
-    };
-    let record = event.repository.as_ref().map(|r| ApprovalToRecord {
-        key: PullRequestKey::new(r.full_name.as_str(), number),
-        sha: head.to_ascii_lowercase(),
-        approved_by: approved_by.to_string(),
-        comment_id: comment.comment.id,
-    });
-    let approval = crate::plan::Approval {
-        sha: head.to_ascii_lowercase(),
-        approved_by: approved_by.to_string(),
-        approved_at: comment.comment.created_at,
-    };
-    let runs = planner.plan_approved(event, pr, &approval, delivery.run_key(), facts);
-    let mut decisions = vec![Decision::Reply(format!(
-        "Approved by @{approved_by}: agents may run on this pull request at `{head}`. A new push needs a new approval."
-    ))];
-    decisions.extend(runs.decisions);
-    Approved {
-        decisions,
-        about: Some(runs.event),
-        record,
-    }
-}
-
-/// What an `approve` came to.
-struct Approved {
-    decisions: Vec<Decision>,
-    /// The pull request event its runs are about.
-    about: Option<WebhookEvent>,
-    /// The approval to record before anything runs.
-    record: Option<ApprovalToRecord>,
-}
-
-/// The fewest leading hex characters of a commit SHA that an approval may give: short
-/// prefixes are too easy to collide with on purpose.
-const MIN_APPROVAL_SHA: usize = 12;
-
-/// Whether `given` names the commit `head`: all of it, or at least its first
-/// [`MIN_APPROVAL_SHA`] characters.
-fn names_commit(given: &str, head: &str) -> bool {
-    given.len() >= MIN_APPROVAL_SHA
-        && given.len() <= head.len()
-        && head
-            .get(..given.len())
-            .is_some_and(|prefix| prefix.eq_ignore_ascii_case(given))
+/// An approval the planner gave, as the service's store records it: on the pull request
+/// of `event`'s repository, with the comment that carried it (none without both).
+fn to_record(event: &WebhookEvent, approval: GivenApproval) -> Option<ApprovalToRecord> {
+    let repository = event.repository.as_ref()?;
+    Some(ApprovalToRecord {
+        key: PullRequestKey::new(repository.full_name.as_str(), approval.number),
+        sha: approval.approval.sha,
+        approved_by: approval.approval.approved_by,
+        comment_id: approval.comment_id,
+    })
 }
 
 /// Parses, plans and renders one delivery with the config in force, knowing nothing
@@ -353,10 +268,9 @@ pub fn decide_event(
             Decision::Control(Control::Approve {
                 sha, approved_by, ..
             }) if facts.pull_request.is_some() => {
-                let done = approve(
-                    planner,
+                let done = planner.approve_head(
                     event,
-                    delivery,
+                    delivery.run_key(),
                     facts,
                     sha.as_deref(),
                     &approved_by,
@@ -365,7 +279,7 @@ pub fn decide_event(
                 if done.about.is_some() {
                     approved = done.about;
                 }
-                approvals.extend(done.record);
+                approvals.extend(done.approval.and_then(|a| to_record(event, a)));
             }
             other => decisions.push(other),
         }
