@@ -14,13 +14,13 @@ use super::runs::{CancelState, RunFilter, cancel_state, list, request_cancel};
 use crate::clock::Clock;
 use crate::names::short_hash;
 use crate::plan::Subject;
+use crate::ports::launcher::RunLine;
 use crate::ports::launcher::{
     CancelFuture, CancelRuns, LaunchError, LaunchFuture, Launched, Launcher, RerunRun, RetryFuture,
     RetryRun, RunToLaunch, RunsFuture,
 };
 use crate::ports::probe::{PROBE_EVERY, PROBE_TIMEOUT, Readiness};
 use crate::render::keys;
-use crate::report::RunLine;
 
 /// The label value of a concurrency group.
 pub fn concurrency_label(group: &str) -> String {

@@ -8,3 +8,7 @@ pub(crate) mod event_names;
 pub(crate) mod permission;
 pub mod refname;
 pub mod webhook;
+
+/// The check run's name and the commit status's context prefix: agentpods' runs show on
+/// GitHub as `agentpods/<agent>`, and a check run of that name is one of ours.
+pub const CHECK_NAME: &str = "agentpods";

@@ -55,7 +55,7 @@ impl Planner {
 /// Whether a check run of this name reports a run (`agentpods/<agent>`), not a refusal.
 fn reports_a_run(check_name: &str) -> bool {
     check_name
-        .strip_prefix(crate::report::CHECK_NAME)
+        .strip_prefix(crate::github::CHECK_NAME)
         .is_some_and(|rest| rest.starts_with('/'))
 }
 

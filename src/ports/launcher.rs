@@ -20,7 +20,6 @@ use crate::agentrun::{RunSource, SourceError};
 use crate::github::webhook::DeliveryId;
 use crate::plan::Launch;
 use crate::render::RenderedRun;
-use crate::report::RunLine;
 
 /// One run to record: what the planner decided, what it was decided from, and what it
 /// renders to.
@@ -142,6 +141,16 @@ pub struct RerunRun {
     /// What names the new run, as for [`RetryRun::key`].
     pub key: String,
     pub requested_by: String,
+}
+
+/// One line of a `/agent status` answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunLine {
+    pub name: String,
+    pub agent: String,
+    /// `Running`, `Succeeded`, ...
+    pub phase: String,
+    pub url: Option<String>,
 }
 
 pub type RunsFuture<'a> =

@@ -1,6 +1,7 @@
 //! Rendering: minijinja over the templates folder, with YAML auto-escaping, strict
 //! undefined values, and the output parsed into typed Kubernetes objects.
 
+pub mod comment;
 pub mod escape;
 pub mod fields;
 mod filled;
@@ -21,7 +22,6 @@ use crate::config::{Agent, Config, LoadedConfig, Resources};
 use crate::github::event::{Event, Issue, PullRequest, Release, Repository, User, WebhookEvent};
 use crate::names;
 use crate::plan::{Launch, Subject};
-use crate::report::{self, CommentTemplate};
 use crate::template::{quoting, syntax_config};
 pub use objects::K8sObject;
 
@@ -209,14 +209,13 @@ pub struct Engine {
     config_path: String,
 }
 
-impl CommentTemplate for Engine {
-    fn render_comment(&self, context: &report::CommentContext) -> Result<String, String> {
+impl Engine {
+    /// A run's comment: `templates/comment.md` with `context`.
+    pub fn render_comment(&self, context: &comment::CommentContext) -> Result<String, String> {
         self.render_named("comment.md", context)
             .map_err(|e| e.to_string())
     }
-}
 
-impl Engine {
     pub fn new(loaded: &LoadedConfig) -> Result<Self, RenderError> {
         let mut env = environment();
         for (name, source) in &loaded.templates {

@@ -147,7 +147,7 @@ impl Engine {
     /// GitHub's conclusions (its duration known or not). Nothing when the config posts no
     /// comments or the folder has no `comment.md` (the config check says so).
     fn comment_problems(&self) -> Vec<(String, RenderError)> {
-        use crate::report::{CommentContext, CommentResult, CommentRun};
+        use super::comment::{CommentContext, CommentResult, CommentRun};
         let name = crate::config::COMMENT_TEMPLATE;
         if !self.config.github.report.comment || !self.sources.contains_key(name) {
             return Vec::new();
@@ -178,7 +178,7 @@ impl Engine {
                 },
             ),
         ];
-        for conclusion in crate::report::CONCLUSIONS {
+        for conclusion in crate::github::client::CONCLUSIONS {
             for duration in [Some("3m 10s"), None] {
                 cases.push((
                     format!(

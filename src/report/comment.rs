@@ -1,38 +1,22 @@
 //! Comments: the run's one comment (`templates/comment.md`, or a plain one when it does
 //! not render) and the answer to `/agent status`.
 
-use serde::Serialize;
+use crate::ports::launcher::RunLine;
+use crate::render::Engine;
+pub use crate::render::comment::{CommentContext, CommentResult, CommentRun};
 
 use super::neutralise::cut;
 use super::{COMMENT_LIMIT, marker};
 
-/// Renders comment bodies (`templates/comment.md`); the render engine is one (the impl is
-/// in `render`, which sits above `github`).
+/// Renders comment bodies (`templates/comment.md`): the render engine (below), or a test's.
 pub trait CommentTemplate {
     fn render_comment(&self, context: &CommentContext) -> Result<String, String>;
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct CommentContext {
-    pub run: CommentRun,
-    pub result: Option<CommentResult>,
-    pub prefix: String,
-}
-
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct CommentRun {
-    pub agent: String,
-    pub name: String,
-    pub requested_by: Option<String>,
-    pub duration: Option<String>,
-    pub url: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct CommentResult {
-    pub conclusion: String,
-    /// Already neutralised.
-    pub summary: String,
+impl CommentTemplate for Engine {
+    fn render_comment(&self, context: &CommentContext) -> Result<String, String> {
+        Engine::render_comment(self, context)
+    }
 }
 
 /// The run's comment when `comment.md` does not render: what the shipped template says,
@@ -75,16 +59,6 @@ pub(super) fn with_marker(body: &str, run_name: &str) -> String {
     let marker = marker(run_name);
     let room = COMMENT_LIMIT - marker.chars().count() - 2;
     format!("{}\n\n{marker}", cut(body, room))
-}
-
-/// One line of a `/agent status` answer.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RunLine {
-    pub name: String,
-    pub agent: String,
-    /// `Running`, `Succeeded`, ...
-    pub phase: String,
-    pub url: Option<String>,
 }
 
 /// The answer to `/agent status`: the runs of a pull request or issue, newest first.

@@ -17,6 +17,7 @@
 
 use std::time::SystemTime;
 
+pub use crate::github::CHECK_NAME;
 use crate::github::client::GithubError;
 use crate::github::event::{CommitSha, RepoFullName};
 
@@ -25,9 +26,7 @@ mod neutralise;
 mod reporter;
 mod writes;
 
-pub use comment::{
-    CommentContext, CommentResult, CommentRun, CommentTemplate, RunLine, status_body,
-};
+pub use comment::{CommentContext, CommentResult, CommentRun, CommentTemplate, status_body};
 pub use neutralise::neutralise;
 pub use reporter::Reporter;
 pub use writes::{Writes, writes};
@@ -49,21 +48,8 @@ pub struct Posted {
 /// GitHub refuses a comment body longer than this (characters).
 pub const COMMENT_LIMIT: usize = 65536;
 
-/// GitHub's check run conclusions, as a finished run's report carries them (the stored run
-/// reads them into `agentrun::Conclusion`, which holds to this list).
-pub const CONCLUSIONS: [&str; 7] = [
-    "success",
-    "failure",
-    "neutral",
-    "cancelled",
-    "skipped",
-    "timed_out",
-    "action_required",
-];
 /// What an agent's summary may take of it; the template and the marker need the rest.
 pub const SUMMARY_LIMIT: usize = 60000;
-/// The check run's name and the commit status's context prefix.
-pub const CHECK_NAME: &str = "agentpods";
 
 /// The hidden line that identifies the comment of a run.
 pub fn marker(run_name: &str) -> String {

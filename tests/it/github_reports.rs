@@ -389,7 +389,7 @@ fn a_hostile_summary_cannot_ping_inject_markup_or_forge_a_marker() {
 fn status_answers_with_the_runs_of_the_pull_request() {
     let body = report::status_body(
         2,
-        &[report::RunLine {
+        &[agentpods::ports::launcher::RunLine {
             name: "review-pr2-d58c95d3".into(),
             agent: "review".into(),
             phase: "Running".into(),
