@@ -29,10 +29,12 @@ impl Planner {
         if check.app_id != Some(own) {
             return ignore(IgnoreReason::RerunOfAnotherApp { check_run, name });
         }
+        // A run's name is a DNS label: an external_id that is not one cannot name a run,
+        // and is never looked up.
         let Some(run) = check
             .external_id
             .as_deref()
-            .filter(|id| reports_a_run(&check.name) && dns_label_ok(id))
+            .filter(|id| reports_a_run(&check.name) && crate::text::is_dns_label(id))
         else {
             return ignore(IgnoreReason::RerunOfNoRun { check_run, name });
         };
@@ -57,18 +59,6 @@ fn reports_a_run(check_name: &str) -> bool {
     check_name
         .strip_prefix(crate::github::CHECK_NAME)
         .is_some_and(|rest| rest.starts_with('/'))
-}
-
-/// Whether `name` could be a run's name (a DNS label): an external_id that is not cannot
-/// name a run, and is never looked up.
-fn dns_label_ok(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 63
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !name.starts_with('-')
-        && !name.ends_with('-')
 }
 
 #[cfg(test)]
