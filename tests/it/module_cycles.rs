@@ -4,10 +4,9 @@
 //! macro) and any `super::` path that climbs to the crate root; comments, doc comments,
 //! string literals, `#[cfg(test)]` items and `mod tests { … }` do not count.
 //!
-//! Issue 12 found cycles that its reshaping removes. Until then this test is a ratchet:
-//! [`KNOWN_CYCLE_EDGES`] lists the edges that lay on a cycle when the test was written. A
-//! new edge on a cycle fails the test, and so does a listed edge that is gone or no
-//! longer on a cycle (delete it from the list). When the list is empty, delete it.
+//! Issue 12 found 13 edges on cycles and its reshaping removed them all; the ratchet that
+//! listed them while it did (`KNOWN_CYCLE_EDGES`) went with the last. Any edge on a cycle
+//! now fails, printed with a cycle through it.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
@@ -15,11 +14,6 @@ use std::path::{Path, PathBuf};
 
 /// The library's sources.
 const SRC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/src");
-
-/// The edges `from -> to` between top-level modules that lay on a cycle before issue 12's
-/// reshaping, each with a file that makes it (and the line it was on). Only shrinks.
-/// None is left: issue 12's reshaping removed the last (`src/server.rs` is `serve::http`).
-const KNOWN_CYCLE_EDGES: &[(&str, &str, &str)] = &[];
 
 /// Where a reference is: `src/plan.rs:12`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -38,78 +32,33 @@ impl fmt::Display for Site {
 type Edges = BTreeMap<(String, String), Vec<Site>>;
 
 #[test]
-fn top_level_modules_have_no_new_dependency_cycles() {
+fn top_level_modules_have_no_dependency_cycles() {
     let edges = crate_edges(Path::new(SRC));
     assert!(
         edges.len() >= 10,
         "only {} edges between top-level modules found in {SRC}: is the scanner blind?",
         edges.len()
     );
-    let known: Vec<(String, String, String)> = KNOWN_CYCLE_EDGES
-        .iter()
-        .map(|(a, b, site)| (a.to_string(), b.to_string(), site.to_string()))
-        .collect();
-    if let Err(report) = check(&edges, &known) {
+    if let Err(report) = check(&edges) {
         panic!("{report}");
     }
 }
 
 // ---------------------------------------------------------------------------------------
-// The ratchet.
+// The check.
 
-/// Whether `edges` have exactly the cycle edges `known` (from, to, site) lists; otherwise a
-/// report of what changed, every cycle, and the list as it should now be.
-fn check(edges: &Edges, known: &[(String, String, String)]) -> Result<(), String> {
+/// Whether no edge of `edges` lies on a cycle; otherwise a report of every cycle edge,
+/// each with a cycle through it and the line that makes each step.
+fn check(edges: &Edges) -> Result<(), String> {
     let on_cycle = cycle_edges(edges);
-    let listed: BTreeSet<(String, String)> = known
-        .iter()
-        .map(|(a, b, _)| (a.clone(), b.clone()))
-        .collect();
-    let mut problems = Vec::new();
-    for edge in &on_cycle {
-        if !listed.contains(edge) {
-            problems.push(format!(
-                "new cycle: {}",
-                describe_cycle(edges, &edge.0, &edge.1)
-            ));
-        }
-    }
-    for (from, to, site) in known {
-        let edge = (from.clone(), to.clone());
-        match edges.get(&edge) {
-            None => problems.push(format!(
-                "{from} -> {to} is gone (listed at {site}): delete it from KNOWN_CYCLE_EDGES"
-            )),
-            Some(_) if !on_cycle.contains(&edge) => problems.push(format!(
-                "{from} -> {to} is no longer on a cycle: delete it from KNOWN_CYCLE_EDGES"
-            )),
-            Some(sites) => {
-                let file = site.split(':').next().unwrap_or_default();
-                if !sites.iter().any(|s| s.file == file) {
-                    problems.push(format!(
-                        "{from} -> {to} is listed at {site}, but {file} no longer makes it; it is made at {}",
-                        sites[0]
-                    ));
-                }
-            }
-        }
-    }
-    if problems.is_empty() {
+    if on_cycle.is_empty() {
         return Ok(());
     }
-    let mut report = String::from("the dependency cycles between top-level modules changed:\n");
-    for problem in &problems {
-        report.push_str(&format!("  - {problem}\n"));
-    }
-    report.push_str("\nevery cycle edge now, with a cycle through it:\n");
-    for (from, to) in &on_cycle {
-        report.push_str(&format!("  {}\n", describe_cycle(edges, from, to)));
-    }
-    report.push_str("\nKNOWN_CYCLE_EDGES as it would now be (only ever remove lines):\n");
+    let mut report = String::from("top-level modules depend on each other round about:\n");
     for (from, to) in &on_cycle {
         report.push_str(&format!(
-            "    (\"{from}\", \"{to}\", \"{}\"),\n",
-            edges[&(from.clone(), to.clone())][0]
+            "  - new cycle: {}\n",
+            describe_cycle(edges, from, to)
         ));
     }
     Err(report)
@@ -945,13 +894,6 @@ fn graph(edges: &[(&str, &str, &str)]) -> Edges {
     out
 }
 
-fn listed(edges: &[(&str, &str, &str)]) -> Vec<(String, String, String)> {
-    edges
-        .iter()
-        .map(|(a, b, s)| (a.to_string(), b.to_string(), s.to_string()))
-        .collect()
-}
-
 #[test]
 fn a_new_cycle_fails_and_is_printed_edge_by_edge() {
     let edges = graph(&[
@@ -960,7 +902,7 @@ fn a_new_cycle_fails_and_is_printed_edge_by_edge() {
         ("config", "plan", "src/config/mod.rs:40"),
         ("serve", "plan", "src/serve/mod.rs:1"),
     ]);
-    let report = check(&edges, &[]).expect_err("a cycle");
+    let report = check(&edges).expect_err("a cycle");
     assert!(
         report.contains(
             "new cycle: plan -> render (src/plan.rs:12) -> config (src/render/mod.rs:3) -> plan (src/config/mod.rs:40)"
@@ -968,39 +910,11 @@ fn a_new_cycle_fails_and_is_printed_edge_by_edge() {
         "{report}"
     );
     assert!(!report.contains("serve ->"), "{report}");
-    // Listed, the same graph passes.
-    let known = listed(&[
-        ("config", "plan", "src/config/mod.rs:40"),
-        ("plan", "render", "src/plan.rs:12"),
-        ("render", "config", "src/render/mod.rs:3"),
-    ]);
-    assert_eq!(check(&edges, &known), Ok(()));
-}
-
-#[test]
-fn a_listed_edge_that_is_gone_or_off_every_cycle_fails_so_the_list_shrinks() {
+    // Without the edge that closes it, the same graph passes.
     let edges = graph(&[
         ("plan", "render", "src/plan.rs:12"),
-        ("render", "plan", "src/render/mod.rs:3"),
+        ("render", "config", "src/render/mod.rs:3"),
         ("serve", "plan", "src/serve/mod.rs:1"),
     ]);
-    let known = listed(&[
-        ("plan", "render", "src/plan.rs:12"),
-        ("render", "plan", "src/render/mod.rs:3"),
-        ("serve", "plan", "src/serve/mod.rs:1"),
-        ("cli", "serve", "src/cli.rs:9"),
-    ]);
-    let report = check(&edges, &known).expect_err("stale entries");
-    assert!(
-        report.contains("serve -> plan is no longer on a cycle"),
-        "{report}"
-    );
-    assert!(report.contains("cli -> serve is gone"), "{report}");
-    // A listed edge now made by another file says where it is.
-    let known = listed(&[
-        ("plan", "render", "src/plan/names.rs:1"),
-        ("render", "plan", "src/render/mod.rs:3"),
-    ]);
-    let report = check(&edges, &known).expect_err("a moved edge");
-    assert!(report.contains("it is made at src/plan.rs:12"), "{report}");
+    assert_eq!(check(&edges), Ok(()));
 }
