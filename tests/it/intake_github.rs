@@ -2,7 +2,7 @@
 //! command at once: eyes when it is accepted, one reply when it is refused, however often
 //! the delivery comes.
 
-use crate::scenario::{PullRequest, Scenario, contains, starts_with};
+use crate::scenario::{Pr, PullRequest, Scenario, contains, starts_with};
 use crate::support;
 
 use std::sync::Arc;
@@ -1213,6 +1213,56 @@ async fn a_strangers_five_refused_commands_on_one_issue_get_one_reply() {
         }
         assert_eq!(told, expected);
         assert_eq!(fake.violations(), Vec::<String>::new());
+    })
+    .await;
+}
+
+/// `allowed_users` names an account by its login and its id (`octocat:583231`). Its owner
+/// renames it, and someone else registers the login it freed. The newcomer, whom GitHub
+/// says may only read, neither starts the write-token `task` agent nor approves a fork's
+/// head, and is told what anyone who may only read is told (not the id the entry names);
+/// the account, under its new login, still does both. (Outside review A4; before, the
+/// newcomer's `/agent run` was launched, 202, and their approval recorded.)
+#[tokio::test]
+async fn a_login_freed_by_a_rename_and_taken_does_not_inherit_its_allowed_users_entry() {
+    within(60, async {
+        let s = Scenario::new()
+            .config("allowed_users: []", "allowed_users: [\"octocat:583231\"]")
+            .start()
+            .await;
+        s.gh.set_account("octo-renamed", 583_231);
+        s.gh.set_account("octocat", 190_000_001);
+        for login in ["octo-renamed", "octocat", "forker"] {
+            s.gh.set_role(login, "read");
+        }
+        let issue = Pr(1);
+        let fork = PullRequest::new(2).in_fork("forker").at(FORK_HEAD);
+        let (pr, opened) = s.gh.open_pull_request(fork).await;
+        opened.expect_status(200);
+
+        let run =
+            s.gh.comment_as("octocat", issue, "/agent run push to main")
+                .await;
+        run.expect_status(200);
+        let approve = format!("/agent approve {FORK_HEAD}");
+        s.gh.comment_as("octocat", pr, &approve)
+            .await
+            .expect_status(200);
+        assert!(s.manifests().is_empty(), "{:#?}", s.manifests());
+        let told = s.gh.expect_comment(issue, contains("@octocat"));
+        assert!(told.body.contains("`read`"), "{}", told.body);
+        for reply in s.gh.replies(issue).iter().chain(&s.gh.replies(pr)) {
+            assert!(!reply.body.contains("583231"), "{}", reply.body);
+        }
+
+        s.gh.comment_as("octo-renamed", pr, &approve)
+            .await
+            .expect_status(202);
+        s.gh.comment_as("octo-renamed", issue, "/agent run push to main")
+            .await
+            .expect_status(202);
+        assert_eq!(s.manifests().len(), 2, "the fork's review and the task");
+        s.end();
     })
     .await;
 }
