@@ -1266,3 +1266,48 @@ async fn a_login_freed_by_a_rename_and_taken_does_not_inherit_its_allowed_users_
     })
     .await;
 }
+
+/// A fork's author pushes to an unapproved pull request again and again, on a thread of
+/// 3,000 comments. The bot says once that the head waits for an approval, and each later
+/// push within the hour costs no comment request at all; the one reply looks through a
+/// bounded number of the thread's pages for itself. (Outside review A5; before, five
+/// pushes got five replies, each after listing 30 pages: 155 comment requests.)
+#[tokio::test]
+async fn a_fork_authors_pushes_get_one_reply_an_hour_at_a_bounded_cost() {
+    within(60, async {
+        let s = Scenario::new().start().await;
+        s.gh.set_role("forker", "read");
+        let fork = PullRequest::new(2).in_fork("forker").at(FORK_HEAD);
+        let pr = s.gh.pull_request(fork);
+        for i in 0..3000 {
+            s.gh.fake
+                .add_comment(REPO, 2, "chatter", &format!("comment {i}"));
+        }
+        let comment_requests = || {
+            s.gh.fake.count("GET", "/issues/2/comments")
+                + s.gh.fake.count("POST", "/issues/2/comments")
+        };
+        s.gh.push(pr, FORK_HEAD).await.expect_status(200);
+        let first = comment_requests();
+        assert!(first <= 4, "the first reply: {first} comment requests");
+        for n in 1..5u8 {
+            let sha = format!("{:040x}", 0xf0 + n);
+            s.gh.push(pr, &sha).await.expect_status(200);
+        }
+        let bots: Vec<String> =
+            s.gh.replies(pr)
+                .into_iter()
+                .filter(|c| c.login != "chatter")
+                .map(|c| c.body)
+                .collect();
+        assert_eq!(bots.len(), 1, "{bots:#?}");
+        assert!(
+            bots[0].contains(&format!("`/agent approve {FORK_HEAD}`")),
+            "{}",
+            bots[0]
+        );
+        assert_eq!(comment_requests(), first, "later pushes within the hour");
+        s.end();
+    })
+    .await;
+}
