@@ -30,7 +30,13 @@
 //! A third holds everyone but the service (outside review A9): an AgentRun is a full
 //! authorization (the controller runs the agent it names on the repository it names, with
 //! a write token), so only the service records one, and anyone else may change one only as
-//! `agentpods runs cancel` does, by setting `spec.cancel`.
+//! `agentpods runs cancel` does, by setting `spec.cancel`; nor may anyone else write a
+//! run's status (`agentruns/status`), whose phase and outcome the service reports to GitHub
+//! as the run's.
+//!
+//! And one in the service's own namespace (`agentpods-agentapprovals.<namespace>`): only
+//! the service records or changes an AgentApproval, which lets a fork pull request's code
+//! run at the head it names.
 //!
 //! What the agents use is read from services.yaml and from their templates, rendered for
 //! every trigger they have with the sample events `validate` uses: so every pod a delivery
@@ -655,7 +661,7 @@ pub fn policy_objects(allowed: &Allowed, service_user: &str) -> [Value; 4] {
     });
     let [mut policy, binding] = bound_policy(
         &name,
-        ns,
+        Some(ns),
         json!([rule("", "pods"), rule("batch", "jobs")]),
         the_service.clone(),
         json!(validations),
@@ -679,7 +685,7 @@ pub fn policy_objects(allowed: &Allowed, service_user: &str) -> [Value; 4] {
     ]);
     let [secrets, secrets_binding] = bound_policy(
         &format!("agentpods-secrets.{ns}"),
-        ns,
+        Some(ns),
         json!([rule("", "secrets")]),
         the_service,
         json!([{
@@ -703,16 +709,16 @@ pub fn policy_objects(allowed: &Allowed, service_user: &str) -> [Value; 4] {
 /// matched for everyone but the service: an AgentRun has the controller run the agent it
 /// names on the repository it names, with a write token, so no one else records one; and
 /// anyone else may change a run only as `agentpods runs cancel` does (a merge patch of
-/// `spec.cancel`): its metadata too, never the rest of its spec. Its status is a
-/// subresource (`agentruns/status`), which this does not match.
+/// `spec.cancel`): its metadata too, never the rest of its spec, and never its status
+/// (`agentruns/status`: the phase and outcome the service reports to GitHub).
 pub fn agent_run_policy_objects(namespace: &str, service_user: &str) -> [Value; 2] {
     bound_policy(
         &format!("agentpods-agentruns.{namespace}"),
-        namespace,
+        Some(namespace),
         json!([{
             "apiGroups": ["agentpods.dev"],
             "apiVersions": ["*"],
-            "resources": ["agentruns"],
+            "resources": ["agentruns", "agentruns/status"],
             "operations": ["CREATE", "UPDATE"],
         }]),
         json!({
@@ -740,31 +746,83 @@ pub fn agent_run_policy_objects(namespace: &str, service_user: &str) -> [Value; 
                 ),
                 "reason": "Forbidden",
             },
+            {
+                "expression": "request.subResource != 'status'",
+                "message": format!(
+                    "only the agentpods service writes the status of an AgentRun in \
+                     {namespace}: its phase and outcome are what the service reports to \
+                     GitHub as the run's"
+                ),
+                "reason": "Forbidden",
+            },
         ]),
     )
 }
 
-/// A policy named `name` of `validations` on the requests in `namespace` that `rules`
-/// describe and `condition` matches (failing closed), and its binding with `Deny`.
+/// The namespace of a ServiceAccount's user name (`system:serviceaccount:<ns>:<name>`).
+pub fn service_account_namespace(user: &str) -> Option<&str> {
+    let (namespace, name) = user
+        .strip_prefix("system:serviceaccount:")?
+        .split_once(':')?;
+    (!namespace.is_empty() && !name.is_empty()).then_some(namespace)
+}
+
+/// The AgentApprovals' policy and its binding (`agentpods-agentapprovals.<namespace>`), in
+/// the service's own namespace, where it keeps them (every namespace when `service_user`
+/// is no ServiceAccount, whose namespace would say where): an approval lets a fork pull
+/// request's code run at the head it names, so only the service records or changes one.
+pub fn approval_policy_objects(service_user: &str) -> [Value; 2] {
+    let home = service_account_namespace(service_user);
+    let (name, where_) = match home {
+        Some(ns) => (format!("agentpods-agentapprovals.{ns}"), format!("in {ns}")),
+        None => ("agentpods-agentapprovals".to_string(), "here".to_string()),
+    };
+    bound_policy(
+        &name,
+        home,
+        json!([{
+            "apiGroups": ["agentpods.dev"],
+            "apiVersions": ["*"],
+            "resources": ["agentapprovals"],
+            "operations": ["CREATE", "UPDATE"],
+        }]),
+        json!({
+            "name": "not-the-agentpods-service",
+            "expression": format!("request.userInfo.username != {}", cel_string(service_user)),
+        }),
+        json!([{
+            "expression": "false",
+            "message": format!(
+                "only the agentpods service records fork approvals {where_}: an \
+                 AgentApproval lets a fork pull request's code run at the head it names"
+            ),
+            "reason": "Forbidden",
+        }]),
+    )
+}
+
+/// A policy named `name` of `validations` on the requests in `namespace` (`None`: in
+/// every namespace) that `rules` describe and `condition` matches (failing closed), and
+/// its binding with `Deny`.
 fn bound_policy(
     name: &str,
-    namespace: &str,
+    namespace: Option<&str>,
     rules: Value,
     condition: Value,
     validations: Value,
 ) -> [Value; 2] {
+    let mut constraints = json!({"resourceRules": rules});
+    if let Some(namespace) = namespace {
+        constraints["namespaceSelector"] =
+            json!({"matchLabels": {"kubernetes.io/metadata.name": namespace}});
+    }
     let policy = json!({
         "apiVersion": "admissionregistration.k8s.io/v1",
         "kind": "ValidatingAdmissionPolicy",
         "metadata": {"name": name},
         "spec": {
             "failurePolicy": "Fail",
-            "matchConstraints": {
-                "namespaceSelector": {
-                    "matchLabels": {"kubernetes.io/metadata.name": namespace},
-                },
-                "resourceRules": rules,
-            },
+            "matchConstraints": constraints,
             "matchConditions": [condition],
             "validations": validations,
         },
@@ -793,8 +851,8 @@ pub fn policy_yaml(
          # make it again after each change to services.yaml. It holds the pods and Jobs that\n\
          # {service_user} (the agentpods service) creates\n\
          # to the images, Secrets, security and placement its agents' runs use, and lets\n\
-         # no one else record an AgentRun or change one but to cancel it (docs/security.md).\n\
-         # Kubernetes 1.30 or later.\n"
+         # no one else record an AgentRun, change one but to cancel it, write its status,\n\
+         # or record a fork approval (docs/security.md). Kubernetes 1.30 or later.\n"
     );
     for allowed in allowed(engine)? {
         let runs = agent_run_policy_objects(&allowed.namespace, service_user);
@@ -805,6 +863,10 @@ pub fn policy_yaml(
             out.push_str("---\n");
             out.push_str(&serde_yaml::to_string(&object).unwrap_or_default());
         }
+    }
+    for object in approval_policy_objects(service_user) {
+        out.push_str("---\n");
+        out.push_str(&serde_yaml::to_string(&object).unwrap_or_default());
     }
     Ok(out)
 }

@@ -17,10 +17,11 @@ pub enum Format {
     Verb,
     Duration,
     Repository,
+    User,
 }
 
 impl Format {
-    pub const ALL: [Format; 12] = [
+    pub const ALL: [Format; 13] = [
         Format::DnsLabel,
         Format::DnsSubdomain,
         Format::Quantity,
@@ -33,6 +34,7 @@ impl Format {
         Format::Verb,
         Format::Duration,
         Format::Repository,
+        Format::User,
     ];
 
     pub fn name(self) -> &'static str {
@@ -49,6 +51,7 @@ impl Format {
             Format::Verb => "verb",
             Format::Duration => "duration",
             Format::Repository => "repository-glob",
+            Format::User => "github-user",
         }
     }
 
@@ -87,6 +90,11 @@ impl Format {
                  (owner/* is every repository of owner), and a leading '!' leaves the \
                  repositories it matches out"
             }
+            Format::User => {
+                "a GitHub login, best with the account's numeric id after a colon \
+                 (octocat:583231): GitHub frees a login when its account is renamed, the id \
+                 never changes"
+            }
         }
     }
 
@@ -111,6 +119,7 @@ impl Format {
             Format::SecretKey => Some("^[A-Za-z0-9._-]{1,253}$"),
             Format::Team => Some("^[A-Za-z0-9._-]+/[A-Za-z0-9._-]+$"),
             Format::Verb => Some("^[a-z][a-z0-9-]{0,31}$"),
+            Format::User => Some("^[A-Za-z0-9][A-Za-z0-9_-]*(\\[bot\\])?(:[1-9][0-9]{0,18})?$"),
             // Numbers with units, decimals allowed (`1.5h`), at least one of them not zero.
             Format::Duration => Some(
                 "^ *([0-9]+(\\.[0-9]+)? *(nsec|ns|usec|us|msec|ms|seconds|second|sec|s|minutes|minute|min|m|hours|hour|hr|h|days|day|d|weeks|week|w) *)*([0-9]*[1-9][0-9]*(\\.[0-9]+)?|[0-9]+\\.[0-9]*[1-9][0-9]*) *(nsec|ns|usec|us|msec|ms|seconds|second|sec|s|minutes|minute|min|m|hours|hour|hr|h|days|day|d|weeks|week|w) *([0-9]+(\\.[0-9]+)? *(nsec|ns|usec|us|msec|ms|seconds|second|sec|s|minutes|minute|min|m|hours|hour|hr|h|days|day|d|weeks|week|w) *)*$",
@@ -188,6 +197,7 @@ impl Format {
             }
             Format::Duration => return parse_duration(s).map(|_| ()),
             Format::Repository => return super::scope::check_glob(s),
+            Format::User => return check_user(s),
         };
         if ok {
             Ok(())
@@ -304,6 +314,47 @@ pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
         Ok(d) => Ok(d),
         Err(e) => Err(format!(
             "`{}` is not a duration ({e}); write it like 90s, 30m, 1h 30m or 2d",
+            shorten(s)
+        )),
+    }
+}
+
+/// An `allowed_users` entry: a login, and after a colon the account's id
+/// (`octocat:583231`). A login written as a mention (`@octocat`) would never match: it is
+/// refused with what to write instead.
+fn check_user(s: &str) -> Result<(), String> {
+    let (login, id) = match s.split_once(':') {
+        Some((login, id)) => (login, Some(id)),
+        None => (s, None),
+    };
+    if let Some(bare) = login.strip_prefix('@').filter(|b| !b.is_empty()) {
+        let id = id.map(|id| format!(":{id}")).unwrap_or_default();
+        return Err(format!(
+            "`{}`: write the login without @ (`{}`): a login with @ never matches",
+            shorten(s),
+            shorten(&format!("{bare}{id}"))
+        ));
+    }
+    let name = login.strip_suffix("[bot]").unwrap_or(login);
+    let login_ok = name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    let id_ok = id.is_none_or(|id| {
+        (1..=19).contains(&id.len())
+            && !id.starts_with('0')
+            && id.chars().all(|c| c.is_ascii_digit())
+    });
+    match (login_ok, id_ok) {
+        (true, true) => Ok(()),
+        (true, false) => Err(format!(
+            "`{}`: the account id after the colon is a number, as GitHub's API gives it \
+             (https://api.github.com/users/{login} says `id`), like octocat:583231",
+            shorten(s)
+        )),
+        (false, _) => Err(format!(
+            "`{}` is not a GitHub login (letters, digits and '-'), or login:id to pin the \
+             account (octocat:583231)",
             shorten(s)
         )),
     }
@@ -446,6 +497,16 @@ mod tests {
             &"a".repeat(64),
             &"v".repeat(33),
             &"v".repeat(32),
+            "octocat:583231",
+            "octocat:0583231",
+            "octocat:",
+            "@octocat",
+            "dependabot[bot]",
+            "dependabot[bot]:49699333",
+            "octo_acme",
+            "octo cat",
+            "octocat:12345678901234567890",
+            "octocat:1234567890123456789",
         ];
         for format in Format::ALL {
             let Some(pattern) = format.pattern() else {
@@ -461,6 +522,31 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// A login can be pinned to its account; a mention (`@octocat`) never matches a login,
+    /// so it is refused saying what to write (outside review A4, new-user review N9).
+    #[test]
+    fn an_allowed_user_is_a_login_and_may_pin_its_account_id() {
+        for ok in [
+            "octocat",
+            "octocat:583231",
+            "dependabot[bot]",
+            "octo_acme",
+            "Octo-Cat:1",
+        ] {
+            assert!(Format::User.check(ok).is_ok(), "{ok}");
+        }
+        let said = |s: &str| Format::User.check(s).expect_err(s);
+        assert_eq!(
+            said("@octocat"),
+            "`@octocat`: write the login without @ (`octocat`): a login with @ never matches"
+        );
+        assert!(said("@octocat:583231").contains("(`octocat:583231`)"));
+        assert!(said("octocat:abc").contains("the account id after the colon is a number"));
+        assert!(said("octocat:0").contains("the account id after the colon is a number"));
+        assert!(said("octo cat").contains("is not a GitHub login"));
+        assert!(said("@").contains("is not a GitHub login"));
     }
 
     #[test]

@@ -418,6 +418,7 @@ pub fn check(text: &str, file: &str, templates: TemplateSources) -> Checked {
                 .into_iter()
                 .chain(params_without_permission(&config, &tree))
                 .chain(comment_template_missing(&config, &tree, &templates))
+                .chain(unpinned_users(&config, &tree))
                 .map(at)
                 .collect(),
         );
@@ -569,6 +570,30 @@ fn comment_template_missing(
                  run's comment on a pull request or an issue will be agentpods' plain one; \
                  copy the shipped templates/{COMMENT_TEMPLATE} to change it, or set \
                  `github.report.comment: false` for none"
+            ),
+        );
+    }
+    problems.diagnostics()
+}
+
+/// `allowed_users` entries that name a login without its account's id: GitHub frees a
+/// login when its account is renamed, and whoever registers it then holds the entry
+/// (outside review A4).
+fn unpinned_users(config: &Config, tree: &Node) -> Vec<Diagnostic> {
+    let mut problems = Problems {
+        tree,
+        found: Vec::new(),
+    };
+    let users = &config.github.authorization.allowed_users;
+    for (i, user) in users.iter().enumerate().filter(|(_, u)| u.id().is_none()) {
+        let login = user.login();
+        problems.at(
+            &["github", "authorization", "allowed_users", &i.to_string()],
+            format!(
+                "warning: allowed_users entry `{login}` is a login, not pinned to an account: \
+                 GitHub frees a login when its account is renamed, and whoever registers it \
+                 then may start every agent and approve fork heads; write `{login}:<id>` with \
+                 the `id` that https://api.github.com/users/{login} gives"
             ),
         );
     }

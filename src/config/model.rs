@@ -104,9 +104,13 @@ pub struct Authorization {
     /// instead (e.g. `admin` for a release).
     #[serde(default = "default_permission")]
     pub min_permission: Permission,
-    /// GitHub logins allowed whatever their permission.
+    /// GitHub accounts allowed whatever their permission, approving fork heads included:
+    /// `login:id` (`octocat:583231`, the `id` that https://api.github.com/users/octocat
+    /// gives), which matches that account whatever its login becomes, or a bare login,
+    /// which matches whoever holds that login now (GitHub frees a login when its account
+    /// is renamed, and anyone may then take it).
     #[serde(default)]
-    pub allowed_users: Vec<String>,
+    pub allowed_users: Vec<AllowedUser>,
     /// Teams (`org/team-slug`) whose members are allowed whatever their permission.
     #[serde(default)]
     pub allowed_teams: Vec<TeamSlug>,
@@ -811,6 +815,37 @@ checked_string!(
     TeamSlug,
     Format::Team
 );
+checked_string!(
+    /// An `allowed_users` entry: a GitHub login, or `login:id` pinned to the account.
+    AllowedUser,
+    Format::User
+);
+
+impl AllowedUser {
+    /// The login written (for `login:id`, the part before the colon).
+    pub fn login(&self) -> &str {
+        self.0
+            .split_once(':')
+            .map_or(self.as_str(), |(login, _)| login)
+    }
+
+    /// The account id the entry is pinned to, if it names one.
+    pub fn id(&self) -> Option<u64> {
+        self.0.split_once(':').and_then(|(_, id)| id.parse().ok())
+    }
+
+    /// Whether this entry is the account `login` with id `id` (`None` where the payload
+    /// gives none): by the id alone when the entry names one (so a login freed by a rename
+    /// and taken by someone else does not match, and the account keeps matching under its
+    /// new login), else by the login, whatever its case.
+    pub fn is(&self, login: &str, id: Option<u64>) -> bool {
+        match self.id() {
+            Some(pinned) => id == Some(pinned),
+            None => self.login().eq_ignore_ascii_case(login),
+        }
+    }
+}
+
 checked_string!(
     /// A command verb: a lowercase word such as `run`, `review` or `docs`.
     Verb,

@@ -2,11 +2,28 @@
 //! each agent's threshold, and the fork policy for a fork's code.
 
 use crate::config::{Agent, ForkPolicy, Permission};
-use crate::github::event::AuthorAssociation;
+use crate::github::event::{AuthorAssociation, User};
 
 use super::{
     Authority, Decision, Deferral, Facts, Planner, Refusal, RefusalReason, TriggerKind, ending_with,
 };
+
+/// Whom a verdict is about: their login, and their account id where the payload gives
+/// one (an `allowed_users` entry pinned to an id matches by it alone).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Requester<'a> {
+    pub login: &'a str,
+    pub id: Option<u64>,
+}
+
+impl<'a> From<&'a User> for Requester<'a> {
+    fn from(user: &'a User) -> Self {
+        Requester {
+            login: &user.login,
+            id: Some(user.id),
+        }
+    }
+}
 
 /// Whether a person may start agents, as far as can be told now.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,17 +39,16 @@ impl Planner {
     /// the payload says of them, when it says anything.
     pub(super) fn authorization(
         &self,
-        login: &str,
+        who: Requester<'_>,
         association: Option<&AuthorAssociation>,
         facts: &Facts<'_>,
         needs: Permission,
     ) -> Verdict {
         let auth = &self.config.github.authorization;
-        if auth
-            .allowed_users
-            .iter()
-            .any(|u| u.eq_ignore_ascii_case(login))
-        {
+        // An entry pinned to another account than the one holding its login now (a login
+        // freed by a rename and taken) grants nothing: they are judged as anyone is, and
+        // told what anyone is, never the id the entry names.
+        if auth.allowed_users.iter().any(|u| u.is(who.login, who.id)) {
             return Verdict::Allowed;
         }
         if facts.teams.iter().any(|t| {
@@ -108,13 +124,13 @@ impl Planner {
         own.unwrap_or(self.config.github.authorization.min_permission)
     }
 
-    /// Keeps the launches `login` may start, each judged by its agent's threshold for
+    /// Keeps the launches `who` may start, each judged by its agent's threshold for
     /// `kind`; the first refusal closes the decisions, and an undecided one defers them
     /// all (the delivery is decided again when GitHub answers).
     pub(super) fn gate(
         &self,
         out: Vec<Decision>,
-        login: &str,
+        who: Requester<'_>,
         association: Option<&AuthorAssociation>,
         facts: &Facts<'_>,
         kind: TriggerKind,
@@ -127,7 +143,10 @@ impl Planner {
                 continue;
             };
             let needs = self.needs(&launch.agent, kind);
-            match self.unless_allowed(self.authorization(login, association, facts, needs), login) {
+            match self.unless_allowed(
+                self.authorization(who, association, facts, needs),
+                who.login,
+            ) {
                 None => kept.push(decision),
                 Some(defer @ Decision::Defer(_)) => return vec![defer],
                 Some(refused) => {

@@ -38,12 +38,13 @@ impl Planner {
         else {
             return ignore(IgnoreReason::RerunOfNoRun { check_run, name });
         };
-        let Some(sender) = event.sender.as_ref().map(|u| u.login.as_str()) else {
+        let Some(user) = event.sender.as_ref() else {
             return ignore(IgnoreReason::RerunByNobody);
         };
+        let sender = user.login.as_str();
         let global = self.config.github.authorization.min_permission;
         if let Some(denied) =
-            self.unless_allowed(self.authorization(sender, None, facts, global), sender)
+            self.unless_allowed(self.authorization(user.into(), None, facts, global), sender)
         {
             return Planned::decided(vec![denied]);
         }

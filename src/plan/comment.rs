@@ -10,8 +10,8 @@ use crate::github::command::{Command, CommandError, CommandParser};
 use crate::github::event::{Comment, IssueCommentEvent, PullRequest, WebhookEvent};
 
 use super::{
-    Authority, Control, Decision, Deferral, Facts, Hears, IgnoreReason, Planned, Planner, Subject,
-    Trigger, TriggerKind,
+    Authority, Control, Decision, Deferral, Facts, Hears, IgnoreReason, Planned, Planner,
+    Requester, Subject, Trigger, TriggerKind,
 };
 
 /// What every command of one comment is carried out with.
@@ -66,12 +66,13 @@ impl Planner {
             .agents_for(event)
             .filter_map(|(a, _)| a.triggers.comment.as_ref().and_then(|c| c.min_permission))
             .fold(global, Permission::min);
-        let verdict = self.authorization(login, association, facts, lowest);
+        let who = Requester::from(&comment.user);
+        let verdict = self.authorization(who, association, facts, lowest);
         if let Some(denied) = self.unless_allowed(verdict, login) {
             return Planned::decided(vec![denied]);
         }
         let control_denied =
-            || self.unless_allowed(self.authorization(login, association, facts, global), login);
+            || self.unless_allowed(self.authorization(who, association, facts, global), login);
         // What a command on a pull request needs to know of it: its exact head, and
         // whether that is a fork's. Without the API (a preview) the payload's number is
         // all there is.
@@ -123,7 +124,7 @@ impl Planner {
                 crate::github::command::MAX_COMMANDS_PER_COMMENT
             )));
         }
-        Planned::asked_by(out, login, association, TriggerKind::Comment)
+        Planned::asked_by(out, who, association, TriggerKind::Comment)
     }
 
     /// Carries out one command: its verb's handler adds its decisions to `out`; `Err`

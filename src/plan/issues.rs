@@ -5,7 +5,7 @@ use crate::github::event::{IssuesEvent, WebhookEvent};
 
 use super::{
     Decision, Hears, IgnoreReason, Planned, Planner, SkipReason, Subject, Trigger, TriggerKind,
-    action_not_listed, login,
+    acting, action_not_listed, login,
 };
 
 impl Planner {
@@ -48,7 +48,8 @@ impl Planner {
                 None,
             ));
         }
-        Planned::asked_by(out, sender, association, TriggerKind::Issues)
+        let who = acting(event.sender.as_ref(), &issue.user);
+        Planned::asked_by(out, who, association, TriggerKind::Issues)
     }
 }
 

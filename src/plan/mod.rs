@@ -38,6 +38,7 @@ mod replay;
 mod table;
 
 pub use approval::{Approval, Approved, GivenApproval, names_exactly};
+use authority::Requester;
 pub use authority::permission_from_association;
 pub use pull_request::ApprovedRuns;
 pub use reasons::{Deferral, IgnoreReason, Refusal, RefusalReason, SkipReason};
@@ -552,7 +553,7 @@ impl Planner {
         let out = match planned.asked_by {
             Some(asked) => self.gate(
                 planned.decisions,
-                asked.login,
+                asked.who,
                 asked.association,
                 facts,
                 asked.kind,
@@ -666,17 +667,17 @@ impl<'e> Planned<'e> {
         }
     }
 
-    /// Launches that stand only if `login` may start them by `kind`.
+    /// Launches that stand only if `who` may start them by `kind`.
     fn asked_by(
         decisions: Vec<Decision>,
-        login: &'e str,
+        who: Requester<'e>,
         association: Option<&'e AuthorAssociation>,
         kind: TriggerKind,
     ) -> Self {
         Planned {
             decisions,
             asked_by: Some(AskedBy {
-                login,
+                who,
                 association,
                 kind,
             }),
@@ -687,7 +688,7 @@ impl<'e> Planned<'e> {
 /// Who asked for the launches of a delivery: their login, what the payload says of them
 /// (when it says anything), and by which trigger.
 pub(super) struct AskedBy<'e> {
-    login: &'e str,
+    who: Requester<'e>,
     association: Option<&'e AuthorAssociation>,
     kind: TriggerKind,
 }
@@ -746,7 +747,23 @@ fn ending_with(mut out: Vec<Decision>, last: Decision) -> Vec<Decision> {
 }
 
 fn login<'a>(sender: Option<&'a User>, fallback: &'a User) -> &'a str {
-    sender.map_or(fallback.login.as_str(), |u| u.login.as_str())
+    acting(sender, fallback).login
+}
+
+/// The sender, or `fallback` where the payload names none.
+fn acting<'a>(sender: Option<&'a User>, fallback: &'a User) -> Requester<'a> {
+    Requester::from(sender.unwrap_or(fallback))
+}
+
+/// The sender, where the payload names one (else nobody: an empty login, no id).
+fn sender_of(event: &WebhookEvent) -> Requester<'_> {
+    event.sender.as_ref().map_or(
+        Requester {
+            login: "",
+            id: None,
+        },
+        Requester::from,
+    )
 }
 
 /// A run's name: `<agent>-<subject>-<hash>`, a DNS label of at most 63 characters. The hash

@@ -8,8 +8,8 @@ use crate::github::event::{
 
 use super::{
     AgentFilters, Approval, Control, Decision, Deferral, Facts, Hears, IgnoreReason, Planned,
-    Planner, SkipReason, Subject, Trigger, TriggerKind, action_not_listed, authority::Verdict,
-    ending_with, login,
+    Planner, Requester, SkipReason, Subject, Trigger, TriggerKind, acting, action_not_listed,
+    authority::Verdict, ending_with, login,
 };
 
 /// The parts of a pull request event the planner reads: a delivery's, or those of an
@@ -139,7 +139,8 @@ impl Planner {
             let mut trusted = !by_another;
             for agent in matched.iter().filter(|_| !by_another) {
                 let needs = self.needs(agent.name.as_str(), TriggerKind::PullRequest);
-                match self.authorization(author, Some(&pr.author_association), facts, needs) {
+                let judged = Requester::from(&pr.user);
+                match self.authorization(judged, Some(&pr.author_association), facts, needs) {
                     Verdict::Allowed => {}
                     Verdict::Undecided => {
                         return Planned::decided(vec![Decision::Defer(
@@ -185,7 +186,8 @@ impl Planner {
             return Planned::decided(out);
         }
         let association = (sender == author).then_some(&pr.author_association);
-        Planned::asked_by(out, sender, association, TriggerKind::PullRequest)
+        let who = acting(at.sender, &pr.user);
+        Planned::asked_by(out, who, association, TriggerKind::PullRequest)
     }
 }
 

@@ -5,7 +5,7 @@ use crate::github::event::{PushEvent, WebhookEvent};
 
 use super::{
     AgentFilters, Decision, Hears, IgnoreReason, Planned, Planner, SkipReason, Subject, Trigger,
-    TriggerKind,
+    TriggerKind, sender_of,
 };
 
 impl Planner {
@@ -56,8 +56,7 @@ impl Planner {
             }));
         }
         // The payload says nothing of the pusher's association.
-        let sender = event.sender.as_ref().map_or("", |u| u.login.as_str());
-        Planned::asked_by(out, sender, None, TriggerKind::Push)
+        Planned::asked_by(out, sender_of(event), None, TriggerKind::Push)
     }
 }
 

@@ -5,7 +5,7 @@ use crate::github::event::{ReleaseEvent, WebhookEvent};
 
 use super::{
     Decision, Deferral, Facts, Hears, IgnoreReason, Planned, Planner, RefCommit, SkipReason,
-    Subject, Trigger, TriggerKind, action_not_listed,
+    Subject, Trigger, TriggerKind, action_not_listed, sender_of,
 };
 
 impl Planner {
@@ -50,7 +50,7 @@ impl Planner {
             })]);
         }
         // The payload says nothing of the publisher's association.
-        Planned::asked_by(out, sender, None, TriggerKind::Release)
+        Planned::asked_by(out, sender_of(event), None, TriggerKind::Release)
     }
 }
 

@@ -177,6 +177,16 @@ pub enum Response {
         comment_id: u64,
         body: String,
     },
+    /// A refused pull request or issue event (a fork's code waiting for an approval,
+    /// someone who may not start agents), told to `login` on it: a reply, unless they
+    /// were told there within [`REFUSAL_QUIET`]; then nothing (no comment of theirs to
+    /// react to), so a fork author pushing in a loop, or an outsider editing an issue
+    /// over and over, gets the bot to write once an hour (outside review A5).
+    Notice {
+        number: u64,
+        login: String,
+        body: String,
+    },
     /// A refused push or release, told where GitHub shows it on the commit: one
     /// completed, neutral check run on `sha`.
     Refused {
@@ -252,13 +262,14 @@ pub fn responses(
     out
 }
 
-/// The reply to the first refusal among `decisions`, on pull request or issue `number`.
+/// The notice of the first refusal among `decisions`, on pull request or issue `number`.
 fn refusal_reply(decisions: &[Decision], number: u64, prefix: &str) -> Vec<Response> {
     decisions
         .iter()
         .find_map(|d| match d {
-            Decision::Refuse(refusal) => Some(Response::Reply {
+            Decision::Refuse(refusal) => Some(Response::Notice {
                 number,
+                login: refusal.login.clone(),
                 body: refusal.message(prefix),
             }),
             _ => None,
@@ -498,7 +509,12 @@ pub async fn respond(
                 Response::Refusal {
                     number,
                     login,
-                    comment_id,
+                    body,
+                    ..
+                }
+                | Response::Notice {
+                    number,
+                    login,
                     body,
                 } if refusals.claim(repo.as_str(), *number, login, now) => {
                     let posted = reporter
@@ -525,6 +541,14 @@ pub async fn respond(
                     {
                         tracing::warn!("cannot react on GitHub: {e}");
                     }
+                    Ok(())
+                }
+                Response::Notice { number, .. } => {
+                    tracing::info!(
+                        number,
+                        "refused again: told within {}, so not told again",
+                        crate::text::duration(REFUSAL_QUIET)
+                    );
                     Ok(())
                 }
                 Response::Refused { sha, login, body } => {

@@ -176,6 +176,8 @@ struct Request {
     user: String,
     namespace: String,
     operation: &'static str,
+    /// `status` for a write of the status subresource; empty for the object itself.
+    sub_resource: &'static str,
     object: Value,
     /// What an UPDATE changes (null for a CREATE).
     old_object: Value,
@@ -187,6 +189,7 @@ impl Request {
             user: DEFAULT_SERVICE_USER.into(),
             namespace: namespace.into(),
             operation: "CREATE",
+            sub_resource: "",
             object,
             old_object: Value::Null,
         }
@@ -198,6 +201,7 @@ impl Request {
             user: user.into(),
             namespace: namespace.into(),
             operation: "UPDATE",
+            sub_resource: "",
             object: new,
             old_object: old,
         }
@@ -210,7 +214,7 @@ fn admit(python: &Path, manifests: &str, requests: &[Request]) -> Vec<Vec<String
         "manifests": manifests,
         "requests": requests.iter().map(|r| json!({
             "user": r.user, "namespace": r.namespace, "operation": r.operation,
-            "object": r.object, "oldObject": r.old_object,
+            "subResource": r.sub_resource, "object": r.object, "oldObject": r.old_object,
         })).collect::<Vec<_>>(),
     });
     let mut child = Command::new(python)
@@ -631,6 +635,7 @@ fn a_pod_the_service_was_made_to_create_beyond_its_agents_is_refused() {
             user: std::mem::take(&mut r.user),
             namespace: std::mem::take(&mut r.namespace),
             operation: r.operation,
+            sub_resource: r.sub_resource,
             object: r.object.take(),
             old_object: r.old_object.take(),
         })
@@ -1193,6 +1198,141 @@ async fn an_agent_run_is_recorded_by_the_service_alone_and_only_cancelled_by_oth
                 spoiled(&|r| r["spec"]["task"] = json!("and push to main")),
             ),
             "may change only spec.cancel",
+        ),
+    ];
+    assert_each_refused(&python, &manifests, &refused);
+}
+
+/// The rest of the review's A9: two more records are authorizations. An AgentApproval in
+/// the service's namespace lets a fork's code run at the head it names, and a run's
+/// status is the outcome the service reports to GitHub as the run's. Only the service
+/// writes either: the approval its intake records and the status its controller writes
+/// are admitted (taken here as they really write them, on the fake API server); anyone
+/// else granted `create` or `update` on agentapprovals, or `update` on agentruns/status,
+/// is refused. (Before: all four admitted, no policy matched them.)
+#[tokio::test]
+async fn an_approval_and_a_runs_status_are_written_by_the_service_alone() {
+    use agentpods::cluster::approvals::{KubeApprovals, object_name};
+    use agentpods::ports::approvals::{
+        ApprovalEntry, ApprovalStore, PullRequestKey, PullRequestRecord,
+    };
+    use support::cluster::{Cluster, RUNS};
+    let Some(python) = python() else { return };
+    const HOME: &str = "agentpods";
+    const OPERATOR: &str = "alice@example.org";
+    const TENANT: &str = "system:serviceaccount:agentpods:ci";
+    let mut cluster = Cluster::without_controller().await;
+
+    // The service records a fork's head, then a maintainer's approval of it.
+    let approvals = KubeApprovals::new(cluster.service.clone(), HOME);
+    let key = PullRequestKey::new("Codertocat/Hello-World", 2);
+    let head = "0123456789abcdef0123456789abcdef01234567";
+    let now = k8s_openapi::jiff::Timestamp::now();
+    let stored_approval = |cluster: &Cluster| {
+        cluster
+            .fake
+            .object(
+                "agentpods.dev",
+                "v1alpha1",
+                "agentapprovals",
+                HOME,
+                &object_name(&key),
+            )
+            .expect("the AgentApproval")
+    };
+    let seen = |r: &mut PullRequestRecord| r.see(head, now);
+    approvals.update(&key, &seen).await.expect("head seen");
+    let recorded = stored_approval(&cluster);
+    let approve = |r: &mut PullRequestRecord| {
+        r.approve(ApprovalEntry {
+            sha: head.into(),
+            approved_by: "Codertocat".into(),
+            approved_at: now,
+            comment_id: 7,
+        })
+    };
+    approvals.update(&key, &approve).await.expect("approved");
+    let approved = stored_approval(&cluster);
+
+    // The intake records a run; the controller takes it up and writes its status.
+    let name = cluster
+        .deliver_one(&fixture("pull_request/opened.json"), "d-review")
+        .await;
+    let stored_run = |cluster: &Cluster| {
+        cluster
+            .fake
+            .object("agentpods.dev", "v1alpha1", "agentruns", RUNS, &name)
+            .expect("the review's AgentRun")
+    };
+    let recorded_run = stored_run(&cluster);
+    cluster.start_controller();
+    cluster
+        .wait_for(&name, "a status", |r| r.is_some_and(|r| r.status.is_some()))
+        .await;
+    let with_status = stored_run(&cluster);
+    let status_write = |user: &str, old: &Value, new: Value| Request {
+        sub_resource: "status",
+        ..Request::update_by(user, RUNS, old.clone(), new)
+    };
+    let manifests = generate("services.yaml");
+    let admitted = [
+        (
+            "the service's record of a head",
+            Request::by_service(HOME, recorded.clone()),
+        ),
+        (
+            "the service's approval",
+            Request::update_by(
+                DEFAULT_SERVICE_USER,
+                HOME,
+                recorded.clone(),
+                approved.clone(),
+            ),
+        ),
+        (
+            "the controller's status",
+            status_write(DEFAULT_SERVICE_USER, &recorded_run, with_status.clone()),
+        ),
+    ];
+    let verdicts = admit(
+        &python,
+        &manifests,
+        &admitted.iter().map(|(_, r)| r.clone()).collect::<Vec<_>>(),
+    );
+    for ((what, _), refusals) in admitted.iter().zip(&verdicts) {
+        assert!(refusals.is_empty(), "{what}: {refusals:#?}");
+    }
+
+    let forged_outcome = {
+        let mut v = with_status.clone();
+        v["status"]["phase"] = json!("Succeeded");
+        v["status"]["message"] = json!("all checks passed");
+        v
+    };
+    let approvals_only = "only the agentpods service records fork approvals in agentpods";
+    let refused: Vec<(&str, Request, &str)> = vec![
+        (
+            "an approval an operator records",
+            Request {
+                user: OPERATOR.into(),
+                ..Request::by_service(HOME, approved.clone())
+            },
+            approvals_only,
+        ),
+        (
+            "an approval a tenant adds to the service's record",
+            Request::update_by(TENANT, HOME, recorded.clone(), approved.clone()),
+            approvals_only,
+        ),
+        (
+            "a run's outcome an operator writes",
+            status_write(OPERATOR, &with_status, forged_outcome.clone()),
+            "only the agentpods service writes the status of an AgentRun in agentpods-runs",
+        ),
+        (
+            "a run's outcome a tenant writes",
+            status_write(TENANT, &with_status, forged_outcome),
+            "only the agentpods service writes the status of an AgentRun in agentpods-runs",
         ),
     ];
     assert_each_refused(&python, &manifests, &refused);

@@ -1887,3 +1887,67 @@ agents:
     .expect("loads");
     assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
 }
+
+/// An `allowed_users` entry is a login pinned to its account (`octocat:583231`), or a bare
+/// login, which `validate` warns about: GitHub frees a login when its account is renamed,
+/// and whoever takes it holds the entry (outside review A4). A mention (`@octocat`) never
+/// matches a login: it is an error saying what to write (new-user review N9; before, it
+/// was accepted without a word).
+#[test]
+fn an_allowed_user_written_as_a_mention_is_an_error_and_a_bare_login_a_warning() {
+    check(&[Case {
+        what: "a mention, and an id that is not a number",
+        yaml: "\
+project: demo
+github:
+  authorization:
+    allowed_users: [\"@octocat\", \"hubot:#1\"]
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: task
+    triggers:
+      comment:
+        verbs: [run]
+",
+        expect: &[
+            (
+                "\"@octocat\"",
+                "services.yaml:4:21: github.authorization.allowed_users[0]: `@octocat`: write the login without @ (`octocat`): a login with @ never matches",
+            ),
+            (
+                "\"hubot:#1\"",
+                "services.yaml:4:33: github.authorization.allowed_users[1]: `hubot:#1`: the account id after the colon is a number, as GitHub's API gives it (https://api.github.com/users/hubot says `id`), like octocat:583231",
+            ),
+        ],
+    }]);
+    let loaded = configs::load(
+        "\
+project: demo
+github:
+  authorization:
+    allowed_users: [octocat:583231, hubot]
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: task
+    triggers:
+      comment:
+        verbs: [run]
+",
+    );
+    let warnings: Vec<String> = loaded.warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        warnings,
+        [
+            "services.yaml:4:37: warning: allowed_users entry `hubot` is a login, not pinned to an account: GitHub frees a login when its account is renamed, and whoever registers it then may start every agent and approve fork heads; write `hubot:<id>` with the `id` that https://api.github.com/users/hubot gives"
+        ]
+    );
+    let users = &loaded.config.github.authorization.allowed_users;
+    assert_eq!(users[0].login(), "octocat");
+    assert_eq!(users[0].id(), Some(583_231));
+}

@@ -938,14 +938,30 @@ fn every_overlay_holds_the_service_s_pods_to_its_own_config() {
                 }
             }
         }
+        // And at home, the fork approvals' policy (only the service records one).
+        let [approvals, approvals_binding] =
+            agentpods::cli::admission::approval_policy_objects(user);
+        let home = approvals["metadata"]["name"].as_str().unwrap();
+        assert_eq!(home, "agentpods-agentapprovals.agentpods");
+        assert_eq!(
+            unlabelled(one(&docs, "ValidatingAdmissionPolicy", home)),
+            normalized(&approvals),
+            "{overlay}: the approvals' policy"
+        );
+        assert_eq!(
+            unlabelled(one(&docs, "ValidatingAdmissionPolicyBinding", home)),
+            normalized(&approvals_binding),
+            "{overlay}: the approvals' policy bound"
+        );
         assert_eq!(
             of_kind(&docs, "ValidatingAdmissionPolicy").len(),
-            3 * bound.len(),
-            "{overlay}: three policies a namespace (pods and Jobs, Secrets, AgentRuns)"
+            3 * bound.len() + 1,
+            "{overlay}: three policies a namespace (pods and Jobs, Secrets, AgentRuns), \
+             and the approvals' at home"
         );
         assert_eq!(
             of_kind(&docs, "ValidatingAdmissionPolicyBinding").len(),
-            3 * bound.len(),
+            3 * bound.len() + 1,
             "{overlay}: each policy bound"
         );
     }

@@ -2,7 +2,7 @@
 //! command at once: eyes when it is accepted, one reply when it is refused, however often
 //! the delivery comes.
 
-use crate::scenario::{PullRequest, Scenario, contains, starts_with};
+use crate::scenario::{Pr, PullRequest, Scenario, contains, starts_with};
 use crate::support;
 
 use std::sync::Arc;
@@ -1213,6 +1213,101 @@ async fn a_strangers_five_refused_commands_on_one_issue_get_one_reply() {
         }
         assert_eq!(told, expected);
         assert_eq!(fake.violations(), Vec::<String>::new());
+    })
+    .await;
+}
+
+/// `allowed_users` names an account by its login and its id (`octocat:583231`). Its owner
+/// renames it, and someone else registers the login it freed. The newcomer, whom GitHub
+/// says may only read, neither starts the write-token `task` agent nor approves a fork's
+/// head, and is told what anyone who may only read is told (not the id the entry names);
+/// the account, under its new login, still does both. (Outside review A4; before, the
+/// newcomer's `/agent run` was launched, 202, and their approval recorded.)
+#[tokio::test]
+async fn a_login_freed_by_a_rename_and_taken_does_not_inherit_its_allowed_users_entry() {
+    within(60, async {
+        let s = Scenario::new()
+            .config("allowed_users: []", "allowed_users: [\"octocat:583231\"]")
+            .start()
+            .await;
+        s.gh.set_account("octo-renamed", 583_231);
+        s.gh.set_account("octocat", 190_000_001);
+        for login in ["octo-renamed", "octocat", "forker"] {
+            s.gh.set_role(login, "read");
+        }
+        let issue = Pr(1);
+        let fork = PullRequest::new(2).in_fork("forker").at(FORK_HEAD);
+        let (pr, opened) = s.gh.open_pull_request(fork).await;
+        opened.expect_status(200);
+
+        let run =
+            s.gh.comment_as("octocat", issue, "/agent run push to main")
+                .await;
+        run.expect_status(200);
+        let approve = format!("/agent approve {FORK_HEAD}");
+        s.gh.comment_as("octocat", pr, &approve)
+            .await
+            .expect_status(200);
+        assert!(s.manifests().is_empty(), "{:#?}", s.manifests());
+        let told = s.gh.expect_comment(issue, contains("@octocat"));
+        assert!(told.body.contains("`read`"), "{}", told.body);
+        for reply in s.gh.replies(issue).iter().chain(&s.gh.replies(pr)) {
+            assert!(!reply.body.contains("583231"), "{}", reply.body);
+        }
+
+        s.gh.comment_as("octo-renamed", pr, &approve)
+            .await
+            .expect_status(202);
+        s.gh.comment_as("octo-renamed", issue, "/agent run push to main")
+            .await
+            .expect_status(202);
+        assert_eq!(s.manifests().len(), 2, "the fork's review and the task");
+        s.end();
+    })
+    .await;
+}
+
+/// A fork's author pushes to an unapproved pull request again and again, on a thread of
+/// 3,000 comments. The bot says once that the head waits for an approval, and each later
+/// push within the hour costs no comment request at all; the one reply looks through a
+/// bounded number of the thread's pages for itself. (Outside review A5; before, five
+/// pushes got five replies, each after listing 30 pages: 155 comment requests.)
+#[tokio::test]
+async fn a_fork_authors_pushes_get_one_reply_an_hour_at_a_bounded_cost() {
+    within(60, async {
+        let s = Scenario::new().start().await;
+        s.gh.set_role("forker", "read");
+        let fork = PullRequest::new(2).in_fork("forker").at(FORK_HEAD);
+        let pr = s.gh.pull_request(fork);
+        for i in 0..3000 {
+            s.gh.fake
+                .add_comment(REPO, 2, "chatter", &format!("comment {i}"));
+        }
+        let comment_requests = || {
+            s.gh.fake.count("GET", "/issues/2/comments")
+                + s.gh.fake.count("POST", "/issues/2/comments")
+        };
+        s.gh.push(pr, FORK_HEAD).await.expect_status(200);
+        let first = comment_requests();
+        assert!(first <= 4, "the first reply: {first} comment requests");
+        for n in 1..5u8 {
+            let sha = format!("{:040x}", 0xf0 + n);
+            s.gh.push(pr, &sha).await.expect_status(200);
+        }
+        let bots: Vec<String> =
+            s.gh.replies(pr)
+                .into_iter()
+                .filter(|c| c.login != "chatter")
+                .map(|c| c.body)
+                .collect();
+        assert_eq!(bots.len(), 1, "{bots:#?}");
+        assert!(
+            bots[0].contains(&format!("`/agent approve {FORK_HEAD}`")),
+            "{}",
+            bots[0]
+        );
+        assert_eq!(comment_requests(), first, "later pushes within the hour");
+        s.end();
     })
     .await;
 }

@@ -309,10 +309,10 @@ fn validate_refuses_a_dangerous_pod_before_any_delivery() {
         .map(|l| l.replace(&folder, ""))
         .collect();
     assert_eq!(lines.len(), 2, "{lines:#?}");
-    // At the container's securityContext, which lacks `capabilities.drop`.
+    // At the container's `capabilities.drop`, which drops NET_RAW but not ALL.
     assert!(
         lines[0].starts_with(
-            "templates/kaniko-job.yaml:42:11: agent `image`, push of `refs/tags/v1.0.0`: document 1, field `spec.template.spec.containers[0].securityContext.capabilities.drop`: agent `image`:"
+            "templates/kaniko-job.yaml:48:15: agent `image`, push of `refs/tags/v1.0.0`: document 1, field `spec.template.spec.containers[0].securityContext.capabilities.drop`: agent `image`:"
         ),
         "{}",
         lines[0]
@@ -329,4 +329,55 @@ fn validate_refuses_a_dangerous_pod_before_any_delivery() {
     std::fs::write(dir.path().join("services.yaml"), text).expect("write services.yaml");
     let validated = support::configs::validate(&dir.path().join("services.yaml"));
     assert_eq!(validated.code, Some(0), "{}", validated.stderr);
+}
+
+/// The image build runs as root with the runtime's default capabilities, which Kaniko needs
+/// to unpack layers and run the Dockerfile's `RUN` (chown, setuid...), but not NET_RAW: a
+/// build that could open raw sockets could forge packets to whatever its egress reaches
+/// (outside review, issue 11). Before: no capability dropped.
+#[test]
+fn the_kaniko_build_drops_raw_sockets() {
+    let (text, templates) = example(|t| t);
+    let loaded = config::parse(&text, "services.yaml", templates).expect("it loads");
+    let body = fixture("push/0.json").body();
+    let event = event::parse("push", &body).expect("the fixture parses");
+    let launch = Planner::new(&loaded.config)
+        .plan(&event, DELIVERY, &Facts::default())
+        .into_iter()
+        .find_map(|d| match d {
+            Decision::Launch(l) => Some(l),
+            _ => None,
+        })
+        .expect("the tag builds");
+    let run = Engine::new(&loaded)
+        .expect("templates compile")
+        .render_run(&event, DELIVERY, &launch, None)
+        .expect("the build renders");
+    let [K8sObject::Job(job)] = &run.objects[..] else {
+        panic!("one Job: {:#?}", run.objects);
+    };
+    let pod = job
+        .spec
+        .as_ref()
+        .and_then(|s| s.template.spec.as_ref())
+        .expect("a pod spec");
+    for container in pod
+        .containers
+        .iter()
+        .chain(pod.init_containers.iter().flatten())
+    {
+        let capabilities = container
+            .security_context
+            .as_ref()
+            .and_then(|s| s.capabilities.as_ref());
+        let dropped = capabilities
+            .and_then(|c| c.drop.clone())
+            .unwrap_or_default();
+        assert!(
+            dropped.iter().any(|d| d == "NET_RAW" || d == "ALL"),
+            "{}: drops {dropped:?}",
+            container.name
+        );
+        assert_eq!(capabilities.and_then(|c| c.add.clone()), None);
+    }
 }

@@ -141,6 +141,7 @@ impl Scenario {
                 service: service.clone(),
                 deliveries: AtomicU64::new(0),
                 associations: Mutex::new(HashMap::from([(OWNER.to_owned(), "OWNER".to_owned())])),
+                accounts: Mutex::new(HashMap::new()),
                 pulls: Mutex::new(HashMap::new()),
                 written: Mutex::new(HashSet::new()),
             },
@@ -243,6 +244,8 @@ pub struct Gh {
     deliveries: AtomicU64,
     /// What payloads call each person (`author_association`); `NONE` if not here.
     associations: Mutex<HashMap<String, String>>,
+    /// Each person's account id, where the story says it (else the example's).
+    accounts: Mutex<HashMap<String, u64>>,
     pulls: Mutex<HashMap<u64, PullRequest>>,
     /// The ids of the comments people of the story wrote (the rest are the service's).
     written: Mutex<HashSet<u64>>,
@@ -261,6 +264,23 @@ impl Gh {
             .lock()
             .expect("associations")
             .insert(login.to_owned(), association.to_owned());
+    }
+
+    /// `login` is the account `id` (GitHub's numeric id, which stays when a login is
+    /// renamed, and which a login freed by a rename and taken again does not have).
+    pub fn set_account(&self, login: &str, id: u64) {
+        self.accounts
+            .lock()
+            .expect("accounts")
+            .insert(login.to_owned(), id);
+    }
+
+    /// `login` and, where the story says it, their account id, in a payload's user object.
+    fn fill_user(&self, user: &mut Value, login: &str) {
+        user["login"] = login.into();
+        if let Some(id) = self.accounts.lock().expect("accounts").get(login) {
+            user["id"] = (*id).into();
+        }
     }
 
     fn association(&self, login: &str) -> String {
@@ -309,7 +329,7 @@ impl Gh {
         p["number"] = pr.0.into();
         p["url"] = format!("https://api.github.com/repos/{REPO}/pulls/{}", pr.0).into();
         p["html_url"] = format!("https://github.com/{REPO}/pull/{}", pr.0).into();
-        p["user"]["login"] = pull.author.as_str().into();
+        self.fill_user(&mut p["user"], &pull.author);
         p["author_association"] = pull.association.as_str().into();
         p["updated_at"] = now().into();
         let head = &mut p["head"];
@@ -321,7 +341,7 @@ impl Gh {
         head["repo"]["owner"]["login"] = owner.into();
         head["repo"]["fork"] = (pull.head_repo != REPO).into();
         head["repo"]["clone_url"] = format!("https://github.com/{}.git", pull.head_repo).into();
-        payload["sender"]["login"] = pull.author.as_str().into();
+        self.fill_user(&mut payload["sender"], &pull.author);
         self.deliver("pull_request", payload).await
     }
 
@@ -353,11 +373,11 @@ impl Gh {
         let comment = &mut payload["comment"];
         comment["id"] = id.into();
         comment["body"] = body.into();
-        comment["user"]["login"] = login.into();
+        self.fill_user(&mut comment["user"], login);
         comment["author_association"] = self.association(login).into();
         comment["created_at"] = written.as_str().into();
         comment["updated_at"] = written.as_str().into();
-        payload["sender"]["login"] = login.into();
+        self.fill_user(&mut payload["sender"], login);
         self.deliver("issue_comment", payload).await
     }
 

@@ -37,6 +37,13 @@ pub struct IssueComment {
 /// How many pages of comments are read when looking for ours.
 const MAX_COMMENT_PAGES: u32 = 30;
 
+/// How many pages (of 100) a reply looks through for itself before it is posted
+/// ([`GithubClient::create_comment_once`]): it finds itself only when an earlier attempt
+/// at the same delivery posted it, so the look is mostly in vain, and on a long thread
+/// each refusal cost 31 requests (outside review A5). Past 300 comments a delivery that
+/// comes again after its reply was posted may post it once more.
+const REPLY_LOOKUP_PAGES: u32 = 3;
+
 /// Whether `c` is ours: written by `own` when we know who we are (a token whose user
 /// GitHub will not name does not know, and takes any author).
 fn is_ours(c: &IssueComment, own: Option<&str>) -> bool {
@@ -118,8 +125,19 @@ impl GithubClient {
         repo: &RepoFullName,
         issue: u64,
     ) -> Result<Vec<IssueComment>, GithubError> {
+        self.list_comment_pages(repo, issue, MAX_COMMENT_PAGES)
+            .await
+    }
+
+    /// The first `pages` pages (of 100) of an issue's or pull request's comments.
+    async fn list_comment_pages(
+        &self,
+        repo: &RepoFullName,
+        issue: u64,
+        pages: u32,
+    ) -> Result<Vec<IssueComment>, GithubError> {
         let mut out = Vec::new();
-        for page in 1..=MAX_COMMENT_PAGES {
+        for page in 1..=pages {
             let path = format!(
                 "/repos/{}/{}/issues/{issue}/comments?per_page=100&page={page}",
                 repo.owner(),
@@ -154,17 +172,29 @@ impl GithubClient {
         issue: u64,
         marker: &str,
     ) -> Result<Option<IssueComment>, GithubError> {
+        self.find_comment_within(repo, issue, marker, MAX_COMMENT_PAGES)
+            .await
+    }
+
+    /// [`GithubClient::find_comment`] in the first `pages` pages of the thread.
+    async fn find_comment_within(
+        &self,
+        repo: &RepoFullName,
+        issue: u64,
+        marker: &str,
+        pages: u32,
+    ) -> Result<Option<IssueComment>, GithubError> {
         let own = self.own_login().await?;
         Ok(self
-            .list_comments(repo, issue)
+            .list_comment_pages(repo, issue, pages)
             .await?
             .into_iter()
             .find(|c| c.body.contains(marker) && is_ours(c, own)))
     }
 
     /// Posts `body` (which must contain `marker`) unless our comment with that marker is
-    /// already there; after an ambiguous failure it looks again before posting again. The
-    /// comment's id either way.
+    /// already there (in the thread's first [`REPLY_LOOKUP_PAGES`] pages); after an
+    /// ambiguous failure it looks again before posting again. The comment's id either way.
     pub async fn create_comment_once(
         &self,
         repo: &RepoFullName,
@@ -173,7 +203,10 @@ impl GithubClient {
         body: &str,
     ) -> Result<u64, GithubError> {
         debug_assert!(body.contains(marker));
-        if let Some(found) = self.find_comment(repo, issue, marker).await? {
+        let found = self
+            .find_comment_within(repo, issue, marker, REPLY_LOOKUP_PAGES)
+            .await?;
+        if let Some(found) = found {
             return Ok(found.id);
         }
         self.post_comment_once(repo, issue, marker, body).await

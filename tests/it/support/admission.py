@@ -2,7 +2,8 @@
 
 Reads JSON on stdin: {"manifests": "<multi-document YAML of policies and bindings>",
 "requests": [{"user": ..., "namespace": ..., "operation": "CREATE"|"UPDATE",
-"object": {...}, "oldObject": {...} or null}]}. Prints JSON: for each request, the list of refusals (empty: admitted),
+"subResource": "status" or "" (the object itself), "object": {...},
+"oldObject": {...} or null}]}. Prints JSON: for each request, the list of refusals (empty: admitted),
 each "<policy>: <message>".
 
 The CEL is evaluated by cel-python (PyPI `cel-python`), the policy's structure as the API
@@ -25,6 +26,7 @@ RESOURCES = {
     "Job": ("batch", "v1", "jobs"),
     "Secret": ("", "v1", "secrets"),
     "AgentRun": ("agentpods.dev", "v1alpha1", "agentruns"),
+    "AgentApproval": ("agentpods.dev", "v1alpha1", "agentapprovals"),
 }
 KNOWN_SPEC = {
     "failurePolicy",
@@ -42,6 +44,10 @@ class Unknown(Exception):
 
 def matches_rules(rules, request):
     group, version, resource = RESOURCES[request["object"]["kind"]]
+    # A rule names a subresource as `<resource>/<subresource>`; `<resource>` alone matches
+    # the object itself, not its subresources.
+    if request.get("subResource"):
+        resource = f"{resource}/{request['subResource']}"
     for rule in rules:
         if set(rule) - {"apiGroups", "apiVersions", "resources", "operations"}:
             raise Unknown(f"resource rule keys {sorted(rule)}")
@@ -50,7 +56,7 @@ def matches_rules(rules, request):
         ) and (
             version in rule["apiVersions"] or "*" in rule["apiVersions"]
         ) and (
-            resource in rule["resources"] or "*" in rule["resources"]
+            resource in rule["resources"] or ("*" in rule["resources"] and "/" not in resource)
         ) and (
             request["operation"] in rule["operations"] or "*" in rule["operations"]
         )
@@ -93,6 +99,7 @@ def admit(env, policy, request):
                 "userInfo": {"username": request["user"]},
                 "namespace": request["namespace"],
                 "operation": request["operation"],
+                "subResource": request.get("subResource", ""),
             }
         ),
     }
