@@ -362,6 +362,15 @@ mod tests {
                 ..row()
             },
             Row {
+                story: "two commands on a fork's pull request, unapproved: one refusal, the help still answered",
+                agents: "[{name: task, triggers: {comment: {verbs: [run, review]}}}]",
+                payload: ON_PR,
+                edit: body!("/agent run x\n/agent help\n/agent review"),
+                given: || Given::on_pull_request(HEAD, true),
+                expect: "refuse @Codertocat: ForkNeedsApproval, reply: - `/agent run <task>`: start",
+                ..row()
+            },
+            Row {
                 story: "`run` on a fork's pull request runs at the approved head",
                 agents: "[{name: review, triggers: {comment: {verbs: [run]}}}]",
                 payload: ON_PR,
