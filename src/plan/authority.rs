@@ -5,7 +5,8 @@ use crate::config::{Agent, ForkPolicy, Permission};
 use crate::github::event::{AuthorAssociation, User};
 
 use super::{
-    Authority, Decision, Deferral, Facts, Planner, Refusal, RefusalReason, TriggerKind, ending_with,
+    Authority, Decision, Deferral, Facts, ForkCode, Planner, Refusal, RefusalReason, TriggerKind,
+    ending_with,
 };
 
 /// Whom a verdict is about: their login, and their account id where the payload gives
@@ -160,12 +161,80 @@ impl Planner {
         }
     }
 
+    /// The fork policy, judged once for every trigger whose launches would run a fork's
+    /// code (`fork`): unless the code is an author's the repository trusts for every agent
+    /// launched, it runs only at a head a maintainer approved (else one refusal stands
+    /// where the launches were, or the delivery waits); and never with a token that can
+    /// write (each such launch is refused).
+    pub(super) fn fork_policy(
+        &self,
+        decisions: Vec<Decision>,
+        fork: &ForkCode<'_>,
+        facts: &Facts<'_>,
+    ) -> Vec<Decision> {
+        let launched = |d: &Decision| match d {
+            Decision::Launch(launch) => Some(launch.agent.clone()),
+            _ => None,
+        };
+        let agents: Vec<String> = decisions.iter().filter_map(launched).collect();
+        if agents.is_empty() {
+            return decisions;
+        }
+        let mut trusted = fork.author.is_some();
+        if let Some((author, association)) = fork.author {
+            for agent in &agents {
+                let needs = self.needs(agent, TriggerKind::PullRequest);
+                match self.authorization(author, Some(association), facts, needs) {
+                    Verdict::Allowed => {}
+                    Verdict::Undecided => {
+                        return vec![Decision::Defer(Deferral::PermissionUnanswered {
+                            login: author.login.to_string(),
+                        })];
+                    }
+                    Verdict::Refused(_) => trusted = false,
+                }
+            }
+        }
+        if !trusted && let Some(refused) = self.fork_gate(fork.number, &fork.head, fork.told, facts)
+        {
+            if matches!(refused, Decision::Defer(_)) {
+                return vec![refused];
+            }
+            let mut refused = Some(refused);
+            let mut out = Vec::with_capacity(decisions.len());
+            for decision in decisions {
+                match decision {
+                    Decision::Launch(_) => out.extend(refused.take()),
+                    other => out.push(other),
+                }
+            }
+            return out;
+        }
+        decisions
+            .into_iter()
+            .map(|decision| match decision {
+                Decision::Launch(launch) => {
+                    let agent = self
+                        .config
+                        .agents
+                        .iter()
+                        .find(|a| a.name.as_str() == launch.agent);
+                    match agent.and_then(|a| self.fork_write_refusal(a, &launch.requested_by)) {
+                        Some(refused) => refused,
+                        None => Decision::Launch(launch),
+                    }
+                }
+                other => other,
+            })
+            .collect()
+    }
+
     /// Whether a fork pull request's code may run at `head` for someone the repository
     /// does not trust: `None` when it may, else why not (`requested_by` is told).
     /// A fork's code never runs with a token that can write: whatever the code makes the
     /// agent do, it could do with the token (push, open pull requests, comment as the
     /// App). Unless the operator trusts every fork outright (`fork_pull_requests: always`).
-    pub(super) fn fork_write_refusal(&self, agent: &Agent, requested_by: &str) -> Option<Decision> {
+    fn fork_write_refusal(&self, agent: &Agent, requested_by: &str) -> Option<Decision> {
         if self.config.github.authorization.fork_pull_requests == ForkPolicy::Always {
             return None;
         }
@@ -182,7 +251,7 @@ impl Planner {
         }))
     }
 
-    pub(super) fn fork_gate(
+    fn fork_gate(
         &self,
         number: u64,
         head: &str,

@@ -10,7 +10,7 @@ use crate::github::command::{Command, CommandError, CommandParser};
 use crate::github::event::{Comment, IssueCommentEvent, PullRequest, WebhookEvent};
 
 use super::{
-    Authority, Control, Decision, Deferral, Facts, Hears, IgnoreReason, Planned, Planner,
+    Authority, Control, Decision, Deferral, Facts, ForkCode, Hears, IgnoreReason, Planned, Planner,
     Requester, Subject, Trigger, TriggerKind,
 };
 
@@ -28,7 +28,6 @@ struct Asked<'c> {
     /// say.
     pull_request: Option<Result<&'c PullRequest, Deferral>>,
     delivery: &'c str,
-    facts: &'c Facts<'c>,
 }
 
 impl Planner {
@@ -92,7 +91,6 @@ impl Planner {
             login,
             pull_request,
             delivery,
-            facts,
         };
         let prefix = &self.config.github.command_prefix;
         let mut out = Vec::new();
@@ -124,7 +122,17 @@ impl Planner {
                 crate::github::command::MAX_COMMANDS_PER_COMMENT
             )));
         }
-        Planned::asked_by(out, who, association, TriggerKind::Comment)
+        let planned = Planned::asked_by(out, who, association, TriggerKind::Comment);
+        match asked.pull_request {
+            // A fork's code: one fork policy for events and commands alike, whoever asks.
+            Some(Ok(pr)) if pr.is_fork() => planned.running(ForkCode {
+                number: asked.number,
+                head: pr.head.sha.to_string(),
+                told: login,
+                author: None,
+            }),
+            _ => planned,
+        }
     }
 
     /// Carries out one command: its verb's handler adds its decisions to `out`; `Err`
@@ -195,7 +203,7 @@ impl Planner {
         task: Option<String>,
         out: &mut Vec<Decision>,
     ) -> Result<(), Deferral> {
-        let (number, login, facts) = (asked.number, asked.login, asked.facts);
+        let (number, login) = (asked.number, asked.login);
         let target = if asked.is_pull_request {
             CommentTarget::PullRequest
         } else {
@@ -223,21 +231,8 @@ impl Planner {
         }
         let subject = match &asked.pull_request {
             Some(Err(unknown)) => return Err(unknown.clone()),
-            // One fork policy for events and commands alike: a fork's code runs at an
-            // approved head only, whoever asks.
-            Some(Ok(pr)) if pr.is_fork() => {
-                if let Some(refused) = self.fork_gate(number, pr.head.sha.as_str(), login, facts) {
-                    if let Decision::Defer(waits) = refused {
-                        return Err(waits);
-                    }
-                    out.push(refused);
-                    return Ok(());
-                }
-                Subject::PullRequest {
-                    number,
-                    head_sha: Some(pr.head.sha.to_string()),
-                }
-            }
+            // On a fork's pull request, the fork policy judges the launches, whoever asks
+            // (`Planner::fork_policy`, for events and commands alike).
             Some(Ok(pr)) => Subject::PullRequest {
                 number,
                 head_sha: Some(pr.head.sha.to_string()),
@@ -249,12 +244,7 @@ impl Planner {
             None => Subject::Issue { number, sha: None },
         };
         let discriminator = format!("{}:{}", asked.comment.id, out.len());
-        let on_fork = matches!(&asked.pull_request, Some(Ok(pr)) if pr.is_fork());
         for agent in agents {
-            if on_fork && let Some(refused) = self.fork_write_refusal(agent, login) {
-                out.push(refused);
-                continue;
-            }
             out.push(self.launch(
                 agent,
                 asked.delivery,
@@ -370,6 +360,15 @@ mod tests {
                 payload: ON_PR,
                 given: || Given::on_pull_request(HEAD, true),
                 expect: "refuse @Codertocat: ForkNeedsApproval",
+                ..row()
+            },
+            Row {
+                story: "two commands on a fork's pull request, unapproved: one refusal, the help still answered",
+                agents: "[{name: task, triggers: {comment: {verbs: [run, review]}}}]",
+                payload: ON_PR,
+                edit: body!("/agent run x\n/agent help\n/agent review"),
+                given: || Given::on_pull_request(HEAD, true),
+                expect: "refuse @Codertocat: ForkNeedsApproval, reply: - `/agent run <task>`: start",
                 ..row()
             },
             Row {

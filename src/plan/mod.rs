@@ -541,24 +541,22 @@ impl Planner {
         self.judge(event, planned, facts)
     }
 
-    /// The checks every trigger shares, once: the launches stand only if whoever asked
-    /// may start them (unless the trigger's file judged already: a fork's code), each at
-    /// an exact commit.
+    /// The checks every trigger shares, once: a fork's code runs only as the fork policy
+    /// lets it; the launches stand only if whoever asked may start them; each at an exact
+    /// commit.
     fn judge(
         &self,
         event: &WebhookEvent,
         planned: Planned<'_>,
         facts: &Facts<'_>,
     ) -> Vec<Decision> {
-        let out = match planned.asked_by {
-            Some(asked) => self.gate(
-                planned.decisions,
-                asked.who,
-                asked.association,
-                facts,
-                asked.kind,
-            ),
+        let decisions = match &planned.fork {
+            Some(fork) => self.fork_policy(planned.decisions, fork, facts),
             None => planned.decisions,
+        };
+        let out = match planned.asked_by {
+            Some(asked) => self.gate(decisions, asked.who, asked.association, facts, asked.kind),
+            None => decisions,
         };
         pin::pin(event, out, facts)
     }
@@ -654,8 +652,11 @@ impl<'p> Heard<'p> {
 /// once, for every trigger, in [`Planner::plan`].
 pub(super) struct Planned<'e> {
     decisions: Vec<Decision>,
-    /// `None`: nothing (more) to judge: no launch, or the trigger's file judged them.
+    /// `None`: no permission to judge: no launch, or a fork's code, which the fork policy
+    /// judges.
     asked_by: Option<AskedBy<'e>>,
+    /// The launches would run a fork pull request's code: the fork policy judges them.
+    fork: Option<ForkCode<'e>>,
 }
 
 impl<'e> Planned<'e> {
@@ -664,7 +665,14 @@ impl<'e> Planned<'e> {
         Planned {
             decisions,
             asked_by: None,
+            fork: None,
         }
+    }
+
+    /// The same launches, which would run `fork`'s code.
+    fn running(mut self, fork: ForkCode<'e>) -> Self {
+        self.fork = Some(fork);
+        self
     }
 
     /// Launches that stand only if `who` may start them by `kind`.
@@ -681,8 +689,24 @@ impl<'e> Planned<'e> {
                 association,
                 kind,
             }),
+            fork: None,
         }
     }
+}
+
+/// A fork pull request's code, which a delivery's launches would run (see
+/// `Planner::fork_policy`).
+pub(super) struct ForkCode<'e> {
+    number: u64,
+    /// The head commit that would run (a comment's pull request is the facts', not the
+    /// event's: owned).
+    head: String,
+    /// Who is told when it may not.
+    told: &'e str,
+    /// The pull request's author, when the code is theirs alone (their own fork, and they
+    /// caused the event): an author the repository trusts for every agent needs no
+    /// approval. `None`: it meets the fork policy whoever asked.
+    author: Option<(Requester<'e>, &'e AuthorAssociation)>,
 }
 
 /// Who asked for the launches of a delivery: their login, what the payload says of them

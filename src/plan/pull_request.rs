@@ -7,9 +7,9 @@ use crate::github::event::{
 };
 
 use super::{
-    AgentFilters, Approval, Control, Decision, Deferral, Facts, Hears, IgnoreReason, Planned,
+    AgentFilters, Approval, Control, Decision, Facts, ForkCode, Hears, IgnoreReason, Planned,
     Planner, Requester, SkipReason, Subject, Trigger, TriggerKind, acting, action_not_listed,
-    authority::Verdict, ending_with, login,
+    login,
 };
 
 /// The parts of a pull request event the planner reads: a delivery's, or those of an
@@ -121,51 +121,7 @@ impl Planner {
         if matched.is_empty() {
             return Planned::decided(out);
         }
-        let author = pr.user.login.as_str();
-        if pr.is_fork() {
-            // Whose code would run: the fork's owner's, and whoever it lets push. It is the
-            // author's own only when the fork is the author's and the author caused this
-            // event; then an author the repository does not trust (for any of the agents)
-            // meets the fork policy. Someone else's push to it, a pull request a maintainer
-            // opened from another's fork (outside review A1), or a fork that is gone (no
-            // owner to tell) meet it whoever the author is.
-            let sent_by_author = sender.eq_ignore_ascii_case(author);
-            let authors_fork = pr
-                .head
-                .repo
-                .as_ref()
-                .is_some_and(|r| r.owner().eq_ignore_ascii_case(author));
-            let by_another = !sent_by_author || !authors_fork;
-            let mut trusted = !by_another;
-            for agent in matched.iter().filter(|_| !by_another) {
-                let needs = self.needs(agent.name.as_str(), TriggerKind::PullRequest);
-                let judged = Requester::from(&pr.user);
-                match self.authorization(judged, Some(&pr.author_association), facts, needs) {
-                    Verdict::Allowed => {}
-                    Verdict::Undecided => {
-                        return Planned::decided(vec![Decision::Defer(
-                            Deferral::PermissionUnanswered {
-                                login: author.to_string(),
-                            },
-                        )]);
-                    }
-                    Verdict::Refused(_) => trusted = false,
-                }
-            }
-            let told = if sent_by_author { author } else { sender };
-            if !trusted
-                && let Some(refused) = self.fork_gate(pr.number, pr.head.sha.as_str(), told, facts)
-            {
-                return Planned::decided(ending_with(out, refused));
-            }
-        }
         for agent in matched {
-            if pr.is_fork()
-                && let Some(refused) = self.fork_write_refusal(agent, sender)
-            {
-                out.push(refused);
-                continue;
-            }
             out.push(self.launch(
                 agent,
                 delivery,
@@ -181,9 +137,28 @@ impl Planner {
                 None,
             ));
         }
+        let author = pr.user.login.as_str();
         if pr.is_fork() {
-            // Judged above: the fork policy decided whose code may run.
-            return Planned::decided(out);
+            // Whose code would run: the fork's owner's, and whoever it lets push. It is the
+            // author's own only when the fork is the author's and the author caused this
+            // event; then an author the repository does not trust (for any of the agents)
+            // meets the fork policy. Someone else's push to it, a pull request a maintainer
+            // opened from another's fork (outside review A1), or a fork that is gone (no
+            // owner to tell) meet it whoever the author is. The fork policy decides whose
+            // code may run, not the sender's permission (`Planner::fork_policy`).
+            let sent_by_author = sender.eq_ignore_ascii_case(author);
+            let authors_fork = pr
+                .head
+                .repo
+                .as_ref()
+                .is_some_and(|r| r.owner().eq_ignore_ascii_case(author));
+            return Planned::decided(out).running(ForkCode {
+                number: pr.number,
+                head: pr.head.sha.to_string(),
+                told: if sent_by_author { author } else { sender },
+                author: (sent_by_author && authors_fork)
+                    .then_some((Requester::from(&pr.user), &pr.author_association)),
+            });
         }
         let association = (sender == author).then_some(&pr.author_association);
         let who = acting(at.sender, &pr.user);
