@@ -70,6 +70,10 @@ pub struct Allowed {
     pub secret_types: BTreeSet<String>,
     /// Where and how its pods run, as its templates render them.
     pub placement: Placement,
+    /// The kinds (`Pod`, `Job`) its templates render that take the run's token Secret: a
+    /// Pod and a Job may share a name, so a token is known by its workload's name and kind
+    /// (outside review A8).
+    pub token_kinds: BTreeSet<String>,
 }
 
 /// The fields of a pod spec that say where and how it runs, each the set of values the
@@ -90,6 +94,14 @@ pub struct Placement {
     pub host_aliases: BTreeSet<Option<String>>,
     /// The whole object, as JSON.
     pub dns_configs: BTreeSet<Option<String>>,
+    /// Each whole map, as JSON.
+    pub node_selectors: BTreeSet<Option<String>>,
+    /// The whole object, as JSON.
+    pub affinities: BTreeSet<Option<String>>,
+    /// The whole list, as JSON.
+    pub topology_spreads: BTreeSet<Option<String>>,
+    /// Unset is the API server's `default-scheduler`.
+    pub scheduler_names: BTreeSet<String>,
 }
 
 /// The taints the API server's DefaultTolerationSeconds plugin has every pod tolerate for a
@@ -183,11 +195,14 @@ pub fn allowed(engine: &Engine) -> Result<Vec<Allowed>, PolicyError> {
                 // mounts it: the run's name, as the shipped templates name them.
                 let named = name.is_some_and(|n| token.starts_with(&format!("{n}-github-token-")));
                 placed(spec, &mut slot.placement);
-                if !used(spec, &token, slot) && !named {
-                    return Err(PolicyError::TokenName {
-                        agent: agent.name.to_string(),
-                        object: format!("{} {}", object.kind(), name.unwrap_or_default()),
-                    });
+                if !used(spec, &token, slot) {
+                    if !named {
+                        return Err(PolicyError::TokenName {
+                            agent: agent.name.to_string(),
+                            object: format!("{} {}", object.kind(), name.unwrap_or_default()),
+                        });
+                    }
+                    slot.token_kinds.insert(object.kind().to_string());
                 }
             }
         }
@@ -320,6 +335,20 @@ fn placed(spec: &PodSpec, placement: &mut Placement) {
     placement
         .dns_configs
         .insert(spec.dns_config.as_ref().map(json_of));
+    placement
+        .node_selectors
+        .insert(spec.node_selector.as_ref().map(json_of));
+    placement
+        .affinities
+        .insert(spec.affinity.as_ref().map(json_of));
+    placement
+        .topology_spreads
+        .insert(spec.topology_spread_constraints.as_ref().map(json_of));
+    placement.scheduler_names.insert(
+        spec.scheduler_name
+            .clone()
+            .unwrap_or_else(|| "default-scheduler".into()),
+    );
 }
 
 /// A value as JSON, which is also its CEL literal.
@@ -489,6 +518,35 @@ fn placement_validations(p: &Placement, ns: &str) -> Vec<Value> {
             },
             structured(&p.host_aliases),
             structured(&p.dns_configs),
+        ),
+        "reason": "Forbidden",
+    }));
+    // Whose neighbour a pod is: a node selector, an affinity to another tenant's pods, a
+    // spread or a scheduler of its own would let it pick them (outside review A8).
+    out.push(json!({
+        "expression": format!(
+            "(has(variables.spec.schedulerName) ? variables.spec.schedulerName : 'default-scheduler') in {} &&\n  \
+             {} &&\n  {} &&\n  {}",
+            cel_list(&p.scheduler_names),
+            pinned("nodeSelector", &literals(&p.node_selectors, false), p.node_selectors.contains(&None)),
+            pinned("affinity", &literals(&p.affinities, false), p.affinities.contains(&None)),
+            pinned(
+                "topologySpreadConstraints",
+                &literals(&p.topology_spreads, false),
+                p.topology_spreads.contains(&None),
+            ),
+        ),
+        "message": format!(
+            "{pod} is scheduled as its templates there say: schedulerName {}; nodeSelector {}; \
+             affinity {}; topologySpreadConstraints {}",
+            if p.scheduler_names.is_empty() {
+                "none".to_string()
+            } else {
+                p.scheduler_names.iter().cloned().collect::<Vec<_>>().join(", ")
+            },
+            structured(&p.node_selectors),
+            structured(&p.affinities),
+            structured(&p.topology_spreads),
         ),
         "reason": "Forbidden",
     }));
@@ -679,8 +737,13 @@ pub fn policy_objects(allowed: &Allowed, service_user: &str) -> [Value; 4] {
         {"name": "images", "expression": cel_list(&allowed.images)},
         {"name": "secrets", "expression": cel_list(&allowed.secrets)},
         {
+            // The run's token Secret goes with the name of a workload of a kind that takes
+            // one there; any other kind gets a prefix no Secret's name has.
             "name": "token",
-            "expression": "object.metadata.name + '-github-token-'",
+            "expression": format!(
+                "object.kind in {} ? object.metadata.name + '-github-token-' : '/'",
+                cel_list(&allowed.token_kinds)
+            ),
         },
     ]);
     let [secrets, secrets_binding] = bound_policy(

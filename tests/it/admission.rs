@@ -775,6 +775,105 @@ fn a_pod_that_chooses_its_node_runtime_priority_or_names_is_refused() {
     assert_each_refused(&python, &manifests, &cases);
 }
 
+/// The third review's A8: a run's token Secret is known by the name of the workload that
+/// mounts it, and a Pod and a Job may share a name. A compromised service that makes a Job
+/// named like a running agent Pod (or a Pod named like the image build's Job) to mount that
+/// run's token is refused: in each namespace only the kind its templates render takes a
+/// token. Nor may it choose its pod's neighbours: a node selector, an affinity to another
+/// tenant's pods, a spread of its own or another scheduler are the templates' (the example's
+/// set none; the API server's `default-scheduler` is admitted). Before, each was admitted.
+#[test]
+fn a_workload_of_another_kind_under_a_runs_name_or_choosing_its_neighbours_is_refused() {
+    let Some(python) = python() else { return };
+    let manifests = generate("services.yaml");
+    let (pod, job) = agent_pod_and_build_job();
+    const RUNS: &str = "agentpods-runs";
+    const BUILDS: &str = "agentpods-builds";
+    let pod_name = pod["metadata"]["name"].clone();
+    let job_name = job["metadata"]["name"].clone();
+    let as_job = json!({
+        "apiVersion": "batch/v1", "kind": "Job",
+        "metadata": {"name": pod_name, "namespace": RUNS},
+        "spec": {"template": {"spec": pod["spec"].clone()}},
+    });
+    let as_pod = json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": job_name, "namespace": BUILDS},
+        "spec": job["spec"]["template"]["spec"].clone(),
+    });
+    let uses_token = |o: &Value| o.to_string().contains("-github-token-");
+    assert!(
+        uses_token(&as_job) && uses_token(&as_pod),
+        "both take their run's token"
+    );
+    let pod_with = |field: &str, value: Value| {
+        let mut p = pod.clone();
+        p["spec"][field] = value;
+        Request::by_service(RUNS, p)
+    };
+    let job_with = |field: &str, value: Value| {
+        let mut j = job.clone();
+        j["spec"]["template"]["spec"][field] = value;
+        Request::by_service(BUILDS, j)
+    };
+    let next_to_the_victim = json!({"podAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
+        {"labelSelector": {"matchLabels": {"app": "payments"}}, "topologyKey": "kubernetes.io/hostname"}]}});
+    let cases: Vec<(&str, Request, &str)> = vec![
+        (
+            "a Job named like a running agent Pod, with that run's token",
+            Request::by_service(RUNS, as_job),
+            "or the run's own token Secret",
+        ),
+        (
+            "a Pod named like the image build's Job, with that build's token",
+            Request::by_service(BUILDS, as_pod),
+            "or the run's own token Secret",
+        ),
+        (
+            "a node selector of its choosing",
+            pod_with(
+                "nodeSelector",
+                json!({"kubernetes.io/hostname": "control-plane-1"}),
+            ),
+            "is scheduled as its templates there say",
+        ),
+        (
+            "an affinity to another tenant's pods, in a Job",
+            job_with("affinity", next_to_the_victim.clone()),
+            "is scheduled as its templates there say",
+        ),
+        (
+            "an affinity to another tenant's pods",
+            pod_with("affinity", next_to_the_victim),
+            "is scheduled as its templates there say",
+        ),
+        (
+            "a spread of its own",
+            pod_with(
+                "topologySpreadConstraints",
+                json!([{"maxSkew": 1, "topologyKey": "kubernetes.io/hostname", "whenUnsatisfiable": "DoNotSchedule"}]),
+            ),
+            "is scheduled as its templates there say",
+        ),
+        (
+            "another scheduler, in a Job",
+            job_with("schedulerName", json!("my-scheduler")),
+            "is scheduled as its templates there say",
+        ),
+    ];
+    assert_each_refused(&python, &manifests, &cases);
+    // What the API server sets before admission is admitted.
+    let defaulted = [
+        pod_with("schedulerName", json!("default-scheduler")),
+        job_with("schedulerName", json!("default-scheduler")),
+    ];
+    assert_eq!(
+        admit(&python, &manifests, &defaulted),
+        vec![Vec::<String>::new(); 2],
+        "the default scheduler is admitted"
+    );
+}
+
 /// Each case is refused by `manifests`' policies, for the reason expected.
 fn assert_each_refused(python: &Path, manifests: &str, cases: &[(&str, Request, &str)]) {
     let requests: Vec<Request> = cases.iter().map(|(_, r, _)| r.clone()).collect();
