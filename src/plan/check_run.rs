@@ -48,6 +48,7 @@ impl Planner {
         Planned::decided(vec![Decision::Control(Control::Rerun {
             run: run.to_string(),
             requested_by: sender.to_string(),
+            may: self.again(sender, None, facts),
         })])
     }
 }

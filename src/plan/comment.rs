@@ -146,6 +146,11 @@ impl Planner {
             })),
             Command::Retry => out.push(Decision::Control(Control::Retry {
                 number,
+                may: self.again(
+                    asked.login,
+                    Some(&asked.comment.author_association),
+                    asked.facts,
+                ),
                 requested_by,
             })),
             Command::Approve { sha } => self.approve(asked, sha, out)?,
