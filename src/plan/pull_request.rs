@@ -750,13 +750,8 @@ mod tests {
         );
         let mut wrong = Vec::new();
         for (story, authorization, authority, expect) in rows {
-            let loaded = crate::config::parse(
-                &format!("project: demo\ncluster: {{namespace: runs}}\nimages: {{agent: ghcr.io/acme/agent:1.0}}\ngithub: {{authorization: {authorization}}}\nagents: {AGENTS}\n"),
-                "services.yaml",
-                [("agent-pod.yaml".to_string(), "kind: ConfigMap\n".to_string())].into(),
-            )
-            .unwrap_or_else(|e| panic!("{e}"));
-            let planner = crate::plan::Planner::new(&loaded.config);
+            let planner = crate::plan::table::planner_of(authorization, AGENTS)
+                .unwrap_or_else(|e| panic!("{story}: {e}"));
             let facts = crate::plan::Facts {
                 authority: *authority,
                 ..crate::plan::Facts::default()
