@@ -1180,6 +1180,19 @@ async fn apply(
             )));
         }
     };
+    // A fork's code runs only as the fork policy in force lets it, however the run came to
+    // be recorded (under an older policy, a retry): checked before a token is minted.
+    if source.runs_fork_code()
+        && let Some(refused) = live
+            .planner()
+            .fork_code_refusal(&source.launch.agent, &run.spec.requested_by)
+    {
+        return Ok(Applied::Refused(format!(
+            "agent {}: not run with the config in force: {}",
+            run.spec.agent,
+            refused.message(&live.engine().config().github.command_prefix)
+        )));
+    }
     let owner = owner_reference(run);
     let params = PatchParams::apply(FIELD_MANAGER).force();
     // The permissions the run's agent declares, in the config in force (`None`: no token).

@@ -17,7 +17,7 @@ use crate::plan::Subject;
 use crate::ports::launcher::RunLine;
 use crate::ports::launcher::{
     CancelFuture, CancelRuns, LaunchError, LaunchFuture, Launched, Launcher, RerunRun, RetryFuture,
-    RetryRun, RunToLaunch, RunsFuture,
+    RetryRun, RunAgain, RunToLaunch, RunsFuture,
 };
 use crate::ports::probe::{PROBE_EVERY, PROBE_TIMEOUT, Readiness};
 use crate::render::keys;
@@ -125,6 +125,21 @@ pub fn rerun(old: &AgentRun, rerun: &RerunRun, now: Timestamp) -> AgentRun {
         Again::Rerun,
         now,
     )
+}
+
+/// Whether `old` may run again for whoever `may` describes, under the config in force:
+/// its agent by the trigger that first started it, at its code (a fork's or not). A source
+/// this version cannot read is let through: the new run fails at its render, with the same
+/// reason as `old`, and nothing is created.
+fn may_run_again(old: &AgentRun, may: &crate::plan::Again) -> Result<(), crate::plan::Refusal> {
+    match old.spec.source.read() {
+        Ok(source) => may.judge(
+            &source.launch.agent,
+            &source.launch.trigger,
+            source.runs_fork_code(),
+        ),
+        Err(_) => Ok(()),
+    }
 }
 
 /// What asked for a run again.
@@ -425,17 +440,24 @@ impl Launcher for ClusterLauncher {
             let runs = self.runs_about(&retry.repository, retry.number).await?;
             if let Some(seen) = runs.iter().find(|r| r.spec.delivery == retry.delivery) {
                 // This delivery was seen before: it retried once already.
-                return Ok(seen.metadata.name.clone());
+                return Ok(seen
+                    .metadata
+                    .name
+                    .clone()
+                    .map_or(RunAgain::NoRun, RunAgain::Recorded));
             }
             let at = |r: &AgentRun| r.metadata.creation_timestamp.as_ref().map(|t| t.0);
             let newest = runs.into_iter().max_by_key(at);
             let Some(old) = newest else {
-                return Ok(None);
+                return Ok(RunAgain::NoRun);
             };
+            if let Err(refused) = may_run_again(&old, &retry.may) {
+                return Ok(RunAgain::Refused(refused));
+            }
             let again = retried(&old, retry, self.clock.now());
             self.record_again(again)
                 .await
-                .map(Some)
+                .map(RunAgain::Recorded)
                 .map_err(|e| self.failed(&retry.repository, retry.number, &e))
         })
     }
@@ -451,16 +473,19 @@ impl Launcher for ClusterLauncher {
                 message: e.to_string(),
             };
             let Some(old) = self.run_named(&asked.run).await.map_err(|e| failed(&e))? else {
-                return Ok(None);
+                return Ok(RunAgain::NoRun);
             };
             // A check run names a run of its own repository only.
             if !old.spec.repository.eq_ignore_ascii_case(&asked.repository) {
-                return Ok(None);
+                return Ok(RunAgain::NoRun);
+            }
+            if let Err(refused) = may_run_again(&old, &asked.may) {
+                return Ok(RunAgain::Refused(refused));
             }
             let again = rerun(&old, asked, self.clock.now());
             self.record_again(again)
                 .await
-                .map(Some)
+                .map(RunAgain::Recorded)
                 .map_err(|e| failed(&e))
         })
     }

@@ -142,9 +142,21 @@ impl Planner {
             approved_at: comment.comment.created_at,
         };
         let runs = self.plan_approved(event, pr, &approval, delivery, facts);
-        let mut decisions = vec![Decision::Reply(format!(
+        let mut reply = format!(
             "Approved by @{approved_by}: agents may run on this pull request at `{head}`. A new push needs a new approval."
-        ))];
+        );
+        // The agents the approver may not start (their trigger needs more) are named, with
+        // what they need, in the same reply (third outside review, A1).
+        for decision in &runs.decisions {
+            if let Decision::Skip {
+                agent,
+                reason: reason @ super::SkipReason::ApproverNeeds { .. },
+            } = decision
+            {
+                reply.push_str(&format!(" Agent `{agent}` was not started: {reason}."));
+            }
+        }
+        let mut decisions = vec![Decision::Reply(reply)];
         decisions.extend(runs.decisions);
         Approved {
             decisions,

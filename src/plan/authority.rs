@@ -1,7 +1,7 @@
 //! Who may start what, judged once for every trigger: the requester's permission against
 //! each agent's threshold, and the fork policy for a fork's code.
 
-use crate::config::{Agent, ForkPolicy, Permission};
+use crate::config::{Agent, Config, ForkPolicy, Permission};
 use crate::github::event::{AuthorAssociation, User};
 
 use super::{
@@ -109,20 +109,7 @@ impl Planner {
     /// The lowest permission that may start `agent` by `kind`: the trigger's own
     /// `min_permission`, else `github.authorization.min_permission`.
     pub(super) fn needs(&self, agent: &str, kind: TriggerKind) -> Permission {
-        let t = self
-            .config
-            .agents
-            .iter()
-            .find(|a| a.name.as_str() == agent)
-            .map(|a| &a.triggers);
-        let own = t.and_then(|t| match kind {
-            TriggerKind::PullRequest => t.pull_request.as_ref().and_then(|x| x.min_permission),
-            TriggerKind::Issues => t.issues.as_ref().and_then(|x| x.min_permission),
-            TriggerKind::Comment => t.comment.as_ref().and_then(|x| x.min_permission),
-            TriggerKind::Push => t.push.as_ref().and_then(|x| x.min_permission),
-            TriggerKind::Release => t.release.as_ref().and_then(|x| x.min_permission),
-        });
-        own.unwrap_or(self.config.github.authorization.min_permission)
+        needs_in(&self.config, agent, kind)
     }
 
     /// Keeps the launches `who` may start, each judged by its agent's threshold for
@@ -275,6 +262,23 @@ impl Planner {
         }))
     }
 }
+/// [`Planner::needs`] under `config`.
+pub(super) fn needs_in(config: &Config, agent: &str, kind: TriggerKind) -> Permission {
+    let t = config
+        .agents
+        .iter()
+        .find(|a| a.name.as_str() == agent)
+        .map(|a| &a.triggers);
+    let own = t.and_then(|t| match kind {
+        TriggerKind::PullRequest => t.pull_request.as_ref().and_then(|x| x.min_permission),
+        TriggerKind::Issues => t.issues.as_ref().and_then(|x| x.min_permission),
+        TriggerKind::Comment => t.comment.as_ref().and_then(|x| x.min_permission),
+        TriggerKind::Push => t.push.as_ref().and_then(|x| x.min_permission),
+        TriggerKind::Release => t.release.as_ref().and_then(|x| x.min_permission),
+    });
+    own.unwrap_or(config.github.authorization.min_permission)
+}
+
 /// Whether someone with this association can have more than read access: owners,
 /// members and collaborators (and associations this version does not know).
 fn may_be_collaborator(a: &AuthorAssociation) -> bool {

@@ -51,6 +51,7 @@ impl Planner {
         Planned::decided(vec![Decision::Control(Control::Rerun {
             run: run.to_string(),
             requested_by: sender.to_string(),
+            may: self.again(user.into(), None, facts),
         })])
     }
 }

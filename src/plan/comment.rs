@@ -28,6 +28,7 @@ struct Asked<'c> {
     /// say.
     pull_request: Option<Result<&'c PullRequest, Deferral>>,
     delivery: &'c str,
+    facts: &'c Facts<'c>,
 }
 
 impl Planner {
@@ -91,6 +92,7 @@ impl Planner {
             login,
             pull_request,
             delivery,
+            facts,
         };
         let prefix = &self.config.github.command_prefix;
         let mut out = Vec::new();
@@ -155,6 +157,11 @@ impl Planner {
             })),
             Command::Retry => out.push(Decision::Control(Control::Retry {
                 number,
+                may: self.again(
+                    Requester::from(&asked.comment.user),
+                    Some(&asked.comment.author_association),
+                    asked.facts,
+                ),
                 requested_by,
             })),
             Command::Approve { sha } => self.approve(asked, sha, out)?,

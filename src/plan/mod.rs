@@ -23,6 +23,7 @@ use crate::github::event::{
 use crate::names::{dns_label, short_hash};
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 
+mod again;
 mod approval;
 mod authority;
 mod check_run;
@@ -37,6 +38,7 @@ mod replay;
 #[cfg(test)]
 mod table;
 
+pub use again::Again;
 pub use approval::{Approval, Approved, GivenApproval, names_exactly};
 use authority::Requester;
 pub use authority::permission_from_association;
@@ -289,11 +291,19 @@ pub enum Control {
         requested_by: String,
         asked_at: Option<Timestamp>,
     },
-    /// Run the last run of this pull request or issue again.
-    Retry { number: u64, requested_by: String },
+    /// Run the last run of this pull request or issue again, if `may` lets it.
+    Retry {
+        number: u64,
+        requested_by: String,
+        may: Again,
+    },
     /// Run the run a check run of ours reports again (GitHub's "Re-run" button): `run`
-    /// is the check run's `external_id`, the name of the run.
-    Rerun { run: String, requested_by: String },
+    /// is the check run's `external_id`, the name of the run; if `may` lets it.
+    Rerun {
+        run: String,
+        requested_by: String,
+        may: Again,
+    },
     /// Answer with the runs of this pull request or issue.
     Status { number: u64 },
     /// Approve a fork pull request at a head commit (given, or the current head).
@@ -323,13 +333,16 @@ impl std::fmt::Display for Control {
             Control::Retry {
                 number,
                 requested_by,
+                ..
             } => {
                 write!(
                     f,
                     "run the last run of #{number} again (asked by @{requested_by})"
                 )
             }
-            Control::Rerun { run, requested_by } => {
+            Control::Rerun {
+                run, requested_by, ..
+            } => {
                 write!(f, "run {run} again (asked by @{requested_by})")
             }
             Control::Status { number } => write!(f, "answer with the runs of #{number}"),

@@ -7,9 +7,9 @@ use crate::github::event::{
 };
 
 use super::{
-    AgentFilters, Approval, Control, Decision, Facts, ForkCode, Hears, IgnoreReason, Planned,
-    Planner, Requester, SkipReason, Subject, Trigger, TriggerKind, acting, action_not_listed,
-    login,
+    AgentFilters, Approval, Control, Decision, Deferral, Facts, ForkCode, Hears, IgnoreReason,
+    Planned, Planner, RefusalReason, Requester, SkipReason, Subject, Trigger, TriggerKind, acting,
+    action_not_listed, authority::Verdict, login,
 };
 
 /// The parts of a pull request event the planner reads: a delivery's, or those of an
@@ -84,12 +84,64 @@ impl Planner {
                 action: &PullRequestAction::Synchronize,
             };
             let planned = self.pull_request_at(&at, delivery, &approved);
-            self.judge(&event, planned, &approved)
+            let (approver, association) = match &comment.event {
+                Event::IssueComment(c) => (
+                    Requester::from(&c.comment.user),
+                    Some(&c.comment.author_association),
+                ),
+                _ => (acting(comment.sender.as_ref(), &pr.user), None),
+            };
+            let decisions: Vec<Decision> = self
+                .judge(&event, planned, &approved)
                 .into_iter()
                 .filter(|d| matches!(d, Decision::Launch(_) | Decision::Skip { .. }))
-                .collect()
+                .map(|d| self.held_to_approver(d, approver, association, facts))
+                .collect();
+            match decisions.iter().find(|d| matches!(d, Decision::Defer(_))) {
+                Some(waits) => vec![waits.clone()],
+                None => decisions,
+            }
         };
         ApprovedRuns { decisions, event }
+    }
+
+    /// A launch an approval planned stands only if the approver may start its agent by
+    /// the pull request trigger: the approver stands in for an author who has too little,
+    /// so they must meet what the author would have needed (the trigger's `min_permission`
+    /// or the global one, whichever is higher; outside review 11c, A1). Else the agent is
+    /// skipped, saying what the approver needs; undecided, the delivery waits.
+    fn held_to_approver(
+        &self,
+        decision: Decision,
+        approver: Requester<'_>,
+        association: Option<&crate::github::event::AuthorAssociation>,
+        facts: &Facts<'_>,
+    ) -> Decision {
+        let Decision::Launch(launch) = &decision else {
+            return decision;
+        };
+        let global = self.config.github.authorization.min_permission;
+        let needs = self
+            .needs(&launch.agent, TriggerKind::PullRequest)
+            .max(global);
+        let has = match self.authorization(approver, association, facts, needs) {
+            Verdict::Allowed => return decision,
+            Verdict::Undecided => {
+                return Decision::Defer(Deferral::PermissionUnanswered {
+                    login: approver.login.to_string(),
+                });
+            }
+            Verdict::Refused(RefusalReason::NotAuthorized { has, .. }) => has,
+            Verdict::Refused(_) => crate::config::Permission::None,
+        };
+        Decision::Skip {
+            agent: launch.agent.clone(),
+            reason: SkipReason::ApproverNeeds {
+                approver: approver.login.to_string(),
+                needs,
+                has,
+            },
+        }
     }
 
     fn pull_request_at<'e>(
@@ -674,5 +726,79 @@ mod tests {
         };
         let approved = planner.plan_approved(&comment, &pr, &head, "key", &own);
         assert_eq!(told(&approved.decisions), "");
+    }
+
+    /// An approval plans the pull request's agents again, and each stands only if the
+    /// approver may start it by its `pull_request` trigger: the higher of the trigger's
+    /// `min_permission` and the global one (outside review 11c, A1; before, a writer's
+    /// approval launched `deep`, whose trigger needs admin, and every row launched all).
+    #[test]
+    fn an_approval_starts_only_the_agents_the_approver_may_start() {
+        use crate::plan::Authority::{Known, NotAsked};
+        use crate::plan::table::{event, told};
+        const AGENTS: &str = "[{name: review, triggers: {pull_request: {}}}, {name: deep, triggers: {pull_request: {min_permission: admin}}}, {name: open, triggers: {pull_request: {min_permission: read}}}]";
+        let rows: &[(&str, &str, crate::plan::Authority, &str)] = &[
+            (
+                "a writer's approval starts what a writer may, and says what `deep` needs",
+                "{}",
+                Known(Write),
+                "launch review, skip deep: ApproverNeeds, launch open",
+            ),
+            (
+                "an admin's approval starts them all",
+                "{}",
+                Known(Admin),
+                "launch review, launch deep, launch open",
+            ),
+            (
+                "a trigger below the global minimum does not lower it for the approver",
+                "{min_permission: admin}",
+                Known(Write),
+                "skip review: ApproverNeeds, skip deep: ApproverNeeds, skip open: ApproverNeeds",
+            ),
+            (
+                "an approver in allowed_users may start them all",
+                "{allowed_users: [codertocat]}",
+                Known(Read),
+                "launch review, launch deep, launch open",
+            ),
+            (
+                "until GitHub says what the approver has, the delivery waits",
+                "{}",
+                NotAsked,
+                "defer: PermissionUnanswered",
+            ),
+        ];
+        let crate::github::event::Event::PullRequest(fork) = event(FORK, "o/r", None).event else {
+            panic!("a pull request event");
+        };
+        let comment = event(
+            "variants/issue_comment/run-on-pull-request.json",
+            "o/r",
+            Some("/agent approve"),
+        );
+        let approval = crate::plan::Approval {
+            sha: fork.pull_request.head.sha.to_string(),
+            approved_by: "codertocat".into(),
+            approved_at: None,
+        };
+        let mut wrong = Vec::new();
+        for (story, authorization, authority, expect) in rows {
+            let planner = crate::plan::table::planner_of(authorization, AGENTS)
+                .unwrap_or_else(|e| panic!("{story}: {e}"));
+            let facts = crate::plan::Facts {
+                authority: *authority,
+                ..crate::plan::Facts::default()
+            };
+            let found = told(
+                &planner
+                    .plan_approved(&comment, &fork.pull_request, &approval, "key", &facts)
+                    .decisions,
+            );
+            if found != *expect {
+                wrong.push(format!("{story}:\n  expected {expect}\n  got      {found}"));
+            }
+        }
+        assert!(wrong.is_empty(), "\n{}", wrong.join("\n"));
     }
 }

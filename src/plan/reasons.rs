@@ -29,6 +29,15 @@ pub enum SkipReason {
     PushRef { tag: bool, name: String },
     /// A prerelease, and the trigger does not set `prerelease: true`.
     Prerelease,
+    /// A maintainer's `approve` of a fork pull request plans its agents again, and the
+    /// approver has less than this agent's trigger needs (`min_permission`, the trigger's
+    /// or the global one, whichever is higher): the approver stands in for the author, so
+    /// they must meet what the author would have needed (outside review 11c, A1).
+    ApproverNeeds {
+        approver: String,
+        needs: Permission,
+        has: Permission,
+    },
 }
 
 impl std::fmt::Display for SkipReason {
@@ -73,6 +82,16 @@ impl std::fmt::Display for SkipReason {
             SkipReason::Prerelease => {
                 f.write_str("the release is a prerelease (set `prerelease: true` to run on them)")
             }
+            SkipReason::ApproverNeeds {
+                approver,
+                needs,
+                has,
+            } => write!(
+                f,
+                "@{approver} needs `{}` permission on this repository to start it (has `{}`)",
+                needs.as_str(),
+                has.as_str()
+            ),
         }
     }
 }
@@ -269,6 +288,7 @@ impl Refusal {
 #[cfg(test)]
 mod tests {
     use super::{IgnoreReason, SkipReason};
+    use crate::config::Permission;
 
     /// Every skip reason, in the words logs, `render` notes and tests have always read.
     #[test]
@@ -332,6 +352,14 @@ mod tests {
                 SkipReason::Prerelease,
                 "the release is a prerelease (set `prerelease: true` to run on them)",
             ),
+            (
+                SkipReason::ApproverNeeds {
+                    approver: "writer1".into(),
+                    needs: Permission::Admin,
+                    has: Permission::Write,
+                },
+                "@writer1 needs `admin` permission on this repository to start it (has `write`)",
+            ),
         ];
         for (reason, words) in &table {
             assert_eq!(reason.to_string(), *words, "{reason:?}");
@@ -346,7 +374,8 @@ mod tests {
                 | SkipReason::ChangedFilesUnknown
                 | SkipReason::NoPathMatches
                 | SkipReason::PushRef { .. }
-                | SkipReason::Prerelease => {}
+                | SkipReason::Prerelease
+                | SkipReason::ApproverNeeds { .. } => {}
             }
         }
     }

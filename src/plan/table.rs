@@ -168,28 +168,34 @@ pub(super) fn pull_request(
     pr
 }
 
+/// A planner for a config of `github.authorization` and `agents`, each in YAML's flow
+/// style, as a row gives them.
+pub(super) fn planner_of(authorization: &str, agents: &str) -> Result<Planner, String> {
+    let yaml = format!(
+        "project: demo\ncluster: {{namespace: runs}}\nimages: {{agent: ghcr.io/acme/agent:1.0}}\ngithub: {{authorization: {authorization}}}\nagents: {agents}\n"
+    );
+    let templates = [(
+        "agent-pod.yaml".to_string(),
+        "kind: ConfigMap\n".to_string(),
+    )]
+    .into();
+    crate::config::parse(&yaml, "services.yaml", templates)
+        .map(|loaded| Planner::new(&loaded.config))
+        .map_err(|e| e.to_string())
+}
+
 /// Runs every row through the planner and fails, listing every row that came to
 /// something else than it expects.
 pub(super) fn check(rows: &[Row]) {
     let mut wrong = Vec::new();
     for row in rows {
-        let yaml = format!(
-            "project: demo\ncluster: {{namespace: runs}}\nimages: {{agent: ghcr.io/acme/agent:1.0}}\ngithub: {{authorization: {}}}\nagents: {}\n",
-            row.authorization, row.agents
-        );
-        let templates = [(
-            "agent-pod.yaml".to_string(),
-            "kind: ConfigMap\n".to_string(),
-        )]
-        .into();
-        let loaded = match crate::config::parse(&yaml, "services.yaml", templates) {
-            Ok(loaded) => loaded,
+        let planner = match planner_of(row.authorization, row.agents) {
+            Ok(planner) => planner,
             Err(e) => {
                 wrong.push(format!("{}: the config does not load: {e}", row.story));
                 continue;
             }
         };
-        let planner = Planner::new(&loaded.config);
         let path = format!("{}/examples/{}", env!("CARGO_MANIFEST_DIR"), row.payload);
         let text = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
         let mut json: serde_json::Value = serde_json::from_slice(&text).expect("JSON");

@@ -115,8 +115,19 @@ impl CancelRuns {
     }
 }
 
-pub type RetryFuture<'a> =
-    Pin<Box<dyn Future<Output = Result<Option<String>, LaunchError>> + Send + 'a>>;
+pub type RetryFuture<'a> = Pin<Box<dyn Future<Output = Result<RunAgain, LaunchError>> + Send + 'a>>;
+
+/// What asking for a run again came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunAgain {
+    /// Recorded again under this name (or found recorded: the same delivery again).
+    Recorded(String),
+    /// There is no such run.
+    NoRun,
+    /// The run was found, and the one who asked may not run it again under the config in
+    /// force (its trigger needs more, or its code is a fork's the policy keeps out).
+    Refused(crate::plan::Refusal),
+}
 
 /// `/agent retry` on a pull request or issue.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -128,6 +139,8 @@ pub struct RetryRun {
     /// same comment sent again under another id retries once.
     pub key: String,
     pub requested_by: String,
+    /// What the one who asked may run again (see [`crate::plan::Again::judge`]).
+    pub may: crate::plan::Again,
 }
 
 /// GitHub's "Re-run" on the check run of run `run` (its `external_id`).
@@ -141,6 +154,8 @@ pub struct RerunRun {
     /// What names the new run, as for [`RetryRun::key`].
     pub key: String,
     pub requested_by: String,
+    /// What the one who asked may run again (see [`crate::plan::Again::judge`]).
+    pub may: crate::plan::Again,
 }
 
 /// One line of a `/agent status` answer.
@@ -176,7 +191,7 @@ pub trait Launcher: Send + Sync + 'static {
     /// (named after `rerun.key`, so a repeated delivery re-runs once, under any id); the new run's
     /// name, or `None` when there is no such run. Launchers that keep no runs have none.
     fn rerun<'a>(&'a self, _rerun: &'a RerunRun) -> RetryFuture<'a> {
-        Box::pin(async { Ok(None) })
+        Box::pin(async { Ok(RunAgain::NoRun) })
     }
 
     /// Whether runs can be recorded now (`GET /readyz`); the reason if not.
@@ -305,7 +320,7 @@ impl Launcher for DryRunLauncher {
 
     fn retry<'a>(&'a self, _retry: &'a RetryRun) -> RetryFuture<'a> {
         // Nor any it could retry.
-        Box::pin(async { Ok(None) })
+        Box::pin(async { Ok(RunAgain::NoRun) })
     }
 
     fn ready(&self) -> Result<(), String> {

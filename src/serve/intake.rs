@@ -13,7 +13,9 @@ use crate::github::event::{self, Event, EventError, WebhookEvent};
 use crate::github::webhook::{DeliveryId, WebhookError};
 use crate::plan::{Authority, Control, Decision, Deferral, Facts, GivenApproval};
 use crate::ports::approvals::{ApprovalToRecord, PullRequestKey};
-use crate::ports::launcher::{CancelRuns, Launched, Launcher, RerunRun, RetryRun, RunToLaunch};
+use crate::ports::launcher::{
+    CancelRuns, Launched, Launcher, RerunRun, RetryRun, RunAgain, RunToLaunch,
+};
 use crate::ports::reload::LiveConfig;
 use crate::render::RenderError;
 use crate::serve::github;
@@ -174,6 +176,8 @@ pub struct Decided {
     pub deferred: Option<Deferral>,
     /// Approvals to record (in the service's own store) before anything is launched.
     pub approvals: Vec<ApprovalToRecord>,
+    /// The command prefix in force, for the words of a refusal found when launching.
+    pub prefix: String,
 }
 
 /// Why a delivery could not be decided.
@@ -351,6 +355,7 @@ pub fn decide_event(
                     Control::Retry {
                         number,
                         requested_by,
+                        may,
                     },
                     Some(repository),
                 ) => retries.push(RetryRun {
@@ -359,13 +364,22 @@ pub fn decide_event(
                     delivery: delivery.as_str().to_string(),
                     key: delivery.run_key().to_string(),
                     requested_by: requested_by.clone(),
+                    may: may.clone(),
                 }),
-                (Control::Rerun { run, requested_by }, Some(repository)) => reruns.push(RerunRun {
+                (
+                    Control::Rerun {
+                        run,
+                        requested_by,
+                        may,
+                    },
+                    Some(repository),
+                ) => reruns.push(RerunRun {
                     repository: repository.clone(),
                     run: run.clone(),
                     delivery: delivery.as_str().to_string(),
                     key: delivery.run_key().to_string(),
                     requested_by: requested_by.clone(),
+                    may: may.clone(),
                 }),
                 (Control::CancelPullRequest { number, asked_at }, Some(repository)) => {
                     cancels.push(CancelRuns {
@@ -396,6 +410,7 @@ pub fn decide_event(
         notes,
         deferred,
         approvals,
+        prefix: prefix.to_string(),
     })
 }
 
@@ -446,11 +461,16 @@ pub async fn launch(
     let mut notes = decided.notes.clone();
     for retry in &decided.retries {
         match launcher.retry(retry).await {
-            Ok(Some(name)) => {
+            Ok(RunAgain::Recorded(name)) => {
                 tracing::info!(run = %name, number = retry.number, "retried");
                 runs.push(json!({ "name": name, "retry_of": retry.number }));
             }
-            Ok(None) => notes.push(format!("#{}: no run to retry", retry.number)),
+            Ok(RunAgain::NoRun) => notes.push(format!("#{}: no run to retry", retry.number)),
+            Ok(RunAgain::Refused(refusal)) => {
+                let why = refusal.message(&decided.prefix);
+                tracing::info!(number = retry.number, "retry refused: {why}");
+                notes.push(format!("#{}: retry refused: {why}", retry.number));
+            }
             Err(e) => {
                 tracing::error!(number = retry.number, "cannot retry: {e}");
                 failed = true;
@@ -459,11 +479,16 @@ pub async fn launch(
     }
     for rerun in &decided.reruns {
         match launcher.rerun(rerun).await {
-            Ok(Some(name)) => {
+            Ok(RunAgain::Recorded(name)) => {
                 tracing::info!(run = %name, rerun_of = %rerun.run, "re-run");
                 runs.push(json!({ "name": name, "rerun_of": rerun.run }));
             }
-            Ok(None) => notes.push(format!("{}: no such run to re-run", rerun.run)),
+            Ok(RunAgain::NoRun) => notes.push(format!("{}: no such run to re-run", rerun.run)),
+            Ok(RunAgain::Refused(refusal)) => {
+                let why = refusal.message(&decided.prefix);
+                tracing::info!(rerun_of = %rerun.run, "re-run refused: {why}");
+                notes.push(format!("{}: re-run refused: {why}", rerun.run));
+            }
             Err(e) => {
                 tracing::error!(run = %rerun.run, "cannot re-run: {e}");
                 failed = true;

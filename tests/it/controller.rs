@@ -427,11 +427,14 @@ async fn with_30_percent_api_errors_and_dropped_watches_every_run_completes_exac
             .drop_watch_after
             .store(3, std::sync::atomic::Ordering::Relaxed);
 
-        // Four runs of three agents, none superseding another.
+        // Four runs of three agents, none superseding another. (The second task is on an
+        // issue: recorded from a preview, which knows nothing of the pull request a
+        // comment is on, a task on a pull request would be taken to run a fork's code, and
+        // its writing token keeps it from that.)
         let payloads = [
             fixture("pull_request/opened.json"),
             variant("issue_comment/run-on-issue.json"),
-            variant("issue_comment/run-on-pull-request.json"),
+            variant("issue_comment/run-with-detail.json"),
             fixture("release/published.json"),
         ];
         let mut names = Vec::new();

@@ -17,6 +17,7 @@ mod api_budget;
 mod capacity;
 mod catch_up;
 mod config_errors;
+mod config_in_force;
 mod controller;
 mod deploy;
 mod dockerfiles;

@@ -17,10 +17,11 @@ use std::time::Duration;
 use agentpods::cluster::approvals::KubeApprovals;
 use agentpods::cluster::crd::Phase;
 use agentpods::cluster::lease::{LeaseOptions, release, try_acquire};
+use agentpods::config::Permission;
 use agentpods::ports::approvals::{
     ApprovalEntry, ApprovalStore, PullRequestKey, PullRequestRecord,
 };
-use agentpods::ports::launcher::{CancelRuns, Launcher, RetryRun};
+use agentpods::ports::launcher::{CancelRuns, Launcher, RetryRun, RunAgain};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
@@ -92,10 +93,15 @@ async fn a_comment_run_and_its_retry() -> BTreeSet<Grant> {
             delivery: "d-retry".into(),
             key: "d-retry".into(),
             requested_by: "Codertocat".into(),
+            may: cluster.config_source()()
+                .planner()
+                .again_as("Codertocat", Permission::Admin),
         })
         .await
-        .expect("the retry is recorded")
-        .expect("a run to retry");
+        .expect("the retry is recorded");
+    let RunAgain::Recorded(again) = again else {
+        panic!("a run to retry: {again:?}");
+    };
     cluster.wait_phase(&again, Phase::Succeeded).await;
     used(&cluster)
 }

@@ -19,8 +19,8 @@ pub(crate) mod v2;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::github::event::{PullRequest, WebhookEvent};
-use crate::plan::Launch;
+use crate::github::event::{Event, PullRequest, WebhookEvent};
+use crate::plan::{Launch, Subject};
 
 /// The version [`StoredSource::record`] writes.
 pub const CURRENT: u64 = v2::VERSION;
@@ -33,6 +33,25 @@ pub struct RunSource {
     pub launch: Launch,
     /// The pull request a comment is on, when it was fetched.
     pub pull_request: Option<PullRequest>,
+}
+
+impl RunSource {
+    /// Whether the code the run checks out is a fork's: it is about a pull request whose
+    /// head is in another repository, or in one that is gone. Every version ever stored
+    /// holds the pull request's head repository (the event's pull request, or the one a
+    /// comment is on). A run about a pull request whose source holds no pull request at
+    /// all (a preview's, which is never recorded) is taken to be a fork's: the safe
+    /// choice, under which the fork policy in force holds for it.
+    pub fn runs_fork_code(&self) -> bool {
+        if !matches!(self.launch.subject, Subject::PullRequest { .. }) {
+            return false;
+        }
+        let pr = self.pull_request.as_ref().or(match &self.event.event {
+            Event::PullRequest(e) => Some(&e.pull_request),
+            _ => None,
+        });
+        pr.is_none_or(PullRequest::is_fork)
+    }
 }
 
 /// `spec.source` as the API server holds it: read with [`StoredSource::read`].
