@@ -103,6 +103,9 @@ impl Engine {
                     .collect();
                 let mut rendered = Rendered::new();
                 errors.extend(self.render_each(agent, &s, &mut rendered));
+                if errors.is_empty() {
+                    errors.extend(self.lifecycle_problems(agent, &s, &mut rendered));
+                }
                 for e in &errors {
                     let (file, pos, what) = self.locate(e, config_text, &rendered);
                     // One line per place: the same mistake seen by another agent or trigger
@@ -329,6 +332,152 @@ impl Engine {
         errors
     }
 
+    /// What a sample run that renders would meet after it is recorded: its templates as two
+    /// runs (the sample's run name and another), checked for what the API server refuses
+    /// (a `restartPolicy` a Pod or Job may not have, a request above its limit) and what
+    /// breaks a run's lifecycle (no Pod or Job to follow, or more than one; a Pod that
+    /// restarts instead of ending; a name that does not change with the run, which a second
+    /// run would collide with). Each is an object error, placed at its field.
+    fn lifecycle_problems(
+        &self,
+        agent: &crate::config::Agent,
+        s: &sample::Sample,
+        rendered: &mut Rendered,
+    ) -> Vec<RenderError> {
+        let other = sample::Sample {
+            trigger: s.trigger.clone(),
+            event: s.event.clone(),
+            launch: crate::plan::Launch {
+                run_name: format!("{}-other", s.launch.run_name),
+                ..s.launch.clone()
+            },
+            pr: s.pr.clone(),
+        };
+        let (Some(first), Some(second)) = (
+            self.sample_objects(agent, s),
+            self.sample_objects(agent, &other),
+        ) else {
+            return Vec::new();
+        };
+        let mut errors = Vec::new();
+        let mut workloads: Vec<(&str, usize, &'static str)> = Vec::new();
+        for ((name, objects), (_, again)) in first.iter().zip(&second) {
+            let shown = format!("{}/{name}", self.templates_dir);
+            let error = |document: usize, field: String, message: String| RenderError::Object {
+                template: shown.clone(),
+                document,
+                field,
+                message,
+            };
+            let before = errors.len();
+            for (i, object) in objects.iter().enumerate() {
+                let document = i + 1;
+                let fixed = object.metadata().name.as_deref().filter(|n| {
+                    again
+                        .get(i)
+                        .is_some_and(|o| o.metadata().name.as_deref() == Some(*n))
+                });
+                if let Some(fixed) = fixed {
+                    errors.push(error(
+                        document,
+                        "metadata.name".into(),
+                        format!(
+                            "the {} is named `{fixed}` in every run, so a second run would \
+                             collide with the first (AlreadyExists); name it from the run: \
+                             `{{{{ run.name }}}}`, or `{{{{ run.name ~ \"-suffix\" }}}}`",
+                            object.kind()
+                        ),
+                    ));
+                }
+                let Some((spec, at)) = pod_spec(object) else {
+                    continue;
+                };
+                workloads.push((name.as_str(), document, object.kind()));
+                if let Some((field, message)) = restart_policy_problem(object.kind(), spec, at) {
+                    errors.push(error(document, field, message));
+                }
+                for (field, message) in requests_above_limits(spec, at) {
+                    errors.push(error(document, field, message));
+                }
+            }
+            if errors.len() > before
+                && let Ok(text) = self.render_value(name, &self.sample_value(agent, s))
+            {
+                rendered.insert(name.clone(), text);
+            }
+        }
+        let listed = || {
+            agent
+                .templates
+                .iter()
+                .map(|t| format!("`{t}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        match workloads.as_slice() {
+            [] => {
+                if let Some(first) = agent.templates.first() {
+                    errors.push(RenderError::Object {
+                        template: format!("{}/{first}", self.templates_dir),
+                        document: 0,
+                        field: String::new(),
+                        message: format!(
+                            "the run's templates ({}) render no Pod and no Job, so nothing \
+                             would run and the run would wait out its `pending_timeout`; a \
+                             run's templates make one Pod or one Job (check the `{{% if %}}`s \
+                             around it)",
+                            listed()
+                        ),
+                    });
+                }
+            }
+            [_] => {}
+            [(first_name, first_doc, first_kind), rest @ ..] => {
+                let (name, document, kind) = rest[0];
+                errors.push(RenderError::Object {
+                    template: format!("{}/{name}", self.templates_dir),
+                    document,
+                    field: String::new(),
+                    message: format!(
+                        "a second workload: this {kind}, after the {first_kind} of \
+                         `{first_name}` (document {first_doc}); the controller follows one Pod \
+                         or one Job a run, so make the run's templates render only one"
+                    ),
+                });
+            }
+        }
+        errors
+    }
+
+    /// The objects each YAML template of `agent` renders for a sample delivery (with the
+    /// sample task), by template name; `None` when one fails (that is reported already).
+    fn sample_objects(
+        &self,
+        agent: &crate::config::Agent,
+        s: &sample::Sample,
+    ) -> Option<Vec<(String, Vec<super::K8sObject>)>> {
+        let value = self.sample_value(agent, s);
+        agent
+            .templates
+            .iter()
+            .map(|name| {
+                let shown = format!("{}/{name}", self.templates_dir);
+                let objects = self.render_objects(name, &shown, &value).ok()?;
+                Some((name.clone(), objects))
+            })
+            .collect()
+    }
+
+    /// The context a sample delivery gives `agent`'s YAML templates, with the sample task.
+    fn sample_value(&self, agent: &crate::config::Agent, s: &sample::Sample) -> minijinja::Value {
+        let Some(ctx) = self.sample_context(agent, s) else {
+            return minijinja::Value::UNDEFINED;
+        };
+        let value = minijinja::Value::from(minijinja::value::Serde(&ctx));
+        let task = s.launch.task.clone().unwrap_or_default();
+        minijinja::context! { task => task, ..value }
+    }
+
     /// The file, position and description (without the file) of a render error.
     fn locate(
         &self,
@@ -393,7 +542,10 @@ impl Engine {
                         .and_then(|text| field_pos_rendered(source, text, *document, field))
                         .unwrap_or_else(|| field_pos(source, *document, field))
                 });
-                let what = if field.is_empty() {
+                let what = if *document == 0 {
+                    // About the run as a whole, not one of its documents.
+                    message.clone()
+                } else if field.is_empty() {
                     format!("document {document}: {message}")
                 } else {
                     format!("document {document}, field `{field}`: {message}")
@@ -454,6 +606,138 @@ impl Engine {
             .and_then(|a| a.concurrency.as_ref())
             .map(|c| c.group.to_string())
     }
+}
+
+/// The pod spec of a workload (a Pod's, a Job's template's) and the path to it.
+fn pod_spec(
+    object: &super::K8sObject,
+) -> Option<(&k8s_openapi::api::core::v1::PodSpec, &'static str)> {
+    match object {
+        super::K8sObject::Pod(pod) => Some((pod.spec.as_ref()?, "spec")),
+        super::K8sObject::Job(job) => Some((
+            job.spec.as_ref()?.template.spec.as_ref()?,
+            "spec.template.spec",
+        )),
+        _ => None,
+    }
+}
+
+/// What is wrong with a workload's `restartPolicy`: a Pod's must be `Never` (else the agent
+/// is restarted when it ends, and the run only ends at its timeout); a Job's pod template's
+/// `Never` or `OnFailure` (the API server refuses any other, and its default `Always`).
+fn restart_policy_problem(
+    kind: &str,
+    spec: &k8s_openapi::api::core::v1::PodSpec,
+    at: &str,
+) -> Option<(String, String)> {
+    const KNOWN: [&str; 3] = ["Always", "OnFailure", "Never"];
+    let field = format!("{at}.restartPolicy");
+    let policy = spec.restart_policy.as_deref();
+    let message = match (kind, policy) {
+        ("Pod", Some("Never")) | ("Job", Some("Never" | "OnFailure")) => return None,
+        (_, Some(other)) if !KNOWN.contains(&other) => format!(
+            "the API server refuses `restartPolicy: {other}`: it is one of Always, OnFailure or \
+             Never{}; a run's {kind} needs `restartPolicy: Never`{}",
+            crate::suggest::did_you_mean(other, KNOWN)
+                .map(|m| format!(" (did you mean `{m}`?)"))
+                .unwrap_or_default(),
+            if kind == "Job" {
+                " (or `OnFailure`)"
+            } else {
+                ""
+            }
+        ),
+        ("Pod", None) => "a Pod's `restartPolicy` defaults to `Always`, which starts the agent \
+             again each time it ends, so the run never ends before its timeout; write \
+             `restartPolicy: Never`"
+            .into(),
+        ("Pod", Some("Always")) => "`restartPolicy: Always` starts the agent again each time it \
+             ends, so the run never ends before its timeout; write `restartPolicy: Never`"
+            .into(),
+        ("Pod", Some(_)) => "`restartPolicy: OnFailure` starts a failed agent again in place \
+             until the run's timeout, so the run is never reported as failed; write \
+             `restartPolicy: Never` (a Job with a `backoffLimit` retries a failed pod)"
+            .into(),
+        (_, None) => "the API server refuses a Job whose pod template has no `restartPolicy` \
+             (the default, `Always`, is not allowed in a Job); write `restartPolicy: Never`"
+            .into(),
+        (_, Some(p)) => format!(
+            "the API server refuses a Job whose pod template has `restartPolicy: {p}`; write \
+             `restartPolicy: Never` (or `OnFailure`)"
+        ),
+    };
+    Some((field, message))
+}
+
+/// Each resource a container requests more of than its limit, which the API server refuses.
+fn requests_above_limits(
+    spec: &k8s_openapi::api::core::v1::PodSpec,
+    at: &str,
+) -> Vec<(String, String)> {
+    let lists = [
+        ("containers", Some(&spec.containers)),
+        ("initContainers", spec.init_containers.as_ref()),
+    ];
+    let mut found = Vec::new();
+    for (list, containers) in lists {
+        for (i, container) in containers.into_iter().flatten().enumerate() {
+            let Some(resources) = &container.resources else {
+                continue;
+            };
+            let (Some(requests), Some(limits)) = (&resources.requests, &resources.limits) else {
+                continue;
+            };
+            for (name, request) in requests {
+                let Some(limit) = limits.get(name) else {
+                    continue;
+                };
+                if let (Some(r), Some(l)) = (quantity(&request.0), quantity(&limit.0))
+                    && r > l
+                {
+                    found.push((
+                        format!("{at}.{list}[{i}].resources.requests.{name}"),
+                        format!(
+                            "the {name} request `{}` is above its limit `{}`, which the API \
+                             server refuses; lower the request or raise the limit (an agent's \
+                             `resources`, or `cluster.defaults.resources`)",
+                            request.0, limit.0
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    found
+}
+
+/// The value of a Kubernetes quantity (`500m`, `2`, `4Gi`, `1e3`), to compare two.
+fn quantity(s: &str) -> Option<f64> {
+    let s = s.trim();
+    let end = s
+        .find(|c: char| !(c.is_ascii_digit() || matches!(c, '.' | '+' | '-')))
+        .unwrap_or(s.len());
+    let (number, suffix) = s.split_at(end);
+    let number: f64 = number.parse().ok()?;
+    let scale = match suffix {
+        "" => 1.0,
+        "n" => 1e-9,
+        "u" => 1e-6,
+        "m" => 1e-3,
+        "k" => 1e3,
+        "M" => 1e6,
+        "G" => 1e9,
+        "T" => 1e12,
+        "P" => 1e15,
+        "E" => 1e18,
+        "Ki" => 1024f64,
+        "Mi" => 1024f64.powi(2),
+        "Gi" => 1024f64.powi(3),
+        "Ti" => 1024f64.powi(4),
+        "Pi" => 1024f64.powi(5),
+        "Ei" => 1024f64.powi(6),
+        e => 10f64.powi(e.strip_prefix(['e', 'E'])?.parse().ok()?),
+    };
+    Some(number * scale)
 }
 
 /// A template error's message without the `line N: ` the position now says.
@@ -698,6 +982,17 @@ mod tests {
             field_pos(source, 1, "spec.env[1].value"),
             Pos { line: 5, col: 7 }
         );
+    }
+
+    #[test]
+    fn quantities_compare_by_value() {
+        assert_eq!(quantity("500m"), Some(0.5));
+        assert_eq!(quantity("2"), Some(2.0));
+        assert_eq!(quantity("1Gi"), Some(1024f64.powi(3)));
+        assert_eq!(quantity("1e3"), Some(1000.0));
+        assert!(quantity("8Gi") > quantity("1Gi"));
+        assert!(quantity("1G") < quantity("1Gi"));
+        assert_eq!(quantity("lots"), None);
     }
 
     #[test]
