@@ -896,8 +896,83 @@ fn semantic_checks(config: &Config, tree: &Node, templates: &TemplateSources) ->
                 "a push trigger needs `branches` or `tags` globs".into(),
             );
         }
+        let ref_globs: [(&str, &str, &[Glob], RefKind); 3] = [
+            (
+                "pull_request",
+                "branches",
+                t.pull_request.as_ref().map_or(&[], |p| &p.branches[..]),
+                RefKind::Branch,
+            ),
+            (
+                "push",
+                "branches",
+                t.push.as_ref().map_or(&[], |p| &p.branches[..]),
+                RefKind::Branch,
+            ),
+            (
+                "push",
+                "tags",
+                t.push.as_ref().map_or(&[], |p| &p.tags[..]),
+                RefKind::Tag,
+            ),
+        ];
+        for (trigger, list, globs, kind) in ref_globs {
+            for (j, glob) in globs.iter().enumerate() {
+                let earlier = globs[..j].contains(glob);
+                if let Some(message) = idle_ref_glob(glob.as_str(), kind, earlier) {
+                    problems.at(
+                        &key(&["triggers", trigger, list, &j.to_string()]),
+                        format!("{trigger} `{list}`: {message}"),
+                    );
+                }
+            }
+        }
     }
     problems.found
+}
+
+/// What a trigger's glob is matched with: a branch name or a tag name.
+#[derive(Clone, Copy, PartialEq)]
+enum RefKind {
+    Branch,
+    Tag,
+}
+
+/// Why a branch or tag glob can never match (or adds nothing), with what to write instead;
+/// `None` when it can. `earlier`: the same glob is earlier in its list.
+fn idle_ref_glob(glob: &str, kind: RefKind, earlier: bool) -> Option<String> {
+    let (what, own, other, other_list) = match kind {
+        RefKind::Branch => ("branch", "refs/heads/", "refs/tags/", "tags"),
+        RefKind::Tag => ("tag", "refs/tags/", "refs/heads/", "branches"),
+    };
+    if glob.trim().is_empty() {
+        return Some(format!(
+            "an empty glob matches no {what}; write one such as `{}`, or leave it out",
+            if kind == RefKind::Tag { "v*" } else { "main" }
+        ));
+    }
+    if let Some(rest) = glob.strip_prefix(own) {
+        return Some(format!(
+            "`{glob}` can never match: {what} names are matched without `{own}`; write `{rest}`"
+        ));
+    }
+    if let Some(rest) = glob.strip_prefix(other) {
+        return Some(format!(
+            "`{glob}` can never match: it names a {} by its full ref, and this list holds \
+             {what} names; put `{rest}` in `{other_list}`",
+            if kind == RefKind::Tag {
+                "branch"
+            } else {
+                "tag"
+            }
+        ));
+    }
+    if glob.starts_with("refs/") {
+        return Some(format!(
+            "`{glob}` can never match: {what} names are matched without their `refs/…` prefix"
+        ));
+    }
+    earlier.then(|| format!("`{glob}` is already in this list; leave one out"))
 }
 
 fn idle_negation(glob: &RepoGlob) -> String {

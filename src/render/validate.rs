@@ -128,6 +128,7 @@ impl Engine {
                 }
             }
         }
+        found.extend(self.namespace_problem(config_text));
         for e in self.comment_problems() {
             let (file, pos, what) = self.locate(&e.1, config_text, &Rendered::new());
             let key = (file.clone(), pos);
@@ -330,6 +331,67 @@ impl Engine {
             }
         }
         errors
+    }
+
+    /// `cluster.namespace_template` rendered for a repository named as GitHub allows and a
+    /// DNS label does not (upper case, `_`, `.`): a template that prints `repo.name` or
+    /// `repo.owner` as they are works for the samples' names and fails on every delivery
+    /// from such a repository. Once, for the first agent whose `repositories` take one in.
+    fn namespace_problem(&self, config_text: Option<&str>) -> Option<FileDiagnostic> {
+        let template = self.config.cluster.namespace_template.as_ref()?;
+        for agent in &self.config.agents {
+            let Some(example) = agent.scope().example() else {
+                continue;
+            };
+            let Some((owner, name)) = example.split_once('/') else {
+                continue;
+            };
+            let odd = [
+                "Example-Org/My_Repo.JS".to_string(),
+                format!("{owner}/My_Repo.JS"),
+                format!("Example-Org/{name}"),
+            ]
+            .into_iter()
+            .find(|r| agent.scope().admits(r));
+            let (Some(odd), Some(mut s)) = (odd, sample::samples(agent).into_iter().next()) else {
+                continue;
+            };
+            let Some(repository) = s.event.repository.as_mut() else {
+                continue;
+            };
+            let Ok(full_name) = odd.parse() else {
+                continue;
+            };
+            repository.full_name = full_name;
+            let (o, n) = odd.split_once('/')?;
+            repository.owner = o.to_string();
+            repository.name = n.to_string();
+            let ctx = self.sample_context(agent, &s)?;
+            let value = minijinja::Value::from(minijinja::value::Serde(&ctx));
+            let Ok(namespace) = self.render_value(NAMESPACE_TEMPLATE, &value) else {
+                continue;
+            };
+            let namespace = namespace.trim();
+            if crate::text::is_dns_label(namespace) {
+                return None;
+            }
+            let source = template.to_string();
+            let pos = config_text
+                .and_then(|text| Some(Pos::at_byte(text, text.find(source.as_str())?)))
+                .unwrap_or(Pos { line: 1, col: 1 });
+            return Some(FileDiagnostic {
+                file: self.config_path.clone(),
+                pos,
+                message: format!(
+                    "{NAMESPACE_TEMPLATE}: for a repository `{odd}` (GitHub allows upper case, \
+                     `_` and `.` in names) it renders `{}`, which is not a valid DNS label, so \
+                     every delivery from such a repository would fail; make it one with \
+                     `| dns_label`, e.g. `{{{{ (\"runs-\" ~ repo.name) | dns_label }}}}`",
+                    crate::config::formats::shorten(namespace)
+                ),
+            });
+        }
+        None
     }
 
     /// What a sample run that renders would meet after it is recorded: its templates as two

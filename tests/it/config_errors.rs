@@ -806,6 +806,45 @@ agents:
 fn rules_the_schema_cannot_express_are_checked_after_it() {
     check(&[
         Case {
+            what: "branch and tag globs that can never match",
+            yaml: "\
+project: demo
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: build
+    triggers:
+      pull_request: {branches: [refs/heads/main]}
+      push:
+        branches: [\"\", main, main]
+        tags: [refs/tags/v*, refs/heads/release]
+",
+            expect: &[
+                (
+                    "refs/heads/main]",
+                    "services.yaml:9:33: pull_request `branches`: `refs/heads/main` can never match: branch names are matched without `refs/heads/`; write `main`",
+                ),
+                (
+                    "\"\"",
+                    "services.yaml:11:20: push `branches`: an empty glob matches no branch; write one such as `main`, or leave it out",
+                ),
+                (
+                    "main]",
+                    "services.yaml:11:30: push `branches`: `main` is already in this list; leave one out",
+                ),
+                (
+                    "refs/tags/v*",
+                    "services.yaml:12:16: push `tags`: `refs/tags/v*` can never match: tag names are matched without `refs/tags/`; write `v*`",
+                ),
+                (
+                    "refs/heads/release",
+                    "services.yaml:12:30: push `tags`: `refs/heads/release` can never match: it names a branch by its full ref, and this list holds tag names; put `release` in `branches`",
+                ),
+            ],
+        },
+        Case {
             what: "both a namespace and a namespace template",
             yaml: "\
 project: demo

@@ -412,6 +412,12 @@ const MISTAKES: &[Mistake] = &[
         expect: "templates/agent-pod.yaml:4:3: agent `task`, comment `run` on a pull request: document 1, field `metadata.name`: the Pod is named `agent-run` in every run, so a second run would collide with the first (AlreadyExists); name it from the run: `{{ run.name }}`, or `{{ run.name ~ \"-suffix\" }}`",
         points_at: "name",
     },
+    Mistake {
+        what: "a namespace template that prints a repository name as it is",
+        file: "services.yaml", from: "  namespace: runs", to: "  namespace_template: \"runs-{{ repo.name }}\"",
+        expect: "services.yaml:3:24: cluster.namespace_template: for a repository `Example-Org/My_Repo.JS` (GitHub allows upper case, `_` and `.` in names) it renders `runs-My_Repo.JS`, which is not a valid DNS label, so every delivery from such a repository would fail; make it one with `| dns_label`, e.g. `{{ (\"runs-\" ~ repo.name) | dns_label }}`",
+        points_at: "runs-{{",
+    },
 ];
 
 #[test]
