@@ -233,20 +233,21 @@ fn syntax_issue(text: &str, e: &yaml_rust2::ScanError, open: &[Frame]) -> YamlIs
         pos,
         message: format!("invalid YAML: {message}"),
     };
-    if info.starts_with("tabs disallowed") {
-        let line = text
-            .lines()
-            .nth(at.line.saturating_sub(1))
-            .unwrap_or_default();
-        let col = line
-            .chars()
-            .take_while(|c| *c == ' ' || *c == '\t')
-            .position(|c| c == '\t')
-            .map_or(at.col, |i| i + 1);
-        return issue(
-            Pos { line: at.line, col },
-            "a tab indents this line; YAML is indented with spaces only".into(),
-        );
+    if info.contains("tab") {
+        // yaml-rust2 may report it at the end of the line before (a plain scalar that
+        // would run on into the next line): the line at fault is the one a tab indents.
+        let indented = (at.line..=at.line + 1).find_map(|n| {
+            let line = text.lines().nth(n.checked_sub(1)?)?;
+            let col = line
+                .chars()
+                .take_while(|c| *c == ' ' || *c == '\t')
+                .position(|c| c == '\t')?;
+            Some(Pos {
+                line: n,
+                col: col + 1,
+            })
+        });
+        return issue(indented.unwrap_or(at), TAB_INDENT.into());
     }
     let unclosed = |opener: char, closer: char| {
         let start = open.iter().rev().find_map(|frame| {
@@ -329,6 +330,9 @@ fn syntax_issue(text: &str, e: &yaml_rust2::ScanError, open: &[Frame]) -> YamlIs
     }
     issue(at, info.to_string())
 }
+
+/// Said of a line a tab indents.
+pub const TAB_INDENT: &str = "a tab indents this line; YAML is indented with spaces only";
 
 /// The nearest list item (`- …`) above `line`, less indented than or as indented as
 /// everything between: its dash's column and its line, both 1-based.
@@ -460,6 +464,14 @@ impl Builder {
             }) => match pending_key.take() {
                 None => {
                     let name = match node.kind {
+                        // yaml-rust2 reads a tab before a key at the margin as part of the key.
+                        NodeKind::Str(s) if s.starts_with('\t') => {
+                            self.issues.push(YamlIssue {
+                                pos: node.pos,
+                                message: format!("invalid YAML: {TAB_INDENT}"),
+                            });
+                            s.trim_start().to_string()
+                        }
                         NodeKind::Str(s) => s,
                         NodeKind::Int(i) => i.to_string(),
                         NodeKind::Bool(b) => b.to_string(),
@@ -672,6 +684,21 @@ mod tests {
         assert_eq!(issues.len(), 1);
         assert!(issues[0].message.starts_with("invalid YAML"));
         assert!(issues[0].pos.line >= 1);
+    }
+
+    #[test]
+    fn a_tab_that_indents_a_line_is_named_at_that_line() {
+        let message = format!("invalid YAML: {TAB_INDENT}");
+        // A tab before a key at the left margin: read as part of the key by yaml-rust2.
+        let issues = parse("a:\n  b: 1\n\tc: 2\n").unwrap_err();
+        assert_eq!(issues[0].pos, Pos { line: 3, col: 1 });
+        assert_eq!(issues[0].message, message);
+        // A tab after spaces, below a plain scalar (reported on the line before).
+        let issues = parse("a:\n  b: x\n\tc: 2\n  d: 3\n").unwrap_err();
+        assert_eq!(issues[0].pos, Pos { line: 3, col: 1 }, "{issues:?}");
+        assert_eq!(issues[0].message, message);
+        let issues = parse("a:\n  b: x\n  \tc: 2\n").unwrap_err();
+        assert_eq!(issues[0].pos, Pos { line: 3, col: 3 }, "{issues:?}");
     }
 
     #[test]

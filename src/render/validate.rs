@@ -616,11 +616,23 @@ impl Engine {
             }
             RenderError::Yaml { template, message } => {
                 let name = self.name_of(template);
-                (
-                    self.file_of(name),
-                    start,
-                    format!("the output is not valid YAML: {message}"),
-                )
+                let found = self
+                    .sources
+                    .get(name)
+                    .zip(rendered.get(name))
+                    .and_then(|(source, text)| yaml_fault(source, text, message));
+                match found {
+                    Some((pos, what)) => (
+                        self.file_of(name),
+                        pos,
+                        format!("the output is not valid YAML: {what}"),
+                    ),
+                    None => (
+                        self.file_of(name),
+                        start,
+                        format!("the output is not valid YAML: {message}"),
+                    ),
+                }
             }
             RenderError::BadName { template, .. } => {
                 let pos = config_text
@@ -825,6 +837,104 @@ fn with_quote(what: String, source: &str, range: Option<&std::ops::Range<usize>>
         Some(q) => format!("{what} (in `{q}`)"),
         None => what,
     }
+}
+
+/// Where in its template a YAML error of a template's output is, and what it is in words:
+/// the rendered document read again by the config's YAML reader (which says what it
+/// expected, as for services.yaml: how a line is indented against the keys above it, a
+/// tab), and the output line it names found in the template. `None` when the line cannot
+/// be found there.
+fn yaml_fault(source: &str, rendered: &str, message: &str) -> Option<(Pos, String)> {
+    // serde_yaml's position, in the whole output: `line L column C: …`.
+    let (line, col) = message.strip_prefix("line ").and_then(|rest| {
+        let (line, rest) = rest.split_once(" column ")?;
+        let (col, _) = rest.split_once(':')?;
+        Some((line.parse::<usize>().ok()?, col.parse::<usize>().ok()?))
+    })?;
+    let lines: Vec<&str> = rendered.split('\n').collect();
+    // The document holding that line, read on its own.
+    let first = lines[..line.min(lines.len())]
+        .iter()
+        .rposition(|l| l.trim_end() == "---")
+        .map_or(0, |i| i + 1);
+    let last = lines[first..]
+        .iter()
+        .position(|l| l.trim_end() == "---")
+        .map_or(lines.len(), |n| first + n);
+    let (at, what) = match crate::config::yaml::parse(&lines[first..last].join("\n")) {
+        Err(issues) => {
+            let issue = issues.first()?;
+            let what = issue
+                .message
+                .strip_prefix("invalid YAML: ")
+                .unwrap_or(&issue.message)
+                .to_string();
+            (
+                Pos {
+                    line: first + issue.pos.line,
+                    col: issue.pos.col,
+                },
+                what,
+            )
+        }
+        Ok(_) => (Pos { line, col }, strip_line(message)),
+    };
+    let source_lines: Vec<&str> = source.split('\n').collect();
+    let at_template = |line: usize| template_line(&source_lines, &lines, line);
+    let i = at_template(at.line)?;
+    let out = lines[at.line - 1];
+    let indent = |l: &str| l.chars().count() - l.trim_start_matches([' ', '\t']).chars().count();
+    let col = (at.col + indent(source_lines[i]))
+        .saturating_sub(indent(out))
+        .max(1);
+    // The lines the message names (keys above, in the document) as template lines too.
+    let mut said = String::new();
+    let mut rest = what.as_str();
+    while let Some(k) = rest.find("line ") {
+        let (before, after) = rest.split_at(k + "line ".len());
+        said.push_str(before);
+        let digits = after.bytes().take_while(u8::is_ascii_digit).count();
+        let named = after[..digits]
+            .parse::<usize>()
+            .ok()
+            .and_then(|n| at_template(first + n));
+        match named {
+            Some(t) => said.push_str(&(t + 1).to_string()),
+            None => said.push_str(&after[..digits]),
+        }
+        rest = &after[digits..];
+    }
+    said.push_str(rest);
+    Some((Pos { line: i + 1, col }, said))
+}
+
+/// The index of the template line that wrote output line `line` (1-based): one with the same
+/// text, else the same key, the nearest to it (a template's control lines only shift it).
+fn template_line(source: &[&str], output: &[&str], line: usize) -> Option<usize> {
+    let out = output.get(line.checked_sub(1)?)?;
+    let body = out.trim_start_matches([' ', '\t']);
+    if body.is_empty() {
+        return None;
+    }
+    let key = body
+        .trim_start_matches("- ")
+        .split_once(':')
+        .map(|(k, _)| k.trim())
+        .filter(|k| !k.is_empty());
+    let same = |l: &str| l.trim_start_matches([' ', '\t']) == body;
+    let same_key = |l: &str| {
+        let b = l.trim_start_matches([' ', '\t']).trim_start_matches("- ");
+        key.is_some_and(|k| b.split_once(':').is_some_and(|(x, _)| x.trim() == k))
+    };
+    let nearest = |test: &dyn Fn(&str) -> bool| {
+        source
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| test(l))
+            .min_by_key(|(i, _)| (*i + 1).abs_diff(line))
+            .map(|(i, _)| i)
+    };
+    nearest(&same).or_else(|| nearest(&same_key))
 }
 
 /// What a sample run's templates rendered to, by template name (kept for those that failed).

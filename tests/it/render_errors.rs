@@ -418,6 +418,18 @@ const MISTAKES: &[Mistake] = &[
         expect: "services.yaml:3:24: cluster.namespace_template: for a repository `Example-Org/My_Repo.JS` (GitHub allows upper case, `_` and `.` in names) it renders `runs-My_Repo.JS`, which is not a valid DNS label, so every delivery from such a repository would fail; make it one with `| dns_label`, e.g. `{{ (\"runs-\" ~ repo.name) | dns_label }}`",
         points_at: "runs-{{",
     },
+    Mistake {
+        what: "a key of a YAML template indented one space too far",
+        file: "templates/agent-pod.yaml", from: "  containers:", to: "   containers:",
+        expect: "templates/agent-pod.yaml:9:4: agent `task`, comment `run` on a pull request: the output is not valid YAML: this line is indented to column 4, but a key must start where one above it does: column 5 (as `seccompProfile`, line 8) or column 3 (as `securityContext`, line 6) or column 1 (as `spec`, line 5); or, if this line holds a value with `: `, quote it",
+        points_at: "containers",
+    },
+    Mistake {
+        what: "a tab indenting a line of a YAML template",
+        file: "templates/agent-pod.yaml", from: "      image:", to: "\t    image:",
+        expect: "templates/agent-pod.yaml:11:1: agent `task`, comment `run` on a pull request: the output is not valid YAML: a tab indents this line; YAML is indented with spaces only",
+        points_at: "\t",
+    },
 ];
 
 #[test]
