@@ -418,6 +418,7 @@ pub fn check(text: &str, file: &str, templates: TemplateSources) -> Checked {
                 .into_iter()
                 .chain(params_without_permission(&config, &tree))
                 .chain(comment_template_missing(&config, &tree, &templates))
+                .chain(newcomer_slips(&config, &tree))
                 .map(at)
                 .collect(),
         );
@@ -578,6 +579,121 @@ fn comment_template_missing(
 /// Agents whose `params` ask the entrypoint to push (`push: "true"`) or open a pull
 /// request (`open_pr: "true"`) with a token that cannot: the run would do its work and
 /// fail at the end.
+/// An image reference with its repository path in lower case, when it is not (the
+/// registry host and the tag may hold upper case; the path may not).
+fn lower_case_image(image: &str) -> Option<String> {
+    let (name, digest) = match image.split_once('@') {
+        Some((n, d)) => (n, Some(d)),
+        None => (image, None),
+    };
+    // A tag follows the last `:` after the last `/` (a `:` before it is a registry's port).
+    let (path, tag) = match name.rsplit_once(':') {
+        Some((p, t)) if !t.contains('/') => (p, Some(t)),
+        _ => (name, None),
+    };
+    let (host, repository) = match path.split_once('/') {
+        Some((h, r)) if h.contains(['.', ':']) || h == "localhost" => (Some(h), r),
+        _ => (None, path),
+    };
+    if !repository.chars().any(|c| c.is_ascii_uppercase()) {
+        return None;
+    }
+    let mut out = host.map(|h| format!("{h}/")).unwrap_or_default();
+    out.push_str(&repository.to_ascii_lowercase());
+    if let Some(tag) = tag {
+        out.push(':');
+        out.push_str(tag);
+    }
+    if let Some(digest) = digest {
+        out.push('@');
+        out.push_str(digest);
+    }
+    Some(out)
+}
+
+/// Namespaces runs should not be put in: the one deploy/ runs the service in (its Secret
+/// holds the GitHub App's private key) and Kubernetes' own.
+const NOT_FOR_RUNS: [&str; 5] = [
+    "agentpods",
+    "default",
+    "kube-system",
+    "kube-public",
+    "kube-node-lease",
+];
+
+/// Warnings about values a newcomer writes that load but do not do what they seem to: an
+/// agent's program written with its arguments as one string (it runs without a shell), an
+/// image without a tag, runs in the service's own namespace or Kubernetes'.
+fn newcomer_slips(config: &Config, tree: &Node) -> Vec<Diagnostic> {
+    let mut problems = Problems {
+        tree,
+        found: Vec::new(),
+    };
+    for (i, agent) in config.agents.iter().enumerate() {
+        if let Some(program) = agent.command.first()
+            && program.trim().contains(' ')
+        {
+            let words: Vec<&str> = agent
+                .command
+                .iter()
+                .flat_map(|c| c.split_whitespace())
+                .collect();
+            problems.at(
+                &["agents", &i.to_string(), "command", "0"],
+                format!(
+                    "warning: agent `{}`: `{program}` holds a space, but the command runs \
+                     without a shell, so this names one program called `{program}`; give \
+                     each word its own item: `[{}]`",
+                    agent.name,
+                    words.join(", ")
+                ),
+            );
+        }
+    }
+    for (name, image) in &config.images {
+        let last = image.as_str().rsplit('/').next().unwrap_or_default();
+        if !last.contains([':', '@']) {
+            problems.at(
+                &["images", name],
+                format!(
+                    "warning: image `{image}` has no tag, so every pod pulls whatever \
+                     `latest` is then; pin a version (`{image}:1.2.3`) or a digest"
+                ),
+            );
+        }
+    }
+    let mut namespaces: Vec<(Vec<String>, &str)> = Vec::new();
+    if let Some(ns) = &config.cluster.namespace {
+        namespaces.push((p(&["cluster", "namespace"]), ns.as_str()));
+    }
+    for ns in config.cluster.namespaces.keys() {
+        namespaces.push((p(&["cluster", "namespaces", ns.as_str()]), ns.as_str()));
+    }
+    for (i, agent) in config.agents.iter().enumerate() {
+        if let Some(ns) = &agent.namespace {
+            namespaces.push((p(&["agents", &i.to_string(), "namespace"]), ns.as_str()));
+        }
+    }
+    for (path, ns) in namespaces {
+        if NOT_FOR_RUNS.contains(&ns) {
+            let whose = if ns == "agentpods" {
+                "the namespace deploy/ runs the service in, beside the Secret with the GitHub \
+                 App's private key, and where deploy/ gives runs no role"
+            } else {
+                "one of Kubernetes' own"
+            };
+            problems.at(
+                &path,
+                format!(
+                    "warning: runs in namespace `{ns}`, {whose}; runs belong in a namespace of \
+                     their own, such as `agentpods-runs` (docs/setup.md)"
+                ),
+            );
+        }
+    }
+    problems.diagnostics()
+}
+
 fn params_without_permission(config: &Config, tree: &Node) -> Vec<Diagnostic> {
     let mut problems = Problems {
         tree,
@@ -682,6 +798,17 @@ fn semantic_checks(config: &Config, tree: &Node, templates: &TemplateSources) ->
             &["github", "command_prefix"],
             format!("command prefix `{prefix}` must be one word with no spaces, such as /agent"),
         );
+    }
+    for (name, image) in &config.images {
+        if let Some(lower) = lower_case_image(image.as_str()) {
+            problems.at(
+                &["images", name],
+                format!(
+                    "image `{image}`: a repository path is lower case, and the kubelet refuses \
+                     this one (InvalidImageName); write `{lower}`"
+                ),
+            );
+        }
     }
 
     match (

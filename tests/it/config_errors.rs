@@ -1267,6 +1267,56 @@ agents:
 }
 
 #[test]
+fn values_a_newcomer_writes_that_cannot_work_are_refused_or_warned_with_what_to_write() {
+    // An upper-case repository path: the kubelet refuses it.
+    assert_eq!(
+        errors(
+            "\
+project: demo
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/Lumen-Labs/agent:2.1.0
+agents:
+  - name: task
+    triggers:
+      comment:
+        verbs: [run]
+"
+        ),
+        [
+            "services.yaml:5:10: image `ghcr.io/Lumen-Labs/agent:2.1.0`: a repository path is lower case, and the kubelet refuses this one (InvalidImageName); write `ghcr.io/lumen-labs/agent:2.1.0`"
+        ]
+    );
+    // A program and its arguments as one string, an image without a tag, runs in the
+    // service's own namespace: they load, with a warning each.
+    let loaded = configs::load(
+        "\
+project: demo
+cluster:
+  namespace: agentpods
+images:
+  agent: ghcr.io/acme/agent
+agents:
+  - name: task
+    command: [\"claude -p\", --verbose]
+    triggers:
+      comment:
+        verbs: [run]
+",
+    );
+    let warnings: Vec<String> = loaded.warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        warnings,
+        [
+            "services.yaml:3:14: warning: runs in namespace `agentpods`, the namespace deploy/ runs the service in, beside the Secret with the GitHub App's private key, and where deploy/ gives runs no role; runs belong in a namespace of their own, such as `agentpods-runs` (docs/setup.md)",
+            "services.yaml:5:10: warning: image `ghcr.io/acme/agent` has no tag, so every pod pulls whatever `latest` is then; pin a version (`ghcr.io/acme/agent:1.2.3`) or a digest",
+            "services.yaml:8:15: warning: agent `task`: `claude -p` holds a space, but the command runs without a shell, so this names one program called `claude -p`; give each word its own item: `[claude, -p, --verbose]`",
+        ]
+    );
+}
+
+#[test]
 fn a_yaml_merge_key_is_named_as_such_and_nothing_that_follows_from_it() {
     // Editors merge `<<` before checking against the schema, so it shows green there; the
     // binary does not merge, and says so, rather than "unknown key `<<`" and then "no
