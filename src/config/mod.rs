@@ -136,13 +136,15 @@ pub fn check_file(path: &Path, templates_dir: Option<&Path>) -> Result<Checked, 
     let text = utf8(&bytes, &shown)?;
     let base = path.parent().unwrap_or(Path::new("."));
     // The templates folder is named inside the file: read it leniently first.
-    let dir_name = serde_yaml::from_str::<serde_yaml::Value>(text)
+    // (With the spanned reader, whose alias and depth bounds hold for this read too.)
+    let dir_name = yaml::parse(text)
         .ok()
-        .and_then(|v| {
-            v.get("templates_dir")
-                .and_then(|d| d.as_str())
-                .map(String::from)
-        })
+        .and_then(
+            |tree| match tree.get_path(&["templates_dir"])?.kind.clone() {
+                yaml::NodeKind::Str(dir) => Some(dir),
+                _ => None,
+            },
+        )
         .unwrap_or_else(|| "templates".into());
     let templates_dir = match templates_dir {
         Some(dir) => dir.to_path_buf(),

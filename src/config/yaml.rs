@@ -233,6 +233,12 @@ fn syntax_issue(text: &str, e: &yaml_rust2::ScanError, open: &[Frame]) -> YamlIs
         pos,
         message: format!("invalid YAML: {message}"),
     };
+    if info.contains("recursion limit exceeded") {
+        return YamlIssue {
+            pos: at,
+            message: format!("nested more than {MAX_DEPTH} levels deep"),
+        };
+    }
     if info.contains("tab") {
         // yaml-rust2 may report it at the end of the line before (a plain scalar that
         // would run on into the next line): the line at fault is the one a tab indents.
@@ -429,7 +435,10 @@ impl Frame {
 #[derive(Default)]
 struct Builder {
     stack: Vec<Frame>,
-    anchors: HashMap<usize, Node>,
+    /// Each anchor's node and how many nodes it holds.
+    anchors: HashMap<usize, (Node, usize)>,
+    /// How many nodes aliases have copied in so far (see [`MAX_ALIAS_NODES`]).
+    aliased: usize,
     root: Option<Node>,
     issues: Vec<YamlIssue>,
     done: bool,
@@ -441,10 +450,25 @@ struct Builder {
 /// would otherwise be walked recursively, and a stack is finite).
 const MAX_DEPTH: usize = 64;
 
+/// How many nodes aliases (`*name`) may copy in, all told: far more than any services.yaml
+/// needs, and few enough that aliases of aliases (a "billion laughs") are refused at once
+/// instead of growing without bound.
+pub const MAX_ALIAS_NODES: usize = 10_000;
+
+/// How many nodes a node holds, itself included.
+fn node_count(node: &Node) -> usize {
+    1 + match &node.kind {
+        NodeKind::Seq(items) => items.iter().map(node_count).sum(),
+        NodeKind::Map(entries) => entries.iter().map(|(_, v)| 1 + node_count(v)).sum(),
+        _ => 0,
+    }
+}
+
 impl Builder {
     fn push_value(&mut self, node: Node, anchor: usize) {
         if anchor > 0 {
-            self.anchors.insert(anchor, node.clone());
+            let count = node_count(&node);
+            self.anchors.insert(anchor, (node.clone(), count));
         }
         match self.stack.last_mut() {
             None => {
@@ -605,8 +629,21 @@ impl MarkedEventReceiver for Builder {
                     self.push_value(node, anchor);
                 }
             }
-            Event::Alias(id) => match self.anchors.get(&id).cloned() {
-                Some(mut node) => {
+            Event::Alias(id) => match self.anchors.get(&id) {
+                Some((_, count)) if self.aliased + count > MAX_ALIAS_NODES => {
+                    self.issues.push(YamlIssue {
+                        pos: at,
+                        message: format!(
+                            "aliases copy in more than {MAX_ALIAS_NODES} values (aliases of \
+                             aliases multiply); write the values out, or alias less"
+                        ),
+                    });
+                    // Nothing after this is read: the input is built to be too big.
+                    self.done = true;
+                }
+                Some((node, count)) => {
+                    self.aliased += count;
+                    let mut node = node.clone();
                     node.pos = at;
                     self.push_value(node, 0);
                 }
@@ -713,6 +750,32 @@ mod depth_tests {
     use super::*;
 
     #[test]
+    fn aliases_of_aliases_are_refused_before_they_multiply() {
+        // The review's seven lines: 9^7 (4.8 million) strings once expanded.
+        let mut text = String::from(
+            "a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n",
+        );
+        for (name, alias) in ["b", "c", "d", "e", "f", "g"]
+            .iter()
+            .zip(["a", "b", "c", "d", "e", "f"])
+        {
+            let items = vec![format!("*{alias}"); 9].join(",");
+            text.push_str(&format!("{name}: &{name} [{items}]\n"));
+        }
+        let issues = parse(&text).unwrap_err();
+        assert_eq!(issues.len(), 1, "{issues:?}");
+        assert!(
+            issues[0].message.starts_with(&format!(
+                "aliases copy in more than {MAX_ALIAS_NODES} values"
+            )),
+            "{issues:?}"
+        );
+        // Well under the bound, aliases still work.
+        let tree = parse("a: &a {x: 1}\nb: [*a, *a, *a]\n").unwrap();
+        assert_eq!(tree.to_json()["b"][2]["x"], 1);
+    }
+
+    #[test]
     fn deep_nesting_is_an_error_not_a_stack_overflow() {
         let block = "- ".repeat(20_000) + "x\n";
         let issues = parse(&block).unwrap_err();
@@ -725,6 +788,9 @@ mod depth_tests {
             .collect();
         assert!(parse(&keys).is_err());
         let flow = "[".repeat(200_000);
-        assert!(parse(&flow).is_err());
+        assert_eq!(
+            parse(&flow).unwrap_err()[0].message,
+            format!("nested more than {MAX_DEPTH} levels deep")
+        );
     }
 }
