@@ -551,6 +551,50 @@ async fn either_secret_of_a_rotation_is_accepted() {
 const REVIEW_ACTIONS: &str = "actions: [opened, synchronize, reopened, ready_for_review]";
 
 #[tokio::test]
+async fn in_a_dry_run_a_payload_replayed_after_a_reload_gets_the_new_config_s_decision() {
+    within(60, async {
+        let service = TestService::start();
+        let state = &service.state;
+        // The review agent no longer starts on `opened`: the payload is skipped.
+        service
+            .work
+            .edit_config(REVIEW_ACTIONS, "actions: [synchronize]");
+        reload_now(state, "test").await.expect("a good config");
+        let body = another_event(&fixture(OPENED).body(), "replayed");
+        let first = service
+            .oneshot(&Post::delivery("pull_request", "replay-1", body.clone()))
+            .await;
+        assert!(
+            first.text().contains("action `opened` is not one of"),
+            "{}",
+            first.text()
+        );
+        // The same body again, unchanged config: a repeat, answered as before.
+        let again = service
+            .oneshot(&Post::delivery("pull_request", "replay-2", body.clone()))
+            .await;
+        assert_eq!(json(&again)["outcome"], "duplicate", "{}", again.text());
+
+        // The developer edits the config back and replays: the new config decides.
+        service
+            .work
+            .edit_config("actions: [synchronize]", REVIEW_ACTIONS);
+        reload_now(state, "test").await.expect("a good config");
+        let replayed = service
+            .oneshot(&Post::delivery("pull_request", "replay-3", body))
+            .await;
+        assert_eq!(replayed.status, 202, "{}", replayed.text());
+        assert_ne!(
+            json(&replayed)["outcome"],
+            "duplicate",
+            "{}",
+            replayed.text()
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn a_broken_config_is_refused_on_reload_and_the_old_one_stays() {
     within(60, async {
         let service = TestService::start();
