@@ -1456,6 +1456,37 @@ fn refusals() {
     );
     let (code, err) = run(Some(" , "), &["--dry-run"]);
     assert_eq!(code, Some(1), "{err}");
+    // A secret file that holds nothing is named as such (the flag was passed).
+    let blank = work.config().with_file_name("blank-secret");
+    std::fs::write(&blank, "\n").expect("write the secret file");
+    let blank = blank.display().to_string();
+    let (code, err) = run(None, &["--dry-run", "--webhook-secret-file", &blank]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains(&format!("{blank}: the webhook secret file holds no secret")),
+        "{err}"
+    );
+    // --manifests-dir does nothing without --dry-run: refused, not ignored.
+    let (code, err) = run(Some("s3cret"), &["--manifests-dir", "/tmp/x"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("--dry-run"), "{err}");
+    // replay sends one payload, and says so when given a folder.
+    let out = Command::new(BIN)
+        .args([
+            "replay",
+            "--url",
+            "http://127.0.0.1:9/webhook",
+            "--event",
+            "ping",
+        ])
+        .arg("--payload")
+        .arg(work.dir.path())
+        .env("GITHUB_WEBHOOK_SECRET", "s3cret")
+        .output()
+        .expect("run agentpods replay");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("a folder; replay sends one payload"), "{err}");
     // Without --dry-run it needs a cluster, and says how to name one.
     let mut command = Command::new(BIN);
     let out = command
