@@ -100,14 +100,16 @@ pub enum Cmd {
         /// The services.yaml to read; its `templates_dir` is found from the file's folder.
         #[arg(long, default_value = "services.yaml")]
         config: PathBuf,
-        /// The address to listen on.
+        /// The address to listen on. The default listens on EVERY interface (as a pod
+        /// must); on your own machine pass --listen 127.0.0.1:8080 to keep it to yourself.
         #[arg(long, default_value = "0.0.0.0:8080")]
         listen: String,
         /// Launch nothing: log decisions and write each run's manifests to --manifests-dir.
         #[arg(long)]
         dry_run: bool,
-        /// Where --dry-run writes `<run-name>.yaml` for each run (only logged without it).
-        #[arg(long)]
+        /// Where --dry-run writes `<run-name>.yaml` for each run (only logged without it);
+        /// needs --dry-run.
+        #[arg(long, requires = "dry_run")]
         manifests_dir: Option<PathBuf>,
         #[arg(long, value_enum, default_value_t = LogFormat::Text)]
         log_format: LogFormat,
@@ -145,7 +147,7 @@ pub enum Cmd {
         /// The X-GitHub-Event name, e.g. pull_request.
         #[arg(long)]
         event: String,
-        /// The webhook payload (JSON).
+        /// The webhook payload (JSON): one file.
         #[arg(long)]
         payload: PathBuf,
         /// The X-GitHub-Delivery id (a fresh one when absent).
@@ -304,6 +306,14 @@ fn replay(
             return ExitCode::FAILURE;
         }
     };
+    if payload.is_dir() {
+        eprintln!(
+            "{}: a folder; replay sends one payload: name a file in it (render --payload \
+             takes a folder)",
+            payload.display()
+        );
+        return ExitCode::FAILURE;
+    }
     let body = match std::fs::read(payload) {
         Ok(b) => b,
         Err(e) => {

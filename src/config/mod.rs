@@ -136,13 +136,15 @@ pub fn check_file(path: &Path, templates_dir: Option<&Path>) -> Result<Checked, 
     let text = utf8(&bytes, &shown)?;
     let base = path.parent().unwrap_or(Path::new("."));
     // The templates folder is named inside the file: read it leniently first.
-    let dir_name = serde_yaml::from_str::<serde_yaml::Value>(text)
+    // (With the spanned reader, whose alias and depth bounds hold for this read too.)
+    let dir_name = yaml::parse(text)
         .ok()
-        .and_then(|v| {
-            v.get("templates_dir")
-                .and_then(|d| d.as_str())
-                .map(String::from)
-        })
+        .and_then(
+            |tree| match tree.get_path(&["templates_dir"])?.kind.clone() {
+                yaml::NodeKind::Str(dir) => Some(dir),
+                _ => None,
+            },
+        )
         .unwrap_or_else(|| "templates".into());
     let templates_dir = match templates_dir {
         Some(dir) => dir.to_path_buf(),
@@ -419,6 +421,7 @@ pub fn check(text: &str, file: &str, templates: TemplateSources) -> Checked {
                 .chain(params_without_permission(&config, &tree))
                 .chain(comment_template_missing(&config, &tree, &templates))
                 .chain(unpinned_users(&config, &tree))
+                .chain(newcomer_slips(&config, &tree))
                 .map(at)
                 .collect(),
         );
@@ -603,6 +606,121 @@ fn unpinned_users(config: &Config, tree: &Node) -> Vec<Diagnostic> {
 /// Agents whose `params` ask the entrypoint to push (`push: "true"`) or open a pull
 /// request (`open_pr: "true"`) with a token that cannot: the run would do its work and
 /// fail at the end.
+/// An image reference with its repository path in lower case, when it is not (the
+/// registry host and the tag may hold upper case; the path may not).
+fn lower_case_image(image: &str) -> Option<String> {
+    let (name, digest) = match image.split_once('@') {
+        Some((n, d)) => (n, Some(d)),
+        None => (image, None),
+    };
+    // A tag follows the last `:` after the last `/` (a `:` before it is a registry's port).
+    let (path, tag) = match name.rsplit_once(':') {
+        Some((p, t)) if !t.contains('/') => (p, Some(t)),
+        _ => (name, None),
+    };
+    let (host, repository) = match path.split_once('/') {
+        Some((h, r)) if h.contains(['.', ':']) || h == "localhost" => (Some(h), r),
+        _ => (None, path),
+    };
+    if !repository.chars().any(|c| c.is_ascii_uppercase()) {
+        return None;
+    }
+    let mut out = host.map(|h| format!("{h}/")).unwrap_or_default();
+    out.push_str(&repository.to_ascii_lowercase());
+    if let Some(tag) = tag {
+        out.push(':');
+        out.push_str(tag);
+    }
+    if let Some(digest) = digest {
+        out.push('@');
+        out.push_str(digest);
+    }
+    Some(out)
+}
+
+/// Namespaces runs should not be put in: the one deploy/ runs the service in (its Secret
+/// holds the GitHub App's private key) and Kubernetes' own.
+const NOT_FOR_RUNS: [&str; 5] = [
+    "agentpods",
+    "default",
+    "kube-system",
+    "kube-public",
+    "kube-node-lease",
+];
+
+/// Warnings about values a newcomer writes that load but do not do what they seem to: an
+/// agent's program written with its arguments as one string (it runs without a shell), an
+/// image without a tag, runs in the service's own namespace or Kubernetes'.
+fn newcomer_slips(config: &Config, tree: &Node) -> Vec<Diagnostic> {
+    let mut problems = Problems {
+        tree,
+        found: Vec::new(),
+    };
+    for (i, agent) in config.agents.iter().enumerate() {
+        if let Some(program) = agent.command.first()
+            && program.trim().contains(' ')
+        {
+            let words: Vec<&str> = agent
+                .command
+                .iter()
+                .flat_map(|c| c.split_whitespace())
+                .collect();
+            problems.at(
+                &["agents", &i.to_string(), "command", "0"],
+                format!(
+                    "warning: agent `{}`: `{program}` holds a space, but the command runs \
+                     without a shell, so this names one program called `{program}`; give \
+                     each word its own item: `[{}]`",
+                    agent.name,
+                    words.join(", ")
+                ),
+            );
+        }
+    }
+    for (name, image) in &config.images {
+        let last = image.as_str().rsplit('/').next().unwrap_or_default();
+        if !last.contains([':', '@']) {
+            problems.at(
+                &["images", name],
+                format!(
+                    "warning: image `{image}` has no tag, so every pod pulls whatever \
+                     `latest` is then; pin a version (`{image}:1.2.3`) or a digest"
+                ),
+            );
+        }
+    }
+    let mut namespaces: Vec<(Vec<String>, &str)> = Vec::new();
+    if let Some(ns) = &config.cluster.namespace {
+        namespaces.push((p(&["cluster", "namespace"]), ns.as_str()));
+    }
+    for ns in config.cluster.namespaces.keys() {
+        namespaces.push((p(&["cluster", "namespaces", ns.as_str()]), ns.as_str()));
+    }
+    for (i, agent) in config.agents.iter().enumerate() {
+        if let Some(ns) = &agent.namespace {
+            namespaces.push((p(&["agents", &i.to_string(), "namespace"]), ns.as_str()));
+        }
+    }
+    for (path, ns) in namespaces {
+        if NOT_FOR_RUNS.contains(&ns) {
+            let whose = if ns == "agentpods" {
+                "the namespace deploy/ runs the service in, beside the Secret with the GitHub \
+                 App's private key, and where deploy/ gives runs no role"
+            } else {
+                "one of Kubernetes' own"
+            };
+            problems.at(
+                &path,
+                format!(
+                    "warning: runs in namespace `{ns}`, {whose}; runs belong in a namespace of \
+                     their own, such as `agentpods-runs` (docs/setup.md)"
+                ),
+            );
+        }
+    }
+    problems.diagnostics()
+}
+
 fn params_without_permission(config: &Config, tree: &Node) -> Vec<Diagnostic> {
     let mut problems = Problems {
         tree,
@@ -707,6 +825,17 @@ fn semantic_checks(config: &Config, tree: &Node, templates: &TemplateSources) ->
             &["github", "command_prefix"],
             format!("command prefix `{prefix}` must be one word with no spaces, such as /agent"),
         );
+    }
+    for (name, image) in &config.images {
+        if let Some(lower) = lower_case_image(image.as_str()) {
+            problems.at(
+                &["images", name],
+                format!(
+                    "image `{image}`: a repository path is lower case, and the kubelet refuses \
+                     this one (InvalidImageName); write `{lower}`"
+                ),
+            );
+        }
     }
 
     match (
@@ -921,8 +1050,83 @@ fn semantic_checks(config: &Config, tree: &Node, templates: &TemplateSources) ->
                 "a push trigger needs `branches` or `tags` globs".into(),
             );
         }
+        let ref_globs: [(&str, &str, &[Glob], RefKind); 3] = [
+            (
+                "pull_request",
+                "branches",
+                t.pull_request.as_ref().map_or(&[], |p| &p.branches[..]),
+                RefKind::Branch,
+            ),
+            (
+                "push",
+                "branches",
+                t.push.as_ref().map_or(&[], |p| &p.branches[..]),
+                RefKind::Branch,
+            ),
+            (
+                "push",
+                "tags",
+                t.push.as_ref().map_or(&[], |p| &p.tags[..]),
+                RefKind::Tag,
+            ),
+        ];
+        for (trigger, list, globs, kind) in ref_globs {
+            for (j, glob) in globs.iter().enumerate() {
+                let earlier = globs[..j].contains(glob);
+                if let Some(message) = idle_ref_glob(glob.as_str(), kind, earlier) {
+                    problems.at(
+                        &key(&["triggers", trigger, list, &j.to_string()]),
+                        format!("{trigger} `{list}`: {message}"),
+                    );
+                }
+            }
+        }
     }
     problems.found
+}
+
+/// What a trigger's glob is matched with: a branch name or a tag name.
+#[derive(Clone, Copy, PartialEq)]
+enum RefKind {
+    Branch,
+    Tag,
+}
+
+/// Why a branch or tag glob can never match (or adds nothing), with what to write instead;
+/// `None` when it can. `earlier`: the same glob is earlier in its list.
+fn idle_ref_glob(glob: &str, kind: RefKind, earlier: bool) -> Option<String> {
+    let (what, own, other, other_list) = match kind {
+        RefKind::Branch => ("branch", "refs/heads/", "refs/tags/", "tags"),
+        RefKind::Tag => ("tag", "refs/tags/", "refs/heads/", "branches"),
+    };
+    if glob.trim().is_empty() {
+        return Some(format!(
+            "an empty glob matches no {what}; write one such as `{}`, or leave it out",
+            if kind == RefKind::Tag { "v*" } else { "main" }
+        ));
+    }
+    if let Some(rest) = glob.strip_prefix(own) {
+        return Some(format!(
+            "`{glob}` can never match: {what} names are matched without `{own}`; write `{rest}`"
+        ));
+    }
+    if let Some(rest) = glob.strip_prefix(other) {
+        return Some(format!(
+            "`{glob}` can never match: it names a {} by its full ref, and this list holds \
+             {what} names; put `{rest}` in `{other_list}`",
+            if kind == RefKind::Tag {
+                "branch"
+            } else {
+                "tag"
+            }
+        ));
+    }
+    if glob.starts_with("refs/") {
+        return Some(format!(
+            "`{glob}` can never match: {what} names are matched without their `refs/…` prefix"
+        ));
+    }
+    earlier.then(|| format!("`{glob}` is already in this list; leave one out"))
 }
 
 fn idle_negation(glob: &RepoGlob) -> String {

@@ -297,6 +297,7 @@ pub struct Defaults {
     /// The name of an entry in `images`.
     #[serde(default = "default_image")]
     pub image: String,
+    /// The resources of an agent without its own `resources`.
     #[serde(default = "default_resources")]
     pub resources: Resources,
     /// Longest a run may take once its pod runs.
@@ -472,6 +473,8 @@ pub struct Agent {
     pub pending_timeout: Option<Duration>,
     #[serde(default)]
     pub ttl_after_finished: Option<Duration>,
+    /// This agent's resources, in place of `cluster.defaults.resources` as a whole (a
+    /// `limits` alone leaves `requests` empty, not the defaults').
     #[serde(default)]
     pub resources: Option<Resources>,
 }

@@ -134,6 +134,27 @@ fn collect(
     }
 }
 
+/// A JSON value as a YAML flow value, as services.yaml would write it:
+/// `{ requests: { cpu: 500m } }`.
+fn yaml_flow(value: &Value) -> String {
+    match value {
+        Value::Object(m) => format!(
+            "{{ {} }}",
+            m.iter()
+                .map(|(k, v)| format!("{k}: {}", yaml_flow(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Value::Array(items) => format!(
+            "[{}]",
+            items.iter().map(yaml_flow).collect::<Vec<_>>().join(", ")
+        ),
+        Value::String(s) if s.parse::<f64>().is_ok() => format!("\"{s}\""),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
 /// One row a key: name, type, default (or *required*), description.
 fn table(out: &mut String, schema: &Value, defs: &Map<String, Value>) {
     let required: Vec<&str> = schema["required"]
@@ -147,13 +168,26 @@ fn table(out: &mut String, schema: &Value, defs: &Map<String, Value>) {
         } else {
             match property.get("default") {
                 None | Some(Value::Null) => "—".to_string(),
-                // A mapping's default is that of each of its keys, in its own table.
+                // A mapping's default is that of each of its keys, in its own table; unless
+                // it sets keys to something else (`cluster.defaults.resources`), written out.
+                Some(Value::Object(m))
+                    if !m.is_empty()
+                        && ref_name(property).is_some_and(|n| {
+                            defs[n].get("properties").is_some_and(|keys| {
+                                m.iter().all(|(k, v)| {
+                                    keys.get(k).and_then(|p| p.get("default")) == Some(v)
+                                })
+                            })
+                        }) =>
+                {
+                    "its keys' defaults".to_string()
+                }
                 Some(Value::Object(m))
                     if !m.is_empty()
                         && ref_name(property)
                             .is_some_and(|n| defs[n].get("properties").is_some()) =>
                 {
-                    "its keys' defaults".to_string()
+                    format!("`{}`", yaml_flow(&Value::Object(m.clone())))
                 }
                 Some(v) => format!("`{v}`"),
             }
@@ -243,6 +277,17 @@ fn cell(text: &str) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_mapping_default_that_sets_its_keys_is_written_out() {
+        let reference = markdown(crate::config::json_schema());
+        assert!(
+            reference.contains(
+                "| `resources` | [Resources](#resources) | `{ limits: { cpu: \"2\", memory: 4Gi }, requests: { cpu: 500m, memory: 1Gi } }` |"
+            ),
+            "{reference}"
+        );
+    }
 
     #[test]
     fn a_small_schema_reads_as_tables_with_paths_types_and_defaults() {

@@ -217,20 +217,27 @@ fn syntax_issue(text: &str, e: &yaml_rust2::ScanError, open: &[Frame]) -> YamlIs
         pos,
         message: format!("invalid YAML: {message}"),
     };
-    if info.starts_with("tabs disallowed") {
-        let line = text
-            .lines()
-            .nth(at.line.saturating_sub(1))
-            .unwrap_or_default();
-        let col = line
-            .chars()
-            .take_while(|c| *c == ' ' || *c == '\t')
-            .position(|c| c == '\t')
-            .map_or(at.col, |i| i + 1);
-        return issue(
-            Pos { line: at.line, col },
-            "a tab indents this line; YAML is indented with spaces only".into(),
-        );
+    if info.contains("recursion limit exceeded") {
+        return YamlIssue {
+            pos: at,
+            message: format!("nested more than {MAX_DEPTH} levels deep"),
+        };
+    }
+    if info.contains("tab") {
+        // yaml-rust2 may report it at the end of the line before (a plain scalar that
+        // would run on into the next line): the line at fault is the one a tab indents.
+        let indented = (at.line..=at.line + 1).find_map(|n| {
+            let line = text.lines().nth(n.checked_sub(1)?)?;
+            let col = line
+                .chars()
+                .take_while(|c| *c == ' ' || *c == '\t')
+                .position(|c| c == '\t')?;
+            Some(Pos {
+                line: n,
+                col: col + 1,
+            })
+        });
+        return issue(indented.unwrap_or(at), TAB_INDENT.into());
     }
     let unclosed = |opener: char, closer: char| {
         let start = open.iter().rev().find_map(|frame| {
@@ -313,6 +320,9 @@ fn syntax_issue(text: &str, e: &yaml_rust2::ScanError, open: &[Frame]) -> YamlIs
     }
     issue(at, info.to_string())
 }
+
+/// Said of a line a tab indents.
+pub const TAB_INDENT: &str = "a tab indents this line; YAML is indented with spaces only";
 
 /// The nearest list item (`- …`) above `line`, less indented than or as indented as
 /// everything between: its dash's column and its line, both 1-based.
@@ -409,7 +419,10 @@ impl Frame {
 #[derive(Default)]
 struct Builder {
     stack: Vec<Frame>,
-    anchors: HashMap<usize, Node>,
+    /// Each anchor's node and how many nodes it holds.
+    anchors: HashMap<usize, (Node, usize)>,
+    /// How many nodes aliases have copied in so far (see [`MAX_ALIAS_NODES`]).
+    aliased: usize,
     root: Option<Node>,
     issues: Vec<YamlIssue>,
     done: bool,
@@ -421,10 +434,25 @@ struct Builder {
 /// would otherwise be walked recursively, and a stack is finite).
 const MAX_DEPTH: usize = 64;
 
+/// How many nodes aliases (`*name`) may copy in, all told: far more than any services.yaml
+/// needs, and few enough that aliases of aliases (a "billion laughs") are refused at once
+/// instead of growing without bound.
+pub const MAX_ALIAS_NODES: usize = 10_000;
+
+/// How many nodes a node holds, itself included.
+fn node_count(node: &Node) -> usize {
+    1 + match &node.kind {
+        NodeKind::Seq(items) => items.iter().map(node_count).sum(),
+        NodeKind::Map(entries) => entries.iter().map(|(_, v)| 1 + node_count(v)).sum(),
+        _ => 0,
+    }
+}
+
 impl Builder {
     fn push_value(&mut self, node: Node, anchor: usize) {
         if anchor > 0 {
-            self.anchors.insert(anchor, node.clone());
+            let count = node_count(&node);
+            self.anchors.insert(anchor, (node.clone(), count));
         }
         match self.stack.last_mut() {
             None => {
@@ -444,6 +472,14 @@ impl Builder {
             }) => match pending_key.take() {
                 None => {
                     let name = match node.kind {
+                        // yaml-rust2 reads a tab before a key at the margin as part of the key.
+                        NodeKind::Str(s) if s.starts_with('\t') => {
+                            self.issues.push(YamlIssue {
+                                pos: node.pos,
+                                message: format!("invalid YAML: {TAB_INDENT}"),
+                            });
+                            s.trim_start().to_string()
+                        }
                         NodeKind::Str(s) => s,
                         NodeKind::Int(i) => i.to_string(),
                         NodeKind::Bool(b) => b.to_string(),
@@ -577,8 +613,21 @@ impl MarkedEventReceiver for Builder {
                     self.push_value(node, anchor);
                 }
             }
-            Event::Alias(id) => match self.anchors.get(&id).cloned() {
-                Some(mut node) => {
+            Event::Alias(id) => match self.anchors.get(&id) {
+                Some((_, count)) if self.aliased + count > MAX_ALIAS_NODES => {
+                    self.issues.push(YamlIssue {
+                        pos: at,
+                        message: format!(
+                            "aliases copy in more than {MAX_ALIAS_NODES} values (aliases of \
+                             aliases multiply); write the values out, or alias less"
+                        ),
+                    });
+                    // Nothing after this is read: the input is built to be too big.
+                    self.done = true;
+                }
+                Some((node, count)) => {
+                    self.aliased += count;
+                    let mut node = node.clone();
                     node.pos = at;
                     self.push_value(node, 0);
                 }
@@ -654,6 +703,21 @@ mod tests {
     }
 
     #[test]
+    fn a_tab_that_indents_a_line_is_named_at_that_line() {
+        let message = format!("invalid YAML: {TAB_INDENT}");
+        // A tab before a key at the left margin: read as part of the key by yaml-rust2.
+        let issues = parse("a:\n  b: 1\n\tc: 2\n").unwrap_err();
+        assert_eq!(issues[0].pos, Pos { line: 3, col: 1 });
+        assert_eq!(issues[0].message, message);
+        // A tab after spaces, below a plain scalar (reported on the line before).
+        let issues = parse("a:\n  b: x\n\tc: 2\n  d: 3\n").unwrap_err();
+        assert_eq!(issues[0].pos, Pos { line: 3, col: 1 }, "{issues:?}");
+        assert_eq!(issues[0].message, message);
+        let issues = parse("a:\n  b: x\n  \tc: 2\n").unwrap_err();
+        assert_eq!(issues[0].pos, Pos { line: 3, col: 3 }, "{issues:?}");
+    }
+
+    #[test]
     fn aliases_are_resolved() {
         let tree = parse("base: &b {x: 1}\nother: *b\n").unwrap();
         assert_eq!(tree.to_json()["other"]["x"], 1);
@@ -663,6 +727,32 @@ mod tests {
 #[cfg(test)]
 mod depth_tests {
     use super::*;
+
+    #[test]
+    fn aliases_of_aliases_are_refused_before_they_multiply() {
+        // The review's seven lines: 9^7 (4.8 million) strings once expanded.
+        let mut text = String::from(
+            "a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n",
+        );
+        for (name, alias) in ["b", "c", "d", "e", "f", "g"]
+            .iter()
+            .zip(["a", "b", "c", "d", "e", "f"])
+        {
+            let items = vec![format!("*{alias}"); 9].join(",");
+            text.push_str(&format!("{name}: &{name} [{items}]\n"));
+        }
+        let issues = parse(&text).unwrap_err();
+        assert_eq!(issues.len(), 1, "{issues:?}");
+        assert!(
+            issues[0].message.starts_with(&format!(
+                "aliases copy in more than {MAX_ALIAS_NODES} values"
+            )),
+            "{issues:?}"
+        );
+        // Well under the bound, aliases still work.
+        let tree = parse("a: &a {x: 1}\nb: [*a, *a, *a]\n").unwrap();
+        assert_eq!(tree.to_json()["b"][2]["x"], 1);
+    }
 
     #[test]
     fn deep_nesting_is_an_error_not_a_stack_overflow() {
@@ -677,6 +767,9 @@ mod depth_tests {
             .collect();
         assert!(parse(&keys).is_err());
         let flow = "[".repeat(200_000);
-        assert!(parse(&flow).is_err());
+        assert_eq!(
+            parse(&flow).unwrap_err()[0].message,
+            format!("nested more than {MAX_DEPTH} levels deep")
+        );
     }
 }

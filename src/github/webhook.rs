@@ -99,6 +99,11 @@ pub enum SecretsError {
     Missing,
     #[error("{path}: cannot read the webhook secret file: {reason}")]
     Unreadable { path: String, reason: String },
+    #[error(
+        "{path}: the webhook secret file holds no secret (it is empty or blank); write the \
+         secret in it (several: one a line, or comma-separated)"
+    )]
+    EmptyFile { path: String },
 }
 
 impl WebhookSecrets {
@@ -128,7 +133,9 @@ impl WebhookSecrets {
                     path: path.display().to_string(),
                     reason: e.kind().to_string(),
                 })?;
-                Self::parse_list(&text)
+                Self::parse_list(&text).map_err(|_| SecretsError::EmptyFile {
+                    path: path.display().to_string(),
+                })
             }
             None => Self::parse_list(env.unwrap_or_default()),
         }

@@ -586,7 +586,12 @@ agents:
 "
             )
         };
-        let template = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ run.name }}\ndata:\n  key: {{ secrets.team.name }}\n";
+        // A ConfigMap that reads the secret's name, beside the run's pod.
+        let template = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ run.name }}\ndata:\n  key: {{ secrets.team.name }}\n---\n\
+            apiVersion: v1\nkind: Pod\nmetadata:\n  name: {{ run.name }}\nspec:\n  restartPolicy: Never\n\
+            \x20 securityContext: {runAsNonRoot: true, seccompProfile: {type: RuntimeDefault}}\n\
+            \x20 containers:\n    - name: a\n      image: {{ agent.image }}\n\
+            \x20     securityContext: {allowPrivilegeEscalation: false, capabilities: {drop: [ALL]}}\n";
         let problems = |agent_repositories: &str| {
             let templates = [("job.yaml".to_string(), template.to_string())].into();
             let loaded =

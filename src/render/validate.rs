@@ -103,6 +103,9 @@ impl Engine {
                     .collect();
                 let mut rendered = Rendered::new();
                 errors.extend(self.render_each(agent, &s, &mut rendered));
+                if errors.is_empty() {
+                    errors.extend(self.lifecycle_problems(agent, &s, &mut rendered));
+                }
                 for e in &errors {
                     let (file, pos, what) = self.locate(e, config_text, &rendered);
                     // One line per place: the same mistake seen by another agent or trigger
@@ -125,6 +128,7 @@ impl Engine {
                 }
             }
         }
+        found.extend(self.namespace_problem(config_text));
         for e in self.comment_problems() {
             let (file, pos, what) = self.locate(&e.1, config_text, &Rendered::new());
             let key = (file.clone(), pos);
@@ -329,6 +333,213 @@ impl Engine {
         errors
     }
 
+    /// `cluster.namespace_template` rendered for a repository named as GitHub allows and a
+    /// DNS label does not (upper case, `_`, `.`): a template that prints `repo.name` or
+    /// `repo.owner` as they are works for the samples' names and fails on every delivery
+    /// from such a repository. Once, for the first agent whose `repositories` take one in.
+    fn namespace_problem(&self, config_text: Option<&str>) -> Option<FileDiagnostic> {
+        let template = self.config.cluster.namespace_template.as_ref()?;
+        for agent in &self.config.agents {
+            let Some(example) = agent.scope().example() else {
+                continue;
+            };
+            let Some((owner, name)) = example.split_once('/') else {
+                continue;
+            };
+            let odd = [
+                "Example-Org/My_Repo.JS".to_string(),
+                format!("{owner}/My_Repo.JS"),
+                format!("Example-Org/{name}"),
+            ]
+            .into_iter()
+            .find(|r| agent.scope().admits(r));
+            let (Some(odd), Some(mut s)) = (odd, sample::samples(agent).into_iter().next()) else {
+                continue;
+            };
+            let Some(repository) = s.event.repository.as_mut() else {
+                continue;
+            };
+            let Ok(full_name) = odd.parse() else {
+                continue;
+            };
+            repository.full_name = full_name;
+            let (o, n) = odd.split_once('/')?;
+            repository.owner = o.to_string();
+            repository.name = n.to_string();
+            let ctx = self.sample_context(agent, &s)?;
+            let value = minijinja::Value::from(minijinja::value::Serde(&ctx));
+            let Ok(namespace) = self.render_value(NAMESPACE_TEMPLATE, &value) else {
+                continue;
+            };
+            let namespace = namespace.trim();
+            if crate::text::is_dns_label(namespace) {
+                return None;
+            }
+            let source = template.to_string();
+            let pos = config_text
+                .and_then(|text| Some(Pos::at_byte(text, text.find(source.as_str())?)))
+                .unwrap_or(Pos { line: 1, col: 1 });
+            return Some(FileDiagnostic {
+                file: self.config_path.clone(),
+                pos,
+                message: format!(
+                    "{NAMESPACE_TEMPLATE}: for a repository `{odd}` (GitHub allows upper case, \
+                     `_` and `.` in names) it renders `{}`, which is not a valid DNS label, so \
+                     every delivery from such a repository would fail; make it one with \
+                     `| dns_label`, e.g. `{{{{ (\"runs-\" ~ repo.name) | dns_label }}}}`",
+                    crate::config::formats::shorten(namespace)
+                ),
+            });
+        }
+        None
+    }
+
+    /// What a sample run that renders would meet after it is recorded: its templates as two
+    /// runs (the sample's run name and another), checked for what the API server refuses
+    /// (a `restartPolicy` a Pod or Job may not have, a request above its limit) and what
+    /// breaks a run's lifecycle (no Pod or Job to follow, or more than one; a Pod that
+    /// restarts instead of ending; a name that does not change with the run, which a second
+    /// run would collide with). Each is an object error, placed at its field.
+    fn lifecycle_problems(
+        &self,
+        agent: &crate::config::Agent,
+        s: &sample::Sample,
+        rendered: &mut Rendered,
+    ) -> Vec<RenderError> {
+        let other = sample::Sample {
+            trigger: s.trigger.clone(),
+            event: s.event.clone(),
+            launch: crate::plan::Launch {
+                run_name: format!("{}-other", s.launch.run_name),
+                ..s.launch.clone()
+            },
+            pr: s.pr.clone(),
+        };
+        let (Some(first), Some(second)) = (
+            self.sample_objects(agent, s),
+            self.sample_objects(agent, &other),
+        ) else {
+            return Vec::new();
+        };
+        let mut errors = Vec::new();
+        let mut workloads: Vec<(&str, usize, &'static str)> = Vec::new();
+        for ((name, objects), (_, again)) in first.iter().zip(&second) {
+            let shown = format!("{}/{name}", self.templates_dir);
+            let error = |document: usize, field: String, message: String| RenderError::Object {
+                template: shown.clone(),
+                document,
+                field,
+                message,
+            };
+            let before = errors.len();
+            for (i, object) in objects.iter().enumerate() {
+                let document = i + 1;
+                let fixed = object.metadata().name.as_deref().filter(|n| {
+                    again
+                        .get(i)
+                        .is_some_and(|o| o.metadata().name.as_deref() == Some(*n))
+                });
+                if let Some(fixed) = fixed {
+                    errors.push(error(
+                        document,
+                        "metadata.name".into(),
+                        format!(
+                            "the {} is named `{fixed}` in every run, so a second run would \
+                             collide with the first (AlreadyExists); name it from the run: \
+                             `{{{{ run.name }}}}`, or `{{{{ run.name ~ \"-suffix\" }}}}`",
+                            object.kind()
+                        ),
+                    ));
+                }
+                let Some((spec, at)) = pod_spec(object) else {
+                    continue;
+                };
+                workloads.push((name.as_str(), document, object.kind()));
+                if let Some((field, message)) = restart_policy_problem(object.kind(), spec, at) {
+                    errors.push(error(document, field, message));
+                }
+                for (field, message) in requests_above_limits(spec, at) {
+                    errors.push(error(document, field, message));
+                }
+            }
+            if errors.len() > before
+                && let Ok(text) = self.render_value(name, &self.sample_value(agent, s))
+            {
+                rendered.insert(name.clone(), text);
+            }
+        }
+        let listed = || {
+            agent
+                .templates
+                .iter()
+                .map(|t| format!("`{t}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        match workloads.as_slice() {
+            [] => {
+                if let Some(first) = agent.templates.first() {
+                    errors.push(RenderError::Object {
+                        template: format!("{}/{first}", self.templates_dir),
+                        document: 0,
+                        field: String::new(),
+                        message: format!(
+                            "the run's templates ({}) render no Pod and no Job, so nothing \
+                             would run and the run would wait out its `pending_timeout`; a \
+                             run's templates make one Pod or one Job (check the `{{% if %}}`s \
+                             around it)",
+                            listed()
+                        ),
+                    });
+                }
+            }
+            [_] => {}
+            [(first_name, first_doc, first_kind), rest @ ..] => {
+                let (name, document, kind) = rest[0];
+                errors.push(RenderError::Object {
+                    template: format!("{}/{name}", self.templates_dir),
+                    document,
+                    field: String::new(),
+                    message: format!(
+                        "a second workload: this {kind}, after the {first_kind} of \
+                         `{first_name}` (document {first_doc}); the controller follows one Pod \
+                         or one Job a run, so make the run's templates render only one"
+                    ),
+                });
+            }
+        }
+        errors
+    }
+
+    /// The objects each YAML template of `agent` renders for a sample delivery (with the
+    /// sample task), by template name; `None` when one fails (that is reported already).
+    fn sample_objects(
+        &self,
+        agent: &crate::config::Agent,
+        s: &sample::Sample,
+    ) -> Option<Vec<(String, Vec<super::K8sObject>)>> {
+        let value = self.sample_value(agent, s);
+        agent
+            .templates
+            .iter()
+            .map(|name| {
+                let shown = format!("{}/{name}", self.templates_dir);
+                let objects = self.render_objects(name, &shown, &value).ok()?;
+                Some((name.clone(), objects))
+            })
+            .collect()
+    }
+
+    /// The context a sample delivery gives `agent`'s YAML templates, with the sample task.
+    fn sample_value(&self, agent: &crate::config::Agent, s: &sample::Sample) -> minijinja::Value {
+        let Some(ctx) = self.sample_context(agent, s) else {
+            return minijinja::Value::UNDEFINED;
+        };
+        let value = minijinja::Value::from(minijinja::value::Serde(&ctx));
+        let task = s.launch.task.clone().unwrap_or_default();
+        minijinja::context! { task => task, ..value }
+    }
+
     /// The file, position and description (without the file) of a render error.
     fn locate(
         &self,
@@ -393,7 +604,10 @@ impl Engine {
                         .and_then(|text| field_pos_rendered(source, text, *document, field))
                         .unwrap_or_else(|| field_pos(source, *document, field))
                 });
-                let what = if field.is_empty() {
+                let what = if *document == 0 {
+                    // About the run as a whole, not one of its documents.
+                    message.clone()
+                } else if field.is_empty() {
                     format!("document {document}: {message}")
                 } else {
                     format!("document {document}, field `{field}`: {message}")
@@ -402,11 +616,23 @@ impl Engine {
             }
             RenderError::Yaml { template, message } => {
                 let name = self.name_of(template);
-                (
-                    self.file_of(name),
-                    start,
-                    format!("the output is not valid YAML: {message}"),
-                )
+                let found = self
+                    .sources
+                    .get(name)
+                    .zip(rendered.get(name))
+                    .and_then(|(source, text)| yaml_fault(source, text, message));
+                match found {
+                    Some((pos, what)) => (
+                        self.file_of(name),
+                        pos,
+                        format!("the output is not valid YAML: {what}"),
+                    ),
+                    None => (
+                        self.file_of(name),
+                        start,
+                        format!("the output is not valid YAML: {message}"),
+                    ),
+                }
             }
             RenderError::BadName { template, .. } => {
                 let pos = config_text
@@ -456,6 +682,138 @@ impl Engine {
     }
 }
 
+/// The pod spec of a workload (a Pod's, a Job's template's) and the path to it.
+fn pod_spec(
+    object: &super::K8sObject,
+) -> Option<(&k8s_openapi::api::core::v1::PodSpec, &'static str)> {
+    match object {
+        super::K8sObject::Pod(pod) => Some((pod.spec.as_ref()?, "spec")),
+        super::K8sObject::Job(job) => Some((
+            job.spec.as_ref()?.template.spec.as_ref()?,
+            "spec.template.spec",
+        )),
+        _ => None,
+    }
+}
+
+/// What is wrong with a workload's `restartPolicy`: a Pod's must be `Never` (else the agent
+/// is restarted when it ends, and the run only ends at its timeout); a Job's pod template's
+/// `Never` or `OnFailure` (the API server refuses any other, and its default `Always`).
+fn restart_policy_problem(
+    kind: &str,
+    spec: &k8s_openapi::api::core::v1::PodSpec,
+    at: &str,
+) -> Option<(String, String)> {
+    const KNOWN: [&str; 3] = ["Always", "OnFailure", "Never"];
+    let field = format!("{at}.restartPolicy");
+    let policy = spec.restart_policy.as_deref();
+    let message = match (kind, policy) {
+        ("Pod", Some("Never")) | ("Job", Some("Never" | "OnFailure")) => return None,
+        (_, Some(other)) if !KNOWN.contains(&other) => format!(
+            "the API server refuses `restartPolicy: {other}`: it is one of Always, OnFailure or \
+             Never{}; a run's {kind} needs `restartPolicy: Never`{}",
+            crate::suggest::did_you_mean(other, KNOWN)
+                .map(|m| format!(" (did you mean `{m}`?)"))
+                .unwrap_or_default(),
+            if kind == "Job" {
+                " (or `OnFailure`)"
+            } else {
+                ""
+            }
+        ),
+        ("Pod", None) => "a Pod's `restartPolicy` defaults to `Always`, which starts the agent \
+             again each time it ends, so the run never ends before its timeout; write \
+             `restartPolicy: Never`"
+            .into(),
+        ("Pod", Some("Always")) => "`restartPolicy: Always` starts the agent again each time it \
+             ends, so the run never ends before its timeout; write `restartPolicy: Never`"
+            .into(),
+        ("Pod", Some(_)) => "`restartPolicy: OnFailure` starts a failed agent again in place \
+             until the run's timeout, so the run is never reported as failed; write \
+             `restartPolicy: Never` (a Job with a `backoffLimit` retries a failed pod)"
+            .into(),
+        (_, None) => "the API server refuses a Job whose pod template has no `restartPolicy` \
+             (the default, `Always`, is not allowed in a Job); write `restartPolicy: Never`"
+            .into(),
+        (_, Some(p)) => format!(
+            "the API server refuses a Job whose pod template has `restartPolicy: {p}`; write \
+             `restartPolicy: Never` (or `OnFailure`)"
+        ),
+    };
+    Some((field, message))
+}
+
+/// Each resource a container requests more of than its limit, which the API server refuses.
+fn requests_above_limits(
+    spec: &k8s_openapi::api::core::v1::PodSpec,
+    at: &str,
+) -> Vec<(String, String)> {
+    let lists = [
+        ("containers", Some(&spec.containers)),
+        ("initContainers", spec.init_containers.as_ref()),
+    ];
+    let mut found = Vec::new();
+    for (list, containers) in lists {
+        for (i, container) in containers.into_iter().flatten().enumerate() {
+            let Some(resources) = &container.resources else {
+                continue;
+            };
+            let (Some(requests), Some(limits)) = (&resources.requests, &resources.limits) else {
+                continue;
+            };
+            for (name, request) in requests {
+                let Some(limit) = limits.get(name) else {
+                    continue;
+                };
+                if let (Some(r), Some(l)) = (quantity(&request.0), quantity(&limit.0))
+                    && r > l
+                {
+                    found.push((
+                        format!("{at}.{list}[{i}].resources.requests.{name}"),
+                        format!(
+                            "the {name} request `{}` is above its limit `{}`, which the API \
+                             server refuses; lower the request or raise the limit (an agent's \
+                             `resources`, or `cluster.defaults.resources`)",
+                            request.0, limit.0
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    found
+}
+
+/// The value of a Kubernetes quantity (`500m`, `2`, `4Gi`, `1e3`), to compare two.
+fn quantity(s: &str) -> Option<f64> {
+    let s = s.trim();
+    let end = s
+        .find(|c: char| !(c.is_ascii_digit() || matches!(c, '.' | '+' | '-')))
+        .unwrap_or(s.len());
+    let (number, suffix) = s.split_at(end);
+    let number: f64 = number.parse().ok()?;
+    let scale = match suffix {
+        "" => 1.0,
+        "n" => 1e-9,
+        "u" => 1e-6,
+        "m" => 1e-3,
+        "k" => 1e3,
+        "M" => 1e6,
+        "G" => 1e9,
+        "T" => 1e12,
+        "P" => 1e15,
+        "E" => 1e18,
+        "Ki" => 1024f64,
+        "Mi" => 1024f64.powi(2),
+        "Gi" => 1024f64.powi(3),
+        "Ti" => 1024f64.powi(4),
+        "Pi" => 1024f64.powi(5),
+        "Ei" => 1024f64.powi(6),
+        e => 10f64.powi(e.strip_prefix(['e', 'E'])?.parse().ok()?),
+    };
+    Some(number * scale)
+}
+
 /// A template error's message without the `line N: ` the position now says.
 fn strip_line(message: &str) -> String {
     match message.strip_prefix("line ") {
@@ -479,6 +837,104 @@ fn with_quote(what: String, source: &str, range: Option<&std::ops::Range<usize>>
         Some(q) => format!("{what} (in `{q}`)"),
         None => what,
     }
+}
+
+/// Where in its template a YAML error of a template's output is, and what it is in words:
+/// the rendered document read again by the config's YAML reader (which says what it
+/// expected, as for services.yaml: how a line is indented against the keys above it, a
+/// tab), and the output line it names found in the template. `None` when the line cannot
+/// be found there.
+fn yaml_fault(source: &str, rendered: &str, message: &str) -> Option<(Pos, String)> {
+    // serde_yaml's position, in the whole output: `line L column C: …`.
+    let (line, col) = message.strip_prefix("line ").and_then(|rest| {
+        let (line, rest) = rest.split_once(" column ")?;
+        let (col, _) = rest.split_once(':')?;
+        Some((line.parse::<usize>().ok()?, col.parse::<usize>().ok()?))
+    })?;
+    let lines: Vec<&str> = rendered.split('\n').collect();
+    // The document holding that line, read on its own.
+    let first = lines[..line.min(lines.len())]
+        .iter()
+        .rposition(|l| l.trim_end() == "---")
+        .map_or(0, |i| i + 1);
+    let last = lines[first..]
+        .iter()
+        .position(|l| l.trim_end() == "---")
+        .map_or(lines.len(), |n| first + n);
+    let (at, what) = match crate::config::yaml::parse(&lines[first..last].join("\n")) {
+        Err(issues) => {
+            let issue = issues.first()?;
+            let what = issue
+                .message
+                .strip_prefix("invalid YAML: ")
+                .unwrap_or(&issue.message)
+                .to_string();
+            (
+                Pos {
+                    line: first + issue.pos.line,
+                    col: issue.pos.col,
+                },
+                what,
+            )
+        }
+        Ok(_) => (Pos { line, col }, strip_line(message)),
+    };
+    let source_lines: Vec<&str> = source.split('\n').collect();
+    let at_template = |line: usize| template_line(&source_lines, &lines, line);
+    let i = at_template(at.line)?;
+    let out = lines[at.line - 1];
+    let indent = |l: &str| l.chars().count() - l.trim_start_matches([' ', '\t']).chars().count();
+    let col = (at.col + indent(source_lines[i]))
+        .saturating_sub(indent(out))
+        .max(1);
+    // The lines the message names (keys above, in the document) as template lines too.
+    let mut said = String::new();
+    let mut rest = what.as_str();
+    while let Some(k) = rest.find("line ") {
+        let (before, after) = rest.split_at(k + "line ".len());
+        said.push_str(before);
+        let digits = after.bytes().take_while(u8::is_ascii_digit).count();
+        let named = after[..digits]
+            .parse::<usize>()
+            .ok()
+            .and_then(|n| at_template(first + n));
+        match named {
+            Some(t) => said.push_str(&(t + 1).to_string()),
+            None => said.push_str(&after[..digits]),
+        }
+        rest = &after[digits..];
+    }
+    said.push_str(rest);
+    Some((Pos { line: i + 1, col }, said))
+}
+
+/// The index of the template line that wrote output line `line` (1-based): one with the same
+/// text, else the same key, the nearest to it (a template's control lines only shift it).
+fn template_line(source: &[&str], output: &[&str], line: usize) -> Option<usize> {
+    let out = output.get(line.checked_sub(1)?)?;
+    let body = out.trim_start_matches([' ', '\t']);
+    if body.is_empty() {
+        return None;
+    }
+    let key = body
+        .trim_start_matches("- ")
+        .split_once(':')
+        .map(|(k, _)| k.trim())
+        .filter(|k| !k.is_empty());
+    let same = |l: &str| l.trim_start_matches([' ', '\t']) == body;
+    let same_key = |l: &str| {
+        let b = l.trim_start_matches([' ', '\t']).trim_start_matches("- ");
+        key.is_some_and(|k| b.split_once(':').is_some_and(|(x, _)| x.trim() == k))
+    };
+    let nearest = |test: &dyn Fn(&str) -> bool| {
+        source
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| test(l))
+            .min_by_key(|(i, _)| (*i + 1).abs_diff(line))
+            .map(|(i, _)| i)
+    };
+    nearest(&same).or_else(|| nearest(&same_key))
 }
 
 /// What a sample run's templates rendered to, by template name (kept for those that failed).
@@ -698,6 +1154,17 @@ mod tests {
             field_pos(source, 1, "spec.env[1].value"),
             Pos { line: 5, col: 7 }
         );
+    }
+
+    #[test]
+    fn quantities_compare_by_value() {
+        assert_eq!(quantity("500m"), Some(0.5));
+        assert_eq!(quantity("2"), Some(2.0));
+        assert_eq!(quantity("1Gi"), Some(1024f64.powi(3)));
+        assert_eq!(quantity("1e3"), Some(1000.0));
+        assert!(quantity("8Gi") > quantity("1Gi"));
+        assert!(quantity("1G") < quantity("1Gi"));
+        assert_eq!(quantity("lots"), None);
     }
 
     #[test]

@@ -101,6 +101,19 @@ impl<A: Clone> DeliveryLog<A> {
         }
     }
 
+    /// Forgets every recorded answer (those in flight still reach their waiters). For
+    /// `serve --dry-run` when its config is reloaded: a developer replaying one payload
+    /// after each edit wants the new config's decision, not the first one's.
+    pub fn forget_answers(&self) {
+        let mut inner = self.lock();
+        let Inner { entries, order } = &mut *inner;
+        for id in order.drain(..) {
+            if matches!(entries.get(&id), Some(Entry::Done(_))) {
+                entries.remove(&id);
+            }
+        }
+    }
+
     /// How many answers are recorded.
     pub fn len(&self) -> usize {
         self.lock().order.len()
@@ -203,6 +216,16 @@ mod tests {
             drop(ticket);
         });
         first(waiter).finish(202, true);
+        assert_eq!(answered(log.begin("a").await), 202);
+    }
+
+    #[tokio::test]
+    async fn forgotten_answers_are_decided_again() {
+        let log = DeliveryLog::new(10);
+        first(log.begin("a").await).finish(200, true);
+        log.forget_answers();
+        assert!(log.is_empty());
+        first(log.begin("a").await).finish(202, true);
         assert_eq!(answered(log.begin("a").await), 202);
     }
 

@@ -843,7 +843,13 @@ async fn decide_and_launch(
             tracing::warn!(event = event_name, "{why}");
             return Answer::stale(delivery, &parsed, &why);
         }
-        tracing::info!(event = event_name, "a preview, answered as if new: {why}");
+        // Not `why`, which ends "so nothing is done": here the preview goes on.
+        tracing::info!(
+            event = event_name,
+            "a preview, answered as if new: with GitHub credentials this delivery would be \
+             refused as stale (its {} is older than the replay window); previewing it anyway",
+            why.field
+        );
     }
     let (decided, event) = match &app.github {
         None => (

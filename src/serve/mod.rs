@@ -474,6 +474,11 @@ pub async fn reload_now(state: &Arc<AppState>, why: &str) -> Result<Reloaded, Re
         Ok(Reloaded::Applied { generation }) => {
             state.metrics.reload(ReloadResult::applied);
             tracing::info!(generation, "services.yaml reloaded ({why})");
+            if !state.launcher.runs_for_real() {
+                // A dry run is a developer's loop: edit the config, replay the payload. The
+                // replay is answered by the new config, not as a repeat of the old answer.
+                state.deliveries.forget_answers();
+            }
         }
         Err(e) => {
             state.metrics.reload(ReloadResult::rejected);

@@ -806,6 +806,45 @@ agents:
 fn rules_the_schema_cannot_express_are_checked_after_it() {
     check(&[
         Case {
+            what: "branch and tag globs that can never match",
+            yaml: "\
+project: demo
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: build
+    triggers:
+      pull_request: {branches: [refs/heads/main]}
+      push:
+        branches: [\"\", main, main]
+        tags: [refs/tags/v*, refs/heads/release]
+",
+            expect: &[
+                (
+                    "refs/heads/main]",
+                    "services.yaml:9:33: pull_request `branches`: `refs/heads/main` can never match: branch names are matched without `refs/heads/`; write `main`",
+                ),
+                (
+                    "\"\"",
+                    "services.yaml:11:20: push `branches`: an empty glob matches no branch; write one such as `main`, or leave it out",
+                ),
+                (
+                    "main]",
+                    "services.yaml:11:30: push `branches`: `main` is already in this list; leave one out",
+                ),
+                (
+                    "refs/tags/v*",
+                    "services.yaml:12:16: push `tags`: `refs/tags/v*` can never match: tag names are matched without `refs/tags/`; write `v*`",
+                ),
+                (
+                    "refs/heads/release",
+                    "services.yaml:12:30: push `tags`: `refs/heads/release` can never match: it names a branch by its full ref, and this list holds tag names; put `release` in `branches`",
+                ),
+            ],
+        },
+        Case {
             what: "both a namespace and a namespace template",
             yaml: "\
 project: demo
@@ -1223,6 +1262,56 @@ agents:
         warnings,
         [
             "services.yaml:8:20: warning: agent `task` has `params.push: \"true\"`, but its `github_token` does not give `contents: write`, so the run will fail when it gets there; add `contents: write` to its `github_token`"
+        ]
+    );
+}
+
+#[test]
+fn values_a_newcomer_writes_that_cannot_work_are_refused_or_warned_with_what_to_write() {
+    // An upper-case repository path: the kubelet refuses it.
+    assert_eq!(
+        errors(
+            "\
+project: demo
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/Lumen-Labs/agent:2.1.0
+agents:
+  - name: task
+    triggers:
+      comment:
+        verbs: [run]
+"
+        ),
+        [
+            "services.yaml:5:10: image `ghcr.io/Lumen-Labs/agent:2.1.0`: a repository path is lower case, and the kubelet refuses this one (InvalidImageName); write `ghcr.io/lumen-labs/agent:2.1.0`"
+        ]
+    );
+    // A program and its arguments as one string, an image without a tag, runs in the
+    // service's own namespace: they load, with a warning each.
+    let loaded = configs::load(
+        "\
+project: demo
+cluster:
+  namespace: agentpods
+images:
+  agent: ghcr.io/acme/agent
+agents:
+  - name: task
+    command: [\"claude -p\", --verbose]
+    triggers:
+      comment:
+        verbs: [run]
+",
+    );
+    let warnings: Vec<String> = loaded.warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        warnings,
+        [
+            "services.yaml:3:14: warning: runs in namespace `agentpods`, the namespace deploy/ runs the service in, beside the Secret with the GitHub App's private key, and where deploy/ gives runs no role; runs belong in a namespace of their own, such as `agentpods-runs` (docs/setup.md)",
+            "services.yaml:5:10: warning: image `ghcr.io/acme/agent` has no tag, so every pod pulls whatever `latest` is then; pin a version (`ghcr.io/acme/agent:1.2.3`) or a digest",
+            "services.yaml:8:15: warning: agent `task`: `claude -p` holds a space, but the command runs without a shell, so this names one program called `claude -p`; give each word its own item: `[claude, -p, --verbose]`",
         ]
     );
 }

@@ -287,6 +287,7 @@ spec:
       securityContext:
         allowPrivilegeEscalation: false
         capabilities: {drop: [ALL]}
+  restartPolicy: Never
 ";
 
 struct Mistake {
@@ -386,6 +387,48 @@ const MISTAKES: &[Mistake] = &[
         file: "services.yaml", from: "pr.number if pr else issue.number", to: "pr.number",
         expect: "services.yaml:19:25: agent `review`, comment `review` on a pull request, previewed without its details (`pr` is absent then: write `pr.x if pr else …`): agents[review].concurrency.group: undefined value: `pr.number` is undefined",
         points_at: "pr.number",
+    },
+    Mistake {
+        what: "a pod that would start its agent again each time it ends",
+        file: "templates/agent-pod.yaml", from: "restartPolicy: Never", to: "restartPolicy: Always",
+        expect: "templates/agent-pod.yaml:15:3: agent `task`, comment `run` on a pull request: document 1, field `spec.restartPolicy`: `restartPolicy: Always` starts the agent again each time it ends, so the run never ends before its timeout; write `restartPolicy: Never`",
+        points_at: "restartPolicy",
+    },
+    Mistake {
+        what: "a restartPolicy the API server does not know",
+        file: "templates/agent-pod.yaml", from: "restartPolicy: Never", to: "restartPolicy: Nevr",
+        expect: "templates/agent-pod.yaml:15:3: agent `task`, comment `run` on a pull request: document 1, field `spec.restartPolicy`: the API server refuses `restartPolicy: Nevr`: it is one of Always, OnFailure or Never (did you mean `Never`?); a run's Pod needs `restartPolicy: Never`",
+        points_at: "restartPolicy",
+    },
+    Mistake {
+        what: "a request above its limit",
+        file: "templates/agent-pod.yaml", from: "      securityContext:\n        allow", to: "      resources: {requests: {cpu: \"4\", memory: 8Gi}, limits: {cpu: 1, memory: 1Gi}}\n      securityContext:\n        allow",
+        expect: "templates/agent-pod.yaml:12:7: agent `task`, comment `run` on a pull request: document 1, field `spec.containers[0].resources.requests.cpu`: the cpu request `4` is above its limit `1`, which the API server refuses; lower the request or raise the limit (an agent's `resources`, or `cluster.defaults.resources`)",
+        points_at: "resources",
+    },
+    Mistake {
+        what: "a name that is the same in every run",
+        file: "templates/agent-pod.yaml", from: "name: {{ run.name }}", to: "name: agent-run",
+        expect: "templates/agent-pod.yaml:4:3: agent `task`, comment `run` on a pull request: document 1, field `metadata.name`: the Pod is named `agent-run` in every run, so a second run would collide with the first (AlreadyExists); name it from the run: `{{ run.name }}`, or `{{ run.name ~ \"-suffix\" }}`",
+        points_at: "name",
+    },
+    Mistake {
+        what: "a namespace template that prints a repository name as it is",
+        file: "services.yaml", from: "  namespace: runs", to: "  namespace_template: \"runs-{{ repo.name }}\"",
+        expect: "services.yaml:3:24: cluster.namespace_template: for a repository `Example-Org/My_Repo.JS` (GitHub allows upper case, `_` and `.` in names) it renders `runs-My_Repo.JS`, which is not a valid DNS label, so every delivery from such a repository would fail; make it one with `| dns_label`, e.g. `{{ (\"runs-\" ~ repo.name) | dns_label }}`",
+        points_at: "runs-{{",
+    },
+    Mistake {
+        what: "a key of a YAML template indented one space too far",
+        file: "templates/agent-pod.yaml", from: "  containers:", to: "   containers:",
+        expect: "templates/agent-pod.yaml:9:4: agent `task`, comment `run` on a pull request: the output is not valid YAML: this line is indented to column 4, but a key must start where one above it does: column 5 (as `seccompProfile`, line 8) or column 3 (as `securityContext`, line 6) or column 1 (as `spec`, line 5); or, if this line holds a value with `: `, quote it",
+        points_at: "containers",
+    },
+    Mistake {
+        what: "a tab indenting a line of a YAML template",
+        file: "templates/agent-pod.yaml", from: "      image:", to: "\t    image:",
+        expect: "templates/agent-pod.yaml:11:1: agent `task`, comment `run` on a pull request: the output is not valid YAML: a tab indents this line; YAML is indented with spaces only",
+        points_at: "\t",
     },
 ];
 
@@ -685,4 +728,99 @@ fn validate_warns_when_an_agent_s_templates_drop_its_task_or_its_secrets() {
         ]
     );
     assert_eq!(run.code, Some(0), "warnings, not errors");
+}
+
+/// An image build: a Job (with a ConfigMap beside it) on a pushed version tag.
+const BUILD: &str = "\
+project: demo
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: build
+    templates: [job.yaml, extra.yaml]
+    triggers:
+      push: {tags: [\"v*\"]}
+";
+
+const JOB: &str = "\
+apiVersion: batch/v1
+kind: Job
+metadata:
+  name: {{ run.name }}
+spec:
+  template:
+    spec:
+      securityContext:
+        runAsNonRoot: true
+        seccompProfile: {type: RuntimeDefault}
+      containers:
+        - name: build
+          image: {{ agent.image }}
+          securityContext:
+            allowPrivilegeEscalation: false
+            capabilities: {drop: [ALL]}
+";
+
+const CONFIG_MAP: &str = "\
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: {{ run.name ~ \"-settings\" }}
+data: {}
+";
+
+/// `validate` of the build agent with these two templates: its problems.
+fn build_problems(job: &str, extra: &str) -> Vec<String> {
+    use support::configs::{self, ConfigDir};
+
+    let dir = ConfigDir::new(BUILD.as_bytes());
+    dir.write("templates/job.yaml", job.as_bytes());
+    dir.write("templates/extra.yaml", extra.as_bytes());
+    let run = configs::validate(&dir.path("services.yaml"));
+    let folder = format!("{}/", dir.dir.path().display());
+    run.stderr_lines()
+        .iter()
+        .map(|l| l.replace(&folder, ""))
+        .filter(|l| !l.contains(": warning: "))
+        .collect()
+}
+
+#[test]
+fn validate_refuses_a_run_the_api_server_would_refuse_or_the_controller_could_not_follow() {
+    let with_policy = JOB.replace(
+        "      containers:",
+        "      restartPolicy: Never\n      containers:",
+    );
+    assert_eq!(
+        build_problems(&with_policy, CONFIG_MAP),
+        ["services.yaml: ok (1 agent, 6 templates)"]
+    );
+    // A Job's pod template without a restartPolicy gets `Always`, which a Job may not have.
+    assert_eq!(
+        build_problems(JOB, CONFIG_MAP),
+        [
+            "templates/job.yaml:7:5: agent `build`, push of `refs/tags/v1.0.0`: document 1, field `spec.template.spec.restartPolicy`: the API server refuses a Job whose pod template has no `restartPolicy` (the default, `Always`, is not allowed in a Job); write `restartPolicy: Never`",
+            "1 problem found",
+        ]
+    );
+    // A run whose templates make nothing to run would wait out its pending_timeout.
+    let never = format!("{{% if false %}}\n{with_policy}{{% endif %}}\n");
+    assert_eq!(
+        build_problems(&never, CONFIG_MAP),
+        [
+            "templates/job.yaml:1:1: agent `build`, push of `refs/tags/v1.0.0`: the run's templates (`job.yaml`, `extra.yaml`) render no Pod and no Job, so nothing would run and the run would wait out its `pending_timeout`; a run's templates make one Pod or one Job (check the `{% if %}`s around it)",
+            "1 problem found",
+        ]
+    );
+    // The controller follows one workload a run.
+    let pod = RESTRICTED_POD.replace("name: {{ run.name }}", "name: {{ run.name ~ \"-pod\" }}");
+    assert_eq!(
+        build_problems(&with_policy, &pod),
+        [
+            "templates/extra.yaml:1:1: agent `build`, push of `refs/tags/v1.0.0`: document 1: a second workload: this Pod, after the Job of `job.yaml` (document 1); the controller follows one Pod or one Job a run, so make the run's templates render only one",
+            "1 problem found",
+        ]
+    );
 }

@@ -551,6 +551,50 @@ async fn either_secret_of_a_rotation_is_accepted() {
 const REVIEW_ACTIONS: &str = "actions: [opened, synchronize, reopened, ready_for_review]";
 
 #[tokio::test]
+async fn in_a_dry_run_a_payload_replayed_after_a_reload_gets_the_new_config_s_decision() {
+    within(60, async {
+        let service = TestService::start();
+        let state = &service.state;
+        // The review agent no longer starts on `opened`: the payload is skipped.
+        service
+            .work
+            .edit_config(REVIEW_ACTIONS, "actions: [synchronize]");
+        reload_now(state, "test").await.expect("a good config");
+        let body = another_event(&fixture(OPENED).body(), "replayed");
+        let first = service
+            .oneshot(&Post::delivery("pull_request", "replay-1", body.clone()))
+            .await;
+        assert!(
+            first.text().contains("action `opened` is not one of"),
+            "{}",
+            first.text()
+        );
+        // The same body again, unchanged config: a repeat, answered as before.
+        let again = service
+            .oneshot(&Post::delivery("pull_request", "replay-2", body.clone()))
+            .await;
+        assert_eq!(json(&again)["outcome"], "duplicate", "{}", again.text());
+
+        // The developer edits the config back and replays: the new config decides.
+        service
+            .work
+            .edit_config("actions: [synchronize]", REVIEW_ACTIONS);
+        reload_now(state, "test").await.expect("a good config");
+        let replayed = service
+            .oneshot(&Post::delivery("pull_request", "replay-3", body))
+            .await;
+        assert_eq!(replayed.status, 202, "{}", replayed.text());
+        assert_ne!(
+            json(&replayed)["outcome"],
+            "duplicate",
+            "{}",
+            replayed.text()
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn a_broken_config_is_refused_on_reload_and_the_old_one_stays() {
     within(60, async {
         let service = TestService::start();
@@ -1412,6 +1456,37 @@ fn refusals() {
     );
     let (code, err) = run(Some(" , "), &["--dry-run"]);
     assert_eq!(code, Some(1), "{err}");
+    // A secret file that holds nothing is named as such (the flag was passed).
+    let blank = work.config().with_file_name("blank-secret");
+    std::fs::write(&blank, "\n").expect("write the secret file");
+    let blank = blank.display().to_string();
+    let (code, err) = run(None, &["--dry-run", "--webhook-secret-file", &blank]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains(&format!("{blank}: the webhook secret file holds no secret")),
+        "{err}"
+    );
+    // --manifests-dir does nothing without --dry-run: refused, not ignored.
+    let (code, err) = run(Some("s3cret"), &["--manifests-dir", "/tmp/x"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("--dry-run"), "{err}");
+    // replay sends one payload, and says so when given a folder.
+    let out = Command::new(BIN)
+        .args([
+            "replay",
+            "--url",
+            "http://127.0.0.1:9/webhook",
+            "--event",
+            "ping",
+        ])
+        .arg("--payload")
+        .arg(work.dir.path())
+        .env("GITHUB_WEBHOOK_SECRET", "s3cret")
+        .output()
+        .expect("run agentpods replay");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("a folder; replay sends one payload"), "{err}");
     // Without --dry-run it needs a cluster, and says how to name one.
     let mut command = Command::new(BIN);
     let out = command
