@@ -536,6 +536,30 @@ agents:
                 "services.yaml:4:21: github.authorization.min_permission: unknown value `writ`, did you mean `write`?",
             )],
         },
+        Case {
+            what: "release actions GitHub has but a trigger does not take (outside review 11c)",
+            yaml: "\
+project: demo
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: task
+    triggers:
+      release: { actions: [published, edited, removed] }
+",
+            expect: &[
+                (
+                    "edited",
+                    "services.yaml:9:39: agents[0].triggers.release.actions[1]: unknown value `edited` (expected one of: published, created, released, prereleased)",
+                ),
+                (
+                    "removed",
+                    "services.yaml:9:47: agents[0].triggers.release.actions[2]: unknown value `removed` (expected one of: published, created, released, prereleased)",
+                ),
+            ],
+        },
     ]);
 }
 
