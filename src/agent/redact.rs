@@ -14,6 +14,8 @@
 //! - base64 of the whole value, alone or with the newline `echo` adds (`echo $KEY |
 //!   base64`), padded or not: then nothing of it is left, not even its last characters;
 //! - hex, in either case;
+//! - UTF-16 and UTF-32, either byte order, with or without a byte order mark (the value's
+//!   characters with NULs between them: what Windows PowerShell 5 writes by default);
 //! - upper-cased, lower-cased or in any mix of cases (ASCII letters), when it is at least
 //!   [`MIN_FOLDED_LEN`] bytes long: a value that long is no word an ordinary log holds in
 //!   another case (a shorter one is matched in its own case only);
@@ -452,6 +454,17 @@ fn encodings(fragment: &[u8]) -> Vec<Pattern> {
             }
         }
     }
+    // UTF-16 and UTF-32 (what Windows PowerShell 5 writes by default): the value's
+    // characters with NULs between them.
+    for bytes in wide(fragment) {
+        let p = Pattern {
+            bytes,
+            any_case: out[0].any_case,
+        };
+        if !out.contains(&p) {
+            out.push(p);
+        }
+    }
     for engine in [
         general_purpose::STANDARD_NO_PAD,
         general_purpose::URL_SAFE_NO_PAD,
@@ -467,6 +480,36 @@ fn encodings(fragment: &[u8]) -> Vec<Pattern> {
                     out.push(p);
                 }
             }
+        }
+    }
+    out
+}
+
+/// A text's UTF-16 and UTF-32 forms, little- and big-endian, with the NULs at either end
+/// left off: so one form of an ASCII value matches it in either byte order, with or
+/// without a byte order mark. Nothing when the text is not UTF-8.
+fn wide(fragment: &[u8]) -> Vec<Vec<u8>> {
+    let Ok(text) = std::str::from_utf8(fragment) else {
+        return Vec::new();
+    };
+    let utf16: Vec<u16> = text.encode_utf16().collect();
+    let utf32: Vec<u32> = text.chars().map(u32::from).collect();
+    let forms = [
+        utf16
+            .iter()
+            .flat_map(|u| u.to_le_bytes())
+            .collect::<Vec<u8>>(),
+        utf16.iter().flat_map(|u| u.to_be_bytes()).collect(),
+        utf32.iter().flat_map(|u| u.to_le_bytes()).collect(),
+        utf32.iter().flat_map(|u| u.to_be_bytes()).collect(),
+    ];
+    let mut out: Vec<Vec<u8>> = Vec::new();
+    for form in forms {
+        let start = form.iter().position(|b| *b != 0).unwrap_or(form.len());
+        let end = form.iter().rposition(|b| *b != 0).map_or(start, |i| i + 1);
+        let trimmed = form[start..end.max(start)].to_vec();
+        if trimmed.len() > fragment.len() && !out.contains(&trimmed) {
+            out.push(trimmed);
         }
     }
     out
@@ -517,6 +560,41 @@ mod tests {
             r.redact_bytes(b"ghs_secret_token\xff ghs_secret_toke"),
             b"***\xff ghs_secret_toke"
         );
+    }
+
+    #[test]
+    fn a_secret_written_as_utf16_or_utf32_is_found_in_either_byte_order() {
+        let r = Redactor::new([KEY, "pässwörd-ünïcode"]);
+        let line = format!("key: {KEY}\n");
+        let utf16: Vec<u16> = line.encode_utf16().collect();
+        let le: Vec<u8> = utf16.iter().flat_map(|u| u.to_le_bytes()).collect();
+        let be: Vec<u8> = utf16.iter().flat_map(|u| u.to_be_bytes()).collect();
+        let with_bom = [&[0xff, 0xfe][..], &le].concat();
+        let utf32le: Vec<u8> = line
+            .chars()
+            .flat_map(|c| u32::from(c).to_le_bytes())
+            .collect();
+        let utf32be: Vec<u8> = line
+            .chars()
+            .flat_map(|c| u32::from(c).to_be_bytes())
+            .collect();
+        for text in [&le, &be, &with_bom, &utf32le, &utf32be] {
+            assert!(r.finds(text), "{text:?}");
+            let out = r.redact_bytes(text);
+            // What a terminal shows of it, the NULs dropped.
+            let shown: Vec<u8> = out.iter().copied().filter(|b| *b != 0).collect();
+            let shown = String::from_utf8_lossy(&shown);
+            assert!(!shown.contains("sk-proj"), "{shown:?}");
+            assert!(shown.contains("***"), "{shown:?}");
+        }
+        let other: Vec<u8> = "pässwörd-ünïcode"
+            .encode_utf16()
+            .flat_map(|u| u.to_be_bytes())
+            .collect();
+        assert_eq!(r.redact_bytes(&other), b"\0***");
+        // The same NUL-spaced letters of another word are left alone.
+        let word: Vec<u8> = "sk-proj-other".bytes().flat_map(|b| [b, 0]).collect();
+        assert_eq!(r.redact_bytes(&word), word);
     }
 
     #[test]
@@ -672,6 +750,9 @@ mod tests {
             9 => general_purpose::STANDARD
                 .encode([secret, b"\n"].concat())
                 .into_bytes(),
+            10 => secret.iter().flat_map(|b| [*b, 0]).collect(),
+            11 => secret.iter().flat_map(|b| [0, *b]).collect(),
+            12 => secret.iter().flat_map(|b| [*b, 0, 0, 0]).collect(),
             1 | 6 => general_purpose::STANDARD.encode(&whole).into_bytes(),
             2 => general_purpose::STANDARD_NO_PAD.encode(&whole).into_bytes(),
             3 => general_purpose::URL_SAFE.encode(&whole).into_bytes(),
@@ -737,7 +818,7 @@ mod tests {
         #[test]
         fn a_secret_in_any_covered_form_never_survives(
             secret in "[A-Za-z0-9_+/=%-][A-Za-z0-9_+/=% -]{6,46}[A-Za-z0-9_+/=%-]",
-            how in 0u8..10,
+            how in 0u8..13,
             prefix in proptest::collection::vec(any::<u8>(), 0..5),
             before in proptest::collection::vec(any::<u8>(), 0..200),
             after in proptest::collection::vec(any::<u8>(), 0..200),

@@ -26,6 +26,11 @@ pub enum RunsCmd {
     ///
     /// There is no --follow yet: to follow a live log, `kubectl logs -f` the pod that
     /// `runs list -o wide` names.
+    ///
+    /// The agent writes this log, so control characters other than newline and tab are
+    /// printed escaped (ESC as `\u{1b}`), to a terminal and to a pipe or file alike: a
+    /// hijacked agent cannot set the clipboard, the title or the screen of whoever reads
+    /// it, even through `| less -R`. `kubectl logs` the pod for the raw bytes.
     Logs(LogsArgs),
     /// Ask the controller to stop a run; it deletes the run's pod and ends it Cancelled.
     ///
@@ -108,7 +113,8 @@ pub fn main(cmd: RunsCmd) -> ExitCode {
     match done {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("{e}");
+            // An error may carry what the agent wrote (its result, its pod's message).
+            eprintln!("{}", clean(&e.to_string()));
             if let Some(what) = e.what_to_do() {
                 eprintln!("{what}");
             }
@@ -155,7 +161,7 @@ async fn execute(cmd: RunsCmd, clock: &dyn Clock) -> Result<(), RunsError> {
         RunsCmd::Logs(args) => {
             let namespace = namespace_of(&args.target);
             let text = cluster_runs::logs(&client, &namespace, &args.name, args.tail).await?;
-            print_out(&text);
+            print_out(&clean(&text));
             Ok(())
         }
         RunsCmd::Cancel(args) => {
@@ -213,7 +219,7 @@ fn print_list(
     match output {
         Some(Output::Json) => {
             let text = serde_json::to_string_pretty(&list()).unwrap_or_default();
-            print_out(&format!("{text}\n"));
+            print_out(&format!("{}\n", json_clean(&text)));
         }
         Some(Output::Yaml) => print_out(&serde_yaml::to_string(&list()).unwrap_or_default()),
         None | Some(Output::Wide) if runs.is_empty() => {
@@ -312,8 +318,12 @@ fn row(run: &AgentRun, place: Option<usize>, layout: Layout, now: Timestamp) -> 
         ]);
     }
     let width = (!layout.wide).then_some(MESSAGE_WIDTH);
-    cells.push(one_line(&message(run, place), width));
-    cells.iter().map(|c| clean(c)).collect()
+    // Escaped before it is clipped, so the message keeps its width.
+    cells.push(one_line(&clean(&message(run, place)), width));
+    cells
+        .iter()
+        .map(|c| clean(c).replace(['\n', '\t'], " "))
+        .collect()
 }
 
 /// `pr/2`, `issue/1`, or the git ref of a push or release (`tags/v1.0.0`).
@@ -373,11 +383,33 @@ pub fn one_line(text: &str, width: Option<usize>) -> String {
     out
 }
 
-/// Control characters (an agent's summary may hold terminal escapes) become spaces.
+/// Control characters (C0, DEL and C1) other than newline and tab, as an escape anyone can
+/// read (`\u{1b}`, `\r`), so that what an agent wrote (its log, its summary) cannot drive
+/// the operator's terminal: no clipboard write (OSC 52), no title, no clearing the screen,
+/// no line rewritten after a carriage return.
 pub fn clean(text: &str) -> String {
-    text.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect()
+    escape_controls(text, |c, out| out.extend(c.escape_debug()))
+}
+
+/// JSON as serde_json writes it, with the controls it leaves raw in strings (DEL and C1,
+/// such as U+009B, a terminal's CSI) written as `\u009b` too: the same JSON.
+fn json_clean(json: &str) -> String {
+    escape_controls(json, |c, out| {
+        out.push_str(&format!("\\u{:04x}", u32::from(c)))
+    })
+}
+
+/// `text` with each control character but newline and tab written by `escape`.
+fn escape_controls(text: &str, escape: impl Fn(char, &mut String)) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() && c != '\n' && c != '\t' {
+            escape(c, &mut out);
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Pads every column but the last to its widest cell, three spaces apart, as kubectl does.
@@ -595,12 +627,34 @@ agentpods-runs   review-hello-world-2-aaa   review   Codertocat/Hello-World   pr
         assert!(!line.contains('\u{1b}'), "{line:?}");
         let message = line.split(" 0s ").nth(1).expect("the message").trim_start();
         assert_eq!(message.chars().count(), MESSAGE_WIDTH, "{message}");
-        assert!(message.starts_with("failure:  [31mred [0m xxx") && message.ends_with('…'));
+        assert!(
+            message.starts_with("failure: \\u{1b}[31mred\\u{1b}[0m xxx") && message.ends_with('…'),
+            "{message}"
+        );
 
         assert_eq!(one_line("  short  ", Some(10)), "short");
         assert_eq!(one_line("first\nsecond", None), "first…");
         assert_eq!(one_line("abcdefghij", Some(5)), "abcd…");
         assert_eq!(one_line("", Some(5)), "");
+    }
+
+    #[test]
+    fn controls_but_newline_and_tab_are_shown_escaped() {
+        assert_eq!(
+            clean("a\u{1b}]52;c;eA==\u{7}\tb\r\nc\u{9b}2J\u{7f}\0 é"),
+            "a\\u{1b}]52;c;eA==\\u{7}\tb\\r\nc\\u{9b}2J\\u{7f}\\0 é"
+        );
+    }
+
+    #[test]
+    fn json_keeps_no_raw_control_and_means_the_same() {
+        let value = serde_json::json!({"summary": "a\u{1b}[2J b\u{9b}31m c\u{7f}\n"});
+        let text = json_clean(&serde_json::to_string_pretty(&value).unwrap());
+        assert!(!text.contains(['\u{1b}', '\u{9b}', '\u{7f}']), "{text:?}");
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&text).unwrap(),
+            value
+        );
     }
 
     #[test]

@@ -340,7 +340,7 @@ impl<'s> SchemaChecker<'s> {
             self.check_enum(node, &constants, path, out);
             return;
         }
-        let mut best: Option<Vec<Found>> = None;
+        let mut best: Option<(bool, Vec<Found>)> = None;
         for branch in branches {
             let resolved = self.resolve(branch);
             let mut errors = Vec::new();
@@ -353,15 +353,17 @@ impl<'s> SchemaChecker<'s> {
                 .get("type")
                 .and_then(Value::as_str)
                 .is_some_and(|t| type_matches(node, t));
+            // A branch of another type never wins over one that fits, however few its
+            // errors: `expected null, found a mapping` says nothing of a bad value inside.
             let better = match &best {
                 None => true,
-                Some(b) => type_fits || errors.len() < b.len(),
+                Some((fits, b)) => type_fits || (!fits && errors.len() < b.len()),
             };
             if better {
-                best = Some(errors);
+                best = Some((type_fits, errors));
             }
         }
-        out.extend(best.unwrap_or_default());
+        out.extend(best.map(|(_, errors)| errors).unwrap_or_default());
     }
 }
 

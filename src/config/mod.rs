@@ -422,6 +422,7 @@ pub fn check(text: &str, file: &str, templates: TemplateSources) -> Checked {
                 .chain(comment_template_missing(&config, &tree, &templates))
                 .chain(unpinned_users(&config, &tree))
                 .chain(newcomer_slips(&config, &tree))
+                .chain(secrets_scoped_by_name_patterns(&config, &tree))
                 .map(at)
                 .collect(),
         );
@@ -599,6 +600,65 @@ fn unpinned_users(config: &Config, tree: &Node) -> Vec<Diagnostic> {
                  the `id` that https://api.github.com/users/{login} gives"
             ),
         );
+    }
+    problems.diagnostics()
+}
+
+/// Whether a `repositories` entry takes in repositories by a pattern over their names
+/// (`acme/payments-*`, `*/docs`) rather than by name or as a whole owner (`acme/*`).
+fn name_pattern(glob: &str) -> bool {
+    if glob.starts_with('!') {
+        return false;
+    }
+    glob.split_once('/')
+        .is_some_and(|(owner, name)| owner.contains('*') || (name.contains('*') && name != "*"))
+}
+
+/// Secrets, and agents that carry secrets, scoped by a pattern over repository names:
+/// whoever can create a repository, or rename one, into the pattern (in an organisation,
+/// any member by default) gets the secret in that repository's runs (outside review 11c,
+/// A4).
+fn secrets_scoped_by_name_patterns(config: &Config, tree: &Node) -> Vec<Diagnostic> {
+    let mut problems = Problems {
+        tree,
+        found: Vec::new(),
+    };
+    let advice = "a repository anyone creates or renames to match it (in an organisation, \
+                  any member by default) gets";
+    let what_to_do = "list exact names instead, install the App on selected repositories \
+                      only, and restrict who may create repositories (docs/security.md)";
+    for (name, secret) in &config.secrets {
+        for (j, glob) in secret.repositories.iter().flatten().enumerate() {
+            if name_pattern(glob.as_str()) {
+                problems.at(
+                    &["secrets", name, "repositories", &j.to_string()],
+                    format!(
+                        "warning: secret `{name}` is for `{}`, a pattern over names: {advice} \
+                         the secret in its runs; {what_to_do}",
+                        formats::shorten(glob.as_str())
+                    ),
+                );
+            }
+        }
+    }
+    for (i, agent) in config.agents.iter().enumerate() {
+        if agent.secrets.is_empty() {
+            continue;
+        }
+        for (j, glob) in agent.repositories.iter().flatten().enumerate() {
+            if name_pattern(glob.as_str()) {
+                problems.at(
+                    &["agents", &i.to_string(), "repositories", &j.to_string()],
+                    format!(
+                        "warning: agent `{}` carries secrets ({}) and runs for `{}`, a pattern \
+                         over names: {advice} this agent and its secrets; {what_to_do}",
+                        agent.name,
+                        agent.secrets.join(", "),
+                        formats::shorten(glob.as_str())
+                    ),
+                );
+            }
+        }
     }
     problems.diagnostics()
 }

@@ -179,11 +179,16 @@ pub struct ClusterConfig {
     #[serde(default)]
     pub namespace: Option<DnsLabel>,
     /// A template for the namespace of each run, e.g. one per pull request or issue:
-    /// `"agents-{{ repo.name | dns_label }}-{{ pr.number if pr else issue.number if issue
-    /// else 'other' }}"`. It is rendered for every trigger (a push or a release has neither
-    /// `pr` nor `issue`), so each part a trigger may lack needs a default. Nothing in
-    /// deploy/ creates these namespaces or grants the service rights in them: create them
-    /// and bind the service's role there yourself.
+    /// `"agents-{{ repo.full_name | dns_label }}-{{ pr.number if pr else issue.number if
+    /// issue else 'other' }}"`. It is rendered for every trigger (a push or a release has
+    /// neither `pr` nor `issue`), so each part a trigger may lack needs a default. Nothing
+    /// in deploy/ creates these namespaces or grants the service rights in them: create
+    /// them and bind the service's role there yourself. Names fold together: `dns_label`
+    /// makes `.`, `_`, `/` and runs of `-` one `-`, so `acme/pay.ments`, `acme/pay_ments`
+    /// and `acme-pay/ments` share `acme/pay-ments`' namespaces (and `repo.name` alone
+    /// drops the owner too), and a name past 63 characters is cut and hashed. Whoever can
+    /// create such a repository gets runs in that namespace, next to what you put there:
+    /// keep per-repository Secrets and quotas out of templated namespaces.
     #[serde(default)]
     pub namespace_template: Option<TemplateText>,
     /// Further namespaces agents may run in, by name, each with the Pod Security level it

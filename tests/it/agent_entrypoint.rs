@@ -945,6 +945,8 @@ printf 'OPENAI_API_KEY=%s' "$k" | base64 -w0 | tr -d '='; echo
 printf '%s' "$k" | od -An -tx1 | tr -d ' \n' | sed 's/../%&/g'; echo
 printf '%s' "$k" | od -An -tx1 | tr -d ' \n'; echo
 printf 'in two writes: %s' "$(printf %s "$k" | cut -c1-12)"; sleep 0.1; printf '%s\n' "$(printf %s "$k" | cut -c13-)"
+printf 'as Windows PowerShell 5 writes: %s\n' "$k" | iconv -f UTF-8 -t UTF-16
+printf 'in UTF-32: %s\n' "$k" | iconv -f UTF-8 -t UTF-32BE
 cat "$SECRET_DIR/token"
 base64 "$SECRET_DIR/token" >&2
 echo "the key again: $k" >&2
@@ -963,6 +965,11 @@ fn leaks(text: &str, secret: &str) -> Vec<String> {
     let mut found = Vec::new();
     if text.contains(secret) {
         found.push("as it is".to_string());
+    }
+    // UTF-16 and UTF-32: its characters with NULs between them, which a terminal drops.
+    let narrow: String = text.chars().filter(|c| *c != '\0').collect();
+    if narrow.contains(secret) && !text.contains(secret) {
+        found.push("as UTF-16 or UTF-32".to_string());
     }
     if lower.contains(&hex) {
         found.push("in hex".to_string());
@@ -1391,6 +1398,16 @@ fn changes_that_carry_a_secret_of_the_pod_are_not_pushed() {
         (
             "base64 in a file",
             "printf '%s' \"$OPENAI_API_KEY\" | base64 > notes.txt\n",
+            "`notes.txt`",
+        ),
+        (
+            "UTF-16 in a file, as Windows PowerShell 5 writes",
+            "printf 'key: %s\\n' \"$OPENAI_API_KEY\" | iconv -f UTF-8 -t UTF-16 > notes.txt\n",
+            "`notes.txt`",
+        ),
+        (
+            "UTF-32 in a file",
+            "printf 'key: %s\\n' \"$OPENAI_API_KEY\" | iconv -f UTF-8 -t UTF-32BE > notes.txt\n",
             "`notes.txt`",
         ),
         (

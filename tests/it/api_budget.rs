@@ -401,9 +401,9 @@ async fn a_published_release_costs_its_task() {
     .await;
 }
 
-/// A second command on the same pull request, after the permission the service believed
-/// has expired (a minute), asks again, conditionally: GitHub answers 304 for the
-/// permission and the pull request, unchanged, and does not count those against the limit.
+/// A second command on the same pull request asks again (a permission is never
+/// remembered), conditionally: GitHub answers 304 for the permission and the pull
+/// request, unchanged, and does not count those against the limit.
 #[tokio::test]
 async fn a_second_command_on_the_same_pull_request_reads_again_with_etags() {
     within(120, async {

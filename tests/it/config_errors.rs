@@ -536,6 +536,30 @@ agents:
                 "services.yaml:4:21: github.authorization.min_permission: unknown value `writ`, did you mean `write`?",
             )],
         },
+        Case {
+            what: "release actions GitHub has but a trigger does not take (outside review 11c)",
+            yaml: "\
+project: demo
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: task
+    triggers:
+      release: { actions: [published, edited, removed] }
+",
+            expect: &[
+                (
+                    "edited",
+                    "services.yaml:9:39: agents[0].triggers.release.actions[1]: unknown value `edited` (expected one of: published, created, released, prereleased)",
+                ),
+                (
+                    "removed",
+                    "services.yaml:9:47: agents[0].triggers.release.actions[2]: unknown value `removed` (expected one of: published, created, released, prereleased)",
+                ),
+            ],
+        },
     ]);
 }
 
@@ -1262,6 +1286,44 @@ agents:
         warnings,
         [
             "services.yaml:8:20: warning: agent `task` has `params.push: \"true\"`, but its `github_token` does not give `contents: write`, so the run will fail when it gets there; add `contents: write` to its `github_token`"
+        ]
+    );
+}
+
+/// `repositories:` matches names, so a pattern over names (`acme/payments-*`) takes in
+/// whatever repository a member creates or renames into it, with its secrets: loaded, and
+/// warned about where a secret rides on it (outside review 11c, A4). An exact name, a whole
+/// owner, and an agent without secrets are not.
+#[test]
+fn a_secret_scoped_by_a_pattern_over_repository_names_is_warned_about() {
+    let loaded = configs::load(
+        "\
+project: demo
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+secrets:
+  payments: {name: payments-key, key: k, repositories: [\"acme/payments-*\"]}
+  exact: {name: exact-key, key: k, repositories: [\"acme/payments-api\", \"acme/*\"]}
+agents:
+  - name: pay
+    repositories: [\"acme/payments-*\", \"!acme/payments-old\"]
+    secrets: [payments]
+    triggers:
+      comment: {verbs: [pay]}
+  - name: plain
+    repositories: [\"acme/web-*\"]
+    triggers:
+      comment: {verbs: [run]}
+",
+    );
+    let warnings: Vec<String> = loaded.warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        warnings,
+        [
+            "services.yaml:7:57: warning: secret `payments` is for `acme/payments-*`, a pattern over names: a repository anyone creates or renames to match it (in an organisation, any member by default) gets the secret in its runs; list exact names instead, install the App on selected repositories only, and restrict who may create repositories (docs/security.md)",
+            "services.yaml:11:20: warning: agent `pay` carries secrets (payments) and runs for `acme/payments-*`, a pattern over names: a repository anyone creates or renames to match it (in an organisation, any member by default) gets this agent and its secrets; list exact names instead, install the App on selected repositories only, and restrict who may create repositories (docs/security.md)",
         ]
     );
 }

@@ -352,44 +352,42 @@ async fn a_run_token_covers_one_repository_and_only_the_permissions_asked_for() 
     .await;
 }
 
+/// An answer that grants something is asked again each time: a permission GitHub changes
+/// counts from the next call on, and while it is unchanged GitHub answers 304. Only `none`
+/// is believed for a minute (a stranger's refused commands cost one request each).
 #[tokio::test]
-async fn a_permission_comes_from_the_api_and_is_believed_for_a_minute() {
+async fn a_permission_comes_from_the_api_every_time_and_a_change_counts_at_once() {
     within(30, async {
         let clock = manual_clock();
         let fake = fake(&clock).await;
         let client = token_client(&fake, &clock);
-        assert_eq!(
-            client
-                .collaborator_permission(&repo(), "reader")
-                .await
-                .unwrap(),
-            Permission::Read
-        );
-        assert_eq!(
-            client
-                .collaborator_permission(&repo(), "stranger")
-                .await
-                .unwrap(),
-            Permission::None
-        );
+        let demo = repo();
+        let ask = |user: &'static str| client.collaborator_permission(&demo, user);
+        assert_eq!(ask("reader").await.unwrap(), Permission::Read);
+        assert_eq!(ask("stranger").await.unwrap(), Permission::None);
         fake.set_role(REPO, "reader", "write");
+        assert_eq!(ask("reader").await.unwrap(), Permission::Write, "at once");
+        assert_eq!(ask("reader").await.unwrap(), Permission::Write);
+        // Write taken away a second later: the next event sees it.
+        clock.advance(Duration::from_secs(1));
+        fake.set_role(REPO, "reader", "none");
+        assert_eq!(ask("reader").await.unwrap(), Permission::None);
+        let asked: Vec<String> = fake
+            .requests()
+            .into_iter()
+            .filter(|r| r.contains("/collaborators/reader/permission"))
+            .map(|r| r.rsplit(" -> ").next().unwrap_or_default().to_string())
+            .collect();
         assert_eq!(
-            client
-                .collaborator_permission(&repo(), "READER")
-                .await
-                .unwrap(),
-            Permission::Read,
-            "cached"
+            asked,
+            ["200", "200", "304", "200"],
+            "conditional when unchanged"
         );
+        // `none` is believed for a minute, then asked again.
+        fake.set_role(REPO, "reader", "write");
+        assert_eq!(ask("reader").await.unwrap(), Permission::None, "remembered");
         clock.advance(Duration::from_secs(61));
-        assert_eq!(
-            client
-                .collaborator_permission(&repo(), "reader")
-                .await
-                .unwrap(),
-            Permission::Write
-        );
-        assert_eq!(fake.count("GET", "/collaborators/reader/permission"), 2);
+        assert_eq!(ask("reader").await.unwrap(), Permission::Write);
         fake.with(|m| {
             m.teams
                 .insert("octo/reviewers".into(), vec!["reader".into()])

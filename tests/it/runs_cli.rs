@@ -414,6 +414,49 @@ async fn cancel_of_a_finished_run_is_refused_and_changes_nothing() {
     .await;
 }
 
+/// What a hijacked agent prints to take over the operator's terminal: a clipboard write
+/// (OSC 52), a new window title, a cleared screen, colour, and a carriage return that
+/// overwrites its line with a forged entrypoint message.
+const TERMINAL_TRICKS: &str = "\u{1b}]52;c;ZWNobyBwd25lZA==\u{7} \u{1b}[2J\u{1b}[31mRED\u{1b}[0m \u{1b}]0;pwned\u{7}\rX\u{9b}31m";
+
+#[tokio::test]
+async fn what_the_agent_wrote_reaches_the_operators_terminal_escaped() {
+    timed(async {
+        let summary = serde_json::json!({"conclusion": "success", "summary": TERMINAL_TRICKS});
+        let (_cluster, name, shell) = review(
+            PodScript {
+                logs: format!("hello {TERMINAL_TRICKS}\n\tindented\n"),
+                ..PodScript::succeeds(&summary.to_string())
+            },
+            Phase::Succeeded,
+            "d-escapes",
+        )
+        .await;
+        let escaped = "\\u{1b}]52;c;ZWNobyBwd25lZA==\\u{7} \\u{1b}[2J\\u{1b}[31mRED\\u{1b}[0m \\u{1b}]0;pwned\\u{7}\\rX\\u{9b}31m";
+
+        // The log, even through a pipe: newlines and tabs stay, every other control is shown.
+        let said = shell.agentpods(&["runs", "logs", &name, "-n", RUNS]).await;
+        assert_eq!(said.ok(), format!("hello {escaped}\n\tindented\n"));
+
+        // The stored summary, in the error a cancel of the finished run prints.
+        let said = shell.agentpods(&["runs", "cancel", &name, "-n", RUNS]).await;
+        assert_eq!(
+            said.failed(),
+            format!(
+                "run {name} in namespace agentpods-runs already ended Succeeded; there is nothing to cancel; its result: success: {escaped}"
+            )
+        );
+
+        // And in the table, as before.
+        let said = shell
+            .agentpods(&["runs", "list", "-n", RUNS, "-o", "wide"])
+            .await;
+        let row = &rows(said.ok())[0];
+        assert_eq!(row[10], format!("success: {escaped}"));
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn an_unknown_run_is_named_with_where_it_might_be() {
     timed(async {

@@ -82,6 +82,22 @@ fn result_comment_once_the_run_has_finished() {
     insta::assert_snapshot!(text);
 }
 
+/// A run that failed before it started (at render) or was cancelled unstarted has no
+/// duration: the comment says none, rather than `in None`.
+#[test]
+fn a_run_without_a_duration_finishes_without_one() {
+    let text = comment(json!({
+        "run": {"agent": "deploy", "name": "deploy-v1-d58c95d3", "requested_by": "Codertocat",
+                "duration": null, "url": null},
+        "result": {"conclusion": "failure", "summary": "The template did not render."},
+        "prefix": "/agent",
+    }));
+    assert!(
+        text.starts_with("❌ **deploy** finished: `failure`.\n"),
+        "{text}"
+    );
+}
+
 #[test]
 fn a_conclusion_the_comment_does_not_know_gets_a_question_mark() {
     let text = comment(json!({

@@ -119,7 +119,8 @@ pub struct ClientConfig {
     pub base_url: String,
     pub credentials: Credentials,
     pub retry: RetryPolicy,
-    /// How long a collaborator permission is believed.
+    /// How long an answer of `none` to a permission question is believed (one that grants
+    /// something is asked again for each event).
     pub permission_ttl: Duration,
     /// The login our comments are posted as ([`OWN_LOGIN_ENV`]). Unset, it is learnt once:
     /// with App auth the App's bot, `<slug>[bot]`, from `GET /app`; with a plain token the

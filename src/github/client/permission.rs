@@ -1,5 +1,5 @@
-//! Who may run what: a user's permission on a repository (cached for a while) and team
-//! membership.
+//! Who may run what: a user's permission on a repository (asked for each event; only
+//! `none` is remembered for a while) and team membership.
 
 use std::time::Duration;
 
@@ -27,8 +27,13 @@ fn permission_from(role_name: Option<&str>, permission: &str) -> Permission {
 }
 
 impl GithubClient {
-    /// The user's permission on `repo` from the collaborator-permission API, believed
-    /// for `permission_ttl`. Someone GitHub does not know as a collaborator has `none`.
+    /// The user's permission on `repo` from the collaborator-permission API, asked for
+    /// each event: an answer that grants something is never reused, so access removed on
+    /// GitHub counts from the next event on (the read is conditional, with the last
+    /// answer's ETag, so while it is unchanged GitHub answers 304, which its rate limit
+    /// does not count). Only `none` (someone GitHub does not know as a collaborator: 404,
+    /// which has no ETag) is believed for `permission_ttl`, so that a stranger's refused
+    /// commands each cost one request, not two.
     pub async fn collaborator_permission(
         &self,
         repo: &RepoFullName,
@@ -39,7 +44,8 @@ impl GithubClient {
             user.to_ascii_lowercase(),
         );
         let now = self.now();
-        if let Some((p, at)) = self.permissions.lock().expect("permissions lock").get(&key)
+        if let Some((p @ Permission::None, at)) =
+            self.permissions.lock().expect("permissions lock").get(&key)
             && now.duration_since(*at).unwrap_or(Duration::MAX) < self.permission_ttl
         {
             return Ok(*p);
@@ -64,10 +70,12 @@ impl GithubClient {
             Err(GithubError::NotFound { .. }) => Permission::None,
             Err(e) => return Err(e),
         };
-        self.permissions
-            .lock()
-            .expect("permissions lock")
-            .insert(key, (permission, now));
+        let mut remembered = self.permissions.lock().expect("permissions lock");
+        if permission == Permission::None {
+            remembered.insert(key, (permission, now));
+        } else {
+            remembered.remove(&key);
+        }
         Ok(permission)
     }
 
