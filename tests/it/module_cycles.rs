@@ -44,6 +44,133 @@ fn top_level_modules_have_no_dependency_cycles() {
     }
 }
 
+/// The layers of docs/architecture.md, bottom to top: a top-level module uses only modules
+/// of its own layer (without a cycle) or of the layers below it.
+const LAYERS: &[(&str, &[&str])] = &[
+    (
+        "leaves",
+        &["clock", "text", "suggest", "names", "template", "agent_pod"],
+    ),
+    ("pure vocabulary", &["github", "config"]),
+    ("pure core", &["plan", "render"]),
+    ("stored run", &["agentrun"]),
+    ("ports", &["ports"]),
+    ("reports", &["report"]),
+    ("edges", &["cluster", "agent"]),
+    ("top", &["serve", "cli"]),
+];
+
+fn layer_of(module: &str) -> Option<usize> {
+    LAYERS
+        .iter()
+        .position(|(_, modules)| modules.contains(&module))
+}
+
+/// The layering is a rule, not only the absence of cycles (outside review 12, R4): an
+/// edge from a lower layer up (`agent_pod` → `plan`, `names` → `config`) fails even when
+/// nothing closes a cycle, and a new top-level module must be given a layer.
+#[test]
+fn each_top_level_module_uses_only_its_own_layer_and_those_below() {
+    let edges = crate_edges(Path::new(SRC));
+    let mut files = Vec::new();
+    rust_files(Path::new(SRC), &mut files);
+    let modules: BTreeSet<String> = files
+        .iter()
+        .filter_map(|f| module_path(Path::new(SRC), f).into_iter().next())
+        .collect();
+    let unplaced: Vec<&String> = modules.iter().filter(|m| layer_of(m).is_none()).collect();
+    assert!(
+        unplaced.is_empty(),
+        "top-level modules in no layer: {unplaced:?}; give each a row in docs/architecture.md \
+         (Layers) and in LAYERS here"
+    );
+    let upward: Vec<String> = edges
+        .iter()
+        .filter(|((from, to), _)| layer_of(to) > layer_of(from))
+        .map(|((from, to), sites)| {
+            let at: Vec<String> = sites.iter().map(ToString::to_string).collect();
+            format!(
+                "  - {from} ({}) uses {to} ({}), a layer above it: {}",
+                LAYERS[layer_of(from).unwrap_or(0)].0,
+                LAYERS[layer_of(to).unwrap_or(0)].0,
+                at.join(", ")
+            )
+        })
+        .collect();
+    assert!(
+        upward.is_empty(),
+        "modules that use a layer above their own:\n{}",
+        upward.join("\n")
+    );
+}
+
+/// The layer table of docs/architecture.md and [`LAYERS`] name the same modules in the
+/// same layers, so the rule this file holds is the one the docs show.
+#[test]
+fn the_layers_here_are_the_layers_in_the_architecture_doc() {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/architecture.md"))
+        .expect("docs/architecture.md");
+    let rows: Vec<(String, Vec<String>)> = doc
+        .lines()
+        .skip_while(|l| !l.starts_with("| layer |"))
+        .skip(2)
+        .take_while(|l| l.starts_with('|'))
+        .map(|row| {
+            let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+            let modules = cells[2]
+                .split('`')
+                .skip(1)
+                .step_by(2)
+                .map(str::to_string)
+                .collect();
+            (cells[1].to_string(), modules)
+        })
+        .collect();
+    let here: Vec<(String, Vec<String>)> = LAYERS
+        .iter()
+        .map(|(name, modules)| {
+            (
+                name.to_string(),
+                modules.iter().map(|m| m.to_string()).collect(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows, here,
+        "docs/architecture.md's Layers table and LAYERS differ"
+    );
+}
+
+/// The crate root renamed (`use crate as root;`, `use crate::{self as root}`, `extern
+/// crate self as root;`) would let paths through the new name go unseen (outside review
+/// 12, R4, which closed a cycle that way): it is an error of the scan.
+#[test]
+fn a_renamed_crate_root_is_refused_not_overlooked() {
+    for source in [
+        "use crate as root;\nfn f() { root::serve::x(); }",
+        "use crate::{self as root, plan::Launch};",
+        "extern crate self as root;",
+        "use super as up;",
+    ] {
+        let found = scan(source, &["plan".to_string()]).err();
+        assert!(
+            found
+                .as_ref()
+                .is_some_and(|e| e.what.contains("renames the crate root")),
+            "{source}: {:?}",
+            found.map(|e| e.to_string())
+        );
+    }
+    // A module renamed within a path is an ordinary reference.
+    assert_eq!(
+        modules_in(
+            "use crate::cluster::runs::{self as cluster_runs};",
+            &["cli"]
+        ),
+        ["cluster"]
+    );
+}
+
 // ---------------------------------------------------------------------------------------
 // The check.
 
@@ -622,8 +749,62 @@ fn group_heads(tokens: &[Token], open: usize) -> Vec<(String, usize)> {
 
 /// The references to the crate root's modules in a file that is module `path`
 /// (`[cluster, crd]`).
+/// The line of a `use` or `extern crate` that gives the crate root (or a parent, which
+/// may be it) another name, if any.
+fn renamed_crate_root(tokens: &[Token]) -> Option<usize> {
+    for (i, token) in tokens.iter().enumerate() {
+        let line = token.line;
+        if (is_ident(Some(token), "crate") || is_ident(Some(token), "super"))
+            && is_ident(tokens.get(i + 1), "as")
+        {
+            return Some(line);
+        }
+        if is_ident(Some(token), "crate")
+            && is_ident(tokens.get(i + 1), "self")
+            && is_ident(tokens.get(i + 2), "as")
+        {
+            return Some(line);
+        }
+        if is_ident(Some(token), "crate")
+            && matches!(
+                tokens.get(i + 1),
+                Some(Token {
+                    tok: Tok::PathSep,
+                    ..
+                })
+            )
+            && is_punct(tokens.get(i + 2), '{')
+        {
+            let mut depth = 1usize;
+            let mut j = i + 3;
+            while j < tokens.len() && depth > 0 {
+                match &tokens[j].tok {
+                    Tok::Punct('{' | '(' | '[') => depth += 1,
+                    Tok::Punct('}' | ')' | ']') => depth -= 1,
+                    _ => {}
+                }
+                if depth == 1
+                    && is_ident(tokens.get(j), "self")
+                    && is_ident(tokens.get(j + 1), "as")
+                {
+                    return Some(tokens[j].line);
+                }
+                j += 1;
+            }
+        }
+    }
+    None
+}
+
 fn scan(source: &str, path: &[String]) -> Result<Scan, ScanError> {
     let tokens = tokenize(source)?;
+    if let Some(line) = renamed_crate_root(&tokens) {
+        return Err(ScanError {
+            line,
+            what: "renames the crate root (`crate as`, `self as` in `crate::{…}`, `super as`): \
+                   paths through the new name would go unseen; write `crate::` paths",
+        });
+    }
     let mut out = Scan::default();
     // Inline `mod name { … }` blocks: the name and the brace depth inside them.
     let mut inline: Vec<(String, usize)> = Vec::new();
@@ -783,7 +964,7 @@ fn a_use_and_an_inline_path_are_references_with_their_lines() {
 
 #[test]
 fn a_grouped_use_names_each_module_once_and_not_what_is_inside() {
-    let source = "use crate::{\n    plan::{Launch, Subject},\n    render::{self, names::dns_label},\n    self as me,\n};";
+    let source = "use crate::{\n    plan::{Launch, Subject},\n    render::{self, names::dns_label},\n    self,\n};";
     assert_eq!(modules_in(source, &["cluster"]), ["plan", "render"]);
 }
 
