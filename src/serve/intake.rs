@@ -334,65 +334,62 @@ pub fn decide_event(
                 notes.push(format!("refused: {}", refusal.message(prefix)));
             }
             Decision::Reply(text) => notes.push(format!("reply: {}", text.replace('\n', " "))),
-            Decision::Control(control) => match (&control, &repository) {
-                (
+            Decision::Control(control) => {
+                // Each command is carried out here, or said why not: a new `Control` is a
+                // compile error in this match, never a silent note (outside review 12, R3).
+                let Some(repository) = &repository else {
+                    notes.push(format!(
+                        "service command not carried out: the delivery names no repository: {control}"
+                    ));
+                    continue;
+                };
+                match &control {
                     Control::Stop {
                         number,
                         requested_by,
                         asked_at,
-                    },
-                    Some(repository),
-                ) => {
-                    cancels.push(CancelRuns {
+                    } => cancels.push(CancelRuns {
                         repository: repository.clone(),
                         number: *number,
                         reason: format!("stopped by @{requested_by}"),
                         asked_at: *asked_at,
-                    });
-                }
-                (Control::Status { number }, Some(_)) => statuses.push(*number),
-                (
+                    }),
+                    Control::Status { number } => statuses.push(*number),
                     Control::Retry {
                         number,
                         requested_by,
                         may,
-                    },
-                    Some(repository),
-                ) => retries.push(RetryRun {
-                    repository: repository.clone(),
-                    number: *number,
-                    delivery: delivery.as_str().to_string(),
-                    key: delivery.run_key().to_string(),
-                    requested_by: requested_by.clone(),
-                    may: may.clone(),
-                }),
-                (
+                    } => retries.push(RetryRun {
+                        repository: repository.clone(),
+                        number: *number,
+                        delivery: delivery.as_str().to_string(),
+                        key: delivery.run_key().to_string(),
+                        requested_by: requested_by.clone(),
+                        may: may.clone(),
+                    }),
                     Control::Rerun {
                         run,
                         requested_by,
                         may,
-                    },
-                    Some(repository),
-                ) => reruns.push(RerunRun {
-                    repository: repository.clone(),
-                    run: run.clone(),
-                    delivery: delivery.as_str().to_string(),
-                    key: delivery.run_key().to_string(),
-                    requested_by: requested_by.clone(),
-                    may: may.clone(),
-                }),
-                (Control::CancelPullRequest { number, asked_at }, Some(repository)) => {
-                    cancels.push(CancelRuns {
+                    } => reruns.push(RerunRun {
+                        repository: repository.clone(),
+                        run: run.clone(),
+                        delivery: delivery.as_str().to_string(),
+                        key: delivery.run_key().to_string(),
+                        requested_by: requested_by.clone(),
+                        may: may.clone(),
+                    }),
+                    Control::CancelPullRequest { number, asked_at } => cancels.push(CancelRuns {
                         repository: repository.clone(),
                         number: *number,
                         reason: format!("pull request #{number} was closed"),
                         asked_at: *asked_at,
-                    });
+                    }),
+                    // Judged by the planner above (`Planner::approve_head`): what is left of
+                    // it here has been carried out.
+                    Control::Approve { .. } => {}
                 }
-                _ => notes.push(format!(
-                    "service command not carried out in this version: {control}"
-                )),
-            },
+            }
             Decision::Ignore(reason) => notes.push(format!("nothing to do: {reason}")),
             Decision::Defer(why) => deferred = Some(why),
         }
