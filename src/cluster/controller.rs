@@ -9,7 +9,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use futures_util::StreamExt;
 use k8s_openapi::api::batch::v1::Job;
@@ -796,7 +796,7 @@ pub async fn reconcile(run: Arc<AgentRun>, ctx: Arc<Context>) -> Result<Requeue,
         wait = wait.min(REPORT_RETRY);
     } else if told.is_none()
         && let Some(reports) = &ctx.reports
-        && let Some(stage) = pending_report(current)
+        && let Some(stage) = pending_report(current, SystemTime::from(ctx.clock.now()))
         && let Err(e) = report(&ctx, reports.as_ref(), current, &stage).await
     {
         // The run goes on; GitHub hears of it at the next try.
@@ -1009,7 +1009,7 @@ async fn execute(
         if let Some(reports) = &ctx.reports {
             let mut next = run.clone();
             next.status = Some(status.clone());
-            if let Some(stage) = pending_report(&next) {
+            if let Some(stage) = pending_report(&next, SystemTime::from(ctx.clock.now())) {
                 let (refs, result) = tell(ctx, reports.as_ref(), &next, &stage).await;
                 status.report = Some(refs);
                 told = Some(result);

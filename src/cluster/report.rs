@@ -39,8 +39,9 @@ fn system_time(t: k8s_openapi::jiff::Timestamp) -> SystemTime {
     SystemTime::from(t)
 }
 
-/// What GitHub should be told about `run` now, if it has not been told already.
-pub fn pending_report(run: &AgentRun) -> Option<Stage> {
+/// What GitHub should be told about `run` now, if it has not been told already. `now`
+/// (the injected clock's) stands in for a start or finish time the status lacks.
+pub fn pending_report(run: &AgentRun, now: SystemTime) -> Option<Stage> {
     let status = run.status.as_ref()?;
     let phase = status.phase?;
     let reported = status.report.as_ref().and_then(|r| r.reported);
@@ -66,7 +67,7 @@ pub fn pending_report(run: &AgentRun) -> Option<Stage> {
         }
         Phase::Pending | Phase::Queued => Stage::Queued,
         Phase::Running => Stage::Started {
-            at: started.unwrap_or_else(SystemTime::now),
+            at: started.unwrap_or(now),
         },
         _ => {
             let result = status.result.clone().unwrap_or(super::crd::RunResult {
@@ -79,7 +80,7 @@ pub fn pending_report(run: &AgentRun) -> Option<Stage> {
                     .finish_time
                     .as_ref()
                     .map(|t| system_time(t.0))
-                    .unwrap_or_else(SystemTime::now),
+                    .unwrap_or(now),
                 conclusion: result.conclusion.to_string(),
                 summary: result.summary,
             }
@@ -233,7 +234,7 @@ mod tests {
     fn a_run_a_limit_holds_is_reported_queued_with_its_place_once() {
         let mut run = queued(true);
         assert_eq!(
-            pending_report(&run),
+            pending_report(&run, SystemTime::UNIX_EPOCH),
             Some(Stage::Waiting {
                 why: "3 ahead (limit: 3 running in my-org/api)".into()
             })
@@ -245,12 +246,15 @@ mod tests {
                 ..ReportRefs::default()
             });
         }
-        assert_eq!(pending_report(&run), None);
+        assert_eq!(pending_report(&run, SystemTime::UNIX_EPOCH), None);
         if let Some(status) = run.status.as_mut() {
             status.phase = Some(Phase::Pending);
         }
-        assert_eq!(pending_report(&run), None);
+        assert_eq!(pending_report(&run, SystemTime::UNIX_EPOCH), None);
         // A run its concurrency group holds is queued as before.
-        assert_eq!(pending_report(&queued(false)), Some(Stage::Queued));
+        assert_eq!(
+            pending_report(&queued(false), SystemTime::UNIX_EPOCH),
+            Some(Stage::Queued)
+        );
     }
 }

@@ -269,10 +269,14 @@ impl CatchUp {
 }
 
 /// Runs a pass on start and every [`EVERY`] until `stop` turns true.
-pub async fn run(github: Arc<GithubClient>, mut stop: tokio::sync::watch::Receiver<bool>) {
+pub async fn run(
+    github: Arc<GithubClient>,
+    clock: Arc<dyn crate::clock::Clock>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
     let mut catch_up = CatchUp::new(Backoff::default());
     loop {
-        match catch_up.pass(&github, SystemTime::now()).await {
+        match catch_up.pass(&github, SystemTime::from(clock.now())).await {
             Ok(pass) => {
                 if pass.redelivered.is_empty() {
                     tracing::debug!(?pass, "catch-up: nothing to redeliver");

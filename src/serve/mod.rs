@@ -352,7 +352,7 @@ fn spawn_controller(
             );
             let catch_up = app
                 .clone()
-                .map(|app| tokio::spawn(catch_up::run(app, stop.clone())));
+                .map(|app| tokio::spawn(catch_up::run(app, clock.clone(), stop.clone())));
             async move {
                 controller::run(ctx, async move {
                     let _ = stop.wait_for(|s| *s).await;
