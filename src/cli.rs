@@ -3,6 +3,7 @@
 
 pub mod admission;
 pub(crate) mod github_app;
+pub mod replay;
 pub(crate) mod runs;
 
 use std::io::Write;
@@ -321,7 +322,7 @@ fn replay(
             return ExitCode::FAILURE;
         }
     };
-    let delivery = delivery.unwrap_or_else(crate::serve::replay::fresh_delivery_id);
+    let delivery = delivery.unwrap_or_else(replay::fresh_delivery_id);
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -332,13 +333,7 @@ fn replay(
             return ExitCode::FAILURE;
         }
     };
-    let sent = runtime.block_on(crate::serve::replay::replay(
-        url,
-        secrets.first(),
-        event,
-        &delivery,
-        body,
-    ));
+    let sent = runtime.block_on(replay::replay(url, secrets.first(), event, &delivery, body));
     match sent {
         Ok(reply) => {
             println!("HTTP {} (delivery {delivery})", reply.status);

@@ -19,7 +19,6 @@ pub mod http;
 pub mod intake;
 pub mod metrics;
 pub mod preauth;
-pub mod replay;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -111,7 +111,7 @@ impl Create {
 
 /// What the browser gets for `GET url`.
 async fn browse(url: &str) -> (u16, String) {
-    let reply = agentpods::serve::replay::send(url, &[], None)
+    let reply = agentpods::cli::replay::send(url, &[], None)
         .await
         .unwrap_or_else(|e| panic!("GET {url}: {e}"));
     (reply.status, reply.text())

@@ -25,6 +25,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use agentpods::cli::replay::Reply;
 use agentpods::clock::{Clock, ManualClock};
 use agentpods::cluster::crd::{AgentRun, Phase};
 use agentpods::cluster::launch::ClusterLauncher;
@@ -32,7 +33,6 @@ use agentpods::cluster::report::{AppTokens, GithubReports};
 use agentpods::github::webhook::WebhookSecrets;
 use agentpods::ports::reload::{ConfigStore, run_namespaces};
 use agentpods::serve::http::AppState;
-use agentpods::serve::replay::Reply;
 use serde_json::{Value, json};
 
 use crate::support::cluster::{Cluster, PATIENCE, RUNS};

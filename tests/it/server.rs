@@ -12,12 +12,12 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use agentpods::cli::replay;
 use agentpods::github::event;
 use agentpods::github::webhook::{DeliveryId, MAX_BODY_BYTES};
 use agentpods::plan::{Decision, Facts};
 use agentpods::ports::reload::{ConfigStore, Reloaded};
 use agentpods::serve::metrics::{Outcome, RunResult};
-use agentpods::serve::replay;
 use agentpods::serve::{reload_now, watch_config};
 use support::fixtures::{Example, WEBHOOKS, another_event, fixture, payloads_in};
 use support::server::{Post, SECRET, TestService, Via, Workdir, eventually, json, within};
@@ -378,7 +378,7 @@ fn is_printed_repeat(again: &str, first: &str) -> bool {
         && body["runs"] == was["runs"]
 }
 
-fn outcome_of(reply: &agentpods::serve::replay::Reply) -> String {
+fn outcome_of(reply: &agentpods::cli::replay::Reply) -> String {
     let body: serde_json::Value = serde_json::from_str(&reply.text()).expect("a JSON answer");
     body["outcome"].as_str().unwrap_or_default().to_string()
 }
@@ -386,8 +386,8 @@ fn outcome_of(reply: &agentpods::serve::replay::Reply) -> String {
 /// A repeat is answered with the first answer's status and runs, and says that it is one,
 /// of which delivery (GitHub's Recent Deliveries shows this body).
 fn assert_is_repeat_of(
-    repeat: &agentpods::serve::replay::Reply,
-    first: &agentpods::serve::replay::Reply,
+    repeat: &agentpods::cli::replay::Reply,
+    first: &agentpods::cli::replay::Reply,
 ) {
     let body: serde_json::Value = serde_json::from_str(&repeat.text()).expect("a JSON answer");
     let was: serde_json::Value = serde_json::from_str(&first.text()).expect("a JSON answer");

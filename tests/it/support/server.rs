@@ -8,11 +8,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use agentpods::cli::replay::{self, Reply};
 use agentpods::github::webhook::WebhookSecrets;
 use agentpods::ports::launcher::DryRunLauncher;
 use agentpods::ports::reload::ConfigStore;
 use agentpods::serve::http::{self, AppState};
-use agentpods::serve::replay::{self, Reply};
 use axum::body::Body;
 use http_body_util::BodyExt;
 use tower::ServiceExt;
