@@ -12,7 +12,7 @@ use std::sync::Arc;
 use crate::config::{Config, ForkPolicy, Permission};
 use crate::github::event::AuthorAssociation;
 
-use super::authority::{Verdict, needs_in};
+use super::authority::{Verdict, needs_in, write_token_refusal};
 use super::{Facts, Planner, Refusal, RefusalReason, Trigger, TriggerKind};
 
 /// Who asks for a run again, and what they may start, under the config in force when
@@ -133,22 +133,11 @@ impl Planner {
 
 /// The fork policy and the write-token rule of the config in force, for `agent`.
 fn fork_refusal(config: &Config, agent: &str) -> Option<RefusalReason> {
-    match config.github.authorization.fork_pull_requests {
-        ForkPolicy::Always => None,
-        ForkPolicy::Never => Some(RefusalReason::ForksNeverRun),
-        ForkPolicy::Approve => {
-            let writes = config
-                .agents
-                .iter()
-                .find(|a| a.name.as_str() == agent)
-                .map(|a| a.github_token.writes())
-                .unwrap_or_default();
-            (!writes.is_empty()).then(|| RefusalReason::ForkWithWriteToken {
-                agent: agent.to_string(),
-                writes: writes.join(", "),
-            })
-        }
+    if config.github.authorization.fork_pull_requests == ForkPolicy::Never {
+        return Some(RefusalReason::ForksNeverRun);
     }
+    let agent = config.agents.iter().find(|a| a.name.as_str() == agent)?;
+    write_token_refusal(config, agent)
 }
 
 /// Which trigger of its agent a run's trigger is.

@@ -222,20 +222,12 @@ impl Planner {
     /// agent do, it could do with the token (push, open pull requests, comment as the
     /// App). Unless the operator trusts every fork outright (`fork_pull_requests: always`).
     fn fork_write_refusal(&self, agent: &Agent, requested_by: &str) -> Option<Decision> {
-        if self.config.github.authorization.fork_pull_requests == ForkPolicy::Always {
-            return None;
-        }
-        let writes = agent.github_token.writes();
-        if writes.is_empty() {
-            return None;
-        }
-        Some(Decision::Refuse(Refusal {
-            login: requested_by.to_string(),
-            reason: RefusalReason::ForkWithWriteToken {
-                agent: agent.name.to_string(),
-                writes: writes.join(", "),
-            },
-        }))
+        write_token_refusal(&self.config, agent).map(|reason| {
+            Decision::Refuse(Refusal {
+                login: requested_by.to_string(),
+                reason,
+            })
+        })
     }
 
     fn fork_gate(
@@ -263,6 +255,19 @@ impl Planner {
     }
 }
 /// [`Planner::needs`] under `config`.
+/// Why a fork's code may not run `agent` under `config`: its token could write, and only
+/// `fork_pull_requests: always` trusts a fork with that. `None`: it may.
+pub(super) fn write_token_refusal(config: &Config, agent: &Agent) -> Option<RefusalReason> {
+    if config.github.authorization.fork_pull_requests == ForkPolicy::Always {
+        return None;
+    }
+    let writes = agent.github_token.writes();
+    (!writes.is_empty()).then(|| RefusalReason::ForkWithWriteToken {
+        agent: agent.name.to_string(),
+        writes: writes.join(", "),
+    })
+}
+
 pub(super) fn needs_in(config: &Config, agent: &str, kind: TriggerKind) -> Permission {
     let t = config
         .agents
