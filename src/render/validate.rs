@@ -6,6 +6,7 @@
 //! none of them waits for a delivery to become a 500.
 
 use crate::config::FileDiagnostic;
+use crate::config::formats::quantity_value;
 use crate::config::yaml::Pos;
 
 use super::{Engine, NAMESPACE_TEMPLATE, RenderError, Spot, sample};
@@ -765,7 +766,7 @@ fn requests_above_limits(
                 let Some(limit) = limits.get(name) else {
                     continue;
                 };
-                if let (Some(r), Some(l)) = (quantity(&request.0), quantity(&limit.0))
+                if let (Some(r), Some(l)) = (quantity_value(&request.0), quantity_value(&limit.0))
                     && r > l
                 {
                     found.push((
@@ -782,36 +783,6 @@ fn requests_above_limits(
         }
     }
     found
-}
-
-/// The value of a Kubernetes quantity (`500m`, `2`, `4Gi`, `1e3`), to compare two.
-fn quantity(s: &str) -> Option<f64> {
-    let s = s.trim();
-    let end = s
-        .find(|c: char| !(c.is_ascii_digit() || matches!(c, '.' | '+' | '-')))
-        .unwrap_or(s.len());
-    let (number, suffix) = s.split_at(end);
-    let number: f64 = number.parse().ok()?;
-    let scale = match suffix {
-        "" => 1.0,
-        "n" => 1e-9,
-        "u" => 1e-6,
-        "m" => 1e-3,
-        "k" => 1e3,
-        "M" => 1e6,
-        "G" => 1e9,
-        "T" => 1e12,
-        "P" => 1e15,
-        "E" => 1e18,
-        "Ki" => 1024f64,
-        "Mi" => 1024f64.powi(2),
-        "Gi" => 1024f64.powi(3),
-        "Ti" => 1024f64.powi(4),
-        "Pi" => 1024f64.powi(5),
-        "Ei" => 1024f64.powi(6),
-        e => 10f64.powi(e.strip_prefix(['e', 'E'])?.parse().ok()?),
-    };
-    Some(number * scale)
 }
 
 /// A template error's message without the `line N: ` the position now says.
@@ -1158,13 +1129,13 @@ mod tests {
 
     #[test]
     fn quantities_compare_by_value() {
-        assert_eq!(quantity("500m"), Some(0.5));
-        assert_eq!(quantity("2"), Some(2.0));
-        assert_eq!(quantity("1Gi"), Some(1024f64.powi(3)));
-        assert_eq!(quantity("1e3"), Some(1000.0));
-        assert!(quantity("8Gi") > quantity("1Gi"));
-        assert!(quantity("1G") < quantity("1Gi"));
-        assert_eq!(quantity("lots"), None);
+        assert_eq!(quantity_value("500m"), Some(0.5));
+        assert_eq!(quantity_value("2"), Some(2.0));
+        assert_eq!(quantity_value("1Gi"), Some(1024f64.powi(3)));
+        assert_eq!(quantity_value("1e3"), Some(1000.0));
+        assert!(quantity_value("8Gi") > quantity_value("1Gi"));
+        assert!(quantity_value("1G") < quantity_value("1Gi"));
+        assert_eq!(quantity_value("lots"), None);
     }
 
     #[test]
