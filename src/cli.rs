@@ -300,6 +300,7 @@ fn replay(
     let secrets = match WebhookSecrets::from_file_or_env(
         secret_file,
         std::env::var(crate::serve::SECRET_ENV).ok().as_deref(),
+        |path| std::fs::read_to_string(path),
     ) {
         Ok(s) => s,
         Err(e) => {

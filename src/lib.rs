@@ -9,6 +9,7 @@ pub mod clock;
 pub mod cluster;
 pub mod config;
 pub mod github;
+pub mod github_client;
 pub mod names;
 pub mod plan;
 pub mod ports;

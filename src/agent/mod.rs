@@ -32,7 +32,7 @@ use std::process::ExitCode;
 
 use thiserror::Error;
 
-use crate::github::client::PullRequestCreated;
+use crate::github_client::PullRequestCreated;
 
 use self::git::{Credentials, Git, GitError, Identity};
 use self::process::{AgentCommand, PromptVia};

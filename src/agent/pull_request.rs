@@ -7,10 +7,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::clock::SystemClock;
-use crate::github::client::{
-    ClientConfig, Credentials, GithubClient, PullRequestCreated, RetryPolicy, Secret,
-};
 use crate::github::event::RepoFullName;
+use crate::github_client::{
+    ClientConfig, Credentials, GithubClient, PullRequestCreated, RetryPolicy, Secret,
+    api_url_from_env,
+};
 use crate::report::neutralise;
 
 use super::task::{Branch, GitRef};
@@ -151,7 +152,8 @@ impl PullRequestOpener for GithubPullRequests {
                 draft.repository
             ))
         })?;
-        let config = ClientConfig::new(Credentials::Token(Secret::new(token)));
+        let mut config = ClientConfig::new(Credentials::Token(Secret::new(token)));
+        config.base_url = api_url_from_env(|name| std::env::var(name).ok());
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -180,6 +182,7 @@ const REVOKE_WITHIN: Duration = Duration::from_secs(10);
 impl super::TokenRevoker for GithubPullRequests {
     fn revoke(&self, token: &str) -> Result<(), String> {
         let mut config = ClientConfig::new(Credentials::Token(Secret::new(token)));
+        config.base_url = api_url_from_env(|name| std::env::var(name).ok());
         config.retry = RetryPolicy {
             max_attempts: 1,
             connect_timeout: Duration::from_secs(5),

@@ -285,7 +285,7 @@ mod tests {
     #[test]
     fn the_conclusions_are_those_the_reports_know() {
         let ours: Vec<&str> = Conclusion::ALL.iter().map(|c| c.as_str()).collect();
-        assert_eq!(ours, crate::github::client::CONCLUSIONS);
+        assert_eq!(ours, crate::github::CONCLUSIONS);
     }
 
     #[test]

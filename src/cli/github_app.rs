@@ -29,7 +29,7 @@ use clap::{Args, Subcommand};
 use serde_json::Value;
 
 use crate::clock::SystemClock;
-use crate::github::client::manifest::{self, ConversionError, CreatedApp};
+use crate::github_client::manifest::{self, ConversionError, CreatedApp};
 
 /// The App manifest agentpods ships (`deploy/github-app.json`).
 pub const SHIPPED_MANIFEST: &str = include_str!("../../deploy/github-app.json");
@@ -591,7 +591,7 @@ pub fn secret_yaml(app: &CreatedApp, namespace: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::github::client::Secret as Hidden;
+    use crate::github_client::Secret as Hidden;
 
     fn args(org: Option<&str>) -> CreateArgs {
         CreateArgs {

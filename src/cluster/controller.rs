@@ -35,7 +35,7 @@ use super::report::{RunReports, TokenMinter, pending_report};
 use super::runs::request_cancel;
 use super::workload::{Workload, observe};
 use crate::clock::Clock;
-use crate::github::client::{Secret as Token, TokenPermissions};
+use crate::github_client::{Secret as Token, TokenPermissions};
 use crate::ports::reload::LiveConfig;
 use crate::render::K8sObject;
 use crate::render::keys;

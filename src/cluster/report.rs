@@ -8,7 +8,7 @@ use std::time::SystemTime;
 
 use super::controller::ConfigSource;
 use super::crd::{AgentRun, Phase, ReportRefs};
-use crate::github::client::{GithubClient, Secret, TokenPermissions};
+use crate::github_client::{GithubClient, Secret, TokenPermissions};
 use crate::report::{Posted, Reporter, RunInfo, Stage};
 
 pub type ReportFuture<'a> = Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
@@ -158,7 +158,7 @@ impl RunReports for GithubReports {
 }
 
 pub type TokenFuture<'a> =
-    Pin<Box<dyn Future<Output = Result<crate::github::client::Secret, String>> + Send + 'a>>;
+    Pin<Box<dyn Future<Output = Result<crate::github_client::Secret, String>> + Send + 'a>>;
 
 pub type RevokeFuture<'a> = Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
 

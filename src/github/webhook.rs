@@ -122,14 +122,16 @@ impl WebhookSecrets {
         }
     }
 
-    /// The secrets from a file if one is named, else from the environment variable's value.
+    /// The secrets from a file if one is named (read with `read`: the caller's file system),
+    /// else from the environment variable's value.
     pub fn from_file_or_env(
         file: Option<&std::path::Path>,
         env: Option<&str>,
+        read: impl Fn(&std::path::Path) -> std::io::Result<String>,
     ) -> Result<WebhookSecrets, SecretsError> {
         match file {
             Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|e| SecretsError::Unreadable {
+                let text = read(path).map_err(|e| SecretsError::Unreadable {
                     path: path.display().to_string(),
                     reason: e.kind().to_string(),
                 })?;
@@ -556,6 +558,7 @@ mod tests {
         let err = WebhookSecrets::from_file_or_env(
             Some(std::path::Path::new("/nonexistent/secret")),
             Some("hunter2"),
+            |_| Err(std::io::ErrorKind::NotFound.into()),
         )
         .expect_err("unreadable");
         assert!(!err.to_string().contains("hunter2"));

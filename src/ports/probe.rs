@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use prometheus_client::metrics::gauge::Gauge;
 
-use crate::github::client::{GithubClient, GithubError};
+use crate::github_client::{GithubClient, GithubError};
 
 /// How often the background checks ask.
 pub const PROBE_EVERY: Duration = Duration::from_secs(10);

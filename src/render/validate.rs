@@ -183,7 +183,7 @@ impl Engine {
                 },
             ),
         ];
-        for conclusion in crate::github::client::CONCLUSIONS {
+        for conclusion in crate::github::CONCLUSIONS {
             for duration in [Some("3m 10s"), None] {
                 cases.push((
                     format!(

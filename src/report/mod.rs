@@ -18,8 +18,8 @@
 use std::time::SystemTime;
 
 pub use crate::github::CHECK_NAME;
-use crate::github::client::GithubError;
 use crate::github::event::{CommitSha, RepoFullName};
+use crate::github_client::GithubError;
 
 mod comment;
 mod neutralise;

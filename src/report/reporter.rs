@@ -1,8 +1,8 @@
 //! The writes carried out through the client: reactions, replies, refused commits' check
 //! runs, and a run's check run or status and comment, edited rather than posted again.
 
-use crate::github::client::{CheckRunWrite, CheckStatus, GithubClient, GithubError, Reaction};
 use crate::github::event::CommitSha;
+use crate::github_client::{CheckRunWrite, CheckStatus, GithubClient, GithubError, Reaction};
 
 use super::comment::CommentTemplate;
 use super::neutralise::cut;

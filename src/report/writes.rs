@@ -1,7 +1,7 @@
 //! The pure core: which check run or commit status, and which comment, a run at a stage
 //! becomes.
 
-use crate::github::client::{CheckRunWrite, CheckStatus, StatusState, StatusWrite};
+use crate::github_client::{CheckRunWrite, CheckStatus, StatusState, StatusWrite};
 
 use super::comment::{
     CommentContext, CommentResult, CommentRun, CommentTemplate, plain_comment, with_marker,

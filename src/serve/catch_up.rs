@@ -24,7 +24,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use crate::github::client::{GithubClient, GithubError, HookDelivery};
+use crate::github_client::{GithubClient, GithubError, HookDelivery};
 
 /// How often the leader runs a pass.
 pub const EVERY: Duration = Duration::from_secs(10 * 60);

@@ -6,8 +6,8 @@
 use std::time::Duration;
 
 use crate::config::{Config, ForkPolicy};
-use crate::github::client::{GithubClient, GithubError, Reaction};
 use crate::github::event::{Event, PullRequest, RepoFullName, WebhookEvent};
+use crate::github_client::{GithubClient, GithubError, Reaction};
 use crate::plan::{
     Approval, Authority, Control, Decision, Deferral, Facts, Planner, RefCommit, Refusal,
     RefusalReason, Trigger,

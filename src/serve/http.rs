@@ -36,12 +36,12 @@ use super::metrics::{self, EventLabel, Metrics, Outcome, Refusal, SignatureFailu
 pub use super::preauth::BODY_TIMEOUT;
 use super::preauth::{Activity, FIRST_BUFFER, Limits, PreAuth, Refused, Reservation, show_size};
 use crate::clock::{Clock, SystemClock};
-use crate::github::client::GithubClient;
 use crate::github::event;
 use crate::github::webhook::{
     self, DELIVERY_HEADER, DeliveryId, EVENT_HEADER, MAX_BODY_BYTES, SHA1_SIGNATURE_HEADER,
     SIGNATURE_HEADER, WebhookError, WebhookSecrets,
 };
+use crate::github_client::GithubClient;
 use crate::ports::approvals::{ApprovalStore, MemoryApprovals, PullRequestKey};
 use crate::ports::launcher::Launcher;
 use crate::ports::probe::{self, Readiness};

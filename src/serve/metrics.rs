@@ -330,7 +330,7 @@ impl Metrics {
     /// Counts the requests of the service's GitHub client (one client serves the intake
     /// and the controller): `agentpods_github_requests_total{endpoint,outcome}`, the
     /// endpoint a path template from a fixed list, and `agentpods_github_rate_limit_remaining`.
-    pub fn count_github(&mut self, client: crate::github::client::RequestMetrics) {
+    pub fn count_github(&mut self, client: crate::github_client::RequestMetrics) {
         if self.github_requests {
             return;
         }

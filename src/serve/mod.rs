@@ -36,8 +36,10 @@ use crate::cluster::controller::{self, ConfigSource, ControllerOptions, PhaseSin
 use crate::cluster::launch::ClusterLauncher;
 use crate::cluster::lease::{self, LeaseOptions};
 use crate::cluster::report::{AppTokens, GithubReports, RunReports, TokenMinter};
-use crate::github::client::{ClientConfig, Credentials, GithubClient, own_login_from_env};
 use crate::github::webhook::{SecretsError, WebhookSecrets};
+use crate::github_client::{
+    ClientConfig, Credentials, GithubClient, api_url_from_env, own_login_from_env,
+};
 use crate::ports::approvals::ApprovalStore;
 use crate::ports::launcher::{DryRunLauncher, LaunchError};
 use crate::ports::probe::PROBE_EVERY;
@@ -102,7 +104,7 @@ pub enum ServeError {
     #[error(transparent)]
     Launcher(#[from] LaunchError),
     #[error(transparent)]
-    Github(#[from] crate::github::client::GithubError),
+    Github(#[from] crate::github_client::GithubError),
     #[error("cannot listen on {address}: {source}")]
     Listen {
         address: String,
@@ -196,6 +198,7 @@ pub async fn build_state(
     let secrets = WebhookSecrets::from_file_or_env(
         options.webhook_secret_file.as_deref(),
         std::env::var(SECRET_ENV).ok().as_deref(),
+        |path| std::fs::read_to_string(path),
     )?;
     let config = ConfigStore::load(&options.config).map_err(|source| ServeError::Config {
         path: options.config.clone(),
@@ -292,6 +295,7 @@ pub fn github_client() -> Result<Option<GithubClient>, ServeError> {
         return Ok(None);
     };
     let mut config = ClientConfig::new(credentials);
+    config.base_url = api_url_from_env(|name| std::env::var(name).ok());
     config.own_login = own_login_from_env(|name| std::env::var(name).ok());
     let client = GithubClient::new(config, Arc::new(SystemClock))?;
     Ok(Some(client))

@@ -1079,7 +1079,7 @@ fn a_template_that_sets_a_runtime_class_has_it_and_only_it_admitted() {
 async fn the_pod_and_the_job_the_controller_applies_are_admitted() {
     use agentpods::cluster::crd::Phase;
     use agentpods::cluster::report::{AppTokens, GithubReports};
-    use agentpods::github::client::{ClientConfig, Credentials, GithubClient, RetryPolicy};
+    use agentpods::github_client::{ClientConfig, Credentials, GithubClient, RetryPolicy};
     use std::sync::Arc;
     use std::time::Duration;
     use support::cluster::{BUILDS, Cluster, RUNS};
@@ -1091,7 +1091,7 @@ async fn the_pod_and_the_job_the_controller_applies_are_admitted() {
     github.install("Codertocat/Hello-World", 77);
     let mut config = ClientConfig::new(Credentials::App {
         app_id: APP_ID,
-        private_key_pem: agentpods::github::client::Secret::new(APP_KEY_PEM),
+        private_key_pem: agentpods::github_client::Secret::new(APP_KEY_PEM),
     });
     config.base_url = github.url();
     config.retry = RetryPolicy {

@@ -740,7 +740,7 @@ impl Github {
 
     /// A run's token for `octo/demo`, minted by the App as the controller mints it.
     fn run_token(&self) -> String {
-        use agentpods::github::client::TokenPermissions;
+        use agentpods::github_client::TokenPermissions;
         self.fake.install(REPO, 77);
         let permissions = TokenPermissions(
             [("contents", "write"), ("pull_requests", "write")]

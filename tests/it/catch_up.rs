@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use agentpods::clock::{Clock, ManualClock};
-use agentpods::github::client::{ClientConfig, Credentials, GithubClient, Secret};
+use agentpods::github_client::{ClientConfig, Credentials, GithubClient, Secret};
 use agentpods::serve::catch_up::{Backoff, CatchUp};
 use support::fake_github::{APP_ID, APP_KEY_PEM, FakeGithub, manual_clock};
 use support::server::within;

@@ -666,7 +666,7 @@ fn secret_keys_read(deployment: &Value) -> BTreeSet<(String, String)> {
 fn credentials_of(
     deployment: &Value,
     secret: &[(&str, &str)],
-) -> Option<agentpods::github::client::Credentials> {
+) -> Option<agentpods::github_client::Credentials> {
     let c = &deployment["spec"]["template"]["spec"]["containers"][0];
     let value = |key: &str| {
         secret
@@ -698,7 +698,7 @@ fn credentials_of(
         let file = path.rsplit('/').next().unwrap_or_default();
         value(file).ok_or_else(|| std::io::Error::from(std::io::ErrorKind::NotFound))
     };
-    agentpods::github::client::Credentials::from_env(var, read).expect("credentials")
+    agentpods::github_client::Credentials::from_env(var, read).expect("credentials")
 }
 
 /// docs/setup.md offers two installs: with the GitHub App's Secret (`app-id`,
@@ -729,7 +729,7 @@ fn the_app_install_and_the_token_install_each_start_with_their_secret() {
     ];
     assert!(matches!(
         credentials_of(app, &app_secret),
-        Some(agentpods::github::client::Credentials::App { app_id: 123456, .. })
+        Some(agentpods::github_client::Credentials::App { app_id: 123456, .. })
     ));
 
     let token_docs = documents(&token);
@@ -742,7 +742,7 @@ fn the_app_install_and_the_token_install_each_start_with_their_secret() {
     let token_secret = [("token", "github_pat_x"), ("webhook-secret", "s3cret")];
     assert!(matches!(
         credentials_of(deployment, &token_secret),
-        Some(agentpods::github::client::Credentials::Token(_))
+        Some(agentpods::github_client::Credentials::Token(_))
     ));
     // Otherwise the same install: only the Deployment differs.
     let others = |docs: &[Value]| -> Vec<Value> {

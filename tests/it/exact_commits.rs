@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use agentpods::clock::ManualClock;
-use agentpods::github::client::{ClientConfig, Credentials, GithubClient, RetryPolicy, Secret};
+use agentpods::github_client::{ClientConfig, Credentials, GithubClient, RetryPolicy, Secret};
 use support::fake_github::{APP_ID, APP_KEY_PEM, BOT_LOGIN, FakeGithub, FaultKind, manual_clock};
 use support::fixtures::{fixture, variant};
 use support::server::{Post, TestService, within};

@@ -9,7 +9,7 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use agentpods::github::client::{ClientConfig, Credentials, GithubClient, Secret};
+use agentpods::github_client::{ClientConfig, Credentials, GithubClient, Secret};
 use serde_json::Value;
 use support::fake_github::{self, APP_ID, APP_KEY_PEM, FakeGithub};
 
@@ -327,7 +327,7 @@ async fn a_code_github_refuses_exits_1_saying_what_to_do() {
     let app = fake.create_app_from_manifest(&form.manifest);
     let code = fake.manifest_code(&app);
     // The code is spent already (a code works once), so GitHub answers 404.
-    agentpods::github::client::manifest::convert(&fake.url(), &code, fake_github::manual_clock())
+    agentpods::github_client::manifest::convert(&fake.url(), &code, fake_github::manual_clock())
         .await
         .expect("the first exchange");
 

@@ -9,11 +9,11 @@ use std::time::Duration;
 
 use agentpods::clock::ManualClock;
 use agentpods::config::Permission;
-use agentpods::github::client::{
+use agentpods::github::event::RepoFullName;
+use agentpods::github_client::{
     ClientConfig, Credentials, GithubClient, GithubError, RetryPolicy, Secret, TokenPermissions,
     own_login_from_env,
 };
-use agentpods::github::event::RepoFullName;
 use support::fake_github::{
     APP_ID, APP_KEY_PEM, BOT_LOGIN, FakeGithub, FaultKind, PAT, PAT_LOGIN, manual_clock,
 };
@@ -806,7 +806,7 @@ async fn the_delivery_list_is_read_page_by_page_back_to_a_time_and_no_further() 
         let old = fake.add_delivery("down-old", "pull_request", 502, minutes(250.5));
         let pages = || fake.count("GET", "/app/hook/deliveries");
         let since = clock_now(&clock) - 4 * HOUR;
-        let ids = |read: &agentpods::github::client::DeliveriesRead| -> Vec<u64> {
+        let ids = |read: &agentpods::github_client::DeliveriesRead| -> Vec<u64> {
             read.deliveries
                 .iter()
                 .filter(|d| d.status_code != 202)

@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 
 use agentpods::clock::{Clock, ManualClock};
 use agentpods::config::Permission;
-use agentpods::github::client::{ClientConfig, Credentials, GithubClient, RetryPolicy, Secret};
+use agentpods::github_client::{ClientConfig, Credentials, GithubClient, RetryPolicy, Secret};
 use agentpods::plan::{Refusal, RefusalReason};
 use agentpods::report::{self, Posted, Reporter, RunInfo, Stage};
 use support::fake_github::{APP_ID, APP_KEY_PEM, FakeGithub, FaultKind, PAT, manual_clock};

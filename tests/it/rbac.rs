@@ -183,14 +183,14 @@ async fn a_run_deleted_after_its_ttl() -> BTreeSet<Grant> {
 /// never reads), and GitHub hears how the run went (recorded in the run's status).
 async fn a_run_with_its_token_reported_to_github() -> BTreeSet<Grant> {
     use agentpods::cluster::report::{AppTokens, GithubReports};
-    use agentpods::github::client::{ClientConfig, Credentials, GithubClient, RetryPolicy};
+    use agentpods::github_client::{ClientConfig, Credentials, GithubClient, RetryPolicy};
     use support::fake_github::{APP_ID, APP_KEY_PEM, FakeGithub, manual_clock};
     let clock = manual_clock();
     let github = FakeGithub::start(clock.clone()).await;
     github.install("Codertocat/Hello-World", 77);
     let mut config = ClientConfig::new(Credentials::App {
         app_id: APP_ID,
-        private_key_pem: agentpods::github::client::Secret::new(APP_KEY_PEM),
+        private_key_pem: agentpods::github_client::Secret::new(APP_KEY_PEM),
     });
     config.base_url = github.url();
     config.retry = RetryPolicy {

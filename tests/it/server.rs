@@ -802,9 +802,9 @@ async fn health_readiness_and_metrics() {
 /// A GitHub client for the fake at `url`, with a plain token or as the App.
 fn github_client(
     url: &str,
-    credentials: agentpods::github::client::Credentials,
-) -> agentpods::github::client::GithubClient {
-    use agentpods::github::client::{ClientConfig, GithubClient, RetryPolicy};
+    credentials: agentpods::github_client::Credentials,
+) -> agentpods::github_client::GithubClient {
+    use agentpods::github_client::{ClientConfig, GithubClient, RetryPolicy};
     let mut config = ClientConfig::new(credentials);
     config.base_url = url.to_owned();
     config.retry = RetryPolicy {
@@ -841,7 +841,7 @@ async fn github_up(address: std::net::SocketAddr) -> String {
 /// says what is wrong, and `agentpods_github_up` follows GitHub.
 #[tokio::test]
 async fn readiness_stays_while_github_is_down_refusing_rate_limited_and_back() {
-    use agentpods::github::client::{Credentials, Secret};
+    use agentpods::github_client::{Credentials, Secret};
     use support::fake_github::{FakeGithub, FaultKind, PAT, manual_clock};
     within(30, async {
         let fake = FakeGithub::start(manual_clock()).await;
@@ -908,7 +908,7 @@ async fn readiness_stays_while_github_is_down_refusing_rate_limited_and_back() {
 
 #[tokio::test]
 async fn readiness_asks_github_as_the_app_and_says_when_nothing_answers() {
-    use agentpods::github::client::{Credentials, Secret};
+    use agentpods::github_client::{Credentials, Secret};
     use support::fake_github::{APP_ID, APP_KEY_PEM, FakeGithub, FaultKind, manual_clock};
     within(30, async {
         let fake = FakeGithub::start(manual_clock()).await;

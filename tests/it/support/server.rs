@@ -110,7 +110,7 @@ impl TestService {
     /// Accepting deliveries signed with [`SECRET`], asking and answering GitHub through
     /// `client`, on the example config as `edit` leaves it.
     pub fn with_github_on(
-        client: agentpods::github::client::GithubClient,
+        client: agentpods::github_client::GithubClient,
         edit: impl FnOnce(&Workdir),
     ) -> TestService {
         let work = Workdir::new();
@@ -142,14 +142,14 @@ impl TestService {
 
     /// Accepting deliveries signed with [`SECRET`], asking and answering GitHub through
     /// `client`.
-    pub fn with_github(client: agentpods::github::client::GithubClient) -> TestService {
+    pub fn with_github(client: agentpods::github_client::GithubClient) -> TestService {
         TestService::with_github_on(client, |_| {})
     }
 
     /// Like [`TestService::with_github`], with `/readyz` asking GitHub every `every` in
     /// the background, as `agentpods serve` does every 10 s.
     pub fn probing_github(
-        client: agentpods::github::client::GithubClient,
+        client: agentpods::github_client::GithubClient,
         every: Duration,
     ) -> TestService {
         let mut service = TestService::with_github(client);

@@ -222,8 +222,8 @@ impl FakeGithub {
     pub fn app_client(
         &self,
         clock: Arc<ManualClock>,
-    ) -> Arc<agentpods::github::client::GithubClient> {
-        use agentpods::github::client::{
+    ) -> Arc<agentpods::github_client::GithubClient> {
+        use agentpods::github_client::{
             ClientConfig, Credentials, GithubClient, RetryPolicy, Secret,
         };
         let mut config = ClientConfig::new(Credentials::App {

@@ -47,8 +47,8 @@ pub use auth::{ScopedToken, TOKEN_REFRESH_MARGIN, TokenPermissions};
 pub use checks::{CONCLUSIONS, CheckRunWrite, CheckStatus, StatusState, StatusWrite};
 pub use comments::{IssueComment, Reaction};
 pub use config::{
-    ClientConfig, Credentials, DEFAULT_API_URL, OWN_LOGIN_ENV, RetryPolicy, Secret,
-    own_login_from_env,
+    API_URL_ENV, ClientConfig, Credentials, DEFAULT_API_URL, OWN_LOGIN_ENV, RetryPolicy, Secret,
+    api_url_from_env, own_login_from_env,
 };
 pub use deliveries::{DeliveriesRead, HookDelivery};
 pub use error::GithubError;

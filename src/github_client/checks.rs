@@ -9,17 +9,8 @@ use super::http::Replay;
 use super::*;
 use crate::github::event::{CommitSha, RepoFullName};
 
-/// GitHub's check run conclusions, as a finished run's report carries them (the stored run
-/// reads them into `agentrun::Conclusion`, which holds to this list).
-pub const CONCLUSIONS: [&str; 7] = [
-    "success",
-    "failure",
-    "neutral",
-    "cancelled",
-    "skipped",
-    "timed_out",
-    "action_required",
-];
+pub use crate::github::CONCLUSIONS;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CheckStatus {
     Queued,

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use super::GithubError;
 
-/// The default API root; `GITHUB_API_URL` overrides it (GitHub Enterprise Server, tests).
+/// The default API root; [`API_URL_ENV`] overrides it where a client is built from the
+/// environment (GitHub Enterprise Server, tests).
 pub const DEFAULT_API_URL: &str = "https://api.github.com";
 
 /// A secret string (token, private key): shown as `***` by `Debug` and `Display`.
@@ -142,17 +143,44 @@ pub fn own_login_from_env(var: impl Fn(&str) -> Option<String>) -> Option<String
 }
 
 impl ClientConfig {
-    /// `GITHUB_API_URL` or the public API, with the default policy.
+    /// The public API (or [`ClientConfig::base_url`] as set), with the default policy. The
+    /// environment is read at the edges that build a client ([`api_url_from_env`]), never
+    /// here: a developer's shell variable must not redirect a client built in a test.
     pub fn new(credentials: Credentials) -> ClientConfig {
         ClientConfig {
-            base_url: std::env::var("GITHUB_API_URL")
-                .ok()
-                .filter(|s| !s.is_empty())
-                .unwrap_or_else(|| DEFAULT_API_URL.to_owned()),
+            base_url: DEFAULT_API_URL.to_owned(),
             credentials,
             retry: RetryPolicy::default(),
             permission_ttl: Duration::from_secs(60),
             own_login: None,
         }
+    }
+}
+
+/// Names the API root (GitHub Enterprise Server, tests).
+pub const API_URL_ENV: &str = "GITHUB_API_URL";
+
+/// The API root [`API_URL_ENV`] names, or the public API when unset or blank.
+pub fn api_url_from_env(var: impl Fn(&str) -> Option<String>) -> String {
+    var(API_URL_ENV)
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| DEFAULT_API_URL.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Outside review 12, R5: the environment is an input of the edges, not of the type. A
+    /// client built in a test talks to the API root it is given, whatever the shell holds.
+    #[test]
+    fn the_api_root_comes_from_the_environment_only_where_an_edge_asks_for_it() {
+        let config = ClientConfig::new(Credentials::Token(Secret::new("t")));
+        assert_eq!(config.base_url, DEFAULT_API_URL);
+        let env = |name: &str| (name == API_URL_ENV).then(|| " https://ghe.example/api/v3 ".into());
+        assert_eq!(api_url_from_env(env), "https://ghe.example/api/v3");
+        assert_eq!(api_url_from_env(|_| Some("  ".into())), DEFAULT_API_URL);
+        assert_eq!(api_url_from_env(|_| None), DEFAULT_API_URL);
     }
 }
