@@ -864,6 +864,42 @@ pub fn approval_policy_objects(service_user: &str) -> [Value; 2] {
     )
 }
 
+/// The name of the policy that keeps the service's pods, Jobs and Secrets in its runs'
+/// namespaces.
+pub const NAMESPACES_POLICY: &str = "agentpods-namespaces";
+
+/// The policy and its binding (`agentpods-namespaces`, in every namespace) that let the
+/// service create or change pods, Jobs and Secrets only in `namespaces`, those its agents
+/// run in: a namespace where it was given rights (base's `agentpods-builds`, say, under a
+/// services.yaml that builds no image) but that services.yaml does not name holds no
+/// policy of its own, and would otherwise admit anything (new-user review 13b, N2).
+pub fn namespaces_policy_objects(namespaces: &BTreeSet<String>, service_user: &str) -> [Value; 2] {
+    let names: Vec<&str> = namespaces.iter().map(String::as_str).collect();
+    bound_policy(
+        NAMESPACES_POLICY,
+        None,
+        json!([
+            {"apiGroups": [""], "apiVersions": ["v1"], "resources": ["pods", "secrets"],
+             "operations": ["CREATE", "UPDATE"]},
+            {"apiGroups": ["batch"], "apiVersions": ["v1"], "resources": ["jobs"],
+             "operations": ["CREATE", "UPDATE"]},
+        ]),
+        json!({
+            "name": "the-agentpods-service",
+            "expression": format!("request.userInfo.username == {}", cel_string(service_user)),
+        }),
+        json!([{
+            "expression": format!("request.namespace in {}", cel_list(namespaces)),
+            "message": format!(
+                "the agentpods service creates pods, Jobs and Secrets only in the namespaces \
+                 its services.yaml runs agents in: {}",
+                names.join(", ")
+            ),
+            "reason": "Forbidden",
+        }]),
+    )
+}
+
 /// A policy named `name` of `validations` on the requests in `namespace` (`None`: in
 /// every namespace) that `rules` describe and `condition` matches (failing closed), and
 /// its binding with `Deny`.
@@ -915,9 +951,12 @@ pub fn policy_yaml(
          # {service_user} (the agentpods service) creates\n\
          # to the images, Secrets, security and placement its agents' runs use, and lets\n\
          # no one else record an AgentRun, change one but to cancel it, write its status,\n\
-         # or record a fork approval (docs/security.md). Kubernetes 1.30 or later.\n"
+         # or record a fork approval; the service's pods, Jobs and Secrets stay in the\n\
+         # namespaces its agents run in (docs/security.md). Kubernetes 1.30 or later.\n"
     );
-    for allowed in allowed(engine)? {
+    let allowed = allowed(engine)?;
+    let namespaces: BTreeSet<String> = allowed.iter().map(|a| a.namespace.clone()).collect();
+    for allowed in allowed {
         let runs = agent_run_policy_objects(&allowed.namespace, service_user);
         for object in policy_objects(&allowed, service_user)
             .into_iter()
@@ -927,7 +966,10 @@ pub fn policy_yaml(
             out.push_str(&serde_yaml::to_string(&object).unwrap_or_default());
         }
     }
-    for object in approval_policy_objects(service_user) {
+    for object in namespaces_policy_objects(&namespaces, service_user)
+        .into_iter()
+        .chain(approval_policy_objects(service_user))
+    {
         out.push_str("---\n");
         out.push_str(&serde_yaml::to_string(&object).unwrap_or_default());
     }

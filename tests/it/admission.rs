@@ -35,7 +35,7 @@ fn root() -> &'static Path {
 /// templates: the service image's are the same).
 const SHIPPED: &[(&str, &str)] = &[
     (
-        "deploy/base/admission-policy.yaml",
+        "deploy/admission/admission-policy.yaml",
         "deploy/base/config/services.yaml",
     ),
     (
@@ -1435,4 +1435,60 @@ async fn an_approval_and_a_runs_status_are_written_by_the_service_alone() {
         ),
     ];
     assert_each_refused(&python, &manifests, &refused);
+}
+
+/// New-user review 13b, N2: the service's rights reach every runs namespace deploy/base
+/// makes, while an operator's services.yaml may run agents in only some of them (the
+/// example overlay: `agentpods-runs` alone) or in namespaces of its own. Where its agents do
+/// not run, no namespace policy of its own holds the service, so the namespaces' policy
+/// refuses it any pod, Job or Secret there. Before (base's policies dropped, the overlay's
+/// own listed), the Kaniko Job with the registry's push Secret in `agentpods-builds` and a
+/// privileged pod in `kube-system` were admitted.
+#[test]
+fn the_service_creates_nothing_where_its_agents_do_not_run() {
+    let Some(python) = python() else { return };
+    let manifests = generate("deploy/overlays/example/services.yaml");
+    let (pod, job) = agent_pod_and_build_job();
+    let mut privileged = pod.clone();
+    privileged["metadata"]["namespace"] = json!("kube-system");
+    privileged["spec"]["containers"][0]["securityContext"] = json!({"privileged": true});
+    let secret = json!({
+        "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+        "metadata": {"name": "anything", "namespace": "agentpods-builds"},
+    });
+    let elsewhere = "only in the namespaces its services.yaml runs agents in: agentpods-runs";
+    assert_each_refused(
+        &python,
+        &manifests,
+        &[
+            (
+                "the image build's Job, with the push Secret, where no image is built",
+                Request::by_service("agentpods-builds", job),
+                elsewhere,
+            ),
+            (
+                "a privileged pod in kube-system",
+                Request::by_service("kube-system", privileged),
+                elsewhere,
+            ),
+            (
+                "a Secret in a namespace its agents do not run in",
+                Request::by_service("agentpods-builds", secret),
+                elsewhere,
+            ),
+        ],
+    );
+    let mut own = pod.clone();
+    own["spec"]["containers"][0]["image"] = json!("registry.example.org/agentpods-agent:0.1.0");
+    let verdicts = admit(
+        &python,
+        &manifests,
+        &[Request::by_service("agentpods-runs", own)],
+    );
+    assert!(
+        !verdicts[0]
+            .iter()
+            .any(|r| r.starts_with(agentpods::cli::admission::NAMESPACES_POLICY)),
+        "where its agents run, the namespaces' policy lets the service be: {verdicts:?}"
+    );
 }

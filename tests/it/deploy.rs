@@ -894,13 +894,29 @@ fn every_overlay_holds_the_service_s_pods_to_its_own_config() {
             .filter(|b| b["roleRef"]["name"] == "agentpods-runs")
             .map(|b| b["metadata"]["namespace"].as_str().unwrap().to_string())
             .collect();
+        // Where the service may create pods but services.yaml runs no agent, the namespaces'
+        // policy refuses it everything (new-user review 13b, N2).
+        let namespaces: BTreeSet<String> = allowed.iter().map(|a| a.namespace.clone()).collect();
+        let [want_ns, want_ns_binding] =
+            agentpods::cli::admission::namespaces_policy_objects(&namespaces, user);
+        let ns_policy = agentpods::cli::admission::NAMESPACES_POLICY;
+        assert_eq!(
+            unlabelled(one(&docs, "ValidatingAdmissionPolicy", ns_policy)),
+            normalized(&want_ns),
+            "{overlay}: the namespaces' policy"
+        );
+        assert_eq!(
+            unlabelled(one(&docs, "ValidatingAdmissionPolicyBinding", ns_policy)),
+            normalized(&want_ns_binding),
+            "{overlay}: the namespaces' policy bound"
+        );
         for ns in &bound {
             let name = format!("agentpods.{ns}");
-            let policy = unlabelled(one(&docs, "ValidatingAdmissionPolicy", &name));
-            let binding = unlabelled(one(&docs, "ValidatingAdmissionPolicyBinding", &name));
-            assert_eq!(binding["spec"]["validationActions"], json!(["Deny"]));
             match allowed.iter().find(|a| &a.namespace == ns) {
                 Some(a) => {
+                    let policy = unlabelled(one(&docs, "ValidatingAdmissionPolicy", &name));
+                    let binding = unlabelled(one(&docs, "ValidatingAdmissionPolicyBinding", &name));
+                    assert_eq!(binding["spec"]["validationActions"], json!(["Deny"]));
                     let [
                         want_policy,
                         want_binding,
@@ -924,18 +940,10 @@ fn every_overlay_holds_the_service_s_pods_to_its_own_config() {
                          regenerate them with `agentpods admission-policy`"
                     );
                 }
-                None => {
-                    let images = policy["spec"]["variables"]
-                        .as_array()
-                        .unwrap()
-                        .iter()
-                        .find(|v| v["name"] == "images")
-                        .expect("an images variable");
-                    assert_eq!(
-                        images["expression"], "[]",
-                        "{overlay}: {ns} runs none of its agents, so the service may start nothing there"
-                    );
-                }
+                None => assert!(
+                    !namespaces.contains(ns),
+                    "{overlay}: {ns} runs none of its agents, so the service may start nothing there"
+                ),
             }
         }
         // And at home, the fork approvals' policy (only the service records one).
@@ -955,14 +963,109 @@ fn every_overlay_holds_the_service_s_pods_to_its_own_config() {
         );
         assert_eq!(
             of_kind(&docs, "ValidatingAdmissionPolicy").len(),
-            3 * bound.len() + 1,
-            "{overlay}: three policies a namespace (pods and Jobs, Secrets, AgentRuns), \
-             and the approvals' at home"
+            3 * namespaces.len() + 2,
+            "{overlay}: three policies a namespace its agents run in (pods and Jobs, Secrets, \
+             AgentRuns), the namespaces' and the approvals' at home"
         );
         assert_eq!(
             of_kind(&docs, "ValidatingAdmissionPolicyBinding").len(),
-            3 * bound.len() + 1,
+            3 * namespaces.len() + 2,
             "{overlay}: each policy bound"
+        );
+    }
+}
+
+/// A copy of the example overlay in a folder of the test's own, with `base` at `../../..` of
+/// it: `resources:` must be relative (kustomize refuses an absolute base).
+fn own_overlay(name: &str, services: impl Fn(&str) -> String) -> std::path::PathBuf {
+    let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("overlays")
+        .join(name);
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).expect("a folder for the overlay");
+    let example = root().join("deploy/overlays/example");
+    // From the overlay's folder up to `/`, then down to the checkout's base.
+    let up = "../".repeat(tmp.components().count() - 1);
+    let base = format!(
+        "{up}{}",
+        root()
+            .join("deploy/base")
+            .display()
+            .to_string()
+            .trim_start_matches('/')
+    );
+    let kustomization = std::fs::read_to_string(example.join("kustomization.yaml"))
+        .expect("the example overlay")
+        .replace("../../base", &base);
+    std::fs::write(tmp.join("kustomization.yaml"), kustomization).expect("write");
+    let config = std::fs::read_to_string(example.join("services.yaml")).expect("services.yaml");
+    std::fs::write(tmp.join("services.yaml"), services(&config)).expect("write");
+    let out = Command::new(env!("CARGO_BIN_EXE_agentpods"))
+        .current_dir(root())
+        .args([
+            "admission-policy",
+            "--templates-dir",
+            "templates",
+            "--config",
+        ])
+        .arg(tmp.join("services.yaml"))
+        .output()
+        .expect("run agentpods");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::write(tmp.join("admission-policy.yaml"), out.stdout).expect("write");
+    tmp
+}
+
+/// New-user review 13b, N2: an operator who copies the example overlay, as setup.md §5 says,
+/// and runs agents in a namespace of their own gets an install that builds, with the
+/// policies of their namespace and none for base's. Before, base brought the policies of its
+/// own services.yaml, and the overlay's file collided with them under `resources:`
+/// ("may not add resource with an already registered id") and matched nothing under
+/// `patches:`.
+#[test]
+fn an_overlay_whose_agents_run_in_a_namespace_of_its_own_builds_with_that_namespace_s_policies() {
+    if kustomize("example").is_none() {
+        return;
+    }
+    let dir = own_overlay("own-namespace", |c| {
+        c.replace("agentpods-runs", "team-agents")
+    });
+    let out = Command::new("kubectl")
+        .arg("kustomize")
+        .arg(&dir)
+        .output()
+        .expect("kubectl");
+    assert!(
+        out.status.success(),
+        "kubectl kustomize of an overlay with its own namespace: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let docs = documents(&String::from_utf8(out.stdout).expect("UTF-8"));
+    for kind in [
+        "ValidatingAdmissionPolicy",
+        "ValidatingAdmissionPolicyBinding",
+    ] {
+        for name in [
+            "agentpods.team-agents",
+            "agentpods-secrets.team-agents",
+            "agentpods-agentruns.team-agents",
+            "agentpods-agentapprovals.agentpods",
+        ] {
+            one(&docs, kind, name);
+        }
+        let names: Vec<&str> = of_kind(&docs, kind)
+            .iter()
+            .filter_map(|d| d["metadata"]["name"].as_str())
+            .collect();
+        assert!(
+            !names
+                .iter()
+                .any(|n| n.ends_with(".agentpods-runs") || n.ends_with(".agentpods-builds")),
+            "base's namespaces keep no allowance the overlay's services.yaml does not give: {names:?}"
         );
     }
 }
