@@ -198,18 +198,12 @@ pub fn run(cli: Cli) -> ExitCode {
             permission,
             changed_files: changed_files.as_deref(),
         }),
-        Cmd::Schema => {
-            println!("{}", schema_json());
-            ExitCode::SUCCESS
-        }
-        Cmd::Crd { approvals } => {
-            if approvals {
-                print!("{}", crate::cluster::approvals::crd_yaml());
-            } else {
-                print!("{}", crate::cluster::crd::crd_yaml());
-            }
-            ExitCode::SUCCESS
-        }
+        Cmd::Schema => emit(&format!("{}\n", schema_json())),
+        Cmd::Crd { approvals } => emit(&if approvals {
+            crate::cluster::approvals::crd_yaml()
+        } else {
+            crate::cluster::crd::crd_yaml()
+        }),
         Cmd::AdmissionPolicy {
             config,
             templates_dir,
@@ -275,10 +269,7 @@ fn admission_policy(path: &Path, templates_dir: Option<&Path>, service_user: &st
         }
     };
     match admission::policy_yaml(&engine, &path.display().to_string(), service_user) {
-        Ok(yaml) => {
-            print!("{yaml}");
-            ExitCode::SUCCESS
-        }
+        Ok(yaml) => emit(&yaml),
         Err(e) => {
             eprintln!("{}: {e}", path.display());
             ExitCode::FAILURE
@@ -648,4 +639,20 @@ fn default_identity() -> String {
         .map(|h| h.trim().to_string())
         .unwrap_or_else(|_| "agentpods".into());
     format!("{host}-{}", std::process::id())
+}
+
+/// Writes `text` to stdout: success, or a failure without a word when the reader has gone
+/// (`agentpods schema | head`, a `kubectl apply -f -` that fails early), never a panic
+/// (new-user review 13b, N6).
+fn emit(text: &str) -> ExitCode {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("cannot write to stdout: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -321,3 +321,33 @@ fn each_shipped_services_yaml_names_the_schema_for_editors() {
     assert_eq!(schema["$id"], agentpods::config::SCHEMA_ID);
     assert!(agentpods::config::SCHEMA_ID.ends_with(SCHEMA), "{}", SCHEMA);
 }
+
+/// New-user review 13b, N6: `agentpods schema | head`, or a `kubectl apply -f -` that fails
+/// before it reads, closes the pipe early; the commands that print a generated file then
+/// exit 1 without a word, as `render` does. Before, each panicked ("failed printing to
+/// stdout: Broken pipe") and exited 101, with a backtrace under RUST_BACKTRACE=1.
+#[test]
+fn a_reader_that_goes_away_early_gets_no_panic() {
+    use std::process::Stdio;
+    for args in [
+        &["schema"][..],
+        &["crd"],
+        &["crd", "--approvals"],
+        &["admission-policy", "--templates-dir", "templates"],
+    ] {
+        // A pipe whose read end is closed before the command writes.
+        let (reader, writer) = std::io::pipe().expect("a pipe");
+        drop(reader);
+        let out = Command::new(env!("CARGO_BIN_EXE_agentpods"))
+            .current_dir(root())
+            .args(args)
+            .env("RUST_BACKTRACE", "1")
+            .stdout(Stdio::from(writer))
+            .stderr(Stdio::piped())
+            .output()
+            .expect("run agentpods");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "agentpods {args:?}: {stderr}");
+        assert!(stderr.is_empty(), "agentpods {args:?} said: {stderr}");
+    }
+}
