@@ -292,6 +292,16 @@ pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
         s.split(|c: char| c.is_ascii_digit() || c == '.' || c == ' ')
             .any(|w| w == unit)
     };
+    if s.len() > 1
+        && s.starts_with('P')
+        && s[1..].starts_with(|c: char| c == 'T' || c.is_ascii_digit())
+    {
+        return Err(format!(
+            "`{}` is an ISO 8601 duration, which is not read here: write a number and a unit, \
+             like 15m, 1h 30m or 2d",
+            shorten(s)
+        ));
+    }
     if unit_after_number("M") {
         return Err(format!(
             "`{}`: `M` is months; minutes are `m` (like 30m)",
@@ -308,6 +318,13 @@ pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     match humantime::parse_duration(s) {
         Ok(d) if d.is_zero() => Err(format!(
             "duration `{}` must be longer than zero",
+            shorten(s)
+        )),
+        // Kubernetes counts whole seconds (`activeDeadlineSeconds`,
+        // `ttlSecondsAfterFinished`): `500ms` would be 0, which the API server refuses.
+        Ok(d) if d.subsec_nanos() != 0 => Err(format!(
+            "duration `{}` is not a whole number of seconds: Kubernetes counts whole seconds, \
+             so write it like 1s, 90s or 30m",
             shorten(s)
         )),
         Ok(d) if d > MAX_DURATION => Err(format!(
@@ -421,6 +438,18 @@ mod tests {
         assert!(said("2 months").contains("is not a duration"));
         assert!(said("100000d").contains("longer than a year"));
         assert!(said("367d").contains("longer than a year"));
+        // New-user review 13b, N5: these rendered `activeDeadlineSeconds: 0`, which the
+        // API server refuses at every launch; `PT15M` was told `M` is months.
+        for sub_second in ["500ms", "1ms", "0.5s", "1.5s", "1s 1ms"] {
+            assert!(
+                said(sub_second).contains("not a whole number of seconds"),
+                "{sub_second}: {}",
+                said(sub_second)
+            );
+        }
+        assert!(said("PT15M").contains("ISO 8601"), "{}", said("PT15M"));
+        assert!(said("P1D").contains("ISO 8601"));
+        assert_eq!(parse_duration("1.5m").map(|d| d.as_secs()), Ok(90));
     }
 
     /// The schema's patterns (for editors) accept exactly what the checks accept.
