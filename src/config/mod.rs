@@ -146,13 +146,15 @@ pub fn check_file(path: &Path, templates_dir: Option<&Path>) -> Result<Checked, 
             },
         )
         .unwrap_or_else(|| "templates".into());
+    let templates_dir_override = templates_dir.is_some();
     let templates_dir = match templates_dir {
         Some(dir) => dir.to_path_buf(),
         None => base.join(&dir_name),
     };
     let templates = read_templates(&templates_dir)?;
     let missing = !templates_dir.is_dir();
-    let mut checked = check(text, &shown, templates);
+    let given = templates_dir_override.then_some(templates_dir.as_path());
+    let mut checked = check_with_folder(text, &shown, templates, given);
     if missing && !checked.diagnostics.is_empty() {
         // Every template is missing when the folder is: say which folder, once.
         checked
@@ -319,6 +321,17 @@ pub fn parse(
 /// those values left out) the references and rules it cannot express, and every
 /// template's syntax. Pure: no I/O.
 pub fn check(text: &str, file: &str, templates: TemplateSources) -> Checked {
+    check_with_folder(text, file, templates, None)
+}
+
+/// [`check`], with the templates read from `folder` (as shown in messages) rather than
+/// from the folder `templates_dir` names beside `file` (`--templates-dir`).
+pub fn check_with_folder(
+    text: &str,
+    file: &str,
+    templates: TemplateSources,
+    folder: Option<&Path>,
+) -> Checked {
     let at = |d: Diagnostic| FileDiagnostic {
         file: file.to_string(),
         pos: d.pos,
@@ -368,7 +381,14 @@ pub fn check(text: &str, file: &str, templates: TemplateSources) -> Checked {
         Some(yaml::NodeKind::Str(dir)) => dir.clone(),
         _ => "templates".to_string(),
     };
-    let (syntax, broken) = template_syntax(file, &dir_name, &templates);
+    let folder = match folder {
+        Some(folder) => folder.to_path_buf(),
+        None => Path::new(file)
+            .parent()
+            .unwrap_or(Path::new(""))
+            .join(&dir_name),
+    };
+    let (syntax, broken) = template_syntax(&folder, &templates);
     all.extend(syntax);
     // The rest of the file is read without the values at fault, as if they were not
     // written: what follows from them is not reported (see `Flagged::reads`).
@@ -1377,18 +1397,13 @@ fn unknown_template(name: &str, known: &[&str]) -> String {
 }
 
 /// Every template file must compile; errors point into the template file, named by a path
-/// as usable as the one given for services.yaml (the templates folder is beside it). Also
-/// the names of the templates that do not.
+/// in `folder`, the folder they were read from, as usable as the one given for
+/// services.yaml. Also the names of the templates that do not.
 fn template_syntax(
-    file: &str,
-    templates_dir: &str,
+    folder: &Path,
     templates: &TemplateSources,
 ) -> (Vec<FileDiagnostic>, std::collections::BTreeSet<String>) {
     let env = crate::template::syntax_environment();
-    let folder = Path::new(file)
-        .parent()
-        .unwrap_or(Path::new(""))
-        .join(templates_dir);
     let mut out = Vec::new();
     let mut broken = std::collections::BTreeSet::new();
     for (name, source) in templates {

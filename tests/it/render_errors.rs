@@ -583,6 +583,40 @@ fn validate_of_the_installed_config_names_the_templates_folder_and_takes_another
             .is_some_and(|l| l.starts_with(&format!("{installed}: ok ("))),
         "{stderr}"
     );
+    // New-user review 13b, N1: a syntax or quoting mistake in the folder given is named in
+    // that folder, not in the one services.yaml names (before:
+    // `/usr/share/agentpods/templates/agent-pod.yaml:...`, a file not on this machine).
+    let broken = tempfile::tempdir().expect("a folder");
+    for entry in std::fs::read_dir(root.join("templates")).expect("the templates") {
+        let entry = entry.expect("an entry");
+        if entry.path().is_file() {
+            std::fs::copy(entry.path(), broken.path().join(entry.file_name())).expect("copy");
+        }
+    }
+    let copy = |from: &str, to: &str| {
+        std::fs::create_dir_all(broken.path().join(to).parent().unwrap()).unwrap();
+        std::fs::copy(root.join(from), broken.path().join(to)).expect("copy");
+    };
+    for prompt in std::fs::read_dir(root.join("templates/prompts")).expect("prompts") {
+        let name = prompt.expect("a prompt").file_name();
+        let name = name.to_string_lossy();
+        copy(
+            &format!("templates/prompts/{name}"),
+            &format!("prompts/{name}"),
+        );
+    }
+    let pod = broken.path().join("agent-pod.yaml");
+    let text = std::fs::read_to_string(&pod).expect("agent-pod.yaml");
+    assert!(text.contains("{{ run.name }}"), "the pod names its run");
+    std::fs::write(&pod, text.replacen("{{ run.name }}", "{{ run.name }", 1)).expect("write");
+    let folder = broken.path().display().to_string();
+    let out = validate(&["--templates-dir", &folder, installed]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.starts_with(&format!("{folder}/agent-pod.yaml:")) && stderr.contains("syntax error"),
+        "{stderr}"
+    );
     let out = validate(&["--templates-dir", "no-such-folder", installed]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
