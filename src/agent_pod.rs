@@ -1,7 +1,11 @@
 //! The contract between render, the controller and `agentpods agent` about a pod: which
-//! container runs the entrypoint (only its result is believed), and how render tells it
+//! container runs the entrypoint (only its result is believed), how render tells it
 //! which of its variables and files are secrets (it redacts them; the service, which may
-//! not read Secrets, cannot). Depends on nothing else in the crate.
+//! not read Secrets, cannot), and the result it writes to its termination message
+//! ([`result`], one format for the agent that writes it and the controller that reads it).
+//! Depends on nothing else in the crate.
+
+pub mod result;
 
 use std::collections::BTreeSet;
 use std::path::Path;

@@ -1,103 +1,14 @@
-//! The run's result: what the agent said, what the entrypoint decided, and the JSON that
-//! goes to the termination message (at most the kubelet's 4 KiB, always valid JSON).
+//! The run's result: what the agent said and what the entrypoint decided. The JSON that
+//! goes to the termination message (at most the kubelet's 4 KiB, always valid JSON) is
+//! the pod's result format, `agent_pod::result`, shared with the controller that reads it.
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
-/// The kubelet keeps at most this many bytes of a container's termination message.
-pub const TERMINATION_MESSAGE_LIMIT: usize = 4096;
+pub use crate::agent_pod::result::{CUT_MARKER, Conclusion, TERMINATION_MESSAGE_LIMIT};
 
-/// What replaces the end of a summary that did not fit.
-pub const CUT_MARKER: &str = "… (cut)";
-
-/// GitHub's check conclusions that an agent run can end with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Conclusion {
-    Success,
-    Failure,
-    Neutral,
-}
-
-impl std::fmt::Display for Conclusion {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Conclusion::Success => "success",
-            Conclusion::Failure => "failure",
-            Conclusion::Neutral => "neutral",
-        })
-    }
-}
-
-/// The result of a run, as the controller reads it from the termination message.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RunResult {
-    pub conclusion: Conclusion,
-    pub summary: String,
-    /// The branch the changes were pushed to, when they were (for opening a pull request).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub branch: Option<String>,
-    /// The number of the pull request opened from `branch`, when one was.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pull_request: Option<u64>,
-}
-
-impl RunResult {
-    pub fn new(conclusion: Conclusion, summary: impl Into<String>) -> Self {
-        RunResult {
-            conclusion,
-            summary: summary.into(),
-            branch: None,
-            pull_request: None,
-        }
-    }
-
-    /// The result as JSON of at most `limit` bytes: the summary is cut on a character
-    /// boundary and ends with [`CUT_MARKER`] when the whole would not fit. Should even the
-    /// empty summary not fit (a limit far below 4 KiB), the branch and pull request are
-    /// left out too.
-    pub fn to_json_within(&self, limit: usize) -> String {
-        let whole = to_json(self);
-        if whole.len() <= limit {
-            return whole;
-        }
-        let shortened = |end: usize| RunResult {
-            summary: format!("{}{CUT_MARKER}", &self.summary[..end]),
-            ..self.clone()
-        };
-        // The longest prefix (ending on a char boundary) whose JSON fits: JSON escaping
-        // makes the size grow with the prefix, so a binary search over the boundaries works.
-        let boundaries: Vec<usize> = self
-            .summary
-            .char_indices()
-            .map(|(i, _)| i)
-            .chain(std::iter::once(self.summary.len()))
-            .collect();
-        let fits = |end: usize| to_json(&shortened(end)).len() <= limit;
-        let count = boundaries.partition_point(|&end| fits(end));
-        match count.checked_sub(1) {
-            Some(i) => to_json(&shortened(boundaries[i])),
-            None => {
-                let bare = RunResult {
-                    summary: String::new(),
-                    branch: None,
-                    pull_request: None,
-                    ..self.clone()
-                };
-                to_json(&bare)
-            }
-        }
-    }
-
-    /// The JSON for the termination message.
-    pub fn termination_message(&self) -> String {
-        self.to_json_within(TERMINATION_MESSAGE_LIMIT)
-    }
-}
-
-fn to_json(result: &RunResult) -> String {
-    // Serializing a struct of strings and an enum cannot fail.
-    serde_json::to_string(result).unwrap_or_default()
-}
+/// The result of a run, as the agent writes it to the termination message: the pod's
+/// result format, `agent_pod::result`, which the controller reads.
+pub type RunResult = crate::agent_pod::result::PodResult;
 
 /// A result the agent wrote itself, either to its result file or as the last line of its
 /// output: `{"conclusion": "...", "summary": "..."}`.

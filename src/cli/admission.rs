@@ -135,6 +135,13 @@ pub enum PolicyError {
     TokenName { agent: String, object: String },
     #[error("agent `{agent}` renders into namespace `{namespace}`, which the config does not name")]
     UnknownNamespace { agent: String, namespace: String },
+    /// A sample delivery cannot be built, so the agent's objects cannot be known.
+    #[error("agent `{agent}`: {source}")]
+    Sample {
+        agent: String,
+        #[source]
+        source: crate::render::SampleError,
+    },
 }
 
 /// What the agents of each namespace use, namespace by namespace (sorted).
@@ -161,7 +168,11 @@ pub fn allowed(engine: &Engine) -> Result<Vec<Allowed>, PolicyError> {
             .ok_or(PolicyError::NoFixedNamespaces)?;
         let slot = slot_of(&mut all, &home, agent.name.as_str())?;
         configured(config, agent, slot);
-        for s in sample::samples(agent) {
+        let samples = sample::samples(agent).map_err(|source| PolicyError::Sample {
+            agent: agent.name.to_string(),
+            source,
+        })?;
+        for s in samples {
             let token = crate::cluster::controller::token_secret_name(&s.launch.run_name, 1);
             let run = engine
                 .render_run_with_token(

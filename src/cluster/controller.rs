@@ -34,6 +34,7 @@ use super::queue::{self, Limits, Verdict};
 use super::report::{RunReports, TokenMinter, pending_report};
 use super::runs::request_cancel;
 use super::workload::{Workload, observe};
+use crate::agentrun::source;
 use crate::clock::Clock;
 use crate::github_client::{Secret as Token, TokenPermissions};
 use crate::ports::reload::LiveConfig;
@@ -157,6 +158,11 @@ pub struct Context {
     claimed: Mutex<HashSet<RunKey>>,
     /// Claims made so far: each one changes the queue.
     claims_made: AtomicU64,
+    /// Runs whose `spec.source` a newer agentpods recorded (a version above the one this
+    /// binary reads), left alone for the newer controller: during a rolling upgrade a new
+    /// replica's intake records them while this one may still lead. Each is logged and
+    /// given a warning Event once; dropped when the run is gone.
+    newer: Mutex<HashSet<RunKey>>,
     /// Changes of the store the queue reads (see [`queue::facts`]): a run new, gone,
     /// launched, finished, cancelled or moved in the order; not a waiting run's status
     /// written again. Counted once the store has taken the change in.
@@ -214,6 +220,7 @@ impl Context {
             store: OnceLock::new(),
             claimed: Mutex::new(HashSet::new()),
             claims_made: AtomicU64::new(0),
+            newer: Mutex::new(HashSet::new()),
             queue_changes: AtomicU64::new(0),
             queue: Mutex::new(None),
         }
@@ -271,6 +278,32 @@ impl Context {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .retain(|name| !gone(name));
+        self.newer
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|name| !gone(name));
+    }
+
+    /// The runs this controller leaves alone because a newer agentpods recorded their
+    /// source (`namespace/name`, sorted): they wait, untouched, for the newer controller.
+    pub fn left_for_newer(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .newer
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|RunKey(ns, name)| format!("{ns}/{name}"))
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// Notes that `run` is left for a newer controller; true the first time.
+    fn leave_for_newer(&self, run: &AgentRun) -> bool {
+        self.newer
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(RunKey::of(run))
     }
 
     /// services.yaml's `limits`, as the config in force says.
@@ -689,7 +722,24 @@ fn merged_watches(
 /// everything but status, and keeps the managedFields it is not sent.
 fn slim(run: &mut AgentRun) {
     run.metadata.managed_fields = None;
+    // Only its version stays: a source a newer agentpods recorded is left alone (see
+    // `newer_source`) without reading the whole run.
+    let version = run.spec.source.0.get("version").cloned();
     run.spec.source = StoredSource::default();
+    if let (Some(version), serde_json::Value::Object(map)) = (version, &mut run.spec.source.0) {
+        map.insert("version".into(), version);
+    }
+}
+
+/// The version of `run`'s source when a newer agentpods wrote it: a number above the
+/// versions this binary reads. A version that is not a number, like a source that is not
+/// as its version wrote it, is malformed, not newer: rendering fails the run, saying why.
+fn newer_source(run: &AgentRun) -> Option<u64> {
+    run.spec
+        .source
+        .version()
+        .ok()
+        .filter(|v| *v > source::CURRENT)
 }
 
 /// Doubles from 100 ms up to a ceiling.
@@ -746,6 +796,30 @@ pub async fn reconcile(run: Arc<AgentRun>, ctx: Arc<Context>) -> Result<Requeue,
     if ctx.is_stale(&run, &version) {
         // Our own status write is on its way through the watch.
         return Ok(Requeue::requeue(Duration::from_millis(200)));
+    }
+    if let Some(version) = newer_source(&run) {
+        // A newer agentpods recorded it (a rolling upgrade: its intake runs while this
+        // replica still leads): not this binary's to render, fail or report. Left as it
+        // is, for the newer controller, which takes the lease once this one stops.
+        if ctx.leave_for_newer(&run) {
+            let why = format!(
+                "its spec.source is version {version}, which a newer agentpods recorded \
+                 (this one reads versions 1 to {}): left untouched for the newer controller",
+                source::CURRENT
+            );
+            tracing::warn!(run = %name, "not reconciled: {why}");
+            let event = Event {
+                type_: EventType::Warning,
+                reason: "LeftForNewerVersion".into(),
+                note: Some(clip(&why)),
+                action: "Reconcile".into(),
+                secondary: None,
+            };
+            if let Err(e) = publish(&ctx, &event, &run.object_ref(&())).await {
+                tracing::debug!(run = %name, "cannot publish an event: {e}");
+            }
+        }
+        return Ok(Requeue::requeue(ctx.options.max_requeue));
     }
     let status = run.status.clone().unwrap_or_default();
     let finished = status.phase.is_some_and(Phase::is_finished);

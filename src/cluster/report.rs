@@ -26,12 +26,25 @@ pub trait RunReports: Send + Sync + 'static {
     ) -> ReportFuture<'a>;
 }
 
-/// The three stages GitHub sees; several phases share one.
-fn stage_kind(phase: Phase) -> u8 {
+/// The three stages GitHub sees, in the order a run goes through them; several phases
+/// share one. A stage is told once: a run whose `ReportRefs.reported` phase is of this
+/// stage or a later one is not told again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum StageKind {
+    Queued,
+    Started,
+    Finished,
+}
+
+/// The stage GitHub sees of a phase. Exhaustive, with no catch-all: a new `Phase` is a
+/// compile error here until it is given its stage.
+fn stage_kind(phase: Phase) -> StageKind {
     match phase {
-        Phase::Pending | Phase::Queued => 0,
-        Phase::Running => 1,
-        _ => 2,
+        Phase::Pending | Phase::Queued => StageKind::Queued,
+        Phase::Running => StageKind::Started,
+        Phase::Succeeded | Phase::Failed | Phase::Cancelled | Phase::TimedOut => {
+            StageKind::Finished
+        }
     }
 }
 
@@ -69,7 +82,7 @@ pub fn pending_report(run: &AgentRun, now: SystemTime) -> Option<Stage> {
         Phase::Running => Stage::Started {
             at: started.unwrap_or(now),
         },
-        _ => {
+        Phase::Succeeded | Phase::Failed | Phase::Cancelled | Phase::TimedOut => {
             let result = status.result.clone().unwrap_or(super::crd::RunResult {
                 conclusion: super::crd::Conclusion::Failure,
                 summary: String::new(),

@@ -11,9 +11,9 @@
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{ContainerStateTerminated, Pod};
 use k8s_openapi::jiff::Timestamp;
-use serde::Deserialize;
 
 use super::crd::{Conclusion, RunResult};
+use crate::agent_pod::result::{self as pod_result, ReadConclusion};
 use crate::agent_pod::runs_entrypoint;
 use crate::render::keys;
 
@@ -183,17 +183,14 @@ fn terminated(pod: &Pod) -> Option<Terminated<'_>> {
     })
 }
 
-/// What the agent writes to its termination message.
-#[derive(Deserialize)]
-struct Reported {
-    conclusion: String,
-    #[serde(default)]
-    summary: String,
-}
-
 /// The run's result from its container's termination: the result JSON when `agentpods
 /// agent` wrote one and exited 0; else a conclusion from the exit and a summary that says no more than
 /// the exit code and the reason (no text of the container's).
+///
+/// The result is read as `agent_pod::result` defines it, from an agent of any version: a
+/// conclusion this version writes is taken as it is; another of GitHub's check conclusions
+/// (in any case) as GitHub's; any other word (a newer agent's, say) is `neutral`, and the
+/// summary says so: neither a success nor a failure the service cannot vouch for.
 pub fn result_of(terminated: Option<Terminated<'_>>, succeeded: bool) -> RunResult {
     let fallback = if succeeded {
         Conclusion::Success
@@ -212,11 +209,26 @@ pub fn result_of(terminated: Option<Terminated<'_>>, succeeded: bool) -> RunResu
     // can write the file too, left there.
     if t.entrypoint
         && t.state.exit_code == 0
-        && let Ok(reported) = serde_json::from_str::<Reported>(message)
+        && let Some(reported) = pod_result::read(message)
     {
-        // One of GitHub's check-run conclusions, in any case; else the exit's.
-        let conclusion =
-            Conclusion::from_github(&reported.conclusion.to_ascii_lowercase()).unwrap_or(fallback);
+        let (conclusion, summary) = match reported.conclusion {
+            ReadConclusion::Known(c) => (conclusion_of(c), reported.summary),
+            ReadConclusion::Other(word) => {
+                match Conclusion::from_github(&word.to_ascii_lowercase()) {
+                    Some(c) => (c, reported.summary),
+                    None => (
+                        Conclusion::Neutral,
+                        format!(
+                            "The agent reported a conclusion this agentpods does not know (an \
+                             agent image newer than the service?); shown as neutral.\n\n{}",
+                            reported.summary
+                        )
+                        .trim_end()
+                        .to_string(),
+                    ),
+                }
+            }
+        };
         // A pod that failed cannot have succeeded, whatever it says.
         let conclusion = if !succeeded && conclusion == Conclusion::Success {
             Conclusion::Failure
@@ -225,7 +237,7 @@ pub fn result_of(terminated: Option<Terminated<'_>>, succeeded: bool) -> RunResu
         };
         return RunResult {
             conclusion,
-            summary: reported.summary,
+            summary,
         };
     }
     let summary = if succeeded {
@@ -240,6 +252,15 @@ pub fn result_of(terminated: Option<Terminated<'_>>, succeeded: bool) -> RunResu
     RunResult {
         conclusion: fallback,
         summary,
+    }
+}
+
+/// The stored conclusion of one the agent writes.
+fn conclusion_of(c: pod_result::Conclusion) -> Conclusion {
+    match c {
+        pod_result::Conclusion::Success => Conclusion::Success,
+        pod_result::Conclusion::Failure => Conclusion::Failure,
+        pod_result::Conclusion::Neutral => Conclusion::Neutral,
     }
 }
 
@@ -286,6 +307,79 @@ mod tests {
     /// A pod of `agentpods agent` that ended so.
     fn ended(phase: &str, exit: i32, message: &str) -> Pod {
         ended_running(&["agentpods", "agent"], phase, exit, message)
+    }
+
+    /// Every frozen result of tests/fixtures/pod_results/ (as agents older, as old as and
+    /// newer than this service wrote them) is read, each as its row here says; a file
+    /// without a row fails, so none is added and forgotten.
+    #[test]
+    fn every_frozen_pod_result_is_read_across_versions() {
+        let expected: &[(&str, Conclusion, &str)] = &[
+            ("v1-cut.json", Conclusion::Success, "é\"\n"),
+            (
+                "v1-failure.json",
+                Conclusion::Failure,
+                "The agent exited with status 3.",
+            ),
+            (
+                "v1-neutral.json",
+                Conclusion::Neutral,
+                "The agent made no changes.",
+            ),
+            ("v1-pushed.json", Conclusion::Success, "Fixed the typo."),
+            (
+                "v1-success.json",
+                Conclusion::Success,
+                "Done: nothing to add.",
+            ),
+            // GitHub's other conclusions, in any case, are read as GitHub's.
+            (
+                "other-github-skipped.json",
+                Conclusion::Skipped,
+                "Nothing to review.",
+            ),
+            ("other-upper-case.json", Conclusion::Success, "Done."),
+            // A newer agent: fields this version does not know are skipped; a conclusion
+            // it does not know is neutral, and the summary says so.
+            (
+                "v2-newer-fields.json",
+                Conclusion::Success,
+                "Done, with checks.",
+            ),
+            (
+                "v2-unknown-conclusion.json",
+                Conclusion::Neutral,
+                "The agent reported a conclusion this agentpods does not know",
+            ),
+        ];
+        let frozen = crate::agent_pod::result::frozen();
+        let names: Vec<&str> = frozen.iter().map(|(n, _)| n.as_str()).collect();
+        let mut rows: Vec<&str> = expected.iter().map(|(n, ..)| *n).collect();
+        rows.sort();
+        assert_eq!(
+            names, rows,
+            "a row for every file of tests/fixtures/pod_results/"
+        );
+        for (file, text) in &frozen {
+            let (_, conclusion, summary) =
+                expected.iter().find(|(n, ..)| n == file).expect("a row");
+            let w = observe(&[ended("Succeeded", 0, text)], &[]);
+            let Workload::Ended(e) = w else {
+                panic!("{file}: {w:?}")
+            };
+            assert_eq!(e.result.conclusion, *conclusion, "{file}");
+            assert!(
+                e.result.summary.starts_with(summary),
+                "{file}: {}",
+                e.result.summary
+            );
+            // The same result from a pod that failed is never a success.
+            let w = observe(&[ended("Failed", 0, text)], &[]);
+            let Workload::Ended(e) = w else {
+                panic!("{file}: {w:?}")
+            };
+            assert_ne!(e.result.conclusion, Conclusion::Success, "{file}");
+        }
     }
 
     #[test]
@@ -434,8 +528,10 @@ mod tests {
         );
     }
 
+    /// A conclusion this service does not know (an agent newer than it) is no success it
+    /// can vouch for, nor a failure: neutral, saying so above the agent's summary.
     #[test]
-    fn an_unknown_conclusion_falls_back_to_the_exit() {
+    fn an_unknown_conclusion_is_neutral_and_says_so() {
         let Workload::Ended(e) = observe(
             &[ended(
                 "Succeeded",
@@ -446,7 +542,12 @@ mod tests {
         ) else {
             panic!()
         };
-        assert_eq!(e.result.conclusion, Conclusion::Success);
+        assert_eq!(e.result.conclusion, Conclusion::Neutral);
+        assert_eq!(
+            e.result.summary,
+            "The agent reported a conclusion this agentpods does not know (an agent image \
+             newer than the service?); shown as neutral.\n\ns"
+        );
     }
 
     #[test]

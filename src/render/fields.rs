@@ -93,8 +93,11 @@ fn positions(source: &str, path: &str) -> Vec<Pos> {
 impl Engine {
     /// The context each sample delivery of `agent` gives its templates, as JSON, with the
     /// trigger in words.
+    /// None when a sample cannot be built: `sample_problems` (and `reference_markdown`)
+    /// report that.
     fn sample_contexts(&self, agent: &Agent) -> Vec<(String, Json)> {
         sample::samples(agent)
+            .unwrap_or_default()
             .iter()
             .filter_map(|s| {
                 let ctx = self.sample_context(agent, s)?;
@@ -558,6 +561,9 @@ pub fn reference_markdown() -> Result<String, String> {
     let loaded: LoadedConfig = crate::config::parse(REFERENCE_CONFIG, "reference.yaml", templates)
         .map_err(|e| e.to_string())?;
     let engine = Engine::new(&loaded).map_err(|e| e.to_string())?;
+    for agent in &loaded.config.agents {
+        sample::samples(agent).map_err(|e| format!("agent `{}`: {e}", agent.name))?;
+    }
     Ok(engine.field_reference())
 }
 

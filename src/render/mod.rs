@@ -2,6 +2,7 @@
 //! undefined values, and the output parsed into typed Kubernetes objects.
 
 pub mod comment;
+mod context;
 pub mod escape;
 pub mod fields;
 mod filled;
@@ -19,11 +20,13 @@ use minijinja::{Environment, State, UndefinedBehavior, Value};
 use serde::Serialize;
 
 use crate::config::{Agent, Config, LoadedConfig, Resources};
-use crate::github::event::{Event, Issue, PullRequest, Release, Repository, User, WebhookEvent};
+use crate::github::event::{Event, PullRequest, WebhookEvent};
 use crate::names;
 use crate::plan::{Launch, Subject};
 use crate::template::{quoting, syntax_config};
+use context::{IssueContext, PullRequestContext, ReleaseContext, RepoContext, UserContext};
 pub use objects::K8sObject;
+pub use sample::SampleError;
 
 #[derive(Debug, thiserror::Error, Clone, PartialEq)]
 pub enum RenderError {
@@ -426,6 +429,7 @@ impl Engine {
             (
                 keys::REPOSITORY,
                 ctx.repo
+                    .as_ref()
                     .map(|r| r.full_name.to_string())
                     .unwrap_or_default(),
             ),
@@ -609,19 +613,21 @@ fn template_error(dir: &str, name: &str, e: &minijinja::Error) -> RenderError {
 }
 
 /// What templates see. Every key is always present (absent parts are `none`), so strict
-/// undefined catches typos without tripping over events that lack a part.
+/// undefined catches typos without tripping over events that lack a part. The parts of
+/// the delivery are the template interface's own types (`context`), not the webhook
+/// model's.
 #[derive(Debug, Serialize)]
 struct Context<'a> {
     event: &'a str,
     action: Option<&'a str>,
     delivery: &'a str,
-    repo: Option<&'a Repository>,
-    sender: Option<&'a User>,
-    pr: Option<&'a PullRequest>,
-    issue: Option<&'a Issue>,
+    repo: Option<RepoContext<'a>>,
+    sender: Option<UserContext<'a>>,
+    pr: Option<PullRequestContext<'a>>,
+    issue: Option<IssueContext<'a>>,
     comment: Option<CommentContext<'a>>,
     push: Option<PushContext<'a>>,
-    release: Option<&'a Release>,
+    release: Option<ReleaseContext<'a>>,
     checkout: Checkout,
     run: RunContext,
     agent: Value,
@@ -635,7 +641,7 @@ struct Context<'a> {
 struct CommentContext<'a> {
     id: u64,
     body: &'a str,
-    user: &'a User,
+    user: UserContext<'a>,
     author_association: &'a str,
     html_url: &'a str,
     command: CommandContext<'a>,
@@ -835,14 +841,14 @@ impl<'a> Context<'a> {
         let (mut pr, mut issue, mut comment, mut push, mut release) =
             (None, None, None, None, None);
         match &event.event {
-            Event::PullRequest(e) => pr = Some(&e.pull_request),
+            Event::PullRequest(e) => pr = Some((&e.pull_request).into()),
             Event::IssueComment(e) => {
-                issue = Some(&e.issue);
-                pr = pr_facts;
+                issue = Some((&e.issue).into());
+                pr = pr_facts.map(PullRequestContext::from);
                 comment = Some(CommentContext {
                     id: e.comment.id,
                     body: &e.comment.body,
-                    user: &e.comment.user,
+                    user: (&e.comment.user).into(),
                     author_association: e.comment.author_association.as_str(),
                     html_url: &e.comment.html_url,
                     command: CommandContext {
@@ -854,7 +860,7 @@ impl<'a> Context<'a> {
                     },
                 });
             }
-            Event::Issues(e) => issue = Some(&e.issue),
+            Event::Issues(e) => issue = Some((&e.issue).into()),
             Event::Push(e) => {
                 push = Some(PushContext {
                     git_ref: &e.git_ref,
@@ -867,7 +873,7 @@ impl<'a> Context<'a> {
                     pusher: &e.pusher,
                 })
             }
-            Event::Release(e) => release = Some(&e.release),
+            Event::Release(e) => release = Some((&e.release).into()),
             Event::Ping(_) | Event::CheckRun(_) | Event::CheckSuite(_) | Event::Other { .. } => {}
         }
 
@@ -895,8 +901,8 @@ impl<'a> Context<'a> {
             event: &event.name,
             action: event.action(),
             delivery,
-            repo,
-            sender: event.sender.as_ref(),
+            repo: repo.map(RepoContext::from),
+            sender: event.sender.as_ref().map(UserContext::from),
             pr,
             issue,
             comment,

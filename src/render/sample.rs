@@ -68,22 +68,59 @@ fn issue() -> Value {
     })
 }
 
-/// A sample part moved from [`PLACEHOLDER`] to `full_name` (a checked `owner/name`, so
-/// nothing in it needs escaping in JSON text).
-fn moved(value: Value, full_name: &str) -> Value {
-    if full_name == PLACEHOLDER {
-        return value;
-    }
-    let text = value.to_string().replace(PLACEHOLDER, full_name);
-    serde_json::from_str(&text).unwrap_or(value)
+/// A sample that cannot be built: the webhook model no longer reads what the samples
+/// write (a field renamed, say). `validate` would otherwise check fewer samples than
+/// there are triggers, silently.
+#[derive(Debug, thiserror::Error)]
+#[error("the sample delivery for {trigger} cannot be built: {source}")]
+pub struct SampleError {
+    pub trigger: String,
+    #[source]
+    pub source: serde_json::Error,
 }
 
-fn event(name: &str, event: Value, full_name: &str) -> Option<WebhookEvent> {
+/// A sample part moved from [`PLACEHOLDER`] to `full_name` (a checked `owner/name`, so
+/// nothing in it needs escaping in JSON text).
+fn moved(value: Value, full_name: &str) -> Result<Value, serde_json::Error> {
+    if full_name == PLACEHOLDER {
+        return Ok(value);
+    }
+    let text = value.to_string().replace(PLACEHOLDER, full_name);
+    serde_json::from_str(&text)
+}
+
+fn event(name: &str, event: Value, full_name: &str) -> Result<WebhookEvent, serde_json::Error> {
     serde_json::from_value(json!({
-        "name": name, "event": moved(event, full_name), "repository": repository(full_name),
+        "name": name, "event": moved(event, full_name)?, "repository": repository(full_name),
         "sender": user(), "installation_id": null,
     }))
-    .ok()
+}
+
+/// One sample from its parts, or why it cannot be built.
+fn build(
+    trigger: String,
+    name: &str,
+    e: Value,
+    launch: Launch,
+    pr: Option<Value>,
+    full_name: &str,
+) -> Result<Sample, SampleError> {
+    let built = || -> Result<Sample, serde_json::Error> {
+        let pr = match pr {
+            Some(p) => Some(serde_json::from_value::<PullRequest>(moved(p, full_name)?)?),
+            None => None,
+        };
+        Ok(Sample {
+            trigger: trigger.clone(),
+            event: event(name, e, full_name)?,
+            launch,
+            pr,
+        })
+    };
+    built().map_err(|source| SampleError {
+        trigger: trigger.clone(),
+        source,
+    })
 }
 
 /// One sample delivery: what it stands for (for messages), the event, the launch the
@@ -101,8 +138,9 @@ pub struct Sample {
 /// request; a comment on a pull request whose facts GitHub did not give has none either; a
 /// branch push has no tag, a tag push no branch; a `review` may come without a focus; a
 /// fork's head repository may be gone), so a template that uses an optional part without
-/// a default fails here rather than at delivery.
-pub fn samples(agent: &Agent) -> Vec<Sample> {
+/// a default fails here rather than at delivery. A sample that cannot be built is an error,
+/// never left out.
+pub fn samples(agent: &Agent) -> Result<Vec<Sample>, SampleError> {
     let launch = |trigger: Trigger, subject: Subject, task: Option<&str>| Launch {
         agent: agent.name.to_string(),
         run_name: format!("{}-sample", agent.name),
@@ -119,15 +157,7 @@ pub fn samples(agent: &Agent) -> Vec<Sample> {
         .unwrap_or_else(|| PLACEHOLDER.into());
     let mut out = Vec::new();
     let mut add = |trigger: String, name: &str, e: Value, l: Launch, pr: Option<Value>| {
-        let pr = pr.and_then(|p| serde_json::from_value::<PullRequest>(moved(p, &full_name)).ok());
-        if let Some(event) = event(name, e, &full_name) {
-            out.push(Sample {
-                trigger,
-                event,
-                launch: l,
-                pr,
-            });
-        }
+        out.push(build(trigger, name, e, l, pr, &full_name));
     };
     if let Some(p) = &t.pull_request {
         let action = p
@@ -303,7 +333,7 @@ pub fn samples(agent: &Agent) -> Vec<Sample> {
         );
         add(format!("release `{action}`"), "release", e, l, None);
     }
-    out
+    out.into_iter().collect()
 }
 
 #[cfg(test)]
@@ -321,6 +351,7 @@ triggers:
 "#;
         let agent: crate::config::Agent = serde_yaml::from_str(yaml).expect("an agent");
         let mut kinds: Vec<String> = super::samples(&agent)
+            .expect("the samples")
             .into_iter()
             .map(|s| s.event.name)
             .collect();
@@ -329,5 +360,60 @@ triggers:
             kinds,
             ["pull_request", "issue_comment", "issues", "push", "release"]
         );
+    }
+
+    /// A sample the webhook model does not read (as after a rename of one of its fields)
+    /// is an error naming the sample, not a sample left out.
+    #[test]
+    fn a_sample_that_cannot_be_built_is_an_error_not_left_out() {
+        let launch = crate::plan::Launch {
+            agent: "all".into(),
+            run_name: "all-sample".into(),
+            trigger: crate::plan::Trigger::Push,
+            task: None,
+            requested_by: "octocat".into(),
+            subject: crate::plan::Subject::Ref {
+                git_ref: "refs/heads/main".into(),
+                sha: super::SHA.into(),
+            },
+        };
+        // A push without its `after`: what the samples write once the model renames it.
+        let e = serde_json::json!({"kind": "push", "ref": "refs/heads/main",
+            "before": "0".repeat(40), "created": true, "deleted": false, "forced": false,
+            "head_commit_message": null, "pusher": "octocat"});
+        let error = super::build(
+            "push of `refs/heads/main`".into(),
+            "push",
+            e,
+            launch.clone(),
+            None,
+            "acme/api",
+        )
+        .err()
+        .expect("an error");
+        assert!(
+            error
+                .to_string()
+                .starts_with("the sample delivery for push of `refs/heads/main` cannot be built: "),
+            "{error}"
+        );
+        assert!(error.to_string().contains("after"), "{error}");
+        // Its pull request's facts too.
+        let e = serde_json::json!({"kind": "push", "ref": "refs/heads/main",
+            "before": "0".repeat(40), "after": super::SHA, "created": true, "deleted": false,
+            "forced": false, "head_commit_message": null, "pusher": "octocat"});
+        let mut pr = super::pull_request();
+        pr.as_object_mut().expect("an object").remove("title");
+        let error = super::build(
+            "a pull request".into(),
+            "push",
+            e,
+            launch,
+            Some(pr),
+            "acme/api",
+        )
+        .err()
+        .expect("an error");
+        assert!(error.to_string().contains("title"), "{error}");
     }
 }

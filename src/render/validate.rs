@@ -94,7 +94,23 @@ impl Engine {
         found.extend(filters);
         let mut seen: Vec<(String, Pos)> = Vec::new();
         for agent in &self.config.agents {
-            for s in sample::samples(agent) {
+            let samples = match sample::samples(agent) {
+                Ok(samples) => samples,
+                Err(e) => {
+                    // Not a sample fewer: the agent's templates are not checked at all.
+                    found.push(FileDiagnostic {
+                        file: self.config_path.clone(),
+                        pos: Pos { line: 1, col: 1 },
+                        message: format!(
+                            "agent `{}`: {e}; its templates cannot be checked (a fault of \
+                             agentpods, not of the config: please report it)",
+                            agent.name
+                        ),
+                    });
+                    continue;
+                }
+            };
+            for s in samples {
                 // The run as a delivery makes it (which stops at its first error), then each
                 // template on its own, so that one broken template hides no other.
                 let mut errors: Vec<RenderError> = self
@@ -354,7 +370,11 @@ impl Engine {
             ]
             .into_iter()
             .find(|r| agent.scope().admits(r));
-            let (Some(odd), Some(mut s)) = (odd, sample::samples(agent).into_iter().next()) else {
+            // A sample that cannot be built is `sample_problems`' to report.
+            let first = sample::samples(agent)
+                .ok()
+                .and_then(|s| s.into_iter().next());
+            let (Some(odd), Some(mut s)) = (odd, first) else {
                 continue;
             };
             let Some(repository) = s.event.repository.as_mut() else {

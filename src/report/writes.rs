@@ -52,13 +52,13 @@ pub fn writes(
         )),
         _ => None,
     };
-    let title = match (&conclusion, status) {
-        (Some(c), _) => format!("{} finished: {c}", run.agent),
-        (None, CheckStatus::InProgress) => format!("{} is running", run.agent),
-        _ => match stage {
-            Stage::Waiting { why } => format!("{} is queued: {}", run.agent, neutralise(why, 200)),
-            _ => format!("{} is queued", run.agent),
-        },
+    // One arm a stage, no catch-all: a new `Stage` is a compile error here until it has
+    // its title.
+    let title = match stage {
+        Stage::Queued => format!("{} is queued", run.agent),
+        Stage::Waiting { why } => format!("{} is queued: {}", run.agent, neutralise(why, 200)),
+        Stage::Started { .. } => format!("{} is running", run.agent),
+        Stage::Finished { conclusion, .. } => format!("{} finished: {conclusion}", run.agent),
     };
     let check = (app && run.head_sha.is_some()).then(|| CheckRunWrite {
         name: format!("{CHECK_NAME}/{}", run.agent),
@@ -85,7 +85,7 @@ pub fn writes(
     let mut comment_error = None;
     let comment = match (run.number, stage) {
         (None, _) | (_, Stage::Queued | Stage::Waiting { .. }) => None,
-        (Some(_), _) => {
+        (Some(_), Stage::Started { .. } | Stage::Finished { .. }) => {
             let context = CommentContext {
                 run: CommentRun {
                     agent: run.agent.clone(),

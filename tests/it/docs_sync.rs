@@ -331,3 +331,62 @@ fn the_template_field_reference_is_what_the_code_renders_with() {
          AGENTPODS_BLESS=1 cargo test --test it docs_sync::"
     );
 }
+
+/// The fields of docs/templates.md's reference as `trigger field type` lines (`every` for
+/// the fields every trigger gives).
+fn template_fields(reference: &str) -> Vec<String> {
+    let mut section = None;
+    let mut fields = Vec::new();
+    for line in reference.lines() {
+        if let Some(heading) = line.strip_prefix("## ") {
+            section = if heading.starts_with("Every trigger") {
+                Some("every")
+            } else {
+                heading
+                    .strip_prefix('`')
+                    .and_then(|rest| rest.split('`').next())
+            };
+            continue;
+        }
+        let (Some(section), Some(row)) = (section, line.strip_prefix("| `")) else {
+            continue;
+        };
+        let mut cells = row.split(" | ");
+        if let (Some(field), Some(kind)) = (cells.next(), cells.next()) {
+            fields.push(format!(
+                "{section} {} {}",
+                field.trim_end_matches('`'),
+                kind.trim()
+            ));
+        }
+    }
+    fields
+}
+
+/// The template interface is pinned: every field operators' templates could read, as
+/// released (tests/fixtures/template_fields.txt, frozen), is still in the context with its
+/// type, whatever docs/templates.md was regenerated to. Renaming a field of the webhook
+/// model does not reach templates (render's context has types of its own, built by
+/// explicit conversions, `render/context.rs`); renaming or retyping one of those fails
+/// here. A new field is added to the frozen list when it is released.
+#[test]
+fn no_field_a_template_could_read_is_renamed_removed_or_retyped() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/template_fields.txt");
+    let frozen = std::fs::read_to_string(&path).expect("tests/fixtures/template_fields.txt");
+    let generated = agentpods::render::fields::reference_markdown().expect("the reference");
+    let now = template_fields(&generated);
+    assert!(now.len() > 100, "the reference reads as fields: {now:#?}");
+    let gone: Vec<&str> = frozen
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .filter(|l| !now.iter().any(|n| n == l))
+        .collect();
+    assert!(
+        gone.is_empty(),
+        "templates written for an earlier agentpods read these fields, which the template \
+         context no longer gives (as `trigger field type`):\n{}\n\nKeep them in \
+         src/render/context.rs (map a renamed field of the webhook model to its old name \
+         there); tests/fixtures/template_fields.txt is frozen.",
+        gone.join("\n")
+    );
+}

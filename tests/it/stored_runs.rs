@@ -605,45 +605,100 @@ async fn followed_not_relaunched(file: &str) {
     }
 }
 
-/// A run whose `spec.source` is in a version this agentpods does not read (one a newer
-/// agentpods wrote, say) ends Failed on its own, saying why, and renders nothing; GitHub
-/// hears it failed. The AgentRun itself still reads, so the other runs carry on.
+/// The newest stored run, its `spec.source` saying `version`, written into the fake API
+/// server; its name.
+async fn put_with_source_version(cluster: &Cluster, version: Value) -> String {
+    let mut run = documents(&format!("{NEWEST}/pull_request-opened.yaml")).remove(0);
+    run["spec"]["source"]["version"] = version.clone();
+    let name = run["metadata"]["name"]
+        .as_str()
+        .expect("a name")
+        .to_string();
+    let object: DynamicObject = serde_json::from_value(run).expect("an object");
+    api_for(
+        &cluster.client,
+        &serde_json::to_value(&object).expect("JSON"),
+    )
+    .create(&PostParams::default(), &object)
+    .await
+    .expect("store the run");
+    readable(cluster, &format!("version {version}"), &name).await;
+    name
+}
+
+/// A rolling upgrade: the new replica's intake records a run in a source version this
+/// agentpods does not know yet (99, say), while this replica still leads. The run is not
+/// this binary's: it is left exactly as it was stored (no status, no pod, nothing told to
+/// GitHub, not Failed), the controller says once why, and the run waits for the newer
+/// controller.
 #[tokio::test]
-async fn a_run_whose_source_has_an_unknown_version_fails_with_the_reason() {
+async fn a_run_a_newer_agentpods_recorded_is_left_untouched_for_it() {
     timed(async {
         let (mut cluster, github, _config) = upgraded_cluster().await;
         cluster.fake.run_kubelet(|_| PodScript::succeeds(RESULT));
-        let mut run = documents(&format!("{NEWEST}/pull_request-opened.yaml")).remove(0);
-        run["spec"]["source"]["version"] = json!(99);
-        let name = run["metadata"]["name"]
-            .as_str()
-            .expect("a name")
-            .to_string();
-        let object: DynamicObject = serde_json::from_value(run).expect("an object");
-        api_for(
-            &cluster.client,
-            &serde_json::to_value(&object).expect("JSON"),
-        )
-        .create(&PostParams::default(), &object)
-        .await
-        .expect("store the run");
-        readable(&cluster, "version 99", &name).await;
-        cluster.start_controller();
+        let name = put_with_source_version(&cluster, json!(99)).await;
+        let stored = cluster.run(&name).await.expect("the run");
+        let controller = cluster.start_controller_with(cluster.controller_options());
+
+        let said = format!("{RUNS}/{name}");
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while !controller.left_for_newer().contains(&said) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the controller never said it leaves {said} for a newer one"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        // Reconciled again and again (requeued every 100 ms here), still untouched.
+        let before = controller.reconciles();
+        while controller.reconciles() < before + 3 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the controller stopped reconciling"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let run = cluster.run(&name).await.expect("the run is still there");
+        assert_eq!(
+            run.status, None,
+            "no status written: not Failed, not Pending"
+        );
+        assert_eq!(run.resource_version(), stored.resource_version());
+        assert_eq!(cluster.pods_of(&name).await.len(), 0, "nothing rendered");
+        assert_eq!(github.check_runs().len(), 0, "GitHub is told nothing");
+        assert_eq!(github.comments().len(), 0, "GitHub is told nothing");
+        assert_eq!(controller.left_for_newer(), vec![said]);
+        cluster.stop_controller().await;
+    })
+    .await;
+}
+
+/// A source whose version is not a number is malformed, not newer: the run ends Failed
+/// on its own, saying why, and renders nothing; GitHub hears it failed. The AgentRun
+/// itself still reads, so the other runs carry on.
+#[tokio::test]
+async fn a_run_whose_source_version_is_malformed_fails_with_the_reason() {
+    timed(async {
+        let (mut cluster, github, _config) = upgraded_cluster().await;
+        cluster.fake.run_kubelet(|_| PodScript::succeeds(RESULT));
+        let name = put_with_source_version(&cluster, json!("two")).await;
+        let controller = cluster.start_controller_with(cluster.controller_options());
 
         let run = cluster.wait_phase(&name, Phase::Failed).await;
         let status = run.status.expect("a status");
         assert_eq!(
             status.message.as_deref(),
             Some(
-                "agent review: cannot render the run: its spec.source is version 99, which \
-                 this agentpods does not read (it reads versions 1 to 2): a newer agentpods \
-                 recorded it"
+                "agent review: cannot render the run: its spec.source is version \"two\", \
+                 which this agentpods does not read (it reads versions 1 to 2): a newer \
+                 agentpods recorded it"
             )
         );
         let result = status.result.expect("a result");
         assert_eq!(result.conclusion, Conclusion::Failure);
         assert_eq!(status.pod_name, None, "no pod was started");
         assert_eq!(cluster.pods_of(&name).await.len(), 0, "nothing rendered");
+        assert_eq!(controller.left_for_newer(), Vec::<String>::new());
         cluster
             .wait_for(&name, "GitHub to hear it failed", |r| {
                 r.and_then(|r| r.status.as_ref()?.report.as_ref()?.reported) == Some(Phase::Failed)
