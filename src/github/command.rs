@@ -126,6 +126,35 @@ impl BuiltinVerb {
         }
     }
 
+    /// Whether the verb starts agents: those services.yaml lists it for (an agent's
+    /// `comment.verbs`), as a verb of its own would. The others the service carries out
+    /// itself, and no agent may list them (`config` refuses it, naming the verb).
+    pub fn starts_agents(self) -> bool {
+        match self {
+            BuiltinVerb::Run | BuiltinVerb::Review => true,
+            BuiltinVerb::Retry
+            | BuiltinVerb::Stop
+            | BuiltinVerb::Status
+            | BuiltinVerb::Help
+            | BuiltinVerb::Approve => false,
+        }
+    }
+
+    /// The built-in verbs that start agents (`run`, `review`), in the help's order.
+    pub fn starting_agents() -> impl Iterator<Item = BuiltinVerb> {
+        BuiltinVerb::ALL
+            .into_iter()
+            .filter(|verb| verb.starts_agents())
+    }
+
+    /// The built-in verbs the service carries out itself, which no agent may list, in the
+    /// help's order.
+    pub fn reserved() -> impl Iterator<Item = BuiltinVerb> {
+        BuiltinVerb::ALL
+            .into_iter()
+            .filter(|verb| !verb.starts_agents())
+    }
+
     /// The built-in verb with this name, matched case-insensitively.
     pub fn from_name(name: &str) -> Option<BuiltinVerb> {
         BuiltinVerb::ALL
