@@ -468,6 +468,13 @@ pub async fn launch(
                 tracing::info!(number = retry.number, "retry refused: {why}");
                 notes.push(format!("#{}: retry refused: {why}", retry.number));
             }
+            Ok(RunAgain::Unrepeatable { run, source }) => {
+                tracing::warn!(number = retry.number, %run, "retry refused: {source}");
+                notes.push(format!(
+                    "#{}: retry refused: run {run} cannot be done again by this version: {source}",
+                    retry.number
+                ));
+            }
             Err(e) => {
                 tracing::error!(number = retry.number, "cannot retry: {e}");
                 failed = true;
@@ -485,6 +492,12 @@ pub async fn launch(
                 let why = refusal.message(&decided.prefix);
                 tracing::info!(rerun_of = %rerun.run, "re-run refused: {why}");
                 notes.push(format!("{}: re-run refused: {why}", rerun.run));
+            }
+            Ok(RunAgain::Unrepeatable { run, source }) => {
+                tracing::warn!(rerun_of = %run, "re-run refused: {source}");
+                notes.push(format!(
+                    "{run}: re-run refused: it cannot be done again by this version: {source}"
+                ));
             }
             Err(e) => {
                 tracing::error!(run = %rerun.run, "cannot re-run: {e}");
