@@ -136,6 +136,10 @@ pub enum Decision {
     Control(Control),
     /// A reply to post (help text, a mistyped command).
     Reply(String),
+    /// A word to `to`, whose comment asked for nothing as written but looks meant to (a
+    /// command's prefix in capitals: `/Agent run x`): told at most once an hour per person
+    /// and thread, and only to someone who may use some command.
+    Hint { to: String, text: String },
     /// Nothing to do for this delivery, and why (logged and counted).
     Ignore(IgnoreReason),
     /// Not decidable until GitHub answers: nothing is done, and the delivery is answered

@@ -334,6 +334,7 @@ pub fn decide_event(
                 notes.push(format!("refused: {}", refusal.message(prefix)));
             }
             Decision::Reply(text) => notes.push(format!("reply: {}", text.replace('\n', " "))),
+            Decision::Hint { to, text } => notes.push(format!("hint to @{to}: {text}")),
             Decision::Control(control) => {
                 // Each command is carried out here, or said why not: a new `Control` is a
                 // compile error in this match, never a silent note (outside review 12, R3).
