@@ -626,6 +626,7 @@ pub fn render_one(
             }
             Decision::Control(control) => notes.push(format!("service command: {control}")),
             Decision::Reply(text) => notes.push(format!("reply: {}", text.replace('\n', "\n  "))),
+            Decision::Hint { to, text } => notes.push(format!("hint to @{to}: {text}")),
             Decision::Ignore(reason) => notes.push(format!("nothing to do: {reason}")),
             Decision::Defer(why) => notes.push(format!("waiting: {why}")),
         }

@@ -100,10 +100,10 @@ pub fn agent_run(run: &RunToLaunch, now: Timestamp) -> Result<AgentRun, SourceEr
 }
 
 /// A new run doing again what `old` did, for `/agent retry`: the same agent, event and
-/// task, named after the retrying delivery. Its source is recorded in the current form; one
-/// this version cannot read is copied as it is (the retry then fails with the same reason
-/// as the run it retries).
-pub fn retried(old: &AgentRun, retry: &RetryRun, now: Timestamp) -> AgentRun {
+/// task, named after the retrying delivery, its source recorded in the current form. A
+/// source this version cannot read, or cannot record again, is the error: nothing is
+/// copied as it is.
+pub fn retried(old: &AgentRun, retry: &RetryRun, now: Timestamp) -> Result<AgentRun, SourceError> {
     again(
         old,
         &retry.delivery,
@@ -115,8 +115,9 @@ pub fn retried(old: &AgentRun, retry: &RetryRun, now: Timestamp) -> AgentRun {
 }
 
 /// A new run doing again what `old` did, for GitHub's "Re-run" on its check run: the same
-/// agent, event, task and exact commit, named after the re-running delivery.
-pub fn rerun(old: &AgentRun, rerun: &RerunRun, now: Timestamp) -> AgentRun {
+/// agent, event, task and exact commit, named after the re-running delivery (an error as
+/// for [`retried`]).
+pub fn rerun(old: &AgentRun, rerun: &RerunRun, now: Timestamp) -> Result<AgentRun, SourceError> {
     again(
         old,
         &rerun.delivery,
@@ -128,17 +129,27 @@ pub fn rerun(old: &AgentRun, rerun: &RerunRun, now: Timestamp) -> AgentRun {
 }
 
 /// Whether `old` may run again for whoever `may` describes, under the config in force:
-/// its agent by the trigger that first started it, at its code (a fork's or not). A source
-/// this version cannot read is let through: the new run fails at its render, with the same
-/// reason as `old`, and nothing is created.
-fn may_run_again(old: &AgentRun, may: &crate::plan::Again) -> Result<(), crate::plan::Refusal> {
-    match old.spec.source.read() {
-        Ok(source) => may.judge(
-            &source.launch.agent,
-            &source.launch.trigger,
-            source.runs_fork_code(),
-        ),
-        Err(_) => Ok(()),
+/// its agent by the trigger that first started it, at its code (a fork's or not). `Err`:
+/// what the one who asked is answered, a refusal, or a source this version cannot read.
+fn may_run_again(old: &AgentRun, may: &crate::plan::Again) -> Result<(), RunAgain> {
+    let source = old
+        .spec
+        .source
+        .read()
+        .map_err(|source| unrepeatable(old, source))?;
+    may.judge(
+        &source.launch.agent,
+        &source.launch.trigger,
+        source.runs_fork_code(),
+    )
+    .map_err(RunAgain::Refused)
+}
+
+/// `old` cannot be done again by this version, for this reason.
+fn unrepeatable(old: &AgentRun, source: SourceError) -> RunAgain {
+    RunAgain::Unrepeatable {
+        run: old.name_any(),
+        source,
     }
 }
 
@@ -158,7 +169,7 @@ fn again(
     requested_by: &str,
     why: Again,
     now: Timestamp,
-) -> AgentRun {
+) -> Result<AgentRun, SourceError> {
     let subject = match (&old.spec.pull_request, old.spec.issue) {
         (Some(pr), _) => format!("pr{}", pr.number),
         (None, Some(issue)) => format!("issue{issue}"),
@@ -175,16 +186,13 @@ fn again(
     spec.requested_by = requested_by.to_string();
     spec.requested_at = Some(MicroTime(now));
     spec.cancel = None;
-    if let Ok(mut source) = old.spec.source.read() {
-        source.launch.run_name = name.clone();
-        source.launch.requested_by = requested_by.to_string();
-        if let Ok(stored) = StoredSource::record(&source) {
-            spec.source = stored;
-        }
-    }
+    let mut source = old.spec.source.read()?;
+    source.launch.run_name = name.clone();
+    source.launch.requested_by = requested_by.to_string();
+    spec.source = StoredSource::record(&source)?;
     let mut labels = old.metadata.labels.clone().unwrap_or_default();
     labels.insert(keys::RUN.into(), name.clone());
-    AgentRun {
+    Ok(AgentRun {
         metadata: ObjectMeta {
             name: Some(name),
             namespace: old.metadata.namespace.clone(),
@@ -193,7 +201,7 @@ fn again(
         },
         spec,
         status: None,
-    }
+    })
 }
 
 /// Records runs as AgentRuns through the Kubernetes API.
@@ -451,10 +459,13 @@ impl Launcher for ClusterLauncher {
             let Some(old) = newest else {
                 return Ok(RunAgain::NoRun);
             };
-            if let Err(refused) = may_run_again(&old, &retry.may) {
-                return Ok(RunAgain::Refused(refused));
+            if let Err(answer) = may_run_again(&old, &retry.may) {
+                return Ok(answer);
             }
-            let again = retried(&old, retry, self.clock.now());
+            let again = match retried(&old, retry, self.clock.now()) {
+                Ok(again) => again,
+                Err(source) => return Ok(unrepeatable(&old, source)),
+            };
             self.record_again(again)
                 .await
                 .map(RunAgain::Recorded)
@@ -479,10 +490,13 @@ impl Launcher for ClusterLauncher {
             if !old.spec.repository.eq_ignore_ascii_case(&asked.repository) {
                 return Ok(RunAgain::NoRun);
             }
-            if let Err(refused) = may_run_again(&old, &asked.may) {
-                return Ok(RunAgain::Refused(refused));
+            if let Err(answer) = may_run_again(&old, &asked.may) {
+                return Ok(answer);
             }
-            let again = rerun(&old, asked, self.clock.now());
+            let again = match rerun(&old, asked, self.clock.now()) {
+                Ok(again) => again,
+                Err(source) => return Ok(unrepeatable(&old, source)),
+            };
             self.record_again(again)
                 .await
                 .map(RunAgain::Recorded)

@@ -18,6 +18,7 @@ pub use model::*;
 pub use token::{Access, GithubToken};
 use yaml::{Node, Pos};
 
+use crate::github::command::BuiltinVerb;
 use crate::suggest::did_you_mean;
 
 /// One problem in a file, at a position.
@@ -90,8 +91,11 @@ pub struct LoadedConfig {
     pub warnings: Vec<FileDiagnostic>,
 }
 
-/// The names of the service's own command verbs, which an agent cannot take.
-pub const RESERVED_VERBS: [&str; 5] = ["retry", "stop", "status", "help", "approve"];
+/// The names of the service's own command verbs, which an agent cannot take: the
+/// built-in verbs that start no agent (`github::command::BuiltinVerb::reserved`).
+fn reserved_verbs() -> impl Iterator<Item = &'static str> {
+    BuiltinVerb::reserved().map(BuiltinVerb::name)
+}
 
 const MAX_TEMPLATE_FILES: usize = 500;
 const MAX_TEMPLATE_BYTES: u64 = 1 << 20;
@@ -1110,12 +1114,12 @@ fn semantic_checks(config: &Config, tree: &Node, templates: &TemplateSources) ->
                 );
             }
             for (j, verb) in comment.verbs.iter().enumerate() {
-                if RESERVED_VERBS.contains(&verb.as_str()) {
+                if reserved_verbs().any(|reserved| reserved == verb.as_str()) {
                     problems.at(
                         &key(&["triggers", "comment", "verbs", &j.to_string()]),
                         format!(
                             "`{verb}` is a built-in command of agentpods and cannot start an agent (reserved: {})",
-                            RESERVED_VERBS.join(", ")
+                            reserved_verbs().collect::<Vec<_>>().join(", ")
                         ),
                     );
                 }

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::formats::{self, Format};
 use super::scope::Scope;
 use super::token::GithubToken;
+use crate::github::command::BuiltinVerb;
 pub use crate::github::permission::Permission;
 
 /// The root of services.yaml.
@@ -650,7 +651,10 @@ impl IssuesAction {
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CommentTrigger {
-    /// Command verbs that start this agent: `run`, `review`, or verbs of your own.
+    /// Command verbs that start this agent: the built-in verbs that start agents (`run`,
+    /// `review`), or verbs of your own; not the verbs the service carries out itself.
+    /// The reference's text is [`comment_verbs_description`], made from the parser's list.
+    #[schemars(description = comment_verbs_description())]
     pub verbs: Vec<Verb>,
     /// Where the comment may be: on pull requests, on issues, or both. (Not `on`, which
     /// YAML 1.1 tools read as `true`.)
@@ -660,6 +664,23 @@ pub struct CommentTrigger {
     /// instead of `github.authorization.min_permission` (e.g. `admin` for a release).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_permission: Option<Permission>,
+}
+
+/// What the reference says of `comment.verbs`, from the parser's list of built-in verbs:
+/// which of them start agents, and which an agent cannot take.
+fn comment_verbs_description() -> String {
+    let quoted = |verbs: &mut dyn Iterator<Item = BuiltinVerb>| {
+        verbs
+            .map(|verb| format!("`{verb}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    format!(
+        "Command verbs that start this agent: {}, or verbs of your own. Not {}, which \
+         agentpods carries out itself.",
+        quoted(&mut BuiltinVerb::starting_agents()),
+        quoted(&mut BuiltinVerb::reserved()),
+    )
 }
 
 fn default_comment_targets() -> Vec<CommentTarget> {

@@ -126,6 +126,35 @@ impl BuiltinVerb {
         }
     }
 
+    /// Whether the verb starts agents: those services.yaml lists it for (an agent's
+    /// `comment.verbs`), as a verb of its own would. The others the service carries out
+    /// itself, and no agent may list them (`config` refuses it, naming the verb).
+    pub fn starts_agents(self) -> bool {
+        match self {
+            BuiltinVerb::Run | BuiltinVerb::Review => true,
+            BuiltinVerb::Retry
+            | BuiltinVerb::Stop
+            | BuiltinVerb::Status
+            | BuiltinVerb::Help
+            | BuiltinVerb::Approve => false,
+        }
+    }
+
+    /// The built-in verbs that start agents (`run`, `review`), in the help's order.
+    pub fn starting_agents() -> impl Iterator<Item = BuiltinVerb> {
+        BuiltinVerb::ALL
+            .into_iter()
+            .filter(|verb| verb.starts_agents())
+    }
+
+    /// The built-in verbs the service carries out itself, which no agent may list, in the
+    /// help's order.
+    pub fn reserved() -> impl Iterator<Item = BuiltinVerb> {
+        BuiltinVerb::ALL
+            .into_iter()
+            .filter(|verb| !verb.starts_agents())
+    }
+
     /// The built-in verb with this name, matched case-insensitively.
     pub fn from_name(name: &str) -> Option<BuiltinVerb> {
         BuiltinVerb::ALL
@@ -260,6 +289,38 @@ impl ParsedComment {
     }
 }
 
+/// A line that reads as a command line but for its prefix, written in another case
+/// (`/Agent run x`, `/AGENT run`) or with an `s` (`/agents run x`): not a command, since
+/// the prefix is case-sensitive, but likely meant as one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MistypedPrefix {
+    /// The prefix as written (`/Agent`).
+    pub written: String,
+    /// The rest of the line, trimmed (`run x`).
+    pub rest: String,
+}
+
+impl MistypedPrefix {
+    /// What to tell the person who wrote it, with `prefix` the one that is read: the line
+    /// as it would be read, their text in code spans (no mention, no Markdown), cut when
+    /// long.
+    pub fn hint(&self, prefix: &str) -> String {
+        let mut words = self.rest.splitn(2, char::is_whitespace);
+        let verb = words.next().unwrap_or_default().to_lowercase();
+        let line = match words.next().map(str::trim).filter(|args| !args.is_empty()) {
+            Some(args) => format!("{prefix} {verb} {args}"),
+            None if verb.is_empty() => format!("{prefix} help"),
+            None => format!("{prefix} {verb}"),
+        };
+        format!(
+            "{} is not read as a command: commands start with {}, in lower case: {}",
+            code(&self.written),
+            code(prefix),
+            code(&line)
+        )
+    }
+}
+
 /// Reads the commands out of comment bodies.
 #[derive(Debug, Clone, Copy)]
 pub struct CommandParser<'a> {
@@ -307,6 +368,34 @@ impl<'a> CommandParser<'a> {
             });
         }
         parsed
+    }
+
+    /// The first line of `body` that would be a command line but for its prefix's case, or
+    /// an `s` after it (see [`MistypedPrefix`]); read as [`CommandParser::parse`] reads
+    /// (never in code, a quote or an HTML comment).
+    pub fn mistyped_prefix(&self, body: &str) -> Option<MistypedPrefix> {
+        if self.prefix.is_empty() || self.prefix.chars().any(char::is_whitespace) {
+            return None;
+        }
+        classify_lines(body).iter().find_map(|line| {
+            if line.kind != LineKind::Text {
+                return None;
+            }
+            let text = line.text.trim_start_matches(' ');
+            let end = text.find(char::is_whitespace).unwrap_or(text.len());
+            let (written, rest) = text.split_at(end);
+            let bare = match written.len().checked_sub(self.prefix.len()) {
+                Some(0) => written,
+                Some(1) if written.ends_with(['s', 'S']) => &written[..self.prefix.len()],
+                _ => return None,
+            };
+            (written != self.prefix && bare.eq_ignore_ascii_case(self.prefix)).then(|| {
+                MistypedPrefix {
+                    written: written.to_owned(),
+                    rest: rest.trim().to_owned(),
+                }
+            })
+        })
     }
 
     /// The text after the prefix, when `line` is a command line.
@@ -789,6 +878,50 @@ mod tests {
 
     fn customs() -> Vec<String> {
         vec!["docs".to_owned(), "bench".to_owned()]
+    }
+
+    /// A line that would be a command but for its prefix's case, or an `s` after it, is
+    /// found (never in code or a quote); the real prefix, another word, or a longer one
+    /// are not.
+    #[test]
+    fn a_prefix_in_another_case_or_with_an_s_is_found_as_mistyped() {
+        let customs = customs();
+        let parser = CommandParser::new(PREFIX, &customs);
+        let found = |body: &str| parser.mistyped_prefix(body).map(|m| (m.written, m.rest));
+        let at = |written: &str, rest: &str| Some((written.to_owned(), rest.to_owned()));
+        assert_eq!(found("/Agent run x"), at("/Agent", "run x"));
+        assert_eq!(found("hi\n  /AGENT   RUN  it \n"), at("/AGENT", "RUN  it"));
+        assert_eq!(found("/agents run x"), at("/agents", "run x"));
+        assert_eq!(found("/AgentS"), at("/AgentS", ""));
+        for body in [
+            "/agent run x",
+            "/agentx run",
+            "/agentss run",
+            "/Agentur",
+            "    /Agent run x",
+            "> /Agent run x",
+            "```\n/Agent run x\n```",
+            "<!-- /Agent run x -->",
+            "say /Agent run x",
+            "/Ägent run",
+        ] {
+            assert_eq!(found(body), None, "{body:?}");
+        }
+        let hint = |body: &str| parser.mistyped_prefix(body).map(|m| m.hint(PREFIX));
+        assert_eq!(
+            hint("/Agent RUN fix @someone").as_deref(),
+            Some(
+                "`/Agent` is not read as a command: commands start with `/agent`, in lower \
+                 case: `/agent run fix @someone`"
+            )
+        );
+        assert_eq!(
+            hint("/AGENT").as_deref(),
+            Some(
+                "`/AGENT` is not read as a command: commands start with `/agent`, in lower \
+                 case: `/agent help`"
+            )
+        );
     }
 
     fn parse(body: &str) -> ParsedComment {

@@ -9,6 +9,7 @@ use crate::config::{Agent, CommentTarget, Permission};
 use crate::github::command::{Command, CommandError, CommandParser};
 use crate::github::event::{Comment, IssueCommentEvent, PullRequest, WebhookEvent};
 
+use super::authority::Verdict;
 use super::{
     Authority, Control, Decision, Deferral, Facts, ForkCode, Hears, IgnoreReason, Planned, Planner,
     Requester, Subject, Trigger, TriggerKind,
@@ -52,11 +53,8 @@ impl Planner {
             });
         }
         let custom_verbs = self.custom_verbs(event);
-        let parsed = CommandParser::new(&self.config.github.command_prefix, &custom_verbs)
-            .parse(&comment.body);
-        if parsed.commands.is_empty() {
-            return ignore(IgnoreReason::NoCommand);
-        }
+        let parser = CommandParser::new(&self.config.github.command_prefix, &custom_verbs);
+        let parsed = parser.parse(&comment.body);
         let login = comment.user.login.as_str();
         let association = Some(&comment.author_association);
         // Someone below every threshold a command could meet is refused at once; the
@@ -67,6 +65,25 @@ impl Planner {
             .filter_map(|(a, _)| a.triggers.comment.as_ref().and_then(|c| c.min_permission))
             .fold(global, Permission::min);
         let who = Requester::from(&comment.user);
+        if parsed.commands.is_empty() {
+            let Some(mistyped) = parser.mistyped_prefix(&comment.body) else {
+                return ignore(IgnoreReason::NoCommand);
+            };
+            // A hint only for someone who may use some command (never a stranger); the
+            // permission is asked for it, but a delivery never waits on GitHub for a hint.
+            return match self.authorization(who, association, facts, lowest) {
+                Verdict::Allowed => Planned::decided(vec![Decision::Hint {
+                    to: login.to_owned(),
+                    text: mistyped.hint(&self.config.github.command_prefix),
+                }]),
+                Verdict::Undecided if facts.authority == Authority::NotAsked => {
+                    Planned::decided(vec![Decision::Defer(Deferral::PermissionUnanswered {
+                        login: login.to_owned(),
+                    })])
+                }
+                Verdict::Undecided | Verdict::Refused(_) => ignore(IgnoreReason::NoCommand),
+            };
+        }
         let verdict = self.authorization(who, association, facts, lowest);
         if let Some(denied) = self.unless_allowed(verdict, login) {
             return Planned::decided(vec![denied]);
@@ -569,6 +586,66 @@ mod tests {
                 agents: TASK,
                 payload: "variants/issue_comment/by-bot.json",
                 expect: "ignore: CommentByBot",
+                ..row()
+            },
+            Row {
+                story: "a command prefix in capitals gets a hint, to someone who may use a command",
+                agents: TASK,
+                payload: ON_ISSUE,
+                edit: body!("/Agent run fix the flaky test"),
+                given: || Given::known(Write),
+                expect: "hint @Codertocat: `/Agent` is not read as a command: commands start with `/agent`, in lower case: `/agent run fix the flaky test`",
+                ..row()
+            },
+            Row {
+                story: "`/agents` gets the hint too, and a verb in capitals is written in lower case",
+                agents: TASK,
+                payload: ON_ISSUE,
+                edit: body!("Please:\n/AGENTS RUN"),
+                given: || Given::known(Write),
+                expect: "hint @Codertocat: `/AGENTS` is not read as a command: commands start with `/agent`, in lower case: `/agent run`",
+                ..row()
+            },
+            Row {
+                story: "a stranger who writes a command prefix in capitals gets nothing",
+                agents: TASK,
+                payload: ON_ISSUE,
+                edit: body!("/Agent run x"),
+                given: || Given::known(Read),
+                expect: "ignore: NoCommand",
+                ..row()
+            },
+            Row {
+                story: "the hint waits for the commenter's permission, but not for GitHub's answer",
+                agents: TASK,
+                payload: ON_ISSUE,
+                edit: body!("/Agent run x"),
+                given: || Given {
+                    authority: crate::plan::Authority::NotAsked,
+                    ..Given::preview()
+                },
+                expect: "defer: PermissionUnanswered",
+                ..row()
+            },
+            Row {
+                story: "no hint when GitHub did not say what the commenter may do",
+                agents: TASK,
+                payload: ON_ISSUE,
+                edit: body!("/Agent run x"),
+                given: || Given {
+                    authority: crate::plan::Authority::Unanswered,
+                    ..Given::preview()
+                },
+                expect: "ignore: NoCommand",
+                ..row()
+            },
+            Row {
+                story: "a prefix in capitals in code or a quote is no hint",
+                agents: TASK,
+                payload: ON_ISSUE,
+                edit: body!("```\n/Agent run x\n```\n> /Agent run y"),
+                given: || Given::known(Write),
+                expect: "ignore: NoCommand",
                 ..row()
             },
             Row {

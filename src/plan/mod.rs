@@ -16,7 +16,7 @@ use globset::{GlobMatcher, GlobSet, GlobSetBuilder};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{Agent, Config};
-use crate::github::command::help_text;
+use crate::github::command::{BuiltinVerb, help_text};
 use crate::github::event::{
     AuthorAssociation, Event, PullRequest, PullRequestAction, User, WebhookEvent,
 };
@@ -136,6 +136,10 @@ pub enum Decision {
     Control(Control),
     /// A reply to post (help text, a mistyped command).
     Reply(String),
+    /// A word to `to`, whose comment asked for nothing as written but looks meant to (a
+    /// command's prefix in capitals: `/Agent run x`): told at most once an hour per person
+    /// and thread, and only to someone who may use some command.
+    Hint { to: String, text: String },
     /// Nothing to do for this delivery, and why (logged and counted).
     Ignore(IgnoreReason),
     /// Not decidable until GitHub answers: nothing is done, and the delivery is answered
@@ -482,14 +486,14 @@ impl Planner {
         heard
     }
 
-    /// The verbs of their own (not `run` or `review`) that the agents of `event`'s
-    /// repository answer to, sorted.
+    /// The verbs of their own (not a built-in one such as `run` or `review`) that the agents
+    /// of `event`'s repository answer to, sorted.
     fn custom_verbs(&self, event: &WebhookEvent) -> Vec<String> {
         let mut verbs: Vec<String> = self
             .agents_for(event)
             .filter_map(|(a, _)| a.triggers.comment.as_ref())
             .flat_map(|c| c.verbs.iter().map(|v| v.as_str().to_string()))
-            .filter(|v| !matches!(v.as_str(), "run" | "review"))
+            .filter(|v| BuiltinVerb::from_name(v).is_none())
             .collect();
         verbs.sort();
         verbs.dedup();

@@ -284,6 +284,7 @@ pub(super) fn told(decisions: &[Decision]) -> String {
                     .join(" ")
             ),
             Decision::Ignore(why) => format!("ignore: {}", variant(format!("{why:?}"))),
+            Decision::Hint { to, text } => format!("hint @{to}: {text}"),
         })
         .collect::<Vec<_>>()
         .join(", ")

@@ -127,6 +127,11 @@ pub enum RunAgain {
     /// The run was found, and the one who asked may not run it again under the config in
     /// force (its trigger needs more, or its code is a fork's the policy keeps out).
     Refused(crate::plan::Refusal),
+    /// The run was found, and this version cannot do it again as it was: its stored
+    /// source does not read (a newer agentpods recorded it, say), or does not record again
+    /// in today's form. Nothing is recorded (outside review 12, R10: the new run kept the
+    /// old source, with the old run's name and requester).
+    Unrepeatable { run: String, source: SourceError },
 }
 
 /// `/agent retry` on a pull request or issue.

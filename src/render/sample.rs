@@ -10,6 +10,7 @@
 use serde_json::{Value, json};
 
 use crate::config::Agent;
+use crate::github::command::BuiltinVerb;
 use crate::github::event::{PullRequest, WebhookEvent};
 use crate::plan::{Launch, Subject, Trigger};
 
@@ -200,7 +201,8 @@ pub fn samples(agent: &Agent) -> Result<Vec<Sample>, SampleError> {
         for verb in &comment.verbs {
             let verb = verb.as_str().to_lowercase();
             // `run` always has a task (several lines of it); other verbs may have none.
-            let tasks: &[Option<&str>] = if verb == "run" {
+            let tasks: &[Option<&str>] = if BuiltinVerb::from_name(&verb) == Some(BuiltinVerb::Run)
+            {
                 &[Some("the task\n\nin more words")]
             } else {
                 &[Some("the focus"), None]

@@ -253,6 +253,12 @@ pub fn responses(
                 number,
                 body: text.clone(),
             },
+            // Told as a refused event is: once an hour per person and thread.
+            Decision::Hint { to, text } => Response::Notice {
+                number,
+                login: to.clone(),
+                body: text.clone(),
+            },
             Decision::Skip { .. } | Decision::Ignore(_) | Decision::Defer(_) => continue,
         };
         if !out.contains(&response) {

@@ -334,6 +334,7 @@ pub fn decide_event(
                 notes.push(format!("refused: {}", refusal.message(prefix)));
             }
             Decision::Reply(text) => notes.push(format!("reply: {}", text.replace('\n', " "))),
+            Decision::Hint { to, text } => notes.push(format!("hint to @{to}: {text}")),
             Decision::Control(control) => {
                 // Each command is carried out here, or said why not: a new `Control` is a
                 // compile error in this match, never a silent note (outside review 12, R3).
@@ -468,6 +469,13 @@ pub async fn launch(
                 tracing::info!(number = retry.number, "retry refused: {why}");
                 notes.push(format!("#{}: retry refused: {why}", retry.number));
             }
+            Ok(RunAgain::Unrepeatable { run, source }) => {
+                tracing::warn!(number = retry.number, %run, "retry refused: {source}");
+                notes.push(format!(
+                    "#{}: retry refused: run {run} cannot be done again by this version: {source}",
+                    retry.number
+                ));
+            }
             Err(e) => {
                 tracing::error!(number = retry.number, "cannot retry: {e}");
                 failed = true;
@@ -485,6 +493,12 @@ pub async fn launch(
                 let why = refusal.message(&decided.prefix);
                 tracing::info!(rerun_of = %rerun.run, "re-run refused: {why}");
                 notes.push(format!("{}: re-run refused: {why}", rerun.run));
+            }
+            Ok(RunAgain::Unrepeatable { run, source }) => {
+                tracing::warn!(rerun_of = %run, "re-run refused: {source}");
+                notes.push(format!(
+                    "{run}: re-run refused: it cannot be done again by this version: {source}"
+                ));
             }
             Err(e) => {
                 tracing::error!(run = %rerun.run, "cannot re-run: {e}");

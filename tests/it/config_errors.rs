@@ -85,6 +85,34 @@ agents:
     assert_eq!(loaded.config.agents[0].name.as_str(), "task");
 }
 
+/// An agent may list a built-in verb that starts agents (`run`, `review`: it is whom the
+/// verb starts), never one the service carries out itself; the list is the parser's own,
+/// so a verb made built-in in a release is refused by name in every services.yaml that gave
+/// it to an agent, and a verb that starts agents keeps starting the agents listing it.
+#[test]
+fn an_agent_may_list_the_built_in_verbs_that_start_agents_and_no_other() {
+    use agentpods::github::command::BuiltinVerb;
+    for verb in BuiltinVerb::ALL {
+        let yaml = format!(
+            "project: demo\ncluster:\n  namespace: runs\nimages:\n  agent: ghcr.io/acme/agent:1.0\n\
+             agents:\n  - name: task\n    triggers:\n      comment:\n        verbs: [{verb}]\n"
+        );
+        if verb.starts_agents() {
+            configs::load(&yaml);
+        } else {
+            let found = errors(&yaml);
+            assert_eq!(found.len(), 1, "{found:?}");
+            assert!(
+                found[0].starts_with(&format!(
+                    "services.yaml:10:17: `{verb}` is a built-in command of agentpods and \
+                     cannot start an agent"
+                )),
+                "{found:?}"
+            );
+        }
+    }
+}
+
 #[test]
 fn yaml_syntax_errors_point_at_the_character_at_fault() {
     check(&[
@@ -946,7 +974,7 @@ agents:
 ",
             expect: &[(
                 "stop",
-                "services.yaml:10:22: `stop` is a built-in command of agentpods and cannot start an agent (reserved: retry, stop, status, help, approve)",
+                "services.yaml:10:22: `stop` is a built-in command of agentpods and cannot start an agent (reserved: retry, stop, status, approve, help)",
             )],
         },
         Case {
@@ -1088,7 +1116,7 @@ agents:
             "services.yaml:6:12: unknown image `builder` (defined in `images`: agent)",
             "services.yaml:11:13: template `prompts/tsk.md` not found in the templates folder, did you mean `prompts/task.md`?",
             "services.yaml:12:15: unknown secret `openai`: `secrets` defines none",
-            "services.yaml:15:22: `stop` is a built-in command of agentpods and cannot start an agent (reserved: retry, stop, status, help, approve)",
+            "services.yaml:15:22: `stop` is a built-in command of agentpods and cannot start an agent (reserved: retry, stop, status, approve, help)",
             "services.yaml:16:11: agents[1]: agent name `task` is already used by agents[0]",
             "services.yaml:16:11: agent `task` has no triggers, so it can never run",
             "services.yaml:19:13: a push trigger needs `branches` or `tags` globs",

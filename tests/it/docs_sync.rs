@@ -134,6 +134,40 @@ fn the_guides_name_only_files_that_exist() {
     }
 }
 
+/// docs/configuration.md's "Comment commands" table has a row for every built-in verb, as
+/// the help shows it (`/agent review [focus]`), and no row for a verb that is not one: a
+/// verb added to the parser's list and not documented fails here (outside review 12, R2).
+#[test]
+fn the_command_table_lists_every_built_in_verb() {
+    use agentpods::github::command::BuiltinVerb;
+    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(REFERENCE))
+        .expect(REFERENCE);
+    let (_, section) = text
+        .split_once("\n## Comment commands\n")
+        .expect("docs/configuration.md has a section `## Comment commands`");
+    let section = section.split("\n## ").next().unwrap_or(section);
+    let rows: Vec<&str> = section
+        .lines()
+        .filter_map(|line| line.strip_prefix("| `/agent "))
+        .filter_map(|line| line.split_once('`').map(|(usage, _)| usage))
+        .collect();
+    for verb in BuiltinVerb::ALL {
+        assert!(
+            rows.contains(&verb.usage()),
+            "{REFERENCE}'s `## Comment commands` table has no row `/agent {}`: document the \
+             built-in verb `{verb}` there",
+            verb.usage()
+        );
+    }
+    for usage in rows {
+        let known = BuiltinVerb::ALL.iter().any(|verb| verb.usage() == usage);
+        assert!(
+            known || usage == "<verb> [args]",
+            "{REFERENCE}'s `## Comment commands` table has a row `/agent {usage}`, which is no \
+             built-in verb's usage"
+        );
+    }
+}
 /// docs/agent.md's table lists every option of `agentpods agent`.
 #[test]
 fn the_agent_page_lists_every_option_of_the_entrypoint() {

@@ -1311,3 +1311,51 @@ async fn a_fork_authors_pushes_get_one_reply_an_hour_at_a_bounded_cost() {
     })
     .await;
 }
+
+/// `/Agent run …`, with the prefix in capitals, is no command (the prefix is
+/// case-sensitive), and before it was silently ignored. Someone who may use a command is
+/// told how to write it, once an hour on a thread; a passer-by is told nothing, and
+/// nothing runs (issue 13, N15).
+#[tokio::test]
+async fn a_command_prefix_in_capitals_gets_a_hint_once_and_only_for_who_may_use_it() {
+    within(30, async {
+        let s = Scenario::new().start().await;
+        s.gh.set_role("Codertocat", "admin");
+        s.gh.set_role("passer-by", "read");
+        let issue = Pr(7);
+
+        let first = s.gh.comment(issue, "/Agent run fix the flaky test").await;
+        assert_eq!(
+            first.expect_status(200).json()["runs"],
+            serde_json::json!([])
+        );
+        s.gh.expect_comment(
+            issue,
+            starts_with(
+                "`/Agent` is not read as a command: commands start with `/agent`, in lower \
+                 case: `/agent run fix the flaky test`",
+            ),
+        );
+        // Again within the hour: not told again.
+        s.gh.comment(issue, "/AGENTS run fix it")
+            .await
+            .expect_status(200);
+        s.gh.expect_replies(issue, 1);
+
+        // A passer-by, on another thread: nothing, and nothing runs.
+        let other = Pr(8);
+        s.gh.comment_as("passer-by", other, "/Agent run x")
+            .await
+            .expect_status(200);
+        s.gh.expect_replies(other, 0);
+        assert!(s.manifests().is_empty());
+
+        // Written as read, it runs.
+        s.gh.comment(issue, "/agent run fix the flaky test")
+            .await
+            .expect_status(202);
+        assert_eq!(s.manifests().len(), 1);
+        s.end();
+    })
+    .await;
+}

@@ -111,7 +111,7 @@ fn check(outcome: &Outcome, expect: &Expect) -> Result<(), String> {
     if let Some(empty) = outcome.decisions.iter().find(|d| match d {
         Decision::Skip { reason, .. } => reason.to_string().trim().is_empty(),
         Decision::Ignore(reason) => reason.to_string().trim().is_empty(),
-        Decision::Reply(reason) => reason.trim().is_empty(),
+        Decision::Reply(reason) | Decision::Hint { text: reason, .. } => reason.trim().is_empty(),
         Decision::Refuse(r) => r.message(PREFIX).trim().is_empty(),
         Decision::Defer(why) => why.to_string().trim().is_empty(),
         Decision::Launch(_) | Decision::Control(_) => false,

@@ -713,6 +713,93 @@ async fn a_run_whose_source_version_is_malformed_fails_with_the_reason() {
     .await;
 }
 
+/// A run this version cannot do again as it was stored is not retried nor re-run: the one
+/// who asked is told why, and no run is recorded. Before, the new run kept the old source,
+/// with the old run's name and requester (outside review 12, R10). Two such runs: one
+/// 0.1.0 stored for an `issues` action no trigger names today, which reads but does not
+/// record in today's form, and one whose source a newer agentpods wrote.
+#[tokio::test]
+async fn a_run_this_version_cannot_record_again_is_not_retried_and_says_why() {
+    use agentpods::config::Permission;
+    use agentpods::ports::launcher::{Launcher, RerunRun, RetryRun, RunAgain};
+    timed(async {
+        let (cluster, _github, _config) = upgraded_cluster().await;
+        let may = || {
+            cluster.config_source()()
+                .planner()
+                .again_as("Codertocat", Permission::Admin)
+        };
+        let mut closed = documents("v1alpha1/issues-opened.yaml").remove(0);
+        closed["spec"]["source"]["launch"]["trigger"]["action"] = json!("closed");
+        let mut newer = documents(&format!("{NEWEST}/pull_request-opened.yaml")).remove(0);
+        newer["spec"]["source"]["version"] = json!(99);
+        let store = |run: Value| async {
+            let object: DynamicObject = serde_json::from_value(run).expect("an object");
+            let api = api_for(
+                &cluster.client,
+                &serde_json::to_value(&object).expect("JSON"),
+            );
+            api.create(&PostParams::default(), &object)
+                .await
+                .expect("store the run");
+            object.name_any()
+        };
+        // The issue's run is the only run about #1 when it is retried.
+        let names = [store(closed).await];
+
+        let retried = cluster
+            .launcher
+            .retry(&RetryRun {
+                repository: REPO.into(),
+                number: 1,
+                delivery: "d-retry".into(),
+                key: "d-retry".into(),
+                requested_by: "Codertocat".into(),
+                may: may(),
+            })
+            .await
+            .expect("answered");
+        assert_eq!(
+            retried,
+            RunAgain::Unrepeatable {
+                run: names[0].clone(),
+                source: agentpods::agentrun::SourceError::Unrecordable(
+                    "the issues action `closed` is not one a trigger names".into()
+                ),
+            }
+        );
+        let names = [names[0].clone(), store(newer).await];
+        let rerun = cluster
+            .launcher
+            .rerun(&RerunRun {
+                repository: REPO.into(),
+                run: names[1].clone(),
+                delivery: "d-rerun".into(),
+                key: "d-rerun".into(),
+                requested_by: "Codertocat".into(),
+                may: may(),
+            })
+            .await
+            .expect("answered");
+        let RunAgain::Unrepeatable { run, source } = rerun else {
+            panic!("not done again: {rerun:?}");
+        };
+        assert_eq!(run, names[1]);
+        assert_eq!(
+            source.to_string(),
+            "its spec.source is version 99, which this agentpods does not read (it reads \
+             versions 1 to 2): a newer agentpods recorded it"
+        );
+        let stored = cluster
+            .runs()
+            .list(&Default::default())
+            .await
+            .expect("the runs");
+        assert_eq!(stored.items.len(), 2, "nothing recorded");
+    })
+    .await;
+}
+
 /// Every stored run has a story, so a fixture cannot be added and forgotten.
 #[test]
 fn every_stored_run_has_a_story() {

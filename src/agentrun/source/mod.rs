@@ -67,7 +67,7 @@ impl Default for StoredSource {
 }
 
 /// Why a stored source cannot be read or written: the run it belongs to cannot be rendered.
-#[derive(Debug, thiserror::Error, Clone, PartialEq)]
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
 pub enum SourceError {
     #[error(
         "its spec.source is version {found}, which this agentpods does not read (it reads \

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::v1::{PullRequest, WebhookEvent};
 use super::{RunSource, SourceError};
+use crate::config;
 use crate::plan;
 
 pub const VERSION: u64 = 2;
@@ -95,6 +96,10 @@ macro_rules! action {
         }
 
         impl $name {
+            /// Every action of the list.
+            #[cfg(test)]
+            const ALL: &[$name] = &[$($name::$variant),+];
+
             pub fn as_str(self) -> &'static str {
                 match self {
                     $($name::$variant => $text,)+
@@ -146,6 +151,54 @@ action!(
         Prereleased => "prereleased",
     }
 );
+
+/// The actions a trigger in services.yaml names are exactly those this version stores: each
+/// list converts to the other by a match with no catch-all, so an action added to
+/// `config`'s list (`closed` to `IssuesAction`) does not compile until a version can store
+/// it (a version 3: this one is frozen), nor one added here until `config` names it
+/// (outside review 12, R8: nothing tied them, and a launch on an action this version could
+/// not store failed at every delivery). The spellings are held equal by a test.
+macro_rules! same_actions {
+    ($config:ident <=> $stored:ident { $($variant:ident),+ $(,)? }) => {
+        impl From<config::$config> for $stored {
+            fn from(action: config::$config) -> $stored {
+                match action {
+                    $(config::$config::$variant => $stored::$variant,)+
+                }
+            }
+        }
+
+        impl From<$stored> for config::$config {
+            fn from(action: $stored) -> config::$config {
+                match action {
+                    $($stored::$variant => config::$config::$variant,)+
+                }
+            }
+        }
+    };
+}
+
+same_actions!(PullRequestAction <=> PullRequestAction {
+    Opened,
+    Synchronize,
+    Reopened,
+    ReadyForReview,
+    Labeled,
+    Edited,
+    Closed,
+});
+same_actions!(IssuesAction <=> IssuesAction {
+    Opened,
+    Labeled,
+    Edited,
+    Reopened,
+});
+same_actions!(ReleaseAction <=> ReleaseAction {
+    Published,
+    Created,
+    Released,
+    Prereleased,
+});
 
 impl Source {
     /// The internal model in this version's form. Fails only on a trigger action no trigger
@@ -265,5 +318,26 @@ mod tests {
             ReleaseAction::parse("published"),
             Ok(ReleaseAction::Published)
         );
+    }
+
+    /// An action converts to services.yaml's of the same spelling and back (the lists are
+    /// the same by the conversions, which have no catch-all; this holds their spellings).
+    #[test]
+    fn the_stored_actions_are_those_services_yaml_names_spelled_alike() {
+        for &stored in PullRequestAction::ALL {
+            let named = config::PullRequestAction::from(stored);
+            assert_eq!(named.as_str(), stored.as_str());
+            assert_eq!(PullRequestAction::from(named), stored);
+        }
+        for &stored in IssuesAction::ALL {
+            let named = config::IssuesAction::from(stored);
+            assert_eq!(named.as_str(), stored.as_str());
+            assert_eq!(IssuesAction::from(named), stored);
+        }
+        for &stored in ReleaseAction::ALL {
+            let named = config::ReleaseAction::from(stored);
+            assert_eq!(named.as_str(), stored.as_str());
+            assert_eq!(ReleaseAction::from(named), stored);
+        }
     }
 }

@@ -266,7 +266,7 @@ impl Outcome {
                 Decision::Skip { reason, .. } => Some(reason.to_string()),
                 Decision::Ignore(reason) => Some(reason.to_string()),
                 Decision::Refuse(refusal) => Some(refusal.message(prefix)),
-                Decision::Reply(text) => Some(text.clone()),
+                Decision::Reply(text) | Decision::Hint { text, .. } => Some(text.clone()),
                 Decision::Defer(why) => Some(why.to_string()),
                 Decision::Launch(_) | Decision::Control(_) => None,
             })
