@@ -171,3 +171,35 @@ impl<'a> From<&'a Release> for ReleaseContext<'a> {
         }
     }
 }
+
+/// `comment`: the comment a command came in.
+#[derive(Debug, Serialize)]
+pub(super) struct CommentContext<'a> {
+    pub id: u64,
+    pub body: &'a str,
+    pub user: UserContext<'a>,
+    pub author_association: &'a str,
+    pub html_url: &'a str,
+    pub command: CommandContext<'a>,
+}
+
+/// `comment.command`.
+#[derive(Debug, Serialize)]
+pub(super) struct CommandContext<'a> {
+    pub verb: &'a str,
+    pub task: Option<&'a str>,
+}
+
+/// `push`.
+#[derive(Debug, Serialize)]
+pub(super) struct PushContext<'a> {
+    #[serde(rename = "ref")]
+    pub git_ref: &'a str,
+    pub branch: Option<&'a str>,
+    pub tag: Option<&'a str>,
+    pub before: String,
+    pub after: String,
+    pub forced: bool,
+    pub head_commit_message: Option<&'a str>,
+    pub pusher: &'a str,
+}

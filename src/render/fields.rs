@@ -92,9 +92,8 @@ fn positions(source: &str, path: &str) -> Vec<Pos> {
 
 impl Engine {
     /// The context each sample delivery of `agent` gives its templates, as JSON, with the
-    /// trigger in words.
-    /// None when a sample cannot be built: `sample_problems` (and `reference_markdown`)
-    /// report that.
+    /// trigger in words; none when its samples cannot be built, which `sample_problems`
+    /// (and `reference_markdown`) report.
     fn sample_contexts(&self, agent: &Agent) -> Vec<(String, Json)> {
         sample::samples(agent)
             .unwrap_or_default()

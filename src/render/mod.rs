@@ -24,7 +24,10 @@ use crate::github::event::{Event, PullRequest, WebhookEvent};
 use crate::names;
 use crate::plan::{Launch, Subject};
 use crate::template::{quoting, syntax_config};
-use context::{IssueContext, PullRequestContext, ReleaseContext, RepoContext, UserContext};
+use context::{
+    CommandContext, CommentContext, IssueContext, PullRequestContext, PushContext, ReleaseContext,
+    RepoContext, UserContext,
+};
 pub use objects::K8sObject;
 pub use sample::SampleError;
 
@@ -635,35 +638,6 @@ struct Context<'a> {
     images: Value,
     secrets: Value,
     task: String,
-}
-
-#[derive(Debug, Serialize)]
-struct CommentContext<'a> {
-    id: u64,
-    body: &'a str,
-    user: UserContext<'a>,
-    author_association: &'a str,
-    html_url: &'a str,
-    command: CommandContext<'a>,
-}
-
-#[derive(Debug, Serialize)]
-struct CommandContext<'a> {
-    verb: &'a str,
-    task: Option<&'a str>,
-}
-
-#[derive(Debug, Serialize)]
-struct PushContext<'a> {
-    #[serde(rename = "ref")]
-    git_ref: &'a str,
-    branch: Option<&'a str>,
-    tag: Option<&'a str>,
-    before: String,
-    after: String,
-    forced: bool,
-    head_commit_message: Option<&'a str>,
-    pusher: &'a str,
 }
 
 /// What the agent checks out: a ref, and the exact commit when known.
