@@ -904,8 +904,10 @@ async fn decide_and_launch(
             }
             let mut responses = std::mem::take(&mut decided.responses);
             let statuses = std::mem::take(&mut decided.statuses);
-            let answer =
-                intake::launch(app.launcher.as_ref(), &app.metrics, delivery, decided).await;
+            let (answer, refused_again) =
+                intake::launch_telling(app.launcher.as_ref(), &app.metrics, delivery, decided)
+                    .await;
+            responses.extend(refused_again);
             if let (Some(github), Some(event)) = (&app.github, &event)
                 && answer.is_final()
             {

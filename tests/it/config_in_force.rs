@@ -159,8 +159,8 @@ async fn a_fork_run_recorded_under_always_runs_again_once_forks_need_approval_on
         // The operator now wants a maintainer's approval of each fork's head.
         s.reconfigure("fork_pull_requests: always", "fork_pull_requests: approve");
 
-        // The owner's `/agent retry` is refused, as a fresh event would be (before:
-        // launched at the unapproved head).
+        // The owner's `/agent retry` is refused, as a fresh event would be, and told so on
+        // the pull request (before: said only in the delivery's answer and the log).
         let retry = s.gh.comment(pr, "/agent retry").await;
         assert_eq!(
             retry.expect_status(200).json()["runs"],
@@ -169,19 +169,34 @@ async fn a_fork_run_recorded_under_always_runs_again_once_forks_need_approval_on
             retry.json()
         );
         let needs = format!("a maintainer comments `/agent approve {FORK_HEAD}`");
-        let notes = retry.json()["notes"].to_string();
         assert!(
-            notes.contains("retry refused") && notes.contains(&needs),
-            "{notes}"
+            retry.json()["notes"].to_string().contains("retry refused"),
+            "{}",
+            retry.json()
         );
+        s.gh.expect_comment(pr, contains(needs.as_str()));
 
-        // "Re-run" on the review's check run is refused too (before: launched).
-        let pressed =
+        // Asked again within the hour, they are not told again: a 😕 on the comment.
+        let replies = s.gh.replies(pr).len();
+        s.gh.comment(pr, "/agent retry").await.expect_status(200);
+        assert_eq!(s.gh.replies(pr).len(), replies, "one reply an hour");
+        let confused = s.gh.fake.with(|m| {
+            m.reactions
+                .iter()
+                .filter(|(_, _, content, _)| content == "confused")
+                .count()
+        });
+        assert_eq!(confused, 1);
+
+        // "Re-run" on the review's check run is refused too, and told beside it, on the
+        // fork's head (before: said only in the delivery's answer and the log).
+        let check = |external_id: &str| {
             s.gh.fake
                 .check_runs()
                 .into_iter()
-                .find(|c| c.external_id.as_deref() == Some(review.as_str()))
-                .expect("the review's check run");
+                .find(|c| c.external_id.as_deref() == Some(external_id))
+        };
+        let pressed = check(&review).expect("the review's check run");
         let rerun = s.gh.rerun_check(OWNER, pressed.id).await;
         assert_eq!(
             rerun.expect_status(200).json()["runs"],
@@ -189,15 +204,17 @@ async fn a_fork_run_recorded_under_always_runs_again_once_forks_need_approval_on
             "{}",
             rerun.json()
         );
-        let notes = rerun.json()["notes"].to_string();
+        let told = check(&format!("refused-{}", rerun.id())).expect("a check run telling why");
+        assert_eq!(told.head_sha, FORK_HEAD);
+        assert_eq!(told.conclusion.as_deref(), Some("neutral"));
         assert!(
-            notes.contains("re-run refused") && notes.contains(&needs),
-            "{notes}"
+            told.summary.as_deref().is_some_and(|t| t.contains(&needs)),
+            "{told:?}"
         );
         assert_eq!(s.cluster.runs().await.len(), 1, "nothing ran again");
 
         // Once the owner approves the head, it runs there again: by the approval, and by
-        // a retry.
+        // a retry (the review, which listens to pull requests, starts once per approval).
         let approved =
             s.gh.comment(pr, &format!("/agent approve {FORK_HEAD}"))
                 .await;
