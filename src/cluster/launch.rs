@@ -14,6 +14,7 @@ use super::runs::{CancelState, RunFilter, cancel_state, list, request_cancel};
 use crate::clock::Clock;
 use crate::names::short_hash;
 use crate::plan::Subject;
+use crate::ports::approvals::{ApprovalStore, PullRequestKey};
 use crate::ports::launcher::RunLine;
 use crate::ports::launcher::{
     CancelFuture, CancelRuns, LaunchError, LaunchFuture, Launched, Launcher, RerunRun, RetryFuture,
@@ -129,9 +130,14 @@ pub fn rerun(old: &AgentRun, rerun: &RerunRun, now: Timestamp) -> Result<AgentRu
 }
 
 /// Whether `old` may run again for whoever `may` describes, under the config in force:
-/// its agent by the trigger that first started it, at its code (a fork's or not). `Err`:
-/// what the one who asked is answered, a refusal, or a source this version cannot read.
-fn may_run_again(old: &AgentRun, may: &crate::plan::Again) -> Result<(), RunAgain> {
+/// its agent by the trigger that first started it, at its code (a fork's or not; a fork's
+/// at a head `approvals`, the records of its pull request, approve). `Err`: what the one
+/// who asked is answered, a refusal, or a source this version cannot read.
+fn may_run_again(
+    old: &AgentRun,
+    may: &crate::plan::Again,
+    approvals: &[crate::plan::Approval],
+) -> Result<(), RunAgain> {
     let source = old
         .spec
         .source
@@ -140,7 +146,13 @@ fn may_run_again(old: &AgentRun, may: &crate::plan::Again) -> Result<(), RunAgai
     may.judge(
         &source.launch.agent,
         &source.launch.trigger,
-        source.runs_fork_code(),
+        source.runs_fork_code().then(|| {
+            crate::plan::ForkRun::new(
+                source.launch.subject.sha(),
+                source.pull_request_about(),
+                approvals,
+            )
+        }),
     )
     .map_err(RunAgain::Refused)
 }
@@ -212,6 +224,9 @@ pub struct ClusterLauncher {
     namespaces: Option<Vec<String>>,
     /// The last probe's verdict, for `/readyz`.
     reachable: Readiness,
+    /// The fork approvals the intake records, which a fork's run done again is judged by
+    /// under `approve` (none: no head of a fork is approved).
+    approvals: Option<Arc<dyn ApprovalStore>>,
 }
 
 impl ClusterLauncher {
@@ -221,7 +236,37 @@ impl ClusterLauncher {
             clock,
             namespaces: None,
             reachable: Readiness::not_yet("the API server was not asked yet"),
+            approvals: None,
         }
+    }
+
+    /// The same, judging a fork's run done again by the approvals in `store` (the store
+    /// the intake records them in).
+    pub fn with_approvals(mut self, store: Arc<dyn ApprovalStore>) -> ClusterLauncher {
+        self.approvals = Some(store);
+        self
+    }
+
+    /// The approvals recorded for the pull request `old` is about, when `may` judges by
+    /// them (`fork_pull_requests: approve`); none for a run about no pull request.
+    async fn approvals_of(
+        &self,
+        old: &AgentRun,
+        may: &crate::plan::Again,
+    ) -> Result<Vec<crate::plan::Approval>, LaunchError> {
+        let (Some(store), Some(pr)) = (&self.approvals, &old.spec.pull_request) else {
+            return Ok(Vec::new());
+        };
+        if !may.reads_approvals() {
+            return Ok(Vec::new());
+        }
+        let key = PullRequestKey::new(&old.spec.repository, pr.number);
+        let record = store.get(&key).await?;
+        Ok(record
+            .approvals
+            .iter()
+            .map(crate::plan::Approval::from)
+            .collect())
     }
 
     /// The runs about a pull request or issue of `repository` (by label, then exactly by
@@ -459,7 +504,8 @@ impl Launcher for ClusterLauncher {
             let Some(old) = newest else {
                 return Ok(RunAgain::NoRun);
             };
-            if let Err(answer) = may_run_again(&old, &retry.may) {
+            let approvals = self.approvals_of(&old, &retry.may).await?;
+            if let Err(answer) = may_run_again(&old, &retry.may, &approvals) {
                 return Ok(answer);
             }
             let again = match retried(&old, retry, self.clock.now()) {
@@ -490,7 +536,8 @@ impl Launcher for ClusterLauncher {
             if !old.spec.repository.eq_ignore_ascii_case(&asked.repository) {
                 return Ok(RunAgain::NoRun);
             }
-            if let Err(answer) = may_run_again(&old, &asked.may) {
+            let approvals = self.approvals_of(&old, &asked.may).await?;
+            if let Err(answer) = may_run_again(&old, &asked.may, &approvals) {
                 return Ok(answer);
             }
             let again = match rerun(&old, asked, self.clock.now()) {

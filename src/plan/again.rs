@@ -3,17 +3,56 @@
 //!
 //! Which run a retry or a Re-run repeats is known only once the launcher has found it, so
 //! the planner hands the launcher an [`Again`]: who asks, what they may start, and the
-//! config in force; the launcher asks it about the run it found ([`Again::judge`]). The
+//! config in force; the launcher asks it about the run it found ([`Again::judge`]), with
+//! the approvals the service's records hold for a fork's pull request ([`ForkRun`]). The
 //! controller asks [`Planner::fork_code_refusal`] about every run before it mints a token
 //! or renders it.
 
 use std::sync::Arc;
 
 use crate::config::{Config, ForkPolicy, Permission};
-use crate::github::event::AuthorAssociation;
+use crate::github::event::{AuthorAssociation, PullRequest};
 
+use super::approval::{Approval, approves};
 use super::authority::{Verdict, needs_in, write_token_refusal};
 use super::{Facts, Planner, Refusal, RefusalReason, Trigger, TriggerKind};
+
+/// A fork's code that a run done again would run: the exact head it is recorded at, whose
+/// fork it is, and the approvals the service's records hold for its pull request (read by
+/// the launcher, never from a comment; see [`Again::reads_approvals`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ForkRun<'a> {
+    /// The head commit the run is recorded at (`None`: it names no exact commit).
+    pub head: Option<&'a str>,
+    /// The pull request's author, when the fork is theirs: the code is theirs alone.
+    pub author: Option<&'a str>,
+    /// The approvals recorded for the pull request.
+    pub approvals: &'a [Approval],
+}
+
+impl<'a> ForkRun<'a> {
+    /// The fork's code of a run at `head` about `pr` (the pull request its source holds,
+    /// when it holds one), with `approvals`.
+    pub fn new(
+        head: Option<&'a str>,
+        pr: Option<&'a PullRequest>,
+        approvals: &'a [Approval],
+    ) -> ForkRun<'a> {
+        let author = pr
+            .filter(|pr| {
+                pr.head
+                    .repo
+                    .as_ref()
+                    .is_some_and(|r| r.owner().eq_ignore_ascii_case(&pr.user.login))
+            })
+            .map(|pr| pr.user.login.as_str());
+        ForkRun {
+            head,
+            author,
+            approvals,
+        }
+    }
+}
 
 /// Who asks for a run again, and what they may start, under the config in force when
 /// they asked (outside review 11c, A2 and A3).
@@ -52,10 +91,17 @@ impl Eq for Again {}
 impl Again {
     /// Whether the run of `agent`, started by `trigger`, may run again for them: they
     /// need what its trigger needs (the higher of its own `min_permission` and the global
-    /// one), and a fork's code (`fork`) meets the fork policy in force: never with
-    /// `fork_pull_requests: never`, and never with a token that can write unless it is
-    /// `always`. `Err` says why not, to them.
-    pub fn judge(&self, agent: &str, trigger: &Trigger, fork: bool) -> Result<(), Refusal> {
+    /// one), and a fork's code (`fork`) meets the fork policy in force, as a fresh event
+    /// would: never with `fork_pull_requests: never`, never with a token that can write
+    /// unless it is `always`, and with `approve` only at a head the records say a
+    /// maintainer approved (or asked again by the fork's own author, whom the repository
+    /// trusts with the agent, as their push would run it). `Err` says why not, to them.
+    pub fn judge(
+        &self,
+        agent: &str,
+        trigger: &Trigger,
+        fork: Option<ForkRun<'_>>,
+    ) -> Result<(), Refusal> {
         let refused = |reason| {
             Err(Refusal {
                 login: self.login.clone(),
@@ -71,10 +117,36 @@ impl Again {
                 inferred: self.inferred,
             });
         }
-        match fork_refusal(&self.config, agent) {
-            Some(reason) if fork => refused(reason),
-            _ => Ok(()),
+        let Some(fork) = fork else {
+            return Ok(());
+        };
+        if let Some(reason) = fork_refusal(&self.config, agent) {
+            return refused(reason);
         }
+        if !self.reads_approvals() {
+            return Ok(());
+        }
+        // As `Planner::fork_policy` trusts an author the repository trusts with the agent,
+        // on their own fork (a preview's guess trusts nobody here).
+        let trusted_author = !self.inferred
+            && fork
+                .author
+                .is_some_and(|author| author.eq_ignore_ascii_case(&self.login))
+            && self.has >= needs_in(&self.config, agent, TriggerKind::PullRequest);
+        match fork.head {
+            _ if trusted_author => Ok(()),
+            Some(head) if approves(fork.approvals, head) => Ok(()),
+            Some(head) => refused(RefusalReason::ForkNeedsApproval {
+                head_sha: head.to_string(),
+            }),
+            None => refused(RefusalReason::ForkHeadUnknown),
+        }
+    }
+
+    /// Whether [`Again::judge`] needs the approval records of a fork's pull request: the
+    /// policy in force is `approve`.
+    pub fn reads_approvals(&self) -> bool {
+        self.config.github.authorization.fork_pull_requests == ForkPolicy::Approve
     }
 }
 
@@ -154,10 +226,11 @@ fn kind_of(trigger: &Trigger) -> TriggerKind {
 #[cfg(test)]
 mod tests {
     use crate::config::Permission::{self, Admin, Read, Write};
-    use crate::plan::{Planner, Trigger};
+    use crate::plan::{Approval, ForkRun, Planner, Trigger};
 
     /// A row: `github.authorization`, `agents`, what the one asking has, and the run asked
-    /// for again (its agent, the trigger that started it, whether its code is a fork's).
+    /// for again (its agent, the trigger that started it, and, when its code is a fork's,
+    /// that fork's run).
     struct Row {
         story: &'static str,
         authorization: &'static str,
@@ -165,9 +238,35 @@ mod tests {
         has: Permission,
         agent: &'static str,
         trigger: Trigger,
-        fork: bool,
+        fork: Option<Fork>,
         expect: &'static str,
     }
+
+    /// A fork's run, as the launcher finds it: the head it is recorded at, whether its
+    /// author (when the fork is theirs) is the one asking, and the heads the records say
+    /// were approved.
+    #[derive(Clone, Copy)]
+    struct Fork {
+        head: Option<&'static str>,
+        by_its_author: bool,
+        approved: &'static [&'static str],
+    }
+
+    const HEAD: &str = "0123456789abcdef0123456789abcdef01234567";
+    const EARLIER: &str = "89abcdef0123456789abcdef0123456789abcdef";
+
+    /// A fork's run at [`HEAD`], with no approval recorded.
+    const FORK: Fork = Fork {
+        head: Some(HEAD),
+        by_its_author: false,
+        approved: &[],
+    };
+
+    /// The same, [`HEAD`] approved.
+    const APPROVED: Fork = Fork {
+        approved: &[HEAD],
+        ..FORK
+    };
 
     fn comment(verb: &str) -> Trigger {
         Trigger::Comment {
@@ -202,7 +301,7 @@ mod tests {
                 has: Write,
                 agent: "deploy",
                 trigger: comment("deploy"),
-                fork: false,
+                fork: None,
                 expect: "refuse @someone: NotAuthorized { has: Write, needs: Admin, inferred: false }",
             },
             Row {
@@ -212,7 +311,7 @@ mod tests {
                 has: Admin,
                 agent: "deploy",
                 trigger: comment("deploy"),
-                fork: false,
+                fork: None,
                 expect: "again",
             },
             Row {
@@ -222,7 +321,7 @@ mod tests {
                 has: Write,
                 agent: "open",
                 trigger: comment("open"),
-                fork: false,
+                fork: None,
                 expect: "refuse @someone: NotAuthorized { has: Write, needs: Admin, inferred: false }",
             },
             Row {
@@ -232,7 +331,7 @@ mod tests {
                 has: Write,
                 agent: "deep",
                 trigger: comment("deep"),
-                fork: false,
+                fork: None,
                 expect: "again",
             },
             Row {
@@ -242,7 +341,7 @@ mod tests {
                 has: Write,
                 agent: "deep",
                 trigger: opened(),
-                fork: false,
+                fork: None,
                 expect: "refuse @someone: NotAuthorized { has: Write, needs: Admin, inferred: false }",
             },
             Row {
@@ -252,7 +351,7 @@ mod tests {
                 has: Admin,
                 agent: "review",
                 trigger: comment("review"),
-                fork: true,
+                fork: Some(APPROVED),
                 expect: "refuse @someone: ForksNeverRun",
             },
             Row {
@@ -262,7 +361,7 @@ mod tests {
                 has: Admin,
                 agent: "fixer",
                 trigger: comment("fix"),
-                fork: true,
+                fork: Some(APPROVED),
                 expect: "refuse @someone: ForkWithWriteToken { agent: \"fixer\", writes: \"contents\" }",
             },
             Row {
@@ -272,17 +371,103 @@ mod tests {
                 has: Write,
                 agent: "fixer",
                 trigger: comment("fix"),
-                fork: true,
+                fork: Some(APPROVED),
                 expect: "again",
             },
             Row {
-                story: "a fork's code, approved, runs again with a token that only reads",
+                story: "a fork's code, approved at its head, runs again with a token that only reads",
                 authorization: "{}",
                 agents: REVIEW,
                 has: Write,
                 agent: "review",
                 trigger: opened(),
-                fork: true,
+                fork: Some(APPROVED),
+                expect: "again",
+            },
+            Row {
+                story: "with `approve`, a fork's run whose head no record approves needs an approval (before: ran again)",
+                authorization: "{fork_pull_requests: approve}",
+                agents: REVIEW,
+                has: Admin,
+                agent: "review",
+                trigger: opened(),
+                fork: Some(FORK),
+                expect: "refuse @someone: ForkNeedsApproval { head_sha: \"0123456789abcdef0123456789abcdef01234567\" }",
+            },
+            Row {
+                story: "... an approval of an earlier head does not stand for it",
+                authorization: "{}",
+                agents: REVIEW,
+                has: Write,
+                agent: "review",
+                trigger: comment("review"),
+                fork: Some(Fork {
+                    approved: &[EARLIER],
+                    ..FORK
+                }),
+                expect: "refuse @someone: ForkNeedsApproval { head_sha: \"0123456789abcdef0123456789abcdef01234567\" }",
+            },
+            Row {
+                story: "... nor does one given by a prefix of it",
+                authorization: "{}",
+                agents: REVIEW,
+                has: Write,
+                agent: "review",
+                trigger: opened(),
+                fork: Some(Fork {
+                    approved: &["0123456789abcdef"],
+                    ..FORK
+                }),
+                expect: "refuse @someone: ForkNeedsApproval { head_sha: \"0123456789abcdef0123456789abcdef01234567\" }",
+            },
+            Row {
+                story: "a fork's run that names no exact commit can have no approval",
+                authorization: "{}",
+                agents: REVIEW,
+                has: Admin,
+                agent: "review",
+                trigger: opened(),
+                fork: Some(Fork {
+                    head: None,
+                    approved: &[HEAD],
+                    ..FORK
+                }),
+                expect: "refuse @someone: ForkHeadUnknown",
+            },
+            Row {
+                story: "the fork's own author, trusted with the agent, runs it again as their push would",
+                authorization: "{}",
+                agents: REVIEW,
+                has: Write,
+                agent: "review",
+                trigger: opened(),
+                fork: Some(Fork {
+                    by_its_author: true,
+                    ..FORK
+                }),
+                expect: "again",
+            },
+            Row {
+                story: "... but not an agent whose pull request trigger needs more than they have",
+                authorization: "{}",
+                agents: "[{name: deep, triggers: {pull_request: {min_permission: admin}, comment: {verbs: [deep]}}}]",
+                has: Write,
+                agent: "deep",
+                trigger: comment("deep"),
+                fork: Some(Fork {
+                    by_its_author: true,
+                    ..FORK
+                }),
+                expect: "refuse @someone: ForkNeedsApproval { head_sha: \"0123456789abcdef0123456789abcdef01234567\" }",
+            },
+            Row {
+                story: "with `always`, no approval is asked for",
+                authorization: "{fork_pull_requests: always}",
+                agents: REVIEW,
+                has: Write,
+                agent: "review",
+                trigger: opened(),
+                fork: Some(FORK),
                 expect: "again",
             },
             Row {
@@ -292,7 +477,7 @@ mod tests {
                 has: Write,
                 agent: "fixer",
                 trigger: comment("fix"),
-                fork: false,
+                fork: None,
                 expect: "again",
             },
             Row {
@@ -302,7 +487,7 @@ mod tests {
                 has: Read,
                 agent: "review",
                 trigger: opened(),
-                fork: false,
+                fork: None,
                 expect: "refuse @someone: NotAuthorized { has: Read, needs: Write, inferred: false }",
             },
         ];
@@ -320,10 +505,25 @@ mod tests {
             let loaded = crate::config::parse(&yaml, "services.yaml", templates)
                 .unwrap_or_else(|e| panic!("{}: {e}", row.story));
             let planner = Planner::new(&loaded.config);
+            let approvals: Vec<Approval> = row
+                .fork
+                .map_or(&[][..], |f| f.approved)
+                .iter()
+                .map(|sha| Approval {
+                    sha: sha.to_string(),
+                    approved_by: "maintainer".into(),
+                    approved_at: None,
+                })
+                .collect();
+            let fork = row.fork.map(|f| ForkRun {
+                head: f.head,
+                author: f.by_its_author.then_some("someone"),
+                approvals: &approvals,
+            });
             let found =
                 match planner
                     .again_as("someone", row.has)
-                    .judge(row.agent, &row.trigger, row.fork)
+                    .judge(row.agent, &row.trigger, fork)
                 {
                     Ok(()) => "again".to_string(),
                     Err(r) => format!("refuse @{}: {:?}", r.login, r.reason),

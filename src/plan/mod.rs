@@ -38,7 +38,7 @@ mod replay;
 #[cfg(test)]
 mod table;
 
-pub use again::Again;
+pub use again::{Again, ForkRun};
 pub use approval::{Approval, Approved, GivenApproval, names_exactly};
 use authority::Requester;
 pub use authority::permission_from_association;

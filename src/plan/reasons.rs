@@ -235,6 +235,8 @@ pub enum RefusalReason {
     ForkNeedsApproval { head_sha: String },
     /// Fork pull requests never run.
     ForksNeverRun,
+    /// A fork's run done again names no exact commit, so no approval can stand for it.
+    ForkHeadUnknown,
     /// The agent's token can write (these permissions), and the code would be a fork's.
     ForkWithWriteToken { agent: String, writes: String },
     /// The service has no GitHub credentials to ask anyone's permission with, and runs are
@@ -264,6 +266,10 @@ impl Refusal {
             ),
             RefusalReason::ForkWithWriteToken { agent, writes } => format!(
                 "Agent `{agent}` was not started for @{}: its token can write ({writes}), and this pull request's code comes from a fork, which could use that token. Agents whose token can write do not run on forks (unless the operator trusts every fork: `fork_pull_requests: always`).",
+                self.login
+            ),
+            RefusalReason::ForkHeadUnknown => format!(
+                "Nothing was run again for @{}: this run of a fork's code names no exact commit, so no approval can stand for it. A maintainer approves the pull request's head (`{prefix} approve <sha>`), which starts its agents there.",
                 self.login
             ),
             RefusalReason::ForksNeverRun => {

@@ -75,6 +75,10 @@ pub enum LaunchError {
     },
     #[error("the launcher stopped before recording the run")]
     Interrupted,
+    /// A fork's run done again is judged by its pull request's approvals, which could not
+    /// be read.
+    #[error("cannot judge the run again: {0}")]
+    Approvals(#[from] crate::ports::approvals::ApprovalError),
     #[error("cannot record run {name} in namespace {namespace}: {message}")]
     Cluster {
         name: String,

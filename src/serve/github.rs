@@ -196,6 +196,55 @@ pub enum Response {
     },
 }
 
+/// Where a retry or a Re-run refused once its run is found (only then is it known whose
+/// code it would run, and at which head) is told to whoever asked: `/agent retry` as other
+/// refused commands are (a reply on the thread, then a reaction for an hour, per person and
+/// thread), and a "Re-run" where it was pressed, as a Re-run refused before its run is
+/// looked up is: a neutral check run beside the one pressed, on its commit (the person who
+/// pressed it wrote no comment to reply to, and only people who may write to the repository
+/// can press it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TellAgain {
+    /// The comment that asked for `/agent retry`, on pull request or issue `number`.
+    Thread { number: u64, comment_id: u64 },
+    /// The commit of the check run whose "Re-run" was pressed.
+    Commit { sha: String },
+}
+
+impl TellAgain {
+    /// Where a refused run-again of `event` is told; `None` for an event that asks for none.
+    pub fn of(event: &WebhookEvent) -> Option<TellAgain> {
+        match &event.event {
+            Event::IssueComment(e) => Some(TellAgain::Thread {
+                number: e.issue.number,
+                comment_id: e.comment.id,
+            }),
+            Event::CheckRun(e) => Some(TellAgain::Commit {
+                sha: e.check_run.head_sha.to_string(),
+            }),
+            _ => None,
+        }
+    }
+
+    /// The write telling `refusal` there.
+    pub fn response(&self, refusal: &Refusal, prefix: &str) -> Response {
+        let body = refusal.message(prefix);
+        match self {
+            TellAgain::Thread { number, comment_id } => Response::Refusal {
+                number: *number,
+                login: refusal.login.clone(),
+                comment_id: *comment_id,
+                body,
+            },
+            TellAgain::Commit { sha } => Response::Refused {
+                sha: sha.clone(),
+                login: refusal.login.clone(),
+                body,
+            },
+        }
+    }
+}
+
 /// The writes a delivery's decisions call for; `commit` is the release's tag commit, when
 /// GitHub said it. Pure.
 pub fn responses(

@@ -205,7 +205,9 @@ pub async fn serve_with(
     let mut http = hyper::server::conn::http1::Builder::new();
     // A request's head is read into this buffer before anything else: bound it, since
     // hyper's default (about 400 KB) times the connection cap is a lot of memory held for
-    // strangers. GitHub's headers take about 2 KB.
+    // strangers. GitHub's headers take about 2 KB. The bound is also the most hyper reads
+    // at once, so the size of the buffer each connection keeps and of the pieces a body
+    // arrives in (second outside review, A8).
     http.timer(TokioTimer::new())
         .header_read_timeout(header_read_timeout)
         .max_buf_size(MAX_HEAD_BYTES);
@@ -289,8 +291,10 @@ pub async fn serve_with(
     Ok(())
 }
 
-/// At most this much of a request's head (request line and headers) is buffered.
-const MAX_HEAD_BYTES: usize = 64 * 1024;
+/// At most this much of a request's head (request line and headers) is buffered, and read
+/// at once. 16 KiB: eight times GitHub's heads; 64 KiB cost some 9 MB more resident with
+/// 200 connections sending 1 MB bodies (benches/load/preauth_memory.py).
+const MAX_HEAD_BYTES: usize = 16 * 1024;
 
 /// The TCP peer of a request's connection, and what its connection tells the bounds.
 #[derive(Debug, Clone)]
@@ -904,8 +908,10 @@ async fn decide_and_launch(
             }
             let mut responses = std::mem::take(&mut decided.responses);
             let statuses = std::mem::take(&mut decided.statuses);
-            let answer =
-                intake::launch(app.launcher.as_ref(), &app.metrics, delivery, decided).await;
+            let (answer, refused_again) =
+                intake::launch_telling(app.launcher.as_ref(), &app.metrics, delivery, decided)
+                    .await;
+            responses.extend(refused_again);
             if let (Some(github), Some(event)) = (&app.github, &event)
                 && answer.is_final()
             {

@@ -178,6 +178,8 @@ pub struct Decided {
     pub approvals: Vec<ApprovalToRecord>,
     /// The command prefix in force, for the words of a refusal found when launching.
     pub prefix: String,
+    /// Where a retry or a Re-run refused once its run is found is told.
+    pub tell_again: Option<github::TellAgain>,
 }
 
 /// Why a delivery could not be decided.
@@ -409,6 +411,7 @@ pub fn decide_event(
         deferred,
         approvals,
         prefix: prefix.to_string(),
+        tell_again: github::TellAgain::of(event),
     })
 }
 
@@ -421,10 +424,28 @@ pub async fn launch(
     delivery: &DeliveryId,
     decided: Decided,
 ) -> Answer {
+    launch_telling(launcher, metrics, delivery, decided).await.0
+}
+
+/// [`launch`], and what GitHub is to be told of it beyond the delivery's own responses:
+/// each retry or Re-run refused once its run was found, told to whoever asked (see
+/// [`github::TellAgain`]).
+pub async fn launch_telling(
+    launcher: &dyn Launcher,
+    metrics: &Metrics,
+    delivery: &DeliveryId,
+    decided: Decided,
+) -> (Answer, Vec<github::Response>) {
     if let Some(why) = &decided.deferred {
         tracing::warn!(delivery = delivery.as_str(), "not decided yet: {why}");
-        return Answer::deferred(delivery, why);
+        return (Answer::deferred(delivery, why), Vec::new());
     }
+    let mut tell = Vec::new();
+    let mut told = |refusal: &crate::plan::Refusal| {
+        if let Some(at) = &decided.tell_again {
+            tell.push(at.response(refusal, &decided.prefix));
+        }
+    };
     let mut runs = Vec::with_capacity(decided.runs.len());
     let mut failed = false;
     for run in &decided.runs {
@@ -468,6 +489,7 @@ pub async fn launch(
                 let why = refusal.message(&decided.prefix);
                 tracing::info!(number = retry.number, "retry refused: {why}");
                 notes.push(format!("#{}: retry refused: {why}", retry.number));
+                told(&refusal);
             }
             Ok(RunAgain::Unrepeatable { run, source }) => {
                 tracing::warn!(number = retry.number, %run, "retry refused: {source}");
@@ -493,6 +515,7 @@ pub async fn launch(
                 let why = refusal.message(&decided.prefix);
                 tracing::info!(rerun_of = %rerun.run, "re-run refused: {why}");
                 notes.push(format!("{}: re-run refused: {why}", rerun.run));
+                told(&refusal);
             }
             Ok(RunAgain::Unrepeatable { run, source }) => {
                 tracing::warn!(rerun_of = %run, "re-run refused: {source}");
@@ -522,7 +545,7 @@ pub async fn launch(
         }
     }
     if failed {
-        return Answer::internal(delivery);
+        return (Answer::internal(delivery), tell);
     }
     let (status, outcome) = if !runs.is_empty() {
         (202, Outcome::launched)
@@ -548,8 +571,9 @@ pub async fn launch(
             "notes": shown,
         }),
     );
-    Answer {
+    let answer = Answer {
         notes: notes.join("; ").into(),
         ..answer
-    }
+    };
+    (answer, tell)
 }

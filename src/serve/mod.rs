@@ -220,22 +220,24 @@ pub async fn build_state(
     let (client, api_server) = kube_client().await?;
     let config = config.pin_runs_namespace();
     let namespaces = run_namespaces(config.current().engine());
-    let launcher =
-        ClusterLauncher::new(client.clone(), Arc::new(SystemClock)).in_namespaces(namespaces);
-    tracing::info!("Kubernetes API server: {api_server}");
-    launcher.spawn_probe(api_server);
     // Approvals live in the service's own namespace, beside its Lease: no run can write there.
     let home = options
         .lease_namespace
         .clone()
         .unwrap_or_else(|| client.default_namespace().to_owned());
-    let approvals = KubeApprovals::new(client.clone(), &home);
+    let approvals = Arc::new(KubeApprovals::new(client.clone(), &home));
     tracing::info!("fork approvals: {}", approvals.describe());
+    // A fork's run done again is judged by the same records the intake writes.
+    let launcher = ClusterLauncher::new(client.clone(), Arc::new(SystemClock))
+        .in_namespaces(namespaces)
+        .with_approvals(approvals.clone());
+    tracing::info!("Kubernetes API server: {api_server}");
+    launcher.spawn_probe(api_server);
     Ok((
         Arc::new(apart(
             options,
             AppState::new(secrets, config, Arc::new(launcher))
-                .with_approvals(Arc::new(approvals))
+                .with_approvals(approvals)
                 .with_limits(options.limits.clone())
                 .with_github(github)
                 .probing_github(PROBE_EVERY),

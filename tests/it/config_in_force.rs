@@ -4,7 +4,7 @@
 //! agent's trigger needs, and a fork's code runs only as the fork policy in force lets it,
 //! however the run came to be recorded.
 
-use crate::scenario::{PullRequest, Scenario, contains};
+use crate::scenario::{OWNER, PullRequest, Scenario, contains};
 use crate::support;
 
 use std::path::PathBuf;
@@ -130,6 +130,98 @@ async fn a_writer_cannot_retry_or_re_run_a_task_only_admins_may_start() {
         let again = s.gh.comment(pr, "/agent retry").await;
         assert_eq!(again.expect_status(202).json()["runs"][0]["retry_of"], 2);
         assert_eq!(s.cluster.runs().await.len(), 2);
+        s.end();
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_fork_run_recorded_under_always_runs_again_once_forks_need_approval_only_at_an_approved_head()
+ {
+    within(120, async {
+        let s = Scenario::new()
+            .config("fork_pull_requests: approve", "fork_pull_requests: always")
+            .in_cluster()
+            .start()
+            .await;
+        s.gh.set_role("Codertocat", "admin");
+        s.gh.set_role("forker", "read");
+
+        // Every fork is trusted: the fork's pull request gets its review at once, which fails.
+        let (pr, opened) =
+            s.gh.open_pull_request(PullRequest::new(6).in_fork("forker").at(FORK_HEAD))
+                .await;
+        let review = opened.expect_status(202).run();
+        assert!(review.starts_with("review-"), "{review}");
+        s.cluster.pod_fails(&review, 1).await;
+        s.cluster.expect_reported(&review, Phase::Failed).await;
+
+        // The operator now wants a maintainer's approval of each fork's head.
+        s.reconfigure("fork_pull_requests: always", "fork_pull_requests: approve");
+
+        // The owner's `/agent retry` is refused, as a fresh event would be, and told so on
+        // the pull request (before: said only in the delivery's answer and the log).
+        let retry = s.gh.comment(pr, "/agent retry").await;
+        assert_eq!(
+            retry.expect_status(200).json()["runs"],
+            serde_json::json!([]),
+            "{}",
+            retry.json()
+        );
+        let needs = format!("a maintainer comments `/agent approve {FORK_HEAD}`");
+        assert!(
+            retry.json()["notes"].to_string().contains("retry refused"),
+            "{}",
+            retry.json()
+        );
+        s.gh.expect_comment(pr, contains(needs.as_str()));
+
+        // Asked again within the hour, they are not told again: a 😕 on the comment.
+        let replies = s.gh.replies(pr).len();
+        s.gh.comment(pr, "/agent retry").await.expect_status(200);
+        assert_eq!(s.gh.replies(pr).len(), replies, "one reply an hour");
+        let confused = s.gh.fake.with(|m| {
+            m.reactions
+                .iter()
+                .filter(|(_, _, content, _)| content == "confused")
+                .count()
+        });
+        assert_eq!(confused, 1);
+
+        // "Re-run" on the review's check run is refused too, and told beside it, on the
+        // fork's head (before: said only in the delivery's answer and the log).
+        let check = |external_id: &str| {
+            s.gh.fake
+                .check_runs()
+                .into_iter()
+                .find(|c| c.external_id.as_deref() == Some(external_id))
+        };
+        let pressed = check(&review).expect("the review's check run");
+        let rerun = s.gh.rerun_check(OWNER, pressed.id).await;
+        assert_eq!(
+            rerun.expect_status(200).json()["runs"],
+            serde_json::json!([]),
+            "{}",
+            rerun.json()
+        );
+        let told = check(&format!("refused-{}", rerun.id())).expect("a check run telling why");
+        assert_eq!(told.head_sha, FORK_HEAD);
+        assert_eq!(told.conclusion.as_deref(), Some("neutral"));
+        assert!(
+            told.summary.as_deref().is_some_and(|t| t.contains(&needs)),
+            "{told:?}"
+        );
+        assert_eq!(s.cluster.runs().await.len(), 1, "nothing ran again");
+
+        // Once the owner approves the head, it runs there again: by the approval, and by
+        // a retry (the review, which listens to pull requests, starts once per approval).
+        let approved =
+            s.gh.comment(pr, &format!("/agent approve {FORK_HEAD}"))
+                .await;
+        approved.expect_status(202);
+        let again = s.gh.comment(pr, "/agent retry").await;
+        assert_eq!(again.expect_status(202).json()["runs"][0]["retry_of"], 6);
+        assert_eq!(s.cluster.runs().await.len(), 3);
         s.end();
     })
     .await;

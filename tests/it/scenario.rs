@@ -27,6 +27,7 @@ use std::time::Duration;
 
 use agentpods::cli::replay::Reply;
 use agentpods::clock::{Clock, ManualClock};
+use agentpods::cluster::approvals::KubeApprovals;
 use agentpods::cluster::crd::{AgentRun, Phase};
 use agentpods::cluster::launch::ClusterLauncher;
 use agentpods::cluster::report::{AppTokens, GithubReports};
@@ -116,14 +117,19 @@ impl Scenario {
             cluster.fake.run_kubelet(|_| PodScript::stays_running());
             cluster.start_controller();
             let config = ConfigStore::load(&work.config()).expect("the story's services.yaml");
+            // Approvals recorded as the service records them, in its own namespace; the
+            // launcher judges a fork's run done again by the same records.
+            let approvals = Arc::new(KubeApprovals::new(cluster.service.clone(), "agentpods"));
             let launcher = ClusterLauncher::new(
                 cluster.service.clone(),
                 cluster.clock.clone() as Arc<dyn Clock>,
             )
-            .in_namespaces(run_namespaces(config.current().engine()));
+            .in_namespaces(run_namespaces(config.current().engine()))
+            .with_approvals(approvals.clone());
             let secrets = WebhookSecrets::parse_list(SECRET).expect("the secret");
-            let state =
-                AppState::new(secrets, config, Arc::new(launcher)).with_github(Some(client));
+            let state = AppState::new(secrets, config, Arc::new(launcher))
+                .with_github(Some(client))
+                .with_approvals(approvals);
             let service = TestService {
                 work,
                 state: Arc::new(state),
@@ -170,6 +176,23 @@ impl Story {
             .iter()
             .map(|m| std::fs::read_to_string(work.manifests_dir().join(m)).expect("manifests"))
             .collect()
+    }
+
+    /// The operator edits services.yaml while the story runs (`from`, which must be there,
+    /// becomes `to`), and the service, and the controller [`Scenario::in_cluster`], reload it.
+    pub fn reconfigure(&self, from: &str, to: &str) {
+        self.service.work.edit_config(from, to);
+        self.service
+            .state
+            .config
+            .reload()
+            .expect("the service reloads services.yaml");
+        if let Some(cluster) = &self.cluster.cluster {
+            cluster
+                .config
+                .reload()
+                .expect("the controller reloads services.yaml");
+        }
     }
 
     /// The story's end: every request the service made to GitHub was one GitHub's REST

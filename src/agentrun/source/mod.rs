@@ -46,11 +46,16 @@ impl RunSource {
         if !matches!(self.launch.subject, Subject::PullRequest { .. }) {
             return false;
         }
-        let pr = self.pull_request.as_ref().or(match &self.event.event {
+        self.pull_request_about().is_none_or(PullRequest::is_fork)
+    }
+
+    /// The pull request the run is about, as its source holds it: the one a comment is
+    /// on, else the event's own.
+    pub fn pull_request_about(&self) -> Option<&PullRequest> {
+        self.pull_request.as_ref().or(match &self.event.event {
             Event::PullRequest(e) => Some(&e.pull_request),
             _ => None,
-        });
-        pr.is_none_or(PullRequest::is_fork)
+        })
     }
 }
 
