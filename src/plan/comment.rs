@@ -132,6 +132,7 @@ impl Planner {
                 head: pr.head.sha.to_string(),
                 told: login,
                 author: None,
+                owner: None,
             }),
             _ => planned,
         }
