@@ -56,6 +56,14 @@ async fn a_writers_approval_never_starts_an_admin_only_agent_and_ends_with_the_w
             .comment_as("writer1", pr, &format!("/agent approve {FORK_HEAD}"))
             .await;
         assert_eq!(agents(&approved.expect_status(202).runs()), ["review"]);
+        let told = s.gh.expect_comment(pr, contains("Approved by @writer1"));
+        assert!(
+            told.body.contains(
+                "Agent `deep` was not started: @writer1 needs `admin` permission on this repository to start it (has `write`)."
+            ),
+            "{}",
+            told.body
+        );
 
         // The fork's author closes and reopens it: the review runs again at the approved
         // head, and `deep` still does not (before: it launched, as the author). The
