@@ -105,14 +105,16 @@ pub struct Authorization {
     /// instead (e.g. `admin` for a release).
     #[serde(default = "default_permission")]
     pub min_permission: Permission,
-    /// GitHub accounts allowed whatever their permission, approving fork heads included:
+    /// GitHub accounts allowed whatever their permission up to `min_permission` (approving
+    /// fork heads included), not a trigger's own `min_permission` above it:
     /// `login:id` (`octocat:583231`, the `id` that https://api.github.com/users/octocat
     /// gives), which matches that account whatever its login becomes, or a bare login,
     /// which matches whoever holds that login now (GitHub frees a login when its account
     /// is renamed, and anyone may then take it).
     #[serde(default)]
     pub allowed_users: Vec<AllowedUser>,
-    /// Teams (`org/team-slug`) whose members are allowed whatever their permission.
+    /// Teams (`org/team-slug`) whose members are allowed whatever their permission up to
+    /// `min_permission`, not a trigger's own `min_permission` above it.
     #[serde(default)]
     pub allowed_teams: Vec<TeamSlug>,
     /// Pull requests from forks: `never` run them, run them after a maintainer's

@@ -32,7 +32,46 @@ impl Approval {
     }
 }
 
-/// Whether some approval among `approvals` stands for `head` (see [`Approval::stands_for`]).
+/// Who approved exactly `head`, each once (logins ignore case), in the order of the
+/// records.
+pub(super) fn approvers_of<'a>(approvals: &'a [Approval], head: &str) -> Vec<&'a str> {
+    let mut logins: Vec<&str> = Vec::new();
+    for approval in approvals.iter().filter(|a| a.stands_for(head)) {
+        let login = approval.approved_by.as_str();
+        if !logins.iter().any(|l| l.eq_ignore_ascii_case(login)) {
+            logins.push(login);
+        }
+    }
+    logins
+}
+
+/// What GitHub says, now, of someone who approved the head that would run: an approval
+/// lets a fork's code run only as far as its approver's permission reaches when it is
+/// relied on, not as it was when they approved (outside review 11d, A1). The intake asks
+/// it when the planner is about to rely on the approval
+/// ([`super::Deferral::ApproverPermissionUnanswered`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApproverAuthority {
+    /// The approver's login, as recorded with the approval.
+    pub login: String,
+    /// Their repository permission now (or that GitHub did not answer).
+    pub authority: super::Authority,
+}
+
+impl ApproverAuthority {
+    /// What `facts` say of `login` now (`NotAsked` when they say nothing).
+    pub(super) fn of(facts: &super::Facts<'_>, login: &str) -> super::Authority {
+        facts
+            .approvers
+            .iter()
+            .find(|a| a.login.eq_ignore_ascii_case(login))
+            .map_or(super::Authority::NotAsked, |a| a.authority)
+    }
+}
+
+/// Whether some approval among `approvals` stands for `head` (see [`Approval::stands_for`]):
+/// a retry or Re-run of a fork's run (`again.rs`), whose retrier's own permission is judged
+/// apart.
 pub(super) fn approves(approvals: &[Approval], head: &str) -> bool {
     approvals.iter().any(|a| a.stands_for(head))
 }
@@ -146,11 +185,14 @@ impl Planner {
             "Approved by @{approved_by}: agents may run on this pull request at `{head}`. A new push needs a new approval."
         );
         // The agents the approver may not start (their trigger needs more) are named, with
-        // what they need, in the same reply (third outside review, A1).
+        // what they need, in the same reply (third outside review, A1), and so are those
+        // whose token can write, which a fork's code never gets (outside review 11d, A9).
         for decision in &runs.decisions {
             if let Decision::Skip {
                 agent,
-                reason: reason @ super::SkipReason::ApproverNeeds { .. },
+                reason:
+                    reason @ (super::SkipReason::ApproverNeeds { .. }
+                    | super::SkipReason::ForkWithWriteToken { .. }),
             } = decision
             {
                 reply.push_str(&format!(" Agent `{agent}` was not started: {reason}."));

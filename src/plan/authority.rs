@@ -5,9 +5,25 @@ use crate::config::{Agent, Config, ForkPolicy, Permission};
 use crate::github::event::{AuthorAssociation, User};
 
 use super::{
-    Authority, Decision, Deferral, Facts, ForkCode, Planner, Refusal, RefusalReason, TriggerKind,
-    ending_with,
+    ApproverAuthority, Authority, Decision, Deferral, Facts, ForkCode, Launch, Planner, Refusal,
+    RefusalReason, SkipReason, Trigger, TriggerKind, ending_with,
 };
+
+/// Whether a launch that would run a fork's code stands (see [`Planner::vouch`]).
+enum Vouch {
+    Stands,
+    /// Not until GitHub (or the approval records) answer.
+    Waits(Deferral),
+    /// Nobody vouches for the head: this refusal.
+    Refused(Refusal),
+    /// The head was approved, but by nobody who may start the agent now: the best of the
+    /// approvers, what the agent needs and what they have.
+    Short {
+        approver: String,
+        needs: Permission,
+        has: Permission,
+    },
+}
 
 /// Whom a verdict is about: their login, and their account id where the payload gives
 /// one (an `allowed_users` entry pinned to an id matches by it alone).
@@ -46,17 +62,24 @@ impl Planner {
         needs: Permission,
     ) -> Verdict {
         let auth = &self.config.github.authorization;
+        // `allowed_users` and `allowed_teams` stand in for the global `min_permission`, not
+        // for a trigger's own above it: `min_permission: admin` on a trigger means admins,
+        // whoever is listed (outside review 11d, A4; before, a listed reader started an
+        // admin-only agent). Above it, they are judged by their permission as anyone is.
+        let listed = needs <= auth.min_permission;
         // An entry pinned to another account than the one holding its login now (a login
         // freed by a rename and taken) grants nothing: they are judged as anyone is, and
         // told what anyone is, never the id the entry names.
-        if auth.allowed_users.iter().any(|u| u.is(who.login, who.id)) {
+        if listed && auth.allowed_users.iter().any(|u| u.is(who.login, who.id)) {
             return Verdict::Allowed;
         }
-        if facts.teams.iter().any(|t| {
-            auth.allowed_teams
-                .iter()
-                .any(|a| a.as_str().eq_ignore_ascii_case(t))
-        }) {
+        if listed
+            && facts.teams.iter().any(|t| {
+                auth.allowed_teams
+                    .iter()
+                    .any(|a| a.as_str().eq_ignore_ascii_case(t))
+            })
+        {
             return Verdict::Allowed;
         }
         let refused = |has: Permission, inferred: bool| {
@@ -69,7 +92,7 @@ impl Planner {
         match facts.authority {
             Authority::Known(has) if has >= needs => Verdict::Allowed,
             // A team might still allow them.
-            Authority::Known(_) if facts.teams_unanswered => Verdict::Undecided,
+            Authority::Known(_) if facts.teams_unanswered && listed => Verdict::Undecided,
             Authority::Known(has) => refused(has, false),
             Authority::Preview => match association {
                 Some(a) if permission_from_association(a) < needs => {
@@ -149,71 +172,216 @@ impl Planner {
     }
 
     /// The fork policy, judged once for every trigger whose launches would run a fork's
-    /// code (`fork`): unless the code is an author's the repository trusts for every agent
-    /// launched, it runs only at a head a maintainer approved (else one refusal stands
-    /// where the launches were, or the delivery waits); and never with a token that can
-    /// write (each such launch is refused).
+    /// code (`fork`), for each launch on its own: it stands only if someone who may start
+    /// its agent vouches for the head ([`Planner::vouch`]), and never with a token that
+    /// can write (each such launch is refused). The launches nobody vouches for give way to
+    /// one refusal (where the first of them was), or to skips naming what the approver
+    /// lacks, and then, if nothing runs, to one refusal saying so; an unknown makes the
+    /// delivery wait.
     pub(super) fn fork_policy(
         &self,
         decisions: Vec<Decision>,
         fork: &ForkCode<'_>,
         facts: &Facts<'_>,
     ) -> Vec<Decision> {
-        let launched = |d: &Decision| match d {
-            Decision::Launch(launch) => Some(launch.agent.clone()),
-            _ => None,
-        };
-        let agents: Vec<String> = decisions.iter().filter_map(launched).collect();
-        if agents.is_empty() {
-            return decisions;
-        }
-        let mut trusted = fork.author.is_some();
-        if let Some((author, association)) = fork.author {
-            for agent in &agents {
-                let needs = self.needs(agent, TriggerKind::PullRequest);
-                match self.authorization(author, Some(association), facts, needs) {
-                    Verdict::Allowed => {}
-                    Verdict::Undecided => {
-                        return vec![Decision::Defer(Deferral::PermissionUnanswered {
-                            login: author.login.to_string(),
-                        })];
-                    }
-                    Verdict::Refused(_) => trusted = false,
-                }
-            }
-        }
-        if !trusted && let Some(refused) = self.fork_gate(fork.number, &fork.head, fork.told, facts)
-        {
-            if matches!(refused, Decision::Defer(_)) {
-                return vec![refused];
-            }
-            let mut refused = Some(refused);
-            let mut out = Vec::with_capacity(decisions.len());
-            for decision in decisions {
-                match decision {
-                    Decision::Launch(_) => out.extend(refused.take()),
-                    other => out.push(other),
-                }
-            }
-            return out;
-        }
-        decisions
-            .into_iter()
-            .map(|decision| match decision {
-                Decision::Launch(launch) => {
+        let mut out = Vec::with_capacity(decisions.len());
+        // The one refusal of the launches nobody vouches for, and where it goes.
+        let mut refused: Option<(usize, Refusal)> = None;
+        // What the first approver who falls short lacks, told if nothing runs.
+        let mut short: Option<RefusalReason> = None;
+        let mut stands = false;
+        for decision in decisions {
+            let Decision::Launch(launch) = decision else {
+                out.push(decision);
+                continue;
+            };
+            match self.vouch(&launch, fork, facts) {
+                Vouch::Stands => {
+                    stands = true;
                     let agent = self
                         .config
                         .agents
                         .iter()
                         .find(|a| a.name.as_str() == launch.agent);
-                    match agent.and_then(|a| self.fork_write_refusal(a, &launch.requested_by)) {
-                        Some(refused) => refused,
-                        None => Decision::Launch(launch),
+                    let write =
+                        agent.and_then(|a| self.fork_write_refusal(a, &launch.requested_by));
+                    out.push(write.unwrap_or(Decision::Launch(launch)));
+                }
+                Vouch::Waits(why) => return vec![Decision::Defer(why)],
+                Vouch::Refused(refusal) => {
+                    refused.get_or_insert((out.len(), refusal));
+                }
+                Vouch::Short {
+                    approver,
+                    needs,
+                    has,
+                } => {
+                    short.get_or_insert_with(|| RefusalReason::ForkApproverNeeds {
+                        head_sha: fork.head.clone(),
+                        agent: launch.agent.clone(),
+                        approver: approver.clone(),
+                        needs,
+                        has,
+                    });
+                    out.push(Decision::Skip {
+                        agent: launch.agent,
+                        reason: SkipReason::ApproverNeeds {
+                            approver,
+                            needs,
+                            has,
+                        },
+                    });
+                }
+            }
+        }
+        match (refused, short) {
+            (Some((at, refusal)), _) => out.insert(at, Decision::Refuse(refusal)),
+            (None, Some(reason)) if !stands => out.push(Decision::Refuse(Refusal {
+                login: fork.told.to_string(),
+                reason,
+            })),
+            _ => {}
+        }
+        out
+    }
+
+    /// Whether `launch`, which would run a fork's code at `fork.head`, stands: someone
+    /// who may start its agent (the higher of its `pull_request` trigger's
+    /// `min_permission` and the global one) vouches for the head. That is the author, on
+    /// an event they caused from their own fork; else, under `approve`, someone who
+    /// approved exactly that head and whose permission, asked now, meets it (outside
+    /// review 11d, A1: before, any approval of the head, or an author who met the global
+    /// minimum, let every agent run). Under `always` the policy vouches for every fork in
+    /// place of the global minimum, but a `pull_request` trigger's own `min_permission`
+    /// above it still holds for the author (the approver, on an approval); a command's
+    /// launch is held to its commenter by the command's trigger instead.
+    fn vouch(&self, launch: &Launch, fork: &ForkCode<'_>, facts: &Facts<'_>) -> Vouch {
+        let auth = &self.config.github.authorization;
+        let needs = self
+            .needs(&launch.agent, TriggerKind::PullRequest)
+            .max(auth.min_permission);
+        let person = |who: Requester<'_>, association, needs| match self.authorization(
+            who,
+            Some(association),
+            facts,
+            needs,
+        ) {
+            Verdict::Allowed => Vouch::Stands,
+            Verdict::Undecided => Vouch::Waits(Deferral::PermissionUnanswered {
+                login: who.login.to_string(),
+            }),
+            Verdict::Refused(reason) => Vouch::Refused(Refusal {
+                login: who.login.to_string(),
+                reason,
+            }),
+        };
+        if auth.fork_pull_requests == ForkPolicy::Always {
+            let by_command = !matches!(launch.trigger, Trigger::PullRequest { .. });
+            if by_command || needs <= auth.min_permission {
+                return Vouch::Stands;
+            }
+            return match fork.owner {
+                Some((who, association)) => person(who, association, needs),
+                None => Vouch::Stands,
+            };
+        }
+        if let Some((author, association)) = fork.author {
+            match person(author, association, needs) {
+                Vouch::Refused(_) => {}
+                vouched => return vouched,
+            }
+        }
+        let refused = |reason| {
+            Vouch::Refused(Refusal {
+                login: fork.told.to_string(),
+                reason,
+            })
+        };
+        if auth.fork_pull_requests == ForkPolicy::Never {
+            return refused(RefusalReason::ForksNeverRun);
+        }
+        let approvers = super::approval::approvers_of(facts.approvals, &fork.head);
+        if approvers.is_empty() {
+            if facts.approvals_unreadable {
+                return Vouch::Waits(Deferral::ApprovalsUnknown {
+                    number: fork.number,
+                });
+            }
+            return refused(RefusalReason::ForkNeedsApproval {
+                head_sha: fork.head.clone(),
+            });
+        }
+        let mut best: Option<(&str, Permission)> = None;
+        for login in approvers {
+            let authority = ApproverAuthority::of(facts, login);
+            match self.approver_verdict(login, authority, needs) {
+                Verdict::Allowed => return Vouch::Stands,
+                // Asked only when the approvals already known do not do.
+                Verdict::Undecided => {
+                    return Vouch::Waits(Deferral::ApproverPermissionUnanswered {
+                        login: login.to_string(),
+                    });
+                }
+                Verdict::Refused(reason) => {
+                    let has = match reason {
+                        RefusalReason::NotAuthorized { has, .. } => has,
+                        _ => Permission::None,
+                    };
+                    if best.is_none_or(|(_, best)| has > best) {
+                        best = Some((login, has));
                     }
                 }
-                other => other,
-            })
-            .collect()
+            }
+        }
+        let (approver, has) = best.unwrap_or(("", Permission::None));
+        Vouch::Short {
+            approver: approver.to_string(),
+            needs,
+            has,
+        }
+    }
+
+    /// Whether an approver whose permission now is `authority` may start an agent that
+    /// needs `needs`: judged as anyone is (an `allowed_users` entry by login; teams are
+    /// not asked of an approver), by what GitHub says now.
+    fn approver_verdict(&self, login: &str, authority: Authority, needs: Permission) -> Verdict {
+        let facts = Facts {
+            authority,
+            ..Facts::default()
+        };
+        self.authorization(Requester { login, id: None }, None, &facts, needs)
+    }
+
+    /// The highest permission `who` may start agents with, as far as can be told now
+    /// (what [`Planner::authorization`] allows, `allowed_users` and teams included), for
+    /// a caller that judges it against several thresholds at once (an approval, which
+    /// stands for each agent only as far as this reaches); `Err` while GitHub has not
+    /// said.
+    pub(super) fn standing(
+        &self,
+        who: Requester<'_>,
+        association: Option<&AuthorAssociation>,
+        facts: &Facts<'_>,
+    ) -> Result<Permission, Deferral> {
+        let mut has = Permission::None;
+        for level in [
+            Permission::Read,
+            Permission::Triage,
+            Permission::Write,
+            Permission::Maintain,
+            Permission::Admin,
+        ] {
+            match self.authorization(who, association, facts, level) {
+                Verdict::Allowed => has = level,
+                Verdict::Refused(_) => break,
+                Verdict::Undecided => {
+                    return Err(Deferral::PermissionUnanswered {
+                        login: who.login.to_string(),
+                    });
+                }
+            }
+        }
+        Ok(has)
     }
 
     /// Whether a fork pull request's code may run at `head` for someone the repository
@@ -228,30 +396,6 @@ impl Planner {
                 reason,
             })
         })
-    }
-
-    fn fork_gate(
-        &self,
-        number: u64,
-        head: &str,
-        requested_by: &str,
-        facts: &Facts<'_>,
-    ) -> Option<Decision> {
-        let reason = match self.config.github.authorization.fork_pull_requests {
-            ForkPolicy::Always => return None,
-            ForkPolicy::Never => RefusalReason::ForksNeverRun,
-            ForkPolicy::Approve if super::approval::approves(facts.approvals, head) => return None,
-            ForkPolicy::Approve if facts.approvals_unreadable => {
-                return Some(Decision::Defer(Deferral::ApprovalsUnknown { number }));
-            }
-            ForkPolicy::Approve => RefusalReason::ForkNeedsApproval {
-                head_sha: head.to_string(),
-            },
-        };
-        Some(Decision::Refuse(Refusal {
-            login: requested_by.to_string(),
-            reason,
-        }))
     }
 }
 /// [`Planner::needs`] under `config`.

@@ -149,6 +149,7 @@ impl Planner {
                 head: pr.head.sha.to_string(),
                 told: login,
                 author: None,
+                owner: None,
             }),
             _ => planned,
         }

@@ -39,7 +39,7 @@ mod replay;
 mod table;
 
 pub use again::{Again, ForkRun};
-pub use approval::{Approval, Approved, GivenApproval, names_exactly};
+pub use approval::{Approval, Approved, ApproverAuthority, GivenApproval, names_exactly};
 use authority::Requester;
 pub use authority::permission_from_association;
 pub use pull_request::ApprovedRuns;
@@ -95,6 +95,9 @@ pub struct Facts<'a> {
     pub head_at_comment: Option<&'a str>,
     /// The approval records could not be read: a decision that needs them waits.
     pub approvals_unreadable: bool,
+    /// The permission, asked now, of the people who approved the head that would run:
+    /// an approval stands for an agent only if its approver may start that agent now.
+    pub approvers: &'a [ApproverAuthority],
     /// The commit of the ref a run about an issue or a release checks out (the default
     /// branch's head, the tag's commit), as GitHub said it when the delivery came.
     pub commit: RefCommit<'a>,
@@ -724,6 +727,11 @@ pub(super) struct ForkCode<'e> {
     /// caused the event): an author the repository trusts for every agent needs no
     /// approval. `None`: it meets the fork policy whoever asked.
     author: Option<(Requester<'e>, &'e AuthorAssociation)>,
+    /// Whose permission a trigger's own `min_permission` above the global one holds to
+    /// under `fork_pull_requests: always` (which waives the global one for a fork): the
+    /// pull request's author on a `pull_request` event, the approver on an approval.
+    /// `None` on a command, whose commenter the command's own trigger holds.
+    owner: Option<(Requester<'e>, &'e AuthorAssociation)>,
 }
 
 /// Who asked for the launches of a delivery: their login, what the payload says of them

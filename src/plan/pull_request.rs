@@ -7,9 +7,9 @@ use crate::github::event::{
 };
 
 use super::{
-    AgentFilters, Approval, Control, Decision, Deferral, Facts, ForkCode, Hears, IgnoreReason,
-    Planned, Planner, RefusalReason, Requester, SkipReason, Subject, Trigger, TriggerKind, acting,
-    action_not_listed, authority::Verdict, login,
+    AgentFilters, Approval, ApproverAuthority, Authority, Control, Decision, Facts, ForkCode,
+    Hears, IgnoreReason, Planned, Planner, Refusal, RefusalReason, Requester, SkipReason, Subject,
+    Trigger, TriggerKind, acting, action_not_listed, login,
 };
 
 /// The parts of a pull request event the planner reads: a delivery's, or those of an
@@ -51,10 +51,11 @@ impl Planner {
 
     /// The agents of pull request `pr` at its head, which a maintainer approved by the
     /// `approve` in `comment` (an `issue_comment` event): planned as a push of that head
-    /// (`pull_request.synchronize`) is, with `approval` among the approvals (an approval
-    /// of another commit lets nothing run). Only the launches and the skips: the comment's
-    /// own delivery says the rest. `delivery` names the runs (the comment delivery's run
-    /// key).
+    /// (`pull_request.synchronize`) is, with `approval` the one approval (an approval of
+    /// another commit lets nothing run), and its approver's permission now as what
+    /// vouches for each agent. Only the launches and the skips (an agent whose token can
+    /// write among them): the comment's own delivery says the rest. `delivery` names the
+    /// runs (the comment delivery's run key).
     pub fn plan_approved(
         &self,
         comment: &WebhookEvent,
@@ -64,84 +65,78 @@ impl Planner {
         facts: &Facts<'_>,
     ) -> ApprovedRuns {
         let event = approved_event(comment, pr);
-        let approvals: Vec<Approval> = facts
-            .approvals
-            .iter()
-            .chain(std::iter::once(approval))
-            .cloned()
-            .collect();
+        if self.own_sender(comment.sender.as_ref(), facts).is_some() {
+            return ApprovedRuns {
+                decisions: Vec::new(),
+                event,
+            };
+        }
+        let (approver, association) = match &comment.event {
+            Event::IssueComment(c) => (
+                Requester::from(&c.comment.user),
+                &c.comment.author_association,
+            ),
+            _ => (
+                acting(comment.sender.as_ref(), &pr.user),
+                &pr.author_association,
+            ),
+        };
+        // The approver stands in for an author who has too little, so each agent stands
+        // only if the approver may start it by its `pull_request` trigger (the higher of
+        // its `min_permission` and the global one; outside review 11c, A1): judged by the
+        // fork policy, with this approval alone and what the approver may do now.
+        let has = match self.standing(approver, Some(association), facts) {
+            Ok(has) => has,
+            Err(waits) => {
+                return ApprovedRuns {
+                    decisions: vec![Decision::Defer(waits)],
+                    event,
+                };
+            }
+        };
+        let approvals = [approval.clone()];
+        let approvers = [ApproverAuthority {
+            login: approval.approved_by.clone(),
+            authority: Authority::Known(has),
+        }];
         let approved = Facts {
             approvals: &approvals,
+            approvers: &approvers,
             ..facts.clone()
         };
-        let decisions = if self.own_sender(comment.sender.as_ref(), facts).is_some() {
-            Vec::new()
-        } else {
-            let at = PullRequestAt {
-                repository: comment.repository.as_ref().map(|r| r.full_name.as_str()),
-                sender: comment.sender.as_ref(),
-                pr,
-                action: &PullRequestAction::Synchronize,
-            };
-            let planned = self.pull_request_at(&at, delivery, &approved);
-            let (approver, association) = match &comment.event {
-                Event::IssueComment(c) => (
-                    Requester::from(&c.comment.user),
-                    Some(&c.comment.author_association),
-                ),
-                _ => (acting(comment.sender.as_ref(), &pr.user), None),
-            };
-            let decisions: Vec<Decision> = self
-                .judge(&event, planned, &approved)
-                .into_iter()
-                .filter(|d| matches!(d, Decision::Launch(_) | Decision::Skip { .. }))
-                .map(|d| self.held_to_approver(d, approver, association, facts))
-                .collect();
-            match decisions.iter().find(|d| matches!(d, Decision::Defer(_))) {
-                Some(waits) => vec![waits.clone()],
-                None => decisions,
-            }
+        let at = PullRequestAt {
+            repository: comment.repository.as_ref().map(|r| r.full_name.as_str()),
+            sender: comment.sender.as_ref(),
+            pr,
+            action: &PullRequestAction::Synchronize,
+        };
+        let mut planned = self.pull_request_at(&at, delivery, &approved);
+        if let Some(fork) = &mut planned.fork {
+            // Under `always`, a trigger's own `min_permission` holds for the approver.
+            fork.owner = Some((approver, association));
+        }
+        let decisions: Vec<Decision> = self
+            .judge(&event, planned, &approved)
+            .into_iter()
+            .filter_map(|d| match d {
+                // An agent refused because its token can write is named in the reply
+                // (outside review 11d, A9: before, it was left out in silence).
+                Decision::Refuse(Refusal {
+                    reason: RefusalReason::ForkWithWriteToken { agent, writes },
+                    ..
+                }) => Some(Decision::Skip {
+                    agent,
+                    reason: SkipReason::ForkWithWriteToken { writes },
+                }),
+                d @ (Decision::Launch(_) | Decision::Skip { .. } | Decision::Defer(_)) => Some(d),
+                _ => None,
+            })
+            .collect();
+        let decisions = match decisions.iter().find(|d| matches!(d, Decision::Defer(_))) {
+            Some(waits) => vec![waits.clone()],
+            None => decisions,
         };
         ApprovedRuns { decisions, event }
-    }
-
-    /// A launch an approval planned stands only if the approver may start its agent by
-    /// the pull request trigger: the approver stands in for an author who has too little,
-    /// so they must meet what the author would have needed (the trigger's `min_permission`
-    /// or the global one, whichever is higher; outside review 11c, A1). Else the agent is
-    /// skipped, saying what the approver needs; undecided, the delivery waits.
-    fn held_to_approver(
-        &self,
-        decision: Decision,
-        approver: Requester<'_>,
-        association: Option<&crate::github::event::AuthorAssociation>,
-        facts: &Facts<'_>,
-    ) -> Decision {
-        let Decision::Launch(launch) = &decision else {
-            return decision;
-        };
-        let global = self.config.github.authorization.min_permission;
-        let needs = self
-            .needs(&launch.agent, TriggerKind::PullRequest)
-            .max(global);
-        let has = match self.authorization(approver, association, facts, needs) {
-            Verdict::Allowed => return decision,
-            Verdict::Undecided => {
-                return Decision::Defer(Deferral::PermissionUnanswered {
-                    login: approver.login.to_string(),
-                });
-            }
-            Verdict::Refused(RefusalReason::NotAuthorized { has, .. }) => has,
-            Verdict::Refused(_) => crate::config::Permission::None,
-        };
-        Decision::Skip {
-            agent: launch.agent.clone(),
-            reason: SkipReason::ApproverNeeds {
-                approver: approver.login.to_string(),
-                needs,
-                has,
-            },
-        }
     }
 
     fn pull_request_at<'e>(
@@ -210,6 +205,7 @@ impl Planner {
                 told: if sent_by_author { author } else { sender },
                 author: (sent_by_author && authors_fork)
                     .then_some((Requester::from(&pr.user), &pr.author_association)),
+                owner: Some((Requester::from(&pr.user), &pr.author_association)),
             });
         }
         let association = (sender == author).then_some(&pr.author_association);
@@ -303,6 +299,8 @@ mod tests {
     const FORK: &str = "variants/pull_request/fork-opened.json";
     const FORK_HEAD: &str = "0123456789abcdef0123456789abcdef01234567";
     const REVIEW: &str = "[{name: review, triggers: {pull_request: {}}}]";
+    /// The review, and `deep`, which only admins may start by a pull request.
+    const DEEP: &str = "[{name: review, triggers: {pull_request: {actions: [opened, reopened, labeled]}}}, {name: deep, triggers: {pull_request: {min_permission: admin, actions: [opened, reopened, labeled]}}}]";
 
     fn changed(files: &[&str]) -> Given {
         Given {
@@ -675,6 +673,149 @@ mod tests {
                 expect: "launch fixer",
                 ..row()
             },
+            // An approval stands, per agent, only as far as its approver's permission
+            // reaches now (outside review 11d, A1: before, any approval of the head let
+            // every agent run on every later event there, whoever had approved it and
+            // whatever they had become since).
+            Row {
+                story: "at a head a writer approved, the fork author's next event starts the \
+                        review, not `deep`, which needs admin (before: both launched)",
+                agents: DEEP,
+                payload: FORK,
+                edit: |p| p["action"] = "reopened".into(),
+                given: || Given {
+                    approved_sha: Some(FORK_HEAD),
+                    approver: Some(crate::plan::Authority::Known(Write)),
+                    ..Given::known(Read)
+                },
+                expect: "launch review, skip deep: ApproverNeeds",
+                ..row()
+            },
+            Row {
+                story: "at a head an admin approved, both start",
+                agents: DEEP,
+                payload: FORK,
+                given: || Given {
+                    approved_sha: Some(FORK_HEAD),
+                    ..Given::known(Read)
+                },
+                expect: "launch review, launch deep",
+                ..row()
+            },
+            Row {
+                story: "a writer labelling a fork's pull request at a head a writer approved \
+                        does not start `deep` either (before: launched)",
+                agents: DEEP,
+                payload: FORK,
+                edit: |p| {
+                    p["action"] = "labeled".into();
+                    p["sender"]["login"] = "writer1".into();
+                },
+                given: || Given {
+                    approved_sha: Some(FORK_HEAD),
+                    approver: Some(crate::plan::Authority::Known(Write)),
+                    ..Given::known(Read)
+                },
+                expect: "launch review, skip deep: ApproverNeeds",
+                ..row()
+            },
+            Row {
+                story: "an approver GitHub now says may only read vouches for nothing, and \
+                        the author is told a new approval is needed (before: both launched)",
+                agents: DEEP,
+                payload: FORK,
+                given: || Given {
+                    approved_sha: Some(FORK_HEAD),
+                    approver: Some(crate::plan::Authority::Known(Read)),
+                    ..Given::known(Read)
+                },
+                expect: "skip review: ApproverNeeds, skip deep: ApproverNeeds, refuse @forker: ForkApproverNeeds",
+                ..row()
+            },
+            Row {
+                story: "until GitHub says what the approver has now, the delivery waits",
+                agents: DEEP,
+                payload: FORK,
+                given: || Given {
+                    approved_sha: Some(FORK_HEAD),
+                    approver: Some(crate::plan::Authority::NotAsked),
+                    ..Given::known(Read)
+                },
+                expect: "defer: ApproverPermissionUnanswered",
+                ..row()
+            },
+            Row {
+                story: "and while GitHub does not answer, it still waits",
+                agents: DEEP,
+                payload: FORK,
+                given: || Given {
+                    approved_sha: Some(FORK_HEAD),
+                    approver: Some(crate::plan::Authority::Unanswered),
+                    ..Given::known(Read)
+                },
+                expect: "defer: ApproverPermissionUnanswered",
+                ..row()
+            },
+            Row {
+                story: "a fork author who writes vouches for the review themself; `deep` \
+                        waits for an admin's approval (before: neither ran unapproved)",
+                agents: DEEP,
+                payload: FORK,
+                given: || Given::known(Write),
+                expect: "launch review, refuse @forker: ForkNeedsApproval",
+                ..row()
+            },
+            Row {
+                story: "under `always`, a read-only fork author does not start `deep`, whose \
+                        trigger needs admin (before: launched)",
+                authorization: "{fork_pull_requests: always}",
+                agents: DEEP,
+                payload: FORK,
+                given: || Given::known(Read),
+                expect: "launch review, refuse @forker: NotAuthorized",
+                ..row()
+            },
+            Row {
+                story: "under `always`, an admin fork author starts both",
+                authorization: "{fork_pull_requests: always}",
+                agents: DEEP,
+                payload: FORK,
+                given: || Given::known(Admin),
+                expect: "launch review, launch deep",
+                ..row()
+            },
+            Row {
+                story: "under `always`, a writer's label on a read-only author's pull request \
+                        does not start `deep`: the code is the author's (before: launched)",
+                authorization: "{fork_pull_requests: always}",
+                agents: DEEP,
+                payload: FORK,
+                edit: |p| {
+                    p["action"] = "labeled".into();
+                    p["sender"]["login"] = "writer1".into();
+                },
+                given: || Given::known(Read),
+                expect: "launch review, refuse @forker: NotAuthorized",
+            },
+            Row {
+                story: "an allowed user stands in for the global minimum, not for a trigger's \
+                        `admin` (outside review 11d, A4; before: `deep` launched)",
+                authorization: "{allowed_users: [codertocat]}",
+                agents: DEEP,
+                payload: OPENED,
+                given: || Given::known(Read),
+                expect: "launch review, refuse @Codertocat: NotAuthorized",
+                ..row()
+            },
+            Row {
+                story: "an allowed user who is an admin starts `deep` as any admin does",
+                authorization: "{allowed_users: [codertocat]}",
+                agents: DEEP,
+                payload: OPENED,
+                given: || Given::known(Admin),
+                expect: "launch review, launch deep",
+                ..row()
+            },
         ]);
     }
 
@@ -757,10 +898,11 @@ mod tests {
                 "skip review: ApproverNeeds, skip deep: ApproverNeeds, skip open: ApproverNeeds",
             ),
             (
-                "an approver in allowed_users may start them all",
+                "an approver in allowed_users stands in for the global minimum, not for \
+                 `deep`'s admin (outside review 11d, A4; before: `deep` launched too)",
                 "{allowed_users: [codertocat]}",
                 Known(Read),
-                "launch review, launch deep, launch open",
+                "launch review, skip deep: ApproverNeeds, launch open",
             ),
             (
                 "until GitHub says what the approver has, the delivery waits",

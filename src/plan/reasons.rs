@@ -38,6 +38,11 @@ pub enum SkipReason {
         needs: Permission,
         has: Permission,
     },
+    /// A maintainer's `approve` of a fork pull request plans its agents again, and this
+    /// agent's token can write (these permissions): a fork's code never gets such a token
+    /// unless the operator trusts every fork (`fork_pull_requests: always`). Named in the
+    /// approval's reply (outside review 11d, A9).
+    ForkWithWriteToken { writes: String },
 }
 
 impl std::fmt::Display for SkipReason {
@@ -91,6 +96,10 @@ impl std::fmt::Display for SkipReason {
                 "@{approver} needs `{}` permission on this repository to start it (has `{}`)",
                 needs.as_str(),
                 has.as_str()
+            ),
+            SkipReason::ForkWithWriteToken { writes } => write!(
+                f,
+                "its token can write ({writes}), and a fork's code could use it (agents whose token can write do not run on forks unless the operator trusts every fork: `fork_pull_requests: always`)"
             ),
         }
     }
@@ -193,6 +202,10 @@ pub enum Deferral {
     /// GitHub did not say which commit `git_ref` (`refs/heads/main`, `refs/tags/v1`) is,
     /// so there is no exact commit to run at.
     CommitUnknown { git_ref: String },
+    /// GitHub did not say what permission this person, who approved the fork pull
+    /// request's head, has now: their approval is relied on only as far as their
+    /// permission now reaches (outside review 11d, A1).
+    ApproverPermissionUnanswered { login: String },
 }
 
 impl std::fmt::Display for Deferral {
@@ -214,6 +227,10 @@ impl std::fmt::Display for Deferral {
                 f,
                 "GitHub did not answer which commit `{git_ref}` is; decided when it does"
             ),
+            Deferral::ApproverPermissionUnanswered { login } => write!(
+                f,
+                "GitHub did not answer what permission @{login}, who approved this pull request's head, has now; decided when it does"
+            ),
         }
     }
 }
@@ -233,6 +250,17 @@ pub enum RefusalReason {
     },
     /// A fork pull request that needs a maintainer's `approve` for this head commit.
     ForkNeedsApproval { head_sha: String },
+    /// A fork pull request whose head was approved, but by nobody who has, now, what
+    /// `agent` needs (the higher of its `pull_request` trigger's `min_permission` and the
+    /// global one): `approver` is the best of them, with what they have now (outside
+    /// review 11d, A1). Told when no agent runs.
+    ForkApproverNeeds {
+        head_sha: String,
+        agent: String,
+        approver: String,
+        needs: Permission,
+        has: Permission,
+    },
     /// Fork pull requests never run.
     ForksNeverRun,
     /// A fork's run done again names no exact commit, so no approval can stand for it.
@@ -263,6 +291,18 @@ impl Refusal {
             ),
             RefusalReason::ForkNeedsApproval { head_sha } => format!(
                 "This pull request comes from a fork, so agents run on it only at a commit a maintainer has approved. To run them at the current head, a maintainer comments `{prefix} approve {head_sha}`."
+            ),
+            RefusalReason::ForkApproverNeeds {
+                head_sha,
+                agent,
+                approver,
+                needs,
+                has,
+            } => format!(
+                "This pull request comes from a fork, so agents run on it only at a commit approved by someone who may start them. @{approver} approved `{head_sha}` and has `{}` permission now; agent `{agent}` needs `{}`. To run it, someone with `{}` permission comments `{prefix} approve {head_sha}`.",
+                has.as_str(),
+                needs.as_str(),
+                needs.as_str()
             ),
             RefusalReason::ForkWithWriteToken { agent, writes } => format!(
                 "Agent `{agent}` was not started for @{}: its token can write ({writes}), and this pull request's code comes from a fork, which could use that token. Agents whose token can write do not run on forks (unless the operator trusts every fork: `fork_pull_requests: always`).",
@@ -366,6 +406,12 @@ mod tests {
                 },
                 "@writer1 needs `admin` permission on this repository to start it (has `write`)",
             ),
+            (
+                SkipReason::ForkWithWriteToken {
+                    writes: "workflows".into(),
+                },
+                "its token can write (workflows), and a fork's code could use it (agents whose token can write do not run on forks unless the operator trusts every fork: `fork_pull_requests: always`)",
+            ),
         ];
         for (reason, words) in &table {
             assert_eq!(reason.to_string(), *words, "{reason:?}");
@@ -381,7 +427,8 @@ mod tests {
                 | SkipReason::NoPathMatches
                 | SkipReason::PushRef { .. }
                 | SkipReason::Prerelease
-                | SkipReason::ApproverNeeds { .. } => {}
+                | SkipReason::ApproverNeeds { .. }
+                | SkipReason::ForkWithWriteToken { .. } => {}
             }
         }
     }

@@ -122,6 +122,9 @@ pub(super) struct Given {
     /// The commit of an approval the service recorded (by `maintainer`), if any: the head,
     /// another head, a prefix (the planner judges whether it stands).
     pub approved_sha: Option<&'static str>,
+    /// What GitHub says `maintainer` (who gave that approval) has now: `admin` unless the
+    /// row says otherwise.
+    pub approver: Option<super::Authority>,
     pub approvals_unreadable: bool,
     pub commit: super::RefCommit<'static>,
 }
@@ -217,6 +220,12 @@ pub(super) fn check(rows: &[Row]) {
             })
             .into_iter()
             .collect();
+        let approvers = [super::ApproverAuthority {
+            login: "maintainer".into(),
+            authority: given
+                .approver
+                .unwrap_or(super::Authority::Known(crate::config::Permission::Admin)),
+        }];
         let facts = super::Facts {
             authority: given.authority,
             teams: &[],
@@ -228,6 +237,7 @@ pub(super) fn check(rows: &[Row]) {
             approvals: &approvals,
             head_at_comment: None,
             approvals_unreadable: given.approvals_unreadable,
+            approvers: &approvers,
             commit: given.commit,
         };
         let decisions = planner.plan(&delivery, "d-1", &facts);

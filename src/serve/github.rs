@@ -9,8 +9,8 @@ use crate::config::{Config, ForkPolicy};
 use crate::github::event::{Event, PullRequest, RepoFullName, WebhookEvent};
 use crate::github_client::{GithubClient, GithubError, Reaction};
 use crate::plan::{
-    Approval, Authority, Control, Decision, Deferral, Facts, Planner, RefCommit, Refusal,
-    RefusalReason, Trigger,
+    Approval, ApproverAuthority, Authority, Control, Decision, Deferral, Facts, Planner, RefCommit,
+    Refusal, RefusalReason, Trigger,
 };
 use crate::ports::approvals::{ApprovalStore, PullRequestKey, PullRequestRecord};
 use crate::render::Engine;
@@ -41,6 +41,9 @@ pub struct Gathered {
     pub head_at_comment: Option<String>,
     /// The approval records could not be read.
     pub approvals_unreadable: bool,
+    /// What GitHub says now of the approvers of the head whose approval the planner is
+    /// about to rely on.
+    pub approvers: Vec<ApproverAuthority>,
     /// What GitHub said of the ref a run about an issue or a release checks out.
     pub commit: Pinned,
 }
@@ -68,6 +71,7 @@ impl Default for Gathered {
             approvals: Vec::new(),
             head_at_comment: None,
             approvals_unreadable: false,
+            approvers: Vec::new(),
             commit: Pinned::NotAsked,
         }
     }
@@ -85,6 +89,7 @@ impl Gathered {
             approvals: &self.approvals,
             head_at_comment: self.head_at_comment.as_deref(),
             approvals_unreadable: self.approvals_unreadable,
+            approvers: &self.approvers,
             commit: match &self.commit {
                 Pinned::NotAsked => RefCommit::NotAsked,
                 Pinned::Known(sha) => RefCommit::Known(sha),
@@ -392,6 +397,29 @@ pub async fn gather(
                         permission = true;
                         gathered.ask_permission(client, config, &repo, &login).await;
                     }
+                    // An approval is relied on only as far as its approver's permission
+                    // reaches now: asked once per approver, when the planner is about
+                    // to rely on their approval (outside review 11d, A1).
+                    Decision::Defer(Deferral::ApproverPermissionUnanswered { login })
+                        if !gathered
+                            .approvers
+                            .iter()
+                            .any(|a| a.login.eq_ignore_ascii_case(&login)) =>
+                    {
+                        let authority = match client.collaborator_permission(&repo, &login).await {
+                            Ok(p) => Authority::Known(p),
+                            Err(e) => {
+                                tracing::warn!(
+                                    user = login,
+                                    "an approver's permission is unknown; the delivery waits for GitHub's answer: {e}"
+                                );
+                                Authority::Unanswered
+                            }
+                        };
+                        gathered
+                            .approvers
+                            .push(ApproverAuthority { login, authority });
+                    }
                     Decision::Defer(Deferral::CommitUnknown { git_ref }) if !pinning => {
                         pinning = true;
                         gathered.commit = match client.commit_of(&repo, &git_ref).await {
@@ -436,6 +464,26 @@ pub async fn gather(
                                 None => gathered.approvals_unreadable = true,
                             }
                         }
+                    }
+                    // Whoever approves or runs again is held, for each agent, to what its
+                    // trigger needs, which may be more than the global minimum an
+                    // `allowed_users` entry or team stands in for: their permission is
+                    // asked even when the command itself needed none of it.
+                    Decision::Control(
+                        Control::Approve {
+                            approved_by: login, ..
+                        }
+                        | Control::Retry {
+                            requested_by: login,
+                            ..
+                        }
+                        | Control::Rerun {
+                            requested_by: login,
+                            ..
+                        },
+                    ) if !permission && gathered.authority == Authority::NotAsked => {
+                        permission = true;
+                        gathered.ask_permission(client, config, &repo, &login).await;
                     }
                     Decision::Control(Control::Approve { sha: None, .. }) if !binding => {
                         binding = true;

@@ -2,7 +2,7 @@
 //! held to what starting its agent afresh needs under the config in force (issue 11,
 //! outside review 11c, A1, A2 and A3): an approver and a retrier need the permission the
 //! agent's trigger needs, and a fork's code runs only as the fork policy in force lets it,
-//! however the run came to be recorded.
+//! however the run came to be recorded. (An approval's stories are in `fork_approvals.rs`.)
 
 use crate::scenario::{OWNER, PullRequest, Scenario, contains};
 use crate::support;
@@ -19,54 +19,6 @@ const ADMIN_TASK: (&str, &str) = (
     "      comment:\n        verbs: [run]\n",
     "      comment:\n        verbs: [run]\n        min_permission: admin\n",
 );
-
-/// A `deep` review beside the example's, which only admins may start.
-const DEEP_REVIEW: (&str, &str) = (
-    "  - name: task\n",
-    "  - name: deep\n    templates: [agent-pod.yaml]\n    prompt: prompts/review.md\n    triggers:\n      pull_request: { min_permission: admin }\n    secrets: [openai]\n  - name: task\n",
-);
-
-/// The head of the fork's pull request.
-const FORK_HEAD: &str = "c6c6c6c6c6c6c6c6c6c6c6c6c6c6c6c6c6c6c6c6";
-
-#[tokio::test]
-async fn a_writers_approval_of_a_fork_starts_only_the_agents_a_writer_may_start() {
-    within(60, async {
-        let s = Scenario::new()
-            .config(DEEP_REVIEW.0, DEEP_REVIEW.1)
-            .start()
-            .await;
-        s.gh.set_role("writer1", "write");
-        s.gh.set_association("writer1", "COLLABORATOR");
-        s.gh.set_role("forker", "read");
-
-        // A fork's pull request waits for an approval.
-        let (pr, opened) = s
-            .gh
-            .open_pull_request(PullRequest::new(6).in_fork("forker").at(FORK_HEAD))
-            .await;
-        assert!(opened.runs().is_empty(), "{}", opened.json());
-
-        // A writer approves its head: the review starts, and `deep`, which only admins
-        // may start, does not (before: it launched with its secrets, as writer1).
-        let approved = s
-            .gh
-            .comment_as("writer1", pr, &format!("/agent approve {FORK_HEAD}"))
-            .await;
-        let run = approved.expect_status(202).run();
-        assert!(run.starts_with("review-"), "{run}");
-        let told = s.gh.expect_comment(pr, contains("Approved by @writer1"));
-        assert!(
-            told.body.contains(
-                "Agent `deep` was not started: @writer1 needs `admin` permission on this repository to start it (has `write`)."
-            ),
-            "{}",
-            told.body
-        );
-        s.end();
-    })
-    .await;
-}
 
 #[tokio::test]
 async fn a_writer_cannot_retry_or_re_run_a_task_only_admins_may_start() {

@@ -24,6 +24,7 @@ mod dockerfiles;
 mod docs_sync;
 mod exact_commits;
 mod fake_kube;
+mod fork_approvals;
 mod github_app;
 mod github_client;
 mod github_reports;

@@ -9,7 +9,8 @@ use std::process::{Command, Output};
 use agentpods::config::Permission;
 use agentpods::github::command::BuiltinVerb;
 use agentpods::plan::{
-    Approval, Control, Decision, Facts, IgnoreReason, Refusal, RefusalReason, SkipReason, Trigger,
+    Approval, ApproverAuthority, Authority, Control, Decision, Facts, IgnoreReason, Refusal,
+    RefusalReason, SkipReason, Trigger,
 };
 use agentpods::render::{K8sObject, RenderedRun};
 use serde_json::Value;
@@ -628,10 +629,16 @@ fn approval_of(sha: &str) -> [Approval; 1] {
     }]
 }
 
-/// The facts of a delivery with those records.
+/// The facts of a delivery with those records, whose approver (`maintainer`) GitHub says
+/// administers the repository now.
 fn approved(approvals: &[Approval]) -> Facts<'_> {
+    let approvers = Box::leak(Box::new([ApproverAuthority {
+        login: "maintainer".into(),
+        authority: Authority::Known(Permission::Admin),
+    }]));
     Facts {
         approvals,
+        approvers,
         ..Facts::default()
     }
 }

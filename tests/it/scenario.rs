@@ -343,6 +343,18 @@ impl Gh {
         self.pull_request_event(pr, "synchronize").await
     }
 
+    /// Its author closes and reopens it: GitHub delivers `pull_request.reopened`, at the
+    /// head it had.
+    pub async fn reopen(&self, pr: Pr) -> Delivered {
+        self.pull_request_event(pr, "reopened").await
+    }
+
+    /// Its author marks it ready for review: GitHub delivers
+    /// `pull_request.ready_for_review`, at the head it had.
+    pub async fn ready_for_review(&self, pr: Pr) -> Delivered {
+        self.pull_request_event(pr, "ready_for_review").await
+    }
+
     async fn pull_request_event(&self, pr: Pr, action: &str) -> Delivered {
         let pull = self.pulls.lock().expect("pulls")[&pr.0].clone();
         let mut payload = example("pull_request/opened.json");

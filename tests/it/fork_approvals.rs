@@ -1,0 +1,194 @@
+//! An approval of a fork's head lets its code run only as far as its approver may start
+//! agents now, on every event at that head, not only the `approve` itself (issue 11,
+//! outside review 11d, A1, A4 and A9). Before, once a writer had approved a head, the fork
+//! author's next event there (a reopen, an edit) started every agent, the admin-only ones
+//! with their secrets included, and went on doing so after the writer lost their access.
+
+use crate::scenario::{PullRequest, Scenario, contains};
+use crate::support::server::within;
+
+/// A `deep` review beside the example's, which only admins may start.
+const DEEP_REVIEW: (&str, &str) = (
+    "  - name: task\n",
+    "  - name: deep\n    templates: [agent-pod.yaml]\n    prompt: prompts/review.md\n    triggers:\n      pull_request: { min_permission: admin }\n    secrets: [openai]\n  - name: task\n",
+);
+
+/// The head of the fork's pull request.
+const FORK_HEAD: &str = "d7d7d7d7d7d7d7d7d7d7d7d7d7d7d7d7d7d7d7d7";
+
+/// The agents of the runs a delivery started, by their names (`review-pr6-…`).
+fn agents(runs: &[String]) -> Vec<&str> {
+    runs.iter()
+        .map(|r| r.split_once("-pr").map_or(r.as_str(), |(agent, _)| agent))
+        .collect()
+}
+
+/// How often the service asked GitHub what `login` may do.
+fn permission_asks(s: &crate::scenario::Story, login: &str) -> usize {
+    let path = format!("/collaborators/{login}/permission");
+    s.gh.fake
+        .requests()
+        .iter()
+        .filter(|r| r.contains(&path))
+        .count()
+}
+
+#[tokio::test]
+async fn a_writers_approval_never_starts_an_admin_only_agent_and_ends_with_the_writers_access() {
+    within(60, async {
+        let s = Scenario::new()
+            .config(DEEP_REVIEW.0, DEEP_REVIEW.1)
+            .start()
+            .await;
+        s.gh.set_role("writer1", "write");
+        s.gh.set_association("writer1", "COLLABORATOR");
+        s.gh.set_role("forker", "read");
+
+        // A fork's pull request waits for an approval; a writer approves its head, and
+        // the review starts, not `deep`.
+        let (pr, opened) = s
+            .gh
+            .open_pull_request(PullRequest::new(6).in_fork("forker").at(FORK_HEAD))
+            .await;
+        assert!(opened.runs().is_empty(), "{}", opened.json());
+        let approved = s
+            .gh
+            .comment_as("writer1", pr, &format!("/agent approve {FORK_HEAD}"))
+            .await;
+        assert_eq!(agents(&approved.expect_status(202).runs()), ["review"]);
+        let told = s.gh.expect_comment(pr, contains("Approved by @writer1"));
+        assert!(
+            told.body.contains(
+                "Agent `deep` was not started: @writer1 needs `admin` permission on this repository to start it (has `write`)."
+            ),
+            "{}",
+            told.body
+        );
+
+        // The fork's author closes and reopens it: the review runs again at the approved
+        // head, and `deep` still does not (before: it launched, as the author). The
+        // writer's permission is asked again, once, to rely on their approval.
+        let asked = permission_asks(&s, "writer1");
+        let reopened = s.gh.reopen(pr).await;
+        assert_eq!(
+            agents(&reopened.expect_status(202).runs()),
+            ["review"],
+            "{}",
+            reopened.json()
+        );
+        assert!(
+            reopened.json()["notes"]
+                .to_string()
+                .contains("agent deep: not started: @writer1 needs `admin` permission"),
+            "{}",
+            reopened.json()
+        );
+        assert_eq!(permission_asks(&s, "writer1"), asked + 1);
+
+        // The writer's access is taken away: their approval starts nothing from the next
+        // event on (before: the review and `deep` both launched), and the refusal says
+        // what it takes (told to the author, who was told within the hour already).
+        s.gh.set_role("writer1", "read");
+        let ready = s.gh.ready_for_review(pr).await;
+        assert!(ready.runs().is_empty(), "{}", ready.json());
+        assert!(
+            ready.json()["notes"].to_string().contains(&format!(
+                "@writer1 approved `{FORK_HEAD}` and has `read` permission now; agent `review` needs `write`"
+            )),
+            "{}",
+            ready.json()
+        );
+        s.end();
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn under_always_a_read_only_fork_author_does_not_start_an_admin_only_agent() {
+    within(60, async {
+        let s = Scenario::new()
+            .config(DEEP_REVIEW.0, DEEP_REVIEW.1)
+            .config("fork_pull_requests: approve", "fork_pull_requests: always")
+            .start()
+            .await;
+        s.gh.set_role("forker", "read");
+
+        // `always` waives the global minimum for a fork's author: the review runs. But
+        // `deep`'s own `min_permission: admin` still holds for them (before: it launched).
+        let (pr, opened) =
+            s.gh.open_pull_request(PullRequest::new(7).in_fork("forker").at(FORK_HEAD))
+                .await;
+        assert_eq!(
+            agents(&opened.expect_status(202).runs()),
+            ["review"],
+            "{}",
+            opened.json()
+        );
+        s.gh.expect_comment(pr, contains("@forker you need `admin` permission"));
+        s.end();
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_allowed_user_who_may_only_read_does_not_start_an_admin_only_agent() {
+    within(60, async {
+        let s = Scenario::new()
+            .config(
+                "      comment:\n        verbs: [run]\n",
+                "      comment:\n        verbs: [run]\n        min_permission: admin\n",
+            )
+            .config("allowed_users: []", "allowed_users: [\"pinned:4242\"]")
+            .start()
+            .await;
+        s.gh.set_role("pinned", "read");
+        s.gh.set_account("pinned", 4242);
+        let pr = s.gh.pull_request(PullRequest::new(2));
+
+        // An allowed user stands in for the global minimum: the review, which needs it.
+        let review = s.gh.comment_as("pinned", pr, "/agent review").await;
+        assert_eq!(agents(&review.expect_status(202).runs()), ["review"]);
+
+        // Not for the task, whose trigger says admin (before: launched, as `pinned`).
+        let task = s.gh.comment_as("pinned", pr, "/agent run deploy it").await;
+        assert!(task.runs().is_empty(), "{}", task.json());
+        s.gh.expect_comment(pr, contains("@pinned you need `admin` permission"));
+        s.end();
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_approval_names_the_agents_skipped_because_their_token_can_write() {
+    within(60, async {
+        let s = Scenario::new()
+            .config(
+                "  - name: task\n",
+                "  - name: workflows\n    templates: [agent-pod.yaml]\n    prompt: prompts/review.md\n    github_token: { contents: read, workflows: write }\n    triggers:\n      pull_request: {}\n    secrets: [openai]\n  - name: task\n",
+            )
+            .start()
+            .await;
+        s.gh.set_role("Codertocat", "admin");
+        s.gh.set_role("forker", "read");
+        let (pr, _) = s
+            .gh
+            .open_pull_request(PullRequest::new(8).in_fork("forker").at(FORK_HEAD))
+            .await;
+
+        // The owner approves: the review runs, and the reply says why `workflows` does not
+        // (before: it was left out in silence).
+        let approved = s
+            .gh
+            .comment(pr, &format!("/agent approve {FORK_HEAD}"))
+            .await;
+        assert_eq!(agents(&approved.expect_status(202).runs()), ["review"]);
+        s.gh.expect_comment(
+            pr,
+            contains(
+                "Agent `workflows` was not started: its token can write (workflows)",
+            ),
+        );
+        s.end();
+    })
+    .await;
+}
