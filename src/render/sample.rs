@@ -249,7 +249,7 @@ pub fn samples(agent: &Agent) -> Vec<Sample> {
             let e = json!({"kind": "issues", "action": action, "issue": issue, "label": null});
             let l = launch(
                 Trigger::Issues {
-                    action: action.clone(),
+                    action: action.as_str().into(),
                 },
                 Subject::Issue {
                     number: 1,
@@ -295,7 +295,7 @@ pub fn samples(agent: &Agent) -> Vec<Sample> {
             "target_commitish": "main"}});
         let l = launch(
             Trigger::Release {
-                action: action.clone(),
+                action: action.as_str().into(),
             },
             Subject::Release {
                 tag: "v1.0.0".into(),
