@@ -234,16 +234,13 @@ impl Command {
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum CommandError {
     /// The prefix alone, with no verb after it.
-    #[error("no command after the prefix; `help` lists the commands")]
+    #[error("{}; `help` lists the commands", self.what())]
     MissingVerb,
     /// A verb that is neither built in nor configured.
     #[error(
-        "unknown command {}{}",
-        code(verb),
-        match suggestion {
-            Some(suggestion) => format!("; did you mean {}?", code(suggestion)),
-            None => "; `help` lists the commands".to_owned(),
-        }
+        "{}{}",
+        self.what(),
+        if suggestion.is_some() { "" } else { "; `help` lists the commands" }
     )]
     UnknownVerb {
         /// The verb as written.
@@ -263,6 +260,36 @@ pub enum CommandError {
     /// An argument that does not have the form the verb needs.
     #[error("invalid argument for {}: {message}", code(verb))]
     InvalidArgument { verb: String, message: String },
+}
+
+impl CommandError {
+    /// The message as the bot replies it: the error, then the help command with the
+    /// prefix (`/agent help`), once.
+    pub fn reply(&self, prefix: &str) -> String {
+        let text = self.what();
+        let joint = if text.ends_with('?') { " " } else { "; " };
+        format!("{text}{joint}`{prefix} help` lists the commands")
+    }
+
+    /// What is wrong, without pointing at the help.
+    fn what(&self) -> String {
+        match self {
+            CommandError::MissingVerb => "no command after the prefix".to_owned(),
+            CommandError::UnknownVerb {
+                verb,
+                suggestion: Some(suggestion),
+            } => format!(
+                "unknown command {}; did you mean {}?",
+                code(verb),
+                code(suggestion)
+            ),
+            CommandError::UnknownVerb {
+                verb,
+                suggestion: None,
+            } => format!("unknown command {}", code(verb)),
+            other => other.to_string(),
+        }
+    }
 }
 
 /// One command line of a comment and what it means.

@@ -6,10 +6,13 @@
 //! whether it needs `min_permission`. The compiler asks for both.
 
 use crate::config::{Agent, CommentTarget, Permission};
-use crate::github::command::{Command, CommandError, CommandParser};
-use crate::github::event::{Comment, IssueCommentEvent, PullRequest, WebhookEvent};
+use crate::github::command::{BuiltinVerb, Command, CommandParser};
+use crate::github::event::{
+    Comment, IssueCommentAction, IssueCommentEvent, PullRequest, WebhookEvent,
+};
 
 use super::authority::Verdict;
+use super::reasons::Answer;
 use super::{
     Authority, Control, Decision, Deferral, Facts, ForkCode, Hears, IgnoreReason, Planned, Planner,
     Requester, Subject, Trigger, TriggerKind,
@@ -41,13 +44,13 @@ impl Planner {
         facts: &Facts<'_>,
     ) -> Planned<'e> {
         let ignore = |why: IgnoreReason| Planned::decided(vec![Decision::ignore(why)]);
-        if e.action.as_str() != "created" {
+        if e.action != IssueCommentAction::Created {
             return ignore(IgnoreReason::CommentNotNew {
-                action: e.action.to_string(),
+                action: e.action.clone(),
             });
         }
         let comment = &e.comment;
-        if comment.user.kind == "Bot" || comment.user.login.ends_with("[bot]") {
+        if comment.user.is_bot() {
             return ignore(IgnoreReason::CommentByBot {
                 login: comment.user.login.clone(),
             });
@@ -117,7 +120,7 @@ impl Planner {
             let command = match command.result {
                 Ok(c) => c,
                 Err(err) => {
-                    out.push(Decision::Reply(command_error_reply(&err, prefix)));
+                    out.push(Decision::Reply(err.reply(prefix)));
                     continue;
                 }
             };
@@ -136,10 +139,7 @@ impl Planner {
             }
         }
         if parsed.truncated {
-            out.push(Decision::Reply(format!(
-                "Only the first {} commands of a comment are read.",
-                crate::github::command::MAX_COMMANDS_PER_COMMENT
-            )));
+            out.push(Answer::TooManyCommands.reply(prefix));
         }
         let planned = Planned::asked_by(out, who, association, TriggerKind::Comment);
         match asked.pull_request {
@@ -183,11 +183,13 @@ impl Planner {
                 requested_by,
             })),
             Command::Approve { sha } => self.approve(asked, sha, out)?,
-            Command::Run { task } => self.start(asked, "run".into(), Some(task), out)?,
-            Command::Review { focus } => self.start(asked, "review".into(), focus, out)?,
+            Command::Run { task } => self.start(asked, BuiltinVerb::Run.name(), Some(task), out)?,
+            Command::Review { focus } => {
+                self.start(asked, BuiltinVerb::Review.name(), focus, out)?
+            }
             Command::Custom { verb, text, .. } => {
                 let task = Some(text).filter(|t| !t.is_empty());
-                self.start(asked, verb.to_lowercase(), task, out)?;
+                self.start(asked, &verb.to_lowercase(), task, out)?;
             }
         }
         Ok(())
@@ -211,10 +213,7 @@ impl Planner {
                 approved_by: asked.login.into(),
             }));
         } else {
-            let prefix = &self.config.github.command_prefix;
-            out.push(Decision::Reply(format!(
-                "`{prefix} approve` is for pull requests from forks; this is an issue."
-            )));
+            out.push(Answer::ApproveOnIssue.reply(&self.config.github.command_prefix));
         }
         Ok(())
     }
@@ -224,7 +223,7 @@ impl Planner {
     fn start(
         &self,
         asked: &Asked<'_>,
-        verb: String,
+        verb: &str,
         task: Option<String>,
         out: &mut Vec<Decision>,
     ) -> Result<(), Deferral> {
@@ -240,18 +239,16 @@ impl Planner {
             .as_ref()
             .map(|r| r.full_name.as_str());
         let agents = self
-            .hear(repository, |agent, _| verdict(agent, target, &verb))
+            .hear(repository, |agent, _| verdict(agent, target, verb))
             .matched();
         if agents.is_empty() {
-            let prefix = &self.config.github.command_prefix;
-            let place = if asked.is_pull_request {
-                "pull requests"
-            } else {
-                "issues"
-            };
-            out.push(Decision::Reply(format!(
-                "No agent answers `{prefix} {verb}` on {place}. `{prefix} help` lists the commands."
-            )));
+            out.push(
+                Answer::NoAgentAnswers {
+                    verb,
+                    on_pull_request: asked.is_pull_request,
+                }
+                .reply(&self.config.github.command_prefix),
+            );
             return Ok(());
         }
         let subject = match &asked.pull_request {
@@ -275,7 +272,7 @@ impl Planner {
                 asked.delivery,
                 &discriminator,
                 Trigger::Comment {
-                    verb: verb.clone(),
+                    verb: verb.to_owned(),
                     comment_id: asked.comment.id,
                 },
                 subject.clone(),
@@ -307,17 +304,6 @@ fn verdict(agent: &Agent, target: CommentTarget, verb: &str) -> Hears {
         }
         _ => Hears::NotListening,
     }
-}
-
-/// The reply to a mistyped command: the error, and the help command with its prefix (once:
-/// the error's own "`help` lists the commands" becomes it).
-fn command_error_reply(err: &CommandError, prefix: &str) -> String {
-    let text = err.to_string();
-    let text = text
-        .strip_suffix("; `help` lists the commands")
-        .unwrap_or(&text);
-    let joint = if text.ends_with('?') { " " } else { "; " };
-    format!("{text}{joint}`{prefix} help` lists the commands")
 }
 
 #[cfg(test)]

@@ -15,7 +15,6 @@ impl Planner {
         e: &'e IssuesEvent,
         delivery: &str,
     ) -> Planned<'e> {
-        let action = e.action.as_str();
         let issue = &e.issue;
         let sender = login(event.sender.as_ref(), &issue.user);
         let repository = event.repository.as_ref().map(|r| r.full_name.as_str());
@@ -38,7 +37,7 @@ impl Planner {
                 delivery,
                 "",
                 Trigger::Issues {
-                    action: action.into(),
+                    action: e.action.clone(),
                 },
                 Subject::Issue {
                     number: issue.number,

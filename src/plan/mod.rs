@@ -18,7 +18,8 @@ use serde::{Deserialize, Serialize};
 use crate::config::{Agent, Config};
 use crate::github::command::{BuiltinVerb, help_text};
 use crate::github::event::{
-    AuthorAssociation, Event, PullRequest, PullRequestAction, User, WebhookEvent,
+    AuthorAssociation, Event, IssuesAction, PullRequest, PullRequestAction, ReleaseAction, User,
+    WebhookEvent,
 };
 use crate::names::{dns_label, short_hash};
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
@@ -198,10 +199,10 @@ impl Launch {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Trigger {
     PullRequest { action: PullRequestAction },
-    Issues { action: String },
+    Issues { action: IssuesAction },
     Comment { verb: String, comment_id: u64 },
     Push,
-    Release { action: String },
+    Release { action: ReleaseAction },
 }
 
 impl Trigger {

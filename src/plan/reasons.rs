@@ -4,6 +4,49 @@
 //! them from here.
 
 use crate::config::Permission;
+use crate::github::event::IssueCommentAction;
+
+/// What the bot answers a comment's command with, when it starts nothing and is no refusal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Answer<'a> {
+    /// More command lines than are read.
+    TooManyCommands,
+    /// `approve` on an issue.
+    ApproveOnIssue,
+    /// No agent of the repository answers `verb` on this kind of thread.
+    NoAgentAnswers {
+        verb: &'a str,
+        on_pull_request: bool,
+    },
+}
+
+impl Answer<'_> {
+    /// The answer as a reply, with the commands written with `prefix`.
+    pub(super) fn reply(self, prefix: &str) -> super::Decision {
+        super::Decision::Reply(match self {
+            Answer::TooManyCommands => format!(
+                "Only the first {} commands of a comment are read.",
+                crate::github::command::MAX_COMMANDS_PER_COMMENT
+            ),
+            Answer::ApproveOnIssue => {
+                format!("`{prefix} approve` is for pull requests from forks; this is an issue.")
+            }
+            Answer::NoAgentAnswers {
+                verb,
+                on_pull_request,
+            } => {
+                let place = if on_pull_request {
+                    "pull requests"
+                } else {
+                    "issues"
+                };
+                format!(
+                    "No agent answers `{prefix} {verb}` on {place}. `{prefix} help` lists the commands."
+                )
+            }
+        })
+    }
+}
 
 /// Why an agent that listens to an event does not start for it: its filters did not match.
 /// The English is here only (as logs and the `render` notes show it).
@@ -122,7 +165,7 @@ pub enum IgnoreReason {
     /// No agent of the repository has a trigger for this kind of event.
     NobodyListens { event: &'static str },
     /// A comment edited or deleted: only new comments carry commands.
-    CommentNotNew { action: String },
+    CommentNotNew { action: IssueCommentAction },
     /// A comment by a bot.
     CommentByBot { login: String },
     /// A comment with no `/agent` line.
@@ -333,7 +376,7 @@ impl Refusal {
 
 #[cfg(test)]
 mod tests {
-    use super::{IgnoreReason, SkipReason};
+    use super::{IgnoreReason, IssueCommentAction, SkipReason};
     use crate::config::Permission;
 
     /// Every skip reason, in the words logs, `render` notes and tests have always read.
@@ -471,7 +514,7 @@ mod tests {
             ),
             (
                 IgnoreReason::CommentNotNew {
-                    action: "edited".into(),
+                    action: IssueCommentAction::Edited,
                 },
                 "comment edited: only new comments carry commands",
             ),

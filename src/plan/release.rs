@@ -16,7 +16,6 @@ impl Planner {
         delivery: &str,
         facts: &Facts<'_>,
     ) -> Planned<'e> {
-        let action = e.action.as_str();
         let sender = event.sender.as_ref().map_or("", |u| u.login.as_str());
         let repository = event.repository.as_ref().map(|r| r.full_name.as_str());
         let heard = self.hear(repository, |agent, _| verdict(agent, e));
@@ -26,7 +25,7 @@ impl Planner {
                 delivery,
                 "",
                 Trigger::Release {
-                    action: action.into(),
+                    action: e.action.clone(),
                 },
                 Subject::Release {
                     tag: e.release.tag_name.clone(),

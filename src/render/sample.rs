@@ -279,7 +279,7 @@ pub fn samples(agent: &Agent) -> Result<Vec<Sample>, SampleError> {
             let e = json!({"kind": "issues", "action": action, "issue": issue, "label": null});
             let l = launch(
                 Trigger::Issues {
-                    action: action.clone(),
+                    action: action.as_str().into(),
                 },
                 Subject::Issue {
                     number: 1,
@@ -325,7 +325,7 @@ pub fn samples(agent: &Agent) -> Result<Vec<Sample>, SampleError> {
             "target_commitish": "main"}});
         let l = launch(
             Trigger::Release {
-                action: action.clone(),
+                action: action.as_str().into(),
             },
             Subject::Release {
                 tag: "v1.0.0".into(),

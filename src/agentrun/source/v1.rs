@@ -219,12 +219,16 @@ impl Launch {
                 Trigger::PullRequest { action } => plan::Trigger::PullRequest {
                     action: action.as_str().into(),
                 },
-                Trigger::Issues { action } => plan::Trigger::Issues { action },
+                Trigger::Issues { action } => plan::Trigger::Issues {
+                    action: action.as_str().into(),
+                },
                 Trigger::Comment { verb, comment_id } => {
                     plan::Trigger::Comment { verb, comment_id }
                 }
                 Trigger::Push => plan::Trigger::Push,
-                Trigger::Release { action } => plan::Trigger::Release { action },
+                Trigger::Release { action } => plan::Trigger::Release {
+                    action: action.as_str().into(),
+                },
             },
             task: self.task,
             requested_by: self.requested_by,

@@ -216,7 +216,7 @@ impl Source {
                         action: PullRequestAction::parse(action.as_str())?,
                     },
                     plan::Trigger::Issues { action } => Trigger::Issues {
-                        action: IssuesAction::parse(action)?,
+                        action: IssuesAction::parse(action.as_str())?,
                     },
                     plan::Trigger::Comment { verb, comment_id } => Trigger::Comment {
                         verb: verb.clone(),
@@ -224,7 +224,7 @@ impl Source {
                     },
                     plan::Trigger::Push => Trigger::Push,
                     plan::Trigger::Release { action } => Trigger::Release {
-                        action: ReleaseAction::parse(action)?,
+                        action: ReleaseAction::parse(action.as_str())?,
                     },
                 },
                 task: launch.task.clone(),

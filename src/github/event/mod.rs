@@ -47,6 +47,14 @@ pub struct User {
     pub kind: String,
 }
 
+impl User {
+    /// Whether the account is a bot: GitHub's `type` says so (`Bot`), or its login is an
+    /// App's (`name[bot]`).
+    pub fn is_bot(&self) -> bool {
+        self.kind == "Bot" || self.login.ends_with("[bot]")
+    }
+}
+
 /// The repository an event is about.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Repository {
