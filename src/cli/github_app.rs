@@ -32,7 +32,7 @@ use crate::clock::SystemClock;
 use crate::github_client::manifest::{self, ConversionError, CreatedApp};
 
 /// The App manifest agentpods ships (`deploy/github-app.json`).
-pub const SHIPPED_MANIFEST: &str = include_str!("../../deploy/github-app.json");
+pub const SHIPPED_MANIFEST: &str = crate::config::token::SHIPPED_APP_MANIFEST;
 
 /// The Secret's name and keys, as `deploy/base/deployment.yaml` reads them.
 pub const SECRET_NAME: &str = "agentpods-github";

@@ -877,6 +877,33 @@ fn fork_code_with_write_tokens(config: &Config, tree: &Node) -> Vec<Diagnostic> 
             ),
         );
     }
+    // New-user review 13b, N8: a token can have no more than its App.
+    let app = token::shipped_app_permissions();
+    for (i, agent) in config.agents.iter().enumerate() {
+        let beyond: Vec<String> = agent
+            .github_token
+            .permissions()
+            .into_iter()
+            .flatten()
+            .filter(|(name, access)| app.get(*name).is_none_or(|has| has < *access))
+            .map(|(name, access)| format!("{name}: {}", access.as_str()))
+            .collect();
+        if beyond.is_empty() {
+            continue;
+        }
+        problems.at(
+            &["agents", &i.to_string(), "github_token"],
+            format!(
+                "warning: agent `{}` asks for {}, which an App made by `agentpods github-app \
+                 create` (deploy/github-app.json) does not have: a run's token can have no \
+                 more than its App, so every run of this agent would fail to get one; give \
+                 your App that permission on its settings page (the installations must \
+                 accept it), or ask for less",
+                agent.name,
+                beyond.join(", ")
+            ),
+        );
+    }
     problems.diagnostics()
 }
 

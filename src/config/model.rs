@@ -429,7 +429,9 @@ pub struct Agent {
     /// YAML templates (in `templates_dir`) rendered into the Kubernetes objects of a run.
     #[serde(default = "default_templates")]
     pub templates: Vec<String>,
-    /// A text template (in `templates_dir`) rendered into the agent's task.
+    /// A text template (in `templates_dir`) rendered into the agent's task. Without one, a
+    /// comment command's run gets the command's text as its task, and a run by any other
+    /// trigger an empty task (enough for an agent that needs none, such as an image build).
     #[serde(default)]
     pub prompt: Option<String>,
     /// The name of an entry in `images`; `cluster.defaults.image` when absent.

@@ -76,6 +76,21 @@ pub const TOKEN_PERMISSIONS: &[(&str, &[Access])] = &[
     ("enterprise_custom_properties_for_organizations", RW),
 ];
 
+/// The GitHub App manifest agentpods ships (`deploy/github-app.json`), from which
+/// `agentpods github-app create` makes the App.
+pub const SHIPPED_APP_MANIFEST: &str = include_str!("../../deploy/github-app.json");
+
+/// The permissions the shipped App manifest gives the App (its `default_permissions`): a
+/// run's token can have no more than its App, so a permission above these fails every mint
+/// on an App made from it.
+pub fn shipped_app_permissions() -> BTreeMap<String, Access> {
+    serde_json::from_str::<Value>(SHIPPED_APP_MANIFEST)
+        .ok()
+        .and_then(|m| m.get("default_permissions").cloned())
+        .and_then(|p| serde_json::from_value(p).ok())
+        .unwrap_or_default()
+}
+
 /// The token a run of an agent gets.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum GithubToken {

@@ -15,6 +15,9 @@ use support::fixtures::variant;
 use support::server::{Workdir, within};
 
 /// The example's task agent, which only admins may start by `/agent run`.
+/// The head of the fork pull request the stories open.
+const FORK_HEAD: &str = "c6c6c6c6c6c6c6c6c6c6c6c6c6c6c6c6c6c6c6c6";
+
 const ADMIN_TASK: (&str, &str) = (
     "      comment:\n        verbs: [run]\n",
     "      comment:\n        verbs: [run]\n        min_permission: admin\n",
