@@ -13,7 +13,48 @@ pub struct PullRequestCreated {
     pub html_url: String,
 }
 
+/// One changed file of a pull request, as `GET /pulls/{n}/files` lists it.
+#[derive(serde::Deserialize)]
+struct ChangedFile {
+    filename: String,
+    /// The file's name before a rename.
+    #[serde(default)]
+    previous_filename: Option<String>,
+}
+
+/// GitHub lists at most 3,000 files of a pull request, 100 a page.
+const MAX_FILE_PAGES: u32 = 30;
+
 impl GithubClient {
+    /// The paths a pull request changes, as a `paths` filter reads them: each file's name,
+    /// and its name before a rename too (GitHub lists at most 3,000).
+    pub async fn pull_request_files(
+        &self,
+        repo: &RepoFullName,
+        number: u64,
+    ) -> Result<Vec<String>, GithubError> {
+        let mut out = Vec::new();
+        for page in 1..=MAX_FILE_PAGES {
+            let path = format!(
+                "/repos/{}/{}/pulls/{number}/files?per_page=100&page={page}",
+                repo.owner(),
+                repo.name()
+            );
+            let batch: Vec<ChangedFile> = self
+                .call(repo, Method::GET, &path, None::<&()>, Replay::Safe)
+                .await?;
+            let done = batch.len() < 100;
+            for file in batch {
+                out.extend(file.previous_filename);
+                out.push(file.filename);
+            }
+            if done {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
     /// A pull request as our event type (head SHA and branch, fork or not).
     pub async fn pull_request(
         &self,

@@ -10,7 +10,7 @@ use crate::github::event::{Event, PullRequest, RepoFullName, WebhookEvent};
 use crate::github_client::{GithubClient, GithubError, Reaction};
 use crate::plan::{
     Approval, ApproverAuthority, Authority, Control, Decision, Deferral, Facts, Planner, RefCommit,
-    Refusal, RefusalReason, Trigger,
+    Refusal, RefusalReason, SkipReason, Trigger,
 };
 use crate::ports::approvals::{ApprovalStore, PullRequestKey, PullRequestRecord};
 use crate::render::Engine;
@@ -46,6 +46,8 @@ pub struct Gathered {
     pub approvers: Vec<ApproverAuthority>,
     /// What GitHub said of the ref a run about an issue or a release checks out.
     pub commit: Pinned,
+    /// The paths the pull request changes, asked when an agent's `paths` filter needs them.
+    pub changed_files: Option<Vec<String>>,
 }
 
 /// What GitHub said of the ref an issue's or a release's run checks out, owned (see
@@ -73,6 +75,7 @@ impl Default for Gathered {
             approvals_unreadable: false,
             approvers: Vec::new(),
             commit: Pinned::NotAsked,
+            changed_files: None,
         }
     }
 }
@@ -90,6 +93,7 @@ impl Gathered {
             head_at_comment: self.head_at_comment.as_deref(),
             approvals_unreadable: self.approvals_unreadable,
             approvers: &self.approvers,
+            changed_files: self.changed_files.as_deref(),
             commit: match &self.commit {
                 Pinned::NotAsked => RefCommit::NotAsked,
                 Pinned::Known(sha) => RefCommit::Known(sha),
@@ -386,8 +390,8 @@ pub async fn gather(
             Ok(None) => {}
             Err(e) => tracing::warn!("cannot learn our own login: {e}"),
         }
-        let (mut permission, mut pull, mut approval, mut binding, mut pinning) =
-            (false, false, false, false, false);
+        let (mut permission, mut pull, mut approval, mut binding, mut pinning, mut files) =
+            (false, false, false, false, false, false);
         loop {
             let mut asked = false;
             let decisions = planner.plan(event, "", &gathered.facts());
@@ -443,6 +447,26 @@ pub async fn gather(
                         match client.pull_request(&repo, number).await {
                             Ok(pr) => gathered.pull_request = Some(pr),
                             Err(e) => tracing::warn!(number, "pull request unknown: {e}"),
+                        }
+                    }
+                    // An agent's `paths` filter reads the pull request's changed files.
+                    Decision::Skip {
+                        reason: SkipReason::ChangedFilesUnknown,
+                        ..
+                    } if !files => {
+                        files = true;
+                        let number = match (&event.event, &gathered.pull_request) {
+                            (Event::PullRequest(e), _) => Some(e.pull_request.number),
+                            (_, Some(pr)) => Some(pr.number),
+                            _ => None,
+                        };
+                        let Some(number) = number else { continue };
+                        match client.pull_request_files(&repo, number).await {
+                            Ok(changed) => gathered.changed_files = Some(changed),
+                            Err(e) => tracing::warn!(
+                                number,
+                                "the pull request's changed files are unknown, so agents with a `paths` filter do not start: {e}"
+                            ),
                         }
                     }
                     Decision::Refuse(Refusal {

@@ -16,6 +16,7 @@ mod agent_entrypoint;
 mod api_budget;
 mod capacity;
 mod catch_up;
+mod changed_files;
 mod config_errors;
 mod config_in_force;
 mod controller;

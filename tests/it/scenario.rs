@@ -216,6 +216,10 @@ pub struct PullRequest {
     pub head: String,
     /// `owner/name` of the repository its head is in.
     pub head_repo: String,
+    /// The paths it changes, as GitHub lists them.
+    pub files: Vec<String>,
+    /// The files it renames, from and to.
+    pub renames: Vec<(String, String)>,
 }
 
 impl PullRequest {
@@ -228,7 +232,22 @@ impl PullRequest {
             association: "OWNER".to_owned(),
             head: HEAD.to_owned(),
             head_repo: REPO.to_owned(),
+            files: Vec::new(),
+            renames: Vec::new(),
         }
+    }
+
+    /// Renaming `from` to `to` (GitHub lists the new name, and the old one as
+    /// `previous_filename`).
+    pub fn changing_by_rename(mut self, from: &str, to: &str) -> PullRequest {
+        self.renames.push((from.to_owned(), to.to_owned()));
+        self
+    }
+
+    /// Changing `files` (what a `paths` filter reads).
+    pub fn changing(mut self, files: &[&str]) -> PullRequest {
+        self.files = files.iter().map(|f| (*f).to_owned()).collect();
+        self
     }
 
     /// From `owner`'s fork (`owner/Hello-World`), by `owner`, a contributor by the payload.
@@ -319,6 +338,11 @@ impl Gh {
     /// says so.
     pub fn pull_request(&self, pr: PullRequest) -> Pr {
         self.fake.add_pull(REPO, pr.number, &pr.head, &pr.head_repo);
+        let files: Vec<&str> = pr.files.iter().map(String::as_str).collect();
+        self.fake.set_pull_files(REPO, pr.number, &files);
+        for (from, to) in &pr.renames {
+            self.fake.rename_in_pull(REPO, pr.number, from, to);
+        }
         let number = pr.number;
         self.pulls.lock().expect("pulls").insert(number, pr);
         Pr(number)

@@ -113,6 +113,10 @@ pub struct Model {
     /// `org/slug` → active members.
     pub teams: HashMap<String, Vec<String>>,
     pub pulls: HashMap<(String, u64), Value>,
+    /// The paths each pull request changes (`GET /pulls/{n}/files`).
+    pub pull_files: HashMap<(String, u64), Vec<String>>,
+    /// The files each pull request renames: new name, old name.
+    pub pull_renames: HashMap<(String, u64), Vec<(String, String)>>,
     /// (repo, `heads/main` or `tags/v1`) → (object type, sha): what `git/ref` answers.
     pub refs: HashMap<(String, String), (String, String)>,
     /// (repo, annotated tag object's sha) → the commit it tags.
@@ -271,6 +275,22 @@ impl FakeGithub {
                      "repo": {"full_name": repo, "clone_url": format!("https://github.com/{repo}.git")}},
         });
         self.with(|m| m.pulls.insert((repo.to_owned(), number), pull));
+    }
+
+    /// The paths pull request `number` of `repo` changes, as `GET /pulls/{n}/files` lists them.
+    pub fn set_pull_files(&self, repo: &str, number: u64, files: &[&str]) {
+        let files = files.iter().map(|f| (*f).to_owned()).collect();
+        self.with(|m| m.pull_files.insert((repo.to_owned(), number), files));
+    }
+
+    /// Pull request `number` of `repo` renames `from` to `to`.
+    pub fn rename_in_pull(&self, repo: &str, number: u64, from: &str, to: &str) {
+        self.with(|m| {
+            m.pull_renames
+                .entry((repo.to_owned(), number))
+                .or_default()
+                .push((to.to_owned(), from.to_owned()))
+        });
     }
 
     /// Someone else's comment (not ours).
@@ -966,6 +986,35 @@ fn route(
             } else {
                 error(StatusCode::NOT_FOUND, "Not Found")
             }
+        }
+        ("GET", ["repos", o, r, "pulls", n, "files"]) => {
+            let key = (format!("{o}/{r}"), n.parse().unwrap_or(0));
+            if !m.pulls.contains_key(&key) {
+                return error(StatusCode::NOT_FOUND, "Not Found");
+            }
+            let per_page: usize = q("per_page").and_then(|v| v.parse().ok()).unwrap_or(30);
+            let page: usize = q("page").and_then(|v| v.parse().ok()).unwrap_or(1).max(1);
+            let changed = m.pull_files.get(&key).into_iter().flatten().map(|f| {
+                json!({"sha": "0".repeat(40), "filename": f, "status": "modified",
+                       "additions": 1, "deletions": 0, "changes": 1,
+                       "blob_url": "", "raw_url": "", "contents_url": ""})
+            });
+            let renamed = m
+                .pull_renames
+                .get(&key)
+                .into_iter()
+                .flatten()
+                .map(|(to, from)| {
+                    json!({"sha": "0".repeat(40), "filename": to, "previous_filename": from,
+                       "status": "renamed", "additions": 0, "deletions": 0, "changes": 0,
+                       "blob_url": "", "raw_url": "", "contents_url": ""})
+                });
+            let files: Vec<Value> = changed
+                .chain(renamed)
+                .skip((page - 1) * per_page)
+                .take(per_page)
+                .collect();
+            json_response(StatusCode::OK, Value::Array(files))
         }
         ("GET", ["repos", o, r, "pulls", n]) => {
             let key = (format!("{o}/{r}"), n.parse().unwrap_or(0));

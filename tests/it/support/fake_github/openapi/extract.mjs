@@ -14,6 +14,7 @@ const OPERATIONS = [
   ["get", "/repos/{owner}/{repo}/collaborators/{username}/permission"],
   ["get", "/orgs/{org}/teams/{team_slug}/memberships/{username}"],
   ["get", "/repos/{owner}/{repo}/pulls/{pull_number}"],
+  ["get", "/repos/{owner}/{repo}/pulls/{pull_number}/files"],
   ["post", "/repos/{owner}/{repo}/issues/comments/{comment_id}/reactions"],
   ["post", "/repos/{owner}/{repo}/check-runs"],
   ["patch", "/repos/{owner}/{repo}/check-runs/{check_run_id}"],
