@@ -100,7 +100,6 @@ impl Gathered {
                 Pinned::Missing => RefCommit::Missing,
                 Pinned::Unanswered => RefCommit::Unanswered,
             },
-            ..Facts::default()
         }
     }
 }
