@@ -115,6 +115,11 @@ pub enum Cmd {
         /// needs --dry-run.
         #[arg(long, requires = "dry_run")]
         manifests_dir: Option<PathBuf>,
+        /// A file listing changed files, one per line, that --dry-run takes every pull
+        /// request delivery to have, so that agents with a `paths` filter can start (the
+        /// changed files are not known otherwise); needs --dry-run.
+        #[arg(long, requires = "dry_run")]
+        changed_files: Option<PathBuf>,
         /// How log lines are written to stderr: text for a terminal, json for a log collector.
         #[arg(long, value_enum, default_value_t = LogFormat::Text)]
         log_format: LogFormat,
@@ -231,19 +236,31 @@ pub fn run(cli: Cli) -> ExitCode {
             lease_namespace,
             identity,
             limits,
-        } => crate::serve::run(ServeOptions {
-            config,
-            listen,
-            dry_run,
-            manifests_dir,
-            log_format,
-            webhook_secret_file,
-            controller: !no_controller,
-            metrics_listen,
-            lease_namespace,
-            identity: identity.unwrap_or_else(default_identity),
-            limits,
-        }),
+            changed_files,
+        } => {
+            let changed_files = match changed_files.as_deref().map(read_changed_files) {
+                Some(Ok(files)) => Some(files),
+                Some(Err(message)) => {
+                    eprintln!("{message}");
+                    return ExitCode::FAILURE;
+                }
+                None => None,
+            };
+            crate::serve::run(ServeOptions {
+                config,
+                listen,
+                dry_run,
+                manifests_dir,
+                log_format,
+                webhook_secret_file,
+                controller: !no_controller,
+                metrics_listen,
+                lease_namespace,
+                identity: identity.unwrap_or_else(default_identity),
+                limits,
+                changed_files,
+            })
+        }
         Cmd::Agent(args) => {
             let github = crate::agent::GithubPullRequests::for_args(&args);
             crate::agent::main(&args, &github, &github)
@@ -493,20 +510,12 @@ fn render(args: &RenderArgs<'_>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let changed: Option<Vec<String>> = match args.changed_files {
-        Some(p) => match std::fs::read_to_string(p) {
-            Ok(text) => Some(
-                text.lines()
-                    .map(str::trim)
-                    .filter(|l| !l.is_empty())
-                    .map(String::from)
-                    .collect(),
-            ),
-            Err(e) => {
-                eprintln!("{}: cannot read: {e}", p.display());
-                return ExitCode::FAILURE;
-            }
-        },
+    let changed: Option<Vec<String>> = match args.changed_files.map(read_changed_files) {
+        Some(Ok(files)) => Some(files),
+        Some(Err(message)) => {
+            eprintln!("{message}");
+            return ExitCode::FAILURE;
+        }
         None => None,
     };
     let files = match payload_files(args.payloads) {
@@ -564,6 +573,18 @@ fn render(args: &RenderArgs<'_>) -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// The paths a `--changed-files` file lists, one a line (blank lines skipped).
+fn read_changed_files(path: &Path) -> Result<Vec<String>, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+    Ok(text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(String::from)
+        .collect())
 }
 
 /// `--event` must be a name GitHub sends: a misspelt one would quietly start nothing.
