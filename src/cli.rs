@@ -238,13 +238,12 @@ pub fn run(cli: Cli) -> ExitCode {
             limits,
             changed_files,
         } => {
-            let changed_files = match changed_files.as_deref().map(read_changed_files) {
-                Some(Ok(files)) => Some(files),
-                Some(Err(message)) => {
+            let changed_files = match read_changed_files(changed_files.as_deref()) {
+                Ok(files) => files,
+                Err(message) => {
                     eprintln!("{message}");
                     return ExitCode::FAILURE;
                 }
-                None => None,
             };
             crate::serve::run(ServeOptions {
                 config,
@@ -510,13 +509,12 @@ fn render(args: &RenderArgs<'_>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let changed: Option<Vec<String>> = match args.changed_files.map(read_changed_files) {
-        Some(Ok(files)) => Some(files),
-        Some(Err(message)) => {
+    let changed = match read_changed_files(args.changed_files) {
+        Ok(files) => files,
+        Err(message) => {
             eprintln!("{message}");
             return ExitCode::FAILURE;
         }
-        None => None,
     };
     let files = match payload_files(args.payloads) {
         Ok(f) => f,
@@ -575,16 +573,21 @@ fn render(args: &RenderArgs<'_>) -> ExitCode {
     }
 }
 
-/// The paths a `--changed-files` file lists, one a line (blank lines skipped).
-fn read_changed_files(path: &Path) -> Result<Vec<String>, String> {
+/// The paths a `--changed-files` file lists, one a line (blank lines skipped), when one
+/// is given.
+fn read_changed_files(path: Option<&Path>) -> Result<Option<Vec<String>>, String> {
+    let Some(path) = path else {
+        return Ok(None);
+    };
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
-    Ok(text
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .map(String::from)
-        .collect())
+    Ok(Some(
+        text.lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(String::from)
+            .collect(),
+    ))
 }
 
 /// `--event` must be a name GitHub sends: a misspelt one would quietly start nothing.

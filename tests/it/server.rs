@@ -1101,6 +1101,18 @@ fn replay_binary(url: &str, event: &str, payload: &Path, delivery: &str) -> (boo
     )
 }
 
+/// Waits, up to 20 s, until the service at `address` answers `/healthz` (from a blocking
+/// test: see [`blocking_within`]).
+fn healthy(address: &str) {
+    let rt = tokio::runtime::Handle::current();
+    let health = format!("http://{address}/healthz");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !matches!(rt.block_on(replay::send(&health, &[], None)), Ok(r) if r.status == 200) {
+        assert!(Instant::now() < deadline, "/healthz never answered");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// Runs a test that blocks (child processes, log lines) on a thread of its own, within a
 /// time limit; inside it, `Handle::current().block_on` runs async calls.
 async fn blocking_within(secs: u64, test: fn()) {
@@ -1115,7 +1127,6 @@ async fn replay_against_the_serve_binary_end_to_end() {
 }
 
 fn end_to_end() {
-    let rt = tokio::runtime::Handle::current();
     let work = Workdir::new();
     let manifests = work.manifests_dir();
     let mut server = Served::start(
@@ -1128,13 +1139,7 @@ fn end_to_end() {
     );
     let address = server.address();
 
-    // Ready once /healthz answers.
-    let health = format!("http://{address}/healthz");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !matches!(rt.block_on(replay::send(&health, &[], None)), Ok(r) if r.status == 200) {
-        assert!(Instant::now() < deadline, "/healthz never answered");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    healthy(&address);
 
     let url = format!("http://{address}/webhook");
     let payload = fresh_file(&work, OPENED);
@@ -1213,7 +1218,6 @@ async fn serve_dry_run_takes_the_changed_files_a_paths_filter_needs() {
 }
 
 fn changed_files_given() {
-    let rt = tokio::runtime::Handle::current();
     let work = Workdir::new();
     work.edit_config(
         "actions: [opened, synchronize, reopened, ready_for_review]",
@@ -1249,12 +1253,7 @@ fn changed_files_given() {
         ],
     );
     let address = server.address();
-    let health = format!("http://{address}/healthz");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !matches!(rt.block_on(replay::send(&health, &[], None)), Ok(r) if r.status == 200) {
-        assert!(Instant::now() < deadline, "/healthz never answered");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    healthy(&address);
     let url = format!("http://{address}/webhook");
     let (ok, out) = replay_binary(&url, "pull_request", &fresh_file(&work, OPENED), "paths-1");
     assert!(
@@ -1343,7 +1342,6 @@ async fn serve_dry_run_without_a_folder_says_where_the_manifests_go() {
 }
 
 fn dry_run_logged() {
-    let rt = tokio::runtime::Handle::current();
     let work = Workdir::new();
     let mut server = Served::start(&work, &["--dry-run"]);
     let address = server.address();
@@ -1354,12 +1352,7 @@ fn dry_run_logged() {
         ),
         "{listening}"
     );
-    let health = format!("http://{address}/healthz");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !matches!(rt.block_on(replay::send(&health, &[], None)), Ok(r) if r.status == 200) {
-        assert!(Instant::now() < deadline, "/healthz never answered");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    healthy(&address);
     let url = format!("http://{address}/webhook");
     let (ok, out) = replay_binary(&url, "pull_request", &fresh_file(&work, OPENED), "dry-1");
     assert!(ok && out.starts_with("HTTP 202"), "{out}");
