@@ -317,6 +317,12 @@ const MISTAKES: &[Mistake] = &[
         points_at: "comment.command.tsak",
     },
     Mistake {
+        what: "an `{% if %}` never closed (issue 13, N8)",
+        file: "templates/prompts/review.md", from: "{% endif %}", to: "",
+        expect: "templates/prompts/review.md:1:49: template syntax error: this `{% if %}` is never closed: the template ends before its `{% endif %}`",
+        points_at: "{% if pr %}",
+    },
+    Mistake {
         what: "a filter that does not exist",
         file: "templates/agent-pod.yaml", from: "{{ run.name }}", to: "{{ run.name | dns_lable }}",
         expect: "templates/agent-pod.yaml:4:23: unknown filter `dns_lable`, did you mean `dns_label`?",
