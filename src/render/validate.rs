@@ -83,6 +83,7 @@ impl Engine {
         // Every misspelt field at once, each where it is written (a render stops at the
         // first); the render's own "undefined value" on those lines says nothing more.
         let mut found: Vec<FileDiagnostic> = self.field_problems();
+        found.extend(self.description_problems());
         let fields: Vec<(String, usize)> =
             found.iter().map(|d| (d.file.clone(), d.pos.line)).collect();
         // Every unknown filter at once too; the render's own error on those lines likewise.

@@ -323,6 +323,12 @@ const MISTAKES: &[Mistake] = &[
         points_at: "{% if pr %}",
     },
     Mistake {
+        what: "the description of an agent without one, printed (issue 13, N11)",
+        file: "templates/prompts/review.md", from: "Review #", to: "{{ agent.description | upper }}: review #",
+        expect: "templates/prompts/review.md:1:4: agent `review` has no `description`, so `agent.description` is none, and this template prints it (`none` in text, `NONE` through `| upper`, `null` in YAML): write `agent.description or \"…\"`, or give the agent a description",
+        points_at: "agent.description",
+    },
+    Mistake {
         what: "a filter that does not exist",
         file: "templates/agent-pod.yaml", from: "{{ run.name }}", to: "{{ run.name | dns_lable }}",
         expect: "templates/agent-pod.yaml:4:23: unknown filter `dns_lable`, did you mean `dns_label`?",
