@@ -249,8 +249,17 @@ impl Engine {
                         .filter(|k| k.len() >= 4 && filter.contains(k))
                         .max_by_key(|k| k.len())
                 };
+                // `truncate` means `truncate_chars`: a known name that begins with it, too.
+                let begun = || {
+                    known
+                        .iter()
+                        .copied()
+                        .filter(|k| filter.len() >= 4 && k.starts_with(filter))
+                        .min_by_key(|k| k.len())
+                };
                 let hint = match crate::suggest::did_you_mean(filter, known.iter().copied())
                     .or_else(inside)
+                    .or_else(begun)
                 {
                     Some(s) => format!(", did you mean `{s}`?"),
                     None => " (the filters: docs/templates.md and minijinja's)".to_string(),

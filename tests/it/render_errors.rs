@@ -335,6 +335,12 @@ const MISTAKES: &[Mistake] = &[
         points_at: "dns_lable",
     },
     Mistake {
+        what: "Jinja's `truncate`, which is `truncate_chars` here (issue 13, N8)",
+        file: "templates/agent-pod.yaml", from: "{{ run.name }}", to: "{{ run.name | truncate(20) }}",
+        expect: "templates/agent-pod.yaml:4:23: unknown filter `truncate`, did you mean `truncate_chars`?",
+        points_at: "truncate(20)",
+    },
+    Mistake {
         what: "a filter given an argument of the wrong type",
         file: "templates/agent-pod.yaml", from: "{{ run.name }}", to: "{{ run.name | truncate_chars(\"ten\") }}",
         expect: "templates/agent-pod.yaml:4:23: agent `task`, comment `run` on a pull request: invalid operation: cannot convert string to usize (in `truncate_chars(\"ten\")`)",
