@@ -19,6 +19,9 @@ use crate::plan::{Decision, Facts, Planner};
 use crate::render::Engine;
 use crate::serve::{LogFormat, ServeOptions};
 
+/// The config read when no `--config` is given: services.yaml in the working folder.
+const DEFAULT_CONFIG: &str = "services.yaml";
+
 #[derive(Debug, Parser)]
 #[command(
     name = "agentpods",
@@ -38,7 +41,7 @@ pub enum Cmd {
     /// events, so what would fail at delivery fails here.
     Validate {
         /// The services.yaml to read; its `templates_dir` is found from the file's folder.
-        #[arg(long, default_value = "services.yaml")]
+        #[arg(long, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
         /// services.yaml, as a plain argument (the same as --config).
         #[arg(conflicts_with = "config", value_name = "CONFIG")]
@@ -52,7 +55,7 @@ pub enum Cmd {
     /// Print, as multi-document YAML, every object a GitHub event would launch (no cluster needed).
     Render {
         /// The services.yaml to read; its `templates_dir` is found from the file's folder.
-        #[arg(long, default_value = "services.yaml")]
+        #[arg(long, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
         /// The X-GitHub-Event name, e.g. pull_request.
         #[arg(long)]
@@ -85,7 +88,7 @@ pub enum Cmd {
     /// use, one per namespace runs live in (Kubernetes 1.30 or later).
     AdmissionPolicy {
         /// The services.yaml to read; its `templates_dir` is found from the file's folder.
-        #[arg(long, default_value = "services.yaml")]
+        #[arg(long, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
         /// Read the templates from this folder instead of the config's `templates_dir`.
         #[arg(long)]
@@ -99,7 +102,7 @@ pub enum Cmd {
     /// GITHUB_WEBHOOK_SECRET (comma-separated, for rotation) or --webhook-secret-file.
     Serve {
         /// The services.yaml to read; its `templates_dir` is found from the file's folder.
-        #[arg(long, default_value = "services.yaml")]
+        #[arg(long, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
         /// The address to listen on. The default listens on EVERY interface (as a pod
         /// must); on your own machine pass --listen 127.0.0.1:8080 to keep it to yourself.
@@ -112,6 +115,12 @@ pub enum Cmd {
         /// needs --dry-run.
         #[arg(long, requires = "dry_run")]
         manifests_dir: Option<PathBuf>,
+        /// A file listing changed files, one per line, that --dry-run takes every pull
+        /// request delivery to have, so that agents with a `paths` filter can start (the
+        /// changed files are not known otherwise); needs --dry-run.
+        #[arg(long, requires = "dry_run")]
+        changed_files: Option<PathBuf>,
+        /// How log lines are written to stderr: text for a terminal, json for a log collector.
         #[arg(long, value_enum, default_value_t = LogFormat::Text)]
         log_format: LogFormat,
         /// A file holding the webhook secrets, one per line or comma-separated.
@@ -221,19 +230,30 @@ pub fn run(cli: Cli) -> ExitCode {
             lease_namespace,
             identity,
             limits,
-        } => crate::serve::run(ServeOptions {
-            config,
-            listen,
-            dry_run,
-            manifests_dir,
-            log_format,
-            webhook_secret_file,
-            controller: !no_controller,
-            metrics_listen,
-            lease_namespace,
-            identity: identity.unwrap_or_else(default_identity),
-            limits,
-        }),
+            changed_files,
+        } => {
+            let changed_files = match read_changed_files(changed_files.as_deref()) {
+                Ok(files) => files,
+                Err(message) => {
+                    eprintln!("{message}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            crate::serve::run(ServeOptions {
+                config,
+                listen,
+                dry_run,
+                manifests_dir,
+                log_format,
+                webhook_secret_file,
+                controller: !no_controller,
+                metrics_listen,
+                lease_namespace,
+                identity: identity.unwrap_or_else(default_identity),
+                limits,
+                changed_files,
+            })
+        }
         Cmd::Agent(args) => {
             let github = crate::agent::GithubPullRequests::for_args(&args);
             crate::agent::main(&args, &github, &github)
@@ -357,9 +377,24 @@ fn load(path: &Path) -> Result<LoadedConfig, ExitCode> {
     load_with(path, None)
 }
 
+/// What to add when the config cannot be read: when it is the default one and there is
+/// none in the working folder, how to name another.
+fn missing_config_hint(path: &Path, e: &config::ConfigError) -> &'static str {
+    match e {
+        config::ConfigError::Read { path: read, source }
+            if path == Path::new(DEFAULT_CONFIG)
+                && read == DEFAULT_CONFIG
+                && source.kind() == std::io::ErrorKind::NotFound =>
+        {
+            " (no services.yaml in this folder: pass --config FILE)"
+        }
+        _ => "",
+    }
+}
+
 fn load_with(path: &Path, templates_dir: Option<&Path>) -> Result<LoadedConfig, ExitCode> {
     config::load_with(path, templates_dir).map_err(|e| {
-        eprintln!("{e}");
+        eprintln!("{e}{}", missing_config_hint(path, &e));
         if !e.diagnostics().is_empty() {
             let n = e.diagnostics().len();
             eprintln!("{n} problem{} found", if n == 1 { "" } else { "s" });
@@ -372,7 +407,7 @@ fn validate(path: &Path, templates_dir: Option<&Path>) -> ExitCode {
     let checked = match config::check_file(path, templates_dir) {
         Ok(checked) => checked,
         Err(e) => {
-            eprintln!("{e}");
+            eprintln!("{e}{}", missing_config_hint(path, &e));
             let n = e.diagnostics().len();
             if n > 0 {
                 eprintln!("{n} problem{} found", if n == 1 { "" } else { "s" });
@@ -466,21 +501,12 @@ fn render(args: &RenderArgs<'_>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let changed: Option<Vec<String>> = match args.changed_files {
-        Some(p) => match std::fs::read_to_string(p) {
-            Ok(text) => Some(
-                text.lines()
-                    .map(str::trim)
-                    .filter(|l| !l.is_empty())
-                    .map(String::from)
-                    .collect(),
-            ),
-            Err(e) => {
-                eprintln!("{}: cannot read: {e}", p.display());
-                return ExitCode::FAILURE;
-            }
-        },
-        None => None,
+    let changed = match read_changed_files(args.changed_files) {
+        Ok(files) => files,
+        Err(message) => {
+            eprintln!("{message}");
+            return ExitCode::FAILURE;
+        }
     };
     let files = match payload_files(args.payloads) {
         Ok(f) => f,
@@ -537,6 +563,23 @@ fn render(args: &RenderArgs<'_>) -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// The paths a `--changed-files` file lists, one a line (blank lines skipped), when one
+/// is given.
+fn read_changed_files(path: Option<&Path>) -> Result<Option<Vec<String>>, String> {
+    let Some(path) = path else {
+        return Ok(None);
+    };
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+    Ok(Some(
+        text.lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(String::from)
+            .collect(),
+    ))
 }
 
 /// `--event` must be a name GitHub sends: a misspelt one would quietly start nothing.

@@ -122,6 +122,7 @@ pub struct AgentArgs {
         default_value = "agentpods[bot]"
     )]
     pub author_name: String,
+    /// The email address of that commit's author.
     #[arg(
         long,
         env = "AGENTPODS_GIT_AUTHOR_EMAIL",

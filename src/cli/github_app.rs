@@ -204,6 +204,13 @@ fn plan(args: &CreateArgs) -> Result<Plan, CreateError> {
                 "--webhook-url {url:?} is not an http(s) URL"
             )));
         }
+        if url.starts_with("http://") {
+            warnings.push(format!(
+                "warning: --webhook-url {url:?} is plain http: every delivery, and the comments \
+                 and code it carries, would cross the network unencrypted; expose the service \
+                 over https (docs/setup.md)"
+            ));
+        }
         match webhook_path(url) {
             WebhookPath::Service => {}
             WebhookPath::Root => {
@@ -623,6 +630,21 @@ mod tests {
             plan(&ghes).expect("a plan").api_url,
             "https://ghe.example.org/api/v3"
         );
+    }
+
+    /// A webhook over plain http is allowed (a test setup may want it) but warned of
+    /// (issue 13, N16); https is not.
+    #[test]
+    fn a_plain_http_webhook_url_is_warned_of() {
+        let mut plain = args(None);
+        plain.webhook_url = Some("http://agentpods.example.org/webhook".into());
+        let warnings = plan(&plain).expect("a plan").warnings;
+        assert!(
+            warnings.len() == 1 && warnings[0].contains("is plain http"),
+            "{warnings:?}"
+        );
+        plain.webhook_url = Some("https://agentpods.example.org/webhook".into());
+        assert_eq!(plan(&plain).expect("a plan").warnings, Vec::<String>::new());
     }
 
     #[test]

@@ -65,6 +65,7 @@ pub struct ListArgs {
     /// Only the runs about this issue.
     #[arg(long)]
     pub issue: Option<u64>,
+    /// How to print the runs: a table (without the flag), a wider table, JSON or YAML.
     #[arg(short, long, value_enum)]
     pub output: Option<Output>,
 }
@@ -73,7 +74,9 @@ pub struct ListArgs {
 pub enum Output {
     /// More columns (trigger, requester, pod, attempts) and whole messages.
     Wide,
+    /// The AgentRuns as a JSON List, as kubectl prints one.
     Json,
+    /// The AgentRuns as a YAML List, as kubectl prints one.
     Yaml,
 }
 

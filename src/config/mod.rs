@@ -1452,16 +1452,34 @@ fn template_syntax(
                 }),
         );
         if let Err(e) = env.template_from_named_str(name, source) {
+            let mut pos = Pos {
+                line: e.line().unwrap_or(1),
+                col: e.range().map_or(1, |r| Pos::at_byte(source, r.start).col),
+            };
+            let mut message = format!(
+                "template syntax error: {}",
+                e.detail().unwrap_or("invalid template")
+            );
+            // The end of the file is where minijinja notices a block left open: name the
+            // tag that opened it, where it is.
+            if e.detail()
+                .is_some_and(|d| d.contains("unexpected end of input"))
+                && let Some(open) = crate::template::blocks::unclosed_block(source)
+            {
+                message = format!(
+                    "template syntax error: this `{{% {} %}}` is never closed: the template \
+                     ends before its `{{% end{} %}}`",
+                    open.keyword, open.keyword
+                );
+                pos = Pos {
+                    line: open.line,
+                    col: open.col,
+                };
+            }
             out.push(FileDiagnostic {
                 file: folder.join(name).display().to_string(),
-                pos: Pos {
-                    line: e.line().unwrap_or(1),
-                    col: e.range().map_or(1, |r| Pos::at_byte(source, r.start).col),
-                },
-                message: format!(
-                    "template syntax error: {}",
-                    e.detail().unwrap_or("invalid template")
-                ),
+                pos,
+                message,
             });
         }
         if out.len() > before {

@@ -116,7 +116,9 @@ impl std::fmt::Display for SkipReason {
                 labels.join(", ")
             ),
             SkipReason::ChangedFilesUnknown => f.write_str(
-                "its `paths` filter needs the pull request's changed files, which are not known",
+                "its `paths` filter needs the pull request's changed files, which are not known \
+                 (preview it with `--changed-files FILE`, the files one a line, given to \
+                 `render` or `serve --dry-run`)",
             ),
             SkipReason::NoPathMatches => f.write_str("no changed file matches its `paths` filter"),
             SkipReason::PushRef { tag, name } => {
@@ -417,7 +419,9 @@ mod tests {
             ),
             (
                 SkipReason::ChangedFilesUnknown,
-                "its `paths` filter needs the pull request's changed files, which are not known",
+                "its `paths` filter needs the pull request's changed files, which are not known \
+                 (preview it with `--changed-files FILE`, the files one a line, given to \
+                 `render` or `serve --dry-run`)",
             ),
             (
                 SkipReason::NoPathMatches,

@@ -3,6 +3,8 @@
 //! (`field_reference`), and `validate` checks every `a.b.c` a template reads against them
 //! all at once (`field_problems`), so that each misspelt field is reported at its own
 //! `FILE:LINE:COL`, with the nearest real field, not only the first one a render meets.
+//! An agent without a description gets its `agent.description` printed as `none` where a
+//! template shows it without a default (`description_problems`).
 //! It also warns (`template_warnings`) when an agent's templates drop what the agent is
 //! given: the task of a comment trigger, the Secrets it names.
 
@@ -90,6 +92,28 @@ fn positions(source: &str, path: &str) -> Vec<Pos> {
     }
 }
 
+/// Problems by file and place, the first message said of a place kept (the same mistake
+/// seen by another agent or trigger is the same mistake).
+#[derive(Default)]
+struct ByPlace(BTreeMap<(String, Pos), String>);
+
+impl ByPlace {
+    fn add(&mut self, file: String, places: Vec<Pos>, message: &str) {
+        for pos in places {
+            self.0
+                .entry((file.clone(), pos))
+                .or_insert_with(|| message.to_string());
+        }
+    }
+
+    fn into_diagnostics(self) -> Vec<FileDiagnostic> {
+        self.0
+            .into_iter()
+            .map(|((file, pos), message)| FileDiagnostic { file, pos, message })
+            .collect()
+    }
+}
+
 impl Engine {
     /// The context each sample delivery of `agent` gives its templates, as JSON, with the
     /// trigger in words; none when its samples cannot be built, which `sample_problems`
@@ -132,7 +156,7 @@ impl Engine {
     /// Every field a template reads that no sample of its agent's triggers has, at each
     /// place it is written, with the nearest field that exists (or the fields there are).
     pub fn field_problems(&self) -> Vec<FileDiagnostic> {
-        let mut found: BTreeMap<(String, Pos), String> = BTreeMap::new();
+        let mut found = ByPlace::default();
         for agent in &self.config.agents {
             let contexts = self.sample_contexts(agent);
             if contexts.is_empty() {
@@ -145,11 +169,7 @@ impl Engine {
                 for path in self.paths_read(name) {
                     let segments: Vec<&str> = path.split('.').collect();
                     if let Some(message) = self.secret_out_of_reach(agent, &segments) {
-                        for pos in positions(source, &path) {
-                            found
-                                .entry((self.file_of(name), pos))
-                                .or_insert_with(|| message.clone());
-                        }
+                        found.add(self.file_of(name), positions(source, &path), &message);
                         continue;
                     }
                     let mut missing: Option<(usize, BTreeSet<String>)> = None;
@@ -175,18 +195,61 @@ impl Engine {
                         continue;
                     }
                     let message = unknown_field(&segments, depth, &keys, agent);
-                    for pos in positions(source, &path) {
-                        found
-                            .entry((self.file_of(name), pos))
-                            .or_insert_with(|| message.clone());
-                    }
+                    found.add(self.file_of(name), positions(source, &path), &message);
                 }
             }
         }
-        found
-            .into_iter()
-            .map(|((file, pos), message)| FileDiagnostic { file, pos, message })
-            .collect()
+        found.into_diagnostics()
+    }
+
+    /// Where a template of an agent without a `description` prints `agent.description`,
+    /// which is `none` then (`none` in text, `NONE` through `| upper`, `null` in YAML):
+    /// each template is rendered with it `none` and with it empty, and a template whose
+    /// output differs shows it rather than a default (`agent.description or ""` does not).
+    pub fn description_problems(&self) -> Vec<FileDiagnostic> {
+        let mut found = ByPlace::default();
+        for agent in self
+            .config
+            .agents
+            .iter()
+            .filter(|a| a.description.is_none())
+        {
+            let contexts = self.sample_contexts(agent);
+            for name in Self::agent_templates(agent) {
+                let Some(source) = self.sources.get(name) else {
+                    continue;
+                };
+                if !self.paths_read(name).contains("agent.description") {
+                    continue;
+                }
+                let shows_none = contexts.iter().any(|(_, context)| {
+                    let mut described = context.clone();
+                    described["agent"]["description"] = Json::from("");
+                    match (
+                        self.render_named(name, context),
+                        self.render_named(name, &described),
+                    ) {
+                        (Ok(absent), Ok(empty)) => absent != empty,
+                        _ => false,
+                    }
+                });
+                if !shows_none {
+                    continue;
+                }
+                let message = format!(
+                    "agent `{}` has no `description`, so `agent.description` is none, and this \
+                     template prints it (`none` in text, `NONE` through `| upper`, `null` in \
+                     YAML): write `agent.description or \"…\"`, or give the agent a description",
+                    agent.name
+                );
+                found.add(
+                    self.file_of(name),
+                    positions(source, "agent.description"),
+                    &message,
+                );
+            }
+        }
+        found.into_diagnostics()
     }
 
     /// Why `agent`'s templates may not read `secrets.<name>` (`segments`): the agent runs
@@ -294,8 +357,16 @@ impl Engine {
         let mut triggers: Vec<TriggerFields> = Vec::new();
         for agent in &self.config.agents {
             let contexts = self.sample_contexts(agent);
+            // Each also as an agent without a description has it: `agent.description` is
+            // `none` then.
+            let undescribed = contexts.iter().map(|(trigger, context)| {
+                let mut context = context.clone();
+                context["agent"]["description"] = Json::Null;
+                (trigger.clone(), context)
+            });
+            let all: Vec<(String, Json)> = contexts.iter().cloned().chain(undescribed).collect();
             let mut fields: BTreeMap<String, (BTreeSet<&'static str>, usize)> = BTreeMap::new();
-            for (_, context) in &contexts {
+            for (_, context) in &all {
                 collect(context, "", &mut fields);
             }
             let mut rows = BTreeMap::new();
@@ -306,9 +377,9 @@ impl Engine {
                     absent.push(format!("`{path}`"));
                     continue;
                 }
-                let always = if path.ends_with("[]") && *seen < contexts.len() {
+                let always = if path.ends_with("[]") && *seen < all.len() {
                     "no: the list is empty in some"
-                } else if types.contains("none") || *seen < contexts.len() {
+                } else if types.contains("none") || *seen < all.len() {
                     "no: `none` in some"
                 } else {
                     "yes"
@@ -479,7 +550,8 @@ is misspelt (`repo.fullname`: did you mean `repo.full_name`?).
 - Branch names may be long and hold any character git allows (`pr.head.ref`): before one
   goes into a label value, make it one with `| label_value`.
 - `run.token_secret` (the run's GitHub token Secret) is set only when the service makes
-  one (with a GitHub App); `agent.description` is `none` for an agent without one.
+  one (with a GitHub App); `agent.description` is `none` for an agent without one (write
+  `agent.description or \"…\"`: `validate` refuses a template that prints it as `none`).
 - Filters beyond minijinja's own: `dns_label`, `label_value` (text to a DNS label or a label
   value), `yaml_quote`, `truncate_chars(n)`.
 ";
@@ -641,6 +713,10 @@ agents:
             "{text}"
         );
         assert!(text.contains("| `comment.command.task` |"), "{text}");
+        assert!(
+            text.contains("| `agent.description` | string | no: `none` in some |"),
+            "an agent may have no description: {text}"
+        );
         assert!(
             text.contains("| `agent.secrets[].name` | string |"),
             "{text}"

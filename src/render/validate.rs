@@ -83,6 +83,7 @@ impl Engine {
         // Every misspelt field at once, each where it is written (a render stops at the
         // first); the render's own "undefined value" on those lines says nothing more.
         let mut found: Vec<FileDiagnostic> = self.field_problems();
+        found.extend(self.description_problems());
         let fields: Vec<(String, usize)> =
             found.iter().map(|d| (d.file.clone(), d.pos.line)).collect();
         // Every unknown filter at once too; the render's own error on those lines likewise.
@@ -264,8 +265,17 @@ impl Engine {
                         .filter(|k| k.len() >= 4 && filter.contains(k))
                         .max_by_key(|k| k.len())
                 };
+                // `truncate` means `truncate_chars`: a known name that begins with it, too.
+                let begun = || {
+                    known
+                        .iter()
+                        .copied()
+                        .filter(|k| filter.len() >= 4 && k.starts_with(filter))
+                        .min_by_key(|k| k.len())
+                };
                 let hint = match crate::suggest::did_you_mean(filter, known.iter().copied())
                     .or_else(inside)
+                    .or_else(begun)
                 {
                     Some(s) => format!(", did you mean `{s}`?"),
                     None => " (the filters: docs/templates.md and minijinja's)".to_string(),

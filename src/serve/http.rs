@@ -74,6 +74,9 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     /// Who was told lately, on which issue, that a command was refused.
     pub refusals: super::github::RefusalsTold,
+    /// The changed files `serve --dry-run --changed-files` gives every pull request
+    /// delivery, for agents with a `paths` filter (none known otherwise).
+    pub changed_files: Option<Vec<String>>,
 }
 
 impl AppState {
@@ -97,6 +100,7 @@ impl AppState {
             approvals: Arc::new(MemoryApprovals::new()),
             clock: Arc::new(SystemClock),
             refusals: super::github::RefusalsTold::default(),
+            changed_files: None,
         }
     }
 
@@ -110,6 +114,13 @@ impl AppState {
     /// The same, recording approvals in `store`.
     pub fn with_approvals(mut self, store: Arc<dyn ApprovalStore>) -> AppState {
         self.approvals = store;
+        self
+    }
+
+    /// The same, taking `files` as the changed files of every pull request delivery (a
+    /// dry run's stand-in for asking GitHub).
+    pub fn with_changed_files(mut self, files: Option<Vec<String>>) -> AppState {
+        self.changed_files = files;
         self
     }
 
@@ -863,6 +874,7 @@ async fn decide_and_launch(
                 delivery,
                 &parsed,
                 app.launcher.runs_for_real(),
+                app.changed_files.as_deref(),
             ),
             None,
         ),
@@ -871,8 +883,11 @@ async fn decide_and_launch(
             let gathered =
                 super::github::gather(github, app.approvals.as_ref(), live.planner(), &parsed)
                     .await;
-            let decided =
-                intake::decide_event(&live, event_name, delivery, &parsed, &gathered.facts());
+            let facts = crate::plan::Facts {
+                changed_files: app.changed_files.as_deref(),
+                ..gathered.facts()
+            };
+            let decided = intake::decide_event(&live, event_name, delivery, &parsed, &facts);
             (decided, Some(parsed))
         }
     };

@@ -218,21 +218,30 @@ pub fn decide(
     delivery: &DeliveryId,
     payload: &[u8],
 ) -> Result<Decided, DecideError> {
-    decide_without_github(live, event_name, delivery, payload, false)
+    decide_without_github(live, event_name, delivery, payload, false, None)
 }
 
 /// The same, when the service has no GitHub API to ask who may do what: a preview when
 /// nothing `runs_for_real` (the payload's author_association stands in), else nobody's
-/// permission is known and only `allowed_users` may start agents. Pure.
+/// permission is known and only `allowed_users` may start agents. `changed_files` are a
+/// pull request's changed files when a dry run was given them (`--changed-files`). Pure.
 pub fn decide_without_github(
     live: &LiveConfig,
     event_name: &str,
     delivery: &DeliveryId,
     payload: &[u8],
     runs_for_real: bool,
+    changed_files: Option<&[String]>,
 ) -> Result<Decided, DecideError> {
     let event = event::parse(event_name, payload)?;
-    decide_parsed_without_github(live, event_name, delivery, &event, runs_for_real)
+    decide_parsed_without_github(
+        live,
+        event_name,
+        delivery,
+        &event,
+        runs_for_real,
+        changed_files,
+    )
 }
 
 /// [`decide_without_github`] of an event already parsed. Pure.
@@ -242,6 +251,7 @@ pub fn decide_parsed_without_github(
     delivery: &DeliveryId,
     event: &WebhookEvent,
     runs_for_real: bool,
+    changed_files: Option<&[String]>,
 ) -> Result<Decided, DecideError> {
     let authority = if runs_for_real {
         Authority::Unavailable
@@ -250,6 +260,7 @@ pub fn decide_parsed_without_github(
     };
     let facts = Facts {
         authority,
+        changed_files,
         ..Facts::default()
     };
     decide_event(live, event_name, delivery, event, &facts)

@@ -82,6 +82,9 @@ pub struct ServeOptions {
     pub identity: String,
     /// What a stranger can make the service hold before a signature is checked.
     pub limits: preauth::Limits,
+    /// With `dry_run`: the changed files every pull request delivery is taken to have, for
+    /// agents with a `paths` filter (`--changed-files`).
+    pub changed_files: Option<Vec<String>>,
 }
 
 /// Why the service did not start (or stopped badly).
@@ -211,6 +214,7 @@ pub async fn build_state(
                 options,
                 AppState::new(secrets, config, Arc::new(launcher))
                     .with_limits(options.limits.clone())
+                    .with_changed_files(options.changed_files.clone())
                     .with_github(github)
                     .probing_github(PROBE_EVERY),
             )),

@@ -3,6 +3,7 @@
 //! templates when it loads them, `render` compiles and renders them (adding the filters
 //! and the YAML escaping, `crate::render::escape`).
 
+pub(crate) mod blocks;
 pub(crate) mod quoting;
 
 use minijinja::Environment;

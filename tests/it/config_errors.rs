@@ -1526,6 +1526,31 @@ fn validate_names_a_path_that_does_not_exist() {
     );
 }
 
+/// Run in a folder without services.yaml, and without --config, `validate` and `render`
+/// say how to name the config rather than only that there is none (issue 13, N14).
+#[test]
+fn without_a_services_yaml_here_the_commands_say_to_pass_config() {
+    let dir = tempfile::tempdir().unwrap();
+    for command in [
+        &["validate"][..],
+        &["render", "--event", "push", "--payload", "push.json"][..],
+        &["admission-policy"][..],
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_agentpods"))
+            .args(command)
+            .current_dir(dir.path())
+            .output()
+            .expect("run agentpods");
+        assert_eq!(out.status.code(), Some(1), "{command:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stderr).trim_end(),
+            "services.yaml: cannot read: No such file or directory (os error 2) (no \
+             services.yaml in this folder: pass --config FILE)",
+            "{command:?}"
+        );
+    }
+}
+
 #[test]
 fn validate_reports_a_file_that_is_not_utf8_at_its_first_bad_byte() {
     let dir = ConfigDir::new(b"project: demo\ncluster: \xff\xfe\n");

@@ -186,6 +186,34 @@ fn the_agent_page_lists_every_option_of_the_entrypoint() {
     }
 }
 
+/// Every flag and argument of every command says in `--help` what it is for (issue 13,
+/// N14): a bare `--config <CONFIG>` or `--log-format` leaves a new user guessing.
+#[test]
+fn every_flag_of_every_command_has_a_description() {
+    use clap::CommandFactory;
+    fn walk(command: &clap::Command, path: &str, missing: &mut Vec<String>) {
+        for arg in command.get_arguments() {
+            let id = arg.get_id().as_str();
+            if id == "help" || id == "version" {
+                continue;
+            }
+            if arg.get_help().is_none() && arg.get_long_help().is_none() {
+                missing.push(format!("{path} --{}", arg.get_long().unwrap_or(id)));
+            }
+        }
+        for sub in command.get_subcommands() {
+            walk(sub, &format!("{path} {}", sub.get_name()), missing);
+        }
+    }
+    let mut missing = Vec::new();
+    walk(&agentpods::cli::Cli::command(), "agentpods", &mut missing);
+    assert!(
+        missing.is_empty(),
+        "flags without a description in --help:\n{}",
+        missing.join("\n")
+    );
+}
+
 /// The README's command table names every flag each command takes (and docs/agent.md
 /// every flag of the pod's entrypoint), so the table cannot lag `--help`.
 #[test]

@@ -317,10 +317,28 @@ const MISTAKES: &[Mistake] = &[
         points_at: "comment.command.tsak",
     },
     Mistake {
+        what: "an `{% if %}` never closed (issue 13, N8)",
+        file: "templates/prompts/review.md", from: "{% endif %}", to: "",
+        expect: "templates/prompts/review.md:1:49: template syntax error: this `{% if %}` is never closed: the template ends before its `{% endif %}`",
+        points_at: "{% if pr %}",
+    },
+    Mistake {
+        what: "the description of an agent without one, printed (issue 13, N11)",
+        file: "templates/prompts/review.md", from: "Review #", to: "{{ agent.description | upper }}: review #",
+        expect: "templates/prompts/review.md:1:4: agent `review` has no `description`, so `agent.description` is none, and this template prints it (`none` in text, `NONE` through `| upper`, `null` in YAML): write `agent.description or \"…\"`, or give the agent a description",
+        points_at: "agent.description",
+    },
+    Mistake {
         what: "a filter that does not exist",
         file: "templates/agent-pod.yaml", from: "{{ run.name }}", to: "{{ run.name | dns_lable }}",
         expect: "templates/agent-pod.yaml:4:23: unknown filter `dns_lable`, did you mean `dns_label`?",
         points_at: "dns_lable",
+    },
+    Mistake {
+        what: "Jinja's `truncate`, which is `truncate_chars` here (issue 13, N8)",
+        file: "templates/agent-pod.yaml", from: "{{ run.name }}", to: "{{ run.name | truncate(20) }}",
+        expect: "templates/agent-pod.yaml:4:23: unknown filter `truncate`, did you mean `truncate_chars`?",
+        points_at: "truncate(20)",
     },
     Mistake {
         what: "a filter given an argument of the wrong type",

@@ -1101,6 +1101,18 @@ fn replay_binary(url: &str, event: &str, payload: &Path, delivery: &str) -> (boo
     )
 }
 
+/// Waits, up to 20 s, until the service at `address` answers `/healthz` (from a blocking
+/// test: see [`blocking_within`]).
+fn healthy(address: &str) {
+    let rt = tokio::runtime::Handle::current();
+    let health = format!("http://{address}/healthz");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !matches!(rt.block_on(replay::send(&health, &[], None)), Ok(r) if r.status == 200) {
+        assert!(Instant::now() < deadline, "/healthz never answered");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// Runs a test that blocks (child processes, log lines) on a thread of its own, within a
 /// time limit; inside it, `Handle::current().block_on` runs async calls.
 async fn blocking_within(secs: u64, test: fn()) {
@@ -1115,7 +1127,6 @@ async fn replay_against_the_serve_binary_end_to_end() {
 }
 
 fn end_to_end() {
-    let rt = tokio::runtime::Handle::current();
     let work = Workdir::new();
     let manifests = work.manifests_dir();
     let mut server = Served::start(
@@ -1128,13 +1139,7 @@ fn end_to_end() {
     );
     let address = server.address();
 
-    // Ready once /healthz answers.
-    let health = format!("http://{address}/healthz");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !matches!(rt.block_on(replay::send(&health, &[], None)), Ok(r) if r.status == 200) {
-        assert!(Instant::now() < deadline, "/healthz never answered");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    healthy(&address);
 
     let url = format!("http://{address}/webhook");
     let payload = fresh_file(&work, OPENED);
@@ -1202,6 +1207,61 @@ fn end_to_end() {
     for secret in [SECRET, "rotated"] {
         assert!(!log.contains(secret), "the log shows a secret:\n{log}");
     }
+}
+
+/// An agent with a `paths` filter in the loop without GitHub (issue 13, N17): a payload
+/// does not carry the changed files, so `render` says how to give them, and `serve
+/// --dry-run --changed-files FILE` takes every pull request to change the files listed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_dry_run_takes_the_changed_files_a_paths_filter_needs() {
+    blocking_within(90, changed_files_given).await;
+}
+
+fn changed_files_given() {
+    let work = Workdir::new();
+    work.edit_config(
+        "actions: [opened, synchronize, reopened, ready_for_review]",
+        "actions: [opened, synchronize, reopened, ready_for_review]\n        paths: [\"src/**\"]",
+    );
+
+    // Without the changed files the review does not start, and the note says how to give them.
+    let out = Command::new(BIN)
+        .args(["render", "--event", "pull_request", "--config"])
+        .arg(work.config())
+        .arg("--payload")
+        .arg(fixture(OPENED).path)
+        .output()
+        .expect("run agentpods render");
+    let notes = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        notes.contains(
+            "agent review: not started: its `paths` filter needs the pull request's changed files"
+        ) && notes.contains("`--changed-files FILE`")
+            && notes.contains("`serve --dry-run`"),
+        "{notes}"
+    );
+
+    // Given a change under src/, the service launches the review.
+    let changed = work.dir.path().join("changed.txt");
+    std::fs::write(&changed, "src/lib.rs\n\nREADME.md\n").expect("write the changed files");
+    let mut server = Served::start(
+        &work,
+        &[
+            "--dry-run",
+            "--changed-files",
+            &changed.display().to_string(),
+        ],
+    );
+    let address = server.address();
+    healthy(&address);
+    let url = format!("http://{address}/webhook");
+    let (ok, out) = replay_binary(&url, "pull_request", &fresh_file(&work, OPENED), "paths-1");
+    assert!(
+        ok && out.starts_with("HTTP 202") && out.contains("\"agent\":\"review\""),
+        "{out}"
+    );
+    server.signal("TERM");
+    assert_eq!(server.wait().code(), Some(0));
 }
 
 /// A kubeconfig naming an API server nobody listens on (port 1 refuses at once).
@@ -1282,7 +1342,6 @@ async fn serve_dry_run_without_a_folder_says_where_the_manifests_go() {
 }
 
 fn dry_run_logged() {
-    let rt = tokio::runtime::Handle::current();
     let work = Workdir::new();
     let mut server = Served::start(&work, &["--dry-run"]);
     let address = server.address();
@@ -1293,12 +1352,7 @@ fn dry_run_logged() {
         ),
         "{listening}"
     );
-    let health = format!("http://{address}/healthz");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !matches!(rt.block_on(replay::send(&health, &[], None)), Ok(r) if r.status == 200) {
-        assert!(Instant::now() < deadline, "/healthz never answered");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    healthy(&address);
     let url = format!("http://{address}/webhook");
     let (ok, out) = replay_binary(&url, "pull_request", &fresh_file(&work, OPENED), "dry-1");
     assert!(ok && out.starts_with("HTTP 202"), "{out}");
