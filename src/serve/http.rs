@@ -883,9 +883,11 @@ async fn decide_and_launch(
             let gathered =
                 super::github::gather(github, app.approvals.as_ref(), live.planner(), &parsed)
                     .await;
+            // `serve --dry-run --changed-files` stands in for what GitHub said of the files.
+            let facts = gathered.facts();
             let facts = crate::plan::Facts {
-                changed_files: app.changed_files.as_deref(),
-                ..gathered.facts()
+                changed_files: app.changed_files.as_deref().or(facts.changed_files),
+                ..facts
             };
             let decided = intake::decide_event(&live, event_name, delivery, &parsed, &facts);
             (decided, Some(parsed))
