@@ -797,7 +797,9 @@ pub fn policy_objects(allowed: &Allowed, service_user: &str) -> [Value; 4] {
 /// matched for everyone but the service: an AgentRun has the controller run the agent it
 /// names on the repository it names, with a write token, so no one else records one; and
 /// anyone else may change a run only as `agentpods runs cancel` does (a merge patch of
-/// `spec.cancel`): its metadata too, never the rest of its spec, and never its status
+/// `spec.cancel`), or in metadata the service neither sets nor reads (its own labels and
+/// annotations), never the rest of its spec, an owner reference or finalizer added, the
+/// service's `agentpods.dev/` and managed-by labels and annotations, nor its status
 /// (`agentruns/status`: the phase and outcome the service reports to GitHub).
 pub fn agent_run_policy_objects(namespace: &str, service_user: &str) -> [Value; 2] {
     bound_policy(
@@ -835,6 +837,31 @@ pub fn agent_run_policy_objects(namespace: &str, service_user: &str) -> [Value; 
                 "reason": "Forbidden",
             },
             {
+                // What the service sets and reads (outside review 11d, A8): an owner
+                // reference to an absent object has the garbage collector delete the run
+                // (and its pod), a finalizer nobody removes keeps it forever, and the
+                // service finds runs by their labels. A finalizer or owner may still be
+                // taken away (the garbage collector does, after a delete), never added.
+                "expression": format!(
+                    "request.operation != 'UPDATE' ||\n  \
+                     (!has(object.metadata.ownerReferences) || object.metadata.ownerReferences.all(o,\n    \
+                     has(oldObject.metadata.ownerReferences) && o in oldObject.metadata.ownerReferences)) &&\n  \
+                     (!has(object.metadata.finalizers) || object.metadata.finalizers.all(f,\n    \
+                     has(oldObject.metadata.finalizers) && f in oldObject.metadata.finalizers)) &&\n  \
+                     {} &&\n  {}",
+                    held_metadata("labels"),
+                    held_metadata("annotations"),
+                ),
+                "message": format!(
+                    "an AgentRun in {namespace} is the agentpods service's record of a run: \
+                     anyone else may add no owner reference or finalizer to it (an owner that \
+                     does not exist has it deleted, a finalizer keeps it forever), nor add, \
+                     change or remove its {HELD_PREFIX}* or {MANAGED_BY} labels and \
+                     annotations, which the service sets and finds runs by"
+                ),
+                "reason": "Forbidden",
+            },
+            {
                 "expression": "request.subResource != 'status'",
                 "message": format!(
                     "only the agentpods service writes the status of an AgentRun in \
@@ -845,6 +872,26 @@ pub fn agent_run_policy_objects(namespace: &str, service_user: &str) -> [Value; 
             },
         ]),
     )
+}
+
+/// The prefix of the labels and annotations the service sets on what it records and reads.
+const HELD_PREFIX: &str = "agentpods.dev/";
+const MANAGED_BY: &str = crate::render::keys::MANAGED_BY;
+
+/// A CEL condition: the service's own keys of an AgentRun's `metadata.<field>` (labels or
+/// annotations) are as they were, none added, changed or taken away.
+fn held_metadata(field: &str) -> String {
+    let held = |m: &str| {
+        format!(
+            "(!has({m}.metadata.{field}) || {m}.metadata.{field}.all(k,\n    \
+             !(k.startsWith({prefix}) || k == {managed}) ||\n    \
+             (has({o}.metadata.{field}) && k in {o}.metadata.{field} && {o}.metadata.{field}[k] == {m}.metadata.{field}[k])))",
+            o = if m == "object" { "oldObject" } else { "object" },
+            prefix = cel_string(HELD_PREFIX),
+            managed = cel_string(MANAGED_BY),
+        )
+    };
+    format!("{} &&\n  {}", held("object"), held("oldObject"))
 }
 
 /// The namespace of a ServiceAccount's user name (`system:serviceaccount:<ns>:<name>`).

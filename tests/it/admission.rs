@@ -1414,6 +1414,115 @@ async fn an_agent_run_is_recorded_by_the_service_alone_and_only_cancelled_by_oth
     assert_each_refused(&python, &manifests, &refused);
 }
 
+/// The fourth review's A8: a run's metadata is the service's too, where it matters. A
+/// tenant (or operator) granted `patch` on AgentRuns who adds an owner reference to an
+/// object that does not exist has the garbage collector delete the run, its pod with it
+/// (`patch` made `delete`, and the run's delivery replayable again); a finalizer nobody
+/// removes keeps the run forever; the service finds runs by its `agentpods.dev/` labels.
+/// Each is refused; a label or annotation of the tenant's own, and taking a finalizer away
+/// (as the garbage collector does after a delete), are admitted. Before, all were admitted.
+#[tokio::test]
+async fn an_agent_run_s_owners_finalizers_and_the_service_s_labels_are_held_for_others() {
+    use support::cluster::{Cluster, RUNS};
+    let Some(python) = python() else { return };
+    let cluster = Cluster::without_controller().await;
+    let review = cluster
+        .deliver_one(&fixture("pull_request/opened.json"), "d-review")
+        .await;
+    let run = cluster
+        .fake
+        .object("agentpods.dev", "v1alpha1", "agentruns", RUNS, &review)
+        .expect("the review's AgentRun");
+    assert!(
+        run["metadata"]["labels"]["agentpods.dev/pr"].is_string(),
+        "{run:#}"
+    );
+    let manifests = generate("services.yaml");
+    const TENANT: &str = "system:serviceaccount:tenant:bot";
+    const GC: &str = "system:serviceaccount:kube-system:generic-garbage-collector";
+    let changed = |f: &dyn Fn(&mut Value)| {
+        let mut v = run.clone();
+        f(&mut v);
+        Request::update_by(TENANT, RUNS, run.clone(), v)
+    };
+    let finalized = {
+        let mut v = run.clone();
+        v["metadata"]["finalizers"] = json!(["foregroundDeletion"]);
+        v["metadata"]["deletionTimestamp"] = json!("2026-12-03T20:00:00Z");
+        v
+    };
+    let admitted = [
+        changed(&|r| r["metadata"]["labels"]["team"] = json!("infra")),
+        changed(&|r| r["metadata"]["annotations"] = json!({"tenant.example/note": "mine"})),
+        Request::update_by(GC, RUNS, finalized.clone(), {
+            let mut v = finalized.clone();
+            v["metadata"]["finalizers"] = json!([]);
+            v
+        }),
+        Request::update_by(DEFAULT_SERVICE_USER, RUNS, run.clone(), {
+            let mut v = run.clone();
+            v["metadata"]["labels"]["agentpods.dev/pr"] = json!("9");
+            v
+        }),
+    ];
+    assert_eq!(
+        admit(&python, &manifests, &admitted),
+        vec![Vec::<String>::new(); admitted.len()],
+        "a tenant's own label and annotation, the garbage collector's removal of a \
+         finalizer, and the service's own change"
+    );
+    let held = "anyone else may add no owner reference or finalizer to it";
+    let absent_owner = json!([{
+        "apiVersion": "v1", "kind": "ConfigMap", "name": "gone",
+        "uid": "00000000-0000-0000-0000-000000000000",
+    }]);
+    let refused: Vec<(&str, Request, &str)> = vec![
+        (
+            "an owner that does not exist",
+            changed(&|r| r["metadata"]["ownerReferences"] = absent_owner.clone()),
+            held,
+        ),
+        (
+            "a finalizer nobody removes",
+            changed(&|r| r["metadata"]["finalizers"] = json!(["tenant.example/keep"])),
+            held,
+        ),
+        (
+            "the run moved to another pull request",
+            changed(&|r| r["metadata"]["labels"]["agentpods.dev/pr"] = json!("9")),
+            held,
+        ),
+        (
+            "the run's name label taken away",
+            changed(&|r| {
+                r["metadata"]["labels"]
+                    .as_object_mut()
+                    .expect("labels")
+                    .remove("agentpods.dev/run");
+            }),
+            held,
+        ),
+        (
+            "an agentpods.dev label added",
+            changed(&|r| r["metadata"]["labels"]["agentpods.dev/concurrency"] = json!("x")),
+            held,
+        ),
+        (
+            "the run no longer the service's",
+            changed(&|r| r["metadata"]["labels"]["app.kubernetes.io/managed-by"] = json!("me")),
+            held,
+        ),
+        (
+            "an agentpods.dev annotation added",
+            changed(&|r| {
+                r["metadata"]["annotations"] = json!({"agentpods.dev/delivery": "another"});
+            }),
+            held,
+        ),
+    ];
+    assert_each_refused(&python, &manifests, &refused);
+}
+
 /// The rest of the review's A9: two more records are authorizations. An AgentApproval in
 /// the service's namespace lets a fork's code run at the head it names, and a run's
 /// status is the outcome the service reports to GitHub as the run's. Only the service
