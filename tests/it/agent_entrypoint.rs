@@ -1386,7 +1386,8 @@ fn a_revoke_that_fails_changes_nothing_and_only_installation_tokens_are_revoked(
 /// redactor's eyes; finding a secret, it pushes nothing, opens no pull request and says
 /// which secret (by its variable's name, never the value) and where. Before the fix every
 /// case was pushed: `agentpods/<run>` held the key in the clear and the run ended
-/// "success ... Pushed 1 commit" (issue 11).
+/// "success ... Pushed 1 commit" (issue 11); base64 and hex of UTF-16 were pushed until
+/// the fourth review's A5.
 #[test]
 fn changes_that_carry_a_secret_of_the_pod_are_not_pushed() {
     let cases = [
@@ -1409,6 +1410,16 @@ fn changes_that_carry_a_secret_of_the_pod_are_not_pushed() {
             "UTF-32 in a file",
             "printf 'key: %s\\n' \"$OPENAI_API_KEY\" | iconv -f UTF-8 -t UTF-32BE > notes.txt\n",
             "`notes.txt`",
+        ),
+        (
+            "base64 of UTF-16LE in a file, as PowerShell's -EncodedCommand takes it",
+            "printf 'echo %s' \"$OPENAI_API_KEY\" | iconv -f UTF-8 -t UTF-16LE | base64 -w0 > enc.txt\n",
+            "`enc.txt`",
+        ),
+        (
+            "hex of UTF-16LE in a file",
+            "printf 'key: %s' \"$OPENAI_API_KEY\" | iconv -f UTF-8 -t UTF-16LE | od -An -tx1 | tr -d ' \\n' > hex.txt\n",
+            "`hex.txt`",
         ),
         (
             "as a file name",
