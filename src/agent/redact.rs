@@ -150,6 +150,22 @@ impl Redactor {
         }
     }
 
+    /// The same for text GitHub shows as Markdown (the run's summary, which becomes the
+    /// pull request's title and body, the bot's comment and the check run): a secret is
+    /// also found as it shows there, where a default-ignorable character (U+200B, U+2060,
+    /// U+00AD, U+FEFF...) shows as nothing and a backslash escape (`\-`) as the character
+    /// it escapes (outside review 11d, A6). Text with a secret found only so is given as it
+    /// shows, redacted: its escapes and invisible characters are lost with the secret.
+    pub fn redact_published(&self, text: &str) -> String {
+        let redacted = self.redact(text);
+        let shown = shown_as_markdown(&redacted);
+        if shown != redacted && self.finds(shown.as_bytes()) {
+            self.redact(&shown)
+        } else {
+            redacted
+        }
+    }
+
     /// Whether any form of a secret is in `bytes` (what [`Redactor::redact_bytes`] would
     /// replace).
     pub fn finds(&self, bytes: &[u8]) -> bool {
@@ -237,6 +253,24 @@ fn first_bytes(p: &Pattern) -> Vec<u8> {
     } else {
         vec![first]
     }
+}
+
+/// Text as Markdown shows it, near enough to find a secret in: default-ignorable characters
+/// left out, and each backslash escape (a `\` before ASCII punctuation) the character it
+/// escapes.
+fn shown_as_markdown(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text
+        .chars()
+        .filter(|c| !crate::text::is_default_ignorable(*c))
+        .peekable();
+    while let Some(c) = chars.next() {
+        match chars.peek() {
+            Some(next) if c == '\\' && next.is_ascii_punctuation() => out.extend(chars.next()),
+            _ => out.push(c),
+        }
+    }
+    out
 }
 
 /// `%XX` at `at`: `Some(Some(byte))`, `Some(None)` when it is not one, `None` when the
@@ -707,6 +741,40 @@ mod tests {
             &utf16le("Write-Output 'hello, world'"),
         );
         assert_eq!(r.redact(&other), other);
+    }
+
+    /// The fourth review's A6: forms that GitHub shows as the secret itself. Before, each
+    /// was published as it was.
+    #[test]
+    fn a_secret_that_shows_as_itself_in_markdown_is_found_in_published_text() {
+        let r = Redactor::new([KEY]);
+        let escaped = KEY.replace('-', "\\-").replace('_', "\\_");
+        let spaced = |gap: char| -> String {
+            KEY.chars()
+                .flat_map(|c| [c, gap])
+                .collect::<String>()
+                .trim_end_matches(gap)
+                .to_string()
+        };
+        for (form, text) in [
+            ("Markdown escapes", escaped.clone()),
+            ("zero-width spaces", spaced('\u{200B}')),
+            ("word joiners", spaced('\u{2060}')),
+            ("soft hyphens", spaced('\u{00AD}')),
+            ("byte order marks", spaced('\u{FEFF}')),
+            ("a bidi mark", spaced('\u{200E}')),
+            ("a tag character", spaced('\u{E0020}')),
+        ] {
+            let published = r.redact_published(&format!("Done. *key*: {text} \\*end\\*"));
+            assert!(
+                !shown_as_markdown(&published).contains(KEY),
+                "{form}: {published:?}"
+            );
+            assert!(published.contains("***"), "{form}: {published:?}");
+        }
+        // Text without a secret keeps its escapes and invisible characters.
+        let text = "a \\*literal\\* star, 👨\u{200D}👩\u{200D}👧 and ❤\u{FE0F}";
+        assert_eq!(r.redact_published(text), text);
     }
 
     #[test]

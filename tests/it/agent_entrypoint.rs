@@ -1554,3 +1554,47 @@ rm -f "$HOME/ran"
         "hello, world"
     );
 }
+
+/// The fourth review's A6: a summary that spells the key with Markdown escapes (`\-`) or
+/// with invisible characters between its letters shows as the key itself on GitHub. The
+/// result (the bot's comment and the check run) and the pull request's title and body
+/// carry it redacted. Before, each form was published as the agent wrote it.
+#[test]
+fn a_summary_that_shows_the_key_on_github_is_published_redacted() {
+    let github = Github::start();
+    let remote = Remote::named(REPO, &[("greeting.txt", "hello\n")]);
+    let script = r#"
+cat > /dev/null
+k="$OPENAI_API_KEY"
+printf 'x\n' > greeting.txt
+escaped=$(printf '%s' "$k" | sed 's/-/\\\\-/g')
+zw=$(printf '%s' "$k" | sed 's/./&\xe2\x80\x8b/g')
+shy=$(printf '%s' "$k" | sed 's/./&\xc2\xad/g')
+printf '{"conclusion": "success", "summary": "Key %s\\n\\nescaped: %s, soft: %s"}\n' "$zw" "$escaped" "$shy"
+"#;
+    let outcome = github
+        .run(&remote, "task-shown", script)
+        .env("OPENAI_API_KEY", OPENAI_KEY)
+        .env("AGENTPODS_SECRET_ENV", "OPENAI_API_KEY")
+        .flag("--open-pr")
+        .go();
+    let result = outcome.result();
+    assert_eq!(result.conclusion, Conclusion::Success, "{}", outcome.log);
+    let shown = |text: &str| -> String {
+        text.chars()
+            .filter(|c| !matches!(c, '\u{200B}' | '\u{00AD}' | '\\'))
+            .collect()
+    };
+    assert!(result.summary.contains("***"), "{}", result.summary);
+    assert!(
+        !shown(&result.summary).contains(OPENAI_KEY),
+        "{}",
+        result.summary
+    );
+    let pulls = github.pulls();
+    assert_eq!(pulls.len(), 1, "{}", outcome.log);
+    for field in ["title", "body"] {
+        let text = pulls[0][field].as_str().unwrap_or_default();
+        assert!(!shown(text).contains(OPENAI_KEY), "{field}: {text}");
+    }
+}
