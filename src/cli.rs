@@ -96,6 +96,10 @@ pub enum Cmd {
         /// The user the service acts as: its ServiceAccount, as the API server names it.
         #[arg(long, default_value = admission::DEFAULT_SERVICE_USER)]
         service_user: String,
+        /// The cluster's `globalDefault` PriorityClass, if it has one: the API server names
+        /// it in every pod that names none, so a pod whose template names none may have it.
+        #[arg(long)]
+        default_priority_class: Option<String>,
     },
     /// Run the webhook service and (leader-elected) the controller, against the cluster of
     /// KUBECONFIG or the one it runs in; --dry-run needs none. Webhook secrets come from
@@ -217,7 +221,13 @@ pub fn run(cli: Cli) -> ExitCode {
             config,
             templates_dir,
             service_user,
-        } => admission_policy(&config, templates_dir.as_deref(), &service_user),
+            default_priority_class,
+        } => admission_policy(
+            &config,
+            templates_dir.as_deref(),
+            &service_user,
+            default_priority_class.as_deref(),
+        ),
         Cmd::Serve {
             config,
             listen,
@@ -276,7 +286,12 @@ pub fn run(cli: Cli) -> ExitCode {
     }
 }
 
-fn admission_policy(path: &Path, templates_dir: Option<&Path>, service_user: &str) -> ExitCode {
+fn admission_policy(
+    path: &Path,
+    templates_dir: Option<&Path>,
+    service_user: &str,
+    default_priority_class: Option<&str>,
+) -> ExitCode {
     let loaded = match load_with(path, templates_dir) {
         Ok(l) => l,
         Err(code) => return code,
@@ -288,7 +303,12 @@ fn admission_policy(path: &Path, templates_dir: Option<&Path>, service_user: &st
             return ExitCode::FAILURE;
         }
     };
-    match admission::policy_yaml(&engine, &path.display().to_string(), service_user) {
+    match admission::policy_yaml(
+        &engine,
+        &path.display().to_string(),
+        service_user,
+        default_priority_class,
+    ) {
         Ok(yaml) => emit(&yaml),
         Err(e) => {
             eprintln!("{}: {e}", path.display());

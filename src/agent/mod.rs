@@ -316,7 +316,7 @@ pub fn execute(args: &AgentArgs, opener: &dyn PullRequestOpener) -> RunResult {
     let redactor = &secrets.all;
     match attempt(args, token, &secrets, opener) {
         Ok(mut result) => {
-            result.summary = redactor.redact(&result.summary);
+            result.summary = redactor.redact_published(&result.summary);
             result
         }
         Err(e) => failure(redactor, &e),
@@ -513,7 +513,7 @@ fn attempt(
     }
     // Its words go into the pull request it opens, before the result is redacted.
     .map(|mut report| {
-        report.summary = redactor.redact(&report.summary);
+        report.summary = redactor.redact_published(&report.summary);
         report
     });
     // What the agent wrote into the git directory runs nothing in our own git commands.

@@ -133,6 +133,41 @@ fn end_leftovers(pid: u32) {
 /// The longest piece of a line passed on before its end; a longer line is broken.
 const LINE_LIMIT: usize = 16 * 1024;
 
+/// What starts each line the entrypoint itself writes to the pod log.
+pub const OWN_PREFIX: &str = "agentpods agent:";
+
+/// What the entrypoint puts before a line of the agent's that reads as one of its own.
+pub const FORGED_MARK: &str = "(from the agent) ";
+
+/// Whole lines of the agent's output as the pod log shows them: a line that starts (after
+/// blanks, control or invisible characters) with the entrypoint's own prefix is marked as
+/// the agent's (outside review 11d, A7), so that `agentpods agent: pushed ...` in the log
+/// is the entrypoint's word, never an agent's forgery.
+pub fn marked(lines: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    // A carriage return starts the line again on a terminal: each piece after one too.
+    let forged = |line: &[u8]| {
+        String::from_utf8_lossy(line).split('\r').any(|piece| {
+            let start = piece.trim_start_matches(|c: char| {
+                c.is_whitespace() || c.is_control() || crate::text::is_default_ignorable(c)
+            });
+            start
+                .get(..OWN_PREFIX.len())
+                .is_some_and(|p| p.eq_ignore_ascii_case(OWN_PREFIX))
+        })
+    };
+    if !lines.split_inclusive(|b| *b == b'\n').any(forged) {
+        return std::borrow::Cow::Borrowed(lines);
+    }
+    let mut out = Vec::with_capacity(lines.len() + FORGED_MARK.len());
+    for line in lines.split_inclusive(|b| *b == b'\n') {
+        if forged(line) {
+            out.extend_from_slice(FORGED_MARK.as_bytes());
+        }
+        out.extend_from_slice(line);
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// Copies `from` to `to` with the secrets taken out, and returns the last [`TAIL_BYTES`]
 /// of what it wrote.
 ///
@@ -146,7 +181,7 @@ fn tee(mut from: impl Read, mut to: impl Write, redactor: &Redactor) -> String {
     let mut line: Vec<u8> = Vec::new();
     let mut buf = vec![0u8; 8192];
     let mut emit = |bytes: &[u8], tail: &mut Vec<u8>| {
-        let _ = to.write_all(bytes);
+        let _ = to.write_all(&marked(bytes));
         let _ = to.flush();
         tail.extend_from_slice(bytes);
         if tail.len() > 2 * TAIL_BYTES {
@@ -201,6 +236,27 @@ mod tests {
     }
 
     const KEY: &str = "sk-test-0123456789abcdef";
+
+    /// The fourth review's A7: an agent that prints the entrypoint's own lines (after a
+    /// newline, a carriage return, blanks or a zero-width character) has them marked as its
+    /// own in the pod log. Before, they read as the entrypoint's.
+    #[test]
+    fn an_agent_line_that_reads_as_the_entrypoint_s_is_marked_as_the_agent_s() {
+        let text = "working\nagentpods agent: pushed agentpods/task-1\n\r  Agentpods Agent: success\n\
+                    \u{200b}agentpods agent: opened pull request #2\nsaid agentpods agent: x\n\
+                    done\ragentpods agent: success\n";
+        let mut out = Vec::new();
+        let tail = tee(Trickle(text.as_bytes(), 5), &mut out, &Redactor::new([KEY]));
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "working\n(from the agent) agentpods agent: pushed agentpods/task-1\n\
+             (from the agent) \r  Agentpods Agent: success\n\
+             (from the agent) \u{200b}agentpods agent: opened pull request #2\n\
+             said agentpods agent: x\n\
+             (from the agent) done\ragentpods agent: success\n"
+        );
+        assert_eq!(tail, text, "the result quotes the agent as it wrote");
+    }
 
     #[test]
     fn a_secret_cut_across_reads_in_a_long_line_without_a_newline_is_caught() {

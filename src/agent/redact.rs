@@ -15,7 +15,10 @@
 //!   base64`), padded or not: then nothing of it is left, not even its last characters;
 //! - hex, in either case;
 //! - UTF-16 and UTF-32, either byte order, with or without a byte order mark (the value's
-//!   characters with NULs between them: what Windows PowerShell 5 writes by default);
+//!   characters with NULs between them: what Windows PowerShell 5 writes by default), and
+//!   those forms in hex or in standard base64, at each offset as above (what PowerShell's
+//!   `-EncodedCommand` takes and `[Convert]::ToBase64String([Text.Encoding]::Unicode
+//!   .GetBytes(...))` prints), the UTF-16LE value encoded alone leaving nothing of it;
 //! - upper-cased, lower-cased or in any mix of cases (ASCII letters), when it is at least
 //!   [`MIN_FOLDED_LEN`] bytes long: a value that long is no word an ordinary log holds in
 //!   another case (a shorter one is matched in its own case only);
@@ -147,6 +150,22 @@ impl Redactor {
         }
     }
 
+    /// The same for text GitHub shows as Markdown (the run's summary, which becomes the
+    /// pull request's title and body, the bot's comment and the check run): a secret is
+    /// also found as it shows there, where a default-ignorable character (U+200B, U+2060,
+    /// U+00AD, U+FEFF...) shows as nothing and a backslash escape (`\-`) as the character
+    /// it escapes (outside review 11d, A6). Text with a secret found only so is given as it
+    /// shows, redacted: its escapes and invisible characters are lost with the secret.
+    pub fn redact_published(&self, text: &str) -> String {
+        let redacted = self.redact(text);
+        let shown = shown_as_markdown(&redacted);
+        if shown != redacted && self.finds(shown.as_bytes()) {
+            self.redact(&shown)
+        } else {
+            redacted
+        }
+    }
+
     /// Whether any form of a secret is in `bytes` (what [`Redactor::redact_bytes`] would
     /// replace).
     pub fn finds(&self, bytes: &[u8]) -> bool {
@@ -234,6 +253,24 @@ fn first_bytes(p: &Pattern) -> Vec<u8> {
     } else {
         vec![first]
     }
+}
+
+/// Text as Markdown shows it, near enough to find a secret in: default-ignorable characters
+/// left out, and each backslash escape (a `\` before ASCII punctuation) the character it
+/// escapes.
+fn shown_as_markdown(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text
+        .chars()
+        .filter(|c| !crate::text::is_default_ignorable(*c))
+        .peekable();
+    while let Some(c) = chars.next() {
+        match chars.peek() {
+            Some(next) if c == '\\' && next.is_ascii_punctuation() => out.extend(chars.next()),
+            _ => out.push(c),
+        }
+    }
+    out
 }
 
 /// `%XX` at `at`: `Some(Some(byte))`, `Some(None)` when it is not one, `None` when the
@@ -465,6 +502,40 @@ fn encodings(fragment: &[u8]) -> Vec<Pattern> {
             out.push(p);
         }
     }
+    // Those forms in hex and in base64 (outside review 11d, A5). A form with its end NULs
+    // left off lies inside the text so encoded whatever its byte order, so its hex, and
+    // the base64 characters that depend on it alone at each offset, are found there.
+    for form in wide(fragment) {
+        let hex: String = form.iter().map(|b| format!("{b:02x}")).collect();
+        let mut forms = vec![Pattern {
+            bytes: hex.into_bytes(),
+            any_case: true,
+        }];
+        for offset in 0..3 {
+            forms.push(Pattern {
+                bytes: base64_core(&general_purpose::STANDARD_NO_PAD, &form, offset).into_bytes(),
+                any_case: false,
+            });
+        }
+        for p in forms {
+            if p.bytes.len() >= MIN_SECRET_LEN && !out.contains(&p) {
+                out.push(p);
+            }
+        }
+    }
+    // The UTF-16LE value encoded alone, as PowerShell prints it: all of it.
+    if let Ok(text) = std::str::from_utf8(fragment) {
+        let utf16le: Vec<u8> = text.encode_utf16().flat_map(u16::to_le_bytes).collect();
+        for engine in [general_purpose::STANDARD, general_purpose::STANDARD_NO_PAD] {
+            let p = Pattern {
+                bytes: engine.encode(&utf16le).into_bytes(),
+                any_case: false,
+            };
+            if !out.contains(&p) {
+                out.push(p);
+            }
+        }
+    }
     for engine in [
         general_purpose::STANDARD_NO_PAD,
         general_purpose::URL_SAFE_NO_PAD,
@@ -618,6 +689,92 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// The fourth review's A5: PowerShell's `-EncodedCommand` is base64 of UTF-16LE, and
+    /// hex of a UTF-16 string is what a hex dump of one shows. Before, neither was found.
+    #[test]
+    fn base64_and_hex_of_a_secret_in_utf16_or_utf32_are_found() {
+        let r = Redactor::new([KEY]);
+        let utf16le =
+            |s: &str| -> Vec<u8> { s.encode_utf16().flat_map(u16::to_le_bytes).collect() };
+        let utf16be =
+            |s: &str| -> Vec<u8> { s.encode_utf16().flat_map(u16::to_be_bytes).collect() };
+        let utf32le =
+            |s: &str| -> Vec<u8> { s.chars().flat_map(|c| u32::from(c).to_le_bytes()).collect() };
+        let hex = |b: &[u8]| -> String { b.iter().map(|b| format!("{b:02x}")).collect() };
+        // `[Convert]::ToBase64String([Text.Encoding]::Unicode.GetBytes($key))`: nothing left.
+        let whole = b64(&general_purpose::STANDARD, &utf16le(KEY));
+        assert_eq!(r.redact(&format!("[{whole}]")), "[***]", "{whole}");
+        for prefix in ["", "$", "$k", "$k=", "Write-Output '"] {
+            let command = format!("{prefix}{KEY}'");
+            for (form, bytes) in [
+                ("UTF-16LE", utf16le(&command)),
+                ("UTF-16BE", utf16be(&command)),
+                ("UTF-32LE", utf32le(&command)),
+            ] {
+                let encoded = b64(&general_purpose::STANDARD, &bytes);
+                let text = format!("powershell -EncodedCommand {encoded}");
+                assert!(r.finds(text.as_bytes()), "{form} {prefix:?}: {encoded}");
+                let out = r.redact(&text);
+                // What is left: the characters of the prefix and the closing quote, and a
+                // few at either end that carry bits of both.
+                let width = bytes.len() / command.len();
+                let left = out.replace("***", "").len() - "powershell -EncodedCommand ".len();
+                assert!(
+                    left <= (8 * width * (prefix.len() + 1)).div_ceil(6) + 8,
+                    "{form} {prefix:?}: too much is left of {encoded}: {out}"
+                );
+                for shown in [hex(&bytes), hex(&bytes).to_uppercase()] {
+                    assert!(r.finds(shown.as_bytes()), "{form} {prefix:?}: {shown}");
+                    let out = r.redact(&shown);
+                    assert!(
+                        out.len() <= 2 * width * (prefix.len() + 2) + 3,
+                        "{form} {prefix:?}: too much is left of {shown}: {out}"
+                    );
+                }
+            }
+        }
+        // The same encoding of other text is left alone.
+        let other = b64(
+            &general_purpose::STANDARD,
+            &utf16le("Write-Output 'hello, world'"),
+        );
+        assert_eq!(r.redact(&other), other);
+    }
+
+    /// The fourth review's A6: forms that GitHub shows as the secret itself. Before, each
+    /// was published as it was.
+    #[test]
+    fn a_secret_that_shows_as_itself_in_markdown_is_found_in_published_text() {
+        let r = Redactor::new([KEY]);
+        let escaped = KEY.replace('-', "\\-").replace('_', "\\_");
+        let spaced = |gap: char| -> String {
+            KEY.chars()
+                .flat_map(|c| [c, gap])
+                .collect::<String>()
+                .trim_end_matches(gap)
+                .to_string()
+        };
+        for (form, text) in [
+            ("Markdown escapes", escaped.clone()),
+            ("zero-width spaces", spaced('\u{200B}')),
+            ("word joiners", spaced('\u{2060}')),
+            ("soft hyphens", spaced('\u{00AD}')),
+            ("byte order marks", spaced('\u{FEFF}')),
+            ("a bidi mark", spaced('\u{200E}')),
+            ("a tag character", spaced('\u{E0020}')),
+        ] {
+            let published = r.redact_published(&format!("Done. *key*: {text} \\*end\\*"));
+            assert!(
+                !shown_as_markdown(&published).contains(KEY),
+                "{form}: {published:?}"
+            );
+            assert!(published.contains("***"), "{form}: {published:?}");
+        }
+        // Text without a secret keeps its escapes and invisible characters.
+        let text = "a \\*literal\\* star, 👨\u{200D}👩\u{200D}👧 and ❤\u{FE0F}";
+        assert_eq!(r.redact_published(text), text);
     }
 
     #[test]

@@ -20,8 +20,10 @@
 //!   theirs, and no process namespace shared among its containers unless they share one.
 //!   What the API server adds itself before admission is admitted too: dnsPolicy
 //!   `ClusterFirst` where a template leaves it unset, the not-ready and unreachable
-//!   tolerations (DefaultTolerationSeconds), the cluster's default priority class (never a
-//!   `system-` one) where a template names none, and the node the scheduler binds a pod to.
+//!   tolerations (DefaultTolerationSeconds), the cluster's default priority class where a
+//!   template names none if it is named (`--default-priority-class`; any other class is
+//!   refused, outside review 11d A3), and the node the scheduler binds a pod to. No
+//!   container adds or drops capabilities but as its templates say.
 //!
 //! A second policy per namespace holds the Secrets the service creates to the types its
 //! runs make (`Opaque`, the run's token): never a ServiceAccount token Secret, which the
@@ -102,6 +104,8 @@ pub struct Placement {
     pub topology_spreads: BTreeSet<Option<String>>,
     /// Unset is the API server's `default-scheduler`.
     pub scheduler_names: BTreeSet<String>,
+    /// Each container's `securityContext.capabilities` (what it adds and drops), as JSON.
+    pub capabilities: BTreeSet<Option<String>>,
 }
 
 /// The taints the API server's DefaultTolerationSeconds plugin has every pod tolerate for a
@@ -360,6 +364,17 @@ fn placed(spec: &PodSpec, placement: &mut Placement) {
             .clone()
             .unwrap_or_else(|| "default-scheduler".into()),
     );
+    for c in spec
+        .containers
+        .iter()
+        .chain(spec.init_containers.iter().flatten())
+    {
+        let capabilities = c
+            .security_context
+            .as_ref()
+            .and_then(|s| s.capabilities.as_ref());
+        placement.capabilities.insert(capabilities.map(json_of));
+    }
 }
 
 /// A value as JSON, which is also its CEL literal.
@@ -471,26 +486,36 @@ fn placement_validations(p: &Placement, ns: &str) -> Vec<Value> {
         ),
         "reason": "Forbidden",
     }));
-    let classes = literals(&p.priority_classes, true);
-    let (expression, default) = if p.priority_classes.contains(&None) {
-        // A pod that names none gets the cluster's default class, if it has one, from
-        // the API server before any policy sees it; only the system's are refused.
-        let x = "variables.spec.priorityClassName";
-        (
-            format!(
-                "!has({x}) || {x} in [{}] ||\n  (object.kind == 'Pod' && !{x}.startsWith('system-'))",
-                classes.join(", ")
-            ),
-            ", or the cluster's default (never a system- class)",
-        )
-    } else {
-        (pinned("priorityClassName", &classes, false), "")
-    };
+    // Exactly the classes the templates render, and none where one renders none (outside
+    // review 11d, A3): the API server's Priority plugin fills in a cluster's `globalDefault`
+    // class before this policy sees a pod, so a cluster with one names it with
+    // `--default-priority-class`, which is then admitted too.
     out.push(json!({
-        "expression": expression,
+        "expression": pinned(
+            "priorityClassName",
+            &literals(&p.priority_classes, true),
+            p.priority_classes.contains(&None),
+        ),
         "message": format!(
-            "{pod} has the priority class its templates there render ({}){default}",
+            "{pod} has the priority class its templates there render ({})",
             shown(&p.priority_classes, "none")
+        ),
+        "reason": "Forbidden",
+    }));
+    // What a container may do as root is its template's: Kaniko's drops NET_RAW, which a
+    // pod of the service's own may not add back (outside review 11d, A3).
+    let capabilities = literals(&p.capabilities, false);
+    out.push(json!({
+        "expression": format!(
+            "variables.containers.all(c,\n  \
+             (!has(c.securityContext) || !has(c.securityContext.capabilities)) ? {} :\n    \
+             c.securityContext.capabilities in [{}])",
+            p.capabilities.contains(&None),
+            capabilities.join(", "),
+        ),
+        "message": format!(
+            "{pod} adds and drops the capabilities its templates there say ({})",
+            shown(&p.capabilities, "none set")
         ),
         "reason": "Forbidden",
     }));
@@ -783,7 +808,9 @@ pub fn policy_objects(allowed: &Allowed, service_user: &str) -> [Value; 4] {
 /// matched for everyone but the service: an AgentRun has the controller run the agent it
 /// names on the repository it names, with a write token, so no one else records one; and
 /// anyone else may change a run only as `agentpods runs cancel` does (a merge patch of
-/// `spec.cancel`): its metadata too, never the rest of its spec, and never its status
+/// `spec.cancel`), or in metadata the service neither sets nor reads (its own labels and
+/// annotations), never the rest of its spec, an owner reference or finalizer added, the
+/// service's `agentpods.dev/` and managed-by labels and annotations, nor its status
 /// (`agentruns/status`: the phase and outcome the service reports to GitHub).
 pub fn agent_run_policy_objects(namespace: &str, service_user: &str) -> [Value; 2] {
     bound_policy(
@@ -821,6 +848,31 @@ pub fn agent_run_policy_objects(namespace: &str, service_user: &str) -> [Value; 
                 "reason": "Forbidden",
             },
             {
+                // What the service sets and reads (outside review 11d, A8): an owner
+                // reference to an absent object has the garbage collector delete the run
+                // (and its pod), a finalizer nobody removes keeps it forever, and the
+                // service finds runs by their labels. A finalizer or owner may still be
+                // taken away (the garbage collector does, after a delete), never added.
+                "expression": format!(
+                    "request.operation != 'UPDATE' ||\n  \
+                     (!has(object.metadata.ownerReferences) || object.metadata.ownerReferences.all(o,\n    \
+                     has(oldObject.metadata.ownerReferences) && o in oldObject.metadata.ownerReferences)) &&\n  \
+                     (!has(object.metadata.finalizers) || object.metadata.finalizers.all(f,\n    \
+                     has(oldObject.metadata.finalizers) && f in oldObject.metadata.finalizers)) &&\n  \
+                     {} &&\n  {}",
+                    held_metadata("labels"),
+                    held_metadata("annotations"),
+                ),
+                "message": format!(
+                    "an AgentRun in {namespace} is the agentpods service's record of a run: \
+                     anyone else may add no owner reference or finalizer to it (an owner that \
+                     does not exist has it deleted, a finalizer keeps it forever), nor add, \
+                     change or remove its {HELD_PREFIX}* or {MANAGED_BY} labels and \
+                     annotations, which the service sets and finds runs by"
+                ),
+                "reason": "Forbidden",
+            },
+            {
                 "expression": "request.subResource != 'status'",
                 "message": format!(
                     "only the agentpods service writes the status of an AgentRun in \
@@ -831,6 +883,26 @@ pub fn agent_run_policy_objects(namespace: &str, service_user: &str) -> [Value; 
             },
         ]),
     )
+}
+
+/// The prefix of the labels and annotations the service sets on what it records and reads.
+const HELD_PREFIX: &str = "agentpods.dev/";
+const MANAGED_BY: &str = crate::render::keys::MANAGED_BY;
+
+/// A CEL condition: the service's own keys of an AgentRun's `metadata.<field>` (labels or
+/// annotations) are as they were, none added, changed or taken away.
+fn held_metadata(field: &str) -> String {
+    let held = |m: &str| {
+        format!(
+            "(!has({m}.metadata.{field}) || {m}.metadata.{field}.all(k,\n    \
+             !(k.startsWith({prefix}) || k == {managed}) ||\n    \
+             (has({o}.metadata.{field}) && k in {o}.metadata.{field} && {o}.metadata.{field}[k] == {m}.metadata.{field}[k])))",
+            o = if m == "object" { "oldObject" } else { "object" },
+            prefix = cel_string(HELD_PREFIX),
+            managed = cel_string(MANAGED_BY),
+        )
+    };
+    format!("{} &&\n  {}", held("object"), held("oldObject"))
 }
 
 /// The namespace of a ServiceAccount's user name (`system:serviceaccount:<ns>:<name>`).
@@ -955,6 +1027,7 @@ pub fn policy_yaml(
     engine: &Engine,
     config_shown: &str,
     service_user: &str,
+    default_priority_class: Option<&str>,
 ) -> Result<String, PolicyError> {
     let mut out = format!(
         "# Generated by `agentpods admission-policy` from {config_shown}; do not edit:\n\
@@ -967,7 +1040,12 @@ pub fn policy_yaml(
     );
     let allowed = allowed(engine)?;
     let namespaces: BTreeSet<String> = allowed.iter().map(|a| a.namespace.clone()).collect();
-    for allowed in allowed {
+    for mut allowed in allowed {
+        // The API server names the cluster's default class in a pod that names none.
+        let classes = &mut allowed.placement.priority_classes;
+        if let Some(default) = default_priority_class.filter(|_| classes.contains(&None)) {
+            classes.insert(Some(default.to_string()));
+        }
         let runs = agent_run_policy_objects(&allowed.namespace, service_user);
         for object in policy_objects(&allowed, service_user)
             .into_iter()

@@ -386,12 +386,20 @@ pub fn one_line(text: &str, width: Option<usize>) -> String {
     out
 }
 
-/// Control characters (C0, DEL and C1) other than newline and tab, as an escape anyone can
-/// read (`\u{1b}`, `\r`), so that what an agent wrote (its log, its summary) cannot drive
-/// the operator's terminal: no clipboard write (OSC 52), no title, no clearing the screen,
-/// no line rewritten after a carriage return.
+/// Control characters (C0, DEL and C1) other than newline and tab, and the characters shown
+/// as nothing (default-ignorable: bidi controls, zero-width ones), as an escape anyone can
+/// read (`\u{1b}`, `\r`, `\u{202e}`), so that what an agent wrote (its log, its summary)
+/// cannot drive the operator's terminal: no clipboard write (OSC 52), no title, no clearing
+/// the screen, no line rewritten after a carriage return, no text reordered by a bidi
+/// control (outside review 11d, A7).
 pub fn clean(text: &str) -> String {
-    escape_controls(text, |c, out| out.extend(c.escape_debug()))
+    escape_controls(text, |c, out| {
+        if c.is_control() {
+            out.extend(c.escape_debug());
+        } else {
+            out.extend(c.escape_unicode());
+        }
+    })
 }
 
 /// JSON as serde_json writes it, with the controls it leaves raw in strings (DEL and C1,
@@ -402,11 +410,12 @@ fn json_clean(json: &str) -> String {
     })
 }
 
-/// `text` with each control character but newline and tab written by `escape`.
+/// `text` with each control character but newline and tab, and each default-ignorable
+/// one, written by `escape`.
 fn escape_controls(text: &str, escape: impl Fn(char, &mut String)) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
-        if c.is_control() && c != '\n' && c != '\t' {
+        if (c.is_control() && c != '\n' && c != '\t') || crate::text::is_default_ignorable(c) {
             escape(c, &mut out);
         } else {
             out.push(c);
@@ -647,6 +656,24 @@ agentpods-runs   review-hello-world-2-aaa   review   Codertocat/Hello-World   pr
             clean("a\u{1b}]52;c;eA==\u{7}\tb\r\nc\u{9b}2J\u{7f}\0 é"),
             "a\\u{1b}]52;c;eA==\\u{7}\tb\\r\nc\\u{9b}2J\\u{7f}\\0 é"
         );
+    }
+
+    /// The fourth review's A7: a bidi control reorders what the operator reads ("Trojan
+    /// Source"), a zero-width one hides; each is shown escaped. Before, printed raw.
+    #[test]
+    fn bidi_controls_and_invisible_characters_are_shown_escaped() {
+        assert_eq!(
+            clean("sum \u{202e}live\u{202c} done\u{200b}\u{2066}x\u{2069}\u{61c}\u{200f}"),
+            "sum \\u{202e}live\\u{202c} done\\u{200b}\\u{2066}x\\u{2069}\\u{61c}\\u{200f}"
+        );
+        let value = serde_json::json!({"summary": "a\u{202e}b\u{feff}"});
+        let text = json_clean(&serde_json::to_string(&value).unwrap());
+        assert!(!text.contains(['\u{202e}', '\u{feff}']), "{text:?}");
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&text).unwrap(),
+            value
+        );
+        assert_eq!(clean("é ü 日本"), "é ü 日本");
     }
 
     #[test]

@@ -6,7 +6,9 @@
 /// discussion's URL (a zero-width joiner before the number, so they read the same but
 /// name nothing); no raw HTML or HTML comments (`<` escaped); no character references
 /// that would spell any of these (`&#35;123`: the `&` escaped); no images that load from
-/// elsewhere (`![` escaped); at most `limit` characters.
+/// elsewhere (`![` escaped); no bidi control, which would reorder what a reader sees around
+/// it ("Trojan Source"): each shows as its code point (`[U+202E]`, outside review 11d A7);
+/// at most `limit` characters.
 pub fn neutralise(text: &str, limit: usize) -> String {
     let mut out = String::with_capacity(text.len().min(limit) + 16);
     // The end of the text as GitHub shows it, where a reference would be: Markdown's
@@ -33,6 +35,9 @@ pub fn neutralise(text: &str, limit: usize) -> String {
                 }
             }
             '!' if chars.peek() == Some(&'[') => out.push_str("!\\"),
+            c if crate::text::is_bidi_control(c) => {
+                out.push_str(&format!("[U+{:04X}]", u32::from(c)));
+            }
             c if c.is_numeric() && shown.ends_a_reference_prefix() => {
                 out.push('\u{200D}');
                 out.push(c);
@@ -178,6 +183,22 @@ mod tests {
             assert_eq!(safe(text), text);
             assert!(!safe(text).contains(ZWJ));
         }
+    }
+
+    /// The fourth review's A7: a bidi control reaches GitHub as a mark anyone can read, not
+    /// as a reordering of the text around it. Before, each passed through as it was.
+    #[test]
+    fn bidi_controls_show_as_their_code_points() {
+        assert_eq!(
+            safe("sum \u{202E}live\u{202C} done"),
+            "sum [U+202E]live[U+202C] done"
+        );
+        for c in [
+            '\u{061C}', '\u{200E}', '\u{200F}', '\u{202A}', '\u{202D}', '\u{2066}', '\u{2069}',
+        ] {
+            assert!(!safe(&format!("a{c}b")).contains(c), "{c:?}");
+        }
+        assert_eq!(safe("שלום, world"), "שלום, world");
     }
 
     #[test]

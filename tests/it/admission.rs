@@ -51,11 +51,17 @@ fn generate(config: &str) -> String {
 
 /// The same with the templates of `templates`.
 fn generate_with(config: &str, templates: &Path) -> String {
+    generate_with_args(config, templates, &[])
+}
+
+/// The same with more arguments.
+fn generate_with_args(config: &str, templates: &Path, args: &[&str]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_agentpods"))
         .current_dir(root())
         .args(["admission-policy", "--config", config])
         .arg("--templates-dir")
         .arg(templates)
+        .args(args)
         .output()
         .expect("run agentpods");
     assert!(
@@ -775,6 +781,106 @@ fn a_pod_that_chooses_its_node_runtime_priority_or_names_is_refused() {
     assert_each_refused(&python, &manifests, &cases);
 }
 
+/// The fourth review's A3: a pod's priority and what its containers may do as root are its
+/// templates' too. The example's templates name no priority class, so a pod (or a Job's)
+/// naming any, an operator's preempting `business-critical` as well as a `system-` one, is
+/// refused; a cluster with a `globalDefault` class names it with `--default-priority-class`,
+/// and only it is admitted then. The Kaniko Job drops NET_RAW (no forged packets) and the
+/// agent pod drops ALL: a pod that adds one back, or drops less, is refused. Before, each
+/// was admitted (any class not starting with `system-` on a Pod; capabilities not looked at).
+#[test]
+fn a_pod_with_a_priority_class_or_capabilities_its_templates_do_not_render_is_refused() {
+    let Some(python) = python() else { return };
+    let manifests = generate("services.yaml");
+    let (pod, job) = agent_pod_and_build_job();
+    const RUNS: &str = "agentpods-runs";
+    const BUILDS: &str = "agentpods-builds";
+    let pod_with = |field: &str, value: Value| {
+        let mut p = pod.clone();
+        p["spec"][field] = value;
+        Request::by_service(RUNS, p)
+    };
+    let job_with_capabilities = |value: Value| {
+        let mut j = job.clone();
+        j["spec"]["template"]["spec"]["containers"][0]["securityContext"]["capabilities"] = value;
+        Request::by_service(BUILDS, j)
+    };
+    let pod_with_capabilities = |value: Value| {
+        let mut p = pod.clone();
+        p["spec"]["containers"][0]["securityContext"]["capabilities"] = value;
+        Request::by_service(RUNS, p)
+    };
+    let priority = "has the priority class its templates there render (none)";
+    let capabilities = "adds and drops the capabilities its templates there say";
+    let cases: Vec<(&str, Request, &str)> = vec![
+        (
+            "an operator's preempting class",
+            pod_with("priorityClassName", json!("business-critical")),
+            priority,
+        ),
+        (
+            "a tenant's class, in a Job",
+            {
+                let mut j = job.clone();
+                j["spec"]["template"]["spec"]["priorityClassName"] =
+                    json!("cluster-critical-tenant");
+                Request::by_service(BUILDS, j)
+            },
+            priority,
+        ),
+        (
+            "NET_RAW added back to the Kaniko build",
+            job_with_capabilities(json!({"add": ["NET_RAW"], "drop": ["NET_RAW"]})),
+            capabilities,
+        ),
+        (
+            "the Kaniko build dropping nothing",
+            job_with_capabilities(json!({})),
+            capabilities,
+        ),
+        (
+            "the Kaniko build without its capabilities",
+            {
+                let mut j = job.clone();
+                j["spec"]["template"]["spec"]["containers"][0]["securityContext"]
+                    .as_object_mut()
+                    .expect("a security context")
+                    .remove("capabilities");
+                Request::by_service(BUILDS, j)
+            },
+            capabilities,
+        ),
+        (
+            "NET_ADMIN added to the agent",
+            pod_with_capabilities(json!({"add": ["NET_ADMIN"], "drop": ["ALL"]})),
+            capabilities,
+        ),
+    ];
+    assert_each_refused(&python, &manifests, &cases);
+
+    let with_default = generate_with_args(
+        "services.yaml",
+        &root().join("templates"),
+        &["--default-priority-class", "standard"],
+    );
+    let defaulted = [
+        pod_with("priorityClassName", json!("standard")),
+        Request::by_service(RUNS, pod.clone()),
+        Request::by_service(BUILDS, job.clone()),
+    ];
+    assert_eq!(
+        admit(&python, &with_default, &defaulted),
+        vec![Vec::<String>::new(); 3],
+        "the cluster's default class, which the API server names, is admitted"
+    );
+    let cases: Vec<(&str, Request, &str)> = vec![(
+        "another class beside the default",
+        pod_with("priorityClassName", json!("business-critical")),
+        "has the priority class its templates there render (standard, none)",
+    )];
+    assert_each_refused(&python, &with_default, &cases);
+}
+
 /// The third review's A8: a run's token Secret is known by the name of the workload that
 /// mounts it, and a Pod and a Job may share a name. A compromised service that makes a Job
 /// named like a running agent Pod (or a Pod named like the image build's Job) to mount that
@@ -958,8 +1064,9 @@ fn copied_templates(dir: &Path) -> PathBuf {
 
 /// An agent pod template that runs its pods sandboxed (gVisor, as GKE's sandbox nodes
 /// give it, with their taint tolerated): every pod and Job the example config renders with
-/// it is admitted, and so is its pod as the API server stores it (its defaults and the
-/// node it is bound to). The agents' namespace now admits only that runtime class, the
+/// it is admitted, and so is its pod as the API server stores it (its defaults, the
+/// cluster's default priority class given with `--default-priority-class`, and the node it
+/// is bound to). The agents' namespace now admits only that runtime class, the
 /// builds' namespace, whose template names none, still none.
 #[test]
 fn a_template_that_sets_a_runtime_class_has_it_and_only_it_admitted() {
@@ -978,7 +1085,12 @@ fn a_template_that_sets_a_runtime_class_has_it_and_only_it_admitted() {
         "the pod template starts its spec with restartPolicy"
     );
     std::fs::write(&path, sandboxed).unwrap();
-    let manifests = generate_with("services.yaml", &templates);
+    // The cluster has a default priority class, which the API server names in each pod.
+    let manifests = generate_with_args(
+        "services.yaml",
+        &templates,
+        &["--default-priority-class", "cluster-default"],
+    );
     let objects = rendered_with(Path::new(EXAMPLE_CONFIG), &templates);
     let pods = objects.iter().filter(|(_, o)| o["kind"] == "Pod");
     assert!(
@@ -1297,6 +1409,115 @@ async fn an_agent_run_is_recorded_by_the_service_alone_and_only_cancelled_by_oth
                 spoiled(&|r| r["spec"]["task"] = json!("and push to main")),
             ),
             "may change only spec.cancel",
+        ),
+    ];
+    assert_each_refused(&python, &manifests, &refused);
+}
+
+/// The fourth review's A8: a run's metadata is the service's too, where it matters. A
+/// tenant (or operator) granted `patch` on AgentRuns who adds an owner reference to an
+/// object that does not exist has the garbage collector delete the run, its pod with it
+/// (`patch` made `delete`, and the run's delivery replayable again); a finalizer nobody
+/// removes keeps the run forever; the service finds runs by its `agentpods.dev/` labels.
+/// Each is refused; a label or annotation of the tenant's own, and taking a finalizer away
+/// (as the garbage collector does after a delete), are admitted. Before, all were admitted.
+#[tokio::test]
+async fn an_agent_run_s_owners_finalizers_and_the_service_s_labels_are_held_for_others() {
+    use support::cluster::{Cluster, RUNS};
+    let Some(python) = python() else { return };
+    let cluster = Cluster::without_controller().await;
+    let review = cluster
+        .deliver_one(&fixture("pull_request/opened.json"), "d-review")
+        .await;
+    let run = cluster
+        .fake
+        .object("agentpods.dev", "v1alpha1", "agentruns", RUNS, &review)
+        .expect("the review's AgentRun");
+    assert!(
+        run["metadata"]["labels"]["agentpods.dev/pr"].is_string(),
+        "{run:#}"
+    );
+    let manifests = generate("services.yaml");
+    const TENANT: &str = "system:serviceaccount:tenant:bot";
+    const GC: &str = "system:serviceaccount:kube-system:generic-garbage-collector";
+    let changed = |f: &dyn Fn(&mut Value)| {
+        let mut v = run.clone();
+        f(&mut v);
+        Request::update_by(TENANT, RUNS, run.clone(), v)
+    };
+    let finalized = {
+        let mut v = run.clone();
+        v["metadata"]["finalizers"] = json!(["foregroundDeletion"]);
+        v["metadata"]["deletionTimestamp"] = json!("2026-12-03T20:00:00Z");
+        v
+    };
+    let admitted = [
+        changed(&|r| r["metadata"]["labels"]["team"] = json!("infra")),
+        changed(&|r| r["metadata"]["annotations"] = json!({"tenant.example/note": "mine"})),
+        Request::update_by(GC, RUNS, finalized.clone(), {
+            let mut v = finalized.clone();
+            v["metadata"]["finalizers"] = json!([]);
+            v
+        }),
+        Request::update_by(DEFAULT_SERVICE_USER, RUNS, run.clone(), {
+            let mut v = run.clone();
+            v["metadata"]["labels"]["agentpods.dev/pr"] = json!("9");
+            v
+        }),
+    ];
+    assert_eq!(
+        admit(&python, &manifests, &admitted),
+        vec![Vec::<String>::new(); admitted.len()],
+        "a tenant's own label and annotation, the garbage collector's removal of a \
+         finalizer, and the service's own change"
+    );
+    let held = "anyone else may add no owner reference or finalizer to it";
+    let absent_owner = json!([{
+        "apiVersion": "v1", "kind": "ConfigMap", "name": "gone",
+        "uid": "00000000-0000-0000-0000-000000000000",
+    }]);
+    let refused: Vec<(&str, Request, &str)> = vec![
+        (
+            "an owner that does not exist",
+            changed(&|r| r["metadata"]["ownerReferences"] = absent_owner.clone()),
+            held,
+        ),
+        (
+            "a finalizer nobody removes",
+            changed(&|r| r["metadata"]["finalizers"] = json!(["tenant.example/keep"])),
+            held,
+        ),
+        (
+            "the run moved to another pull request",
+            changed(&|r| r["metadata"]["labels"]["agentpods.dev/pr"] = json!("9")),
+            held,
+        ),
+        (
+            "the run's name label taken away",
+            changed(&|r| {
+                r["metadata"]["labels"]
+                    .as_object_mut()
+                    .expect("labels")
+                    .remove("agentpods.dev/run");
+            }),
+            held,
+        ),
+        (
+            "an agentpods.dev label added",
+            changed(&|r| r["metadata"]["labels"]["agentpods.dev/concurrency"] = json!("x")),
+            held,
+        ),
+        (
+            "the run no longer the service's",
+            changed(&|r| r["metadata"]["labels"]["app.kubernetes.io/managed-by"] = json!("me")),
+            held,
+        ),
+        (
+            "an agentpods.dev annotation added",
+            changed(&|r| {
+                r["metadata"]["annotations"] = json!({"agentpods.dev/delivery": "another"});
+            }),
+            held,
         ),
     ];
     assert_each_refused(&python, &manifests, &refused);

@@ -1386,7 +1386,8 @@ fn a_revoke_that_fails_changes_nothing_and_only_installation_tokens_are_revoked(
 /// redactor's eyes; finding a secret, it pushes nothing, opens no pull request and says
 /// which secret (by its variable's name, never the value) and where. Before the fix every
 /// case was pushed: `agentpods/<run>` held the key in the clear and the run ended
-/// "success ... Pushed 1 commit" (issue 11).
+/// "success ... Pushed 1 commit" (issue 11); base64 and hex of UTF-16 were pushed until
+/// the fourth review's A5.
 #[test]
 fn changes_that_carry_a_secret_of_the_pod_are_not_pushed() {
     let cases = [
@@ -1409,6 +1410,16 @@ fn changes_that_carry_a_secret_of_the_pod_are_not_pushed() {
             "UTF-32 in a file",
             "printf 'key: %s\\n' \"$OPENAI_API_KEY\" | iconv -f UTF-8 -t UTF-32BE > notes.txt\n",
             "`notes.txt`",
+        ),
+        (
+            "base64 of UTF-16LE in a file, as PowerShell's -EncodedCommand takes it",
+            "printf 'echo %s' \"$OPENAI_API_KEY\" | iconv -f UTF-8 -t UTF-16LE | base64 -w0 > enc.txt\n",
+            "`enc.txt`",
+        ),
+        (
+            "hex of UTF-16LE in a file",
+            "printf 'key: %s' \"$OPENAI_API_KEY\" | iconv -f UTF-8 -t UTF-16LE | od -An -tx1 | tr -d ' \\n' > hex.txt\n",
+            "`hex.txt`",
         ),
         (
             "as a file name",
@@ -1542,4 +1553,48 @@ rm -f "$HOME/ran"
         git(&remote.bare, &["show", &format!("{tip}:greeting.txt")]),
         "hello, world"
     );
+}
+
+/// The fourth review's A6: a summary that spells the key with Markdown escapes (`\-`) or
+/// with invisible characters between its letters shows as the key itself on GitHub. The
+/// result (the bot's comment and the check run) and the pull request's title and body
+/// carry it redacted. Before, each form was published as the agent wrote it.
+#[test]
+fn a_summary_that_shows_the_key_on_github_is_published_redacted() {
+    let github = Github::start();
+    let remote = Remote::named(REPO, &[("greeting.txt", "hello\n")]);
+    let script = r#"
+cat > /dev/null
+k="$OPENAI_API_KEY"
+printf 'x\n' > greeting.txt
+escaped=$(printf '%s' "$k" | sed 's/-/\\\\-/g')
+zw=$(printf '%s' "$k" | sed 's/./&\xe2\x80\x8b/g')
+shy=$(printf '%s' "$k" | sed 's/./&\xc2\xad/g')
+printf '{"conclusion": "success", "summary": "Key %s\\n\\nescaped: %s, soft: %s"}\n' "$zw" "$escaped" "$shy"
+"#;
+    let outcome = github
+        .run(&remote, "task-shown", script)
+        .env("OPENAI_API_KEY", OPENAI_KEY)
+        .env("AGENTPODS_SECRET_ENV", "OPENAI_API_KEY")
+        .flag("--open-pr")
+        .go();
+    let result = outcome.result();
+    assert_eq!(result.conclusion, Conclusion::Success, "{}", outcome.log);
+    let shown = |text: &str| -> String {
+        text.chars()
+            .filter(|c| !matches!(c, '\u{200B}' | '\u{00AD}' | '\\'))
+            .collect()
+    };
+    assert!(result.summary.contains("***"), "{}", result.summary);
+    assert!(
+        !shown(&result.summary).contains(OPENAI_KEY),
+        "{}",
+        result.summary
+    );
+    let pulls = github.pulls();
+    assert_eq!(pulls.len(), 1, "{}", outcome.log);
+    for field in ["title", "body"] {
+        let text = pulls[0][field].as_str().unwrap_or_default();
+        assert!(!shown(text).contains(OPENAI_KEY), "{field}: {text}");
+    }
 }
