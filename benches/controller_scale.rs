@@ -10,8 +10,8 @@ mod support;
 
 use std::time::{Duration, Instant};
 
+use agentpods::agentrun::AgentRun;
 use agentpods::cluster::controller::ControllerOptions;
-use agentpods::cluster::crd::AgentRun;
 use support::cluster::{
     AGENT_RUNS, Cluster, RUNS, benchmarking, create_copies, in_phase, knob, sample_run,
 };

@@ -77,7 +77,7 @@ fn config_with(dir: &Path, knobs: &Knobs) -> PathBuf {
 async fn record(client: &kube::Client, runs: usize, repos: usize) {
     let template = sample_run("pull_request/opened.json");
     let first: Timestamp = "2026-12-03T10:00:00Z".parse().expect("a time");
-    let api: Api<agentpods::cluster::crd::AgentRun> = Api::namespaced(client.clone(), RUNS);
+    let api: Api<agentpods::agentrun::AgentRun> = Api::namespaced(client.clone(), RUNS);
     futures_util::stream::iter(0..runs)
         .map(|i| {
             let mut run = renamed_run(&template, &format!("q-{i:05}"));

@@ -215,7 +215,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Cmd::Crd { approvals } => emit(&if approvals {
             crate::cluster::approvals::crd_yaml()
         } else {
-            crate::cluster::crd::crd_yaml()
+            crate::agentrun::crd_yaml()
         }),
         Cmd::AdmissionPolicy {
             config,

@@ -14,8 +14,8 @@ use clap::{Args, Subcommand, ValueEnum};
 use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 
+use crate::agentrun::AgentRun;
 use crate::clock::{Clock, SystemClock};
-use crate::cluster::crd::AgentRun;
 use crate::cluster::runs::{self as cluster_runs, Cancelled, Connection, RunFilter, RunsError};
 
 #[derive(Debug, Subcommand)]
@@ -349,7 +349,7 @@ fn message(run: &AgentRun, place: Option<usize>) -> String {
     let status = run.status.as_ref();
     let finished = status
         .and_then(|s| s.phase)
-        .is_some_and(crate::cluster::crd::Phase::is_finished);
+        .is_some_and(crate::agentrun::Phase::is_finished);
     if finished && let Some(result) = cluster_runs::result_line(run) {
         return result;
     }
@@ -508,7 +508,7 @@ fn with_rest(n: i64, unit: &str, rest: i64, rest_unit: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cluster::crd::{AgentRunStatus, Conclusion, Phase, PullRequestRef, RunResult};
+    use crate::agentrun::{AgentRunStatus, Conclusion, Phase, PullRequestRef, RunResult};
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
     fn t(s: &str) -> Timestamp {

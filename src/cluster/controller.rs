@@ -25,9 +25,6 @@ use kube::{Api, Client, Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::crd::{
-    AgentRun, AgentRunStatus, Conclusion, Phase, ReportRefs, RunResult, StoredSource,
-};
 use super::decide::{Action, RunView, Sibling, Step, decide};
 use super::launch::concurrency_label;
 use super::queue::{self, Limits, Verdict};
@@ -35,6 +32,9 @@ use super::report::{RunReports, TokenMinter, pending_report};
 use super::runs::request_cancel;
 use super::workload::{Workload, observe};
 use crate::agentrun::source;
+use crate::agentrun::{
+    AgentRun, AgentRunStatus, Conclusion, Phase, ReportRefs, RunResult, StoredSource,
+};
 use crate::clock::Clock;
 use crate::github_client::{Secret as Token, TokenPermissions};
 use crate::ports::reload::LiveConfig;

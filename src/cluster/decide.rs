@@ -6,9 +6,9 @@ use std::time::Duration;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 
-use super::crd::{AgentRunSpec, AgentRunStatus, Conclusion, Phase, RunResult};
 use super::queue::{self, Held, QUEUED, Verdict};
 use super::workload::{Ending, Workload};
+use crate::agentrun::{AgentRunSpec, AgentRunStatus, Conclusion, Phase, RunResult};
 
 /// The condition whose transition time says when the current attempt's objects were applied.
 pub const LAUNCHED: &str = "Launched";
@@ -439,7 +439,7 @@ fn finish(status: &mut AgentRunStatus, phase: Phase, result: RunResult, now: Tim
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::cluster::crd::RunLimits;
+    use crate::agentrun::RunLimits;
 
     /// A minimal run spec (also used by other modules' tests).
     pub(crate) fn spec(group: Option<&str>, cancel_in_progress: bool) -> AgentRunSpec {

@@ -9,8 +9,8 @@ use k8s_openapi::jiff::Timestamp;
 use kube::api::{ObjectMeta, PostParams};
 use kube::{Api, Client, ResourceExt};
 
-use super::crd::{AgentRun, AgentRunSpec, PullRequestRef, SourceError, StoredSource};
 use super::runs::{CancelState, RunFilter, cancel_state, list, request_cancel};
+use crate::agentrun::{AgentRun, AgentRunSpec, PullRequestRef, SourceError, StoredSource};
 use crate::clock::Clock;
 use crate::names::short_hash;
 use crate::plan::Subject;

@@ -1,8 +1,7 @@
-//! The cluster side: the AgentRun resource, the intake's launcher that creates it, and the
-//! controller that runs it.
+//! The cluster side: the intake's launcher that creates AgentRuns (their types, the stored
+//! run format, are [`crate::agentrun`]'s alone), and the controller that runs them.
 //!
 //! - [`approvals`]: AgentApproval, where fork approvals are recorded (the service's own).
-//! - [`crd`]: the AgentRun resource (its types are the stored run format, [`crate::agentrun`]).
 //! - [`launch`]: a decided run → an AgentRun, created before the delivery is acknowledged.
 //! - [`decide`]: the controller's pure core (one run, its workload, the time → actions).
 //! - [`queue`]: the fair queue of services.yaml's `limits` (pure: which waiting runs start).
@@ -14,7 +13,6 @@
 
 pub mod approvals;
 pub mod controller;
-pub mod crd;
 pub(crate) mod decide;
 pub mod launch;
 pub mod lease;

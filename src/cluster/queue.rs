@@ -14,7 +14,7 @@ use std::num::NonZeroU32;
 
 use k8s_openapi::jiff::Timestamp;
 
-use super::crd::{AgentRun, Phase};
+use crate::agentrun::{AgentRun, Phase};
 pub use crate::config::model::Limits;
 
 /// A run, as the queue sees it.
@@ -703,7 +703,7 @@ mod tests {
         spec.requested_at = Some(MicroTime(t(&format!("2026-12-03T10:00:{at:02}Z"))));
         let mut run = AgentRun::new(name, spec);
         run.metadata.namespace = Some("ns".into());
-        run.status = Some(crate::cluster::crd::AgentRunStatus {
+        run.status = Some(crate::agentrun::AgentRunStatus {
             phase: Some(if reason.is_some() {
                 Phase::Queued
             } else {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use super::controller::ConfigSource;
-use super::crd::{AgentRun, Phase, ReportRefs};
+use crate::agentrun::{AgentRun, Phase, ReportRefs};
 use crate::github_client::{GithubClient, Secret, TokenPermissions};
 use crate::report::{Posted, Reporter, RunInfo, Stage};
 
@@ -83,8 +83,8 @@ pub fn pending_report(run: &AgentRun, now: SystemTime) -> Option<Stage> {
             at: started.unwrap_or(now),
         },
         Phase::Succeeded | Phase::Failed | Phase::Cancelled | Phase::TimedOut => {
-            let result = status.result.clone().unwrap_or(super::crd::RunResult {
-                conclusion: super::crd::Conclusion::Failure,
+            let result = status.result.clone().unwrap_or(crate::agentrun::RunResult {
+                conclusion: crate::agentrun::Conclusion::Failure,
                 summary: String::new(),
             });
             Stage::Finished {
@@ -218,7 +218,7 @@ impl TokenMinter for AppTokens {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cluster::crd::AgentRunStatus;
+    use crate::agentrun::AgentRunStatus;
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
     fn queued(by_limit: bool) -> AgentRun {

@@ -10,7 +10,7 @@ use kube::api::{ListParams, LogParams, Patch, PatchParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Api, Client, Config, ResourceExt};
 
-use super::crd::{AgentRun, Phase};
+use crate::agentrun::{AgentRun, Phase};
 use crate::names::label_value;
 use crate::render::keys;
 
@@ -571,9 +571,7 @@ fn default_container(pod: &Pod) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cluster::crd::{
-        AgentRunSpec, AgentRunStatus, Conclusion, PullRequestRef, RunResult,
-    };
+    use crate::agentrun::{AgentRunSpec, AgentRunStatus, Conclusion, PullRequestRef, RunResult};
 
     fn run(repository: &str, pr: Option<u64>, issue: Option<u64>) -> AgentRun {
         let spec = AgentRunSpec {

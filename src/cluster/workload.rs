@@ -12,9 +12,9 @@ use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{ContainerStateTerminated, Pod};
 use k8s_openapi::jiff::Timestamp;
 
-use super::crd::{Conclusion, RunResult};
 use crate::agent_pod::result::{self as pod_result, ReadConclusion};
 use crate::agent_pod::runs_entrypoint;
+use crate::agentrun::{Conclusion, RunResult};
 use crate::render::keys;
 
 /// The state of a run's workload (its Pod, or its Job and the Job's pods).

@@ -1189,7 +1189,7 @@ fn a_template_that_sets_a_runtime_class_has_it_and_only_it_admitted() {
 /// config they ran with.
 #[tokio::test]
 async fn the_pod_and_the_job_the_controller_applies_are_admitted() {
-    use agentpods::cluster::crd::Phase;
+    use agentpods::agentrun::Phase;
     use agentpods::cluster::report::{AppTokens, GithubReports};
     use agentpods::github_client::{ClientConfig, Credentials, GithubClient, RetryPolicy};
     use std::sync::Arc;

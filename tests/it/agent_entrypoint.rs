@@ -1014,7 +1014,7 @@ fn assert_no_leak(what: &str, text: &str, secrets: &[(&str, &str)]) {
 /// Before the fix the key was in the log as it is and the first check failed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_agent_that_prints_its_keys_in_every_encoding_and_fails_publishes_none_of_them() {
-    use agentpods::cluster::crd::Phase;
+    use agentpods::agentrun::Phase;
     use k8s_openapi::api::core::v1::Secret;
     use kube::Api;
     use support::cluster::{RUNS, reporting_cluster};
@@ -1139,7 +1139,7 @@ async fn an_agent_that_prints_its_keys_in_every_encoding_and_fails_publishes_non
 /// termination message, and the controller showed it in the status and the check run.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_image_build_reports_its_exit_and_none_of_its_log() {
-    use agentpods::cluster::crd::Phase;
+    use agentpods::agentrun::Phase;
     use support::cluster::reporting_cluster;
     use support::fake_kube::PodScript;
     use support::fixtures::fixture;

@@ -11,8 +11,8 @@ use crate::support;
 use std::sync::Arc;
 use std::time::Duration;
 
+use agentpods::agentrun::Phase;
 use agentpods::clock::Clock;
-use agentpods::cluster::crd::Phase;
 use agentpods::cluster::launch::ClusterLauncher;
 use agentpods::cluster::report::{AppTokens, GithubReports};
 use agentpods::github::webhook::WebhookSecrets;
@@ -98,7 +98,7 @@ async fn bills(posts: Vec<Post>, between: Duration) -> Vec<Bill> {
         assert_eq!(reply.status, 202, "{}", reply.text());
 
         let (namespace, name) = {
-            let runs: kube::Api<agentpods::cluster::crd::AgentRun> =
+            let runs: kube::Api<agentpods::agentrun::AgentRun> =
                 kube::Api::all(cluster.client.clone());
             let listed: Vec<_> = runs
                 .list(&Default::default())

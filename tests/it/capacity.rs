@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use agentpods::agentrun::{AgentRun, Phase};
 use agentpods::cluster::controller::ControllerOptions;
-use agentpods::cluster::crd::{AgentRun, Phase};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Patch, PatchParams, PostParams};

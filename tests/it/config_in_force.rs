@@ -9,7 +9,7 @@ use crate::support;
 
 use std::path::PathBuf;
 
-use agentpods::cluster::crd::Phase;
+use agentpods::agentrun::Phase;
 use support::cluster::Cluster;
 use support::fixtures::variant;
 use support::server::{Workdir, within};

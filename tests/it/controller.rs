@@ -6,7 +6,7 @@ use crate::support;
 
 use std::time::Duration;
 
-use agentpods::cluster::crd::{AgentRun, Conclusion, Phase};
+use agentpods::agentrun::{AgentRun, Conclusion, Phase};
 use agentpods::ports::launcher::Launched;
 use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::api::events::v1::Event;

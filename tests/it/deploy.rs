@@ -103,7 +103,7 @@ fn the_install_holds_the_generated_crds_three_namespaces_and_no_secret() {
     for (name, yaml, command) in [
         (
             "agentruns.agentpods.dev",
-            agentpods::cluster::crd::crd_yaml(),
+            agentpods::agentrun::crd_yaml(),
             "agentpods crd",
         ),
         (

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::process::Command;
 use std::sync::atomic::Ordering::Relaxed;
 
-use agentpods::cluster::crd::{AgentRun, AgentRunStatus, Phase};
+use agentpods::agentrun::{AgentRun, AgentRunStatus, Phase};
 use futures_util::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;

@@ -14,8 +14,8 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+use agentpods::agentrun::Phase;
 use agentpods::cluster::approvals::KubeApprovals;
-use agentpods::cluster::crd::Phase;
 use agentpods::cluster::lease::{LeaseOptions, release, try_acquire};
 use agentpods::config::Permission;
 use agentpods::ports::approvals::{
@@ -154,7 +154,7 @@ async fn image_builds() -> BTreeSet<Grant> {
         .await;
     cluster.wait_phase(&stays, Phase::Running).await;
     let patch = json!({"spec": {"cancel": "stopped by an operator"}});
-    Api::<agentpods::cluster::crd::AgentRun>::namespaced(cluster.client.clone(), &ns)
+    Api::<agentpods::agentrun::AgentRun>::namespaced(cluster.client.clone(), &ns)
         .patch(&stays, &PatchParams::default(), &Patch::Merge(&patch))
         .await
         .expect("cancel the build");

@@ -13,8 +13,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use agentpods::agentrun::{AgentRun, Phase};
 use agentpods::clock::Clock;
-use agentpods::cluster::crd::{AgentRun, Phase};
 use agentpods::cluster::launch::ClusterLauncher;
 use agentpods::github::webhook::WebhookSecrets;
 use agentpods::ports::reload::{ConfigStore, run_namespaces};

@@ -8,7 +8,7 @@ use crate::support;
 
 use std::path::{Path, PathBuf};
 
-use agentpods::cluster::crd::Phase;
+use agentpods::agentrun::Phase;
 use support::cluster::Cluster;
 use support::fake_github::{FakeGithub, manual_clock};
 use support::fixtures::{Payload, fixture, variant};

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use agentpods::cluster::crd::{AgentRun, Conclusion, Phase};
+use agentpods::agentrun::{AgentRun, Conclusion, Phase};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use kube::ResourceExt;
 use kube::api::PostParams;

@@ -25,10 +25,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use agentpods::agentrun::{AgentRun, Phase};
 use agentpods::cli::replay::Reply;
 use agentpods::clock::{Clock, ManualClock};
 use agentpods::cluster::approvals::KubeApprovals;
-use agentpods::cluster::crd::{AgentRun, Phase};
 use agentpods::cluster::launch::ClusterLauncher;
 use agentpods::cluster::report::{AppTokens, GithubReports};
 use agentpods::github::webhook::WebhookSecrets;

@@ -63,7 +63,7 @@ fn the_committed_json_schema_is_what_agentpods_schema_prints() {
 fn the_committed_crd_is_what_agentpods_crd_prints() {
     assert_in_sync(
         CRD,
-        &agentpods::cluster::crd::crd_yaml(),
+        &agentpods::agentrun::crd_yaml(),
         "cargo run -q -- crd > deploy/crd/agentruns.agentpods.dev.yaml",
     );
 }

@@ -1622,7 +1622,7 @@ async fn serve_with_a_cluster_records_runs_and_its_elected_controller_runs_them(
 }
 
 fn against_a_cluster() {
-    use agentpods::cluster::crd::{AgentRun, Phase};
+    use agentpods::agentrun::{AgentRun, Phase};
     use k8s_openapi::api::coordination::v1::Lease;
     use kube::{Api, CustomResourceExt};
     use support::fake_kube::{FakeKube, PodScript};
@@ -1760,7 +1760,7 @@ async fn serve_says_loudly_when_it_cannot_take_the_lease() {
 }
 
 fn cannot_lead() {
-    use agentpods::cluster::crd::AgentRun;
+    use agentpods::agentrun::AgentRun;
     use kube::{Api, CustomResourceExt};
     use support::fake_kube::FakeKube;
 

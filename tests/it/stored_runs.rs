@@ -22,8 +22,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use agentpods::agentrun::source::CURRENT;
+use agentpods::agentrun::{Conclusion, Phase};
 use agentpods::clock::{Clock, ManualClock};
-use agentpods::cluster::crd::{Conclusion, Phase};
 use agentpods::cluster::launch::ClusterLauncher;
 use agentpods::cluster::report::{AppTokens, GithubReports};
 use agentpods::github::webhook::WebhookSecrets;

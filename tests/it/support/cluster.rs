@@ -6,9 +6,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use agentpods::agentrun::{AgentRun, Phase, StoredSource};
 use agentpods::clock::{Clock, ManualClock};
 use agentpods::cluster::controller::{self, ControllerOptions};
-use agentpods::cluster::crd::{AgentRun, Phase, StoredSource};
 use agentpods::cluster::launch::ClusterLauncher;
 use agentpods::cluster::report::{RunReports, TokenMinter};
 use agentpods::github::webhook::DeliveryId;
