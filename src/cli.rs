@@ -57,6 +57,10 @@ pub enum Cmd {
         /// The services.yaml to read; its `templates_dir` is found from the file's folder.
         #[arg(long, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
+        /// Read the templates from this folder instead of the config's `templates_dir`
+        /// (to preview an installed config, whose folder is the image's, with a checkout's).
+        #[arg(long)]
+        templates_dir: Option<PathBuf>,
         /// The X-GitHub-Event name, e.g. pull_request.
         #[arg(long)]
         event: String,
@@ -198,6 +202,7 @@ pub fn run(cli: Cli) -> ExitCode {
         } => validate(file.as_deref().unwrap_or(&config), templates_dir.as_deref()),
         Cmd::Render {
             config,
+            templates_dir,
             event,
             payload,
             delivery,
@@ -205,6 +210,7 @@ pub fn run(cli: Cli) -> ExitCode {
             changed_files,
         } => render(&RenderArgs {
             config: &config,
+            templates_dir: templates_dir.as_deref(),
             event: &event,
             payloads: &payload,
             delivery: delivery.as_deref(),
@@ -393,10 +399,6 @@ pub fn schema_json() -> String {
     serde_json::to_string_pretty(config::json_schema()).unwrap_or_default()
 }
 
-fn load(path: &Path) -> Result<LoadedConfig, ExitCode> {
-    load_with(path, None)
-}
-
 /// What to add when the config cannot be read: when it is the default one and there is
 /// none in the working folder, how to name another.
 fn missing_config_hint(path: &Path, e: &config::ConfigError) -> &'static str {
@@ -498,6 +500,7 @@ fn validate(path: &Path, templates_dir: Option<&Path>) -> ExitCode {
 
 struct RenderArgs<'a> {
     config: &'a Path,
+    templates_dir: Option<&'a Path>,
     event: &'a str,
     payloads: &'a [PathBuf],
     delivery: Option<&'a str>,
@@ -510,7 +513,7 @@ fn render(args: &RenderArgs<'_>) -> ExitCode {
         eprintln!("{message}");
         return ExitCode::FAILURE;
     }
-    let loaded = match load(args.config) {
+    let loaded = match load_with(args.config, args.templates_dir) {
         Ok(l) => l,
         Err(code) => return code,
     };

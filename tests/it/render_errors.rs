@@ -585,8 +585,9 @@ fn validate_of_the_installed_config_names_the_templates_folder_and_takes_another
         [
             format!("deploy/base/config/services.yaml:{line}:1: the templates folder `/usr/share/agentpods/templates` \
              does not exist (`templates_dir: /usr/share/agentpods/templates`); to check this config \
-             with other templates, such as a checkout's, give their folder: `agentpods validate \
-             --templates-dir templates deploy/base/config/services.yaml`").as_str(),
+             with other templates, such as a checkout's, give their folder with --templates-dir (as in \
+             `agentpods validate --templates-dir templates deploy/base/config/services.yaml`; \
+             `render` and `admission-policy` take it too)").as_str(),
             "1 problem found",
         ]
     );
@@ -635,6 +636,28 @@ fn validate_of_the_installed_config_names_the_templates_folder_and_takes_another
         stderr.starts_with(&format!("{folder}/agent-pod.yaml:")) && stderr.contains("syntax error"),
         "{stderr}"
     );
+    // New-user review 13b, N11: the installed config is previewed with a checkout's
+    // templates as it is checked (before: `render` had no --templates-dir).
+    let out = Command::new(env!("CARGO_BIN_EXE_agentpods"))
+        .current_dir(root)
+        .args([
+            "render",
+            "--config",
+            installed,
+            "--templates-dir",
+            "templates",
+        ])
+        .args(["--event", "issue_comment", "--payload"])
+        .arg("examples/variants/issue_comment/run-on-issue.json")
+        .output()
+        .expect("run agentpods");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("kind: Pod"));
     let out = validate(&["--templates-dir", "no-such-folder", installed]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
