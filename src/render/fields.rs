@@ -426,8 +426,47 @@ impl Engine {
                 out.push_str(&format!("\nAlways `none` here: {}.\n", absent.join(", ")));
             }
         }
+        out.push_str(&comment_reference(&self.config.github.command_prefix));
         out
     }
+}
+
+/// docs/templates.md's part for `comment.md`, the run's one comment: the fields of the
+/// contexts the reports render it with (`render::comment::samples`), which are not a
+/// delivery's (new-user review 13b, N12).
+fn comment_reference(prefix: &str) -> String {
+    let samples = super::comment::samples(prefix);
+    let mut fields: BTreeMap<String, (BTreeSet<&'static str>, usize)> = BTreeMap::new();
+    for (_, context) in &samples {
+        let json = serde_json::to_value(context).unwrap_or_default();
+        collect(&json, "", &mut fields);
+    }
+    let mut out = String::from(
+        "\n## `comment.md`: the run's comment\n\n\
+         The one comment a run gets on its pull request or issue (`github.report.comment`), \
+         rendered when the run starts and again with its result. It sees these fields, not \
+         a delivery's; `result` is `none` while the run runs. `validate` renders it while a \
+         run runs (asked for by someone, or started by an event) and after it ends with each \
+         of GitHub's conclusions (`success`, `failure`, `neutral`, `cancelled`, `skipped`, \
+         `timed_out`, `action_required`).\n\n\
+         | Field | Type | In every comment |\n|---|---|---|\n",
+    );
+    for (path, (types, seen)) in &fields {
+        let shown: Vec<&str> = types.iter().copied().filter(|t| *t != "none").collect();
+        if shown.is_empty() {
+            continue;
+        }
+        let always = if types.contains("none") || *seen < samples.len() {
+            "no: `none` in some"
+        } else {
+            "yes"
+        };
+        out.push_str(&format!(
+            "| `{path}` | {} | {always} |\n",
+            shown.join(" or ")
+        ));
+    }
+    out
 }
 
 /// One trigger's part of docs/templates.md: its heading, its samples, path -> its row

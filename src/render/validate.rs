@@ -169,59 +169,11 @@ impl Engine {
     /// GitHub's conclusions (its duration known or not). Nothing when the config posts no
     /// comments or the folder has no `comment.md` (the config check says so).
     fn comment_problems(&self) -> Vec<(String, RenderError)> {
-        use super::comment::{CommentContext, CommentResult, CommentRun};
         let name = crate::config::COMMENT_TEMPLATE;
         if !self.config.github.report.comment || !self.sources.contains_key(name) {
             return Vec::new();
         }
-        let run = |requested_by: Option<&str>, duration: Option<&str>, url: bool| CommentRun {
-            agent: "review".into(),
-            name: "review-pr1-0a1b2c3d".into(),
-            requested_by: requested_by.map(str::to_string),
-            duration: duration.map(str::to_string),
-            url: url.then(|| "https://agentpods.example/runs/review-pr1-0a1b2c3d".into()),
-        };
-        let prefix = self.config.github.command_prefix.clone();
-        let mut cases: Vec<(String, CommentContext)> = vec![
-            (
-                "while it runs, asked for by someone".into(),
-                CommentContext {
-                    run: run(Some("octocat"), None, true),
-                    result: None,
-                    prefix: prefix.clone(),
-                },
-            ),
-            (
-                "while it runs, started by an event".into(),
-                CommentContext {
-                    run: run(None, None, false),
-                    result: None,
-                    prefix: prefix.clone(),
-                },
-            ),
-        ];
-        for conclusion in crate::github::CONCLUSIONS {
-            for duration in [Some("3m 10s"), None] {
-                cases.push((
-                    format!(
-                        "ended `{conclusion}`{}",
-                        if duration.is_some() {
-                            ""
-                        } else {
-                            " before it started"
-                        }
-                    ),
-                    CommentContext {
-                        run: run(Some("octocat"), duration, duration.is_some()),
-                        result: Some(CommentResult {
-                            conclusion: conclusion.into(),
-                            summary: "The agent's summary.".into(),
-                        }),
-                        prefix: prefix.clone(),
-                    },
-                ));
-            }
-        }
+        let cases = super::comment::samples(&self.config.github.command_prefix);
         cases
             .into_iter()
             .filter_map(|(case, context)| {
