@@ -93,7 +93,7 @@ impl Default for GithubConfig {
 }
 
 fn default_prefix() -> String {
-    "/agent".into()
+    crate::github::command::DEFAULT_PREFIX.into()
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]

@@ -339,14 +339,26 @@ impl MistypedPrefix {
             None if verb.is_empty() => format!("{prefix} help"),
             None => format!("{prefix} {verb}"),
         };
+        let how = if self
+            .written
+            .get(..prefix.len())
+            .is_some_and(|w| w.eq_ignore_ascii_case(prefix))
+        {
+            "in lower case"
+        } else {
+            "in this repository"
+        };
         format!(
-            "{} is not read as a command: commands start with {}, in lower case: {}",
+            "{} is not read as a command: commands start with {}, {how}: {}",
             code(&self.written),
             code(prefix),
             code(&line)
         )
     }
 }
+
+/// The prefix services.yaml's `github.command_prefix` takes when it names none.
+pub const DEFAULT_PREFIX: &str = "/agent";
 
 /// Reads the commands out of comment bodies.
 #[derive(Debug, Clone, Copy)]
@@ -411,12 +423,17 @@ impl<'a> CommandParser<'a> {
             let text = line.text.trim_start_matches(' ');
             let end = text.find(char::is_whitespace).unwrap_or(text.len());
             let (written, rest) = text.split_at(end);
-            let bare = match written.len().checked_sub(self.prefix.len()) {
-                Some(0) => written,
-                Some(1) if written.ends_with(['s', 'S']) => &written[..self.prefix.len()],
-                _ => return None,
+            // The prefix in another case or with an `s`; or, where services.yaml set
+            // another prefix, the default one (a habit from elsewhere, or the docs).
+            let near = |prefix: &str| match written.len().checked_sub(prefix.len()) {
+                Some(0) => written.eq_ignore_ascii_case(prefix),
+                Some(1) if written.ends_with(['s', 'S']) => written
+                    .get(..prefix.len())
+                    .is_some_and(|bare| bare.eq_ignore_ascii_case(prefix)),
+                _ => false,
             };
-            (written != self.prefix && bare.eq_ignore_ascii_case(self.prefix)).then(|| {
+            let other_default = self.prefix != DEFAULT_PREFIX && near(DEFAULT_PREFIX);
+            (written != self.prefix && (near(self.prefix) || other_default)).then(|| {
                 MistypedPrefix {
                     written: written.to_owned(),
                     rest: rest.trim().to_owned(),
@@ -949,6 +966,34 @@ mod tests {
                  case: `/agent help`"
             )
         );
+    }
+
+    /// New-user review 13b, N15: under a prefix of services.yaml's own (`/bot`), a command
+    /// written with the default one (`/agent run x`) is pointed at the prefix that is read;
+    /// before, it was silently no command.
+    #[test]
+    fn the_default_prefix_under_another_is_found_as_mistyped() {
+        let customs = customs();
+        let parser = CommandParser::new("/bot", &customs);
+        let hint = |body: &str| parser.mistyped_prefix(body).map(|m| m.hint("/bot"));
+        assert_eq!(
+            hint("/agent run fix it").as_deref(),
+            Some(
+                "`/agent` is not read as a command: commands start with `/bot`, in this \
+                 repository: `/bot run fix it`"
+            )
+        );
+        assert!(hint("/Agents status").is_some());
+        assert_eq!(
+            hint("/Bot run x").as_deref(),
+            Some(
+                "`/Bot` is not read as a command: commands start with `/bot`, in lower case: `/bot run x`"
+            )
+        );
+        assert_eq!(hint("/bot run x"), None);
+        assert_eq!(hint("/agentx run"), None);
+        let default = CommandParser::new(DEFAULT_PREFIX, &customs);
+        assert_eq!(default.mistyped_prefix("/bot run x"), None);
     }
 
     fn parse(body: &str) -> ParsedComment {
