@@ -257,7 +257,8 @@ pub struct NamespaceConfig {
     pub pod_security: PodSecurity,
 }
 
-/// A Pod Security Standards level, loosest first.
+/// A Pod Security Standards level, loosest first: `privileged`, `baseline` or
+/// `restricted`
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Deserialize, Serialize, JsonSchema,
 )]
@@ -416,6 +417,8 @@ fn repositories_schema(generator: &mut SchemaGenerator) -> Schema {
 pub struct Agent {
     /// Unique; part of run and pod names.
     pub name: DnsLabel,
+    /// What the agent does, in a few words: `/agent help` shows it beside the agent's own verbs,
+    /// and templates read it as `agent.description` (`none` without one).
     #[serde(default)]
     pub description: Option<String>,
     /// The repositories this agent runs for, as globs over `owner/name`: `acme/*` for every
@@ -477,10 +480,16 @@ pub struct Agent {
     /// Runs in the same group supersede one another.
     #[serde(default)]
     pub concurrency: Option<Concurrency>,
+    /// Longest a run of this agent may take once its pod runs, instead of
+    /// `cluster.defaults.timeout`.
     #[serde(default)]
     pub timeout: Option<Duration>,
+    /// Longest a run of this agent may wait for its pod to start, instead of
+    /// `cluster.defaults.pending_timeout`.
     #[serde(default)]
     pub pending_timeout: Option<Duration>,
+    /// How long a finished run of this agent and its objects are kept, instead of
+    /// `cluster.defaults.ttl_after_finished`.
     #[serde(default)]
     pub ttl_after_finished: Option<Duration>,
     /// This agent's resources, in place of `cluster.defaults.resources` as a whole (a
