@@ -1,6 +1,8 @@
 //! Comments on issues and pull requests: posting, editing, listing, finding ours by a
 //! marker (never posted twice), and reactions.
 
+use std::ops::ControlFlow;
+
 use hyper::http::Method;
 
 use super::http::Replay;
@@ -137,26 +139,23 @@ impl GithubClient {
         pages: u32,
     ) -> Result<Vec<IssueComment>, GithubError> {
         let mut out = Vec::new();
-        for page in 1..=pages {
-            let path = format!(
-                "/repos/{}/{}/issues/{issue}/comments?per_page=100&page={page}",
-                repo.owner(),
-                repo.name()
-            );
-            let batch: Vec<wire::Comment> = self
-                .call(repo, Method::GET, &path, None::<&()>, Replay::Safe)
-                .await?;
-            let done = batch.len() < 100;
-            out.extend(batch.into_iter().map(|c| IssueComment {
-                id: c.id,
-                body: c.body.unwrap_or_default(),
-                author_is_bot: c.user.kind == "Bot",
-                author: c.user.login,
-            }));
-            if done {
-                break;
-            }
-        }
+        let list = format!(
+            "/repos/{}/{}/issues/{issue}/comments",
+            repo.owner(),
+            repo.name()
+        );
+        // Every page up to `pages` is wanted: nothing stops early.
+        let _all = self
+            .list_pages(repo, &list, pages, |batch: Vec<wire::Comment>| {
+                out.extend(batch.into_iter().map(|c| IssueComment {
+                    id: c.id,
+                    body: c.body.unwrap_or_default(),
+                    author_is_bot: c.user.kind == "Bot",
+                    author: c.user.login,
+                }));
+                ControlFlow::Continue(())
+            })
+            .await?;
         Ok(out)
     }
 

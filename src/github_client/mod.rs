@@ -31,6 +31,7 @@ mod pull_requests;
 mod wire;
 
 use std::collections::HashMap;
+use std::ops::ControlFlow;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -225,7 +226,38 @@ impl GithubClient {
             .await?;
         decode(&method, path, &bytes)
     }
+
+    /// A list GitHub gives in pages of 100 (`list`: its path, without a query): page 1,
+    /// 2, … each handed to `each`, until a page shorter than 100 (the last), `max_pages`
+    /// pages, or `each` says it has enough (`ControlFlow::Break`, returned then: more
+    /// pages followed, unread).
+    async fn list_pages<T: DeserializeOwned>(
+        &self,
+        repo: &RepoFullName,
+        list: &str,
+        max_pages: u32,
+        mut each: impl FnMut(Vec<T>) -> ControlFlow<()>,
+    ) -> Result<ControlFlow<()>, GithubError> {
+        for page in 1..=max_pages {
+            let path = format!("{list}?per_page={PAGE_SIZE}&page={page}");
+            let batch: Vec<T> = self
+                .call(repo, Method::GET, &path, None::<&()>, Replay::Safe)
+                .await?;
+            let last = batch.len() < PAGE_SIZE;
+            let flow = each(batch);
+            if last {
+                break;
+            }
+            if flow.is_break() {
+                return Ok(ControlFlow::Break(()));
+            }
+        }
+        Ok(ControlFlow::Continue(()))
+    }
 }
+
+/// How many items a page of a list holds ([`GithubClient::list_pages`]): GitHub's most.
+const PAGE_SIZE: usize = 100;
 
 fn bearer(token: &str) -> Result<HeaderValue, GithubError> {
     let mut v = HeaderValue::from_str(&format!("Bearer {token}"))

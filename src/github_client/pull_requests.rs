@@ -1,5 +1,7 @@
 //! Pull requests: one read as our event type, and opening one (never two for a head).
 
+use std::ops::ControlFlow;
+
 use hyper::http::Method;
 
 use super::http::Replay;
@@ -34,24 +36,21 @@ impl GithubClient {
         number: u64,
     ) -> Result<Vec<String>, GithubError> {
         let mut out = Vec::new();
-        for page in 1..=MAX_FILE_PAGES {
-            let path = format!(
-                "/repos/{}/{}/pulls/{number}/files?per_page=100&page={page}",
-                repo.owner(),
-                repo.name()
-            );
-            let batch: Vec<ChangedFile> = self
-                .call(repo, Method::GET, &path, None::<&()>, Replay::Safe)
-                .await?;
-            let done = batch.len() < 100;
-            for file in batch {
-                out.extend(file.previous_filename);
-                out.push(file.filename);
-            }
-            if done {
-                break;
-            }
-        }
+        let list = format!(
+            "/repos/{}/{}/pulls/{number}/files",
+            repo.owner(),
+            repo.name()
+        );
+        // Every page is wanted: nothing stops early.
+        let _all = self
+            .list_pages(repo, &list, MAX_FILE_PAGES, |batch: Vec<ChangedFile>| {
+                for file in batch {
+                    out.extend(file.previous_filename);
+                    out.push(file.filename);
+                }
+                ControlFlow::Continue(())
+            })
+            .await?;
         Ok(out)
     }
 
