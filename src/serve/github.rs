@@ -81,6 +81,15 @@ impl Default for Gathered {
 }
 
 impl Gathered {
+    /// The pull request `event` is about: the event's own, or the one a comment is on
+    /// once it was fetched.
+    fn pull_request_of<'a>(&'a self, event: &'a WebhookEvent) -> Option<&'a PullRequest> {
+        match &event.event {
+            Event::PullRequest(e) => Some(&e.pull_request),
+            _ => self.pull_request.as_ref(),
+        }
+    }
+
     pub fn facts(&self) -> Facts<'_> {
         Facts {
             authority: self.authority,
@@ -454,12 +463,10 @@ pub async fn gather(
                         ..
                     } if !files => {
                         files = true;
-                        let number = match (&event.event, &gathered.pull_request) {
-                            (Event::PullRequest(e), _) => Some(e.pull_request.number),
-                            (_, Some(pr)) => Some(pr.number),
-                            _ => None,
+                        let Some(number) = gathered.pull_request_of(event).map(|pr| pr.number)
+                        else {
+                            continue;
                         };
-                        let Some(number) = number else { continue };
                         match client.pull_request_files(&repo, number).await {
                             Ok(changed) => gathered.changed_files = Some(changed),
                             Err(e) => tracing::warn!(
@@ -473,13 +480,8 @@ pub async fn gather(
                         ..
                     }) if approving && !approval => {
                         approval = true;
-                        let pr = match (&event.event, &gathered.pull_request) {
-                            (Event::PullRequest(e), _) => Some(e.pull_request.clone()),
-                            (_, Some(pr)) => Some(pr.clone()),
-                            _ => None,
-                        };
-                        if let Some(pr) = pr {
-                            match record_of(approvals, &repo, pr.number).await {
+                        if let Some(number) = gathered.pull_request_of(event).map(|pr| pr.number) {
+                            match record_of(approvals, &repo, number).await {
                                 Some(record) => {
                                     gathered.approvals =
                                         record.approvals.iter().map(Approval::from).collect();
