@@ -323,14 +323,29 @@ impl ParsedComment {
 pub struct MistypedPrefix {
     /// The prefix as written (`/Agent`).
     pub written: String,
+    /// What is wrong with it.
+    pub mistake: PrefixMistake,
     /// The rest of the line, trimmed (`run x`).
     pub rest: String,
 }
 
+/// How a [`MistypedPrefix`] differs from the prefix that is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PrefixMistake {
+    /// The prefix in another case (`/Agent`).
+    Case,
+    /// The prefix with an `s` after it (`/agents`), and in another case too when
+    /// `case` (`/Agents`).
+    TrailingS { case: bool },
+    /// Not this repository's prefix: the default one, in any case, where services.yaml
+    /// set another (`/agent` under `/bot`).
+    OtherPrefix,
+}
+
 impl MistypedPrefix {
-    /// What to tell the person who wrote it, with `prefix` the one that is read: the line
-    /// as it would be read, their text in code spans (no mention, no Markdown), cut when
-    /// long.
+    /// What to tell the person who wrote it, with `prefix` the one that is read: what was
+    /// wrong, the line as it would be read, their text in code spans (no mention, no
+    /// Markdown), cut when long.
     pub fn hint(&self, prefix: &str) -> String {
         let mut words = self.rest.splitn(2, char::is_whitespace);
         let verb = words.next().unwrap_or_default().to_lowercase();
@@ -339,14 +354,17 @@ impl MistypedPrefix {
             None if verb.is_empty() => format!("{prefix} help"),
             None => format!("{prefix} {verb}"),
         };
-        let how = if self
-            .written
-            .get(..prefix.len())
-            .is_some_and(|w| w.eq_ignore_ascii_case(prefix))
-        {
-            "in lower case"
+        // The case the prefix is read in: lower for the default and most others.
+        let in_case = if prefix.chars().any(char::is_uppercase) {
+            "in exactly this case"
         } else {
-            "in this repository"
+            "in lower case"
+        };
+        let how = match self.mistake {
+            PrefixMistake::Case => in_case.to_owned(),
+            PrefixMistake::TrailingS { case: false } => "without an `s`".to_owned(),
+            PrefixMistake::TrailingS { case: true } => format!("{in_case}, without an `s`"),
+            PrefixMistake::OtherPrefix => "in this repository".to_owned(),
         };
         format!(
             "{} is not read as a command: commands start with {}, {how}: {}",
@@ -426,18 +444,28 @@ impl<'a> CommandParser<'a> {
             // The prefix in another case or with an `s`; or, where services.yaml set
             // another prefix, the default one (a habit from elsewhere, or the docs).
             let near = |prefix: &str| match written.len().checked_sub(prefix.len()) {
-                Some(0) => written.eq_ignore_ascii_case(prefix),
+                Some(0) if written.eq_ignore_ascii_case(prefix) => Some(PrefixMistake::Case),
                 Some(1) if written.ends_with(['s', 'S']) => written
                     .get(..prefix.len())
-                    .is_some_and(|bare| bare.eq_ignore_ascii_case(prefix)),
-                _ => false,
+                    .filter(|bare| bare.eq_ignore_ascii_case(prefix))
+                    .map(|bare| PrefixMistake::TrailingS {
+                        case: bare != prefix,
+                    }),
+                _ => None,
             };
-            let other_default = self.prefix != DEFAULT_PREFIX && near(DEFAULT_PREFIX);
-            (written != self.prefix && (near(self.prefix) || other_default)).then(|| {
-                MistypedPrefix {
-                    written: written.to_owned(),
-                    rest: rest.trim().to_owned(),
-                }
+            let mistake = if written == self.prefix {
+                None
+            } else if let Some(mistake) = near(self.prefix) {
+                Some(mistake)
+            } else if self.prefix != DEFAULT_PREFIX {
+                near(DEFAULT_PREFIX).map(|_| PrefixMistake::OtherPrefix)
+            } else {
+                None
+            };
+            mistake.map(|mistake| MistypedPrefix {
+                written: written.to_owned(),
+                mistake,
+                rest: rest.trim().to_owned(),
             })
         })
     }
@@ -964,6 +992,51 @@ mod tests {
             Some(
                 "`/AGENT` is not read as a command: commands start with `/agent`, in lower \
                  case: `/agent help`"
+            )
+        );
+    }
+
+    /// The hint says what was wrong with the prefix: its case, an `s`, or both (before, an
+    /// `s` alone was told to write the prefix in lower case, which it was).
+    #[test]
+    fn the_hint_says_whether_the_case_or_an_s_was_wrong() {
+        let customs = customs();
+        let parser = CommandParser::new(PREFIX, &customs);
+        let mistake = |body: &str| parser.mistyped_prefix(body).map(|m| m.mistake);
+        assert_eq!(mistake("/Agent run"), Some(PrefixMistake::Case));
+        assert_eq!(
+            mistake("/agents run"),
+            Some(PrefixMistake::TrailingS { case: false })
+        );
+        assert_eq!(
+            mistake("/Agents run"),
+            Some(PrefixMistake::TrailingS { case: true })
+        );
+        let hint = |body: &str| parser.mistyped_prefix(body).map(|m| m.hint(PREFIX));
+        assert_eq!(
+            hint("/agents run x").as_deref(),
+            Some(
+                "`/agents` is not read as a command: commands start with `/agent`, without an \
+                 `s`: `/agent run x`"
+            )
+        );
+        assert_eq!(
+            hint("/AGENTS status").as_deref(),
+            Some(
+                "`/AGENTS` is not read as a command: commands start with `/agent`, in lower \
+                 case, without an `s`: `/agent status`"
+            )
+        );
+        // A prefix of services.yaml's own with capitals is read in exactly its case.
+        let capital = CommandParser::new("/Bot", &customs);
+        assert_eq!(
+            capital
+                .mistyped_prefix("/bot run x")
+                .map(|m| m.hint("/Bot"))
+                .as_deref(),
+            Some(
+                "`/bot` is not read as a command: commands start with `/Bot`, in exactly this \
+                 case: `/Bot run x`"
             )
         );
     }

@@ -585,12 +585,12 @@ mod tests {
                 ..row()
             },
             Row {
-                story: "`/agents` gets the hint too, and a verb in capitals is written in lower case",
+                story: "`/AGENTS` gets the hint too, told both its case and its `s`, and a verb in capitals is written in lower case",
                 agents: TASK,
                 payload: ON_ISSUE,
                 edit: body!("Please:\n/AGENTS RUN"),
                 given: || Given::known(Write),
-                expect: "hint @Codertocat: `/AGENTS` is not read as a command: commands start with `/agent`, in lower case: `/agent run`",
+                expect: "hint @Codertocat: `/AGENTS` is not read as a command: commands start with `/agent`, in lower case, without an `s`: `/agent run`",
                 ..row()
             },
             Row {
