@@ -544,7 +544,7 @@ fn render(args: &RenderArgs<'_>) -> ExitCode {
             crate::plan::Authority::Preview,
             crate::plan::Authority::Known,
         ),
-        changed_files: changed.as_deref(),
+        changed_files: crate::plan::ChangedFiles::all_or_unknown(changed.as_deref()),
         ..Facts::default()
     };
     let mut failed = false;

@@ -54,7 +54,7 @@ pub use config::{
 pub use deliveries::{DeliveriesRead, HookDelivery};
 pub use error::GithubError;
 pub use http::{RequestLabels, RequestMetrics};
-pub use pull_requests::PullRequestCreated;
+pub use pull_requests::{ChangedPaths, PullRequestCreated};
 
 struct CachedToken {
     token: Secret,

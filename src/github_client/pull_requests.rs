@@ -27,31 +27,51 @@ struct ChangedFile {
 /// GitHub lists at most 3,000 files of a pull request, 100 a page.
 const MAX_FILE_PAGES: u32 = 30;
 
+/// The paths a pull request changes, as far as they were read
+/// ([`GithubClient::pull_request_files`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangedPaths {
+    /// Each file's name, and its name before a rename, in GitHub's order.
+    pub paths: Vec<String>,
+    /// Whether these are all GitHub lists (at most 3,000 files), not only the first.
+    pub all: bool,
+}
+
 impl GithubClient {
     /// The paths a pull request changes, as a `paths` filter reads them: each file's name,
-    /// and its name before a rename too (GitHub lists at most 3,000).
+    /// and its name before a rename too (GitHub lists at most 3,000). Read 100 files a
+    /// request, until `enough` says the paths so far are enough (a `paths` filter needs
+    /// only one that matches: a pull request of 3,000 files whose first page decides
+    /// costs one request, not 30).
     pub async fn pull_request_files(
         &self,
         repo: &RepoFullName,
         number: u64,
-    ) -> Result<Vec<String>, GithubError> {
-        let mut out = Vec::new();
+        mut enough: impl FnMut(&[String]) -> bool,
+    ) -> Result<ChangedPaths, GithubError> {
+        let mut paths = Vec::new();
         let list = format!(
             "/repos/{}/{}/pulls/{number}/files",
             repo.owner(),
             repo.name()
         );
-        // Every page is wanted: nothing stops early.
-        let _all = self
+        let read = self
             .list_pages(repo, &list, MAX_FILE_PAGES, |batch: Vec<ChangedFile>| {
                 for file in batch {
-                    out.extend(file.previous_filename);
-                    out.push(file.filename);
+                    paths.extend(file.previous_filename);
+                    paths.push(file.filename);
                 }
-                ControlFlow::Continue(())
+                if enough(&paths) {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                }
             })
             .await?;
-        Ok(out)
+        Ok(ChangedPaths {
+            paths,
+            all: read.is_continue(),
+        })
     }
 
     /// A pull request as our event type (head SHA and branch, fork or not).

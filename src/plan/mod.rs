@@ -82,8 +82,9 @@ pub struct Facts<'a> {
     /// The GitHub App the service is, when it is one: only check runs it created can be
     /// re-run from GitHub's "Re-run" button.
     pub own_app_id: Option<u64>,
-    /// The pull request's changed files, when known (needed by `paths` filters).
-    pub changed_files: Option<&'a [String]>,
+    /// The pull request's changed files, as far as they were read (needed by `paths`
+    /// filters).
+    pub changed_files: ChangedFiles<'a>,
     /// The pull request a comment is on, when fetched (comments carry only its number).
     pub pull_request: Option<&'a PullRequest>,
     /// The approvals the service recorded for this fork pull request (its own records,
@@ -102,6 +103,27 @@ pub struct Facts<'a> {
     /// The commit of the ref a run about an issue or a release checks out (the default
     /// branch's head, the tag's commit), as GitHub said it when the delivery came.
     pub commit: RefCommit<'a>,
+}
+
+/// A pull request's changed paths (each file's name, and its name before a rename), as
+/// far as they were read: GitHub lists them 100 a page, and a `paths` filter needs only
+/// one that matches, so the edge may stop reading once every filter has found one.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ChangedFiles<'a> {
+    /// Not read (or not readable).
+    #[default]
+    Unknown,
+    /// The first of them; more follow. A filter none of these match is not decided.
+    Some(&'a [String]),
+    /// All of them (GitHub lists at most 3,000).
+    All(&'a [String]),
+}
+
+impl<'a> ChangedFiles<'a> {
+    /// All the changed files when `files` are known, else unknown.
+    pub fn all_or_unknown(files: Option<&'a [String]>) -> ChangedFiles<'a> {
+        files.map_or(ChangedFiles::Unknown, ChangedFiles::All)
+    }
 }
 
 /// How long after `/agent stop` was written (or a pull request closed) a run it stops may

@@ -7,9 +7,9 @@ use crate::github::event::{
 };
 
 use super::{
-    AgentFilters, Approval, ApproverAuthority, Authority, Control, Decision, Facts, ForkCode,
-    Hears, IgnoreReason, Planned, Planner, Refusal, RefusalReason, Requester, SkipReason, Subject,
-    Trigger, TriggerKind, acting, action_not_listed, login,
+    AgentFilters, Approval, ApproverAuthority, Authority, ChangedFiles, Control, Decision, Facts,
+    ForkCode, Hears, IgnoreReason, Planned, Planner, Refusal, RefusalReason, Requester, SkipReason,
+    Subject, Trigger, TriggerKind, acting, action_not_listed, login,
 };
 
 /// The parts of a pull request event the planner reads: a delivery's, or those of an
@@ -247,8 +247,10 @@ fn verdict(
         });
     }
     if filters.pr_paths.is_some() || filters.pr_paths_ignore.is_some() {
-        let Some(files) = facts.changed_files else {
-            return Hears::Skip(SkipReason::ChangedFilesUnknown);
+        let (files, all) = match facts.changed_files {
+            ChangedFiles::Unknown => return Hears::Skip(SkipReason::ChangedFilesUnknown),
+            ChangedFiles::Some(files) => (files, false),
+            ChangedFiles::All(files) => (files, true),
         };
         let counted: Vec<&String> = files
             .iter()
@@ -264,7 +266,12 @@ fn verdict(
             None => !counted.is_empty(),
         };
         if !hit {
-            return Hears::Skip(SkipReason::NoPathMatches);
+            // None of the files read so far: the rest may hold one.
+            return Hears::Skip(if all {
+                SkipReason::NoPathMatches
+            } else {
+                SkipReason::ChangedFilesUnknown
+            });
         }
     }
     Hears::Start
@@ -306,6 +313,14 @@ mod tests {
         Given {
             changed_files: Some(files.iter().map(|f| f.to_string()).collect()),
             ..Given::preview()
+        }
+    }
+
+    /// The first of the changed files: more follow, unread.
+    fn changed_first(files: &[&str]) -> Given {
+        Given {
+            changed_files_partly: true,
+            ..changed(files)
         }
     }
 
@@ -399,6 +414,22 @@ mod tests {
                 payload: OPENED,
                 given: || changed(&["docs/a.md", "src/a.rs"]),
                 expect: "launch review",
+                ..row()
+            },
+            Row {
+                story: "the first changed files read, one of them matching: runs, whatever the rest are",
+                agents: "[{name: review, triggers: {pull_request: {paths: ['src/**']}}}]",
+                payload: OPENED,
+                given: || changed_first(&["docs/a.md", "src/a.rs"]),
+                expect: "launch review",
+                ..row()
+            },
+            Row {
+                story: "the first changed files read, none of them matching: not decided until the rest are read",
+                agents: "[{name: review, triggers: {pull_request: {paths: ['src/**']}}}]",
+                payload: OPENED,
+                given: || changed_first(&["docs/a.md"]),
+                expect: "skip review: ChangedFilesUnknown",
                 ..row()
             },
             Row {

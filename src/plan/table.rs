@@ -116,6 +116,8 @@ pub(super) struct Given {
     pub own_login: Option<&'static str>,
     pub own_app_id: Option<u64>,
     pub changed_files: Option<Vec<String>>,
+    /// `changed_files` are only the first of them ([`super::ChangedFiles::Some`]).
+    pub changed_files_partly: bool,
     /// The pull request as the API has it: the payload's issue number, at this head,
     /// from a fork or not.
     pub pull_request: Option<(&'static str, bool)>,
@@ -232,7 +234,10 @@ pub(super) fn check(rows: &[Row]) {
             teams_unanswered: given.teams_unanswered,
             own_login: given.own_login,
             own_app_id: given.own_app_id,
-            changed_files: given.changed_files.as_deref(),
+            changed_files: match given.changed_files.as_deref() {
+                Some(files) if given.changed_files_partly => super::ChangedFiles::Some(files),
+                files => super::ChangedFiles::all_or_unknown(files),
+            },
             pull_request: pr.as_ref(),
             approvals: &approvals,
             head_at_comment: None,

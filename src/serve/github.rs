@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use crate::config::{Config, ForkPolicy};
 use crate::github::event::{Event, PullRequest, RepoFullName, WebhookEvent};
-use crate::github_client::{GithubClient, GithubError, Reaction};
+use crate::github_client::{ChangedPaths, GithubClient, GithubError, Reaction};
 use crate::plan::{
-    Approval, ApproverAuthority, Authority, Control, Decision, Deferral, Facts, Planner, RefCommit,
-    Refusal, RefusalReason, SkipReason, Trigger,
+    Approval, ApproverAuthority, Authority, ChangedFiles, Control, Decision, Deferral, Facts,
+    Planner, RefCommit, Refusal, RefusalReason, SkipReason, Trigger,
 };
 use crate::ports::approvals::{ApprovalStore, PullRequestKey, PullRequestRecord};
 use crate::render::Engine;
@@ -46,8 +46,9 @@ pub struct Gathered {
     pub approvers: Vec<ApproverAuthority>,
     /// What GitHub said of the ref a run about an issue or a release checks out.
     pub commit: Pinned,
-    /// The paths the pull request changes, asked when an agent's `paths` filter needs them.
-    pub changed_files: Option<Vec<String>>,
+    /// The paths the pull request changes, asked when an agent's `paths` filter needs
+    /// them: read until every such filter was decided.
+    pub changed_files: Option<ChangedPaths>,
 }
 
 /// What GitHub said of the ref an issue's or a release's run checks out, owned (see
@@ -102,7 +103,11 @@ impl Gathered {
             head_at_comment: self.head_at_comment.as_deref(),
             approvals_unreadable: self.approvals_unreadable,
             approvers: &self.approvers,
-            changed_files: self.changed_files.as_deref(),
+            changed_files: match &self.changed_files {
+                None => ChangedFiles::Unknown,
+                Some(read) if read.all => ChangedFiles::All(&read.paths),
+                Some(read) => ChangedFiles::Some(&read.paths),
+            },
             commit: match &self.commit {
                 Pinned::NotAsked => RefCommit::NotAsked,
                 Pinned::Known(sha) => RefCommit::Known(sha),
@@ -467,7 +472,25 @@ pub async fn gather(
                         else {
                             continue;
                         };
-                        match client.pull_request_files(&repo, number).await {
+                        // Read until every agent's filter is decided: one file that
+                        // matches decides it, so a large pull request is not read to
+                        // its end for an agent that matched on its first page.
+                        let decided = |read: &[String]| {
+                            let facts = Facts {
+                                changed_files: ChangedFiles::Some(read),
+                                ..gathered.facts()
+                            };
+                            !planner.plan(event, "", &facts).iter().any(|d| {
+                                matches!(
+                                    d,
+                                    Decision::Skip {
+                                        reason: SkipReason::ChangedFilesUnknown,
+                                        ..
+                                    }
+                                )
+                            })
+                        };
+                        match client.pull_request_files(&repo, number, decided).await {
                             Ok(changed) => gathered.changed_files = Some(changed),
                             Err(e) => tracing::warn!(
                                 number,

@@ -886,7 +886,10 @@ async fn decide_and_launch(
             // `serve --dry-run --changed-files` stands in for what GitHub said of the files.
             let facts = gathered.facts();
             let facts = crate::plan::Facts {
-                changed_files: app.changed_files.as_deref().or(facts.changed_files),
+                changed_files: match app.changed_files.as_deref() {
+                    Some(files) => crate::plan::ChangedFiles::All(files),
+                    None => facts.changed_files,
+                },
                 ..facts
             };
             let decided = intake::decide_event(&live, event_name, delivery, &parsed, &facts);

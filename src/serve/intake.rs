@@ -11,7 +11,7 @@ use serde_json::json;
 use crate::agentrun::RunSource;
 use crate::github::event::{self, Event, EventError, WebhookEvent};
 use crate::github::webhook::{DeliveryId, WebhookError};
-use crate::plan::{Authority, Control, Decision, Deferral, Facts, GivenApproval};
+use crate::plan::{Authority, ChangedFiles, Control, Decision, Deferral, Facts, GivenApproval};
 use crate::ports::approvals::{ApprovalToRecord, PullRequestKey};
 use crate::ports::launcher::{
     CancelRuns, Launched, Launcher, RerunRun, RetryRun, RunAgain, RunToLaunch,
@@ -260,7 +260,7 @@ pub fn decide_parsed_without_github(
     };
     let facts = Facts {
         authority,
-        changed_files,
+        changed_files: ChangedFiles::all_or_unknown(changed_files),
         ..Facts::default()
     };
     decide_event(live, event_name, delivery, event, &facts)

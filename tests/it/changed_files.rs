@@ -53,3 +53,57 @@ async fn a_review_of_src_runs_for_a_pull_request_that_changes_src_and_for_no_oth
     })
     .await;
 }
+
+/// A pull request of 3,000 files (the most GitHub lists), `code_at` of them under src:
+/// `docs/N.md` but for file number `code_at`, `src/main.rs`.
+fn three_thousand_files_with_code_at(code_at: usize) -> Vec<String> {
+    (1..=3000)
+        .map(|n| {
+            if n == code_at {
+                "src/main.rs".to_owned()
+            } else {
+                format!("docs/{n}.md")
+            }
+        })
+        .collect()
+}
+
+/// Issue 15, API economy: the changed files are read 100 a request only until the `paths`
+/// filter is decided. Before, every push of a 3,000-file pull request cost 30 requests,
+/// whatever its first page held; now a match on the first page costs one, and a match
+/// on the 2,900th file still starts the review (29 requests).
+#[tokio::test]
+async fn the_changed_files_are_read_only_until_the_paths_filter_is_decided() {
+    crate::support::server::within(90, async {
+        let s = review_of_src_only().start().await;
+        s.gh.set_role(OWNER, "admin");
+        // (pull request, where its one file under src is (0: none), whether the review
+        // runs, the requests for its files)
+        for (number, code_at, runs, requests) in [
+            // On the first page: one request.
+            (3, 1, true, 1),
+            // File 2,900: the review still runs, read to page 29.
+            (4, 2900, true, 29),
+            // None: every page is read, and the answer says none matched.
+            (5, 0, false, 30),
+        ] {
+            let files = three_thousand_files_with_code_at(code_at);
+            let files: Vec<&str> = files.iter().map(String::as_str).collect();
+            let (_, opened) =
+                s.gh.open_pull_request(PullRequest::new(number).changing(&files))
+                    .await;
+            let answer = opened.json().to_string();
+            assert_eq!(opened.runs().len(), usize::from(runs), "{answer}");
+            if !runs {
+                assert!(
+                    answer.contains("no changed file matches its `paths` filter"),
+                    "{answer}"
+                );
+            }
+            let read = s.gh.fake.count("GET", &format!("/pulls/{number}/files?"));
+            assert_eq!(read, requests, "#{number}: {:#?}", s.gh.fake.requests());
+        }
+        s.end();
+    })
+    .await;
+}
