@@ -11,7 +11,7 @@
 use std::sync::Arc;
 
 use crate::config::{Config, ForkPolicy, Permission};
-use crate::github::event::{AuthorAssociation, PullRequest};
+use crate::github::event::{AuthorAssociation, CommitSha, PullRequest};
 
 use super::approval::{Approval, approves};
 use super::authority::{Verdict, needs_in, write_token_refusal};
@@ -136,9 +136,12 @@ impl Again {
         match fork.head {
             _ if trusted_author => Ok(()),
             Some(head) if approves(fork.approvals, head) => Ok(()),
-            Some(head) => refused(RefusalReason::ForkNeedsApproval {
-                head_sha: head.to_string(),
-            }),
+            // A stored run's head was a commit id when it was read; one that is not names
+            // no exact commit.
+            Some(head) => match head.parse::<CommitSha>() {
+                Ok(head_sha) => refused(RefusalReason::ForkNeedsApproval { head_sha }),
+                Err(_) => refused(RefusalReason::ForkHeadUnknown),
+            },
             None => refused(RefusalReason::ForkHeadUnknown),
         }
     }
@@ -362,7 +365,7 @@ mod tests {
                 agent: "fixer",
                 trigger: comment("fix"),
                 fork: Some(APPROVED),
-                expect: "refuse @someone: ForkWithWriteToken { agent: \"fixer\", writes: \"contents\" }",
+                expect: "refuse @someone: ForkWithWriteToken { agent: \"fixer\", writes: TokenWrites([\"contents\"]) }",
             },
             Row {
                 story: "unless the operator trusts every fork",
@@ -392,7 +395,7 @@ mod tests {
                 agent: "review",
                 trigger: opened(),
                 fork: Some(FORK),
-                expect: "refuse @someone: ForkNeedsApproval { head_sha: \"0123456789abcdef0123456789abcdef01234567\" }",
+                expect: "refuse @someone: ForkNeedsApproval { head_sha: CommitSha(\"0123456789abcdef0123456789abcdef01234567\") }",
             },
             Row {
                 story: "... an approval of an earlier head does not stand for it",
@@ -405,7 +408,7 @@ mod tests {
                     approved: &[EARLIER],
                     ..FORK
                 }),
-                expect: "refuse @someone: ForkNeedsApproval { head_sha: \"0123456789abcdef0123456789abcdef01234567\" }",
+                expect: "refuse @someone: ForkNeedsApproval { head_sha: CommitSha(\"0123456789abcdef0123456789abcdef01234567\") }",
             },
             Row {
                 story: "... nor does one given by a prefix of it",
@@ -418,7 +421,7 @@ mod tests {
                     approved: &["0123456789abcdef"],
                     ..FORK
                 }),
-                expect: "refuse @someone: ForkNeedsApproval { head_sha: \"0123456789abcdef0123456789abcdef01234567\" }",
+                expect: "refuse @someone: ForkNeedsApproval { head_sha: CommitSha(\"0123456789abcdef0123456789abcdef01234567\") }",
             },
             Row {
                 story: "a fork's run that names no exact commit can have no approval",
@@ -458,7 +461,7 @@ mod tests {
                     by_its_author: true,
                     ..FORK
                 }),
-                expect: "refuse @someone: ForkNeedsApproval { head_sha: \"0123456789abcdef0123456789abcdef01234567\" }",
+                expect: "refuse @someone: ForkNeedsApproval { head_sha: CommitSha(\"0123456789abcdef0123456789abcdef01234567\") }",
             },
             Row {
                 story: "with `always`, no approval is asked for",

@@ -300,7 +300,7 @@ impl Planner {
         if auth.fork_pull_requests == ForkPolicy::Never {
             return refused(RefusalReason::ForksNeverRun);
         }
-        let approvers = super::approval::approvers_of(facts.approvals, &fork.head);
+        let approvers = super::approval::approvers_of(facts.approvals, fork.head.as_str());
         if approvers.is_empty() {
             if facts.approvals_unreadable {
                 return Vouch::Waits(Deferral::ApprovalsUnknown {
@@ -408,7 +408,7 @@ pub(super) fn write_token_refusal(config: &Config, agent: &Agent) -> Option<Refu
     let writes = agent.github_token.writes();
     (!writes.is_empty()).then(|| RefusalReason::ForkWithWriteToken {
         agent: agent.name.to_string(),
-        writes: writes.join(", "),
+        writes: super::reasons::TokenWrites(writes.into_iter().map(str::to_owned).collect()),
     })
 }
 

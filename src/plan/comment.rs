@@ -146,7 +146,7 @@ impl Planner {
             // A fork's code: one fork policy for events and commands alike, whoever asks.
             Some(Ok(pr)) if pr.is_fork() => planned.running(ForkCode {
                 number: asked.number,
-                head: pr.head.sha.to_string(),
+                head: pr.head.sha.clone(),
                 told: login,
                 author: None,
                 owner: None,

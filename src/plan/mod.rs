@@ -18,8 +18,8 @@ use serde::{Deserialize, Serialize};
 use crate::config::{Agent, Config};
 use crate::github::command::{BuiltinVerb, help_text};
 use crate::github::event::{
-    AuthorAssociation, Event, IssuesAction, PullRequest, PullRequestAction, ReleaseAction, User,
-    WebhookEvent,
+    AuthorAssociation, CommitSha, Event, IssuesAction, PullRequest, PullRequestAction,
+    ReleaseAction, User, WebhookEvent,
 };
 use crate::names::{dns_label, short_hash};
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
@@ -743,7 +743,7 @@ pub(super) struct ForkCode<'e> {
     number: u64,
     /// The head commit that would run (a comment's pull request is the facts', not the
     /// event's: owned).
-    head: String,
+    head: CommitSha,
     /// Who is told when it may not.
     told: &'e str,
     /// The pull request's author, when the code is theirs alone (their own fork, and they

@@ -201,7 +201,7 @@ impl Planner {
                 .is_some_and(|r| r.owner().eq_ignore_ascii_case(author));
             return Planned::decided(out).running(ForkCode {
                 number: pr.number,
-                head: pr.head.sha.to_string(),
+                head: pr.head.sha.clone(),
                 told: if sent_by_author { author } else { sender },
                 author: (sent_by_author && authors_fork)
                     .then_some((Requester::from(&pr.user), &pr.author_association)),

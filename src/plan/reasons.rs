@@ -4,7 +4,7 @@
 //! them from here.
 
 use crate::config::Permission;
-use crate::github::event::IssueCommentAction;
+use crate::github::event::{CommitSha, IssueCommentAction};
 
 /// What the bot answers a comment's command with, when it starts nothing and is no refusal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,7 +85,7 @@ pub enum SkipReason {
     /// agent's token can write (these permissions): a fork's code never gets such a token
     /// unless the operator trusts every fork (`fork_pull_requests: always`). Named in the
     /// approval's reply (outside review 11d, A9).
-    ForkWithWriteToken { writes: String },
+    ForkWithWriteToken { writes: TokenWrites },
 }
 
 impl std::fmt::Display for SkipReason {
@@ -285,6 +285,17 @@ pub struct Refusal {
     pub reason: RefusalReason,
 }
 
+/// The permissions an agent's token is given `write` of (`contents`, `pull_requests`), in
+/// services.yaml's order: why a fork's code may not have it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenWrites(pub Vec<String>);
+
+impl std::fmt::Display for TokenWrites {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0.join(", "))
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RefusalReason {
     /// The requester's permission is below the configured minimum.
@@ -294,13 +305,13 @@ pub enum RefusalReason {
         inferred: bool,
     },
     /// A fork pull request that needs a maintainer's `approve` for this head commit.
-    ForkNeedsApproval { head_sha: String },
+    ForkNeedsApproval { head_sha: CommitSha },
     /// A fork pull request whose head was approved, but by nobody who has, now, what
     /// `agent` needs (the higher of its `pull_request` trigger's `min_permission` and the
     /// global one): `approver` is the best of them, with what they have now (outside
     /// review 11d, A1). Told when no agent runs.
     ForkApproverNeeds {
-        head_sha: String,
+        head_sha: CommitSha,
         agent: String,
         approver: String,
         needs: Permission,
@@ -311,7 +322,7 @@ pub enum RefusalReason {
     /// A fork's run done again names no exact commit, so no approval can stand for it.
     ForkHeadUnknown,
     /// The agent's token can write (these permissions), and the code would be a fork's.
-    ForkWithWriteToken { agent: String, writes: String },
+    ForkWithWriteToken { agent: String, writes: TokenWrites },
     /// The service has no GitHub credentials to ask anyone's permission with, and runs are
     /// real: only `allowed_users` may start agents.
     PermissionUnavailable,
@@ -455,7 +466,7 @@ mod tests {
             ),
             (
                 SkipReason::ForkWithWriteToken {
-                    writes: "workflows".into(),
+                    writes: super::TokenWrites(vec!["workflows".into()]),
                 },
                 "its token can write (workflows), and a fork's code could use it (agents whose token can write do not run on forks unless the operator trusts every fork: `fork_pull_requests: always`)",
             ),

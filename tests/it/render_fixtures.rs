@@ -649,7 +649,7 @@ fn a_fork_pull_request_waits_for_a_maintainers_approval() {
     let refusal = Refusal {
         login: "forker".into(),
         reason: RefusalReason::ForkNeedsApproval {
-            head_sha: FORK_HEAD.into(),
+            head_sha: FORK_HEAD.parse().expect("a commit id"),
         },
     };
     assert_eq!(outcome.decisions, [Decision::Refuse(refusal.clone())]);
@@ -684,7 +684,7 @@ fn an_approval_of_an_older_commit_does_not_let_a_fork_run() {
         matches!(
             outcome.decisions.as_slice(),
             [Decision::Refuse(Refusal { reason: RefusalReason::ForkNeedsApproval { head_sha }, .. })]
-                if head_sha == FORK_HEAD
+                if head_sha.as_str() == FORK_HEAD
         ),
         "{}",
         outcome.story()
