@@ -13,11 +13,52 @@ pub fn is_dns_label(s: &str) -> bool {
 }
 
 /// `text` cut to at most `max` characters, with `…` after it when something was cut.
+/// The ways of cutting text kept here: [`clip`] (`…` after `max` characters),
+/// [`clip_within`] (`max` characters in all, the note that says so among them),
+/// [`clip_middle`] (the start and the end, in bytes); [`start`] is what they keep.
 pub fn clip(text: &str, max: usize) -> String {
-    match text.char_indices().nth(max) {
-        Some((i, _)) => format!("{}…", &text[..i]),
-        None => text.to_string(),
+    let kept = start(text, max);
+    if kept.len() == text.len() {
+        text.to_owned()
+    } else {
+        format!("{kept}…")
     }
+}
+
+/// The first `max` characters of `text` (all of it when it is shorter).
+pub fn start(text: &str, max: usize) -> &str {
+    match text.char_indices().nth(max) {
+        Some((i, _)) => &text[..i],
+        None => text,
+    }
+}
+
+/// `text` in at most `max` characters in all: itself when it fits, else its start and then
+/// `note` (`\n\n… (cut)`), the note counted in `max`.
+pub fn clip_within(text: &str, max: usize, note: &str) -> String {
+    if start(text, max).len() == text.len() {
+        return text.to_owned();
+    }
+    let keep = max.saturating_sub(note.chars().count());
+    format!("{}{note}", start(text, keep))
+}
+
+/// `text` shortened to about `head + tail` bytes, keeping its start and its end (cut on
+/// character boundaries) around `…`: for a value quoted in an error, where its end tells
+/// as much as its start.
+pub fn clip_middle(text: &str, head: usize, tail: usize) -> String {
+    if text.len() <= head + tail + 3 {
+        return text.to_owned();
+    }
+    let mut h = head;
+    while !text.is_char_boundary(h) {
+        h -= 1;
+    }
+    let mut t = text.len() - tail;
+    while !text.is_char_boundary(t) {
+        t += 1;
+    }
+    format!("{}…{}", &text[..h], &text[t..])
 }
 
 /// A duration for a person to read, in whole seconds: `9s`, `4m 12s`, `1h 3m 20s`, `2days 1h`.
@@ -87,5 +128,20 @@ mod tests {
         assert_eq!(clip("héllo", 2), "hé…");
         assert_eq!(clip("", 0), "");
         assert_eq!(clip("a", 0), "…");
+    }
+
+    #[test]
+    fn clipping_within_counts_the_note() {
+        assert_eq!(clip_within("héllo", 5, "…"), "héllo");
+        assert_eq!(clip_within("héllo", 4, "…"), "hél…");
+        assert_eq!(clip_within("héllo world", 8, " (cut)"), "hé (cut)");
+        assert_eq!(clip_within("héllo", 2, " (cut)"), " (cut)");
+    }
+
+    #[test]
+    fn clipping_in_the_middle_keeps_both_ends_on_character_boundaries() {
+        assert_eq!(clip_middle("abcdef", 2, 1), "abcdef");
+        assert_eq!(clip_middle("abcdefghij", 2, 2), "ab…ij");
+        assert_eq!(clip_middle("aébcdefghij", 2, 2), "a…ij");
     }
 }

@@ -367,7 +367,8 @@ fn message(run: &AgentRun, place: Option<usize>) -> String {
     status.and_then(|s| s.message.clone()).unwrap_or_default()
 }
 
-/// The first line of `text`, at most `width` characters, `…` where anything was left out.
+/// The first line of `text`, at most `width` characters, `…` where anything was left out
+/// (the other lines too; unlike [`crate::text::clip_within`], the space before `…` goes).
 pub fn one_line(text: &str, width: Option<usize>) -> String {
     let text = text.trim();
     let first = text.lines().next().unwrap_or_default().trim_end();
@@ -375,7 +376,7 @@ pub fn one_line(text: &str, width: Option<usize>) -> String {
     let mut out: String = match width {
         Some(w) if first.chars().count() > w => {
             clipped = true;
-            first.chars().take(w.saturating_sub(1)).collect()
+            crate::text::start(first, w.saturating_sub(1)).to_owned()
         }
         _ => first.to_string(),
     };

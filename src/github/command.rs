@@ -729,14 +729,10 @@ pub fn help_text(prefix: &str, custom: &[(String, String)]) -> String {
 /// User text as a Markdown code span, cut to [`ECHO_MAX_CHARS`]: inside a code span an
 /// `@name` mentions no one and `*`, `[`, `<` mean nothing.
 fn code(text: &str) -> String {
-    let mut shown: String = text
+    let shown: String = crate::text::clip(text, ECHO_MAX_CHARS)
         .chars()
-        .take(ECHO_MAX_CHARS)
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect();
-    if text.chars().nth(ECHO_MAX_CHARS).is_some() {
-        shown.push('…');
-    }
     // The fence must be longer than any run of backticks inside.
     let mut longest_run = 0;
     let mut run = 0;

@@ -106,14 +106,7 @@ fn is_character_reference(rest: impl Iterator<Item = char>) -> bool {
 
 /// At most `limit` characters, with a note when something was cut.
 pub(super) fn cut(text: &str, limit: usize) -> String {
-    const NOTE: &str = "\n\n… (cut)";
-    if text.chars().count() <= limit {
-        return text.to_owned();
-    }
-    let keep = limit.saturating_sub(NOTE.chars().count());
-    let mut s: String = text.chars().take(keep).collect();
-    s.push_str(NOTE);
-    s
+    crate::text::clip_within(text, limit, "\n\n… (cut)")
 }
 
 #[cfg(test)]

@@ -1,5 +1,7 @@
 //! Why a delivery could not be parsed, in messages that never quote much of the body.
 
+use crate::text::clip_middle;
+
 /// Why a webhook delivery could not be parsed.
 ///
 /// Every message is short (roughly 100 characters at most of text taken from the
@@ -48,23 +50,6 @@ pub enum ValueError {
     /// Not 40 or 64 lowercase hexadecimal characters.
     #[error("invalid commit SHA {0:?}: expected 40 or 64 lowercase hexadecimal characters")]
     CommitSha(String),
-}
-
-/// Shortens `s` to at most about `head + tail` bytes, keeping its start and its end
-/// (cut on character boundaries) around an ellipsis.
-fn clip_middle(s: &str, head: usize, tail: usize) -> String {
-    if s.len() <= head + tail + 3 {
-        return s.to_owned();
-    }
-    let mut h = head;
-    while !s.is_char_boundary(h) {
-        h -= 1;
-    }
-    let mut t = s.len() - tail;
-    while !s.is_char_boundary(t) {
-        t += 1;
-    }
-    format!("{}…{}", &s[..h], &s[t..])
 }
 
 /// A value quoted inside an error message.
