@@ -1,7 +1,7 @@
 //! `issues` events: an issue opened, edited, labeled...
 
 use crate::config::Agent;
-use crate::github::event::{IssuesEvent, WebhookEvent};
+use crate::github::event::{IssuesAction, IssuesEvent, WebhookEvent};
 
 use super::{
     Decision, Hears, IgnoreReason, Planned, Planner, SkipReason, Subject, Trigger, TriggerKind,
@@ -57,15 +57,13 @@ fn verdict(agent: &Agent, e: &IssuesEvent) -> Hears {
     let Some(t) = &agent.triggers.issues else {
         return Hears::NotListening;
     };
-    let action = e.action.as_str();
-    if let Some(reason) = action_not_listed("issues", action, t.actions.iter().map(|a| a.as_str()))
-    {
+    if let Some(reason) = action_not_listed("issues", &e.action, &t.actions) {
         return Hears::Skip(reason);
     }
     if !t.labels.is_empty() {
         // For `labeled`, the label just added must be one of ours.
-        let hit = match (&e.label, action) {
-            (Some(label), "labeled") => t.labels.contains(label),
+        let hit = match (&e.label, &e.action) {
+            (Some(label), IssuesAction::Labeled) => t.labels.contains(label),
             _ => e.issue.labels.iter().any(|l| t.labels.contains(l)),
         };
         if !hit {

@@ -792,20 +792,68 @@ pub fn requester(event: &WebhookEvent) -> Option<&str> {
     }
 }
 
-/// Why an event's action starts no agent whose trigger lists `wanted`, if it starts none.
-fn action_not_listed<'a>(
-    event: &'static str,
-    action: &str,
-    wanted: impl Iterator<Item = &'a str> + Clone,
-) -> Option<SkipReason> {
-    if wanted.clone().any(|a| a == action) {
+/// Why an event's `action` starts no agent whose trigger lists `wanted` (services.yaml's
+/// actions, each naming one of GitHub's), if it starts none.
+fn action_not_listed<A, W>(event: &'static str, action: &A, wanted: &[W]) -> Option<SkipReason>
+where
+    A: GithubAction,
+    W: Copy + Into<A> + Into<&'static str>,
+{
+    if wanted.iter().any(|&w| Into::<A>::into(w) == *action) {
         return None;
     }
     Some(SkipReason::ActionNotListed {
         event,
-        action: action.to_owned(),
-        wanted: wanted.map(str::to_owned).collect(),
+        action: action.as_str().to_owned(),
+        wanted: wanted
+            .iter()
+            .map(|&w| Into::<&'static str>::into(w).to_owned())
+            .collect(),
     })
+}
+
+/// An event's action as GitHub sends it (`github::event`'s), which services.yaml's name.
+trait GithubAction: PartialEq {
+    fn as_str(&self) -> &str;
+}
+
+/// Each action services.yaml may list (`config`'s) is GitHub's of that name: one match
+/// each, no catch-all, so an action added to services.yaml's lists names one of GitHub's
+/// or does not compile; the planner compares them as these types, not as their spelling.
+macro_rules! config_actions_are_githubs {
+    ($($action:ident { $($variant:ident),* $(,)? })*) => {$(
+        impl GithubAction for $action {
+            fn as_str(&self) -> &str {
+                $action::as_str(self)
+            }
+        }
+        impl From<crate::config::$action> for $action {
+            fn from(named: crate::config::$action) -> $action {
+                match named {
+                    $(crate::config::$action::$variant => $action::$variant,)*
+                }
+            }
+        }
+        impl From<crate::config::$action> for &'static str {
+            fn from(named: crate::config::$action) -> &'static str {
+                named.as_str()
+            }
+        }
+    )*};
+}
+
+config_actions_are_githubs! {
+    PullRequestAction {
+        Opened,
+        Synchronize,
+        Reopened,
+        ReadyForReview,
+        Labeled,
+        Edited,
+        Closed,
+    }
+    IssuesAction { Opened, Labeled, Edited, Reopened }
+    ReleaseAction { Published, Created, Released, Prereleased }
 }
 
 /// The decisions so far, closed by a refusal; a deferral replaces them all (the whole

@@ -155,7 +155,7 @@ impl Planner {
             }));
         }
         let heard = self.hear(at.repository, |agent, filters| {
-            verdict(agent, filters, pr, at.action.as_str(), facts)
+            verdict(agent, filters, pr, at.action, facts)
         });
         if !heard.listening {
             out.push(Decision::ignore(IgnoreReason::NobodyListens {
@@ -219,15 +219,13 @@ fn verdict(
     agent: &Agent,
     filters: &AgentFilters,
     pr: &PullRequest,
-    action: &str,
+    action: &PullRequestAction,
     facts: &Facts<'_>,
 ) -> Hears {
     let Some(t) = &agent.triggers.pull_request else {
         return Hears::NotListening;
     };
-    if let Some(reason) =
-        action_not_listed("pull_request", action, t.actions.iter().map(|a| a.as_str()))
-    {
+    if let Some(reason) = action_not_listed("pull_request", action, &t.actions) {
         return Hears::Skip(reason);
     }
     if pr.draft && !t.draft {

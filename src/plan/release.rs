@@ -58,11 +58,7 @@ fn verdict(agent: &Agent, e: &ReleaseEvent) -> Hears {
     let Some(t) = &agent.triggers.release else {
         return Hears::NotListening;
     };
-    if let Some(reason) = action_not_listed(
-        "release",
-        e.action.as_str(),
-        t.actions.iter().map(|a| a.as_str()),
-    ) {
+    if let Some(reason) = action_not_listed("release", &e.action, &t.actions) {
         Hears::Skip(reason)
     } else if e.release.prerelease && !t.prerelease {
         Hears::Skip(SkipReason::Prerelease)
