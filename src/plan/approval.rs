@@ -10,6 +10,7 @@ use k8s_openapi::jiff::Timestamp;
 
 use crate::github::event::{Event, WebhookEvent};
 
+use super::reasons::Answer;
 use super::{Decision, Deferral, Facts, Planner};
 
 /// One approval the service recorded for a fork pull request.
@@ -107,7 +108,7 @@ pub struct GivenApproval {
 
 /// The fewest leading hex characters of a commit SHA that an approval may give: short
 /// prefixes are too easy to collide with on purpose.
-const MIN_APPROVAL_SHA: usize = 12;
+pub(super) const MIN_APPROVAL_SHA: usize = 12;
 
 /// Whether `given` names the commit `head`: all of it, or at least its first
 /// [`MIN_APPROVAL_SHA`] characters.
@@ -153,10 +154,13 @@ impl Planner {
         let number = pr.number;
         match sha {
             Some(given) if !names_commit(given, head) => {
-                let reply = format!(
-                    "@{approved_by}: `{given}` does not name the head of #{number}. An approval names the commit that would run, in full or by at least its first {MIN_APPROVAL_SHA} characters; the head is `{head}`: comment `{prefix} approve {head}` to approve it.",
-                );
-                return none(vec![Decision::Reply(reply)]);
+                let answer = Answer::ApprovalNamesAnotherCommit {
+                    approved_by,
+                    given,
+                    number,
+                    head,
+                };
+                return none(vec![answer.reply(prefix)]);
             }
             Some(_) => {}
             None if facts.approvals_unreadable => {
@@ -166,10 +170,12 @@ impl Planner {
                 .head_at_comment
                 .is_some_and(|seen| seen.eq_ignore_ascii_case(head)) => {}
             None => {
-                let reply = format!(
-                    "@{approved_by}: nothing was approved. The head of #{number} is now `{head}`, which is not the head agentpods had seen when you wrote that comment (a push may have come in between), so an approval without a commit cannot name it. To approve it, comment `{prefix} approve {head}`.",
-                );
-                return none(vec![Decision::Reply(reply)]);
+                let answer = Answer::ApprovalHeadMoved {
+                    approved_by,
+                    number,
+                    head,
+                };
+                return none(vec![answer.reply(prefix)]);
             }
         }
         let Event::IssueComment(comment) = &event.event else {
@@ -181,24 +187,29 @@ impl Planner {
             approved_at: comment.comment.created_at,
         };
         let runs = self.plan_approved(event, pr, &approval, delivery, facts);
-        let mut reply = format!(
-            "Approved by @{approved_by}: agents may run on this pull request at `{head}`. A new push needs a new approval."
-        );
         // The agents the approver may not start (their trigger needs more) are named, with
         // what they need, in the same reply (third outside review, A1), and so are those
         // whose token can write, which a fork's code never gets (outside review 11d, A9).
-        for decision in &runs.decisions {
-            if let Decision::Skip {
-                agent,
-                reason:
-                    reason @ (super::SkipReason::ApproverNeeds { .. }
-                    | super::SkipReason::ForkWithWriteToken { .. }),
-            } = decision
-            {
-                reply.push_str(&format!(" Agent `{agent}` was not started: {reason}."));
-            }
+        let not_started: Vec<(&str, &super::SkipReason)> = runs
+            .decisions
+            .iter()
+            .filter_map(|decision| match decision {
+                Decision::Skip {
+                    agent,
+                    reason:
+                        reason @ (super::SkipReason::ApproverNeeds { .. }
+                        | super::SkipReason::ForkWithWriteToken { .. }),
+                } => Some((agent.as_str(), reason)),
+                _ => None,
+            })
+            .collect();
+        let reply = Answer::Approved {
+            approved_by,
+            head,
+            not_started: &not_started,
         }
-        let mut decisions = vec![Decision::Reply(reply)];
+        .reply(prefix);
+        let mut decisions = vec![reply];
         decisions.extend(runs.decisions);
         Approved {
             decisions,

@@ -18,6 +18,25 @@ pub(super) enum Answer<'a> {
         verb: &'a str,
         on_pull_request: bool,
     },
+    /// `approve <sha>` whose SHA does not name the pull request's head.
+    ApprovalNamesAnotherCommit {
+        approved_by: &'a str,
+        given: &'a str,
+        number: u64,
+        head: &'a str,
+    },
+    /// `approve` without a SHA, and the head is not the one seen when it was written.
+    ApprovalHeadMoved {
+        approved_by: &'a str,
+        number: u64,
+        head: &'a str,
+    },
+    /// An approval recorded; `not_started` names the agents it starts none of, and why.
+    Approved {
+        approved_by: &'a str,
+        head: &'a str,
+        not_started: &'a [(&'a str, &'a SkipReason)],
+    },
 }
 
 impl Answer<'_> {
@@ -43,6 +62,35 @@ impl Answer<'_> {
                 format!(
                     "No agent answers `{prefix} {verb}` on {place}. `{prefix} help` lists the commands."
                 )
+            }
+            Answer::ApprovalNamesAnotherCommit {
+                approved_by,
+                given,
+                number,
+                head,
+            } => format!(
+                "@{approved_by}: `{given}` does not name the head of #{number}. An approval names the commit that would run, in full or by at least its first {} characters; the head is `{head}`: comment `{prefix} approve {head}` to approve it.",
+                super::approval::MIN_APPROVAL_SHA
+            ),
+            Answer::ApprovalHeadMoved {
+                approved_by,
+                number,
+                head,
+            } => format!(
+                "@{approved_by}: nothing was approved. The head of #{number} is now `{head}`, which is not the head agentpods had seen when you wrote that comment (a push may have come in between), so an approval without a commit cannot name it. To approve it, comment `{prefix} approve {head}`.",
+            ),
+            Answer::Approved {
+                approved_by,
+                head,
+                not_started,
+            } => {
+                let mut reply = format!(
+                    "Approved by @{approved_by}: agents may run on this pull request at `{head}`. A new push needs a new approval."
+                );
+                for (agent, reason) in not_started {
+                    reply.push_str(&format!(" Agent `{agent}` was not started: {reason}."));
+                }
+                reply
             }
         })
     }
