@@ -27,7 +27,7 @@ use serde::de::DeserializeOwned;
 
 use super::decide::{Action, RunView, Sibling, Step, decide};
 use super::launch::concurrency_label;
-use super::queue::{self, Limits, Verdict};
+use super::queue::{self, Limits, Turn};
 use super::report::{RunReports, TokenMinter, pending_report};
 use super::runs::request_cancel;
 use super::workload::{Workload, observe};
@@ -418,7 +418,7 @@ impl Context {
             all.push(&mine);
             let entries = queue::entries(&all, |r| claimed.contains(&RunKey::of(r)));
             match queue::verdict_of(limits, &entries, all.len() - 1) {
-                Verdict::Group => Verdict::Start,
+                Turn::Group => Turn::Start,
                 v => v,
             }
         });
@@ -847,7 +847,7 @@ pub async fn reconcile(run: Arc<AgentRun>, ctx: Arc<Context>) -> Result<Requeue,
         spec: &run.spec,
         status: &status,
         created,
-        capacity: &Verdict::Start,
+        capacity: &Turn::Start,
     };
     let step = ctx.decide_in_queue(&run, view, &workload, &siblings, now);
     if step.status.is_some() || !step.actions.is_empty() {

@@ -6,7 +6,7 @@ use std::time::Duration;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 
-use super::queue::{self, Held, QUEUED, Verdict};
+use super::queue::{self, Held, QUEUED, Turn};
 use super::workload::{Ending, Workload};
 use crate::agentrun::{AgentRunSpec, AgentRunStatus, Conclusion, Phase, RunResult};
 
@@ -34,7 +34,7 @@ pub struct RunView<'a> {
     pub created: Timestamp,
     /// What the queue of services.yaml's `limits` says about it before its first launch
     /// (`Start` when there are no limits, or once it is launched).
-    pub capacity: &'a Verdict,
+    pub capacity: &'a Turn,
 }
 
 /// Another run of the same concurrency group.
@@ -194,7 +194,7 @@ pub fn decide(run: RunView<'_>, workload: &Workload, siblings: &[Sibling], now: 
                 return changed(step, before, status);
             }
         }
-        if let Verdict::Wait { ahead, held } = run.capacity {
+        if let Turn::Wait { ahead, held } = run.capacity {
             wait_for_capacity(&mut status, &mut step, *ahead, held, now);
             return changed(step, before, status);
         }
@@ -468,7 +468,7 @@ pub(crate) mod tests {
             spec,
             status,
             created: t("2026-11-25T10:00:00Z"),
-            capacity: &Verdict::Start,
+            capacity: &Turn::Start,
         }
     }
 
@@ -690,8 +690,8 @@ pub(crate) mod tests {
         assert_eq!(step.requeue, Some(Duration::from_secs(9 * 60)));
     }
 
-    fn held_in(repo: &str) -> Verdict {
-        Verdict::Wait {
+    fn held_in(repo: &str) -> Turn {
+        Turn::Wait {
             ahead: 2,
             held: Held::Repository {
                 limit: 1,
@@ -731,7 +731,7 @@ pub(crate) mod tests {
         assert_eq!(step.requeue, Some(CAPACITY_RECHECK));
 
         // A place further up: nothing is written, no event (runs list works it out).
-        let closer = Verdict::Wait {
+        let closer = Turn::Wait {
             ahead: 0,
             held: Held::Repository {
                 limit: 1,
@@ -750,7 +750,7 @@ pub(crate) mod tests {
         assert_eq!((step.status, step.actions), (None, vec![]));
 
         // Held by the other limit now: said once more, with no second event.
-        let all = Verdict::Wait {
+        let all = Turn::Wait {
             ahead: 4,
             held: Held::Running { limit: 20 },
         };
@@ -909,7 +909,7 @@ pub(crate) mod tests {
         status: fn() -> AgentRunStatus,
         workload: fn() -> Workload,
         siblings: fn() -> Vec<Sibling>,
-        capacity: fn() -> Verdict,
+        capacity: fn() -> Turn,
         now: &'static str,
         expect: &'static str,
     }
@@ -922,7 +922,7 @@ pub(crate) mod tests {
             status: AgentRunStatus::default,
             workload: || Workload::Absent,
             siblings: Vec::new,
-            capacity: || Verdict::Start,
+            capacity: || Turn::Start,
             now: "2026-11-25T10:00:01Z",
             expect: "",
         }
@@ -1114,7 +1114,7 @@ pub(crate) mod tests {
             },
             Row {
                 story: "a limit holds a new run: queued, saying where it stands",
-                capacity: || Verdict::Wait {
+                capacity: || Turn::Wait {
                     ahead: 2,
                     held: Held::Running { limit: 1 },
                 },
@@ -1123,7 +1123,7 @@ pub(crate) mod tests {
             },
             Row {
                 story: "a run the limits leave to its group, and no older run: launched",
-                capacity: || Verdict::Group,
+                capacity: || Turn::Group,
                 expect: "Apply, event Launched => Pending, again in 600s",
                 ..row()
             },

@@ -79,7 +79,7 @@ pub const RUNNING_LIMIT: &str = "RunningLimit";
 
 /// What the queue says about a waiting run.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Verdict {
+pub enum Turn {
     /// Capacity allows it (its concurrency group may still hold it back).
     Start,
     /// Its concurrency group holds it back.
@@ -94,7 +94,7 @@ pub fn message(ahead: usize, held: &Held) -> String {
 }
 
 /// The verdict on every waiting run, by its index in `entries`, in request order.
-pub fn verdicts(limits: Limits, entries: &[Entry<'_>]) -> Vec<(usize, Verdict)> {
+pub fn verdicts(limits: Limits, entries: &[Entry<'_>]) -> Vec<(usize, Turn)> {
     let mut running = 0u32;
     let mut per_repository: HashMap<&str, u32> = HashMap::new();
     for e in entries.iter().filter(|e| e.state == State::Holding) {
@@ -119,14 +119,14 @@ pub fn verdicts(limits: Limits, entries: &[Entry<'_>]) -> Vec<(usize, Verdict)> 
             == (State::Waiting {
                 group_blocked: true,
             }) {
-            Verdict::Group
+            Turn::Group
         } else {
             let mine = per_repository.get(e.repository).copied().unwrap_or(0);
             let behind = held_in.entry(e.repository).or_default();
             if over(mine, limits.per_repository) {
                 let ahead = *behind;
                 *behind += 1;
-                Verdict::Wait {
+                Turn::Wait {
                     ahead,
                     held: Held::Repository {
                         limit: limits.per_repository.map_or(0, NonZeroU32::get),
@@ -137,7 +137,7 @@ pub fn verdicts(limits: Limits, entries: &[Entry<'_>]) -> Vec<(usize, Verdict)> 
                 let ahead = held_in_all;
                 held_in_all += 1;
                 *behind += 1;
-                Verdict::Wait {
+                Turn::Wait {
                     ahead,
                     held: Held::Running {
                         limit: limits.running.map_or(0, NonZeroU32::get),
@@ -146,7 +146,7 @@ pub fn verdicts(limits: Limits, entries: &[Entry<'_>]) -> Vec<(usize, Verdict)> 
             } else {
                 running += 1;
                 *per_repository.entry(e.repository).or_default() += 1;
-                Verdict::Start
+                Turn::Start
             }
         };
         out.push((i, verdict));
@@ -155,11 +155,11 @@ pub fn verdicts(limits: Limits, entries: &[Entry<'_>]) -> Vec<(usize, Verdict)> 
 }
 
 /// The verdict on the waiting run at `index` of `entries` (`Start` for a run not waiting).
-pub fn verdict_of(limits: Limits, entries: &[Entry<'_>], index: usize) -> Verdict {
+pub fn verdict_of(limits: Limits, entries: &[Entry<'_>], index: usize) -> Turn {
     verdicts(limits, entries)
         .into_iter()
         .find(|(i, _)| *i == index)
-        .map_or(Verdict::Start, |(_, v)| v)
+        .map_or(Turn::Start, |(_, v)| v)
 }
 
 /// The queue's verdicts on a whole set of runs, worked out once and asked about run by run:
@@ -169,7 +169,7 @@ pub fn verdict_of(limits: Limits, entries: &[Entry<'_>], index: usize) -> Verdic
 pub struct Table {
     /// By (namespace, name): the run as the queue saw it, and its verdict (`None`: not
     /// waiting).
-    runs: HashMap<(String, String), (Seen, Option<Verdict>)>,
+    runs: HashMap<(String, String), (Seen, Option<Turn>)>,
     /// The runs that may start, in request order.
     start: Vec<(String, String)>,
 }
@@ -186,10 +186,10 @@ impl Table {
     /// The verdicts on `entries` under `limits`.
     pub fn of(limits: Limits, entries: &[Entry<'_>]) -> Table {
         let key = |e: &Entry<'_>| (e.name.0.to_owned(), e.name.1.to_owned());
-        let mut on: Vec<Option<Verdict>> = vec![None; entries.len()];
+        let mut on: Vec<Option<Turn>> = vec![None; entries.len()];
         let mut start = Vec::new();
         for (i, verdict) in verdicts(limits, entries) {
-            if verdict == Verdict::Start {
+            if verdict == Turn::Start {
                 start.push(key(&entries[i]));
             }
             on[i] = Some(verdict);
@@ -213,7 +213,7 @@ impl Table {
     /// by no concurrency group: what [`verdict_of`] says of it among the table's runs, its
     /// group (if any) taken out. `None` when the table does not hold the run as `entry` says
     /// it is, or holds it held back by its group: it must be worked out anew.
-    pub fn verdict(&self, entry: &Entry<'_>) -> Option<Verdict> {
+    pub fn verdict(&self, entry: &Entry<'_>) -> Option<Turn> {
         // A run's group holds back only runs asked for after it, which do not change
         // what the queue says of it: taking it out changes none of the verdicts before it.
         if entry.state
@@ -232,7 +232,7 @@ impl Table {
         if !same {
             return None;
         }
-        Some(verdict.clone().unwrap_or(Verdict::Start))
+        Some(verdict.clone().unwrap_or(Turn::Start))
     }
 
     /// The waiting runs the table lets start (their namespace and name), in request order.
@@ -313,7 +313,7 @@ fn state(run: &AgentRun, claimed: bool) -> State {
 /// What the queue reads of a run: two copies of a run with the same facts make the same
 /// queue (a waiting run's status written Queued, say, changes nothing).
 #[derive(Debug, PartialEq)]
-pub struct Facts<'a> {
+pub struct QueuedRun<'a> {
     repository: &'a str,
     requested: Timestamp,
     group: Option<&'a str>,
@@ -322,8 +322,8 @@ pub struct Facts<'a> {
 }
 
 /// The facts of `run` the queue reads (claims aside).
-pub fn facts(run: &AgentRun) -> Facts<'_> {
-    Facts {
+pub fn facts(run: &AgentRun) -> QueuedRun<'_> {
+    QueuedRun {
         repository: &run.spec.repository,
         requested: requested(run),
         group: run.spec.concurrency_group.as_deref(),
@@ -439,15 +439,15 @@ mod tests {
         group_blocked: false,
     };
 
-    fn named(entries: &[Entry<'_>], l: Limits) -> Vec<(String, Verdict)> {
+    fn named(entries: &[Entry<'_>], l: Limits) -> Vec<(String, Turn)> {
         verdicts(l, entries)
             .into_iter()
             .map(|(i, v)| (entries[i].name.1.to_string(), v))
             .collect()
     }
 
-    fn repo_wait(ahead: usize, limit: u32, repo: &str) -> Verdict {
-        Verdict::Wait {
+    fn repo_wait(ahead: usize, limit: u32, repo: &str) -> Turn {
+        Turn::Wait {
             ahead,
             held: Held::Repository {
                 limit,
@@ -465,7 +465,7 @@ mod tests {
         ];
         assert_eq!(
             named(&runs, Limits::default()),
-            [("b".into(), Verdict::Start), ("c".into(), Verdict::Start)]
+            [("b".into(), Turn::Start), ("c".into(), Turn::Start)]
         );
     }
 
@@ -484,8 +484,8 @@ mod tests {
             [
                 ("a2".into(), repo_wait(0, 1, "o/a")),
                 ("a3".into(), repo_wait(1, 1, "o/a")),
-                ("b1".into(), Verdict::Start),
-                ("c1".into(), Verdict::Start),
+                ("b1".into(), Turn::Start),
+                ("c1".into(), Turn::Start),
             ]
         );
     }
@@ -501,17 +501,17 @@ mod tests {
         assert_eq!(
             named(&runs, limits(2, 0)),
             [
-                ("b1".into(), Verdict::Start),
+                ("b1".into(), Turn::Start),
                 (
                     "c1".into(),
-                    Verdict::Wait {
+                    Turn::Wait {
                         ahead: 0,
                         held: Held::Running { limit: 2 }
                     }
                 ),
                 (
                     "a2".into(),
-                    Verdict::Wait {
+                    Turn::Wait {
                         ahead: 1,
                         held: Held::Running { limit: 2 }
                     }
@@ -533,7 +533,7 @@ mod tests {
             named(&runs, limits(2, 1)),
             [
                 ("a2".into(), repo_wait(0, 1, "o/a")),
-                ("b1".into(), Verdict::Start),
+                ("b1".into(), Turn::Start),
                 ("b2".into(), repo_wait(0, 1, "o/b")),
             ]
         );
@@ -550,10 +550,10 @@ mod tests {
         assert_eq!(
             named(&runs, limits(1, 0)),
             [
-                ("a".into(), Verdict::Start),
+                ("a".into(), Turn::Start),
                 (
                     "b".into(),
-                    Verdict::Wait {
+                    Turn::Wait {
                         ahead: 0,
                         held: Held::Running { limit: 1 }
                     }
@@ -577,10 +577,10 @@ mod tests {
         ];
         assert_eq!(
             named(&runs, limits(1, 1)),
-            [("g1".into(), Verdict::Group), ("b1".into(), Verdict::Start)]
+            [("g1".into(), Turn::Group), ("b1".into(), Turn::Start)]
         );
-        assert_eq!(verdict_of(limits(1, 1), &runs, 1), Verdict::Start);
-        assert_eq!(verdict_of(limits(1, 1), &runs, 7), Verdict::Start);
+        assert_eq!(verdict_of(limits(1, 1), &runs, 1), Turn::Start);
+        assert_eq!(verdict_of(limits(1, 1), &runs, 7), Turn::Start);
     }
 
     #[test]

@@ -14,7 +14,7 @@ use crate::config::{Config, ForkPolicy, Permission};
 use crate::github::event::{AuthorAssociation, CommitSha, PullRequest};
 
 use super::approval::{Approval, approves};
-use super::authority::{Verdict, needs_in, write_token_refusal};
+use super::authority::{MayStart, needs_in, write_token_refusal};
 use super::{Facts, Planner, Refusal, RefusalReason, Trigger, TriggerKind};
 
 /// A fork's code that a run done again would run: the exact head it is recorded at, whose
@@ -171,7 +171,7 @@ impl Planner {
         ];
         let has = levels
             .into_iter()
-            .take_while(|p| self.authorization(who, association, facts, *p) == Verdict::Allowed)
+            .take_while(|p| self.authorization(who, association, facts, *p) == MayStart::Allowed)
             .last()
             .unwrap_or(Permission::None);
         Again {

@@ -44,7 +44,7 @@ impl<'a> From<&'a User> for Requester<'a> {
 
 /// Whether a person may start agents, as far as can be told now.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum Verdict {
+pub(super) enum MayStart {
     Allowed,
     Refused(RefusalReason),
     /// GitHub has not said (yet).
@@ -60,7 +60,7 @@ impl Planner {
         association: Option<&AuthorAssociation>,
         facts: &Facts<'_>,
         needs: Permission,
-    ) -> Verdict {
+    ) -> MayStart {
         let auth = &self.config.github.authorization;
         // `allowed_users` and `allowed_teams` stand in for the global `min_permission`, not
         // for a trigger's own above it: `min_permission: admin` on a trigger means admins,
@@ -71,7 +71,7 @@ impl Planner {
         // freed by a rename and taken) grants nothing: they are judged as anyone is, and
         // told what anyone is, never the id the entry names.
         if listed && auth.allowed_users.iter().any(|u| u.is(who.login, who.id)) {
-            return Verdict::Allowed;
+            return MayStart::Allowed;
         }
         if listed
             && facts.teams.iter().any(|t| {
@@ -80,25 +80,25 @@ impl Planner {
                     .any(|a| a.as_str().eq_ignore_ascii_case(t))
             })
         {
-            return Verdict::Allowed;
+            return MayStart::Allowed;
         }
         let refused = |has: Permission, inferred: bool| {
-            Verdict::Refused(RefusalReason::NotAuthorized {
+            MayStart::Refused(RefusalReason::NotAuthorized {
                 has,
                 needs,
                 inferred,
             })
         };
         match facts.authority {
-            Authority::Known(has) if has >= needs => Verdict::Allowed,
+            Authority::Known(has) if has >= needs => MayStart::Allowed,
             // A team might still allow them.
-            Authority::Known(_) if facts.teams_unanswered && listed => Verdict::Undecided,
+            Authority::Known(_) if facts.teams_unanswered && listed => MayStart::Undecided,
             Authority::Known(has) => refused(has, false),
             Authority::Preview => match association {
                 Some(a) if permission_from_association(a) < needs => {
                     refused(permission_from_association(a), true)
                 }
-                _ => Verdict::Allowed,
+                _ => MayStart::Allowed,
             },
             // GitHub was asked and did not answer. Someone who is no collaborator or member
             // can at most read: refused at once. Anyone else waits for GitHub's answer; the
@@ -107,23 +107,23 @@ impl Planner {
                 Some(a) if !may_be_collaborator(a) && Permission::Read < needs => {
                     refused(Permission::Read, true)
                 }
-                _ => Verdict::Undecided,
+                _ => MayStart::Undecided,
             },
-            Authority::NotAsked => Verdict::Undecided,
-            Authority::Unavailable => Verdict::Refused(RefusalReason::PermissionUnavailable),
+            Authority::NotAsked => MayStart::Undecided,
+            Authority::Unavailable => MayStart::Refused(RefusalReason::PermissionUnavailable),
         }
     }
 
     /// The verdict as decisions: `None` when allowed; else a refusal of `login`, or the
     /// delivery deferred until GitHub says what `login` may do.
-    pub(super) fn unless_allowed(&self, verdict: Verdict, login: &str) -> Option<Decision> {
+    pub(super) fn unless_allowed(&self, verdict: MayStart, login: &str) -> Option<Decision> {
         match verdict {
-            Verdict::Allowed => None,
-            Verdict::Refused(reason) => Some(Decision::Refuse(Refusal {
+            MayStart::Allowed => None,
+            MayStart::Refused(reason) => Some(Decision::Refuse(Refusal {
                 login: login.to_string(),
                 reason,
             })),
-            Verdict::Undecided => Some(Decision::Defer(Deferral::PermissionUnanswered {
+            MayStart::Undecided => Some(Decision::Defer(Deferral::PermissionUnanswered {
                 login: login.to_string(),
             })),
         }
@@ -266,11 +266,11 @@ impl Planner {
             facts,
             needs,
         ) {
-            Verdict::Allowed => Vouch::Stands,
-            Verdict::Undecided => Vouch::Waits(Deferral::PermissionUnanswered {
+            MayStart::Allowed => Vouch::Stands,
+            MayStart::Undecided => Vouch::Waits(Deferral::PermissionUnanswered {
                 login: who.login.to_string(),
             }),
-            Verdict::Refused(reason) => Vouch::Refused(Refusal {
+            MayStart::Refused(reason) => Vouch::Refused(Refusal {
                 login: who.login.to_string(),
                 reason,
             }),
@@ -315,14 +315,14 @@ impl Planner {
         for login in approvers {
             let authority = ApproverAuthority::of(facts, login);
             match self.approver_verdict(login, authority, needs) {
-                Verdict::Allowed => return Vouch::Stands,
+                MayStart::Allowed => return Vouch::Stands,
                 // Asked only when the approvals already known do not do.
-                Verdict::Undecided => {
+                MayStart::Undecided => {
                     return Vouch::Waits(Deferral::ApproverPermissionUnanswered {
                         login: login.to_string(),
                     });
                 }
-                Verdict::Refused(reason) => {
+                MayStart::Refused(reason) => {
                     let has = match reason {
                         RefusalReason::NotAuthorized { has, .. } => has,
                         _ => Permission::None,
@@ -344,7 +344,7 @@ impl Planner {
     /// Whether an approver whose permission now is `authority` may start an agent that
     /// needs `needs`: judged as anyone is (an `allowed_users` entry by login; teams are
     /// not asked of an approver), by what GitHub says now.
-    fn approver_verdict(&self, login: &str, authority: Authority, needs: Permission) -> Verdict {
+    fn approver_verdict(&self, login: &str, authority: Authority, needs: Permission) -> MayStart {
         let facts = Facts {
             authority,
             ..Facts::default()
@@ -372,9 +372,9 @@ impl Planner {
             Permission::Admin,
         ] {
             match self.authorization(who, association, facts, level) {
-                Verdict::Allowed => has = level,
-                Verdict::Refused(_) => break,
-                Verdict::Undecided => {
+                MayStart::Allowed => has = level,
+                MayStart::Refused(_) => break,
+                MayStart::Undecided => {
                     return Err(Deferral::PermissionUnanswered {
                         login: who.login.to_string(),
                     });

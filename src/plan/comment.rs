@@ -11,7 +11,7 @@ use crate::github::event::{
     Comment, IssueCommentAction, IssueCommentEvent, PullRequest, WebhookEvent,
 };
 
-use super::authority::Verdict;
+use super::authority::MayStart;
 use super::reasons::Answer;
 use super::{
     Authority, Control, Decision, Deferral, Facts, ForkCode, Hears, IgnoreReason, Planned, Planner,
@@ -75,16 +75,16 @@ impl Planner {
             // A hint only for someone who may use some command (never a stranger); the
             // permission is asked for it, but a delivery never waits on GitHub for a hint.
             return match self.authorization(who, association, facts, lowest) {
-                Verdict::Allowed => Planned::decided(vec![Decision::Hint {
+                MayStart::Allowed => Planned::decided(vec![Decision::Hint {
                     to: login.to_owned(),
                     text: mistyped.hint(&self.config.github.command_prefix),
                 }]),
-                Verdict::Undecided if facts.authority == Authority::NotAsked => {
+                MayStart::Undecided if facts.authority == Authority::NotAsked => {
                     Planned::decided(vec![Decision::Defer(Deferral::PermissionUnanswered {
                         login: login.to_owned(),
                     })])
                 }
-                Verdict::Undecided | Verdict::Refused(_) => ignore(IgnoreReason::NoCommand),
+                MayStart::Undecided | MayStart::Refused(_) => ignore(IgnoreReason::NoCommand),
             };
         }
         let verdict = self.authorization(who, association, facts, lowest);

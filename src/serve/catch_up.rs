@@ -88,7 +88,7 @@ struct History {
 
 /// What to do about one delivery.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
+pub enum DeliveryState {
     /// An attempt was answered 2xx.
     Delivered,
     /// We answered its latest attempt with this 4xx: never asked for again.
@@ -103,24 +103,24 @@ pub enum Verdict {
     Redeliver { attempt: u64 },
 }
 
-fn verdict(history: &History, now: SystemTime, backoff: &Backoff) -> Verdict {
+fn verdict(history: &History, now: SystemTime, backoff: &Backoff) -> DeliveryState {
     let attempts = &history.attempts;
     if attempts.values().any(|a| (200..300).contains(&a.status)) {
-        return Verdict::Delivered;
+        return DeliveryState::Delivered;
     }
     let Some((&latest_id, latest)) = attempts.iter().max_by_key(|(id, a)| (a.at, **id)) else {
-        return Verdict::Unknown;
+        return DeliveryState::Unknown;
     };
     if refused_for_good(latest.status) {
-        return Verdict::Refused(latest.status);
+        return DeliveryState::Refused(latest.status);
     }
     if !attempts.values().any(|a| !a.redelivery) {
-        return Verdict::Unknown;
+        return DeliveryState::Unknown;
     }
     let listed = attempts.values().filter(|a| a.redelivery).count();
     let redeliveries = u32::try_from(listed.max(history.asked.len())).unwrap_or(u32::MAX);
     if redeliveries >= backoff.max_redeliveries {
-        return Verdict::GaveUp { redeliveries };
+        return DeliveryState::GaveUp { redeliveries };
     }
     let last = history
         .asked
@@ -131,9 +131,9 @@ fn verdict(history: &History, now: SystemTime, backoff: &Backoff) -> Verdict {
         .unwrap_or(latest.at);
     let until = last + backoff.gap(redeliveries);
     if now >= until {
-        Verdict::Redeliver { attempt: latest_id }
+        DeliveryState::Redeliver { attempt: latest_id }
     } else {
-        Verdict::Waiting { until }
+        DeliveryState::Waiting { until }
     }
 }
 
@@ -238,17 +238,17 @@ impl CatchUp {
                 continue;
             };
             match verdict(history, now, &self.backoff) {
-                Verdict::Redeliver { attempt } => due.push((guid, attempt)),
-                Verdict::Refused(_) => pass.refused += 1,
-                Verdict::GaveUp { redeliveries } => {
+                DeliveryState::Redeliver { attempt } => due.push((guid, attempt)),
+                DeliveryState::Refused(_) => pass.refused += 1,
+                DeliveryState::GaveUp { redeliveries } => {
                     pass.gave_up += 1;
                     if !history.reported {
                         history.reported = true;
                         tracing::warn!(%guid, redeliveries, "catch-up: a delivery still fails on our side after {redeliveries} redeliveries; no more are asked for (see the log for that delivery id, then redeliver it by hand)");
                     }
                 }
-                Verdict::Waiting { .. } => pass.waiting += 1,
-                Verdict::Delivered | Verdict::Unknown => {}
+                DeliveryState::Waiting { .. } => pass.waiting += 1,
+                DeliveryState::Delivered | DeliveryState::Unknown => {}
             }
         }
         for (guid, attempt) in due {
@@ -341,13 +341,13 @@ mod tests {
         for status in [400, 401, 404, 413, 422] {
             assert_eq!(
                 verdict(&history(&[(0, false, status)]), at(600), &b),
-                Verdict::Refused(status)
+                DeliveryState::Refused(status)
             );
         }
         for status in [0, 500, 502, 503, 408, 429] {
             assert_eq!(
                 verdict(&history(&[(0, false, status)]), at(5), &b),
-                Verdict::Redeliver { attempt: 1 },
+                DeliveryState::Redeliver { attempt: 1 },
                 "{status}"
             );
         }
@@ -358,7 +358,7 @@ mod tests {
                 at(600),
                 &b
             ),
-            Verdict::Delivered
+            DeliveryState::Delivered
         );
     }
 
@@ -376,11 +376,11 @@ mod tests {
         let twice = history(&[(0, false, 500), (5, true, 500), (15, true, 503)]);
         assert_eq!(
             verdict(&twice, at(34), &b),
-            Verdict::Waiting { until: at(35) }
+            DeliveryState::Waiting { until: at(35) }
         );
         assert_eq!(
             verdict(&twice, at(35), &b),
-            Verdict::Redeliver { attempt: 3 }
+            DeliveryState::Redeliver { attempt: 3 }
         );
         let spent = history(&[
             (0, false, 500),
@@ -392,7 +392,7 @@ mod tests {
         ]);
         assert_eq!(
             verdict(&spent, at(10_000), &b),
-            Verdict::GaveUp { redeliveries: 5 }
+            DeliveryState::GaveUp { redeliveries: 5 }
         );
     }
 
@@ -401,7 +401,7 @@ mod tests {
         let b = Backoff::default();
         assert_eq!(
             verdict(&history(&[(0, true, 500)]), at(600), &b),
-            Verdict::Unknown
+            DeliveryState::Unknown
         );
     }
 
@@ -412,7 +412,7 @@ mod tests {
         asked.asked.push(at(5));
         assert_eq!(
             verdict(&asked, at(10), &b),
-            Verdict::Waiting { until: at(15) }
+            DeliveryState::Waiting { until: at(15) }
         );
     }
 

@@ -32,7 +32,7 @@ use tracing::Instrument;
 
 use super::deliveries::{Begin, DEFAULT_CAPACITY, DeliveryLog};
 use super::intake::{self, Answer, DecideError};
-use super::metrics::{self, EventLabel, Metrics, Outcome, Refusal, SignatureFailure};
+use super::metrics::{self, EventLabel, Metrics, Outcome, PreauthRefusal, SignatureFailure};
 pub use super::preauth::BODY_TIMEOUT;
 use super::preauth::{Activity, FIRST_BUFFER, Limits, PreAuth, Refused, Reservation, show_size};
 use crate::clock::{Clock, SystemClock};
@@ -241,7 +241,7 @@ pub async fn serve_with(
         // Answers go out at once rather than waiting on Nagle's algorithm.
         let _ = tcp.set_nodelay(true);
         let Some(slot) = app.preauth.connect(peer.ip()) else {
-            app.metrics.refused(Refusal::connections);
+            app.metrics.refused(PreauthRefusal::connections);
             refuse_connection(tcp, &refusing, app.preauth.limits().body_timeout);
             continue;
         };
@@ -627,14 +627,14 @@ fn admit(app: &AppState, peer: Option<IpAddr>, headers: &HeaderMap) -> Result<Re
 }
 
 /// The 503 (with `Retry-After`, added by the handler) for a body over a bound.
-fn busy(app: &AppState, refusal: Refusal, peer: Option<IpAddr>, when: &str) -> Answer {
+fn busy(app: &AppState, refusal: PreauthRefusal, peer: Option<IpAddr>, when: &str) -> Answer {
     app.metrics.refused(refusal);
     let why = match refusal {
-        Refusal::ordinary_lane | Refusal::large_lane => {
+        PreauthRefusal::ordinary_lane | PreauthRefusal::large_lane => {
             "too many bodies are being received; try again later"
         }
-        Refusal::peer => "this address is sending too many bodies at once; try again later",
-        Refusal::connections => "too many open connections; try again later",
+        PreauthRefusal::peer => "this address is sending too many bodies at once; try again later",
+        PreauthRefusal::connections => "too many open connections; try again later",
     };
     tracing::warn!(status = 503, ?refusal, ?peer, "{when}: {why}");
     Answer {
@@ -649,7 +649,7 @@ fn busy(app: &AppState, refusal: Refusal, peer: Option<IpAddr>, when: &str) -> A
 enum Unread {
     Refused(WebhookError),
     /// Its next bytes did not fit a bound (503).
-    Busy(Refusal),
+    Busy(PreauthRefusal),
     /// Not sent within the body timeout (408).
     TooSlow,
 }
@@ -776,7 +776,12 @@ async fn handle(
     if activity.is_some_and(Activity::is_evicted) {
         // Closed to make room while the signature was being checked: nobody hears an
         // answer, and nothing is done (GitHub sees the failure; catch-up redelivers).
-        return busy(app, Refusal::connections, peer, "closed to make room");
+        return busy(
+            app,
+            PreauthRefusal::connections,
+            peer,
+            "closed to make room",
+        );
     }
     let (event_name, delivery) = match webhook::event_name(header_bytes(headers, EVENT_HEADER))
         .and_then(|e| {

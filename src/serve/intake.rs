@@ -19,7 +19,7 @@ use crate::ports::launcher::{
 use crate::ports::reload::LiveConfig;
 use crate::render::RenderError;
 use crate::serve::github;
-use crate::serve::metrics::{Metrics, Outcome, RunResult};
+use crate::serve::metrics::{LaunchOutcome, Metrics, Outcome};
 
 /// At most this many notes go into an answer's body (all of them are logged).
 const MAX_NOTES: usize = 20;
@@ -464,8 +464,8 @@ pub async fn launch_telling(
         match launcher.launch(run).await {
             Ok(launched) => {
                 metrics.run(match launched {
-                    Launched::Created => RunResult::created,
-                    Launched::AlreadyExists => RunResult::already_exists,
+                    Launched::Created => LaunchOutcome::created,
+                    Launched::AlreadyExists => LaunchOutcome::already_exists,
                 });
                 tracing::info!(
                     run = name,
@@ -482,7 +482,7 @@ pub async fn launch_telling(
                 }));
             }
             Err(e) => {
-                metrics.run(RunResult::failed);
+                metrics.run(LaunchOutcome::failed);
                 tracing::error!(run = name, agent = %run.rendered.agent, "cannot launch: {e}");
                 failed = true;
             }

@@ -79,7 +79,7 @@ pub enum Outcome {
 /// Why a request was refused before its body was read (see [`crate::serve::preauth`]).
 #[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelValue)]
 #[allow(non_camel_case_types)]
-pub enum Refusal {
+pub enum PreauthRefusal {
     /// The ordinary lane's budget is spent.
     ordinary_lane,
     /// The large lane's budget is spent.
@@ -111,7 +111,7 @@ pub enum SignatureFailure {
 /// What became of one run the planner asked for.
 #[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelValue)]
 #[allow(non_camel_case_types)]
-pub enum RunResult {
+pub enum LaunchOutcome {
     created,
     already_exists,
     failed,
@@ -138,7 +138,7 @@ struct ReasonLabels {
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RefusalLabels {
-    reason: Refusal,
+    reason: PreauthRefusal,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -148,7 +148,7 @@ struct LaneLabels {
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RunLabels {
-    result: RunResult,
+    result: LaunchOutcome,
 }
 
 /// An AgentRun's phase, as a label (`none` before the controller has seen it).
@@ -378,12 +378,12 @@ impl Metrics {
             .inc();
     }
 
-    pub fn refused(&self, reason: Refusal) {
+    pub fn refused(&self, reason: PreauthRefusal) {
         self.refusals.get_or_create(&RefusalLabels { reason }).inc();
     }
 
     /// How many requests were refused for `reason`.
-    pub fn refusals(&self, reason: Refusal) -> u64 {
+    pub fn refusals(&self, reason: PreauthRefusal) -> u64 {
         self.refusals
             .get(&RefusalLabels { reason })
             .map_or(0, |c| c.get())
@@ -401,7 +401,7 @@ impl Metrics {
         self.connections.clone()
     }
 
-    pub fn run(&self, result: RunResult) {
+    pub fn run(&self, result: LaunchOutcome) {
         self.runs.get_or_create(&RunLabels { result }).inc();
     }
 
@@ -446,7 +446,7 @@ impl Metrics {
     }
 
     /// How many runs came to `result`.
-    pub fn runs_with(&self, result: RunResult) -> u64 {
+    pub fn runs_with(&self, result: LaunchOutcome) -> u64 {
         self.runs.get(&RunLabels { result }).map_or(0, |c| c.get())
     }
 
@@ -477,7 +477,7 @@ mod tests {
             Duration::from_micros(50),
         );
         m.signature_failure(SignatureFailure::mismatch);
-        m.run(RunResult::created);
+        m.run(LaunchOutcome::created);
         let text = m.encode();
         for line in [
             r#"agentpods_webhook_deliveries_total{event="pull_request",outcome="launched"} 1"#,
@@ -493,6 +493,6 @@ mod tests {
             );
         }
         assert_eq!(m.deliveries_with(Outcome::launched), 1);
-        assert_eq!(m.runs_with(RunResult::created), 1);
+        assert_eq!(m.runs_with(LaunchOutcome::created), 1);
     }
 }

@@ -47,7 +47,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use tokio::sync::Notify;
 
 use crate::github::webhook::MAX_BODY_BYTES;
-use crate::serve::metrics::{Lane, Metrics, Refusal};
+use crate::serve::metrics::{Lane, Metrics, PreauthRefusal};
 
 const MIB: u64 = 1024 * 1024;
 
@@ -518,7 +518,7 @@ impl Open {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refused {
     /// Over a bound now: 503, come back later.
-    Busy(Refusal),
+    Busy(PreauthRefusal),
     /// Larger than could ever be held (413).
     TooLarge { largest: u64 },
 }
@@ -769,15 +769,15 @@ impl Shared {
         lane: Lane,
         peer: Option<IpAddr>,
         bytes: u64,
-    ) -> Result<(), Refusal> {
+    ) -> Result<(), PreauthRefusal> {
         let limits = &self.limits;
         let (in_lane, budget, refusal) = match lane {
             Lane::ordinary => (
                 held.ordinary,
                 limits.ordinary_budget,
-                Refusal::ordinary_lane,
+                PreauthRefusal::ordinary_lane,
             ),
-            Lane::large => (held.large, limits.large_budget, Refusal::large_lane),
+            Lane::large => (held.large, limits.large_budget, PreauthRefusal::large_lane),
         };
         if in_lane + bytes > budget {
             return Err(refusal);
@@ -787,7 +787,7 @@ impl Shared {
             if of_peer.total() + bytes > limits.per_peer
                 || *of_peer.lane(lane) + bytes > limits.peer_share(lane)
             {
-                return Err(Refusal::peer);
+                return Err(PreauthRefusal::peer);
             }
         }
         Ok(())
@@ -814,7 +814,7 @@ impl Reservation {
 
     /// Holds `to` bytes in all (never more than [`Reservation::limit`]), or says which
     /// bound has no room for them; on refusal what was held stays held until dropped.
-    pub fn grow(&mut self, to: u64) -> Result<(), Refusal> {
+    pub fn grow(&mut self, to: u64) -> Result<(), PreauthRefusal> {
         let to = to.min(self.limit);
         if to <= self.bytes {
             return Ok(());
@@ -928,11 +928,11 @@ mod tests {
             .reserve(peer(3), Some(MIB))
             .expect("let in: room for a first buffer");
         late.grow(MIB / 2 - 1).expect("the rest of the lane");
-        assert_eq!(half.grow(MIB), Err(Refusal::ordinary_lane));
+        assert_eq!(half.grow(MIB), Err(PreauthRefusal::ordinary_lane));
         assert_eq!(half.bytes(), MIB / 2, "still holds what it had");
         assert_eq!(
             budget.reserve(peer(4), Some(MIB)).unwrap_err(),
-            Refused::Busy(Refusal::ordinary_lane),
+            Refused::Busy(PreauthRefusal::ordinary_lane),
             "no room for a first buffer: refused at once"
         );
         drop(half);
@@ -994,7 +994,7 @@ mod tests {
         let b = take(&budget, peer(2), big).expect("room");
         assert_eq!(
             take(&budget, peer(3), big).unwrap_err(),
-            Refused::Busy(Refusal::large_lane)
+            Refused::Busy(PreauthRefusal::large_lane)
         );
         // The large lane is full; ordinary deliveries still come in.
         let small = take(&budget, peer(3), 21_000).expect("its own lane");
@@ -1020,14 +1020,14 @@ mod tests {
             .collect();
         assert_eq!(
             take(&budget, peer(9), 1).unwrap_err(),
-            Refused::Busy(Refusal::peer)
+            Refused::Busy(PreauthRefusal::peer)
         );
         // Of the large lane, the largest body (more than an eighth), and 32 MiB over both.
         assert_eq!(limits().peer_share(Lane::large), 25 * MIB);
         let large = take(&budget, peer(9), 24 * MIB).expect("its share of the large lane");
         assert_eq!(
             take(&budget, peer(9), 2 * MIB).unwrap_err(),
-            Refused::Busy(Refusal::peer)
+            Refused::Busy(PreauthRefusal::peer)
         );
         assert!(take(&budget, peer(8), MIB).is_ok());
         // An unknown peer (in-process) has no share of its own, only the lanes.
@@ -1050,9 +1050,9 @@ mod tests {
                 held.push(take(&budget, peer(n), MIB).expect("within its share"));
             }
             let refusal = if n < 7 {
-                Refusal::peer
+                PreauthRefusal::peer
             } else {
-                Refusal::ordinary_lane
+                PreauthRefusal::ordinary_lane
             };
             assert_eq!(
                 take(&budget, peer(n), MIB).unwrap_err(),
@@ -1062,7 +1062,7 @@ mod tests {
         assert_eq!(budget.held().0, 64 * MIB);
         assert_eq!(
             take(&budget, peer(100), MIB).unwrap_err(),
-            Refused::Busy(Refusal::ordinary_lane)
+            Refused::Busy(PreauthRefusal::ordinary_lane)
         );
         // Behind a proxy, one address may have the whole lane.
         let proxied = PreAuth::new(
@@ -1093,7 +1093,7 @@ mod tests {
         let _held = take(&budget, Some(a), 25 * MIB).expect("room");
         assert_eq!(
             take(&budget, Some(b), 8 * MIB).unwrap_err(),
-            Refused::Busy(Refusal::peer)
+            Refused::Busy(PreauthRefusal::peer)
         );
         assert!(take(&budget, Some(other), 8 * MIB).is_ok());
     }

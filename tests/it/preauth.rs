@@ -9,7 +9,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use agentpods::serve::metrics::Refusal;
+use agentpods::serve::metrics::PreauthRefusal;
 use agentpods::serve::preauth::{FIRST_BUFFER, Limits};
 
 use tokio::net::{TcpSocket, TcpStream};
@@ -324,7 +324,7 @@ async fn one_address_cannot_take_more_than_its_share_of_the_ordinary_lane() {
                 eventually(|| state.preauth.held().0 == want).await;
             } else {
                 let want = n as u64 - 7;
-                eventually(|| state.metrics.refusals(Refusal::peer) == want).await;
+                eventually(|| state.metrics.refusals(PreauthRefusal::peer) == want).await;
             }
         }
         assert_eq!(state.preauth.held(), (8 * MIB, 0, 1));
@@ -335,7 +335,7 @@ async fn one_address_cannot_take_more_than_its_share_of_the_ordinary_lane() {
         // ...and every other address is served.
         let head = send_from(peer(8), server.address, &draft("from-github")).await;
         assert_eq!(head.status, 200, "{head:?}");
-        assert_eq!(service.state.metrics.refusals(Refusal::peer), 4 + 1);
+        assert_eq!(service.state.metrics.refusals(PreauthRefusal::peer), 4 + 1);
         drop(uploads);
         server.stop().await;
     })
@@ -349,7 +349,8 @@ async fn two_addresses_sending_at_full_speed_cannot_hold_the_ordinary_lane() {
         let server = service.listen().await;
         let state = service.state.clone();
         let refused = || {
-            state.metrics.refusals(Refusal::peer) + state.metrics.refusals(Refusal::ordinary_lane)
+            state.metrics.refusals(PreauthRefusal::peer)
+                + state.metrics.refusals(PreauthRefusal::ordinary_lane)
         };
 
         // Two addresses each send 40 bodies of the ordinary size (1 MiB) whole but for the
@@ -434,7 +435,10 @@ async fn past_the_connection_cap_of_signed_connections_a_connection_is_answered_
         let head = read_head(&mut fifth).await.expect("an answer");
         assert_eq!(head.status, 503, "{head:?}");
         assert!(head.retry_after.is_some(), "{head:?}");
-        assert_eq!(service.state.metrics.refusals(Refusal::connections), 1);
+        assert_eq!(
+            service.state.metrics.refusals(PreauthRefusal::connections),
+            1
+        );
 
         // They go; their slots come back.
         drop(kept);
@@ -484,7 +488,7 @@ async fn stalled_connections_from_a_few_addresses_at_the_cap_cannot_shut_out_sig
             .await;
             assert_eq!(head.status, 200, "signed delivery {i}: {head:?}");
         }
-        assert_eq!(state.metrics.refusals(Refusal::connections), 0);
+        assert_eq!(state.metrics.refusals(PreauthRefusal::connections), 0);
         let text = Post::get("/metrics").send_to(server.address).await.text();
         // Each closes once answered, so one stranger's connection made room for them all.
         assert!(
@@ -830,7 +834,7 @@ async fn signed_deliveries_get_past_more_busy_addresses_than_the_cap(busy: Busy)
         statuses.iter().all(|s| *s == 200),
         "every signed delivery answered 200 (0: closed before an answer): {statuses:?}; \
          {} connections refused at the door",
-        state.metrics.refusals(Refusal::connections)
+        state.metrics.refusals(PreauthRefusal::connections)
     );
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
     let mut opened = 0;
@@ -933,7 +937,7 @@ async fn signed_deliveries_get_past_connections_that_never_read(what: Pipelined)
         statuses.iter().all(|s| *s == 200),
         "every signed delivery answered 200 within 5 s (0: closed before an answer, 1: \
          none within 5 s): {statuses:?}; {} refused at the door, {} connections open",
-        state.metrics.refusals(Refusal::connections),
+        state.metrics.refusals(PreauthRefusal::connections),
         state.preauth.open_connections()
     );
     // And the server does not keep them: each is closed once its answer has waited a few
@@ -995,7 +999,7 @@ async fn a_captured_delivery_sent_again_on_many_connections_cannot_shut_out_sign
         assert!(
             statuses.iter().all(|s| *s == 200),
             "every signed delivery answered 200: {statuses:?}; {} refused at the door",
-            state.metrics.refusals(Refusal::connections)
+            state.metrics.refusals(PreauthRefusal::connections)
         );
         drop(held);
         eventually(|| state.preauth.open_connections() == 0).await;

@@ -17,7 +17,7 @@ use agentpods::github::event;
 use agentpods::github::webhook::{DeliveryId, MAX_BODY_BYTES};
 use agentpods::plan::{Decision, Facts};
 use agentpods::ports::reload::{ConfigStore, Reloaded};
-use agentpods::serve::metrics::{Outcome, RunResult};
+use agentpods::serve::metrics::{LaunchOutcome, Outcome};
 use agentpods::serve::{reload_now, watch_config};
 use support::fixtures::{Example, WEBHOOKS, another_event, fixture, payloads_in};
 use support::server::{Post, SECRET, TestService, Via, Workdir, eventually, json, within};
@@ -351,8 +351,8 @@ async fn two_hundred_concurrent_deliveries_over_tcp_each_launch_once() {
                 .all(|f| f.ends_with(".yaml") && !f.starts_with('.'))
         );
         let metrics = &service.state.metrics;
-        assert_eq!(metrics.runs_with(RunResult::created), 200);
-        assert_eq!(metrics.runs_with(RunResult::already_exists), 0);
+        assert_eq!(metrics.runs_with(LaunchOutcome::created), 200);
+        assert_eq!(metrics.runs_with(LaunchOutcome::already_exists), 0);
         server.stop().await;
     })
     .await;
@@ -413,7 +413,7 @@ async fn a_delivery_repeated_three_times_launches_once_with_the_same_answer() {
             assert_is_repeat_of(repeat, &replies[0]);
         }
         assert_eq!(service.work.manifests().len(), 1);
-        assert_eq!(service.state.metrics.runs_with(RunResult::created), 1);
+        assert_eq!(service.state.metrics.runs_with(LaunchOutcome::created), 1);
         assert_eq!(service.state.metrics.deliveries_with(Outcome::duplicate), 2);
 
         // The same, three at once: one launch, three equal answers.
@@ -433,7 +433,7 @@ async fn a_delivery_repeated_three_times_launches_once_with_the_same_answer() {
             assert_is_repeat_of(repeat, &answers[0]);
         }
         assert_eq!(service.work.manifests().len(), 2);
-        assert_eq!(service.state.metrics.runs_with(RunResult::created), 2);
+        assert_eq!(service.state.metrics.runs_with(LaunchOutcome::created), 2);
         server.stop().await;
     })
     .await;
@@ -457,7 +457,7 @@ async fn a_signed_body_sent_again_under_a_new_delivery_id_launches_nothing_new()
             assert_is_repeat_of(&replay, &first);
         }
         assert_eq!(service.work.manifests().len(), 1);
-        assert_eq!(service.state.metrics.runs_with(RunResult::created), 1);
+        assert_eq!(service.state.metrics.runs_with(LaunchOutcome::created), 1);
         assert_eq!(service.state.metrics.deliveries_with(Outcome::duplicate), 3);
 
         // GitHub's own redelivery (same id, same body) is a repeat, as before.
@@ -473,9 +473,12 @@ async fn a_signed_body_sent_again_under_a_new_delivery_id_launches_nothing_new()
         let replay = restarted.oneshot(&captured("replayed-after-restart")).await;
         assert_eq!(replay.status, 202, "{}", replay.text());
         assert_eq!(restarted.work.manifests(), service.work.manifests());
-        assert_eq!(restarted.state.metrics.runs_with(RunResult::created), 0);
+        assert_eq!(restarted.state.metrics.runs_with(LaunchOutcome::created), 0);
         assert_eq!(
-            restarted.state.metrics.runs_with(RunResult::already_exists),
+            restarted
+                .state
+                .metrics
+                .runs_with(LaunchOutcome::already_exists),
             1
         );
 
@@ -512,7 +515,13 @@ async fn a_run_already_recorded_is_not_written_again() {
         .expect("write");
         let again = second.oneshot(&opened("elsewhere-1")).await;
         assert_eq!(again, reply);
-        assert_eq!(second.state.metrics.runs_with(RunResult::already_exists), 1);
+        assert_eq!(
+            second
+                .state
+                .metrics
+                .runs_with(LaunchOutcome::already_exists),
+            1
+        );
         let kept = std::fs::read(second.work.manifests_dir().join(&first.work.manifests()[0]))
             .expect("read");
         assert_eq!(kept, b"kept");
