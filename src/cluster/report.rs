@@ -94,7 +94,7 @@ pub fn pending_report(run: &AgentRun, now: SystemTime) -> Option<Stage> {
                     .as_ref()
                     .map(|t| system_time(t.0))
                     .unwrap_or(now),
-                conclusion: result.conclusion.to_string(),
+                conclusion: result.conclusion,
                 summary: result.summary,
             }
         }

@@ -217,9 +217,8 @@ pub struct Engine {
 
 impl Engine {
     /// A run's comment: `templates/comment.md` with `context`.
-    pub fn render_comment(&self, context: &comment::CommentContext) -> Result<String, String> {
+    pub fn render_comment(&self, context: &comment::CommentContext) -> Result<String, RenderError> {
         self.render_named("comment.md", context)
-            .map_err(|e| e.to_string())
     }
 
     pub fn new(loaded: &LoadedConfig) -> Result<Self, RenderError> {

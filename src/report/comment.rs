@@ -2,19 +2,19 @@
 //! not render) and the answer to `/agent status`.
 
 use crate::ports::launcher::RunLine;
-use crate::render::Engine;
 pub use crate::render::comment::{CommentContext, CommentResult, CommentRun};
+use crate::render::{Engine, RenderError};
 
 use super::neutralise::cut;
 use super::{COMMENT_LIMIT, marker};
 
 /// Renders comment bodies (`templates/comment.md`): the render engine (below), or a test's.
 pub trait CommentTemplate {
-    fn render_comment(&self, context: &CommentContext) -> Result<String, String>;
+    fn render_comment(&self, context: &CommentContext) -> Result<String, RenderError>;
 }
 
 impl CommentTemplate for Engine {
-    fn render_comment(&self, context: &CommentContext) -> Result<String, String> {
+    fn render_comment(&self, context: &CommentContext) -> Result<String, RenderError> {
         Engine::render_comment(self, context)
     }
 }

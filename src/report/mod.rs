@@ -88,8 +88,8 @@ pub enum Stage {
     Finished {
         started_at: Option<SystemTime>,
         at: SystemTime,
-        /// GitHub's check conclusion: success, failure, neutral, cancelled, timed_out.
-        conclusion: String,
+        /// The run's conclusion, one of GitHub's check conclusions.
+        conclusion: crate::agentrun::Conclusion,
         /// The agent's own words: untrusted.
         summary: String,
     },

@@ -1,7 +1,9 @@
 //! The pure core: which check run or commit status, and which comment, a run at a stage
 //! becomes.
 
+use crate::agentrun::Conclusion;
 use crate::github_client::{CheckRunWrite, CheckStatus, StatusState, StatusWrite};
+use crate::render::RenderError;
 
 use super::comment::{
     CommentContext, CommentResult, CommentRun, CommentTemplate, plain_comment, with_marker,
@@ -19,7 +21,7 @@ pub struct Writes {
     /// The run's one comment, marker included.
     pub comment: Option<String>,
     /// Why `comment.md` did not render, when it did not (`comment` is then the plain one).
-    pub comment_error: Option<String>,
+    pub comment_error: Option<RenderError>,
 }
 
 /// The pure core: the writes for `run` at `stage`, for App auth (check runs) or not
@@ -40,7 +42,7 @@ pub fn writes(
             summary,
         } => (
             CheckStatus::Completed,
-            Some(conclusion.clone()),
+            Some(*conclusion),
             *started_at,
             Some(*at),
             Some(neutralise(summary, SUMMARY_LIMIT)),
@@ -64,7 +66,7 @@ pub fn writes(
         name: format!("{CHECK_NAME}/{}", run.agent),
         external_id: run.name.clone(),
         status,
-        conclusion: conclusion.clone(),
+        conclusion: conclusion.map(|c| c.as_str().to_owned()),
         details_url: run.details_url.clone(),
         title: title.clone(),
         summary: summary.clone().unwrap_or_else(|| title.clone()),
@@ -72,11 +74,15 @@ pub fn writes(
         completed_at,
     });
     let status_write = (!app && run.head_sha.is_some()).then(|| StatusWrite {
-        state: match conclusion.as_deref() {
+        state: match conclusion {
             None => StatusState::Pending,
-            Some("success") | Some("neutral") | Some("skipped") => StatusState::Success,
-            Some("failure") => StatusState::Failure,
-            Some(_) => StatusState::Error,
+            Some(Conclusion::Success | Conclusion::Neutral | Conclusion::Skipped) => {
+                StatusState::Success
+            }
+            Some(Conclusion::Failure) => StatusState::Failure,
+            Some(Conclusion::Cancelled | Conclusion::TimedOut | Conclusion::ActionRequired) => {
+                StatusState::Error
+            }
         },
         context: format!("{CHECK_NAME}/{}", run.agent),
         description: title,
@@ -95,7 +101,7 @@ pub fn writes(
                     url: run.details_url.clone(),
                 },
                 result: conclusion.map(|conclusion| CommentResult {
-                    conclusion,
+                    conclusion: conclusion.to_string(),
                     summary: summary.unwrap_or_default(),
                 }),
                 prefix: run.prefix.clone(),
@@ -130,8 +136,12 @@ mod tests {
     struct Broken;
 
     impl CommentTemplate for Broken {
-        fn render_comment(&self, _: &CommentContext) -> Result<String, String> {
-            Err("undefined value: `result.sumary` is undefined".into())
+        fn render_comment(&self, _: &CommentContext) -> Result<String, RenderError> {
+            Err(RenderError::Template {
+                template: "comment.md".into(),
+                message: "undefined value: `result.sumary` is undefined".into(),
+                spot: None,
+            })
         }
     }
 
@@ -154,7 +164,7 @@ mod tests {
         let finished = Stage::Finished {
             started_at: None,
             at: SystemTime::UNIX_EPOCH,
-            conclusion: "failure".into(),
+            conclusion: Conclusion::Failure,
             summary: "Tests fail: @someone see #12".into(),
         };
         let w = writes(&run, &finished, true, &Broken).expect("the writes");
@@ -173,8 +183,8 @@ mod tests {
         );
         assert!(body.ends_with(&marker(&run.name)), "{body}");
         assert_eq!(
-            w.comment_error.as_deref(),
-            Some("undefined value: `result.sumary` is undefined")
+            w.comment_error.map(|e| e.to_string()).as_deref(),
+            Some("comment.md: undefined value: `result.sumary` is undefined")
         );
 
         let running = Stage::Started {

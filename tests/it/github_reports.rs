@@ -64,7 +64,7 @@ fn finished(clock: &Arc<ManualClock>, started: SystemTime, summary: &str) -> Sta
     Stage::Finished {
         started_at: Some(started),
         at: clock.now().into(),
-        conclusion: "failure".into(),
+        conclusion: agentpods::agentrun::Conclusion::Failure,
         summary: summary.into(),
     }
 }
