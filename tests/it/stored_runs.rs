@@ -763,9 +763,10 @@ async fn a_run_this_version_cannot_record_again_is_not_retried_and_says_why() {
             retried,
             RunAgain::Unrepeatable {
                 run: names[0].clone(),
-                source: agentpods::agentrun::SourceError::Unrecordable(
-                    "the issues action `closed` is not one a trigger names".into()
-                ),
+                source: agentpods::agentrun::SourceError::ActionNotStored {
+                    event: "issues",
+                    action: "closed".into(),
+                },
             }
         );
         let names = [names[0].clone(), store(newer).await];

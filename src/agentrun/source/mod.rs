@@ -79,17 +79,55 @@ pub enum SourceError {
          versions 1 to {CURRENT}): a newer agentpods recorded it"
     )]
     UnknownVersion { found: String },
-    #[error("its spec.source (version {version}) is not as that version wrote it: {message}")]
-    Malformed { version: u64, message: String },
+    #[error("its spec.source (version {version}) is not as that version wrote it: {source}")]
+    Malformed {
+        version: u64,
+        #[source]
+        source: JsonError,
+    },
     #[error("its spec.source (version {version}): {field}: {message}")]
     BadValue {
         version: u64,
         field: &'static str,
         message: String,
     },
+    /// The current version stores no such action: one a trigger cannot name.
+    #[error("cannot record the run: the {event} action `{action}` is not one a trigger names")]
+    ActionNotStored { event: &'static str, action: String },
     #[error("cannot record the run: {0}")]
-    Unrecordable(String),
+    Unrecordable(#[source] JsonError),
 }
+
+/// serde_json's error, shared, so that a [`SourceError`] is cloned and compared (by its
+/// text) as the runs it belongs to are.
+#[derive(Debug, Clone)]
+pub struct JsonError(std::sync::Arc<serde_json::Error>);
+
+impl From<serde_json::Error> for JsonError {
+    fn from(e: serde_json::Error) -> JsonError {
+        JsonError(std::sync::Arc::new(e))
+    }
+}
+
+impl std::fmt::Display for JsonError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for JsonError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
+}
+
+impl PartialEq for JsonError {
+    fn eq(&self, other: &JsonError) -> bool {
+        self.0.to_string() == other.0.to_string()
+    }
+}
+
+impl Eq for JsonError {}
 
 impl StoredSource {
     /// `source` in the current version's form.
@@ -97,7 +135,7 @@ impl StoredSource {
         let stored = v2::Source::from_model(source)?;
         serde_json::to_value(&stored)
             .map(StoredSource)
-            .map_err(|e| SourceError::Unrecordable(e.to_string()))
+            .map_err(|e| SourceError::Unrecordable(e.into()))
     }
 
     /// The version this source says it is (1: none said).
@@ -125,7 +163,7 @@ impl StoredSource {
 fn parse<T: serde::de::DeserializeOwned>(version: u64, value: &Value) -> Result<T, SourceError> {
     T::deserialize(value).map_err(|e| SourceError::Malformed {
         version,
-        message: e.to_string(),
+        source: e.into(),
     })
 }
 

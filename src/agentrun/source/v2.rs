@@ -109,10 +109,10 @@ macro_rules! action {
             fn parse(text: &str) -> Result<$name, SourceError> {
                 match text {
                     $($text => Ok($name::$variant),)+
-                    other => Err(SourceError::Unrecordable(format!(
-                        concat!("the ", $event, " action `{}` is not one a trigger names"),
-                        other
-                    ))),
+                    other => Err(SourceError::ActionNotStored {
+                        event: $event,
+                        action: other.to_owned(),
+                    }),
                 }
             }
         }
