@@ -1035,9 +1035,10 @@ async fn execute(
                         status.pod_name = pod;
                         status.job_name = job;
                     }
-                    Applied::Refused(why) => {
+                    Applied::Refused(unrunnable) => {
                         // The config in force cannot run this agent any more: a user's
                         // problem, reported on the run; retrying would not help.
+                        let why = unrunnable.to_string();
                         status.phase = Some(Phase::Failed);
                         status.finish_time = Some(
                             k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(ctx.clock.now()),
@@ -1230,7 +1231,40 @@ enum Applied {
         pod: Option<String>,
         job: Option<String>,
     },
-    Refused(String),
+    Refused(Unrunnable),
+}
+
+/// Why the config in force cannot run a recorded run: the run ends Failed with this as
+/// its message.
+#[derive(Debug, thiserror::Error)]
+enum Unrunnable {
+    #[error("agent {agent}: cannot render the run: {source}")]
+    Unreadable {
+        agent: String,
+        #[source]
+        source: source::SourceError,
+    },
+    #[error("agent {agent}: not run with the config in force: {refusal}")]
+    ForkPolicy { agent: String, refusal: String },
+    #[error("agent {agent}: cannot render: {source}")]
+    Render {
+        agent: String,
+        #[source]
+        source: crate::render::RenderError,
+    },
+    #[error("the agent's objects now belong in namespace {wanted}, not the run's {ns}")]
+    Namespace { wanted: String, ns: String },
+    #[error(
+        "agent {agent}: the service may not apply the {kind} {name} in namespace {ns} (its \
+         rules, deploy/base/rbac.yaml, do not grant it): {message}"
+    )]
+    Forbidden {
+        agent: String,
+        kind: &'static str,
+        name: String,
+        ns: String,
+        message: String,
+    },
 }
 
 /// Renders the run with the config in force and applies every object, owned by the run;
@@ -1247,11 +1281,11 @@ async fn apply(
     let whole = runs.get(&run.name_any()).await?;
     let source = match whole.spec.source.read() {
         Ok(source) => source,
-        Err(e) => {
-            return Ok(Applied::Refused(format!(
-                "agent {}: cannot render the run: {e}",
-                run.spec.agent
-            )));
+        Err(source) => {
+            return Ok(Applied::Refused(Unrunnable::Unreadable {
+                agent: run.spec.agent.clone(),
+                source,
+            }));
         }
     };
     // A fork's code runs only as the fork policy in force lets it, however the run came to
@@ -1261,11 +1295,10 @@ async fn apply(
             .planner()
             .fork_code_refusal(&source.launch.agent, &run.spec.requested_by)
     {
-        return Ok(Applied::Refused(format!(
-            "agent {}: not run with the config in force: {}",
-            run.spec.agent,
-            refused.message(&live.engine().config().github.command_prefix)
-        )));
+        return Ok(Applied::Refused(Unrunnable::ForkPolicy {
+            agent: run.spec.agent.clone(),
+            refusal: refused.message(&live.engine().config().github.command_prefix),
+        }));
     }
     let owner = owner_reference(run);
     let params = PatchParams::apply(FIELD_MANAGER).force();
@@ -1292,18 +1325,18 @@ async fn apply(
         token_secret.as_deref(),
     ) {
         Ok(r) => r,
-        Err(e) => {
-            return Ok(Applied::Refused(format!(
-                "agent {}: cannot render: {e}",
-                run.spec.agent
-            )));
+        Err(source) => {
+            return Ok(Applied::Refused(Unrunnable::Render {
+                agent: run.spec.agent.clone(),
+                source,
+            }));
         }
     };
     if rendered.namespace != ns {
-        return Ok(Applied::Refused(format!(
-            "the agent's objects now belong in namespace {}, not the run's {ns}",
-            rendered.namespace
-        )));
+        return Ok(Applied::Refused(Unrunnable::Namespace {
+            wanted: rendered.namespace,
+            ns: ns.to_owned(),
+        }));
     }
     let (mut pod, mut job) = (None, None);
     for mut object in rendered.objects {
@@ -1328,13 +1361,13 @@ async fn apply(
             // The service's rules do not let it make this object: the template asks for
             // what the install does not grant. No retry makes it right.
             Err(ControllerError::Kube(kube::Error::Api(e))) if e.code == 403 => {
-                return Ok(Applied::Refused(format!(
-                    "agent {}: the service may not apply the {} {name} in namespace {ns} \
-                     (its rules, deploy/base/rbac.yaml, do not grant it): {}",
-                    run.spec.agent,
-                    object.kind(),
-                    e.message
-                )));
+                return Ok(Applied::Refused(Unrunnable::Forbidden {
+                    agent: run.spec.agent.clone(),
+                    kind: object.kind(),
+                    name,
+                    ns: ns.to_owned(),
+                    message: e.message,
+                }));
             }
             Err(e) => return Err(e),
         }
