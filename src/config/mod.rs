@@ -177,7 +177,7 @@ pub fn check_file(path: &Path, templates_dir: Option<&Path>) -> Result<Checked, 
                     "the templates folder `{given}` does not exist (`templates_dir: \
                      {dir_name}`{}); to check this config with other templates, such as a \
                      checkout's, give their folder with --templates-dir (as in `agentpods \
-                     validate --templates-dir templates {shown}`; `render` and \
+                     validate --templates-dir templates {shown}`; `render`, `serve` and \
                      `admission-policy` take it too)",
                     if Path::new(&dir_name).is_absolute() {
                         ""
