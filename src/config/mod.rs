@@ -937,6 +937,17 @@ fn semantic_checks(config: &Config, tree: &Node, templates: &TemplateSources) ->
             &["github", "command_prefix"],
             format!("command prefix `{prefix}` must be one word with no spaces, such as /agent"),
         );
+    } else if prefix.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+        // A word would be read in ordinary text: every comment line beginning "bot, ..."
+        // or "Bot is down" would be a command, and answered (new-user review 13b, N15).
+        problems.at(
+            &["github", "command_prefix"],
+            format!(
+                "command prefix `{prefix}` begins with a letter or digit, so every comment line \
+                 that begins with the word `{prefix}` would be read as a command; begin it with \
+                 a sign, as in `/{prefix}`"
+            ),
+        );
     }
     for (name, image) in &config.images {
         if let Some(lower) = lower_case_image(image.as_str()) {

@@ -70,9 +70,11 @@ fn default_templates_dir() -> String {
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GithubConfig {
-    /// The word that starts a command in a comment, as in `/agent run fix the test`.
+    /// The word that starts a command in a comment, as in `/agent run fix the test`. It
+    /// begins with a sign such as `/`, not a letter or digit: a plain word would be read in
+    /// ordinary text.
     #[serde(default = "default_prefix")]
-    #[schemars(regex(pattern = r"^\S+$"))]
+    #[schemars(regex(pattern = r"^[^\sA-Za-z0-9]\S*$"))]
     pub command_prefix: String,
     /// Who may start agents.
     #[serde(default)]

@@ -2155,3 +2155,40 @@ agents:
     assert_eq!(users[0].login(), "octocat");
     assert_eq!(users[0].id(), Some(583_231));
 }
+
+/// New-user review 13b, N15: a command prefix that is a plain word (`bot`) would be read in
+/// ordinary text ("bot is down"), so it is refused with the sign to put before it; before,
+/// it was accepted without a word.
+#[test]
+fn a_command_prefix_that_is_a_plain_word_is_refused_with_the_sign_to_begin_it_with() {
+    check(&[Case {
+        what: "a prefix without its `/`",
+        yaml: "\
+project: demo
+github:
+  command_prefix: bot
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: task
+    triggers:
+      comment:
+        verbs: [run]
+",
+        expect: &[(
+            "bot",
+            "services.yaml:3:19: command prefix `bot` begins with a letter or digit, so every \
+             comment line that begins with the word `bot` would be read as a command; begin it \
+             with a sign, as in `/bot`",
+        )],
+    }]);
+    for prefix in ["/bot", "!agent", "@acme-bot"] {
+        configs::load(&format!(
+            "project: demo\ngithub: {{ command_prefix: \"{prefix}\" }}\ncluster: {{ namespace: runs }}\n\
+             images: {{ agent: ghcr.io/acme/agent:1.0 }}\n\
+             agents: [{{ name: task, triggers: {{ comment: {{ verbs: [run] }} }} }}]\n"
+        ));
+    }
+}
