@@ -174,6 +174,15 @@ impl<'s> SchemaChecker<'s> {
                                     dotted(&home),
                                 )
                             }
+                            // `gpu` is not a misspelt `cpu` (new-user review 13b, N13).
+                            None if extended_resource(parent, &key.name) => format!(
+                                "unknown key `{}`: a resource list here takes {} only; a GPU or \
+                                 another extended resource (`nvidia.com/gpu`) goes in the pod \
+                                 template's container `resources`, under `limits` \
+                                 (`limits: {{ nvidia.com/gpu: 1 }}`)",
+                                key.name,
+                                known.join(", ")
+                            ),
                             None => match did_you_mean(&key.name, known.iter().copied()) {
                                 Some(s) => {
                                     suggested.push(s);
@@ -425,6 +434,17 @@ pub fn dotted(path: &[String]) -> String {
         }
     }
     s
+}
+
+/// Whether `key`, in the map at `parent`, is a resource list's key that names a GPU or
+/// another extended resource (`gpu`, `nvidia.com/gpu`): services.yaml's `resources` take
+/// none of them.
+fn extended_resource(parent: &[String], key: &str) -> bool {
+    let list = matches!(
+        parent,
+        [.., resources, list] if resources == "resources" && (list == "requests" || list == "limits")
+    );
+    list && (key.contains('/') || key.to_ascii_lowercase().contains("gpu"))
 }
 
 /// A problem the schema finds, with the path of the value at fault (for an unknown key,

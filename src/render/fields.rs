@@ -593,6 +593,13 @@ is misspelt (`repo.fullname`: did you mean `repo.full_name`?).
   `agent.description or \"…\"`: `validate` refuses a template that prints it as `none`).
 - Filters beyond minijinja's own: `dns_label`, `label_value` (text to a DNS label or a label
   value), `yaml_quote`, `truncate_chars(n)`.
+- Templates are minijinja's (Jinja's syntax) with these settings: `trim_blocks` (the newline
+  right after a `{% … %}` tag is dropped, so a line ending in `{% endif %}` runs into the
+  next: `bug? {% if x %}yes{% else %}no{% endif %}` then `Title` on the next line gives
+  `bug? noTitle`; end such a tag with `+%}`, as `{% endif +%}`, to keep its newline),
+  `lstrip_blocks` (spaces before a tag alone on its line are dropped), the template's last
+  newline kept, and a strict undefined (a name or field that is not there is an error, not
+  empty text).
 ";
 
 /// The config docs/templates.md is generated with: one agent per kind of trigger, each

@@ -386,6 +386,38 @@ agents:
             )],
         },
         Case {
+            what: "a GPU in an agent's resources: not a misspelt `cpu` (new-user review 13b, N13)",
+            yaml: "\
+project: demo
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: task
+    resources: {limits: {gpu: \"1\", nvidia.com/gpu: \"1\"}}
+    triggers:
+      comment:
+        verbs: [run]
+",
+            expect: &[
+                (
+                    "gpu",
+                    "services.yaml:8:26: agents[0].resources.limits: unknown key `gpu`: a resource \
+                     list here takes cpu, ephemeral-storage, memory only; a GPU or another extended \
+                     resource (`nvidia.com/gpu`) goes in the pod template's container `resources`, \
+                     under `limits` (`limits: { nvidia.com/gpu: 1 }`)",
+                ),
+                (
+                    "nvidia.com/gpu",
+                    "services.yaml:8:36: agents[0].resources.limits: unknown key `nvidia.com/gpu`: \
+                     a resource list here takes cpu, ephemeral-storage, memory only; a GPU or \
+                     another extended resource (`nvidia.com/gpu`) goes in the pod template's \
+                     container `resources`, under `limits` (`limits: { nvidia.com/gpu: 1 }`)",
+                ),
+            ],
+        },
+        Case {
             what: "a misspelt key four levels down, inside a list item",
             yaml: "\
 project: demo
