@@ -74,11 +74,21 @@ impl<'s> SchemaChecker<'s> {
             };
             if !allowed.is_empty() && !allowed.iter().any(|t| type_matches(node, t)) {
                 let expected: Vec<String> = allowed.iter().map(|t| describe_type(t, obj)).collect();
+                // Quoting suits plain text and a quantity, not a value of another format (a
+                // duration's number has no unit to guess).
+                let format = obj
+                    .get("format")
+                    .and_then(Value::as_str)
+                    .and_then(Format::from_name);
+                let quotable = matches!(format, None | Some(Format::Quantity));
+                let write = form_to_write(node, &allowed, quotable, path)
+                    .map(|form| format!(": write `{form}`"))
+                    .unwrap_or_default();
                 out.push(diag(
                     node,
                     path,
                     format!(
-                        "expected {}, found {}",
+                        "expected {}, found {}{write}",
                         expected.join(" or "),
                         node.type_name()
                     ),
@@ -373,6 +383,47 @@ impl<'s> SchemaChecker<'s> {
             }
         }
         out.extend(best.map(|(_, errors)| errors).unwrap_or_default());
+    }
+}
+
+/// The value of the wrong type written as one of the `allowed` types, when that is plain
+/// (new-user review 13b, N16): a number or boolean where text goes, quoted (`retries: "3"`,
+/// `cpu: "4"`); text where a list goes, its words as the items (`command: [claude, -p]`).
+fn form_to_write(node: &Node, allowed: &[&str], quotable: bool, path: &[String]) -> Option<String> {
+    let text = quotable && allowed.contains(&"string");
+    let value = match &node.kind {
+        NodeKind::Int(i) if text => format!("\"{i}\""),
+        NodeKind::Float(f) if text => format!("\"{f}\""),
+        NodeKind::Bool(b) if text => format!("\"{b}\""),
+        NodeKind::Str(text) if allowed.contains(&"array") => {
+            let items: Vec<String> = text.split_whitespace().map(flow_item).collect();
+            format!("[{}]", items.join(", "))
+        }
+        _ => return None,
+    };
+    Some(match path.last() {
+        Some(key) if key.parse::<usize>().is_err() => format!("{key}: {value}"),
+        _ => value,
+    })
+}
+
+/// `word` as an item of a YAML flow list: as it is when YAML reads it as that text, else
+/// quoted (`"1"`, `"true"`, `"a:b"`).
+fn flow_item(word: &str) -> String {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/' | '=');
+    let starts_as_text = match word.chars().next() {
+        Some(c) if c.is_ascii_alphabetic() || c == '/' => true,
+        Some('-') => word[1..].starts_with(|c: char| c.is_ascii_alphabetic() || c == '-'),
+        _ => false,
+    };
+    let keyword = matches!(
+        word.to_ascii_lowercase().as_str(),
+        "true" | "false" | "null" | "yes" | "no" | "on" | "off" | "y" | "n"
+    );
+    if starts_as_text && !keyword && word.chars().all(allowed) {
+        word.to_string()
+    } else {
+        serde_json::to_string(word).unwrap_or_else(|_| word.to_string())
     }
 }
 

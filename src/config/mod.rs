@@ -447,6 +447,7 @@ pub fn check_with_folder(
                 .chain(comment_template_missing(&config, &tree, &templates))
                 .chain(unpinned_users(&config, &tree))
                 .chain(newcomer_slips(&config, &tree))
+                .chain(shared_verbs(&config, &tree))
                 .chain(secrets_scoped_by_name_patterns(&config, &tree))
                 .map(at)
                 .collect(),
@@ -736,6 +737,51 @@ const NOT_FOR_RUNS: [&str; 5] = [
 /// Warnings about values a newcomer writes that load but do not do what they seem to: an
 /// agent's program written with its arguments as one string (it runs without a shell), an
 /// image without a tag, runs in the service's own namespace or Kubernetes'.
+/// A verb two agents answer on the same kind of thread, in repositories they may share:
+/// one comment starts both (new-user review 13b, N16). Meant at times (two reviewers), so
+/// a warning, at the second agent's verb.
+fn shared_verbs(config: &Config, tree: &Node) -> Vec<Diagnostic> {
+    let mut problems = Problems {
+        tree,
+        found: Vec::new(),
+    };
+    let prefix = &config.github.command_prefix;
+    for (j, second) in config.agents.iter().enumerate() {
+        let Some(theirs) = &second.triggers.comment else {
+            continue;
+        };
+        for (k, verb) in theirs.verbs.iter().enumerate() {
+            let verb = verb.as_str();
+            let first = config.agents[..j].iter().find(|first| {
+                first.triggers.comment.as_ref().is_some_and(|ours| {
+                    ours.verbs.iter().any(|v| v.as_str() == verb)
+                        && ours.targets.iter().any(|t| theirs.targets.contains(t))
+                        && first.scope().may_share(second.scope())
+                })
+            });
+            if let Some(first) = first {
+                problems.at(
+                    &[
+                        "agents",
+                        &j.to_string(),
+                        "triggers",
+                        "comment",
+                        "verbs",
+                        &k.to_string(),
+                    ],
+                    format!(
+                        "warning: agent `{}` answers `{prefix} {verb}` as agent `{}` does, so \
+                         one such comment starts both; if that is not meant, give one of them \
+                         another verb",
+                        second.name, first.name
+                    ),
+                );
+            }
+        }
+    }
+    problems.diagnostics()
+}
+
 fn newcomer_slips(config: &Config, tree: &Node) -> Vec<Diagnostic> {
     let mut problems = Problems {
         tree,

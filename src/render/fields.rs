@@ -191,7 +191,13 @@ impl Engine {
                     };
                     // A key of a map services.yaml fills may be tested for (`is defined`,
                     // `| default`): the render check says when it is used unguarded.
-                    if OPEN_MAPS.contains(&segments[..depth].join(".").as_str()) {
+                    // But a key one letter or two from one the map has is a misspelling
+                    // (`agent.params.focuss` beside `focus`: new-user review 13b, N16).
+                    let map = segments[..depth].join(".");
+                    if OPEN_MAPS.contains(&map.as_str()) {
+                        if let Some(message) = open_map_typo(&segments, depth, &keys, agent) {
+                            found.add(self.file_of(name), positions(source, &path), &message);
+                        }
                         continue;
                     }
                     let message = unknown_field(&segments, depth, &keys, agent);
@@ -472,6 +478,31 @@ fn comment_reference(prefix: &str) -> String {
 /// One trigger's part of docs/templates.md: its heading, its samples, path -> its row
 /// (type, in every delivery), and the parts always absent.
 type TriggerFields = (String, String, BTreeMap<String, String>, Vec<String>);
+
+/// The message for a key of a map services.yaml fills (`agent.params`) that is not there
+/// but is close to one that is; none when no key is close (it may be tested for).
+fn open_map_typo(
+    segments: &[&str],
+    depth: usize,
+    keys: &BTreeSet<String>,
+    agent: &Agent,
+) -> Option<String> {
+    let wrong = segments[depth];
+    let near = crate::suggest::did_you_mean(wrong, keys.iter().map(String::as_str))?;
+    let map = segments[..depth].join(".");
+    let whence = match map.as_str() {
+        "agent.params" => " (the agent's `params` in services.yaml)",
+        "agent.env" => " (the agent's `env` in services.yaml)",
+        "images" => " (`images` in services.yaml)",
+        "secrets" => " (`secrets` in services.yaml)",
+        _ => "",
+    };
+    Some(format!(
+        "agent `{}`: `{}`: `{wrong}` is not a key of `{map}`{whence}; did you mean `{map}.{near}`?",
+        agent.name,
+        segments.join(".")
+    ))
+}
 
 /// The message for a path whose segment at `depth` is not there.
 fn unknown_field(

@@ -276,7 +276,7 @@ agents:
 ",
             expect: &[(
                 "run",
-                "services.yaml:10:16: agents[0].triggers.comment.verbs: expected a list, found a string",
+                "services.yaml:10:16: agents[0].triggers.comment.verbs: expected a list, found a string: write `verbs: [run]`",
             )],
         },
         Case {
@@ -338,7 +338,7 @@ agents:
 ",
             expect: &[(
                 "2.5",
-                "services.yaml:6:21: cluster.defaults.resources.limits.cpu: expected a quantity such as 500m or 4Gi, as a string, found a number",
+                "services.yaml:6:21: cluster.defaults.resources.limits.cpu: expected a quantity such as 500m or 4Gi, as a string, found a number: write `cpu: \"2.5\"`",
             )],
         },
     ]);
@@ -1107,7 +1107,7 @@ agents:
             "services.yaml:8:14: cluster.defaults.timeout: `soon` is not a duration: write a number and a unit, like 90s, 30m, 1.5h, 1h 30m or 2d",
             "services.yaml:10:5: agents[0]: missing required key `name`",
             "services.yaml:10:14: agents[0].timeout: expected a duration such as 30m, found an integer",
-            "services.yaml:13:16: agents[0].triggers.comment.verbs: expected a list, found a string",
+            "services.yaml:13:16: agents[0].triggers.comment.verbs: expected a list, found a string: write `verbs: [run]`",
             "services.yaml:14:7: agents[0].triggers: unknown key `schedule` (expected one of: comment, issues, pull_request, push, release)",
         ]
     );
@@ -2223,4 +2223,50 @@ agents:
              agents: [{{ name: task, triggers: {{ comment: {{ verbs: [run] }} }} }}]\n"
         ));
     }
+}
+
+/// New-user review 13b, N16: a value of the wrong type is answered with the form to write
+/// where that is plain: a number quoted where text goes, a string's words as a list's items.
+#[test]
+fn a_value_of_the_wrong_type_is_answered_with_the_form_to_write() {
+    check(&[Case {
+        what: "a command as one string, a number of params and of cpu",
+        yaml: "\
+project: demo
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: task
+    command: claude -p --max-turns 30
+    params: { retries: 3, verbose: true }
+    resources: { limits: { cpu: 4 } }
+    triggers:
+      comment:
+        verbs: [run]
+",
+        expect: &[
+            (
+                "claude",
+                "services.yaml:8:14: agents[0].command: expected a list, found a string: write \
+                 `command: [claude, -p, --max-turns, \"30\"]`",
+            ),
+            (
+                "3",
+                "services.yaml:9:24: agents[0].params.retries: expected a string, found an \
+                 integer: write `retries: \"3\"`",
+            ),
+            (
+                "true",
+                "services.yaml:9:36: agents[0].params.verbose: expected a string, found a \
+                 boolean: write `verbose: \"true\"`",
+            ),
+            (
+                "4",
+                "services.yaml:10:33: agents[0].resources.limits.cpu: expected a quantity such \
+                 as 500m or 4Gi, as a string, found an integer: write `cpu: \"4\"`",
+            ),
+        ],
+    }]);
 }

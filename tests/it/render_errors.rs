@@ -764,6 +764,90 @@ fn validate_names_every_misspelt_field_at_once_with_the_one_it_likely_meant() {
     assert_eq!(run.code, Some(1));
 }
 
+/// [`RESTRICTED_POD`] carrying the task, so that no agent's templates drop it.
+const POD_WITH_TASK: &str = "\
+apiVersion: v1
+kind: Pod
+metadata:
+  name: {{ run.name }}
+  annotations:
+    task: {{ task }}
+spec:
+  securityContext:
+    runAsNonRoot: true
+    seccompProfile: {type: RuntimeDefault}
+  containers:
+    - name: agent
+      image: {{ agent.image }}
+      securityContext:
+        allowPrivilegeEscalation: false
+        capabilities: {drop: [ALL]}
+  restartPolicy: Never
+";
+
+/// New-user review 13b, N16: a misspelt key of a map services.yaml fills
+/// (`agent.params.focuss` beside `params: { focus: … }`) gets the key it likely meant, as a
+/// misspelt field does (before: only "undefined value"); and two agents answering the same
+/// verb are warned about, since one comment starts both (before: nothing said).
+#[test]
+fn validate_names_a_misspelt_param_and_warns_of_a_verb_two_agents_answer() {
+    use support::configs::{self, ConfigDir};
+
+    let config = AGENTS.replace(
+        "    prompt: prompts/review.md\n",
+        "    prompt: prompts/review.md\n    params: { focus: tests }\n",
+    );
+    let dir = ConfigDir::new(config.as_bytes());
+    dir.write("templates/agent-pod.yaml", POD_WITH_TASK.as_bytes());
+    dir.write("templates/prompts/task.md", b"{{ comment.command.task }}\n");
+    dir.write(
+        "templates/prompts/review.md",
+        b"Review, with a focus on {{ agent.params.focuss }}.\n",
+    );
+    let run = configs::validate(&dir.path("services.yaml"));
+    let folder = format!("{}/", dir.dir.path().display());
+    let lines: Vec<String> = run
+        .stderr_lines()
+        .iter()
+        .map(|l| l.replace(&folder, ""))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "templates/prompts/review.md:1:28: agent `review`: `agent.params.focuss`: `focuss` is not a key of `agent.params` (the agent's `params` in services.yaml); did you mean `agent.params.focus`?",
+            "1 problem found",
+        ],
+        "exit {:?}",
+        run.code
+    );
+
+    // The same verb on both agents: a warning at the second one's.
+    let shared = AGENTS.replace("        verbs: [review]\n", "        verbs: [run]\n");
+    let dir = ConfigDir::new(shared.as_bytes());
+    dir.write("templates/agent-pod.yaml", POD_WITH_TASK.as_bytes());
+    dir.write("templates/prompts/task.md", b"{{ comment.command.task }}\n");
+    dir.write(
+        "templates/prompts/review.md",
+        b"{{ comment.command.task if comment else \"\" }}\n",
+    );
+    let run = configs::validate(&dir.path("services.yaml"));
+    let lines = run.stderr_lines();
+    assert_eq!(
+        lines.first().copied(),
+        Some(
+            format!(
+                "{}:17:17: warning: agent `review` answers `/agent run` as agent `task` does, so \
+                 one such comment starts both; if that is not meant, give one of them another verb",
+                dir.path("services.yaml").display()
+            )
+            .as_str()
+        ),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+}
+
 /// What an agent is given and its templates drop is a warning naming the template: the
 /// text of a comment command (no `task`), the Secrets it names (no `agent.secrets`).
 #[test]
