@@ -765,25 +765,12 @@ fn validate_names_every_misspelt_field_at_once_with_the_one_it_likely_meant() {
 }
 
 /// [`RESTRICTED_POD`] carrying the task, so that no agent's templates drop it.
-const POD_WITH_TASK: &str = "\
-apiVersion: v1
-kind: Pod
-metadata:
-  name: {{ run.name }}
-  annotations:
-    task: {{ task }}
-spec:
-  securityContext:
-    runAsNonRoot: true
-    seccompProfile: {type: RuntimeDefault}
-  containers:
-    - name: agent
-      image: {{ agent.image }}
-      securityContext:
-        allowPrivilegeEscalation: false
-        capabilities: {drop: [ALL]}
-  restartPolicy: Never
-";
+fn pod_with_task() -> String {
+    RESTRICTED_POD.replace(
+        "metadata:\n",
+        "metadata:\n  annotations:\n    task: {{ task }}\n",
+    )
+}
 
 /// New-user review 13b, N16: a misspelt key of a map services.yaml fills
 /// (`agent.params.focuss` beside `params: { focus: … }`) gets the key it likely meant, as a
@@ -798,7 +785,7 @@ fn validate_names_a_misspelt_param_and_warns_of_a_verb_two_agents_answer() {
         "    prompt: prompts/review.md\n    params: { focus: tests }\n",
     );
     let dir = ConfigDir::new(config.as_bytes());
-    dir.write("templates/agent-pod.yaml", POD_WITH_TASK.as_bytes());
+    dir.write("templates/agent-pod.yaml", pod_with_task().as_bytes());
     dir.write("templates/prompts/task.md", b"{{ comment.command.task }}\n");
     dir.write(
         "templates/prompts/review.md",
@@ -824,7 +811,7 @@ fn validate_names_a_misspelt_param_and_warns_of_a_verb_two_agents_answer() {
     // The same verb on both agents: a warning at the second one's.
     let shared = AGENTS.replace("        verbs: [review]\n", "        verbs: [run]\n");
     let dir = ConfigDir::new(shared.as_bytes());
-    dir.write("templates/agent-pod.yaml", POD_WITH_TASK.as_bytes());
+    dir.write("templates/agent-pod.yaml", pod_with_task().as_bytes());
     dir.write("templates/prompts/task.md", b"{{ comment.command.task }}\n");
     dir.write(
         "templates/prompts/review.md",
