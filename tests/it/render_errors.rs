@@ -764,6 +764,57 @@ fn validate_names_every_misspelt_field_at_once_with_the_one_it_likely_meant() {
     assert_eq!(run.code, Some(1));
 }
 
+/// New-user review 13b, N9: the templates written inside services.yaml (`concurrency.group`,
+/// `cluster.namespace_template`) get the field check template files get, with the field
+/// likely meant, at the place in services.yaml; and a misspelt field put through a filter is
+/// not also told to "give it a default" (it is not an absent part, it is not there at all).
+#[test]
+fn fields_misspelt_inside_services_yaml_get_the_field_likely_meant() {
+    use support::configs::{self, ConfigDir};
+
+    let config = AGENTS
+        .replace(
+            "  namespace: runs\n",
+            "  namespace_template: \"runs-{{ repo.nam | dns_label }}\"\n",
+        )
+        .replace(
+            "group: \"review-{{ pr.number if pr else issue.number }}\"",
+            "group: \"review-{{ repo.fullname }}\"",
+        );
+    let dir = ConfigDir::new(config.as_bytes());
+    dir.write("templates/agent-pod.yaml", pod_with_task().as_bytes());
+    dir.write("templates/prompts/task.md", b"{{ comment.command.task }}\n");
+    dir.write(
+        "templates/prompts/review.md",
+        b"Review {{ repo.nam | label_value }}.\n",
+    );
+    let run = configs::validate(&dir.path("services.yaml"));
+    let folder = format!("{}/", dir.dir.path().display());
+    let lines: Vec<String> = run
+        .stderr_lines()
+        .iter()
+        .map(|l| l.replace(&folder, ""))
+        .collect();
+    let hint = "(the fields of each trigger: docs/templates.md)";
+    assert_eq!(
+        lines,
+        [
+            format!(
+                "services.yaml:3:32: cluster.namespace_template: agent `task`: `repo.nam`: `nam` is not a field of `repo`; did you mean `repo.name`? {hint}"
+            ),
+            format!(
+                "services.yaml:19:25: agents[review].concurrency.group: agent `review`: `repo.fullname`: `fullname` is not a field of `repo`; did you mean `repo.full_name`? {hint}"
+            ),
+            format!(
+                "templates/prompts/review.md:1:11: agent `review`: `repo.nam`: `nam` is not a field of `repo`; did you mean `repo.name`? {hint}"
+            ),
+            "3 problems found".to_string(),
+        ],
+        "exit {:?}",
+        run.code
+    );
+}
+
 /// [`RESTRICTED_POD`] carrying the task, so that no agent's templates drop it.
 fn pod_with_task() -> String {
     RESTRICTED_POD.replace(
