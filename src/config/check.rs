@@ -391,6 +391,17 @@ impl<'s> SchemaChecker<'s> {
 /// `cpu: "4"`); text where a list goes, its words as the items (`command: [claude, -p]`).
 fn form_to_write(node: &Node, allowed: &[&str], quotable: bool, path: &[String]) -> Option<String> {
     let text = quotable && allowed.contains(&"string");
+    // A key without its `:` reads as text where a mapping goes (`namespace runs`).
+    if let NodeKind::Str(line) = &node.kind
+        && allowed.contains(&"object")
+        && let Some((key, value)) = line.split_once(' ')
+        && !key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.' | '/'))
+    {
+        return Some(format!("{key}: {}", value.trim()));
+    }
     let value = match &node.kind {
         NodeKind::Int(i) if text => format!("\"{i}\""),
         NodeKind::Float(f) if text => format!("\"{f}\""),

@@ -142,6 +142,47 @@ agents: []
             )],
         },
         Case {
+            what: "a key without its `:`, keys below it (new-user review 13b, N10)",
+            yaml: "\
+project: demo
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: task
+    timeout 45m
+    triggers:
+      comment:
+        verbs: [run]
+",
+            expect: &[(
+                "timeout 45m",
+                "services.yaml:8:5: invalid YAML: `timeout 45m` is a key without its `:`; write \
+                 `timeout: 45m` (a key, then `:` and a space, then its value)",
+            )],
+        },
+        Case {
+            what: "the one key of a mapping without its `:` (new-user review 13b, N10)",
+            yaml: "\
+project: demo
+cluster:
+  namespace runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: task
+    triggers:
+      comment:
+        verbs: [run]
+",
+            expect: &[(
+                "namespace runs",
+                "services.yaml:3:3: cluster: expected a mapping, found a string: write \
+                 `namespace: runs`",
+            )],
+        },
+        Case {
             what: "a key indented deeper than its neighbours",
             yaml: "\
 project: demo
