@@ -995,6 +995,51 @@ fn semantic_checks(config: &Config, tree: &Node, templates: &TemplateSources) ->
             ),
         );
     }
+    // A request above its limit: the API server refuses the pod. Said here, where it is
+    // written, not at the template line that prints `agent.resources` (new-user review
+    // 13b, N10).
+    let mut resources: Vec<(Vec<String>, &model::Resources)> = vec![(
+        p(&["cluster", "defaults", "resources"]),
+        &config.cluster.defaults.resources,
+    )];
+    for (i, agent) in config.agents.iter().enumerate() {
+        if let Some(own) = &agent.resources {
+            resources.push((p(&["agents", &i.to_string(), "resources"]), own));
+        }
+    }
+    for (at, list) in resources {
+        let pairs = [
+            ("cpu", &list.requests.cpu, &list.limits.cpu),
+            ("memory", &list.requests.memory, &list.limits.memory),
+            (
+                "ephemeral-storage",
+                &list.requests.ephemeral_storage,
+                &list.limits.ephemeral_storage,
+            ),
+        ];
+        for (name, request, limit) in pairs {
+            let (Some(request), Some(limit)) = (request, limit) else {
+                continue;
+            };
+            if let (Some(r), Some(l)) = (
+                formats::quantity_value(request.as_str()),
+                formats::quantity_value(limit.as_str()),
+            ) && r > l
+            {
+                let mut path: Vec<&str> = at.iter().map(String::as_str).collect();
+                path.extend(["requests", name]);
+                problems.at(
+                    &path,
+                    format!(
+                        "the {name} request `{}` is above its limit `{}`, which the API server \
+                         refuses; lower the request or raise the limit",
+                        request.as_str(),
+                        limit.as_str()
+                    ),
+                );
+            }
+        }
+    }
     for (name, image) in &config.images {
         if let Some(lower) = lower_case_image(image.as_str()) {
             problems.at(

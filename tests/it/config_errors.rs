@@ -2311,3 +2311,37 @@ agents:
         ],
     }]);
 }
+
+/// New-user review 13b, N10: a request above its limit written in services.yaml is refused
+/// where it is written (before: at the template line that prints `agent.resources`).
+#[test]
+fn a_request_above_its_limit_is_refused_where_services_yaml_writes_it() {
+    check(&[Case {
+        what: "an agent's cpu and memory requests above their limits",
+        yaml: "\
+project: demo
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: task
+    resources: { requests: { cpu: \"4\", memory: 8Gi }, limits: { cpu: \"1\", memory: 1Gi } }
+    triggers:
+      comment:
+        verbs: [run]
+",
+        expect: &[
+            (
+                "\"4\"",
+                "services.yaml:8:35: the cpu request `4` is above its limit `1`, which the API \
+                 server refuses; lower the request or raise the limit",
+            ),
+            (
+                "8Gi",
+                "services.yaml:8:48: the memory request `8Gi` is above its limit `1Gi`, which \
+                 the API server refuses; lower the request or raise the limit",
+            ),
+        ],
+    }]);
+}
