@@ -1171,6 +1171,18 @@ fn end_to_end() {
             && written.contains(&format!("Pod/{}", runs[0])),
         "{written}"
     );
+    // In the README's order (new-user review 13b, N14): written, launched, answered.
+    let at = |text: &str| server.log.iter().position(|l| l.contains(text));
+    let order = [
+        at("dry-run: wrote the manifests"),
+        at(" launched "),
+        at("answered"),
+    ];
+    assert!(
+        order.iter().all(Option::is_some) && order.is_sorted(),
+        "{order:?}\n{}",
+        server.log.join("\n")
+    );
 
     // The same delivery again: the same status and runs, said to be a repeat, nothing new.
     let (ok, again) = replay_binary(&url, "pull_request", &payload, "e2e-1");
