@@ -569,6 +569,11 @@ fn unknown_field(
     };
     let nearest = crate::suggest::did_you_mean(wrong, keys.iter().map(String::as_str));
     let hint = match nearest {
+        // An object empty for this agent (`agent.resources.requests` of an agent that sets
+        // only limits): before, an empty list `()` (new-user review 13b, N13).
+        None if keys.is_empty() => {
+            format!("; `{parent}` has no fields for this agent: services.yaml sets none there")
+        }
         Some(near) => {
             let mut fixed: Vec<&str> = segments.to_vec();
             fixed[depth] = near;

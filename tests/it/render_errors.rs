@@ -815,6 +815,42 @@ fn fields_misspelt_inside_services_yaml_get_the_field_likely_meant() {
     );
 }
 
+/// New-user review 13b, N13: a field of an object empty for this agent
+/// (`agent.resources.requests` of an agent that sets only limits) says so, instead of
+/// listing its fields as `()`.
+#[test]
+fn a_field_of_an_object_empty_for_the_agent_says_it_is_empty() {
+    use support::configs::{self, ConfigDir};
+
+    let config = AGENTS.replace(
+        "    prompt: prompts/task.md\n",
+        "    prompt: prompts/task.md\n    resources: { limits: { cpu: \"1\" } }\n",
+    );
+    let dir = ConfigDir::new(config.as_bytes());
+    dir.write("templates/agent-pod.yaml", pod_with_task().as_bytes());
+    dir.write(
+        "templates/prompts/task.md",
+        b"{{ comment.command.task }} with {{ agent.resources.requests.cpu }} cores\n",
+    );
+    dir.write("templates/prompts/review.md", b"Review.\n");
+    let run = configs::validate(&dir.path("services.yaml"));
+    let folder = format!("{}/", dir.dir.path().display());
+    let lines: Vec<String> = run
+        .stderr_lines()
+        .iter()
+        .map(|l| l.replace(&folder, ""))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "templates/prompts/task.md:1:36: agent `task`: `agent.resources.requests.cpu`: `cpu` is not a field of `agent.resources.requests`; `agent.resources.requests` has no fields for this agent: services.yaml sets none there (the fields of each trigger: docs/templates.md)",
+            "1 problem found",
+        ],
+        "exit {:?}",
+        run.code
+    );
+}
+
 /// [`RESTRICTED_POD`] carrying the task, so that no agent's templates drop it.
 fn pod_with_task() -> String {
     RESTRICTED_POD.replace(
