@@ -81,7 +81,12 @@ impl<'s> SchemaChecker<'s> {
                     .and_then(Value::as_str)
                     .and_then(Format::from_name);
                 let quotable = matches!(format, None | Some(Format::Quantity));
-                let write = form_to_write(node, &allowed, quotable, path)
+                // A mapping's own keys, when it has a closed set of them.
+                let keys: Option<Vec<&str>> = obj
+                    .get("properties")
+                    .and_then(Value::as_object)
+                    .map(|p| p.keys().map(String::as_str).collect());
+                let write = form_to_write(node, &allowed, quotable, keys.as_deref(), path)
                     .map(|form| format!(": write `{form}`"))
                     .unwrap_or_default();
                 out.push(diag(
@@ -389,9 +394,16 @@ impl<'s> SchemaChecker<'s> {
 /// The value of the wrong type written as one of the `allowed` types, when that is plain
 /// (new-user review 13b, N16): a number or boolean where text goes, quoted (`retries: "3"`,
 /// `cpu: "4"`); text where a list goes, its words as the items (`command: [claude, -p]`).
-fn form_to_write(node: &Node, allowed: &[&str], quotable: bool, path: &[String]) -> Option<String> {
-    let text = quotable && allowed.contains(&"string");
-    // A key without its `:` reads as text where a mapping goes (`namespace runs`).
+/// A key without its `:` reads as text where a mapping goes (`namespace runs`): the
+/// mapping's key (one of `keys`, when it has a closed set) and its value.
+fn form_to_write(
+    node: &Node,
+    allowed: &[&str],
+    quotable: bool,
+    keys: Option<&[&str]>,
+    path: &[String],
+) -> Option<String> {
+    let quoted = quotable && allowed.contains(&"string");
     if let NodeKind::Str(line) = &node.kind
         && allowed.contains(&"object")
         && let Some((key, value)) = line.split_once(' ')
@@ -399,13 +411,14 @@ fn form_to_write(node: &Node, allowed: &[&str], quotable: bool, path: &[String])
         && key
             .chars()
             .all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.' | '/'))
+        && keys.is_none_or(|keys| keys.contains(&key))
     {
         return Some(format!("{key}: {}", value.trim()));
     }
     let value = match &node.kind {
-        NodeKind::Int(i) if text => format!("\"{i}\""),
-        NodeKind::Float(f) if text => format!("\"{f}\""),
-        NodeKind::Bool(b) if text => format!("\"{b}\""),
+        NodeKind::Int(i) if quoted => format!("\"{i}\""),
+        NodeKind::Float(f) if quoted => format!("\"{f}\""),
+        NodeKind::Bool(b) if quoted => format!("\"{b}\""),
         NodeKind::Str(text) if allowed.contains(&"array") => {
             let items: Vec<String> = text.split_whitespace().map(flow_item).collect();
             format!("[{}]", items.join(", "))
