@@ -112,6 +112,11 @@ pub enum Cmd {
         /// The services.yaml to read; its `templates_dir` is found from the file's folder.
         #[arg(long, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
+        /// Read the templates from this folder instead of the config's `templates_dir`, at
+        /// startup and at every reload (to run an installed config, whose folder is the
+        /// image's, with a checkout's: `serve --dry-run --templates-dir templates`).
+        #[arg(long)]
+        templates_dir: Option<PathBuf>,
         /// The address to listen on. The default listens on EVERY interface (as a pod
         /// must); on your own machine pass --listen 127.0.0.1:8080 to keep it to yourself.
         #[arg(long, default_value = "0.0.0.0:8080")]
@@ -236,6 +241,7 @@ pub fn run(cli: Cli) -> ExitCode {
         ),
         Cmd::Serve {
             config,
+            templates_dir,
             listen,
             dry_run,
             manifests_dir,
@@ -257,6 +263,7 @@ pub fn run(cli: Cli) -> ExitCode {
             };
             crate::serve::run(ServeOptions {
                 config,
+                templates_dir,
                 listen,
                 dry_run,
                 manifests_dir,

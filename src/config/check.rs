@@ -74,11 +74,26 @@ impl<'s> SchemaChecker<'s> {
             };
             if !allowed.is_empty() && !allowed.iter().any(|t| type_matches(node, t)) {
                 let expected: Vec<String> = allowed.iter().map(|t| describe_type(t, obj)).collect();
+                // Quoting suits plain text and a quantity, not a value of another format (a
+                // duration's number has no unit to guess).
+                let format = obj
+                    .get("format")
+                    .and_then(Value::as_str)
+                    .and_then(Format::from_name);
+                let quotable = matches!(format, None | Some(Format::Quantity));
+                // A mapping's own keys, when it has a closed set of them.
+                let keys: Option<Vec<&str>> = obj
+                    .get("properties")
+                    .and_then(Value::as_object)
+                    .map(|p| p.keys().map(String::as_str).collect());
+                let write = form_to_write(node, &allowed, quotable, keys.as_deref(), path)
+                    .map(|form| format!(": write `{form}`"))
+                    .unwrap_or_default();
                 out.push(diag(
                     node,
                     path,
                     format!(
-                        "expected {}, found {}",
+                        "expected {}, found {}{write}",
                         expected.join(" or "),
                         node.type_name()
                     ),
@@ -174,6 +189,15 @@ impl<'s> SchemaChecker<'s> {
                                     dotted(&home),
                                 )
                             }
+                            // `gpu` is not a misspelt `cpu` (new-user review 13b, N13).
+                            None if extended_resource(parent, &key.name) => format!(
+                                "unknown key `{}`: a resource list here takes {} only; a GPU or \
+                                 another extended resource (`nvidia.com/gpu`) goes in the pod \
+                                 template's container `resources`, under `limits` \
+                                 (`limits: {{ nvidia.com/gpu: 1 }}`)",
+                                key.name,
+                                known.join(", ")
+                            ),
                             None => match did_you_mean(&key.name, known.iter().copied()) {
                                 Some(s) => {
                                     suggested.push(s);
@@ -367,6 +391,66 @@ impl<'s> SchemaChecker<'s> {
     }
 }
 
+/// The value of the wrong type written as one of the `allowed` types, when that is plain
+/// (new-user review 13b, N16): a number or boolean where text goes, quoted (`retries: "3"`,
+/// `cpu: "4"`); text where a list goes, its words as the items (`command: [claude, -p]`).
+/// A key without its `:` reads as text where a mapping goes (`namespace runs`): the
+/// mapping's key (one of `keys`, when it has a closed set) and its value.
+fn form_to_write(
+    node: &Node,
+    allowed: &[&str],
+    quotable: bool,
+    keys: Option<&[&str]>,
+    path: &[String],
+) -> Option<String> {
+    let quoted = quotable && allowed.contains(&"string");
+    if let NodeKind::Str(line) = &node.kind
+        && allowed.contains(&"object")
+        && let Some((key, value)) = line.split_once(' ')
+        && !key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.' | '/'))
+        && keys.is_none_or(|keys| keys.contains(&key))
+    {
+        return Some(format!("{key}: {}", value.trim()));
+    }
+    let value = match &node.kind {
+        NodeKind::Int(i) if quoted => format!("\"{i}\""),
+        NodeKind::Float(f) if quoted => format!("\"{f}\""),
+        NodeKind::Bool(b) if quoted => format!("\"{b}\""),
+        NodeKind::Str(text) if allowed.contains(&"array") => {
+            let items: Vec<String> = text.split_whitespace().map(flow_item).collect();
+            format!("[{}]", items.join(", "))
+        }
+        _ => return None,
+    };
+    Some(match path.last() {
+        Some(key) if key.parse::<usize>().is_err() => format!("{key}: {value}"),
+        _ => value,
+    })
+}
+
+/// `word` as an item of a YAML flow list: as it is when YAML reads it as that text, else
+/// quoted (`"1"`, `"true"`, `"a:b"`).
+fn flow_item(word: &str) -> String {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/' | '=');
+    let starts_as_text = match word.chars().next() {
+        Some(c) if c.is_ascii_alphabetic() || c == '/' => true,
+        Some('-') => word[1..].starts_with(|c: char| c.is_ascii_alphabetic() || c == '-'),
+        _ => false,
+    };
+    let keyword = matches!(
+        word.to_ascii_lowercase().as_str(),
+        "true" | "false" | "null" | "yes" | "no" | "on" | "off" | "y" | "n"
+    );
+    if starts_as_text && !keyword && word.chars().all(allowed) {
+        word.to_string()
+    } else {
+        serde_json::to_string(word).unwrap_or_else(|_| word.to_string())
+    }
+}
+
 fn type_matches(node: &Node, t: &str) -> bool {
     matches!(
         (t, &node.kind),
@@ -425,6 +509,17 @@ pub fn dotted(path: &[String]) -> String {
         }
     }
     s
+}
+
+/// Whether `key`, in the map at `parent`, is a resource list's key that names a GPU or
+/// another extended resource (`gpu`, `nvidia.com/gpu`): services.yaml's `resources` take
+/// none of them.
+fn extended_resource(parent: &[String], key: &str) -> bool {
+    let list = matches!(
+        parent,
+        [.., resources, list] if resources == "resources" && (list == "requests" || list == "limits")
+    );
+    list && (key.contains('/') || key.to_ascii_lowercase().contains("gpu"))
 }
 
 /// A problem the schema finds, with the path of the value at fault (for an unknown key,

@@ -177,7 +177,7 @@ pub fn check_file(path: &Path, templates_dir: Option<&Path>) -> Result<Checked, 
                     "the templates folder `{given}` does not exist (`templates_dir: \
                      {dir_name}`{}); to check this config with other templates, such as a \
                      checkout's, give their folder with --templates-dir (as in `agentpods \
-                     validate --templates-dir templates {shown}`; `render` and \
+                     validate --templates-dir templates {shown}`; `render`, `serve` and \
                      `admission-policy` take it too)",
                     if Path::new(&dir_name).is_absolute() {
                         ""
@@ -447,6 +447,7 @@ pub fn check_with_folder(
                 .chain(comment_template_missing(&config, &tree, &templates))
                 .chain(unpinned_users(&config, &tree))
                 .chain(newcomer_slips(&config, &tree))
+                .chain(shared_verbs(&config, &tree))
                 .chain(secrets_scoped_by_name_patterns(&config, &tree))
                 .map(at)
                 .collect(),
@@ -736,6 +737,51 @@ const NOT_FOR_RUNS: [&str; 5] = [
 /// Warnings about values a newcomer writes that load but do not do what they seem to: an
 /// agent's program written with its arguments as one string (it runs without a shell), an
 /// image without a tag, runs in the service's own namespace or Kubernetes'.
+/// A verb two agents answer on the same kind of thread, in repositories they may share:
+/// one comment starts both (new-user review 13b, N16). Meant at times (two reviewers), so
+/// a warning, at the second agent's verb.
+fn shared_verbs(config: &Config, tree: &Node) -> Vec<Diagnostic> {
+    let mut problems = Problems {
+        tree,
+        found: Vec::new(),
+    };
+    let prefix = &config.github.command_prefix;
+    for (j, second) in config.agents.iter().enumerate() {
+        let Some(theirs) = &second.triggers.comment else {
+            continue;
+        };
+        for (k, verb) in theirs.verbs.iter().enumerate() {
+            let verb = verb.as_str();
+            let first = config.agents[..j].iter().find(|first| {
+                first.triggers.comment.as_ref().is_some_and(|ours| {
+                    ours.verbs.iter().any(|v| v.as_str() == verb)
+                        && ours.targets.iter().any(|t| theirs.targets.contains(t))
+                        && first.scope().may_share(second.scope())
+                })
+            });
+            if let Some(first) = first {
+                problems.at(
+                    &[
+                        "agents",
+                        &j.to_string(),
+                        "triggers",
+                        "comment",
+                        "verbs",
+                        &k.to_string(),
+                    ],
+                    format!(
+                        "warning: agent `{}` answers `{prefix} {verb}` as agent `{}` does, so \
+                         one such comment starts both; if that is not meant, give one of them \
+                         another verb",
+                        second.name, first.name
+                    ),
+                );
+            }
+        }
+    }
+    problems.diagnostics()
+}
+
 fn newcomer_slips(config: &Config, tree: &Node) -> Vec<Diagnostic> {
     let mut problems = Problems {
         tree,
@@ -937,6 +983,62 @@ fn semantic_checks(config: &Config, tree: &Node, templates: &TemplateSources) ->
             &["github", "command_prefix"],
             format!("command prefix `{prefix}` must be one word with no spaces, such as /agent"),
         );
+    } else if prefix.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+        // A word would be read in ordinary text: every comment line beginning "bot, ..."
+        // or "Bot is down" would be a command, and answered (new-user review 13b, N15).
+        problems.at(
+            &["github", "command_prefix"],
+            format!(
+                "command prefix `{prefix}` begins with a letter or digit, so every comment line \
+                 that begins with the word `{prefix}` would be read as a command; begin it with \
+                 a sign, as in `/{prefix}`"
+            ),
+        );
+    }
+    // A request above its limit: the API server refuses the pod. Said here, where it is
+    // written, not at the template line that prints `agent.resources` (new-user review
+    // 13b, N10).
+    let mut resources: Vec<(Vec<String>, &model::Resources)> = vec![(
+        p(&["cluster", "defaults", "resources"]),
+        &config.cluster.defaults.resources,
+    )];
+    for (i, agent) in config.agents.iter().enumerate() {
+        if let Some(own) = &agent.resources {
+            resources.push((p(&["agents", &i.to_string(), "resources"]), own));
+        }
+    }
+    for (at, list) in resources {
+        let pairs = [
+            ("cpu", &list.requests.cpu, &list.limits.cpu),
+            ("memory", &list.requests.memory, &list.limits.memory),
+            (
+                "ephemeral-storage",
+                &list.requests.ephemeral_storage,
+                &list.limits.ephemeral_storage,
+            ),
+        ];
+        for (name, request, limit) in pairs {
+            let (Some(request), Some(limit)) = (request, limit) else {
+                continue;
+            };
+            if let (Some(r), Some(l)) = (
+                formats::quantity_value(request.as_str()),
+                formats::quantity_value(limit.as_str()),
+            ) && r > l
+            {
+                let mut path: Vec<&str> = at.iter().map(String::as_str).collect();
+                path.extend(["requests", name]);
+                problems.at(
+                    &path,
+                    format!(
+                        "the {name} request `{}` is above its limit `{}`, which the API server \
+                         refuses; lower the request or raise the limit",
+                        request.as_str(),
+                        limit.as_str()
+                    ),
+                );
+            }
+        }
     }
     for (name, image) in &config.images {
         if let Some(lower) = lower_case_image(image.as_str()) {

@@ -70,9 +70,11 @@ fn default_templates_dir() -> String {
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GithubConfig {
-    /// The word that starts a command in a comment, as in `/agent run fix the test`.
+    /// The word that starts a command in a comment, as in `/agent run fix the test`. It
+    /// begins with a sign such as `/`, not a letter or digit: a plain word would be read in
+    /// ordinary text.
     #[serde(default = "default_prefix")]
-    #[schemars(regex(pattern = r"^\S+$"))]
+    #[schemars(regex(pattern = r"^[^\sA-Za-z0-9]\S*$"))]
     pub command_prefix: String,
     /// Who may start agents.
     #[serde(default)]
@@ -359,19 +361,27 @@ fn default_resources() -> Resources {
 #[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Resources {
+    /// What the scheduler reserves for the agent's container on a node.
     #[serde(default)]
     pub requests: ResourceList,
+    /// The most the container may use: above its CPU it is slowed, above its memory killed.
     #[serde(default)]
     pub limits: ResourceList,
 }
 
+/// A container's CPU, memory and local disk, as Kubernetes counts them. A GPU or another
+/// extended resource (`nvidia.com/gpu`) is not one of these keys: write it in the pod
+/// template's container `resources`, under `limits`.
 #[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResourceList {
+    /// CPU in cores, as text: `"2"` is two cores, `500m` half of one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cpu: Option<Quantity>,
+    /// Memory in bytes, as text with a unit: `512Mi`, `4Gi`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memory: Option<Quantity>,
+    /// Local disk the container may fill (its writable layer, logs, `emptyDir`): `10Gi`.
     #[serde(
         default,
         rename = "ephemeral-storage",

@@ -256,6 +256,19 @@ impl<'a> Scope<'a> {
         found
     }
 
+    /// Whether the two scopes may admit a repository in common (`true` when unsure; a `!`
+    /// glob is not weighed).
+    pub fn may_share(&self, other: Scope<'_>) -> bool {
+        if self.is_every() || other.is_every() {
+            return true;
+        }
+        self.positive().any(|a| {
+            other
+                .positive()
+                .any(|b| may_overlap(a.pattern(), b.pattern()))
+        })
+    }
+
     /// A repository in scope, made from its first glob that yields one (for sample
     /// deliveries); `None` when none does.
     pub fn example(&self) -> Option<String> {

@@ -265,6 +265,34 @@ fn syntax_issue(text: &str, e: &yaml_rust2::ScanError, open: &[Frame]) -> YamlIs
     if let Some(found) = found {
         return found;
     }
+    if info.contains("simple key expect ':'") || info.contains("could not find expected ':'") {
+        // Reported where the next key starts: the key without its `:` is the line above
+        // (new-user review 13b, N10; before: libyaml's words, a line late).
+        let above = (1..at.line).rev().find_map(|n| {
+            let line = text.lines().nth(n - 1)?;
+            let content = line.trim_start_matches(' ');
+            (!content.trim().is_empty() && !content.starts_with('#')).then_some((n, line))
+        });
+        if let Some((n, line)) = above {
+            let indent = line.len() - line.trim_start_matches(' ').len();
+            let content = line[indent..].trim_end();
+            let (col, content) = match content.strip_prefix("- ") {
+                Some(item) => (indent + 3, item.trim_start()),
+                None => (indent + 1, content),
+            };
+            let fix = match content.split_once(' ') {
+                Some((key, value)) if !key.contains(':') => format!("{key}: {}", value.trim()),
+                _ => format!("{content}:"),
+            };
+            return issue(
+                Pos { line: n, col },
+                format!(
+                    "`{content}` is a key without its `:`; write `{fix}` (a key, then `:` and \
+                     a space, then its value)"
+                ),
+            );
+        }
+    }
     if info.contains("mapping values are not allowed")
         || info.contains("block mapping, did not find expected key")
         || info.contains("did not find expected '-' indicator")

@@ -698,7 +698,8 @@ pub fn tokenize(input: &str) -> Result<Vec<String>, CommandError> {
     Ok(args)
 }
 
-/// The help reply: a Markdown list of the built-in verbs, then the custom ones given as
+/// The help reply: a Markdown list of the built-in verbs given (those that work where it is
+/// asked, in `BuiltinVerb::ALL`'s order), then the custom ones given as
 /// `(verb, description)`. Custom verbs that the parser would ignore (empty, holding
 /// whitespace, or naming a built-in) are left out.
 ///
@@ -706,9 +707,9 @@ pub fn tokenize(input: &str) -> Result<Vec<String>, CommandError> {
 /// - `/agent run <task>`: start an agent on the task: ...
 /// - `/agent docs [args]`: rebuild the docs
 /// ```
-pub fn help_text(prefix: &str, custom: &[(String, String)]) -> String {
+pub fn help_text(prefix: &str, builtin: &[BuiltinVerb], custom: &[(String, String)]) -> String {
     let mut help = String::new();
-    for verb in BuiltinVerb::ALL {
+    for &verb in builtin {
         help.push_str(&format!(
             "- `{prefix} {}`: {}\n",
             verb.usage(),
@@ -1559,7 +1560,7 @@ mod tests {
             ),
             ("run".to_owned(), "shadowed by the built-in".to_owned()),
         ];
-        let help = help_text("/agent", &custom);
+        let help = help_text("/agent", &BuiltinVerb::ALL, &custom);
         for verb in BuiltinVerb::ALL {
             assert!(
                 help.contains(&format!("- `/agent {}`: ", verb.usage())),

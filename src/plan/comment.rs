@@ -166,7 +166,14 @@ impl Planner {
         let number = asked.number;
         let requested_by = asked.login.to_string();
         match command {
-            Command::Help => out.push(Decision::Reply(self.help(asked.event))),
+            Command::Help => {
+                let target = if asked.is_pull_request {
+                    CommentTarget::PullRequest
+                } else {
+                    CommentTarget::Issue
+                };
+                out.push(Decision::Reply(self.help(asked.event, target)))
+            }
             Command::Status => out.push(Decision::Control(Control::Status { number })),
             Command::Stop => out.push(Decision::Control(Control::Stop {
                 number,
@@ -297,7 +304,7 @@ fn service_command(command: &Command) -> bool {
 }
 
 /// Whether `agent` answers `verb` on a `target` (a pull request or an issue).
-fn verdict(agent: &Agent, target: CommentTarget, verb: &str) -> Hears {
+pub(super) fn verdict(agent: &Agent, target: CommentTarget, verb: &str) -> Hears {
     match &agent.triggers.comment {
         Some(c) if c.targets.contains(&target) && c.verbs.iter().any(|v| v.as_str() == verb) => {
             Hears::Start

@@ -15,7 +15,7 @@
 use globset::{GlobMatcher, GlobSet, GlobSetBuilder};
 use serde::{Deserialize, Serialize};
 
-use crate::config::{Agent, Config};
+use crate::config::{Agent, CommentTarget, Config};
 use crate::github::command::{BuiltinVerb, help_text};
 use crate::github::event::{
     AuthorAssociation, CommitSha, Event, IssuesAction, PullRequest, PullRequestAction,
@@ -526,29 +526,39 @@ impl Planner {
         verbs
     }
 
-    /// The help text for `event`'s repository, listing the built-in verbs and the ones its
-    /// agents answer to.
-    pub fn help(&self, event: &WebhookEvent) -> String {
+    /// The help text for `event`'s repository, asked on a `target` (a pull request or an
+    /// issue): the verbs that work there. A verb that starts agents is listed when one of
+    /// the repository's agents answers it on that target, `approve` on a pull request only;
+    /// the service's own verbs always (new-user review 13b, N15: before, `review` and
+    /// `approve` were listed on an issue, where they are answered "no agent answers").
+    pub fn help(&self, event: &WebhookEvent, target: CommentTarget) -> String {
+        let answered = |verb: &str| -> Vec<&Agent> {
+            self.agents_for(event)
+                .map(|(a, _)| a)
+                .filter(|a| matches!(comment::verdict(a, target, verb), Hears::Start))
+                .collect()
+        };
+        let builtin: Vec<BuiltinVerb> = BuiltinVerb::ALL
+            .into_iter()
+            .filter(|verb| match verb {
+                BuiltinVerb::Approve => target == CommentTarget::PullRequest,
+                verb if verb.starts_agents() => !answered(verb.name()).is_empty(),
+                _ => true,
+            })
+            .collect();
         let custom: Vec<(String, String)> = self
             .custom_verbs(event)
             .into_iter()
-            .map(|verb| {
-                let agents: Vec<&str> = self
-                    .agents_for(event)
-                    .map(|(a, _)| a)
-                    .filter(|a| {
-                        a.triggers
-                            .comment
-                            .as_ref()
-                            .is_some_and(|c| c.verbs.iter().any(|v| v.as_str() == verb))
-                    })
+            .filter_map(|verb| {
+                let agents: Vec<&str> = answered(&verb)
+                    .into_iter()
                     .map(|a| a.description.as_deref().unwrap_or(a.name.as_str()))
                     .collect();
                 let starts = format!("starts {}", agents.join(", "));
-                (verb, starts)
+                (!agents.is_empty()).then_some((verb, starts))
             })
             .collect();
-        help_text(&self.config.github.command_prefix, &custom)
+        help_text(&self.config.github.command_prefix, &builtin, &custom)
     }
 
     /// Decides what one delivery asks for: the trigger's file decides, then who may start
@@ -969,8 +979,12 @@ mod tests {
     fn help_lists_only_the_agents_of_the_repository() {
         let planner = scoped_planner();
         let comment = "variants/issue_comment/run-on-pull-request.json";
-        let help =
-            |repository: &str| planner.help(&event(comment, repository, Some("/agent help")));
+        let help = |repository: &str| {
+            planner.help(
+                &event(comment, repository, Some("/agent help")),
+                crate::config::CommentTarget::PullRequest,
+            )
+        };
         let (a, b) = (help("acme/a"), help("acme/b"));
         assert!(a.contains("docs"), "{a}");
         assert!(!b.contains("docs"), "{b}");

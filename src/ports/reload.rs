@@ -130,6 +130,9 @@ impl Fingerprint {
 /// The config in force and where it comes from.
 pub struct ConfigStore {
     path: PathBuf,
+    /// The templates folder given on the command line (`--templates-dir`), read instead of
+    /// the config's own `templates_dir` at every load and reload.
+    templates_dir: Option<PathBuf>,
     current: RwLock<Arc<LiveConfig>>,
     /// The templates folder of the config in force, and the files' fingerprint when it, or
     /// the last config refused, was read (so a broken file is reported once, not every poll).
@@ -141,8 +144,8 @@ pub struct ConfigStore {
     refused: Mutex<Option<String>>,
 }
 
-fn compile(path: &Path) -> Result<(Engine, PathBuf), ReloadError> {
-    let loaded = config::load(path)?;
+fn compile(path: &Path, templates_dir: Option<&Path>) -> Result<(Engine, PathBuf), ReloadError> {
+    let loaded = config::load_with(path, templates_dir)?;
     let engine = Engine::new(&loaded)?;
     // What deliveries would meet (an undefined variable, an optional part used without a
     // default, an invalid object) refuses the config now rather than failing each delivery.
@@ -157,11 +160,22 @@ fn compile(path: &Path) -> Result<(Engine, PathBuf), ReloadError> {
 impl ConfigStore {
     /// Loads the config at startup.
     pub fn load(path: &Path) -> Result<ConfigStore, ReloadError> {
-        let (engine, templates_dir) = compile(path)?;
+        ConfigStore::load_with(path, None)
+    }
+
+    /// The same, reading the templates from `templates_dir` when given rather than from the
+    /// config's own `templates_dir`, now and at every reload (`serve --templates-dir`).
+    pub fn load_with(
+        path: &Path,
+        templates_dir: Option<&Path>,
+    ) -> Result<ConfigStore, ReloadError> {
+        let given = templates_dir.map(Path::to_path_buf);
+        let (engine, templates_dir) = compile(path, given.as_deref())?;
         // Taken after the read: a write racing startup is seen at the next change or SIGHUP.
         let fingerprint = Fingerprint::of(path, &templates_dir);
         Ok(ConfigStore {
             path: path.to_path_buf(),
+            templates_dir: given,
             current: RwLock::new(Arc::new(LiveConfig::new(engine, 1))),
             watched: Mutex::new((templates_dir, fingerprint)),
             pinned_namespace: None,
@@ -196,8 +210,8 @@ impl ConfigStore {
         let mut watched = self.watched.lock().unwrap_or_else(|e| e.into_inner());
         // Taken before reading, so a write during the read shows as a change next time.
         let before = Fingerprint::of(&self.path, &watched.0);
-        let compiled =
-            compile(&self.path).and_then(|(engine, templates_dir)| match &self.pinned_namespace {
+        let compiled = compile(&self.path, self.templates_dir.as_deref()).and_then(
+            |(engine, templates_dir)| match &self.pinned_namespace {
                 Some(pinned) if run_namespaces(&engine) != *pinned => {
                     Err(ReloadError::NamespaceFixed {
                         from: pinned.clone(),
@@ -205,7 +219,8 @@ impl ConfigStore {
                     })
                 }
                 _ => Ok((engine, templates_dir)),
-            });
+            },
+        );
         match compiled {
             Ok((engine, templates_dir)) => {
                 let fingerprint = if templates_dir == watched.0 {

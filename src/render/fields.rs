@@ -60,10 +60,9 @@ fn lookup(context: &Json, path: &[&str]) -> Lookup {
     Lookup::Found
 }
 
-/// The start of every place `path` is written in `source` (`repo.full_name`, also with
-/// blanks around the dots), as line and column; the first line when it is written another
-/// way (`repo["full_name"]`).
-fn positions(source: &str, path: &str) -> Vec<Pos> {
+/// The byte offset of every place `path` is written in `source` (`repo.full_name`, also
+/// with blanks around the dots); none when it is written another way (`repo["full_name"]`).
+fn offsets(source: &str, path: &str) -> Vec<usize> {
     let is_word = |c: char| c.is_alphanumeric() || c == '_';
     let segments: Vec<&str> = path.split('.').collect();
     // The end of `path` written from `at` on, when it is.
@@ -78,11 +77,19 @@ fn positions(source: &str, path: &str) -> Vec<Pos> {
         }
         (!rest.starts_with(is_word)).then_some(source.len() - rest.len())
     };
-    let found: Vec<Pos> = source
+    source
         .match_indices(segments[0])
         .map(|(at, _)| at)
         .filter(|&at| !source[..at].ends_with(|c: char| is_word(c) || c == '.'))
         .filter(|&at| written_at(at).is_some())
+        .collect()
+}
+
+/// The start of every place `path` is written in `source`, as line and column; the first
+/// line when it is written another way.
+fn positions(source: &str, path: &str) -> Vec<Pos> {
+    let found: Vec<Pos> = offsets(source, path)
+        .into_iter()
         .map(|at| Pos::at_byte(source, at))
         .collect();
     if found.is_empty() {
@@ -153,23 +160,64 @@ impl Engine {
             .collect()
     }
 
+    /// Where a template's mistakes are shown: its file and the places `path` is written in
+    /// it; for a template written inside services.yaml (`concurrency.group`,
+    /// `cluster.namespace_template`), services.yaml at the places in its text
+    /// (`config_text`; its first line without it), and the key to say before the message.
+    fn places(
+        &self,
+        name: &str,
+        path: &str,
+        config_text: Option<&str>,
+    ) -> Option<(String, Vec<Pos>, String)> {
+        if let Some(source) = self.sources.get(name) {
+            return Some((self.file_of(name), positions(source, path), String::new()));
+        }
+        let source = self.config_template(name)?;
+        let start = Pos { line: 1, col: 1 };
+        let places = config_text
+            .and_then(|text| {
+                let at = text.find(source.as_str())?;
+                let found: Vec<Pos> = offsets(&source, path)
+                    .into_iter()
+                    .map(|b| Pos::at_byte(text, at + b))
+                    .collect();
+                (!found.is_empty()).then_some(found)
+            })
+            .unwrap_or_else(|| vec![start]);
+        Some((self.config_path.clone(), places, format!("{name}: ")))
+    }
+
     /// Every field a template reads that no sample of its agent's triggers has, at each
-    /// place it is written, with the nearest field that exists (or the fields there are).
-    pub fn field_problems(&self) -> Vec<FileDiagnostic> {
+    /// place it is written, with the nearest field that exists (or the fields there are):
+    /// in its template files and in the templates written inside services.yaml alike
+    /// (new-user review 13b, N9), pointed at in `config_text`.
+    pub fn field_problems(&self, config_text: Option<&str>) -> Vec<FileDiagnostic> {
         let mut found = ByPlace::default();
         for agent in &self.config.agents {
             let contexts = self.sample_contexts(agent);
             if contexts.is_empty() {
                 continue;
             }
-            for name in Self::agent_templates(agent) {
-                let Some(source) = self.sources.get(name) else {
-                    continue;
-                };
+            let mut names: Vec<String> = Self::agent_templates(agent)
+                .into_iter()
+                .map(String::from)
+                .collect();
+            if agent.concurrency.is_some() {
+                names.push(super::concurrency_template(agent.name.as_str()));
+            }
+            if self.config.cluster.namespace_template.is_some() {
+                names.push(super::NAMESPACE_TEMPLATE.to_string());
+            }
+            for name in &names {
+                let name = name.as_str();
                 for path in self.paths_read(name) {
+                    let Some((file, places, key)) = self.places(name, &path, config_text) else {
+                        continue;
+                    };
                     let segments: Vec<&str> = path.split('.').collect();
                     if let Some(message) = self.secret_out_of_reach(agent, &segments) {
-                        found.add(self.file_of(name), positions(source, &path), &message);
+                        found.add(file, places, &format!("{key}{message}"));
                         continue;
                     }
                     let mut missing: Option<(usize, BTreeSet<String>)> = None;
@@ -191,11 +239,17 @@ impl Engine {
                     };
                     // A key of a map services.yaml fills may be tested for (`is defined`,
                     // `| default`): the render check says when it is used unguarded.
-                    if OPEN_MAPS.contains(&segments[..depth].join(".").as_str()) {
+                    // But a key one letter or two from one the map has is a misspelling
+                    // (`agent.params.focuss` beside `focus`: new-user review 13b, N16).
+                    let map = segments[..depth].join(".");
+                    if OPEN_MAPS.contains(&map.as_str()) {
+                        if let Some(message) = open_map_typo(&segments, depth, &keys, agent) {
+                            found.add(file, places, &format!("{key}{message}"));
+                        }
                         continue;
                     }
                     let message = unknown_field(&segments, depth, &keys, agent);
-                    found.add(self.file_of(name), positions(source, &path), &message);
+                    found.add(file, places, &format!("{key}{message}"));
                 }
             }
         }
@@ -473,6 +527,31 @@ fn comment_reference(prefix: &str) -> String {
 /// (type, in every delivery), and the parts always absent.
 type TriggerFields = (String, String, BTreeMap<String, String>, Vec<String>);
 
+/// The message for a key of a map services.yaml fills (`agent.params`) that is not there
+/// but is close to one that is; none when no key is close (it may be tested for).
+fn open_map_typo(
+    segments: &[&str],
+    depth: usize,
+    keys: &BTreeSet<String>,
+    agent: &Agent,
+) -> Option<String> {
+    let wrong = segments[depth];
+    let near = crate::suggest::did_you_mean(wrong, keys.iter().map(String::as_str))?;
+    let map = segments[..depth].join(".");
+    let whence = match map.as_str() {
+        "agent.params" => " (the agent's `params` in services.yaml)",
+        "agent.env" => " (the agent's `env` in services.yaml)",
+        "images" => " (`images` in services.yaml)",
+        "secrets" => " (`secrets` in services.yaml)",
+        _ => "",
+    };
+    Some(format!(
+        "agent `{}`: `{}`: `{wrong}` is not a key of `{map}`{whence}; did you mean `{map}.{near}`?",
+        agent.name,
+        segments.join(".")
+    ))
+}
+
 /// The message for a path whose segment at `depth` is not there.
 fn unknown_field(
     segments: &[&str],
@@ -490,6 +569,11 @@ fn unknown_field(
     };
     let nearest = crate::suggest::did_you_mean(wrong, keys.iter().map(String::as_str));
     let hint = match nearest {
+        // An object empty for this agent (`agent.resources.requests` of an agent that sets
+        // only limits): before, an empty list `()` (new-user review 13b, N13).
+        None if keys.is_empty() => {
+            format!("; `{parent}` has no fields for this agent: services.yaml sets none there")
+        }
         Some(near) => {
             let mut fixed: Vec<&str> = segments.to_vec();
             fixed[depth] = near;
@@ -593,6 +677,13 @@ is misspelt (`repo.fullname`: did you mean `repo.full_name`?).
   `agent.description or \"…\"`: `validate` refuses a template that prints it as `none`).
 - Filters beyond minijinja's own: `dns_label`, `label_value` (text to a DNS label or a label
   value), `yaml_quote`, `truncate_chars(n)`.
+- Templates are minijinja's (Jinja's syntax) with these settings: `trim_blocks` (the newline
+  right after a `{% … %}` tag is dropped, so a line ending in `{% endif %}` runs into the
+  next: `bug? {% if x %}yes{% else %}no{% endif %}` then `Title` on the next line gives
+  `bug? noTitle`; end such a tag with `+%}`, as `{% endif +%}`, to keep its newline),
+  `lstrip_blocks` (spaces before a tag alone on its line are dropped), the template's last
+  newline kept, and a strict undefined (a name or field that is not there is an error, not
+  empty text).
 ";
 
 /// The config docs/templates.md is generated with: one agent per kind of trigger, each

@@ -187,7 +187,7 @@ impl Checker {
         let pod_non_root = pod_security.and_then(|s| s.run_as_non_root);
         let pod_seccomp = pod_security.and_then(|s| s.seccomp_profile.as_ref());
         for c in &containers {
-            self.container(c, pod_non_root, pod_seccomp);
+            self.container(c, at, pod_non_root, pod_seccomp);
         }
     }
 
@@ -262,6 +262,7 @@ impl Checker {
     fn container(
         &mut self,
         c: &Of<'_>,
+        pod_at: &str,
         pod_non_root: Option<bool>,
         pod_seccomp: Option<&SeccompProfile>,
     ) {
@@ -314,13 +315,19 @@ impl Checker {
         if s.and_then(|s| s.run_as_user) == Some(0) {
             self.restricted(format!("{at}.runAsUser"), "runs as root (runAsUser 0)");
         }
-        match s.and_then(|s| s.run_as_non_root).or(pod_non_root) {
-            Some(true) => {}
-            Some(false) => self.restricted(
+        match (s.and_then(|s| s.run_as_non_root), pod_non_root) {
+            (Some(true), _) | (None, Some(true)) => {}
+            (Some(false), _) => self.restricted(
                 format!("{at}.runAsNonRoot"),
                 "may run as root (runAsNonRoot: false)",
             ),
-            None => self.restricted(
+            // Written once for the pod: said there, not at a field the file does not hold
+            // (new-user review 13b, N10).
+            (None, Some(false)) => self.restricted(
+                format!("{pod_at}.securityContext.runAsNonRoot"),
+                "may run as root (runAsNonRoot: false)",
+            ),
+            (None, None) => self.restricted(
                 format!("{at}.runAsNonRoot"),
                 "may run as root: runAsNonRoot is not set here or on the pod, so the image's \
                  user decides, and it is not known here",

@@ -82,7 +82,7 @@ impl Engine {
     pub fn sample_problems(&self, config_text: Option<&str>) -> Vec<FileDiagnostic> {
         // Every misspelt field at once, each where it is written (a render stops at the
         // first); the render's own "undefined value" on those lines says nothing more.
-        let mut found: Vec<FileDiagnostic> = self.field_problems();
+        let mut found: Vec<FileDiagnostic> = self.field_problems(config_text);
         found.extend(self.description_problems());
         let fields: Vec<(String, usize)> =
             found.iter().map(|d| (d.file.clone(), d.pos.line)).collect();
@@ -129,8 +129,11 @@ impl Engine {
                     // One line per place: the same mistake seen by another agent or trigger
                     // (with its own names in the message) is the same mistake.
                     let key = (file.clone(), pos);
+                    // On a misspelt field's line, what the render met next of it (it is
+                    // undefined, or a filter was given none for it) follows from the
+                    // misspelling: "give it a default" would hide a name that is not there.
                     if seen.contains(&key)
-                        || (what.starts_with("undefined value")
+                        || ((what.contains("undefined value: ") || what.contains("is none"))
                             && fields.contains(&(file.clone(), pos.line)))
                         || (what.starts_with("unknown filter")
                             && filter_lines.contains(&(file.clone(), pos.line)))
@@ -647,7 +650,7 @@ impl Engine {
     }
 
     /// The source of a template written inside services.yaml.
-    fn config_template(&self, name: &str) -> Option<String> {
+    pub(super) fn config_template(&self, name: &str) -> Option<String> {
         if name == NAMESPACE_TEMPLATE {
             return self
                 .config

@@ -66,6 +66,9 @@ pub enum LogFormat {
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
     pub config: PathBuf,
+    /// The templates folder read instead of the config's own `templates_dir`
+    /// (`--templates-dir`), at startup and at every reload.
+    pub templates_dir: Option<PathBuf>,
     pub listen: String,
     pub dry_run: bool,
     pub manifests_dir: Option<PathBuf>,
@@ -203,10 +206,11 @@ pub async fn build_state(
         std::env::var(SECRET_ENV).ok().as_deref(),
         |path| std::fs::read_to_string(path),
     )?;
-    let config = ConfigStore::load(&options.config).map_err(|source| ServeError::Config {
-        path: options.config.clone(),
-        source,
-    })?;
+    let config = ConfigStore::load_with(&options.config, options.templates_dir.as_deref())
+        .map_err(|source| ServeError::Config {
+            path: options.config.clone(),
+            source,
+        })?;
     if options.dry_run {
         let launcher = DryRunLauncher::new(options.manifests_dir.clone())?;
         return Ok((

@@ -27,3 +27,30 @@ pub fn syntax_environment() -> Environment<'static> {
     env.set_syntax(syntax_config());
     env
 }
+
+#[cfg(test)]
+mod tests {
+    /// What docs/templates.md says of the settings (new-user review 13b, N13): a line ending
+    /// in a block tag runs into the next, `+%}` keeps the newline, spaces before a tag alone
+    /// on its line go, the last newline stays.
+    #[test]
+    fn the_settings_behave_as_docs_templates_md_says() {
+        let render = |source: &str| {
+            let mut env = super::syntax_environment();
+            env.add_template("t", source).expect("compiles");
+            env.get_template("t")
+                .and_then(|t| t.render(minijinja::context! { x => false }))
+                .expect("renders")
+        };
+        let line = "bug? {% if x %}yes{% else %}no{% endif %}\nTitle\n";
+        assert_eq!(render(line), "bug? noTitle\n");
+        assert_eq!(
+            render(&line.replace("endif %}", "endif +%}")),
+            "bug? no\nTitle\n"
+        );
+        assert_eq!(
+            render("a\n    {% if not x %}\nb\n    {% endif %}\n"),
+            "a\nb\n"
+        );
+    }
+}

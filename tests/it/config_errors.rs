@@ -142,6 +142,47 @@ agents: []
             )],
         },
         Case {
+            what: "a key without its `:`, keys below it (new-user review 13b, N10)",
+            yaml: "\
+project: demo
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: task
+    timeout 45m
+    triggers:
+      comment:
+        verbs: [run]
+",
+            expect: &[(
+                "timeout 45m",
+                "services.yaml:8:5: invalid YAML: `timeout 45m` is a key without its `:`; write \
+                 `timeout: 45m` (a key, then `:` and a space, then its value)",
+            )],
+        },
+        Case {
+            what: "the one key of a mapping without its `:` (new-user review 13b, N10)",
+            yaml: "\
+project: demo
+cluster:
+  namespace runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: task
+    triggers:
+      comment:
+        verbs: [run]
+",
+            expect: &[(
+                "namespace runs",
+                "services.yaml:3:3: cluster: expected a mapping, found a string: write \
+                 `namespace: runs`",
+            )],
+        },
+        Case {
             what: "a key indented deeper than its neighbours",
             yaml: "\
 project: demo
@@ -276,7 +317,7 @@ agents:
 ",
             expect: &[(
                 "run",
-                "services.yaml:10:16: agents[0].triggers.comment.verbs: expected a list, found a string",
+                "services.yaml:10:16: agents[0].triggers.comment.verbs: expected a list, found a string: write `verbs: [run]`",
             )],
         },
         Case {
@@ -338,7 +379,7 @@ agents:
 ",
             expect: &[(
                 "2.5",
-                "services.yaml:6:21: cluster.defaults.resources.limits.cpu: expected a quantity such as 500m or 4Gi, as a string, found a number",
+                "services.yaml:6:21: cluster.defaults.resources.limits.cpu: expected a quantity such as 500m or 4Gi, as a string, found a number: write `cpu: \"2.5\"`",
             )],
         },
     ]);
@@ -384,6 +425,38 @@ agents:
                 "namspace",
                 "services.yaml:3:3: cluster: unknown key `namspace`, did you mean `namespace`?",
             )],
+        },
+        Case {
+            what: "a GPU in an agent's resources: not a misspelt `cpu` (new-user review 13b, N13)",
+            yaml: "\
+project: demo
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: task
+    resources: {limits: {gpu: \"1\", nvidia.com/gpu: \"1\"}}
+    triggers:
+      comment:
+        verbs: [run]
+",
+            expect: &[
+                (
+                    "gpu",
+                    "services.yaml:8:26: agents[0].resources.limits: unknown key `gpu`: a resource \
+                     list here takes cpu, ephemeral-storage, memory only; a GPU or another extended \
+                     resource (`nvidia.com/gpu`) goes in the pod template's container `resources`, \
+                     under `limits` (`limits: { nvidia.com/gpu: 1 }`)",
+                ),
+                (
+                    "nvidia.com/gpu",
+                    "services.yaml:8:36: agents[0].resources.limits: unknown key `nvidia.com/gpu`: \
+                     a resource list here takes cpu, ephemeral-storage, memory only; a GPU or \
+                     another extended resource (`nvidia.com/gpu`) goes in the pod template's \
+                     container `resources`, under `limits` (`limits: { nvidia.com/gpu: 1 }`)",
+                ),
+            ],
         },
         Case {
             what: "a misspelt key four levels down, inside a list item",
@@ -1075,7 +1148,7 @@ agents:
             "services.yaml:8:14: cluster.defaults.timeout: `soon` is not a duration: write a number and a unit, like 90s, 30m, 1.5h, 1h 30m or 2d",
             "services.yaml:10:5: agents[0]: missing required key `name`",
             "services.yaml:10:14: agents[0].timeout: expected a duration such as 30m, found an integer",
-            "services.yaml:13:16: agents[0].triggers.comment.verbs: expected a list, found a string",
+            "services.yaml:13:16: agents[0].triggers.comment.verbs: expected a list, found a string: write `verbs: [run]`",
             "services.yaml:14:7: agents[0].triggers: unknown key `schedule` (expected one of: comment, issues, pull_request, push, release)",
         ]
     );
@@ -2154,4 +2227,121 @@ agents:
     let users = &loaded.config.github.authorization.allowed_users;
     assert_eq!(users[0].login(), "octocat");
     assert_eq!(users[0].id(), Some(583_231));
+}
+
+/// New-user review 13b, N15: a command prefix that is a plain word (`bot`) would be read in
+/// ordinary text ("bot is down"), so it is refused with the sign to put before it; before,
+/// it was accepted without a word.
+#[test]
+fn a_command_prefix_that_is_a_plain_word_is_refused_with_the_sign_to_begin_it_with() {
+    check(&[Case {
+        what: "a prefix without its `/`",
+        yaml: "\
+project: demo
+github:
+  command_prefix: bot
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: task
+    triggers:
+      comment:
+        verbs: [run]
+",
+        expect: &[(
+            "bot",
+            "services.yaml:3:19: command prefix `bot` begins with a letter or digit, so every \
+             comment line that begins with the word `bot` would be read as a command; begin it \
+             with a sign, as in `/bot`",
+        )],
+    }]);
+    for prefix in ["/bot", "!agent", "@acme-bot"] {
+        configs::load(&format!(
+            "project: demo\ngithub: {{ command_prefix: \"{prefix}\" }}\ncluster: {{ namespace: runs }}\n\
+             images: {{ agent: ghcr.io/acme/agent:1.0 }}\n\
+             agents: [{{ name: task, triggers: {{ comment: {{ verbs: [run] }} }} }}]\n"
+        ));
+    }
+}
+
+/// New-user review 13b, N16: a value of the wrong type is answered with the form to write
+/// where that is plain: a number quoted where text goes, a string's words as a list's items.
+#[test]
+fn a_value_of_the_wrong_type_is_answered_with_the_form_to_write() {
+    check(&[Case {
+        what: "a command as one string, a number of params and of cpu",
+        yaml: "\
+project: demo
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: task
+    command: claude -p --max-turns 30
+    params: { retries: 3, verbose: true }
+    resources: { limits: { cpu: 4 } }
+    triggers:
+      comment:
+        verbs: [run]
+",
+        expect: &[
+            (
+                "claude",
+                "services.yaml:8:14: agents[0].command: expected a list, found a string: write \
+                 `command: [claude, -p, --max-turns, \"30\"]`",
+            ),
+            (
+                "3",
+                "services.yaml:9:24: agents[0].params.retries: expected a string, found an \
+                 integer: write `retries: \"3\"`",
+            ),
+            (
+                "true",
+                "services.yaml:9:36: agents[0].params.verbose: expected a string, found a \
+                 boolean: write `verbose: \"true\"`",
+            ),
+            (
+                "4",
+                "services.yaml:10:33: agents[0].resources.limits.cpu: expected a quantity such \
+                 as 500m or 4Gi, as a string, found an integer: write `cpu: \"4\"`",
+            ),
+        ],
+    }]);
+}
+
+/// New-user review 13b, N10: a request above its limit written in services.yaml is refused
+/// where it is written (before: at the template line that prints `agent.resources`).
+#[test]
+fn a_request_above_its_limit_is_refused_where_services_yaml_writes_it() {
+    check(&[Case {
+        what: "an agent's cpu and memory requests above their limits",
+        yaml: "\
+project: demo
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: task
+    resources: { requests: { cpu: \"4\", memory: 8Gi }, limits: { cpu: \"1\", memory: 1Gi } }
+    triggers:
+      comment:
+        verbs: [run]
+",
+        expect: &[
+            (
+                "\"4\"",
+                "services.yaml:8:35: the cpu request `4` is above its limit `1`, which the API \
+                 server refuses; lower the request or raise the limit",
+            ),
+            (
+                "8Gi",
+                "services.yaml:8:48: the memory request `8Gi` is above its limit `1Gi`, which \
+                 the API server refuses; lower the request or raise the limit",
+            ),
+        ],
+    }]);
 }

@@ -123,6 +123,13 @@ fn every_dangerous_pod_is_refused_with_the_template_document_field_and_agent() {
             refusal(&format!("{c}.runAsNonRoot"), "Pod may run as root (runAsNonRoot: false)", "baseline"),
         ),
         (
+            // Said at the pod's field, which the template holds (new-user review 13b, N10;
+            // before: at the container's, which it does not).
+            "root allowed for the whole pod",
+            HARDENED.replace("    runAsNonRoot: true\n", "    runAsNonRoot: false\n"),
+            refusal("spec.securityContext.runAsNonRoot", "Pod may run as root (runAsNonRoot: false)", "baseline"),
+        ),
+        (
             "root as the image says",
             HARDENED.replace("    runAsNonRoot: true\n", ""),
             refusal(&format!("{c}.runAsNonRoot"), "Pod may run as root: runAsNonRoot is not set here or on the pod, so the image's user decides, and it is not known here", "baseline"),

@@ -587,7 +587,7 @@ fn validate_of_the_installed_config_names_the_templates_folder_and_takes_another
              does not exist (`templates_dir: /usr/share/agentpods/templates`); to check this config \
              with other templates, such as a checkout's, give their folder with --templates-dir (as in \
              `agentpods validate --templates-dir templates deploy/base/config/services.yaml`; \
-             `render` and `admission-policy` take it too)").as_str(),
+             `render`, `serve` and `admission-policy` take it too)").as_str(),
             "1 problem found",
         ]
     );
@@ -762,6 +762,164 @@ fn validate_names_every_misspelt_field_at_once_with_the_one_it_likely_meant() {
         run.code
     );
     assert_eq!(run.code, Some(1));
+}
+
+/// New-user review 13b, N9: the templates written inside services.yaml (`concurrency.group`,
+/// `cluster.namespace_template`) get the field check template files get, with the field
+/// likely meant, at the place in services.yaml; and a misspelt field put through a filter is
+/// not also told to "give it a default" (it is not an absent part, it is not there at all).
+#[test]
+fn fields_misspelt_inside_services_yaml_get_the_field_likely_meant() {
+    use support::configs::{self, ConfigDir};
+
+    let config = AGENTS
+        .replace(
+            "  namespace: runs\n",
+            "  namespace_template: \"runs-{{ repo.nam | dns_label }}\"\n",
+        )
+        .replace(
+            "group: \"review-{{ pr.number if pr else issue.number }}\"",
+            "group: \"review-{{ repo.fullname }}\"",
+        );
+    let dir = ConfigDir::new(config.as_bytes());
+    dir.write("templates/agent-pod.yaml", pod_with_task().as_bytes());
+    dir.write("templates/prompts/task.md", b"{{ comment.command.task }}\n");
+    dir.write(
+        "templates/prompts/review.md",
+        b"Review {{ repo.nam | label_value }}.\n",
+    );
+    let run = configs::validate(&dir.path("services.yaml"));
+    let folder = format!("{}/", dir.dir.path().display());
+    let lines: Vec<String> = run
+        .stderr_lines()
+        .iter()
+        .map(|l| l.replace(&folder, ""))
+        .collect();
+    let hint = "(the fields of each trigger: docs/templates.md)";
+    assert_eq!(
+        lines,
+        [
+            format!(
+                "services.yaml:3:32: cluster.namespace_template: agent `task`: `repo.nam`: `nam` is not a field of `repo`; did you mean `repo.name`? {hint}"
+            ),
+            format!(
+                "services.yaml:19:25: agents[review].concurrency.group: agent `review`: `repo.fullname`: `fullname` is not a field of `repo`; did you mean `repo.full_name`? {hint}"
+            ),
+            format!(
+                "templates/prompts/review.md:1:11: agent `review`: `repo.nam`: `nam` is not a field of `repo`; did you mean `repo.name`? {hint}"
+            ),
+            "3 problems found".to_string(),
+        ],
+        "exit {:?}",
+        run.code
+    );
+}
+
+/// New-user review 13b, N13: a field of an object empty for this agent
+/// (`agent.resources.requests` of an agent that sets only limits) says so, instead of
+/// listing its fields as `()`.
+#[test]
+fn a_field_of_an_object_empty_for_the_agent_says_it_is_empty() {
+    use support::configs::{self, ConfigDir};
+
+    let config = AGENTS.replace(
+        "    prompt: prompts/task.md\n",
+        "    prompt: prompts/task.md\n    resources: { limits: { cpu: \"1\" } }\n",
+    );
+    let dir = ConfigDir::new(config.as_bytes());
+    dir.write("templates/agent-pod.yaml", pod_with_task().as_bytes());
+    dir.write(
+        "templates/prompts/task.md",
+        b"{{ comment.command.task }} with {{ agent.resources.requests.cpu }} cores\n",
+    );
+    dir.write("templates/prompts/review.md", b"Review.\n");
+    let run = configs::validate(&dir.path("services.yaml"));
+    let folder = format!("{}/", dir.dir.path().display());
+    let lines: Vec<String> = run
+        .stderr_lines()
+        .iter()
+        .map(|l| l.replace(&folder, ""))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "templates/prompts/task.md:1:36: agent `task`: `agent.resources.requests.cpu`: `cpu` is not a field of `agent.resources.requests`; `agent.resources.requests` has no fields for this agent: services.yaml sets none there (the fields of each trigger: docs/templates.md)",
+            "1 problem found",
+        ],
+        "exit {:?}",
+        run.code
+    );
+}
+
+/// [`RESTRICTED_POD`] carrying the task, so that no agent's templates drop it.
+fn pod_with_task() -> String {
+    RESTRICTED_POD.replace(
+        "metadata:\n",
+        "metadata:\n  annotations:\n    task: {{ task }}\n",
+    )
+}
+
+/// New-user review 13b, N16: a misspelt key of a map services.yaml fills
+/// (`agent.params.focuss` beside `params: { focus: … }`) gets the key it likely meant, as a
+/// misspelt field does (before: only "undefined value"); and two agents answering the same
+/// verb are warned about, since one comment starts both (before: nothing said).
+#[test]
+fn validate_names_a_misspelt_param_and_warns_of_a_verb_two_agents_answer() {
+    use support::configs::{self, ConfigDir};
+
+    let config = AGENTS.replace(
+        "    prompt: prompts/review.md\n",
+        "    prompt: prompts/review.md\n    params: { focus: tests }\n",
+    );
+    let dir = ConfigDir::new(config.as_bytes());
+    dir.write("templates/agent-pod.yaml", pod_with_task().as_bytes());
+    dir.write("templates/prompts/task.md", b"{{ comment.command.task }}\n");
+    dir.write(
+        "templates/prompts/review.md",
+        b"Review, with a focus on {{ agent.params.focuss }}.\n",
+    );
+    let run = configs::validate(&dir.path("services.yaml"));
+    let folder = format!("{}/", dir.dir.path().display());
+    let lines: Vec<String> = run
+        .stderr_lines()
+        .iter()
+        .map(|l| l.replace(&folder, ""))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "templates/prompts/review.md:1:28: agent `review`: `agent.params.focuss`: `focuss` is not a key of `agent.params` (the agent's `params` in services.yaml); did you mean `agent.params.focus`?",
+            "1 problem found",
+        ],
+        "exit {:?}",
+        run.code
+    );
+
+    // The same verb on both agents: a warning at the second one's.
+    let shared = AGENTS.replace("        verbs: [review]\n", "        verbs: [run]\n");
+    let dir = ConfigDir::new(shared.as_bytes());
+    dir.write("templates/agent-pod.yaml", pod_with_task().as_bytes());
+    dir.write("templates/prompts/task.md", b"{{ comment.command.task }}\n");
+    dir.write(
+        "templates/prompts/review.md",
+        b"{{ comment.command.task if comment else \"\" }}\n",
+    );
+    let run = configs::validate(&dir.path("services.yaml"));
+    let lines = run.stderr_lines();
+    assert_eq!(
+        lines.first().copied(),
+        Some(
+            format!(
+                "{}:17:17: warning: agent `review` answers `/agent run` as agent `task` does, so \
+                 one such comment starts both; if that is not meant, give one of them another verb",
+                dir.path("services.yaml").display()
+            )
+            .as_str()
+        ),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
 }
 
 /// What an agent is given and its templates drop is a warning naming the template: the

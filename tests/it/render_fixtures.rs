@@ -715,17 +715,48 @@ fn a_mistyped_command_is_answered_with_a_did_you_mean() {
     );
 }
 
+/// `/agent help` lists the commands that work where it is asked (new-user review 13b, N15):
+/// on an issue, not `review` (the example's review agent answers it on pull requests only)
+/// nor `approve` (a fork pull request's); on a pull request, every one. Before, an issue's
+/// help listed both, and `/agent review` there was answered "No agent answers".
 #[test]
-fn help_lists_every_command() {
-    let outcome = Example::load().deliver(&variant("issue_comment/help.json"));
-    let [Decision::Reply(help)] = outcome.decisions.as_slice() else {
-        panic!("help should be one reply:\n{}", outcome.story());
+fn help_lists_the_commands_that_work_where_it_is_asked() {
+    let helped = |payload: &Payload| {
+        let outcome = Example::load().deliver(payload);
+        let [Decision::Reply(help)] = outcome.decisions.as_slice() else {
+            panic!("help should be one reply:\n{}", outcome.story());
+        };
+        help.clone()
     };
+    let listed =
+        |help: &str, verb: BuiltinVerb| help.contains(&format!("- `{PREFIX} {}`: ", verb.usage()));
+
+    let on_issue = helped(&variant("issue_comment/help.json"));
     for verb in BuiltinVerb::ALL {
-        let usage = format!("- `{PREFIX} {}`: ", verb.usage());
+        let expected = !matches!(verb, BuiltinVerb::Review | BuiltinVerb::Approve);
+        assert_eq!(
+            listed(&on_issue, verb),
+            expected,
+            "{verb} on an issue:\n{on_issue}"
+        );
+    }
+    // The same words asked on a pull request.
+    let mut body: serde_json::Value =
+        serde_json::from_slice(&variant("issue_comment/run-on-pull-request.json").as_recorded())
+            .expect("JSON");
+    body["comment"]["body"] = format!("{PREFIX} help").into();
+    let dir = tempfile::tempdir().expect("a folder");
+    let path = dir.path().join("help-on-pull-request.json");
+    std::fs::write(&path, body.to_string()).expect("write the payload");
+    let on_pull_request = helped(&Payload {
+        event: "issue_comment".into(),
+        name: "issue_comment/help-on-pull-request.json".into(),
+        path,
+    });
+    for verb in BuiltinVerb::ALL {
         assert!(
-            help.contains(&usage),
-            "the help should list {usage}:\n{help}"
+            listed(&on_pull_request, verb),
+            "{verb} on a pull request:\n{on_pull_request}"
         );
     }
 }

@@ -222,7 +222,9 @@ async fn team_as_agents_and_key_serve_acme_a_and_no_other_repository() {
                 .rfind(|c| c.repo == repository)
                 .map(|c| c.body)
                 .unwrap_or_default();
-            assert!(help.contains("/agent run"), "{repository}: {help}");
+            assert!(help.contains("/agent status"), "{repository}: {help}");
+            // No agent of this config answers `run`: the help does not offer it.
+            assert!(!help.contains("/agent run"), "{repository}: {help}");
             assert_eq!(
                 help.contains("/agent fix") || help.contains("team A"),
                 lists_fix,

@@ -254,6 +254,12 @@ fn the_schema_and_the_binary_accept_the_same_edge_values() {
             false,
         ),
         (
+            "a command prefix that is a plain word",
+            "command_prefix: /agent",
+            "command_prefix: bot",
+            false,
+        ),
+        (
             "another command prefix",
             "command_prefix: /agent",
             "command_prefix: /bot",

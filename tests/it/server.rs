@@ -1180,6 +1180,18 @@ fn end_to_end() {
             && written.contains(&format!("Pod/{}", runs[0])),
         "{written}"
     );
+    // In the README's order (new-user review 13b, N14): written, launched, answered.
+    let at = |text: &str| server.log.iter().position(|l| l.contains(text));
+    let order = [
+        at("dry-run: wrote the manifests"),
+        at(" launched "),
+        at("answered"),
+    ];
+    assert!(
+        order.iter().all(Option::is_some) && order.is_sorted(),
+        "{order:?}\n{}",
+        server.log.join("\n")
+    );
 
     // The same delivery again: the same status and runs, said to be a repeat, nothing new.
     let (ok, again) = replay_binary(&url, "pull_request", &payload, "e2e-1");
@@ -1341,6 +1353,64 @@ fn unreachable_cluster() {
             && lease.contains("this replica will lead when it does"),
         "{lease}"
     );
+}
+
+/// New-user review 13b, N11: `serve` takes `--templates-dir` as `render`, `validate` and
+/// `admission-policy` do, so an installed config (whose `templates_dir` is the image's) runs
+/// in the dry-run loop with a checkout's templates, read again at every reload (before:
+/// "unexpected argument '--templates-dir'").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_dry_run_reads_the_templates_of_templates_dir() {
+    blocking_within(90, templates_dir_given).await;
+}
+
+fn templates_dir_given() {
+    let work = Workdir::new();
+    // The config names a folder that is not on this machine, as an installed one does.
+    let checkout = work.dir.path().join("checkout-templates");
+    std::fs::rename(work.dir.path().join("templates"), &checkout).expect("move the templates");
+    let text = std::fs::read_to_string(work.config()).expect("services.yaml");
+    let text = match text.find("templates_dir:") {
+        Some(at) => {
+            let end = at + text[at..].find('\n').expect("a line");
+            format!(
+                "{}templates_dir: /usr/share/agentpods/templates{}",
+                &text[..at],
+                &text[end..]
+            )
+        }
+        None => format!("templates_dir: /usr/share/agentpods/templates\n{text}"),
+    };
+    std::fs::write(work.config(), text).expect("write services.yaml");
+    let manifests = work.manifests_dir();
+    let mut server = Served::start(
+        &work,
+        &[
+            "--dry-run",
+            "--manifests-dir",
+            &manifests.display().to_string(),
+            "--templates-dir",
+            &checkout.display().to_string(),
+        ],
+    );
+    let address = server.address();
+    healthy(&address);
+    let url = format!("http://{address}/webhook");
+    let (ok, out) = replay_binary(&url, "pull_request", &fresh_file(&work, OPENED), "tdir-1");
+    assert!(ok && out.starts_with("HTTP 202"), "{out}");
+    let runs = expected_runs("pull_request", &fixture(OPENED).body(), "tdir-1");
+    let written = std::fs::read_to_string(manifests.join(format!("{}.yaml", runs[0])))
+        .expect("the run's manifests");
+    assert!(written.contains("kind: Pod"), "{written}");
+
+    // A template of the folder given changes: the service reads it again from there.
+    let pod = checkout.join("agent-pod.yaml");
+    let template = std::fs::read_to_string(&pod).expect("agent-pod.yaml");
+    std::fs::write(&pod, format!("{template}\n")).expect("write agent-pod.yaml");
+    let line = server.wait_for_line("services.yaml reloaded");
+    assert!(line.contains("generation"), "{line}");
+    server.signal("TERM");
+    assert_eq!(server.wait().code(), Some(0));
 }
 
 /// `--dry-run` without `--manifests-dir` keeps no file: the service says so when it starts,
