@@ -19,6 +19,7 @@ use agentpods::ports::launcher::DryRunLauncher;
 use agentpods::ports::reload::ConfigStore;
 use agentpods::serve::http::{self, AppState};
 use agentpods::serve::intake;
+use agentpods::serve::log_writer::LogWriter;
 use axum::body::Body;
 use axum::http::Request;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
@@ -71,7 +72,8 @@ fn bench(c: &mut Criterion) {
     });
 
     // The service's log subscriber as `init_logging` builds it (text, default level
-    // `info`), writing to a sink instead of stderr.
+    // `info`, its buffer and writing thread), writing to a sink instead of stderr.
+    let (writer, _logging) = LogWriter::new(std::io::sink(), "bench-log");
     {
         use tracing_subscriber::layer::SubscriberExt;
         use tracing_subscriber::util::SubscriberInitExt;
@@ -79,7 +81,7 @@ fn bench(c: &mut Criterion) {
             .with(tracing_subscriber::filter::Targets::new().with_default(tracing::Level::INFO))
             .with(
                 tracing_subscriber::fmt::layer()
-                    .with_writer(std::io::sink)
+                    .with_writer(writer)
                     .with_target(false),
             )
             .init();

@@ -2,7 +2,14 @@
 # Load test: `agentpods serve --dry-run` against a Node server using @octokit/webhooks'
 # middleware (benches/load/node), in the same run, with the same secret and the same signed
 # 21 KB pull_request delivery (examples/variants/pull_request/draft-opened.json: a draft, so
-# no agent starts), each request with a fresh X-GitHub-Delivery id.
+# no agent starts), each request with a fresh X-GitHub-Delivery id and a body of its own:
+# the payload brought to now (its `…_at` times, as GitHub would send it today: recorded in
+# 2019, it is a stale delivery, which a dry run previews with a log line more) and followed
+# by 16 characters of JSON whitespace, one of 65,536 variants signed beforehand
+# (node/variants.mjs), so that each is a new delivery to agentpods, which knows a repeat by
+# its body and remembers the last 10,000. REPEAT=1 sends the recorded payload itself every
+# time instead, as this script did before: all but the first are then repeats, which
+# agentpods answers from its log of answered deliveries without reading them.
 #
 # Each server is pinned to one core (SERVER_CPU, default 0) and wrk to the other
 # (CLIENT_CPU, default 1), so the two servers get the same single core.
@@ -34,6 +41,7 @@ SERVER_CPU="${SERVER_CPU:-0}"
 CLIENT_CPU="${CLIENT_CPU:-1}"
 ROUNDS="${ROUNDS:-3}"
 WHOLE="${WHOLE:-1}"
+REPEAT="${REPEAT:-0}"
 AGENTPODS_PORT=18181
 NODE_PORT=18182
 WHOLE_AGENTPODS_PORT=18183
@@ -61,8 +69,17 @@ cleanup() {
 }
 trap cleanup EXIT
 
+if [ "$REPEAT" != 1 ]; then
+    # The payload brought to now (its `…_at` times), and its signed variants.
+    GITHUB_WEBHOOK_SECRET="$SECRET" node benches/load/node/variants.mjs "$PAYLOAD" \
+        "$work/payload.json" >"$work/variants"
+    export VARIANTS="$work/variants" PAYLOAD="$work/payload.json"
+fi
 hex="$(openssl dgst -sha256 -hmac "$SECRET" -r <"$PAYLOAD" | cut -d' ' -f1)"
 export SIGNATURE="sha256=$hex" PAYLOAD EVENT=pull_request
+# Where the next wrk run starts in the variants: past the last one sent (wrk says where),
+# so no run sends a body agentpods still remembers. A file: `bench` runs in pipelines.
+echo 0 >"$work/start"
 
 GITHUB_WEBHOOK_SECRET="$SECRET" taskset -c "$SERVER_CPU" "$AGENTPODS_BIN" serve \
     --config services.yaml --listen "127.0.0.1:$AGENTPODS_PORT" --dry-run \
@@ -102,11 +119,12 @@ bench() { # name port pid connections [pace]
     local name="$1" port="$2" pid="$3" connections="$4" pace="${5:-0}"
     local line before after requests
     before="$(cpu_ticks "$pid")"
-    line="$(PACE_MS="$pace" taskset -c "$WRK_CPUS" wrk -t"$WRK_THREADS" -c"$connections" \
-        -d"$DURATION" -s benches/load/delivery.lua "http://127.0.0.1:$port/webhook" |
-        grep '^RESULT')"
+    line="$(PACE_MS="$pace" START="$(cat "$work/start")" THREADS="$WRK_THREADS" taskset -c "$WRK_CPUS" \
+        wrk -t"$WRK_THREADS" -c"$connections" -d"$DURATION" -s benches/load/delivery.lua \
+        "http://127.0.0.1:$port/webhook" | grep '^RESULT')"
     after="$(cpu_ticks "$pid")"
     requests="$(sed 's/.* requests=\([0-9]*\).*/\1/' <<<"$line")"
+    sed 's/.* next_variant=\([0-9]*\).*/\1/' <<<"$line" >"$work/start"
     # The server's own CPU time per request: what a core can answer, whatever else runs.
     echo "$name ${line#RESULT } cpu_us=$(awk "BEGIN { printf \"%.0f\", ($after - $before) * 1e6 / $ticks_per_second / $requests }")"
 }

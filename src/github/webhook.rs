@@ -8,6 +8,7 @@
 //! quotes at most a few dozen characters of anything the sender chose.
 
 use std::fmt;
+use std::sync::{Arc, OnceLock};
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -254,17 +255,18 @@ pub fn verify_signature(
     sha1_signature_present: bool,
     body: &[u8],
 ) -> Result<(), WebhookError> {
-    verify_signature_of_parts(secrets, signature, sha1_signature_present, &[body])
+    verify_signature_of_parts(secrets, signature, sha1_signature_present, &[body]).map(|_| ())
 }
 
 /// [`verify_signature`] of a body held as the parts it arrived in (so that it need not be
-/// copied into one buffer before it is known to be GitHub's).
+/// copied into one buffer before it is known to be GitHub's); what it gives is the body's
+/// [`SignedBodyMac`], which knows a repeat of the body without hashing it again.
 pub fn verify_signature_of_parts<B: AsRef<[u8]>>(
     secrets: &WebhookSecrets,
     signature: Option<&[u8]>,
     sha1_signature_present: bool,
     parts: &[B],
-) -> Result<(), WebhookError> {
+) -> Result<SignedBodyMac, WebhookError> {
     let Some(header) = signature else {
         return Err(if sha1_signature_present {
             WebhookError::Sha1Only
@@ -273,14 +275,44 @@ pub fn verify_signature_of_parts<B: AsRef<[u8]>>(
         });
     };
     let tag = decode_signature(header).ok_or(WebhookError::MalformedSignature)?;
-    if secrets
-        .0
-        .iter()
-        .any(|secret| secret.mac_of_parts(parts).verify_slice(&tag).is_ok())
-    {
-        Ok(())
+    // The first secret's MAC is computed whichever secret signed the body: it is the
+    // body's key in this process. Compared in constant time (`CtOutput`'s `==`).
+    let (first, others) = secrets.0.split_first().ok_or(WebhookError::BadSignature)?;
+    let mac = first.mac_of_parts(parts).finalize();
+    let signed = mac == hmac::digest::CtOutput::new(tag.into())
+        || others
+            .iter()
+            .any(|secret| secret.mac_of_parts(parts).verify_slice(&tag).is_ok());
+    if signed {
+        Ok(SignedBodyMac(mac.into_bytes().into()))
     } else {
         Err(WebhookError::BadSignature)
+    }
+}
+
+/// The HMAC-SHA256 of a signed body under the first webhook secret, whichever secret
+/// signed it: within one process (whose secrets do not change) the same for the same
+/// body and different for different ones, as the body's SHA-256 is, and already computed
+/// by the signature check. The service's log of answered deliveries is kept by it
+/// ([`SignedBodyMac::key`]); runs, which outlive the process and its secrets, are named
+/// after the SHA-256 ([`DeliveryId::run_key`]). It says nothing of the secret that GitHub's
+/// own `X-Hub-Signature-256` does not, and its `Debug` shows none of it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SignedBodyMac([u8; 32]);
+
+impl SignedBodyMac {
+    /// `hmac-sha256:` and the MAC in hexadecimal.
+    pub fn key(&self) -> String {
+        let mut text = String::with_capacity(12 + 64);
+        text.push_str("hmac-sha256:");
+        push_hex(&mut text, &self.0);
+        text
+    }
+}
+
+impl fmt::Debug for SignedBodyMac {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SignedBodyMac(<redacted>)")
     }
 }
 
@@ -311,18 +343,52 @@ fn hex_digit(c: u8) -> Option<u8> {
 // ---------------------------------------------------------------------------
 
 /// A checked `X-GitHub-Delivery` id: 1 to 64 of `A-Z a-z 0-9 . _ -`, so it is safe in logs,
-/// file names and Kubernetes label values; and, once its signature is checked, the SHA-256
-/// of the body it came with ([`DeliveryId::with_signed_body`]).
+/// file names and Kubernetes label values; and, once its signature is checked, the body it
+/// came with, whose SHA-256 names its runs ([`DeliveryId::with_signed_body`]).
 ///
 /// The signature covers the body, not the id: anyone who captured a signed delivery can
 /// send it again under an id of their choosing. So a repeat is recognised by its body
-/// ([`DeliveryId::run_key`]): runs are named after it, and the service's log of answered
-/// deliveries is kept by it.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// ([`DeliveryId::run_key`]): runs are named after it. (The service's log of answered
+/// deliveries is kept by the body's [`SignedBodyMac`], which the signature check computed.)
+///
+/// Two ids are equal when their ids and run keys are.
+#[derive(Clone)]
 pub struct DeliveryId {
     id: String,
-    /// `sha256:` and the hex SHA-256 of the signed body, once known.
-    signed_body: Option<String>,
+    /// The signed body, once known.
+    signed_body: Option<Arc<SignedBody>>,
+}
+
+/// A signed body, and `sha256:` with its hex SHA-256 once computed. Hashing a 21 KB body
+/// costs as much as checking its signature, and a delivery that launches nothing never
+/// names a run, so the body given by [`DeliveryId::with_signed_body_hashed_when_asked`] is
+/// hashed only when [`DeliveryId::run_key`] is first asked for.
+struct SignedBody {
+    /// The body, when it is still to be hashed.
+    body: Option<Box<dyn AsRef<[u8]> + Send + Sync>>,
+    key: OnceLock<String>,
+}
+
+impl SignedBody {
+    fn key(&self) -> &str {
+        self.key.get_or_init(|| {
+            let body = self.body.as_ref().map_or(&[][..], |b| (**b).as_ref());
+            sha256_key(&[body])
+        })
+    }
+}
+
+/// `sha256:` and the hex SHA-256 of the body made of `parts`.
+fn sha256_key<B: AsRef<[u8]>>(parts: &[B]) -> String {
+    use sha2::Digest as _;
+    let mut hash = Sha256::new();
+    for part in parts {
+        hash.update(part.as_ref());
+    }
+    let mut text = String::with_capacity(7 + 64);
+    text.push_str("sha256:");
+    push_hex(&mut text, &hash.finalize());
+    text
 }
 
 impl DeliveryId {
@@ -345,15 +411,23 @@ impl DeliveryId {
 
     /// The same delivery, whose body (given as the parts it arrived in) was signed.
     pub fn with_signed_body<B: AsRef<[u8]>>(mut self, parts: &[B]) -> DeliveryId {
-        use sha2::Digest as _;
-        let mut hash = Sha256::new();
-        for part in parts {
-            hash.update(part.as_ref());
-        }
-        let mut text = String::with_capacity(7 + 64);
-        text.push_str("sha256:");
-        push_hex(&mut text, &hash.finalize());
-        self.signed_body = Some(text);
+        self.signed_body = Some(Arc::new(SignedBody {
+            body: None,
+            key: OnceLock::from(sha256_key(parts)),
+        }));
+        self
+    }
+
+    /// [`DeliveryId::with_signed_body`], the body kept (not copied) and hashed only when
+    /// [`DeliveryId::run_key`] is first asked for.
+    pub fn with_signed_body_hashed_when_asked(
+        mut self,
+        body: impl AsRef<[u8]> + Send + Sync + 'static,
+    ) -> DeliveryId {
+        self.signed_body = Some(Arc::new(SignedBody {
+            body: Some(Box::new(body)),
+            key: OnceLock::new(),
+        }));
         self
     }
 
@@ -365,9 +439,46 @@ impl DeliveryId {
     /// What is the same for every delivery of the same event, and differs between events:
     /// the signed body's SHA-256 when known (a redelivery by GitHub and a replay under a
     /// new id alike have the same body), else the id (`agentpods render`, which has no
-    /// signature to check).
+    /// signature to check). Hashes the body if that was left until now.
     pub fn run_key(&self) -> &str {
-        self.signed_body.as_deref().unwrap_or(&self.id)
+        match &self.signed_body {
+            Some(signed) => signed.key(),
+            None => &self.id,
+        }
+    }
+
+    /// [`DeliveryId::run_key`] if it is had without hashing the body, else `None`.
+    pub fn run_key_if_hashed(&self) -> Option<&str> {
+        match &self.signed_body {
+            Some(signed) => signed.key.get().map(String::as_str),
+            None => Some(&self.id),
+        }
+    }
+}
+
+impl PartialEq for DeliveryId {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+            && self.signed_body.is_some() == other.signed_body.is_some()
+            && self.run_key() == other.run_key()
+    }
+}
+
+impl Eq for DeliveryId {}
+
+impl fmt::Debug for DeliveryId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let signed_body = self
+            .signed_body
+            .as_ref()
+            .map(|signed| match signed.key.get() {
+                Some(key) => key.as_str(),
+                None => "(not hashed yet)",
+            });
+        f.debug_struct("DeliveryId")
+            .field("id", &self.id)
+            .field("signed_body", &signed_body)
+            .finish()
     }
 }
 
@@ -537,6 +648,39 @@ mod tests {
             verify_signature(&s, Some(by_new.as_bytes()), false, BODY),
             Ok(())
         );
+    }
+
+    /// The log of answered deliveries is kept by the first secret's MAC: one body has one
+    /// key whichever secret of a rotation signed it, and two bodies two keys.
+    #[test]
+    fn a_signed_body_has_one_key_whichever_secret_signed_it() {
+        let s = secrets("new secret,It's a Secret to Everybody");
+        let key = |signature: &str, body: &[u8]| {
+            verify_signature_of_parts(&s, Some(signature.as_bytes()), false, &[body])
+                .expect("signed")
+                .key()
+        };
+        let by_new = s.first().sign(BODY);
+        assert_eq!(key(SIGNATURE, BODY), key(&by_new, BODY));
+        let other = b"Hello, World?";
+        assert_ne!(key(&s.first().sign(other), other), key(&by_new, BODY));
+        assert!(format!("{:?}", key(SIGNATURE, BODY)).starts_with("\"hmac-sha256:"));
+    }
+
+    /// A body kept to be hashed when asked names its runs as one hashed at once does.
+    #[test]
+    fn a_body_hashed_when_asked_has_the_run_key_of_one_hashed_at_once() {
+        let id = || DeliveryId::parse(Some(b"d-1")).expect("an id");
+        let at_once = id().with_signed_body(&[&BODY[..5], &BODY[5..]]);
+        let later = id().with_signed_body_hashed_when_asked(BODY.to_vec());
+        assert_eq!(later.run_key_if_hashed(), None);
+        assert!(format!("{later:?}").contains("not hashed yet"), "{later:?}");
+        assert_eq!(later, at_once);
+        assert_eq!(later.run_key(), at_once.run_key());
+        assert_eq!(later.run_key_if_hashed(), Some(at_once.run_key()));
+        assert!(at_once.run_key().starts_with("sha256:"));
+        assert_eq!(id().run_key_if_hashed(), Some("d-1"));
+        assert_ne!(id(), at_once);
     }
 
     #[test]

@@ -4,12 +4,13 @@
 //! body, not the id). A repeat gets the answer the first one got and launches nothing new.
 //!
 //! [`DeliveryLog`] remembers, in memory and up to a bound, the answer to each delivery,
-//! kept by its key (the server uses the SHA-256 of the signed body,
-//! [`crate::github::webhook::DeliveryId::run_key`]), and makes concurrent requests with
-//! one key wait for the first. It is a fast path, not the source of truth: runs are named
-//! after that key, so a repeat that this log has forgotten (evicted, answered by another
-//! replica, or before a restart) still launches nothing new, because the launcher finds
-//! the run already exists.
+//! kept by its key (the server uses the signed body's MAC under the first webhook secret,
+//! [`crate::github::webhook::SignedBodyMac`], which the signature check computed and which
+//! within the process tells bodies apart as their SHA-256 does), and makes concurrent
+//! requests with one key wait for the first. It is a fast path, not the source of truth:
+//! runs are named after the body's SHA-256 ([`crate::github::webhook::DeliveryId::run_key`]),
+//! so a repeat that this log has forgotten (evicted, answered by another replica, or before
+//! a restart) still launches nothing new, because the launcher finds the run already exists.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;

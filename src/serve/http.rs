@@ -770,9 +770,10 @@ async fn handle(
     );
     // Signed by GitHub or refused: either way no longer a stranger's bytes.
     drop(reservation);
-    if let Err(e) = verified {
-        return rejected(app, &e);
-    }
+    let mac = match verified {
+        Ok(mac) => mac,
+        Err(e) => return rejected(app, &e),
+    };
     if activity.is_some_and(Activity::is_evicted) {
         // Closed to make room while the signature was being checked: nobody hears an
         // answer, and nothing is done (GitHub sees the failure; catch-up redelivers).
@@ -794,12 +795,15 @@ async fn handle(
         Err(e) => return rejected(app, &e),
     };
     // The signature covers the body, not the id: a repeat is known by its body, whatever
-    // id it comes under (GitHub's redelivery keeps both; a replay changes the id).
-    let delivery = delivery.with_signed_body(&body);
+    // id it comes under (GitHub's redelivery keeps both; a replay changes the id). Its
+    // runs are named after its SHA-256, computed only if it launches something.
     let body = joined(body);
+    let delivery = delivery.with_signed_body_hashed_when_asked(body.clone());
     // A repeat is answered as before, and leaves its connection a stranger's: anyone who
-    // captured a delivery can send it again, on as many connections as it likes.
-    let ticket = match app.deliveries.begin(delivery.run_key()).await {
+    // captured a delivery can send it again, on as many connections as it likes. Known
+    // here by the MAC the signature check computed, which is as good as the SHA-256 within
+    // this process (see `SignedBodyMac`).
+    let ticket = match app.deliveries.begin(&mac.key()).await {
         Begin::Answered(answer) => return answer.repeated(&delivery),
         Begin::First(ticket) => ticket,
     };

@@ -266,6 +266,33 @@ pub fn decide_parsed_without_github(
     decide_event(live, event_name, delivery, event, &facts)
 }
 
+/// What a run is named after when none is named yet: [`plan`] plans under it first.
+const NO_RUN_KEY: &str = "";
+
+/// The planner's decisions for a delivery. Runs are named after its signed body's SHA-256
+/// ([`DeliveryId::run_key`]), which costs as much to compute as the signature check, and
+/// most deliveries launch nothing: so one whose body is not hashed yet is planned without
+/// it first, and again with it only if that launches something. The planner is pure and
+/// the key goes into run names only (`Launch::run_name`; the test
+/// `server::the_run_key_changes_nothing_but_run_names` holds it to that), so what it
+/// decides is the same as if the key had been given at once.
+fn plan(
+    planner: &crate::plan::Planner,
+    event: &WebhookEvent,
+    delivery: &DeliveryId,
+    facts: &Facts<'_>,
+) -> Vec<Decision> {
+    if let Some(key) = delivery.run_key_if_hashed() {
+        return planner.plan(event, key, facts);
+    }
+    let decisions = planner.plan(event, NO_RUN_KEY, facts);
+    if decisions.iter().any(|d| matches!(d, Decision::Launch(_))) {
+        planner.plan(event, delivery.run_key(), facts)
+    } else {
+        decisions
+    }
+}
+
 /// Plans and renders a parsed delivery, with what GitHub's API said (`facts`). Pure.
 pub fn decide_event(
     live: &LiveConfig,
@@ -280,7 +307,7 @@ pub fn decide_event(
     let mut decisions = Vec::new();
     let mut approved = None;
     let mut approvals = Vec::new();
-    for decision in planner.plan(event, delivery.run_key(), facts) {
+    for decision in plan(planner, event, delivery, facts) {
         match decision {
             Decision::Control(Control::Approve {
                 sha, approved_by, ..

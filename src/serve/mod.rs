@@ -5,6 +5,7 @@
 //! - [`catch_up`]: asks GitHub to redeliver what failed on our side, with backoff.
 //! - [`deliveries`]: repeated deliveries get the first answer and launch nothing new.
 //! - [`metrics`]: the Prometheus metrics.
+//! - [`log_writer`]: log lines on their way to stderr, written a burst at a time.
 //! - [`preauth`]: what a stranger can make the service hold before a signature is checked.
 //! - [`replay`]: signs a payload and POSTs it, as GitHub would.
 //!
@@ -17,6 +18,7 @@ pub(crate) mod deliveries;
 pub(crate) mod github;
 pub mod http;
 pub mod intake;
+pub mod log_writer;
 pub mod metrics;
 pub mod preauth;
 
@@ -127,11 +129,11 @@ pub enum ServeError {
 
 /// Sets up logging to stderr. The filter comes from `AGENTPODS_LOG` (default `info`).
 ///
-/// Lines are written by a thread of their own, through a buffer flushed whenever no line
-/// is waiting: one `write` for a burst of lines rather than one per line, and a request
-/// never waits on a slow reader of stderr. No line is dropped (a full queue holds the
-/// logger back instead). Keep the guard until the end: dropping it writes what is left.
-pub fn init_logging(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
+/// Lines are written by a thread of their own ([`log_writer`]): a request's line is copied
+/// into a buffer, which the thread writes with one `write` a burst, woken once a burst; a
+/// request never waits on a slow reader of stderr until 16 MiB wait. No line is dropped.
+/// Keep the guard until the end: dropping it writes what is left.
+pub fn init_logging(format: LogFormat) -> log_writer::LogWriterGuard {
     let filter = std::env::var(LOG_ENV)
         .ok()
         .and_then(|f| f.parse::<Targets>().ok())
@@ -147,13 +149,7 @@ pub fn init_logging(format: LogFormat) -> tracing_appender::non_blocking::Worker
                     tracing::level_filters::LevelFilter::OFF,
                 )
         });
-    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .lossy(false)
-        .thread_name("agentpods-log")
-        .finish(std::io::BufWriter::with_capacity(
-            64 * 1024,
-            std::io::stderr(),
-        ));
+    let (writer, guard) = log_writer::LogWriter::new(std::io::stderr(), "agentpods-log");
     let layer = tracing_subscriber::fmt::layer()
         .with_writer(writer)
         .with_target(false);

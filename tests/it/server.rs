@@ -19,7 +19,7 @@ use agentpods::plan::{Decision, Facts};
 use agentpods::ports::reload::{ConfigStore, Reloaded};
 use agentpods::serve::metrics::{LaunchOutcome, Outcome};
 use agentpods::serve::{reload_now, watch_config};
-use support::fixtures::{Example, WEBHOOKS, another_event, fixture, payloads_in};
+use support::fixtures::{Example, PAYLOADS, WEBHOOKS, another_event, fixture, payloads_in};
 use support::server::{Post, SECRET, TestService, Via, Workdir, eventually, json, within};
 
 const OPENED: &str = "pull_request/opened.json";
@@ -437,6 +437,75 @@ async fn a_delivery_repeated_three_times_launches_once_with_the_same_answer() {
         server.stop().await;
     })
     .await;
+}
+
+/// The service plans a delivery whose body is not hashed yet without its run key, and
+/// hashes the body and plans again only when that launches something
+/// (`serve::intake`): that is right only while the key changes nothing but the names of
+/// the runs launched. Every payload, under several states of what GitHub said.
+#[test]
+fn the_run_key_changes_nothing_but_run_names() {
+    use agentpods::config::Permission;
+    use agentpods::plan::{Authority, RefCommit};
+    let example = Example::load();
+    let planner = example.planner();
+    let head = "0123456789abcdef0123456789abcdef01234567";
+    let facts = [
+        Facts::default(),
+        Facts {
+            authority: Authority::Known(Permission::Admin),
+            commit: RefCommit::Known(head),
+            ..Facts::default()
+        },
+        Facts {
+            authority: Authority::Known(Permission::Read),
+            ..Facts::default()
+        },
+        Facts {
+            authority: Authority::NotAsked,
+            commit: RefCommit::NotAsked,
+            ..Facts::default()
+        },
+        Facts {
+            authority: Authority::Unavailable,
+            ..Facts::default()
+        },
+    ];
+    let unnamed = |decisions: Vec<Decision>| -> Vec<Decision> {
+        decisions
+            .into_iter()
+            .map(|d| match d {
+                Decision::Launch(mut launch) => {
+                    launch.run_name.clear();
+                    Decision::Launch(launch)
+                }
+                other => other,
+            })
+            .collect()
+    };
+    let mut launches = 0;
+    for payload in payloads_in(WEBHOOKS).iter().chain(&payloads_in(PAYLOADS)) {
+        let event = event::parse(&payload.event, &payload.body()).expect("a payload parses");
+        for facts in &facts {
+            let named = planner.plan(&event, "sha256:one", facts);
+            let renamed = planner.plan(&event, "sha256:two", facts);
+            let unkeyed = planner.plan(&event, "", facts);
+            launches += named
+                .iter()
+                .filter(|d| matches!(d, Decision::Launch(_)))
+                .count();
+            assert_ne!(
+                named.iter().any(|d| matches!(d, Decision::Launch(_))),
+                named == renamed,
+                "{}: the run key names every run launched",
+                payload.name
+            );
+            let named = unnamed(named);
+            assert_eq!(named, unnamed(renamed), "{}: {facts:?}", payload.name);
+            assert_eq!(named, unnamed(unkeyed), "{}: {facts:?}", payload.name);
+        }
+    }
+    assert!(launches > 10, "the payloads launch runs: {launches}");
 }
 
 #[tokio::test]
