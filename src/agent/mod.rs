@@ -13,12 +13,21 @@
 //! environment alone; it never appears in argv, on disk, in the agent's environment, in
 //! what is logged, or in the result.
 //!
+//! The default pod runs it as three containers, so that the agent's own process never
+//! holds the run's token (`--phase`): an init container `checkout` (the token, no agent),
+//! an init container `agent` (the agent, no token) and the container `publish` (the
+//! token again, after the agent's container has exited with everything it started: it
+//! pushes, opens the pull request, revokes the token and writes the result). They hand
+//! each other what they need through files ([`handoff`]). `--phase all` does the three in
+//! one process, as a template of one container asks.
+//!
 //! Every secret the pod holds (the token, the variables and files render names in
 //! `AGENTPODS_SECRET_ENV` and `AGENTPODS_SECRET_FILES`, what is under `/var/run/secrets`)
 //! is taken out of everything it writes: the agent's output as passed to the pod log, its
 //! own messages, the result, and the pull request it opens (see [`redact`]).
 
 pub(crate) mod git;
+pub(crate) mod handoff;
 pub(crate) mod process;
 pub(crate) mod pull_request;
 pub mod redact;
@@ -140,9 +149,43 @@ pub struct AgentArgs {
     /// A folder of tokens Kubernetes and identity webhooks mount, read when present.
     #[arg(long, default_value = secrets::SYSTEM_SECRETS, hide = true)]
     pub system_secrets: PathBuf,
+    /// Which of the run's steps to do: all of them in this process, or one, as its own
+    /// container (the agent's container then never holds the token).
+    #[arg(long, env = "AGENTPODS_PHASE", value_enum, default_value_t = Phase::All)]
+    pub phase: Phase,
+    /// Where the checkout leaves what the publish step needs (--phase checkout writes it;
+    /// mount it read-only in the agent's container).
+    #[arg(
+        long,
+        env = "AGENTPODS_HANDOFF_DIR",
+        default_value = "/var/run/agentpods/handoff"
+    )]
+    pub handoff_dir: PathBuf,
+    /// Where the agent's step records how the agent exited, for the publish step.
+    #[arg(
+        long,
+        env = "AGENTPODS_AGENT_RECORD",
+        default_value = "/var/run/agentpods/exit/agent.json"
+    )]
+    pub agent_record: PathBuf,
     /// The agent command and its arguments, after `--`; run directly, without a shell.
-    #[arg(last = true, required = true)]
+    /// Needed by --phase all and run.
+    #[arg(last = true, required_if_eq_any = [("phase", "all"), ("phase", "run")])]
     pub command: Vec<String>,
+}
+
+/// The entrypoint's steps, each as its own container or all in one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Phase {
+    /// Check out, run the agent, publish: one container, which holds the token throughout.
+    All,
+    /// Check out the commit with the token; write the hand-off. No agent runs.
+    Checkout,
+    /// Run the agent on the checkout, without the token; record how it exited.
+    Run,
+    /// With the token again, once the agent's container is gone: push, open the pull
+    /// request, revoke the token and write the result.
+    Publish,
 }
 
 /// Why a run could not get as far as the agent's own result. Every variant ends the run as
@@ -181,6 +224,14 @@ pub enum AgentError {
     AgentResult { path: PathBuf, reason: String },
     #[error("cannot inspect the agent's changes: {0}")]
     Inspect(GitError),
+    #[error(transparent)]
+    Handoff(#[from] handoff::HandoffError),
+    /// The checkout step failed; its message, as it wrote it.
+    #[error("{0}")]
+    CheckoutStep(String),
+    /// The agent's step could not run the agent; its message, as it wrote it.
+    #[error("{0}")]
+    AgentStep(String),
 }
 
 /// What the entrypoint asks of whoever opens pull requests: [`GithubPullRequests`] in
@@ -233,6 +284,11 @@ pub fn main(
     {
         eprintln!("agentpods agent: cannot make this process undumpable: {e}");
     }
+    match args.phase {
+        Phase::All | Phase::Publish => {}
+        Phase::Checkout => return checkout_step(args),
+        Phase::Run => return agent_step(args),
+    }
     let result = execute(args, opener);
     revoke_own_token(args.token_file.as_deref(), revoker);
     let json = result.termination_message();
@@ -272,8 +328,36 @@ fn write_result(path: &Path, json: &str) -> std::io::Result<()> {
     std::fs::write(path, json)
 }
 
-/// The whole run, to its result. Never fails: a failure is a result too.
+/// The whole run (or, with `--phase publish`, its last step), to its result. Never fails: a
+/// failure is a result too.
 pub fn execute(args: &AgentArgs, opener: &dyn PullRequestOpener) -> RunResult {
+    match load(args) {
+        Ok(Loaded {
+            credentials,
+            secrets,
+        }) => {
+            let redactor = &secrets.all;
+            match attempt(args, credentials, &secrets, opener) {
+                Ok(mut result) => {
+                    result.summary = redactor.redact_published(&result.summary);
+                    result
+                }
+                Err(e) => failure(redactor, &e),
+            }
+        }
+        Err((redactor, e)) => failure(&redactor, &e),
+    }
+}
+
+/// The token and the secrets of the pod, as read in this container.
+struct Loaded {
+    credentials: Option<Credentials>,
+    secrets: Secrets,
+}
+
+/// Reads the pod's secrets and the token; an unreadable token is an error, with what
+/// redacts the pod's secrets from it.
+fn load(args: &AgentArgs) -> Result<Loaded, (Redactor, AgentError)> {
     let vars: Vec<(OsString, OsString)> = std::env::vars_os().collect();
     let found = secrets::gather(
         &args.secret_env,
@@ -294,7 +378,7 @@ pub fn execute(args: &AgentArgs, opener: &dyn PullRequestOpener) -> RunResult {
             redactor: Redactor::new([value]),
         })
         .collect();
-    let (token, redactor) = match read_token(args.token_file.as_deref()) {
+    let (credentials, redactor) = match read_token(args.token_file.as_deref()) {
         Ok(Some((token, credentials))) => {
             let mut values = credentials.secrets();
             values.push(token);
@@ -307,19 +391,105 @@ pub fn execute(args: &AgentArgs, opener: &dyn PullRequestOpener) -> RunResult {
             (Some(credentials), redactor)
         }
         Ok(None) => (None, pod_secrets),
-        Err(e) => return failure(&pod_secrets, &e),
+        Err(e) => return Err((pod_secrets, e)),
     };
-    let secrets = Secrets {
-        all: redactor,
-        named,
-    };
-    let redactor = &secrets.all;
-    match attempt(args, token, &secrets, opener) {
-        Ok(mut result) => {
-            result.summary = redactor.redact_published(&result.summary);
-            result
+    Ok(Loaded {
+        credentials,
+        secrets: Secrets {
+            all: redactor,
+            named,
+        },
+    })
+}
+
+/// `--phase checkout`: checks out the commit (with the token, before any agent runs) and
+/// leaves the outcome in the hand-off folder; exits 0 when it could.
+fn checkout_step(args: &AgentArgs) -> ExitCode {
+    let (outcome, config) = match load(args) {
+        Err((redactor, e)) => (checkout_failed(&redactor, &e), None),
+        Ok(loaded) => {
+            let redactor = &loaded.secrets.all;
+            let checked = plan(args).map_err(AgentError::from).and_then(|plan| {
+                ensure_empty_workdir(args)?;
+                let git = git_for(args, &plan, loaded.credentials, redactor);
+                check_out(&git, &plan, redactor)
+            });
+            match checked {
+                Ok((base, sealed)) => (
+                    handoff::CheckedOut::Ready {
+                        base: base.as_str().to_string(),
+                    },
+                    Some(sealed),
+                ),
+                Err(e) => (checkout_failed(redactor, &e), None),
+            }
         }
-        Err(e) => failure(redactor, &e),
+    };
+    match handoff::write_checkout(&args.handoff_dir, &outcome, config.as_deref()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("agentpods agent: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn checkout_failed(redactor: &Redactor, e: &AgentError) -> handoff::CheckedOut {
+    say(redactor, &e.to_string());
+    handoff::CheckedOut::Failed {
+        message: redactor.redact(&e.to_string()),
+    }
+}
+
+/// `--phase run`: runs the agent on the checkout, in a container without the token, and
+/// records how it exited for the publish step; exits 0 when it could record it.
+fn agent_step(args: &AgentArgs) -> ExitCode {
+    let record = match load(args) {
+        Err((redactor, e)) => agent_failed(&redactor, &e),
+        Ok(_) if args.token_file.is_some() => {
+            let e = AgentError::AgentStep(
+                "the agent's step was given --token-file (AGENTPODS_TOKEN_FILE): the agent \
+                 would hold the run's token. Give it to the checkout and publish steps only."
+                    .into(),
+            );
+            agent_failed(&Redactor::new(Vec::<String>::new()), &e)
+        }
+        Ok(loaded) => {
+            let redactor = &loaded.secrets.all;
+            match handoff::read_checkout(&args.handoff_dir) {
+                Ok((handoff::CheckedOut::Failed { .. }, _)) => {
+                    say(redactor, "the checkout failed; the agent does not run");
+                    handoff::AgentRecord::Skipped
+                }
+                Ok((handoff::CheckedOut::Ready { base }, _)) => {
+                    let ran = Sha::parse(&base)
+                        .map_err(AgentError::from)
+                        .and_then(|base| {
+                            let task = read_task(args)?;
+                            run_agent(args, &args.workdir, &base, &task, redactor)
+                        });
+                    match ran {
+                        Ok(exit) => handoff::AgentRecord::exited(exit),
+                        Err(e) => agent_failed(redactor, &e),
+                    }
+                }
+                Err(e) => agent_failed(redactor, &e.into()),
+            }
+        }
+    };
+    match handoff::write_record(&args.agent_record, &record) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("agentpods agent: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn agent_failed(redactor: &Redactor, e: &AgentError) -> handoff::AgentRecord {
+    say(redactor, &e.to_string());
+    handoff::AgentRecord::Failed {
+        message: redactor.redact(&e.to_string()),
     }
 }
 
@@ -432,30 +602,39 @@ fn plan(args: &AgentArgs) -> Result<Plan, TaskError> {
     })
 }
 
-fn attempt(
-    args: &AgentArgs,
-    credentials: Option<Credentials>,
-    secrets: &Secrets,
-    opener: &dyn PullRequestOpener,
-) -> Result<RunResult, AgentError> {
-    let redactor = &secrets.all;
-    let plan = plan(args)?;
-    let task = std::fs::read_to_string(&args.task_file).map_err(|source| AgentError::TaskFile {
+fn read_task(args: &AgentArgs) -> Result<String, AgentError> {
+    std::fs::read_to_string(&args.task_file).map_err(|source| AgentError::TaskFile {
         path: args.task_file.clone(),
         source,
-    })?;
+    })
+}
+
+fn ensure_empty_workdir(args: &AgentArgs) -> Result<(), AgentError> {
     let is_empty_dir = |p: &Path| std::fs::read_dir(p).map(|mut d| d.next().is_none());
     if args.workdir.exists() && !is_empty_dir(&args.workdir).unwrap_or(false) {
         return Err(AgentError::WorkdirNotEmpty(args.workdir.clone()));
     }
+    Ok(())
+}
 
-    let git = Git::new(
+fn git_for(
+    args: &AgentArgs,
+    plan: &Plan,
+    credentials: Option<Credentials>,
+    redactor: &Redactor,
+) -> Git {
+    Git::new(
         args.git.clone(),
         args.workdir.clone(),
         plan.remote.clone(),
         credentials,
         redactor.clone(),
-    );
+    )
+}
+
+/// Checks out the commit (and a pull request's base); HEAD, and the git configuration as
+/// written, to put back once the agent has run.
+fn check_out(git: &Git, plan: &Plan, redactor: &Redactor) -> Result<(Sha, Vec<u8>), AgentError> {
     let wanted = plan.sha.as_ref().map_or(plan.git_ref.as_str(), Sha::as_str);
     say(
         redactor,
@@ -476,16 +655,32 @@ fn attempt(
         );
         git.fetch_base(branch, sha).map_err(checkout)?;
     }
-
     let sealed = git.config_snapshot().map_err(checkout)?;
+    Ok((base, sealed))
+}
+
+/// Runs the agent command in the checkout `dir` (HEAD `base`) and reads what it reported.
+fn run_agent(
+    args: &AgentArgs,
+    dir: &Path,
+    base: &Sha,
+    task: &str,
+    redactor: &Redactor,
+) -> Result<AgentExit, AgentError> {
     prepare_result_file(&args.result_file)?;
-    say(redactor, &format!("running {:?}", args.command[0]));
+    say(
+        redactor,
+        &format!(
+            "running {:?}",
+            args.command.first().map_or("", String::as_str)
+        ),
+    );
     let finished = process::run(&AgentCommand {
         argv: &args.command,
-        dir: git.dir(),
+        dir,
         prompt_via: args.prompt_via,
         task_file: &args.task_file,
-        task: &task,
+        task,
         env: vec![
             ("AGENTPODS_TASK_FILE", args.task_file.clone().into()),
             ("AGENTPODS_RESULT", args.result_file.clone().into()),
@@ -501,7 +696,6 @@ fn attempt(
             .code
             .map_or_else(|| "a signal".to_string(), |c| format!("status {c}"))
     );
-
     let report = match std::fs::read_to_string(&args.result_file) {
         Ok(text) => Some(
             AgentReport::parse(&text).map_err(|reason| AgentError::AgentResult {
@@ -510,21 +704,71 @@ fn attempt(
             })?,
         ),
         Err(_) => AgentReport::from_last_line(&finished.stdout_tail),
-    }
+    };
+    Ok(AgentExit {
+        code: finished.code,
+        report,
+        stderr_tail: finished.stderr_tail,
+    })
+}
+
+fn attempt(
+    args: &AgentArgs,
+    credentials: Option<Credentials>,
+    secrets: &Secrets,
+    opener: &dyn PullRequestOpener,
+) -> Result<RunResult, AgentError> {
+    let redactor = &secrets.all;
+    let plan = plan(args)?;
+    let task = read_task(args)?;
+    let git = git_for(args, &plan, credentials, redactor);
+    let (base, sealed, exit) = if args.phase == Phase::Publish {
+        // What the checkout wrote, where the agent could not; and the agent's own word.
+        let (checked, sealed) = handoff::read_checkout(&args.handoff_dir)?;
+        let base = match checked {
+            handoff::CheckedOut::Ready { base } => Sha::parse(&base)?,
+            handoff::CheckedOut::Failed { message } => {
+                return Err(AgentError::CheckoutStep(message));
+            }
+        };
+        let exit = match handoff::read_record(&args.agent_record)? {
+            handoff::AgentRecord::Exited {
+                code,
+                report,
+                stderr_tail,
+            } => AgentExit {
+                code,
+                report,
+                stderr_tail: redactor.redact(&stderr_tail),
+            },
+            handoff::AgentRecord::Failed { message } => {
+                return Err(AgentError::AgentStep(message));
+            }
+            handoff::AgentRecord::Skipped => {
+                return Err(AgentError::AgentStep(
+                    "the agent did not run, since the checkout had failed".into(),
+                ));
+            }
+        };
+        (base, sealed, exit)
+    } else {
+        ensure_empty_workdir(args)?;
+        let (base, sealed) = check_out(&git, &plan, redactor)?;
+        let exit = run_agent(args, git.dir(), &base, &task, redactor)?;
+        (base, sealed, exit)
+    };
     // Its words go into the pull request it opens, before the result is redacted.
-    .map(|mut report| {
-        report.summary = redactor.redact_published(&report.summary);
-        report
-    });
+    let exit = AgentExit {
+        report: exit.report.map(|mut report| {
+            report.summary = redactor.redact_published(&report.summary);
+            report
+        }),
+        ..exit
+    };
     // What the agent wrote into the git directory runs nothing in our own git commands.
     git.reseal(&sealed).map_err(AgentError::Inspect)?;
     let dirty = git.is_dirty().map_err(AgentError::Inspect)?;
     let committed = git.commits_since(&base).map_err(AgentError::Inspect)?;
-    let exit = AgentExit {
-        code: finished.code,
-        report,
-        stderr_tail: finished.stderr_tail,
-    };
     let mut result = result::decide(&exit, dirty || committed > 0);
     if exit.code != Some(0) || !(dirty || committed > 0) {
         return Ok(result);

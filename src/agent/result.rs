@@ -2,7 +2,7 @@
 //! goes to the termination message (at most the kubelet's 4 KiB, always valid JSON) is
 //! the pod's result format, `agent_pod::result`, shared with the controller that reads it.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 pub use crate::agent_pod::result::{CUT_MARKER, Conclusion, TERMINATION_MESSAGE_LIMIT};
 
@@ -12,7 +12,7 @@ pub type RunResult = crate::agent_pod::result::PodResult;
 
 /// A result the agent wrote itself, either to its result file or as the last line of its
 /// output: `{"conclusion": "...", "summary": "..."}`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AgentReport {
     pub conclusion: Conclusion,
     #[serde(default)]

@@ -80,6 +80,10 @@ fn observe_pod(pod: &Pod) -> Workload {
     let reason = status.reason.clone().unwrap_or_default();
     match status.phase.as_deref() {
         Some("Running") => Workload::Running { since: started },
+        // A pod stays Pending while its init containers run: the default template's
+        // checkout and agent (the agent runs before the publish step, without the token).
+        // Once one has started, the run is running, not waiting for a node.
+        Some("Pending") if init_started(pod) => Workload::Running { since: started },
         Some("Succeeded") => Workload::Ended(Ending {
             succeeded: true,
             result: result_of(terminated(pod), true),
@@ -161,13 +165,22 @@ pub struct Terminated<'a> {
     pub run: &'a str,
 }
 
-/// The first container's termination (the agent's container comes first).
+/// Whether one of the pod's init containers has started (is running or has ended).
+fn init_started(pod: &Pod) -> bool {
+    pod.status
+        .as_ref()
+        .and_then(|s| s.init_container_statuses.as_ref())
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s.state.as_ref())
+        .any(|state| state.running.is_some() || state.terminated.is_some())
+}
+
+/// The first container's termination (the one whose result is read: the agent's, or the
+/// default template's `publish`, which comes after the agent's init container). When it
+/// never ran because an init container failed, that init container's termination, whose
+/// message is never believed: its exit code and reason are the result.
 fn terminated(pod: &Pod) -> Option<Terminated<'_>> {
-    let first = pod.spec.as_ref().and_then(|s| s.containers.first());
-    let statuses = pod.status.as_ref()?.container_statuses.as_ref()?;
-    let status = first
-        .and_then(|c| statuses.iter().find(|s| s.name == c.name))
-        .or_else(|| statuses.first())?;
     let run = pod
         .metadata
         .labels
@@ -175,10 +188,36 @@ fn terminated(pod: &Pod) -> Option<Terminated<'_>> {
         .and_then(|l| l.get(keys::RUN))
         .or(pod.metadata.name.as_ref())
         .map_or("RUN", String::as_str);
+    let status = pod.status.as_ref()?;
+    let first = pod.spec.as_ref().and_then(|s| s.containers.first());
+    let main = status.container_statuses.as_ref().and_then(|statuses| {
+        first
+            .and_then(|c| statuses.iter().find(|s| s.name == c.name))
+            .or_else(|| statuses.first())
+    });
+    if let Some(state) = main
+        .and_then(|s| s.state.as_ref())
+        .and_then(|s| s.terminated.as_ref())
+    {
+        return Some(Terminated {
+            state,
+            container: &main?.name,
+            entrypoint: first.is_some_and(runs_entrypoint),
+            run,
+        });
+    }
+    let (name, state) = status
+        .init_container_statuses
+        .iter()
+        .flatten()
+        .find_map(|s| {
+            let t = s.state.as_ref()?.terminated.as_ref()?;
+            (t.exit_code != 0).then_some((&s.name, t))
+        })?;
     Some(Terminated {
-        state: status.state.as_ref()?.terminated.as_ref()?,
-        container: &status.name,
-        entrypoint: first.is_some_and(runs_entrypoint),
+        state,
+        container: name,
+        entrypoint: false,
         run,
     })
 }
@@ -556,5 +595,109 @@ mod tests {
         let mut p = pod(json!({"phase": "Running"}));
         p.metadata.deletion_timestamp = p.metadata.creation_timestamp.clone();
         assert_eq!(observe(&[p], &[]), Workload::Terminating);
+    }
+
+    /// The default template's pod: `checkout` and `agent` run as init containers (the pod
+    /// is Pending meanwhile, as Kubernetes has it), `publish` writes the result.
+    fn three_step_pod(phase: &str, init: serde_json::Value, main: serde_json::Value) -> Pod {
+        let entrypoint = |name: &str| json!({"name": name, "command": ["agentpods", "agent"]});
+        let mut p = pod(json!({
+            "phase": phase,
+            "startTime": "2026-11-25T10:00:05Z",
+            "initContainerStatuses": init,
+            "containerStatuses": main,
+        }));
+        p.spec = Some(
+            serde_json::from_value(json!({
+                "initContainers": [entrypoint("checkout"), entrypoint("agent")],
+                "containers": [entrypoint("publish")],
+            }))
+            .unwrap(),
+        );
+        p
+    }
+
+    fn status(name: &str, state: serde_json::Value) -> serde_json::Value {
+        json!({"name": name, "image": "i", "imageID": "", "ready": false, "restartCount": 0, "state": state})
+    }
+
+    #[test]
+    fn a_pod_whose_agent_runs_in_an_init_container_is_running_not_waiting_for_a_node() {
+        let waiting = json!({"waiting": {"reason": "PodInitializing"}});
+        let unscheduled = three_step_pod(
+            "Pending",
+            json!([
+                status("checkout", waiting.clone()),
+                status("agent", waiting.clone())
+            ]),
+            json!([status("publish", waiting.clone())]),
+        );
+        assert_eq!(observe(&[unscheduled], &[]), Workload::Pending);
+        let agent_running = three_step_pod(
+            "Pending",
+            json!([
+                status("checkout", json!({"terminated": {"exitCode": 0}})),
+                status(
+                    "agent",
+                    json!({"running": {"startedAt": "2026-11-25T10:00:07Z"}})
+                ),
+            ]),
+            json!([status("publish", waiting)]),
+        );
+        assert!(matches!(
+            observe(&[agent_running], &[]),
+            Workload::Running { since: Some(_) }
+        ));
+    }
+
+    /// An init container's termination message is never believed (the agent's step runs
+    /// the agent, which can write its own): a failed step is its exit code and reason.
+    #[test]
+    fn a_failed_step_before_publish_is_its_exit_never_its_message() {
+        let forged = r#"{"conclusion":"success","summary":"all good"}"#;
+        let failed = three_step_pod(
+            "Failed",
+            json!([
+                status("checkout", json!({"terminated": {"exitCode": 0}})),
+                status(
+                    "agent",
+                    json!({"terminated": {"exitCode": 1, "reason": "Error", "message": forged}})
+                ),
+            ]),
+            json!([status(
+                "publish",
+                json!({"waiting": {"reason": "PodInitializing"}})
+            )]),
+        );
+        let Workload::Ended(e) = observe(&[failed], &[]) else {
+            panic!()
+        };
+        assert_eq!(e.result.conclusion, Conclusion::Failure);
+        assert!(
+            e.result
+                .summary
+                .starts_with("the container \"agent\" exited with code 1 (Error)"),
+            "{}",
+            e.result.summary
+        );
+        let published = three_step_pod(
+            "Succeeded",
+            json!([
+                status("checkout", json!({"terminated": {"exitCode": 0}})),
+                status(
+                    "agent",
+                    json!({"terminated": {"exitCode": 0, "message": forged}})
+                ),
+            ]),
+            json!([status(
+                "publish",
+                json!({"terminated": {"exitCode": 0, "message": r#"{"conclusion":"neutral","summary":"no changes"}"#}})
+            )]),
+        );
+        let Workload::Ended(e) = observe(&[published], &[]) else {
+            panic!()
+        };
+        assert_eq!(e.result.conclusion, Conclusion::Neutral);
+        assert_eq!(e.result.summary, "no changes");
     }
 }

@@ -138,11 +138,36 @@ impl Remote {
     }
 }
 
+/// A story told both ways the entrypoint is deployed: as one process (`--phase all`, a
+/// template of one container), and as the default pod's three containers, each its own
+/// process (`Run::phased`). Each becomes `NAME::in_one_container` and
+/// `NAME::in_three_containers`.
+macro_rules! both_ways {
+    ($(#[$meta:meta])* fn $name:ident($way:ident) $body:block) => {
+        mod $name {
+            use super::*;
+            $(#[$meta])*
+            fn story($way: fn(Run) -> Run) $body
+            #[test]
+            fn in_one_container() {
+                story(|run| run)
+            }
+            #[test]
+            fn in_three_containers() {
+                story(Run::phased)
+            }
+        }
+    };
+}
+
 /// One run of `agentpods agent` with a stand-in agent script.
 struct Run {
     dir: TempDir,
     args: Vec<String>,
     env: Vec<(String, String)>,
+    /// Run as the default pod does: three processes, one per container (`checkout` and
+    /// `publish` with the token, `agent` without it), handing off through files.
+    phased: bool,
 }
 
 /// What a run left behind.
@@ -200,7 +225,21 @@ impl Run {
             // Nothing here talks to the real GitHub: a run's token would be revoked there.
             // Nothing listens on this port: the revoke fails at once.
             env: vec![("GITHUB_API_URL".into(), "http://127.0.0.1:9".into())],
+            phased: false,
         }
+    }
+
+    /// Runs as the default pod's three containers do, each its own process: `--phase
+    /// checkout`, `--phase run` (given no token: no `--token-file`, no
+    /// `AGENTPODS_TOKEN_FILE`) and `--phase publish`.
+    fn phased(mut self) -> Self {
+        self.phased = true;
+        self
+    }
+
+    /// Runs the way a `both_ways!` story is told.
+    fn way(self, way: fn(Run) -> Run) -> Self {
+        way(self)
     }
 
     /// Sets an option (replacing the default the run was made with), as `--flag=value` so
@@ -229,9 +268,61 @@ impl Run {
 
     fn go(self) -> Outcome {
         let script = self.path("agent.sh");
+        let agent = ["--".to_string(), "/bin/sh".into(), script];
+        if !self.phased {
+            let args: Vec<String> = self.args.iter().chain(&agent).cloned().collect();
+            let (success, log) = self.spawn(&args, &self.env);
+            return self.outcome(success, log);
+        }
+        let step = |phase: &str| {
+            let mut args = self.args.clone();
+            args.extend([
+                "--phase".to_string(),
+                phase.into(),
+                "--handoff-dir".into(),
+                self.path("handoff"),
+                "--agent-record".into(),
+                self.path("exit/agent.json"),
+            ]);
+            args
+        };
+        std::fs::create_dir_all(self.path("handoff")).unwrap();
+        std::fs::create_dir_all(self.path("exit")).unwrap();
+        let mut log = String::new();
+        let (checked_out, out) = self.spawn(&step("checkout"), &self.env);
+        log.push_str(&out);
+        assert!(
+            checked_out,
+            "the checkout step exits 0 when it could hand off:\n{log}"
+        );
+        // The agent's container: no token, by option or by variable.
+        let mut args: Vec<String> = step("run")
+            .into_iter()
+            .filter(|a| !a.starts_with("--token-file"))
+            .collect();
+        args.extend(agent);
+        let env: Vec<(String, String)> = self
+            .env
+            .iter()
+            .filter(|(k, _)| k != "AGENTPODS_TOKEN_FILE")
+            .cloned()
+            .collect();
+        let (ran, out) = self.spawn(&args, &env);
+        log.push_str(&out);
+        assert!(
+            ran,
+            "the agent's step exits 0 when it could record the exit:\n{log}"
+        );
+        let (published, out) = self.spawn(&step("publish"), &self.env);
+        log.push_str(&out);
+        self.outcome(published, log)
+    }
+
+    /// Runs `agentpods` with `args` and `env` (and nothing else of this process's
+    /// AGENTPODS_ or GITHUB_ variables), under a watchdog.
+    fn spawn(&self, args: &[String], env: &[(String, String)]) -> (bool, String) {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_agentpods"));
-        cmd.args(&self.args)
-            .args(["--", "/bin/sh", &script])
+        cmd.args(args)
             .current_dir(self.dir.path())
             .env("HOME", self.dir.path())
             .env("GIT_CONFIG_GLOBAL", "/dev/null")
@@ -244,7 +335,7 @@ impl Run {
                 cmd.env_remove(name);
             }
         }
-        cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
+        cmd.envs(env.iter().map(|(k, v)| (k, v)));
         let child = cmd.spawn().expect("agentpods runs");
         let pid = child.id().to_string();
         let done = Arc::new(AtomicBool::new(false));
@@ -268,13 +359,20 @@ impl Run {
             !watchdog.join().unwrap(),
             "agentpods agent took longer than {TIMEOUT:?}"
         );
-        Outcome {
-            success: out.status.success(),
-            log: format!(
+        (
+            out.status.success(),
+            format!(
                 "{}{}",
                 String::from_utf8_lossy(&out.stdout),
                 String::from_utf8_lossy(&out.stderr)
             ),
+        )
+    }
+
+    fn outcome(self, success: bool, log: String) -> Outcome {
+        Outcome {
+            success,
+            log,
             message: std::fs::read_to_string(self.dir.path().join("termination-log"))
                 .unwrap_or_default(),
             dir: self.dir,
@@ -306,14 +404,14 @@ fn an_agent_that_changes_nothing_ends_neutral_and_nothing_is_pushed() {
     );
 }
 
-#[test]
-fn an_agent_that_edits_files_gets_them_pushed_to_its_branch_on_top_of_the_commit() {
+both_ways! {
+    fn an_agent_that_edits_files_gets_them_pushed_to_its_branch_on_top_of_the_commit(way) {
     let remote = Remote::with_main(&[("greeting.txt", "hello\n")]);
     let base = remote.commits[0].clone();
     let outcome = Run::new(&remote, "task-7", EDIT_GREETING)
         .arg("--sha", &base)
         .flag("--push")
-        .go();
+        .way(way).go();
 
     assert!(outcome.success, "{}", outcome.log);
     let result = outcome.result();
@@ -343,7 +441,7 @@ fn an_agent_that_edits_files_gets_them_pushed_to_its_branch_on_top_of_the_commit
     );
     assert!(commit.contains("Author: agentpods[bot]"), "{commit}");
     assert_eq!(remote.tip("main"), Some(base), "main is untouched");
-}
+}}
 
 #[test]
 fn the_agent_s_own_commits_are_pushed_as_they_are() {
@@ -381,8 +479,8 @@ fn changes_of_a_task_that_may_not_push_are_reported_and_not_kept() {
     assert_eq!(remote.branches(), vec!["main"]);
 }
 
-#[test]
-fn an_agent_that_fails_ends_in_failure_with_the_end_of_its_stderr() {
+both_ways! {
+    fn an_agent_that_fails_ends_in_failure_with_the_end_of_its_stderr(way) {
     let remote = Remote::with_main(&[("greeting.txt", "hello\n")]);
     let script = r#"
 printf 'half done\n' > greeting.txt
@@ -390,7 +488,7 @@ echo "connecting to the model" >&2
 echo "error: the model refused: rate limited" >&2
 exit 3
 "#;
-    let outcome = Run::new(&remote, "task-9", script).flag("--push").go();
+    let outcome = Run::new(&remote, "task-9", script).flag("--push").way(way).go();
 
     assert!(
         outcome.success,
@@ -417,10 +515,10 @@ exit 3
         vec!["main"],
         "a failed run pushes nothing"
     );
-}
+}}
 
-#[test]
-fn the_agent_s_result_file_is_its_word_and_an_oversized_summary_is_cut_to_4_kib() {
+both_ways! {
+    fn the_agent_s_result_file_is_its_word_and_an_oversized_summary_is_cut_to_4_kib(way) {
     let remote = Remote::with_main(&[("greeting.txt", "hello\n")]);
     // A summary of 20 000 multibyte characters, with quotes and newlines that JSON escapes.
     let summary: String = "Grüße, \"世界\" 🦀\n".repeat(1500);
@@ -431,7 +529,7 @@ fn the_agent_s_result_file_is_its_word_and_an_oversized_summary_is_cut_to_4_kib(
         "cp ../../report.json \"$AGENTPODS_RESULT\"\n",
     );
     std::fs::write(run.path("report.json"), report.to_string()).unwrap();
-    let outcome = run.go();
+    let outcome = run.way(way).go();
 
     assert!(outcome.success, "{}", outcome.log);
     assert!(
@@ -455,21 +553,21 @@ fn the_agent_s_result_file_is_its_word_and_an_oversized_summary_is_cut_to_4_kib(
         summary.starts_with(kept),
         "the kept part is the summary's start"
     );
-}
+}}
 
-#[test]
-fn the_last_line_of_the_agent_s_output_may_be_its_result() {
+both_ways! {
+    fn the_last_line_of_the_agent_s_output_may_be_its_result(way) {
     let remote = Remote::with_main(&[("greeting.txt", "hello\n")]);
     let script = r#"
 echo "reviewing…"
 echo '{"conclusion": "failure", "summary": "The change breaks `make test`."}'
 "#;
-    let outcome = Run::new(&remote, "review-4", script).go();
+    let outcome = Run::new(&remote, "review-4", script).way(way).go();
 
     let result = outcome.result();
     assert_eq!(result.conclusion, Conclusion::Failure);
     assert_eq!(result.summary, "The change breaks `make test`.");
-}
+}}
 
 #[test]
 fn the_exact_commit_is_checked_out_even_when_the_branch_has_moved_on() {
@@ -498,14 +596,14 @@ printf 'bye\n' > greeting.txt
     assert_eq!(remote.tip("main"), Some(newer));
 }
 
-/// The review agent's prompt asks for `git diff origin/<base>...HEAD`. The pod is given
-/// the pull request's base (`--base-ref`, `--base-sha`), and the entrypoint fetches it at
-/// that exact commit as `origin/<base>`, so the diff (three dots: from the merge base) is
-/// the pull request's change alone, even when the base has moved on since. Before the fix
-/// the agent's `git diff` printed "fatal: ambiguous argument 'origin/main...HEAD': unknown
-/// revision" and the run ended a success, having reviewed nothing (issue 13).
-#[test]
-fn a_review_run_sees_the_pull_request_s_change_against_its_base() {
+both_ways! {
+    /// The review agent's prompt asks for `git diff origin/<base>...HEAD`. The pod is given
+    /// the pull request's base (`--base-ref`, `--base-sha`), and the entrypoint fetches it at
+    /// that exact commit as `origin/<base>`, so the diff (three dots: from the merge base) is
+    /// the pull request's change alone, even when the base has moved on since. Before the fix
+    /// the agent's `git diff` printed "fatal: ambiguous argument 'origin/main...HEAD': unknown
+    /// revision" and the run ended a success, having reviewed nothing (issue 13).
+    fn a_review_run_sees_the_pull_request_s_change_against_its_base(way) {
     let mut remote = Remote::with_main(&[("greeting.txt", "hello\n")]);
     let forked_from = remote.commits[0].clone();
     // The pull request: one commit on a branch, published as refs/pull/2/head.
@@ -537,7 +635,7 @@ echo '{"conclusion": "success", "summary": "reviewed"}'
         .arg("--sha", &head)
         .arg("--base-ref", "main")
         .arg("--base-sha", &base)
-        .go();
+        .way(way).go();
 
     assert!(outcome.success, "{}", outcome.log);
     assert_eq!(
@@ -559,7 +657,7 @@ echo '{"conclusion": "success", "summary": "reviewed"}'
         "the event's base, not {later}"
     );
     assert_eq!(outcome.file("merge-base.txt").trim(), forked_from);
-}
+}}
 
 #[test]
 fn a_base_the_remote_does_not_have_is_a_failure_not_a_review_of_nothing() {
@@ -579,12 +677,12 @@ fn a_base_the_remote_does_not_have_is_a_failure_not_a_review_of_nothing() {
     assert!(!outcome.dir.path().join("workspace/repo/ran").exists());
 }
 
-#[test]
-fn a_commit_the_remote_does_not_have_is_a_failure_result_not_a_crash() {
+both_ways! {
+    fn a_commit_the_remote_does_not_have_is_a_failure_result_not_a_crash(way) {
     let remote = Remote::with_main(&[("greeting.txt", "hello\n")]);
     let outcome = Run::new(&remote, "task-11", "touch ran\n")
         .arg("--sha", &"0123456789abcdef".repeat(3)[..40])
-        .go();
+        .way(way).go();
 
     assert!(outcome.success, "{}", outcome.log);
     let result = outcome.result();
@@ -595,7 +693,7 @@ fn a_commit_the_remote_does_not_have_is_a_failure_result_not_a_crash() {
         result.summary
     );
     assert!(!outcome.dir.path().join("workspace/repo/ran").exists());
-}
+}}
 
 #[test]
 fn bad_options_are_a_failure_result_that_names_them() {
@@ -779,8 +877,8 @@ printf 'hello, world\n' > greeting.txt
 printf '%s\n' '{"conclusion": "success", "summary": "Greet the whole world\n\nDone, as @admin said."}'
 "#;
 
-#[test]
-fn changes_with_a_pull_request_asked_for_are_pushed_and_one_pull_request_is_opened() {
+both_ways! {
+    fn changes_with_a_pull_request_asked_for_are_pushed_and_one_pull_request_is_opened(way) {
     let github = Github::start();
     let remote = Remote::named(REPO, &[("greeting.txt", "hello\n")]);
     let run = github
@@ -789,7 +887,7 @@ fn changes_with_a_pull_request_asked_for_are_pushed_and_one_pull_request_is_open
         .arg("--requested-by", "octocat")
         .arg("--issue", "7");
     let argv = run.args.join(" ");
-    let outcome = run.go();
+    let outcome = run.way(way).go();
 
     assert!(outcome.success, "{}", outcome.log);
     assert!(
@@ -831,7 +929,7 @@ fn changes_with_a_pull_request_asked_for_are_pushed_and_one_pull_request_is_open
         assert!(!text.contains(PAT), "the token is in {what}:\n{text}");
     }
     github.assert_clean();
-}
+}}
 
 #[test]
 fn a_pull_request_github_opened_before_answering_502_is_not_opened_twice() {
@@ -1193,11 +1291,11 @@ async fn a_failed_image_build_reports_its_exit_and_none_of_its_log() {
     assert_eq!(checks[0].conclusion.as_deref(), Some("failure"));
 }
 
-/// Nothing the agent starts outlives it: a process it leaves behind to overwrite the
-/// termination message once the result is written (a key in a forged result) is ended
-/// with it. Before the fix the forged message replaced the result.
-#[test]
-fn a_process_the_agent_leaves_behind_cannot_replace_the_result() {
+both_ways! {
+    /// Nothing the agent starts outlives it: a process it leaves behind to overwrite the
+    /// termination message once the result is written (a key in a forged result) is ended
+    /// with it. Before the fix the forged message replaced the result.
+    fn a_process_the_agent_leaves_behind_cannot_replace_the_result(way) {
     let remote = Remote::with_main(&[("greeting.txt", "hello\n")]);
     let script = r#"
 cat > /dev/null
@@ -1211,7 +1309,7 @@ exit 0
         .env("OPENAI_API_KEY", OPENAI_KEY)
         .env("AGENTPODS_SECRET_ENV", "OPENAI_API_KEY")
         .env("TERMINATION_LOG", &log)
-        .go();
+        .way(way).go();
     assert!(outcome.success, "{}", outcome.log);
     std::thread::sleep(Duration::from_millis(1500));
     let message = std::fs::read_to_string(&log).unwrap();
@@ -1222,7 +1320,7 @@ exit 0
         "{message}"
     );
     assert_eq!(message, outcome.message);
-}
+}}
 
 /// A secret too short to redact without turning the log into `***` is not redacted: the
 /// log says which variable it is, and the longer ones are still redacted.
@@ -1380,16 +1478,16 @@ fn a_revoke_that_fails_changes_nothing_and_only_installation_tokens_are_revoked(
     assert_eq!(github.fake.count("DELETE", "/installation/token"), 0);
 }
 
-/// A prompt-injected agent publishes its key through the branch the entrypoint pushes: in
-/// a file, a file name, a commit message or an author's name, as it is or base64-encoded.
-/// Before the push the entrypoint looks at everything the push would publish with the
-/// redactor's eyes; finding a secret, it pushes nothing, opens no pull request and says
-/// which secret (by its variable's name, never the value) and where. Before the fix every
-/// case was pushed: `agentpods/<run>` held the key in the clear and the run ended
-/// "success ... Pushed 1 commit" (issue 11); base64 and hex of UTF-16 were pushed until
-/// the fourth review's A5.
-#[test]
-fn changes_that_carry_a_secret_of_the_pod_are_not_pushed() {
+both_ways! {
+    /// A prompt-injected agent publishes its key through the branch the entrypoint pushes: in
+    /// a file, a file name, a commit message or an author's name, as it is or base64-encoded.
+    /// Before the push the entrypoint looks at everything the push would publish with the
+    /// redactor's eyes; finding a secret, it pushes nothing, opens no pull request and says
+    /// which secret (by its variable's name, never the value) and where. Before the fix every
+    /// case was pushed: `agentpods/<run>` held the key in the clear and the run ended
+    /// "success ... Pushed 1 commit" (issue 11); base64 and hex of UTF-16 were pushed until
+    /// the fourth review's A5.
+    fn changes_that_carry_a_secret_of_the_pod_are_not_pushed(way) {
     let cases = [
         (
             "in a file",
@@ -1455,7 +1553,7 @@ fn changes_that_carry_a_secret_of_the_pod_are_not_pushed() {
             .env("OPENAI_API_KEY", OPENAI_KEY)
             .env("AGENTPODS_SECRET_ENV", "OPENAI_API_KEY")
             .flag("--open-pr")
-            .go();
+            .way(way).go();
 
         assert!(outcome.success, "{case}: {}", outcome.log);
         let result = outcome.result();
@@ -1483,7 +1581,7 @@ fn changes_that_carry_a_secret_of_the_pod_are_not_pushed() {
         assert_no_leak(case, &outcome.log, &[("OPENAI_API_KEY", OPENAI_KEY)]);
         assert_no_leak(case, &outcome.message, &[("OPENAI_API_KEY", OPENAI_KEY)]);
     }
-}
+}}
 
 /// The same run without a secret in its changes is pushed: the check refuses only what
 /// carries one.
@@ -1510,13 +1608,13 @@ fn changes_without_a_secret_are_pushed_as_before() {
     );
 }
 
-/// The checkout's `.git/config`, and the agent's own `~/.gitconfig`, are the agent's to
-/// write, but what they say never runs inside the entrypoint's git commands after the agent
-/// has ended (outside review A6): not an fsmonitor, not a clean filter, not a proxy or a
-/// rewritten URL that the token's header would follow. The changes are still pushed, with
-/// the configuration the entrypoint wrote.
-#[test]
-fn git_configuration_the_agent_writes_runs_nothing_in_the_entrypoint_s_git() {
+both_ways! {
+    /// The checkout's `.git/config`, and the agent's own `~/.gitconfig`, are the agent's to
+    /// write, but what they say never runs inside the entrypoint's git commands after the agent
+    /// has ended (outside review A6): not an fsmonitor, not a clean filter, not a proxy or a
+    /// rewritten URL that the token's header would follow. The changes are still pushed, with
+    /// the configuration the entrypoint wrote.
+    fn git_configuration_the_agent_writes_runs_nothing_in_the_entrypoint_s_git(way) {
     let remote = Remote::with_main(&[("greeting.txt", "hello\n")]);
     let base = remote.commits[0].clone();
     let script = r#"
@@ -1535,7 +1633,7 @@ rm -f "$HOME/ran"
 "#;
     let run = Run::new(&remote, "task-8", script);
     let ran = run.path("ran");
-    let outcome = run.arg("--sha", &base).flag("--push").go();
+    let outcome = run.arg("--sha", &base).flag("--push").way(way).go();
 
     let ran = std::fs::read_to_string(&ran).unwrap_or_default();
     assert_eq!(
@@ -1553,14 +1651,14 @@ rm -f "$HOME/ran"
         git(&remote.bare, &["show", &format!("{tip}:greeting.txt")]),
         "hello, world"
     );
-}
+}}
 
-/// The fourth review's A6: a summary that spells the key with Markdown escapes (`\-`) or
-/// with invisible characters between its letters shows as the key itself on GitHub. The
-/// result (the bot's comment and the check run) and the pull request's title and body
-/// carry it redacted. Before, each form was published as the agent wrote it.
-#[test]
-fn a_summary_that_shows_the_key_on_github_is_published_redacted() {
+both_ways! {
+    /// The fourth review's A6: a summary that spells the key with Markdown escapes (`\-`) or
+    /// with invisible characters between its letters shows as the key itself on GitHub. The
+    /// result (the bot's comment and the check run) and the pull request's title and body
+    /// carry it redacted. Before, each form was published as the agent wrote it.
+    fn a_summary_that_shows_the_key_on_github_is_published_redacted(way) {
     let github = Github::start();
     let remote = Remote::named(REPO, &[("greeting.txt", "hello\n")]);
     let script = r#"
@@ -1577,7 +1675,7 @@ printf '{"conclusion": "success", "summary": "Key %s\\n\\nescaped: %s, soft: %s"
         .env("OPENAI_API_KEY", OPENAI_KEY)
         .env("AGENTPODS_SECRET_ENV", "OPENAI_API_KEY")
         .flag("--open-pr")
-        .go();
+        .way(way).go();
     let result = outcome.result();
     assert_eq!(result.conclusion, Conclusion::Success, "{}", outcome.log);
     let shown = |text: &str| -> String {
@@ -1597,4 +1695,120 @@ printf '{"conclusion": "success", "summary": "Key %s\\n\\nescaped: %s, soft: %s"
         let text = pulls[0][field].as_str().unwrap_or_default();
         assert!(!shown(text).contains(OPENAI_KEY), "{field}: {text}");
     }
+}}
+
+/// Every file under `dir` (but the token file itself) that holds `secret`.
+fn files_holding(dir: &Path, secret: &str) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(at) = todo.pop() {
+        for entry in std::fs::read_dir(&at).into_iter().flatten().flatten() {
+            let path = entry.path();
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            if kind.is_dir() {
+                todo.push(path);
+            } else if kind.is_file()
+                && path.file_name() != Some(std::ffi::OsStr::new("token"))
+                && std::fs::read(&path)
+                    .is_ok_and(|bytes| bytes.windows(secret.len()).any(|w| w == secret.as_bytes()))
+            {
+                found.push(path);
+            }
+        }
+    }
+    found
+}
+
+/// The agent is hostile and looks for the run's token wherever its container can look:
+/// its environment, the git configuration of its checkout, the hand-off the checkout left,
+/// and the record it writes itself. It finds it nowhere, and its change is still pushed
+/// and its pull request opened (by the publish step, with the token, after the agent's
+/// container is gone).
+#[test]
+fn a_hostile_agent_finds_the_run_s_token_nowhere_its_container_can_look() {
+    let github = Github::start();
+    let remote = Remote::named(REPO, &[("greeting.txt", "hello\n")]);
+    let script = r#"
+env > ../../agent-env.txt
+git config --list --show-origin > ../../agent-git-config.txt 2>&1
+cat ../../handoff/* > ../../agent-saw-handoff.txt 2>&1
+printf 'hello, world\n' > greeting.txt
+printf '%s\n' '{"conclusion": "success", "summary": "Greet the whole world"}'
+"#;
+    let outcome = github
+        .run(&remote, "task-31", script)
+        .flag("--open-pr")
+        .phased()
+        .go();
+
+    assert!(outcome.success, "{}", outcome.log);
+    let env = outcome.file("agent-env.txt");
+    assert!(env.contains("AGENTPODS_RESULT="), "the agent ran: {env}");
+    assert!(!env.contains("AGENTPODS_TOKEN_FILE"), "{env}");
+    assert!(
+        !outcome.file("agent-saw-handoff.txt").is_empty(),
+        "the agent read the hand-off"
+    );
+    assert_eq!(
+        files_holding(outcome.dir.path(), PAT),
+        Vec::<PathBuf>::new(),
+        "files the checkout, the agent or the publish left that hold the token"
+    );
+    assert!(!outcome.log.contains(PAT), "{}", outcome.log);
+    assert_eq!(outcome.result().conclusion, Conclusion::Success);
+    assert!(remote.tip("agentpods/task-31").is_some(), "pushed");
+    assert_eq!(github.pulls().len(), 1, "the pull request is opened");
+    github.assert_clean();
+}
+
+/// A template that gives the agent's container the token anyway (`--token-file` or
+/// `AGENTPODS_TOKEN_FILE` on `--phase run`) is refused before the agent runs: the run
+/// fails saying which step must not have it, and the agent's command never starts.
+#[test]
+fn the_agent_s_step_refuses_to_run_with_the_token() {
+    let remote = Remote::with_main(&[("greeting.txt", "hello\n")]);
+    let run = Run::new(&remote, "task-32", "touch ../../agent-ran\n");
+    std::fs::write(run.path("token"), "ghs_FakeTokenForTheTest0123456789\n").unwrap();
+    let token = run.path("token");
+    let phase = |phase: &str| {
+        let mut args = run.args.clone();
+        args.extend([
+            "--phase".to_string(),
+            phase.into(),
+            "--handoff-dir".into(),
+            run.path("handoff"),
+            "--agent-record".into(),
+            run.path("exit/agent.json"),
+        ]);
+        args
+    };
+    let (ok, log) = run.spawn(&phase("checkout"), &run.env);
+    assert!(ok, "{log}");
+    let mut agent = phase("run");
+    agent.extend(["--".into(), "/bin/sh".into(), run.path("agent.sh")]);
+    let env: Vec<(String, String)> = run
+        .env
+        .iter()
+        .cloned()
+        .chain([("AGENTPODS_TOKEN_FILE".to_string(), token)])
+        .collect();
+    let (ok, log) = run.spawn(&agent, &env);
+    assert!(ok, "the refusal is recorded: {log}");
+    assert!(
+        !Path::new(&run.path("agent-ran")).exists(),
+        "the agent's command ran holding the token"
+    );
+    let (_, log) = run.spawn(&phase("publish"), &run.env);
+    let outcome = run.outcome(true, log);
+    let result = outcome.result();
+    assert_eq!(result.conclusion, Conclusion::Failure);
+    assert!(
+        result
+            .summary
+            .contains("the agent would hold the run's token"),
+        "{}",
+        result.summary
+    );
 }

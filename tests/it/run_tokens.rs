@@ -309,3 +309,121 @@ async fn a_token_secret_there_already_gets_the_token_just_minted_revoked_at_once
     })
     .await;
 }
+
+/// Every way a container of `pod` can reach the Secret `secret`: a volume of it (plain or
+/// projected) that the container mounts, a variable from one of its keys, or all of its keys.
+fn containers_reaching(pod: &serde_json::Value, secret: &str) -> Vec<String> {
+    let from_secret = |volume: &serde_json::Value| {
+        volume
+            .pointer("/secret/secretName")
+            .and_then(|n| n.as_str())
+            == Some(secret)
+            || volume
+                .pointer("/projected/sources")
+                .and_then(|s| s.as_array())
+                .is_some_and(|sources| {
+                    sources
+                        .iter()
+                        .any(|s| s.pointer("/secret/name").and_then(|n| n.as_str()) == Some(secret))
+                })
+    };
+    let volumes: Vec<&str> = pod
+        .pointer("/spec/volumes")
+        .and_then(|v| v.as_array())
+        .into_iter()
+        .flatten()
+        .filter(|v| from_secret(v))
+        .filter_map(|v| v["name"].as_str())
+        .collect();
+    let mut reaching = Vec::new();
+    for list in ["initContainers", "containers"] {
+        for c in pod["spec"][list].as_array().into_iter().flatten() {
+            let mounts = c["volumeMounts"].as_array().into_iter().flatten();
+            let mounted = mounts
+                .filter_map(|m| m["name"].as_str())
+                .any(|m| volumes.contains(&m));
+            let env = c["env"].as_array().into_iter().flatten().any(|e| {
+                e.pointer("/valueFrom/secretKeyRef/name")
+                    .and_then(|n| n.as_str())
+                    == Some(secret)
+            });
+            let env_from = c["envFrom"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|e| e.pointer("/secretRef/name").and_then(|n| n.as_str()) == Some(secret));
+            if mounted || env || env_from {
+                reaching.push(c["name"].as_str().unwrap_or("?").to_owned());
+            }
+        }
+    }
+    reaching
+}
+
+/// The containers of `pod` that run the agent's own command (`agentpods agent` with a
+/// command after `--`, or anything that is not `agentpods agent`).
+fn containers_running_the_agent(pod: &serde_json::Value) -> Vec<String> {
+    let mut running = Vec::new();
+    for list in ["initContainers", "containers"] {
+        for c in pod["spec"][list].as_array().into_iter().flatten() {
+            let words: Vec<&str> = c["command"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .chain(c["args"].as_array().into_iter().flatten())
+                .filter_map(|w| w.as_str())
+                .collect();
+            let ours = words.starts_with(&["agentpods", "agent"]);
+            if !ours || words.contains(&"--") {
+                running.push(c["name"].as_str().unwrap_or("?").to_owned());
+            }
+        }
+    }
+    running
+}
+
+/// The agent is hostile (it reads strangers' text and does what its pod allows), so the
+/// process that runs it never holds the run's token: with the token, it could approve a
+/// fork's pull request, edit the bot's comments, push a tag. In the default pod, for each
+/// kind of run the example launches, the token reaches only the steps that run
+/// agentpods' own code (the checkout before the agent, the publish after it), and never a
+/// container that runs the agent's command. Before, one container held both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_agent_s_own_process_never_holds_the_run_s_token() {
+    timed(async {
+        let (cluster, _github) = reporting_cluster().await;
+        cluster.fake.run_kubelet(|_| PodScript::stays_running());
+        for (delivery, payload) in [
+            ("d-pr", fixture("pull_request/opened.json")),
+            ("d-comment", variant("issue_comment/run-on-issue.json")),
+            ("d-release", fixture("release/published.json")),
+        ] {
+            let name = cluster.deliver_one(&payload, delivery).await;
+            cluster.wait_phase(&name, Phase::Running).await;
+            let pod = serde_json::to_value(&cluster.pods_of(&name).await[0]).expect("the pod");
+            let token = format!("{name}-github-token-1");
+            let reaching = containers_reaching(&pod, &token);
+            let agents = containers_running_the_agent(&pod);
+            assert!(
+                !agents.is_empty(),
+                "{name}: the agent runs somewhere: {pod:#}"
+            );
+            assert!(
+                !reaching.is_empty(),
+                "{name}: the token reaches the checkout and the publish: {pod:#}"
+            );
+            for agent in &agents {
+                assert!(
+                    !reaching.contains(agent),
+                    "{name}: container `{agent}` runs the agent's command and holds the \
+                     run's token (Secret {token}); these hold it: {reaching:?}"
+                );
+            }
+            assert_eq!(
+                pod["spec"]["automountServiceAccountToken"], false,
+                "{name}: nor a Kubernetes token to read the Secret with"
+            );
+        }
+    })
+    .await;
+}

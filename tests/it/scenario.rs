@@ -601,6 +601,23 @@ pub struct Kube {
     cluster: Option<Cluster>,
 }
 
+/// A pod has started when it runs, or when it is still Pending while one of its init
+/// containers runs (the default template's agent is an init container).
+fn has_started(pod: &k8s_openapi::api::core::v1::Pod) -> bool {
+    let Some(status) = pod.status.as_ref() else {
+        return false;
+    };
+    match status.phase.as_deref() {
+        Some("Running") => true,
+        Some("Pending") => status
+            .init_container_statuses
+            .iter()
+            .flatten()
+            .any(|c| c.state.as_ref().is_some_and(|s| s.running.is_some())),
+        _ => false,
+    }
+}
+
 impl Kube {
     /// The fake API server and the controller, for what the language does not say.
     pub fn get(&self) -> &Cluster {
@@ -629,8 +646,9 @@ impl Kube {
         let deadline = tokio::time::Instant::now() + PATIENCE;
         loop {
             let pod = cluster.pods().get_opt(run).await.expect("get the pod");
+            let started = pod.as_ref().is_some_and(has_started);
             let phase = pod.and_then(|p| p.status?.phase);
-            if phase.as_deref() == Some("Running") && cluster.fake.finish_pod(RUNS, run, script) {
+            if started && cluster.fake.finish_pod(RUNS, run, script) {
                 return;
             }
             assert!(

@@ -1,4 +1,5 @@
-//! A simulated kubelet: every new pod moves Pending → Running → Succeeded or Failed, as one
+//! A simulated kubelet: every new pod moves Pending → Running → Succeeded or Failed (a pod
+//! with init containers stays Pending while they run, its last one running), as one
 //! status write per phase (so watchers see each), with the script's termination message and
 //! logs. No timers: a pod moves as soon as the kubelet sees it.
 //!
@@ -253,6 +254,45 @@ fn start(shared: &Shared, script: &Script, ns: &str, name: &str) {
         .lock()
         .expect("fake kube logs")
         .insert((ns.to_owned(), name.to_owned()), plan.logs.clone());
+    // As the kubelet does: init containers one after the other while the pod is Pending
+    // (the default template's checkout, then its agent, which a script that stays running
+    // keeps working), then the containers.
+    if has_init_containers(&pod) {
+        let count = init_count(&pod);
+        let init = init_statuses(&pod, |i| {
+            if i + 1 < count {
+                json!({"terminated": {"exitCode": 0, "reason": "Completed", "startedAt": started, "finishedAt": started}})
+            } else {
+                json!({"running": {"startedAt": started}})
+            }
+        });
+        let waiting = statuses(
+            &pod,
+            |_| json!({"waiting": {"reason": "PodInitializing"}}),
+            false,
+        );
+        set_status(
+            shared,
+            ns,
+            name,
+            json!({
+                "phase": "Pending",
+                "startTime": started,
+                "hostIP": "10.0.0.1",
+                "podIP": "10.1.0.2",
+                "conditions": [
+                    {"type": "PodScheduled", "status": "True", "lastTransitionTime": started},
+                    {"type": "Initialized", "status": "False", "reason": "ContainersNotInitialized", "lastTransitionTime": started},
+                ],
+                "initContainerStatuses": init,
+                "containerStatuses": waiting,
+            }),
+        );
+        if !plan.stay_running {
+            finish(shared, ns, name, &plan);
+        }
+        return;
+    }
     let running = statuses(&pod, |_| json!({"running": {"startedAt": started}}), true);
     set_status(
         shared,
@@ -330,23 +370,59 @@ pub fn finish(shared: &Shared, ns: &str, name: &str, plan: &PodScript) -> bool {
     } else {
         "Failed"
     };
-    set_status(
-        shared,
-        ns,
-        name,
-        json!({
-            "phase": phase,
-            "startTime": started,
-            "hostIP": "10.0.0.1",
-            "podIP": "10.1.0.2",
-            "conditions": [
-                {"type": "PodScheduled", "status": "True", "lastTransitionTime": started},
-                {"type": "Ready", "status": "False", "reason": "PodCompleted", "lastTransitionTime": finished},
-            ],
-            "containerStatuses": terminated,
-        }),
-    );
+    let mut status = json!({
+        "phase": phase,
+        "startTime": started,
+        "hostIP": "10.0.0.1",
+        "podIP": "10.1.0.2",
+        "conditions": [
+            {"type": "PodScheduled", "status": "True", "lastTransitionTime": started},
+            {"type": "Ready", "status": "False", "reason": "PodCompleted", "lastTransitionTime": finished},
+        ],
+        "containerStatuses": terminated,
+    });
+    if has_init_containers(&pod) {
+        status["initContainerStatuses"] = init_statuses(
+            &pod,
+            |_| json!({"terminated": {"exitCode": 0, "reason": "Completed", "startedAt": started, "finishedAt": finished}}),
+        );
+    }
+    set_status(shared, ns, name, status);
     true
+}
+
+fn has_init_containers(pod: &Value) -> bool {
+    init_count(pod) > 0
+}
+
+fn init_count(pod: &Value) -> usize {
+    pod.pointer("/spec/initContainers")
+        .and_then(Value::as_array)
+        .map_or(0, Vec::len)
+}
+
+fn init_statuses(pod: &Value, state: impl Fn(usize) -> Value) -> Value {
+    let containers = pod
+        .pointer("/spec/initContainers")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    containers
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            json!({
+                "name": c["name"],
+                "image": c["image"],
+                "imageID": "",
+                "containerID": format!("fake://{}", c["name"].as_str().unwrap_or_default()),
+                "ready": false,
+                "started": false,
+                "restartCount": 0,
+                "state": state(i),
+            })
+        })
+        .collect()
 }
 
 /// The kubelet's fallback message: the last 80 lines of the log, at most 2048 bytes.
