@@ -463,6 +463,11 @@ fn validate(path: &Path, templates_dir: Option<&Path>) -> ExitCode {
                     for warning in engine.template_warnings() {
                         eprintln!("{warning}");
                     }
+                    // A template that gives a token that may write to the agent's own
+                    // container: warnings.
+                    for warning in engine.token_warnings() {
+                        eprintln!("{warning}");
+                    }
                 }
                 let text = std::fs::read_to_string(path).ok();
                 problems.extend(

@@ -10,6 +10,7 @@ pub(crate) mod objects;
 pub(crate) mod pod_security;
 pub(crate) mod sample;
 mod shape;
+pub(crate) mod token_reach;
 mod validate;
 pub use shape::ShapeStats;
 

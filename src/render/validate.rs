@@ -9,7 +9,7 @@ use crate::config::FileDiagnostic;
 use crate::config::formats::quantity_value;
 use crate::config::yaml::Pos;
 
-use super::{Engine, NAMESPACE_TEMPLATE, RenderError, Spot, sample};
+use super::{Engine, K8sObject, NAMESPACE_TEMPLATE, RenderError, Spot, sample, token_reach};
 
 /// Longest source text quoted in a message.
 const MAX_QUOTED: usize = 80;
@@ -75,6 +75,93 @@ const FILTER_NAMES: &[&str] = &[
 ];
 
 impl Engine {
+    /// Agents whose token may write and whose templates give it to a container that runs
+    /// the agent's command (anything but `agentpods agent --phase checkout|publish`): a
+    /// warning each, at the line that names the container. The default template gives
+    /// the token to agentpods' own steps only (docs/agent.md, The three steps).
+    pub fn token_warnings(&self) -> Vec<FileDiagnostic> {
+        const SAMPLE_SECRET: &str = "validate-run-github-token";
+        let mut found = Vec::new();
+        for agent in &self.config.agents {
+            let writes = agent.github_token.writes();
+            if writes.is_empty() {
+                continue;
+            }
+            let Ok(samples) = sample::samples(agent) else {
+                continue;
+            };
+            let mut holding: Vec<String> = Vec::new();
+            for s in samples {
+                let Ok(run) = self.render_run_with_token(
+                    &s.event,
+                    "validate",
+                    &s.launch,
+                    s.pr.as_ref(),
+                    Some(SAMPLE_SECRET),
+                ) else {
+                    continue;
+                };
+                for object in &run.objects {
+                    let spec = match object {
+                        K8sObject::Pod(p) => p.spec.as_ref(),
+                        K8sObject::Job(j) => j.spec.as_ref().and_then(|s| s.template.spec.as_ref()),
+                        _ => None,
+                    };
+                    for name in spec
+                        .map(|spec| token_reach::agent_containers_holding(spec, SAMPLE_SECRET))
+                        .unwrap_or_default()
+                    {
+                        if !holding.contains(&name) {
+                            holding.push(name);
+                        }
+                    }
+                }
+            }
+            for container in holding {
+                let (file, pos) = self.container_line(&agent.templates, &container);
+                found.push(FileDiagnostic {
+                    file,
+                    pos,
+                    message: format!(
+                        "warning: agent `{}`'s token may write ({}), and its template gives it to \
+                         container `{container}`, which runs the agent's command: an agent talked \
+                         into it by a title, a comment or the repository could push, merge, \
+                         approve or comment as the App with it. Give the token only to \
+                         `agentpods agent --phase checkout` and `--phase publish`, and run the \
+                         agent in a container without it, as templates/agent-pod.yaml does \
+                         (docs/agent.md, The three steps)",
+                        agent.name,
+                        writes.join(", ")
+                    ),
+                });
+            }
+        }
+        found
+    }
+
+    /// Where one of `templates` names the container `name` (`- name: NAME`), else the
+    /// first template's first line.
+    fn container_line(&self, templates: &[String], name: &str) -> (String, Pos) {
+        for template in templates {
+            let Some(source) = self.sources.get(template) else {
+                continue;
+            };
+            for (i, line) in source.lines().enumerate() {
+                let trimmed = line.trim_start();
+                let value = trimmed
+                    .strip_prefix("- name:")
+                    .or_else(|| trimmed.strip_prefix("name:"))
+                    .map(|v| v.trim().trim_matches(|c| c == '"' || c == '\''));
+                if value == Some(name) {
+                    let col = line.len() - trimmed.len() + 1;
+                    return (self.file_of(template), Pos { line: i + 1, col });
+                }
+            }
+        }
+        let first = templates.first().map(String::as_str).unwrap_or_default();
+        (self.file_of(first), Pos { line: 1, col: 1 })
+    }
+
     /// Every problem the sample deliveries meet, each once (at its first trigger), sorted.
     /// `config_text` is services.yaml's text, to point into templates written inside it
     /// (`cluster.namespace_template`, `concurrency.group`); without it they point at its

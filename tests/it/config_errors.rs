@@ -2345,3 +2345,103 @@ agents:
         ],
     }]);
 }
+
+/// A one-container pod, as templates were before the agent's process lost the token: the
+/// token is mounted where `agentpods agent` runs the agent's command.
+const ONE_CONTAINER_POD: &str = "\
+apiVersion: v1
+kind: Pod
+metadata:
+  name: {{ run.name }}
+spec:
+  restartPolicy: Never
+  securityContext:
+    runAsNonRoot: true
+    seccompProfile: {type: RuntimeDefault}
+  containers:
+    - name: agent
+      image: {{ agent.image }}
+      command: [agentpods, agent]
+      args:
+        - --repository
+        - {{ repo.full_name }}
+        - --
+{% for arg in agent.command %}
+        - {{ arg }}
+{% endfor %}
+      env:
+        - name: TASK
+          value: {{ task }}
+      securityContext:
+        allowPrivilegeEscalation: false
+        capabilities: {drop: [ALL]}
+{% if run.token_secret %}
+      volumeMounts:
+        - name: github-token
+          mountPath: /var/run/agentpods/github
+  volumes:
+    - name: github-token
+      secret:
+        secretName: {{ run.token_secret }}
+{% endif %}
+";
+
+const WRITES_ON_COMMAND: &str = "\
+project: demo
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/example/agent:1
+agents:
+  - name: task
+    templates: [agent-pod.yaml]
+    github_token: { contents: write, pull_requests: write }
+    triggers:
+      comment: { verbs: [run] }
+  - name: review
+    templates: [agent-pod.yaml]
+    triggers:
+      pull_request: {}
+";
+
+/// A template that gives a token that may write to the container that runs the agent's
+/// command hands a hijacked agent the App's hand: `validate` warns, at the container's
+/// line, naming the agent and what its token may write. The shipped template, which runs
+/// the agent in a container without the token, draws no warning; nor does an agent whose
+/// token only reads (`review`). Before, `validate` said nothing of either.
+#[test]
+fn validate_warns_when_a_template_gives_a_write_token_to_the_agent_s_own_container() {
+    let dir = ConfigDir::new(WRITES_ON_COMMAND.as_bytes());
+    dir.write("templates/agent-pod.yaml", ONE_CONTAINER_POD.as_bytes());
+    let run = configs::validate(&dir.path("services.yaml"));
+    assert_eq!(
+        run.code,
+        Some(0),
+        "a warning, not an error:\n{}",
+        run.stderr
+    );
+    let lines = run.stderr_lines();
+    assert_eq!(lines.len(), 2, "{}", run.stderr);
+    assert!(
+        lines[0].starts_with(&format!(
+            "{}:11:5: warning: agent `task`'s token may write (contents, pull_requests), and \
+             its template gives it to container `agent`, which runs the agent's command",
+            dir.path("templates/agent-pod.yaml").display()
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        lines[0].contains("(docs/agent.md, The three steps)"),
+        "{}",
+        lines[0]
+    );
+
+    dir.write(
+        "templates/agent-pod.yaml",
+        include_bytes!("../../templates/agent-pod.yaml"),
+    );
+    let run = configs::validate(&dir.path("services.yaml"));
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert!(!run.stderr.contains("warning"), "{}", run.stderr);
+}

@@ -1,0 +1,179 @@
+//! Which containers of a rendered pod hold the run's GitHub token while they run something
+//! other than agentpods' own steps. The agent reads strangers' text and may be talked into
+//! anything its container allows, so a container that runs the agent's command must not
+//! hold a token that can write. The default template gives the token only to `agentpods
+//! agent --phase checkout` and `--phase publish` (docs/agent.md, The three steps);
+//! `validate` warns of a template that gives it to anything else.
+
+use k8s_openapi::api::core::v1::{Container, EnvVar, PodSpec};
+
+/// The steps of `agentpods agent` that run only agentpods' own code.
+const OWN_STEPS: [&str; 2] = ["checkout", "publish"];
+
+/// The names of the containers (init containers included) of `spec` that can read the
+/// Secret `secret` — a volume of it (plain, or projected) that they mount, a variable from
+/// one of its keys, or all of its keys — and run something other than agentpods' own
+/// checkout or publish step.
+pub fn agent_containers_holding(spec: &PodSpec, secret: &str) -> Vec<String> {
+    let volumes: Vec<&str> = spec
+        .volumes
+        .iter()
+        .flatten()
+        .filter(|v| {
+            v.secret
+                .as_ref()
+                .is_some_and(|s| s.secret_name.as_deref() == Some(secret))
+                || v.projected.as_ref().is_some_and(|p| {
+                    p.sources
+                        .iter()
+                        .flatten()
+                        .any(|s| s.secret.as_ref().is_some_and(|s| s.name == secret))
+                })
+        })
+        .map(|v| v.name.as_str())
+        .collect();
+    spec.init_containers
+        .iter()
+        .flatten()
+        .chain(&spec.containers)
+        .filter(|c| holds(c, secret, &volumes) && !is_own_step(c))
+        .map(|c| c.name.clone())
+        .collect()
+}
+
+fn holds(c: &Container, secret: &str, volumes: &[&str]) -> bool {
+    let mounted = c
+        .volume_mounts
+        .iter()
+        .flatten()
+        .any(|m| volumes.contains(&m.name.as_str()));
+    let variable = c.env.iter().flatten().any(|e| {
+        e.value_from
+            .as_ref()
+            .and_then(|f| f.secret_key_ref.as_ref())
+            .is_some_and(|r| r.name == secret)
+    });
+    let all_keys = c
+        .env_from
+        .iter()
+        .flatten()
+        .any(|e| e.secret_ref.as_ref().is_some_and(|r| r.name == secret));
+    mounted || variable || all_keys
+}
+
+/// `agentpods agent --phase checkout|publish`, with no agent command after `--`.
+fn is_own_step(c: &Container) -> bool {
+    let words: Vec<&str> = c
+        .command
+        .iter()
+        .flatten()
+        .chain(c.args.iter().flatten())
+        .map(String::as_str)
+        .collect();
+    let ours = matches!(
+        words.as_slice(),
+        [program, "agent", ..] if program.rsplit('/').next() == Some("agentpods")
+    );
+    if !ours || words.contains(&"--") {
+        return false;
+    }
+    let by_option = words.windows(2).find_map(|w| match w {
+        ["--phase", phase] => Some(*phase),
+        _ => None,
+    });
+    let by_equals = words.iter().find_map(|w| w.strip_prefix("--phase="));
+    let by_variable = c
+        .env
+        .iter()
+        .flatten()
+        .find(|e: &&EnvVar| e.name == "AGENTPODS_PHASE")
+        .and_then(|e| e.value.as_deref());
+    by_option
+        .or(by_equals)
+        .or(by_variable)
+        .is_some_and(|phase| OWN_STEPS.contains(&phase))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(yaml: &str) -> PodSpec {
+        serde_yaml::from_str(yaml).expect("a pod spec")
+    }
+
+    const VOLUME: &str = "
+volumes:
+  - name: t
+    secret: {secretName: tok}
+";
+
+    #[test]
+    fn only_agentpods_own_steps_may_hold_the_token() {
+        let split = spec(&format!(
+            "{VOLUME}
+initContainers:
+  - name: checkout
+    command: [agentpods, agent]
+    args: [--phase, checkout]
+    volumeMounts: [{{name: t, mountPath: /t}}]
+  - name: agent
+    command: [agentpods, agent]
+    args: [--phase, run, --, codex]
+containers:
+  - name: publish
+    command: [/usr/local/bin/agentpods, agent, --phase=publish]
+    volumeMounts: [{{name: t, mountPath: /t}}]
+"
+        ));
+        assert_eq!(
+            agent_containers_holding(&split, "tok"),
+            Vec::<String>::new()
+        );
+        let one = spec(&format!(
+            "{VOLUME}
+containers:
+  - name: agent
+    command: [agentpods, agent]
+    args: [--task-file, /t, --, codex]
+    volumeMounts: [{{name: t, mountPath: /t}}]
+"
+        ));
+        assert_eq!(agent_containers_holding(&one, "tok"), ["agent"]);
+    }
+
+    #[test]
+    fn every_way_a_container_can_hold_the_secret_counts() {
+        let ways = spec(
+            "
+volumes:
+  - name: p
+    projected: {sources: [{secret: {name: tok}}]}
+initContainers:
+  - name: projected
+    image: x
+    command: [codex]
+    volumeMounts: [{name: p, mountPath: /p}]
+containers:
+  - name: variable
+    image: x
+    env: [{name: T, valueFrom: {secretKeyRef: {name: tok, key: token}}}]
+  - name: all-keys
+    image: x
+    envFrom: [{secretRef: {name: tok}}]
+  - name: phase-all
+    command: [agentpods, agent]
+    env: [{name: AGENTPODS_PHASE, value: all}, {name: T, valueFrom: {secretKeyRef: {name: tok, key: token}}}]
+  - name: publish-by-variable
+    command: [agentpods, agent]
+    env: [{name: AGENTPODS_PHASE, value: publish}, {name: T, valueFrom: {secretKeyRef: {name: tok, key: token}}}]
+  - name: without
+    image: x
+",
+        );
+        assert_eq!(
+            agent_containers_holding(&ways, "tok"),
+            ["projected", "variable", "all-keys", "phase-all"]
+        );
+    }
+}
