@@ -102,7 +102,9 @@ impl Git {
         &self.dir
     }
 
-    fn command(&self) -> Command {
+    /// A git command; `remote` when it talks to origin (fetch, push), the one kind given
+    /// the token's header: a command that only reads or writes the checkout never holds it.
+    fn command(&self, remote: bool) -> Command {
         let mut cmd = Command::new(&self.exe);
         cmd.arg("-C")
             .arg(&self.dir)
@@ -121,8 +123,14 @@ impl Git {
             ("core.hooksPath".into(), "/dev/null".into()),
             ("core.fsmonitor".into(), "false".into()),
             ("protocol.ext.allow".into(), "never".into()),
+            // No command recurses into a nested repository, whose configuration is not
+            // ours ([`Git::reseal`] removes them too).
+            ("submodule.recurse".into(), "false".into()),
+            ("fetch.recurseSubmodules".into(), "false".into()),
+            ("push.recurseSubmodules".into(), "no".into()),
+            ("status.submoduleSummary".into(), "false".into()),
         ];
-        if let Some(c) = &self.credentials {
+        if let Some(c) = self.credentials.as_ref().filter(|_| remote) {
             config.push((
                 format!("http.{}.extraHeader", self.remote.as_str()),
                 c.header.clone().into(),
@@ -136,10 +144,19 @@ impl Git {
         cmd
     }
 
-    /// Runs one step; stdout on success.
+    /// Runs one step on the checkout alone (without the token); stdout on success.
     fn run(&self, step: &'static str, args: &[&str]) -> Result<String, GitError> {
+        self.run_as(step, args, false)
+    }
+
+    /// Runs one step that talks to origin, with the token's header; stdout on success.
+    fn run_remote(&self, step: &'static str, args: &[&str]) -> Result<String, GitError> {
+        self.run_as(step, args, true)
+    }
+
+    fn run_as(&self, step: &'static str, args: &[&str], remote: bool) -> Result<String, GitError> {
         let out = self
-            .command()
+            .command(remote)
             .args(args)
             .output()
             .map_err(|source| GitError::Spawn {
@@ -176,21 +193,31 @@ impl Git {
     /// push with the token), and none of the files that would make git read a configuration
     /// elsewhere (`commondir`, `config.worktree`) or run a filter (`info/attributes`). A
     /// `.git` that is no longer a plain folder (a link, a `gitdir:` file) is refused.
-    pub fn reseal(&self, config: &[u8]) -> Result<(), GitError> {
+    ///
+    /// Nor does any repository the agent left inside the checkout stay one: git reads a
+    /// nested repository's own configuration (its filters, which run programs) when
+    /// `status` or `add` look into it, so every `.git` below the checkout's top and the
+    /// submodules' git folders (`.git/modules`) are removed, their files left as files.
+    /// Returns the nested repositories removed, as paths in the checkout.
+    pub fn reseal(&self, config: &[u8]) -> Result<Vec<String>, GitError> {
         let git_dir = self.dir.join(".git");
         let tampered = |what: &str| GitError::Tampered(what.to_string());
         match std::fs::symlink_metadata(&git_dir) {
             Ok(m) if m.is_dir() => {}
             _ => return Err(tampered("the checkout's .git folder")),
         }
-        for name in ["config", "commondir", "config.worktree", "info/attributes"] {
+        for name in [
+            "config",
+            "commondir",
+            "config.worktree",
+            "info/attributes",
+            "modules",
+        ] {
             let path = git_dir.join(name);
             match std::fs::symlink_metadata(&path) {
+                Ok(m) if m.is_dir() && name == "modules" => remove(&path, true)?,
                 Ok(m) if m.is_dir() => return Err(tampered(&format!(".git/{name}"))),
-                Ok(_) => std::fs::remove_file(&path).map_err(|source| GitError::Spawn {
-                    exe: format!("remove {}", path.display()),
-                    source,
-                })?,
+                Ok(_) => remove(&path, false)?,
                 Err(_) => {}
             }
         }
@@ -198,7 +225,33 @@ impl Git {
         std::fs::write(&path, config).map_err(|source| GitError::Spawn {
             exe: format!("write {}", path.display()),
             source,
-        })
+        })?;
+        let mut nested = Vec::new();
+        let mut todo = vec![self.dir.clone()];
+        while let Some(dir) = todo.pop() {
+            let entries = std::fs::read_dir(&dir).map_err(|source| GitError::Spawn {
+                exe: format!("read {}", dir.display()),
+                source,
+            })?;
+            for entry in entries.flatten() {
+                let path = entry.path();
+                // The type of the entry itself: a link is never followed.
+                let Ok(kind) = entry.file_type() else {
+                    continue;
+                };
+                if entry.file_name() == ".git" {
+                    if dir != self.dir {
+                        remove(&path, kind.is_dir())?;
+                        let shown = path.strip_prefix(&self.dir).unwrap_or(&path);
+                        nested.push(shown.display().to_string());
+                    }
+                } else if kind.is_dir() {
+                    todo.push(path);
+                }
+            }
+        }
+        nested.sort();
+        Ok(nested)
     }
 
     /// `git init` in the working directory (created if missing) with the remote as origin.
@@ -217,7 +270,7 @@ impl Git {
 
     /// Fetches `want` (a commit id or a ref) from origin into FETCH_HEAD.
     fn fetch(&self, want: &str) -> Result<(), GitError> {
-        self.run(
+        self.run_remote(
             "fetch",
             &[
                 "fetch",
@@ -364,7 +417,7 @@ impl Git {
             source,
         };
         let mut child = self
-            .command()
+            .command(false)
             .args(["cat-file", "--batch"])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -424,7 +477,7 @@ impl Git {
     /// Pushes HEAD to `branch` on origin (never forced).
     pub fn push(&self, branch: &Branch) -> Result<(), GitError> {
         let refspec = format!("HEAD:refs/heads/{}", branch.as_str());
-        self.run(
+        self.run_remote(
             "push",
             &[
                 "push",
@@ -439,6 +492,19 @@ impl Git {
         )
         .map(drop)
     }
+}
+
+/// Removes a file, a link or (`folder`) a folder and all in it.
+fn remove(path: &Path, folder: bool) -> Result<(), GitError> {
+    let removed = if folder {
+        std::fs::remove_dir_all(path)
+    } else {
+        std::fs::remove_file(path)
+    };
+    removed.map_err(|source| GitError::Spawn {
+        exe: format!("remove {}", path.display()),
+        source,
+    })
 }
 
 /// Standard base64 with padding (RFC 4648), for the basic-auth header.

@@ -766,7 +766,17 @@ fn attempt(
         ..exit
     };
     // What the agent wrote into the git directory runs nothing in our own git commands.
-    git.reseal(&sealed).map_err(AgentError::Inspect)?;
+    let nested = git.reseal(&sealed).map_err(AgentError::Inspect)?;
+    if !nested.is_empty() {
+        say(
+            redactor,
+            &format!(
+                "removed the git repositories the agent left inside the checkout, which \
+                 the entrypoint's git would have read the configuration of: {}",
+                nested.join(", ")
+            ),
+        );
+    }
     let dirty = git.is_dirty().map_err(AgentError::Inspect)?;
     let committed = git.commits_since(&base).map_err(AgentError::Inspect)?;
     let mut result = result::decide(&exit, dirty || committed > 0);

@@ -1812,3 +1812,57 @@ fn the_agent_s_step_refuses_to_run_with_the_token() {
         result.summary
     );
 }
+
+both_ways! {
+    /// The fifth review's A1: git reads a nested repository's own configuration when
+    /// `status` or `add` look into it, and runs the clean filter set there. The agent
+    /// nests one (a repository in the checkout, added as a gitlink) and a submodule-style
+    /// one (its git folder in `.git/modules`), each with a filter of its own on a file
+    /// git must hash again. Before, the publish step's `git status` ran the agent's filter,
+    /// holding the token (its file, and its header in git's environment). Now the nested
+    /// repositories are removed before any git runs, and the change is pushed.
+    fn a_repository_the_agent_nests_in_the_checkout_runs_nothing_in_the_entrypoint_s_git(way) {
+    let remote = Remote::with_main(&[("greeting.txt", "hello\n")]);
+    let script = r#"
+cat > /dev/null
+printf '#!/bin/sh\necho "$0 $* token:${AGENTPODS_TOKEN_FILE:-} $(env | grep -c extraHeader)" >> "%s/ran"\ncat\n' "$HOME" > "$HOME/filter.sh"
+chmod +x "$HOME/filter.sh"
+g() { git -c user.name=Agent -c user.email=agent@example.com "$@"; }
+mkdir sub && (cd sub && g init -q && echo data > f.txt && g add f.txt && g commit -qm s &&
+  printf '[filter "x"]\n\tclean = %s\n' "$HOME/filter.sh" >> .git/config &&
+  echo '* filter=x' > .gitattributes && echo datb > f.txt && touch -d 2000-01-01 f.txt)
+g add sub 2>/dev/null
+mkdir -p .git/modules && g init -q --separate-git-dir="$PWD/.git/modules/mod" mod && (cd mod && echo data > f.txt &&
+  g add f.txt && g commit -qm m &&
+  printf '[filter "x"]\n\tclean = %s\n' "$HOME/filter.sh" >> "$(git rev-parse --git-dir)/config" &&
+  echo '* filter=x' > .gitattributes && echo datb > f.txt && touch -d 2000-01-01 f.txt)
+g add mod 2>/dev/null
+printf 'hello, world\n' > greeting.txt
+rm -f "$HOME/ran"
+"#;
+    let run = Run::new(&remote, "task-33", script);
+    let ran = run.path("ran");
+    let outcome = run.flag("--push").way(way).go();
+
+    let ran = std::fs::read_to_string(&ran).unwrap_or_default();
+    assert_eq!(
+        ran, "",
+        "the agent's filter ran in the entrypoint's git:\n{}",
+        outcome.log
+    );
+    assert!(outcome.success, "{}", outcome.log);
+    let result = outcome.result();
+    assert_eq!(result.conclusion, Conclusion::Success, "{}", result.summary);
+    let tip = remote
+        .tip("agentpods/task-33")
+        .expect("the branch was pushed");
+    assert_eq!(
+        git(&remote.bare, &["show", &format!("{tip}:greeting.txt")]),
+        "hello, world"
+    );
+    assert!(
+        outcome.log.contains("removed the git repositories the agent left"),
+        "{}",
+        outcome.log
+    );
+}}
