@@ -462,6 +462,74 @@ impl World {
         pod
     }
 
+    /// One of the default pod's three containers (`checkout`, `agent`, `publish`: `phase`
+    /// is `checkout`, `run` or `publish`), as templates/agent-pod.yaml makes them: the
+    /// workspace, the hand-off and the agent's record are the pod's emptyDirs (`shared`),
+    /// the token is mounted in `checkout` and `publish` only, and the agent's container
+    /// gets the hand-off read-only and no token.
+    fn agent_step(
+        &self,
+        agent: &Image,
+        run: &str,
+        shared: &Path,
+        phase: &str,
+        command: &[&str],
+    ) -> Container {
+        let mut pod = Container::of(agent);
+        let task_dir = pod.write("task/task.md", "Greet the world.\n");
+        pod.bind(task_dir.parent().unwrap(), "/var/run/agentpods/task", true)
+            .bind(&shared.join("workspace"), "/workspace", false)
+            .bind(
+                &shared.join("handoff"),
+                "/var/run/agentpods/handoff",
+                phase != "checkout",
+            )
+            .tmpfs("/home/agent")
+            .tmpfs("/tmp")
+            .command(&["agentpods", "agent"])
+            .args(&[
+                "--phase",
+                phase,
+                "--task-file",
+                "/var/run/agentpods/task/task.md",
+                "--repository",
+                REPO,
+                "--ref",
+                "refs/heads/main",
+                "--sha",
+                &self.sha,
+            ])
+            .env("AGENTPODS_RUN", run)
+            .env("HOME", "/home/agent")
+            .env("AGENTPODS_GIT_BASE_URL", &self.git.base_url())
+            .env("GITHUB_API_URL", &self.github.url());
+        if phase != "checkout" {
+            pod.bind(
+                &shared.join("exit"),
+                "/var/run/agentpods/exit",
+                phase == "publish",
+            );
+        }
+        if phase == "run" {
+            pod.args(&["--"]).args(command);
+        } else {
+            let token_dir = pod.write("github/token", &format!("{PAT}\n"));
+            pod.bind(
+                token_dir.parent().unwrap(),
+                "/var/run/agentpods/github",
+                true,
+            )
+            .env("AGENTPODS_TOKEN_FILE", "/var/run/agentpods/github/token");
+        }
+        if phase == "publish" {
+            pod.env("AGENTPODS_REQUESTED_BY", "octocat")
+                .env("AGENTPODS_ISSUE", "7")
+                .env("AGENTPODS_PUSH", "true")
+                .env("AGENTPODS_OPEN_PR", "true");
+        }
+        pod
+    }
+
     /// The pushed branch, one pull request from it onto main, and the result saying so.
     fn assert_pushed_and_opened(&self, ended: &Ended, run: &str) -> Value {
         assert!(ended.status.success(), "{}", ended.log());
@@ -914,4 +982,70 @@ fn the_service_image_serves_a_dry_run_answering_health_and_a_signed_delivery() {
     let manifest = std::fs::read_to_string(runs.join(format!("{name}.yaml")))
         .unwrap_or_else(|e| panic!("{name}.yaml: {e}\n{log}"));
     assert!(manifest.contains("\nkind: Pod\n"), "{manifest}");
+}
+
+/// The default pod's three containers, each its own container of the agent image: the
+/// agent, hostile, looks for the run's token everywhere its container lets it look (the
+/// token's folder, the whole filesystem, the checkout, the hand-off, its environment) and
+/// finds nothing; `publish` then pushes its change and opens the pull request with the
+/// token, after the agent's container has ended.
+#[test]
+fn the_agent_s_container_has_no_token_and_publish_pushes_its_change() {
+    let Some(agent) = image("agent") else { return };
+    let world = World::start();
+    let shared = tempfile::tempdir().expect("the pod's emptyDirs");
+    for dir in ["workspace", "handoff", "exit"] {
+        std::fs::create_dir_all(shared.path().join(dir)).unwrap();
+        chmod(&shared.path().join(dir), 0o777);
+    }
+    let hostile = r#"seen=/var/run/agentpods/exit/seen.txt
+        { ls -la /var/run/agentpods /var/run/agentpods/github
+          cat /var/run/agentpods/github/token
+          env
+          cat /var/run/agentpods/handoff/*
+          git config --list --show-origin
+          grep -rlI --exclude-dir=proc --exclude-dir=sys --exclude-dir=dev "$(printf 'ghp_')" \
+            /workspace /var/run /home /tmp /etc 2>/dev/null
+        } > "$seen" 2>&1
+        echo "looked" >> "$seen"
+        printf 'hello, world
+' > greeting.txt
+        printf '%s
+' '{"conclusion": "success", "summary": "Greet the whole world"}'"#;
+    let checkout = world
+        .agent_step(agent, "task-21", shared.path(), "checkout", &[])
+        .run(Duration::from_secs(120));
+    assert!(checkout.status.success(), "{}", checkout.log());
+    let ran = world
+        .agent_step(
+            agent,
+            "task-21",
+            shared.path(),
+            "run",
+            &["sh", "-c", hostile],
+        )
+        .run(Duration::from_secs(120));
+    assert!(ran.status.success(), "{}", ran.log());
+    let seen = std::fs::read_to_string(shared.path().join("exit/seen.txt")).unwrap_or_default();
+    assert!(
+        seen.ends_with("looked\n"),
+        "the agent looked:\n{seen}\n{}",
+        ran.log()
+    );
+    assert!(
+        seen.contains("cat: /var/run/agentpods/github/token: No such file or directory"),
+        "no token in the agent's container:\n{seen}"
+    );
+    assert!(!seen.contains(PAT), "the agent found the token:\n{seen}");
+    let published = world
+        .agent_step(agent, "task-21", shared.path(), "publish", &[])
+        .run(Duration::from_secs(120));
+    let result = world.assert_pushed_and_opened(&published, "task-21");
+    assert!(
+        result["summary"]
+            .as_str()
+            .unwrap()
+            .starts_with("Greet the whole world"),
+        "{result:#}"
+    );
 }
