@@ -159,11 +159,13 @@ impl Redactor {
     pub fn redact_published(&self, text: &str) -> String {
         let redacted = self.redact(text);
         let shown = shown_as_markdown(&redacted);
-        if shown != redacted && self.finds(shown.as_bytes()) {
-            self.redact(&shown)
-        } else {
-            redacted
+        let unformatted = without_formatting(&shown);
+        for form in [shown, unformatted] {
+            if form != redacted && self.finds(form.as_bytes()) {
+                return self.redact(&form);
+            }
         }
+        redacted
     }
 
     /// Whether any form of a secret is in `bytes` (what [`Redactor::redact_bytes`] would
@@ -269,6 +271,39 @@ fn shown_as_markdown(text: &str) -> String {
             Some(next) if c == '\\' && next.is_ascii_punctuation() => out.extend(chars.next()),
             _ => out.push(c),
         }
+    }
+    out
+}
+
+/// Text as Markdown shows it with its inline formatting taken out, as a reader reads (and
+/// copies) it: emphasis and strikethrough marks (`*`, `~`), code span marks (`` ` ``) and
+/// a link's or an image's brackets and address (`[text](url)` reads `text`). `_` stays: in
+/// GitHub's Markdown it makes no emphasis inside a word.
+fn without_formatting(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(c) = rest.chars().next() {
+        if c == '[' {
+            // `[label](address)`, with no bracket or parenthesis inside either part.
+            let link = rest[1..].find(']').and_then(|close| {
+                let label = &rest[1..1 + close];
+                let after = &rest[2 + close..];
+                let address = after.strip_prefix('(')?;
+                let end = address.find(')')?;
+                (!label.contains('[') && !address[..end].contains('('))
+                    .then(|| (label, 2 + close + 1 + end + 1))
+            });
+            if let Some((label, len)) = link {
+                out.extend(label.chars().filter(|c| !matches!(c, '*' | '~' | '`')));
+                rest = &rest[len..];
+                continue;
+            }
+        }
+        let image_mark = c == '!' && rest[1..].starts_with('[');
+        if !matches!(c, '*' | '~' | '`') && !image_mark {
+            out.push(c);
+        }
+        rest = &rest[c.len_utf8()..];
     }
     out
 }
@@ -772,6 +807,28 @@ mod tests {
             );
             assert!(published.contains("***"), "{form}: {published:?}");
         }
+        // The fifth review's A2: inline formatting inside the key, which GitHub shows as the
+        // key's characters in a row. Before, each was published as it was.
+        let (head, tail) = KEY.split_at(6);
+        let (middle, tail) = tail.split_at(4);
+        for (form, text) in [
+            ("bold", format!("{head}**{middle}**{tail}")),
+            ("italic", format!("{head}*{middle}*{tail}")),
+            ("a code span", format!("{head}`{middle}`{tail}")),
+            ("a link", format!("{head}[{middle}](https://x.example){tail}")),
+            ("an image", format!("{head}![{middle}](https://x.example/i.png){tail}")),
+            ("strikethrough", format!("{head}~~{middle}~~{tail}")),
+        ] {
+            let published = r.redact_published(&format!("Done: {text}."));
+            assert!(
+                !without_formatting(&shown_as_markdown(&published)).contains(KEY),
+                "{form}: {published:?}"
+            );
+            assert!(published.contains("***"), "{form}: {published:?}");
+        }
+        // Text without a secret keeps its escapes, formatting and invisible characters.
+        let text = "**bold**, `code`, [a link](https://x.example) and ~~struck~~";
+        assert_eq!(r.redact_published(text), text);
         // Text without a secret keeps its escapes and invisible characters.
         let text = "a \\*literal\\* star, 👨\u{200D}👩\u{200D}👧 and ❤\u{FE0F}";
         assert_eq!(r.redact_published(text), text);
