@@ -815,8 +815,14 @@ mod tests {
             ("bold", format!("{head}**{middle}**{tail}")),
             ("italic", format!("{head}*{middle}*{tail}")),
             ("a code span", format!("{head}`{middle}`{tail}")),
-            ("a link", format!("{head}[{middle}](https://x.example){tail}")),
-            ("an image", format!("{head}![{middle}](https://x.example/i.png){tail}")),
+            (
+                "a link",
+                format!("{head}[{middle}](https://x.example){tail}"),
+            ),
+            (
+                "an image",
+                format!("{head}![{middle}](https://x.example/i.png){tail}"),
+            ),
             ("strikethrough", format!("{head}~~{middle}~~{tail}")),
         ] {
             let published = r.redact_published(&format!("Done: {text}."));

@@ -97,9 +97,16 @@ impl PullRequestRecord {
             .map(|h| h.sha.as_str())
     }
 
-    /// Records an approval; false when that commit was approved already.
+    /// Records an approval; false when the same person approved that commit already. A
+    /// second approver of a commit is recorded too: each agent stands on any approver of
+    /// the head whose permission reaches it (an admin's approval after a writer's starts
+    /// the admin-only agents at later events as well).
     pub fn approve(&mut self, entry: ApprovalEntry) -> bool {
-        if self.approves(&entry.sha) {
+        let again = self.approvals.iter().any(|a| {
+            crate::plan::names_exactly(&a.sha, &entry.sha)
+                && a.approved_by.eq_ignore_ascii_case(&entry.approved_by)
+        });
+        if again {
             return false;
         }
         self.approvals.push(ApprovalEntry {

@@ -192,3 +192,48 @@ async fn an_approval_names_the_agents_skipped_because_their_token_can_write() {
     })
     .await;
 }
+
+/// The fifth outside review's A3: a second approver of the same head counts. A writer
+/// approves a fork's head (the review runs), then an admin approves it too (`deep` runs);
+/// at the author's next event there, both agents run again, `deep` on the admin's
+/// approval. Before, the admin's approval was not recorded (the head was approved
+/// already), so the reopen refused `deep`, naming the writer, and asked the admin for what
+/// they had done.
+#[tokio::test]
+async fn every_approver_of_a_head_counts_not_only_the_first() {
+    within(60, async {
+        let s = Scenario::new()
+            .config(DEEP_REVIEW.0, DEEP_REVIEW.1)
+            .start()
+            .await;
+        s.gh.set_role("writer1", "write");
+        s.gh.set_association("writer1", "COLLABORATOR");
+        s.gh.set_role("admin1", "admin");
+        s.gh.set_association("admin1", "MEMBER");
+        s.gh.set_role("forker", "read");
+
+        let (pr, _) =
+            s.gh.open_pull_request(PullRequest::new(6).in_fork("forker").at(FORK_HEAD))
+                .await;
+        let approved =
+            s.gh.comment_as("writer1", pr, &format!("/agent approve {FORK_HEAD}"))
+                .await;
+        assert_eq!(agents(&approved.expect_status(202).runs()), ["review"]);
+        let again =
+            s.gh.comment_as("admin1", pr, &format!("/agent approve {FORK_HEAD}"))
+                .await;
+        assert!(
+            agents(&again.expect_status(202).runs()).contains(&"deep"),
+            "{}",
+            again.json()
+        );
+
+        let reopened = s.gh.reopen(pr).await;
+        let runs = reopened.expect_status(202).runs();
+        let mut started = agents(&runs);
+        started.sort_unstable();
+        assert_eq!(started, ["deep", "review"], "{}", reopened.json());
+        s.end();
+    })
+    .await;
+}
