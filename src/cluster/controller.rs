@@ -57,8 +57,9 @@ pub struct ControllerOptions {
     pub concurrency: u16,
     /// This replica's name in Events (the pod name).
     pub instance: Option<String>,
-    /// Told every few seconds how many runs are in each phase (the `runs` metric).
-    pub phases: Option<PhaseSink>,
+    /// Told every few seconds how many runs are in each phase and how many are left for a
+    /// newer agentpods (the `runs` and `runs_left_for_newer_version` metrics).
+    pub counts: Option<CountSink>,
     /// The longest wait before watching again after a watch fails. kube-runtime's default
     /// (client-go's) grows to 30 s and only shrinks after 2 minutes without an error, so a
     /// flaky API server would delay new runs by half a minute.
@@ -73,35 +74,45 @@ impl Default for ControllerOptions {
             concurrency: 16,
             instance: None,
             max_watch_backoff: Duration::from_secs(5),
-            phases: None,
+            counts: None,
         }
     }
 }
 
-/// How many runs are in each phase (`None`: not yet seen by a controller).
-pub type PhaseCounts = [(Option<Phase>, u64)];
+/// What the controller counts of the runs it watches, for the metrics.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunCounts {
+    /// How many runs are in each phase (`None`: not yet seen by a controller).
+    pub phases: Vec<(Option<Phase>, u64)>,
+    /// How many runs a newer agentpods recorded, which this controller leaves untouched
+    /// for the newer controller (see `newer_source`).
+    pub left_for_newer: u64,
+}
 
-/// Receives the number of runs in each phase.
+/// Receives what the controller counts of its runs.
 #[derive(Clone)]
-pub struct PhaseSink(pub Arc<dyn Fn(&PhaseCounts) + Send + Sync>);
+pub struct CountSink(pub Arc<dyn Fn(&RunCounts) + Send + Sync>);
 
-impl std::fmt::Debug for PhaseSink {
+impl std::fmt::Debug for CountSink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("PhaseSink")
+        f.write_str("CountSink")
     }
 }
 
-/// How often the phase counts are taken.
-const PHASES_EVERY: Duration = Duration::from_secs(5);
+/// How often the runs are counted.
+const COUNT_EVERY: Duration = Duration::from_secs(5);
 
-/// The number of runs in each phase.
-pub fn count_phases<'a>(runs: impl IntoIterator<Item = &'a AgentRun>) -> Vec<(Option<Phase>, u64)> {
-    let mut counts: Vec<(Option<Phase>, u64)> = Vec::new();
+/// The number of runs in each phase, and of runs left for a newer agentpods.
+pub fn count_runs<'a>(runs: impl IntoIterator<Item = &'a AgentRun>) -> RunCounts {
+    let mut counts = RunCounts::default();
     for run in runs {
         let phase = run.status.as_ref().and_then(|s| s.phase);
-        match counts.iter_mut().find(|(p, _)| *p == phase) {
+        match counts.phases.iter_mut().find(|(p, _)| *p == phase) {
             Some((_, n)) => *n += 1,
-            None => counts.push((phase, 1)),
+            None => counts.phases.push((phase, 1)),
+        }
+        if newer_source(run).is_some() {
+            counts.left_for_newer += 1;
         }
     }
     counts
@@ -615,13 +626,13 @@ pub async fn run(
             .touched_objects()
             .boxed()
     }));
-    let counting = ctx.options.phases.clone().map(|sink| {
+    let counting = ctx.options.counts.clone().map(|sink| {
         let store = store.clone();
         tokio::spawn(async move {
             loop {
-                tokio::time::sleep(PHASES_EVERY).await;
+                tokio::time::sleep(COUNT_EVERY).await;
                 let runs = store.state();
-                (sink.0)(&count_phases(runs.iter().map(|r| r.as_ref())));
+                (sink.0)(&count_runs(runs.iter().map(|r| r.as_ref())));
             }
         })
     });

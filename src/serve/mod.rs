@@ -34,7 +34,7 @@ use tracing_subscriber::util::SubscriberInitExt;
 use self::http::AppState;
 use crate::clock::{Clock, SystemClock};
 use crate::cluster::approvals::KubeApprovals;
-use crate::cluster::controller::{self, ConfigSource, ControllerOptions, PhaseSink};
+use crate::cluster::controller::{self, ConfigSource, ControllerOptions, CountSink};
 use crate::cluster::launch::ClusterLauncher;
 use crate::cluster::lease::{self, LeaseOptions};
 use crate::cluster::report::{AppTokens, GithubReports, RunReports, TokenMinter};
@@ -328,8 +328,9 @@ fn spawn_controller(
     let controller_options = ControllerOptions {
         namespaces,
         instance: Some(options.identity.clone()),
-        phases: Some(PhaseSink(Arc::new(move |counts| {
-            metrics.metrics.runs_by_phase(counts)
+        counts: Some(CountSink(Arc::new(move |counts| {
+            metrics.metrics.runs_by_phase(&counts.phases);
+            metrics.metrics.runs_left_for_newer(counts.left_for_newer);
         }))),
         ..ControllerOptions::default()
     };
