@@ -169,7 +169,7 @@ impl GithubClient {
         path: &str,
         body: Option<&impl serde::Serialize>,
         replay: Replay,
-    ) -> Result<http::Reply, GithubError> {
+    ) -> Result<http::GithubAnswer, GithubError> {
         self.http
             .send(method, path, &|| self.jwt(), body, replay)
             .await

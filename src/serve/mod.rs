@@ -86,7 +86,7 @@ pub struct ServeOptions {
     /// This replica's name (the pod's), for the Lease and Events.
     pub identity: String,
     /// What a stranger can make the service hold before a signature is checked.
-    pub limits: preauth::Limits,
+    pub limits: preauth::PreauthLimits,
     /// With `dry_run`: the changed files every pull request delivery is taken to have, for
     /// agents with a `paths` filter (`--changed-files`).
     pub changed_files: Option<Vec<String>>,
@@ -98,7 +98,7 @@ pub enum ServeError {
     #[error(transparent)]
     Secrets(#[from] SecretsError),
     #[error(transparent)]
-    Limits(#[from] preauth::LimitsError),
+    Limits(#[from] preauth::PreauthLimitsError),
     #[error(
         "cannot reach Kubernetes ({0}); set KUBECONFIG or run in a cluster, or start with --dry-run to launch nothing"
     )]

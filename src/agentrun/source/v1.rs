@@ -98,8 +98,10 @@ pub struct Repository {
     pub fork: bool,
 }
 
+/// One end (head or base) of a pull request, as version 1 stores it
+/// (`github::event::PullRequestEnd` in the model).
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
-pub struct GitRef {
+pub struct PullRequestEnd {
     #[serde(rename = "ref")]
     pub ref_name: String,
     pub sha: String,
@@ -118,8 +120,8 @@ pub struct PullRequest {
     pub user: User,
     pub author_association: String,
     pub labels: Vec<String>,
-    pub head: GitRef,
-    pub base: GitRef,
+    pub head: PullRequestEnd,
+    pub base: PullRequestEnd,
     pub html_url: String,
 }
 
@@ -480,9 +482,13 @@ impl Issue {
     }
 }
 
-impl GitRef {
-    fn into_model(self, version: u64, side: &'static str) -> Result<model::GitRef, SourceError> {
-        Ok(model::GitRef {
+impl PullRequestEnd {
+    fn into_model(
+        self,
+        version: u64,
+        side: &'static str,
+    ) -> Result<model::PullRequestEnd, SourceError> {
+        Ok(model::PullRequestEnd {
             ref_name: self.ref_name,
             sha: value(version, side, &self.sha)?,
             repo: match self.repo {
@@ -493,8 +499,8 @@ impl GitRef {
         })
     }
 
-    fn from_model(git_ref: &model::GitRef) -> GitRef {
-        GitRef {
+    fn from_model(git_ref: &model::PullRequestEnd) -> PullRequestEnd {
+        PullRequestEnd {
             ref_name: git_ref.ref_name.clone(),
             sha: git_ref.sha.to_string(),
             repo: git_ref.repo.as_ref().map(|r| r.to_string()),
@@ -535,8 +541,8 @@ impl PullRequest {
             user: User::from_model(&pr.user),
             author_association: pr.author_association.to_string(),
             labels: pr.labels.clone(),
-            head: GitRef::from_model(&pr.head),
-            base: GitRef::from_model(&pr.base),
+            head: PullRequestEnd::from_model(&pr.head),
+            base: PullRequestEnd::from_model(&pr.base),
             html_url: pr.html_url.clone(),
         }
     }
