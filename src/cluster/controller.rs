@@ -28,7 +28,7 @@ use serde::de::DeserializeOwned;
 use super::decide::{Action, RunView, Sibling, Step, decide};
 use super::launch::concurrency_label;
 use super::queue::{self, Limits, Turn};
-use super::report::{RunReports, TokenMinter, pending_report};
+use super::report::{RunReports, TokenError, TokenMinter, pending_report};
 use super::runs::request_cancel;
 use super::workload::{Workload, observe};
 use crate::agentrun::source;
@@ -40,7 +40,7 @@ use crate::github_client::{Secret as Token, TokenPermissions};
 use crate::ports::reload::LiveConfig;
 use crate::render::K8sObject;
 use crate::render::keys;
-use crate::report::Stage;
+use crate::report::{ReportError, Stage};
 
 /// The field manager of every server-side apply.
 pub const FIELD_MANAGER: &str = "agentpods";
@@ -125,7 +125,17 @@ pub enum ControllerError {
     #[error("run {0} has no namespace")]
     NoNamespace(String),
     #[error("cannot mint the run's GitHub token: {0}")]
-    Token(String),
+    Token(#[source] TokenError),
+}
+
+/// Why GitHub was not told of a run's stage, or what it was told is not recorded.
+#[derive(Debug, thiserror::Error)]
+enum ReportFailure {
+    #[error(transparent)]
+    Told(#[from] ReportError),
+    /// What GitHub created is not recorded in the run's status: looked for at the next try.
+    #[error("cannot record the report: {0}")]
+    NotRecorded(#[source] ControllerError),
 }
 
 /// The config in force, asked for at each render (it may be reloaded at any time).
@@ -901,7 +911,7 @@ async fn report(
     reports: &dyn RunReports,
     run: &AgentRun,
     stage: &Stage,
-) -> Result<(), String> {
+) -> Result<(), ReportFailure> {
     let before = run
         .status
         .as_ref()
@@ -918,11 +928,11 @@ async fn report(
         status.report = Some(refs);
         write_status(&api, run, status).await.map_err(|e| {
             ctx.set_fresh(key, false);
-            format!("cannot record the report: {e}")
+            ReportFailure::NotRecorded(e)
         })?;
         ctx.acted_on(run, run.resource_version());
     }
-    result
+    Ok(result?)
 }
 
 /// Tells GitHub about `run` (as its status now reads) at `stage`: the refs to record, with
@@ -932,7 +942,7 @@ async fn tell(
     reports: &dyn RunReports,
     run: &AgentRun,
     stage: &Stage,
-) -> (ReportRefs, Result<(), String>) {
+) -> (ReportRefs, Result<(), ReportError>) {
     let status = run.status.clone().unwrap_or_default();
     let mut refs = status.report.clone().unwrap_or_default();
     let key = RunKey::of(run);
@@ -1017,7 +1027,7 @@ async fn execute(
     run: &AgentRun,
     ns: &str,
     step: Step,
-) -> Result<(Option<AgentRun>, Option<Result<(), String>>), ControllerError> {
+) -> Result<(Option<AgentRun>, Option<Result<(), ReportError>>), ControllerError> {
     let name = run.name_any();
     let runs: Api<AgentRun> = Api::namespaced(ctx.client.clone(), ns);
     let mut status = step.status;
