@@ -27,7 +27,7 @@ use serde::de::DeserializeOwned;
 
 use super::decide::{Action, RunView, Sibling, Step, decide};
 use super::launch::concurrency_label;
-use super::queue::{self, Limits, Turn};
+use super::queue::{self, Turn};
 use super::report::{RunReports, TokenError, TokenMinter, pending_report};
 use super::runs::request_cancel;
 use super::workload::{Workload, observe};
@@ -36,6 +36,7 @@ use crate::agentrun::{
     AgentRun, AgentRunStatus, Conclusion, Phase, ReportRefs, RunResult, StoredSource,
 };
 use crate::clock::Clock;
+use crate::config::Limits;
 use crate::github_client::{Secret as Token, TokenPermissions};
 use crate::ports::reload::LiveConfig;
 use crate::render::K8sObject;
