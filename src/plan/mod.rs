@@ -142,8 +142,8 @@ pub enum RefCommit<'a> {
     Unpinned,
     /// Not asked yet: a launch that needs it says which ref to ask about.
     NotAsked,
-    /// The commit, 40 hexadecimal characters.
-    Known(&'a str),
+    /// The commit.
+    Known(&'a CommitSha),
     /// GitHub says the ref does not exist (a draft release's tag, an empty repository).
     Missing,
     /// GitHub was asked and did not answer: the delivery waits (503), nothing is guessed.
@@ -244,7 +244,9 @@ impl Trigger {
 pub enum Subject {
     PullRequest {
         number: u64,
-        head_sha: Option<String>,
+        /// The head the run checks out; `None` when the pull request was not read (a
+        /// comment's, with no GitHub to ask).
+        head_sha: Option<CommitSha>,
     },
     Issue {
         number: u64,
@@ -252,18 +254,18 @@ pub enum Subject {
         /// out. `None` in a preview (and in runs stored before it was recorded): the
         /// default branch itself.
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        sha: Option<String>,
+        sha: Option<CommitSha>,
     },
     Ref {
         git_ref: String,
-        sha: String,
+        sha: CommitSha,
     },
     Release {
         tag: String,
         /// The commit the tag points to (an annotated tag dereferenced), which the run
         /// checks out. `None` in a preview (and in runs stored before it was recorded).
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        sha: Option<String>,
+        sha: Option<CommitSha>,
     },
 }
 
@@ -286,11 +288,11 @@ impl Subject {
     }
 
     /// The exact commit the run checks out, when it is known.
-    pub fn sha(&self) -> Option<&str> {
+    pub fn sha(&self) -> Option<&CommitSha> {
         match self {
             Subject::PullRequest { head_sha: sha, .. }
             | Subject::Issue { sha, .. }
-            | Subject::Release { sha, .. } => sha.as_deref(),
+            | Subject::Release { sha, .. } => sha.as_ref(),
             Subject::Ref { sha, .. } => Some(sha),
         }
     }

@@ -20,7 +20,7 @@ use minijinja::{Environment, State, UndefinedBehavior, Value};
 use serde::Serialize;
 
 use crate::config::{Agent, Config, LoadedConfig, Resources};
-use crate::github::event::{Event, PullRequest, WebhookEvent};
+use crate::github::event::{CommitSha, Event, PullRequest, WebhookEvent};
 use crate::names;
 use crate::plan::{Launch, Subject};
 use crate::template::{quoting, syntax_config};
@@ -852,7 +852,7 @@ impl<'a> Context<'a> {
 
         let checkout = Checkout {
             git_ref: launch.subject.git_ref(event),
-            sha: launch.subject.sha().map(str::to_string),
+            sha: launch.subject.sha().map(CommitSha::to_string),
         };
 
         let mut labels = BTreeMap::new();

@@ -450,12 +450,14 @@ fn the_run_key_changes_nothing_but_run_names() {
     use agentpods::plan::{Authority, RefCommit};
     let example = Example::load();
     let planner = example.planner();
-    let head = "0123456789abcdef0123456789abcdef01234567";
+    let head: agentpods::github::event::CommitSha = "0123456789abcdef0123456789abcdef01234567"
+        .parse()
+        .expect("a commit id");
     let facts = [
         Facts::default(),
         Facts {
             authority: Authority::Known(Permission::Admin),
-            commit: RefCommit::Known(head),
+            commit: RefCommit::Known(&head),
             ..Facts::default()
         },
         Facts {

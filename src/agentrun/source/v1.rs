@@ -203,7 +203,7 @@ impl Source {
     pub fn into_model(self) -> Result<RunSource, SourceError> {
         Ok(RunSource {
             event: self.event.into_model(VERSION)?,
-            launch: self.launch.into_model(),
+            launch: self.launch.into_model(VERSION)?,
             pull_request: self
                 .pull_request
                 .map(|pr| pr.into_model(VERSION))
@@ -213,8 +213,8 @@ impl Source {
 }
 
 impl Launch {
-    fn into_model(self) -> plan::Launch {
-        plan::Launch {
+    fn into_model(self, version: u64) -> Result<plan::Launch, SourceError> {
+        Ok(plan::Launch {
             agent: self.agent,
             run_name: self.run_name,
             trigger: match self.trigger {
@@ -235,21 +235,25 @@ impl Launch {
             task: self.task,
             requested_by: self.requested_by,
             subject: match self.subject {
-                Subject::PullRequest { number, head_sha } => {
-                    plan::Subject::PullRequest { number, head_sha }
-                }
+                Subject::PullRequest { number, head_sha } => plan::Subject::PullRequest {
+                    number,
+                    head_sha: some_value(version, "launch.subject.head_sha", head_sha)?,
+                },
                 Subject::Issue { number } => plan::Subject::Issue { number, sha: None },
-                Subject::Ref { git_ref, sha } => plan::Subject::Ref { git_ref, sha },
+                Subject::Ref { git_ref, sha } => plan::Subject::Ref {
+                    git_ref,
+                    sha: value(version, "launch.subject.sha", &sha)?,
+                },
                 Subject::Release { tag } => plan::Subject::Release { tag, sha: None },
             },
-        }
+        })
     }
 }
 
 // ---------------------------------------------------------------------------------------
 // The event's parts to and from the internal model (version 2 writes them too).
 
-fn value<T: std::str::FromStr>(
+pub(super) fn value<T: std::str::FromStr>(
     version: u64,
     field: &'static str,
     text: &str,
@@ -262,6 +266,18 @@ where
         field,
         message: e.to_string(),
     })
+}
+
+/// [`value`] of a field that may be absent.
+pub(super) fn some_value<T: std::str::FromStr>(
+    version: u64,
+    field: &'static str,
+    text: Option<String>,
+) -> Result<Option<T>, SourceError>
+where
+    T::Err: std::fmt::Display,
+{
+    text.map(|text| value(version, field, &text)).transpose()
 }
 
 impl WebhookEvent {
