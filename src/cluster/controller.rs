@@ -1315,7 +1315,7 @@ async fn apply(
     if source.runs_fork_code()
         && let Some(refused) = live
             .planner()
-            .fork_code_refusal(&source.launch.agent, &run.spec.requested_by)
+            .fork_code_refusal(source.launch.agent.as_str(), &run.spec.requested_by)
     {
         return Ok(Applied::Refused(Unrunnable::ForkPolicy {
             agent: run.spec.agent.clone(),

@@ -70,7 +70,7 @@ pub fn agent_run(run: &RunToLaunch, now: Timestamp) -> Result<AgentRun, SourceEr
         labels.insert(keys::CONCURRENCY.into(), concurrency_label(group));
     }
     let spec = AgentRunSpec {
-        agent: run.rendered.agent.clone(),
+        agent: run.rendered.agent.to_string(),
         repository: event
             .repository
             .as_ref()
@@ -148,7 +148,7 @@ fn may_run_again(
         .read()
         .map_err(|source| unrepeatable(old, source))?;
     may.judge(
-        &source.launch.agent,
+        source.launch.agent.as_str(),
         &source.launch.trigger,
         source.runs_fork_code().then(|| {
             crate::plan::ForkRun::new(

@@ -15,7 +15,7 @@
 use globset::{GlobMatcher, GlobSet, GlobSetBuilder};
 use serde::{Deserialize, Serialize};
 
-use crate::config::{Agent, CommentTarget, Config};
+use crate::config::{Agent, AgentName, CommentTarget, Config};
 use crate::github::command::{BuiltinVerb, help_text};
 use crate::github::event::{
     AuthorAssociation, CommitSha, Event, IssuesAction, PullRequest, PullRequestAction,
@@ -155,7 +155,10 @@ pub enum Decision {
     /// Start this agent.
     Launch(Launch),
     /// An agent listens to this event but its filters did not match (logged, not replied).
-    Skip { agent: String, reason: SkipReason },
+    Skip {
+        agent: AgentName,
+        reason: SkipReason,
+    },
     /// Someone asked for something they may not have: one reply with the reason.
     Refuse(Refusal),
     /// A command the service carries out itself.
@@ -177,7 +180,7 @@ impl Decision {
     /// `agent` does not start: its filters say why.
     fn skip(agent: &Agent, reason: SkipReason) -> Decision {
         Decision::Skip {
-            agent: agent.name.to_string(),
+            agent: agent.name.clone(),
             reason,
         }
     }
@@ -190,7 +193,7 @@ impl Decision {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Launch {
-    pub agent: String,
+    pub agent: AgentName,
     /// The run's name: stable for a delivery and agent, so a repeated delivery is a no-op.
     pub run_name: String,
     pub trigger: Trigger,
@@ -640,7 +643,7 @@ impl Planner {
         task: Option<String>,
     ) -> Decision {
         Decision::Launch(Launch {
-            agent: agent.name.to_string(),
+            agent: agent.name.clone(),
             run_name: run_name(
                 agent.name.as_str(),
                 &subject.slug(),

@@ -149,7 +149,7 @@ pub struct Sample {
 /// never left out.
 pub fn samples(agent: &Agent) -> Result<Vec<Sample>, SampleError> {
     let launch = |trigger: Trigger, subject: Subject, task: Option<&str>| Launch {
-        agent: agent.name.to_string(),
+        agent: agent.name.clone(),
         run_name: format!("{}-sample", agent.name),
         trigger,
         task: task.map(String::from),
@@ -375,7 +375,7 @@ triggers:
     #[test]
     fn a_sample_that_cannot_be_built_is_an_error_not_left_out() {
         let launch = crate::plan::Launch {
-            agent: "all".into(),
+            agent: "all".parse().expect("an agent name"),
             run_name: "all-sample".into(),
             trigger: crate::plan::Trigger::Push,
             task: None,

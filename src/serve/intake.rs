@@ -9,6 +9,7 @@ use std::sync::Arc;
 use serde_json::json;
 
 use crate::agentrun::RunSource;
+use crate::config::AgentName;
 use crate::github::event::{self, CommitSha, Event, EventError, WebhookEvent};
 use crate::github::webhook::{DeliveryId, WebhookError};
 use crate::plan::{Authority, ChangedFiles, Control, Decision, Deferral, Facts, GivenApproval};
@@ -191,7 +192,7 @@ pub enum DecideError {
     /// Ours: an agent's templates do not render for this event (500).
     #[error("agent {agent}: cannot render: {source}")]
     Render {
-        agent: String,
+        agent: AgentName,
         #[source]
         source: RenderError,
     },

@@ -215,7 +215,7 @@ impl Source {
 impl Launch {
     fn into_model(self, version: u64) -> Result<plan::Launch, SourceError> {
         Ok(plan::Launch {
-            agent: self.agent,
+            agent: value(version, "launch.agent", &self.agent)?,
             run_name: self.run_name,
             trigger: match self.trigger {
                 Trigger::PullRequest { action } => plan::Trigger::PullRequest {

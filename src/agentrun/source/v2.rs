@@ -209,7 +209,7 @@ impl Source {
             version: VERSION,
             event: WebhookEvent::from_model(&source.event),
             launch: Launch {
-                agent: launch.agent.clone(),
+                agent: launch.agent.to_string(),
                 run_name: launch.run_name.clone(),
                 trigger: match &launch.trigger {
                     plan::Trigger::PullRequest { action } => Trigger::PullRequest {
@@ -257,7 +257,7 @@ impl Source {
         Ok(RunSource {
             event: self.event.into_model(VERSION)?,
             launch: plan::Launch {
-                agent: launch.agent,
+                agent: value(VERSION, "launch.agent", &launch.agent)?,
                 run_name: launch.run_name,
                 trigger: match launch.trigger {
                     Trigger::PullRequest { action } => plan::Trigger::PullRequest {
