@@ -155,7 +155,7 @@ pub enum Cmd {
         #[arg(long, env = "POD_NAME")]
         identity: Option<String>,
         #[command(flatten)]
-        limits: crate::serve::preauth::Limits,
+        limits: crate::serve::preauth::PreauthLimits,
     },
     /// Inside an agent pod: check out the repository at the exact commit, run the agent
     /// command on the task, push its changes when allowed, and write the result to the

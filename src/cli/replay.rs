@@ -34,12 +34,12 @@ pub enum ReplayError {
 
 /// An HTTP answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Reply {
+pub struct HttpAnswer {
     pub status: u16,
     pub body: Vec<u8>,
 }
 
-impl Reply {
+impl HttpAnswer {
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
     }
@@ -77,7 +77,7 @@ pub async fn send(
     url: &str,
     headers: &[(&str, String)],
     body: Option<Vec<u8>>,
-) -> Result<Reply, ReplayError> {
+) -> Result<HttpAnswer, ReplayError> {
     let bad = |why| ReplayError::Url {
         url: url.to_string(),
         why,
@@ -137,7 +137,7 @@ pub async fn send(
             .await
             .map_err(http)?
             .to_bytes();
-        Ok(Reply {
+        Ok(HttpAnswer {
             status,
             body: body.to_vec(),
         })
@@ -158,7 +158,7 @@ pub async fn replay(
     event: &str,
     delivery: &str,
     body: Vec<u8>,
-) -> Result<Reply, ReplayError> {
+) -> Result<HttpAnswer, ReplayError> {
     let headers = github_headers(secret, event, delivery, &body);
     send(url, &headers, Some(body)).await
 }

@@ -27,8 +27,8 @@ use serde::de::DeserializeOwned;
 
 use super::decide::{Action, RunView, Sibling, Step, decide};
 use super::launch::concurrency_label;
-use super::queue::{self, Limits, Turn};
-use super::report::{RunReports, TokenMinter, pending_report};
+use super::queue::{self, Turn};
+use super::report::{RunReports, TokenError, TokenMinter, pending_report};
 use super::runs::request_cancel;
 use super::workload::{Workload, observe};
 use crate::agentrun::source;
@@ -36,11 +36,12 @@ use crate::agentrun::{
     AgentRun, AgentRunStatus, Conclusion, Phase, ReportRefs, RunResult, StoredSource,
 };
 use crate::clock::Clock;
+use crate::config::Limits;
 use crate::github_client::{Secret as Token, TokenPermissions};
 use crate::ports::reload::LiveConfig;
 use crate::render::K8sObject;
 use crate::render::keys;
-use crate::report::Stage;
+use crate::report::{ReportError, Stage};
 
 /// The field manager of every server-side apply.
 pub const FIELD_MANAGER: &str = "agentpods";
@@ -57,8 +58,9 @@ pub struct ControllerOptions {
     pub concurrency: u16,
     /// This replica's name in Events (the pod name).
     pub instance: Option<String>,
-    /// Told every few seconds how many runs are in each phase (the `runs` metric).
-    pub phases: Option<PhaseSink>,
+    /// Told every few seconds how many runs are in each phase and how many are left for a
+    /// newer agentpods (the `runs` and `runs_left_for_newer_version` metrics).
+    pub counts: Option<CountSink>,
     /// The longest wait before watching again after a watch fails. kube-runtime's default
     /// (client-go's) grows to 30 s and only shrinks after 2 minutes without an error, so a
     /// flaky API server would delay new runs by half a minute.
@@ -73,35 +75,45 @@ impl Default for ControllerOptions {
             concurrency: 16,
             instance: None,
             max_watch_backoff: Duration::from_secs(5),
-            phases: None,
+            counts: None,
         }
     }
 }
 
-/// How many runs are in each phase (`None`: not yet seen by a controller).
-pub type PhaseCounts = [(Option<Phase>, u64)];
+/// What the controller counts of the runs it watches, for the metrics.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunCounts {
+    /// How many runs are in each phase (`None`: not yet seen by a controller).
+    pub phases: Vec<(Option<Phase>, u64)>,
+    /// How many runs a newer agentpods recorded, which this controller leaves untouched
+    /// for the newer controller (see `newer_source`).
+    pub left_for_newer: u64,
+}
 
-/// Receives the number of runs in each phase.
+/// Receives what the controller counts of its runs.
 #[derive(Clone)]
-pub struct PhaseSink(pub Arc<dyn Fn(&PhaseCounts) + Send + Sync>);
+pub struct CountSink(pub Arc<dyn Fn(&RunCounts) + Send + Sync>);
 
-impl std::fmt::Debug for PhaseSink {
+impl std::fmt::Debug for CountSink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("PhaseSink")
+        f.write_str("CountSink")
     }
 }
 
-/// How often the phase counts are taken.
-const PHASES_EVERY: Duration = Duration::from_secs(5);
+/// How often the runs are counted.
+const COUNT_EVERY: Duration = Duration::from_secs(5);
 
-/// The number of runs in each phase.
-pub fn count_phases<'a>(runs: impl IntoIterator<Item = &'a AgentRun>) -> Vec<(Option<Phase>, u64)> {
-    let mut counts: Vec<(Option<Phase>, u64)> = Vec::new();
+/// The number of runs in each phase, and of runs left for a newer agentpods.
+pub fn count_runs<'a>(runs: impl IntoIterator<Item = &'a AgentRun>) -> RunCounts {
+    let mut counts = RunCounts::default();
     for run in runs {
         let phase = run.status.as_ref().and_then(|s| s.phase);
-        match counts.iter_mut().find(|(p, _)| *p == phase) {
+        match counts.phases.iter_mut().find(|(p, _)| *p == phase) {
             Some((_, n)) => *n += 1,
-            None => counts.push((phase, 1)),
+            None => counts.phases.push((phase, 1)),
+        }
+        if newer_source(run).is_some() {
+            counts.left_for_newer += 1;
         }
     }
     counts
@@ -114,7 +126,17 @@ pub enum ControllerError {
     #[error("run {0} has no namespace")]
     NoNamespace(String),
     #[error("cannot mint the run's GitHub token: {0}")]
-    Token(String),
+    Token(#[source] TokenError),
+}
+
+/// Why GitHub was not told of a run's stage, or what it was told is not recorded.
+#[derive(Debug, thiserror::Error)]
+enum ReportFailure {
+    #[error(transparent)]
+    Told(#[from] ReportError),
+    /// What GitHub created is not recorded in the run's status: looked for at the next try.
+    #[error("cannot record the report: {0}")]
+    NotRecorded(#[source] ControllerError),
 }
 
 /// The config in force, asked for at each render (it may be reloaded at any time).
@@ -615,13 +637,13 @@ pub async fn run(
             .touched_objects()
             .boxed()
     }));
-    let counting = ctx.options.phases.clone().map(|sink| {
+    let counting = ctx.options.counts.clone().map(|sink| {
         let store = store.clone();
         tokio::spawn(async move {
             loop {
-                tokio::time::sleep(PHASES_EVERY).await;
+                tokio::time::sleep(COUNT_EVERY).await;
                 let runs = store.state();
-                (sink.0)(&count_phases(runs.iter().map(|r| r.as_ref())));
+                (sink.0)(&count_runs(runs.iter().map(|r| r.as_ref())));
             }
         })
     });
@@ -890,7 +912,7 @@ async fn report(
     reports: &dyn RunReports,
     run: &AgentRun,
     stage: &Stage,
-) -> Result<(), String> {
+) -> Result<(), ReportFailure> {
     let before = run
         .status
         .as_ref()
@@ -907,11 +929,11 @@ async fn report(
         status.report = Some(refs);
         write_status(&api, run, status).await.map_err(|e| {
             ctx.set_fresh(key, false);
-            format!("cannot record the report: {e}")
+            ReportFailure::NotRecorded(e)
         })?;
         ctx.acted_on(run, run.resource_version());
     }
-    result
+    Ok(result?)
 }
 
 /// Tells GitHub about `run` (as its status now reads) at `stage`: the refs to record, with
@@ -921,7 +943,7 @@ async fn tell(
     reports: &dyn RunReports,
     run: &AgentRun,
     stage: &Stage,
-) -> (ReportRefs, Result<(), String>) {
+) -> (ReportRefs, Result<(), ReportError>) {
     let status = run.status.clone().unwrap_or_default();
     let mut refs = status.report.clone().unwrap_or_default();
     let key = RunKey::of(run);
@@ -1006,7 +1028,7 @@ async fn execute(
     run: &AgentRun,
     ns: &str,
     step: Step,
-) -> Result<(Option<AgentRun>, Option<Result<(), String>>), ControllerError> {
+) -> Result<(Option<AgentRun>, Option<Result<(), ReportError>>), ControllerError> {
     let name = run.name_any();
     let runs: Api<AgentRun> = Api::namespaced(ctx.client.clone(), ns);
     let mut status = step.status;
@@ -1293,7 +1315,7 @@ async fn apply(
     if source.runs_fork_code()
         && let Some(refused) = live
             .planner()
-            .fork_code_refusal(&source.launch.agent, &run.spec.requested_by)
+            .fork_code_refusal(source.launch.agent.as_str(), &run.spec.requested_by)
     {
         return Ok(Applied::Refused(Unrunnable::ForkPolicy {
             agent: run.spec.agent.clone(),

@@ -12,6 +12,7 @@ use kube::{Api, Client, ResourceExt};
 use super::runs::{CancelState, RunFilter, cancel_state, list, request_cancel};
 use crate::agentrun::{AgentRun, AgentRunSpec, PullRequestRef, SourceError, StoredSource};
 use crate::clock::Clock;
+use crate::github::event::CommitSha;
 use crate::names::short_hash;
 use crate::plan::Subject;
 use crate::ports::approvals::{ApprovalStore, PullRequestKey};
@@ -45,18 +46,21 @@ pub fn agent_run(run: &RunToLaunch, now: Timestamp) -> Result<AgentRun, SourceEr
         Subject::PullRequest { number, head_sha } => (
             Some(PullRequestRef {
                 number: *number,
-                head_sha: head_sha.clone(),
+                head_sha: head_sha.as_ref().map(CommitSha::to_string),
                 head_ref,
             }),
             None,
             Some(format!("refs/pull/{number}/head")),
-            head_sha.clone(),
+            head_sha.as_ref().map(CommitSha::to_string),
         ),
         Subject::Issue { number, .. } => (None, Some(*number), None, None),
-        Subject::Ref { git_ref, sha } => (None, None, Some(git_ref.clone()), Some(sha.clone())),
-        Subject::Release { tag, sha } => {
-            (None, None, Some(format!("refs/tags/{tag}")), sha.clone())
-        }
+        Subject::Ref { git_ref, sha } => (None, None, Some(git_ref.clone()), Some(sha.to_string())),
+        Subject::Release { tag, sha } => (
+            None,
+            None,
+            Some(format!("refs/tags/{tag}")),
+            sha.as_ref().map(CommitSha::to_string),
+        ),
     };
     let mut labels = run.rendered.labels.clone();
     if let Some(number) = issue {
@@ -66,7 +70,7 @@ pub fn agent_run(run: &RunToLaunch, now: Timestamp) -> Result<AgentRun, SourceEr
         labels.insert(keys::CONCURRENCY.into(), concurrency_label(group));
     }
     let spec = AgentRunSpec {
-        agent: run.rendered.agent.clone(),
+        agent: run.rendered.agent.to_string(),
         repository: event
             .repository
             .as_ref()
@@ -144,11 +148,11 @@ fn may_run_again(
         .read()
         .map_err(|source| unrepeatable(old, source))?;
     may.judge(
-        &source.launch.agent,
+        source.launch.agent.as_str(),
         &source.launch.trigger,
         source.runs_fork_code().then(|| {
             crate::plan::ForkRun::new(
-                source.launch.subject.sha(),
+                source.launch.subject.sha().map(CommitSha::as_str),
                 source.pull_request_about(),
                 approvals,
             )

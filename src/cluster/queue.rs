@@ -15,7 +15,7 @@ use std::num::NonZeroU32;
 use k8s_openapi::jiff::Timestamp;
 
 use crate::agentrun::{AgentRun, Phase};
-pub use crate::config::model::Limits;
+use crate::config::Limits;
 
 /// A run, as the queue sees it.
 #[derive(Debug, Clone, Copy, PartialEq)]

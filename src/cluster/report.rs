@@ -8,10 +8,11 @@ use std::time::SystemTime;
 
 use super::controller::ConfigSource;
 use crate::agentrun::{AgentRun, Phase, ReportRefs};
-use crate::github_client::{GithubClient, Secret, TokenPermissions};
-use crate::report::{Posted, Reporter, RunInfo, Stage};
+use crate::github::event::ValueError;
+use crate::github_client::{GithubClient, GithubError, Secret, TokenPermissions};
+use crate::report::{Posted, ReportError, Reporter, RunInfo, Stage};
 
-pub type ReportFuture<'a> = Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
+pub type ReportFuture<'a> = Pin<Box<dyn Future<Output = Result<(), ReportError>> + Send + 'a>>;
 
 /// Tells GitHub about a run; `refs` says what was created before and is updated. `fresh`:
 /// nothing was posted for the run that `refs` does not name, so nothing is looked for
@@ -165,15 +166,28 @@ impl RunReports for GithubReports {
             refs.check_run_id = posted.check_run_id;
             refs.comment_id = posted.comment_id;
             refs.status_context = posted.status_context;
-            result.map_err(|e| e.to_string())
+            result
         })
     }
 }
 
-pub type TokenFuture<'a> =
-    Pin<Box<dyn Future<Output = Result<crate::github_client::Secret, String>> + Send + 'a>>;
+pub type TokenFuture<'a> = Pin<Box<dyn Future<Output = Result<Secret, TokenError>> + Send + 'a>>;
 
-pub type RevokeFuture<'a> = Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
+pub type RevokeFuture<'a> = Pin<Box<dyn Future<Output = Result<(), TokenError>> + Send + 'a>>;
+
+/// Why a run's token was not minted or revoked. Never names the token.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    /// The run's repository is not an `owner/name`: there is nothing to scope a token to.
+    #[error("no token for {repository:?}: {source}")]
+    Repository {
+        repository: String,
+        #[source]
+        source: ValueError,
+    },
+    #[error(transparent)]
+    Github(#[from] GithubError),
+}
 
 /// Mints the short-lived token a run's agent gets: for its one repository, with the
 /// permissions its agent declares. The App's key stays in the service.
@@ -201,17 +215,16 @@ impl TokenMinter for AppTokens {
         Box::pin(async move {
             let repo = repository
                 .parse()
-                .map_err(|e| format!("no token for {repository:?}: {e}"))?;
-            self.0
-                .scoped_token(&repo, permissions)
-                .await
-                .map(|t| t.token)
-                .map_err(|e| e.to_string())
+                .map_err(|source| TokenError::Repository {
+                    repository: repository.to_string(),
+                    source,
+                })?;
+            Ok(self.0.scoped_token(&repo, permissions).await?.token)
         })
     }
 
     fn revoke<'a>(&'a self, token: &'a Secret) -> RevokeFuture<'a> {
-        Box::pin(async move { self.0.revoke_token(token).await.map_err(|e| e.to_string()) })
+        Box::pin(async move { Ok(self.0.revoke_token(token).await?) })
     }
 }
 

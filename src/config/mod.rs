@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::LazyLock;
 
 pub use model::*;
-pub use token::{Access, GithubToken};
+pub use token::GithubToken;
 use yaml::{Node, Pos};
 
 use crate::github::command::BuiltinVerb;

@@ -426,7 +426,7 @@ fn repositories_schema(generator: &mut SchemaGenerator) -> Schema {
 #[serde(deny_unknown_fields)]
 pub struct Agent {
     /// Unique; part of run and pod names.
-    pub name: DnsLabel,
+    pub name: AgentName,
     /// What the agent does, in a few words: `/agent help` shows it beside the agent's own verbs,
     /// and templates read it as `agent.description` (`none` without one).
     #[serde(default)]
@@ -821,6 +821,72 @@ checked_string!(
     DnsLabel,
     Format::DnsLabel
 );
+
+/// An agent's name, as services.yaml gives it: a DNS label, part of run and pod names.
+/// The planner, render and what they hand on carry it as this type; the stored runs keep
+/// it as a string (`AgentRunSpec.agent`, `spec.source`), read back through
+/// [`AgentName::try_from`] at that seam.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct AgentName(DnsLabel);
+
+/// As the name's text, so a decision or reason reads as it did when the name was a string.
+impl std::fmt::Debug for AgentName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl AgentName {
+    pub fn as_str(&self) -> &str {
+        self.0.as_str()
+    }
+}
+
+impl TryFrom<String> for AgentName {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        DnsLabel::try_from(s).map(AgentName)
+    }
+}
+
+impl std::str::FromStr for AgentName {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        AgentName::try_from(s.to_string())
+    }
+}
+
+impl std::fmt::Display for AgentName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl PartialEq<str> for AgentName {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for AgentName {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+/// services.yaml's schema says what it said before: a DNS label.
+impl JsonSchema for AgentName {
+    fn inline_schema() -> bool {
+        true
+    }
+    fn schema_name() -> Cow<'static, str> {
+        "AgentName".into()
+    }
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        generator.subschema_for::<DnsLabel>()
+    }
+}
 checked_string!(
     /// A DNS-1123 subdomain, as Kubernetes object names are.
     DnsSubdomain,

@@ -8,7 +8,7 @@ use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-pub use crate::github::permission::Access;
+use crate::github::permission::Access;
 
 const RW: &[Access] = &[Access::Read, Access::Write];
 const R: &[Access] = &[Access::Read];

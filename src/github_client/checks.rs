@@ -9,8 +9,6 @@ use super::http::Replay;
 use super::*;
 use crate::github::event::{CommitSha, RepoFullName};
 
-pub use crate::github::CONCLUSIONS;
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CheckStatus {
     Queued,

@@ -27,7 +27,8 @@ pub(crate) enum Replay {
     Unsafe,
 }
 
-pub(crate) struct Reply {
+/// What GitHub answered a request with: the body, and the headers.
+pub(crate) struct GithubAnswer {
     pub body: hyper::body::Bytes,
     /// What pages follow (`Link`), for lists that come in pages.
     pub headers: HeaderMap,
@@ -190,7 +191,7 @@ impl Http {
         auth: &(dyn Fn() -> Result<HeaderValue, GithubError> + Sync),
         body: Option<&B>,
         replay: Replay,
-    ) -> Result<Reply, GithubError> {
+    ) -> Result<GithubAnswer, GithubError> {
         let what = || call_name(&method, path);
         let mut attempt = 0;
         loop {
@@ -225,7 +226,7 @@ impl Http {
             if status == StatusCode::NOT_MODIFIED
                 && let Some(kept) = kept
             {
-                return Ok(Reply {
+                return Ok(GithubAnswer {
                     body: kept.body,
                     headers: kept.headers,
                 });
@@ -234,7 +235,7 @@ impl Http {
                 if method == Method::GET {
                     self.keep(path, &headers, &body);
                 }
-                return Ok(Reply { body, headers });
+                return Ok(GithubAnswer { body, headers });
             }
             // Rate limits: GitHub did nothing, so any request may be sent again.
             if status == StatusCode::FORBIDDEN || status == StatusCode::TOO_MANY_REQUESTS {
@@ -279,7 +280,7 @@ impl Http {
         method: Method,
         path: &str,
         auth: &(dyn Fn() -> Result<HeaderValue, GithubError> + Sync),
-    ) -> Result<Reply, GithubError> {
+    ) -> Result<GithubAnswer, GithubError> {
         self.once(method, path, Some(auth)).await
     }
 
@@ -289,7 +290,7 @@ impl Http {
         &self,
         method: Method,
         path: &str,
-    ) -> Result<Reply, GithubError> {
+    ) -> Result<GithubAnswer, GithubError> {
         self.once(method, path, None).await
     }
 
@@ -298,14 +299,14 @@ impl Http {
         method: Method,
         path: &str,
         auth: Option<&(dyn Fn() -> Result<HeaderValue, GithubError> + Sync)>,
-    ) -> Result<Reply, GithubError> {
+    ) -> Result<GithubAnswer, GithubError> {
         let what = call_name(&method, path);
         let (status, headers, body) = self
             .exchange(&method, path, auth, None::<&()>, None)
             .await?
             .map_err(|e| GithubError::Transport(format!("{what}: {e}")))?;
         if status.is_success() {
-            return Ok(Reply { body, headers });
+            return Ok(GithubAnswer { body, headers });
         }
         if status == StatusCode::FORBIDDEN || status == StatusCode::TOO_MANY_REQUESTS {
             if let Some(secs) = header_u64(&headers, "retry-after") {

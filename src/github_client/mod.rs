@@ -45,7 +45,7 @@ use crate::github::permission::Permission;
 use http::{Http, Replay};
 
 pub use auth::{ScopedToken, TOKEN_REFRESH_MARGIN, TokenPermissions};
-pub use checks::{CONCLUSIONS, CheckRunWrite, CheckStatus, StatusState, StatusWrite};
+pub use checks::{CheckRunWrite, CheckStatus, StatusState, StatusWrite};
 pub use comments::{IssueComment, Reaction};
 pub use config::{
     API_URL_ENV, ClientConfig, Credentials, DEFAULT_API_URL, OWN_LOGIN_ENV, RetryPolicy, Secret,
@@ -169,7 +169,7 @@ impl GithubClient {
         path: &str,
         body: Option<&impl serde::Serialize>,
         replay: Replay,
-    ) -> Result<http::Reply, GithubError> {
+    ) -> Result<http::GithubAnswer, GithubError> {
         self.http
             .send(method, path, &|| self.jwt(), body, replay)
             .await

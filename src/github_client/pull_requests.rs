@@ -6,7 +6,9 @@ use hyper::http::Method;
 
 use super::http::Replay;
 use super::*;
-use crate::github::event::{AuthorAssociation, CommitSha, GitRef, PullRequest, RepoFullName, User};
+use crate::github::event::{
+    AuthorAssociation, CommitSha, PullRequest, PullRequestEnd, RepoFullName, User,
+};
 
 /// A pull request that exists: the one we created, or the open one we found for our head.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,8 +90,8 @@ impl GithubClient {
             what: format!("GET {path}"),
             message,
         };
-        let git_ref = |r: wire::GitRef| -> Result<GitRef, GithubError> {
-            Ok(GitRef {
+        let git_ref = |r: wire::PullRequestEnd| -> Result<PullRequestEnd, GithubError> {
+            Ok(PullRequestEnd {
                 ref_name: r.ref_name,
                 sha: r
                     .sha
@@ -154,7 +156,7 @@ impl GithubClient {
         loop {
             attempts += 1;
             match self
-                .call::<wire::PullRequestRef>(
+                .call::<wire::PullRequestLink>(
                     repo,
                     Method::POST,
                     &path,
@@ -206,7 +208,7 @@ impl GithubClient {
             repo.name(),
             query_value(&format!("{}:{head_branch}", repo.owner()))
         );
-        let list: Vec<wire::PullRequestRef> = self
+        let list: Vec<wire::PullRequestLink> = self
             .call(repo, Method::GET, &path, None::<&()>, Replay::Safe)
             .await?;
         Ok(list.into_iter().next().map(|p| PullRequestCreated {

@@ -77,8 +77,10 @@ pub struct RepoRef {
     pub clone_url: Option<String>,
 }
 
+/// One end (head or base) of a pull request, as the REST API sends it
+/// (`github::event::PullRequestEnd` in the model).
 #[derive(Deserialize)]
-pub struct GitRef {
+pub struct PullRequestEnd {
     #[serde(rename = "ref")]
     pub ref_name: String,
     pub sha: String,
@@ -101,8 +103,8 @@ pub struct PullRequest {
     pub author_association: Option<String>,
     #[serde(default)]
     pub labels: Vec<Label>,
-    pub head: GitRef,
-    pub base: GitRef,
+    pub head: PullRequestEnd,
+    pub base: PullRequestEnd,
     pub html_url: String,
 }
 
@@ -194,9 +196,9 @@ pub struct PullRequestBody<'a> {
     pub body: &'a str,
 }
 
-/// A pull request as created or listed: only what identifies it.
+/// A pull request as created or listed: only what identifies it, its number and web address.
 #[derive(Deserialize)]
-pub struct PullRequestRef {
+pub struct PullRequestLink {
     pub number: u64,
     pub html_url: String,
 }

@@ -153,7 +153,7 @@ impl Planner {
                 kept.push(decision);
                 continue;
             };
-            let needs = self.needs(&launch.agent, kind);
+            let needs = self.needs(launch.agent.as_str(), kind);
             match self.unless_allowed(
                 self.authorization(who, association, facts, needs),
                 who.login,
@@ -198,11 +198,7 @@ impl Planner {
             match self.vouch(&launch, fork, facts) {
                 Vouch::Stands => {
                     stands = true;
-                    let agent = self
-                        .config
-                        .agents
-                        .iter()
-                        .find(|a| a.name.as_str() == launch.agent);
+                    let agent = self.config.agents.iter().find(|a| a.name == launch.agent);
                     let write =
                         agent.and_then(|a| self.fork_write_refusal(a, &launch.requested_by));
                     out.push(write.unwrap_or(Decision::Launch(launch)));
@@ -258,7 +254,7 @@ impl Planner {
     fn vouch(&self, launch: &Launch, fork: &ForkCode<'_>, facts: &Facts<'_>) -> Vouch {
         let auth = &self.config.github.authorization;
         let needs = self
-            .needs(&launch.agent, TriggerKind::PullRequest)
+            .needs(launch.agent.as_str(), TriggerKind::PullRequest)
             .max(auth.min_permission);
         let person = |who: Requester<'_>, association, needs| match self.authorization(
             who,
@@ -407,7 +403,7 @@ pub(super) fn write_token_refusal(config: &Config, agent: &Agent) -> Option<Refu
     }
     let writes = agent.github_token.writes();
     (!writes.is_empty()).then(|| RefusalReason::ForkWithWriteToken {
-        agent: agent.name.to_string(),
+        agent: agent.name.clone(),
         writes: super::reasons::TokenWrites(writes.into_iter().map(str::to_owned).collect()),
     })
 }

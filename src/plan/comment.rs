@@ -264,7 +264,7 @@ impl Planner {
             // (`Planner::fork_policy`, for events and commands alike).
             Some(Ok(pr)) => Subject::PullRequest {
                 number,
-                head_sha: Some(pr.head.sha.to_string()),
+                head_sha: Some(pr.head.sha.clone()),
             },
             None if asked.is_pull_request => Subject::PullRequest {
                 number,
@@ -343,7 +343,7 @@ mod tests {
                 agents: TASK,
                 payload: ON_ISSUE,
                 given: || Given {
-                    commit: RefCommit::Known(HEAD),
+                    commit: RefCommit::Known(super::super::table::sha(HEAD)),
                     ..Given::known(Write)
                 },
                 expect: "launch task at 0123456",

@@ -104,7 +104,7 @@ mod tests {
                 agents: TRIAGE,
                 payload: OPENED,
                 given: || Given {
-                    commit: RefCommit::Known(HEAD),
+                    commit: RefCommit::Known(super::super::table::sha(HEAD)),
                     ..Given::preview()
                 },
                 expect: "launch triage at 0123456",

@@ -15,7 +15,7 @@
 use globset::{GlobMatcher, GlobSet, GlobSetBuilder};
 use serde::{Deserialize, Serialize};
 
-use crate::config::{Agent, CommentTarget, Config};
+use crate::config::{Agent, AgentName, CommentTarget, Config};
 use crate::github::command::{BuiltinVerb, help_text};
 use crate::github::event::{
     AuthorAssociation, CommitSha, Event, IssuesAction, PullRequest, PullRequestAction,
@@ -142,8 +142,8 @@ pub enum RefCommit<'a> {
     Unpinned,
     /// Not asked yet: a launch that needs it says which ref to ask about.
     NotAsked,
-    /// The commit, 40 hexadecimal characters.
-    Known(&'a str),
+    /// The commit.
+    Known(&'a CommitSha),
     /// GitHub says the ref does not exist (a draft release's tag, an empty repository).
     Missing,
     /// GitHub was asked and did not answer: the delivery waits (503), nothing is guessed.
@@ -155,7 +155,10 @@ pub enum Decision {
     /// Start this agent.
     Launch(Launch),
     /// An agent listens to this event but its filters did not match (logged, not replied).
-    Skip { agent: String, reason: SkipReason },
+    Skip {
+        agent: AgentName,
+        reason: SkipReason,
+    },
     /// Someone asked for something they may not have: one reply with the reason.
     Refuse(Refusal),
     /// A command the service carries out itself.
@@ -177,7 +180,7 @@ impl Decision {
     /// `agent` does not start: its filters say why.
     fn skip(agent: &Agent, reason: SkipReason) -> Decision {
         Decision::Skip {
-            agent: agent.name.to_string(),
+            agent: agent.name.clone(),
             reason,
         }
     }
@@ -190,7 +193,7 @@ impl Decision {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Launch {
-    pub agent: String,
+    pub agent: AgentName,
     /// The run's name: stable for a delivery and agent, so a repeated delivery is a no-op.
     pub run_name: String,
     pub trigger: Trigger,
@@ -244,7 +247,9 @@ impl Trigger {
 pub enum Subject {
     PullRequest {
         number: u64,
-        head_sha: Option<String>,
+        /// The head the run checks out; `None` when the pull request was not read (a
+        /// comment's, with no GitHub to ask).
+        head_sha: Option<CommitSha>,
     },
     Issue {
         number: u64,
@@ -252,18 +257,18 @@ pub enum Subject {
         /// out. `None` in a preview (and in runs stored before it was recorded): the
         /// default branch itself.
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        sha: Option<String>,
+        sha: Option<CommitSha>,
     },
     Ref {
         git_ref: String,
-        sha: String,
+        sha: CommitSha,
     },
     Release {
         tag: String,
         /// The commit the tag points to (an annotated tag dereferenced), which the run
         /// checks out. `None` in a preview (and in runs stored before it was recorded).
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        sha: Option<String>,
+        sha: Option<CommitSha>,
     },
 }
 
@@ -286,11 +291,11 @@ impl Subject {
     }
 
     /// The exact commit the run checks out, when it is known.
-    pub fn sha(&self) -> Option<&str> {
+    pub fn sha(&self) -> Option<&CommitSha> {
         match self {
             Subject::PullRequest { head_sha: sha, .. }
             | Subject::Issue { sha, .. }
-            | Subject::Release { sha, .. } => sha.as_deref(),
+            | Subject::Release { sha, .. } => sha.as_ref(),
             Subject::Ref { sha, .. } => Some(sha),
         }
     }
@@ -638,7 +643,7 @@ impl Planner {
         task: Option<String>,
     ) -> Decision {
         Decision::Launch(Launch {
-            agent: agent.name.to_string(),
+            agent: agent.name.clone(),
             run_name: run_name(
                 agent.name.as_str(),
                 &subject.slug(),

@@ -47,7 +47,7 @@ pub(super) fn pin(event: &WebhookEvent, out: Vec<Decision>, facts: &Facts<'_>) -
         }
         let pinned = match facts.commit {
             RefCommit::Unpinned => None,
-            RefCommit::Known(commit) => Some(commit.to_ascii_lowercase()),
+            RefCommit::Known(commit) => Some(commit.clone()),
             RefCommit::NotAsked | RefCommit::Unanswered => {
                 return vec![Decision::Defer(Deferral::CommitUnknown { git_ref })];
             }

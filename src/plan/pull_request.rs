@@ -178,7 +178,7 @@ impl Planner {
                 },
                 Subject::PullRequest {
                     number: pr.number,
-                    head_sha: Some(pr.head.sha.to_string()),
+                    head_sha: Some(pr.head.sha.clone()),
                 },
                 sender,
                 None,

@@ -44,7 +44,7 @@ impl Planner {
                 Trigger::Push,
                 Subject::Ref {
                     git_ref: e.git_ref.clone(),
-                    sha: e.after.to_string(),
+                    sha: e.after.clone(),
                 },
                 &e.pusher,
                 None,

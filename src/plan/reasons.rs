@@ -3,7 +3,7 @@
 //! type's `Display` (or [`Refusal::message`]): logs, `render` notes, replies and tests read
 //! them from here.
 
-use crate::config::Permission;
+use crate::config::{AgentName, Permission};
 use crate::github::event::{CommitSha, IssueCommentAction};
 
 /// What the bot answers a comment's command with, when it starts nothing and is no refusal.
@@ -360,7 +360,7 @@ pub enum RefusalReason {
     /// review 11d, A1). Told when no agent runs.
     ForkApproverNeeds {
         head_sha: CommitSha,
-        agent: String,
+        agent: AgentName,
         approver: String,
         needs: Permission,
         has: Permission,
@@ -370,7 +370,10 @@ pub enum RefusalReason {
     /// A fork's run done again names no exact commit, so no approval can stand for it.
     ForkHeadUnknown,
     /// The agent's token can write (these permissions), and the code would be a fork's.
-    ForkWithWriteToken { agent: String, writes: TokenWrites },
+    ForkWithWriteToken {
+        agent: AgentName,
+        writes: TokenWrites,
+    },
     /// The service has no GitHub credentials to ask anyone's permission with, and runs are
     /// real: only `allowed_users` may start agents.
     PermissionUnavailable,

@@ -94,7 +94,7 @@ mod tests {
                 agents: NOTES,
                 payload: PUBLISHED,
                 given: || Given {
-                    commit: RefCommit::Known(TAG_COMMIT),
+                    commit: RefCommit::Known(super::super::table::sha(TAG_COMMIT)),
                     ..Given::known(Write)
                 },
                 expect: "launch notes at 89abcde",
@@ -127,7 +127,7 @@ mod tests {
                 agents: NOTES,
                 payload: PUBLISHED,
                 given: || Given {
-                    commit: RefCommit::Known(TAG_COMMIT),
+                    commit: RefCommit::Known(super::super::table::sha(TAG_COMMIT)),
                     ..Given::known(Read)
                 },
                 expect: "refuse @Codertocat: NotAuthorized",

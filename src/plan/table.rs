@@ -275,7 +275,7 @@ pub(super) fn told(decisions: &[Decision]) -> String {
             Decision::Launch(l) => match &l.subject {
                 super::Subject::Issue { sha, .. } | super::Subject::Release { sha, .. } => {
                     match sha {
-                        Some(sha) => format!("launch {} at {}", l.agent, &sha[..7]),
+                        Some(sha) => format!("launch {} at {}", l.agent, sha.short()),
                         None => format!("launch {} unpinned", l.agent),
                     }
                 }
@@ -306,6 +306,11 @@ pub(super) fn told(decisions: &[Decision]) -> String {
 }
 
 /// A row's defaults: the default authorization, the payload as it is, a preview.
+/// `text` as a commit id that lives as long as the tests.
+pub(super) fn sha(text: &str) -> &'static crate::github::event::CommitSha {
+    Box::leak(Box::new(text.parse().expect("a commit id")))
+}
+
 pub(super) fn row() -> Row {
     Row {
         story: "",

@@ -11,7 +11,7 @@
 
 use serde::Serialize;
 
-use crate::github::event::{GitRef, Issue, PullRequest, Release, Repository, User};
+use crate::github::event::{Issue, PullRequest, PullRequestEnd, Release, Repository, User};
 
 /// `repo`.
 #[derive(Debug, Serialize)]
@@ -69,8 +69,8 @@ pub(super) struct RefContext<'a> {
     pub clone_url: Option<&'a str>,
 }
 
-impl<'a> From<&'a GitRef> for RefContext<'a> {
-    fn from(r: &'a GitRef) -> Self {
+impl<'a> From<&'a PullRequestEnd> for RefContext<'a> {
+    fn from(r: &'a PullRequestEnd) -> Self {
         RefContext {
             git_ref: &r.ref_name,
             sha: r.sha.as_str(),

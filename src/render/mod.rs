@@ -20,8 +20,8 @@ use minijinja::value::Serde;
 use minijinja::{Environment, State, UndefinedBehavior, Value};
 use serde::Serialize;
 
-use crate::config::{Agent, Config, LoadedConfig, Resources};
-use crate::github::event::{Event, PullRequest, WebhookEvent};
+use crate::config::{Agent, AgentName, Config, LoadedConfig, Resources};
+use crate::github::event::{CommitSha, Event, PullRequest, WebhookEvent};
 use crate::names;
 use crate::plan::{Launch, Subject};
 use crate::template::{quoting, syntax_config};
@@ -57,7 +57,7 @@ pub enum RenderError {
         template: String,
     },
     #[error("agent `{0}` is not in the config")]
-    UnknownAgent(String),
+    UnknownAgent(AgentName),
     /// The agent does not run for the run's repository: its `repositories` leave it out (the
     /// config changed since the run was asked for, or someone asks for it elsewhere).
     #[error("agent `{agent}` does not run for {repository}: its `repositories` leave it out")]
@@ -189,7 +189,7 @@ fn environment() -> Environment<'static> {
 pub struct RenderedRun {
     pub name: String,
     pub namespace: String,
-    pub agent: String,
+    pub agent: AgentName,
     /// The concurrency group and whether a new run cancels an older one.
     pub concurrency: Option<(String, bool)>,
     /// The task text given to the agent (the rendered prompt).
@@ -379,7 +379,7 @@ impl Engine {
             .config
             .agents
             .iter()
-            .find(|a| a.name.as_str() == launch.agent)
+            .find(|a| a.name == launch.agent)
             .ok_or_else(|| RenderError::UnknownAgent(launch.agent.clone()))?;
         let constants = self
             .constants
@@ -474,7 +474,7 @@ impl Engine {
         Ok(RenderedRun {
             name: launch.run_name.clone(),
             namespace: ctx.run.namespace.clone(),
-            agent: agent.name.to_string(),
+            agent: agent.name.clone(),
             concurrency,
             task: ctx.task,
             limits: run_limits(&self.config, agent),
@@ -853,7 +853,7 @@ impl<'a> Context<'a> {
 
         let checkout = Checkout {
             git_ref: launch.subject.git_ref(event),
-            sha: launch.subject.sha().map(str::to_string),
+            sha: launch.subject.sha().map(CommitSha::to_string),
         };
 
         let mut labels = BTreeMap::new();

@@ -11,10 +11,16 @@ use serde_json::{Value, json};
 
 use crate::config::Agent;
 use crate::github::command::BuiltinVerb;
-use crate::github::event::{PullRequest, WebhookEvent};
+use crate::github::event::{CommitSha, PullRequest, WebhookEvent};
 use crate::plan::{Launch, Subject, Trigger};
 
 const SHA: &str = "0123456789abcdef0123456789abcdef01234567";
+
+/// [`SHA`], typed.
+fn sample_sha() -> CommitSha {
+    CommitSha::try_from(SHA.to_string())
+        .unwrap_or_else(|e| unreachable!("{SHA} is a commit id: {e}"))
+}
 
 /// The labels of the samples that have some: as templates see them, their names.
 const LABELS: [&str; 2] = ["bug", "needs review: größer als 63 Zeichen? ✓"];
@@ -143,7 +149,7 @@ pub struct Sample {
 /// never left out.
 pub fn samples(agent: &Agent) -> Result<Vec<Sample>, SampleError> {
     let launch = |trigger: Trigger, subject: Subject, task: Option<&str>| Launch {
-        agent: agent.name.to_string(),
+        agent: agent.name.clone(),
         run_name: format!("{}-sample", agent.name),
         trigger,
         task: task.map(String::from),
@@ -184,7 +190,7 @@ pub fn samples(agent: &Agent) -> Result<Vec<Sample>, SampleError> {
                 },
                 Subject::PullRequest {
                     number: 1,
-                    head_sha: Some(SHA.into()),
+                    head_sha: Some(sample_sha()),
                 },
                 None,
             );
@@ -230,11 +236,11 @@ pub fn samples(agent: &Agent) -> Result<Vec<Sample>, SampleError> {
                         let subject = match (on_pr, with_facts) {
                             (false, with) => Subject::Issue {
                                 number: 1,
-                                sha: with.then(|| SHA.to_string()),
+                                sha: with.then(sample_sha),
                             },
                             (true, with) => Subject::PullRequest {
                                 number: 1,
-                                head_sha: with.then(|| SHA.to_string()),
+                                head_sha: with.then(sample_sha),
                             },
                         };
                         let l = launch(
@@ -283,7 +289,7 @@ pub fn samples(agent: &Agent) -> Result<Vec<Sample>, SampleError> {
                 },
                 Subject::Issue {
                     number: 1,
-                    sha: Some(SHA.into()),
+                    sha: Some(sample_sha()),
                 },
                 None,
             );
@@ -306,7 +312,7 @@ pub fn samples(agent: &Agent) -> Result<Vec<Sample>, SampleError> {
                 Trigger::Push,
                 Subject::Ref {
                     git_ref: git_ref.into(),
-                    sha: SHA.into(),
+                    sha: sample_sha(),
                 },
                 None,
             );
@@ -329,7 +335,7 @@ pub fn samples(agent: &Agent) -> Result<Vec<Sample>, SampleError> {
             },
             Subject::Release {
                 tag: "v1.0.0".into(),
-                sha: Some(SHA.into()),
+                sha: Some(sample_sha()),
             },
             None,
         );
@@ -369,14 +375,14 @@ triggers:
     #[test]
     fn a_sample_that_cannot_be_built_is_an_error_not_left_out() {
         let launch = crate::plan::Launch {
-            agent: "all".into(),
+            agent: "all".parse().expect("an agent name"),
             run_name: "all-sample".into(),
             trigger: crate::plan::Trigger::Push,
             task: None,
             requested_by: "octocat".into(),
             subject: crate::plan::Subject::Ref {
                 git_ref: "refs/heads/main".into(),
-                sha: super::SHA.into(),
+                sha: super::sample_sha(),
             },
         };
         // A push without its `after`: what the samples write once the model renames it.

@@ -2,7 +2,7 @@
 //! not render) and the answer to `/agent status`.
 
 use crate::ports::launcher::RunLine;
-pub use crate::render::comment::{CommentContext, CommentResult, CommentRun};
+use crate::render::comment::CommentContext;
 use crate::render::{Engine, RenderError};
 
 use super::neutralise::cut;

@@ -17,7 +17,6 @@
 
 use std::time::SystemTime;
 
-pub use crate::github::CHECK_NAME;
 use crate::github::event::{CommitSha, RepoFullName};
 use crate::github_client::GithubError;
 
@@ -26,7 +25,7 @@ mod neutralise;
 mod reporter;
 mod writes;
 
-pub use comment::{CommentContext, CommentResult, CommentRun, CommentTemplate, status_body};
+pub use comment::{CommentTemplate, status_body};
 pub use neutralise::neutralise;
 pub use reporter::Reporter;
 pub use writes::{Writes, writes};

@@ -7,7 +7,9 @@ use crate::github_client::{CheckRunWrite, CheckStatus, GithubClient, GithubError
 use super::comment::CommentTemplate;
 use super::neutralise::cut;
 use super::writes::writes;
-use super::{CHECK_NAME, Posted, ReportError, RunInfo, SUMMARY_LIMIT, Stage, marker};
+use crate::github::CHECK_NAME;
+
+use super::{Posted, ReportError, RunInfo, SUMMARY_LIMIT, Stage, marker};
 use crate::github::event::RepoFullName;
 
 /// Carries the writes out; one per service, shared.

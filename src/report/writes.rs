@@ -5,11 +5,12 @@ use crate::agentrun::Conclusion;
 use crate::github_client::{CheckRunWrite, CheckStatus, StatusState, StatusWrite};
 use crate::render::RenderError;
 
-use super::comment::{
-    CommentContext, CommentResult, CommentRun, CommentTemplate, plain_comment, with_marker,
-};
+use crate::github::CHECK_NAME;
+use crate::render::comment::{CommentContext, CommentResult, CommentRun};
+
+use super::comment::{CommentTemplate, plain_comment, with_marker};
 use super::neutralise::neutralise;
-use super::{CHECK_NAME, ReportError, RunInfo, SUMMARY_LIMIT, Stage};
+use super::{ReportError, RunInfo, SUMMARY_LIMIT, Stage};
 
 /// What GitHub should show for a run at a stage.
 #[derive(Debug, Clone, PartialEq)]

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use crate::config::{Config, ForkPolicy};
-use crate::github::event::{Event, PullRequest, RepoFullName, WebhookEvent};
+use crate::github::event::{CommitSha, Event, PullRequest, RepoFullName, WebhookEvent};
 use crate::github_client::{ChangedPaths, GithubClient, GithubError, Reaction};
 use crate::plan::{
     Approval, ApproverAuthority, Authority, ChangedFiles, Control, Decision, Deferral, Facts,
@@ -56,7 +56,7 @@ pub struct Gathered {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Pinned {
     NotAsked,
-    Known(String),
+    Known(CommitSha),
     Missing,
     Unanswered,
 }
@@ -440,7 +440,7 @@ pub async fn gather(
                     Decision::Defer(Deferral::CommitUnknown { git_ref }) if !pinning => {
                         pinning = true;
                         gathered.commit = match client.commit_of(&repo, &git_ref).await {
-                            Ok(sha) => Pinned::Known(sha.to_string()),
+                            Ok(sha) => Pinned::Known(sha),
                             // No such ref (a draft release's tag), or an empty repository.
                             Err(
                                 GithubError::NotFound { .. }

@@ -34,7 +34,9 @@ use super::deliveries::{Begin, DEFAULT_CAPACITY, DeliveryLog};
 use super::intake::{self, Answer, DecideError};
 use super::metrics::{self, EventLabel, Metrics, Outcome, PreauthRefusal, SignatureFailure};
 pub use super::preauth::BODY_TIMEOUT;
-use super::preauth::{Activity, FIRST_BUFFER, Limits, PreAuth, Refused, Reservation, show_size};
+use super::preauth::{
+    Activity, FIRST_BUFFER, PreAuth, PreauthLimits, Refused, Reservation, show_size,
+};
 use crate::clock::{Clock, SystemClock};
 use crate::github::event;
 use crate::github::webhook::{
@@ -91,7 +93,7 @@ impl AppState {
             config,
             launcher,
             deliveries: DeliveryLog::new(DEFAULT_CAPACITY),
-            preauth: PreAuth::new(Limits::default(), &metrics),
+            preauth: PreAuth::new(PreauthLimits::default(), &metrics),
             metrics,
             stopping: AtomicBool::new(false),
             github: None,
@@ -131,7 +133,7 @@ impl AppState {
     }
 
     /// The same, with these pre-authentication bounds (see [`super::preauth`]).
-    pub fn with_limits(mut self, limits: Limits) -> AppState {
+    pub fn with_limits(mut self, limits: PreauthLimits) -> AppState {
         self.preauth = PreAuth::new(limits, &self.metrics);
         self
     }

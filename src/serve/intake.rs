@@ -9,7 +9,8 @@ use std::sync::Arc;
 use serde_json::json;
 
 use crate::agentrun::RunSource;
-use crate::github::event::{self, Event, EventError, WebhookEvent};
+use crate::config::AgentName;
+use crate::github::event::{self, CommitSha, Event, EventError, WebhookEvent};
 use crate::github::webhook::{DeliveryId, WebhookError};
 use crate::plan::{Authority, ChangedFiles, Control, Decision, Deferral, Facts, GivenApproval};
 use crate::ports::approvals::{ApprovalToRecord, PullRequestKey};
@@ -191,7 +192,7 @@ pub enum DecideError {
     /// Ours: an agent's templates do not render for this event (500).
     #[error("agent {agent}: cannot render: {source}")]
     Render {
-        agent: String,
+        agent: AgentName,
         #[source]
         source: RenderError,
     },
@@ -332,7 +333,7 @@ pub fn decide_event(
         crate::plan::RefCommit::Known(sha) => Some(sha),
         _ => None,
     };
-    let responses = github::responses(event, &decisions, prefix, commit);
+    let responses = github::responses(event, &decisions, prefix, commit.map(CommitSha::as_str));
     let mut runs = Vec::new();
     let mut cancels = Vec::new();
     let mut statuses = Vec::new();

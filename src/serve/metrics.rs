@@ -211,6 +211,7 @@ pub struct Metrics {
     runs: Family<RunLabels, Counter>,
     reloads: Family<ReloadLabels, Counter>,
     phases: Family<PhaseLabels, Gauge>,
+    left_for_newer: Gauge,
     refusals: Family<RefusalLabels, Counter>,
     preauth_bytes: Family<LaneLabels, Gauge>,
     connections: Gauge,
@@ -237,6 +238,7 @@ impl Metrics {
         let runs = Family::default();
         let reloads = Family::default();
         let phases = Family::default();
+        let left_for_newer = Gauge::default();
         let refusals = Family::default();
         let preauth_bytes = Family::<LaneLabels, Gauge>::default();
         let connections = Gauge::default();
@@ -272,6 +274,13 @@ impl Metrics {
             "runs",
             "AgentRuns by phase, as the leading replica's controller sees them",
             phases.clone(),
+        );
+        registry.register(
+            "runs_left_for_newer_version",
+            "AgentRuns a newer agentpods recorded (their spec.source in a version this one does \
+             not read), left untouched for the newer controller, as the leading replica's \
+             controller sees them",
+            left_for_newer.clone(),
         );
         registry.register(
             "webhook_preauth_refusals",
@@ -317,6 +326,7 @@ impl Metrics {
             runs,
             reloads,
             phases,
+            left_for_newer,
             refusals,
             preauth_bytes,
             connections,
@@ -419,6 +429,12 @@ impl Metrics {
         }
     }
 
+    /// Sets the count of runs left for a newer agentpods.
+    pub fn runs_left_for_newer(&self, n: u64) {
+        self.left_for_newer
+            .set(i64::try_from(n).unwrap_or(i64::MAX));
+    }
+
     pub fn reload(&self, result: ReloadResult) {
         self.reloads.get_or_create(&ReloadLabels { result }).inc();
     }
@@ -478,6 +494,7 @@ mod tests {
         );
         m.signature_failure(SignatureFailure::mismatch);
         m.run(LaunchOutcome::created);
+        m.runs_left_for_newer(2);
         let text = m.encode();
         for line in [
             r#"agentpods_webhook_deliveries_total{event="pull_request",outcome="launched"} 1"#,
@@ -485,6 +502,7 @@ mod tests {
             r#"agentpods_webhook_signature_failures_total{reason="mismatch"} 1"#,
             "agentpods_webhook_handling_seconds_count 2",
             r#"agentpods_runs_launched_total{result="created"} 1"#,
+            "agentpods_runs_left_for_newer_version 2",
             "# EOF",
         ] {
             assert!(

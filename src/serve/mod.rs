@@ -34,7 +34,7 @@ use tracing_subscriber::util::SubscriberInitExt;
 use self::http::AppState;
 use crate::clock::{Clock, SystemClock};
 use crate::cluster::approvals::KubeApprovals;
-use crate::cluster::controller::{self, ConfigSource, ControllerOptions, PhaseSink};
+use crate::cluster::controller::{self, ConfigSource, ControllerOptions, CountSink};
 use crate::cluster::launch::ClusterLauncher;
 use crate::cluster::lease::{self, LeaseOptions};
 use crate::cluster::report::{AppTokens, GithubReports, RunReports, TokenMinter};
@@ -86,7 +86,7 @@ pub struct ServeOptions {
     /// This replica's name (the pod's), for the Lease and Events.
     pub identity: String,
     /// What a stranger can make the service hold before a signature is checked.
-    pub limits: preauth::Limits,
+    pub limits: preauth::PreauthLimits,
     /// With `dry_run`: the changed files every pull request delivery is taken to have, for
     /// agents with a `paths` filter (`--changed-files`).
     pub changed_files: Option<Vec<String>>,
@@ -98,7 +98,7 @@ pub enum ServeError {
     #[error(transparent)]
     Secrets(#[from] SecretsError),
     #[error(transparent)]
-    Limits(#[from] preauth::LimitsError),
+    Limits(#[from] preauth::PreauthLimitsError),
     #[error(
         "cannot reach Kubernetes ({0}); set KUBECONFIG or run in a cluster, or start with --dry-run to launch nothing"
     )]
@@ -328,8 +328,9 @@ fn spawn_controller(
     let controller_options = ControllerOptions {
         namespaces,
         instance: Some(options.identity.clone()),
-        phases: Some(PhaseSink(Arc::new(move |counts| {
-            metrics.metrics.runs_by_phase(counts)
+        counts: Some(CountSink(Arc::new(move |counts| {
+            metrics.metrics.runs_by_phase(&counts.phases);
+            metrics.metrics.runs_left_for_newer(counts.left_for_newer);
         }))),
         ..ControllerOptions::default()
     };

@@ -5,12 +5,12 @@
 //! check is reserved here first, as the body arrives, so what is held stays
 //! within fixed bounds whatever the senders do, and a sender holds only what it has sent:
 //!
-//! - two lanes: bodies that declare up to [`Limits::ordinary_size`] (real deliveries: the
+//! - two lanes: bodies that declare up to [`PreauthLimits::ordinary_size`] (real deliveries: the
 //!   examples in the repository are 2–26 KB) reserve from the ordinary lane, larger ones
 //!   from the large lane, so uploads of GitHub's largest size cannot crowd out ordinary
 //!   deliveries;
 //! - a share per peer (the TCP peer's address; an IPv6 peer's /64) over both lanes, and
-//!   of each lane ([`Limits::lane_share`]: an eighth of it by default, or the lane's
+//!   of each lane ([`PreauthLimits::lane_share`]: an eighth of it by default, or the lane's
 //!   largest body if that is more), so that filling the ordinary lane takes eight
 //!   addresses sending at full speed, not two;
 //! - a cap on open connections ([`PreAuth::connect`]), in all and per host (an IPv4
@@ -19,7 +19,7 @@
 //!   briskly, is being checked or handled, or that carried a signed delivery: a GitHub
 //!   delivery sends its whole head and its body at once, a stranger keeping a connection
 //!   busy does not, so even more busy addresses than the cap cannot shut GitHub out;
-//! - a deadline: the whole body within [`Limits::body_timeout`] (GitHub's own delivery
+//! - a deadline: the whole body within [`PreauthLimits::body_timeout`] (GitHub's own delivery
 //!   timeout), or 408 and the connection closed.
 //!
 //! A declaration costs nothing until bytes come: a body that declares 1 MiB and sends
@@ -81,10 +81,11 @@ pub const FRESH: Duration = Duration::from_millis(100);
 /// the budget bounds how many there can be (with the defaults, 256: half the cap).
 pub const BODY_FLOOR: u64 = 512 * 1024;
 
-/// The bounds, set by `serve`'s flags. The defaults suit a 512 MiB replica: at most
+/// The bounds on what unsigned requests may hold (not services.yaml's run `limits`,
+/// `config::model::Limits`), set by `serve`'s flags. The defaults suit a 512 MiB replica: at most
 /// 64 + 64 MiB of bodies held before their signatures are checked.
 #[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
-pub struct Limits {
+pub struct PreauthLimits {
     /// Bodies up to this size take the ordinary lane (real deliveries are a few KB to some
     /// hundred KB); larger ones the large lane. Sizes take KiB, MiB or GiB.
     #[arg(long = "preauth-ordinary-size", value_name = "SIZE", default_value = "1MiB", value_parser = parse_size)]
@@ -134,9 +135,9 @@ pub struct Limits {
     pub write_timeout: Duration,
 }
 
-impl Default for Limits {
-    fn default() -> Limits {
-        Limits {
+impl Default for PreauthLimits {
+    fn default() -> PreauthLimits {
+        PreauthLimits {
             ordinary_size: MIB,
             ordinary_budget: 64 * MIB,
             large_budget: 64 * MIB,
@@ -152,17 +153,17 @@ impl Default for Limits {
     }
 }
 
-/// Limits that contradict each other.
+/// Bounds that contradict each other.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
-pub struct LimitsError(String);
+pub struct PreauthLimitsError(String);
 
-impl Limits {
+impl PreauthLimits {
     /// Refuses limits under which no ordinary delivery could ever be read.
-    pub fn check(&self) -> Result<(), LimitsError> {
+    pub fn check(&self) -> Result<(), PreauthLimitsError> {
         let size = self.ordinary_size;
         if size == 0 {
-            return Err(LimitsError(
+            return Err(PreauthLimitsError(
                 "--preauth-ordinary-size must be more than 0".into(),
             ));
         }
@@ -171,7 +172,7 @@ impl Limits {
             ("--preauth-per-peer", self.per_peer),
         ] {
             if value < size {
-                return Err(LimitsError(format!(
+                return Err(PreauthLimitsError(format!(
                     "{flag} ({}) is below --preauth-ordinary-size ({}): no delivery of that size could ever be read",
                     show_size(value),
                     show_size(size)
@@ -187,7 +188,7 @@ impl Limits {
         large.min(MAX_BODY_BYTES as u64)
     }
 
-    /// The most of `lane` one peer may hold: its [`Limits::lane_share`], or the largest
+    /// The most of `lane` one peer may hold: its [`PreauthLimits::lane_share`], or the largest
     /// body of the lane if that is more (a body larger than its sender's share could
     /// never be read).
     pub fn peer_share(&self, lane: Lane) -> u64 {
@@ -265,7 +266,7 @@ impl PeerHeld {
 
 #[derive(Debug)]
 struct Shared {
-    limits: Limits,
+    limits: PreauthLimits,
     held: Mutex<Held>,
     open: Mutex<Open>,
     /// What time it is (injected: tests move it).
@@ -324,7 +325,7 @@ enum Stage {
 
 /// How little progress an open connection has made, least first: at the cap the least is
 /// closed to make room. A connection that has no rank is never closed for that: a body
-/// arriving at [`Limits::body_floor`] or faster after the grace, one read whole, one that
+/// arriving at [`PreauthLimits::body_floor`] or faster after the grace, one read whole, one that
 /// carried a signed delivery.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Rank {
@@ -354,7 +355,7 @@ pub enum Rank {
 impl Stage {
     /// Its rank at `now`, or `None` if it is never closed to make room.
     /// `sent`: the bytes the connection has sent in all.
-    fn rank(&self, sent: u64, now: Instant, limits: &Limits) -> Option<Rank> {
+    fn rank(&self, sent: u64, now: Instant, limits: &PreauthLimits) -> Option<Rank> {
         match *self {
             Stage::Head { since, from } => {
                 let waited = now.saturating_duration_since(since);
@@ -422,7 +423,7 @@ impl Slot {
 
     /// Its rank at `now` (see [`Stage::rank`]), first of all if an answer is blocked on a
     /// peer that does not read, even on a connection that carried a signed delivery.
-    fn rank(&self, stage: Stage, now: Instant, limits: &Limits) -> Option<Rank> {
+    fn rank(&self, stage: Stage, now: Instant, limits: &PreauthLimits) -> Option<Rank> {
         if stage == Stage::Evicted {
             return None;
         }
@@ -490,7 +491,7 @@ impl Open {
 
     /// Marks the connection with the least progress at `now` ([`Rank`]) closed to make
     /// room and returns it; `None` if every one has made progress enough to be kept.
-    fn evict_one(&self, now: Instant, limits: &Limits) -> Option<Arc<Slot>> {
+    fn evict_one(&self, now: Instant, limits: &PreauthLimits) -> Option<Arc<Slot>> {
         // A stage may move on between ranking and marking (a body read whole, a signature
         // found good): the pick is marked only if its stage is still the one ranked.
         for _ in 0..=self.slots.len() {
@@ -525,7 +526,7 @@ pub enum Refused {
 
 impl PreAuth {
     /// Bounds `limits`, reporting what is held in `metrics`' gauges.
-    pub fn new(limits: Limits, metrics: &Metrics) -> PreAuth {
+    pub fn new(limits: PreauthLimits, metrics: &Metrics) -> PreAuth {
         PreAuth(Arc::new(Shared {
             ordinary_gauge: metrics.preauth_gauge(Lane::ordinary),
             large_gauge: metrics.preauth_gauge(Lane::large),
@@ -540,7 +541,7 @@ impl PreAuth {
 
     /// The same bounds, telling the time by `clock` (tests).
     pub fn with_clock(
-        limits: Limits,
+        limits: PreauthLimits,
         metrics: &Metrics,
         clock: impl Fn() -> Instant + Send + Sync + 'static,
     ) -> PreAuth {
@@ -550,7 +551,7 @@ impl PreAuth {
         PreAuth(Arc::new(shared))
     }
 
-    pub fn limits(&self) -> &Limits {
+    pub fn limits(&self) -> &PreauthLimits {
         &self.0.limits
     }
 
@@ -591,7 +592,7 @@ impl PreAuth {
     }
 
     /// Counts a new connection from `peer`, or `None` when its host ([`host_key`]) has
-    /// [`Limits::max_connections_per_peer`] open, or [`Limits::max_connections`] are open
+    /// [`PreauthLimits::max_connections_per_peer`] open, or [`PreauthLimits::max_connections`] are open
     /// and every one has made progress enough to be kept ([`Rank`]). At the cap, the one
     /// with the least progress is closed to make room: it is told through its
     /// [`Activity::evicted`].
@@ -870,8 +871,8 @@ impl Drop for Connection {
 mod tests {
     use super::*;
 
-    fn limits() -> Limits {
-        Limits::default()
+    fn limits() -> PreauthLimits {
+        PreauthLimits::default()
     }
 
     fn peer(n: u8) -> Option<IpAddr> {
@@ -915,7 +916,7 @@ mod tests {
     #[test]
     fn a_body_that_grows_past_the_room_left_is_refused_and_gives_back_what_it_held() {
         let budget = PreAuth::new(
-            Limits {
+            PreauthLimits {
                 ordinary_budget: 2 * MIB,
                 ..limits()
             },
@@ -967,7 +968,7 @@ mod tests {
     #[test]
     fn limits_under_which_nothing_could_be_read_are_refused() {
         assert_eq!(limits().check(), Ok(()));
-        let tiny_peer = Limits {
+        let tiny_peer = PreauthLimits {
             per_peer: 1024,
             ..limits()
         };
@@ -978,7 +979,7 @@ mod tests {
                 .0
                 .contains("--preauth-per-peer")
         );
-        let zero = Limits {
+        let zero = PreauthLimits {
             ordinary_size: 0,
             ..limits()
         };
@@ -1066,7 +1067,7 @@ mod tests {
         );
         // Behind a proxy, one address may have the whole lane.
         let proxied = PreAuth::new(
-            Limits {
+            PreauthLimits {
                 lane_share: 1,
                 per_peer: 128 * MIB,
                 ..limits()
@@ -1112,7 +1113,7 @@ mod tests {
             }
         );
         let small = PreAuth::new(
-            Limits {
+            PreauthLimits {
                 large_budget: 4 * MIB,
                 ..limits()
             },
@@ -1127,7 +1128,7 @@ mod tests {
     #[test]
     fn connections_are_counted_up_to_the_cap_and_given_back() {
         let budget = PreAuth::new(
-            Limits {
+            PreauthLimits {
                 max_connections: 2,
                 ..limits()
             },
@@ -1210,7 +1211,7 @@ mod tests {
         let metrics = Metrics::new();
         let (clock, now) = manual_clock();
         let budget = PreAuth::with_clock(
-            Limits {
+            PreauthLimits {
                 max_connections: 4,
                 ..limits()
             },
@@ -1273,7 +1274,7 @@ mod tests {
     fn a_connection_that_carried_a_signed_delivery_is_kept_whatever_its_next_request_does() {
         let (clock, now) = manual_clock();
         let budget = PreAuth::with_clock(
-            Limits {
+            PreauthLimits {
                 max_connections: 1,
                 ..limits()
             },
@@ -1301,7 +1302,7 @@ mod tests {
         let mapped: IpAddr = "::ffff:192.0.2.7".parse().expect("an address");
         assert_eq!(host_key(mapped), IpAddr::from([192, 0, 2, 7]));
         let budget = PreAuth::new(
-            Limits {
+            PreauthLimits {
                 max_connections_per_peer: 3,
                 ..limits()
             },
@@ -1335,7 +1336,7 @@ mod tests {
     #[test]
     fn one_peer_cannot_take_every_connection() {
         let budget = PreAuth::new(
-            Limits {
+            PreauthLimits {
                 max_connections: 10,
                 max_connections_per_peer: 3,
                 ..limits()
@@ -1355,7 +1356,7 @@ mod tests {
     #[test]
     fn a_peer_refused_by_the_global_cap_keeps_no_share() {
         let budget = PreAuth::new(
-            Limits {
+            PreauthLimits {
                 max_connections: 1,
                 max_connections_per_peer: 1,
                 ..limits()

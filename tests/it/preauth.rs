@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use agentpods::serve::metrics::PreauthRefusal;
-use agentpods::serve::preauth::{FIRST_BUFFER, Limits};
+use agentpods::serve::preauth::{FIRST_BUFFER, PreauthLimits};
 
 use tokio::net::{TcpSocket, TcpStream};
 
@@ -169,7 +169,7 @@ async fn send_from(from: IpAddr, to: SocketAddr, post: &Post) -> Head {
 }
 
 /// A service in this process with these bounds.
-fn service_with(limits: Limits) -> TestService {
+fn service_with(limits: PreauthLimits) -> TestService {
     let mut service = TestService::start();
     let state = Arc::try_unwrap(service.state).unwrap_or_else(|_| panic!("a fresh state"));
     service.state = Arc::new(state.with_limits(limits));
@@ -258,9 +258,9 @@ async fn two_hundred_slow_unsigned_uploads_hold_only_what_they_sent_while_signed
 #[tokio::test]
 async fn stalled_declarations_from_several_addresses_hold_nothing_while_signed_deliveries_flow() {
     within(60, async {
-        let service = service_with(Limits {
+        let service = service_with(PreauthLimits {
             body_timeout: Duration::from_secs(6),
-            ..Limits::default()
+            ..PreauthLimits::default()
         });
         let server = service.listen().await;
         let state = service.state.clone();
@@ -268,7 +268,7 @@ async fn stalled_declarations_from_several_addresses_hold_nothing_while_signed_d
         // Four addresses each declare 60 bodies of the ordinary size (1 MiB) and send
         // none of it. Before, two addresses (32 MiB each) filled the ordinary lane (64 MiB)
         // and every signed delivery was answered 503 until the stalled ones timed out.
-        assert_eq!(Limits::default().ordinary_size, MIB);
+        assert_eq!(PreauthLimits::default().ordinary_size, MIB);
         let mut stalled = Vec::new();
         for n in 0..240 {
             let from = peer(50 + (n % 4) as u8);
@@ -310,9 +310,9 @@ async fn one_address_cannot_take_more_than_its_share_of_the_ordinary_lane() {
         // Ordinary-sized uploads (1 MiB each) from one address, each sending all of its
         // body but the last byte: its share is an eighth of the lane, 8 MiB. One at a
         // time, so that which are held does not depend on how their reads interleave.
-        assert_eq!(Limits::default().ordinary_budget, 64 * MIB);
-        assert_eq!(Limits::default().lane_share, 8);
-        assert_eq!(Limits::default().ordinary_size, MIB);
+        assert_eq!(PreauthLimits::default().ordinary_budget, 64 * MIB);
+        assert_eq!(PreauthLimits::default().lane_share, 8);
+        assert_eq!(PreauthLimits::default().ordinary_size, MIB);
         let state = service.state.clone();
         let mut uploads = Vec::new();
         for n in 0..12 {
@@ -414,9 +414,9 @@ async fn send_and_stay(from: IpAddr, to: SocketAddr, post: &Post) -> (Head, TcpS
 async fn past_the_connection_cap_of_signed_connections_a_connection_is_answered_503_at_once_and_its_slot_comes_back()
  {
     within(30, async {
-        let service = service_with(Limits {
+        let service = service_with(PreauthLimits {
             max_connections: 4,
-            ..Limits::default()
+            ..PreauthLimits::default()
         });
         let server = service.listen().await;
         // Four connections that each carried a signed delivery, and stay open.
@@ -454,10 +454,10 @@ async fn past_the_connection_cap_of_signed_connections_a_connection_is_answered_
 #[tokio::test]
 async fn stalled_connections_from_a_few_addresses_at_the_cap_cannot_shut_out_signed_deliveries() {
     within(60, async {
-        let service = service_with(Limits {
+        let service = service_with(PreauthLimits {
             max_connections: 32,
             max_connections_per_peer: 8,
-            ..Limits::default()
+            ..PreauthLimits::default()
         });
         let server = service.listen().await;
         let state = service.state.clone();
@@ -506,10 +506,10 @@ async fn stalled_connections_from_a_few_addresses_at_the_cap_cannot_shut_out_sig
 #[tokio::test]
 async fn one_address_holding_idle_connections_cannot_shut_out_anyone_else() {
     within(30, async {
-        let service = service_with(Limits {
+        let service = service_with(PreauthLimits {
             max_connections: 16,
             max_connections_per_peer: 8,
-            ..Limits::default()
+            ..PreauthLimits::default()
         });
         let server = service.listen().await;
         // An attacker opens as many idle connections as the whole service may have, from
@@ -570,9 +570,9 @@ async fn a_request_head_over_16_kib_is_refused_not_held() {
 #[tokio::test]
 async fn what_a_body_reserved_is_given_back_on_every_way_out() {
     within(30, async {
-        let service = service_with(Limits {
+        let service = service_with(PreauthLimits {
             body_timeout: Duration::from_millis(300),
-            ..Limits::default()
+            ..PreauthLimits::default()
         });
         let server = service.listen().await;
         let state = service.state.clone();
@@ -802,9 +802,9 @@ async fn send_across_a_network(from: IpAddr, to: SocketAddr, post: &Post, rtt: D
 /// a network (its body's second window one round trip after the first): every one is
 /// answered 200, and the attackers' connections are the ones closed to make room.
 async fn signed_deliveries_get_past_more_busy_addresses_than_the_cap(busy: Busy) {
-    let service = service_with(Limits {
+    let service = service_with(PreauthLimits {
         max_connections: 64,
-        ..Limits::default()
+        ..PreauthLimits::default()
     });
     let server = service.listen().await;
     let state = service.state.clone();
@@ -905,10 +905,10 @@ async fn never_reading(from: IpAddr, to: SocketAddr, what: Pipelined) -> TcpStre
 /// Four addresses fill the connection cap with connections that pipeline `what` and never
 /// read the answers, while GitHub sends signed deliveries: every one is answered 200.
 async fn signed_deliveries_get_past_connections_that_never_read(what: Pipelined) {
-    let service = service_with(Limits {
+    let service = service_with(PreauthLimits {
         max_connections: 32,
         max_connections_per_peer: 8,
-        ..Limits::default()
+        ..PreauthLimits::default()
     });
     let server = service.listen().await;
     let state = service.state.clone();
@@ -968,10 +968,10 @@ async fn connections_that_never_read_their_answers_cannot_shut_out_signed_delive
 #[tokio::test]
 async fn a_captured_delivery_sent_again_on_many_connections_cannot_shut_out_signed_deliveries() {
     within(60, async {
-        let service = service_with(Limits {
+        let service = service_with(PreauthLimits {
             max_connections: 32,
             max_connections_per_peer: 8,
-            ..Limits::default()
+            ..PreauthLimits::default()
         });
         let server = service.listen().await;
         let state = service.state.clone();

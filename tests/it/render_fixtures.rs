@@ -697,7 +697,7 @@ fn a_draft_pull_request_is_skipped() {
     assert_eq!(
         outcome.decisions,
         [Decision::Skip {
-            agent: "review".into(),
+            agent: "review".parse().expect("an agent name"),
             reason: SkipReason::Draft
         }]
     );

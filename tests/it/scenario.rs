@@ -26,7 +26,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use agentpods::agentrun::{AgentRun, Phase};
-use agentpods::cli::replay::Reply;
+use agentpods::cli::replay::HttpAnswer;
 use agentpods::clock::{Clock, ManualClock};
 use agentpods::cluster::approvals::KubeApprovals;
 use agentpods::cluster::launch::ClusterLauncher;
@@ -546,7 +546,7 @@ pub fn starts_with(text: impl Into<String>) -> Expect {
 /// One delivery and the service's answer to it.
 pub struct Delivered {
     pub post: Post,
-    pub reply: Reply,
+    pub reply: HttpAnswer,
 }
 
 impl Delivered {

@@ -319,10 +319,11 @@ async fn two_hundred_concurrent_deliveries_over_tcp_each_launch_once() {
         let mut service = TestService::start();
         let state =
             std::sync::Arc::try_unwrap(service.state).unwrap_or_else(|_| panic!("a fresh state"));
-        service.state = std::sync::Arc::new(state.with_limits(agentpods::serve::preauth::Limits {
-            max_connections_per_peer: 512,
-            ..Default::default()
-        }));
+        service.state =
+            std::sync::Arc::new(state.with_limits(agentpods::serve::preauth::PreauthLimits {
+                max_connections_per_peer: 512,
+                ..Default::default()
+            }));
         let server = service.listen().await;
         let body = fixture(OPENED).body();
         let mut tasks = tokio::task::JoinSet::new();
@@ -378,7 +379,7 @@ fn is_printed_repeat(again: &str, first: &str) -> bool {
         && body["runs"] == was["runs"]
 }
 
-fn outcome_of(reply: &agentpods::cli::replay::Reply) -> String {
+fn outcome_of(reply: &agentpods::cli::replay::HttpAnswer) -> String {
     let body: serde_json::Value = serde_json::from_str(&reply.text()).expect("a JSON answer");
     body["outcome"].as_str().unwrap_or_default().to_string()
 }
@@ -386,8 +387,8 @@ fn outcome_of(reply: &agentpods::cli::replay::Reply) -> String {
 /// A repeat is answered with the first answer's status and runs, and says that it is one,
 /// of which delivery (GitHub's Recent Deliveries shows this body).
 fn assert_is_repeat_of(
-    repeat: &agentpods::cli::replay::Reply,
-    first: &agentpods::cli::replay::Reply,
+    repeat: &agentpods::cli::replay::HttpAnswer,
+    first: &agentpods::cli::replay::HttpAnswer,
 ) {
     let body: serde_json::Value = serde_json::from_str(&repeat.text()).expect("a JSON answer");
     let was: serde_json::Value = serde_json::from_str(&first.text()).expect("a JSON answer");
@@ -449,12 +450,14 @@ fn the_run_key_changes_nothing_but_run_names() {
     use agentpods::plan::{Authority, RefCommit};
     let example = Example::load();
     let planner = example.planner();
-    let head = "0123456789abcdef0123456789abcdef01234567";
+    let head: agentpods::github::event::CommitSha = "0123456789abcdef0123456789abcdef01234567"
+        .parse()
+        .expect("a commit id");
     let facts = [
         Facts::default(),
         Facts {
             authority: Authority::Known(Permission::Admin),
-            commit: RefCommit::Known(head),
+            commit: RefCommit::Known(&head),
             ..Facts::default()
         },
         Facts {

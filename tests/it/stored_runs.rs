@@ -24,11 +24,13 @@ use std::time::Duration;
 use agentpods::agentrun::source::CURRENT;
 use agentpods::agentrun::{Conclusion, Phase};
 use agentpods::clock::{Clock, ManualClock};
+use agentpods::cluster::controller::{ControllerOptions, CountSink};
 use agentpods::cluster::launch::ClusterLauncher;
 use agentpods::cluster::report::{AppTokens, GithubReports};
 use agentpods::github::webhook::WebhookSecrets;
 use agentpods::ports::reload::ConfigStore;
 use agentpods::serve::http::AppState;
+use agentpods::serve::metrics::Metrics;
 use kube::api::{
     ApiResource, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams, PostParams,
 };
@@ -629,8 +631,8 @@ async fn put_with_source_version(cluster: &Cluster, version: Value) -> String {
 /// A rolling upgrade: the new replica's intake records a run in a source version this
 /// agentpods does not know yet (99, say), while this replica still leads. The run is not
 /// this binary's: it is left exactly as it was stored (no status, no pod, nothing told to
-/// GitHub, not Failed), the controller says once why, and the run waits for the newer
-/// controller.
+/// GitHub, not Failed), the controller says once why, the run waits for the newer
+/// controller, and the metrics count it among the runs left for a newer version.
 #[tokio::test]
 async fn a_run_a_newer_agentpods_recorded_is_left_untouched_for_it() {
     timed(async {
@@ -638,7 +640,15 @@ async fn a_run_a_newer_agentpods_recorded_is_left_untouched_for_it() {
         cluster.fake.run_kubelet(|_| PodScript::succeeds(RESULT));
         let name = put_with_source_version(&cluster, json!(99)).await;
         let stored = cluster.run(&name).await.expect("the run");
-        let controller = cluster.start_controller_with(cluster.controller_options());
+        let metrics = Arc::new(Metrics::new());
+        let counted = metrics.clone();
+        let controller = cluster.start_controller_with(ControllerOptions {
+            counts: Some(CountSink(Arc::new(move |counts| {
+                counted.runs_by_phase(&counts.phases);
+                counted.runs_left_for_newer(counts.left_for_newer);
+            }))),
+            ..cluster.controller_options()
+        });
 
         let said = format!("{RUNS}/{name}");
         let deadline = std::time::Instant::now() + Duration::from_secs(20);
@@ -668,6 +678,29 @@ async fn a_run_a_newer_agentpods_recorded_is_left_untouched_for_it() {
         assert_eq!(github.check_runs().len(), 0, "GitHub is told nothing");
         assert_eq!(github.comments().len(), 0, "GitHub is told nothing");
         assert_eq!(controller.left_for_newer(), vec![said]);
+
+        // Counted every few seconds, as the runs by phase are: not yet seen by a controller.
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while !metrics
+            .encode()
+            .lines()
+            .any(|l| l == "agentpods_runs_left_for_newer_version 1")
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the run is not counted as left for a newer version:\n{}",
+                metrics.encode()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(
+            metrics
+                .encode()
+                .lines()
+                .any(|l| l == r#"agentpods_runs{phase="none"} 1"#),
+            "{}",
+            metrics.encode()
+        );
         cluster.stop_controller().await;
     })
     .await;

@@ -98,8 +98,10 @@ pub struct Repository {
     pub fork: bool,
 }
 
+/// One end (head or base) of a pull request, as version 1 stores it
+/// (`github::event::PullRequestEnd` in the model).
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
-pub struct GitRef {
+pub struct PullRequestEnd {
     #[serde(rename = "ref")]
     pub ref_name: String,
     pub sha: String,
@@ -118,8 +120,8 @@ pub struct PullRequest {
     pub user: User,
     pub author_association: String,
     pub labels: Vec<String>,
-    pub head: GitRef,
-    pub base: GitRef,
+    pub head: PullRequestEnd,
+    pub base: PullRequestEnd,
     pub html_url: String,
 }
 
@@ -201,7 +203,7 @@ impl Source {
     pub fn into_model(self) -> Result<RunSource, SourceError> {
         Ok(RunSource {
             event: self.event.into_model(VERSION)?,
-            launch: self.launch.into_model(),
+            launch: self.launch.into_model(VERSION)?,
             pull_request: self
                 .pull_request
                 .map(|pr| pr.into_model(VERSION))
@@ -211,9 +213,9 @@ impl Source {
 }
 
 impl Launch {
-    fn into_model(self) -> plan::Launch {
-        plan::Launch {
-            agent: self.agent,
+    fn into_model(self, version: u64) -> Result<plan::Launch, SourceError> {
+        Ok(plan::Launch {
+            agent: value(version, "launch.agent", &self.agent)?,
             run_name: self.run_name,
             trigger: match self.trigger {
                 Trigger::PullRequest { action } => plan::Trigger::PullRequest {
@@ -233,21 +235,25 @@ impl Launch {
             task: self.task,
             requested_by: self.requested_by,
             subject: match self.subject {
-                Subject::PullRequest { number, head_sha } => {
-                    plan::Subject::PullRequest { number, head_sha }
-                }
+                Subject::PullRequest { number, head_sha } => plan::Subject::PullRequest {
+                    number,
+                    head_sha: some_value(version, "launch.subject.head_sha", head_sha)?,
+                },
                 Subject::Issue { number } => plan::Subject::Issue { number, sha: None },
-                Subject::Ref { git_ref, sha } => plan::Subject::Ref { git_ref, sha },
+                Subject::Ref { git_ref, sha } => plan::Subject::Ref {
+                    git_ref,
+                    sha: value(version, "launch.subject.sha", &sha)?,
+                },
                 Subject::Release { tag } => plan::Subject::Release { tag, sha: None },
             },
-        }
+        })
     }
 }
 
 // ---------------------------------------------------------------------------------------
 // The event's parts to and from the internal model (version 2 writes them too).
 
-fn value<T: std::str::FromStr>(
+pub(super) fn value<T: std::str::FromStr>(
     version: u64,
     field: &'static str,
     text: &str,
@@ -260,6 +266,18 @@ where
         field,
         message: e.to_string(),
     })
+}
+
+/// [`value`] of a field that may be absent.
+pub(super) fn some_value<T: std::str::FromStr>(
+    version: u64,
+    field: &'static str,
+    text: Option<String>,
+) -> Result<Option<T>, SourceError>
+where
+    T::Err: std::fmt::Display,
+{
+    text.map(|text| value(version, field, &text)).transpose()
 }
 
 impl WebhookEvent {
@@ -480,9 +498,13 @@ impl Issue {
     }
 }
 
-impl GitRef {
-    fn into_model(self, version: u64, side: &'static str) -> Result<model::GitRef, SourceError> {
-        Ok(model::GitRef {
+impl PullRequestEnd {
+    fn into_model(
+        self,
+        version: u64,
+        side: &'static str,
+    ) -> Result<model::PullRequestEnd, SourceError> {
+        Ok(model::PullRequestEnd {
             ref_name: self.ref_name,
             sha: value(version, side, &self.sha)?,
             repo: match self.repo {
@@ -493,8 +515,8 @@ impl GitRef {
         })
     }
 
-    fn from_model(git_ref: &model::GitRef) -> GitRef {
-        GitRef {
+    fn from_model(git_ref: &model::PullRequestEnd) -> PullRequestEnd {
+        PullRequestEnd {
             ref_name: git_ref.ref_name.clone(),
             sha: git_ref.sha.to_string(),
             repo: git_ref.repo.as_ref().map(|r| r.to_string()),
@@ -535,8 +557,8 @@ impl PullRequest {
             user: User::from_model(&pr.user),
             author_association: pr.author_association.to_string(),
             labels: pr.labels.clone(),
-            head: GitRef::from_model(&pr.head),
-            base: GitRef::from_model(&pr.base),
+            head: PullRequestEnd::from_model(&pr.head),
+            base: PullRequestEnd::from_model(&pr.base),
             html_url: pr.html_url.clone(),
         }
     }

@@ -8,7 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::v1::{PullRequest, WebhookEvent};
+use super::v1::{PullRequest, WebhookEvent, some_value, value};
 use super::{RunSource, SourceError};
 use crate::config;
 use crate::plan;
@@ -209,7 +209,7 @@ impl Source {
             version: VERSION,
             event: WebhookEvent::from_model(&source.event),
             launch: Launch {
-                agent: launch.agent.clone(),
+                agent: launch.agent.to_string(),
                 run_name: launch.run_name.clone(),
                 trigger: match &launch.trigger {
                     plan::Trigger::PullRequest { action } => Trigger::PullRequest {
@@ -232,19 +232,19 @@ impl Source {
                 subject: match &launch.subject {
                     plan::Subject::PullRequest { number, head_sha } => Subject::PullRequest {
                         number: *number,
-                        head_sha: head_sha.clone(),
+                        head_sha: head_sha.as_ref().map(|s| s.to_string()),
                     },
                     plan::Subject::Issue { number, sha } => Subject::Issue {
                         number: *number,
-                        sha: sha.clone(),
+                        sha: sha.as_ref().map(|s| s.to_string()),
                     },
                     plan::Subject::Ref { git_ref, sha } => Subject::Ref {
                         git_ref: git_ref.clone(),
-                        sha: sha.clone(),
+                        sha: sha.to_string(),
                     },
                     plan::Subject::Release { tag, sha } => Subject::Release {
                         tag: tag.clone(),
-                        sha: sha.clone(),
+                        sha: sha.as_ref().map(|s| s.to_string()),
                     },
                 },
             },
@@ -257,7 +257,7 @@ impl Source {
         Ok(RunSource {
             event: self.event.into_model(VERSION)?,
             launch: plan::Launch {
-                agent: launch.agent,
+                agent: value(VERSION, "launch.agent", &launch.agent)?,
                 run_name: launch.run_name,
                 trigger: match launch.trigger {
                     Trigger::PullRequest { action } => plan::Trigger::PullRequest {
@@ -277,12 +277,22 @@ impl Source {
                 task: launch.task,
                 requested_by: launch.requested_by,
                 subject: match launch.subject {
-                    Subject::PullRequest { number, head_sha } => {
-                        plan::Subject::PullRequest { number, head_sha }
-                    }
-                    Subject::Issue { number, sha } => plan::Subject::Issue { number, sha },
-                    Subject::Ref { git_ref, sha } => plan::Subject::Ref { git_ref, sha },
-                    Subject::Release { tag, sha } => plan::Subject::Release { tag, sha },
+                    Subject::PullRequest { number, head_sha } => plan::Subject::PullRequest {
+                        number,
+                        head_sha: some_value(VERSION, "launch.subject.head_sha", head_sha)?,
+                    },
+                    Subject::Issue { number, sha } => plan::Subject::Issue {
+                        number,
+                        sha: some_value(VERSION, "launch.subject.sha", sha)?,
+                    },
+                    Subject::Ref { git_ref, sha } => plan::Subject::Ref {
+                        git_ref,
+                        sha: value(VERSION, "launch.subject.sha", &sha)?,
+                    },
+                    Subject::Release { tag, sha } => plan::Subject::Release {
+                        tag,
+                        sha: some_value(VERSION, "launch.subject.sha", sha)?,
+                    },
                 },
             },
             pull_request: self

@@ -78,7 +78,7 @@ pub struct Repository {
 
 /// One end (head or base) of a pull request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct GitRef {
+pub struct PullRequestEnd {
     /// Branch name (no `refs/heads/` prefix).
     #[serde(rename = "ref")]
     pub ref_name: String,
@@ -105,8 +105,8 @@ pub struct PullRequest {
     pub author_association: AuthorAssociation,
     /// Label names.
     pub labels: Vec<String>,
-    pub head: GitRef,
-    pub base: GitRef,
+    pub head: PullRequestEnd,
+    pub base: PullRequestEnd,
     pub html_url: String,
     /// When it was closed, if it is (the signed payload's `closed_at`): a closed pull
     /// request stops the runs recorded until then, not those of a later reopening.

@@ -231,20 +231,20 @@ pub(super) struct WireRepoRef {
 }
 
 #[derive(Deserialize)]
-pub(super) struct WireGitRef {
+pub(super) struct WirePullRequestEnd {
     #[serde(rename = "ref")]
     pub(super) ref_name: WireRefName,
     pub(super) sha: WireSha,
     pub(super) repo: Option<WireRepoRef>,
 }
 
-impl From<WireGitRef> for GitRef {
-    fn from(w: WireGitRef) -> Self {
+impl From<WirePullRequestEnd> for PullRequestEnd {
+    fn from(w: WirePullRequestEnd) -> Self {
         let (repo, clone_url) = match w.repo {
             Some(r) => (Some(r.full_name.0), Some(r.clone_url)),
             None => (None, None),
         };
-        GitRef {
+        PullRequestEnd {
             ref_name: w.ref_name.0,
             sha: w.sha.0,
             repo,
@@ -264,8 +264,8 @@ pub(super) struct WirePullRequest {
     pub(super) user: WireUser,
     pub(super) author_association: Spelled<AuthorAssociation>,
     pub(super) labels: Option<Vec<WireLabel>>,
-    pub(super) head: WireGitRef,
-    pub(super) base: WireGitRef,
+    pub(super) head: WirePullRequestEnd,
+    pub(super) base: WirePullRequestEnd,
     pub(super) html_url: String,
     #[serde(default)]
     pub(super) closed_at: Option<String>,

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use agentpods::cli::replay::{self, Reply};
+use agentpods::cli::replay::{self, HttpAnswer};
 use agentpods::github::webhook::WebhookSecrets;
 use agentpods::ports::launcher::DryRunLauncher;
 use agentpods::ports::reload::ConfigStore;
@@ -159,19 +159,19 @@ impl TestService {
     }
 
     /// Sends one request in-process, through the router, as tower's `oneshot`.
-    pub async fn oneshot(&self, post: &Post) -> Reply {
+    pub async fn oneshot(&self, post: &Post) -> HttpAnswer {
         self.oneshot_on(http::router(self.state.clone()), post)
             .await
     }
 
     /// The same, through the metrics port's routes (`/metrics`, and `/readyz` with its
     /// reasons), which `--metrics-listen` serves apart from the webhook's.
-    pub async fn oneshot_metrics(&self, post: &Post) -> Reply {
+    pub async fn oneshot_metrics(&self, post: &Post) -> HttpAnswer {
         self.oneshot_on(http::metrics_router(self.state.clone()), post)
             .await
     }
 
-    async fn oneshot_on(&self, router: axum::Router, post: &Post) -> Reply {
+    async fn oneshot_on(&self, router: axum::Router, post: &Post) -> HttpAnswer {
         let mut request = axum::http::Request::builder()
             .method(if post.get { "GET" } else { "POST" })
             .uri(&post.path);
@@ -190,7 +190,7 @@ impl TestService {
             .expect("a body")
             .to_bytes()
             .to_vec();
-        Reply { status, body }
+        HttpAnswer { status, body }
     }
 
     /// Serves over TCP on 127.0.0.1 (a free port) until the returned server is stopped.
@@ -234,7 +234,7 @@ impl TestService {
     }
 
     /// Sends one request the way the test asks.
-    pub async fn send(&self, via: &Via, post: &Post) -> Reply {
+    pub async fn send(&self, via: &Via, post: &Post) -> HttpAnswer {
         match via {
             Via::InProcess => self.oneshot(post).await,
             Via::Tcp(address) => post.send_to(*address).await,
@@ -335,7 +335,7 @@ impl Post {
     }
 
     /// Sends it to a service listening at `address`.
-    pub async fn send_to(&self, address: SocketAddr) -> Reply {
+    pub async fn send_to(&self, address: SocketAddr) -> HttpAnswer {
         let url = format!("http://{address}{}", self.path);
         let headers: Vec<(&str, String)> = self
             .headers
@@ -350,7 +350,7 @@ impl Post {
 }
 
 /// The body of a reply as JSON.
-pub fn json(reply: &Reply) -> serde_json::Value {
+pub fn json(reply: &HttpAnswer) -> serde_json::Value {
     serde_json::from_slice(&reply.body)
         .unwrap_or_else(|e| panic!("not JSON ({e}): {}", reply.text()))
 }
