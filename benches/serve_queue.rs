@@ -108,7 +108,14 @@ fn active(pod: &Value) -> bool {
 fn running_pods(fake: &FakeKube) -> Vec<String> {
     let names = RefCell::new(Vec::new());
     fake.count(PODS, |pod| {
-        if pod.pointer("/status/phase").and_then(Value::as_str) == Some("Running") {
+        // Running, or Pending while an init container runs (the default template's agent
+        // is one), as the kubelet shows a pod at work.
+        let phase = pod.pointer("/status/phase").and_then(Value::as_str);
+        let init_running = pod
+            .pointer("/status/initContainerStatuses")
+            .and_then(Value::as_array)
+            .is_some_and(|s| s.iter().any(|c| c.pointer("/state/running").is_some()));
+        if phase == Some("Running") || (phase == Some("Pending") && init_running) {
             let name = pod.pointer("/metadata/name").and_then(Value::as_str);
             names.borrow_mut().extend(name.map(str::to_owned));
         }
