@@ -443,6 +443,7 @@ pub fn check_with_folder(
         let warnings = sorted(
             fork_code_with_write_tokens(&config, &tree)
                 .into_iter()
+                .chain(tokens_beyond_the_app(&config, &tree))
                 .chain(params_without_permission(&config, &tree))
                 .chain(comment_template_missing(&config, &tree, &templates))
                 .chain(unpinned_users(&config, &tree))
@@ -924,7 +925,18 @@ fn fork_code_with_write_tokens(config: &Config, tree: &Node) -> Vec<Diagnostic> 
             ),
         );
     }
-    // New-user review 13b, N8: a token can have no more than its App.
+    problems.diagnostics()
+}
+
+/// Agents whose `github_token` asks for more than an App made by `agentpods github-app
+/// create` has (new-user review 13b, N8): a token can have no more than its App, so every
+/// run of such an agent fails when its token is minted, whatever the fork policy (new-user
+/// review 13c, N1).
+fn tokens_beyond_the_app(config: &Config, tree: &Node) -> Vec<Diagnostic> {
+    let mut problems = Problems {
+        tree,
+        found: Vec::new(),
+    };
     let app = token::shipped_app_permissions();
     for (i, agent) in config.agents.iter().enumerate() {
         let beyond: Vec<String> = agent

@@ -1849,6 +1849,26 @@ agents:
                 "services.yaml:8:19: agents[0].github_token: unknown value `nome`, did you mean `none`?",
             )],
         },
+        Case {
+            what: "a level where the permissions go (new-user review 13c, N1)",
+            yaml: "\
+project: demo
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: task
+    github_token: write
+    triggers:
+      comment:
+        verbs: [run]
+",
+            expect: &[(
+                "write",
+                "services.yaml:8:19: agents[0].github_token: unknown value `write`: write a mapping such as `{ contents: write }`, or `none`",
+            )],
+        },
     ]);
 }
 
@@ -1891,6 +1911,51 @@ fn the_github_permissions_are_those_of_github_s_rest_description() {
     theirs.sort();
     ours.sort();
     assert_eq!(ours, theirs);
+}
+
+/// A permission the App made by `agentpods github-app create` lacks fails every mint of
+/// the agent's token, whatever the fork policy: warned of under each (new-user review 13c,
+/// N1; it was said only under `always`).
+#[test]
+fn validate_warns_of_a_permission_the_shipped_app_lacks_under_every_fork_policy() {
+    let config = "\
+project: demo
+github: { authorization: { fork_pull_requests: POLICY } }
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: ci
+    github_token: { contents: write, workflows: write }
+    triggers:
+      comment:
+        verbs: [run]
+        targets: [issue]
+";
+    for policy in ["approve", "never", "always"] {
+        let text = config.replace("POLICY", policy);
+        let warnings: Vec<String> = configs::load(&text)
+            .warnings
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            warnings,
+            [
+                "services.yaml:9:19: warning: agent `ci` asks for workflows: write, which an App \
+              made by `agentpods github-app create` (deploy/github-app.json) does not have: a \
+              run's token can have no more than its App, so every run of this agent would fail \
+              to get one; give your App that permission on its settings page (the \
+              installations must accept it), or ask for less"
+            ],
+            "fork_pull_requests: {policy}"
+        );
+        assert_eq!(
+            text_at(&text, 9, 19),
+            Some("{ contents: write, workflows: write }")
+        );
+    }
 }
 
 const FORK_CODE_WITH_A_WRITE_TOKEN: &str = "\
