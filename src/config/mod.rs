@@ -819,6 +819,19 @@ fn newcomer_slips(config: &Config, tree: &Node) -> Vec<Diagnostic> {
                      `latest` is then; pin a version (`{image}:1.2.3`) or a digest"
                 ),
             );
+        } else if let Some(named) = image.as_str().strip_suffix(":latest")
+            && !named.ends_with('/')
+            && !last.contains('@')
+        {
+            // New-user review 13c, N5 (and 13b, N16): `latest` written out moves all the same.
+            problems.at(
+                &["images", name],
+                format!(
+                    "warning: image `{image}` names the tag `latest`, which moves, so every pod \
+                     pulls whatever `latest` is then; pin a version (`{named}:1.2.3`) or a \
+                     digest"
+                ),
+            );
         }
     }
     let mut namespaces: Vec<(Vec<String>, &str)> = Vec::new();

@@ -1479,6 +1479,112 @@ agents:
     );
 }
 
+/// Image references made of the right characters that the kubelet refuses all the same
+/// (InvalidImageName at pull) are refused with the form to write; an explicit `:latest`
+/// is warned of as a missing tag is (new-user review 13c, N5).
+#[test]
+fn image_references_the_kubelet_refuses_are_refused_with_the_form_to_write() {
+    let config = |image: &str| {
+        format!(
+            "\
+project: demo
+cluster:
+  namespace: runs
+images:
+  agent: \"{image}\"
+agents:
+  - name: task
+    triggers:
+      comment:
+        verbs: [run]
+"
+        )
+    };
+    let said = |image: &str, what: &str, write: &str| {
+        format!(
+            "services.yaml:5:10: images.agent: image `{image}`: {what}, which the kubelet \
+             refuses (InvalidImageName); write `{write}`"
+        )
+    };
+    let cases = [
+        (
+            "https://registry.example/tools/smoke:2.0.1",
+            said(
+                "https://registry.example/tools/smoke:2.0.1",
+                "an image reference has no scheme (`https://`)",
+                "registry.example/tools/smoke:2.0.1",
+            ),
+        ),
+        (
+            "registry.example//tools/smoke:2.0.1",
+            said(
+                "registry.example//tools/smoke:2.0.1",
+                "a path segment is empty",
+                "registry.example/tools/smoke:2.0.1",
+            ),
+        ),
+        (
+            "registry.example/tools/smoke:",
+            said(
+                "registry.example/tools/smoke:",
+                "the tag after `:` is empty",
+                "registry.example/tools/smoke:1.2.3",
+            ),
+        ),
+        (
+            "registry.example/tools/smoke:2.0.1:extra",
+            said(
+                "registry.example/tools/smoke:2.0.1:extra",
+                "an image has one tag, and this one has two",
+                "registry.example/tools/smoke:2.0.1",
+            ),
+        ),
+        (
+            "registry.example/agents/agent@sha256:abc",
+            said(
+                "registry.example/agents/agent@sha256:abc",
+                "a digest is `sha256:` and 64 hex digits",
+                "registry.example/agents/agent@sha256:<64 hex digits>",
+            ),
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (image, expected) in &cases {
+        let found = errors(&config(image));
+        if found != [expected.as_str()] {
+            failures.push(format!(
+                "{image}:\n  expected {expected}\n  found    {found:?}"
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    // What the kubelet takes still loads: a registry's port, a tag, a digest, both.
+    let digest = format!("sha256:{}", "0a".repeat(32));
+    for image in [
+        "localhost:5000/agent:1.0".to_string(),
+        "registry.example:443/a/b/c:v1.2.3-rc.1_x".to_string(),
+        format!("ghcr.io/acme/agent@{digest}"),
+        format!("ghcr.io/acme/agent:1.0@{digest}"),
+        format!("ghcr.io/acme/agent:latest@{digest}"),
+    ] {
+        let loaded = configs::load(&config(&image));
+        assert!(loaded.warnings.is_empty(), "{image}: {:?}", loaded.warnings);
+    }
+    let warnings: Vec<String> = configs::load(&config("ghcr.io/acme/agent:latest"))
+        .warnings
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        warnings,
+        [
+            "services.yaml:5:10: warning: image `ghcr.io/acme/agent:latest` names the tag \
+          `latest`, which moves, so every pod pulls whatever `latest` is then; pin a version \
+          (`ghcr.io/acme/agent:1.2.3`) or a digest"
+        ]
+    );
+}
+
 #[test]
 fn a_yaml_merge_key_is_named_as_such_and_nothing_that_follows_from_it() {
     // Editors merge `<<` before checking against the schema, so it shows green there; the
