@@ -212,8 +212,12 @@ fn templates_dir_given(dir: &Path, base: &Path, dir_name: &str) -> bool {
     dir == base.join(dir_name)
 }
 
-/// The text of a file, or where its first byte that is not UTF-8 is.
+/// The text of a file, or where its first byte that is not UTF-8 is. A leading byte-order
+/// mark, which Windows editors and PowerShell 5's `Out-File` write, is not part of the text
+/// (new-user review 13c, N6: it made the first key `\u{feff}project`, and a YAML template's
+/// output invalid).
 fn utf8<'b>(bytes: &'b [u8], shown: &str) -> Result<&'b str, ConfigError> {
+    let bytes = bytes.strip_prefix("\u{feff}".as_bytes()).unwrap_or(bytes);
     std::str::from_utf8(bytes).map_err(|e| {
         let good = String::from_utf8_lossy(&bytes[..e.valid_up_to()]);
         ConfigError::Invalid(vec![FileDiagnostic {

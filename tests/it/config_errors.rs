@@ -2516,3 +2516,41 @@ agents:
         ],
     }]);
 }
+
+/// A file saved with a UTF-8 byte-order mark (Windows editors, PowerShell 5's `Out-File`)
+/// reads as the same file without it: services.yaml's first key is `project`, not
+/// `\u{feff}project`, and a YAML template's output is YAML (new-user review 13c, N6).
+#[test]
+fn a_byte_order_mark_at_the_start_of_a_file_is_not_part_of_its_text() {
+    const BOM: &[u8] = "\u{feff}".as_bytes();
+    let services = "\
+# yaml-language-server: $schema=services.schema.json
+project: demo
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: task
+    prompt: prompts/task.md
+    triggers:
+      comment:
+        verbs: [run]
+";
+    let dir = ConfigDir::new(&[BOM, services.as_bytes()].concat());
+    // The shipped pod template, which meets Pod Security `restricted`.
+    let pod = include_bytes!("../../templates/agent-pod.yaml");
+    dir.write("templates/agent-pod.yaml", &[BOM, pod.as_slice()].concat());
+    dir.write(
+        "templates/prompts/task.md",
+        &[BOM, b"Do this: {{ comment.command.task }}\n"].concat(),
+    );
+    let run = configs::validate(&dir.path("services.yaml"));
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let loaded = agentpods::config::load(&dir.path("services.yaml")).expect("loads");
+    assert_eq!(loaded.config.project.as_str(), "demo");
+    assert_eq!(
+        loaded.templates["prompts/task.md"],
+        "Do this: {{ comment.command.task }}\n"
+    );
+}
