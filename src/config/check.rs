@@ -198,6 +198,12 @@ impl<'s> SchemaChecker<'s> {
                                 key.name,
                                 known.join(", ")
                             ),
+                            // An event's name for its trigger (new-user review 13c, N12).
+                            None if trigger_alias(parent, &key.name).is_some() => format!(
+                                "unknown key `{}`: {}",
+                                key.name,
+                                trigger_alias(parent, &key.name).unwrap_or_default()
+                            ),
                             None => match did_you_mean(&key.name, known.iter().copied()) {
                                 Some(s) => {
                                     suggested.push(s);
@@ -550,6 +556,22 @@ pub fn dotted(path: &[String]) -> String {
         }
     }
     s
+}
+
+/// What a key of an agent's `triggers` that names an event or a ref, rather than a
+/// trigger, is written as: `issue_comment` (the event `render --event` takes) is the
+/// `comment` trigger; tags are a `push` trigger's.
+fn trigger_alias(parent: &[String], key: &str) -> Option<&'static str> {
+    if !matches!(parent, [agents, _, triggers] if agents == "agents" && triggers == "triggers") {
+        return None;
+    }
+    match key {
+        "issue_comment" | "issue_comments" | "comments" => {
+            Some("the `issue_comment` event is the `comment` trigger: `comment: { verbs: [run] }`")
+        }
+        "tag" | "tags" => Some("tags are a `push` trigger's: `push: { tags: [\"v*\"] }`"),
+        _ => None,
+    }
 }
 
 /// Whether `key`, in the map at `parent`, is a resource list's key that names a GPU or

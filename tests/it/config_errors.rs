@@ -2554,3 +2554,47 @@ agents:
         "Do this: {{ comment.command.task }}\n"
     );
 }
+
+/// A trigger written as the event's name (`issue_comment`, which `render --event` takes) or
+/// as the ref it is about (`tags`) says which trigger that is (new-user review 13c, N12).
+#[test]
+fn a_trigger_named_as_its_event_or_its_ref_says_which_trigger_it_is() {
+    check(&[
+        Case {
+            what: "the issue_comment event",
+            yaml: "\
+project: demo
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: task
+    triggers:
+      issue_comment: { verbs: [run] }
+",
+            expect: &[(
+                "issue_comment",
+                "services.yaml:9:7: agents[0].triggers: unknown key `issue_comment`: the `issue_comment` event is the `comment` trigger: `comment: { verbs: [run] }`",
+            )],
+        },
+        Case {
+            what: "tags",
+            yaml: "\
+project: demo
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: task
+    triggers:
+      tags: [\"v*\"]
+",
+            expect: &[(
+                "tags",
+                "services.yaml:9:7: agents[0].triggers: unknown key `tags`: tags are a `push` trigger's: `push: { tags: [\"v*\"] }`",
+            )],
+        },
+    ]);
+}
