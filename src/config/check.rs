@@ -198,6 +198,12 @@ impl<'s> SchemaChecker<'s> {
                                 key.name,
                                 known.join(", ")
                             ),
+                            // An event's name for its trigger (new-user review 13c, N12).
+                            None if trigger_alias(parent, &key.name).is_some() => format!(
+                                "unknown key `{}`: {}",
+                                key.name,
+                                trigger_alias(parent, &key.name).unwrap_or_default()
+                            ),
                             None => match did_you_mean(&key.name, known.iter().copied()) {
                                 Some(s) => {
                                     suggested.push(s);
@@ -387,7 +393,48 @@ impl<'s> SchemaChecker<'s> {
                 best = Some((type_fits, errors));
             }
         }
+        if let Some(message) = self.word_or_mapping(node, branches) {
+            out.push(diag(node, path, message));
+            return;
+        }
         out.extend(best.map(|(_, errors)| errors).unwrap_or_default());
+    }
+
+    /// A word where a value is a word or a mapping with an example (`github_token: write`):
+    /// what to write, both ways (new-user review 13c, N1); a word near one of the words
+    /// keeps its did-you-mean.
+    fn word_or_mapping(&self, node: &Node, branches: &'s [Value]) -> Option<String> {
+        let NodeKind::Str(text) = &node.kind else {
+            return None;
+        };
+        let example = branches
+            .iter()
+            .map(|b| self.resolve(b))
+            .find(|b| b.get("type").and_then(Value::as_str) == Some("object"))?
+            .get("examples")?
+            .get(0)?
+            .as_object()?;
+        let words: Vec<&str> = branches
+            .iter()
+            .filter_map(|b| self.resolve(b).get("const")?.as_str())
+            .collect();
+        if words.is_empty() || did_you_mean(text, words.iter().copied()).is_some() {
+            return None;
+        }
+        let entries: Vec<String> = example
+            .iter()
+            .map(|(k, v)| format!("{k}: {}", v.as_str().map_or(v.to_string(), str::to_string)))
+            .collect();
+        Some(format!(
+            "unknown value `{}`: write a mapping such as `{{ {} }}`, or {}",
+            super::formats::shorten(text),
+            entries.join(", "),
+            words
+                .iter()
+                .map(|w| format!("`{w}`"))
+                .collect::<Vec<_>>()
+                .join(" or ")
+        ))
     }
 }
 
@@ -509,6 +556,22 @@ pub fn dotted(path: &[String]) -> String {
         }
     }
     s
+}
+
+/// What a key of an agent's `triggers` that names an event or a ref, rather than a
+/// trigger, is written as: `issue_comment` (the event `render --event` takes) is the
+/// `comment` trigger; tags are a `push` trigger's.
+fn trigger_alias(parent: &[String], key: &str) -> Option<&'static str> {
+    if !matches!(parent, [agents, _, triggers] if agents == "agents" && triggers == "triggers") {
+        return None;
+    }
+    match key {
+        "issue_comment" | "issue_comments" | "comments" => {
+            Some("the `issue_comment` event is the `comment` trigger: `comment: { verbs: [run] }`")
+        }
+        "tag" | "tags" => Some("tags are a `push` trigger's: `push: { tags: [\"v*\"] }`"),
+        _ => None,
+    }
 }
 
 /// Whether `key`, in the map at `parent`, is a resource list's key that names a GPU or

@@ -101,7 +101,8 @@ impl Format {
     /// A regular expression for editors and other JSON Schema validators, which do not know
     /// our `format` names (and must not read `duration` as ISO 8601's): it accepts what
     /// [`Format::check`] accepts, save that a zero duration (`0s`) matches (agentpods
-    /// refuses it); `None` where no expression says it (globs and templates are parsed).
+    /// refuses it) and an image reference's length is not counted (at most 512
+    /// characters); `None` where no expression says it (globs and templates are parsed).
     /// ECMA 262 and Python `re` read it alike.
     pub fn pattern(self) -> Option<&'static str> {
         match self {
@@ -114,7 +115,11 @@ impl Format {
             ),
             // A regular expression without look-around cannot refuse `**` or a name `..`.
             Format::Glob | Format::Template | Format::Repository => None,
-            Format::Image => Some("^[A-Za-z0-9_@][A-Za-z0-9._/:@-]{0,511}$"),
+            // Its shape (one tag, a digest of hex digits, no empty segment), not its
+            // length: a reference is at most 512 characters, which only the check counts.
+            Format::Image => Some(
+                "^(?:(?:[A-Za-z0-9_][A-Za-z0-9._:-]*(?:/[A-Za-z0-9._:-]+)*/(?:[A-Za-z0-9._-]+(?::[A-Za-z0-9_][A-Za-z0-9._-]{0,127})?|:[A-Za-z0-9_][A-Za-z0-9._-]{0,127})|[A-Za-z0-9_][A-Za-z0-9._-]*(?::[A-Za-z0-9_][A-Za-z0-9._-]{0,127})?)(?:@(?:sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128}))?|@(?:sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128}))$",
+            ),
             Format::EnvName => Some("^[A-Za-z_][A-Za-z0-9_]*$"),
             Format::SecretKey => Some("^[A-Za-z0-9._-]{1,253}$"),
             Format::Team => Some("^[A-Za-z0-9._-]+/[A-Za-z0-9._-]+$"),
@@ -159,11 +164,15 @@ impl Format {
                 return check_template_syntax(s);
             }
             Format::Image => {
-                !s.is_empty()
+                let ok = !s.is_empty()
                     && s.len() <= 512
                     && !s.starts_with(['-', '.', '/', ':'])
                     && s.chars()
-                        .all(|c| c.is_ascii_alphanumeric() || "._-/:@".contains(c))
+                        .all(|c| c.is_ascii_alphanumeric() || "._-/:@".contains(c));
+                if ok {
+                    return check_image_shape(s);
+                }
+                false
             }
             Format::EnvName => {
                 let mut chars = s.chars();
@@ -208,6 +217,100 @@ impl Format {
 }
 
 use crate::text::is_dns_label;
+
+/// What the kubelet refuses (InvalidImageName) in a reference made of the right characters
+/// (new-user review 13c, N5): a scheme (`https://`, copied from a registry's page), an
+/// empty path segment (`//`), an empty tag, two tags, a digest that is not `sha256:` and 64
+/// hex digits. Each error says what to write. An upper-case path is refused later, with
+/// its lower-case form.
+fn check_image_shape(s: &str) -> Result<(), String> {
+    let refused = |why: &str, write: &str| {
+        Err(format!(
+            "image `{}`: {why}, which the kubelet refuses (InvalidImageName); write `{}`",
+            shorten(s),
+            shorten(write)
+        ))
+    };
+    if let Some((scheme, rest)) = s.split_once("://") {
+        return refused(
+            &format!("an image reference has no scheme (`{scheme}://`)"),
+            rest.trim_start_matches('/'),
+        );
+    }
+    let (name, digest) = match s.split_once('@') {
+        Some((n, d)) => (n, Some(d)),
+        None => (s, None),
+    };
+    if name.contains("//") || name.ends_with('/') {
+        let parts: Vec<&str> = name.split('/').filter(|p| !p.is_empty()).collect();
+        let fixed = format!(
+            "{}{}",
+            parts.join("/"),
+            digest.map(|d| format!("@{d}")).unwrap_or_default()
+        );
+        return refused("a path segment is empty", &fixed);
+    }
+    // A tag follows a `:` in the last segment (a `:` before it is a registry's port).
+    let (path, last) = name.rsplit_once('/').unwrap_or(("", name));
+    let joined = |last: &str| {
+        let mut out = if path.is_empty() {
+            last.to_string()
+        } else {
+            format!("{path}/{last}")
+        };
+        if let Some(d) = digest {
+            out.push('@');
+            out.push_str(d);
+        }
+        out
+    };
+    let mut parts = last.split(':');
+    let repository = parts.next().unwrap_or_default();
+    let tags: Vec<&str> = parts.collect();
+    match tags.as_slice() {
+        [] => {}
+        [""] => {
+            return refused(
+                "the tag after `:` is empty",
+                &format!("{}:1.2.3", joined(repository).trim_end_matches(':')),
+            );
+        }
+        [tag] if tag.len() > 128 || tag.starts_with(['.', '-']) => {
+            return Err(format!(
+                "image `{}`: a tag is at most 128 letters, digits, `_`, `.` and `-`, not \
+                 beginning with `.` or `-`, which the kubelet refuses otherwise \
+                 (InvalidImageName)",
+                shorten(s)
+            ));
+        }
+        [_] => {}
+        [first, ..] => {
+            return refused(
+                "an image has one tag, and this one has two",
+                &joined(&format!("{repository}:{first}")),
+            );
+        }
+    }
+    if let Some(digest) = digest {
+        let hex = |h: &str, n: usize| {
+            h.len() == n
+                && h.chars()
+                    .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))
+        };
+        let ok = match digest.split_once(':') {
+            Some(("sha256", h)) => hex(h, 64),
+            Some(("sha512", h)) => hex(h, 128),
+            _ => false,
+        };
+        if !ok || digest.contains('@') {
+            return refused(
+                "a digest is `sha256:` and 64 hex digits",
+                &format!("{name}@sha256:<64 hex digits>"),
+            );
+        }
+    }
+    Ok(())
+}
 
 fn is_quantity(s: &str) -> bool {
     quantity_value(s).is_some()
@@ -539,6 +642,17 @@ mod tests {
             "octo cat",
             "octocat:12345678901234567890",
             "octocat:1234567890123456789",
+            "https://registry.example/a/b:1",
+            "registry.example//a/b:1",
+            "registry.example/a/b:",
+            "registry.example/a/b:1:2",
+            "localhost:5000/a/b:1.0",
+            "registry.example/a/:1",
+            "a/b@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+            "a/b:1@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+            "a/b@sha256:0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef",
+            "a/b:.1",
+            "a@b@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
         ];
         for format in Format::ALL {
             let Some(pattern) = format.pattern() else {

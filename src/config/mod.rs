@@ -212,8 +212,12 @@ fn templates_dir_given(dir: &Path, base: &Path, dir_name: &str) -> bool {
     dir == base.join(dir_name)
 }
 
-/// The text of a file, or where its first byte that is not UTF-8 is.
+/// The text of a file, or where its first byte that is not UTF-8 is. A leading byte-order
+/// mark, which Windows editors and PowerShell 5's `Out-File` write, is not part of the text
+/// (new-user review 13c, N6: it made the first key `\u{feff}project`, and a YAML template's
+/// output invalid).
 fn utf8<'b>(bytes: &'b [u8], shown: &str) -> Result<&'b str, ConfigError> {
+    let bytes = bytes.strip_prefix("\u{feff}".as_bytes()).unwrap_or(bytes);
     std::str::from_utf8(bytes).map_err(|e| {
         let good = String::from_utf8_lossy(&bytes[..e.valid_up_to()]);
         ConfigError::Invalid(vec![FileDiagnostic {
@@ -443,6 +447,7 @@ pub fn check_with_folder(
         let warnings = sorted(
             fork_code_with_write_tokens(&config, &tree)
                 .into_iter()
+                .chain(tokens_beyond_the_app(&config, &tree))
                 .chain(params_without_permission(&config, &tree))
                 .chain(comment_template_missing(&config, &tree, &templates))
                 .chain(unpinned_users(&config, &tree))
@@ -818,6 +823,19 @@ fn newcomer_slips(config: &Config, tree: &Node) -> Vec<Diagnostic> {
                      `latest` is then; pin a version (`{image}:1.2.3`) or a digest"
                 ),
             );
+        } else if let Some(named) = image.as_str().strip_suffix(":latest")
+            && !named.ends_with('/')
+            && !last.contains('@')
+        {
+            // New-user review 13c, N5 (and 13b, N16): `latest` written out moves all the same.
+            problems.at(
+                &["images", name],
+                format!(
+                    "warning: image `{image}` names the tag `latest`, which moves, so every pod \
+                     pulls whatever `latest` is then; pin a version (`{named}:1.2.3`) or a \
+                     digest"
+                ),
+            );
         }
     }
     let mut namespaces: Vec<(Vec<String>, &str)> = Vec::new();
@@ -924,7 +942,18 @@ fn fork_code_with_write_tokens(config: &Config, tree: &Node) -> Vec<Diagnostic> 
             ),
         );
     }
-    // New-user review 13b, N8: a token can have no more than its App.
+    problems.diagnostics()
+}
+
+/// Agents whose `github_token` asks for more than an App made by `agentpods github-app
+/// create` has (new-user review 13b, N8): a token can have no more than its App, so every
+/// run of such an agent fails when its token is minted, whatever the fork policy (new-user
+/// review 13c, N1).
+fn tokens_beyond_the_app(config: &Config, tree: &Node) -> Vec<Diagnostic> {
+    let mut problems = Problems {
+        tree,
+        found: Vec::new(),
+    };
     let app = token::shipped_app_permissions();
     for (i, agent) in config.agents.iter().enumerate() {
         let beyond: Vec<String> = agent

@@ -984,8 +984,24 @@ impl Duration {
 }
 
 impl Serialize for Duration {
+    /// In the units a services.yaml is written in (`1d`, `1h 30m`), not humantime's
+    /// (`1day`, `1month`), which the reference's defaults showed (new-user review 13c, N8).
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&humantime::format_duration(self.0).to_string())
+        let secs = self.0.as_secs();
+        let parts: Vec<String> = [
+            (secs / 86_400, "d"),
+            (secs % 86_400 / 3_600, "h"),
+            (secs % 3_600 / 60, "m"),
+            (secs % 60, "s"),
+        ]
+        .iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, unit)| format!("{n}{unit}"))
+        .collect();
+        if parts.is_empty() {
+            return s.serialize_str("0s");
+        }
+        s.serialize_str(&parts.join(" "))
     }
 }
 

@@ -232,6 +232,7 @@ impl JsonSchema for PermissionMap {
             "type": "object",
             "properties": properties,
             "additionalProperties": false,
+            "examples": [{ "contents": "write" }],
         });
         Schema::try_from(schema).unwrap_or_default()
     }

@@ -57,19 +57,30 @@ pub fn samples(prefix: &str) -> Vec<(String, CommentContext)> {
             },
         ),
     ];
+    // Ended, asked for by someone or started by an event (`run.requested_by` none then:
+    // new-user review 13c, N4).
     for conclusion in crate::github::CONCLUSIONS {
-        for duration in [Some("3m 10s"), None] {
+        for (duration, requested_by) in [
+            (Some("3m 10s"), Some("octocat")),
+            (None, Some("octocat")),
+            (Some("3m 10s"), None),
+        ] {
             cases.push((
                 format!(
-                    "ended `{conclusion}`{}",
+                    "ended `{conclusion}`{}{}",
                     if duration.is_some() {
                         ""
                     } else {
                         " before it started"
+                    },
+                    if requested_by.is_some() {
+                        ""
+                    } else {
+                        ", started by an event"
                     }
                 ),
                 CommentContext {
-                    run: run(Some("octocat"), duration, duration.is_some()),
+                    run: run(requested_by, duration, duration.is_some()),
                     result: Some(CommentResult {
                         conclusion: conclusion.into(),
                         summary: "The agent's summary.".into(),

@@ -63,6 +63,11 @@ fn lookup(context: &Json, path: &[&str]) -> Lookup {
 /// The byte offset of every place `path` is written in `source` (`repo.full_name`, also
 /// with blanks around the dots); none when it is written another way (`repo["full_name"]`).
 fn offsets(source: &str, path: &str) -> Vec<usize> {
+    spans(source, path).into_iter().map(|(at, _)| at).collect()
+}
+
+/// The start and end (byte offsets) of every place `path` is written in `source`.
+fn spans(source: &str, path: &str) -> Vec<(usize, usize)> {
     let is_word = |c: char| c.is_alphanumeric() || c == '_';
     let segments: Vec<&str> = path.split('.').collect();
     // The end of `path` written from `at` on, when it is.
@@ -81,7 +86,7 @@ fn offsets(source: &str, path: &str) -> Vec<usize> {
         .match_indices(segments[0])
         .map(|(at, _)| at)
         .filter(|&at| !source[..at].ends_with(|c: char| is_word(c) || c == '.'))
-        .filter(|&at| written_at(at).is_some())
+        .filter_map(|at| Some((at, written_at(at)?)))
         .collect()
 }
 
@@ -97,6 +102,21 @@ fn positions(source: &str, path: &str) -> Vec<Pos> {
     } else {
         found
     }
+}
+
+/// How many times a `none` shows in a template's output: `None` / `none` / `NONE` in
+/// text, `null` in YAML.
+fn nones(text: &str) -> usize {
+    ["None", "none", "NONE", "null"]
+        .iter()
+        .map(|w| text.matches(w).count())
+        .sum()
+}
+
+/// A sample's trigger in words without the hint some carry for another field (`pr` is
+/// absent then: …), which would mislead about the one at hand.
+fn without_hint(trigger: &str) -> &str {
+    trigger.split(" (`").next().unwrap_or(trigger)
 }
 
 /// Problems by file and place, the first message said of a place kept (the same mistake
@@ -150,6 +170,22 @@ impl Engine {
             .collect()
     }
 
+    /// The templates an agent renders: its files, then those written inside services.yaml
+    /// (`concurrency.group`, `cluster.namespace_template`).
+    fn all_templates(&self, agent: &Agent) -> Vec<String> {
+        let mut names: Vec<String> = Self::agent_templates(agent)
+            .into_iter()
+            .map(String::from)
+            .collect();
+        if agent.concurrency.is_some() {
+            names.push(super::concurrency_template(agent.name.as_str()));
+        }
+        if self.config.cluster.namespace_template.is_some() {
+            names.push(super::NAMESPACE_TEMPLATE.to_string());
+        }
+        names
+    }
+
     /// The templates an agent renders: its prompt, then its object templates.
     fn agent_templates(agent: &Agent) -> Vec<&str> {
         agent
@@ -199,16 +235,7 @@ impl Engine {
             if contexts.is_empty() {
                 continue;
             }
-            let mut names: Vec<String> = Self::agent_templates(agent)
-                .into_iter()
-                .map(String::from)
-                .collect();
-            if agent.concurrency.is_some() {
-                names.push(super::concurrency_template(agent.name.as_str()));
-            }
-            if self.config.cluster.namespace_template.is_some() {
-                names.push(super::NAMESPACE_TEMPLATE.to_string());
-            }
+            let names = self.all_templates(agent);
             for name in &names {
                 let name = name.as_str();
                 for path in self.paths_read(name) {
@@ -254,6 +281,119 @@ impl Engine {
             }
         }
         found.into_diagnostics()
+    }
+
+    /// Where a template prints a field that is `none` in some sample of its agent's
+    /// triggers (`checkout.sha` on an unpinned issue, `comment.command.task` of a bare
+    /// command, `push.head_commit_message` of a tag): it would show `None` in text and
+    /// `null` in YAML (new-user review 13c, N4). Each such field is rendered `none` and
+    /// empty: a template whose output differs by a `none` shown is refused at each place
+    /// the field is written, with the default to write (`x or ""` renders alike both
+    /// ways, as does a guard `{% if x %}`). `agent.description` has its own message
+    /// (`description_problems`).
+    pub fn none_printed_problems(&self, config_text: Option<&str>) -> Vec<FileDiagnostic> {
+        let mut found = ByPlace::default();
+        for agent in &self.config.agents {
+            let contexts = self.sample_contexts(agent);
+            let names = self.all_templates(agent);
+            for name in &names {
+                for path in self.paths_read(name) {
+                    if path == "agent.description" {
+                        continue;
+                    }
+                    let Some((trigger, context)) = contexts
+                        .iter()
+                        .find(|(_, context)| self.prints_none(name, context, &path))
+                    else {
+                        continue;
+                    };
+                    let Some((file, mut places, key)) = self.places(name, &path, config_text)
+                    else {
+                        continue;
+                    };
+                    if let Some(printing) = self.places_printing_none(name, context, &path) {
+                        places = printing;
+                    }
+                    let message = format!(
+                        "{key}agent `{}`, {}: `{path}` is none then, and this template prints \
+                         it (`None` in text, `null` in YAML): write `{path} or \"\"` (or a \
+                         default of your own), or leave it out with `{{% if {path} %}}`",
+                        agent.name,
+                        without_hint(trigger),
+                    );
+                    found.add(file, places, &message);
+                }
+            }
+        }
+        // The run's comment, with the samples the reports fill it in with.
+        let name = crate::config::COMMENT_TEMPLATE;
+        if self.config.github.report.comment && self.sources.contains_key(name) {
+            let cases: Vec<(String, Json)> =
+                super::comment::samples(&self.config.github.command_prefix)
+                    .into_iter()
+                    .filter_map(|(case, c)| Some((case, serde_json::to_value(c).ok()?)))
+                    .collect();
+            for path in self.paths_read(name) {
+                let Some((case, context)) = cases
+                    .iter()
+                    .find(|(_, context)| self.prints_none(name, context, &path))
+                else {
+                    continue;
+                };
+                let source = self.sources.get(name).map(String::as_str).unwrap_or("");
+                let places = self
+                    .places_printing_none(name, context, &path)
+                    .unwrap_or_else(|| positions(source, &path));
+                let message = format!(
+                    "the run's comment, {case}: `{path}` is none then, and this template \
+                     prints it (`None` in the comment): write `{path} or \"\"` (or a default \
+                     of your own), or leave it out with `{{% if {path} %}}`"
+                );
+                found.add(self.file_of(name), places, &message);
+            }
+        }
+        found.into_diagnostics()
+    }
+
+    /// Of the places template file `name` writes `path`, those that print its `none` in
+    /// `context`: where writing `(path or "")` instead shows fewer. None when the template
+    /// is not a file, or no one place does (then every place is shown).
+    fn places_printing_none(&self, name: &str, context: &Json, path: &str) -> Option<Vec<Pos>> {
+        let source = self.sources.get(name)?;
+        let before = nones(&self.render_named(name, context).ok()?);
+        let places: Vec<Pos> = spans(source, path)
+            .into_iter()
+            .filter(|&(at, end)| {
+                let changed = format!("{}({path} or \"\"){}", &source[..at], &source[end..]);
+                self.env
+                    .render_named_str(name, &changed, minijinja::value::Serde(context))
+                    .is_ok_and(|text| nones(&text) < before)
+            })
+            .map(|(at, _)| Pos::at_byte(source, at))
+            .collect();
+        (!places.is_empty()).then_some(places)
+    }
+
+    /// Whether template `name`, given `context` in which `path` is `none`, shows it: its
+    /// output with the field `none` holds more `None` / `none` / `NONE` / `null` than with
+    /// the field empty. False when `path` is not `none` there, or either render fails (the
+    /// render check reports that).
+    fn prints_none(&self, name: &str, context: &Json, path: &str) -> bool {
+        let pointer = format!("/{}", path.replace('.', "/"));
+        if !context.pointer(&pointer).is_some_and(Json::is_null) {
+            return false;
+        }
+        let mut empty = context.clone();
+        if let Some(value) = empty.pointer_mut(&pointer) {
+            *value = Json::from("");
+        }
+        match (
+            self.render_named(name, context),
+            self.render_named(name, &empty),
+        ) {
+            (Ok(absent), Ok(empty)) => nones(&absent) > nones(&empty),
+            _ => false,
+        }
     }
 
     /// Where a template of an agent without a `description` prints `agent.description`,
@@ -500,9 +640,10 @@ fn comment_reference(prefix: &str) -> String {
          The one comment a run gets on its pull request or issue (`github.report.comment`), \
          rendered when the run starts and again with its result. It sees these fields, not \
          a delivery's; `result` is `none` while the run runs. `validate` renders it while a \
-         run runs (asked for by someone, or started by an event) and after it ends with each \
-         of GitHub's conclusions (`success`, `failure`, `neutral`, `cancelled`, `skipped`, \
-         `timed_out`, `action_required`).\n\n\
+         run runs and after it ends with each of GitHub's conclusions (`success`, \
+         `failure`, `neutral`, `cancelled`, `skipped`, `timed_out`, `action_required`), each \
+         asked for by someone and started by an event (`run.requested_by` is `none` then), \
+         and refuses it where it prints a field that is `none` in one of them.\n\n\
          | Field | Type | In every comment |\n|---|---|---|\n",
     );
     for (path, (types, seen)) in &fields {
@@ -659,8 +800,14 @@ is misspelt (`repo.fullname`: did you mean `repo.full_name`?).
 
 - A field that is not in every delivery of a trigger (\"no\" below) is `none` where it is
   absent: use it with a default (`pr.number if pr else issue.number`, `push.tag or \"\"`),
-  or `validate` refuses the template. Every trigger has every top-level name; those of
-  other triggers are always `none`.
+  or `validate` refuses the template. That holds both for reading into an absent part
+  (`pr.title` when `pr` is none) and for printing a field that is itself none
+  (`{{ checkout.sha }}` on an unpinned run, `{{ comment.command.task }}` of a command
+  given no text, `{{ run.requested_by }}` in comment.md for a run an event started),
+  which would show `None` in text and `null` in YAML: `validate` renders each template
+  with every sample delivery and says at `FILE:LINE:COL` which field to give a default
+  (`x or \"\"`) or to guard with `{% if x %}`. Every trigger has every top-level name;
+  those of other triggers are always `none`.
 - `task` is the agent's rendered prompt (in its object templates; empty in the prompt
   itself); `comment.command.task` is the text after a comment's command.
 - `images`, `secrets`, `agent.params`, `agent.env` and `run.labels` are maps whose keys

@@ -171,6 +171,9 @@ impl Engine {
         // first); the render's own "undefined value" on those lines says nothing more.
         let mut found: Vec<FileDiagnostic> = self.field_problems(config_text);
         found.extend(self.description_problems());
+        let nones = self.none_printed_problems(config_text);
+        let none_files: Vec<String> = nones.iter().map(|d| d.file.clone()).collect();
+        found.extend(nones);
         let fields: Vec<(String, usize)> =
             found.iter().map(|d| (d.file.clone(), d.pos.line)).collect();
         // Every unknown filter at once too; the render's own error on those lines likewise.
@@ -224,6 +227,9 @@ impl Engine {
                             && fields.contains(&(file.clone(), pos.line)))
                         || (what.starts_with("unknown filter")
                             && filter_lines.contains(&(file.clone(), pos.line)))
+                        // A field printed as `none` is reported where it is written; what a
+                        // YAML template's `null` then fails (a string `args` item) follows.
+                        || (what.contains("invalid type: null") && none_files.contains(&file))
                     {
                         continue;
                     }

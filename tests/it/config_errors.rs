@@ -1479,6 +1479,112 @@ agents:
     );
 }
 
+/// Image references made of the right characters that the kubelet refuses all the same
+/// (InvalidImageName at pull) are refused with the form to write; an explicit `:latest`
+/// is warned of as a missing tag is (new-user review 13c, N5).
+#[test]
+fn image_references_the_kubelet_refuses_are_refused_with_the_form_to_write() {
+    let config = |image: &str| {
+        format!(
+            "\
+project: demo
+cluster:
+  namespace: runs
+images:
+  agent: \"{image}\"
+agents:
+  - name: task
+    triggers:
+      comment:
+        verbs: [run]
+"
+        )
+    };
+    let said = |image: &str, what: &str, write: &str| {
+        format!(
+            "services.yaml:5:10: images.agent: image `{image}`: {what}, which the kubelet \
+             refuses (InvalidImageName); write `{write}`"
+        )
+    };
+    let cases = [
+        (
+            "https://registry.example/tools/smoke:2.0.1",
+            said(
+                "https://registry.example/tools/smoke:2.0.1",
+                "an image reference has no scheme (`https://`)",
+                "registry.example/tools/smoke:2.0.1",
+            ),
+        ),
+        (
+            "registry.example//tools/smoke:2.0.1",
+            said(
+                "registry.example//tools/smoke:2.0.1",
+                "a path segment is empty",
+                "registry.example/tools/smoke:2.0.1",
+            ),
+        ),
+        (
+            "registry.example/tools/smoke:",
+            said(
+                "registry.example/tools/smoke:",
+                "the tag after `:` is empty",
+                "registry.example/tools/smoke:1.2.3",
+            ),
+        ),
+        (
+            "registry.example/tools/smoke:2.0.1:extra",
+            said(
+                "registry.example/tools/smoke:2.0.1:extra",
+                "an image has one tag, and this one has two",
+                "registry.example/tools/smoke:2.0.1",
+            ),
+        ),
+        (
+            "registry.example/agents/agent@sha256:abc",
+            said(
+                "registry.example/agents/agent@sha256:abc",
+                "a digest is `sha256:` and 64 hex digits",
+                "registry.example/agents/agent@sha256:<64 hex digits>",
+            ),
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (image, expected) in &cases {
+        let found = errors(&config(image));
+        if found != [expected.as_str()] {
+            failures.push(format!(
+                "{image}:\n  expected {expected}\n  found    {found:?}"
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    // What the kubelet takes still loads: a registry's port, a tag, a digest, both.
+    let digest = format!("sha256:{}", "0a".repeat(32));
+    for image in [
+        "localhost:5000/agent:1.0".to_string(),
+        "registry.example:443/a/b/c:v1.2.3-rc.1_x".to_string(),
+        format!("ghcr.io/acme/agent@{digest}"),
+        format!("ghcr.io/acme/agent:1.0@{digest}"),
+        format!("ghcr.io/acme/agent:latest@{digest}"),
+    ] {
+        let loaded = configs::load(&config(&image));
+        assert!(loaded.warnings.is_empty(), "{image}: {:?}", loaded.warnings);
+    }
+    let warnings: Vec<String> = configs::load(&config("ghcr.io/acme/agent:latest"))
+        .warnings
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        warnings,
+        [
+            "services.yaml:5:10: warning: image `ghcr.io/acme/agent:latest` names the tag \
+          `latest`, which moves, so every pod pulls whatever `latest` is then; pin a version \
+          (`ghcr.io/acme/agent:1.2.3`) or a digest"
+        ]
+    );
+}
+
 #[test]
 fn a_yaml_merge_key_is_named_as_such_and_nothing_that_follows_from_it() {
     // Editors merge `<<` before checking against the schema, so it shows green there; the
@@ -1849,6 +1955,26 @@ agents:
                 "services.yaml:8:19: agents[0].github_token: unknown value `nome`, did you mean `none`?",
             )],
         },
+        Case {
+            what: "a level where the permissions go (new-user review 13c, N1)",
+            yaml: "\
+project: demo
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: task
+    github_token: write
+    triggers:
+      comment:
+        verbs: [run]
+",
+            expect: &[(
+                "write",
+                "services.yaml:8:19: agents[0].github_token: unknown value `write`: write a mapping such as `{ contents: write }`, or `none`",
+            )],
+        },
     ]);
 }
 
@@ -1891,6 +2017,51 @@ fn the_github_permissions_are_those_of_github_s_rest_description() {
     theirs.sort();
     ours.sort();
     assert_eq!(ours, theirs);
+}
+
+/// A permission the App made by `agentpods github-app create` lacks fails every mint of
+/// the agent's token, whatever the fork policy: warned of under each (new-user review 13c,
+/// N1; it was said only under `always`).
+#[test]
+fn validate_warns_of_a_permission_the_shipped_app_lacks_under_every_fork_policy() {
+    let config = "\
+project: demo
+github: { authorization: { fork_pull_requests: POLICY } }
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: ci
+    github_token: { contents: write, workflows: write }
+    triggers:
+      comment:
+        verbs: [run]
+        targets: [issue]
+";
+    for policy in ["approve", "never", "always"] {
+        let text = config.replace("POLICY", policy);
+        let warnings: Vec<String> = configs::load(&text)
+            .warnings
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            warnings,
+            [
+                "services.yaml:9:19: warning: agent `ci` asks for workflows: write, which an App \
+              made by `agentpods github-app create` (deploy/github-app.json) does not have: a \
+              run's token can have no more than its App, so every run of this agent would fail \
+              to get one; give your App that permission on its settings page (the \
+              installations must accept it), or ask for less"
+            ],
+            "fork_pull_requests: {policy}"
+        );
+        assert_eq!(
+            text_at(&text, 9, 19),
+            Some("{ contents: write, workflows: write }")
+        );
+    }
 }
 
 const FORK_CODE_WITH_A_WRITE_TOKEN: &str = "\
@@ -2444,4 +2615,86 @@ fn validate_warns_when_a_template_gives_a_write_token_to_the_agent_s_own_contain
     let run = configs::validate(&dir.path("services.yaml"));
     assert_eq!(run.code, Some(0), "{}", run.stderr);
     assert!(!run.stderr.contains("warning"), "{}", run.stderr);
+}
+
+/// A file saved with a UTF-8 byte-order mark (Windows editors, PowerShell 5's `Out-File`)
+/// reads as the same file without it: services.yaml's first key is `project`, not
+/// `\u{feff}project`, and a YAML template's output is YAML (new-user review 13c, N6).
+#[test]
+fn a_byte_order_mark_at_the_start_of_a_file_is_not_part_of_its_text() {
+    const BOM: &[u8] = "\u{feff}".as_bytes();
+    let services = "\
+# yaml-language-server: $schema=services.schema.json
+project: demo
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: task
+    prompt: prompts/task.md
+    triggers:
+      comment:
+        verbs: [run]
+";
+    let dir = ConfigDir::new(&[BOM, services.as_bytes()].concat());
+    // The shipped pod template, which meets Pod Security `restricted`.
+    let pod = include_bytes!("../../templates/agent-pod.yaml");
+    dir.write("templates/agent-pod.yaml", &[BOM, pod.as_slice()].concat());
+    dir.write(
+        "templates/prompts/task.md",
+        &[BOM, b"Do this: {{ comment.command.task }}\n"].concat(),
+    );
+    let run = configs::validate(&dir.path("services.yaml"));
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let loaded = agentpods::config::load(&dir.path("services.yaml")).expect("loads");
+    assert_eq!(loaded.config.project.as_str(), "demo");
+    assert_eq!(
+        loaded.templates["prompts/task.md"],
+        "Do this: {{ comment.command.task }}\n"
+    );
+}
+
+/// A trigger written as the event's name (`issue_comment`, which `render --event` takes) or
+/// as the ref it is about (`tags`) says which trigger that is (new-user review 13c, N12).
+#[test]
+fn a_trigger_named_as_its_event_or_its_ref_says_which_trigger_it_is() {
+    check(&[
+        Case {
+            what: "the issue_comment event",
+            yaml: "\
+project: demo
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: task
+    triggers:
+      issue_comment: { verbs: [run] }
+",
+            expect: &[(
+                "issue_comment",
+                "services.yaml:9:7: agents[0].triggers: unknown key `issue_comment`: the `issue_comment` event is the `comment` trigger: `comment: { verbs: [run] }`",
+            )],
+        },
+        Case {
+            what: "tags",
+            yaml: "\
+project: demo
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: task
+    triggers:
+      tags: [\"v*\"]
+",
+            expect: &[(
+                "tags",
+                "services.yaml:9:7: agents[0].triggers: unknown key `tags`: tags are a `push` trigger's: `push: { tags: [\"v*\"] }`",
+            )],
+        },
+    ]);
 }

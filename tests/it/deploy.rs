@@ -1069,3 +1069,105 @@ fn an_overlay_whose_agents_run_in_a_namespace_of_its_own_builds_with_that_namesp
         );
     }
 }
+
+/// New-user review 13c, N3: an overlay whose agents run in a namespace of its own gets that
+/// namespace from deploy/namespace (the Namespace with its Pod Security label, the service's
+/// RoleBinding, the `agent` ServiceAccount, the NetworkPolicy of base's runs.yaml), and
+/// leaves base's two namespaces out with deploy/components/without-base-namespaces: nothing
+/// is left in a namespace that is gone (which `kubectl apply -k` would refuse on a fresh
+/// cluster), as deleting the two Namespaces alone left base's objects in them.
+#[test]
+fn a_namespace_of_your_own_comes_from_deploy_namespace_and_base_s_can_be_left_out_whole() {
+    if kustomize("example").is_none() {
+        return;
+    }
+    let dir = own_overlay("own-namespace-folder", |c| {
+        c.replace("agentpods-runs", "team-agents")
+    });
+    // From the overlay's folder (and the namespace's, one below) up to `/`, then down to
+    // the checkout.
+    let up = |from: &Path| {
+        format!(
+            "{}{}",
+            "../".repeat(from.components().count() - 1),
+            root().display().to_string().trim_start_matches('/')
+        )
+    };
+    let folder = dir.join("team-agents");
+    std::fs::create_dir_all(&folder).expect("a folder for the namespace");
+    std::fs::write(
+        folder.join("kustomization.yaml"),
+        format!(
+            "resources: [{}/deploy/namespace]\nnamespace: team-agents\n",
+            up(&folder)
+        ),
+    )
+    .expect("write");
+    let kustomization = std::fs::read_to_string(dir.join("kustomization.yaml")).expect("read");
+    let kustomization = kustomization.replacen(
+        "  - admission-policy.yaml\n",
+        &format!(
+            "  - admission-policy.yaml\n  - team-agents\ncomponents:\n  - {}/deploy/components/without-base-namespaces\n",
+            up(&dir)
+        ),
+        1,
+    );
+    std::fs::write(dir.join("kustomization.yaml"), kustomization).expect("write");
+    let out = Command::new("kubectl")
+        .arg("kustomize")
+        .arg(&dir)
+        .output()
+        .expect("kubectl");
+    assert!(
+        out.status.success(),
+        "kubectl kustomize of an overlay with deploy/namespace: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let docs = documents(&String::from_utf8(out.stdout).expect("UTF-8"));
+    let namespace = one(&docs, "Namespace", "team-agents");
+    assert_eq!(
+        namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"],
+        "restricted"
+    );
+    let in_team = |kind: &str, name: &str| {
+        let found: Vec<&Value> = of_kind(&docs, kind)
+            .into_iter()
+            .filter(|d| {
+                d["metadata"]["name"] == name && d["metadata"]["namespace"] == "team-agents"
+            })
+            .collect();
+        assert_eq!(found.len(), 1, "one {kind} {name} in team-agents");
+        found[0]
+    };
+    let binding = in_team("RoleBinding", "agentpods-runs");
+    assert_eq!(binding["roleRef"]["name"], "agentpods-runs");
+    assert_eq!(
+        binding["subjects"],
+        serde_json::json!([{"kind": "ServiceAccount", "name": "agentpods", "namespace": "agentpods"}])
+    );
+    assert_eq!(
+        in_team("ServiceAccount", "agent")["automountServiceAccountToken"],
+        false
+    );
+    let policy = in_team("NetworkPolicy", "agent-pods");
+    let base = documents(
+        &std::fs::read_to_string(root().join("deploy/base/runs.yaml")).expect("runs.yaml"),
+    );
+    assert_eq!(
+        normalized(&policy["spec"]),
+        normalized(&one(&base, "NetworkPolicy", "agent-pods")["spec"]),
+        "the NetworkPolicy of base's runs namespace"
+    );
+    let left: Vec<String> = docs
+        .iter()
+        .filter(|d| {
+            let ns = &d["metadata"]["namespace"];
+            let name = &d["metadata"]["name"];
+            ["agentpods-runs", "agentpods-builds"]
+                .iter()
+                .any(|b| ns == b || (d["kind"] == "Namespace" && name == b))
+        })
+        .map(|d| format!("{} {}", d["kind"], d["metadata"]["name"]))
+        .collect();
+    assert!(left.is_empty(), "left of base's namespaces: {left:?}");
+}

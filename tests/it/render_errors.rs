@@ -329,6 +329,30 @@ const MISTAKES: &[Mistake] = &[
         points_at: "agent.description",
     },
     Mistake {
+        what: "a field none in a bare command, printed (new-user review 13c, N4)",
+        file: "templates/prompts/review.md", from: "Review #", to: "Focus: {{ comment.command.task if comment else \"everything\" }}. Review #",
+        expect: "templates/prompts/review.md:1:11: agent `review`, comment `review` with no text on a pull request: `comment.command.task` is none then, and this template prints it (`None` in text, `null` in YAML): write `comment.command.task or \"\"` (or a default of your own), or leave it out with `{% if comment.command.task %}`",
+        points_at: "comment.command.task",
+    },
+    Mistake {
+        what: "the commit of an unpinned run, printed in a prompt (new-user review 13c, N4)",
+        file: "templates/prompts/task.md", from: "Do this:", to: "At {{ checkout.sha }}, do this:",
+        expect: "templates/prompts/task.md:1:7: agent `task`, comment `run` on a pull request, previewed without its details: `checkout.sha` is none then, and this template prints it (`None` in text, `null` in YAML): write `checkout.sha or \"\"` (or a default of your own), or leave it out with `{% if checkout.sha %}`",
+        points_at: "checkout.sha",
+    },
+    Mistake {
+        what: "a field none in some run, printed as YAML's null in an `args` item (new-user review 13c, N4)",
+        file: "templates/agent-pod.yaml", from: "      image: {{ agent.image }}\n", to: "      image: {{ agent.image }}\n      args: [--sha, {{ checkout.sha }}]\n",
+        expect: "templates/agent-pod.yaml:12:24: agent `task`, comment `run` on a pull request, previewed without its details: `checkout.sha` is none then, and this template prints it (`None` in text, `null` in YAML): write `checkout.sha or \"\"` (or a default of your own), or leave it out with `{% if checkout.sha %}`",
+        points_at: "checkout.sha",
+    },
+    Mistake {
+        what: "who asked for a run, printed in its comment (new-user review 13c, N4)",
+        file: "templates/comment.md", from: "{{ result.conclusion }}", to: "{{ result.conclusion }} by {{ run.requested_by }}",
+        expect: "templates/comment.md:1:63: the run's comment, ended `success`, started by an event: `run.requested_by` is none then, and this template prints it (`None` in the comment): write `run.requested_by or \"\"` (or a default of your own), or leave it out with `{% if run.requested_by %}`",
+        points_at: "run.requested_by",
+    },
+    Mistake {
         what: "a filter that does not exist",
         file: "templates/agent-pod.yaml", from: "{{ run.name }}", to: "{{ run.name | dns_lable }}",
         expect: "templates/agent-pod.yaml:4:23: unknown filter `dns_lable`, did you mean `dns_label`?",
