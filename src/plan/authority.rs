@@ -394,7 +394,7 @@ impl Planner {
         })
     }
 }
-/// [`Planner::needs`] under `config`.
+
 /// Why a fork's code may not run `agent` under `config`: its token could write, and only
 /// `fork_pull_requests: always` trusts a fork with that. `None`: it may.
 pub(super) fn write_token_refusal(config: &Config, agent: &Agent) -> Option<RefusalReason> {
@@ -408,6 +408,7 @@ pub(super) fn write_token_refusal(config: &Config, agent: &Agent) -> Option<Refu
     })
 }
 
+/// [`Planner::needs`] under `config`.
 pub(super) fn needs_in(config: &Config, agent: &str, kind: TriggerKind) -> Permission {
     let t = config
         .agents
