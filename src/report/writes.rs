@@ -42,7 +42,7 @@ pub fn writes(
             summary,
         } => (
             CheckStatus::Completed,
-            Some(*conclusion),
+            Some(conclusion),
             *started_at,
             Some(*at),
             Some(neutralise(summary, SUMMARY_LIMIT)),
@@ -80,9 +80,12 @@ pub fn writes(
                 StatusState::Success
             }
             Some(Conclusion::Failure) => StatusState::Failure,
-            Some(Conclusion::Cancelled | Conclusion::TimedOut | Conclusion::ActionRequired) => {
-                StatusState::Error
-            }
+            Some(
+                Conclusion::Cancelled
+                | Conclusion::TimedOut
+                | Conclusion::ActionRequired
+                | Conclusion::Unknown(_),
+            ) => StatusState::Error,
         },
         context: format!("{CHECK_NAME}/{}", run.agent),
         description: title,
