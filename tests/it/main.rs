@@ -15,6 +15,7 @@ mod admission;
 mod agent_entrypoint;
 mod api_budget;
 mod capacity;
+mod catch_alls;
 mod catch_up;
 mod changed_files;
 mod config_errors;
