@@ -49,6 +49,7 @@ mod schema_sync;
 mod server;
 mod snapshots;
 mod standalone;
+mod stored_approvals;
 mod stored_runs;
 mod template_quoting;
 mod webhook_signature;
