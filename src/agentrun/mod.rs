@@ -179,7 +179,11 @@ fn is_zero(n: &u32) -> bool {
     *n == 0
 }
 
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+/// Where a run stands. A phase a newer agentpods wrote reads as [`Phase::Unknown`] (its
+/// name kept, and written back as it was): the AgentRun still reads, so a typed watch
+/// does not fail over it and stop seeing every other run, and the controller leaves that
+/// run alone for the newer controller (`cluster::controller::left_for_newer`).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 pub enum Phase {
     Pending,
     Queued,
@@ -188,14 +192,41 @@ pub enum Phase {
     Failed,
     Cancelled,
     TimedOut,
+    /// A phase this version does not know, as it was stored. Not in the CRD's schema: only
+    /// a newer CRD lets the API server store one.
+    #[serde(untagged)]
+    Unknown(String),
 }
 
 impl Phase {
-    pub fn is_finished(self) -> bool {
+    /// Every phase this version knows: the CRD's schema.
+    pub const KNOWN: [Phase; 7] = [
+        Phase::Pending,
+        Phase::Queued,
+        Phase::Running,
+        Phase::Succeeded,
+        Phase::Failed,
+        Phase::Cancelled,
+        Phase::TimedOut,
+    ];
+
+    /// Whether the run has ended. An unknown phase has not, as far as this version can
+    /// tell.
+    pub fn is_finished(&self) -> bool {
         matches!(
             self,
             Phase::Succeeded | Phase::Failed | Phase::Cancelled | Phase::TimedOut
         )
+    }
+}
+
+/// The phase as stored: `Running`, or the name a newer agentpods wrote.
+impl std::fmt::Display for Phase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Phase::Unknown(name) => f.write_str(name),
+            known => write!(f, "{known:?}"),
+        }
     }
 }
 
@@ -207,8 +238,9 @@ pub struct RunResult {
     pub summary: String,
 }
 
-/// How a run ended, in GitHub's spelling of a check run's conclusion.
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+/// How a run ended, in GitHub's spelling of a check run's conclusion. One a newer
+/// agentpods wrote reads as [`Conclusion::Unknown`], as [`Phase::Unknown`] does.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum Conclusion {
     Success,
@@ -218,6 +250,37 @@ pub enum Conclusion {
     Skipped,
     TimedOut,
     ActionRequired,
+    /// A conclusion this version does not know, as it was stored. Not in the CRD's schema.
+    #[serde(untagged)]
+    Unknown(String),
+}
+
+/// The CRD's schema of a phase: the phases this version knows, as a derive without
+/// [`Phase::Unknown`] would write it (the stored format is unchanged by that arm).
+impl JsonSchema for Phase {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Phase".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let known: Vec<String> = Phase::KNOWN.iter().map(Phase::to_string).collect();
+        schemars::json_schema!({ "type": "string", "enum": known })
+    }
+}
+
+/// The CRD's schema of a conclusion: GitHub's, as a derive without
+/// [`Conclusion::Unknown`] would write it.
+impl JsonSchema for Conclusion {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Conclusion".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let known: Vec<&str> = Conclusion::ALL.iter().map(Conclusion::as_str).collect();
+        schemars::json_schema!({
+            "description": "How a run ended, in GitHub's spelling of a check run's conclusion.",
+            "type": "string",
+            "enum": known,
+        })
+    }
 }
 
 impl Conclusion {
@@ -232,8 +295,9 @@ impl Conclusion {
         Conclusion::ActionRequired,
     ];
 
-    /// GitHub's spelling, as stored: `success`, `timed_out`.
-    pub fn as_str(self) -> &'static str {
+    /// GitHub's spelling, as stored: `success`, `timed_out` (an unknown one as it was
+    /// stored).
+    pub fn as_str(&self) -> &str {
         match self {
             Conclusion::Success => "success",
             Conclusion::Failure => "failure",
@@ -242,6 +306,7 @@ impl Conclusion {
             Conclusion::Skipped => "skipped",
             Conclusion::TimedOut => "timed_out",
             Conclusion::ActionRequired => "action_required",
+            Conclusion::Unknown(text) => text,
         }
     }
 
@@ -283,6 +348,29 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_phase_or_conclusion_a_newer_agentpods_wrote_reads_and_is_written_back_as_it_was() {
+        let stored = serde_json::json!({
+            "phase": "Paused",
+            "result": {"conclusion": "superseded", "summary": "s"},
+            "report": {"reported": "Paused"},
+        });
+        let status: AgentRunStatus = serde_json::from_value(stored.clone()).expect("reads");
+        assert_eq!(status.phase, Some(Phase::Unknown("Paused".into())));
+        assert_eq!(
+            status.result.as_ref().map(|r| &r.conclusion),
+            Some(&Conclusion::Unknown("superseded".into()))
+        );
+        assert_eq!(serde_json::to_value(&status).expect("JSON"), stored);
+        assert!(!Phase::Unknown("Paused".into()).is_finished());
+        assert_eq!(Phase::Unknown("Paused".into()).to_string(), "Paused");
+        assert_eq!(Phase::TimedOut.to_string(), "TimedOut");
+        // The known ones still read as themselves.
+        let known: Phase = serde_json::from_value(serde_json::json!("Running")).expect("reads");
+        assert_eq!(known, Phase::Running);
+        assert_eq!(Conclusion::from_github("superseded"), None);
+    }
+
+    #[test]
     fn the_conclusions_are_those_the_reports_know() {
         let ours: Vec<&str> = Conclusion::ALL.iter().map(|c| c.as_str()).collect();
         assert_eq!(ours, crate::github::CONCLUSIONS);
@@ -291,7 +379,7 @@ mod tests {
     #[test]
     fn a_conclusion_is_stored_in_githubs_spelling_as_it_always_was() {
         for conclusion in Conclusion::ALL {
-            let json = serde_json::to_value(conclusion).expect("JSON");
+            let json = serde_json::to_value(&conclusion).expect("JSON");
             assert_eq!(json, conclusion.as_str());
             assert_eq!(
                 serde_json::from_value::<Conclusion>(json).expect("reads back"),

@@ -302,7 +302,7 @@ fn row(run: &AgentRun, place: Option<usize>, layout: Layout, now: Timestamp) -> 
         subject(run),
         status
             .phase
-            .map_or_else(|| "<none>".to_string(), |p| format!("{p:?}")),
+            .map_or_else(|| "<none>".to_string(), |p| p.to_string()),
         age,
     ];
     if layout.namespaces {
@@ -348,7 +348,8 @@ fn subject(run: &AgentRun) -> String {
 fn message(run: &AgentRun, place: Option<usize>) -> String {
     let status = run.status.as_ref();
     let finished = status
-        .and_then(|s| s.phase)
+        .and_then(|s| s.phase.clone())
+        .as_ref()
         .is_some_and(crate::agentrun::Phase::is_finished);
     if finished && let Some(result) = cluster_runs::result_line(run) {
         return result;
@@ -622,6 +623,25 @@ review-hello-world-2-aaa   review   Codertocat/Hello-World   pr/2       Succeede
             "\
 NAMESPACE        NAME                       AGENT    REPO                     PR/ISSUE   PHASE       AGE    TRIGGER               REQUESTED-BY   POD                        ATTEMPTS   MESSAGE
 agentpods-runs   review-hello-world-2-aaa   review   Codertocat/Hello-World   pr/2       Succeeded   120m   pull_request.opened   octocat        review-hello-world-2-aaa   1          success: Looks good: two nits inline.…
+"
+        );
+    }
+
+    #[test]
+    fn a_run_in_a_phase_a_newer_agentpods_wrote_shows_that_phase() {
+        let mut paused = run(
+            "review-hello-world-2-ddd",
+            "2026-11-25T11:58:00Z",
+            Some(Phase::Unknown("Paused".into())),
+        );
+        if let Some(status) = paused.status.as_mut() {
+            status.message = Some("paused by a maintainer".into());
+        }
+        assert_eq!(
+            table(&[paused], Layout::default(), t(NOW)),
+            "\
+NAME                       AGENT    REPO                     PR/ISSUE   PHASE    AGE   MESSAGE
+review-hello-world-2-ddd   review   Codertocat/Hello-World   pr/2       Paused   2m    paused by a maintainer
 "
         );
     }

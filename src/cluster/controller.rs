@@ -107,12 +107,12 @@ const COUNT_EVERY: Duration = Duration::from_secs(5);
 pub fn count_runs<'a>(runs: impl IntoIterator<Item = &'a AgentRun>) -> RunCounts {
     let mut counts = RunCounts::default();
     for run in runs {
-        let phase = run.status.as_ref().and_then(|s| s.phase);
+        let phase = run.status.as_ref().and_then(|s| s.phase.clone());
         match counts.phases.iter_mut().find(|(p, _)| *p == phase) {
             Some((_, n)) => *n += 1,
             None => counts.phases.push((phase, 1)),
         }
-        if newer_source(run).is_some() {
+        if left_for_newer(run).is_some() {
             counts.left_for_newer += 1;
         }
     }
@@ -338,7 +338,8 @@ impl Context {
     /// are woken; the others keep waiting without a reconcile.
     fn may_start(&self, store: &reflector::Store<AgentRun>) -> Vec<reflector::ObjectRef<AgentRun>> {
         let runs = store.state();
-        let queued = |r: &AgentRun| r.status.as_ref().and_then(|s| s.phase) == Some(Phase::Queued);
+        let queued =
+            |r: &AgentRun| r.status.as_ref().and_then(|s| s.phase.clone()) == Some(Phase::Queued);
         if !runs.iter().any(|r| queued(r)) {
             return Vec::new();
         }
@@ -401,7 +402,7 @@ impl Context {
         let limits = self.limits();
         let waiting = view.status.pod_name.is_none()
             && view.status.job_name.is_none()
-            && !view.status.phase.is_some_and(Phase::is_finished)
+            && !view.status.phase.as_ref().is_some_and(Phase::is_finished)
             && run.spec.cancel.is_none();
         let (Some(store), true, false) = (self.store.get(), waiting, limits.is_unlimited()) else {
             return decide(view, workload, siblings, now);
@@ -414,7 +415,7 @@ impl Context {
                 !status.is_some_and(|s| {
                     s.pod_name.is_some()
                         || s.job_name.is_some()
-                        || s.phase.is_some_and(Phase::is_finished)
+                        || s.phase.as_ref().is_some_and(Phase::is_finished)
                 })
             })
         });
@@ -615,7 +616,8 @@ pub async fn run(
                         || run
                             .status
                             .as_ref()
-                            .and_then(|s| s.phase)
+                            .and_then(|s| s.phase.clone())
+                            .as_ref()
                             .is_some_and(Phase::is_finished)
                 }
                 _ => false,
@@ -764,6 +766,39 @@ fn newer_source(run: &AgentRun) -> Option<u64> {
         .filter(|v| *v > source::CURRENT)
 }
 
+/// Why `run` is a newer agentpods's to carry on, when it is: its source is of a version
+/// above those this binary reads ([`newer_source`]), or its status holds a phase or a
+/// conclusion this binary does not know (a newer controller wrote them: a rolling upgrade,
+/// or a rollback). Such a run still reads, so the watch keeps seeing every other run; it is
+/// left exactly as it is, for the newer controller.
+fn left_for_newer(run: &AgentRun) -> Option<String> {
+    if let Some(version) = newer_source(run) {
+        return Some(format!(
+            "its spec.source is version {version}, which a newer agentpods recorded \
+             (this one reads versions 1 to {}): left untouched for the newer controller",
+            source::CURRENT
+        ));
+    }
+    let status = run.status.as_ref()?;
+    let unknown = if let Some(Phase::Unknown(phase)) = &status.phase {
+        format!("status.phase {phase:?}")
+    } else if let Some(Conclusion::Unknown(conclusion)) =
+        status.result.as_ref().map(|r| &r.conclusion)
+    {
+        format!("status.result.conclusion {conclusion:?}")
+    } else if let Some(Phase::Unknown(phase)) =
+        status.report.as_ref().and_then(|r| r.reported.as_ref())
+    {
+        format!("status.report.reported {phase:?}")
+    } else {
+        return None;
+    };
+    Some(format!(
+        "its {unknown} is one a newer agentpods wrote, which this one does not know: left \
+         untouched for the newer controller"
+    ))
+}
+
 /// Doubles from 100 ms up to a ceiling.
 struct WatchBackoff {
     next: Duration,
@@ -819,16 +854,12 @@ pub async fn reconcile(run: Arc<AgentRun>, ctx: Arc<Context>) -> Result<Requeue,
         // Our own status write is on its way through the watch.
         return Ok(Requeue::requeue(Duration::from_millis(200)));
     }
-    if let Some(version) = newer_source(&run) {
-        // A newer agentpods recorded it (a rolling upgrade: its intake runs while this
-        // replica still leads): not this binary's to render, fail or report. Left as it
-        // is, for the newer controller, which takes the lease once this one stops.
+    if let Some(why) = left_for_newer(&run) {
+        // A newer agentpods recorded it or carried it on (a rolling upgrade: its intake
+        // runs while this replica still leads): not this binary's to render, fail or
+        // report. Left as it is, for the newer controller, which takes the lease once this
+        // one stops.
         if ctx.leave_for_newer(&run) {
-            let why = format!(
-                "its spec.source is version {version}, which a newer agentpods recorded \
-                 (this one reads versions 1 to {}): left untouched for the newer controller",
-                source::CURRENT
-            );
             tracing::warn!(run = %name, "not reconciled: {why}");
             let event = Event {
                 type_: EventType::Warning,
@@ -844,7 +875,7 @@ pub async fn reconcile(run: Arc<AgentRun>, ctx: Arc<Context>) -> Result<Requeue,
         return Ok(Requeue::requeue(ctx.options.max_requeue));
     }
     let status = run.status.clone().unwrap_or_default();
-    let finished = status.phase.is_some_and(Phase::is_finished);
+    let finished = status.phase.as_ref().is_some_and(Phase::is_finished);
 
     let workload = if finished {
         Workload::Absent
@@ -873,7 +904,7 @@ pub async fn reconcile(run: Arc<AgentRun>, ctx: Arc<Context>) -> Result<Requeue,
     };
     let step = ctx.decide_in_queue(&run, view, &workload, &siblings, now);
     if step.status.is_some() || !step.actions.is_empty() {
-        tracing::debug!(run = %name, ?step.actions, phase = ?step.status.as_ref().and_then(|s| s.phase), "reconcile");
+        tracing::debug!(run = %name, ?step.actions, phase = ?step.status.as_ref().and_then(|s| s.phase.clone()), "reconcile");
     }
     let (written, told) = execute(&ctx, &run, &ns, step.clone()).await?;
 
@@ -950,11 +981,11 @@ async fn tell(
     let fresh = ctx.is_fresh(&key);
     let result = reports.report(run, stage, &mut refs, fresh).await;
     if result.is_ok() {
-        refs.reported = status.phase;
+        refs.reported = status.phase.clone();
     }
     // After a failure something may have been posted that `refs` does not name; once the
     // run is finished and told, no report follows.
-    if result.is_err() || status.phase.is_some_and(Phase::is_finished) {
+    if result.is_err() || status.phase.as_ref().is_some_and(Phase::is_finished) {
         ctx.set_fresh(key, false);
     }
     (refs, result)
@@ -1012,7 +1043,8 @@ async fn siblings(
             finished: r
                 .status
                 .as_ref()
-                .and_then(|s| s.phase)
+                .and_then(|s| s.phase.clone())
+                .as_ref()
                 .is_some_and(Phase::is_finished),
             cancel_requested: r.spec.cancel.is_some(),
             name: r.name_any(),
@@ -1102,7 +1134,7 @@ async fn execute(
     let mut told = None;
     if let Some(mut status) = status.take() {
         status.observed_generation = run.metadata.generation;
-        let finished = status.phase.is_some_and(Phase::is_finished);
+        let finished = status.phase.as_ref().is_some_and(Phase::is_finished);
         if let Some(reports) = &ctx.reports {
             let mut next = run.clone();
             next.status = Some(status.clone());
@@ -1211,14 +1243,14 @@ async fn write_status(
     run: &AgentRun,
     status: AgentRunStatus,
 ) -> Result<AgentRun, ControllerError> {
-    let phase = status.phase;
+    let phase = status.phase.clone();
     let mut next = run.clone();
     next.status = Some(status);
     // Keep the resourceVersion: a stale copy is refused (409) and reconciled again.
     let written = runs
         .replace_status(&run.name_any(), &PostParams::default(), &next)
         .await?;
-    if phase != run.status.as_ref().and_then(|s| s.phase) {
+    if phase != run.status.as_ref().and_then(|s| s.phase.clone()) {
         tracing::info!(run = %run.name_any(), phase = ?phase, "phase");
     }
     Ok(written)

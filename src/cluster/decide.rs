@@ -120,7 +120,7 @@ pub fn decide(run: RunView<'_>, workload: &Workload, siblings: &[Sibling], now: 
     let mut step = Step::default();
     let limits = run.spec.limits;
 
-    if before.phase.is_some_and(Phase::is_finished) {
+    if before.phase.as_ref().is_some_and(Phase::is_finished) {
         let finished = before.finish_time.as_ref().map_or(run.created, |t| t.0);
         // Kept for its TTL, and at least the replay guard after its creation: a captured
         // delivery sent again within the replay window must find its run (see
@@ -338,7 +338,7 @@ fn wait_for_capacity(
     held: &Held,
     now: Timestamp,
 ) {
-    let before = status.phase;
+    let before = status.phase.clone();
     let note = held.note();
     let same = before == Some(Phase::Queued)
         && status
@@ -427,12 +427,12 @@ fn first_line(s: &str) -> &str {
 }
 
 fn finish(status: &mut AgentRunStatus, phase: Phase, result: RunResult, now: Timestamp) {
-    status.phase = Some(phase);
-    status.finish_time = Some(Time(now));
     status.message = Some(match phase {
         Phase::Succeeded => "the agent finished".into(),
         _ => first_line(&result.summary).to_string(),
     });
+    status.phase = Some(phase);
+    status.finish_time = Some(Time(now));
     status.result = Some(result);
 }
 
@@ -510,7 +510,10 @@ pub(crate) mod tests {
         );
         assert_eq!(step.actions.first(), Some(&Action::Apply));
         let next = step.status.expect("a new status");
-        assert_eq!((next.phase, next.attempts), (Some(Phase::Pending), 1));
+        assert_eq!(
+            (next.phase.clone(), next.attempts),
+            (Some(Phase::Pending), 1)
+        );
         assert_eq!(launched_at(&next), Some(t("2026-11-25T10:00:01Z")));
         assert_eq!(
             step.requeue,
@@ -535,7 +538,10 @@ pub(crate) mod tests {
             t("2026-11-25T10:00:06Z"),
         );
         assert!(!step.actions.contains(&Action::Apply));
-        assert_eq!(step.status.and_then(|s| s.phase), Some(Phase::Queued));
+        assert_eq!(
+            step.status.and_then(|s| s.phase.clone()),
+            Some(Phase::Queued)
+        );
 
         // Once the older one has finished, it starts.
         let done = [Sibling {
@@ -806,7 +812,10 @@ pub(crate) mod tests {
             &[],
             t("2026-11-25T10:00:30Z"),
         );
-        assert_eq!(step.status.and_then(|s| s.phase), Some(Phase::Running));
+        assert_eq!(
+            step.status.and_then(|s| s.phase.clone()),
+            Some(Phase::Running)
+        );
 
         let mut stopping = spec(None, false);
         stopping.cancel = Some("stopped by @octocat".into());
@@ -823,7 +832,10 @@ pub(crate) mod tests {
             &[],
             t("2026-11-25T10:00:30Z"),
         );
-        assert_eq!(step.status.and_then(|s| s.phase), Some(Phase::Cancelled));
+        assert_eq!(
+            step.status.and_then(|s| s.phase.clone()),
+            Some(Phase::Cancelled)
+        );
     }
 
     #[test]
@@ -852,7 +864,10 @@ pub(crate) mod tests {
             })
         );
         assert!(!step.actions.contains(&Action::Apply));
-        assert_eq!(step.status.and_then(|s| s.phase), Some(Phase::Queued));
+        assert_eq!(
+            step.status.and_then(|s| s.phase.clone()),
+            Some(Phase::Queued)
+        );
     }
 
     #[test]
@@ -944,7 +959,10 @@ pub(crate) mod tests {
             .collect();
         let phase = match &step.status {
             None => "unchanged".to_string(),
-            Some(s) => s.phase.map_or("no phase".into(), |p| format!("{p:?}")),
+            Some(s) => s
+                .phase
+                .clone()
+                .map_or("no phase".into(), |p| format!("{p:?}")),
         };
         let again = step
             .requeue

@@ -484,8 +484,8 @@ impl Launcher for ClusterLauncher {
                     phase: run
                         .status
                         .as_ref()
-                        .and_then(|s| s.phase)
-                        .map_or_else(|| "New".to_string(), |p| format!("{p:?}")),
+                        .and_then(|s| s.phase.clone())
+                        .map_or_else(|| "New".to_string(), |p| p.to_string()),
                     url: None,
                 })
                 .collect())

@@ -16,7 +16,7 @@ pub mod controller;
 pub(crate) mod decide;
 pub mod launch;
 pub mod lease;
-pub mod queue;
+pub(crate) mod queue;
 pub mod report;
 pub(crate) mod runs;
 pub(crate) mod workload;

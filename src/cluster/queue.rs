@@ -291,13 +291,13 @@ fn launched(run: &AgentRun) -> bool {
 }
 
 fn phase(run: &AgentRun) -> Option<Phase> {
-    run.status.as_ref().and_then(|s| s.phase)
+    run.status.as_ref().and_then(|s| s.phase.clone())
 }
 
 /// Where `run` stands, its concurrency group aside; `claimed`: it is being launched though its
 /// status does not say so yet.
 fn state(run: &AgentRun, claimed: bool) -> State {
-    if phase(run).is_some_and(Phase::is_finished) {
+    if phase(run).as_ref().is_some_and(Phase::is_finished) {
         State::Out
     } else if launched(run) || claimed {
         State::Holding

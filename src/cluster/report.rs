@@ -37,16 +37,18 @@ enum StageKind {
     Finished,
 }
 
-/// The stage GitHub sees of a phase. Exhaustive, with no catch-all: a new `Phase` is a
+/// The stage GitHub sees of a phase; none of a phase a newer agentpods wrote (its
+/// controller tells GitHub about it). Exhaustive, with no catch-all: a new `Phase` is a
 /// compile error here until it is given its stage.
-fn stage_kind(phase: Phase) -> StageKind {
-    match phase {
+fn stage_kind(phase: &Phase) -> Option<StageKind> {
+    Some(match phase {
         Phase::Pending | Phase::Queued => StageKind::Queued,
         Phase::Running => StageKind::Started,
         Phase::Succeeded | Phase::Failed | Phase::Cancelled | Phase::TimedOut => {
             StageKind::Finished
         }
-    }
+        Phase::Unknown(_) => return None,
+    })
 }
 
 fn system_time(t: k8s_openapi::jiff::Timestamp) -> SystemTime {
@@ -54,12 +56,15 @@ fn system_time(t: k8s_openapi::jiff::Timestamp) -> SystemTime {
 }
 
 /// What GitHub should be told about `run` now, if it has not been told already. `now`
-/// (the injected clock's) stands in for a start or finish time the status lacks.
+/// (the injected clock's) stands in for a start or finish time the status lacks. Nothing
+/// for a run whose phase, or the phase last told, a newer agentpods wrote.
 pub fn pending_report(run: &AgentRun, now: SystemTime) -> Option<Stage> {
     let status = run.status.as_ref()?;
-    let phase = status.phase?;
-    let reported = status.report.as_ref().and_then(|r| r.reported);
-    if reported.is_some_and(|r| stage_kind(r) >= stage_kind(phase)) {
+    let phase = status.phase.clone()?;
+    let kind = stage_kind(&phase)?;
+    if let Some(reported) = status.report.as_ref().and_then(|r| r.reported.as_ref())
+        && stage_kind(reported).is_none_or(|told| told >= kind)
+    {
         return None;
     }
     let started = status.start_time.as_ref().map(|t| system_time(t.0));
@@ -99,6 +104,7 @@ pub fn pending_report(run: &AgentRun, now: SystemTime) -> Option<Stage> {
                 summary: result.summary,
             }
         }
+        Phase::Unknown(_) => return None,
     })
 }
 

@@ -34,7 +34,7 @@ pub enum RunsError {
         hint: Option<String>,
     },
     #[error(
-        "run {name} in namespace {namespace} already ended {phase:?}; there is nothing to cancel{}",
+        "run {name} in namespace {namespace} already ended {phase}; there is nothing to cancel{}",
         result_text(result)
     )]
     AlreadyEnded {
@@ -393,7 +393,7 @@ pub enum CancelState {
 }
 
 pub fn cancel_state(run: &AgentRun) -> CancelState {
-    match run.status.as_ref().and_then(|s| s.phase) {
+    match run.status.as_ref().and_then(|s| s.phase.clone()) {
         Some(phase) if phase.is_finished() => CancelState::Ended(phase),
         _ => match &run.spec.cancel {
             Some(reason) => CancelState::Requested(reason.clone()),
@@ -478,9 +478,9 @@ pub fn result_line(run: &AgentRun) -> Option<String> {
 /// The run's phase in words, with its status message when there is one.
 fn state_of(run: &AgentRun) -> String {
     let status = run.status.as_ref();
-    let phase = status.and_then(|s| s.phase).map_or_else(
+    let phase = status.and_then(|s| s.phase.clone()).map_or_else(
         || "not seen by the controller yet".to_string(),
-        |p| format!("{p:?}"),
+        |p| p.to_string(),
     );
     match status.and_then(|s| s.message.as_deref()) {
         Some(message) => format!("{phase}: {message}"),
@@ -524,7 +524,7 @@ pub async fn logs(
                 namespace,
             ))?
             .ok_or_else(gone)?
-    } else if status.phase.is_some_and(Phase::is_finished) {
+    } else if status.phase.as_ref().is_some_and(Phase::is_finished) {
         return Err(gone());
     } else {
         return Err(RunsError::NoPodYet {

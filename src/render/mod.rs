@@ -1,7 +1,7 @@
 //! Rendering: minijinja over the templates folder, with YAML auto-escaping, strict
 //! undefined values, and the output parsed into typed Kubernetes objects.
 
-pub mod comment;
+pub(crate) mod comment;
 mod context;
 pub mod escape;
 pub mod fields;

@@ -43,7 +43,7 @@ pub fn writes(
             summary,
         } => (
             CheckStatus::Completed,
-            Some(*conclusion),
+            Some(conclusion),
             *started_at,
             Some(*at),
             Some(neutralise(summary, SUMMARY_LIMIT)),
@@ -81,9 +81,12 @@ pub fn writes(
                 StatusState::Success
             }
             Some(Conclusion::Failure) => StatusState::Failure,
-            Some(Conclusion::Cancelled | Conclusion::TimedOut | Conclusion::ActionRequired) => {
-                StatusState::Error
-            }
+            Some(
+                Conclusion::Cancelled
+                | Conclusion::TimedOut
+                | Conclusion::ActionRequired
+                | Conclusion::Unknown(_),
+            ) => StatusState::Error,
         },
         context: format!("{CHECK_NAME}/{}", run.agent),
         description: title,

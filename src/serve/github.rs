@@ -235,6 +235,7 @@ pub enum TellAgain {
 
 impl TellAgain {
     /// Where a refused run-again of `event` is told; `None` for an event that asks for none.
+    /// One arm an event kind, no catch-all: a new kind decides here.
     pub fn of(event: &WebhookEvent) -> Option<TellAgain> {
         match &event.event {
             Event::IssueComment(e) => Some(TellAgain::Thread {
@@ -244,7 +245,14 @@ impl TellAgain {
             Event::CheckRun(e) => Some(TellAgain::Commit {
                 sha: e.check_run.head_sha.to_string(),
             }),
-            _ => None,
+            // No "run again" comes in these.
+            Event::PullRequest(_)
+            | Event::Issues(_)
+            | Event::Push(_)
+            | Event::Release(_)
+            | Event::Ping(_)
+            | Event::CheckSuite(_)
+            | Event::Other { .. } => None,
         }
     }
 
@@ -268,7 +276,8 @@ impl TellAgain {
 }
 
 /// The writes a delivery's decisions call for; `commit` is the release's tag commit, when
-/// GitHub said it. Pure.
+/// GitHub said it. One arm an event kind, no catch-all: a new kind decides here where a
+/// refusal of it is told. Pure.
 pub fn responses(
     event: &WebhookEvent,
     decisions: &[Decision],
@@ -289,7 +298,8 @@ pub fn responses(
         Event::CheckRun(e) => {
             return refusal_check(decisions, Some(e.check_run.head_sha.as_str()), prefix);
         }
-        _ => return Vec::new(),
+        // These start nothing, so nothing of theirs is refused.
+        Event::Ping(_) | Event::CheckSuite(_) | Event::Other { .. } => return Vec::new(),
     };
     let number = e.issue.number;
     let mut out = Vec::new();
@@ -299,7 +309,11 @@ pub fn responses(
                 Trigger::Comment { comment_id, .. } => Response::Eyes {
                     comment_id: *comment_id,
                 },
-                _ => continue,
+                // A comment launches only comment triggers; nothing to react to otherwise.
+                Trigger::PullRequest { .. }
+                | Trigger::Issues { .. }
+                | Trigger::Push
+                | Trigger::Release { .. } => continue,
             },
             Decision::Control(_) => Response::Eyes {
                 comment_id: e.comment.id,
@@ -337,6 +351,22 @@ pub fn responses(
         }
     }
     out
+}
+
+/// When the comment `event` carries was written (a bare `/agent approve` binds to the head
+/// seen then); none for the other kinds. One arm an event kind, no catch-all.
+fn written_at(event: &WebhookEvent) -> Option<k8s_openapi::jiff::Timestamp> {
+    match &event.event {
+        Event::IssueComment(e) => e.comment.created_at,
+        Event::PullRequest(_)
+        | Event::Issues(_)
+        | Event::Push(_)
+        | Event::Release(_)
+        | Event::Ping(_)
+        | Event::CheckRun(_)
+        | Event::CheckSuite(_)
+        | Event::Other { .. } => None,
+    }
 }
 
 /// The notice of the first refusal among `decisions`, on pull request or issue `number`.
@@ -393,10 +423,7 @@ pub async fn gather(
     };
     let config = planner.config();
     let approving = config.github.authorization.fork_pull_requests == ForkPolicy::Approve;
-    let written_at = match &event.event {
-        Event::IssueComment(e) => e.comment.created_at,
-        _ => None,
-    };
+    let written_at = written_at(event);
     let ask = async {
         match client.own_login().await {
             Ok(Some(login)) => gathered.own_login = Some(login.to_string()),

@@ -827,11 +827,16 @@ async fn record_head(app: &AppState, event: &event::WebhookEvent) {
     let (event::Event::PullRequest(e), Some(repository)) = (&event.event, &event.repository) else {
         return;
     };
-    if !matches!(
-        event.action(),
-        Some("opened" | "synchronize" | "reopened" | "edited")
-    ) {
-        return;
+    // One arm an action, no catch-all: a new action decides whether it shows a head.
+    use crate::github::event::PullRequestAction as Action;
+    match &e.action {
+        Action::Opened | Action::Synchronize | Action::Reopened | Action::Edited => {}
+        Action::Closed
+        | Action::Labeled
+        | Action::Unlabeled
+        | Action::ReadyForReview
+        | Action::ConvertedToDraft
+        | Action::Other(_) => return,
     }
     let key = PullRequestKey::new(repository.full_name.as_str(), e.number);
     let sha = e.pull_request.head.sha.to_string();

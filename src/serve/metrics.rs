@@ -163,10 +163,12 @@ pub enum PhaseLabel {
     failed,
     cancelled,
     timed_out,
+    /// A phase a newer agentpods wrote.
+    unknown,
 }
 
-impl From<Option<Phase>> for PhaseLabel {
-    fn from(phase: Option<Phase>) -> PhaseLabel {
+impl From<Option<&Phase>> for PhaseLabel {
+    fn from(phase: Option<&Phase>) -> PhaseLabel {
         match phase {
             None => PhaseLabel::none,
             Some(Phase::Pending) => PhaseLabel::pending,
@@ -176,11 +178,12 @@ impl From<Option<Phase>> for PhaseLabel {
             Some(Phase::Failed) => PhaseLabel::failed,
             Some(Phase::Cancelled) => PhaseLabel::cancelled,
             Some(Phase::TimedOut) => PhaseLabel::timed_out,
+            Some(Phase::Unknown(_)) => PhaseLabel::unknown,
         }
     }
 }
 
-const PHASES: [PhaseLabel; 8] = [
+const PHASES: [PhaseLabel; 9] = [
     PhaseLabel::none,
     PhaseLabel::pending,
     PhaseLabel::queued,
@@ -189,6 +192,7 @@ const PHASES: [PhaseLabel; 8] = [
     PhaseLabel::failed,
     PhaseLabel::cancelled,
     PhaseLabel::timed_out,
+    PhaseLabel::unknown,
 ];
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -420,7 +424,7 @@ impl Metrics {
         for label in PHASES {
             let n: u64 = counts
                 .iter()
-                .filter(|(p, _)| PhaseLabel::from(*p) == label)
+                .filter(|(p, _)| PhaseLabel::from(p.as_ref()) == label)
                 .map(|(_, n)| n)
                 .sum();
             self.phases

@@ -1203,7 +1203,8 @@ async fn an_agent_that_prints_its_keys_in_every_encoding_and_fails_publishes_non
     ));
     let run = cluster
         .wait_for(&name, "GitHub to hear it failed", |r| {
-            r.and_then(|r| r.status.as_ref()?.report.as_ref()?.reported) == Some(Phase::Failed)
+            r.and_then(|r| r.status.as_ref()?.report.as_ref()?.reported.clone())
+                == Some(Phase::Failed)
         })
         .await
         .expect("the run");
@@ -1259,7 +1260,8 @@ async fn a_failed_image_build_reports_its_exit_and_none_of_its_log() {
         .await;
     let run = cluster
         .wait_for(&name, "GitHub to hear it failed", |r| {
-            r.and_then(|r| r.status.as_ref()?.report.as_ref()?.reported) == Some(Phase::Failed)
+            r.and_then(|r| r.status.as_ref()?.report.as_ref()?.reported.clone())
+                == Some(Phase::Failed)
         })
         .await
         .expect("the run");

@@ -118,7 +118,8 @@ async fn bills(posts: Vec<Post>, between: Duration) -> Vec<Bill> {
         // The agent works a while: GitHub hears it started.
         cluster
             .wait_for(&name, "GitHub to hear it started", |r| {
-                r.and_then(|r| r.status.as_ref()?.report.as_ref()?.reported) == Some(Phase::Running)
+                r.and_then(|r| r.status.as_ref()?.report.as_ref()?.reported.clone())
+                    == Some(Phase::Running)
             })
             .await;
         quiet(&cluster, &github).await;

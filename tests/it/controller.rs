@@ -607,7 +607,10 @@ async fn a_close_sent_again_after_the_pull_request_was_reopened_stops_none_of_it
         assert!(answer.contains("0 run(s) of #2 asked to stop"), "{answer}");
         let run: AgentRun = cluster.runs().get(&name).await.expect("the run");
         assert_eq!(run.spec.cancel, None, "the new review was stopped");
-        assert_eq!(run.status.and_then(|s| s.phase), Some(Phase::Running));
+        assert_eq!(
+            run.status.and_then(|s| s.phase.clone()),
+            Some(Phase::Running)
+        );
     })
     .await;
 }
@@ -736,7 +739,8 @@ async fn a_review_is_reported_as_a_check_run_and_one_comment_edited_with_the_res
         assert!(!pod.contains(&token), "the token is not in the pod spec");
         cluster
             .wait_for(&name, "GitHub to hear it started", |r| {
-                r.and_then(|r| r.status.as_ref()?.report.as_ref()?.reported) == Some(Phase::Running)
+                r.and_then(|r| r.status.as_ref()?.report.as_ref()?.reported.clone())
+                    == Some(Phase::Running)
             })
             .await;
         assert_eq!(github.comments().len(), 1, "one comment once it runs");
@@ -755,7 +759,7 @@ async fn a_review_is_reported_as_a_check_run_and_one_comment_edited_with_the_res
         );
         let run = cluster
             .wait_for(&name, "GitHub to hear it finished", |r| {
-                r.and_then(|r| r.status.as_ref()?.report.as_ref()?.reported)
+                r.and_then(|r| r.status.as_ref()?.report.as_ref()?.reported.clone())
                     == Some(Phase::Succeeded)
             })
             .await
@@ -796,7 +800,8 @@ async fn a_restart_between_start_and_finish_still_leaves_one_comment_edited_in_p
             .await;
         cluster
             .wait_for(&name, "GitHub to hear it started", |r| {
-                r.and_then(|r| r.status.as_ref()?.report.as_ref()?.reported) == Some(Phase::Running)
+                r.and_then(|r| r.status.as_ref()?.report.as_ref()?.reported.clone())
+                    == Some(Phase::Running)
             })
             .await;
 
@@ -810,7 +815,7 @@ async fn a_restart_between_start_and_finish_still_leaves_one_comment_edited_in_p
         cluster.start_controller();
         cluster
             .wait_for(&name, "GitHub to hear it finished", |r| {
-                r.and_then(|r| r.status.as_ref()?.report.as_ref()?.reported)
+                r.and_then(|r| r.status.as_ref()?.report.as_ref()?.reported.clone())
                     == Some(Phase::Succeeded)
             })
             .await;
@@ -984,7 +989,8 @@ async fn a_run_reported_by_a_replica_that_died_before_writing_its_status_is_not_
         cluster.start_controller();
         let run = cluster
             .wait_for(&name, "GitHub to hear it started", |r| {
-                r.and_then(|r| r.status.as_ref()?.report.as_ref()?.reported) == Some(Phase::Running)
+                r.and_then(|r| r.status.as_ref()?.report.as_ref()?.reported.clone())
+                    == Some(Phase::Running)
             })
             .await
             .expect("the run");

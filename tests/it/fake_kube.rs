@@ -170,7 +170,7 @@ async fn config_maps_and_pods_round_trip_through_the_kube_client() {
             )
             .await
             .expect("patch pod status");
-        assert_eq!(status.status.and_then(|s| s.phase).as_deref(), Some("Running"));
+        assert_eq!(status.status.and_then(|s| s.phase.clone()).as_deref(), Some("Running"));
         assert_eq!(status.spec.and_then(|s| s.node_name), None, "/status leaves the spec alone");
         let relabelled = pods
             .patch(
@@ -182,7 +182,7 @@ async fn config_maps_and_pods_round_trip_through_the_kube_client() {
             .expect("patch pod");
         assert_eq!(relabelled.labels()["extra"], "yes");
         assert_eq!(
-            relabelled.status.and_then(|s| s.phase).as_deref(),
+            relabelled.status.and_then(|s| s.phase.clone()).as_deref(),
             Some("Running"),
             "the main endpoint leaves the status alone"
         );
@@ -288,7 +288,7 @@ async fn an_agent_run_crd_registered_at_runtime_is_served_with_its_status() {
             .await
             .expect("patch status");
         assert_eq!(
-            patched.status.as_ref().and_then(|s| s.phase),
+            patched.status.as_ref().and_then(|s| s.phase.clone()),
             Some(Phase::Running)
         );
         assert_eq!(
@@ -757,7 +757,7 @@ async fn the_kubelet_runs_pods_to_their_end_with_a_termination_message() {
             };
             seen.push(
                 pod.status
-                    .and_then(|s| s.phase)
+                    .and_then(|s| s.phase.clone())
                     .unwrap_or_else(|| "-".to_owned()),
             );
         }
@@ -816,7 +816,7 @@ async fn the_kubelet_runs_pods_to_their_end_with_a_termination_message() {
         assert!(fake.finish_pod(NS, "slow", &PodScript::succeeds("late")));
         let slow = pods.get("slow").await.expect("get");
         assert_eq!(
-            slow.status.and_then(|s| s.phase).as_deref(),
+            slow.status.and_then(|s| s.phase.clone()).as_deref(),
             Some("Succeeded")
         );
     })

@@ -172,6 +172,69 @@ fn a_renamed_crate_root_is_refused_not_overlooked() {
     );
 }
 
+/// The five ways outside review 12b hid an edge (`plan -> serve`, `render -> serve`), each
+/// of which compiled and went unseen: each is an error of the scan now (R2).
+#[test]
+fn the_five_ways_review_12b_hid_an_edge_are_refused() {
+    let plan = ["plan".to_string()];
+    let render = ["render".to_string()];
+    let cases: [(&str, &[String], &str); 5] = [
+        (
+            "mod glob {\n    use crate::*;\n    fn peek() { let _ = serve::intake::decide_event; }\n}",
+            &plan,
+            "a glob of the crate root",
+        ),
+        (
+            "#[macro_export]\nmacro_rules! peek {\n    () => { $crate::serve::intake::decide_event };\n}",
+            &["serve".to_string()],
+            "`#[macro_export]`",
+        ),
+        (
+            "#[allow(dead_code)]\n#[path = \"../serve/hidden.rs\"]\nmod hidden;",
+            &plan,
+            "`#[path]`",
+        ),
+        (
+            "fn f() { let _ = self::super::serve::intake::decide_event; }",
+            &render,
+            "`self::super::`",
+        ),
+        (
+            "use super::*;\nfn f() { let _ = serve::intake::decide_event; }",
+            &plan,
+            "`super::*`",
+        ),
+    ];
+    for (source, path, says) in cases {
+        let found = scan(source, path).err().map(|e| e.to_string());
+        assert!(
+            found.as_ref().is_some_and(|e| e.contains(says)),
+            "{source}: {found:?}"
+        );
+    }
+    // A re-export at the crate root, then `crate::review12b_decide` in plan.
+    let found = crate_root(
+        "pub mod plan;\npub mod serve;\npub(crate) use serve::intake::decide_event as review12b_decide;",
+    )
+    .err()
+    .map(|e| e.to_string());
+    assert!(
+        found
+            .as_ref()
+            .is_some_and(|e| e.contains("a `use` in lib.rs")),
+        "{found:?}"
+    );
+    // What stays allowed: a test module's `use super::*`, a `super::` below the root.
+    assert_eq!(
+        modules_in(
+            "mod tests {\n    use super::*;\n}\nuse super::x;",
+            &["plan", "x"]
+        ),
+        Vec::<String>::new()
+    );
+    assert!(crate_root("pub mod plan;\npub(crate) mod text;").is_ok());
+}
+
 // ---------------------------------------------------------------------------------------
 // The check.
 
@@ -320,7 +383,16 @@ fn crate_edges(src: &Path) -> Edges {
     for file in &files {
         let path = module_path(src, file);
         if path.is_empty() {
-            continue; // lib.rs (declarations) and main.rs (the binary, its own crate).
+            // lib.rs declares the modules, and only that; main.rs is the binary, its own
+            // crate.
+            if file.ends_with("lib.rs") {
+                let text = std::fs::read_to_string(file)
+                    .unwrap_or_else(|e| panic!("{}: cannot read: {e}", file.display()));
+                if let Err(e) = crate_root(&text) {
+                    panic!("{}: {e}", file.display());
+                }
+            }
+            continue;
         }
         let text = std::fs::read_to_string(file)
             .unwrap_or_else(|e| panic!("{}: cannot read: {e}", file.display()));
@@ -797,6 +869,69 @@ fn renamed_crate_root(tokens: &[Token]) -> Option<usize> {
     None
 }
 
+/// The crate root (lib.rs) declares modules and nothing else: a `use` there (`pub(crate)
+/// use serve::x as y;`) makes a name at the root, and `crate::y` in another module would
+/// reach `serve` unseen (outside review 12b, R2). A scan error.
+fn crate_root(source: &str) -> Result<(), ScanError> {
+    let tokens = tokenize(source)?;
+    match tokens.iter().find(|t| is_ident(Some(t), "use")) {
+        Some(token) => Err(ScanError {
+            line: token.line,
+            what: "a `use` in lib.rs: a name re-exported at the crate root hides the module \
+                   it comes from; write its `crate::module::` path where it is used",
+        }),
+        None => Ok(()),
+    }
+}
+
+/// The line of a construct that would hide an edge from the scan, and why (outside review
+/// 12b, R2): the scan assigns a file to a module by its folder, reads `crate::` and
+/// `super::` paths, and nothing else.
+fn hidden_edge(tokens: &[Token]) -> Option<(usize, &'static str)> {
+    let sep = |at: usize| tokens.get(at).is_some_and(|t| t.tok == Tok::PathSep);
+    for (i, token) in tokens.iter().enumerate() {
+        if is_punct(Some(token), '#') {
+            let open = if is_punct(tokens.get(i + 1), '!') {
+                i + 2
+            } else {
+                i + 1
+            };
+            if is_punct(tokens.get(open), '[') {
+                if is_ident(tokens.get(open + 1), "path") {
+                    return Some((
+                        token.line,
+                        "a `#[path]` module: its file would be counted as the module of the \
+                         folder it sits in, not the one declaring it; put the file in its \
+                         module's folder",
+                    ));
+                }
+                if is_ident(tokens.get(open + 1), "macro_export") {
+                    return Some((
+                        token.line,
+                        "`#[macro_export]`: the `$crate::` paths in the macro would be counted \
+                         as this module's, not those of the modules calling it; write a \
+                         function, or a macro used where it is defined",
+                    ));
+                }
+            }
+        }
+        if is_ident(Some(token), "self") && sep(i + 1) && is_ident(tokens.get(i + 2), "super") {
+            return Some((
+                token.line,
+                "`self::super::`: a climb the scan does not follow; write `super::`",
+            ));
+        }
+        if is_ident(Some(token), "crate") && sep(i + 1) && is_punct(tokens.get(i + 2), '*') {
+            return Some((
+                token.line,
+                "a glob of the crate root (`crate::*`): the modules named after it would go \
+                 unseen; write `crate::` paths",
+            ));
+        }
+    }
+    None
+}
+
 fn scan(source: &str, path: &[String]) -> Result<Scan, ScanError> {
     let tokens = tokenize(source)?;
     if let Some(line) = renamed_crate_root(&tokens) {
@@ -805,6 +940,9 @@ fn scan(source: &str, path: &[String]) -> Result<Scan, ScanError> {
             what: "renames the crate root (`crate as`, `self as` in `crate::{…}`, `super as`): \
                    paths through the new name would go unseen; write `crate::` paths",
         });
+    }
+    if let Some((line, what)) = hidden_edge(&tokens) {
+        return Err(ScanError { line, what });
     }
     let mut out = Scan::default();
     // Inline `mod name { … }` blocks: the name and the brace depth inside them.
@@ -919,6 +1057,14 @@ fn scan(source: &str, path: &[String]) -> Result<Scan, ScanError> {
                     at += 2;
                 }
                 if climbs > 0 && climbs == path.len() + inline.len() {
+                    if is_punct(tokens.get(at), '*') {
+                        return Err(ScanError {
+                            line: token.line,
+                            what: "a glob of the crate root (`super::*` up to it): the \
+                                   modules named after it would go unseen; write `crate::` \
+                                   paths",
+                        });
+                    }
                     heads_at(&mut out, at);
                 }
                 i = at.max(i + 1);

@@ -212,7 +212,8 @@ async fn a_run_with_its_token_reported_to_github() -> BTreeSet<Grant> {
         .await;
     cluster
         .wait_for(&name, "GitHub to hear it finished", |r| {
-            r.and_then(|r| r.status.as_ref()?.report.as_ref()?.reported) == Some(Phase::Succeeded)
+            r.and_then(|r| r.status.as_ref()?.report.as_ref()?.reported.clone())
+                == Some(Phase::Succeeded)
         })
         .await;
     let secrets: Api<Secret> = Api::namespaced(cluster.client.clone(), RUNS);

@@ -61,7 +61,8 @@ async fn a_failed_review(cluster: &Cluster, github: &FakeGithub) -> (AgentRun, u
         .await;
     let run = cluster
         .wait_for(&name, "GitHub to hear it failed", |r| {
-            r.and_then(|r| r.status.as_ref()?.report.as_ref()?.reported) == Some(Phase::Failed)
+            r.and_then(|r| r.status.as_ref()?.report.as_ref()?.reported.clone())
+                == Some(Phase::Failed)
         })
         .await
         .expect("the run");

@@ -668,7 +668,9 @@ impl Kube {
     pub async fn expect_reported(&self, run: &str, phase: Phase) -> AgentRun {
         self.get()
             .wait_for(run, &format!("GitHub to hear {phase:?}"), |r| {
-                r.and_then(|r| r.status.as_ref()?.report.as_ref()?.reported) == Some(phase)
+                r.and_then(|r| r.status.as_ref()?.report.as_ref()?.reported.clone())
+                    .as_ref()
+                    == Some(&phase)
             })
             .await
             .expect("the run")

@@ -1823,7 +1823,7 @@ fn against_a_cluster() {
         let run = rt
             .block_on(api.get(&runs[0]))
             .expect("the AgentRun was recorded before the answer");
-        if run.status.as_ref().and_then(|s| s.phase) == Some(Phase::Succeeded) {
+        if run.status.as_ref().and_then(|s| s.phase.clone()) == Some(Phase::Succeeded) {
             let result = run.status.and_then(|s| s.result).expect("a result");
             assert_eq!(result.summary, "LGTM");
             break;

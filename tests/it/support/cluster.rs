@@ -241,7 +241,7 @@ impl Cluster {
     }
 
     pub fn phase_of(run: &AgentRun) -> Option<Phase> {
-        run.status.as_ref().and_then(|s| s.phase)
+        run.status.as_ref().and_then(|s| s.phase.clone())
     }
 
     /// Waits until the run satisfies `done`, failing with `what` and the run's last state.
@@ -270,7 +270,7 @@ impl Cluster {
     /// Waits until the run is in `phase`.
     pub async fn wait_phase(&self, name: &str, phase: Phase) -> AgentRun {
         self.wait_for(name, &format!("phase {phase:?}"), |r| {
-            r.and_then(Cluster::phase_of) == Some(phase)
+            r.and_then(Cluster::phase_of).as_ref() == Some(&phase)
         })
         .await
         .expect("the run exists")
