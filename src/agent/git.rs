@@ -198,7 +198,12 @@ impl Git {
     /// nested repository's own configuration (its filters, which run programs) when
     /// `status` or `add` look into it, so every `.git` below the checkout's top and the
     /// submodules' git folders (`.git/modules`) are removed, their files left as files.
-    /// Returns the nested repositories removed, as paths in the checkout.
+    /// And the agent's index goes: git takes a gitlink's path from the index as written
+    /// and looks into that folder (`.git/x`, `../x`, `/x`: anywhere); the index is built
+    /// again from HEAD (`read-tree`, which refuses such paths), and history is read
+    /// without the agent's grafts (`info/grafts`, `shallow`), which would hide commits
+    /// from the secret scan. Returns the nested repositories removed, as paths in the
+    /// checkout.
     pub fn reseal(&self, config: &[u8]) -> Result<Vec<String>, GitError> {
         let git_dir = self.dir.join(".git");
         let tampered = |what: &str| GitError::Tampered(what.to_string());
@@ -211,6 +216,9 @@ impl Git {
             "commondir",
             "config.worktree",
             "info/attributes",
+            "info/grafts",
+            "shallow",
+            "index",
             "modules",
         ] {
             let path = git_dir.join(name);
@@ -251,6 +259,7 @@ impl Git {
             }
         }
         nested.sort();
+        self.run("read-tree", &["read-tree", "HEAD"])?;
         Ok(nested)
     }
 

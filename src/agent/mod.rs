@@ -773,7 +773,11 @@ fn attempt(
             &format!(
                 "removed the git repositories the agent left inside the checkout, which \
                  the entrypoint's git would have read the configuration of: {}",
-                nested.join(", ")
+                nested
+                    .iter()
+                    .map(|p| format!("\"{}\"", p.escape_debug()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         );
     }

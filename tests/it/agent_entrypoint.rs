@@ -1868,3 +1868,63 @@ rm -f "$HOME/ran"
         outcome.log
     );
 }}
+
+both_ways! {
+    /// Review 11f's B1: git takes a gitlink's path from the index as the agent wrote it,
+    /// and `status` and `add` look into that folder as a repository, running its clean
+    /// filter: a gitlink at `.git/foo` (inside the git folder, which no sweep of the
+    /// checkout reaches) and one at `../evil` (outside the checkout). Before, the
+    /// publish step's `git status` ran the agent's filter in both. Now the index is built
+    /// again from HEAD, whose tree cannot hold such paths, before any git runs.
+    fn a_gitlink_the_agent_writes_into_the_index_runs_nothing_in_the_entrypoint_s_git(way) {
+    let remote = Remote::with_main(&[("greeting.txt", "hello\n")]);
+    let script = r#"
+cat > /dev/null
+printf '#!/bin/sh\necho "$0 $*" >> "%s/ran"\ncat\n' "$HOME" > "$HOME/filter.sh"
+chmod +x "$HOME/filter.sh"
+g() { git -c user.name=Agent -c user.email=agent@example.com "$@"; }
+nest() {
+  mkdir -p "$1" && (cd "$1" && g init -q && echo data > f.txt && echo '* filter=x' > .gitattributes &&
+    g add -A && g commit -qm s &&
+    printf '[filter "x"]\n\tclean = %s\n' "$HOME/filter.sh" >> .git/config &&
+    echo datb > f.txt && touch -d 2000-01-01 f.txt)
+}
+nest .git/foo
+nest ../evil
+g update-index --add --cacheinfo "160000,$(git -C .git/foo rev-parse HEAD),,git/foo"
+g update-index --add --cacheinfo "160000,$(git -C ../evil rev-parse HEAD),,,/evil"
+perl -MDigest::SHA=sha1 -e 'local $/; open F, "<", ".git/index" or die; my $d = <F>; close F;
+  $d = substr($d, 0, -20); $d =~ s{,git/foo}{.git/foo}; $d =~ s{,,/evil}{../evil};
+  open F, ">", ".git/index" or die; print F $d . sha1($d); close F'
+git ls-files -s > "$HOME/index-as-left"
+printf 'hello, world\n' > greeting.txt
+rm -f "$HOME/ran"
+"#;
+    let run = Run::new(&remote, "task-34", script);
+    let ran = run.path("ran");
+    let left = run.path("index-as-left");
+    let outcome = run.flag("--push").way(way).go();
+
+    let left = std::fs::read_to_string(&left).unwrap_or_default();
+    assert!(
+        left.contains(".git/foo") && left.contains("../evil"),
+        "the agent's index held both gitlinks:\n{left}\n{}",
+        outcome.log
+    );
+    let ran = std::fs::read_to_string(&ran).unwrap_or_default();
+    assert_eq!(
+        ran, "",
+        "the agent's filter ran in the entrypoint's git:\n{}",
+        outcome.log
+    );
+    assert!(outcome.success, "{}", outcome.log);
+    let result = outcome.result();
+    assert_eq!(result.conclusion, Conclusion::Success, "{}", result.summary);
+    let tip = remote
+        .tip("agentpods/task-34")
+        .expect("the branch was pushed");
+    assert_eq!(
+        git(&remote.bare, &["show", &format!("{tip}:greeting.txt")]),
+        "hello, world"
+    );
+}}
