@@ -435,25 +435,36 @@ fn checkout_step(args: &AgentArgs) -> ExitCode {
 }
 
 fn checkout_failed(redactor: &Redactor, e: &AgentError) -> handoff::CheckedOut {
-    say(redactor, &e.to_string());
     handoff::CheckedOut::Failed {
-        message: redactor.redact(&e.to_string()),
+        message: told(redactor, e),
     }
+}
+
+/// A step's error, said in the log and returned for the hand-off, its secrets taken out.
+fn told(redactor: &Redactor, e: &AgentError) -> String {
+    let message = redactor.redact(&e.to_string());
+    say(redactor, &message);
+    message
 }
 
 /// `--phase run`: runs the agent on the checkout, in a container without the token, and
 /// records how it exited for the publish step; exits 0 when it could record it.
 fn agent_step(args: &AgentArgs) -> ExitCode {
-    let record = match load(args) {
-        Err((redactor, e)) => agent_failed(&redactor, &e),
-        Ok(_) if args.token_file.is_some() => {
-            let e = AgentError::AgentStep(
+    // Refused before anything reads the token.
+    let loaded = if args.token_file.is_some() {
+        Err((
+            Redactor::new(Vec::<String>::new()),
+            AgentError::AgentStep(
                 "the agent's step was given --token-file (AGENTPODS_TOKEN_FILE): the agent \
                  would hold the run's token. Give it to the checkout and publish steps only."
                     .into(),
-            );
-            agent_failed(&Redactor::new(Vec::<String>::new()), &e)
-        }
+            ),
+        ))
+    } else {
+        load(args)
+    };
+    let record = match loaded {
+        Err((redactor, e)) => agent_failed(&redactor, &e),
         Ok(loaded) => {
             let redactor = &loaded.secrets.all;
             match handoff::read_checkout(&args.handoff_dir) {
@@ -487,9 +498,8 @@ fn agent_step(args: &AgentArgs) -> ExitCode {
 }
 
 fn agent_failed(redactor: &Redactor, e: &AgentError) -> handoff::AgentRecord {
-    say(redactor, &e.to_string());
     handoff::AgentRecord::Failed {
-        message: redactor.redact(&e.to_string()),
+        message: told(redactor, e),
     }
 }
 
@@ -544,9 +554,11 @@ fn secret_in_push(git: &Git, base: &Sha, secrets: &Secrets) -> Result<Option<Pub
 
 fn failure(redactor: &Redactor, e: &AgentError) -> RunResult {
     say(redactor, &e.to_string());
+    // Published as Markdown, and it may quote the agent's own words (its step's record):
+    // redacted as GitHub shows it too.
     RunResult::new(
         Conclusion::Failure,
-        redactor.redact(&format!("agentpods could not complete the run: {e}")),
+        redactor.redact_published(&format!("agentpods could not complete the run: {e}")),
     )
 }
 

@@ -1928,3 +1928,46 @@ rm -f "$HOME/ran"
         "hello, world"
     );
 }}
+
+/// The agent's record is the agent's word (its container can write the folder), so a
+/// failure it records reaches the published summary as the agent wrote it: it is redacted
+/// as GitHub shows Markdown, a key split by bold included. Before, a failure's summary
+/// was redacted only in its plain forms.
+#[test]
+fn a_failure_the_agent_s_record_claims_is_published_redacted_as_github_shows_it() {
+    const KEY: &str = "sk-proj-AbCdEfGh1234567890SECRETxyz";
+    let remote = Remote::with_main(&[("greeting.txt", "hello\n")]);
+    let run = Run::new(&remote, "task-35", "true\n").env("MYKEY", KEY);
+    let phase = |phase: &str| {
+        let mut args = run.args.clone();
+        args.extend([
+            "--phase".to_string(),
+            phase.into(),
+            "--handoff-dir".into(),
+            run.path("handoff"),
+            "--agent-record".into(),
+            run.path("exit/agent.json"),
+            "--secret-env".into(),
+            "MYKEY".into(),
+        ]);
+        args
+    };
+    let (ok, log) = run.spawn(&phase("checkout"), &run.env);
+    assert!(ok, "{log}");
+    std::fs::create_dir_all(run.path("exit")).unwrap();
+    let forged = serde_json::json!({
+        "outcome": "failed",
+        "message": format!("it broke: {}**{}**{}", &KEY[..6], &KEY[6..10], &KEY[10..]),
+    });
+    std::fs::write(run.path("exit/agent.json"), forged.to_string()).unwrap();
+    let (_, log) = run.spawn(&phase("publish"), &run.env);
+    let outcome = run.outcome(true, log);
+    let result = outcome.result();
+    assert_eq!(result.conclusion, Conclusion::Failure);
+    assert!(
+        !result.summary.replace("**", "").contains(KEY),
+        "{}",
+        result.summary
+    );
+    assert!(result.summary.contains("***"), "{}", result.summary);
+}
