@@ -71,7 +71,7 @@ pub struct Identity {
     pub email: String,
 }
 
-/// git, in one working directory, talking to one remote.
+/// git, in one working directory (or a bare repository), talking to one remote.
 #[derive(Debug)]
 pub struct Git {
     exe: PathBuf,
@@ -79,6 +79,10 @@ pub struct Git {
     remote: RemoteUrl,
     credentials: Option<Credentials>,
     redactor: Redactor,
+    /// A bare repository the fetches go into, whose objects the working directory borrows
+    /// (`objects/info/alternates`): kept where the agent cannot write, so that the publish
+    /// step can build on the checked-out commit without reading the agent's checkout.
+    store: Option<PathBuf>,
 }
 
 impl Git {
@@ -95,19 +99,32 @@ impl Git {
             remote,
             credentials,
             redactor,
+            store: None,
         }
+    }
+
+    /// Fetches into the bare repository `store` (made by [`Git::init`]), whose objects the
+    /// working directory borrows.
+    pub fn with_store(mut self, store: PathBuf) -> Git {
+        self.store = Some(store);
+        self
     }
 
     pub fn dir(&self) -> &Path {
         &self.dir
     }
 
-    /// A git command; `remote` when it talks to origin (fetch, push), the one kind given
-    /// the token's header: a command that only reads or writes the checkout never holds it.
+    /// A git command in the working directory; `remote` when it talks to origin (fetch,
+    /// push), the one kind given the token's header: a command that only reads or writes
+    /// the checkout never holds it.
     fn command(&self, remote: bool) -> Command {
+        self.command_in(&self.dir, remote)
+    }
+
+    fn command_in(&self, dir: &Path, remote: bool) -> Command {
         let mut cmd = Command::new(&self.exe);
         cmd.arg("-C")
-            .arg(&self.dir)
+            .arg(dir)
             .stdin(Stdio::null())
             .env("GIT_TERMINAL_PROMPT", "0")
             .env("GIT_ADVICE", "0")
@@ -155,8 +172,18 @@ impl Git {
     }
 
     fn run_as(&self, step: &'static str, args: &[&str], remote: bool) -> Result<String, GitError> {
+        self.run_in(&self.dir, step, args, remote)
+    }
+
+    fn run_in(
+        &self,
+        dir: &Path,
+        step: &'static str,
+        args: &[&str],
+        remote: bool,
+    ) -> Result<String, GitError> {
         let out = self
-            .command(remote)
+            .command_in(dir, remote)
             .args(args)
             .output()
             .map_err(|source| GitError::Spawn {
@@ -263,32 +290,104 @@ impl Git {
         Ok(nested)
     }
 
-    /// `git init` in the working directory (created if missing) with the remote as origin.
+    /// `git init` in the working directory (created if missing) with the remote as origin;
+    /// with a store, the store too, its objects borrowed by the working directory.
     pub fn init(&self) -> Result<(), GitError> {
-        std::fs::create_dir_all(&self.dir).map_err(|source| GitError::Spawn {
-            exe: format!("mkdir {}", self.dir.display()),
-            source,
-        })?;
+        mkdir(&self.dir)?;
+        if let Some(store) = &self.store {
+            mkdir(store)?;
+            self.run_in(store, "init", &["init", "--bare", "--quiet"], false)?;
+        }
         self.run("init", &["init", "--quiet"])?;
         self.run(
             "remote add",
             &["remote", "add", "origin", self.remote.as_str()],
         )?;
+        if let Some(store) = &self.store {
+            borrow_objects(&self.dir.join(".git"), store)?;
+        }
         Ok(())
     }
 
-    /// Fetches `want` (a commit id or a ref) from origin into FETCH_HEAD.
-    fn fetch(&self, want: &str) -> Result<(), GitError> {
-        self.run_remote(
+    /// `git init --bare` of a new repository at the working directory (anything there
+    /// before is removed first) that borrows the objects of the bare repository `store`.
+    pub fn init_bare_on(&self, store: &Path) -> Result<(), GitError> {
+        if std::fs::symlink_metadata(&self.dir).is_ok() {
+            remove(&self.dir, true)?;
+        }
+        mkdir(&self.dir)?;
+        self.run("init", &["init", "--bare", "--quiet"])?;
+        borrow_objects(&self.dir, store)
+    }
+
+    /// Fetches `want` (a commit id or a ref) from origin, into the store when there is
+    /// one; the commit fetched.
+    fn fetch(&self, want: &str) -> Result<Sha, GitError> {
+        let dir = self.store.as_deref().unwrap_or(&self.dir);
+        self.run_in(
+            dir,
             "fetch",
             &[
                 "fetch",
                 "--quiet",
                 "--no-tags",
                 "--no-recurse-submodules",
-                "origin",
+                self.remote.as_str(),
                 want,
             ],
+            true,
+        )?;
+        let out = self.run_in(
+            dir,
+            "rev-parse",
+            &["rev-parse", "--verify", "FETCH_HEAD^{commit}"],
+            false,
+        )?;
+        parse_sha(&out)
+    }
+
+    /// Takes the commits of a git bundle (a file the agent's step wrote: the agent's
+    /// word) into this repository, which must hold the commits the bundle builds on; the
+    /// commit its HEAD names. Only data is read: the bundle's pack is checked as git
+    /// checks what a remote sends, and every object its HEAD reaches must be there.
+    pub fn import_bundle(&self, bundle: &Path) -> Result<Sha, GitError> {
+        let bundle = bundle
+            .to_str()
+            .filter(|b| b.starts_with('/'))
+            .ok_or_else(|| GitError::Failed {
+                step: "fetch bundle",
+                status: "not an absolute path".into(),
+                stderr: bundle.display().to_string(),
+            })?;
+        self.run(
+            "fetch bundle",
+            &[
+                "fetch",
+                "--quiet",
+                "--no-tags",
+                "--no-recurse-submodules",
+                bundle,
+                "HEAD:refs/agentpods/change",
+            ],
+        )?;
+        let out = self.run(
+            "rev-parse",
+            &["rev-parse", "--verify", "refs/agentpods/change^{commit}"],
+        )?;
+        parse_sha(&out)
+    }
+
+    /// Writes the commits from `base` to HEAD as a git bundle at `path`.
+    pub fn bundle(&self, base: &Sha, path: &Path) -> Result<(), GitError> {
+        let path = path.to_str().ok_or_else(|| GitError::Failed {
+            step: "bundle",
+            status: "not a UTF-8 path".into(),
+            stderr: path.display().to_string(),
+        })?;
+        let not_base = format!("^{}", base.as_str());
+        self.run(
+            "bundle",
+            &["bundle", "create", "--quiet", path, "HEAD", &not_base],
         )
         .map(drop)
     }
@@ -299,16 +398,13 @@ impl Git {
         let target = match sha {
             Some(sha) => {
                 self.fetch_commit(git_ref, sha)?;
-                sha.as_str().to_string()
+                sha.clone()
             }
-            None => {
-                self.fetch(git_ref.as_str())?;
-                "FETCH_HEAD".to_string()
-            }
+            None => self.fetch(git_ref.as_str())?,
         };
         self.run(
             "checkout",
-            &["checkout", "--quiet", "--detach", &target, "--"],
+            &["checkout", "--quiet", "--detach", target.as_str(), "--"],
         )?;
         let head = self.head()?;
         if let Some(sha) = sha.filter(|s| **s != head) {
@@ -355,11 +451,7 @@ impl Git {
     /// The commit HEAD points at.
     pub fn head(&self) -> Result<Sha, GitError> {
         let out = self.run("rev-parse", &["rev-parse", "--verify", "HEAD^{commit}"])?;
-        Sha::parse(out.trim()).map_err(|_| GitError::Failed {
-            step: "rev-parse",
-            status: "unexpected output".into(),
-            stderr: out.trim().to_string(),
-        })
+        parse_sha(&out)
     }
 
     /// Whether the working tree has changes that are not committed (untracked files too,
@@ -396,12 +488,17 @@ impl Git {
 
     /// How many commits lie between `base` and HEAD.
     pub fn commits_since(&self, base: &Sha) -> Result<usize, GitError> {
-        let range = format!("{}..HEAD", base.as_str());
+        self.commits_between(base, "HEAD")
+    }
+
+    /// How many commits lie between `base` and `head`.
+    pub fn commits_between(&self, base: &Sha, head: &str) -> Result<usize, GitError> {
+        let range = format!("{}..{head}", base.as_str());
         let out = self.run("rev-list", &["rev-list", "--count", &range])?;
         Ok(out.trim().parse().unwrap_or(0))
     }
 
-    /// Every object a push of HEAD would publish that `base` does not already hold (the
+    /// Every object a push of `head` would publish that `base` does not already hold (the
     /// commits as stored: message, author, committer and every header; the trees: file
     /// names; the blobs: whole contents, binary too), each passed to `look` with the path
     /// it was found at (empty for commits), until `look` says stop. Replacement objects
@@ -409,11 +506,15 @@ impl Git {
     pub fn each_new_object(
         &self,
         base: &Sha,
+        head: &Sha,
         look: &mut dyn FnMut(&str, &str, &[u8]) -> bool,
     ) -> Result<(), GitError> {
         use std::io::{BufRead, BufReader, Read, Write};
         let not_base = format!("^{}", base.as_str());
-        let listed = self.run("rev-list", &["rev-list", "--objects", "HEAD", &not_base])?;
+        let listed = self.run(
+            "rev-list",
+            &["rev-list", "--objects", head.as_str(), &not_base],
+        )?;
         let objects: Vec<(&str, &str)> = listed
             .lines()
             .map(|l| l.split_once(' ').unwrap_or((l, "")))
@@ -483,9 +584,9 @@ impl Git {
         outcome
     }
 
-    /// Pushes HEAD to `branch` on origin (never forced).
-    pub fn push(&self, branch: &Branch) -> Result<(), GitError> {
-        let refspec = format!("HEAD:refs/heads/{}", branch.as_str());
+    /// Pushes `head` to `branch` on origin (never forced).
+    pub fn push(&self, head: &Sha, branch: &Branch) -> Result<(), GitError> {
+        let refspec = format!("{}:refs/heads/{}", head.as_str(), branch.as_str());
         self.run_remote(
             "push",
             &[
@@ -495,12 +596,40 @@ impl Git {
                 // Only the commits checked: no tags or submodules the agent configured.
                 "--no-follow-tags",
                 "--recurse-submodules=no",
-                "origin",
+                self.remote.as_str(),
                 &refspec,
             ],
         )
         .map(drop)
     }
+}
+
+fn parse_sha(out: &str) -> Result<Sha, GitError> {
+    Sha::parse(out.trim()).map_err(|_| GitError::Failed {
+        step: "rev-parse",
+        status: "unexpected output".into(),
+        stderr: out.trim().to_string(),
+    })
+}
+
+fn mkdir(dir: &Path) -> Result<(), GitError> {
+    std::fs::create_dir_all(dir).map_err(|source| GitError::Spawn {
+        exe: format!("mkdir {}", dir.display()),
+        source,
+    })
+}
+
+/// Makes the repository whose git folder is `git_dir` read objects from the bare
+/// repository `store` too.
+fn borrow_objects(git_dir: &Path, store: &Path) -> Result<(), GitError> {
+    let path = git_dir.join("objects/info/alternates");
+    let line = format!("{}\n", store.join("objects").display());
+    std::fs::create_dir_all(git_dir.join("objects/info"))
+        .and_then(|()| std::fs::write(&path, line))
+        .map_err(|source| GitError::Spawn {
+            exe: format!("write {}", path.display()),
+            source,
+        })
 }
 
 /// Removes a file, a link or (`folder`) a folder and all in it.

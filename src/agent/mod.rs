@@ -168,6 +168,20 @@ pub struct AgentArgs {
         default_value = "/var/run/agentpods/exit/agent.json"
     )]
     pub agent_record: PathBuf,
+    /// Three steps: where the checkout keeps the commit's git objects, in a folder it
+    /// alone writes (the other steps mount it read-only, at the same path): the checkout's
+    /// `.git` borrows them, and the publish step builds its push on them.
+    #[arg(long, env = "AGENTPODS_OBJECTS_DIR")]
+    pub objects_dir: Option<PathBuf>,
+    /// Three steps: where the agent's step leaves the agent's commits as a git bundle
+    /// (`changes.bundle`) for the publish step, which then never reads the agent's
+    /// checkout. Needs --objects-dir and, in the publish step, --publish-dir.
+    #[arg(long, env = "AGENTPODS_CHANGES_DIR")]
+    pub changes_dir: Option<PathBuf>,
+    /// Three steps: a folder of the publish step's own, which no other step mounts, where
+    /// it takes the bundle into a repository of its own and pushes from there.
+    #[arg(long, env = "AGENTPODS_PUBLISH_DIR")]
+    pub publish_dir: Option<PathBuf>,
     /// The agent command and its arguments, after `--`; run directly, without a shell.
     /// Needed by --phase all and run.
     #[arg(last = true, required_if_eq_any = [("phase", "all"), ("phase", "run")])]
@@ -224,6 +238,14 @@ pub enum AgentError {
     AgentResult { path: PathBuf, reason: String },
     #[error("cannot inspect the agent's changes: {0}")]
     Inspect(GitError),
+    #[error("cannot bundle the agent's commits: {0}")]
+    Bundle(GitError),
+    /// The publish step was asked to take the agent's commits from a bundle without the
+    /// folders that needs.
+    #[error("--changes-dir needs {0} in the publish step")]
+    Layout(&'static str),
+    #[error("the agent's bundle {path} is not a plain file")]
+    NotABundle { path: PathBuf },
     #[error(transparent)]
     Handoff(#[from] handoff::HandoffError),
     /// The checkout step failed; its message, as it wrote it.
@@ -472,12 +494,18 @@ fn agent_step(args: &AgentArgs) -> ExitCode {
                     say(redactor, "the checkout failed; the agent does not run");
                     handoff::AgentRecord::Skipped
                 }
-                Ok((handoff::CheckedOut::Ready { base }, _)) => {
+                Ok((handoff::CheckedOut::Ready { base }, sealed)) => {
                     let ran = Sha::parse(&base)
                         .map_err(AgentError::from)
                         .and_then(|base| {
                             let task = read_task(args)?;
-                            run_agent(args, &args.workdir, &base, &task, redactor)
+                            let exit = run_agent(args, &args.workdir, &base, &task, redactor)?;
+                            if let Some(changes) =
+                                args.changes_dir.as_deref().filter(|_| exit.code == Some(0))
+                            {
+                                bundle_changes(args, &base, &sealed, changes, redactor)?;
+                            }
+                            Ok(exit)
                         });
                     match ran {
                         Ok(exit) => handoff::AgentRecord::exited(exit),
@@ -495,6 +523,73 @@ fn agent_step(args: &AgentArgs) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The file in --changes-dir that holds the agent's commits.
+const CHANGES_BUNDLE: &str = "changes.bundle";
+
+/// In the agent's container (no token), once the agent has exited: commits what it left
+/// uncommitted, and writes every commit since `base` as a bundle into `changes` (none when
+/// there is none), for the publish step to push without reading the checkout.
+fn bundle_changes(
+    args: &AgentArgs,
+    base: &Sha,
+    sealed: &[u8],
+    changes: &Path,
+    redactor: &Redactor,
+) -> Result<(), AgentError> {
+    let plan = plan(args)?;
+    let git = git_for(args, &plan, None, redactor);
+    let bundle = changes.join(CHANGES_BUNDLE);
+    let prepare = |source| AgentError::Prepare {
+        path: bundle.clone(),
+        source,
+    };
+    // Whatever is there is not this step's.
+    match std::fs::symlink_metadata(&bundle) {
+        Ok(m) if m.is_dir() => std::fs::remove_dir_all(&bundle).map_err(prepare)?,
+        Ok(_) => std::fs::remove_file(&bundle).map_err(prepare)?,
+        Err(_) => {}
+    }
+    reseal(&git, sealed, redactor)?;
+    if git.is_dirty().map_err(AgentError::Inspect)? {
+        let message = format!("agentpods: changes of run {}", plan.run.as_str());
+        git.commit_all(&identity(args), &message)
+            .map_err(AgentError::Bundle)?;
+    }
+    if git.commits_since(base).map_err(AgentError::Inspect)? == 0 {
+        return Ok(());
+    }
+    std::fs::create_dir_all(changes).map_err(prepare)?;
+    git.bundle(base, &bundle).map_err(AgentError::Bundle)
+}
+
+fn identity(args: &AgentArgs) -> Identity {
+    Identity {
+        name: args.author_name.clone(),
+        email: args.author_email.clone(),
+    }
+}
+
+/// Puts the checkout's git folder back as the entrypoint's own git needs it (see
+/// [`Git::reseal`]), saying which nested repositories it removed.
+fn reseal(git: &Git, sealed: &[u8], redactor: &Redactor) -> Result<(), AgentError> {
+    let nested = git.reseal(sealed).map_err(AgentError::Inspect)?;
+    if !nested.is_empty() {
+        say(
+            redactor,
+            &format!(
+                "removed the git repositories the agent left inside the checkout, which \
+                 the entrypoint's git would have read the configuration of: {}",
+                nested
+                    .iter()
+                    .map(|p| format!("\"{}\"", p.escape_debug()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        );
+    }
+    Ok(())
 }
 
 fn agent_failed(redactor: &Redactor, e: &AgentError) -> handoff::AgentRecord {
@@ -524,10 +619,15 @@ struct Published {
     place: String,
 }
 
-/// The first secret of the pod in what a push of HEAD would publish over `base`, if any.
-fn secret_in_push(git: &Git, base: &Sha, secrets: &Secrets) -> Result<Option<Published>, GitError> {
+/// The first secret of the pod in what a push of `head` would publish over `base`, if any.
+fn secret_in_push(
+    git: &Git,
+    base: &Sha,
+    head: &Sha,
+    secrets: &Secrets,
+) -> Result<Option<Published>, GitError> {
     let mut found = None;
-    git.each_new_object(base, &mut |kind, path, content| {
+    git.each_new_object(base, head, &mut |kind, path, content| {
         if !secrets.all.finds(content) {
             return true;
         }
@@ -635,13 +735,24 @@ fn git_for(
     credentials: Option<Credentials>,
     redactor: &Redactor,
 ) -> Git {
-    Git::new(
+    let git = Git::new(
         args.git.clone(),
         args.workdir.clone(),
         plan.remote.clone(),
         credentials,
         redactor.clone(),
-    )
+    );
+    match &args.objects_dir {
+        Some(objects) => git.with_store(store_in(objects)),
+        None => git,
+    }
+}
+
+/// The bare repository the checkout fetches into, in --objects-dir: a folder the
+/// checkout makes (and so owns: git refuses a repository whose folder another user owns,
+/// as the volume's own folder may be).
+fn store_in(objects_dir: &Path) -> PathBuf {
+    objects_dir.join("checkout.git")
 }
 
 /// Checks out the commit (and a pull request's base); HEAD, and the git configuration as
@@ -733,7 +844,7 @@ fn attempt(
     let redactor = &secrets.all;
     let plan = plan(args)?;
     let task = read_task(args)?;
-    let git = git_for(args, &plan, credentials, redactor);
+    let git = git_for(args, &plan, credentials.clone(), redactor);
     let (base, sealed, exit) = if args.phase == Phase::Publish {
         // What the checkout wrote, where the agent could not; and the agent's own word.
         let (checked, sealed) = handoff::read_checkout(&args.handoff_dir)?;
@@ -777,26 +888,20 @@ fn attempt(
         }),
         ..exit
     };
-    // What the agent wrote into the git directory runs nothing in our own git commands.
-    let nested = git.reseal(&sealed).map_err(AgentError::Inspect)?;
-    if !nested.is_empty() {
-        say(
-            redactor,
-            &format!(
-                "removed the git repositories the agent left inside the checkout, which \
-                 the entrypoint's git would have read the configuration of: {}",
-                nested
-                    .iter()
-                    .map(|p| format!("\"{}\"", p.escape_debug()))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        );
-    }
-    let dirty = git.is_dirty().map_err(AgentError::Inspect)?;
-    let committed = git.commits_since(&base).map_err(AgentError::Inspect)?;
-    let mut result = result::decide(&exit, dirty || committed > 0);
-    if exit.code != Some(0) || !(dirty || committed > 0) {
+    let changes = if args.phase == Phase::Publish && args.changes_dir.is_some() {
+        Changes::bundled(args)?
+    } else {
+        // What the agent wrote into the git directory runs nothing in our own git commands.
+        reseal(&git, &sealed, redactor)?;
+        let dirty = git.is_dirty().map_err(AgentError::Inspect)?;
+        let committed = git.commits_since(&base).map_err(AgentError::Inspect)?;
+        Changes::Checkout {
+            dirty,
+            any: dirty || committed > 0,
+        }
+    };
+    let mut result = result::decide(&exit, changes.any());
+    if exit.code != Some(0) || !changes.any() {
         return Ok(result);
     }
     if !plan.push {
@@ -811,20 +916,40 @@ fn attempt(
             .push_str("\n\nThe changes were not pushed, since the agent reported a failure.");
         return Ok(result);
     }
-    let who = Identity {
-        name: args.author_name.clone(),
-        email: args.author_email.clone(),
-    };
     let pushed = (|| {
-        if dirty {
-            let message = format!("agentpods: changes of run {}", plan.run.as_str());
-            git.commit_all(&who, &message)?;
-        }
-        if let Some(published) = secret_in_push(&git, &base, secrets)? {
+        let (git, head) = match changes {
+            Changes::Bundle {
+                bundle,
+                objects,
+                publish,
+            } => {
+                // A repository of publish's own, on the checkout's objects: the agent's
+                // commits come in as data, and no git here reads the agent's checkout.
+                let own = Git::new(
+                    args.git.clone(),
+                    publish.join("push.git"),
+                    plan.remote.clone(),
+                    credentials.clone(),
+                    redactor.clone(),
+                );
+                own.init_bare_on(&objects)?;
+                let head = own.import_bundle(&bundle)?;
+                (own, head)
+            }
+            Changes::Checkout { dirty, .. } => {
+                if dirty {
+                    let message = format!("agentpods: changes of run {}", plan.run.as_str());
+                    git.commit_all(&identity(args), &message)?;
+                }
+                let head = git.head()?;
+                (git, head)
+            }
+        };
+        if let Some(published) = secret_in_push(&git, &base, &head, secrets)? {
             return Ok(Err(published));
         }
-        git.push(&plan.branch)?;
-        git.commits_since(&base).map(Ok)
+        git.push(&head, &plan.branch)?;
+        git.commits_between(&base, head.as_str()).map(Ok)
     })();
     match pushed {
         Ok(Err(published)) => {
@@ -877,6 +1002,64 @@ fn attempt(
         }
     }
     Ok(result)
+}
+
+/// Where the agent's changes are, for the publish step.
+enum Changes {
+    /// In the checkout itself (one container, or a template without --changes-dir):
+    /// `dirty` when some are not committed yet.
+    Checkout { dirty: bool, any: bool },
+    /// In the bundle the agent's step wrote; publish takes it into a repository of its
+    /// own in `publish`, on the objects of the checkout's repository `objects`.
+    Bundle {
+        bundle: PathBuf,
+        objects: PathBuf,
+        publish: PathBuf,
+    },
+}
+
+impl Changes {
+    /// The bundle the agent's step left, if any: a plain file (never a link, which would
+    /// have publish read a file the agent chose), or nothing when the agent changed
+    /// nothing.
+    fn bundled(args: &AgentArgs) -> Result<Changes, AgentError> {
+        let changes = args
+            .changes_dir
+            .as_deref()
+            .ok_or(AgentError::Layout("--changes-dir"))?;
+        let objects = args
+            .objects_dir
+            .clone()
+            .ok_or(AgentError::Layout("--objects-dir"))?;
+        let publish = args
+            .publish_dir
+            .clone()
+            .ok_or(AgentError::Layout("--publish-dir"))?;
+        let bundle = changes.join(CHANGES_BUNDLE);
+        match std::fs::symlink_metadata(&bundle) {
+            Ok(m) if m.is_file() => Ok(Changes::Bundle {
+                bundle,
+                objects: store_in(&objects),
+                publish,
+            }),
+            Ok(_) => Err(AgentError::NotABundle { path: bundle }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Changes::Checkout {
+                dirty: false,
+                any: false,
+            }),
+            Err(source) => Err(AgentError::Prepare {
+                path: bundle,
+                source,
+            }),
+        }
+    }
+
+    fn any(&self) -> bool {
+        match self {
+            Changes::Checkout { any, .. } => *any,
+            Changes::Bundle { .. } => true,
+        }
+    }
 }
 
 /// Opens the pull request of the pushed branch and says so in the result; a pull request

@@ -168,7 +168,13 @@ struct Run {
     /// Run as the default pod does: three processes, one per container (`checkout` and
     /// `publish` with the token, `agent` without it), handing off through files.
     phased: bool,
+    /// What the agent's container does last, after the entrypoint's own part of that
+    /// step (the agent may leave a process behind): given the run's folder.
+    agent_leaves: Option<LastWord>,
 }
+
+/// What the agent's container does last, given the run's folder.
+type LastWord = Box<dyn Fn(&Path) + Send>;
 
 /// What a run left behind.
 struct Outcome {
@@ -226,6 +232,7 @@ impl Run {
             // Nothing listens on this port: the revoke fails at once.
             env: vec![("GITHUB_API_URL".into(), "http://127.0.0.1:9".into())],
             phased: false,
+            agent_leaves: None,
         }
     }
 
@@ -235,6 +242,13 @@ impl Run {
     fn phased(mut self) -> Self {
         self.phased = true;
         self
+    }
+
+    /// Three containers, and the agent's container does `last` after the entrypoint's
+    /// part of its step.
+    fn agent_leaves(mut self, last: impl Fn(&Path) + Send + 'static) -> Self {
+        self.agent_leaves = Some(Box::new(last));
+        self.phased()
     }
 
     /// Runs the way a `both_ways!` story is told.
@@ -283,11 +297,18 @@ impl Run {
                 self.path("handoff"),
                 "--agent-record".into(),
                 self.path("exit/agent.json"),
+                "--objects-dir".into(),
+                self.path("objects"),
+                "--changes-dir".into(),
+                self.path("changes"),
+                "--publish-dir".into(),
+                self.path("publish"),
             ]);
             args
         };
-        std::fs::create_dir_all(self.path("handoff")).unwrap();
-        std::fs::create_dir_all(self.path("exit")).unwrap();
+        for dir in ["handoff", "exit", "objects", "changes", "publish"] {
+            std::fs::create_dir_all(self.path(dir)).unwrap();
+        }
         let mut log = String::new();
         let (checked_out, out) = self.spawn(&step("checkout"), &self.env);
         log.push_str(&out);
@@ -307,14 +328,27 @@ impl Run {
             .filter(|(k, _)| k != "AGENTPODS_TOKEN_FILE")
             .cloned()
             .collect();
+        // What the checkout wrote, the agent's container mounts read-only.
+        read_only(&self.dir.path().join("handoff"), true);
+        read_only(&self.dir.path().join("objects"), true);
         let (ran, out) = self.spawn(&args, &env);
+        read_only(&self.dir.path().join("handoff"), false);
+        read_only(&self.dir.path().join("objects"), false);
         log.push_str(&out);
+        if let Some(last) = &self.agent_leaves {
+            last(self.dir.path());
+        }
         assert!(
             ran,
             "the agent's step exits 0 when it could record the exit:\n{log}"
         );
+        // The publish step does not mount the agent's checkout: whatever the agent left
+        // there, no git holding the token reads it.
+        let hidden = self.path("workspace-of-the-agent");
+        std::fs::rename(self.path("workspace"), &hidden).unwrap();
         let (published, out) = self.spawn(&step("publish"), &self.env);
         log.push_str(&out);
+        std::fs::rename(&hidden, self.path("workspace")).unwrap();
         self.outcome(published, log)
     }
 
@@ -378,6 +412,42 @@ impl Run {
             dir: self.dir,
         }
     }
+}
+
+/// Makes everything under `dir` read-only (or writable again), as a read-only mount is.
+fn read_only(dir: &Path, on: bool) {
+    use std::os::unix::fs::PermissionsExt;
+    for entry in walk(dir) {
+        let Ok(meta) = std::fs::symlink_metadata(&entry) else {
+            continue;
+        };
+        if meta.file_type().is_symlink() {
+            continue;
+        }
+        let mode = meta.permissions().mode();
+        let mode = if on { mode & !0o222 } else { mode | 0o200 };
+        std::fs::set_permissions(&entry, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+}
+
+/// `dir` and everything under it, links not followed.
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut all = vec![dir.to_path_buf()];
+    let mut i = 0;
+    while i < all.len() {
+        let is_dir = std::fs::symlink_metadata(&all[i]).is_ok_and(|m| m.is_dir());
+        if is_dir {
+            let path = all[i].clone();
+            all.extend(
+                std::fs::read_dir(&path)
+                    .unwrap()
+                    .flatten()
+                    .map(|e| e.path()),
+            );
+        }
+        i += 1;
+    }
+    all
 }
 
 const EDIT_GREETING: &str = r#"
@@ -1970,4 +2040,110 @@ fn a_failure_the_agent_s_record_claims_is_published_redacted_as_github_shows_it(
         result.summary
     );
     assert!(result.summary.contains("***"), "{}", result.summary);
+}
+
+/// A bundle the agent's container made by hand: HEAD (the change) and `others` refs, the
+/// commits since the checked-out one.
+fn hand_made_bundle(run: &Path, others: &[&str]) {
+    let repo = run.join("workspace/repo");
+    let base = git(&repo, &["rev-parse", "HEAD~1"]);
+    let bundle = run.join("changes/changes.bundle");
+    let _ = std::fs::remove_file(&bundle);
+    let mut args = vec!["bundle", "create", "-q", bundle.to_str().unwrap(), "HEAD"];
+    args.extend(others);
+    let not_base = format!("^{base}");
+    args.push(&not_base);
+    git(&repo, &args);
+}
+
+/// The agent's commits reach the publish step as a bundle in a folder the agent's
+/// container writes: the agent's word. An agent that leaves a link there in its place,
+/// to the token file publish mounts, gets its run failed: publish reads no file through a
+/// link, the token is nowhere in what it writes, and nothing is pushed.
+#[test]
+fn a_link_the_agent_leaves_in_place_of_its_bundle_is_refused() {
+    let github = Github::start();
+    let remote = Remote::named(REPO, &[("greeting.txt", "hello\n")]);
+    let outcome = github
+        .run(&remote, "task-36", EDIT_GREETING)
+        .flag("--open-pr")
+        .agent_leaves(|run| {
+            let bundle = run.join("changes/changes.bundle");
+            std::fs::remove_file(&bundle).expect("the step bundled the change");
+            std::os::unix::fs::symlink(run.join("token"), &bundle).unwrap();
+        })
+        .go();
+
+    assert!(outcome.success, "{}", outcome.log);
+    let result = outcome.result();
+    assert_eq!(result.conclusion, Conclusion::Failure, "{}", result.summary);
+    assert!(
+        result.summary.contains("is not a plain file"),
+        "{}",
+        result.summary
+    );
+    assert!(!outcome.log.contains(PAT) && !outcome.message.contains(PAT));
+    assert_eq!(remote.branches(), vec!["main"], "nothing is pushed");
+    assert!(github.pulls().is_empty(), "no pull request");
+}
+
+/// A bundle the agent makes itself may carry other refs than the change (a tag, a
+/// branch): publish pushes the change alone, to the run's branch; the remote gains no
+/// tag and no other branch.
+#[test]
+fn a_bundle_the_agent_forges_with_a_tag_and_a_branch_pushes_only_the_run_s_branch() {
+    let remote = Remote::with_main(&[("greeting.txt", "hello\n")]);
+    let outcome = Run::new(&remote, "task-37", EDIT_GREETING)
+        .flag("--push")
+        .agent_leaves(|run| {
+            let repo = run.join("workspace/repo");
+            git(&repo, &["tag", "v9.9.9"]);
+            git(&repo, &["branch", "release", "HEAD"]);
+            hand_made_bundle(run, &["refs/tags/v9.9.9", "refs/heads/release"]);
+        })
+        .go();
+
+    assert!(outcome.success, "{}", outcome.log);
+    let result = outcome.result();
+    assert_eq!(result.conclusion, Conclusion::Success, "{}", result.summary);
+    assert_eq!(remote.branches(), vec!["agentpods/task-37", "main"]);
+    assert_eq!(
+        git(&remote.bare, &["tag", "--list"]),
+        "",
+        "no tag is pushed"
+    );
+    let tip = remote.tip("agentpods/task-37").expect("pushed");
+    assert_eq!(
+        git(&remote.bare, &["show", &format!("{tip}:greeting.txt")]),
+        "hello, world"
+    );
+}
+
+/// What the agent leaves as its bundle may be no bundle at all, or one that lacks the
+/// objects it names: the run fails saying its changes could not be pushed, and nothing
+/// reaches the remote.
+#[test]
+fn a_bundle_that_is_not_one_fails_the_run_and_pushes_nothing() {
+    for (name, forged) in [
+        ("task-38", b"# v2 git bundle\nnot a pack at all\n".to_vec()),
+        ("task-39", vec![0u8; 4096]),
+    ] {
+        let remote = Remote::with_main(&[("greeting.txt", "hello\n")]);
+        let outcome = Run::new(&remote, name, EDIT_GREETING)
+            .flag("--push")
+            .agent_leaves(move |run| {
+                std::fs::write(run.join("changes/changes.bundle"), &forged).unwrap();
+            })
+            .go();
+
+        assert!(outcome.success, "{}", outcome.log);
+        let result = outcome.result();
+        assert_eq!(result.conclusion, Conclusion::Failure, "{}", result.summary);
+        assert!(
+            result.summary.contains("could not be pushed"),
+            "{}",
+            result.summary
+        );
+        assert_eq!(remote.branches(), vec!["main"], "nothing is pushed");
+    }
 }

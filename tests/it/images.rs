@@ -477,13 +477,19 @@ impl World {
     ) -> Container {
         let mut pod = Container::of(agent);
         let task_dir = pod.write("task/task.md", "Greet the world.\n");
+        // As templates/agent-pod.yaml mounts them: `publish` never mounts the checkout.
         pod.bind(task_dir.parent().unwrap(), "/var/run/agentpods/task", true)
-            .bind(&shared.join("workspace"), "/workspace", false)
             .bind(
                 &shared.join("handoff"),
                 "/var/run/agentpods/handoff",
                 phase != "checkout",
             )
+            .bind(
+                &shared.join("objects"),
+                "/var/run/agentpods/objects",
+                phase != "checkout",
+            )
+            .env("AGENTPODS_OBJECTS_DIR", "/var/run/agentpods/objects")
             .tmpfs("/home/agent")
             .tmpfs("/tmp")
             .command(&["agentpods", "agent"])
@@ -503,12 +509,21 @@ impl World {
             .env("HOME", "/home/agent")
             .env("AGENTPODS_GIT_BASE_URL", &self.git.base_url())
             .env("GITHUB_API_URL", &self.github.url());
+        if phase != "publish" {
+            pod.bind(&shared.join("workspace"), "/workspace", false);
+        }
         if phase != "checkout" {
             pod.bind(
                 &shared.join("exit"),
                 "/var/run/agentpods/exit",
                 phase == "publish",
-            );
+            )
+            .bind(
+                &shared.join("changes"),
+                "/var/run/agentpods/changes",
+                phase == "publish",
+            )
+            .env("AGENTPODS_CHANGES_DIR", "/var/run/agentpods/changes");
         }
         if phase == "run" {
             pod.args(&["--"]).args(command);
@@ -522,7 +537,10 @@ impl World {
             .env("AGENTPODS_TOKEN_FILE", "/var/run/agentpods/github/token");
         }
         if phase == "publish" {
-            pod.env("AGENTPODS_REQUESTED_BY", "octocat")
+            pod.config["process"]["cwd"] = json!("/var/run/agentpods/publish");
+            pod.bind(&shared.join("publish"), "/var/run/agentpods/publish", false)
+                .env("AGENTPODS_PUBLISH_DIR", "/var/run/agentpods/publish")
+                .env("AGENTPODS_REQUESTED_BY", "octocat")
                 .env("AGENTPODS_ISSUE", "7")
                 .env("AGENTPODS_PUSH", "true")
                 .env("AGENTPODS_OPEN_PR", "true");
@@ -994,7 +1012,14 @@ fn the_agent_s_container_has_no_token_and_publish_pushes_its_change() {
     let Some(agent) = image("agent") else { return };
     let world = World::start();
     let shared = tempfile::tempdir().expect("the pod's emptyDirs");
-    for dir in ["workspace", "handoff", "exit"] {
+    for dir in [
+        "workspace",
+        "handoff",
+        "exit",
+        "objects",
+        "changes",
+        "publish",
+    ] {
         std::fs::create_dir_all(shared.path().join(dir)).unwrap();
         chmod(&shared.path().join(dir), 0o777);
     }

@@ -427,3 +427,108 @@ async fn the_agent_s_own_process_never_holds_the_run_s_token() {
     })
     .await;
 }
+
+/// Each container of `pod` in the order the kubelet starts them, with each volume it
+/// mounts and whether it may write it.
+fn mounts_in_order(pod: &serde_json::Value) -> Vec<(String, Vec<(String, bool)>)> {
+    let mut order = Vec::new();
+    for list in ["initContainers", "containers"] {
+        for c in pod["spec"][list].as_array().into_iter().flatten() {
+            let mounts = c["volumeMounts"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|m| {
+                    (
+                        m["name"].as_str().unwrap_or("?").to_owned(),
+                        m["readOnly"] != true,
+                    )
+                })
+                .collect();
+            order.push((c["name"].as_str().unwrap_or("?").to_owned(), mounts));
+        }
+    }
+    order
+}
+
+/// What the agent leaves behind is the agent's (it may have planted anything in a git
+/// folder: a filter, a hook, a nested repository, an index entry pointing elsewhere), so
+/// the step that holds the token after it reads it only as data: the agent's record and
+/// its commits as a bundle, each from a volume it mounts read-only, and never the agent's
+/// checkout, where git would read the agent's own configuration. Before, `publish`
+/// mounted the checkout writable and ran `git status`, `add` and `commit` in it with the
+/// token file mounted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_token_s_step_after_the_agent_never_mounts_the_agent_s_checkout() {
+    timed(async {
+        let (cluster, _github) = reporting_cluster().await;
+        cluster.fake.run_kubelet(|_| PodScript::stays_running());
+        for (delivery, payload) in [
+            ("d-pr", fixture("pull_request/opened.json")),
+            ("d-comment", variant("issue_comment/run-on-issue.json")),
+        ] {
+            let name = cluster.deliver_one(&payload, delivery).await;
+            cluster.wait_phase(&name, Phase::Running).await;
+            let pod = serde_json::to_value(&cluster.pods_of(&name).await[0]).expect("the pod");
+            let token = format!("{name}-github-token-1");
+            let reaching = containers_reaching(&pod, &token);
+            let agents = containers_running_the_agent(&pod);
+            let order = mounts_in_order(&pod);
+            let first_agent = order
+                .iter()
+                .position(|(c, _)| agents.contains(c))
+                .expect("the agent runs somewhere");
+            let agent_writes: Vec<&String> = order
+                .iter()
+                .filter(|(c, _)| agents.contains(c))
+                .flat_map(|(_, mounts)| mounts.iter().filter(|(_, w)| *w).map(|(v, _)| v))
+                .collect();
+            let checkout = pod["spec"]["initContainers"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .chain(pod["spec"]["containers"].as_array().into_iter().flatten())
+                .filter(|c| agents.iter().any(|a| c["name"] == a.as_str()))
+                .flat_map(|c| {
+                    let dir = c["workingDir"].as_str().unwrap_or("/").to_owned();
+                    c["volumeMounts"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter(move |m| {
+                            m["mountPath"].as_str().is_some_and(|p| dir.starts_with(p))
+                        })
+                        .filter_map(|m| m["name"].as_str().map(String::from))
+                        .collect::<Vec<_>>()
+                })
+                .collect::<Vec<_>>();
+            assert!(
+                !checkout.is_empty(),
+                "{name}: the agent works in a volume: {pod:#}"
+            );
+            let after: Vec<_> = order[first_agent + 1..]
+                .iter()
+                .filter(|(c, _)| reaching.contains(c))
+                .collect();
+            assert!(
+                !after.is_empty(),
+                "{name}: a step holds the token after the agent"
+            );
+            for (step, mounts) in after {
+                for (volume, writes) in mounts {
+                    assert!(
+                        !checkout.contains(volume),
+                        "{name}: `{step}` holds the run's token and mounts `{volume}`, the \
+                         agent's checkout, where git reads what the agent wrote: {pod:#}"
+                    );
+                    assert!(
+                        !(*writes && agent_writes.contains(&volume)),
+                        "{name}: `{step}` holds the run's token and mounts `{volume}`, which \
+                         the agent writes, writable"
+                    );
+                }
+            }
+        }
+    })
+    .await;
+}
