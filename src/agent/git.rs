@@ -26,11 +26,18 @@ pub enum GitError {
     WrongHead { expected: String, actual: String },
     #[error("commit {0} is not on the remote (not even on the requested ref)")]
     MissingCommit(String),
+    /// A file the push would publish is larger than GitHub takes; it is not read.
+    #[error("`{path}` is {mib:.1} MiB: GitHub refuses a file over 100 MiB, so nothing was pushed")]
+    TooLarge { path: String, mib: f64 },
     /// The agent made the checkout's git directory something the entrypoint's own git
     /// commands cannot be kept safe in.
     #[error("the agent replaced {0}, so nothing of its work is kept")]
     Tampered(String),
 }
+
+/// The largest file GitHub takes in a push (it refuses one over 100 MiB), and so the most
+/// of one object [`Git::each_new_object`] reads.
+const LARGEST_FILE: usize = 100 * 1024 * 1024;
 
 /// The credentials git sends to the remote: a GitHub token as HTTP basic auth.
 #[derive(Clone)]
@@ -567,6 +574,15 @@ impl Git {
                 outcome = Err(broken("a size that is not a number"));
                 break;
             };
+            // Never read whole: the step that looks holds the token, and runs out of
+            // memory on a file of gigabytes before it could revoke it.
+            if size > LARGEST_FILE {
+                outcome = Err(GitError::TooLarge {
+                    path: self.redactor.redact(&path.escape_debug().to_string()),
+                    mib: size as f64 / (1024.0 * 1024.0),
+                });
+                break;
+            }
             let mut content = vec![0; size + 1];
             if let Err(e) = out.read_exact(&mut content) {
                 outcome = Err(spawn(e));

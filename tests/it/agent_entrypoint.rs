@@ -2147,3 +2147,29 @@ fn a_bundle_that_is_not_one_fails_the_run_and_pushes_nothing() {
         assert_eq!(remote.branches(), vec!["main"], "nothing is pushed");
     }
 }
+
+both_ways! {
+    /// GitHub refuses a push with a file over 100 MiB, and the step holding the token
+    /// reads each new file whole to look for secrets: an agent that writes a huge file
+    /// could make it run out of memory (a 2 GB file killed `publish` before its token
+    /// was revoked). A file over 100 MiB is refused before it is read: the run fails
+    /// saying so, and nothing is pushed. Before, a 101 MiB file was read and pushed.
+    fn a_file_over_100_mib_is_refused_before_it_is_read(way) {
+    let remote = Remote::with_main(&[("greeting.txt", "hello\n")]);
+    let script = "cat > /dev/null\nhead -c 105906176 /dev/zero > big.bin\n";
+    let outcome = Run::new(&remote, "task-40", script)
+        .flag("--push")
+        .way(way)
+        .go();
+
+    assert!(outcome.success, "{}", outcome.log);
+    let result = outcome.result();
+    assert_eq!(result.conclusion, Conclusion::Failure, "{}", result.summary);
+    assert!(
+        result.summary.contains("`big.bin` is 101.0 MiB")
+            && result.summary.contains("over 100 MiB"),
+        "{}",
+        result.summary
+    );
+    assert_eq!(remote.branches(), vec!["main"], "nothing is pushed");
+}}
