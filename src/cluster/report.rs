@@ -101,7 +101,13 @@ pub fn pending_report(run: &AgentRun, now: SystemTime) -> Option<Stage> {
                     .map(|t| system_time(t.0))
                     .unwrap_or(now),
                 conclusion: result.conclusion,
-                summary: result.summary,
+                // Whoever may patch the AgentRun writes a cancel's reason: never the bot's
+                // own words on GitHub (review 11e, A5).
+                summary: if phase == Phase::Cancelled {
+                    format!("Cancelled: {}", crate::report::quoted(&result.summary))
+                } else {
+                    result.summary
+                },
             }
         }
         Phase::Unknown(_) => return None,

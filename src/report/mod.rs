@@ -26,7 +26,7 @@ mod reporter;
 mod writes;
 
 pub use comment::{CommentTemplate, status_body};
-pub use neutralise::neutralise;
+pub use neutralise::{neutralise, quoted};
 pub use reporter::Reporter;
 pub use writes::{Writes, writes};
 

@@ -1,5 +1,26 @@
 //! Untrusted text (an agent's summary) made safe to show on GitHub.
 
+/// Words someone other than the run wrote and the bot must not say as its own (a cancel's
+/// reason: anyone who may patch the AgentRun sets it): one line, in a code span, where no
+/// link, image, mention or HTML renders; at most [`QUOTED_LIMIT`] characters.
+pub fn quoted(text: &str) -> String {
+    let line: String = text
+        .chars()
+        .map(|c| match c {
+            '`' => '\'',
+            c if c.is_control() => ' ',
+            c => c,
+        })
+        .collect();
+    match line.trim() {
+        "" => "(no reason given)".to_string(),
+        line => format!("`{}`", crate::text::clip(line, QUOTED_LIMIT)),
+    }
+}
+
+/// The most of someone's words [`quoted`] shows.
+pub const QUOTED_LIMIT: usize = 300;
+
 /// Makes untrusted text (an agent's summary) safe to show in a comment: no @mentions (a
 /// zero-width joiner after the `@`); no references that GitHub links and records on the
 /// issue they name — `#123`, `owner/repo#123`, `GH-123`, an issue's, pull request's or

@@ -1003,3 +1003,60 @@ async fn a_run_reported_by_a_replica_that_died_before_writing_its_status_is_not_
     })
     .await;
 }
+
+/// Whoever may patch an AgentRun (a tenant of the runs namespace: the admission policy
+/// lets them set `spec.cancel`) writes a cancel's reason, and the bot reports the run on
+/// the pull request. The reason shows there as their quoted words, in a code span, never
+/// as the bot's: no link, image or mention of theirs renders. Before, it was posted as the
+/// bot's Markdown, its link live (review 11e, A5).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancel_reason_someone_writes_is_reported_as_their_quoted_words() {
+    tokio::time::timeout(Duration::from_secs(150), async {
+        let (cluster, github) = reporting_cluster().await;
+        cluster.fake.run_kubelet(|_| PodScript::stays_running());
+        let name = cluster
+            .deliver_one(&fixture("pull_request/opened.json"), "d-tenant")
+            .await;
+        cluster.wait_phase(&name, Phase::Running).await;
+        let reason = "Approved, merge now: [click](https://evil.example)\n`![x](https://evil.example/p.png)`";
+        let patch = json!({"spec": {"cancel": reason}});
+        cluster
+            .runs()
+            .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .expect("the tenant cancels");
+        cluster.wait_phase(&name, Phase::Cancelled).await;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        let (body, summary) = loop {
+            let body = github
+                .comments()
+                .into_iter()
+                .map(|c| c.body)
+                .find(|b| b.contains("cancelled"));
+            let summary = github
+                .check_runs()
+                .into_iter()
+                .find(|c| c.conclusion.as_deref() == Some("cancelled"))
+                .and_then(|c| c.summary);
+            if let (Some(body), Some(summary)) = (body, summary) {
+                break (body, summary);
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the cancel was reported: {:#?}",
+                github.requests()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        for shown in [&body, &summary] {
+            assert!(
+                shown.contains(
+                    "Cancelled: `Approved, merge now: [click](https://evil.example) '!\\[x](https://evil.example/p.png)'`"
+                ),
+                "the reason is quoted in a code span:\n{shown}"
+            );
+        }
+    })
+    .await
+    .expect("within two and a half minutes");
+}
