@@ -15,8 +15,46 @@ const OWN_STEPS: [&str; 2] = ["checkout", "publish"];
 /// one of its keys, or all of its keys — and run something other than agentpods' own
 /// checkout or publish step.
 pub fn agent_containers_holding(spec: &PodSpec, secret: &str) -> Vec<String> {
-    let volumes: Vec<&str> = spec
-        .volumes
+    let volumes = secret_volumes(spec, secret);
+    spec.init_containers
+        .iter()
+        .flatten()
+        .chain(&spec.containers)
+        .filter(|c| holds(c, secret, &volumes) && !is_own_step(c))
+        .map(|c| c.name.clone())
+        .collect()
+}
+
+/// The names of the containers of `spec` that run `agentpods agent --phase publish` with
+/// the Secret `secret` but without `--changes-dir`: such a step commits and pushes from the
+/// agent's checkout, running git on what the agent wrote while it holds the token, where
+/// the default template's takes the agent's commits as a bundle and never mounts the
+/// checkout.
+pub fn publishing_from_the_checkout(spec: &PodSpec, secret: &str) -> Vec<String> {
+    let volumes = secret_volumes(spec, secret);
+    spec.init_containers
+        .iter()
+        .flatten()
+        .chain(&spec.containers)
+        .filter(|c| holds(c, secret, &volumes) && phase(c) == Some("publish"))
+        .filter(|c| {
+            let words = words(c);
+            let by_option = words
+                .iter()
+                .any(|w| *w == "--changes-dir" || w.starts_with("--changes-dir="));
+            let by_variable = c
+                .env
+                .iter()
+                .flatten()
+                .any(|e| e.name == "AGENTPODS_CHANGES_DIR");
+            !(by_option || by_variable)
+        })
+        .map(|c| c.name.clone())
+        .collect()
+}
+
+fn secret_volumes<'a>(spec: &'a PodSpec, secret: &str) -> Vec<&'a str> {
+    spec.volumes
         .iter()
         .flatten()
         .filter(|v| {
@@ -31,13 +69,6 @@ pub fn agent_containers_holding(spec: &PodSpec, secret: &str) -> Vec<String> {
                 })
         })
         .map(|v| v.name.as_str())
-        .collect();
-    spec.init_containers
-        .iter()
-        .flatten()
-        .chain(&spec.containers)
-        .filter(|c| holds(c, secret, &volumes) && !is_own_step(c))
-        .map(|c| c.name.clone())
         .collect()
 }
 
@@ -63,19 +94,28 @@ fn holds(c: &Container, secret: &str, volumes: &[&str]) -> bool {
 
 /// `agentpods agent --phase checkout|publish`, with no agent command after `--`.
 fn is_own_step(c: &Container) -> bool {
-    let words: Vec<&str> = c
-        .command
+    phase(c).is_some_and(|phase| OWN_STEPS.contains(&phase))
+}
+
+/// The command and arguments of `c`, as words.
+fn words(c: &Container) -> Vec<&str> {
+    c.command
         .iter()
         .flatten()
         .chain(c.args.iter().flatten())
         .map(String::as_str)
-        .collect();
+        .collect()
+}
+
+/// The step `c` runs when it runs `agentpods agent` with no agent command after `--`.
+fn phase(c: &Container) -> Option<&str> {
+    let words = words(c);
     let ours = matches!(
         words.as_slice(),
         [program, "agent", ..] if program.rsplit('/').next() == Some("agentpods")
     );
     if !ours || words.contains(&"--") {
-        return false;
+        return None;
     }
     let by_option = words.windows(2).find_map(|w| match w {
         ["--phase", phase] => Some(*phase),
@@ -88,10 +128,7 @@ fn is_own_step(c: &Container) -> bool {
         .flatten()
         .find(|e: &&EnvVar| e.name == "AGENTPODS_PHASE")
         .and_then(|e| e.value.as_deref());
-    by_option
-        .or(by_equals)
-        .or(by_variable)
-        .is_some_and(|phase| OWN_STEPS.contains(&phase))
+    by_option.or(by_equals).or(by_variable)
 }
 
 #[cfg(test)]
@@ -140,6 +177,31 @@ containers:
 "
         ));
         assert_eq!(agent_containers_holding(&one, "tok"), ["agent"]);
+    }
+
+    #[test]
+    fn a_publish_step_with_the_token_and_no_bundle_pushes_from_the_checkout() {
+        let pod = spec(&format!(
+            "{VOLUME}
+containers:
+  - name: old
+    command: [agentpods, agent]
+    args: [--phase, publish]
+    volumeMounts: [{{name: t, mountPath: /t}}]
+  - name: new
+    command: [agentpods, agent]
+    args: [--phase, publish, --changes-dir=/c]
+    volumeMounts: [{{name: t, mountPath: /t}}]
+  - name: by-variable
+    command: [agentpods, agent]
+    env: [{{name: AGENTPODS_PHASE, value: publish}}, {{name: AGENTPODS_CHANGES_DIR, value: /c}}]
+    volumeMounts: [{{name: t, mountPath: /t}}]
+  - name: no-token
+    command: [agentpods, agent]
+    args: [--phase, publish]
+"
+        ));
+        assert_eq!(publishing_from_the_checkout(&pod, "tok"), ["old"]);
     }
 
     #[test]

@@ -91,6 +91,7 @@ impl Engine {
                 continue;
             };
             let mut holding: Vec<String> = Vec::new();
+            let mut publishing: Vec<String> = Vec::new();
             for s in samples {
                 let Ok(run) = self.render_run_with_token(
                     &s.event,
@@ -107,12 +108,21 @@ impl Engine {
                         K8sObject::Job(j) => j.spec.as_ref().and_then(|s| s.template.spec.as_ref()),
                         _ => None,
                     };
-                    for name in spec
-                        .map(|spec| token_reach::agent_containers_holding(spec, SAMPLE_SECRET))
-                        .unwrap_or_default()
-                    {
-                        if !holding.contains(&name) {
-                            holding.push(name);
+                    let Some(spec) = spec else { continue };
+                    for (found, names) in [
+                        (
+                            &mut holding,
+                            token_reach::agent_containers_holding(spec, SAMPLE_SECRET),
+                        ),
+                        (
+                            &mut publishing,
+                            token_reach::publishing_from_the_checkout(spec, SAMPLE_SECRET),
+                        ),
+                    ] {
+                        for name in names {
+                            if !found.contains(&name) {
+                                found.push(name);
+                            }
                         }
                     }
                 }
@@ -130,6 +140,26 @@ impl Engine {
                          `agentpods agent --phase checkout` and `--phase publish`, and run the \
                          agent in a container without it, as templates/agent-pod.yaml does \
                          (docs/agent.md, The three steps)",
+                        agent.name,
+                        writes.join(", ")
+                    ),
+                });
+            }
+            for container in publishing {
+                let (file, pos) = self.container_line(&agent.templates, &container);
+                found.push(FileDiagnostic {
+                    file,
+                    pos,
+                    message: format!(
+                        "warning: agent `{}`'s token may write ({}), and container \
+                         `{container}` (`--phase publish`) holds it without `--changes-dir`: it \
+                         commits and pushes from the agent's checkout, running git on files \
+                         the agent wrote (a filter, a hook, a nested repository can run a \
+                         program there) while the token is readable. Give it `--objects-dir`, \
+                         `--changes-dir` and `--publish-dir`, the checkout step \
+                         `--objects-dir` and the agent's step `--changes-dir`, and do not mount \
+                         the checkout in it, as templates/agent-pod.yaml does (docs/agent.md, \
+                         The three steps)",
                         agent.name,
                         writes.join(", ")
                     ),

@@ -2617,6 +2617,49 @@ fn validate_warns_when_a_template_gives_a_write_token_to_the_agent_s_own_contain
     assert!(!run.stderr.contains("warning"), "{}", run.stderr);
 }
 
+/// A three-container template of one's own from before the publish step took the agent's
+/// commits as a bundle (its `publish` has no `--changes-dir`) still commits and pushes
+/// from the agent's checkout with the token at hand: `validate` warns of it at the
+/// container's line, and of nothing once the step is given the bundle.
+#[test]
+fn validate_warns_when_the_publish_step_would_push_from_the_agent_s_checkout() {
+    let shipped = include_str!("../../templates/agent-pod.yaml");
+    let older = shipped.replace(
+        "        - --changes-dir\n        - /var/run/agentpods/changes\n        - --publish-dir",
+        "        - --publish-dir",
+    );
+    assert_ne!(older, shipped, "the shipped publish step has --changes-dir");
+    let dir = ConfigDir::new(WRITES_ON_COMMAND.as_bytes());
+    dir.write("templates/agent-pod.yaml", older.as_bytes());
+    let run = configs::validate(&dir.path("services.yaml"));
+    assert_eq!(
+        run.code,
+        Some(0),
+        "a warning, not an error:\n{}",
+        run.stderr
+    );
+    let line = older
+        .lines()
+        .position(|l| l.trim() == "- name: publish")
+        .expect("a publish container")
+        + 1;
+    let lines = run.stderr_lines();
+    assert!(
+        lines.iter().any(|l| l.starts_with(&format!(
+            "{}:{line}:5: warning: agent `task`'s token may write (contents, pull_requests), \
+             and container `publish` (`--phase publish`) holds it without `--changes-dir`",
+            dir.path("templates/agent-pod.yaml").display()
+        ))),
+        "{}",
+        run.stderr
+    );
+
+    dir.write("templates/agent-pod.yaml", shipped.as_bytes());
+    let run = configs::validate(&dir.path("services.yaml"));
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert!(!run.stderr.contains("warning"), "{}", run.stderr);
+}
+
 /// A file saved with a UTF-8 byte-order mark (Windows editors, PowerShell 5's `Out-File`)
 /// reads as the same file without it: services.yaml's first key is `project`, not
 /// `\u{feff}project`, and a YAML template's output is YAML (new-user review 13c, N6).
