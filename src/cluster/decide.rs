@@ -347,7 +347,7 @@ fn wait_for_capacity(
             .any(|c| c.type_ == QUEUED && c.reason == held.reason() && c.message == note);
     status.phase = Some(Phase::Queued);
     if !same {
-        status.message = Some(queue::message(ahead, held));
+        status.message = Some(queue::message(ahead, &note));
         status.conditions.retain(|c| c.type_ != QUEUED);
         status.conditions.push(Condition {
             type_: QUEUED.into(),

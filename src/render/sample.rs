@@ -13,9 +13,9 @@
 use crate::config::Agent;
 use crate::github::command::BuiltinVerb;
 use crate::github::event::{
-    AuthorAssociation, Comment, CommitSha, Event, Issue, IssueCommentAction, IssueCommentEvent,
-    IssuesEvent, PullRequest, PullRequestEnd, PullRequestEvent, PushEvent, Release, ReleaseEvent,
-    RepoFullName, Repository, User, ValueError, WebhookEvent,
+    AccountKind, AuthorAssociation, Comment, CommitSha, Event, Issue, IssueCommentAction,
+    IssueCommentEvent, IssuesEvent, PullRequest, PullRequestEnd, PullRequestEvent, PushEvent,
+    Release, ReleaseEvent, RepoFullName, Repository, User, ValueError, WebhookEvent,
 };
 use crate::plan::{Launch, Subject, Trigger};
 
@@ -49,7 +49,7 @@ fn user() -> User {
     User {
         login: "octocat".into(),
         id: 1,
-        kind: "User".into(),
+        kind: AccountKind::User,
     }
 }
 

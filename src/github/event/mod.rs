@@ -28,7 +28,8 @@ mod tests;
 mod wire;
 
 pub use actions::{
-    AuthorAssociation, IssueCommentAction, IssuesAction, PullRequestAction, ReleaseAction,
+    AccountKind, AuthorAssociation, IssueCommentAction, IssuesAction, PullRequestAction,
+    ReleaseAction,
 };
 pub use error::{EventError, ValueError};
 pub use ids::{CommitSha, RepoFullName};
@@ -42,14 +43,14 @@ pub struct User {
     /// Numeric account id (stable across renames).
     pub id: u64,
     /// GitHub's `type`: `User`, `Bot` or `Organization`.
-    pub kind: String,
+    pub kind: AccountKind,
 }
 
 impl User {
     /// Whether the account is a bot: GitHub's `type` says so (`Bot`), or its login is an
     /// App's (`name[bot]`).
     pub fn is_bot(&self) -> bool {
-        self.kind == "Bot" || self.login.ends_with("[bot]")
+        self.kind == AccountKind::Bot || self.login.ends_with("[bot]")
     }
 }
 

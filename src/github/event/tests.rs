@@ -148,7 +148,7 @@ fn pull_request_opened_values() {
     assert_eq!(p.author_association, AuthorAssociation::Owner);
     assert!(p.labels.is_empty());
     assert_eq!(p.user.login, "Codertocat");
-    assert_eq!(p.user.kind, "User");
+    assert_eq!(p.user.kind, AccountKind::User);
     assert_eq!(p.head.ref_name, "changes");
     assert_eq!(p.head.sha, sha(HEAD));
     assert_eq!(p.head.sha.short(), "ec26c3e");
@@ -395,7 +395,7 @@ fn other_event_with_odd_envelope_is_lenient() {
     assert_eq!(ev.action(), None);
     assert_eq!(ev.repository, None);
     assert_eq!(ev.installation_id, None);
-    assert_eq!(ev.sender.map(|s| s.kind), Some("Bot".to_owned()));
+    assert_eq!(ev.sender.map(|s| s.kind), Some(AccountKind::Bot));
     let ev = parse("some_future_event", b"{}").expect("empty object");
     assert_eq!(ev.action(), None);
     assert!(matches!(parse("x", b"[]"), Err(EventError::NotJson { .. })));
@@ -449,7 +449,7 @@ fn reads_githubs_names_into_the_models_fields() {
     );
     assert_eq!(e.pull_request.author_association, AuthorAssociation::Owner);
     assert_eq!(e.pull_request.labels, ["bug"]);
-    assert_eq!(e.pull_request.user.kind, "User");
+    assert_eq!(e.pull_request.user.kind, AccountKind::User);
     assert_eq!(
         ev.repository.as_ref().map(|r| r.full_name.as_str()),
         Some("Codertocat/Hello-World")
