@@ -96,10 +96,15 @@ pub mod keys {
     pub const MANAGED_BY: &str = "app.kubernetes.io/managed-by";
     pub const RUN: &str = "agentpods.dev/run";
     pub const AGENT: &str = "agentpods.dev/agent";
+    /// A label: the repository as a label value (`names::label_value` of `owner/name`:
+    /// `/` is not allowed there), for selecting runs (`agentpods runs --repo`). The full
+    /// name as it is is the annotation [`REPOSITORY`].
     pub const REPO: &str = "agentpods.dev/repo";
     pub const PR: &str = "agentpods.dev/pr";
     pub const PROJECT: &str = "agentpods.dev/project";
     pub const DELIVERY: &str = "agentpods.dev/delivery";
+    /// An annotation: the repository's `owner/name` exactly (the label [`REPO`] holds it
+    /// made into a label value).
     pub const REPOSITORY: &str = "agentpods.dev/repository";
     pub const TRIGGER: &str = "agentpods.dev/trigger";
     /// A hash of a run's concurrency group (groups contain `/`, which label values may not).
