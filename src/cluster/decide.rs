@@ -419,11 +419,7 @@ fn end(status: &mut AgentRunStatus, step: &mut Step, ending: &Ending, now: Times
 }
 
 fn first_line(s: &str) -> &str {
-    let line = s.lines().next().unwrap_or_default();
-    match line.char_indices().nth(200) {
-        Some((i, _)) => &line[..i],
-        None => line,
-    }
+    crate::text::start(s.lines().next().unwrap_or_default(), 200)
 }
 
 fn finish(status: &mut AgentRunStatus, phase: Phase, result: RunResult, now: Timestamp) {

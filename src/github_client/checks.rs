@@ -193,11 +193,11 @@ impl GithubClient {
             repo.name(),
             sha.as_str()
         );
-        let description: String = status.description.chars().take(140).collect();
+        let description = crate::text::start(&status.description, 140);
         let body = wire::StatusBody {
             state: status.state.as_str(),
             target_url: status.target_url.as_deref(),
-            description: &description,
+            description,
             context: &status.context,
         };
         self.send_for(repo, Method::POST, &path, Some(&body), Replay::Safe)

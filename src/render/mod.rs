@@ -151,7 +151,7 @@ fn configure(env: &mut Environment<'_>) {
         }
     });
     env.add_filter("truncate_chars", |s: &str, n: usize| {
-        s.chars().take(n).collect::<String>()
+        crate::text::start(s, n).to_owned()
     });
 }
 
@@ -391,7 +391,7 @@ impl Engine {
             .get(agent.name.as_str())
             .ok_or_else(|| RenderError::UnknownAgent(launch.agent.clone()))?;
         in_scope(&self.config, agent, event)?;
-        let mut ctx = Context::new(
+        let mut ctx = TemplateContext::new(
             &self.config,
             agent,
             event,
@@ -625,7 +625,7 @@ fn template_error(dir: &str, name: &str, e: &minijinja::Error) -> RenderError {
 /// the delivery are the template interface's own types (`context`), not the webhook
 /// model's.
 #[derive(Debug, Serialize)]
-struct Context<'a> {
+struct TemplateContext<'a> {
     event: &'a str,
     action: Option<&'a str>,
     delivery: &'a str,
@@ -805,7 +805,7 @@ impl Constants {
     }
 }
 
-impl<'a> Context<'a> {
+impl<'a> TemplateContext<'a> {
     fn new(
         config: &'a Config,
         agent: &'a Agent,
@@ -876,7 +876,7 @@ impl<'a> Context<'a> {
             labels.insert(keys::PR.to_string(), number.to_string());
         }
 
-        Context {
+        TemplateContext {
             event: &event.name,
             action: event.action(),
             delivery,
