@@ -64,13 +64,7 @@ pub fn title(agent_summary: Option<&str>, task: &str, fallback: &str) -> String 
         .or_else(|| first_line(task))
         .unwrap_or_else(|| fallback.to_owned());
     let line: String = line.chars().filter(|c| !c.is_control()).collect();
-    let safe = neutralise(&line, usize::MAX);
-    if safe.chars().count() <= TITLE_LIMIT {
-        return safe;
-    }
-    let mut cut: String = safe.chars().take(TITLE_LIMIT - 1).collect();
-    cut.push('…');
-    cut
+    crate::text::clip_within(&neutralise(&line, usize::MAX), TITLE_LIMIT, "…")
 }
 
 /// The body: the run's summary (neutralised), then who asked for it, when known.

@@ -155,12 +155,7 @@ pub struct RunName(String);
 
 impl RunName {
     pub fn parse(s: &str) -> Result<RunName, TaskError> {
-        let ok = !s.is_empty()
-            && s.len() <= 253
-            && s.starts_with(|c: char| c.is_ascii_alphanumeric())
-            && s.chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '.'));
-        if ok {
+        if crate::text::is_dns_subdomain(s) {
             Ok(RunName(s.to_string()))
         } else {
             Err(TaskError::RunName(s.to_string()))
@@ -247,5 +242,8 @@ mod tests {
         assert_eq!(Sha::parse(&"A".repeat(40)).unwrap().short(), "aaaaaaa");
         assert!(RunName::parse("review-abc123").is_ok());
         assert!(RunName::parse("Bad_Name").is_err());
+        // Kubernetes' rule, `text::is_dns_subdomain` (review 12b R9: both were taken).
+        assert!(RunName::parse("a..b").is_err());
+        assert!(RunName::parse("a-").is_err());
     }
 }

@@ -11,7 +11,7 @@ use hyper::Request;
 use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
 
-use crate::github::webhook::{DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER, Secret};
+use crate::github::webhook::{DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER, WebhookSecret};
 
 /// How long one request may take, connection included.
 pub const TIMEOUT: Duration = Duration::from_secs(30);
@@ -47,7 +47,7 @@ impl HttpAnswer {
 
 /// The headers GitHub sends with a delivery, signed with `secret`.
 pub fn github_headers(
-    secret: &Secret,
+    secret: &WebhookSecret,
     event: &str,
     delivery: &str,
     body: &[u8],
@@ -154,7 +154,7 @@ pub async fn send(
 /// Signs `body` as delivery `delivery` of event `event` and POSTs it to `url`.
 pub async fn replay(
     url: &str,
-    secret: &Secret,
+    secret: &WebhookSecret,
     event: &str,
     delivery: &str,
     body: Vec<u8>,

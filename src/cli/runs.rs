@@ -363,7 +363,7 @@ fn message(run: &AgentRun, place: Option<usize>) -> String {
             .find(|c| c.type_ == crate::cluster::queue::QUEUED)
     });
     if let (Some(ahead), Some(limit)) = (place, limit) {
-        return format!("queued: {ahead} ahead ({})", limit.message);
+        return crate::cluster::queue::message(ahead, &limit.message);
     }
     status.and_then(|s| s.message.clone()).unwrap_or_default()
 }

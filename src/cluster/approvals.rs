@@ -214,7 +214,7 @@ impl ApprovalStore for KubeApprovals {
                                 name: Some(name.clone()),
                                 labels: Some(
                                     [(
-                                        "app.kubernetes.io/managed-by".to_string(),
+                                        crate::render::keys::MANAGED_BY.to_string(),
                                         "agentpods".to_string(),
                                     )]
                                     .into(),

@@ -347,7 +347,7 @@ fn wait_for_capacity(
             .any(|c| c.type_ == QUEUED && c.reason == held.reason() && c.message == note);
     status.phase = Some(Phase::Queued);
     if !same {
-        status.message = Some(queue::message(ahead, held));
+        status.message = Some(queue::message(ahead, &note));
         status.conditions.retain(|c| c.type_ != QUEUED);
         status.conditions.push(Condition {
             type_: QUEUED.into(),
@@ -419,11 +419,7 @@ fn end(status: &mut AgentRunStatus, step: &mut Step, ending: &Ending, now: Times
 }
 
 fn first_line(s: &str) -> &str {
-    let line = s.lines().next().unwrap_or_default();
-    match line.char_indices().nth(200) {
-        Some((i, _)) => &line[..i],
-        None => line,
-    }
+    crate::text::start(s.lines().next().unwrap_or_default(), 200)
 }
 
 fn finish(status: &mut AgentRunStatus, phase: Phase, result: RunResult, now: Timestamp) {

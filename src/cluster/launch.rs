@@ -140,7 +140,7 @@ pub fn rerun(old: &AgentRun, rerun: &RerunRun, now: Timestamp) -> Result<AgentRu
 fn may_run_again(
     old: &AgentRun,
     may: &crate::plan::Again,
-    approvals: &[crate::plan::Approval],
+    approvals: &[crate::plan::HeadApproval],
 ) -> Result<(), RunAgain> {
     let source = old
         .spec
@@ -257,7 +257,7 @@ impl ClusterLauncher {
         &self,
         old: &AgentRun,
         may: &crate::plan::Again,
-    ) -> Result<Vec<crate::plan::Approval>, LaunchError> {
+    ) -> Result<Vec<crate::plan::HeadApproval>, LaunchError> {
         let (Some(store), Some(pr)) = (&self.approvals, &old.spec.pull_request) else {
             return Ok(Vec::new());
         };
@@ -269,7 +269,7 @@ impl ClusterLauncher {
         Ok(record
             .approvals
             .iter()
-            .map(crate::plan::Approval::from)
+            .map(crate::plan::HeadApproval::from)
             .collect())
     }
 

@@ -88,9 +88,21 @@ pub enum Turn {
     Wait { ahead: usize, held: Held },
 }
 
-/// `queued: 3 ahead (limit: 3 running in my-org/api)`.
-pub fn message(ahead: usize, held: &Held) -> String {
-    format!("queued: {ahead} ahead ({})", held.note())
+/// How a run's status message begins while a limit holds it.
+const WAITING: &str = "queued: ";
+
+/// `queued: 3 ahead (limit: 3 running in my-org/api)`: the status message of a run a limit
+/// holds, with `ahead` runs before it; `limit` is what its `Queued` condition says
+/// ([`Held::note`]). The one place that spells it: the controller writes it, `runs list`
+/// writes it again with the place worked out afresh, and [`place`] reads it back.
+pub fn message(ahead: usize, limit: &str) -> String {
+    format!("{WAITING}{ahead} ahead ({limit})")
+}
+
+/// Where a run a limit holds stands, from the status message [`message`] wrote:
+/// `3 ahead (limit: 3 running in my-org/api)`; a message written otherwise, whole.
+pub fn place(message: &str) -> &str {
+    message.strip_prefix(WAITING).unwrap_or(message)
 }
 
 /// The verdict on every waiting run, by its index in `entries`, in request order.
@@ -611,14 +623,14 @@ mod tests {
             limit: 3,
             repository: "my-org/api".into(),
         };
+        let written = message(3, &held.note());
+        assert_eq!(written, "queued: 3 ahead (limit: 3 running in my-org/api)");
+        assert_eq!(place(&written), "3 ahead (limit: 3 running in my-org/api)");
         assert_eq!(
-            message(3, &held),
-            "queued: 3 ahead (limit: 3 running in my-org/api)"
-        );
-        assert_eq!(
-            message(0, &Held::Running { limit: 20 }),
+            message(0, &Held::Running { limit: 20 }.note()),
             "queued: 0 ahead (limit: 20 running)"
         );
+        assert_eq!(place("held by hand"), "held by hand");
     }
 
     #[test]

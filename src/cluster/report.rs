@@ -76,12 +76,8 @@ pub fn pending_report(run: &AgentRun, now: SystemTime) -> Option<Stage> {
                 .iter()
                 .any(|c| c.type_ == super::queue::QUEUED) =>
         {
-            let message = status.message.as_deref().unwrap_or_default();
             Stage::Waiting {
-                why: message
-                    .strip_prefix("queued: ")
-                    .unwrap_or(message)
-                    .to_string(),
+                why: super::queue::place(status.message.as_deref().unwrap_or_default()).into(),
             }
         }
         Phase::Pending | Phase::Queued => Stage::Queued,

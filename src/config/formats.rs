@@ -151,9 +151,7 @@ impl Format {
     pub fn check(self, s: &str) -> Result<(), String> {
         let ok = match self {
             Format::DnsLabel => is_dns_label(s),
-            Format::DnsSubdomain => {
-                s.len() <= 253 && !s.is_empty() && s.split('.').all(is_dns_label)
-            }
+            Format::DnsSubdomain => is_dns_subdomain(s),
             Format::Quantity => is_quantity(s),
             Format::Glob => {
                 return globset::Glob::new(s)
@@ -216,7 +214,7 @@ impl Format {
     }
 }
 
-use crate::text::is_dns_label;
+use crate::text::{is_dns_label, is_dns_subdomain};
 
 /// What the kubelet refuses (InvalidImageName) in a reference made of the right characters
 /// (new-user review 13c, N5): a scheme (`https://`, copied from a registry's page), an

@@ -11,6 +11,7 @@
 //! name is ever used. Without that, `main\u{200B}` would read as `main` in a prompt or a
 //! comment while naming another branch.
 
+use crate::text::is_bidi_control;
 use std::borrow::Cow;
 
 /// Why a name is refused: a sentence that never quotes the name (only, for a character
@@ -109,14 +110,6 @@ pub fn hidden_kind(c: char) -> Option<&'static str> {
     }
 }
 
-/// Characters that reorder the text shown around them (a log line, a comment).
-fn is_bidi_control(c: char) -> bool {
-    matches!(
-        c,
-        '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
-    )
-}
-
 /// Unicode's general category `Cf` (format), as of Unicode 16.
 fn is_format(c: char) -> bool {
     matches!(
@@ -145,7 +138,10 @@ fn is_format(c: char) -> bool {
     )
 }
 
-/// Unicode's `Default_Ignorable_Code_Point` beyond `Cf`: shown as nothing at all.
+/// Unicode's `Default_Ignorable_Code_Point` beyond `Cf`: shown as nothing at all. A subset
+/// of [`crate::text::is_default_ignorable`] by design: the rest of that list is `Cf`, which
+/// [`is_format`] holds whole (more than the ignorable part of it: `U+0600`, `U+FFF9`, …),
+/// and is told here as such, before this list is asked.
 fn is_default_ignorable(c: char) -> bool {
     matches!(
         c,

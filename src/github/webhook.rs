@@ -36,12 +36,12 @@ pub const MAX_DELIVERY_LEN: usize = 64;
 
 /// One webhook secret. Its `Debug` shows no byte of it, and it has no `Display`.
 #[derive(Clone)]
-pub struct Secret(Box<[u8]>);
+pub struct WebhookSecret(Box<[u8]>);
 
-impl Secret {
+impl WebhookSecret {
     /// A secret from its text; `None` for an empty one.
-    pub fn new(text: &str) -> Option<Secret> {
-        (!text.is_empty()).then(|| Secret(text.as_bytes().into()))
+    pub fn new(text: &str) -> Option<WebhookSecret> {
+        (!text.is_empty()).then(|| WebhookSecret(text.as_bytes().into()))
     }
 
     /// The HMAC-SHA256 of `body` under this secret.
@@ -69,9 +69,9 @@ impl Secret {
     }
 }
 
-impl fmt::Debug for Secret {
+impl fmt::Debug for WebhookSecret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(<redacted>)")
+        f.write_str("WebhookSecret(<redacted>)")
     }
 }
 
@@ -88,7 +88,7 @@ fn push_hex(out: &mut String, bytes: &[u8]) {
 /// Every secret a delivery may be signed with: more than one while a secret is rotated
 /// (add the new one, change it on GitHub, then remove the old one).
 #[derive(Clone)]
-pub struct WebhookSecrets(Vec<Secret>);
+pub struct WebhookSecrets(Vec<WebhookSecret>);
 
 /// Why no secret could be had; the service refuses to start rather than accept unsigned
 /// deliveries.
@@ -111,10 +111,10 @@ impl WebhookSecrets {
     /// Secrets from a comma- or newline-separated list (the form of `GITHUB_WEBHOOK_SECRET`
     /// and of a secret file). Blanks around each entry are trimmed, empty entries dropped.
     pub fn parse_list(text: &str) -> Result<WebhookSecrets, SecretsError> {
-        let secrets: Vec<Secret> = text
+        let secrets: Vec<WebhookSecret> = text
             .split([',', '\n'])
             .map(str::trim)
-            .filter_map(Secret::new)
+            .filter_map(WebhookSecret::new)
             .collect();
         if secrets.is_empty() {
             Err(SecretsError::Missing)
@@ -145,7 +145,7 @@ impl WebhookSecrets {
     }
 
     /// The secret new signatures are made with (`agentpods replay`).
-    pub fn first(&self) -> &Secret {
+    pub fn first(&self) -> &WebhookSecret {
         &self.0[0]
     }
 

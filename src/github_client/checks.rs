@@ -7,6 +7,7 @@ use hyper::http::Method;
 
 use super::http::Replay;
 use super::*;
+use crate::agentrun::Conclusion;
 use crate::github::event::{CommitSha, RepoFullName};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,8 +34,8 @@ pub struct CheckRunWrite {
     /// Our run's name, so a check run can be found again after a restart.
     pub external_id: String,
     pub status: CheckStatus,
-    /// GitHub's conclusions: success, failure, neutral, cancelled, timed_out, ...
-    pub conclusion: Option<String>,
+    /// How it ended, one of GitHub's check run conclusions (`success`, `failure`, ...).
+    pub conclusion: Option<Conclusion>,
     pub details_url: Option<String>,
     pub title: String,
     pub summary: String,
@@ -83,7 +84,7 @@ impl GithubClient {
             details_url: c.details_url.as_deref(),
             status: Some(c.status.as_str()),
             started_at: c.started_at.map(rfc3339),
-            conclusion: c.conclusion.as_deref(),
+            conclusion: c.conclusion.as_ref().map(Conclusion::as_str),
             completed_at: c.completed_at.map(rfc3339),
             output: Some(wire::CheckRunOutput {
                 title: &c.title,
@@ -192,11 +193,11 @@ impl GithubClient {
             repo.name(),
             sha.as_str()
         );
-        let description: String = status.description.chars().take(140).collect();
+        let description = crate::text::start(&status.description, 140);
         let body = wire::StatusBody {
             state: status.state.as_str(),
             target_url: status.target_url.as_deref(),
-            description: &description,
+            description,
             context: &status.context,
         };
         self.send_for(repo, Method::POST, &path, Some(&body), Replay::Safe)

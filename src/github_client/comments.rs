@@ -33,7 +33,6 @@ pub struct IssueComment {
     pub id: u64,
     pub body: String,
     pub author: String,
-    pub author_is_bot: bool,
 }
 
 /// How many pages of comments are read when looking for ours.
@@ -150,7 +149,6 @@ impl GithubClient {
                 out.extend(batch.into_iter().map(|c| IssueComment {
                     id: c.id,
                     body: c.body.unwrap_or_default(),
-                    author_is_bot: c.user.kind == "Bot",
                     author: c.user.login,
                 }));
                 ControlFlow::Continue(())

@@ -41,7 +41,7 @@ impl GithubError {
         }
         // GitHub's error message says what is wrong; cap it, it is shown in logs.
         let message = serde_json::from_slice::<Message>(body)
-            .map(|m| m.message.chars().take(200).collect())
+            .map(|m| crate::text::start(&m.message, 200).to_owned())
             .unwrap_or_default();
         match status {
             401 => GithubError::Unauthorized { what },

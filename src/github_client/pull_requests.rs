@@ -118,7 +118,7 @@ impl GithubClient {
             user: User {
                 login: w.user.login,
                 id: w.user.id,
-                kind: w.user.kind,
+                kind: w.user.kind.as_str().into(),
             },
             author_association: AuthorAssociation::from(
                 w.author_association.as_deref().unwrap_or("NONE"),

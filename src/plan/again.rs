@@ -13,7 +13,7 @@ use std::sync::Arc;
 use crate::config::{Config, ForkPolicy, Permission};
 use crate::github::event::{AuthorAssociation, CommitSha, PullRequest};
 
-use super::approval::{Approval, approves};
+use super::approval::{HeadApproval, approves};
 use super::authority::{MayStart, needs_in, write_token_refusal};
 use super::{Facts, Planner, Refusal, RefusalReason, Trigger, TriggerKind};
 
@@ -27,7 +27,7 @@ pub struct ForkRun<'a> {
     /// The pull request's author, when the fork is theirs: the code is theirs alone.
     pub author: Option<&'a str>,
     /// The approvals recorded for the pull request.
-    pub approvals: &'a [Approval],
+    pub approvals: &'a [HeadApproval],
 }
 
 impl<'a> ForkRun<'a> {
@@ -36,7 +36,7 @@ impl<'a> ForkRun<'a> {
     pub fn new(
         head: Option<&'a str>,
         pr: Option<&'a PullRequest>,
-        approvals: &'a [Approval],
+        approvals: &'a [HeadApproval],
     ) -> ForkRun<'a> {
         let author = pr
             .filter(|pr| {
@@ -229,7 +229,7 @@ fn kind_of(trigger: &Trigger) -> TriggerKind {
 #[cfg(test)]
 mod tests {
     use crate::config::Permission::{self, Admin, Read, Write};
-    use crate::plan::{Approval, ForkRun, Planner, Trigger};
+    use crate::plan::{ForkRun, HeadApproval, Planner, Trigger};
 
     /// A row: `github.authorization`, `agents`, what the one asking has, and the run asked
     /// for again (its agent, the trigger that started it, and, when its code is a fork's,
@@ -508,11 +508,11 @@ mod tests {
             let loaded = crate::config::parse(&yaml, "services.yaml", templates)
                 .unwrap_or_else(|e| panic!("{}: {e}", row.story));
             let planner = Planner::new(&loaded.config);
-            let approvals: Vec<Approval> = row
+            let approvals: Vec<HeadApproval> = row
                 .fork
                 .map_or(&[][..], |f| f.approved)
                 .iter()
-                .map(|sha| Approval {
+                .map(|sha| HeadApproval {
                     sha: sha.to_string(),
                     approved_by: "maintainer".into(),
                     approved_at: None,

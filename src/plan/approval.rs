@@ -13,9 +13,10 @@ use crate::github::event::{Event, WebhookEvent};
 use super::reasons::Answer;
 use super::{Decision, Deferral, Facts, Planner};
 
-/// One approval the service recorded for a fork pull request.
+/// One approval the service recorded for a fork pull request, as the planner reads it (not
+/// the stored AgentApproval's own `cluster::approvals::Approval`, which the edges read it from).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Approval {
+pub struct HeadApproval {
     /// The commit approved, as recorded: a full 40-hex SHA (the intake records no less).
     pub sha: String,
     /// The approver's GitHub login.
@@ -25,7 +26,7 @@ pub struct Approval {
     pub approved_at: Option<Timestamp>,
 }
 
-impl Approval {
+impl HeadApproval {
     /// Whether this approval is of exactly `head`: the full commit, not a prefix of it and
     /// not an earlier head of the pull request. Case does not matter.
     pub fn stands_for(&self, head: &str) -> bool {
@@ -35,7 +36,7 @@ impl Approval {
 
 /// Who approved exactly `head`, each once (logins ignore case), in the order of the
 /// records.
-pub(super) fn approvers_of<'a>(approvals: &'a [Approval], head: &str) -> Vec<&'a str> {
+pub(super) fn approvers_of<'a>(approvals: &'a [HeadApproval], head: &str) -> Vec<&'a str> {
     let mut logins: Vec<&str> = Vec::new();
     for approval in approvals.iter().filter(|a| a.stands_for(head)) {
         let login = approval.approved_by.as_str();
@@ -70,10 +71,10 @@ impl ApproverAuthority {
     }
 }
 
-/// Whether some approval among `approvals` stands for `head` (see [`Approval::stands_for`]):
+/// Whether some approval among `approvals` stands for `head` (see [`HeadApproval::stands_for`]):
 /// a retry or Re-run of a fork's run (`again.rs`), whose retrier's own permission is judged
 /// apart.
-pub(super) fn approves(approvals: &[Approval], head: &str) -> bool {
+pub(super) fn approves(approvals: &[HeadApproval], head: &str) -> bool {
     approvals.iter().any(|a| a.stands_for(head))
 }
 
@@ -103,7 +104,7 @@ pub struct GivenApproval {
     /// The comment that carried `approve`.
     pub comment_id: u64,
     /// Who approved which head (in full, lowercase), when.
-    pub approval: Approval,
+    pub approval: HeadApproval,
 }
 
 /// The fewest leading hex characters of a commit SHA that an approval may give: short
@@ -181,7 +182,7 @@ impl Planner {
         let Event::IssueComment(comment) = &event.event else {
             return none(Vec::new());
         };
-        let approval = Approval {
+        let approval = HeadApproval {
             sha: head.to_ascii_lowercase(),
             approved_by: approved_by.to_string(),
             approved_at: comment.comment.created_at,

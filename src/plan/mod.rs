@@ -40,7 +40,7 @@ mod replay;
 mod table;
 
 pub use again::{Again, ForkRun};
-pub use approval::{Approval, Approved, ApproverAuthority, GivenApproval, names_exactly};
+pub use approval::{Approved, ApproverAuthority, GivenApproval, HeadApproval, names_exactly};
 use authority::Requester;
 pub use authority::permission_from_association;
 pub use pull_request::ApprovedRuns;
@@ -90,7 +90,7 @@ pub struct Facts<'a> {
     /// The approvals the service recorded for this fork pull request (its own records,
     /// never a comment), when they were read; whether one stands for the head that would
     /// run is the planner's to judge (`approval.rs`).
-    pub approvals: &'a [Approval],
+    pub approvals: &'a [HeadApproval],
     /// The pull request's head as the service had seen it when the comment was written
     /// (the last head recorded before its `created_at`): what an `approve` without a SHA
     /// approves, if it is still the head.

@@ -7,9 +7,9 @@ use crate::github::event::{
 };
 
 use super::{
-    AgentFilters, Approval, ApproverAuthority, Authority, ChangedFiles, Control, Decision, Facts,
-    ForkCode, Hears, IgnoreReason, Planned, Planner, Refusal, RefusalReason, Requester, SkipReason,
-    Subject, Trigger, TriggerKind, acting, action_not_listed, login,
+    AgentFilters, ApproverAuthority, Authority, ChangedFiles, Control, Decision, Facts, ForkCode,
+    HeadApproval, Hears, IgnoreReason, Planned, Planner, Refusal, RefusalReason, Requester,
+    SkipReason, Subject, Trigger, TriggerKind, acting, action_not_listed, login,
 };
 
 /// The parts of a pull request event the planner reads: a delivery's, or those of an
@@ -60,7 +60,7 @@ impl Planner {
         &self,
         comment: &WebhookEvent,
         pr: &PullRequest,
-        approval: &Approval,
+        approval: &HeadApproval,
         delivery: &str,
         facts: &Facts<'_>,
     ) -> ApprovedRuns {
@@ -870,7 +870,7 @@ mod tests {
             panic!("a pull request event");
         };
         let pr = fork.pull_request;
-        let approval = |sha: &str| crate::plan::Approval {
+        let approval = |sha: &str| crate::plan::HeadApproval {
             sha: sha.into(),
             approved_by: "maintainer".into(),
             approved_at: None,
@@ -948,7 +948,7 @@ mod tests {
             "o/r",
             Some("/agent approve"),
         );
-        let approval = crate::plan::Approval {
+        let approval = crate::plan::HeadApproval {
             sha: fork.pull_request.head.sha.to_string(),
             approved_by: "codertocat".into(),
             approved_at: None,

@@ -213,9 +213,9 @@ pub(super) fn check(rows: &[Row]) {
         let pr = given
             .pull_request
             .map(|(head, fork)| pull_request(number, head, fork));
-        let approvals: Vec<super::Approval> = given
+        let approvals: Vec<super::HeadApproval> = given
             .approved_sha
-            .map(|sha| super::Approval {
+            .map(|sha| super::HeadApproval {
                 sha: sha.into(),
                 approved_by: "maintainer".into(),
                 approved_at: None,

@@ -45,10 +45,10 @@ pub struct ApprovalEntry {
     pub comment_id: u64,
 }
 
-impl From<&ApprovalEntry> for crate::plan::Approval {
+impl From<&ApprovalEntry> for crate::plan::HeadApproval {
     /// The planner's record of it: who approved which commit, and when.
     fn from(entry: &ApprovalEntry) -> Self {
-        crate::plan::Approval {
+        crate::plan::HeadApproval {
             sha: entry.sha.clone(),
             approved_by: entry.approved_by.clone(),
             approved_at: Some(entry.approved_at),

@@ -54,7 +54,7 @@ impl<'a> From<&'a User> for UserContext<'a> {
         UserContext {
             login: &u.login,
             id: u.id,
-            kind: &u.kind,
+            kind: u.kind.as_str(),
         }
     }
 }

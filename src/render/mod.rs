@@ -96,10 +96,15 @@ pub mod keys {
     pub const MANAGED_BY: &str = "app.kubernetes.io/managed-by";
     pub const RUN: &str = "agentpods.dev/run";
     pub const AGENT: &str = "agentpods.dev/agent";
+    /// A label: the repository as a label value (`names::label_value` of `owner/name`:
+    /// `/` is not allowed there), for selecting runs (`agentpods runs --repo`). The full
+    /// name as it is is the annotation [`REPOSITORY`].
     pub const REPO: &str = "agentpods.dev/repo";
     pub const PR: &str = "agentpods.dev/pr";
     pub const PROJECT: &str = "agentpods.dev/project";
     pub const DELIVERY: &str = "agentpods.dev/delivery";
+    /// An annotation: the repository's `owner/name` exactly (the label [`REPO`] holds it
+    /// made into a label value).
     pub const REPOSITORY: &str = "agentpods.dev/repository";
     pub const TRIGGER: &str = "agentpods.dev/trigger";
     /// A hash of a run's concurrency group (groups contain `/`, which label values may not).
@@ -146,7 +151,7 @@ fn configure(env: &mut Environment<'_>) {
         }
     });
     env.add_filter("truncate_chars", |s: &str, n: usize| {
-        s.chars().take(n).collect::<String>()
+        crate::text::start(s, n).to_owned()
     });
 }
 
@@ -386,7 +391,7 @@ impl Engine {
             .get(agent.name.as_str())
             .ok_or_else(|| RenderError::UnknownAgent(launch.agent.clone()))?;
         in_scope(&self.config, agent, event)?;
-        let mut ctx = Context::new(
+        let mut ctx = TemplateContext::new(
             &self.config,
             agent,
             event,
@@ -620,7 +625,7 @@ fn template_error(dir: &str, name: &str, e: &minijinja::Error) -> RenderError {
 /// the delivery are the template interface's own types (`context`), not the webhook
 /// model's.
 #[derive(Debug, Serialize)]
-struct Context<'a> {
+struct TemplateContext<'a> {
     event: &'a str,
     action: Option<&'a str>,
     delivery: &'a str,
@@ -800,7 +805,7 @@ impl Constants {
     }
 }
 
-impl<'a> Context<'a> {
+impl<'a> TemplateContext<'a> {
     fn new(
         config: &'a Config,
         agent: &'a Agent,
@@ -871,7 +876,7 @@ impl<'a> Context<'a> {
             labels.insert(keys::PR.to_string(), number.to_string());
         }
 
-        Context {
+        TemplateContext {
             event: &event.name,
             action: event.action(),
             delivery,

@@ -370,7 +370,7 @@ fn name_part_problem(s: &str) -> Option<String> {
     None
 }
 
-/// Why `s` is not a DNS subdomain (lowercase letters, digits, `-` and `.`, beginning and
+/// Why `s` is not a DNS subdomain ([`crate::text::is_dns_subdomain`]: lowercase letters, digits, `-` and `.`, beginning and
 /// ending with a letter or digit, at most 253 characters).
 fn subdomain_problem(s: &str) -> Option<String> {
     let chars = s.chars().count();
@@ -388,6 +388,13 @@ fn subdomain_problem(s: &str) -> Option<String> {
     let alnum = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
     if !alnum(s.chars().next()) || !alnum(s.chars().last()) {
         return Some("does not begin and end with a letter or digit".into());
+    }
+    if !crate::text::is_dns_subdomain(s) {
+        return Some(
+            "has a part between dots that is empty, longer than 63 characters, or does not begin \
+             and end with a letter or digit"
+                .into(),
+        );
     }
     None
 }

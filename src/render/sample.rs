@@ -6,12 +6,17 @@
 //! `pr.labels[0]` fails on the empty one here, not at delivery), and one pull request has
 //! a long, non-ASCII branch name as GitHub allows (a template that puts it in a label
 //! value unchanged fails here, not at the API server).
-
-use serde_json::{Value, json};
+//!
+//! The samples are Rust values of the webhook model, so a renamed or retyped field of the
+//! model is the compiler's to report here, not a services.yaml refused at load.
 
 use crate::config::Agent;
 use crate::github::command::BuiltinVerb;
-use crate::github::event::{CommitSha, PullRequest, WebhookEvent};
+use crate::github::event::{
+    AccountKind, AuthorAssociation, Comment, CommitSha, Event, Issue, IssueCommentAction,
+    IssueCommentEvent, IssuesEvent, PullRequest, PullRequestEnd, PullRequestEvent, PushEvent,
+    Release, ReleaseEvent, RepoFullName, Repository, User, ValueError, WebhookEvent,
+};
 use crate::plan::{Launch, Subject, Trigger};
 
 const SHA: &str = "0123456789abcdef0123456789abcdef01234567";
@@ -22,111 +27,131 @@ fn sample_sha() -> CommitSha {
         .unwrap_or_else(|e| unreachable!("{SHA} is a commit id: {e}"))
 }
 
+/// A push's `before` when the ref was created.
+fn zero_sha() -> CommitSha {
+    CommitSha::try_from("0".repeat(40))
+        .unwrap_or_else(|e| unreachable!("zeros are a commit id: {e}"))
+}
+
 /// The labels of the samples that have some: as templates see them, their names.
 const LABELS: [&str; 2] = ["bug", "needs review: größer als 63 Zeichen? ✓"];
+
+fn labels() -> Vec<String> {
+    LABELS.map(String::from).to_vec()
+}
 
 /// A branch name as long and odd as git and GitHub allow (not a valid label value).
 fn odd_branch() -> String {
     format!("feature/ünïcode-{}", "long-".repeat(40))
 }
 
-fn user() -> Value {
-    json!({"login": "octocat", "id": 1, "kind": "User"})
+fn user() -> User {
+    User {
+        login: "octocat".into(),
+        id: 1,
+        kind: AccountKind::User,
+    }
 }
 
-/// The repository the samples are written for; each agent's are moved to a repository
-/// its `repositories` take in.
+/// The repository the samples are written for when an agent's `repositories` name none;
+/// otherwise each agent's are written for a repository its `repositories` take in.
 const PLACEHOLDER: &str = "example/repository";
 
-fn repository(full_name: &str) -> Value {
-    let (owner, name) = full_name
-        .split_once('/')
-        .unwrap_or(("example", "repository"));
-    json!({
-        "full_name": full_name,
-        "owner": owner,
-        "name": name,
-        "clone_url": format!("https://github.com/{full_name}.git"),
-        "html_url": format!("https://github.com/{full_name}"),
-        "default_branch": "main",
-        "private": false,
-        "fork": false,
-    })
+fn repository(full_name: &RepoFullName) -> Repository {
+    Repository {
+        full_name: full_name.clone(),
+        owner: full_name.owner().into(),
+        name: full_name.name().into(),
+        clone_url: format!("https://github.com/{full_name}.git"),
+        html_url: format!("https://github.com/{full_name}"),
+        default_branch: "main".into(),
+        private: false,
+        fork: false,
+    }
 }
 
-fn pull_request() -> Value {
-    let side = |r: &str| {
-        json!({"ref": r, "sha": SHA, "repo": "example/repository",
-               "clone_url": "https://github.com/example/repository.git"})
+fn pull_request(repo: &RepoFullName) -> PullRequest {
+    let side = |r: &str| PullRequestEnd {
+        ref_name: r.into(),
+        sha: sample_sha(),
+        repo: Some(repo.clone()),
+        clone_url: Some(format!("https://github.com/{repo}.git")),
     };
-    json!({
-        "number": 1, "title": "A change", "body": "What it does.", "draft": false,
-        "state": "open", "merged": false, "user": user(), "author_association": "OWNER",
-        "labels": LABELS, "head": side("change"), "base": side("main"),
-        "html_url": "https://github.com/example/repository/pull/1",
-    })
+    PullRequest {
+        number: 1,
+        title: "A change".into(),
+        body: "What it does.".into(),
+        draft: false,
+        state: "open".into(),
+        merged: false,
+        user: user(),
+        author_association: AuthorAssociation::Owner,
+        labels: labels(),
+        head: side("change"),
+        base: side("main"),
+        html_url: format!("https://github.com/{repo}/pull/1"),
+        closed_at: None,
+    }
 }
 
-fn issue() -> Value {
-    json!({
-        "number": 1, "title": "A bug", "body": "What goes wrong.", "labels": LABELS,
-        "user": user(), "author_association": "OWNER", "state": "open",
-        "is_pull_request": false, "html_url": "https://github.com/example/repository/issues/1",
-    })
+fn issue(repo: &RepoFullName) -> Issue {
+    Issue {
+        number: 1,
+        title: "A bug".into(),
+        body: "What goes wrong.".into(),
+        labels: labels(),
+        user: user(),
+        author_association: AuthorAssociation::Owner,
+        state: "open".into(),
+        is_pull_request: false,
+        html_url: format!("https://github.com/{repo}/issues/1"),
+    }
 }
 
-/// A sample that cannot be built: the webhook model no longer reads what the samples
-/// write (a field renamed, say). `validate` would otherwise check fewer samples than
-/// there are triggers, silently.
+/// A sample that cannot be built: the repository an agent's `repositories` yield is not
+/// a name GitHub gives. `validate` would otherwise check fewer samples than there are
+/// triggers, silently.
 #[derive(Debug, thiserror::Error)]
 #[error("the sample delivery for {trigger} cannot be built: {source}")]
 pub struct SampleError {
     pub trigger: String,
     #[source]
-    pub source: serde_json::Error,
+    pub source: ValueError,
 }
 
-/// A sample part moved from [`PLACEHOLDER`] to `full_name` (a checked `owner/name`, so
-/// nothing in it needs escaping in JSON text).
-fn moved(value: Value, full_name: &str) -> Result<Value, serde_json::Error> {
-    if full_name == PLACEHOLDER {
-        return Ok(value);
-    }
-    let text = value.to_string().replace(PLACEHOLDER, full_name);
-    serde_json::from_str(&text)
-}
+/// A sample's event, for the repository it is written for.
+type EventOf = Box<dyn FnOnce(&RepoFullName) -> Event>;
 
-fn event(name: &str, event: Value, full_name: &str) -> Result<WebhookEvent, serde_json::Error> {
-    serde_json::from_value(json!({
-        "name": name, "event": moved(event, full_name)?, "repository": repository(full_name),
-        "sender": user(), "installation_id": null,
-    }))
-}
+/// A sample's pull request facts, for the repository it is written for.
+type PullRequestOf = fn(&RepoFullName) -> PullRequest;
 
 /// One sample from its parts, or why it cannot be built.
 fn build(
     trigger: String,
     name: &str,
-    e: Value,
+    event: EventOf,
     launch: Launch,
-    pr: Option<Value>,
+    pr: Option<PullRequestOf>,
     full_name: &str,
 ) -> Result<Sample, SampleError> {
-    let built = || -> Result<Sample, serde_json::Error> {
-        let pr = match pr {
-            Some(p) => Some(serde_json::from_value::<PullRequest>(moved(p, full_name)?)?),
-            None => None,
-        };
-        Ok(Sample {
+    let repo = full_name
+        .parse::<RepoFullName>()
+        .map_err(|source| SampleError {
             trigger: trigger.clone(),
-            event: event(name, e, full_name)?,
-            launch,
-            pr,
-        })
-    };
-    built().map_err(|source| SampleError {
-        trigger: trigger.clone(),
-        source,
+            source,
+        })?;
+    Ok(Sample {
+        trigger,
+        event: WebhookEvent {
+            name: name.into(),
+            event: event(&repo),
+            repository: Some(repository(&repo)),
+            sender: Some(user()),
+            installation_id: None,
+            signed_at: None,
+        },
+        launch,
+        pr: pr.map(|pr| pr(&repo)),
     })
 }
 
@@ -163,27 +188,41 @@ pub fn samples(agent: &Agent) -> Result<Vec<Sample>, SampleError> {
         .example()
         .unwrap_or_else(|| PLACEHOLDER.into());
     let mut out = Vec::new();
-    let mut add = |trigger: String, name: &str, e: Value, l: Launch, pr: Option<Value>| {
-        out.push(build(trigger, name, e, l, pr, &full_name));
-    };
+    let mut add =
+        |trigger: String, name: &str, e: EventOf, l: Launch, pr: Option<PullRequestOf>| {
+            out.push(build(trigger, name, e, l, pr, &full_name));
+        };
     if let Some(p) = &t.pull_request {
         let action = p
             .actions
             .first()
             .map_or("opened", |a| a.as_str())
             .to_string();
-        let mut from_gone_fork = pull_request();
-        from_gone_fork["head"]["repo"] = Value::Null;
-        from_gone_fork["head"]["clone_url"] = Value::Null;
-        from_gone_fork["body"] = json!("");
-        from_gone_fork["labels"] = json!([]);
-        from_gone_fork["head"]["ref"] = json!(odd_branch());
-        for (what, pr) in [
-            ("", pull_request()),
-            (" from a deleted fork", from_gone_fork),
-        ] {
-            let e = json!({"kind": "pull_request", "action": action, "number": 1,
-                           "pull_request": pr, "label": null, "before": null, "after": null});
+        // The same repository's pull request, and one whose fork was deleted: no head
+        // repository, no description, no labels, an odd branch name.
+        let from_gone_fork = |repo: &RepoFullName| {
+            let mut pr = pull_request(repo);
+            pr.head.repo = None;
+            pr.head.clone_url = None;
+            pr.head.ref_name = odd_branch();
+            pr.body = String::new();
+            pr.labels = Vec::new();
+            pr
+        };
+        let shapes: [(&str, PullRequestOf); 2] =
+            [("", pull_request), (" from a deleted fork", from_gone_fork)];
+        for (what, pr) in shapes {
+            let a = action.clone();
+            let e: EventOf = Box::new(move |repo| {
+                Event::PullRequest(PullRequestEvent {
+                    action: a.as_str().into(),
+                    number: 1,
+                    pull_request: pr(repo),
+                    label: None,
+                    before: None,
+                    after: None,
+                })
+            });
             let l = launch(
                 Trigger::PullRequest {
                     action: action.as_str().into(),
@@ -220,19 +259,29 @@ pub fn samples(agent: &Agent) -> Result<Vec<Sample>, SampleError> {
                 let facts: &[bool] = &[true, false];
                 for &with_facts in facts {
                     for task in tasks {
-                        let mut issue = issue();
-                        issue["is_pull_request"] = json!(on_pr);
-                        if !with_facts {
-                            issue["labels"] = json!([]);
-                        }
                         let body = match task {
                             Some(task) => format!("/agent {verb} {task}"),
                             None => format!("/agent {verb}"),
                         };
-                        let e = json!({"kind": "issue_comment", "action": "created", "issue": issue,
-                            "comment": {"id": 1, "body": body, "user": user(),
-                                "author_association": "OWNER",
-                                "html_url": "https://github.com/example/repository/issues/1#issuecomment-1"}});
+                        let e: EventOf = Box::new(move |repo| {
+                            let mut issue = issue(repo);
+                            issue.is_pull_request = on_pr;
+                            if !with_facts {
+                                issue.labels = Vec::new();
+                            }
+                            Event::IssueComment(IssueCommentEvent {
+                                action: IssueCommentAction::Created,
+                                comment: Comment {
+                                    id: 1,
+                                    body,
+                                    user: user(),
+                                    author_association: AuthorAssociation::Owner,
+                                    html_url: format!("{}#issuecomment-1", issue.html_url),
+                                    created_at: None,
+                                },
+                                issue,
+                            })
+                        });
                         let subject = match (on_pr, with_facts) {
                             (false, with) => Subject::Issue {
                                 number: 1,
@@ -261,12 +310,14 @@ pub fn samples(agent: &Agent) -> Result<Vec<Sample>, SampleError> {
                             }
                         };
                         let task = if task.is_some() { "" } else { " with no text" };
+                        let pr: Option<PullRequestOf> =
+                            (on_pr && with_facts).then_some(pull_request);
                         add(
                             format!("comment `{verb}`{task} {place}"),
                             "issue_comment",
                             e,
                             l,
-                            (on_pr && with_facts).then(pull_request),
+                            pr,
                         );
                     }
                 }
@@ -279,10 +330,19 @@ pub fn samples(agent: &Agent) -> Result<Vec<Sample>, SampleError> {
             .first()
             .map_or("opened", |a| a.as_str())
             .to_string();
-        let mut unlabelled = issue();
-        unlabelled["labels"] = json!([]);
-        for (what, issue) in [("", issue()), (" with no labels", unlabelled)] {
-            let e = json!({"kind": "issues", "action": action, "issue": issue, "label": null});
+        for (what, labelled) in [("", true), (" with no labels", false)] {
+            let a = action.clone();
+            let e: EventOf = Box::new(move |repo| {
+                let mut issue = issue(repo);
+                if !labelled {
+                    issue.labels = Vec::new();
+                }
+                Event::Issues(IssuesEvent {
+                    action: a.as_str().into(),
+                    issue,
+                    label: None,
+                })
+            });
             let l = launch(
                 Trigger::Issues {
                     action: action.as_str().into(),
@@ -305,9 +365,18 @@ pub fn samples(agent: &Agent) -> Result<Vec<Sample>, SampleError> {
             refs.push(("refs/tags/v1.0.0", None));
         }
         for (git_ref, message) in refs {
-            let e = json!({"kind": "push", "ref": git_ref, "before": "0".repeat(40), "after": SHA,
-                "created": true, "deleted": false, "forced": false,
-                "head_commit_message": message, "pusher": "octocat"});
+            let e: EventOf = Box::new(move |_| {
+                Event::Push(PushEvent {
+                    git_ref: git_ref.into(),
+                    before: zero_sha(),
+                    after: sample_sha(),
+                    created: true,
+                    deleted: false,
+                    forced: false,
+                    head_commit_message: message.map(String::from),
+                    pusher: "octocat".into(),
+                })
+            });
             let l = launch(
                 Trigger::Push,
                 Subject::Ref {
@@ -325,10 +394,21 @@ pub fn samples(agent: &Agent) -> Result<Vec<Sample>, SampleError> {
             .first()
             .map_or("published", |a| a.as_str())
             .to_string();
-        let e = json!({"kind": "release", "action": action, "release": {
-            "tag_name": "v1.0.0", "name": "", "body": "", "draft": false,
-            "prerelease": false, "html_url": "https://github.com/example/repository/releases/tag/v1.0.0",
-            "target_commitish": "main"}});
+        let a = action.clone();
+        let e: EventOf = Box::new(move |repo| {
+            Event::Release(ReleaseEvent {
+                action: a.as_str().into(),
+                release: Release {
+                    tag_name: "v1.0.0".into(),
+                    name: String::new(),
+                    body: String::new(),
+                    draft: false,
+                    prerelease: false,
+                    html_url: format!("https://github.com/{repo}/releases/tag/v1.0.0"),
+                    target_commitish: "main".into(),
+                },
+            })
+        });
         let l = launch(
             Trigger::Release {
                 action: action.as_str().into(),
@@ -346,18 +426,18 @@ pub fn samples(agent: &Agent) -> Result<Vec<Sample>, SampleError> {
 
 #[cfg(test)]
 mod tests {
+    /// An agent with every kind of trigger, for `repositories` (YAML; empty for none).
+    fn every_trigger(repositories: &str) -> crate::config::Agent {
+        let yaml = format!(
+            "name: all\n{repositories}\ntriggers:\n  pull_request: {{}}\n  comment: {{verbs: [run]}}\n  \
+             issues: {{}}\n  push: {{tags: [\"v*\"]}}\n  release: {{}}\n"
+        );
+        serde_yaml::from_str(&yaml).expect("an agent")
+    }
+
     #[test]
     fn every_kind_of_trigger_has_a_sample_that_parses() {
-        let yaml = r#"
-name: all
-triggers:
-  pull_request: {}
-  comment: {verbs: [run]}
-  issues: {}
-  push: {tags: ["v*"]}
-  release: {}
-"#;
-        let agent: crate::config::Agent = serde_yaml::from_str(yaml).expect("an agent");
+        let agent = every_trigger("");
         let mut kinds: Vec<String> = super::samples(&agent)
             .expect("the samples")
             .into_iter()
@@ -370,8 +450,20 @@ triggers:
         );
     }
 
-    /// A sample the webhook model does not read (as after a rename of one of its fields)
-    /// is an error naming the sample, not a sample left out.
+    /// The samples are written for the repository the agent runs for: every URL and
+    /// repository they carry names it, none the placeholder.
+    #[test]
+    fn the_samples_are_written_for_a_repository_the_agent_runs_for() {
+        let agent = every_trigger(r#"repositories: ["acme/api"]"#);
+        for s in super::samples(&agent).expect("the samples") {
+            let seen = format!("{:?} {:?}", s.event, s.pr);
+            assert!(seen.contains("acme/api"), "{}: {seen}", s.trigger);
+            assert!(!seen.contains(super::PLACEHOLDER), "{}: {seen}", s.trigger);
+        }
+    }
+
+    /// A repository that is not a name GitHub gives is an error naming the sample, not a
+    /// sample left out.
     #[test]
     fn a_sample_that_cannot_be_built_is_an_error_not_left_out() {
         let launch = crate::plan::Launch {
@@ -385,17 +477,13 @@ triggers:
                 sha: super::sample_sha(),
             },
         };
-        // A push without its `after`: what the samples write once the model renames it.
-        let e = serde_json::json!({"kind": "push", "ref": "refs/heads/main",
-            "before": "0".repeat(40), "created": true, "deleted": false, "forced": false,
-            "head_commit_message": null, "pusher": "octocat"});
         let error = super::build(
             "push of `refs/heads/main`".into(),
             "push",
-            e,
-            launch.clone(),
+            Box::new(|_| unreachable!("no event without a repository")),
+            launch,
             None,
-            "acme/api",
+            "acme/a?i",
         )
         .err()
         .expect("an error");
@@ -405,23 +493,6 @@ triggers:
                 .starts_with("the sample delivery for push of `refs/heads/main` cannot be built: "),
             "{error}"
         );
-        assert!(error.to_string().contains("after"), "{error}");
-        // Its pull request's facts too.
-        let e = serde_json::json!({"kind": "push", "ref": "refs/heads/main",
-            "before": "0".repeat(40), "after": super::SHA, "created": true, "deleted": false,
-            "forced": false, "head_commit_message": null, "pusher": "octocat"});
-        let mut pr = super::pull_request();
-        pr.as_object_mut().expect("an object").remove("title");
-        let error = super::build(
-            "a pull request".into(),
-            "push",
-            e,
-            launch,
-            Some(pr),
-            "acme/api",
-        )
-        .err()
-        .expect("an error");
-        assert!(error.to_string().contains("title"), "{error}");
+        assert!(error.to_string().contains("acme/a?i"), "{error}");
     }
 }

@@ -386,9 +386,9 @@ impl Engine {
         &'a self,
         agent: &'a crate::config::Agent,
         s: &'a sample::Sample,
-    ) -> Option<super::Context<'a>> {
+    ) -> Option<super::TemplateContext<'a>> {
         let constants = self.constants.get(agent.name.as_str())?;
-        Some(super::Context::new(
+        Some(super::TemplateContext::new(
             &self.config,
             agent,
             &s.event,

@@ -67,7 +67,7 @@ pub fn writes(
         name: format!("{CHECK_NAME}/{}", run.agent),
         external_id: run.name.clone(),
         status,
-        conclusion: conclusion.map(|c| c.as_str().to_owned()),
+        conclusion: conclusion.cloned(),
         details_url: run.details_url.clone(),
         title: title.clone(),
         summary: summary.clone().unwrap_or_else(|| title.clone()),
@@ -173,7 +173,7 @@ mod tests {
         };
         let w = writes(&run, &finished, true, &Broken).expect("the writes");
         let check = w.check.expect("the check run still goes out");
-        assert_eq!(check.conclusion.as_deref(), Some("failure"));
+        assert_eq!(check.conclusion, Some(Conclusion::Failure));
         let body = w.comment.expect("a plain comment");
         assert!(
             body.starts_with(

@@ -75,7 +75,7 @@ pub struct AppState {
     /// When heads are seen and approvals given.
     pub clock: Arc<dyn Clock>,
     /// Who was told lately, on which issue, that a command was refused.
-    pub refusals: super::github::RefusalsTold,
+    pub refusals: super::facts_and_replies::RefusalsTold,
     /// The changed files `serve --dry-run --changed-files` gives every pull request
     /// delivery, for agents with a `paths` filter (none known otherwise).
     pub changed_files: Option<Vec<String>>,
@@ -101,7 +101,7 @@ impl AppState {
             metrics_apart: false,
             approvals: Arc::new(MemoryApprovals::new()),
             clock: Arc::new(SystemClock),
-            refusals: super::github::RefusalsTold::default(),
+            refusals: super::facts_and_replies::RefusalsTold::default(),
             changed_files: None,
         }
     }
@@ -896,9 +896,13 @@ async fn decide_and_launch(
         ),
         Some(github) => {
             record_head(app, &parsed).await;
-            let gathered =
-                super::github::gather(github, app.approvals.as_ref(), live.planner(), &parsed)
-                    .await;
+            let gathered = super::facts_and_replies::gather(
+                github,
+                app.approvals.as_ref(),
+                live.planner(),
+                &parsed,
+            )
+            .await;
             // `serve --dry-run --changed-files` stands in for what GitHub said of the files.
             let facts = gathered.facts();
             let facts = crate::plan::Facts {
@@ -955,14 +959,14 @@ async fn decide_and_launch(
                 for number in statuses {
                     let Some(repository) = &repository else { break };
                     match app.launcher.runs_of(repository, number).await {
-                        Ok(runs) => responses.push(super::github::Response::Reply {
+                        Ok(runs) => responses.push(super::facts_and_replies::Response::Reply {
                             number,
                             body: crate::report::status_body(number, &runs),
                         }),
                         Err(e) => tracing::warn!("cannot list the runs for status: {e}"),
                     }
                 }
-                let told = super::github::respond(
+                let told = super::facts_and_replies::respond(
                     github,
                     live.engine(),
                     event,

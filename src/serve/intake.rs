@@ -19,7 +19,7 @@ use crate::ports::launcher::{
 };
 use crate::ports::reload::LiveConfig;
 use crate::render::RenderError;
-use crate::serve::github;
+use crate::serve::facts_and_replies;
 use crate::serve::metrics::{LaunchOutcome, Metrics, Outcome};
 
 /// At most this many notes go into an answer's body (all of them are logged).
@@ -162,7 +162,7 @@ pub struct Decided {
     /// Runs to cancel (`/agent stop`, a closed pull request).
     pub cancels: Vec<CancelRuns>,
     /// What GitHub hears back at once: eyes, replies.
-    pub responses: Vec<github::Response>,
+    pub responses: Vec<facts_and_replies::Response>,
     /// Pull requests or issues whose runs `/agent status` asks for.
     pub statuses: Vec<u64>,
     /// Runs to do again (`/agent retry`).
@@ -180,7 +180,7 @@ pub struct Decided {
     /// The command prefix in force, for the words of a refusal found when launching.
     pub prefix: String,
     /// Where a retry or a Re-run refused once its run is found is told.
-    pub tell_again: Option<github::TellAgain>,
+    pub tell_again: Option<facts_and_replies::TellAgain>,
 }
 
 /// Why a delivery could not be decided.
@@ -333,7 +333,8 @@ pub fn decide_event(
         crate::plan::RefCommit::Known(sha) => Some(sha),
         _ => None,
     };
-    let responses = github::responses(event, &decisions, prefix, commit.map(CommitSha::as_str));
+    let responses =
+        facts_and_replies::responses(event, &decisions, prefix, commit.map(CommitSha::as_str));
     let mut runs = Vec::new();
     let mut cancels = Vec::new();
     let mut statuses = Vec::new();
@@ -450,7 +451,7 @@ pub fn decide_event(
         deferred,
         approvals,
         prefix: prefix.to_string(),
-        tell_again: github::TellAgain::of(event),
+        tell_again: facts_and_replies::TellAgain::of(event),
     })
 }
 
@@ -468,13 +469,13 @@ pub async fn launch(
 
 /// [`launch`], and what GitHub is to be told of it beyond the delivery's own responses:
 /// each retry or Re-run refused once its run was found, told to whoever asked (see
-/// [`github::TellAgain`]).
+/// [`facts_and_replies::TellAgain`]).
 pub async fn launch_telling(
     launcher: &dyn Launcher,
     metrics: &Metrics,
     delivery: &DeliveryId,
     decided: Decided,
-) -> (Answer, Vec<github::Response>) {
+) -> (Answer, Vec<facts_and_replies::Response>) {
     if let Some(why) = &decided.deferred {
         tracing::warn!(delivery = delivery.as_str(), "not decided yet: {why}");
         return (Answer::deferred(delivery, why), Vec::new());

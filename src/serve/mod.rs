@@ -15,7 +15,7 @@
 
 pub mod catch_up;
 pub(crate) mod deliveries;
-pub(crate) mod github;
+pub(crate) mod facts_and_replies;
 pub mod http;
 pub mod intake;
 pub mod log_writer;

@@ -305,7 +305,7 @@ struct Open {
 /// Where a connection is in its request, as far as making room at the cap goes. `from`:
 /// how many bytes the connection had sent when the request began.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Stage {
+enum RequestStage {
     /// Waiting for a request's head, or reading it, since then (opened, or its last
     /// request answered).
     Head { since: Instant, from: u64 },
@@ -352,12 +352,12 @@ pub enum Rank {
     Fresh { waited: Reverse<Duration> },
 }
 
-impl Stage {
+impl RequestStage {
     /// Its rank at `now`, or `None` if it is never closed to make room.
     /// `sent`: the bytes the connection has sent in all.
     fn rank(&self, sent: u64, now: Instant, limits: &PreauthLimits) -> Option<Rank> {
         match *self {
-            Stage::Head { since, from } => {
+            RequestStage::Head { since, from } => {
                 let waited = now.saturating_duration_since(since);
                 let sent = sent.saturating_sub(from);
                 Some(if waited >= limits.grace {
@@ -375,7 +375,7 @@ impl Stage {
                     }
                 })
             }
-            Stage::Body { since, bytes, from } => {
+            RequestStage::Body { since, bytes, from } => {
                 let waited = now.saturating_duration_since(since);
                 if waited < limits.grace {
                     return Some(Rank::New {
@@ -390,7 +390,7 @@ impl Stage {
                     waited: Reverse(waited),
                 })
             }
-            Stage::Handling | Stage::Signed | Stage::Evicted => None,
+            RequestStage::Handling | RequestStage::Signed | RequestStage::Evicted => None,
         }
     }
 }
@@ -400,7 +400,7 @@ impl Stage {
 struct Slot {
     id: u64,
     host: IpAddr,
-    stage: Mutex<Stage>,
+    stage: Mutex<RequestStage>,
     /// Bytes read from its socket in all.
     sent: AtomicU64,
     /// Since when an answer has been waiting for its peer to take it, if one is.
@@ -409,7 +409,7 @@ struct Slot {
 }
 
 impl Slot {
-    fn stage(&self) -> std::sync::MutexGuard<'_, Stage> {
+    fn stage(&self) -> std::sync::MutexGuard<'_, RequestStage> {
         self.stage.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -421,10 +421,10 @@ impl Slot {
         self.blocked.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Its rank at `now` (see [`Stage::rank`]), first of all if an answer is blocked on a
+    /// Its rank at `now` (see [`RequestStage::rank`]), first of all if an answer is blocked on a
     /// peer that does not read, even on a connection that carried a signed delivery.
-    fn rank(&self, stage: Stage, now: Instant, limits: &PreauthLimits) -> Option<Rank> {
-        if stage == Stage::Evicted {
+    fn rank(&self, stage: RequestStage, now: Instant, limits: &PreauthLimits) -> Option<Rank> {
+        if stage == RequestStage::Evicted {
             return None;
         }
         if let Some(since) = *self.blocked() {
@@ -436,9 +436,9 @@ impl Slot {
     }
 
     /// Moves on to `next`, unless it carried a signed delivery or was closed to make room.
-    fn advance(&self, next: impl FnOnce(Stage) -> Stage) {
+    fn advance(&self, next: impl FnOnce(RequestStage) -> RequestStage) {
         let mut stage = self.stage();
-        if !matches!(*stage, Stage::Signed | Stage::Evicted) {
+        if !matches!(*stage, RequestStage::Signed | RequestStage::Evicted) {
             *stage = next(*stage);
         }
     }
@@ -506,7 +506,7 @@ impl Open {
                 .map(|(s, stage, _)| (s.clone(), stage))?;
             let mut stage = victim.stage();
             if *stage == ranked {
-                *stage = Stage::Evicted;
+                *stage = RequestStage::Evicted;
                 drop(stage);
                 return Some(victim);
             }
@@ -616,7 +616,7 @@ impl PreAuth {
         let slot = Arc::new(Slot {
             id,
             host,
-            stage: Mutex::new(Stage::Head {
+            stage: Mutex::new(RequestStage::Head {
                 since: now,
                 from: 0,
             }),
@@ -666,10 +666,10 @@ impl Activity {
         let now = self.shared.clock.now();
         self.slot.advance(|stage| {
             let from = match stage {
-                Stage::Head { from, .. } | Stage::Body { from, .. } => from,
+                RequestStage::Head { from, .. } | RequestStage::Body { from, .. } => from,
                 _ => self.slot.sent(),
             };
-            Stage::Body {
+            RequestStage::Body {
                 since: now,
                 bytes: 0,
                 from,
@@ -680,21 +680,22 @@ impl Activity {
     /// `bytes` of the body have arrived in all.
     pub fn body_arrived(&self, bytes: u64) {
         self.slot.advance(|stage| match stage {
-            Stage::Body { since, from, .. } => Stage::Body { since, bytes, from },
+            RequestStage::Body { since, from, .. } => RequestStage::Body { since, bytes, from },
             other => other,
         });
     }
 
     /// The body has been read whole: its signature is checked, the request handled.
     pub fn body_read(&self) {
-        self.slot.advance(|_| Stage::Handling);
+        self.slot.advance(|_| RequestStage::Handling);
     }
 
     /// The request has been answered: the next one's head is awaited from now.
     pub fn answered(&self) {
         let now = self.shared.clock.now();
         let from = self.slot.sent();
-        self.slot.advance(|_| Stage::Head { since: now, from });
+        self.slot
+            .advance(|_| RequestStage::Head { since: now, from });
     }
 
     /// An answer is waiting for the peer to take it (its socket would block): the
@@ -711,7 +712,7 @@ impl Activity {
 
     /// Whether the connection has been closed to make room for another.
     pub fn is_evicted(&self) -> bool {
-        *self.slot.stage() == Stage::Evicted
+        *self.slot.stage() == RequestStage::Evicted
     }
 
     /// The connection carried a new delivery whose signature holds (not a repeat of one
@@ -720,8 +721,8 @@ impl Activity {
     /// make room already.
     pub fn signed(&self) -> bool {
         let mut stage = self.slot.stage();
-        *stage != Stage::Evicted && {
-            *stage = Stage::Signed;
+        *stage != RequestStage::Evicted && {
+            *stage = RequestStage::Signed;
             true
         }
     }
@@ -1165,18 +1166,18 @@ mod tests {
         let limits = limits();
         let start = Instant::now();
         let at = |millis: u64| start + Duration::from_millis(millis);
-        let rank = |stage: Stage, now: u64| {
+        let rank = |stage: RequestStage, now: u64| {
             let sent = match stage {
-                Stage::Body { bytes, .. } => bytes,
+                RequestStage::Body { bytes, .. } => bytes,
                 _ => 0,
             };
             stage.rank(sent, at(now), &limits)
         };
-        let head = Stage::Head {
+        let head = RequestStage::Head {
             since: start,
             from: 0,
         };
-        let body = |bytes: u64| Stage::Body {
+        let body = |bytes: u64| RequestStage::Body {
             since: start,
             bytes,
             from: 0,
@@ -1201,7 +1202,11 @@ mod tests {
         // ...and a body arriving at the floor or faster, one read whole, one signed, never.
         assert_eq!(rank(body(2 * MIB), 2000), None);
         assert_eq!(rank(body(MIB), 4000).map(|_| ()), Some(()), "slowed down");
-        for kept in [Stage::Handling, Stage::Signed, Stage::Evicted] {
+        for kept in [
+            RequestStage::Handling,
+            RequestStage::Signed,
+            RequestStage::Evicted,
+        ] {
             assert_eq!(rank(kept, 5000), None);
         }
     }

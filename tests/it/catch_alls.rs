@@ -13,9 +13,12 @@ use std::path::Path;
 const EXHAUSTIVE: &[(&str, &str)] = &[
     // R4: the replay window of each trigger kind, and what the intake tells of each kind.
     ("src/plan/replay.rs", "pub fn stale("),
-    ("src/serve/github.rs", "pub fn of(event: &WebhookEvent)"),
-    ("src/serve/github.rs", "pub fn responses("),
-    ("src/serve/github.rs", "fn written_at("),
+    (
+        "src/serve/facts_and_replies.rs",
+        "pub fn of(event: &WebhookEvent)",
+    ),
+    ("src/serve/facts_and_replies.rs", "pub fn responses("),
+    ("src/serve/facts_and_replies.rs", "fn written_at("),
     // R5: each built-in verb parses as itself, none as `help`.
     ("src/github/command.rs", "fn parse_command("),
     // R8: which pull request actions show a head an approval can bind to.

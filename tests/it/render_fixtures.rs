@@ -9,7 +9,7 @@ use std::process::{Command, Output};
 use agentpods::config::Permission;
 use agentpods::github::command::BuiltinVerb;
 use agentpods::plan::{
-    Approval, ApproverAuthority, Authority, Control, Decision, Facts, IgnoreReason, Refusal,
+    ApproverAuthority, Authority, Control, Decision, Facts, HeadApproval, IgnoreReason, Refusal,
     RefusalReason, SkipReason, Trigger,
 };
 use agentpods::render::{K8sObject, RenderedRun};
@@ -621,8 +621,8 @@ fn a_bots_command_is_ignored_without_a_reply() {
 const FORK_HEAD: &str = "0123456789abcdef0123456789abcdef01234567";
 
 /// What the service's records say: a maintainer approved `sha`.
-fn approval_of(sha: &str) -> [Approval; 1] {
-    [Approval {
+fn approval_of(sha: &str) -> [HeadApproval; 1] {
+    [HeadApproval {
         sha: sha.into(),
         approved_by: "maintainer".into(),
         approved_at: None,
@@ -631,7 +631,7 @@ fn approval_of(sha: &str) -> [Approval; 1] {
 
 /// The facts of a delivery with those records, whose approver (`maintainer`) GitHub says
 /// administers the repository now.
-fn approved(approvals: &[Approval]) -> Facts<'_> {
+fn approved(approvals: &[HeadApproval]) -> Facts<'_> {
     let approvers = Box::leak(Box::new([ApproverAuthority {
         login: "maintainer".into(),
         authority: Authority::Known(Permission::Admin),

@@ -455,7 +455,7 @@ impl User {
         model::User {
             login: self.login,
             id: self.id,
-            kind: self.kind,
+            kind: self.kind.as_str().into(),
         }
     }
 
@@ -463,7 +463,7 @@ impl User {
         User {
             login: user.login.clone(),
             id: user.id,
-            kind: user.kind.clone(),
+            kind: user.kind.to_string(),
         }
     }
 }

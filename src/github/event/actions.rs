@@ -143,3 +143,12 @@ string_enum! {
         Deleted => "deleted",
     }
 }
+
+string_enum! {
+    /// What kind of account a [`User`](super::User) is: GitHub's `type`.
+    AccountKind / Other, "an account type such as \"User\"" {
+        User => "User",
+        Bot => "Bot",
+        Organization => "Organization",
+    }
+}

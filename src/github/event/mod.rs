@@ -27,36 +27,35 @@ mod parse;
 mod tests;
 mod wire;
 
-use serde::{Deserialize, Serialize};
-
 pub use actions::{
-    AuthorAssociation, IssueCommentAction, IssuesAction, PullRequestAction, ReleaseAction,
+    AccountKind, AuthorAssociation, IssueCommentAction, IssuesAction, PullRequestAction,
+    ReleaseAction,
 };
 pub use error::{EventError, ValueError};
 pub use ids::{CommitSha, RepoFullName};
 pub use parse::parse;
 
 /// A GitHub account: a person, a bot or an organization.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
     /// Login name, e.g. `octocat` or `dependabot[bot]`.
     pub login: String,
     /// Numeric account id (stable across renames).
     pub id: u64,
     /// GitHub's `type`: `User`, `Bot` or `Organization`.
-    pub kind: String,
+    pub kind: AccountKind,
 }
 
 impl User {
     /// Whether the account is a bot: GitHub's `type` says so (`Bot`), or its login is an
     /// App's (`name[bot]`).
     pub fn is_bot(&self) -> bool {
-        self.kind == "Bot" || self.login.ends_with("[bot]")
+        self.kind == AccountKind::Bot || self.login.ends_with("[bot]")
     }
 }
 
 /// The repository an event is about.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Repository {
     /// `owner/name`.
     pub full_name: RepoFullName,
@@ -77,10 +76,9 @@ pub struct Repository {
 }
 
 /// One end (head or base) of a pull request.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PullRequestEnd {
     /// Branch name (no `refs/heads/` prefix).
-    #[serde(rename = "ref")]
     pub ref_name: String,
     /// The commit this end points at.
     pub sha: CommitSha,
@@ -91,7 +89,7 @@ pub struct PullRequestEnd {
 }
 
 /// A pull request as carried by a `pull_request` event.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PullRequest {
     pub number: u64,
     pub title: String,
@@ -110,7 +108,6 @@ pub struct PullRequest {
     pub html_url: String,
     /// When it was closed, if it is (the signed payload's `closed_at`): a closed pull
     /// request stops the runs recorded until then, not those of a later reopening.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub closed_at: Option<k8s_openapi::jiff::Timestamp>,
 }
 
@@ -127,7 +124,7 @@ impl PullRequest {
 }
 
 /// An issue (or, in `issue_comment` events, possibly a pull request seen as an issue).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Issue {
     pub number: u64,
     pub title: String,
@@ -145,7 +142,7 @@ pub struct Issue {
 }
 
 /// A comment on an issue or pull request.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Comment {
     pub id: u64,
     /// Text; empty when GitHub sends `null`.
@@ -155,12 +152,11 @@ pub struct Comment {
     pub html_url: String,
     /// When GitHub says it was written (its signed payload's `created_at`); `None` when
     /// absent or unreadable. An `approve` without a SHA binds to the head as it was then.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created_at: Option<k8s_openapi::jiff::Timestamp>,
 }
 
 /// A release.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Release {
     pub tag_name: String,
     /// Title; empty when GitHub sends `null`.
@@ -175,7 +171,7 @@ pub struct Release {
 }
 
 /// `pull_request` event.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PullRequestEvent {
     pub action: PullRequestAction,
     pub number: u64,
@@ -189,7 +185,7 @@ pub struct PullRequestEvent {
 }
 
 /// `issue_comment` event (comments on issues and on pull requests).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IssueCommentEvent {
     pub action: IssueCommentAction,
     pub issue: Issue,
@@ -197,7 +193,7 @@ pub struct IssueCommentEvent {
 }
 
 /// `issues` event.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IssuesEvent {
     pub action: IssuesAction,
     pub issue: Issue,
@@ -206,10 +202,9 @@ pub struct IssuesEvent {
 }
 
 /// `push` event.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PushEvent {
     /// Full ref, e.g. `refs/heads/main` or `refs/tags/v1`.
-    #[serde(rename = "ref")]
     pub git_ref: String,
     /// All zeros when the ref was created.
     pub before: CommitSha,
@@ -225,14 +220,14 @@ pub struct PushEvent {
 }
 
 /// `release` event.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReleaseEvent {
     pub action: ReleaseAction,
     pub release: Release,
 }
 
 /// `ping` event, sent when a webhook is created.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PingEvent {
     pub zen: String,
     pub hook_id: u64,
@@ -240,7 +235,7 @@ pub struct PingEvent {
 
 /// A check run, as a `check_run` event names it: only what says whose it is and which
 /// run of ours it reports.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckRun {
     pub id: u64,
     pub name: String,
@@ -252,14 +247,14 @@ pub struct CheckRun {
 }
 
 /// `check_run` event; `rerequested` is someone pressing "Re-run" on it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckRunEvent {
     pub action: String,
     pub check_run: CheckRun,
 }
 
 /// `check_suite` event; `rerequested` is someone pressing "Re-run all checks".
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckSuiteEvent {
     pub action: String,
     pub id: u64,
@@ -268,11 +263,10 @@ pub struct CheckSuiteEvent {
     pub app_id: Option<u64>,
 }
 
-/// The event-specific part of a delivery. Serialized with a `kind` tag in snake_case
-/// (`pull_request`, `issue_comment`, `issues`, `push`, `release`, `ping`, `check_run`,
-/// `check_suite`, `other`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+/// The event-specific part of a delivery. The model has no serde derives: GitHub's shape
+/// is read by the private `wire` types, and what a run stores has types of its own
+/// (`agentrun::source`), so a rename here is the compiler's to report.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
     PullRequest(PullRequestEvent),
     IssueComment(IssueCommentEvent),
@@ -292,7 +286,7 @@ pub enum Event {
 }
 
 /// One webhook delivery.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WebhookEvent {
     /// The `X-GitHub-Event` header.
     pub name: String,
@@ -306,7 +300,6 @@ pub struct WebhookEvent {
     /// or `created_at` (the later); a push's `repository.pushed_at`. `None` for other
     /// events, or when the field is absent or unreadable. A delivery is known by its body,
     /// so this is how old a replayed body is (see `plan::stale`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signed_at: Option<k8s_openapi::jiff::Timestamp>,
 }
 

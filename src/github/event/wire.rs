@@ -158,7 +158,7 @@ pub(super) struct WireUser {
     pub(super) login: String,
     pub(super) id: u64,
     #[serde(rename = "type")]
-    pub(super) kind: String,
+    pub(super) kind: Spelled<AccountKind>,
 }
 
 impl From<WireUser> for User {
@@ -166,7 +166,7 @@ impl From<WireUser> for User {
         User {
             login: w.login,
             id: w.id,
-            kind: w.kind,
+            kind: w.kind.0,
         }
     }
 }

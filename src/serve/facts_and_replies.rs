@@ -9,7 +9,7 @@ use crate::config::{Config, ForkPolicy};
 use crate::github::event::{CommitSha, Event, PullRequest, RepoFullName, WebhookEvent};
 use crate::github_client::{ChangedPaths, GithubClient, GithubError, Reaction};
 use crate::plan::{
-    Approval, ApproverAuthority, Authority, ChangedFiles, Control, Decision, Deferral, Facts,
+    ApproverAuthority, Authority, ChangedFiles, Control, Decision, Deferral, Facts, HeadApproval,
     Planner, RefCommit, Refusal, RefusalReason, SkipReason, Trigger,
 };
 use crate::ports::approvals::{ApprovalStore, PullRequestKey, PullRequestRecord};
@@ -36,7 +36,7 @@ pub struct Gathered {
     pub pull_request: Option<PullRequest>,
     /// The approvals the service's records hold for the fork pull request (the planner
     /// judges whether one is of its head).
-    pub approvals: Vec<Approval>,
+    pub approvals: Vec<HeadApproval>,
     /// The head the service had seen when the comment was written (for `approve`).
     pub head_at_comment: Option<String>,
     /// The approval records could not be read.
@@ -534,7 +534,7 @@ pub async fn gather(
                             match record_of(approvals, &repo, number).await {
                                 Some(record) => {
                                     gathered.approvals =
-                                        record.approvals.iter().map(Approval::from).collect();
+                                        record.approvals.iter().map(HeadApproval::from).collect();
                                 }
                                 None => gathered.approvals_unreadable = true,
                             }
