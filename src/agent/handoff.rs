@@ -182,7 +182,7 @@ pub fn read_record(path: &Path) -> Result<AgentRecord, HandoffError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::agent::result::Conclusion;
+    use crate::agent::result::PodConclusion;
 
     #[test]
     fn a_checkout_and_a_record_read_back_as_written() {
@@ -198,7 +198,7 @@ mod tests {
         let record = AgentRecord::Exited {
             code: Some(0),
             report: Some(AgentReport {
-                conclusion: Conclusion::Success,
+                conclusion: PodConclusion::Success,
                 summary: "done".into(),
             }),
             stderr_tail: String::new(),

@@ -46,7 +46,7 @@ use crate::github_client::PullRequestCreated;
 use self::git::{Credentials, Git, GitError, Identity};
 use self::process::{AgentCommand, PromptVia};
 pub use self::pull_request::{GithubPullRequests, PullRequestDraft, RequestedBy};
-use self::result::{AgentExit, AgentReport, Conclusion, Redactor, RunResult};
+use self::result::{AgentExit, AgentReport, PodConclusion, PodResult, Redactor};
 use self::task::{Branch, GitRef, RemoteUrl, RunName, Sha, TaskError};
 
 /// The options of `agentpods agent`; each has an environment variable too.
@@ -352,7 +352,7 @@ fn write_result(path: &Path, json: &str) -> std::io::Result<()> {
 
 /// The whole run (or, with `--phase publish`, its last step), to its result. Never fails: a
 /// failure is a result too.
-pub fn execute(args: &AgentArgs, opener: &dyn PullRequestOpener) -> RunResult {
+pub fn execute(args: &AgentArgs, opener: &dyn PullRequestOpener) -> PodResult {
     match load(args) {
         Ok(Loaded {
             credentials,
@@ -652,12 +652,12 @@ fn secret_in_push(
     Ok(found)
 }
 
-fn failure(redactor: &Redactor, e: &AgentError) -> RunResult {
+fn failure(redactor: &Redactor, e: &AgentError) -> PodResult {
     say(redactor, &e.to_string());
     // Published as Markdown, and it may quote the agent's own words (its step's record):
     // redacted as GitHub shows it too.
-    RunResult::new(
-        Conclusion::Failure,
+    PodResult::new(
+        PodConclusion::Failure,
         redactor.redact_published(&format!("agentpods could not complete the run: {e}")),
     )
 }
@@ -840,7 +840,7 @@ fn attempt(
     credentials: Option<Credentials>,
     secrets: &Secrets,
     opener: &dyn PullRequestOpener,
-) -> Result<RunResult, AgentError> {
+) -> Result<PodResult, AgentError> {
     let redactor = &secrets.all;
     let plan = plan(args)?;
     let task = read_task(args)?;
@@ -910,7 +910,7 @@ fn attempt(
             .push_str("\n\nThe agent changed the repository; this task may not push, so the changes were not kept.");
         return Ok(result);
     }
-    if result.conclusion == Conclusion::Failure {
+    if result.conclusion == PodConclusion::Failure {
         result
             .summary
             .push_str("\n\nThe changes were not pushed, since the agent reported a failure.");
@@ -960,7 +960,7 @@ fn attempt(
                     published.secret, published.place
                 ),
             );
-            result.conclusion = Conclusion::Failure;
+            result.conclusion = PodConclusion::Failure;
             result.summary.push_str(&format!(
                 "\n\nNothing was pushed and no pull request was opened: the changes carry a \
                  secret of the pod ({}, in {}).",
@@ -994,7 +994,7 @@ fn attempt(
             }
         }
         Err(e) => {
-            result.conclusion = Conclusion::Failure;
+            result.conclusion = PodConclusion::Failure;
             result.summary.push_str(&format!(
                 "\n\nThe changes could not be pushed to `{}`: {e}",
                 plan.branch
@@ -1070,7 +1070,7 @@ fn open_pull_request(
     task: &str,
     agent_summary: Option<&str>,
     requested: RequestedBy<'_>,
-    result: &mut RunResult,
+    result: &mut PodResult,
     opener: &dyn PullRequestOpener,
 ) {
     let Some(base) = pull_request::base_branch(&plan.git_ref) else {

@@ -4,17 +4,17 @@
 
 use serde::{Deserialize, Serialize};
 
-pub use crate::agent_pod::result::{CUT_MARKER, Conclusion, TERMINATION_MESSAGE_LIMIT};
+pub use crate::agent_pod::result::{CUT_MARKER, PodConclusion, TERMINATION_MESSAGE_LIMIT};
 
 /// The result of a run, as the agent writes it to the termination message: the pod's
 /// result format, `agent_pod::result`, which the controller reads.
-pub type RunResult = crate::agent_pod::result::PodResult;
+pub type PodResult = crate::agent_pod::result::PodResult;
 
 /// A result the agent wrote itself, either to its result file or as the last line of its
 /// output: `{"conclusion": "...", "summary": "..."}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AgentReport {
-    pub conclusion: Conclusion,
+    pub conclusion: PodConclusion,
     #[serde(default)]
     pub summary: String,
 }
@@ -60,7 +60,7 @@ const STDERR_LINES: usize = 40;
 /// The conclusion of a run from what the agent did and whether the working tree changed,
 /// before anything is pushed: a non-zero exit is a failure quoting the end of stderr; else
 /// the agent's own report; else success with changes and neutral without.
-pub fn decide(exit: &AgentExit, changed: bool) -> RunResult {
+pub fn decide(exit: &AgentExit, changed: bool) -> PodResult {
     if exit.code != Some(0) {
         let status = match exit.code {
             Some(code) => format!("exited with status {code}"),
@@ -81,12 +81,14 @@ pub fn decide(exit: &AgentExit, changed: bool) -> RunResult {
             summary.push_str(&tail.replace("```", "'''"));
             summary.push_str("\n```");
         }
-        return RunResult::new(Conclusion::Failure, summary);
+        return PodResult::new(PodConclusion::Failure, summary);
     }
     match &exit.report {
-        Some(report) => RunResult::new(report.conclusion, report.summary.trim()),
-        None if changed => RunResult::new(Conclusion::Success, "The agent changed the repository."),
-        None => RunResult::new(Conclusion::Neutral, "The agent made no changes."),
+        Some(report) => PodResult::new(report.conclusion, report.summary.trim()),
+        None if changed => {
+            PodResult::new(PodConclusion::Success, "The agent changed the repository.")
+        }
+        None => PodResult::new(PodConclusion::Neutral, "The agent made no changes."),
     }
 }
 
@@ -103,7 +105,7 @@ mod tests {
 
     #[test]
     fn a_short_result_is_written_whole() {
-        let r = RunResult::new(Conclusion::Neutral, "nothing to do");
+        let r = PodResult::new(PodConclusion::Neutral, "nothing to do");
         assert_eq!(
             r.termination_message(),
             r#"{"conclusion":"neutral","summary":"nothing to do"}"#
@@ -112,11 +114,11 @@ mod tests {
 
     #[test]
     fn a_long_summary_is_cut_on_a_char_boundary_with_a_marker() {
-        let r = RunResult::new(Conclusion::Success, "é\"\n".repeat(3000));
+        let r = PodResult::new(PodConclusion::Success, "é\"\n".repeat(3000));
         let json = r.termination_message();
         assert!(json.len() <= TERMINATION_MESSAGE_LIMIT, "{}", json.len());
         assert!(json.len() > TERMINATION_MESSAGE_LIMIT - 8, "{}", json.len());
-        let back: RunResult = serde_json::from_str(&json).unwrap();
+        let back: PodResult = serde_json::from_str(&json).unwrap();
         assert!(back.summary.ends_with(CUT_MARKER));
         assert!(
             r.summary
@@ -126,10 +128,10 @@ mod tests {
 
     #[test]
     fn a_tiny_limit_still_gives_valid_json() {
-        let mut r = RunResult::new(Conclusion::Failure, "x".repeat(100));
+        let mut r = PodResult::new(PodConclusion::Failure, "x".repeat(100));
         r.branch = Some("agentpods/run".into());
         let json = r.to_json_within(10);
-        let back: RunResult = serde_json::from_str(&json).unwrap();
+        let back: PodResult = serde_json::from_str(&json).unwrap();
         assert_eq!(back.summary, "");
         assert_eq!(back.branch, None);
     }
@@ -140,7 +142,7 @@ mod tests {
         assert_eq!(
             AgentReport::from_last_line(out),
             Some(AgentReport {
-                conclusion: Conclusion::Success,
+                conclusion: PodConclusion::Success,
                 summary: "done".into()
             })
         );
@@ -159,7 +161,7 @@ mod tests {
             stderr_tail: (1..=100).map(|i| format!("line {i}\n")).collect(),
         };
         let r = decide(&exit, true);
-        assert_eq!(r.conclusion, Conclusion::Failure);
+        assert_eq!(r.conclusion, PodConclusion::Failure);
         assert!(r.summary.starts_with("The agent exited with status 3."));
         assert!(r.summary.contains("line 100") && !r.summary.contains("line 60\n"));
 
@@ -168,7 +170,7 @@ mod tests {
             report: None,
             stderr_tail: String::new(),
         };
-        assert_eq!(decide(&ok, false).conclusion, Conclusion::Neutral);
-        assert_eq!(decide(&ok, true).conclusion, Conclusion::Success);
+        assert_eq!(decide(&ok, false).conclusion, PodConclusion::Neutral);
+        assert_eq!(decide(&ok, true).conclusion, PodConclusion::Success);
     }
 }

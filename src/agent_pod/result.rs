@@ -23,18 +23,18 @@ pub const CUT_MARKER: &str = "… (cut)";
 /// The conclusions `agentpods agent` writes (a subset of GitHub's check conclusions).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Conclusion {
+pub enum PodConclusion {
     Success,
     Failure,
     Neutral,
 }
 
-impl std::fmt::Display for Conclusion {
+impl std::fmt::Display for PodConclusion {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
-            Conclusion::Success => "success",
-            Conclusion::Failure => "failure",
-            Conclusion::Neutral => "neutral",
+            PodConclusion::Success => "success",
+            PodConclusion::Failure => "failure",
+            PodConclusion::Neutral => "neutral",
         })
     }
 }
@@ -44,14 +44,14 @@ impl std::fmt::Display for Conclusion {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum ReadConclusion {
-    Known(Conclusion),
+    Known(PodConclusion),
     Other(String),
 }
 
-/// The result of a run: `C` is [`Conclusion`] as the agent writes it, [`ReadConclusion`]
+/// The result of a run: `C` is [`PodConclusion`] as the agent writes it, [`ReadConclusion`]
 /// as the controller reads it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PodResult<C = Conclusion> {
+pub struct PodResult<C = PodConclusion> {
     /// The format's version when above 1 (version 1 says none; see the module's text).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<u64>,
@@ -76,7 +76,7 @@ pub fn read(message: &str) -> Option<ReadResult> {
 }
 
 impl PodResult {
-    pub fn new(conclusion: Conclusion, summary: impl Into<String>) -> Self {
+    pub fn new(conclusion: PodConclusion, summary: impl Into<String>) -> Self {
         PodResult {
             version: None,
             conclusion,
@@ -164,31 +164,32 @@ mod tests {
 
     /// What today's agent writes, one result for each frozen `v1-*.json`.
     fn written_today() -> Vec<(&'static str, String)> {
-        let mut pushed = PodResult::new(Conclusion::Success, "Fixed the typo.");
+        let mut pushed = PodResult::new(PodConclusion::Success, "Fixed the typo.");
         pushed.branch = Some("agentpods/fix-pr2-0a1b2c3d".into());
         pushed.pull_request = Some(12);
         vec![
             (
                 "v1-success.json",
-                PodResult::new(Conclusion::Success, "Done: nothing to add.").termination_message(),
+                PodResult::new(PodConclusion::Success, "Done: nothing to add.")
+                    .termination_message(),
             ),
             (
                 "v1-failure.json",
                 PodResult::new(
-                    Conclusion::Failure,
+                    PodConclusion::Failure,
                     "The agent exited with status 3.\n\n```\nerror: tests fail\n```",
                 )
                 .termination_message(),
             ),
             (
                 "v1-neutral.json",
-                PodResult::new(Conclusion::Neutral, "The agent made no changes.")
+                PodResult::new(PodConclusion::Neutral, "The agent made no changes.")
                     .termination_message(),
             ),
             ("v1-pushed.json", pushed.termination_message()),
             (
                 "v1-cut.json",
-                PodResult::new(Conclusion::Success, "é\"\n".repeat(1500)).termination_message(),
+                PodResult::new(PodConclusion::Success, "é\"\n".repeat(1500)).termination_message(),
             ),
         ]
     }

@@ -295,11 +295,11 @@ pub fn result_of(terminated: Option<Terminated<'_>>, succeeded: bool) -> RunResu
 }
 
 /// The stored conclusion of one the agent writes.
-fn conclusion_of(c: pod_result::Conclusion) -> Conclusion {
+fn conclusion_of(c: pod_result::PodConclusion) -> Conclusion {
     match c {
-        pod_result::Conclusion::Success => Conclusion::Success,
-        pod_result::Conclusion::Failure => Conclusion::Failure,
-        pod_result::Conclusion::Neutral => Conclusion::Neutral,
+        pod_result::PodConclusion::Success => Conclusion::Success,
+        pod_result::PodConclusion::Failure => Conclusion::Failure,
+        pod_result::PodConclusion::Neutral => Conclusion::Neutral,
     }
 }
 

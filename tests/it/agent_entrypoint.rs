@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use agentpods::agent::result::{CUT_MARKER, Conclusion, RunResult, TERMINATION_MESSAGE_LIMIT};
+use agentpods::agent::result::{CUT_MARKER, PodConclusion, PodResult, TERMINATION_MESSAGE_LIMIT};
 use proptest::prelude::*;
 use serde_json::Value;
 use support::fake_github::{FakeGithub, FaultKind, PAT, manual_clock};
@@ -187,7 +187,7 @@ struct Outcome {
 }
 
 impl Outcome {
-    fn result(&self) -> RunResult {
+    fn result(&self) -> PodResult {
         serde_json::from_str(&self.message).unwrap_or_else(|e| {
             panic!(
                 "the termination message is not a result ({e}): {}",
@@ -464,7 +464,7 @@ fn an_agent_that_changes_nothing_ends_neutral_and_nothing_is_pushed() {
 
     assert!(outcome.success, "{}", outcome.log);
     let result = outcome.result();
-    assert_eq!(result.conclusion, Conclusion::Neutral);
+    assert_eq!(result.conclusion, PodConclusion::Neutral);
     assert_eq!(result.summary, "The agent made no changes.");
     assert_eq!(result.branch, None);
     assert_eq!(remote.branches(), vec!["main"]);
@@ -485,7 +485,7 @@ both_ways! {
 
     assert!(outcome.success, "{}", outcome.log);
     let result = outcome.result();
-    assert_eq!(result.conclusion, Conclusion::Success, "{}", result.summary);
+    assert_eq!(result.conclusion, PodConclusion::Success, "{}", result.summary);
     assert_eq!(result.branch.as_deref(), Some("agentpods/task-7"));
     assert!(
         result.summary.contains(&format!(
@@ -523,7 +523,7 @@ git -c user.name=Agent -c user.email=agent@example.com commit --quiet -am "Say h
     let outcome = Run::new(&remote, "task-8", script).flag("--push").go();
 
     let result = outcome.result();
-    assert_eq!(result.conclusion, Conclusion::Success, "{}", outcome.log);
+    assert_eq!(result.conclusion, PodConclusion::Success, "{}", outcome.log);
     let tip = remote.tip("agentpods/task-8").expect("pushed");
     assert!(remote.show(&tip).contains("Say hi"));
     assert_eq!(
@@ -539,7 +539,7 @@ fn changes_of_a_task_that_may_not_push_are_reported_and_not_kept() {
     let outcome = Run::new(&remote, "review-2", EDIT_GREETING).go();
 
     let result = outcome.result();
-    assert_eq!(result.conclusion, Conclusion::Success);
+    assert_eq!(result.conclusion, PodConclusion::Success);
     assert!(
         result.summary.contains("may not push"),
         "{}",
@@ -565,7 +565,7 @@ exit 3
         "the result was written, so agentpods exits 0"
     );
     let result = outcome.result();
-    assert_eq!(result.conclusion, Conclusion::Failure);
+    assert_eq!(result.conclusion, PodConclusion::Failure);
     assert!(
         result
             .summary
@@ -614,7 +614,7 @@ both_ways! {
         outcome.message
     );
     let result = outcome.result();
-    assert_eq!(result.conclusion, Conclusion::Success);
+    assert_eq!(result.conclusion, PodConclusion::Success);
     let kept = result
         .summary
         .strip_suffix(CUT_MARKER)
@@ -635,7 +635,7 @@ echo '{"conclusion": "failure", "summary": "The change breaks `make test`."}'
     let outcome = Run::new(&remote, "review-4", script).way(way).go();
 
     let result = outcome.result();
-    assert_eq!(result.conclusion, Conclusion::Failure);
+    assert_eq!(result.conclusion, PodConclusion::Failure);
     assert_eq!(result.summary, "The change breaks `make test`.");
 }}
 
@@ -710,7 +710,7 @@ echo '{"conclusion": "success", "summary": "reviewed"}'
     assert!(outcome.success, "{}", outcome.log);
     assert_eq!(
         outcome.result().conclusion,
-        Conclusion::Success,
+        PodConclusion::Success,
         "{}",
         outcome.log
     );
@@ -738,7 +738,7 @@ fn a_base_the_remote_does_not_have_is_a_failure_not_a_review_of_nothing() {
         .go();
 
     let result = outcome.result();
-    assert_eq!(result.conclusion, Conclusion::Failure, "{}", outcome.log);
+    assert_eq!(result.conclusion, PodConclusion::Failure, "{}", outcome.log);
     assert!(
         result.summary.contains("is not on the remote"),
         "{}",
@@ -756,7 +756,7 @@ both_ways! {
 
     assert!(outcome.success, "{}", outcome.log);
     let result = outcome.result();
-    assert_eq!(result.conclusion, Conclusion::Failure);
+    assert_eq!(result.conclusion, PodConclusion::Failure);
     assert!(
         result.summary.contains("is not on the remote"),
         "{}",
@@ -776,7 +776,7 @@ fn bad_options_are_a_failure_result_that_names_them() {
         let outcome = Run::new(&remote, "task-12", "true\n").arg(flag, value).go();
         assert!(outcome.success, "{}", outcome.log);
         let result = outcome.result();
-        assert_eq!(result.conclusion, Conclusion::Failure);
+        assert_eq!(result.conclusion, PodConclusion::Failure);
         assert!(result.summary.contains(says), "{flag}: {}", result.summary);
     }
 }
@@ -858,7 +858,7 @@ exit 1
     }
     assert!(!agent_env.contains("AGENTPODS_TOKEN_FILE"));
     let result = outcome.result();
-    assert_eq!(result.conclusion, Conclusion::Failure);
+    assert_eq!(result.conclusion, PodConclusion::Failure);
     assert!(
         result.summary.contains("***"),
         "the leak is redacted: {}",
@@ -981,7 +981,7 @@ both_ways! {
 
     let result = outcome.result();
     let number = pr["number"].as_u64().unwrap();
-    assert_eq!(result.conclusion, Conclusion::Success);
+    assert_eq!(result.conclusion, PodConclusion::Success);
     assert_eq!(result.branch.as_deref(), Some("agentpods/task-20"));
     assert_eq!(result.pull_request, Some(number));
     assert!(
@@ -1037,7 +1037,7 @@ fn no_changes_open_no_pull_request() {
         .go();
 
     let result = outcome.result();
-    assert_eq!(result.conclusion, Conclusion::Neutral);
+    assert_eq!(result.conclusion, PodConclusion::Neutral);
     assert_eq!(result.pull_request, None);
     assert_eq!(remote.branches(), vec!["main"]);
     assert_eq!(github.fake.requests(), Vec::<String>::new());
@@ -1069,11 +1069,11 @@ proptest! {
         summary in "(\\PC|[\"\\\\\n\t\u{0}-\u{1f}]){0,3000}",
         limit in 64usize..=4096,
     ) {
-        let result = RunResult::new(Conclusion::Success, summary.clone());
+        let result = PodResult::new(PodConclusion::Success, summary.clone());
         let json = result.to_json_within(limit);
         prop_assert!(json.len() <= limit, "{} > {limit}", json.len());
-        let back: RunResult = serde_json::from_str(&json).expect("valid JSON");
-        prop_assert_eq!(back.conclusion, Conclusion::Success);
+        let back: PodResult = serde_json::from_str(&json).expect("valid JSON");
+        prop_assert_eq!(back.conclusion, PodConclusion::Success);
         if back.summary != summary {
             let kept = back.summary.strip_suffix(CUT_MARKER).expect("a cut is marked");
             prop_assert!(summary.starts_with(kept));
@@ -1083,7 +1083,7 @@ proptest! {
 
 #[test]
 fn a_json_value_of_the_result_has_exactly_the_keys_the_controller_reads() {
-    let mut result = RunResult::new(Conclusion::Neutral, "ok");
+    let mut result = PodResult::new(PodConclusion::Neutral, "ok");
     let v: Value = serde_json::from_str(&result.termination_message()).unwrap();
     assert_eq!(
         v,
@@ -1253,7 +1253,7 @@ async fn an_agent_that_prints_its_keys_in_every_encoding_and_fails_publishes_non
     assert_eq!(env("AGENTPODS_SECRET_FILES"), "/var/run/agentpods/github");
     assert_eq!(agent.termination_message_policy.as_deref(), Some("File"));
     let result = outcome.result();
-    assert_eq!(result.conclusion, Conclusion::Failure);
+    assert_eq!(result.conclusion, PodConclusion::Failure);
     assert!(
         result
             .summary
@@ -1388,7 +1388,7 @@ exit 0
     assert!(!message.contains(OPENAI_KEY), "{message}");
     assert_eq!(
         outcome.result().conclusion,
-        Conclusion::Neutral,
+        PodConclusion::Neutral,
         "{message}"
     );
     assert_eq!(message, outcome.message);
@@ -1436,7 +1436,7 @@ fn the_run_s_token_is_revoked_as_the_entrypoint_exits_on_every_path() {
         script: &'a str,
         sha: Option<&'a str>,
         open_pr: bool,
-        conclusion: Conclusion,
+        conclusion: PodConclusion,
     }
     let unknown_commit = "d".repeat(40);
     let cases = [
@@ -1445,28 +1445,28 @@ fn the_run_s_token_is_revoked_as_the_entrypoint_exits_on_every_path() {
             script: "echo 'looks fine'\n",
             sha: None,
             open_pr: false,
-            conclusion: Conclusion::Neutral,
+            conclusion: PodConclusion::Neutral,
         },
         Ending {
             story: "the agent fails",
             script: "echo 'it broke' >&2\nexit 1\n",
             sha: None,
             open_pr: false,
-            conclusion: Conclusion::Failure,
+            conclusion: PodConclusion::Failure,
         },
         Ending {
             story: "the entrypoint fails",
             script: "echo 'never runs'\n",
             sha: Some(&unknown_commit),
             open_pr: false,
-            conclusion: Conclusion::Failure,
+            conclusion: PodConclusion::Failure,
         },
         Ending {
             story: "a pull request opened",
             script: EDIT_AND_REPORT,
             sha: None,
             open_pr: true,
-            conclusion: Conclusion::Success,
+            conclusion: PodConclusion::Success,
         },
     ];
     for (i, ending) in cases.into_iter().enumerate() {
@@ -1535,7 +1535,7 @@ fn a_revoke_that_fails_changes_nothing_and_only_installation_tokens_are_revoked(
     let token_file = run.path("token");
     let outcome = run.arg("--token-file", &token_file).go();
     assert!(outcome.success, "{}", outcome.log);
-    assert_eq!(outcome.result().conclusion, Conclusion::Neutral);
+    assert_eq!(outcome.result().conclusion, PodConclusion::Neutral);
     assert!(
         outcome.log.contains("cannot revoke the run's GitHub token"),
         "{}",
@@ -1631,7 +1631,7 @@ both_ways! {
         let result = outcome.result();
         assert_eq!(
             result.conclusion,
-            Conclusion::Failure,
+            PodConclusion::Failure,
             "{case}: {}",
             result.summary
         );
@@ -1672,7 +1672,7 @@ fn changes_without_a_secret_are_pushed_as_before() {
         .flag("--push")
         .go();
     let result = outcome.result();
-    assert_eq!(result.conclusion, Conclusion::Success, "{}", outcome.log);
+    assert_eq!(result.conclusion, PodConclusion::Success, "{}", outcome.log);
     let tip = remote.tip("agentpods/task-clean").expect("pushed");
     assert_eq!(
         git(&remote.bare, &["show", &format!("{tip}:notes.txt")]),
@@ -1715,7 +1715,7 @@ rm -f "$HOME/ran"
     );
     assert!(outcome.success, "{}", outcome.log);
     let result = outcome.result();
-    assert_eq!(result.conclusion, Conclusion::Success, "{}", result.summary);
+    assert_eq!(result.conclusion, PodConclusion::Success, "{}", result.summary);
     let tip = remote
         .tip("agentpods/task-8")
         .expect("the branch was pushed");
@@ -1749,7 +1749,7 @@ printf '{"conclusion": "success", "summary": "Key %s\\n\\nescaped: %s, soft: %s"
         .flag("--open-pr")
         .way(way).go();
     let result = outcome.result();
-    assert_eq!(result.conclusion, Conclusion::Success, "{}", outcome.log);
+    assert_eq!(result.conclusion, PodConclusion::Success, "{}", outcome.log);
     let shown = |text: &str| -> String {
         text.chars()
             .filter(|c| !matches!(c, '\u{200B}' | '\u{00AD}' | '\\'))
@@ -1829,7 +1829,7 @@ printf '%s\n' '{"conclusion": "success", "summary": "Greet the whole world"}'
         "files the checkout, the agent or the publish left that hold the token"
     );
     assert!(!outcome.log.contains(PAT), "{}", outcome.log);
-    assert_eq!(outcome.result().conclusion, Conclusion::Success);
+    assert_eq!(outcome.result().conclusion, PodConclusion::Success);
     assert!(remote.tip("agentpods/task-31").is_some(), "pushed");
     assert_eq!(github.pulls().len(), 1, "the pull request is opened");
     github.assert_clean();
@@ -1875,7 +1875,7 @@ fn the_agent_s_step_refuses_to_run_with_the_token() {
     let (_, log) = run.spawn(&phase("publish"), &run.env);
     let outcome = run.outcome(true, log);
     let result = outcome.result();
-    assert_eq!(result.conclusion, Conclusion::Failure);
+    assert_eq!(result.conclusion, PodConclusion::Failure);
     assert!(
         result
             .summary
@@ -1924,7 +1924,7 @@ rm -f "$HOME/ran"
     );
     assert!(outcome.success, "{}", outcome.log);
     let result = outcome.result();
-    assert_eq!(result.conclusion, Conclusion::Success, "{}", result.summary);
+    assert_eq!(result.conclusion, PodConclusion::Success, "{}", result.summary);
     let tip = remote
         .tip("agentpods/task-33")
         .expect("the branch was pushed");
@@ -1989,7 +1989,7 @@ rm -f "$HOME/ran"
     );
     assert!(outcome.success, "{}", outcome.log);
     let result = outcome.result();
-    assert_eq!(result.conclusion, Conclusion::Success, "{}", result.summary);
+    assert_eq!(result.conclusion, PodConclusion::Success, "{}", result.summary);
     let tip = remote
         .tip("agentpods/task-34")
         .expect("the branch was pushed");
@@ -2033,7 +2033,7 @@ fn a_failure_the_agent_s_record_claims_is_published_redacted_as_github_shows_it(
     let (_, log) = run.spawn(&phase("publish"), &run.env);
     let outcome = run.outcome(true, log);
     let result = outcome.result();
-    assert_eq!(result.conclusion, Conclusion::Failure);
+    assert_eq!(result.conclusion, PodConclusion::Failure);
     assert!(
         !result.summary.replace("**", "").contains(KEY),
         "{}",
@@ -2076,7 +2076,12 @@ fn a_link_the_agent_leaves_in_place_of_its_bundle_is_refused() {
 
     assert!(outcome.success, "{}", outcome.log);
     let result = outcome.result();
-    assert_eq!(result.conclusion, Conclusion::Failure, "{}", result.summary);
+    assert_eq!(
+        result.conclusion,
+        PodConclusion::Failure,
+        "{}",
+        result.summary
+    );
     assert!(
         result.summary.contains("is not a plain file"),
         "{}",
@@ -2105,7 +2110,12 @@ fn a_bundle_the_agent_forges_with_a_tag_and_a_branch_pushes_only_the_run_s_branc
 
     assert!(outcome.success, "{}", outcome.log);
     let result = outcome.result();
-    assert_eq!(result.conclusion, Conclusion::Success, "{}", result.summary);
+    assert_eq!(
+        result.conclusion,
+        PodConclusion::Success,
+        "{}",
+        result.summary
+    );
     assert_eq!(remote.branches(), vec!["agentpods/task-37", "main"]);
     assert_eq!(
         git(&remote.bare, &["tag", "--list"]),
@@ -2138,7 +2148,12 @@ fn a_bundle_that_is_not_one_fails_the_run_and_pushes_nothing() {
 
         assert!(outcome.success, "{}", outcome.log);
         let result = outcome.result();
-        assert_eq!(result.conclusion, Conclusion::Failure, "{}", result.summary);
+        assert_eq!(
+            result.conclusion,
+            PodConclusion::Failure,
+            "{}",
+            result.summary
+        );
         assert!(
             result.summary.contains("could not be pushed"),
             "{}",
@@ -2164,7 +2179,7 @@ both_ways! {
 
     assert!(outcome.success, "{}", outcome.log);
     let result = outcome.result();
-    assert_eq!(result.conclusion, Conclusion::Failure, "{}", result.summary);
+    assert_eq!(result.conclusion, PodConclusion::Failure, "{}", result.summary);
     assert!(
         result.summary.contains("`big.bin` is 101.0 MiB")
             && result.summary.contains("over 100 MiB"),
