@@ -189,14 +189,17 @@ impl Git {
         args: &[&str],
         remote: bool,
     ) -> Result<String, GitError> {
-        let out = self
-            .command_in(dir, remote)
-            .args(args)
-            .output()
-            .map_err(|source| GitError::Spawn {
-                exe: self.exe.display().to_string(),
-                source,
-            })?;
+        let mut cmd = self.command_in(dir, remote);
+        cmd.args(args);
+        self.finish(step, cmd)
+    }
+
+    /// Runs `cmd` to its end; stdout on success, else what git said (redacted).
+    fn finish(&self, step: &'static str, mut cmd: Command) -> Result<String, GitError> {
+        let out = cmd.output().map_err(|source| GitError::Spawn {
+            exe: self.exe.display().to_string(),
+            source,
+        })?;
         if out.status.success() {
             return Ok(String::from_utf8_lossy(&out.stdout).into_owned());
         }
@@ -353,35 +356,33 @@ impl Git {
         parse_sha(&out)
     }
 
-    /// Takes the commits of a git bundle (a file the agent's step wrote: the agent's
-    /// word) into this repository, which must hold the commits the bundle builds on; the
-    /// commit its HEAD names. Only data is read: the bundle's pack is checked as git
-    /// checks what a remote sends, and every object its HEAD reaches must be there.
-    pub fn import_bundle(&self, bundle: &Path) -> Result<Sha, GitError> {
-        let bundle = bundle
-            .to_str()
-            .filter(|b| b.starts_with('/'))
-            .ok_or_else(|| GitError::Failed {
-                step: "fetch bundle",
-                status: "not an absolute path".into(),
-                stderr: bundle.display().to_string(),
-            })?;
+    /// Takes a bundle's pack (`pack`: the agent's word, read from where its header ends)
+    /// into this repository, every object checked as git checks what a remote sends
+    /// (`index-pack --strict`: no `.git` or `..` in a tree, no broken object; the objects
+    /// it builds on from this repository's), and records `head`, which must then be a
+    /// commit here, as `refs/agentpods/change`. What `head` reaches and the pack lacks
+    /// shows when its objects are listed ([`Git::each_new_object`]).
+    pub fn take_pack(&self, pack: std::fs::File, head: &Sha) -> Result<(), GitError> {
+        let mut cmd = self.command(false);
+        cmd.args(["index-pack", "--strict", "--fix-thin", "--stdin"])
+            .stdin(Stdio::from(pack));
+        self.finish("index-pack", cmd)?;
         self.run(
-            "fetch bundle",
-            &[
-                "fetch",
-                "--quiet",
-                "--no-tags",
-                "--no-recurse-submodules",
-                bundle,
-                "HEAD:refs/agentpods/change",
-            ],
+            "update-ref",
+            &["update-ref", "refs/agentpods/change", head.as_str()],
         )?;
         let out = self.run(
             "rev-parse",
             &["rev-parse", "--verify", "refs/agentpods/change^{commit}"],
         )?;
-        parse_sha(&out)
+        match parse_sha(&out)? {
+            found if found == *head => Ok(()),
+            _ => Err(GitError::Failed {
+                step: "rev-parse",
+                status: "not a commit".into(),
+                stderr: format!("the bundle's HEAD {head} is not a commit"),
+            }),
+        }
     }
 
     /// Writes the commits from `base` to HEAD as a git bundle at `path`.

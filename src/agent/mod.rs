@@ -26,6 +26,7 @@
 //! is taken out of everything it writes: the agent's output as passed to the pod log, its
 //! own messages, the result, and the pull request it opens (see [`redact`]).
 
+pub(crate) mod bundle;
 pub(crate) mod git;
 pub(crate) mod handoff;
 pub(crate) mod process;
@@ -239,13 +240,13 @@ pub enum AgentError {
     #[error("cannot inspect the agent's changes: {0}")]
     Inspect(GitError),
     #[error("cannot bundle the agent's commits: {0}")]
-    Bundle(GitError),
+    Bundling(GitError),
     /// The publish step was asked to take the agent's commits from a bundle without the
     /// folders that needs.
     #[error("--changes-dir needs {0} in the publish step")]
     Layout(&'static str),
-    #[error("the agent's bundle {path} is not a plain file")]
-    NotABundle { path: PathBuf },
+    #[error(transparent)]
+    Bundle(#[from] bundle::BundleError),
     #[error(transparent)]
     Handoff(#[from] handoff::HandoffError),
     /// The checkout step failed; its message, as it wrote it.
@@ -555,13 +556,13 @@ fn bundle_changes(
     if git.is_dirty().map_err(AgentError::Inspect)? {
         let message = format!("agentpods: changes of run {}", plan.run.as_str());
         git.commit_all(&identity(args), &message)
-            .map_err(AgentError::Bundle)?;
+            .map_err(AgentError::Bundling)?;
     }
     if git.commits_since(base).map_err(AgentError::Inspect)? == 0 {
         return Ok(());
     }
     std::fs::create_dir_all(changes).map_err(prepare)?;
-    git.bundle(base, &bundle).map_err(AgentError::Bundle)
+    git.bundle(base, &bundle).map_err(AgentError::Bundling)
 }
 
 fn identity(args: &AgentArgs) -> Identity {
@@ -933,8 +934,8 @@ fn attempt(
                     redactor.clone(),
                 );
                 own.init_bare_on(&objects)?;
-                let head = own.import_bundle(&bundle)?;
-                (own, head)
+                own.take_pack(bundle.pack, &bundle.head)?;
+                (own, bundle.head)
             }
             Changes::Checkout { dirty, .. } => {
                 if dirty {
@@ -1012,7 +1013,7 @@ enum Changes {
     /// In the bundle the agent's step wrote; publish takes it into a repository of its
     /// own in `publish`, on the objects of the checkout's repository `objects`.
     Bundle {
-        bundle: PathBuf,
+        bundle: bundle::Bundle,
         objects: PathBuf,
         publish: PathBuf,
     },
@@ -1035,21 +1036,16 @@ impl Changes {
             .publish_dir
             .clone()
             .ok_or(AgentError::Layout("--publish-dir"))?;
-        let bundle = changes.join(CHANGES_BUNDLE);
-        match std::fs::symlink_metadata(&bundle) {
-            Ok(m) if m.is_file() => Ok(Changes::Bundle {
-                bundle,
-                objects: store_in(&objects),
-                publish,
-            }),
-            Ok(_) => Err(AgentError::NotABundle { path: bundle }),
+        let path = changes.join(CHANGES_BUNDLE);
+        match std::fs::symlink_metadata(&path) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Changes::Checkout {
                 dirty: false,
                 any: false,
             }),
-            Err(source) => Err(AgentError::Prepare {
-                path: bundle,
-                source,
+            _ => Ok(Changes::Bundle {
+                bundle: bundle::open(&path)?,
+                objects: store_in(&objects),
+                publish,
             }),
         }
     }

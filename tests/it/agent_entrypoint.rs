@@ -2155,12 +2155,137 @@ fn a_bundle_that_is_not_one_fails_the_run_and_pushes_nothing() {
             result.summary
         );
         assert!(
-            result.summary.contains("could not be pushed"),
+            result.summary.contains("is not a git bundle of version 2"),
             "{}",
             result.summary
         );
         assert_eq!(remote.branches(), vec!["main"], "nothing is pushed");
     }
+}
+
+/// Review 11g, C1: given a path, git takes a file that is not a bundle for a repository
+/// (`gitdir: …`), and `publish` ran `upload-pack` in a repository the agent built, read
+/// its `packed-refs` (a link to the token file) and pushed a commit that was only there.
+/// Now agentpods reads the bundle itself and gives git only its pack: the file is refused,
+/// nothing of the agent's repository is read, and nothing is pushed.
+#[test]
+fn a_gitdir_file_in_place_of_the_bundle_reads_nothing_of_the_agent_s_repository() {
+    let remote = Remote::with_main(&[("greeting.txt", "hello\n")]);
+    let run = Run::new(&remote, "task-41", EDIT_GREETING);
+    std::fs::write(run.path("token"), "ghs_FakeTokenOfTheRun0123456789abcdef\n").unwrap();
+    let token = run.path("token");
+    let outcome = run
+        .arg("--token-file", &token)
+        .flag("--push")
+        .agent_leaves(|run| {
+            let repo = run.join("workspace/repo");
+            let evil = run.join("changes/evil.git");
+            git(run, &["init", "--quiet", "--bare", evil.to_str().unwrap()]);
+            std::fs::write(repo.join("only-in-evil.txt"), "mine\n").unwrap();
+            git(&repo, &["add", "only-in-evil.txt"]);
+            git(&repo, &["commit", "--quiet", "-m", "only in evil"]);
+            git(
+                &repo,
+                &[
+                    "push",
+                    "--quiet",
+                    evil.to_str().unwrap(),
+                    "HEAD:refs/heads/main",
+                ],
+            );
+            std::fs::remove_file(evil.join("packed-refs")).ok();
+            std::os::unix::fs::symlink(run.join("token"), evil.join("packed-refs")).unwrap();
+            std::fs::write(
+                run.join("changes/changes.bundle"),
+                format!("gitdir: {}\n", evil.display()),
+            )
+            .unwrap();
+        })
+        .go();
+
+    assert!(outcome.success, "{}", outcome.log);
+    let result = outcome.result();
+    assert_eq!(
+        result.conclusion,
+        PodConclusion::Failure,
+        "{}",
+        result.summary
+    );
+    assert!(
+        result.summary.contains("is not a git bundle of version 2"),
+        "{}",
+        result.summary
+    );
+    for seen in [&outcome.log, &outcome.message] {
+        assert!(
+            !seen.contains("ghs_FakeTokenOfTheRun") && !seen.contains("***"),
+            "the token file was read: {seen}"
+        );
+    }
+    assert_eq!(remote.branches(), vec!["main"], "nothing is pushed");
+}
+
+/// Review 11g, C3: every object of the bundle is checked as git checks what a remote
+/// sends: a commit whose tree holds `.git/config` (which a checkout of it would take as
+/// its own git configuration) is refused, and nothing is pushed. Before, `git fetch` from
+/// a bundle checked no object, and `publish` pushed it.
+#[test]
+fn a_bundle_whose_tree_holds_a_git_folder_is_refused() {
+    let remote = Remote::with_main(&[("greeting.txt", "hello\n")]);
+    let outcome = Run::new(&remote, "task-42", EDIT_GREETING)
+        .flag("--push")
+        .agent_leaves(|run| {
+            let repo = run.join("workspace/repo");
+            let blob = git(&repo, &["hash-object", "-w", "greeting.txt"]);
+            let sub = pipe(&repo, &["mktree"], &format!("100644 blob {blob}\tconfig\n"));
+            let tree = pipe(
+                &repo,
+                &["mktree"],
+                &format!("040000 tree {sub}\t.git\n100644 blob {blob}\tgreeting.txt\n"),
+            );
+            let base = git(&repo, &["rev-parse", "HEAD~1"]);
+            let bad = git(
+                &repo,
+                &["commit-tree", &tree, "-p", &base, "-m", "a git folder"],
+            );
+            git(&repo, &["update-ref", "--no-deref", "HEAD", &bad]);
+            hand_made_bundle(run, &[]);
+        })
+        .go();
+
+    assert!(outcome.success, "{}", outcome.log);
+    let result = outcome.result();
+    assert_eq!(
+        result.conclusion,
+        PodConclusion::Failure,
+        "{}",
+        result.summary
+    );
+    assert!(result.summary.contains("index-pack"), "{}", result.summary);
+    assert_eq!(remote.branches(), vec!["main"], "nothing is pushed");
+}
+
+/// git with `input` on stdin, as [`git`] runs it.
+fn pipe(dir: &Path, args: &[&str], input: &str) -> String {
+    use std::io::Write;
+    let mut child = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("git runs");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "git {args:?} failed");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
 both_ways! {
