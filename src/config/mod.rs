@@ -7,6 +7,7 @@ pub(crate) mod model;
 pub mod reference;
 pub mod scope;
 pub mod token;
+mod trigger_globs;
 pub(crate) mod yaml;
 
 use std::collections::BTreeMap;
@@ -1316,12 +1317,69 @@ fn semantic_checks(config: &Config, tree: &Node, templates: &TemplateSources) ->
         for (trigger, list, globs, kind) in ref_globs {
             for (j, glob) in globs.iter().enumerate() {
                 let earlier = globs[..j].contains(glob);
-                if let Some(message) = idle_ref_glob(glob.as_str(), kind, earlier) {
+                let message = idle_ref_glob(glob.as_str(), kind, earlier).or_else(|| {
+                    trigger_globs::regex_as_glob(glob.as_str()).map(|written| {
+                        format!(
+                            "`{glob}` looks like a regular expression, but {list} are matched \
+                             with globs (`*` for any text, `?` for one character, `[0-9]` for \
+                             one of a set); write `{written}`"
+                        )
+                    })
+                });
+                if let Some(message) = message {
                     problems.at(
                         &key(&["triggers", trigger, list, &j.to_string()]),
                         format!("{trigger} `{list}`: {message}"),
                     );
                 }
+            }
+        }
+        if let Some(pr) = &t.pull_request {
+            for (list, globs) in [("paths", &pr.paths), ("paths_ignore", &pr.paths_ignore)] {
+                for (j, glob) in globs.iter().enumerate() {
+                    if let Some(message) = trigger_globs::idle_path_glob(glob.as_str()) {
+                        problems.at(
+                            &key(&["triggers", "pull_request", list, &j.to_string()]),
+                            format!("pull_request `{list}`: {message}"),
+                        );
+                    }
+                }
+            }
+        }
+        let named = |actions: Vec<&str>| actions.join(", ");
+        let no_actions = [
+            (
+                "pull_request",
+                t.pull_request
+                    .as_ref()
+                    .is_some_and(|p| p.actions.is_empty()),
+                named(default_pr_actions().iter().map(|a| a.as_str()).collect()),
+            ),
+            (
+                "issues",
+                t.issues.as_ref().is_some_and(|i| i.actions.is_empty()),
+                named(default_issue_actions().iter().map(|a| a.as_str()).collect()),
+            ),
+            (
+                "release",
+                t.release.as_ref().is_some_and(|r| r.actions.is_empty()),
+                named(
+                    default_release_actions()
+                        .iter()
+                        .map(|a| a.as_str())
+                        .collect(),
+                ),
+            ),
+        ];
+        for (trigger, empty, defaults) in no_actions {
+            if empty {
+                problems.at(
+                    &key(&["triggers", trigger, "actions"]),
+                    format!(
+                        "{trigger} `actions`: an empty list matches no delivery; give at least \
+                         one action, or leave `actions` out for the default ({defaults})"
+                    ),
+                );
             }
         }
     }

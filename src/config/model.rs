@@ -602,7 +602,7 @@ pub struct PullRequestTrigger {
     pub min_permission: Option<Permission>,
 }
 
-fn default_pr_actions() -> Vec<PullRequestAction> {
+pub(crate) fn default_pr_actions() -> Vec<PullRequestAction> {
     use PullRequestAction::*;
     vec![Opened, Synchronize, Reopened, ReadyForReview]
 }
@@ -647,7 +647,7 @@ pub struct IssuesTrigger {
     pub min_permission: Option<Permission>,
 }
 
-fn default_issue_actions() -> Vec<IssuesAction> {
+pub(crate) fn default_issue_actions() -> Vec<IssuesAction> {
     vec![IssuesAction::Opened, IssuesAction::Labeled]
 }
 
@@ -746,7 +746,7 @@ pub struct ReleaseTrigger {
     pub min_permission: Option<Permission>,
 }
 
-fn default_release_actions() -> Vec<ReleaseAction> {
+pub(crate) fn default_release_actions() -> Vec<ReleaseAction> {
     vec![ReleaseAction::Published]
 }
 

@@ -970,6 +970,49 @@ agents:
             ],
         },
         Case {
+            what: "filters that can never match: a path from the root, a regular expression, no actions",
+            yaml: "\
+project: demo
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: build
+    triggers:
+      pull_request: {paths: [/src/**, ./lib/**], actions: []}
+      push:
+        tags: [\"v[0-9]+.*\", \"^release-(stable|lts)$\"]
+      release: {actions: []}
+",
+            expect: &[
+                (
+                    "/src/**",
+                    "services.yaml:9:30: pull_request `paths`: `/src/**` can never match: changed files are named from the repository's root, like `src/main.rs`, with no leading `/`; write `src/**`",
+                ),
+                (
+                    "./lib/**",
+                    "services.yaml:9:39: pull_request `paths`: `./lib/**` can never match: changed files are named from the repository's root, like `src/main.rs`, with no leading `./`; write `lib/**`",
+                ),
+                (
+                    "[]}",
+                    "services.yaml:9:59: pull_request `actions`: an empty list matches no delivery; give at least one action, or leave `actions` out for the default (opened, synchronize, reopened, ready_for_review)",
+                ),
+                (
+                    "\"v[0-9]",
+                    "services.yaml:11:16: push `tags`: `v[0-9]+.*` looks like a regular expression, but tags are matched with globs (`*` for any text, `?` for one character, `[0-9]` for one of a set); write `v[0-9]*`",
+                ),
+                (
+                    "\"^release",
+                    "services.yaml:11:29: push `tags`: `^release-(stable|lts)$` looks like a regular expression, but tags are matched with globs (`*` for any text, `?` for one character, `[0-9]` for one of a set); write `release-{stable,lts}`",
+                ),
+                (
+                    "[]}",
+                    "services.yaml:12:26: release `actions`: an empty list matches no delivery; give at least one action, or leave `actions` out for the default (published)",
+                ),
+            ],
+        },
+        Case {
             what: "both a namespace and a namespace template",
             yaml: "\
 project: demo
