@@ -983,7 +983,37 @@ fn template_line(source: &[&str], output: &[&str], line: usize) -> Option<usize>
             .min_by_key(|(i, _)| (*i + 1).abs_diff(line))
             .map(|(i, _)| i)
     };
-    nearest(&same).or_else(|| nearest(&same_key))
+    let shaped = |l: &str| printed_as(l.trim_start_matches([' ', '\t']), body);
+    nearest(&same)
+        .or_else(|| nearest(&same_key))
+        .or_else(|| nearest(&shaped))
+}
+
+/// Whether template line `template` (its indent left out), which prints values, could
+/// have written output line `out`: its text around each `{{ … }}` is in `out`, in order,
+/// from its start to its end (`-{{ repo.full_name }}` wrote `-"acme/app"`).
+fn printed_as(template: &str, out: &str) -> bool {
+    if !template.contains("{{") {
+        return false;
+    }
+    let mut pieces = Vec::new();
+    let mut rest = template;
+    while let Some((before, after)) = rest.split_once("{{") {
+        pieces.push(before);
+        rest = after.split_once("}}").map_or("", |(_, after)| after);
+    }
+    pieces.push(rest);
+    let (first, last) = (pieces[0], pieces[pieces.len() - 1]);
+    let Some(mut out) = out.strip_prefix(first) else {
+        return false;
+    };
+    for piece in &pieces[1..pieces.len() - 1] {
+        match out.find(piece) {
+            Some(i) => out = &out[i + piece.len()..],
+            None => return false,
+        }
+    }
+    out.ends_with(last)
 }
 
 /// What a sample run's templates rendered to, by template name (kept for those that failed).

@@ -353,6 +353,24 @@ const MISTAKES: &[Mistake] = &[
         points_at: "run.requested_by",
     },
     Mistake {
+        what: "a list item's dash glued to its value (new-user review 13c, N7)",
+        file: "templates/agent-pod.yaml", from: "      image: {{ agent.image }}\n", to: "      image: {{ agent.image }}\n      args:\n        - --name\n        -{{ run.name }}\n        - --verbose\n",
+        expect: "templates/agent-pod.yaml:14:9: agent `task`, comment `run` on a pull request: the output is not valid YAML: `-\"task-sample\"` has no space after its `-`, so YAML reads it as text, not as an item of the list; write `- \"task-sample\"`",
+        points_at: "-{{ run.name }}",
+    },
+    Mistake {
+        what: "a key glued to its value (new-user review 13c, N7)",
+        file: "templates/agent-pod.yaml", from: "runAsNonRoot: true", to: "runAsNonRoot:true",
+        expect: "templates/agent-pod.yaml:7:5: agent `task`, comment `run` on a pull request: the output is not valid YAML: `runAsNonRoot:true` has no space after its `:`, so YAML reads it as text, not as a key; write `runAsNonRoot: true`",
+        points_at: "runAsNonRoot:true",
+    },
+    Mistake {
+        what: "a list item's `- ` left out, above a printed value (new-user review 13c, N7)",
+        file: "templates/agent-pod.yaml", from: "      image: {{ agent.image }}\n", to: "      image: {{ agent.image }}\n      args:\n        --name\n        - {{ run.name }}\n",
+        expect: "templates/agent-pod.yaml:13:9: `--name` is neither a list item nor a key, so YAML reads it and the lines below it as one plain text (the `{{ … }}` at line 14 among them); begin it with `- ` if it is an item of the list, or end its key with `:`",
+        points_at: "--name",
+    },
+    Mistake {
         what: "a filter that does not exist",
         file: "templates/agent-pod.yaml", from: "{{ run.name }}", to: "{{ run.name | dns_lable }}",
         expect: "templates/agent-pod.yaml:4:23: unknown filter `dns_lable`, did you mean `dns_label`?",
