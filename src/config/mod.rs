@@ -1218,10 +1218,21 @@ fn semantic_checks(config: &Config, tree: &Node, templates: &TemplateSources) ->
                 );
             }
         }
-        if let Some(prompt) = &agent.prompt
-            && !templates.contains_key(prompt)
-        {
-            problems.at(&key(&["prompt"]), unknown_template(prompt, &template_names));
+        if let Some(prompt) = &agent.prompt {
+            if !templates.contains_key(prompt) {
+                problems.at(&key(&["prompt"]), unknown_template(prompt, &template_names));
+            } else if is_yaml_template(prompt) {
+                // A YAML template prints each value as a quoted YAML value, and is checked
+                // as Kubernetes objects (new-user review 13c, N13; 13 N8).
+                problems.at(
+                    &key(&["prompt"]),
+                    format!(
+                        "template `{prompt}` is a YAML template, but a prompt is a text \
+                         template, rendered into the agent's task: name a Markdown or text \
+                         file, like `prompts/task.md` (YAML templates go in `templates`)"
+                    ),
+                );
+            }
         }
         // The shipped pod templates give these to `agentpods agent` as `--push` and
         // `--open-pr`, which take `true` or `false` only: anything else would start a pod
@@ -1329,7 +1340,7 @@ fn semantic_checks(config: &Config, tree: &Node, templates: &TemplateSources) ->
                 if let Some(message) = message {
                     problems.at(
                         &key(&["triggers", trigger, list, &j.to_string()]),
-                        format!("{trigger} `{list}`: {message}"),
+                        format!("agents[{i}].triggers.{trigger}.{list}: {message}"),
                     );
                 }
             }
@@ -1340,7 +1351,7 @@ fn semantic_checks(config: &Config, tree: &Node, templates: &TemplateSources) ->
                     if let Some(message) = trigger_globs::idle_path_glob(glob.as_str()) {
                         problems.at(
                             &key(&["triggers", "pull_request", list, &j.to_string()]),
-                            format!("pull_request `{list}`: {message}"),
+                            format!("agents[{i}].triggers.pull_request.{list}: {message}"),
                         );
                     }
                 }
@@ -1376,7 +1387,7 @@ fn semantic_checks(config: &Config, tree: &Node, templates: &TemplateSources) ->
                 problems.at(
                     &key(&["triggers", trigger, "actions"]),
                     format!(
-                        "{trigger} `actions`: an empty list matches no delivery; give at least \
+                        "agents[{i}].triggers.{trigger}.actions: an empty list matches no delivery; give at least \
                          one action, or leave `actions` out for the default ({defaults})"
                     ),
                 );

@@ -234,10 +234,16 @@ impl Engine {
                         continue;
                     }
                     seen.push(key);
+                    // The sample's hint about an absent part is for an undefined value only.
+                    let trigger = if what.contains("undefined value") {
+                        s.trigger.as_str()
+                    } else {
+                        super::fields::without_hint(&s.trigger)
+                    };
                     found.push(FileDiagnostic {
                         file,
                         pos,
-                        message: format!("agent `{}`, {}: {what}", agent.name, s.trigger),
+                        message: format!("agent `{}`, {trigger}: {what}", agent.name),
                     });
                 }
             }
@@ -246,7 +252,10 @@ impl Engine {
         for e in self.comment_problems() {
             let (file, pos, what) = self.locate(&e.1, config_text, &Rendered::new());
             let key = (file.clone(), pos);
-            if seen.contains(&key) {
+            if seen.contains(&key)
+                || (what.contains("undefined value: ")
+                    && fields.contains(&(file.clone(), pos.line)))
+            {
                 continue;
             }
             seen.push(key);
@@ -284,11 +293,7 @@ impl Engine {
     fn filter_problems(&self) -> Vec<FileDiagnostic> {
         use minijinja::machinery::{Token, tokenize};
         let mut out = Vec::new();
-        let known: Vec<&str> = FILTER_NAMES
-            .iter()
-            .copied()
-            .filter(|f| self.has_filter(f))
-            .collect();
+        let known = self.known_filters();
         for (name, source) in &self.sources {
             let Ok(tokens) = tokenize(source, false, crate::template::syntax_config())
                 .collect::<Result<Vec<_>, _>>()
@@ -305,29 +310,7 @@ impl Engine {
                 if self.has_filter(filter) {
                     continue;
                 }
-                // `uppercase` means `upper`: a known name inside it is as likely as a near one.
-                let inside = || {
-                    known
-                        .iter()
-                        .copied()
-                        .filter(|k| k.len() >= 4 && filter.contains(k))
-                        .max_by_key(|k| k.len())
-                };
-                // `truncate` means `truncate_chars`: a known name that begins with it, too.
-                let begun = || {
-                    known
-                        .iter()
-                        .copied()
-                        .filter(|k| filter.len() >= 4 && k.starts_with(filter))
-                        .min_by_key(|k| k.len())
-                };
-                let hint = match crate::suggest::did_you_mean(filter, known.iter().copied())
-                    .or_else(inside)
-                    .or_else(begun)
-                {
-                    Some(s) => format!(", did you mean `{s}`?"),
-                    None => " (the filters: docs/templates.md and minijinja's)".to_string(),
-                };
+                let hint = filter_hint(filter, &known);
                 out.push(FileDiagnostic {
                     file: self.file_of(name),
                     pos: Pos {
@@ -339,6 +322,15 @@ impl Engine {
             }
         }
         out
+    }
+
+    /// The filters this engine has, of the names of [`FILTER_NAMES`].
+    fn known_filters(&self) -> Vec<&'static str> {
+        FILTER_NAMES
+            .iter()
+            .copied()
+            .filter(|f| self.has_filter(f))
+            .collect()
     }
 
     /// Whether the engine has a filter of this name (an identifier).
@@ -658,6 +650,18 @@ impl Engine {
                         ))
                     })
                     .unwrap_or(start);
+                // minijinja's "unknown filter: filter x is unknown", with the one likely
+                // meant, as in a template file (new-user review 13c, N13).
+                let what = match what
+                    .strip_prefix("unknown filter: filter ")
+                    .and_then(|rest| rest.strip_suffix(" is unknown"))
+                {
+                    Some(filter) => format!(
+                        "unknown filter `{filter}`{}",
+                        filter_hint(filter, &self.known_filters())
+                    ),
+                    None => what,
+                };
                 let what = match &source {
                     Some(source) => with_quote(what, source, range.as_ref()),
                     None => what,
@@ -872,6 +876,53 @@ fn strip_line(message: &str) -> String {
             .map_or(message, |(_, m)| m)
             .to_string(),
         None => message.to_string(),
+    }
+}
+
+/// What follows "unknown filter `x`": the filter likely meant, or where the filters are
+/// listed. `known`: the filters there are.
+fn filter_hint(filter: &str, known: &[&str]) -> String {
+    // Names other template languages give filters that exist here (Liquid's `upcase`).
+    const OTHER_NAMES: [(&str, &str); 8] = [
+        ("upcase", "upper"),
+        ("downcase", "lower"),
+        ("strip", "trim"),
+        ("size", "length"),
+        ("json", "tojson"),
+        ("to_json", "tojson"),
+        ("slugify", "dns_label"),
+        ("escape_once", "escape"),
+    ];
+    let renamed = || {
+        OTHER_NAMES
+            .iter()
+            .find(|(other, _)| *other == filter)
+            .map(|(_, ours)| *ours)
+            .filter(|ours| known.contains(ours))
+    };
+    // `uppercase` means `upper`: a known name inside it is as likely as a near one.
+    let inside = || {
+        known
+            .iter()
+            .copied()
+            .filter(|k| k.len() >= 4 && filter.contains(k))
+            .max_by_key(|k| k.len())
+    };
+    // `truncate` means `truncate_chars`: a known name that begins with it, too.
+    let begun = || {
+        known
+            .iter()
+            .copied()
+            .filter(|k| filter.len() >= 4 && k.starts_with(filter))
+            .min_by_key(|k| k.len())
+    };
+    match renamed()
+        .or_else(|| crate::suggest::did_you_mean(filter, known.iter().copied()))
+        .or_else(inside)
+        .or_else(begun)
+    {
+        Some(s) => format!(", did you mean `{s}`?"),
+        None => " (the filters: docs/templates.md and minijinja's)".to_string(),
     }
 }
 

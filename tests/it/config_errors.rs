@@ -949,23 +949,23 @@ agents:
             expect: &[
                 (
                     "refs/heads/main]",
-                    "services.yaml:9:33: pull_request `branches`: `refs/heads/main` can never match: branch names are matched without `refs/heads/`; write `main`",
+                    "services.yaml:9:33: agents[0].triggers.pull_request.branches: `refs/heads/main` can never match: branch names are matched without `refs/heads/`; write `main`",
                 ),
                 (
                     "\"\"",
-                    "services.yaml:11:20: push `branches`: an empty glob matches no branch; write one such as `main`, or leave it out",
+                    "services.yaml:11:20: agents[0].triggers.push.branches: an empty glob matches no branch; write one such as `main`, or leave it out",
                 ),
                 (
                     "main]",
-                    "services.yaml:11:30: push `branches`: `main` is already in this list; leave one out",
+                    "services.yaml:11:30: agents[0].triggers.push.branches: `main` is already in this list; leave one out",
                 ),
                 (
                     "refs/tags/v*",
-                    "services.yaml:12:16: push `tags`: `refs/tags/v*` can never match: tag names are matched without `refs/tags/`; write `v*`",
+                    "services.yaml:12:16: agents[0].triggers.push.tags: `refs/tags/v*` can never match: tag names are matched without `refs/tags/`; write `v*`",
                 ),
                 (
                     "refs/heads/release",
-                    "services.yaml:12:30: push `tags`: `refs/heads/release` can never match: it names a branch by its full ref, and this list holds tag names; put `release` in `branches`",
+                    "services.yaml:12:30: agents[0].triggers.push.tags: `refs/heads/release` can never match: it names a branch by its full ref, and this list holds tag names; put `release` in `branches`",
                 ),
             ],
         },
@@ -988,27 +988,54 @@ agents:
             expect: &[
                 (
                     "/src/**",
-                    "services.yaml:9:30: pull_request `paths`: `/src/**` can never match: changed files are named from the repository's root, like `src/main.rs`, with no leading `/`; write `src/**`",
+                    "services.yaml:9:30: agents[0].triggers.pull_request.paths: `/src/**` can never match: changed files are named from the repository's root, like `src/main.rs`, with no leading `/`; write `src/**`",
                 ),
                 (
                     "./lib/**",
-                    "services.yaml:9:39: pull_request `paths`: `./lib/**` can never match: changed files are named from the repository's root, like `src/main.rs`, with no leading `./`; write `lib/**`",
+                    "services.yaml:9:39: agents[0].triggers.pull_request.paths: `./lib/**` can never match: changed files are named from the repository's root, like `src/main.rs`, with no leading `./`; write `lib/**`",
                 ),
                 (
                     "[]}",
-                    "services.yaml:9:59: pull_request `actions`: an empty list matches no delivery; give at least one action, or leave `actions` out for the default (opened, synchronize, reopened, ready_for_review)",
+                    "services.yaml:9:59: agents[0].triggers.pull_request.actions: an empty list matches no delivery; give at least one action, or leave `actions` out for the default (opened, synchronize, reopened, ready_for_review)",
                 ),
                 (
                     "\"v[0-9]",
-                    "services.yaml:11:16: push `tags`: `v[0-9]+.*` looks like a regular expression, but tags are matched with globs (`*` for any text, `?` for one character, `[0-9]` for one of a set); write `v[0-9]*`",
+                    "services.yaml:11:16: agents[0].triggers.push.tags: `v[0-9]+.*` looks like a regular expression, but tags are matched with globs (`*` for any text, `?` for one character, `[0-9]` for one of a set); write `v[0-9]*`",
                 ),
                 (
                     "\"^release",
-                    "services.yaml:11:29: push `tags`: `^release-(stable|lts)$` looks like a regular expression, but tags are matched with globs (`*` for any text, `?` for one character, `[0-9]` for one of a set); write `release-{stable,lts}`",
+                    "services.yaml:11:29: agents[0].triggers.push.tags: `^release-(stable|lts)$` looks like a regular expression, but tags are matched with globs (`*` for any text, `?` for one character, `[0-9]` for one of a set); write `release-{stable,lts}`",
                 ),
                 (
                     "[]}",
-                    "services.yaml:12:26: release `actions`: an empty list matches no delivery; give at least one action, or leave `actions` out for the default (published)",
+                    "services.yaml:12:26: agents[0].triggers.release.actions: an empty list matches no delivery; give at least one action, or leave `actions` out for the default (published)",
+                ),
+            ],
+        },
+        Case {
+            what: "a duration with a unit twice, and a YAML template as a prompt (new-user review 13c, N13)",
+            yaml: "\
+project: demo
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: task
+    prompt: agent-pod.yaml
+    timeout: 15m 15m
+    triggers:
+      comment:
+        verbs: [run]
+",
+            expect: &[
+                (
+                    "agent-pod.yaml",
+                    "services.yaml:8:13: template `agent-pod.yaml` is a YAML template, but a prompt is a text template, rendered into the agent's task: name a Markdown or text file, like `prompts/task.md` (YAML templates go in `templates`)",
+                ),
+                (
+                    "15m 15m",
+                    "services.yaml:9:14: agents[0].timeout: duration `15m 15m` gives `m` more than once; give each unit once, like 1h 30m (`30m` if you mean their sum)",
                 ),
             ],
         },

@@ -371,6 +371,24 @@ const MISTAKES: &[Mistake] = &[
         points_at: "--name",
     },
     Mistake {
+        what: "Liquid's `upcase`, which is `upper` here (new-user review 13c, N13)",
+        file: "templates/agent-pod.yaml", from: "{{ run.name }}", to: "{{ run.name | upcase }}",
+        expect: "templates/agent-pod.yaml:4:23: unknown filter `upcase`, did you mean `upper`?",
+        points_at: "upcase",
+    },
+    Mistake {
+        what: "a misspelt filter in a template inside services.yaml (new-user review 13c, N13)",
+        file: "services.yaml", from: "issue.number }}", to: "issue.number | dnslabel }}",
+        expect: "services.yaml:19:61: agent `review`, comment `review` on a pull request, previewed without its details: agents[review].concurrency.group: unknown filter `dnslabel`, did you mean `dns_label`?",
+        points_at: "dnslabel",
+    },
+    Mistake {
+        what: "a delivery's field in the run's comment, whose fields are its own (new-user review 13c, N13)",
+        file: "templates/comment.md", from: "{{ result.conclusion }}", to: "{{ result.conclusion }} in {{ repo.full_name }}",
+        expect: "templates/comment.md:1:63: the run's comment: `repo.full_name`: `repo` is not a variable comment.md is given (`prefix`, `result`, `run`) (the variables of comment.md: docs/templates.md)",
+        points_at: "repo.full_name",
+    },
+    Mistake {
         what: "a filter that does not exist",
         file: "templates/agent-pod.yaml", from: "{{ run.name }}", to: "{{ run.name | dns_lable }}",
         expect: "templates/agent-pod.yaml:4:23: unknown filter `dns_lable`, did you mean `dns_label`?",
