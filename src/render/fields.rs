@@ -178,7 +178,10 @@ impl Engine {
             .map(String::from)
             .collect();
         if agent.concurrency.is_some() {
-            names.push(super::concurrency_template(agent.name.as_str()));
+            names.push(super::concurrency_template(
+                &self.config.agents,
+                agent.name.as_str(),
+            ));
         }
         if self.config.cluster.namespace_template.is_some() {
             names.push(super::NAMESPACE_TEMPLATE.to_string());

@@ -375,8 +375,10 @@ impl Engine {
         let value = minijinja::Value::from(minijinja::value::Serde(&ctx));
         let mut errors = Vec::new();
         if agent.concurrency.is_some()
-            && let Err(e) =
-                self.render_value(&super::concurrency_template(agent.name.as_str()), &value)
+            && let Err(e) = self.render_value(
+                &super::concurrency_template(&self.config.agents, agent.name.as_str()),
+                &value,
+            )
         {
             errors.push(e);
         }
@@ -759,7 +761,7 @@ impl Engine {
         self.config
             .agents
             .iter()
-            .find(|a| super::concurrency_template(a.name.as_str()) == name)
+            .find(|a| super::concurrency_template(&self.config.agents, a.name.as_str()) == name)
             .and_then(|a| a.concurrency.as_ref())
             .map(|c| c.group.to_string())
     }

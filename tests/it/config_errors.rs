@@ -1800,6 +1800,45 @@ fn without_a_services_yaml_here_the_commands_say_to_pass_config() {
     }
 }
 
+/// New-user review 13c, N14: `validate` took services.yaml as a plain argument, the others
+/// only with --config ("error: unexpected argument 'm-iss.yaml' found").
+#[test]
+fn every_command_that_reads_services_yaml_takes_it_as_a_plain_argument_too() {
+    let dir = tempfile::tempdir().unwrap();
+    for command in [
+        &["validate", "other.yaml"][..],
+        &[
+            "render",
+            "--event",
+            "push",
+            "--payload",
+            "push.json",
+            "other.yaml",
+        ][..],
+        &["admission-policy", "other.yaml"][..],
+        &[
+            "serve",
+            "--dry-run",
+            "--listen",
+            "127.0.0.1:0",
+            "other.yaml",
+        ][..],
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_agentpods"))
+            .args(command)
+            .env("GITHUB_WEBHOOK_SECRET", "not-used")
+            .current_dir(dir.path())
+            .output()
+            .expect("run agentpods");
+        assert_eq!(out.status.code(), Some(1), "{command:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("other.yaml: cannot read: No such file or directory"),
+            "{command:?}: {stderr}"
+        );
+    }
+}
+
 #[test]
 fn validate_reports_a_file_that_is_not_utf8_at_its_first_bad_byte() {
     let dir = ConfigDir::new(b"project: demo\ncluster: \xff\xfe\n");

@@ -379,7 +379,7 @@ const MISTAKES: &[Mistake] = &[
     Mistake {
         what: "a misspelt filter in a template inside services.yaml (new-user review 13c, N13)",
         file: "services.yaml", from: "issue.number }}", to: "issue.number | dnslabel }}",
-        expect: "services.yaml:19:61: agent `review`, comment `review` on a pull request, previewed without its details: agents[review].concurrency.group: unknown filter `dnslabel`, did you mean `dns_label`?",
+        expect: "services.yaml:19:61: agent `review`, comment `review` on a pull request, previewed without its details: agents[1].concurrency.group: unknown filter `dnslabel`, did you mean `dns_label`?",
         points_at: "dnslabel",
     },
     Mistake {
@@ -463,7 +463,7 @@ const MISTAKES: &[Mistake] = &[
     Mistake {
         what: "a concurrency group that uses a part of the event a trigger may lack",
         file: "services.yaml", from: "pr.number if pr else issue.number", to: "pr.number",
-        expect: "services.yaml:19:25: agent `review`, comment `review` on a pull request, previewed without its details (`pr` is absent then: write `pr.x if pr else …`): agents[review].concurrency.group: undefined value: `pr.number` is undefined",
+        expect: "services.yaml:19:25: agent `review`, comment `review` on a pull request, previewed without its details (`pr` is absent then: write `pr.x if pr else …`): agents[1].concurrency.group: undefined value: `pr.number` is undefined",
         points_at: "pr.number",
     },
     Mistake {
@@ -863,7 +863,7 @@ fn fields_misspelt_inside_services_yaml_get_the_field_likely_meant() {
                 "services.yaml:3:32: cluster.namespace_template: agent `task`: `repo.nam`: `nam` is not a field of `repo`; did you mean `repo.name`? {hint}"
             ),
             format!(
-                "services.yaml:19:25: agents[review].concurrency.group: agent `review`: `repo.fullname`: `fullname` is not a field of `repo`; did you mean `repo.full_name`? {hint}"
+                "services.yaml:19:25: agents[1].concurrency.group: agent `review`: `repo.fullname`: `fullname` is not a field of `repo`; did you mean `repo.full_name`? {hint}"
             ),
             format!(
                 "templates/prompts/review.md:1:11: agent `review`: `repo.nam`: `nam` is not a field of `repo`; did you mean `repo.name`? {hint}"
