@@ -813,6 +813,34 @@ fn newcomer_slips(config: &Config, tree: &Node) -> Vec<Diagnostic> {
                 ),
             );
         }
+        // The coding agent with nothing to do: only a comment command gives a task of its
+        // own (new-user review 13c, N8; configuration.md's payments-review had none).
+        let t = &agent.triggers;
+        let taskless = [
+            ("pull_request", t.pull_request.is_some()),
+            ("issues", t.issues.is_some()),
+            ("push", t.push.is_some()),
+            ("release", t.release.is_some()),
+        ]
+        .into_iter()
+        .find_map(|(trigger, given)| given.then_some(trigger));
+        if let Some(trigger) = taskless
+            && agent.prompt.is_none()
+            && agent.command == default_command()
+            && agent.templates.iter().any(|t| t == "agent-pod.yaml")
+        {
+            problems.at(
+                &["agents", &i.to_string(), "triggers", trigger],
+                format!(
+                    "warning: agent `{}` has no `prompt`, so each run its `{trigger}` trigger \
+                     starts gives `{}` an empty task (only a comment command brings a task \
+                     of its own); give it a `prompt`, a text template in the templates \
+                     folder such as `prompts/review.md`",
+                    agent.name,
+                    agent.command[..2.min(agent.command.len())].join(" ")
+                ),
+            );
+        }
     }
     for (name, image) in &config.images {
         let last = image.as_str().rsplit('/').next().unwrap_or_default();

@@ -1549,6 +1549,36 @@ agents:
     );
 }
 
+/// configuration.md's payments-review had no prompt: each pull request gave Codex an empty
+/// task, and validate said ok (new-user review 13c, N8). A comment command brings its own.
+#[test]
+fn the_coding_agent_on_an_event_trigger_without_a_prompt_is_warned_of() {
+    let loaded = configs::load(
+        "\
+project: demo
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: review
+    triggers:
+      pull_request: {}
+      comment: { verbs: [review] }
+  - name: task
+    triggers:
+      comment: { verbs: [run] }
+",
+    );
+    let warnings: Vec<String> = loaded.warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        warnings,
+        [
+            "services.yaml:9:21: warning: agent `review` has no `prompt`, so each run its `pull_request` trigger starts gives `codex exec` an empty task (only a comment command brings a task of its own); give it a `prompt`, a text template in the templates folder such as `prompts/review.md`",
+        ]
+    );
+}
+
 /// Image references made of the right characters that the kubelet refuses all the same
 /// (InvalidImageName at pull) are refused with the form to write; an explicit `:latest`
 /// is warned of as a missing tag is (new-user review 13c, N5).
@@ -2184,10 +2214,12 @@ agents:
     github_token: { contents: read, pull_requests: write }
     triggers:
       pull_request: {}
+    prompt: prompts/review.md
   - name: docs
     github_token: { contents: write }
     triggers:
       issues: {}
+    command: [write-docs]
   - name: reader
     triggers:
       comment:
@@ -2680,6 +2712,7 @@ agents:
       comment: { verbs: [run] }
   - name: review
     templates: [agent-pod.yaml]
+    prompt: prompts/review.md
     triggers:
       pull_request: {}
 ";
