@@ -147,7 +147,8 @@ pub enum Cmd {
         manifests_dir: Option<PathBuf>,
         /// A file listing changed files, one per line, that --dry-run takes every pull
         /// request delivery to have, so that agents with a `paths` filter can start (the
-        /// changed files are not known otherwise); needs --dry-run.
+        /// changed files are not known otherwise); needs --dry-run. Read once, at start:
+        /// a reload of services.yaml does not read it again.
         #[arg(long, requires = "dry_run")]
         changed_files: Option<PathBuf>,
         /// How log lines are written to stderr: text for a terminal, json for a log collector.
