@@ -489,6 +489,10 @@ fn validate(path: &Path, templates_dir: Option<&Path>) -> ExitCode {
                     for warning in engine.token_warnings() {
                         eprintln!("{warning}");
                     }
+                    // What a template writes that agentpods or services.yaml decides.
+                    for warning in engine.override_warnings() {
+                        eprintln!("{warning}");
+                    }
                 }
                 let text = std::fs::read_to_string(path).ok();
                 problems.extend(

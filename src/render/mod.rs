@@ -7,6 +7,7 @@ pub mod escape;
 pub mod fields;
 mod filled;
 pub(crate) mod objects;
+mod overrides;
 pub(crate) mod pod_security;
 pub(crate) mod sample;
 mod shape;

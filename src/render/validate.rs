@@ -586,7 +586,7 @@ impl Engine {
 
     /// The objects each YAML template of `agent` renders for a sample delivery (with the
     /// sample task), by template name; `None` when one fails (that is reported already).
-    fn sample_objects(
+    pub(super) fn sample_objects(
         &self,
         agent: &crate::config::Agent,
         s: &sample::Sample,

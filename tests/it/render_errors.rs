@@ -1117,3 +1117,49 @@ fn validate_refuses_a_run_the_api_server_would_refuse_or_the_controller_could_no
         ]
     );
 }
+
+/// A template that writes what agentpods or services.yaml decides is warned of, at its
+/// line: a label agentpods replaces on every object of a run, and a pod's ServiceAccount
+/// or token mount other than services.yaml's (the template's wins). Before, nothing was
+/// said (new-user review 13c, N11).
+#[test]
+fn validate_warns_when_a_template_writes_what_agentpods_or_services_yaml_decides() {
+    use support::configs::{self, ConfigDir};
+
+    let dir = ConfigDir::new(AGENTS.as_bytes());
+    let pod = RESTRICTED_POD
+        .replace(
+            "  name: {{ run.name }}\n",
+            "  name: {{ run.name }}\n  labels:\n    app.kubernetes.io/managed-by: team\n",
+        )
+        .replace(
+            "  restartPolicy: Never\n",
+            "  restartPolicy: Never\n  serviceAccountName: default\n  automountServiceAccountToken: true\n",
+        );
+    dir.write("templates/agent-pod.yaml", pod.as_bytes());
+    dir.write(
+        "templates/prompts/review.md",
+        b"Review #{{ pr.number if pr else issue.number }}.\n",
+    );
+    let run = configs::validate(&dir.path("services.yaml"));
+    let folder = format!("{}/", dir.dir.path().display());
+    // Not the warning that this pod drops the task: another matter.
+    let lines: Vec<String> = run
+        .stderr_lines()
+        .iter()
+        .map(|l| l.replace(&folder, ""))
+        .filter(|l| !l.contains("never use `task`"))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "templates/agent-pod.yaml:6:5: warning: agents `task`, `review`: the template sets label `app.kubernetes.io/managed-by`, which agentpods sets on every object of a run, replacing the template's value; leave it out, or use a label of your own",
+            "templates/agent-pod.yaml:18:3: warning: agents `task`, `review`: the template's pod runs as ServiceAccount `default`, not services.yaml's `agent` (`service_account`), and the template's wins; write `serviceAccountName: {{ agent.service_account }}`",
+            "templates/agent-pod.yaml:19:3: warning: agents `task`, `review`: the template's pod mounts the ServiceAccount token, but services.yaml's `automount_service_account_token` is false, and the template's wins; write `automountServiceAccountToken: {{ agent.automount_service_account_token }}`",
+            "services.yaml: ok (2 agents, 4 templates)",
+        ],
+        "{}",
+        run.stderr
+    );
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+}
