@@ -1648,6 +1648,17 @@ const NOT_IN_FOLDER: &str = "not found in the templates folder";
 pub const COMMENT_TEMPLATE: &str = "comment.md";
 
 fn unknown_template(name: &str, known: &[&str]) -> String {
+    // `templates/prompts/task.md`: the folder named again (new-user review 13c, N12).
+    let within = name
+        .split_once('/')
+        .map(|(_, rest)| rest)
+        .filter(|rest| known.contains(rest));
+    if let Some(rest) = within {
+        return format!(
+            "template `{name}` {NOT_IN_FOLDER}: names are relative to the templates folder, \
+             so write `{rest}`"
+        );
+    }
     match did_you_mean(name, known.iter().copied()) {
         Some(s) => {
             format!("template `{name}` {NOT_IN_FOLDER}, did you mean `{s}`?")

@@ -905,6 +905,47 @@ agents:
             ],
         },
         Case {
+            what: "a prompt named from above the templates folder (new-user review 13c, N12)",
+            yaml: "\
+project: demo
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: task
+    prompt: templates/prompts/task.md
+    triggers:
+      comment:
+        verbs: [run]
+",
+            expect: &[(
+                "templates/prompts",
+                "services.yaml:8:13: template `templates/prompts/task.md` not found in the templates folder: names are relative to the templates folder, so write `prompts/task.md`",
+            )],
+        },
+        Case {
+            what: "a secret's value where its reference goes (new-user review 13c, N12)",
+            yaml: "\
+project: demo
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+secrets:
+  anthropic: sk-ant-not-a-real-key
+agents:
+  - name: task
+    triggers:
+      comment:
+        verbs: [run]
+",
+            expect: &[(
+                "sk-ant",
+                "services.yaml:7:14: secrets.anthropic: expected a mapping, found a string: an entry of `secrets` names a Kubernetes Secret, never holds its value: write `{ name: SECRET, key: KEY, env: VARIABLE }`, and create the Secret with kubectl (docs/setup.md)",
+            )],
+        },
+        Case {
             what: "a prompt that is not in the templates folder",
             yaml: "\
 project: demo
