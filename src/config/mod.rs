@@ -813,6 +813,29 @@ fn newcomer_slips(config: &Config, tree: &Node) -> Vec<Diagnostic> {
                 ),
             );
         }
+        // A key in plain sight: `env` goes into the pod spec, readable by whoever may read
+        // pods (new-user review 13c, N12). The value is never repeated.
+        for name in agent.env.keys() {
+            // By whole words, so that `MAX_TOKENS` is not one.
+            let upper = name.as_str().to_ascii_uppercase();
+            let words: Vec<&str> = upper.split('_').collect();
+            let secret_like = upper.contains("API_KEY")
+                || words
+                    .iter()
+                    .any(|w| ["TOKEN", "SECRET", "PASSWORD", "PASSWD"].contains(w));
+            if secret_like {
+                problems.at(
+                    &["agents", &i.to_string(), "env", name.as_str()],
+                    format!(
+                        "warning: agent `{}`: `env.{name}` looks like a credential, and `env` \
+                         is written into the pod spec in plain text; put it in a Kubernetes \
+                         Secret and name it in `secrets` (`{{ name, key, env: {name} }}`) and \
+                         in the agent's `secrets`",
+                        agent.name
+                    ),
+                );
+            }
+        }
         // The coding agent with nothing to do: only a comment command gives a task of its
         // own (new-user review 13c, N8; configuration.md's payments-review had none).
         let t = &agent.triggers;

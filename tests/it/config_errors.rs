@@ -1620,6 +1620,33 @@ agents:
     );
 }
 
+/// A credential in `env` is in the pod spec in plain text: it belongs in `secrets`
+/// (new-user review 13c, N12). The value is never repeated.
+#[test]
+fn a_credential_in_env_is_warned_of_without_its_value() {
+    let loaded = configs::load(
+        "\
+project: demo
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: task
+    env: { ANTHROPIC_API_KEY: sk-ant-not-real, LOG_LEVEL: debug }
+    triggers:
+      comment: { verbs: [run] }
+",
+    );
+    let warnings: Vec<String> = loaded.warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        warnings,
+        [
+            "services.yaml:8:31: warning: agent `task`: `env.ANTHROPIC_API_KEY` looks like a credential, and `env` is written into the pod spec in plain text; put it in a Kubernetes Secret and name it in `secrets` (`{ name, key, env: ANTHROPIC_API_KEY }`) and in the agent's `secrets`",
+        ]
+    );
+}
+
 /// Image references made of the right characters that the kubelet refuses all the same
 /// (InvalidImageName at pull) are refused with the form to write; an explicit `:latest`
 /// is warned of as a missing tag is (new-user review 13c, N5).
