@@ -57,6 +57,9 @@ pub enum Cmd {
         /// The services.yaml to read; its `templates_dir` is found from the file's folder.
         #[arg(long, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
+        /// services.yaml, as a plain argument (the same as --config).
+        #[arg(conflicts_with = "config", value_name = "CONFIG")]
+        file: Option<PathBuf>,
         /// Read the templates from this folder instead of the config's `templates_dir`
         /// (to preview an installed config, whose folder is the image's, with a checkout's).
         #[arg(long)]
@@ -89,11 +92,22 @@ pub enum Cmd {
     },
     /// Print the ValidatingAdmissionPolicies (and bindings) that hold the pods and Jobs the
     /// service creates to the images, Secrets and security context services.yaml's agents
-    /// use, one per namespace runs live in (Kubernetes 1.30 or later).
+    /// use (Kubernetes 1.30 or later).
+    ///
+    /// Three per namespace runs live in (`agentpods.<ns>`: the pods and Jobs;
+    /// `agentpods-secrets.<ns>`: the Secrets the service creates there, no ServiceAccount
+    /// token; `agentpods-agentruns.<ns>`: AgentRuns, the service's alone, others may only
+    /// cancel one), one that keeps the service's pods, Jobs and Secrets in those namespaces
+    /// (`agentpods-namespaces`), and one for the fork approvals in the service's own
+    /// namespace (`agentpods-agentapprovals`); each with its binding, matched for the
+    /// service's ServiceAccount only (--service-user).
     AdmissionPolicy {
         /// The services.yaml to read; its `templates_dir` is found from the file's folder.
         #[arg(long, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
+        /// services.yaml, as a plain argument (the same as --config).
+        #[arg(conflicts_with = "config", value_name = "CONFIG")]
+        file: Option<PathBuf>,
         /// Read the templates from this folder instead of the config's `templates_dir`.
         #[arg(long)]
         templates_dir: Option<PathBuf>,
@@ -112,6 +126,9 @@ pub enum Cmd {
         /// The services.yaml to read; its `templates_dir` is found from the file's folder.
         #[arg(long, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
+        /// services.yaml, as a plain argument (the same as --config).
+        #[arg(conflicts_with = "config", value_name = "CONFIG")]
+        file: Option<PathBuf>,
         /// Read the templates from this folder instead of the config's `templates_dir`, at
         /// startup and at every reload (to run an installed config, whose folder is the
         /// image's, with a checkout's: `serve --dry-run --templates-dir templates`).
@@ -130,7 +147,8 @@ pub enum Cmd {
         manifests_dir: Option<PathBuf>,
         /// A file listing changed files, one per line, that --dry-run takes every pull
         /// request delivery to have, so that agents with a `paths` filter can start (the
-        /// changed files are not known otherwise); needs --dry-run.
+        /// changed files are not known otherwise); needs --dry-run. Read once, at start:
+        /// a reload of services.yaml does not read it again.
         #[arg(long, requires = "dry_run")]
         changed_files: Option<PathBuf>,
         /// How log lines are written to stderr: text for a terminal, json for a log collector.
@@ -207,6 +225,7 @@ pub fn run(cli: Cli) -> ExitCode {
         } => validate(file.as_deref().unwrap_or(&config), templates_dir.as_deref()),
         Cmd::Render {
             config,
+            file,
             templates_dir,
             event,
             payload,
@@ -214,7 +233,7 @@ pub fn run(cli: Cli) -> ExitCode {
             permission,
             changed_files,
         } => render(&RenderArgs {
-            config: &config,
+            config: file.as_deref().unwrap_or(&config),
             templates_dir: templates_dir.as_deref(),
             event: &event,
             payloads: &payload,
@@ -230,17 +249,19 @@ pub fn run(cli: Cli) -> ExitCode {
         }),
         Cmd::AdmissionPolicy {
             config,
+            file,
             templates_dir,
             service_user,
             default_priority_class,
         } => admission_policy(
-            &config,
+            file.as_deref().unwrap_or(&config),
             templates_dir.as_deref(),
             &service_user,
             default_priority_class.as_deref(),
         ),
         Cmd::Serve {
             config,
+            file,
             templates_dir,
             listen,
             dry_run,
@@ -262,7 +283,7 @@ pub fn run(cli: Cli) -> ExitCode {
                 }
             };
             crate::serve::run(ServeOptions {
-                config,
+                config: file.unwrap_or(config),
                 templates_dir,
                 listen,
                 dry_run,
@@ -466,6 +487,10 @@ fn validate(path: &Path, templates_dir: Option<&Path>) -> ExitCode {
                     // A template that gives a token that may write to the agent's own
                     // container: warnings.
                     for warning in engine.token_warnings() {
+                        eprintln!("{warning}");
+                    }
+                    // What a template writes that agentpods or services.yaml decides.
+                    for warning in engine.override_warnings() {
                         eprintln!("{warning}");
                     }
                 }

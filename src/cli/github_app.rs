@@ -76,8 +76,9 @@ pub struct CreateArgs {
     /// GITHUB_URL/api/v3).
     #[arg(long, env = "GITHUB_API_URL")]
     pub api_url: Option<String>,
-    /// How long to wait for GitHub to send the browser back.
-    #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
+    /// How long to wait for GitHub to send the browser back, written as in services.yaml
+    /// (90s, 30m, 1h 30m).
+    #[arg(long, default_value = "10m", value_parser = crate::config::formats::parse_duration)]
     pub timeout: Duration,
 }
 
@@ -612,6 +613,28 @@ mod tests {
             api_url: None,
             timeout: Duration::from_secs(600),
         }
+    }
+
+    #[test]
+    fn the_timeout_is_written_as_durations_in_services_yaml_are() {
+        use clap::Parser;
+        let parse = |timeout: &str| {
+            crate::cli::Cli::try_parse_from([
+                "agentpods",
+                "github-app",
+                "create",
+                "--user",
+                "--timeout",
+                timeout,
+            ])
+        };
+        assert!(parse("1h 30m").is_ok());
+        // Before, humantime's "time unit needed, for example 2sec or 2ms".
+        let e = parse("2").expect_err("no unit").to_string();
+        assert!(
+            e.contains("write a number and a unit, like 90s, 30m"),
+            "{e}"
+        );
     }
 
     #[test]

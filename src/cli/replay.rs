@@ -19,7 +19,7 @@ pub const TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Debug, thiserror::Error)]
 pub enum ReplayError {
     #[error("invalid URL {url:?}: {why}")]
-    Url { url: String, why: &'static str },
+    Url { url: String, why: String },
     #[error("cannot connect to {address}: {source}")]
     Connect {
         address: String,
@@ -78,10 +78,14 @@ pub async fn send(
     headers: &[(&str, String)],
     body: Option<Vec<u8>>,
 ) -> Result<HttpAnswer, ReplayError> {
-    let bad = |why| ReplayError::Url {
+    let bad = |why: &str| ReplayError::Url {
         url: url.to_string(),
-        why,
+        why: why.to_string(),
     };
+    // `127.0.0.1:8080/webhook`: before, "not a URL" (new-user review 13c, N14).
+    if !url.contains("://") {
+        return Err(bad(&format!("it has no scheme; write http://{url}")));
+    }
     let uri: hyper::Uri = url.parse().map_err(|_| bad("not a URL"))?;
     match uri.scheme_str() {
         Some("http") => {}
@@ -161,4 +165,21 @@ pub async fn replay(
 ) -> Result<HttpAnswer, ReplayError> {
     let headers = github_headers(secret, event, delivery, &body);
     send(url, &headers, Some(body)).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn an_address_without_its_scheme_is_given_back_with_it() {
+        let e = send("127.0.0.1:18081/webhook", &[], None)
+            .await
+            .expect_err("no scheme");
+        assert_eq!(
+            e.to_string(),
+            "invalid URL \"127.0.0.1:18081/webhook\": it has no scheme; write \
+             http://127.0.0.1:18081/webhook"
+        );
+    }
 }

@@ -86,9 +86,20 @@ impl<'s> SchemaChecker<'s> {
                     .get("properties")
                     .and_then(Value::as_object)
                     .map(|p| p.keys().map(String::as_str).collect());
-                let write = form_to_write(node, &allowed, quotable, keys.as_deref(), path)
-                    .map(|form| format!(": write `{form}`"))
-                    .unwrap_or_default();
+                // `secrets: { anthropic: sk-ant-… }`: the value itself, never echoed
+                // (new-user review 13c, N12).
+                let secret_value = matches!(path.as_slice(), [secrets, _] if secrets == "secrets")
+                    && matches!(node.kind, NodeKind::Str(_));
+                let write = if secret_value {
+                    ": an entry of `secrets` names a Kubernetes Secret, never holds its value: \
+                     write `{ name: SECRET, key: KEY, env: VARIABLE }`, and create the Secret \
+                     with kubectl (docs/setup.md)"
+                        .to_string()
+                } else {
+                    form_to_write(node, &allowed, quotable, keys.as_deref(), path)
+                        .map(|form| format!(": write `{form}`"))
+                        .unwrap_or_default()
+                };
                 out.push(diag(
                     node,
                     path,

@@ -355,22 +355,23 @@ const DURATION_UNITS: [&str; 24] = [
 /// The longest duration: a year (a timeout or TTL beyond it is a typo, `100000d`).
 const MAX_DURATION: std::time::Duration = std::time::Duration::from_secs(366 * 24 * 3600);
 
-/// Whether `s` is numbers with units (`1h 30m`, `1.5h`), as the schema's pattern says:
-/// humantime alone also takes spaces inside a number and units the pattern does not list.
-fn duration_words(s: &str) -> bool {
+/// The units of `s` when it is numbers with units (`1h 30m`, `1.5h`), as the schema's
+/// pattern says: humantime alone also takes spaces inside a number and units the pattern
+/// does not list.
+fn duration_units(s: &str) -> Option<Vec<&str>> {
     let mut rest = s.trim_start_matches(' ');
-    let mut any = false;
+    let mut units = Vec::new();
     while !rest.is_empty() {
         let digits = rest.len() - rest.trim_start_matches(|c: char| c.is_ascii_digit()).len();
         if digits == 0 {
-            return false;
+            return None;
         }
         rest = &rest[digits..];
         if let Some(after) = rest.strip_prefix('.') {
             let fraction =
                 after.len() - after.trim_start_matches(|c: char| c.is_ascii_digit()).len();
             if fraction == 0 {
-                return false;
+                return None;
             }
             rest = &after[fraction..];
         }
@@ -380,12 +381,28 @@ fn duration_words(s: &str) -> bool {
                 .trim_start_matches(|c: char| c.is_ascii_alphabetic())
                 .len();
         if !DURATION_UNITS.contains(&&rest[..letters]) {
-            return false;
+            return None;
         }
+        units.push(&rest[..letters]);
         rest = rest[letters..].trim_start_matches(' ');
-        any = true;
     }
-    any
+    (!units.is_empty()).then_some(units)
+}
+
+/// The unit `unit` (one of [`DURATION_UNITS`]) is, by the name of its shortest form: `m`
+/// for `min` and `minutes`.
+fn unit_kind(unit: &str) -> &str {
+    match unit {
+        "nsec" => "ns",
+        "usec" => "us",
+        "msec" => "ms",
+        "seconds" | "second" | "sec" => "s",
+        "minutes" | "minute" | "min" => "m",
+        "hours" | "hour" | "hr" => "h",
+        "days" | "day" => "d",
+        "weeks" | "week" => "w",
+        short => short,
+    }
 }
 
 pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
@@ -409,10 +426,31 @@ pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
             shorten(s)
         ));
     }
-    if !duration_words(s) {
+    let Some(units) = duration_units(s) else {
         return Err(format!(
             "`{}` is not a duration: write a number and a unit, like 90s, 30m, 1.5h, 1h 30m \
              or 2d",
+            shorten(s)
+        ));
+    };
+    // humantime adds `15m 15m` up to 30m: a slip (a value pasted twice), not a sum meant
+    // (new-user review 13c, N13; 13b N5).
+    let kinds: Vec<&str> = units.iter().map(|u| unit_kind(u)).collect();
+    if let Some(twice) = kinds
+        .iter()
+        .enumerate()
+        .find_map(|(i, k)| kinds[..i].contains(k).then_some(*k))
+    {
+        let sum = humantime::parse_duration(s)
+            .map(|d| {
+                format!(
+                    " (`{}` if you mean their sum)",
+                    humantime::format_duration(d)
+                )
+            })
+            .unwrap_or_default();
+        return Err(format!(
+            "duration `{}` gives `{twice}` more than once; give each unit once, like 1h 30m{sum}",
             shorten(s)
         ));
     }
@@ -706,6 +744,11 @@ mod tests {
         assert_eq!(parse_duration("30m").unwrap().as_secs(), 1800);
         assert_eq!(parse_duration("1h 30m").unwrap().as_secs(), 5400);
         assert!(parse_duration("0s").is_err());
+        // A unit given twice is a slip, not a sum (new-user review 13c, N13).
+        for twice in ["15m 15m", "1h 30min 5m", "2d 1day"] {
+            let e = parse_duration(twice).unwrap_err();
+            assert!(e.contains("more than once"), "{twice}: {e}");
+        }
         assert!(
             parse_duration("soon")
                 .unwrap_err()

@@ -7,6 +7,7 @@ pub(crate) mod model;
 pub mod reference;
 pub mod scope;
 pub mod token;
+mod trigger_globs;
 pub(crate) mod yaml;
 
 use std::collections::BTreeMap;
@@ -812,6 +813,57 @@ fn newcomer_slips(config: &Config, tree: &Node) -> Vec<Diagnostic> {
                 ),
             );
         }
+        // A key in plain sight: `env` goes into the pod spec, readable by whoever may read
+        // pods (new-user review 13c, N12). The value is never repeated.
+        for name in agent.env.keys() {
+            // By whole words, so that `MAX_TOKENS` is not one.
+            let upper = name.as_str().to_ascii_uppercase();
+            let words: Vec<&str> = upper.split('_').collect();
+            let secret_like = upper.contains("API_KEY")
+                || words
+                    .iter()
+                    .any(|w| ["TOKEN", "SECRET", "PASSWORD", "PASSWD"].contains(w));
+            if secret_like {
+                problems.at(
+                    &["agents", &i.to_string(), "env", name.as_str()],
+                    format!(
+                        "warning: agent `{}`: `env.{name}` looks like a credential, and `env` \
+                         is written into the pod spec in plain text; put it in a Kubernetes \
+                         Secret and name it in `secrets` (`{{ name, key, env: {name} }}`) and \
+                         in the agent's `secrets`",
+                        agent.name
+                    ),
+                );
+            }
+        }
+        // The coding agent with nothing to do: only a comment command gives a task of its
+        // own (new-user review 13c, N8; configuration.md's payments-review had none).
+        let t = &agent.triggers;
+        let taskless = [
+            ("pull_request", t.pull_request.is_some()),
+            ("issues", t.issues.is_some()),
+            ("push", t.push.is_some()),
+            ("release", t.release.is_some()),
+        ]
+        .into_iter()
+        .find_map(|(trigger, given)| given.then_some(trigger));
+        if let Some(trigger) = taskless
+            && agent.prompt.is_none()
+            && agent.command == default_command()
+            && agent.templates.iter().any(|t| t == "agent-pod.yaml")
+        {
+            problems.at(
+                &["agents", &i.to_string(), "triggers", trigger],
+                format!(
+                    "warning: agent `{}` has no `prompt`, so each run its `{trigger}` trigger \
+                     starts gives `{}` an empty task (only a comment command brings a task \
+                     of its own); give it a `prompt`, a text template in the templates \
+                     folder such as `prompts/review.md`",
+                    agent.name,
+                    agent.command[..2.min(agent.command.len())].join(" ")
+                ),
+            );
+        }
     }
     for (name, image) in &config.images {
         let last = image.as_str().rsplit('/').next().unwrap_or_default();
@@ -1217,10 +1269,21 @@ fn semantic_checks(config: &Config, tree: &Node, templates: &TemplateSources) ->
                 );
             }
         }
-        if let Some(prompt) = &agent.prompt
-            && !templates.contains_key(prompt)
-        {
-            problems.at(&key(&["prompt"]), unknown_template(prompt, &template_names));
+        if let Some(prompt) = &agent.prompt {
+            if !templates.contains_key(prompt) {
+                problems.at(&key(&["prompt"]), unknown_template(prompt, &template_names));
+            } else if is_yaml_template(prompt) {
+                // A YAML template prints each value as a quoted YAML value, and is checked
+                // as Kubernetes objects (new-user review 13c, N13; 13 N8).
+                problems.at(
+                    &key(&["prompt"]),
+                    format!(
+                        "template `{prompt}` is a YAML template, but a prompt is a text \
+                         template, rendered into the agent's task: name a Markdown or text \
+                         file, like `prompts/task.md` (YAML templates go in `templates`)"
+                    ),
+                );
+            }
         }
         // The shipped pod templates give these to `agentpods agent` as `--push` and
         // `--open-pr`, which take `true` or `false` only: anything else would start a pod
@@ -1316,12 +1379,69 @@ fn semantic_checks(config: &Config, tree: &Node, templates: &TemplateSources) ->
         for (trigger, list, globs, kind) in ref_globs {
             for (j, glob) in globs.iter().enumerate() {
                 let earlier = globs[..j].contains(glob);
-                if let Some(message) = idle_ref_glob(glob.as_str(), kind, earlier) {
+                let message = idle_ref_glob(glob.as_str(), kind, earlier).or_else(|| {
+                    trigger_globs::regex_as_glob(glob.as_str()).map(|written| {
+                        format!(
+                            "`{glob}` looks like a regular expression, but {list} are matched \
+                             with globs (`*` for any text, `?` for one character, `[0-9]` for \
+                             one of a set); write `{written}`"
+                        )
+                    })
+                });
+                if let Some(message) = message {
                     problems.at(
                         &key(&["triggers", trigger, list, &j.to_string()]),
-                        format!("{trigger} `{list}`: {message}"),
+                        format!("agents[{i}].triggers.{trigger}.{list}: {message}"),
                     );
                 }
+            }
+        }
+        if let Some(pr) = &t.pull_request {
+            for (list, globs) in [("paths", &pr.paths), ("paths_ignore", &pr.paths_ignore)] {
+                for (j, glob) in globs.iter().enumerate() {
+                    if let Some(message) = trigger_globs::idle_path_glob(glob.as_str()) {
+                        problems.at(
+                            &key(&["triggers", "pull_request", list, &j.to_string()]),
+                            format!("agents[{i}].triggers.pull_request.{list}: {message}"),
+                        );
+                    }
+                }
+            }
+        }
+        let named = |actions: Vec<&str>| actions.join(", ");
+        let no_actions = [
+            (
+                "pull_request",
+                t.pull_request
+                    .as_ref()
+                    .is_some_and(|p| p.actions.is_empty()),
+                named(default_pr_actions().iter().map(|a| a.as_str()).collect()),
+            ),
+            (
+                "issues",
+                t.issues.as_ref().is_some_and(|i| i.actions.is_empty()),
+                named(default_issue_actions().iter().map(|a| a.as_str()).collect()),
+            ),
+            (
+                "release",
+                t.release.as_ref().is_some_and(|r| r.actions.is_empty()),
+                named(
+                    default_release_actions()
+                        .iter()
+                        .map(|a| a.as_str())
+                        .collect(),
+                ),
+            ),
+        ];
+        for (trigger, empty, defaults) in no_actions {
+            if empty {
+                problems.at(
+                    &key(&["triggers", trigger, "actions"]),
+                    format!(
+                        "agents[{i}].triggers.{trigger}.actions: an empty list matches no delivery; give at least \
+                         one action, or leave `actions` out for the default ({defaults})"
+                    ),
+                );
             }
         }
     }
@@ -1551,6 +1671,17 @@ const NOT_IN_FOLDER: &str = "not found in the templates folder";
 pub const COMMENT_TEMPLATE: &str = "comment.md";
 
 fn unknown_template(name: &str, known: &[&str]) -> String {
+    // `templates/prompts/task.md`: the folder named again (new-user review 13c, N12).
+    let within = name
+        .split_once('/')
+        .map(|(_, rest)| rest)
+        .filter(|rest| known.contains(rest));
+    if let Some(rest) = within {
+        return format!(
+            "template `{name}` {NOT_IN_FOLDER}: names are relative to the templates folder, \
+             so write `{rest}`"
+        );
+    }
     match did_you_mean(name, known.iter().copied()) {
         Some(s) => {
             format!("template `{name}` {NOT_IN_FOLDER}, did you mean `{s}`?")

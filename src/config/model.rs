@@ -188,7 +188,10 @@ pub struct ClusterConfig {
     /// issue else 'other' }}"`. It is rendered for every trigger (a push or a release has
     /// neither `pr` nor `issue`), so each part a trigger may lack needs a default. Nothing
     /// in deploy/ creates these namespaces or grants the service rights in them: create
-    /// them and bind the service's role there yourself. Names fold together: `dns_label`
+    /// them and bind the service's role there yourself. Nor does `agentpods
+    /// admission-policy` write a policy for such a config (no policy can name namespaces
+    /// made per run): give `namespace` where you want setup.md §5's admission policies.
+    /// Names fold together: `dns_label`
     /// makes `.`, `_`, `/` and runs of `-` one `-`, so `acme/pay.ments`, `acme/pay_ments`
     /// and `acme-pay/ments` share `acme/pay-ments`' namespaces (and `repo.name` alone
     /// drops the owner too), and a name past 63 characters is cut and hashed. Whoever can
@@ -527,7 +530,7 @@ impl Agent {
 fn default_templates() -> Vec<String> {
     vec!["agent-pod.yaml".into()]
 }
-fn default_command() -> Vec<String> {
+pub(crate) fn default_command() -> Vec<String> {
     vec![
         "codex".into(),
         "exec".into(),
@@ -602,7 +605,7 @@ pub struct PullRequestTrigger {
     pub min_permission: Option<Permission>,
 }
 
-fn default_pr_actions() -> Vec<PullRequestAction> {
+pub(crate) fn default_pr_actions() -> Vec<PullRequestAction> {
     use PullRequestAction::*;
     vec![Opened, Synchronize, Reopened, ReadyForReview]
 }
@@ -647,7 +650,7 @@ pub struct IssuesTrigger {
     pub min_permission: Option<Permission>,
 }
 
-fn default_issue_actions() -> Vec<IssuesAction> {
+pub(crate) fn default_issue_actions() -> Vec<IssuesAction> {
     vec![IssuesAction::Opened, IssuesAction::Labeled]
 }
 
@@ -746,7 +749,7 @@ pub struct ReleaseTrigger {
     pub min_permission: Option<Permission>,
 }
 
-fn default_release_actions() -> Vec<ReleaseAction> {
+pub(crate) fn default_release_actions() -> Vec<ReleaseAction> {
     vec![ReleaseAction::Published]
 }
 

@@ -276,6 +276,18 @@ fn syntax_issue(text: &str, e: &yaml_rust2::ScanError, open: &[Frame]) -> YamlIs
         if let Some((n, line)) = above {
             let indent = line.len() - line.trim_start_matches(' ').len();
             let content = line[indent..].trim_end();
+            if let Some(item) = glued_dash(content) {
+                return issue(
+                    Pos {
+                        line: n,
+                        col: indent + 1,
+                    },
+                    format!(
+                        "`{content}` has no space after its `-`, so YAML reads it as text, not \
+                         as an item of the list; write `- {item}`"
+                    ),
+                );
+            }
             let (col, content) = match content.strip_prefix("- ") {
                 Some(item) => (indent + 3, item.trim_start()),
                 None => (indent + 1, content),
@@ -292,6 +304,25 @@ fn syntax_issue(text: &str, e: &yaml_rust2::ScanError, open: &[Frame]) -> YamlIs
                 ),
             );
         }
+    }
+    if info.contains("mapping values are not allowed")
+        && let Some((n, line)) = content_line_above(text, at.line)
+        && let Some((key, value)) = glued_key(line.trim())
+    {
+        // `key:0` is one plain text that runs on into the next line, whose `:` libyaml
+        // then refuses (new-user review 13c, N7; before: reported a line late).
+        let body = line.trim_start_matches([' ', '-']);
+        return issue(
+            Pos {
+                line: n,
+                col: line.len() - body.len() + 1,
+            },
+            format!(
+                "`{}` has no space after its `:`, so YAML reads it as text, not as a key; \
+                 write `{key}: {value}`",
+                body.trim_end()
+            ),
+        );
     }
     if info.contains("mapping values are not allowed")
         || info.contains("block mapping, did not find expected key")
@@ -347,6 +378,39 @@ fn syntax_issue(text: &str, e: &yaml_rust2::ScanError, open: &[Frame]) -> YamlIs
         return issue(Pos { line: at.line, col }, message);
     }
     issue(at, info.to_string())
+}
+
+/// The last line above `line` (1-based) with content, not a comment: its number and text.
+fn content_line_above(text: &str, line: usize) -> Option<(usize, &str)> {
+    (1..line).rev().find_map(|n| {
+        let l = text.lines().nth(n - 1)?;
+        let body = l.trim_start();
+        (!body.is_empty() && !body.starts_with('#')).then_some((n, l))
+    })
+}
+
+/// `key:value` (a key glued to its value, no space after the `:`) as its key and value;
+/// `None` for anything else, a URL's `https://…` among them. `- ` before it is left out.
+fn glued_key(content: &str) -> Option<(&str, &str)> {
+    let content = content.strip_prefix("- ").unwrap_or(content).trim_start();
+    let (key, value) = content.split_once(':')?;
+    let key_like = !key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '/'));
+    let glued = value
+        .chars()
+        .next()
+        .is_some_and(|c| !c.is_whitespace() && c != '/');
+    (key_like && glued && !value.contains(": ")).then_some((key, value.trim_end()))
+}
+
+/// The item of `-item` (a list dash glued to its value); `None` for anything else, such
+/// as `---` or `- item`.
+fn glued_dash(content: &str) -> Option<&str> {
+    let item = content.strip_prefix('-')?;
+    let first = item.chars().next()?;
+    (!first.is_whitespace() && first != '-').then_some(item)
 }
 
 /// Said of a line a tab indents.

@@ -170,11 +170,14 @@ impl std::fmt::Display for SkipReason {
             ),
             SkipReason::NoPathMatches => f.write_str("no changed file matches its `paths` filter"),
             SkipReason::PushRef { tag, name } => {
-                // Both words plural, as it has always read.
-                let globs = if *tag { "tags" } else { "branches" };
+                let (what, globs) = if *tag {
+                    ("tag", "tags")
+                } else {
+                    ("branch", "branches")
+                };
                 write!(
                     f,
-                    "{globs} `{name}` matches none of its push `{globs}` globs"
+                    "{what} `{name}` matches none of its push `{globs}` globs"
                 )
             }
             SkipReason::Prerelease => {
@@ -494,14 +497,14 @@ mod tests {
                     tag: false,
                     name: "feature/x".into(),
                 },
-                "branches `feature/x` matches none of its push `branches` globs",
+                "branch `feature/x` matches none of its push `branches` globs",
             ),
             (
                 SkipReason::PushRef {
                     tag: true,
                     name: "v1.0".into(),
                 },
-                "tags `v1.0` matches none of its push `tags` globs",
+                "tag `v1.0` matches none of its push `tags` globs",
             ),
             (
                 SkipReason::Prerelease,

@@ -37,11 +37,12 @@ pub struct Stale {
 
 impl std::fmt::Display for Stale {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let window = crate::text::duration(REPLAY_WINDOW);
+        // In words, as docs/operations.md gives it (`3 days`, not humantime's `3days`).
+        let days = REPLAY_WINDOW.as_secs() / (24 * 3600);
         match self.signed_at {
             Some(at) => write!(
                 f,
-                "stale: its {} ({at}) is older than the replay window ({window}); a \
+                "stale: its {} ({at}) is older than the replay window of {days} days; a \
                  delivery that old may be a captured one sent again, so nothing is done",
                 self.field
             ),
@@ -103,7 +104,7 @@ mod tests {
         assert_eq!(old.field, "comment.created_at");
         assert!(
             old.to_string()
-                .contains("older than the replay window (3days)"),
+                .contains("older than the replay window of 3 days; a delivery"),
             "{old}"
         );
         comment.signed_at = None;

@@ -115,7 +115,7 @@ fn nones(text: &str) -> usize {
 
 /// A sample's trigger in words without the hint some carry for another field (`pr` is
 /// absent then: …), which would mislead about the one at hand.
-fn without_hint(trigger: &str) -> &str {
+pub(super) fn without_hint(trigger: &str) -> &str {
     trigger.split(" (`").next().unwrap_or(trigger)
 }
 
@@ -178,7 +178,10 @@ impl Engine {
             .map(String::from)
             .collect();
         if agent.concurrency.is_some() {
-            names.push(super::concurrency_template(agent.name.as_str()));
+            names.push(super::concurrency_template(
+                &self.config.agents,
+                agent.name.as_str(),
+            ));
         }
         if self.config.cluster.namespace_template.is_some() {
             names.push(super::NAMESPACE_TEMPLATE.to_string());
@@ -275,12 +278,59 @@ impl Engine {
                         }
                         continue;
                     }
-                    let message = unknown_field(&segments, depth, &keys, agent);
+                    let message = unknown_field(
+                        &segments,
+                        depth,
+                        &keys,
+                        &format!("agent `{}`", agent.name),
+                        "each trigger",
+                    );
                     found.add(file, places, &format!("{key}{message}"));
                 }
             }
         }
+        self.comment_field_problems(&mut found);
         found.into_diagnostics()
+    }
+
+    /// Every field `comment.md` reads that none of the reports' samples has (its fields
+    /// are `run`, `result` and `prefix`, not a delivery's), with the nearest one or the
+    /// fields there are (new-user review 13c, N13; before: "undefined value" alone).
+    fn comment_field_problems(&self, found: &mut ByPlace) {
+        let name = crate::config::COMMENT_TEMPLATE;
+        let Some(source) = self.sources.get(name) else {
+            return;
+        };
+        if !self.config.github.report.comment {
+            return;
+        }
+        let contexts: Vec<Json> = super::comment::samples(&self.config.github.command_prefix)
+            .into_iter()
+            .filter_map(|(_, c)| serde_json::to_value(c).ok())
+            .collect();
+        for path in self.paths_read(name) {
+            let segments: Vec<&str> = path.split('.').collect();
+            let mut missing: Option<(usize, BTreeSet<String>)> = None;
+            for context in &contexts {
+                match lookup(context, &segments) {
+                    Lookup::Found | Lookup::Absent => {
+                        missing = None;
+                        break;
+                    }
+                    Lookup::Missing { depth, keys } => {
+                        let entry = missing.get_or_insert((depth, BTreeSet::new()));
+                        if entry.0 == depth {
+                            entry.1.extend(keys);
+                        }
+                    }
+                }
+            }
+            if let Some((depth, keys)) = missing {
+                let message =
+                    unknown_field(&segments, depth, &keys, "the run's comment", "comment.md");
+                found.add(self.file_of(name), positions(source, &path), &message);
+            }
+        }
     }
 
     /// Where a template prints a field that is `none` in some sample of its agent's
@@ -698,12 +748,15 @@ fn unknown_field(
     segments: &[&str],
     depth: usize,
     keys: &BTreeSet<String>,
-    agent: &Agent,
+    whose: &str,
+    fields_of: &str,
 ) -> String {
     let path = segments.join(".");
     let parent = segments[..depth].join(".");
     let wrong = segments[depth];
-    let in_what = if parent.is_empty() {
+    let in_what = if parent.is_empty() && fields_of == "comment.md" {
+        "a variable comment.md is given".to_string()
+    } else if parent.is_empty() {
         "a variable templates are given".to_string()
     } else {
         format!("a field of `{parent}`")
@@ -736,9 +789,8 @@ fn unknown_field(
         "field"
     };
     format!(
-        "agent `{}`: `{path}`: `{wrong}` is not {in_what}{hint} (the {what}s of each \
-         trigger: docs/templates.md)",
-        agent.name
+        "{whose}: `{path}`: `{wrong}` is not {in_what}{hint} (the {what}s of {fields_of}: \
+         docs/templates.md)"
     )
 }
 

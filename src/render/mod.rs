@@ -7,6 +7,7 @@ pub mod escape;
 pub mod fields;
 mod filled;
 pub(crate) mod objects;
+mod overrides;
 pub(crate) mod pod_security;
 pub(crate) mod sample;
 mod shape;
@@ -256,7 +257,7 @@ impl Engine {
         }
         for agent in &loaded.config.agents {
             if let Some(c) = &agent.concurrency {
-                let name = concurrency_template(agent.name.as_str());
+                let name = concurrency_template(&loaded.config.agents, agent.name.as_str());
                 env.add_template_owned(name.clone(), c.group.to_string())
                     .map_err(|e| template_error("", &name, &e))?;
             }
@@ -418,8 +419,10 @@ impl Engine {
         }
         let concurrency = match &agent.concurrency {
             Some(c) => {
-                let group =
-                    self.render_value(&concurrency_template(agent.name.as_str()), &value)?;
+                let group = self.render_value(
+                    &concurrency_template(&self.config.agents, agent.name.as_str()),
+                    &value,
+                )?;
                 Some((group.trim().to_string(), c.cancel_in_progress))
             }
             None => None,
@@ -592,8 +595,14 @@ fn refuse_dangerous_pod(
 
 const NAMESPACE_TEMPLATE: &str = "cluster.namespace_template";
 
-fn concurrency_template(agent: &str) -> String {
-    format!("agents[{agent}].concurrency.group")
+/// The name of agent `agent`'s `concurrency.group` template: its path in services.yaml, the
+/// agent by its place in `agents` as every other message names it (`agents[0]`; before,
+/// `agents[review]`: new-user review 13c, N14).
+fn concurrency_template(agents: &[crate::config::Agent], agent: &str) -> String {
+    match agents.iter().position(|a| a.name.as_str() == agent) {
+        Some(i) => format!("agents[{i}].concurrency.group"),
+        None => format!("agents[{agent}].concurrency.group"),
+    }
 }
 
 fn template_error(dir: &str, name: &str, e: &minijinja::Error) -> RenderError {

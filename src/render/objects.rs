@@ -141,7 +141,7 @@ pub(crate) fn yaml_documents(
                                  a quoted string; print values as `key: {{{{ value }}}}`)"
                             )
                         }
-                        _ => yaml_message(e.inner()),
+                        _ => yaml_message(e.inner(), text),
                     },
                 })
         })
@@ -501,10 +501,46 @@ fn field_path(path: &serde_ignored::Path<'_>) -> String {
     }
 }
 
-fn yaml_message(e: &serde_yaml::Error) -> String {
-    let hint = "; note that `{{ … }}` in a YAML template prints a complete quoted value, so do not put it inside quotes";
-    match e.location() {
-        Some(l) => format!("line {} column {}: {e}{hint}", l.line(), l.column()),
-        None => format!("{e}{hint}"),
+/// serde_yaml's message at its line and column, with the hint about `{{ … }}` put inside
+/// quotes only where the output near it shows one (two quotes together): elsewhere it is
+/// unrelated (new-user review 13c, N7).
+fn yaml_message(e: &serde_yaml::Error, text: &str) -> String {
+    let Some(l) = e.location() else {
+        return e.to_string();
+    };
+    let quoted = text
+        .lines()
+        .skip(l.line().saturating_sub(2))
+        .take(2)
+        .any(|line| {
+            ["\"\"", "''", "\"'", "'\""]
+                .iter()
+                .any(|q| line.contains(q))
+        });
+    let hint = if quoted {
+        "; note that `{{ … }}` in a YAML template prints a complete quoted value, so do not put it inside quotes"
+    } else {
+        ""
+    };
+    format!("line {} column {}: {e}{hint}", l.line(), l.column())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(text: &str) -> String {
+        match yaml_documents("t.yaml", text) {
+            Err(RenderError::Yaml { message, .. }) => message,
+            other => panic!("{text:?} parsed: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_quote_hint_comes_only_where_the_output_shows_quotes_together() {
+        let unrelated = message("a:\n  - x\n  -\"y\"\n  - z\n");
+        assert!(!unrelated.contains("inside quotes"), "{unrelated}");
+        let quoted = message("a: \"\"y\"\"\n");
+        assert!(quoted.contains("do not put it inside quotes"), "{quoted}");
     }
 }

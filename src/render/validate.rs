@@ -264,10 +264,16 @@ impl Engine {
                         continue;
                     }
                     seen.push(key);
+                    // The sample's hint about an absent part is for an undefined value only.
+                    let trigger = if what.contains("undefined value") {
+                        s.trigger.as_str()
+                    } else {
+                        super::fields::without_hint(&s.trigger)
+                    };
                     found.push(FileDiagnostic {
                         file,
                         pos,
-                        message: format!("agent `{}`, {}: {what}", agent.name, s.trigger),
+                        message: format!("agent `{}`, {trigger}: {what}", agent.name),
                     });
                 }
             }
@@ -276,7 +282,10 @@ impl Engine {
         for e in self.comment_problems() {
             let (file, pos, what) = self.locate(&e.1, config_text, &Rendered::new());
             let key = (file.clone(), pos);
-            if seen.contains(&key) {
+            if seen.contains(&key)
+                || (what.contains("undefined value: ")
+                    && fields.contains(&(file.clone(), pos.line)))
+            {
                 continue;
             }
             seen.push(key);
@@ -314,11 +323,7 @@ impl Engine {
     fn filter_problems(&self) -> Vec<FileDiagnostic> {
         use minijinja::machinery::{Token, tokenize};
         let mut out = Vec::new();
-        let known: Vec<&str> = FILTER_NAMES
-            .iter()
-            .copied()
-            .filter(|f| self.has_filter(f))
-            .collect();
+        let known = self.known_filters();
         for (name, source) in &self.sources {
             let Ok(tokens) = tokenize(source, false, crate::template::syntax_config())
                 .collect::<Result<Vec<_>, _>>()
@@ -335,29 +340,7 @@ impl Engine {
                 if self.has_filter(filter) {
                     continue;
                 }
-                // `uppercase` means `upper`: a known name inside it is as likely as a near one.
-                let inside = || {
-                    known
-                        .iter()
-                        .copied()
-                        .filter(|k| k.len() >= 4 && filter.contains(k))
-                        .max_by_key(|k| k.len())
-                };
-                // `truncate` means `truncate_chars`: a known name that begins with it, too.
-                let begun = || {
-                    known
-                        .iter()
-                        .copied()
-                        .filter(|k| filter.len() >= 4 && k.starts_with(filter))
-                        .min_by_key(|k| k.len())
-                };
-                let hint = match crate::suggest::did_you_mean(filter, known.iter().copied())
-                    .or_else(inside)
-                    .or_else(begun)
-                {
-                    Some(s) => format!(", did you mean `{s}`?"),
-                    None => " (the filters: docs/templates.md and minijinja's)".to_string(),
-                };
+                let hint = filter_hint(filter, &known);
                 out.push(FileDiagnostic {
                     file: self.file_of(name),
                     pos: Pos {
@@ -369,6 +352,15 @@ impl Engine {
             }
         }
         out
+    }
+
+    /// The filters this engine has, of the names of [`FILTER_NAMES`].
+    fn known_filters(&self) -> Vec<&'static str> {
+        FILTER_NAMES
+            .iter()
+            .copied()
+            .filter(|f| self.has_filter(f))
+            .collect()
     }
 
     /// Whether the engine has a filter of this name (an identifier).
@@ -413,8 +405,10 @@ impl Engine {
         let value = minijinja::Value::from(minijinja::value::Serde(&ctx));
         let mut errors = Vec::new();
         if agent.concurrency.is_some()
-            && let Err(e) =
-                self.render_value(&super::concurrency_template(agent.name.as_str()), &value)
+            && let Err(e) = self.render_value(
+                &super::concurrency_template(&self.config.agents, agent.name.as_str()),
+                &value,
+            )
         {
             errors.push(e);
         }
@@ -622,7 +616,7 @@ impl Engine {
 
     /// The objects each YAML template of `agent` renders for a sample delivery (with the
     /// sample task), by template name; `None` when one fails (that is reported already).
-    fn sample_objects(
+    pub(super) fn sample_objects(
         &self,
         agent: &crate::config::Agent,
         s: &sample::Sample,
@@ -688,6 +682,18 @@ impl Engine {
                         ))
                     })
                     .unwrap_or(start);
+                // minijinja's "unknown filter: filter x is unknown", with the one likely
+                // meant, as in a template file (new-user review 13c, N13).
+                let what = match what
+                    .strip_prefix("unknown filter: filter ")
+                    .and_then(|rest| rest.strip_suffix(" is unknown"))
+                {
+                    Some(filter) => format!(
+                        "unknown filter `{filter}`{}",
+                        filter_hint(filter, &self.known_filters())
+                    ),
+                    None => what,
+                };
                 let what = match &source {
                     Some(source) => with_quote(what, source, range.as_ref()),
                     None => what,
@@ -785,7 +791,7 @@ impl Engine {
         self.config
             .agents
             .iter()
-            .find(|a| super::concurrency_template(a.name.as_str()) == name)
+            .find(|a| super::concurrency_template(&self.config.agents, a.name.as_str()) == name)
             .and_then(|a| a.concurrency.as_ref())
             .map(|c| c.group.to_string())
     }
@@ -905,6 +911,53 @@ fn strip_line(message: &str) -> String {
     }
 }
 
+/// What follows "unknown filter `x`": the filter likely meant, or where the filters are
+/// listed. `known`: the filters there are.
+fn filter_hint(filter: &str, known: &[&str]) -> String {
+    // Names other template languages give filters that exist here (Liquid's `upcase`).
+    const OTHER_NAMES: [(&str, &str); 8] = [
+        ("upcase", "upper"),
+        ("downcase", "lower"),
+        ("strip", "trim"),
+        ("size", "length"),
+        ("json", "tojson"),
+        ("to_json", "tojson"),
+        ("slugify", "dns_label"),
+        ("escape_once", "escape"),
+    ];
+    let renamed = || {
+        OTHER_NAMES
+            .iter()
+            .find(|(other, _)| *other == filter)
+            .map(|(_, ours)| *ours)
+            .filter(|ours| known.contains(ours))
+    };
+    // `uppercase` means `upper`: a known name inside it is as likely as a near one.
+    let inside = || {
+        known
+            .iter()
+            .copied()
+            .filter(|k| k.len() >= 4 && filter.contains(k))
+            .max_by_key(|k| k.len())
+    };
+    // `truncate` means `truncate_chars`: a known name that begins with it, too.
+    let begun = || {
+        known
+            .iter()
+            .copied()
+            .filter(|k| filter.len() >= 4 && k.starts_with(filter))
+            .min_by_key(|k| k.len())
+    };
+    match renamed()
+        .or_else(|| crate::suggest::did_you_mean(filter, known.iter().copied()))
+        .or_else(inside)
+        .or_else(begun)
+    {
+        Some(s) => format!(", did you mean `{s}`?"),
+        None => " (the filters: docs/templates.md and minijinja's)".to_string(),
+    }
+}
+
 /// The message, with the source text at fault quoted when it is short and on one line.
 fn with_quote(what: String, source: &str, range: Option<&std::ops::Range<usize>>) -> String {
     let quoted = range
@@ -1013,7 +1066,37 @@ fn template_line(source: &[&str], output: &[&str], line: usize) -> Option<usize>
             .min_by_key(|(i, _)| (*i + 1).abs_diff(line))
             .map(|(i, _)| i)
     };
-    nearest(&same).or_else(|| nearest(&same_key))
+    let shaped = |l: &str| printed_as(l.trim_start_matches([' ', '\t']), body);
+    nearest(&same)
+        .or_else(|| nearest(&same_key))
+        .or_else(|| nearest(&shaped))
+}
+
+/// Whether template line `template` (its indent left out), which prints values, could
+/// have written output line `out`: its text around each `{{ … }}` is in `out`, in order,
+/// from its start to its end (`-{{ repo.full_name }}` wrote `-"acme/app"`).
+fn printed_as(template: &str, out: &str) -> bool {
+    if !template.contains("{{") {
+        return false;
+    }
+    let mut pieces = Vec::new();
+    let mut rest = template;
+    while let Some((before, after)) = rest.split_once("{{") {
+        pieces.push(before);
+        rest = after.split_once("}}").map_or("", |(_, after)| after);
+    }
+    pieces.push(rest);
+    let (first, last) = (pieces[0], pieces[pieces.len() - 1]);
+    let Some(mut out) = out.strip_prefix(first) else {
+        return false;
+    };
+    for piece in &pieces[1..pieces.len() - 1] {
+        match out.find(piece) {
+            Some(i) => out = &out[i + piece.len()..],
+            None => return false,
+        }
+    }
+    out.ends_with(last)
 }
 
 /// What a sample run's templates rendered to, by template name (kept for those that failed).

@@ -948,6 +948,16 @@ async fn decide_and_launch(
             }
             let mut responses = std::mem::take(&mut decided.responses);
             let statuses = std::mem::take(&mut decided.statuses);
+            if app.github.is_none() {
+                // Nobody to answer on GitHub: the answer says what would be (before, a
+                // bare "ignored": new-user review 13c, N11).
+                decided.notes.extend(statuses.iter().map(|number| {
+                    format!(
+                        "service command: answer with the runs of #{number} (not posted: no \
+                         GitHub credentials)"
+                    )
+                }));
+            }
             let (answer, refused_again) =
                 intake::launch_telling(app.launcher.as_ref(), &app.metrics, delivery, decided)
                     .await;

@@ -216,7 +216,7 @@ fn check_statement(inner: &[(Token<'_>, Span)], found: &mut Vec<Finding>) {
 fn check_placements(yaml: &str, printed: &[Span], found: &mut Vec<Finding>) {
     let mut scanner = Scanner::new(yaml.chars());
     let mut key_next = false;
-    for yaml_rust2::scanner::Token(_, token) in scanner.by_ref() {
+    for yaml_rust2::scanner::Token(mark, token) in scanner.by_ref() {
         let is_key = std::mem::replace(&mut key_next, matches!(token, TokenType::Key));
         if is_key
             && let TokenType::Scalar(_, text) = &token
@@ -278,6 +278,9 @@ fn check_placements(yaml: &str, printed: &[Span], found: &mut Vec<Finding>) {
         let why = match place {
             Some(why) => why,
             None if whole => continue,
+            None if mark.line() > 0 && continued_from(yaml, text, mark.line(), printed, found) => {
+                continue;
+            }
             None => {
                 "part of a longer plain value (`run-{{ x }}`): it prints a complete quoted value, \
                  so the result would hold the quotes"
@@ -296,6 +299,47 @@ fn check_placements(yaml: &str, printed: &[Span], found: &mut Vec<Finding>) {
             }
         }
     }
+}
+
+/// A plain value that holds a `{{ … }}` on a line below its first: the first line is
+/// neither a list item nor a key (its `- ` or `:` left out), so YAML reads the lines below
+/// it as more of its text. Reported once, at that line (new-user review 13c, N7; before:
+/// a "longer plain value" error at every `{{ … }}` below it). `start`: the value's first
+/// line in `yaml` (1-based).
+fn continued_from(
+    yaml: &str,
+    text: &str,
+    start: usize,
+    printed: &[Span],
+    found: &mut Vec<Finding>,
+) -> bool {
+    let Some(n) = first_marker(text) else {
+        return false;
+    };
+    let Some((span, at)) = printed.get(n).zip(yaml.find(&format!("{OPEN}{n}{CLOSE}"))) else {
+        return false;
+    };
+    let marker_line = yaml[..at].matches('\n').count() + 1;
+    let Some(begun) = yaml.lines().nth(start - 1) else {
+        return false;
+    };
+    if marker_line <= start || begun.contains(OPEN) {
+        return false;
+    }
+    let line = usize::from(span.start_line) - (marker_line - start);
+    let content = begun.trim_start();
+    found.push(Finding {
+        line,
+        col: begun.len() - content.len() + 1,
+        message: format!(
+            "`{}` is neither a list item nor a key, so YAML reads it and the lines below it \
+             as one plain text (the `{{{{ … }}}}` at line {} among them); begin it with `- ` \
+             if it is an item of the list, or end its key with `:`",
+            content.trim_end(),
+            span.start_line
+        ),
+    });
+    true
 }
 
 /// The indexes of the markers in `text`.

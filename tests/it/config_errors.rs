@@ -905,6 +905,47 @@ agents:
             ],
         },
         Case {
+            what: "a prompt named from above the templates folder (new-user review 13c, N12)",
+            yaml: "\
+project: demo
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: task
+    prompt: templates/prompts/task.md
+    triggers:
+      comment:
+        verbs: [run]
+",
+            expect: &[(
+                "templates/prompts",
+                "services.yaml:8:13: template `templates/prompts/task.md` not found in the templates folder: names are relative to the templates folder, so write `prompts/task.md`",
+            )],
+        },
+        Case {
+            what: "a secret's value where its reference goes (new-user review 13c, N12)",
+            yaml: "\
+project: demo
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+secrets:
+  anthropic: sk-ant-not-a-real-key
+agents:
+  - name: task
+    triggers:
+      comment:
+        verbs: [run]
+",
+            expect: &[(
+                "sk-ant",
+                "services.yaml:7:14: secrets.anthropic: expected a mapping, found a string: an entry of `secrets` names a Kubernetes Secret, never holds its value: write `{ name: SECRET, key: KEY, env: VARIABLE }`, and create the Secret with kubectl (docs/setup.md)",
+            )],
+        },
+        Case {
             what: "a prompt that is not in the templates folder",
             yaml: "\
 project: demo
@@ -949,23 +990,93 @@ agents:
             expect: &[
                 (
                     "refs/heads/main]",
-                    "services.yaml:9:33: pull_request `branches`: `refs/heads/main` can never match: branch names are matched without `refs/heads/`; write `main`",
+                    "services.yaml:9:33: agents[0].triggers.pull_request.branches: `refs/heads/main` can never match: branch names are matched without `refs/heads/`; write `main`",
                 ),
                 (
                     "\"\"",
-                    "services.yaml:11:20: push `branches`: an empty glob matches no branch; write one such as `main`, or leave it out",
+                    "services.yaml:11:20: agents[0].triggers.push.branches: an empty glob matches no branch; write one such as `main`, or leave it out",
                 ),
                 (
                     "main]",
-                    "services.yaml:11:30: push `branches`: `main` is already in this list; leave one out",
+                    "services.yaml:11:30: agents[0].triggers.push.branches: `main` is already in this list; leave one out",
                 ),
                 (
                     "refs/tags/v*",
-                    "services.yaml:12:16: push `tags`: `refs/tags/v*` can never match: tag names are matched without `refs/tags/`; write `v*`",
+                    "services.yaml:12:16: agents[0].triggers.push.tags: `refs/tags/v*` can never match: tag names are matched without `refs/tags/`; write `v*`",
                 ),
                 (
                     "refs/heads/release",
-                    "services.yaml:12:30: push `tags`: `refs/heads/release` can never match: it names a branch by its full ref, and this list holds tag names; put `release` in `branches`",
+                    "services.yaml:12:30: agents[0].triggers.push.tags: `refs/heads/release` can never match: it names a branch by its full ref, and this list holds tag names; put `release` in `branches`",
+                ),
+            ],
+        },
+        Case {
+            what: "filters that can never match: a path from the root, a regular expression, no actions",
+            yaml: "\
+project: demo
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: build
+    triggers:
+      pull_request: {paths: [/src/**, ./lib/**], actions: []}
+      push:
+        tags: [\"v[0-9]+.*\", \"^release-(stable|lts)$\"]
+      release: {actions: []}
+",
+            expect: &[
+                (
+                    "/src/**",
+                    "services.yaml:9:30: agents[0].triggers.pull_request.paths: `/src/**` can never match: changed files are named from the repository's root, like `src/main.rs`, with no leading `/`; write `src/**`",
+                ),
+                (
+                    "./lib/**",
+                    "services.yaml:9:39: agents[0].triggers.pull_request.paths: `./lib/**` can never match: changed files are named from the repository's root, like `src/main.rs`, with no leading `./`; write `lib/**`",
+                ),
+                (
+                    "[]}",
+                    "services.yaml:9:59: agents[0].triggers.pull_request.actions: an empty list matches no delivery; give at least one action, or leave `actions` out for the default (opened, synchronize, reopened, ready_for_review)",
+                ),
+                (
+                    "\"v[0-9]",
+                    "services.yaml:11:16: agents[0].triggers.push.tags: `v[0-9]+.*` looks like a regular expression, but tags are matched with globs (`*` for any text, `?` for one character, `[0-9]` for one of a set); write `v[0-9]*`",
+                ),
+                (
+                    "\"^release",
+                    "services.yaml:11:29: agents[0].triggers.push.tags: `^release-(stable|lts)$` looks like a regular expression, but tags are matched with globs (`*` for any text, `?` for one character, `[0-9]` for one of a set); write `release-{stable,lts}`",
+                ),
+                (
+                    "[]}",
+                    "services.yaml:12:26: agents[0].triggers.release.actions: an empty list matches no delivery; give at least one action, or leave `actions` out for the default (published)",
+                ),
+            ],
+        },
+        Case {
+            what: "a duration with a unit twice, and a YAML template as a prompt (new-user review 13c, N13)",
+            yaml: "\
+project: demo
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: task
+    prompt: agent-pod.yaml
+    timeout: 15m 15m
+    triggers:
+      comment:
+        verbs: [run]
+",
+            expect: &[
+                (
+                    "agent-pod.yaml",
+                    "services.yaml:8:13: template `agent-pod.yaml` is a YAML template, but a prompt is a text template, rendered into the agent's task: name a Markdown or text file, like `prompts/task.md` (YAML templates go in `templates`)",
+                ),
+                (
+                    "15m 15m",
+                    "services.yaml:9:14: agents[0].timeout: duration `15m 15m` gives `m` more than once; give each unit once, like 1h 30m (`30m` if you mean their sum)",
                 ),
             ],
         },
@@ -1479,6 +1590,63 @@ agents:
     );
 }
 
+/// configuration.md's payments-review had no prompt: each pull request gave Codex an empty
+/// task, and validate said ok (new-user review 13c, N8). A comment command brings its own.
+#[test]
+fn the_coding_agent_on_an_event_trigger_without_a_prompt_is_warned_of() {
+    let loaded = configs::load(
+        "\
+project: demo
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: review
+    triggers:
+      pull_request: {}
+      comment: { verbs: [review] }
+  - name: task
+    triggers:
+      comment: { verbs: [run] }
+",
+    );
+    let warnings: Vec<String> = loaded.warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        warnings,
+        [
+            "services.yaml:9:21: warning: agent `review` has no `prompt`, so each run its `pull_request` trigger starts gives `codex exec` an empty task (only a comment command brings a task of its own); give it a `prompt`, a text template in the templates folder such as `prompts/review.md`",
+        ]
+    );
+}
+
+/// A credential in `env` is in the pod spec in plain text: it belongs in `secrets`
+/// (new-user review 13c, N12). The value is never repeated.
+#[test]
+fn a_credential_in_env_is_warned_of_without_its_value() {
+    let loaded = configs::load(
+        "\
+project: demo
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: task
+    env: { ANTHROPIC_API_KEY: sk-ant-not-real, LOG_LEVEL: debug }
+    triggers:
+      comment: { verbs: [run] }
+",
+    );
+    let warnings: Vec<String> = loaded.warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        warnings,
+        [
+            "services.yaml:8:31: warning: agent `task`: `env.ANTHROPIC_API_KEY` looks like a credential, and `env` is written into the pod spec in plain text; put it in a Kubernetes Secret and name it in `secrets` (`{ name, key, env: ANTHROPIC_API_KEY }`) and in the agent's `secrets`",
+        ]
+    );
+}
+
 /// Image references made of the right characters that the kubelet refuses all the same
 /// (InvalidImageName at pull) are refused with the form to write; an explicit `:latest`
 /// is warned of as a missing tag is (new-user review 13c, N5).
@@ -1726,6 +1894,45 @@ fn without_a_services_yaml_here_the_commands_say_to_pass_config() {
             "services.yaml: cannot read: No such file or directory (os error 2) (no \
              services.yaml in this folder: pass --config FILE)",
             "{command:?}"
+        );
+    }
+}
+
+/// New-user review 13c, N14: `validate` took services.yaml as a plain argument, the others
+/// only with --config ("error: unexpected argument 'm-iss.yaml' found").
+#[test]
+fn every_command_that_reads_services_yaml_takes_it_as_a_plain_argument_too() {
+    let dir = tempfile::tempdir().unwrap();
+    for command in [
+        &["validate", "other.yaml"][..],
+        &[
+            "render",
+            "--event",
+            "push",
+            "--payload",
+            "push.json",
+            "other.yaml",
+        ][..],
+        &["admission-policy", "other.yaml"][..],
+        &[
+            "serve",
+            "--dry-run",
+            "--listen",
+            "127.0.0.1:0",
+            "other.yaml",
+        ][..],
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_agentpods"))
+            .args(command)
+            .env("GITHUB_WEBHOOK_SECRET", "not-used")
+            .current_dir(dir.path())
+            .output()
+            .expect("run agentpods");
+        assert_eq!(out.status.code(), Some(1), "{command:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("other.yaml: cannot read: No such file or directory"),
+            "{command:?}: {stderr}"
         );
     }
 }
@@ -2075,10 +2282,12 @@ agents:
     github_token: { contents: read, pull_requests: write }
     triggers:
       pull_request: {}
+    prompt: prompts/review.md
   - name: docs
     github_token: { contents: write }
     triggers:
       issues: {}
+    command: [write-docs]
   - name: reader
     triggers:
       comment:
@@ -2571,6 +2780,7 @@ agents:
       comment: { verbs: [run] }
   - name: review
     templates: [agent-pod.yaml]
+    prompt: prompts/review.md
     triggers:
       pull_request: {}
 ";

@@ -353,6 +353,42 @@ const MISTAKES: &[Mistake] = &[
         points_at: "run.requested_by",
     },
     Mistake {
+        what: "a list item's dash glued to its value (new-user review 13c, N7)",
+        file: "templates/agent-pod.yaml", from: "      image: {{ agent.image }}\n", to: "      image: {{ agent.image }}\n      args:\n        - --name\n        -{{ run.name }}\n        - --verbose\n",
+        expect: "templates/agent-pod.yaml:14:9: agent `task`, comment `run` on a pull request: the output is not valid YAML: `-\"task-sample\"` has no space after its `-`, so YAML reads it as text, not as an item of the list; write `- \"task-sample\"`",
+        points_at: "-{{ run.name }}",
+    },
+    Mistake {
+        what: "a key glued to its value (new-user review 13c, N7)",
+        file: "templates/agent-pod.yaml", from: "runAsNonRoot: true", to: "runAsNonRoot:true",
+        expect: "templates/agent-pod.yaml:7:5: agent `task`, comment `run` on a pull request: the output is not valid YAML: `runAsNonRoot:true` has no space after its `:`, so YAML reads it as text, not as a key; write `runAsNonRoot: true`",
+        points_at: "runAsNonRoot:true",
+    },
+    Mistake {
+        what: "a list item's `- ` left out, above a printed value (new-user review 13c, N7)",
+        file: "templates/agent-pod.yaml", from: "      image: {{ agent.image }}\n", to: "      image: {{ agent.image }}\n      args:\n        --name\n        - {{ run.name }}\n",
+        expect: "templates/agent-pod.yaml:13:9: `--name` is neither a list item nor a key, so YAML reads it and the lines below it as one plain text (the `{{ … }}` at line 14 among them); begin it with `- ` if it is an item of the list, or end its key with `:`",
+        points_at: "--name",
+    },
+    Mistake {
+        what: "Liquid's `upcase`, which is `upper` here (new-user review 13c, N13)",
+        file: "templates/agent-pod.yaml", from: "{{ run.name }}", to: "{{ run.name | upcase }}",
+        expect: "templates/agent-pod.yaml:4:23: unknown filter `upcase`, did you mean `upper`?",
+        points_at: "upcase",
+    },
+    Mistake {
+        what: "a misspelt filter in a template inside services.yaml (new-user review 13c, N13)",
+        file: "services.yaml", from: "issue.number }}", to: "issue.number | dnslabel }}",
+        expect: "services.yaml:19:61: agent `review`, comment `review` on a pull request, previewed without its details: agents[1].concurrency.group: unknown filter `dnslabel`, did you mean `dns_label`?",
+        points_at: "dnslabel",
+    },
+    Mistake {
+        what: "a delivery's field in the run's comment, whose fields are its own (new-user review 13c, N13)",
+        file: "templates/comment.md", from: "{{ result.conclusion }}", to: "{{ result.conclusion }} in {{ repo.full_name }}",
+        expect: "templates/comment.md:1:63: the run's comment: `repo.full_name`: `repo` is not a variable comment.md is given (`prefix`, `result`, `run`) (the variables of comment.md: docs/templates.md)",
+        points_at: "repo.full_name",
+    },
+    Mistake {
         what: "a filter that does not exist",
         file: "templates/agent-pod.yaml", from: "{{ run.name }}", to: "{{ run.name | dns_lable }}",
         expect: "templates/agent-pod.yaml:4:23: unknown filter `dns_lable`, did you mean `dns_label`?",
@@ -427,7 +463,7 @@ const MISTAKES: &[Mistake] = &[
     Mistake {
         what: "a concurrency group that uses a part of the event a trigger may lack",
         file: "services.yaml", from: "pr.number if pr else issue.number", to: "pr.number",
-        expect: "services.yaml:19:25: agent `review`, comment `review` on a pull request, previewed without its details (`pr` is absent then: write `pr.x if pr else …`): agents[review].concurrency.group: undefined value: `pr.number` is undefined",
+        expect: "services.yaml:19:25: agent `review`, comment `review` on a pull request, previewed without its details (`pr` is absent then: write `pr.x if pr else …`): agents[1].concurrency.group: undefined value: `pr.number` is undefined",
         points_at: "pr.number",
     },
     Mistake {
@@ -827,7 +863,7 @@ fn fields_misspelt_inside_services_yaml_get_the_field_likely_meant() {
                 "services.yaml:3:32: cluster.namespace_template: agent `task`: `repo.nam`: `nam` is not a field of `repo`; did you mean `repo.name`? {hint}"
             ),
             format!(
-                "services.yaml:19:25: agents[review].concurrency.group: agent `review`: `repo.fullname`: `fullname` is not a field of `repo`; did you mean `repo.full_name`? {hint}"
+                "services.yaml:19:25: agents[1].concurrency.group: agent `review`: `repo.fullname`: `fullname` is not a field of `repo`; did you mean `repo.full_name`? {hint}"
             ),
             format!(
                 "templates/prompts/review.md:1:11: agent `review`: `repo.nam`: `nam` is not a field of `repo`; did you mean `repo.name`? {hint}"
@@ -1080,4 +1116,50 @@ fn validate_refuses_a_run_the_api_server_would_refuse_or_the_controller_could_no
             "1 problem found",
         ]
     );
+}
+
+/// A template that writes what agentpods or services.yaml decides is warned of, at its
+/// line: a label agentpods replaces on every object of a run, and a pod's ServiceAccount
+/// or token mount other than services.yaml's (the template's wins). Before, nothing was
+/// said (new-user review 13c, N11).
+#[test]
+fn validate_warns_when_a_template_writes_what_agentpods_or_services_yaml_decides() {
+    use support::configs::{self, ConfigDir};
+
+    let dir = ConfigDir::new(AGENTS.as_bytes());
+    let pod = RESTRICTED_POD
+        .replace(
+            "  name: {{ run.name }}\n",
+            "  name: {{ run.name }}\n  labels:\n    app.kubernetes.io/managed-by: team\n",
+        )
+        .replace(
+            "  restartPolicy: Never\n",
+            "  restartPolicy: Never\n  serviceAccountName: default\n  automountServiceAccountToken: true\n",
+        );
+    dir.write("templates/agent-pod.yaml", pod.as_bytes());
+    dir.write(
+        "templates/prompts/review.md",
+        b"Review #{{ pr.number if pr else issue.number }}.\n",
+    );
+    let run = configs::validate(&dir.path("services.yaml"));
+    let folder = format!("{}/", dir.dir.path().display());
+    // Not the warning that this pod drops the task: another matter.
+    let lines: Vec<String> = run
+        .stderr_lines()
+        .iter()
+        .map(|l| l.replace(&folder, ""))
+        .filter(|l| !l.contains("never use `task`"))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "templates/agent-pod.yaml:6:5: warning: agents `task`, `review`: the template sets label `app.kubernetes.io/managed-by`, which agentpods sets on every object of a run, replacing the template's value; leave it out, or use a label of your own",
+            "templates/agent-pod.yaml:18:3: warning: agents `task`, `review`: the template's pod runs as ServiceAccount `default`, not services.yaml's `agent` (`service_account`), and the template's wins; write `serviceAccountName: {{ agent.service_account }}`",
+            "templates/agent-pod.yaml:19:3: warning: agents `task`, `review`: the template's pod mounts the ServiceAccount token, but services.yaml's `automount_service_account_token` is false, and the template's wins; write `automountServiceAccountToken: {{ agent.automount_service_account_token }}`",
+            "services.yaml: ok (2 agents, 4 templates)",
+        ],
+        "{}",
+        run.stderr
+    );
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
 }

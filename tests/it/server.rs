@@ -675,6 +675,33 @@ async fn in_a_dry_run_a_payload_replayed_after_a_reload_gets_the_new_config_s_de
     .await;
 }
 
+/// `/agent status` in a dry run: nobody to answer on GitHub, so the answer says what would
+/// be posted (new-user review 13c, N11; before, `{"outcome":"ignored","notes":[]}`).
+#[tokio::test]
+async fn in_a_dry_run_agent_status_says_what_it_would_answer() {
+    within(60, async {
+        let service = TestService::start();
+        let help = support::fixtures::variant("issue_comment/help.json").body();
+        let body = String::from_utf8(help)
+            .expect("JSON")
+            .replace("\"body\":\"/agent help\"", "\"body\":\"/agent status\"");
+        let answer = service
+            .oneshot(&Post::delivery(
+                "issue_comment",
+                "status-1",
+                body.into_bytes(),
+            ))
+            .await;
+        let notes = json(&answer)["notes"].to_string();
+        assert!(
+            notes.contains("service command: answer with the runs of #"),
+            "{}",
+            answer.text()
+        );
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn a_broken_config_is_refused_on_reload_and_the_old_one_stays() {
     within(60, async {
