@@ -18,6 +18,17 @@ pub const SECRET_ENV: &str = "AGENTPODS_SECRET_ENV";
 /// The files and folders (a Secret volume's mount) that hold secrets, comma-separated.
 pub const SECRET_FILES: &str = "AGENTPODS_SECRET_FILES";
 
+/// The entrypoint's options and steps that `validate` reads in a template too
+/// (`render::token_reach`): one spelling for the entrypoint and its reader. The steps are
+/// the values of `--phase` (tied to `agent::Phase` by a test there).
+pub const PHASE_FLAG: &str = "phase";
+pub const PHASE_ENV: &str = "AGENTPODS_PHASE";
+pub const CHANGES_DIR_FLAG: &str = "changes-dir";
+pub const CHANGES_DIR_ENV: &str = "AGENTPODS_CHANGES_DIR";
+/// The steps that run agentpods' own code only, and may hold the run's token.
+pub const CHECKOUT_STEP: &str = "checkout";
+pub const PUBLISH_STEP: &str = "publish";
+
 /// Whether a container runs `agentpods agent`: its command is `agentpods` (any path)
 /// followed by `agent`. Only such a container's termination message is believed to be
 /// a result, and only such a container is told its secrets.

@@ -42,6 +42,7 @@ use std::process::ExitCode;
 
 use thiserror::Error;
 
+use crate::agent_pod;
 use crate::github_client::PullRequestCreated;
 
 use self::git::{Credentials, Git, GitError, Identity};
@@ -152,7 +153,7 @@ pub struct AgentArgs {
     pub system_secrets: PathBuf,
     /// Which of the run's steps to do: all of them in this process, or one, as its own
     /// container (the agent's container then never holds the token).
-    #[arg(long, env = "AGENTPODS_PHASE", value_enum, default_value_t = Phase::All)]
+    #[arg(long = agent_pod::PHASE_FLAG, env = agent_pod::PHASE_ENV, value_enum, default_value_t = Phase::All)]
     pub phase: Phase,
     /// Where the checkout leaves what the publish step needs (--phase checkout writes it;
     /// mount it read-only in the agent's container).
@@ -177,7 +178,7 @@ pub struct AgentArgs {
     /// Three steps: where the agent's step leaves the agent's commits as a git bundle
     /// (`changes.bundle`) for the publish step, which then never reads the agent's
     /// checkout. Needs --objects-dir and, in the publish step, --publish-dir.
-    #[arg(long, env = "AGENTPODS_CHANGES_DIR")]
+    #[arg(long = agent_pod::CHANGES_DIR_FLAG, env = agent_pod::CHANGES_DIR_ENV)]
     pub changes_dir: Option<PathBuf>,
     /// Three steps: a folder of the publish step's own, which no other step mounts, where
     /// it takes the bundle into a repository of its own and pushes from there.
@@ -1117,4 +1118,25 @@ fn prepare_result_file(path: &Path) -> Result<(), AgentError> {
         std::fs::create_dir_all(parent).map_err(prepare)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::ValueEnum;
+
+    /// `validate` reads the steps in a template by these names (`render::token_reach`): a
+    /// renamed step must rename them too.
+    #[test]
+    fn the_steps_are_named_as_the_pod_s_contract_names_them() {
+        let name = |phase: Phase| {
+            phase
+                .to_possible_value()
+                .expect("a value")
+                .get_name()
+                .to_owned()
+        };
+        assert_eq!(name(Phase::Checkout), agent_pod::CHECKOUT_STEP);
+        assert_eq!(name(Phase::Publish), agent_pod::PUBLISH_STEP);
+    }
 }

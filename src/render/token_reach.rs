@@ -7,8 +7,13 @@
 
 use k8s_openapi::api::core::v1::{Container, EnvVar, PodSpec};
 
+use crate::agent_pod::{
+    CHANGES_DIR_ENV, CHANGES_DIR_FLAG, CHECKOUT_STEP, PHASE_ENV, PHASE_FLAG, PUBLISH_STEP,
+    runs_entrypoint,
+};
+
 /// The steps of `agentpods agent` that run only agentpods' own code.
-const OWN_STEPS: [&str; 2] = ["checkout", "publish"];
+const OWN_STEPS: [&str; 2] = [CHECKOUT_STEP, PUBLISH_STEP];
 
 /// The names of the containers (init containers included) of `spec` that can read the
 /// Secret `secret` — a volume of it (plain, or projected) that they mount, a variable from
@@ -36,17 +41,15 @@ pub fn publishing_from_the_checkout(spec: &PodSpec, secret: &str) -> Vec<String>
         .iter()
         .flatten()
         .chain(&spec.containers)
-        .filter(|c| holds(c, secret, &volumes) && phase(c) == Some("publish"))
+        .filter(|c| holds(c, secret, &volumes) && phase(c) == Some(PUBLISH_STEP))
         .filter(|c| {
-            let words = words(c);
-            let by_option = words
-                .iter()
-                .any(|w| *w == "--changes-dir" || w.starts_with("--changes-dir="));
-            let by_variable = c
-                .env
-                .iter()
-                .flatten()
-                .any(|e| e.name == "AGENTPODS_CHANGES_DIR");
+            let flag = format!("--{CHANGES_DIR_FLAG}");
+            let by_option = words(c).iter().any(|w| {
+                *w == flag
+                    || w.strip_prefix(flag.as_str())
+                        .is_some_and(|r| r.starts_with('='))
+            });
+            let by_variable = c.env.iter().flatten().any(|e| e.name == CHANGES_DIR_ENV);
             !(by_option || by_variable)
         })
         .map(|c| c.name.clone())
@@ -107,26 +110,26 @@ fn words(c: &Container) -> Vec<&str> {
         .collect()
 }
 
-/// The step `c` runs when it runs `agentpods agent` with no agent command after `--`.
+/// The step `c` runs when it runs `agentpods agent` (its `command`, as
+/// [`runs_entrypoint`] reads it: `args` alone run the image's own entrypoint, whatever
+/// it is) with no agent command after `--`.
 fn phase(c: &Container) -> Option<&str> {
     let words = words(c);
-    let ours = matches!(
-        words.as_slice(),
-        [program, "agent", ..] if program.rsplit('/').next() == Some("agentpods")
-    );
-    if !ours || words.contains(&"--") {
+    if !runs_entrypoint(c) || words.contains(&"--") {
         return None;
     }
-    let by_option = words.windows(2).find_map(|w| match w {
-        ["--phase", phase] => Some(*phase),
-        _ => None,
-    });
-    let by_equals = words.iter().find_map(|w| w.strip_prefix("--phase="));
+    let flag = format!("--{PHASE_FLAG}");
+    let by_option = words
+        .windows(2)
+        .find_map(|w| (w[0] == flag).then_some(w[1]));
+    let by_equals = words
+        .iter()
+        .find_map(|w| w.strip_prefix(flag.as_str())?.strip_prefix('='));
     let by_variable = c
         .env
         .iter()
         .flatten()
-        .find(|e: &&EnvVar| e.name == "AGENTPODS_PHASE")
+        .find(|e: &&EnvVar| e.name == PHASE_ENV)
         .and_then(|e| e.value.as_deref());
     by_option.or(by_equals).or(by_variable)
 }
@@ -202,6 +205,25 @@ containers:
 "
         ));
         assert_eq!(publishing_from_the_checkout(&pod, "tok"), ["old"]);
+    }
+
+    /// `args` alone run the image's own entrypoint (which may be the agent), whatever
+    /// they say: such a container is not agentpods' step (architecture review 12c, R3).
+    #[test]
+    fn args_that_name_agentpods_without_its_command_are_not_its_step() {
+        let pod = spec(&format!(
+            "{VOLUME}
+initContainers:
+  - name: looks-like-checkout
+    image: ghcr.io/acme/agent:1
+    args: [agentpods, agent, --phase, checkout]
+    volumeMounts: [{{name: t, mountPath: /t}}]
+"
+        ));
+        assert_eq!(
+            agent_containers_holding(&pod, "tok"),
+            ["looks-like-checkout"]
+        );
     }
 
     #[test]
