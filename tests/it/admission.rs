@@ -1027,18 +1027,7 @@ fn a_pod_not_named_after_its_run_is_told_at_generation() {
         "the template names its pod {{{{ run.name }}}}"
     );
     std::fs::write(&pod, renamed).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_agentpods"))
-        .args([
-            "admission-policy",
-            "--config",
-            EXAMPLE_CONFIG,
-            "--templates-dir",
-        ])
-        .arg(&templates)
-        .output()
-        .expect("run agentpods");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let stderr = refused_with(&templates);
     assert!(
         stderr.contains("agent `review`: the Pod review-sample-pod mounts the run's token Secret but is not named `{{ run.name }}`"),
         "{stderr}"
@@ -1060,18 +1049,7 @@ fn an_image_that_depends_on_the_event_is_refused_at_generation() {
     );
     assert_ne!(varied, text, "the template has a publish container");
     std::fs::write(&pod, varied).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_agentpods"))
-        .args([
-            "admission-policy",
-            "--config",
-            EXAMPLE_CONFIG,
-            "--templates-dir",
-        ])
-        .arg(&templates)
-        .output()
-        .expect("run agentpods");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let stderr = refused_with(&templates);
     for wanted in [
         "the Pod's container `publish` `image` is `ghcr.io/agentpods/agent:0.1.0-issue_comment` or",
         "it depends on the event",
@@ -1079,6 +1057,23 @@ fn an_image_that_depends_on_the_event_is_refused_at_generation() {
     ] {
         assert!(stderr.contains(wanted), "{wanted}: {stderr}");
     }
+}
+
+/// What `admission-policy` says, refusing the example config with `templates`.
+fn refused_with(templates: &Path) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_agentpods"))
+        .args([
+            "admission-policy",
+            "--config",
+            EXAMPLE_CONFIG,
+            "--templates-dir",
+        ])
+        .arg(templates)
+        .output()
+        .expect("run agentpods");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    stderr
 }
 
 /// The checkout's templates copied into `dir`/templates, to change; that folder.
