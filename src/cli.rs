@@ -331,7 +331,7 @@ fn admission_policy(
         Err(code) => return code,
     };
     let engine = match Engine::new(&loaded) {
-        Ok(e) => e,
+        Ok(e) => e.with_github(crate::serve::github_urls_from_env()),
         Err(e) => {
             eprintln!("{e}");
             return ExitCode::FAILURE;
@@ -477,7 +477,7 @@ fn validate(path: &Path, templates_dir: Option<&Path>) -> ExitCode {
                 eprintln!("{warning}");
             }
         }
-        match Engine::new(loaded) {
+        match Engine::new(loaded).map(|e| e.with_github(crate::serve::github_urls_from_env())) {
             Ok(engine) => {
                 if clean {
                     // What the templates drop of what the agent is given: warnings.
@@ -555,7 +555,7 @@ fn render(args: &RenderArgs<'_>) -> ExitCode {
         Err(code) => return code,
     };
     let engine = match Engine::new(&loaded) {
-        Ok(e) => e,
+        Ok(e) => e.with_github(crate::serve::github_urls_from_env()),
         Err(e) => {
             eprintln!("{e}");
             return ExitCode::FAILURE;

@@ -45,7 +45,7 @@
 //! renders is admitted, and a pod the service was made to create otherwise is not. Pure:
 //! the config in, YAML out.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::api::core::v1::PodSpec;
 use serde_json::{Value, json};
@@ -139,6 +139,18 @@ pub enum PolicyError {
     TokenName { agent: String, object: String },
     #[error("agent `{agent}` renders into namespace `{namespace}`, which the config does not name")]
     UnknownNamespace { agent: String, namespace: String },
+    /// An image or a Secret's name built from the event: no fixed list can allow it.
+    #[error(
+        "agent `{agent}`: {place} is {values} in different sample deliveries: it depends \
+         on the event, so an admission policy (which allows fixed names only) would refuse \
+         the runs it was not sampled with; name it in services.yaml's `images` or \
+         `secrets` and write `{{{{ images.x }}}}` or `{{{{ secrets.x.name }}}}`"
+    )]
+    Varies {
+        agent: String,
+        place: String,
+        values: String,
+    },
     /// A sample delivery cannot be built, so the agent's objects cannot be known.
     #[error("agent `{agent}`: {source}")]
     Sample {
@@ -176,6 +188,7 @@ pub fn allowed(engine: &Engine) -> Result<Vec<Allowed>, PolicyError> {
             agent: agent.name.to_string(),
             source,
         })?;
+        let mut seen: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         for s in samples {
             let token = crate::cluster::controller::token_secret_name(&s.launch.run_name, 1);
             let run = engine
@@ -206,6 +219,9 @@ pub fn allowed(engine: &Engine) -> Result<Vec<Allowed>, PolicyError> {
                     _ => continue,
                 };
                 let Some(spec) = spec else { continue };
+                for (place, value) in fixed_names(object.kind(), spec, &token) {
+                    seen.entry(place).or_default().insert(value);
+                }
                 // The policy knows a run's token Secret by the name of the pod or Job that
                 // mounts it: the run's name, as the shipped templates name them.
                 let named = name.is_some_and(|n| token.starts_with(&format!("{n}-github-token-")));
@@ -221,8 +237,55 @@ pub fn allowed(engine: &Engine) -> Result<Vec<Allowed>, PolicyError> {
                 }
             }
         }
+        if let Some((place, values)) = seen.into_iter().find(|(_, v)| v.len() > 1) {
+            return Err(PolicyError::Varies {
+                agent: agent.name.to_string(),
+                place,
+                values: values
+                    .iter()
+                    .map(|v| format!("`{v}`"))
+                    .collect::<Vec<_>>()
+                    .join(" or "),
+            });
+        }
     }
     Ok(all)
+}
+
+/// Each image and Secret name a pod spec uses, by where it is (`Job container kaniko's
+/// image`): the same place must hold the same name in every sample delivery. The run's
+/// token Secret is left out (the policy admits it by its name).
+fn fixed_names(kind: &str, spec: &PodSpec, token: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let containers = spec
+        .init_containers
+        .iter()
+        .flatten()
+        .chain(spec.containers.iter());
+    for c in containers {
+        let at = format!("the {kind}'s container `{}`", c.name);
+        if let Some(image) = &c.image {
+            out.push((format!("{at} `image`"), image.clone()));
+        }
+        for var in c.env.iter().flatten() {
+            let r = var
+                .value_from
+                .as_ref()
+                .and_then(|v| v.secret_key_ref.as_ref());
+            if let Some(r) = r.filter(|r| r.name != token) {
+                let place = format!("{at} env `{}` `secretKeyRef.name`", var.name);
+                out.push((place, r.name.clone()));
+            }
+        }
+    }
+    for volume in spec.volumes.iter().flatten() {
+        let name = volume.secret.as_ref().and_then(|s| s.secret_name.clone());
+        if let Some(name) = name.filter(|n| n != token) {
+            let place = format!("the {kind}'s volume `{}` `secretName`", volume.name);
+            out.push((place, name));
+        }
+    }
+    out
 }
 
 fn slot_of<'a>(

@@ -149,12 +149,15 @@ impl RunReports for GithubReports {
                 .and_then(|p| p.head_sha.as_deref())
                 .or(run.spec.sha.as_deref())
                 .and_then(|s| s.parse().ok());
+            let report = &config.github.report;
             let info = RunInfo {
                 repo,
                 name: run.metadata.name.clone().unwrap_or_default(),
                 agent: run.spec.agent.clone(),
                 number: number.filter(|_| config.github.report.comment),
-                head_sha: sha.filter(|_| config.github.report.check_run),
+                head_sha: sha.filter(|_| report.check_run || report.commit_status),
+                check_run: report.check_run,
+                commit_status: report.commit_status,
                 requested_by: Some(run.spec.requested_by.clone()),
                 details_url: None,
                 prefix: config.github.command_prefix.to_string(),

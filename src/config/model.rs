@@ -152,13 +152,13 @@ pub enum ForkPolicy {
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Report {
-    /// A check run per run (needs GitHub App auth).
+    /// A check run per run with GitHub App auth; with a token, a commit status instead.
     #[serde(default = "yes")]
     pub check_run: bool,
     /// One comment per run, edited in place with the result.
     #[serde(default = "yes")]
     pub comment: bool,
-    /// A commit status per run (used instead of check runs with token auth).
+    /// A commit status per run, with a token or an App (beside the check run).
     #[serde(default)]
     pub commit_status: bool,
 }

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::config::{self, ConfigError};
 use crate::plan::Planner;
-use crate::render::{Engine, RenderError};
+use crate::render::{Engine, GithubUrls, RenderError};
 
 /// How often the files are checked for a change.
 pub const POLL_INTERVAL: Duration = Duration::from_secs(2);
@@ -142,11 +142,17 @@ pub struct ConfigStore {
     pinned_namespace: Option<Option<Vec<String>>>,
     /// Why the last reload was refused, until one is applied: said by `/readyz`.
     refused: Mutex<Option<String>>,
+    /// The GitHub the service talks to, told to every engine's templates.
+    github: GithubUrls,
 }
 
-fn compile(path: &Path, templates_dir: Option<&Path>) -> Result<(Engine, PathBuf), ReloadError> {
+fn compile(
+    path: &Path,
+    templates_dir: Option<&Path>,
+    github: &GithubUrls,
+) -> Result<(Engine, PathBuf), ReloadError> {
     let loaded = config::load_with(path, templates_dir)?;
-    let engine = Engine::new(&loaded)?;
+    let engine = Engine::new(&loaded)?.with_github(github.clone());
     // What deliveries would meet (an undefined variable, an optional part used without a
     // default, an invalid object) refuses the config now rather than failing each delivery.
     let text = std::fs::read_to_string(path).ok();
@@ -169,8 +175,18 @@ impl ConfigStore {
         path: &Path,
         templates_dir: Option<&Path>,
     ) -> Result<ConfigStore, ReloadError> {
+        ConfigStore::load_for(path, templates_dir, GithubUrls::default())
+    }
+
+    /// The same, for the GitHub at `github` (GitHub Enterprise Server): the templates'
+    /// `github.web_url` and `github.api_url`.
+    pub fn load_for(
+        path: &Path,
+        templates_dir: Option<&Path>,
+        github: GithubUrls,
+    ) -> Result<ConfigStore, ReloadError> {
         let given = templates_dir.map(Path::to_path_buf);
-        let (engine, templates_dir) = compile(path, given.as_deref())?;
+        let (engine, templates_dir) = compile(path, given.as_deref(), &github)?;
         // Taken after the read: a write racing startup is seen at the next change or SIGHUP.
         let fingerprint = Fingerprint::of(path, &templates_dir);
         Ok(ConfigStore {
@@ -180,6 +196,7 @@ impl ConfigStore {
             watched: Mutex::new((templates_dir, fingerprint)),
             pinned_namespace: None,
             refused: Mutex::new(None),
+            github,
         })
     }
 
@@ -210,7 +227,7 @@ impl ConfigStore {
         let mut watched = self.watched.lock().unwrap_or_else(|e| e.into_inner());
         // Taken before reading, so a write during the read shows as a change next time.
         let before = Fingerprint::of(&self.path, &watched.0);
-        let compiled = compile(&self.path, self.templates_dir.as_deref()).and_then(
+        let compiled = compile(&self.path, self.templates_dir.as_deref(), &self.github).and_then(
             |(engine, templates_dir)| match &self.pinned_namespace {
                 Some(pinned) if run_namespaces(&engine) != *pinned => {
                     Err(ReloadError::NamespaceFixed {

@@ -874,6 +874,10 @@ is misspelt (`repo.fullname`: did you mean `repo.full_name`?).
 - `run.token_secret` (the run's GitHub token Secret) is set only when the service makes
   one (with a GitHub App); `agent.description` is `none` for an agent without one (write
   `agent.description or \"…\"`: `validate` refuses a template that prints it as `none`).
+- `github.web_url` and `github.api_url` are the GitHub the service talks to
+  (`https://github.com` and `https://api.github.com` unless it is given `GITHUB_API_URL`,
+  GitHub Enterprise Server): a container that holds the run's token fetches, pushes and
+  calls there (`AGENTPODS_GIT_BASE_URL`, `GITHUB_API_URL`), never at github.com.
 - Filters beyond minijinja's own: `dns_label`, `label_value` (text to a DNS label or a label
   value), `yaml_quote`, `truncate_chars(n)`.
 - Templates are minijinja's (Jinja's syntax) with these settings: `trim_blocks` (the newline

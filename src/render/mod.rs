@@ -280,6 +280,17 @@ impl Engine {
         })
     }
 
+    /// The GitHub templates are told of as `github.web_url` and `github.api_url` (github.com
+    /// unless set): the one the service talks to, so that a pod sends the run's token to no
+    /// other (GitHub Enterprise Server).
+    pub fn with_github(mut self, github: GithubUrls) -> Self {
+        let value = Value::from(Serde(&github));
+        for constants in self.constants.values_mut() {
+            constants.github = value.clone();
+        }
+        self
+    }
+
     pub fn config(&self) -> &Config {
         &self.config
     }
@@ -649,9 +660,58 @@ struct TemplateContext<'a> {
     run: RunContext,
     agent: Value,
     project: &'a str,
+    github: Value,
     images: Value,
     secrets: Value,
     task: String,
+}
+
+/// `github`: where the GitHub the service talks to is, for the pods to fetch from, push to
+/// and call (github.com and its API unless the service is given another).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GithubUrls {
+    /// Where repositories are fetched from: `https://github.com`, or the GHES server.
+    pub web_url: String,
+    /// The REST API root: `https://api.github.com`, or `https://HOST/api/v3`.
+    pub api_url: String,
+}
+
+impl Default for GithubUrls {
+    fn default() -> Self {
+        GithubUrls {
+            web_url: "https://github.com".into(),
+            api_url: "https://api.github.com".into(),
+        }
+    }
+}
+
+impl GithubUrls {
+    /// The URLs of the GitHub whose API root is `api_url`, its web address `web_url` when
+    /// given, else found from the API root as GitHub lays them out: `https://HOST/api/v3`
+    /// is `https://HOST`, `https://api.HOST` is `https://HOST`.
+    pub fn new(api_url: &str, web_url: Option<&str>) -> Self {
+        let api_url = api_url.trim().trim_end_matches('/').to_string();
+        let web_url = match web_url.map(str::trim).filter(|w| !w.is_empty()) {
+            Some(w) => w.trim_end_matches('/').to_string(),
+            None => web_url_of(&api_url),
+        };
+        GithubUrls { web_url, api_url }
+    }
+}
+
+fn web_url_of(api_url: &str) -> String {
+    if let Some(web) = api_url.strip_suffix("/api/v3") {
+        return web.to_string();
+    }
+    for scheme in ["https://", "http://"] {
+        if let Some(host) = api_url
+            .strip_prefix(scheme)
+            .and_then(|rest| rest.strip_prefix("api."))
+        {
+            return format!("{scheme}{host}");
+        }
+    }
+    api_url.to_string()
 }
 
 /// What the agent checks out: a ref, and the exact commit when known.
@@ -782,6 +842,8 @@ fn agent_context<'a>(config: &'a Config, agent: &'a Agent) -> AgentContext<'a> {
 struct Constants {
     agent: Value,
     images: Value,
+    /// `github`: the engine's [`GithubUrls`].
+    github: Value,
     /// Every secret, when none is limited to some repositories (else chosen per run).
     secrets: Option<Value>,
 }
@@ -809,6 +871,7 @@ impl Constants {
         Constants {
             agent: Value::from(Serde(agent_context(config, agent))),
             images: Value::from(Serde(images)),
+            github: Value::from(Serde(GithubUrls::default())),
             secrets: (!scoped).then(|| secrets_for(config, "")),
         }
     }
@@ -915,6 +978,7 @@ impl<'a> TemplateContext<'a> {
             },
             agent: constants.agent.clone(),
             project: config.project.as_str(),
+            github: constants.github.clone(),
             images: constants.images.clone(),
             secrets: constants
                 .secrets
@@ -922,5 +986,26 @@ impl<'a> TemplateContext<'a> {
                 .unwrap_or_else(|| secrets_for(config, repo.map_or("", |r| r.full_name.as_str()))),
             task: String::new(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::GithubUrls;
+
+    /// Review 13d, N3: a GHES service's pods are told its server, found from its API root.
+    #[test]
+    fn the_web_address_is_found_from_the_api_root_as_github_lays_them_out() {
+        let web = |api: &str| GithubUrls::new(api, None).web_url;
+        assert_eq!(
+            GithubUrls::new("https://api.github.com", None),
+            GithubUrls::default()
+        );
+        assert_eq!(web("https://ghe.example/api/v3/"), "https://ghe.example");
+        assert_eq!(web("https://api.acme.ghe.com"), "https://acme.ghe.com");
+        assert_eq!(
+            GithubUrls::new("https://ghe.example/api/v3", Some("https://git.example/")).web_url,
+            "https://git.example"
+        );
     }
 }

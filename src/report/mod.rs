@@ -66,6 +66,11 @@ pub struct RunInfo {
     pub number: Option<u64>,
     /// The commit the check run or status goes on, if any.
     pub head_sha: Option<CommitSha>,
+    /// A check run on `head_sha` (`github.report.check_run`), or, with a token (no GitHub
+    /// App, no check runs), a commit status.
+    pub check_run: bool,
+    /// A commit status on `head_sha` whatever the auth (`github.report.commit_status`).
+    pub commit_status: bool,
     pub requested_by: Option<String>,
     /// A page about the run (status page, logs).
     pub details_url: Option<String>,

@@ -63,7 +63,7 @@ pub fn writes(
         Stage::Started { .. } => format!("{} is running", run.agent),
         Stage::Finished { conclusion, .. } => format!("{} finished: {conclusion}", run.agent),
     };
-    let check = (app && run.head_sha.is_some()).then(|| CheckRunWrite {
+    let check = (app && run.check_run && run.head_sha.is_some()).then(|| CheckRunWrite {
         name: format!("{CHECK_NAME}/{}", run.agent),
         external_id: run.name.clone(),
         status,
@@ -74,7 +74,8 @@ pub fn writes(
         started_at,
         completed_at,
     });
-    let status_write = (!app && run.head_sha.is_some()).then(|| StatusWrite {
+    let wants_status = (run.check_run && !app) || run.commit_status;
+    let status_write = (wants_status && run.head_sha.is_some()).then(|| StatusWrite {
         state: match conclusion {
             None => StatusState::Pending,
             Some(Conclusion::Success | Conclusion::Neutral | Conclusion::Skipped) => {
@@ -161,6 +162,8 @@ mod tests {
                     .parse()
                     .expect("a SHA"),
             ),
+            check_run: true,
+            commit_status: false,
             requested_by: Some("octocat".into()),
             details_url: None,
             prefix: "/agent".into(),

@@ -46,6 +46,7 @@ use crate::ports::approvals::ApprovalStore;
 use crate::ports::launcher::{DryRunLauncher, LaunchError};
 use crate::ports::probe::PROBE_EVERY;
 use crate::ports::reload::{ConfigStore, ReloadError, Reloaded, run_namespaces};
+use crate::render::GithubUrls;
 use metrics::ReloadResult;
 
 /// The environment variable holding the webhook secrets, comma-separated.
@@ -202,11 +203,15 @@ pub async fn build_state(
         std::env::var(SECRET_ENV).ok().as_deref(),
         |path| std::fs::read_to_string(path),
     )?;
-    let config = ConfigStore::load_with(&options.config, options.templates_dir.as_deref())
-        .map_err(|source| ServeError::Config {
-            path: options.config.clone(),
-            source,
-        })?;
+    let config = ConfigStore::load_for(
+        &options.config,
+        options.templates_dir.as_deref(),
+        github_urls_from_env(),
+    )
+    .map_err(|source| ServeError::Config {
+        path: options.config.clone(),
+        source,
+    })?;
     if options.dry_run {
         let launcher = DryRunLauncher::new(options.manifests_dir.clone())?;
         return Ok((
@@ -292,6 +297,17 @@ fn start(options: &ServeOptions) -> Result<(), ServeError> {
 /// The GitHub client the environment's credentials make, if there are any (built once,
 /// in [`build_state`]; bad credentials stop the service there). `AGENTPODS_GITHUB_LOGIN`
 /// names the login it posts as, for a token whose user GitHub will not name.
+/// The environment variable naming GitHub's web address when it is not the API root's
+/// (GitHub Actions' name for it); unset, it is found from `GITHUB_API_URL`.
+pub const SERVER_URL_ENV: &str = "GITHUB_SERVER_URL";
+
+/// The GitHub the service talks to (`GITHUB_API_URL`, `GITHUB_SERVER_URL`), which
+/// templates are told of so that the pods talk to it too.
+pub fn github_urls_from_env() -> GithubUrls {
+    let var = |name: &str| std::env::var(name).ok();
+    GithubUrls::new(&api_url_from_env(var), var(SERVER_URL_ENV).as_deref())
+}
+
 pub fn github_client() -> Result<Option<GithubClient>, ServeError> {
     let credentials = Credentials::from_env(
         |name| std::env::var(name).ok(),

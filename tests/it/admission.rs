@@ -1027,6 +1027,40 @@ fn a_pod_not_named_after_its_run_is_told_at_generation() {
         "the template names its pod {{{{ run.name }}}}"
     );
     std::fs::write(&pod, renamed).unwrap();
+    let stderr = refused_with(&templates);
+    assert!(
+        stderr.contains("agent `review`: the Pod review-sample-pod mounts the run's token Secret but is not named `{{ run.name }}`"),
+        "{stderr}"
+    );
+}
+
+/// Review 13d, N1: an image built from the event was allowed as the samples rendered it,
+/// so the policy refused every real run that rendered another. The generation refuses it,
+/// and says where it is and what to write instead.
+#[test]
+fn an_image_that_depends_on_the_event_is_refused_at_generation() {
+    let dir = tempfile::tempdir().unwrap();
+    let templates = copied_templates(dir.path());
+    let pod = templates.join("agent-pod.yaml");
+    let text = std::fs::read_to_string(&pod).unwrap();
+    let varied = text.replace(
+        "    - name: publish\n      image: {{ agent.image }}\n",
+        "    - name: publish\n      image: {{ agent.image ~ \"-\" ~ event }}\n",
+    );
+    assert_ne!(varied, text, "the template has a publish container");
+    std::fs::write(&pod, varied).unwrap();
+    let stderr = refused_with(&templates);
+    for wanted in [
+        "the Pod's container `publish` `image` is `ghcr.io/agentpods/agent:0.1.0-issue_comment` or",
+        "it depends on the event",
+        "name it in services.yaml's `images`",
+    ] {
+        assert!(stderr.contains(wanted), "{wanted}: {stderr}");
+    }
+}
+
+/// What `admission-policy` says, refusing the example config with `templates`.
+fn refused_with(templates: &Path) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_agentpods"))
         .args([
             "admission-policy",
@@ -1034,15 +1068,12 @@ fn a_pod_not_named_after_its_run_is_told_at_generation() {
             EXAMPLE_CONFIG,
             "--templates-dir",
         ])
-        .arg(&templates)
+        .arg(templates)
         .output()
         .expect("run agentpods");
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(
-        stderr.contains("agent `review`: the Pod review-sample-pod mounts the run's token Secret but is not named `{{ run.name }}`"),
-        "{stderr}"
-    );
+    stderr
 }
 
 /// The checkout's templates copied into `dir`/templates, to change; that folder.

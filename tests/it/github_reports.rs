@@ -54,6 +54,8 @@ fn run() -> RunInfo {
         agent: "review".into(),
         number: Some(2),
         head_sha: Some(SHA.parse().unwrap()),
+        check_run: true,
+        commit_status: false,
         requested_by: Some("maintainer".into()),
         details_url: Some("https://agentpods.example.com/runs/review-pr2-d58c95d3".into()),
         prefix: "/agent".into(),
@@ -192,6 +194,58 @@ async fn with_only_a_token_the_run_is_reported_as_commit_statuses() {
         assert_eq!(refs.status_context.as_deref(), Some("agentpods/review"));
         assert_eq!(fake.comments().len(), 1);
         assert_clean(&fake);
+    })
+    .await;
+}
+
+/// Review 13d, N4: `github.report.commit_status` was documented and never read, so a
+/// token install that wrote `check_run: false, commit_status: true` got no status at all.
+/// Now it is a commit status per run whatever the auth: alone with a token, and beside
+/// the check run with an App.
+#[tokio::test]
+async fn commit_status_is_a_status_per_run_with_a_token_or_an_app() {
+    within(30, async {
+        for (app, check_run, checks) in [(false, false, 0), (true, false, 0), (true, true, 1)] {
+            let clock = manual_clock();
+            let fake = fake(&clock).await;
+            let client = client(&fake, &clock, app);
+            let example = Example::load();
+            let reporter = Reporter {
+                client: &client,
+                template: &example.engine,
+            };
+            let info = RunInfo {
+                check_run,
+                commit_status: true,
+                ..run()
+            };
+            let mut refs = Posted::default();
+            let started = SystemTime::from(clock.now());
+            reporter
+                .report(&info, &Stage::Started { at: started }, &mut refs)
+                .await
+                .unwrap();
+            reporter
+                .report(&info, &finished(&clock, started, "ok"), &mut refs)
+                .await
+                .unwrap();
+            let states: Vec<_> = fake
+                .statuses()
+                .iter()
+                .map(|(_, _, b)| b["state"].clone())
+                .collect();
+            assert_eq!(
+                states,
+                ["pending", "failure"],
+                "app {app}, check_run {check_run}"
+            );
+            assert_eq!(
+                fake.check_runs().len(),
+                checks,
+                "app {app}, check_run {check_run}: a check run only when asked for"
+            );
+            assert_clean(&fake);
+        }
     })
     .await;
 }

@@ -12,7 +12,7 @@ use agentpods::plan::{
     ApproverAuthority, Authority, Control, Decision, Facts, HeadApproval, IgnoreReason, Refusal,
     RefusalReason, SkipReason, Trigger,
 };
-use agentpods::render::{K8sObject, RenderedRun};
+use agentpods::render::{GithubUrls, K8sObject, RenderedRun};
 use serde_json::Value;
 use support::fixtures::{
     Example, Outcome, PAYLOADS, Payload, WEBHOOKS, fixture, kinds, payloads_in, variant,
@@ -394,6 +394,74 @@ fn a_pushed_tag_builds_and_pushes_its_image_with_kaniko() {
     assert_eq!(
         job["spec"]["template"]["metadata"]["labels"]["agentpods.dev/run"], run.name,
         "the Job's pods carry the run label too"
+    );
+}
+
+/// Review 13d, N3: on GitHub Enterprise Server the run's token would have gone to
+/// github.com, where the shipped templates fetched, pushed, opened pull requests and
+/// revoked the token. Told the service's GitHub, no pod or Job names github.com, and the
+/// two containers that hold the token are given the server and its API.
+#[test]
+fn on_github_enterprise_server_no_pod_talks_to_github_com() {
+    let Example { loaded, engine } = Example::load();
+    let ghes = GithubUrls::new("https://ghe.example.com/api/v3", None);
+    let example = Example {
+        loaded,
+        engine: engine.with_github(ghes),
+    };
+    let runs = [
+        example.deliver(&fixture("pull_request/opened.json")),
+        example.deliver(&variant("issue_comment/run-on-issue.json")),
+        example.deliver(&fixture("push/0.json")),
+    ];
+    for outcome in &runs {
+        let run = outcome.only_run();
+        for object in run.objects.iter().filter(|o| o.kind() != "ConfigMap") {
+            let v = json(object);
+            let spec = if object.kind() == "Job" {
+                &v["spec"]["template"]["spec"]
+            } else {
+                &v["spec"]
+            };
+            let containers = [&spec["initContainers"], &spec["containers"]]
+                .into_iter()
+                .filter_map(Value::as_array)
+                .flatten();
+            for c in containers {
+                let said = format!("{} {}", c["args"], c["env"]);
+                assert!(
+                    !said.contains("github.com"),
+                    "{}: container {} names github.com: {said}",
+                    outcome.name,
+                    c["name"]
+                );
+                if c["name"] == "checkout" || c["name"] == "publish" {
+                    for (name, value) in [
+                        ("AGENTPODS_GIT_BASE_URL", "https://ghe.example.com"),
+                        ("GITHUB_API_URL", "https://ghe.example.com/api/v3"),
+                    ] {
+                        assert!(
+                            c["env"]
+                                .as_array()
+                                .into_iter()
+                                .flatten()
+                                .any(|e| e["name"] == name && e["value"] == value),
+                            "{}: {} should have {name}={value}: {}",
+                            outcome.name,
+                            c["name"],
+                            c["env"]
+                        );
+                    }
+                }
+            }
+        }
+    }
+    let kaniko = args(&runs[2].only_run().objects[0]);
+    assert!(
+        kaniko
+            .iter()
+            .any(|a| a.starts_with("--context=git://ghe.example.com/Codertocat/Hello-World.git#")),
+        "Kaniko builds from the server: {kaniko:?}"
     );
 }
 
