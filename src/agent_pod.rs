@@ -20,7 +20,7 @@ pub const SECRET_FILES: &str = "AGENTPODS_SECRET_FILES";
 
 /// The entrypoint's options and steps that `validate` reads in a template too
 /// (`render::token_reach`): one spelling for the entrypoint and its reader. The steps are
-/// the values of `--phase` (tied to `agent::Phase` by a test there).
+/// the values of `--phase` (tied to `agent::Step` by a test there).
 pub const PHASE_FLAG: &str = "phase";
 pub const PHASE_ENV: &str = "AGENTPODS_PHASE";
 pub const CHANGES_DIR_FLAG: &str = "changes-dir";

@@ -153,8 +153,8 @@ pub struct AgentArgs {
     pub system_secrets: PathBuf,
     /// Which of the run's steps to do: all of them in this process, or one, as its own
     /// container (the agent's container then never holds the token).
-    #[arg(long = agent_pod::PHASE_FLAG, env = agent_pod::PHASE_ENV, value_enum, default_value_t = Phase::All)]
-    pub phase: Phase,
+    #[arg(long = agent_pod::PHASE_FLAG, env = agent_pod::PHASE_ENV, value_enum, default_value_t = Step::All)]
+    pub phase: Step,
     /// Where the checkout leaves what the publish step needs (--phase checkout writes it;
     /// mount it read-only in the agent's container).
     #[arg(
@@ -192,7 +192,7 @@ pub struct AgentArgs {
 
 /// The entrypoint's steps, each as its own container or all in one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Phase {
+pub enum Step {
     /// Check out, run the agent, publish: one container, which holds the token throughout.
     All,
     /// Check out the commit with the token; write the hand-off. No agent runs.
@@ -309,9 +309,9 @@ pub fn main(
         eprintln!("agentpods agent: cannot make this process undumpable: {e}");
     }
     match args.phase {
-        Phase::All | Phase::Publish => {}
-        Phase::Checkout => return checkout_step(args),
-        Phase::Run => return agent_step(args),
+        Step::All | Step::Publish => {}
+        Step::Checkout => return checkout_step(args),
+        Step::Run => return agent_step(args),
     }
     let result = execute(args, opener);
     revoke_own_token(args.token_file.as_deref(), revoker);
@@ -847,7 +847,7 @@ fn attempt(
     let plan = plan(args)?;
     let task = read_task(args)?;
     let git = git_for(args, &plan, credentials.clone(), redactor);
-    let (base, sealed, exit) = if args.phase == Phase::Publish {
+    let (base, sealed, exit) = if args.phase == Step::Publish {
         // What the checkout wrote, where the agent could not; and the agent's own word.
         let (checked, sealed) = handoff::read_checkout(&args.handoff_dir)?;
         let base = match checked {
@@ -890,7 +890,7 @@ fn attempt(
         }),
         ..exit
     };
-    let changes = if args.phase == Phase::Publish && args.changes_dir.is_some() {
+    let changes = if args.phase == Step::Publish && args.changes_dir.is_some() {
         Changes::bundled(args)?
     } else {
         // What the agent wrote into the git directory runs nothing in our own git commands.
@@ -1129,14 +1129,14 @@ mod tests {
     /// renamed step must rename them too.
     #[test]
     fn the_steps_are_named_as_the_pod_s_contract_names_them() {
-        let name = |phase: Phase| {
+        let name = |phase: Step| {
             phase
                 .to_possible_value()
                 .expect("a value")
                 .get_name()
                 .to_owned()
         };
-        assert_eq!(name(Phase::Checkout), agent_pod::CHECKOUT_STEP);
-        assert_eq!(name(Phase::Publish), agent_pod::PUBLISH_STEP);
+        assert_eq!(name(Step::Checkout), agent_pod::CHECKOUT_STEP);
+        assert_eq!(name(Step::Publish), agent_pod::PUBLISH_STEP);
     }
 }
