@@ -611,14 +611,22 @@ pub(crate) fn default_pr_actions() -> Vec<PullRequestAction> {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
+// Spelled as GitHub spells the action, variant by variant: a renamed variant leaves
+// services.yaml as it was (architecture review 12c, R5).
 pub enum PullRequestAction {
+    #[serde(rename = "opened")]
     Opened,
+    #[serde(rename = "synchronize")]
     Synchronize,
+    #[serde(rename = "reopened")]
     Reopened,
+    #[serde(rename = "ready_for_review")]
     ReadyForReview,
+    #[serde(rename = "labeled")]
     Labeled,
+    #[serde(rename = "edited")]
     Edited,
+    #[serde(rename = "closed")]
     Closed,
 }
 
@@ -655,11 +663,16 @@ pub(crate) fn default_issue_actions() -> Vec<IssuesAction> {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
+// Spelled as GitHub spells the action, variant by variant: a renamed variant leaves
+// services.yaml as it was (architecture review 12c, R5).
 pub enum IssuesAction {
+    #[serde(rename = "opened")]
     Opened,
+    #[serde(rename = "labeled")]
     Labeled,
+    #[serde(rename = "edited")]
     Edited,
+    #[serde(rename = "reopened")]
     Reopened,
 }
 
@@ -754,11 +767,16 @@ pub(crate) fn default_release_actions() -> Vec<ReleaseAction> {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
+// Spelled as GitHub spells the action, variant by variant: a renamed variant leaves
+// services.yaml as it was (architecture review 12c, R5).
 pub enum ReleaseAction {
+    #[serde(rename = "published")]
     Published,
+    #[serde(rename = "created")]
     Created,
+    #[serde(rename = "released")]
     Released,
+    #[serde(rename = "prereleased")]
     Prereleased,
 }
 
