@@ -117,18 +117,10 @@ impl fmt::Display for Sha {
 /// Whether `name` is acceptable to `git check-ref-format` (the rules that matter here), and
 /// cannot be read as an option.
 fn is_ref_name(name: &str) -> bool {
-    !name.is_empty()
-        && !name.starts_with(['-', '/'])
-        && !name.ends_with(['/', '.'])
-        && !name.ends_with(".lock")
-        && !name.contains("..")
-        && !name.contains("//")
-        && !name.contains("@{")
-        && name != "@"
-        && !name
-            .chars()
-            .any(|c| c.is_control() || c.is_whitespace() || "~^:?*[\\".contains(c))
-        && name.split('/').all(|part| !part.starts_with('.'))
+    // The service's own rule (what git accepts, no hidden character, no leading `-`), so
+    // that the entrypoint takes no name the service would refuse (architecture review
+    // 12c, R7: it took `main\u{200B}` and `refs/heads/a.lock/b`).
+    crate::github::refname::check(name).is_ok()
 }
 
 /// A ref to fetch: `refs/heads/main`, `refs/pull/7/head`, `refs/tags/v1`, or a branch name.
@@ -225,6 +217,15 @@ mod tests {
         assert!(RemoteUrl::resolve("o/n/extra", github).is_err());
         let err = RemoteUrl::resolve("ssh://user:pw@host/x", github).unwrap_err();
         assert!(!err.to_string().contains("pw"), "{err}");
+    }
+
+    /// The entrypoint takes no ref the service would refuse (architecture review 12c, R7).
+    #[test]
+    fn refs_hiding_characters_or_a_lock_component_are_refused() {
+        for name in ["main\u{200B}", "feature\u{202E}", "refs/heads/a.lock/b"] {
+            assert!(GitRef::parse(name).is_err(), "{name:?}");
+            assert!(Branch::parse(name).is_err(), "{name:?}");
+        }
     }
 
     #[test]
