@@ -427,6 +427,20 @@ pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
         ));
     }
     let Some(units) = duration_units(s) else {
+        // `20 mins`: a number and a unit this reader does not know (new-user review 13d, N7).
+        let unknown = s
+            .split(|c: char| !c.is_ascii_alphabetic())
+            .find(|w| !w.is_empty() && !DURATION_UNITS.contains(w));
+        if let Some(unit) =
+            unknown.filter(|_| s.trim_start().starts_with(|c: char| c.is_ascii_digit()))
+        {
+            return Err(format!(
+                "`{}`: `{}` is not a unit; the units are s, m, h, d and w (or seconds, \
+                 minutes, hours, days, weeks), like 90s, 30m, 1h 30m or 2d",
+                shorten(s),
+                shorten(unit)
+            ));
+        }
         return Err(format!(
             "`{}` is not a duration: write a number and a unit, like 90s, 30m, 1.5h, 1h 30m \
              or 2d",
@@ -536,6 +550,23 @@ pub fn shorten(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_number_with_a_unit_not_known_says_which_units_are() {
+        for (written, unit) in [
+            ("20 mins", "mins"),
+            ("2 secs", "secs"),
+            ("1fortnight", "fortnight"),
+        ] {
+            let e = parse_duration(written).unwrap_err();
+            assert!(
+                e.contains(&format!(
+                    "`{unit}` is not a unit; the units are s, m, h, d and w"
+                )),
+                "{e}"
+            );
+        }
+    }
+
     use super::*;
 
     #[test]
@@ -573,8 +604,9 @@ mod tests {
             said("15M"),
             "`15M`: `M` is months; minutes are `m` (like 30m)"
         );
-        assert!(said("1y").contains("is not a duration"), "{}", said("1y"));
-        assert!(said("2 months").contains("is not a duration"));
+        assert!(said("1y").contains("`y` is not a unit"), "{}", said("1y"));
+        assert!(said("2 months").contains("`months` is not a unit"));
+        assert!(said("soon").contains("is not a duration"));
         assert!(said("100000d").contains("longer than a year"));
         assert!(said("367d").contains("longer than a year"));
         // New-user review 13b, N5: these rendered `activeDeadlineSeconds: 0`, which the
