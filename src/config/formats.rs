@@ -207,10 +207,24 @@ impl Format {
             Format::User => return check_user(s),
         };
         if ok {
-            Ok(())
-        } else {
-            Err(format!("`{}` is not {}", shorten(s), self.description()))
+            return Ok(());
         }
+        // What a newcomer most likely meant (new-user review 13d, N12).
+        let hint = match self {
+            Format::Team if s.starts_with('@') => {
+                format!(": write it without the `@`, `{}`", shorten(&s[1..]))
+            }
+            Format::Verb if s.starts_with('/') && s.contains(' ') => format!(
+                ": write the word alone, `{}`; the prefix comes from `github.command_prefix`",
+                shorten(s.rsplit(' ').next().unwrap_or(s))
+            ),
+            _ => String::new(),
+        };
+        Err(format!(
+            "`{}` is not {}{hint}",
+            shorten(s),
+            self.description()
+        ))
     }
 }
 
@@ -550,6 +564,22 @@ pub fn shorten(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_team_with_an_at_or_a_verb_with_its_prefix_says_what_to_write() {
+        let team = Format::Team.check("@acme/platform").unwrap_err();
+        assert!(
+            team.ends_with("write it without the `@`, `acme/platform`"),
+            "{team}"
+        );
+        let verb = Format::Verb.check("/qa run").unwrap_err();
+        assert!(
+            verb.ends_with(
+                "write the word alone, `run`; the prefix comes from `github.command_prefix`"
+            ),
+            "{verb}"
+        );
+    }
+
     #[test]
     fn a_number_with_a_unit_not_known_says_which_units_are() {
         for (written, unit) in [

@@ -1671,6 +1671,18 @@ const NOT_IN_FOLDER: &str = "not found in the templates folder";
 pub const COMMENT_TEMPLATE: &str = "comment.md";
 
 fn unknown_template(name: &str, known: &[&str]) -> String {
+    // The prompt's text itself, in the style of GitHub Actions (new-user review 13d, N12).
+    if name.contains("{{")
+        || name.contains('\n')
+        || name.trim().contains("  ")
+        || name.split(' ').count() > 3
+    {
+        return format!(
+            "template `{}` {NOT_IN_FOLDER}: a template is named by its file in the templates \
+             folder (`prompts/task.md`), not written here; put the text in such a file",
+            crate::text::clip(name.lines().next().unwrap_or(name), 40)
+        );
+    }
     // `templates/prompts/task.md`: the folder named again (new-user review 13c, N12).
     let within = name
         .split_once('/')

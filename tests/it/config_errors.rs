@@ -2951,3 +2951,33 @@ agents:
         },
     ]);
 }
+
+/// A prompt written in services.yaml as its text, in the style of GitHub Actions, is told
+/// that a template is named by its file (new-user review 13d, N12).
+#[test]
+fn a_prompt_written_as_its_text_is_told_to_name_a_file() {
+    let dir = ConfigDir::new(
+        b"project: demo
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: task
+    prompt: \"Fix what {{ comment.user.login }} asked: do it now\"
+    triggers:
+      comment:
+        verbs: [run]
+",
+    );
+    let run = configs::validate(&dir.path("services.yaml"));
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    assert!(
+        run.stderr.contains(
+            "a template is named by its file in the templates folder (`prompts/task.md`), not \
+             written here"
+        ),
+        "{}",
+        run.stderr
+    );
+}
