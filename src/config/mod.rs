@@ -5,7 +5,7 @@ mod check;
 pub(crate) mod formats;
 pub(crate) mod model;
 pub mod reference;
-pub mod scope;
+pub(crate) mod scope;
 pub mod token;
 mod trigger_globs;
 pub(crate) mod yaml;

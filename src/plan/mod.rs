@@ -13,7 +13,6 @@
 //! `replay.rs`.
 
 use globset::{GlobMatcher, GlobSet, GlobSetBuilder};
-use serde::{Deserialize, Serialize};
 
 use crate::config::{Agent, AgentName, CommentTarget, Config};
 use crate::github::command::{BuiltinVerb, help_text};
@@ -191,7 +190,7 @@ impl Decision {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Launch {
     pub agent: AgentName,
     /// The run's name: stable for a delivery and agent, so a repeated delivery is a no-op.
@@ -220,8 +219,7 @@ impl Launch {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Trigger {
     PullRequest { action: PullRequestAction },
     Issues { action: IssuesAction },
@@ -242,8 +240,7 @@ impl Trigger {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Subject {
     PullRequest {
         number: u64,
@@ -256,7 +253,6 @@ pub enum Subject {
         /// The default branch's head commit when the delivery came, which the run checks
         /// out. `None` in a preview (and in runs stored before it was recorded): the
         /// default branch itself.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         sha: Option<CommitSha>,
     },
     Ref {
@@ -267,7 +263,6 @@ pub enum Subject {
         tag: String,
         /// The commit the tag points to (an annotated tag dereferenced), which the run
         /// checks out. `None` in a preview (and in runs stored before it was recorded).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         sha: Option<CommitSha>,
     },
 }

@@ -79,7 +79,14 @@ pub fn stale(event: &WebhookEvent, now: Timestamp) -> Option<Stale> {
     let window = SignedDuration::try_from(REPLAY_WINDOW).unwrap_or(SignedDuration::MAX);
     match event.signed_at {
         Some(at) if now.duration_since(at) <= window => None,
-        signed_at => Some(Stale { field, signed_at }),
+        Some(at) => Some(Stale {
+            field,
+            signed_at: Some(at),
+        }),
+        None => Some(Stale {
+            field,
+            signed_at: None,
+        }),
     }
 }
 

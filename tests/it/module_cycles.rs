@@ -1,8 +1,9 @@
 //! No top-level module of the crate depends on itself round about: `plan` may use `render`
 //! or `render` may use `plan`, not both. A reference is any `crate::` path in code (`use
 //! crate::x::…`, `use crate::{x::…, y::…}`, an inline `crate::x::f(…)`, `$crate::x` in a
-//! macro) and any `super::` path that climbs to the crate root; comments, doc comments,
-//! string literals, `#[cfg(test)]` items and `mod tests { … }` do not count.
+//! macro, a path in an attribute's string such as `#[serde(default = "crate::x::f")]`) and
+//! any `super::` path that climbs to the crate root; comments, doc comments, other string
+//! literals and `#[cfg(test)]` items (a `#[cfg(test)] mod tests { … }`) do not count.
 //!
 //! Issue 12 found 13 edges on cycles and its reshaping removed them all; the ratchet that
 //! listed them while it did (`KNOWN_CYCLE_EDGES`) went with the last. Any edge on a cycle
@@ -233,6 +234,69 @@ fn the_five_ways_review_12b_hid_an_edge_are_refused() {
         Vec::<String>::new()
     );
     assert!(crate_root("pub mod plan;\npub(crate) mod text;").is_ok());
+}
+
+/// The four ways outside review 12c hid an edge (`plan -> serve`, `render -> serve`), each
+/// of which compiled and went unseen (R1): an inline `mod tests` without `#[cfg(test)]` and
+/// a path in an attribute's string are read now; `include!` and `#[macro_use]` are errors
+/// of the scan, as `#[path]` is.
+#[test]
+fn the_four_ways_review_12c_hid_an_edge_are_read_or_refused() {
+    // A: a `mod tests` with no `#[cfg(test)]`, nested one level down, is in the release
+    // build.
+    assert_eq!(
+        modules_in(
+            "mod review12c_a {\n    mod tests {\n        pub(crate) fn peek() -> usize {\n            let f = crate::serve::intake::decide;\n            std::mem::size_of_val(&f)\n        }\n    }\n}",
+            &["plan"]
+        ),
+        ["serve"]
+    );
+    // B: a path in a serde attribute's string, from the root or climbing to it.
+    assert_eq!(
+        modules_in(
+            "#[derive(serde::Deserialize)]\npub(crate) struct Review12cB {\n    #[serde(default = \"crate::serve::review12c_default\")]\n    pub(crate) n: usize,\n    #[serde(with = \"super::super::cli::x\")]\n    pub(crate) m: usize,\n    #[serde(rename = \"crate\", deserialize_with = \"super::local\")]\n    pub(crate) o: usize,\n}",
+            &["plan", "inner"]
+        ),
+        ["serve", "cli"]
+    );
+    // C: `include!` of a file in another module's folder.
+    let found = scan(
+        "include!(\"../serve/review12c_included.rs\");",
+        &["plan".to_string()],
+    )
+    .err()
+    .map(|e| e.to_string());
+    assert!(
+        found.as_ref().is_some_and(|e| e.contains("`include!`")),
+        "{found:?}"
+    );
+    // D: `#[macro_use]` on a module in lib.rs, so that render calls serve's macro by its
+    // bare name; and the same from inside the module's own file.
+    let found = crate_root("pub mod agent;\n#[macro_use]\npub mod serve;\npub mod plan;")
+        .err()
+        .map(|e| e.to_string());
+    assert!(
+        found.as_ref().is_some_and(|e| e.contains("`#[macro_use]`")),
+        "{found:?}"
+    );
+    let found = scan(
+        "#![macro_use]\nmacro_rules! review12c_peek {\n    () => { $crate::serve::intake::decide };\n}",
+        &["serve".to_string()],
+    )
+    .err()
+    .map(|e| e.to_string());
+    assert!(
+        found.as_ref().is_some_and(|e| e.contains("`#[macro_use]`")),
+        "{found:?}"
+    );
+    // What stays allowed: a `#[cfg(test)] mod tests`, an attribute's text that is no path.
+    assert_eq!(
+        modules_in(
+            "#[cfg(test)]\nmod tests {\n    use crate::serve::x;\n}\n#[error(\"see crate::serve::x for {0}\")]\nstruct E;\nconst S: &str = include_str!(\"x.txt\");",
+            &["plan"]
+        ),
+        Vec::<String>::new()
+    );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -471,7 +535,10 @@ enum Tok {
     /// `::`
     PathSep,
     Punct(char),
-    /// A string, byte string, raw string, char, byte or number literal.
+    /// A plain string literal (`"…"`), its text as written between the quotes: an
+    /// attribute's string may name a path (`#[serde(default = "crate::x::f")]`).
+    Str(String),
+    /// A byte string, raw string, char, byte or number literal.
     Literal,
     Lifetime,
 }
@@ -581,9 +648,10 @@ fn tokenize(source: &str) -> Result<Vec<Token>, ScanError> {
                 }
             }
             '"' => {
+                let open = i;
                 i = quoted(i, '"', &mut line)?;
                 out.push(Token {
-                    tok: Tok::Literal,
+                    tok: Tok::Str(s[open + 1..i - 1].iter().collect()),
                     line: start,
                 });
             }
@@ -872,16 +940,33 @@ fn renamed_crate_root(tokens: &[Token]) -> Option<usize> {
 /// The crate root (lib.rs) declares modules and nothing else: a `use` there (`pub(crate)
 /// use serve::x as y;`) makes a name at the root, and `crate::y` in another module would
 /// reach `serve` unseen (outside review 12b, R2). A scan error.
+///
+/// Nor a macro made visible to the modules declared after it (outside review 12c, R1):
+/// `#[macro_use] pub mod serve;` lets render call serve's macro by its bare name, and the
+/// macro's `$crate::serve::` paths would count as serve's; a `macro_rules!` or an
+/// `include!` in lib.rs is not read at all.
 fn crate_root(source: &str) -> Result<(), ScanError> {
     let tokens = tokenize(source)?;
-    match tokens.iter().find(|t| is_ident(Some(t), "use")) {
-        Some(token) => Err(ScanError {
+    for token in &tokens {
+        let what = if is_ident(Some(token), "use") {
+            "a `use` in lib.rs: a name re-exported at the crate root hides the module it \
+             comes from; write its `crate::module::` path where it is used"
+        } else if is_ident(Some(token), "macro_use") {
+            "`#[macro_use]` in lib.rs: the module's macros would be called by bare name in \
+             the modules declared after it, their `$crate::` paths counted as the defining \
+             module's; import a macro by its path"
+        } else if is_ident(Some(token), "macro_rules") || is_ident(Some(token), "include") {
+            "a macro in lib.rs (`macro_rules!`, `include!`): lib.rs is not read for \
+             references; put the code in the module that uses it"
+        } else {
+            continue;
+        };
+        return Err(ScanError {
             line: token.line,
-            what: "a `use` in lib.rs: a name re-exported at the crate root hides the module \
-                   it comes from; write its `crate::module::` path where it is used",
-        }),
-        None => Ok(()),
+            what,
+        });
     }
+    Ok(())
 }
 
 /// The line of a construct that would hide an edge from the scan, and why (outside review
@@ -915,6 +1000,21 @@ fn hidden_edge(tokens: &[Token]) -> Option<(usize, &'static str)> {
                 }
             }
         }
+        if is_ident(Some(token), "include") && is_punct(tokens.get(i + 1), '!') {
+            return Some((
+                token.line,
+                "`include!`: the included file would be counted as the module of the folder \
+                 it sits in, or not read at all; put the code in its module's file",
+            ));
+        }
+        if is_ident(Some(token), "macro_use") {
+            return Some((
+                token.line,
+                "`#[macro_use]`: the module's macros would be called by bare name outside \
+                 it, their `$crate::` paths counted as the defining module's; import a \
+                 macro by its path",
+            ));
+        }
         if is_ident(Some(token), "self") && sep(i + 1) && is_ident(tokens.get(i + 2), "super") {
             return Some((
                 token.line,
@@ -930,6 +1030,54 @@ fn hidden_edge(tokens: &[Token]) -> Option<(usize, &'static str)> {
         }
     }
     None
+}
+
+/// The paths an attribute names in its strings (outside review 12c, R1): serde's
+/// `default`, `with`, `serialize_with` and `deserialize_with` take a function's path as a
+/// string (`#[serde(default = "crate::serve::x")]`). A string that is a path from the crate
+/// root, or climbs to it with `super::` (`root` climbs from here), is a reference; any other
+/// string is text.
+fn attribute_paths(attribute: &[Token], root: usize) -> Vec<Reference> {
+    let mut out = Vec::new();
+    for token in attribute {
+        let Tok::Str(text) = &token.tok else {
+            continue;
+        };
+        let text: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+        let segments: Vec<&str> = text.split("::").collect();
+        let is_path = segments.len() > 1
+            && segments.iter().all(|s| {
+                let s = s.strip_prefix("r#").unwrap_or(s);
+                s.chars().next().is_some_and(is_ident_start) && s.chars().all(is_ident_char)
+            });
+        if !is_path {
+            continue;
+        }
+        let rest: Vec<&str> = segments
+            .iter()
+            .map(|s| s.strip_prefix("r#").unwrap_or(s))
+            .skip_while(|s| *s == "self")
+            .collect();
+        let head = match rest.first() {
+            Some(&"crate") => rest.get(1),
+            Some(&"super") => {
+                let climbs = rest.iter().take_while(|s| **s == "super").count();
+                if climbs == root {
+                    rest.get(climbs)
+                } else {
+                    None
+                }
+            }
+            _ => None,
+        };
+        if let Some(module) = head {
+            out.push(Reference {
+                module: module.to_string(),
+                line: token.line,
+            });
+        }
+    }
+    out
 }
 
 fn scan(source: &str, path: &[String]) -> Result<Scan, ScanError> {
@@ -986,6 +1134,8 @@ fn scan(source: &str, path: &[String]) -> Result<Scan, ScanError> {
                     }
                     skip_next_item = true;
                 }
+                out.references
+                    .extend(attribute_paths(attribute, path.len() + inline.len()));
                 i = end;
                 continue;
             }
@@ -1018,10 +1168,6 @@ fn scan(source: &str, path: &[String]) -> Result<Scan, ScanError> {
                     true,
                 ) = (tokens.get(i + 1), is_punct(tokens.get(i + 2), '{'))
                 {
-                    if name == "tests" {
-                        i = after_group(&tokens, i + 2);
-                        continue;
-                    }
                     depth += 1;
                     inline.push((name.clone(), depth));
                     i += 3;
@@ -1163,7 +1309,8 @@ mod more;
 ";
     let scan = scan(source, &["config".to_string()]).expect("scans");
     let modules: Vec<&str> = scan.references.iter().map(|r| r.module.as_str()).collect();
-    assert_eq!(modules, ["plan", "github", "serve"]);
+    // A `mod tests` without `#[cfg(test)]` is compiled into the service: it counts.
+    assert_eq!(modules, ["plan", "github", "serve", "cluster"]);
     assert_eq!(scan.test_modules, ["more"]);
 }
 
