@@ -26,9 +26,17 @@ pub enum GitError {
     WrongHead { expected: String, actual: String },
     #[error("commit {0} is not on the remote (not even on the requested ref)")]
     MissingCommit(String),
-    /// A file the push would publish is larger than GitHub takes; it is not read.
-    #[error("`{path}` is {mib:.1} MiB: GitHub refuses a file over 100 MiB, so nothing was pushed")]
-    TooLarge { path: String, mib: f64 },
+    /// An object the push would publish is larger than GitHub takes; it is not read.
+    /// `what`: the file's path in backticks, or the kind of object and its id.
+    #[error("{what} is {mib:.1} MiB: GitHub refuses a file over 100 MiB, so nothing was pushed")]
+    TooLarge { what: String, mib: f64 },
+    /// What the push would publish is more than GitHub takes in one push; the rest is not
+    /// read.
+    #[error(
+        "the changes are over {} MiB: GitHub refuses a push over 2 GiB, so nothing was pushed",
+        LARGEST_PUSH / (1024 * 1024)
+    )]
+    TooMuch,
     /// The agent made the checkout's git directory something the entrypoint's own git
     /// commands cannot be kept safe in.
     #[error("the agent replaced {0}, so nothing of its work is kept")]
@@ -38,6 +46,11 @@ pub enum GitError {
 /// The largest file GitHub takes in a push (it refuses one over 100 MiB), and so the most
 /// of one object [`Git::each_new_object`] reads.
 const LARGEST_FILE: usize = 100 * 1024 * 1024;
+
+/// The most bytes of objects [`Git::each_new_object`] reads in all: GitHub refuses a push
+/// over 2 GiB, and a small bundle of deltas can make many files of 100 MiB each, which
+/// would keep the step that holds the token busy for its whole deadline (review 11h, D1).
+const LARGEST_PUSH: usize = 2 * 1024 * 1024 * 1024;
 
 /// The credentials git sends to the remote: a GitHub token as HTTP basic auth.
 #[derive(Clone)]
@@ -90,6 +103,8 @@ pub struct Git {
     /// (`objects/info/alternates`): kept where the agent cannot write, so that the publish
     /// step can build on the checked-out commit without reading the agent's checkout.
     store: Option<PathBuf>,
+    /// The most of one object, and of all, [`Git::each_new_object`] reads.
+    limits: (usize, usize),
 }
 
 impl Git {
@@ -107,6 +122,7 @@ impl Git {
             credentials,
             redactor,
             store: None,
+            limits: (LARGEST_FILE, LARGEST_PUSH),
         }
     }
 
@@ -153,6 +169,9 @@ impl Git {
             ("fetch.recurseSubmodules".into(), "false".into()),
             ("push.recurseSubmodules".into(), "no".into()),
             ("status.submoduleSummary".into(), "false".into()),
+            // A push's delta search holds its window of objects in memory: many files
+            // of 100 MiB made it 950 MB (review 11h, D1).
+            ("pack.windowMemory".into(), "256m".into()),
         ];
         if let Some(c) = self.credentials.as_ref().filter(|_| remote) {
             config.push((
@@ -552,6 +571,7 @@ impl Git {
             stderr: what.to_string(),
         };
         let mut outcome = Ok(());
+        let mut total = 0usize;
         for (id, path) in &objects {
             let mut header = String::new();
             match out.read_line(&mut header) {
@@ -577,11 +597,24 @@ impl Git {
             };
             // Never read whole: the step that looks holds the token, and runs out of
             // memory on a file of gigabytes before it could revoke it.
-            if size > LARGEST_FILE {
+            if size > self.limits.0 {
+                let what = if path.is_empty() {
+                    format!("a {kind} ({id})")
+                } else {
+                    format!(
+                        "`{}`",
+                        self.redactor.redact(&path.escape_debug().to_string())
+                    )
+                };
                 outcome = Err(GitError::TooLarge {
-                    path: self.redactor.redact(&path.escape_debug().to_string()),
+                    what,
                     mib: size as f64 / (1024.0 * 1024.0),
                 });
+                break;
+            }
+            total = total.saturating_add(size);
+            if total > self.limits.1 {
+                outcome = Err(GitError::TooMuch);
                 break;
             }
             let mut content = vec![0; size + 1];
@@ -685,6 +718,57 @@ mod tests {
         ] {
             assert_eq!(base64(plain.as_bytes()), encoded);
         }
+    }
+
+    /// Review 11h, D1 and D2: the objects a push would publish are read up to a limit
+    /// each and in all, and an object that is not a file is named by its kind and id.
+    #[test]
+    fn new_objects_are_read_up_to_a_limit_each_and_in_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = dir.path().join("repo");
+        let git = |args: &[&str]| {
+            let out = Command::new("git")
+                .args(["-c", "user.name=T", "-c", "user.email=t@example.com"])
+                .args(args)
+                .current_dir(&repo)
+                .env("GIT_CONFIG_GLOBAL", "/dev/null")
+                .env("GIT_CONFIG_NOSYSTEM", "1")
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{args:?}");
+            String::from_utf8_lossy(&out.stdout).trim().to_string()
+        };
+        std::fs::create_dir_all(&repo).unwrap();
+        git(&["init", "-q"]);
+        std::fs::write(repo.join("a"), "a").unwrap();
+        git(&["add", "a"]);
+        git(&["commit", "-qm", "base"]);
+        let base = Sha::parse(&git(&["rev-parse", "HEAD"])).unwrap();
+        for name in ["b", "c", "d"] {
+            std::fs::write(repo.join(name), "x".repeat(1000) + name).unwrap();
+        }
+        git(&["add", "."]);
+        git(&["commit", "-qm", &"m".repeat(3000)]);
+        let head = Sha::parse(&git(&["rev-parse", "HEAD"])).unwrap();
+        let reader = |limits| Git {
+            limits,
+            ..Git::new(
+                "git".into(),
+                repo.clone(),
+                RemoteUrl::resolve("file:///nowhere.git", "https://github.com").unwrap(),
+                None,
+                Redactor::new(Vec::<String>::new()),
+            )
+        };
+        let read = |limits| reader(limits).each_new_object(&base, &head, &mut |_, _, _| true);
+        assert!(read((4000, 10_000)).is_ok());
+        let e = read((4000, 2500)).unwrap_err();
+        assert!(matches!(e, GitError::TooMuch), "{e}");
+        let e = read((2000, 10_000)).unwrap_err().to_string();
+        assert!(
+            e.starts_with(&format!("a commit ({head}) is 0.0 MiB")),
+            "{e}"
+        );
     }
 
     #[test]
