@@ -761,7 +761,18 @@ fn unknown_field(
     } else {
         format!("a field of `{parent}`")
     };
-    let nearest = crate::suggest::did_you_mean(wrong, keys.iter().map(String::as_str));
+    // Names a newcomer brings from GitHub's payload or from other tools (new-user review
+    // 13d, N6): the variable they mean, when templates are given it.
+    let meant = match (parent.as_str(), wrong) {
+        ("", "repository") => Some("repo"),
+        ("", "pull_request") => Some("pr"),
+        ("", "params") => Some("agent.params"),
+        ("", "env") => Some("agent.env"),
+        _ => None,
+    }
+    .filter(|m| keys.contains(m.split('.').next().unwrap_or(m)));
+    let nearest =
+        meant.or_else(|| crate::suggest::did_you_mean(wrong, keys.iter().map(String::as_str)));
     let hint = match nearest {
         // An object empty for this agent (`agent.resources.requests` of an agent that sets
         // only limits): before, an empty list `()` (new-user review 13b, N13).

@@ -2981,3 +2981,22 @@ agents:
         run.stderr
     );
 }
+
+/// Names a newcomer brings from GitHub's payload or other tools get the variable templates
+/// are given: `repository` → `repo`, `params` → `agent.params` (new-user review 13d, N6).
+#[test]
+fn github_s_and_other_tools_names_get_the_variable_meant() {
+    let dir = ConfigDir::new(WRITES_ON_COMMAND.as_bytes());
+    dir.write(
+        "templates/prompts/review.md",
+        b"Review {{ repository.full_name }} with {{ params.suite }}.\n",
+    );
+    let run = configs::validate(&dir.path("services.yaml"));
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    for meant in [
+        "`repository` is not a variable templates are given; did you mean `repo`?",
+        "`params` is not a variable templates are given; did you mean `agent.params`?",
+    ] {
+        assert!(run.stderr.contains(meant), "{meant}\n{}", run.stderr);
+    }
+}
