@@ -268,14 +268,33 @@ pub trait PullRequestOpener {
     ) -> Result<PullRequestCreated, OpenPullRequestError>;
 }
 
+/// Why the entrypoint could not have GitHub open its pull request or revoke its token.
+/// Never holds the token.
 #[derive(Debug, Error)]
-#[error("{0}")]
-pub struct OpenPullRequestError(pub String);
+pub enum GithubCallError {
+    #[error("there is no token to ask GitHub with (--token-file)")]
+    NoToken,
+    #[error(transparent)]
+    Token(Box<AgentError>),
+    #[error("{0:?} does not name a GitHub repository (OWNER/NAME)")]
+    NotARepository(String),
+    #[error("cannot start the HTTP runtime: {0}")]
+    Runtime(#[source] std::io::Error),
+    #[error(transparent)]
+    Github(#[from] crate::github_client::GithubError),
+    #[error("GitHub did not answer within {0:?}")]
+    NoAnswer(std::time::Duration),
+    #[error("this build cannot open pull requests; the branch is in the result")]
+    NoClient,
+}
+
+/// The error of [`PullRequestOpener::open`].
+pub type OpenPullRequestError = GithubCallError;
 
 /// What the entrypoint asks of GitHub as it exits: to revoke the run's own token.
 pub trait TokenRevoker {
     /// Revokes `token`, within a few seconds; the error never holds the token.
-    fn revoke(&self, token: &str) -> Result<(), String>;
+    fn revoke(&self, token: &str) -> Result<(), GithubCallError>;
 }
 
 /// Installation tokens start so; any other token is someone's own, not the run's to revoke.
@@ -287,9 +306,7 @@ pub struct NoPullRequests;
 
 impl PullRequestOpener for NoPullRequests {
     fn open(&self, _: &PullRequestDraft<'_>) -> Result<PullRequestCreated, OpenPullRequestError> {
-        Err(OpenPullRequestError(
-            "this build cannot open pull requests; the branch is in the result".into(),
-        ))
+        Err(GithubCallError::NoClient)
     }
 }
 

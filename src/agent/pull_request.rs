@@ -132,26 +132,19 @@ impl PullRequestOpener for GithubPullRequests {
         &self,
         draft: &PullRequestDraft<'_>,
     ) -> Result<PullRequestCreated, OpenPullRequestError> {
-        let fail = |s: String| OpenPullRequestError(s);
-        let Some((token, _)) =
-            super::read_token(self.token_file.as_deref()).map_err(|e| fail(e.to_string()))?
+        let Some((token, _)) = super::read_token(self.token_file.as_deref())
+            .map_err(|e| OpenPullRequestError::Token(Box::new(e)))?
         else {
-            return Err(fail(
-                "there is no token to ask GitHub with (--token-file)".into(),
-            ));
+            return Err(OpenPullRequestError::NoToken);
         };
-        let repo = repository_name(draft.repository).ok_or_else(|| {
-            fail(format!(
-                "{:?} does not name a GitHub repository (OWNER/NAME)",
-                draft.repository
-            ))
-        })?;
+        let repo = repository_name(draft.repository)
+            .ok_or_else(|| OpenPullRequestError::NotARepository(draft.repository.to_string()))?;
         let mut config = ClientConfig::new(Credentials::Token(Secret::new(token)));
         config.base_url = api_url_from_env(|name| std::env::var(name).ok());
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .map_err(|e| fail(format!("cannot start the HTTP runtime: {e}")))?;
+            .map_err(OpenPullRequestError::Runtime)?;
         // octocrab's HTTP stack is built inside the runtime it runs on.
         runtime
             .block_on(async {
@@ -166,7 +159,7 @@ impl PullRequestOpener for GithubPullRequests {
                     )
                     .await
             })
-            .map_err(|e| fail(e.to_string()))
+            .map_err(OpenPullRequestError::from)
     }
 }
 
@@ -174,7 +167,8 @@ impl PullRequestOpener for GithubPullRequests {
 const REVOKE_WITHIN: Duration = Duration::from_secs(10);
 
 impl super::TokenRevoker for GithubPullRequests {
-    fn revoke(&self, token: &str) -> Result<(), String> {
+    fn revoke(&self, token: &str) -> Result<(), super::GithubCallError> {
+        use super::GithubCallError;
         let mut config = ClientConfig::new(Credentials::Token(Secret::new(token)));
         config.base_url = api_url_from_env(|name| std::env::var(name).ok());
         config.retry = RetryPolicy {
@@ -186,14 +180,13 @@ impl super::TokenRevoker for GithubPullRequests {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .map_err(|e| format!("cannot start the HTTP runtime: {e}"))?;
+            .map_err(GithubCallError::Runtime)?;
         runtime.block_on(async {
-            let client =
-                GithubClient::new(config, Arc::new(SystemClock)).map_err(|e| e.to_string())?;
+            let client = GithubClient::new(config, Arc::new(SystemClock))?;
             let secret = Secret::new(token);
             match tokio::time::timeout(REVOKE_WITHIN, client.revoke_token(&secret)).await {
-                Ok(answer) => answer.map_err(|e| e.to_string()),
-                Err(_) => Err(format!("GitHub did not answer within {REVOKE_WITHIN:?}")),
+                Ok(answer) => answer.map_err(GithubCallError::from),
+                Err(_) => Err(GithubCallError::NoAnswer(REVOKE_WITHIN)),
             }
         })
     }
