@@ -572,9 +572,7 @@ fn bundle_changes(
     }
     reseal(&git, sealed, redactor)?;
     if git.is_dirty().map_err(AgentError::Inspect)? {
-        let message = format!("agentpods: changes of run {}", plan.run.as_str());
-        git.commit_all(&identity(args), &message)
-            .map_err(AgentError::Bundling)?;
+        commit_what_is_left(&git, args, &plan).map_err(AgentError::Bundling)?;
     }
     if git.commits_since(base).map_err(AgentError::Inspect)? == 0 {
         return Ok(());
@@ -583,11 +581,16 @@ fn bundle_changes(
     git.bundle(base, &bundle).map_err(AgentError::Bundling)
 }
 
-fn identity(args: &AgentArgs) -> Identity {
-    Identity {
+/// Commits every change the agent left uncommitted, as the entrypoint's author.
+fn commit_what_is_left(git: &Git, args: &AgentArgs, plan: &Plan) -> Result<(), GitError> {
+    let who = Identity {
         name: args.author_name.clone(),
         email: args.author_email.clone(),
-    }
+    };
+    git.commit_all(
+        &who,
+        &format!("agentpods: changes of run {}", plan.run.as_str()),
+    )
 }
 
 /// Puts the checkout's git folder back as the entrypoint's own git needs it (see
@@ -907,22 +910,21 @@ fn attempt(
         }),
         ..exit
     };
-    let changes = if args.phase == Step::Publish && args.changes_dir.is_some() {
-        Changes::bundled(args)?
-    } else {
-        // What the agent wrote into the git directory runs nothing in our own git commands.
-        reseal(&git, &sealed, redactor)?;
-        let dirty = git.is_dirty().map_err(AgentError::Inspect)?;
-        let committed = git.commits_since(&base).map_err(AgentError::Inspect)?;
-        Changes::Checkout {
-            dirty,
-            any: dirty || committed > 0,
+    let changes = match args.changes_dir.as_deref() {
+        Some(changes) if args.phase == Step::Publish => Changes::bundled(args, changes)?,
+        _ => {
+            // What the agent wrote into the git directory runs nothing in our own git
+            // commands.
+            reseal(&git, &sealed, redactor)?;
+            let dirty = git.is_dirty().map_err(AgentError::Inspect)?;
+            let committed = git.commits_since(&base).map_err(AgentError::Inspect)?;
+            (dirty || committed > 0).then_some(Changes::Checkout { dirty })
         }
     };
-    let mut result = result::decide(&exit, changes.any());
-    if exit.code != Some(0) || !changes.any() {
+    let mut result = result::decide(&exit, changes.is_some());
+    let Some(changes) = changes.filter(|_| exit.code == Some(0)) else {
         return Ok(result);
-    }
+    };
     if !plan.push {
         result
             .summary
@@ -955,10 +957,9 @@ fn attempt(
                 own.take_pack(bundle.pack, &bundle.head)?;
                 (own, bundle.head)
             }
-            Changes::Checkout { dirty, .. } => {
+            Changes::Checkout { dirty } => {
                 if dirty {
-                    let message = format!("agentpods: changes of run {}", plan.run.as_str());
-                    git.commit_all(&identity(args), &message)?;
+                    commit_what_is_left(&git, args, &plan)?;
                 }
                 let head = git.head()?;
                 (git, head)
@@ -1023,11 +1024,11 @@ fn attempt(
     Ok(result)
 }
 
-/// Where the agent's changes are, for the publish step.
+/// Where the agent's changes are, for the publish step (when there are some).
 enum Changes {
     /// In the checkout itself (one container, or a template without --changes-dir):
     /// `dirty` when some are not committed yet.
-    Checkout { dirty: bool, any: bool },
+    Checkout { dirty: bool },
     /// In the bundle the agent's step wrote; publish takes it into a repository of its
     /// own in `publish`, on the objects of the checkout's repository `objects`.
     Bundle {
@@ -1038,14 +1039,10 @@ enum Changes {
 }
 
 impl Changes {
-    /// The bundle the agent's step left, if any: a plain file (never a link, which would
-    /// have publish read a file the agent chose), or nothing when the agent changed
+    /// The bundle the agent's step left in `changes`, if any: a plain file (never a link,
+    /// which would have publish read a file the agent chose); none when the agent changed
     /// nothing.
-    fn bundled(args: &AgentArgs) -> Result<Changes, AgentError> {
-        let changes = args
-            .changes_dir
-            .as_deref()
-            .ok_or(AgentError::Layout("--changes-dir"))?;
+    fn bundled(args: &AgentArgs, changes: &Path) -> Result<Option<Changes>, AgentError> {
         let objects = args
             .objects_dir
             .clone()
@@ -1056,22 +1053,12 @@ impl Changes {
             .ok_or(AgentError::Layout("--publish-dir"))?;
         let path = changes.join(CHANGES_BUNDLE);
         match std::fs::symlink_metadata(&path) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Changes::Checkout {
-                dirty: false,
-                any: false,
-            }),
-            _ => Ok(Changes::Bundle {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            _ => Ok(Some(Changes::Bundle {
                 bundle: bundle::open(&path)?,
                 objects: store_in(&objects),
                 publish,
-            }),
-        }
-    }
-
-    fn any(&self) -> bool {
-        match self {
-            Changes::Checkout { any, .. } => *any,
-            Changes::Bundle { .. } => true,
+            })),
         }
     }
 }
