@@ -66,7 +66,7 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             let decided =
                 intake::decide(&live, "pull_request", &delivery, black_box(&body)).expect("ok");
-            assert!(decided.runs.is_empty());
+            assert!(decided.work.runs.is_empty());
             decided
         })
     });

@@ -917,41 +917,45 @@ async fn decide_and_launch(
         }
     };
     match decided {
-        Ok(mut decided) => {
-            // A delivery that only tells (a refusal, a reply) has done nothing until GitHub
-            // takes what it tells; one that also acts is answered by what it did. Read
-            // before the approvals are taken out to be recorded.
-            let only_tells = decided.runs.is_empty()
-                && decided.cancels.is_empty()
-                && decided.retries.is_empty()
-                && decided.reruns.is_empty()
-                && decided.approvals.is_empty();
-            if decided.deferred.is_none() {
-                for approval in std::mem::take(&mut decided.approvals) {
-                    let entry = approval.entry(app.clock.now());
-                    let change = move |r: &mut crate::ports::approvals::PullRequestRecord| {
-                        r.approve(entry.clone())
-                    };
-                    if let Err(e) = app.approvals.update(&approval.key, &change).await {
-                        // Nothing runs and nobody is told it was approved: the delivery
-                        // fails, and comes again.
-                        tracing::error!("cannot record the approval: {e}");
-                        return Answer::internal(delivery);
-                    }
-                    tracing::info!(
-                        pull_request = %approval.key,
-                        sha = %approval.sha,
-                        approved_by = %approval.approved_by,
-                        "fork pull request approved"
-                    );
-                }
+        Ok(decided) => {
+            // Taken apart whole: a part added to `Decided` is carried out here or does not
+            // compile.
+            let intake::Decided {
+                mut work,
+                responses,
+                statuses,
+                deferred,
+                approvals,
+            } = decided;
+            if let Some(why) = deferred {
+                return intake::deferred_answer(delivery, &why);
             }
-            let mut responses = std::mem::take(&mut decided.responses);
-            let statuses = std::mem::take(&mut decided.statuses);
+            // A delivery that only tells (a refusal, a reply) has done nothing until GitHub
+            // takes what it tells; one that also acts is answered by what it did.
+            let only_tells = !work.acts() && approvals.is_empty();
+            for approval in approvals {
+                let entry = approval.entry(app.clock.now());
+                let change = move |r: &mut crate::ports::approvals::PullRequestRecord| {
+                    r.approve(entry.clone())
+                };
+                if let Err(e) = app.approvals.update(&approval.key, &change).await {
+                    // Nothing runs and nobody is told it was approved: the delivery
+                    // fails, and comes again.
+                    tracing::error!("cannot record the approval: {e}");
+                    return Answer::internal(delivery);
+                }
+                tracing::info!(
+                    pull_request = %approval.key,
+                    sha = %approval.sha,
+                    approved_by = %approval.approved_by,
+                    "fork pull request approved"
+                );
+            }
+            let mut responses = responses;
             if app.github.is_none() {
                 // Nobody to answer on GitHub: the answer says what would be (before, a
                 // bare "ignored": new-user review 13c, N11).
-                decided.notes.extend(statuses.iter().map(|number| {
+                work.notes.extend(statuses.iter().map(|number| {
                     format!(
                         "service command: answer with the runs of #{number} (not posted: no \
                          GitHub credentials)"
@@ -959,8 +963,7 @@ async fn decide_and_launch(
                 }));
             }
             let (answer, refused_again) =
-                intake::launch_telling(app.launcher.as_ref(), &app.metrics, delivery, decided)
-                    .await;
+                intake::launch_telling(app.launcher.as_ref(), &app.metrics, delivery, work).await;
             responses.extend(refused_again);
             if let (Some(github), Some(event)) = (&app.github, &event)
                 && answer.is_final()

@@ -152,19 +152,33 @@ impl Answer {
     }
 }
 
-/// What the planner decided for one delivery, with each launch rendered.
+/// What the planner decided for one delivery, with each launch rendered. Whoever carries
+/// it out takes it apart whole (`let Decided { .. } = decided` with every field named), so
+/// a field added here and read nowhere does not compile (architecture review 12c, R10).
 #[derive(Debug)]
 pub struct Decided {
+    /// What the launcher carries out: [`launch_telling`] takes it whole.
+    pub work: Work,
+    /// What GitHub hears back at once: eyes, replies.
+    pub responses: Vec<facts_and_replies::Response>,
+    /// Pull requests or issues whose runs `/agent status` asks for.
+    pub statuses: Vec<u64>,
+    /// Why nothing can be decided yet: GitHub did not answer. Nothing is done, and the
+    /// delivery is answered 503 so that it comes again.
+    pub deferred: Option<Deferral>,
+    /// Approvals to record (in the service's own store) before anything is launched.
+    pub approvals: Vec<ApprovalToRecord>,
+}
+
+/// The runs a delivery launches, cancels and does again, and what its answer says.
+#[derive(Debug)]
+pub struct Work {
     pub event: String,
     pub action: Option<String>,
     pub ping: bool,
     pub runs: Vec<RunToLaunch>,
     /// Runs to cancel (`/agent stop`, a closed pull request).
     pub cancels: Vec<CancelRuns>,
-    /// What GitHub hears back at once: eyes, replies.
-    pub responses: Vec<facts_and_replies::Response>,
-    /// Pull requests or issues whose runs `/agent status` asks for.
-    pub statuses: Vec<u64>,
     /// Runs to do again (`/agent retry`).
     pub retries: Vec<RetryRun>,
     /// Runs to do again (GitHub's "Re-run" on their check runs).
@@ -172,15 +186,20 @@ pub struct Decided {
     /// Why things were not started, replies, service commands: one line each, for the log
     /// and the answer.
     pub notes: Vec<String>,
-    /// Why nothing can be decided yet: GitHub did not answer. Nothing is done, and the
-    /// delivery is answered 503 so that it comes again.
-    pub deferred: Option<Deferral>,
-    /// Approvals to record (in the service's own store) before anything is launched.
-    pub approvals: Vec<ApprovalToRecord>,
     /// The command prefix in force, for the words of a refusal found when launching.
     pub prefix: String,
     /// Where a retry or a Re-run refused once its run is found is told.
     pub tell_again: Option<facts_and_replies::TellAgain>,
+}
+
+impl Work {
+    /// Whether it launches, cancels and does again nothing: the delivery only tells.
+    pub fn acts(&self) -> bool {
+        !(self.runs.is_empty()
+            && self.cancels.is_empty()
+            && self.retries.is_empty()
+            && self.reruns.is_empty())
+    }
 }
 
 /// Why a delivery could not be decided.
@@ -438,57 +457,85 @@ pub fn decide_event(
         }
     }
     Ok(Decided {
-        event: event_name.to_string(),
-        action: event.action().map(String::from),
-        ping: matches!(event.event, Event::Ping(_)),
-        runs,
-        cancels,
+        work: Work {
+            event: event_name.to_string(),
+            action: event.action().map(String::from),
+            ping: matches!(event.event, Event::Ping(_)),
+            runs,
+            cancels,
+            retries,
+            reruns,
+            notes,
+            prefix: prefix.to_string(),
+            tell_again: facts_and_replies::TellAgain::of(event),
+        },
         responses,
         statuses,
-        retries,
-        reruns,
-        notes,
         deferred,
         approvals,
-        prefix: prefix.to_string(),
-        tell_again: facts_and_replies::TellAgain::of(event),
     })
 }
 
 /// Records every run of a decided delivery and answers: 202 if anything was launched (or
 /// found already launched), 200 if there was nothing to launch, 500 if a run could not be
-/// recorded.
+/// recorded. Tells GitHub nothing and records no approval: the delivery's replies, its
+/// `/agent status` answers and its approvals are the HTTP service's to carry out
+/// (`serve::http`), and a caller of this has none to carry out.
 pub async fn launch(
     launcher: &dyn Launcher,
     metrics: &Metrics,
     delivery: &DeliveryId,
     decided: Decided,
 ) -> Answer {
-    launch_telling(launcher, metrics, delivery, decided).await.0
+    let Decided {
+        work,
+        responses: _,
+        statuses: _,
+        deferred,
+        approvals: _,
+    } = decided;
+    if let Some(why) = deferred {
+        return deferred_answer(delivery, &why);
+    }
+    launch_telling(launcher, metrics, delivery, work).await.0
 }
 
-/// [`launch`], and what GitHub is to be told of it beyond the delivery's own responses:
-/// each retry or Re-run refused once its run was found, told to whoever asked (see
-/// [`facts_and_replies::TellAgain`]).
+/// The answer to a delivery that cannot be decided yet: nothing is done, and it comes again.
+pub fn deferred_answer(delivery: &DeliveryId, why: &Deferral) -> Answer {
+    tracing::warn!(delivery = delivery.as_str(), "not decided yet: {why}");
+    Answer::deferred(delivery, why)
+}
+
+/// [`launch`] of a delivery's work, and what GitHub is to be told of it beyond the
+/// delivery's own responses: each retry or Re-run refused once its run was found, told to
+/// whoever asked (see [`facts_and_replies::TellAgain`]).
 pub async fn launch_telling(
     launcher: &dyn Launcher,
     metrics: &Metrics,
     delivery: &DeliveryId,
-    decided: Decided,
+    work: Work,
 ) -> (Answer, Vec<facts_and_replies::Response>) {
-    if let Some(why) = &decided.deferred {
-        tracing::warn!(delivery = delivery.as_str(), "not decided yet: {why}");
-        return (Answer::deferred(delivery, why), Vec::new());
-    }
+    let Work {
+        event,
+        action,
+        ping,
+        runs: to_launch,
+        cancels,
+        retries,
+        reruns,
+        mut notes,
+        prefix,
+        tell_again,
+    } = work;
     let mut tell = Vec::new();
     let mut told = |refusal: &crate::plan::Refusal| {
-        if let Some(at) = &decided.tell_again {
-            tell.push(at.response(refusal, &decided.prefix));
+        if let Some(at) = &tell_again {
+            tell.push(at.response(refusal, &prefix));
         }
     };
-    let mut runs = Vec::with_capacity(decided.runs.len());
+    let mut runs = Vec::with_capacity(to_launch.len());
     let mut failed = false;
-    for run in &decided.runs {
+    for run in &to_launch {
         let name = run.name();
         match launcher.launch(run).await {
             Ok(launched) => {
@@ -517,8 +564,7 @@ pub async fn launch_telling(
             }
         }
     }
-    let mut notes = decided.notes.clone();
-    for retry in &decided.retries {
+    for retry in &retries {
         match launcher.retry(retry).await {
             Ok(RunAgain::Recorded(name)) => {
                 tracing::info!(run = %name, number = retry.number, "retried");
@@ -526,7 +572,7 @@ pub async fn launch_telling(
             }
             Ok(RunAgain::NoRun) => notes.push(format!("#{}: no run to retry", retry.number)),
             Ok(RunAgain::Refused(refusal)) => {
-                let why = refusal.message(&decided.prefix);
+                let why = refusal.message(&prefix);
                 tracing::info!(number = retry.number, "retry refused: {why}");
                 notes.push(format!("#{}: retry refused: {why}", retry.number));
                 told(&refusal);
@@ -544,7 +590,7 @@ pub async fn launch_telling(
             }
         }
     }
-    for rerun in &decided.reruns {
+    for rerun in &reruns {
         match launcher.rerun(rerun).await {
             Ok(RunAgain::Recorded(name)) => {
                 tracing::info!(run = %name, rerun_of = %rerun.run, "re-run");
@@ -552,7 +598,7 @@ pub async fn launch_telling(
             }
             Ok(RunAgain::NoRun) => notes.push(format!("{}: no such run to re-run", rerun.run)),
             Ok(RunAgain::Refused(refusal)) => {
-                let why = refusal.message(&decided.prefix);
+                let why = refusal.message(&prefix);
                 tracing::info!(rerun_of = %rerun.run, "re-run refused: {why}");
                 notes.push(format!("{}: re-run refused: {why}", rerun.run));
                 told(&refusal);
@@ -569,7 +615,7 @@ pub async fn launch_telling(
             }
         }
     }
-    for cancel in &decided.cancels {
+    for cancel in &cancels {
         match launcher.cancel(cancel).await {
             Ok(n) => {
                 tracing::info!(repository = %cancel.repository, number = cancel.number, cancelled = n, "{}", cancel.reason);
@@ -589,7 +635,7 @@ pub async fn launch_telling(
     }
     let (status, outcome) = if !runs.is_empty() {
         (202, Outcome::launched)
-    } else if decided.ping {
+    } else if ping {
         (200, Outcome::ping)
     } else {
         (200, Outcome::ignored)
@@ -604,8 +650,8 @@ pub async fn launch_telling(
         outcome,
         &json!({
             "delivery": delivery.as_str(),
-            "event": decided.event,
-            "action": decided.action,
+            "event": event,
+            "action": action,
             "outcome": format!("{outcome:?}"),
             "runs": runs,
             "notes": shown,

@@ -491,7 +491,7 @@ fn every_payload_recorded_in_an_agent_run_renders_the_same_objects_in_the_contro
             let Ok(decided) = intake::decide(&live, &payload.event, &id, &payload.body()) else {
                 continue;
             };
-            for run in &decided.runs {
+            for run in &decided.work.runs {
                 // Through JSON, as the API server stores it.
                 let recorded = agentpods::cluster::launch::agent_run(
                     run,
@@ -550,7 +550,7 @@ async fn deliver_body(cluster: &Cluster, event: &str, id: &str, body: &[u8]) -> 
     let live = cluster.config.current();
     let id = agentpods::github::webhook::DeliveryId::parse(Some(id.as_bytes())).expect("an id");
     let decided = agentpods::serve::intake::decide(&live, event, &id, body).expect("decide");
-    assert!(decided.runs.is_empty());
+    assert!(decided.work.runs.is_empty());
     let metrics = agentpods::serve::metrics::Metrics::default();
     let answer = agentpods::serve::intake::launch(&cluster.launcher, &metrics, &id, decided).await;
     assert_eq!(answer.status, 200, "{}", answer.body);

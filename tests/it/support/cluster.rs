@@ -199,7 +199,7 @@ impl Cluster {
         let decided = intake::decide(&live, &payload.event, &id, &payload.body())
             .unwrap_or_else(|e| panic!("{}: {e}", payload.name));
         let mut out = Vec::new();
-        for run in &decided.runs {
+        for run in &decided.work.runs {
             let launched = self.launcher.launch(run).await?;
             out.push((run.name().to_string(), launched));
         }
@@ -323,7 +323,11 @@ pub fn sample_run(payload: &str) -> AgentRun {
     let id = DeliveryId::parse(Some(b"d-sample")).expect("a delivery id");
     let decided = intake::decide(&store.current(), &payload.event, &id, &payload.body())
         .unwrap_or_else(|e| panic!("{}: {e}", payload.name));
-    let run = decided.runs.first().expect("the payload launches a run");
+    let run = decided
+        .work
+        .runs
+        .first()
+        .expect("the payload launches a run");
     agentpods::cluster::launch::agent_run(run, "2026-11-25T10:00:00Z".parse().expect("a time"))
         .unwrap_or_else(|e| panic!("{}: {e}", payload.name))
 }
