@@ -16,6 +16,7 @@ use kube::{Api, Client, CustomResource};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::github::event::CommitSha;
 use crate::names::{dns_label, short_hash};
 use crate::ports::approvals::{
     ApprovalEntry, ApprovalError, ApprovalStore, Change, PullRequestKey, PullRequestRecord,
@@ -80,28 +81,56 @@ pub struct Approval {
     pub comment_id: u64,
 }
 
+/// A commit the record holds that is not one: the record is not as the service wrote it.
+#[derive(Debug, thiserror::Error)]
+#[error("its {field} {index} is not a full commit id: {source}")]
+pub struct NotACommit {
+    field: &'static str,
+    index: usize,
+    #[source]
+    source: crate::github::event::ValueError,
+}
+
+/// A commit as the record holds it: the service writes it in full and lowercase; case is
+/// forgiven, nothing else (a prefix or junk names no commit).
+fn commit(sha: &str, field: &'static str, index: usize) -> Result<CommitSha, NotACommit> {
+    sha.to_ascii_lowercase()
+        .parse()
+        .map_err(|source| NotACommit {
+            field,
+            index,
+            source,
+        })
+}
+
 impl AgentApprovalSpec {
-    fn record(&self) -> PullRequestRecord {
-        PullRequestRecord {
+    fn record(&self) -> Result<PullRequestRecord, NotACommit> {
+        Ok(PullRequestRecord {
             heads: self
                 .heads
                 .iter()
-                .map(|h| SeenHead {
-                    sha: h.sha.clone(),
-                    seen_at: h.seen_at.0,
+                .enumerate()
+                .map(|(i, h)| {
+                    Ok(SeenHead {
+                        sha: commit(&h.sha, "head", i)?,
+                        seen_at: h.seen_at.0,
+                    })
                 })
-                .collect(),
+                .collect::<Result<_, NotACommit>>()?,
             approvals: self
                 .approvals
                 .iter()
-                .map(|a| ApprovalEntry {
-                    sha: a.sha.clone(),
-                    approved_by: a.approved_by.clone(),
-                    approved_at: a.approved_at.0,
-                    comment_id: a.comment_id,
+                .enumerate()
+                .map(|(i, a)| {
+                    Ok(ApprovalEntry {
+                        sha: commit(&a.sha, "approval", i)?,
+                        approved_by: a.approved_by.clone(),
+                        approved_at: a.approved_at.0,
+                        comment_id: a.comment_id,
+                    })
                 })
-                .collect(),
-        }
+                .collect::<Result<_, NotACommit>>()?,
+        })
     }
 
     fn new(key: &PullRequestKey, record: &PullRequestRecord) -> AgentApprovalSpec {
@@ -112,7 +141,7 @@ impl AgentApprovalSpec {
                 .heads
                 .iter()
                 .map(|h| HeadSeen {
-                    sha: h.sha.clone(),
+                    sha: h.sha.to_string(),
                     seen_at: Time(h.seen_at),
                 })
                 .collect(),
@@ -120,7 +149,7 @@ impl AgentApprovalSpec {
                 .approvals
                 .iter()
                 .map(|a| Approval {
-                    sha: a.sha.clone(),
+                    sha: a.sha.to_string(),
                     approved_by: a.approved_by.clone(),
                     approved_at: Time(a.approved_at),
                     comment_id: a.comment_id,
@@ -169,6 +198,22 @@ impl KubeApprovals {
                 source: Box::new(e),
             })
     }
+
+    /// The record an object holds (an empty one for none). One that is not as the service
+    /// writes it cannot be read: nothing is approved from it, and nothing written over it.
+    fn record(
+        key: &PullRequestKey,
+        object: Option<&AgentApproval>,
+    ) -> Result<PullRequestRecord, ApprovalError> {
+        object
+            .map(|o| o.spec.record())
+            .transpose()
+            .map(Option::unwrap_or_default)
+            .map_err(|e| ApprovalError::Read {
+                key: key.clone(),
+                source: Box::new(e),
+            })
+    }
 }
 
 fn conflict(e: &kube::Error) -> bool {
@@ -177,13 +222,7 @@ fn conflict(e: &kube::Error) -> bool {
 
 impl ApprovalStore for KubeApprovals {
     fn get<'a>(&'a self, key: &'a PullRequestKey) -> StoreFuture<'a, PullRequestRecord> {
-        Box::pin(async move {
-            Ok(self
-                .read(key)
-                .await?
-                .map(|o| o.spec.record())
-                .unwrap_or_default())
-        })
+        Box::pin(async move { Self::record(key, self.read(key).await?.as_ref()) })
     }
 
     fn update<'a>(&'a self, key: &'a PullRequestKey, change: Change<'a>) -> StoreFuture<'a, ()> {
@@ -191,10 +230,7 @@ impl ApprovalStore for KubeApprovals {
             let name = object_name(key);
             for _ in 0..ATTEMPTS {
                 let current = self.read(key).await?;
-                let mut record = current
-                    .as_ref()
-                    .map(|o| o.spec.record())
-                    .unwrap_or_default();
+                let mut record = Self::record(key, current.as_ref())?;
                 if !change(&mut record) {
                     return Ok(());
                 }
@@ -255,6 +291,59 @@ impl ApprovalStore for KubeApprovals {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn spec(heads: &[&str], approvals: &[&str]) -> AgentApprovalSpec {
+        let at = Time("2026-01-01T00:00:00Z".parse().expect("a timestamp"));
+        AgentApprovalSpec {
+            repository: "o/r".into(),
+            number: 1,
+            heads: heads
+                .iter()
+                .map(|sha| HeadSeen {
+                    sha: sha.to_string(),
+                    seen_at: at.clone(),
+                })
+                .collect(),
+            approvals: approvals
+                .iter()
+                .map(|sha| Approval {
+                    sha: sha.to_string(),
+                    approved_by: "m".into(),
+                    approved_at: at.clone(),
+                    comment_id: 1,
+                })
+                .collect(),
+        }
+    }
+
+    const A: &str = "0123456789abcdef0123456789abcdef01234567";
+
+    #[test]
+    fn a_stored_record_names_full_commits_or_is_not_read() {
+        let record = spec(&[A], &[&A.to_uppercase()])
+            .record()
+            .expect("case is forgiven");
+        let a: CommitSha = A.parse().expect("a commit");
+        assert!(record.approves(&a));
+        assert_eq!(record.heads[0].sha, a);
+        // What the service never writes: a prefix, junk. Before, such an entry was kept
+        // as text and compared at every use.
+        for (heads, approvals, said) in [
+            (
+                &[][..],
+                &[&A[..12]][..],
+                "its approval 0 is not a full commit id",
+            ),
+            (
+                &[A, "main"][..],
+                &[][..],
+                "its head 1 is not a full commit id",
+            ),
+        ] {
+            let error = spec(heads, approvals).record().expect_err("not a commit");
+            assert!(error.to_string().starts_with(said), "{error}");
+        }
+    }
 
     #[test]
     fn names_are_dns_labels_unique_per_pull_request() {

@@ -152,7 +152,7 @@ fn may_run_again(
         &source.launch.trigger,
         source.runs_fork_code().then(|| {
             crate::plan::ForkRun::new(
-                source.launch.subject.sha().map(CommitSha::as_str),
+                source.launch.subject.sha(),
                 source.pull_request_about(),
                 approvals,
             )

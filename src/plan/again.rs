@@ -23,7 +23,7 @@ use super::{Facts, Planner, Refusal, RefusalReason, Trigger, TriggerKind};
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ForkRun<'a> {
     /// The head commit the run is recorded at (`None`: it names no exact commit).
-    pub head: Option<&'a str>,
+    pub head: Option<&'a CommitSha>,
     /// The pull request's author, when the fork is theirs: the code is theirs alone.
     pub author: Option<&'a str>,
     /// The approvals recorded for the pull request.
@@ -34,7 +34,7 @@ impl<'a> ForkRun<'a> {
     /// The fork's code of a run at `head` about `pr` (the pull request its source holds,
     /// when it holds one), with `approvals`.
     pub fn new(
-        head: Option<&'a str>,
+        head: Option<&'a CommitSha>,
         pr: Option<&'a PullRequest>,
         approvals: &'a [HeadApproval],
     ) -> ForkRun<'a> {
@@ -136,12 +136,9 @@ impl Again {
         match fork.head {
             _ if trusted_author => Ok(()),
             Some(head) if approves(fork.approvals, head) => Ok(()),
-            // A stored run's head was a commit id when it was read; one that is not names
-            // no exact commit.
-            Some(head) => match head.parse::<CommitSha>() {
-                Ok(head_sha) => refused(RefusalReason::ForkNeedsApproval { head_sha }),
-                Err(_) => refused(RefusalReason::ForkHeadUnknown),
-            },
+            Some(head) => refused(RefusalReason::ForkNeedsApproval {
+                head_sha: head.clone(),
+            }),
             None => refused(RefusalReason::ForkHeadUnknown),
         }
     }
@@ -410,19 +407,9 @@ mod tests {
                 }),
                 expect: "refuse @someone: ForkNeedsApproval { head_sha: CommitSha(\"0123456789abcdef0123456789abcdef01234567\") }",
             },
-            Row {
-                story: "... nor does one given by a prefix of it",
-                authorization: "{}",
-                agents: REVIEW,
-                has: Write,
-                agent: "review",
-                trigger: opened(),
-                fork: Some(Fork {
-                    approved: &["0123456789abcdef"],
-                    ..FORK
-                }),
-                expect: "refuse @someone: ForkNeedsApproval { head_sha: CommitSha(\"0123456789abcdef0123456789abcdef01234567\") }",
-            },
+            // An approval of a prefix of the head, or in capitals, is no record's: a
+            // record holds full commits (`HeadApproval::sha` is a `CommitSha`; the stored
+            // record's read: `cluster::approvals`, `a_stored_record_names_full_commits_or_is_not_read`).
             Row {
                 story: "a fork's run that names no exact commit can have no approval",
                 authorization: "{}",
@@ -513,13 +500,17 @@ mod tests {
                 .map_or(&[][..], |f| f.approved)
                 .iter()
                 .map(|sha| HeadApproval {
-                    sha: sha.to_string(),
+                    sha: sha.parse().expect("a commit"),
                     approved_by: "maintainer".into(),
                     approved_at: None,
                 })
                 .collect();
+            let head: Option<crate::github::event::CommitSha> = row
+                .fork
+                .and_then(|f| f.head)
+                .map(|h| h.parse().expect("a commit"));
             let fork = row.fork.map(|f| ForkRun {
-                head: f.head,
+                head: head.as_ref(),
                 author: f.by_its_author.then_some("someone"),
                 approvals: &approvals,
             });

@@ -8,7 +8,7 @@
 
 use k8s_openapi::jiff::Timestamp;
 
-use crate::github::event::{Event, WebhookEvent};
+use crate::github::event::{CommitSha, Event, WebhookEvent};
 
 use super::reasons::Answer;
 use super::{Decision, Deferral, Facts, Planner};
@@ -17,8 +17,8 @@ use super::{Decision, Deferral, Facts, Planner};
 /// the stored AgentApproval's own `cluster::approvals::Approval`, which the edges read it from).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HeadApproval {
-    /// The commit approved, as recorded: a full 40-hex SHA (the intake records no less).
-    pub sha: String,
+    /// The commit approved, in full (the intake records no less).
+    pub sha: CommitSha,
     /// The approver's GitHub login.
     pub approved_by: String,
     /// When it was given: the service's record of it, or, for the approval a comment is
@@ -28,15 +28,15 @@ pub struct HeadApproval {
 
 impl HeadApproval {
     /// Whether this approval is of exactly `head`: the full commit, not a prefix of it and
-    /// not an earlier head of the pull request. Case does not matter.
-    pub fn stands_for(&self, head: &str) -> bool {
-        names_exactly(&self.sha, head)
+    /// not an earlier head of the pull request.
+    pub fn stands_for(&self, head: &CommitSha) -> bool {
+        self.sha == *head
     }
 }
 
 /// Who approved exactly `head`, each once (logins ignore case), in the order of the
 /// records.
-pub(super) fn approvers_of<'a>(approvals: &'a [HeadApproval], head: &str) -> Vec<&'a str> {
+pub(super) fn approvers_of<'a>(approvals: &'a [HeadApproval], head: &CommitSha) -> Vec<&'a str> {
     let mut logins: Vec<&str> = Vec::new();
     for approval in approvals.iter().filter(|a| a.stands_for(head)) {
         let login = approval.approved_by.as_str();
@@ -74,14 +74,8 @@ impl ApproverAuthority {
 /// Whether some approval among `approvals` stands for `head` (see [`HeadApproval::stands_for`]):
 /// a retry or Re-run of a fork's run (`again.rs`), whose retrier's own permission is judged
 /// apart.
-pub(super) fn approves(approvals: &[HeadApproval], head: &str) -> bool {
+pub(super) fn approves(approvals: &[HeadApproval], head: &CommitSha) -> bool {
     approvals.iter().any(|a| a.stands_for(head))
-}
-
-/// Whether `recorded` names commit `head` exactly: both a full 40-character SHA, equal
-/// but for case. The one rule for a recorded approval (the store's dedup uses it too).
-pub fn names_exactly(recorded: &str, head: &str) -> bool {
-    head.len() == 40 && recorded.eq_ignore_ascii_case(head)
 }
 
 /// What an `approve` came to (see [`Planner::approve_head`]).
@@ -150,7 +144,8 @@ impl Planner {
         let Some(pr) = facts.pull_request else {
             return none(Vec::new());
         };
-        let head = pr.head.sha.as_str();
+        let head_sha = &pr.head.sha;
+        let head = head_sha.as_str();
         let prefix = &self.config().github.command_prefix;
         let number = pr.number;
         match sha {
@@ -167,9 +162,7 @@ impl Planner {
             None if facts.approvals_unreadable => {
                 return none(vec![Decision::Defer(Deferral::ApprovalsUnknown { number })]);
             }
-            None if facts
-                .head_at_comment
-                .is_some_and(|seen| seen.eq_ignore_ascii_case(head)) => {}
+            None if facts.head_at_comment == Some(head_sha) => {}
             None => {
                 let answer = Answer::ApprovalHeadMoved {
                     approved_by,
@@ -183,7 +176,7 @@ impl Planner {
             return none(Vec::new());
         };
         let approval = HeadApproval {
-            sha: head.to_ascii_lowercase(),
+            sha: head_sha.clone(),
             approved_by: approved_by.to_string(),
             approved_at: comment.comment.created_at,
         };
@@ -310,10 +303,12 @@ mod tests {
         ];
         let mut wrong = Vec::new();
         for case in cases {
+            let seen: Option<CommitSha> =
+                case.head_at_comment.map(|s| s.parse().expect("a commit"));
             let facts = Facts {
                 authority: Authority::Known(crate::config::Permission::Write),
                 pull_request: Some(&pr),
-                head_at_comment: case.head_at_comment,
+                head_at_comment: seen.as_ref(),
                 approvals_unreadable: case.unreadable,
                 ..Facts::default()
             };

@@ -296,7 +296,7 @@ impl Planner {
         if auth.fork_pull_requests == ForkPolicy::Never {
             return refused(RefusalReason::ForksNeverRun);
         }
-        let approvers = super::approval::approvers_of(facts.approvals, fork.head.as_str());
+        let approvers = super::approval::approvers_of(facts.approvals, &fork.head);
         if approvers.is_empty() {
             if facts.approvals_unreadable {
                 return Vouch::Waits(Deferral::ApprovalsUnknown {

@@ -39,7 +39,7 @@ mod replay;
 mod table;
 
 pub use again::{Again, ForkRun};
-pub use approval::{Approved, ApproverAuthority, GivenApproval, HeadApproval, names_exactly};
+pub use approval::{Approved, ApproverAuthority, GivenApproval, HeadApproval};
 use authority::Requester;
 pub use authority::permission_from_association;
 pub use pull_request::ApprovedRuns;
@@ -93,7 +93,7 @@ pub struct Facts<'a> {
     /// The pull request's head as the service had seen it when the comment was written
     /// (the last head recorded before its `created_at`): what an `approve` without a SHA
     /// approves, if it is still the head.
-    pub head_at_comment: Option<&'a str>,
+    pub head_at_comment: Option<&'a CommitSha>,
     /// The approval records could not be read: a decision that needs them waits.
     pub approvals_unreadable: bool,
     /// The permission, asked now, of the people who approved the head that would run:

@@ -583,28 +583,9 @@ mod tests {
                 expect: "refuse @forker: ForkNeedsApproval",
                 ..row()
             },
-            Row {
-                story: "an approval recorded of a prefix of the head does not run it",
-                agents: REVIEW,
-                payload: FORK,
-                given: || Given {
-                    approved_sha: Some("0123456789abcdef"),
-                    ..Given::known(Read)
-                },
-                expect: "refuse @forker: ForkNeedsApproval",
-                ..row()
-            },
-            Row {
-                story: "an approval of the head in capitals is of the head",
-                agents: REVIEW,
-                payload: FORK,
-                given: || Given {
-                    approved_sha: Some("0123456789ABCDEF0123456789ABCDEF01234567"),
-                    ..Given::known(Read)
-                },
-                expect: "launch review",
-                ..row()
-            },
+            // An approval recorded of a prefix of the head, or in capitals, is no record's:
+            // a record holds full commits (`HeadApproval::sha` is a `CommitSha`; the stored
+            // record's read: `cluster::approvals`, `a_stored_record_names_full_commits_or_is_not_read`).
             Row {
                 story: "a fork's pull request waits while the approvals cannot be read",
                 agents: REVIEW,
@@ -871,7 +852,7 @@ mod tests {
         };
         let pr = fork.pull_request;
         let approval = |sha: &str| crate::plan::HeadApproval {
-            sha: sha.into(),
+            sha: sha.parse().expect("a commit"),
             approved_by: "maintainer".into(),
             approved_at: None,
         };
@@ -949,7 +930,7 @@ mod tests {
             Some("/agent approve"),
         );
         let approval = crate::plan::HeadApproval {
-            sha: fork.pull_request.head.sha.to_string(),
+            sha: fork.pull_request.head.sha.clone(),
             approved_by: "codertocat".into(),
             approved_at: None,
         };

@@ -216,7 +216,7 @@ pub(super) fn check(rows: &[Row]) {
         let approvals: Vec<super::HeadApproval> = given
             .approved_sha
             .map(|sha| super::HeadApproval {
-                sha: sha.into(),
+                sha: sha.parse().expect("a commit"),
                 approved_by: "maintainer".into(),
                 approved_at: None,
             })

@@ -18,7 +18,8 @@ use std::pin::Pin;
 use std::sync::Mutex;
 
 use k8s_openapi::jiff::Timestamp;
-use serde::{Deserialize, Serialize};
+
+use crate::github::event::CommitSha;
 
 /// At most this many heads are kept per pull request (the oldest go first).
 pub const MAX_HEADS: usize = 50;
@@ -26,17 +27,17 @@ pub const MAX_HEADS: usize = 50;
 pub const MAX_APPROVALS: usize = 20;
 
 /// A head commit the service saw in a `pull_request` event, and when it first saw it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SeenHead {
-    pub sha: String,
+    pub sha: CommitSha,
     pub seen_at: Timestamp,
 }
 
 /// A maintainer's approval of one head commit.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApprovalEntry {
-    /// The full 40-hex commit.
-    pub sha: String,
+    /// The commit, in full.
+    pub sha: CommitSha,
     /// The approver's GitHub login.
     pub approved_by: String,
     /// When the service recorded it.
@@ -57,7 +58,7 @@ impl From<&ApprovalEntry> for crate::plan::HeadApproval {
 }
 
 /// What the service knows of one pull request's heads and approvals.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct PullRequestRecord {
     /// Oldest first.
     pub heads: Vec<SeenHead>,
@@ -69,16 +70,12 @@ impl PullRequestRecord {
     /// Records `sha` as the head seen `at`; false when it changes nothing (the same head
     /// seen again last). A head seen again after another keeps both sightings' order: it
     /// moves to the end, with its first time kept only if nothing came between.
-    pub fn see(&mut self, sha: &str, at: Timestamp) -> bool {
-        if self
-            .heads
-            .last()
-            .is_some_and(|h| h.sha.eq_ignore_ascii_case(sha))
-        {
+    pub fn see(&mut self, sha: &CommitSha, at: Timestamp) -> bool {
+        if self.heads.last().is_some_and(|h| h.sha == *sha) {
             return false;
         }
         self.heads.push(SeenHead {
-            sha: sha.to_ascii_lowercase(),
+            sha: sha.clone(),
             seen_at: at,
         });
         if self.heads.len() > MAX_HEADS {
@@ -89,12 +86,12 @@ impl PullRequestRecord {
     }
 
     /// The head as the service knew it at `at`: the last one seen strictly before it.
-    pub fn head_at(&self, at: Timestamp) -> Option<&str> {
+    pub fn head_at(&self, at: Timestamp) -> Option<&CommitSha> {
         self.heads
             .iter()
             .filter(|h| h.seen_at < at)
             .max_by_key(|h| h.seen_at)
-            .map(|h| h.sha.as_str())
+            .map(|h| &h.sha)
     }
 
     /// Records an approval; false when the same person approved that commit already. A
@@ -102,17 +99,14 @@ impl PullRequestRecord {
     /// the head whose permission reaches it (an admin's approval after a writer's starts
     /// the admin-only agents at later events as well).
     pub fn approve(&mut self, entry: ApprovalEntry) -> bool {
-        let again = self.approvals.iter().any(|a| {
-            crate::plan::names_exactly(&a.sha, &entry.sha)
-                && a.approved_by.eq_ignore_ascii_case(&entry.approved_by)
-        });
+        let again = self
+            .approvals
+            .iter()
+            .any(|a| a.sha == entry.sha && a.approved_by.eq_ignore_ascii_case(&entry.approved_by));
         if again {
             return false;
         }
-        self.approvals.push(ApprovalEntry {
-            sha: entry.sha.to_ascii_lowercase(),
-            ..entry
-        });
+        self.approvals.push(entry);
         if self.approvals.len() > MAX_APPROVALS {
             let extra = self.approvals.len() - MAX_APPROVALS;
             self.approvals.drain(..extra);
@@ -120,12 +114,9 @@ impl PullRequestRecord {
         true
     }
 
-    /// Whether commit `sha` (full) was approved, by the planner's rule
-    /// ([`crate::plan::names_exactly`]).
-    pub fn approves(&self, sha: &str) -> bool {
-        self.approvals
-            .iter()
-            .any(|a| crate::plan::names_exactly(&a.sha, sha))
+    /// Whether commit `sha` was approved.
+    pub fn approves(&self, sha: &CommitSha) -> bool {
+        self.approvals.iter().any(|a| a.sha == *sha)
     }
 }
 
@@ -156,8 +147,8 @@ impl std::fmt::Display for PullRequestKey {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApprovalToRecord {
     pub key: PullRequestKey,
-    /// The full head commit, lowercase.
-    pub sha: String,
+    /// The head commit, in full.
+    pub sha: CommitSha,
     pub approved_by: String,
     /// The comment that carried `approve`.
     pub comment_id: u64,
@@ -250,6 +241,10 @@ impl ApprovalStore for MemoryApprovals {
 mod tests {
     use super::*;
 
+    fn sha(s: &str) -> CommitSha {
+        s.parse().expect("a commit")
+    }
+
     const A: &str = "0123456789abcdef0123456789abcdef01234567";
     const B: &str = "89abcdef0123456789abcdef0123456789abcdef";
 
@@ -259,18 +254,22 @@ mod tests {
 
     #[test]
     fn the_head_at_a_time_is_the_last_seen_strictly_before_it() {
+        let (a, b) = (sha(A), sha(B));
         let mut r = PullRequestRecord::default();
-        assert!(r.see(A, at("2026-01-01T10:00:00Z")));
-        assert!(!r.see(A, at("2026-01-01T10:00:30Z")), "the same head again");
-        assert!(r.see(B, at("2026-01-01T10:01:00Z")));
+        assert!(r.see(&a, at("2026-01-01T10:00:00Z")));
+        assert!(
+            !r.see(&a, at("2026-01-01T10:00:30Z")),
+            "the same head again"
+        );
+        assert!(r.see(&b, at("2026-01-01T10:01:00Z")));
         assert_eq!(r.head_at(at("2026-01-01T09:59:59Z")), None);
         assert_eq!(r.head_at(at("2026-01-01T10:00:00Z")), None);
-        assert_eq!(r.head_at(at("2026-01-01T10:00:59Z")), Some(A));
-        assert_eq!(r.head_at(at("2026-01-01T10:01:01Z")), Some(B));
+        assert_eq!(r.head_at(at("2026-01-01T10:00:59Z")), Some(&a));
+        assert_eq!(r.head_at(at("2026-01-01T10:01:01Z")), Some(&b));
         // Pushed back to A: A again is the head from then on, B between.
-        assert!(r.see(A, at("2026-01-01T10:02:00Z")));
-        assert_eq!(r.head_at(at("2026-01-01T10:01:30Z")), Some(B));
-        assert_eq!(r.head_at(at("2026-01-01T10:03:00Z")), Some(A));
+        assert!(r.see(&a, at("2026-01-01T10:02:00Z")));
+        assert_eq!(r.head_at(at("2026-01-01T10:01:30Z")), Some(&b));
+        assert_eq!(r.head_at(at("2026-01-01T10:03:00Z")), Some(&a));
     }
 
     #[test]
@@ -278,7 +277,7 @@ mod tests {
         let mut r = PullRequestRecord::default();
         let start = at("2026-01-01T00:00:00Z");
         for i in 0..(MAX_HEADS as i64 + 10) {
-            let sha = format!("{i:040x}");
+            let sha = sha(&format!("{i:040x}"));
             r.see(
                 &sha,
                 start + k8s_openapi::jiff::SignedDuration::from_secs(i),
@@ -292,23 +291,9 @@ mod tests {
         }
         assert_eq!(r.heads.len(), MAX_HEADS);
         assert_eq!(r.approvals.len(), MAX_APPROVALS);
-        let last = format!("{:040x}", MAX_HEADS as i64 + 9);
-        assert_eq!(r.heads.last().map(|h| h.sha.as_str()), Some(last.as_str()));
+        let last = sha(&format!("{:040x}", MAX_HEADS as i64 + 9));
+        assert_eq!(r.heads.last().map(|h| &h.sha), Some(&last));
         assert!(r.approves(&last));
-        assert!(!r.approves(&format!("{:040x}", 0)));
-    }
-
-    #[test]
-    fn only_a_full_sha_is_approved() {
-        let mut r = PullRequestRecord::default();
-        r.approve(ApprovalEntry {
-            sha: A.to_uppercase(),
-            approved_by: "m".into(),
-            approved_at: at("2026-01-01T00:00:00Z"),
-            comment_id: 1,
-        });
-        assert!(r.approves(A));
-        assert!(!r.approves(&A[..12]));
-        assert!(!r.approves(B));
+        assert!(!r.approves(&sha(&format!("{:040x}", 0))));
     }
 }

@@ -38,7 +38,7 @@ pub struct Gathered {
     /// judges whether one is of its head).
     pub approvals: Vec<HeadApproval>,
     /// The head the service had seen when the comment was written (for `approve`).
-    pub head_at_comment: Option<String>,
+    pub head_at_comment: Option<CommitSha>,
     /// The approval records could not be read.
     pub approvals_unreadable: bool,
     /// What GitHub says now of the approvers of the head whose approval the planner is
@@ -100,7 +100,7 @@ impl Gathered {
             own_app_id: self.own_app_id,
             pull_request: self.pull_request.as_ref(),
             approvals: &self.approvals,
-            head_at_comment: self.head_at_comment.as_deref(),
+            head_at_comment: self.head_at_comment.as_ref(),
             approvals_unreadable: self.approvals_unreadable,
             approvers: &self.approvers,
             changed_files: match &self.changed_files {
@@ -568,9 +568,8 @@ pub async fn gather(
                         };
                         match record_of(approvals, &repo, number).await {
                             Some(record) => {
-                                gathered.head_at_comment = written_at
-                                    .and_then(|at| record.head_at(at))
-                                    .map(str::to_string);
+                                gathered.head_at_comment =
+                                    written_at.and_then(|at| record.head_at(at)).cloned();
                             }
                             None => gathered.approvals_unreadable = true,
                         }

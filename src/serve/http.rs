@@ -839,7 +839,7 @@ async fn record_head(app: &AppState, event: &event::WebhookEvent) {
         | Action::Other(_) => return,
     }
     let key = PullRequestKey::new(repository.full_name.as_str(), e.number);
-    let sha = e.pull_request.head.sha.to_string();
+    let sha = e.pull_request.head.sha.clone();
     let now = app.clock.now();
     let change = move |r: &mut crate::ports::approvals::PullRequestRecord| r.see(&sha, now);
     if let Err(e) = app.approvals.update(&key, &change).await {

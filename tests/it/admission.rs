@@ -20,7 +20,7 @@ use std::process::{Command, Stdio};
 
 use agentpods::cli::admission::DEFAULT_SERVICE_USER;
 use agentpods::config::{self, Permission};
-use agentpods::github::event;
+use agentpods::github::event::{self, CommitSha};
 use agentpods::plan::{Authority, Decision, Facts, Planner};
 use agentpods::render::{Engine, K8sObject};
 use serde_json::{Value, json};
@@ -1591,12 +1591,13 @@ async fn an_approval_and_a_runs_status_are_written_by_the_service_alone() {
             )
             .expect("the AgentApproval")
     };
-    let seen = |r: &mut PullRequestRecord| r.see(head, now);
+    let head: CommitSha = head.parse().expect("a commit");
+    let seen = |r: &mut PullRequestRecord| r.see(&head, now);
     approvals.update(&key, &seen).await.expect("head seen");
     let recorded = stored_approval(&cluster);
     let approve = |r: &mut PullRequestRecord| {
         r.approve(ApprovalEntry {
-            sha: head.into(),
+            sha: head.clone(),
             approved_by: "Codertocat".into(),
             approved_at: now,
             comment_id: 7,

@@ -18,6 +18,7 @@ use agentpods::agentrun::Phase;
 use agentpods::cluster::approvals::KubeApprovals;
 use agentpods::cluster::lease::{LeaseOptions, release, try_acquire};
 use agentpods::config::Permission;
+use agentpods::github::event::CommitSha;
 use agentpods::ports::approvals::{
     ApprovalEntry, ApprovalStore, PullRequestKey, PullRequestRecord,
 };
@@ -255,7 +256,9 @@ async fn approvals_at_home() -> BTreeSet<Grant> {
         let key = &key;
         async move {
             for i in 0..5u64 {
-                let sha = format!("{:040x}", replica as u64 * 100 + i);
+                let sha: CommitSha = format!("{:040x}", replica as u64 * 100 + i)
+                    .parse()
+                    .expect("a commit");
                 let at = start + k8s_openapi::jiff::SignedDuration::from_secs(i as i64);
                 let entry = ApprovalEntry {
                     sha: sha.clone(),
@@ -299,7 +302,7 @@ async fn a_run_cannot_write_an_approval() {
         let run = cluster.fake.client_as(RUNS, "default");
         let store = KubeApprovals::new(run, "agentpods");
         let key = PullRequestKey::new("Codertocat/Hello-World", 2);
-        let sha = format!("{:040x}", 7);
+        let sha: CommitSha = format!("{:040x}", 7).parse().expect("a commit");
         let now = k8s_openapi::jiff::Timestamp::now();
         let change = move |r: &mut PullRequestRecord| {
             r.approve(ApprovalEntry {

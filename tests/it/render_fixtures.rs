@@ -691,7 +691,7 @@ const FORK_HEAD: &str = "0123456789abcdef0123456789abcdef01234567";
 /// What the service's records say: a maintainer approved `sha`.
 fn approval_of(sha: &str) -> [HeadApproval; 1] {
     [HeadApproval {
-        sha: sha.into(),
+        sha: sha.parse().expect("a commit"),
         approved_by: "maintainer".into(),
         approved_at: None,
     }]

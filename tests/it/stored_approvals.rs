@@ -86,11 +86,11 @@ async fn every_stored_approval_record_reads_and_takes_the_next_approval() {
             record.heads,
             vec![
                 SeenHead {
-                    sha: APPROVED.into(),
+                    sha: APPROVED.parse().expect("a commit"),
                     seen_at: time("2026-11-25T10:00:00Z"),
                 },
                 SeenHead {
-                    sha: PUSHED.into(),
+                    sha: PUSHED.parse().expect("a commit"),
                     seen_at: time("2026-11-25T10:02:00Z"),
                 },
             ],
@@ -99,7 +99,7 @@ async fn every_stored_approval_record_reads_and_takes_the_next_approval() {
         assert_eq!(
             record.approvals,
             vec![ApprovalEntry {
-                sha: APPROVED.into(),
+                sha: APPROVED.parse().expect("a commit"),
                 approved_by: "Codertocat".into(),
                 approved_at: time("2026-11-25T10:01:00Z"),
                 comment_id: 491,
@@ -108,7 +108,7 @@ async fn every_stored_approval_record_reads_and_takes_the_next_approval() {
         );
 
         let next = ApprovalEntry {
-            sha: PUSHED.into(),
+            sha: PUSHED.parse().expect("a commit"),
             approved_by: "Codertocat".into(),
             approved_at: time("2026-11-25T10:03:00Z"),
             comment_id: 492,
@@ -137,17 +137,17 @@ async fn today_s_store_writes_an_approval_as_the_frozen_record_holds_it() {
     let store = KubeApprovals::new(cluster.service.clone(), HOME);
     let change = |r: &mut agentpods::ports::approvals::PullRequestRecord| {
         r.heads.push(SeenHead {
-            sha: APPROVED.into(),
+            sha: APPROVED.parse().expect("a commit"),
             seen_at: time("2026-11-25T10:00:00Z"),
         });
         r.approvals.push(ApprovalEntry {
-            sha: APPROVED.into(),
+            sha: APPROVED.parse().expect("a commit"),
             approved_by: "Codertocat".into(),
             approved_at: time("2026-11-25T10:01:00Z"),
             comment_id: 491,
         });
         r.heads.push(SeenHead {
-            sha: PUSHED.into(),
+            sha: PUSHED.parse().expect("a commit"),
             seen_at: time("2026-11-25T10:02:00Z"),
         });
         true
