@@ -47,6 +47,39 @@ pub enum GitError {
 /// of one object [`Git::each_new_object`] reads.
 const LARGEST_FILE: usize = 100 * 1024 * 1024;
 
+/// The kind of a git object, as `git cat-file` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ObjectKind {
+    Commit,
+    Tree,
+    Blob,
+    Tag,
+}
+
+impl ObjectKind {
+    /// The kind git calls `name`.
+    fn named(name: &str) -> Option<ObjectKind> {
+        match name {
+            "commit" => Some(ObjectKind::Commit),
+            "tree" => Some(ObjectKind::Tree),
+            "blob" => Some(ObjectKind::Blob),
+            "tag" => Some(ObjectKind::Tag),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for ObjectKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ObjectKind::Commit => "commit",
+            ObjectKind::Tree => "tree",
+            ObjectKind::Blob => "blob",
+            ObjectKind::Tag => "tag",
+        })
+    }
+}
+
 /// The most bytes of objects [`Git::each_new_object`] reads in all: GitHub refuses a push
 /// over 2 GiB, and a small bundle of deltas can make many files of 100 MiB each, which
 /// would keep the step that holds the token busy for its whole deadline (review 11h, D1).
@@ -534,7 +567,7 @@ impl Git {
         &self,
         base: &Sha,
         head: &Sha,
-        look: &mut dyn FnMut(&str, &str, &[u8]) -> bool,
+        look: &mut dyn FnMut(ObjectKind, &str, &[u8]) -> bool,
     ) -> Result<(), GitError> {
         use std::io::{BufRead, BufReader, Read, Write};
         let not_base = format!("^{}", base.as_str());
@@ -593,6 +626,10 @@ impl Git {
             };
             let Ok(size) = size.parse::<usize>() else {
                 outcome = Err(broken("a size that is not a number"));
+                break;
+            };
+            let Some(kind) = ObjectKind::named(kind) else {
+                outcome = Err(broken(&format!("{id} is of no kind git has")));
                 break;
             };
             // Never read whole: the step that looks holds the token, and runs out of

@@ -45,7 +45,7 @@ use thiserror::Error;
 use crate::agent_pod;
 use crate::github_client::PullRequestCreated;
 
-use self::git::{Credentials, Git, GitError, Identity};
+use self::git::{Credentials, Git, GitError, Identity, ObjectKind};
 use self::process::{AgentCommand, PromptVia};
 pub use self::pull_request::{GithubPullRequests, PullRequestDraft, RequestedBy};
 use self::result::{AgentExit, AgentReport, PodConclusion, PodResult, Redactor};
@@ -456,12 +456,7 @@ fn checkout_step(args: &AgentArgs) -> ExitCode {
                 check_out(&git, &plan, redactor)
             });
             match checked {
-                Ok((base, sealed)) => (
-                    handoff::CheckedOut::Ready {
-                        base: base.as_str().to_string(),
-                    },
-                    Some(sealed),
-                ),
+                Ok((base, sealed)) => (handoff::CheckedOut::Ready { base }, Some(sealed)),
                 Err(e) => (checkout_failed(redactor, &e), None),
             }
         }
@@ -514,18 +509,15 @@ fn agent_step(args: &AgentArgs) -> ExitCode {
                     handoff::AgentRecord::Skipped
                 }
                 Ok((handoff::CheckedOut::Ready { base }, sealed)) => {
-                    let ran = Sha::parse(&base)
-                        .map_err(AgentError::from)
-                        .and_then(|base| {
-                            let task = read_task(args)?;
-                            let exit = run_agent(args, &args.workdir, &base, &task, redactor)?;
-                            if let Some(changes) =
-                                args.changes_dir.as_deref().filter(|_| exit.code == Some(0))
-                            {
-                                bundle_changes(args, &base, &sealed, changes, redactor)?;
-                            }
-                            Ok(exit)
-                        });
+                    let ran = read_task(args).and_then(|task| {
+                        let exit = run_agent(args, &args.workdir, &base, &task, redactor)?;
+                        if let Some(changes) =
+                            args.changes_dir.as_deref().filter(|_| exit.code == Some(0))
+                        {
+                            bundle_changes(args, &base, &sealed, changes, redactor)?;
+                        }
+                        Ok(exit)
+                    });
                     match ran {
                         Ok(exit) => handoff::AgentRecord::exited(exit),
                         Err(e) => agent_failed(redactor, &e),
@@ -658,12 +650,12 @@ fn secret_in_push(
             .iter()
             .find(|s| s.redactor.finds(content))
             .map_or_else(|| "a secret of the pod".to_string(), |s| s.name.clone());
-        let place = match kind {
-            "commit" => "a commit's message, author or committer".to_string(),
-            "tree" if path.is_empty() => "a file name".to_string(),
-            "tree" => format!("a file name under `{path}`"),
-            _ if path.is_empty() => format!("a {kind}"),
-            _ => format!("`{path}`"),
+        let place = match (kind, path.is_empty()) {
+            (ObjectKind::Commit, _) => "a commit's message, author or committer".to_string(),
+            (ObjectKind::Tree, true) => "a file name".to_string(),
+            (ObjectKind::Tree, false) => format!("a file name under `{path}`"),
+            (ObjectKind::Blob | ObjectKind::Tag, true) => format!("a {kind}"),
+            (ObjectKind::Blob | ObjectKind::Tag, false) => format!("`{path}`"),
         };
         found = Some(Published {
             secret,
@@ -871,7 +863,7 @@ fn attempt(
         // What the checkout wrote, where the agent could not; and the agent's own word.
         let (checked, sealed) = handoff::read_checkout(&args.handoff_dir)?;
         let base = match checked {
-            handoff::CheckedOut::Ready { base } => Sha::parse(&base)?,
+            handoff::CheckedOut::Ready { base } => base,
             handoff::CheckedOut::Failed { message } => {
                 return Err(AgentError::CheckoutStep(message));
             }

@@ -85,8 +85,22 @@ fn scheme_only(url: &str) -> String {
 }
 
 /// A full commit id.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub struct Sha(String);
+
+impl TryFrom<String> for Sha {
+    type Error = TaskError;
+    fn try_from(s: String) -> Result<Sha, TaskError> {
+        Sha::parse(&s)
+    }
+}
+
+impl From<Sha> for String {
+    fn from(sha: Sha) -> String {
+        sha.0
+    }
+}
 
 impl Sha {
     pub fn parse(s: &str) -> Result<Sha, TaskError> {

@@ -122,7 +122,7 @@ impl CancelRuns {
 pub type RetryFuture<'a> = Pin<Box<dyn Future<Output = Result<RunAgain, LaunchError>> + Send + 'a>>;
 
 /// What asking for a run again came to.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum RunAgain {
     /// Recorded again under this name (or found recorded: the same delivery again).
     Recorded(String),

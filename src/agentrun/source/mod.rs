@@ -72,13 +72,16 @@ impl Default for StoredSource {
 }
 
 /// Why a stored source cannot be read or written: the run it belongs to cannot be rendered.
-#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+#[derive(Debug, thiserror::Error, Clone)]
 pub enum SourceError {
     #[error(
         "its spec.source is version {found}, which this agentpods does not read (it reads \
          versions 1 to {CURRENT}): a newer agentpods recorded it"
     )]
-    UnknownVersion { found: String },
+    UnknownVersion {
+        /// The `version` as stored: a number this code does not read, or not a number.
+        found: Value,
+    },
     #[error("its spec.source (version {version}) is not as that version wrote it: {source}")]
     Malformed {
         version: u64,
@@ -98,8 +101,8 @@ pub enum SourceError {
     Unrecordable(#[source] JsonError),
 }
 
-/// serde_json's error, shared, so that a [`SourceError`] is cloned and compared (by its
-/// text) as the runs it belongs to are.
+/// serde_json's error, shared, so that a [`SourceError`] is cloned as the runs it belongs
+/// to are.
 #[derive(Debug, Clone)]
 pub struct JsonError(std::sync::Arc<serde_json::Error>);
 
@@ -121,14 +124,6 @@ impl std::error::Error for JsonError {
     }
 }
 
-impl PartialEq for JsonError {
-    fn eq(&self, other: &JsonError) -> bool {
-        self.0.to_string() == other.0.to_string()
-    }
-}
-
-impl Eq for JsonError {}
-
 impl StoredSource {
     /// `source` in the current version's form.
     pub fn record(source: &RunSource) -> Result<StoredSource, SourceError> {
@@ -143,7 +138,7 @@ impl StoredSource {
         match self.0.get("version") {
             None => Ok(v1::VERSION),
             Some(version) => version.as_u64().ok_or_else(|| SourceError::UnknownVersion {
-                found: version.to_string(),
+                found: version.clone(),
             }),
         }
     }
@@ -154,7 +149,7 @@ impl StoredSource {
             v1::VERSION => parse::<v1::Source>(v1::VERSION, &self.0)?.into_model(),
             v2::VERSION => parse::<v2::Source>(v2::VERSION, &self.0)?.into_model(),
             other => Err(SourceError::UnknownVersion {
-                found: other.to_string(),
+                found: other.into(),
             }),
         }
     }
@@ -184,7 +179,7 @@ mod tests {
         let stored = StoredSource(json!({"version": "two"}));
         assert!(matches!(
             stored.read(),
-            Err(SourceError::UnknownVersion { found }) if found == "\"two\""
+            Err(SourceError::UnknownVersion { found }) if found == json!("two")
         ));
     }
 
