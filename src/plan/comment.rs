@@ -194,7 +194,7 @@ impl Planner {
             Command::Review { focus } => {
                 self.start(asked, BuiltinVerb::Review.name(), focus, out)?
             }
-            Command::Custom { verb, text, .. } => {
+            Command::Custom { verb, text } => {
                 let task = Some(text).filter(|t| !t.is_empty());
                 self.start(asked, &verb.to_lowercase(), task, out)?;
             }
