@@ -147,31 +147,40 @@ pub struct PullRequestRef {
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, JsonSchema)]
-#[serde(rename_all = "camelCase")]
+// Every field's stored name is spelled out: a Rust rename does not change what is
+// stored (tests/it/stored_statuses.rs holds the names).
 pub struct AgentRunStatus {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "phase", default, skip_serializing_if = "Option::is_none")]
     pub phase: Option<Phase>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(rename = "conditions", default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "podName", default, skip_serializing_if = "Option::is_none")]
     pub pod_name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "jobName", default, skip_serializing_if = "Option::is_none")]
     pub job_name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "startTime", default, skip_serializing_if = "Option::is_none")]
     pub start_time: Option<Time>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "finishTime",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub finish_time: Option<Time>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "result", default, skip_serializing_if = "Option::is_none")]
     pub result: Option<RunResult>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "report", default, skip_serializing_if = "Option::is_none")]
     pub report: Option<ReportRefs>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "observedGeneration",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub observed_generation: Option<i64>,
     /// Pods started so far (more than one after an eviction or a lost node).
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(rename = "attempts", default, skip_serializing_if = "is_zero")]
     pub attempts: u32,
     /// Why the run is in its phase, in a sentence.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "message", default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
 }
 
@@ -185,12 +194,19 @@ fn is_zero(n: &u32) -> bool {
 /// run alone for the newer controller (`cluster::controller::left_for_newer`).
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 pub enum Phase {
+    #[serde(rename = "Pending")]
     Pending,
+    #[serde(rename = "Queued")]
     Queued,
+    #[serde(rename = "Running")]
     Running,
+    #[serde(rename = "Succeeded")]
     Succeeded,
+    #[serde(rename = "Failed")]
     Failed,
+    #[serde(rename = "Cancelled")]
     Cancelled,
+    #[serde(rename = "TimedOut")]
     TimedOut,
     /// A phase this version does not know, as it was stored. Not in the CRD's schema: only
     /// a newer CRD lets the API server store one.
@@ -223,32 +239,47 @@ impl Phase {
 /// The phase as stored: `Running`, or the name a newer agentpods wrote.
 impl std::fmt::Display for Phase {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Phase::Unknown(name) => f.write_str(name),
-            known => write!(f, "{known:?}"),
-        }
+        f.write_str(match self {
+            Phase::Pending => "Pending",
+            Phase::Queued => "Queued",
+            Phase::Running => "Running",
+            Phase::Succeeded => "Succeeded",
+            Phase::Failed => "Failed",
+            Phase::Cancelled => "Cancelled",
+            Phase::TimedOut => "TimedOut",
+            Phase::Unknown(name) => name,
+        })
     }
 }
 
 /// What the agent reported in its termination message.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
-#[serde(rename_all = "camelCase")]
+// Every field's stored name is spelled out: a Rust rename does not change what is
+// stored (tests/it/stored_statuses.rs holds the names).
 pub struct RunResult {
+    #[serde(rename = "conclusion")]
     pub conclusion: Conclusion,
+    #[serde(rename = "summary")]
     pub summary: String,
 }
 
 /// How a run ended, in GitHub's spelling of a check run's conclusion. One a newer
 /// agentpods wrote reads as [`Conclusion::Unknown`], as [`Phase::Unknown`] does.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
 pub enum Conclusion {
+    #[serde(rename = "success")]
     Success,
+    #[serde(rename = "failure")]
     Failure,
+    #[serde(rename = "neutral")]
     Neutral,
+    #[serde(rename = "cancelled")]
     Cancelled,
+    #[serde(rename = "skipped")]
     Skipped,
+    #[serde(rename = "timed_out")]
     TimedOut,
+    #[serde(rename = "action_required")]
     ActionRequired,
     /// A conclusion this version does not know, as it was stored. Not in the CRD's schema.
     #[serde(untagged)]
@@ -324,16 +355,25 @@ impl std::fmt::Display for Conclusion {
 
 /// Where the run was reported on GitHub, so a restart edits instead of posting again.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, JsonSchema)]
-#[serde(rename_all = "camelCase")]
+// Every field's stored name is spelled out: a Rust rename does not change what is
+// stored (tests/it/stored_statuses.rs holds the names).
 pub struct ReportRefs {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "checkRunId",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub check_run_id: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "commentId", default, skip_serializing_if = "Option::is_none")]
     pub comment_id: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "statusContext",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub status_context: Option<String>,
     /// The phase GitHub was last told about.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "reported", default, skip_serializing_if = "Option::is_none")]
     pub reported: Option<Phase>,
 }
 
