@@ -9,6 +9,9 @@ WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src src
 COPY benches benches
+# What the crate includes at compile time from outside src/ (tests/it/dockerfiles.rs).
+COPY deploy/github-app.json deploy/github-app.json
+COPY templates templates
 RUN cargo build --release --locked --bin agentpods \
     && install -D -m 0755 target/release/agentpods /out/agentpods
 

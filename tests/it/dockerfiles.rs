@@ -448,3 +448,98 @@ fn verify_upstream_names_a_binary_that_is_not_upstreams() {
         .expect("run verify-upstream.sh");
     assert_eq!(none.status.code(), Some(2), "{none:?}");
 }
+
+/// The files the crate reads at compile time (`include_str!`, `include_bytes!`,
+/// `include!` in src/), as paths from the repository's root.
+fn compile_time_reads() -> Vec<String> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut found = Vec::new();
+    let mut folders = vec![root.join("src")];
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(&folder).expect("a source folder") {
+            let path = entry.expect("an entry").path();
+            if path.is_dir() {
+                folders.push(path);
+                continue;
+            }
+            if path.extension().is_none_or(|e| e != "rs") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).expect("a source file");
+            for macro_name in ["include_str!(\"", "include_bytes!(\"", "include!(\""] {
+                for (at, _) in text.match_indices(macro_name) {
+                    let rest = &text[at + macro_name.len()..];
+                    let Some(end) = rest.find('"') else { continue };
+                    let target = path.parent().expect("a folder").join(&rest[..end]);
+                    // Normalised by hand: the file need not exist for the path to be named.
+                    let mut parts: Vec<String> = Vec::new();
+                    for part in target
+                        .strip_prefix(root)
+                        .expect("under the root")
+                        .components()
+                    {
+                        match part {
+                            std::path::Component::ParentDir => {
+                                parts.pop();
+                            }
+                            std::path::Component::Normal(p) => {
+                                parts.push(p.to_string_lossy().into_owned());
+                            }
+                            _ => {}
+                        }
+                    }
+                    found.push(parts.join("/"));
+                }
+            }
+        }
+    }
+    found.sort();
+    found.dedup();
+    found
+}
+
+/// Every file `cargo build` of the binary reads is in the builder stage's context: the
+/// crate includes files from outside src/ (the GitHub App manifest, two default templates),
+/// and a builder that copies only src/ fails at `cargo build` (new-user review 13e, N1: both
+/// images failed to build from setup.md's `docker build`). No Docker here, so the COPYs
+/// are read.
+#[test]
+fn the_builder_stages_copy_every_file_the_crate_reads_at_compile_time() {
+    let reads = compile_time_reads();
+    assert!(
+        reads.iter().any(|r| r == "deploy/github-app.json"),
+        "the scan finds the includes: {reads:?}"
+    );
+    for dockerfile in DOCKERFILES {
+        let steps = instructions(&read(dockerfile));
+        // The builder stage: from its FROM to the next one.
+        let builder: Vec<&(String, String)> = steps
+            .iter()
+            .skip_while(|(k, a)| !(k == "FROM" && a.ends_with("AS builder")))
+            .skip(1)
+            .take_while(|(k, _)| k != "FROM")
+            .collect();
+        assert!(!builder.is_empty(), "{dockerfile}: no builder stage");
+        let copied: Vec<&str> = builder
+            .iter()
+            .filter(|(k, a)| k == "COPY" && !a.starts_with("--from"))
+            .flat_map(|(_, a)| {
+                let words: Vec<&str> = a.split_whitespace().collect();
+                words[..words.len().saturating_sub(1)].to_vec()
+            })
+            .collect();
+        let missing: Vec<&String> = reads
+            .iter()
+            .filter(|read| {
+                !copied.iter().any(|c| {
+                    *read == c || read.starts_with(&format!("{}/", c.trim_end_matches('/')))
+                })
+            })
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "{dockerfile}: its builder stage copies {copied:?}, but the crate reads {missing:?} \
+             at compile time: `cargo build` fails there"
+        );
+    }
+}
