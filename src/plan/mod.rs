@@ -35,6 +35,7 @@ mod push;
 mod reasons;
 mod release;
 mod replay;
+mod repository;
 #[cfg(test)]
 mod table;
 
@@ -45,6 +46,7 @@ pub use authority::permission_from_association;
 pub use pull_request::ApprovedRuns;
 pub use reasons::{Deferral, IgnoreReason, Refusal, RefusalReason, SkipReason};
 pub use replay::{CLOCK_SKEW, REPLAY_GUARD, REPLAY_WINDOW, Stale, stale};
+pub use repository::RepositorySays;
 
 /// What is known of the requester's permission on the repository. The payload's
 /// `author_association` never grants anything where runs are real: it may only refuse
@@ -102,6 +104,9 @@ pub struct Facts<'a> {
     /// The commit of the ref a run about an issue or a release checks out (the default
     /// branch's head, the tag's commit), as GitHub said it when the delivery came.
     pub commit: RefCommit<'a>,
+    /// What the repository's own file (services.yaml's `repository_config`) on its default
+    /// branch says: which of its agents run there.
+    pub repository: RepositorySays<'a>,
 }
 
 /// A pull request's changed paths (each file's name, and its name before a rename), as
@@ -603,6 +608,10 @@ impl Planner {
         planned: Planned<'_>,
         facts: &Facts<'_>,
     ) -> Vec<Decision> {
+        let planned = Planned {
+            decisions: self.narrow(event, planned.decisions, facts.repository),
+            ..planned
+        };
         let decisions = match &planned.fork {
             Some(fork) => self.fork_policy(planned.decisions, fork, facts),
             None => planned.decisions,
