@@ -6,6 +6,7 @@
 //! starts nothing; a hostile or broken file, or one that is no file, fails closed with
 //! its `file:line:col`; GitHub's failure waits (503) and is decided on redelivery.
 
+use crate::scenario::{OWNER, PullRequest, Scenario};
 use crate::support;
 
 use agentpods::github_client::GithubClient;
@@ -507,4 +508,52 @@ fn repository_config_is_checked_where_it_is_written() {
         check("repository_config: {paht: .agentpods.yaml}\n").contains("path"),
         "a did-you-mean"
     );
+}
+
+/// The story: a repository's maintainers turn the review off in `.agentpods.yaml`; a pull
+/// request opened gets no review. Its author's pull request turns it on again in the file:
+/// still nothing, at its opening or at its next push. A maintainer merges the change to the
+/// default branch: the next push is reviewed.
+#[tokio::test]
+async fn the_review_turned_off_by_the_repository_stays_off_until_a_change_is_merged() {
+    within(60, async {
+        let s = Scenario::new()
+            .config("\nagents:\n", "\nrepository_config: {}\nagents:\n")
+            .start()
+            .await;
+        s.gh.set_role(OWNER, "admin");
+        s.gh.merge_file(FILE, "agents: [task]\n");
+
+        let (_, opened) = s.gh.open_pull_request(PullRequest::new(3)).await;
+        assert!(opened.runs().is_empty(), "{}", opened.json());
+        assert!(
+            opened.json().to_string().contains(
+                "agent review: not started: this repository's `.agentpods.yaml` does not name it"
+            ),
+            "{}",
+            opened.json()
+        );
+
+        let (pr, proposed) =
+            s.gh.open_pull_request(PullRequest::new(4).changing(&[FILE]))
+                .await;
+        assert!(proposed.runs().is_empty(), "{}", proposed.json());
+        s.gh.change_file(pr, FILE, "agents: [review, task]\n");
+        let pushed =
+            s.gh.push(pr, "0123456789abcdef0123456789abcdef01234567")
+                .await;
+        assert!(pushed.runs().is_empty(), "{}", pushed.json());
+
+        s.gh.merge_file(FILE, "agents: [review, task]\n");
+        let merged =
+            s.gh.push(pr, "89abcdef0123456789abcdef0123456789abcdef")
+                .await;
+        assert!(
+            merged.expect_status(202).run().starts_with("review-"),
+            "{}",
+            merged.json()
+        );
+        s.end();
+    })
+    .await;
 }
