@@ -71,7 +71,18 @@ impl RepositoryRead {
     /// What GitHub's answer for the file at `path` says: a missing file is services.yaml
     /// alone; a file that does not read, or is no file, or that the App may not read, fails
     /// closed; GitHub's failure waits (503, redelivered), as other unanswered questions do.
+    /// The problem is shown as the file's words are: one line in a code span, where no
+    /// mention, link or HTML of it renders.
     pub fn from_answer(path: &str, answer: Result<RepoFile, GithubError>) -> RepositoryRead {
+        match Self::read(path, answer) {
+            RepositoryRead::Broken(problem) => {
+                RepositoryRead::Broken(crate::report::quoted(&problem))
+            }
+            read => read,
+        }
+    }
+
+    fn read(path: &str, answer: Result<RepoFile, GithubError>) -> RepositoryRead {
         match answer {
             Ok(RepoFile::File(bytes)) => match parse_repository_file(&bytes, path) {
                 Ok(file) => RepositoryRead::Read(file),

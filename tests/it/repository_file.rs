@@ -352,7 +352,12 @@ async fn a_hostile_or_broken_file_fails_closed_and_says_where() {
             (
                 "a typo",
                 Content::File(b"agents:\n  - review\n  - name: fix\n    event: false\n".to_vec()),
-                ".agentpods.yaml:4:5: unknown key `event`: a repository's file may say only `name`, `events`; did you mean `events`?",
+                "`.agentpods.yaml:4:5: unknown key 'event': a repository's file may say only 'name', 'events'; did you mean 'events'?`",
+            ),
+            (
+                "a key that would speak as the bot",
+                Content::File(b"\"x` @admin <img src=x> #1\": []\nagents: []\n".to_vec()),
+                "fixed: `.agentpods.yaml:1:1: unknown key 'x' @admin <img src=x> #1'",
             ),
             (
                 "a symbolic link out of the repository",
