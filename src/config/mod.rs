@@ -18,7 +18,8 @@ use std::sync::LazyLock;
 
 pub use model::*;
 pub use repository_file::{
-    MAX_REPOSITORY_FILE_BYTES, RepositoryAgent, RepositoryFile, Say, parse_repository_file,
+    MAX_REPOSITORY_FILE_BYTES, RepositoryAgent, RepositoryFile, Say, check_for,
+    parse_repository_file,
 };
 pub use token::GithubToken;
 use yaml::{Node, Pos};

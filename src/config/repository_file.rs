@@ -118,6 +118,62 @@ pub fn check_path(path: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// What a repository's file (at `file`, as shown) comes to for `repository` under
+/// `config`: a line per agent services.yaml gives the repository (whether it runs there,
+/// by commands only, or not), and a problem for each name the file gives that services.yaml
+/// does not (it would add nothing: a maintainer checking the file before merging wants to
+/// know). Pure.
+pub fn check_for(
+    said: &RepositoryFile,
+    config: &Config,
+    repository: &str,
+    file: &str,
+) -> (Vec<String>, Vec<FileDiagnostic>) {
+    let summary = config
+        .agents
+        .iter()
+        .filter(|a| a.scope().admits(repository))
+        .map(|a| {
+            let says = match said.say(&a.name) {
+                Say::Runs => "runs",
+                Say::CommandsOnly => "runs by its comment verbs only (`events: false`)",
+                Say::Off => "does not run (not named)",
+            };
+            format!("{}: {says}", a.name)
+        })
+        .collect();
+    let problems = said
+        .beyond(config, repository)
+        .into_iter()
+        .map(|named| FileDiagnostic {
+            file: file.to_string(),
+            pos: named.pos,
+            message: format!(
+                "agent `{}` is not one services.yaml gives {repository} ({}): naming it adds \
+                 nothing",
+                named.name,
+                given(config, repository)
+            ),
+        })
+        .collect();
+    (summary, problems)
+}
+
+/// The agents `config` gives `repository`, for a message.
+fn given(config: &Config, repository: &str) -> String {
+    let names: Vec<String> = config
+        .agents
+        .iter()
+        .filter(|a| a.scope().admits(repository))
+        .map(|a| format!("`{}`", a.name))
+        .collect();
+    if names.is_empty() {
+        "it gives none".into()
+    } else {
+        format!("it gives {}", names.join(", "))
+    }
+}
+
 /// A name or key from the file as a message shows it: cut, and with no backtick to end the
 /// code span it is shown in.
 fn shown(s: &str) -> String {

@@ -562,3 +562,59 @@ async fn the_review_turned_off_by_the_repository_stays_off_until_a_change_is_mer
     })
     .await;
 }
+
+/// A maintainer checks the file before merging it: `validate --repository-config FILE
+/// --repository OWNER/NAME` prints each problem at FILE:LINE:COL, a name services.yaml does
+/// not give the repository among them, and which agents would run there.
+#[test]
+fn a_maintainer_checks_the_file_before_merging_it() {
+    let dir = tempfile::tempdir().expect("a folder");
+    let config = dir.path().join("services.yaml");
+    std::fs::write(&config, CONFIG).expect("write services.yaml");
+    std::fs::create_dir(dir.path().join("templates")).expect("templates");
+    for name in ["agent-pod.yaml", "comment.md"] {
+        let shipped = format!("{}/templates/{name}", env!("CARGO_MANIFEST_DIR"));
+        std::fs::copy(shipped, dir.path().join("templates").join(name)).expect("a template");
+    }
+    let validate = |text: &str, repository: &str| -> (bool, String) {
+        let own = dir.path().join(".agentpods.yaml");
+        std::fs::write(&own, text).expect("write the file");
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_agentpods"))
+            .arg("validate")
+            .arg(&config)
+            .arg("--repository-config")
+            .arg(&own)
+            .arg("--repository")
+            .arg(repository)
+            .output()
+            .expect("run agentpods");
+        let text =
+            String::from_utf8_lossy(&out.stderr).replace(&format!("{}/", dir.path().display()), "");
+        (out.status.success(), text)
+    };
+    let (ok, said) = validate("agents:\n  - name: review\n    events: false\n", "acme/a");
+    assert!(ok, "{said}");
+    for line in [
+        "acme/a: review: runs by its comment verbs only (`events: false`)",
+        "acme/a: fix: does not run (not named)",
+        ".agentpods.yaml: ok for acme/a",
+    ] {
+        assert!(said.contains(line), "{line:?} in\n{said}");
+    }
+    assert!(!said.contains("acme/a: b-only"), "{said}");
+    let (ok, said) = validate("agents: [review, b-only]\n", "acme/a");
+    assert!(!ok, "{said}");
+    assert!(
+        said.contains(".agentpods.yaml:1:18: agent `b-only` is not one services.yaml gives acme/a (it gives `review`, `fix`): naming it adds nothing"),
+        "{said}"
+    );
+    let (ok, said) = validate("agents: [review]\nimage: evil\n", "acme/b");
+    assert!(!ok, "{said}");
+    assert!(
+        said.contains(".agentpods.yaml:2:1: unknown key `image`")
+            && said.contains("the service would start no agent in acme/b"),
+        "{said}"
+    );
+    let (ok, said) = validate("agents: []\n", "acme/*");
+    assert!(!ok && said.contains("expected one repository"), "{said}");
+}
