@@ -196,6 +196,23 @@ impl Gathered {
     }
 }
 
+/// The repository's own file at `path`, read from the default branch `event` names:
+/// never a pull request's head, so a change to the file counts once it is merged there.
+async fn read_own_file(
+    client: &GithubClient,
+    repo: &RepoFullName,
+    event: &WebhookEvent,
+    path: &str,
+) -> RepositoryRead {
+    let Some(branch) = event.repository.as_ref().map(|r| r.default_branch.as_str()) else {
+        return RepositoryRead::Absent;
+    };
+    let answer = client
+        .file_at(repo, path, branch, MAX_REPOSITORY_FILE_BYTES)
+        .await;
+    RepositoryRead::from_answer(path, answer)
+}
+
 /// The record of `pr` in the service's own approval store: nothing a comment says counts.
 async fn record_of(
     approvals: &dyn ApprovalStore,
@@ -514,6 +531,19 @@ pub async fn gather(
         loop {
             let mut asked = false;
             let decisions = planner.plan(event, "", &gathered.facts());
+            // An approval plans the pull request's agents again once this is done
+            // (`Planner::plan_approved`): their launches are narrowed by the repository's
+            // own file too, so it is read now.
+            if let Some(wanted) = &config.repository_config
+                && !own_file
+                && decisions
+                    .iter()
+                    .any(|d| matches!(d, Decision::Control(Control::Approve { .. })))
+            {
+                own_file = true;
+                asked = true;
+                gathered.repository = read_own_file(client, &repo, event, &wanted.path).await;
+            }
             for decision in decisions {
                 match decision {
                     Decision::Defer(Deferral::PermissionUnanswered { login }) if !permission => {
@@ -566,15 +596,7 @@ pub async fn gather(
                     // counts once it is merged there.
                     Decision::Defer(Deferral::RepositoryFileUnknown { path }) if !own_file => {
                         own_file = true;
-                        let Some(branch) =
-                            event.repository.as_ref().map(|r| r.default_branch.as_str())
-                        else {
-                            continue;
-                        };
-                        let answer = client
-                            .file_at(&repo, &path, branch, MAX_REPOSITORY_FILE_BYTES)
-                            .await;
-                        gathered.repository = RepositoryRead::from_answer(&path, answer);
+                        gathered.repository = read_own_file(client, &repo, event, &path).await;
                     }
                     Decision::Defer(Deferral::PullRequestUnknown { number }) if !pull => {
                         pull = true;

@@ -618,3 +618,44 @@ fn a_maintainer_checks_the_file_before_merging_it() {
     let (ok, said) = validate("agents: []\n", "acme/*");
     assert!(!ok && said.contains("expected one repository"), "{said}");
 }
+
+/// A maintainer's `approve` of a fork's head starts the agents the repository's file
+/// names there, and only those: the file is read for the approval's launches too.
+#[tokio::test]
+async fn an_approval_starts_only_the_agents_the_repository_s_file_names() {
+    within(60, async {
+        let s = Scenario::new()
+            .config("\nagents:\n", "\nrepository_config: {}\nagents:\n")
+            .start()
+            .await;
+        s.gh.set_role(OWNER, "admin");
+        s.gh.set_role("forker", "read");
+        s.gh.merge_file(FILE, "agents: [review]\n");
+        let head = "d7d7d7d7d7d7d7d7d7d7d7d7d7d7d7d7d7d7d7d7";
+        let (pr, opened) =
+            s.gh.open_pull_request(PullRequest::new(6).in_fork("forker").at(head))
+                .await;
+        assert!(opened.runs().is_empty(), "{}", opened.json());
+        let approved = s.gh.comment(pr, &format!("/agent approve {head}")).await;
+        let runs = approved.expect_status(202).runs();
+        assert_eq!(runs.len(), 1, "{}", approved.json());
+        assert!(runs[0].starts_with("review-"), "{runs:?}");
+
+        s.gh.merge_file(FILE, "agents: [task]\n");
+        let (pr, _) =
+            s.gh.open_pull_request(PullRequest::new(7).in_fork("forker").at(head))
+                .await;
+        let approved = s.gh.comment(pr, &format!("/agent approve {head}")).await;
+        assert!(approved.runs().is_empty(), "{}", approved.json());
+        assert!(
+            approved
+                .json()
+                .to_string()
+                .contains("`.agentpods.yaml` does not name it"),
+            "{}",
+            approved.json()
+        );
+        s.end();
+    })
+    .await;
+}
