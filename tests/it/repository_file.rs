@@ -76,6 +76,14 @@ fn put(fake: &FakeGithub, repository: &str, branch: &str, text: &str) {
     );
 }
 
+/// The fakes and the service on [`CONFIG`], with `text` as acme/a's file on its default
+/// branch.
+async fn with_file(text: &str) -> (FakeGithub, TestService) {
+    let (fake, client) = github().await;
+    put(&fake, "acme/a", DEFAULT_BRANCH, text);
+    (fake, service(client, CONFIG))
+}
+
 fn service(client: GithubClient, config: &str) -> TestService {
     let config = config.to_string();
     TestService::with_github_on(client, move |work| {
@@ -156,9 +164,7 @@ fn replies(fake: &FakeGithub, repository: &str) -> Vec<String> {
 #[tokio::test]
 async fn a_repository_s_file_turns_an_agent_off_there_and_nowhere_else() {
     within(60, async {
-        let (fake, client) = github().await;
-        put(&fake, "acme/a", DEFAULT_BRANCH, "agents: [fix]\n");
-        let service = service(client, CONFIG);
+        let (fake, service) = with_file("agents: [fix]\n").await;
         for repository in REPOSITORIES {
             let reply = service
                 .oneshot(&opened(
@@ -218,14 +224,7 @@ async fn a_repository_s_file_turns_an_agent_off_there_and_nowhere_else() {
 #[tokio::test]
 async fn a_file_may_keep_an_agent_to_its_comment_verbs() {
     within(60, async {
-        let (fake, client) = github().await;
-        put(
-            &fake,
-            "acme/a",
-            DEFAULT_BRANCH,
-            "agents:\n  - name: review\n    events: false\n",
-        );
-        let service = service(client, CONFIG);
+        let (_fake, service) = with_file("agents:\n  - name: review\n    events: false\n").await;
         let reply = service.oneshot(&opened("acme/a", "d-opened")).await;
         assert_eq!(reply.status, 200, "{}", reply.text());
         assert!(
@@ -286,14 +285,7 @@ async fn a_pull_request_that_changes_the_file_changes_nothing_until_it_is_merged
 #[tokio::test]
 async fn a_file_naming_an_agent_not_given_to_the_repository_starts_nothing_extra() {
     within(60, async {
-        let (fake, client) = github().await;
-        put(
-            &fake,
-            "acme/a",
-            DEFAULT_BRANCH,
-            "agents: [review, b-only, deploy-prod]\n",
-        );
-        let service = service(client, CONFIG);
+        let (_fake, service) = with_file("agents: [review, b-only, deploy-prod]\n").await;
         let reply = service.oneshot(&opened("acme/a", "d-opened")).await;
         assert_eq!(reply.status, 202, "{}", reply.text());
         assert_eq!(started(&service), pairs(&[("acme/a", "review")]));
