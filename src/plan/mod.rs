@@ -537,9 +537,29 @@ impl Planner {
     /// the service's own verbs always (new-user review 13b, N15: before, `review` and
     /// `approve` were listed on an issue, where they are answered "no agent answers").
     pub fn help(&self, event: &WebhookEvent, target: CommentTarget) -> String {
+        self.help_here(event, target, RepositorySays::Unread)
+    }
+
+    /// [`Self::help`], with what the repository's own file `says`: the agents it turns off
+    /// are not listed, and a file that does not read is named (no agent starts there).
+    fn help_here(
+        &self,
+        event: &WebhookEvent,
+        target: CommentTarget,
+        says: RepositorySays<'_>,
+    ) -> String {
+        let here = |a: &Agent| match says {
+            RepositorySays::Read(file) => file.say(&a.name) != crate::config::Say::Off,
+            RepositorySays::Broken(_) => false,
+            RepositorySays::Unread
+            | RepositorySays::NotAsked
+            | RepositorySays::Absent
+            | RepositorySays::Unanswered => true,
+        };
         let answered = |verb: &str| -> Vec<&Agent> {
             self.agents_for(event)
                 .map(|(a, _)| a)
+                .filter(|a| here(a))
                 .filter(|a| matches!(comment::verdict(a, target, verb), Hears::Start))
                 .collect()
         };
@@ -563,7 +583,17 @@ impl Planner {
                 (!agents.is_empty()).then_some((verb, starts))
             })
             .collect();
-        help_text(&self.config.github.command_prefix, &builtin, &custom)
+        let help = help_text(&self.config.github.command_prefix, &builtin, &custom);
+        match (says, &self.config.repository_config) {
+            (RepositorySays::Broken(problem), Some(wanted)) => format!(
+                "{help}\n\n{}",
+                SkipReason::RepositoryFileBroken {
+                    path: wanted.path.clone(),
+                    problem: problem.to_string(),
+                }
+            ),
+            _ => help,
+        }
     }
 
     /// Decides what one delivery asks for: the trigger's file decides, then who may start

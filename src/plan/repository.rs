@@ -262,5 +262,40 @@ mod tests {
             }
         }
         assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+
+        // `help` lists what runs here: not an agent the file turns off; nothing but the
+        // service's own verbs, and why, when the file does not read; and it waits for the
+        // file when it is not read yet.
+        let help = |says: RepositorySays<'_>| -> String {
+            let facts = Facts {
+                authority: Authority::Preview,
+                repository: says,
+                ..Facts::default()
+            };
+            let decisions = planner.plan(
+                &event(comment, "acme/a", Some("/agent help")),
+                "d-1",
+                &facts,
+            );
+            match decisions.as_slice() {
+                [Decision::Reply(text)] => text.clone(),
+                [Decision::Defer(_)] => "wait".into(),
+                other => format!("{other:?}"),
+            }
+        };
+        assert!(help(RepositorySays::Absent).contains("/agent review"));
+        assert!(help(RepositorySays::Read(&commands)).contains("/agent review"));
+        let off = help(RepositorySays::Read(&none));
+        assert!(
+            !off.contains("/agent review") && off.contains("/agent status"),
+            "{off}"
+        );
+        let broken_help = help(RepositorySays::Broken(broken));
+        assert!(
+            !broken_help.contains("/agent run")
+                && broken_help.contains("`.agentpods.yaml` does not read, so no agent starts here"),
+            "{broken_help}"
+        );
+        assert_eq!(help(RepositorySays::NotAsked), "wait");
     }
 }

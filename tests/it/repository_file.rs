@@ -203,6 +203,17 @@ async fn a_repository_s_file_turns_an_agent_off_there_and_nowhere_else() {
         assert_eq!(reply.status, 202, "{}", reply.text());
         assert!(started(&service).contains(&("acme/a".into(), "fix".into())));
 
+        // `help` there lists what runs there.
+        let reply = service
+            .oneshot(&command("acme/a", "d-help-a", "/agent help"))
+            .await;
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        let help = replies(&fake, "acme/a").pop().unwrap_or_default();
+        assert!(
+            help.contains("/agent fix") && !help.contains("/agent review"),
+            "{help}"
+        );
+
         // Read from the default branch the event names, and each read once a delivery.
         let reads: Vec<String> = fake
             .requests()
