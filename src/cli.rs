@@ -51,6 +51,14 @@ pub enum Cmd {
         /// whose templates are in the service image, from a checkout).
         #[arg(long)]
         templates_dir: Option<PathBuf>,
+        /// Also check a repository's own file (`.agentpods.yaml`), as the service would read
+        /// it for `--repository`: its problems at FILE:LINE:COL, and which agents would run
+        /// there. For a maintainer, before merging a change of it.
+        #[arg(long, requires = "repository", value_name = "FILE")]
+        repository_config: Option<PathBuf>,
+        /// The repository (`owner/name`) `--repository-config` is checked for.
+        #[arg(long, requires = "repository_config", value_name = "OWNER/NAME")]
+        repository: Option<String>,
     },
     /// Print, as multi-document YAML, every object a GitHub event would launch (no cluster needed).
     Render {
@@ -222,7 +230,17 @@ pub fn run(cli: Cli) -> ExitCode {
             config,
             file,
             templates_dir,
-        } => validate(file.as_deref().unwrap_or(&config), templates_dir.as_deref()),
+            repository_config,
+            repository,
+        } => {
+            let path = file.as_deref().unwrap_or(&config);
+            match (repository_config, repository) {
+                (Some(own), Some(repository)) => {
+                    validate_repository_file(path, templates_dir.as_deref(), &own, &repository)
+                }
+                _ => validate(path, templates_dir.as_deref()),
+            }
+        }
         Cmd::Render {
             config,
             file,
@@ -532,6 +550,75 @@ fn validate(path: &Path, templates_dir: Option<&Path>) -> ExitCode {
         loaded.templates.len(),
         if loaded.templates.len() == 1 { "" } else { "s" }
     );
+    ExitCode::SUCCESS
+}
+
+/// `validate --repository-config FILE --repository OWNER/NAME`: services.yaml checked as
+/// `validate` checks it, then the repository's file as the service would read it for that
+/// repository: every problem at FILE:LINE:COL (a name services.yaml does not give the
+/// repository included), and which of its agents would run there.
+fn validate_repository_file(
+    path: &Path,
+    templates_dir: Option<&Path>,
+    own: &Path,
+    repository: &str,
+) -> ExitCode {
+    let shown = own.display().to_string();
+    let single = config::scope::check_glob(repository)
+        .ok()
+        .filter(|()| !repository.contains('*') && !repository.starts_with('!'));
+    if single.is_none() {
+        eprintln!("--repository `{repository}`: expected one repository, as owner/name");
+        return ExitCode::FAILURE;
+    }
+    if validate(path, templates_dir) != ExitCode::SUCCESS {
+        return ExitCode::FAILURE;
+    }
+    let Ok(loaded) = config::load_with(path, templates_dir) else {
+        return ExitCode::FAILURE;
+    };
+    if loaded.config.repository_config.is_none() {
+        eprintln!(
+            "{}: warning: `repository_config` is not set, so the service reads no \
+             repository's file; checking {shown} as it would be read with it on",
+            path.display()
+        );
+    }
+    let bytes = match std::fs::read(own) {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            eprintln!("{shown}: cannot read: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let said = match config::parse_repository_file(&bytes, &shown) {
+        Ok(said) => said,
+        Err(problems) => {
+            for problem in &problems {
+                eprintln!("{problem}");
+            }
+            let n = problems.len();
+            eprintln!(
+                "{n} problem{} found: the service would start no agent in {repository} \
+                 (a file that does not read fails closed)",
+                if n == 1 { "" } else { "s" }
+            );
+            return ExitCode::FAILURE;
+        }
+    };
+    let (summary, problems) = config::check_for(&said, &loaded.config, repository, &shown);
+    for line in &summary {
+        eprintln!("{repository}: {line}");
+    }
+    if !problems.is_empty() {
+        for problem in &problems {
+            eprintln!("{problem}");
+        }
+        let n = problems.len();
+        eprintln!("{n} problem{} found", if n == 1 { "" } else { "s" });
+        return ExitCode::FAILURE;
+    }
+    eprintln!("{shown}: ok for {repository}");
     ExitCode::SUCCESS
 }
 

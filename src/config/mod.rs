@@ -5,6 +5,7 @@ mod check;
 pub(crate) mod formats;
 pub(crate) mod model;
 pub mod reference;
+pub(crate) mod repository_file;
 pub(crate) mod scope;
 pub mod token;
 mod trigger_globs;
@@ -16,6 +17,10 @@ use std::path::{Path, PathBuf};
 use std::sync::LazyLock;
 
 pub use model::*;
+pub use repository_file::{
+    MAX_REPOSITORY_FILE_BYTES, RepositoryAgent, RepositoryFile, Say, check_for,
+    parse_repository_file,
+};
 pub use token::GithubToken;
 use yaml::{Node, Pos};
 
@@ -1074,6 +1079,14 @@ fn semantic_checks(config: &Config, tree: &Node, templates: &TemplateSources) ->
                  that begins with the word `{prefix}` would be read as a command; begin it with \
                  a sign, as in `/{prefix}`"
             ),
+        );
+    }
+    if let Some(wanted) = &config.repository_config
+        && let Err(why) = repository_file::check_path(&wanted.path)
+    {
+        problems.at(
+            &["repository_config", "path"],
+            format!("repository_config.path {why}"),
         );
     }
     // A request above its limit: the API server refuses the pod. Said here, where it is

@@ -41,6 +41,31 @@ pub struct Config {
     /// Queued, in the order they were asked for. No limit when absent.
     #[serde(default, skip_serializing_if = "Limits::is_unlimited")]
     pub limits: Limits,
+    /// Lets each repository narrow, in a file of its own on its default branch, which of
+    /// the agents this file gives it run there (never one more, nor anything else). Off
+    /// when absent: then no repository's file is read. On, each delivery that would start
+    /// an agent reads the file once from the repository's default branch (one GitHub
+    /// request, then a conditional one that GitHub does not count while the file is
+    /// unchanged).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repository_config: Option<RepositoryConfig>,
+}
+
+/// Where a repository's own say is read (see `repository_config`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RepositoryConfig {
+    /// The file's path in the repository, read from its default branch only (never from a
+    /// pull request's head): `.agentpods.yaml`, or a path such as `.github/agentpods.yaml`.
+    #[serde(default = "default_repository_config_path")]
+    pub path: String,
+}
+
+/// The file a repository says its own say in, by default.
+pub const REPOSITORY_CONFIG_PATH: &str = ".agentpods.yaml";
+
+fn default_repository_config_path() -> String {
+    REPOSITORY_CONFIG_PATH.into()
 }
 
 /// Capacity: runs launched and not finished, at most. A run waits Queued until its

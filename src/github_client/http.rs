@@ -84,6 +84,7 @@ const LITERAL_SEGMENTS: &[&str] = &[
     "token",
     "rate_limit",
     "members",
+    "contents",
 ];
 
 /// `method path` as a label: the path without its query, host, owner, repository, ids and

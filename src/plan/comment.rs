@@ -15,7 +15,7 @@ use super::authority::MayStart;
 use super::reasons::Answer;
 use super::{
     Authority, Control, Decision, Deferral, Facts, ForkCode, Hears, IgnoreReason, Planned, Planner,
-    Requester, Subject, Trigger, TriggerKind,
+    RepositorySays, Requester, Subject, Trigger, TriggerKind,
 };
 
 /// What every command of one comment is carried out with.
@@ -172,7 +172,19 @@ impl Planner {
                 } else {
                     CommentTarget::Issue
                 };
-                out.push(Decision::Reply(self.help(asked.event, target)))
+                // The agents listed are those the repository's own file lets run there.
+                if let Some(wanted) = &self.config.repository_config
+                    && asked.facts.repository == RepositorySays::NotAsked
+                {
+                    return Err(Deferral::RepositoryFileUnknown {
+                        path: wanted.path.clone(),
+                    });
+                }
+                out.push(Decision::Reply(self.help_here(
+                    asked.event,
+                    target,
+                    asked.facts.repository,
+                )))
             }
             Command::Status => out.push(Decision::Control(Control::Status { number })),
             Command::Stop => out.push(Decision::Control(Control::Stop {

@@ -35,6 +35,7 @@ mod push;
 mod reasons;
 mod release;
 mod replay;
+mod repository;
 #[cfg(test)]
 mod table;
 
@@ -45,6 +46,7 @@ pub use authority::permission_from_association;
 pub use pull_request::ApprovedRuns;
 pub use reasons::{Deferral, IgnoreReason, Refusal, RefusalReason, SkipReason};
 pub use replay::{CLOCK_SKEW, REPLAY_GUARD, REPLAY_WINDOW, Stale, stale};
+pub use repository::RepositorySays;
 
 /// What is known of the requester's permission on the repository. The payload's
 /// `author_association` never grants anything where runs are real: it may only refuse
@@ -102,6 +104,9 @@ pub struct Facts<'a> {
     /// The commit of the ref a run about an issue or a release checks out (the default
     /// branch's head, the tag's commit), as GitHub said it when the delivery came.
     pub commit: RefCommit<'a>,
+    /// What the repository's own file (services.yaml's `repository_config`) on its default
+    /// branch says: which of its agents run there.
+    pub repository: RepositorySays<'a>,
 }
 
 /// A pull request's changed paths (each file's name, and its name before a rename), as
@@ -532,9 +537,29 @@ impl Planner {
     /// the service's own verbs always (new-user review 13b, N15: before, `review` and
     /// `approve` were listed on an issue, where they are answered "no agent answers").
     pub fn help(&self, event: &WebhookEvent, target: CommentTarget) -> String {
+        self.help_here(event, target, RepositorySays::Unread)
+    }
+
+    /// [`Self::help`], with what the repository's own file `says`: the agents it turns off
+    /// are not listed, and a file that does not read is named (no agent starts there).
+    fn help_here(
+        &self,
+        event: &WebhookEvent,
+        target: CommentTarget,
+        says: RepositorySays<'_>,
+    ) -> String {
+        let here = |a: &Agent| match says {
+            RepositorySays::Read(file) => file.say(&a.name) != crate::config::Say::Off,
+            RepositorySays::Broken(_) => false,
+            RepositorySays::Unread
+            | RepositorySays::NotAsked
+            | RepositorySays::Absent
+            | RepositorySays::Unanswered => true,
+        };
         let answered = |verb: &str| -> Vec<&Agent> {
             self.agents_for(event)
                 .map(|(a, _)| a)
+                .filter(|a| here(a))
                 .filter(|a| matches!(comment::verdict(a, target, verb), Hears::Start))
                 .collect()
         };
@@ -558,7 +583,17 @@ impl Planner {
                 (!agents.is_empty()).then_some((verb, starts))
             })
             .collect();
-        help_text(&self.config.github.command_prefix, &builtin, &custom)
+        let help = help_text(&self.config.github.command_prefix, &builtin, &custom);
+        match (says, &self.config.repository_config) {
+            (RepositorySays::Broken(problem), Some(wanted)) => format!(
+                "{help}\n\n{}",
+                SkipReason::RepositoryFileBroken {
+                    path: wanted.path.clone(),
+                    problem: problem.to_string(),
+                }
+            ),
+            _ => help,
+        }
     }
 
     /// Decides what one delivery asks for: the trigger's file decides, then who may start
@@ -603,6 +638,10 @@ impl Planner {
         planned: Planned<'_>,
         facts: &Facts<'_>,
     ) -> Vec<Decision> {
+        let planned = Planned {
+            decisions: self.narrow(event, planned.decisions, facts.repository),
+            ..planned
+        };
         let decisions = match &planned.fork {
             Some(fork) => self.fork_policy(planned.decisions, fork, facts),
             None => planned.decisions,

@@ -134,6 +134,16 @@ pub enum SkipReason {
     /// unless the operator trusts every fork (`fork_pull_requests: always`). Named in the
     /// approval's reply (outside review 11d, A9).
     ForkWithWriteToken { writes: TokenWrites },
+    /// The repository's own file (`path`, services.yaml's `repository_config`) does not
+    /// name the agent: it does not run there.
+    OffInRepository { path: String },
+    /// The repository's own file keeps the agent to its comment verbs (`events: false`).
+    CommandsOnlyInRepository { path: String },
+    /// The repository's own file does not read: nothing starts there (fails closed).
+    RepositoryFileBroken { path: String, problem: String },
+    /// The repository's own file names the agent (at `line`), and services.yaml does not
+    /// give it to the repository: the name adds nothing.
+    NotGivenToRepository { path: String, line: usize },
 }
 
 impl std::fmt::Display for SkipReason {
@@ -196,6 +206,22 @@ impl std::fmt::Display for SkipReason {
             SkipReason::ForkWithWriteToken { writes } => write!(
                 f,
                 "its token can write ({writes}), and a fork's code could use it (agents whose token can write do not run on forks unless the operator trusts every fork: `fork_pull_requests: always`)"
+            ),
+            SkipReason::OffInRepository { path } => write!(
+                f,
+                "this repository's `{path}` does not name it, so it does not run here"
+            ),
+            SkipReason::CommandsOnlyInRepository { path } => write!(
+                f,
+                "this repository's `{path}` keeps it to its comment verbs (`events: false`)"
+            ),
+            SkipReason::RepositoryFileBroken { path, problem } => write!(
+                f,
+                "this repository's `{path}` does not read, so no agent starts here until it is fixed: {problem}"
+            ),
+            SkipReason::NotGivenToRepository { path, line } => write!(
+                f,
+                "this repository's `{path}` names it (line {line}), but services.yaml does not give it to this repository, so the name adds nothing"
             ),
         }
     }
@@ -302,6 +328,9 @@ pub enum Deferral {
     /// request's head, has now: their approval is relied on only as far as their
     /// permission now reaches (outside review 11d, A1).
     ApproverPermissionUnanswered { login: String },
+    /// GitHub did not say what the repository's own file (`path`, on its default branch)
+    /// says, so which of its agents run there is unknown.
+    RepositoryFileUnknown { path: String },
 }
 
 impl std::fmt::Display for Deferral {
@@ -326,6 +355,10 @@ impl std::fmt::Display for Deferral {
             Deferral::ApproverPermissionUnanswered { login } => write!(
                 f,
                 "GitHub did not answer what permission @{login}, who approved this pull request's head, has now; decided when it does"
+            ),
+            Deferral::RepositoryFileUnknown { path } => write!(
+                f,
+                "GitHub did not answer what this repository's `{path}` on its default branch says; decided when it does"
             ),
         }
     }
@@ -524,6 +557,32 @@ mod tests {
                 },
                 "its token can write (workflows), and a fork's code could use it (agents whose token can write do not run on forks unless the operator trusts every fork: `fork_pull_requests: always`)",
             ),
+            (
+                SkipReason::OffInRepository {
+                    path: ".agentpods.yaml".into(),
+                },
+                "this repository's `.agentpods.yaml` does not name it, so it does not run here",
+            ),
+            (
+                SkipReason::CommandsOnlyInRepository {
+                    path: ".agentpods.yaml".into(),
+                },
+                "this repository's `.agentpods.yaml` keeps it to its comment verbs (`events: false`)",
+            ),
+            (
+                SkipReason::RepositoryFileBroken {
+                    path: ".agentpods.yaml".into(),
+                    problem: ".agentpods.yaml:1:1: the file is empty".into(),
+                },
+                "this repository's `.agentpods.yaml` does not read, so no agent starts here until it is fixed: .agentpods.yaml:1:1: the file is empty",
+            ),
+            (
+                SkipReason::NotGivenToRepository {
+                    path: ".agentpods.yaml".into(),
+                    line: 2,
+                },
+                "this repository's `.agentpods.yaml` names it (line 2), but services.yaml does not give it to this repository, so the name adds nothing",
+            ),
         ];
         for (reason, words) in &table {
             assert_eq!(reason.to_string(), *words, "{reason:?}");
@@ -540,7 +599,11 @@ mod tests {
                 | SkipReason::PushRef { .. }
                 | SkipReason::Prerelease
                 | SkipReason::ApproverNeeds { .. }
-                | SkipReason::ForkWithWriteToken { .. } => {}
+                | SkipReason::ForkWithWriteToken { .. }
+                | SkipReason::OffInRepository { .. }
+                | SkipReason::CommandsOnlyInRepository { .. }
+                | SkipReason::RepositoryFileBroken { .. }
+                | SkipReason::NotGivenToRepository { .. } => {}
             }
         }
     }

@@ -244,6 +244,7 @@ pub(super) fn check(rows: &[Row]) {
             approvals_unreadable: given.approvals_unreadable,
             approvers: &approvers,
             commit: given.commit,
+            repository: super::RepositorySays::Unread,
         };
         let decisions = planner.plan(&delivery, "d-1", &facts);
         let found = told(&decisions);

@@ -5,12 +5,14 @@
 
 use std::time::Duration;
 
-use crate::config::{Config, ForkPolicy};
+use crate::config::{
+    Config, ForkPolicy, MAX_REPOSITORY_FILE_BYTES, RepositoryFile, parse_repository_file,
+};
 use crate::github::event::{CommitSha, Event, PullRequest, RepoFullName, WebhookEvent};
-use crate::github_client::{ChangedPaths, GithubClient, GithubError, Reaction};
+use crate::github_client::{ChangedPaths, GithubClient, GithubError, Reaction, RepoFile};
 use crate::plan::{
     ApproverAuthority, Authority, ChangedFiles, Control, Decision, Deferral, Facts, HeadApproval,
-    Planner, RefCommit, Refusal, RefusalReason, SkipReason, Trigger,
+    Planner, RefCommit, Refusal, RefusalReason, RepositorySays, SkipReason, Trigger,
 };
 use crate::ports::approvals::{ApprovalStore, PullRequestKey, PullRequestRecord};
 use crate::render::Engine;
@@ -49,6 +51,80 @@ pub struct Gathered {
     /// The paths the pull request changes, asked when an agent's `paths` filter needs
     /// them: read until every such filter was decided.
     pub changed_files: Option<ChangedPaths>,
+    /// What the repository's own file on its default branch says (services.yaml's
+    /// `repository_config`), asked when a launch waits for it.
+    pub repository: RepositoryRead,
+}
+
+/// What was read of the repository's own file, owned (see [`RepositorySays`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RepositoryRead {
+    NotAsked,
+    Absent,
+    Read(RepositoryFile),
+    /// Its first problem, as `file:line:col: message`, or why it is no file.
+    Broken(String),
+    Unanswered,
+}
+
+impl RepositoryRead {
+    /// What GitHub's answer for the file at `path` says: a missing file is services.yaml
+    /// alone; a file that does not read, or is no file, or that the App may not read, fails
+    /// closed; GitHub's failure waits (503, redelivered), as other unanswered questions do.
+    /// The problem is shown as the file's words are: one line in a code span, where no
+    /// mention, link or HTML of it renders.
+    pub fn from_answer(path: &str, answer: Result<RepoFile, GithubError>) -> RepositoryRead {
+        match Self::read(path, answer) {
+            RepositoryRead::Broken(problem) => {
+                RepositoryRead::Broken(crate::report::quoted(&problem))
+            }
+            read => read,
+        }
+    }
+
+    fn read(path: &str, answer: Result<RepoFile, GithubError>) -> RepositoryRead {
+        match answer {
+            Ok(RepoFile::File(bytes)) => match parse_repository_file(&bytes, path) {
+                Ok(file) => RepositoryRead::Read(file),
+                Err(problems) => RepositoryRead::Broken(
+                    problems
+                        .first()
+                        .map_or_else(|| format!("{path}: does not read"), ToString::to_string),
+                ),
+            },
+            Ok(RepoFile::TooLarge { size }) => RepositoryRead::Broken(format!(
+                "{path}:1:1: the file has {size} bytes; a repository's file may have at most \
+                 {MAX_REPOSITORY_FILE_BYTES}"
+            )),
+            Ok(RepoFile::NotAFile { kind }) => RepositoryRead::Broken(format!(
+                "{path}:1:1: is a {}, not a file of this repository (a symbolic link is \
+                 read only when it leads to a file of the repository)",
+                crate::text::start(&kind, 40)
+            )),
+            Err(GithubError::NotFound { .. }) => RepositoryRead::Absent,
+            Err(GithubError::Forbidden { .. }) => RepositoryRead::Broken(format!(
+                "{path}:1:1: GitHub refused to let agentpods read the file (403); the App \
+                 needs the `contents: read` permission to read it"
+            )),
+            Err(e) => {
+                tracing::warn!(
+                    path,
+                    "the repository's own file is unknown; the delivery waits for GitHub's answer: {e}"
+                );
+                RepositoryRead::Unanswered
+            }
+        }
+    }
+
+    fn says(&self) -> RepositorySays<'_> {
+        match self {
+            RepositoryRead::NotAsked => RepositorySays::NotAsked,
+            RepositoryRead::Absent => RepositorySays::Absent,
+            RepositoryRead::Read(file) => RepositorySays::Read(file),
+            RepositoryRead::Broken(problem) => RepositorySays::Broken(problem),
+            RepositoryRead::Unanswered => RepositorySays::Unanswered,
+        }
+    }
 }
 
 /// What GitHub said of the ref an issue's or a release's run checks out, owned (see
@@ -77,6 +153,7 @@ impl Default for Gathered {
             approvers: Vec::new(),
             commit: Pinned::NotAsked,
             changed_files: None,
+            repository: RepositoryRead::NotAsked,
         }
     }
 }
@@ -114,8 +191,26 @@ impl Gathered {
                 Pinned::Missing => RefCommit::Missing,
                 Pinned::Unanswered => RefCommit::Unanswered,
             },
+            repository: self.repository.says(),
         }
     }
+}
+
+/// The repository's own file at `path`, read from the default branch `event` names:
+/// never a pull request's head, so a change to the file counts once it is merged there.
+async fn read_own_file(
+    client: &GithubClient,
+    repo: &RepoFullName,
+    event: &WebhookEvent,
+    path: &str,
+) -> RepositoryRead {
+    let Some(branch) = event.repository.as_ref().map(|r| r.default_branch.as_str()) else {
+        return RepositoryRead::Absent;
+    };
+    let answer = client
+        .file_at(repo, path, branch, MAX_REPOSITORY_FILE_BYTES)
+        .await;
+    RepositoryRead::from_answer(path, answer)
 }
 
 /// The record of `pr` in the service's own approval store: nothing a comment says counts.
@@ -432,9 +527,23 @@ pub async fn gather(
         }
         let (mut permission, mut pull, mut approval, mut binding, mut pinning, mut files) =
             (false, false, false, false, false, false);
+        let mut own_file = false;
         loop {
             let mut asked = false;
             let decisions = planner.plan(event, "", &gathered.facts());
+            // An approval plans the pull request's agents again once this is done
+            // (`Planner::plan_approved`): their launches are narrowed by the repository's
+            // own file too, so it is read now.
+            if let Some(wanted) = &config.repository_config
+                && !own_file
+                && decisions
+                    .iter()
+                    .any(|d| matches!(d, Decision::Control(Control::Approve { .. })))
+            {
+                own_file = true;
+                asked = true;
+                gathered.repository = read_own_file(client, &repo, event, &wanted.path).await;
+            }
             for decision in decisions {
                 match decision {
                     Decision::Defer(Deferral::PermissionUnanswered { login }) if !permission => {
@@ -481,6 +590,13 @@ pub async fn gather(
                                 Pinned::Unanswered
                             }
                         };
+                    }
+                    // The repository's own file, from its default branch as the event
+                    // names it: never a pull request's head, so a change to the file
+                    // counts once it is merged there.
+                    Decision::Defer(Deferral::RepositoryFileUnknown { path }) if !own_file => {
+                        own_file = true;
+                        gathered.repository = read_own_file(client, &repo, event, &path).await;
                     }
                     Decision::Defer(Deferral::PullRequestUnknown { number }) if !pull => {
                         pull = true;

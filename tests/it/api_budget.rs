@@ -19,7 +19,7 @@ use agentpods::github::webhook::WebhookSecrets;
 use agentpods::ports::reload::{ConfigStore, run_namespaces};
 use agentpods::serve::http::AppState;
 use support::cluster::Cluster;
-use support::fake_github::{FakeGithub, manual_clock};
+use support::fake_github::{Content, FakeGithub, manual_clock};
 use support::fake_kube::PodScript;
 use support::fixtures::{EXAMPLE_CONFIG, fixture, variant};
 use support::server::{Post, SECRET, TestService, Workdir, within};
@@ -51,6 +51,12 @@ async fn bill(post: Post) -> Bill {
 /// The same for each post in turn, on one service, the clock moved on by `between` after
 /// each run: a bill per run.
 async fn bills(posts: Vec<Post>, between: Duration) -> Vec<Bill> {
+    bills_in(posts, between, None).await
+}
+
+/// [`bills`], with services.yaml's `repository_config` on and `own_file` as the
+/// repository's `.agentpods.yaml` on its default branch, when given.
+async fn bills_in(posts: Vec<Post>, between: Duration, own_file: Option<&str>) -> Vec<Bill> {
     let clock = manual_clock();
     let github = FakeGithub::start(clock.clone()).await;
     github.install(REPO, 77);
@@ -72,6 +78,15 @@ async fn bills(posts: Vec<Post>, between: Duration) -> Vec<Bill> {
     cluster.start_controller();
 
     let work = Workdir::new();
+    if let Some(text) = own_file {
+        work.edit_config("\nagents:\n", "\nrepository_config: {}\nagents:\n");
+        github.put_content(
+            REPO,
+            "master",
+            ".agentpods.yaml",
+            Content::File(text.as_bytes().to_vec()),
+        );
+    }
     let config = ConfigStore::load(&work.config()).expect("the example config");
     let launcher = ClusterLauncher::new(
         cluster.service.clone(),
@@ -215,6 +230,21 @@ fn comment_on_pr(id: &str) -> Post {
     )
 }
 
+/// What a pull request opened costs GitHub, with the example services.yaml.
+const OPENED: [&str; 11] = [
+    "GET /app -> 200",
+    "GET /repos/{owner}/{repo}/installation -> 200",
+    "POST /app/installations/{installation_id}/access_tokens -> 201",
+    "GET /repos/{owner}/{repo}/collaborators/{username}/permission -> 200",
+    "POST /app/installations/{installation_id}/access_tokens -> 201",
+    "POST /repos/{owner}/{repo}/check-runs -> 201",
+    "PATCH /repos/{owner}/{repo}/check-runs/{check_run_id} -> 200",
+    "POST /repos/{owner}/{repo}/issues/{issue_number}/comments -> 201",
+    "PATCH /repos/{owner}/{repo}/check-runs/{check_run_id} -> 200",
+    "PATCH /repos/{owner}/{repo}/issues/comments/{comment_id} -> 200",
+    "DELETE /installation/token -> 204",
+];
+
 #[tokio::test]
 async fn a_pull_request_opened_costs_its_review() {
     within(120, async {
@@ -226,19 +256,7 @@ async fn a_pull_request_opened_costs_its_review() {
         .await;
         check(
             &bill,
-            &[
-                "GET /app -> 200",
-                "GET /repos/{owner}/{repo}/installation -> 200",
-                "POST /app/installations/{installation_id}/access_tokens -> 201",
-                "GET /repos/{owner}/{repo}/collaborators/{username}/permission -> 200",
-                "POST /app/installations/{installation_id}/access_tokens -> 201",
-                "POST /repos/{owner}/{repo}/check-runs -> 201",
-                "PATCH /repos/{owner}/{repo}/check-runs/{check_run_id} -> 200",
-                "POST /repos/{owner}/{repo}/issues/{issue_number}/comments -> 201",
-                "PATCH /repos/{owner}/{repo}/check-runs/{check_run_id} -> 200",
-                "PATCH /repos/{owner}/{repo}/issues/comments/{comment_id} -> 200",
-                "DELETE /installation/token -> 204",
-            ],
+            &OPENED,
             &[
                 "POST /apis/agentpods.dev/v1alpha1/namespaces/{namespace}/agentruns",
                 "POST /api/v1/namespaces/{namespace}/secrets",
@@ -436,6 +454,47 @@ async fn a_second_command_on_the_same_pull_request_reads_again_with_etags() {
             Some(1.0),
             "{}",
             second.metrics
+        );
+    })
+    .await;
+}
+
+/// With `repository_config` on, a pull request opened costs one request more: the
+/// repository's `.agentpods.yaml`, read from its default branch; the next delivery reads
+/// it again conditionally, and GitHub answers 304 (not counted) while it is unchanged.
+#[tokio::test]
+async fn a_repository_s_own_file_costs_one_read_then_none_while_unchanged() {
+    within(120, async {
+        let mut runs = bills_in(
+            vec![
+                Post::delivery(
+                    "pull_request",
+                    "d-opened",
+                    fixture("pull_request/opened.json").body(),
+                ),
+                comment_on_pr("d-comment"),
+            ],
+            Duration::from_secs(120),
+            Some("agents: [review, task]\n"),
+        )
+        .await;
+        let second = runs.pop().expect("the comment's run");
+        let first = runs.pop().expect("the review's run");
+        // The example's rows, and the file read before the permission.
+        let mut expected = OPENED.to_vec();
+        expected.insert(3, "GET /repos/{owner}/{repo}/contents/{path} -> 200");
+        let kube: Vec<&str> = first.kube.iter().map(String::as_str).collect();
+        check(&first, &expected, &kube);
+        let reads: Vec<&String> = second
+            .github
+            .iter()
+            .filter(|r| r.contains("/contents/"))
+            .collect();
+        assert_eq!(
+            reads,
+            ["GET /repos/{owner}/{repo}/contents/{path} -> 304"],
+            "{:#?}",
+            second.github
         );
     })
     .await;

@@ -1776,7 +1776,7 @@ agents:
 "
         ),
         [
-            "services.yaml:6:1: unknown key `x-common` (expected one of: agents, cluster, github, images, limits, project, secrets, templates_dir)",
+            "services.yaml:6:1: unknown key `x-common` (expected one of: agents, cluster, github, images, limits, project, repository_config, secrets, templates_dir)",
             "services.yaml:12:5: agents[0]: YAML merge keys (`<<: *name`) are not supported: write the keys out here (a whole value can still be an alias, `key: *name`)",
         ]
     );

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use agentpods::agentrun::Phase;
 use support::cluster::Cluster;
 use support::fake_github::{FakeGithub, manual_clock};
-use support::fixtures::{Payload, fixture, variant};
+use support::fixtures::{Payload, fixture, moved, variant};
 use support::server::{Post, TestService, Workdir, within};
 
 const HEAD: &str = "ec26c3e57ca3a959ca5aad62de7213c562f8c821";
@@ -62,21 +62,6 @@ fn workdir(config: &str) -> Workdir {
     let work = Workdir::new();
     std::fs::write(work.config(), config).expect("write services.yaml");
     work
-}
-
-/// A real payload moved to `repository`, with the comment's body `comment` if given.
-fn moved(payload: &Payload, repository: &str, comment: Option<&str>) -> Vec<u8> {
-    let mut json: serde_json::Value = serde_json::from_slice(&payload.body()).expect("JSON");
-    let (owner, name) = repository.split_once('/').expect("owner/name");
-    json["repository"]["full_name"] = repository.into();
-    json["repository"]["name"] = name.into();
-    json["repository"]["owner"]["login"] = owner.into();
-    json["repository"]["html_url"] = format!("https://github.com/{repository}").into();
-    json["repository"]["clone_url"] = format!("https://github.com/{repository}.git").into();
-    if let Some(body) = comment {
-        json["comment"]["body"] = body.into();
-    }
-    serde_json::to_vec(&json).expect("JSON")
 }
 
 /// The fake GitHub with the App installed on every repository, each with pull request #1

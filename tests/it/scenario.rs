@@ -37,7 +37,7 @@ use agentpods::serve::http::AppState;
 use serde_json::{Value, json};
 
 use crate::support::cluster::{Cluster, PATIENCE, RUNS};
-use crate::support::fake_github::{APP_ID, Comment, FakeGithub, manual_clock};
+use crate::support::fake_github::{APP_ID, Comment, Content, FakeGithub, manual_clock};
 use crate::support::fake_kube::PodScript;
 use crate::support::fixtures::{another_event, fixture, fresh};
 use crate::support::server::{Post, SECRET, TestService, Workdir};
@@ -332,6 +332,27 @@ impl Gh {
             .get(login)
             .cloned()
             .unwrap_or_else(|| "NONE".to_owned())
+    }
+
+    /// A maintainer merges `text` as the file `path` into the default branch (`master`):
+    /// what the Contents API reads there from then on.
+    pub fn merge_file(&self, path: &str, text: &str) {
+        self.fake.put_content(
+            REPO,
+            "master",
+            path,
+            Content::File(text.as_bytes().to_vec()),
+        );
+    }
+
+    /// The pull request's author writes `text` as the file `path` on its branch
+    /// (`changes`, GitHub's example's) and at its head commit.
+    pub fn change_file(&self, pr: Pr, path: &str, text: &str) {
+        let head = self.pulls.lock().expect("pulls")[&pr.0].head.clone();
+        for at in ["changes", head.as_str()] {
+            self.fake
+                .put_content(REPO, at, path, Content::File(text.as_bytes().to_vec()));
+        }
     }
 
     /// A pull request that was open before the story began: GitHub knows it, and no event

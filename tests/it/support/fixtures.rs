@@ -152,6 +152,22 @@ pub fn fixture(name: &str) -> Payload {
 }
 
 /// One of our variants by `<event>/<file>`, e.g. `issue_comment/help.json`.
+/// A real payload moved to `repository` (its name, owner and URLs), with the comment's
+/// body `comment` if given.
+pub fn moved(payload: &Payload, repository: &str, comment: Option<&str>) -> Vec<u8> {
+    let mut json: serde_json::Value = serde_json::from_slice(&payload.body()).expect("JSON");
+    let (owner, name) = repository.split_once('/').expect("owner/name");
+    json["repository"]["full_name"] = repository.into();
+    json["repository"]["name"] = name.into();
+    json["repository"]["owner"]["login"] = owner.into();
+    json["repository"]["html_url"] = format!("https://github.com/{repository}").into();
+    json["repository"]["clone_url"] = format!("https://github.com/{repository}.git").into();
+    if let Some(body) = comment {
+        json["comment"]["body"] = body.into();
+    }
+    serde_json::to_vec(&json).expect("JSON")
+}
+
 pub fn variant(name: &str) -> Payload {
     named(PAYLOADS, name)
 }

@@ -104,6 +104,20 @@ pub struct Grant {
     pub revoked: bool,
 }
 
+/// What a path of a repository holds on a branch, as the Contents API describes it.
+#[derive(Debug, Clone)]
+pub enum Content {
+    File(Vec<u8>),
+    /// A symbolic link whose target is no file of the repository (GitHub follows one that
+    /// is, and answers with that file).
+    Symlink(String),
+    Submodule(String),
+    Dir,
+    /// Not content: GitHub refuses the read (403), as it does an App without
+    /// `contents: read`.
+    Refused,
+}
+
 #[derive(Default)]
 pub struct Model {
     pub installations: HashMap<String, u64>,
@@ -121,6 +135,8 @@ pub struct Model {
     pub refs: HashMap<(String, String), (String, String)>,
     /// (repo, annotated tag object's sha) → the commit it tags.
     pub tag_objects: HashMap<(String, String), String>,
+    /// (repo, branch, path) → what the path holds on that branch (`GET /contents/{path}`).
+    pub contents: HashMap<(String, String, String), Content>,
     pub comments: Vec<Comment>,
     /// (repo, comment id, content, by).
     pub reactions: Vec<(String, u64, String, String)>,
@@ -305,6 +321,15 @@ impl FakeGithub {
     }
 
     /// A lightweight tag: the ref names the commit itself.
+    /// Puts `content` at `path` on `branch` of `repo` (a commit there, as far as the
+    /// Contents API can tell).
+    pub fn put_content(&self, repo: &str, branch: &str, path: &str, content: Content) {
+        self.with(|m| {
+            m.contents
+                .insert((repo.into(), branch.into(), path.into()), content)
+        });
+    }
+
     pub fn set_tag(&self, repo: &str, tag: &str, sha: &str) {
         self.with(|m| {
             m.refs.insert(
@@ -1037,6 +1062,81 @@ fn route(
                                       "url": format!("https://api.github.com/repos/{repo}/git/{kind}s/{sha}")}}),
                 ),
                 None => error(StatusCode::NOT_FOUND, "Not Found"),
+            }
+        }
+        // A file, link, submodule or folder at a ref, as GitHub's default JSON describes
+        // it (`application/vnd.github+json`; the shapes of the REST description's
+        // `content-file`, `content-symlink`, `content-submodule` and `content-directory`).
+        // Without `ref`, the default branch is meant: the fake has none, so nothing is
+        // found.
+        ("GET", ["repos", o, r, "contents", rest @ ..]) => {
+            let repo = format!("{o}/{r}");
+            let path = rest
+                .iter()
+                .map(|s| percent_decode(s))
+                .collect::<Vec<_>>()
+                .join("/");
+            let Some(branch) = q("ref") else {
+                return error(StatusCode::NOT_FOUND, "Not Found");
+            };
+            let name = path.rsplit('/').next().unwrap_or_default().to_owned();
+            let links = |kind: &str| {
+                let url =
+                    format!("https://api.github.com/repos/{repo}/contents/{path}?ref={branch}");
+                json!({"type": kind, "name": name, "path": path, "sha": "3d21ec53a331a6f037a91c368710b99387d012c1",
+                       "url": url, "git_url": format!("https://api.github.com/repos/{repo}/git/blobs/3d21ec53a331a6f037a91c368710b99387d012c1"),
+                       "html_url": format!("https://github.com/{repo}/blob/{branch}/{path}"),
+                       "download_url": format!("https://raw.githubusercontent.com/{repo}/{branch}/{path}"),
+                       "_links": {"self": url, "git": null, "html": null}})
+            };
+            match m
+                .contents
+                .get(&(repo.clone(), branch.to_owned(), path.clone()))
+            {
+                None => error(StatusCode::NOT_FOUND, "Not Found"),
+                Some(Content::File(bytes)) => {
+                    let mut v = links("file");
+                    // GitHub leaves a file over 1 MB out of this answer.
+                    let (encoding, content) = if bytes.len() > 1 << 20 {
+                        ("none", String::new())
+                    } else {
+                        use base64::Engine as _;
+                        let encoded = base64::engine::general_purpose::STANDARD.encode(bytes);
+                        // As GitHub does: a line break every 60 characters.
+                        let lines: Vec<String> = encoded
+                            .as_bytes()
+                            .chunks(60)
+                            .map(|c| String::from_utf8_lossy(c).into_owned() + "\n")
+                            .collect();
+                        ("base64", lines.concat())
+                    };
+                    v["size"] = bytes.len().into();
+                    v["encoding"] = encoding.into();
+                    v["content"] = content.into();
+                    json_response(StatusCode::OK, v)
+                }
+                Some(Content::Symlink(target)) => {
+                    let mut v = links("symlink");
+                    v["size"] = target.len().into();
+                    v["target"] = target.clone().into();
+                    json_response(StatusCode::OK, v)
+                }
+                Some(Content::Submodule(url)) => {
+                    let mut v = links("submodule");
+                    v["size"] = 0.into();
+                    v["submodule_git_url"] = url.clone().into();
+                    json_response(StatusCode::OK, v)
+                }
+                Some(Content::Refused) => error(
+                    StatusCode::FORBIDDEN,
+                    "Resource not accessible by integration",
+                ),
+                Some(Content::Dir) => {
+                    let mut v = links("file");
+                    v["path"] = format!("{path}/README.md").into();
+                    v["size"] = 0.into();
+                    json_response(StatusCode::OK, json!([v]))
+                }
             }
         }
         ("GET", ["repos", o, r, "git", "tags", sha]) => {

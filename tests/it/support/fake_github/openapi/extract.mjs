@@ -33,6 +33,7 @@ const OPERATIONS = [
   ["post", "/app-manifests/{code}/conversions"],
   ["get", "/repos/{owner}/{repo}/git/ref/{ref}"],
   ["get", "/repos/{owner}/{repo}/git/tags/{tag_sha}"],
+  ["get", "/repos/{owner}/{repo}/contents/{path}"],
 ];
 
 const dir = process.argv[2];

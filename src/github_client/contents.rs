@@ -1,0 +1,117 @@
+//! A file of a repository at a ref, from the Contents API (a repository's own
+//! `.agentpods.yaml`, read from its default branch).
+
+use base64::Engine as _;
+use hyper::http::Method;
+use serde::Deserialize;
+
+use super::http::Replay;
+use super::*;
+use crate::github::event::RepoFullName;
+
+/// What a path of a repository holds at a ref.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RepoFile {
+    /// A file, and its bytes (when it has at most the bytes asked for).
+    File(Vec<u8>),
+    /// A file larger than the bytes asked for: its size, as GitHub says it (its bytes are
+    /// not decoded).
+    TooLarge { size: u64 },
+    /// Something else: a folder, a submodule, a symbolic link (GitHub follows one to a file
+    /// of the same repository, and describes any other), as GitHub names its kind.
+    NotAFile { kind: String },
+}
+
+/// GET /repos/{owner}/{repo}/contents/{path}: an object for a file, a symbolic link or a
+/// submodule, a list for a folder.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Contents {
+    // Only its shape, a list, is read.
+    #[allow(dead_code)]
+    Folder(Vec<serde::de::IgnoredAny>),
+    Item(ContentItem),
+}
+
+#[derive(Deserialize)]
+struct ContentItem {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    size: u64,
+    /// `base64`; `none` for a file over 1 MB, whose content GitHub leaves out.
+    #[serde(default)]
+    encoding: Option<String>,
+    #[serde(default)]
+    content: Option<String>,
+}
+
+impl GithubClient {
+    /// What `path` holds at `git_ref` (a branch's name), with a file's bytes when it has at
+    /// most `max_bytes`. `NotFound` when there is no such path (or branch). A read: asked
+    /// again conditionally, so an unchanged file costs no counted request.
+    pub async fn file_at(
+        &self,
+        repo: &RepoFullName,
+        path: &str,
+        git_ref: &str,
+        max_bytes: usize,
+    ) -> Result<RepoFile, GithubError> {
+        let encoded: Vec<String> = path.split('/').map(path_segment).collect();
+        let call = format!(
+            "/repos/{}/{}/contents/{}?ref={}",
+            repo.owner(),
+            repo.name(),
+            encoded.join("/"),
+            query_value(git_ref)
+        );
+        let answer: Contents = self
+            .call(repo, Method::GET, &call, None::<&()>, Replay::Safe)
+            .await?;
+        let item = match answer {
+            Contents::Folder(_) => {
+                return Ok(RepoFile::NotAFile { kind: "dir".into() });
+            }
+            Contents::Item(item) => item,
+        };
+        if item.kind != "file" {
+            return Ok(RepoFile::NotAFile { kind: item.kind });
+        }
+        if item.size > max_bytes as u64 {
+            return Ok(RepoFile::TooLarge { size: item.size });
+        }
+        let decode_err = |message: String| GithubError::Decode {
+            what: format!("GET {}", call.split('?').next().unwrap_or(&call)),
+            message,
+        };
+        match item.encoding.as_deref() {
+            Some("base64") => {}
+            other => {
+                return Err(decode_err(format!(
+                    "a file's content encoded as {other:?}, not base64"
+                )));
+            }
+        }
+        let text: String = item
+            .content
+            .unwrap_or_default()
+            .chars()
+            .filter(|c| !c.is_ascii_whitespace())
+            .collect();
+        // GitHub's size is the file's; the content is at most a third longer than it.
+        if text.len() > max_bytes.saturating_mul(4) / 3 + 4 {
+            return Ok(RepoFile::TooLarge {
+                size: (text.len() as u64) * 3 / 4,
+            });
+        }
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(text.as_bytes())
+            .map_err(|e| decode_err(format!("a file's content is not base64: {e}")))?;
+        if bytes.len() > max_bytes {
+            return Ok(RepoFile::TooLarge {
+                size: bytes.len() as u64,
+            });
+        }
+        Ok(RepoFile::File(bytes))
+    }
+}
