@@ -214,6 +214,12 @@ impl Engine {
             .collect();
         found.extend(filters);
         let mut seen: Vec<(String, Pos)> = Vec::new();
+        // The namespace as the samples render it fails where this says more (which name of
+        // a repository makes it fail, and how): said once, by this.
+        let namespace = self.namespace_problem(config_text);
+        if let Some(d) = &namespace {
+            seen.push((d.file.clone(), d.pos));
+        }
         for agent in &self.config.agents {
             let samples = match sample::samples(agent) {
                 Ok(samples) => samples,
@@ -278,7 +284,7 @@ impl Engine {
                 }
             }
         }
-        found.extend(self.namespace_problem(config_text));
+        found.extend(namespace);
         for e in self.comment_problems() {
             let (file, pos, what) = self.locate(&e.1, config_text, &Rendered::new());
             let key = (file.clone(), pos);
@@ -432,11 +438,16 @@ impl Engine {
         errors
     }
 
-    /// `cluster.namespace_template` rendered for a repository named as GitHub allows and a
-    /// DNS label does not (upper case, `_`, `.`): a template that prints `repo.name` or
-    /// `repo.owner` as they are works for the samples' names and fails on every delivery
-    /// from such a repository. Once, for the first agent whose `repositories` take one in.
+    /// `cluster.namespace_template` rendered for repositories named as GitHub allows and a
+    /// DNS label does not: upper case, `_`, `.` (a template that prints `repo.name` or
+    /// `repo.owner` as they are works for a plain name and fails on every delivery from
+    /// such a repository), then an owner and a name as long as GitHub allows (a template
+    /// that puts words around `repo.full_name | dns_label`, or applies it to a part, makes
+    /// a namespace past 63 characters). Once, for the first agent whose `repositories` take
+    /// one in. The samples' own renders of it are this check's to report (see
+    /// `sample_problems`).
     fn namespace_problem(&self, config_text: Option<&str>) -> Option<FileDiagnostic> {
+        use crate::github::event::{MAX_OWNER_LEN, MAX_REPO_NAME_LEN};
         let template = self.config.cluster.namespace_template.as_ref()?;
         for agent in &self.config.agents {
             let Some(example) = agent.scope().example() else {
@@ -452,49 +463,95 @@ impl Engine {
             ]
             .into_iter()
             .find(|r| agent.scope().admits(r));
+            let long = agent.scope().longest_example();
             // A sample that cannot be built is `sample_problems`' to report.
-            let first = sample::samples(agent)
+            let Some(first) = sample::samples(agent)
                 .ok()
-                .and_then(|s| s.into_iter().next());
-            let (Some(odd), Some(mut s)) = (odd, first) else {
+                .and_then(|s| s.into_iter().next())
+            else {
                 continue;
             };
-            let Some(repository) = s.event.repository.as_mut() else {
-                continue;
-            };
-            let Ok(full_name) = odd.parse() else {
-                continue;
-            };
-            repository.full_name = full_name;
-            let (o, n) = odd.split_once('/')?;
-            repository.owner = o.to_string();
-            repository.name = n.to_string();
-            let ctx = self.sample_context(agent, &s)?;
-            let value = minijinja::Value::from(minijinja::value::Serde(&ctx));
-            let Ok(namespace) = self.render_value(NAMESPACE_TEMPLATE, &value) else {
-                continue;
-            };
-            let namespace = namespace.trim();
-            if crate::text::is_dns_label(namespace) {
-                return None;
+            let candidates = [(odd, false), (long, true)];
+            for (repository, long) in candidates {
+                let Some(repository) = repository else {
+                    continue;
+                };
+                let Some(namespace) = self.namespace_for(agent, &first, &repository) else {
+                    continue;
+                };
+                let Some(why) = super::objects::dns_label_problem(&namespace) else {
+                    continue;
+                };
+                let source = template.to_string();
+                let pos = config_text
+                    .and_then(|text| Some(Pos::at_byte(text, text.find(source.as_str())?)))
+                    .unwrap_or(Pos { line: 1, col: 1 });
+                let (o, n) = repository.split_once('/')?;
+                let (repository, allows, fix) = if long {
+                    (
+                        format!(
+                            "`{}/{}`",
+                            crate::text::clip(o, 11),
+                            crate::text::clip(n, 16)
+                        ),
+                        format!(
+                            " (an owner of {} characters and a name of {}; GitHub allows up to \
+                             {MAX_OWNER_LEN} and {MAX_REPO_NAME_LEN})",
+                            o.chars().count(),
+                            n.chars().count()
+                        ),
+                        "apply `| dns_label` to the whole name, not to a part of it: it cuts a \
+                         name past 63 characters and keeps it apart from others with a hash, \
+                         e.g. `{{ (\"runs-\" ~ repo.full_name ~ \"-\" ~ (pr.number if pr else \
+                         issue.number if issue else \"other\")) | dns_label }}`",
+                    )
+                } else {
+                    (
+                        format!("`{repository}`"),
+                        " (GitHub allows upper case, `_` and `.` in names)".to_string(),
+                        "make it one with `| dns_label`, e.g. `{{ (\"runs-\" ~ repo.name) | \
+                         dns_label }}`",
+                    )
+                };
+                return Some(FileDiagnostic {
+                    file: self.config_path.clone(),
+                    pos,
+                    message: format!(
+                        "{NAMESPACE_TEMPLATE}: for a repository {repository}{allows} it renders \
+                         `{}`, which {why}, so it is not a valid DNS label and every delivery \
+                         from such a repository would fail; {fix}",
+                        crate::config::formats::shorten(&namespace)
+                    ),
+                });
             }
-            let source = template.to_string();
-            let pos = config_text
-                .and_then(|text| Some(Pos::at_byte(text, text.find(source.as_str())?)))
-                .unwrap_or(Pos { line: 1, col: 1 });
-            return Some(FileDiagnostic {
-                file: self.config_path.clone(),
-                pos,
-                message: format!(
-                    "{NAMESPACE_TEMPLATE}: for a repository `{odd}` (GitHub allows upper case, \
-                     `_` and `.` in names) it renders `{}`, which is not a valid DNS label, so \
-                     every delivery from such a repository would fail; make it one with \
-                     `| dns_label`, e.g. `{{{{ (\"runs-\" ~ repo.name) | dns_label }}}}`",
-                    crate::config::formats::shorten(namespace)
-                ),
-            });
         }
         None
+    }
+
+    /// The namespace `cluster.namespace_template` renders for sample `s` of `agent` with its
+    /// repository renamed `repository`; `None` when it does not render (the samples' own
+    /// renders report why) or the name is not one GitHub gives.
+    fn namespace_for(
+        &self,
+        agent: &crate::config::Agent,
+        s: &sample::Sample,
+        repository: &str,
+    ) -> Option<String> {
+        let mut s = sample::Sample {
+            trigger: s.trigger.clone(),
+            event: s.event.clone(),
+            launch: s.launch.clone(),
+            pr: s.pr.clone(),
+        };
+        let full_name: crate::github::event::RepoFullName = repository.parse().ok()?;
+        let r = s.event.repository.as_mut()?;
+        r.owner = full_name.owner().to_string();
+        r.name = full_name.name().to_string();
+        r.full_name = full_name;
+        let ctx = self.sample_context(agent, &s)?;
+        let value = minijinja::Value::from(minijinja::value::Serde(&ctx));
+        let namespace = self.render_value(NAMESPACE_TEMPLATE, &value).ok()?;
+        Some(namespace.trim().to_string())
     }
 
     /// What a sample run that renders would meet after it is recorded: its templates as two
