@@ -29,7 +29,12 @@ pub struct Config {
     pub github: GithubConfig,
     /// Where and how agent pods run.
     pub cluster: ClusterConfig,
-    /// Named container images, referred to by name from agents and defaults.
+    /// Named container images, referred to by name from agents and defaults, and from
+    /// templates as `{{ images.NAME }}`. Every image a template writes (an init container's,
+    /// a sidecar's, a Job's) is checked as these are, and must not depend on the event:
+    /// `validate` refuses an image or a Secret's name written from the event's text (it
+    /// would be chosen by whoever writes the event), and warns of an entry here or in
+    /// `secrets` that no agent names and no template reads.
     #[serde(default)]
     pub images: BTreeMap<String, ImageRef>,
     /// Named references to existing Kubernetes Secrets. Values never appear here.

@@ -8,6 +8,7 @@ pub mod fields;
 mod filled;
 pub(crate) mod objects;
 mod overrides;
+pub(crate) mod pod_names;
 pub(crate) mod pod_security;
 pub(crate) mod sample;
 mod shape;

@@ -9,6 +9,7 @@ use crate::config::FileDiagnostic;
 use crate::config::formats::quantity_value;
 use crate::config::yaml::Pos;
 
+use super::pod_names::pod_spec;
 use super::{Engine, K8sObject, NAMESPACE_TEMPLATE, RenderError, Spot, sample, token_reach};
 
 /// Longest source text quoted in a message.
@@ -237,6 +238,8 @@ impl Engine {
                     continue;
                 }
             };
+            // Where each image and Secret name of the agent's pods was first seen.
+            let mut names = super::pod_names::FirstSeen::new();
             for s in samples {
                 // The run as a delivery makes it (which stops at its first error), then each
                 // template on its own, so that one broken template hides no other.
@@ -249,6 +252,7 @@ impl Engine {
                 errors.extend(self.render_each(agent, &s, &mut rendered));
                 if errors.is_empty() {
                     errors.extend(self.lifecycle_problems(agent, &s, &mut rendered));
+                    errors.extend(self.pod_name_problems(agent, &s, &mut names, &mut rendered));
                 }
                 for e in &errors {
                     let (file, pos, what) = self.locate(e, config_text, &rendered);
@@ -678,20 +682,33 @@ impl Engine {
         agent: &crate::config::Agent,
         s: &sample::Sample,
     ) -> Option<Vec<(String, Vec<super::K8sObject>)>> {
-        let value = self.sample_value(agent, s);
+        self.objects_for(agent, &self.sample_value(agent, s))
+    }
+
+    /// The objects each YAML template of `agent` renders with the context `value`, by
+    /// template name; `None` when one fails.
+    pub(super) fn objects_for(
+        &self,
+        agent: &crate::config::Agent,
+        value: &minijinja::Value,
+    ) -> Option<Vec<(String, Vec<super::K8sObject>)>> {
         agent
             .templates
             .iter()
             .map(|name| {
                 let shown = format!("{}/{name}", self.templates_dir);
-                let objects = self.render_objects(name, &shown, &value).ok()?;
+                let objects = self.render_objects(name, &shown, value).ok()?;
                 Some((name.clone(), objects))
             })
             .collect()
     }
 
     /// The context a sample delivery gives `agent`'s YAML templates, with the sample task.
-    fn sample_value(&self, agent: &crate::config::Agent, s: &sample::Sample) -> minijinja::Value {
+    pub(super) fn sample_value(
+        &self,
+        agent: &crate::config::Agent,
+        s: &sample::Sample,
+    ) -> minijinja::Value {
         let Some(ctx) = self.sample_context(agent, s) else {
             return minijinja::Value::UNDEFINED;
         };
@@ -701,7 +718,7 @@ impl Engine {
     }
 
     /// The file, position and description (without the file) of a render error.
-    fn locate(
+    pub(super) fn locate(
         &self,
         e: &RenderError,
         config_text: Option<&str>,
@@ -851,20 +868,6 @@ impl Engine {
             .find(|a| super::concurrency_template(&self.config.agents, a.name.as_str()) == name)
             .and_then(|a| a.concurrency.as_ref())
             .map(|c| c.group.to_string())
-    }
-}
-
-/// The pod spec of a workload (a Pod's, a Job's template's) and the path to it.
-fn pod_spec(
-    object: &super::K8sObject,
-) -> Option<(&k8s_openapi::api::core::v1::PodSpec, &'static str)> {
-    match object {
-        super::K8sObject::Pod(pod) => Some((pod.spec.as_ref()?, "spec")),
-        super::K8sObject::Job(job) => Some((
-            job.spec.as_ref()?.template.spec.as_ref()?,
-            "spec.template.spec",
-        )),
-        _ => None,
     }
 }
 
@@ -1157,7 +1160,7 @@ fn printed_as(template: &str, out: &str) -> bool {
 }
 
 /// What a sample run's templates rendered to, by template name (kept for those that failed).
-type Rendered = std::collections::HashMap<String, String>;
+pub(super) type Rendered = std::collections::HashMap<String, String>;
 
 /// The lines of document `document` (1-based) of a text whose documents are separated by
 /// `---` lines, and the index of its first line.
