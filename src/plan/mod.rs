@@ -530,8 +530,48 @@ impl Planner {
     /// issue): the verbs that work there. A verb that starts agents is listed when one of
     /// the repository's agents answers it on that target, `approve` on a pull request only;
     /// the service's own verbs always (new-user review 13b, N15: before, `review` and
-    /// `approve` were listed on an issue, where they are answered "no agent answers").
+    /// `approve` were listed on an issue, where they are answered "no agent answers"). A
+    /// last line names the verbs that work only on the other kind of thread ("On a pull
+    /// request, also: `/agent approve [sha]`"), so that the help asked on an issue says
+    /// which need a pull request (13c, N15).
     pub fn help(&self, event: &WebhookEvent, target: CommentTarget) -> String {
+        let prefix = &self.config.github.command_prefix;
+        let (builtin, custom) = self.verbs_at(event, target);
+        let mut help = help_text(prefix, &builtin, &custom);
+        let other = match target {
+            CommentTarget::Issue => CommentTarget::PullRequest,
+            CommentTarget::PullRequest => CommentTarget::Issue,
+        };
+        let (their_builtin, their_custom) = self.verbs_at(event, other);
+        let only_there: Vec<String> = their_builtin
+            .iter()
+            .filter(|v| !builtin.contains(v))
+            .map(|v| v.usage().to_string())
+            .chain(
+                their_custom
+                    .iter()
+                    .filter(|(v, _)| !custom.iter().any(|(here, _)| here == v))
+                    .map(|(v, _)| format!("{v} [args]")),
+            )
+            .map(|usage| format!("`{prefix} {usage}`"))
+            .collect();
+        if !only_there.is_empty() {
+            let there = match other {
+                CommentTarget::PullRequest => "On a pull request",
+                CommentTarget::Issue => "On an issue",
+            };
+            help.push_str(&format!("\n{there}, also: {}.\n", only_there.join(", ")));
+        }
+        help
+    }
+
+    /// The built-in verbs (in the help's order) and the verbs of services.yaml (with what
+    /// they start) that work on a `target` of `event`'s repository.
+    fn verbs_at(
+        &self,
+        event: &WebhookEvent,
+        target: CommentTarget,
+    ) -> (Vec<BuiltinVerb>, Vec<(String, String)>) {
         let answered = |verb: &str| -> Vec<&Agent> {
             self.agents_for(event)
                 .map(|(a, _)| a)
@@ -558,7 +598,7 @@ impl Planner {
                 (!agents.is_empty()).then_some((verb, starts))
             })
             .collect();
-        help_text(&self.config.github.command_prefix, &builtin, &custom)
+        (builtin, custom)
     }
 
     /// Decides what one delivery asks for: the trigger's file decides, then who may start
