@@ -264,10 +264,7 @@ impl Engine {
         let configured: Vec<&str> = self.config.images.values().map(|i| i.as_str()).collect();
         let mut found: Vec<FileDiagnostic> = Vec::new();
         for agent in &self.config.agents {
-            let Some(s) = sample::samples(agent)
-                .ok()
-                .and_then(|s| s.into_iter().next())
-            else {
+            let Some(s) = sample::first(agent) else {
                 continue;
             };
             let value = self.sample_value(agent, &s);

@@ -428,6 +428,12 @@ pub fn samples(agent: &Agent) -> Result<Vec<Sample>, SampleError> {
     out.into_iter().collect()
 }
 
+/// The first sample delivery of `agent`, for the checks that look at one; `None` when its
+/// samples cannot be built (`validate`'s `sample_problems` reports why).
+pub fn first(agent: &Agent) -> Option<Sample> {
+    samples(agent).ok().and_then(|s| s.into_iter().next())
+}
+
 #[cfg(test)]
 mod tests {
     /// An agent with every kind of trigger, for `repositories` (YAML; empty for none).

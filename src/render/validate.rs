@@ -469,10 +469,7 @@ impl Engine {
             .find(|r| agent.scope().admits(r));
             let long = agent.scope().longest_example();
             // A sample that cannot be built is `sample_problems`' to report.
-            let Some(first) = sample::samples(agent)
-                .ok()
-                .and_then(|s| s.into_iter().next())
-            else {
+            let Some(first) = sample::first(agent) else {
                 continue;
             };
             let candidates = [(odd, false), (long, true)];
