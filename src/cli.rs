@@ -511,6 +511,10 @@ fn validate(path: &Path, templates_dir: Option<&Path>) -> ExitCode {
                     for warning in engine.override_warnings() {
                         eprintln!("{warning}");
                     }
+                    // An image a template writes that pulls whatever its tag is then.
+                    for warning in engine.image_warnings() {
+                        eprintln!("{warning}");
+                    }
                 }
                 let text = std::fs::read_to_string(path).ok();
                 problems.extend(

@@ -141,10 +141,8 @@ pub enum PolicyError {
     UnknownNamespace { agent: String, namespace: String },
     /// An image or a Secret's name built from the event: no fixed list can allow it.
     #[error(
-        "agent `{agent}`: {place} is {values} in different sample deliveries: it depends \
-         on the event, so an admission policy (which allows fixed names only) would refuse \
-         the runs it was not sampled with; name it in services.yaml's `images` or \
-         `secrets` and write `{{{{ images.x }}}}` or `{{{{ secrets.x.name }}}}`"
+        "agent `{agent}`: {place} is {values} in different sample deliveries: {}",
+        crate::render::pod_names::CHOSEN_BY_THE_EVENT
     )]
     Varies {
         agent: String,
@@ -219,8 +217,8 @@ pub fn allowed(engine: &Engine) -> Result<Vec<Allowed>, PolicyError> {
                     _ => continue,
                 };
                 let Some(spec) = spec else { continue };
-                for (place, value) in fixed_names(object.kind(), spec, &token) {
-                    seen.entry(place).or_default().insert(value);
+                for n in crate::render::pod_names::pod_names(object, Some(&token)) {
+                    seen.entry(n.place).or_default().insert(n.value);
                 }
                 // The policy knows a run's token Secret by the name of the pod or Job that
                 // mounts it: the run's name, as the shipped templates name them.
@@ -250,42 +248,6 @@ pub fn allowed(engine: &Engine) -> Result<Vec<Allowed>, PolicyError> {
         }
     }
     Ok(all)
-}
-
-/// Each image and Secret name a pod spec uses, by where it is (`Job container kaniko's
-/// image`): the same place must hold the same name in every sample delivery. The run's
-/// token Secret is left out (the policy admits it by its name).
-fn fixed_names(kind: &str, spec: &PodSpec, token: &str) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    let containers = spec
-        .init_containers
-        .iter()
-        .flatten()
-        .chain(spec.containers.iter());
-    for c in containers {
-        let at = format!("the {kind}'s container `{}`", c.name);
-        if let Some(image) = &c.image {
-            out.push((format!("{at} `image`"), image.clone()));
-        }
-        for var in c.env.iter().flatten() {
-            let r = var
-                .value_from
-                .as_ref()
-                .and_then(|v| v.secret_key_ref.as_ref());
-            if let Some(r) = r.filter(|r| r.name != token) {
-                let place = format!("{at} env `{}` `secretKeyRef.name`", var.name);
-                out.push((place, r.name.clone()));
-            }
-        }
-    }
-    for volume in spec.volumes.iter().flatten() {
-        let name = volume.secret.as_ref().and_then(|s| s.secret_name.clone());
-        if let Some(name) = name.filter(|n| n != token) {
-            let place = format!("the {kind}'s volume `{}` `secretName`", volume.name);
-            out.push((place, name));
-        }
-    }
-    out
 }
 
 fn slot_of<'a>(

@@ -9,6 +9,7 @@ pub(crate) mod repository_file;
 pub(crate) mod scope;
 pub mod token;
 mod trigger_globs;
+mod unused;
 pub(crate) mod yaml;
 
 use std::collections::BTreeMap;
@@ -460,6 +461,7 @@ pub fn check_with_folder(
                 .chain(newcomer_slips(&config, &tree))
                 .chain(shared_verbs(&config, &tree))
                 .chain(secrets_scoped_by_name_patterns(&config, &tree))
+                .chain(unused::unused_entries(&config, &tree, &templates))
                 .map(at)
                 .collect(),
         );
@@ -700,9 +702,59 @@ fn secrets_scoped_by_name_patterns(config: &Config, tree: &Node) -> Vec<Diagnost
     problems.diagnostics()
 }
 
-/// Agents whose `params` ask the entrypoint to push (`push: "true"`) or open a pull
-/// request (`open_pr: "true"`) with a token that cannot: the run would do its work and
-/// fail at the end.
+/// What `validate` says of an image reference, wherever it is written: in services.yaml's
+/// `images`, or in a container of a template (an init container, a sidecar, a Job's), so
+/// that an image no entry names is held to the same rules (new-user review, N8).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImageCheck {
+    /// Well formed, and pinned to a version or a digest.
+    Fine,
+    /// What the kubelet refuses (InvalidImageName), and what to write.
+    Refused(String),
+    /// A warning (it starts `warning: `): no tag, or the tag `latest`, which moves.
+    Unpinned(String),
+}
+
+/// Checks `image` as the kubelet reads it, then whether it is pinned.
+pub fn check_image(image: &str) -> ImageCheck {
+    if let Err(why) = formats::Format::Image.check(image) {
+        return ImageCheck::Refused(why);
+    }
+    if let Some(lower) = lower_case_image(image) {
+        return ImageCheck::Refused(lower_case_refusal(image, &lower));
+    }
+    match unpinned_image(image) {
+        Some(warning) => ImageCheck::Unpinned(warning),
+        None => ImageCheck::Fine,
+    }
+}
+
+fn lower_case_refusal(image: &str, lower: &str) -> String {
+    format!(
+        "image `{image}`: a repository path is lower case, and the kubelet refuses this one \
+         (InvalidImageName); write `{lower}`"
+    )
+}
+
+/// The warning for an image that pulls whatever its tag is then: none (`latest`), or
+/// `latest` written out, which moves all the same (new-user review 13c, N5; 13b, N16).
+fn unpinned_image(image: &str) -> Option<String> {
+    let last = image.rsplit('/').next().unwrap_or_default();
+    if !last.contains([':', '@']) {
+        return Some(format!(
+            "warning: image `{image}` has no tag, so every pod pulls whatever `latest` is \
+             then; pin a version (`{image}:1.2.3`) or a digest"
+        ));
+    }
+    let named = image.strip_suffix(":latest")?;
+    (!named.ends_with('/') && !last.contains('@')).then(|| {
+        format!(
+            "warning: image `{image}` names the tag `latest`, which moves, so every pod pulls \
+             whatever `latest` is then; pin a version (`{named}:1.2.3`) or a digest"
+        )
+    })
+}
+
 /// An image reference with its repository path in lower case, when it is not (the
 /// registry host and the tag may hold upper case; the path may not).
 fn lower_case_image(image: &str) -> Option<String> {
@@ -871,28 +923,8 @@ fn newcomer_slips(config: &Config, tree: &Node) -> Vec<Diagnostic> {
         }
     }
     for (name, image) in &config.images {
-        let last = image.as_str().rsplit('/').next().unwrap_or_default();
-        if !last.contains([':', '@']) {
-            problems.at(
-                &["images", name],
-                format!(
-                    "warning: image `{image}` has no tag, so every pod pulls whatever \
-                     `latest` is then; pin a version (`{image}:1.2.3`) or a digest"
-                ),
-            );
-        } else if let Some(named) = image.as_str().strip_suffix(":latest")
-            && !named.ends_with('/')
-            && !last.contains('@')
-        {
-            // New-user review 13c, N5 (and 13b, N16): `latest` written out moves all the same.
-            problems.at(
-                &["images", name],
-                format!(
-                    "warning: image `{image}` names the tag `latest`, which moves, so every pod \
-                     pulls whatever `latest` is then; pin a version (`{named}:1.2.3`) or a \
-                     digest"
-                ),
-            );
+        if let Some(warning) = unpinned_image(image.as_str()) {
+            problems.at(&["images", name], warning);
         }
     }
     let mut namespaces: Vec<(Vec<String>, &str)> = Vec::new();
@@ -927,6 +959,9 @@ fn newcomer_slips(config: &Config, tree: &Node) -> Vec<Diagnostic> {
     problems.diagnostics()
 }
 
+/// Agents whose `params` ask the entrypoint to push (`push: "true"`) or open a pull
+/// request (`open_pr: "true"`) with a token that cannot: the run would do its work and
+/// fail at the end.
 fn params_without_permission(config: &Config, tree: &Node) -> Vec<Diagnostic> {
     let mut problems = Problems {
         tree,
@@ -1138,10 +1173,7 @@ fn semantic_checks(config: &Config, tree: &Node, templates: &TemplateSources) ->
         if let Some(lower) = lower_case_image(image.as_str()) {
             problems.at(
                 &["images", name],
-                format!(
-                    "image `{image}`: a repository path is lower case, and the kubelet refuses \
-                     this one (InvalidImageName); write `{lower}`"
-                ),
+                lower_case_refusal(image.as_str(), &lower),
             );
         }
     }

@@ -29,7 +29,12 @@ pub struct Config {
     pub github: GithubConfig,
     /// Where and how agent pods run.
     pub cluster: ClusterConfig,
-    /// Named container images, referred to by name from agents and defaults.
+    /// Named container images, referred to by name from agents and defaults, and from
+    /// templates as `{{ images.NAME }}`. Every image a template writes (an init container's,
+    /// a sidecar's, a Job's) is checked as these are, and must not depend on the event:
+    /// `validate` refuses an image or a Secret's name written from the event's text (it
+    /// would be chosen by whoever writes the event), and warns of an entry here or in
+    /// `secrets` that no agent names and no template reads.
     #[serde(default)]
     pub images: BTreeMap<String, ImageRef>,
     /// Named references to existing Kubernetes Secrets. Values never appear here.
@@ -209,9 +214,13 @@ pub struct ClusterConfig {
     #[serde(default)]
     pub namespace: Option<DnsLabel>,
     /// A template for the namespace of each run, e.g. one per pull request or issue:
-    /// `"agents-{{ repo.full_name | dns_label }}-{{ pr.number if pr else issue.number if
-    /// issue else 'other' }}"`. It is rendered for every trigger (a push or a release has
-    /// neither `pr` nor `issue`), so each part a trigger may lack needs a default. Nothing
+    /// `"{{ ('agents-' ~ repo.full_name ~ '-' ~ (pr.number if pr else issue.number if issue
+    /// else 'other')) | dns_label }}"`. It is rendered for every trigger (a push or a release
+    /// has neither `pr` nor `issue`), so each part a trigger may lack needs a default. Apply
+    /// `dns_label` to the whole name, not to a part: GitHub allows owners of 39 characters
+    /// and names of 100, so `agents-` before `repo.full_name | dns_label` (itself up to 63)
+    /// makes more than the 63 a namespace may have; `validate` renders it for names that
+    /// long and says so. Nothing
     /// in deploy/ creates these namespaces or grants the service rights in them: create
     /// them and bind the service's role there yourself. Nor does `agentpods
     /// admission-policy` write a policy for such a config (no policy can name namespaces
@@ -219,7 +228,8 @@ pub struct ClusterConfig {
     /// Names fold together: `dns_label`
     /// makes `.`, `_`, `/` and runs of `-` one `-`, so `acme/pay.ments`, `acme/pay_ments`
     /// and `acme-pay/ments` share `acme/pay-ments`' namespaces (and `repo.name` alone
-    /// drops the owner too), and a name past 63 characters is cut and hashed. Whoever can
+    /// drops the owner too), and a name past 63 characters is cut and hashed (the hash is
+    /// of the whole text, so two cut names stay apart). Whoever can
     /// create such a repository gets runs in that namespace, next to what you put there:
     /// keep per-repository Secrets and quotas out of templated namespaces.
     #[serde(default)]

@@ -293,6 +293,36 @@ impl<'a> Scope<'a> {
         None
     }
 
+    /// A repository in scope whose owner and name are as long as GitHub allows where the
+    /// globs leave them open (a `*`: 39 characters for the owner, 100 for the name), made
+    /// of characters GitHub allows and a DNS label does not (upper case, `_`, `.`), so that
+    /// a sample delivery for it overflows what a template makes a namespace or a label of,
+    /// as a delivery from such a repository would. A list of exact names gives its first;
+    /// [`Self::example`] when no glob yields one.
+    pub fn longest_example(&self) -> Option<String> {
+        use crate::github::event::{MAX_OWNER_LEN, MAX_REPO_NAME_LEN};
+        let patterns: Vec<&str> = match self.0 {
+            None => vec!["*/*"],
+            Some(globs) => globs
+                .iter()
+                .filter(|g| !g.is_negated())
+                .map(RepoGlob::pattern)
+                .collect(),
+        };
+        let longest = patterns
+            .into_iter()
+            .filter_map(|pattern| {
+                let (owner, name) = pattern.split_once('/')?;
+                Some(format!(
+                    "{}/{}",
+                    fill(owner, MAX_OWNER_LEN, "Long-Owner-"),
+                    fill(name, MAX_REPO_NAME_LEN, "Long_Repository.Name-")
+                ))
+            })
+            .find(|candidate| self.admits(candidate));
+        longest.or_else(|| self.example())
+    }
+
     /// The list as written (`acme/*, !acme/x`), or "every repository".
     pub fn describe(&self) -> String {
         match self.0 {
@@ -304,6 +334,25 @@ impl<'a> Scope<'a> {
                 .join(", "),
         }
     }
+}
+
+/// A glob's segment (an owner or a name) with its first `*` filled from `filler`, repeated,
+/// to `max` characters in all (or one, where the rest of the segment is that long already),
+/// ending in a letter or a digit, and its other `*`s with nothing.
+fn fill(segment: &str, max: usize, filler: &str) -> String {
+    let Some((before, after)) = segment.split_once('*') else {
+        return segment.to_string();
+    };
+    let after = after.replace('*', "");
+    let room = max
+        .saturating_sub(before.chars().count() + after.chars().count())
+        .max(1);
+    let mut filled: String = filler.chars().cycle().take(room).collect();
+    if filled.ends_with(|c: char| !c.is_ascii_alphanumeric()) {
+        filled.pop();
+        filled.push('x');
+    }
+    format!("{before}{filled}{after}")
 }
 
 /// Whether glob `pattern` matches `text`, owner and name each on their own. With a glob as
@@ -529,5 +578,33 @@ mod tests {
         );
         let none = globs(&["!acme/a"]);
         assert_eq!(Scope(Some(&none)).example(), None);
+    }
+
+    /// The longest repository in scope: each `*` filled to GitHub's limits (39 characters
+    /// of owner, 100 of name), exact names kept, and none out of scope.
+    #[test]
+    fn the_longest_example_is_as_long_as_github_allows_where_the_globs_leave_room() {
+        let lengths = |list: &[&str]| {
+            let list = globs(list);
+            let scope = Scope(Some(&list));
+            let example = scope.longest_example().expect("an example");
+            assert!(scope.admits(&example), "{example}");
+            let (owner, name) = example.split_once('/').expect("owner/name");
+            (owner.len(), name.len())
+        };
+        let every = Scope::EVERY.longest_example().expect("an example");
+        let (owner, name) = every.split_once('/').expect("owner/name");
+        assert_eq!((owner.len(), name.len()), (39, 100), "{every}");
+        assert!(every.parse::<crate::github::event::RepoFullName>().is_ok());
+        assert!(
+            name.contains(|c: char| c.is_ascii_uppercase()) && name.contains(['_', '.']),
+            "{name}"
+        );
+        assert_eq!(lengths(&["acme/*"]), (4, 100));
+        assert_eq!(lengths(&["*/docs"]), (39, 4));
+        assert_eq!(lengths(&["acme/team-*-api"]), (4, 100));
+        assert_eq!(lengths(&["acme/a*b*c"]), (4, 100));
+        assert_eq!(lengths(&["acme/api", "acme/*"]), (4, 3));
+        assert_eq!(lengths(&["acme/*", "!acme/Long*"]), (4, 7));
     }
 }

@@ -535,7 +535,10 @@ impl Planner {
     /// issue): the verbs that work there. A verb that starts agents is listed when one of
     /// the repository's agents answers it on that target, `approve` on a pull request only;
     /// the service's own verbs always (new-user review 13b, N15: before, `review` and
-    /// `approve` were listed on an issue, where they are answered "no agent answers").
+    /// `approve` were listed on an issue, where they are answered "no agent answers"). A
+    /// last line names the verbs that work only on the other kind of thread ("On a pull
+    /// request, also: `/agent approve [sha]`"), so that the help asked on an issue says
+    /// which need a pull request (13c, N15).
     pub fn help(&self, event: &WebhookEvent, target: CommentTarget) -> String {
         self.help_here(event, target, RepositorySays::Unread)
     }
@@ -548,6 +551,54 @@ impl Planner {
         target: CommentTarget,
         says: RepositorySays<'_>,
     ) -> String {
+        let prefix = &self.config.github.command_prefix;
+        let (builtin, custom) = self.verbs_at(event, target, says);
+        let mut help = help_text(prefix, &builtin, &custom);
+        let other = match target {
+            CommentTarget::Issue => CommentTarget::PullRequest,
+            CommentTarget::PullRequest => CommentTarget::Issue,
+        };
+        let (their_builtin, their_custom) = self.verbs_at(event, other, says);
+        let only_there: Vec<String> = their_builtin
+            .iter()
+            .filter(|v| !builtin.contains(v))
+            .map(|v| v.usage().to_string())
+            .chain(
+                their_custom
+                    .iter()
+                    .filter(|(v, _)| !custom.iter().any(|(here, _)| here == v))
+                    .map(|(v, _)| format!("{v} [args]")),
+            )
+            .map(|usage| format!("`{prefix} {usage}`"))
+            .collect();
+        if !only_there.is_empty() {
+            let there = match other {
+                CommentTarget::PullRequest => "On a pull request",
+                CommentTarget::Issue => "On an issue",
+            };
+            help.push_str(&format!("\n{there}, also: {}.\n", only_there.join(", ")));
+        }
+        match (says, &self.config.repository_config) {
+            (RepositorySays::Broken(problem), Some(wanted)) => format!(
+                "{help}\n\n{}",
+                SkipReason::RepositoryFileBroken {
+                    path: wanted.path.clone(),
+                    problem: problem.to_string(),
+                }
+            ),
+            _ => help,
+        }
+    }
+
+    /// The built-in verbs (in the help's order) and the verbs of services.yaml (with what
+    /// they start) that work on a `target` of `event`'s repository, as far as its own file
+    /// `says`.
+    fn verbs_at(
+        &self,
+        event: &WebhookEvent,
+        target: CommentTarget,
+        says: RepositorySays<'_>,
+    ) -> (Vec<BuiltinVerb>, Vec<(String, String)>) {
         let here = |a: &Agent| match says {
             RepositorySays::Read(file) => file.say(&a.name) != crate::config::Say::Off,
             RepositorySays::Broken(_) => false,
@@ -583,17 +634,7 @@ impl Planner {
                 (!agents.is_empty()).then_some((verb, starts))
             })
             .collect();
-        let help = help_text(&self.config.github.command_prefix, &builtin, &custom);
-        match (says, &self.config.repository_config) {
-            (RepositorySays::Broken(problem), Some(wanted)) => format!(
-                "{help}\n\n{}",
-                SkipReason::RepositoryFileBroken {
-                    path: wanted.path.clone(),
-                    problem: problem.to_string(),
-                }
-            ),
-            _ => help,
-        }
+        (builtin, custom)
     }
 
     /// Decides what one delivery asks for: the trigger's file decides, then who may start

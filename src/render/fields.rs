@@ -881,7 +881,11 @@ is misspelt (`repo.fullname`: did you mean `repo.full_name`?).
   renders with and without labels, so `pr.labels[0]` alone fails there; write
   `pr.labels[0] if pr.labels else \"none\"`, or test `\"bug\" in pr.labels`.
 - Branch names may be long and hold any character git allows (`pr.head.ref`): before one
-  goes into a label value, make it one with `| label_value`.
+  goes into a label value, make it one with `| label_value`. Repository names are up to
+  100 characters, owners up to 39 (`repo.name`, `repo.full_name`), and `validate`'s
+  samples are that long: apply `| dns_label` or `| label_value` to the whole of what goes
+  into a namespace, a name or a label, not to a part (`\"runs-\" ~ repo.name | dns_label`
+  is `runs-` and 63 more).
 - `run.token_secret` (the run's GitHub token Secret) is set only when the service makes
   one (with a GitHub App); `agent.description` is `none` for an agent without one (write
   `agent.description or \"…\"`: `validate` refuses a template that prints it as `none`).

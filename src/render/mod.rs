@@ -8,6 +8,7 @@ pub mod fields;
 mod filled;
 pub(crate) mod objects;
 mod overrides;
+pub(crate) mod pod_names;
 pub(crate) mod pod_security;
 pub(crate) mod sample;
 mod shape;
@@ -51,11 +52,19 @@ pub enum RenderError {
         field: String,
         message: String,
     },
-    #[error("{what} `{value}` rendered from `{template}` is not a valid DNS label")]
+    /// A name rendered from a template in services.yaml (the namespace) that is not a DNS
+    /// label: `why` says what is wrong with it (its length and the limit, or a character).
+    #[error(
+        "{what} `{value}` rendered from `{template}` {why}, so it is not a valid DNS label; \
+         apply `| dns_label` to the whole of it, e.g. `{{{{ (\"runs-\" ~ repo.full_name) | \
+         dns_label }}}}` (it makes any text a DNS label, and cuts one past 63 characters \
+         with a hash that keeps names apart)"
+    )]
     BadName {
         what: String,
         value: String,
         template: String,
+        why: String,
     },
     #[error("agent `{0}` is not in the config")]
     UnknownAgent(AgentName),
@@ -418,11 +427,12 @@ impl Engine {
         if self.config.cluster.namespace_template.is_some() {
             let ns = self.render_value(NAMESPACE_TEMPLATE, &value)?;
             let ns = ns.trim().to_string();
-            if !crate::text::is_dns_label(&ns) {
+            if let Some(why) = objects::dns_label_problem(&ns) {
                 return Err(RenderError::BadName {
                     what: "namespace".into(),
                     value: crate::config::formats::shorten(&ns),
-                    template: "cluster.namespace_template".into(),
+                    template: NAMESPACE_TEMPLATE.into(),
+                    why,
                 });
             }
             ctx.run.namespace = ns;

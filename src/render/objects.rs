@@ -320,7 +320,9 @@ fn metadata_problem(at: &str, meta: &ObjectMeta) -> Option<(String, String)> {
                 format!(
                     "the label value `{}` {why}, which the API server refuses (a label value \
                      is at most 63 letters, digits, `-`, `_` and `.`, beginning and ending \
-                     with a letter or digit); make it one with `| label_value`",
+                     with a letter or digit); make it one with `| label_value` over the whole \
+                     value (`{{{{ (\"team-\" ~ repo.name) | label_value }}}}`: it cuts one past \
+                     63 characters, with a hash that keeps values apart)",
                     crate::text::clip(value, 60)
                 ),
             ));
@@ -350,6 +352,27 @@ fn metadata_problem(at: &str, meta: &ObjectMeta) -> Option<(String, String)> {
 
 /// Why `s` is not a name part of a label key, or a label value (when not empty).
 fn name_part_problem(s: &str) -> Option<String> {
+    short_name_problem(
+        s,
+        |c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'),
+        "",
+    )
+}
+
+/// Why `s` is not a DNS label ([`crate::text::is_dns_label`]: lowercase letters, digits and
+/// `-`, beginning and ending with a letter or digit, at most 63 characters), as a namespace
+/// must be; `None` when it is one.
+pub(super) fn dns_label_problem(s: &str) -> Option<String> {
+    short_name_problem(
+        s,
+        |c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-',
+        " (a DNS label is lowercase letters, digits and `-`)",
+    )
+}
+
+/// Why `s` is not at most 63 characters that `allowed` takes, beginning and ending with a
+/// letter or digit; `alphabet` says in words which it takes, after a character it refuses.
+fn short_name_problem(s: &str, allowed: fn(char) -> bool, alphabet: &str) -> Option<String> {
     let chars = s.chars().count();
     if chars > 63 {
         return Some(format!("has {chars} characters (at most 63)"));
@@ -357,11 +380,8 @@ fn name_part_problem(s: &str) -> Option<String> {
     if s.is_empty() {
         return Some("is empty".into());
     }
-    if let Some(c) = s
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
-    {
-        return Some(format!("holds {c:?}"));
+    if let Some(c) = s.chars().find(|&c| !allowed(c)) {
+        return Some(format!("holds {c:?}{alphabet}"));
     }
     let alnum = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
     if !alnum(s.chars().next()) || !alnum(s.chars().last()) {
@@ -534,6 +554,37 @@ mod tests {
             Err(RenderError::Yaml { message, .. }) => message,
             other => panic!("{text:?} parsed: {other:?}"),
         }
+    }
+
+    /// The reason is given exactly when the text is not a DNS label, and names the length
+    /// and the limit when it is too long.
+    #[test]
+    fn a_dns_label_problem_is_said_exactly_when_it_is_not_one() {
+        let long = "a".repeat(64);
+        for s in [
+            "runs",
+            "runs-1",
+            "",
+            "-a",
+            "a-",
+            "A",
+            "a_b",
+            "a.b",
+            "ü",
+            &long,
+            &long[1..],
+        ] {
+            assert_eq!(
+                dns_label_problem(s).is_none(),
+                crate::text::is_dns_label(s),
+                "{s:?}: {:?}",
+                dns_label_problem(s)
+            );
+        }
+        assert_eq!(
+            dns_label_problem(&long).as_deref(),
+            Some("has 64 characters (at most 63)")
+        );
     }
 
     #[test]

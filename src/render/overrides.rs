@@ -34,10 +34,7 @@ impl Engine {
         // By place and what is said there: the agents whose runs it is said of.
         let mut found: Vec<(String, Pos, String, Vec<&str>)> = Vec::new();
         for agent in &self.config.agents {
-            let Some(s) = sample::samples(agent)
-                .ok()
-                .and_then(|s| s.into_iter().next())
-            else {
+            let Some(s) = sample::first(agent) else {
                 continue;
             };
             let Some(rendered) = self.sample_objects(agent, &s) else {

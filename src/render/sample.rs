@@ -5,7 +5,10 @@
 //! full and empty (labels, which real deliveries carry: a template that reads
 //! `pr.labels[0]` fails on the empty one here, not at delivery), and one pull request has
 //! a long, non-ASCII branch name as GitHub allows (a template that puts it in a label
-//! value unchanged fails here, not at the API server).
+//! value unchanged fails here, not at the API server). The repository's owner and name are
+//! as long as GitHub allows (39 and 100 characters), with upper case, `_` and `.`, where the
+//! agent's `repositories` leave them open: a namespace or a label made of a part of them
+//! overflows here, not at delivery.
 //!
 //! The samples are Rust values of the webhook model, so a renamed or retyped field of the
 //! model is the compiler's to report here, not a services.yaml refused at load.
@@ -182,10 +185,11 @@ pub fn samples(agent: &Agent) -> Result<Vec<Sample>, SampleError> {
         subject,
     };
     let t = &agent.triggers;
-    // A repository the agent runs for (`validate` refuses a list that takes in none).
+    // A repository the agent runs for (`validate` refuses a list that takes in none), with
+    // an owner and a name as long as GitHub allows where its `repositories` leave room.
     let full_name = agent
         .scope()
-        .example()
+        .longest_example()
         .unwrap_or_else(|| PLACEHOLDER.into());
     let mut out = Vec::new();
     let mut add =
@@ -422,6 +426,12 @@ pub fn samples(agent: &Agent) -> Result<Vec<Sample>, SampleError> {
         add(format!("release `{action}`"), "release", e, l, None);
     }
     out.into_iter().collect()
+}
+
+/// The first sample delivery of `agent`, for the checks that look at one; `None` when its
+/// samples cannot be built (`validate`'s `sample_problems` reports why).
+pub fn first(agent: &Agent) -> Option<Sample> {
+    samples(agent).ok().and_then(|s| s.into_iter().next())
 }
 
 #[cfg(test)]

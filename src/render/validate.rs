@@ -9,6 +9,7 @@ use crate::config::FileDiagnostic;
 use crate::config::formats::quantity_value;
 use crate::config::yaml::Pos;
 
+use super::pod_names::pod_spec;
 use super::{Engine, K8sObject, NAMESPACE_TEMPLATE, RenderError, Spot, sample, token_reach};
 
 /// Longest source text quoted in a message.
@@ -214,6 +215,12 @@ impl Engine {
             .collect();
         found.extend(filters);
         let mut seen: Vec<(String, Pos)> = Vec::new();
+        // The namespace as the samples render it fails where this says more (which name of
+        // a repository makes it fail, and how): said once, by this.
+        let namespace = self.namespace_problem(config_text);
+        if let Some(d) = &namespace {
+            seen.push((d.file.clone(), d.pos));
+        }
         for agent in &self.config.agents {
             let samples = match sample::samples(agent) {
                 Ok(samples) => samples,
@@ -231,6 +238,8 @@ impl Engine {
                     continue;
                 }
             };
+            // Where each image and Secret name of the agent's pods was first seen.
+            let mut names = super::pod_names::FirstSeen::new();
             for s in samples {
                 // The run as a delivery makes it (which stops at its first error), then each
                 // template on its own, so that one broken template hides no other.
@@ -243,6 +252,7 @@ impl Engine {
                 errors.extend(self.render_each(agent, &s, &mut rendered));
                 if errors.is_empty() {
                     errors.extend(self.lifecycle_problems(agent, &s, &mut rendered));
+                    errors.extend(self.pod_name_problems(agent, &s, &mut names, &mut rendered));
                 }
                 for e in &errors {
                     let (file, pos, what) = self.locate(e, config_text, &rendered);
@@ -278,7 +288,7 @@ impl Engine {
                 }
             }
         }
-        found.extend(self.namespace_problem(config_text));
+        found.extend(namespace);
         for e in self.comment_problems() {
             let (file, pos, what) = self.locate(&e.1, config_text, &Rendered::new());
             let key = (file.clone(), pos);
@@ -432,11 +442,16 @@ impl Engine {
         errors
     }
 
-    /// `cluster.namespace_template` rendered for a repository named as GitHub allows and a
-    /// DNS label does not (upper case, `_`, `.`): a template that prints `repo.name` or
-    /// `repo.owner` as they are works for the samples' names and fails on every delivery
-    /// from such a repository. Once, for the first agent whose `repositories` take one in.
+    /// `cluster.namespace_template` rendered for repositories named as GitHub allows and a
+    /// DNS label does not: upper case, `_`, `.` (a template that prints `repo.name` or
+    /// `repo.owner` as they are works for a plain name and fails on every delivery from
+    /// such a repository), then an owner and a name as long as GitHub allows (a template
+    /// that puts words around `repo.full_name | dns_label`, or applies it to a part, makes
+    /// a namespace past 63 characters). Once, for the first agent whose `repositories` take
+    /// one in. The samples' own renders of it are this check's to report (see
+    /// `sample_problems`).
     fn namespace_problem(&self, config_text: Option<&str>) -> Option<FileDiagnostic> {
+        use crate::github::event::{MAX_OWNER_LEN, MAX_REPO_NAME_LEN};
         let template = self.config.cluster.namespace_template.as_ref()?;
         for agent in &self.config.agents {
             let Some(example) = agent.scope().example() else {
@@ -452,49 +467,92 @@ impl Engine {
             ]
             .into_iter()
             .find(|r| agent.scope().admits(r));
+            let long = agent.scope().longest_example();
             // A sample that cannot be built is `sample_problems`' to report.
-            let first = sample::samples(agent)
-                .ok()
-                .and_then(|s| s.into_iter().next());
-            let (Some(odd), Some(mut s)) = (odd, first) else {
+            let Some(first) = sample::first(agent) else {
                 continue;
             };
-            let Some(repository) = s.event.repository.as_mut() else {
-                continue;
-            };
-            let Ok(full_name) = odd.parse() else {
-                continue;
-            };
-            repository.full_name = full_name;
-            let (o, n) = odd.split_once('/')?;
-            repository.owner = o.to_string();
-            repository.name = n.to_string();
-            let ctx = self.sample_context(agent, &s)?;
-            let value = minijinja::Value::from(minijinja::value::Serde(&ctx));
-            let Ok(namespace) = self.render_value(NAMESPACE_TEMPLATE, &value) else {
-                continue;
-            };
-            let namespace = namespace.trim();
-            if crate::text::is_dns_label(namespace) {
-                return None;
+            let candidates = [(odd, false), (long, true)];
+            for (repository, long) in candidates {
+                let Some(repository) = repository else {
+                    continue;
+                };
+                let Some(namespace) = self.namespace_for(agent, &first, &repository) else {
+                    continue;
+                };
+                let Some(why) = super::objects::dns_label_problem(&namespace) else {
+                    continue;
+                };
+                let source = template.to_string();
+                let pos = config_text
+                    .and_then(|text| Some(Pos::at_byte(text, text.find(source.as_str())?)))
+                    .unwrap_or(Pos { line: 1, col: 1 });
+                let (o, n) = repository.split_once('/')?;
+                let (repository, allows, fix) = if long {
+                    (
+                        format!(
+                            "`{}/{}`",
+                            crate::text::clip(o, 11),
+                            crate::text::clip(n, 16)
+                        ),
+                        format!(
+                            " (an owner of {} characters and a name of {}; GitHub allows up to \
+                             {MAX_OWNER_LEN} and {MAX_REPO_NAME_LEN})",
+                            o.chars().count(),
+                            n.chars().count()
+                        ),
+                        "apply `| dns_label` to the whole name, not to a part of it: it cuts a \
+                         name past 63 characters and keeps it apart from others with a hash, \
+                         e.g. `{{ (\"runs-\" ~ repo.full_name ~ \"-\" ~ (pr.number if pr else \
+                         issue.number if issue else \"other\")) | dns_label }}`",
+                    )
+                } else {
+                    (
+                        format!("`{repository}`"),
+                        " (GitHub allows upper case, `_` and `.` in names)".to_string(),
+                        "make it one with `| dns_label`, e.g. `{{ (\"runs-\" ~ repo.name) | \
+                         dns_label }}`",
+                    )
+                };
+                return Some(FileDiagnostic {
+                    file: self.config_path.clone(),
+                    pos,
+                    message: format!(
+                        "{NAMESPACE_TEMPLATE}: for a repository {repository}{allows} it renders \
+                         `{}`, which {why}, so it is not a valid DNS label and every delivery \
+                         from such a repository would fail; {fix}",
+                        crate::config::formats::shorten(&namespace)
+                    ),
+                });
             }
-            let source = template.to_string();
-            let pos = config_text
-                .and_then(|text| Some(Pos::at_byte(text, text.find(source.as_str())?)))
-                .unwrap_or(Pos { line: 1, col: 1 });
-            return Some(FileDiagnostic {
-                file: self.config_path.clone(),
-                pos,
-                message: format!(
-                    "{NAMESPACE_TEMPLATE}: for a repository `{odd}` (GitHub allows upper case, \
-                     `_` and `.` in names) it renders `{}`, which is not a valid DNS label, so \
-                     every delivery from such a repository would fail; make it one with \
-                     `| dns_label`, e.g. `{{{{ (\"runs-\" ~ repo.name) | dns_label }}}}`",
-                    crate::config::formats::shorten(namespace)
-                ),
-            });
         }
         None
+    }
+
+    /// The namespace `cluster.namespace_template` renders for sample `s` of `agent` with its
+    /// repository renamed `repository`; `None` when it does not render (the samples' own
+    /// renders report why) or the name is not one GitHub gives.
+    fn namespace_for(
+        &self,
+        agent: &crate::config::Agent,
+        s: &sample::Sample,
+        repository: &str,
+    ) -> Option<String> {
+        let mut s = sample::Sample {
+            trigger: s.trigger.clone(),
+            event: s.event.clone(),
+            launch: s.launch.clone(),
+            pr: s.pr.clone(),
+        };
+        let full_name: crate::github::event::RepoFullName = repository.parse().ok()?;
+        let r = s.event.repository.as_mut()?;
+        r.owner = full_name.owner().to_string();
+        r.name = full_name.name().to_string();
+        r.full_name = full_name;
+        let ctx = self.sample_context(agent, &s)?;
+        let value = minijinja::Value::from(minijinja::value::Serde(&ctx));
+        let namespace = self.render_value(NAMESPACE_TEMPLATE, &value).ok()?;
+        Some(namespace.trim().to_string())
     }
 
     /// What a sample run that renders would meet after it is recorded: its templates as two
@@ -621,20 +679,33 @@ impl Engine {
         agent: &crate::config::Agent,
         s: &sample::Sample,
     ) -> Option<Vec<(String, Vec<super::K8sObject>)>> {
-        let value = self.sample_value(agent, s);
+        self.objects_for(agent, &self.sample_value(agent, s))
+    }
+
+    /// The objects each YAML template of `agent` renders with the context `value`, by
+    /// template name; `None` when one fails.
+    pub(super) fn objects_for(
+        &self,
+        agent: &crate::config::Agent,
+        value: &minijinja::Value,
+    ) -> Option<Vec<(String, Vec<super::K8sObject>)>> {
         agent
             .templates
             .iter()
             .map(|name| {
                 let shown = format!("{}/{name}", self.templates_dir);
-                let objects = self.render_objects(name, &shown, &value).ok()?;
+                let objects = self.render_objects(name, &shown, value).ok()?;
                 Some((name.clone(), objects))
             })
             .collect()
     }
 
     /// The context a sample delivery gives `agent`'s YAML templates, with the sample task.
-    fn sample_value(&self, agent: &crate::config::Agent, s: &sample::Sample) -> minijinja::Value {
+    pub(super) fn sample_value(
+        &self,
+        agent: &crate::config::Agent,
+        s: &sample::Sample,
+    ) -> minijinja::Value {
         let Some(ctx) = self.sample_context(agent, s) else {
             return minijinja::Value::UNDEFINED;
         };
@@ -644,7 +715,7 @@ impl Engine {
     }
 
     /// The file, position and description (without the file) of a render error.
-    fn locate(
+    pub(super) fn locate(
         &self,
         e: &RenderError,
         config_text: Option<&str>,
@@ -794,20 +865,6 @@ impl Engine {
             .find(|a| super::concurrency_template(&self.config.agents, a.name.as_str()) == name)
             .and_then(|a| a.concurrency.as_ref())
             .map(|c| c.group.to_string())
-    }
-}
-
-/// The pod spec of a workload (a Pod's, a Job's template's) and the path to it.
-fn pod_spec(
-    object: &super::K8sObject,
-) -> Option<(&k8s_openapi::api::core::v1::PodSpec, &'static str)> {
-    match object {
-        super::K8sObject::Pod(pod) => Some((pod.spec.as_ref()?, "spec")),
-        super::K8sObject::Job(job) => Some((
-            job.spec.as_ref()?.template.spec.as_ref()?,
-            "spec.template.spec",
-        )),
-        _ => None,
     }
 }
 
@@ -1100,7 +1157,7 @@ fn printed_as(template: &str, out: &str) -> bool {
 }
 
 /// What a sample run's templates rendered to, by template name (kept for those that failed).
-type Rendered = std::collections::HashMap<String, String>;
+pub(super) type Rendered = std::collections::HashMap<String, String>;
 
 /// The lines of document `document` (1-based) of a text whose documents are separated by
 /// `---` lines, and the index of its first line.

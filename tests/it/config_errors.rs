@@ -1535,6 +1535,8 @@ agents:
         warnings,
         [
             "services.yaml:7:57: warning: secret `payments` is for `acme/payments-*`, a pattern over names: a repository anyone creates or renames to match it (in an organisation, any member by default) gets the secret in its runs; list exact names instead, install the App on selected repositories only, and restrict who may create repositories (docs/security.md)",
+            // Listed by no agent (see an_image_or_a_secret_nothing_uses_is_warned_of).
+            "services.yaml:8:10: warning: `secrets.exact` is used by no agent: neither an agent's `secrets` names it nor a template reads `secrets.exact`; remove it, or name it where it was meant",
             "services.yaml:11:20: warning: agent `pay` carries secrets (payments) and runs for `acme/payments-*`, a pattern over names: a repository anyone creates or renames to match it (in an organisation, any member by default) gets this agent and its secrets; list exact names instead, install the App on selected repositories only, and restrict who may create repositories (docs/security.md)",
         ]
     );
@@ -2998,5 +3000,243 @@ fn github_s_and_other_tools_names_get_the_variable_meant() {
         "`params` is not a variable templates are given; did you mean `agent.params`?",
     ] {
         assert!(run.stderr.contains(meant), "{meant}\n{}", run.stderr);
+    }
+}
+
+/// A config whose `task` agent runs on comments on issues and pull requests, with an image
+/// and a Secret of its own for a sidecar, for the pod-name tables below.
+const SIDECAR_CONFIG: &str = "\
+project: demo
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+  helper: ghcr.io/acme/helper:2.0
+secrets:
+  openai: {name: openai-api-key, key: api-key}
+agents:
+  - name: task
+    prompt: prompts/task.md
+    secrets: [openai]
+    triggers:
+      comment:
+        verbs: [run]
+        targets: [issue, pull_request]
+";
+
+/// A pod Pod Security `restricted` admits, its sidecar's lines in place of `SIDECAR`.
+const SIDECAR_POD: &str = "\
+apiVersion: v1
+kind: Pod
+metadata:
+  name: {{ run.name }}
+spec:
+  securityContext:
+    runAsNonRoot: true
+    seccompProfile: {type: RuntimeDefault}
+  containers:
+    - name: agent
+      image: {{ agent.image }}
+      args: [{{ task }}]
+      env:
+        - name: OPENAI_API_KEY
+          valueFrom: {secretKeyRef: {name: {{ secrets.openai.name }}, key: api-key}}
+      securityContext:
+        allowPrivilegeEscalation: false
+        capabilities: {drop: [ALL]}
+    - name: helper
+SIDECAR
+      securityContext:
+        allowPrivilegeEscalation: false
+        capabilities: {drop: [ALL]}
+  restartPolicy: Never
+";
+
+/// What `validate` prints for SIDECAR_CONFIG with the sidecar's lines `sidecar`: its exit
+/// code and its lines, the folder left out.
+fn validate_sidecar(sidecar: &str) -> (Option<i32>, Vec<String>) {
+    let dir = ConfigDir::new(SIDECAR_CONFIG.as_bytes());
+    dir.write(
+        "templates/agent-pod.yaml",
+        SIDECAR_POD.replace("SIDECAR", sidecar).as_bytes(),
+    );
+    let run = configs::validate(&dir.path("services.yaml"));
+    let folder = format!("{}/", dir.dir.path().display());
+    let lines = run
+        .stderr_lines()
+        .iter()
+        .map(|l| l.replace(&folder, ""))
+        .collect();
+    (run.code, lines)
+}
+
+/// Review N1: an image or a Secret's name written from the event's text (a title, a branch,
+/// a comment, the repository's name) is chosen by whoever writes the event. `validate`
+/// refuses it where the template writes it, in the words `admission-policy` refuses it
+/// with; one chosen from services.yaml's `images` and `secrets` passes.
+#[test]
+fn validate_refuses_an_image_or_a_secret_chosen_by_the_event_s_text() {
+    let reason = "it depends on the event: an image or a Secret chosen by the event's text is \
+                  chosen by whoever writes the event (a title, a branch, a comment), and an \
+                  admission policy, which allows fixed names only, would refuse the runs it \
+                  was not sampled with; name it in services.yaml's `images` or `secrets` and \
+                  write `{{ images.NAME }}` (or `{{ agent.image }}`) or `{{ secrets.NAME.name }}`";
+    let cases: &[(&str, &str, String)] = &[
+        (
+            "an image tagged with the issue's title",
+            "      image: {{ images.helper ~ \"-\" ~ (issue.title | label_value) }}",
+            format!(
+                "templates/agent-pod.yaml:20:7: agent `task`, comment `run` on an issue: \
+                 document 1, field `spec.containers[1].image`: the Pod's container `helper` \
+                 `image` is `ghcr.io/acme/helper:2.0-A-bug` for this delivery and \
+                 `ghcr.io/acme/helper:2.0-A-bugx` for a delivery whose texts differ: {reason}"
+            ),
+        ),
+        (
+            "a Secret named after the repository",
+            "      image: {{ images.helper }}\n      envFrom:\n        - secretRef: {name: {{ (\"keys-\" ~ repo.name) | dns_label }}}",
+            format!(
+                "templates/agent-pod.yaml:22:11: agent `task`, comment `run` on an issue: \
+                 document 1, field `spec.containers[1].envFrom[0].secretRef.name`: the Pod's \
+                 container `helper` envFrom `secretRef.name` is \
+                 `keys-long-repository-name-long-repository-name-long-re-c3976…` for this \
+                 delivery and `keys-long-repository-name-long-repository-name-long-re-70166…` \
+                 for a delivery whose texts differ: {reason}"
+            ),
+        ),
+        (
+            "an image that differs between an issue and a pull request",
+            "      image: {{ images.helper if pr else images.agent }}",
+            format!(
+                "templates/agent-pod.yaml:20:7: agent `task`, comment `run` on a pull request: \
+                 document 1, field `spec.containers[1].image`: the Pod's container `helper` \
+                 `image` is `ghcr.io/acme/helper:2.0` for this delivery and \
+                 `ghcr.io/acme/agent:1.0` for a comment `run` on an issue: {reason}"
+            ),
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (what, sidecar, expected) in cases {
+        let (code, lines) = validate_sidecar(sidecar);
+        let expected = [expected.clone(), "1 problem found".to_string()];
+        if code != Some(1) || lines != expected {
+            failures.push(format!(
+                "{what}: exit {code:?}\n--- expected\n{}\n--- actual\n{}",
+                expected.join("\n"),
+                lines.join("\n")
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+
+    let (code, lines) = validate_sidecar("      image: {{ images.helper }}");
+    assert_eq!(code, Some(0), "{lines:?}");
+    assert_eq!(lines, ["services.yaml: ok (1 agent, 4 templates)"]);
+}
+
+/// Review N8: every container's image is checked as services.yaml's `images` are, not
+/// only the agent's: one the kubelet refuses is an error at its line, one that moves a
+/// warning there.
+#[test]
+fn every_container_s_image_is_checked_as_the_images_of_services_yaml_are() {
+    // The sidecar writes its image itself, so `images.helper` is used by nothing (a
+    // warning of its own, an_image_or_a_secret_nothing_uses_is_warned_of).
+    let validate_sidecar = |sidecar: &str| {
+        let (code, mut lines) = validate_sidecar(sidecar);
+        lines.retain(|l| !l.contains("`images.helper` is used by no agent"));
+        (code, lines)
+    };
+    let (code, lines) = validate_sidecar("      image: ghcr.io/Acme/Helper:2.0");
+    assert_eq!(
+        (code, lines),
+        (
+            Some(1),
+            vec![
+                "templates/agent-pod.yaml:20:7: agent `task`, comment `run` on an issue: \
+                 document 1, field `spec.containers[1].image`: the Pod's container `helper` \
+                 `image`: image `ghcr.io/Acme/Helper:2.0`: a repository path is lower case, and \
+                 the kubelet refuses this one (InvalidImageName); write `ghcr.io/acme/helper:2.0`"
+                    .to_string(),
+                "1 problem found".to_string(),
+            ]
+        )
+    );
+    let (code, lines) = validate_sidecar("      image: https://ghcr.io/acme/helper:2.0");
+    assert_eq!(code, Some(1), "{lines:?}");
+    assert!(
+        lines[0].ends_with(
+            "`image`: image `https://ghcr.io/acme/helper:2.0`: an image reference has no scheme \
+             (`https://`), which the kubelet refuses (InvalidImageName); write \
+             `ghcr.io/acme/helper:2.0`"
+        ),
+        "{lines:?}"
+    );
+    for (image, warning) in [
+        (
+            "busybox",
+            "templates/agent-pod.yaml:20:7: warning: the Pod's container `helper` `image`: image \
+             `busybox` has no tag, so every pod pulls whatever `latest` is then; pin a version \
+             (`busybox:1.2.3`) or a digest; or name it in services.yaml's `images` and write \
+             `{{ images.NAME }}`",
+        ),
+        (
+            "busybox:latest",
+            "templates/agent-pod.yaml:20:7: warning: the Pod's container `helper` `image`: image \
+             `busybox:latest` names the tag `latest`, which moves, so every pod pulls whatever \
+             `latest` is then; pin a version (`busybox:1.2.3`) or a digest; or name it in \
+             services.yaml's `images` and write `{{ images.NAME }}`",
+        ),
+    ] {
+        let (code, lines) = validate_sidecar(&format!("      image: {image}"));
+        assert_eq!(code, Some(0), "{image}: {lines:?}");
+        assert_eq!(
+            lines,
+            [warning, "services.yaml: ok (1 agent, 4 templates)"],
+            "{image}"
+        );
+    }
+}
+
+/// Review N1: an entry of `images` or `secrets` that no agent names and no template reads
+/// is warned of at the entry; one a template reads by name is used.
+#[test]
+fn an_image_or_a_secret_nothing_uses_is_warned_of() {
+    let yaml = SIDECAR_CONFIG
+        .replace(
+            "  helper: ghcr.io/acme/helper:2.0\n",
+            "  helper: ghcr.io/acme/helper:2.0\n  old: ghcr.io/acme/old:0.9\n",
+        )
+        .replace(
+            "  openai: {name: openai-api-key, key: api-key}\n",
+            "  openai: {name: openai-api-key, key: api-key}\n  stale: {name: stale-key, key: k}\n",
+        );
+    let templates = || {
+        let mut t = configs::templates();
+        t.insert(
+            "agent-pod.yaml".into(),
+            SIDECAR_POD.replace("SIDECAR", "      image: {{ images.helper }}"),
+        );
+        t
+    };
+    let loaded = agentpods::config::parse(&yaml, configs::FILE, templates())
+        .unwrap_or_else(|e| panic!("the config loads:\n{e}"));
+    let warnings: Vec<String> = loaded.warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        warnings,
+        [
+            "services.yaml:7:8: warning: `images.old` is used by no agent: neither an agent's \
+             `image` (or `cluster.defaults.image`) names it nor a template reads `images.old`; \
+             remove it, or name it where it was meant",
+            "services.yaml:10:10: warning: `secrets.stale` is used by no agent: neither an \
+             agent's `secrets` names it nor a template reads `secrets.stale`; remove it, or \
+             name it where it was meant",
+        ]
+    );
+    for (line, points_at) in [(7, "ghcr.io/acme/old"), (10, "{name: stale")] {
+        let col = if line == 7 { 8 } else { 10 };
+        assert!(
+            text_at(&yaml, line, col).is_some_and(|t| t.starts_with(points_at)),
+            "{line}:{col}"
+        );
     }
 }

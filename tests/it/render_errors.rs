@@ -31,21 +31,25 @@ fn loaded(template: &str) -> LoadedConfig {
         .unwrap_or_else(|e| panic!("the config must load:\n{e}"))
 }
 
+/// The first run `event` launches under `loaded`, knowing nothing beyond the payload.
+fn first_launch(loaded: &LoadedConfig, event: &event::WebhookEvent) -> agentpods::plan::Launch {
+    Planner::new(&loaded.config)
+        .plan(event, DELIVERY, &Facts::default())
+        .into_iter()
+        .find_map(|d| match d {
+            Decision::Launch(l) => Some(l),
+            _ => None,
+        })
+        .expect("an agent launches")
+}
+
 /// Renders the opened pull request with `template`, through the shape cache (twice, so the
 /// second render fills a cached shape) and without it; all three must give one error.
 fn render_error(template: &str) -> String {
     let loaded = loaded(template);
     let body = fixture("pull_request/opened.json").body();
     let event = event::parse("pull_request", &body).expect("the fixture parses");
-    let planner = Planner::new(&loaded.config);
-    let launch = planner
-        .plan(&event, DELIVERY, &Facts::default())
-        .into_iter()
-        .find_map(|d| match d {
-            Decision::Launch(l) => Some(l),
-            _ => None,
-        })
-        .expect("the review agent launches");
+    let launch = first_launch(&loaded, &event);
     let cached = Engine::new(&loaded).expect("templates compile");
     let full = Engine::new(&loaded)
         .expect("templates compile")
@@ -108,7 +112,7 @@ fn a_label_the_api_server_would_refuse_is_refused_at_render() {
     );
     assert_eq!(
         error,
-        "templates/t.yaml: document 1, field `metadata.labels.repo`: the label value `Codertocat/Hello-World` holds '/', which the API server refuses (a label value is at most 63 letters, digits, `-`, `_` and `.`, beginning and ending with a letter or digit); make it one with `| label_value`"
+        "templates/t.yaml: document 1, field `metadata.labels.repo`: the label value `Codertocat/Hello-World` holds '/', which the API server refuses (a label value is at most 63 letters, digits, `-`, `_` and `.`, beginning and ending with a letter or digit); make it one with `| label_value` over the whole value (`{{ (\"team-\" ~ repo.name) | label_value }}`: it cuts one past 63 characters, with a hash that keeps values apart)"
     );
     let error = render_error(
         "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {{ run.name }}\n  annotations:\n    \"acme.com/ticket id\": x\nspec:\n  containers: []\n",
@@ -223,14 +227,7 @@ fn yaml_quote_in_a_yaml_template_is_the_plain_value() {
     let loaded = loaded(template);
     let body = fixture("pull_request/opened.json").body();
     let event = event::parse("pull_request", &body).expect("the fixture parses");
-    let launch = Planner::new(&loaded.config)
-        .plan(&event, DELIVERY, &Facts::default())
-        .into_iter()
-        .find_map(|d| match d {
-            Decision::Launch(l) => Some(l),
-            _ => None,
-        })
-        .expect("a launch");
+    let launch = first_launch(&loaded, &event);
     let run = Engine::new(&loaded)
         .expect("compiles")
         .render_run(&event, DELIVERY, &launch, None)
@@ -457,7 +454,7 @@ const MISTAKES: &[Mistake] = &[
     Mistake {
         what: "a branch name put in a label value as it is",
         file: "templates/agent-pod.yaml", from: "  name: {{ run.name }}\n", to: "  name: {{ run.name }}\n  labels:\n    branch: {{ pr.head.ref if pr else \"none\" }}\n",
-        expect: "templates/agent-pod.yaml:6:5: agent `review`, pull_request `opened` from a deleted fork: document 1, field `metadata.labels.branch`: the label value `feature/ünïcode-long-long-long-long-long-long-long-long-long…` has 216 characters (at most 63), which the API server refuses (a label value is at most 63 letters, digits, `-`, `_` and `.`, beginning and ending with a letter or digit); make it one with `| label_value`",
+        expect: "templates/agent-pod.yaml:6:5: agent `review`, pull_request `opened` from a deleted fork: document 1, field `metadata.labels.branch`: the label value `feature/ünïcode-long-long-long-long-long-long-long-long-long…` has 216 characters (at most 63), which the API server refuses (a label value is at most 63 letters, digits, `-`, `_` and `.`, beginning and ending with a letter or digit); make it one with `| label_value` over the whole value (`{{ (\"team-\" ~ repo.name) | label_value }}`: it cuts one past 63 characters, with a hash that keeps values apart)",
         points_at: "branch:",
     },
     Mistake {
@@ -493,8 +490,20 @@ const MISTAKES: &[Mistake] = &[
     Mistake {
         what: "a namespace template that prints a repository name as it is",
         file: "services.yaml", from: "  namespace: runs", to: "  namespace_template: \"runs-{{ repo.name }}\"",
-        expect: "services.yaml:3:24: cluster.namespace_template: for a repository `Example-Org/My_Repo.JS` (GitHub allows upper case, `_` and `.` in names) it renders `runs-My_Repo.JS`, which is not a valid DNS label, so every delivery from such a repository would fail; make it one with `| dns_label`, e.g. `{{ (\"runs-\" ~ repo.name) | dns_label }}`",
+        expect: "services.yaml:3:24: cluster.namespace_template: for a repository `Example-Org/My_Repo.JS` (GitHub allows upper case, `_` and `.` in names) it renders `runs-My_Repo.JS`, which holds 'M' (a DNS label is lowercase letters, digits and `-`), so it is not a valid DNS label and every delivery from such a repository would fail; make it one with `| dns_label`, e.g. `{{ (\"runs-\" ~ repo.name) | dns_label }}`",
         points_at: "runs-{{",
+    },
+    Mistake {
+        what: "a namespace template that puts words around a name made a DNS label, which a long repository name overflows (issue 13, N2)",
+        file: "services.yaml", from: "  namespace: runs", to: "  namespace_template: \"runs-{{ repo.full_name | dns_label }}-{{ pr.number if pr else issue.number }}\"",
+        expect: "services.yaml:3:24: cluster.namespace_template: for a repository `Long-Owner-…/Long_Repository.…` (an owner of 39 characters and a name of 100; GitHub allows up to 39 and 100) it renders `runs-long-owner-long-owner-long-owner-long-o-long-repositor-…`, which has 70 characters (at most 63), so it is not a valid DNS label and every delivery from such a repository would fail; apply `| dns_label` to the whole name, not to a part of it: it cuts a name past 63 characters and keeps it apart from others with a hash, e.g. `{{ (\"runs-\" ~ repo.full_name ~ \"-\" ~ (pr.number if pr else issue.number if issue else \"other\")) | dns_label }}`",
+        points_at: "runs-{{",
+    },
+    Mistake {
+        what: "a label made of the repository's name as it is, which a long one overflows (issue 13, N2)",
+        file: "templates/agent-pod.yaml", from: "  name: {{ run.name }}\n", to: "  name: {{ run.name }}\n  labels:\n    repository: {{ repo.name }}\n",
+        expect: "templates/agent-pod.yaml:6:5: agent `task`, comment `run` on a pull request: document 1, field `metadata.labels.repository`: the label value `Long_Repository.Name-Long_Repository.Name-Long_Repository.Na…` has 100 characters (at most 63), which the API server refuses (a label value is at most 63 letters, digits, `-`, `_` and `.`, beginning and ending with a letter or digit); make it one with `| label_value` over the whole value (`{{ (\"team-\" ~ repo.name) | label_value }}`: it cuts one past 63 characters, with a hash that keeps values apart)",
+        points_at: "repository:",
     },
     Mistake {
         what: "a key of a YAML template indented one space too far",
@@ -1162,4 +1171,80 @@ fn validate_warns_when_a_template_writes_what_agentpods_or_services_yaml_decides
         run.stderr
     );
     assert_eq!(run.code, Some(0), "{}", run.stderr);
+}
+
+/// docs/configuration.md's `namespace_template` example passes `validate` and makes a
+/// namespace for a repository whose owner and name are as long as GitHub allows (39 and 100
+/// characters): `dns_label` is applied to the whole name, not to a part of it (issue 13,
+/// N2; `"agents-{{ repo.full_name | dns_label }}-…"` made 72 characters).
+#[test]
+fn the_reference_s_namespace_template_example_works_for_the_longest_repository_names() {
+    use support::configs::{self, ConfigDir};
+
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let reference =
+        std::fs::read_to_string(root.join("docs/configuration.md")).expect("the reference");
+    let row = reference
+        .lines()
+        .find(|l| l.starts_with("| `namespace_template` |"))
+        .expect("the reference has a namespace_template row");
+    let example = row
+        .split_once("`\"")
+        .and_then(|(_, rest)| rest.split_once("\"`"))
+        .map(|(example, _)| example.replace("\\|", "|"))
+        .expect("the row gives an example as `\"…\"`");
+    let yaml = AGENTS.replace(
+        "  namespace: runs",
+        &format!("  namespace_template: \"{example}\""),
+    );
+
+    const REVIEW: &str = "Review #{{ pr.number if pr else issue.number }}.\n";
+    let dir = ConfigDir::new(yaml.as_bytes());
+    dir.write("templates/agent-pod.yaml", RESTRICTED_POD.as_bytes());
+    dir.write("templates/prompts/review.md", REVIEW.as_bytes());
+    let run = configs::validate(&dir.path("services.yaml"));
+    let problems: Vec<&str> = run
+        .stderr_lines()
+        .into_iter()
+        .filter(|l| !l.contains(": warning: "))
+        .collect();
+    assert_eq!(run.code, Some(0), "{example}:\n{}", run.stderr);
+    assert!(
+        problems
+            .iter()
+            .all(|l| l.ends_with(": ok (2 agents, 4 templates)")),
+        "{problems:?}"
+    );
+
+    let templates: TemplateSources = configs::templates()
+        .into_iter()
+        .chain([
+            ("agent-pod.yaml".to_string(), RESTRICTED_POD.to_string()),
+            ("prompts/review.md".to_string(), REVIEW.to_string()),
+        ])
+        .collect();
+    let loaded = config::parse(&yaml, "services.yaml", templates).expect("the config loads");
+    let engine = Engine::new(&loaded).expect("the templates compile");
+    let (owner, name) = ("o".repeat(39), format!("{}.Name_Z", "n".repeat(93)));
+    let mut json: serde_json::Value =
+        serde_json::from_slice(&fixture("pull_request/opened.json").body()).expect("JSON");
+    json["repository"]["full_name"] = format!("{owner}/{name}").into();
+    json["repository"]["name"] = name.clone().into();
+    json["repository"]["owner"]["login"] = owner.clone().into();
+    let body = serde_json::to_vec(&json).expect("JSON");
+    let event = event::parse("pull_request", &body).expect("the long-named payload parses");
+    let launch = first_launch(&loaded, &event);
+    let run = engine
+        .render_run(&event, DELIVERY, &launch, None)
+        .unwrap_or_else(|e| panic!("{example} for {owner}/{name}: {e}"));
+    let ns = &run.namespace;
+    assert!(
+        ns.len() <= 63
+            && ns.starts_with("agents-")
+            && !ns.ends_with('-')
+            && ns
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'),
+        "{ns}"
+    );
 }

@@ -786,7 +786,9 @@ fn a_mistyped_command_is_answered_with_a_did_you_mean() {
 /// `/agent help` lists the commands that work where it is asked (new-user review 13b, N15):
 /// on an issue, not `review` (the example's review agent answers it on pull requests only)
 /// nor `approve` (a fork pull request's); on a pull request, every one. Before, an issue's
-/// help listed both, and `/agent review` there was answered "No agent answers".
+/// help listed both, and `/agent review` there was answered "No agent answers". The help
+/// on an issue names them last, as what works on a pull request (13c, N15: it named
+/// neither before).
 #[test]
 fn help_lists_the_commands_that_work_where_it_is_asked() {
     let helped = |payload: &Payload| {
@@ -808,6 +810,13 @@ fn help_lists_the_commands_that_work_where_it_is_asked() {
             "{verb} on an issue:\n{on_issue}"
         );
     }
+    // And it says which need a pull request (review 13c, N15), in their order.
+    assert!(
+        on_issue.ends_with(&format!(
+            "\nOn a pull request, also: `{PREFIX} review [focus]`, `{PREFIX} approve [sha]`.\n"
+        )),
+        "{on_issue}"
+    );
     // The same words asked on a pull request.
     let mut body: serde_json::Value =
         serde_json::from_slice(&variant("issue_comment/run-on-pull-request.json").as_recorded())
@@ -827,6 +836,8 @@ fn help_lists_the_commands_that_work_where_it_is_asked() {
             "{verb} on a pull request:\n{on_pull_request}"
         );
     }
+    // Every verb of an issue works on a pull request too: nothing more to say.
+    assert!(!on_pull_request.contains(", also: "), "{on_pull_request}");
 }
 
 // ---------------------------------------------------------------------------------------

@@ -8,6 +8,12 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::error::{ValueError, clip_value};
 
+/// The longest owner (a user's or an organisation's login) GitHub allows, in characters.
+pub const MAX_OWNER_LEN: usize = 39;
+
+/// The longest repository name GitHub allows, in characters.
+pub const MAX_REPO_NAME_LEN: usize = 100;
+
 /// A repository's `owner/name`, validated: exactly one `/`, both parts non-empty,
 /// neither `.` nor `..`, and only the characters GitHub allows (`A-Z a-z 0-9 . _ -`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]

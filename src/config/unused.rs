@@ -1,0 +1,144 @@
+//! Entries of `images` and `secrets` that nothing uses: no agent names them (`image`,
+//! `cluster.defaults.image` for an agent without one, `secrets`) and no template reads them
+//! by name (`{{ images.kaniko }}`, `{{ secrets.registry.name }}`). A warning each, at the
+//! entry (new-user review, N1): a leftover, or a name written where another was meant.
+
+use std::collections::BTreeSet;
+
+use minijinja::machinery::{Token, tokenize};
+
+use super::yaml::Node;
+use super::{Config, Diagnostic, Problems, TemplateSources};
+
+/// The warnings, at each entry no agent and no template uses.
+pub(super) fn unused_entries(
+    config: &Config,
+    tree: &Node,
+    templates: &TemplateSources,
+) -> Vec<Diagnostic> {
+    let mut problems = Problems {
+        tree,
+        found: Vec::new(),
+    };
+    // What services.yaml's own templates read, and the templates folder's.
+    let in_config = config
+        .cluster
+        .namespace_template
+        .iter()
+        .map(|t| t.as_str())
+        .chain(
+            config
+                .agents
+                .iter()
+                .filter_map(|a| a.concurrency.as_ref().map(|c| c.group.as_str())),
+        );
+    let texts: Vec<&str> = templates
+        .values()
+        .map(String::as_str)
+        .chain(in_config)
+        .collect();
+    let named_images = config.agents.iter().map(|a| {
+        a.image
+            .as_deref()
+            .unwrap_or(config.cluster.defaults.image.as_str())
+    });
+    let named_secrets = config.agents.iter().flat_map(|a| a.secrets.iter());
+    let maps = [
+        (
+            "images",
+            config.images.keys().collect::<Vec<_>>(),
+            named_images.map(String::from).collect::<BTreeSet<_>>(),
+            "an agent's `image` (or `cluster.defaults.image`)",
+        ),
+        (
+            "secrets",
+            config.secrets.keys().collect(),
+            named_secrets.cloned().collect(),
+            "an agent's `secrets`",
+        ),
+    ];
+    for (map, entries, named, where_named) in maps {
+        let Some(read) = entries_read(&texts, map) else {
+            continue;
+        };
+        for entry in entries {
+            if named.contains(entry) || read.contains(entry) {
+                continue;
+            }
+            problems.at(
+                &[map, entry],
+                format!(
+                    "warning: `{map}.{entry}` is used by no agent: neither {where_named} names \
+                     it nor a template reads `{map}.{entry}`; remove it, or name it where it \
+                     was meant"
+                ),
+            );
+        }
+    }
+    problems.diagnostics()
+}
+
+/// The entries of the template context's map `map` (`images`, `secrets`) that `texts` read
+/// by name (`images.kaniko`, `images["kaniko"]`); `None` when one reads the map otherwise
+/// (`images[name]`, `images | items`), which may be any entry. A text that does not
+/// tokenize is left out (its syntax error is reported).
+fn entries_read(texts: &[&str], map: &str) -> Option<BTreeSet<String>> {
+    let mut read = BTreeSet::new();
+    for text in texts {
+        let Ok(tokens) = tokenize(text, false, crate::template::syntax_config())
+            .map(|t| t.map(|(token, _)| token))
+            .collect::<Result<Vec<_>, _>>()
+        else {
+            continue;
+        };
+        for (i, token) in tokens.iter().enumerate() {
+            // `agent.secrets` is the agent's list, not the map.
+            let after_dot = i > 0 && matches!(tokens[i - 1], Token::Dot);
+            if !matches!(token, Token::Ident(name) if *name == map) || after_dot {
+                continue;
+            }
+            let name = match &tokens[i + 1..] {
+                [Token::Dot, Token::Ident(name), ..]
+                | [
+                    Token::BracketOpen,
+                    Token::Str(name),
+                    Token::BracketClose,
+                    ..,
+                ] => name.to_string(),
+                [
+                    Token::BracketOpen,
+                    Token::String(name),
+                    Token::BracketClose,
+                    ..,
+                ] => name.to_string(),
+                _ => return None,
+            };
+            read.insert(name);
+        }
+    }
+    Some(read)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn entries_are_read_by_name_or_the_whole_map_is() {
+        let read = |texts: &[&str]| super::entries_read(texts, "images");
+        let names = |list: &[&str]| Some(list.iter().map(|s| s.to_string()).collect());
+        assert_eq!(read(&["{{ images.kaniko }}"]), names(&["kaniko"]));
+        assert_eq!(
+            read(&["{{ images['a'] ~ images[\"b\"] }}"]),
+            names(&["a", "b"])
+        );
+        assert_eq!(read(&["{{ agent.images }} {{ agent.image }}"]), names(&[]));
+        assert_eq!(read(&["{{ images[agent.name] }}"]), None);
+        assert_eq!(
+            read(&["{% for k, v in images | items %}{% endfor %}"]),
+            None
+        );
+        assert_eq!(
+            read(&["{{ images.a }}", "{{ images.b }}"]),
+            names(&["a", "b"])
+        );
+    }
+}
