@@ -120,11 +120,12 @@ pub enum Cmd {
         #[arg(long)]
         templates_dir: Option<PathBuf>,
         /// The user the service acts as: its ServiceAccount, as the API server names it.
-        #[arg(long, default_value = admission::DEFAULT_SERVICE_USER)]
+        #[arg(long, default_value = admission::DEFAULT_SERVICE_USER,
+              value_parser = admission::parse_service_user)]
         service_user: String,
         /// The cluster's `globalDefault` PriorityClass, if it has one: the API server names
         /// it in every pod that names none, so a pod whose template names none may have it.
-        #[arg(long)]
+        #[arg(long, value_parser = admission::parse_priority_class)]
         default_priority_class: Option<String>,
     },
     /// Run the webhook service and (leader-elected) the controller, against the cluster of
@@ -355,6 +356,9 @@ fn admission_policy(
             return ExitCode::FAILURE;
         }
     };
+    if let Some(warning) = admission::service_user_warning(service_user) {
+        eprintln!("{warning}");
+    }
     match admission::policy_yaml(
         &engine,
         &path.display().to_string(),

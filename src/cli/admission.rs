@@ -56,6 +56,86 @@ use crate::render::{Engine, K8sObject, sample};
 /// The ServiceAccount of the service in deploy/ (namespace `agentpods`, name `agentpods`).
 pub const DEFAULT_SERVICE_USER: &str = "system:serviceaccount:agentpods:agentpods";
 
+/// The prefix of the user name a ServiceAccount acts as.
+const SERVICE_ACCOUNT_USER: &str = "system:serviceaccount:";
+
+/// A `--service-user` that names no user the service could be (new-user review 13e, N3:
+/// `agentpods`, the ServiceAccount's bare name, was taken, and the policies then held
+/// nothing the service made and refused every run it recorded).
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ServiceUserError {
+    #[error("the service's user is empty: write system:serviceaccount:<namespace>:<name>")]
+    Empty,
+    #[error(
+        "`{0}` is a ServiceAccount's name, not the user it acts as: the API server names the \
+         ServiceAccount <name> of namespace <namespace> system:serviceaccount:<namespace>:<name> \
+         (for deploy/'s: {DEFAULT_SERVICE_USER}); write --service-user \
+         system:serviceaccount:<its namespace>:{0}"
+    )]
+    BareName(String),
+    #[error(
+        "`{0}` is not a ServiceAccount's user: write system:serviceaccount:<namespace>:<name>, \
+         a namespace that is a DNS label and a name that is a DNS subdomain (for deploy/'s: \
+         {DEFAULT_SERVICE_USER})"
+    )]
+    NotAServiceAccount(String),
+}
+
+/// `--service-user`, checked: a ServiceAccount's user (`system:serviceaccount:NS:NAME`, both
+/// names valid), or a user of another kind that is not a bare name (an OIDC user, say,
+/// which [`service_user_warning`] warns of).
+pub fn parse_service_user(user: &str) -> Result<String, ServiceUserError> {
+    if user.trim().is_empty() {
+        return Err(ServiceUserError::Empty);
+    }
+    match user.strip_prefix(SERVICE_ACCOUNT_USER) {
+        Some(rest) => match rest.split_once(':') {
+            Some((namespace, name))
+                if crate::text::is_dns_label(namespace) && crate::text::is_dns_subdomain(name) =>
+            {
+                Ok(user.to_string())
+            }
+            _ => Err(ServiceUserError::NotAServiceAccount(user.to_string())),
+        },
+        None if crate::text::is_dns_subdomain(user) => {
+            Err(ServiceUserError::BareName(user.to_string()))
+        }
+        None if user.chars().any(char::is_whitespace) => {
+            Err(ServiceUserError::NotAServiceAccount(user.to_string()))
+        }
+        None => Ok(user.to_string()),
+    }
+}
+
+/// What to say of a `--service-user` that is no ServiceAccount (none for one that is).
+pub fn service_user_warning(user: &str) -> Option<String> {
+    service_account_namespace(user).is_none().then(|| {
+        format!(
+            "warning: --service-user {user} is not a ServiceAccount \
+             (system:serviceaccount:<namespace>:<name>): the policies hold what that user \
+             creates, and the AgentApprovals' policy applies in every namespace, since no \
+             ServiceAccount's namespace says where the service keeps them"
+        )
+    })
+}
+
+/// A `--default-priority-class` that names no PriorityClass.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error(
+    "`{0}` is not a PriorityClass's name (lowercase letters, digits, `-` and `.`): write it as \
+     `kubectl get priorityclasses` shows it"
+)]
+pub struct PriorityClassError(String);
+
+/// `--default-priority-class`, checked: a PriorityClass's name is a DNS subdomain.
+pub fn parse_priority_class(name: &str) -> Result<String, PriorityClassError> {
+    if crate::text::is_dns_subdomain(name) {
+        Ok(name.to_string())
+    } else {
+        Err(PriorityClassError(name.to_string()))
+    }
+}
+
 /// What the service may create in one namespace.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Allowed {

@@ -1745,3 +1745,61 @@ fn the_service_creates_nothing_where_its_agents_do_not_run() {
         "where its agents run, the namespaces' policy lets the service be: {verdicts:?}"
     );
 }
+
+/// `admission-policy` with `args`, on the example config: its exit code and what it said.
+fn admission_policy_with(args: &[&str]) -> (Option<i32>, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_agentpods"))
+        .args(["admission-policy", "--config", EXAMPLE_CONFIG])
+        .args(args)
+        .output()
+        .expect("run agentpods");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `--service-user` and `--default-priority-class` take only what the API server could
+/// name. Before (new-user review 13e, N3), `--service-user agentpods`, the ServiceAccount's
+/// bare name, was taken without a word: the pod policies then held nothing the service
+/// made, the AgentRun and AgentApproval policies refused every run and approval it
+/// recorded, and the AgentApproval policy went cluster-wide.
+#[test]
+fn a_service_user_or_priority_class_the_api_server_never_names_is_refused() {
+    for (args, said) in [
+        (
+            &["--service-user", "agentpods"][..],
+            "write --service-user system:serviceaccount:<its namespace>:agentpods",
+        ),
+        (
+            &["--service-user", "system:serviceaccount:agentpods"],
+            "is not a ServiceAccount's user",
+        ),
+        (
+            &["--service-user", "system:serviceaccount:Bad NS:x"],
+            "is not a ServiceAccount's user",
+        ),
+        (&["--service-user", " "], "the service's user is empty"),
+        (
+            &["--default-priority-class", "High Prio"],
+            "is not a PriorityClass's name",
+        ),
+    ] {
+        let (code, stderr) = admission_policy_with(args);
+        assert_eq!(code, Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(said), "{args:?}: {stderr}");
+    }
+    // A user of another kind (the service run outside the cluster as a person, say) is
+    // taken, and told what it means.
+    let (code, stderr) = admission_policy_with(&["--service-user", "oidc:agentpods@example.org"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stderr.contains("is not a ServiceAccount"), "{stderr}");
+    let (code, stderr) = admission_policy_with(&[
+        "--service-user",
+        "system:serviceaccount:platform:agentpods",
+        "--default-priority-class",
+        "agents.low",
+    ]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(!stderr.contains("warning"), "{stderr}");
+}
