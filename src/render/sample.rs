@@ -56,6 +56,17 @@ fn user() -> User {
     }
 }
 
+/// A bot, as GitHub names one (`dependabot[bot]`: not a valid label value), for the odd
+/// samples: bots open many pull requests (new-user review 13e, N2: a label of the sender's
+/// login passed validate, then failed every Dependabot delivery with a 500).
+fn bot() -> User {
+    User {
+        login: "dependabot[bot]".into(),
+        id: 49_699_333,
+        kind: AccountKind::Bot,
+    }
+}
+
 /// The repository the samples are written for when an agent's `repositories` name none;
 /// otherwise each agent's are written for a repository its `repositories` take in.
 const PLACEHOLDER: &str = "example/repository";
@@ -135,6 +146,7 @@ fn build(
     event: EventOf,
     launch: Launch,
     pr: Option<PullRequestOf>,
+    sender: fn() -> User,
     full_name: &str,
 ) -> Result<Sample, SampleError> {
     let repo = full_name
@@ -149,7 +161,7 @@ fn build(
             name: name.into(),
             event: event(&repo),
             repository: Some(repository(&repo)),
-            sender: Some(user()),
+            sender: Some(sender()),
             installation_id: None,
             signed_at: None,
         },
@@ -192,20 +204,25 @@ pub fn samples(agent: &Agent) -> Result<Vec<Sample>, SampleError> {
         .longest_example()
         .unwrap_or_else(|| PLACEHOLDER.into());
     let mut out = Vec::new();
-    let mut add =
-        |trigger: String, name: &str, e: EventOf, l: Launch, pr: Option<PullRequestOf>| {
-            out.push(build(trigger, name, e, l, pr, &full_name));
-        };
+    let mut add = |trigger: String,
+                   name: &str,
+                   e: EventOf,
+                   l: Launch,
+                   pr: Option<PullRequestOf>,
+                   sender: fn() -> User| {
+        out.push(build(trigger, name, e, l, pr, sender, &full_name));
+    };
     if let Some(p) = &t.pull_request {
         let action = p
             .actions
             .first()
             .map_or("opened", |a| a.as_str())
             .to_string();
-        // The same repository's pull request, and one whose fork was deleted: no head
-        // repository, no description, no labels, an odd branch name.
+        // The same repository's pull request, and a bot's whose fork was deleted: no head
+        // repository, no description, no labels, an odd branch name, a bot's login.
         let from_gone_fork = |repo: &RepoFullName| {
             let mut pr = pull_request(repo);
+            pr.user = bot();
             pr.head.repo = None;
             pr.head.clone_url = None;
             pr.head.ref_name = odd_branch();
@@ -213,9 +230,11 @@ pub fn samples(agent: &Agent) -> Result<Vec<Sample>, SampleError> {
             pr.labels = Vec::new();
             pr
         };
-        let shapes: [(&str, PullRequestOf); 2] =
-            [("", pull_request), (" from a deleted fork", from_gone_fork)];
-        for (what, pr) in shapes {
+        let shapes: [(&str, PullRequestOf, fn() -> User); 2] = [
+            ("", pull_request, user),
+            (" by a bot from a deleted fork", from_gone_fork, bot),
+        ];
+        for (what, pr, sender) in shapes {
             let a = action.clone();
             let e: EventOf = Box::new(move |repo| {
                 Event::PullRequest(PullRequestEvent {
@@ -243,6 +262,7 @@ pub fn samples(agent: &Agent) -> Result<Vec<Sample>, SampleError> {
                 e,
                 l,
                 None,
+                sender,
             );
         }
     }
@@ -322,6 +342,7 @@ pub fn samples(agent: &Agent) -> Result<Vec<Sample>, SampleError> {
                             e,
                             l,
                             pr,
+                            user,
                         );
                     }
                 }
@@ -357,7 +378,14 @@ pub fn samples(agent: &Agent) -> Result<Vec<Sample>, SampleError> {
                 },
                 None,
             );
-            add(format!("issues `{action}`{what}"), "issues", e, l, None);
+            add(
+                format!("issues `{action}`{what}"),
+                "issues",
+                e,
+                l,
+                None,
+                user,
+            );
         }
     }
     if let Some(push) = &t.push {
@@ -389,7 +417,7 @@ pub fn samples(agent: &Agent) -> Result<Vec<Sample>, SampleError> {
                 },
                 None,
             );
-            add(format!("push of `{git_ref}`"), "push", e, l, None);
+            add(format!("push of `{git_ref}`"), "push", e, l, None, user);
         }
     }
     if let Some(r) = &t.release {
@@ -423,7 +451,7 @@ pub fn samples(agent: &Agent) -> Result<Vec<Sample>, SampleError> {
             },
             None,
         );
-        add(format!("release `{action}`"), "release", e, l, None);
+        add(format!("release `{action}`"), "release", e, l, None, user);
     }
     out.into_iter().collect()
 }
@@ -493,6 +521,7 @@ mod tests {
             Box::new(|_| unreachable!("no event without a repository")),
             launch,
             None,
+            super::user,
             "acme/a?i",
         )
         .err()

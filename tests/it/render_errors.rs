@@ -442,7 +442,7 @@ const MISTAKES: &[Mistake] = &[
     Mistake {
         what: "the first label, read as if every pull request had one",
         file: "templates/prompts/review.md", from: ".{% if pr %}", to: ".{% if pr %} Label: {{ pr.labels[0] }}",
-        expect: "templates/prompts/review.md:1:71: agent `review`, pull_request `opened` from a deleted fork: undefined value: `pr.labels[0]` is undefined",
+        expect: "templates/prompts/review.md:1:71: agent `review`, pull_request `opened` by a bot from a deleted fork: undefined value: `pr.labels[0]` is undefined",
         points_at: "pr.labels[0]",
     },
     Mistake {
@@ -454,8 +454,14 @@ const MISTAKES: &[Mistake] = &[
     Mistake {
         what: "a branch name put in a label value as it is",
         file: "templates/agent-pod.yaml", from: "  name: {{ run.name }}\n", to: "  name: {{ run.name }}\n  labels:\n    branch: {{ pr.head.ref if pr else \"none\" }}\n",
-        expect: "templates/agent-pod.yaml:6:5: agent `review`, pull_request `opened` from a deleted fork: document 1, field `metadata.labels.branch`: the label value `feature/ünïcode-long-long-long-long-long-long-long-long-long…` has 216 characters (at most 63), which the API server refuses (a label value is at most 63 letters, digits, `-`, `_` and `.`, beginning and ending with a letter or digit); make it one with `| label_value` over the whole value (`{{ (\"team-\" ~ repo.name) | label_value }}`: it cuts one past 63 characters, with a hash that keeps values apart)",
+        expect: "templates/agent-pod.yaml:6:5: agent `review`, pull_request `opened` by a bot from a deleted fork: document 1, field `metadata.labels.branch`: the label value `feature/ünïcode-long-long-long-long-long-long-long-long-long…` has 216 characters (at most 63), which the API server refuses (a label value is at most 63 letters, digits, `-`, `_` and `.`, beginning and ending with a letter or digit); make it one with `| label_value` over the whole value (`{{ (\"team-\" ~ repo.name) | label_value }}`: it cuts one past 63 characters, with a hash that keeps values apart)",
         points_at: "branch:",
+    },
+    Mistake {
+        what: "a label of the sender's login, which a bot's is not (new-user review 13e, N2)",
+        file: "templates/agent-pod.yaml", from: "  name: {{ run.name }}\n", to: "  name: {{ run.name }}\n  labels:\n    who: {{ sender.login }}\n",
+        expect: "templates/agent-pod.yaml:6:5: agent `review`, pull_request `opened` by a bot from a deleted fork: document 1, field `metadata.labels.who`: the label value `dependabot[bot]` holds '[', which the API server refuses (a label value is at most 63 letters, digits, `-`, `_` and `.`, beginning and ending with a letter or digit); make it one with `| label_value` over the whole value (`{{ (\"team-\" ~ repo.name) | label_value }}`: it cuts one past 63 characters, with a hash that keeps values apart)",
+        points_at: "who:",
     },
     Mistake {
         what: "a concurrency group that uses a part of the event a trigger may lack",
