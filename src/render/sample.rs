@@ -139,6 +139,9 @@ type EventOf = Box<dyn FnOnce(&RepoFullName) -> Event>;
 /// A sample's pull request facts, for the repository it is written for.
 type PullRequestOf = fn(&RepoFullName) -> PullRequest;
 
+/// Who sends a sample.
+type SenderOf = fn() -> User;
+
 /// One sample from its parts, or why it cannot be built.
 fn build(
     trigger: String,
@@ -146,7 +149,7 @@ fn build(
     event: EventOf,
     launch: Launch,
     pr: Option<PullRequestOf>,
-    sender: fn() -> User,
+    sender: SenderOf,
     full_name: &str,
 ) -> Result<Sample, SampleError> {
     let repo = full_name
@@ -209,7 +212,7 @@ pub fn samples(agent: &Agent) -> Result<Vec<Sample>, SampleError> {
                    e: EventOf,
                    l: Launch,
                    pr: Option<PullRequestOf>,
-                   sender: fn() -> User| {
+                   sender: SenderOf| {
         out.push(build(trigger, name, e, l, pr, sender, &full_name));
     };
     if let Some(p) = &t.pull_request {
@@ -230,7 +233,7 @@ pub fn samples(agent: &Agent) -> Result<Vec<Sample>, SampleError> {
             pr.labels = Vec::new();
             pr
         };
-        let shapes: [(&str, PullRequestOf, fn() -> User); 2] = [
+        let shapes: [(&str, PullRequestOf, SenderOf); 2] = [
             ("", pull_request, user),
             (" by a bot from a deleted fork", from_gone_fork, bot),
         ];
