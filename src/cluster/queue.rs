@@ -16,6 +16,7 @@ use k8s_openapi::jiff::Timestamp;
 
 use crate::agentrun::{AgentRun, Phase};
 use crate::config::Limits;
+use crate::github::event::RepoKey;
 
 /// A run, as the queue sees it.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -108,10 +109,13 @@ pub fn place(message: &str) -> &str {
 /// The verdict on every waiting run, by its index in `entries`, in request order.
 pub fn verdicts(limits: Limits, entries: &[Entry<'_>]) -> Vec<(usize, Turn)> {
     let mut running = 0u32;
-    let mut per_repository: HashMap<&str, u32> = HashMap::new();
+    // One repository, whatever the case its runs' names were stored in (`RepoKey`).
+    let mut per_repository: HashMap<RepoKey, u32> = HashMap::new();
     for e in entries.iter().filter(|e| e.state == State::Holding) {
         running += 1;
-        *per_repository.entry(e.repository).or_default() += 1;
+        *per_repository
+            .entry(RepoKey::of_stored(e.repository))
+            .or_default() += 1;
     }
     let mut waiting: Vec<usize> = entries
         .iter()
@@ -123,7 +127,7 @@ pub fn verdicts(limits: Limits, entries: &[Entry<'_>]) -> Vec<(usize, Turn)> {
 
     let over = |n: u32, limit: Option<NonZeroU32>| limit.is_some_and(|l| n >= l.get());
     let mut held_in_all = 0usize;
-    let mut held_in: HashMap<&str, usize> = HashMap::new();
+    let mut held_in: HashMap<RepoKey, usize> = HashMap::new();
     let mut out = Vec::with_capacity(waiting.len());
     for i in waiting {
         let e = &entries[i];
@@ -133,8 +137,9 @@ pub fn verdicts(limits: Limits, entries: &[Entry<'_>]) -> Vec<(usize, Turn)> {
             }) {
             Turn::Group
         } else {
-            let mine = per_repository.get(e.repository).copied().unwrap_or(0);
-            let behind = held_in.entry(e.repository).or_default();
+            let repository = RepoKey::of_stored(e.repository);
+            let mine = per_repository.get(&repository).copied().unwrap_or(0);
+            let behind = held_in.entry(repository.clone()).or_default();
             if over(mine, limits.per_repository) {
                 let ahead = *behind;
                 *behind += 1;
@@ -157,7 +162,7 @@ pub fn verdicts(limits: Limits, entries: &[Entry<'_>]) -> Vec<(usize, Turn)> {
                 }
             } else {
                 running += 1;
-                *per_repository.entry(e.repository).or_default() += 1;
+                *per_repository.entry(repository).or_default() += 1;
                 Turn::Start
             }
         };
@@ -410,7 +415,7 @@ pub fn places(runs: &[&AgentRun]) -> Vec<Option<usize>> {
                             if reason == RUNNING_LIMIT {
                                 r == RUNNING_LIMIT
                             } else {
-                                other.spec.repository == run.spec.repository
+                                RepoKey::of_stored(&other.spec.repository).is(&run.spec.repository)
                             }
                         })
                     })
@@ -498,6 +503,25 @@ mod tests {
                 ("a3".into(), repo_wait(1, 1, "o/a")),
                 ("b1".into(), Turn::Start),
                 ("c1".into(), Turn::Start),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_repositorys_runs_are_counted_together_whatever_case_its_name_is_written_in() {
+        // GitHub's names ignore case: a run recorded as `Acme/X` (before a rename, say)
+        // holds a place of `acme/x`'s limit (before review 12d, R3, they were counted apart
+        // and both started).
+        let runs = [
+            e("x1", "Acme/X", 1, HOLD),
+            e("x2", "acme/x", 2, WAIT),
+            e("x3", "ACME/x", 3, WAIT),
+        ];
+        assert_eq!(
+            named(&runs, limits(0, 1)),
+            [
+                ("x2".into(), repo_wait(0, 1, "acme/x")),
+                ("x3".into(), repo_wait(1, 1, "ACME/x")),
             ]
         );
     }
@@ -750,6 +774,21 @@ mod tests {
         // a3 waits behind a2 (its repository's); b1 behind a2 (the running limit's); b2
         // behind b1 (its repository's).
         assert_eq!(places(&listed), [None, Some(1), Some(0), Some(1), Some(1)]);
+
+        // One repository, whatever the case its runs were recorded in: b2 waits behind b1.
+        let runs = [
+            run("b1", "o/b", 4, Some(REPOSITORY_LIMIT)),
+            run("b2", "O/B", 6, Some(REPOSITORY_LIMIT)),
+        ];
+        let listed: Vec<&AgentRun> = runs.iter().collect();
+        assert_eq!(places(&listed), [Some(0), Some(1)]);
+        let runs = [
+            run("a1", "o/a", 1, None),
+            run("a3", "o/a", 5, Some(REPOSITORY_LIMIT)),
+            run("a2", "o/a", 3, Some(RUNNING_LIMIT)),
+            run("b1", "o/b", 4, Some(RUNNING_LIMIT)),
+            run("b2", "o/b", 6, Some(REPOSITORY_LIMIT)),
+        ];
 
         let mut cancelled = runs[2].clone();
         cancelled.spec.cancel = Some("stopped".into());

@@ -124,10 +124,7 @@ async fn record_of(
     repo: &RepoFullName,
     number: u64,
 ) -> Option<PullRequestRecord> {
-    match approvals
-        .get(&PullRequestKey::new(repo.as_str(), number))
-        .await
-    {
+    match approvals.get(&PullRequestKey::new(repo, number)).await {
         Ok(record) => Some(record),
         Err(e) => {
             tracing::warn!(number, "the approval records cannot be read: {e}");

@@ -32,7 +32,7 @@ pub use actions::{
     ReleaseAction,
 };
 pub use error::{EventError, ValueError};
-pub use ids::{CommitSha, RepoFullName};
+pub use ids::{CommitSha, RepoFullName, RepoKey};
 pub use parse::parse;
 
 /// A GitHub account: a person, a bot or an organization.
