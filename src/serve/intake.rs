@@ -10,7 +10,7 @@ use serde_json::json;
 
 use crate::agentrun::RunSource;
 use crate::config::AgentName;
-use crate::github::event::{self, CommitSha, Event, EventError, WebhookEvent};
+use crate::github::event::{self, Event, EventError, WebhookEvent};
 use crate::github::webhook::{DeliveryId, WebhookError};
 use crate::plan::{Authority, ChangedFiles, Control, Decision, Deferral, Facts, GivenApproval};
 use crate::ports::approvals::{ApprovalToRecord, PullRequestKey};
@@ -352,8 +352,7 @@ pub fn decide_event(
         crate::plan::RefCommit::Known(sha) => Some(sha),
         _ => None,
     };
-    let responses =
-        facts_and_replies::responses(event, &decisions, prefix, commit.map(CommitSha::as_str));
+    let responses = facts_and_replies::responses(event, &decisions, prefix, commit);
     let mut runs = Vec::new();
     let mut cancels = Vec::new();
     let mut statuses = Vec::new();
