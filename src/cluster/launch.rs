@@ -521,11 +521,11 @@ impl Launcher for ClusterLauncher {
     fn rerun<'a>(&'a self, asked: &'a RerunRun) -> RetryFuture<'a> {
         Box::pin(async move {
             let failed = |source| LaunchError::Cluster {
-                name: asked.run.clone(),
+                name: asked.run.to_string(),
                 namespace: self.namespaces_shown(),
                 source,
             };
-            let Some(old) = self.run_named(&asked.run).await.map_err(failed)? else {
+            let Some(old) = self.run_named(asked.run.as_str()).await.map_err(failed)? else {
                 return Ok(RunAgain::NoRun);
             };
             // A check run names a run of its own repository only.

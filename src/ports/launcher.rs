@@ -19,6 +19,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crate::agentrun::{Phase, RunSource, SourceError};
 use crate::github::event::RepoFullName;
 use crate::github::webhook::DeliveryId;
+use crate::names::RunName;
 use crate::plan::Launch;
 use crate::render::RenderedRun;
 
@@ -195,8 +196,8 @@ pub struct RetryRun {
 pub struct RerunRun {
     /// The run must be about this repository (case aside, [`RepoFullName::key`]).
     pub repository: RepoFullName,
-    /// The run's name.
-    pub run: String,
+    /// The run's name (a check run's `external_id`, checked).
+    pub run: RunName,
     /// The delivery that asked; it names the new run, as for [`RetryRun::delivery`].
     pub delivery: DeliveryId,
     /// The login that asked.

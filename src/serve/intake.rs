@@ -591,7 +591,7 @@ pub async fn launch_telling(
         match launcher.rerun(rerun).await {
             Ok(RunAgain::Recorded(name)) => {
                 tracing::info!(run = %name, rerun_of = %rerun.run, "re-run");
-                runs.push(json!({ "name": name, "rerun_of": rerun.run }));
+                runs.push(json!({ "name": name, "rerun_of": rerun.run.as_str() }));
             }
             Ok(RunAgain::NoRun) => notes.push(format!("{}: no such run to re-run", rerun.run)),
             Ok(RunAgain::Refused(refusal)) => {

@@ -884,7 +884,7 @@ async fn a_run_this_version_cannot_record_again_is_not_retried_and_says_why() {
             .launcher
             .rerun(&RerunRun {
                 repository: REPO.parse().expect("a repository"),
-                run: names[1].clone(),
+                run: agentpods::names::RunName::parse(&names[1]).expect("a run name"),
                 delivery: agentpods::github::webhook::DeliveryId::parse(Some(b"d-rerun"))
                     .expect("a delivery id"),
                 requested_by: "Codertocat".into(),
