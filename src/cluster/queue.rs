@@ -61,12 +61,45 @@ impl Held {
         }
     }
 
+    /// Which limit it is.
+    pub fn by(&self) -> HeldBy {
+        match self {
+            Held::Repository { .. } => HeldBy::Repository,
+            Held::Running { .. } => HeldBy::Running,
+        }
+    }
+
     /// The reason of the run's `Queued` condition.
     pub fn reason(&self) -> &'static str {
+        self.by().reason()
+    }
+}
+
+/// Which limit holds a run, as its `Queued` condition's reason says: written by
+/// [`HeldBy::reason`], read back once by [`HeldBy::from_reason`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeldBy {
+    /// Its repository's ([`REPOSITORY_LIMIT`]).
+    Repository,
+    /// The running limit ([`RUNNING_LIMIT`]).
+    Running,
+}
+
+impl HeldBy {
+    /// The condition's reason.
+    pub fn reason(self) -> &'static str {
         match self {
-            Held::Repository { .. } => REPOSITORY_LIMIT,
-            Held::Running { .. } => RUNNING_LIMIT,
+            HeldBy::Repository => REPOSITORY_LIMIT,
+            HeldBy::Running => RUNNING_LIMIT,
         }
+    }
+
+    /// The limit a condition's `reason` names; `None` for any other reason (one written by
+    /// hand, or by a newer agentpods).
+    pub fn from_reason(reason: &str) -> Option<HeldBy> {
+        [HeldBy::Repository, HeldBy::Running]
+            .into_iter()
+            .find(|by| by.reason() == reason)
     }
 }
 
@@ -393,15 +426,13 @@ pub fn entries<'a>(runs: &[&'a AgentRun], claimed: impl Fn(&AgentRun) -> bool) -
 /// repository (its repository's limit). What `runs list` shows: the stored message gives the
 /// place when the run began to wait.
 pub fn places(runs: &[&AgentRun]) -> Vec<Option<usize>> {
-    let held = |run: &AgentRun| -> Option<&str> {
+    let held = |run: &AgentRun| -> Option<HeldBy> {
         if phase(run) != Some(Phase::Queued) || run.spec.cancel.is_some() || launched(run) {
             return None;
         }
         let status = run.status.as_ref()?;
         let condition = status.conditions.iter().find(|c| c.type_ == QUEUED)?;
-        [REPOSITORY_LIMIT, RUNNING_LIMIT]
-            .into_iter()
-            .find(|r| *r == condition.reason)
+        HeldBy::from_reason(&condition.reason)
     };
     let order = |run: &AgentRun| (requested(run), run.metadata.name.clone());
     runs.iter()
@@ -411,9 +442,9 @@ pub fn places(runs: &[&AgentRun]) -> Vec<Option<usize>> {
             Some(
                 runs.iter()
                     .filter(|other| {
-                        held(other).is_some_and(|r| {
-                            if reason == RUNNING_LIMIT {
-                                r == RUNNING_LIMIT
+                        held(other).is_some_and(|by| {
+                            if reason == HeldBy::Running {
+                                by == HeldBy::Running
                             } else {
                                 RepoKey::of_stored(&other.spec.repository).is(&run.spec.repository)
                             }
@@ -470,6 +501,16 @@ mod tests {
                 limit,
                 repository: repo.into(),
             },
+        }
+    }
+
+    #[test]
+    fn a_limit_is_read_back_from_the_reason_it_wrote_and_from_nothing_else() {
+        for by in [HeldBy::Repository, HeldBy::Running] {
+            assert_eq!(HeldBy::from_reason(by.reason()), Some(by));
+        }
+        for other in ["", "runninglimit", "RunningLimit ", "Queued", "HeldByHand"] {
+            assert_eq!(HeldBy::from_reason(other), None, "{other:?}");
         }
     }
 
