@@ -5,6 +5,29 @@ use sha2::{Digest, Sha256};
 const MAX: usize = 63;
 const HASH_LEN: usize = 8;
 
+/// A run's name (its AgentRun's), as `plan::run_name` makes them: a DNS label, so it is
+/// safe as an object name, a label value and in a field selector. What names a run from
+/// outside (a check run's `external_id`) is one only once it is checked.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RunName(String);
+
+impl RunName {
+    /// `name`, if it is a DNS label.
+    pub fn parse(name: &str) -> Option<RunName> {
+        crate::text::is_dns_label(name).then(|| RunName(name.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for RunName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// A short, stable hex digest of `parts` (NUL-separated so `("ab","c")` ≠ `("a","bc")`).
 pub fn short_hash(parts: &[&str]) -> String {
     let mut h = Sha256::new();
@@ -82,6 +105,24 @@ pub fn label_value(input: &str) -> String {
 mod tests {
     use super::*;
     use crate::text::is_dns_label;
+
+    #[test]
+    fn a_run_name_is_a_dns_label_and_nothing_else() {
+        let made = crate::plan::run_name("review", "pr2", "sha256:00", "");
+        assert_eq!(RunName::parse(&made).map(|n| n.to_string()), Some(made));
+        // Nothing that could widen the field selector it is looked up by, nor a path.
+        for bad in [
+            "",
+            "Review-pr2",
+            "a,metadata.namespace=x",
+            "a=b",
+            "../x",
+            "a.b",
+            "-a",
+        ] {
+            assert_eq!(RunName::parse(bad), None, "{bad:?}");
+        }
+    }
 
     #[test]
     fn dns_labels_are_valid_and_stable() {

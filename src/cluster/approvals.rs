@@ -135,7 +135,7 @@ impl AgentApprovalSpec {
 
     fn new(key: &PullRequestKey, record: &PullRequestRecord) -> AgentApprovalSpec {
         AgentApprovalSpec {
-            repository: key.repository.clone(),
+            repository: key.repository.to_string(),
             number: key.number,
             heads: record
                 .heads
@@ -161,9 +161,9 @@ impl AgentApprovalSpec {
 
 /// The object's name: readable, and unique per repository and number.
 pub fn object_name(key: &PullRequestKey) -> String {
-    let hash = short_hash(&[&key.repository, &key.number.to_string()]);
+    let hash = short_hash(&[key.repository.as_str(), &key.number.to_string()]);
     let suffix = format!("-pr{}-{hash}", key.number);
-    let mut head = dns_label(&key.repository.replace('/', "-"));
+    let mut head = dns_label(&key.repository.as_str().replace('/', "-"));
     head.truncate(63usize.saturating_sub(suffix.len()));
     format!("{}{suffix}", head.trim_end_matches('-'))
 }
@@ -347,13 +347,22 @@ mod tests {
 
     #[test]
     fn names_are_dns_labels_unique_per_pull_request() {
-        let a = object_name(&PullRequestKey::new("Codertocat/Hello-World", 2));
-        let b = object_name(&PullRequestKey::new("codertocat/hello-world", 2));
-        let c = object_name(&PullRequestKey::new("Codertocat/Hello-World", 3));
+        let a = object_name(&PullRequestKey::new(
+            &"Codertocat/Hello-World".parse().expect("a repository"),
+            2,
+        ));
+        let b = object_name(&PullRequestKey::new(
+            &"codertocat/hello-world".parse().expect("a repository"),
+            2,
+        ));
+        let c = object_name(&PullRequestKey::new(
+            &"Codertocat/Hello-World".parse().expect("a repository"),
+            3,
+        ));
         assert_eq!(a, b, "GitHub's names are case-insensitive");
         assert_ne!(a, c);
         assert!(a.starts_with("codertocat-hello-world-pr2-"), "{a}");
-        let long = object_name(&PullRequestKey::new(&"x".repeat(200), 123_456));
+        let long = object_name(&PullRequestKey::of_stored(&"x".repeat(200), 123_456));
         assert!(long.len() <= 63, "{long}");
         assert!(long.contains("-pr123456-"), "{long}");
     }

@@ -341,10 +341,11 @@ fn wait_for_capacity(
     let before = status.phase.clone();
     let note = held.note();
     let same = before == Some(Phase::Queued)
-        && status
-            .conditions
-            .iter()
-            .any(|c| c.type_ == QUEUED && c.reason == held.reason() && c.message == note);
+        && status.conditions.iter().any(|c| {
+            c.type_ == QUEUED
+                && queue::HeldBy::from_reason(&c.reason) == Some(held.by())
+                && c.message == note
+        });
     status.phase = Some(Phase::Queued);
     if !same {
         status.message = Some(queue::message(ahead, &note));

@@ -12,7 +12,8 @@ use kube::{Api, Client, ResourceExt};
 use super::runs::{CancelState, RunFilter, cancel_state, list, request_cancel};
 use crate::agentrun::{AgentRun, AgentRunSpec, PullRequestRef, SourceError, StoredSource};
 use crate::clock::Clock;
-use crate::github::event::CommitSha;
+use crate::github::event::{CommitSha, RepoFullName};
+use crate::github::webhook::DeliveryId;
 use crate::names::short_hash;
 use crate::plan::Subject;
 use crate::ports::approvals::{ApprovalStore, PullRequestKey};
@@ -109,28 +110,14 @@ pub fn agent_run(run: &RunToLaunch, now: Timestamp) -> Result<AgentRun, SourceEr
 /// source this version cannot read, or cannot record again, is the error: nothing is
 /// copied as it is.
 pub fn retried(old: &AgentRun, retry: &RetryRun, now: Timestamp) -> Result<AgentRun, SourceError> {
-    again(
-        old,
-        &retry.delivery,
-        &retry.key,
-        &retry.requested_by,
-        Again::Retry,
-        now,
-    )
+    again(old, &retry.delivery, &retry.requested_by, Again::Retry, now)
 }
 
 /// A new run doing again what `old` did, for GitHub's "Re-run" on its check run: the same
 /// agent, event, task and exact commit, named after the re-running delivery (an error as
 /// for [`retried`]).
 pub fn rerun(old: &AgentRun, rerun: &RerunRun, now: Timestamp) -> Result<AgentRun, SourceError> {
-    again(
-        old,
-        &rerun.delivery,
-        &rerun.key,
-        &rerun.requested_by,
-        Again::Rerun,
-        now,
-    )
+    again(old, &rerun.delivery, &rerun.requested_by, Again::Rerun, now)
 }
 
 /// Whether `old` may run again for whoever `may` describes, under the config in force:
@@ -180,8 +167,7 @@ enum Again {
 
 fn again(
     old: &AgentRun,
-    delivery: &str,
-    key: &str,
+    delivery: &DeliveryId,
     requested_by: &str,
     why: Again,
     now: Timestamp,
@@ -195,9 +181,9 @@ fn again(
         Again::Retry => ("retry", "comment:retry"),
         Again::Rerun => ("rerun", "check_run:rerequested"),
     };
-    let name = crate::plan::run_name(&old.spec.agent, &subject, key, discriminator);
+    let name = crate::plan::run_name(&old.spec.agent, &subject, delivery.run_key(), discriminator);
     let mut spec = old.spec.clone();
-    spec.delivery = delivery.to_string();
+    spec.delivery = delivery.as_str().to_string();
     spec.trigger = trigger.into();
     spec.requested_by = requested_by.to_string();
     spec.requested_at = Some(MicroTime(now));
@@ -264,7 +250,7 @@ impl ClusterLauncher {
         if !may.reads_approvals() {
             return Ok(Vec::new());
         }
-        let key = PullRequestKey::new(&old.spec.repository, pr.number);
+        let key = PullRequestKey::of_stored(&old.spec.repository, pr.number);
         let record = store.get(&key).await?;
         Ok(record
             .approvals
@@ -273,11 +259,11 @@ impl ClusterLauncher {
             .collect())
     }
 
-    /// The runs about a pull request or issue of `repository` (by label, then exactly by
-    /// spec), newest first.
+    /// The runs about a pull request or issue of `repository` (by label, then by spec,
+    /// its repository case aside: `RepoKey`), newest first.
     async fn runs_about(
         &self,
-        repository: &str,
+        repository: &RepoFullName,
         number: u64,
     ) -> Result<Vec<AgentRun>, LaunchError> {
         let mut runs = Vec::new();
@@ -293,14 +279,14 @@ impl ClusterLauncher {
                         runs.extend(
                             list(&self.client, Some(ns), &filter)
                                 .await
-                                .map_err(|e| self.failed(repository, number, &e))?,
+                                .map_err(|e| self.failed(repository, number, e))?,
                         );
                     }
                 }
                 None => runs.extend(
                     list(&self.client, None, &filter)
                         .await
-                        .map_err(|e| self.failed(repository, number, &e))?,
+                        .map_err(|e| self.failed(repository, number, e))?,
                 ),
             }
         }
@@ -342,14 +328,24 @@ impl ClusterLauncher {
         }
     }
 
-    fn failed(&self, repository: &str, number: u64, e: &dyn std::fmt::Display) -> LaunchError {
-        LaunchError::Cluster {
-            name: format!("the runs of {repository}#{number}"),
-            namespace: self
-                .namespaces
-                .as_ref()
-                .map_or_else(|| "(all)".into(), |n| n.join(", ")),
-            message: e.to_string(),
+    /// The namespaces runs are looked for in, in words.
+    fn namespaces_shown(&self) -> String {
+        self.namespaces
+            .as_ref()
+            .map_or_else(|| "(all)".into(), |n| n.join(", "))
+    }
+
+    fn failed(
+        &self,
+        repository: &RepoFullName,
+        number: u64,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> LaunchError {
+        LaunchError::Runs {
+            repository: repository.clone(),
+            number,
+            namespace: self.namespaces_shown(),
+            source: Box::new(source),
         }
     }
 
@@ -442,10 +438,10 @@ impl Launcher for ClusterLauncher {
             match api.create(&PostParams::default(), &object).await {
                 Ok(_) => Ok(Launched::Created),
                 Err(kube::Error::Api(status)) if status.code == 409 => Ok(Launched::AlreadyExists),
-                Err(e) => Err(LaunchError::Cluster {
+                Err(source) => Err(LaunchError::Cluster {
                     name: run.rendered.name.clone(),
                     namespace: run.rendered.namespace.clone(),
-                    message: e.to_string(),
+                    source,
                 }),
             }
         })
@@ -462,9 +458,9 @@ impl Launcher for ClusterLauncher {
                 }
                 let ns = run.namespace().unwrap_or_default();
                 let api: Api<AgentRun> = Api::namespaced(self.client.clone(), &ns);
-                if request_cancel(&api, &run.name_any(), &target.reason)
+                if request_cancel(&api, &run.name_any(), &target.reason.to_string())
                     .await
-                    .map_err(|e| self.failed(&target.repository, target.number, &e))?
+                    .map_err(|e| self.failed(&target.repository, target.number, e))?
                 {
                     asked += 1;
                 }
@@ -473,7 +469,7 @@ impl Launcher for ClusterLauncher {
         })
     }
 
-    fn runs_of<'a>(&'a self, repository: &'a str, number: u64) -> RunsFuture<'a> {
+    fn runs_of<'a>(&'a self, repository: &'a RepoFullName, number: u64) -> RunsFuture<'a> {
         Box::pin(async move {
             let runs = self.runs_about(repository, number).await?;
             Ok(runs
@@ -481,11 +477,7 @@ impl Launcher for ClusterLauncher {
                 .map(|run| RunLine {
                     name: run.name_any(),
                     agent: run.spec.agent.clone(),
-                    phase: run
-                        .status
-                        .as_ref()
-                        .and_then(|s| s.phase.clone())
-                        .map_or_else(|| "New".to_string(), |p| p.to_string()),
+                    phase: run.status.as_ref().and_then(|s| s.phase.clone()),
                     url: None,
                 })
                 .collect())
@@ -495,7 +487,10 @@ impl Launcher for ClusterLauncher {
     fn retry<'a>(&'a self, retry: &'a RetryRun) -> RetryFuture<'a> {
         Box::pin(async move {
             let runs = self.runs_about(&retry.repository, retry.number).await?;
-            if let Some(seen) = runs.iter().find(|r| r.spec.delivery == retry.delivery) {
+            if let Some(seen) = runs
+                .iter()
+                .find(|r| r.spec.delivery == retry.delivery.as_str())
+            {
                 // This delivery was seen before: it retried once already.
                 return Ok(seen
                     .metadata
@@ -519,25 +514,22 @@ impl Launcher for ClusterLauncher {
             self.record_again(again)
                 .await
                 .map(RunAgain::Recorded)
-                .map_err(|e| self.failed(&retry.repository, retry.number, &e))
+                .map_err(|e| self.failed(&retry.repository, retry.number, e))
         })
     }
 
     fn rerun<'a>(&'a self, asked: &'a RerunRun) -> RetryFuture<'a> {
         Box::pin(async move {
-            let failed = |e: &dyn std::fmt::Display| LaunchError::Cluster {
-                name: asked.run.clone(),
-                namespace: self
-                    .namespaces
-                    .as_ref()
-                    .map_or_else(|| "(all)".into(), |n| n.join(", ")),
-                message: e.to_string(),
+            let failed = |source| LaunchError::Cluster {
+                name: asked.run.to_string(),
+                namespace: self.namespaces_shown(),
+                source,
             };
-            let Some(old) = self.run_named(&asked.run).await.map_err(|e| failed(&e))? else {
+            let Some(old) = self.run_named(asked.run.as_str()).await.map_err(failed)? else {
                 return Ok(RunAgain::NoRun);
             };
             // A check run names a run of its own repository only.
-            if !old.spec.repository.eq_ignore_ascii_case(&asked.repository) {
+            if !asked.repository.key().is(&old.spec.repository) {
                 return Ok(RunAgain::NoRun);
             }
             let approvals = self.approvals_of(&old, &asked.may).await?;
@@ -551,7 +543,7 @@ impl Launcher for ClusterLauncher {
             self.record_again(again)
                 .await
                 .map(RunAgain::Recorded)
-                .map_err(|e| failed(&e))
+                .map_err(failed)
         })
     }
 

@@ -16,6 +16,7 @@ use k8s_openapi::jiff::Timestamp;
 
 use crate::agentrun::{AgentRun, Phase};
 use crate::config::Limits;
+use crate::github::event::RepoKey;
 
 /// A run, as the queue sees it.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -60,12 +61,45 @@ impl Held {
         }
     }
 
+    /// Which limit it is.
+    pub fn by(&self) -> HeldBy {
+        match self {
+            Held::Repository { .. } => HeldBy::Repository,
+            Held::Running { .. } => HeldBy::Running,
+        }
+    }
+
     /// The reason of the run's `Queued` condition.
     pub fn reason(&self) -> &'static str {
+        self.by().reason()
+    }
+}
+
+/// Which limit holds a run, as its `Queued` condition's reason says: written by
+/// [`HeldBy::reason`], read back once by [`HeldBy::from_reason`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeldBy {
+    /// Its repository's ([`REPOSITORY_LIMIT`]).
+    Repository,
+    /// The running limit ([`RUNNING_LIMIT`]).
+    Running,
+}
+
+impl HeldBy {
+    /// The condition's reason.
+    pub fn reason(self) -> &'static str {
         match self {
-            Held::Repository { .. } => REPOSITORY_LIMIT,
-            Held::Running { .. } => RUNNING_LIMIT,
+            HeldBy::Repository => REPOSITORY_LIMIT,
+            HeldBy::Running => RUNNING_LIMIT,
         }
+    }
+
+    /// The limit a condition's `reason` names; `None` for any other reason (one written by
+    /// hand, or by a newer agentpods).
+    pub fn from_reason(reason: &str) -> Option<HeldBy> {
+        [HeldBy::Repository, HeldBy::Running]
+            .into_iter()
+            .find(|by| by.reason() == reason)
     }
 }
 
@@ -108,10 +142,13 @@ pub fn place(message: &str) -> &str {
 /// The verdict on every waiting run, by its index in `entries`, in request order.
 pub fn verdicts(limits: Limits, entries: &[Entry<'_>]) -> Vec<(usize, Turn)> {
     let mut running = 0u32;
-    let mut per_repository: HashMap<&str, u32> = HashMap::new();
+    // One repository, whatever the case its runs' names were stored in (`RepoKey`).
+    let mut per_repository: HashMap<RepoKey, u32> = HashMap::new();
     for e in entries.iter().filter(|e| e.state == State::Holding) {
         running += 1;
-        *per_repository.entry(e.repository).or_default() += 1;
+        *per_repository
+            .entry(RepoKey::of_stored(e.repository))
+            .or_default() += 1;
     }
     let mut waiting: Vec<usize> = entries
         .iter()
@@ -123,7 +160,7 @@ pub fn verdicts(limits: Limits, entries: &[Entry<'_>]) -> Vec<(usize, Turn)> {
 
     let over = |n: u32, limit: Option<NonZeroU32>| limit.is_some_and(|l| n >= l.get());
     let mut held_in_all = 0usize;
-    let mut held_in: HashMap<&str, usize> = HashMap::new();
+    let mut held_in: HashMap<RepoKey, usize> = HashMap::new();
     let mut out = Vec::with_capacity(waiting.len());
     for i in waiting {
         let e = &entries[i];
@@ -133,8 +170,9 @@ pub fn verdicts(limits: Limits, entries: &[Entry<'_>]) -> Vec<(usize, Turn)> {
             }) {
             Turn::Group
         } else {
-            let mine = per_repository.get(e.repository).copied().unwrap_or(0);
-            let behind = held_in.entry(e.repository).or_default();
+            let repository = RepoKey::of_stored(e.repository);
+            let mine = per_repository.get(&repository).copied().unwrap_or(0);
+            let behind = held_in.entry(repository.clone()).or_default();
             if over(mine, limits.per_repository) {
                 let ahead = *behind;
                 *behind += 1;
@@ -157,7 +195,7 @@ pub fn verdicts(limits: Limits, entries: &[Entry<'_>]) -> Vec<(usize, Turn)> {
                 }
             } else {
                 running += 1;
-                *per_repository.entry(e.repository).or_default() += 1;
+                *per_repository.entry(repository).or_default() += 1;
                 Turn::Start
             }
         };
@@ -388,15 +426,13 @@ pub fn entries<'a>(runs: &[&'a AgentRun], claimed: impl Fn(&AgentRun) -> bool) -
 /// repository (its repository's limit). What `runs list` shows: the stored message gives the
 /// place when the run began to wait.
 pub fn places(runs: &[&AgentRun]) -> Vec<Option<usize>> {
-    let held = |run: &AgentRun| -> Option<&str> {
+    let held = |run: &AgentRun| -> Option<HeldBy> {
         if phase(run) != Some(Phase::Queued) || run.spec.cancel.is_some() || launched(run) {
             return None;
         }
         let status = run.status.as_ref()?;
         let condition = status.conditions.iter().find(|c| c.type_ == QUEUED)?;
-        [REPOSITORY_LIMIT, RUNNING_LIMIT]
-            .into_iter()
-            .find(|r| *r == condition.reason)
+        HeldBy::from_reason(&condition.reason)
     };
     let order = |run: &AgentRun| (requested(run), run.metadata.name.clone());
     runs.iter()
@@ -406,11 +442,11 @@ pub fn places(runs: &[&AgentRun]) -> Vec<Option<usize>> {
             Some(
                 runs.iter()
                     .filter(|other| {
-                        held(other).is_some_and(|r| {
-                            if reason == RUNNING_LIMIT {
-                                r == RUNNING_LIMIT
+                        held(other).is_some_and(|by| {
+                            if reason == HeldBy::Running {
+                                by == HeldBy::Running
                             } else {
-                                other.spec.repository == run.spec.repository
+                                RepoKey::of_stored(&other.spec.repository).is(&run.spec.repository)
                             }
                         })
                     })
@@ -469,6 +505,16 @@ mod tests {
     }
 
     #[test]
+    fn a_limit_is_read_back_from_the_reason_it_wrote_and_from_nothing_else() {
+        for by in [HeldBy::Repository, HeldBy::Running] {
+            assert_eq!(HeldBy::from_reason(by.reason()), Some(by));
+        }
+        for other in ["", "runninglimit", "RunningLimit ", "Queued", "HeldByHand"] {
+            assert_eq!(HeldBy::from_reason(other), None, "{other:?}");
+        }
+    }
+
+    #[test]
     fn without_limits_every_waiting_run_starts() {
         let runs = [
             e("a", "o/a", 1, HOLD),
@@ -498,6 +544,25 @@ mod tests {
                 ("a3".into(), repo_wait(1, 1, "o/a")),
                 ("b1".into(), Turn::Start),
                 ("c1".into(), Turn::Start),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_repositorys_runs_are_counted_together_whatever_case_its_name_is_written_in() {
+        // GitHub's names ignore case: a run recorded as `Acme/X` (before a rename, say)
+        // holds a place of `acme/x`'s limit (before review 12d, R3, they were counted apart
+        // and both started).
+        let runs = [
+            e("x1", "Acme/X", 1, HOLD),
+            e("x2", "acme/x", 2, WAIT),
+            e("x3", "ACME/x", 3, WAIT),
+        ];
+        assert_eq!(
+            named(&runs, limits(0, 1)),
+            [
+                ("x2".into(), repo_wait(0, 1, "acme/x")),
+                ("x3".into(), repo_wait(1, 1, "ACME/x")),
             ]
         );
     }
@@ -750,6 +815,21 @@ mod tests {
         // a3 waits behind a2 (its repository's); b1 behind a2 (the running limit's); b2
         // behind b1 (its repository's).
         assert_eq!(places(&listed), [None, Some(1), Some(0), Some(1), Some(1)]);
+
+        // One repository, whatever the case its runs were recorded in: b2 waits behind b1.
+        let runs = [
+            run("b1", "o/b", 4, Some(REPOSITORY_LIMIT)),
+            run("b2", "O/B", 6, Some(REPOSITORY_LIMIT)),
+        ];
+        let listed: Vec<&AgentRun> = runs.iter().collect();
+        assert_eq!(places(&listed), [Some(0), Some(1)]);
+        let runs = [
+            run("a1", "o/a", 1, None),
+            run("a3", "o/a", 5, Some(REPOSITORY_LIMIT)),
+            run("a2", "o/a", 3, Some(RUNNING_LIMIT)),
+            run("b1", "o/b", 4, Some(RUNNING_LIMIT)),
+            run("b2", "o/b", 6, Some(REPOSITORY_LIMIT)),
+        ];
 
         let mut cancelled = runs[2].clone();
         cancelled.spec.cancel = Some("stopped".into());

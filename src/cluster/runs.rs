@@ -11,7 +11,7 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Api, Client, Config, ResourceExt};
 
 use crate::agentrun::{AgentRun, Phase};
-use crate::names::label_value;
+use crate::github::event::RepoKey;
 use crate::render::keys;
 
 /// The annotation naming a pod's default container, as `kubectl logs` reads it.
@@ -222,14 +222,19 @@ fn no_kubeconfig(
 /// Which runs to list. Each set field narrows the list.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RunFilter {
-    /// `owner/name`, as GitHub spells it.
+    /// `owner/name`, in any case: GitHub's names ignore it, and so does the filter
+    /// (`RepoKey`).
     pub repository: Option<String>,
     pub pull_request: Option<u64>,
     pub issue: Option<u64>,
 }
 
 impl RunFilter {
-    /// The label selector that narrows the list on the server.
+    /// The label selector that narrows the list on the server: by pull request or issue.
+    /// Not by repository: its label keeps the name's case as the run was recorded, and a
+    /// label selector compares exactly, so `acme/x` would not find the runs of `Acme/X`
+    /// (one repository to GitHub); [`RunFilter::matches`] picks the repository from the
+    /// spec (review 12d, R3).
     pub fn label_selector(&self) -> Result<String, RunsError> {
         let mut terms = Vec::new();
         if let Some(repo) = &self.repository {
@@ -239,7 +244,6 @@ impl RunFilter {
             if !valid {
                 return Err(RunsError::BadRepo(repo.clone()));
             }
-            terms.push(format!("{}={}", keys::REPO, label_value(repo)));
         }
         if let Some(number) = self.pull_request {
             terms.push(format!("{}={number}", keys::PR));
@@ -250,12 +254,13 @@ impl RunFilter {
         Ok(terms.join(","))
     }
 
-    /// Whether the run's spec says what the filter asks (labels only suggest it).
+    /// Whether the run's spec says what the filter asks (labels only suggest it); its
+    /// repository as GitHub tells them apart, case aside.
     pub fn matches(&self, run: &AgentRun) -> bool {
         let spec = &run.spec;
         self.repository
             .as_ref()
-            .is_none_or(|repo| spec.repository == *repo)
+            .is_none_or(|repo| RepoKey::of_stored(repo).is(&spec.repository))
             && self
                 .pull_request
                 .is_none_or(|n| spec.pull_request.as_ref().map(|p| p.number) == Some(n))
@@ -596,9 +601,14 @@ mod tests {
         };
         assert_eq!(
             filter.label_selector().ok().as_deref(),
-            Some("agentpods.dev/repo=Codertocat.Hello.World,agentpods.dev/pr=2")
+            Some("agentpods.dev/pr=2")
         );
         assert!(filter.matches(&run("Codertocat/Hello.World", Some(2), None)));
+        // GitHub's names ignore case, and so does the filter: by the spec, and not by the
+        // label, which keeps the case the run was recorded in (before review 12d, R3, the
+        // selector asked for `repo=Codertocat.Hello.World` and these were never listed).
+        assert!(filter.matches(&run("codertocat/hello.world", Some(2), None)));
+        assert!(filter.matches(&run("CODERTOCAT/Hello.World", Some(2), None)));
         // The same label value, another repository.
         assert!(!filter.matches(&run("Codertocat.Hello/World", Some(2), None)));
         assert!(!filter.matches(&run("Codertocat/Hello.World", Some(3), None)));

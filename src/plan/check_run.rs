@@ -34,7 +34,8 @@ impl Planner {
         let Some(run) = check
             .external_id
             .as_deref()
-            .filter(|id| reports_a_run(&check.name) && crate::text::is_dns_label(id))
+            .filter(|_| reports_a_run(&check.name))
+            .and_then(crate::names::RunName::parse)
         else {
             return ignore(IgnoreReason::RerunOfNoRun { check_run, name });
         };
@@ -49,7 +50,7 @@ impl Planner {
             return Planned::decided(vec![denied]);
         }
         Planned::decided(vec![Decision::Control(Control::Rerun {
-            run: run.to_string(),
+            run,
             requested_by: sender.to_string(),
             may: self.again(user.into(), None, facts),
         })])

@@ -20,7 +20,7 @@ use crate::github::event::{
     AuthorAssociation, CommitSha, Event, IssuesAction, PullRequest, PullRequestAction,
     ReleaseAction, User, WebhookEvent,
 };
-use crate::names::{dns_label, short_hash};
+use crate::names::{RunName, dns_label, short_hash};
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 
 mod again;
@@ -335,7 +335,7 @@ pub enum Control {
     /// Run the run a check run of ours reports again (GitHub's "Re-run" button): `run`
     /// is the check run's `external_id`, the name of the run; if `may` lets it.
     Rerun {
-        run: String,
+        run: RunName,
         requested_by: String,
         may: Again,
     },

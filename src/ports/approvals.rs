@@ -19,7 +19,7 @@ use std::sync::Mutex;
 
 use k8s_openapi::jiff::Timestamp;
 
-use crate::github::event::CommitSha;
+use crate::github::event::{CommitSha, RepoFullName, RepoKey};
 
 /// At most this many heads are kept per pull request (the oldest go first).
 pub const MAX_HEADS: usize = 50;
@@ -120,18 +120,27 @@ impl PullRequestRecord {
     }
 }
 
-/// Which pull request a record is about.
+/// Which pull request a record is about: its repository as GitHub tells them apart (case
+/// aside, [`RepoKey`]), and its number.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct PullRequestKey {
-    /// `owner/name`.
-    pub repository: String,
+    pub repository: RepoKey,
     pub number: u64,
 }
 
 impl PullRequestKey {
-    pub fn new(repository: &str, number: u64) -> PullRequestKey {
+    pub fn new(repository: &RepoFullName, number: u64) -> PullRequestKey {
         PullRequestKey {
-            repository: repository.to_ascii_lowercase(),
+            repository: repository.key(),
+            number,
+        }
+    }
+
+    /// The key of a pull request whose repository is stored as text (a run's
+    /// `spec.repository`).
+    pub fn of_stored(repository: &str, number: u64) -> PullRequestKey {
+        PullRequestKey {
+            repository: RepoKey::of_stored(repository),
             number,
         }
     }

@@ -16,8 +16,10 @@ use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::agentrun::{RunSource, SourceError};
+use crate::agentrun::{Phase, RunSource, SourceError};
+use crate::github::event::RepoFullName;
 use crate::github::webhook::DeliveryId;
+use crate::names::RunName;
 use crate::plan::Launch;
 use crate::render::RenderedRun;
 
@@ -55,11 +57,12 @@ pub enum Launched {
 pub enum LaunchError {
     #[error("run name {0:?} is not a DNS label")]
     BadName(String),
-    #[error("cannot print {kind} {name} as YAML: {message}")]
+    #[error("cannot print {kind} {name} as YAML: {source}")]
     Yaml {
         kind: &'static str,
         name: String,
-        message: String,
+        #[source]
+        source: serde_yaml::Error,
     },
     #[error("{path}: cannot write the run's manifests: {source}")]
     Write {
@@ -79,11 +82,24 @@ pub enum LaunchError {
     /// be read.
     #[error("cannot judge the run again: {0}")]
     Approvals(#[from] crate::ports::approvals::ApprovalError),
-    #[error("cannot record run {name} in namespace {namespace}: {message}")]
+    /// The API server did not record (or find) run `name`.
+    #[error("cannot record run {name} in namespace {namespace}: {source}")]
     Cluster {
         name: String,
         namespace: String,
-        message: String,
+        #[source]
+        source: kube::Error,
+    },
+    /// The runs of a pull request or issue could not be listed, or changed.
+    #[error(
+        "cannot read or change the runs of {repository}#{number} in namespace {namespace}: {source}"
+    )]
+    Runs {
+        repository: RepoFullName,
+        number: u64,
+        namespace: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
 }
 
@@ -95,12 +111,13 @@ pub type CancelFuture<'a> = Pin<Box<dyn Future<Output = Result<usize, LaunchErro
 /// The runs of one pull request or issue, to be cancelled (`/agent stop`, a closed PR).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CancelRuns {
-    /// `owner/name`.
-    pub repository: String,
+    /// Its runs are matched as GitHub tells repositories apart, case aside
+    /// ([`RepoFullName::key`]).
+    pub repository: RepoFullName,
     /// The pull request's or issue's number.
     pub number: u64,
-    /// Why, in a sentence, recorded on each run.
-    pub reason: String,
+    /// Why, recorded on each run (in words: its `Display`).
+    pub reason: CancelReason,
     /// When it was asked (the comment written, the pull request closed): only runs
     /// recorded before then and [`crate::plan::STOP_REACH`] are stopped, so the same
     /// request sent again later stops nothing started since. `None`: every run.
@@ -115,6 +132,27 @@ impl CancelRuns {
                 created.duration_since(asked) <= crate::plan::STOP_REACH
             }
             _ => true,
+        }
+    }
+}
+
+/// Why the intake cancels runs; its words are what each run records (`spec.cancel`) and
+/// GitHub is shown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CancelReason {
+    /// `/agent stop`, written by this login.
+    StoppedBy(String),
+    /// The pull request of this number was closed.
+    PullRequestClosed(u64),
+}
+
+impl std::fmt::Display for CancelReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CancelReason::StoppedBy(login) => write!(f, "stopped by @{login}"),
+            CancelReason::PullRequestClosed(number) => {
+                write!(f, "pull request #{number} was closed")
+            }
         }
     }
 }
@@ -141,12 +179,13 @@ pub enum RunAgain {
 /// `/agent retry` on a pull request or issue.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RetryRun {
-    pub repository: String,
+    /// Matched as GitHub tells repositories apart, case aside ([`RepoFullName::key`]).
+    pub repository: RepoFullName,
     pub number: u64,
-    pub delivery: String,
-    /// What names the new run: the delivery's signed body (its `run_key`), so that the
-    /// same comment sent again under another id retries once.
-    pub key: String,
+    /// The delivery that asked. Its signed body ([`DeliveryId::run_key`]) names the new
+    /// run, so that the same comment sent again under another id retries once.
+    pub delivery: DeliveryId,
+    /// The login that asked.
     pub requested_by: String,
     /// What the one who asked may run again (see [`crate::plan::Again::judge`]).
     pub may: crate::plan::Again,
@@ -155,13 +194,13 @@ pub struct RetryRun {
 /// GitHub's "Re-run" on the check run of run `run` (its `external_id`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RerunRun {
-    /// `owner/name`: the run must be about this repository.
-    pub repository: String,
-    /// The run's name.
-    pub run: String,
-    pub delivery: String,
-    /// What names the new run, as for [`RetryRun::key`].
-    pub key: String,
+    /// The run must be about this repository (case aside, [`RepoFullName::key`]).
+    pub repository: RepoFullName,
+    /// The run's name (a check run's `external_id`, checked).
+    pub run: RunName,
+    /// The delivery that asked; it names the new run, as for [`RetryRun::delivery`].
+    pub delivery: DeliveryId,
+    /// The login that asked.
     pub requested_by: String,
     /// What the one who asked may run again (see [`crate::plan::Again::judge`]).
     pub may: crate::plan::Again,
@@ -172,9 +211,19 @@ pub struct RerunRun {
 pub struct RunLine {
     pub name: String,
     pub agent: String,
-    /// `Running`, `Succeeded`, ...
-    pub phase: String,
+    /// `None`: the controller has not given it a phase yet (shown `New`).
+    pub phase: Option<Phase>,
     pub url: Option<String>,
+}
+
+impl RunLine {
+    /// Its phase in a word: `Running`, `Succeeded`, ..., `New` before it has one.
+    pub fn phase_shown(&self) -> std::borrow::Cow<'_, str> {
+        match &self.phase {
+            Some(phase) => phase.to_string().into(),
+            None => "New".into(),
+        }
+    }
 }
 
 pub type RunsFuture<'a> =
@@ -189,15 +238,16 @@ pub trait Launcher: Send + Sync + 'static {
     fn cancel<'a>(&'a self, runs: &'a CancelRuns) -> CancelFuture<'a>;
 
     /// The runs of a pull request or issue (`/agent status`), newest first.
-    fn runs_of<'a>(&'a self, repository: &'a str, number: u64) -> RunsFuture<'a>;
+    /// `repository`'s runs as GitHub tells repositories apart, case aside.
+    fn runs_of<'a>(&'a self, repository: &'a RepoFullName, number: u64) -> RunsFuture<'a>;
 
     /// Records the newest run of a pull request or issue again, as asked by `retry`
-    /// (named after `retry.key`, the signed body, so a repeated delivery retries once, under any id); the new run's
+    /// (named after `retry.delivery`'s signed body, so a repeated delivery retries once, under any id); the new run's
     /// name, or `None` when there is no run to retry.
     fn retry<'a>(&'a self, retry: &'a RetryRun) -> RetryFuture<'a>;
 
     /// Records run `rerun.run` of `rerun.repository` again, as GitHub's "Re-run" asks
-    /// (named after `rerun.key`, so a repeated delivery re-runs once, under any id); the new run's
+    /// (named after `rerun.delivery`'s signed body, so a repeated delivery re-runs once, under any id); the new run's
     /// name, or `None` when there is no such run. Launchers that keep no runs have none.
     fn rerun<'a>(&'a self, _rerun: &'a RerunRun) -> RetryFuture<'a> {
         Box::pin(async { Ok(RunAgain::NoRun) })
@@ -259,7 +309,7 @@ pub fn manifests_yaml(run: &RunToLaunch) -> Result<String, LaunchError> {
         let yaml = serde_yaml::to_string(object).map_err(|e| LaunchError::Yaml {
             kind: object.kind(),
             name: object.name().to_string(),
-            message: e.to_string(),
+            source: e,
         })?;
         text.push_str("---\n");
         text.push_str(&yaml);
@@ -322,7 +372,7 @@ impl Launcher for DryRunLauncher {
         })
     }
 
-    fn runs_of<'a>(&'a self, _repository: &'a str, _number: u64) -> RunsFuture<'a> {
+    fn runs_of<'a>(&'a self, _repository: &'a RepoFullName, _number: u64) -> RunsFuture<'a> {
         // Dry-run records no runs it could list.
         Box::pin(async { Ok(Vec::new()) })
     }

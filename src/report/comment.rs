@@ -72,7 +72,7 @@ pub fn status_body(number: u64, runs: &[RunLine]) -> String {
             Some(u) => format!("[`{}`]({u})", r.name),
             None => format!("`{}`", r.name),
         };
-        out.push_str(&format!("| {name} | {} | {} |\n", r.agent, r.phase));
+        out.push_str(&format!("| {name} | {} | {} |\n", r.agent, r.phase_shown()));
     }
     out
 }

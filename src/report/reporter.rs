@@ -3,7 +3,7 @@
 
 use crate::agentrun::Conclusion;
 use crate::github::event::CommitSha;
-use crate::github_client::{CheckRunWrite, CheckStatus, GithubClient, GithubError, Reaction};
+use crate::github_client::{CheckRunWrite, CheckStatus, GithubClient, Reaction};
 
 use super::comment::CommentTemplate;
 use super::neutralise::cut;
@@ -54,24 +54,18 @@ impl Reporter<'_> {
     pub async fn refused(
         &self,
         repo: &RepoFullName,
-        sha: &str,
+        sha: &CommitSha,
         key: &str,
         login: &str,
         reason: &str,
     ) -> Result<(), ReportError> {
         if !self.client.is_app() {
             tracing::info!(
-                sha,
+                sha = %sha,
                 "a refused push or release is told with a check run, which only an App can make; logged only"
             );
             return Ok(());
         }
-        let sha: CommitSha =
-            sha.parse()
-                .map_err(|e: crate::github::event::ValueError| GithubError::Decode {
-                    what: "the refused commit".into(),
-                    message: e.to_string(),
-                })?;
         let who = if login.is_empty() {
             "nobody known".to_string()
         } else {
@@ -88,7 +82,7 @@ impl Reporter<'_> {
             started_at: None,
             completed_at: None,
         };
-        self.client.create_check_run(repo, &sha, &check).await?;
+        self.client.create_check_run(repo, sha, &check).await?;
         Ok(())
     }
 

@@ -219,10 +219,7 @@ async fn record_of(
     repo: &RepoFullName,
     number: u64,
 ) -> Option<PullRequestRecord> {
-    match approvals
-        .get(&PullRequestKey::new(repo.as_str(), number))
-        .await
-    {
+    match approvals.get(&PullRequestKey::new(repo, number)).await {
         Ok(record) => Some(record),
         Err(e) => {
             tracing::warn!(number, "the approval records cannot be read: {e}");
@@ -307,7 +304,7 @@ pub enum Response {
     /// A refused push or release, told where GitHub shows it on the commit: one
     /// completed, neutral check run on `sha`.
     Refused {
-        sha: String,
+        sha: CommitSha,
         login: String,
         body: String,
     },
@@ -325,7 +322,7 @@ pub enum TellAgain {
     /// The comment that asked for `/agent retry`, on pull request or issue `number`.
     Thread { number: u64, comment_id: u64 },
     /// The commit of the check run whose "Re-run" was pressed.
-    Commit { sha: String },
+    Commit { sha: CommitSha },
 }
 
 impl TellAgain {
@@ -338,7 +335,7 @@ impl TellAgain {
                 comment_id: e.comment.id,
             }),
             Event::CheckRun(e) => Some(TellAgain::Commit {
-                sha: e.check_run.head_sha.to_string(),
+                sha: e.check_run.head_sha.clone(),
             }),
             // No "run again" comes in these.
             Event::PullRequest(_)
@@ -377,7 +374,7 @@ pub fn responses(
     event: &WebhookEvent,
     decisions: &[Decision],
     prefix: &str,
-    commit: Option<&str>,
+    commit: Option<&CommitSha>,
 ) -> Vec<Response> {
     let e = match &event.event {
         Event::IssueComment(e) => e,
@@ -386,12 +383,12 @@ pub fn responses(
         Event::PullRequest(e) => return refusal_reply(decisions, e.number, prefix),
         Event::Issues(e) => return refusal_reply(decisions, e.issue.number, prefix),
         // A push or a release has no thread to reply in: its commit is told.
-        Event::Push(e) => return refusal_check(decisions, Some(e.after.as_str()), prefix),
+        Event::Push(e) => return refusal_check(decisions, Some(&e.after), prefix),
         Event::Release(_) => return refusal_check(decisions, commit, prefix),
         // A refused Re-run is told where it was pressed: beside that check run, on its
         // commit (the failed run's own check keeps what it said).
         Event::CheckRun(e) => {
-            return refusal_check(decisions, Some(e.check_run.head_sha.as_str()), prefix);
+            return refusal_check(decisions, Some(&e.check_run.head_sha), prefix);
         }
         // These start nothing, so nothing of theirs is refused.
         Event::Ping(_) | Event::CheckSuite(_) | Event::Other { .. } => return Vec::new(),
@@ -481,7 +478,7 @@ fn refusal_reply(decisions: &[Decision], number: u64, prefix: &str) -> Vec<Respo
 }
 
 /// The check run telling the first refusal among `decisions`, on commit `sha`.
-fn refusal_check(decisions: &[Decision], sha: Option<&str>, prefix: &str) -> Vec<Response> {
+fn refusal_check(decisions: &[Decision], sha: Option<&CommitSha>, prefix: &str) -> Vec<Response> {
     let Some(sha) = sha else {
         return Vec::new();
     };
@@ -489,7 +486,7 @@ fn refusal_check(decisions: &[Decision], sha: Option<&str>, prefix: &str) -> Vec
         .iter()
         .find_map(|d| match d {
             Decision::Refuse(refusal) => Some(Response::Refused {
-                sha: sha.to_string(),
+                sha: sha.clone(),
                 login: refusal.login.clone(),
                 body: refusal.message(prefix),
             }),

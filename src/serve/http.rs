@@ -838,7 +838,7 @@ async fn record_head(app: &AppState, event: &event::WebhookEvent) {
         | Action::ConvertedToDraft
         | Action::Other(_) => return,
     }
-    let key = PullRequestKey::new(repository.full_name.as_str(), e.number);
+    let key = PullRequestKey::new(&repository.full_name, e.number);
     let sha = e.pull_request.head.sha.clone();
     let now = app.clock.now();
     let change = move |r: &mut crate::ports::approvals::PullRequestRecord| r.see(&sha, now);
@@ -968,9 +968,9 @@ async fn decide_and_launch(
             if let (Some(github), Some(event)) = (&app.github, &event)
                 && answer.is_final()
             {
-                let repository = event.repository.as_ref().map(|r| r.full_name.to_string());
+                let repository = event.repository.as_ref().map(|r| &r.full_name);
                 for number in statuses {
-                    let Some(repository) = &repository else { break };
+                    let Some(repository) = repository else { break };
                     match app.launcher.runs_of(repository, number).await {
                         Ok(runs) => responses.push(super::facts_and_replies::Response::Reply {
                             number,

@@ -10,12 +10,12 @@ use serde_json::json;
 
 use crate::agentrun::RunSource;
 use crate::config::AgentName;
-use crate::github::event::{self, CommitSha, Event, EventError, WebhookEvent};
+use crate::github::event::{self, Event, EventError, WebhookEvent};
 use crate::github::webhook::{DeliveryId, WebhookError};
 use crate::plan::{Authority, ChangedFiles, Control, Decision, Deferral, Facts, GivenApproval};
 use crate::ports::approvals::{ApprovalToRecord, PullRequestKey};
 use crate::ports::launcher::{
-    CancelRuns, Launched, Launcher, RerunRun, RetryRun, RunAgain, RunToLaunch,
+    CancelReason, CancelRuns, Launched, Launcher, RerunRun, RetryRun, RunAgain, RunToLaunch,
 };
 use crate::ports::reload::LiveConfig;
 use crate::render::RenderError;
@@ -222,7 +222,7 @@ pub enum DecideError {
 fn to_record(event: &WebhookEvent, approval: GivenApproval) -> Option<ApprovalToRecord> {
     let repository = event.repository.as_ref()?;
     Some(ApprovalToRecord {
-        key: PullRequestKey::new(repository.full_name.as_str(), approval.number),
+        key: PullRequestKey::new(&repository.full_name, approval.number),
         sha: approval.approval.sha,
         approved_by: approval.approval.approved_by,
         comment_id: approval.comment_id,
@@ -352,8 +352,7 @@ pub fn decide_event(
         crate::plan::RefCommit::Known(sha) => Some(sha),
         _ => None,
     };
-    let responses =
-        facts_and_replies::responses(event, &decisions, prefix, commit.map(CommitSha::as_str));
+    let responses = facts_and_replies::responses(event, &decisions, prefix, commit);
     let mut runs = Vec::new();
     let mut cancels = Vec::new();
     let mut statuses = Vec::new();
@@ -361,7 +360,7 @@ pub fn decide_event(
     let mut reruns = Vec::new();
     let mut notes = Vec::new();
     let mut deferred = None;
-    let repository = event.repository.as_ref().map(|r| r.full_name.to_string());
+    let repository = event.repository.as_ref().map(|r| &r.full_name);
     for decision in decisions {
         match decision {
             Decision::Launch(launch) => {
@@ -411,9 +410,9 @@ pub fn decide_event(
                         requested_by,
                         asked_at,
                     } => cancels.push(CancelRuns {
-                        repository: repository.clone(),
+                        repository: (*repository).clone(),
                         number: *number,
-                        reason: format!("stopped by @{requested_by}"),
+                        reason: CancelReason::StoppedBy(requested_by.clone()),
                         asked_at: *asked_at,
                     }),
                     Control::Status { number } => statuses.push(*number),
@@ -422,10 +421,9 @@ pub fn decide_event(
                         requested_by,
                         may,
                     } => retries.push(RetryRun {
-                        repository: repository.clone(),
+                        repository: (*repository).clone(),
                         number: *number,
-                        delivery: delivery.as_str().to_string(),
-                        key: delivery.run_key().to_string(),
+                        delivery: delivery.clone(),
                         requested_by: requested_by.clone(),
                         may: may.clone(),
                     }),
@@ -434,17 +432,16 @@ pub fn decide_event(
                         requested_by,
                         may,
                     } => reruns.push(RerunRun {
-                        repository: repository.clone(),
+                        repository: (*repository).clone(),
                         run: run.clone(),
-                        delivery: delivery.as_str().to_string(),
-                        key: delivery.run_key().to_string(),
+                        delivery: delivery.clone(),
                         requested_by: requested_by.clone(),
                         may: may.clone(),
                     }),
                     Control::CancelPullRequest { number, asked_at } => cancels.push(CancelRuns {
-                        repository: repository.clone(),
+                        repository: (*repository).clone(),
                         number: *number,
-                        reason: format!("pull request #{number} was closed"),
+                        reason: CancelReason::PullRequestClosed(*number),
                         asked_at: *asked_at,
                     }),
                     // Judged by the planner above (`Planner::approve_head`): what is left of
@@ -594,7 +591,7 @@ pub async fn launch_telling(
         match launcher.rerun(rerun).await {
             Ok(RunAgain::Recorded(name)) => {
                 tracing::info!(run = %name, rerun_of = %rerun.run, "re-run");
-                runs.push(json!({ "name": name, "rerun_of": rerun.run }));
+                runs.push(json!({ "name": name, "rerun_of": rerun.run.as_str() }));
             }
             Ok(RunAgain::NoRun) => notes.push(format!("{}: no such run to re-run", rerun.run)),
             Ok(RunAgain::Refused(refusal)) => {

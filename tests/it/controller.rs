@@ -194,6 +194,50 @@ async fn a_cancel_request_stops_the_run_and_deletes_its_pod() {
     .await;
 }
 
+/// GitHub's repository names ignore case, and so does the launcher: `/agent status` lists,
+/// and `/agent stop` stops, the runs of `Codertocat/Hello-World` when asked for
+/// `codertocat/hello-world` (a rename that changed only the case, say). Before review 12d,
+/// R3, it asked the API server for the runs labelled with the name as written, and found
+/// none.
+#[tokio::test]
+async fn a_repositorys_runs_are_listed_and_stopped_whatever_case_its_name_is_asked_in() {
+    use agentpods::github::event::RepoFullName;
+    use agentpods::ports::launcher::{CancelReason, CancelRuns, Launcher};
+    timed(async {
+        let cluster = Cluster::start().await;
+        cluster.fake.run_kubelet(|_| PodScript::stays_running());
+        let name = cluster
+            .deliver_one(&fixture("pull_request/opened.json"), "d-case")
+            .await;
+        let run = cluster.wait_phase(&name, Phase::Running).await;
+        assert_eq!(run.spec.repository, "Codertocat/Hello-World");
+
+        let asked: RepoFullName = "codertocat/hello-world".parse().expect("a repository");
+        let lines = cluster.launcher.runs_of(&asked, 2).await.expect("listed");
+        let names: Vec<&str> = lines.iter().map(|l| l.name.as_str()).collect();
+        assert_eq!(names, [name.as_str()]);
+        assert_eq!(lines[0].phase, Some(Phase::Running));
+
+        let stopped = cluster
+            .launcher
+            .cancel(&CancelRuns {
+                repository: asked,
+                number: 2,
+                reason: CancelReason::StoppedBy("Codertocat".into()),
+                asked_at: None,
+            })
+            .await
+            .expect("cancelled");
+        assert_eq!(stopped, 1);
+        let run = cluster.wait_phase(&name, Phase::Cancelled).await;
+        assert_eq!(
+            run.status.and_then(|s| s.message).as_deref(),
+            Some("stopped by @Codertocat")
+        );
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn a_pod_that_never_starts_times_out_after_the_pending_timeout() {
     timed(async {

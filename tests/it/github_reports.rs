@@ -443,16 +443,24 @@ fn a_hostile_summary_cannot_ping_inject_markup_or_forge_a_marker() {
 fn status_answers_with_the_runs_of_the_pull_request() {
     let body = report::status_body(
         2,
-        &[agentpods::ports::launcher::RunLine {
-            name: "review-pr2-d58c95d3".into(),
-            agent: "review".into(),
-            phase: "Running".into(),
-            url: None,
-        }],
+        &[
+            agentpods::ports::launcher::RunLine {
+                name: "review-pr2-d58c95d3".into(),
+                agent: "review".into(),
+                phase: Some(agentpods::agentrun::Phase::Running),
+                url: None,
+            },
+            agentpods::ports::launcher::RunLine {
+                name: "review-pr2-0a1b2c3d".into(),
+                agent: "review".into(),
+                phase: None,
+                url: None,
+            },
+        ],
     );
     assert_eq!(
         body,
-        "Agent runs for #2:\n\n| run | agent | phase |\n|---|---|---|\n| `review-pr2-d58c95d3` | review | Running |\n"
+        "Agent runs for #2:\n\n| run | agent | phase |\n|---|---|---|\n| `review-pr2-d58c95d3` | review | Running |\n| `review-pr2-0a1b2c3d` | review | New |\n"
     );
     assert_eq!(report::status_body(3, &[]), "No agent runs for #3.");
 }

@@ -1036,7 +1036,10 @@ async fn an_approval_survives_a_service_restart() {
         let reply = restarted.oneshot(&fork_pr(FORK_HEAD, "d-fork")).await;
         assert_eq!(reply.status, 202, "{}", reply.text());
         let name = agentpods::cluster::approvals::object_name(
-            &agentpods::ports::approvals::PullRequestKey::new(REPO, 2),
+            &agentpods::ports::approvals::PullRequestKey::new(
+                &REPO.parse().expect("a repository"),
+                2,
+            ),
         );
         let record = cluster
             .fake

@@ -22,7 +22,7 @@ use agentpods::github::event::CommitSha;
 use agentpods::ports::approvals::{
     ApprovalEntry, ApprovalStore, PullRequestKey, PullRequestRecord,
 };
-use agentpods::ports::launcher::{CancelRuns, Launcher, RetryRun, RunAgain};
+use agentpods::ports::launcher::{CancelReason, CancelRuns, Launcher, RetryRun, RunAgain};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
@@ -89,10 +89,10 @@ async fn a_comment_run_and_its_retry() -> BTreeSet<Grant> {
     let again = cluster
         .launcher
         .retry(&RetryRun {
-            repository: run.spec.repository.clone(),
+            repository: run.spec.repository.parse().expect("a repository"),
             number: run.spec.issue.expect("about an issue"),
-            delivery: "d-retry".into(),
-            key: "d-retry".into(),
+            delivery: agentpods::github::webhook::DeliveryId::parse(Some(b"d-retry"))
+                .expect("a delivery id"),
             requested_by: "Codertocat".into(),
             may: cluster.config_source()()
                 .planner()
@@ -118,9 +118,9 @@ async fn a_stop_command() -> BTreeSet<Grant> {
     let asked = cluster
         .launcher
         .cancel(&CancelRuns {
-            repository: run.spec.repository.clone(),
+            repository: run.spec.repository.parse().expect("a repository"),
             number: 2,
-            reason: "stopped by @Codertocat with `/agent stop`".into(),
+            reason: CancelReason::StoppedBy("Codertocat".into()),
             asked_at: None,
         })
         .await
@@ -250,7 +250,7 @@ async fn approvals_at_home() -> BTreeSet<Grant> {
         KubeApprovals::new(cluster.service.clone(), "agentpods"),
         KubeApprovals::new(cluster.service.clone(), "agentpods"),
     ];
-    let key = PullRequestKey::new("Codertocat/Hello-World", 2);
+    let key = PullRequestKey::new(&"Codertocat/Hello-World".parse().expect("a repository"), 2);
     let start = k8s_openapi::jiff::Timestamp::now();
     let writes = replicas.iter().enumerate().map(|(replica, store)| {
         let key = &key;
@@ -301,7 +301,7 @@ async fn a_run_cannot_write_an_approval() {
         let cluster = Cluster::without_controller().await;
         let run = cluster.fake.client_as(RUNS, "default");
         let store = KubeApprovals::new(run, "agentpods");
-        let key = PullRequestKey::new("Codertocat/Hello-World", 2);
+        let key = PullRequestKey::new(&"Codertocat/Hello-World".parse().expect("a repository"), 2);
         let sha: CommitSha = format!("{:040x}", 7).parse().expect("a commit");
         let now = k8s_openapi::jiff::Timestamp::now();
         let change = move |r: &mut PullRequestRecord| {

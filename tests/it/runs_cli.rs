@@ -265,10 +265,21 @@ async fn repo_pr_and_issue_filters_pick_runs_by_label_then_by_spec() {
         assert_eq!(list(&["--pr", "7"]).await, ["hello-world-7"]);
         assert_eq!(list(&["--issue", "1"]).await, ["hello-world-issue-1"]);
 
-        // The selectors went to the server.
+        // GitHub's names ignore case, and so does `--repo` (review 12d, R3).
+        assert_eq!(
+            list(&["--repo", "codertocat/hello-world", "--pr", "2"]).await,
+            ["hello-world-2"]
+        );
+
+        // The number's selector went to the server; the repository is matched by the spec,
+        // as its label keeps the case it was recorded in.
         let asked = cluster.fake.requests();
         assert!(
-            asked.iter().any(|r| r.contains("labelSelector=agentpods.dev%2Frepo%3DCodertocat.Hello.World")),
+            asked.iter().any(|r| r.contains("labelSelector=agentpods.dev%2Fpr%3D2")),
+            "{asked:#?}"
+        );
+        assert!(
+            !asked.iter().any(|r| r.contains("agentpods.dev%2Frepo")),
             "{asked:#?}"
         );
 

@@ -31,7 +31,7 @@ const APPROVED: &str = "0123456789abcdef0123456789abcdef01234567";
 const PUSHED: &str = "89abcdef0123456789abcdef0123456789abcdef";
 
 fn key() -> PullRequestKey {
-    PullRequestKey::new("Codertocat/Hello-World", 2)
+    PullRequestKey::new(&"Codertocat/Hello-World".parse().expect("a repository"), 2)
 }
 
 /// The frozen record in `file`, its name the one today's store gives its pull request.

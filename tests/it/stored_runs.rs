@@ -857,10 +857,10 @@ async fn a_run_this_version_cannot_record_again_is_not_retried_and_says_why() {
         let retried = cluster
             .launcher
             .retry(&RetryRun {
-                repository: REPO.into(),
+                repository: REPO.parse().expect("a repository"),
                 number: 1,
-                delivery: "d-retry".into(),
-                key: "d-retry".into(),
+                delivery: agentpods::github::webhook::DeliveryId::parse(Some(b"d-retry"))
+                    .expect("a delivery id"),
                 requested_by: "Codertocat".into(),
                 may: may(),
             })
@@ -883,10 +883,10 @@ async fn a_run_this_version_cannot_record_again_is_not_retried_and_says_why() {
         let rerun = cluster
             .launcher
             .rerun(&RerunRun {
-                repository: REPO.into(),
-                run: names[1].clone(),
-                delivery: "d-rerun".into(),
-                key: "d-rerun".into(),
+                repository: REPO.parse().expect("a repository"),
+                run: agentpods::names::RunName::parse(&names[1]).expect("a run name"),
+                delivery: agentpods::github::webhook::DeliveryId::parse(Some(b"d-rerun"))
+                    .expect("a delivery id"),
                 requested_by: "Codertocat".into(),
                 may: may(),
             })

@@ -43,6 +43,44 @@ impl RepoFullName {
     pub fn name(&self) -> &str {
         self.0.split_once('/').map_or("", |(_, name)| name)
     }
+
+    /// Which repository it is, as GitHub tells them apart (case aside): see [`RepoKey`].
+    pub fn key(&self) -> RepoKey {
+        RepoKey::of_stored(&self.0)
+    }
+}
+
+/// Which repository a name means, as GitHub tells repositories apart: by `owner/name`
+/// ignoring ASCII case (`Acme/X` and `acme/x` are one repository). The one rule every
+/// place that matches runs, records or limits by repository keeps: it compares, hashes and
+/// shows the name in lowercase. Made from a validated [`RepoFullName`]
+/// ([`RepoFullName::key`]), or from a name stored as text ([`RepoKey::of_stored`]).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RepoKey(String);
+
+impl RepoKey {
+    /// The key of a repository name stored as text (an AgentRun's `spec.repository`),
+    /// whether or not it is a valid `owner/name`: two names are the same repository when
+    /// their keys are equal.
+    pub fn of_stored(name: &str) -> RepoKey {
+        RepoKey(name.to_ascii_lowercase())
+    }
+
+    /// Whether `name`, stored as text, names this repository.
+    pub fn is(&self, name: &str) -> bool {
+        self.0.eq_ignore_ascii_case(name)
+    }
+
+    /// The name in lowercase.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for RepoKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
 }
 
 impl FromStr for RepoFullName {

@@ -32,7 +32,7 @@ pub use actions::{
     ReleaseAction,
 };
 pub use error::{EventError, ValueError};
-pub use ids::{CommitSha, MAX_OWNER_LEN, MAX_REPO_NAME_LEN, RepoFullName};
+pub use ids::{CommitSha, MAX_OWNER_LEN, MAX_REPO_NAME_LEN, RepoFullName, RepoKey};
 pub use parse::parse;
 
 /// A GitHub account: a person, a bot or an organization.
