@@ -275,15 +275,19 @@ impl Engine {
                     }
                     seen.push(key);
                     // The sample's hint about an absent part is for an undefined value only.
-                    let trigger = if what.contains("undefined value") {
-                        s.trigger.as_str()
+                    let (trigger, never) = if what.contains("undefined value") {
+                        (s.trigger.as_str(), self.never_there(agent, &s, &what))
                     } else {
-                        super::fields::without_hint(&s.trigger)
+                        (super::fields::without_hint(&s.trigger), None)
                     };
                     found.push(FileDiagnostic {
                         file,
                         pos,
-                        message: format!("agent `{}`, {trigger}: {what}", agent.name),
+                        message: format!(
+                            "agent `{}`, {trigger}: {what}{}",
+                            agent.name,
+                            never.unwrap_or_default()
+                        ),
                     });
                 }
             }
@@ -380,6 +384,46 @@ impl Engine {
             Ok(_) => true,
             Err(e) => e.kind() != minijinja::ErrorKind::UnknownFilter,
         }
+    }
+
+    /// What to say of an undefined value whose first name a sample of this kind never has
+    /// (`pr` on an issue, `comment` on a `pull_request` event): the usual mistake once a
+    /// second trigger is given to an agent whose template was written for the first
+    /// (new-user review 13e, N5: before, a bare "undefined value"). None where the sample
+    /// says already that the part is absent only then, or the name is there.
+    fn never_there(
+        &self,
+        agent: &crate::config::Agent,
+        s: &sample::Sample,
+        what: &str,
+    ) -> Option<String> {
+        if super::fields::without_hint(&s.trigger) != s.trigger {
+            return None;
+        }
+        let after = &what[what.find("undefined value: ")? + "undefined value: ".len()..];
+        let expr = match after.strip_prefix('`') {
+            Some(quoted) => &quoted[..quoted.find('`')?],
+            None => &after[..after.find(" is undefined")?],
+        };
+        let root = expr.split(['.', '[']).next().filter(|r| !r.is_empty())?;
+        // minijinja names the part it stopped at and, after it, the whole path relative to
+        // the first name (`comment.user` is undefined (in `.user.login`)).
+        let whole = what
+            .split_once("(in `.")
+            .and_then(|(_, rest)| rest.split_once('`'))
+            .map(|(path, _)| format!("{root}.{path}"));
+        let expr = whole.as_deref().unwrap_or(expr);
+        let context = serde_json::to_value(self.sample_context(agent, s)?).ok()?;
+        context
+            .get(root)
+            .is_none_or(serde_json::Value::is_null)
+            .then(|| {
+                format!(
+                    " (`{root}` is never there for {}: write `{expr} if {root} else …`, or give \
+                 this trigger an agent of its own with its own template)",
+                    s.trigger
+                )
+            })
     }
 
     /// The context a sample delivery gives `agent`'s templates (none for an agent the

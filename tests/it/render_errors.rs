@@ -458,6 +458,12 @@ const MISTAKES: &[Mistake] = &[
         points_at: "branch:",
     },
     Mistake {
+        what: "a part a trigger never has, once a second trigger is given to the agent (new-user review 13e, N5)",
+        file: "templates/prompts/review.md", from: ".{% if pr %}", to: ". Asked by {{ comment.user.login }}.{% if pr %}",
+        expect: "templates/prompts/review.md:1:69: agent `review`, pull_request `opened`: undefined value: `comment.user` is undefined (in `.user.login`) (`comment` is never there for pull_request `opened`: write `comment.user.login if comment else …`, or give this trigger an agent of its own with its own template)",
+        points_at: ".user.login",
+    },
+    Mistake {
         what: "a label of the sender's login, which a bot's is not (new-user review 13e, N2)",
         file: "templates/agent-pod.yaml", from: "  name: {{ run.name }}\n", to: "  name: {{ run.name }}\n  labels:\n    who: {{ sender.login }}\n",
         expect: "templates/agent-pod.yaml:6:5: agent `review`, pull_request `opened` by a bot from a deleted fork: document 1, field `metadata.labels.who`: the label value `dependabot[bot]` holds '[', which the API server refuses (a label value is at most 63 letters, digits, `-`, `_` and `.`, beginning and ending with a letter or digit); make it one with `| label_value` over the whole value (`{{ (\"team-\" ~ repo.name) | label_value }}`: it cuts one past 63 characters, with a hash that keeps values apart)",
