@@ -198,7 +198,11 @@ pub fn parse(text: &str) -> Result<Node, Vec<YamlIssue>> {
         }
     }
     if !builder.issues.is_empty() {
-        return Err(builder.issues);
+        return Err(builder
+            .issues
+            .into_iter()
+            .map(|issue| unquoted_template(text, issue))
+            .collect());
     }
     Ok(builder.root.unwrap_or(Node {
         kind: NodeKind::Null,
@@ -476,6 +480,28 @@ fn open_keys_above(text: &str, line: usize) -> Vec<(usize, String, usize)> {
     out
 }
 
+/// A map as a key where the text holds `{{`: a template written unquoted, which YAML reads
+/// as its own `{…}` (new-user review 13e, N6: before, only "a mapping key must be a plain
+/// string"), said so, with the form to write.
+fn unquoted_template(text: &str, issue: YamlIssue) -> YamlIssue {
+    let before = Pos {
+        col: issue.pos.col.saturating_sub(1),
+        ..issue.pos
+    };
+    let template = issue.message == KEY_NOT_PLAIN
+        && char_at(text, issue.pos) == Some('{')
+        && char_at(text, before) == Some('{');
+    if !template {
+        return issue;
+    }
+    YamlIssue {
+        pos: before,
+        message: "a value that starts with `{{` is read as YAML's own `{ … }` (a map), not \
+                  as a template: quote the whole value, `\"{{ … }}\"`"
+            .into(),
+    }
+}
+
 /// The character at a 1-based line and column.
 fn char_at(text: &str, p: Pos) -> Option<char> {
     text.lines()
@@ -507,6 +533,9 @@ impl Frame {
         }
     }
 }
+
+/// What a key that is a map or a list is told.
+const KEY_NOT_PLAIN: &str = "a mapping key must be a plain string";
 
 #[derive(Default)]
 struct Builder {
@@ -580,7 +609,7 @@ impl Builder {
                         NodeKind::Seq(_) | NodeKind::Map(_) => {
                             self.issues.push(YamlIssue {
                                 pos: node.pos,
-                                message: "a mapping key must be a plain string".into(),
+                                message: KEY_NOT_PLAIN.into(),
                             });
                             String::new()
                         }

@@ -130,6 +130,20 @@ agents: [task, review
             )],
         },
         Case {
+            // New-user review 13e, N6: before, "a mapping key must be a plain string".
+            what: "a template written unquoted, which YAML reads as its own map",
+            yaml: "\
+project: demo
+cluster:
+  namespace_template: {{ repo.name }}
+agents: []
+",
+            expect: &[(
+                "{{ repo",
+                "services.yaml:3:23: a value that starts with `{{` is read as YAML's own `{ … }` (a map), not as a template: quote the whole value, `\"{{ … }}\"`",
+            )],
+        },
+        Case {
             what: "an unclosed flow mapping",
             yaml: "\
 project: demo
