@@ -465,8 +465,9 @@ fn repositories_schema(generator: &mut SchemaGenerator) -> Schema {
 pub struct Agent {
     /// Unique; part of run and pod names.
     pub name: AgentName,
-    /// What the agent does, in a few words: `/agent help` shows it beside the agent's own verbs,
-    /// and templates read it as `agent.description` (`none` without one).
+    /// What the agent does, in a few words, as a noun phrase (`a fix of what a maintainer
+    /// asks`): `/agent help` shows it after "starts" beside the agent's own verbs, and
+    /// templates read it as `agent.description` (`none` without one).
     #[serde(default)]
     pub description: Option<String>,
     /// The repositories this agent runs for, as globs over `owner/name`: `acme/*` for every
