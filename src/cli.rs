@@ -511,6 +511,12 @@ fn validate(path: &Path, templates_dir: Option<&Path>) -> ExitCode {
                     for warning in engine.token_warnings() {
                         eprintln!("{warning}");
                     }
+                    // A token that asks for what no step uses, or lacks what the checkout
+                    // needs: warnings.
+                    let text = std::fs::read_to_string(path).ok();
+                    for warning in engine.token_scope_warnings(text.as_deref()) {
+                        eprintln!("{warning}");
+                    }
                     // What a template writes that agentpods or services.yaml decides.
                     for warning in engine.override_warnings() {
                         eprintln!("{warning}");

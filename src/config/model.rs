@@ -523,7 +523,10 @@ pub struct Agent {
     pub automount_service_account_token: bool,
     /// The GitHub token a run gets: `none`, or a map of GitHub App permissions to `read`
     /// or `write` (`{ contents: write, pull_requests: write }` to push and open pull
-    /// requests). `{ contents: read }` when absent.
+    /// requests). `{ contents: read }` when absent; a map replaces it, so keep `contents`
+    /// in it for a private repository's checkout. The shipped pod gives the token only to
+    /// agentpods' own steps, never to the agent's process: permissions beyond `contents`
+    /// and `pull_requests` serve only a template of one's own (`validate` warns).
     #[serde(default)]
     pub github_token: GithubToken,
     /// Runs in the same group supersede one another.

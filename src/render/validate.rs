@@ -170,6 +170,101 @@ impl Engine {
         found
     }
 
+    /// Agents whose token asks for what no step of their pod uses, or lacks what the
+    /// checkout needs, when their templates give it only to agentpods' own steps (as the
+    /// shipped one does): the checkout clones with `contents`, the publish step pushes
+    /// with `contents: write` and opens a pull request with `pull_requests: write`, and
+    /// the agent's process never holds it. A warning each, at the agent's `github_token`
+    /// in services.yaml (`config_text`; its first line without it). New-user review 13e,
+    /// N4: `github_token: { issues: write }` for a triage agent was taken without a word,
+    /// minted for nothing the agent could reach, and dropped the default `contents: read`.
+    pub fn token_scope_warnings(&self, config_text: Option<&str>) -> Vec<FileDiagnostic> {
+        const SAMPLE_SECRET: &str = "validate-run-github-token";
+        const USED: [&str; 3] = ["contents", "pull_requests", "metadata"];
+        let tree = config_text.and_then(|t| crate::config::yaml::parse(t).ok());
+        let mut found = Vec::new();
+        for (i, agent) in self.config.agents.iter().enumerate() {
+            let Some(permissions) = agent.github_token.permissions() else {
+                continue;
+            };
+            let unused: Vec<String> = permissions
+                .iter()
+                .filter(|(name, _)| !USED.contains(&name.as_str()))
+                .map(|(name, access)| format!("`{name}: {}`", access.as_str()))
+                .collect();
+            let no_contents = !permissions.contains_key("contents");
+            if unused.is_empty() && !no_contents {
+                continue;
+            }
+            let Ok(samples) = sample::samples(agent) else {
+                continue;
+            };
+            // Only where the agent's own process never holds the token: a template of
+            // one's own that gives it the token may need more (and is warned of apart).
+            let mut rendered_any = false;
+            let mut agent_holds = false;
+            for s in &samples {
+                let Ok(run) = self.render_run_with_token(
+                    &s.event,
+                    "validate",
+                    &s.launch,
+                    s.pr.as_ref(),
+                    Some(SAMPLE_SECRET),
+                ) else {
+                    continue;
+                };
+                rendered_any = true;
+                agent_holds |= run.objects.iter().any(|object| {
+                    let spec = match object {
+                        K8sObject::Pod(p) => p.spec.as_ref(),
+                        K8sObject::Job(j) => j.spec.as_ref().and_then(|s| s.template.spec.as_ref()),
+                        _ => None,
+                    };
+                    spec.is_some_and(|spec| {
+                        !token_reach::agent_containers_holding(spec, SAMPLE_SECRET).is_empty()
+                    })
+                });
+            }
+            if !rendered_any || agent_holds {
+                continue;
+            }
+            let path = ["agents".to_string(), i.to_string(), "github_token".into()];
+            let pos = tree
+                .as_ref()
+                .map_or(Pos { line: 1, col: 1 }, |t| t.pos_of(&path));
+            let mut said = Vec::new();
+            if !unused.is_empty() {
+                said.push(format!(
+                    "asks for {}, which no step of its pod uses: its templates give the token \
+                     only to agentpods' own steps (the checkout clones with `contents`, the \
+                     publish step pushes with `contents: write` and opens a pull request with \
+                     `pull_requests: write`), never to the agent's process (docs/agent.md, The \
+                     three steps); leave {} out",
+                    unused.join(", "),
+                    if unused.len() == 1 { "it" } else { "them" }
+                ));
+            }
+            if no_contents {
+                said.push(
+                    "has no `contents` permission, which a map of permissions replaces the \
+                     default `contents: read` with: the checkout of a private repository fails \
+                     without it; add `contents: read`"
+                        .to_string(),
+                );
+            }
+            found.push(FileDiagnostic {
+                file: self.config_path.clone(),
+                pos,
+                message: format!(
+                    "warning: agent `{}`'s token {}",
+                    agent.name,
+                    said.join("; and it ")
+                ),
+            });
+        }
+        found
+    }
+
     /// Where one of `templates` names the container `name` (`- name: NAME`), else the
     /// first template's first line.
     fn container_line(&self, templates: &[String], name: &str) -> (String, Pos) {

@@ -3254,3 +3254,59 @@ fn an_image_or_a_secret_nothing_uses_is_warned_of() {
         );
     }
 }
+
+/// A token that asks for what no step of the shipped pod uses (the agent's own process
+/// never holds it), or that leaves out `contents` (a map replaces the default `contents:
+/// read`, which a private repository's checkout needs), is warned of at the agent's
+/// `github_token`. Before (new-user review 13e, N4), `github_token: { issues: write }` on a
+/// triage agent was taken without a word. A template that gives the agent's own container
+/// the token draws the write-token warning instead, and none of this one.
+#[test]
+fn validate_warns_of_a_token_permission_no_step_uses_or_a_checkout_without_contents() {
+    let config = WRITES_ON_COMMAND.replace(
+        "github_token: { contents: write, pull_requests: write }",
+        "github_token: { issues: write }",
+    );
+    let dir = ConfigDir::new(config.as_bytes());
+    dir.write(
+        "templates/agent-pod.yaml",
+        include_bytes!("../../templates/agent-pod.yaml"),
+    );
+    let run = configs::validate(&dir.path("services.yaml"));
+    assert_eq!(
+        run.code,
+        Some(0),
+        "a warning, not an error:\n{}",
+        run.stderr
+    );
+    let lines = run.stderr_lines();
+    let warning = lines
+        .iter()
+        .find(|l| l.contains("token asks for"))
+        .unwrap_or_else(|| panic!("no warning:\n{}", run.stderr));
+    assert!(
+        warning.starts_with(&format!(
+            "{}:9:19: warning: agent `task`'s token asks for `issues: write`, which no step \
+             of its pod uses",
+            dir.path("services.yaml").display()
+        )),
+        "{warning}"
+    );
+    assert!(
+        warning.ends_with(
+            "and it has no `contents` permission, which a map of permissions replaces the \
+             default `contents: read` with: the checkout of a private repository fails \
+             without it; add `contents: read`"
+        ),
+        "{warning}"
+    );
+    assert_eq!(text_at(&config, 9, 19), Some("{ issues: write }"));
+    // What the steps use draws nothing.
+    let dir = ConfigDir::new(WRITES_ON_COMMAND.as_bytes());
+    dir.write(
+        "templates/agent-pod.yaml",
+        include_bytes!("../../templates/agent-pod.yaml"),
+    );
+    let run = configs::validate(&dir.path("services.yaml"));
+    assert!(!run.stderr.contains("warning"), "{}", run.stderr);
+}
