@@ -93,23 +93,8 @@ impl Engine {
             };
             let mut holding: Vec<String> = Vec::new();
             let mut publishing: Vec<String> = Vec::new();
-            for s in samples {
-                let Ok(run) = self.render_run_with_token(
-                    &s.event,
-                    "validate",
-                    &s.launch,
-                    s.pr.as_ref(),
-                    Some(SAMPLE_SECRET),
-                ) else {
-                    continue;
-                };
-                for object in &run.objects {
-                    let spec = match object {
-                        K8sObject::Pod(p) => p.spec.as_ref(),
-                        K8sObject::Job(j) => j.spec.as_ref().and_then(|s| s.template.spec.as_ref()),
-                        _ => None,
-                    };
-                    let Some(spec) = spec else { continue };
+            for s in &samples {
+                self.each_pod_with_token(s, SAMPLE_SECRET, &mut |spec| {
                     for (found, names) in [
                         (
                             &mut holding,
@@ -126,7 +111,7 @@ impl Engine {
                             }
                         }
                     }
-                }
+                });
             }
             for container in holding {
                 let (file, pos) = self.container_line(&agent.templates, &container);
@@ -204,25 +189,9 @@ impl Engine {
             let mut rendered_any = false;
             let mut agent_holds = false;
             for s in &samples {
-                let Ok(run) = self.render_run_with_token(
-                    &s.event,
-                    "validate",
-                    &s.launch,
-                    s.pr.as_ref(),
-                    Some(SAMPLE_SECRET),
-                ) else {
-                    continue;
-                };
-                rendered_any = true;
-                agent_holds |= run.objects.iter().any(|object| {
-                    let spec = match object {
-                        K8sObject::Pod(p) => p.spec.as_ref(),
-                        K8sObject::Job(j) => j.spec.as_ref().and_then(|s| s.template.spec.as_ref()),
-                        _ => None,
-                    };
-                    spec.is_some_and(|spec| {
-                        !token_reach::agent_containers_holding(spec, SAMPLE_SECRET).is_empty()
-                    })
+                rendered_any |= self.each_pod_with_token(s, SAMPLE_SECRET, &mut |spec| {
+                    agent_holds |=
+                        !token_reach::agent_containers_holding(spec, SAMPLE_SECRET).is_empty();
                 });
             }
             if !rendered_any || agent_holds {
@@ -263,6 +232,36 @@ impl Engine {
             });
         }
         found
+    }
+
+    /// Renders sample `s` with its token in the Secret `secret` and shows `each` the spec of
+    /// every pod and Job's pod it makes; false when it does not render.
+    fn each_pod_with_token(
+        &self,
+        s: &sample::Sample,
+        secret: &str,
+        each: &mut dyn FnMut(&k8s_openapi::api::core::v1::PodSpec),
+    ) -> bool {
+        let Ok(run) = self.render_run_with_token(
+            &s.event,
+            "validate",
+            &s.launch,
+            s.pr.as_ref(),
+            Some(secret),
+        ) else {
+            return false;
+        };
+        for object in &run.objects {
+            let spec = match object {
+                K8sObject::Pod(p) => p.spec.as_ref(),
+                K8sObject::Job(j) => j.spec.as_ref().and_then(|s| s.template.spec.as_ref()),
+                _ => None,
+            };
+            if let Some(spec) = spec {
+                each(spec);
+            }
+        }
+        true
     }
 
     /// Where one of `templates` names the container `name` (`- name: NAME`), else the
