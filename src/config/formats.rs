@@ -127,7 +127,7 @@ impl Format {
             Format::User => Some("^[A-Za-z0-9][A-Za-z0-9_-]*(\\[bot\\])?(:[1-9][0-9]{0,18})?$"),
             // Numbers with units, decimals allowed (`1.5h`), at least one of them not zero.
             Format::Duration => Some(
-                "^ *([0-9]+(\\.[0-9]+)? *(nsec|ns|usec|us|msec|ms|seconds|second|sec|s|minutes|minute|min|m|hours|hour|hr|h|days|day|d|weeks|week|w) *)*([0-9]*[1-9][0-9]*(\\.[0-9]+)?|[0-9]+\\.[0-9]*[1-9][0-9]*) *(nsec|ns|usec|us|msec|ms|seconds|second|sec|s|minutes|minute|min|m|hours|hour|hr|h|days|day|d|weeks|week|w) *([0-9]+(\\.[0-9]+)? *(nsec|ns|usec|us|msec|ms|seconds|second|sec|s|minutes|minute|min|m|hours|hour|hr|h|days|day|d|weeks|week|w) *)*$",
+                "^ *([0-9]+(\\.[0-9]+)? *(seconds|second|sec|s|minutes|minute|min|m|hours|hour|hr|h|days|day|d|weeks|week|w) *)*([0-9]*[1-9][0-9]*(\\.[0-9]+)?|[0-9]+\\.[0-9]*[1-9][0-9]*) *(seconds|second|sec|s|minutes|minute|min|m|hours|hour|hr|h|days|day|d|weeks|week|w) *([0-9]+(\\.[0-9]+)? *(seconds|second|sec|s|minutes|minute|min|m|hours|hour|hr|h|days|day|d|weeks|week|w) *)*$",
             ),
         }
     }
@@ -143,6 +143,16 @@ impl Format {
         }
         if self == Format::DnsSubdomain {
             schema.insert("maxLength".into(), 253.into());
+        }
+        if self == Format::Verb {
+            // The service's own verbs, which no agent may take (new-user review 13e, N7:
+            // an editor took `verbs: [retry]`, which validate refuses).
+            let reserved: Vec<&str> = crate::github::command::BuiltinVerb::ALL
+                .into_iter()
+                .filter(|v| !v.starts_agents())
+                .map(|v| v.name())
+                .collect();
+            schema.insert("not".into(), serde_json::json!({ "enum": reserved }));
         }
         schema
     }
@@ -360,10 +370,11 @@ pub(crate) fn quantity_value(s: &str) -> Option<f64> {
 
 /// The units a duration may use (those of humantime that the schema's pattern lists).
 /// Not months or years: `15M` is 15 months to humantime, where `15m` was meant, and no
-/// timeout or TTL here is that long.
-const DURATION_UNITS: [&str; 24] = [
-    "nsec", "ns", "usec", "us", "msec", "ms", "seconds", "second", "sec", "s", "minutes", "minute",
-    "min", "m", "hours", "hour", "hr", "h", "days", "day", "d", "weeks", "week", "w",
+/// timeout or TTL here is that long. Nor below a second: Kubernetes counts whole seconds,
+/// and the schema took `500ms` that the check refuses (new-user review 13e, N7).
+const DURATION_UNITS: [&str; 18] = [
+    "seconds", "second", "sec", "s", "minutes", "minute", "min", "m", "hours", "hour", "hr", "h",
+    "days", "day", "d", "weeks", "week", "w",
 ];
 
 /// The longest duration: a year (a timeout or TTL beyond it is a typo, `100000d`).
@@ -407,9 +418,6 @@ fn duration_units(s: &str) -> Option<Vec<&str>> {
 /// for `min` and `minutes`.
 fn unit_kind(unit: &str) -> &str {
     match unit {
-        "nsec" => "ns",
-        "usec" => "us",
-        "msec" => "ms",
         "seconds" | "second" | "sec" => "s",
         "minutes" | "minute" | "min" => "m",
         "hours" | "hour" | "hr" => "h",
@@ -445,6 +453,13 @@ pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
         let unknown = s
             .split(|c: char| !c.is_ascii_alphabetic())
             .find(|w| !w.is_empty() && !DURATION_UNITS.contains(w));
+        if unknown.is_some_and(|u| ["ns", "us", "ms", "nsec", "usec", "msec"].contains(&u)) {
+            return Err(format!(
+                "duration `{}` is not a whole number of seconds: Kubernetes counts whole \
+                 seconds, so write it like 1s, 90s or 30m",
+                shorten(s)
+            ));
+        }
         if let Some(unit) =
             unknown.filter(|_| s.trim_start().starts_with(|c: char| c.is_ascii_digit()))
         {

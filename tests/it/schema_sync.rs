@@ -265,6 +265,25 @@ fn the_schema_and_the_binary_accept_the_same_edge_values() {
             "command_prefix: /bot",
             true,
         ),
+        // New-user review 13e, N7: the schema took these three, which the binary refuses.
+        (
+            "a duration below a second",
+            "timeout: 30m",
+            "timeout: 500ms",
+            false,
+        ),
+        (
+            "a duration in microseconds",
+            "timeout: 30m",
+            "timeout: 90 usec",
+            false,
+        ),
+        (
+            "one of the service's own verbs",
+            "verbs: [run]",
+            "verbs: [retry]",
+            false,
+        ),
     ];
     let dir = tempfile::tempdir().expect("a temporary folder");
     let mut differ = Vec::new();
