@@ -665,12 +665,21 @@ pub fn help_text(prefix: &str, builtin: &[BuiltinVerb], custom: &[(String, Strin
 }
 
 /// User text as a Markdown code span, cut to [`ECHO_MAX_CHARS`]: inside a code span an
-/// `@name` mentions no one and `*`, `[`, `<` mean nothing.
-fn code(text: &str) -> String {
-    let shown: String = crate::text::clip(text, ECHO_MAX_CHARS)
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
+/// `@name` mentions no one and `*`, `[`, `<` mean nothing; its fence is longer than any
+/// run of backticks inside, so nothing in it closes it. A control character is a space,
+/// and a bidi control shows as its code point (`[U+202E]`), which would otherwise reorder
+/// what a reader sees of the bot's words around it.
+pub(crate) fn code(text: &str) -> String {
+    let mut shown = String::new();
+    for c in crate::text::clip(text, ECHO_MAX_CHARS).chars() {
+        if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}') {
+            shown.push(' ');
+        } else if crate::text::is_bidi_control(c) {
+            shown.push_str(&format!("[U+{:04X}]", u32::from(c)));
+        } else {
+            shown.push(c);
+        }
+    }
     // The fence must be longer than any run of backticks inside.
     let mut longest_run = 0;
     let mut run = 0;

@@ -111,10 +111,12 @@ impl Planner {
                     SkipReason::RepositoryFileBroken { .. } => "starts nothing here".to_string(),
                     _ => format!("does not start agent `{}` here", launch.agent),
                 };
+                // The branch's name is the repository admin's words (attacker review
+                // 15a, A1): in a code span nothing of it closes.
                 let reply = Decision::Reply(format!(
-                    "`{prefix} {verb}` {what}: {reason} (the file on `{branch}`, the \
-                     repository's default branch, counts: a change to it counts once merged \
-                     there)"
+                    "`{prefix} {verb}` {what}: {reason} (the file on {}, the repository's \
+                     default branch, counts: a change to it counts once merged there)",
+                    crate::github::command::code(branch)
                 ));
                 if !out.contains(&reply) {
                     out.push(reply);
@@ -297,5 +299,52 @@ mod tests {
             "{broken_help}"
         );
         assert_eq!(help(RepositorySays::NotAsked), "wait");
+    }
+
+    /// The default branch's name is the repository's admin's to choose, and git allows
+    /// `` ` ``, `<`, `>` and `@` in it: the reply shows it in a code span no character of it
+    /// closes, so no mention, link or HTML of it renders. Before (attacker review 15a, A1),
+    /// it went between single backticks, and a branch named with a backtick broke out.
+    #[test]
+    fn a_default_branch_s_name_cannot_break_out_of_its_code_span() {
+        let config = format!("{SCOPED}repository_config: {{}}\n");
+        let loaded = crate::config::parse(
+            &config,
+            "services.yaml",
+            [(
+                "agent-pod.yaml".to_string(),
+                "kind: ConfigMap\n".to_string(),
+            )]
+            .into(),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let planner = Planner::new(&loaded.config);
+        let none = parse_repository_file(b"agents: []", ".agentpods.yaml").expect("reads");
+        let mut ev = event(
+            "variants/issue_comment/run-on-pull-request.json",
+            "acme/a",
+            Some("/agent review"),
+        );
+        let hostile = "x`<b>bold</b> @octocat\u{202E}`";
+        if let Some(repository) = ev.repository.as_mut() {
+            repository.default_branch = hostile.into();
+        }
+        let facts = Facts {
+            authority: Authority::Preview,
+            repository: RepositorySays::Read(&none),
+            ..Facts::default()
+        };
+        let decisions = planner.plan(&ev, "d-1", &facts);
+        let reply = decisions
+            .iter()
+            .find_map(|d| match d {
+                Decision::Reply(text) => Some(text.clone()),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("a reply: {decisions:?}"));
+        assert!(
+            reply.contains("(the file on `` x`<b>bold</b> @octocat[U+202E]` ``, the repository's"),
+            "{reply}"
+        );
     }
 }
