@@ -138,12 +138,10 @@ mod tests {
     use crate::plan::table::{SCOPED, event, outcome};
     use crate::plan::{Authority, Decision, Facts, Planner};
 
-    /// A repository's file narrows what services.yaml gives it, and nothing more: by event
-    /// and by command, read or not, broken or not.
-    #[test]
-    fn a_repository_s_file_only_ever_narrows() {
+    /// The table's services.yaml, with `repository_config` on.
+    fn opted_in() -> crate::config::LoadedConfig {
         let config = format!("{SCOPED}repository_config: {{}}\n");
-        let loaded = crate::config::parse(
+        crate::config::parse(
             &config,
             "services.yaml",
             [(
@@ -152,7 +150,14 @@ mod tests {
             )]
             .into(),
         )
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// A repository's file narrows what services.yaml gives it, and nothing more: by event
+    /// and by command, read or not, broken or not.
+    #[test]
+    fn a_repository_s_file_only_ever_narrows() {
+        let loaded = opted_in();
         let planner = Planner::new(&loaded.config);
         let pr = "webhooks/pull_request/opened.json";
         let comment = "variants/issue_comment/run-on-pull-request.json";
@@ -307,17 +312,7 @@ mod tests {
     /// it went between single backticks, and a branch named with a backtick broke out.
     #[test]
     fn a_default_branch_s_name_cannot_break_out_of_its_code_span() {
-        let config = format!("{SCOPED}repository_config: {{}}\n");
-        let loaded = crate::config::parse(
-            &config,
-            "services.yaml",
-            [(
-                "agent-pod.yaml".to_string(),
-                "kind: ConfigMap\n".to_string(),
-            )]
-            .into(),
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
+        let loaded = opted_in();
         let planner = Planner::new(&loaded.config);
         let none = parse_repository_file(b"agents: []", ".agentpods.yaml").expect("reads");
         let mut ev = event(
