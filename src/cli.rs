@@ -501,6 +501,8 @@ fn validate(path: &Path, templates_dir: Option<&Path>) -> ExitCode {
         }
         match Engine::new(loaded).map(|e| e.with_github(crate::serve::github_urls_from_env())) {
             Ok(engine) => {
+                // services.yaml's text, to point into it (read once for all the checks).
+                let text = std::fs::read_to_string(path).ok();
                 if clean {
                     // What the templates drop of what the agent is given: warnings.
                     for warning in engine.template_warnings() {
@@ -513,7 +515,6 @@ fn validate(path: &Path, templates_dir: Option<&Path>) -> ExitCode {
                     }
                     // A token that asks for what no step uses, or lacks what the checkout
                     // needs: warnings.
-                    let text = std::fs::read_to_string(path).ok();
                     for warning in engine.token_scope_warnings(text.as_deref()) {
                         eprintln!("{warning}");
                     }
@@ -526,7 +527,6 @@ fn validate(path: &Path, templates_dir: Option<&Path>) -> ExitCode {
                         eprintln!("{warning}");
                     }
                 }
-                let text = std::fs::read_to_string(path).ok();
                 problems.extend(
                     engine
                         .sample_problems(text.as_deref())
