@@ -76,6 +76,22 @@ pub fn duration(d: std::time::Duration) -> String {
     humantime::format_duration(std::time::Duration::from_secs(d.as_secs())).to_string()
 }
 
+/// An error in words with the causes it wraps, each once: `client error (Connect)` alone
+/// says nothing of what refused, its causes do (`tcp connect error: Connection refused`).
+pub fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut why = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !why.contains(&text) {
+            why.push_str(": ");
+            why.push_str(&text);
+        }
+        source = s.source();
+    }
+    why
+}
+
 /// Whether `c` is a bidirectional control (U+061C, U+200E/F, U+202A–U+202E, U+2066–U+2069):
 /// it reorders what a reader sees around it ("Trojan Source"), unseen itself.
 pub fn is_bidi_control(c: char) -> bool {

@@ -413,17 +413,7 @@ impl ClusterLauncher {
 /// Why a request to the API server failed, in words, with the cause kube's error wraps
 /// (`client error (Connect)` alone says nothing of what refused).
 pub fn unreachable_why(e: &kube::Error) -> String {
-    let mut why = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !why.contains(&text) {
-            why.push_str(": ");
-            why.push_str(&text);
-        }
-        source = s.source();
-    }
-    why
+    crate::text::with_causes(e)
 }
 
 impl Launcher for ClusterLauncher {

@@ -378,7 +378,7 @@ impl Http {
             Ok(response) => response,
             Err(e) => {
                 counted("no_answer");
-                return Ok(Err(e.to_string()));
+                return Ok(Err(crate::text::with_causes(&e)));
             }
         };
         let status = response.status();
@@ -392,7 +392,7 @@ impl Http {
         }
         Ok(match response.into_body().collect().await {
             Ok(b) => Ok((status, headers, b.to_bytes())),
-            Err(e) => Err(e.to_string()),
+            Err(e) => Err(crate::text::with_causes(&e)),
         })
     }
 

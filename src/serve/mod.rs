@@ -141,7 +141,7 @@ pub fn init_logging(format: LogFormat) -> log_writer::LogWriterGuard {
         // kube's client logs every failed request as a bare ERROR (`failed with error
         // client error (Connect)`), every few seconds while the API server is away; the
         // probe of the API server says instead what it tried and what to check, once per
-        // change. `AGENTPODS_LOG=info,kube_client=trace` brings kube's lines back.
+        // change. `AGENTPODS_LOG=info,kube_client=trace,octocrab=trace` brings their lines back.
         .unwrap_or_else(|| {
             Targets::new()
                 .with_default(tracing::Level::INFO)
@@ -149,6 +149,9 @@ pub fn init_logging(format: LogFormat) -> log_writer::LogWriterGuard {
                     "kube_client::client::builder",
                     tracing::level_filters::LevelFilter::OFF,
                 )
+                // octocrab's twin of it, for every failed request to GitHub (new-user
+                // review 13f, N3): the GitHub probe's WARN says it once, with the cause.
+                .with_target("octocrab", tracing::level_filters::LevelFilter::OFF)
         });
     let (writer, guard) = log_writer::LogWriter::new(std::io::stderr(), "agentpods-log");
     let layer = tracing_subscriber::fmt::layer()

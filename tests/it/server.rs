@@ -1167,6 +1167,22 @@ impl Served {
     }
 }
 
+impl Served {
+    /// Stops the service (SIGTERM) and keeps the rest of its log in `log`; its exit status.
+    fn stop(&mut self) -> std::process::ExitStatus {
+        self.signal("TERM");
+        let status = self.wait();
+        let rest: Vec<String> = self.lines.try_iter().collect();
+        self.log.extend(rest);
+        status
+    }
+
+    /// How many of the log's lines hold `text`.
+    fn said(&self, text: &str) -> usize {
+        self.log.iter().filter(|l| l.contains(text)).count()
+    }
+}
+
 impl Drop for Served {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -1424,11 +1440,8 @@ fn unreachable_cluster() {
     );
     // Three more probes' worth: nothing said again, nothing bare.
     std::thread::sleep(Duration::from_secs(12));
-    server.signal("TERM");
-    server.wait();
-    let rest: Vec<String> = server.lines.try_iter().collect();
-    server.log.extend(rest);
-    let said = |text: &str| server.log.iter().filter(|l| l.contains(text)).count();
+    server.stop();
+    let said = |text: &str| server.said(text);
     assert_eq!(
         said("cannot reach the Kubernetes API server"),
         1,
@@ -2006,4 +2019,37 @@ fn cannot_lead() {
         "said at every renewal:\n{}",
         server.log.join("\n")
     );
+}
+
+/// `serve` while GitHub cannot be reached says so once, with the cause, not octocrab's bare
+/// `ERROR failed with error client error (Connect)` at start and at every probe (new-user
+/// review 13f, N3: a new operator could not tell what failed, and a refused connection read
+/// like a DNS failure).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_with_github_unreachable_says_so_once_with_the_cause() {
+    blocking_within(60, github_unreachable).await;
+}
+
+fn github_unreachable() {
+    let work = Workdir::new();
+    let mut server = Served::start_with(
+        &work,
+        &["--dry-run"],
+        &[
+            ("GITHUB_API_URL", "http://127.0.0.1:1"),
+            ("GITHUB_TOKEN", "not-a-real-token"),
+        ],
+    );
+    let warning = server.wait_for_line("GitHub unreachable");
+    assert!(
+        warning.contains("Connection refused") && warning.contains("WARN"),
+        "the cause, not only `client error (Connect)`: {warning}"
+    );
+    assert!(!warning.contains("not-a-real-token"), "{warning}");
+    // Two more probes' worth: nothing said again, nothing bare.
+    std::thread::sleep(Duration::from_secs(12));
+    server.stop();
+    let log = server.log.join("\n");
+    assert_eq!(server.said("GitHub unreachable"), 1, "{log}");
+    assert_eq!(server.said("failed with error"), 0, "{log}");
 }
