@@ -14,6 +14,7 @@
 pub mod approvals;
 pub mod controller;
 pub(crate) mod decide;
+pub(crate) mod kubeconfig;
 pub mod launch;
 pub mod lease;
 pub(crate) mod queue;

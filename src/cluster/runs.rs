@@ -8,6 +8,8 @@
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{ListParams, LogParams, Patch, PatchParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
+
+use super::kubeconfig::{self, KubeconfigProblem};
 use kube::{Api, Client, Config, ResourceExt};
 
 use crate::agentrun::{AgentRun, Phase};
@@ -21,6 +23,8 @@ const DEFAULT_CONTAINER: &str = "kubectl.kubernetes.io/default-container";
 pub enum RunsError {
     #[error("cannot configure the Kubernetes client: {0}")]
     Config(String),
+    #[error("{}", .0.problem)]
+    Kubeconfig(KubeconfigProblem),
     #[error("your kubeconfig has no context named {context:?} (it has: {})", .known.join(", "))]
     NoContext { context: String, known: Vec<String> },
     #[error("{0:?} is not a run name (lowercase letters, digits, '-' and '.')")]
@@ -66,12 +70,17 @@ pub enum RunsError {
         pod: String,
         message: String,
     },
-    #[error("Kubernetes API, {doing} in namespace {namespace}: {source}")]
+    /// What the API server said (its message, not kube's debug form), or why it did not
+    /// answer, with the causes (its address, `Connection refused`): shown once, in the
+    /// text, so the error is not also its `source`.
+    #[error(
+        "Kubernetes API, {doing} in namespace {namespace}: {}",
+        api_said(error)
+    )]
     Api {
         doing: String,
         namespace: String,
-        #[source]
-        source: kube::Error,
+        error: kube::Error,
     },
 }
 
@@ -89,9 +98,10 @@ impl RunsError {
                  or run this inside the cluster"
                     .into(),
             ),
+            RunsError::Kubeconfig(problem) => Some(problem.what_to_do.clone()),
             RunsError::Api {
-                namespace, source, ..
-            } => match source {
+                namespace, error, ..
+            } => match error {
                 kube::Error::Api(e) if e.code == 404 => Some(format!(
                     "what to do: install the AgentRun CRD (`kubectl apply -k deploy/crd`), \
                      or check the namespace ({namespace}) and the kubeconfig context"
@@ -131,10 +141,26 @@ fn result_text(result: &Option<String>) -> String {
 fn api_error(doing: impl Into<String>, namespace: &str) -> impl FnOnce(kube::Error) -> RunsError {
     let doing = doing.into();
     let namespace = namespace.to_string();
-    move |source| RunsError::Api {
+    move |error| RunsError::Api {
         doing,
         namespace,
-        source,
+        error,
+    }
+}
+
+/// The API server's message and code, or why there was no answer, with its causes.
+fn api_said(error: &kube::Error) -> String {
+    match error {
+        kube::Error::Api(status) => format!("{} ({})", status.message, status.code),
+        other => crate::text::with_causes(other),
+    }
+}
+
+/// A client that cannot be configured: the kubeconfig's problem in words when it is one.
+fn config_error(e: impl std::error::Error + 'static) -> RunsError {
+    match kubeconfig::explain(&e) {
+        Some(problem) => RunsError::Kubeconfig(problem),
+        None => RunsError::Config(crate::text::with_causes(&e)),
     }
 }
 
@@ -156,15 +182,13 @@ pub async fn connect(context: Option<&str>) -> Result<Connection, RunsError> {
         return Err(RunsError::Config(missing));
     }
     let config = match context {
-        None => Config::infer()
-            .await
-            .map_err(|e| RunsError::Config(e.to_string()))?,
+        None => Config::infer().await.map_err(config_error)?,
         Some(context) => {
             let options = KubeConfigOptions {
                 context: Some(context.to_string()),
                 ..KubeConfigOptions::default()
             };
-            let kubeconfig = Kubeconfig::read().map_err(|e| RunsError::Config(e.to_string()))?;
+            let kubeconfig = Kubeconfig::read().map_err(config_error)?;
             if !kubeconfig.contexts.iter().any(|c| c.name == context) {
                 return Err(RunsError::NoContext {
                     context: context.to_string(),
@@ -173,11 +197,11 @@ pub async fn connect(context: Option<&str>) -> Result<Connection, RunsError> {
             }
             Config::from_custom_kubeconfig(kubeconfig, &options)
                 .await
-                .map_err(|e| RunsError::Config(e.to_string()))?
+                .map_err(config_error)?
         }
     };
     let default_namespace = config.default_namespace.clone();
-    let client = Client::try_from(config).map_err(|e| RunsError::Config(e.to_string()))?;
+    let client = Client::try_from(config).map_err(config_error)?;
     Ok(Connection {
         client,
         default_namespace,

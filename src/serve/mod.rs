@@ -104,6 +104,10 @@ pub enum ServeError {
         "cannot reach Kubernetes ({0}); set KUBECONFIG or run in a cluster, or start with --dry-run to launch nothing"
     )]
     Kubernetes(String),
+    /// The kubeconfig's problem, and what to do about it, in place of "set KUBECONFIG"
+    /// (new-user review 13f, N2: that advice went to users whose KUBECONFIG was set).
+    #[error("cannot use the kubeconfig: {}\n{}; or start with --dry-run to launch nothing", .0.problem, .0.what_to_do)]
+    Kubeconfig(crate::cluster::kubeconfig::KubeconfigProblem),
     #[error("{}: the config does not load:\n{source}", .path.display())]
     Config {
         path: PathBuf,
@@ -171,9 +175,7 @@ pub fn init_logging(format: LogFormat) -> log_writer::LogWriterGuard {
 /// The client of the cluster `KUBECONFIG` (or `~/.kube/config`) names, else of the one the
 /// pod runs in, and in words which API server that is and where its address came from.
 async fn kube_client() -> Result<(kube::Client, String), ServeError> {
-    let config = kube::Config::infer()
-        .await
-        .map_err(|e| ServeError::Kubernetes(e.to_string()))?;
+    let config = kube::Config::infer().await.map_err(kube_error)?;
     let origin = match kube::config::Kubeconfig::read() {
         Ok(kubeconfig) => format!(
             "the kubeconfig {}{}",
@@ -188,9 +190,16 @@ async fn kube_client() -> Result<(kube::Client, String), ServeError> {
         }
     };
     let described = format!("{} (from {origin})", config.cluster_url);
-    let client =
-        kube::Client::try_from(config).map_err(|e| ServeError::Kubernetes(e.to_string()))?;
+    let client = kube::Client::try_from(config).map_err(kube_error)?;
     Ok((client, described))
+}
+
+/// A client that cannot be made: the kubeconfig's problem in words when it is one.
+fn kube_error(e: impl std::error::Error + 'static) -> ServeError {
+    match crate::cluster::kubeconfig::explain(&e) {
+        Some(problem) => ServeError::Kubeconfig(problem),
+        None => ServeError::Kubernetes(crate::text::with_causes(&e)),
+    }
 }
 
 /// Builds the shared state: secrets, config, launcher. Checks everything that can be

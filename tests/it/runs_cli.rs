@@ -589,3 +589,67 @@ async fn a_cluster_without_the_crd_says_to_install_it() {
     })
     .await;
 }
+
+/// A kubeconfig whose user logs in through `plugin`, a program that is run for a token.
+fn kubeconfig_with_plugin(plugin: &std::path::Path, current: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: https://127.0.0.1:1\n\
+         contexts:\n- name: old\n  context:\n    cluster: c\n    user: sso\n\
+         current-context: {current}\nusers:\n- name: sso\n  user:\n    exec:\n      \
+         apiVersion: client.authentication.k8s.io/v1beta1\n      command: {}\n      \
+         interactiveMode: Never\n",
+        plugin.display()
+    )
+}
+
+/// A new user's old kubeconfig (new-user review 13f, N2): a credential plugin whose login
+/// expired, a current context that is gone. Each error says what is wrong in words (the
+/// plugin's own message as text, not a debug dump with `\n`s and the JSON kube hands it)
+/// and what to do about that, not "point KUBECONFIG at your cluster's kubeconfig" to a
+/// user whose KUBECONFIG is set.
+#[tokio::test]
+async fn an_old_kubeconfig_is_explained_with_the_one_thing_to_do() {
+    timed(async {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let plugin = dir.path().join("sso-auth-plugin");
+        std::fs::write(
+            &plugin,
+            "#!/bin/sh\necho 'F1204 token expired' >&2\necho 'Please run:' >&2\necho '  $ sso login' >&2\nexit 1\n",
+        )
+        .expect("write the plugin");
+        let mut permissions = std::fs::metadata(&plugin).expect("the plugin").permissions();
+        std::os::unix::fs::PermissionsExt::set_mode(&mut permissions, 0o755);
+        std::fs::set_permissions(&plugin, permissions).expect("make the plugin runnable");
+
+        let shell = Shell::with_kubeconfig(&kubeconfig_with_plugin(&plugin, "old"));
+        let said = shell.agentpods(&["runs", "list"]).await;
+        let error = said.failed();
+        assert!(
+            error.contains("credential plugin")
+                && error.contains("sso-auth-plugin")
+                && error.contains("F1204 token expired\nPlease run:\n  $ sso login"),
+            "{error}"
+        );
+        assert!(
+            !error.contains("Output {") && !error.contains("KUBERNETES_EXEC_INFO"),
+            "{error}"
+        );
+        assert!(
+            error.lines().last().unwrap_or("").starts_with("what to do: log in again"),
+            "{error}"
+        );
+
+        let shell = Shell::with_kubeconfig(&kubeconfig_with_plugin(&plugin, "gone"));
+        let error = shell.agentpods(&["runs", "list"]).await.failed().to_string();
+        assert!(
+            error.contains("current context \"gone\" is not one of its contexts"),
+            "{error}"
+        );
+        assert!(
+            error.lines().last().unwrap_or("").contains("kubectl config use-context"),
+            "{error}"
+        );
+        assert!(!error.contains("KUBECONFIG"), "{error}");
+    })
+    .await;
+}

@@ -1,0 +1,170 @@
+//! What went wrong with the kubeconfig, in words a user can act on: kube's own errors say
+//! "failed to infer config: in-cluster: (…), kubeconfig: (…)", or print a credential
+//! plugin's output as a Rust debug dump, and the advice "set KUBECONFIG" does not help a
+//! user whose KUBECONFIG is set (new-user review 13f, N2).
+
+use std::error::Error;
+
+use kube::client::AuthError;
+use kube::config::KubeconfigError;
+
+use crate::text;
+
+/// A kubeconfig problem: what is wrong, and the one thing to do about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KubeconfigProblem {
+    pub problem: String,
+    pub what_to_do: String,
+}
+
+/// The most a credential plugin's own message is shown of.
+const MAX_PLUGIN_OUTPUT: usize = 600;
+
+/// The kubeconfig problem `e` (or an error it wraps) is, when it is one this can name.
+pub fn explain(e: &(dyn Error + 'static)) -> Option<KubeconfigProblem> {
+    let mut next = Some(e);
+    while let Some(e) = next {
+        if let Some(found) = e.downcast_ref::<KubeconfigError>().and_then(of_kubeconfig) {
+            return Some(found);
+        }
+        if let Some(found) = e.downcast_ref::<AuthError>().and_then(of_auth) {
+            return Some(found);
+        }
+        if let Some(kube::Error::Auth(auth)) = e.downcast_ref::<kube::Error>()
+            && let Some(found) = of_auth(auth)
+        {
+            return Some(found);
+        }
+        next = e.source();
+    }
+    None
+}
+
+fn of_kubeconfig(e: &KubeconfigError) -> Option<KubeconfigProblem> {
+    let contexts = "`kubectl config get-contexts` lists the kubeconfig's contexts and \
+                    `kubectl config use-context NAME` picks one";
+    Some(match e {
+        KubeconfigError::ReadConfig(io, path) => KubeconfigProblem {
+            problem: format!("the kubeconfig {} cannot be read: {io}", path.display()),
+            what_to_do: "what to do: point KUBECONFIG at a kubeconfig that exists (the one \
+                         kubectl uses: `kubectl config view --minify`), or unset it to use \
+                         ~/.kube/config"
+                .into(),
+        },
+        KubeconfigError::LoadContext(name) => KubeconfigProblem {
+            problem: format!(
+                "the kubeconfig's current context {name:?} is not one of its contexts"
+            ),
+            what_to_do: format!("what to do: {contexts}"),
+        },
+        KubeconfigError::CurrentContextNotSet => KubeconfigProblem {
+            problem: "the kubeconfig names no current context".into(),
+            what_to_do: format!("what to do: {contexts}"),
+        },
+        KubeconfigError::LoadClusterOfContext(name) => KubeconfigProblem {
+            problem: format!(
+                "the kubeconfig's context names cluster {name:?}, which it does not have"
+            ),
+            what_to_do: "what to do: fix the context's `cluster:` (`kubectl config view` \
+                         shows the clusters), or pick another context"
+                .into(),
+        },
+        KubeconfigError::Parse(e) => KubeconfigProblem {
+            problem: format!("the kubeconfig is not valid YAML: {e}"),
+            what_to_do: "what to do: `kubectl config view` reads the same file and shows \
+                         where it is broken"
+                .into(),
+        },
+        _ => return None,
+    })
+}
+
+fn of_auth(e: &AuthError) -> Option<KubeconfigProblem> {
+    let log_in = "what to do: log in again with the tool the plugin belongs to (its message \
+                  above says how, as `kubectl get namespaces` would), then try again";
+    Some(match e {
+        AuthError::AuthExecRun { cmd, out } => {
+            let said = String::from_utf8_lossy(&out.stderr);
+            let said = text::clip(said.trim(), MAX_PLUGIN_OUTPUT);
+            KubeconfigProblem {
+                problem: format!(
+                    "the kubeconfig's credential plugin {} failed ({}){}",
+                    plugin(cmd),
+                    out.status,
+                    if said.is_empty() {
+                        String::new()
+                    } else {
+                        format!(":\n{said}")
+                    }
+                ),
+                what_to_do: log_in.into(),
+            }
+        }
+        AuthError::AuthExecStart(io) => KubeconfigProblem {
+            problem: format!("the kubeconfig's credential plugin could not be started: {io}"),
+            what_to_do: "what to do: install the plugin the kubeconfig's user names \
+                         (`kubectl config view --minify` shows its `exec.command`), or pick \
+                         a context that does not need it"
+                .into(),
+        },
+        _ => return None,
+    })
+}
+
+/// The plugin's command as kube shows it, without the `KUBERNETES_EXEC_INFO="{…}"` it
+/// prefixes (JSON that says nothing to the user).
+fn plugin(cmd: &str) -> String {
+    let command = match cmd.rfind("}\" ") {
+        Some(end) if cmd.starts_with("KUBERNETES_EXEC_INFO=") => &cmd[end + 3..],
+        _ => cmd,
+    };
+    text::clip(command.trim(), 200)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::process::ExitStatusExt;
+
+    #[test]
+    fn a_plugin_that_failed_is_shown_by_its_command_and_its_message_as_text() {
+        let e = AuthError::AuthExecRun {
+            cmd: r#"KUBERNETES_EXEC_INFO="{\"kind\":\"ExecCredential\",\"spec\":{\"interactive\":false}}" "gke-gcloud-auth-plugin""#.into(),
+            out: Box::new(std::process::Output {
+                status: std::process::ExitStatus::from_raw(256),
+                stdout: vec![],
+                stderr: b"F1204 error\nPlease run:\n\n  $ gcloud auth login\n".to_vec(),
+            }),
+        };
+        let found = explain(&e).expect("a plugin's failure");
+        assert_eq!(
+            found.problem,
+            "the kubeconfig's credential plugin \"gke-gcloud-auth-plugin\" failed (exit status: 1):\n\
+             F1204 error\nPlease run:\n\n  $ gcloud auth login"
+        );
+        assert!(found.what_to_do.starts_with("what to do: log in again"));
+        let wrapped = kube::Error::Auth(e);
+        assert_eq!(explain(&wrapped), Some(found));
+    }
+
+    #[test]
+    fn a_missing_file_and_a_missing_context_say_what_is_missing() {
+        let e = KubeconfigError::ReadConfig(
+            std::io::Error::from(std::io::ErrorKind::NotFound),
+            "/tmp/nope.yaml".into(),
+        );
+        let found = explain(&e).expect("a missing file");
+        assert!(
+            found
+                .problem
+                .starts_with("the kubeconfig /tmp/nope.yaml cannot be read: "),
+            "{found:?}"
+        );
+        let e = KubeconfigError::LoadContext("gone".into());
+        assert_eq!(
+            explain(&e).map(|p| p.problem),
+            Some("the kubeconfig's current context \"gone\" is not one of its contexts".into())
+        );
+        assert_eq!(explain(&std::io::Error::other("else")), None);
+    }
+}
