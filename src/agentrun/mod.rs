@@ -5,9 +5,11 @@
 //! later version of the controller reads back, perhaps after an upgrade. Its types are its
 //! own, not the webhook model's or the planner's, so renaming a field of those changes
 //! nothing on disk. `spec.source` (what a run is rendered from) is versioned, one file per
-//! version in [`source`]; see docs/architecture.md, "The stored run".
+//! version in [`source`]; the spec's other fields are built and read back typed in
+//! [`spec`]. See docs/architecture.md, "The stored run".
 
 pub mod source;
+pub mod spec;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, MicroTime, Time};
 use kube::CustomResource;
@@ -15,6 +17,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub use source::{RunSource, SourceError, StoredSource};
+pub use spec::{SpecError, StoredRun};
 
 // kube's derive takes one `printcolumn(...)` per column, which clippy reads as duplicates.
 #[allow(clippy::duplicated_attributes)]

@@ -25,7 +25,7 @@ use kube::{Api, Client, Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::decide::{Action, RunView, Sibling, Step, decide};
+use super::decide::{Action, RunView, Sibling, Step, decide, unreadable};
 use super::launch::concurrency_label;
 use super::queue::{self, Turn};
 use super::report::{RunReports, TokenError, TokenMinter, pending_report};
@@ -33,7 +33,7 @@ use super::runs::request_cancel;
 use super::workload::{Workload, observe};
 use crate::agentrun::source;
 use crate::agentrun::{
-    AgentRun, AgentRunStatus, Conclusion, Phase, ReportRefs, RunResult, StoredSource,
+    AgentRun, AgentRunStatus, Conclusion, Phase, ReportRefs, RunResult, StoredRun, StoredSource,
 };
 use crate::clock::Clock;
 use crate::config::Limits;
@@ -876,6 +876,21 @@ pub async fn reconcile(run: Arc<AgentRun>, ctx: Arc<Context>) -> Result<Requeue,
     }
     let status = run.status.clone().unwrap_or_default();
     let finished = status.phase.as_ref().is_some_and(Phase::is_finished);
+    // The spec read once, here: what it is for (the render, the token, the reports) takes
+    // it typed. One that does not read ends the run Failed, saying which field.
+    let stored = run.spec.read();
+    if let Err(e) = &stored
+        && !finished
+    {
+        let why = format!("agent {}: {e}", run.spec.agent);
+        tracing::warn!(run = %name, "{why}");
+        let step = unreadable(&status, why, ctx.clock.now());
+        execute(&ctx, &run, None, &ns, step).await?;
+        return Ok(Requeue::requeue(Duration::from_secs(
+            run.spec.limits.ttl_seconds_after_finished,
+        )));
+    }
+    let stored = stored.ok();
 
     let workload = if finished {
         Workload::Absent
@@ -906,7 +921,7 @@ pub async fn reconcile(run: Arc<AgentRun>, ctx: Arc<Context>) -> Result<Requeue,
     if step.status.is_some() || !step.actions.is_empty() {
         tracing::debug!(run = %name, ?step.actions, phase = ?step.status.as_ref().and_then(|s| s.phase.clone()), "reconcile");
     }
-    let (written, told) = execute(&ctx, &run, &ns, step.clone()).await?;
+    let (written, told) = execute(&ctx, &run, stored.as_ref(), &ns, step.clone()).await?;
 
     ctx.failures
         .lock()
@@ -923,8 +938,9 @@ pub async fn reconcile(run: Arc<AgentRun>, ctx: Arc<Context>) -> Result<Requeue,
         wait = wait.min(REPORT_RETRY);
     } else if told.is_none()
         && let Some(reports) = &ctx.reports
+        && let Some(stored) = &stored
         && let Some(stage) = pending_report(current, SystemTime::from(ctx.clock.now()))
-        && let Err(e) = report(&ctx, reports.as_ref(), current, &stage).await
+        && let Err(e) = report(&ctx, reports.as_ref(), current, stored, &stage).await
     {
         // The run goes on; GitHub hears of it at the next try.
         tracing::warn!(run = %name, "cannot report to GitHub, retrying: {e}");
@@ -942,6 +958,7 @@ async fn report(
     ctx: &Context,
     reports: &dyn RunReports,
     run: &AgentRun,
+    stored: &StoredRun,
     stage: &Stage,
 ) -> Result<(), ReportFailure> {
     let before = run
@@ -950,7 +967,7 @@ async fn report(
         .and_then(|s| s.report.clone())
         .unwrap_or_default();
     let key = RunKey::of(run);
-    let (refs, result) = tell(ctx, reports, run, stage).await;
+    let (refs, result) = tell(ctx, reports, run, stored, stage).await;
     if refs != before {
         // A status write like any other (with the resourceVersion: a stale copy is refused
         // and told again at the next try), so the service needs no `patch` on the status.
@@ -973,13 +990,14 @@ async fn tell(
     ctx: &Context,
     reports: &dyn RunReports,
     run: &AgentRun,
+    stored: &StoredRun,
     stage: &Stage,
 ) -> (ReportRefs, Result<(), ReportError>) {
     let status = run.status.clone().unwrap_or_default();
     let mut refs = status.report.clone().unwrap_or_default();
     let key = RunKey::of(run);
     let fresh = ctx.is_fresh(&key);
-    let result = reports.report(run, stage, &mut refs, fresh).await;
+    let result = reports.report(run, stored, stage, &mut refs, fresh).await;
     if result.is_ok() {
         refs.reported = status.phase.clone();
     }
@@ -1052,12 +1070,14 @@ async fn siblings(
         .collect())
 }
 
-/// Carries out a step; returns the run as its status write left it, if there was one, and
-/// how telling GitHub went when the write carried a report (a phase change is one write:
-/// GitHub is told first, and what it created goes into the same status write).
+/// Carries out a step for `run` (`stored`: its spec, read; `None`: it does not read, and
+/// nothing is applied or told); returns the run as its status write left it, if there was
+/// one, and how telling GitHub went when the write carried a report (a phase change is one
+/// write: GitHub is told first, and what it created goes into the same status write).
 async fn execute(
     ctx: &Context,
     run: &AgentRun,
+    stored: Option<&StoredRun>,
     ns: &str,
     step: Step,
 ) -> Result<(Option<AgentRun>, Option<Result<(), ReportError>>), ControllerError> {
@@ -1084,7 +1104,11 @@ async fn execute(
             }
             Action::Apply => {
                 let status = status.get_or_insert_with(|| run.status.clone().unwrap_or_default());
-                match apply(ctx, run, ns, status.attempts).await? {
+                let Some(stored) = stored else {
+                    // Never asked for: a run whose spec does not read is failed before.
+                    continue;
+                };
+                match apply(ctx, run, stored, ns, status.attempts).await? {
                     Applied::Objects { pod, job } => {
                         status.pod_name = pod;
                         status.job_name = job;
@@ -1135,11 +1159,11 @@ async fn execute(
     if let Some(mut status) = status.take() {
         status.observed_generation = run.metadata.generation;
         let finished = status.phase.as_ref().is_some_and(Phase::is_finished);
-        if let Some(reports) = &ctx.reports {
+        if let (Some(reports), Some(stored)) = (&ctx.reports, stored) {
             let mut next = run.clone();
             next.status = Some(status.clone());
             if let Some(stage) = pending_report(&next, SystemTime::from(ctx.clock.now())) {
-                let (refs, result) = tell(ctx, reports.as_ref(), &next, &stage).await;
+                let (refs, result) = tell(ctx, reports.as_ref(), &next, stored, &stage).await;
                 status.report = Some(refs);
                 told = Some(result);
             }
@@ -1321,11 +1345,12 @@ enum Unrunnable {
     },
 }
 
-/// Renders the run with the config in force and applies every object, owned by the run;
-/// `attempt` names this launch's token Secret.
+/// Renders the run (`stored`: its spec, read) with the config in force and applies every
+/// object, owned by the run; `attempt` names this launch's token Secret.
 async fn apply(
     ctx: &Context,
     run: &AgentRun,
+    stored: &StoredRun,
     ns: &str,
     attempt: u32,
 ) -> Result<Applied, ControllerError> {
@@ -1347,7 +1372,7 @@ async fn apply(
     if source.runs_fork_code()
         && let Some(refused) = live
             .planner()
-            .fork_code_refusal(source.launch.agent.as_str(), &run.spec.requested_by)
+            .fork_code_refusal(source.launch.agent.as_str(), &stored.requested_by)
     {
         return Ok(Applied::Refused(Unrunnable::ForkPolicy {
             agent: run.spec.agent.clone(),
@@ -1362,18 +1387,25 @@ async fn apply(
         .config()
         .agents
         .iter()
-        .find(|a| a.name.as_str() == run.spec.agent)
+        .find(|a| a.name == stored.agent)
         .and_then(|a| a.github_token.permissions())
         .map(TokenPermissions::of);
     let token_secret = match (&ctx.tokens, permissions) {
         (Some(tokens), Some(permissions)) => {
-            Some(token_secret(ctx, tokens.as_ref(), &permissions, run, ns, attempt, &owner).await?)
+            let at = Launch {
+                run,
+                stored,
+                ns,
+                attempt,
+                owner: &owner,
+            };
+            Some(token_secret(ctx, tokens.as_ref(), &permissions, &at).await?)
         }
         _ => None,
     };
     let rendered = match live.engine().render_run_with_token(
         &source.event,
-        &run.spec.delivery,
+        stored.delivery.as_str(),
         &source.launch,
         source.pull_request.as_ref(),
         token_secret.as_deref(),
@@ -1463,14 +1495,18 @@ async fn token_secret(
     ctx: &Context,
     tokens: &dyn TokenMinter,
     permissions: &TokenPermissions,
-    run: &AgentRun,
-    ns: &str,
-    attempt: u32,
-    owner: &OwnerReference,
+    at: &Launch<'_>,
 ) -> Result<String, ControllerError> {
+    let Launch {
+        run,
+        stored,
+        ns,
+        attempt,
+        owner,
+    } = *at;
     let name = token_secret_name(&run.name_any(), attempt);
     let token = tokens
-        .mint(&run.spec.repository, permissions)
+        .mint(&stored.repository, permissions)
         .await
         .map_err(ControllerError::Token)?;
     // Held before the Secret is made: whatever happens next, it is revoked with the run.
@@ -1511,6 +1547,17 @@ async fn token_secret(
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// One launch of a run: the run, its spec read, its namespace, which attempt, and the
+/// ownerReference its objects get.
+#[derive(Clone, Copy)]
+struct Launch<'a> {
+    run: &'a AgentRun,
+    stored: &'a StoredRun,
+    ns: &'a str,
+    attempt: u32,
+    owner: &'a OwnerReference,
 }
 
 /// The Secret holding the repository token of a run's `attempt`.

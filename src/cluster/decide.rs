@@ -284,6 +284,30 @@ pub fn decide(run: RunView<'_>, workload: &Workload, siblings: &[Sibling], now: 
     changed(step, before, status)
 }
 
+/// A run whose spec does not read (`why`: which field, and what to do): it can be neither
+/// carried out nor reported, so it ends Failed with that as its message, its pod or Job
+/// (if one runs) deleted, said in a warning Event. Then it is kept for its TTL as any
+/// finished run.
+pub fn unreadable(before: &AgentRunStatus, why: String, now: Timestamp) -> Step {
+    let mut status = before.clone();
+    let mut step = Step::default();
+    // Always, as for a cancel: a pod may exist that the status never recorded.
+    step.actions.push(Action::DeleteWorkload);
+    finish(
+        &mut status,
+        Phase::Failed,
+        RunResult {
+            conclusion: Conclusion::Failure,
+            summary: why.clone(),
+        },
+        now,
+    );
+    // Whole: the field and what to do may take more than the first 200 characters.
+    status.message = Some(why.clone());
+    step.event("SpecUnreadable", why, true);
+    changed(step, before, status)
+}
+
 fn requested(run: RunView<'_>) -> Timestamp {
     run.spec.requested_at.as_ref().map_or(run.created, |t| t.0)
 }
@@ -467,6 +491,38 @@ pub(crate) mod tests {
             created: t("2026-11-25T10:00:00Z"),
             capacity: &Turn::Start,
         }
+    }
+
+    /// A run whose spec does not read ends Failed with the whole reason, its pod deleted,
+    /// said in a warning Event.
+    #[test]
+    fn a_run_whose_spec_does_not_read_fails_saying_why() {
+        let why = format!(
+            "agent review: its spec.repository does not read: {}",
+            "x".repeat(300)
+        );
+        let step = unreadable(&launched(1), why.clone(), t("2026-11-25T10:00:30Z"));
+        let status = step.status.expect("a status");
+        assert_eq!(status.phase, Some(Phase::Failed));
+        assert_eq!(status.message.as_deref(), Some(why.as_str()));
+        assert_eq!(
+            status.result,
+            Some(RunResult {
+                conclusion: Conclusion::Failure,
+                summary: why.clone(),
+            })
+        );
+        assert_eq!(
+            step.actions,
+            vec![
+                Action::DeleteWorkload,
+                Action::Event {
+                    reason: "SpecUnreadable",
+                    note: why,
+                    warning: true,
+                },
+            ]
+        );
     }
 
     fn launched(attempts: u32) -> AgentRunStatus {

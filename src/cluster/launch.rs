@@ -4,18 +4,16 @@
 
 use std::sync::Arc;
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{ObjectMeta, PostParams};
 use kube::{Api, Client, ResourceExt};
 
 use super::runs::{CancelState, RunFilter, cancel_state, list, request_cancel};
-use crate::agentrun::{AgentRun, AgentRunSpec, PullRequestRef, SourceError, StoredSource};
+use crate::agentrun::{AgentRun, AgentRunSpec, SourceError};
 use crate::clock::Clock;
-use crate::github::event::{CommitSha, RepoFullName};
+use crate::github::event::RepoFullName;
 use crate::github::webhook::DeliveryId;
 use crate::names::short_hash;
-use crate::plan::Subject;
 use crate::ports::approvals::{ApprovalStore, PullRequestKey};
 use crate::ports::launcher::RunLine;
 use crate::ports::launcher::{
@@ -32,67 +30,14 @@ pub fn concurrency_label(group: &str) -> String {
 
 /// The AgentRun recording `run`, requested at `now`, its source in the current stored form.
 pub fn agent_run(run: &RunToLaunch, now: Timestamp) -> Result<AgentRun, SourceError> {
-    let launch = run.launch();
-    let event = &run.source.event;
-    let head_ref = run
-        .source
-        .pull_request
-        .as_ref()
-        .or(match &event.event {
-            crate::github::event::Event::PullRequest(e) => Some(&e.pull_request),
-            _ => None,
-        })
-        .map(|pr| pr.head.ref_name.clone());
-    let (pull_request, issue, git_ref, sha) = match &launch.subject {
-        Subject::PullRequest { number, head_sha } => (
-            Some(PullRequestRef {
-                number: *number,
-                head_sha: head_sha.as_ref().map(CommitSha::to_string),
-                head_ref,
-            }),
-            None,
-            Some(format!("refs/pull/{number}/head")),
-            head_sha.as_ref().map(CommitSha::to_string),
-        ),
-        Subject::Issue { number, .. } => (None, Some(*number), None, None),
-        Subject::Ref { git_ref, sha } => (None, None, Some(git_ref.clone()), Some(sha.to_string())),
-        Subject::Release { tag, sha } => (
-            None,
-            None,
-            Some(format!("refs/tags/{tag}")),
-            sha.as_ref().map(CommitSha::to_string),
-        ),
-    };
+    let spec = AgentRunSpec::record(&run.source, &run.rendered, &run.delivery, &run.event, now)?;
     let mut labels = run.rendered.labels.clone();
-    if let Some(number) = issue {
+    if let Some(number) = spec.issue {
         labels.insert(keys::ISSUE.into(), number.to_string());
     }
     if let Some((group, _)) = &run.rendered.concurrency {
         labels.insert(keys::CONCURRENCY.into(), concurrency_label(group));
     }
-    let spec = AgentRunSpec {
-        agent: run.rendered.agent.to_string(),
-        repository: event
-            .repository
-            .as_ref()
-            .map(|r| r.full_name.to_string())
-            .unwrap_or_default(),
-        event: run.event.clone(),
-        delivery: run.delivery.as_str().to_string(),
-        trigger: launch.trigger.describe(),
-        pull_request,
-        issue,
-        git_ref,
-        sha,
-        task: launch.task.clone(),
-        requested_by: launch.requested_by.clone(),
-        concurrency_group: run.rendered.concurrency.as_ref().map(|(g, _)| g.clone()),
-        cancel_in_progress: run.rendered.concurrency.as_ref().is_some_and(|(_, c)| *c),
-        requested_at: Some(MicroTime(now)),
-        limits: run.rendered.limits.into(),
-        cancel: None,
-        source: StoredSource::record(&run.source)?,
-    };
     Ok(AgentRun {
         metadata: ObjectMeta {
             name: Some(run.rendered.name.clone()),
@@ -182,16 +127,12 @@ fn again(
         Again::Rerun => ("rerun", "check_run:rerequested"),
     };
     let name = crate::plan::run_name(&old.spec.agent, &subject, delivery.run_key(), discriminator);
-    let mut spec = old.spec.clone();
-    spec.delivery = delivery.as_str().to_string();
-    spec.trigger = trigger.into();
-    spec.requested_by = requested_by.to_string();
-    spec.requested_at = Some(MicroTime(now));
-    spec.cancel = None;
     let mut source = old.spec.source.read()?;
     source.launch.run_name = name.clone();
     source.launch.requested_by = requested_by.to_string();
-    spec.source = StoredSource::record(&source)?;
+    let spec = old
+        .spec
+        .again(&source, delivery, requested_by, trigger, now)?;
     let mut labels = old.metadata.labels.clone().unwrap_or_default();
     labels.insert(keys::RUN.into(), name.clone());
     Ok(AgentRun {

@@ -7,20 +7,21 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use super::controller::ConfigSource;
-use crate::agentrun::{AgentRun, Phase, ReportRefs};
-use crate::github::event::ValueError;
+use crate::agentrun::{AgentRun, Phase, ReportRefs, StoredRun};
+use crate::github::event::RepoFullName;
 use crate::github_client::{GithubClient, GithubError, Secret, TokenPermissions};
 use crate::report::{Posted, ReportError, Reporter, RunInfo, Stage};
 
 pub type ReportFuture<'a> = Pin<Box<dyn Future<Output = Result<(), ReportError>> + Send + 'a>>;
 
-/// Tells GitHub about a run; `refs` says what was created before and is updated. `fresh`:
-/// nothing was posted for the run that `refs` does not name, so nothing is looked for
-/// before it is created.
+/// Tells GitHub about a run (`stored`: its spec, read); `refs` says what was created before
+/// and is updated. `fresh`: nothing was posted for the run that `refs` does not name, so
+/// nothing is looked for before it is created.
 pub trait RunReports: Send + Sync + 'static {
     fn report<'a>(
         &'a self,
         run: &'a AgentRun,
+        stored: &'a StoredRun,
         stage: &'a Stage,
         refs: &'a mut ReportRefs,
         fresh: bool,
@@ -126,6 +127,7 @@ impl RunReports for GithubReports {
     fn report<'a>(
         &'a self,
         run: &'a AgentRun,
+        stored: &'a StoredRun,
         stage: &'a Stage,
         refs: &'a mut ReportRefs,
         fresh: bool,
@@ -133,32 +135,19 @@ impl RunReports for GithubReports {
         Box::pin(async move {
             let live = (self.config)();
             let config = live.engine().config();
-            let Ok(repo) = run.spec.repository.parse() else {
-                return Ok(()); // Nothing on GitHub to report to.
-            };
-            let number = run
-                .spec
-                .pull_request
-                .as_ref()
-                .map(|p| p.number)
-                .or(run.spec.issue);
-            let sha = run
-                .spec
-                .pull_request
-                .as_ref()
-                .and_then(|p| p.head_sha.as_deref())
-                .or(run.spec.sha.as_deref())
-                .and_then(|s| s.parse().ok());
             let report = &config.github.report;
             let info = RunInfo {
-                repo,
+                repo: stored.repository.clone(),
                 name: run.metadata.name.clone().unwrap_or_default(),
-                agent: run.spec.agent.clone(),
-                number: number.filter(|_| config.github.report.comment),
-                head_sha: sha.filter(|_| report.check_run || report.commit_status),
+                agent: stored.agent.to_string(),
+                number: stored.number().filter(|_| report.comment),
+                head_sha: stored
+                    .commit()
+                    .filter(|_| report.check_run || report.commit_status)
+                    .cloned(),
                 check_run: report.check_run,
                 commit_status: report.commit_status,
-                requested_by: Some(run.spec.requested_by.clone()),
+                requested_by: Some(stored.requested_by.clone()),
                 details_url: None,
                 prefix: config.github.command_prefix.to_string(),
             };
@@ -189,13 +178,6 @@ pub type RevokeFuture<'a> = Pin<Box<dyn Future<Output = Result<(), TokenError>> 
 /// Why a run's token was not minted or revoked. Never names the token.
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {
-    /// The run's repository is not an `owner/name`: there is nothing to scope a token to.
-    #[error("no token for {repository:?}: {source}")]
-    Repository {
-        repository: String,
-        #[source]
-        source: ValueError,
-    },
     #[error(transparent)]
     Github(#[from] GithubError),
 }
@@ -205,7 +187,7 @@ pub enum TokenError {
 pub trait TokenMinter: Send + Sync + 'static {
     fn mint<'a>(
         &'a self,
-        repository: &'a str,
+        repository: &'a RepoFullName,
         permissions: &'a TokenPermissions,
     ) -> TokenFuture<'a>;
 
@@ -220,18 +202,10 @@ pub struct AppTokens(pub Arc<GithubClient>);
 impl TokenMinter for AppTokens {
     fn mint<'a>(
         &'a self,
-        repository: &'a str,
+        repository: &'a RepoFullName,
         permissions: &'a TokenPermissions,
     ) -> TokenFuture<'a> {
-        Box::pin(async move {
-            let repo = repository
-                .parse()
-                .map_err(|source| TokenError::Repository {
-                    repository: repository.to_string(),
-                    source,
-                })?;
-            Ok(self.0.scoped_token(&repo, permissions).await?.token)
-        })
+        Box::pin(async move { Ok(self.0.scoped_token(repository, permissions).await?.token) })
     }
 
     fn revoke<'a>(&'a self, token: &'a Secret) -> RevokeFuture<'a> {

@@ -52,5 +52,6 @@ mod snapshots;
 mod standalone;
 mod stored_approvals;
 mod stored_runs;
+mod stored_statuses;
 mod template_quoting;
 mod webhook_signature;

@@ -617,8 +617,17 @@ async fn followed_not_relaunched(file: &str) {
 /// The newest stored run, its `spec.source` saying `version`, written into the fake API
 /// server; its name.
 async fn put_with_source_version(cluster: &Cluster, version: Value) -> String {
+    put_changed(cluster, &format!("version {version}"), |run| {
+        run["spec"]["source"]["version"] = version.clone();
+    })
+    .await
+}
+
+/// The newest stored run as `change` leaves it (`what` says how), written into the fake
+/// API server; its name.
+async fn put_changed(cluster: &Cluster, what: &str, change: impl FnOnce(&mut Value)) -> String {
     let mut run = documents(&format!("{NEWEST}/pull_request-opened.yaml")).remove(0);
-    run["spec"]["source"]["version"] = version.clone();
+    change(&mut run);
     let name = run["metadata"]["name"]
         .as_str()
         .expect("a name")
@@ -631,7 +640,7 @@ async fn put_with_source_version(cluster: &Cluster, version: Value) -> String {
     .create(&PostParams::default(), &object)
     .await
     .expect("store the run");
-    readable(cluster, &format!("version {version}"), &name).await;
+    readable(cluster, what, &name).await;
     name
 }
 
@@ -814,6 +823,47 @@ async fn a_run_whose_source_version_is_malformed_fails_with_the_reason() {
         let checks = github.check_runs();
         assert_eq!(checks.len(), 1, "{checks:#?}");
         assert_eq!(checks[0].conclusion.as_deref(), Some("failure"));
+        assert_eq!(github.violations(), Vec::<String>::new());
+        cluster.stop_controller().await;
+    })
+    .await;
+}
+
+/// A run whose spec's own fields do not read (its repository is not an `owner/name`, as
+/// no agentpods writes it) ends Failed on its own, its status naming the field and saying
+/// what to do, and renders nothing; the AgentRun still reads. Before, the spec was read as
+/// text where each use needed it: the token could not be minted and the run was retried
+/// for ever without a word on it, and a report to a repository that did not parse was
+/// silently skipped (architecture review 12d, R4).
+#[tokio::test]
+async fn a_run_whose_spec_does_not_read_fails_naming_the_field() {
+    timed(async {
+        let (mut cluster, github, _config) = upgraded_cluster().await;
+        cluster.fake.run_kubelet(|_| PodScript::succeeds(RESULT));
+        let name = put_changed(&cluster, "spec.repository spoiled", |run| {
+            run["spec"]["repository"] = json!("Codertocat");
+        })
+        .await;
+        cluster.start_controller_with(cluster.controller_options());
+
+        let run = cluster.wait_phase(&name, Phase::Failed).await;
+        let status = run.status.expect("a status");
+        assert_eq!(
+            status.message.as_deref(),
+            Some(
+                "agent review: its spec.repository does not read: invalid repository name \
+                 \"Codertocat\": expected owner/name made of A-Za-z0-9._-; the run can be \
+                 neither carried out nor reported: delete this AgentRun and ask for the run \
+                 again on GitHub"
+            )
+        );
+        assert_eq!(
+            status.result.map(|r| r.conclusion),
+            Some(Conclusion::Failure)
+        );
+        assert_eq!(status.pod_name, None, "no pod was started");
+        assert_eq!(cluster.pods_of(&name).await.len(), 0, "nothing rendered");
+        assert_eq!(github.check_runs().len(), 0, "no repository to report to");
         assert_eq!(github.violations(), Vec::<String>::new());
         cluster.stop_controller().await;
     })

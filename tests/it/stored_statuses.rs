@@ -64,7 +64,7 @@ fn everything() -> AgentRunStatus {
             summary: "The tests fail.".into(),
         }),
         report: Some(ReportRefs {
-            check_id: Some(4),
+            check_run_id: Some(4),
             comment_id: Some(1_000_001),
             status_context: Some("agentpods/review".into()),
             reported: Some(Phase::Failed),
@@ -80,7 +80,7 @@ fn everything() -> AgentRunStatus {
 /// a Job finished, cancelled, timed out; and every field at once.
 fn stages() -> Vec<(&'static str, AgentRunStatus)> {
     let report = |check: Option<u64>, comment: Option<u64>, reported: Phase| ReportRefs {
-        check_id: check,
+        check_run_id: check,
         comment_id: comment,
         status_context: None,
         reported: Some(reported),
@@ -190,8 +190,8 @@ fn stored() -> Vec<(String, Value)> {
         .iter()
         .map(|path| {
             let text = std::fs::read_to_string(path).expect("readable");
-            let value: Value = serde_yaml::from_str(&text)
-                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let value: Value =
+                serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
             (file_name(path), value)
         })
         .collect()
@@ -285,7 +285,10 @@ fn the_phases_are_stored_as_they_always_were() {
         .copied()
         .filter(|p| !stored_phases.contains(*p))
         .collect();
-    assert!(unheld.is_empty(), "no stored status holds the phases {unheld:?}");
+    assert!(
+        unheld.is_empty(),
+        "no stored status holds the phases {unheld:?}"
+    );
 }
 
 /// Writes [`stages`] into the fixtures folder, once: a file already there is never

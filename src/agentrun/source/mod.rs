@@ -2,17 +2,21 @@
 //!
 //! The intake records [`RunSource`] (the webhook event, the planner's launch and the pull
 //! request it fetched, in the internal model) as the current version; the controller reads
-//! back every version ever written. One file per version, each frozen once released:
+//! back every version ever written. One reader file per version, each frozen once
+//! released, and one writer:
 //!
 //! - [`v1`]: the unversioned form agentpods 0.1.0 wrote (the internal model serialized as
-//!   it was), read only.
-//! - [`v2`]: `version: 2`, written today: the same names and meaning, only what rendering
-//!   reads, the trigger typed.
+//!   it was).
+//! - [`v2`]: `version: 2`: the same names and meaning, only what rendering reads, the
+//!   trigger typed.
+//! - [`record`]: the one writer, the internal model in the current version's form (today
+//!   version 2's). A new version is a new reader file and this writer pointed at it.
 //!
 //! The spec holds the source as plain JSON ([`StoredSource`]) so that a source this
 //! version cannot read never stops the AgentRun itself from being read: that one run ends
 //! Failed with the reason ([`SourceError`]), the others carry on.
 
+pub(crate) mod record;
 pub(crate) mod v1;
 pub(crate) mod v2;
 
@@ -23,7 +27,7 @@ use crate::github::event::{Event, PullRequest, WebhookEvent};
 use crate::plan::{Launch, Subject};
 
 /// The version [`StoredSource::record`] writes.
-pub const CURRENT: u64 = v2::VERSION;
+pub const CURRENT: u64 = record::VERSION;
 
 /// The inputs of a run's render, in the internal model, so any replica, after any restart
 /// and any upgrade, renders the same objects.
@@ -127,7 +131,7 @@ impl std::error::Error for JsonError {
 impl StoredSource {
     /// `source` in the current version's form.
     pub fn record(source: &RunSource) -> Result<StoredSource, SourceError> {
-        let stored = v2::Source::from_model(source)?;
+        let stored = record::source(source)?;
         serde_json::to_value(&stored)
             .map(StoredSource)
             .map_err(|e| SourceError::Unrecordable(e.into()))

@@ -7,7 +7,7 @@
 //! `created_at`) are not read; all are optional to 0.1.0, so it reads version 2 back. `tests/fixtures/agentruns/v1alpha1/` holds runs in this form.
 //!
 //! The event's parts ([`WebhookEvent`] and below) are the same in version 2, which reuses
-//! them.
+//! them (so they derive `Serialize`: `record.rs`, the one writer, writes them).
 
 use serde::{Deserialize, Serialize};
 
@@ -251,7 +251,8 @@ impl Launch {
 }
 
 // ---------------------------------------------------------------------------------------
-// The event's parts to and from the internal model (version 2 writes them too).
+// The event's parts into the internal model (version 2 reuses them; `record.rs` writes
+// them).
 
 pub(super) fn value<T: std::str::FromStr>(
     version: u64,
@@ -370,84 +371,6 @@ impl WebhookEvent {
             signed_at: None,
         })
     }
-
-    pub(super) fn from_model(event: &model::WebhookEvent) -> WebhookEvent {
-        WebhookEvent {
-            name: event.name.clone(),
-            event: match &event.event {
-                model::Event::PullRequest(e) => Event::PullRequest {
-                    action: e.action.to_string(),
-                    number: e.number,
-                    pull_request: PullRequest::from_model(&e.pull_request),
-                },
-                model::Event::IssueComment(e) => Event::IssueComment {
-                    action: e.action.to_string(),
-                    issue: Issue::from_model(&e.issue),
-                    comment: Comment {
-                        id: e.comment.id,
-                        body: e.comment.body.clone(),
-                        user: User::from_model(&e.comment.user),
-                        author_association: e.comment.author_association.to_string(),
-                        html_url: e.comment.html_url.clone(),
-                    },
-                },
-                model::Event::Issues(e) => Event::Issues {
-                    action: e.action.to_string(),
-                    issue: Issue::from_model(&e.issue),
-                },
-                model::Event::Push(e) => Event::Push {
-                    git_ref: e.git_ref.clone(),
-                    before: e.before.to_string(),
-                    after: e.after.to_string(),
-                    created: e.created,
-                    deleted: e.deleted,
-                    forced: e.forced,
-                    head_commit_message: e.head_commit_message.clone(),
-                    pusher: e.pusher.clone(),
-                },
-                model::Event::Release(e) => Event::Release {
-                    action: e.action.to_string(),
-                    release: Release {
-                        tag_name: e.release.tag_name.clone(),
-                        name: e.release.name.clone(),
-                        body: e.release.body.clone(),
-                        draft: e.release.draft,
-                        prerelease: e.release.prerelease,
-                        html_url: e.release.html_url.clone(),
-                        target_commitish: e.release.target_commitish.clone(),
-                    },
-                },
-                model::Event::Ping(_) => Event::Other {
-                    name: "ping".into(),
-                    action: None,
-                },
-                // No run of this version was ever about a check (0.1 read none).
-                model::Event::CheckRun(e) => Event::Other {
-                    name: "check_run".into(),
-                    action: Some(e.action.as_str().to_string()),
-                },
-                model::Event::CheckSuite(e) => Event::Other {
-                    name: "check_suite".into(),
-                    action: Some(e.action.as_str().to_string()),
-                },
-                model::Event::Other { name, action } => Event::Other {
-                    name: name.clone(),
-                    action: action.clone(),
-                },
-            },
-            repository: event.repository.as_ref().map(|r| Repository {
-                full_name: r.full_name.to_string(),
-                owner: r.owner.clone(),
-                name: r.name.clone(),
-                clone_url: r.clone_url.clone(),
-                html_url: r.html_url.clone(),
-                default_branch: r.default_branch.clone(),
-                private: r.private,
-                fork: r.fork,
-            }),
-            sender: event.sender.as_ref().map(User::from_model),
-        }
-    }
 }
 
 impl User {
@@ -456,14 +379,6 @@ impl User {
             login: self.login,
             id: self.id,
             kind: self.kind.as_str().into(),
-        }
-    }
-
-    fn from_model(user: &model::User) -> User {
-        User {
-            login: user.login.clone(),
-            id: user.id,
-            kind: user.kind.to_string(),
         }
     }
 }
@@ -480,20 +395,6 @@ impl Issue {
             state: self.state,
             is_pull_request: self.is_pull_request,
             html_url: self.html_url,
-        }
-    }
-
-    fn from_model(issue: &model::Issue) -> Issue {
-        Issue {
-            number: issue.number,
-            title: issue.title.clone(),
-            body: issue.body.clone(),
-            labels: issue.labels.clone(),
-            user: User::from_model(&issue.user),
-            author_association: issue.author_association.to_string(),
-            state: issue.state.clone(),
-            is_pull_request: issue.is_pull_request,
-            html_url: issue.html_url.clone(),
         }
     }
 }
@@ -513,15 +414,6 @@ impl PullRequestEnd {
             },
             clone_url: self.clone_url,
         })
-    }
-
-    fn from_model(git_ref: &model::PullRequestEnd) -> PullRequestEnd {
-        PullRequestEnd {
-            ref_name: git_ref.ref_name.clone(),
-            sha: git_ref.sha.to_string(),
-            repo: git_ref.repo.as_ref().map(|r| r.to_string()),
-            clone_url: git_ref.clone_url.clone(),
-        }
     }
 }
 
@@ -544,22 +436,5 @@ impl PullRequest {
             // closed is an intake matter (which runs a close stops).
             closed_at: None,
         })
-    }
-
-    pub(super) fn from_model(pr: &model::PullRequest) -> PullRequest {
-        PullRequest {
-            number: pr.number,
-            title: pr.title.clone(),
-            body: pr.body.clone(),
-            draft: pr.draft,
-            state: pr.state.clone(),
-            merged: pr.merged,
-            user: User::from_model(&pr.user),
-            author_association: pr.author_association.to_string(),
-            labels: pr.labels.clone(),
-            head: PullRequestEnd::from_model(&pr.head),
-            base: PullRequestEnd::from_model(&pr.base),
-            html_url: pr.html_url.clone(),
-        }
     }
 }

@@ -1,16 +1,17 @@
-//! Version 2, written today: `version: 2`, then the event, the launch and the pull request
-//! with version 1's names and meaning (the event's parts are version 1's types), but only
-//! what rendering reads, and the trigger typed: a pull request's, an issue's or a
-//! release's action is one of those a trigger in services.yaml can name. Issue and release
-//! subjects may carry the exact commit (`sha`). Frozen once released, like every version:
-//! a change of form is a version 3 beside it. `tests/fixtures/agentruns/v1alpha1-source-v2/`
-//! holds runs in this form, and a test checks the intake still writes exactly them.
+//! Version 2: `version: 2`, then the event, the launch and the pull request with version
+//! 1's names and meaning (the event's parts are version 1's types), but only what rendering
+//! reads, and the trigger typed: a pull request's, an issue's or a release's action is one
+//! of those a trigger in services.yaml can name. Issue and release subjects may carry the
+//! exact commit (`sha`). The reader of this version, frozen once released like every
+//! version's: a change of form is a version 3 beside it. What the intake writes today
+//! (this version's form) is `record.rs`'s, the one writer.
+//! `tests/fixtures/agentruns/v1alpha1-source-v2/` holds runs in this form, and a test
+//! checks the intake still writes exactly them.
 
 use serde::{Deserialize, Serialize};
 
 use super::v1::{PullRequest, WebhookEvent, some_value, value};
 use super::{RunSource, SourceError};
-use crate::config;
 use crate::plan;
 
 pub const VERSION: u64 = 2;
@@ -88,7 +89,7 @@ pub enum Subject {
 
 /// An action as GitHub spells it, one of a closed list.
 macro_rules! action {
-    ($(#[$meta:meta])* $name:ident / $event:literal { $($variant:ident => $text:literal),+ $(,)? }) => {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
         $(#[$meta])*
         #[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
         pub enum $name {
@@ -97,22 +98,11 @@ macro_rules! action {
 
         impl $name {
             /// Every action of the list.
-            #[cfg(test)]
-            const ALL: &[$name] = &[$($name::$variant),+];
+            pub const ALL: &[$name] = &[$($name::$variant),+];
 
             pub fn as_str(self) -> &'static str {
                 match self {
                     $($name::$variant => $text,)+
-                }
-            }
-
-            fn parse(text: &str) -> Result<$name, SourceError> {
-                match text {
-                    $($text => Ok($name::$variant),)+
-                    other => Err(SourceError::ActionNotStored {
-                        event: $event,
-                        action: other.to_owned(),
-                    }),
                 }
             }
         }
@@ -121,7 +111,7 @@ macro_rules! action {
 
 action!(
     /// The `pull_request` actions a trigger can name.
-    PullRequestAction / "pull_request" {
+    PullRequestAction {
         Opened => "opened",
         Synchronize => "synchronize",
         Reopened => "reopened",
@@ -134,7 +124,7 @@ action!(
 
 action!(
     /// The `issues` actions a trigger can name.
-    IssuesAction / "issues" {
+    IssuesAction {
         Opened => "opened",
         Labeled => "labeled",
         Edited => "edited",
@@ -144,7 +134,7 @@ action!(
 
 action!(
     /// The `release` actions a trigger can name.
-    ReleaseAction / "release" {
+    ReleaseAction {
         Published => "published",
         Created => "created",
         Released => "released",
@@ -152,106 +142,7 @@ action!(
     }
 );
 
-/// The actions a trigger in services.yaml names are exactly those this version stores: each
-/// list converts to the other by a match with no catch-all, so an action added to
-/// `config`'s list (`closed` to `IssuesAction`) does not compile until a version can store
-/// it (a version 3: this one is frozen), nor one added here until `config` names it
-/// (outside review 12, R8: nothing tied them, and a launch on an action this version could
-/// not store failed at every delivery). The spellings are held equal by a test.
-macro_rules! same_actions {
-    ($config:ident <=> $stored:ident { $($variant:ident),+ $(,)? }) => {
-        impl From<config::$config> for $stored {
-            fn from(action: config::$config) -> $stored {
-                match action {
-                    $(config::$config::$variant => $stored::$variant,)+
-                }
-            }
-        }
-
-        impl From<$stored> for config::$config {
-            fn from(action: $stored) -> config::$config {
-                match action {
-                    $($stored::$variant => config::$config::$variant,)+
-                }
-            }
-        }
-    };
-}
-
-same_actions!(PullRequestAction <=> PullRequestAction {
-    Opened,
-    Synchronize,
-    Reopened,
-    ReadyForReview,
-    Labeled,
-    Edited,
-    Closed,
-});
-same_actions!(IssuesAction <=> IssuesAction {
-    Opened,
-    Labeled,
-    Edited,
-    Reopened,
-});
-same_actions!(ReleaseAction <=> ReleaseAction {
-    Published,
-    Created,
-    Released,
-    Prereleased,
-});
-
 impl Source {
-    /// The internal model in this version's form. Fails only on a trigger action no trigger
-    /// in services.yaml can name (the planner never launches on one).
-    pub fn from_model(source: &RunSource) -> Result<Source, SourceError> {
-        let launch = &source.launch;
-        Ok(Source {
-            version: VERSION,
-            event: WebhookEvent::from_model(&source.event),
-            launch: Launch {
-                agent: launch.agent.to_string(),
-                run_name: launch.run_name.clone(),
-                trigger: match &launch.trigger {
-                    plan::Trigger::PullRequest { action } => Trigger::PullRequest {
-                        action: PullRequestAction::parse(action.as_str())?,
-                    },
-                    plan::Trigger::Issues { action } => Trigger::Issues {
-                        action: IssuesAction::parse(action.as_str())?,
-                    },
-                    plan::Trigger::Comment { verb, comment_id } => Trigger::Comment {
-                        verb: verb.clone(),
-                        comment_id: *comment_id,
-                    },
-                    plan::Trigger::Push => Trigger::Push,
-                    plan::Trigger::Release { action } => Trigger::Release {
-                        action: ReleaseAction::parse(action.as_str())?,
-                    },
-                },
-                task: launch.task.clone(),
-                requested_by: launch.requested_by.clone(),
-                subject: match &launch.subject {
-                    plan::Subject::PullRequest { number, head_sha } => Subject::PullRequest {
-                        number: *number,
-                        head_sha: head_sha.as_ref().map(|s| s.to_string()),
-                    },
-                    plan::Subject::Issue { number, sha } => Subject::Issue {
-                        number: *number,
-                        sha: sha.as_ref().map(|s| s.to_string()),
-                    },
-                    plan::Subject::Ref { git_ref, sha } => Subject::Ref {
-                        git_ref: git_ref.clone(),
-                        sha: sha.to_string(),
-                    },
-                    plan::Subject::Release { tag, sha } => Subject::Release {
-                        tag: tag.clone(),
-                        sha: sha.as_ref().map(|s| s.to_string()),
-                    },
-                },
-            },
-            pull_request: source.pull_request.as_ref().map(PullRequest::from_model),
-        })
-    }
-
     pub fn into_model(self) -> Result<RunSource, SourceError> {
         let launch = self.launch;
         Ok(RunSource {
@@ -300,54 +191,5 @@ impl Source {
                 .map(|pr| pr.into_model(VERSION))
                 .transpose()?,
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn actions_are_stored_as_github_spells_them_and_only_those_a_trigger_names() {
-        assert!(matches!(
-            PullRequestAction::parse("ready_for_review"),
-            Ok(PullRequestAction::ReadyForReview)
-        ));
-        assert_eq!(
-            serde_json::to_value(PullRequestAction::ReadyForReview).expect("JSON"),
-            "ready_for_review"
-        );
-        assert_eq!(
-            IssuesAction::parse("closed").map_err(|e| e.to_string()),
-            Err(
-                "cannot record the run: the issues action `closed` is not one a trigger names"
-                    .to_string()
-            )
-        );
-        assert!(matches!(
-            ReleaseAction::parse("published"),
-            Ok(ReleaseAction::Published)
-        ));
-    }
-
-    /// An action converts to services.yaml's of the same spelling and back (the lists are
-    /// the same by the conversions, which have no catch-all; this holds their spellings).
-    #[test]
-    fn the_stored_actions_are_those_services_yaml_names_spelled_alike() {
-        for &stored in PullRequestAction::ALL {
-            let named = config::PullRequestAction::from(stored);
-            assert_eq!(named.as_str(), stored.as_str());
-            assert_eq!(PullRequestAction::from(named), stored);
-        }
-        for &stored in IssuesAction::ALL {
-            let named = config::IssuesAction::from(stored);
-            assert_eq!(named.as_str(), stored.as_str());
-            assert_eq!(IssuesAction::from(named), stored);
-        }
-        for &stored in ReleaseAction::ALL {
-            let named = config::ReleaseAction::from(stored);
-            assert_eq!(named.as_str(), stored.as_str());
-            assert_eq!(ReleaseAction::from(named), stored);
-        }
     }
 }
