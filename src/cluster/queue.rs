@@ -2,14 +2,17 @@
 //! services.yaml's `limits`, and how many wait ahead of each one that may not. Pure: the
 //! controller gathers the runs from its store (the `runs list` command from a listing).
 //!
-//! Runs are taken in request order (`spec.requestedAt`, else the creation time, then the
-//! name: stored fields, so a restarted controller keeps the order). Each waiting run in
-//! turn starts when its repository and the whole are under their limits, and takes its
-//! place; a run its concurrency group holds back takes none and blocks no one. A run held
-//! by its repository's limit does not hold back other repositories' runs: the queue is
-//! fair between repositories and first come, first served within one.
+//! A place that frees goes to the repositories in turn (see [`verdicts`]): the one with the
+//! fewest runs holding places, then the one served longest ago, then the one whose first
+//! waiting run was asked for first. Within a repository runs are taken in request order
+//! (`spec.requestedAt`, else the creation time, then the name). All of it is read from the
+//! runs (their launch times included), so a restarted controller keeps the order. A run
+//! its concurrency group holds back takes no place and blocks no one; a run held by its
+//! repository's limit does not hold back other repositories' runs, and a repository with a
+//! backlog takes one place in turn, not every place that frees (review 15b, B3).
 
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::num::NonZeroU32;
 
 use k8s_openapi::jiff::Timestamp;
@@ -27,6 +30,9 @@ pub struct Entry<'a> {
     /// Its name (with its namespace first, so that names of several namespaces order too).
     pub name: (&'a str, &'a str),
     pub state: State,
+    /// When it was last launched (its `Launched` condition), finished or not: when its
+    /// repository was last served.
+    pub launched: Option<Timestamp>,
 }
 
 /// Where a run stands.
@@ -140,67 +146,107 @@ pub fn place(message: &str) -> &str {
 }
 
 /// The verdict on every waiting run, by its index in `entries`, in request order.
+///
+/// Places free to runs of the repositories in turn: the next goes to the repository with
+/// the fewest runs holding places, then to the one served longest ago (its last launch,
+/// from its runs, finished ones included: never served comes first), then to the one whose
+/// first waiting run was asked for first; within a repository, in request order. A
+/// repository with a backlog thus takes one place in turn, not every place that frees.
 pub fn verdicts(limits: Limits, entries: &[Entry<'_>]) -> Vec<(usize, Turn)> {
-    let mut running = 0u32;
-    // One repository, whatever the case its runs' names were stored in (`RepoKey`).
-    let mut per_repository: HashMap<RepoKey, u32> = HashMap::new();
-    for e in entries.iter().filter(|e| e.state == State::Holding) {
-        running += 1;
-        *per_repository
-            .entry(RepoKey::of_stored(e.repository))
-            .or_default() += 1;
+    /// A repository's share of the queue.
+    #[derive(Default)]
+    struct Repository {
+        /// Its runs holding places.
+        holding: u32,
+        /// Its last launch (see [`Entry::launched`]).
+        served: Option<Timestamp>,
+        /// Its waiting runs (not held back by their group), in request order.
+        waiting: Vec<usize>,
+        /// How many of them start.
+        starting: usize,
     }
-    let mut waiting: Vec<usize> = entries
-        .iter()
-        .enumerate()
-        .filter(|(_, e)| matches!(e.state, State::Waiting { .. }))
-        .map(|(i, _)| i)
-        .collect();
-    waiting.sort_by_key(|&i| (entries[i].requested, entries[i].name));
-
     let over = |n: u32, limit: Option<NonZeroU32>| limit.is_some_and(|l| n >= l.get());
-    let mut held_in_all = 0usize;
-    let mut held_in: HashMap<RepoKey, usize> = HashMap::new();
-    let mut out = Vec::with_capacity(waiting.len());
-    for i in waiting {
-        let e = &entries[i];
-        let verdict = if e.state
-            == (State::Waiting {
-                group_blocked: true,
-            }) {
-            Turn::Group
-        } else {
-            let repository = RepoKey::of_stored(e.repository);
-            let mine = per_repository.get(&repository).copied().unwrap_or(0);
-            let behind = held_in.entry(repository.clone()).or_default();
-            if over(mine, limits.per_repository) {
-                let ahead = *behind;
-                *behind += 1;
-                Turn::Wait {
-                    ahead,
-                    held: Held::Repository {
-                        limit: limits.per_repository.map_or(0, NonZeroU32::get),
-                        repository: e.repository.to_string(),
-                    },
-                }
-            } else if over(running, limits.running) {
-                let ahead = held_in_all;
-                held_in_all += 1;
-                *behind += 1;
-                Turn::Wait {
-                    ahead,
-                    held: Held::Running {
-                        limit: limits.running.map_or(0, NonZeroU32::get),
-                    },
-                }
-            } else {
-                running += 1;
-                *per_repository.entry(repository).or_default() += 1;
-                Turn::Start
-            }
+    let mut running = 0u32;
+    let mut out = Vec::new();
+    // One repository, whatever the case its runs' names were stored in (`RepoKey`).
+    let mut index: HashMap<RepoKey, usize> = HashMap::new();
+    let mut repositories: Vec<Repository> = Vec::new();
+    for (i, e) in entries.iter().enumerate() {
+        let at = *index
+            .entry(RepoKey::of_stored(e.repository))
+            .or_insert_with(|| {
+                repositories.push(Repository::default());
+                repositories.len() - 1
+            });
+        let repository = &mut repositories[at];
+        // A place held with no launch time yet (a launch claimed) was taken just now.
+        let served = match e.state {
+            State::Holding => Some(e.launched.unwrap_or(Timestamp::MAX)),
+            _ => e.launched,
         };
-        out.push((i, verdict));
+        repository.served = repository.served.max(served);
+        match e.state {
+            State::Holding => {
+                running += 1;
+                repository.holding += 1;
+            }
+            State::Waiting {
+                group_blocked: true,
+            } => out.push((i, Turn::Group)),
+            State::Waiting { .. } => repository.waiting.push(i),
+            State::Out => {}
+        }
     }
+    let order = |i: usize| (entries[i].requested, entries[i].name);
+    // The repositories that may start their next run, by whose turn it is.
+    let turn = |r: &Repository, at: usize| {
+        let next = *r.waiting.get(r.starting)?;
+        (!over(r.holding, limits.per_repository))
+            .then(|| Reverse((r.holding, r.served, order(next), at)))
+    };
+    let mut turns = BinaryHeap::new();
+    for (at, repository) in repositories.iter_mut().enumerate() {
+        repository.waiting.sort_by_key(|&i| order(i));
+        turns.extend(turn(repository, at));
+    }
+    while !over(running, limits.running)
+        && let Some(Reverse((_, _, _, at))) = turns.pop()
+    {
+        let repository = &mut repositories[at];
+        out.push((repository.waiting[repository.starting], Turn::Start));
+        repository.starting += 1;
+        repository.holding += 1;
+        repository.served = Some(Timestamp::MAX);
+        running += 1;
+        turns.extend(turn(repository, at));
+    }
+    // The others wait: for the running limit while their repository has room for them,
+    // for their repository's limit behind that.
+    let mut held_by_running = Vec::new();
+    for repository in &repositories {
+        let room = limits.per_repository.map_or(usize::MAX, |l| {
+            l.get().saturating_sub(repository.holding) as usize
+        });
+        for (ahead, &i) in repository.waiting[repository.starting..].iter().enumerate() {
+            if ahead < room {
+                held_by_running.push(i);
+            } else {
+                let held = Held::Repository {
+                    limit: limits.per_repository.map_or(0, NonZeroU32::get),
+                    repository: entries[i].repository.to_string(),
+                };
+                out.push((i, Turn::Wait { ahead, held }));
+            }
+        }
+    }
+    held_by_running.sort_by_key(|&i| order(i));
+    for (ahead, i) in held_by_running.into_iter().enumerate() {
+        let held = Held::Running {
+            limit: limits.running.map_or(0, NonZeroU32::get),
+        };
+        out.push((i, Turn::Wait { ahead, held }));
+    }
+    out.sort_by_key(|&(i, _)| order(i));
     out
 }
 
@@ -230,6 +276,7 @@ struct Seen {
     repository: String,
     requested: Timestamp,
     state: State,
+    launched: Option<Timestamp>,
 }
 
 impl Table {
@@ -252,6 +299,7 @@ impl Table {
                     repository: e.repository.to_owned(),
                     requested: e.requested,
                     state: e.state,
+                    launched: e.launched,
                 };
                 (key(e), (seen, verdict))
             })
@@ -278,7 +326,8 @@ impl Table {
             .get(&(entry.name.0.to_owned(), entry.name.1.to_owned()))?;
         let same = seen.repository == entry.repository
             && seen.requested == entry.requested
-            && seen.state == entry.state;
+            && seen.state == entry.state
+            && seen.launched == entry.launched;
         if !same {
             return None;
         }
@@ -340,6 +389,10 @@ fn launched(run: &AgentRun) -> bool {
         .is_some_and(|s| s.pod_name.is_some() || s.job_name.is_some())
 }
 
+fn launched_at(run: &AgentRun) -> Option<Timestamp> {
+    run.status.as_ref().and_then(super::decide::launched_at)
+}
+
 fn phase(run: &AgentRun) -> Option<Phase> {
     run.status.as_ref().and_then(|s| s.phase.clone())
 }
@@ -369,6 +422,7 @@ pub struct QueuedRun<'a> {
     group: Option<&'a str>,
     cancel_in_progress: bool,
     state: State,
+    launched: Option<Timestamp>,
 }
 
 /// The facts of `run` the queue reads (claims aside).
@@ -379,6 +433,7 @@ pub fn facts(run: &AgentRun) -> QueuedRun<'_> {
         group: run.spec.concurrency_group.as_deref(),
         cancel_in_progress: run.spec.cancel_in_progress,
         state: state(run, false),
+        launched: launched_at(run),
     }
 }
 
@@ -395,6 +450,7 @@ pub fn entries<'a>(runs: &[&'a AgentRun], claimed: impl Fn(&AgentRun) -> bool) -
                 run.metadata.name.as_deref().unwrap_or_default(),
             ),
             state: state(run, claimed(run)),
+            launched: launched_at(run),
         })
         .collect();
     let groups: Vec<Option<(&str, &str, bool)>> = runs
@@ -479,6 +535,7 @@ mod tests {
             requested: t(&format!("2026-12-03T10:00:{at:02}Z")),
             name: ("ns", name),
             state,
+            launched: None,
         }
     }
 
@@ -616,6 +673,115 @@ mod tests {
         );
     }
 
+    /// `entry` launched at second `at` (it has been served then).
+    fn served<'a>(entry: Entry<'a>, at: u32) -> Entry<'a> {
+        Entry {
+            launched: Some(t(&format!("2026-12-03T11:00:{at:02}Z"))),
+            ..entry
+        }
+    }
+
+    #[test]
+    fn a_freed_place_goes_to_a_repository_not_served_yet_before_a_backlog_asked_for_earlier() {
+        // Review 15b, B3: limits 2/1; o/x1 and o/x2 each keep a backlog of five, asked for
+        // before the victim's run. x1's running run has just ended. Before, the place went
+        // to x1's next run (first come, first served across repositories), and the victim
+        // waited for both backlogs.
+        let names: Vec<(String, String)> = (1..=5)
+            .map(|i| (format!("x1-{i}"), format!("x2-{i}")))
+            .collect();
+        let mut runs = vec![
+            served(e("x1-0", "o/x1", 0, State::Out), 1),
+            served(e("x2-0", "o/x2", 0, HOLD), 2),
+        ];
+        for (i, (x1, x2)) in names.iter().enumerate() {
+            let at = 1 + 2 * i as u32;
+            runs.push(e(x1, "o/x1", at, WAIT));
+            runs.push(e(x2, "o/x2", at + 1, WAIT));
+        }
+        runs.push(e("victim", "o/victim", 30, WAIT));
+        let verdicts = named(&runs, limits(2, 1));
+        let starting: Vec<&str> = verdicts
+            .iter()
+            .filter(|(_, v)| *v == Turn::Start)
+            .map(|(n, _)| n.as_str())
+            .collect();
+        assert_eq!(starting, ["victim"]);
+        // x1 has room for one run: it waits for the running limit; the rest of each backlog
+        // for its repository's.
+        assert!(matches!(
+            verdicts[0],
+            (ref n, Turn::Wait { held: Held::Running { limit: 2 }, .. }) if n == "x1-1"
+        ));
+        assert_eq!(verdicts[1], ("x2-1".into(), repo_wait(0, 1, "o/x2")));
+        assert_eq!(verdicts[2], ("x1-2".into(), repo_wait(1, 1, "o/x1")));
+    }
+
+    #[test]
+    fn repositories_with_backlogs_take_places_in_turn_as_they_free() {
+        // One place; o/a and o/b each asked for five runs before o/v asked for one. Each
+        // time the running run ends, the queue is worked out again from the runs.
+        let mut runs: Vec<Entry<'_>> = Vec::new();
+        let names: Vec<String> = (0..5)
+            .flat_map(|i| [format!("a{i}"), format!("b{i}")])
+            .collect();
+        for (i, name) in names.iter().enumerate() {
+            let repo = if name.starts_with('a') { "o/a" } else { "o/b" };
+            runs.push(e(name, repo, i as u32, WAIT));
+        }
+        runs.push(e("v0", "o/v", 30, WAIT));
+        let mut started = Vec::new();
+        for second in 0..11 {
+            for run in runs.iter_mut().filter(|r| r.state == HOLD) {
+                run.state = State::Out;
+            }
+            let (i, _) = verdicts(limits(1, 0), &runs)
+                .into_iter()
+                .find(|(_, v)| *v == Turn::Start)
+                .expect("one run starts");
+            runs[i] = served(
+                Entry {
+                    state: HOLD,
+                    ..runs[i]
+                },
+                second,
+            );
+            started.push(runs[i].name.1);
+        }
+        assert_eq!(
+            started,
+            [
+                "a0", "b0", "v0", "a1", "b1", "a2", "b2", "a3", "b3", "a4", "b4"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_repository_holding_fewer_places_goes_first_whoever_was_served_last() {
+        // Three places; o/a holds two, o/b one that it was given last. o/b goes next.
+        let runs = [
+            served(e("a1", "o/a", 1, HOLD), 1),
+            served(e("a2", "o/a", 2, HOLD), 2),
+            served(e("b1", "o/b", 3, HOLD), 3),
+            e("a3", "o/a", 4, WAIT),
+            e("b2", "o/b", 5, WAIT),
+        ];
+        let l = limits(4, 0);
+        assert_eq!(
+            named(&runs, l),
+            [
+                (
+                    "a3".into(),
+                    Turn::Wait {
+                        ahead: 0,
+                        held: Held::Running { limit: 4 }
+                    }
+                ),
+                ("b2".into(), Turn::Start),
+            ]
+        );
+    }
+
     #[test]
     fn equal_request_times_order_by_name_and_finished_or_cancelled_runs_are_out() {
         let runs = [
@@ -744,7 +910,7 @@ mod tests {
         /// not held back by its group.
         #[test]
         fn the_table_agrees_with_the_queue_worked_out_for_each_run(
-            runs in proptest::collection::vec((0u8..4, 0u32..30, 0u8..4), 0..40),
+            runs in proptest::collection::vec((0u8..4, 0u32..30, 0u8..4, 0u32..4), 0..40),
             running in 0u32..6,
             per_repository in 0u32..4,
         ) {
@@ -753,14 +919,16 @@ mod tests {
             let entries: Vec<Entry<'_>> = runs
                 .iter()
                 .zip(&names)
-                .map(|(&(repo, at, state), name)| {
+                .map(|(&(repo, at, state, launched), name)| {
                     let state = match state {
                         0 => HOLD,
                         1 => State::Out,
                         2 => State::Waiting { group_blocked: true },
                         _ => WAIT,
                     };
-                    e(name, REPOS[usize::from(repo)], at % 60, state)
+                    let entry = e(name, REPOS[usize::from(repo)], at % 60, state);
+                    // Never launched, or at one of three seconds.
+                    if launched == 0 { entry } else { served(entry, launched) }
                 })
                 .collect();
             let l = limits(running, per_repository);

@@ -287,3 +287,41 @@ async fn runs_recorded_all_at_once_never_take_more_places_than_the_limit() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_repository_with_a_backlog_takes_one_freed_place_in_turn_not_every_one() {
+    // Review 15b, B3: the writers of two repositories each keep a backlog of five behind
+    // their running run, asked for before another repository's one command. Before, the
+    // queue went by request time across repositories: every freed place went to the
+    // backlogs, and the victim waited for all ten of them.
+    timed(async {
+        let (cluster, _dir) = cluster_with("{ running: 2, per_repository: 1 }").await;
+        command(&cluster, "x1-0", "org/x1", 1).await;
+        cluster.wait_phase("x1-0", Phase::Running).await;
+        command(&cluster, "x2-0", "org/x2", 2).await;
+        cluster.wait_phase("x2-0", Phase::Running).await;
+        for i in 1..=5u32 {
+            command(&cluster, &format!("x1-{i}"), "org/x1", 2 + 2 * i).await;
+            command(&cluster, &format!("x2-{i}"), "org/x2", 3 + 2 * i).await;
+        }
+        command(&cluster, "victim", "org/victim", 30).await;
+        cluster.wait_phase("victim", Phase::Queued).await;
+
+        // The first place that frees is the victim's.
+        ends(&cluster, "x1-0").await;
+        cluster.wait_phase("victim", Phase::Running).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        for i in 1..=5 {
+            for repo in ["x1", "x2"] {
+                let name = format!("{repo}-{i}");
+                assert_eq!(phase(&cluster, &name).await, Some(Phase::Queued), "{name}");
+            }
+        }
+
+        // Then the backlogs take turns: x2's run ends, and x1 (served longer ago) goes next.
+        ends(&cluster, "x2-0").await;
+        cluster.wait_phase("x1-1", Phase::Running).await;
+        assert_eq!(phase(&cluster, "x2-1").await, Some(Phase::Queued));
+    })
+    .await;
+}
