@@ -124,23 +124,41 @@ pub enum Turn {
     Start,
     /// Its concurrency group holds it back.
     Group,
-    /// A limit holds it, with `ahead` runs held by the same limit before it.
+    /// A limit holds it, with `ahead` runs of its repository waiting before it: those the
+    /// queue starts before it (it serves repositories in turn, so other repositories' runs
+    /// may start first too, and are not counted: see [`message`]).
     Wait { ahead: usize, held: Held },
+}
+
+/// Where a run a limit holds stands: its repository's runs waiting ahead of it, and the
+/// limit that holds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Place {
+    pub ahead: usize,
+    pub by: HeldBy,
 }
 
 /// How a run's status message begins while a limit holds it.
 const WAITING: &str = "queued: ";
 
-/// `queued: 3 ahead (limit: 3 running in my-org/api)`: the status message of a run a limit
-/// holds, with `ahead` runs before it; `limit` is what its `Queued` condition says
-/// ([`Held::note`]). The one place that spells it: the controller writes it, `runs list`
-/// writes it again with the place worked out afresh, and [`place`] reads it back.
-pub fn message(ahead: usize, limit: &str) -> String {
-    format!("{WAITING}{ahead} ahead ({limit})")
+/// `queued: 3 ahead (limit: 3 running in my-org/api)`, `queued: 0 ahead in this repository
+/// (limit: 20 running)`: the status message of a run a limit holds, at `place`; `limit` is
+/// what its `Queued` condition says ([`Held::note`]). Only the run's own repository's runs
+/// are counted, whichever limit holds it: the message reaches the check runs of public
+/// repositories, and must not tell how busy other repositories are (review 15b, B6). The
+/// one place that spells it: the controller writes it, `runs list` writes it again with the
+/// place worked out afresh, and [`place`] reads it back.
+pub fn message(place: Place, limit: &str) -> String {
+    let Place { ahead, by } = place;
+    match by {
+        HeldBy::Repository => format!("{WAITING}{ahead} ahead ({limit})"),
+        HeldBy::Running => format!("{WAITING}{ahead} ahead in this repository ({limit})"),
+    }
 }
 
-/// Where a run a limit holds stands, from the status message [`message`] wrote:
-/// `3 ahead (limit: 3 running in my-org/api)`; a message written otherwise, whole.
+/// Where a run a limit holds stands, as words for its check run, from the status message
+/// [`message`] wrote: `3 ahead (limit: 3 running in my-org/api)`; a message written
+/// otherwise, whole.
 pub fn place(message: &str) -> &str {
     message.strip_prefix(WAITING).unwrap_or(message)
 }
@@ -220,31 +238,25 @@ pub fn verdicts(limits: Limits, entries: &[Entry<'_>]) -> Vec<(usize, Turn)> {
         running += 1;
         turns.extend(turn(repository, at));
     }
-    // The others wait: for the running limit while their repository has room for them,
-    // for their repository's limit behind that.
-    let mut held_by_running = Vec::new();
+    // The others wait, behind their repository's runs before them: for the running limit
+    // while their repository has room for them, for their repository's limit behind that.
     for repository in &repositories {
         let room = limits.per_repository.map_or(usize::MAX, |l| {
             l.get().saturating_sub(repository.holding) as usize
         });
         for (ahead, &i) in repository.waiting[repository.starting..].iter().enumerate() {
-            if ahead < room {
-                held_by_running.push(i);
+            let held = if ahead < room {
+                Held::Running {
+                    limit: limits.running.map_or(0, NonZeroU32::get),
+                }
             } else {
-                let held = Held::Repository {
+                Held::Repository {
                     limit: limits.per_repository.map_or(0, NonZeroU32::get),
                     repository: entries[i].repository.to_string(),
-                };
-                out.push((i, Turn::Wait { ahead, held }));
-            }
+                }
+            };
+            out.push((i, Turn::Wait { ahead, held }));
         }
-    }
-    held_by_running.sort_by_key(|&i| order(i));
-    for (ahead, i) in held_by_running.into_iter().enumerate() {
-        let held = Held::Running {
-            limit: limits.running.map_or(0, NonZeroU32::get),
-        };
-        out.push((i, Turn::Wait { ahead, held }));
     }
     out.sort_by_key(|&(i, _)| order(i));
     out
@@ -476,12 +488,11 @@ pub fn entries<'a>(runs: &[&'a AgentRun], claimed: impl Fn(&AgentRun) -> bool) -
     entries
 }
 
-/// How many runs wait ahead of each run of `runs` that a limit holds (`None` for the
-/// others), worked out from the runs alone, without the limits: those a limit holds too,
-/// asked for before it, and held by the same limit (the running limit), or of the same
-/// repository (its repository's limit). What `runs list` shows: the stored message gives the
-/// place when the run began to wait.
-pub fn places(runs: &[&AgentRun]) -> Vec<Option<usize>> {
+/// Where each run of `runs` that a limit holds stands (`None` for the others), worked out
+/// from the runs alone, without the limits: the runs of its repository a limit holds too,
+/// asked for before it (as [`verdicts`] counts them). What `runs list` shows: the stored
+/// message gives the place when the run began to wait.
+pub fn places(runs: &[&AgentRun]) -> Vec<Option<Place>> {
     let held = |run: &AgentRun| -> Option<HeldBy> {
         if phase(run) != Some(Phase::Queued) || run.spec.cancel.is_some() || launched(run) {
             return None;
@@ -493,22 +504,15 @@ pub fn places(runs: &[&AgentRun]) -> Vec<Option<usize>> {
     let order = |run: &AgentRun| (requested(run), run.metadata.name.clone());
     runs.iter()
         .map(|run| {
-            let reason = held(run)?;
+            let by = held(run)?;
             let me = order(run);
-            Some(
-                runs.iter()
-                    .filter(|other| {
-                        held(other).is_some_and(|by| {
-                            if reason == HeldBy::Running {
-                                by == HeldBy::Running
-                            } else {
-                                RepoKey::of_stored(&other.spec.repository).is(&run.spec.repository)
-                            }
-                        })
-                    })
-                    .filter(|other| order(other) < me)
-                    .count(),
-            )
+            let repository = RepoKey::of_stored(&run.spec.repository);
+            let ahead = runs
+                .iter()
+                .filter(|other| held(other).is_some() && order(other) < me)
+                .filter(|other| repository.is(&other.spec.repository))
+                .count();
+            Some(Place { ahead, by })
         })
         .collect()
 }
@@ -625,31 +629,28 @@ mod tests {
     }
 
     #[test]
-    fn the_running_limit_counts_places_across_repositories_and_keeps_order() {
+    fn the_running_limit_counts_places_across_repositories_and_each_run_its_own_repositorys_ahead()
+    {
         let runs = [
             e("a1", "o/a", 1, HOLD),
             e("b1", "o/b", 2, WAIT),
             e("c1", "o/c", 3, WAIT),
             e("a2", "o/a", 4, WAIT),
+            e("a3", "o/a", 5, WAIT),
         ];
+        let running = |ahead| Turn::Wait {
+            ahead,
+            held: Held::Running { limit: 2 },
+        };
+        // a2 waits behind c1 too, but it is told only of its own repository's runs ahead
+        // (none; a3 has a2): review 15b, B6.
         assert_eq!(
             named(&runs, limits(2, 0)),
             [
                 ("b1".into(), Turn::Start),
-                (
-                    "c1".into(),
-                    Turn::Wait {
-                        ahead: 0,
-                        held: Held::Running { limit: 2 }
-                    }
-                ),
-                (
-                    "a2".into(),
-                    Turn::Wait {
-                        ahead: 1,
-                        held: Held::Running { limit: 2 }
-                    }
-                ),
+                ("c1".into(), running(0)),
+                ("a2".into(), running(0)),
+                ("a3".into(), running(1)),
             ]
         );
     }
@@ -854,12 +855,20 @@ mod tests {
             limit: 3,
             repository: "my-org/api".into(),
         };
-        let written = message(3, &held.note());
+        let at = |ahead, by| Place { ahead, by };
+        let written = message(at(3, HeldBy::Repository), &held.note());
         assert_eq!(written, "queued: 3 ahead (limit: 3 running in my-org/api)");
         assert_eq!(place(&written), "3 ahead (limit: 3 running in my-org/api)");
+        // Held by the running limit, it counts only its own repository's runs ahead, and
+        // says so (review 15b, B6: the words reach public repositories' check runs).
+        let written = message(at(0, HeldBy::Running), &Held::Running { limit: 20 }.note());
         assert_eq!(
-            message(0, &Held::Running { limit: 20 }.note()),
-            "queued: 0 ahead (limit: 20 running)"
+            written,
+            "queued: 0 ahead in this repository (limit: 20 running)"
+        );
+        assert_eq!(
+            place(&written),
+            "0 ahead in this repository (limit: 20 running)"
         );
         assert_eq!(place("held by hand"), "held by hand");
     }
@@ -980,9 +989,20 @@ mod tests {
             run("b2", "o/b", 6, Some(REPOSITORY_LIMIT)),
         ];
         let listed: Vec<&AgentRun> = runs.iter().collect();
-        // a3 waits behind a2 (its repository's); b1 behind a2 (the running limit's); b2
-        // behind b1 (its repository's).
-        assert_eq!(places(&listed), [None, Some(1), Some(0), Some(1), Some(1)]);
+        let at = |ahead, by| Some(Place { ahead, by });
+        // Only a run's own repository's runs count, whichever limit holds it: a3 waits
+        // behind a2, b2 behind b1; a2 and b1 behind none of theirs (before review 15b, B6,
+        // b1 counted a2, of another repository, ahead of it).
+        assert_eq!(
+            places(&listed),
+            [
+                None,
+                at(1, HeldBy::Repository),
+                at(0, HeldBy::Running),
+                at(0, HeldBy::Running),
+                at(1, HeldBy::Repository)
+            ]
+        );
 
         // One repository, whatever the case its runs were recorded in: b2 waits behind b1.
         let runs = [
@@ -990,18 +1010,20 @@ mod tests {
             run("b2", "O/B", 6, Some(REPOSITORY_LIMIT)),
         ];
         let listed: Vec<&AgentRun> = runs.iter().collect();
-        assert_eq!(places(&listed), [Some(0), Some(1)]);
+        assert_eq!(
+            places(&listed),
+            [at(0, HeldBy::Repository), at(1, HeldBy::Repository)]
+        );
+
+        // A run cancelled while it waits is out: a3 moves up.
+        let mut cancelled = run("a2", "o/a", 3, Some(RUNNING_LIMIT));
+        cancelled.spec.cancel = Some("stopped".into());
         let runs = [
             run("a1", "o/a", 1, None),
             run("a3", "o/a", 5, Some(REPOSITORY_LIMIT)),
-            run("a2", "o/a", 3, Some(RUNNING_LIMIT)),
-            run("b1", "o/b", 4, Some(RUNNING_LIMIT)),
-            run("b2", "o/b", 6, Some(REPOSITORY_LIMIT)),
+            cancelled,
         ];
-
-        let mut cancelled = runs[2].clone();
-        cancelled.spec.cancel = Some("stopped".into());
-        let listed = [&runs[0], &runs[1], &cancelled, &runs[3]];
-        assert_eq!(places(&listed), [None, Some(0), None, Some(0)]);
+        let listed: Vec<&AgentRun> = runs.iter().collect();
+        assert_eq!(places(&listed), [None, at(0, HeldBy::Repository), None]);
     }
 }

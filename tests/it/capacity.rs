@@ -78,6 +78,12 @@ async fn command(cluster: &Cluster, name: &str, repository: &str, at: u32) {
         .unwrap_or_else(|e| panic!("record {name}: {e}"));
 }
 
+/// [`command`], and the run starts.
+async fn started(cluster: &Cluster, name: &str, repository: &str, at: u32) {
+    command(cluster, name, repository, at).await;
+    cluster.wait_phase(name, Phase::Running).await;
+}
+
 async fn ends(cluster: &Cluster, name: &str) {
     assert!(
         cluster
@@ -224,7 +230,7 @@ async fn the_running_limit_starts_runs_in_request_order_across_repositories_and_
         }
         assert_eq!(
             message(&cluster.run("fourth").await.expect("fourth")),
-            "queued: 2 ahead (limit: 1 running)"
+            "queued: 0 ahead in this repository (limit: 1 running)"
         );
 
         ends(&cluster, "first").await;
@@ -296,10 +302,8 @@ async fn a_repository_with_a_backlog_takes_one_freed_place_in_turn_not_every_one
     // backlogs, and the victim waited for all ten of them.
     timed(async {
         let (cluster, _dir) = cluster_with("{ running: 2, per_repository: 1 }").await;
-        command(&cluster, "x1-0", "org/x1", 1).await;
-        cluster.wait_phase("x1-0", Phase::Running).await;
-        command(&cluster, "x2-0", "org/x2", 2).await;
-        cluster.wait_phase("x2-0", Phase::Running).await;
+        started(&cluster, "x1-0", "org/x1", 1).await;
+        started(&cluster, "x2-0", "org/x2", 2).await;
         for i in 1..=5u32 {
             command(&cluster, &format!("x1-{i}"), "org/x1", 2 + 2 * i).await;
             command(&cluster, &format!("x2-{i}"), "org/x2", 3 + 2 * i).await;
@@ -322,6 +326,55 @@ async fn a_repository_with_a_backlog_takes_one_freed_place_in_turn_not_every_one
         ends(&cluster, "x2-0").await;
         cluster.wait_phase("x1-1", Phase::Running).await;
         assert_eq!(phase(&cluster, "x2-1").await, Some(Phase::Queued));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_waiting_run_is_told_only_its_own_repositorys_runs_ahead() {
+    // Review 15b, B6: the queued message reaches a public repository's check runs. Before,
+    // held by the running limit it counted every repository's waiting runs ("queued: 3
+    // ahead"), telling a stranger how busy private repositories were, and wrongly so once
+    // places go to repositories in turn.
+    timed(async {
+        let (cluster, _dir) = cluster_with("{ running: 1 }").await;
+        started(&cluster, "p0", "org/private", 1).await;
+        for i in 1..=3u32 {
+            command(&cluster, &format!("p{i}"), "org/private", 1 + i).await;
+        }
+        command(&cluster, "pub1", "org/public", 10).await;
+        command(&cluster, "pub2", "org/public", 11).await;
+        for name in ["p1", "p2", "p3", "pub2"] {
+            cluster.wait_phase(name, Phase::Queued).await;
+        }
+        let pub1 = cluster.wait_phase("pub1", Phase::Queued).await;
+        assert_eq!(
+            message(&pub1),
+            "queued: 0 ahead in this repository (limit: 1 running)"
+        );
+        assert_eq!(
+            message(&cluster.run("pub2").await.expect("pub2")),
+            "queued: 1 ahead in this repository (limit: 1 running)"
+        );
+        let table = runs_list(&cluster).await;
+        assert!(
+            line_of(&table, "pub1")
+                .contains("queued: 0 ahead in this repository (limit: 1 running)")
+                && line_of(&table, "p3")
+                    .contains("queued: 2 ahead in this repository (limit: 1 running)"),
+            "{table}"
+        );
+
+        // And it is so: the place p0 frees goes to org/public, not served yet.
+        ends(&cluster, "p0").await;
+        cluster.wait_phase("pub1", Phase::Running).await;
+        assert_eq!(phase(&cluster, "p1").await, Some(Phase::Queued));
+        let table = runs_list(&cluster).await;
+        assert!(
+            line_of(&table, "pub2")
+                .contains("queued: 0 ahead in this repository (limit: 1 running)"),
+            "{table}"
+        );
     })
     .await;
 }
