@@ -1,7 +1,8 @@
 //! Capacity (issue 15, item 3): services.yaml's `limits` against the real controller on the
-//! fake API server. Runs beyond a limit wait Queued in the order they were asked for, start
-//! as soon as a place frees (the controller is told, not left to its next look: its
-//! requeue here is an hour), and a repository at its limit never holds back another.
+//! fake API server. Runs beyond a limit wait Queued, start as soon as a place frees (the
+//! controller is told, not left to its next look: its requeue here is an hour), a place
+//! that frees goes to the repositories in turn (in request order within one), and a
+//! repository at its limit or with a backlog never holds back another.
 
 use crate::support;
 
@@ -221,7 +222,7 @@ async fn the_running_limit_starts_runs_in_request_order_across_repositories_and_
         cluster.wait_phase("first", Phase::Running).await;
 
         // Recorded in another order than they were asked for (as by two replicas of the
-        // intake): the queue goes by the request time.
+        // intake): among repositories not served yet, the queue goes by the request time.
         command(&cluster, "third", "org/c", 30).await;
         command(&cluster, "second", "org/b", 20).await;
         command(&cluster, "fourth", "org/a", 40).await;
