@@ -16,6 +16,7 @@ use kube::ResourceExt;
 
 use crate::agentrun::AgentRun;
 use crate::clock::{Clock, SystemClock};
+use crate::cluster::queue::Place;
 use crate::cluster::runs::{self as cluster_runs, Cancelled, Connection, RunFilter, RunsError};
 
 #[derive(Debug, Subcommand)]
@@ -287,7 +288,7 @@ pub fn table(runs: &[AgentRun], layout: Layout, now: Timestamp) -> String {
     align(&rows)
 }
 
-fn row(run: &AgentRun, place: Option<usize>, layout: Layout, now: Timestamp) -> Vec<String> {
+fn row(run: &AgentRun, place: Option<Place>, layout: Layout, now: Timestamp) -> Vec<String> {
     let spec = &run.spec;
     let status = run.status.clone().unwrap_or_default();
     let age = run
@@ -344,8 +345,9 @@ fn subject(run: &AgentRun) -> String {
 }
 
 /// The result of a finished run (`success: summary`), a pending cancel, where a run a
-/// limit holds stands (`place`: how many wait ahead of it now), or the status message.
-fn message(run: &AgentRun, place: Option<usize>) -> String {
+/// limit holds stands (`place`: how many of its repository's runs wait ahead of it now), or
+/// the status message.
+fn message(run: &AgentRun, place: Option<Place>) -> String {
     let status = run.status.as_ref();
     let finished = status
         .and_then(|s| s.phase.clone())
@@ -362,8 +364,8 @@ fn message(run: &AgentRun, place: Option<usize>) -> String {
             .iter()
             .find(|c| c.type_ == crate::cluster::queue::QUEUED)
     });
-    if let (Some(ahead), Some(limit)) = (place, limit) {
-        return crate::cluster::queue::message(ahead, &limit.message);
+    if let (Some(place), Some(limit)) = (place, limit) {
+        return crate::cluster::queue::message(place, &limit.message);
     }
     status.and_then(|s| s.message.clone()).unwrap_or_default()
 }

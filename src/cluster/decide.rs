@@ -372,7 +372,11 @@ fn wait_for_capacity(
         });
     status.phase = Some(Phase::Queued);
     if !same {
-        status.message = Some(queue::message(ahead, &note));
+        let place = queue::Place {
+            ahead,
+            by: held.by(),
+        };
+        status.message = Some(queue::message(place, &note));
         status.conditions.retain(|c| c.type_ != QUEUED);
         status.conditions.push(Condition {
             type_: QUEUED.into(),
@@ -826,7 +830,7 @@ pub(crate) mod tests {
         let moved = step.status.expect("a status");
         assert_eq!(
             moved.message.as_deref(),
-            Some("queued: 4 ahead (limit: 20 running)")
+            Some("queued: 4 ahead in this repository (limit: 20 running)")
         );
         assert_eq!(
             moved

@@ -2,14 +2,17 @@
 //! services.yaml's `limits`, and how many wait ahead of each one that may not. Pure: the
 //! controller gathers the runs from its store (the `runs list` command from a listing).
 //!
-//! Runs are taken in request order (`spec.requestedAt`, else the creation time, then the
-//! name: stored fields, so a restarted controller keeps the order). Each waiting run in
-//! turn starts when its repository and the whole are under their limits, and takes its
-//! place; a run its concurrency group holds back takes none and blocks no one. A run held
-//! by its repository's limit does not hold back other repositories' runs: the queue is
-//! fair between repositories and first come, first served within one.
+//! A place that frees goes to the repositories in turn (see [`verdicts`]): the one with the
+//! fewest runs holding places, then the one served longest ago, then the one whose first
+//! waiting run was asked for first. Within a repository runs are taken in request order
+//! (`spec.requestedAt`, else the creation time, then the name). All of it is read from the
+//! runs (their launch times included), so a restarted controller keeps the order. A run
+//! its concurrency group holds back takes no place and blocks no one; a run held by its
+//! repository's limit does not hold back other repositories' runs, and a repository with a
+//! backlog takes one place in turn, not every place that frees (review 15b, B3).
 
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::num::NonZeroU32;
 
 use k8s_openapi::jiff::Timestamp;
@@ -27,6 +30,9 @@ pub struct Entry<'a> {
     /// Its name (with its namespace first, so that names of several namespaces order too).
     pub name: (&'a str, &'a str),
     pub state: State,
+    /// When it was last launched (its `Launched` condition), finished or not: when its
+    /// repository was last served.
+    pub launched: Option<Timestamp>,
 }
 
 /// Where a run stands.
@@ -118,89 +124,141 @@ pub enum Turn {
     Start,
     /// Its concurrency group holds it back.
     Group,
-    /// A limit holds it, with `ahead` runs held by the same limit before it.
+    /// A limit holds it, with `ahead` runs of its repository waiting before it: those the
+    /// queue starts before it (it serves repositories in turn, so other repositories' runs
+    /// may start first too, and are not counted: see [`message`]).
     Wait { ahead: usize, held: Held },
+}
+
+/// Where a run a limit holds stands: its repository's runs waiting ahead of it, and the
+/// limit that holds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Place {
+    pub ahead: usize,
+    pub by: HeldBy,
 }
 
 /// How a run's status message begins while a limit holds it.
 const WAITING: &str = "queued: ";
 
-/// `queued: 3 ahead (limit: 3 running in my-org/api)`: the status message of a run a limit
-/// holds, with `ahead` runs before it; `limit` is what its `Queued` condition says
-/// ([`Held::note`]). The one place that spells it: the controller writes it, `runs list`
-/// writes it again with the place worked out afresh, and [`place`] reads it back.
-pub fn message(ahead: usize, limit: &str) -> String {
-    format!("{WAITING}{ahead} ahead ({limit})")
+/// `queued: 3 ahead (limit: 3 running in my-org/api)`, `queued: 0 ahead in this repository
+/// (limit: 20 running)`: the status message of a run a limit holds, at `place`; `limit` is
+/// what its `Queued` condition says ([`Held::note`]). Only the run's own repository's runs
+/// are counted, whichever limit holds it: the message reaches the check runs of public
+/// repositories, and must not tell how busy other repositories are (review 15b, B6). The
+/// one place that spells it: the controller writes it, `runs list` writes it again with the
+/// place worked out afresh, and [`place`] reads it back.
+pub fn message(place: Place, limit: &str) -> String {
+    let Place { ahead, by } = place;
+    match by {
+        HeldBy::Repository => format!("{WAITING}{ahead} ahead ({limit})"),
+        HeldBy::Running => format!("{WAITING}{ahead} ahead in this repository ({limit})"),
+    }
 }
 
-/// Where a run a limit holds stands, from the status message [`message`] wrote:
-/// `3 ahead (limit: 3 running in my-org/api)`; a message written otherwise, whole.
+/// Where a run a limit holds stands, as words for its check run, from the status message
+/// [`message`] wrote: `3 ahead (limit: 3 running in my-org/api)`; a message written
+/// otherwise, whole.
 pub fn place(message: &str) -> &str {
     message.strip_prefix(WAITING).unwrap_or(message)
 }
 
 /// The verdict on every waiting run, by its index in `entries`, in request order.
+///
+/// Places free to runs of the repositories in turn: the next goes to the repository with
+/// the fewest runs holding places, then to the one served longest ago (its last launch,
+/// from its runs, finished ones included: never served comes first), then to the one whose
+/// first waiting run was asked for first; within a repository, in request order. A
+/// repository with a backlog thus takes one place in turn, not every place that frees.
 pub fn verdicts(limits: Limits, entries: &[Entry<'_>]) -> Vec<(usize, Turn)> {
-    let mut running = 0u32;
-    // One repository, whatever the case its runs' names were stored in (`RepoKey`).
-    let mut per_repository: HashMap<RepoKey, u32> = HashMap::new();
-    for e in entries.iter().filter(|e| e.state == State::Holding) {
-        running += 1;
-        *per_repository
-            .entry(RepoKey::of_stored(e.repository))
-            .or_default() += 1;
+    /// A repository's share of the queue.
+    #[derive(Default)]
+    struct Repository {
+        /// Its runs holding places.
+        holding: u32,
+        /// Its last launch (see [`Entry::launched`]).
+        served: Option<Timestamp>,
+        /// Its waiting runs (not held back by their group), in request order.
+        waiting: Vec<usize>,
+        /// How many of them start.
+        starting: usize,
     }
-    let mut waiting: Vec<usize> = entries
-        .iter()
-        .enumerate()
-        .filter(|(_, e)| matches!(e.state, State::Waiting { .. }))
-        .map(|(i, _)| i)
-        .collect();
-    waiting.sort_by_key(|&i| (entries[i].requested, entries[i].name));
-
     let over = |n: u32, limit: Option<NonZeroU32>| limit.is_some_and(|l| n >= l.get());
-    let mut held_in_all = 0usize;
-    let mut held_in: HashMap<RepoKey, usize> = HashMap::new();
-    let mut out = Vec::with_capacity(waiting.len());
-    for i in waiting {
-        let e = &entries[i];
-        let verdict = if e.state
-            == (State::Waiting {
+    let mut running = 0u32;
+    let mut out = Vec::new();
+    // One repository, whatever the case its runs' names were stored in (`RepoKey`).
+    let mut index: HashMap<RepoKey, usize> = HashMap::new();
+    let mut repositories: Vec<Repository> = Vec::new();
+    for (i, e) in entries.iter().enumerate() {
+        let at = *index
+            .entry(RepoKey::of_stored(e.repository))
+            .or_insert_with(|| {
+                repositories.push(Repository::default());
+                repositories.len() - 1
+            });
+        let repository = &mut repositories[at];
+        // A place held with no launch time yet (a launch claimed) was taken just now.
+        let served = match e.state {
+            State::Holding => Some(e.launched.unwrap_or(Timestamp::MAX)),
+            _ => e.launched,
+        };
+        repository.served = repository.served.max(served);
+        match e.state {
+            State::Holding => {
+                running += 1;
+                repository.holding += 1;
+            }
+            State::Waiting {
                 group_blocked: true,
-            }) {
-            Turn::Group
-        } else {
-            let repository = RepoKey::of_stored(e.repository);
-            let mine = per_repository.get(&repository).copied().unwrap_or(0);
-            let behind = held_in.entry(repository.clone()).or_default();
-            if over(mine, limits.per_repository) {
-                let ahead = *behind;
-                *behind += 1;
-                Turn::Wait {
-                    ahead,
-                    held: Held::Repository {
-                        limit: limits.per_repository.map_or(0, NonZeroU32::get),
-                        repository: e.repository.to_string(),
-                    },
-                }
-            } else if over(running, limits.running) {
-                let ahead = held_in_all;
-                held_in_all += 1;
-                *behind += 1;
-                Turn::Wait {
-                    ahead,
-                    held: Held::Running {
-                        limit: limits.running.map_or(0, NonZeroU32::get),
-                    },
+            } => out.push((i, Turn::Group)),
+            State::Waiting { .. } => repository.waiting.push(i),
+            State::Out => {}
+        }
+    }
+    let order = |i: usize| (entries[i].requested, entries[i].name);
+    // The repositories that may start their next run, by whose turn it is.
+    let turn = |r: &Repository, at: usize| {
+        let next = *r.waiting.get(r.starting)?;
+        (!over(r.holding, limits.per_repository))
+            .then(|| Reverse((r.holding, r.served, order(next), at)))
+    };
+    let mut turns = BinaryHeap::new();
+    for (at, repository) in repositories.iter_mut().enumerate() {
+        repository.waiting.sort_by_key(|&i| order(i));
+        turns.extend(turn(repository, at));
+    }
+    while !over(running, limits.running)
+        && let Some(Reverse((_, _, _, at))) = turns.pop()
+    {
+        let repository = &mut repositories[at];
+        out.push((repository.waiting[repository.starting], Turn::Start));
+        repository.starting += 1;
+        repository.holding += 1;
+        repository.served = Some(Timestamp::MAX);
+        running += 1;
+        turns.extend(turn(repository, at));
+    }
+    // The others wait, behind their repository's runs before them: for the running limit
+    // while their repository has room for them, for their repository's limit behind that.
+    for repository in &repositories {
+        let room = limits.per_repository.map_or(usize::MAX, |l| {
+            l.get().saturating_sub(repository.holding) as usize
+        });
+        for (ahead, &i) in repository.waiting[repository.starting..].iter().enumerate() {
+            let held = if ahead < room {
+                Held::Running {
+                    limit: limits.running.map_or(0, NonZeroU32::get),
                 }
             } else {
-                running += 1;
-                *per_repository.entry(repository).or_default() += 1;
-                Turn::Start
-            }
-        };
-        out.push((i, verdict));
+                Held::Repository {
+                    limit: limits.per_repository.map_or(0, NonZeroU32::get),
+                    repository: entries[i].repository.to_string(),
+                }
+            };
+            out.push((i, Turn::Wait { ahead, held }));
+        }
     }
+    out.sort_by_key(|&(i, _)| order(i));
     out
 }
 
@@ -230,6 +288,7 @@ struct Seen {
     repository: String,
     requested: Timestamp,
     state: State,
+    launched: Option<Timestamp>,
 }
 
 impl Table {
@@ -252,6 +311,7 @@ impl Table {
                     repository: e.repository.to_owned(),
                     requested: e.requested,
                     state: e.state,
+                    launched: e.launched,
                 };
                 (key(e), (seen, verdict))
             })
@@ -278,7 +338,8 @@ impl Table {
             .get(&(entry.name.0.to_owned(), entry.name.1.to_owned()))?;
         let same = seen.repository == entry.repository
             && seen.requested == entry.requested
-            && seen.state == entry.state;
+            && seen.state == entry.state
+            && seen.launched == entry.launched;
         if !same {
             return None;
         }
@@ -340,6 +401,10 @@ fn launched(run: &AgentRun) -> bool {
         .is_some_and(|s| s.pod_name.is_some() || s.job_name.is_some())
 }
 
+fn launched_at(run: &AgentRun) -> Option<Timestamp> {
+    run.status.as_ref().and_then(super::decide::launched_at)
+}
+
 fn phase(run: &AgentRun) -> Option<Phase> {
     run.status.as_ref().and_then(|s| s.phase.clone())
 }
@@ -369,6 +434,7 @@ pub struct QueuedRun<'a> {
     group: Option<&'a str>,
     cancel_in_progress: bool,
     state: State,
+    launched: Option<Timestamp>,
 }
 
 /// The facts of `run` the queue reads (claims aside).
@@ -379,6 +445,7 @@ pub fn facts(run: &AgentRun) -> QueuedRun<'_> {
         group: run.spec.concurrency_group.as_deref(),
         cancel_in_progress: run.spec.cancel_in_progress,
         state: state(run, false),
+        launched: launched_at(run),
     }
 }
 
@@ -395,6 +462,7 @@ pub fn entries<'a>(runs: &[&'a AgentRun], claimed: impl Fn(&AgentRun) -> bool) -
                 run.metadata.name.as_deref().unwrap_or_default(),
             ),
             state: state(run, claimed(run)),
+            launched: launched_at(run),
         })
         .collect();
     let groups: Vec<Option<(&str, &str, bool)>> = runs
@@ -420,12 +488,11 @@ pub fn entries<'a>(runs: &[&'a AgentRun], claimed: impl Fn(&AgentRun) -> bool) -
     entries
 }
 
-/// How many runs wait ahead of each run of `runs` that a limit holds (`None` for the
-/// others), worked out from the runs alone, without the limits: those a limit holds too,
-/// asked for before it, and held by the same limit (the running limit), or of the same
-/// repository (its repository's limit). What `runs list` shows: the stored message gives the
-/// place when the run began to wait.
-pub fn places(runs: &[&AgentRun]) -> Vec<Option<usize>> {
+/// Where each run of `runs` that a limit holds stands (`None` for the others), worked out
+/// from the runs alone, without the limits: the runs of its repository a limit holds too,
+/// asked for before it (as [`verdicts`] counts them). What `runs list` shows: the stored
+/// message gives the place when the run began to wait.
+pub fn places(runs: &[&AgentRun]) -> Vec<Option<Place>> {
     let held = |run: &AgentRun| -> Option<HeldBy> {
         if phase(run) != Some(Phase::Queued) || run.spec.cancel.is_some() || launched(run) {
             return None;
@@ -437,22 +504,15 @@ pub fn places(runs: &[&AgentRun]) -> Vec<Option<usize>> {
     let order = |run: &AgentRun| (requested(run), run.metadata.name.clone());
     runs.iter()
         .map(|run| {
-            let reason = held(run)?;
+            let by = held(run)?;
             let me = order(run);
-            Some(
-                runs.iter()
-                    .filter(|other| {
-                        held(other).is_some_and(|by| {
-                            if reason == HeldBy::Running {
-                                by == HeldBy::Running
-                            } else {
-                                RepoKey::of_stored(&other.spec.repository).is(&run.spec.repository)
-                            }
-                        })
-                    })
-                    .filter(|other| order(other) < me)
-                    .count(),
-            )
+            let repository = RepoKey::of_stored(&run.spec.repository);
+            let ahead = runs
+                .iter()
+                .filter(|other| held(other).is_some() && order(other) < me)
+                .filter(|other| repository.is(&other.spec.repository))
+                .count();
+            Some(Place { ahead, by })
         })
         .collect()
 }
@@ -479,6 +539,7 @@ mod tests {
             requested: t(&format!("2026-12-03T10:00:{at:02}Z")),
             name: ("ns", name),
             state,
+            launched: None,
         }
     }
 
@@ -568,31 +629,28 @@ mod tests {
     }
 
     #[test]
-    fn the_running_limit_counts_places_across_repositories_and_keeps_order() {
+    fn the_running_limit_counts_places_across_repositories_and_each_run_its_own_repositorys_ahead()
+    {
         let runs = [
             e("a1", "o/a", 1, HOLD),
             e("b1", "o/b", 2, WAIT),
             e("c1", "o/c", 3, WAIT),
             e("a2", "o/a", 4, WAIT),
+            e("a3", "o/a", 5, WAIT),
         ];
+        let running = |ahead| Turn::Wait {
+            ahead,
+            held: Held::Running { limit: 2 },
+        };
+        // a2 waits behind c1 too, but it is told only of its own repository's runs ahead
+        // (none; a3 has a2): review 15b, B6.
         assert_eq!(
             named(&runs, limits(2, 0)),
             [
                 ("b1".into(), Turn::Start),
-                (
-                    "c1".into(),
-                    Turn::Wait {
-                        ahead: 0,
-                        held: Held::Running { limit: 2 }
-                    }
-                ),
-                (
-                    "a2".into(),
-                    Turn::Wait {
-                        ahead: 1,
-                        held: Held::Running { limit: 2 }
-                    }
-                ),
+                ("c1".into(), running(0)),
+                ("a2".into(), running(0)),
+                ("a3".into(), running(1)),
             ]
         );
     }
@@ -612,6 +670,115 @@ mod tests {
                 ("a2".into(), repo_wait(0, 1, "o/a")),
                 ("b1".into(), Turn::Start),
                 ("b2".into(), repo_wait(0, 1, "o/b")),
+            ]
+        );
+    }
+
+    /// `entry` launched at second `at` (it has been served then).
+    fn served<'a>(entry: Entry<'a>, at: u32) -> Entry<'a> {
+        Entry {
+            launched: Some(t(&format!("2026-12-03T11:00:{at:02}Z"))),
+            ..entry
+        }
+    }
+
+    #[test]
+    fn a_freed_place_goes_to_a_repository_not_served_yet_before_a_backlog_asked_for_earlier() {
+        // Review 15b, B3: limits 2/1; o/x1 and o/x2 each keep a backlog of five, asked for
+        // before the victim's run. x1's running run has just ended. Before, the place went
+        // to x1's next run (first come, first served across repositories), and the victim
+        // waited for both backlogs.
+        let names: Vec<(String, String)> = (1..=5)
+            .map(|i| (format!("x1-{i}"), format!("x2-{i}")))
+            .collect();
+        let mut runs = vec![
+            served(e("x1-0", "o/x1", 0, State::Out), 1),
+            served(e("x2-0", "o/x2", 0, HOLD), 2),
+        ];
+        for (i, (x1, x2)) in names.iter().enumerate() {
+            let at = 1 + 2 * i as u32;
+            runs.push(e(x1, "o/x1", at, WAIT));
+            runs.push(e(x2, "o/x2", at + 1, WAIT));
+        }
+        runs.push(e("victim", "o/victim", 30, WAIT));
+        let verdicts = named(&runs, limits(2, 1));
+        let starting: Vec<&str> = verdicts
+            .iter()
+            .filter(|(_, v)| *v == Turn::Start)
+            .map(|(n, _)| n.as_str())
+            .collect();
+        assert_eq!(starting, ["victim"]);
+        // x1 has room for one run: it waits for the running limit; the rest of each backlog
+        // for its repository's.
+        assert!(matches!(
+            verdicts[0],
+            (ref n, Turn::Wait { held: Held::Running { limit: 2 }, .. }) if n == "x1-1"
+        ));
+        assert_eq!(verdicts[1], ("x2-1".into(), repo_wait(0, 1, "o/x2")));
+        assert_eq!(verdicts[2], ("x1-2".into(), repo_wait(1, 1, "o/x1")));
+    }
+
+    #[test]
+    fn repositories_with_backlogs_take_places_in_turn_as_they_free() {
+        // One place; o/a and o/b each asked for five runs before o/v asked for one. Each
+        // time the running run ends, the queue is worked out again from the runs.
+        let mut runs: Vec<Entry<'_>> = Vec::new();
+        let names: Vec<String> = (0..5)
+            .flat_map(|i| [format!("a{i}"), format!("b{i}")])
+            .collect();
+        for (i, name) in names.iter().enumerate() {
+            let repo = if name.starts_with('a') { "o/a" } else { "o/b" };
+            runs.push(e(name, repo, i as u32, WAIT));
+        }
+        runs.push(e("v0", "o/v", 30, WAIT));
+        let mut started = Vec::new();
+        for second in 0..11 {
+            for run in runs.iter_mut().filter(|r| r.state == HOLD) {
+                run.state = State::Out;
+            }
+            let (i, _) = verdicts(limits(1, 0), &runs)
+                .into_iter()
+                .find(|(_, v)| *v == Turn::Start)
+                .expect("one run starts");
+            runs[i] = served(
+                Entry {
+                    state: HOLD,
+                    ..runs[i]
+                },
+                second,
+            );
+            started.push(runs[i].name.1);
+        }
+        assert_eq!(
+            started,
+            [
+                "a0", "b0", "v0", "a1", "b1", "a2", "b2", "a3", "b3", "a4", "b4"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_repository_holding_fewer_places_goes_first_whoever_was_served_last() {
+        // Three places; o/a holds two, o/b one that it was given last. o/b goes next.
+        let runs = [
+            served(e("a1", "o/a", 1, HOLD), 1),
+            served(e("a2", "o/a", 2, HOLD), 2),
+            served(e("b1", "o/b", 3, HOLD), 3),
+            e("a3", "o/a", 4, WAIT),
+            e("b2", "o/b", 5, WAIT),
+        ];
+        let l = limits(4, 0);
+        assert_eq!(
+            named(&runs, l),
+            [
+                (
+                    "a3".into(),
+                    Turn::Wait {
+                        ahead: 0,
+                        held: Held::Running { limit: 4 }
+                    }
+                ),
+                ("b2".into(), Turn::Start),
             ]
         );
     }
@@ -688,12 +855,20 @@ mod tests {
             limit: 3,
             repository: "my-org/api".into(),
         };
-        let written = message(3, &held.note());
+        let at = |ahead, by| Place { ahead, by };
+        let written = message(at(3, HeldBy::Repository), &held.note());
         assert_eq!(written, "queued: 3 ahead (limit: 3 running in my-org/api)");
         assert_eq!(place(&written), "3 ahead (limit: 3 running in my-org/api)");
+        // Held by the running limit, it counts only its own repository's runs ahead, and
+        // says so (review 15b, B6: the words reach public repositories' check runs).
+        let written = message(at(0, HeldBy::Running), &Held::Running { limit: 20 }.note());
         assert_eq!(
-            message(0, &Held::Running { limit: 20 }.note()),
-            "queued: 0 ahead (limit: 20 running)"
+            written,
+            "queued: 0 ahead in this repository (limit: 20 running)"
+        );
+        assert_eq!(
+            place(&written),
+            "0 ahead in this repository (limit: 20 running)"
         );
         assert_eq!(place("held by hand"), "held by hand");
     }
@@ -744,7 +919,7 @@ mod tests {
         /// not held back by its group.
         #[test]
         fn the_table_agrees_with_the_queue_worked_out_for_each_run(
-            runs in proptest::collection::vec((0u8..4, 0u32..30, 0u8..4), 0..40),
+            runs in proptest::collection::vec((0u8..4, 0u32..30, 0u8..4, 0u32..4), 0..40),
             running in 0u32..6,
             per_repository in 0u32..4,
         ) {
@@ -753,14 +928,16 @@ mod tests {
             let entries: Vec<Entry<'_>> = runs
                 .iter()
                 .zip(&names)
-                .map(|(&(repo, at, state), name)| {
+                .map(|(&(repo, at, state, launched), name)| {
                     let state = match state {
                         0 => HOLD,
                         1 => State::Out,
                         2 => State::Waiting { group_blocked: true },
                         _ => WAIT,
                     };
-                    e(name, REPOS[usize::from(repo)], at % 60, state)
+                    let entry = e(name, REPOS[usize::from(repo)], at % 60, state);
+                    // Never launched, or at one of three seconds.
+                    if launched == 0 { entry } else { served(entry, launched) }
                 })
                 .collect();
             let l = limits(running, per_repository);
@@ -812,9 +989,20 @@ mod tests {
             run("b2", "o/b", 6, Some(REPOSITORY_LIMIT)),
         ];
         let listed: Vec<&AgentRun> = runs.iter().collect();
-        // a3 waits behind a2 (its repository's); b1 behind a2 (the running limit's); b2
-        // behind b1 (its repository's).
-        assert_eq!(places(&listed), [None, Some(1), Some(0), Some(1), Some(1)]);
+        let at = |ahead, by| Some(Place { ahead, by });
+        // Only a run's own repository's runs count, whichever limit holds it: a3 waits
+        // behind a2, b2 behind b1; a2 and b1 behind none of theirs (before review 15b, B6,
+        // b1 counted a2, of another repository, ahead of it).
+        assert_eq!(
+            places(&listed),
+            [
+                None,
+                at(1, HeldBy::Repository),
+                at(0, HeldBy::Running),
+                at(0, HeldBy::Running),
+                at(1, HeldBy::Repository)
+            ]
+        );
 
         // One repository, whatever the case its runs were recorded in: b2 waits behind b1.
         let runs = [
@@ -822,18 +1010,20 @@ mod tests {
             run("b2", "O/B", 6, Some(REPOSITORY_LIMIT)),
         ];
         let listed: Vec<&AgentRun> = runs.iter().collect();
-        assert_eq!(places(&listed), [Some(0), Some(1)]);
+        assert_eq!(
+            places(&listed),
+            [at(0, HeldBy::Repository), at(1, HeldBy::Repository)]
+        );
+
+        // A run cancelled while it waits is out: a3 moves up.
+        let mut cancelled = run("a2", "o/a", 3, Some(RUNNING_LIMIT));
+        cancelled.spec.cancel = Some("stopped".into());
         let runs = [
             run("a1", "o/a", 1, None),
             run("a3", "o/a", 5, Some(REPOSITORY_LIMIT)),
-            run("a2", "o/a", 3, Some(RUNNING_LIMIT)),
-            run("b1", "o/b", 4, Some(RUNNING_LIMIT)),
-            run("b2", "o/b", 6, Some(REPOSITORY_LIMIT)),
+            cancelled,
         ];
-
-        let mut cancelled = runs[2].clone();
-        cancelled.spec.cancel = Some("stopped".into());
-        let listed = [&runs[0], &runs[1], &cancelled, &runs[3]];
-        assert_eq!(places(&listed), [None, Some(0), None, Some(0)]);
+        let listed: Vec<&AgentRun> = runs.iter().collect();
+        assert_eq!(places(&listed), [None, at(0, HeldBy::Repository), None]);
     }
 }

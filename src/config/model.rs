@@ -43,7 +43,8 @@ pub struct Config {
     /// The agents, and the events that start them.
     pub agents: Vec<Agent>,
     /// How many runs may be launched and not yet finished at once; runs beyond these wait
-    /// Queued, in the order they were asked for. No limit when absent.
+    /// Queued, and a place that frees goes to the repositories in turn (in the order they
+    /// were asked for within one). No limit when absent.
     #[serde(default, skip_serializing_if = "Limits::is_unlimited")]
     pub limits: Limits,
     /// Lets each repository narrow, in a file of its own on its default branch, which of

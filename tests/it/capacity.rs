@@ -1,7 +1,8 @@
 //! Capacity (issue 15, item 3): services.yaml's `limits` against the real controller on the
-//! fake API server. Runs beyond a limit wait Queued in the order they were asked for, start
-//! as soon as a place frees (the controller is told, not left to its next look: its
-//! requeue here is an hour), and a repository at its limit never holds back another.
+//! fake API server. Runs beyond a limit wait Queued, start as soon as a place frees (the
+//! controller is told, not left to its next look: its requeue here is an hour), a place
+//! that frees goes to the repositories in turn (in request order within one), and a
+//! repository at its limit or with a backlog never holds back another.
 
 use crate::support;
 
@@ -76,6 +77,12 @@ async fn command(cluster: &Cluster, name: &str, repository: &str, at: u32) {
         .create(&PostParams::default(), &run)
         .await
         .unwrap_or_else(|e| panic!("record {name}: {e}"));
+}
+
+/// [`command`], and the run starts.
+async fn started(cluster: &Cluster, name: &str, repository: &str, at: u32) {
+    command(cluster, name, repository, at).await;
+    cluster.wait_phase(name, Phase::Running).await;
 }
 
 async fn ends(cluster: &Cluster, name: &str) {
@@ -215,7 +222,7 @@ async fn the_running_limit_starts_runs_in_request_order_across_repositories_and_
         cluster.wait_phase("first", Phase::Running).await;
 
         // Recorded in another order than they were asked for (as by two replicas of the
-        // intake): the queue goes by the request time.
+        // intake): among repositories not served yet, the queue goes by the request time.
         command(&cluster, "third", "org/c", 30).await;
         command(&cluster, "second", "org/b", 20).await;
         command(&cluster, "fourth", "org/a", 40).await;
@@ -224,7 +231,7 @@ async fn the_running_limit_starts_runs_in_request_order_across_repositories_and_
         }
         assert_eq!(
             message(&cluster.run("fourth").await.expect("fourth")),
-            "queued: 2 ahead (limit: 1 running)"
+            "queued: 0 ahead in this repository (limit: 1 running)"
         );
 
         ends(&cluster, "first").await;
@@ -284,6 +291,91 @@ async fn runs_recorded_all_at_once_never_take_more_places_than_the_limit() {
         for name in &names[3..] {
             assert_eq!(phase(&cluster, name).await, Some(Phase::Queued), "{name}");
         }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_repository_with_a_backlog_takes_one_freed_place_in_turn_not_every_one() {
+    // Review 15b, B3: the writers of two repositories each keep a backlog of five behind
+    // their running run, asked for before another repository's one command. Before, the
+    // queue went by request time across repositories: every freed place went to the
+    // backlogs, and the victim waited for all ten of them.
+    timed(async {
+        let (cluster, _dir) = cluster_with("{ running: 2, per_repository: 1 }").await;
+        started(&cluster, "x1-0", "org/x1", 1).await;
+        started(&cluster, "x2-0", "org/x2", 2).await;
+        for i in 1..=5u32 {
+            command(&cluster, &format!("x1-{i}"), "org/x1", 2 + 2 * i).await;
+            command(&cluster, &format!("x2-{i}"), "org/x2", 3 + 2 * i).await;
+        }
+        command(&cluster, "victim", "org/victim", 30).await;
+        cluster.wait_phase("victim", Phase::Queued).await;
+
+        // The first place that frees is the victim's.
+        ends(&cluster, "x1-0").await;
+        cluster.wait_phase("victim", Phase::Running).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        for i in 1..=5 {
+            for repo in ["x1", "x2"] {
+                let name = format!("{repo}-{i}");
+                assert_eq!(phase(&cluster, &name).await, Some(Phase::Queued), "{name}");
+            }
+        }
+
+        // Then the backlogs take turns: x2's run ends, and x1 (served longer ago) goes next.
+        ends(&cluster, "x2-0").await;
+        cluster.wait_phase("x1-1", Phase::Running).await;
+        assert_eq!(phase(&cluster, "x2-1").await, Some(Phase::Queued));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_waiting_run_is_told_only_its_own_repositorys_runs_ahead() {
+    // Review 15b, B6: the queued message reaches a public repository's check runs. Before,
+    // held by the running limit it counted every repository's waiting runs ("queued: 3
+    // ahead"), telling a stranger how busy private repositories were, and wrongly so once
+    // places go to repositories in turn.
+    timed(async {
+        let (cluster, _dir) = cluster_with("{ running: 1 }").await;
+        started(&cluster, "p0", "org/private", 1).await;
+        for i in 1..=3u32 {
+            command(&cluster, &format!("p{i}"), "org/private", 1 + i).await;
+        }
+        command(&cluster, "pub1", "org/public", 10).await;
+        command(&cluster, "pub2", "org/public", 11).await;
+        for name in ["p1", "p2", "p3", "pub2"] {
+            cluster.wait_phase(name, Phase::Queued).await;
+        }
+        let pub1 = cluster.wait_phase("pub1", Phase::Queued).await;
+        assert_eq!(
+            message(&pub1),
+            "queued: 0 ahead in this repository (limit: 1 running)"
+        );
+        assert_eq!(
+            message(&cluster.run("pub2").await.expect("pub2")),
+            "queued: 1 ahead in this repository (limit: 1 running)"
+        );
+        let table = runs_list(&cluster).await;
+        assert!(
+            line_of(&table, "pub1")
+                .contains("queued: 0 ahead in this repository (limit: 1 running)")
+                && line_of(&table, "p3")
+                    .contains("queued: 2 ahead in this repository (limit: 1 running)"),
+            "{table}"
+        );
+
+        // And it is so: the place p0 frees goes to org/public, not served yet.
+        ends(&cluster, "p0").await;
+        cluster.wait_phase("pub1", Phase::Running).await;
+        assert_eq!(phase(&cluster, "p1").await, Some(Phase::Queued));
+        let table = runs_list(&cluster).await;
+        assert!(
+            line_of(&table, "pub2")
+                .contains("queued: 0 ahead in this repository (limit: 1 running)"),
+            "{table}"
+        );
     })
     .await;
 }
