@@ -374,6 +374,11 @@ async fn a_hostile_or_broken_file_fails_closed_and_says_where() {
             ),
             ("a folder", Content::Dir, ".agentpods.yaml:1:1: is a dir"),
             (
+                "junk after a second `---`",
+                Content::File(b"agents: [fix]\n---\n}junk{ [\n".to_vec()),
+                ".agentpods.yaml:2:1: a second YAML document starts here",
+            ),
+            (
                 "403",
                 Content::Refused,
                 ".agentpods.yaml:1:1: GitHub refused to let agentpods read the file (403)",
@@ -616,6 +621,13 @@ fn a_maintainer_checks_the_file_before_merging_it() {
     assert!(
         said.contains(".agentpods.yaml:2:1: unknown key `image`")
             && said.contains("the service would start no agent in acme/b"),
+        "{said}"
+    );
+    // Nothing after the first document passes unread (attacker review 15b, A3).
+    let (ok, said) = validate("agents: [review]\n---\n}junk{ [\n", "acme/a");
+    assert!(!ok, "{said}");
+    assert!(
+        said.contains(".agentpods.yaml:2:1: a second YAML document starts here"),
         "{said}"
     );
     let (ok, said) = validate("agents: []\n", "acme/*");
