@@ -209,7 +209,7 @@ pub fn parse_repository_file(
         )]);
     }
     let text = super::utf8(bytes, file).map_err(|e| e.diagnostics().to_vec())?;
-    let tree = yaml::parse_one(text).map_err(|issues| {
+    let tree = yaml::parse(text).map_err(|issues| {
         issues
             .into_iter()
             .map(|i| at(i.pos, i.message))

@@ -177,25 +177,16 @@ impl Node {
     }
 }
 
-/// Parses one YAML document into a spanned tree. An empty document is a null node.
-/// Duplicate keys, non-scalar keys and unknown tags are reported as issues (all of them);
-/// a syntax error stops the parse and is the only issue. What follows the document is
-/// not read.
-pub fn parse(text: &str) -> Result<Node, Vec<YamlIssue>> {
-    read(text, false)
-}
-
-/// [`parse`] of a file that holds one document: a second document (after `---` or `...`),
-/// junk or not, is an issue at its start, not ignored (attacker review 15b, A3).
-pub fn parse_one(text: &str) -> Result<Node, Vec<YamlIssue>> {
-    read(text, true)
-}
-
 /// Said where a second document starts.
 const SECOND_DOCUMENT: &str = "a second YAML document starts here; the file holds one: delete \
                                from here on, or move what it says into the first document";
 
-fn read(text: &str, one: bool) -> Result<Node, Vec<YamlIssue>> {
+/// Parses a file of one YAML document into a spanned tree. An empty document is a null
+/// node. Duplicate keys, non-scalar keys and unknown tags are reported as issues (all of
+/// them); a syntax error stops the parse and is the only issue. A second document (after
+/// `---` or `...`), junk or not, is an issue at its start, not ignored (attacker review
+/// 15b, A3).
+pub fn parse(text: &str) -> Result<Node, Vec<YamlIssue>> {
     let mut builder = Builder::default();
     let mut parser = Parser::new_from_str(text);
     // Event by event, not `Parser::load`, which recurses once per nesting level of a
@@ -208,7 +199,7 @@ fn read(text: &str, one: bool) -> Result<Node, Vec<YamlIssue>> {
                 builder.on_event(event, mark);
                 if builder.done {
                     // After the document, only the stream's end (comments, a `...`).
-                    if one && ends_document {
+                    if ends_document {
                         match parser.next_token() {
                             Ok((Event::StreamEnd, _)) => {}
                             Ok((_, mark)) => builder.issues.push(YamlIssue {
@@ -839,6 +830,39 @@ mod tests {
         assert!(json["e"].is_null());
         assert_eq!(json["f"], 1.5);
         assert_eq!(json["g"], "2");
+    }
+
+    /// A file is one document: what follows it is an issue, not ignored (attacker review
+    /// 15b, A3: services.yaml, then `---`, then junk, validated and loaded).
+    #[test]
+    fn what_follows_the_document_is_an_issue_at_its_start() {
+        for text in [
+            "a: 1\n",
+            "---\na: 1\n",
+            "a: 1\n...\n",
+            "a: 1\n...\n# end\n",
+            "",
+        ] {
+            assert!(parse(text).is_ok(), "{text:?}");
+        }
+        for (text, at) in [
+            ("a: 1\n---\na: 2\n", Pos { line: 2, col: 1 }),
+            ("a: 1\n---\n}junk{ [\n", Pos { line: 2, col: 1 }),
+            ("a: 1\n---\n", Pos { line: 2, col: 1 }),
+            ("a: 1\n...\n  a: 2\n", Pos { line: 3, col: 3 }),
+            ("a: [1,\n  2]\n--- x\n", Pos { line: 3, col: 1 }),
+        ] {
+            let issues = parse(text).expect_err(text);
+            assert_eq!(issues.len(), 1, "{text:?}: {issues:?}");
+            assert_eq!(issues[0].pos, at, "{text:?}");
+            assert!(
+                issues[0]
+                    .message
+                    .starts_with("a second YAML document starts here"),
+                "{text:?}: {}",
+                issues[0].message
+            );
+        }
     }
 
     #[test]
