@@ -92,9 +92,13 @@ impl RepositoryRead {
                         .map_or_else(|| format!("{path}: does not read"), ToString::to_string),
                 ),
             },
-            Ok(RepoFile::TooLarge { size }) => RepositoryRead::Broken(format!(
+            Ok(RepoFile::TooLarge { size: Some(size) }) => RepositoryRead::Broken(format!(
                 "{path}:1:1: the file has {size} bytes; a repository's file may have at most \
                  {MAX_REPOSITORY_FILE_BYTES}"
+            )),
+            Ok(RepoFile::TooLarge { size: None }) => RepositoryRead::Broken(format!(
+                "{path}:1:1: the file is larger than a repository's file may be (at most \
+                 {MAX_REPOSITORY_FILE_BYTES} bytes): GitHub's answer for it was too long to read"
             )),
             Ok(RepoFile::NotAFile { kind }) => RepositoryRead::Broken(format!(
                 "{path}:1:1: is a {}, not a file of this repository (a symbolic link is \

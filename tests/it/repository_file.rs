@@ -315,7 +315,8 @@ async fn a_file_naming_an_agent_not_given_to_the_repository_starts_nothing_extra
 
 /// Every file that does not read, or is no file, fails closed: no event starts an agent,
 /// and a command is answered with `.agentpods.yaml:LINE:COL` and the problem. A missing
-/// file is services.yaml alone. Nothing panics, and each read is bounded.
+/// file is services.yaml alone. Nothing panics, and each read is bounded, GitHub's answer
+/// to it too.
 #[tokio::test]
 async fn a_hostile_or_broken_file_fails_closed_and_says_where() {
     within(120, async {
@@ -325,11 +326,22 @@ async fn a_hostile_or_broken_file_fails_closed_and_says_where() {
             laughs.push_str(&format!("{next}: &{next} [{ten}]\n"));
         }
         laughs.push_str("agents: *j\n");
+        let sent = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let table: Vec<(&str, Content, &str)> = vec![
             (
                 "huge",
                 Content::File(vec![b'#'; 2 << 20]),
                 ".agentpods.yaml:1:1: the file has 2097152 bytes",
+            ),
+            // Attacker review 15b, A4: a 133 MB answer took `serve` from 211 to 432 MB
+            // resident. Now it is read up to a bound and no further.
+            (
+                "an answer of 128 MiB, a file whose content runs on",
+                Content::Endless {
+                    bytes: 128 << 20,
+                    sent: sent.clone(),
+                },
+                ".agentpods.yaml:1:1: the file is larger than a repository's file may be",
             ),
             (
                 "large",
@@ -410,6 +422,46 @@ async fn a_hostile_or_broken_file_fails_closed_and_says_where() {
             );
             assert_eq!(fake.violations(), Vec::<String>::new(), "{what}");
         }
+        // The endless answer's two reads, each cut off near its bound (what the
+        // connection's buffers held is sent too), not 2 × 128 MiB.
+        let sent = sent.load(std::sync::atomic::Ordering::SeqCst);
+        assert!(sent < 32 << 20, "{sent} bytes of the endless answers sent");
+    })
+    .await;
+}
+
+/// What was kept of an earlier answer is not asked for again once GitHub answered with
+/// another it did not keep (attacker review 15b, A4): the file grew past what is read, and
+/// the next reads are not sent with the first answer's stale ETag.
+#[tokio::test]
+async fn an_answer_not_kept_leaves_no_stale_etag_behind() {
+    within(60, async {
+        let (fake, service) = with_file("agents: [review]\n").await;
+        let reply = service.oneshot(&opened("acme/a", "d-1")).await;
+        assert_eq!(reply.status, 202, "{}", reply.text());
+        let grown = format!("agents: [review]\n{}", "# a comment line\n".repeat(5_000));
+        put(&fake, "acme/a", DEFAULT_BRANCH, &grown);
+        for (id, body) in [("d-2", "/agent review"), ("d-3", "/agent fix it")] {
+            let reply = service.oneshot(&command("acme/a", id, body)).await;
+            assert_eq!(reply.status, 200, "{id}: {}", reply.text());
+        }
+        let told = replies(&fake, "acme/a");
+        assert_eq!(told.len(), 2, "{told:#?}");
+        assert!(
+            told.iter()
+                .all(|t| t.contains("the file is larger than a repository's file may be")),
+            "{told:#?}"
+        );
+        let reads = |requests: Vec<String>| -> Vec<String> {
+            requests
+                .into_iter()
+                .filter(|r| r.contains("/contents/"))
+                .collect()
+        };
+        assert_eq!(reads(fake.requests()).len(), 3, "{:#?}", fake.requests());
+        // The second read, with the first answer's ETag; the third without one.
+        let conditional = reads(fake.conditional_requests());
+        assert_eq!(conditional.len(), 1, "{conditional:#?}");
     })
     .await;
 }
