@@ -56,6 +56,9 @@ pub struct Gathered {
     pub repository: RepositoryRead,
 }
 
+/// The most of a repository file's problem a reply shows.
+const PROBLEM_CHARS: usize = 300;
+
 /// What was read of the repository's own file, owned (see [`RepositorySays`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RepositoryRead {
@@ -71,12 +74,14 @@ impl RepositoryRead {
     /// What GitHub's answer for the file at `path` says: a missing file is services.yaml
     /// alone; a file that does not read, or is no file, or that the App may not read, fails
     /// closed; GitHub's failure waits (503, redelivered), as other unanswered questions do.
-    /// The problem is shown as the file's words are: one line in a code span, where no
-    /// mention, link or HTML of it renders.
+    /// The problem is shown as the file's words are: one line in a code span nothing of
+    /// it closes, where no mention, link or HTML of it renders, and a character not shown
+    /// as itself (a bidi control, a zero-width space) shows as its code point (attacker
+    /// review 15b, A2).
     pub fn from_answer(path: &str, answer: Result<RepoFile, GithubError>) -> RepositoryRead {
         match Self::read(path, answer) {
             RepositoryRead::Broken(problem) => {
-                RepositoryRead::Broken(crate::report::quoted(&problem))
+                RepositoryRead::Broken(crate::github::command::code_of(&problem, PROBLEM_CHARS))
             }
             read => read,
         }

@@ -367,12 +367,19 @@ async fn a_hostile_or_broken_file_fails_closed_and_says_where() {
             (
                 "a typo",
                 Content::File(b"agents:\n  - review\n  - name: fix\n    event: false\n".to_vec()),
-                "`.agentpods.yaml:4:5: unknown key 'event': a repository's file may say only 'name', 'events'; did you mean 'events'?`",
+                "``.agentpods.yaml:4:5: unknown key `event`: a repository's file may say only `name`, `events`; did you mean `events`?``",
             ),
             (
                 "a key that would speak as the bot",
                 Content::File(b"\"x` @admin <img src=x> #1\": []\nagents: []\n".to_vec()),
-                "fixed: `.agentpods.yaml:1:1: unknown key 'x' @admin <img src=x> #1'",
+                "fixed: `` .agentpods.yaml:1:1: unknown key `x' @admin <img src=x> #1`",
+            ),
+            // Attacker review 15b, A2: shown as their code points (a line separator as a
+            // space), not as themselves, which hide text or reorder the bot's words.
+            (
+                "invisible and bidi characters",
+                Content::File(b"agents: [\"re\\u200Bview\\u202Ex\\u2028y\"]\n".to_vec()),
+                "fixed: ``.agentpods.yaml:1:10: `re[U+200B]view[U+202E]x y` is not an agent's name",
             ),
             (
                 "a symbolic link out of the repository",
@@ -418,6 +425,11 @@ async fn a_hostile_or_broken_file_fails_closed_and_says_where() {
                 told[0].starts_with("`/agent fix` starts nothing here")
                     && told[0].contains(says),
                 "{what}: expected {says:?} in\n{}",
+                told[0]
+            );
+            assert!(
+                !told[0].contains(['\u{200B}', '\u{202E}', '\u{2028}']),
+                "{what}: {:?}",
                 told[0]
             );
             assert_eq!(fake.violations(), Vec::<String>::new(), "{what}");
