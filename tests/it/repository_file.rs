@@ -9,6 +9,7 @@
 use crate::scenario::{OWNER, PullRequest, Scenario};
 use crate::support;
 
+use agentpods::agentrun::Phase;
 use agentpods::github_client::GithubClient;
 use support::fake_github::{Content, FakeGithub, FaultKind, manual_clock};
 use support::fixtures::{fixture, moved, variant};
@@ -734,6 +735,55 @@ async fn an_approval_starts_only_the_agents_the_repository_s_file_names() {
             "{}",
             approved.json()
         );
+        s.end();
+    })
+    .await;
+}
+
+/// A retry or a Re-run is judged by the file as a new event is (attacker review 15b, A5;
+/// before, a writer could run again an agent the maintainers had turned off): the review
+/// runs and fails, the maintainers turn it off in `.agentpods.yaml`, and neither
+/// `/agent retry` nor GitHub's "Re-run" on its check run runs it again. Each is told why in
+/// the words a new command is told. Named again, it runs again.
+#[tokio::test]
+async fn a_retry_or_a_rerun_of_an_agent_the_file_turned_off_runs_nothing() {
+    within(120, async {
+        let s = Scenario::new()
+            .config("\nagents:\n", "\nrepository_config: {}\nagents:\n")
+            .in_cluster()
+            .start()
+            .await;
+        s.gh.set_role(OWNER, "admin");
+        s.gh.merge_file(FILE, "agents: [review, task]\n");
+        let (pr, opened) = s.gh.open_pull_request(PullRequest::new(2)).await;
+        let first = opened.expect_status(202).run();
+        s.cluster.pod_fails(&first, 1).await;
+        s.cluster.expect_reported(&first, Phase::Failed).await;
+
+        s.gh.merge_file(FILE, "agents: [task]\n");
+        let said = "does not start agent `review` here: this repository's `.agentpods.yaml` \
+                    does not name it, so it does not run here (the file on `master`, the \
+                    repository's default branch, counts: a change to it counts once merged there)";
+        let retry = s.gh.comment(pr, "/agent retry").await;
+        assert!(retry.runs().is_empty(), "{}", retry.json());
+        let told: Vec<String> = s.gh.replies(pr).into_iter().map(|c| c.body).collect();
+        assert!(told.iter().any(|t| t.contains(said)), "{told:#?}");
+
+        let check = s.gh.fake.check_runs()[0].id;
+        let rerun = s.gh.rerun_check(OWNER, check).await;
+        assert!(rerun.runs().is_empty(), "{}", rerun.json());
+        let checks = s.gh.fake.check_runs();
+        assert!(
+            checks
+                .iter()
+                .any(|c| c.summary.as_deref().is_some_and(|t| t.contains(said))),
+            "{checks:#?}"
+        );
+        assert_eq!(s.cluster.runs().await.len(), 1, "nothing ran again");
+
+        s.gh.merge_file(FILE, "agents: [review, task]\n");
+        let retry = s.gh.comment(pr, "/agent retry").await;
+        assert_eq!(retry.expect_status(202).runs().len(), 1, "{}", retry.json());
         s.end();
     })
     .await;
