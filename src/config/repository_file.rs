@@ -417,6 +417,15 @@ mod tests {
         assert_eq!(said.agents[1].pos, Pos { line: 3, col: 5 });
         let none = parse_repository_file(b"agents: []\n", FILE).expect("reads");
         assert_eq!(none.say(&name("review")), Say::Off);
+        // One document, its markers and comments around it.
+        for text in [
+            "---\nagents: [fix]\n",
+            "agents: [fix]\n...\n",
+            "agents: [fix]\n...\n# the end\n",
+        ] {
+            parse_repository_file(text.as_bytes(), FILE)
+                .unwrap_or_else(|e| panic!("{text:?}: {e:?}"));
+        }
     }
 
     /// Each broken file is refused at its line and column with what to write: nothing in
@@ -467,6 +476,24 @@ mod tests {
             (
                 b"agents: [review]\n\x00\x01\x02",
                 "2:1: the file is not text (it holds a NUL byte)",
+            ),
+            // Nothing after the first document is ignored (attacker review 15b, A3): not a
+            // second document, nor junk after `---` or `...`.
+            (
+                b"agents: [fix]\n---\nagents: [review]\n",
+                ".agentpods.yaml:2:1: a second YAML document starts here; the file holds one",
+            ),
+            (
+                b"agents: [fix]\n---\n}junk{ [\n",
+                ".agentpods.yaml:2:1: a second YAML document starts here",
+            ),
+            (
+                b"agents: [fix]\n...\nagents: [review]\n",
+                ".agentpods.yaml:3:1: a second YAML document starts here",
+            ),
+            (
+                b"agents: [fix]\n---\n",
+                ".agentpods.yaml:2:1: a second YAML document",
             ),
         ];
         for (text, says) in table {

@@ -177,9 +177,15 @@ impl Node {
     }
 }
 
-/// Parses one YAML document into a spanned tree. An empty document is a null node.
-/// Duplicate keys, non-scalar keys and unknown tags are reported as issues (all of them);
-/// a syntax error stops the parse and is the only issue.
+/// Said where a second document starts.
+const SECOND_DOCUMENT: &str = "a second YAML document starts here; the file holds one: delete \
+                               from here on, or move what it says into the first document";
+
+/// Parses a file of one YAML document into a spanned tree. An empty document is a null
+/// node. Duplicate keys, non-scalar keys and unknown tags are reported as issues (all of
+/// them); a syntax error stops the parse and is the only issue. A second document (after
+/// `---` or `...`), junk or not, is an issue at its start, not ignored (attacker review
+/// 15b, A3).
 pub fn parse(text: &str) -> Result<Node, Vec<YamlIssue>> {
     let mut builder = Builder::default();
     let mut parser = Parser::new_from_str(text);
@@ -189,8 +195,20 @@ pub fn parse(text: &str) -> Result<Node, Vec<YamlIssue>> {
         match parser.next_token() {
             Ok((Event::StreamEnd, _)) => break,
             Ok((event, mark)) => {
+                let ends_document = event == Event::DocumentEnd;
                 builder.on_event(event, mark);
                 if builder.done {
+                    // After the document, only the stream's end (comments, a `...`).
+                    if ends_document {
+                        match parser.next_token() {
+                            Ok((Event::StreamEnd, _)) => {}
+                            Ok((_, mark)) => builder.issues.push(YamlIssue {
+                                pos: line_start(text, pos(&mark)),
+                                message: SECOND_DOCUMENT.into(),
+                            }),
+                            Err(e) => return Err(vec![syntax_issue(text, &e, &[])]),
+                        }
+                    }
                     break;
                 }
             }
@@ -337,11 +355,7 @@ fn syntax_issue(text: &str, e: &yaml_rust2::ScanError, open: &[Frame]) -> YamlIs
             .lines()
             .nth(at.line.saturating_sub(1))
             .unwrap_or_default();
-        let col = line
-            .chars()
-            .position(|c| c != ' ')
-            .filter(|&i| i < at.col)
-            .map_or(at.col, |i| i + 1);
+        let col = line_start(text, at).col;
         let item_above = list_item_above(text, at.line);
         let content = line.trim_start_matches(' ');
         let is_item = content == "-" || content.starts_with("- ");
@@ -500,6 +514,21 @@ fn unquoted_template(text: &str, issue: YamlIssue) -> YamlIssue {
                   as a template: quote the whole value, `\"{{ … }}\"`"
             .into(),
     }
+}
+
+/// Where the content of `at`'s line starts, when before `at` (yaml-rust2 marks a document
+/// without `---` at its first key's `:`).
+fn line_start(text: &str, at: Pos) -> Pos {
+    let line = text
+        .lines()
+        .nth(at.line.saturating_sub(1))
+        .unwrap_or_default();
+    let col = line
+        .chars()
+        .position(|c| c != ' ')
+        .filter(|&i| i < at.col)
+        .map_or(at.col, |i| i + 1);
+    Pos { col, ..at }
 }
 
 /// The character at a 1-based line and column.
@@ -801,6 +830,39 @@ mod tests {
         assert!(json["e"].is_null());
         assert_eq!(json["f"], 1.5);
         assert_eq!(json["g"], "2");
+    }
+
+    /// A file is one document: what follows it is an issue, not ignored (attacker review
+    /// 15b, A3: services.yaml, then `---`, then junk, validated and loaded).
+    #[test]
+    fn what_follows_the_document_is_an_issue_at_its_start() {
+        for text in [
+            "a: 1\n",
+            "---\na: 1\n",
+            "a: 1\n...\n",
+            "a: 1\n...\n# end\n",
+            "",
+        ] {
+            assert!(parse(text).is_ok(), "{text:?}");
+        }
+        for (text, at) in [
+            ("a: 1\n---\na: 2\n", Pos { line: 2, col: 1 }),
+            ("a: 1\n---\n}junk{ [\n", Pos { line: 2, col: 1 }),
+            ("a: 1\n---\n", Pos { line: 2, col: 1 }),
+            ("a: 1\n...\n  a: 2\n", Pos { line: 3, col: 3 }),
+            ("a: [1,\n  2]\n--- x\n", Pos { line: 3, col: 1 }),
+        ] {
+            let issues = parse(text).expect_err(text);
+            assert_eq!(issues.len(), 1, "{text:?}: {issues:?}");
+            assert_eq!(issues[0].pos, at, "{text:?}");
+            assert!(
+                issues[0]
+                    .message
+                    .starts_with("a second YAML document starts here"),
+                "{text:?}: {}",
+                issues[0].message
+            );
+        }
     }
 
     #[test]

@@ -664,17 +664,24 @@ pub fn help_text(prefix: &str, builtin: &[BuiltinVerb], custom: &[(String, Strin
     help
 }
 
-/// User text as a Markdown code span, cut to [`ECHO_MAX_CHARS`]: inside a code span an
-/// `@name` mentions no one and `*`, `[`, `<` mean nothing; its fence is longer than any
-/// run of backticks inside, so nothing in it closes it. A control character is a space,
-/// and a bidi control shows as its code point (`[U+202E]`), which would otherwise reorder
-/// what a reader sees of the bot's words around it.
+/// User text as a Markdown code span, cut to [`ECHO_MAX_CHARS`]: see [`code_of`].
 pub(crate) fn code(text: &str) -> String {
+    code_of(text, ECHO_MAX_CHARS)
+}
+
+/// Someone's text as a Markdown code span, cut to `max_chars` characters: inside a code
+/// span an `@name` mentions no one and `*`, `[`, `<` mean nothing; its fence is longer
+/// than any run of backticks inside, so nothing in it closes it. A control character or a
+/// line separator is a space; a character not shown as itself (a bidi control, which
+/// would reorder what a reader sees of the bot's words around it, a zero-width or other
+/// invisible one, which hides what is there: [`super::refname::hidden_kind`]) shows as its
+/// code point (`[U+202E]`, `[U+200B]`).
+pub(crate) fn code_of(text: &str, max_chars: usize) -> String {
     let mut shown = String::new();
-    for c in crate::text::clip(text, ECHO_MAX_CHARS).chars() {
+    for c in crate::text::clip(text, max_chars).chars() {
         if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}') {
             shown.push(' ');
-        } else if crate::text::is_bidi_control(c) {
+        } else if super::refname::hidden_kind(c).is_some() {
             shown.push_str(&format!("[U+{:04X}]", u32::from(c)));
         } else {
             shown.push(c);

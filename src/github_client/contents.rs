@@ -15,8 +15,8 @@ pub enum RepoFile {
     /// A file, and its bytes (when it has at most the bytes asked for).
     File(Vec<u8>),
     /// A file larger than the bytes asked for: its size, as GitHub says it (its bytes are
-    /// not decoded).
-    TooLarge { size: u64 },
+    /// not decoded); `None` when GitHub's answer was too long to read to the end.
+    TooLarge { size: Option<u64> },
     /// Something else: a folder, a submodule, a symbolic link (GitHub follows one to a file
     /// of the same repository, and describes any other), as GitHub names its kind.
     NotAFile { kind: String },
@@ -65,9 +65,14 @@ impl GithubClient {
             encoded.join("/"),
             query_value(git_ref)
         );
-        let answer: Contents = self
+        // An answer longer than a file asked for could be is cut off unread.
+        let answer: Contents = match self
             .call(repo, Method::GET, &call, None::<&()>, Replay::Safe)
-            .await?;
+            .await
+        {
+            Err(GithubError::TooLarge { .. }) => return Ok(RepoFile::TooLarge { size: None }),
+            answer => answer?,
+        };
         let item = match answer {
             Contents::Folder(_) => {
                 return Ok(RepoFile::NotAFile { kind: "dir".into() });
@@ -78,7 +83,9 @@ impl GithubClient {
             return Ok(RepoFile::NotAFile { kind: item.kind });
         }
         if item.size > max_bytes as u64 {
-            return Ok(RepoFile::TooLarge { size: item.size });
+            return Ok(RepoFile::TooLarge {
+                size: Some(item.size),
+            });
         }
         let decode_err = |message: String| GithubError::Decode {
             what: format!("GET {}", call.split('?').next().unwrap_or(&call)),
@@ -101,7 +108,7 @@ impl GithubClient {
         // GitHub's size is the file's; the content is at most a third longer than it.
         if text.len() > max_bytes.saturating_mul(4) / 3 + 4 {
             return Ok(RepoFile::TooLarge {
-                size: (text.len() as u64) * 3 / 4,
+                size: Some((text.len() as u64) * 3 / 4),
             });
         }
         let bytes = base64::engine::general_purpose::STANDARD
@@ -109,7 +116,7 @@ impl GithubClient {
             .map_err(|e| decode_err(format!("a file's content is not base64: {e}")))?;
         if bytes.len() > max_bytes {
             return Ok(RepoFile::TooLarge {
-                size: bytes.len() as u64,
+                size: Some(bytes.len() as u64),
             });
         }
         Ok(RepoFile::File(bytes))

@@ -26,6 +26,13 @@ pub enum GithubError {
     Decode { what: String, message: String },
     #[error("GitHub client configuration: {0}")]
     Config(String),
+    /// The answer was longer than agentpods reads of one to this call: it was cut off
+    /// unread past `limit` bytes, not buffered whole.
+    #[error(
+        "GitHub's answer to {what} is over {limit} bytes, more than agentpods reads of one; \
+         it was left unread"
+    )]
+    TooLarge { what: String, limit: usize },
 }
 
 impl GithubError {

@@ -4,7 +4,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use http_body_util::BodyExt;
+use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::http::{self, HeaderMap, HeaderValue, Method, StatusCode};
 use octocrab::Octocrab;
 use prometheus_client::encoding::EncodeLabelSet;
@@ -139,6 +139,30 @@ struct Cached {
 const MAX_CACHED: usize = 128;
 const MAX_CACHED_BYTES: usize = 64 * 1024;
 
+/// The most of an answer read (attacker review 15b, A4: a 133 MB answer to a file's read
+/// was buffered whole). A file of a repository (the Contents API) is read when it has at
+/// most 16 KiB, about 22 KB of base64 in a few hundred bytes of JSON: its answer is read
+/// to [`MAX_CACHED_BYTES`], so every one read can be kept. A page of a pull request's
+/// files holds up to 100 patches, each of which may be large. Any other answer is one item
+/// or a page of at most 100, whose texts GitHub caps at 65,536 characters (26 MB at 4
+/// bytes a character, 39 MB were each a control character escaped as `\u0001`).
+fn answer_limit(method: &Method, path: &str) -> usize {
+    const MIB: usize = 1 << 20;
+    let endpoint = endpoint(method, path);
+    if endpoint.starts_with("GET /repos/{owner}/{repo}/contents/") {
+        MAX_CACHED_BYTES
+    } else if endpoint == "GET /repos/{owner}/{repo}/pulls/{id}/{name}"
+        && path
+            .split('?')
+            .next()
+            .is_some_and(|p| p.ends_with("/files"))
+    {
+        128 * MIB
+    } else {
+        64 * MIB
+    }
+}
+
 pub(crate) struct Http {
     octo: Octocrab,
     /// The last answer with an ETag of each path read (`GET`, query included).
@@ -203,7 +227,7 @@ impl Http {
             let kept = (method == Method::GET)
                 .then(|| self.cached.lock().expect("cache lock").get(path).cloned())
                 .flatten();
-            let (status, headers, body) = match self
+            let answer = self
                 .exchange(
                     &method,
                     path,
@@ -211,8 +235,9 @@ impl Http {
                     body,
                     kept.as_ref().map(|c| &c.etag),
                 )
-                .await?
-            {
+                .await
+                .inspect_err(|_| self.forget(path))?;
+            let (status, headers, body) = match answer {
                 Ok(answer) => answer,
                 Err(e) => {
                     if replay == Replay::Safe && !last {
@@ -390,20 +415,35 @@ impl Http {
                 .get_or_create(&Vec::new())
                 .set(i64::try_from(left).unwrap_or(i64::MAX));
         }
-        Ok(match response.into_body().collect().await {
-            Ok(b) => Ok((status, headers, b.to_bytes())),
-            Err(e) => Err(crate::text::with_causes(&e)),
-        })
+        // Read up to the bound, and no further: a longer answer is dropped unread (its
+        // connection with it), one said to be longer before a byte of it.
+        let limit = answer_limit(method, path);
+        let too_large = || GithubError::TooLarge {
+            what: call_name(method, path),
+            limit,
+        };
+        if header_u64(&headers, "content-length").is_some_and(|n| n > limit as u64) {
+            return Err(too_large());
+        }
+        Ok(
+            match Limited::new(response.into_body(), limit).collect().await {
+                Ok(b) => Ok((status, headers, b.to_bytes())),
+                Err(e) if e.is::<LengthLimitError>() => return Err(too_large()),
+                Err(e) => Err(crate::text::with_causes(&*e)),
+            },
+        )
     }
 
-    /// Keeps a read's answer, when it has an ETag, to ask for it conditionally next time.
+    /// Keeps a read's answer, when it has an ETag, to ask for it conditionally next time;
+    /// forgets what was kept of the path when it is not kept (its ETag is stale now).
     fn keep(&self, path: &str, headers: &HeaderMap, body: &hyper::body::Bytes) {
-        let Some(etag) = headers.get(http::header::ETAG) else {
+        let Some(etag) = headers
+            .get(http::header::ETAG)
+            .filter(|_| body.len() <= MAX_CACHED_BYTES)
+        else {
+            self.forget(path);
             return;
         };
-        if body.len() > MAX_CACHED_BYTES {
-            return;
-        }
         let mut cached = self.cached.lock().expect("cache lock");
         if cached.len() >= MAX_CACHED && !cached.contains_key(path) {
             cached.clear();
@@ -416,6 +456,11 @@ impl Http {
                 headers: headers.clone(),
             },
         );
+    }
+
+    /// Drops what was kept of a read's answer: no ETag of it is sent again.
+    fn forget(&self, path: &str) {
+        self.cached.lock().expect("cache lock").remove(path);
     }
 
     async fn wait_for_primary_limit(
@@ -492,6 +537,23 @@ fn header_u64(headers: &HeaderMap, name: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_answer_is_read_up_to_its_endpoint_s_bound() {
+        let cases = [
+            (
+                "/repos/o/r/contents/.github/agentpods.yaml?ref=main",
+                MAX_CACHED_BYTES,
+            ),
+            ("/repos/o/r/pulls/3/files?per_page=100&page=2", 128 << 20),
+            ("/repos/o/r/pulls/3", 64 << 20),
+            // A repository named `contents` is not the Contents API.
+            ("/repos/o/contents/issues/3/comments", 64 << 20),
+        ];
+        for (path, limit) in cases {
+            assert_eq!(answer_limit(&Method::GET, path), limit, "{path}");
+        }
+    }
 
     #[test]
     fn an_endpoint_names_no_owner_repository_id_or_ref() {

@@ -4,18 +4,18 @@
 //! Which run a retry or a Re-run repeats is known only once the launcher has found it, so
 //! the planner hands the launcher an [`Again`]: who asks, what they may start, and the
 //! config in force; the launcher asks it about the run it found ([`Again::judge`]), with
-//! the approvals the service's records hold for a fork's pull request ([`ForkRun`]). The
-//! controller asks [`Planner::fork_code_refusal`] about every run before it mints a token
-//! or renders it.
+//! the approvals the service's records hold for a fork's pull request ([`ForkRun`]), and
+//! what the repository's own file says now ([`OwnFile`]). The controller asks
+//! [`Planner::fork_code_refusal`] about every run before it mints a token or renders it.
 
 use std::sync::Arc;
 
-use crate::config::{Config, ForkPolicy, Permission};
+use crate::config::{AgentName, Config, ForkPolicy, Permission, RepositoryFile, Say};
 use crate::github::event::{AuthorAssociation, CommitSha, PullRequest};
 
 use super::approval::{HeadApproval, approves};
 use super::authority::{MayStart, needs_in, write_token_refusal};
-use super::{Facts, Planner, Refusal, RefusalReason, Trigger, TriggerKind};
+use super::{Facts, Planner, Refusal, RefusalReason, SkipReason, Trigger, TriggerKind};
 
 /// A fork's code that a run done again would run: the exact head it is recorded at, whose
 /// fork it is, and the approvals the service's records hold for its pull request (read by
@@ -65,6 +65,30 @@ pub struct Again {
     has: Permission,
     /// `has` was judged by the payload's association (a preview).
     inferred: bool,
+    /// What the repository's own file on its default branch says, read for this asking.
+    own_file: OwnFile,
+}
+
+/// What the repository's own file (services.yaml's `repository_config`) says of a run done
+/// again, as the planner read it from the default branch for the delivery that asks
+/// (attacker review 15b, A5: before, a retry or a Re-run was not judged by it).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(super) enum OwnFile {
+    /// Not asked for, or no such file: services.yaml alone decides.
+    #[default]
+    Unread,
+    /// The file at `path`, on the default branch `branch`.
+    Read {
+        file: RepositoryFile,
+        path: String,
+        branch: String,
+    },
+    /// It does not read, or is no file: nothing runs again (it fails closed).
+    Broken {
+        problem: String,
+        path: String,
+        branch: String,
+    },
 }
 
 impl std::fmt::Debug for Again {
@@ -73,6 +97,7 @@ impl std::fmt::Debug for Again {
             .field("login", &self.login)
             .field("has", &self.has)
             .field("inferred", &self.inferred)
+            .field("own_file", &self.own_file)
             .finish_non_exhaustive()
     }
 }
@@ -83,6 +108,7 @@ impl PartialEq for Again {
             && self.login == other.login
             && self.has == other.has
             && self.inferred == other.inferred
+            && self.own_file == other.own_file
     }
 }
 
@@ -95,7 +121,8 @@ impl Again {
     /// would: never with `fork_pull_requests: never`, never with a token that can write
     /// unless it is `always`, and with `approve` only at a head the records say a
     /// maintainer approved (or asked again by the fork's own author, whom the repository
-    /// trusts with the agent, as their push would run it). `Err` says why not, to them.
+    /// trusts with the agent, as their push would run it); and the repository's own file
+    /// names it, and reads. `Err` says why not, to them.
     pub fn judge(
         &self,
         agent: &str,
@@ -108,6 +135,9 @@ impl Again {
                 reason,
             })
         };
+        if let Some(reason) = self.own_file_refusal(agent) {
+            return refused(reason);
+        }
         let global = self.config.github.authorization.min_permission;
         let needs = needs_in(&self.config, agent, kind_of(trigger)).max(global);
         if self.has < needs {
@@ -143,6 +173,45 @@ impl Again {
         }
     }
 
+    /// Holds it to what the repository's own file says (see [`OwnFile`]).
+    pub(super) fn hold_to(&mut self, own_file: OwnFile) {
+        self.own_file = own_file;
+    }
+
+    /// Why the repository's own file keeps `agent` from running again, as it keeps a new
+    /// event's launch of it: the file does not name it (one that keeps it to its comment
+    /// verbs lets it: asking again is a command), or does not read.
+    fn own_file_refusal(&self, agent: &str) -> Option<RefusalReason> {
+        let (reason, branch) = match &self.own_file {
+            OwnFile::Unread => return None,
+            OwnFile::Read { file, path, branch } => {
+                let says = agent
+                    .parse::<AgentName>()
+                    .map_or(Say::Off, |name| file.say(&name));
+                if says != Say::Off {
+                    return None;
+                }
+                (SkipReason::OffInRepository { path: path.clone() }, branch)
+            }
+            OwnFile::Broken {
+                problem,
+                path,
+                branch,
+            } => (
+                SkipReason::RepositoryFileBroken {
+                    path: path.clone(),
+                    problem: problem.clone(),
+                },
+                branch,
+            ),
+        };
+        Some(RefusalReason::OwnFile {
+            agent: agent.to_string(),
+            reason: Box::new(reason),
+            branch: branch.clone(),
+        })
+    }
+
     /// Whether [`Again::judge`] needs the approval records of a fork's pull request: the
     /// policy in force is `approve`.
     pub fn reads_approvals(&self) -> bool {
@@ -176,6 +245,7 @@ impl Planner {
             login: who.login.to_string(),
             has,
             inferred: facts.authority == super::Authority::Preview,
+            own_file: OwnFile::Unread,
         }
     }
 

@@ -419,6 +419,15 @@ pub enum RefusalReason {
     /// The ref holds `#`, which git allows but git build contexts
     /// (`repository#ref#commit`) read as a separator: it could name another commit.
     HashInRef { git_ref: String },
+    /// A run of `agent` done again, which the repository's own file on its default branch
+    /// `branch` keeps from running (`reason`: it does not name it, or does not read), as it
+    /// keeps a new event's launch.
+    OwnFile {
+        agent: String,
+        /// Boxed: a refusal stays small.
+        reason: Box<SkipReason>,
+        branch: String,
+    },
 }
 
 impl Refusal {
@@ -465,6 +474,14 @@ impl Refusal {
             RefusalReason::HashInRef { git_ref } => format!(
                 "Nothing was started for @{}: `{git_ref}` holds `#`, which a git build context (`repository#ref#commit`) reads as a separator, so the name could steer which commit is built. Name the tag or branch without `#`.",
                 self.login
+            ),
+            RefusalReason::OwnFile {
+                agent,
+                reason,
+                branch,
+            } => format!(
+                "Running it again does not start agent `{agent}` here: {reason} {}",
+                super::repository::where_it_counts(branch)
             ),
             RefusalReason::PermissionUnavailable => format!(
                 "@{} agentpods cannot ask GitHub about your permission on this repository (it has no GitHub credentials), so only the users its operator lists in `allowed_users` may start agents.",

@@ -3,12 +3,15 @@
 //! It only ever takes launches away: an agent it leaves out, or keeps to its comment verbs,
 //! does not start by an event; a file that does not read starts nothing (it fails closed:
 //! a maintainer who wrote it to turn an agent off expects it off); a name it gives that
-//! services.yaml does not give the repository starts nothing and is said so.
+//! services.yaml does not give the repository starts nothing and is said so. A run done
+//! again (`/agent retry`, GitHub's "Re-run") is held to it too: the file is read for it,
+//! and the launcher's judgement of the run it finds asks it ([`super::Again`]).
 
 use crate::config::{RepositoryFile, Say};
 use crate::github::event::WebhookEvent;
 
-use super::{Decision, Deferral, Planner, SkipReason, Trigger};
+use super::again::OwnFile;
+use super::{Control, Decision, Deferral, Planner, SkipReason, Trigger};
 
 /// What the repository's own file says, as the edge read it from the default branch.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -49,7 +52,13 @@ impl Planner {
         let path = wanted.path.as_str();
         let branch = repository.default_branch.as_str();
         let launches = decisions.iter().any(|d| matches!(d, Decision::Launch(_)));
-        if !launches {
+        let again = decisions.iter().any(|d| {
+            matches!(
+                d,
+                Decision::Control(Control::Retry { .. } | Control::Rerun { .. })
+            )
+        });
+        if !launches && !again {
             return decisions;
         }
         let file = match says {
@@ -64,7 +73,21 @@ impl Planner {
         };
         let prefix = &self.config.github.command_prefix;
         let mut out = Vec::new();
-        if let Ok(file) = file {
+        let own_file = match file {
+            Ok(file) => OwnFile::Read {
+                file: file.clone(),
+                path: path.to_string(),
+                branch: branch.to_string(),
+            },
+            Err(problem) => OwnFile::Broken {
+                problem: problem.to_string(),
+                path: path.to_string(),
+                branch: branch.to_string(),
+            },
+        };
+        if let Ok(file) = file
+            && launches
+        {
             for named in file.beyond(&self.config, repository.full_name.as_str()) {
                 out.push(Decision::Skip {
                     agent: named.name.clone(),
@@ -75,7 +98,13 @@ impl Planner {
                 });
             }
         }
-        for decision in decisions {
+        for mut decision in decisions {
+            // Which run it repeats is known only to the launcher, which asks `may`.
+            if let Decision::Control(Control::Retry { may, .. } | Control::Rerun { may, .. }) =
+                &mut decision
+            {
+                may.hold_to(own_file.clone());
+            }
             let Decision::Launch(launch) = decision else {
                 out.push(decision);
                 continue;
@@ -111,12 +140,9 @@ impl Planner {
                     SkipReason::RepositoryFileBroken { .. } => "starts nothing here".to_string(),
                     _ => format!("does not start agent `{}` here", launch.agent),
                 };
-                // The branch's name is the repository admin's words (attacker review
-                // 15a, A1): in a code span nothing of it closes.
                 let reply = Decision::Reply(format!(
-                    "`{prefix} {verb}` {what}: {reason} (the file on {}, the repository's \
-                     default branch, counts: a change to it counts once merged there)",
-                    crate::github::command::code(branch)
+                    "`{prefix} {verb}` {what}: {reason} {}",
+                    where_it_counts(branch)
                 ));
                 if !out.contains(&reply) {
                     out.push(reply);
@@ -131,12 +157,23 @@ impl Planner {
     }
 }
 
+/// Which file counts, for a reply: the one on the default branch `branch`. The branch's
+/// name is the repository admin's words (attacker review 15a, A1): in a code span nothing
+/// of it closes.
+pub(super) fn where_it_counts(branch: &str) -> String {
+    format!(
+        "(the file on {}, the repository's default branch, counts: a change to it counts once \
+         merged there)",
+        crate::github::command::code(branch)
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::RepositorySays;
     use crate::config::parse_repository_file;
     use crate::plan::table::{SCOPED, event, outcome};
-    use crate::plan::{Authority, Decision, Facts, Planner};
+    use crate::plan::{Authority, Control, Decision, Facts, Planner, Trigger};
 
     /// The table's services.yaml, with `repository_config` on.
     fn opted_in() -> crate::config::LoadedConfig {
@@ -304,6 +341,62 @@ mod tests {
             "{broken_help}"
         );
         assert_eq!(help(RepositorySays::NotAsked), "wait");
+    }
+
+    /// A run done again is held to the file as a new launch is (attacker review 15b, A5):
+    /// the retry waits for the file, and the launcher's judgement of the run it finds
+    /// refuses an agent the file does not name, or any when it does not read, in the words
+    /// a new command is told.
+    #[test]
+    fn a_retry_is_judged_by_the_repository_s_file() {
+        let loaded = opted_in();
+        let planner = Planner::new(&loaded.config);
+        let file = |text: &str| parse_repository_file(text.as_bytes(), ".agentpods.yaml");
+        let none = file("agents: []").expect("reads");
+        let commands = file("agents: [{name: a-review, events: false}]").expect("reads");
+        let retry = |says: RepositorySays<'_>| -> Result<(), String> {
+            let facts = Facts {
+                authority: Authority::Preview,
+                repository: says,
+                ..Facts::default()
+            };
+            let ev = event(
+                "variants/issue_comment/run-on-pull-request.json",
+                "acme/a",
+                Some("/agent retry"),
+            );
+            match planner.plan(&ev, "d-1", &facts).as_slice() {
+                [Decision::Control(Control::Retry { may, .. })] => may
+                    .judge("a-review", &Trigger::Push, None)
+                    .map_err(|refusal| refusal.message("/agent")),
+                [Decision::Defer(_)] => Err("wait".into()),
+                other => Err(format!("{other:?}")),
+            }
+        };
+        assert_eq!(retry(RepositorySays::NotAsked), Err("wait".into()));
+        assert_eq!(retry(RepositorySays::Unanswered), Err("wait".into()));
+        assert_eq!(retry(RepositorySays::Absent), Ok(()));
+        assert_eq!(retry(RepositorySays::Read(&commands)), Ok(()));
+        assert_eq!(
+            retry(RepositorySays::Read(&none)),
+            Err(
+                "Running it again does not start agent `a-review` here: this repository's \
+                 `.agentpods.yaml` does not name it, so it does not run here (the file on \
+                 `master`, the repository's default branch, counts: a change to it counts \
+                 once merged there)"
+                    .into()
+            )
+        );
+        let broken = retry(RepositorySays::Broken(
+            "`.agentpods.yaml:1:1: the file is empty`",
+        ));
+        assert!(
+            broken.as_ref().is_err_and(|b| b.contains(
+                "does not read, so no agent starts here until it is fixed: \
+                 `.agentpods.yaml:1:1: the file is empty`"
+            )),
+            "{broken:?}"
+        );
     }
 
     /// The default branch's name is the repository's admin's to choose, and git allows

@@ -56,6 +56,9 @@ pub struct Gathered {
     pub repository: RepositoryRead,
 }
 
+/// The most of a repository file's problem a reply shows.
+const PROBLEM_CHARS: usize = 300;
+
 /// What was read of the repository's own file, owned (see [`RepositorySays`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RepositoryRead {
@@ -71,12 +74,14 @@ impl RepositoryRead {
     /// What GitHub's answer for the file at `path` says: a missing file is services.yaml
     /// alone; a file that does not read, or is no file, or that the App may not read, fails
     /// closed; GitHub's failure waits (503, redelivered), as other unanswered questions do.
-    /// The problem is shown as the file's words are: one line in a code span, where no
-    /// mention, link or HTML of it renders.
+    /// The problem is shown as the file's words are: one line in a code span nothing of
+    /// it closes, where no mention, link or HTML of it renders, and a character not shown
+    /// as itself (a bidi control, a zero-width space) shows as its code point (attacker
+    /// review 15b, A2).
     pub fn from_answer(path: &str, answer: Result<RepoFile, GithubError>) -> RepositoryRead {
         match Self::read(path, answer) {
             RepositoryRead::Broken(problem) => {
-                RepositoryRead::Broken(crate::report::quoted(&problem))
+                RepositoryRead::Broken(crate::github::command::code_of(&problem, PROBLEM_CHARS))
             }
             read => read,
         }
@@ -92,9 +97,13 @@ impl RepositoryRead {
                         .map_or_else(|| format!("{path}: does not read"), ToString::to_string),
                 ),
             },
-            Ok(RepoFile::TooLarge { size }) => RepositoryRead::Broken(format!(
+            Ok(RepoFile::TooLarge { size: Some(size) }) => RepositoryRead::Broken(format!(
                 "{path}:1:1: the file has {size} bytes; a repository's file may have at most \
                  {MAX_REPOSITORY_FILE_BYTES}"
+            )),
+            Ok(RepoFile::TooLarge { size: None }) => RepositoryRead::Broken(format!(
+                "{path}:1:1: the file is larger than a repository's file may be (at most \
+                 {MAX_REPOSITORY_FILE_BYTES} bytes): GitHub's answer for it was too long to read"
             )),
             Ok(RepoFile::NotAFile { kind }) => RepositoryRead::Broken(format!(
                 "{path}:1:1: is a {}, not a file of this repository (a symbolic link is \

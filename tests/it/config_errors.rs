@@ -302,6 +302,16 @@ project: again
             ],
         },
         Case {
+            // Attacker review 15b, A3: before, nothing after the first document was read.
+            what: "a second document after `---`, junk or not",
+            yaml: "project: demo\ncluster:\n  namespace: runs\n---\n}junk{ [\n",
+            expect: &[(
+                "---",
+                "services.yaml:4:1: a second YAML document starts here; the file holds one: \
+                 delete from here on, or move what it says into the first document",
+            )],
+        },
+        Case {
             what: "a list where the config's mapping belongs",
             yaml: "- project: demo\n",
             expect: &[(

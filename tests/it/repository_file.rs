@@ -9,6 +9,7 @@
 use crate::scenario::{OWNER, PullRequest, Scenario};
 use crate::support;
 
+use agentpods::agentrun::Phase;
 use agentpods::github_client::GithubClient;
 use support::fake_github::{Content, FakeGithub, FaultKind, manual_clock};
 use support::fixtures::{fixture, moved, variant};
@@ -315,7 +316,8 @@ async fn a_file_naming_an_agent_not_given_to_the_repository_starts_nothing_extra
 
 /// Every file that does not read, or is no file, fails closed: no event starts an agent,
 /// and a command is answered with `.agentpods.yaml:LINE:COL` and the problem. A missing
-/// file is services.yaml alone. Nothing panics, and each read is bounded.
+/// file is services.yaml alone. Nothing panics, and each read is bounded, GitHub's answer
+/// to it too.
 #[tokio::test]
 async fn a_hostile_or_broken_file_fails_closed_and_says_where() {
     within(120, async {
@@ -325,11 +327,22 @@ async fn a_hostile_or_broken_file_fails_closed_and_says_where() {
             laughs.push_str(&format!("{next}: &{next} [{ten}]\n"));
         }
         laughs.push_str("agents: *j\n");
+        let sent = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let table: Vec<(&str, Content, &str)> = vec![
             (
                 "huge",
                 Content::File(vec![b'#'; 2 << 20]),
                 ".agentpods.yaml:1:1: the file has 2097152 bytes",
+            ),
+            // Attacker review 15b, A4: a 133 MB answer took `serve` from 211 to 432 MB
+            // resident. Now it is read up to a bound and no further.
+            (
+                "an answer of 128 MiB, a file whose content runs on",
+                Content::Endless {
+                    bytes: 128 << 20,
+                    sent: sent.clone(),
+                },
+                ".agentpods.yaml:1:1: the file is larger than a repository's file may be",
             ),
             (
                 "large",
@@ -355,12 +368,19 @@ async fn a_hostile_or_broken_file_fails_closed_and_says_where() {
             (
                 "a typo",
                 Content::File(b"agents:\n  - review\n  - name: fix\n    event: false\n".to_vec()),
-                "`.agentpods.yaml:4:5: unknown key 'event': a repository's file may say only 'name', 'events'; did you mean 'events'?`",
+                "``.agentpods.yaml:4:5: unknown key `event`: a repository's file may say only `name`, `events`; did you mean `events`?``",
             ),
             (
                 "a key that would speak as the bot",
                 Content::File(b"\"x` @admin <img src=x> #1\": []\nagents: []\n".to_vec()),
-                "fixed: `.agentpods.yaml:1:1: unknown key 'x' @admin <img src=x> #1'",
+                "fixed: `` .agentpods.yaml:1:1: unknown key `x' @admin <img src=x> #1`",
+            ),
+            // Attacker review 15b, A2: shown as their code points (a line separator as a
+            // space), not as themselves, which hide text or reorder the bot's words.
+            (
+                "invisible and bidi characters",
+                Content::File(b"agents: [\"re\\u200Bview\\u202Ex\\u2028y\"]\n".to_vec()),
+                "fixed: ``.agentpods.yaml:1:10: `re[U+200B]view[U+202E]x y` is not an agent's name",
             ),
             (
                 "a symbolic link out of the repository",
@@ -373,6 +393,11 @@ async fn a_hostile_or_broken_file_fails_closed_and_says_where() {
                 ".agentpods.yaml:1:1: is a submodule",
             ),
             ("a folder", Content::Dir, ".agentpods.yaml:1:1: is a dir"),
+            (
+                "junk after a second `---`",
+                Content::File(b"agents: [fix]\n---\n}junk{ [\n".to_vec()),
+                ".agentpods.yaml:2:1: a second YAML document starts here",
+            ),
             (
                 "403",
                 Content::Refused,
@@ -403,8 +428,53 @@ async fn a_hostile_or_broken_file_fails_closed_and_says_where() {
                 "{what}: expected {says:?} in\n{}",
                 told[0]
             );
+            assert!(
+                !told[0].contains(['\u{200B}', '\u{202E}', '\u{2028}']),
+                "{what}: {:?}",
+                told[0]
+            );
             assert_eq!(fake.violations(), Vec::<String>::new(), "{what}");
         }
+        // The endless answer's two reads, each cut off near its bound (what the
+        // connection's buffers held is sent too), not 2 × 128 MiB.
+        let sent = sent.load(std::sync::atomic::Ordering::SeqCst);
+        assert!(sent < 32 << 20, "{sent} bytes of the endless answers sent");
+    })
+    .await;
+}
+
+/// What was kept of an earlier answer is not asked for again once GitHub answered with
+/// another it did not keep (attacker review 15b, A4): the file grew past what is read, and
+/// the next reads are not sent with the first answer's stale ETag.
+#[tokio::test]
+async fn an_answer_not_kept_leaves_no_stale_etag_behind() {
+    within(60, async {
+        let (fake, service) = with_file("agents: [review]\n").await;
+        let reply = service.oneshot(&opened("acme/a", "d-1")).await;
+        assert_eq!(reply.status, 202, "{}", reply.text());
+        let grown = format!("agents: [review]\n{}", "# a comment line\n".repeat(5_000));
+        put(&fake, "acme/a", DEFAULT_BRANCH, &grown);
+        for (id, body) in [("d-2", "/agent review"), ("d-3", "/agent fix it")] {
+            let reply = service.oneshot(&command("acme/a", id, body)).await;
+            assert_eq!(reply.status, 200, "{id}: {}", reply.text());
+        }
+        let told = replies(&fake, "acme/a");
+        assert_eq!(told.len(), 2, "{told:#?}");
+        assert!(
+            told.iter()
+                .all(|t| t.contains("the file is larger than a repository's file may be")),
+            "{told:#?}"
+        );
+        let reads = |requests: Vec<String>| -> Vec<String> {
+            requests
+                .into_iter()
+                .filter(|r| r.contains("/contents/"))
+                .collect()
+        };
+        assert_eq!(reads(fake.requests()).len(), 3, "{:#?}", fake.requests());
+        // The second read, with the first answer's ETag; the third without one.
+        let conditional = reads(fake.conditional_requests());
+        assert_eq!(conditional.len(), 1, "{conditional:#?}");
     })
     .await;
 }
@@ -618,6 +688,13 @@ fn a_maintainer_checks_the_file_before_merging_it() {
             && said.contains("the service would start no agent in acme/b"),
         "{said}"
     );
+    // Nothing after the first document passes unread (attacker review 15b, A3).
+    let (ok, said) = validate("agents: [review]\n---\n}junk{ [\n", "acme/a");
+    assert!(!ok, "{said}");
+    assert!(
+        said.contains(".agentpods.yaml:2:1: a second YAML document starts here"),
+        "{said}"
+    );
     let (ok, said) = validate("agents: []\n", "acme/*");
     assert!(!ok && said.contains("expected one repository"), "{said}");
 }
@@ -658,6 +735,55 @@ async fn an_approval_starts_only_the_agents_the_repository_s_file_names() {
             "{}",
             approved.json()
         );
+        s.end();
+    })
+    .await;
+}
+
+/// A retry or a Re-run is judged by the file as a new event is (attacker review 15b, A5;
+/// before, a writer could run again an agent the maintainers had turned off): the review
+/// runs and fails, the maintainers turn it off in `.agentpods.yaml`, and neither
+/// `/agent retry` nor GitHub's "Re-run" on its check run runs it again. Each is told why in
+/// the words a new command is told. Named again, it runs again.
+#[tokio::test]
+async fn a_retry_or_a_rerun_of_an_agent_the_file_turned_off_runs_nothing() {
+    within(120, async {
+        let s = Scenario::new()
+            .config("\nagents:\n", "\nrepository_config: {}\nagents:\n")
+            .in_cluster()
+            .start()
+            .await;
+        s.gh.set_role(OWNER, "admin");
+        s.gh.merge_file(FILE, "agents: [review, task]\n");
+        let (pr, opened) = s.gh.open_pull_request(PullRequest::new(2)).await;
+        let first = opened.expect_status(202).run();
+        s.cluster.pod_fails(&first, 1).await;
+        s.cluster.expect_reported(&first, Phase::Failed).await;
+
+        s.gh.merge_file(FILE, "agents: [task]\n");
+        let said = "does not start agent `review` here: this repository's `.agentpods.yaml` \
+                    does not name it, so it does not run here (the file on `master`, the \
+                    repository's default branch, counts: a change to it counts once merged there)";
+        let retry = s.gh.comment(pr, "/agent retry").await;
+        assert!(retry.runs().is_empty(), "{}", retry.json());
+        let told: Vec<String> = s.gh.replies(pr).into_iter().map(|c| c.body).collect();
+        assert!(told.iter().any(|t| t.contains(said)), "{told:#?}");
+
+        let check = s.gh.fake.check_runs()[0].id;
+        let rerun = s.gh.rerun_check(OWNER, check).await;
+        assert!(rerun.runs().is_empty(), "{}", rerun.json());
+        let checks = s.gh.fake.check_runs();
+        assert!(
+            checks
+                .iter()
+                .any(|c| c.summary.as_deref().is_some_and(|t| t.contains(said))),
+            "{checks:#?}"
+        );
+        assert_eq!(s.cluster.runs().await.len(), 1, "nothing ran again");
+
+        s.gh.merge_file(FILE, "agents: [review, task]\n");
+        let retry = s.gh.comment(pr, "/agent retry").await;
+        assert_eq!(retry.expect_status(202).runs().len(), 1, "{}", retry.json());
         s.end();
     })
     .await;

@@ -116,7 +116,18 @@ pub enum Content {
     /// Not content: GitHub refuses the read (403), as it does an App without
     /// `contents: read`.
     Refused,
+    /// Not GitHub's answer: `bytes` bytes of JSON, streamed, a file (of 10 bytes, it says)
+    /// whose content runs on to the end, as a broken or hostile server could send; `sent`
+    /// counts the bytes handed to the connection.
+    Endless {
+        bytes: usize,
+        sent: Arc<std::sync::atomic::AtomicUsize>,
+    },
 }
+
+/// Marks an answer streamed as it is sent: not read whole for an ETag.
+#[derive(Clone)]
+struct Streamed;
 
 #[derive(Default)]
 pub struct Model {
@@ -184,6 +195,8 @@ struct Shared {
     model: Mutex<Model>,
     faults: Mutex<VecDeque<Fault>>,
     log: Mutex<Vec<String>>,
+    /// The requests that carried an `If-None-Match`, as the log shows them (without status).
+    conditional: Mutex<Vec<String>>,
     violations: Mutex<Vec<String>>,
     ops: Operations,
     clock: Arc<dyn Clock>,
@@ -216,6 +229,7 @@ impl FakeGithub {
             model: Mutex::new(Model::default()),
             faults: Mutex::new(VecDeque::new()),
             log: Mutex::new(Vec::new()),
+            conditional: Mutex::new(Vec::new()),
             violations: Mutex::new(Vec::new()),
             ops: Operations::load(),
             clock,
@@ -550,6 +564,12 @@ impl FakeGithub {
         self.shared.log.lock().expect("log").clone()
     }
 
+    /// The requests sent with an `If-None-Match` (an ETag of an answer kept), in order:
+    /// `METHOD /path?query`.
+    pub fn conditional_requests(&self) -> Vec<String> {
+        self.shared.conditional.lock().expect("log").clone()
+    }
+
     /// The requests as the operations they are, in order: `METHOD /path/{template} ->
     /// status`, the path as GitHub's REST description writes it (no ids, no names), or the
     /// raw path where it names none.
@@ -648,6 +668,9 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
         Some(q) => format!("{method} {path}?{q}"),
         None => format!("{method} {path}"),
     };
+    if if_none_match.is_some() {
+        shared.conditional.lock().expect("log").push(shown.clone());
+    }
     let fault = take_fault(&shared, &method, &path);
     let response = match fault {
         Some(FaultKind::BadGateway) => error(StatusCode::BAD_GATEWAY, "Server Error"),
@@ -700,7 +723,10 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
     };
     // As GitHub does: a read's answer carries an ETag; asked again with it in
     // If-None-Match while unchanged, the answer is 304 with no body.
-    let mut response = if method == "GET" && response.status() == StatusCode::OK {
+    let mut response = if method == "GET"
+        && response.status() == StatusCode::OK
+        && response.extensions().get::<Streamed>().is_none()
+    {
         let (mut head, body) = response.into_parts();
         let bytes = axum::body::to_bytes(body, usize::MAX)
             .await
@@ -738,6 +764,29 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
             .headers_mut()
             .insert("x-ratelimit-remaining", left.into());
     }
+    response
+}
+
+/// [`Content::Endless`]'s answer: `bytes` bytes, a 64 KiB piece at a time as the
+/// connection takes them.
+fn endless(bytes: usize, sent: Arc<std::sync::atomic::AtomicUsize>) -> Response {
+    const PIECE: usize = 64 * 1024;
+    let head = br#"{"type": "file", "size": 10, "encoding": "base64", "content": ""#;
+    let pieces = std::iter::once(head.to_vec())
+        .chain((0..bytes.saturating_sub(head.len() + 2).div_ceil(PIECE)).map(|_| vec![b'Q'; PIECE]))
+        .chain(std::iter::once(br#""}"#.to_vec()))
+        .map(move |piece| {
+            sent.fetch_add(piece.len(), std::sync::atomic::Ordering::SeqCst);
+            Ok::<_, std::convert::Infallible>(piece)
+        });
+    let mut response = Response::new(axum::body::Body::from_stream(futures_util::stream::iter(
+        pieces,
+    )));
+    response.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    response.extensions_mut().insert(Streamed);
     response
 }
 
@@ -1131,6 +1180,7 @@ fn route(
                     StatusCode::FORBIDDEN,
                     "Resource not accessible by integration",
                 ),
+                Some(Content::Endless { bytes, sent }) => endless(*bytes, sent.clone()),
                 Some(Content::Dir) => {
                     let mut v = links("file");
                     v["path"] = format!("{path}/README.md").into();
