@@ -228,6 +228,16 @@ impl Format {
                 ": write the word alone, `{}`; the prefix comes from `github.command_prefix`",
                 shorten(s.rsplit(' ').next().unwrap_or(s))
             ),
+            // `Fix`: a comment's `/agent Fix` is read as `fix` anyway (new-user review 13e,
+            // N8).
+            Format::Verb
+                if s.to_lowercase() != s && Format::Verb.check(&s.to_lowercase()).is_ok() =>
+            {
+                format!(
+                    ": write `{}` (a comment's command is matched in any case)",
+                    shorten(&s.to_lowercase())
+                )
+            }
             _ => String::new(),
         };
         Err(format!(

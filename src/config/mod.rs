@@ -441,7 +441,7 @@ pub fn check_with_folder(
     let Some(mut config) = deserialized else {
         return only(all);
     };
-    let semantic = semantic_checks(&config, &pruned, &templates);
+    let semantic = semantic_checks(&config, &pruned, &templates, &folder);
     let semantic: Vec<Flagged> = semantic
         .into_iter()
         .filter(|s| {
@@ -1092,7 +1092,12 @@ fn sorted(mut d: Vec<FileDiagnostic>) -> Vec<FileDiagnostic> {
 }
 
 /// Cross-references and rules the schema cannot express.
-fn semantic_checks(config: &Config, tree: &Node, templates: &TemplateSources) -> Vec<Flagged> {
+fn semantic_checks(
+    config: &Config,
+    tree: &Node,
+    templates: &TemplateSources,
+    folder: &Path,
+) -> Vec<Flagged> {
     let mut problems = Problems {
         tree,
         found: Vec::new(),
@@ -1306,7 +1311,7 @@ fn semantic_checks(config: &Config, tree: &Node, templates: &TemplateSources) ->
         for (j, name) in agent.templates.iter().enumerate() {
             let at = key(&["templates", &j.to_string()]);
             if !templates.contains_key(name) {
-                problems.at(&at, unknown_template(name, &template_names));
+                problems.at(&at, unknown_template(name, &template_names, folder));
             } else if !is_yaml_template(name) {
                 problems.at(
                     &at,
@@ -1316,7 +1321,10 @@ fn semantic_checks(config: &Config, tree: &Node, templates: &TemplateSources) ->
         }
         if let Some(prompt) = &agent.prompt {
             if !templates.contains_key(prompt) {
-                problems.at(&key(&["prompt"]), unknown_template(prompt, &template_names));
+                problems.at(
+                    &key(&["prompt"]),
+                    unknown_template(prompt, &template_names, folder),
+                );
             } else if is_yaml_template(prompt) {
                 // A YAML template prints each value as a quoted YAML value, and is checked
                 // as Kubernetes objects (new-user review 13c, N13; 13 N8).
@@ -1715,7 +1723,11 @@ const NOT_IN_FOLDER: &str = "not found in the templates folder";
 /// The template of each run's comment on GitHub.
 pub const COMMENT_TEMPLATE: &str = "comment.md";
 
-fn unknown_template(name: &str, known: &[&str]) -> String {
+/// Why `name` is not a template of `folder` (as shown: the config's `templates_dir` beside
+/// it, or --templates-dir), and what to write: the folder is named, as the new-user review
+/// (13e, N8) asked, since an installed config's is not the checkout's.
+fn unknown_template(name: &str, known: &[&str], folder: &Path) -> String {
+    let folder = folder.display();
     // The prompt's text itself, in the style of GitHub Actions (new-user review 13d, N12).
     if name.contains("{{")
         || name.contains('\n')
@@ -1723,8 +1735,8 @@ fn unknown_template(name: &str, known: &[&str]) -> String {
         || name.split(' ').count() > 3
     {
         return format!(
-            "template `{}` {NOT_IN_FOLDER}: a template is named by its file in the templates \
-             folder (`prompts/task.md`), not written here; put the text in such a file",
+            "template `{}` {NOT_IN_FOLDER} `{folder}`: a template is named by its file in the \
+             templates folder (`prompts/task.md`), not written here; put the text in such a file",
             crate::text::clip(name.lines().next().unwrap_or(name), 40)
         );
     }
@@ -1735,15 +1747,34 @@ fn unknown_template(name: &str, known: &[&str]) -> String {
         .filter(|rest| known.contains(rest));
     if let Some(rest) = within {
         return format!(
-            "template `{name}` {NOT_IN_FOLDER}: names are relative to the templates folder, \
-             so write `{rest}`"
+            "template `{name}` {NOT_IN_FOLDER} `{folder}`: names are relative to the templates \
+             folder, so write `{rest}`"
         );
     }
     match did_you_mean(name, known.iter().copied()) {
         Some(s) => {
-            format!("template `{name}` {NOT_IN_FOLDER}, did you mean `{s}`?")
+            format!("template `{name}` {NOT_IN_FOLDER} `{folder}`, did you mean `{s}`?")
         }
-        None => format!("template `{name}` {NOT_IN_FOLDER}"),
+        None => format!(
+            "template `{name}` {NOT_IN_FOLDER} `{folder}`: add the file there, or name one it \
+             has{}",
+            if known.is_empty() {
+                " (it has none: give the folder of your templates with `templates_dir`, or \
+                 --templates-dir)"
+                    .to_string()
+            } else {
+                format!(
+                    " ({})",
+                    known
+                        .iter()
+                        .take(8)
+                        .map(|k| format!("`{k}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                        + if known.len() > 8 { ", …" } else { "" }
+                )
+            }
+        ),
     }
 }
 

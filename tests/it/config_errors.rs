@@ -906,11 +906,11 @@ agents:
             expect: &[
                 (
                     "agent-pd.yaml",
-                    "services.yaml:8:17: template `agent-pd.yaml` not found in the templates folder, did you mean `agent-pod.yaml`?",
+                    "services.yaml:8:17: template `agent-pd.yaml` not found in the templates folder `templates`, did you mean `agent-pod.yaml`?",
                 ),
                 (
                     "build.yaml",
-                    "services.yaml:8:32: template `build.yaml` not found in the templates folder",
+                    "services.yaml:8:32: template `build.yaml` not found in the templates folder `templates`: add the file there, or name one it has (`agent-pod.yaml`, `comment.md`, `prompts/review.md`, `prompts/task.md`)",
                 ),
                 (
                     "prompts/task.md",
@@ -935,7 +935,7 @@ agents:
 ",
             expect: &[(
                 "templates/prompts",
-                "services.yaml:8:13: template `templates/prompts/task.md` not found in the templates folder: names are relative to the templates folder, so write `prompts/task.md`",
+                "services.yaml:8:13: template `templates/prompts/task.md` not found in the templates folder `templates`: names are relative to the templates folder, so write `prompts/task.md`",
             )],
         },
         Case {
@@ -976,7 +976,7 @@ agents:
 ",
             expect: &[(
                 "prompts/tsk.md",
-                "services.yaml:8:13: template `prompts/tsk.md` not found in the templates folder, did you mean `prompts/task.md`?",
+                "services.yaml:8:13: template `prompts/tsk.md` not found in the templates folder `templates`, did you mean `prompts/task.md`?",
             )],
         },
     ]);
@@ -1312,7 +1312,7 @@ agents:
         [
             "services.yaml:4:23: cluster: give `namespace` or `namespace_template`, not both",
             "services.yaml:6:12: unknown image `builder` (defined in `images`: agent)",
-            "services.yaml:11:13: template `prompts/tsk.md` not found in the templates folder, did you mean `prompts/task.md`?",
+            "services.yaml:11:13: template `prompts/tsk.md` not found in the templates folder `templates`, did you mean `prompts/task.md`?",
             "services.yaml:12:15: unknown secret `openai`: `secrets` defines none",
             "services.yaml:15:22: `stop` is a built-in command of agentpods and cannot start an agent (reserved: retry, stop, status, approve, help)",
             "services.yaml:16:11: agents[1]: agent name `task` is already used by agents[0]",

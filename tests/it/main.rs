@@ -54,3 +54,4 @@ mod stored_approvals;
 mod stored_runs;
 mod template_quoting;
 mod webhook_signature;
+mod what_to_do;
