@@ -1302,7 +1302,13 @@ fn yaml_fault(source: &str, rendered: &str, message: &str) -> Option<(Pos, Strin
 
 /// The index of the template line that wrote output line `line` (1-based): one with the same
 /// text, else the same key, the nearest to it (a template's control lines only shift it).
+/// When the template has as many lines of that text as the output, the output's n-th is
+/// the template's n-th: the nearest may be another (a comment of some lines above two
+/// equal keys put the first nearer to the second's output line; new-user review 13e, N9).
 fn template_line(source: &[&str], output: &[&str], line: usize) -> Option<usize> {
+    if let Some(i) = same_text_by_rank(source, output, line) {
+        return Some(i);
+    }
     let out = output.get(line.checked_sub(1)?)?;
     let body = out.trim_start_matches([' ', '\t']);
     if body.is_empty() {
@@ -1330,6 +1336,23 @@ fn template_line(source: &[&str], output: &[&str], line: usize) -> Option<usize>
     nearest(&same)
         .or_else(|| nearest(&same_key))
         .or_else(|| nearest(&shaped))
+}
+
+/// The template line of output line `line`'s text by their order: the n-th such line of
+/// the output is the n-th of the template, when both have the same number (none else).
+fn same_text_by_rank(source: &[&str], output: &[&str], line: usize) -> Option<usize> {
+    let out = output.get(line.checked_sub(1)?)?;
+    let body = out.trim_start_matches([' ', '\t']);
+    if body.is_empty() {
+        return None;
+    }
+    let same = |l: &str| l.trim_start_matches([' ', '\t']) == body;
+    let in_source: Vec<usize> = (0..source.len()).filter(|i| same(source[*i])).collect();
+    let in_output = output.iter().filter(|l| same(l)).count();
+    let rank = output[..line - 1].iter().filter(|l| same(l)).count();
+    (in_source.len() == in_output)
+        .then(|| in_source.get(rank).copied())
+        .flatten()
 }
 
 /// Whether template line `template` (its indent left out), which prints values, could

@@ -416,6 +416,15 @@ const MISTAKES: &[Mistake] = &[
         points_at: "pr.title",
     },
     Mistake {
+        // New-user review 13e, N9: below a comment of some lines, the output's lines are
+        // fewer than the template's, and the nearest line of the same text to the second
+        // key was the first: both were named at line 12.
+        what: "a key written twice below a comment of several lines",
+        file: "templates/agent-pod.yaml", from: "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {{ run.name }}\nspec:\n", to: "{# The agent's pod:\n   one container,\n   restricted,\n   without the token,\n   without a shell,\n   and nothing more. #}\napiVersion: v1\nkind: Pod\nmetadata:\n  name: {{ run.name }}\nspec:\n  enableServiceLinks: false\n  enableServiceLinks: false\n",
+        expect: "templates/agent-pod.yaml:13:3: agent `task`, comment `run` on a pull request: the output is not valid YAML: duplicate key `enableServiceLinks` (first defined at line 12)",
+        points_at: "enableServiceLinks",
+    },
+    Mistake {
         what: "an output that is not a valid object",
         file: "templates/agent-pod.yaml", from: "      image:", to: "      imagePullPolicyy: Always\n      image:",
         expect: "templates/agent-pod.yaml:11:7: agent `task`, comment `run` on a pull request: document 1, field `spec.containers[0].imagePullPolicyy`: unknown field",
