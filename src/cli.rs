@@ -573,12 +573,14 @@ fn validate(path: &Path, templates_dir: Option<&Path>) -> ExitCode {
         return ExitCode::FAILURE;
     };
     let agents = loaded.config.agents.len();
+    // The templates the config uses, not every file of the folder (new-user review 13e,
+    // N12).
+    let used = config::used_templates(&loaded.config, &loaded.templates).len();
     eprintln!(
-        "{}: ok ({agents} agent{}, {} template{})",
+        "{}: ok ({agents} agent{}, {used} template{})",
         path.display(),
         if agents == 1 { "" } else { "s" },
-        loaded.templates.len(),
-        if loaded.templates.len() == 1 { "" } else { "s" }
+        if used == 1 { "" } else { "s" }
     );
     ExitCode::SUCCESS
 }

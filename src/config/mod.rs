@@ -23,6 +23,7 @@ pub use repository_file::{
     parse_repository_file,
 };
 pub use token::GithubToken;
+pub use unused::used_templates;
 use yaml::{Node, Pos};
 
 use crate::github::command::BuiltinVerb;
@@ -590,6 +591,17 @@ fn renders_as_fixed(path: &[String]) -> bool {
 /// A config that posts comments (runs on pull requests or issues, `github.report.comment`
 /// on) from a templates folder without `comment.md`: each comment is then agentpods' plain
 /// one, which may not be what a folder of one's own meant.
+/// Whether runs comment on their pull request or issue (with `comment.md`, when the folder
+/// has it).
+fn posts_comments(config: &Config) -> bool {
+    config.github.report.comment
+        && config.agents.iter().any(|a| {
+            a.triggers.pull_request.is_some()
+                || a.triggers.issues.is_some()
+                || a.triggers.comment.is_some()
+        })
+}
+
 fn comment_template_missing(
     config: &Config,
     tree: &Node,
@@ -599,13 +611,7 @@ fn comment_template_missing(
         tree,
         found: Vec::new(),
     };
-    let comments = config.github.report.comment
-        && config.agents.iter().any(|a| {
-            a.triggers.pull_request.is_some()
-                || a.triggers.issues.is_some()
-                || a.triggers.comment.is_some()
-        });
-    if comments && !templates.contains_key(COMMENT_TEMPLATE) {
+    if posts_comments(config) && !templates.contains_key(COMMENT_TEMPLATE) {
         problems.at(
             &["templates_dir"],
             format!(

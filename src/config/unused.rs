@@ -78,6 +78,38 @@ pub(super) fn unused_entries(
     problems.diagnostics()
 }
 
+/// The templates of the folder the config uses: each agent's `templates` and `prompt`,
+/// `comment.md` when runs comment, and what those name in their text (`{% include
+/// "parts/env.yaml" %}`, taken generously: any quoted name of a template in the folder).
+pub fn used_templates<'t>(config: &Config, templates: &'t TemplateSources) -> BTreeSet<&'t str> {
+    let named: BTreeSet<&str> = config
+        .agents
+        .iter()
+        .flat_map(|a| a.templates.iter().chain(a.prompt.iter()))
+        .map(String::as_str)
+        .chain(super::posts_comments(config).then_some(super::COMMENT_TEMPLATE))
+        .collect();
+    let mut used: BTreeSet<&str> = templates
+        .keys()
+        .map(String::as_str)
+        .filter(|name| named.contains(name))
+        .collect();
+    let mut reading: Vec<&str> = used.iter().copied().collect();
+    while let Some(name) = reading.pop() {
+        let Some(text) = templates.get(name) else {
+            continue;
+        };
+        for other in templates.keys() {
+            let quoted = [format!("\"{other}\""), format!("'{other}'")];
+            if !used.contains(other.as_str()) && quoted.iter().any(|q| text.contains(q.as_str())) {
+                used.insert(other);
+                reading.push(other);
+            }
+        }
+    }
+    used
+}
+
 /// The entries of the template context's map `map` (`images`, `secrets`) that `texts` read
 /// by name (`images.kaniko`, `images["kaniko"]`); `None` when one reads the map otherwise
 /// (`images[name]`, `images | items`), which may be any entry. A text that does not

@@ -1851,7 +1851,7 @@ agents:
     assert_eq!(
         run.stderr_lines(),
         [format!(
-            "{}: ok (1 agent, 6 templates)",
+            "{}: ok (1 agent, 3 templates)",
             dir.path("services.yaml").display()
         )]
     );
@@ -1886,6 +1886,57 @@ fn validate_names_a_path_that_does_not_exist() {
             "{}: cannot read: No such file or directory (os error 2)",
             missing.display()
         )
+    );
+}
+
+/// New-user review 13e, N12: validate's "N templates" counted every file of the folder; it
+/// counts what the config uses: the agents' templates and prompts, comment.md when runs
+/// comment, and what those include.
+#[test]
+fn validate_counts_the_templates_the_config_uses_not_the_files_of_the_folder() {
+    let dir = ConfigDir::new(
+        b"\
+project: demo
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: task
+    templates: [agent-pod.yaml]
+    prompt: prompts/task.md
+    triggers:
+      comment:
+        verbs: [run]
+",
+    );
+    // The shipped pod, a part the prompt includes, and two files nothing names.
+    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
+    dir.write(
+        "templates/agent-pod.yaml",
+        &std::fs::read(shipped.join("agent-pod.yaml")).expect("the shipped pod"),
+    );
+    dir.write(
+        "templates/prompts/task.md",
+        b"{% include \"prompts/rules.md\" %}\nDo this: {{ comment.command.task }}\n",
+    );
+    dir.write("templates/prompts/rules.md", b"Keep the change small.\n");
+    dir.write("templates/prompts/old.md", b"An old prompt.\n");
+    // agent-pod.yaml, prompts/task.md, prompts/rules.md and comment.md; not
+    // prompts/review.md or prompts/old.md.
+    let run = configs::validate(&dir.path("services.yaml"));
+    assert_eq!(run.code, Some(0), "stderr:\n{}", run.stderr);
+    assert_eq!(
+        run.stderr_lines().last().map(|l| l.as_ref()),
+        Some(
+            format!(
+                "{}: ok (1 agent, 4 templates)",
+                dir.path("services.yaml").display()
+            )
+            .as_str()
+        ),
+        "{}",
+        run.stderr
     );
 }
 
@@ -3145,7 +3196,9 @@ fn validate_refuses_an_image_or_a_secret_chosen_by_the_event_s_text() {
 
     let (code, lines) = validate_sidecar("      image: {{ images.helper }}");
     assert_eq!(code, Some(0), "{lines:?}");
-    assert_eq!(lines, ["services.yaml: ok (1 agent, 4 templates)"]);
+    // agent-pod.yaml, prompts/task.md and comment.md: not prompts/review.md, which the
+    // folder holds and nothing uses.
+    assert_eq!(lines, ["services.yaml: ok (1 agent, 3 templates)"]);
 }
 
 /// Review N8: every container's image is checked as services.yaml's `images` are, not
@@ -3205,7 +3258,7 @@ fn every_container_s_image_is_checked_as_the_images_of_services_yaml_are() {
         assert_eq!(code, Some(0), "{image}: {lines:?}");
         assert_eq!(
             lines,
-            [warning, "services.yaml: ok (1 agent, 4 templates)"],
+            [warning, "services.yaml: ok (1 agent, 3 templates)"],
             "{image}"
         );
     }

@@ -1118,7 +1118,8 @@ fn validate_refuses_a_run_the_api_server_would_refuse_or_the_controller_could_no
     );
     assert_eq!(
         build_problems(&with_policy, CONFIG_MAP),
-        ["services.yaml: ok (1 agent, 6 templates)"]
+        // job.yaml and extra.yaml: the folder's other four are not the build agent's.
+        ["services.yaml: ok (1 agent, 2 templates)"]
     );
     // A Job's pod template without a restartPolicy gets `Always`, which a Job may not have.
     assert_eq!(
