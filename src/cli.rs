@@ -542,6 +542,10 @@ fn validate(path: &Path, templates_dir: Option<&Path>) -> ExitCode {
                     for warning in engine.image_warnings() {
                         eprintln!("{warning}");
                     }
+                    // A template file nothing uses.
+                    for warning in config::unused_templates(loaded) {
+                        eprintln!("{warning}");
+                    }
                 }
                 problems.extend(
                     engine

@@ -1923,18 +1923,27 @@ agents:
     dir.write("templates/prompts/rules.md", b"Keep the change small.\n");
     dir.write("templates/prompts/old.md", b"An old prompt.\n");
     // agent-pod.yaml, prompts/task.md, prompts/rules.md and comment.md; not
-    // prompts/review.md or prompts/old.md.
+    // prompts/review.md or prompts/old.md, which are warned of (not refused).
     let run = configs::validate(&dir.path("services.yaml"));
     assert_eq!(run.code, Some(0), "stderr:\n{}", run.stderr);
+    let folder = format!("{}/", dir.dir.path().display());
+    let unused = |name: &str| {
+        format!(
+            "templates/{name}:1:1: warning: no agent uses template `{name}`: it is in no \
+             agent's `templates` or `prompt`, and no template they use names it; give it to \
+             an agent, or delete it"
+        )
+    };
     assert_eq!(
-        run.stderr_lines().last().map(|l| l.as_ref()),
-        Some(
-            format!(
-                "{}: ok (1 agent, 4 templates)",
-                dir.path("services.yaml").display()
-            )
-            .as_str()
-        ),
+        run.stderr
+            .lines()
+            .map(|l| l.replace(&folder, ""))
+            .collect::<Vec<_>>(),
+        [
+            unused("prompts/old.md"),
+            unused("prompts/review.md"),
+            "services.yaml: ok (1 agent, 4 templates)".to_string(),
+        ],
         "{}",
         run.stderr
     );
@@ -2891,7 +2900,11 @@ fn validate_warns_when_a_template_gives_a_write_token_to_the_agent_s_own_contain
     );
     let run = configs::validate(&dir.path("services.yaml"));
     assert_eq!(run.code, Some(0), "{}", run.stderr);
-    assert!(!run.stderr.contains("warning"), "{}", run.stderr);
+    assert!(
+        !run.stderr_lines().iter().any(|l| l.contains("warning")),
+        "{}",
+        run.stderr
+    );
 }
 
 /// A three-container template of one's own from before the publish step took the agent's
@@ -2934,7 +2947,11 @@ fn validate_warns_when_the_publish_step_would_push_from_the_agent_s_checkout() {
     dir.write("templates/agent-pod.yaml", shipped.as_bytes());
     let run = configs::validate(&dir.path("services.yaml"));
     assert_eq!(run.code, Some(0), "{}", run.stderr);
-    assert!(!run.stderr.contains("warning"), "{}", run.stderr);
+    assert!(
+        !run.stderr_lines().iter().any(|l| l.contains("warning")),
+        "{}",
+        run.stderr
+    );
 }
 
 /// A file saved with a UTF-8 byte-order mark (Windows editors, PowerShell 5's `Out-File`)
@@ -3361,5 +3378,9 @@ fn validate_warns_of_a_token_permission_no_step_uses_or_a_checkout_without_conte
         include_bytes!("../../templates/agent-pod.yaml"),
     );
     let run = configs::validate(&dir.path("services.yaml"));
-    assert!(!run.stderr.contains("warning"), "{}", run.stderr);
+    assert!(
+        !run.stderr_lines().iter().any(|l| l.contains("warning")),
+        "{}",
+        run.stderr
+    );
 }
