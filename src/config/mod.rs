@@ -591,6 +591,57 @@ fn renders_as_fixed(path: &[String]) -> bool {
 /// A config that posts comments (runs on pull requests or issues, `github.report.comment`
 /// on) from a templates folder without `comment.md`: each comment is then agentpods' plain
 /// one, which may not be what a folder of one's own meant.
+/// Who else sets the environment variable `name` that `agent`'s `env` gives (new-user
+/// review 13e, N10: it was taken silently, and the pod had it twice): agentpods itself
+/// (`AGENTPODS_*`, `HOME`), a secret the agent is given, or a template of the agent that
+/// writes it by name (`- name: GITHUB_API_URL` followed by its `value`).
+fn env_set_elsewhere(
+    config: &Config,
+    agent: &Agent,
+    name: &str,
+    templates: &TemplateSources,
+) -> Option<String> {
+    if name.starts_with("AGENTPODS_") {
+        return Some(
+            "agentpods' own (`AGENTPODS_*` names tell its steps the run, the task and the \
+             checkout)"
+                .into(),
+        );
+    }
+    if name == "HOME" {
+        return Some("set by agentpods' pod (the agent's home folder)".into());
+    }
+    for entry in &agent.secrets {
+        let Some(secret) = config.secrets.get(entry) else {
+            continue;
+        };
+        if secret.env_name(entry) == name {
+            return Some(format!(
+                "also the variable of secret `{entry}`, which the agent is given (or give the \
+                 secret another `env`)"
+            ));
+        }
+    }
+    for template in &agent.templates {
+        let Some(source) = templates.get(template) else {
+            continue;
+        };
+        let lines: Vec<&str> = source.lines().collect();
+        let written = lines.windows(2).position(|pair| {
+            let item = pair[0].trim().strip_prefix("- name:").map(str::trim);
+            let value = pair[1].trim();
+            item == Some(name) && (value.starts_with("value:") || value.starts_with("valueFrom:"))
+        });
+        if let Some(i) = written {
+            return Some(format!(
+                "set by its template `{template}` too (line {})",
+                i + 1
+            ));
+        }
+    }
+    None
+}
+
 /// Whether runs comment on their pull request or issue (with `comment.md`, when the folder
 /// has it).
 fn posts_comments(config: &Config) -> bool {
@@ -1306,6 +1357,18 @@ fn semantic_checks(
                         );
                     }
                 }
+            }
+        }
+        for name in agent.env.keys() {
+            if let Some(why) = env_set_elsewhere(config, agent, name.as_str(), templates) {
+                problems.at(
+                    &key(&["env", name.as_str()]),
+                    format!(
+                        "agent `{}`: `env.{name}` is {why}: the container would have it twice, \
+                         and one value would be lost; give it another name",
+                        agent.name
+                    ),
+                );
             }
         }
         if agent.templates.is_empty() {

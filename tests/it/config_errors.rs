@@ -828,6 +828,52 @@ agents:
     ]);
 }
 
+/// New-user review 13e, N10: an agent's `env` name that agentpods, a secret of the agent or
+/// its template sets too was taken silently, and the container had it twice (one value
+/// lost). Each is refused at its value, saying who else sets it.
+#[test]
+fn an_env_name_someone_else_sets_is_refused_saying_who() {
+    let yaml = "\
+project: demo
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+secrets:
+  openai: {name: openai-api-key, key: api-key, env: OPENAI_API_KEY}
+agents:
+  - name: task
+    prompt: prompts/task.md
+    secrets: [openai]
+    env:
+      HOME: /tmp
+      AGENTPODS_RUN: mine
+      OPENAI_API_KEY: sk-test
+      GITHUB_API_URL: https://ghe.example/api/v3
+      LOG_LEVEL: debug
+    triggers:
+      comment:
+        verbs: [run]
+";
+    let mut with_env = templates();
+    with_env.insert(
+        "agent-pod.yaml".into(),
+        format!(
+            "{}      env:\n        - name: GITHUB_API_URL\n          value: {{{{ github.api_url }}}}\n",
+            configs::POD_TEMPLATE
+        ),
+    );
+    assert_eq!(
+        errors_with(yaml, with_env),
+        [
+            "services.yaml:13:13: agent `task`: `env.HOME` is set by agentpods' pod (the agent's home folder): the container would have it twice, and one value would be lost; give it another name",
+            "services.yaml:14:22: agent `task`: `env.AGENTPODS_RUN` is agentpods' own (`AGENTPODS_*` names tell its steps the run, the task and the checkout): the container would have it twice, and one value would be lost; give it another name",
+            "services.yaml:15:23: agent `task`: `env.OPENAI_API_KEY` is also the variable of secret `openai`, which the agent is given (or give the secret another `env`): the container would have it twice, and one value would be lost; give it another name",
+            "services.yaml:16:23: agent `task`: `env.GITHUB_API_URL` is set by its template `agent-pod.yaml` too (line 10): the container would have it twice, and one value would be lost; give it another name",
+        ]
+    );
+}
+
 #[test]
 fn names_that_refer_to_nothing_are_reported_with_what_exists() {
     check(&[
