@@ -431,6 +431,13 @@ fn replay(
                     "the service takes deliveries at /webhook: --url http://HOST:PORT/webhook"
                 );
             }
+            // The service's secrets are not this one (new-user review 13e, N8).
+            if reply.status == 401 {
+                eprintln!(
+                    "what to do: sign with the service's own secret: the GITHUB_WEBHOOK_SECRET \
+                     or --webhook-secret-file it was started with (the first of several signs)"
+                );
+            }
             if (200..300).contains(&reply.status) {
                 ExitCode::SUCCESS
             } else {
@@ -450,17 +457,26 @@ pub fn schema_json() -> String {
 }
 
 /// What to add when the config cannot be read: when it is the default one and there is
-/// none in the working folder, how to name another.
-fn missing_config_hint(path: &Path, e: &config::ConfigError) -> &'static str {
+/// none in the working folder, how to name another; when it is a folder, to name the file
+/// in it (new-user review 13e, N8).
+fn missing_config_hint(path: &Path, e: &config::ConfigError) -> String {
     match e {
         config::ConfigError::Read { path: read, source }
             if path == Path::new(DEFAULT_CONFIG)
                 && read == DEFAULT_CONFIG
                 && source.kind() == std::io::ErrorKind::NotFound =>
         {
-            " (no services.yaml in this folder: pass --config FILE)"
+            " (no services.yaml in this folder: pass --config FILE)".into()
         }
-        _ => "",
+        config::ConfigError::Read { source, .. }
+            if source.kind() == std::io::ErrorKind::IsADirectory =>
+        {
+            format!(
+                "\nwhat to do: name the config file, not its folder: {}",
+                path.join(DEFAULT_CONFIG).display()
+            )
+        }
+        _ => String::new(),
     }
 }
 
@@ -526,6 +542,10 @@ fn validate(path: &Path, templates_dir: Option<&Path>) -> ExitCode {
                     for warning in engine.image_warnings() {
                         eprintln!("{warning}");
                     }
+                    // A template file nothing uses.
+                    for warning in config::unused_templates(loaded) {
+                        eprintln!("{warning}");
+                    }
                 }
                 problems.extend(
                     engine
@@ -557,12 +577,14 @@ fn validate(path: &Path, templates_dir: Option<&Path>) -> ExitCode {
         return ExitCode::FAILURE;
     };
     let agents = loaded.config.agents.len();
+    // The templates the config uses, not every file of the folder (new-user review 13e,
+    // N12).
+    let used = config::used_templates(&loaded.config, &loaded.templates).len();
     eprintln!(
-        "{}: ok ({agents} agent{}, {} template{})",
+        "{}: ok ({agents} agent{}, {used} template{})",
         path.display(),
         if agents == 1 { "" } else { "s" },
-        loaded.templates.len(),
-        if loaded.templates.len() == 1 { "" } else { "s" }
+        if used == 1 { "" } else { "s" }
     );
     ExitCode::SUCCESS
 }
@@ -715,6 +737,9 @@ fn render(args: &RenderArgs<'_>) -> ExitCode {
             }
             Err(message) => {
                 eprintln!("{shown}: {message}");
+                if event::parse(args.event, &body).is_err() {
+                    eprintln!("{}", wrong_event_what_to_do(args.event, &body));
+                }
                 failed = true;
             }
         }
@@ -732,8 +757,14 @@ fn read_changed_files(path: Option<&Path>) -> Result<Option<Vec<String>>, String
     let Some(path) = path else {
         return Ok(None);
     };
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        format!(
+            "{}: cannot read: {e}\nwhat to do: give --changed-files a file that lists the \
+             changed paths, one a line (`git diff --name-only main...HEAD > changed.txt` \
+             writes one)",
+            path.display()
+        )
+    })?;
     Ok(Some(
         text.lines()
             .map(str::trim)
@@ -741,6 +772,21 @@ fn read_changed_files(path: Option<&Path>) -> Result<Option<Vec<String>>, String
             .map(String::from)
             .collect(),
     ))
+}
+
+/// The line saying what to do about a payload that is not the `--event` given: the event
+/// its keys say, when they say another (new-user review 13e, N8).
+fn wrong_event_what_to_do(given: &str, body: &[u8]) -> String {
+    match crate::github::event_names::likely_event(body) {
+        Some(likely) if likely != given => format!(
+            "what to do: this payload looks like a `{likely}` delivery: pass --event {likely} \
+             (--event is the X-GitHub-Event header GitHub sent with it)"
+        ),
+        _ => format!(
+            "what to do: give --payload a `{given}` delivery as GitHub sent it (GitHub's \
+             Recent Deliveries page shows each one's payload; examples/webhooks/ has some)"
+        ),
+    }
 }
 
 /// `--event` must be a name GitHub sends: a misspelt one would quietly start nothing.

@@ -160,9 +160,7 @@ fn plan(args: &CreateArgs) -> Result<Plan, CreateError> {
     let usage = |m: String| CreateError::Usage(m);
     let github_url = args.github_url.trim_end_matches('/').to_owned();
     if !is_http_url(&github_url) {
-        return Err(usage(format!(
-            "--github-url {github_url:?} is not an http(s) URL"
-        )));
+        return Err(usage(not_http_url("--github-url", &github_url)));
     }
     let api_url = match &args.api_url {
         Some(u) if !u.is_empty() => u.trim_end_matches('/').to_owned(),
@@ -170,9 +168,7 @@ fn plan(args: &CreateArgs) -> Result<Plan, CreateError> {
         _ => format!("{github_url}/api/v3"),
     };
     if !is_http_url(&api_url) {
-        return Err(usage(format!(
-            "--api-url {api_url:?} is not an http(s) URL"
-        )));
+        return Err(usage(not_http_url("--api-url", &api_url)));
     }
     let (new_app_url, apps_page) = match &args.org {
         Some(org) => {
@@ -201,9 +197,7 @@ fn plan(args: &CreateArgs) -> Result<Plan, CreateError> {
     let mut warnings = Vec::new();
     if let Some(url) = &args.webhook_url {
         if !is_http_url(url) {
-            return Err(usage(format!(
-                "--webhook-url {url:?} is not an http(s) URL"
-            )));
+            return Err(usage(not_http_url("--webhook-url", url)));
         }
         if url.starts_with("http://") {
             warnings.push(format!(
@@ -272,6 +266,19 @@ fn webhook_path(url: &str) -> WebhookPath {
     } else {
         WebhookPath::Other(path)
     }
+}
+
+/// Why `url`, given with `flag`, is refused, and the URL to write (new-user review 13e,
+/// N8: `--webhook-url example.com/hook` said only that it was not one).
+fn not_http_url(flag: &str, url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let written = format!("https://{}", rest.trim_start_matches('/'));
+    let write = if is_http_url(&written) {
+        format!("write it whole, with its scheme: {flag} {written}")
+    } else {
+        format!("write it whole, with its scheme and host: {flag} https://HOST/PATH")
+    };
+    format!("{flag} {url:?} is not an http(s) URL\nwhat to do: {write}")
 }
 
 fn is_http_url(s: &str) -> bool {

@@ -154,9 +154,28 @@ async fn execute(cmd: RunsCmd, clock: &dyn Clock) -> Result<(), RunsError> {
                 issue: args.issue,
             };
             let runs = cluster_runs::list(&client, namespace.as_deref(), &filter).await?;
+            // None here: where there are some, when the user may list every namespace
+            // (new-user review 13e, N8: `-n nope` said only that there were none).
+            let elsewhere = if runs.is_empty() && namespace.is_some() {
+                cluster_runs::list(&client, None, &filter)
+                    .await
+                    .ok()
+                    .map(|all| {
+                        let mut namespaces: Vec<String> =
+                            all.iter().filter_map(|r| r.namespace()).collect();
+                        namespaces.sort();
+                        namespaces.dedup();
+                        namespaces
+                    })
+            } else {
+                None
+            };
             print_list(
                 &runs,
-                namespace.as_deref(),
+                Where {
+                    namespace: namespace.as_deref(),
+                    elsewhere: elsewhere.as_deref(),
+                },
                 &filter,
                 args.output,
                 clock.now(),
@@ -205,9 +224,17 @@ pub fn default_reason(user: Option<&str>) -> String {
     }
 }
 
+/// Where `list` looked: the namespace (none with -A) and, when it found nothing there,
+/// the namespaces that have runs matching the filter (none when they could not be listed).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Where<'a> {
+    pub namespace: Option<&'a str>,
+    pub elsewhere: Option<&'a [String]>,
+}
+
 fn print_list(
     runs: &[AgentRun],
-    namespace: Option<&str>,
+    looked: Where<'_>,
     filter: &RunFilter,
     output: Option<Output>,
     now: Timestamp,
@@ -227,11 +254,11 @@ fn print_list(
         }
         Some(Output::Yaml) => print_out(&serde_yaml::to_string(&list()).unwrap_or_default()),
         None | Some(Output::Wide) if runs.is_empty() => {
-            eprintln!("{}", nothing_found(namespace, filter));
+            eprintln!("{}", nothing_found(looked, filter));
         }
         None | Some(Output::Wide) => {
             let layout = Layout {
-                namespaces: namespace.is_none(),
+                namespaces: looked.namespace.is_none(),
                 wide: output == Some(Output::Wide),
             };
             print_out(&table(runs, layout, now));
@@ -240,17 +267,40 @@ fn print_list(
     Ok(())
 }
 
-/// What `list` says on stderr when no run matches, like kubectl's "No resources found".
-pub fn nothing_found(namespace: Option<&str>, filter: &RunFilter) -> String {
+/// What `list` says on stderr when no run matches, like kubectl's "No resources found",
+/// and, looking in one namespace, a last line saying what to do: the namespaces that have
+/// such runs, or what else to check.
+pub fn nothing_found(looked: Where<'_>, filter: &RunFilter) -> String {
     let about = filter.describe();
     let about = if about.is_empty() {
         String::new()
     } else {
         format!(" for {about}")
     };
-    match namespace {
-        Some(ns) => format!("No runs found{about} in namespace {ns} (-A lists every namespace)."),
-        None => format!("No runs found{about}."),
+    let Some(ns) = looked.namespace else {
+        return format!("No runs found{about}.");
+    };
+    match looked.elsewhere {
+        Some([]) => format!(
+            "No runs found{about} in namespace {ns}, nor in any other.\nwhat to do: {}",
+            if about.is_empty() {
+                "a run is made when a delivery starts an agent (the service's log says why \
+                 one did not); --context picks another cluster"
+            } else {
+                "check --repo, --pr and --issue (`agentpods runs list -A` lists every run)"
+            }
+        ),
+        Some(namespaces) => format!(
+            "No runs found{about} in namespace {ns}; there are some in namespace{} {}.\n\
+             what to do: add -n {}, or -A to list every namespace",
+            if namespaces.len() == 1 { "" } else { "s" },
+            namespaces.join(", "),
+            namespaces[0]
+        ),
+        None => format!(
+            "No runs found{about} in namespace {ns}.\nwhat to do: check the namespace (-n) and \
+             the kubeconfig context, or list every namespace with -A"
+        ),
     }
 }
 
@@ -725,11 +775,27 @@ review-hello-world-2-ddd   review   Codertocat/Hello-World   pr/2       Paused  
             pull_request: Some(2),
             issue: None,
         };
+        let looked = |elsewhere| Where {
+            namespace: Some("default"),
+            elsewhere,
+        };
         assert_eq!(
-            nothing_found(Some("default"), &filter),
-            "No runs found for o/r pull request #2 in namespace default (-A lists every namespace)."
+            nothing_found(looked(None), &filter),
+            "No runs found for o/r pull request #2 in namespace default.\n\
+             what to do: check the namespace (-n) and the kubeconfig context, or list every \
+             namespace with -A"
         );
-        assert_eq!(nothing_found(None, &RunFilter::default()), "No runs found.");
+        let there = ["agentpods-runs".to_string(), "other".to_string()];
+        assert_eq!(
+            nothing_found(looked(Some(&there)), &filter),
+            "No runs found for o/r pull request #2 in namespace default; there are some in \
+             namespaces agentpods-runs, other.\n\
+             what to do: add -n agentpods-runs, or -A to list every namespace"
+        );
+        assert_eq!(
+            nothing_found(Where::default(), &RunFilter::default()),
+            "No runs found."
+        );
     }
 
     #[test]

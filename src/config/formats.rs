@@ -100,10 +100,11 @@ impl Format {
 
     /// A regular expression for editors and other JSON Schema validators, which do not know
     /// our `format` names (and must not read `duration` as ISO 8601's): it accepts what
-    /// [`Format::check`] accepts, save that a zero duration (`0s`) matches (agentpods
-    /// refuses it) and an image reference's length is not counted (at most 512
-    /// characters); `None` where no expression says it (globs and templates are parsed).
-    /// ECMA 262 and Python `re` read it alike.
+    /// [`Format::check`] accepts, save that a duration's parts are bounded one by one (each
+    /// at most a year: `400d` does not match, `200d 4000h` does, and so do a unit given
+    /// twice and a fraction of a second, `1.5s`) and an image reference's length is not
+    /// counted (at most 512 characters); `None` where no expression says it (globs and
+    /// templates are parsed). ECMA 262 and Python `re` read it alike.
     pub fn pattern(self) -> Option<&'static str> {
         match self {
             Format::DnsLabel => Some("^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"),
@@ -125,10 +126,9 @@ impl Format {
             Format::Team => Some("^[A-Za-z0-9._-]+/[A-Za-z0-9._-]+$"),
             Format::Verb => Some("^[a-z][a-z0-9-]{0,31}$"),
             Format::User => Some("^[A-Za-z0-9][A-Za-z0-9_-]*(\\[bot\\])?(:[1-9][0-9]{0,18})?$"),
-            // Numbers with units, decimals allowed (`1.5h`), at least one of them not zero.
-            Format::Duration => Some(
-                "^ *([0-9]+(\\.[0-9]+)? *(seconds|second|sec|s|minutes|minute|min|m|hours|hour|hr|h|days|day|d|weeks|week|w) *)*([0-9]*[1-9][0-9]*(\\.[0-9]+)?|[0-9]+\\.[0-9]*[1-9][0-9]*) *(seconds|second|sec|s|minutes|minute|min|m|hours|hour|hr|h|days|day|d|weeks|week|w) *([0-9]+(\\.[0-9]+)? *(seconds|second|sec|s|minutes|minute|min|m|hours|hour|hr|h|days|day|d|weeks|week|w) *)*$",
-            ),
+            // Numbers with units, decimals allowed (`1.5h`), at least one of them not zero,
+            // none over a year (new-user review 13e: `400d` was green in an editor).
+            Format::Duration => Some(duration_pattern()),
         }
     }
 
@@ -228,6 +228,16 @@ impl Format {
                 ": write the word alone, `{}`; the prefix comes from `github.command_prefix`",
                 shorten(s.rsplit(' ').next().unwrap_or(s))
             ),
+            // `Fix`: a comment's `/agent Fix` is read as `fix` anyway (new-user review 13e,
+            // N8).
+            Format::Verb
+                if s.to_lowercase() != s && Format::Verb.check(&s.to_lowercase()).is_ok() =>
+            {
+                format!(
+                    ": write `{}` (a comment's command is matched in any case)",
+                    shorten(&s.to_lowercase())
+                )
+            }
             _ => String::new(),
         };
         Err(format!(
@@ -239,6 +249,86 @@ impl Format {
 }
 
 use crate::text::{is_dns_label, is_dns_subdomain};
+
+/// [`Format::Duration`]'s pattern: parts of a number and a unit, one of them not zero, each
+/// at most [`MAX_DURATION`] in its unit (`366d`, `8784h`; weeks up to 52 and a fraction).
+fn duration_pattern() -> &'static str {
+    static PATTERN: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        let max = MAX_DURATION.as_secs();
+        // (the unit's names, the most of it a year holds: whole, and whether a fraction
+        // of the last whole one is within the year too)
+        let units: [(&str, u64, bool); 5] = [
+            ("seconds|second|sec|s", max, false),
+            ("minutes|minute|min|m", max / 60, false),
+            ("hours|hour|hr|h", max / 3600, false),
+            ("days|day|d", max / 86_400, false),
+            ("weeks|week|w", max / 604_800, true),
+        ];
+        let part = |nonzero: bool| {
+            units
+                .iter()
+                .map(|(names, most, fraction_of_most)| {
+                    let most_fraction = if *fraction_of_most {
+                        "(\\.[0-9]+)?"
+                    } else {
+                        "(\\.0+)?"
+                    };
+                    let below = if nonzero {
+                        one_to(most - 1)
+                    } else {
+                        format!("0|{}", one_to(most - 1))
+                    };
+                    let zero_point = if nonzero {
+                        "|0+\\.[0-9]*[1-9][0-9]*"
+                    } else {
+                        ""
+                    };
+                    format!(
+                        "(0*(({below})(\\.[0-9]+)?|{most}{most_fraction}){zero_point}) *({names})"
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("|")
+        };
+        let any = part(false);
+        let nonzero = part(true);
+        format!("^ *(({any}) *)*({nonzero}) *(({any}) *)*$")
+    });
+    &PATTERN
+}
+
+/// A regular expression for the whole numbers from 1 to `n` without leading zeros (none
+/// when `n` is 0, where it matches nothing).
+fn one_to(n: u64) -> String {
+    if n == 0 {
+        return "[^\\s\\S]".into();
+    }
+    let digits: Vec<u32> = n
+        .to_string()
+        .chars()
+        .filter_map(|c| c.to_digit(10))
+        .collect();
+    let k = digits.len();
+    let mut alternatives = Vec::new();
+    if k > 1 {
+        alternatives.push(format!("[1-9][0-9]{{0,{}}}", k - 2));
+    }
+    for (i, d) in digits.iter().enumerate() {
+        let lowest = u32::from(i == 0);
+        if *d > lowest {
+            let prefix: String = digits[..i].iter().map(|d| d.to_string()).collect();
+            let rest = k - 1 - i;
+            let tail = if rest == 0 {
+                String::new()
+            } else {
+                format!("[0-9]{{{rest}}}")
+            };
+            alternatives.push(format!("{prefix}[{lowest}-{}]{tail}", d - 1));
+        }
+    }
+    alternatives.push(n.to_string());
+    alternatives.join("|")
+}
 
 /// What the kubelet refuses (InvalidImageName) in a reference made of the right characters
 /// (new-user review 13c, N5): a scheme (`https://`, copied from a registry's page), an
@@ -738,6 +828,22 @@ mod tests {
             "30 m",
             "1 hour",
             "3 weeks",
+            "366d",
+            "367d",
+            "400d",
+            "0400d",
+            "365.5d",
+            "366.5d",
+            "8784h",
+            "8785h",
+            "527040m",
+            "527041 minutes",
+            "31622400s",
+            "31622401s",
+            "52w",
+            "53w",
+            "1w 400d",
+            "0d 30m",
             " 5m",
             "5m ",
             "10x",

@@ -23,6 +23,7 @@ pub use repository_file::{
     parse_repository_file,
 };
 pub use token::GithubToken;
+pub use unused::{unused_templates, used_templates};
 use yaml::{Node, Pos};
 
 use crate::github::command::BuiltinVerb;
@@ -441,7 +442,7 @@ pub fn check_with_folder(
     let Some(mut config) = deserialized else {
         return only(all);
     };
-    let semantic = semantic_checks(&config, &pruned, &templates);
+    let semantic = semantic_checks(&config, &pruned, &templates, &folder);
     let semantic: Vec<Flagged> = semantic
         .into_iter()
         .filter(|s| {
@@ -590,6 +591,68 @@ fn renders_as_fixed(path: &[String]) -> bool {
 /// A config that posts comments (runs on pull requests or issues, `github.report.comment`
 /// on) from a templates folder without `comment.md`: each comment is then agentpods' plain
 /// one, which may not be what a folder of one's own meant.
+/// Who else sets the environment variable `name` that `agent`'s `env` gives (new-user
+/// review 13e, N10: it was taken silently, and the pod had it twice): agentpods itself
+/// (`AGENTPODS_*`, `HOME`), a secret the agent is given, or a template of the agent that
+/// writes it by name (`- name: GITHUB_API_URL` followed by its `value`).
+fn env_set_elsewhere(
+    config: &Config,
+    agent: &Agent,
+    name: &str,
+    templates: &TemplateSources,
+) -> Option<String> {
+    if name.starts_with("AGENTPODS_") {
+        return Some(
+            "agentpods' own (`AGENTPODS_*` names tell its steps the run, the task and the \
+             checkout)"
+                .into(),
+        );
+    }
+    if name == "HOME" {
+        return Some("set by agentpods' pod (the agent's home folder)".into());
+    }
+    for entry in &agent.secrets {
+        let Some(secret) = config.secrets.get(entry) else {
+            continue;
+        };
+        if secret.env_name(entry) == name {
+            return Some(format!(
+                "also the variable of secret `{entry}`, which the agent is given (or give the \
+                 secret another `env`)"
+            ));
+        }
+    }
+    for template in &agent.templates {
+        let Some(source) = templates.get(template) else {
+            continue;
+        };
+        let lines: Vec<&str> = source.lines().collect();
+        let written = lines.windows(2).position(|pair| {
+            let item = pair[0].trim().strip_prefix("- name:").map(str::trim);
+            let value = pair[1].trim();
+            item == Some(name) && (value.starts_with("value:") || value.starts_with("valueFrom:"))
+        });
+        if let Some(i) = written {
+            return Some(format!(
+                "set by its template `{template}` too (line {})",
+                i + 1
+            ));
+        }
+    }
+    None
+}
+
+/// Whether runs comment on their pull request or issue (with `comment.md`, when the folder
+/// has it).
+fn posts_comments(config: &Config) -> bool {
+    config.github.report.comment
+        && config.agents.iter().any(|a| {
+            a.triggers.pull_request.is_some()
+                || a.triggers.issues.is_some()
+                || a.triggers.comment.is_some()
+        })
+}
+
 fn comment_template_missing(
     config: &Config,
     tree: &Node,
@@ -599,13 +662,7 @@ fn comment_template_missing(
         tree,
         found: Vec::new(),
     };
-    let comments = config.github.report.comment
-        && config.agents.iter().any(|a| {
-            a.triggers.pull_request.is_some()
-                || a.triggers.issues.is_some()
-                || a.triggers.comment.is_some()
-        });
-    if comments && !templates.contains_key(COMMENT_TEMPLATE) {
+    if posts_comments(config) && !templates.contains_key(COMMENT_TEMPLATE) {
         problems.at(
             &["templates_dir"],
             format!(
@@ -1092,7 +1149,12 @@ fn sorted(mut d: Vec<FileDiagnostic>) -> Vec<FileDiagnostic> {
 }
 
 /// Cross-references and rules the schema cannot express.
-fn semantic_checks(config: &Config, tree: &Node, templates: &TemplateSources) -> Vec<Flagged> {
+fn semantic_checks(
+    config: &Config,
+    tree: &Node,
+    templates: &TemplateSources,
+    folder: &Path,
+) -> Vec<Flagged> {
     let mut problems = Problems {
         tree,
         found: Vec::new(),
@@ -1297,6 +1359,18 @@ fn semantic_checks(config: &Config, tree: &Node, templates: &TemplateSources) ->
                 }
             }
         }
+        for name in agent.env.keys() {
+            if let Some(why) = env_set_elsewhere(config, agent, name.as_str(), templates) {
+                problems.at(
+                    &key(&["env", name.as_str()]),
+                    format!(
+                        "agent `{}`: `env.{name}` is {why}: the container would have it twice, \
+                         and one value would be lost; give it another name",
+                        agent.name
+                    ),
+                );
+            }
+        }
         if agent.templates.is_empty() {
             problems.at(
                 &key(&["templates"]),
@@ -1306,7 +1380,7 @@ fn semantic_checks(config: &Config, tree: &Node, templates: &TemplateSources) ->
         for (j, name) in agent.templates.iter().enumerate() {
             let at = key(&["templates", &j.to_string()]);
             if !templates.contains_key(name) {
-                problems.at(&at, unknown_template(name, &template_names));
+                problems.at(&at, unknown_template(name, &template_names, folder));
             } else if !is_yaml_template(name) {
                 problems.at(
                     &at,
@@ -1316,7 +1390,10 @@ fn semantic_checks(config: &Config, tree: &Node, templates: &TemplateSources) ->
         }
         if let Some(prompt) = &agent.prompt {
             if !templates.contains_key(prompt) {
-                problems.at(&key(&["prompt"]), unknown_template(prompt, &template_names));
+                problems.at(
+                    &key(&["prompt"]),
+                    unknown_template(prompt, &template_names, folder),
+                );
             } else if is_yaml_template(prompt) {
                 // A YAML template prints each value as a quoted YAML value, and is checked
                 // as Kubernetes objects (new-user review 13c, N13; 13 N8).
@@ -1715,7 +1792,11 @@ const NOT_IN_FOLDER: &str = "not found in the templates folder";
 /// The template of each run's comment on GitHub.
 pub const COMMENT_TEMPLATE: &str = "comment.md";
 
-fn unknown_template(name: &str, known: &[&str]) -> String {
+/// Why `name` is not a template of `folder` (as shown: the config's `templates_dir` beside
+/// it, or --templates-dir), and what to write: the folder is named, as the new-user review
+/// (13e, N8) asked, since an installed config's is not the checkout's.
+fn unknown_template(name: &str, known: &[&str], folder: &Path) -> String {
+    let folder = folder.display();
     // The prompt's text itself, in the style of GitHub Actions (new-user review 13d, N12).
     if name.contains("{{")
         || name.contains('\n')
@@ -1723,8 +1804,8 @@ fn unknown_template(name: &str, known: &[&str]) -> String {
         || name.split(' ').count() > 3
     {
         return format!(
-            "template `{}` {NOT_IN_FOLDER}: a template is named by its file in the templates \
-             folder (`prompts/task.md`), not written here; put the text in such a file",
+            "template `{}` {NOT_IN_FOLDER} `{folder}`: a template is named by its file in the \
+             templates folder (`prompts/task.md`), not written here; put the text in such a file",
             crate::text::clip(name.lines().next().unwrap_or(name), 40)
         );
     }
@@ -1735,15 +1816,34 @@ fn unknown_template(name: &str, known: &[&str]) -> String {
         .filter(|rest| known.contains(rest));
     if let Some(rest) = within {
         return format!(
-            "template `{name}` {NOT_IN_FOLDER}: names are relative to the templates folder, \
-             so write `{rest}`"
+            "template `{name}` {NOT_IN_FOLDER} `{folder}`: names are relative to the templates \
+             folder, so write `{rest}`"
         );
     }
     match did_you_mean(name, known.iter().copied()) {
         Some(s) => {
-            format!("template `{name}` {NOT_IN_FOLDER}, did you mean `{s}`?")
+            format!("template `{name}` {NOT_IN_FOLDER} `{folder}`, did you mean `{s}`?")
         }
-        None => format!("template `{name}` {NOT_IN_FOLDER}"),
+        None => format!(
+            "template `{name}` {NOT_IN_FOLDER} `{folder}`: add the file there, or name one it \
+             has{}",
+            if known.is_empty() {
+                " (it has none: give the folder of your templates with `templates_dir`, or \
+                 --templates-dir)"
+                    .to_string()
+            } else {
+                format!(
+                    " ({})",
+                    known
+                        .iter()
+                        .take(8)
+                        .map(|k| format!("`{k}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                        + if known.len() > 8 { ", …" } else { "" }
+                )
+            }
+        ),
     }
 }
 

@@ -449,6 +449,15 @@ pub struct SecretRef {
 }
 
 impl SecretRef {
+    /// The environment variable agents see this secret as, `entry` being its name in
+    /// `secrets`: its `env`, else the name upper-cased with `-` and `.` as `_`.
+    pub fn env_name(&self, entry: &str) -> String {
+        self.env.as_ref().map_or_else(
+            || entry.to_uppercase().replace(['-', '.'], "_"),
+            |e| e.to_string(),
+        )
+    }
+
     /// The repositories whose runs may use this secret.
     pub fn scope(&self) -> Scope<'_> {
         Scope(self.repositories.as_deref())
@@ -496,7 +505,9 @@ pub struct Agent {
     /// The events that start this agent.
     #[serde(default)]
     pub triggers: Triggers,
-    /// Plain environment variables for the agent container.
+    /// Plain environment variables for the agent container. A name agentpods sets
+    /// (`AGENTPODS_*`, `HOME`), a secret of the agent sets (its `env`) or the agent's
+    /// template writes is refused: the container would have it twice.
     #[serde(default)]
     #[schemars(schema_with = "env_map_schema")]
     pub env: BTreeMap<EnvName, String>,

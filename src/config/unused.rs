@@ -78,6 +78,61 @@ pub(super) fn unused_entries(
     problems.diagnostics()
 }
 
+/// The templates of the folder the config uses: each agent's `templates` and `prompt`,
+/// `comment.md` when runs comment, and what those name in their text (`{% include
+/// "parts/env.yaml" %}`, taken generously: any quoted name of a template in the folder).
+pub fn used_templates<'t>(config: &Config, templates: &'t TemplateSources) -> BTreeSet<&'t str> {
+    let named: BTreeSet<&str> = config
+        .agents
+        .iter()
+        .flat_map(|a| a.templates.iter().chain(a.prompt.iter()))
+        .map(String::as_str)
+        .chain(super::posts_comments(config).then_some(super::COMMENT_TEMPLATE))
+        .collect();
+    let mut used: BTreeSet<&str> = templates
+        .keys()
+        .map(String::as_str)
+        .filter(|name| named.contains(name))
+        .collect();
+    let mut reading: Vec<&str> = used.iter().copied().collect();
+    while let Some(name) = reading.pop() {
+        let Some(text) = templates.get(name) else {
+            continue;
+        };
+        for other in templates.keys() {
+            let quoted = [format!("\"{other}\""), format!("'{other}'")];
+            if !used.contains(other.as_str()) && quoted.iter().any(|q| text.contains(q.as_str())) {
+                used.insert(other);
+                reading.push(other);
+            }
+        }
+    }
+    used
+}
+
+/// A warning at each template file of the folder that the config does not use (new-user
+/// review 13e, N12): a leftover, or a file whose name an agent misspells. `comment.md` is
+/// left out: it is the runs' comment by its name, and `github.report.comment: false` turns
+/// it off. `validate` prints them; a load does not carry them (a folder shared by several
+/// configs holds others' templates).
+pub fn unused_templates(loaded: &super::LoadedConfig) -> Vec<super::FileDiagnostic> {
+    let used = used_templates(&loaded.config, &loaded.templates);
+    loaded
+        .templates
+        .keys()
+        .filter(|name| !used.contains(name.as_str()) && name.as_str() != super::COMMENT_TEMPLATE)
+        .map(|name| super::FileDiagnostic {
+            file: loaded.templates_dir.join(name).display().to_string(),
+            pos: super::Pos { line: 1, col: 1 },
+            message: format!(
+                "warning: no agent uses template `{name}`: it is in no agent's `templates` \
+                 or `prompt`, and no template they use names it; give it to an agent, or \
+                 delete it"
+            ),
+        })
+        .collect()
+}
+
 /// The entries of the template context's map `map` (`images`, `secrets`) that `texts` read
 /// by name (`images.kaniko`, `images["kaniko"]`); `None` when one reads the map otherwise
 /// (`images[name]`, `images | items`), which may be any entry. A text that does not

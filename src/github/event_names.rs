@@ -86,9 +86,64 @@ pub fn is_github_event(name: &str) -> bool {
     GITHUB_EVENTS.binary_search(&name).is_ok()
 }
 
+/// The event a payload most likely is, from the keys at its top (`pull_request`, `issue`
+/// and `comment`, `ref` and `commits`), for the events agentpods reads; none for a body
+/// that is not a JSON object or whose keys say no such event. A hint for a person who gave
+/// `render` the wrong `--event` (new-user review 13e, N8), never a decision.
+pub fn likely_event(body: &[u8]) -> Option<&'static str> {
+    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let object = value.as_object()?;
+    let has = |key: &str| object.contains_key(key);
+    Some(if has("zen") && has("hook_id") {
+        "ping"
+    } else if has("check_run") {
+        "check_run"
+    } else if has("check_suite") {
+        "check_suite"
+    } else if has("comment") && has("issue") {
+        "issue_comment"
+    } else if has("review") && has("pull_request") {
+        "pull_request_review"
+    } else if has("comment") && has("pull_request") {
+        "pull_request_review_comment"
+    } else if has("pull_request") {
+        "pull_request"
+    } else if has("issue") {
+        "issues"
+    } else if has("release") {
+        "release"
+    } else if has("ref") && has("commits") {
+        "push"
+    } else {
+        return None;
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_payload_s_keys_name_its_event() {
+        let guess = |json: &str| likely_event(json.as_bytes());
+        assert_eq!(
+            guess(r#"{"action":"opened","pull_request":{}}"#),
+            Some("pull_request")
+        );
+        assert_eq!(guess(r#"{"issue":{},"comment":{}}"#), Some("issue_comment"));
+        assert_eq!(guess(r#"{"issue":{}}"#), Some("issues"));
+        assert_eq!(
+            guess(r#"{"ref":"refs/heads/main","commits":[]}"#),
+            Some("push")
+        );
+        assert_eq!(
+            guess(r#"{"zen":"Keep it simple.","hook_id":1}"#),
+            Some("ping")
+        );
+        assert_eq!(guess(r#"{"other":1}"#), None);
+        assert_eq!(guess("[1]"), None);
+        assert_eq!(guess("not json"), None);
+    }
 
     #[test]
     fn the_list_is_sorted_and_holds_what_agentpods_reads() {

@@ -98,13 +98,43 @@ pub enum SecretsError {
         "no webhook secret: set GITHUB_WEBHOOK_SECRET (comma-separated for rotation) or pass --webhook-secret-file; unsigned webhooks are never accepted"
     )]
     Missing,
-    #[error("{path}: cannot read the webhook secret file: {reason}")]
-    Unreadable { path: String, reason: String },
+    #[error(
+        "{path}: cannot read the webhook secret file: {kind}\n{}",
+        secret_file_what_to_do(*kind)
+    )]
+    Unreadable {
+        path: String,
+        kind: std::io::ErrorKind,
+    },
     #[error(
         "{path}: the webhook secret file holds no secret (it is empty or blank); write the \
          secret in it (several: one a line, or comma-separated)"
     )]
     EmptyFile { path: String },
+}
+
+/// The line saying what to do about a webhook secret file that cannot be read (new-user
+/// review 13e, N8).
+fn secret_file_what_to_do(kind: std::io::ErrorKind) -> &'static str {
+    match kind {
+        std::io::ErrorKind::NotFound => {
+            "what to do: give --webhook-secret-file the path of a file that holds the secret \
+             (in a pod: the Secret volume's mountPath and key), or set GITHUB_WEBHOOK_SECRET \
+             instead"
+        }
+        std::io::ErrorKind::PermissionDenied => {
+            "what to do: make the file readable by the user this runs as (in a pod: the \
+             Secret volume's defaultMode, or the pod's fsGroup)"
+        }
+        std::io::ErrorKind::IsADirectory => {
+            "what to do: give --webhook-secret-file the file in that folder that holds the \
+             secret, not the folder"
+        }
+        _ => {
+            "what to do: give --webhook-secret-file a readable file that holds the secret, or \
+             set GITHUB_WEBHOOK_SECRET instead"
+        }
+    }
 }
 
 impl WebhookSecrets {
@@ -134,7 +164,7 @@ impl WebhookSecrets {
             Some(path) => {
                 let text = read(path).map_err(|e| SecretsError::Unreadable {
                     path: path.display().to_string(),
-                    reason: e.kind().to_string(),
+                    kind: e.kind(),
                 })?;
                 Self::parse_list(&text).map_err(|_| SecretsError::EmptyFile {
                     path: path.display().to_string(),

@@ -774,10 +774,7 @@ fn secret_context<'a>(entry: &'a str, s: &'a crate::config::SecretRef) -> Secret
     SecretContext {
         name: s.name.as_str(),
         key: s.key.as_str(),
-        env: s.env.as_ref().map_or_else(
-            || entry.to_uppercase().replace(['-', '.'], "_"),
-            |e| e.to_string(),
-        ),
+        env: s.env_name(entry),
     }
 }
 

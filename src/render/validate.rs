@@ -370,9 +370,15 @@ impl Engine {
                     seen.push(key);
                     // The sample's hint about an absent part is for an undefined value only.
                     let (trigger, never) = if what.contains("undefined value") {
-                        (s.trigger.as_str(), self.never_there(agent, &s, &what))
+                        let never = self
+                            .never_there(agent, &s, &what)
+                            .or_else(|| self.map_loop_hint(&file, &what));
+                        (s.trigger.as_str(), never)
                     } else {
-                        (super::fields::without_hint(&s.trigger), None)
+                        (
+                            super::fields::without_hint(&s.trigger),
+                            missing_argument_hint(&what),
+                        )
                     };
                     found.push(FileDiagnostic {
                         file,
@@ -494,12 +500,7 @@ impl Engine {
         if super::fields::without_hint(&s.trigger) != s.trigger {
             return None;
         }
-        let after = &what[what.find("undefined value: ")? + "undefined value: ".len()..];
-        let expr = match after.strip_prefix('`') {
-            Some(quoted) => &quoted[..quoted.find('`')?],
-            None => &after[..after.find(" is undefined")?],
-        };
-        let root = expr.split(['.', '[']).next().filter(|r| !r.is_empty())?;
+        let (expr, root) = undefined_expression(what)?;
         // minijinja names the part it stopped at and, after it, the whole path relative to
         // the first name (`comment.user` is undefined (in `.user.login`)).
         let whole = what
@@ -508,9 +509,10 @@ impl Engine {
             .map(|(path, _)| format!("{root}.{path}"));
         let expr = whole.as_deref().unwrap_or(expr);
         let context = serde_json::to_value(self.sample_context(agent, s)?).ok()?;
+        // A name no trigger has is the template's own (a loop's, a `set`'s): not absent.
         context
             .get(root)
-            .is_none_or(serde_json::Value::is_null)
+            .is_some_and(serde_json::Value::is_null)
             .then(|| {
                 format!(
                     " (`{root}` is never there for {}: write `{expr} if {root} else …`, or give \
@@ -518,6 +520,39 @@ impl Engine {
                     s.trigger
                 )
             })
+    }
+
+    /// What to say of an undefined value read from the variable of a loop over a map
+    /// services.yaml fills (`{% for s in secrets %}` then `s.name`): such a loop gives the
+    /// map's keys, not its entries (new-user review 13e, N8: before, the hint said `s` was
+    /// never there for the trigger).
+    fn map_loop_hint(&self, file: &str, what: &str) -> Option<String> {
+        let (expr, root) = undefined_expression(what)?;
+        let (_, source) = self.sources.iter().find(|(n, _)| self.file_of(n) == file)?;
+        let map = ["secrets", "images", "agent.params", "agent.env"]
+            .into_iter()
+            .find(|map| {
+                source.match_indices("for ").any(|(at, _)| {
+                    let mut words = source[at + 4..].split_whitespace();
+                    words.next() == Some(root)
+                        && words.next() == Some("in")
+                        && words
+                            .next()
+                            .is_some_and(|m| m.trim_end_matches(['%', '-']) == *map)
+                })
+            })?;
+        let instead = match map {
+            "secrets" => format!(
+                ": for the agent's own secrets with their fields, write `{{% for {root} in \
+                 agent.secrets %}}` (`{root}.name`, `{root}.key`, `{root}.env`)"
+            ),
+            _ => String::new(),
+        };
+        Some(format!(
+            " (`{{% for {root} in {map} %}}` gives the keys of `{map}`, a map, so `{root}` is a \
+             key, not an entry{instead}; or write `{{% for key, {root} in {map} | items %}}` \
+             and `{expr}`)"
+        ))
     }
 
     /// The context a sample delivery gives `agent`'s templates (none for an agent the
@@ -1095,6 +1130,36 @@ fn requests_above_limits(
 }
 
 /// A template error's message without the `line N: ` the position now says.
+/// The expression an "undefined value" message names, and its first name.
+fn undefined_expression(what: &str) -> Option<(&str, &str)> {
+    let after = &what[what.find("undefined value: ")? + "undefined value: ".len()..];
+    let expr = match after.strip_prefix('`') {
+        Some(quoted) => &quoted[..quoted.find('`')?],
+        None => &after[..after.find(" is undefined")?],
+    };
+    let root = expr.split(['.', '[']).next().filter(|r| !r.is_empty())?;
+    Some((expr, root))
+}
+
+/// What to write when a filter was given no argument it needs (`| truncate_chars`): its
+/// argument in parentheses (new-user review 13e, N8: before, a bare "missing argument").
+fn missing_argument_hint(what: &str) -> Option<String> {
+    if !what.starts_with("missing argument") {
+        return None;
+    }
+    let filter = what.split_once("(in `")?.1.split_once('`')?.0;
+    Some(match filter {
+        "truncate_chars" => ": it takes how many characters to keep, as in \
+                             `| truncate_chars(200)`"
+            .to_string(),
+        "indent" => ": it takes how many spaces to indent, as in `| indent(4)`".to_string(),
+        "replace" => {
+            ": it takes what to replace and with what, as in `| replace(\"a\", \"b\")`".to_string()
+        }
+        _ => format!(": give `{filter}` its argument in parentheses, as in `| {filter}(…)`"),
+    })
+}
+
 fn strip_line(message: &str) -> String {
     match message.strip_prefix("line ") {
         Some(rest) => rest
@@ -1237,7 +1302,13 @@ fn yaml_fault(source: &str, rendered: &str, message: &str) -> Option<(Pos, Strin
 
 /// The index of the template line that wrote output line `line` (1-based): one with the same
 /// text, else the same key, the nearest to it (a template's control lines only shift it).
+/// When the template has as many lines of that text as the output, the output's n-th is
+/// the template's n-th: the nearest may be another (a comment of some lines above two
+/// equal keys put the first nearer to the second's output line; new-user review 13e, N9).
 fn template_line(source: &[&str], output: &[&str], line: usize) -> Option<usize> {
+    if let Some(i) = same_text_by_rank(source, output, line) {
+        return Some(i);
+    }
     let out = output.get(line.checked_sub(1)?)?;
     let body = out.trim_start_matches([' ', '\t']);
     if body.is_empty() {
@@ -1265,6 +1336,23 @@ fn template_line(source: &[&str], output: &[&str], line: usize) -> Option<usize>
     nearest(&same)
         .or_else(|| nearest(&same_key))
         .or_else(|| nearest(&shaped))
+}
+
+/// The template line of output line `line`'s text by their order: the n-th such line of
+/// the output is the n-th of the template, when both have the same number (none else).
+fn same_text_by_rank(source: &[&str], output: &[&str], line: usize) -> Option<usize> {
+    let out = output.get(line.checked_sub(1)?)?;
+    let body = out.trim_start_matches([' ', '\t']);
+    if body.is_empty() {
+        return None;
+    }
+    let same = |l: &str| l.trim_start_matches([' ', '\t']) == body;
+    let in_source: Vec<usize> = (0..source.len()).filter(|i| same(source[*i])).collect();
+    let in_output = output.iter().filter(|l| same(l)).count();
+    let rank = output[..line - 1].iter().filter(|l| same(l)).count();
+    (in_source.len() == in_output)
+        .then(|| in_source.get(rank).copied())
+        .flatten()
 }
 
 /// Whether template line `template` (its indent left out), which prints values, could

@@ -118,8 +118,13 @@ pub enum ServeError {
     Launcher(#[from] LaunchError),
     #[error(transparent)]
     Github(#[from] crate::github_client::GithubError),
-    #[error("cannot listen on {address}: {source}")]
+    #[error(
+        "cannot listen on {address} ({flag}): {source}\n{}",
+        listen_what_to_do(flag, address, source)
+    )]
     Listen {
+        /// The flag that gave the address: `--listen` or `--metrics-listen`.
+        flag: &'static str,
         address: String,
         #[source]
         source: std::io::Error,
@@ -130,6 +135,38 @@ pub enum ServeError {
     Signals(#[source] std::io::Error),
     #[error("the server failed: {0}")]
     Server(#[source] std::io::Error),
+}
+
+/// The line saying what to do when `address` (given with `flag`) cannot be listened on
+/// (new-user review 13e, N8: `--listen localhost` and a busy port said only why).
+fn listen_what_to_do(flag: &str, address: &str, source: &std::io::Error) -> String {
+    use std::io::ErrorKind;
+    let port = address.rsplit_once(':').map(|(_, port)| port);
+    let host = address.rsplit_once(':').map_or(address, |(host, _)| host);
+    let host = if host.is_empty() { "127.0.0.1" } else { host };
+    match source.kind() {
+        _ if port.is_none_or(|p| p.parse::<u16>().is_err()) => format!(
+            "what to do: give {flag} a host and a port, as in {flag} {host}:8080 \
+             (0.0.0.0:8080 for every interface)"
+        ),
+        ErrorKind::AddrInUse => format!(
+            "what to do: another process listens on {address} (`ss -ltnp` names it): stop \
+             it, or give {flag} another port, as in {flag} {host}:8081"
+        ),
+        ErrorKind::PermissionDenied => format!(
+            "what to do: a port below 1024 needs privileges this process lacks: give {flag} \
+             a port of 1024 or above, as in {flag} {host}:8080"
+        ),
+        ErrorKind::AddrNotAvailable => format!(
+            "what to do: this machine has no address {host}: give {flag} one of its own, \
+             as in {flag} 127.0.0.1:{}",
+            port.unwrap_or("8080")
+        ),
+        _ => format!(
+            "what to do: give {flag} an address of this machine as HOST:PORT, as in {flag} \
+             127.0.0.1:8080"
+        ),
+    }
 }
 
 /// Sets up logging to stderr. The filter comes from `AGENTPODS_LOG` (default `info`).
@@ -419,6 +456,7 @@ async fn serve_until_signalled(
     let listener = tokio::net::TcpListener::bind(&options.listen)
         .await
         .map_err(|source| ServeError::Listen {
+            flag: "--listen",
             address: options.listen.clone(),
             source,
         })?;
@@ -429,6 +467,7 @@ async fn serve_until_signalled(
         match &options.metrics_listen {
             Some(at) => Some(tokio::net::TcpListener::bind(at).await.map_err(|source| {
                 ServeError::Listen {
+                    flag: "--metrics-listen",
                     address: at.clone(),
                     source,
                 }

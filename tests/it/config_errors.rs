@@ -838,6 +838,52 @@ agents:
     ]);
 }
 
+/// New-user review 13e, N10: an agent's `env` name that agentpods, a secret of the agent or
+/// its template sets too was taken silently, and the container had it twice (one value
+/// lost). Each is refused at its value, saying who else sets it.
+#[test]
+fn an_env_name_someone_else_sets_is_refused_saying_who() {
+    let yaml = "\
+project: demo
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+secrets:
+  openai: {name: openai-api-key, key: api-key, env: OPENAI_API_KEY}
+agents:
+  - name: task
+    prompt: prompts/task.md
+    secrets: [openai]
+    env:
+      HOME: /tmp
+      AGENTPODS_RUN: mine
+      OPENAI_API_KEY: sk-test
+      GITHUB_API_URL: https://ghe.example/api/v3
+      LOG_LEVEL: debug
+    triggers:
+      comment:
+        verbs: [run]
+";
+    let mut with_env = templates();
+    with_env.insert(
+        "agent-pod.yaml".into(),
+        format!(
+            "{}      env:\n        - name: GITHUB_API_URL\n          value: {{{{ github.api_url }}}}\n",
+            configs::POD_TEMPLATE
+        ),
+    );
+    assert_eq!(
+        errors_with(yaml, with_env),
+        [
+            "services.yaml:13:13: agent `task`: `env.HOME` is set by agentpods' pod (the agent's home folder): the container would have it twice, and one value would be lost; give it another name",
+            "services.yaml:14:22: agent `task`: `env.AGENTPODS_RUN` is agentpods' own (`AGENTPODS_*` names tell its steps the run, the task and the checkout): the container would have it twice, and one value would be lost; give it another name",
+            "services.yaml:15:23: agent `task`: `env.OPENAI_API_KEY` is also the variable of secret `openai`, which the agent is given (or give the secret another `env`): the container would have it twice, and one value would be lost; give it another name",
+            "services.yaml:16:23: agent `task`: `env.GITHUB_API_URL` is set by its template `agent-pod.yaml` too (line 10): the container would have it twice, and one value would be lost; give it another name",
+        ]
+    );
+}
+
 #[test]
 fn names_that_refer_to_nothing_are_reported_with_what_exists() {
     check(&[
@@ -916,11 +962,11 @@ agents:
             expect: &[
                 (
                     "agent-pd.yaml",
-                    "services.yaml:8:17: template `agent-pd.yaml` not found in the templates folder, did you mean `agent-pod.yaml`?",
+                    "services.yaml:8:17: template `agent-pd.yaml` not found in the templates folder `templates`, did you mean `agent-pod.yaml`?",
                 ),
                 (
                     "build.yaml",
-                    "services.yaml:8:32: template `build.yaml` not found in the templates folder",
+                    "services.yaml:8:32: template `build.yaml` not found in the templates folder `templates`: add the file there, or name one it has (`agent-pod.yaml`, `comment.md`, `prompts/review.md`, `prompts/task.md`)",
                 ),
                 (
                     "prompts/task.md",
@@ -945,7 +991,7 @@ agents:
 ",
             expect: &[(
                 "templates/prompts",
-                "services.yaml:8:13: template `templates/prompts/task.md` not found in the templates folder: names are relative to the templates folder, so write `prompts/task.md`",
+                "services.yaml:8:13: template `templates/prompts/task.md` not found in the templates folder `templates`: names are relative to the templates folder, so write `prompts/task.md`",
             )],
         },
         Case {
@@ -986,7 +1032,7 @@ agents:
 ",
             expect: &[(
                 "prompts/tsk.md",
-                "services.yaml:8:13: template `prompts/tsk.md` not found in the templates folder, did you mean `prompts/task.md`?",
+                "services.yaml:8:13: template `prompts/tsk.md` not found in the templates folder `templates`, did you mean `prompts/task.md`?",
             )],
         },
     ]);
@@ -1322,7 +1368,7 @@ agents:
         [
             "services.yaml:4:23: cluster: give `namespace` or `namespace_template`, not both",
             "services.yaml:6:12: unknown image `builder` (defined in `images`: agent)",
-            "services.yaml:11:13: template `prompts/tsk.md` not found in the templates folder, did you mean `prompts/task.md`?",
+            "services.yaml:11:13: template `prompts/tsk.md` not found in the templates folder `templates`, did you mean `prompts/task.md`?",
             "services.yaml:12:15: unknown secret `openai`: `secrets` defines none",
             "services.yaml:15:22: `stop` is a built-in command of agentpods and cannot start an agent (reserved: retry, stop, status, approve, help)",
             "services.yaml:16:11: agents[1]: agent name `task` is already used by agents[0]",
@@ -1861,7 +1907,7 @@ agents:
     assert_eq!(
         run.stderr_lines(),
         [format!(
-            "{}: ok (1 agent, 6 templates)",
+            "{}: ok (1 agent, 3 templates)",
             dir.path("services.yaml").display()
         )]
     );
@@ -1896,6 +1942,66 @@ fn validate_names_a_path_that_does_not_exist() {
             "{}: cannot read: No such file or directory (os error 2)",
             missing.display()
         )
+    );
+}
+
+/// New-user review 13e, N12: validate's "N templates" counted every file of the folder; it
+/// counts what the config uses: the agents' templates and prompts, comment.md when runs
+/// comment, and what those include.
+#[test]
+fn validate_counts_the_templates_the_config_uses_not_the_files_of_the_folder() {
+    let dir = ConfigDir::new(
+        b"\
+project: demo
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: task
+    templates: [agent-pod.yaml]
+    prompt: prompts/task.md
+    triggers:
+      comment:
+        verbs: [run]
+",
+    );
+    // The shipped pod, a part the prompt includes, and two files nothing names.
+    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
+    dir.write(
+        "templates/agent-pod.yaml",
+        &std::fs::read(shipped.join("agent-pod.yaml")).expect("the shipped pod"),
+    );
+    dir.write(
+        "templates/prompts/task.md",
+        b"{% include \"prompts/rules.md\" %}\nDo this: {{ comment.command.task }}\n",
+    );
+    dir.write("templates/prompts/rules.md", b"Keep the change small.\n");
+    dir.write("templates/prompts/old.md", b"An old prompt.\n");
+    // agent-pod.yaml, prompts/task.md, prompts/rules.md and comment.md; not
+    // prompts/review.md or prompts/old.md, which are warned of (not refused).
+    let run = configs::validate(&dir.path("services.yaml"));
+    assert_eq!(run.code, Some(0), "stderr:\n{}", run.stderr);
+    let folder = format!("{}/", dir.dir.path().display());
+    let unused = |name: &str| {
+        format!(
+            "templates/{name}:1:1: warning: no agent uses template `{name}`: it is in no \
+             agent's `templates` or `prompt`, and no template they use names it; give it to \
+             an agent, or delete it"
+        )
+    };
+    assert_eq!(
+        run.stderr
+            .lines()
+            .map(|l| l.replace(&folder, ""))
+            .collect::<Vec<_>>(),
+        [
+            unused("prompts/old.md"),
+            unused("prompts/review.md"),
+            "services.yaml: ok (1 agent, 4 templates)".to_string(),
+        ],
+        "{}",
+        run.stderr
     );
 }
 
@@ -2850,7 +2956,11 @@ fn validate_warns_when_a_template_gives_a_write_token_to_the_agent_s_own_contain
     );
     let run = configs::validate(&dir.path("services.yaml"));
     assert_eq!(run.code, Some(0), "{}", run.stderr);
-    assert!(!run.stderr.contains("warning"), "{}", run.stderr);
+    assert!(
+        !run.stderr_lines().iter().any(|l| l.contains("warning")),
+        "{}",
+        run.stderr
+    );
 }
 
 /// A three-container template of one's own from before the publish step took the agent's
@@ -2893,7 +3003,11 @@ fn validate_warns_when_the_publish_step_would_push_from_the_agent_s_checkout() {
     dir.write("templates/agent-pod.yaml", shipped.as_bytes());
     let run = configs::validate(&dir.path("services.yaml"));
     assert_eq!(run.code, Some(0), "{}", run.stderr);
-    assert!(!run.stderr.contains("warning"), "{}", run.stderr);
+    assert!(
+        !run.stderr_lines().iter().any(|l| l.contains("warning")),
+        "{}",
+        run.stderr
+    );
 }
 
 /// A file saved with a UTF-8 byte-order mark (Windows editors, PowerShell 5's `Out-File`)
@@ -3155,7 +3269,9 @@ fn validate_refuses_an_image_or_a_secret_chosen_by_the_event_s_text() {
 
     let (code, lines) = validate_sidecar("      image: {{ images.helper }}");
     assert_eq!(code, Some(0), "{lines:?}");
-    assert_eq!(lines, ["services.yaml: ok (1 agent, 4 templates)"]);
+    // agent-pod.yaml, prompts/task.md and comment.md: not prompts/review.md, which the
+    // folder holds and nothing uses.
+    assert_eq!(lines, ["services.yaml: ok (1 agent, 3 templates)"]);
 }
 
 /// Review N8: every container's image is checked as services.yaml's `images` are, not
@@ -3215,7 +3331,7 @@ fn every_container_s_image_is_checked_as_the_images_of_services_yaml_are() {
         assert_eq!(code, Some(0), "{image}: {lines:?}");
         assert_eq!(
             lines,
-            [warning, "services.yaml: ok (1 agent, 4 templates)"],
+            [warning, "services.yaml: ok (1 agent, 3 templates)"],
             "{image}"
         );
     }
@@ -3318,5 +3434,9 @@ fn validate_warns_of_a_token_permission_no_step_uses_or_a_checkout_without_conte
         include_bytes!("../../templates/agent-pod.yaml"),
     );
     let run = configs::validate(&dir.path("services.yaml"));
-    assert!(!run.stderr.contains("warning"), "{}", run.stderr);
+    assert!(
+        !run.stderr_lines().iter().any(|l| l.contains("warning")),
+        "{}",
+        run.stderr
+    );
 }

@@ -55,3 +55,4 @@ mod stored_runs;
 mod stored_statuses;
 mod template_quoting;
 mod webhook_signature;
+mod what_to_do;

@@ -416,6 +416,15 @@ const MISTAKES: &[Mistake] = &[
         points_at: "pr.title",
     },
     Mistake {
+        // New-user review 13e, N9: below a comment of some lines, the output's lines are
+        // fewer than the template's, and the nearest line of the same text to the second
+        // key was the first: both were named at line 12.
+        what: "a key written twice below a comment of several lines",
+        file: "templates/agent-pod.yaml", from: "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {{ run.name }}\nspec:\n", to: "{# The agent's pod:\n   one container,\n   restricted,\n   without the token,\n   without a shell,\n   and nothing more. #}\napiVersion: v1\nkind: Pod\nmetadata:\n  name: {{ run.name }}\nspec:\n  enableServiceLinks: false\n  enableServiceLinks: false\n",
+        expect: "templates/agent-pod.yaml:13:3: agent `task`, comment `run` on a pull request: the output is not valid YAML: duplicate key `enableServiceLinks` (first defined at line 12)",
+        points_at: "enableServiceLinks",
+    },
+    Mistake {
         what: "an output that is not a valid object",
         file: "templates/agent-pod.yaml", from: "      image:", to: "      imagePullPolicyy: Always\n      image:",
         expect: "templates/agent-pod.yaml:11:7: agent `task`, comment `run` on a pull request: document 1, field `spec.containers[0].imagePullPolicyy`: unknown field",
@@ -1109,7 +1118,8 @@ fn validate_refuses_a_run_the_api_server_would_refuse_or_the_controller_could_no
     );
     assert_eq!(
         build_problems(&with_policy, CONFIG_MAP),
-        ["services.yaml: ok (1 agent, 6 templates)"]
+        // job.yaml and extra.yaml: the folder's other four are not the build agent's.
+        ["services.yaml: ok (1 agent, 2 templates)"]
     );
     // A Job's pod template without a restartPolicy gets `Always`, which a Job may not have.
     assert_eq!(

@@ -957,7 +957,9 @@ fn rendering_a_payload_of_another_event_fails_with_a_clear_message() {
     assert_eq!(
         notes.trim_end(),
         format!(
-            "{push}: webhook body is not a valid `pull_request` event: missing field at `pull_request`"
+            "{push}: webhook body is not a valid `pull_request` event: missing field at `pull_request`\n\
+             what to do: this payload looks like a `push` delivery: pass --event push (--event is \
+             the X-GitHub-Event header GitHub sent with it)"
         )
     );
 }

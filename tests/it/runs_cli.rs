@@ -6,7 +6,7 @@ use crate::support;
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use agentpods::agentrun::{AgentRun, Conclusion, Phase};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
@@ -15,6 +15,7 @@ use kube::api::PostParams;
 use support::cluster::{Cluster, RUNS, sample_run};
 use support::fake_kube::{FakeKube, PodScript};
 use support::fixtures::fixture;
+use support::process::output_within;
 use tempfile::TempDir;
 
 const RESULT: &str = r#"{"conclusion":"success","summary":"Looks good: two nits inline."}"#;
@@ -85,16 +86,8 @@ impl Shell {
             .stderr(Stdio::piped());
         let shown = args.join(" ");
         tokio::task::spawn_blocking(move || {
-            let mut child = command.spawn().expect("start agentpods");
-            let deadline = Instant::now() + Duration::from_secs(30);
-            while child.try_wait().expect("wait for agentpods").is_none() {
-                if Instant::now() > deadline {
-                    let _ = child.kill();
-                    panic!("agentpods {shown}: still running after 30 s");
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let out = child.wait_with_output().expect("the output of agentpods");
+            let child = command.spawn().expect("start agentpods");
+            let out = output_within(child, 30, &format!("agentpods {shown}"));
             Said {
                 code: out.status.code(),
                 stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -140,12 +133,21 @@ async fn list_shows_the_review_of_a_pull_request_with_the_phase_the_controller_g
             review(PodScript::succeeds(RESULT), Phase::Succeeded, "d-list").await;
 
         // The context's namespace is `default`, like `kubectl get agentruns`: nothing there,
-        // and the operator is told how to look everywhere.
+        // and the operator is told where the runs are.
         let said = shell.agentpods(&["runs", "list"]).await;
         assert_eq!(said.ok(), "");
         assert_eq!(
             said.stderr.trim_end(),
-            "No runs found in namespace default (-A lists every namespace)."
+            "No runs found in namespace default; there are some in namespace agentpods-runs.\n\
+             what to do: add -n agentpods-runs, or -A to list every namespace"
+        );
+        // A namespace with no runs, or none at all (new-user review 13e, N8: before, only
+        // "No runs found in namespace nope").
+        let said = shell.agentpods(&["runs", "list", "-n", "nope"]).await;
+        assert_eq!(said.ok(), "");
+        assert_eq!(
+            said.stderr.trim_end().lines().last(),
+            Some("what to do: add -n agentpods-runs, or -A to list every namespace")
         );
 
         let said = shell.agentpods(&["runs", "list", "-A"]).await;
@@ -227,12 +229,47 @@ fn names(table: &str) -> Vec<String> {
 async fn repo_pr_and_issue_filters_pick_runs_by_label_then_by_spec() {
     timed(async {
         let cluster = Cluster::without_controller().await;
-        forged(&cluster, "hello-world-2", "Codertocat/Hello-World", Some(2), 1).await;
-        forged(&cluster, "hello-world-7", "Codertocat/Hello-World", Some(7), 2).await;
-        forged(&cluster, "hello-world-issue-1", "Codertocat/Hello-World", None, 3).await;
-        forged(&cluster, "hello-dot-world-2", "Codertocat/Hello.World", Some(2), 4).await;
+        forged(
+            &cluster,
+            "hello-world-2",
+            "Codertocat/Hello-World",
+            Some(2),
+            1,
+        )
+        .await;
+        forged(
+            &cluster,
+            "hello-world-7",
+            "Codertocat/Hello-World",
+            Some(7),
+            2,
+        )
+        .await;
+        forged(
+            &cluster,
+            "hello-world-issue-1",
+            "Codertocat/Hello-World",
+            None,
+            3,
+        )
+        .await;
+        forged(
+            &cluster,
+            "hello-dot-world-2",
+            "Codertocat/Hello.World",
+            Some(2),
+            4,
+        )
+        .await;
         // Its label value is the same as Codertocat/Hello.World's: only the spec tells.
-        forged(&cluster, "lossy-twin-2", "Codertocat.Hello/World", Some(2), 5).await;
+        forged(
+            &cluster,
+            "lossy-twin-2",
+            "Codertocat.Hello/World",
+            Some(2),
+            5,
+        )
+        .await;
         let shell = Shell::new(&cluster.fake);
         let list = |args: &'static [&'static str]| {
             let shell = &shell;
@@ -275,7 +312,9 @@ async fn repo_pr_and_issue_filters_pick_runs_by_label_then_by_spec() {
         // as its label keeps the case it was recorded in.
         let asked = cluster.fake.requests();
         assert!(
-            asked.iter().any(|r| r.contains("labelSelector=agentpods.dev%2Fpr%3D2")),
+            asked
+                .iter()
+                .any(|r| r.contains("labelSelector=agentpods.dev%2Fpr%3D2")),
             "{asked:#?}"
         );
         assert!(
@@ -289,7 +328,8 @@ async fn repo_pr_and_issue_filters_pick_runs_by_label_then_by_spec() {
         assert_eq!(said.ok(), "");
         assert_eq!(
             said.stderr.trim_end(),
-            "No runs found for pull request #8 in namespace agentpods-runs (-A lists every namespace)."
+            "No runs found for pull request #8 in namespace agentpods-runs, nor in any other.\n\
+             what to do: check --repo, --pr and --issue (`agentpods runs list -A` lists every run)"
         );
 
         let said = shell
@@ -304,7 +344,10 @@ async fn repo_pr_and_issue_filters_pick_runs_by_label_then_by_spec() {
         let said = shell
             .agentpods(&["runs", "list", "--repo", "Hello-World"])
             .await;
-        assert_eq!(said.failed(), r#"--repo "Hello-World": expected owner/name"#);
+        assert_eq!(
+            said.failed(),
+            r#"--repo "Hello-World": expected owner/name"#
+        );
     })
     .await;
 }

@@ -278,6 +278,15 @@ fn the_schema_and_the_binary_accept_the_same_edge_values() {
             "timeout: 90 usec",
             false,
         ),
+        // New-user review 13e: the schema took a duration over a year, which the binary
+        // refuses.
+        (
+            "a duration over a year",
+            "timeout: 30m",
+            "timeout: 400d",
+            false,
+        ),
+        ("a year in hours", "timeout: 30m", "timeout: 8784h", true),
         (
             "one of the service's own verbs",
             "verbs: [run]",

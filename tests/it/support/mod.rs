@@ -9,5 +9,6 @@ pub mod fake_responses;
 pub mod fixtures;
 pub mod git_http;
 pub mod hostile;
+pub mod process;
 pub mod server;
 pub mod validate;

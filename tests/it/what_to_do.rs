@@ -1,0 +1,273 @@
+//! New-user review 13e, N8: the errors a new user meets in the first hour each end with one
+//! line saying what to do (the flag to pass, the form to write, the command to run), not
+//! only what went wrong. One row a mistake, each run as a user types it: the real binary,
+//! on a copy of the example services.yaml and its templates.
+//!
+//! For `validate`, whose last line counts the problems, the line that says what to do is
+//! the problem's own `FILE:LINE:COL` line, the one before the count.
+
+use crate::support;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use support::fixtures::fixture;
+use support::process::output_within;
+use support::server::{SECRET, TestService, Workdir, within};
+
+/// A mistake: what the user runs, in a folder of their own, and what the line that says
+/// what to do must hold.
+struct Row {
+    what: &'static str,
+    args: Vec<String>,
+    env: Vec<(&'static str, String)>,
+    /// Rewrites the user's folder before the command runs.
+    setup: fn(&Workdir),
+    says: String,
+}
+
+impl Row {
+    fn new(what: &'static str, args: &[&str], says: impl Into<String>) -> Row {
+        Row {
+            what,
+            args: args.iter().map(|a| a.to_string()).collect(),
+            env: Vec::new(),
+            setup: |_| {},
+            says: says.into(),
+        }
+    }
+
+    fn env(mut self, name: &'static str, value: impl Into<String>) -> Row {
+        self.env.push((name, value.into()));
+        self
+    }
+
+    fn setup(mut self, setup: fn(&Workdir)) -> Row {
+        self.setup = setup;
+        self
+    }
+}
+
+/// Runs `agentpods ARGS` in `dir` to its end (at most 30 s); its exit code and stderr.
+fn agentpods(dir: &Path, args: &[String], env: &[(&'static str, String)]) -> (Option<i32>, String) {
+    let child = Command::new(env!("CARGO_BIN_EXE_agentpods"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("GITHUB_WEBHOOK_SECRET")
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .env_remove("AGENTPODS_LOG")
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .env("KUBECONFIG", dir.join("no-kubeconfig"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start agentpods");
+    let out = output_within(child, 30, &format!("agentpods {args:?}"));
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The line that says what to do: the last one, or for `validate` the one before its count
+/// of problems.
+fn last_line(stderr: &str) -> &str {
+    let mut lines = stderr.lines().rev().filter(|l| !l.trim().is_empty());
+    let last = lines.next().unwrap_or_default();
+    if last.ends_with(" problem found") || last.ends_with(" problems found") {
+        lines.next().unwrap_or_default()
+    } else {
+        last
+    }
+}
+
+/// Appends `line` to the task prompt of the example's `task` agent.
+fn prompt_with(work: &Workdir, line: &str) {
+    let prompt = work.dir.path().join("templates/prompts/task.md");
+    let mut text = std::fs::read_to_string(&prompt).expect("read the prompt");
+    text.push_str(line);
+    text.push('\n');
+    std::fs::write(&prompt, text).expect("write the prompt");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_error_of_the_first_hour_ends_with_what_to_do() {
+    within(180, async {
+        // A port someone else holds, one nobody listens on, and a service that takes
+        // another secret than the user's.
+        let busy = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a port");
+        let busy_port = busy.local_addr().expect("its address").port();
+        let free_port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let service = TestService::start();
+        let server = service.listen().await;
+        let pull_request = fixture("pull_request/opened.json").path;
+        let ping = fixture("ping/0.json").path;
+
+        let secret = ("GITHUB_WEBHOOK_SECRET", SECRET.to_string());
+        let rows = vec![
+            Row::new(
+                "serve --listen without a port",
+                &["serve", "--dry-run", "--listen", "localhost"],
+                "what to do: give --listen a host and a port, as in --listen localhost:8080",
+            )
+            .env(secret.0, secret.1.clone()),
+            Row::new(
+                "serve on a port another process holds",
+                &["serve", "--dry-run", "--listen", &format!("127.0.0.1:{busy_port}")],
+                format!(
+                    "what to do: another process listens on 127.0.0.1:{busy_port} (`ss -ltnp` \
+                     names it): stop it, or give --listen another port"
+                ),
+            )
+            .env(secret.0, secret.1.clone()),
+            Row::new(
+                "a webhook secret file that is not there",
+                &["serve", "--dry-run", "--webhook-secret-file", "/nope"],
+                "what to do: give --webhook-secret-file the path of a file that holds the secret",
+            ),
+            Row::new(
+                "validate given a folder",
+                &["validate", "."],
+                "what to do: name the config file, not its folder: ./services.yaml",
+            ),
+            Row::new(
+                "--changed-files that is not there",
+                &["serve", "--dry-run", "--changed-files", "/nope"],
+                "what to do: give --changed-files a file that lists the changed paths",
+            )
+            .env(secret.0, secret.1.clone()),
+            Row::new(
+                "render --event issues given a pull_request payload",
+                &[
+                    "render",
+                    "--event",
+                    "issues",
+                    "--payload",
+                    &pull_request.display().to_string(),
+                ],
+                "what to do: this payload looks like a `pull_request` delivery: pass --event \
+                 pull_request",
+            ),
+            Row::new(
+                "replay to a service that is not running",
+                &[
+                    "replay",
+                    "--url",
+                    &format!("http://127.0.0.1:{free_port}/webhook"),
+                    "--event",
+                    "ping",
+                    "--payload",
+                    &ping.display().to_string(),
+                ],
+                "what to do: start the service first",
+            )
+            .env(secret.0, secret.1.clone()),
+            Row::new(
+                "replay signed with another secret than the service's",
+                &[
+                    "replay",
+                    "--url",
+                    &server.url("/webhook"),
+                    "--event",
+                    "ping",
+                    "--payload",
+                    &ping.display().to_string(),
+                ],
+                "what to do: sign with the service's own secret",
+            )
+            .env("GITHUB_WEBHOOK_SECRET", "not-the-service-s"),
+            Row::new(
+                "github-app create with a webhook URL without its scheme",
+                &[
+                    "github-app",
+                    "create",
+                    "--org",
+                    "acme",
+                    "--webhook-url",
+                    "example.com/hook",
+                ],
+                "what to do: write it whole, with its scheme: --webhook-url https://example.com/hook",
+            ),
+            Row::new(
+                "a template the templates folder does not have",
+                &["validate"],
+                "template `agent-pd.yaml` not found in the templates folder `templates`, did \
+                 you mean `agent-pod.yaml`?",
+            )
+            .setup(|work| {
+                work.edit_config(
+                    "templates: [kaniko-job.yaml]",
+                    "templates: [agent-pd.yaml]",
+                )
+            }),
+            Row::new(
+                "a template nothing near",
+                &["validate"],
+                "template `build.yaml` not found in the templates folder `templates`: add \
+                 the file there, or name one it has (`agent-pod.yaml`, ",
+            )
+            .setup(|work| {
+                work.edit_config("templates: [kaniko-job.yaml]", "templates: [build.yaml]")
+            }),
+            Row::new(
+                "truncate_chars without its argument",
+                &["validate"],
+                "missing argument (in `truncate_chars`): it takes how many characters to keep, \
+                 as in `| truncate_chars(200)`",
+            )
+            .setup(|work| prompt_with(work, "{{ issue.title | truncate_chars }}")),
+            Row::new(
+                "a verb with a capital",
+                &["validate"],
+                "`Fix` is not a lowercase word: letters, digits and '-', starting with a \
+                 letter, at most 32 characters: write `fix` (a comment's command is matched in \
+                 any case)",
+            )
+            .setup(|work| work.edit_config("verbs: [run]", "verbs: [Fix]")),
+            Row::new(
+                "a loop over secrets that reads an entry's field",
+                &["validate"],
+                "(`{% for s in secrets %}` gives the keys of `secrets`, a map, so `s` is a key, \
+                 not an entry: for the agent's own secrets with their fields, write `{% for s \
+                 in agent.secrets %}` (`s.name`, `s.key`, `s.env`); or write `{% for key, s in \
+                 secrets | items %}` and `s.name`)",
+            )
+            .setup(|work| prompt_with(work, "{% for s in secrets %}{{ s.name }}{% endfor %}")),
+        ];
+
+        let mut differ = Vec::new();
+        for row in rows {
+            let work = Workdir::new();
+            (row.setup)(&work);
+            let dir = work.dir.path().to_path_buf();
+            let (args, env) = (row.args.clone(), row.env.clone());
+            let (code, stderr) =
+                tokio::task::spawn_blocking(move || agentpods(&dir, &args, &env))
+                    .await
+                    .expect("agentpods ran");
+            let line = last_line(&stderr);
+            if code != Some(1) || !line.contains(&row.says) || stderr.contains("panicked") {
+                differ.push(format!(
+                    "{} (agentpods {}): exit {code:?}; the line that says what to do should \
+                     hold\n  {}\nbut it is\n  {line}\nall of stderr:\n{stderr}",
+                    row.what,
+                    row.args.join(" "),
+                    row.says
+                ));
+            }
+        }
+        drop(busy);
+        server.stop().await;
+        assert!(
+            differ.is_empty(),
+            "{} rows differ:\n\n{}",
+            differ.len(),
+            differ.join("\n\n")
+        );
+    })
+    .await;
+}
