@@ -1732,7 +1732,8 @@ fn refusals() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("a folder; replay sends one payload"), "{err}");
-    // Without --dry-run it needs a cluster, and says how to name one.
+    // Without --dry-run it needs a cluster, and says how to name one: here, that the
+    // kubeconfig KUBECONFIG names is not there (new-user review 13f, N2).
     let mut command = Command::new(BIN);
     let out = command
         .args(["serve", "--listen", "127.0.0.1:0", "--config"])
@@ -1748,7 +1749,10 @@ fn refusals() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(
-        err.contains("cannot reach Kubernetes") && err.contains("--dry-run"),
+        err.contains("cannot use the kubeconfig: the kubeconfig ")
+            && err.contains("no-such-kubeconfig cannot be read")
+            && err.contains("what to do: point KUBECONFIG at a kubeconfig that exists")
+            && err.contains("--dry-run"),
         "{err}"
     );
     assert!(!err.contains("s3cret"), "{err}");
