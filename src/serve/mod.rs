@@ -247,9 +247,21 @@ pub async fn build_state(
     options.limits.check()?;
     // Bad GitHub credentials are refused before listening.
     let github = github_client()?.map(Arc::new);
+    let from_env = std::env::var(SECRET_ENV).ok();
+    if let Some(file) = &options.webhook_secret_file
+        && from_env.as_deref().is_some_and(|v| !v.trim().is_empty())
+    {
+        // Two sources, one used: said, or a replay signed with the variable's secret is a
+        // 401 nobody can explain (new-user review 13f, N5).
+        tracing::warn!(
+            "{SECRET_ENV} is set and not used: the webhook secrets are read from {} \
+             (--webhook-secret-file); unset {SECRET_ENV} or leave out the flag",
+            file.display()
+        );
+    }
     let secrets = WebhookSecrets::from_file_or_env(
         options.webhook_secret_file.as_deref(),
-        std::env::var(SECRET_ENV).ok().as_deref(),
+        from_env.as_deref(),
         |path| std::fs::read_to_string(path),
     )?;
     let config = ConfigStore::load_for(

@@ -2057,3 +2057,30 @@ fn github_unreachable() {
     assert_eq!(server.said("GitHub unreachable"), 1, "{log}");
     assert_eq!(server.said("failed with error"), 0, "{log}");
 }
+
+/// Both `GITHUB_WEBHOOK_SECRET` and `--webhook-secret-file`: the file's secrets are used,
+/// and the service says so at start, without either secret (new-user review 13f, N5: the
+/// quickstart leaves the variable exported, and a replay signed with it got a 401 with
+/// nothing in the log saying why).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_says_which_of_two_secret_sources_it_uses() {
+    blocking_within(30, || {
+        let work = Workdir::new();
+        let file = work.config().with_file_name("webhook-secret");
+        std::fs::write(&file, "from-the-file\n").expect("write the secret file");
+        let shown = file.display().to_string();
+        let mut server =
+            Served::start_with(&work, &["--dry-run", "--webhook-secret-file", &shown], &[]);
+        let warning = server.wait_for_line("is set and not used");
+        assert!(
+            warning.contains("WARN")
+                && warning.contains(&format!("GITHUB_WEBHOOK_SECRET is set and not used: the webhook secrets are read from {shown}")),
+            "{warning}"
+        );
+        server.wait_for_line("listening on");
+        assert_eq!(server.stop().code(), Some(0));
+        let log = server.log.join("\n");
+        assert!(!log.contains("from-the-file") && !log.contains(SECRET), "{log}");
+    })
+    .await;
+}
