@@ -1,7 +1,10 @@
 //! `agentpods serve`: the webhook service, and `agentpods replay`, its test client.
 //!
-//! - [`crate::serve::http`]: the HTTP routes and the webhook handler.
-//! - [`intake`]: one verified delivery → parse, plan, render → launch → the answer.
+//! - [`crate::serve::http`]: the HTTP routes, the limits, and the webhook handler up to
+//!   the signature check; it turns the pipeline's answer into the HTTP response.
+//! - [`pipeline`]: one signed delivery with the service's state: parse, ask GitHub, decide,
+//!   record approvals, launch, tell GitHub.
+//! - [`intake`]: one verified delivery → parse, plan, render (pure) → launch → the answer.
 //! - [`catch_up`]: asks GitHub to redeliver what failed on our side, with backoff.
 //! - [`deliveries`]: repeated deliveries get the first answer and launch nothing new.
 //! - [`metrics`]: the Prometheus metrics.
@@ -20,6 +23,7 @@ pub mod http;
 pub mod intake;
 pub mod log_writer;
 pub mod metrics;
+pub(crate) mod pipeline;
 pub mod preauth;
 
 use std::path::PathBuf;

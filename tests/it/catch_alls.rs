@@ -23,7 +23,7 @@ const EXHAUSTIVE: &[(&str, &str)] = &[
     // R5: each built-in verb parses as itself, none as `help`.
     ("src/github/command.rs", "fn parse_command("),
     // R8: which pull request actions show a head an approval can bind to.
-    ("src/serve/http.rs", "async fn record_head("),
+    ("src/serve/pipeline.rs", "async fn record_head("),
 ];
 
 /// The body of the function starting `signature` in `text`: from its line to the first
