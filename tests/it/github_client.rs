@@ -308,6 +308,41 @@ async fn a_reinstalled_app_is_looked_up_again_under_its_new_installation_id() {
     .await;
 }
 
+/// When nothing answers, the error names the call and keeps why as its source, whole
+/// (not its words alone): the chain goes down to the socket's error (review 12d, R15).
+#[tokio::test]
+async fn a_github_nobody_answers_is_an_error_that_keeps_why() {
+    let clock = manual_clock();
+    let mut config = ClientConfig::new(Credentials::Token(Secret::new(PAT)));
+    // Nothing listens on port 1.
+    config.base_url = "http://127.0.0.1:1".into();
+    config.retry = RetryPolicy {
+        max_attempts: 1,
+        ..policy()
+    };
+    let client = GithubClient::new(config, clock.clone()).expect("a token client");
+    let err = within(10, client.collaborator_permission(&repo(), "someone"))
+        .await
+        .expect_err("nothing answers");
+    assert!(
+        matches!(&err, GithubError::Transport { what, .. } if what == "GET /repos/octo/demo/collaborators/someone/permission"),
+        "{err:?}"
+    );
+    assert!(err.is_ambiguous());
+    let mut causes = Vec::new();
+    let mut cause = std::error::Error::source(&err);
+    while let Some(c) = cause {
+        causes.push(c);
+        cause = c.source();
+    }
+    assert!(
+        causes
+            .iter()
+            .any(|c| c.downcast_ref::<std::io::Error>().is_some()),
+        "the socket's error is in the chain: {causes:?}"
+    );
+}
+
 #[tokio::test]
 async fn a_refused_plain_token_is_the_answer_at_once() {
     within(30, async {
