@@ -4,7 +4,7 @@
 pub mod command;
 pub mod event;
 pub(crate) mod event_names;
-pub(crate) mod permission;
+pub mod permission;
 pub mod refname;
 pub mod webhook;
 

@@ -10,6 +10,7 @@ use std::time::Duration;
 use agentpods::clock::ManualClock;
 use agentpods::config::Permission;
 use agentpods::github::event::RepoFullName;
+use agentpods::github::permission::Access;
 use agentpods::github_client::{
     ClientConfig, Credentials, GithubClient, GithubError, RetryPolicy, Secret, TokenPermissions,
     own_login_from_env,
@@ -55,10 +56,10 @@ fn token_client(fake: &FakeGithub, clock: &Arc<ManualClock>) -> GithubClient {
 
 /// What the `task` agent of the examples declares, and issues too.
 fn write_permissions() -> TokenPermissions {
-    TokenPermissions(
-        ["contents", "pull_requests", "issues"]
+    TokenPermissions::of(
+        &["contents", "pull_requests", "issues"]
             .into_iter()
-            .map(|p| (p.to_owned(), "write".to_owned()))
+            .map(|p| (p.to_owned(), Access::Write))
             .collect(),
     )
 }
