@@ -5,6 +5,7 @@
 //! - [`pipeline`]: one signed delivery with the service's state: parse, ask GitHub, decide,
 //!   record approvals, launch, tell GitHub.
 //! - [`intake`]: one verified delivery → parse, plan, render (pure) → launch → the answer.
+//! - [`dry_run`]: `--dry-run`'s launcher: each run's manifests written or logged, nothing run.
 //! - [`catch_up`]: asks GitHub to redeliver what failed on our side, with backoff.
 //! - [`deliveries`]: repeated deliveries get the first answer and launch nothing new.
 //! - [`metrics`]: the Prometheus metrics.
@@ -18,6 +19,7 @@
 
 pub mod catch_up;
 pub(crate) mod deliveries;
+pub mod dry_run;
 pub(crate) mod facts_and_replies;
 pub mod http;
 pub mod intake;
@@ -35,6 +37,7 @@ use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
+use self::dry_run::DryRunLauncher;
 use self::http::AppState;
 use crate::clock::{Clock, SystemClock};
 use crate::cluster::approvals::KubeApprovals;
@@ -47,7 +50,7 @@ use crate::github_client::{
     ClientConfig, Credentials, GithubClient, api_url_from_env, own_login_from_env,
 };
 use crate::ports::approvals::ApprovalStore;
-use crate::ports::launcher::{DryRunLauncher, LaunchError};
+use crate::ports::launcher::LaunchError;
 use crate::ports::probe::PROBE_EVERY;
 use crate::ports::reload::{ConfigStore, ReloadError, Reloaded, run_namespaces};
 use crate::render::GithubUrls;
