@@ -15,8 +15,8 @@ use std::sync::Arc;
 
 use agentpods::github::event;
 use agentpods::github::webhook::{self, DeliveryId, WebhookSecrets};
-use agentpods::ports::launcher::DryRunLauncher;
 use agentpods::ports::reload::ConfigStore;
+use agentpods::serve::dry_run::DryRunLauncher;
 use agentpods::serve::http::{self, AppState};
 use agentpods::serve::intake;
 use agentpods::serve::log_writer::LogWriter;

@@ -15,7 +15,8 @@ use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
-use super::task::Sha;
+use super::task::commit_sha;
+use crate::github::event::CommitSha;
 
 /// The first line of a version-2 bundle.
 const SIGNATURE: &str = "# v2 git bundle\n";
@@ -39,7 +40,7 @@ pub enum BundleError {
 /// A bundle, its header read: the commit its HEAD names, and the file at its pack.
 #[derive(Debug)]
 pub struct Bundle {
-    pub head: Sha,
+    pub head: CommitSha,
     pub pack: File,
 }
 
@@ -98,7 +99,7 @@ pub fn open(path: &Path) -> Result<Bundle, BundleError> {
             .unwrap_or(text)
             .split_at_checked(40)
             .ok_or(malformed("a header line does not start with a commit id"))?;
-        let sha = Sha::parse(sha).map_err(|_| malformed("a header line's commit id is not one"))?;
+        let sha = commit_sha(sha).map_err(|_| malformed("a header line's commit id is not one"))?;
         if !text.starts_with('-') && rest == " HEAD" {
             head = Some(sha);
         }

@@ -9,7 +9,8 @@ use std::process::{Command, Stdio};
 use thiserror::Error;
 
 use super::result::Redactor;
-use super::task::{Branch, GitRef, RemoteUrl, Sha};
+use super::task::{Branch, GitRef, RemoteUrl, commit_sha};
+use crate::github::event::CommitSha;
 
 /// A git step that failed, with the end of what git said (credentials removed).
 #[derive(Debug, Error)]
@@ -384,7 +385,7 @@ impl Git {
 
     /// Fetches `want` (a commit id or a ref) from origin, into the store when there is
     /// one; the commit fetched.
-    fn fetch(&self, want: &str) -> Result<Sha, GitError> {
+    fn fetch(&self, want: &str) -> Result<CommitSha, GitError> {
         let dir = self.store.as_deref().unwrap_or(&self.dir);
         self.run_in(
             dir,
@@ -414,7 +415,7 @@ impl Git {
     /// it builds on from this repository's), and records `head`, which must then be a
     /// commit here, as `refs/agentpods/change`. What `head` reaches and the pack lacks
     /// shows when its objects are listed ([`Git::each_new_object`]).
-    pub fn take_pack(&self, pack: std::fs::File, head: &Sha) -> Result<(), GitError> {
+    pub fn take_pack(&self, pack: std::fs::File, head: &CommitSha) -> Result<(), GitError> {
         let mut cmd = self.command(false);
         cmd.args(["index-pack", "--strict", "--fix-thin", "--stdin"])
             .stdin(Stdio::from(pack));
@@ -438,7 +439,7 @@ impl Git {
     }
 
     /// Writes the commits from `base` to HEAD as a git bundle at `path`.
-    pub fn bundle(&self, base: &Sha, path: &Path) -> Result<(), GitError> {
+    pub fn bundle(&self, base: &CommitSha, path: &Path) -> Result<(), GitError> {
         let path = path.to_str().ok_or_else(|| GitError::Failed {
             step: "bundle",
             status: "not a UTF-8 path".into(),
@@ -454,7 +455,11 @@ impl Git {
 
     /// Checks out exactly `sha` (detached), fetching it directly or else through `git_ref`,
     /// and verifies HEAD. Without a `sha`, checks out the tip of `git_ref`. Returns HEAD.
-    pub fn checkout(&self, git_ref: &GitRef, sha: Option<&Sha>) -> Result<Sha, GitError> {
+    pub fn checkout(
+        &self,
+        git_ref: &GitRef,
+        sha: Option<&CommitSha>,
+    ) -> Result<CommitSha, GitError> {
         let target = match sha {
             Some(sha) => {
                 self.fetch_commit(git_ref, sha)?;
@@ -477,7 +482,7 @@ impl Git {
     }
 
     /// Fetches exactly `sha`, directly or else through `git_ref`.
-    fn fetch_commit(&self, git_ref: &GitRef, sha: &Sha) -> Result<(), GitError> {
+    fn fetch_commit(&self, git_ref: &GitRef, sha: &CommitSha) -> Result<(), GitError> {
         // A server may refuse a bare commit id; the ref then brings it, unless the ref
         // moved on so far that the commit is no longer in its history.
         if self.fetch(sha.as_str()).is_err() {
@@ -494,7 +499,7 @@ impl Git {
     /// `origin/<branch>` point at it, so that `git diff origin/<branch>...HEAD` (and
     /// `git merge-base`) shows the pull request's change. Only what the checked-out history
     /// lacks is fetched.
-    pub fn fetch_base(&self, branch: &Branch, sha: &Sha) -> Result<(), GitError> {
+    pub fn fetch_base(&self, branch: &Branch, sha: &CommitSha) -> Result<(), GitError> {
         let git_ref = GitRef::parse(&format!("refs/heads/{}", branch.as_str())).map_err(|_| {
             GitError::Failed {
                 step: "fetch base",
@@ -509,7 +514,7 @@ impl Git {
     }
 
     /// The commit HEAD points at.
-    pub fn head(&self) -> Result<Sha, GitError> {
+    pub fn head(&self) -> Result<CommitSha, GitError> {
         let out = self.run("rev-parse", &["rev-parse", "--verify", "HEAD^{commit}"])?;
         parse_sha(&out)
     }
@@ -547,12 +552,12 @@ impl Git {
     }
 
     /// How many commits lie between `base` and HEAD.
-    pub fn commits_since(&self, base: &Sha) -> Result<usize, GitError> {
+    pub fn commits_since(&self, base: &CommitSha) -> Result<usize, GitError> {
         self.commits_between(base, "HEAD")
     }
 
     /// How many commits lie between `base` and `head`.
-    pub fn commits_between(&self, base: &Sha, head: &str) -> Result<usize, GitError> {
+    pub fn commits_between(&self, base: &CommitSha, head: &str) -> Result<usize, GitError> {
         let range = format!("{}..{head}", base.as_str());
         let out = self.run("rev-list", &["rev-list", "--count", &range])?;
         Ok(out.trim().parse().unwrap_or(0))
@@ -565,8 +570,8 @@ impl Git {
     /// are ignored here as they are by the push.
     pub fn each_new_object(
         &self,
-        base: &Sha,
-        head: &Sha,
+        base: &CommitSha,
+        head: &CommitSha,
         look: &mut dyn FnMut(ObjectKind, &str, &[u8]) -> bool,
     ) -> Result<(), GitError> {
         use std::io::{BufRead, BufReader, Read, Write};
@@ -672,7 +677,7 @@ impl Git {
     }
 
     /// Pushes `head` to `branch` on origin (never forced).
-    pub fn push(&self, head: &Sha, branch: &Branch) -> Result<(), GitError> {
+    pub fn push(&self, head: &CommitSha, branch: &Branch) -> Result<(), GitError> {
         let refspec = format!("{}:refs/heads/{}", head.as_str(), branch.as_str());
         self.run_remote(
             "push",
@@ -691,8 +696,8 @@ impl Git {
     }
 }
 
-fn parse_sha(out: &str) -> Result<Sha, GitError> {
-    Sha::parse(out.trim()).map_err(|_| GitError::Failed {
+fn parse_sha(out: &str) -> Result<CommitSha, GitError> {
+    commit_sha(out.trim()).map_err(|_| GitError::Failed {
         step: "rev-parse",
         status: "unexpected output".into(),
         stderr: out.trim().to_string(),
@@ -780,13 +785,13 @@ mod tests {
         std::fs::write(repo.join("a"), "a").unwrap();
         git(&["add", "a"]);
         git(&["commit", "-qm", "base"]);
-        let base = Sha::parse(&git(&["rev-parse", "HEAD"])).unwrap();
+        let base = commit_sha(&git(&["rev-parse", "HEAD"])).unwrap();
         for name in ["b", "c", "d"] {
             std::fs::write(repo.join(name), "x".repeat(1000) + name).unwrap();
         }
         git(&["add", "."]);
         git(&["commit", "-qm", &"m".repeat(3000)]);
-        let head = Sha::parse(&git(&["rev-parse", "HEAD"])).unwrap();
+        let head = commit_sha(&git(&["rev-parse", "HEAD"])).unwrap();
         let reader = |limits| Git {
             limits,
             ..Git::new(

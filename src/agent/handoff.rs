@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use super::result::{AgentExit, AgentReport};
-use super::task::Sha;
+use crate::github::event::CommitSha;
 
 /// The file the checkout writes in the hand-off folder.
 const CHECKED_OUT: &str = "checkout.json";
@@ -33,7 +33,7 @@ const RECORD_LIMIT: u64 = 256 * 1024;
 #[serde(tag = "outcome", rename_all = "snake_case", deny_unknown_fields)]
 pub enum CheckedOut {
     /// HEAD is `base`, checked out and verified.
-    Ready { base: Sha },
+    Ready { base: CommitSha },
     /// The checkout failed, saying why (secrets taken out); no agent runs.
     Failed { message: String },
 }
@@ -189,7 +189,7 @@ mod tests {
     fn a_checkout_and_a_record_read_back_as_written() {
         let dir = tempfile::tempdir().unwrap();
         let ready = CheckedOut::Ready {
-            base: Sha::parse(&"a".repeat(40)).unwrap(),
+            base: "a".repeat(40).parse().unwrap(),
         };
         write_checkout(dir.path(), &ready, Some(b"[core]\n")).unwrap();
         assert_eq!(

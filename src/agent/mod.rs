@@ -49,7 +49,8 @@ use self::git::{Credentials, Git, GitError, Identity, ObjectKind};
 use self::process::{AgentCommand, PromptVia};
 pub use self::pull_request::{GithubPullRequests, PullRequestDraft, RequestedBy};
 use self::result::{AgentExit, AgentReport, PodConclusion, PodResult, Redactor};
-use self::task::{Branch, GitRef, RemoteUrl, RunName, Sha, TaskError};
+use self::task::{Branch, GitRef, RemoteUrl, RunName, TaskError, commit_sha};
+use crate::github::event::CommitSha;
 
 /// The options of `agentpods agent`; each has an environment variable too.
 #[derive(Debug, Clone, clap::Args)]
@@ -544,7 +545,7 @@ const CHANGES_BUNDLE: &str = "changes.bundle";
 /// there is none), for the publish step to push without reading the checkout.
 fn bundle_changes(
     args: &AgentArgs,
-    base: &Sha,
+    base: &CommitSha,
     sealed: &[u8],
     changes: &Path,
     redactor: &Redactor,
@@ -636,8 +637,8 @@ struct Published {
 /// The first secret of the pod in what a push of `head` would publish over `base`, if any.
 fn secret_in_push(
     git: &Git,
-    base: &Sha,
-    head: &Sha,
+    base: &CommitSha,
+    head: &CommitSha,
     secrets: &Secrets,
 ) -> Result<Option<Published>, GitError> {
     let mut found = None;
@@ -698,9 +699,9 @@ fn read_token(path: Option<&Path>) -> Result<Option<(String, Credentials)>, Agen
 struct Plan {
     remote: RemoteUrl,
     git_ref: GitRef,
-    sha: Option<Sha>,
+    sha: Option<CommitSha>,
     /// The branch a pull request goes into, and its commit.
-    base: Option<(Branch, Sha)>,
+    base: Option<(Branch, CommitSha)>,
     run: RunName,
     branch: Branch,
     push: bool,
@@ -716,9 +717,9 @@ fn plan(args: &AgentArgs) -> Result<Plan, TaskError> {
     Ok(Plan {
         remote: RemoteUrl::resolve(&args.repository, &args.git_base_url)?,
         git_ref: GitRef::parse(&args.git_ref)?,
-        sha: args.sha.as_deref().map(Sha::parse).transpose()?,
+        sha: args.sha.as_deref().map(commit_sha).transpose()?,
         base: match (&args.base_ref, &args.base_sha) {
-            (Some(b), Some(s)) => Some((Branch::parse(b)?, Sha::parse(s)?)),
+            (Some(b), Some(s)) => Some((Branch::parse(b)?, commit_sha(s)?)),
             _ => None,
         },
         run,
@@ -771,8 +772,15 @@ fn store_in(objects_dir: &Path) -> PathBuf {
 
 /// Checks out the commit (and a pull request's base); HEAD, and the git configuration as
 /// written, to put back once the agent has run.
-fn check_out(git: &Git, plan: &Plan, redactor: &Redactor) -> Result<(Sha, Vec<u8>), AgentError> {
-    let wanted = plan.sha.as_ref().map_or(plan.git_ref.as_str(), Sha::as_str);
+fn check_out(
+    git: &Git,
+    plan: &Plan,
+    redactor: &Redactor,
+) -> Result<(CommitSha, Vec<u8>), AgentError> {
+    let wanted = plan
+        .sha
+        .as_ref()
+        .map_or(plan.git_ref.as_str(), CommitSha::as_str);
     say(
         redactor,
         &format!("checking out {} at {wanted}", plan.remote.as_str()),
@@ -800,7 +808,7 @@ fn check_out(git: &Git, plan: &Plan, redactor: &Redactor) -> Result<(Sha, Vec<u8
 fn run_agent(
     args: &AgentArgs,
     dir: &Path,
-    base: &Sha,
+    base: &CommitSha,
     task: &str,
     redactor: &Redactor,
 ) -> Result<AgentExit, AgentError> {

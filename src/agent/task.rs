@@ -6,6 +6,8 @@ use std::fmt;
 
 use thiserror::Error;
 
+use crate::github::event::CommitSha;
+
 /// A mistake in the entrypoint's options. The messages never quote a URL's credentials.
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum TaskError {
@@ -84,48 +86,13 @@ fn scheme_only(url: &str) -> String {
     }
 }
 
-/// A full commit id.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct Sha(String);
-
-impl TryFrom<String> for Sha {
-    type Error = TaskError;
-    fn try_from(s: String) -> Result<Sha, TaskError> {
-        Sha::parse(&s)
-    }
-}
-
-impl From<Sha> for String {
-    fn from(sha: Sha) -> String {
-        sha.0
-    }
-}
-
-impl Sha {
-    pub fn parse(s: &str) -> Result<Sha, TaskError> {
-        let s = s.trim();
-        if matches!(s.len(), 40 | 64) && s.chars().all(|c| c.is_ascii_hexdigit()) {
-            Ok(Sha(s.to_ascii_lowercase()))
-        } else {
-            Err(TaskError::Sha(s.to_string()))
-        }
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    /// The first 7 digits, as GitHub shows a commit.
-    pub fn short(&self) -> &str {
-        &self.0[..7]
-    }
-}
-
-impl fmt::Display for Sha {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
+/// A full commit id as the entrypoint takes one (`--sha`, `--base-sha`, what git prints):
+/// around spaces and upper-case hexadecimal allowed, as the service's own [`CommitSha`].
+pub fn commit_sha(s: &str) -> Result<CommitSha, TaskError> {
+    let s = s.trim();
+    s.to_ascii_lowercase()
+        .parse()
+        .map_err(|_| TaskError::Sha(s.to_string()))
 }
 
 /// Whether `name` is acceptable to `git check-ref-format` (the rules that matter here), and
@@ -253,8 +220,14 @@ mod tests {
             "agentpods/x"
         );
         assert!(Branch::parse("--force").is_err());
-        assert!(Sha::parse("abc").is_err());
-        assert_eq!(Sha::parse(&"A".repeat(40)).unwrap().short(), "aaaaaaa");
+        assert!(commit_sha("abc").is_err());
+        assert_eq!(commit_sha(&"A".repeat(40)).unwrap().short(), "aaaaaaa");
+        assert_eq!(
+            commit_sha(&format!(" {}\n", "b".repeat(64)))
+                .unwrap()
+                .as_str(),
+            "b".repeat(64)
+        );
         assert!(RunName::parse("review-abc123").is_ok());
         assert!(RunName::parse("Bad_Name").is_err());
         // Kubernetes' rule, `text::is_dns_subdomain` (review 12b R9: both were taken).

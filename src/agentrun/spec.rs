@@ -14,7 +14,7 @@ use k8s_openapi::jiff::Timestamp;
 use super::source::{RunSource, SourceError, StoredSource};
 use super::{AgentRunSpec, PullRequestRef};
 use crate::config::AgentName;
-use crate::github::event::{CommitSha, Event, RepoFullName, ValueError};
+use crate::github::event::{CommitSha, RepoFullName, ValueError};
 use crate::github::webhook::{DeliveryId, WebhookError};
 use crate::plan::Subject;
 use crate::render::RenderedRun;
@@ -116,12 +116,7 @@ impl AgentRunSpec {
         let launch = &source.launch;
         let subject = &launch.subject;
         let head_ref = source
-            .pull_request
-            .as_ref()
-            .or(match &source.event.event {
-                Event::PullRequest(e) => Some(&e.pull_request),
-                _ => None,
-            })
+            .pull_request_about()
             .map(|pr| pr.head.ref_name.clone());
         // An issue's run has no ref or commit of its own in the spec (it checks out the
         // default branch, at the commit `spec.source` holds), as it always had.

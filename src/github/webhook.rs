@@ -13,6 +13,8 @@ use std::sync::{Arc, OnceLock};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
+use super::event::EventError;
+
 type HmacSha256 = Hmac<Sha256>;
 
 /// GitHub's payload cap (25 MB); bodies larger than this are refused with 413.
@@ -217,6 +219,8 @@ pub enum WebhookError {
     BadSignature,
     #[error("missing X-GitHub-Event header")]
     MissingEvent,
+    #[error("the X-GitHub-Event header is not text")]
+    EventNotText,
     #[error("missing X-GitHub-Delivery header")]
     MissingDelivery,
     #[error(
@@ -231,9 +235,10 @@ pub enum WebhookError {
     MissingPayloadField,
     #[error("the form-encoded body is malformed: {0}")]
     MalformedForm(&'static str),
-    /// The body does not parse as the named event (the message comes from the event parser).
-    #[error("{0}")]
-    MalformedBody(String),
+    /// The body does not parse as the named event: the parser's error, said as it is
+    /// (its words are the 400's; transparent, so a printout of the chain says them once).
+    #[error(transparent)]
+    MalformedBody(EventError),
 }
 
 /// What a rejection is, in words fit for a metric label.
@@ -254,6 +259,7 @@ impl WebhookError {
             | WebhookError::BadSignature => Rejection::Unauthorized,
             WebhookError::BodyUnreadable(_)
             | WebhookError::MissingEvent
+            | WebhookError::EventNotText
             | WebhookError::MissingDelivery
             | WebhookError::InvalidDelivery
             | WebhookError::UnsupportedContentType(_)
@@ -521,8 +527,7 @@ impl fmt::Display for DeliveryId {
 /// The `X-GitHub-Event` value; its form is checked by the event parser.
 pub fn event_name(header: Option<&[u8]>) -> Result<&str, WebhookError> {
     let raw = header.ok_or(WebhookError::MissingEvent)?;
-    let name = std::str::from_utf8(raw)
-        .map_err(|_| WebhookError::MalformedBody("the X-GitHub-Event header is not text".into()))?;
+    let name = std::str::from_utf8(raw).map_err(|_| WebhookError::EventNotText)?;
     if name.trim().is_empty() {
         return Err(WebhookError::MissingEvent);
     }
@@ -807,5 +812,18 @@ mod tests {
         assert_eq!(WebhookError::MissingEvent.status(), 400);
         assert_eq!(event_name(None), Err(WebhookError::MissingEvent));
         assert_eq!(event_name(Some(b" ")), Err(WebhookError::MissingEvent));
+        assert_eq!(event_name(Some(b"\xff")), Err(WebhookError::EventNotText));
+        assert_eq!(WebhookError::EventNotText.status(), 400);
+    }
+
+    /// A body that is not its event is refused with the parser's own words, once: the
+    /// parser's error is kept whole, not turned into text.
+    #[test]
+    fn a_malformed_body_keeps_the_parsers_error() {
+        let parsed = crate::github::event::parse("ping", b"[1]").expect_err("not an object");
+        let refused = WebhookError::MalformedBody(parsed.clone());
+        assert_eq!(refused.to_string(), parsed.to_string());
+        assert_eq!(refused.status(), 400);
+        assert!(matches!(refused, WebhookError::MalformedBody(e) if e == parsed));
     }
 }

@@ -25,19 +25,15 @@ pub struct ScopedToken {
     pub permissions: BTreeMap<String, String>,
 }
 
-/// The permissions an agent's token gets, e.g. `contents: write`.
+/// The permissions an agent's token gets, e.g. `contents: write`: made only from what an
+/// agent declares, so every level is one GitHub knows.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TokenPermissions(pub BTreeMap<String, String>);
+pub struct TokenPermissions(BTreeMap<String, Access>);
 
 impl TokenPermissions {
     /// The permissions an agent declares (`github_token` in services.yaml).
     pub fn of(declared: &BTreeMap<String, Access>) -> TokenPermissions {
-        TokenPermissions(
-            declared
-                .iter()
-                .map(|(name, access)| (name.clone(), access.as_str().to_owned()))
-                .collect(),
-        )
+        TokenPermissions(declared.clone())
     }
 }
 

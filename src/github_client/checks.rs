@@ -7,7 +7,7 @@ use hyper::http::Method;
 
 use super::http::Replay;
 use super::*;
-use crate::agentrun::Conclusion;
+use crate::github::CheckConclusion;
 use crate::github::event::{CommitSha, RepoFullName};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,7 +35,7 @@ pub struct CheckRunWrite {
     pub external_id: String,
     pub status: CheckStatus,
     /// How it ended, one of GitHub's check run conclusions (`success`, `failure`, ...).
-    pub conclusion: Option<Conclusion>,
+    pub conclusion: Option<CheckConclusion>,
     pub details_url: Option<String>,
     pub title: String,
     pub summary: String,
@@ -84,7 +84,7 @@ impl GithubClient {
             details_url: c.details_url.as_deref(),
             status: Some(c.status.as_str()),
             started_at: c.started_at.map(rfc3339),
-            conclusion: c.conclusion.as_ref().map(Conclusion::as_str),
+            conclusion: c.conclusion.map(CheckConclusion::as_str),
             completed_at: c.completed_at.map(rfc3339),
             output: Some(wire::CheckRunOutput {
                 title: &c.title,

@@ -32,19 +32,24 @@ impl GithubClient {
                 what: format!("GET {path}"),
                 message,
             };
+            let unreadable = |source: super::error::Cause| GithubError::Unreadable {
+                what: format!("GET {path}"),
+                source,
+            };
             match found.object.kind.as_str() {
                 "commit" => {
                     return found
                         .object
                         .sha
                         .parse::<CommitSha>()
-                        .map_err(|e| decode_err(e.to_string()));
+                        .map_err(|e| unreadable(e.into()));
                 }
                 "tag" => {
-                    let tag: CommitSha =
-                        found.object.sha.parse().map_err(
-                            |e: crate::github::event::ValueError| decode_err(e.to_string()),
-                        )?;
+                    let tag: CommitSha = found
+                        .object
+                        .sha
+                        .parse()
+                        .map_err(|e: crate::github::event::ValueError| unreadable(e.into()))?;
                     path = format!(
                         "/repos/{}/{}/git/tags/{}",
                         repo.owner(),

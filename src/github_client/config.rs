@@ -66,9 +66,9 @@ impl Credentials {
                 var("GITHUB_APP_PRIVATE_KEY_PATH"),
                 var("GITHUB_APP_PRIVATE_KEY"),
             ) {
-                (Some(path), _) => read(&path).map_err(|e| {
-                    GithubError::Config(format!("{path}: cannot read the App private key: {e}"))
-                })?,
+                (Some(path), _) => {
+                    read(&path).map_err(|source| GithubError::KeyUnreadable { path, source })?
+                }
                 (None, Some(pem)) => pem,
                 (None, None) => {
                     return Err(GithubError::Config(

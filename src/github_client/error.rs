@@ -20,10 +20,23 @@ pub enum GithubError {
     },
     #[error("GitHub failed {what} ({status})")]
     Server { status: u16, what: String },
-    #[error("could not reach GitHub: {0}")]
-    Transport(String),
+    /// No answer: the connection failed, timed out, or broke while the answer was read.
+    #[error("could not reach GitHub: {what}: {}", crate::text::with_causes(source.as_ref()))]
+    Transport {
+        what: String,
+        #[source]
+        source: Cause,
+    },
     #[error("unexpected answer from GitHub to {what}: {message}")]
     Decode { what: String, message: String },
+    /// GitHub's answer does not read as what was asked for (not the JSON expected, a
+    /// commit id or name that is not one).
+    #[error("unexpected answer from GitHub to {what}: {source}")]
+    Unreadable {
+        what: String,
+        #[source]
+        source: Cause,
+    },
     #[error("GitHub client configuration: {0}")]
     Config(String),
     /// The answer was longer than agentpods reads of one to this call: it was cut off
@@ -33,12 +46,32 @@ pub enum GithubError {
          it was left unread"
     )]
     TooLarge { what: String, limit: usize },
+    /// The App's private key file named by `GITHUB_APP_PRIVATE_KEY_PATH` does not read.
+    #[error("GitHub client configuration: {path}: cannot read the App private key: {source}")]
+    KeyUnreadable {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The HTTP client itself could not be built (its TLS setup).
+    #[error("GitHub client configuration: building the HTTP client: {source}")]
+    Client {
+        #[source]
+        source: Cause,
+    },
 }
+
+/// What went wrong beneath a [`GithubError`], kept whole as its source: octocrab's error
+/// (with hyper's and the socket's beneath it), or a test's own.
+pub type Cause = Box<dyn std::error::Error + Send + Sync>;
 
 impl GithubError {
     /// GitHub may or may not have carried the request out.
     pub fn is_ambiguous(&self) -> bool {
-        matches!(self, GithubError::Server { .. } | GithubError::Transport(_))
+        matches!(
+            self,
+            GithubError::Server { .. } | GithubError::Transport { .. }
+        )
     }
 
     pub(super) fn from_status(status: u16, what: String, body: &[u8]) -> GithubError {

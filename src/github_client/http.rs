@@ -13,6 +13,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use serde::Serialize;
 
+use super::error::Cause;
 use super::{GithubError, RetryPolicy};
 use crate::clock::Clock;
 
@@ -188,7 +189,7 @@ impl Http {
             .set_connect_timeout(Some(policy.connect_timeout))
             .set_read_timeout(Some(policy.read_timeout))
             .build()
-            .map_err(|e| GithubError::Config(format!("building the HTTP client: {e}")))?;
+            .map_err(|e| GithubError::Client { source: e.into() })?;
         let seed = policy.jitter_seed.unwrap_or_else(|| {
             SystemTime::from(clock.now())
                 .duration_since(UNIX_EPOCH)
@@ -245,7 +246,10 @@ impl Http {
                         self.backoff(attempt).await;
                         continue;
                     }
-                    return Err(GithubError::Transport(format!("{}: {e}", what())));
+                    return Err(GithubError::Transport {
+                        what: what(),
+                        source: e,
+                    });
                 }
             };
             self.note_primary_limit(&headers);
@@ -330,7 +334,10 @@ impl Http {
         let (status, headers, body) = self
             .exchange(&method, path, auth, None::<&()>, None)
             .await?
-            .map_err(|e| GithubError::Transport(format!("{what}: {e}")))?;
+            .map_err(|e| GithubError::Transport {
+                what: what.clone(),
+                source: e,
+            })?;
         if status.is_success() {
             return Ok(GithubAnswer { body, headers });
         }
@@ -364,7 +371,7 @@ impl Http {
         auth: Option<&(dyn Fn() -> Result<HeaderValue, GithubError> + Sync)>,
         body: Option<&B>,
         if_none_match: Option<&HeaderValue>,
-    ) -> Result<Result<(StatusCode, HeaderMap, hyper::body::Bytes), String>, GithubError> {
+    ) -> Result<Result<(StatusCode, HeaderMap, hyper::body::Bytes), Cause>, GithubError> {
         let builder = http::Request::builder()
             .method(method.clone())
             .uri(path)
@@ -403,7 +410,7 @@ impl Http {
             Ok(response) => response,
             Err(e) => {
                 counted("no_answer");
-                return Ok(Err(crate::text::with_causes(&e)));
+                return Ok(Err(e.into()));
             }
         };
         let status = response.status();
@@ -429,7 +436,7 @@ impl Http {
             match Limited::new(response.into_body(), limit).collect().await {
                 Ok(b) => Ok((status, headers, b.to_bytes())),
                 Err(e) if e.is::<LengthLimitError>() => return Err(too_large()),
-                Err(e) => Err(crate::text::with_causes(&*e)),
+                Err(e) => Err(e),
             },
         )
     }

@@ -269,16 +269,16 @@ fn bearer(token: &str) -> Result<HeaderValue, GithubError> {
 }
 
 fn decode<T: DeserializeOwned>(method: &Method, path: &str, body: &[u8]) -> Result<T, GithubError> {
-    serde_json::from_slice(body).map_err(|e| GithubError::Decode {
+    serde_json::from_slice(body).map_err(|e| GithubError::Unreadable {
         what: format!("{method} {}", path.split('?').next().unwrap_or(path)),
-        message: e.to_string(),
+        source: e.into(),
     })
 }
 
 fn parse_time(s: &str, what: &str) -> Result<SystemTime, GithubError> {
-    humantime::parse_rfc3339_weak(s).map_err(|e| GithubError::Decode {
+    humantime::parse_rfc3339_weak(s).map_err(|e| GithubError::Unreadable {
         what: what.to_owned(),
-        message: e.to_string(),
+        source: e.into(),
     })
 }
 

@@ -86,24 +86,17 @@ impl GithubClient {
         let w: wire::PullRequest = self
             .call(repo, Method::GET, &path, None::<&()>, Replay::Safe)
             .await?;
-        let decode_err = |message: String| GithubError::Decode {
+        let decode_err = |e: crate::github::event::ValueError| GithubError::Unreadable {
             what: format!("GET {path}"),
-            message,
+            source: e.into(),
         };
         let git_ref = |r: wire::PullRequestEnd| -> Result<PullRequestEnd, GithubError> {
             Ok(PullRequestEnd {
                 ref_name: r.ref_name,
-                sha: r
-                    .sha
-                    .parse::<CommitSha>()
-                    .map_err(|e| decode_err(e.to_string()))?,
+                sha: r.sha.parse::<CommitSha>().map_err(decode_err)?,
                 clone_url: r.repo.as_ref().and_then(|x| x.clone_url.clone()),
                 repo: match r.repo {
-                    Some(x) => Some(
-                        x.full_name
-                            .parse::<RepoFullName>()
-                            .map_err(|e| decode_err(e.to_string()))?,
-                    ),
+                    Some(x) => Some(x.full_name.parse::<RepoFullName>().map_err(decode_err)?),
                     None => None,
                 },
             })

@@ -26,7 +26,7 @@ pub struct Installation {
 #[derive(Serialize)]
 pub struct AccessTokenRequest<'a> {
     pub repositories: Vec<&'a str>,
-    pub permissions: &'a BTreeMap<String, String>,
+    pub permissions: &'a BTreeMap<String, crate::github::permission::Access>,
 }
 
 #[derive(Deserialize)]

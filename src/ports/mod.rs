@@ -3,8 +3,8 @@
 //! neither needs the other for them.
 //!
 //! - [`launcher`]: the seam where a run is durably recorded ([`launcher::Launcher`]; the
-//!   dry run's [`launcher::DryRunLauncher`] here, the cluster's AgentRuns in
-//!   `cluster::launch`).
+//!   cluster's AgentRuns in `cluster::launch`, the dry run's manifests in
+//!   `serve::dry_run`).
 //! - [`approvals`]: fork approvals as records only the service writes (not comments)
 //!   ([`approvals::ApprovalStore`]; in memory here, `AgentApproval` objects in
 //!   `cluster::approvals`).

@@ -135,7 +135,11 @@ pub fn github_verdict(answer: Result<(), GithubError>) -> Result<(), String> {
         Err(GithubError::Forbidden { what, message }) => Err(format!(
             "GitHub refused our credentials (403 to {what}: {message})"
         )),
-        Err(e @ GithubError::Config(_)) => Err(format!("cannot ask GitHub: {e}")),
+        Err(
+            e @ (GithubError::Config(_)
+            | GithubError::KeyUnreadable { .. }
+            | GithubError::Client { .. }),
+        ) => Err(format!("cannot ask GitHub: {e}")),
         Err(e) => Err(format!("GitHub unreachable: {e}")),
     }
 }
@@ -161,10 +165,17 @@ mod tests {
             down,
             Err("GitHub unreachable: GitHub failed GET /rate_limit (502)".into())
         );
-        let far = github_verdict(Err(GithubError::Transport(
-            "GET /rate_limit: refused".into(),
-        )));
-        assert!(far.unwrap_err().starts_with("GitHub unreachable: "));
+        let far = github_verdict(Err(GithubError::Transport {
+            what: "GET /rate_limit".into(),
+            source: std::io::Error::from(std::io::ErrorKind::ConnectionRefused).into(),
+        }));
+        assert_eq!(
+            far,
+            Err(
+                "GitHub unreachable: could not reach GitHub: GET /rate_limit: connection refused"
+                    .into()
+            )
+        );
         assert_eq!(github_verdict(Ok(())), Ok(()));
     }
 

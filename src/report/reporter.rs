@@ -1,7 +1,7 @@
 //! The writes carried out through the client: reactions, replies, refused commits' check
 //! runs, and a run's check run or status and comment, edited rather than posted again.
 
-use crate::agentrun::Conclusion;
+use crate::github::CheckConclusion;
 use crate::github::event::CommitSha;
 use crate::github_client::{CheckRunWrite, CheckStatus, GithubClient, Reaction};
 
@@ -75,7 +75,7 @@ impl Reporter<'_> {
             name: CHECK_NAME.to_string(),
             external_id: key.to_string(),
             status: CheckStatus::Completed,
-            conclusion: Some(Conclusion::Neutral),
+            conclusion: Some(CheckConclusion::Neutral),
             details_url: None,
             title: cut(&format!("No agent started: {who} was refused"), 200),
             summary: cut(reason, SUMMARY_LIMIT),

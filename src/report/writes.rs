@@ -5,7 +5,7 @@ use crate::agentrun::Conclusion;
 use crate::github_client::{CheckRunWrite, CheckStatus, StatusState, StatusWrite};
 use crate::render::RenderError;
 
-use crate::github::CHECK_NAME;
+use crate::github::{CHECK_NAME, CheckConclusion};
 use crate::render::comment::{CommentContext, CommentResult, CommentRun};
 
 use super::comment::{CommentTemplate, plain_comment, with_marker};
@@ -23,6 +23,22 @@ pub struct Writes {
     pub comment: Option<String>,
     /// Why `comment.md` did not render, when it did not (`comment` is then the plain one).
     pub comment_error: Option<RenderError>,
+}
+
+/// The check run conclusion GitHub is told of a run's stored one, one arm each. A
+/// conclusion a newer agentpods stored is never reported by this one (the controller
+/// leaves such a run alone); were it, it would be `neutral`: a result this version cannot
+/// vouch for is neither a success nor a failure.
+fn check_conclusion(stored: &Conclusion) -> CheckConclusion {
+    match stored {
+        Conclusion::Success => CheckConclusion::Success,
+        Conclusion::Failure => CheckConclusion::Failure,
+        Conclusion::Neutral | Conclusion::Unknown(_) => CheckConclusion::Neutral,
+        Conclusion::Cancelled => CheckConclusion::Cancelled,
+        Conclusion::Skipped => CheckConclusion::Skipped,
+        Conclusion::TimedOut => CheckConclusion::TimedOut,
+        Conclusion::ActionRequired => CheckConclusion::ActionRequired,
+    }
 }
 
 /// The pure core: the writes for `run` at `stage`, for App auth (check runs) or not
@@ -67,7 +83,7 @@ pub fn writes(
         name: format!("{CHECK_NAME}/{}", run.agent),
         external_id: run.name.clone(),
         status,
-        conclusion: conclusion.cloned(),
+        conclusion: conclusion.map(check_conclusion),
         details_url: run.details_url.clone(),
         title: title.clone(),
         summary: summary.clone().unwrap_or_else(|| title.clone()),
@@ -151,6 +167,17 @@ mod tests {
     }
 
     #[test]
+    fn a_stored_conclusion_is_told_to_github_as_the_same_word() {
+        for stored in Conclusion::ALL {
+            assert_eq!(check_conclusion(&stored).as_str(), stored.as_str());
+        }
+        assert_eq!(
+            check_conclusion(&Conclusion::Unknown("superseded".into())),
+            CheckConclusion::Neutral
+        );
+    }
+
+    #[test]
     fn a_comment_template_that_fails_costs_the_comment_its_looks_not_the_report() {
         let run = RunInfo {
             repo: "octo/demo".parse().expect("a repository"),
@@ -176,7 +203,7 @@ mod tests {
         };
         let w = writes(&run, &finished, true, &Broken).expect("the writes");
         let check = w.check.expect("the check run still goes out");
-        assert_eq!(check.conclusion, Some(Conclusion::Failure));
+        assert_eq!(check.conclusion, Some(CheckConclusion::Failure));
         let body = w.comment.expect("a plain comment");
         assert!(
             body.starts_with(

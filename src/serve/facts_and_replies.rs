@@ -171,10 +171,7 @@ impl Gathered {
     /// The pull request `event` is about: the event's own, or the one a comment is on
     /// once it was fetched.
     fn pull_request_of<'a>(&'a self, event: &'a WebhookEvent) -> Option<&'a PullRequest> {
-        match &event.event {
-            Event::PullRequest(e) => Some(&e.pull_request),
-            _ => self.pull_request.as_ref(),
-        }
+        event.pull_request_about(self.pull_request.as_ref())
     }
 
     pub fn facts(&self) -> Facts<'_> {

@@ -2,7 +2,8 @@
 //!
 //! [`decide`] is pure (the config in force and the bytes in, runs and notes out);
 //! [`launch`] hands each run to the [`Launcher`] and turns what came of it into the
-//! [`Answer`] GitHub gets. The HTTP layer around them is `crate::serve::http`.
+//! [`Answer`] GitHub gets. The service carries a delivery through them in
+//! `crate::serve::pipeline`; the HTTP layer around that is `crate::serve::http`.
 
 use std::sync::Arc;
 
@@ -75,8 +76,9 @@ impl Answer {
         }
     }
 
-    /// A delivery refused before planning: 401, 400 or 413 with the reason.
+    /// A delivery refused before planning: 401, 400 or 413 with the reason (logged).
     pub fn rejected(err: &WebhookError) -> Answer {
+        tracing::warn!(status = err.status(), "refused: {err}");
         let outcome = match err.status() {
             401 => Outcome::unauthorized,
             413 => Outcome::too_large,
@@ -477,7 +479,7 @@ pub fn decide_event(
 /// found already launched), 200 if there was nothing to launch, 500 if a run could not be
 /// recorded. Tells GitHub nothing and records no approval: the delivery's replies, its
 /// `/agent status` answers and its approvals are the HTTP service's to carry out
-/// (`serve::http`), and a caller of this has none to carry out.
+/// (`serve::pipeline`), and a caller of this has none to carry out.
 pub async fn launch(
     launcher: &dyn Launcher,
     metrics: &Metrics,

@@ -1,7 +1,11 @@
 //! `agentpods serve`: the webhook service, and `agentpods replay`, its test client.
 //!
-//! - [`crate::serve::http`]: the HTTP routes and the webhook handler.
-//! - [`intake`]: one verified delivery → parse, plan, render → launch → the answer.
+//! - [`crate::serve::http`]: the HTTP routes, the limits, and the webhook handler up to
+//!   the signature check; it turns the pipeline's answer into the HTTP response.
+//! - [`pipeline`]: one signed delivery with the service's state: parse, ask GitHub, decide,
+//!   record approvals, launch, tell GitHub.
+//! - [`intake`]: one verified delivery → parse, plan, render (pure) → launch → the answer.
+//! - [`dry_run`]: `--dry-run`'s launcher: each run's manifests written or logged, nothing run.
 //! - [`catch_up`]: asks GitHub to redeliver what failed on our side, with backoff.
 //! - [`deliveries`]: repeated deliveries get the first answer and launch nothing new.
 //! - [`metrics`]: the Prometheus metrics.
@@ -15,11 +19,13 @@
 
 pub mod catch_up;
 pub(crate) mod deliveries;
+pub mod dry_run;
 pub(crate) mod facts_and_replies;
 pub mod http;
 pub mod intake;
 pub mod log_writer;
 pub mod metrics;
+pub(crate) mod pipeline;
 pub mod preauth;
 
 use std::path::PathBuf;
@@ -31,6 +37,7 @@ use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
+use self::dry_run::DryRunLauncher;
 use self::http::AppState;
 use crate::clock::{Clock, SystemClock};
 use crate::cluster::approvals::KubeApprovals;
@@ -43,7 +50,7 @@ use crate::github_client::{
     ClientConfig, Credentials, GithubClient, api_url_from_env, own_login_from_env,
 };
 use crate::ports::approvals::ApprovalStore;
-use crate::ports::launcher::{DryRunLauncher, LaunchError};
+use crate::ports::launcher::LaunchError;
 use crate::ports::probe::PROBE_EVERY;
 use crate::ports::reload::{ConfigStore, ReloadError, Reloaded, run_namespaces};
 use crate::render::GithubUrls;

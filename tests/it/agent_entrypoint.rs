@@ -908,13 +908,17 @@ impl Github {
 
     /// A run's token for `octo/demo`, minted by the App as the controller mints it.
     fn run_token(&self) -> String {
+        use agentpods::github::permission::Access;
         use agentpods::github_client::TokenPermissions;
         self.fake.install(REPO, 77);
-        let permissions = TokenPermissions(
-            [("contents", "write"), ("pull_requests", "write")]
-                .into_iter()
-                .map(|(k, v)| (k.to_owned(), v.to_owned()))
-                .collect(),
+        let permissions = TokenPermissions::of(
+            &[
+                ("contents", Access::Write),
+                ("pull_requests", Access::Write),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect(),
         );
         // The client's HTTP stack is built inside the runtime it runs on.
         let token = self

@@ -22,8 +22,10 @@ const EXHAUSTIVE: &[(&str, &str)] = &[
     ("src/serve/facts_and_replies.rs", "fn written_at("),
     // R5: each built-in verb parses as itself, none as `help`.
     ("src/github/command.rs", "fn parse_command("),
+    // 12d R12: the pull request a run is about, one place for every event kind.
+    ("src/github/event/mod.rs", "pub fn pull_request_about<'a>("),
     // R8: which pull request actions show a head an approval can bind to.
-    ("src/serve/http.rs", "async fn record_head("),
+    ("src/serve/pipeline.rs", "async fn record_head("),
 ];
 
 /// The body of the function starting `signature` in `text`: from its line to the first

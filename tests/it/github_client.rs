@@ -10,6 +10,7 @@ use std::time::Duration;
 use agentpods::clock::ManualClock;
 use agentpods::config::Permission;
 use agentpods::github::event::RepoFullName;
+use agentpods::github::permission::Access;
 use agentpods::github_client::{
     ClientConfig, Credentials, GithubClient, GithubError, RetryPolicy, Secret, TokenPermissions,
     own_login_from_env,
@@ -55,10 +56,10 @@ fn token_client(fake: &FakeGithub, clock: &Arc<ManualClock>) -> GithubClient {
 
 /// What the `task` agent of the examples declares, and issues too.
 fn write_permissions() -> TokenPermissions {
-    TokenPermissions(
-        ["contents", "pull_requests", "issues"]
+    TokenPermissions::of(
+        &["contents", "pull_requests", "issues"]
             .into_iter()
-            .map(|p| (p.to_owned(), "write".to_owned()))
+            .map(|p| (p.to_owned(), Access::Write))
             .collect(),
     )
 }
@@ -306,6 +307,41 @@ async fn a_reinstalled_app_is_looked_up_again_under_its_new_installation_id() {
         assert_clean(&fake);
     })
     .await;
+}
+
+/// When nothing answers, the error names the call and keeps why as its source, whole
+/// (not its words alone): the chain goes down to the socket's error (review 12d, R15).
+#[tokio::test]
+async fn a_github_nobody_answers_is_an_error_that_keeps_why() {
+    let clock = manual_clock();
+    let mut config = ClientConfig::new(Credentials::Token(Secret::new(PAT)));
+    // Nothing listens on port 1.
+    config.base_url = "http://127.0.0.1:1".into();
+    config.retry = RetryPolicy {
+        max_attempts: 1,
+        ..policy()
+    };
+    let client = GithubClient::new(config, clock.clone()).expect("a token client");
+    let err = within(10, client.collaborator_permission(&repo(), "someone"))
+        .await
+        .expect_err("nothing answers");
+    assert!(
+        matches!(&err, GithubError::Transport { what, .. } if what == "GET /repos/octo/demo/collaborators/someone/permission"),
+        "{err:?}"
+    );
+    assert!(err.is_ambiguous());
+    let mut causes = Vec::new();
+    let mut cause = std::error::Error::source(&err);
+    while let Some(c) = cause {
+        causes.push(c);
+        cause = c.source();
+    }
+    assert!(
+        causes
+            .iter()
+            .any(|c| c.downcast_ref::<std::io::Error>().is_some()),
+        "the socket's error is in the chain: {causes:?}"
+    );
 }
 
 #[tokio::test]

@@ -23,7 +23,7 @@ pub(crate) mod v2;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::github::event::{Event, PullRequest, WebhookEvent};
+use crate::github::event::{PullRequest, WebhookEvent};
 use crate::plan::{Launch, Subject};
 
 /// The version [`StoredSource::record`] writes.
@@ -56,10 +56,7 @@ impl RunSource {
     /// The pull request the run is about, as its source holds it: the one a comment is
     /// on, else the event's own.
     pub fn pull_request_about(&self) -> Option<&PullRequest> {
-        self.pull_request.as_ref().or(match &self.event.event {
-            Event::PullRequest(e) => Some(&e.pull_request),
-            _ => None,
-        })
+        self.event.pull_request_about(self.pull_request.as_ref())
     }
 }
 

@@ -317,4 +317,26 @@ impl WebhookEvent {
             Event::Other { action, .. } => action.as_deref(),
         }
     }
+
+    /// The pull request the event is about: a `pull_request` event's own, else `fetched`,
+    /// the one a comment is on as the intake fetched it (the payload of a comment holds
+    /// only its number). The one place that says so: the intake's facts, the stored run's
+    /// source and its record all ask here. One arm an event kind, no catch-all: a new kind
+    /// that carries a pull request of its own says so here.
+    pub fn pull_request_about<'a>(
+        &'a self,
+        fetched: Option<&'a PullRequest>,
+    ) -> Option<&'a PullRequest> {
+        match &self.event {
+            Event::PullRequest(e) => Some(&e.pull_request),
+            Event::IssueComment(_)
+            | Event::Issues(_)
+            | Event::Push(_)
+            | Event::Release(_)
+            | Event::Ping(_)
+            | Event::CheckRun(_)
+            | Event::CheckSuite(_)
+            | Event::Other { .. } => fetched,
+        }
+    }
 }
