@@ -719,6 +719,14 @@ pub const REFUSAL_QUIET: Duration = Duration::from_secs(3600);
 /// At most this many (repository, issue, person) are remembered; the oldest go first.
 const REFUSALS_REMEMBERED: usize = 10_000;
 
+/// At most this many replies to refused people in one repository within [`REFUSAL_QUIET`];
+/// past them, a refused command gets the reaction and a refused event nothing. The hourly
+/// quiet is per person and thread, so a stranger going from thread to thread (or a few
+/// throwaway accounts) would otherwise cost a thread's read and a post each time, of the
+/// requests and the content-creation limit every repository of the installation shares
+/// (outside review 15b, B4).
+pub const REFUSAL_REPLIES_PER_REPOSITORY: usize = 20;
+
 /// Who was told on which issue or pull request that a command was refused, and when: in
 /// memory, per replica. A restart (or another replica) forgets, so a person may be told
 /// once more after it.
@@ -729,7 +737,8 @@ pub struct RefusalsTold {
 
 impl RefusalsTold {
     /// Whether to reply to `login` on `repo`#`number` now: yes (and remembered as told
-    /// now) unless they were told there within [`REFUSAL_QUIET`].
+    /// now) unless they were told there within [`REFUSAL_QUIET`], or `repo` had
+    /// [`REFUSAL_REPLIES_PER_REPOSITORY`] such replies within it.
     pub fn claim(&self, repo: &str, number: u64, login: &str, now: Timestamp) -> bool {
         let quiet = SignedDuration::try_from(REFUSAL_QUIET).unwrap_or(SignedDuration::MAX);
         let key = (
@@ -742,6 +751,13 @@ impl RefusalsTold {
             .get(&key)
             .is_some_and(|at| now.duration_since(*at) < quiet)
         {
+            return false;
+        }
+        let in_repository = told
+            .iter()
+            .filter(|((r, _, _), at)| *r == key.0 && now.duration_since(**at) < quiet)
+            .count();
+        if in_repository >= REFUSAL_REPLIES_PER_REPOSITORY {
             return false;
         }
         if told.len() >= REFUSALS_REMEMBERED {
@@ -827,8 +843,9 @@ pub async fn respond(
                 } => {
                     tracing::info!(
                         number,
-                        "refused again: told within {}, so reacted instead of replying",
-                        crate::text::duration(REFUSAL_QUIET)
+                        "refused again: told within {} (or the repository's {} replies to refused people within it are used), so reacted instead of replying",
+                        crate::text::duration(REFUSAL_QUIET),
+                        REFUSAL_REPLIES_PER_REPOSITORY
                     );
                     // They were told; the reaction is a courtesy.
                     if let Err(e) = client
@@ -842,8 +859,9 @@ pub async fn respond(
                 Response::Notice { number, .. } => {
                     tracing::info!(
                         number,
-                        "refused again: told within {}, so not told again",
-                        crate::text::duration(REFUSAL_QUIET)
+                        "refused again: told within {} (or the repository's {} replies to refused people within it are used), so not told again",
+                        crate::text::duration(REFUSAL_QUIET),
+                        REFUSAL_REPLIES_PER_REPOSITORY
                     );
                     Ok(())
                 }

@@ -1220,6 +1220,40 @@ async fn a_strangers_five_refused_commands_on_one_issue_get_one_reply() {
     .await;
 }
 
+/// A stranger who goes from thread to thread is not told on each: the hourly quiet is per
+/// person and thread, so 25 issues cost 25 thread reads and 25 of the bot's comments, of
+/// the requests every repository of the installation shares (outside review 15b, B4).
+/// A repository's replies to refused people are capped at 20 an hour; the rest get the 😕.
+#[tokio::test]
+async fn a_stranger_going_from_thread_to_thread_is_told_twenty_times_an_hour_at_most() {
+    within(60, async {
+        let (fake, client) = github().await;
+        let service = TestService::with_github(client);
+        for n in 0..25u64 {
+            let post = delivered(
+                "issue_comment",
+                &format!("d-hopper-{n}"),
+                edited("issue_comment/by-outsider.json", |p| {
+                    p["comment"]["id"] = (910_000 + n).into();
+                    p["issue"]["number"] = (100 + n).into();
+                }),
+            );
+            let reply = service.oneshot(&post).await;
+            assert_eq!(reply.status, 200, "{}", reply.text());
+        }
+        let comments = fake.comments();
+        assert_eq!(comments.len(), 20, "{comments:#?}");
+        assert_eq!(
+            fake.count("POST", "/reactions"),
+            5,
+            "{:#?}",
+            fake.requests()
+        );
+        assert_eq!(fake.violations(), Vec::<String>::new());
+    })
+    .await;
+}
+
 /// `allowed_users` names an account by its login and its id (`octocat:583231`). Its owner
 /// renames it, and someone else registers the login it freed. The newcomer, whom GitHub
 /// says may only read, neither starts the write-token `task` agent nor approves a fork's
