@@ -448,6 +448,30 @@ pub fn responses(
             out.push(response);
         }
     }
+    one_reply(out)
+}
+
+/// The replies to one comment as one, where the first of them was: a comment of ten
+/// unknown `/agent …` lines got eleven of the bot's comments, each a read of the thread
+/// and a post (outside review 15b, B2). Each answer keeps its own paragraph.
+fn one_reply(responses: Vec<Response>) -> Vec<Response> {
+    let mut out: Vec<Response> = Vec::with_capacity(responses.len());
+    let mut first_reply = None;
+    for response in responses {
+        match (response, first_reply) {
+            (Response::Reply { body, .. }, Some(at)) => {
+                if let Some(Response::Reply { body: kept, .. }) = out.get_mut(at) {
+                    kept.push_str("\n\n");
+                    kept.push_str(&body);
+                }
+            }
+            (response @ Response::Reply { .. }, None) => {
+                first_reply = Some(out.len());
+                out.push(response);
+            }
+            (response, _) => out.push(response),
+        }
+    }
     out
 }
 

@@ -1254,6 +1254,38 @@ async fn a_stranger_going_from_thread_to_thread_is_told_twenty_times_an_hour_at_
     .await;
 }
 
+/// A writer's comment of twelve unknown `/agent …` lines is answered in one comment, not
+/// eleven: each reply was a read of the thread and a post of the requests every repository
+/// of the installation shares (outside review 15b, B2: 23 requests for one comment).
+#[tokio::test]
+async fn a_comment_of_many_unknown_commands_gets_one_reply() {
+    within(30, async {
+        let (fake, client) = github().await;
+        fake.set_role(REPO, "drive-by", "write");
+        let service = TestService::with_github(client);
+        let lines: Vec<String> = (0..12).map(|n| format!("/agent bogus{n}")).collect();
+        let post = delivered(
+            "issue_comment",
+            "d-many-unknown",
+            edited("issue_comment/by-outsider.json", |p| {
+                p["comment"]["body"] = lines.join("\n").into();
+            }),
+        );
+        let reply = service.oneshot(&post).await;
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        let comments = fake.comments();
+        assert_eq!(comments.len(), 1, "{comments:#?}");
+        let body = &comments[0].body;
+        for n in 0..10 {
+            assert!(body.contains(&format!("bogus{n}")), "{body}");
+        }
+        assert!(body.contains("Only the first 10 commands"), "{body}");
+        assert_eq!(fake.count("POST", "/comments"), 1, "{:#?}", fake.requests());
+        assert_eq!(fake.violations(), Vec::<String>::new());
+    })
+    .await;
+}
+
 /// `allowed_users` names an account by its login and its id (`octocat:583231`). Its owner
 /// renames it, and someone else registers the login it freed. The newcomer, whom GitHub
 /// says may only read, neither starts the write-token `task` agent nor approves a fork's
