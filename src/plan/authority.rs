@@ -5,7 +5,7 @@ use crate::config::{Agent, Config, ForkPolicy, Permission};
 use crate::github::event::{AuthorAssociation, User};
 
 use super::{
-    ApproverAuthority, Authority, Decision, Deferral, Facts, ForkCode, Launch, Planner, Refusal,
+    ApproverAuthority, Authority, Decision, Deferral, Facts, ForkCode, Planner, Refusal,
     RefusalReason, SkipReason, Trigger, TriggerKind, ending_with,
 };
 
@@ -191,21 +191,49 @@ impl Planner {
         let mut short: Option<RefusalReason> = None;
         let mut stands = false;
         for decision in decisions {
-            let Decision::Launch(launch) = decision else {
-                out.push(decision);
-                continue;
-            };
-            match self.vouch(&launch, fork, facts) {
-                Vouch::Stands => {
-                    stands = true;
-                    let agent = self.config.agents.iter().find(|a| a.name == launch.agent);
-                    let write =
-                        agent.and_then(|a| self.fork_write_refusal(a, &launch.requested_by));
-                    out.push(write.unwrap_or(Decision::Launch(launch)));
+            let (agent, by_command, launch) = match decision {
+                Decision::Launch(launch) => (
+                    launch.agent.clone(),
+                    !matches!(launch.trigger, Trigger::PullRequest { .. }),
+                    Some(launch),
+                ),
+                // An agent whose `paths` filter waits for the changed files is judged as
+                // its launch would be, before they are read: a fork's head nobody vouches
+                // for has its files read for nothing (outside review 15b, B1: an
+                // outsider's fork pull request of 3,000 files cost 30 requests a push
+                // under `never`), and its refusal tells why nothing runs.
+                Decision::Skip {
+                    agent,
+                    reason: SkipReason::ChangedFilesUnknown,
+                } => (agent, false, None),
+                other => {
+                    out.push(other);
+                    continue;
                 }
+            };
+            match self.vouch(agent.as_str(), by_command, fork, facts) {
+                Vouch::Stands => match launch {
+                    Some(launch) => {
+                        stands = true;
+                        let agent = self.config.agents.iter().find(|a| a.name == launch.agent);
+                        let write =
+                            agent.and_then(|a| self.fork_write_refusal(a, &launch.requested_by));
+                        out.push(write.unwrap_or(Decision::Launch(launch)));
+                    }
+                    None => out.push(Decision::Skip {
+                        agent,
+                        reason: SkipReason::ChangedFilesUnknown,
+                    }),
+                },
                 Vouch::Waits(why) => return vec![Decision::Defer(why)],
                 Vouch::Refused(refusal) => {
                     refused.get_or_insert((out.len(), refusal));
+                    if launch.is_none() {
+                        out.push(Decision::Skip {
+                            agent,
+                            reason: SkipReason::ForkFilesUnread,
+                        });
+                    }
                 }
                 Vouch::Short {
                     approver,
@@ -214,13 +242,13 @@ impl Planner {
                 } => {
                     short.get_or_insert_with(|| RefusalReason::ForkApproverNeeds {
                         head_sha: fork.head.clone(),
-                        agent: launch.agent.clone(),
+                        agent: agent.clone(),
                         approver: approver.clone(),
                         needs,
                         has,
                     });
                     out.push(Decision::Skip {
-                        agent: launch.agent,
+                        agent,
                         reason: SkipReason::ApproverNeeds {
                             approver,
                             needs,
@@ -251,10 +279,16 @@ impl Planner {
     /// place of the global minimum, but a `pull_request` trigger's own `min_permission`
     /// above it still holds for the author (the approver, on an approval); a command's
     /// launch is held to its commenter by the command's trigger instead.
-    fn vouch(&self, launch: &Launch, fork: &ForkCode<'_>, facts: &Facts<'_>) -> Vouch {
+    fn vouch(
+        &self,
+        agent: &str,
+        by_command: bool,
+        fork: &ForkCode<'_>,
+        facts: &Facts<'_>,
+    ) -> Vouch {
         let auth = &self.config.github.authorization;
         let needs = self
-            .needs(launch.agent.as_str(), TriggerKind::PullRequest)
+            .needs(agent, TriggerKind::PullRequest)
             .max(auth.min_permission);
         let person = |who: Requester<'_>, association, needs| match self.authorization(
             who,
@@ -272,7 +306,6 @@ impl Planner {
             }),
         };
         if auth.fork_pull_requests == ForkPolicy::Always {
-            let by_command = !matches!(launch.trigger, Trigger::PullRequest { .. });
             if by_command || needs <= auth.min_permission {
                 return Vouch::Stands;
             }

@@ -165,7 +165,19 @@ impl Planner {
         }
         out.extend(heard.skips());
         let matched = heard.matched();
-        if matched.is_empty() {
+        // A fork's agents waiting for the changed files meet the fork policy first, so
+        // that the files are read only at a head that may run (see `fork_policy`).
+        let files_wait = pr.is_fork()
+            && out.iter().any(|d| {
+                matches!(
+                    d,
+                    Decision::Skip {
+                        reason: SkipReason::ChangedFilesUnknown,
+                        ..
+                    }
+                )
+            });
+        if matched.is_empty() && !files_wait {
             return Planned::decided(out);
         }
         for agent in matched {
@@ -603,6 +615,53 @@ mod tests {
                 agents: REVIEW,
                 payload: FORK,
                 expect: "refuse @forker: ForksNeverRun",
+                ..row()
+            },
+            // Outside review 15b, B1: a fork's changed files are read only at a head that
+            // may run; an outsider's 3,000-file pull request cost 30 requests a push.
+            Row {
+                story: "a paths filter at a fork's head that may not run: its files are not read",
+                authorization: "{fork_pull_requests: never}",
+                agents: "[{name: review, triggers: {pull_request: {paths: ['docs/**']}}}]",
+                payload: FORK,
+                expect: "refuse @forker: ForksNeverRun, skip review: ForkFilesUnread",
+                ..row()
+            },
+            Row {
+                story: "a paths filter at a fork's head nobody approved: its files are not read",
+                agents: "[{name: review, triggers: {pull_request: {paths: ['docs/**']}}}]",
+                payload: FORK,
+                expect: "refuse @forker: ForkNeedsApproval, skip review: ForkFilesUnread",
+                ..row()
+            },
+            Row {
+                story: "a paths filter at a fork's approved head: its files are read",
+                agents: "[{name: review, triggers: {pull_request: {paths: ['docs/**']}}}]",
+                payload: FORK,
+                given: || Given {
+                    approved_sha: Some(FORK_HEAD),
+                    ..Given::known(Read)
+                },
+                expect: "skip review: ChangedFilesUnknown",
+                ..row()
+            },
+            Row {
+                story: "a paths filter at the head of a fork's author the repository trusts: its files are read",
+                agents: "[{name: review, triggers: {pull_request: {paths: ['docs/**']}}}]",
+                payload: FORK,
+                given: || Given::known(Admin),
+                expect: "skip review: ChangedFilesUnknown",
+                ..row()
+            },
+            Row {
+                story: "a paths filter at a fork's head whose author's permission is not known yet: the delivery waits",
+                agents: "[{name: review, triggers: {pull_request: {paths: ['docs/**']}}}]",
+                payload: FORK,
+                given: || Given {
+                    authority: crate::plan::Authority::NotAsked,
+                    ..Given::preview()
+                },
+                expect: "defer: PermissionUnanswered",
                 ..row()
             },
             Row {

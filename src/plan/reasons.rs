@@ -116,6 +116,9 @@ pub enum SkipReason {
     ChangedFilesUnknown,
     /// No changed file (less `paths_ignore`) matches the `paths` filter.
     NoPathMatches,
+    /// The trigger has a `paths` filter, and the pull request's head is a fork's that may
+    /// not run (the fork policy's refusal says why): its changed files are not read.
+    ForkFilesUnread,
     /// A pushed branch (`tag`: a tag) matches none of the trigger's globs for it.
     PushRef { tag: bool, name: String },
     /// A prerelease, and the trigger does not set `prerelease: true`.
@@ -179,6 +182,10 @@ impl std::fmt::Display for SkipReason {
                  `render` or `serve --dry-run`)",
             ),
             SkipReason::NoPathMatches => f.write_str("no changed file matches its `paths` filter"),
+            SkipReason::ForkFilesUnread => f.write_str(
+                "a fork's code that may not run at this head: its `paths` filter is not \
+                 judged, and the changed files are not read",
+            ),
             SkipReason::PushRef { tag, name } => {
                 let (what, globs) = if *tag {
                     ("tag", "tags")
@@ -543,6 +550,11 @@ mod tests {
                 "no changed file matches its `paths` filter",
             ),
             (
+                SkipReason::ForkFilesUnread,
+                "a fork's code that may not run at this head: its `paths` filter is not \
+                 judged, and the changed files are not read",
+            ),
+            (
                 SkipReason::PushRef {
                     tag: false,
                     name: "feature/x".into(),
@@ -613,6 +625,7 @@ mod tests {
                 | SkipReason::NoLabel { .. }
                 | SkipReason::ChangedFilesUnknown
                 | SkipReason::NoPathMatches
+                | SkipReason::ForkFilesUnread
                 | SkipReason::PushRef { .. }
                 | SkipReason::Prerelease
                 | SkipReason::ApproverNeeds { .. }

@@ -571,6 +571,32 @@ pub async fn gather(
                 asked = true;
                 gathered.repository = read_own_file(client, &repo, event, &wanted.path).await;
             }
+            // So are its agents' `paths` filters, which read the pull request's changed
+            // files: an approval of a fork's head is when they are first read (they are
+            // not read at a head nobody vouches for; outside review 15b, B1). All of them:
+            // the approval's plan is made after this.
+            if !files
+                && config.agents.iter().any(|a| {
+                    a.triggers
+                        .pull_request
+                        .as_ref()
+                        .is_some_and(|t| !t.paths.is_empty() || !t.paths_ignore.is_empty())
+                })
+                && decisions
+                    .iter()
+                    .any(|d| matches!(d, Decision::Control(Control::Approve { .. })))
+                && let Some(number) = gathered.pull_request_of(event).map(|pr| pr.number)
+            {
+                files = true;
+                asked = true;
+                match client.pull_request_files(&repo, number, |_| false).await {
+                    Ok(changed) => gathered.changed_files = Some(changed),
+                    Err(e) => tracing::warn!(
+                        number,
+                        "the pull request's changed files are unknown, so agents with a `paths` filter do not start: {e}"
+                    ),
+                }
+            }
             for decision in decisions {
                 match decision {
                     Decision::Defer(Deferral::PermissionUnanswered { login }) if !permission => {

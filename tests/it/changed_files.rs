@@ -107,3 +107,48 @@ async fn the_changed_files_are_read_only_until_the_paths_filter_is_decided() {
     })
     .await;
 }
+
+/// Outside review 15b, B1: a stranger's fork pull request of 3,000 files, none under src,
+/// cost 30 requests a push before anything judged whether its code could run at all (under
+/// `never` too): the installation's 5,000 an hour, shared by every repository, in 170
+/// pushes. Its files are now read only at a head that may run: none before a maintainer
+/// approves that head, and then as for anyone's.
+#[tokio::test]
+async fn a_fork_s_changed_files_are_read_only_at_a_head_that_may_run() {
+    crate::support::server::within(90, async {
+        const FORK_HEAD: &str = "0123456789abcdef0123456789abcdef01234567";
+        let s = review_of_src_only().start().await;
+        s.gh.set_role("writer1", "write");
+        s.gh.set_association("writer1", "COLLABORATOR");
+        s.gh.set_role("forker", "read");
+        let files = three_thousand_files_with_code_at(2900);
+        let files: Vec<&str> = files.iter().map(String::as_str).collect();
+        let (pr, opened) =
+            s.gh.open_pull_request(
+                PullRequest::new(6)
+                    .in_fork("forker")
+                    .at(FORK_HEAD)
+                    .changing(&files),
+            )
+            .await;
+        assert!(opened.runs().is_empty(), "{}", opened.json());
+        let read = || s.gh.fake.count("GET", "/pulls/6/files?");
+        assert_eq!(read(), 0, "{:#?}", s.gh.fake.requests());
+
+        // A maintainer approves the head: the files are read, all 30 pages (the approval's
+        // plan is made after they are), and the review runs. Before, an approval never
+        // read them, and an agent with a `paths` filter never started by one.
+        let approved =
+            s.gh.comment_as("writer1", pr, &format!("/agent approve {FORK_HEAD}"))
+                .await;
+        assert_eq!(
+            approved.expect_status(202).runs().len(),
+            1,
+            "{}",
+            approved.json()
+        );
+        assert_eq!(read(), 30, "{:#?}", s.gh.fake.requests());
+        s.end();
+    })
+    .await;
+}
