@@ -100,6 +100,17 @@ pub enum LaunchError {
     },
 }
 
+impl LaunchError {
+    /// Whether the API server gave no answer at all (it is away, or cannot be reached):
+    /// nothing was recorded, and the same request may do once it answers.
+    pub fn is_unanswered(&self) -> bool {
+        match self {
+            LaunchError::Cluster { source, .. } => !matches!(source, kube::Error::Api(_)),
+            _ => false,
+        }
+    }
+}
+
 pub type LaunchFuture<'a> =
     Pin<Box<dyn Future<Output = Result<Launched, LaunchError>> + Send + 'a>>;
 

@@ -99,6 +99,20 @@ impl Answer {
         )
     }
 
+    /// The Kubernetes API server did not answer, so the run was not recorded: 503, so that
+    /// the delivery is redelivered (by catch-up, or by hand) once it does (new-user review
+    /// 13g, G1: a 500 "internal error" for a cluster that was away).
+    pub fn cluster_unanswered(delivery: &DeliveryId) -> Answer {
+        Answer::json(
+            503,
+            Outcome::error,
+            &json!({
+                "delivery": delivery.as_str(),
+                "error": "the Kubernetes API server did not answer, so nothing was recorded (see the service's log); redeliver it once it answers",
+            }),
+        )
+    }
+
     /// Nothing was done because GitHub did not answer what the decision needs: 503, so
     /// that the delivery is redelivered (by catch-up, or by hand) and decided then.
     pub fn deferred(delivery: &DeliveryId, why: &Deferral) -> Answer {
@@ -534,6 +548,14 @@ pub async fn launch_telling(
     };
     let mut runs = Vec::with_capacity(to_launch.len());
     let mut failed = false;
+    // Whether each failure was the API server not answering (nothing recorded, nothing
+    // wrong with the delivery): a 503 asking for it again, not our own 500.
+    let mut unanswered = true;
+    let mut failure = |e: &crate::ports::launcher::LaunchError| {
+        failed = true;
+        unanswered &= e.is_unanswered();
+        crate::text::with_causes(e)
+    };
     for run in &to_launch {
         let name = run.name();
         match launcher.launch(run).await {
@@ -558,8 +580,8 @@ pub async fn launch_telling(
             }
             Err(e) => {
                 metrics.run(LaunchOutcome::failed);
-                tracing::error!(run = name, agent = %run.rendered.agent, "cannot launch: {e}");
-                failed = true;
+                let why = failure(&e);
+                tracing::error!(run = name, agent = %run.rendered.agent, "cannot launch: {why}");
             }
         }
     }
@@ -584,8 +606,8 @@ pub async fn launch_telling(
                 ));
             }
             Err(e) => {
-                tracing::error!(number = retry.number, "cannot retry: {e}");
-                failed = true;
+                let why = failure(&e);
+                tracing::error!(number = retry.number, "cannot retry: {why}");
             }
         }
     }
@@ -609,8 +631,8 @@ pub async fn launch_telling(
                 ));
             }
             Err(e) => {
-                tracing::error!(run = %rerun.run, "cannot re-run: {e}");
-                failed = true;
+                let why = failure(&e);
+                tracing::error!(run = %rerun.run, "cannot re-run: {why}");
             }
         }
     }
@@ -624,10 +646,13 @@ pub async fn launch_telling(
                 ));
             }
             Err(e) => {
-                tracing::error!(repository = %cancel.repository, number = cancel.number, "cannot cancel: {e}");
-                failed = true;
+                let why = failure(&e);
+                tracing::error!(repository = %cancel.repository, number = cancel.number, "cannot cancel: {why}");
             }
         }
+    }
+    if failed && unanswered {
+        return (Answer::cluster_unanswered(delivery), tell);
     }
     if failed {
         return (Answer::internal(delivery), tell);

@@ -1426,6 +1426,8 @@ async fn serve_with_an_unreachable_cluster_says_what_it_tried_once() {
 
 fn unreachable_cluster() {
     let work = Workdir::new();
+    // No GitHub credentials: nobody's permission can be asked, so only allowed_users run.
+    work.edit_config("allowed_users: []", "allowed_users: [Codertocat]");
     let kubeconfig = work.config().with_file_name("kubeconfig");
     std::fs::write(&kubeconfig, UNREACHABLE_KUBECONFIG).expect("write the kubeconfig");
     let shown = kubeconfig.display().to_string();
@@ -1438,6 +1440,36 @@ fn unreachable_cluster() {
             && warning.contains("--dry-run"),
         "{warning}"
     );
+    // A delivery that would record a run is a 503 saying the API server did not answer,
+    // and the log says why (new-user review 13g, G1: a 500 "internal error", and a bare
+    // `client error (Connect)` in the log).
+    let listening = match server
+        .log
+        .iter()
+        .find(|l| l.contains("listening on http://"))
+    {
+        Some(line) => line.clone(),
+        None => server.wait_for_line("listening on http://"),
+    };
+    let address = listening
+        .split("listening on http://")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("an address")
+        .to_string();
+    let payload = fresh_file(&work, OPENED);
+    let (_, out) = replay_binary(
+        &format!("http://{address}/webhook"),
+        "pull_request",
+        &payload,
+        "d-cluster-away",
+    );
+    assert!(
+        out.starts_with("HTTP 503") && out.contains("the Kubernetes API server did not answer"),
+        "{out}"
+    );
+    let why = server.wait_for_line("cannot launch");
+    assert!(why.contains("Connection refused"), "{why}");
     // Three more probes' worth: nothing said again, nothing bare.
     std::thread::sleep(Duration::from_secs(12));
     server.stop();
