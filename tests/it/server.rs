@@ -1116,8 +1116,12 @@ impl Served {
     }
 
     /// The address it listens on, from its log line saying so.
+    /// Read from the log so far, else waited for.
     fn address(&mut self) -> String {
-        let line = self.wait_for_line("listening on http://");
+        let line = match self.log.iter().find(|l| l.contains("listening on http://")) {
+            Some(line) => line.clone(),
+            None => self.wait_for_line("listening on http://"),
+        };
         line.split("listening on http://")
             .nth(1)
             .and_then(|rest| rest.split_whitespace().next())
@@ -1443,20 +1447,7 @@ fn unreachable_cluster() {
     // A delivery that would record a run is a 503 saying the API server did not answer,
     // and the log says why (new-user review 13g, G1: a 500 "internal error", and a bare
     // `client error (Connect)` in the log).
-    let listening = match server
-        .log
-        .iter()
-        .find(|l| l.contains("listening on http://"))
-    {
-        Some(line) => line.clone(),
-        None => server.wait_for_line("listening on http://"),
-    };
-    let address = listening
-        .split("listening on http://")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .expect("an address")
-        .to_string();
+    let address = server.address();
     let payload = fresh_file(&work, OPENED);
     let (_, out) = replay_binary(
         &format!("http://{address}/webhook"),
