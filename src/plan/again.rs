@@ -285,7 +285,8 @@ fn fork_refusal(config: &Config, agent: &str) -> Option<RefusalReason> {
 /// Which trigger of its agent a run's trigger is.
 fn kind_of(trigger: &Trigger) -> TriggerKind {
     match trigger {
-        Trigger::PullRequest { .. } => TriggerKind::PullRequest,
+        // An approval starts an agent by its `pull_request` trigger.
+        Trigger::PullRequest { .. } | Trigger::Approved(_) => TriggerKind::PullRequest,
         Trigger::Issues { .. } => TriggerKind::Issues,
         Trigger::Comment { .. } => TriggerKind::Comment,
         Trigger::Push => TriggerKind::Push,

@@ -84,10 +84,19 @@ pub struct Approved {
     /// The reply, and the pull request's runs at the approved head; or only a reply or a
     /// deferral saying why nothing was approved.
     pub decisions: Vec<Decision>,
-    /// The pull request event its runs are about.
-    pub about: Option<WebhookEvent>,
     /// The approval to record in the service's own store before anything runs.
     pub approval: Option<GivenApproval>,
+}
+
+/// What started a run a maintainer's `approve` of a fork pull request's head started
+/// ([`super::Trigger::Approved`]): who approved which head (in full) of the pull request
+/// the run is about, in which comment. Its agents were planned at that head as a push of it
+/// would be (by their `pull_request` trigger).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApprovedHead {
+    pub approved_by: String,
+    pub comment_id: u64,
+    pub head_sha: CommitSha,
 }
 
 /// An approval an `approve` comment gives, to be recorded.
@@ -138,7 +147,6 @@ impl Planner {
     ) -> Approved {
         let none = |decisions| Approved {
             decisions,
-            about: None,
             approval: None,
         };
         let Some(pr) = facts.pull_request else {
@@ -204,10 +212,21 @@ impl Planner {
         }
         .reply(prefix);
         let mut decisions = vec![reply];
-        decisions.extend(runs.decisions);
+        // Each run says what started it: this approval, of this head, in this comment (not
+        // the push of it that it was planned as: GitHub sent none).
+        decisions.extend(runs.decisions.into_iter().map(|decision| match decision {
+            Decision::Launch(launch) => Decision::Launch(super::Launch {
+                trigger: super::Trigger::Approved(ApprovedHead {
+                    approved_by: approval.approved_by.clone(),
+                    comment_id: comment.comment.id,
+                    head_sha: approval.sha.clone(),
+                }),
+                ..launch
+            }),
+            other => other,
+        }));
         Approved {
             decisions,
-            about: Some(runs.event),
             approval: Some(GivenApproval {
                 number,
                 comment_id: comment.comment.id,

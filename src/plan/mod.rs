@@ -40,10 +40,10 @@ mod repository;
 mod table;
 
 pub use again::{Again, ForkRun};
-pub use approval::{Approved, ApproverAuthority, GivenApproval, HeadApproval};
+pub use approval::{Approved, ApprovedHead, ApproverAuthority, GivenApproval, HeadApproval};
 use authority::Requester;
 pub use authority::permission_from_association;
-pub use pull_request::ApprovedRuns;
+pub use pull_request::{ApprovedRuns, approved_event};
 pub use reasons::{Deferral, IgnoreReason, Refusal, RefusalReason, SkipReason};
 pub use replay::{CLOCK_SKEW, REPLAY_GUARD, REPLAY_WINDOW, Stale, stale};
 pub use repository::RepositorySays;
@@ -231,6 +231,7 @@ pub enum Trigger {
     Comment { verb: String, comment_id: u64 },
     Push,
     Release { action: ReleaseAction },
+    Approved(ApprovedHead),
 }
 
 impl Trigger {
@@ -241,6 +242,7 @@ impl Trigger {
             Trigger::Comment { verb, .. } => format!("comment:{verb}"),
             Trigger::Push => "push".into(),
             Trigger::Release { action } => format!("release.{action}"),
+            Trigger::Approved(_) => "comment:approve".into(),
         }
     }
 }

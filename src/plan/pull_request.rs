@@ -27,8 +27,9 @@ struct PullRequestAt<'e> {
 pub struct ApprovedRuns {
     /// The launches, and the agents skipped, as for a push of that head.
     pub decisions: Vec<Decision>,
-    /// The pull request event the runs are about (`pull_request.synchronize` of the
-    /// approved head): what their templates see and their stored source holds.
+    /// The pull request event the runs were planned as ([`approved_event`]: the approved
+    /// head as a push of it), which is also what their templates see; their stored source
+    /// holds the comment that approved it (`plan::Trigger::Approved`).
     pub event: WebhookEvent,
 }
 
@@ -287,9 +288,12 @@ fn verdict(
     Hears::Start
 }
 
-/// The pull request event an approval's runs are about: `pull_request.synchronize` of
-/// `pr`'s head, in `comment`'s repository, sent by its sender, at its signed time.
-fn approved_event(comment: &WebhookEvent, pr: &PullRequest) -> WebhookEvent {
+/// How an approval's runs are planned and rendered: as a push of the approved head of `pr`
+/// would be (`pull_request.synchronize`), in `comment`'s repository, sent by its sender, at
+/// its signed time. A view made from the approving comment and the pull request, never
+/// stored as the run's event: a run records the comment and a `Trigger::Approved`, and
+/// `render` makes this view of it again (GitHub sent no such delivery).
+pub fn approved_event(comment: &WebhookEvent, pr: &PullRequest) -> WebhookEvent {
     WebhookEvent {
         name: "pull_request".into(),
         event: Event::PullRequest(PullRequestEvent {

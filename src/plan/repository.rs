@@ -114,7 +114,8 @@ impl Planner {
                 Trigger::PullRequest { .. }
                 | Trigger::Issues { .. }
                 | Trigger::Push
-                | Trigger::Release { .. } => None,
+                | Trigger::Release { .. }
+                | Trigger::Approved(_) => None,
             };
             let reason = match file {
                 Err(problem) => SkipReason::RepositoryFileBroken {

@@ -412,6 +412,17 @@ impl Engine {
             .get(agent.name.as_str())
             .ok_or_else(|| RenderError::UnknownAgent(launch.agent.clone()))?;
         in_scope(&self.config, agent, event)?;
+        // A run an approval started is shown as it was planned: a push of the approved
+        // head of the pull request (its agents started by their `pull_request` trigger,
+        // so their templates see a `pull_request` event), whatever the comment was.
+        let approved;
+        let event = match (&launch.trigger, pr_facts) {
+            (crate::plan::Trigger::Approved(_), Some(pr)) => {
+                approved = crate::plan::approved_event(event, pr);
+                &approved
+            }
+            _ => event,
+        };
         let mut ctx = TemplateContext::new(
             &self.config,
             agent,

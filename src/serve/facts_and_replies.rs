@@ -407,11 +407,13 @@ pub fn responses(
                 Trigger::Comment { comment_id, .. } => Response::Eyes {
                     comment_id: *comment_id,
                 },
-                // A comment launches only comment triggers; nothing to react to otherwise.
+                // A comment launches only comment triggers, and an approval's runs, whose
+                // `approve` got its reaction as a command; nothing to react to otherwise.
                 Trigger::PullRequest { .. }
                 | Trigger::Issues { .. }
                 | Trigger::Push
-                | Trigger::Release { .. } => continue,
+                | Trigger::Release { .. }
+                | Trigger::Approved(_) => continue,
             },
             Decision::Control(_) => Response::Eyes {
                 comment_id: e.comment.id,

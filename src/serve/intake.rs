@@ -341,7 +341,6 @@ pub fn decide_event(
     let planner = live.planner();
     let prefix = &engine.config().github.command_prefix;
     let mut decisions = Vec::new();
-    let mut approved = None;
     let mut approvals = Vec::new();
     for decision in plan(planner, event, delivery, facts) {
         match decision {
@@ -356,9 +355,6 @@ pub fn decide_event(
                     &approved_by,
                 );
                 decisions.extend(done.decisions);
-                if done.about.is_some() {
-                    approved = done.about;
-                }
                 approvals.extend(done.approval.and_then(|a| to_record(event, a)));
             }
             other => decisions.push(other),
@@ -380,11 +376,9 @@ pub fn decide_event(
     for decision in decisions {
         match decision {
             Decision::Launch(launch) => {
-                // Runs an approval starts are about the pull request, not the comment.
-                let event = match (&launch.trigger, &approved) {
-                    (crate::plan::Trigger::PullRequest { .. }, Some(about)) => about,
-                    _ => event,
-                };
+                // A run an approval starts records the comment that approved it, and the
+                // pull request it approved (`Trigger::Approved`); render shows it to its
+                // templates as the push of the head it was planned as.
                 notes.extend(launch.unpinned(event));
                 let rendered = engine
                     .render_run(event, delivery.as_str(), &launch, facts.pull_request)

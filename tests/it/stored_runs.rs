@@ -46,8 +46,8 @@ use support::server::{Post, SECRET, TestService, Workdir, json};
 /// Where the stored runs are, one folder per version of the stored format.
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/agentruns");
 
-/// The folder of the runs as today's intake stores them (`spec.source` version 2).
-const NEWEST: &str = "v1alpha1-source-v2";
+/// The folder of the runs as today's intake stores them (`spec.source` version 3).
+const NEWEST: &str = "v1alpha1-source-v3";
 
 /// When the fixtures were recorded (every stored time is this one).
 const RECORDED_AT: &str = "2026-11-25T10:00:00Z";
@@ -73,7 +73,7 @@ const RUN_LABEL: &str = "agentpods.dev/run";
 
 /// The folders of stored runs, one per form of the stored format, oldest first; each holds
 /// a `<kind>.yaml` for every kind in [`STORED`] and `running-pull_request-opened.yaml`.
-const VERSIONS: &[&str] = &["v1alpha1", NEWEST];
+const VERSIONS: &[&str] = &["v1alpha1", "v1alpha1-source-v2", NEWEST];
 
 /// The folder of runs as a newer agentpods would store them, made by hand: this version
 /// must leave them alone and go on with every other run
@@ -152,10 +152,16 @@ const STORED: &[Stored] = &[
         kind: "comment-approve-fork-pull-request",
         workload: "Pod",
         shows: &[
-            // The pull_request event the intake made up from the fetched pull request.
-            "/spec/source/event/event/pull_request/title",
-            "/spec/source/event/event/pull_request/head/ref",
-            "/spec/source/event/event/pull_request/head/sha",
+            // The pull request the intake fetched, at the approved head (up to version 2
+            // also in the `pull_request` event it made up of it; from version 3 the run is
+            // rendered from this one as that event was).
+            "/spec/source/pullRequest/title",
+            "/spec/source/pullRequest/head/ref",
+            "/spec/source/pullRequest/head/sha",
+            "/spec/source/launch/subject/head_sha",
+            // What the templates see as `run.trigger`: `pull_request.synchronize` up to
+            // version 2, `comment:approve` from version 3.
+            "/spec/trigger",
         ],
         check_runs: 1,
         comments: 1,
@@ -534,6 +540,15 @@ stories! {
     a_source_v2_image_build_of_a_version_tag_runs_to_its_end: "v1alpha1-source-v2/push-tag.yaml";
     a_source_v2_release_notes_run_runs_to_its_end: "v1alpha1-source-v2/release-published.yaml";
     a_source_v2_triage_of_an_opened_issue_runs_to_its_end: "v1alpha1-source-v2/issues-opened.yaml";
+    a_source_v3_review_of_an_opened_pull_request_runs_to_its_end: "v1alpha1-source-v3/pull_request-opened.yaml";
+    a_source_v3_review_of_a_push_to_a_pull_request_runs_to_its_end: "v1alpha1-source-v3/pull_request-synchronize.yaml";
+    a_source_v3_agent_run_on_a_pull_request_runs_to_its_end: "v1alpha1-source-v3/comment-run-on-pull-request.yaml";
+    a_source_v3_agent_review_with_a_focus_runs_to_its_end: "v1alpha1-source-v3/comment-review-on-pull-request.yaml";
+    a_source_v3_review_an_approval_of_a_fork_pull_request_started_runs_to_its_end: "v1alpha1-source-v3/comment-approve-fork-pull-request.yaml";
+    a_source_v3_agent_run_on_an_issue_runs_to_its_end: "v1alpha1-source-v3/comment-run-on-issue.yaml";
+    a_source_v3_image_build_of_a_version_tag_runs_to_its_end: "v1alpha1-source-v3/push-tag.yaml";
+    a_source_v3_release_notes_run_runs_to_its_end: "v1alpha1-source-v3/release-published.yaml";
+    a_source_v3_triage_of_an_opened_issue_runs_to_its_end: "v1alpha1-source-v3/issues-opened.yaml";
 }
 
 /// A run stored while its pod was running is picked up where it was: the same pod, one
@@ -550,6 +565,14 @@ async fn a_v1alpha1_run_stored_mid_flight_is_followed_to_its_end_not_relaunched(
 async fn a_source_v2_run_stored_mid_flight_is_followed_to_its_end_not_relaunched() {
     timed(followed_not_relaunched(
         "v1alpha1-source-v2/running-pull_request-opened.yaml",
+    ))
+    .await;
+}
+
+#[tokio::test]
+async fn a_source_v3_run_stored_mid_flight_is_followed_to_its_end_not_relaunched() {
+    timed(followed_not_relaunched(
+        "v1alpha1-source-v3/running-pull_request-opened.yaml",
     ))
     .await;
 }
@@ -612,6 +635,104 @@ async fn followed_not_relaunched(file: &str) {
         assert_eq!(github.violations(), Vec::<String>::new());
         cluster.stop_controller().await;
     }
+}
+
+/// A fork's pull request under `fork_pull_requests: approve`: the owner approves its head
+/// by `/agent approve <sha>`, and the run that starts records what happened, the approval
+/// (by whom, of which head, in which comment) under the comment's own delivery, not a
+/// `pull_request.synchronize` GitHub never sent (issue 12, R5: before, `spec.trigger` was
+/// `pull_request.synchronize` and the stored event a `pull_request` the intake made up).
+/// It runs from that record, and a retry and a Re-run of it run again at the approved head,
+/// still recording the approval, after the author pushed a head nobody approved.
+#[tokio::test]
+async fn a_run_an_approval_started_records_who_approved_which_head_and_runs_again_at_it() {
+    use crate::scenario::{OWNER, PullRequest, Scenario};
+    const PUSHED: &str = "89abcdef0123456789abcdef0123456789abcdef";
+    timed(async {
+        let s = Scenario::new().in_cluster().start().await;
+        s.gh.set_role(OWNER, "admin");
+        s.gh.set_role("forker", "read");
+        let (pr, opened) =
+            s.gh.open_pull_request(PullRequest::new(6).in_fork("forker").at(FORK_HEAD))
+                .await;
+        assert!(opened.runs().is_empty(), "{}", opened.json());
+
+        let approved =
+            s.gh.comment(pr, &format!("/agent approve {FORK_HEAD}"))
+                .await;
+        let review = approved.expect_status(202).run();
+        let run = s.cluster.get().run(&review).await.expect("the run");
+        let source = &run.spec.source.0;
+        let comment_id = source["event"]["event"]["comment"]["id"].clone();
+        assert_eq!(
+            source["launch"]["trigger"],
+            json!({
+                "kind": "approved",
+                "approved_by": OWNER,
+                "comment_id": comment_id,
+                "head_sha": FORK_HEAD,
+            }),
+            "{source:#}"
+        );
+        assert_eq!(
+            source["event"]["event"]["comment"]["body"],
+            json!(format!("/agent approve {FORK_HEAD}"))
+        );
+        assert_eq!(source["event"]["name"], "issue_comment");
+        assert_eq!(source["pullRequest"]["head"]["sha"], FORK_HEAD);
+        assert_eq!(
+            source["launch"]["subject"],
+            json!({"kind": "pull_request", "number": 6, "head_sha": FORK_HEAD})
+        );
+        assert_eq!(
+            (run.spec.event.as_str(), run.spec.trigger.as_str()),
+            ("issue_comment", "comment:approve")
+        );
+        assert!(
+            !serde_json::to_string(&run.spec)
+                .expect("JSON")
+                .contains("synchronize"),
+            "no delivery that never happened: {:#}",
+            serde_json::to_value(&run.spec).expect("JSON")
+        );
+
+        // Its pod runs from the record (the controller read it back), and fails.
+        s.cluster.pod_fails(&review, 1).await;
+        s.cluster.expect_reported(&review, Phase::Failed).await;
+
+        // The author pushes a head nobody approved: nothing runs there.
+        let pushed = s.gh.push(pr, PUSHED).await;
+        assert!(pushed.runs().is_empty(), "{}", pushed.json());
+
+        // The owner's retry and Re-run run the review again, at the head approved.
+        let cluster = s.cluster.get();
+        let again = |name: String| async move {
+            let run = cluster.run(&name).await.expect("the run again");
+            assert_eq!(run.spec.sha.as_deref(), Some(FORK_HEAD), "{name}");
+            assert_eq!(
+                run.spec.source.0["launch"]["trigger"]["kind"], "approved",
+                "{name}"
+            );
+            run
+        };
+        let retried = s.gh.comment(pr, "/agent retry").await;
+        assert_eq!(retried.expect_status(202).json()["runs"][0]["retry_of"], 6);
+        let retry = again(retried.run()).await;
+        assert_eq!(retry.spec.trigger, "comment:retry");
+        let check =
+            s.gh.fake
+                .check_runs()
+                .into_iter()
+                .find(|c| c.external_id.as_deref() == Some(review.as_str()))
+                .expect("the review's check run");
+        assert_eq!(check.head_sha, FORK_HEAD);
+        let rerun = s.gh.rerun_check(OWNER, check.id).await;
+        let rerun = again(rerun.expect_status(202).run()).await;
+        assert_eq!(rerun.spec.trigger, "check_run:rerequested");
+        assert_eq!(s.cluster.runs().await.len(), 3);
+        s.end();
+    })
+    .await;
 }
 
 /// The newest stored run, its `spec.source` saying `version`, written into the fake API
@@ -805,7 +926,7 @@ async fn a_run_whose_source_version_is_malformed_fails_with_the_reason() {
             status.message.as_deref(),
             Some(
                 "agent review: cannot render the run: its spec.source is version \"two\", \
-                 which this agentpods does not read (it reads versions 1 to 2): a newer \
+                 which this agentpods does not read (it reads versions 1 to 3): a newer \
                  agentpods recorded it"
             )
         );
@@ -949,7 +1070,7 @@ async fn a_run_this_version_cannot_record_again_is_not_retried_and_says_why() {
         assert_eq!(
             source.to_string(),
             "its spec.source is version 99, which this agentpods does not read (it reads \
-             versions 1 to 2): a newer agentpods recorded it"
+             versions 1 to 3): a newer agentpods recorded it"
         );
         let stored = cluster
             .runs()
@@ -1051,8 +1172,9 @@ fn recordings() -> Vec<(&'static str, Payload, Option<Value>)> {
         ("push-tag", fixture("push/0.json"), Some(tag_push)),
         ("release-published", fixture("release/published.json"), None),
         ("issues-opened", fixture("issues/opened.json"), None),
-        // Planned at the head the API reports, as if that head had been pushed: the stored
-        // event is a `pull_request` the intake made up, under an `issue_comment` delivery.
+        // Planned at the head the API reports, as if that head had been pushed: up to
+        // source version 2 the stored event is a `pull_request` the intake made up, under
+        // an `issue_comment` delivery; from version 3, the comment and the approval.
         (
             "comment-approve-fork-pull-request",
             variant("issue_comment/run-on-pull-request.json"),
@@ -1317,7 +1439,7 @@ async fn the_intake_stores_runs_as_the_newest_fixtures_hold_them() {
 async fn write_stored_runs() {
     let folder = std::env::var("AGENTPODS_WRITE_STORED_RUNS").unwrap_or_else(|_| {
         panic!(
-            "set AGENTPODS_WRITE_STORED_RUNS to the folder to record into, e.g. v1alpha1-source-v3"
+            "set AGENTPODS_WRITE_STORED_RUNS to the folder to record into, e.g. v1alpha1-source-v4"
         )
     });
     let dir = Path::new(FIXTURES).join(&folder);

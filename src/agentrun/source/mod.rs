@@ -9,8 +9,11 @@
 //!   it was).
 //! - [`v2`]: `version: 2`: the same names and meaning, only what rendering reads, the
 //!   trigger typed.
+//! - [`v3`]: `version: 3`: version 2's form, and a run an `/agent approve` started
+//!   records the approval (who, which head, which comment) and the comment's delivery,
+//!   not a `pull_request.synchronize` GitHub never sent.
 //! - [`record`]: the one writer, the internal model in the current version's form (today
-//!   version 2's). A new version is a new reader file and this writer pointed at it.
+//!   version 3's). A new version is a new reader file and this writer pointed at it.
 //!
 //! The spec holds the source as plain JSON ([`StoredSource`]) so that a source this
 //! version cannot read never stops the AgentRun itself from being read: that one run ends
@@ -19,6 +22,7 @@
 pub(crate) mod record;
 pub(crate) mod v1;
 pub(crate) mod v2;
+pub(crate) mod v3;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -149,9 +153,26 @@ impl StoredSource {
         match self.version()? {
             v1::VERSION => parse::<v1::Source>(v1::VERSION, &self.0)?.into_model(),
             v2::VERSION => parse::<v2::Source>(v2::VERSION, &self.0)?.into_model(),
+            v3::VERSION => parse::<v3::Source>(v3::VERSION, &self.0)?.into_model(),
             other => Err(SourceError::UnknownVersion {
                 found: other.into(),
             }),
+        }
+    }
+}
+
+impl SourceError {
+    /// The same error, said of `version`: a later version's reader that reads its parts
+    /// through an earlier one's (as version 3 reads version 2's) names its own version.
+    pub(super) fn said_as_version(self, version: u64) -> SourceError {
+        match self {
+            SourceError::Malformed { source, .. } => SourceError::Malformed { version, source },
+            SourceError::BadValue { field, message, .. } => SourceError::BadValue {
+                version,
+                field,
+                message,
+            },
+            other => other,
         }
     }
 }
@@ -170,17 +191,86 @@ mod tests {
 
     #[test]
     fn a_version_this_code_does_not_know_is_a_clear_error() {
-        let stored = StoredSource(json!({"version": 3, "event": {}}));
-        let error = stored.read().expect_err("version 3 is unknown");
+        let stored = StoredSource(json!({"version": 4, "event": {}}));
+        let error = stored.read().expect_err("version 4 is unknown");
         assert_eq!(
             error.to_string(),
-            "its spec.source is version 3, which this agentpods does not read (it reads \
-             versions 1 to 2): a newer agentpods recorded it"
+            "its spec.source is version 4, which this agentpods does not read (it reads \
+             versions 1 to 3): a newer agentpods recorded it"
         );
         let stored = StoredSource(json!({"version": "two"}));
         assert!(matches!(
             stored.read(),
             Err(SourceError::UnknownVersion { found }) if found == json!("two")
+        ));
+    }
+
+    /// The source of the frozen run an `/agent approve` started (version 3).
+    fn approved_source() -> Value {
+        let run: Value = serde_yaml::from_str(include_str!(
+            "../../../tests/fixtures/agentruns/v1alpha1-source-v3/comment-approve-fork-pull-request.yaml"
+        ))
+        .expect("the fixture");
+        run["spec"]["source"].clone()
+    }
+
+    /// A run an approval started reads as what happened: approved by whom, of which head,
+    /// in which comment, under the comment's delivery; and it records back the same.
+    #[test]
+    fn an_approved_source_reads_as_the_approval_and_records_back_the_same() {
+        let stored = StoredSource(approved_source());
+        let source = stored.read().expect("reads");
+        let head: crate::github::event::CommitSha = "0123456789abcdef0123456789abcdef01234567"
+            .parse()
+            .expect("a commit");
+        assert_eq!(
+            source.launch.trigger,
+            crate::plan::Trigger::Approved(crate::plan::ApprovedHead {
+                approved_by: "Codertocat".into(),
+                comment_id: 492700400,
+                head_sha: head.clone(),
+            })
+        );
+        assert_eq!(source.event.name, "issue_comment");
+        assert_eq!(
+            source.pull_request_about().map(|pr| &pr.head.sha),
+            Some(&head)
+        );
+        assert!(source.runs_fork_code());
+        assert_eq!(StoredSource::record(&source).expect("records"), stored);
+    }
+
+    /// An approval that does not hold the pull request it approved at that head does not
+    /// read, and an error in version 2's parts of a version 3 source names version 3.
+    #[test]
+    fn an_approved_source_not_at_the_head_approved_is_a_clear_error() {
+        let mut moved = approved_source();
+        moved["launch"]["trigger"]["head_sha"] = json!("89abcdef0123456789abcdef0123456789abcdef");
+        let error = StoredSource(moved).read().expect_err("another head");
+        assert_eq!(
+            error.to_string(),
+            "its spec.source (version 3): launch.trigger: an approved run holds the pull \
+             request it approved, its subject at the head approved"
+        );
+        let mut unfetched = approved_source();
+        unfetched.as_object_mut().map(|o| o.remove("pullRequest"));
+        assert!(matches!(
+            StoredSource(unfetched).read(),
+            Err(SourceError::BadValue {
+                version: 3,
+                field: "launch.trigger",
+                ..
+            })
+        ));
+        let mut spoiled = approved_source();
+        spoiled["launch"]["subject"]["head_sha"] = json!("HEAD");
+        assert!(matches!(
+            StoredSource(spoiled).read(),
+            Err(SourceError::BadValue {
+                version: 3,
+                field: "launch.subject.head_sha",
+                ..
+            })
         ));
     }
 

@@ -9,20 +9,21 @@
 use super::v1::{
     Comment, Event, Issue, PullRequest, PullRequestEnd, Release, Repository, User, WebhookEvent,
 };
-use super::v2::{self, IssuesAction, Launch, PullRequestAction, ReleaseAction, Subject, Trigger};
+use super::v2::{IssuesAction, PullRequestAction, ReleaseAction, Subject};
+use super::v3::{self, Launch, Trigger};
 use super::{RunSource, SourceError};
 use crate::config;
 use crate::github::event as model;
 use crate::plan;
 
 /// The version this writer writes.
-pub const VERSION: u64 = v2::VERSION;
+pub const VERSION: u64 = v3::VERSION;
 
 /// `source` in the current version's form. Fails only on a trigger action no trigger in
 /// services.yaml can name (the planner never launches on one).
-pub(super) fn source(source: &RunSource) -> Result<v2::Source, SourceError> {
+pub(super) fn source(source: &RunSource) -> Result<v3::Source, SourceError> {
     let launch = &source.launch;
-    Ok(v2::Source {
+    Ok(v3::Source {
         version: VERSION,
         event: event(&source.event),
         launch: Launch {
@@ -57,6 +58,11 @@ pub(super) fn source(source: &RunSource) -> Result<v2::Source, SourceError> {
                         "release",
                         action.as_str(),
                     )?,
+                },
+                plan::Trigger::Approved(approved) => Trigger::Approved {
+                    approved_by: approved.approved_by.clone(),
+                    comment_id: approved.comment_id,
+                    head_sha: approved.head_sha.to_string(),
                 },
             },
             task: launch.task.clone(),
