@@ -97,7 +97,7 @@ pub struct RetryPolicy {
     pub max_rate_limit_wait: Duration,
     pub connect_timeout: Duration,
     pub read_timeout: Duration,
-    /// Seeds the jitter; `None` seeds it from the clock.
+    /// Seeds the jitter (the same waits for each call, for tests); `None`: a random seed.
     pub jitter_seed: Option<u64>,
 }
 

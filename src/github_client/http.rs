@@ -4,6 +4,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use backon::BackoffBuilder;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::http::{self, HeaderMap, HeaderValue, Method, StatusCode};
 use octocrab::Octocrab;
@@ -172,7 +173,6 @@ pub(crate) struct Http {
     pub metrics: RequestMetrics,
     clock: Arc<dyn Clock>,
     policy: RetryPolicy,
-    rng: Mutex<u64>,
     /// The primary rate limit is used up until then (`x-ratelimit-remaining: 0`).
     blocked_until: Mutex<Option<SystemTime>>,
 }
@@ -190,17 +190,10 @@ impl Http {
             .set_read_timeout(Some(policy.read_timeout))
             .build()
             .map_err(|e| GithubError::Client { source: e.into() })?;
-        let seed = policy.jitter_seed.unwrap_or_else(|| {
-            SystemTime::from(clock.now())
-                .duration_since(UNIX_EPOCH)
-                .map(|d| d.as_nanos() as u64)
-                .unwrap_or(1)
-        });
         Ok(Http {
             octo,
             clock,
             policy,
-            rng: Mutex::new(seed | 1),
             blocked_until: Mutex::new(None),
             metrics: RequestMetrics::default(),
             cached: Mutex::new(std::collections::HashMap::new()),
@@ -219,6 +212,7 @@ impl Http {
         replay: Replay,
     ) -> Result<GithubAnswer, GithubError> {
         let what = || call_name(&method, path);
+        let mut delays = delays(&self.policy);
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -243,7 +237,7 @@ impl Http {
                 Err(e) => {
                     if replay == Replay::Safe && !last {
                         tracing::debug!(call = %what(), attempt, "GitHub request failed; retrying");
-                        self.backoff(attempt).await;
+                        self.backoff(&mut delays).await;
                         continue;
                     }
                     return Err(GithubError::Transport {
@@ -290,7 +284,7 @@ impl Http {
             if status.is_server_error() {
                 if replay == Replay::Safe && !last {
                     tracing::debug!(call = %what(), status = status.as_u16(), attempt, "GitHub failed; retrying");
-                    self.backoff(attempt).await;
+                    self.backoff(&mut delays).await;
                     continue;
                 }
                 return Err(GithubError::Server {
@@ -513,23 +507,30 @@ impl Http {
         until.duration_since(self.now()).unwrap_or(Duration::ZERO)
     }
 
-    /// Exponential backoff with jitter: half the step, plus up to the other half at random.
-    async fn backoff(&self, attempt: u32) {
-        let step = self
-            .policy
-            .base_delay
-            .saturating_mul(1 << (attempt - 1).min(16))
-            .min(self.policy.max_delay);
-        let fraction = {
-            let mut x = self.rng.lock().expect("rng lock");
-            // xorshift64
-            *x ^= *x << 13;
-            *x ^= *x >> 7;
-            *x ^= *x << 17;
-            (*x >> 11) as f64 / (1u64 << 53) as f64
-        };
-        self.clock.sleep(step.mul_f64(0.5 + 0.5 * fraction)).await;
+    /// Waits the next of `delays`, on the client's clock.
+    async fn backoff(&self, delays: &mut backon::ExponentialBackoff) {
+        if let Some(wait) = delays.next() {
+            self.clock.sleep(wait).await;
+        }
     }
+}
+
+/// The waits between one call's retries after faults (backon's): exponential, the step
+/// doubling from `base_delay` up to `max_delay`, each wait half the step plus up to the
+/// other half at random. backon's jitter adds up to the whole delay again, so it is given
+/// half of each step.
+fn delays(policy: &RetryPolicy) -> backon::ExponentialBackoff {
+    let max = policy.max_delay;
+    let delays = backon::ExponentialBuilder::default()
+        .with_min_delay(policy.base_delay.min(max) / 2)
+        .with_max_delay(max / 2)
+        .with_jitter()
+        .without_max_times();
+    match policy.jitter_seed {
+        Some(seed) => delays.with_jitter_seed(seed),
+        None => delays,
+    }
+    .build()
 }
 
 /// A call as errors and logs name it: the method and the path without its query.
@@ -544,6 +545,41 @@ fn header_u64(headers: &HeaderMap, name: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Each wait is half its step plus up to the other half, the step doubling from the
+    /// first to the ceiling, whatever the seed (as the hand-written backoff before backon).
+    #[test]
+    fn retry_waits_double_up_to_the_ceiling_with_half_of_each_at_random() {
+        let within = |wait: Duration, step: Duration| {
+            // backon reckons in f32 seconds: a microsecond either way.
+            let slack = Duration::from_micros(1);
+            wait + slack >= step / 2 && wait <= step + slack
+        };
+        for seed in 0..500 {
+            let policy = RetryPolicy {
+                base_delay: Duration::from_millis(100),
+                max_delay: Duration::from_secs(2),
+                jitter_seed: Some(seed),
+                ..RetryPolicy::default()
+            };
+            let mut step = policy.base_delay;
+            for (n, wait) in delays(&policy).take(8).enumerate() {
+                assert!(
+                    within(wait, step),
+                    "seed {seed}, wait {n}: {wait:?} for {step:?}"
+                );
+                step = (step * 2).min(policy.max_delay);
+            }
+        }
+        // A first step above the ceiling is the ceiling.
+        let policy = RetryPolicy {
+            base_delay: Duration::from_secs(60),
+            max_delay: Duration::from_secs(2),
+            ..RetryPolicy::default()
+        };
+        let first = delays(&policy).next().expect("a wait");
+        assert!(within(first, policy.max_delay), "{first:?}");
+    }
 
     #[test]
     fn an_answer_is_read_up_to_its_endpoint_s_bound() {
