@@ -735,6 +735,50 @@ async fn a_run_an_approval_started_records_who_approved_which_head_and_runs_agai
     .await;
 }
 
+/// A run an approval started is rendered from its record as it was planned, a push of the
+/// approved head: its templates see a `pull_request` `synchronize` with the pull request at
+/// that head, not the comment (a template written for the agent's `pull_request` trigger
+/// sees what it always saw), and `run.trigger` says `comment:approve`.
+#[test]
+fn a_stored_approval_s_run_is_shown_to_its_templates_as_the_push_it_was_planned_as() {
+    use agentpods::agentrun::StoredSource;
+    use agentpods::render::Engine;
+    let config = "project: demo\ncluster: {namespace: runs}\nimages: {agent: ghcr.io/example/agent:1}\nagents:\n  - name: review\n    templates: [t.yaml]\n    triggers: {pull_request: {}}\n";
+    let template = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ run.name }}\ndata:\n  event: {{ event }}\n  action: {{ action }}\n  head: {{ pr.head.sha }}\n  trigger: {{ run.trigger }}\n  comment: {{ \"none\" if comment is none else \"some\" }}\n  issue: {{ \"none\" if issue is none else \"some\" }}\n";
+    let loaded = agentpods::config::parse(
+        config,
+        "services.yaml",
+        [("t.yaml".to_string(), template.to_string())].into(),
+    )
+    .unwrap_or_else(|e| panic!("the config must load:\n{e}"));
+    let stored = documents(&format!("{NEWEST}/comment-approve-fork-pull-request.yaml")).remove(0);
+    let source = StoredSource(stored["spec"]["source"].clone())
+        .read()
+        .expect("the stored source reads");
+    assert_eq!(source.event.name, "issue_comment");
+    let run = Engine::new(&loaded)
+        .expect("compiles")
+        .render_run(
+            &source.event,
+            "d-approve",
+            &source.launch,
+            source.pull_request.as_ref(),
+        )
+        .expect("renders");
+    let object = serde_json::to_value(&run.objects[0]).expect("JSON");
+    assert_eq!(
+        object["data"],
+        json!({
+            "event": "pull_request",
+            "action": "synchronize",
+            "head": FORK_HEAD,
+            "trigger": "comment:approve",
+            "comment": "none",
+            "issue": "none",
+        })
+    );
+}
+
 /// The newest stored run, its `spec.source` saying `version`, written into the fake API
 /// server; its name.
 async fn put_with_source_version(cluster: &Cluster, version: Value) -> String {
