@@ -259,7 +259,9 @@ fn read_templates(dir: &Path) -> Result<TemplateSources, ConfigError> {
             let entry = entry.map_err(failed(&folder))?;
             let path = entry.path();
             let name = entry.file_name();
-            if name.to_string_lossy().starts_with('.') {
+            // Hidden files, and an editor's backup (`agent-pod.yaml~`), are not templates.
+            let name = name.to_string_lossy();
+            if name.starts_with('.') || name.ends_with('~') {
                 continue;
             }
             // Through symbolic links: a ConfigMap volume holds nothing else (each key is a
@@ -405,7 +407,8 @@ pub fn check_with_folder(
             .unwrap_or(Path::new(""))
             .join(&dir_name),
     };
-    let (syntax, broken) = template_syntax(&folder, &templates);
+    let used = unused::used_by_tree(&tree, &templates);
+    let (syntax, broken) = template_syntax(&folder, &templates, &used);
     all.extend(syntax);
     // The rest of the file is read without the values at fault, as if they were not
     // written: what follows from them is not reported (see `Flagged::reads`).
@@ -1847,17 +1850,20 @@ fn unknown_template(name: &str, known: &[&str], folder: &Path) -> String {
     }
 }
 
-/// Every template file must compile; errors point into the template file, named by a path
-/// in `folder`, the folder they were read from, as usable as the one given for
-/// services.yaml. Also the names of the templates that do not.
+/// Every template file the config may use (`used`) must compile; errors point into the
+/// template file, named by a path in `folder`, the folder they were read from, as usable
+/// as the one given for services.yaml. Also the names of the templates that do not.
 fn template_syntax(
     folder: &Path,
     templates: &TemplateSources,
+    used: &std::collections::BTreeSet<&str>,
 ) -> (Vec<FileDiagnostic>, std::collections::BTreeSet<String>) {
     let env = crate::template::syntax_environment();
     let mut out = Vec::new();
     let mut broken = std::collections::BTreeSet::new();
-    for (name, source) in templates {
+    // Only what the config may use: a file nothing uses (notes, an editor's backup) is at
+    // most warned of, as unused (new-user review 13f, N8).
+    for (name, source) in templates.iter().filter(|(n, _)| used.contains(n.as_str())) {
         let before = out.len();
         out.extend(
             crate::template::quoting::check(name, source)

@@ -1945,11 +1945,9 @@ fn validate_names_a_path_that_does_not_exist() {
     );
 }
 
-/// New-user review 13e, N12: validate's "N templates" counted every file of the folder; it
-/// counts what the config uses: the agents' templates and prompts, comment.md when runs
-/// comment, and what those include.
-#[test]
-fn validate_counts_the_templates_the_config_uses_not_the_files_of_the_folder() {
+/// A folder of a `task` agent on comments, with the shipped pod and `prompt` as its
+/// prompt (`prompts/task.md`).
+fn task_agent_with_prompt(prompt: &[u8]) -> ConfigDir {
     let dir = ConfigDir::new(
         b"\
 project: demo
@@ -1966,43 +1964,80 @@ agents:
         verbs: [run]
 ",
     );
-    // The shipped pod, a part the prompt includes, and two files nothing names.
     let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
     dir.write(
         "templates/agent-pod.yaml",
         &std::fs::read(shipped.join("agent-pod.yaml")).expect("the shipped pod"),
     );
-    dir.write(
-        "templates/prompts/task.md",
+    dir.write("templates/prompts/task.md", prompt);
+    dir
+}
+
+/// What `validate` said of `dir`'s services.yaml, its lines with the folder's path left
+/// out; it must have passed.
+fn validated_lines(dir: &ConfigDir) -> Vec<String> {
+    let run = configs::validate(&dir.path("services.yaml"));
+    assert_eq!(run.code, Some(0), "stderr:\n{}", run.stderr);
+    let folder = format!("{}/", dir.dir.path().display());
+    run.stderr.lines().map(|l| l.replace(&folder, "")).collect()
+}
+
+/// `validate`'s warning of a template file no agent uses.
+fn unused(name: &str) -> String {
+    format!(
+        "templates/{name}:1:1: warning: no agent uses template `{name}`: it is in no \
+         agent's `templates` or `prompt`, and no template they use names it; give it to an \
+         agent, or delete it"
+    )
+}
+
+/// New-user review 13e, N12: validate's "N templates" counted every file of the folder; it
+/// counts what the config uses: the agents' templates and prompts, comment.md when runs
+/// comment, and what those include.
+#[test]
+fn validate_counts_the_templates_the_config_uses_not_the_files_of_the_folder() {
+    // The shipped pod, a part the prompt includes, and two files nothing names.
+    let dir = task_agent_with_prompt(
         b"{% include \"prompts/rules.md\" %}\nDo this: {{ comment.command.task }}\n",
     );
     dir.write("templates/prompts/rules.md", b"Keep the change small.\n");
     dir.write("templates/prompts/old.md", b"An old prompt.\n");
     // agent-pod.yaml, prompts/task.md, prompts/rules.md and comment.md; not
     // prompts/review.md or prompts/old.md, which are warned of (not refused).
-    let run = configs::validate(&dir.path("services.yaml"));
-    assert_eq!(run.code, Some(0), "stderr:\n{}", run.stderr);
-    let folder = format!("{}/", dir.dir.path().display());
-    let unused = |name: &str| {
-        format!(
-            "templates/{name}:1:1: warning: no agent uses template `{name}`: it is in no \
-             agent's `templates` or `prompt`, and no template they use names it; give it to \
-             an agent, or delete it"
-        )
-    };
     assert_eq!(
-        run.stderr
-            .lines()
-            .map(|l| l.replace(&folder, ""))
-            .collect::<Vec<_>>(),
+        validated_lines(&dir),
         [
             unused("prompts/old.md"),
             unused("prompts/review.md"),
             "services.yaml: ok (1 agent, 4 templates)".to_string(),
-        ],
-        "{}",
-        run.stderr
+        ]
     );
+}
+
+/// New-user review 13f, N8: every file of the templates folder was compiled on every load,
+/// so notes with a `{{` or an editor's backup (`agent-pod.yaml~`) with an unfinished
+/// `{% if %}` failed `validate` and blocked every load and reload of `serve`. Only the
+/// templates the config uses are compiled; a notes file is at most warned of, as unused,
+/// and an editor's backup is not read at all, like a hidden file.
+#[test]
+fn files_of_the_templates_folder_the_config_does_not_use_block_nothing() {
+    let dir = task_agent_with_prompt(b"Do this: {{ comment.command.task }}\n");
+    dir.write(
+        "templates/NOTES.md",
+        b"Notes: use {{ like this } in templates\n",
+    );
+    dir.write("templates/agent-pod.yaml~", b"{% if pr %}\nkind: Pod\n");
+    assert_eq!(
+        validated_lines(&dir),
+        [
+            unused("NOTES.md"),
+            unused("prompts/review.md"),
+            "services.yaml: ok (1 agent, 3 templates)".to_string(),
+        ]
+    );
+    // `serve` loads it too, and its engine compiles.
+    let loaded = agentpods::config::load(&dir.path("services.yaml")).expect("the config loads");
+    agentpods::render::Engine::new(&loaded).expect("its templates compile");
 }
 
 /// Run in a folder without services.yaml, and without --config, `validate` and `render`
