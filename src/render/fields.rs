@@ -872,7 +872,9 @@ is misspelt (`repo.fullname`: did you mean `repo.full_name`?).
   (`x or \"\"`) or to guard with `{% if x %}`. Every trigger has every top-level name;
   those of other triggers are always `none`.
 - `task` is the agent's rendered prompt (in its object templates; empty in the prompt
-  itself); `comment.command.task` is the text after a comment's command.
+  itself); `comment.command.task` is the text after a comment's command: the rest of its
+  line and the lines below it, up to the next command, as written (`none` when there is
+  none).
 - `images`, `secrets`, `agent.params`, `agent.env` and `run.labels` are maps whose keys
   come from services.yaml (and the run): `images.agent`, `agent.params.push`.
 - A list of maps shows its items' fields as `list[].field`: `{% for s in agent.secrets %}`
