@@ -10,6 +10,7 @@ pub(crate) mod scope;
 pub mod token;
 mod trigger_globs;
 mod unused;
+mod wrong_file;
 pub(crate) mod yaml;
 
 use std::collections::BTreeMap;
@@ -149,15 +150,13 @@ pub fn check_file(path: &Path, templates_dir: Option<&Path>) -> Result<Checked, 
     let base = path.parent().unwrap_or(Path::new("."));
     // The templates folder is named inside the file: read it leniently first.
     // (With the spanned reader, whose alias and depth bounds hold for this read too.)
-    let dir_name = yaml::parse(text)
-        .ok()
-        .and_then(
-            |tree| match tree.get_path(&["templates_dir"])?.kind.clone() {
-                yaml::NodeKind::Str(dir) => Some(dir),
-                _ => None,
-            },
-        )
-        .unwrap_or_else(|| "templates".into());
+    let written = yaml::parse(text).ok().and_then(|tree| {
+        match tree.get_path(&["templates_dir"])?.kind.clone() {
+            yaml::NodeKind::Str(dir) => Some(dir),
+            _ => None,
+        }
+    });
+    let dir_name = written.clone().unwrap_or_else(|| "templates".into());
     let templates_dir_override = templates_dir.is_some();
     let templates_dir = match templates_dir {
         Some(dir) => dir.to_path_buf(),
@@ -167,7 +166,11 @@ pub fn check_file(path: &Path, templates_dir: Option<&Path>) -> Result<Checked, 
     let missing = !templates_dir.is_dir();
     let given = templates_dir_override.then_some(templates_dir.as_path());
     let mut checked = check_with_folder(text, &shown, templates, given);
-    if missing && !checked.diagnostics.is_empty() {
+    let not_a_config = checked
+        .diagnostics
+        .iter()
+        .any(|d| d.message.starts_with(wrong_file::NOT_A_CONFIG));
+    if missing && !checked.diagnostics.is_empty() && !not_a_config {
         // Every template is missing when the folder is: say which folder, once.
         checked
             .diagnostics
@@ -182,15 +185,18 @@ pub fn check_file(path: &Path, templates_dir: Option<&Path>) -> Result<Checked, 
             (
                 Pos { line, col: 1 },
                 format!(
-                    "the templates folder `{given}` does not exist (`templates_dir: \
-                     {dir_name}`{}); to check this config with other templates, such as a \
-                     checkout's, give their folder with --templates-dir (as in `agentpods \
-                     validate --templates-dir templates {shown}`; `render`, `serve` and \
-                     `admission-policy` take it too)",
-                    if Path::new(&dir_name).is_absolute() {
-                        ""
-                    } else {
-                        ", relative to this file"
+                    "the templates folder `{given}` does not exist ({}); to check this \
+                     config with other templates, such as a checkout's, give their folder \
+                     with --templates-dir (as in `agentpods validate --templates-dir \
+                     templates {shown}`; `render`, `serve` and `admission-policy` take it too)",
+                    // Not written: a default is not the file's say (new-user review 13f, N6).
+                    match &written {
+                        None =>
+                            "the default `templates_dir`: `templates` beside this file".to_string(),
+                        Some(dir) if Path::new(dir).is_absolute() => {
+                            format!("`templates_dir: {dir}`")
+                        }
+                        Some(dir) => format!("`templates_dir: {dir}`, relative to this file"),
                     }
                 ),
             )
@@ -360,7 +366,21 @@ pub fn check_with_folder(
         diagnostics: sorted(diagnostics),
         config: None,
     };
-    let tree = match yaml::parse(text) {
+    let required: Vec<&str> = json_schema()["required"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|k| k.as_str())
+        .collect();
+    let parsed = yaml::parse(text);
+    // Another kind of file (a template, a kustomization, a payload): said first, and only.
+    if let Some(message) = wrong_file::not_a_config(text, parsed.as_ref().ok(), &required) {
+        return only(vec![at(Diagnostic {
+            pos: Pos { line: 1, col: 1 },
+            message,
+        })]);
+    }
+    let tree = match parsed {
         Ok(tree) => tree,
         Err(issues) => {
             return only(
@@ -377,20 +397,12 @@ pub fn check_with_folder(
         }
     };
     if tree.kind == yaml::NodeKind::Null {
-        let required: Vec<String> = json_schema()["required"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|k| Some(format!("`{}`", k.as_str()?)))
-            .collect();
-        let listed = match required.split_last() {
-            Some((last, [])) => last.clone(),
-            Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
-            None => "a mapping".into(),
-        };
         return only(vec![at(Diagnostic {
             pos: tree.pos,
-            message: format!("the file is empty; a config needs at least {listed}"),
+            message: format!(
+                "the file is empty; a config needs at least {}",
+                wrong_file::listed(&required, "and")
+            ),
         })]);
     }
     let found = check::SchemaChecker::new(json_schema()).check(&tree);

@@ -1930,6 +1930,91 @@ fn validate_accepts_the_example_config() {
     );
 }
 
+/// New-user review 13f, N6: `validate` given another file than a services.yaml (a
+/// template, a kustomization, a payload, a repository's `.agentpods.yaml`) began with a
+/// templates folder the file never named, told the user to validate the same file again,
+/// then gave a YAML error or a line a key. It says, first and once, that the file is not a
+/// services.yaml, what it looks like, and what to give instead.
+#[test]
+fn validate_of_another_kind_of_file_says_what_it_looks_like_and_what_validate_expects() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().unwrap();
+    let repository_file = dir.path().join(".agentpods.yaml");
+    std::fs::write(
+        &repository_file,
+        "agents:\n  - review\n  - name: task\n    events: false\n",
+    )
+    .unwrap();
+    let not_a_config = "this is not a services.yaml (it has none of `project`, `cluster` and \
+                        `agents`)";
+    for (file, looks_like) in [
+        (
+            root.join("templates/agent-pod.yaml"),
+            "; it looks like a template (`{{ … }}`, `{% … %}`), which is checked through the \
+             services.yaml that names it: give that services.yaml",
+        ),
+        (
+            root.join("templates/prompts/task.md"),
+            "; it looks like a template (`{{ … }}`, `{% … %}`), which is checked through the \
+             services.yaml that names it: give that services.yaml",
+        ),
+        (
+            root.join("deploy/overlays/example/kustomization.yaml"),
+            "; it looks like a kustomization (`kind: Kustomization`): give your services.yaml",
+        ),
+        (
+            root.join("examples/webhooks/ping/0.json"),
+            "; it looks like a GitHub webhook payload, which `render --payload` and `replay \
+             --payload` take: give your services.yaml",
+        ),
+        (repository_file.clone(), ""),
+    ] {
+        let run = configs::validate(&file);
+        let expected = if file == repository_file {
+            format!(
+                "{}:1:1: this is not a services.yaml (it has no `project` or `cluster`); it \
+                 looks like a repository's own `.agentpods.yaml`: give your services.yaml, \
+                 and this file with `--repository-config FILE --repository OWNER/NAME`",
+                file.display()
+            )
+        } else {
+            format!("{}:1:1: {not_a_config}{looks_like}", file.display())
+        };
+        assert_eq!(
+            (run.code, run.stderr.lines().collect::<Vec<_>>()),
+            (Some(1), vec![expected.as_str(), "1 problem found"]),
+            "{}",
+            file.display()
+        );
+    }
+}
+
+/// New-user review 13f, N6: without `templates_dir` in the file, the missing folder is the
+/// default's, not presented as if the file had named it.
+#[test]
+fn validate_says_a_missing_templates_folder_is_the_default_s_when_the_file_names_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("services.yaml");
+    std::fs::write(
+        &config,
+        "project: demo\ncluster:\n  namespace: runs\nagents:\n  - name: a\n    triggers:\n      \
+         pull_request: {}\n",
+    )
+    .unwrap();
+    let run = configs::validate(&config);
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    assert!(
+        run.stderr.starts_with(&format!(
+            "{}:1:1: the templates folder `{}` does not exist (the default `templates_dir`: \
+             `templates` beside this file); ",
+            config.display(),
+            dir.path().join("templates").display()
+        )),
+        "{}",
+        run.stderr
+    );
+}
+
 #[test]
 fn validate_names_a_path_that_does_not_exist() {
     let dir = tempfile::tempdir().unwrap();
