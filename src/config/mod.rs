@@ -372,9 +372,14 @@ pub fn check_with_folder(
         .flatten()
         .filter_map(|k| k.as_str())
         .collect();
+    let known: Vec<&str> = json_schema()["properties"]
+        .as_object()
+        .into_iter()
+        .flat_map(|p| p.keys().map(String::as_str))
+        .collect();
     let parsed = yaml::parse(text);
     // Another kind of file (a template, a kustomization, a payload): said first, and only.
-    if let Some(message) = wrong_file::not_a_config(text, parsed.as_ref().ok(), &required) {
+    if let Some(message) = wrong_file::not_a_config(text, parsed.as_ref().ok(), &required, &known) {
         return only(vec![at(Diagnostic {
             pos: Pos { line: 1, col: 1 },
             message,

@@ -5,6 +5,7 @@
 //! 13f, N6).
 
 use super::yaml::{Node, NodeKind};
+use crate::suggest::did_you_mean;
 
 /// How every message here begins (so the loader leaves out its templates folder check).
 pub(super) const NOT_A_CONFIG: &str = "this is not a services.yaml";
@@ -12,8 +13,14 @@ pub(super) const NOT_A_CONFIG: &str = "this is not a services.yaml";
 /// The message for a file that has none of services.yaml's `required` keys (or only
 /// `agents`, as a repository's own file), saying what it looks like; `None` for a file that
 /// may be a services.yaml, with mistakes (or an empty one, said elsewhere). `tree` is the
-/// file read as YAML, `None` when it does not read (then its lines are read for keys).
-pub(super) fn not_a_config(text: &str, tree: Option<&Node>, required: &[&str]) -> Option<String> {
+/// file read as YAML, `None` when it does not read (then its lines are read for keys);
+/// `known` are services.yaml's top-level keys.
+pub(super) fn not_a_config(
+    text: &str,
+    tree: Option<&Node>,
+    required: &[&str],
+    known: &[&str],
+) -> Option<String> {
     let keys: Option<Vec<&str>> = match tree.map(|t| &t.kind) {
         Some(NodeKind::Null) => return None,
         Some(NodeKind::Map(entries)) => {
@@ -73,7 +80,15 @@ pub(super) fn not_a_config(text: &str, tree: Option<&Node>, required: &[&str]) -
         "{NOT_A_CONFIG} (it has none of {})",
         listed(required, "and")
     );
-    if looks_like.is_none() && not_a_mapping {
+    // Nothing else it looks like: a services.yaml whose keys are all misspelt (`projct:`)
+    // gets its did-you-means instead.
+    let near_a_key = || match &keys {
+        Some(keys) => keys
+            .iter()
+            .any(|k| did_you_mean(k, known.iter().copied()).is_some()),
+        None => known.iter().any(|k| has(k)),
+    };
+    if looks_like.is_none() && (not_a_mapping || near_a_key()) {
         return None;
     }
     Some(match looks_like {
@@ -105,5 +120,36 @@ pub(super) fn listed(keys: &[&str], word: &str) -> String {
         Some((last, [])) => last.clone(),
         Some((last, rest)) => format!("{} {word} {last}", rest.join(", ")),
         None => "a mapping".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::yaml;
+
+    fn said(text: &str) -> Option<String> {
+        let known = ["project", "cluster", "agents", "images", "github"];
+        let tree = yaml::parse(text).ok();
+        super::not_a_config(text, tree.as_ref(), &known[..3], &known)
+    }
+
+    /// A services.yaml with mistakes is one still: its keys get their did-you-means.
+    #[test]
+    fn a_services_yaml_with_misspelt_keys_or_no_mapping_is_one_with_mistakes() {
+        assert_eq!(said("projct: x\nclustr: {}\nagnets: []\n"), None);
+        assert_eq!(said("images: {}\n"), None);
+        assert_eq!(said("- project: demo\n"), None);
+        assert_eq!(said(""), None);
+        assert_eq!(said("project: demo\n"), None);
+    }
+
+    #[test]
+    fn another_file_is_said_to_be_one_with_what_it_looks_like() {
+        let said = |text: &str| said(text).unwrap_or_default();
+        assert!(said("apiVersion: v1\nkind: Pod\n").contains("(`kind: Pod`)"));
+        assert!(said("apiVersion: v1\nkind: Pod\n---\nkind: Service\n").contains("manifests"));
+        assert!(said("Notes: {{ x }}\n").contains("a template"));
+        assert!(said("{\"zen\": \"x\", \"sender\": {}}").contains("webhook payload"));
+        assert!(said("foo: 1\n").ends_with(": give your services.yaml"));
     }
 }
