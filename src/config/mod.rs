@@ -7,6 +7,7 @@ pub(crate) mod model;
 pub mod reference;
 pub(crate) mod repository_file;
 pub(crate) mod scope;
+mod templates_folder;
 pub mod token;
 mod trigger_globs;
 mod unused;
@@ -150,12 +151,14 @@ pub fn check_file(path: &Path, templates_dir: Option<&Path>) -> Result<Checked, 
     let base = path.parent().unwrap_or(Path::new("."));
     // The templates folder is named inside the file: read it leniently first.
     // (With the spanned reader, whose alias and depth bounds hold for this read too.)
-    let written = yaml::parse(text).ok().and_then(|tree| {
-        match tree.get_path(&["templates_dir"])?.kind.clone() {
-            yaml::NodeKind::Str(dir) => Some(dir),
-            _ => None,
-        }
-    });
+    let lenient = yaml::parse(text).ok();
+    let written =
+        lenient.as_ref().and_then(
+            |tree| match tree.get_path(&["templates_dir"])?.kind.clone() {
+                yaml::NodeKind::Str(dir) => Some(dir),
+                _ => None,
+            },
+        );
     let dir_name = written.clone().unwrap_or_else(|| "templates".into());
     let templates_dir_override = templates_dir.is_some();
     let templates_dir = match templates_dir {
@@ -177,33 +180,93 @@ pub fn check_file(path: &Path, templates_dir: Option<&Path>) -> Result<Checked, 
             .retain(|d| !d.message.contains(NOT_IN_FOLDER));
         checked.config = None;
         let given = templates_dir.display();
+        // A name near one of the folders beside it (new-user review 13f, N7).
+        let near = templates_folder::near(&templates_dir);
         let (pos, message) = if templates_dir_given(templates_dir.as_path(), base, &dir_name) {
-            let line = text
-                .lines()
-                .position(|l| l.starts_with("templates_dir:"))
-                .map_or(1, |i| i + 1);
-            (
-                Pos { line, col: 1 },
-                format!(
-                    "the templates folder `{given}` does not exist ({}); to check this \
+            // Not written: a default is not the file's say (new-user review 13f, N6).
+            let said = match &written {
+                None => "the default `templates_dir`: `templates` beside this file".to_string(),
+                Some(dir) if Path::new(dir).is_absolute() => format!("`templates_dir: {dir}`"),
+                Some(dir) => format!("`templates_dir: {dir}`, relative to this file"),
+            };
+            let message = match &near {
+                Some(near) => format!(
+                    "the templates folder `{given}` does not exist ({said}), did you mean \
+                     `templates_dir: {}`?",
+                    Path::new(&dir_name).with_file_name(near).display()
+                ),
+                None => format!(
+                    "the templates folder `{given}` does not exist ({said}); to check this \
                      config with other templates, such as a checkout's, give their folder \
                      with --templates-dir (as in `agentpods validate --templates-dir \
-                     templates {shown}`; `render`, `serve` and `admission-policy` take it too)",
-                    // Not written: a default is not the file's say (new-user review 13f, N6).
-                    match &written {
-                        None =>
-                            "the default `templates_dir`: `templates` beside this file".to_string(),
-                        Some(dir) if Path::new(dir).is_absolute() => {
-                            format!("`templates_dir: {dir}`")
-                        }
-                        Some(dir) => format!("`templates_dir: {dir}`, relative to this file"),
-                    }
+                     templates {shown}`; `render`, `serve` and `admission-policy` take it too)"
+                ),
+            };
+            (templates_dir_line(text), message)
+        } else {
+            (
+                Pos { line: 1, col: 1 },
+                format!(
+                    "the templates folder `{given}` (from --templates-dir) does not exist{}",
+                    near.map_or(String::new(), |near| format!(
+                        ", did you mean `{}`?",
+                        templates_dir.with_file_name(near).display()
+                    ))
+                ),
+            )
+        };
+        checked.diagnostics.insert(
+            0,
+            FileDiagnostic {
+                file: shown.clone(),
+                pos,
+                message,
+            },
+        );
+    }
+    // The folder holds none of what services.yaml names, and the one above or below it
+    // does: one line naming it, not one a template (new-user review 13f, N7).
+    let elsewhere = lenient
+        .as_ref()
+        .filter(|_| {
+            checked
+                .diagnostics
+                .iter()
+                .any(|d| d.message.contains(NOT_IN_FOLDER))
+        })
+        .and_then(|tree| templates_folder::holding(&templates_dir, &templates_folder::named(tree)));
+    if let Some(holding) = elsewhere {
+        checked
+            .diagnostics
+            .retain(|d| !d.message.contains(NOT_IN_FOLDER));
+        checked.config = None;
+        let shown_dir = templates_dir.display();
+        let (pos, message) = if templates_dir_given(templates_dir.as_path(), base, &dir_name) {
+            let write = holding.strip_prefix(base).unwrap_or(&holding);
+            let write = if write.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                write
+            };
+            (
+                templates_dir_line(text),
+                format!(
+                    "the templates folder `{shown_dir}` (`templates_dir: {dir_name}`) does not \
+                     hold the templates services.yaml names; `{}` does: write `templates_dir: \
+                     {}`",
+                    holding.display(),
+                    write.display()
                 ),
             )
         } else {
             (
                 Pos { line: 1, col: 1 },
-                format!("the templates folder `{given}` (from --templates-dir) does not exist"),
+                format!(
+                    "the templates folder `{shown_dir}` (from --templates-dir) does not hold \
+                     the templates services.yaml names; `{}` does: give --templates-dir {}",
+                    holding.display(),
+                    holding.display()
+                ),
             )
         };
         checked.diagnostics.insert(
@@ -219,6 +282,15 @@ pub fn check_file(path: &Path, templates_dir: Option<&Path>) -> Result<Checked, 
         loaded.templates_dir = templates_dir;
     }
     Ok(checked)
+}
+
+/// Where services.yaml writes `templates_dir` (its first line when it does not).
+fn templates_dir_line(text: &str) -> Pos {
+    let line = text
+        .lines()
+        .position(|l| l.starts_with("templates_dir:"))
+        .map_or(1, |i| i + 1);
+    Pos { line, col: 1 }
 }
 
 /// Whether the templates folder is the one services.yaml names (not an override).

@@ -2015,6 +2015,78 @@ fn validate_says_a_missing_templates_folder_is_the_default_s_when_the_file_names
     );
 }
 
+/// New-user review 13f, N7: a templates folder one level off (`--templates-dir
+/// templates/prompts`, or `.`) got a line a template, each telling the user to edit a
+/// correct services.yaml (`write `review.md``); a misspelt one (`template`) got no
+/// did-you-mean. One line names the folder it looked in and the one that holds the
+/// templates services.yaml names.
+#[test]
+fn a_templates_folder_one_level_off_or_misspelt_is_named_with_the_one_meant() {
+    let validate = |work: &support::server::Workdir, args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_agentpods"))
+            .current_dir(work.dir.path())
+            .arg("validate")
+            .args(args)
+            .output()
+            .expect("run agentpods");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let work = support::server::Workdir::new();
+    for (args, said) in [
+        (
+            &["--templates-dir", "templates/prompts"][..],
+            "services.yaml:1:1: the templates folder `templates/prompts` (from --templates-dir) \
+             does not hold the templates services.yaml names; `templates` does: give \
+             --templates-dir templates",
+        ),
+        (
+            &["--templates-dir", "."][..],
+            "services.yaml:1:1: the templates folder `.` (from --templates-dir) does not hold \
+             the templates services.yaml names; `./templates` does: give --templates-dir \
+             ./templates",
+        ),
+        (
+            &["--templates-dir", "template"][..],
+            "services.yaml:1:1: the templates folder `template` (from --templates-dir) does \
+             not exist, did you mean `templates`?",
+        ),
+    ] {
+        assert_eq!(
+            validate(&work, args),
+            (Some(1), format!("{said}\n1 problem found\n")),
+            "{args:?}"
+        );
+    }
+    // The same, written in services.yaml.
+    let text = std::fs::read_to_string(work.config()).expect("services.yaml");
+    for (dir, said) in [
+        (
+            "templates/prompts",
+            "the templates folder `templates/prompts` (`templates_dir: templates/prompts`) \
+             does not hold the templates services.yaml names; `templates` does: write \
+             `templates_dir: templates`",
+        ),
+        (
+            "template",
+            "the templates folder `template` does not exist (`templates_dir: template`, \
+             relative to this file), did you mean `templates_dir: templates`?",
+        ),
+    ] {
+        std::fs::write(work.config(), format!("templates_dir: {dir}\n{text}")).expect("write");
+        assert_eq!(
+            validate(&work, &["services.yaml"]),
+            (
+                Some(1),
+                format!("services.yaml:1:1: {said}\n1 problem found\n")
+            ),
+            "{dir}"
+        );
+    }
+}
+
 #[test]
 fn validate_names_a_path_that_does_not_exist() {
     let dir = tempfile::tempdir().unwrap();
