@@ -144,6 +144,40 @@ agents: []
             )],
         },
         Case {
+            // New-user review 13f, N10: before, "invalid indentation in quoted scalar".
+            what: "an unclosed quote",
+            yaml: "\
+project: demo
+cluster:
+  namespace: runs
+agents:
+  - name: review
+    concurrency:
+      group: \"review-{{ pr.number }}
+    triggers:
+      pull_request: {}
+",
+            expect: &[(
+                "\"review",
+                "services.yaml:7:14: invalid YAML: this `\"` is never closed on its line: end the value with `\"`",
+            )],
+        },
+        Case {
+            // New-user review 13f, N10: before, "while parsing a block mapping, did not
+            // find expected key" at the line's start.
+            what: "a template written unquoted, with text after it",
+            yaml: "\
+project: demo
+cluster:
+  namespace_template: {{ repo.name }} runs
+agents: []
+",
+            expect: &[(
+                "{{ repo",
+                "services.yaml:3:23: a value that starts with `{{` is read as YAML's own `{ … }` (a map), not as a template: quote the whole value, `\"{{ … }}\"`",
+            )],
+        },
+        Case {
             what: "an unclosed flow mapping",
             yaml: "\
 project: demo
@@ -2085,6 +2119,33 @@ fn a_templates_folder_one_level_off_or_misspelt_is_named_with_the_one_meant() {
             "{dir}"
         );
     }
+}
+
+/// New-user review 13f, N10: the example's `actions: [opened, …, ready_for_review` left
+/// unclosed was "invalid indentation in flow construct", two lines below, saying nothing
+/// of the `[`.
+#[test]
+fn an_unclosed_list_in_the_example_is_named_at_its_bracket() {
+    let work = support::server::Workdir::new();
+    work.edit_config("ready_for_review]", "ready_for_review");
+    let text = std::fs::read_to_string(work.config()).expect("services.yaml");
+    let (line, col) = text
+        .lines()
+        .enumerate()
+        .find_map(|(i, l)| Some((i + 1, l.find("[opened")? + 1)))
+        .expect("the actions line");
+    let run = configs::validate(&work.config());
+    assert_eq!(run.code, Some(1));
+    assert!(
+        run.stderr.starts_with(&format!(
+            "{}:{line}:{col}: invalid YAML: this `[` is never closed (expected `,` or `]` at \
+             line {}",
+            work.config().display(),
+            line + 2
+        )),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]
