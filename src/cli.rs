@@ -629,7 +629,16 @@ fn validate_repository_file(
     };
     let said = match config::parse_repository_file(&bytes, &shown) {
         Ok(said) => said,
-        Err(problems) => {
+        Err(mut problems) => {
+            // The names services.yaml does not give, with the rest (new-user review 13f,
+            // N11).
+            problems.extend(config::names_beyond(
+                &bytes,
+                &loaded.config,
+                repository,
+                &shown,
+            ));
+            problems.sort_by_key(|d| d.pos);
             for problem in &problems {
                 eprintln!("{problem}");
             }

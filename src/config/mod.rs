@@ -21,7 +21,7 @@ use std::sync::LazyLock;
 
 pub use model::*;
 pub use repository_file::{
-    MAX_REPOSITORY_FILE_BYTES, RepositoryAgent, RepositoryFile, Say, check_for,
+    MAX_REPOSITORY_FILE_BYTES, RepositoryAgent, RepositoryFile, Say, check_for, names_beyond,
     parse_repository_file,
 };
 pub use token::GithubToken;
