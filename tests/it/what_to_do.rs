@@ -134,6 +134,13 @@ async fn every_error_of_the_first_hour_ends_with_what_to_do() {
                 &["validate", "."],
                 "what to do: name the config file, not its folder: ./services.yaml",
             ),
+            // New-user review 13g, G6: before, `templates/services.yaml`, not there.
+            Row::new(
+                "validate given a folder without a services.yaml",
+                &["validate", "templates"],
+                "what to do: name the config file, not a folder; templates holds no \
+                 services.yaml, and this folder's is services.yaml",
+            ),
             Row::new(
                 "--changed-files that is not there",
                 &["serve", "--dry-run", "--changed-files", "/nope"],
