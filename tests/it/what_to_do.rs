@@ -227,6 +227,15 @@ async fn every_error_of_the_first_hour_ends_with_what_to_do() {
                  as in `| truncate_chars(200)`",
             )
             .setup(|work| prompt_with(work, "{{ issue.title | truncate_chars }}")),
+            // New-user review 13g, G7: before, "give `replace(\"a\")` its argument in
+            // parentheses, as in `| replace(\"a\")(…)`".
+            Row::new(
+                "replace with one argument of two",
+                &["validate"],
+                "missing argument (in `replace(\"a\")`): it takes what to replace and with \
+                 what, as in `| replace(\"a\", \"b\")`",
+            )
+            .setup(|work| prompt_with(work, "{{ issue.title | replace(\"a\") }}")),
             Row::new(
                 "a verb with a capital",
                 &["validate"],
