@@ -471,10 +471,27 @@ fn missing_config_hint(path: &Path, e: &config::ConfigError) -> String {
         config::ConfigError::Read { source, .. }
             if source.kind() == std::io::ErrorKind::IsADirectory =>
         {
-            format!(
-                "\nwhat to do: name the config file, not its folder: {}",
-                path.join(DEFAULT_CONFIG).display()
-            )
+            // Only a file that is there (new-user review 13g, G6: `validate templates` was
+            // told `templates/services.yaml`).
+            let inside = path.join(DEFAULT_CONFIG);
+            if inside.is_file() {
+                format!(
+                    "\nwhat to do: name the config file, not its folder: {}",
+                    inside.display()
+                )
+            } else if Path::new(DEFAULT_CONFIG).is_file() {
+                format!(
+                    "\nwhat to do: name the config file, not a folder; {} holds no \
+                     {DEFAULT_CONFIG}, and this folder's is {DEFAULT_CONFIG}",
+                    path.display()
+                )
+            } else {
+                format!(
+                    "\nwhat to do: name the config file, not a folder ({} holds no \
+                     {DEFAULT_CONFIG})",
+                    path.display()
+                )
+            }
         }
         _ => String::new(),
     }
@@ -629,7 +646,16 @@ fn validate_repository_file(
     };
     let said = match config::parse_repository_file(&bytes, &shown) {
         Ok(said) => said,
-        Err(problems) => {
+        Err(mut problems) => {
+            // The names services.yaml does not give, with the rest (new-user review 13f,
+            // N11).
+            problems.extend(config::names_beyond(
+                &bytes,
+                &loaded.config,
+                repository,
+                &shown,
+            ));
+            problems.sort_by_key(|d| d.pos);
             for problem in &problems {
                 eprintln!("{problem}");
             }

@@ -7,9 +7,11 @@ pub(crate) mod model;
 pub mod reference;
 pub(crate) mod repository_file;
 pub(crate) mod scope;
+mod templates_folder;
 pub mod token;
 mod trigger_globs;
 mod unused;
+mod wrong_file;
 pub(crate) mod yaml;
 
 use std::collections::BTreeMap;
@@ -19,7 +21,7 @@ use std::sync::LazyLock;
 
 pub use model::*;
 pub use repository_file::{
-    MAX_REPOSITORY_FILE_BYTES, RepositoryAgent, RepositoryFile, Say, check_for,
+    MAX_REPOSITORY_FILE_BYTES, RepositoryAgent, RepositoryFile, Say, check_for, names_beyond,
     parse_repository_file,
 };
 pub use token::GithubToken;
@@ -149,15 +151,15 @@ pub fn check_file(path: &Path, templates_dir: Option<&Path>) -> Result<Checked, 
     let base = path.parent().unwrap_or(Path::new("."));
     // The templates folder is named inside the file: read it leniently first.
     // (With the spanned reader, whose alias and depth bounds hold for this read too.)
-    let dir_name = yaml::parse(text)
-        .ok()
-        .and_then(
+    let lenient = yaml::parse(text).ok();
+    let written =
+        lenient.as_ref().and_then(
             |tree| match tree.get_path(&["templates_dir"])?.kind.clone() {
                 yaml::NodeKind::Str(dir) => Some(dir),
                 _ => None,
             },
-        )
-        .unwrap_or_else(|| "templates".into());
+        );
+    let dir_name = written.clone().unwrap_or_else(|| "templates".into());
     let templates_dir_override = templates_dir.is_some();
     let templates_dir = match templates_dir {
         Some(dir) => dir.to_path_buf(),
@@ -167,37 +169,104 @@ pub fn check_file(path: &Path, templates_dir: Option<&Path>) -> Result<Checked, 
     let missing = !templates_dir.is_dir();
     let given = templates_dir_override.then_some(templates_dir.as_path());
     let mut checked = check_with_folder(text, &shown, templates, given);
-    if missing && !checked.diagnostics.is_empty() {
+    let not_a_config = checked
+        .diagnostics
+        .iter()
+        .any(|d| d.message.starts_with(wrong_file::NOT_A_CONFIG));
+    if missing && !checked.diagnostics.is_empty() && !not_a_config {
         // Every template is missing when the folder is: say which folder, once.
         checked
             .diagnostics
             .retain(|d| !d.message.contains(NOT_IN_FOLDER));
         checked.config = None;
         let given = templates_dir.display();
+        // A name near one of the folders beside it (new-user review 13f, N7).
+        let near = templates_folder::near(&templates_dir);
         let (pos, message) = if templates_dir_given(templates_dir.as_path(), base, &dir_name) {
-            let line = text
-                .lines()
-                .position(|l| l.starts_with("templates_dir:"))
-                .map_or(1, |i| i + 1);
+            // Not written: a default is not the file's say (new-user review 13f, N6).
+            let said = match &written {
+                None => "the default `templates_dir`: `templates` beside this file".to_string(),
+                Some(dir) if Path::new(dir).is_absolute() => format!("`templates_dir: {dir}`"),
+                Some(dir) => format!("`templates_dir: {dir}`, relative to this file"),
+            };
+            let message = match &near {
+                Some(near) => format!(
+                    "the templates folder `{given}` does not exist ({said}), did you mean \
+                     `templates_dir: {}`?",
+                    Path::new(&dir_name).with_file_name(near).display()
+                ),
+                None => format!(
+                    "the templates folder `{given}` does not exist ({said}); to check this \
+                     config with other templates, such as a checkout's, give their folder \
+                     with --templates-dir (as in `agentpods validate --templates-dir \
+                     templates {shown}`; `render`, `serve` and `admission-policy` take it too)"
+                ),
+            };
+            (templates_dir_line(text), message)
+        } else {
             (
-                Pos { line, col: 1 },
+                Pos { line: 1, col: 1 },
                 format!(
-                    "the templates folder `{given}` does not exist (`templates_dir: \
-                     {dir_name}`{}); to check this config with other templates, such as a \
-                     checkout's, give their folder with --templates-dir (as in `agentpods \
-                     validate --templates-dir templates {shown}`; `render`, `serve` and \
-                     `admission-policy` take it too)",
-                    if Path::new(&dir_name).is_absolute() {
-                        ""
-                    } else {
-                        ", relative to this file"
-                    }
+                    "the templates folder `{given}` (from --templates-dir) does not exist{}",
+                    near.map_or(String::new(), |near| format!(
+                        ", did you mean `{}`?",
+                        templates_dir.with_file_name(near).display()
+                    ))
+                ),
+            )
+        };
+        checked.diagnostics.insert(
+            0,
+            FileDiagnostic {
+                file: shown.clone(),
+                pos,
+                message,
+            },
+        );
+    }
+    // The folder holds none of what services.yaml names, and the one above or below it
+    // does: one line naming it, not one a template (new-user review 13f, N7).
+    let elsewhere = lenient
+        .as_ref()
+        .filter(|_| {
+            checked
+                .diagnostics
+                .iter()
+                .any(|d| d.message.contains(NOT_IN_FOLDER))
+        })
+        .and_then(|tree| templates_folder::holding(&templates_dir, &templates_folder::named(tree)));
+    if let Some(holding) = elsewhere {
+        checked
+            .diagnostics
+            .retain(|d| !d.message.contains(NOT_IN_FOLDER));
+        checked.config = None;
+        let shown_dir = templates_dir.display();
+        let (pos, message) = if templates_dir_given(templates_dir.as_path(), base, &dir_name) {
+            let write = holding.strip_prefix(base).unwrap_or(&holding);
+            let write = if write.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                write
+            };
+            (
+                templates_dir_line(text),
+                format!(
+                    "the templates folder `{shown_dir}` (`templates_dir: {dir_name}`) does not \
+                     hold the templates services.yaml names; `{}` does: write `templates_dir: \
+                     {}`",
+                    holding.display(),
+                    write.display()
                 ),
             )
         } else {
             (
                 Pos { line: 1, col: 1 },
-                format!("the templates folder `{given}` (from --templates-dir) does not exist"),
+                format!(
+                    "the templates folder `{shown_dir}` (from --templates-dir) does not hold \
+                     the templates services.yaml names; `{}` does: give --templates-dir {}",
+                    holding.display(),
+                    holding.display()
+                ),
             )
         };
         checked.diagnostics.insert(
@@ -213,6 +282,15 @@ pub fn check_file(path: &Path, templates_dir: Option<&Path>) -> Result<Checked, 
         loaded.templates_dir = templates_dir;
     }
     Ok(checked)
+}
+
+/// Where services.yaml writes `templates_dir` (its first line when it does not).
+fn templates_dir_line(text: &str) -> Pos {
+    let line = text
+        .lines()
+        .position(|l| l.starts_with("templates_dir:"))
+        .map_or(1, |i| i + 1);
+    Pos { line, col: 1 }
 }
 
 /// Whether the templates folder is the one services.yaml names (not an override).
@@ -259,7 +337,9 @@ fn read_templates(dir: &Path) -> Result<TemplateSources, ConfigError> {
             let entry = entry.map_err(failed(&folder))?;
             let path = entry.path();
             let name = entry.file_name();
-            if name.to_string_lossy().starts_with('.') {
+            // Hidden files, and an editor's backup (`agent-pod.yaml~`), are not templates.
+            let name = name.to_string_lossy();
+            if name.starts_with('.') || name.ends_with('~') {
                 continue;
             }
             // Through symbolic links: a ConfigMap volume holds nothing else (each key is a
@@ -358,7 +438,26 @@ pub fn check_with_folder(
         diagnostics: sorted(diagnostics),
         config: None,
     };
-    let tree = match yaml::parse(text) {
+    let required: Vec<&str> = json_schema()["required"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|k| k.as_str())
+        .collect();
+    let known: Vec<&str> = json_schema()["properties"]
+        .as_object()
+        .into_iter()
+        .flat_map(|p| p.keys().map(String::as_str))
+        .collect();
+    let parsed = yaml::parse(text);
+    // Another kind of file (a template, a kustomization, a payload): said first, and only.
+    if let Some(message) = wrong_file::not_a_config(text, parsed.as_ref().ok(), &required, &known) {
+        return only(vec![at(Diagnostic {
+            pos: Pos { line: 1, col: 1 },
+            message,
+        })]);
+    }
+    let tree = match parsed {
         Ok(tree) => tree,
         Err(issues) => {
             return only(
@@ -375,20 +474,12 @@ pub fn check_with_folder(
         }
     };
     if tree.kind == yaml::NodeKind::Null {
-        let required: Vec<String> = json_schema()["required"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|k| Some(format!("`{}`", k.as_str()?)))
-            .collect();
-        let listed = match required.split_last() {
-            Some((last, [])) => last.clone(),
-            Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
-            None => "a mapping".into(),
-        };
         return only(vec![at(Diagnostic {
             pos: tree.pos,
-            message: format!("the file is empty; a config needs at least {listed}"),
+            message: format!(
+                "the file is empty; a config needs at least {}",
+                wrong_file::listed(&required, "and")
+            ),
         })]);
     }
     let found = check::SchemaChecker::new(json_schema()).check(&tree);
@@ -405,7 +496,8 @@ pub fn check_with_folder(
             .unwrap_or(Path::new(""))
             .join(&dir_name),
     };
-    let (syntax, broken) = template_syntax(&folder, &templates);
+    let used = unused::used_by_tree(&tree, &templates);
+    let (syntax, broken) = template_syntax(&folder, &templates, &used);
     all.extend(syntax);
     // The rest of the file is read without the values at fault, as if they were not
     // written: what follows from them is not reported (see `Flagged::reads`).
@@ -1847,17 +1939,20 @@ fn unknown_template(name: &str, known: &[&str], folder: &Path) -> String {
     }
 }
 
-/// Every template file must compile; errors point into the template file, named by a path
-/// in `folder`, the folder they were read from, as usable as the one given for
-/// services.yaml. Also the names of the templates that do not.
+/// Every template file the config may use (`used`) must compile; errors point into the
+/// template file, named by a path in `folder`, the folder they were read from, as usable
+/// as the one given for services.yaml. Also the names of the templates that do not.
 fn template_syntax(
     folder: &Path,
     templates: &TemplateSources,
+    used: &std::collections::BTreeSet<&str>,
 ) -> (Vec<FileDiagnostic>, std::collections::BTreeSet<String>) {
     let env = crate::template::syntax_environment();
     let mut out = Vec::new();
     let mut broken = std::collections::BTreeSet::new();
-    for (name, source) in templates {
+    // Only what the config may use: a file nothing uses (notes, an editor's backup) is at
+    // most warned of, as unused (new-user review 13f, N8).
+    for (name, source) in templates.iter().filter(|(n, _)| used.contains(n.as_str())) {
         let before = out.len();
         out.extend(
             crate::template::quoting::check(name, source)

@@ -578,7 +578,7 @@ impl Agent {
     }
 }
 
-fn default_templates() -> Vec<String> {
+pub(crate) fn default_templates() -> Vec<String> {
     vec!["agent-pod.yaml".into()]
 }
 pub(crate) fn default_command() -> Vec<String> {

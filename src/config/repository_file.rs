@@ -142,21 +142,63 @@ pub fn check_for(
             format!("{}: {says}", a.name)
         })
         .collect();
-    let problems = said
-        .beyond(config, repository)
-        .into_iter()
-        .map(|named| FileDiagnostic {
-            file: file.to_string(),
-            pos: named.pos,
-            message: format!(
-                "agent `{}` is not one services.yaml gives {repository} ({}): naming it adds \
-                 nothing",
-                named.name,
-                given(config, repository)
-            ),
-        })
+    (summary, beyond(said, config, repository, file))
+}
+
+/// A problem for each name the file gives that services.yaml does not give `repository`:
+/// it adds nothing. A name near one it gives is a misspelling, with a did-you-mean and
+/// its cost when the file does not name that agent otherwise: it does not run there
+/// (new-user review 13f, N11).
+fn beyond(
+    said: &RepositoryFile,
+    config: &Config,
+    repository: &str,
+    file: &str,
+) -> Vec<FileDiagnostic> {
+    let names: Vec<&str> = config
+        .agents
+        .iter()
+        .filter(|a| a.scope().admits(repository))
+        .map(|a| a.name.as_str())
         .collect();
-    (summary, problems)
+    said.beyond(config, repository)
+        .into_iter()
+        .map(|named| {
+            let meant = did_you_mean(named.name.as_str(), names.iter().copied());
+            let cost = match meant {
+                Some(meant) if !said.agents.iter().any(|a| a.name.as_str() == meant) => format!(
+                    ", did you mean `{meant}`? Naming it adds nothing, and `{meant}`, which \
+                     the file does not name, does not run there"
+                ),
+                Some(meant) => format!(", did you mean `{meant}`? Naming it adds nothing"),
+                None => ": naming it adds nothing".to_string(),
+            };
+            FileDiagnostic {
+                file: file.to_string(),
+                pos: named.pos,
+                message: format!(
+                    "agent `{}` is not one services.yaml gives {repository} ({}){cost}",
+                    named.name,
+                    given(config, repository)
+                ),
+            }
+        })
+        .collect()
+}
+
+/// [`check_for`] of a file that does not read: the names it gives that services.yaml does
+/// not give `repository`, among what reads of it, so that they come with its other
+/// problems (new-user review 13f, N11).
+pub fn names_beyond(
+    bytes: &[u8],
+    config: &Config,
+    repository: &str,
+    file: &str,
+) -> Vec<FileDiagnostic> {
+    match read(bytes, file) {
+        (Some(said), _) => beyond(&said, config, repository, file),
+        (None, _) => Vec::new(),
+    }
 }
 
 /// The agents `config` gives `repository`, for a message.
@@ -185,6 +227,25 @@ pub fn parse_repository_file(
     bytes: &[u8],
     file: &str,
 ) -> Result<RepositoryFile, Vec<FileDiagnostic>> {
+    match read(bytes, file) {
+        (Some(said), problems) if problems.is_empty() => Ok(said),
+        (_, problems) => Err(problems),
+    }
+}
+
+/// What reads of a repository's file (the agents of its entries that read, when it is a
+/// mapping with `agents`), and every problem found.
+type Read = (Option<RepositoryFile>, Vec<FileDiagnostic>);
+
+fn read(bytes: &[u8], file: &str) -> Read {
+    match read_all(bytes, file) {
+        Ok(read) => read,
+        Err(problems) => (None, problems),
+    }
+}
+
+/// [`read`], or the problems that leave nothing to read (the file's size, bytes or YAML).
+fn read_all(bytes: &[u8], file: &str) -> Result<Read, Vec<FileDiagnostic>> {
     let at = |pos: Pos, message: String| FileDiagnostic {
         file: file.to_string(),
         pos,
@@ -223,7 +284,10 @@ pub fn parse_repository_file(
                 if key.name == "agents" {
                     agents = Some(value);
                 } else {
-                    problems.push(at(key.pos, unknown_key(&key.name, &["agents"])));
+                    problems.push(at(
+                        key.pos,
+                        unknown_key(&key.name, &["agents"], "a repository's file"),
+                    ));
                 }
             }
             match agents {
@@ -299,21 +363,20 @@ pub fn parse_repository_file(
             )),
         }
     }
-    if problems.is_empty() {
-        Ok(RepositoryFile { agents: named })
-    } else {
-        problems.sort_by_key(|d| d.pos);
-        Err(problems)
-    }
+    problems.sort_by_key(|d| d.pos);
+    Ok((
+        agents.is_some().then_some(RepositoryFile { agents: named }),
+        problems,
+    ))
 }
 
-/// Why a key is not one of `known`, with a did-you-mean.
-fn unknown_key(key: &str, known: &[&str]) -> String {
+/// Why a key is not one of `known`, the keys of `whose`, with a did-you-mean.
+fn unknown_key(key: &str, known: &[&str], whose: &str) -> String {
     let hint = did_you_mean(key, known.iter().copied())
         .map(|k| format!("; did you mean `{k}`?"))
         .unwrap_or_default();
     format!(
-        "unknown key `{}`: a repository's file may say only {}{hint}",
+        "unknown key `{}`: {whose} may say only {}{hint}",
         shown(key),
         known
             .iter()
@@ -362,7 +425,12 @@ fn entry(item: &Node) -> Result<RepositoryAgent, (Pos, String)> {
                             ));
                         }
                     },
-                    other => return Err((key.pos, unknown_key(other, &["name", "events"]))),
+                    other => {
+                        return Err((
+                            key.pos,
+                            unknown_key(other, &["name", "events"], "an agent's entry"),
+                        ));
+                    }
                 }
             }
             match found {
@@ -459,7 +527,7 @@ mod tests {
             ),
             (
                 b"agents: [{name: fix, image: evil}]\n",
-                "1:22: unknown key `image`: a repository's file may say only `name`, `events`",
+                "1:22: unknown key `image`: an agent's entry may say only `name`, `events`",
             ),
             (b"agents: [{events: false}]\n", "this entry has no `name`"),
             (

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 
 use minijinja::machinery::{Token, tokenize};
 
-use super::yaml::Node;
+use super::yaml::{Node, NodeKind};
 use super::{Config, Diagnostic, Problems, TemplateSources};
 
 /// The warnings, at each entry no agent and no template uses.
@@ -89,6 +89,44 @@ pub fn used_templates<'t>(config: &Config, templates: &'t TemplateSources) -> BT
         .map(String::as_str)
         .chain(super::posts_comments(config).then_some(super::COMMENT_TEMPLATE))
         .collect();
+    reached(&named, templates)
+}
+
+/// The templates of the folder that services.yaml's tree may use, read before (and
+/// whether or not) it reads as a config, for the syntax check: any string of the file
+/// that is the name of one (an agent's `templates` and `prompt`, wherever an anchor put
+/// them), the default `templates`, `comment.md` unless `github.report.comment` is `false`, and what those name.
+/// Never fewer than [`used_templates`] of the config the tree reads as, so that every
+/// template the engine compiles was checked (new-user review 13f, N8: the files nothing
+/// uses, notes or an editor's backup, are not).
+pub(super) fn used_by_tree<'t>(tree: &Node, templates: &'t TemplateSources) -> BTreeSet<&'t str> {
+    fn strings<'n>(node: &'n Node, out: &mut BTreeSet<&'n str>) {
+        match &node.kind {
+            NodeKind::Str(s) => {
+                out.insert(s);
+            }
+            NodeKind::Seq(items) => items.iter().for_each(|n| strings(n, out)),
+            NodeKind::Map(entries) => entries.iter().for_each(|(_, n)| strings(n, out)),
+            _ => {}
+        }
+    }
+    let mut named = BTreeSet::new();
+    strings(tree, &mut named);
+    // An agent without `templates` has the default's.
+    let defaults = super::model::default_templates();
+    named.extend(defaults.iter().map(String::as_str));
+    let comments_off = tree
+        .get_path(&["github", "report", "comment"])
+        .is_some_and(|n| n.kind == NodeKind::Bool(false));
+    if !comments_off {
+        named.insert(super::COMMENT_TEMPLATE);
+    }
+    reached(&named, templates)
+}
+
+/// The templates of `templates` that `named` names, and what those name in their text,
+/// on and on.
+fn reached<'t>(named: &BTreeSet<&str>, templates: &'t TemplateSources) -> BTreeSet<&'t str> {
     let mut used: BTreeSet<&str> = templates
         .keys()
         .map(String::as_str)

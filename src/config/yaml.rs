@@ -278,14 +278,37 @@ fn syntax_issue(text: &str, e: &yaml_rust2::ScanError, open: &[Frame]) -> YamlIs
         unclosed('[', ']')
     } else if info.contains("parsing a flow mapping") {
         unclosed('{', '}')
-    } else if info.contains("illegal placement of ':'") {
-        // A key on the line after an unclosed `[` or `{`.
+    } else if info.contains("illegal placement of ':'")
+        || info.contains("invalid indentation in flow construct")
+    {
+        // A key on the line after an unclosed `[` or `{`, or a line less indented than
+        // the list it would continue (new-user review 13f, N10).
         unclosed('[', ']').or_else(|| unclosed('{', '}'))
     } else {
         None
     };
     if let Some(found) = found {
         return found;
+    }
+    // Reported at the opening quote (new-user review 13f, N10: before, "invalid
+    // indentation in quoted scalar").
+    if info.contains("invalid indentation in quoted scalar")
+        && let Some(quote) = char_at(text, at).filter(|c| matches!(c, '"' | '\''))
+    {
+        return issue(
+            at,
+            format!("this `{quote}` is never closed on its line: end the value with `{quote}`"),
+        );
+    }
+    if info.contains("block mapping, did not find expected key")
+        && let Some(col) = template_value_at(text, at.line)
+    {
+        // `key: {{ x }} more`: YAML's `{ … }`, then text after it (new-user review 13f,
+        // N10; `key: {{ x }}` alone is told by `unquoted_template`).
+        return YamlIssue {
+            pos: Pos { line: at.line, col },
+            message: UNQUOTED_TEMPLATE.into(),
+        };
     }
     if info.contains("simple key expect ':'") || info.contains("could not find expected ':'") {
         // Reported where the next key starts: the key without its `:` is the line above
@@ -510,10 +533,28 @@ fn unquoted_template(text: &str, issue: YamlIssue) -> YamlIssue {
     }
     YamlIssue {
         pos: before,
-        message: "a value that starts with `{{` is read as YAML's own `{ … }` (a map), not \
-                  as a template: quote the whole value, `\"{{ … }}\"`"
-            .into(),
+        message: UNQUOTED_TEMPLATE.into(),
     }
+}
+
+/// Said of a value that starts with `{{`, unquoted.
+const UNQUOTED_TEMPLATE: &str = "a value that starts with `{{` is read as YAML's own `{ … }` \
+                                 (a map), not as a template: quote the whole value, \
+                                 `\"{{ … }}\"`";
+
+/// The column of a plain value starting with `{{` on `line` (`key: {{ x }}`, `- {{ x }}`).
+fn template_value_at(text: &str, line: usize) -> Option<usize> {
+    let l = text.lines().nth(line.checked_sub(1)?)?;
+    let body = l.trim_start_matches(' ');
+    let body = body.strip_prefix("- ").unwrap_or(body);
+    let value = match body.split_once(": ") {
+        Some((_, value)) => value,
+        None => body,
+    }
+    .trim_start_matches(' ');
+    value
+        .starts_with("{{")
+        .then(|| l[..l.len() - value.len()].chars().count() + 1)
 }
 
 /// Where the content of `at`'s line starts, when before `at` (yaml-rust2 marks a document

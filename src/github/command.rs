@@ -29,8 +29,9 @@
 //!
 //! Lines end at `\n`, `\r\n` or a lone `\r`, as in CommonMark; line numbers count them so.
 //!
-//! A custom verb's text is the rest of its line as written (quotes and all): the
-//! templates get it as a value, never through a shell.
+//! The text of `run` and of a custom verb is the rest of its line and the lines below it,
+//! up to the next command line, as written (quotes and all): the templates get it as a
+//! value, never through a shell.
 //!
 //! Parsing never fails as a whole and never panics: every command line yields a
 //! [`ParsedCommand`] whose result is either a [`Command`] or a [`CommandError`] whose
@@ -190,7 +191,8 @@ pub enum Command {
         sha: Option<String>,
     },
     /// A verb configured in services.yaml. `verb` is spelled as configured, `text` the
-    /// rest of the line as written, trimmed.
+    /// rest of the line and the lines below it up to the next command line, as `run`'s
+    /// task (new-user review 13g, G5), trimmed; empty when there is none.
     Custom {
         verb: String,
         text: String,
@@ -484,7 +486,8 @@ impl<'a> CommandParser<'a> {
     }
 
     /// Parses the text after the prefix. `following` are the lines after the command
-    /// line; returns how many of them the command took (a `run` task below its line).
+    /// line; returns how many of them the command took (the task below the line of `run`
+    /// or of a custom verb).
     fn parse_command(
         &self,
         rest: &str,
@@ -497,16 +500,25 @@ impl<'a> CommandParser<'a> {
         if verb.is_empty() {
             return (Err(CommandError::MissingVerb), 0);
         }
+        // The task of `run` and of a custom verb is the rest of the line and every line
+        // below it up to the next command line, as written (blank lines, lists and code
+        // blocks included). Verbatim: only the task's two ends are trimmed, not each line's.
+        let task_with_lines_below = || {
+            let (below, consumed) = self.task_below(following);
+            (format!("{raw_args}\n{below}").trim().to_owned(), consumed)
+        };
         let Some(builtin) = BuiltinVerb::from_name(verb) else {
-            return (self.parse_custom(verb, args), 0);
+            return match self.parse_custom(verb) {
+                Ok(verb) => {
+                    let (text, consumed) = task_with_lines_below();
+                    (Ok(Command::Custom { verb, text }), consumed)
+                }
+                Err(unknown) => (Err(unknown), 0),
+            };
         };
         match builtin {
             BuiltinVerb::Run => {
-                // The task is the rest of the line and every line below it up to the next
-                // command line, as written (blank lines, lists and code blocks included).
-                let (below, consumed) = self.task_below(following);
-                // Verbatim: only the task's two ends are trimmed, not each line's.
-                let task = format!("{raw_args}\n{below}").trim().to_owned();
+                let (task, consumed) = task_with_lines_below();
                 let result = if task.is_empty() {
                     Err(CommandError::MissingTask)
                 } else {
@@ -530,8 +542,8 @@ impl<'a> CommandParser<'a> {
         }
     }
 
-    /// A custom verb, or else an unknown one with a did-you-mean.
-    fn parse_custom(&self, verb: &str, args: &str) -> Result<Command, CommandError> {
+    /// A custom verb as configured, or else an unknown one with a did-you-mean.
+    fn parse_custom(&self, verb: &str) -> Result<String, CommandError> {
         let lowercase = verb.to_lowercase();
         let Some(custom) = self
             .custom_verbs()
@@ -542,10 +554,7 @@ impl<'a> CommandParser<'a> {
                 suggestion: self.suggest(&lowercase),
             });
         };
-        Ok(Command::Custom {
-            verb: custom.clone(),
-            text: args.to_owned(),
-        })
+        Ok(custom.clone())
     }
 
     /// The custom verbs that count: non-empty, without whitespace, not a built-in.
@@ -567,7 +576,7 @@ impl<'a> CommandParser<'a> {
         crate::suggest::did_you_mean(verb, builtins.chain(customs)).map(str::to_owned)
     }
 
-    /// The lines of a `run` task below its command line: every line up to the next command
+    /// The lines of a task (`run`'s, a custom verb's) below its command line: every line up to the next command
     /// line or the end, as written, except the lines that only hold an HTML comment (hidden
     /// text never reaches a task). Returns them joined, with how many lines it took.
     fn task_below(&self, following: &[Line<'_>]) -> (String, usize) {
@@ -1324,6 +1333,29 @@ mod tests {
                 "{text}: {parsed:?}"
             );
         }
+    }
+
+    /// New-user review 13g, G5: a custom verb kept only its line, while `run` keeps the
+    /// lines below, and the README says the lines below a command are its task.
+    #[test]
+    fn a_custom_verb_takes_the_lines_below_it_up_to_the_next_command_as_run_does() {
+        assert_eq!(
+            results("/agent docs the intro\n\n- and the FAQ\n<!-- hidden -->\n/agent stop\nlater"),
+            vec![
+                Ok(Command::Custom {
+                    verb: "docs".to_owned(),
+                    text: "the intro\n\n- and the FAQ".to_owned(),
+                }),
+                Ok(Command::Stop),
+            ]
+        );
+        assert_eq!(
+            results("/agent docs\n  all of it\n"),
+            vec![Ok(Command::Custom {
+                verb: "docs".to_owned(),
+                text: "all of it".to_owned(),
+            })]
+        );
     }
 
     #[test]

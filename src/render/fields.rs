@@ -517,8 +517,9 @@ impl Engine {
     }
 
     /// Warnings about what an agent is given and its templates drop: the text of a
-    /// comment command (`task`, `comment.command.task`) when the agent has a comment
-    /// trigger, and the Secrets it names (`agent.secrets`). Each names the template.
+    /// comment command (`task`, `comment.command.task`, in its templates or its prompt)
+    /// when the agent has a comment trigger, and the Secrets it names (`agent.secrets`).
+    /// Each names the template.
     pub fn template_warnings(&self) -> Vec<FileDiagnostic> {
         let mut found = Vec::new();
         // A template that includes or imports another may read these through it: it is
@@ -563,6 +564,30 @@ impl Engine {
                          what a maintainer writes after the command reaches no pod",
                         agent.name,
                         listed()
+                    ),
+                });
+            }
+            // The pod prints the rendered prompt, and the prompt drops the command's text
+            // (new-user review 13f, N9).
+            let reads_the_command = |p: &str| {
+                p == "comment" || p == "comment.command" || p.starts_with("comment.command.task")
+            };
+            if agent.triggers.comment.is_some()
+                && any(&|p| p == "task")
+                && !any(&reads_the_command)
+                && let Some(prompt) = &agent.prompt
+                && !composes(prompt)
+                && !self.paths_read(prompt).iter().any(|p| reads_the_command(p))
+            {
+                found.push(FileDiagnostic {
+                    file: self.file_of(prompt),
+                    pos: Pos { line: 1, col: 1 },
+                    message: format!(
+                        "warning: agent `{}` has a comment trigger, but its prompt `{prompt}` \
+                         never uses `comment.command.task`: what a maintainer writes after the \
+                         command reaches no pod (its templates print `task`, the rendered \
+                         prompt); print it with `{{{{ comment.command.task or \"\" }}}}`",
+                        agent.name
                     ),
                 });
             }
@@ -872,7 +897,9 @@ is misspelt (`repo.fullname`: did you mean `repo.full_name`?).
   (`x or \"\"`) or to guard with `{% if x %}`. Every trigger has every top-level name;
   those of other triggers are always `none`.
 - `task` is the agent's rendered prompt (in its object templates; empty in the prompt
-  itself); `comment.command.task` is the text after a comment's command.
+  itself); `comment.command.task` is the text after a comment's command: the rest of its
+  line and the lines below it, up to the next command, as written (`none` when there is
+  none).
 - `images`, `secrets`, `agent.params`, `agent.env` and `run.labels` are maps whose keys
   come from services.yaml (and the run): `images.agent`, `agent.params.push`.
 - A list of maps shows its items' fields as `list[].field`: `{% for s in agent.secrets %}`

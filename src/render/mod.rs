@@ -239,7 +239,17 @@ impl Engine {
 
     pub fn new(loaded: &LoadedConfig) -> Result<Self, RenderError> {
         let mut env = environment();
+        // The templates the config uses, which the config loader checked (new-user review
+        // 13f, N8); the folder's other files are added only when they compile, for a
+        // prompt that includes one by a name made at render time, and are never an error.
+        let used = crate::config::used_templates(&loaded.config, &loaded.templates);
         for (name, source) in &loaded.templates {
+            if !used.contains(name.as_str()) {
+                if quoting::check(name, source).is_empty() {
+                    let _unused = env.add_template_owned(name.clone(), source.clone());
+                }
+                continue;
+            }
             // The config loader reports these with the file's path; checked here too, so
             // that no engine ever renders a template that could undo the quoting.
             if let Some(found) = quoting::check(name, source).first() {

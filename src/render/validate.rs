@@ -1147,7 +1147,10 @@ fn missing_argument_hint(what: &str) -> Option<String> {
     if !what.starts_with("missing argument") {
         return None;
     }
-    let filter = what.split_once("(in `")?.1.split_once('`')?.0;
+    // As written: `truncate_chars`, or with some of its arguments, `replace("a")` (new-user
+    // review 13g, G7: before, "as in `| replace(\"a\")(…)`").
+    let written = what.split_once("(in `")?.1.split_once('`')?.0;
+    let filter = written.split('(').next().unwrap_or(written).trim();
     Some(match filter {
         "truncate_chars" => ": it takes how many characters to keep, as in \
                              `| truncate_chars(200)`"
@@ -1155,6 +1158,9 @@ fn missing_argument_hint(what: &str) -> Option<String> {
         "indent" => ": it takes how many spaces to indent, as in `| indent(4)`".to_string(),
         "replace" => {
             ": it takes what to replace and with what, as in `| replace(\"a\", \"b\")`".to_string()
+        }
+        _ if written.contains('(') => {
+            format!(": `{filter}` takes more arguments than `{written}` gives it")
         }
         _ => format!(": give `{filter}` its argument in parentheses, as in `| {filter}(…)`"),
     })

@@ -144,6 +144,40 @@ agents: []
             )],
         },
         Case {
+            // New-user review 13f, N10: before, "invalid indentation in quoted scalar".
+            what: "an unclosed quote",
+            yaml: "\
+project: demo
+cluster:
+  namespace: runs
+agents:
+  - name: review
+    concurrency:
+      group: \"review-{{ pr.number }}
+    triggers:
+      pull_request: {}
+",
+            expect: &[(
+                "\"review",
+                "services.yaml:7:14: invalid YAML: this `\"` is never closed on its line: end the value with `\"`",
+            )],
+        },
+        Case {
+            // New-user review 13f, N10: before, "while parsing a block mapping, did not
+            // find expected key" at the line's start.
+            what: "a template written unquoted, with text after it",
+            yaml: "\
+project: demo
+cluster:
+  namespace_template: {{ repo.name }} runs
+agents: []
+",
+            expect: &[(
+                "{{ repo",
+                "services.yaml:3:23: a value that starts with `{{` is read as YAML's own `{ … }` (a map), not as a template: quote the whole value, `\"{{ … }}\"`",
+            )],
+        },
+        Case {
             what: "an unclosed flow mapping",
             yaml: "\
 project: demo
@@ -1930,6 +1964,190 @@ fn validate_accepts_the_example_config() {
     );
 }
 
+/// New-user review 13f, N6: `validate` given another file than a services.yaml (a
+/// template, a kustomization, a payload, a repository's `.agentpods.yaml`) began with a
+/// templates folder the file never named, told the user to validate the same file again,
+/// then gave a YAML error or a line a key. It says, first and once, that the file is not a
+/// services.yaml, what it looks like, and what to give instead.
+#[test]
+fn validate_of_another_kind_of_file_says_what_it_looks_like_and_what_validate_expects() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().unwrap();
+    let repository_file = dir.path().join(".agentpods.yaml");
+    std::fs::write(
+        &repository_file,
+        "agents:\n  - review\n  - name: task\n    events: false\n",
+    )
+    .unwrap();
+    let not_a_config = "this is not a services.yaml (it has none of `project`, `cluster` and \
+                        `agents`)";
+    for (file, looks_like) in [
+        (
+            root.join("templates/agent-pod.yaml"),
+            "; it looks like a template (`{{ … }}`, `{% … %}`), which is checked through the \
+             services.yaml that names it: give that services.yaml",
+        ),
+        (
+            root.join("templates/prompts/task.md"),
+            "; it looks like a template (`{{ … }}`, `{% … %}`), which is checked through the \
+             services.yaml that names it: give that services.yaml",
+        ),
+        (
+            root.join("deploy/overlays/example/kustomization.yaml"),
+            "; it looks like a kustomization (`kind: Kustomization`): give your services.yaml",
+        ),
+        (
+            root.join("examples/webhooks/ping/0.json"),
+            "; it looks like a GitHub webhook payload, which `render --payload` and `replay \
+             --payload` take: give your services.yaml",
+        ),
+        (repository_file.clone(), ""),
+    ] {
+        let run = configs::validate(&file);
+        let expected = if file == repository_file {
+            format!(
+                "{}:1:1: this is not a services.yaml (it has no `project` or `cluster`); it \
+                 looks like a repository's own `.agentpods.yaml`: give your services.yaml, \
+                 and this file with `--repository-config FILE --repository OWNER/NAME`",
+                file.display()
+            )
+        } else {
+            format!("{}:1:1: {not_a_config}{looks_like}", file.display())
+        };
+        assert_eq!(
+            (run.code, run.stderr.lines().collect::<Vec<_>>()),
+            (Some(1), vec![expected.as_str(), "1 problem found"]),
+            "{}",
+            file.display()
+        );
+    }
+}
+
+/// New-user review 13f, N6: without `templates_dir` in the file, the missing folder is the
+/// default's, not presented as if the file had named it.
+#[test]
+fn validate_says_a_missing_templates_folder_is_the_default_s_when_the_file_names_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("services.yaml");
+    std::fs::write(
+        &config,
+        "project: demo\ncluster:\n  namespace: runs\nagents:\n  - name: a\n    triggers:\n      \
+         pull_request: {}\n",
+    )
+    .unwrap();
+    let run = configs::validate(&config);
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    assert!(
+        run.stderr.starts_with(&format!(
+            "{}:1:1: the templates folder `{}` does not exist (the default `templates_dir`: \
+             `templates` beside this file); ",
+            config.display(),
+            dir.path().join("templates").display()
+        )),
+        "{}",
+        run.stderr
+    );
+}
+
+/// New-user review 13f, N7: a templates folder one level off (`--templates-dir
+/// templates/prompts`, or `.`) got a line a template, each telling the user to edit a
+/// correct services.yaml (`write `review.md``); a misspelt one (`template`) got no
+/// did-you-mean. One line names the folder it looked in and the one that holds the
+/// templates services.yaml names.
+#[test]
+fn a_templates_folder_one_level_off_or_misspelt_is_named_with_the_one_meant() {
+    let validate = |work: &support::server::Workdir, args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_agentpods"))
+            .current_dir(work.dir.path())
+            .arg("validate")
+            .args(args)
+            .output()
+            .expect("run agentpods");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let work = support::server::Workdir::new();
+    for (args, said) in [
+        (
+            &["--templates-dir", "templates/prompts"][..],
+            "services.yaml:1:1: the templates folder `templates/prompts` (from --templates-dir) \
+             does not hold the templates services.yaml names; `templates` does: give \
+             --templates-dir templates",
+        ),
+        (
+            &["--templates-dir", "."][..],
+            "services.yaml:1:1: the templates folder `.` (from --templates-dir) does not hold \
+             the templates services.yaml names; `./templates` does: give --templates-dir \
+             ./templates",
+        ),
+        (
+            &["--templates-dir", "template"][..],
+            "services.yaml:1:1: the templates folder `template` (from --templates-dir) does \
+             not exist, did you mean `templates`?",
+        ),
+    ] {
+        assert_eq!(
+            validate(&work, args),
+            (Some(1), format!("{said}\n1 problem found\n")),
+            "{args:?}"
+        );
+    }
+    // The same, written in services.yaml.
+    let text = std::fs::read_to_string(work.config()).expect("services.yaml");
+    for (dir, said) in [
+        (
+            "templates/prompts",
+            "the templates folder `templates/prompts` (`templates_dir: templates/prompts`) \
+             does not hold the templates services.yaml names; `templates` does: write \
+             `templates_dir: templates`",
+        ),
+        (
+            "template",
+            "the templates folder `template` does not exist (`templates_dir: template`, \
+             relative to this file), did you mean `templates_dir: templates`?",
+        ),
+    ] {
+        std::fs::write(work.config(), format!("templates_dir: {dir}\n{text}")).expect("write");
+        assert_eq!(
+            validate(&work, &["services.yaml"]),
+            (
+                Some(1),
+                format!("services.yaml:1:1: {said}\n1 problem found\n")
+            ),
+            "{dir}"
+        );
+    }
+}
+
+/// New-user review 13f, N10: the example's `actions: [opened, …, ready_for_review` left
+/// unclosed was "invalid indentation in flow construct", two lines below, saying nothing
+/// of the `[`.
+#[test]
+fn an_unclosed_list_in_the_example_is_named_at_its_bracket() {
+    let work = support::server::Workdir::new();
+    work.edit_config("ready_for_review]", "ready_for_review");
+    let text = std::fs::read_to_string(work.config()).expect("services.yaml");
+    let (line, col) = text
+        .lines()
+        .enumerate()
+        .find_map(|(i, l)| Some((i + 1, l.find("[opened")? + 1)))
+        .expect("the actions line");
+    let run = configs::validate(&work.config());
+    assert_eq!(run.code, Some(1));
+    assert!(
+        run.stderr.starts_with(&format!(
+            "{}:{line}:{col}: invalid YAML: this `[` is never closed (expected `,` or `]` at \
+             line {}",
+            work.config().display(),
+            line + 2
+        )),
+        "{}",
+        run.stderr
+    );
+}
+
 #[test]
 fn validate_names_a_path_that_does_not_exist() {
     let dir = tempfile::tempdir().unwrap();
@@ -1945,11 +2163,9 @@ fn validate_names_a_path_that_does_not_exist() {
     );
 }
 
-/// New-user review 13e, N12: validate's "N templates" counted every file of the folder; it
-/// counts what the config uses: the agents' templates and prompts, comment.md when runs
-/// comment, and what those include.
-#[test]
-fn validate_counts_the_templates_the_config_uses_not_the_files_of_the_folder() {
+/// A folder of a `task` agent on comments, with the shipped pod and `prompt` as its
+/// prompt (`prompts/task.md`).
+fn task_agent_with_prompt(prompt: &[u8]) -> ConfigDir {
     let dir = ConfigDir::new(
         b"\
 project: demo
@@ -1966,43 +2182,80 @@ agents:
         verbs: [run]
 ",
     );
-    // The shipped pod, a part the prompt includes, and two files nothing names.
     let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
     dir.write(
         "templates/agent-pod.yaml",
         &std::fs::read(shipped.join("agent-pod.yaml")).expect("the shipped pod"),
     );
-    dir.write(
-        "templates/prompts/task.md",
+    dir.write("templates/prompts/task.md", prompt);
+    dir
+}
+
+/// What `validate` said of `dir`'s services.yaml, its lines with the folder's path left
+/// out; it must have passed.
+fn validated_lines(dir: &ConfigDir) -> Vec<String> {
+    let run = configs::validate(&dir.path("services.yaml"));
+    assert_eq!(run.code, Some(0), "stderr:\n{}", run.stderr);
+    let folder = format!("{}/", dir.dir.path().display());
+    run.stderr.lines().map(|l| l.replace(&folder, "")).collect()
+}
+
+/// `validate`'s warning of a template file no agent uses.
+fn unused(name: &str) -> String {
+    format!(
+        "templates/{name}:1:1: warning: no agent uses template `{name}`: it is in no \
+         agent's `templates` or `prompt`, and no template they use names it; give it to an \
+         agent, or delete it"
+    )
+}
+
+/// New-user review 13e, N12: validate's "N templates" counted every file of the folder; it
+/// counts what the config uses: the agents' templates and prompts, comment.md when runs
+/// comment, and what those include.
+#[test]
+fn validate_counts_the_templates_the_config_uses_not_the_files_of_the_folder() {
+    // The shipped pod, a part the prompt includes, and two files nothing names.
+    let dir = task_agent_with_prompt(
         b"{% include \"prompts/rules.md\" %}\nDo this: {{ comment.command.task }}\n",
     );
     dir.write("templates/prompts/rules.md", b"Keep the change small.\n");
     dir.write("templates/prompts/old.md", b"An old prompt.\n");
     // agent-pod.yaml, prompts/task.md, prompts/rules.md and comment.md; not
     // prompts/review.md or prompts/old.md, which are warned of (not refused).
-    let run = configs::validate(&dir.path("services.yaml"));
-    assert_eq!(run.code, Some(0), "stderr:\n{}", run.stderr);
-    let folder = format!("{}/", dir.dir.path().display());
-    let unused = |name: &str| {
-        format!(
-            "templates/{name}:1:1: warning: no agent uses template `{name}`: it is in no \
-             agent's `templates` or `prompt`, and no template they use names it; give it to \
-             an agent, or delete it"
-        )
-    };
     assert_eq!(
-        run.stderr
-            .lines()
-            .map(|l| l.replace(&folder, ""))
-            .collect::<Vec<_>>(),
+        validated_lines(&dir),
         [
             unused("prompts/old.md"),
             unused("prompts/review.md"),
             "services.yaml: ok (1 agent, 4 templates)".to_string(),
-        ],
-        "{}",
-        run.stderr
+        ]
     );
+}
+
+/// New-user review 13f, N8: every file of the templates folder was compiled on every load,
+/// so notes with a `{{` or an editor's backup (`agent-pod.yaml~`) with an unfinished
+/// `{% if %}` failed `validate` and blocked every load and reload of `serve`. Only the
+/// templates the config uses are compiled; a notes file is at most warned of, as unused,
+/// and an editor's backup is not read at all, like a hidden file.
+#[test]
+fn files_of_the_templates_folder_the_config_does_not_use_block_nothing() {
+    let dir = task_agent_with_prompt(b"Do this: {{ comment.command.task }}\n");
+    dir.write(
+        "templates/NOTES.md",
+        b"Notes: use {{ like this } in templates\n",
+    );
+    dir.write("templates/agent-pod.yaml~", b"{% if pr %}\nkind: Pod\n");
+    assert_eq!(
+        validated_lines(&dir),
+        [
+            unused("NOTES.md"),
+            unused("prompts/review.md"),
+            "services.yaml: ok (1 agent, 3 templates)".to_string(),
+        ]
+    );
+    // `serve` loads it too, and its engine compiles.
+    let loaded = agentpods::config::load(&dir.path("services.yaml")).expect("the config loads");
+    agentpods::render::Engine::new(&loaded).expect("its templates compile");
 }
 
 /// Run in a folder without services.yaml, and without --config, `validate` and `render`

@@ -828,7 +828,7 @@ fn validate_names_every_misspelt_field_at_once_with_the_one_it_likely_meant() {
     );
     dir.write(
         "templates/prompts/review.md",
-        b"Review #{{ pr.number if pr else issue.number }}.\n",
+        format!("Review #{{{{ pr.number if pr else issue.number }}}}.\n{FOCUS}").as_bytes(),
     );
     let run = configs::validate(&dir.path("services.yaml"));
     let folder = format!("{}/", dir.dir.path().display());
@@ -876,7 +876,7 @@ fn fields_misspelt_inside_services_yaml_get_the_field_likely_meant() {
     dir.write("templates/prompts/task.md", b"{{ comment.command.task }}\n");
     dir.write(
         "templates/prompts/review.md",
-        b"Review {{ repo.nam | label_value }}.\n",
+        format!("Review {{{{ repo.nam | label_value }}}}.\n{FOCUS}").as_bytes(),
     );
     let run = configs::validate(&dir.path("services.yaml"));
     let folder = format!("{}/", dir.dir.path().display());
@@ -922,7 +922,10 @@ fn a_field_of_an_object_empty_for_the_agent_says_it_is_empty() {
         "templates/prompts/task.md",
         b"{{ comment.command.task }} with {{ agent.resources.requests.cpu }} cores\n",
     );
-    dir.write("templates/prompts/review.md", b"Review.\n");
+    dir.write(
+        "templates/prompts/review.md",
+        format!("Review.\n{FOCUS}").as_bytes(),
+    );
     let run = configs::validate(&dir.path("services.yaml"));
     let folder = format!("{}/", dir.dir.path().display());
     let lines: Vec<String> = run
@@ -940,6 +943,10 @@ fn a_field_of_an_object_empty_for_the_agent_says_it_is_empty() {
         run.code
     );
 }
+
+/// A review prompt's line that prints the focus a `/agent review` comment gives, so that
+/// no prompt drops it (`validate` warns of one that does).
+const FOCUS: &str = "{% if comment %}{{ comment.command.task or \"\" }}{% endif %}\n";
 
 /// [`RESTRICTED_POD`] carrying the task, so that no agent's templates drop it.
 fn pod_with_task() -> String {
@@ -966,7 +973,7 @@ fn validate_names_a_misspelt_param_and_warns_of_a_verb_two_agents_answer() {
     dir.write("templates/prompts/task.md", b"{{ comment.command.task }}\n");
     dir.write(
         "templates/prompts/review.md",
-        b"Review, with a focus on {{ agent.params.focuss }}.\n",
+        format!("Review, with a focus on {{{{ agent.params.focuss }}}}.\n{FOCUS}").as_bytes(),
     );
     let run = configs::validate(&dir.path("services.yaml"));
     let folder = format!("{}/", dir.dir.path().display());
@@ -1051,6 +1058,38 @@ fn validate_warns_when_an_agent_s_templates_drop_its_task_or_its_secrets() {
         ]
     );
     assert_eq!(run.code, Some(0), "warnings, not errors");
+}
+
+/// New-user review 13f, N9: a task prompt that drops `comment.command.task` passed
+/// `validate` without a word, since the pod still prints `task` (the rendered prompt): every
+/// `/agent run fix X` then ran without its task. It is warned of, at the prompt.
+#[test]
+fn validate_warns_when_an_agent_s_prompt_drops_the_command_s_text() {
+    let work = support::server::Workdir::new();
+    std::fs::write(
+        work.dir.path().join("templates/prompts/task.md"),
+        "A maintainer asked for a fix on #{{ issue.number }}.\n",
+    )
+    .expect("write the prompt");
+    let run = support::configs::validate(&work.config());
+    let folder = format!("{}/", work.dir.path().display());
+    assert_eq!(
+        run.stderr_lines()
+            .iter()
+            .map(|l| l.replace(&folder, ""))
+            .collect::<Vec<_>>()
+            .first()
+            .map(String::as_str),
+        Some(
+            "templates/prompts/task.md:1:1: warning: agent `task` has a comment trigger, but \
+             its prompt `prompts/task.md` never uses `comment.command.task`: what a maintainer \
+             writes after the command reaches no pod (its templates print `task`, the \
+             rendered prompt); print it with `{{ comment.command.task or \"\" }}`"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(run.code, Some(0), "a warning, not an error");
 }
 
 /// An image build: a Job (with a ConfigMap beside it) on a pushed version tag.

@@ -563,6 +563,19 @@ fn an_owners_run_command_on_an_issue_starts_the_task_agent_on_the_default_branch
     assert_eq!(pod["spec"]["activeDeadlineSeconds"], 45 * 60);
 }
 
+/// The one run of `outcome`, whose launch's task is `detail` and whose prompt shows it
+/// whole.
+fn launched_with_the_whole_task<'o>(outcome: &'o Outcome, detail: &str) -> &'o RenderedRun {
+    assert_eq!(outcome.launches()[0].task.as_deref(), Some(detail));
+    let run = outcome.only_run();
+    assert!(
+        run.task.contains(&format!("\n{detail}\n")),
+        "the prompt shows the whole task:\n{}",
+        run.task
+    );
+    run
+}
+
 #[test]
 fn the_lines_after_a_run_command_reach_the_prompt_and_the_config_map_verbatim() {
     let outcome = Example::load().deliver(&variant("issue_comment/run-with-detail.json"));
@@ -575,13 +588,7 @@ fn the_lines_after_a_run_command_reach_the_prompt_and_the_config_map_verbatim() 
                   ```\n\
                   key: value\n\
                   ```";
-    assert_eq!(outcome.launches()[0].task.as_deref(), Some(detail));
-    let run = outcome.only_run();
-    assert!(
-        run.task.contains(&format!("\n{detail}\n")),
-        "the prompt shows the whole task:\n{}",
-        run.task
-    );
+    let run = launched_with_the_whole_task(&outcome, detail);
     assert!(
         !run.task.contains("Thanks for the report"),
         "the text before the command is not part of the task:\n{}",
@@ -595,6 +602,66 @@ fn the_lines_after_a_run_command_reach_the_prompt_and_the_config_map_verbatim() 
         config_map["data"].as_object().map(|d| d.len()),
         Some(1),
         "{config_map}"
+    );
+}
+
+/// New-user review 13g, G5: with the example's `task` agent given a verb of its own
+/// (`verbs: [go]`), the shipped task prompt was refused (it printed `comment.command.task`,
+/// which a bare `/agent go` leaves none), and `/agent go …` kept only its line, while the
+/// README says the lines below a command, up to the next, are part of the task. Now they
+/// are, for a verb of your own as for `run`, verbatim; and a bare `go` renders too.
+#[test]
+fn a_verb_of_your_own_takes_the_lines_below_it_as_run_does_and_the_shipped_prompt_works() {
+    let work = support::server::Workdir::new();
+    work.edit_config("verbs: [run]", "verbs: [go]");
+    let loaded = agentpods::config::load(&work.config()).expect("the config loads");
+    let engine = agentpods::render::Engine::new(&loaded).expect("its templates compile");
+    assert_eq!(
+        engine
+            .sample_problems(None)
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>(),
+        Vec::<String>::new(),
+        "the shipped templates work with a verb of one's own"
+    );
+    let example = Example { loaded, engine };
+    let with_body = |name: &str, body: &str| {
+        let detail = variant("issue_comment/run-with-detail.json");
+        let mut json: Value = serde_json::from_slice(&detail.as_recorded()).expect("JSON");
+        json["comment"]["body"] = body.into();
+        let path = work.dir.path().join(name);
+        std::fs::write(&path, json.to_string()).expect("write the payload");
+        Payload {
+            event: detail.event,
+            name: format!("issue_comment/{name}"),
+            path,
+        }
+    };
+    let detail = "fix the flaky test\n\
+                  It fails one run in ten on CI:\n\
+                  \n\
+                  - `tests/net.rs` times out\n\
+                  \n\
+                  ```\n\
+                  key: value\n\
+                  ```";
+    let outcome = example.deliver(&with_body(
+        "go-with-detail.json",
+        &format!(
+            "Thanks!\r\n\r\n/agent go {}\n/agent status",
+            detail.replace('\n', "\r\n")
+        ),
+    ));
+    let run = launched_with_the_whole_task(&outcome, detail);
+    assert_eq!(task_text(run), run.task);
+
+    let bare = example.deliver(&with_body("go.json", "/agent go"));
+    assert_eq!(bare.launches()[0].task, None);
+    assert!(
+        bare.only_run().task.contains("wrote no task after"),
+        "the prompt says there is no task:\n{}",
+        bare.only_run().task
     );
 }
 

@@ -368,7 +368,7 @@ async fn a_hostile_or_broken_file_fails_closed_and_says_where() {
             (
                 "a typo",
                 Content::File(b"agents:\n  - review\n  - name: fix\n    event: false\n".to_vec()),
-                "``.agentpods.yaml:4:5: unknown key `event`: a repository's file may say only `name`, `events`; did you mean `events`?``",
+                "``.agentpods.yaml:4:5: unknown key `event`: an agent's entry may say only `name`, `events`; did you mean `events`?``",
             ),
             (
                 "a key that would speak as the bot",
@@ -679,6 +679,30 @@ fn a_maintainer_checks_the_file_before_merging_it() {
     assert!(!ok, "{said}");
     assert!(
         said.contains(".agentpods.yaml:1:18: agent `b-only` is not one services.yaml gives acme/a (it gives `review`, `fix`): naming it adds nothing"),
+        "{said}"
+    );
+    // New-user review 13f, N11: a misspelt name gets the one likely meant and what it
+    // costs (the agent meant does not run), and comes with the file's other problems.
+    let (ok, said) = validate("agents:\n  - reveiw\n  - fix\n", "acme/a");
+    assert!(!ok, "{said}");
+    assert!(
+        said.contains(".agentpods.yaml:2:5: agent `reveiw` is not one services.yaml gives acme/a (it gives `review`, `fix`), did you mean `review`? Naming it adds nothing, and `review`, which the file does not name, does not run there"),
+        "{said}"
+    );
+    let (ok, said) = validate(
+        "agents:\n  - reveiw\n  - name: fix\n    event: false\n",
+        "acme/a",
+    );
+    assert!(!ok, "{said}");
+    assert_eq!(
+        said.lines()
+            .filter(|l| !l.starts_with("services.yaml"))
+            .collect::<Vec<_>>(),
+        [
+            ".agentpods.yaml:2:5: agent `reveiw` is not one services.yaml gives acme/a (it gives `review`, `fix`), did you mean `review`? Naming it adds nothing, and `review`, which the file does not name, does not run there",
+            ".agentpods.yaml:4:5: unknown key `event`: an agent's entry may say only `name`, `events`; did you mean `events`?",
+            "2 problems found: the service would start no agent in acme/a (a file that does not read fails closed)",
+        ],
         "{said}"
     );
     let (ok, said) = validate("agents: [review]\nimage: evil\n", "acme/b");

@@ -134,6 +134,13 @@ async fn every_error_of_the_first_hour_ends_with_what_to_do() {
                 &["validate", "."],
                 "what to do: name the config file, not its folder: ./services.yaml",
             ),
+            // New-user review 13g, G6: before, `templates/services.yaml`, not there.
+            Row::new(
+                "validate given a folder without a services.yaml",
+                &["validate", "templates"],
+                "what to do: name the config file, not a folder; templates holds no \
+                 services.yaml, and this folder's is services.yaml",
+            ),
             Row::new(
                 "--changed-files that is not there",
                 &["serve", "--dry-run", "--changed-files", "/nope"],
@@ -220,6 +227,15 @@ async fn every_error_of_the_first_hour_ends_with_what_to_do() {
                  as in `| truncate_chars(200)`",
             )
             .setup(|work| prompt_with(work, "{{ issue.title | truncate_chars }}")),
+            // New-user review 13g, G7: before, "give `replace(\"a\")` its argument in
+            // parentheses, as in `| replace(\"a\")(…)`".
+            Row::new(
+                "replace with one argument of two",
+                &["validate"],
+                "missing argument (in `replace(\"a\")`): it takes what to replace and with \
+                 what, as in `| replace(\"a\", \"b\")`",
+            )
+            .setup(|work| prompt_with(work, "{{ issue.title | replace(\"a\") }}")),
             Row::new(
                 "a verb with a capital",
                 &["validate"],
