@@ -9,6 +9,7 @@ use kube::api::{ObjectMeta, PostParams};
 use kube::{Api, Client, ResourceExt};
 
 use super::runs::{CancelState, RunFilter, cancel_state, list, request_cancel};
+use super::waiting::{FIRST_LIST_WITHIN, WaitingRuns};
 use crate::agentrun::{AgentRun, AgentRunSpec, SourceError};
 use crate::clock::Clock;
 use crate::github::event::RepoFullName;
@@ -17,8 +18,8 @@ use crate::names::short_hash;
 use crate::ports::approvals::{ApprovalStore, PullRequestKey};
 use crate::ports::launcher::RunLine;
 use crate::ports::launcher::{
-    CancelFuture, CancelRuns, LaunchError, LaunchFuture, Launched, Launcher, RerunRun, RetryFuture,
-    RetryRun, RunAgain, RunToLaunch, RunsFuture,
+    CancelFuture, CancelRuns, LaunchError, LaunchFuture, Launched, Launcher, Queued, QueuedFuture,
+    RerunRun, RetryFuture, RetryRun, RunAgain, RunToLaunch, RunsFuture,
 };
 use crate::ports::probe::{PROBE_EVERY, PROBE_TIMEOUT, Readiness};
 use crate::render::keys;
@@ -158,16 +159,19 @@ pub struct ClusterLauncher {
     /// The fork approvals the intake records, which a fork's run done again is judged by
     /// under `approve` (none: no head of a fork is approved).
     approvals: Option<Arc<dyn ApprovalStore>>,
+    /// The runs waiting in each repository, for `limits.queued_per_repository`.
+    waiting: WaitingRuns,
 }
 
 impl ClusterLauncher {
     pub fn new(client: Client, clock: Arc<dyn Clock>) -> ClusterLauncher {
         ClusterLauncher {
-            client,
             clock,
             namespaces: None,
             reachable: Readiness::not_yet("the API server was not asked yet"),
             approvals: None,
+            waiting: WaitingRuns::new(client.clone(), None),
+            client,
         }
     }
 
@@ -242,7 +246,10 @@ impl ClusterLauncher {
         let ns = again.metadata.namespace.clone().unwrap_or_default();
         let api: Api<AgentRun> = Api::namespaced(self.client.clone(), &ns);
         match api.create(&PostParams::default(), &again).await {
-            Ok(_) => Ok(name),
+            Ok(_) => {
+                self.waiting.recorded(&again);
+                Ok(name)
+            }
             Err(kube::Error::Api(status)) if status.code == 409 => Ok(name),
             Err(e) => Err(e),
         }
@@ -293,6 +300,7 @@ impl ClusterLauncher {
     /// Looks for runs (to cancel, list or retry) in these namespaces only (the config's
     /// `cluster.namespace` and `cluster.namespaces`), which needs no cluster-wide rights.
     pub fn in_namespaces(mut self, namespaces: Option<Vec<String>>) -> ClusterLauncher {
+        self.waiting = WaitingRuns::new(self.client.clone(), namespaces.clone());
         self.namespaces = namespaces;
         self
     }
@@ -367,12 +375,37 @@ impl Launcher for ClusterLauncher {
                 })?;
             let api: Api<AgentRun> = Api::namespaced(self.client.clone(), &run.rendered.namespace);
             match api.create(&PostParams::default(), &object).await {
-                Ok(_) => Ok(Launched::Created),
+                Ok(_) => {
+                    self.waiting.recorded(&object);
+                    Ok(Launched::Created)
+                }
                 Err(kube::Error::Api(status)) if status.code == 409 => Ok(Launched::AlreadyExists),
                 Err(source) => Err(LaunchError::Cluster {
                     name: run.rendered.name.clone(),
                     namespace: run.rendered.namespace.clone(),
                     source,
+                }),
+            }
+        })
+    }
+
+    fn queued<'a>(&'a self, run: &'a RunToLaunch) -> QueuedFuture<'a> {
+        Box::pin(async move {
+            let Some(repository) = run.repository() else {
+                return Ok(Queued::Waiting(0));
+            };
+            let (rendered, key) = (&run.rendered, repository.key());
+            match self
+                .waiting
+                .count(&key, &rendered.namespace, &rendered.name)
+                .await
+            {
+                Some((_, true)) => Ok(Queued::Recorded),
+                Some((waiting, false)) => Ok(Queued::Waiting(waiting)),
+                None => Err(LaunchError::Uncounted {
+                    repository: repository.clone(),
+                    namespace: self.namespaces_shown(),
+                    within: crate::text::duration(FIRST_LIST_WITHIN),
                 }),
             }
         })

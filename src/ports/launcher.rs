@@ -40,6 +40,22 @@ impl RunToLaunch {
     pub fn launch(&self) -> &Launch {
         &self.source.launch
     }
+
+    /// The repository it is about (none for an event that names none).
+    pub fn repository(&self) -> Option<&RepoFullName> {
+        self.source.event.repository.as_ref().map(|r| &r.full_name)
+    }
+}
+
+/// Where a run about to be recorded stands in its repository's queue
+/// (`limits.queued_per_repository`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Queued {
+    /// A run of its name is recorded already (its delivery came again): recording it
+    /// takes no new place.
+    Recorded,
+    /// This many runs of its repository are recorded and not launched yet.
+    Waiting(usize),
 }
 
 /// What recording a run came to.
@@ -87,6 +103,17 @@ pub enum LaunchError {
         #[source]
         source: kube::Error,
     },
+    /// The runs waiting in `repository` could not be counted: the API server did not list
+    /// them in time.
+    #[error(
+        "cannot count the runs waiting in {repository} (limits.queued_per_repository): the \
+         API server did not list the runs in namespace {namespace} within {within}"
+    )]
+    Uncounted {
+        repository: RepoFullName,
+        namespace: String,
+        within: String,
+    },
     /// The runs of a pull request or issue could not be listed, or changed.
     #[error(
         "cannot read or change the runs of {repository}#{number} in namespace {namespace}: {source}"
@@ -106,6 +133,7 @@ impl LaunchError {
     pub fn is_unanswered(&self) -> bool {
         match self {
             LaunchError::Cluster { source, .. } => !matches!(source, kube::Error::Api(_)),
+            LaunchError::Uncounted { .. } => true,
             _ => false,
         }
     }
@@ -113,6 +141,8 @@ impl LaunchError {
 
 pub type LaunchFuture<'a> =
     Pin<Box<dyn Future<Output = Result<Launched, LaunchError>> + Send + 'a>>;
+
+pub type QueuedFuture<'a> = Pin<Box<dyn Future<Output = Result<Queued, LaunchError>> + Send + 'a>>;
 
 pub type CancelFuture<'a> = Pin<Box<dyn Future<Output = Result<usize, LaunchError>> + Send + 'a>>;
 
@@ -241,6 +271,14 @@ pub type RunsFuture<'a> =
 pub trait Launcher: Send + Sync + 'static {
     /// Records `run`; [`Launched::AlreadyExists`] if a run of that name was recorded before.
     fn launch<'a>(&'a self, run: &'a RunToLaunch) -> LaunchFuture<'a>;
+
+    /// Where `run` would stand in its repository's queue: whether it is recorded already,
+    /// else how many runs of its repository (case aside) are recorded and not launched yet,
+    /// those this launcher recorded a moment ago included. Counted from the runs it keeps
+    /// track of, without a request per call; a launcher that keeps no runs counts none.
+    fn queued<'a>(&'a self, _run: &'a RunToLaunch) -> QueuedFuture<'a> {
+        Box::pin(async { Ok(Queued::Waiting(0)) })
+    }
 
     /// Asks every unfinished run of a pull request or issue to stop; how many were asked.
     fn cancel<'a>(&'a self, runs: &'a CancelRuns) -> CancelFuture<'a>;

@@ -317,7 +317,9 @@ pub enum Response {
 }
 
 /// Where a retry or a Re-run refused once its run is found (only then is it known whose
-/// code it would run, and at which head) is told to whoever asked: `/agent retry` as other
+/// code it would run, and at which head), or a run refused because its repository's queue
+/// is full (`limits.queued_per_repository`, known only when it is about to be recorded), is
+/// told to whoever asked: `/agent retry` as other
 /// refused commands are (a reply on the thread, then a reaction for an hour, per person and
 /// thread), and a "Re-run" where it was pressed, as a Re-run refused before its run is
 /// looked up is: a neutral check run beside the one pressed, on its commit (the person who
@@ -356,17 +358,21 @@ impl TellAgain {
 
     /// The write telling `refusal` there.
     pub fn response(&self, refusal: &Refusal, prefix: &str) -> Response {
-        let body = refusal.message(prefix);
+        self.tell(&refusal.login, refusal.message(prefix))
+    }
+
+    /// The write telling `login` there that what they asked for was refused, in `body`.
+    pub fn tell(&self, login: &str, body: String) -> Response {
         match self {
             TellAgain::Thread { number, comment_id } => Response::Refusal {
                 number: *number,
-                login: refusal.login.clone(),
+                login: login.to_owned(),
                 comment_id: *comment_id,
                 body,
             },
             TellAgain::Commit { sha } => Response::Refused {
                 sha: sha.clone(),
-                login: refusal.login.clone(),
+                login: login.to_owned(),
                 body,
             },
         }
