@@ -136,6 +136,11 @@ fn again(
         .again(&source, delivery, requested_by, trigger, now)?;
     let mut labels = old.metadata.labels.clone().unwrap_or_default();
     labels.insert(keys::RUN.into(), name.clone());
+    // As this version writes it (one recorded before may have folded look-alikes together).
+    labels.insert(
+        keys::REPO.into(),
+        crate::names::repository_label(&old.spec.repository),
+    );
     Ok(AgentRun {
         metadata: ObjectMeta {
             name: Some(name),
