@@ -281,6 +281,36 @@ impl ClusterLauncher {
         }
     }
 
+    /// [`RunAgain::QueueFull`] when `limit` runs of `repository` wait already, so `old`
+    /// is not done again.
+    async fn queue_full(
+        &self,
+        old: &AgentRun,
+        repository: &RepoFullName,
+        limit: std::num::NonZeroU32,
+    ) -> Result<Option<RunAgain>, LaunchError> {
+        let waiting = self
+            .waiting
+            .waiting_in(&repository.key())
+            .await
+            .ok_or_else(|| self.uncounted(repository))?;
+        Ok(
+            (waiting >= limit.get() as usize).then(|| RunAgain::QueueFull {
+                agent: old.spec.agent.clone(),
+                waiting,
+            }),
+        )
+    }
+
+    /// The runs waiting in `repository` could not be counted in time.
+    fn uncounted(&self, repository: &RepoFullName) -> LaunchError {
+        LaunchError::Uncounted {
+            repository: repository.clone(),
+            namespace: self.namespaces_shown(),
+            within: crate::text::duration(FIRST_LIST_WITHIN),
+        }
+    }
+
     /// The namespaces runs are looked for in, in words.
     fn namespaces_shown(&self) -> String {
         self.namespaces
@@ -407,11 +437,7 @@ impl Launcher for ClusterLauncher {
             {
                 Some((_, true)) => Ok(Queued::Recorded),
                 Some((waiting, false)) => Ok(Queued::Waiting(waiting)),
-                None => Err(LaunchError::Uncounted {
-                    repository: repository.clone(),
-                    namespace: self.namespaces_shown(),
-                    within: crate::text::duration(FIRST_LIST_WITHIN),
-                }),
+                None => Err(self.uncounted(repository)),
             }
         })
     }
@@ -476,6 +502,12 @@ impl Launcher for ClusterLauncher {
             if let Err(answer) = may_run_again(&old, &retry.may, &approvals) {
                 return Ok(answer);
             }
+            if let Some(full) = self
+                .queue_full(&old, &retry.repository, retry.queued_per_repository)
+                .await?
+            {
+                return Ok(full);
+            }
             let again = match retried(&old, retry, self.clock.now()) {
                 Ok(again) => again,
                 Err(source) => return Ok(unrepeatable(&old, source)),
@@ -504,6 +536,12 @@ impl Launcher for ClusterLauncher {
             let approvals = self.approvals_of(&old, &asked.may).await?;
             if let Err(answer) = may_run_again(&old, &asked.may, &approvals) {
                 return Ok(answer);
+            }
+            if let Some(full) = self
+                .queue_full(&old, &asked.repository, asked.queued_per_repository)
+                .await?
+            {
+                return Ok(full);
             }
             let again = match rerun(&old, asked, self.clock.now()) {
                 Ok(again) => again,

@@ -111,9 +111,14 @@ impl WaitingRuns {
         }
     }
 
+    /// How many runs of `repository` wait; `None` when the watch has not listed the runs
+    /// within [`FIRST_LIST_WITHIN`] of the first count.
+    pub async fn waiting_in(&self, repository: &RepoKey) -> Option<usize> {
+        self.count(repository, "", "").await.map(|(n, _)| n)
+    }
+
     /// How many runs of `repository` wait, and whether run `name` of namespace `namespace`
-    /// is recorded already; `None` when the watch has not listed the runs within
-    /// [`FIRST_LIST_WITHIN`] of the first count.
+    /// is recorded already; `None` as for [`WaitingRuns::waiting_in`].
     pub async fn count(
         &self,
         repository: &RepoKey,

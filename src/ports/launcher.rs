@@ -207,6 +207,9 @@ pub enum RunAgain {
     /// The run was found, and the one who asked may not run it again under the config in
     /// force (its trigger needs more, or its code is a fork's the policy keeps out).
     Refused(crate::plan::Refusal),
+    /// The run was found, and its repository has `limits.queued_per_repository` runs
+    /// waiting (`waiting` of them): nothing is recorded.
+    QueueFull { agent: String, waiting: usize },
     /// The run was found, and this version cannot do it again as it was: its stored
     /// source does not read (a newer agentpods recorded it, say), or does not record again
     /// in today's form. Nothing is recorded (outside review 12, R10: the new run kept the
@@ -227,6 +230,9 @@ pub struct RetryRun {
     pub requested_by: String,
     /// What the one who asked may run again (see [`crate::plan::Again::judge`]).
     pub may: crate::plan::Again,
+    /// `limits.queued_per_repository` in force: nothing is recorded while this many of the
+    /// repository's runs wait.
+    pub queued_per_repository: std::num::NonZeroU32,
 }
 
 /// GitHub's "Re-run" on the check run of run `run` (its `external_id`).
@@ -242,6 +248,8 @@ pub struct RerunRun {
     pub requested_by: String,
     /// What the one who asked may run again (see [`crate::plan::Again::judge`]).
     pub may: crate::plan::Again,
+    /// As [`RetryRun::queued_per_repository`].
+    pub queued_per_repository: std::num::NonZeroU32,
 }
 
 /// One line of a `/agent status` answer.

@@ -232,7 +232,7 @@ struct QueueFull {
     waiting: usize,
     limit: u32,
     /// The agents of the runs refused, each once, in order.
-    agents: Vec<AgentName>,
+    agents: Vec<String>,
     /// How many runs were refused.
     runs: usize,
     /// Who asked for them.
@@ -240,6 +240,29 @@ struct QueueFull {
 }
 
 impl QueueFull {
+    /// A run of `agent` that `login` asked for in `repository`, refused with `waiting` runs
+    /// there at `limit`, added to what the delivery tells.
+    fn add(
+        full: &mut Option<QueueFull>,
+        repository: String,
+        login: &str,
+        agent: &str,
+        (waiting, limit): (usize, std::num::NonZeroU32),
+    ) {
+        let full = full.get_or_insert_with(|| QueueFull {
+            repository,
+            waiting,
+            limit: limit.get(),
+            agents: Vec::new(),
+            runs: 0,
+            login: login.to_owned(),
+        });
+        full.runs += 1;
+        if !full.agents.iter().any(|a| a == agent) {
+            full.agents.push(agent.to_owned());
+        }
+    }
+
     /// What whoever asked is told, with what to do.
     fn message(&self) -> String {
         let agents = self
@@ -425,6 +448,7 @@ pub fn decide_event(
     let mut notes = Vec::new();
     let mut deferred = None;
     let repository = event.repository.as_ref().map(|r| &r.full_name);
+    let queued_per_repository = engine.config().limits.queued_per_repository;
     for decision in decisions {
         match decision {
             Decision::Launch(launch) => {
@@ -490,6 +514,7 @@ pub fn decide_event(
                         delivery: delivery.clone(),
                         requested_by: requested_by.clone(),
                         may: may.clone(),
+                        queued_per_repository,
                     }),
                     Control::Rerun {
                         run,
@@ -501,6 +526,7 @@ pub fn decide_event(
                         delivery: delivery.clone(),
                         requested_by: requested_by.clone(),
                         may: may.clone(),
+                        queued_per_repository,
                     }),
                     Control::CancelPullRequest { number, asked_at } => cancels.push(CancelRuns {
                         repository: (*repository).clone(),
@@ -529,7 +555,7 @@ pub fn decide_event(
             notes,
             prefix: prefix.to_string(),
             tell_again: facts_and_replies::TellAgain::of(event),
-            queued_per_repository: engine.config().limits.queued_per_repository,
+            queued_per_repository,
         },
         responses,
         statuses,
@@ -615,18 +641,13 @@ pub async fn launch_telling(
                     waiting,
                     "not recorded: its repository's queue is full (limits.queued_per_repository: {queued_per_repository})"
                 );
-                let full = queue_full.get_or_insert_with(|| QueueFull {
-                    repository: repository.unwrap_or_default(),
-                    waiting,
-                    limit: queued_per_repository.get(),
-                    agents: Vec::new(),
-                    runs: 0,
-                    login: run.launch().requested_by.clone(),
-                });
-                full.runs += 1;
-                if !full.agents.contains(&run.rendered.agent) {
-                    full.agents.push(run.rendered.agent.clone());
-                }
+                QueueFull::add(
+                    &mut queue_full,
+                    repository.unwrap_or_default(),
+                    &run.launch().requested_by,
+                    run.rendered.agent.as_str(),
+                    (waiting, queued_per_repository),
+                );
                 continue;
             }
             Ok(Queued::Waiting(_) | Queued::Recorded) => {}
@@ -664,12 +685,6 @@ pub async fn launch_telling(
             }
         }
     }
-    if let Some(full) = &queue_full {
-        notes.push(format!("refused: {}", full.message()));
-        if let Some(at) = &tell_again {
-            tell.push(at.tell(&full.login, full.message()));
-        }
-    }
     for retry in &retries {
         match launcher.retry(retry).await {
             Ok(RunAgain::Recorded(name)) => {
@@ -677,6 +692,21 @@ pub async fn launch_telling(
                 runs.push(json!({ "name": name, "retry_of": retry.number }));
             }
             Ok(RunAgain::NoRun) => notes.push(format!("#{}: no run to retry", retry.number)),
+            Ok(RunAgain::QueueFull { agent, waiting }) => {
+                metrics.run(LaunchOutcome::queue_full);
+                tracing::warn!(
+                    number = retry.number,
+                    waiting,
+                    "retry not recorded: its repository's queue is full (limits.queued_per_repository: {queued_per_repository})"
+                );
+                QueueFull::add(
+                    &mut queue_full,
+                    retry.repository.to_string(),
+                    &retry.requested_by,
+                    &agent,
+                    (waiting, queued_per_repository),
+                );
+            }
             Ok(RunAgain::Refused(refusal)) => {
                 let why = refusal.message(&prefix);
                 tracing::info!(number = retry.number, "retry refused: {why}");
@@ -705,6 +735,17 @@ pub async fn launch_telling(
                 runs.push(json!({ "name": name, "rerun_of": rerun.run.as_str() }));
             }
             Ok(RunAgain::NoRun) => notes.push(format!("{}: no such run to re-run", rerun.run)),
+            Ok(RunAgain::QueueFull { agent, waiting }) => {
+                metrics.run(LaunchOutcome::queue_full);
+                tracing::warn!(rerun_of = %rerun.run, waiting, "re-run not recorded: its repository's queue is full (limits.queued_per_repository: {queued_per_repository})");
+                QueueFull::add(
+                    &mut queue_full,
+                    rerun.repository.to_string(),
+                    &rerun.requested_by,
+                    &agent,
+                    (waiting, queued_per_repository),
+                );
+            }
             Ok(RunAgain::Refused(refusal)) => {
                 let why = refusal.message(&prefix);
                 tracing::info!(rerun_of = %rerun.run, "re-run refused: {why}");
@@ -723,6 +764,12 @@ pub async fn launch_telling(
                 let why = failure(&e);
                 tracing::error!(run = %rerun.run, "cannot re-run: {why}");
             }
+        }
+    }
+    if let Some(full) = &queue_full {
+        notes.push(format!("refused: {}", full.message()));
+        if let Some(at) = &tell_again {
+            tell.push(at.tell(&full.login, full.message()));
         }
     }
     for cancel in &cancels {

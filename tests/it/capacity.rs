@@ -440,6 +440,19 @@ async fn a_repository_whose_queue_is_full_is_told_once_and_others_still_launch()
             told[0].body
         );
 
+        // A retry is held to it too: nothing more is recorded.
+        let retried = s.gh.comment(issue, "/agent retry").await;
+        retried.expect_status(200);
+        assert!(
+            retried
+                .reply
+                .text()
+                .contains("refused: Not started: the run of agent `task`. 2 runs"),
+            "{}",
+            retried.reply.text()
+        );
+        assert_eq!(s.cluster.runs().await.len(), 3);
+
         // Another repository is not held back by this one's queue.
         let other = s.gh.another_repository("Other-World");
         s.gh.fake.set_role(&other, OWNER, "admin");

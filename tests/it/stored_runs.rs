@@ -913,6 +913,7 @@ async fn a_run_this_version_cannot_record_again_is_not_retried_and_says_why() {
                     .expect("a delivery id"),
                 requested_by: "Codertocat".into(),
                 may: may(),
+                queued_per_repository: agentpods::config::Limits::default().queued_per_repository,
             })
             .await
             .expect("answered");
@@ -939,6 +940,7 @@ async fn a_run_this_version_cannot_record_again_is_not_retried_and_says_why() {
                     .expect("a delivery id"),
                 requested_by: "Codertocat".into(),
                 may: may(),
+                queued_per_repository: agentpods::config::Limits::default().queued_per_repository,
             })
             .await
             .expect("answered");
