@@ -279,10 +279,13 @@ impl QueueFull {
             1 => format!("the run of {of}"),
             n => format!("{n} runs of {of}"),
         };
+        let waiting = match self.waiting {
+            1 => "1 run is".to_owned(),
+            n => format!("{n} runs are"),
+        };
         format!(
-            "Not started: {what}. {waiting} runs are already waiting to start in {repository} \
-             (limit: {limit} waiting per repository); ask again once some of them have started.",
-            waiting = self.waiting,
+            "Not started: {what}. {waiting} already waiting to start in {repository} (limit: \
+             {limit} waiting per repository); ask again once some of them have started.",
             repository = self.repository,
             limit = self.limit,
         )
@@ -554,7 +557,7 @@ pub fn decide_event(
             reruns,
             notes,
             prefix: prefix.to_string(),
-            tell_again: facts_and_replies::TellAgain::of(event),
+            tell_again: facts_and_replies::TellAgain::of(event, commit),
             queued_per_repository,
         },
         responses,

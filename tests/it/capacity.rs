@@ -4,7 +4,7 @@
 //! that frees goes to the repositories in turn (in request order within one), and a
 //! repository at its limit or with a backlog never holds back another.
 
-use crate::scenario::{OWNER, Pr, Scenario};
+use crate::scenario::{OWNER, Pr, PullRequest, Scenario, Story, starts_with};
 use crate::support;
 
 use std::path::{Path, PathBuf};
@@ -381,6 +381,17 @@ async fn a_waiting_run_is_told_only_its_own_repositorys_runs_ahead() {
     .await;
 }
 
+/// A story in a cluster with these limits, the repository's owner an admin.
+async fn story_with(limits: &str) -> Story {
+    let s = Scenario::new()
+        .config("\nagents:\n", &format!("\nlimits: {limits}\nagents:\n"))
+        .in_cluster()
+        .start()
+        .await;
+    s.gh.set_role(OWNER, "admin");
+    s
+}
+
 #[tokio::test]
 async fn a_repository_whose_queue_is_full_is_told_once_and_others_still_launch() {
     // Review 15b, B2: nothing capped a repository's queued runs, so one repository (a bot
@@ -388,15 +399,7 @@ async fn a_repository_whose_queue_is_full_is_told_once_and_others_still_launch()
     // requests every repository of the installation shares. Before, the fourth command
     // was recorded too, and waited with the others.
     timed(async {
-        let s = Scenario::new()
-            .config(
-                "\nagents:\n",
-                "\nlimits: { per_repository: 1, queued_per_repository: 2 }\nagents:\n",
-            )
-            .in_cluster()
-            .start()
-            .await;
-        s.gh.set_role(OWNER, "admin");
+        let s = story_with("{ per_repository: 1, queued_per_repository: 2 }").await;
         let issue = Pr(7);
 
         // The first runs; the next two wait behind it.
@@ -476,6 +479,35 @@ async fn a_repository_whose_queue_is_full_is_told_once_and_others_still_launch()
         let again = s.gh.comment(issue, "/agent run four").await;
         let again = again.expect_status(202).run();
         s.cluster.expect_phase(&again, Phase::Queued).await;
+        s.end();
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_pull_request_whose_run_the_full_queue_keeps_out_is_told_so() {
+    // An event's run refused for the queue was told nobody: the pull request simply got no
+    // review. Now its author is told on it, as a refused event is (once an hour).
+    timed(async {
+        let s = story_with("{ per_repository: 1, queued_per_repository: 1 }").await;
+        let (_, opened) = s.gh.open_pull_request(PullRequest::new(2)).await;
+        let first = opened.expect_status(202).run();
+        s.cluster.expect_phase(&first, Phase::Running).await;
+        let (_, opened) = s.gh.open_pull_request(PullRequest::new(3)).await;
+        let second = opened.expect_status(202).run();
+        s.cluster.expect_phase(&second, Phase::Queued).await;
+
+        let (pr, refused) = s.gh.open_pull_request(PullRequest::new(4)).await;
+        refused.expect_status(200);
+        assert_eq!(s.cluster.runs().await.len(), 2);
+        s.gh.expect_replies(pr, 1);
+        s.gh.expect_comment(
+            pr,
+            starts_with(
+                "Not started: the run of agent `review`. 1 run is already waiting to start \
+                 in Codertocat/Hello-World (limit: 1 waiting per repository)",
+            ),
+        );
         s.end();
     })
     .await;
