@@ -9,7 +9,7 @@ use kube::api::{ObjectMeta, PostParams};
 use kube::{Api, Client, ResourceExt};
 
 use super::runs::{CancelState, RunFilter, cancel_state, list, request_cancel};
-use super::waiting::{FIRST_LIST_WITHIN, WaitingRuns};
+use super::waiting::{FIRST_LIST_WITHIN, Uncounted, WaitingRuns};
 use crate::agentrun::{AgentRun, AgentRunSpec, SourceError};
 use crate::clock::Clock;
 use crate::github::event::RepoFullName;
@@ -293,7 +293,7 @@ impl ClusterLauncher {
             .waiting
             .waiting_in(&repository.key())
             .await
-            .ok_or_else(|| self.uncounted(repository))?;
+            .map_err(|why| self.uncounted(repository, why))?;
         Ok(
             (waiting >= limit.get() as usize).then(|| RunAgain::QueueFull {
                 agent: old.spec.agent.clone(),
@@ -302,12 +302,13 @@ impl ClusterLauncher {
         )
     }
 
-    /// The runs waiting in `repository` could not be counted in time.
-    fn uncounted(&self, repository: &RepoFullName) -> LaunchError {
+    /// The runs waiting in `repository` could not be counted.
+    fn uncounted(&self, repository: &RepoFullName, why: Uncounted) -> LaunchError {
         LaunchError::Uncounted {
             repository: repository.clone(),
             namespace: self.namespaces_shown(),
             within: crate::text::duration(FIRST_LIST_WITHIN),
+            source: why.0,
         }
     }
 
@@ -435,9 +436,9 @@ impl Launcher for ClusterLauncher {
                 .count(&key, &rendered.namespace, &rendered.name)
                 .await
             {
-                Some((_, true)) => Ok(Queued::Recorded),
-                Some((waiting, false)) => Ok(Queued::Waiting(waiting)),
-                None => Err(self.uncounted(repository)),
+                Ok((_, true)) => Ok(Queued::Recorded),
+                Ok((waiting, false)) => Ok(Queued::Waiting(waiting)),
+                Err(why) => Err(self.uncounted(repository, why)),
             }
         })
     }

@@ -24,8 +24,8 @@ use kube::{Api, Client, ResourceExt};
 use crate::agentrun::AgentRun;
 use crate::github::event::RepoKey;
 
-/// How long the first count waits for the watch's first list; past it the delivery is
-/// answered 503 (nothing recorded) and comes again.
+/// How long the first count waits for the watch's first list; past it, or at the watch's
+/// first failure before it, the delivery is answered 503 (nothing recorded) and comes again.
 pub const FIRST_LIST_WITHIN: Duration = Duration::from_secs(10);
 
 /// A run by its namespace and name.
@@ -40,6 +40,8 @@ struct Counts {
     waiting: HashMap<RepoKey, usize>,
     /// The scopes (a namespace, or all) whose first list is in.
     listed: HashSet<Option<String>>,
+    /// Why a watch whose first list is not in yet failed last.
+    failed: Option<Arc<watcher::Error>>,
 }
 
 impl Counts {
@@ -72,6 +74,11 @@ impl Counts {
         )
     }
 }
+
+/// Why runs could not be counted: the watch failed before its first list (the error), or
+/// its first list took longer than [`FIRST_LIST_WITHIN`] (none).
+#[derive(Debug)]
+pub struct Uncounted(pub Option<Arc<watcher::Error>>);
 
 /// The intake's count of waiting runs, per repository.
 pub struct WaitingRuns {
@@ -111,42 +118,46 @@ impl WaitingRuns {
         }
     }
 
-    /// How many runs of `repository` wait; `None` when the watch has not listed the runs
-    /// within [`FIRST_LIST_WITHIN`] of the first count.
-    pub async fn waiting_in(&self, repository: &RepoKey) -> Option<usize> {
+    /// How many runs of `repository` wait; [`Uncounted`] when the watch has not listed the
+    /// runs (it failed first, or took longer than [`FIRST_LIST_WITHIN`]).
+    pub async fn waiting_in(&self, repository: &RepoKey) -> Result<usize, Uncounted> {
         self.count(repository, "", "").await.map(|(n, _)| n)
     }
 
     /// How many runs of `repository` wait, and whether run `name` of namespace `namespace`
-    /// is recorded already; `None` as for [`WaitingRuns::waiting_in`].
+    /// is recorded already; [`Uncounted`] as for [`WaitingRuns::waiting_in`].
     pub async fn count(
         &self,
         repository: &RepoKey,
         namespace: &str,
         name: &str,
-    ) -> Option<(usize, bool)> {
+    ) -> Result<(usize, bool), Uncounted> {
         self.watches.get_or_init(|| self.watch());
         let scopes = self.scopes();
         let read = || {
             let counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
-            scopes.iter().all(|s| counts.listed.contains(s)).then(|| {
-                let key = (namespace.to_owned(), name.to_owned());
-                (
-                    counts.waiting.get(repository).copied().unwrap_or(0),
-                    counts.runs.contains_key(&key),
-                )
-            })
+            if !scopes.iter().all(|s| counts.listed.contains(s)) {
+                return Err(counts.failed.clone());
+            }
+            let key = (namespace.to_owned(), name.to_owned());
+            Ok((
+                counts.waiting.get(repository).copied().unwrap_or(0),
+                counts.runs.contains_key(&key),
+            ))
         };
         let wait = async {
             loop {
-                let listed = self.listed.notified();
-                if let Some(count) = read() {
-                    return count;
+                let told = self.listed.notified();
+                match read() {
+                    Ok(count) => return Ok(count),
+                    Err(Some(failed)) => return Err(Uncounted(Some(failed))),
+                    Err(None) => told.await,
                 }
-                listed.await;
             }
         };
-        tokio::time::timeout(FIRST_LIST_WITHIN, wait).await.ok()
+        tokio::time::timeout(FIRST_LIST_WITHIN, wait)
+            .await
+            .unwrap_or(Err(Uncounted(None)))
     }
 
     /// `run`, just recorded by this replica: it counts at once (unless the watch showed it
@@ -192,6 +203,14 @@ async fn keep(
         let event = match event {
             Ok(event) => event,
             Err(e) => {
+                let e = Arc::new(e);
+                {
+                    let mut counts = counts.lock().unwrap_or_else(|e| e.into_inner());
+                    if !counts.listed.contains(&scope) {
+                        counts.failed = Some(e.clone());
+                    }
+                }
+                listed.notify_waiters();
                 if !failing {
                     tracing::warn!(
                         "cannot watch the runs to count those waiting in each repository \
@@ -227,6 +246,7 @@ async fn keep(
                     counts.set(key, Some(seen));
                 }
                 counts.listed.insert(scope.clone());
+                counts.failed = None;
                 listed.notify_waiters();
             }
             watcher::Event::Apply(run) => {

@@ -104,15 +104,17 @@ pub enum LaunchError {
         source: kube::Error,
     },
     /// The runs waiting in `repository` could not be counted: the API server did not list
-    /// them in time.
+    /// them in time, or its watch failed (`source`) before it did.
     #[error(
         "cannot count the runs waiting in {repository} (limits.queued_per_repository): the \
-         API server did not list the runs in namespace {namespace} within {within}"
+         API server did not list the runs in namespace {namespace} (waited at most {within})"
     )]
     Uncounted {
         repository: RepoFullName,
         namespace: String,
         within: String,
+        #[source]
+        source: Option<std::sync::Arc<kube::runtime::watcher::Error>>,
     },
     /// The runs of a pull request or issue could not be listed, or changed.
     #[error(
