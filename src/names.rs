@@ -101,9 +101,109 @@ pub fn label_value(input: &str) -> String {
     format!("{keep}-{}", short_hash(&[input]))
 }
 
+/// The label value of a repository's `owner/name` (the label `agentpods.dev/repo`),
+/// one-to-one, so that a selector by it reaches the runs of exactly one repository (outside
+/// review 15b, B5: `acme/x-`, `acme/x.` and `acme/x` were all `acme.x`).
+///
+/// `owner.name` as GitHub spells it, when that is a label value: a GitHub owner is letters,
+/// digits and `-`, and a name adds `.` and `_`, so the owner is what comes before the first
+/// `.`, and nothing is lost. Else (a name that ends in `.`, `-` or `_`, or too long a pair),
+/// `owner_name-<hash>`: what fits of the name, and 16 hex digits of the SHA-256 of the
+/// `owner/name` given. No value of the first form has a `_` before its first `.`, and every
+/// value of the second does; two of the second form are equal only if 64 bits of their
+/// hashes are.
+pub fn repository_label(full_name: &str) -> String {
+    let owner_ok = |c: char| c.is_ascii_alphanumeric() || c == '-';
+    let name_ok = |c: char| owner_ok(c) || c == '.' || c == '_';
+    if let Some((owner, name)) = full_name.split_once('/')
+        && !owner.is_empty()
+        && !name.is_empty()
+        && owner.chars().all(owner_ok)
+        && name.chars().all(name_ok)
+    {
+        let value = format!("{owner}.{name}");
+        let ends = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
+        if value.len() <= MAX && ends(value.chars().next()) && ends(value.chars().last()) {
+            return value;
+        }
+    }
+    let (owner, name) = full_name.split_once('/').unwrap_or((full_name, ""));
+    let owner: String = owner
+        .chars()
+        .map(|c| if owner_ok(c) { c } else { '-' })
+        .skip_while(|c| !c.is_ascii_alphanumeric())
+        .take(39)
+        .collect();
+    let owner = if owner.is_empty() { "x".into() } else { owner };
+    let digest = Sha256::digest(full_name.as_bytes());
+    let hash: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    // `{owner}_` + `{name}` + `-{hash}`, at most MAX.
+    let room = MAX - owner.len() - 1 - 1 - hash.len();
+    let name: String = name
+        .chars()
+        .map(|c| if name_ok(c) { c } else { '-' })
+        .take(room)
+        .collect();
+    let name = name.trim_matches(|c: char| !c.is_ascii_alphanumeric());
+    if name.is_empty() {
+        format!("{owner}_{hash}")
+    } else {
+        format!("{owner}_{name}-{hash}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_repository_label_is_one_to_one_and_a_label_value() {
+        // GitHub's own spelling, when it is a label value already.
+        for (name, kept) in [
+            ("Codertocat/Hello-World", "Codertocat.Hello-World"),
+            ("acme/.github", "acme..github"),
+            ("acme/a_b.c", "acme.a_b.c"),
+        ] {
+            assert_eq!(repository_label(name), kept);
+        }
+        // Look-alikes that folded to one value before (review 15b, B5).
+        let names = [
+            "acme/x",
+            "acme/x-",
+            "acme/x.",
+            "acme/x_",
+            "acme/_x_",
+            "acme/...",
+            "acme/payments",
+            "acme/payments_",
+            "acme/payments-",
+            "acme/payments.",
+            "ACME/Payments",
+            &format!("acme/{}", "a".repeat(100)),
+            &format!("acme/{}b", "a".repeat(99)),
+            &format!("{}/{}", "o".repeat(39), "n".repeat(23)),
+            &format!("{}/{}", "o".repeat(39), "n".repeat(24)),
+        ];
+        let labels: Vec<String> = names.iter().map(|n| repository_label(n)).collect();
+        for (name, label) in names.iter().zip(&labels) {
+            assert!(
+                label.len() <= MAX
+                    && label.starts_with(|c: char| c.is_ascii_alphanumeric())
+                    && label.ends_with(|c: char| c.is_ascii_alphanumeric())
+                    && label
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)),
+                "{name}: {label}"
+            );
+        }
+        let distinct: std::collections::HashSet<&String> = labels.iter().collect();
+        assert_eq!(distinct.len(), labels.len(), "{labels:#?}");
+        assert!(labels[1].starts_with("acme_x-"), "{}", labels[1]);
+        // A real name cannot take the value a folded one was given: before its first `.`,
+        // only the second form has a `_`.
+        let crafted = format!("acme/{}", labels[1].trim_start_matches("acme_"));
+        assert_ne!(repository_label(&crafted), labels[1]);
+    }
     use crate::text::is_dns_label;
 
     #[test]

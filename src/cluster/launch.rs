@@ -9,6 +9,7 @@ use kube::api::{ObjectMeta, PostParams};
 use kube::{Api, Client, ResourceExt};
 
 use super::runs::{CancelState, RunFilter, cancel_state, list, request_cancel};
+use super::waiting::{FIRST_LIST_WITHIN, Uncounted, WaitingRuns};
 use crate::agentrun::{AgentRun, AgentRunSpec, SourceError};
 use crate::clock::Clock;
 use crate::github::event::RepoFullName;
@@ -17,8 +18,8 @@ use crate::names::short_hash;
 use crate::ports::approvals::{ApprovalStore, PullRequestKey};
 use crate::ports::launcher::RunLine;
 use crate::ports::launcher::{
-    CancelFuture, CancelRuns, LaunchError, LaunchFuture, Launched, Launcher, RerunRun, RetryFuture,
-    RetryRun, RunAgain, RunToLaunch, RunsFuture,
+    CancelFuture, CancelRuns, LaunchError, LaunchFuture, Launched, Launcher, Queued, QueuedFuture,
+    RerunRun, RetryFuture, RetryRun, RunAgain, RunToLaunch, RunsFuture,
 };
 use crate::ports::probe::{PROBE_EVERY, PROBE_TIMEOUT, Readiness};
 use crate::render::keys;
@@ -135,6 +136,11 @@ fn again(
         .again(&source, delivery, requested_by, trigger, now)?;
     let mut labels = old.metadata.labels.clone().unwrap_or_default();
     labels.insert(keys::RUN.into(), name.clone());
+    // As this version writes it (one recorded before may have folded look-alikes together).
+    labels.insert(
+        keys::REPO.into(),
+        crate::names::repository_label(&old.spec.repository),
+    );
     Ok(AgentRun {
         metadata: ObjectMeta {
             name: Some(name),
@@ -158,16 +164,19 @@ pub struct ClusterLauncher {
     /// The fork approvals the intake records, which a fork's run done again is judged by
     /// under `approve` (none: no head of a fork is approved).
     approvals: Option<Arc<dyn ApprovalStore>>,
+    /// The runs waiting in each repository, for `limits.queued_per_repository`.
+    waiting: WaitingRuns,
 }
 
 impl ClusterLauncher {
     pub fn new(client: Client, clock: Arc<dyn Clock>) -> ClusterLauncher {
         ClusterLauncher {
-            client,
             clock,
             namespaces: None,
             reachable: Readiness::not_yet("the API server was not asked yet"),
             approvals: None,
+            waiting: WaitingRuns::new(client.clone(), None),
+            client,
         }
     }
 
@@ -242,7 +251,10 @@ impl ClusterLauncher {
         let ns = again.metadata.namespace.clone().unwrap_or_default();
         let api: Api<AgentRun> = Api::namespaced(self.client.clone(), &ns);
         match api.create(&PostParams::default(), &again).await {
-            Ok(_) => Ok(name),
+            Ok(_) => {
+                self.waiting.recorded(&again);
+                Ok(name)
+            }
             Err(kube::Error::Api(status)) if status.code == 409 => Ok(name),
             Err(e) => Err(e),
         }
@@ -266,6 +278,37 @@ impl ClusterLauncher {
                     kube::api::ListParams::default().fields(&format!("metadata.name={name}"));
                 Ok(api.list(&params).await?.items.into_iter().next())
             }
+        }
+    }
+
+    /// [`RunAgain::QueueFull`] when `limit` runs of `repository` wait already, so `old`
+    /// is not done again.
+    async fn queue_full(
+        &self,
+        old: &AgentRun,
+        repository: &RepoFullName,
+        limit: std::num::NonZeroU32,
+    ) -> Result<Option<RunAgain>, LaunchError> {
+        let waiting = self
+            .waiting
+            .waiting_in(&repository.key())
+            .await
+            .map_err(|why| self.uncounted(repository, why))?;
+        Ok(
+            (waiting >= limit.get() as usize).then(|| RunAgain::QueueFull {
+                agent: old.spec.agent.clone(),
+                waiting,
+            }),
+        )
+    }
+
+    /// The runs waiting in `repository` could not be counted.
+    fn uncounted(&self, repository: &RepoFullName, why: Uncounted) -> LaunchError {
+        LaunchError::Uncounted {
+            repository: repository.clone(),
+            namespace: self.namespaces_shown(),
+            within: crate::text::duration(FIRST_LIST_WITHIN),
+            source: why.0,
         }
     }
 
@@ -293,6 +336,7 @@ impl ClusterLauncher {
     /// Looks for runs (to cancel, list or retry) in these namespaces only (the config's
     /// `cluster.namespace` and `cluster.namespaces`), which needs no cluster-wide rights.
     pub fn in_namespaces(mut self, namespaces: Option<Vec<String>>) -> ClusterLauncher {
+        self.waiting = WaitingRuns::new(self.client.clone(), namespaces.clone());
         self.namespaces = namespaces;
         self
     }
@@ -367,13 +411,34 @@ impl Launcher for ClusterLauncher {
                 })?;
             let api: Api<AgentRun> = Api::namespaced(self.client.clone(), &run.rendered.namespace);
             match api.create(&PostParams::default(), &object).await {
-                Ok(_) => Ok(Launched::Created),
+                Ok(_) => {
+                    self.waiting.recorded(&object);
+                    Ok(Launched::Created)
+                }
                 Err(kube::Error::Api(status)) if status.code == 409 => Ok(Launched::AlreadyExists),
                 Err(source) => Err(LaunchError::Cluster {
                     name: run.rendered.name.clone(),
                     namespace: run.rendered.namespace.clone(),
                     source,
                 }),
+            }
+        })
+    }
+
+    fn queued<'a>(&'a self, run: &'a RunToLaunch) -> QueuedFuture<'a> {
+        Box::pin(async move {
+            let Some(repository) = run.repository() else {
+                return Ok(Queued::Waiting(0));
+            };
+            let (rendered, key) = (&run.rendered, repository.key());
+            match self
+                .waiting
+                .count(&key, &rendered.namespace, &rendered.name)
+                .await
+            {
+                Ok((_, true)) => Ok(Queued::Recorded),
+                Ok((waiting, false)) => Ok(Queued::Waiting(waiting)),
+                Err(why) => Err(self.uncounted(repository, why)),
             }
         })
     }
@@ -438,6 +503,12 @@ impl Launcher for ClusterLauncher {
             if let Err(answer) = may_run_again(&old, &retry.may, &approvals) {
                 return Ok(answer);
             }
+            if let Some(full) = self
+                .queue_full(&old, &retry.repository, retry.queued_per_repository)
+                .await?
+            {
+                return Ok(full);
+            }
             let again = match retried(&old, retry, self.clock.now()) {
                 Ok(again) => again,
                 Err(source) => return Ok(unrepeatable(&old, source)),
@@ -466,6 +537,12 @@ impl Launcher for ClusterLauncher {
             let approvals = self.approvals_of(&old, &asked.may).await?;
             if let Err(answer) = may_run_again(&old, &asked.may, &approvals) {
                 return Ok(answer);
+            }
+            if let Some(full) = self
+                .queue_full(&old, &asked.repository, asked.queued_per_repository)
+                .await?
+            {
+                return Ok(full);
             }
             let again = match rerun(&old, asked, self.clock.now()) {
                 Ok(again) => again,

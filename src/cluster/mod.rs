@@ -10,6 +10,7 @@
 //! - [`lease`]: leader election, so several replicas can run.
 //! - [`report`]: which stage of a run GitHub should see, and the seam that tells it.
 //! - [`runs`]: the operator's view: list runs, read a run's log, ask for a cancel.
+//! - [`waiting`]: the intake's count of each repository's runs not launched yet.
 
 pub mod approvals;
 pub mod controller;
@@ -20,4 +21,5 @@ pub mod lease;
 pub(crate) mod queue;
 pub mod report;
 pub(crate) mod runs;
+pub(crate) mod waiting;
 pub(crate) mod workload;

@@ -425,6 +425,13 @@ fn state(run: &AgentRun, claimed: bool) -> State {
     }
 }
 
+/// Whether `run` is recorded and not launched yet, and not finished nor asked to stop: it
+/// waits for a place or its concurrency group, or for the controller to see it. What
+/// `limits.queued_per_repository` counts (`cluster::waiting`).
+pub fn waits(run: &AgentRun) -> bool {
+    matches!(state(run, false), State::Waiting { .. })
+}
+
 /// What the queue reads of a run: two copies of a run with the same facts make the same
 /// queue (a waiting run's status written Queued, say, changes nothing).
 #[derive(Debug, PartialEq)]
@@ -529,6 +536,7 @@ mod tests {
         Limits {
             running: NonZeroU32::new(running),
             per_repository: NonZeroU32::new(per_repository),
+            ..Limits::default()
         }
     }
 

@@ -3,7 +3,9 @@
 //! go through [`request_cancel`] too.
 //!
 //! Runs are found through the labels the launcher puts on them, then checked against their
-//! spec: a label value is a lossy copy (`owner/name` becomes `owner.name`), the spec is not.
+//! spec: a label value is a copy made to fit (`owner/name` becomes `owner.name`, in the case
+//! it was recorded in; and runs recorded by earlier versions folded look-alike names together), the
+//! spec is the name itself.
 
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{ListParams, LogParams, Patch, PatchParams};

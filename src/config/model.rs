@@ -44,8 +44,9 @@ pub struct Config {
     pub agents: Vec<Agent>,
     /// How many runs may be launched and not yet finished at once; runs beyond these wait
     /// Queued, and a place that frees goes to the repositories in turn (in the order they
-    /// were asked for within one). No limit when absent.
-    #[serde(default, skip_serializing_if = "Limits::is_unlimited")]
+    /// were asked for within one). No limit when absent. And how many may wait in each
+    /// repository (50 when absent).
+    #[serde(default, skip_serializing_if = "Limits::is_default")]
     pub limits: Limits,
     /// Lets each repository narrow, in a file of its own on its default branch, which of
     /// the agents this file gives it run there (never one more, nor anything else). Off
@@ -74,23 +75,58 @@ fn default_repository_config_path() -> String {
     REPOSITORY_CONFIG_PATH.into()
 }
 
-/// Capacity: runs launched and not finished, at most. A run waits Queued until its
-/// concurrency group and both limits let it start.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]
+/// Capacity: runs launched and not finished, at most, and runs waiting to be launched, at
+/// most. A run waits Queued until its concurrency group and both running limits let it
+/// start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Limits {
-    /// In all, across every repository (at least 1; leave it out for no limit).
+    /// Runs launched and not finished, in all, across every repository (at least 1; leave
+    /// it out for no limit).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub running: Option<std::num::NonZeroU32>,
-    /// In each repository (at least 1; leave it out for no limit).
+    /// Runs launched and not finished, in each repository (at least 1; leave it out for no
+    /// limit).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub per_repository: Option<std::num::NonZeroU32>,
+    /// Runs recorded and not launched yet (waiting for a place or their concurrency group,
+    /// or not yet seen by the controller), in each repository, at most (at least 1). A
+    /// run asked for beyond it is not recorded: whoever asked is told that the
+    /// repository's queue is full (one reply for the comment, as other refusals are told),
+    /// and asks again once some have started. Other repositories are not affected. 50 by default: more than a team's busiest day leaves
+    /// waiting, and few enough that one repository (a bot in a loop, or a writer who means
+    /// harm) cannot spend alone the GitHub requests every repository of the installation
+    /// shares (a run costs about 10 over its life: 50 runs are a tenth of an hour's 5,000).
+    #[serde(default = "default_queued_per_repository")]
+    pub queued_per_repository: std::num::NonZeroU32,
+}
+
+/// `limits.queued_per_repository` when services.yaml does not say.
+pub const QUEUED_PER_REPOSITORY: u32 = 50;
+
+fn default_queued_per_repository() -> std::num::NonZeroU32 {
+    std::num::NonZeroU32::new(QUEUED_PER_REPOSITORY).unwrap_or(std::num::NonZeroU32::MIN)
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            running: None,
+            per_repository: None,
+            queued_per_repository: default_queued_per_repository(),
+        }
+    }
 }
 
 impl Limits {
-    /// Neither limit is set.
+    /// Neither running limit is set: no run ever waits for a place.
     pub fn is_unlimited(&self) -> bool {
         self.running.is_none() && self.per_repository.is_none()
+    }
+
+    /// Nothing is set but the defaults.
+    pub fn is_default(&self) -> bool {
+        *self == Limits::default()
     }
 }
 

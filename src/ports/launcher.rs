@@ -40,6 +40,22 @@ impl RunToLaunch {
     pub fn launch(&self) -> &Launch {
         &self.source.launch
     }
+
+    /// The repository it is about (none for an event that names none).
+    pub fn repository(&self) -> Option<&RepoFullName> {
+        self.source.event.repository.as_ref().map(|r| &r.full_name)
+    }
+}
+
+/// Where a run about to be recorded stands in its repository's queue
+/// (`limits.queued_per_repository`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Queued {
+    /// A run of its name is recorded already (its delivery came again): recording it
+    /// takes no new place.
+    Recorded,
+    /// This many runs of its repository are recorded and not launched yet.
+    Waiting(usize),
 }
 
 /// What recording a run came to.
@@ -87,6 +103,19 @@ pub enum LaunchError {
         #[source]
         source: kube::Error,
     },
+    /// The runs waiting in `repository` could not be counted: the API server did not list
+    /// them in time, or its watch failed (`source`) before it did.
+    #[error(
+        "cannot count the runs waiting in {repository} (limits.queued_per_repository): the \
+         API server did not list the runs in namespace {namespace} (waited at most {within})"
+    )]
+    Uncounted {
+        repository: RepoFullName,
+        namespace: String,
+        within: String,
+        #[source]
+        source: Option<std::sync::Arc<kube::runtime::watcher::Error>>,
+    },
     /// The runs of a pull request or issue could not be listed, or changed.
     #[error(
         "cannot read or change the runs of {repository}#{number} in namespace {namespace}: {source}"
@@ -106,6 +135,7 @@ impl LaunchError {
     pub fn is_unanswered(&self) -> bool {
         match self {
             LaunchError::Cluster { source, .. } => !matches!(source, kube::Error::Api(_)),
+            LaunchError::Uncounted { .. } => true,
             _ => false,
         }
     }
@@ -113,6 +143,8 @@ impl LaunchError {
 
 pub type LaunchFuture<'a> =
     Pin<Box<dyn Future<Output = Result<Launched, LaunchError>> + Send + 'a>>;
+
+pub type QueuedFuture<'a> = Pin<Box<dyn Future<Output = Result<Queued, LaunchError>> + Send + 'a>>;
 
 pub type CancelFuture<'a> = Pin<Box<dyn Future<Output = Result<usize, LaunchError>> + Send + 'a>>;
 
@@ -177,6 +209,9 @@ pub enum RunAgain {
     /// The run was found, and the one who asked may not run it again under the config in
     /// force (its trigger needs more, or its code is a fork's the policy keeps out).
     Refused(crate::plan::Refusal),
+    /// The run was found, and its repository has `limits.queued_per_repository` runs
+    /// waiting (`waiting` of them): nothing is recorded.
+    QueueFull { agent: String, waiting: usize },
     /// The run was found, and this version cannot do it again as it was: its stored
     /// source does not read (a newer agentpods recorded it, say), or does not record again
     /// in today's form. Nothing is recorded (outside review 12, R10: the new run kept the
@@ -197,6 +232,9 @@ pub struct RetryRun {
     pub requested_by: String,
     /// What the one who asked may run again (see [`crate::plan::Again::judge`]).
     pub may: crate::plan::Again,
+    /// `limits.queued_per_repository` in force: nothing is recorded while this many of the
+    /// repository's runs wait.
+    pub queued_per_repository: std::num::NonZeroU32,
 }
 
 /// GitHub's "Re-run" on the check run of run `run` (its `external_id`).
@@ -212,6 +250,8 @@ pub struct RerunRun {
     pub requested_by: String,
     /// What the one who asked may run again (see [`crate::plan::Again::judge`]).
     pub may: crate::plan::Again,
+    /// As [`RetryRun::queued_per_repository`].
+    pub queued_per_repository: std::num::NonZeroU32,
 }
 
 /// One line of a `/agent status` answer.
@@ -241,6 +281,14 @@ pub type RunsFuture<'a> =
 pub trait Launcher: Send + Sync + 'static {
     /// Records `run`; [`Launched::AlreadyExists`] if a run of that name was recorded before.
     fn launch<'a>(&'a self, run: &'a RunToLaunch) -> LaunchFuture<'a>;
+
+    /// Where `run` would stand in its repository's queue: whether it is recorded already,
+    /// else how many runs of its repository (case aside) are recorded and not launched yet,
+    /// those this launcher recorded a moment ago included. Counted from the runs it keeps
+    /// track of, without a request per call; a launcher that keeps no runs counts none.
+    fn queued<'a>(&'a self, _run: &'a RunToLaunch) -> QueuedFuture<'a> {
+        Box::pin(async { Ok(Queued::Waiting(0)) })
+    }
 
     /// Asks every unfinished run of a pull request or issue to stop; how many were asked.
     fn cancel<'a>(&'a self, runs: &'a CancelRuns) -> CancelFuture<'a>;

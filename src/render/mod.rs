@@ -106,9 +106,10 @@ pub mod keys {
     pub const MANAGED_BY: &str = "app.kubernetes.io/managed-by";
     pub const RUN: &str = "agentpods.dev/run";
     pub const AGENT: &str = "agentpods.dev/agent";
-    /// A label: the repository as a label value (`names::label_value` of `owner/name`:
-    /// `/` is not allowed there), for selecting runs (`agentpods runs --repo`). The full
-    /// name as it is is the annotation [`REPOSITORY`].
+    /// A label: the repository as a label value, one-to-one (`names::repository_label`:
+    /// `owner.name` as GitHub spells it, or `owner_name-<hash>` where that would lose
+    /// something), so an operator's selector by it reaches exactly one repository's
+    /// objects. The full name as it is is the annotation [`REPOSITORY`].
     pub const REPO: &str = "agentpods.dev/repo";
     pub const PR: &str = "agentpods.dev/pr";
     pub const PROJECT: &str = "agentpods.dev/project";
@@ -969,7 +970,7 @@ impl<'a> TemplateContext<'a> {
         if let Some(r) = repo {
             labels.insert(
                 keys::REPO.to_string(),
-                names::label_value(r.full_name.as_str()),
+                names::repository_label(r.full_name.as_str()),
             );
         }
         if let Subject::PullRequest { number, .. } = &launch.subject {

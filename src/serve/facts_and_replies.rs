@@ -317,7 +317,9 @@ pub enum Response {
 }
 
 /// Where a retry or a Re-run refused once its run is found (only then is it known whose
-/// code it would run, and at which head) is told to whoever asked: `/agent retry` as other
+/// code it would run, and at which head), or a run refused because its repository's queue
+/// is full (`limits.queued_per_repository`, known only when it is about to be recorded), is
+/// told to whoever asked: `/agent retry` as other
 /// refused commands are (a reply on the thread, then a reaction for an hour, per person and
 /// thread), and a "Re-run" where it was pressed, as a Re-run refused before its run is
 /// looked up is: a neutral check run beside the one pressed, on its commit (the person who
@@ -327,14 +329,19 @@ pub enum Response {
 pub enum TellAgain {
     /// The comment that asked for `/agent retry`, on pull request or issue `number`.
     Thread { number: u64, comment_id: u64 },
-    /// The commit of the check run whose "Re-run" was pressed.
+    /// The commit of the check run whose "Re-run" was pressed, or of the push or release
+    /// whose run was refused.
     Commit { sha: CommitSha },
+    /// The pull request or issue whose event's run was refused: told as a refused event is
+    /// ([`Response::Notice`], once an hour per person and thread).
+    Notice { number: u64 },
 }
 
 impl TellAgain {
-    /// Where a refused run-again of `event` is told; `None` for an event that asks for none.
-    /// One arm an event kind, no catch-all: a new kind decides here.
-    pub fn of(event: &WebhookEvent) -> Option<TellAgain> {
+    /// Where a refused run-again of `event`, or a run of it refused when recorded, is told
+    /// (`commit`: a release's tag commit, when GitHub said it); `None` for an event that
+    /// starts nothing. One arm an event kind, no catch-all: a new kind decides here.
+    pub fn of(event: &WebhookEvent, commit: Option<&CommitSha>) -> Option<TellAgain> {
         match &event.event {
             Event::IssueComment(e) => Some(TellAgain::Thread {
                 number: e.issue.number,
@@ -343,30 +350,40 @@ impl TellAgain {
             Event::CheckRun(e) => Some(TellAgain::Commit {
                 sha: e.check_run.head_sha.clone(),
             }),
-            // No "run again" comes in these.
-            Event::PullRequest(_)
-            | Event::Issues(_)
-            | Event::Push(_)
-            | Event::Release(_)
-            | Event::Ping(_)
-            | Event::CheckSuite(_)
-            | Event::Other { .. } => None,
+            Event::PullRequest(e) => Some(TellAgain::Notice { number: e.number }),
+            Event::Issues(e) => Some(TellAgain::Notice {
+                number: e.issue.number,
+            }),
+            Event::Push(e) => Some(TellAgain::Commit {
+                sha: e.after.clone(),
+            }),
+            Event::Release(_) => commit.map(|sha| TellAgain::Commit { sha: sha.clone() }),
+            Event::Ping(_) | Event::CheckSuite(_) | Event::Other { .. } => None,
         }
     }
 
     /// The write telling `refusal` there.
     pub fn response(&self, refusal: &Refusal, prefix: &str) -> Response {
-        let body = refusal.message(prefix);
+        self.tell(&refusal.login, refusal.message(prefix))
+    }
+
+    /// The write telling `login` there that what they asked for was refused, in `body`.
+    pub fn tell(&self, login: &str, body: String) -> Response {
         match self {
             TellAgain::Thread { number, comment_id } => Response::Refusal {
                 number: *number,
-                login: refusal.login.clone(),
+                login: login.to_owned(),
                 comment_id: *comment_id,
                 body,
             },
             TellAgain::Commit { sha } => Response::Refused {
                 sha: sha.clone(),
-                login: refusal.login.clone(),
+                login: login.to_owned(),
+                body,
+            },
+            TellAgain::Notice { number } => Response::Notice {
+                number: *number,
+                login: login.to_owned(),
                 body,
             },
         }

@@ -16,7 +16,7 @@ use crate::github::webhook::{DeliveryId, WebhookError};
 use crate::plan::{Authority, ChangedFiles, Control, Decision, Deferral, Facts, GivenApproval};
 use crate::ports::approvals::{ApprovalToRecord, PullRequestKey};
 use crate::ports::launcher::{
-    CancelReason, CancelRuns, Launched, Launcher, RerunRun, RetryRun, RunAgain, RunToLaunch,
+    CancelReason, CancelRuns, Launched, Launcher, Queued, RerunRun, RetryRun, RunAgain, RunToLaunch,
 };
 use crate::ports::reload::LiveConfig;
 use crate::render::RenderError;
@@ -204,8 +204,12 @@ pub struct Work {
     pub notes: Vec<String>,
     /// The command prefix in force, for the words of a refusal found when launching.
     pub prefix: String,
-    /// Where a retry or a Re-run refused once its run is found is told.
+    /// Where a retry or a Re-run refused once its run is found is told, and runs refused
+    /// because their repository's queue is full.
     pub tell_again: Option<facts_and_replies::TellAgain>,
+    /// `limits.queued_per_repository` in force: a run is not recorded while this many of
+    /// its repository's wait.
+    pub queued_per_repository: std::num::NonZeroU32,
 }
 
 impl Work {
@@ -215,6 +219,76 @@ impl Work {
             && self.cancels.is_empty()
             && self.retries.is_empty()
             && self.reruns.is_empty())
+    }
+}
+
+/// A delivery's runs not recorded because their repository had
+/// `limits.queued_per_repository` runs waiting already (outside review 15b, B2): told once
+/// for the delivery, however many of its runs it kept out.
+#[derive(Debug)]
+struct QueueFull {
+    repository: String,
+    /// How many of its runs waited when the first was refused.
+    waiting: usize,
+    limit: u32,
+    /// The agents of the runs refused, each once, in order.
+    agents: Vec<String>,
+    /// How many runs were refused.
+    runs: usize,
+    /// Who asked for them.
+    login: String,
+}
+
+impl QueueFull {
+    /// A run of `agent` that `login` asked for in `repository`, refused with `waiting` runs
+    /// there at `limit`, added to what the delivery tells.
+    fn add(
+        full: &mut Option<QueueFull>,
+        repository: String,
+        login: &str,
+        agent: &str,
+        (waiting, limit): (usize, std::num::NonZeroU32),
+    ) {
+        let full = full.get_or_insert_with(|| QueueFull {
+            repository,
+            waiting,
+            limit: limit.get(),
+            agents: Vec::new(),
+            runs: 0,
+            login: login.to_owned(),
+        });
+        full.runs += 1;
+        if !full.agents.iter().any(|a| a == agent) {
+            full.agents.push(agent.to_owned());
+        }
+    }
+
+    /// What whoever asked is told, with what to do.
+    fn message(&self) -> String {
+        let agents = self
+            .agents
+            .iter()
+            .map(|a| format!("`{a}`"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let of = match self.agents.len() {
+            1 => format!("agent {agents}"),
+            _ => format!("agents {agents}"),
+        };
+        let what = match self.runs {
+            1 => format!("the run of {of}"),
+            n => format!("{n} runs of {of}"),
+        };
+        let waiting = match self.waiting {
+            1 => "1 run is".to_owned(),
+            n => format!("{n} runs are"),
+        };
+        format!(
+            "Not started: {what}. {waiting} already waiting to start in {repository} (limit: \
+             {limit} waiting per repository); ask again once some of them have started.",
+            repository = self.repository,
+            limit = self.limit,
+        )
     }
 }
 
@@ -373,6 +447,7 @@ pub fn decide_event(
     let mut notes = Vec::new();
     let mut deferred = None;
     let repository = event.repository.as_ref().map(|r| &r.full_name);
+    let queued_per_repository = engine.config().limits.queued_per_repository;
     for decision in decisions {
         match decision {
             Decision::Launch(launch) => {
@@ -436,6 +511,7 @@ pub fn decide_event(
                         delivery: delivery.clone(),
                         requested_by: requested_by.clone(),
                         may: may.clone(),
+                        queued_per_repository,
                     }),
                     Control::Rerun {
                         run,
@@ -447,6 +523,7 @@ pub fn decide_event(
                         delivery: delivery.clone(),
                         requested_by: requested_by.clone(),
                         may: may.clone(),
+                        queued_per_repository,
                     }),
                     Control::CancelPullRequest { number, asked_at } => cancels.push(CancelRuns {
                         repository: (*repository).clone(),
@@ -474,7 +551,8 @@ pub fn decide_event(
             reruns,
             notes,
             prefix: prefix.to_string(),
-            tell_again: facts_and_replies::TellAgain::of(event),
+            tell_again: facts_and_replies::TellAgain::of(event, commit),
+            queued_per_repository,
         },
         responses,
         statuses,
@@ -533,13 +611,9 @@ pub async fn launch_telling(
         mut notes,
         prefix,
         tell_again,
+        queued_per_repository,
     } = work;
     let mut tell = Vec::new();
-    let mut told = |refusal: &crate::plan::Refusal| {
-        if let Some(at) = &tell_again {
-            tell.push(at.response(refusal, &prefix));
-        }
-    };
     let mut runs = Vec::with_capacity(to_launch.len());
     let mut failed = false;
     // Whether each failure was the API server not answering (nothing recorded, nothing
@@ -550,8 +624,37 @@ pub async fn launch_telling(
         unanswered &= e.is_unanswered();
         crate::text::with_causes(e)
     };
+    let mut queue_full: Option<QueueFull> = None;
     for run in &to_launch {
         let name = run.name();
+        match launcher.queued(run).await {
+            Ok(Queued::Waiting(waiting)) if waiting >= queued_per_repository.get() as usize => {
+                metrics.run(LaunchOutcome::queue_full);
+                let repository = run.repository().map(ToString::to_string);
+                tracing::warn!(
+                    run = name,
+                    agent = %run.rendered.agent,
+                    repository,
+                    waiting,
+                    "not recorded: its repository's queue is full (limits.queued_per_repository: {queued_per_repository})"
+                );
+                QueueFull::add(
+                    &mut queue_full,
+                    repository.unwrap_or_default(),
+                    &run.launch().requested_by,
+                    run.rendered.agent.as_str(),
+                    (waiting, queued_per_repository),
+                );
+                continue;
+            }
+            Ok(Queued::Waiting(_) | Queued::Recorded) => {}
+            Err(e) => {
+                metrics.run(LaunchOutcome::failed);
+                let why = failure(&e);
+                tracing::error!(run = name, agent = %run.rendered.agent, "cannot launch: {why}");
+                continue;
+            }
+        }
         match launcher.launch(run).await {
             Ok(launched) => {
                 metrics.run(match launched {
@@ -586,11 +689,28 @@ pub async fn launch_telling(
                 runs.push(json!({ "name": name, "retry_of": retry.number }));
             }
             Ok(RunAgain::NoRun) => notes.push(format!("#{}: no run to retry", retry.number)),
+            Ok(RunAgain::QueueFull { agent, waiting }) => {
+                metrics.run(LaunchOutcome::queue_full);
+                tracing::warn!(
+                    number = retry.number,
+                    waiting,
+                    "retry not recorded: its repository's queue is full (limits.queued_per_repository: {queued_per_repository})"
+                );
+                QueueFull::add(
+                    &mut queue_full,
+                    retry.repository.to_string(),
+                    &retry.requested_by,
+                    &agent,
+                    (waiting, queued_per_repository),
+                );
+            }
             Ok(RunAgain::Refused(refusal)) => {
                 let why = refusal.message(&prefix);
                 tracing::info!(number = retry.number, "retry refused: {why}");
                 notes.push(format!("#{}: retry refused: {why}", retry.number));
-                told(&refusal);
+                if let Some(at) = &tell_again {
+                    tell.push(at.response(&refusal, &prefix));
+                }
             }
             Ok(RunAgain::Unrepeatable { run, source }) => {
                 tracing::warn!(number = retry.number, %run, "retry refused: {source}");
@@ -612,11 +732,24 @@ pub async fn launch_telling(
                 runs.push(json!({ "name": name, "rerun_of": rerun.run.as_str() }));
             }
             Ok(RunAgain::NoRun) => notes.push(format!("{}: no such run to re-run", rerun.run)),
+            Ok(RunAgain::QueueFull { agent, waiting }) => {
+                metrics.run(LaunchOutcome::queue_full);
+                tracing::warn!(rerun_of = %rerun.run, waiting, "re-run not recorded: its repository's queue is full (limits.queued_per_repository: {queued_per_repository})");
+                QueueFull::add(
+                    &mut queue_full,
+                    rerun.repository.to_string(),
+                    &rerun.requested_by,
+                    &agent,
+                    (waiting, queued_per_repository),
+                );
+            }
             Ok(RunAgain::Refused(refusal)) => {
                 let why = refusal.message(&prefix);
                 tracing::info!(rerun_of = %rerun.run, "re-run refused: {why}");
                 notes.push(format!("{}: re-run refused: {why}", rerun.run));
-                told(&refusal);
+                if let Some(at) = &tell_again {
+                    tell.push(at.response(&refusal, &prefix));
+                }
             }
             Ok(RunAgain::Unrepeatable { run, source }) => {
                 tracing::warn!(rerun_of = %run, "re-run refused: {source}");
@@ -628,6 +761,12 @@ pub async fn launch_telling(
                 let why = failure(&e);
                 tracing::error!(run = %rerun.run, "cannot re-run: {why}");
             }
+        }
+    }
+    if let Some(full) = &queue_full {
+        notes.push(format!("refused: {}", full.message()));
+        if let Some(at) = &tell_again {
+            tell.push(at.tell(&full.login, full.message()));
         }
     }
     for cancel in &cancels {

@@ -115,6 +115,8 @@ pub enum LaunchOutcome {
     created,
     already_exists,
     failed,
+    /// Not recorded: its repository had `limits.queued_per_repository` runs waiting.
+    queue_full,
 }
 
 /// The outcome of a services.yaml reload.

@@ -4,6 +4,7 @@
 //! that frees goes to the repositories in turn (in request order within one), and a
 //! repository at its limit or with a backlog never holds back another.
 
+use crate::scenario::{OWNER, Pr, PullRequest, Scenario, Story, starts_with};
 use crate::support;
 
 use std::path::{Path, PathBuf};
@@ -376,6 +377,138 @@ async fn a_waiting_run_is_told_only_its_own_repositorys_runs_ahead() {
                 .contains("queued: 0 ahead in this repository (limit: 1 running)"),
             "{table}"
         );
+    })
+    .await;
+}
+
+/// A story in a cluster with these limits, the repository's owner an admin.
+async fn story_with(limits: &str) -> Story {
+    let s = Scenario::new()
+        .config("\nagents:\n", &format!("\nlimits: {limits}\nagents:\n"))
+        .in_cluster()
+        .start()
+        .await;
+    s.gh.set_role(OWNER, "admin");
+    s
+}
+
+#[tokio::test]
+async fn a_repository_whose_queue_is_full_is_told_once_and_others_still_launch() {
+    // Review 15b, B2: nothing capped a repository's queued runs, so one repository (a bot
+    // in a loop, or a writer who means harm) queued thousands, each costing GitHub
+    // requests every repository of the installation shares. Before, the fourth command
+    // was recorded too, and waited with the others.
+    timed(async {
+        let s = story_with("{ per_repository: 1, queued_per_repository: 2 }").await;
+        let issue = Pr(7);
+
+        // The first runs; the next two wait behind it.
+        let first = s.gh.comment(issue, "/agent run one").await;
+        let first = first.expect_status(202).run();
+        s.cluster.expect_phase(&first, Phase::Running).await;
+        let mut waiting = Vec::new();
+        for task in ["two", "three"] {
+            let asked = s.gh.comment(issue, &format!("/agent run {task}")).await;
+            waiting.push(asked.expect_status(202).run());
+        }
+        for run in &waiting {
+            s.cluster.expect_phase(run, Phase::Queued).await;
+        }
+
+        // Two more, in one comment: neither is recorded, and the comment gets one reply.
+        let refused =
+            s.gh.comment(issue, "/agent run four\n/agent run five")
+                .await;
+        refused.expect_status(200);
+        assert_eq!(
+            refused.runs(),
+            Vec::<String>::new(),
+            "{}",
+            refused.reply.text()
+        );
+        assert_eq!(s.cluster.runs().await.len(), 3);
+        let told: Vec<_> =
+            s.gh.replies(issue)
+                .into_iter()
+                .filter(|c| c.body.starts_with("Not started"))
+                .collect();
+        assert_eq!(told.len(), 1, "{told:#?}");
+        assert!(
+            told[0].body.starts_with(
+                "Not started: 2 runs of agent `task`. 2 runs are already waiting to start in \
+                 Codertocat/Hello-World (limit: 2 waiting per repository); ask again once some \
+                 of them have started."
+            ),
+            "{}",
+            told[0].body
+        );
+
+        // A retry is held to it too: nothing more is recorded.
+        let retried = s.gh.comment(issue, "/agent retry").await;
+        retried.expect_status(200);
+        assert!(
+            retried
+                .reply
+                .text()
+                .contains("refused: Not started: the run of agent `task`. 2 runs"),
+            "{}",
+            retried.reply.text()
+        );
+        assert_eq!(s.cluster.runs().await.len(), 3);
+
+        // Another repository is not held back by this one's queue.
+        let other = s.gh.another_repository("Other-World");
+        s.gh.fake.set_role(&other, OWNER, "admin");
+        let elsewhere =
+            s.gh.comment_in(&other, OWNER, Pr(1), "/agent run six")
+                .await;
+        let elsewhere = elsewhere.expect_status(202).run();
+        s.cluster.expect_phase(&elsewhere, Phase::Running).await;
+
+        // Once the first ends and the second starts, the repository has room again.
+        s.cluster.pod_succeeds(&first, RESULT).await;
+        // (The two were asked for at the same second of the story's clock: either goes.)
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !s.cluster.runs().await.iter().any(|r| {
+            waiting.contains(&kube::ResourceExt::name_any(r))
+                && Cluster::phase_of(r) == Some(Phase::Running)
+        }) {
+            assert!(Instant::now() < deadline, "one of {waiting:?} starts");
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        let again = s.gh.comment(issue, "/agent run four").await;
+        let again = again.expect_status(202).run();
+        s.cluster.expect_phase(&again, Phase::Queued).await;
+        s.end();
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_pull_request_whose_run_the_full_queue_keeps_out_is_told_so() {
+    // An event's run refused for the queue was told nobody: the pull request simply got no
+    // review. Now its author is told on it, as a refused event is (once an hour).
+    timed(async {
+        let s = story_with("{ per_repository: 1, queued_per_repository: 1 }").await;
+        let (_, opened) = s.gh.open_pull_request(PullRequest::new(2)).await;
+        let first = opened.expect_status(202).run();
+        s.cluster.expect_phase(&first, Phase::Running).await;
+        let (_, opened) = s.gh.open_pull_request(PullRequest::new(3)).await;
+        let second = opened.expect_status(202).run();
+        s.cluster.expect_phase(&second, Phase::Queued).await;
+
+        let (pr, refused) = s.gh.open_pull_request(PullRequest::new(4)).await;
+        refused.expect_status(200);
+        assert_eq!(s.cluster.runs().await.len(), 2);
+        s.gh.expect_replies(pr, 1);
+        s.gh.expect_comment(
+            pr,
+            starts_with(
+                "Not started: the run of agent `review`. 1 run is already waiting to start \
+                 in Codertocat/Hello-World (limit: 1 waiting per repository)",
+            ),
+        );
+        s.end();
     })
     .await;
 }

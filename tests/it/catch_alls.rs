@@ -16,7 +16,7 @@ const EXHAUSTIVE: &[(&str, &str)] = &[
     ("src/plan/replay.rs", "pub fn stale("),
     (
         "src/serve/facts_and_replies.rs",
-        "pub fn of(event: &WebhookEvent)",
+        "pub fn of(event: &WebhookEvent, commit: Option<&CommitSha>)",
     ),
     ("src/serve/facts_and_replies.rs", "pub fn responses("),
     ("src/serve/facts_and_replies.rs", "fn written_at("),

@@ -41,6 +41,7 @@ mod rbac;
 mod render_errors;
 mod render_fixtures;
 mod replay_window;
+mod repo_label;
 mod repository_file;
 mod repository_scope;
 mod rerun;

@@ -97,6 +97,7 @@ async fn a_comment_run_and_its_retry() -> BTreeSet<Grant> {
             may: cluster.config_source()()
                 .planner()
                 .again_as("Codertocat", Permission::Admin),
+            queued_per_repository: agentpods::config::Limits::default().queued_per_repository,
         })
         .await
         .expect("the retry is recorded");

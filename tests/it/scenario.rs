@@ -433,15 +433,38 @@ impl Gh {
     /// `login` comments `body` on the pull request (or issue): GitHub keeps the comment and
     /// delivers `issue_comment.created`.
     pub async fn comment_as(&self, login: &str, pr: Pr, body: &str) -> Delivered {
-        let id = self.fake.add_comment(REPO, pr.0, login, body);
+        self.comment_in(REPO, login, pr, body).await
+    }
+
+    /// Another repository of the owner, `Codertocat/<name>`, where the App is installed
+    /// too, its branch `master` at [`HEAD`]; its `owner/name`.
+    pub fn another_repository(&self, name: &str) -> String {
+        let repo = format!("{OWNER}/{name}");
+        self.fake.install(&repo, INSTALLATION);
+        self.fake.set_branch(&repo, "master", HEAD);
+        repo
+    }
+
+    /// [`Gh::comment_as`] in repository `repo` (`REPO`, or one of
+    /// [`Gh::another_repository`], where `pr` is an issue).
+    pub async fn comment_in(&self, repo: &str, login: &str, pr: Pr, body: &str) -> Delivered {
+        let id = self.fake.add_comment(repo, pr.0, login, body);
         self.written.lock().expect("written").insert(id);
-        let is_pull_request = self.pulls.lock().expect("pulls").contains_key(&pr.0);
+        let is_pull_request = repo == REPO && self.pulls.lock().expect("pulls").contains_key(&pr.0);
         let written = now();
         let mut payload = example("issue_comment/created.json");
+        if repo != REPO {
+            let (_, name) = repo.split_once('/').expect("owner/name");
+            let (_, example_name) = REPO.split_once('/').expect("owner/name");
+            let text = payload["repository"]
+                .to_string()
+                .replace(example_name, name);
+            payload["repository"] = serde_json::from_str(&text).expect("a repository");
+        }
         let issue = &mut payload["issue"];
         issue["number"] = pr.0.into();
-        issue["url"] = format!("https://api.github.com/repos/{REPO}/issues/{}", pr.0).into();
-        issue["html_url"] = format!("https://github.com/{REPO}/issues/{}", pr.0).into();
+        issue["url"] = format!("https://api.github.com/repos/{repo}/issues/{}", pr.0).into();
+        issue["html_url"] = format!("https://github.com/{repo}/issues/{}", pr.0).into();
         if is_pull_request {
             issue["pull_request"] = json!({
                 "url": format!("https://api.github.com/repos/{REPO}/pulls/{}", pr.0),

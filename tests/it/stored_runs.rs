@@ -1078,6 +1078,7 @@ async fn a_run_this_version_cannot_record_again_is_not_retried_and_says_why() {
                     .expect("a delivery id"),
                 requested_by: "Codertocat".into(),
                 may: may(),
+                queued_per_repository: agentpods::config::Limits::default().queued_per_repository,
             })
             .await
             .expect("answered");
@@ -1104,6 +1105,7 @@ async fn a_run_this_version_cannot_record_again_is_not_retried_and_says_why() {
                     .expect("a delivery id"),
                 requested_by: "Codertocat".into(),
                 may: may(),
+                queued_per_repository: agentpods::config::Limits::default().queued_per_repository,
             })
             .await
             .expect("answered");
