@@ -219,6 +219,9 @@ pub fn init_logging(format: LogFormat) -> log_writer::LogWriterGuard {
 /// The client of the cluster `KUBECONFIG` (or `~/.kube/config`) names, else of the one the
 /// pod runs in, and in words which API server that is and where its address came from.
 async fn kube_client() -> Result<(kube::Client, String), ServeError> {
+    if let Some(missing) = crate::cluster::kubeconfig::missing_here() {
+        return Err(ServeError::Kubeconfig(missing));
+    }
     let config = kube::Config::infer().await.map_err(kube_error)?;
     let origin = match kube::config::Kubeconfig::read() {
         Ok(kubeconfig) => format!(

@@ -1756,7 +1756,8 @@ fn refusals() {
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("a folder; replay sends one payload"), "{err}");
     // Without --dry-run it needs a cluster, and says how to name one: here, that the
-    // kubeconfig KUBECONFIG names is not there (new-user review 13f, N2).
+    // kubeconfig KUBECONFIG names is not there (new-user review 13f, N2), as `runs` says
+    // it (13g, G2).
     let mut command = Command::new(BIN);
     let out = command
         .args(["serve", "--listen", "127.0.0.1:0", "--config"])
@@ -1772,9 +1773,9 @@ fn refusals() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(
-        err.contains("cannot use the kubeconfig: the kubeconfig ")
-            && err.contains("no-such-kubeconfig cannot be read")
-            && err.contains("what to do: point KUBECONFIG at a kubeconfig that exists")
+        err.contains("cannot use the kubeconfig: no kubeconfig at ")
+            && err.contains("no-such-kubeconfig (KUBECONFIG), and this is not inside a cluster")
+            && err.contains("what to do: point KUBECONFIG at your cluster's kubeconfig")
             && err.contains("--dry-run"),
         "{err}"
     );

@@ -21,6 +21,10 @@ struct Row {
     what: &'static str,
     args: Vec<String>,
     env: Vec<(&'static str, String)>,
+    /// Environment variables the command runs without.
+    unset: Vec<&'static str>,
+    /// Texts stderr must not hold anywhere (Rust's words, advice that does not apply).
+    never: Vec<&'static str>,
     /// Rewrites the user's folder before the command runs.
     setup: fn(&Workdir),
     says: String,
@@ -32,6 +36,8 @@ impl Row {
             what,
             args: args.iter().map(|a| a.to_string()).collect(),
             env: Vec::new(),
+            unset: Vec::new(),
+            never: Vec::new(),
             setup: |_| {},
             says: says.into(),
         }
@@ -42,22 +48,46 @@ impl Row {
         self
     }
 
+    fn without(mut self, name: &'static str) -> Row {
+        self.unset.push(name);
+        self
+    }
+
+    fn never(mut self, text: &'static str) -> Row {
+        self.never.push(text);
+        self
+    }
+
     fn setup(mut self, setup: fn(&Workdir)) -> Row {
         self.setup = setup;
         self
     }
 }
 
-/// Runs `agentpods ARGS` in `dir` to its end (at most 30 s); its exit code and stderr.
-fn agentpods(dir: &Path, args: &[String], env: &[(&'static str, String)]) -> (Option<i32>, String) {
-    let child = Command::new(env!("CARGO_BIN_EXE_agentpods"))
+/// Runs `agentpods ARGS` in `dir` to its end (at most 30 s), with `env` set (`{dir}` in a
+/// value is `dir`) and `unset` unset; its exit code and stderr.
+fn agentpods(
+    dir: &Path,
+    args: &[String],
+    env: &[(&'static str, String)],
+    unset: &[&'static str],
+) -> (Option<i32>, String) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_agentpods"));
+    command
         .args(args)
         .current_dir(dir)
         .env_remove("GITHUB_WEBHOOK_SECRET")
-        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .env_remove("AGENTPODS_LOG")
         .env_remove("KUBERNETES_SERVICE_HOST")
         .env("KUBECONFIG", dir.join("no-kubeconfig"))
+        .envs(
+            env.iter()
+                .map(|(k, v)| (*k, v.replace("{dir}", &dir.display().to_string()))),
+        );
+    for name in unset {
+        command.env_remove(name);
+    }
+    let child = command
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -129,6 +159,17 @@ async fn every_error_of_the_first_hour_ends_with_what_to_do() {
                 &["serve", "--dry-run", "--webhook-secret-file", "/nope"],
                 "what to do: give --webhook-secret-file the path of a file that holds the secret",
             ),
+            Row::new(
+                "serve without --dry-run on a machine with no kubeconfig at all",
+                &["serve", "--listen", "127.0.0.1:0"],
+                "what to do: point KUBECONFIG at your cluster's kubeconfig (as for kubectl), or \
+                 run this inside the cluster; or start with --dry-run to launch nothing",
+            )
+            .env(secret.0, secret.1.clone())
+            .env("HOME", "{dir}")
+            .without("KUBECONFIG")
+            // KUBECONFIG is not set: nothing to unset (new-user review 13g, G2).
+            .never("unset it"),
             Row::new(
                 "validate given a folder",
                 &["validate", "."],
@@ -244,19 +285,26 @@ async fn every_error_of_the_first_hour_ends_with_what_to_do() {
             let work = Workdir::new();
             (row.setup)(&work);
             let dir = work.dir.path().to_path_buf();
-            let (args, env) = (row.args.clone(), row.env.clone());
+            let (args, env, unset) = (row.args.clone(), row.env.clone(), row.unset.clone());
             let (code, stderr) =
-                tokio::task::spawn_blocking(move || agentpods(&dir, &args, &env))
+                tokio::task::spawn_blocking(move || agentpods(&dir, &args, &env, &unset))
                     .await
                     .expect("agentpods ran");
             let line = last_line(&stderr);
-            if code != Some(1) || !line.contains(&row.says) || stderr.contains("panicked") {
+            let said = row.never.iter().find(|text| stderr.contains(**text));
+            if code != Some(1)
+                || !line.contains(&row.says)
+                || stderr.contains("panicked")
+                || said.is_some()
+            {
                 differ.push(format!(
                     "{} (agentpods {}): exit {code:?}; the line that says what to do should \
-                     hold\n  {}\nbut it is\n  {line}\nall of stderr:\n{stderr}",
+                     hold\n  {}\nbut it is\n  {line}\n{}all of stderr:\n{stderr}",
                     row.what,
                     row.args.join(" "),
-                    row.says
+                    row.says,
+                    said.map(|t| format!("and stderr should not say {t:?}\n"))
+                        .unwrap_or_default()
                 ));
             }
         }
