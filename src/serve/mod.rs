@@ -148,11 +148,24 @@ pub enum ServeError {
 /// (new-user review 13e, N8: `--listen localhost` and a busy port said only why).
 fn listen_what_to_do(flag: &str, address: &str, source: &std::io::Error) -> String {
     use std::io::ErrorKind;
-    let port = address.rsplit_once(':').map(|(_, port)| port);
-    let host = address.rsplit_once(':').map_or(address, |(host, _)| host);
+    let port_alone = address.parse::<u16>().is_ok();
+    let (host, port) = match address.rsplit_once(':') {
+        Some((host, port)) => (host, Some(port)),
+        // `--listen 18091`: a port, not a host (new-user review 13g, G3).
+        None if port_alone => ("", Some(address)),
+        None => (address, None),
+    };
+    let port = port.filter(|p| p.parse::<u16>().is_ok());
+    // `18091` or Go's `:18091`: the port without a host.
+    if let (true, Some(port)) = (host.is_empty(), port) {
+        return format!(
+            "what to do: give {flag} a host too, as in {flag} 127.0.0.1:{port} \
+             (0.0.0.0:{port} for every interface)"
+        );
+    }
     let host = if host.is_empty() { "127.0.0.1" } else { host };
     match source.kind() {
-        _ if port.is_none_or(|p| p.parse::<u16>().is_err()) => format!(
+        _ if port.is_none() => format!(
             "what to do: give {flag} a host and a port, as in {flag} {host}:8080 \
              (0.0.0.0:8080 for every interface)"
         ),

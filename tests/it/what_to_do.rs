@@ -138,7 +138,7 @@ async fn every_error_of_the_first_hour_ends_with_what_to_do() {
         let ping = fixture("ping/0.json").path;
 
         let secret = ("GITHUB_WEBHOOK_SECRET", SECRET.to_string());
-        let rows = vec![
+        let mut rows = vec![
             Row::new(
                 "serve --listen without a port",
                 &["serve", "--dry-run", "--listen", "localhost"],
@@ -279,6 +279,23 @@ async fn every_error_of_the_first_hour_ends_with_what_to_do() {
             )
             .setup(|work| prompt_with(work, "{% for s in secrets %}{{ s.name }}{% endfor %}")),
         ];
+        // A port without a host, plain or in Go's form: the port is not a host (new-user
+        // review 13g, G3).
+        for (what, listen) in [
+            ("serve --listen with a port and no host", "18091"),
+            ("serve --listen with Go's form of every interface", ":18091"),
+        ] {
+            rows.push(
+                Row::new(
+                    what,
+                    &["serve", "--dry-run", "--listen", listen],
+                    "what to do: give --listen a host too, as in --listen 127.0.0.1:18091 \
+                     (0.0.0.0:18091 for every interface)",
+                )
+                .env(secret.0, secret.1.clone())
+                .never("18091:8080"),
+            );
+        }
 
         let mut differ = Vec::new();
         for row in rows {
