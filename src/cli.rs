@@ -20,7 +20,7 @@ use crate::render::Engine;
 use crate::serve::{LogFormat, ServeOptions};
 
 /// The config read when no `--config` is given: services.yaml in the working folder.
-const DEFAULT_CONFIG: &str = "services.yaml";
+const DEFAULT_CONFIG: &str = crate::serve::DEFAULT_CONFIG;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -456,28 +456,11 @@ pub fn schema_json() -> String {
     serde_json::to_string_pretty(config::json_schema()).unwrap_or_default()
 }
 
-/// What to add when the config cannot be read: when it is the default one and there is
-/// none in the working folder, how to name another; when it is a folder, to name the file
-/// in it (new-user review 13e, N8).
+/// The line saying what to do when the config cannot be read, after it.
 fn missing_config_hint(path: &Path, e: &config::ConfigError) -> String {
-    match e {
-        config::ConfigError::Read { path: read, source }
-            if path == Path::new(DEFAULT_CONFIG)
-                && read == DEFAULT_CONFIG
-                && source.kind() == std::io::ErrorKind::NotFound =>
-        {
-            " (no services.yaml in this folder: pass --config FILE)".into()
-        }
-        config::ConfigError::Read { source, .. }
-            if source.kind() == std::io::ErrorKind::IsADirectory =>
-        {
-            format!(
-                "\nwhat to do: name the config file, not its folder: {}",
-                path.join(DEFAULT_CONFIG).display()
-            )
-        }
-        _ => String::new(),
-    }
+    crate::serve::config_what_to_do(path, e)
+        .map(|line| format!("\n{line}"))
+        .unwrap_or_default()
 }
 
 fn load_with(path: &Path, templates_dir: Option<&Path>) -> Result<LoadedConfig, ExitCode> {

@@ -28,7 +28,7 @@ pub mod metrics;
 pub(crate) mod pipeline;
 pub mod preauth;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -115,11 +115,18 @@ pub enum ServeError {
     /// (new-user review 13f, N2: that advice went to users whose KUBECONFIG was set).
     #[error("cannot use the kubeconfig: {}\n{}; or start with --dry-run to launch nothing", .0.problem, .0.what_to_do)]
     Kubeconfig(crate::cluster::kubeconfig::KubeconfigProblem),
-    #[error("{}: the config does not load:\n{source}", .path.display())]
+    #[error(
+        "{}: the config does not load:\n{source}{}",
+        .path.display(),
+        .what_to_do.as_ref().map(|line| format!("\n{line}")).unwrap_or_default()
+    )]
     Config {
         path: PathBuf,
         #[source]
-        source: ReloadError,
+        source: Box<ReloadError>,
+        /// When the file itself cannot be read: which flag to pass (new-user review 13g,
+        /// G4: `validate` said it, `serve` did not).
+        what_to_do: Option<String>,
     },
     #[error(transparent)]
     Launcher(#[from] LaunchError),
@@ -142,6 +149,44 @@ pub enum ServeError {
     Signals(#[source] std::io::Error),
     #[error("the server failed: {0}")]
     Server(#[source] std::io::Error),
+}
+
+/// The config read when no `--config` is given: services.yaml in the working folder.
+pub const DEFAULT_CONFIG: &str = "services.yaml";
+
+/// The line saying what to do when the config at `path` (given with `--config`, or the
+/// default) cannot be read: there is none in this folder, the path names nothing, or it
+/// names a folder (new-user review 13e, N8). Shared by every command that reads it.
+pub fn config_what_to_do(path: &Path, e: &crate::config::ConfigError) -> Option<String> {
+    let crate::config::ConfigError::Read { path: read, source } = e else {
+        return None;
+    };
+    if Path::new(read) != path {
+        return None;
+    }
+    let here = std::env::current_dir()
+        .map(|d| d.display().to_string())
+        .unwrap_or_else(|_| "the working folder".into());
+    match source.kind() {
+        std::io::ErrorKind::NotFound if path == Path::new(DEFAULT_CONFIG) => Some(format!(
+            "what to do: there is no {DEFAULT_CONFIG} in this folder ({here}): give yours \
+             with --config FILE, or run this from its folder"
+        )),
+        std::io::ErrorKind::NotFound if path.is_relative() => Some(format!(
+            "what to do: give --config the path of your services.yaml ({} is not there; a \
+             relative path is read from the folder this runs in, {here})",
+            path.display()
+        )),
+        std::io::ErrorKind::NotFound => Some(format!(
+            "what to do: give --config the path of your services.yaml ({} is not there)",
+            path.display()
+        )),
+        std::io::ErrorKind::IsADirectory => Some(format!(
+            "what to do: name the config file, not its folder: {}",
+            path.join(DEFAULT_CONFIG).display()
+        )),
+        _ => None,
+    }
 }
 
 /// The line saying what to do when `address` (given with `flag`) cannot be listened on
@@ -294,7 +339,11 @@ pub async fn build_state(
     )
     .map_err(|source| ServeError::Config {
         path: options.config.clone(),
-        source,
+        what_to_do: match &source {
+            ReloadError::Config(e) => config_what_to_do(&options.config, e),
+            _ => None,
+        },
+        source: Box::new(source),
     })?;
     if options.dry_run {
         let launcher = DryRunLauncher::new(options.manifests_dir.clone())?;

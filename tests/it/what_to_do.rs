@@ -171,6 +171,20 @@ async fn every_error_of_the_first_hour_ends_with_what_to_do() {
             // KUBECONFIG is not set: nothing to unset (new-user review 13g, G2).
             .never("unset it"),
             Row::new(
+                "serve in a folder without services.yaml",
+                &["serve", "--dry-run", "--listen", "127.0.0.1:0"],
+                "what to do: there is no services.yaml in this folder (",
+            )
+            .env(secret.0, secret.1.clone())
+            .setup(|work| std::fs::remove_file(work.config()).expect("remove services.yaml")),
+            Row::new(
+                "serve --config naming a file that is not there",
+                &["serve", "--dry-run", "--listen", "127.0.0.1:0", "--config", "nope.yaml"],
+                "what to do: give --config the path of your services.yaml (nope.yaml is not \
+                 there; a relative path is read from the folder this runs in, ",
+            )
+            .env(secret.0, secret.1.clone()),
+            Row::new(
                 "validate given a folder",
                 &["validate", "."],
                 "what to do: name the config file, not its folder: ./services.yaml",
