@@ -50,7 +50,6 @@ use crate::github_client::{
     ClientConfig, Credentials, GithubClient, api_url_from_env, own_login_from_env,
 };
 use crate::ports::approvals::ApprovalStore;
-use crate::ports::launcher::LaunchError;
 use crate::ports::probe::PROBE_EVERY;
 use crate::ports::reload::{ConfigStore, ReloadError, Reloaded, run_namespaces};
 use crate::render::GithubUrls;
@@ -129,7 +128,7 @@ pub enum ServeError {
         what_to_do: Option<String>,
     },
     #[error(transparent)]
-    Launcher(#[from] LaunchError),
+    ManifestsDir(#[from] dry_run::ManifestsDirError),
     #[error(transparent)]
     Github(#[from] crate::github_client::GithubError),
     #[error(

@@ -67,6 +67,13 @@ fn form_encode(bytes: &[u8]) -> String {
     out
 }
 
+/// `body` (a JSON object) with its top-level `field` set to `value`.
+fn retyped(body: &[u8], field: &str, value: serde_json::Value) -> Vec<u8> {
+    let mut json: serde_json::Value = serde_json::from_slice(body).expect("a JSON body");
+    json[field] = value;
+    serde_json::to_vec(&json).expect("JSON")
+}
+
 /// One row of the bad-input table: a request, the status it gets, a phrase of the error.
 struct Case {
     name: &'static str,
@@ -147,6 +154,18 @@ fn bad_input_table() -> Vec<Case> {
             says: "not a valid `pull_request` event",
         },
         Case {
+            name: "an installation that is an array",
+            post: Post::delivery(
+                "pull_request",
+                "bad-13",
+                retyped(&body, "installation", serde_json::json!([])),
+            ),
+            status: 400,
+            // What GitHub's JSON should hold, not the Rust type it is read into
+            // (new-user review 13g, G8: `expected struct WireInstallation`).
+            says: "invalid type: array, expected an object at `installation`",
+        },
+        Case {
             name: "form-encoded body without payload",
             post: Post::delivery("pull_request", "bad-11", b"other=1&more=2".to_vec())
                 .with("content-type", form),
@@ -194,7 +213,7 @@ async fn check_bad_input_table(service: &TestService, via: Via) {
     let metrics = &service.state.metrics;
     assert_eq!(metrics.deliveries_with(Outcome::unauthorized), 5);
     assert_eq!(metrics.deliveries_with(Outcome::too_large), 1);
-    assert_eq!(metrics.deliveries_with(Outcome::bad_request), 6);
+    assert_eq!(metrics.deliveries_with(Outcome::bad_request), 7);
     assert_eq!(metrics.deliveries_with(Outcome::launched), 1);
 }
 

@@ -158,7 +158,10 @@ async fn every_error_of_the_first_hour_ends_with_what_to_do() {
                 "a webhook secret file that is not there",
                 &["serve", "--dry-run", "--webhook-secret-file", "/nope"],
                 "what to do: give --webhook-secret-file the path of a file that holds the secret",
-            ),
+            )
+            // Rust's name of the error kind, where every other message says it in words
+            // (new-user review 13g, G8).
+            .never("entity not found"),
             Row::new(
                 "serve without --dry-run on a machine with no kubeconfig at all",
                 &["serve", "--listen", "127.0.0.1:0"],
@@ -184,6 +187,14 @@ async fn every_error_of_the_first_hour_ends_with_what_to_do() {
                  there; a relative path is read from the folder this runs in, ",
             )
             .env(secret.0, secret.1.clone()),
+            Row::new(
+                "serve --manifests-dir naming a file",
+                &["serve", "--dry-run", "--manifests-dir", "services.yaml"],
+                "what to do: give --manifests-dir a folder (it is made when missing), as in \
+                 --manifests-dir /tmp/agentpods-runs",
+            )
+            .env(secret.0, secret.1.clone())
+            .never("os error 17"),
             Row::new(
                 "validate given a folder",
                 &["validate", "."],
