@@ -19,7 +19,9 @@ use agentpods::plan::{Decision, Facts};
 use agentpods::ports::reload::{ConfigStore, Reloaded};
 use agentpods::serve::metrics::{LaunchOutcome, Outcome};
 use agentpods::serve::{reload_now, watch_config};
-use support::fixtures::{Example, PAYLOADS, WEBHOOKS, another_event, fixture, payloads_in};
+use support::fixtures::{
+    Example, PAYLOADS, WEBHOOKS, another_event, fixture, payloads_in, variant,
+};
 use support::server::{Post, SECRET, TestService, Via, Workdir, eventually, json, within};
 
 const OPENED: &str = "pull_request/opened.json";
@@ -2093,8 +2095,22 @@ fn github_unreachable() {
         "the cause, not only `client error (Connect)`: {warning}"
     );
     assert!(!warning.contains("not-a-real-token"), "{warning}");
+    // A command meanwhile waits for GitHub's answer, and the log says why it has none: the
+    // refused connection, not only a deadline (new-user review 13g, G9).
+    let payload = work.dir.path().join("run-on-issue.json");
+    std::fs::write(&payload, variant("issue_comment/run-on-issue.json").body())
+        .expect("write the payload");
+    let url = format!("http://{}/webhook", server.address());
+    let (_, answer) = replay_binary(&url, "issue_comment", &payload, "g9-1");
+    assert!(answer.starts_with("HTTP 503"), "{answer}");
+    let waited = server.wait_for_line("GitHub did not answer");
+    assert!(
+        waited.contains("Connection refused") && !waited.contains("left unsaid"),
+        "the cause of no answer, and what waits: {waited}"
+    );
+    assert!(!waited.contains("not-a-real-token"), "{waited}");
     // Two more probes' worth: nothing said again, nothing bare.
-    std::thread::sleep(Duration::from_secs(12));
+    std::thread::sleep(Duration::from_secs(8));
     server.stop();
     let log = server.log.join("\n");
     assert_eq!(server.said("GitHub unreachable"), 1, "{log}");
