@@ -142,6 +142,12 @@ pub enum ServeError {
         #[source]
         source: std::io::Error,
     },
+    #[error(
+        "cannot listen on {address} (--metrics-listen): --listen takes that port\nwhat to do: \
+         give --metrics-listen a port of its own (--listen takes {port}), as in \
+         --metrics-listen 127.0.0.1:9090"
+    )]
+    MetricsOnListenPort { address: String, port: u16 },
     #[error("cannot start the async runtime: {0}")]
     Runtime(#[source] std::io::Error),
     #[error("cannot handle signals: {0}")]
@@ -546,18 +552,27 @@ async fn serve_until_signalled(
     let mut terminate = signal(SignalKind::terminate()).map_err(ServeError::Signals)?;
     let mut interrupt = signal(SignalKind::interrupt()).map_err(ServeError::Signals)?;
     let hangup = signal(SignalKind::hangup()).map_err(ServeError::Signals)?;
-    let metrics_listener =
-        match &options.metrics_listen {
-            Some(at) => Some(tokio::net::TcpListener::bind(at).await.map_err(|source| {
+    let address = listener.local_addr().map_err(ServeError::Server)?;
+    let metrics_listener = match &options.metrics_listen {
+        Some(at) => Some(tokio::net::TcpListener::bind(at).await.map_err(|source| {
+            // Its own --listen holds the port, not another process (new-user review 13f,
+            // N14).
+            let port = at.rsplit_once(':').and_then(|(_, p)| p.parse::<u16>().ok());
+            if source.kind() == std::io::ErrorKind::AddrInUse && port == Some(address.port()) {
+                ServeError::MetricsOnListenPort {
+                    address: at.clone(),
+                    port: address.port(),
+                }
+            } else {
                 ServeError::Listen {
                     flag: "--metrics-listen",
                     address: at.clone(),
                     source,
                 }
-            })?),
-            None => None,
-        };
-    let address = listener.local_addr().map_err(ServeError::Server)?;
+            }
+        })?),
+        None => None,
+    };
     tracing::info!(
         config = %state.config.path().display(),
         secrets = state.secrets.len(),

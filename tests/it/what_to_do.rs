@@ -304,6 +304,20 @@ async fn every_error_of_the_first_hour_ends_with_what_to_do() {
             )
             .setup(|work| prompt_with(work, "{% for s in secrets %}{{ s.name }}{% endfor %}")),
         ];
+        // --metrics-listen on the port --listen takes (new-user review 13f, N14: it said
+        // only `Address already in use`).
+        let both = format!("127.0.0.1:{free_port}");
+        rows.push(
+            Row::new(
+                "serve --metrics-listen on --listen's own port",
+                &["serve", "--dry-run", "--listen", &both, "--metrics-listen", &both],
+                format!(
+                    "what to do: give --metrics-listen a port of its own (--listen takes \
+                     {free_port}), as in --metrics-listen 127.0.0.1:9090"
+                ),
+            )
+            .env(secret.0, secret.1.clone()),
+        );
         // A port without a host, plain or in Go's form: the port is not a host (new-user
         // review 13g, G3).
         for (what, listen) in [
