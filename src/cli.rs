@@ -61,6 +61,9 @@ pub enum Cmd {
         repository: Option<String>,
     },
     /// Print, as multi-document YAML, every object a GitHub event would launch (no cluster needed).
+    #[command(
+        override_usage = "agentpods render [--config FILE | FILE] --event EVENT --payload PAYLOAD... [OPTIONS]"
+    )]
     Render {
         /// The services.yaml to read; its `templates_dir` is found from the file's folder.
         #[arg(long, default_value = DEFAULT_CONFIG)]
@@ -109,6 +112,7 @@ pub enum Cmd {
     /// (`agentpods-namespaces`), and one for the fork approvals in the service's own
     /// namespace (`agentpods-agentapprovals`); each with its binding, matched for the
     /// service's ServiceAccount only (--service-user).
+    #[command(override_usage = "agentpods admission-policy [--config FILE | FILE] [OPTIONS]")]
     AdmissionPolicy {
         /// The services.yaml to read; its `templates_dir` is found from the file's folder.
         #[arg(long, default_value = DEFAULT_CONFIG)]
@@ -131,6 +135,7 @@ pub enum Cmd {
     /// Run the webhook service and (leader-elected) the controller, against the cluster of
     /// KUBECONFIG or the one it runs in; --dry-run needs none. Webhook secrets come from
     /// GITHUB_WEBHOOK_SECRET (comma-separated, for rotation) or --webhook-secret-file.
+    #[command(override_usage = "agentpods serve [--config FILE | FILE] [OPTIONS]")]
     Serve {
         /// The services.yaml to read; its `templates_dir` is found from the file's folder.
         #[arg(long, default_value = DEFAULT_CONFIG)]

@@ -375,3 +375,37 @@ async fn every_error_of_the_first_hour_ends_with_what_to_do() {
     })
     .await;
 }
+
+/// A usage error's `Usage:` line shows the config as optional, given as --config or as a
+/// plain argument, not `--config <CONFIG> [CONFIG]` as if both were wanted (new-user review
+/// 13f, N14: clap's line lists the flags used, so --config looked required).
+#[test]
+fn a_usage_error_shows_the_config_as_one_optional_choice() {
+    let dir = tempfile::tempdir().expect("a folder");
+    for (command, usage) in [
+        (
+            &["render", "--config", "x.yaml", "--event", "push"][..],
+            "Usage: agentpods render [--config FILE | FILE] --event EVENT --payload PAYLOAD",
+        ),
+        (
+            &["serve", "--config", "x.yaml", "--bogus"][..],
+            "Usage: agentpods serve [--config FILE | FILE] [OPTIONS]",
+        ),
+        (
+            &["admission-policy", "--config", "x.yaml", "--bogus"][..],
+            "Usage: agentpods admission-policy [--config FILE | FILE] [OPTIONS]",
+        ),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_agentpods"))
+            .args(command)
+            .current_dir(dir.path())
+            .output()
+            .expect("run agentpods");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{command:?}: {stderr}");
+        assert!(
+            stderr.lines().any(|l| l.starts_with(usage)) && !stderr.contains("[CONFIG]"),
+            "{command:?}: the usage line should start {usage:?}:\n{stderr}"
+        );
+    }
+}
