@@ -436,6 +436,16 @@ fn replay(
                     "the service takes deliveries at /webhook: --url http://HOST:PORT/webhook"
                 );
             }
+            // Too old to act on: GitHub's examples are, to a service with credentials
+            // (new-user review 13f, N14: the answer gave no next step).
+            if reply.status == 200 && reply.stale() {
+                eprintln!(
+                    "what to do: replay a payload whose signed time is recent: set the field \
+                     the answer names to now, or save a fresh delivery from the App's Recent \
+                     Deliveries (serve --dry-run without GitHub credentials takes old ones as \
+                     they are; docs/operations.md, The replay window)"
+                );
+            }
             // The service's secrets are not this one (new-user review 13e, N8).
             if reply.status == 401 {
                 eprintln!(
