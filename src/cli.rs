@@ -15,7 +15,7 @@ use clap::{Parser, Subcommand};
 use crate::config::{self, LoadedConfig, Permission};
 use crate::github::event;
 use crate::github::webhook::WebhookSecrets;
-use crate::plan::{Decision, Facts, Planner};
+use crate::plan::{Decision, Facts, Planner, RefusalReason};
 use crate::render::Engine;
 use crate::serve::{LogFormat, ServeOptions};
 
@@ -870,7 +870,16 @@ pub fn render_one(
                 notes.push(format!("agent {agent}: not started: {reason}"))
             }
             Decision::Refuse(refusal) => {
-                notes.push(format!("refused: {}", refusal.message(prefix)))
+                // A preview's next step: the same event from someone who may (new-user
+                // review 13f, N14).
+                let preview = match &refusal.reason {
+                    RefusalReason::NotAuthorized { needs, .. } => format!(
+                        " (to preview it as someone who may: --permission {})",
+                        needs.as_str()
+                    ),
+                    _ => String::new(),
+                };
+                notes.push(format!("refused: {}{preview}", refusal.message(prefix)))
             }
             Decision::Control(control) => notes.push(format!("service command: {control}")),
             Decision::Reply(text) => notes.push(format!("reply: {}", text.replace('\n', "\n  "))),

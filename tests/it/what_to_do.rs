@@ -409,3 +409,24 @@ fn a_usage_error_shows_the_config_as_one_optional_choice() {
         );
     }
 }
+
+/// `render` of a comment by someone who may not start agents says how to preview it as
+/// someone who may (new-user review 13f, N14: it said only `refused: @drive-by you need
+/// write …`).
+#[test]
+fn render_of_a_refused_comment_says_how_to_preview_it_as_a_maintainer() {
+    let work = Workdir::new();
+    let payload = support::fixtures::variant("issue_comment/by-outsider.json").path;
+    let out = Command::new(env!("CARGO_BIN_EXE_agentpods"))
+        .args(["render", "--event", "issue_comment", "--payload"])
+        .arg(&payload)
+        .current_dir(work.dir.path())
+        .output()
+        .expect("run agentpods render");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("refused: @drive-by you need `write` permission")
+            && stderr.contains("(to preview it as someone who may: --permission write)"),
+        "{stderr}"
+    );
+}
