@@ -15,12 +15,12 @@ use clap::{Parser, Subcommand};
 use crate::config::{self, LoadedConfig, Permission};
 use crate::github::event;
 use crate::github::webhook::WebhookSecrets;
-use crate::plan::{Decision, Facts, Planner};
+use crate::plan::{Decision, Facts, Planner, RefusalReason};
 use crate::render::Engine;
 use crate::serve::{LogFormat, ServeOptions};
 
 /// The config read when no `--config` is given: services.yaml in the working folder.
-const DEFAULT_CONFIG: &str = "services.yaml";
+const DEFAULT_CONFIG: &str = crate::serve::DEFAULT_CONFIG;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -61,6 +61,9 @@ pub enum Cmd {
         repository: Option<String>,
     },
     /// Print, as multi-document YAML, every object a GitHub event would launch (no cluster needed).
+    #[command(
+        override_usage = "agentpods render [--config FILE | FILE] --event EVENT --payload PAYLOAD... [OPTIONS]"
+    )]
     Render {
         /// The services.yaml to read; its `templates_dir` is found from the file's folder.
         #[arg(long, default_value = DEFAULT_CONFIG)]
@@ -109,6 +112,7 @@ pub enum Cmd {
     /// (`agentpods-namespaces`), and one for the fork approvals in the service's own
     /// namespace (`agentpods-agentapprovals`); each with its binding, matched for the
     /// service's ServiceAccount only (--service-user).
+    #[command(override_usage = "agentpods admission-policy [--config FILE | FILE] [OPTIONS]")]
     AdmissionPolicy {
         /// The services.yaml to read; its `templates_dir` is found from the file's folder.
         #[arg(long, default_value = DEFAULT_CONFIG)]
@@ -131,6 +135,7 @@ pub enum Cmd {
     /// Run the webhook service and (leader-elected) the controller, against the cluster of
     /// KUBECONFIG or the one it runs in; --dry-run needs none. Webhook secrets come from
     /// GITHUB_WEBHOOK_SECRET (comma-separated, for rotation) or --webhook-secret-file.
+    #[command(override_usage = "agentpods serve [--config FILE | FILE] [OPTIONS]")]
     Serve {
         /// The services.yaml to read; its `templates_dir` is found from the file's folder.
         #[arg(long, default_value = DEFAULT_CONFIG)]
@@ -431,6 +436,16 @@ fn replay(
                     "the service takes deliveries at /webhook: --url http://HOST:PORT/webhook"
                 );
             }
+            // Too old to act on: GitHub's examples are, to a service with credentials
+            // (new-user review 13f, N14: the answer gave no next step).
+            if reply.status == 200 && reply.stale() {
+                eprintln!(
+                    "what to do: replay a payload whose signed time is recent: set the field \
+                     the answer names to now, or save a fresh delivery from the App's Recent \
+                     Deliveries (serve --dry-run without GitHub credentials takes old ones as \
+                     they are; docs/operations.md, The replay window)"
+                );
+            }
             // The service's secrets are not this one (new-user review 13e, N8).
             if reply.status == 401 {
                 eprintln!(
@@ -456,45 +471,11 @@ pub fn schema_json() -> String {
     serde_json::to_string_pretty(config::json_schema()).unwrap_or_default()
 }
 
-/// What to add when the config cannot be read: when it is the default one and there is
-/// none in the working folder, how to name another; when it is a folder, to name the file
-/// in it (new-user review 13e, N8).
+/// The line saying what to do when the config cannot be read, after it.
 fn missing_config_hint(path: &Path, e: &config::ConfigError) -> String {
-    match e {
-        config::ConfigError::Read { path: read, source }
-            if path == Path::new(DEFAULT_CONFIG)
-                && read == DEFAULT_CONFIG
-                && source.kind() == std::io::ErrorKind::NotFound =>
-        {
-            " (no services.yaml in this folder: pass --config FILE)".into()
-        }
-        config::ConfigError::Read { source, .. }
-            if source.kind() == std::io::ErrorKind::IsADirectory =>
-        {
-            // Only a file that is there (new-user review 13g, G6: `validate templates` was
-            // told `templates/services.yaml`).
-            let inside = path.join(DEFAULT_CONFIG);
-            if inside.is_file() {
-                format!(
-                    "\nwhat to do: name the config file, not its folder: {}",
-                    inside.display()
-                )
-            } else if Path::new(DEFAULT_CONFIG).is_file() {
-                format!(
-                    "\nwhat to do: name the config file, not a folder; {} holds no \
-                     {DEFAULT_CONFIG}, and this folder's is {DEFAULT_CONFIG}",
-                    path.display()
-                )
-            } else {
-                format!(
-                    "\nwhat to do: name the config file, not a folder ({} holds no \
-                     {DEFAULT_CONFIG})",
-                    path.display()
-                )
-            }
-        }
-        _ => String::new(),
-    }
+    crate::serve::config_what_to_do(path, e)
+        .map(|line| format!("\n{line}"))
+        .unwrap_or_default()
 }
 
 fn load_with(path: &Path, templates_dir: Option<&Path>) -> Result<LoadedConfig, ExitCode> {
@@ -898,7 +879,16 @@ pub fn render_one(
                 notes.push(format!("agent {agent}: not started: {reason}"))
             }
             Decision::Refuse(refusal) => {
-                notes.push(format!("refused: {}", refusal.message(prefix)))
+                // A preview's next step: the same event from someone who may (new-user
+                // review 13f, N14).
+                let preview = match &refusal.reason {
+                    RefusalReason::NotAuthorized { needs, .. } => format!(
+                        " (to preview it as someone who may: --permission {})",
+                        needs.as_str()
+                    ),
+                    _ => String::new(),
+                };
+                notes.push(format!("refused: {}{preview}", refusal.message(prefix)))
             }
             Decision::Control(control) => notes.push(format!("service command: {control}")),
             Decision::Reply(text) => notes.push(format!("reply: {}", text.replace('\n', "\n  "))),

@@ -34,6 +34,13 @@ use crate::github_client::manifest::{self, ConversionError, CreatedApp};
 /// The App manifest agentpods ships (`deploy/github-app.json`).
 pub const SHIPPED_MANIFEST: &str = crate::config::token::SHIPPED_APP_MANIFEST;
 
+/// The App's name in the shipped manifest, and what an organization's App is named after
+/// (`ORG-agentpods`) when `--name` is not given.
+const DEFAULT_APP_NAME: &str = "agentpods";
+
+/// The most characters GitHub takes in an App's name.
+const MAX_APP_NAME: usize = 34;
+
 /// The Secret's name and keys, as `deploy/base/deployment.yaml` reads them.
 pub const SECRET_NAME: &str = "agentpods-github";
 
@@ -53,7 +60,9 @@ pub struct CreateArgs {
     /// Create the App in your personal account.
     #[arg(long)]
     pub user: bool,
-    /// The App's name (GitHub's page lets you change it; names are unique on GitHub).
+    /// The App's name (default: ORG-agentpods with --org, the manifest's `agentpods`,
+    /// likely taken, with --user; GitHub's page lets you change it; names are unique on
+    /// GitHub).
     #[arg(long)]
     pub name: Option<String>,
     /// Where GitHub sends webhooks, e.g. https://agentpods.example.org/webhook. Without
@@ -188,13 +197,45 @@ fn plan(args: &CreateArgs) -> Result<Plan, CreateError> {
         ),
     };
     if let Some(name) = &args.name
-        && (name.trim().is_empty() || name.chars().count() > 34)
+        && (name.trim().is_empty() || name.chars().count() > MAX_APP_NAME)
     {
         return Err(usage(format!(
             "--name {name:?}: GitHub App names have 1 to 34 characters"
         )));
     }
     let mut warnings = Vec::new();
+    // Left to their defaults, the name and the webhook are said, after any warning
+    // (new-user review 13f, N12): the manifest's `agentpods` is likely taken on GitHub,
+    // whose page then refuses it, and an App without a webhook URL gets no deliveries.
+    let mut notes = Vec::new();
+    let name = args.name.clone().or_else(|| {
+        let named = args
+            .org
+            .as_ref()
+            .map(|org| format!("{org}-{DEFAULT_APP_NAME}"))
+            .filter(|n| n.chars().count() <= MAX_APP_NAME);
+        notes.push(match &named {
+            Some(named) => format!(
+                "note: the App is named {named:?} (--name picks another; App names are unique \
+                 on GitHub, and GitHub's page lets you change it)"
+            ),
+            None => format!(
+                "note: the App is named {DEFAULT_APP_NAME:?}, which is likely taken on \
+                 GitHub (App names are unique there), and GitHub's page will refuse it: pass \
+                 --name YOURS-{DEFAULT_APP_NAME}, or change it on that page"
+            ),
+        });
+        named
+    });
+    if args.webhook_url.is_none() {
+        notes.push(
+            "note: no --webhook-url: the App's webhook is created inactive, so GitHub sends \
+             no deliveries until you set its URL and activate it in the App's settings; or \
+             pass --webhook-url https://HOST/webhook (the address GitHub reaches the service \
+             at)"
+            .to_owned(),
+        );
+    }
     if let Some(url) = &args.webhook_url {
         if !is_http_url(url) {
             return Err(usage(not_http_url("--webhook-url", url)));
@@ -231,12 +272,13 @@ fn plan(args: &CreateArgs) -> Result<Plan, CreateError> {
             args.listen
         )));
     }
+    warnings.extend(notes);
     Ok(Plan {
         github_url,
         api_url,
         new_app_url,
         apps_page,
-        name: args.name.clone(),
+        name,
         webhook_url: args.webhook_url.clone(),
         namespace: args.namespace.clone(),
         warnings,
@@ -667,6 +709,7 @@ mod tests {
     #[test]
     fn a_plain_http_webhook_url_is_warned_of() {
         let mut plain = args(None);
+        plain.name = Some("agentpods-mine".into());
         plain.webhook_url = Some("http://agentpods.example.org/webhook".into());
         let warnings = plan(&plain).expect("a plan").warnings;
         assert!(

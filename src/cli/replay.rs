@@ -47,6 +47,20 @@ impl HttpAnswer {
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
     }
+
+    /// Whether the service found the delivery too old to act on: its `"outcome"` is
+    /// `stale`, or, for a repeat of such a delivery, its first answer's note says so.
+    pub fn stale(&self) -> bool {
+        let Ok(answer) = serde_json::from_slice::<serde_json::Value>(&self.body) else {
+            return false;
+        };
+        answer["outcome"] == "stale"
+            || answer["notes"].as_array().is_some_and(|notes| {
+                notes
+                    .iter()
+                    .any(|n| n.as_str().is_some_and(|n| n.starts_with("stale: ")))
+            })
+    }
 }
 
 /// The headers GitHub sends with a delivery, signed with `secret`.

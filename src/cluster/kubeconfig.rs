@@ -4,6 +4,8 @@
 //! user whose KUBECONFIG is set (new-user review 13f, N2).
 
 use std::error::Error;
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
 
 use kube::client::AuthError;
 use kube::config::KubeconfigError;
@@ -15,6 +17,59 @@ use crate::text;
 pub struct KubeconfigProblem {
     pub problem: String,
     pub what_to_do: String,
+}
+
+/// There is nothing to connect with, when no kubeconfig file exists where kubectl would
+/// look (`KUBECONFIG`, else `~/.kube/config`) and this is not inside a cluster: said
+/// plainly, before kube's own "cannot be read" (whose advice, to unset KUBECONFIG, does
+/// not fit a user who never set it: new-user review 13g, G2). Read from this process's
+/// environment; `None` when there is something to try.
+pub fn missing_here() -> Option<KubeconfigProblem> {
+    missing(
+        std::env::var_os("KUBECONFIG").as_deref(),
+        std::env::var_os("HOME").as_deref(),
+        std::env::var_os("KUBERNETES_SERVICE_HOST").is_some(),
+    )
+}
+
+/// [`missing_here`], of the environment given: `kubeconfig` (`KUBECONFIG`'s value), `home`,
+/// and whether this runs in a cluster.
+fn missing(
+    kubeconfig: Option<&OsStr>,
+    home: Option<&OsStr>,
+    in_cluster: bool,
+) -> Option<KubeconfigProblem> {
+    if in_cluster {
+        return None;
+    }
+    let (paths, from): (Vec<PathBuf>, &str) = match kubeconfig {
+        Some(v) if !v.is_empty() => (std::env::split_paths(v).collect(), "KUBECONFIG"),
+        _ => (
+            home.map(|h| Path::new(h).join(".kube").join("config"))
+                .into_iter()
+                .collect(),
+            "kubectl's default",
+        ),
+    };
+    if paths.iter().any(|p| p.exists()) {
+        return None;
+    }
+    let shown: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+    let problem = if shown.is_empty() {
+        "no kubeconfig (neither KUBECONFIG nor HOME is set), and this is not inside a cluster"
+            .to_string()
+    } else {
+        format!(
+            "no kubeconfig at {} ({from}), and this is not inside a cluster",
+            shown.join(" or ")
+        )
+    };
+    Some(KubeconfigProblem {
+        problem,
+        what_to_do: "what to do: point KUBECONFIG at your cluster's kubeconfig (as for \
+                     kubectl), or run this inside the cluster"
+            .into(),
+    })
 }
 
 /// The most a credential plugin's own message is shown of.
@@ -166,5 +221,33 @@ mod tests {
             Some("the kubeconfig's current context \"gone\" is not one of its contexts".into())
         );
         assert_eq!(explain(&std::io::Error::other("else")), None);
+    }
+
+    #[test]
+    fn a_missing_kubeconfig_is_named_plainly() {
+        let said = missing(Some(OsStr::new("/nonexistent/kc")), None, false).unwrap();
+        assert!(
+            said.what_to_do
+                .starts_with("what to do: point KUBECONFIG at")
+        );
+        let said = said.problem;
+        assert_eq!(
+            said,
+            "no kubeconfig at /nonexistent/kc (KUBECONFIG), and this is not inside a cluster"
+        );
+        let said = missing(None, Some(OsStr::new("/nonexistent-home")), false)
+            .unwrap()
+            .problem;
+        assert!(
+            said.contains("/nonexistent-home/.kube/config (kubectl's default)"),
+            "{said}"
+        );
+        // Inside a cluster, or with a file to read, kube's own answer is the one to give.
+        assert_eq!(missing(None, None, true), None);
+        let dir = std::env::temp_dir();
+        let here = dir.join(format!("agentpods-kc-{}", std::process::id()));
+        std::fs::write(&here, "").unwrap();
+        assert_eq!(missing(Some(here.as_os_str()), None, false), None);
+        std::fs::remove_file(&here).unwrap();
     }
 }

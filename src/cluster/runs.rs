@@ -176,12 +176,8 @@ pub struct Connection {
 /// A client from the usual places: `KUBECONFIG` or `~/.kube/config` (its current context,
 /// or `context`), else the in-cluster service account.
 pub async fn connect(context: Option<&str>) -> Result<Connection, RunsError> {
-    if let Some(missing) = no_kubeconfig(
-        std::env::var_os("KUBECONFIG").as_deref(),
-        std::env::var_os("HOME").as_deref(),
-        std::env::var_os("KUBERNETES_SERVICE_HOST").is_some(),
-    ) {
-        return Err(RunsError::Config(missing));
+    if let Some(missing) = kubeconfig::missing_here() {
+        return Err(RunsError::Kubeconfig(missing));
     }
     let config = match context {
         None => Config::infer().await.map_err(config_error)?,
@@ -207,41 +203,6 @@ pub async fn connect(context: Option<&str>) -> Result<Connection, RunsError> {
     Ok(Connection {
         client,
         default_namespace,
-    })
-}
-
-/// Says plainly that there is nothing to connect with, when no kubeconfig file exists
-/// where kubectl would look and this is not inside a cluster; `None` when there is
-/// something to try (kube's own error then says what is wrong with it).
-fn no_kubeconfig(
-    kubeconfig: Option<&std::ffi::OsStr>,
-    home: Option<&std::ffi::OsStr>,
-    in_cluster: bool,
-) -> Option<String> {
-    if in_cluster {
-        return None;
-    }
-    let (paths, from): (Vec<std::path::PathBuf>, &str) = match kubeconfig {
-        Some(v) if !v.is_empty() => (std::env::split_paths(v).collect(), "KUBECONFIG"),
-        _ => (
-            home.map(|h| std::path::Path::new(h).join(".kube").join("config"))
-                .into_iter()
-                .collect(),
-            "kubectl's default",
-        ),
-    };
-    if paths.iter().any(|p| p.exists()) {
-        return None;
-    }
-    let shown: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
-    Some(if shown.is_empty() {
-        "no kubeconfig (neither KUBECONFIG nor HOME is set), and this is not inside a cluster"
-            .to_string()
-    } else {
-        format!(
-            "no kubeconfig at {} ({from}), and this is not inside a cluster",
-            shown.join(" or ")
-        )
     })
 }
 
@@ -688,27 +649,5 @@ mod tests {
         });
         assert_eq!(cancel_state(&r), CancelState::Ended(Phase::Succeeded));
         assert_eq!(result_line(&r).as_deref(), Some("success: done"));
-    }
-
-    #[test]
-    fn a_missing_kubeconfig_is_named_plainly() {
-        use std::ffi::OsStr;
-        let said = no_kubeconfig(Some(OsStr::new("/nonexistent/kc")), None, false).unwrap();
-        assert_eq!(
-            said,
-            "no kubeconfig at /nonexistent/kc (KUBECONFIG), and this is not inside a cluster"
-        );
-        let said = no_kubeconfig(None, Some(OsStr::new("/nonexistent-home")), false).unwrap();
-        assert!(
-            said.contains("/nonexistent-home/.kube/config (kubectl's default)"),
-            "{said}"
-        );
-        // Inside a cluster, or with a file to read, kube's own answer is the one to give.
-        assert_eq!(no_kubeconfig(None, None, true), None);
-        let dir = std::env::temp_dir();
-        let here = dir.join(format!("agentpods-kc-{}", std::process::id()));
-        std::fs::write(&here, "").unwrap();
-        assert_eq!(no_kubeconfig(Some(here.as_os_str()), None, false), None);
-        std::fs::remove_file(&here).unwrap();
     }
 }

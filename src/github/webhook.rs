@@ -101,7 +101,8 @@ pub enum SecretsError {
     )]
     Missing,
     #[error(
-        "{path}: cannot read the webhook secret file: {kind}\n{}",
+        "{path}: cannot read the webhook secret file: {}\n{}",
+        unreadable_because(*kind),
         secret_file_what_to_do(*kind)
     )]
     Unreadable {
@@ -113,6 +114,18 @@ pub enum SecretsError {
          secret in it (several: one a line, or comma-separated)"
     )]
     EmptyFile { path: String },
+}
+
+/// Why a file cannot be read, in words: Rust's names of the kinds (`entity not found`) are
+/// not what a user reads anywhere else (new-user review 13g, G8).
+fn unreadable_because(kind: std::io::ErrorKind) -> String {
+    match kind {
+        std::io::ErrorKind::NotFound => "there is no such file".into(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        std::io::ErrorKind::IsADirectory => "it is a folder, not a file".into(),
+        std::io::ErrorKind::InvalidData => "it is not text (UTF-8)".into(),
+        kind => std::io::Error::from(kind).to_string(),
+    }
 }
 
 /// The line saying what to do about a webhook secret file that cannot be read (new-user

@@ -175,6 +175,9 @@ pub(crate) struct Http {
     policy: RetryPolicy,
     /// The primary rate limit is used up until then (`x-ratelimit-remaining: 0`).
     blocked_until: Mutex<Option<SystemTime>>,
+    /// The last failure a request was retried after, and when: what a caller that stopped
+    /// waiting can name as the cause (new-user review 13g, G9).
+    last_failure: Mutex<Option<(std::time::Instant, String)>>,
 }
 
 impl Http {
@@ -195,6 +198,7 @@ impl Http {
             clock,
             policy,
             blocked_until: Mutex::new(None),
+            last_failure: Mutex::new(None),
             metrics: RequestMetrics::default(),
             cached: Mutex::new(std::collections::HashMap::new()),
         })
@@ -236,6 +240,11 @@ impl Http {
                 Ok(answer) => answer,
                 Err(e) => {
                     if replay == Replay::Safe && !last {
+                        self.note_failure(format!(
+                            "{}: {}",
+                            what(),
+                            crate::text::with_causes(e.as_ref())
+                        ));
                         tracing::debug!(call = %what(), attempt, "GitHub request failed; retrying");
                         self.backoff(&mut delays).await;
                         continue;
@@ -283,6 +292,7 @@ impl Http {
             }
             if status.is_server_error() {
                 if replay == Replay::Safe && !last {
+                    self.note_failure(format!("{}: HTTP {}", what(), status.as_u16()));
                     tracing::debug!(call = %what(), status = status.as_u16(), attempt, "GitHub failed; retrying");
                     self.backoff(&mut delays).await;
                     continue;
@@ -294,6 +304,22 @@ impl Http {
             }
             return Err(GithubError::from_status(status.as_u16(), what(), &body));
         }
+    }
+
+    fn note_failure(&self, failure: String) {
+        *self.last_failure.lock().expect("failure lock") =
+            Some((std::time::Instant::now(), failure));
+    }
+
+    /// The last failure a request was retried after, if it came after `since`: the call
+    /// and its cause (`GET /user: … Connection refused (os error 111)`).
+    pub fn failed_since(&self, since: std::time::Instant) -> Option<String> {
+        self.last_failure
+            .lock()
+            .expect("failure lock")
+            .as_ref()
+            .filter(|(at, _)| *at >= since)
+            .map(|(_, failure)| failure.clone())
     }
 
     /// Sends one request once, for a probe: no retry, no wait for a rate limit, and no

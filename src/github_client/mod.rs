@@ -134,6 +134,12 @@ impl GithubClient {
         matches!(self.auth, Auth::App(_))
     }
 
+    /// The last failure a request was retried after (its call and cause), if it came
+    /// after `since`: why a caller that stopped waiting had no answer.
+    pub fn failed_since(&self, since: std::time::Instant) -> Option<String> {
+        self.http.failed_since(since)
+    }
+
     /// The App's id, when the client is a GitHub App: whose check runs are its own.
     pub fn app_id(&self) -> Option<u64> {
         match &self.auth {

@@ -13,6 +13,29 @@ use crate::ports::launcher::{
 };
 use crate::text::is_dns_label;
 
+/// Why `--manifests-dir` cannot be written to, in words, with what to do (new-user review
+/// 13g, G8: a file given there was `File exists (os error 17)`).
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestsDirError {
+    #[error(
+        "{}: a file, not a folder (--manifests-dir)\n{MANIFESTS_DIR_WHAT_TO_DO}",
+        .path.display()
+    )]
+    NotAFolder { path: PathBuf },
+    #[error(
+        "{}: cannot make the folder (--manifests-dir): {source}\n{MANIFESTS_DIR_WHAT_TO_DO}",
+        .path.display()
+    )]
+    Unmade {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+const MANIFESTS_DIR_WHAT_TO_DO: &str = "what to do: give --manifests-dir a folder (it is made \
+                                        when missing), as in --manifests-dir /tmp/agentpods-runs";
+
 /// Launches nothing: writes each run's objects as multi-document YAML to
 /// `<dir>/<run-name>.yaml`, atomically and never over an existing file; with no folder,
 /// only logs them.
@@ -23,10 +46,13 @@ pub struct DryRunLauncher {
 
 impl DryRunLauncher {
     /// A launcher writing into `dir` (created if missing), or only logging with `None`.
-    pub fn new(dir: Option<PathBuf>) -> Result<Self, LaunchError> {
+    pub fn new(dir: Option<PathBuf>) -> Result<Self, ManifestsDirError> {
         if let Some(dir) = &dir {
-            std::fs::create_dir_all(dir).map_err(|source| LaunchError::Write {
-                path: dir.display().to_string(),
+            if dir.exists() && !dir.is_dir() {
+                return Err(ManifestsDirError::NotAFolder { path: dir.clone() });
+            }
+            std::fs::create_dir_all(dir).map_err(|source| ManifestsDirError::Unmade {
+                path: dir.clone(),
                 source,
             })?;
         }

@@ -771,9 +771,17 @@ pub async fn gather(
             }
         }
     };
+    let asked_at = std::time::Instant::now();
     if tokio::time::timeout(FACTS_DEADLINE, ask).await.is_err() {
+        // Why, when a request failed meanwhile (a refused connection is retried until the
+        // deadline; new-user review 13g, G9).
+        let cause = client
+            .failed_since(asked_at)
+            .map(|failure| format!(" (it was retried after: {failure})"))
+            .unwrap_or_default();
         tracing::warn!(
-            "GitHub did not answer within {FACTS_DEADLINE:?}; what it left unsaid waits"
+            "GitHub did not answer within {FACTS_DEADLINE:?}{cause}; what needs its answer \
+             is left undecided, as the delivery's answer says"
         );
     }
     gathered

@@ -28,7 +28,7 @@ pub mod metrics;
 pub(crate) mod pipeline;
 pub mod preauth;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -50,7 +50,6 @@ use crate::github_client::{
     ClientConfig, Credentials, GithubClient, api_url_from_env, own_login_from_env,
 };
 use crate::ports::approvals::ApprovalStore;
-use crate::ports::launcher::LaunchError;
 use crate::ports::probe::PROBE_EVERY;
 use crate::ports::reload::{ConfigStore, ReloadError, Reloaded, run_namespaces};
 use crate::render::GithubUrls;
@@ -115,14 +114,21 @@ pub enum ServeError {
     /// (new-user review 13f, N2: that advice went to users whose KUBECONFIG was set).
     #[error("cannot use the kubeconfig: {}\n{}; or start with --dry-run to launch nothing", .0.problem, .0.what_to_do)]
     Kubeconfig(crate::cluster::kubeconfig::KubeconfigProblem),
-    #[error("{}: the config does not load:\n{source}", .path.display())]
+    #[error(
+        "{}: the config does not load:\n{source}{}",
+        .path.display(),
+        .what_to_do.as_ref().map(|line| format!("\n{line}")).unwrap_or_default()
+    )]
     Config {
         path: PathBuf,
         #[source]
-        source: ReloadError,
+        source: Box<ReloadError>,
+        /// When the file itself cannot be read: which flag to pass (new-user review 13g,
+        /// G4: `validate` said it, `serve` did not).
+        what_to_do: Option<String>,
     },
     #[error(transparent)]
-    Launcher(#[from] LaunchError),
+    ManifestsDir(#[from] dry_run::ManifestsDirError),
     #[error(transparent)]
     Github(#[from] crate::github_client::GithubError),
     #[error(
@@ -136,6 +142,12 @@ pub enum ServeError {
         #[source]
         source: std::io::Error,
     },
+    #[error(
+        "cannot listen on {address} (--metrics-listen): --listen takes that port\nwhat to do: \
+         give --metrics-listen a port of its own (--listen takes {port}), as in \
+         --metrics-listen 127.0.0.1:9090"
+    )]
+    MetricsOnListenPort { address: String, port: u16 },
     #[error("cannot start the async runtime: {0}")]
     Runtime(#[source] std::io::Error),
     #[error("cannot handle signals: {0}")]
@@ -144,15 +156,85 @@ pub enum ServeError {
     Server(#[source] std::io::Error),
 }
 
+/// The config read when no `--config` is given: services.yaml in the working folder.
+pub const DEFAULT_CONFIG: &str = "services.yaml";
+
+/// The line saying what to do when the config at `path` (given with `--config`, or the
+/// default) cannot be read: there is none in this folder, the path names nothing, or it
+/// names a folder (new-user review 13e, N8). Shared by every command that reads it.
+pub fn config_what_to_do(path: &Path, e: &crate::config::ConfigError) -> Option<String> {
+    let crate::config::ConfigError::Read { path: read, source } = e else {
+        return None;
+    };
+    if Path::new(read) != path {
+        return None;
+    }
+    let here = std::env::current_dir()
+        .map(|d| d.display().to_string())
+        .unwrap_or_else(|_| "the working folder".into());
+    match source.kind() {
+        std::io::ErrorKind::NotFound if path == Path::new(DEFAULT_CONFIG) => Some(format!(
+            "what to do: there is no {DEFAULT_CONFIG} in this folder ({here}): give yours \
+             with --config FILE, or run this from its folder"
+        )),
+        std::io::ErrorKind::NotFound if path.is_relative() => Some(format!(
+            "what to do: give --config the path of your services.yaml ({} is not there; a \
+             relative path is read from the folder this runs in, {here})",
+            path.display()
+        )),
+        std::io::ErrorKind::NotFound => Some(format!(
+            "what to do: give --config the path of your services.yaml ({} is not there)",
+            path.display()
+        )),
+        // Only a file that is there (new-user review 13g, G6: `validate templates` was
+        // told `templates/services.yaml`).
+        std::io::ErrorKind::IsADirectory => {
+            let inside = path.join(DEFAULT_CONFIG);
+            Some(if inside.is_file() {
+                format!(
+                    "what to do: name the config file, not its folder: {}",
+                    inside.display()
+                )
+            } else if Path::new(DEFAULT_CONFIG).is_file() {
+                format!(
+                    "what to do: name the config file, not a folder; {} holds no \
+                     {DEFAULT_CONFIG}, and this folder's is {DEFAULT_CONFIG}",
+                    path.display()
+                )
+            } else {
+                format!(
+                    "what to do: name the config file, not a folder ({} holds no \
+                     {DEFAULT_CONFIG})",
+                    path.display()
+                )
+            })
+        }
+        _ => None,
+    }
+}
+
 /// The line saying what to do when `address` (given with `flag`) cannot be listened on
 /// (new-user review 13e, N8: `--listen localhost` and a busy port said only why).
 fn listen_what_to_do(flag: &str, address: &str, source: &std::io::Error) -> String {
     use std::io::ErrorKind;
-    let port = address.rsplit_once(':').map(|(_, port)| port);
-    let host = address.rsplit_once(':').map_or(address, |(host, _)| host);
+    let port_alone = address.parse::<u16>().is_ok();
+    let (host, port) = match address.rsplit_once(':') {
+        Some((host, port)) => (host, Some(port)),
+        // `--listen 18091`: a port, not a host (new-user review 13g, G3).
+        None if port_alone => ("", Some(address)),
+        None => (address, None),
+    };
+    let port = port.filter(|p| p.parse::<u16>().is_ok());
+    // `18091` or Go's `:18091`: the port without a host.
+    if let (true, Some(port)) = (host.is_empty(), port) {
+        return format!(
+            "what to do: give {flag} a host too, as in {flag} 127.0.0.1:{port} \
+             (0.0.0.0:{port} for every interface)"
+        );
+    }
     let host = if host.is_empty() { "127.0.0.1" } else { host };
     match source.kind() {
-        _ if port.is_none_or(|p| p.parse::<u16>().is_err()) => format!(
+        _ if port.is_none() => format!(
             "what to do: give {flag} a host and a port, as in {flag} {host}:8080 \
              (0.0.0.0:8080 for every interface)"
         ),
@@ -219,6 +301,9 @@ pub fn init_logging(format: LogFormat) -> log_writer::LogWriterGuard {
 /// The client of the cluster `KUBECONFIG` (or `~/.kube/config`) names, else of the one the
 /// pod runs in, and in words which API server that is and where its address came from.
 async fn kube_client() -> Result<(kube::Client, String), ServeError> {
+    if let Some(missing) = crate::cluster::kubeconfig::missing_here() {
+        return Err(ServeError::Kubeconfig(missing));
+    }
     let config = kube::Config::infer().await.map_err(kube_error)?;
     let origin = match kube::config::Kubeconfig::read() {
         Ok(kubeconfig) => format!(
@@ -278,7 +363,11 @@ pub async fn build_state(
     )
     .map_err(|source| ServeError::Config {
         path: options.config.clone(),
-        source,
+        what_to_do: match &source {
+            ReloadError::Config(e) => config_what_to_do(&options.config, e),
+            _ => None,
+        },
+        source: Box::new(source),
     })?;
     if options.dry_run {
         let launcher = DryRunLauncher::new(options.manifests_dir.clone())?;
@@ -482,18 +571,27 @@ async fn serve_until_signalled(
     let mut terminate = signal(SignalKind::terminate()).map_err(ServeError::Signals)?;
     let mut interrupt = signal(SignalKind::interrupt()).map_err(ServeError::Signals)?;
     let hangup = signal(SignalKind::hangup()).map_err(ServeError::Signals)?;
-    let metrics_listener =
-        match &options.metrics_listen {
-            Some(at) => Some(tokio::net::TcpListener::bind(at).await.map_err(|source| {
+    let address = listener.local_addr().map_err(ServeError::Server)?;
+    let metrics_listener = match &options.metrics_listen {
+        Some(at) => Some(tokio::net::TcpListener::bind(at).await.map_err(|source| {
+            // Its own --listen holds the port, not another process (new-user review 13f,
+            // N14).
+            let port = at.rsplit_once(':').and_then(|(_, p)| p.parse::<u16>().ok());
+            if source.kind() == std::io::ErrorKind::AddrInUse && port == Some(address.port()) {
+                ServeError::MetricsOnListenPort {
+                    address: at.clone(),
+                    port: address.port(),
+                }
+            } else {
                 ServeError::Listen {
                     flag: "--metrics-listen",
                     address: at.clone(),
                     source,
                 }
-            })?),
-            None => None,
-        };
-    let address = listener.local_addr().map_err(ServeError::Server)?;
+            }
+        })?),
+        None => None,
+    };
     tracing::info!(
         config = %state.config.path().display(),
         secrets = state.secrets.len(),

@@ -2157,7 +2157,8 @@ fn validate_names_a_path_that_does_not_exist() {
     assert_eq!(
         run.stderr.trim_end(),
         format!(
-            "{}: cannot read: No such file or directory (os error 2)",
+            "{0}: cannot read: No such file or directory (os error 2)\nwhat to do: give \
+             --config the path of your services.yaml ({0} is not there)",
             missing.display()
         )
     );
@@ -2259,7 +2260,9 @@ fn files_of_the_templates_folder_the_config_does_not_use_block_nothing() {
 }
 
 /// Run in a folder without services.yaml, and without --config, `validate` and `render`
-/// say how to name the config rather than only that there is none (issue 13, N14).
+/// say how to name the config rather than only that there is none (issue 13, N14), and
+/// which folder they looked in: `--config services.yaml` given in another folder is the
+/// same mistake (new-user review 13f, N14).
 #[test]
 fn without_a_services_yaml_here_the_commands_say_to_pass_config() {
     let dir = tempfile::tempdir().unwrap();
@@ -2276,8 +2279,12 @@ fn without_a_services_yaml_here_the_commands_say_to_pass_config() {
         assert_eq!(out.status.code(), Some(1), "{command:?}");
         assert_eq!(
             String::from_utf8_lossy(&out.stderr).trim_end(),
-            "services.yaml: cannot read: No such file or directory (os error 2) (no \
-             services.yaml in this folder: pass --config FILE)",
+            format!(
+                "services.yaml: cannot read: No such file or directory (os error 2)\nwhat to \
+                 do: there is no services.yaml in this folder ({}): give yours with --config \
+                 FILE, or run this from its folder",
+                dir.path().display()
+            ),
             "{command:?}"
         );
     }

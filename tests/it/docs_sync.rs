@@ -452,3 +452,51 @@ fn no_field_a_template_could_read_is_renamed_removed_or_retyped() {
         gone.join("\n")
     );
 }
+
+/// Every `namespace_template` the docs show names the repository: one that reads only the
+/// pull request's or issue's number puts `acme/a`'s PR #2 and `acme/b`'s in one namespace,
+/// and whoever copies it from the README gets that (new-user review 13f, N13).
+#[test]
+fn every_namespace_template_example_names_the_repository() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut pages = vec![root.join("README.md")];
+    let mut docs: Vec<_> = std::fs::read_dir(root.join("docs"))
+        .expect("docs/")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "md"))
+        .collect();
+    docs.sort();
+    pages.extend(docs);
+    let mut seen = 0;
+    let mut without = Vec::new();
+    for page in &pages {
+        let text = std::fs::read_to_string(page).expect("read the page");
+        for (n, line) in text.lines().enumerate() {
+            let Some((_, after)) = line.split_once("namespace_template") else {
+                continue;
+            };
+            // The example is the template text after the key: `{{ … }}` up to its end.
+            let Some(start) = after.find("{{") else {
+                continue;
+            };
+            let Some(end) = after[start..].find("}}") else {
+                continue;
+            };
+            seen += 1;
+            let example = &after[start..start + end + 2];
+            if !example.contains("repo.") {
+                without.push(format!("{}:{}: {example}", page.display(), n + 1));
+            }
+        }
+    }
+    assert!(
+        seen >= 2,
+        "only {seen} namespace_template examples found: is the scan blind?"
+    );
+    assert!(
+        without.is_empty(),
+        "namespace_template examples that do not name the repository (every repository's \
+         PR #2 would share a namespace):\n{}",
+        without.join("\n")
+    );
+}

@@ -196,6 +196,8 @@ async fn the_app_is_created_in_the_browser_and_its_secret_comes_out_ready_to_app
         )
     );
     let mut expected: Value = serde_json::from_str(SHIPPED).expect("the shipped manifest");
+    // Named after the organization: the manifest's `agentpods` is likely taken on GitHub.
+    expected["name"] = "my-org-agentpods".into();
     expected["hook_attributes"]["url"] = WEBHOOK.into();
     expected["redirect_url"] = format!("{}/callback", create.base).into();
     assert_eq!(form.manifest, expected);
@@ -260,6 +262,43 @@ async fn the_app_is_created_in_the_browser_and_its_secret_comes_out_ready_to_app
     assert!(fake.violations().is_empty(), "{:?}", fake.violations());
 
     support::validate::assert_valid("the App's Secret", &ended.stdout, 1);
+}
+
+/// Left to its defaults, the command says before the browser opens what they lead to and
+/// how to set them: an App name GitHub likely refuses as taken, a webhook that sends
+/// nothing (new-user review 13f, N12: only docs/setup.md said so).
+#[tokio::test(flavor = "multi_thread")]
+async fn the_defaults_are_said_before_the_browser_opens() {
+    let fake = FakeGithub::start(fake_github::manual_clock()).await;
+    // An organization's App is named after it; without a webhook URL, its hook is off.
+    let mut create = Create::start(&api(&fake), &["--org", "my-org"]);
+    let form = open_start_page(&create).await;
+    assert_eq!(form.manifest["name"], "my-org-agentpods");
+    assert_eq!(form.manifest["hook_attributes"]["active"], false);
+    let said = create.stderr();
+    assert!(
+        said.contains("note: the App is named \"my-org-agentpods\" (--name picks another"),
+        "{said}"
+    );
+    assert!(
+        said.contains("note: no --webhook-url: the App's webhook is created inactive")
+            && said.contains("pass --webhook-url https://HOST/webhook"),
+        "{said}"
+    );
+    let _ = create.child.kill();
+    let _ = create.child.wait();
+
+    // In a personal account, the manifest's name stands, and is likely taken.
+    let mut create = Create::start(&api(&fake), &["--user", "--webhook-url", WEBHOOK]);
+    let said = create.stderr();
+    assert!(
+        said.contains("note: the App is named \"agentpods\", which is likely taken")
+            && said.contains("pass --name YOURS-agentpods"),
+        "{said}"
+    );
+    assert!(!said.contains("no --webhook-url"), "{said}");
+    let _ = create.child.kill();
+    let _ = create.child.wait();
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -194,6 +194,45 @@ async fn a_real_payload_signed_years_ago_is_stale() {
         assert!(why.contains("2019-05-15T15:20:21Z"), "{answer}");
         assert!(github.requests().is_empty(), "{:#?}", github.requests());
         assert!(service.work.manifests().is_empty());
+
+        // Sent with `agentpods replay`, as a new user sends the examples (here a repeat of
+        // it, given the first answer): the answer is followed by the next step (new-user
+        // review 13f, N14: there was none).
+        let server = service.listen().await;
+        let payload = service.work.dir.path().join("recorded.json");
+        std::fs::write(
+            &payload,
+            variant("issue_comment/run-on-issue.json").as_recorded(),
+        )
+        .expect("write the payload");
+        let url = server.url("/webhook");
+        let out = tokio::task::spawn_blocking(move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_agentpods"))
+                .args([
+                    "replay",
+                    "--url",
+                    &url,
+                    "--event",
+                    "issue_comment",
+                    "--payload",
+                ])
+                .arg(&payload)
+                .env("GITHUB_WEBHOOK_SECRET", SECRET)
+                .output()
+                .expect("run agentpods replay")
+        })
+        .await
+        .expect("replay ran");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains(
+                "what to do: replay a payload whose signed time is recent: set the field the \
+                 answer names to now"
+            ),
+            "{stderr}{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        server.stop().await;
     })
     .await;
 }

@@ -19,7 +19,9 @@ use agentpods::plan::{Decision, Facts};
 use agentpods::ports::reload::{ConfigStore, Reloaded};
 use agentpods::serve::metrics::{LaunchOutcome, Outcome};
 use agentpods::serve::{reload_now, watch_config};
-use support::fixtures::{Example, PAYLOADS, WEBHOOKS, another_event, fixture, payloads_in};
+use support::fixtures::{
+    Example, PAYLOADS, WEBHOOKS, another_event, fixture, payloads_in, variant,
+};
 use support::server::{Post, SECRET, TestService, Via, Workdir, eventually, json, within};
 
 const OPENED: &str = "pull_request/opened.json";
@@ -65,6 +67,13 @@ fn form_encode(bytes: &[u8]) -> String {
         }
     }
     out
+}
+
+/// `body` (a JSON object) with its top-level `field` set to `value`.
+fn retyped(body: &[u8], field: &str, value: serde_json::Value) -> Vec<u8> {
+    let mut json: serde_json::Value = serde_json::from_slice(body).expect("a JSON body");
+    json[field] = value;
+    serde_json::to_vec(&json).expect("JSON")
 }
 
 /// One row of the bad-input table: a request, the status it gets, a phrase of the error.
@@ -147,6 +156,18 @@ fn bad_input_table() -> Vec<Case> {
             says: "not a valid `pull_request` event",
         },
         Case {
+            name: "an installation that is an array",
+            post: Post::delivery(
+                "pull_request",
+                "bad-13",
+                retyped(&body, "installation", serde_json::json!([])),
+            ),
+            status: 400,
+            // What GitHub's JSON should hold, not the Rust type it is read into
+            // (new-user review 13g, G8: `expected struct WireInstallation`).
+            says: "invalid type: array, expected an object at `installation`",
+        },
+        Case {
             name: "form-encoded body without payload",
             post: Post::delivery("pull_request", "bad-11", b"other=1&more=2".to_vec())
                 .with("content-type", form),
@@ -194,7 +215,7 @@ async fn check_bad_input_table(service: &TestService, via: Via) {
     let metrics = &service.state.metrics;
     assert_eq!(metrics.deliveries_with(Outcome::unauthorized), 5);
     assert_eq!(metrics.deliveries_with(Outcome::too_large), 1);
-    assert_eq!(metrics.deliveries_with(Outcome::bad_request), 6);
+    assert_eq!(metrics.deliveries_with(Outcome::bad_request), 7);
     assert_eq!(metrics.deliveries_with(Outcome::launched), 1);
 }
 
@@ -1756,7 +1777,8 @@ fn refusals() {
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("a folder; replay sends one payload"), "{err}");
     // Without --dry-run it needs a cluster, and says how to name one: here, that the
-    // kubeconfig KUBECONFIG names is not there (new-user review 13f, N2).
+    // kubeconfig KUBECONFIG names is not there (new-user review 13f, N2), as `runs` says
+    // it (13g, G2).
     let mut command = Command::new(BIN);
     let out = command
         .args(["serve", "--listen", "127.0.0.1:0", "--config"])
@@ -1772,9 +1794,9 @@ fn refusals() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(
-        err.contains("cannot use the kubeconfig: the kubeconfig ")
-            && err.contains("no-such-kubeconfig cannot be read")
-            && err.contains("what to do: point KUBECONFIG at a kubeconfig that exists")
+        err.contains("cannot use the kubeconfig: no kubeconfig at ")
+            && err.contains("no-such-kubeconfig (KUBECONFIG), and this is not inside a cluster")
+            && err.contains("what to do: point KUBECONFIG at your cluster's kubeconfig")
             && err.contains("--dry-run"),
         "{err}"
     );
@@ -2073,8 +2095,22 @@ fn github_unreachable() {
         "the cause, not only `client error (Connect)`: {warning}"
     );
     assert!(!warning.contains("not-a-real-token"), "{warning}");
+    // A command meanwhile waits for GitHub's answer, and the log says why it has none: the
+    // refused connection, not only a deadline (new-user review 13g, G9).
+    let payload = work.dir.path().join("run-on-issue.json");
+    std::fs::write(&payload, variant("issue_comment/run-on-issue.json").body())
+        .expect("write the payload");
+    let url = format!("http://{}/webhook", server.address());
+    let (_, answer) = replay_binary(&url, "issue_comment", &payload, "g9-1");
+    assert!(answer.starts_with("HTTP 503"), "{answer}");
+    let waited = server.wait_for_line("GitHub did not answer");
+    assert!(
+        waited.contains("Connection refused") && !waited.contains("left unsaid"),
+        "the cause of no answer, and what waits: {waited}"
+    );
+    assert!(!waited.contains("not-a-real-token"), "{waited}");
     // Two more probes' worth: nothing said again, nothing bare.
-    std::thread::sleep(Duration::from_secs(12));
+    std::thread::sleep(Duration::from_secs(8));
     server.stop();
     let log = server.log.join("\n");
     assert_eq!(server.said("GitHub unreachable"), 1, "{log}");

@@ -21,6 +21,10 @@ struct Row {
     what: &'static str,
     args: Vec<String>,
     env: Vec<(&'static str, String)>,
+    /// Environment variables the command runs without.
+    unset: Vec<&'static str>,
+    /// Texts stderr must not hold anywhere (Rust's words, advice that does not apply).
+    never: Vec<&'static str>,
     /// Rewrites the user's folder before the command runs.
     setup: fn(&Workdir),
     says: String,
@@ -32,6 +36,8 @@ impl Row {
             what,
             args: args.iter().map(|a| a.to_string()).collect(),
             env: Vec::new(),
+            unset: Vec::new(),
+            never: Vec::new(),
             setup: |_| {},
             says: says.into(),
         }
@@ -42,22 +48,46 @@ impl Row {
         self
     }
 
+    fn without(mut self, name: &'static str) -> Row {
+        self.unset.push(name);
+        self
+    }
+
+    fn never(mut self, text: &'static str) -> Row {
+        self.never.push(text);
+        self
+    }
+
     fn setup(mut self, setup: fn(&Workdir)) -> Row {
         self.setup = setup;
         self
     }
 }
 
-/// Runs `agentpods ARGS` in `dir` to its end (at most 30 s); its exit code and stderr.
-fn agentpods(dir: &Path, args: &[String], env: &[(&'static str, String)]) -> (Option<i32>, String) {
-    let child = Command::new(env!("CARGO_BIN_EXE_agentpods"))
+/// Runs `agentpods ARGS` in `dir` to its end (at most 30 s), with `env` set (`{dir}` in a
+/// value is `dir`) and `unset` unset; its exit code and stderr.
+fn agentpods(
+    dir: &Path,
+    args: &[String],
+    env: &[(&'static str, String)],
+    unset: &[&'static str],
+) -> (Option<i32>, String) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_agentpods"));
+    command
         .args(args)
         .current_dir(dir)
         .env_remove("GITHUB_WEBHOOK_SECRET")
-        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .env_remove("AGENTPODS_LOG")
         .env_remove("KUBERNETES_SERVICE_HOST")
         .env("KUBECONFIG", dir.join("no-kubeconfig"))
+        .envs(
+            env.iter()
+                .map(|(k, v)| (*k, v.replace("{dir}", &dir.display().to_string()))),
+        );
+    for name in unset {
+        command.env_remove(name);
+    }
+    let child = command
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -108,7 +138,7 @@ async fn every_error_of_the_first_hour_ends_with_what_to_do() {
         let ping = fixture("ping/0.json").path;
 
         let secret = ("GITHUB_WEBHOOK_SECRET", SECRET.to_string());
-        let rows = vec![
+        let mut rows = vec![
             Row::new(
                 "serve --listen without a port",
                 &["serve", "--dry-run", "--listen", "localhost"],
@@ -128,7 +158,43 @@ async fn every_error_of_the_first_hour_ends_with_what_to_do() {
                 "a webhook secret file that is not there",
                 &["serve", "--dry-run", "--webhook-secret-file", "/nope"],
                 "what to do: give --webhook-secret-file the path of a file that holds the secret",
-            ),
+            )
+            // Rust's name of the error kind, where every other message says it in words
+            // (new-user review 13g, G8).
+            .never("entity not found"),
+            Row::new(
+                "serve without --dry-run on a machine with no kubeconfig at all",
+                &["serve", "--listen", "127.0.0.1:0"],
+                "what to do: point KUBECONFIG at your cluster's kubeconfig (as for kubectl), or \
+                 run this inside the cluster; or start with --dry-run to launch nothing",
+            )
+            .env(secret.0, secret.1.clone())
+            .env("HOME", "{dir}")
+            .without("KUBECONFIG")
+            // KUBECONFIG is not set: nothing to unset (new-user review 13g, G2).
+            .never("unset it"),
+            Row::new(
+                "serve in a folder without services.yaml",
+                &["serve", "--dry-run", "--listen", "127.0.0.1:0"],
+                "what to do: there is no services.yaml in this folder (",
+            )
+            .env(secret.0, secret.1.clone())
+            .setup(|work| std::fs::remove_file(work.config()).expect("remove services.yaml")),
+            Row::new(
+                "serve --config naming a file that is not there",
+                &["serve", "--dry-run", "--listen", "127.0.0.1:0", "--config", "nope.yaml"],
+                "what to do: give --config the path of your services.yaml (nope.yaml is not \
+                 there; a relative path is read from the folder this runs in, ",
+            )
+            .env(secret.0, secret.1.clone()),
+            Row::new(
+                "serve --manifests-dir naming a file",
+                &["serve", "--dry-run", "--manifests-dir", "services.yaml"],
+                "what to do: give --manifests-dir a folder (it is made when missing), as in \
+                 --manifests-dir /tmp/agentpods-runs",
+            )
+            .env(secret.0, secret.1.clone())
+            .never("os error 17"),
             Row::new(
                 "validate given a folder",
                 &["validate", "."],
@@ -254,25 +320,63 @@ async fn every_error_of_the_first_hour_ends_with_what_to_do() {
             )
             .setup(|work| prompt_with(work, "{% for s in secrets %}{{ s.name }}{% endfor %}")),
         ];
+        // --metrics-listen on the port --listen takes (new-user review 13f, N14: it said
+        // only `Address already in use`).
+        let both = format!("127.0.0.1:{free_port}");
+        rows.push(
+            Row::new(
+                "serve --metrics-listen on --listen's own port",
+                &["serve", "--dry-run", "--listen", &both, "--metrics-listen", &both],
+                format!(
+                    "what to do: give --metrics-listen a port of its own (--listen takes \
+                     {free_port}), as in --metrics-listen 127.0.0.1:9090"
+                ),
+            )
+            .env(secret.0, secret.1.clone()),
+        );
+        // A port without a host, plain or in Go's form: the port is not a host (new-user
+        // review 13g, G3).
+        for (what, listen) in [
+            ("serve --listen with a port and no host", "18091"),
+            ("serve --listen with Go's form of every interface", ":18091"),
+        ] {
+            rows.push(
+                Row::new(
+                    what,
+                    &["serve", "--dry-run", "--listen", listen],
+                    "what to do: give --listen a host too, as in --listen 127.0.0.1:18091 \
+                     (0.0.0.0:18091 for every interface)",
+                )
+                .env(secret.0, secret.1.clone())
+                .never("18091:8080"),
+            );
+        }
 
         let mut differ = Vec::new();
         for row in rows {
             let work = Workdir::new();
             (row.setup)(&work);
             let dir = work.dir.path().to_path_buf();
-            let (args, env) = (row.args.clone(), row.env.clone());
+            let (args, env, unset) = (row.args.clone(), row.env.clone(), row.unset.clone());
             let (code, stderr) =
-                tokio::task::spawn_blocking(move || agentpods(&dir, &args, &env))
+                tokio::task::spawn_blocking(move || agentpods(&dir, &args, &env, &unset))
                     .await
                     .expect("agentpods ran");
             let line = last_line(&stderr);
-            if code != Some(1) || !line.contains(&row.says) || stderr.contains("panicked") {
+            let said = row.never.iter().find(|text| stderr.contains(**text));
+            if code != Some(1)
+                || !line.contains(&row.says)
+                || stderr.contains("panicked")
+                || said.is_some()
+            {
                 differ.push(format!(
                     "{} (agentpods {}): exit {code:?}; the line that says what to do should \
-                     hold\n  {}\nbut it is\n  {line}\nall of stderr:\n{stderr}",
+                     hold\n  {}\nbut it is\n  {line}\n{}all of stderr:\n{stderr}",
                     row.what,
                     row.args.join(" "),
-                    row.says
+                    row.says,
+                    said.map(|t| format!("and stderr should not say {t:?}\n"))
+                        .unwrap_or_default()
                 ));
             }
         }
@@ -286,4 +390,59 @@ async fn every_error_of_the_first_hour_ends_with_what_to_do() {
         );
     })
     .await;
+}
+
+/// A usage error's `Usage:` line shows the config as optional, given as --config or as a
+/// plain argument, not `--config <CONFIG> [CONFIG]` as if both were wanted (new-user review
+/// 13f, N14: clap's line lists the flags used, so --config looked required).
+#[test]
+fn a_usage_error_shows_the_config_as_one_optional_choice() {
+    let dir = tempfile::tempdir().expect("a folder");
+    for (command, usage) in [
+        (
+            &["render", "--config", "x.yaml", "--event", "push"][..],
+            "Usage: agentpods render [--config FILE | FILE] --event EVENT --payload PAYLOAD",
+        ),
+        (
+            &["serve", "--config", "x.yaml", "--bogus"][..],
+            "Usage: agentpods serve [--config FILE | FILE] [OPTIONS]",
+        ),
+        (
+            &["admission-policy", "--config", "x.yaml", "--bogus"][..],
+            "Usage: agentpods admission-policy [--config FILE | FILE] [OPTIONS]",
+        ),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_agentpods"))
+            .args(command)
+            .current_dir(dir.path())
+            .output()
+            .expect("run agentpods");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{command:?}: {stderr}");
+        assert!(
+            stderr.lines().any(|l| l.starts_with(usage)) && !stderr.contains("[CONFIG]"),
+            "{command:?}: the usage line should start {usage:?}:\n{stderr}"
+        );
+    }
+}
+
+/// `render` of a comment by someone who may not start agents says how to preview it as
+/// someone who may (new-user review 13f, N14: it said only `refused: @drive-by you need
+/// write …`).
+#[test]
+fn render_of_a_refused_comment_says_how_to_preview_it_as_a_maintainer() {
+    let work = Workdir::new();
+    let payload = support::fixtures::variant("issue_comment/by-outsider.json").path;
+    let out = Command::new(env!("CARGO_BIN_EXE_agentpods"))
+        .args(["render", "--event", "issue_comment", "--payload"])
+        .arg(&payload)
+        .current_dir(work.dir.path())
+        .output()
+        .expect("run agentpods render");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("refused: @drive-by you need `write` permission")
+            && stderr.contains("(to preview it as someone who may: --permission write)"),
+        "{stderr}"
+    );
 }

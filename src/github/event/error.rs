@@ -82,6 +82,23 @@ pub(super) fn not_json(err: &serde_json::Error) -> EventError {
     }
 }
 
+/// serde's message without the name of our own type it expected (`expected struct
+/// WireInstallation with 1 element`): a 400's body says what GitHub's JSON should hold,
+/// never a Rust type (new-user review 13g, G8).
+fn without_type_names(message: String) -> String {
+    let Some(at) = message.find("expected struct ") else {
+        return message;
+    };
+    // An array where an object belongs reads as a struct's fields by position: serde
+    // counts them (`invalid length 0`).
+    let found = if message.starts_with("invalid length ") {
+        "invalid type: array, "
+    } else {
+        &message[..at]
+    };
+    format!("{found}expected an object")
+}
+
 pub(super) fn map_error(event: &str, path: String, inner: &serde_json::Error) -> EventError {
     if inner.classify() != serde_json::error::Category::Data {
         return not_json(inner);
@@ -106,7 +123,7 @@ pub(super) fn map_error(event: &str, path: String, inner: &serde_json::Error) ->
             };
             (path, kind.to_owned())
         }
-        None => (path, message),
+        None => (path, without_type_names(message)),
     };
     EventError::Shape {
         event: event.to_owned(),
