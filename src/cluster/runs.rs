@@ -21,8 +21,15 @@ const DEFAULT_CONTAINER: &str = "kubectl.kubernetes.io/default-container";
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunsError {
-    #[error("cannot configure the Kubernetes client: {0}")]
-    Config(String),
+    /// kube could not make a client of the kubeconfig or the pod's service account; the
+    /// cause says why (its text is the cause's, shown by `text::with_causes`).
+    #[error("cannot configure the Kubernetes client")]
+    Config(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// No kubeconfig to read, outside a cluster.
+    #[error("cannot configure the Kubernetes client")]
+    NoKubeconfig(#[source] NoKubeconfig),
+    #[error("cannot start the async runtime")]
+    Runtime(#[source] std::io::Error),
     #[error("{}", .0.problem)]
     Kubeconfig(KubeconfigProblem),
     #[error("your kubeconfig has no context named {context:?} (it has: {})", .known.join(", "))]
@@ -93,7 +100,7 @@ impl RunsError {
                  get-contexts` lists them), or leave it out for the current context"
                     .into(),
             ),
-            RunsError::Config(_) => Some(
+            RunsError::Config(_) | RunsError::NoKubeconfig(_) => Some(
                 "what to do: point KUBECONFIG at your cluster's kubeconfig (as for kubectl), \
                  or run this inside the cluster"
                     .into(),
@@ -157,10 +164,10 @@ fn api_said(error: &kube::Error) -> String {
 }
 
 /// A client that cannot be configured: the kubeconfig's problem in words when it is one.
-fn config_error(e: impl std::error::Error + 'static) -> RunsError {
+fn config_error(e: impl std::error::Error + Send + Sync + 'static) -> RunsError {
     match kubeconfig::explain(&e) {
         Some(problem) => RunsError::Kubeconfig(problem),
-        None => RunsError::Config(crate::text::with_causes(&e)),
+        None => RunsError::Config(Box::new(e)),
     }
 }
 
@@ -179,7 +186,7 @@ pub async fn connect(context: Option<&str>) -> Result<Connection, RunsError> {
         std::env::var_os("HOME").as_deref(),
         std::env::var_os("KUBERNETES_SERVICE_HOST").is_some(),
     ) {
-        return Err(RunsError::Config(missing));
+        return Err(RunsError::NoKubeconfig(missing));
     }
     let config = match context {
         None => Config::infer().await.map_err(config_error)?,
@@ -215,7 +222,7 @@ fn no_kubeconfig(
     kubeconfig: Option<&std::ffi::OsStr>,
     home: Option<&std::ffi::OsStr>,
     in_cluster: bool,
-) -> Option<String> {
+) -> Option<NoKubeconfig> {
     if in_cluster {
         return None;
     }
@@ -231,16 +238,32 @@ fn no_kubeconfig(
     if paths.iter().any(|p| p.exists()) {
         return None;
     }
-    let shown: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
-    Some(if shown.is_empty() {
-        "no kubeconfig (neither KUBECONFIG nor HOME is set), and this is not inside a cluster"
-            .to_string()
-    } else {
+    Some(NoKubeconfig { paths, from })
+}
+
+/// No kubeconfig where kube would look (`paths`, from KUBECONFIG or kubectl's default),
+/// outside a cluster.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{}", self.describe())]
+pub struct NoKubeconfig {
+    paths: Vec<std::path::PathBuf>,
+    from: &'static str,
+}
+
+impl NoKubeconfig {
+    fn describe(&self) -> String {
+        if self.paths.is_empty() {
+            return "no kubeconfig (neither KUBECONFIG nor HOME is set), and this is not inside \
+                    a cluster"
+                .to_string();
+        }
+        let shown: Vec<String> = self.paths.iter().map(|p| p.display().to_string()).collect();
         format!(
-            "no kubeconfig at {} ({from}), and this is not inside a cluster",
-            shown.join(" or ")
+            "no kubeconfig at {} ({}), and this is not inside a cluster",
+            shown.join(" or "),
+            self.from
         )
-    })
+    }
 }
 
 /// Which runs to list. Each set field narrows the list.
@@ -691,12 +714,16 @@ mod tests {
     #[test]
     fn a_missing_kubeconfig_is_named_plainly() {
         use std::ffi::OsStr;
-        let said = no_kubeconfig(Some(OsStr::new("/nonexistent/kc")), None, false).unwrap();
+        let said = no_kubeconfig(Some(OsStr::new("/nonexistent/kc")), None, false)
+            .unwrap()
+            .to_string();
         assert_eq!(
             said,
             "no kubeconfig at /nonexistent/kc (KUBECONFIG), and this is not inside a cluster"
         );
-        let said = no_kubeconfig(None, Some(OsStr::new("/nonexistent-home")), false).unwrap();
+        let said = no_kubeconfig(None, Some(OsStr::new("/nonexistent-home")), false)
+            .unwrap()
+            .to_string();
         assert!(
             said.contains("/nonexistent-home/.kube/config (kubectl's default)"),
             "{said}"

@@ -43,9 +43,9 @@ impl LiveConfig {
 /// Why a config was not loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum ReloadError {
-    #[error("{0}")]
+    #[error(transparent)]
     Config(#[from] ConfigError),
-    #[error("{0}")]
+    #[error(transparent)]
     Templates(#[from] RenderError),
     #[error(
         "cluster.namespace, cluster.namespaces: changing where runs live from {} to {} \
@@ -80,7 +80,10 @@ pub fn run_namespaces(engine: &Engine) -> Option<Vec<String>> {
 impl ReloadError {
     /// One line per problem, for the log.
     pub fn lines(&self) -> Vec<String> {
-        self.to_string().lines().map(String::from).collect()
+        crate::text::with_causes(self)
+            .lines()
+            .map(String::from)
+            .collect()
     }
 }
 

@@ -118,7 +118,8 @@ impl RepositoryRead {
             Err(e) => {
                 tracing::warn!(
                     path,
-                    "the repository's own file is unknown; the delivery waits for GitHub's answer: {e}"
+                    "the repository's own file is unknown; the delivery waits for GitHub's answer: {}",
+                    crate::text::with_causes(&e)
                 );
                 RepositoryRead::Unanswered
             }
@@ -228,7 +229,11 @@ async fn record_of(
     match approvals.get(&PullRequestKey::new(repo, number)).await {
         Ok(record) => Some(record),
         Err(e) => {
-            tracing::warn!(number, "the approval records cannot be read: {e}");
+            tracing::warn!(
+                number,
+                "the approval records cannot be read: {}",
+                crate::text::with_causes(&e)
+            );
             None
         }
     }
@@ -250,7 +255,8 @@ impl Gathered {
             Err(e) => {
                 tracing::warn!(
                     user = login,
-                    "permission unknown; the delivery waits for GitHub's answer: {e}"
+                    "permission unknown; the delivery waits for GitHub's answer: {}",
+                    crate::text::with_causes(&e)
                 );
                 Authority::Unanswered
             }
@@ -273,7 +279,11 @@ impl Gathered {
                 Ok(true) => self.teams.push(team.as_str().to_string()),
                 Ok(false) => {}
                 Err(e) => {
-                    tracing::warn!(team = team.as_str(), "team membership unknown: {e}");
+                    tracing::warn!(
+                        team = team.as_str(),
+                        "team membership unknown: {}",
+                        crate::text::with_causes(&e)
+                    );
                     self.teams_unanswered = true;
                 }
             }
@@ -550,7 +560,10 @@ pub async fn gather(
         match client.own_login().await {
             Ok(Some(login)) => gathered.own_login = Some(login.to_string()),
             Ok(None) => {}
-            Err(e) => tracing::warn!("cannot learn our own login: {e}"),
+            Err(e) => tracing::warn!(
+                "cannot learn our own login: {}",
+                crate::text::with_causes(&e)
+            ),
         }
         let (mut permission, mut pull, mut approval, mut binding, mut pinning, mut files) =
             (false, false, false, false, false, false);
@@ -593,7 +606,8 @@ pub async fn gather(
                     Ok(changed) => gathered.changed_files = Some(changed),
                     Err(e) => tracing::warn!(
                         number,
-                        "the pull request's changed files are unknown, so agents with a `paths` filter do not start: {e}"
+                        "the pull request's changed files are unknown, so agents with a `paths` filter do not start: {}",
+                        crate::text::with_causes(&e)
                     ),
                 }
             }
@@ -617,7 +631,8 @@ pub async fn gather(
                             Err(e) => {
                                 tracing::warn!(
                                     user = login,
-                                    "an approver's permission is unknown; the delivery waits for GitHub's answer: {e}"
+                                    "an approver's permission is unknown; the delivery waits for GitHub's answer: {}",
+                                    crate::text::with_causes(&e)
                                 );
                                 Authority::Unanswered
                             }
@@ -638,7 +653,8 @@ pub async fn gather(
                             Err(e) => {
                                 tracing::warn!(
                                     git_ref,
-                                    "commit unknown; the delivery waits for GitHub's answer: {e}"
+                                    "commit unknown; the delivery waits for GitHub's answer: {}",
+                                    crate::text::with_causes(&e)
                                 );
                                 Pinned::Unanswered
                             }
@@ -655,7 +671,11 @@ pub async fn gather(
                         pull = true;
                         match client.pull_request(&repo, number).await {
                             Ok(pr) => gathered.pull_request = Some(pr),
-                            Err(e) => tracing::warn!(number, "pull request unknown: {e}"),
+                            Err(e) => tracing::warn!(
+                                number,
+                                "pull request unknown: {}",
+                                crate::text::with_causes(&e)
+                            ),
                         }
                     }
                     // An agent's `paths` filter reads the pull request's changed files.
@@ -690,7 +710,8 @@ pub async fn gather(
                             Ok(changed) => gathered.changed_files = Some(changed),
                             Err(e) => tracing::warn!(
                                 number,
-                                "the pull request's changed files are unknown, so agents with a `paths` filter do not start: {e}"
+                                "the pull request's changed files are unknown, so agents with a `paths` filter do not start: {}",
+                                crate::text::with_causes(&e)
                             ),
                         }
                     }
@@ -902,7 +923,7 @@ pub async fn respond(
                         .react_to_comment(repo, *comment_id, Reaction::Confused)
                         .await
                     {
-                        tracing::warn!("cannot react on GitHub: {e}");
+                        tracing::warn!("cannot react on GitHub: {}", crate::text::with_causes(&e));
                     }
                     Ok(())
                 }
@@ -922,7 +943,7 @@ pub async fn respond(
                 }
             };
             if let Err(e) = result {
-                tracing::warn!("cannot answer on GitHub: {e}");
+                tracing::warn!("cannot answer on GitHub: {}", crate::text::with_causes(&e));
                 // Eyes are a courtesy; a reply or a refusal is what the person is told.
                 told &= matches!(response, Response::Eyes { .. });
             }

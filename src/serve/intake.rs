@@ -599,7 +599,7 @@ pub async fn launch_telling(
                 told(&refusal);
             }
             Ok(RunAgain::Unrepeatable { run, source }) => {
-                tracing::warn!(number = retry.number, %run, "retry refused: {source}");
+                tracing::warn!(number = retry.number, %run, "retry refused: {}", crate::text::with_causes(&source));
                 notes.push(format!(
                     "#{}: retry refused: run {run} cannot be done again by this version: {source}",
                     retry.number
@@ -625,7 +625,7 @@ pub async fn launch_telling(
                 told(&refusal);
             }
             Ok(RunAgain::Unrepeatable { run, source }) => {
-                tracing::warn!(rerun_of = %run, "re-run refused: {source}");
+                tracing::warn!(rerun_of = %run, "re-run refused: {}", crate::text::with_causes(&source));
                 notes.push(format!(
                     "{run}: re-run refused: it cannot be done again by this version: {source}"
                 ));
