@@ -322,7 +322,8 @@ impl ClusterLauncher {
                         Err(e) => Err(format!(
                             "the Kubernetes API server does not answer: {}",
                             unreachable_why(&e)
-                        )),
+                        )
+                        .into()),
                     }
                 }
             },
@@ -478,7 +479,7 @@ impl Launcher for ClusterLauncher {
         })
     }
 
-    fn ready(&self) -> Result<(), String> {
+    fn ready(&self) -> Result<(), crate::ports::probe::NotReady> {
         self.reachable.verdict()
     }
 

@@ -262,7 +262,7 @@ pub trait Launcher: Send + Sync + 'static {
     }
 
     /// Whether runs can be recorded now (`GET /readyz`); the reason if not.
-    fn ready(&self) -> Result<(), String>;
+    fn ready(&self) -> Result<(), crate::ports::probe::NotReady>;
 
     /// A few words for the startup log, e.g. `dry-run, manifests to /tmp/runs`.
     fn describe(&self) -> String;
