@@ -121,11 +121,11 @@ pub fn count_runs<'a>(runs: impl IntoIterator<Item = &'a AgentRun>) -> RunCounts
 
 #[derive(Debug, thiserror::Error)]
 pub enum ControllerError {
-    #[error("Kubernetes API: {0}")]
+    #[error("Kubernetes API")]
     Kube(#[from] kube::Error),
     #[error("run {0} has no namespace")]
     NoNamespace(String),
-    #[error("cannot mint the run's GitHub token: {0}")]
+    #[error("cannot mint the run's GitHub token")]
     Token(#[source] TokenError),
 }
 
@@ -135,7 +135,7 @@ enum ReportFailure {
     #[error(transparent)]
     Told(#[from] ReportError),
     /// What GitHub created is not recorded in the run's status: looked for at the next try.
-    #[error("cannot record the report: {0}")]
+    #[error("cannot record the report")]
     NotRecorded(#[source] ControllerError),
 }
 
@@ -514,7 +514,7 @@ impl Context {
                     Ok(()) => tracing::debug!(run = %run, "revoked a token of the run"),
                     Err(e) => tracing::warn!(
                         run = %run,
-                        "cannot revoke a token of the run (it expires within the hour): {e}"
+                        "cannot revoke a token of the run (it expires within the hour): {}", crate::text::with_causes(&e)
                     ),
                 }
             }
@@ -934,7 +934,7 @@ pub async fn reconcile(run: Arc<AgentRun>, ctx: Arc<Context>) -> Result<Requeue,
         .max(Duration::from_millis(50));
     let current = written.as_ref().unwrap_or(&run);
     if let Some(Err(e)) = told {
-        tracing::warn!(run = %name, "cannot report to GitHub, retrying: {e}");
+        tracing::warn!(run = %name, "cannot report to GitHub, retrying: {}", crate::text::with_causes(&e));
         wait = wait.min(REPORT_RETRY);
     } else if told.is_none()
         && let Some(reports) = &ctx.reports
@@ -943,7 +943,7 @@ pub async fn reconcile(run: Arc<AgentRun>, ctx: Arc<Context>) -> Result<Requeue,
         && let Err(e) = report(&ctx, reports.as_ref(), current, stored, &stage).await
     {
         // The run goes on; GitHub hears of it at the next try.
-        tracing::warn!(run = %name, "cannot report to GitHub, retrying: {e}");
+        tracing::warn!(run = %name, "cannot report to GitHub, retrying: {}", crate::text::with_causes(&e));
         wait = wait.min(REPORT_RETRY);
     }
     Ok(Requeue::requeue(wait))
@@ -1586,6 +1586,11 @@ pub fn error_policy(run: Arc<AgentRun>, error: &ControllerError, ctx: Arc<Contex
     let jitter =
         base.mul_f64(f64::from(ctx.clock.now().subsec_nanosecond().unsigned_abs() % 250) / 1000.0);
     let wait = (base + jitter).min(ctx.options.max_requeue);
-    tracing::warn!(run = %name, attempt = n, "reconcile failed, retrying in {wait:?}: {error}");
+    tracing::warn!(
+        run = %name,
+        attempt = n,
+        "reconcile failed, retrying in {wait:?}: {}",
+        crate::text::with_causes(error)
+    );
     Requeue::requeue(wait)
 }

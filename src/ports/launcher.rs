@@ -54,20 +54,20 @@ pub enum Launched {
 pub enum LaunchError {
     #[error("run name {0:?} is not a DNS label")]
     BadName(String),
-    #[error("cannot print {kind} {name} as YAML: {source}")]
+    #[error("cannot print {kind} {name} as YAML")]
     Yaml {
         kind: &'static str,
         name: String,
         #[source]
         source: serde_yaml::Error,
     },
-    #[error("{path}: cannot write the run's manifests: {source}")]
+    #[error("{path}: cannot write the run's manifests")]
     Write {
         path: String,
         #[source]
         source: std::io::Error,
     },
-    #[error("cannot record run {name}: {source}")]
+    #[error("cannot record run {name}")]
     Unrecordable {
         name: String,
         #[source]
@@ -77,10 +77,10 @@ pub enum LaunchError {
     Interrupted,
     /// A fork's run done again is judged by its pull request's approvals, which could not
     /// be read.
-    #[error("cannot judge the run again: {0}")]
+    #[error("cannot judge the run again")]
     Approvals(#[from] crate::ports::approvals::ApprovalError),
     /// The API server did not record (or find) run `name`.
-    #[error("cannot record run {name} in namespace {namespace}: {source}")]
+    #[error("cannot record run {name} in namespace {namespace}")]
     Cluster {
         name: String,
         namespace: String,
@@ -88,9 +88,7 @@ pub enum LaunchError {
         source: kube::Error,
     },
     /// The runs of a pull request or issue could not be listed, or changed.
-    #[error(
-        "cannot read or change the runs of {repository}#{number} in namespace {namespace}: {source}"
-    )]
+    #[error("cannot read or change the runs of {repository}#{number} in namespace {namespace}")]
     Runs {
         repository: RepoFullName,
         number: u64,

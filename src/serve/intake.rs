@@ -225,7 +225,7 @@ pub enum DecideError {
     #[error(transparent)]
     Event(#[from] EventError),
     /// Ours: an agent's templates do not render for this event (500).
-    #[error("agent {agent}: cannot render: {source}")]
+    #[error("agent {agent}: cannot render")]
     Render {
         agent: AgentName,
         #[source]

@@ -313,10 +313,13 @@ async fn a_run_cannot_write_an_approval() {
             })
         };
         let err = store.update(&key, &change).await.expect_err("refused");
-        assert!(
-            err.to_string().contains("403") || err.to_string().contains("forbidden"),
-            "{err}"
-        );
+        // The error and its causes, as the service prints them (`text::with_causes`).
+        let said: Vec<String> =
+            std::iter::successors(Some(&err as &dyn std::error::Error), |e| e.source())
+                .map(ToString::to_string)
+                .collect();
+        let said = said.join(": ");
+        assert!(said.contains("403") || said.contains("forbidden"), "{said}");
         assert!(
             cluster
                 .fake
