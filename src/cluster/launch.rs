@@ -11,7 +11,7 @@ use kube::{Api, Client, ResourceExt};
 use super::runs::{CancelState, RunFilter, cancel_state, list, request_cancel};
 use crate::agentrun::{AgentRun, AgentRunSpec, SourceError};
 use crate::clock::Clock;
-use crate::github::event::RepoFullName;
+use crate::github::event::{Login, RepoFullName};
 use crate::github::webhook::DeliveryId;
 use crate::names::short_hash;
 use crate::ports::approvals::{ApprovalStore, PullRequestKey};
@@ -113,7 +113,7 @@ enum Again {
 fn again(
     old: &AgentRun,
     delivery: &DeliveryId,
-    requested_by: &str,
+    requested_by: &Login,
     why: Again,
     now: Timestamp,
 ) -> Result<AgentRun, SourceError> {
@@ -129,10 +129,10 @@ fn again(
     let name = crate::plan::run_name(&old.spec.agent, &subject, delivery.run_key(), discriminator);
     let mut source = old.spec.source.read()?;
     source.launch.run_name = name.clone();
-    source.launch.requested_by = requested_by.to_string();
+    source.launch.requested_by = requested_by.clone();
     let spec = old
         .spec
-        .again(&source, delivery, requested_by, trigger, now)?;
+        .again(&source, delivery, requested_by.as_str(), trigger, now)?;
     let mut labels = old.metadata.labels.clone().unwrap_or_default();
     labels.insert(keys::RUN.into(), name.clone());
     Ok(AgentRun {

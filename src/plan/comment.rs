@@ -8,7 +8,7 @@
 use crate::config::{Agent, CommentTarget, Permission};
 use crate::github::command::{BuiltinVerb, Command, CommandParser};
 use crate::github::event::{
-    Comment, IssueCommentAction, IssueCommentEvent, PullRequest, WebhookEvent,
+    Comment, IssueCommentAction, IssueCommentEvent, Login, PullRequest, WebhookEvent,
 };
 
 use super::authority::MayStart;
@@ -76,7 +76,7 @@ impl Planner {
             // permission is asked for it, but a delivery never waits on GitHub for a hint.
             return match self.authorization(who, association, facts, lowest) {
                 MayStart::Allowed => Planned::decided(vec![Decision::Hint {
-                    to: login.to_owned(),
+                    to: login.into(),
                     text: mistyped.hint(&self.config.github.command_prefix),
                 }]),
                 MayStart::Undecided if facts.authority == Authority::NotAsked => {
@@ -164,7 +164,7 @@ impl Planner {
         out: &mut Vec<Decision>,
     ) -> Result<(), Deferral> {
         let number = asked.number;
-        let requested_by = asked.login.to_string();
+        let requested_by = Login::from(asked.login);
         match command {
             Command::Help => {
                 let target = if asked.is_pull_request {

@@ -14,7 +14,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 use crate::agentrun::{Phase, RunSource, SourceError};
-use crate::github::event::RepoFullName;
+use crate::github::event::{Login, RepoFullName};
 use crate::github::webhook::DeliveryId;
 use crate::names::RunName;
 use crate::plan::Launch;
@@ -147,7 +147,7 @@ impl CancelRuns {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CancelReason {
     /// `/agent stop`, written by this login.
-    StoppedBy(String),
+    StoppedBy(Login),
     /// The pull request of this number was closed.
     PullRequestClosed(u64),
 }
@@ -192,7 +192,7 @@ pub struct RetryRun {
     /// run, so that the same comment sent again under another id retries once.
     pub delivery: DeliveryId,
     /// The login that asked.
-    pub requested_by: String,
+    pub requested_by: Login,
     /// What the one who asked may run again (see [`crate::plan::Again::judge`]).
     pub may: crate::plan::Again,
 }
@@ -207,7 +207,7 @@ pub struct RerunRun {
     /// The delivery that asked; it names the new run, as for [`RetryRun::delivery`].
     pub delivery: DeliveryId,
     /// The login that asked.
-    pub requested_by: String,
+    pub requested_by: Login,
     /// What the one who asked may run again (see [`crate::plan::Again::judge`]).
     pub may: crate::plan::Again,
 }

@@ -975,7 +975,7 @@ impl<'a> TemplateContext<'a> {
                     .map(|n| n.to_string())
                     .unwrap_or_default(),
                 trigger: launch.trigger.describe(),
-                requested_by: launch.requested_by.clone(),
+                requested_by: launch.requested_by.to_string(),
                 issue: match &launch.subject {
                     Subject::Issue { number, .. } => Some(*number),
                     _ => None,

@@ -8,7 +8,7 @@ use std::time::Duration;
 use crate::config::{
     Config, ForkPolicy, MAX_REPOSITORY_FILE_BYTES, RepositoryFile, parse_repository_file,
 };
-use crate::github::event::{CommitSha, Event, PullRequest, RepoFullName, WebhookEvent};
+use crate::github::event::{CommitSha, Event, Login, PullRequest, RepoFullName, WebhookEvent};
 use crate::github_client::{ChangedPaths, GithubClient, GithubError, Reaction, RepoFile};
 use crate::plan::{
     ApproverAuthority, Authority, ChangedFiles, Control, Decision, Deferral, Facts, HeadApproval,
@@ -303,7 +303,7 @@ pub enum Response {
     /// their comment (see [`RefusalsTold`]).
     Refusal {
         number: u64,
-        login: String,
+        login: Login,
         comment_id: u64,
         body: String,
     },
@@ -314,14 +314,14 @@ pub enum Response {
     /// over and over, gets the bot to write once an hour (outside review A5).
     Notice {
         number: u64,
-        login: String,
+        login: Login,
         body: String,
     },
     /// A refused push or release, told where GitHub shows it on the commit: one
     /// completed, neutral check run on `sha`.
     Refused {
         sha: CommitSha,
-        login: String,
+        login: Login,
         body: String,
     },
 }
@@ -615,7 +615,9 @@ pub async fn gather(
                 match decision {
                     Decision::Defer(Deferral::PermissionUnanswered { login }) if !permission => {
                         permission = true;
-                        gathered.ask_permission(client, config, &repo, &login).await;
+                        gathered
+                            .ask_permission(client, config, &repo, login.as_str())
+                            .await;
                     }
                     // An approval is relied on only as far as its approver's permission
                     // reaches now: asked once per approver, when the planner is about
@@ -748,7 +750,9 @@ pub async fn gather(
                         },
                     ) if !permission && gathered.authority == Authority::NotAsked => {
                         permission = true;
-                        gathered.ask_permission(client, config, &repo, &login).await;
+                        gathered
+                            .ask_permission(client, config, &repo, login.as_str())
+                            .await;
                     }
                     Decision::Control(Control::Approve { sha: None, .. }) if !binding => {
                         binding = true;
@@ -899,13 +903,13 @@ pub async fn respond(
                     number,
                     login,
                     body,
-                } if refusals.claim(repo.as_str(), *number, login, now) => {
+                } if refusals.claim(repo.as_str(), *number, login.as_str(), now) => {
                     let posted = reporter
                         .reply_once(repo, *number, &format!("{delivery}-{i}"), body)
                         .await
                         .map(|_| ());
                     if posted.is_err() {
-                        refusals.forget(repo.as_str(), *number, login);
+                        refusals.forget(repo.as_str(), *number, login.as_str());
                     }
                     posted
                 }

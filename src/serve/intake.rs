@@ -353,7 +353,7 @@ pub fn decide_event(
                     delivery.run_key(),
                     facts,
                     sha.as_deref(),
-                    &approved_by,
+                    approved_by.as_str(),
                 );
                 decisions.extend(done.decisions);
                 if done.about.is_some() {

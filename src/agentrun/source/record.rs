@@ -60,7 +60,7 @@ pub(super) fn source(source: &RunSource) -> Result<v2::Source, SourceError> {
                 },
             },
             task: launch.task.clone(),
-            requested_by: launch.requested_by.clone(),
+            requested_by: launch.requested_by.to_string(),
             subject: match &launch.subject {
                 plan::Subject::PullRequest { number, head_sha } => Subject::PullRequest {
                     number: *number,
@@ -233,7 +233,7 @@ fn event(event: &model::WebhookEvent) -> WebhookEvent {
 
 fn user(user: &model::User) -> User {
     User {
-        login: user.login.clone(),
+        login: user.login.as_str().to_owned(),
         id: user.id,
         kind: user.kind.to_string(),
     }

@@ -233,7 +233,7 @@ impl Launch {
                 },
             },
             task: self.task,
-            requested_by: self.requested_by,
+            requested_by: self.requested_by.into(),
             subject: match self.subject {
                 Subject::PullRequest { number, head_sha } => plan::Subject::PullRequest {
                     number,
@@ -376,7 +376,7 @@ impl WebhookEvent {
 impl User {
     fn into_model(self) -> model::User {
         model::User {
-            login: self.login,
+            login: self.login.into(),
             id: self.id,
             kind: self.kind.as_str().into(),
         }

@@ -166,7 +166,7 @@ impl Source {
                     },
                 },
                 task: launch.task,
-                requested_by: launch.requested_by,
+                requested_by: launch.requested_by.into(),
                 subject: match launch.subject {
                     Subject::PullRequest { number, head_sha } => plan::Subject::PullRequest {
                         number,
