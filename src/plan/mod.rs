@@ -14,7 +14,7 @@
 
 use globset::{GlobMatcher, GlobSet, GlobSetBuilder};
 
-use crate::config::{Agent, AgentName, CommentTarget, Config};
+use crate::config::{Agent, AgentName, CommentTarget, Config, Verb};
 use crate::github::command::{BuiltinVerb, help_text};
 use crate::github::event::{
     AuthorAssociation, CommitSha, Event, IssuesAction, Login, PullRequest, PullRequestAction,
@@ -226,11 +226,21 @@ impl Launch {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Trigger {
-    PullRequest { action: PullRequestAction },
-    Issues { action: IssuesAction },
-    Comment { verb: String, comment_id: u64 },
+    PullRequest {
+        action: PullRequestAction,
+    },
+    Issues {
+        action: IssuesAction,
+    },
+    /// A comment's command: the verb its agents answer, as services.yaml lists it.
+    Comment {
+        verb: Verb,
+        comment_id: u64,
+    },
     Push,
-    Release { action: ReleaseAction },
+    Release {
+        action: ReleaseAction,
+    },
 }
 
 impl Trigger {

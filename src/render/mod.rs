@@ -911,7 +911,7 @@ impl<'a> TemplateContext<'a> {
                     html_url: &e.comment.html_url,
                     command: CommandContext {
                         verb: match &launch.trigger {
-                            crate::plan::Trigger::Comment { verb, .. } => verb,
+                            crate::plan::Trigger::Comment { verb, .. } => verb.as_str(),
                             _ => "",
                         },
                         task: launch.task.as_deref(),

@@ -46,7 +46,7 @@ pub(super) fn source(source: &RunSource) -> Result<v2::Source, SourceError> {
                     )?,
                 },
                 plan::Trigger::Comment { verb, comment_id } => Trigger::Comment {
-                    verb: verb.clone(),
+                    verb: verb.to_string(),
                     comment_id: *comment_id,
                 },
                 plan::Trigger::Push => Trigger::Push,

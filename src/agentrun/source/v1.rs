@@ -224,9 +224,10 @@ impl Launch {
                 Trigger::Issues { action } => plan::Trigger::Issues {
                     action: action.as_str().into(),
                 },
-                Trigger::Comment { verb, comment_id } => {
-                    plan::Trigger::Comment { verb, comment_id }
-                }
+                Trigger::Comment { verb, comment_id } => plan::Trigger::Comment {
+                    verb: value(version, "launch.trigger.verb", &verb)?,
+                    comment_id,
+                },
                 Trigger::Push => plan::Trigger::Push,
                 Trigger::Release { action } => plan::Trigger::Release {
                     action: action.as_str().into(),

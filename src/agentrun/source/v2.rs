@@ -157,9 +157,10 @@ impl Source {
                     Trigger::Issues { action } => plan::Trigger::Issues {
                         action: action.as_str().into(),
                     },
-                    Trigger::Comment { verb, comment_id } => {
-                        plan::Trigger::Comment { verb, comment_id }
-                    }
+                    Trigger::Comment { verb, comment_id } => plan::Trigger::Comment {
+                        verb: value(VERSION, "launch.trigger.verb", &verb)?,
+                        comment_id,
+                    },
                     Trigger::Push => plan::Trigger::Push,
                     Trigger::Release { action } => plan::Trigger::Release {
                         action: action.as_str().into(),
