@@ -38,7 +38,7 @@ use crate::agentrun::{
 use crate::clock::Clock;
 use crate::config::Limits;
 use crate::github_client::{Secret as Token, TokenPermissions};
-use crate::ports::reload::LiveConfig;
+use crate::ports::reload::ConfigFor;
 use crate::render::K8sObject;
 use crate::render::keys;
 use crate::report::{ReportError, Stage};
@@ -139,8 +139,9 @@ enum ReportFailure {
     NotRecorded(#[source] ControllerError),
 }
 
-/// The config in force, asked for at each render (it may be reloaded at any time).
-pub type ConfigSource = Arc<dyn Fn() -> Arc<LiveConfig> + Send + Sync>;
+/// The config in force, asked for at each render, for the run's repository (it may be
+/// reloaded at any time): the `ports::reload::ConfigFor` port.
+pub type ConfigSource = Arc<dyn ConfigFor>;
 
 /// What every reconcile shares.
 pub struct Context {
@@ -330,7 +331,7 @@ impl Context {
 
     /// services.yaml's `limits`, as the config in force says.
     fn limits(&self) -> Limits {
-        (self.config)().engine().config().limits
+        self.config.in_force().engine().config().limits
     }
 
     /// The runs the queue lets start now that have waited Queued: a run has ended, been
@@ -1354,7 +1355,7 @@ async fn apply(
     ns: &str,
     attempt: u32,
 ) -> Result<Applied, ControllerError> {
-    let live = (ctx.config)();
+    let live = ctx.config.config_for(&stored.repository);
     // The watch's copy is slimmed (see `slim`): the render inputs are read afresh.
     let runs: Api<AgentRun> = Api::namespaced(ctx.client.clone(), ns);
     let whole = runs.get(&run.name_any()).await?;

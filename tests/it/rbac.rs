@@ -94,7 +94,9 @@ async fn a_comment_run_and_its_retry() -> BTreeSet<Grant> {
             delivery: agentpods::github::webhook::DeliveryId::parse(Some(b"d-retry"))
                 .expect("a delivery id"),
             requested_by: "Codertocat".into(),
-            may: cluster.config_source()()
+            may: cluster
+                .config_source()
+                .in_force()
                 .planner()
                 .again_as("Codertocat", Permission::Admin),
         })
