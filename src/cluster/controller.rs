@@ -663,7 +663,7 @@ pub async fn run(
         .run(reconcile, error_policy, ctx)
         .for_each(|result| async move {
             if let Err(e) = result {
-                tracing::debug!("reconcile: {e}");
+                tracing::debug!("reconcile: {}", crate::text::with_causes(&e));
             }
         })
         .await;
@@ -870,7 +870,7 @@ pub async fn reconcile(run: Arc<AgentRun>, ctx: Arc<Context>) -> Result<Requeue,
                 secondary: None,
             };
             if let Err(e) = publish(&ctx, &event, &run.object_ref(&())).await {
-                tracing::debug!(run = %name, "cannot publish an event: {e}");
+                tracing::debug!(run = %name, "cannot publish an event: {}", crate::text::with_causes(&e));
             }
         }
         return Ok(Requeue::requeue(ctx.options.max_requeue));
@@ -1187,7 +1187,7 @@ async fn execute(
     for event in events {
         // Events are a courtesy: losing one must not fail the reconcile.
         if let Err(e) = publish(ctx, &event, &reference).await {
-            tracing::debug!(run = %name, "cannot publish an event: {e}");
+            tracing::debug!(run = %name, "cannot publish an event: {}", crate::text::with_causes(&e));
         }
     }
     if delete_run {

@@ -192,7 +192,7 @@ pub async fn lead<W, F>(
         stop(running.take()).await;
         leading.set(0);
         if let Err(e) = release(&api, &options).await {
-            tracing::debug!("cannot release the Lease: {e}");
+            tracing::debug!("cannot release the Lease: {}", crate::text::with_causes(&e));
         }
     }
 }
