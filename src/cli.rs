@@ -18,6 +18,7 @@ use crate::github::webhook::WebhookSecrets;
 use crate::plan::{Decision, Facts, Planner, RefusalReason};
 use crate::render::Engine;
 use crate::serve::{LogFormat, ServeOptions};
+use crate::text::with_causes;
 
 /// The config read when no `--config` is given: services.yaml in the working folder.
 const DEFAULT_CONFIG: &str = crate::serve::DEFAULT_CONFIG;
@@ -301,8 +302,8 @@ pub fn run(cli: Cli) -> ExitCode {
         } => {
             let changed_files = match read_changed_files(changed_files.as_deref()) {
                 Ok(files) => files,
-                Err(message) => {
-                    eprintln!("{message}");
+                Err(e) => {
+                    eprintln!("{}", with_causes(&e));
                     return ExitCode::FAILURE;
                 }
             };
@@ -357,7 +358,7 @@ fn admission_policy(
     let engine = match Engine::new(&loaded) {
         Ok(e) => e.with_github(crate::serve::github_urls_from_env()),
         Err(e) => {
-            eprintln!("{e}");
+            eprintln!("{}", with_causes(&e));
             return ExitCode::FAILURE;
         }
     };
@@ -372,7 +373,7 @@ fn admission_policy(
     ) {
         Ok(yaml) => emit(&yaml),
         Err(e) => {
-            eprintln!("{}: {e}", path.display());
+            eprintln!("{}: {}", path.display(), with_causes(&e));
             ExitCode::FAILURE
         }
     }
@@ -385,8 +386,8 @@ fn replay(
     delivery: Option<String>,
     secret_file: Option<&Path>,
 ) -> ExitCode {
-    if let Err(message) = known_event(event) {
-        eprintln!("{message}");
+    if let Err(e) = known_event(event) {
+        eprintln!("{}", with_causes(&e));
         return ExitCode::FAILURE;
     }
     let secrets = match WebhookSecrets::from_file_or_env(
@@ -396,7 +397,7 @@ fn replay(
     ) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("{e}");
+            eprintln!("{}", with_causes(&e));
             return ExitCode::FAILURE;
         }
     };
@@ -460,7 +461,7 @@ fn replay(
             }
         }
         Err(e) => {
-            eprintln!("{e}");
+            eprintln!("{}", with_causes(&e));
             ExitCode::FAILURE
         }
     }
@@ -480,7 +481,7 @@ fn missing_config_hint(path: &Path, e: &config::ConfigError) -> String {
 
 fn load_with(path: &Path, templates_dir: Option<&Path>) -> Result<LoadedConfig, ExitCode> {
     config::load_with(path, templates_dir).map_err(|e| {
-        eprintln!("{e}{}", missing_config_hint(path, &e));
+        eprintln!("{}{}", with_causes(&e), missing_config_hint(path, &e));
         if !e.diagnostics().is_empty() {
             let n = e.diagnostics().len();
             eprintln!("{n} problem{} found", if n == 1 { "" } else { "s" });
@@ -493,7 +494,7 @@ fn validate(path: &Path, templates_dir: Option<&Path>) -> ExitCode {
     let checked = match config::check_file(path, templates_dir) {
         Ok(checked) => checked,
         Err(e) => {
-            eprintln!("{e}{}", missing_config_hint(path, &e));
+            eprintln!("{}{}", with_causes(&e), missing_config_hint(path, &e));
             let n = e.diagnostics().len();
             if n > 0 {
                 eprintln!("{n} problem{} found", if n == 1 { "" } else { "s" });
@@ -554,7 +555,7 @@ fn validate(path: &Path, templates_dir: Option<&Path>) -> ExitCode {
                         .filter(|p| clean || !p.message.contains("template not found")),
                 );
             }
-            Err(e) if clean => other.push(e.to_string()),
+            Err(e) if clean => other.push(with_causes(&e)),
             Err(_) => {}
         }
     }
@@ -676,8 +677,8 @@ struct RenderArgs<'a> {
 }
 
 fn render(args: &RenderArgs<'_>) -> ExitCode {
-    if let Err(message) = known_event(args.event) {
-        eprintln!("{message}");
+    if let Err(e) = known_event(args.event) {
+        eprintln!("{}", with_causes(&e));
         return ExitCode::FAILURE;
     }
     let loaded = match load_with(args.config, args.templates_dir) {
@@ -687,21 +688,21 @@ fn render(args: &RenderArgs<'_>) -> ExitCode {
     let engine = match Engine::new(&loaded) {
         Ok(e) => e.with_github(crate::serve::github_urls_from_env()),
         Err(e) => {
-            eprintln!("{e}");
+            eprintln!("{}", with_causes(&e));
             return ExitCode::FAILURE;
         }
     };
     let changed = match read_changed_files(args.changed_files) {
         Ok(files) => files,
-        Err(message) => {
-            eprintln!("{message}");
+        Err(e) => {
+            eprintln!("{}", with_causes(&e));
             return ExitCode::FAILURE;
         }
     };
     let files = match payload_files(args.payloads) {
         Ok(f) => f,
-        Err(message) => {
-            eprintln!("{message}");
+        Err(e) => {
+            eprintln!("{}", with_causes(&e));
             return ExitCode::FAILURE;
         }
     };
@@ -742,9 +743,9 @@ fn render(args: &RenderArgs<'_>) -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             }
-            Err(message) => {
-                eprintln!("{shown}: {message}");
-                if event::parse(args.event, &body).is_err() {
+            Err(e) => {
+                eprintln!("{shown}: {}", with_causes(&e));
+                if matches!(e, RenderOneError::Event(_)) {
                     eprintln!("{}", wrong_event_what_to_do(args.event, &body));
                 }
                 failed = true;
@@ -760,17 +761,13 @@ fn render(args: &RenderArgs<'_>) -> ExitCode {
 
 /// The paths a `--changed-files` file lists, one a line (blank lines skipped), when one
 /// is given.
-fn read_changed_files(path: Option<&Path>) -> Result<Option<Vec<String>>, String> {
+fn read_changed_files(path: Option<&Path>) -> Result<Option<Vec<String>>, InputError> {
     let Some(path) = path else {
         return Ok(None);
     };
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        format!(
-            "{}: cannot read: {e}\nwhat to do: give --changed-files a file that lists the \
-             changed paths, one a line (`git diff --name-only main...HEAD > changed.txt` \
-             writes one)",
-            path.display()
-        )
+    let text = std::fs::read_to_string(path).map_err(|source| InputError::ChangedFiles {
+        path: path.to_owned(),
+        source,
     })?;
     Ok(Some(
         text.lines()
@@ -797,33 +794,32 @@ fn wrong_event_what_to_do(given: &str, body: &[u8]) -> String {
 }
 
 /// `--event` must be a name GitHub sends: a misspelt one would quietly start nothing.
-fn known_event(name: &str) -> Result<(), String> {
+fn known_event(name: &str) -> Result<(), InputError> {
     use crate::github::event_names::{GITHUB_EVENTS, is_github_event};
     if is_github_event(name) {
         return Ok(());
     }
-    let hint = crate::suggest::did_you_mean(name, GITHUB_EVENTS.iter().copied())
-        .map(|s| format!("; did you mean `{s}`?"))
-        .unwrap_or_default();
-    Err(format!(
-        "--event `{name}`: GitHub sends no event of this name{hint} (agentpods starts runs on \
-         pull_request, issues, issue_comment, push and release; the name is the \
-         X-GitHub-Event header of the delivery)"
-    ))
+    Err(InputError::UnknownEvent {
+        name: name.to_owned(),
+        like: crate::suggest::did_you_mean(name, GITHUB_EVENTS.iter().copied()).map(str::to_owned),
+    })
 }
 
-fn payload_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
+fn payload_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, InputError> {
     let mut files = Vec::new();
     for p in paths {
         if p.is_dir() {
             let mut inner: Vec<PathBuf> = std::fs::read_dir(p)
-                .map_err(|e| format!("{}: cannot read: {e}", p.display()))?
+                .map_err(|source| InputError::PayloadFolder {
+                    path: p.clone(),
+                    source,
+                })?
                 .filter_map(|e| e.ok().map(|e| e.path()))
                 .filter(|p| p.extension().is_some_and(|x| x == "json"))
                 .collect();
             inner.sort();
             if inner.is_empty() {
-                return Err(format!("{}: no .json payloads in this folder", p.display()));
+                return Err(InputError::NoPayloads { path: p.clone() });
             }
             files.extend(inner);
         } else {
@@ -831,6 +827,60 @@ fn payload_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
         }
     }
     Ok(files)
+}
+
+/// What `render` and `serve --dry-run` were given that they cannot use.
+#[derive(Debug, thiserror::Error)]
+pub enum InputError {
+    #[error(
+        "{}: cannot read\nwhat to do: give --changed-files a file that lists the changed \
+         paths, one a line (`git diff --name-only main...HEAD > changed.txt` writes one)",
+        .path.display()
+    )]
+    ChangedFiles {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "--event `{name}`: GitHub sends no event of this name{} (agentpods starts runs on \
+         pull_request, issues, issue_comment, push and release; the name is the \
+         X-GitHub-Event header of the delivery)",
+        .like.as_ref().map(|s| format!("; did you mean `{s}`?")).unwrap_or_default()
+    )]
+    UnknownEvent {
+        name: String,
+        /// The event of GitHub's its name is closest to, when one is close.
+        like: Option<String>,
+    },
+    #[error("{}: cannot read", .path.display())]
+    PayloadFolder {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}: no .json payloads in this folder", .path.display())]
+    NoPayloads { path: PathBuf },
+}
+
+/// Why one payload given to `render` renders nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum RenderOneError {
+    /// The payload is not the event named.
+    #[error(transparent)]
+    Event(#[from] event::EventError),
+    #[error("agent {agent}")]
+    Render {
+        agent: crate::config::AgentName,
+        #[source]
+        source: crate::render::RenderError,
+    },
+    #[error("cannot print {kind}")]
+    Print {
+        kind: &'static str,
+        #[source]
+        source: serde_yaml::Error,
+    },
 }
 
 /// What `render` prints for one payload: YAML for stdout, notes for stderr.
@@ -847,8 +897,8 @@ pub fn render_one(
     body: &[u8],
     delivery: &str,
     facts: &Facts<'_>,
-) -> Result<RenderOutput, String> {
-    let event = event::parse(event_name, body).map_err(|e| e.to_string())?;
+) -> Result<RenderOutput, RenderOneError> {
+    let event = event::parse(event_name, body)?;
     let prefix = &planner.config().github.command_prefix;
     let mut yaml = String::new();
     let mut notes = Vec::new();
@@ -857,7 +907,10 @@ pub fn render_one(
             Decision::Launch(launch) => {
                 let run = engine
                     .render_run(&event, delivery, &launch, facts.pull_request)
-                    .map_err(|e| format!("agent {}: {e}", launch.agent))?;
+                    .map_err(|source| RenderOneError::Render {
+                        agent: launch.agent.clone(),
+                        source,
+                    })?;
                 notes.push(format!(
                     "agent {}: launch {} in namespace {} ({} object{}, trigger {})",
                     launch.agent,
@@ -869,8 +922,11 @@ pub fn render_one(
                 ));
                 notes.extend(launch.unpinned(&event));
                 for object in &run.objects {
-                    let text = serde_yaml::to_string(object)
-                        .map_err(|e| format!("cannot print {}: {e}", object.kind()))?;
+                    let text =
+                        serde_yaml::to_string(object).map_err(|source| RenderOneError::Print {
+                            kind: object.kind(),
+                            source,
+                        })?;
                     yaml.push_str("---\n");
                     yaml.push_str(&text);
                 }

@@ -78,16 +78,34 @@ pub fn duration(d: std::time::Duration) -> String {
 
 /// An error in words with the causes it wraps, each once: `client error (Connect)` alone
 /// says nothing of what refused, its causes do (`tcp connect error: Connection refused`).
+///
+/// The crate's one printer of errors (docs/architecture.md, "Errors"): every message a
+/// person reads of an error, on stderr or in a log line, is this. An error's `Display`
+/// says what failed at its own layer and keeps its cause as `#[source]` without its text;
+/// this adds the causes after the first line, so a `Display` whose next lines say what to
+/// do (`cannot listen on …\nwhat to do: …`) keeps them last; a cause of several lines
+/// starts on a line of its own. A cause whose text the message already holds is not
+/// repeated.
 pub fn with_causes(e: &dyn std::error::Error) -> String {
-    let mut why = e.to_string();
+    let message = e.to_string();
+    let (first, rest) = match message.split_once('\n') {
+        Some((first, rest)) => (first, Some(rest)),
+        None => (message.as_str(), None),
+    };
+    let mut why = first.to_owned();
     let mut source = e.source();
     while let Some(s) = source {
         let text = s.to_string();
-        if !why.contains(&text) {
-            why.push_str(": ");
+        if !message.contains(&text) && !why.contains(&text) {
+            // A cause of several lines (a config's problems, one a line) starts on its own.
+            why.push_str(if text.contains('\n') { ":\n" } else { ": " });
             why.push_str(&text);
         }
         source = s.source();
+    }
+    if let Some(rest) = rest {
+        why.push('\n');
+        why.push_str(rest);
     }
     why
 }
@@ -196,5 +214,55 @@ mod tests {
         assert_eq!(clip_middle("abcdef", 2, 1), "abcdef");
         assert_eq!(clip_middle("abcdefghij", 2, 2), "ab…ij");
         assert_eq!(clip_middle("aébcdefghij", 2, 2), "a…ij");
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("{message}")]
+    struct Failed {
+        message: &'static str,
+        #[source]
+        source: Option<Box<Failed>>,
+    }
+
+    fn failed(message: &'static str, source: Option<Failed>) -> Failed {
+        Failed {
+            message,
+            source: source.map(Box::new),
+        }
+    }
+
+    #[test]
+    fn an_error_is_printed_with_each_cause_once_before_what_to_do() {
+        let refused = failed(
+            "tcp connect error",
+            Some(failed("Connection refused", None)),
+        );
+        let client = failed("client error (Connect)", Some(refused));
+        assert_eq!(
+            with_causes(&client),
+            "client error (Connect): tcp connect error: Connection refused"
+        );
+        // What to do stays last, after the causes of the first line.
+        let listen = failed(
+            "cannot listen on :80 (--listen)\nwhat to do: give --listen a port of 1024 or above",
+            Some(failed("Permission denied (os error 13)", None)),
+        );
+        assert_eq!(
+            with_causes(&listen),
+            "cannot listen on :80 (--listen): Permission denied (os error 13)\n\
+             what to do: give --listen a port of 1024 or above"
+        );
+        // A message that already says its cause does not say it twice.
+        let said = failed("cannot read: gone", Some(failed("gone", None)));
+        assert_eq!(with_causes(&said), "cannot read: gone");
+        // A cause of several lines starts on its own line.
+        let config = failed(
+            "services.yaml: the config does not load",
+            Some(failed("a.yaml:1:1: one\na.yaml:2:1: two", None)),
+        );
+        assert_eq!(
+            with_causes(&config),
+            "services.yaml: the config does not load:\na.yaml:1:1: one\na.yaml:2:1: two"
+        );
     }
 }

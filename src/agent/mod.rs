@@ -238,7 +238,11 @@ pub enum AgentError {
     #[error(transparent)]
     Agent(#[from] process::ProcessError),
     #[error("the agent's result file {path} is not valid: {reason}")]
-    AgentResult { path: PathBuf, reason: String },
+    AgentResult {
+        path: PathBuf,
+        /// Shown in the message itself: the pod's result says it (not a `#[source]`).
+        reason: result::ReportUnreadable,
+    },
     #[error("cannot inspect the agent's changes: {0}")]
     Inspect(GitError),
     #[error("cannot bundle the agent's commits: {0}")]

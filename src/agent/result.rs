@@ -21,14 +21,10 @@ pub struct AgentReport {
 
 impl AgentReport {
     /// Reads a report from JSON text; the error says what is wrong without echoing the text.
-    pub fn parse(text: &str) -> Result<AgentReport, String> {
-        serde_json::from_str(text.trim()).map_err(|e| {
-            format!(
-                "expected {{\"conclusion\": \"success\"|\"failure\"|\"neutral\", \"summary\": \"...\"}} \
-                 (line {} column {})",
-                e.line(),
-                e.column()
-            )
+    pub fn parse(text: &str) -> Result<AgentReport, ReportUnreadable> {
+        serde_json::from_str(text.trim()).map_err(|e| ReportUnreadable {
+            line: e.line(),
+            column: e.column(),
         })
     }
 
@@ -41,6 +37,18 @@ impl AgentReport {
         }
         AgentReport::parse(last).ok()
     }
+}
+
+/// A report that is not `{"conclusion": …, "summary": …}`: where it stops reading, and
+/// nothing of its text (serde's message would echo what the agent wrote).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "expected {{\"conclusion\": \"success\"|\"failure\"|\"neutral\", \"summary\": \"...\"}} \
+     (line {line} column {column})"
+)]
+pub struct ReportUnreadable {
+    line: usize,
+    column: usize,
 }
 
 /// What the agent process did, as far as the result is concerned.

@@ -153,7 +153,7 @@ impl AgentRunSpec {
             git_ref,
             sha,
             task: launch.task.clone(),
-            requested_by: launch.requested_by.clone(),
+            requested_by: launch.requested_by.to_string(),
             concurrency_group: rendered.concurrency.as_ref().map(|(g, _)| g.clone()),
             cancel_in_progress: rendered.concurrency.as_ref().is_some_and(|(_, c)| *c),
             requested_at: Some(MicroTime(now)),

@@ -117,7 +117,7 @@ pub fn main(cmd: GithubAppCmd) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", crate::text::with_causes(&e));
             ExitCode::FAILURE
         }
     }
@@ -127,7 +127,7 @@ pub fn main(cmd: GithubAppCmd) -> ExitCode {
 pub enum CreateError {
     #[error("{0}")]
     Usage(String),
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}")]
     Listen {
         addr: SocketAddr,
         #[source]
@@ -138,8 +138,10 @@ pub enum CreateError {
         humantime::format_duration(*.0)
     )]
     Timeout(Duration),
+    #[error("cannot read random bytes from /dev/urandom")]
+    Random(#[source] std::io::Error),
     #[error(
-        "{source}.\nThe App may exist on GitHub already, without its key in hand: delete it at {apps_page} (or generate a private key and a webhook secret there and create the Secret by hand, docs/setup.md section 3, the manual way), then run this command again"
+        "the App's credentials could not be fetched\nThe App may exist on GitHub already, without its key in hand: delete it at {apps_page} (or generate a private key and a webhook secret there and create the Secret by hand, docs/setup.md section 3, the manual way), then run this command again"
     )]
     Conversion {
         #[source]
@@ -532,9 +534,7 @@ async fn create(args: &CreateArgs) -> Result<String, CreateError> {
             addr: args.listen,
             source,
         })?;
-    let state = random_state().map_err(|e| {
-        CreateError::Usage(format!("cannot read random bytes from /dev/urandom: {e}"))
-    })?;
+    let state = random_state().map_err(CreateError::Random)?;
     let base = format!("http://{addr}");
     let mut hosts = vec![addr.to_string()];
     if addr.ip().is_loopback() {

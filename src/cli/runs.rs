@@ -110,15 +110,13 @@ pub fn main(cmd: RunsCmd) -> ExitCode {
         .build();
     let done = match runtime {
         Ok(runtime) => runtime.block_on(execute(cmd, &SystemClock)),
-        Err(e) => Err(RunsError::Config(format!(
-            "cannot start the async runtime: {e}"
-        ))),
+        Err(e) => Err(RunsError::Runtime(e)),
     };
     match done {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             // An error may carry what the agent wrote (its result, its pod's message).
-            eprintln!("{}", clean(&e.to_string()));
+            eprintln!("{}", clean(&crate::text::with_causes(&e)));
             if let Some(what) = e.what_to_do() {
                 eprintln!("{what}");
             }

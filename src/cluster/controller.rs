@@ -38,7 +38,7 @@ use crate::agentrun::{
 use crate::clock::Clock;
 use crate::config::Limits;
 use crate::github_client::{Secret as Token, TokenPermissions};
-use crate::ports::reload::LiveConfig;
+use crate::ports::reload::ConfigFor;
 use crate::render::K8sObject;
 use crate::render::keys;
 use crate::report::{ReportError, Stage};
@@ -121,11 +121,11 @@ pub fn count_runs<'a>(runs: impl IntoIterator<Item = &'a AgentRun>) -> RunCounts
 
 #[derive(Debug, thiserror::Error)]
 pub enum ControllerError {
-    #[error("Kubernetes API: {0}")]
+    #[error("Kubernetes API")]
     Kube(#[from] kube::Error),
     #[error("run {0} has no namespace")]
     NoNamespace(String),
-    #[error("cannot mint the run's GitHub token: {0}")]
+    #[error("cannot mint the run's GitHub token")]
     Token(#[source] TokenError),
 }
 
@@ -135,12 +135,13 @@ enum ReportFailure {
     #[error(transparent)]
     Told(#[from] ReportError),
     /// What GitHub created is not recorded in the run's status: looked for at the next try.
-    #[error("cannot record the report: {0}")]
+    #[error("cannot record the report")]
     NotRecorded(#[source] ControllerError),
 }
 
-/// The config in force, asked for at each render (it may be reloaded at any time).
-pub type ConfigSource = Arc<dyn Fn() -> Arc<LiveConfig> + Send + Sync>;
+/// The config in force, asked for at each render, for the run's repository (it may be
+/// reloaded at any time): the `ports::reload::ConfigFor` port.
+pub type ConfigSource = Arc<dyn ConfigFor>;
 
 /// What every reconcile shares.
 pub struct Context {
@@ -330,7 +331,7 @@ impl Context {
 
     /// services.yaml's `limits`, as the config in force says.
     fn limits(&self) -> Limits {
-        (self.config)().engine().config().limits
+        self.config.in_force().engine().config().limits
     }
 
     /// The runs the queue lets start now that have waited Queued: a run has ended, been
@@ -514,7 +515,7 @@ impl Context {
                     Ok(()) => tracing::debug!(run = %run, "revoked a token of the run"),
                     Err(e) => tracing::warn!(
                         run = %run,
-                        "cannot revoke a token of the run (it expires within the hour): {e}"
+                        "cannot revoke a token of the run (it expires within the hour): {}", crate::text::with_causes(&e)
                     ),
                 }
             }
@@ -662,7 +663,7 @@ pub async fn run(
         .run(reconcile, error_policy, ctx)
         .for_each(|result| async move {
             if let Err(e) = result {
-                tracing::debug!("reconcile: {e}");
+                tracing::debug!("reconcile: {}", crate::text::with_causes(&e));
             }
         })
         .await;
@@ -869,7 +870,7 @@ pub async fn reconcile(run: Arc<AgentRun>, ctx: Arc<Context>) -> Result<Requeue,
                 secondary: None,
             };
             if let Err(e) = publish(&ctx, &event, &run.object_ref(&())).await {
-                tracing::debug!(run = %name, "cannot publish an event: {e}");
+                tracing::debug!(run = %name, "cannot publish an event: {}", crate::text::with_causes(&e));
             }
         }
         return Ok(Requeue::requeue(ctx.options.max_requeue));
@@ -934,7 +935,7 @@ pub async fn reconcile(run: Arc<AgentRun>, ctx: Arc<Context>) -> Result<Requeue,
         .max(Duration::from_millis(50));
     let current = written.as_ref().unwrap_or(&run);
     if let Some(Err(e)) = told {
-        tracing::warn!(run = %name, "cannot report to GitHub, retrying: {e}");
+        tracing::warn!(run = %name, "cannot report to GitHub, retrying: {}", crate::text::with_causes(&e));
         wait = wait.min(REPORT_RETRY);
     } else if told.is_none()
         && let Some(reports) = &ctx.reports
@@ -943,7 +944,7 @@ pub async fn reconcile(run: Arc<AgentRun>, ctx: Arc<Context>) -> Result<Requeue,
         && let Err(e) = report(&ctx, reports.as_ref(), current, stored, &stage).await
     {
         // The run goes on; GitHub hears of it at the next try.
-        tracing::warn!(run = %name, "cannot report to GitHub, retrying: {e}");
+        tracing::warn!(run = %name, "cannot report to GitHub, retrying: {}", crate::text::with_causes(&e));
         wait = wait.min(REPORT_RETRY);
     }
     Ok(Requeue::requeue(wait))
@@ -1186,7 +1187,7 @@ async fn execute(
     for event in events {
         // Events are a courtesy: losing one must not fail the reconcile.
         if let Err(e) = publish(ctx, &event, &reference).await {
-            tracing::debug!(run = %name, "cannot publish an event: {e}");
+            tracing::debug!(run = %name, "cannot publish an event: {}", crate::text::with_causes(&e));
         }
     }
     if delete_run {
@@ -1354,7 +1355,7 @@ async fn apply(
     ns: &str,
     attempt: u32,
 ) -> Result<Applied, ControllerError> {
-    let live = (ctx.config)();
+    let live = ctx.config.config_for(&stored.repository);
     // The watch's copy is slimmed (see `slim`): the render inputs are read afresh.
     let runs: Api<AgentRun> = Api::namespaced(ctx.client.clone(), ns);
     let whole = runs.get(&run.name_any()).await?;
@@ -1586,6 +1587,11 @@ pub fn error_policy(run: Arc<AgentRun>, error: &ControllerError, ctx: Arc<Contex
     let jitter =
         base.mul_f64(f64::from(ctx.clock.now().subsec_nanosecond().unsigned_abs() % 250) / 1000.0);
     let wait = (base + jitter).min(ctx.options.max_requeue);
-    tracing::warn!(run = %name, attempt = n, "reconcile failed, retrying in {wait:?}: {error}");
+    tracing::warn!(
+        run = %name,
+        attempt = n,
+        "reconcile failed, retrying in {wait:?}: {}",
+        crate::text::with_causes(error)
+    );
     Requeue::requeue(wait)
 }

@@ -12,7 +12,7 @@ use super::runs::{CancelState, RunFilter, cancel_state, list, request_cancel};
 use super::waiting::{FIRST_LIST_WITHIN, Uncounted, WaitingRuns};
 use crate::agentrun::{AgentRun, AgentRunSpec, SourceError};
 use crate::clock::Clock;
-use crate::github::event::RepoFullName;
+use crate::github::event::{Login, RepoFullName};
 use crate::github::webhook::DeliveryId;
 use crate::names::short_hash;
 use crate::ports::approvals::{ApprovalStore, PullRequestKey};
@@ -114,7 +114,7 @@ enum Again {
 fn again(
     old: &AgentRun,
     delivery: &DeliveryId,
-    requested_by: &str,
+    requested_by: &Login,
     why: Again,
     now: Timestamp,
 ) -> Result<AgentRun, SourceError> {
@@ -130,10 +130,10 @@ fn again(
     let name = crate::plan::run_name(&old.spec.agent, &subject, delivery.run_key(), discriminator);
     let mut source = old.spec.source.read()?;
     source.launch.run_name = name.clone();
-    source.launch.requested_by = requested_by.to_string();
+    source.launch.requested_by = requested_by.clone();
     let spec = old
         .spec
-        .again(&source, delivery, requested_by, trigger, now)?;
+        .again(&source, delivery, requested_by.as_str(), trigger, now)?;
     let mut labels = old.metadata.labels.clone().unwrap_or_default();
     labels.insert(keys::RUN.into(), name.clone());
     // As this version writes it (one recorded before may have folded look-alikes together).
@@ -366,7 +366,8 @@ impl ClusterLauncher {
                         Err(e) => Err(format!(
                             "the Kubernetes API server does not answer: {}",
                             unreachable_why(&e)
-                        )),
+                        )
+                        .into()),
                     }
                 }
             },
@@ -555,7 +556,7 @@ impl Launcher for ClusterLauncher {
         })
     }
 
-    fn ready(&self) -> Result<(), String> {
+    fn ready(&self) -> Result<(), crate::ports::probe::NotReady> {
         self.reachable.verdict()
     }
 

@@ -170,7 +170,7 @@ pub async fn lead<W, F>(
             (Err(e), true) => {
                 // Unable to renew: keep leading until the Lease expires for the others,
                 // then stop, so that two controllers never run at once.
-                tracing::warn!("cannot renew the Lease: {e}");
+                tracing::warn!("cannot renew the Lease: {}", crate::text::with_causes(&e));
                 if renewed
                     .checked_add(held_for)
                     .is_ok_and(|until| now >= until)
@@ -192,7 +192,7 @@ pub async fn lead<W, F>(
         stop(running.take()).await;
         leading.set(0);
         if let Err(e) = release(&api, &options).await {
-            tracing::debug!("cannot release the Lease: {e}");
+            tracing::debug!("cannot release the Lease: {}", crate::text::with_causes(&e));
         }
     }
 }

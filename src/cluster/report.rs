@@ -133,7 +133,7 @@ impl RunReports for GithubReports {
         fresh: bool,
     ) -> ReportFuture<'a> {
         Box::pin(async move {
-            let live = (self.config)();
+            let live = self.config.config_for(&stored.repository);
             let config = live.engine().config();
             let report = &config.github.report;
             let info = RunInfo {

@@ -23,8 +23,12 @@ const DEFAULT_CONTAINER: &str = "kubectl.kubernetes.io/default-container";
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunsError {
-    #[error("cannot configure the Kubernetes client: {0}")]
-    Config(String),
+    /// kube could not make a client of the kubeconfig or the pod's service account; the
+    /// cause says why (its text is the cause's, shown by `text::with_causes`).
+    #[error("cannot configure the Kubernetes client")]
+    Config(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error("cannot start the async runtime")]
+    Runtime(#[source] std::io::Error),
     #[error("{}", .0.problem)]
     Kubeconfig(KubeconfigProblem),
     #[error("your kubeconfig has no context named {context:?} (it has: {})", .known.join(", "))]
@@ -159,10 +163,10 @@ fn api_said(error: &kube::Error) -> String {
 }
 
 /// A client that cannot be configured: the kubeconfig's problem in words when it is one.
-fn config_error(e: impl std::error::Error + 'static) -> RunsError {
+fn config_error(e: impl std::error::Error + Send + Sync + 'static) -> RunsError {
     match kubeconfig::explain(&e) {
         Some(problem) => RunsError::Kubeconfig(problem),
-        None => RunsError::Config(crate::text::with_causes(&e)),
+        None => RunsError::Config(Box::new(e)),
     }
 }
 

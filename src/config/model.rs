@@ -1073,10 +1073,19 @@ impl AllowedUser {
 }
 
 checked_string!(
-    /// A command verb: a lowercase word such as `run`, `review` or `docs`.
+    /// A command verb: a lowercase word such as `run`, `review` or `docs`. The planner
+    /// carries the verb a comment's agents answer as this (`plan::Trigger::Comment`), the
+    /// stored run as text, read back through [`Verb::from_str`](std::str::FromStr).
     Verb,
     Format::Verb
 );
+
+impl std::str::FromStr for Verb {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Verb::try_from(s.to_string())
+    }
+}
 
 /// A duration written like `90s`, `30m`, `1h 30m`, `2d`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

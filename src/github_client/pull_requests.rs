@@ -109,7 +109,7 @@ impl GithubClient {
             state: w.state,
             merged: w.merged.unwrap_or(false),
             user: User {
-                login: w.user.login,
+                login: w.user.login.into(),
                 id: w.user.id,
                 kind: w.user.kind.as_str().into(),
             },

@@ -43,7 +43,7 @@ impl<'a> ForkRun<'a> {
                 pr.head
                     .repo
                     .as_ref()
-                    .is_some_and(|r| r.owner().eq_ignore_ascii_case(&pr.user.login))
+                    .is_some_and(|r| pr.user.login.is(r.owner()))
             })
             .map(|pr| pr.user.login.as_str());
         ForkRun {
@@ -131,7 +131,7 @@ impl Again {
     ) -> Result<(), Refusal> {
         let refused = |reason| {
             Err(Refusal {
-                login: self.login.clone(),
+                login: self.login.clone().into(),
                 reason,
             })
         };
@@ -267,7 +267,7 @@ impl Planner {
     /// it may (with `approve`, at a head a maintainer approved: a recorded run was).
     pub fn fork_code_refusal(&self, agent: &str, requested_by: &str) -> Option<Refusal> {
         fork_refusal(&self.config, agent).map(|reason| Refusal {
-            login: requested_by.to_string(),
+            login: requested_by.into(),
             reason,
         })
     }
@@ -341,7 +341,7 @@ mod tests {
 
     fn comment(verb: &str) -> Trigger {
         Trigger::Comment {
-            verb: verb.into(),
+            verb: verb.parse().expect("a verb"),
             comment_id: 1,
         }
     }

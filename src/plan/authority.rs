@@ -36,7 +36,7 @@ pub(super) struct Requester<'a> {
 impl<'a> From<&'a User> for Requester<'a> {
     fn from(user: &'a User) -> Self {
         Requester {
-            login: &user.login,
+            login: user.login.as_str(),
             id: Some(user.id),
         }
     }
@@ -120,11 +120,11 @@ impl Planner {
         match verdict {
             MayStart::Allowed => None,
             MayStart::Refused(reason) => Some(Decision::Refuse(Refusal {
-                login: login.to_string(),
+                login: login.into(),
                 reason,
             })),
             MayStart::Undecided => Some(Decision::Defer(Deferral::PermissionUnanswered {
-                login: login.to_string(),
+                login: login.into(),
             })),
         }
     }
@@ -216,8 +216,8 @@ impl Planner {
                     Some(launch) => {
                         stands = true;
                         let agent = self.config.agents.iter().find(|a| a.name == launch.agent);
-                        let write =
-                            agent.and_then(|a| self.fork_write_refusal(a, &launch.requested_by));
+                        let write = agent
+                            .and_then(|a| self.fork_write_refusal(a, launch.requested_by.as_str()));
                         out.push(write.unwrap_or(Decision::Launch(launch)));
                     }
                     None => out.push(Decision::Skip {
@@ -261,7 +261,7 @@ impl Planner {
         match (refused, short) {
             (Some((at, refusal)), _) => out.insert(at, Decision::Refuse(refusal)),
             (None, Some(reason)) if !stands => out.push(Decision::Refuse(Refusal {
-                login: fork.told.to_string(),
+                login: fork.told.into(),
                 reason,
             })),
             _ => {}
@@ -298,10 +298,10 @@ impl Planner {
         ) {
             MayStart::Allowed => Vouch::Stands,
             MayStart::Undecided => Vouch::Waits(Deferral::PermissionUnanswered {
-                login: who.login.to_string(),
+                login: who.login.into(),
             }),
             MayStart::Refused(reason) => Vouch::Refused(Refusal {
-                login: who.login.to_string(),
+                login: who.login.into(),
                 reason,
             }),
         };
@@ -322,7 +322,7 @@ impl Planner {
         }
         let refused = |reason| {
             Vouch::Refused(Refusal {
-                login: fork.told.to_string(),
+                login: fork.told.into(),
                 reason,
             })
         };
@@ -348,7 +348,7 @@ impl Planner {
                 // Asked only when the approvals already known do not do.
                 MayStart::Undecided => {
                     return Vouch::Waits(Deferral::ApproverPermissionUnanswered {
-                        login: login.to_string(),
+                        login: login.into(),
                     });
                 }
                 MayStart::Refused(reason) => {
@@ -405,7 +405,7 @@ impl Planner {
                 MayStart::Refused(_) => break,
                 MayStart::Undecided => {
                     return Err(Deferral::PermissionUnanswered {
-                        login: who.login.to_string(),
+                        login: who.login.into(),
                     });
                 }
             }
@@ -421,7 +421,7 @@ impl Planner {
     fn fork_write_refusal(&self, agent: &Agent, requested_by: &str) -> Option<Decision> {
         write_token_refusal(&self.config, agent).map(|reason| {
             Decision::Refuse(Refusal {
-                login: requested_by.to_string(),
+                login: requested_by.into(),
                 reason,
             })
         })

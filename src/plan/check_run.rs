@@ -51,7 +51,7 @@ impl Planner {
         }
         Planned::decided(vec![Decision::Control(Control::Rerun {
             run,
-            requested_by: sender.to_string(),
+            requested_by: sender.into(),
             may: self.again(user.into(), None, facts),
         })])
     }

@@ -5,10 +5,10 @@
 //! `github::command`) and its arm in `Planner::command` here; `service_command` says
 //! whether it needs `min_permission`. The compiler asks for both.
 
-use crate::config::{Agent, CommentTarget, Permission};
+use crate::config::{Agent, CommentTarget, Permission, Verb};
 use crate::github::command::{BuiltinVerb, Command, CommandParser};
 use crate::github::event::{
-    Comment, IssueCommentAction, IssueCommentEvent, PullRequest, WebhookEvent,
+    Comment, IssueCommentAction, IssueCommentEvent, Login, PullRequest, WebhookEvent,
 };
 
 use super::authority::MayStart;
@@ -76,7 +76,7 @@ impl Planner {
             // permission is asked for it, but a delivery never waits on GitHub for a hint.
             return match self.authorization(who, association, facts, lowest) {
                 MayStart::Allowed => Planned::decided(vec![Decision::Hint {
-                    to: login.to_owned(),
+                    to: login.into(),
                     text: mistyped.hint(&self.config.github.command_prefix),
                 }]),
                 MayStart::Undecided if facts.authority == Authority::NotAsked => {
@@ -164,7 +164,7 @@ impl Planner {
         out: &mut Vec<Decision>,
     ) -> Result<(), Deferral> {
         let number = asked.number;
-        let requested_by = asked.login.to_string();
+        let requested_by = Login::from(asked.login);
         match command {
             Command::Help => {
                 let target = if asked.is_pull_request {
@@ -286,12 +286,16 @@ impl Planner {
         };
         let discriminator = format!("{}:{}", asked.comment.id, out.len());
         for agent in agents {
+            // The verb as the agent lists it (every agent that answers lists it).
+            let Some(verb) = listed_verb(agent, verb) else {
+                continue;
+            };
             out.push(self.launch(
                 agent,
                 asked.delivery,
                 &discriminator,
                 Trigger::Comment {
-                    verb: verb.to_owned(),
+                    verb: verb.clone(),
                     comment_id: asked.comment.id,
                 },
                 subject.clone(),
@@ -318,11 +322,17 @@ fn service_command(command: &Command) -> bool {
 /// Whether `agent` answers `verb` on a `target` (a pull request or an issue).
 pub(super) fn verdict(agent: &Agent, target: CommentTarget, verb: &str) -> Hears {
     match &agent.triggers.comment {
-        Some(c) if c.targets.contains(&target) && c.verbs.iter().any(|v| v.as_str() == verb) => {
+        Some(c) if c.targets.contains(&target) && listed_verb(agent, verb).is_some() => {
             Hears::Start
         }
         _ => Hears::NotListening,
     }
+}
+
+/// `verb` as `agent` lists it among its comment verbs, if it does.
+fn listed_verb<'a>(agent: &'a Agent, verb: &str) -> Option<&'a Verb> {
+    let comment = agent.triggers.comment.as_ref()?;
+    comment.verbs.iter().find(|v| v.as_str() == verb)
 }
 
 #[cfg(test)]

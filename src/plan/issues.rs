@@ -30,7 +30,7 @@ impl Planner {
             return Planned::decided(out);
         }
         // Whoever acted (opened, edited, labeled...) is the requester, for every action.
-        let association = (sender == issue.user.login).then_some(&issue.author_association);
+        let association = (issue.user.login == sender).then_some(&issue.author_association);
         for agent in matched {
             out.push(self.launch(
                 agent,

@@ -14,10 +14,10 @@
 
 use globset::{GlobMatcher, GlobSet, GlobSetBuilder};
 
-use crate::config::{Agent, AgentName, CommentTarget, Config};
+use crate::config::{Agent, AgentName, CommentTarget, Config, Verb};
 use crate::github::command::{BuiltinVerb, help_text};
 use crate::github::event::{
-    AuthorAssociation, CommitSha, Event, IssuesAction, PullRequest, PullRequestAction,
+    AuthorAssociation, CommitSha, Event, IssuesAction, Login, PullRequest, PullRequestAction,
     ReleaseAction, User, WebhookEvent,
 };
 use crate::names::{RunName, dns_label, short_hash};
@@ -172,7 +172,7 @@ pub enum Decision {
     /// A word to `to`, whose comment asked for nothing as written but looks meant to (a
     /// command's prefix in capitals: `/Agent run x`): told at most once an hour per person
     /// and thread, and only to someone who may use some command.
-    Hint { to: String, text: String },
+    Hint { to: Login, text: String },
     /// Nothing to do for this delivery, and why (logged and counted).
     Ignore(IgnoreReason),
     /// Not decidable until GitHub answers: nothing is done, and the delivery is answered
@@ -204,7 +204,7 @@ pub struct Launch {
     /// The task a maintainer wrote (`/agent run …`), or the focus of `/agent review …`.
     pub task: Option<String>,
     /// Who asked: the commenter, the pull request's sender, the pusher.
-    pub requested_by: String,
+    pub requested_by: Login,
     /// What the run is about.
     pub subject: Subject,
 }
@@ -226,11 +226,21 @@ impl Launch {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Trigger {
-    PullRequest { action: PullRequestAction },
-    Issues { action: IssuesAction },
-    Comment { verb: String, comment_id: u64 },
+    PullRequest {
+        action: PullRequestAction,
+    },
+    Issues {
+        action: IssuesAction,
+    },
+    /// A comment's command: the verb its agents answer, as services.yaml lists it.
+    Comment {
+        verb: Verb,
+        comment_id: u64,
+    },
     Push,
-    Release { action: ReleaseAction },
+    Release {
+        action: ReleaseAction,
+    },
     Approved(ApprovedHead),
 }
 
@@ -325,20 +335,20 @@ pub enum Control {
     /// `asked_at` (when the comment was written) and [`STOP_REACH`].
     Stop {
         number: u64,
-        requested_by: String,
+        requested_by: Login,
         asked_at: Option<Timestamp>,
     },
     /// Run the last run of this pull request or issue again, if `may` lets it.
     Retry {
         number: u64,
-        requested_by: String,
+        requested_by: Login,
         may: Again,
     },
     /// Run the run a check run of ours reports again (GitHub's "Re-run" button): `run`
     /// is the check run's `external_id`, the name of the run; if `may` lets it.
     Rerun {
         run: RunName,
-        requested_by: String,
+        requested_by: Login,
         may: Again,
     },
     /// Answer with the runs of this pull request or issue.
@@ -347,7 +357,7 @@ pub enum Control {
     Approve {
         number: u64,
         sha: Option<String>,
-        approved_by: String,
+        approved_by: Login,
     },
     /// A pull request was closed (at `asked_at`): cancel its runs recorded before then and
     /// [`STOP_REACH`].
@@ -700,7 +710,7 @@ impl Planner {
     /// tokens cause starts nothing.
     fn own_sender(&self, sender: Option<&User>, facts: &Facts<'_>) -> Option<IgnoreReason> {
         match (facts.own_login, sender) {
-            (Some(own), Some(sender)) if sender.login.eq_ignore_ascii_case(own) => {
+            (Some(own), Some(sender)) if sender.login.is(own) => {
                 Some(IgnoreReason::OwnSender { own: own.into() })
             }
             _ => None,
@@ -729,7 +739,7 @@ impl Planner {
             ),
             trigger,
             task,
-            requested_by: requested_by.to_string(),
+            requested_by: requested_by.into(),
             subject,
         })
     }

@@ -4,7 +4,7 @@
 //! them from here.
 
 use crate::config::{AgentName, Permission};
-use crate::github::event::{CommitSha, IssueCommentAction};
+use crate::github::event::{CommitSha, IssueCommentAction, Login};
 
 /// What the bot answers a comment's command with, when it starts nothing and is no refusal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -253,7 +253,7 @@ pub enum IgnoreReason {
     /// A comment edited or deleted: only new comments carry commands.
     CommentNotNew { action: IssueCommentAction },
     /// A comment by a bot.
-    CommentByBot { login: String },
+    CommentByBot { login: Login },
     /// A comment with no `/agent` line.
     NoCommand,
     /// A push that deleted its ref.
@@ -372,7 +372,7 @@ impl std::fmt::Display for Deferral {
 }
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refusal {
-    pub login: String,
+    pub login: Login,
     pub reason: RefusalReason,
 }
 

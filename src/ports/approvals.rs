@@ -178,13 +178,13 @@ impl ApprovalToRecord {
 /// Why the store could not be read or written.
 #[derive(Debug, thiserror::Error)]
 pub enum ApprovalError {
-    #[error("the approval record of {key} cannot be read: {source}")]
+    #[error("the approval record of {key} cannot be read")]
     Read {
         key: PullRequestKey,
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
-    #[error("the approval record of {key} cannot be written: {source}")]
+    #[error("the approval record of {key} cannot be written")]
     Write {
         key: PullRequestKey,
         #[source]

@@ -14,7 +14,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 use crate::agentrun::{Phase, RunSource, SourceError};
-use crate::github::event::RepoFullName;
+use crate::github::event::{Login, RepoFullName};
 use crate::github::webhook::DeliveryId;
 use crate::names::RunName;
 use crate::plan::Launch;
@@ -70,20 +70,20 @@ pub enum Launched {
 pub enum LaunchError {
     #[error("run name {0:?} is not a DNS label")]
     BadName(String),
-    #[error("cannot print {kind} {name} as YAML: {source}")]
+    #[error("cannot print {kind} {name} as YAML")]
     Yaml {
         kind: &'static str,
         name: String,
         #[source]
         source: serde_yaml::Error,
     },
-    #[error("{path}: cannot write the run's manifests: {source}")]
+    #[error("{path}: cannot write the run's manifests")]
     Write {
         path: String,
         #[source]
         source: std::io::Error,
     },
-    #[error("cannot record run {name}: {source}")]
+    #[error("cannot record run {name}")]
     Unrecordable {
         name: String,
         #[source]
@@ -93,10 +93,10 @@ pub enum LaunchError {
     Interrupted,
     /// A fork's run done again is judged by its pull request's approvals, which could not
     /// be read.
-    #[error("cannot judge the run again: {0}")]
+    #[error("cannot judge the run again")]
     Approvals(#[from] crate::ports::approvals::ApprovalError),
     /// The API server did not record (or find) run `name`.
-    #[error("cannot record run {name} in namespace {namespace}: {source}")]
+    #[error("cannot record run {name} in namespace {namespace}")]
     Cluster {
         name: String,
         namespace: String,
@@ -117,9 +117,7 @@ pub enum LaunchError {
         source: Option<std::sync::Arc<kube::runtime::watcher::Error>>,
     },
     /// The runs of a pull request or issue could not be listed, or changed.
-    #[error(
-        "cannot read or change the runs of {repository}#{number} in namespace {namespace}: {source}"
-    )]
+    #[error("cannot read or change the runs of {repository}#{number} in namespace {namespace}")]
     Runs {
         repository: RepoFullName,
         number: u64,
@@ -181,7 +179,7 @@ impl CancelRuns {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CancelReason {
     /// `/agent stop`, written by this login.
-    StoppedBy(String),
+    StoppedBy(Login),
     /// The pull request of this number was closed.
     PullRequestClosed(u64),
 }
@@ -229,7 +227,7 @@ pub struct RetryRun {
     /// run, so that the same comment sent again under another id retries once.
     pub delivery: DeliveryId,
     /// The login that asked.
-    pub requested_by: String,
+    pub requested_by: Login,
     /// What the one who asked may run again (see [`crate::plan::Again::judge`]).
     pub may: crate::plan::Again,
     /// `limits.queued_per_repository` in force: nothing is recorded while this many of the
@@ -247,7 +245,7 @@ pub struct RerunRun {
     /// The delivery that asked; it names the new run, as for [`RetryRun::delivery`].
     pub delivery: DeliveryId,
     /// The login that asked.
-    pub requested_by: String,
+    pub requested_by: Login,
     /// What the one who asked may run again (see [`crate::plan::Again::judge`]).
     pub may: crate::plan::Again,
     /// As [`RetryRun::queued_per_repository`].
@@ -310,7 +308,7 @@ pub trait Launcher: Send + Sync + 'static {
     }
 
     /// Whether runs can be recorded now (`GET /readyz`); the reason if not.
-    fn ready(&self) -> Result<(), String>;
+    fn ready(&self) -> Result<(), crate::ports::probe::NotReady>;
 
     /// A few words for the startup log, e.g. `dry-run, manifests to /tmp/runs`.
     fn describe(&self) -> String;

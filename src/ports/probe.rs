@@ -19,19 +19,40 @@ pub const PROBE_EVERY: Duration = Duration::from_secs(10);
 /// wait up to 295 s, and a hung API server must not leave the last "ready" standing).
 pub const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Why a dependency is not ready, in words for `/readyz` and the log. Words, not the
+/// error that caused it: a verdict is kept and shared between the check and every reader
+/// (`Clone`, which kube's and the GitHub client's errors are not), and says what was
+/// tried with the causes already in it (`unreachable_why`, [`github_verdict`], which
+/// leaves out anything secret).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct NotReady(String);
+
+impl From<String> for NotReady {
+    fn from(why: String) -> NotReady {
+        NotReady(why)
+    }
+}
+
+impl From<&str> for NotReady {
+    fn from(why: &str) -> NotReady {
+        NotReady(why.to_owned())
+    }
+}
+
 /// The last verdict of a background check: ready, or why not. Clones share it; the check
 /// stops once every clone is gone.
 #[derive(Debug, Clone)]
-pub struct Readiness(Arc<Mutex<Result<(), String>>>);
+pub struct Readiness(Arc<Mutex<Result<(), NotReady>>>);
 
 impl Readiness {
     /// Not ready, for `why`, until a check says otherwise.
-    pub fn not_yet(why: impl Into<String>) -> Readiness {
+    pub fn not_yet(why: impl Into<NotReady>) -> Readiness {
         Readiness(Arc::new(Mutex::new(Err(why.into()))))
     }
 
     /// The last verdict.
-    pub fn verdict(&self) -> Result<(), String> {
+    pub fn verdict(&self) -> Result<(), NotReady> {
         self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
@@ -47,7 +68,7 @@ impl Readiness {
     ) -> tokio::task::JoinHandle<()>
     where
         C: Fn() -> F + Send + 'static,
-        F: Future<Output = Result<(), String>> + Send + 'static,
+        F: Future<Output = Result<(), NotReady>> + Send + 'static,
     {
         self.spawn_observed(every, within, unanswered, check, |_| {})
     }
@@ -63,8 +84,8 @@ impl Readiness {
     ) -> tokio::task::JoinHandle<()>
     where
         C: Fn() -> F + Send + 'static,
-        F: Future<Output = Result<(), String>> + Send + 'static,
-        O: Fn(&Result<(), String>) + Send + 'static,
+        F: Future<Output = Result<(), NotReady>> + Send + 'static,
+        O: Fn(&Result<(), NotReady>) + Send + 'static,
     {
         let verdict = Arc::downgrade(&self.0);
         tokio::spawn(async move {
@@ -72,10 +93,10 @@ impl Readiness {
                 let answer = tokio::time::timeout(within, check())
                     .await
                     .unwrap_or_else(|_| {
-                        Err(format!(
+                        Err(NotReady(format!(
                             "{unanswered} did not answer within {} s",
                             within.as_secs_f64()
-                        ))
+                        )))
                     });
                 let Some(verdict) = verdict.upgrade() else {
                     return;
@@ -126,22 +147,23 @@ pub fn github(client: Arc<GithubClient>, every: Duration, up: Gauge) -> Readines
 
 /// What `/readyz` says of one answer to [`GithubClient::ping`]. Errors name the call and
 /// GitHub's message, never a credential.
-pub fn github_verdict(answer: Result<(), GithubError>) -> Result<(), String> {
-    match answer {
-        Ok(()) => Ok(()),
+pub fn github_verdict(answer: Result<(), GithubError>) -> Result<(), NotReady> {
+    let why = match answer {
+        Ok(()) => return Ok(()),
         Err(GithubError::Unauthorized { what }) => {
-            Err(format!("GitHub refused our credentials (401 to {what})"))
+            format!("GitHub refused our credentials (401 to {what})")
         }
-        Err(GithubError::Forbidden { what, message }) => Err(format!(
-            "GitHub refused our credentials (403 to {what}: {message})"
-        )),
+        Err(GithubError::Forbidden { what, message }) => {
+            format!("GitHub refused our credentials (403 to {what}: {message})")
+        }
         Err(
             e @ (GithubError::Config(_)
             | GithubError::KeyUnreadable { .. }
             | GithubError::Client { .. }),
-        ) => Err(format!("cannot ask GitHub: {e}")),
-        Err(e) => Err(format!("GitHub unreachable: {e}")),
-    }
+        ) => format!("cannot ask GitHub: {e}"),
+        Err(e) => format!("GitHub unreachable: {e}"),
+    };
+    Err(NotReady(why))
 }
 
 #[cfg(test)]
@@ -180,7 +202,7 @@ mod tests {
     }
 
     /// Waits (in real time, briefly) until `readiness` says `want`.
-    async fn until(readiness: &Readiness, want: Result<(), String>) {
+    async fn until(readiness: &Readiness, want: Result<(), NotReady>) {
         tokio::time::timeout(Duration::from_secs(10), async {
             while readiness.verdict() != want {
                 tokio::time::sleep(Duration::from_millis(2)).await;

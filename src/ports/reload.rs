@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime};
 
 use crate::config::{self, ConfigError};
+use crate::github::event::RepoFullName;
 use crate::plan::Planner;
 use crate::render::{Engine, GithubUrls, RenderError};
 
@@ -40,12 +41,53 @@ impl LiveConfig {
     }
 }
 
+/// The config in force for one repository's runs, asked for at each use (a reload may
+/// change it at any time): the port through which the controller (its render, the fork
+/// policy in force, the token's permissions) and the reports read services.yaml, each for
+/// the repository of the run at hand. Today one services.yaml serves every repository, so
+/// both implementations, [`ConfigStore`] and a closure over one, answer the config in force
+/// whatever the repository; a config that differs by repository comes in here, not in
+/// each reader.
+pub trait ConfigFor: Send + Sync {
+    /// The config the runs of `repository` are carried out and reported with.
+    fn config_for(&self, repository: &RepoFullName) -> Arc<LiveConfig>;
+
+    /// The config in force as a whole, for what is no one repository's (the queue's
+    /// `limits`).
+    fn in_force(&self) -> Arc<LiveConfig>;
+}
+
+impl ConfigFor for ConfigStore {
+    fn config_for(&self, _repository: &RepoFullName) -> Arc<LiveConfig> {
+        self.current()
+    }
+
+    fn in_force(&self) -> Arc<LiveConfig> {
+        self.current()
+    }
+}
+
+/// A closure giving the config in force (the service's `ConfigStore`, read through its
+/// shared state).
+impl<F> ConfigFor for F
+where
+    F: Fn() -> Arc<LiveConfig> + Send + Sync,
+{
+    fn config_for(&self, _repository: &RepoFullName) -> Arc<LiveConfig> {
+        self()
+    }
+
+    fn in_force(&self) -> Arc<LiveConfig> {
+        self()
+    }
+}
+
 /// Why a config was not loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum ReloadError {
-    #[error("{0}")]
+    #[error(transparent)]
     Config(#[from] ConfigError),
-    #[error("{0}")]
+    #[error(transparent)]
     Templates(#[from] RenderError),
     #[error(
         "cluster.namespace, cluster.namespaces: changing where runs live from {} to {} \
@@ -80,7 +122,10 @@ pub fn run_namespaces(engine: &Engine) -> Option<Vec<String>> {
 impl ReloadError {
     /// One line per problem, for the log.
     pub fn lines(&self) -> Vec<String> {
-        self.to_string().lines().map(String::from).collect()
+        crate::text::with_causes(self)
+            .lines()
+            .map(String::from)
+            .collect()
     }
 }
 

@@ -52,7 +52,7 @@ pub(super) struct UserContext<'a> {
 impl<'a> From<&'a User> for UserContext<'a> {
     fn from(u: &'a User) -> Self {
         UserContext {
-            login: &u.login,
+            login: u.login.as_str(),
             id: u.id,
             kind: u.kind.as_str(),
         }

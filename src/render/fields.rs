@@ -992,8 +992,24 @@ agents:
       release: { actions: [published] }
 "#;
 
+/// Why docs/templates.md cannot be generated: the reference config or the crate's own
+/// templates do not load (a change to them broke them).
+#[derive(Debug, thiserror::Error)]
+pub enum ReferenceError {
+    #[error("the reference config does not load")]
+    Config(#[source] crate::config::ConfigError),
+    #[error("the crate's own templates do not load")]
+    Templates(#[source] super::RenderError),
+    #[error("agent `{agent}`")]
+    Sample {
+        agent: String,
+        #[source]
+        source: sample::SampleError,
+    },
+}
+
 /// docs/templates.md, generated with the crate's own agent pod template.
-pub fn reference_markdown() -> Result<String, String> {
+pub fn reference_markdown() -> Result<String, ReferenceError> {
     let mut templates = crate::config::TemplateSources::new();
     templates.insert(
         "pod.yaml".into(),
@@ -1005,10 +1021,13 @@ pub fn reference_markdown() -> Result<String, String> {
         include_str!("../../templates/comment.md").into(),
     );
     let loaded: LoadedConfig = crate::config::parse(REFERENCE_CONFIG, "reference.yaml", templates)
-        .map_err(|e| e.to_string())?;
-    let engine = Engine::new(&loaded).map_err(|e| e.to_string())?;
+        .map_err(ReferenceError::Config)?;
+    let engine = Engine::new(&loaded).map_err(ReferenceError::Templates)?;
     for agent in &loaded.config.agents {
-        sample::samples(agent).map_err(|e| format!("agent `{}`: {e}", agent.name))?;
+        sample::samples(agent).map_err(|source| ReferenceError::Sample {
+            agent: agent.name.to_string(),
+            source,
+        })?;
     }
     Ok(engine.field_reference())
 }

@@ -933,7 +933,7 @@ impl<'a> TemplateContext<'a> {
                     html_url: &e.comment.html_url,
                     command: CommandContext {
                         verb: match &launch.trigger {
-                            crate::plan::Trigger::Comment { verb, .. } => verb,
+                            crate::plan::Trigger::Comment { verb, .. } => verb.as_str(),
                             _ => "",
                         },
                         task: launch.task.as_deref(),
@@ -997,7 +997,7 @@ impl<'a> TemplateContext<'a> {
                     .map(|n| n.to_string())
                     .unwrap_or_default(),
                 trigger: launch.trigger.describe(),
-                requested_by: launch.requested_by.clone(),
+                requested_by: launch.requested_by.to_string(),
                 issue: match &launch.subject {
                     Subject::Issue { number, .. } => Some(*number),
                     _ => None,

@@ -270,8 +270,8 @@ pub fn samples(agent: &Agent) -> Result<Vec<Sample>, SampleError> {
         }
     }
     if let Some(comment) = &t.comment {
-        for verb in &comment.verbs {
-            let verb = verb.as_str().to_lowercase();
+        for listed in &comment.verbs {
+            let verb = listed.as_str().to_lowercase();
             // `run` always has a task (several lines of it); other verbs may have none.
             let tasks: &[Option<&str>] = if BuiltinVerb::from_name(&verb) == Some(BuiltinVerb::Run)
             {
@@ -321,7 +321,7 @@ pub fn samples(agent: &Agent) -> Result<Vec<Sample>, SampleError> {
                         };
                         let l = launch(
                             Trigger::Comment {
-                                verb: verb.clone(),
+                                verb: listed.clone(),
                                 comment_id: 1,
                             },
                             subject,

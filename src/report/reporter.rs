@@ -2,7 +2,7 @@
 //! runs, and a run's check run or status and comment, edited rather than posted again.
 
 use crate::github::CheckConclusion;
-use crate::github::event::CommitSha;
+use crate::github::event::{CommitSha, Login};
 use crate::github_client::{CheckRunWrite, CheckStatus, GithubClient, Reaction};
 
 use super::comment::CommentTemplate;
@@ -56,7 +56,7 @@ impl Reporter<'_> {
         repo: &RepoFullName,
         sha: &CommitSha,
         key: &str,
-        login: &str,
+        login: &Login,
         reason: &str,
     ) -> Result<(), ReportError> {
         if !self.client.is_app() {
@@ -66,7 +66,7 @@ impl Reporter<'_> {
             );
             return Ok(());
         }
-        let who = if login.is_empty() {
+        let who = if login.as_str().is_empty() {
             "nobody known".to_string()
         } else {
             format!("@{login}")

@@ -260,7 +260,9 @@ impl CatchUp {
                     tracing::info!(%guid, "asked GitHub to redeliver a delivery that failed on our side");
                     pass.redelivered.push(attempt);
                 }
-                Err(e) => tracing::warn!(%guid, "catch-up: cannot ask GitHub to redeliver: {e}"),
+                Err(e) => {
+                    tracing::warn!(%guid, "catch-up: cannot ask GitHub to redeliver: {}", crate::text::with_causes(&e))
+                }
             }
         }
         self.last = Some(now);
@@ -290,7 +292,10 @@ pub async fn run(
                     );
                 }
             }
-            Err(e) => tracing::warn!("catch-up: cannot list failed deliveries: {e}"),
+            Err(e) => tracing::warn!(
+                "catch-up: cannot list failed deliveries: {}",
+                crate::text::with_causes(&e)
+            ),
         }
         tokio::select! {
             _ = stop.wait_for(|s| *s) => return,

@@ -153,9 +153,9 @@ impl Launcher for DryRunLauncher {
         Box::pin(async { Ok(RunAgain::NoRun) })
     }
 
-    fn ready(&self) -> Result<(), String> {
+    fn ready(&self) -> Result<(), crate::ports::probe::NotReady> {
         match &self.dir {
-            Some(dir) if !dir.is_dir() => Err(format!("{}: not a folder", dir.display())),
+            Some(dir) if !dir.is_dir() => Err(format!("{}: not a folder", dir.display()).into()),
             _ => Ok(()),
         }
     }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use crate::config::{
     Config, ForkPolicy, MAX_REPOSITORY_FILE_BYTES, RepositoryFile, parse_repository_file,
 };
-use crate::github::event::{CommitSha, Event, PullRequest, RepoFullName, WebhookEvent};
+use crate::github::event::{CommitSha, Event, Login, PullRequest, RepoFullName, WebhookEvent};
 use crate::github_client::{ChangedPaths, GithubClient, GithubError, Reaction, RepoFile};
 use crate::plan::{
     ApproverAuthority, Authority, ChangedFiles, Control, Decision, Deferral, Facts, HeadApproval,
@@ -118,7 +118,8 @@ impl RepositoryRead {
             Err(e) => {
                 tracing::warn!(
                     path,
-                    "the repository's own file is unknown; the delivery waits for GitHub's answer: {e}"
+                    "the repository's own file is unknown; the delivery waits for GitHub's answer: {}",
+                    crate::text::with_causes(&e)
                 );
                 RepositoryRead::Unanswered
             }
@@ -228,7 +229,11 @@ async fn record_of(
     match approvals.get(&PullRequestKey::new(repo, number)).await {
         Ok(record) => Some(record),
         Err(e) => {
-            tracing::warn!(number, "the approval records cannot be read: {e}");
+            tracing::warn!(
+                number,
+                "the approval records cannot be read: {}",
+                crate::text::with_causes(&e)
+            );
             None
         }
     }
@@ -250,7 +255,8 @@ impl Gathered {
             Err(e) => {
                 tracing::warn!(
                     user = login,
-                    "permission unknown; the delivery waits for GitHub's answer: {e}"
+                    "permission unknown; the delivery waits for GitHub's answer: {}",
+                    crate::text::with_causes(&e)
                 );
                 Authority::Unanswered
             }
@@ -273,7 +279,11 @@ impl Gathered {
                 Ok(true) => self.teams.push(team.as_str().to_string()),
                 Ok(false) => {}
                 Err(e) => {
-                    tracing::warn!(team = team.as_str(), "team membership unknown: {e}");
+                    tracing::warn!(
+                        team = team.as_str(),
+                        "team membership unknown: {}",
+                        crate::text::with_causes(&e)
+                    );
                     self.teams_unanswered = true;
                 }
             }
@@ -293,7 +303,7 @@ pub enum Response {
     /// their comment (see [`RefusalsTold`]).
     Refusal {
         number: u64,
-        login: String,
+        login: Login,
         comment_id: u64,
         body: String,
     },
@@ -304,14 +314,14 @@ pub enum Response {
     /// over and over, gets the bot to write once an hour (outside review A5).
     Notice {
         number: u64,
-        login: String,
+        login: Login,
         body: String,
     },
     /// A refused push or release, told where GitHub shows it on the commit: one
     /// completed, neutral check run on `sha`.
     Refused {
         sha: CommitSha,
-        login: String,
+        login: Login,
         body: String,
     },
 }
@@ -368,22 +378,22 @@ impl TellAgain {
     }
 
     /// The write telling `login` there that what they asked for was refused, in `body`.
-    pub fn tell(&self, login: &str, body: String) -> Response {
+    pub fn tell(&self, login: &Login, body: String) -> Response {
         match self {
             TellAgain::Thread { number, comment_id } => Response::Refusal {
                 number: *number,
-                login: login.to_owned(),
+                login: login.clone(),
                 comment_id: *comment_id,
                 body,
             },
             TellAgain::Commit { sha } => Response::Refused {
                 sha: sha.clone(),
-                login: login.to_owned(),
+                login: login.clone(),
                 body,
             },
             TellAgain::Notice { number } => Response::Notice {
                 number: *number,
-                login: login.to_owned(),
+                login: login.clone(),
                 body,
             },
         }
@@ -569,7 +579,10 @@ pub async fn gather(
         match client.own_login().await {
             Ok(Some(login)) => gathered.own_login = Some(login.to_string()),
             Ok(None) => {}
-            Err(e) => tracing::warn!("cannot learn our own login: {e}"),
+            Err(e) => tracing::warn!(
+                "cannot learn our own login: {}",
+                crate::text::with_causes(&e)
+            ),
         }
         let (mut permission, mut pull, mut approval, mut binding, mut pinning, mut files) =
             (false, false, false, false, false, false);
@@ -612,7 +625,8 @@ pub async fn gather(
                     Ok(changed) => gathered.changed_files = Some(changed),
                     Err(e) => tracing::warn!(
                         number,
-                        "the pull request's changed files are unknown, so agents with a `paths` filter do not start: {e}"
+                        "the pull request's changed files are unknown, so agents with a `paths` filter do not start: {}",
+                        crate::text::with_causes(&e)
                     ),
                 }
             }
@@ -620,7 +634,9 @@ pub async fn gather(
                 match decision {
                     Decision::Defer(Deferral::PermissionUnanswered { login }) if !permission => {
                         permission = true;
-                        gathered.ask_permission(client, config, &repo, &login).await;
+                        gathered
+                            .ask_permission(client, config, &repo, login.as_str())
+                            .await;
                     }
                     // An approval is relied on only as far as its approver's permission
                     // reaches now: asked once per approver, when the planner is about
@@ -636,7 +652,8 @@ pub async fn gather(
                             Err(e) => {
                                 tracing::warn!(
                                     user = login,
-                                    "an approver's permission is unknown; the delivery waits for GitHub's answer: {e}"
+                                    "an approver's permission is unknown; the delivery waits for GitHub's answer: {}",
+                                    crate::text::with_causes(&e)
                                 );
                                 Authority::Unanswered
                             }
@@ -657,7 +674,8 @@ pub async fn gather(
                             Err(e) => {
                                 tracing::warn!(
                                     git_ref,
-                                    "commit unknown; the delivery waits for GitHub's answer: {e}"
+                                    "commit unknown; the delivery waits for GitHub's answer: {}",
+                                    crate::text::with_causes(&e)
                                 );
                                 Pinned::Unanswered
                             }
@@ -674,7 +692,11 @@ pub async fn gather(
                         pull = true;
                         match client.pull_request(&repo, number).await {
                             Ok(pr) => gathered.pull_request = Some(pr),
-                            Err(e) => tracing::warn!(number, "pull request unknown: {e}"),
+                            Err(e) => tracing::warn!(
+                                number,
+                                "pull request unknown: {}",
+                                crate::text::with_causes(&e)
+                            ),
                         }
                     }
                     // An agent's `paths` filter reads the pull request's changed files.
@@ -709,7 +731,8 @@ pub async fn gather(
                             Ok(changed) => gathered.changed_files = Some(changed),
                             Err(e) => tracing::warn!(
                                 number,
-                                "the pull request's changed files are unknown, so agents with a `paths` filter do not start: {e}"
+                                "the pull request's changed files are unknown, so agents with a `paths` filter do not start: {}",
+                                crate::text::with_causes(&e)
                             ),
                         }
                     }
@@ -746,7 +769,9 @@ pub async fn gather(
                         },
                     ) if !permission && gathered.authority == Authority::NotAsked => {
                         permission = true;
-                        gathered.ask_permission(client, config, &repo, &login).await;
+                        gathered
+                            .ask_permission(client, config, &repo, login.as_str())
+                            .await;
                     }
                     Decision::Control(Control::Approve { sha: None, .. }) if !binding => {
                         binding = true;
@@ -905,13 +930,13 @@ pub async fn respond(
                     number,
                     login,
                     body,
-                } if refusals.claim(repo.as_str(), *number, login, now) => {
+                } if refusals.claim(repo.as_str(), *number, login.as_str(), now) => {
                     let posted = reporter
                         .reply_once(repo, *number, &format!("{delivery}-{i}"), body)
                         .await
                         .map(|_| ());
                     if posted.is_err() {
-                        refusals.forget(repo.as_str(), *number, login);
+                        refusals.forget(repo.as_str(), *number, login.as_str());
                     }
                     posted
                 }
@@ -929,7 +954,7 @@ pub async fn respond(
                         .react_to_comment(repo, *comment_id, Reaction::Confused)
                         .await
                     {
-                        tracing::warn!("cannot react on GitHub: {e}");
+                        tracing::warn!("cannot react on GitHub: {}", crate::text::with_causes(&e));
                     }
                     Ok(())
                 }
@@ -949,7 +974,7 @@ pub async fn respond(
                 }
             };
             if let Err(e) = result {
-                tracing::warn!("cannot answer on GitHub: {e}");
+                tracing::warn!("cannot answer on GitHub: {}", crate::text::with_causes(&e));
                 // Eyes are a courtesy; a reply or a refusal is what the person is told.
                 told &= matches!(response, Response::Eyes { .. });
             }

@@ -11,7 +11,7 @@ use serde_json::json;
 
 use crate::agentrun::RunSource;
 use crate::config::AgentName;
-use crate::github::event::{self, Event, EventError, WebhookEvent};
+use crate::github::event::{self, Event, EventError, Login, WebhookEvent};
 use crate::github::webhook::{DeliveryId, WebhookError};
 use crate::plan::{Authority, ChangedFiles, Control, Decision, Deferral, Facts, GivenApproval};
 use crate::ports::approvals::{ApprovalToRecord, PullRequestKey};
@@ -236,7 +236,7 @@ struct QueueFull {
     /// How many runs were refused.
     runs: usize,
     /// Who asked for them.
-    login: String,
+    login: Login,
 }
 
 impl QueueFull {
@@ -245,7 +245,7 @@ impl QueueFull {
     fn add(
         full: &mut Option<QueueFull>,
         repository: String,
-        login: &str,
+        login: &Login,
         agent: &str,
         (waiting, limit): (usize, std::num::NonZeroU32),
     ) {
@@ -255,7 +255,7 @@ impl QueueFull {
             limit: limit.get(),
             agents: Vec::new(),
             runs: 0,
-            login: login.to_owned(),
+            login: login.clone(),
         });
         full.runs += 1;
         if !full.agents.iter().any(|a| a == agent) {
@@ -299,7 +299,7 @@ pub enum DecideError {
     #[error(transparent)]
     Event(#[from] EventError),
     /// Ours: an agent's templates do not render for this event (500).
-    #[error("agent {agent}: cannot render: {source}")]
+    #[error("agent {agent}: cannot render")]
     Render {
         agent: AgentName,
         #[source]
@@ -426,7 +426,7 @@ pub fn decide_event(
                     delivery.run_key(),
                     facts,
                     sha.as_deref(),
-                    &approved_by,
+                    approved_by.as_str(),
                 );
                 decisions.extend(done.decisions);
                 approvals.extend(done.approval.and_then(|a| to_record(event, a)));
@@ -713,7 +713,7 @@ pub async fn launch_telling(
                 }
             }
             Ok(RunAgain::Unrepeatable { run, source }) => {
-                tracing::warn!(number = retry.number, %run, "retry refused: {source}");
+                tracing::warn!(number = retry.number, %run, "retry refused: {}", crate::text::with_causes(&source));
                 notes.push(format!(
                     "#{}: retry refused: run {run} cannot be done again by this version: {source}",
                     retry.number
@@ -752,7 +752,7 @@ pub async fn launch_telling(
                 }
             }
             Ok(RunAgain::Unrepeatable { run, source }) => {
-                tracing::warn!(rerun_of = %run, "re-run refused: {source}");
+                tracing::warn!(rerun_of = %run, "re-run refused: {}", crate::text::with_causes(&source));
                 notes.push(format!(
                     "{run}: re-run refused: it cannot be done again by this version: {source}"
                 ));

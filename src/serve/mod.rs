@@ -106,16 +106,17 @@ pub enum ServeError {
     Secrets(#[from] SecretsError),
     #[error(transparent)]
     Limits(#[from] preauth::PreauthLimitsError),
+    /// kube could not make a client; the cause says why.
     #[error(
-        "cannot reach Kubernetes ({0}); set KUBECONFIG or run in a cluster, or start with --dry-run to launch nothing"
+        "cannot reach Kubernetes\nwhat to do: set KUBECONFIG or run in a cluster, or start with --dry-run to launch nothing"
     )]
-    Kubernetes(String),
+    Kubernetes(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// The kubeconfig's problem, and what to do about it, in place of "set KUBECONFIG"
     /// (new-user review 13f, N2: that advice went to users whose KUBECONFIG was set).
     #[error("cannot use the kubeconfig: {}\n{}; or start with --dry-run to launch nothing", .0.problem, .0.what_to_do)]
     Kubeconfig(crate::cluster::kubeconfig::KubeconfigProblem),
     #[error(
-        "{}: the config does not load:\n{source}{}",
+        "{}: the config does not load{}",
         .path.display(),
         .what_to_do.as_ref().map(|line| format!("\n{line}")).unwrap_or_default()
     )]
@@ -132,7 +133,7 @@ pub enum ServeError {
     #[error(transparent)]
     Github(#[from] crate::github_client::GithubError),
     #[error(
-        "cannot listen on {address} ({flag}): {source}\n{}",
+        "cannot listen on {address} ({flag})\n{}",
         listen_what_to_do(flag, address, source)
     )]
     Listen {
@@ -148,11 +149,11 @@ pub enum ServeError {
          --metrics-listen 127.0.0.1:9090"
     )]
     MetricsOnListenPort { address: String, port: u16 },
-    #[error("cannot start the async runtime: {0}")]
+    #[error("cannot start the async runtime")]
     Runtime(#[source] std::io::Error),
-    #[error("cannot handle signals: {0}")]
+    #[error("cannot handle signals")]
     Signals(#[source] std::io::Error),
-    #[error("the server failed: {0}")]
+    #[error("the server failed")]
     Server(#[source] std::io::Error),
 }
 
@@ -324,10 +325,10 @@ async fn kube_client() -> Result<(kube::Client, String), ServeError> {
 }
 
 /// A client that cannot be made: the kubeconfig's problem in words when it is one.
-fn kube_error(e: impl std::error::Error + 'static) -> ServeError {
+fn kube_error(e: impl std::error::Error + Send + Sync + 'static) -> ServeError {
     match crate::cluster::kubeconfig::explain(&e) {
         Some(problem) => ServeError::Kubeconfig(problem),
-        None => ServeError::Kubernetes(crate::text::with_causes(&e)),
+        None => ServeError::Kubernetes(Box::new(e)),
     }
 }
 
@@ -430,7 +431,7 @@ pub fn run(options: ServeOptions) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            for line in e.to_string().lines() {
+            for line in crate::text::with_causes(&e).lines() {
                 tracing::error!("{line}");
             }
             ExitCode::FAILURE
@@ -620,7 +621,7 @@ async fn serve_until_signalled(
                 let _ = stopped.wait_for(|d| *d).await;
             });
             if let Err(e) = serving.await {
-                tracing::warn!("the metrics port stopped: {e}");
+                tracing::warn!("the metrics port stopped: {}", crate::text::with_causes(&e));
             }
         });
     }

@@ -38,7 +38,10 @@ async fn record_head(app: &AppState, event: &event::WebhookEvent) {
     let now = app.clock.now();
     let change = move |r: &mut crate::ports::approvals::PullRequestRecord| r.see(&sha, now);
     if let Err(e) = app.approvals.update(&key, &change).await {
-        tracing::warn!("cannot record the head seen: {e}");
+        tracing::warn!(
+            "cannot record the head seen: {}",
+            crate::text::with_causes(&e)
+        );
     }
 }
 
@@ -139,7 +142,10 @@ pub(super) async fn deliver(
                 if let Err(e) = app.approvals.update(&approval.key, &change).await {
                     // Nothing runs and nobody is told it was approved: the delivery
                     // fails, and comes again.
-                    tracing::error!("cannot record the approval: {e}");
+                    tracing::error!(
+                        "cannot record the approval: {}",
+                        crate::text::with_causes(&e)
+                    );
                     return Answer::internal(delivery);
                 }
                 tracing::info!(
@@ -174,7 +180,10 @@ pub(super) async fn deliver(
                             number,
                             body: crate::report::status_body(number, &runs),
                         }),
-                        Err(e) => tracing::warn!("cannot list the runs for status: {e}"),
+                        Err(e) => tracing::warn!(
+                            "cannot list the runs for status: {}",
+                            crate::text::with_causes(&e)
+                        ),
                     }
                 }
                 let told = super::facts_and_replies::respond(
@@ -195,7 +204,11 @@ pub(super) async fn deliver(
         }
         Err(DecideError::Event(e)) => Answer::rejected(&WebhookError::MalformedBody(e)),
         Err(e @ DecideError::Render { .. }) => {
-            tracing::error!(config_generation = live.generation, "{e}");
+            tracing::error!(
+                config_generation = live.generation,
+                "{}",
+                crate::text::with_causes(&e)
+            );
             Answer::internal(delivery)
         }
     }

@@ -94,7 +94,9 @@ async fn a_comment_run_and_its_retry() -> BTreeSet<Grant> {
             delivery: agentpods::github::webhook::DeliveryId::parse(Some(b"d-retry"))
                 .expect("a delivery id"),
             requested_by: "Codertocat".into(),
-            may: cluster.config_source()()
+            may: cluster
+                .config_source()
+                .in_force()
                 .planner()
                 .again_as("Codertocat", Permission::Admin),
             queued_per_repository: agentpods::config::Limits::default().queued_per_repository,
@@ -314,10 +316,13 @@ async fn a_run_cannot_write_an_approval() {
             })
         };
         let err = store.update(&key, &change).await.expect_err("refused");
-        assert!(
-            err.to_string().contains("403") || err.to_string().contains("forbidden"),
-            "{err}"
-        );
+        // The error and its causes, as the service prints them (`text::with_causes`).
+        let said: Vec<String> =
+            std::iter::successors(Some(&err as &dyn std::error::Error), |e| e.source())
+                .map(ToString::to_string)
+                .collect();
+        let said = said.join(": ");
+        assert!(said.contains("403") || said.contains("forbidden"), "{said}");
         assert!(
             cluster
                 .fake

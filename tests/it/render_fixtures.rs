@@ -540,7 +540,7 @@ fn an_owners_run_command_on_an_issue_starts_the_task_agent_on_the_default_branch
         ),
         ("task", Some("fix the flaky test"), "Codertocat")
     );
-    assert!(matches!(launch.trigger, Trigger::Comment { ref verb, .. } if verb == "run"));
+    assert!(matches!(launch.trigger, Trigger::Comment { ref verb, .. } if verb.as_str() == "run"));
     let run = outcome.only_run();
     let task = task_text(run);
     assert!(

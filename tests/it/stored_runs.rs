@@ -1047,7 +1047,9 @@ async fn a_run_this_version_cannot_record_again_is_not_retried_and_says_why() {
     timed(async {
         let (cluster, _github, _config) = upgraded_cluster().await;
         let may = || {
-            cluster.config_source()()
+            cluster
+                .config_source()
+                .in_force()
                 .planner()
                 .again_as("Codertocat", Permission::Admin)
         };

@@ -47,7 +47,7 @@ pub(super) fn source(source: &RunSource) -> Result<v3::Source, SourceError> {
                     )?,
                 },
                 plan::Trigger::Comment { verb, comment_id } => Trigger::Comment {
-                    verb: verb.clone(),
+                    verb: verb.to_string(),
                     comment_id: *comment_id,
                 },
                 plan::Trigger::Push => Trigger::Push,
@@ -66,7 +66,7 @@ pub(super) fn source(source: &RunSource) -> Result<v3::Source, SourceError> {
                 },
             },
             task: launch.task.clone(),
-            requested_by: launch.requested_by.clone(),
+            requested_by: launch.requested_by.to_string(),
             subject: match &launch.subject {
                 plan::Subject::PullRequest { number, head_sha } => Subject::PullRequest {
                     number: *number,
@@ -239,7 +239,7 @@ fn event(event: &model::WebhookEvent) -> WebhookEvent {
 
 fn user(user: &model::User) -> User {
     User {
-        login: user.login.clone(),
+        login: user.login.as_str().to_owned(),
         id: user.id,
         kind: user.kind.to_string(),
     }

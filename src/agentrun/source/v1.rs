@@ -224,16 +224,17 @@ impl Launch {
                 Trigger::Issues { action } => plan::Trigger::Issues {
                     action: action.as_str().into(),
                 },
-                Trigger::Comment { verb, comment_id } => {
-                    plan::Trigger::Comment { verb, comment_id }
-                }
+                Trigger::Comment { verb, comment_id } => plan::Trigger::Comment {
+                    verb: value(version, "launch.trigger.verb", &verb)?,
+                    comment_id,
+                },
                 Trigger::Push => plan::Trigger::Push,
                 Trigger::Release { action } => plan::Trigger::Release {
                     action: action.as_str().into(),
                 },
             },
             task: self.task,
-            requested_by: self.requested_by,
+            requested_by: self.requested_by.into(),
             subject: match self.subject {
                 Subject::PullRequest { number, head_sha } => plan::Subject::PullRequest {
                     number,
@@ -376,7 +377,7 @@ impl WebhookEvent {
 impl User {
     fn into_model(self) -> model::User {
         model::User {
-            login: self.login,
+            login: self.login.into(),
             id: self.id,
             kind: self.kind.as_str().into(),
         }

@@ -157,16 +157,17 @@ impl Source {
                     Trigger::Issues { action } => plan::Trigger::Issues {
                         action: action.as_str().into(),
                     },
-                    Trigger::Comment { verb, comment_id } => {
-                        plan::Trigger::Comment { verb, comment_id }
-                    }
+                    Trigger::Comment { verb, comment_id } => plan::Trigger::Comment {
+                        verb: value(VERSION, "launch.trigger.verb", &verb)?,
+                        comment_id,
+                    },
                     Trigger::Push => plan::Trigger::Push,
                     Trigger::Release { action } => plan::Trigger::Release {
                         action: action.as_str().into(),
                     },
                 },
                 task: launch.task,
-                requested_by: launch.requested_by,
+                requested_by: launch.requested_by.into(),
                 subject: match launch.subject {
                     Subject::PullRequest { number, head_sha } => plan::Subject::PullRequest {
                         number,

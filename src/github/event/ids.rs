@@ -50,6 +50,53 @@ impl RepoFullName {
     }
 }
 
+/// A GitHub account's login (`octocat`, `dependabot[bot]`), as GitHub sent it: who sent
+/// an event, wrote a comment, asked for a run or approved a head. Not validated (GitHub's
+/// word, not user input); compared as written, as GitHub's answers give it back.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Login(String);
+
+impl Login {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether `other` is this login, case aside (GitHub's logins ignore case).
+    pub fn is(&self, other: &str) -> bool {
+        self.0.eq_ignore_ascii_case(other)
+    }
+}
+
+impl From<String> for Login {
+    fn from(login: String) -> Login {
+        Login(login)
+    }
+}
+
+impl From<&str> for Login {
+    fn from(login: &str) -> Login {
+        Login(login.to_owned())
+    }
+}
+
+impl fmt::Display for Login {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl PartialEq<str> for Login {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<&str> for Login {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
 /// Which repository a name means, as GitHub tells repositories apart: by `owner/name`
 /// ignoring ASCII case (`Acme/X` and `acme/x` are one repository). The one rule every
 /// place that matches runs, records or limits by repository keeps: it compares, hashes and

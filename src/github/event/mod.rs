@@ -32,14 +32,14 @@ pub use actions::{
     ReleaseAction,
 };
 pub use error::{EventError, ValueError};
-pub use ids::{CommitSha, MAX_OWNER_LEN, MAX_REPO_NAME_LEN, RepoFullName, RepoKey};
+pub use ids::{CommitSha, Login, MAX_OWNER_LEN, MAX_REPO_NAME_LEN, RepoFullName, RepoKey};
 pub use parse::parse;
 
 /// A GitHub account: a person, a bot or an organization.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
     /// Login name, e.g. `octocat` or `dependabot[bot]`.
-    pub login: String,
+    pub login: Login,
     /// Numeric account id (stable across renames).
     pub id: u64,
     /// GitHub's `type`: `User`, `Bot` or `Organization`.
@@ -50,7 +50,7 @@ impl User {
     /// Whether the account is a bot: GitHub's `type` says so (`Bot`), or its login is an
     /// App's (`name[bot]`).
     pub fn is_bot(&self) -> bool {
-        self.kind == AccountKind::Bot || self.login.ends_with("[bot]")
+        self.kind == AccountKind::Bot || self.login.as_str().ends_with("[bot]")
     }
 }
 

@@ -164,7 +164,7 @@ pub(super) struct WireUser {
 impl From<WireUser> for User {
     fn from(w: WireUser) -> Self {
         User {
-            login: w.login,
+            login: w.login.into(),
             id: w.id,
             kind: w.kind.0,
         }
