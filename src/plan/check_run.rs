@@ -1,6 +1,6 @@
 //! `check_run` events: GitHub's "Re-run" on the check run of a run of ours.
 
-use crate::github::event::{CheckRunEvent, WebhookEvent};
+use crate::github::event::{CheckRunAction, CheckRunEvent, WebhookEvent};
 
 use super::{Control, Decision, Facts, IgnoreReason, Planned, Planner};
 
@@ -15,10 +15,10 @@ impl Planner {
         facts: &Facts<'_>,
     ) -> Planned<'e> {
         let ignore = |why: IgnoreReason| Planned::decided(vec![Decision::ignore(why)]);
-        if e.action != "rerequested" {
+        if e.action != CheckRunAction::Rerequested {
             return ignore(IgnoreReason::StartsNothing {
                 name: "check_run".into(),
-                action: Some(e.action.clone()),
+                action: Some(e.action.to_string()),
             });
         }
         let check = &e.check_run;

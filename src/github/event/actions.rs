@@ -145,6 +145,26 @@ string_enum! {
 }
 
 string_enum! {
+    /// The `action` of a `check_run` event; `rerequested` is someone pressing "Re-run".
+    CheckRunAction / Other, "a check_run action such as \"rerequested\"" {
+        Created => "created",
+        Completed => "completed",
+        Rerequested => "rerequested",
+        RequestedAction => "requested_action",
+    }
+}
+
+string_enum! {
+    /// The `action` of a `check_suite` event; `rerequested` is someone pressing "Re-run
+    /// all checks".
+    CheckSuiteAction / Other, "a check_suite action such as \"rerequested\"" {
+        Requested => "requested",
+        Rerequested => "rerequested",
+        Completed => "completed",
+    }
+}
+
+string_enum! {
     /// What kind of account a [`User`](super::User) is: GitHub's `type`.
     AccountKind / Other, "an account type such as \"User\"" {
         User => "User",

@@ -28,8 +28,8 @@ mod tests;
 mod wire;
 
 pub use actions::{
-    AccountKind, AuthorAssociation, IssueCommentAction, IssuesAction, PullRequestAction,
-    ReleaseAction,
+    AccountKind, AuthorAssociation, CheckRunAction, CheckSuiteAction, IssueCommentAction,
+    IssuesAction, PullRequestAction, ReleaseAction,
 };
 pub use error::{EventError, ValueError};
 pub use ids::{CommitSha, Login, MAX_OWNER_LEN, MAX_REPO_NAME_LEN, RepoFullName, RepoKey};
@@ -249,14 +249,14 @@ pub struct CheckRun {
 /// `check_run` event; `rerequested` is someone pressing "Re-run" on it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckRunEvent {
-    pub action: String,
+    pub action: CheckRunAction,
     pub check_run: CheckRun,
 }
 
 /// `check_suite` event; `rerequested` is someone pressing "Re-run all checks".
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckSuiteEvent {
-    pub action: String,
+    pub action: CheckSuiteAction,
     pub id: u64,
     pub head_sha: CommitSha,
     /// The App whose suite it is.

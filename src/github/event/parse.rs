@@ -251,7 +251,7 @@ fn parse_body(event_name: &str, body: &[u8]) -> Result<WebhookEvent, EventError>
             let w: WireCheckRunEvent = read(name, body)?;
             let c = w.check_run;
             let event = Event::CheckRun(CheckRunEvent {
-                action: w.action,
+                action: w.action.0,
                 check_run: CheckRun {
                     id: c.id,
                     name: c.name,
@@ -266,7 +266,7 @@ fn parse_body(event_name: &str, body: &[u8]) -> Result<WebhookEvent, EventError>
             let w: WireCheckSuiteEvent = read(name, body)?;
             let c = w.check_suite;
             let event = Event::CheckSuite(CheckSuiteEvent {
-                action: w.action,
+                action: w.action.0,
                 id: c.id,
                 head_sha: c.head_sha.0,
                 app_id: c.app.map(|a| a.id),

@@ -470,12 +470,12 @@ pub(super) struct WireCheckSuite {
 
 wire_event!(WireCheckRunEvent {
     check_run: WireCheckRun,
-    action: String,
+    action: Spelled<CheckRunAction>,
 });
 
 wire_event!(WireCheckSuiteEvent {
     check_suite: WireCheckSuite,
-    action: String,
+    action: Spelled<CheckSuiteAction>,
 });
 
 wire_event!(WireOtherEvent {
