@@ -902,7 +902,14 @@ pub fn render_one(
     let prefix = &planner.config().github.command_prefix;
     let mut yaml = String::new();
     let mut notes = Vec::new();
-    for decision in planner.plan(&event, delivery, facts) {
+    let judged = planner.decide(&event, delivery, facts);
+    for given in &judged.approvals {
+        notes.push(format!(
+            "service command: record @{}'s approval of #{} at {}",
+            given.approval.approved_by, given.number, given.approval.sha
+        ));
+    }
+    for decision in judged.decisions {
         match decision {
             Decision::Launch(launch) => {
                 let run = engine

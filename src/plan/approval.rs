@@ -8,10 +8,10 @@
 
 use k8s_openapi::jiff::Timestamp;
 
-use crate::github::event::{CommitSha, Event, WebhookEvent};
+use crate::github::event::{CommitSha, Event, Login, WebhookEvent};
 
 use super::reasons::Answer;
-use super::{Decision, Deferral, Facts, Planner};
+use super::{Control, Decision, Deferral, Facts, IgnoreReason, Planner};
 
 /// One approval the service recorded for a fork pull request, as the planner reads it (not
 /// the stored AgentApproval's own `cluster::approvals::Approval`, which the edges read it from).
@@ -78,6 +78,15 @@ pub(super) fn approves(approvals: &[HeadApproval], head: &CommitSha) -> bool {
     approvals.iter().any(|a| a.stands_for(head))
 }
 
+/// What a delivery came to once each `approve` in it was judged (see [`Planner::decide`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Judged {
+    /// The planner's decisions, each `approve` replaced by what it came to.
+    pub decisions: Vec<Decision>,
+    /// The approvals to record in the service's own store before anything runs.
+    pub approvals: Vec<GivenApproval>,
+}
+
 /// What an `approve` came to (see [`Planner::approve_head`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Approved {
@@ -125,33 +134,72 @@ fn names_commit(given: &str, head: &str) -> bool {
 }
 
 impl Planner {
-    /// A maintainer's `approve` of a fork pull request (a [`Control::Approve`] the plan
-    /// gave): the approval to record in the service's own store, a reply saying what was
-    /// approved, and the pull request's agents planned at that head, as for a push to it
-    /// ([`Planner::plan_approved`]). Without a SHA it approves the head only if that is
+    /// Decides a delivery in full, the one place that judges an `approve`: what
+    /// [`Planner::plan`] decides, with each [`Control::Approve`] it gives judged in its
+    /// place ([`Planner::approve_head`]) and the approvals to record beside. `plan` alone
+    /// is what the edges ask while they gather the facts a delivery needs (an `approve` is
+    /// still a `Control::Approve` there, so they know to read the head the comment saw);
+    /// what they carry out is what this decides.
+    ///
+    /// [`Control::Approve`]: super::Control::Approve
+    pub fn decide(&self, event: &WebhookEvent, delivery: &str, facts: &Facts<'_>) -> Judged {
+        let mut judged = Judged::default();
+        for decision in self.plan(event, delivery, facts) {
+            match decision {
+                Decision::Control(Control::Approve {
+                    number,
+                    sha,
+                    approved_by,
+                }) => {
+                    let done = self.approve_head(
+                        event,
+                        delivery,
+                        facts,
+                        number,
+                        sha.as_deref(),
+                        &approved_by,
+                    );
+                    judged.decisions.extend(done.decisions);
+                    judged.approvals.extend(done.approval);
+                }
+                other => judged.decisions.push(other),
+            }
+        }
+        judged
+    }
+
+    /// A maintainer's `approve` of fork pull request `number` (a [`Control::Approve`] the
+    /// plan gave): the approval to record in the service's own store, a reply saying what
+    /// was approved, and the pull request's agents planned at that head, as for a push to
+    /// it ([`Planner::plan_approved`]). Without a SHA it approves the head only if that is
     /// the head the service had seen when the comment was written
     /// (`facts.head_at_comment`); a SHA must name the current head, in full or by at
     /// least [`MIN_APPROVAL_SHA`] characters, and the head in full is what is recorded.
     /// Otherwise only a reply saying why, naming the head and how to approve it.
-    /// `facts.pull_request` is the pull request as the API has it now; `delivery` names
-    /// the runs (the comment delivery's run key).
+    /// `facts.pull_request` is the pull request as the API has it now (a preview, which
+    /// does not ask, approves nothing and says so); `delivery` names the runs (the comment
+    /// delivery's run key).
     ///
     /// [`Control::Approve`]: super::Control::Approve
-    pub fn approve_head(
+    pub(super) fn approve_head(
         &self,
         event: &WebhookEvent,
         delivery: &str,
         facts: &Facts<'_>,
+        number: u64,
         sha: Option<&str>,
-        approved_by: &str,
+        approved_by: &Login,
     ) -> Approved {
         let none = |decisions| Approved {
             decisions,
             approval: None,
         };
         let Some(pr) = facts.pull_request else {
-            return none(Vec::new());
+            return none(vec![Decision::ignore(IgnoreReason::ApprovalInPreview {
+                number,
+            })]);
         };
+        let approved_by = approved_by.as_str();
         let head_sha = &pr.head.sha;
         let head = head_sha.as_str();
         let prefix = &self.config().github.command_prefix;
@@ -331,7 +379,8 @@ mod tests {
                 approvals_unreadable: case.unreadable,
                 ..Facts::default()
             };
-            let approved = planner.approve_head(&comment, "key", &facts, case.sha, "Codertocat");
+            let approved =
+                planner.approve_head(&comment, "key", &facts, 1, case.sha, &"Codertocat".into());
             let found = told(&approved.decisions);
             let recorded = approved.approval.as_ref().map(|a| a.approval.sha.as_str());
             if found != case.expect || recorded != case.recorded {

@@ -40,7 +40,9 @@ mod repository;
 mod table;
 
 pub use again::{Again, ForkRun};
-pub use approval::{Approved, ApprovedHead, ApproverAuthority, GivenApproval, HeadApproval};
+pub use approval::{
+    Approved, ApprovedHead, ApproverAuthority, GivenApproval, HeadApproval, Judged,
+};
 use authority::Requester;
 pub use authority::permission_from_association;
 pub use pull_request::{ApprovedRuns, approved_event};

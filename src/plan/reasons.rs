@@ -268,6 +268,9 @@ pub enum IgnoreReason {
     RerunOfNoRun { check_run: u64, name: String },
     /// A check run's "Re-run" with no sender.
     RerunByNobody,
+    /// An `approve` of pull request `number` in a preview, which does not ask GitHub for
+    /// the head an approval is judged against.
+    ApprovalInPreview { number: u64 },
 }
 
 impl std::fmt::Display for IgnoreReason {
@@ -313,6 +316,10 @@ impl std::fmt::Display for IgnoreReason {
                 "check run {check_run} ({name}) reports no run of agentpods (no run name in its external_id)"
             ),
             IgnoreReason::RerunByNobody => f.write_str("a Re-run nobody pressed"),
+            IgnoreReason::ApprovalInPreview { number } => write!(
+                f,
+                "`approve` of #{number} is judged against the pull request's head as GitHub has it now, which a preview does not ask: nothing is approved here; approve on the running service"
+            ),
         }
     }
 }
@@ -721,6 +728,10 @@ mod tests {
                 "check run 4 (randscape) reports no run of agentpods (no run name in its external_id)",
             ),
             (IgnoreReason::RerunByNobody, "a Re-run nobody pressed"),
+            (
+                IgnoreReason::ApprovalInPreview { number: 1 },
+                "`approve` of #1 is judged against the pull request's head as GitHub has it now, which a preview does not ask: nothing is approved here; approve on the running service",
+            ),
         ];
         for (reason, words) in &table {
             assert_eq!(reason.to_string(), *words, "{reason:?}");
@@ -741,7 +752,8 @@ mod tests {
                 | IgnoreReason::RerunWithoutApp { .. }
                 | IgnoreReason::RerunOfAnotherApp { .. }
                 | IgnoreReason::RerunOfNoRun { .. }
-                | IgnoreReason::RerunByNobody => {}
+                | IgnoreReason::RerunByNobody
+                | IgnoreReason::ApprovalInPreview { .. } => {}
             }
         }
     }

@@ -13,7 +13,9 @@ use crate::agentrun::RunSource;
 use crate::config::AgentName;
 use crate::github::event::{self, Event, EventError, Login, WebhookEvent};
 use crate::github::webhook::{DeliveryId, WebhookError};
-use crate::plan::{Authority, ChangedFiles, Control, Decision, Deferral, Facts, GivenApproval};
+use crate::plan::{
+    Authority, ChangedFiles, Control, Decision, Deferral, Facts, GivenApproval, Judged, Planner,
+};
 use crate::ports::approvals::{ApprovalToRecord, PullRequestKey};
 use crate::ports::launcher::{
     CancelReason, CancelRuns, Launched, Launcher, Queued, RerunRun, RetryRun, RunAgain, RunToLaunch,
@@ -379,7 +381,8 @@ pub fn decide_parsed_without_github(
 /// What a run is named after when none is named yet: [`plan`] plans under it first.
 const NO_RUN_KEY: &str = "";
 
-/// The planner's decisions for a delivery. Runs are named after its signed body's SHA-256
+/// The planner's decisions for a delivery, each `approve` judged ([`Planner::decide`]).
+/// Runs are named after its signed body's SHA-256
 /// ([`DeliveryId::run_key`]), which costs as much to compute as the signature check, and
 /// most deliveries launch nothing: so one whose body is not hashed yet is planned without
 /// it first, and again with it only if that launches something. The planner is pure and
@@ -387,19 +390,23 @@ const NO_RUN_KEY: &str = "";
 /// `server::the_run_key_changes_nothing_but_run_names` holds it to that), so what it
 /// decides is the same as if the key had been given at once.
 fn plan(
-    planner: &crate::plan::Planner,
+    planner: &Planner,
     event: &WebhookEvent,
     delivery: &DeliveryId,
     facts: &Facts<'_>,
-) -> Vec<Decision> {
+) -> Judged {
     if let Some(key) = delivery.run_key_if_hashed() {
-        return planner.plan(event, key, facts);
+        return planner.decide(event, key, facts);
     }
-    let decisions = planner.plan(event, NO_RUN_KEY, facts);
-    if decisions.iter().any(|d| matches!(d, Decision::Launch(_))) {
-        planner.plan(event, delivery.run_key(), facts)
+    let judged = planner.decide(event, NO_RUN_KEY, facts);
+    if judged
+        .decisions
+        .iter()
+        .any(|d| matches!(d, Decision::Launch(_)))
+    {
+        planner.decide(event, delivery.run_key(), facts)
     } else {
-        decisions
+        judged
     }
 }
 
@@ -414,26 +421,14 @@ pub fn decide_event(
     let engine = live.engine();
     let planner = live.planner();
     let prefix = &engine.config().github.command_prefix;
-    let mut decisions = Vec::new();
-    let mut approvals = Vec::new();
-    for decision in plan(planner, event, delivery, facts) {
-        match decision {
-            Decision::Control(Control::Approve {
-                sha, approved_by, ..
-            }) if facts.pull_request.is_some() => {
-                let done = planner.approve_head(
-                    event,
-                    delivery.run_key(),
-                    facts,
-                    sha.as_deref(),
-                    approved_by.as_str(),
-                );
-                decisions.extend(done.decisions);
-                approvals.extend(done.approval.and_then(|a| to_record(event, a)));
-            }
-            other => decisions.push(other),
-        }
-    }
+    let Judged {
+        decisions,
+        approvals,
+    } = plan(planner, event, delivery, facts);
+    let approvals: Vec<_> = approvals
+        .into_iter()
+        .filter_map(|a| to_record(event, a))
+        .collect();
     let commit = match facts.commit {
         crate::plan::RefCommit::Known(sha) => Some(sha),
         _ => None,
@@ -531,9 +526,11 @@ pub fn decide_event(
                         reason: CancelReason::PullRequestClosed(*number),
                         asked_at: *asked_at,
                     }),
-                    // Judged by the planner above (`Planner::approve_head`): what is left of
-                    // it here has been carried out.
-                    Control::Approve { .. } => {}
+                    // `Planner::decide` judges each in its place: none is left to carry out
+                    // here, and one that were would be said, not dropped.
+                    Control::Approve { .. } => notes.push(format!(
+                        "service command not carried out: {control}: the planner did not judge it; report this as a bug"
+                    )),
                 }
             }
             Decision::Ignore(reason) => notes.push(format!("nothing to do: {reason}")),

@@ -696,28 +696,63 @@ async fn in_a_dry_run_a_payload_replayed_after_a_reload_gets_the_new_config_s_de
     .await;
 }
 
+/// The notes a dry run answers a comment with: `variant`'s comment, its text `from`
+/// replaced by `to`, delivered as `delivery`; and the whole answer, to show on failure.
+async fn dry_run_notes(variant: &str, from: &str, to: &str, delivery: &str) -> (String, String) {
+    let service = TestService::start();
+    let payload = support::fixtures::variant(variant).body();
+    let from = format!("\"body\":\"{from}\"");
+    let body = String::from_utf8(payload).expect("JSON");
+    assert!(body.contains(&from), "{variant}'s comment changed");
+    let body = body.replace(&from, &format!("\"body\":\"{to}\""));
+    let answer = service
+        .oneshot(&Post::delivery(
+            "issue_comment",
+            delivery,
+            body.into_bytes(),
+        ))
+        .await;
+    (json(&answer)["notes"].to_string(), answer.text())
+}
+
 /// `/agent status` in a dry run: nobody to answer on GitHub, so the answer says what would
 /// be posted (new-user review 13c, N11; before, `{"outcome":"ignored","notes":[]}`).
 #[tokio::test]
 async fn in_a_dry_run_agent_status_says_what_it_would_answer() {
     within(60, async {
-        let service = TestService::start();
-        let help = support::fixtures::variant("issue_comment/help.json").body();
-        let body = String::from_utf8(help)
-            .expect("JSON")
-            .replace("\"body\":\"/agent help\"", "\"body\":\"/agent status\"");
-        let answer = service
-            .oneshot(&Post::delivery(
-                "issue_comment",
-                "status-1",
-                body.into_bytes(),
-            ))
-            .await;
-        let notes = json(&answer)["notes"].to_string();
+        let (notes, answer) = dry_run_notes(
+            "issue_comment/help.json",
+            "/agent help",
+            "/agent status",
+            "status-1",
+        )
+        .await;
         assert!(
             notes.contains("service command: answer with the runs of #"),
-            "{}",
-            answer.text()
+            "{answer}"
+        );
+    })
+    .await;
+}
+
+/// `/agent approve` in a dry run: the approval is judged against the pull request's head,
+/// which only GitHub's API knows, so the answer says so (issue 12, review 12v's R18;
+/// before, `{"outcome":"ignored","notes":[]}`: the approve did nothing and said nothing).
+#[tokio::test]
+async fn in_a_dry_run_agent_approve_says_why_it_approves_nothing() {
+    within(60, async {
+        let (notes, answer) = dry_run_notes(
+            "issue_comment/run-on-pull-request.json",
+            "/agent run fix the flaky test",
+            "/agent approve",
+            "approve-1",
+        )
+        .await;
+        assert!(
+            notes.contains(
+                "nothing to do: `approve` of #1 is judged against the pull request's head"
+            ) && notes.contains("approve on the running service"),
+            "{answer}"
         );
     })
     .await;
