@@ -49,7 +49,7 @@ use self::git::{Credentials, Git, GitError, Identity, ObjectKind};
 use self::process::{AgentCommand, PromptVia};
 pub use self::pull_request::{GithubPullRequests, PullRequestDraft, RequestedBy};
 use self::result::{AgentExit, AgentReport, PodConclusion, PodResult, Redactor};
-use self::task::{Branch, GitRef, RemoteUrl, RunName, TaskError, commit_sha};
+use self::task::{AgentRunName, Branch, GitRef, RemoteUrl, TaskError, commit_sha};
 use crate::github::event::CommitSha;
 
 /// The options of `agentpods agent`; each has an environment variable too.
@@ -706,14 +706,14 @@ struct Plan {
     sha: Option<CommitSha>,
     /// The branch a pull request goes into, and its commit.
     base: Option<(Branch, CommitSha)>,
-    run: RunName,
+    run: AgentRunName,
     branch: Branch,
     push: bool,
     open_pr: bool,
 }
 
 fn plan(args: &AgentArgs) -> Result<Plan, TaskError> {
-    let run = RunName::parse(&args.run_name)?;
+    let run = AgentRunName::parse(&args.run_name)?;
     let branch = match &args.branch {
         Some(b) => Branch::parse(b)?,
         None => Branch::for_run(&run),

@@ -122,14 +122,17 @@ impl GitRef {
     }
 }
 
-/// The run's name (the AgentRun's), which names the pushed branch.
+/// The run's name as its pod is told it, which names the pushed branch: the AgentRun
+/// object's name, a DNS *subdomain* as Kubernetes allows for any object (one applied by
+/// hand too), wider than the DNS label the planner makes, `names::RunName`. Apart from it
+/// for that reason: the agent takes any name its AgentRun has.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RunName(String);
+pub struct AgentRunName(String);
 
-impl RunName {
-    pub fn parse(s: &str) -> Result<RunName, TaskError> {
+impl AgentRunName {
+    pub fn parse(s: &str) -> Result<AgentRunName, TaskError> {
         if crate::text::is_dns_subdomain(s) {
-            Ok(RunName(s.to_string()))
+            Ok(AgentRunName(s.to_string()))
         } else {
             Err(TaskError::RunName(s.to_string()))
         }
@@ -154,7 +157,7 @@ impl Branch {
         }
     }
 
-    pub fn for_run(run: &RunName) -> Branch {
+    pub fn for_run(run: &AgentRunName) -> Branch {
         Branch(format!("agentpods/{}", run.as_str()))
     }
 
@@ -228,10 +231,10 @@ mod tests {
                 .as_str(),
             "b".repeat(64)
         );
-        assert!(RunName::parse("review-abc123").is_ok());
-        assert!(RunName::parse("Bad_Name").is_err());
+        assert!(AgentRunName::parse("review-abc123").is_ok());
+        assert!(AgentRunName::parse("Bad_Name").is_err());
         // Kubernetes' rule, `text::is_dns_subdomain` (review 12b R9: both were taken).
-        assert!(RunName::parse("a..b").is_err());
-        assert!(RunName::parse("a-").is_err());
+        assert!(AgentRunName::parse("a..b").is_err());
+        assert!(AgentRunName::parse("a-").is_err());
     }
 }
