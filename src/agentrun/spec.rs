@@ -14,7 +14,7 @@ use k8s_openapi::jiff::Timestamp;
 use super::source::{RunSource, SourceError, StoredSource};
 use super::{AgentRunSpec, PullRequestRef};
 use crate::config::AgentName;
-use crate::github::event::{CommitSha, RepoFullName, ValueError};
+use crate::github::event::{CommitSha, Login, RepoFullName, ValueError};
 use crate::github::webhook::{DeliveryId, WebhookError};
 use crate::plan::Subject;
 use crate::render::RenderedRun;
@@ -32,8 +32,8 @@ pub struct StoredRun {
     pub about: About,
     /// The exact commit, when known: a pull request's head, a push's or tag's commit.
     pub sha: Option<CommitSha>,
-    /// The GitHub login that asked.
-    pub requested_by: String,
+    /// The GitHub login that asked (stored as text, read back as a `Login`).
+    pub requested_by: Login,
 }
 
 /// What a run is about, as its spec says.
@@ -217,7 +217,7 @@ impl AgentRunSpec {
             )?,
             about,
             sha: sha("sha", self.sha.as_ref())?,
-            requested_by: self.requested_by.clone(),
+            requested_by: self.requested_by.as_str().into(),
         })
     }
 }

@@ -147,7 +147,7 @@ impl RunReports for GithubReports {
                     .cloned(),
                 check_run: report.check_run,
                 commit_status: report.commit_status,
-                requested_by: Some(stored.requested_by.clone()),
+                requested_by: Some(stored.requested_by.to_string()),
                 details_url: None,
                 prefix: config.github.command_prefix.to_string(),
             };
