@@ -130,6 +130,41 @@ agents: [task, review
             )],
         },
         Case {
+            // New-user review 13h, F3: before, "invalid indentation" two lines below.
+            what: "an unclosed flow sequence inside a nested mapping",
+            yaml: "\
+project: demo
+cluster: { namespace: runs }
+agents:
+  - name: review
+    env: { A: \"1\" }
+    triggers:
+      comment:
+        verbs: [review
+    concurrency:
+      group: \"review-{{ pr.number }}\"
+",
+            expect: &[(
+                "[review",
+                "services.yaml:8:16: invalid YAML: this `[` is never closed (expected `,` or `]` at line 10 column 7)",
+            )],
+        },
+        Case {
+            // New-user review 13h, F3: before, "while parsing a node, did not find
+            // expected node content".
+            what: "an unclosed flow sequence as the last line",
+            yaml: "\
+project: demo
+cluster:
+  namespace: runs
+agents: [
+",
+            expect: &[(
+                "[",
+                "services.yaml:4:9: invalid YAML: this `[` is never closed (expected `,` or `]` at line 5 column 1)",
+            )],
+        },
+        Case {
             // New-user review 13e, N6: before, "a mapping key must be a plain string".
             what: "a template written unquoted, which YAML reads as its own map",
             yaml: "\
