@@ -14,7 +14,7 @@ mod unused;
 mod wrong_file;
 pub(crate) mod yaml;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::LazyLock;
@@ -96,6 +96,9 @@ pub struct LoadedConfig {
     pub path: String,
     pub templates_dir: PathBuf,
     pub templates: TemplateSources,
+    /// The other files of the templates folder, by name: no agent uses them, and they are
+    /// not read (a picture, notes, a leftover; new-user review 13h, F1).
+    pub unread_templates: BTreeSet<String>,
     /// What is allowed but unwise (an agent that runs fork code with a write token), each
     /// at its key; `validate` prints them.
     pub warnings: Vec<FileDiagnostic>,
@@ -108,6 +111,8 @@ fn reserved_verbs() -> impl Iterator<Item = &'static str> {
 }
 
 const MAX_TEMPLATE_FILES: usize = 500;
+/// How many entries of the templates folder and its folders are looked at, at most.
+const MAX_LISTED_ENTRIES: usize = 5000;
 const MAX_TEMPLATE_BYTES: u64 = 1 << 20;
 
 /// Where the committed schema is published: its `$id`, and what a services.yaml's
@@ -165,7 +170,8 @@ pub fn check_file(path: &Path, templates_dir: Option<&Path>) -> Result<Checked, 
         Some(dir) => dir.to_path_buf(),
         None => base.join(&dir_name),
     };
-    let templates = read_templates(&templates_dir)?;
+    let listed = list_templates(&templates_dir)?;
+    let (templates, unread) = read_used(&listed, lenient.as_ref())?;
     let missing = !templates_dir.is_dir();
     let given = templates_dir_override.then_some(templates_dir.as_path());
     let mut checked = check_with_folder(text, &shown, templates, given);
@@ -280,6 +286,8 @@ pub fn check_file(path: &Path, templates_dir: Option<&Path>) -> Result<Checked, 
     }
     if let Some(loaded) = &mut checked.config {
         loaded.templates_dir = templates_dir;
+        loaded.templates.retain(|name, _| !unread.contains(name));
+        loaded.unread_templates = unread;
     }
     Ok(checked)
 }
@@ -317,24 +325,40 @@ fn utf8<'b>(bytes: &'b [u8], shown: &str) -> Result<&'b str, ConfigError> {
     })
 }
 
-fn read_templates(dir: &Path) -> Result<TemplateSources, ConfigError> {
-    let failed = |path: &Path| {
-        let path = path.display().to_string();
-        move |source| ConfigError::Read { path, source }
-    };
-    let mut out = TemplateSources::new();
+/// The template files of `dir` by their name relative to it, listed without being read
+/// (new-user review 13h, F1, F2): a bounded walk, past hidden files and folders and an
+/// editor's backup (`agent-pod.yaml~`), so that a folder given one level off (`.` in a
+/// checkout, with its `target/`) lists quickly. Only the folder itself must be readable.
+fn list_templates(dir: &Path) -> Result<BTreeMap<String, PathBuf>, ConfigError> {
+    let mut out = BTreeMap::new();
     if !dir.is_dir() {
         return Ok(out);
     }
+    let failed = |source| ConfigError::Read {
+        path: dir.display().to_string(),
+        source,
+    };
     let mut stack = vec![dir.to_path_buf()];
-    // Folders read, by their real path: a symbolic link back up is read once.
-    let mut seen: std::collections::BTreeSet<PathBuf> = std::collections::BTreeSet::new();
+    // Folders listed, by their real path: a symbolic link back up is listed once.
+    let mut seen = std::collections::BTreeSet::new();
+    let mut visited = 0usize;
     while let Some(folder) = stack.pop() {
-        if !seen.insert(std::fs::canonicalize(&folder).map_err(failed(&folder))?) {
+        let Ok(real) = std::fs::canonicalize(&folder) else {
+            continue;
+        };
+        if !seen.insert(real) {
             continue;
         }
-        for entry in std::fs::read_dir(&folder).map_err(failed(&folder))? {
-            let entry = entry.map_err(failed(&folder))?;
+        let entries = match std::fs::read_dir(&folder) {
+            Ok(entries) => entries,
+            Err(source) if folder == dir => return Err(failed(source)),
+            Err(_) => continue,
+        };
+        for entry in entries.flatten() {
+            visited += 1;
+            if visited > MAX_LISTED_ENTRIES || out.len() >= MAX_TEMPLATE_FILES {
+                return Ok(out);
+            }
             let path = entry.path();
             let name = entry.file_name();
             // Hidden files, and an editor's backup (`agent-pod.yaml~`), are not templates.
@@ -343,39 +367,70 @@ fn read_templates(dir: &Path) -> Result<TemplateSources, ConfigError> {
                 continue;
             }
             // Through symbolic links: a ConfigMap volume holds nothing else (each key is a
-            // link into `..data`), so templates mounted from one are read, not skipped.
-            let kind = std::fs::metadata(&path).map_err(failed(&path))?.file_type();
+            // link into `..data`), so templates mounted from one are listed, not skipped.
+            let Ok(kind) = std::fs::metadata(&path).map(|m| m.file_type()) else {
+                continue;
+            };
             if kind.is_dir() {
                 stack.push(path);
             } else if kind.is_file() {
-                let too_big = |message: String| ConfigError::Read {
-                    path: path.display().to_string(),
-                    source: std::io::Error::other(message),
-                };
-                let size = std::fs::metadata(&path).map_err(failed(&path))?.len();
-                if size > MAX_TEMPLATE_BYTES {
-                    return Err(too_big(format!(
-                        "a template may be at most {MAX_TEMPLATE_BYTES} bytes; this one has {size}"
-                    )));
-                }
-                if out.len() >= MAX_TEMPLATE_FILES {
-                    return Err(too_big(format!(
-                        "the templates folder may hold at most {MAX_TEMPLATE_FILES} files"
-                    )));
-                }
                 let rel = path.strip_prefix(dir).unwrap_or(&path);
                 let key = rel
                     .components()
                     .map(|c| c.as_os_str().to_string_lossy())
                     .collect::<Vec<_>>()
                     .join("/");
-                let bytes = std::fs::read(&path).map_err(failed(&path))?;
-                let text = utf8(&bytes, &path.display().to_string())?;
-                out.insert(key, text.to_string());
+                out.insert(key, path);
             }
         }
     }
     Ok(out)
+}
+
+/// The templates of `listed` that services.yaml's `tree` may use (see
+/// [`unused::used_by_tree`]), read, and what they name, read in turn; the others are in the
+/// sources by their name only, empty, and returned as unread: a picture or a large file
+/// next to the templates is no template, and never read (new-user review 13h, F1).
+fn read_used(
+    listed: &BTreeMap<String, PathBuf>,
+    tree: Option<&yaml::Node>,
+) -> Result<(TemplateSources, BTreeSet<String>), ConfigError> {
+    let mut sources: TemplateSources = listed.keys().map(|k| (k.clone(), String::new())).collect();
+    let mut unread: BTreeSet<String> = listed.keys().cloned().collect();
+    let Some(tree) = tree else {
+        return Ok((sources, unread));
+    };
+    loop {
+        let next: Vec<String> = unused::used_by_tree(tree, &sources)
+            .into_iter()
+            .filter(|name| unread.contains(*name))
+            .map(String::from)
+            .collect();
+        if next.is_empty() {
+            return Ok((sources, unread));
+        }
+        for name in next {
+            let text = read_template(&listed[&name])?;
+            unread.remove(&name);
+            sources.insert(name, text);
+        }
+    }
+}
+
+/// The text of one template file, at most [`MAX_TEMPLATE_BYTES`] of UTF-8.
+fn read_template(path: &Path) -> Result<String, ConfigError> {
+    let failed = |source| ConfigError::Read {
+        path: path.display().to_string(),
+        source,
+    };
+    let size = std::fs::metadata(path).map_err(failed)?.len();
+    if size > MAX_TEMPLATE_BYTES {
+        return Err(failed(std::io::Error::other(format!(
+            "a template may be at most {MAX_TEMPLATE_BYTES} bytes; this one has {size}"
+        ))));
+    }
+    let bytes = std::fs::read(path).map_err(failed)?;
+    Ok(utf8(&bytes, &path.display().to_string())?.to_string())
 }
 
 /// What checking services.yaml and its templates found.
@@ -565,6 +620,7 @@ pub fn check_with_folder(
                 path: file.to_string(),
                 templates_dir: PathBuf::from("templates"),
                 templates,
+                unread_templates: BTreeSet::new(),
                 warnings,
             }),
         };
@@ -612,6 +668,7 @@ pub fn check_with_folder(
             path: file.to_string(),
             templates_dir: PathBuf::from("templates"),
             templates,
+            unread_templates: BTreeSet::new(),
             warnings: Vec::new(),
         }),
     }

@@ -158,7 +158,10 @@ pub fn unused_templates(loaded: &super::LoadedConfig) -> Vec<super::FileDiagnost
     loaded
         .templates
         .keys()
+        .chain(&loaded.unread_templates)
         .filter(|name| !used.contains(name.as_str()) && name.as_str() != super::COMMENT_TEMPLATE)
+        .collect::<BTreeSet<_>>()
+        .into_iter()
         .map(|name| super::FileDiagnostic {
             file: loaded.templates_dir.join(name).display().to_string(),
             pos: super::Pos { line: 1, col: 1 },

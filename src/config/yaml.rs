@@ -280,9 +280,13 @@ fn syntax_issue(text: &str, e: &yaml_rust2::ScanError, open: &[Frame]) -> YamlIs
         unclosed('{', '}')
     } else if info.contains("illegal placement of ':'")
         || info.contains("invalid indentation in flow construct")
+        || info == "invalid indentation"
+        || info.contains("did not find expected node content")
     {
         // A key on the line after an unclosed `[` or `{`, or a line less indented than
-        // the list it would continue (new-user review 13f, N10).
+        // the list it would continue (new-user review 13f, N10); or than the mapping the
+        // `[` is in, and a `[` at the end of the file (new-user review 13h, F3: "invalid
+        // indentation" two lines below, and libyaml's "did not find expected node content").
         unclosed('[', ']').or_else(|| unclosed('{', '}'))
     } else {
         None

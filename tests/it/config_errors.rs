@@ -130,6 +130,41 @@ agents: [task, review
             )],
         },
         Case {
+            // New-user review 13h, F3: before, "invalid indentation" two lines below.
+            what: "an unclosed flow sequence inside a nested mapping",
+            yaml: "\
+project: demo
+cluster: { namespace: runs }
+agents:
+  - name: review
+    env: { A: \"1\" }
+    triggers:
+      comment:
+        verbs: [review
+    concurrency:
+      group: \"review-{{ pr.number }}\"
+",
+            expect: &[(
+                "[review",
+                "services.yaml:8:16: invalid YAML: this `[` is never closed (expected `,` or `]` at line 10 column 7)",
+            )],
+        },
+        Case {
+            // New-user review 13h, F3: before, "while parsing a node, did not find
+            // expected node content".
+            what: "an unclosed flow sequence as the last line",
+            yaml: "\
+project: demo
+cluster:
+  namespace: runs
+agents: [
+",
+            expect: &[(
+                "[",
+                "services.yaml:4:9: invalid YAML: this `[` is never closed (expected `,` or `]` at line 5 column 1)",
+            )],
+        },
+        Case {
             // New-user review 13e, N6: before, "a mapping key must be a plain string".
             what: "a template written unquoted, which YAML reads as its own map",
             yaml: "\
@@ -2069,6 +2104,14 @@ fn a_templates_folder_one_level_off_or_misspelt_is_named_with_the_one_meant() {
         )
     };
     let work = support::server::Workdir::new();
+    // A checkout's build output, which `.` holds (new-user review 13h, F2: it was read,
+    // and refused as a template too large, rather than the folder being named).
+    std::fs::create_dir_all(work.dir.path().join("target/debug")).expect("mkdir");
+    std::fs::write(
+        work.dir.path().join("target/debug/agentpods"),
+        [0x7f, b'E', b'L', b'F', 0xff].repeat(300_000),
+    )
+    .expect("write");
     for (args, said) in [
         (
             &["--templates-dir", "templates/prompts"][..],
@@ -2349,8 +2392,9 @@ fn validate_reports_a_file_that_is_not_utf8_at_its_first_bad_byte() {
 
 #[test]
 fn validate_names_the_template_that_is_not_utf8() {
-    let dir = ConfigDir::new(BROKEN.replace("agnt", "agent").as_bytes());
-    dir.write("templates/prompts/latin1.md", b"caf\xe9\n");
+    // An agent's prompt: the files no agent uses are not read (see
+    // `a_picture_or_a_large_file_beside_the_templates_blocks_nothing`).
+    let dir = task_agent_with_prompt(b"caf\xe9\n");
     let run = configs::validate(&dir.path("services.yaml"));
     assert_eq!(run.code, Some(1));
     assert_eq!(
@@ -2358,7 +2402,7 @@ fn validate_names_the_template_that_is_not_utf8() {
         [
             format!(
                 "{}:1:4: the file is not UTF-8 text (byte 0xe9)",
-                dir.path("templates/prompts/latin1.md").display()
+                dir.path("templates/prompts/task.md").display()
             ),
             "1 problem found".to_string(),
         ]
@@ -2392,25 +2436,37 @@ fn validate_says_an_empty_file_is_empty() {
 
 #[test]
 fn a_template_too_large_to_read_is_named_not_skipped() {
-    let dir = tempfile::tempdir().expect("a temp dir");
-    std::fs::write(
-        dir.path().join("services.yaml"),
-        std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/services.yaml")).expect("example"),
-    )
-    .expect("write");
-    std::fs::create_dir(dir.path().join("templates")).expect("mkdir");
-    std::fs::write(
-        dir.path().join("templates/huge.md"),
-        vec![b'x'; (1 << 20) + 1],
-    )
-    .expect("write");
-    let error = agentpods::config::load(&dir.path().join("services.yaml"))
-        .expect_err("a huge template is refused");
+    let dir = task_agent_with_prompt(&vec![b'x'; (1 << 20) + 1]);
+    let error =
+        agentpods::config::load(&dir.path("services.yaml")).expect_err("a huge prompt is refused");
     let message = error.to_string();
     assert!(
-        message.contains("huge.md") && message.contains("at most 1048576 bytes"),
+        message.contains("prompts/task.md") && message.contains("at most 1048576 bytes"),
         "{message}"
     );
+}
+
+/// New-user review 13h, F1: every file of the templates folder was read, used or not, so a
+/// picture beside the templates (`diagram.png`, not UTF-8) or a large notes file failed
+/// `validate` and every load of `serve`. The files no agent uses are not read: each is at
+/// most named in the warning of an unused template.
+#[test]
+fn a_picture_or_a_large_file_beside_the_templates_blocks_nothing() {
+    let dir = task_agent_with_prompt(b"Do this: {{ comment.command.task }}\n");
+    dir.write("templates/diagram.png", b"\x89PNG\r\n\x1a\n\xa1\xff\xfe");
+    dir.write("templates/notes-big.txt", &vec![b'x'; 2_000_000]);
+    assert_eq!(
+        validated_lines(&dir),
+        [
+            unused("diagram.png"),
+            unused("notes-big.txt"),
+            unused("prompts/review.md"),
+            "services.yaml: ok (1 agent, 3 templates)".to_string(),
+        ]
+    );
+    // `serve` loads it too, and its engine compiles.
+    let loaded = agentpods::config::load(&dir.path("services.yaml")).expect("the config loads");
+    agentpods::render::Engine::new(&loaded).expect("its templates compile");
 }
 
 #[test]
