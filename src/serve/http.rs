@@ -53,7 +53,9 @@ use crate::ports::reload::ConfigStore;
 /// Everything the handlers share.
 pub struct AppState {
     pub secrets: WebhookSecrets,
-    pub config: ConfigStore,
+    /// The config in force, shared with the controller and the reports (as their
+    /// [`ConfigSource`](crate::ports::reload::ConfigSource)).
+    pub config: Arc<ConfigStore>,
     pub launcher: Arc<dyn Launcher>,
     pub deliveries: DeliveryLog<Answer>,
     pub metrics: Metrics,
@@ -91,7 +93,7 @@ impl AppState {
         let metrics = Metrics::new();
         AppState {
             secrets,
-            config,
+            config: Arc::new(config),
             launcher,
             deliveries: DeliveryLog::new(DEFAULT_CAPACITY),
             preauth: PreAuth::new(PreauthLimits::default(), &metrics),
