@@ -109,6 +109,20 @@ impl AppState {
         }
     }
 
+    /// What of this state the delivery pipeline reads.
+    pub(crate) fn pipeline(&self) -> pipeline::PipelineState<'_> {
+        pipeline::PipelineState {
+            config: &self.config,
+            launcher: &self.launcher,
+            github: &self.github,
+            approvals: &self.approvals,
+            clock: &self.clock,
+            refusals: &self.refusals,
+            metrics: &self.metrics,
+            changed_files: &self.changed_files,
+        }
+    }
+
     /// The same, with `/metrics` left off the webhook's routes: it is served on a port of
     /// its own ([`metrics_router`]).
     pub fn with_metrics_apart(mut self) -> AppState {
@@ -817,7 +831,8 @@ async fn handle(
         activity.signed();
     }
     let content_type = header_bytes(headers, header::CONTENT_TYPE.as_str());
-    let answer = pipeline::deliver(app, content_type, &body, event_name, &delivery).await;
+    let answer =
+        pipeline::deliver(&app.pipeline(), content_type, &body, event_name, &delivery).await;
     let record = answer.is_final();
     ticket.finish(answer.clone(), record);
     answer
