@@ -38,7 +38,7 @@ use crate::agentrun::{
 use crate::clock::Clock;
 use crate::config::Limits;
 use crate::github_client::{Secret as Token, TokenPermissions};
-use crate::ports::reload::ConfigFor;
+use crate::ports::reload::ConfigSource;
 use crate::render::K8sObject;
 use crate::render::keys;
 use crate::report::{ReportError, Stage};
@@ -138,10 +138,6 @@ enum ReportFailure {
     #[error("cannot record the report")]
     NotRecorded(#[source] ControllerError),
 }
-
-/// The config in force, asked for at each render, for the run's repository (it may be
-/// reloaded at any time): the `ports::reload::ConfigFor` port.
-pub type ConfigSource = Arc<dyn ConfigFor>;
 
 /// What every reconcile shares.
 pub struct Context {

@@ -6,12 +6,9 @@ use std::time::Duration;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 
-use super::queue::{self, Held, QUEUED, Turn};
+use super::queue::{self, Held, LAUNCHED, QUEUED, Turn, launched_at};
 use super::workload::{Ending, Workload};
 use crate::agentrun::{AgentRunSpec, AgentRunStatus, Conclusion, Phase, RunResult};
-
-/// The condition whose transition time says when the current attempt's objects were applied.
-pub const LAUNCHED: &str = "Launched";
 
 /// The start of a run's message while its lost pod is being replaced.
 const LOST_PREFIX: &str = "retrying: ";
@@ -101,15 +98,6 @@ fn later(t: Timestamp, by: SignedDuration) -> Timestamp {
 
 fn human(seconds: u64) -> String {
     crate::text::duration(Duration::from_secs(seconds))
-}
-
-/// When the current attempt's objects were applied.
-pub fn launched_at(status: &AgentRunStatus) -> Option<Timestamp> {
-    status
-        .conditions
-        .iter()
-        .find(|c| c.type_ == LAUNCHED)
-        .map(|c| c.last_transition_time.0)
 }
 
 /// Decides one reconcile of `run`. `siblings` are the other runs of its concurrency group

@@ -17,7 +17,7 @@ use std::num::NonZeroU32;
 
 use k8s_openapi::jiff::Timestamp;
 
-use crate::agentrun::{AgentRun, Phase};
+use crate::agentrun::{AgentRun, AgentRunStatus, Phase};
 use crate::config::Limits;
 use crate::github::event::RepoKey;
 
@@ -108,6 +108,9 @@ impl HeldBy {
             .find(|by| by.reason() == reason)
     }
 }
+
+/// The condition whose transition time says when the current attempt's objects were applied.
+pub const LAUNCHED: &str = "Launched";
 
 /// The condition a run waiting for capacity carries: its reason says which limit holds it
 /// ([`REPOSITORY_LIMIT`], [`RUNNING_LIMIT`]), its message the limit.
@@ -401,8 +404,18 @@ fn launched(run: &AgentRun) -> bool {
         .is_some_and(|s| s.pod_name.is_some() || s.job_name.is_some())
 }
 
-fn launched_at(run: &AgentRun) -> Option<Timestamp> {
-    run.status.as_ref().and_then(super::decide::launched_at)
+/// When the current attempt's objects were applied (the queue orders running runs by it;
+/// `decide` records it).
+pub fn launched_at(status: &AgentRunStatus) -> Option<Timestamp> {
+    status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == LAUNCHED)
+        .map(|c| c.last_transition_time.0)
+}
+
+fn run_launched_at(run: &AgentRun) -> Option<Timestamp> {
+    run.status.as_ref().and_then(launched_at)
 }
 
 fn phase(run: &AgentRun) -> Option<Phase> {
@@ -452,7 +465,7 @@ pub fn facts(run: &AgentRun) -> QueuedRun<'_> {
         group: run.spec.concurrency_group.as_deref(),
         cancel_in_progress: run.spec.cancel_in_progress,
         state: state(run, false),
-        launched: launched_at(run),
+        launched: run_launched_at(run),
     }
 }
 
@@ -469,7 +482,7 @@ pub fn entries<'a>(runs: &[&'a AgentRun], claimed: impl Fn(&AgentRun) -> bool) -
                 run.metadata.name.as_deref().unwrap_or_default(),
             ),
             state: state(run, claimed(run)),
-            launched: launched_at(run),
+            launched: run_launched_at(run),
         })
         .collect();
     let groups: Vec<Option<(&str, &str, bool)>> = runs

@@ -6,10 +6,10 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use super::controller::ConfigSource;
 use crate::agentrun::{AgentRun, Phase, ReportRefs, StoredRun};
 use crate::github::event::RepoFullName;
 use crate::github_client::{GithubClient, GithubError, Secret, TokenPermissions};
+use crate::ports::reload::ConfigSource;
 use crate::report::{Posted, ReportError, Reporter, RunInfo, Stage};
 
 pub type ReportFuture<'a> = Pin<Box<dyn Future<Output = Result<(), ReportError>> + Send + 'a>>;

@@ -45,8 +45,8 @@ impl LiveConfig {
 /// change it at any time): the port through which the controller (its render, the fork
 /// policy in force, the token's permissions) and the reports read services.yaml, each for
 /// the repository of the run at hand. Today one services.yaml serves every repository, so
-/// both implementations, [`ConfigStore`] and a closure over one, answer the config in force
-/// whatever the repository; a config that differs by repository comes in here, not in
+/// [`ConfigStore`], its one implementation, answers the config in force whatever the
+/// repository; a config that differs by repository comes in here, not in
 /// each reader.
 pub trait ConfigFor: Send + Sync {
     /// The config the runs of `repository` are carried out and reported with.
@@ -67,20 +67,10 @@ impl ConfigFor for ConfigStore {
     }
 }
 
-/// A closure giving the config in force (the service's `ConfigStore`, read through its
-/// shared state).
-impl<F> ConfigFor for F
-where
-    F: Fn() -> Arc<LiveConfig> + Send + Sync,
-{
-    fn config_for(&self, _repository: &RepoFullName) -> Arc<LiveConfig> {
-        self()
-    }
-
-    fn in_force(&self) -> Arc<LiveConfig> {
-        self()
-    }
-}
+/// The config in force, asked for at each render, for the run's repository (it may be
+/// reloaded at any time): what the controller and the reports hold (the service's
+/// [`ConfigStore`]).
+pub type ConfigSource = Arc<dyn ConfigFor>;
 
 /// Why a config was not loaded.
 #[derive(Debug, thiserror::Error)]

@@ -53,7 +53,9 @@ use crate::ports::reload::ConfigStore;
 /// Everything the handlers share.
 pub struct AppState {
     pub secrets: WebhookSecrets,
-    pub config: ConfigStore,
+    /// The config in force, shared with the controller and the reports (as their
+    /// [`ConfigSource`](crate::ports::reload::ConfigSource)).
+    pub config: Arc<ConfigStore>,
     pub launcher: Arc<dyn Launcher>,
     pub deliveries: DeliveryLog<Answer>,
     pub metrics: Metrics,
@@ -91,7 +93,7 @@ impl AppState {
         let metrics = Metrics::new();
         AppState {
             secrets,
-            config,
+            config: Arc::new(config),
             launcher,
             deliveries: DeliveryLog::new(DEFAULT_CAPACITY),
             preauth: PreAuth::new(PreauthLimits::default(), &metrics),
@@ -104,6 +106,20 @@ impl AppState {
             clock: Arc::new(SystemClock),
             refusals: super::facts_and_replies::RefusalsTold::default(),
             changed_files: None,
+        }
+    }
+
+    /// What of this state the delivery pipeline reads.
+    pub(crate) fn pipeline(&self) -> pipeline::PipelineState<'_> {
+        pipeline::PipelineState {
+            config: &self.config,
+            launcher: &self.launcher,
+            github: &self.github,
+            approvals: &self.approvals,
+            clock: &self.clock,
+            refusals: &self.refusals,
+            metrics: &self.metrics,
+            changed_files: &self.changed_files,
         }
     }
 
@@ -815,7 +831,8 @@ async fn handle(
         activity.signed();
     }
     let content_type = header_bytes(headers, header::CONTENT_TYPE.as_str());
-    let answer = pipeline::deliver(app, content_type, &body, event_name, &delivery).await;
+    let answer =
+        pipeline::deliver(&app.pipeline(), content_type, &body, event_name, &delivery).await;
     let record = answer.is_final();
     ticket.finish(answer.clone(), record);
     answer

@@ -41,7 +41,7 @@ use self::dry_run::DryRunLauncher;
 use self::http::AppState;
 use crate::clock::{Clock, SystemClock};
 use crate::cluster::approvals::KubeApprovals;
-use crate::cluster::controller::{self, ConfigSource, ControllerOptions, CountSink};
+use crate::cluster::controller::{self, ControllerOptions, CountSink};
 use crate::cluster::launch::ClusterLauncher;
 use crate::cluster::lease::{self, LeaseOptions};
 use crate::cluster::report::{AppTokens, GithubReports, RunReports, TokenMinter};
@@ -51,7 +51,7 @@ use crate::github_client::{
 };
 use crate::ports::approvals::ApprovalStore;
 use crate::ports::probe::PROBE_EVERY;
-use crate::ports::reload::{ConfigStore, ReloadError, Reloaded, run_namespaces};
+use crate::ports::reload::{ConfigSource, ConfigStore, ReloadError, Reloaded, run_namespaces};
 use crate::render::GithubUrls;
 use metrics::ReloadResult;
 
@@ -494,8 +494,7 @@ fn spawn_controller(
         .clone()
         .unwrap_or_else(|| client.default_namespace().to_owned());
     let lease = LeaseOptions::new(&lease_namespace, &options.identity);
-    let source = state.clone();
-    let config: ConfigSource = Arc::new(move || source.config.current());
+    let config: ConfigSource = state.config.clone();
     let namespaces = run_namespaces(state.config.current().engine());
     let leading = state.metrics.leader_gauge();
     let metrics = state.clone();

@@ -9,16 +9,47 @@
 //! the [`crate::ports::launcher::Launcher`]); then tell GitHub what it must hear (replies,
 //! refusals, `/agent status` answers).
 
-use super::http::AppState;
+use std::sync::Arc;
+
+use super::facts_and_replies::RefusalsTold;
 use super::intake::{self, Answer, DecideError};
+use super::metrics::Metrics;
+use crate::clock::Clock;
 use crate::github::event;
 use crate::github::webhook::{self, DeliveryId, WebhookError};
-use crate::ports::approvals::PullRequestKey;
+use crate::github_client::GithubClient;
+use crate::ports::approvals::{ApprovalStore, PullRequestKey};
+use crate::ports::launcher::Launcher;
+use crate::ports::reload::ConfigStore;
+
+/// What of the service's state a delivery is carried through with, and only that (review
+/// 12v, R32): the HTTP layer builds it from its own state (`http::AppState::pipeline`), and
+/// another way in (a catch-up, a queue, a bench) builds it without one.
+pub struct PipelineState<'a> {
+    /// The config in force.
+    pub config: &'a ConfigStore,
+    /// Where runs are launched, cancelled and listed.
+    pub launcher: &'a Arc<dyn Launcher>,
+    /// Asks GitHub what the payload does not say and tells it what it must hear, when
+    /// credentials are set (else the payload alone decides and replies are only logged).
+    pub github: &'a Option<Arc<GithubClient>>,
+    /// Where fork approvals and the pull request heads seen are recorded.
+    pub approvals: &'a Arc<dyn ApprovalStore>,
+    /// When heads are seen and approvals given.
+    pub clock: &'a Arc<dyn Clock>,
+    /// Who was told lately, on which issue, that a command was refused.
+    pub refusals: &'a RefusalsTold,
+    /// The deliveries and launches counted.
+    pub metrics: &'a Metrics,
+    /// The changed files every pull request delivery is given (`serve --dry-run
+    /// --changed-files`), for agents with a `paths` filter.
+    pub changed_files: &'a Option<Vec<String>>,
+}
 
 /// Records the head of a pull request as seen now (`opened`, `synchronize`, `reopened`,
 /// `edited`), so that an `approve` without a SHA can be bound to the head its writer saw.
 /// A failure is logged: such an approve is then refused (and names the SHA to approve).
-async fn record_head(app: &AppState, event: &event::WebhookEvent) {
+async fn record_head(app: &PipelineState<'_>, event: &event::WebhookEvent) {
     let (event::Event::PullRequest(e), Some(repository)) = (&event.event, &event.repository) else {
         return;
     };
@@ -50,7 +81,7 @@ async fn record_head(app: &AppState, event: &event::WebhookEvent) {
 /// done (see [`intake::launch_telling`]), or why nothing was (stale, deferred, untold,
 /// internal).
 pub(super) async fn deliver(
-    app: &AppState,
+    app: &PipelineState<'_>,
     content_type: Option<&[u8]>,
     body: &[u8],
     event_name: &str,
@@ -167,7 +198,7 @@ pub(super) async fn deliver(
                 }));
             }
             let (answer, refused_again) =
-                intake::launch_telling(app.launcher.as_ref(), &app.metrics, delivery, work).await;
+                intake::launch_telling(app.launcher.as_ref(), app.metrics, delivery, work).await;
             responses.extend(refused_again);
             if let (Some(github), Some(event)) = (&app.github, &event)
                 && answer.is_final()
@@ -192,7 +223,7 @@ pub(super) async fn deliver(
                     event,
                     delivery.as_str(),
                     &responses,
-                    &app.refusals,
+                    app.refusals,
                     app.clock.now(),
                 )
                 .await;

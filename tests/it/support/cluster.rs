@@ -13,7 +13,7 @@ use agentpods::cluster::launch::ClusterLauncher;
 use agentpods::cluster::report::{RunReports, TokenMinter};
 use agentpods::github::webhook::DeliveryId;
 use agentpods::ports::launcher::{LaunchError, Launched, Launcher};
-use agentpods::ports::reload::{ConfigStore, run_namespaces};
+use agentpods::ports::reload::{ConfigSource, ConfigStore, run_namespaces};
 use agentpods::render::keys;
 use agentpods::serve::intake;
 use futures_util::StreamExt;
@@ -130,9 +130,8 @@ impl Cluster {
     }
 
     /// The config source the controller reads, for reporters built by a test.
-    pub fn config_source(&self) -> controller::ConfigSource {
-        let store = self.config.clone();
-        Arc::new(move || store.current())
+    pub fn config_source(&self) -> ConfigSource {
+        self.config.clone()
     }
 
     /// Starts a controller (a fresh one, as after a restart of the service).
@@ -155,8 +154,7 @@ impl Cluster {
         &mut self,
         options: ControllerOptions,
     ) -> Arc<controller::Context> {
-        let store = self.config.clone();
-        let config: controller::ConfigSource = Arc::new(move || store.current());
+        let config: ConfigSource = self.config.clone();
         let ctx = controller::Context::with_github(
             self.service.clone(),
             config,
