@@ -132,6 +132,11 @@ pub enum Cmd {
         /// it in every pod that names none, so a pod whose template names none may have it.
         #[arg(long, value_parser = admission::parse_priority_class)]
         default_priority_class: Option<String>,
+        /// Write the policies to this file instead of stdout: replaced only once they are
+        /// made, so a failed run leaves the old file as it was (a shell's `>` empties it
+        /// first, and kustomize takes an empty file without a word).
+        #[arg(long, short, value_name = "FILE")]
+        output: Option<PathBuf>,
     },
     /// Run the webhook service and (leader-elected) the controller, against the cluster of
     /// KUBECONFIG or the one it runs in; --dry-run needs none. Webhook secrets come from
@@ -278,11 +283,13 @@ pub fn run(cli: Cli) -> ExitCode {
             templates_dir,
             service_user,
             default_priority_class,
+            output,
         } => admission_policy(
             file.as_deref().unwrap_or(&config),
             templates_dir.as_deref(),
             &service_user,
             default_priority_class.as_deref(),
+            output.as_deref(),
         ),
         Cmd::Serve {
             config,
@@ -350,6 +357,7 @@ fn admission_policy(
     templates_dir: Option<&Path>,
     service_user: &str,
     default_priority_class: Option<&str>,
+    output: Option<&Path>,
 ) -> ExitCode {
     let loaded = match load_with(path, templates_dir) {
         Ok(l) => l,
@@ -371,10 +379,48 @@ fn admission_policy(
         service_user,
         default_priority_class,
     ) {
-        Ok(yaml) => emit(&yaml),
+        Ok(yaml) => match output {
+            None => emit(&yaml),
+            Some(output) => match replace_file(output, &yaml) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!(
+                        "{}: cannot write: {}; the file is left as it was: give --output a \
+                         file in a folder you may write to",
+                        output.display(),
+                        with_causes(&e)
+                    );
+                    ExitCode::FAILURE
+                }
+            },
+        },
         Err(e) => {
             eprintln!("{}: {}", path.display(), with_causes(&e));
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// Replaces `path` with `text`: written beside it under another name, then renamed over
+/// it, so that whoever reads `path` sees the old text or the new, never a part or nothing.
+fn replace_file(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let name = path.file_name().ok_or_else(|| {
+        std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a file's name")
+    })?;
+    let mut temporary_name = std::ffi::OsString::from(".");
+    temporary_name.push(name);
+    temporary_name.push(format!(".{}.tmp", std::process::id()));
+    let temporary = path.with_file_name(temporary_name);
+    let written = std::fs::File::create(&temporary).and_then(|mut file| {
+        file.write_all(text.as_bytes())?;
+        file.sync_all()
+    });
+    match written.and_then(|()| std::fs::rename(&temporary, path)) {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            let _ = std::fs::remove_file(&temporary);
+            Err(e)
         }
     }
 }

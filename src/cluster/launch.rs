@@ -361,8 +361,28 @@ impl ClusterLauncher {
             move || {
                 let client = client.clone();
                 async move {
-                    match client.apiserver_version().await {
-                        Ok(_) => Ok(()),
+                    if let Err(e) = client.apiserver_version().await {
+                        return Err(format!(
+                            "the Kubernetes API server does not answer: {}",
+                            unreachable_why(&e)
+                        )
+                        .into());
+                    }
+                    // It answers, but without the AgentRun CRD it answers 404 to every run
+                    // recorded (new-user review 13h, F15: ready, and every delivery a 503).
+                    let group_version = <AgentRun as kube::Resource>::api_version(&());
+                    let served = client
+                        .list_api_group_resources(&group_version)
+                        .await
+                        .map(|list| list.resources.iter().any(|r| r.name == AGENT_RUNS));
+                    match served {
+                        Ok(true) => Ok(()),
+                        Ok(false) | Err(kube::Error::Api(_)) => Err(format!(
+                            "{CRD_MISSING}: the API server serves no {AGENT_RUNS} in {group_version}; \
+                             install it (`kubectl apply -k deploy/crd`); no delivery can \
+                             record a run until it is there"
+                        )
+                        .into()),
                         Err(e) => Err(format!(
                             "the Kubernetes API server does not answer: {}",
                             unreachable_why(&e)
@@ -382,6 +402,12 @@ impl ClusterLauncher {
                         tracing::info!("the Kubernetes API server {described} answers again");
                     }
                     Ok(()) => tracing::info!("the Kubernetes API server {described} answers"),
+                    Err(why) if why.to_string().starts_with(CRD_MISSING) => {
+                        tracing::warn!(
+                            "the Kubernetes API server {described}: {why}; /readyz fails until \
+                             it is (said again when it is)"
+                        );
+                    }
                     Err(why) => tracing::warn!(
                         "cannot reach the Kubernetes API server {described}: {why}. Check that \
                          the cluster is up and this address is reachable from here, that \
@@ -395,6 +421,12 @@ impl ClusterLauncher {
         )
     }
 }
+
+/// The plural the AgentRun CRD serves.
+const AGENT_RUNS: &str = "agentruns";
+
+/// How the probe's verdict begins when the API server answers without the AgentRun CRD.
+const CRD_MISSING: &str = "the AgentRun CRD is not installed";
 
 /// Why a request to the API server failed, in words, with the cause kube's error wraps
 /// (`client error (Connect)` alone says nothing of what refused).

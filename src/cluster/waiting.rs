@@ -186,6 +186,32 @@ impl WaitingRuns {
     }
 }
 
+/// Why the watch of the runs failed, in words, and what to do: the API server's own
+/// message for its answers (not kube's dump of its Status), the missing CRD for a 404.
+fn watch_failure(e: &watcher::Error) -> String {
+    let answer = match e {
+        watcher::Error::InitialListFailed(kube::Error::Api(status))
+        | watcher::Error::WatchStartFailed(kube::Error::Api(status))
+        | watcher::Error::WatchFailed(kube::Error::Api(status)) => Some(status),
+        watcher::Error::WatchError(status) => Some(status),
+        _ => None,
+    };
+    match answer {
+        Some(status) if status.code == 404 => "the API server serves no agentruns: the \
+             AgentRun CRD is not installed; install it (`kubectl apply -k deploy/crd`)"
+            .to_string(),
+        Some(status) => format!(
+            "the API server answered {} {}: {}; trying again. Check that the service may \
+             list and watch agentruns",
+            status.code, status.reason, status.message
+        ),
+        None => format!(
+            "{}; trying again. Check that the service may list and watch agentruns",
+            crate::text::with_causes(e)
+        ),
+    }
+}
+
 /// Keeps `counts` of the runs in `scope` as its watch shows them.
 async fn keep(
     api: Api<AgentRun>,
@@ -214,16 +240,20 @@ async fn keep(
                 if !failing {
                     tracing::warn!(
                         "cannot watch the runs to count those waiting in each repository \
-                         (limits.queued_per_repository): {}; trying again. Check that the \
-                         service may list and watch agentruns",
-                        crate::text::with_causes(&e)
+                         (limits.queued_per_repository): {}",
+                        watch_failure(&e)
                     );
                 }
                 failing = true;
                 continue;
             }
         };
-        failing = false;
+        // The watcher says `Init` before each try at its list, the failed ones too: only
+        // what it lists or sees ends a failure, or a failing list is said twice a second
+        // (new-user review 13h, F15).
+        if !matches!(event, watcher::Event::Init) {
+            failing = false;
+        }
         let mut counts = counts.lock().unwrap_or_else(|e| e.into_inner());
         match event {
             watcher::Event::Init => listing = Some(HashMap::new()),

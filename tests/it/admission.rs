@@ -1803,3 +1803,48 @@ fn a_service_user_or_priority_class_the_api_server_never_names_is_refused() {
     assert_eq!(code, Some(0), "{stderr}");
     assert!(!stderr.contains("warning"), "{stderr}");
 }
+
+/// `--output FILE` replaces the file only once the policies are made. Before (new-user
+/// review 13h, F12), the overlay's comment said `… > admission-policy.yaml`: run where it
+/// said, the command failed, the shell had already emptied the file, and `kubectl apply -k`
+/// then installed no admission policy at all, without a word.
+#[test]
+fn a_failed_run_with_output_leaves_the_old_policies_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("admission-policy.yaml");
+    std::fs::write(&file, "# the policies of yesterday\n").unwrap();
+    let run = |templates: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_agentpods"))
+            .args(["admission-policy", "--config", EXAMPLE_CONFIG])
+            .arg("--templates-dir")
+            .arg(templates)
+            .arg("--output")
+            .arg(&file)
+            .output()
+            .expect("run agentpods")
+    };
+    let failed = run(&dir.path().join("no-such-templates"));
+    assert_eq!(failed.status.code(), Some(1));
+    assert!(failed.stdout.is_empty());
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        "# the policies of yesterday\n"
+    );
+    let made = run(&root().join("templates"));
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    assert!(made.stdout.is_empty(), "the policies go to the file only");
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        generate(EXAMPLE_CONFIG)
+    );
+    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert_eq!(
+        left.len(),
+        1,
+        "no temporary file is left beside it: {left:?}"
+    );
+}

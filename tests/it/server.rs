@@ -2178,3 +2178,106 @@ async fn serve_says_which_of_two_secret_sources_it_uses() {
     })
     .await;
 }
+
+/// `GET /readyz` from the service at `address` (host:port): its status line and body.
+fn readyz_of(address: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(address).expect("connect to the service");
+    write!(
+        stream,
+        "GET /readyz HTTP/1.1\r\nhost: {address}\r\nconnection: close\r\n\r\n"
+    )
+    .expect("ask /readyz");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("read /readyz");
+    answer
+}
+
+/// `serve` against a cluster without the AgentRun CRD says so once at start, with the
+/// command that installs it, and is not ready until it is there. Before (new-user review
+/// 13h, F15), `/readyz` said ready, and every delivery was a 503 "did not answer".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_without_the_agentrun_crd_says_how_to_install_it_and_is_not_ready() {
+    blocking_within(90, without_the_crd).await;
+}
+
+fn without_the_crd() {
+    use agentpods::agentrun::AgentRun;
+    use kube::{Api, CustomResourceExt};
+    use support::fake_kube::FakeKube;
+
+    let rt = tokio::runtime::Handle::current();
+    let work = Workdir::new();
+    work.edit_config("allowed_users: []", "allowed_users: [Codertocat]");
+    let fake = rt.block_on(FakeKube::start());
+    let kubeconfig = fake.kubeconfig(work.config().parent().expect("the work folder"));
+    let mut server = Served::start_with(
+        &work,
+        &["--lease-namespace", "agentpods", "--no-controller"],
+        &[("KUBECONFIG", &kubeconfig.display().to_string())],
+    );
+    let warning = server.wait_for_line("the AgentRun CRD is not installed");
+    assert!(
+        warning.contains("kubectl apply -k deploy/crd") && warning.contains("/readyz"),
+        "{warning}"
+    );
+    let address = server.address();
+    let answer = readyz_of(&address);
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    // A delivery that comes anyway records nothing; the watch that counts the waiting runs
+    // says once a namespace, in words, that the CRD is missing (it said kube's dump of the 404's
+    // Status, and an RBAC hint, twice a second).
+    let payload = fresh_file(&work, OPENED);
+    let (_, out) = replay_binary(
+        &format!("http://{address}/webhook"),
+        "pull_request",
+        &payload,
+        "d-no-crd",
+    );
+    assert!(out.starts_with("HTTP 503"), "{out}");
+    std::thread::sleep(Duration::from_secs(3));
+
+    // Installed, the next probe makes it ready.
+    let crds: Api<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> =
+        Api::all(fake.client());
+    rt.block_on(crds.create(&Default::default(), &AgentRun::crd()))
+        .expect("register the CRD");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !readyz_of(&address).starts_with("HTTP/1.1 200") {
+        assert!(
+            Instant::now() < deadline,
+            "never ready once the CRD is there"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    server.stop();
+    let log = server.log.join("\n");
+    assert_eq!(
+        server.said("cannot reach the Kubernetes API server"),
+        0,
+        "{log}"
+    );
+    assert!(
+        // Once per runs namespace watched (agentpods-runs, agentpods-builds).
+        server.said("cannot watch the runs to count") <= 2
+            && server.said("may list and watch") == 0
+            && !server
+                .log
+                .iter()
+                .any(|l| l.contains("cannot watch") && l.contains("Status {")),
+        "{log}"
+    );
+    assert_eq!(
+        server.said("/readyz fails until it is"),
+        1,
+        "said once:\n{log}"
+    );
+    let watch = server
+        .log
+        .iter()
+        .find(|l| l.contains("cannot watch the runs to count"));
+    assert!(
+        watch.is_some_and(|l| l.contains("kubectl apply -k deploy/crd")),
+        "{log}"
+    );
+}
