@@ -121,7 +121,7 @@ impl WaitingRuns {
     /// How many runs of `repository` wait; [`Uncounted`] when the watch has not listed the
     /// runs (it failed first, or took longer than [`FIRST_LIST_WITHIN`]).
     pub async fn waiting_in(&self, repository: &RepoKey) -> Result<usize, Uncounted> {
-        self.count(repository, "", "").await.map(|(n, _)| n)
+        self.counted(repository, None).await.map(|(n, _)| n)
     }
 
     /// How many runs of `repository` wait, and whether run `name` of namespace `namespace`
@@ -132,6 +132,16 @@ impl WaitingRuns {
         namespace: &str,
         name: &str,
     ) -> Result<(usize, bool), Uncounted> {
+        self.counted(repository, Some((namespace, name))).await
+    }
+
+    /// How many runs of `repository` wait, and whether `run` (its namespace and name) is
+    /// recorded already (false without one).
+    async fn counted(
+        &self,
+        repository: &RepoKey,
+        run: Option<(&str, &str)>,
+    ) -> Result<(usize, bool), Uncounted> {
         self.watches.get_or_init(|| self.watch());
         let scopes = self.scopes();
         let read = || {
@@ -139,10 +149,14 @@ impl WaitingRuns {
             if !scopes.iter().all(|s| counts.listed.contains(s)) {
                 return Err(counts.failed.clone());
             }
-            let key = (namespace.to_owned(), name.to_owned());
+            let recorded = run.is_some_and(|(namespace, name)| {
+                counts
+                    .runs
+                    .contains_key(&(namespace.to_owned(), name.to_owned()))
+            });
             Ok((
                 counts.waiting.get(repository).copied().unwrap_or(0),
-                counts.runs.contains_key(&key),
+                recorded,
             ))
         };
         let wait = async {

@@ -307,7 +307,7 @@ impl Http {
     }
 
     fn note_failure(&self, failure: String) {
-        *self.last_failure.lock().expect("failure lock") =
+        *self.last_failure.lock().unwrap_or_else(|e| e.into_inner()) =
             Some((std::time::Instant::now(), failure));
     }
 
@@ -316,7 +316,7 @@ impl Http {
     pub fn failed_since(&self, since: std::time::Instant) -> Option<String> {
         self.last_failure
             .lock()
-            .expect("failure lock")
+            .unwrap_or_else(|e| e.into_inner())
             .as_ref()
             .filter(|(at, _)| *at >= since)
             .map(|(_, failure)| failure.clone())
