@@ -587,9 +587,14 @@ fn validate(path: &Path, templates_dir: Option<&Path>) -> ExitCode {
                     for warning in engine.image_warnings() {
                         eprintln!("{warning}");
                     }
-                    // A template file nothing uses.
-                    for warning in config::unused_templates(loaded) {
+                    // A template file nothing uses: a warning when it looks misnamed, a
+                    // note naming the others once.
+                    let unused = config::unused_templates(loaded);
+                    for warning in &unused.misnamed {
                         eprintln!("{warning}");
+                    }
+                    if let Some(note) = unused.note() {
+                        eprintln!("{note}");
                     }
                 }
                 problems.extend(

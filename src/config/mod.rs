@@ -25,7 +25,7 @@ pub use repository_file::{
     parse_repository_file,
 };
 pub use token::GithubToken;
-pub use unused::{unused_templates, used_templates};
+pub use unused::{UnusedTemplates, unused_templates, used_templates};
 use yaml::{Node, Pos};
 
 use crate::github::command::BuiltinVerb;
