@@ -758,6 +758,50 @@ async fn in_a_dry_run_agent_approve_says_why_it_approves_nothing() {
     .await;
 }
 
+/// The quickstart's dry-run loop: a run launched on #1, then `/agent retry` and `/agent
+/// stop` on #1. A dry run keeps no runs, and the answers say so (new-user review 13h,
+/// F16; before, "#1: no run to retry" and "stopped by @Codertocat: 0 run(s) of #1 asked to
+/// stop", as if the launch had not happened, and "stopped" for nothing stopped).
+#[tokio::test]
+async fn in_a_dry_run_agent_retry_and_stop_say_a_dry_run_keeps_no_runs() {
+    within(60, async {
+        let service = TestService::start();
+        let run =
+            String::from_utf8(support::fixtures::variant("issue_comment/run-on-issue.json").body())
+                .expect("JSON");
+        let launched = service
+            .oneshot(&Post::delivery(
+                "issue_comment",
+                "run-1",
+                run.clone().into_bytes(),
+            ))
+            .await;
+        assert_eq!(launched.status, 202, "{}", launched.text());
+        for (command, delivery) in [("/agent retry", "retry-1"), ("/agent stop", "stop-1")] {
+            let body = run.replace("/agent run fix the flaky test", command);
+            let answer = service
+                .oneshot(&Post::delivery(
+                    "issue_comment",
+                    delivery,
+                    body.into_bytes(),
+                ))
+                .await;
+            let (notes, answer) = (json(&answer)["notes"].to_string(), answer.text());
+            let verb = command.trim_start_matches("/agent ");
+            assert!(
+                notes.contains(&format!("#1: no run to {verb}"))
+                    && notes.contains(
+                        "a dry run keeps no runs, so there is none to act on; this needs a \
+                         cluster (serve without --dry-run)"
+                    ),
+                "{command}: {answer}"
+            );
+            assert!(!notes.contains("stopped by"), "{command}: {answer}");
+        }
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn a_broken_config_is_refused_on_reload_and_the_old_one_stays() {
     within(60, async {
