@@ -699,7 +699,17 @@ async fn in_a_dry_run_a_payload_replayed_after_a_reload_gets_the_new_config_s_de
 /// The notes a dry run answers a comment with: `variant`'s comment, its text `from`
 /// replaced by `to`, delivered as `delivery`; and the whole answer, to show on failure.
 async fn dry_run_notes(variant: &str, from: &str, to: &str, delivery: &str) -> (String, String) {
-    let service = TestService::start();
+    dry_run_notes_on(&TestService::start(), variant, from, to, delivery).await
+}
+
+/// The same, of `service`.
+async fn dry_run_notes_on(
+    service: &TestService,
+    variant: &str,
+    from: &str,
+    to: &str,
+    delivery: &str,
+) -> (String, String) {
     let payload = support::fixtures::variant(variant).body();
     let from = format!("\"body\":\"{from}\"");
     let body = String::from_utf8(payload).expect("JSON");
@@ -766,27 +776,12 @@ async fn in_a_dry_run_agent_approve_says_why_it_approves_nothing() {
 async fn in_a_dry_run_agent_retry_and_stop_say_a_dry_run_keeps_no_runs() {
     within(60, async {
         let service = TestService::start();
-        let run =
-            String::from_utf8(support::fixtures::variant("issue_comment/run-on-issue.json").body())
-                .expect("JSON");
-        let launched = service
-            .oneshot(&Post::delivery(
-                "issue_comment",
-                "run-1",
-                run.clone().into_bytes(),
-            ))
-            .await;
-        assert_eq!(launched.status, 202, "{}", launched.text());
+        let variant = "issue_comment/run-on-issue.json";
+        let run = "/agent run fix the flaky test";
+        let (_, launched) = dry_run_notes_on(&service, variant, run, run, "run-1").await;
+        assert!(launched.contains("\"outcome\":\"launched\""), "{launched}");
         for (command, delivery) in [("/agent retry", "retry-1"), ("/agent stop", "stop-1")] {
-            let body = run.replace("/agent run fix the flaky test", command);
-            let answer = service
-                .oneshot(&Post::delivery(
-                    "issue_comment",
-                    delivery,
-                    body.into_bytes(),
-                ))
-                .await;
-            let (notes, answer) = (json(&answer)["notes"].to_string(), answer.text());
+            let (notes, answer) = dry_run_notes_on(&service, variant, run, command, delivery).await;
             let verb = command.trim_start_matches("/agent ");
             assert!(
                 notes.contains(&format!("#1: no run to {verb}"))
