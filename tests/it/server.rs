@@ -797,6 +797,25 @@ async fn in_a_dry_run_agent_retry_and_stop_say_a_dry_run_keeps_no_runs() {
     .await;
 }
 
+/// With `--metrics-listen`, `/metrics` on the webhook port says where the metrics are
+/// (new-user review 13h, F17: a bare 404 sent whoever scraped it to the docs), without
+/// naming the address to the internet the port faces.
+#[tokio::test]
+async fn with_metrics_apart_the_webhook_port_s_metrics_say_where_they_are() {
+    within(60, async {
+        let service = TestService::start().with_state(|s| s.with_metrics_apart());
+        let answer = service.oneshot(&Post::get("/metrics")).await;
+        assert_eq!(
+            (answer.status, answer.text().as_str()),
+            (
+                404,
+                "metrics are served on the --metrics-listen address, not on the webhook port\n"
+            )
+        );
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn a_broken_config_is_refused_on_reload_and_the_old_one_stays() {
     within(60, async {
