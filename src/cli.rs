@@ -462,6 +462,15 @@ fn replay(
             return ExitCode::FAILURE;
         }
     };
+    // A payload of another event than --event would only be refused (400): said before
+    // sending, with the event it looks like, as `render` says it (new-user review 13h, F10).
+    if let Err(e) = crate::github::event::parse(event, &body)
+        && crate::github::event_names::likely_event(&body).is_some_and(|likely| likely != event)
+    {
+        eprintln!("{}: {}", payload.display(), with_causes(&e));
+        eprintln!("{}", wrong_event_what_to_do(event, &body));
+        return ExitCode::FAILURE;
+    }
     let delivery = delivery.unwrap_or_else(replay::fresh_delivery_id);
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -834,8 +843,13 @@ fn read_changed_files(path: Option<&Path>) -> Result<Option<Vec<String>>, InputE
 fn wrong_event_what_to_do(given: &str, body: &[u8]) -> String {
     match crate::github::event_names::likely_event(body) {
         Some(likely) if likely != given => format!(
-            "what to do: this payload looks like a `{likely}` delivery: pass --event {likely} \
-             (--event is the X-GitHub-Event header GitHub sent with it)"
+            "what to do: this payload looks like {} `{likely}` delivery: pass --event {likely} \
+             (--event is the X-GitHub-Event header GitHub sent with it)",
+            if likely.starts_with(['a', 'e', 'i', 'o', 'u']) {
+                "an"
+            } else {
+                "a"
+            }
         ),
         _ => format!(
             "what to do: give --payload a `{given}` delivery as GitHub sent it (GitHub's \

@@ -1024,7 +1024,7 @@ fn rendering_a_payload_of_another_event_fails_with_a_clear_message() {
     assert_eq!(
         notes.trim_end(),
         format!(
-            "{push}: webhook body is not a valid `pull_request` event: missing field at `pull_request`\n\
+            "{push}: webhook body is not a valid `pull_request` event: the `pull_request` field is missing\n\
              what to do: this payload looks like a `push` delivery: pass --event push (--event is \
              the X-GitHub-Event header GitHub sent with it)"
         )

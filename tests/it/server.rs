@@ -1343,6 +1343,36 @@ fn replay_binary(url: &str, event: &str, payload: &Path, delivery: &str) -> (boo
     )
 }
 
+/// `replay --event pull_request` of an `issue_comment` payload: the service answered 400
+/// "missing field at `pull_request`", and replay said nothing of the event the payload is
+/// (new-user review 13h, F10), which `render` says. Now replay says it before sending.
+#[test]
+fn replay_of_a_payload_of_another_event_says_which_event_it_looks_like_before_sending() {
+    let payload =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/variants/issue_comment/two-runs.json");
+    // Nothing listens there: a message about connecting would mean it was sent.
+    let (ok, out) = replay_binary(
+        "http://127.0.0.1:1/webhook",
+        "pull_request",
+        &payload,
+        "wrong-1",
+    );
+    assert!(!ok, "{out}");
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        [
+            format!(
+                "{}: webhook body is not a valid `pull_request` event: the `pull_request` \
+                 field is missing",
+                payload.display()
+            )
+            .as_str(),
+            "what to do: this payload looks like an `issue_comment` delivery: pass --event \
+             issue_comment (--event is the X-GitHub-Event header GitHub sent with it)",
+        ],
+    );
+}
+
 /// Waits, up to 20 s, until the service at `address` answers `/healthz` (from a blocking
 /// test: see [`blocking_within`]).
 fn healthy(address: &str) {
