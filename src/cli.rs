@@ -759,7 +759,7 @@ fn render(args: &RenderArgs<'_>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let files = match payload_files(args.payloads) {
+    let files = match payload_files(args.payloads, args.event) {
         Ok(f) => f,
         Err(e) => {
             eprintln!("{}", with_causes(&e));
@@ -870,7 +870,7 @@ fn known_event(name: &str) -> Result<(), InputError> {
     })
 }
 
-fn payload_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, InputError> {
+fn payload_files(paths: &[PathBuf], event: &str) -> Result<Vec<PathBuf>, InputError> {
     let mut files = Vec::new();
     for p in paths {
         if p.is_dir() {
@@ -884,7 +884,13 @@ fn payload_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, InputError> {
                 .collect();
             inner.sort();
             if inner.is_empty() {
-                return Err(InputError::NoPayloads { path: p.clone() });
+                // A folder of one folder per event, as examples/webhooks (new-user review
+                // 13h, F18): the one of --event.
+                let of_event = p.join(event);
+                return Err(InputError::NoPayloads {
+                    path: p.clone(),
+                    of_event: of_event.is_dir().then_some(of_event),
+                });
             }
             files.extend(inner);
         } else {
@@ -924,8 +930,20 @@ pub enum InputError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{}: no .json payloads in this folder", .path.display())]
-    NoPayloads { path: PathBuf },
+    #[error(
+        "{}: no .json payloads in this folder{}",
+        .path.display(),
+        .of_event.as_ref().map(|f| format!(
+            "\nwhat to do: its folder of this event's payloads is {}: give --payload {}",
+            f.display(),
+            f.display()
+        )).unwrap_or_default()
+    )]
+    NoPayloads {
+        path: PathBuf,
+        /// Its subfolder named after `--event`, when it has one.
+        of_event: Option<PathBuf>,
+    },
 }
 
 /// Why one payload given to `render` renders nothing.

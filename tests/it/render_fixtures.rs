@@ -1031,6 +1031,22 @@ fn rendering_a_payload_of_another_event_fails_with_a_clear_message() {
     );
 }
 
+/// `render --payload examples/webhooks`, a folder of one folder per event: "no .json
+/// payloads in this folder", and nothing of the folder beside it that holds them (new-user
+/// review 13h, F18). It names the one of --event.
+#[test]
+fn rendering_a_folder_of_event_folders_points_at_the_one_of_the_event() {
+    let out = render_cli("push", WEBHOOKS);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr(&out).trim_end(),
+        format!(
+            "{WEBHOOKS}: no .json payloads in this folder\nwhat to do: its folder of this \
+             event's payloads is {WEBHOOKS}/push: give --payload {WEBHOOKS}/push"
+        )
+    );
+}
+
 #[test]
 fn with_a_cluster_and_no_github_credentials_only_allowed_users_start_agents() {
     use agentpods::plan::Authority;
