@@ -136,6 +136,7 @@ async fn every_error_of_the_first_hour_ends_with_what_to_do() {
         let server = service.listen().await;
         let pull_request = fixture("pull_request/opened.json").path;
         let ping = fixture("ping/0.json").path;
+        let app_manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/github-app.json");
 
         let secret = ("GITHUB_WEBHOOK_SECRET", SECRET.to_string());
         let mut rows = vec![
@@ -204,8 +205,29 @@ async fn every_error_of_the_first_hour_ends_with_what_to_do() {
             Row::new(
                 "validate given a folder without a services.yaml",
                 &["validate", "templates"],
-                "what to do: name the config file, not a folder; templates holds no \
-                 services.yaml, and this folder's is services.yaml",
+                "what to do: name the config file, not a folder: templates holds no \
+                 services.yaml (the folder this runs in has one: services.yaml)",
+            ),
+            // New-user review 13h, F7: the config deploy/ installs is a folder below the
+            // one named; before, only "this folder's is services.yaml".
+            Row::new(
+                "validate given a folder whose services.yaml is two folders below",
+                &["validate", "deploy/base"],
+                "what to do: name the config file, not a folder: deploy/base holds no \
+                 services.yaml; deploy/base/config/services.yaml is one",
+            )
+            .setup(|work| {
+                let config = work.dir.path().join("deploy/base/config");
+                std::fs::create_dir_all(&config).expect("deploy/base/config");
+                std::fs::copy(work.config(), config.join("services.yaml")).expect("a copy");
+            }),
+            // New-user review 13h, F8: before, only "it has none of …".
+            Row::new(
+                "validate given the GitHub App manifest",
+                &["validate", &app_manifest.display().to_string()],
+                "this is not a services.yaml (it has none of `project`, `cluster` and \
+                 `agents`); it looks like a GitHub App manifest, from which `agentpods \
+                 github-app create` makes the App: give your services.yaml",
             ),
             Row::new(
                 "--changed-files that is not there",
