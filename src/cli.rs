@@ -194,6 +194,13 @@ pub enum Cmd {
         identity: Option<String>,
         #[command(flatten)]
         limits: crate::serve::preauth::PreauthLimits,
+        /// Not an option: caught to say "give --listen" rather than clap's tip to pass
+        /// `--port` as a value (new-user review 13h, F9).
+        #[arg(long, hide = true, value_name = "PORT")]
+        port: Option<String>,
+        /// Not an option either: as `port`.
+        #[arg(long, hide = true, value_name = "HOST")]
+        host: Option<String>,
     },
     /// Inside an agent pod: check out the repository at the exact commit, run the agent
     /// command on the task, push its changes when allowed, and write the result to the
@@ -306,7 +313,13 @@ pub fn run(cli: Cli) -> ExitCode {
             identity,
             limits,
             changed_files,
+            port,
+            host,
         } => {
+            if port.is_some() || host.is_some() {
+                eprintln!("{}", no_port_or_host(port.as_deref(), host.as_deref()));
+                return ExitCode::from(2);
+            }
             let changed_files = match read_changed_files(changed_files.as_deref()) {
                 Ok(files) => files,
                 Err(e) => {
@@ -520,6 +533,20 @@ fn replay(
             ExitCode::FAILURE
         }
     }
+}
+
+/// What `serve --port P` or `--host H` gets: `--listen` takes both, as HOST:PORT.
+fn no_port_or_host(port: Option<&str>, host: Option<&str>) -> String {
+    let flags = match (port, host) {
+        (Some(_), Some(_)) => "--host or --port",
+        (Some(_), None) => "--port",
+        _ => "--host",
+    };
+    format!(
+        "error: there is no {flags}: give --listen {}:{} (the address and the port together)",
+        host.unwrap_or("127.0.0.1"),
+        port.unwrap_or("8080")
+    )
 }
 
 /// The schema as committed in `schema/services.schema.json`.

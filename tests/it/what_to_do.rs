@@ -448,6 +448,44 @@ fn a_usage_error_shows_the_config_as_one_optional_choice() {
     }
 }
 
+/// `serve --port 8080` got clap's "tip: to pass '--port' as a value, use '-- --port'",
+/// wrong for anyone who wants the service on port 8080 (new-user review 13h, F9); `--host`
+/// the same. Both are told `--listen HOST:PORT`.
+#[test]
+fn serve_with_port_or_host_is_told_to_give_listen() {
+    let dir = tempfile::tempdir().expect("a folder");
+    for (args, says) in [
+        (
+            &["--port", "8080"][..],
+            "error: there is no --port: give --listen 127.0.0.1:8080 (the address and the \
+             port together)",
+        ),
+        (
+            &["--host", "0.0.0.0"][..],
+            "error: there is no --host: give --listen 0.0.0.0:8080 (the address and the port \
+             together)",
+        ),
+        (
+            &["--host", "localhost", "--port", "9000"][..],
+            "error: there is no --host or --port: give --listen localhost:9000 (the address \
+             and the port together)",
+        ),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_agentpods"))
+            .args(["serve", "--dry-run"])
+            .args(args)
+            .current_dir(dir.path())
+            .output()
+            .expect("run agentpods serve");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            (out.status.code(), stderr.trim_end()),
+            (Some(2), says),
+            "{args:?}"
+        );
+    }
+}
+
 /// `render` of a comment by someone who may not start agents says how to preview it as
 /// someone who may (new-user review 13f, N14: it said only `refused: @drive-by you need
 /// write …`).
