@@ -2047,6 +2047,22 @@ fn template_syntax(
                     line: open.line,
                     col: open.col,
                 };
+            } else if let Some(word) = e
+                .detail()
+                .and_then(|d| d.strip_prefix("unknown statement "))
+                .filter(|w| w.starts_with("end"))
+                && let Some(open) = e
+                    .range()
+                    .and_then(|r| source.get(..r.start))
+                    .and_then(crate::template::blocks::unclosed_block)
+            {
+                // `{% end %}` for `{% endif %}` (new-user review 13h, F4): the block it is
+                // in says which end it needs.
+                message = format!(
+                    "template syntax error: unknown statement `{word}`: did you mean \
+                     `end{}`? (it closes the `{{% {} %}}` at line {})",
+                    open.keyword, open.keyword, open.line
+                );
             }
             out.push(FileDiagnostic {
                 file: folder.join(name).display().to_string(),

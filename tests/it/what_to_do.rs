@@ -324,6 +324,23 @@ async fn every_error_of_the_first_hour_ends_with_what_to_do() {
                  what, as in `| replace(\"a\", \"b\")`",
             )
             .setup(|work| prompt_with(work, "{{ issue.title | replace(\"a\") }}")),
+            // New-user review 13h, F4: before, "cannot convert string to usize".
+            Row::new(
+                "truncate_chars given a text",
+                &["validate"],
+                "invalid argument: a string where a whole number belongs (in \
+                 `truncate_chars(\"x\")`): it takes how many characters to keep, as in \
+                 `| truncate_chars(200)`",
+            )
+            .setup(|work| prompt_with(work, "{{ issue.title | truncate_chars(\"x\") }}")),
+            // New-user review 13h, F4: before, "unknown statement end".
+            Row::new(
+                "`{% end %}` for `{% endif %}`",
+                &["validate"],
+                "template syntax error: unknown statement `end`: did you mean `endif`? (it \
+                 closes the `{% if %}` at line 18)",
+            )
+            .setup(|work| prompt_with(work, "{% if issue %}\n{{ issue.title }}\n{% end %}")),
             Row::new(
                 "a verb with a capital",
                 &["validate"],
