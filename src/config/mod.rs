@@ -2032,9 +2032,23 @@ fn template_syntax(
                 "template syntax error: {}",
                 e.detail().unwrap_or("invalid template")
             );
+            // A `{%` never closed: minijinja reads on and reports what it meets lines
+            // below; name the `{%` (new-user review 13h, F4).
+            let unclosed_tag = crate::template::blocks::unclosed_tag(source)
+                .filter(|tag| (tag.line, tag.col) <= (pos.line, pos.col));
+            if let Some(tag) = unclosed_tag {
+                message = format!(
+                    "template syntax error: this `{}` is never closed with `{}`",
+                    tag.opener, tag.closer
+                );
+                pos = Pos {
+                    line: tag.line,
+                    col: tag.col,
+                };
             // The end of the file is where minijinja notices a block left open: name the
             // tag that opened it, where it is.
-            if e.detail()
+            } else if e
+                .detail()
                 .is_some_and(|d| d.contains("unexpected end of input"))
                 && let Some(open) = crate::template::blocks::unclosed_block(source)
             {

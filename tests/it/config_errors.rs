@@ -1359,13 +1359,13 @@ agents:
     assert_eq!(
         errors_with(yaml, broken.clone()),
         [
-            "templates/agent-pod.yaml:4:21: template syntax error: unexpected `}`, expected end of variable block"
+            "templates/agent-pod.yaml:4:9: template syntax error: this `{{` is never closed with `}}`"
         ]
     );
     assert_eq!(
-        text_at(&broken["agent-pod.yaml"], 4, 21),
-        Some("}"),
-        "the position is the stray `}}` at the end of line 4"
+        text_at(&broken["agent-pod.yaml"], 4, 9),
+        Some("{{ run.name }"),
+        "the position is the `{{{{` never closed on line 4"
     );
 }
 
@@ -1443,7 +1443,7 @@ agents:
             "services.yaml:16:11: agents[1]: agent name `task` is already used by agents[0]",
             "services.yaml:16:11: agent `task` has no triggers, so it can never run",
             "services.yaml:19:13: a push trigger needs `branches` or `tags` globs",
-            "templates/agent-pod.yaml:4:21: template syntax error: unexpected `}`, expected end of variable block",
+            "templates/agent-pod.yaml:4:9: template syntax error: this `{{` is never closed with `}}`",
         ]
     );
 }
@@ -1488,7 +1488,7 @@ fn validate_prints_every_problem_as_path_line_col_and_exits_1() {
                 config.display()
             ),
             format!(
-                "{}:4:21: template syntax error: unexpected `}}`, expected end of variable block",
+                "{}:4:9: template syntax error: this `{{{{` is never closed with `}}}}`",
                 template.display()
             ),
             "2 problems found".to_string(),
@@ -1556,7 +1556,7 @@ fn validate_reports_the_keys_the_references_and_the_templates_of_a_file_in_one_r
                 "{folder}/agent-pod.yaml:8:17: agent `review`: `agent.imag`: `imag` is not a field of `agent`; did you mean `agent.image`? (the fields of each trigger: docs/templates.md)"
             ),
             format!(
-                "{folder}/notes.yaml:1:19: template syntax error: unexpected `}}`, expected end of variable block"
+                "{folder}/notes.yaml:1:7: template syntax error: this `{{{{` is never closed with `}}}}`"
             ),
             "5 problems found".to_string(),
         ],

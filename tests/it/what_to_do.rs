@@ -333,6 +333,15 @@ async fn every_error_of_the_first_hour_ends_with_what_to_do() {
                  `| truncate_chars(200)`",
             )
             .setup(|work| prompt_with(work, "{{ issue.title | truncate_chars(\"x\") }}")),
+            // New-user review 13h, F4: before, "unexpected `}`, expected `:`" two lines
+            // below, where minijinja stopped reading the tag.
+            Row::new(
+                "a `{%` never closed",
+                &["validate"],
+                "templates/prompts/task.md:18:1: template syntax error: this `{%` is never \
+                 closed with `%}`",
+            )
+            .setup(|work| prompt_with(work, "{% if issue %\n{{ issue.title }}\n{% endif %}")),
             // New-user review 13h, F4: before, "unknown statement end".
             Row::new(
                 "`{% end %}` for `{% endif %}`",
