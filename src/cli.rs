@@ -193,7 +193,7 @@ pub enum Cmd {
         #[arg(long, env = "POD_NAME")]
         identity: Option<String>,
         #[command(flatten)]
-        limits: crate::serve::preauth::PreauthLimits,
+        limits: Box<crate::serve::preauth::PreauthLimits>,
         /// Not an option: caught to say "give --listen" rather than clap's tip to pass
         /// `--port` as a value (new-user review 13h, F9).
         #[arg(long, hide = true, value_name = "PORT")]
@@ -339,7 +339,7 @@ pub fn run(cli: Cli) -> ExitCode {
                 metrics_listen,
                 lease_namespace,
                 identity: identity.unwrap_or_else(default_identity),
-                limits,
+                limits: *limits,
                 changed_files,
             })
         }
