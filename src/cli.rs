@@ -193,7 +193,14 @@ pub enum Cmd {
         #[arg(long, env = "POD_NAME")]
         identity: Option<String>,
         #[command(flatten)]
-        limits: crate::serve::preauth::PreauthLimits,
+        limits: Box<crate::serve::preauth::PreauthLimits>,
+        /// Not an option: caught to say "give --listen" rather than clap's tip to pass
+        /// `--port` as a value (new-user review 13h, F9).
+        #[arg(long, hide = true, value_name = "PORT")]
+        port: Option<String>,
+        /// Not an option either: as `port`.
+        #[arg(long, hide = true, value_name = "HOST")]
+        host: Option<String>,
     },
     /// Inside an agent pod: check out the repository at the exact commit, run the agent
     /// command on the task, push its changes when allowed, and write the result to the
@@ -306,7 +313,13 @@ pub fn run(cli: Cli) -> ExitCode {
             identity,
             limits,
             changed_files,
+            port,
+            host,
         } => {
+            if port.is_some() || host.is_some() {
+                eprintln!("{}", no_port_or_host(port.as_deref(), host.as_deref()));
+                return ExitCode::from(2);
+            }
             let changed_files = match read_changed_files(changed_files.as_deref()) {
                 Ok(files) => files,
                 Err(e) => {
@@ -326,7 +339,7 @@ pub fn run(cli: Cli) -> ExitCode {
                 metrics_listen,
                 lease_namespace,
                 identity: identity.unwrap_or_else(default_identity),
-                limits,
+                limits: *limits,
                 changed_files,
             })
         }
@@ -462,6 +475,15 @@ fn replay(
             return ExitCode::FAILURE;
         }
     };
+    // A payload of another event than --event would only be refused (400): said before
+    // sending, with the event it looks like, as `render` says it (new-user review 13h, F10).
+    if let Err(e) = crate::github::event::parse(event, &body)
+        && crate::github::event_names::likely_event(&body).is_some_and(|likely| likely != event)
+    {
+        eprintln!("{}: {}", payload.display(), with_causes(&e));
+        eprintln!("{}", wrong_event_what_to_do(event, &body));
+        return ExitCode::FAILURE;
+    }
     let delivery = delivery.unwrap_or_else(replay::fresh_delivery_id);
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -511,6 +533,20 @@ fn replay(
             ExitCode::FAILURE
         }
     }
+}
+
+/// What `serve --port P` or `--host H` gets: `--listen` takes both, as HOST:PORT.
+fn no_port_or_host(port: Option<&str>, host: Option<&str>) -> String {
+    let flags = match (port, host) {
+        (Some(_), Some(_)) => "--host or --port",
+        (Some(_), None) => "--port",
+        _ => "--host",
+    };
+    format!(
+        "error: there is no {flags}: give --listen {}:{} (the address and the port together)",
+        host.unwrap_or("127.0.0.1"),
+        port.unwrap_or("8080")
+    )
 }
 
 /// The schema as committed in `schema/services.schema.json`.
@@ -587,9 +623,14 @@ fn validate(path: &Path, templates_dir: Option<&Path>) -> ExitCode {
                     for warning in engine.image_warnings() {
                         eprintln!("{warning}");
                     }
-                    // A template file nothing uses.
-                    for warning in config::unused_templates(loaded) {
+                    // A template file nothing uses: a warning when it looks misnamed, a
+                    // note naming the others once.
+                    let unused = config::unused_templates(loaded);
+                    for warning in &unused.misnamed {
                         eprintln!("{warning}");
+                    }
+                    if let Some(note) = unused.note() {
+                        eprintln!("{note}");
                     }
                 }
                 problems.extend(
@@ -745,7 +786,7 @@ fn render(args: &RenderArgs<'_>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let files = match payload_files(args.payloads) {
+    let files = match payload_files(args.payloads, args.event) {
         Ok(f) => f,
         Err(e) => {
             eprintln!("{}", with_causes(&e));
@@ -829,8 +870,13 @@ fn read_changed_files(path: Option<&Path>) -> Result<Option<Vec<String>>, InputE
 fn wrong_event_what_to_do(given: &str, body: &[u8]) -> String {
     match crate::github::event_names::likely_event(body) {
         Some(likely) if likely != given => format!(
-            "what to do: this payload looks like a `{likely}` delivery: pass --event {likely} \
-             (--event is the X-GitHub-Event header GitHub sent with it)"
+            "what to do: this payload looks like {} `{likely}` delivery: pass --event {likely} \
+             (--event is the X-GitHub-Event header GitHub sent with it)",
+            if likely.starts_with(['a', 'e', 'i', 'o', 'u']) {
+                "an"
+            } else {
+                "a"
+            }
         ),
         _ => format!(
             "what to do: give --payload a `{given}` delivery as GitHub sent it (GitHub's \
@@ -851,7 +897,7 @@ fn known_event(name: &str) -> Result<(), InputError> {
     })
 }
 
-fn payload_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, InputError> {
+fn payload_files(paths: &[PathBuf], event: &str) -> Result<Vec<PathBuf>, InputError> {
     let mut files = Vec::new();
     for p in paths {
         if p.is_dir() {
@@ -865,7 +911,13 @@ fn payload_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, InputError> {
                 .collect();
             inner.sort();
             if inner.is_empty() {
-                return Err(InputError::NoPayloads { path: p.clone() });
+                // A folder of one folder per event, as examples/webhooks (new-user review
+                // 13h, F18): the one of --event.
+                let of_event = p.join(event);
+                return Err(InputError::NoPayloads {
+                    path: p.clone(),
+                    of_event: of_event.is_dir().then_some(of_event),
+                });
             }
             files.extend(inner);
         } else {
@@ -905,8 +957,20 @@ pub enum InputError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{}: no .json payloads in this folder", .path.display())]
-    NoPayloads { path: PathBuf },
+    #[error(
+        "{}: no .json payloads in this folder{}",
+        .path.display(),
+        .of_event.as_ref().map(|f| format!(
+            "\nwhat to do: its folder of this event's payloads is {}: give --payload {}",
+            f.display(),
+            f.display()
+        )).unwrap_or_default()
+    )]
+    NoPayloads {
+        path: PathBuf,
+        /// Its subfolder named after `--event`, when it has one.
+        of_event: Option<PathBuf>,
+    },
 }
 
 /// Why one payload given to `render` renders nothing.

@@ -25,7 +25,7 @@ pub use repository_file::{
     parse_repository_file,
 };
 pub use token::GithubToken;
-pub use unused::{unused_templates, used_templates};
+pub use unused::{UnusedTemplates, unused_templates, used_templates};
 use yaml::{Node, Pos};
 
 use crate::github::command::BuiltinVerb;
@@ -2032,9 +2032,23 @@ fn template_syntax(
                 "template syntax error: {}",
                 e.detail().unwrap_or("invalid template")
             );
+            // A `{%` never closed: minijinja reads on and reports what it meets lines
+            // below; name the `{%` (new-user review 13h, F4).
+            let unclosed_tag = crate::template::blocks::unclosed_tag(source)
+                .filter(|tag| (tag.line, tag.col) <= (pos.line, pos.col));
+            if let Some(tag) = unclosed_tag {
+                message = format!(
+                    "template syntax error: this `{}` is never closed with `{}`",
+                    tag.opener, tag.closer
+                );
+                pos = Pos {
+                    line: tag.line,
+                    col: tag.col,
+                };
             // The end of the file is where minijinja notices a block left open: name the
             // tag that opened it, where it is.
-            if e.detail()
+            } else if e
+                .detail()
                 .is_some_and(|d| d.contains("unexpected end of input"))
                 && let Some(open) = crate::template::blocks::unclosed_block(source)
             {
@@ -2047,6 +2061,22 @@ fn template_syntax(
                     line: open.line,
                     col: open.col,
                 };
+            } else if let Some(word) = e
+                .detail()
+                .and_then(|d| d.strip_prefix("unknown statement "))
+                .filter(|w| w.starts_with("end"))
+                && let Some(open) = e
+                    .range()
+                    .and_then(|r| source.get(..r.start))
+                    .and_then(crate::template::blocks::unclosed_block)
+            {
+                // `{% end %}` for `{% endif %}` (new-user review 13h, F4): the block it is
+                // in says which end it needs.
+                message = format!(
+                    "template syntax error: unknown statement `{word}`: did you mean \
+                     `end{}`? (it closes the `{{% {} %}}` at line {})",
+                    open.keyword, open.keyword, open.line
+                );
             }
             out.push(FileDiagnostic {
                 file: folder.join(name).display().to_string(),

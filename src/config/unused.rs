@@ -148,30 +148,109 @@ fn reached<'t>(named: &BTreeSet<&str>, templates: &'t TemplateSources) -> BTreeS
     used
 }
 
-/// A warning at each template file of the folder that the config does not use (new-user
-/// review 13e, N12): a leftover, or a file whose name an agent misspells. `comment.md` is
-/// left out: it is the runs' comment by its name, and `github.report.comment: false` turns
-/// it off. `validate` prints them; a load does not carry them (a folder shared by several
-/// configs holds others' templates).
-pub fn unused_templates(loaded: &super::LoadedConfig) -> Vec<super::FileDiagnostic> {
+/// The files of the templates folder that the config does not use (new-user reviews 13e,
+/// N12, and 13h, F13): `comment.md` is left out (it is the runs' comment by its name, and
+/// `github.report.comment: false` turns it off), and so is a file that is not text (a
+/// picture, a PDF), which is no template. `validate` prints them; a load does not carry them
+/// (a folder shared by several configs holds others' templates).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnusedTemplates {
+    /// A warning at each file whose name is close to one the config looks for and does
+    /// not find (`comments.md` for `comment.md`): a template meant for an agent, misnamed.
+    pub misnamed: Vec<super::FileDiagnostic>,
+    /// The others, by name in the folder: notes, a leftover, the templates of another
+    /// config sharing the folder. Ignored, which is all there is to say of them.
+    pub ignored: Vec<String>,
+    templates_dir: std::path::PathBuf,
+}
+
+/// How many of the ignored files [`UnusedTemplates::note`] names.
+const IGNORED_NAMED: usize = 8;
+
+impl UnusedTemplates {
+    /// One line naming the ignored files, when there are some.
+    pub fn note(&self) -> Option<String> {
+        let (first, rest) = self.ignored.split_at(self.ignored.len().min(IGNORED_NAMED));
+        let names = first.join(", ");
+        let more = match rest.len() {
+            0 => String::new(),
+            n => format!(" and {n} more"),
+        };
+        (!first.is_empty()).then(|| {
+            format!(
+                "note: in {}, not used by this config (ignored): {names}{more}",
+                self.templates_dir.display()
+            )
+        })
+    }
+}
+
+/// The files of the templates folder that `loaded`'s config does not use (see
+/// [`UnusedTemplates`]).
+pub fn unused_templates(loaded: &super::LoadedConfig) -> UnusedTemplates {
     let used = used_templates(&loaded.config, &loaded.templates);
-    loaded
+    let present =
+        |name: &str| loaded.templates.contains_key(name) || loaded.unread_templates.contains(name);
+    // What the config looks for by name and the folder does not hold.
+    let missing: Vec<&str> = loaded
+        .config
+        .agents
+        .iter()
+        .flat_map(|a| a.templates.iter().chain(a.prompt.iter()))
+        .map(String::as_str)
+        .chain(super::posts_comments(&loaded.config).then_some(super::COMMENT_TEMPLATE))
+        .filter(|name| !present(name))
+        .collect();
+    let mut unused = UnusedTemplates {
+        misnamed: Vec::new(),
+        ignored: Vec::new(),
+        templates_dir: loaded.templates_dir.clone(),
+    };
+    let names = loaded
         .templates
         .keys()
         .chain(&loaded.unread_templates)
         .filter(|name| !used.contains(name.as_str()) && name.as_str() != super::COMMENT_TEMPLATE)
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .map(|name| super::FileDiagnostic {
-            file: loaded.templates_dir.join(name).display().to_string(),
-            pos: super::Pos { line: 1, col: 1 },
-            message: format!(
-                "warning: no agent uses template `{name}`: it is in no agent's `templates` \
-                 or `prompt`, and no template they use names it; give it to an agent, or \
-                 delete it"
-            ),
-        })
-        .collect()
+        .collect::<BTreeSet<_>>();
+    for name in names {
+        let path = loaded.templates_dir.join(name);
+        if !looks_like_text(&path) {
+            continue;
+        }
+        match crate::suggest::did_you_mean(name, missing.iter().copied()) {
+            Some(meant) => unused.misnamed.push(super::FileDiagnostic {
+                file: path.display().to_string(),
+                pos: super::Pos { line: 1, col: 1 },
+                message: format!(
+                    "warning: no agent uses template `{name}`, and the config looks for \
+                     `{meant}`, which the folder does not hold: if this is it, rename it \
+                     `{meant}`"
+                ),
+            }),
+            None => unused.ignored.push(name.clone()),
+        }
+    }
+    unused
+}
+
+/// Whether the file at `path` reads as text: its first few KiB are UTF-8 (a character cut
+/// at their end aside) without a NUL byte. A file that cannot be read is taken as text, to
+/// be listed.
+fn looks_like_text(path: &std::path::Path) -> bool {
+    use std::io::Read;
+    let mut head = Vec::with_capacity(4096);
+    let read = std::fs::File::open(path).and_then(|f| f.take(4096).read_to_end(&mut head));
+    if read.is_err() {
+        return true;
+    }
+    if head.contains(&0) {
+        return false;
+    }
+    match std::str::from_utf8(&head) {
+        Ok(_) => true,
+        // Cut short at the end of what was read, not invalid.
+        Err(e) => e.error_len().is_none(),
+    }
 }
 
 /// The entries of the template context's map `map` (`images`, `secrets`) that `texts` read

@@ -66,6 +66,12 @@ pub(super) fn not_a_config(
              that names it: give that services.yaml"
                 .to_string(),
         )
+    } else if has("hook_attributes") || has("default_permissions") || has("default_events") {
+        // deploy/github-app.json (new-user review 13h, F8).
+        Some(
+            "a GitHub App manifest, from which `agentpods github-app create` makes the App"
+                .to_string(),
+        )
     } else if text_at("kind") == Some("Kustomization") {
         Some("a kustomization (`kind: Kustomization`)".to_string())
     } else if has("apiVersion") && has("kind") {

@@ -195,6 +195,16 @@ impl std::fmt::Display for CancelReason {
     }
 }
 
+impl CancelReason {
+    /// Who or what asked, for a note that nothing was stopped: "`stop` by @login".
+    pub fn asked(&self) -> String {
+        match self {
+            CancelReason::StoppedBy(login) => format!("`stop` by @{login}"),
+            CancelReason::PullRequestClosed(_) => self.to_string(),
+        }
+    }
+}
+
 pub type RetryFuture<'a> = Pin<Box<dyn Future<Output = Result<RunAgain, LaunchError>> + Send + 'a>>;
 
 /// What asking for a run again came to.

@@ -350,6 +350,7 @@ impl Engine {
                 }
                 for e in &errors {
                     let (file, pos, what) = self.locate(e, config_text, &rendered);
+                    let what = plain_conversion(what);
                     // One line per place: the same mistake seen by another agent or trigger
                     // (with its own names in the message) is the same mistake.
                     let key = (file.clone(), pos);
@@ -377,7 +378,7 @@ impl Engine {
                     } else {
                         (
                             super::fields::without_hint(&s.trigger),
-                            missing_argument_hint(&what),
+                            argument_hint(&what),
                         )
                     };
                     found.push(FileDiagnostic {
@@ -1141,10 +1142,37 @@ fn undefined_expression(what: &str) -> Option<(&str, &str)> {
     Some((expr, root))
 }
 
-/// What to write when a filter was given no argument it needs (`| truncate_chars`): its
-/// argument in parentheses (new-user review 13e, N8: before, a bare "missing argument").
-fn missing_argument_hint(what: &str) -> Option<String> {
-    if !what.starts_with("missing argument") {
+/// How [`plain_conversion`] says that an argument is not the number it must be.
+const NOT_A_NUMBER: &str = "invalid argument: ";
+
+/// The engine's "cannot convert string to usize" in words, without Rust's type names
+/// (new-user review 13h, F4: `| truncate_chars("x")`); other messages as they are.
+fn plain_conversion(what: String) -> String {
+    const INTEGERS: [&str; 8] = ["usize", "isize", "u64", "i64", "u32", "i32", "u16", "u8"];
+    let Some(rest) = what.strip_prefix("invalid operation: cannot convert ") else {
+        return what;
+    };
+    let Some((from, tail)) = rest.split_once(" to ") else {
+        return what;
+    };
+    let (to, after) = tail.split_once(' ').unwrap_or((tail, ""));
+    if !INTEGERS.contains(&to) {
+        return what;
+    }
+    let after = if after.is_empty() {
+        String::new()
+    } else {
+        format!(" {after}")
+    };
+    format!("{NOT_A_NUMBER}a {from} where a whole number belongs{after}")
+}
+
+/// What to write when a filter was given no argument it needs (`| truncate_chars`), or
+/// one that is not the number it takes (`truncate_chars("x")`): its argument, as in an
+/// example (new-user review 13e, N8: before, a bare "missing argument").
+fn argument_hint(what: &str) -> Option<String> {
+    let not_a_number = what.starts_with(NOT_A_NUMBER);
+    if !what.starts_with("missing argument") && !not_a_number {
         return None;
     }
     // As written: `truncate_chars`, or with some of its arguments, `replace("a")` (new-user
@@ -1159,6 +1187,7 @@ fn missing_argument_hint(what: &str) -> Option<String> {
         "replace" => {
             ": it takes what to replace and with what, as in `| replace(\"a\", \"b\")`".to_string()
         }
+        _ if not_a_number => format!(": `{filter}` takes a number there"),
         _ if written.contains('(') => {
             format!(": `{filter}` takes more arguments than `{written}` gives it")
         }

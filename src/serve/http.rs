@@ -186,11 +186,22 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz));
     let routes = if state.metrics_apart {
-        routes
+        routes.route("/metrics", get(metrics_elsewhere))
     } else {
         routes.route("/metrics", get(metrics_text))
     };
     routes.with_state(state)
+}
+
+/// `/metrics` on the webhook port when it is served apart: a 404 that says where to look
+/// (new-user review 13h, F17; it was a bare 404). Not the address itself: this port faces
+/// the internet, and where the service counts is nobody's business there.
+async fn metrics_elsewhere() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        "metrics are served on the --metrics-listen address, not on the webhook port\n",
+    )
+        .into_response()
 }
 
 /// `/metrics`, and `/readyz` with its reasons, for a port of its own (`--metrics-listen`):

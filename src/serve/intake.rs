@@ -30,6 +30,10 @@ const MAX_NOTES: usize = 20;
 /// Notes longer than this are cut in an answer's body.
 const MAX_NOTE_CHARS: usize = 300;
 
+/// Why `/agent retry` and `/agent stop` find no run in a dry run, with what to do.
+const DRY_RUN_KEEPS_NO_RUNS: &str = "a dry run keeps no runs, so there is none to act on; this needs a cluster (serve \
+     without --dry-run)";
+
 /// The HTTP answer to a delivery, as recorded for repeats.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Answer {
@@ -685,6 +689,12 @@ pub async fn launch_telling(
                 tracing::info!(run = %name, number = retry.number, "retried");
                 runs.push(json!({ "name": name, "retry_of": retry.number }));
             }
+            // A dry run keeps no runs: it says so, not as if none had been launched
+            // (new-user review 13h, F16).
+            Ok(RunAgain::NoRun) if !launcher.runs_for_real() => notes.push(format!(
+                "#{}: no run to retry: {DRY_RUN_KEEPS_NO_RUNS}",
+                retry.number
+            )),
             Ok(RunAgain::NoRun) => notes.push(format!("#{}: no run to retry", retry.number)),
             Ok(RunAgain::QueueFull { agent, waiting }) => {
                 metrics.run(LaunchOutcome::queue_full);
@@ -770,10 +780,23 @@ pub async fn launch_telling(
         match launcher.cancel(cancel).await {
             Ok(n) => {
                 tracing::info!(repository = %cancel.repository, number = cancel.number, cancelled = n, "{}", cancel.reason);
-                notes.push(format!(
-                    "{}: {n} run(s) of #{} asked to stop",
-                    cancel.reason, cancel.number
-                ));
+                // Never "stopped" for nothing stopped (new-user review 13h, F16).
+                notes.push(match n {
+                    0 if !launcher.runs_for_real() => format!(
+                        "#{}: no run to stop ({}): {DRY_RUN_KEEPS_NO_RUNS}",
+                        cancel.number,
+                        cancel.reason.asked()
+                    ),
+                    0 => format!(
+                        "#{}: no unfinished run to stop ({})",
+                        cancel.number,
+                        cancel.reason.asked()
+                    ),
+                    n => format!(
+                        "{}: {n} run(s) of #{} asked to stop",
+                        cancel.reason, cancel.number
+                    ),
+                });
             }
             Err(e) => {
                 let why = failure(&e);

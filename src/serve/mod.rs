@@ -196,10 +196,19 @@ pub fn config_what_to_do(path: &Path, e: &crate::config::ConfigError) -> Option<
                     "what to do: name the config file, not its folder: {}",
                     inside.display()
                 )
+            } else if let Some(below) = config_below(path) {
+                // `validate deploy/base`: deploy/base/config/services.yaml (new-user
+                // review 13h, F7).
+                format!(
+                    "what to do: name the config file, not a folder: {} holds no \
+                     {DEFAULT_CONFIG}; {} is one",
+                    path.display(),
+                    below.display()
+                )
             } else if Path::new(DEFAULT_CONFIG).is_file() {
                 format!(
-                    "what to do: name the config file, not a folder; {} holds no \
-                     {DEFAULT_CONFIG}, and this folder's is {DEFAULT_CONFIG}",
+                    "what to do: name the config file, not a folder: {} holds no \
+                     {DEFAULT_CONFIG} (the folder this runs in has one: {DEFAULT_CONFIG})",
                     path.display()
                 )
             } else {
@@ -212,6 +221,38 @@ pub fn config_what_to_do(path: &Path, e: &crate::config::ConfigError) -> Option<
         }
         _ => None,
     }
+}
+
+/// The first services.yaml one or two folders below `dir` (by name; hidden folders
+/// skipped, at most a few hundred folders looked in): the config the user most likely
+/// meant when naming `dir`.
+fn config_below(dir: &Path) -> Option<std::path::PathBuf> {
+    const MAX_FOLDERS: usize = 256;
+    let folders = |dir: &Path| -> Vec<std::path::PathBuf> {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return Vec::new();
+        };
+        let mut found: Vec<_> = entries
+            .filter_map(Result::ok)
+            .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+            .map(|e| e.path())
+            .filter(|p| p.is_dir())
+            .take(MAX_FOLDERS)
+            .collect();
+        found.sort();
+        found
+    };
+    let one_below = folders(dir);
+    let two_below: Vec<_> = one_below
+        .iter()
+        .flat_map(|d| folders(d))
+        .take(MAX_FOLDERS)
+        .collect();
+    one_below
+        .iter()
+        .chain(&two_below)
+        .map(|d| d.join(DEFAULT_CONFIG))
+        .find(|p| p.is_file())
 }
 
 /// The line saying what to do when `address` (given with `flag`) cannot be listened on

@@ -63,9 +63,67 @@ pub fn unclosed_block(source: &str) -> Option<Unclosed> {
     open.pop()
 }
 
+/// A tag whose `{%` (or `{{`) is never closed: the next tag opens inside it, or the
+/// template ends in it (`{% if pr %` for `{% if pr %}`). minijinja reads on into the next
+/// lines and reports what it meets there, lines below (new-user review 13h, F4).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnclosedTag {
+    /// `{%` or `{{`.
+    pub opener: &'static str,
+    /// `%}` or `}}`.
+    pub closer: &'static str,
+    pub line: usize,
+    pub col: usize,
+}
+
+/// The first tag of `source` never closed (see [`UnclosedTag`]).
+pub fn unclosed_tag(source: &str) -> Option<UnclosedTag> {
+    let mut inside: Option<UnclosedTag> = None;
+    for (token, span) in tokenize(source, false, super::syntax_config()).map_while(Result::ok) {
+        let tag = |opener, closer| UnclosedTag {
+            opener,
+            closer,
+            line: usize::from(span.start_line),
+            col: usize::from(span.start_col) + 1,
+        };
+        match token {
+            Token::BlockStart => inside = Some(tag("{%", "%}")),
+            Token::VariableStart => inside = Some(tag("{{", "}}")),
+            Token::BlockEnd | Token::VariableEnd => inside = None,
+            _ if inside.is_some() => {
+                let rest = source.get(span.start_offset as usize..).unwrap_or_default();
+                if rest.starts_with("{{") || rest.starts_with("{%") {
+                    return inside;
+                }
+            }
+            _ => {}
+        }
+    }
+    inside
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_tag_the_next_tag_opens_inside_or_the_end_finds_open_is_named() {
+        let at = |source: &str| unclosed_tag(source).map(|t| (t.opener, t.line, t.col));
+        assert_eq!(
+            at("a\n{% if pr %\nb {{ pr.x }}\n{% endif %}"),
+            Some(("{%", 2, 1))
+        );
+        assert_eq!(at("x {{ a }\ny {{ b }}"), Some(("{{", 1, 3)));
+        assert_eq!(at("{% if a %}x{% endif %}\n{{ b"), Some(("{{", 2, 1)));
+        for fine in [
+            "{% if a %}{{ {'k': {'j': 1}} }}{% endif %}",
+            "{{ \"{{\" }}",
+            "{% raw %}{% if {% endraw %}",
+            "{# {% if #}",
+        ] {
+            assert_eq!(at(fine), None, "{fine}");
+        }
+    }
 
     fn at(source: &str) -> Option<(String, usize, usize)> {
         unclosed_block(source).map(|u| (u.keyword, u.line, u.col))

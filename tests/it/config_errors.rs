@@ -1359,13 +1359,13 @@ agents:
     assert_eq!(
         errors_with(yaml, broken.clone()),
         [
-            "templates/agent-pod.yaml:4:21: template syntax error: unexpected `}`, expected end of variable block"
+            "templates/agent-pod.yaml:4:9: template syntax error: this `{{` is never closed with `}}`"
         ]
     );
     assert_eq!(
-        text_at(&broken["agent-pod.yaml"], 4, 21),
-        Some("}"),
-        "the position is the stray `}}` at the end of line 4"
+        text_at(&broken["agent-pod.yaml"], 4, 9),
+        Some("{{ run.name }"),
+        "the position is the `{{{{` never closed on line 4"
     );
 }
 
@@ -1443,7 +1443,7 @@ agents:
             "services.yaml:16:11: agents[1]: agent name `task` is already used by agents[0]",
             "services.yaml:16:11: agent `task` has no triggers, so it can never run",
             "services.yaml:19:13: a push trigger needs `branches` or `tags` globs",
-            "templates/agent-pod.yaml:4:21: template syntax error: unexpected `}`, expected end of variable block",
+            "templates/agent-pod.yaml:4:9: template syntax error: this `{{` is never closed with `}}`",
         ]
     );
 }
@@ -1488,7 +1488,7 @@ fn validate_prints_every_problem_as_path_line_col_and_exits_1() {
                 config.display()
             ),
             format!(
-                "{}:4:21: template syntax error: unexpected `}}`, expected end of variable block",
+                "{}:4:9: template syntax error: this `{{{{` is never closed with `}}}}`",
                 template.display()
             ),
             "2 problems found".to_string(),
@@ -1556,7 +1556,7 @@ fn validate_reports_the_keys_the_references_and_the_templates_of_a_file_in_one_r
                 "{folder}/agent-pod.yaml:8:17: agent `review`: `agent.imag`: `imag` is not a field of `agent`; did you mean `agent.image`? (the fields of each trigger: docs/templates.md)"
             ),
             format!(
-                "{folder}/notes.yaml:1:19: template syntax error: unexpected `}}`, expected end of variable block"
+                "{folder}/notes.yaml:1:7: template syntax error: this `{{{{` is never closed with `}}}}`"
             ),
             "5 problems found".to_string(),
         ],
@@ -2244,12 +2244,11 @@ fn validated_lines(dir: &ConfigDir) -> Vec<String> {
     run.stderr.lines().map(|l| l.replace(&folder, "")).collect()
 }
 
-/// `validate`'s warning of a template file no agent uses.
-fn unused(name: &str) -> String {
+/// `validate`'s note of the template files no agent uses.
+fn ignored(names: &[&str]) -> String {
     format!(
-        "templates/{name}:1:1: warning: no agent uses template `{name}`: it is in no \
-         agent's `templates` or `prompt`, and no template they use names it; give it to an \
-         agent, or delete it"
+        "note: in templates, not used by this config (ignored): {}",
+        names.join(", ")
     )
 }
 
@@ -2269,8 +2268,7 @@ fn validate_counts_the_templates_the_config_uses_not_the_files_of_the_folder() {
     assert_eq!(
         validated_lines(&dir),
         [
-            unused("prompts/old.md"),
-            unused("prompts/review.md"),
+            ignored(&["prompts/old.md", "prompts/review.md"]),
             "services.yaml: ok (1 agent, 4 templates)".to_string(),
         ]
     );
@@ -2292,14 +2290,77 @@ fn files_of_the_templates_folder_the_config_does_not_use_block_nothing() {
     assert_eq!(
         validated_lines(&dir),
         [
-            unused("NOTES.md"),
-            unused("prompts/review.md"),
+            ignored(&["NOTES.md", "prompts/review.md"]),
             "services.yaml: ok (1 agent, 3 templates)".to_string(),
         ]
     );
     // `serve` loads it too, and its engine compiles.
     let loaded = agentpods::config::load(&dir.path("services.yaml")).expect("the config loads");
     agentpods::render::Engine::new(&loaded).expect("its templates compile");
+}
+
+/// New-user review 13h, F13 and F18: every file of the templates folder no agent used was
+/// a warning to "give it to an agent, or delete it" — three of them on setup.md §5's own
+/// check of the overlay against the checkout's shipped templates, and one for a NOTES.md —
+/// which trains users to ignore warnings. They are named once, as ignored; a picture is no
+/// template and not named at all; a warning stays for a file that looks like one the config
+/// looks for under a name a letter off.
+#[test]
+fn template_files_no_agent_uses_are_noted_once_as_ignored_and_a_misnamed_one_is_warned_of() {
+    // setup.md §5: the overlay's services.yaml against the checkout's templates.
+    let checkout = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_agentpods"))
+        .args([
+            "validate",
+            "--templates-dir",
+            "templates",
+            "deploy/overlays/example/services.yaml",
+        ])
+        .current_dir(checkout)
+        .output()
+        .expect("run agentpods");
+    assert_eq!(out.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("warning"), "{stderr}");
+    assert_eq!(
+        stderr
+            .lines()
+            .filter(|l| l.contains("not used by this config"))
+            .collect::<Vec<_>>(),
+        [
+            "note: in templates, not used by this config (ignored): kaniko-job.yaml, \
+          prompts/release-notes.md, prompts/review.md"
+        ]
+    );
+
+    // Notes and a picture beside the templates, and the runs' comment misnamed.
+    let dir = task_agent_with_prompt(b"Do this: {{ comment.command.task }}\n");
+    dir.write("templates/NOTES.md", b"Which agent uses what.\n");
+    dir.write(
+        "templates/diagram.png",
+        b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\xff",
+    );
+    std::fs::remove_file(dir.path("templates/comment.md")).expect("no comment.md");
+    dir.write(
+        "templates/comments.md",
+        b"{{ run.name }}: {{ run.outcome }}\n",
+    );
+    assert_eq!(
+        validated_lines(&dir),
+        [
+            "services.yaml:1:1: warning: template `comment.md` is not in the templates folder, so \
+             each run's comment on a pull request or an issue will be agentpods' plain one; \
+             copy the shipped templates/comment.md to change it, or set \
+             `github.report.comment: false` for none"
+                .to_string(),
+            "templates/comments.md:1:1: warning: no agent uses template `comments.md`, and \
+             the config looks for `comment.md`, which the folder does not hold: if this is it, \
+             rename it `comment.md`"
+                .to_string(),
+            ignored(&["NOTES.md", "prompts/review.md"]),
+            "services.yaml: ok (1 agent, 2 templates)".to_string(),
+        ]
+    );
 }
 
 /// Run in a folder without services.yaml, and without --config, `validate` and `render`
@@ -2449,7 +2510,7 @@ fn a_template_too_large_to_read_is_named_not_skipped() {
 /// New-user review 13h, F1: every file of the templates folder was read, used or not, so a
 /// picture beside the templates (`diagram.png`, not UTF-8) or a large notes file failed
 /// `validate` and every load of `serve`. The files no agent uses are not read: each is at
-/// most named in the warning of an unused template.
+/// most named as ignored (a picture, not text, is not).
 #[test]
 fn a_picture_or_a_large_file_beside_the_templates_blocks_nothing() {
     let dir = task_agent_with_prompt(b"Do this: {{ comment.command.task }}\n");
@@ -2458,9 +2519,7 @@ fn a_picture_or_a_large_file_beside_the_templates_blocks_nothing() {
     assert_eq!(
         validated_lines(&dir),
         [
-            unused("diagram.png"),
-            unused("notes-big.txt"),
-            unused("prompts/review.md"),
+            ignored(&["notes-big.txt", "prompts/review.md"]),
             "services.yaml: ok (1 agent, 3 templates)".to_string(),
         ]
     );

@@ -648,7 +648,10 @@ async fn a_close_sent_again_after_the_pull_request_was_reopened_stops_none_of_it
         );
         let answer =
             deliver_body(&cluster, "pull_request", "d-replayed", &closed_an_hour_ago).await;
-        assert!(answer.contains("0 run(s) of #2 asked to stop"), "{answer}");
+        assert!(
+            answer.contains("#2: no unfinished run to stop (pull request #2 was closed)"),
+            "{answer}"
+        );
         let run: AgentRun = cluster.runs().get(&name).await.expect("the run");
         assert_eq!(run.spec.cancel, None, "the new review was stopped");
         assert_eq!(
@@ -689,7 +692,10 @@ async fn a_stop_command_sent_again_later_stops_only_what_it_was_written_about() 
             &stop(Duration::from_secs(3600)),
         )
         .await;
-        assert!(answer.contains("0 run(s) of #2 asked to stop"), "{answer}");
+        assert!(
+            answer.contains("#2: no unfinished run to stop (`stop` by @"),
+            "{answer}"
+        );
         let run: AgentRun = cluster.runs().get(&name).await.expect("the run");
         assert_eq!(
             run.spec.cancel, None,

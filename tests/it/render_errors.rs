@@ -400,7 +400,7 @@ const MISTAKES: &[Mistake] = &[
     Mistake {
         what: "a filter given an argument of the wrong type",
         file: "templates/agent-pod.yaml", from: "{{ run.name }}", to: "{{ run.name | truncate_chars(\"ten\") }}",
-        expect: "templates/agent-pod.yaml:4:23: agent `task`, comment `run` on a pull request: invalid operation: cannot convert string to usize (in `truncate_chars(\"ten\")`)",
+        expect: "templates/agent-pod.yaml:4:23: agent `task`, comment `run` on a pull request: invalid argument: a string where a whole number belongs (in `truncate_chars(\"ten\")`): it takes how many characters to keep, as in `| truncate_chars(200)`",
         points_at: "truncate_chars",
     },
     Mistake {

@@ -1024,9 +1024,25 @@ fn rendering_a_payload_of_another_event_fails_with_a_clear_message() {
     assert_eq!(
         notes.trim_end(),
         format!(
-            "{push}: webhook body is not a valid `pull_request` event: missing field at `pull_request`\n\
+            "{push}: webhook body is not a valid `pull_request` event: the `pull_request` field is missing\n\
              what to do: this payload looks like a `push` delivery: pass --event push (--event is \
              the X-GitHub-Event header GitHub sent with it)"
+        )
+    );
+}
+
+/// `render --payload examples/webhooks`, a folder of one folder per event: "no .json
+/// payloads in this folder", and nothing of the folder beside it that holds them (new-user
+/// review 13h, F18). It names the one of --event.
+#[test]
+fn rendering_a_folder_of_event_folders_points_at_the_one_of_the_event() {
+    let out = render_cli("push", WEBHOOKS);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr(&out).trim_end(),
+        format!(
+            "{WEBHOOKS}: no .json payloads in this folder\nwhat to do: its folder of this \
+             event's payloads is {WEBHOOKS}/push: give --payload {WEBHOOKS}/push"
         )
     );
 }

@@ -699,7 +699,17 @@ async fn in_a_dry_run_a_payload_replayed_after_a_reload_gets_the_new_config_s_de
 /// The notes a dry run answers a comment with: `variant`'s comment, its text `from`
 /// replaced by `to`, delivered as `delivery`; and the whole answer, to show on failure.
 async fn dry_run_notes(variant: &str, from: &str, to: &str, delivery: &str) -> (String, String) {
-    let service = TestService::start();
+    dry_run_notes_on(&TestService::start(), variant, from, to, delivery).await
+}
+
+/// The same, of `service`.
+async fn dry_run_notes_on(
+    service: &TestService,
+    variant: &str,
+    from: &str,
+    to: &str,
+    delivery: &str,
+) -> (String, String) {
     let payload = support::fixtures::variant(variant).body();
     let from = format!("\"body\":\"{from}\"");
     let body = String::from_utf8(payload).expect("JSON");
@@ -753,6 +763,54 @@ async fn in_a_dry_run_agent_approve_says_why_it_approves_nothing() {
                 "nothing to do: `approve` of #1 is judged against the pull request's head"
             ) && notes.contains("approve on the running service"),
             "{answer}"
+        );
+    })
+    .await;
+}
+
+/// The quickstart's dry-run loop: a run launched on #1, then `/agent retry` and `/agent
+/// stop` on #1. A dry run keeps no runs, and the answers say so (new-user review 13h,
+/// F16; before, "#1: no run to retry" and "stopped by @Codertocat: 0 run(s) of #1 asked to
+/// stop", as if the launch had not happened, and "stopped" for nothing stopped).
+#[tokio::test]
+async fn in_a_dry_run_agent_retry_and_stop_say_a_dry_run_keeps_no_runs() {
+    within(60, async {
+        let service = TestService::start();
+        let variant = "issue_comment/run-on-issue.json";
+        let run = "/agent run fix the flaky test";
+        let (_, launched) = dry_run_notes_on(&service, variant, run, run, "run-1").await;
+        assert!(launched.contains("\"outcome\":\"launched\""), "{launched}");
+        for (command, delivery) in [("/agent retry", "retry-1"), ("/agent stop", "stop-1")] {
+            let (notes, answer) = dry_run_notes_on(&service, variant, run, command, delivery).await;
+            let verb = command.trim_start_matches("/agent ");
+            assert!(
+                notes.contains(&format!("#1: no run to {verb}"))
+                    && notes.contains(
+                        "a dry run keeps no runs, so there is none to act on; this needs a \
+                         cluster (serve without --dry-run)"
+                    ),
+                "{command}: {answer}"
+            );
+            assert!(!notes.contains("stopped by"), "{command}: {answer}");
+        }
+    })
+    .await;
+}
+
+/// With `--metrics-listen`, `/metrics` on the webhook port says where the metrics are
+/// (new-user review 13h, F17: a bare 404 sent whoever scraped it to the docs), without
+/// naming the address to the internet the port faces.
+#[tokio::test]
+async fn with_metrics_apart_the_webhook_port_s_metrics_say_where_they_are() {
+    within(60, async {
+        let service = TestService::start().with_state(|s| s.with_metrics_apart());
+        let answer = service.oneshot(&Post::get("/metrics")).await;
+        assert_eq!(
+            (answer.status, answer.text().as_str()),
+            (
+                404,
+                "metrics are served on the --metrics-listen address, not on the webhook port\n"
+            )
         );
     })
     .await;
@@ -1283,6 +1341,36 @@ fn replay_binary(url: &str, event: &str, payload: &Path, delivery: &str) -> (boo
             String::from_utf8_lossy(&out.stderr)
         ),
     )
+}
+
+/// `replay --event pull_request` of an `issue_comment` payload: the service answered 400
+/// "missing field at `pull_request`", and replay said nothing of the event the payload is
+/// (new-user review 13h, F10), which `render` says. Now replay says it before sending.
+#[test]
+fn replay_of_a_payload_of_another_event_says_which_event_it_looks_like_before_sending() {
+    let payload =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/variants/issue_comment/two-runs.json");
+    // Nothing listens there: a message about connecting would mean it was sent.
+    let (ok, out) = replay_binary(
+        "http://127.0.0.1:1/webhook",
+        "pull_request",
+        &payload,
+        "wrong-1",
+    );
+    assert!(!ok, "{out}");
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        [
+            format!(
+                "{}: webhook body is not a valid `pull_request` event: the `pull_request` \
+                 field is missing",
+                payload.display()
+            )
+            .as_str(),
+            "what to do: this payload looks like an `issue_comment` delivery: pass --event \
+             issue_comment (--event is the X-GitHub-Event header GitHub sent with it)",
+        ],
+    );
 }
 
 /// Waits, up to 20 s, until the service at `address` answers `/healthz` (from a blocking

@@ -136,6 +136,7 @@ async fn every_error_of_the_first_hour_ends_with_what_to_do() {
         let server = service.listen().await;
         let pull_request = fixture("pull_request/opened.json").path;
         let ping = fixture("ping/0.json").path;
+        let app_manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/github-app.json");
 
         let secret = ("GITHUB_WEBHOOK_SECRET", SECRET.to_string());
         let mut rows = vec![
@@ -204,8 +205,29 @@ async fn every_error_of_the_first_hour_ends_with_what_to_do() {
             Row::new(
                 "validate given a folder without a services.yaml",
                 &["validate", "templates"],
-                "what to do: name the config file, not a folder; templates holds no \
-                 services.yaml, and this folder's is services.yaml",
+                "what to do: name the config file, not a folder: templates holds no \
+                 services.yaml (the folder this runs in has one: services.yaml)",
+            ),
+            // New-user review 13h, F7: the config deploy/ installs is a folder below the
+            // one named; before, only "this folder's is services.yaml".
+            Row::new(
+                "validate given a folder whose services.yaml is two folders below",
+                &["validate", "deploy/base"],
+                "what to do: name the config file, not a folder: deploy/base holds no \
+                 services.yaml; deploy/base/config/services.yaml is one",
+            )
+            .setup(|work| {
+                let config = work.dir.path().join("deploy/base/config");
+                std::fs::create_dir_all(&config).expect("deploy/base/config");
+                std::fs::copy(work.config(), config.join("services.yaml")).expect("a copy");
+            }),
+            // New-user review 13h, F8: before, only "it has none of …".
+            Row::new(
+                "validate given the GitHub App manifest",
+                &["validate", &app_manifest.display().to_string()],
+                "this is not a services.yaml (it has none of `project`, `cluster` and \
+                 `agents`); it looks like a GitHub App manifest, from which `agentpods \
+                 github-app create` makes the App: give your services.yaml",
             ),
             Row::new(
                 "--changed-files that is not there",
@@ -302,6 +324,32 @@ async fn every_error_of_the_first_hour_ends_with_what_to_do() {
                  what, as in `| replace(\"a\", \"b\")`",
             )
             .setup(|work| prompt_with(work, "{{ issue.title | replace(\"a\") }}")),
+            // New-user review 13h, F4: before, "cannot convert string to usize".
+            Row::new(
+                "truncate_chars given a text",
+                &["validate"],
+                "invalid argument: a string where a whole number belongs (in \
+                 `truncate_chars(\"x\")`): it takes how many characters to keep, as in \
+                 `| truncate_chars(200)`",
+            )
+            .setup(|work| prompt_with(work, "{{ issue.title | truncate_chars(\"x\") }}")),
+            // New-user review 13h, F4: before, "unexpected `}`, expected `:`" two lines
+            // below, where minijinja stopped reading the tag.
+            Row::new(
+                "a `{%` never closed",
+                &["validate"],
+                "templates/prompts/task.md:18:1: template syntax error: this `{%` is never \
+                 closed with `%}`",
+            )
+            .setup(|work| prompt_with(work, "{% if issue %\n{{ issue.title }}\n{% endif %}")),
+            // New-user review 13h, F4: before, "unknown statement end".
+            Row::new(
+                "`{% end %}` for `{% endif %}`",
+                &["validate"],
+                "template syntax error: unknown statement `end`: did you mean `endif`? (it \
+                 closes the `{% if %}` at line 18)",
+            )
+            .setup(|work| prompt_with(work, "{% if issue %}\n{{ issue.title }}\n{% end %}")),
             Row::new(
                 "a verb with a capital",
                 &["validate"],
@@ -422,6 +470,44 @@ fn a_usage_error_shows_the_config_as_one_optional_choice() {
         assert!(
             stderr.lines().any(|l| l.starts_with(usage)) && !stderr.contains("[CONFIG]"),
             "{command:?}: the usage line should start {usage:?}:\n{stderr}"
+        );
+    }
+}
+
+/// `serve --port 8080` got clap's "tip: to pass '--port' as a value, use '-- --port'",
+/// wrong for anyone who wants the service on port 8080 (new-user review 13h, F9); `--host`
+/// the same. Both are told `--listen HOST:PORT`.
+#[test]
+fn serve_with_port_or_host_is_told_to_give_listen() {
+    let dir = tempfile::tempdir().expect("a folder");
+    for (args, says) in [
+        (
+            &["--port", "8080"][..],
+            "error: there is no --port: give --listen 127.0.0.1:8080 (the address and the \
+             port together)",
+        ),
+        (
+            &["--host", "0.0.0.0"][..],
+            "error: there is no --host: give --listen 0.0.0.0:8080 (the address and the port \
+             together)",
+        ),
+        (
+            &["--host", "localhost", "--port", "9000"][..],
+            "error: there is no --host or --port: give --listen localhost:9000 (the address \
+             and the port together)",
+        ),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_agentpods"))
+            .args(["serve", "--dry-run"])
+            .args(args)
+            .current_dir(dir.path())
+            .output()
+            .expect("run agentpods serve");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            (out.status.code(), stderr.trim_end()),
+            (Some(2), says),
+            "{args:?}"
         );
     }
 }

@@ -20,7 +20,7 @@ pub enum EventError {
     },
     /// The body is JSON but not the named event: a field is missing, has the wrong
     /// type, or holds an invalid value.
-    #[error("webhook body is not a valid `{event}` event: {message} at `{path}`")]
+    #[error("webhook body is not a valid `{event}` event: {}", shape_problem(.path, .message))]
     Shape {
         /// The event name given to [`parse`](super::parse).
         event: String,
@@ -40,6 +40,21 @@ pub enum EventError {
         name: String,
     },
 }
+
+/// What is wrong at `path`, in words: "the `pull_request` field is missing", not serde's
+/// "missing field at `pull_request`", which reads as if something were missing inside it
+/// (new-user review 13h, F10).
+fn shape_problem(path: &str, message: &str) -> String {
+    match message {
+        MISSING_FIELD => format!("the `{path}` field is missing"),
+        DUPLICATE_FIELD => format!("the `{path}` field is given twice"),
+        _ => format!("{message} at `{path}`"),
+    }
+}
+
+/// serde's words for a field that is not there, and for one given twice.
+const MISSING_FIELD: &str = "missing field";
+const DUPLICATE_FIELD: &str = "duplicate field";
 
 /// A string that is not a valid [`RepoFullName`](super::RepoFullName) or [`CommitSha`](super::CommitSha).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -105,7 +120,7 @@ pub(super) fn map_error(event: &str, path: String, inner: &serde_json::Error) ->
     }
     let message = json_message(inner);
     // serde reports a missing field at its parent; name the field itself instead.
-    let field_problem = ["missing field", "duplicate field"]
+    let field_problem = [MISSING_FIELD, DUPLICATE_FIELD]
         .into_iter()
         .find_map(|kind| {
             let field = message

@@ -582,7 +582,7 @@ fn wrong_event_payload_names_the_missing_field() {
     );
     assert_eq!(
         err.to_string(),
-        "webhook body is not a valid `pull_request` event: missing field at `pull_request`"
+        "webhook body is not a valid `pull_request` event: the `pull_request` field is missing"
     );
     let (path, _) = shape(parse("push", &fixture("ping/0.json")).expect_err("wrong"));
     assert_eq!(path, "ref");
@@ -610,7 +610,7 @@ fn an_event_that_starts_agents_needs_its_repository_and_sender() {
                 assert_eq!(
                     err.to_string(),
                     format!(
-                        "webhook body is not a valid `{event}` event: missing field at `{field}`"
+                        "webhook body is not a valid `{event}` event: the `{field}` field is missing"
                     )
                 );
             }
