@@ -1465,8 +1465,8 @@ agents:
         verbs: [run]
 ";
 
-#[test]
-fn validate_prints_every_problem_as_path_line_col_and_exits_1() {
+/// [`BROKEN`], with a template whose `{{ run.name }` is never closed.
+fn broken_with_a_template_error() -> ConfigDir {
     let dir = ConfigDir::new(BROKEN.as_bytes());
     dir.write(
         "templates/agent-pod.yaml",
@@ -1474,6 +1474,12 @@ fn validate_prints_every_problem_as_path_line_col_and_exits_1() {
             .replace("{{ run.name }}", "{{ run.name }")
             .as_bytes(),
     );
+    dir
+}
+
+#[test]
+fn validate_prints_every_problem_as_path_line_col_and_exits_1() {
+    let dir = broken_with_a_template_error();
     let config = dir.path("services.yaml");
     let template = dir.path("templates/agent-pod.yaml");
 
@@ -3754,5 +3760,33 @@ fn validate_warns_of_a_token_permission_no_step_uses_or_a_checkout_without_conte
         !run.stderr_lines().iter().any(|l| l.contains("warning")),
         "{}",
         run.stderr
+    );
+}
+
+/// New-user review 13h, F14: `agentpods validate services.yaml 2>&1 | head -1` on a config
+/// with problems. `head` goes away after the first line; `validate` then exits 1 as it
+/// would with the reader still there, not 101. Before, the next `eprintln!` panicked on
+/// the closed pipe ("failed printing to stderr: Broken pipe") and the exit code was Rust's
+/// panic code, which a CI script checking for 1 takes for a crash.
+#[test]
+fn validate_whose_reader_goes_away_early_still_exits_1() {
+    use std::process::{Command, Stdio};
+    let dir = broken_with_a_template_error();
+    // stdout and stderr into one pipe whose read end is closed before validate writes.
+    let (reader, writer) = std::io::pipe().expect("a pipe");
+    drop(reader);
+    let out = Command::new(env!("CARGO_BIN_EXE_agentpods"))
+        .arg("validate")
+        .arg(dir.path("services.yaml"))
+        .env("RUST_BACKTRACE", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(writer.try_clone().expect("the pipe again")))
+        .stderr(Stdio::from(writer))
+        .status()
+        .expect("run agentpods");
+    assert_eq!(
+        out.code(),
+        Some(1),
+        "validate with problems, its reader gone"
     );
 }
