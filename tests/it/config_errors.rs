@@ -2206,7 +2206,7 @@ fn validate_names_a_path_that_does_not_exist() {
     assert_eq!(
         run.stderr.trim_end(),
         format!(
-            "{0}: cannot read: No such file or directory (os error 2)\nwhat to do: give \
+            "{0}: cannot read: no such file or folder\nwhat to do: give \
              --config the path of your services.yaml ({0} is not there)",
             missing.display()
         )
@@ -2329,7 +2329,7 @@ fn without_a_services_yaml_here_the_commands_say_to_pass_config() {
         assert_eq!(
             String::from_utf8_lossy(&out.stderr).trim_end(),
             format!(
-                "services.yaml: cannot read: No such file or directory (os error 2)\nwhat to \
+                "services.yaml: cannot read: no such file or folder\nwhat to \
                  do: there is no services.yaml in this folder ({}): give yours with --config \
                  FILE, or run this from its folder",
                 dir.path().display()
@@ -2372,7 +2372,7 @@ fn every_command_that_reads_services_yaml_takes_it_as_a_plain_argument_too() {
         assert_eq!(out.status.code(), Some(1), "{command:?}");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(
-            stderr.contains("other.yaml: cannot read: No such file or directory"),
+            stderr.contains("other.yaml: cannot read: no such file or folder"),
             "{command:?}: {stderr}"
         );
     }
