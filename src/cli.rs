@@ -370,7 +370,7 @@ fn admission_policy(
     default_priority_class: Option<&str>,
     output: Option<&Path>,
 ) -> ExitCode {
-    let loaded = match load_with(path, templates_dir) {
+    let loaded = match load_with(path, templates_dir, config::Command::AdmissionPolicy) {
         Ok(l) => l,
         Err(code) => return code,
     };
@@ -539,8 +539,12 @@ fn missing_config_hint(path: &Path, e: &config::ConfigError) -> String {
         .unwrap_or_default()
 }
 
-fn load_with(path: &Path, templates_dir: Option<&Path>) -> Result<LoadedConfig, ExitCode> {
-    config::load_with(path, templates_dir).map_err(|e| {
+fn load_with(
+    path: &Path,
+    templates_dir: Option<&Path>,
+    command: config::Command,
+) -> Result<LoadedConfig, ExitCode> {
+    config::load_with(path, templates_dir, command).map_err(|e| {
         say!("{}{}", with_causes(&e), missing_config_hint(path, &e));
         if !e.diagnostics().is_empty() {
             let n = e.diagnostics().len();
@@ -551,7 +555,7 @@ fn load_with(path: &Path, templates_dir: Option<&Path>) -> Result<LoadedConfig, 
 }
 
 fn validate(path: &Path, templates_dir: Option<&Path>) -> ExitCode {
-    let checked = match config::check_file(path, templates_dir) {
+    let checked = match config::check_file(path, templates_dir, config::Command::Validate) {
         Ok(checked) => checked,
         Err(e) => {
             say!("{}{}", with_causes(&e), missing_config_hint(path, &e));
@@ -669,7 +673,7 @@ fn validate_repository_file(
     if validate(path, templates_dir) != ExitCode::SUCCESS {
         return ExitCode::FAILURE;
     }
-    let Ok(loaded) = config::load_with(path, templates_dir) else {
+    let Ok(loaded) = config::load_with(path, templates_dir, config::Command::Validate) else {
         return ExitCode::FAILURE;
     };
     if loaded.config.repository_config.is_none() {
@@ -741,7 +745,7 @@ fn render(args: &RenderArgs<'_>) -> ExitCode {
         say!("{}", with_causes(&e));
         return ExitCode::FAILURE;
     }
-    let loaded = match load_with(args.config, args.templates_dir) {
+    let loaded = match load_with(args.config, args.templates_dir, config::Command::Render) {
         Ok(l) => l,
         Err(code) => return code,
     };

@@ -2090,6 +2090,54 @@ fn validate_says_a_missing_templates_folder_is_the_default_s_when_the_file_names
     );
 }
 
+/// New-user review 13h, F12: the overlay's `templates_dir: /usr/share/agentpods/templates`
+/// (the image's), read from a checkout by the command the overlay documents. The example
+/// of `--templates-dir` is that command, not `agentpods validate …`, which was named
+/// whatever the command run.
+#[test]
+fn a_missing_templates_folder_s_example_is_the_command_that_was_run() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("services.yaml"),
+        "project: demo\ntemplates_dir: /usr/share/agentpods/no-such-templates\ncluster:\n  \
+         namespace: runs\nagents:\n  - name: a\n    triggers:\n      pull_request: {}\n",
+    )
+    .unwrap();
+    for (command, example) in [
+        (
+            &["admission-policy", "services.yaml"][..],
+            "`agentpods admission-policy --templates-dir templates services.yaml`",
+        ),
+        (
+            &["validate", "services.yaml"][..],
+            "`agentpods validate --templates-dir templates services.yaml`",
+        ),
+        (
+            &[
+                "render",
+                "services.yaml",
+                "--event",
+                "push",
+                "--payload",
+                "push.json",
+            ][..],
+            "`agentpods render --templates-dir templates services.yaml --event … --payload …`",
+        ),
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_agentpods"))
+            .args(command)
+            .current_dir(dir.path())
+            .output()
+            .expect("run agentpods");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{command:?}: {stderr}");
+        assert!(
+            stderr.contains(example) && stderr.matches("agentpods ").count() == 1,
+            "{command:?}: {stderr}"
+        );
+    }
+}
+
 /// New-user review 13f, N7: a templates folder one level off (`--templates-dir
 /// templates/prompts`, or `.`) got a line a template, each telling the user to edit a
 /// correct services.yaml (`write `review.md``); a misspelt one (`template`) got no
