@@ -469,7 +469,11 @@ fn replay(
     let body = match std::fs::read(payload) {
         Ok(b) => b,
         Err(e) => {
-            say!("{}: cannot read: {e}", payload.display());
+            say!(
+                "{}: cannot read: {}",
+                payload.display(),
+                crate::text::io_words(&e)
+            );
             return ExitCode::FAILURE;
         }
     };
@@ -480,7 +484,10 @@ fn replay(
     {
         Ok(r) => r,
         Err(e) => {
-            say!("cannot start the async runtime: {e}");
+            say!(
+                "cannot start the async runtime: {}",
+                crate::text::io_words(&e)
+            );
             return ExitCode::FAILURE;
         }
     };
@@ -686,7 +693,7 @@ fn validate_repository_file(
     let bytes = match std::fs::read(own) {
         Ok(bytes) => bytes,
         Err(e) => {
-            say!("{shown}: cannot read: {e}");
+            say!("{shown}: cannot read: {}", crate::text::io_words(&e));
             return ExitCode::FAILURE;
         }
     };
@@ -787,7 +794,7 @@ fn render(args: &RenderArgs<'_>) -> ExitCode {
         let body = match std::fs::read(file) {
             Ok(b) => b,
             Err(e) => {
-                say!("{shown}: cannot read: {e}");
+                say!("{shown}: cannot read: {}", crate::text::io_words(&e));
                 failed = true;
                 continue;
             }
@@ -1045,7 +1052,7 @@ fn emit(text: &str) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::FAILURE,
         Err(e) => {
-            say!("cannot write to stdout: {e}");
+            say!("cannot write to stdout: {}", crate::text::io_words(&e));
             ExitCode::FAILURE
         }
     }

@@ -99,7 +99,10 @@ pub fn main(cmd: GithubAppCmd) -> ExitCode {
     {
         Ok(runtime) => runtime,
         Err(e) => {
-            say!("cannot start the async runtime: {e}");
+            say!(
+                "cannot start the async runtime: {}",
+                crate::text::io_words(&e)
+            );
             return ExitCode::FAILURE;
         }
     };

@@ -1111,9 +1111,10 @@ async fn readiness_asks_github_as_the_app_and_says_when_nothing_answers() {
         let detail = metrics.address;
         let text = readyz_turns(detail, 200, "ready: config generation 1; GitHub").await;
         assert!(
-            text.starts_with(
-                "ready: config generation 1; GitHub: GitHub unreachable: could not reach GitHub: GET /app"
-            ),
+            text.starts_with(&format!(
+                "ready: config generation 1; GitHub: GitHub unreachable: could not reach GitHub \
+                 at {gone} (GET /app): "
+            )),
             "{text}"
         );
         assert_eq!(github_up(server.address).await, "0");
