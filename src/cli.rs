@@ -1,6 +1,17 @@
 //! The command line: `validate`, `render`, `schema`, `crd`, `admission-policy`, `serve`,
 //! `agent`, `replay`, `runs`, `github-app`.
 
+/// `eprintln!` for the commands that print and exit: a reader of stderr that has gone
+/// (`agentpods validate services.yaml 2>&1 | head -1`) loses the rest, and the command
+/// ends with its own exit code, not a panic's 101 (new-user review 13h, F14). Not a
+/// SIGPIPE reset: `agent` must see a child's closed pipe as an error, not die of it.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 pub mod admission;
 pub(crate) mod github_app;
 pub mod replay;
@@ -317,13 +328,13 @@ pub fn run(cli: Cli) -> ExitCode {
             host,
         } => {
             if port.is_some() || host.is_some() {
-                eprintln!("{}", no_port_or_host(port.as_deref(), host.as_deref()));
+                say!("{}", no_port_or_host(port.as_deref(), host.as_deref()));
                 return ExitCode::from(2);
             }
             let changed_files = match read_changed_files(changed_files.as_deref()) {
                 Ok(files) => files,
                 Err(e) => {
-                    eprintln!("{}", with_causes(&e));
+                    say!("{}", with_causes(&e));
                     return ExitCode::FAILURE;
                 }
             };
@@ -372,19 +383,19 @@ fn admission_policy(
     default_priority_class: Option<&str>,
     output: Option<&Path>,
 ) -> ExitCode {
-    let loaded = match load_with(path, templates_dir) {
+    let loaded = match load_with(path, templates_dir, config::Command::AdmissionPolicy) {
         Ok(l) => l,
         Err(code) => return code,
     };
     let engine = match Engine::new(&loaded) {
         Ok(e) => e.with_github(crate::serve::github_urls_from_env()),
         Err(e) => {
-            eprintln!("{}", with_causes(&e));
+            say!("{}", with_causes(&e));
             return ExitCode::FAILURE;
         }
     };
     if let Some(warning) = admission::service_user_warning(service_user) {
-        eprintln!("{warning}");
+        say!("{warning}");
     }
     match admission::policy_yaml(
         &engine,
@@ -397,7 +408,7 @@ fn admission_policy(
             Some(output) => match replace_file(output, &yaml) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
-                    eprintln!(
+                    say!(
                         "{}: cannot write: {}; the file is left as it was: give --output a \
                          file in a folder you may write to",
                         output.display(),
@@ -408,7 +419,7 @@ fn admission_policy(
             },
         },
         Err(e) => {
-            eprintln!("{}: {}", path.display(), with_causes(&e));
+            say!("{}: {}", path.display(), with_causes(&e));
             ExitCode::FAILURE
         }
     }
@@ -446,7 +457,7 @@ fn replay(
     secret_file: Option<&Path>,
 ) -> ExitCode {
     if let Err(e) = known_event(event) {
-        eprintln!("{}", with_causes(&e));
+        say!("{}", with_causes(&e));
         return ExitCode::FAILURE;
     }
     let secrets = match WebhookSecrets::from_file_or_env(
@@ -456,12 +467,12 @@ fn replay(
     ) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("{}", with_causes(&e));
+            say!("{}", with_causes(&e));
             return ExitCode::FAILURE;
         }
     };
     if payload.is_dir() {
-        eprintln!(
+        say!(
             "{}: a folder; replay sends one payload: name a file in it (render --payload \
              takes a folder)",
             payload.display()
@@ -471,7 +482,11 @@ fn replay(
     let body = match std::fs::read(payload) {
         Ok(b) => b,
         Err(e) => {
-            eprintln!("{}: cannot read: {e}", payload.display());
+            say!(
+                "{}: cannot read: {}",
+                payload.display(),
+                crate::text::io_words(&e)
+            );
             return ExitCode::FAILURE;
         }
     };
@@ -480,8 +495,8 @@ fn replay(
     if let Err(e) = crate::github::event::parse(event, &body)
         && crate::github::event_names::likely_event(&body).is_some_and(|likely| likely != event)
     {
-        eprintln!("{}: {}", payload.display(), with_causes(&e));
-        eprintln!("{}", wrong_event_what_to_do(event, &body));
+        say!("{}: {}", payload.display(), with_causes(&e));
+        say!("{}", wrong_event_what_to_do(event, &body));
         return ExitCode::FAILURE;
     }
     let delivery = delivery.unwrap_or_else(replay::fresh_delivery_id);
@@ -491,24 +506,30 @@ fn replay(
     {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("cannot start the async runtime: {e}");
+            say!(
+                "cannot start the async runtime: {}",
+                crate::text::io_words(&e)
+            );
             return ExitCode::FAILURE;
         }
     };
     let sent = runtime.block_on(replay::replay(url, secrets.first(), event, &delivery, body));
     match sent {
         Ok(reply) => {
-            println!("HTTP {} (delivery {delivery})", reply.status);
-            println!("{}", reply.text());
+            // A reader that has gone (`replay … | head -1`) loses the rest (F14).
+            let _ = writeln!(
+                std::io::stdout().lock(),
+                "HTTP {} (delivery {delivery})\n{}",
+                reply.status,
+                reply.text()
+            );
             if reply.status == 404 && !url.trim_end_matches('/').ends_with("/webhook") {
-                eprintln!(
-                    "the service takes deliveries at /webhook: --url http://HOST:PORT/webhook"
-                );
+                say!("the service takes deliveries at /webhook: --url http://HOST:PORT/webhook");
             }
             // Too old to act on: GitHub's examples are, to a service with credentials
             // (new-user review 13f, N14: the answer gave no next step).
             if reply.status == 200 && reply.stale() {
-                eprintln!(
+                say!(
                     "what to do: replay a payload whose signed time is recent: set the field \
                      the answer names to now, or save a fresh delivery from the App's Recent \
                      Deliveries (serve --dry-run without GitHub credentials takes old ones as \
@@ -517,7 +538,7 @@ fn replay(
             }
             // The service's secrets are not this one (new-user review 13e, N8).
             if reply.status == 401 {
-                eprintln!(
+                say!(
                     "what to do: sign with the service's own secret: the GITHUB_WEBHOOK_SECRET \
                      or --webhook-secret-file it was started with (the first of several signs)"
                 );
@@ -529,7 +550,7 @@ fn replay(
             }
         }
         Err(e) => {
-            eprintln!("{}", with_causes(&e));
+            say!("{}", with_causes(&e));
             ExitCode::FAILURE
         }
     }
@@ -561,25 +582,29 @@ fn missing_config_hint(path: &Path, e: &config::ConfigError) -> String {
         .unwrap_or_default()
 }
 
-fn load_with(path: &Path, templates_dir: Option<&Path>) -> Result<LoadedConfig, ExitCode> {
-    config::load_with(path, templates_dir).map_err(|e| {
-        eprintln!("{}{}", with_causes(&e), missing_config_hint(path, &e));
+fn load_with(
+    path: &Path,
+    templates_dir: Option<&Path>,
+    command: config::Command,
+) -> Result<LoadedConfig, ExitCode> {
+    config::load_with(path, templates_dir, command).map_err(|e| {
+        say!("{}{}", with_causes(&e), missing_config_hint(path, &e));
         if !e.diagnostics().is_empty() {
             let n = e.diagnostics().len();
-            eprintln!("{n} problem{} found", if n == 1 { "" } else { "s" });
+            say!("{n} problem{} found", if n == 1 { "" } else { "s" });
         }
         ExitCode::FAILURE
     })
 }
 
 fn validate(path: &Path, templates_dir: Option<&Path>) -> ExitCode {
-    let checked = match config::check_file(path, templates_dir) {
+    let checked = match config::check_file(path, templates_dir, config::Command::Validate) {
         Ok(checked) => checked,
         Err(e) => {
-            eprintln!("{}{}", with_causes(&e), missing_config_hint(path, &e));
+            say!("{}{}", with_causes(&e), missing_config_hint(path, &e));
             let n = e.diagnostics().len();
             if n > 0 {
-                eprintln!("{n} problem{} found", if n == 1 { "" } else { "s" });
+                say!("{n} problem{} found", if n == 1 { "" } else { "s" });
             }
             return ExitCode::FAILURE;
         }
@@ -593,7 +618,7 @@ fn validate(path: &Path, templates_dir: Option<&Path>) -> ExitCode {
     if let Some(loaded) = &checked.config {
         if clean {
             for warning in &loaded.warnings {
-                eprintln!("{warning}");
+                say!("{warning}");
             }
         }
         match Engine::new(loaded).map(|e| e.with_github(crate::serve::github_urls_from_env())) {
@@ -603,34 +628,34 @@ fn validate(path: &Path, templates_dir: Option<&Path>) -> ExitCode {
                 if clean {
                     // What the templates drop of what the agent is given: warnings.
                     for warning in engine.template_warnings() {
-                        eprintln!("{warning}");
+                        say!("{warning}");
                     }
                     // A template that gives a token that may write to the agent's own
                     // container: warnings.
                     for warning in engine.token_warnings() {
-                        eprintln!("{warning}");
+                        say!("{warning}");
                     }
                     // A token that asks for what no step uses, or lacks what the checkout
                     // needs: warnings.
                     for warning in engine.token_scope_warnings(text.as_deref()) {
-                        eprintln!("{warning}");
+                        say!("{warning}");
                     }
                     // What a template writes that agentpods or services.yaml decides.
                     for warning in engine.override_warnings() {
-                        eprintln!("{warning}");
+                        say!("{warning}");
                     }
                     // An image a template writes that pulls whatever its tag is then.
                     for warning in engine.image_warnings() {
-                        eprintln!("{warning}");
+                        say!("{warning}");
                     }
                     // A template file nothing uses: a warning when it looks misnamed, a
                     // note naming the others once.
                     let unused = config::unused_templates(loaded);
                     for warning in &unused.misnamed {
-                        eprintln!("{warning}");
+                        say!("{warning}");
                     }
                     if let Some(note) = unused.note() {
-                        eprintln!("{note}");
+                        say!("{note}");
                     }
                 }
                 problems.extend(
@@ -650,13 +675,13 @@ fn validate(path: &Path, templates_dir: Option<&Path>) -> ExitCode {
         problems.sort_by(|a, b| (&a.file, a.pos).cmp(&(&b.file, b.pos)));
         problems.dedup();
         for problem in &problems {
-            eprintln!("{problem}");
+            say!("{problem}");
         }
         for problem in &other {
-            eprintln!("{problem}");
+            say!("{problem}");
         }
         let n = problems.len() + other.len();
-        eprintln!("{n} problem{} found", if n == 1 { "" } else { "s" });
+        say!("{n} problem{} found", if n == 1 { "" } else { "s" });
         return ExitCode::FAILURE;
     }
     let Some(loaded) = checked.config else {
@@ -666,7 +691,7 @@ fn validate(path: &Path, templates_dir: Option<&Path>) -> ExitCode {
     // The templates the config uses, not every file of the folder (new-user review 13e,
     // N12).
     let used = config::used_templates(&loaded.config, &loaded.templates).len();
-    eprintln!(
+    say!(
         "{}: ok ({agents} agent{}, {used} template{})",
         path.display(),
         if agents == 1 { "" } else { "s" },
@@ -690,17 +715,17 @@ fn validate_repository_file(
         .ok()
         .filter(|()| !repository.contains('*') && !repository.starts_with('!'));
     if single.is_none() {
-        eprintln!("--repository `{repository}`: expected one repository, as owner/name");
+        say!("--repository `{repository}`: expected one repository, as owner/name");
         return ExitCode::FAILURE;
     }
     if validate(path, templates_dir) != ExitCode::SUCCESS {
         return ExitCode::FAILURE;
     }
-    let Ok(loaded) = config::load_with(path, templates_dir) else {
+    let Ok(loaded) = config::load_with(path, templates_dir, config::Command::Validate) else {
         return ExitCode::FAILURE;
     };
     if loaded.config.repository_config.is_none() {
-        eprintln!(
+        say!(
             "{}: warning: `repository_config` is not set, so the service reads no \
              repository's file; checking {shown} as it would be read with it on",
             path.display()
@@ -709,7 +734,7 @@ fn validate_repository_file(
     let bytes = match std::fs::read(own) {
         Ok(bytes) => bytes,
         Err(e) => {
-            eprintln!("{shown}: cannot read: {e}");
+            say!("{shown}: cannot read: {}", crate::text::io_words(&e));
             return ExitCode::FAILURE;
         }
     };
@@ -726,10 +751,10 @@ fn validate_repository_file(
             ));
             problems.sort_by_key(|d| d.pos);
             for problem in &problems {
-                eprintln!("{problem}");
+                say!("{problem}");
             }
             let n = problems.len();
-            eprintln!(
+            say!(
                 "{n} problem{} found: the service would start no agent in {repository} \
                  (a file that does not read fails closed)",
                 if n == 1 { "" } else { "s" }
@@ -739,17 +764,17 @@ fn validate_repository_file(
     };
     let (summary, problems) = config::check_for(&said, &loaded.config, repository, &shown);
     for line in &summary {
-        eprintln!("{repository}: {line}");
+        say!("{repository}: {line}");
     }
     if !problems.is_empty() {
         for problem in &problems {
-            eprintln!("{problem}");
+            say!("{problem}");
         }
         let n = problems.len();
-        eprintln!("{n} problem{} found", if n == 1 { "" } else { "s" });
+        say!("{n} problem{} found", if n == 1 { "" } else { "s" });
         return ExitCode::FAILURE;
     }
-    eprintln!("{shown}: ok for {repository}");
+    say!("{shown}: ok for {repository}");
     ExitCode::SUCCESS
 }
 
@@ -765,31 +790,31 @@ struct RenderArgs<'a> {
 
 fn render(args: &RenderArgs<'_>) -> ExitCode {
     if let Err(e) = known_event(args.event) {
-        eprintln!("{}", with_causes(&e));
+        say!("{}", with_causes(&e));
         return ExitCode::FAILURE;
     }
-    let loaded = match load_with(args.config, args.templates_dir) {
+    let loaded = match load_with(args.config, args.templates_dir, config::Command::Render) {
         Ok(l) => l,
         Err(code) => return code,
     };
     let engine = match Engine::new(&loaded) {
         Ok(e) => e.with_github(crate::serve::github_urls_from_env()),
         Err(e) => {
-            eprintln!("{}", with_causes(&e));
+            say!("{}", with_causes(&e));
             return ExitCode::FAILURE;
         }
     };
     let changed = match read_changed_files(args.changed_files) {
         Ok(files) => files,
         Err(e) => {
-            eprintln!("{}", with_causes(&e));
+            say!("{}", with_causes(&e));
             return ExitCode::FAILURE;
         }
     };
     let files = match payload_files(args.payloads, args.event) {
         Ok(f) => f,
         Err(e) => {
-            eprintln!("{}", with_causes(&e));
+            say!("{}", with_causes(&e));
             return ExitCode::FAILURE;
         }
     };
@@ -810,7 +835,7 @@ fn render(args: &RenderArgs<'_>) -> ExitCode {
         let body = match std::fs::read(file) {
             Ok(b) => b,
             Err(e) => {
-                eprintln!("{shown}: cannot read: {e}");
+                say!("{shown}: cannot read: {}", crate::text::io_words(&e));
                 failed = true;
                 continue;
             }
@@ -824,16 +849,16 @@ fn render(args: &RenderArgs<'_>) -> ExitCode {
         match render_one(&planner, &engine, args.event, &body, &delivery, &facts) {
             Ok(RenderOutput { yaml, notes }) => {
                 for note in notes {
-                    eprintln!("{shown}: {note}");
+                    say!("{shown}: {note}");
                 }
                 if out.write_all(yaml.as_bytes()).is_err() {
                     return ExitCode::FAILURE;
                 }
             }
             Err(e) => {
-                eprintln!("{shown}: {}", with_causes(&e));
+                say!("{shown}: {}", with_causes(&e));
                 if matches!(e, RenderOneError::Event(_)) {
-                    eprintln!("{}", wrong_event_what_to_do(args.event, &body));
+                    say!("{}", wrong_event_what_to_do(args.event, &body));
                 }
                 failed = true;
             }
@@ -1091,7 +1116,7 @@ fn emit(text: &str) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::FAILURE,
         Err(e) => {
-            eprintln!("cannot write to stdout: {e}");
+            say!("cannot write to stdout: {}", crate::text::io_words(&e));
             ExitCode::FAILURE
         }
     }

@@ -77,7 +77,7 @@ pub fn duration(d: std::time::Duration) -> String {
 }
 
 /// An error in words with the causes it wraps, each once: `client error (Connect)` alone
-/// says nothing of what refused, its causes do (`tcp connect error: Connection refused`).
+/// says nothing of what refused, its causes do (`connection refused`).
 ///
 /// The crate's one printer of errors (docs/architecture.md, "Errors"): every message a
 /// person reads of an error, on stderr or in a log line, is this. An error's `Display`
@@ -85,9 +85,11 @@ pub fn duration(d: std::time::Duration) -> String {
 /// this adds the causes after the first line, so a `Display` whose next lines say what to
 /// do (`cannot listen on …\nwhat to do: …`) keeps them last; a cause of several lines
 /// starts on a line of its own. A cause whose text the message already holds is not
-/// repeated.
-pub fn with_causes(e: &dyn std::error::Error) -> String {
-    let message = e.to_string();
+/// repeated. The libraries' words are put in a person's ([`in_words`]): no `(os error
+/// N)`, no kube dump of the API server's `Status { … }`, no HTTP client's frames.
+pub fn with_causes(e: &(dyn std::error::Error + 'static)) -> String {
+    // An HTTP client's frame on top says nothing: its causes begin the message.
+    let message = in_words(e).unwrap_or_default();
     let (first, rest) = match message.split_once('\n') {
         Some((first, rest)) => (first, Some(rest)),
         None => (message.as_str(), None),
@@ -95,19 +97,134 @@ pub fn with_causes(e: &dyn std::error::Error) -> String {
     let mut why = first.to_owned();
     let mut source = e.source();
     while let Some(s) = source {
-        let text = s.to_string();
-        if !message.contains(&text) && !why.contains(&text) {
+        if let Some(text) = in_words(s)
+            && !text.is_empty()
+            && !message.contains(&text)
+            && !why.contains(&text)
+        {
             // A cause of several lines (a config's problems, one a line) starts on its own.
-            why.push_str(if text.contains('\n') { ":\n" } else { ": " });
+            if !why.is_empty() {
+                why.push_str(if text.contains('\n') { ":\n" } else { ": " });
+            }
             why.push_str(&text);
         }
         source = s.source();
+    }
+    if why.is_empty() {
+        why = e.to_string();
     }
     if let Some(rest) = rest {
         why.push('\n');
         why.push_str(rest);
     }
     why
+}
+
+/// How the HTTP clients' own frames begin (kube's, octocrab's, hyper's): an error that
+/// only wraps its cause in them says nothing the cause does not (new-user review 13h, F5,
+/// F6: `ServiceError: client error (Connect): tcp connect error: Connection refused`).
+const LIBRARY_FRAMES: &[&str] = &[
+    "ServiceError: ",
+    "Service Error: ",
+    "HyperError: ",
+    "Hyper Error: ",
+    "HTTP Error: ",
+    "client error (",
+    "tcp connect error",
+    "error trying to connect",
+];
+
+/// One error's own words, for a person: an I/O error's without `(os error N)`, the API
+/// server's answer as its code, reason and message (kube prints its `Status` as a Rust
+/// dump), a cause's text it repeats put in words too; `None` for an HTTP client's frame
+/// that only wraps its cause ([`LIBRARY_FRAMES`]).
+fn in_words(e: &(dyn std::error::Error + 'static)) -> Option<String> {
+    if let Some(io) = e.downcast_ref::<std::io::Error>() {
+        return Some(io_words(io));
+    }
+    if let Some(kube::Error::Api(status)) = e.downcast_ref::<kube::Error>() {
+        return Some(api_answer(status));
+    }
+    // kube's `Api` gives its `Box<Status>` as its source.
+    if let Some(status) = e.downcast_ref::<Box<kube::core::Status>>() {
+        return Some(api_answer(status));
+    }
+    if let Some(status) = e.downcast_ref::<kube::core::Status>() {
+        return Some(api_answer(status));
+    }
+    let text = e.to_string();
+    let Some(inner) = e.source() else {
+        return Some(text);
+    };
+    if LIBRARY_FRAMES.iter().any(|frame| text.starts_with(frame)) {
+        return None;
+    }
+    // A library's error that says its cause's text (`failed to perform initial object
+    // list: ApiError: …`): that text in words, or cut with the `: ` before it when the
+    // cause is a frame.
+    let raw = inner.to_string();
+    match text.find(&raw) {
+        Some(at) if !raw.is_empty() => {
+            let said = in_words(inner).unwrap_or_default();
+            let before = &text[..at];
+            let before = if said.is_empty() {
+                before.trim_end_matches([' ', ':'])
+            } else {
+                before
+            };
+            Some(format!("{before}{said}{}", &text[at + raw.len()..]))
+        }
+        _ => Some(text),
+    }
+}
+
+/// An I/O error in words: the operating system's without its number, the common ones said
+/// as a person would (`validate deploy` meets a folder, `replay` a service not started).
+pub fn io_words(e: &std::io::Error) -> String {
+    use std::io::ErrorKind as K;
+    let Some(code) = e.raw_os_error() else {
+        return e.to_string();
+    };
+    let said = match e.kind() {
+        K::NotFound => "no such file or folder",
+        K::IsADirectory => "it is a folder, not a file",
+        K::NotADirectory => "a part of the path is a file, not a folder",
+        K::PermissionDenied => "permission denied",
+        K::ConnectionRefused => "connection refused (nothing listens there)",
+        K::AddrInUse => "the address is in use (another process listens on it)",
+        K::AddrNotAvailable => "the address is not one of this machine's",
+        K::TimedOut => "timed out",
+        K::ConnectionReset => "the connection was reset",
+        K::HostUnreachable => "the host cannot be reached",
+        K::NetworkUnreachable => "the network cannot be reached",
+        _ => {
+            let text = e.to_string();
+            let text = text
+                .strip_suffix(&format!(" (os error {code})"))
+                .unwrap_or(&text);
+            let mut chars = text.chars();
+            return match chars.next() {
+                Some(c) => c.to_lowercase().chain(chars).collect(),
+                None => text.to_owned(),
+            };
+        }
+    };
+    said.to_owned()
+}
+
+/// The API server's answer in words: `the API server answered 404 NotFound: the server
+/// could not find the requested resource`.
+fn api_answer(status: &kube::core::Status) -> String {
+    let mut said = format!("the API server answered {}", status.code);
+    if !status.reason.is_empty() {
+        said.push(' ');
+        said.push_str(&status.reason);
+    }
+    if !status.message.is_empty() {
+        said.push_str(": ");
+        said.push_str(&status.message);
+    }
+    said
 }
 
 /// Whether `c` is a bidirectional control (U+061C, U+200E/F, U+202A–U+202E, U+2066–U+2069):
@@ -237,10 +354,10 @@ mod tests {
             "tcp connect error",
             Some(failed("Connection refused", None)),
         );
-        let client = failed("client error (Connect)", Some(refused));
+        let client = failed("cannot reach Kubernetes", Some(refused));
         assert_eq!(
             with_causes(&client),
-            "client error (Connect): tcp connect error: Connection refused"
+            "cannot reach Kubernetes: Connection refused"
         );
         // What to do stays last, after the causes of the first line.
         let listen = failed(
@@ -264,5 +381,81 @@ mod tests {
             with_causes(&config),
             "services.yaml: the config does not load:\na.yaml:1:1: one\na.yaml:2:1: two"
         );
+    }
+
+    /// New-user review 13h, F5, F6, F15: what a person reads of an error holds no Rust or
+    /// library wording: no `(os error N)`, no kube dump of the API server's answer, no
+    /// HTTP client's frames around a refused connection.
+    #[test]
+    fn the_libraries_words_are_put_in_a_persons() {
+        use std::io::{Error, ErrorKind};
+        assert_eq!(
+            with_causes(&Error::from_raw_os_error(2)),
+            "no such file or folder"
+        );
+        assert_eq!(
+            with_causes(&Error::from_raw_os_error(21)),
+            "it is a folder, not a file"
+        );
+        let refused = Error::from(ErrorKind::ConnectionRefused);
+        assert_eq!(with_causes(&refused), "connection refused");
+        // An OS error of no common kind keeps the system's words, without the number.
+        let said = with_causes(&Error::from_raw_os_error(36));
+        assert!(!said.contains("os error"), "{said}");
+
+        // kube's frames around a refused connection, as hyper-util's client makes them.
+        let connect = Frame::new("tcp connect error", Error::from_raw_os_error(111));
+        let client = Frame::new("client error (Connect)", connect);
+        let kube = kube::Error::Service(Box::new(client));
+        assert_eq!(
+            with_causes(&kube),
+            "connection refused (nothing listens there)"
+        );
+
+        // The API server's answer, not kube's `Status { … }`, whoever wraps it.
+        let status = kube::core::Status::failure(
+            "the server could not find the requested resource",
+            "NotFound",
+        )
+        .with_code(404);
+        let listed =
+            kube::runtime::watcher::Error::InitialListFailed(kube::Error::Api(Box::new(status)));
+        let said = with_causes(&listed);
+        assert_eq!(
+            said,
+            "failed to perform initial object list: the API server answered 404 NotFound: \
+             the server could not find the requested resource"
+        );
+    }
+
+    /// An error with a message and a source, as the libraries make them.
+    #[derive(Debug)]
+    struct Frame {
+        message: &'static str,
+        source: Box<dyn std::error::Error + Send + Sync>,
+    }
+
+    impl Frame {
+        fn new(
+            message: &'static str,
+            source: impl std::error::Error + Send + Sync + 'static,
+        ) -> Frame {
+            Frame {
+                message,
+                source: Box::new(source),
+            }
+        }
+    }
+
+    impl std::fmt::Display for Frame {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(self.message)
+        }
+    }
+
+    impl std::error::Error for Frame {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(self.source.as_ref())
+        }
     }
 }

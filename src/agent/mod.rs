@@ -365,7 +365,10 @@ fn revoke_own_token(path: Option<&Path>, revoker: &dyn TokenRevoker) {
         Ok(()) => say(&redactor, "revoked the run's GitHub token"),
         Err(e) => say(
             &redactor,
-            &format!("cannot revoke the run's GitHub token (it expires within the hour): {e}"),
+            &format!(
+                "cannot revoke the run's GitHub token (it expires within the hour): {}",
+                crate::text::with_causes(&e)
+            ),
         ),
     }
 }
@@ -1103,9 +1106,10 @@ fn open_pull_request(
         }
         Err(e) => {
             // Logged with the (redacted) result.
-            result
-                .summary
-                .push_str(&format!("\n\nNo pull request was opened: {e}."));
+            result.summary.push_str(&format!(
+                "\n\nNo pull request was opened: {}.",
+                crate::text::with_causes(&e)
+            ));
         }
     }
 }

@@ -204,7 +204,10 @@ pub enum PolicyError {
          give cluster.namespace (and cluster.namespaces)"
     )]
     NoFixedNamespaces,
-    #[error("agent `{agent}`, {trigger}: cannot render ({source}); run `agentpods validate`")]
+    #[error(
+        "agent `{agent}`, {trigger}: cannot render\nwhat to do: run `agentpods validate` on \
+         the same config, which shows why at FILE:LINE:COL"
+    )]
     Render {
         agent: String,
         trigger: String,
@@ -230,7 +233,7 @@ pub enum PolicyError {
         values: String,
     },
     /// A sample delivery cannot be built, so the agent's objects cannot be known.
-    #[error("agent `{agent}`: {source}")]
+    #[error("agent `{agent}`")]
     Sample {
         agent: String,
         #[source]

@@ -99,7 +99,10 @@ pub fn main(cmd: GithubAppCmd) -> ExitCode {
     {
         Ok(runtime) => runtime,
         Err(e) => {
-            eprintln!("cannot start the async runtime: {e}");
+            say!(
+                "cannot start the async runtime: {}",
+                crate::text::io_words(&e)
+            );
             return ExitCode::FAILURE;
         }
     };
@@ -111,13 +114,13 @@ pub fn main(cmd: GithubAppCmd) -> ExitCode {
                 .and_then(|()| out.flush())
                 .is_err()
             {
-                eprintln!("cannot write the Secret to stdout");
+                say!("cannot write the Secret to stdout");
                 return ExitCode::FAILURE;
             }
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("error: {}", crate::text::with_causes(&e));
+            say!("error: {}", crate::text::with_causes(&e));
             ExitCode::FAILURE
         }
     }
@@ -471,7 +474,7 @@ async fn callback(State(local): State<Arc<Local>>, headers: HeaderMap, uri: Uri)
         .collect();
     let state_ok = query.get("state").is_some_and(|s| same(s, &local.state));
     if !state_ok {
-        eprintln!("refused a callback with a wrong or missing state; still waiting");
+        say!("refused a callback with a wrong or missing state; still waiting");
         return message_page(
             StatusCode::BAD_REQUEST,
             "Wrong state",
@@ -479,7 +482,7 @@ async fn callback(State(local): State<Arc<Local>>, headers: HeaderMap, uri: Uri)
         );
     }
     let Some(code) = query.get("code").filter(|c| manifest::is_plausible_code(c)) else {
-        eprintln!("refused a callback without a usable code; still waiting");
+        say!("refused a callback without a usable code; still waiting");
         return message_page(
             StatusCode::BAD_REQUEST,
             "No code",
@@ -564,9 +567,9 @@ async fn create(args: &CreateArgs) -> Result<String, CreateError> {
             .await;
     });
     for warning in &plan.warnings {
-        eprintln!("{warning}");
+        say!("{warning}");
     }
-    eprintln!(
+    say!(
         "Open {base}/ in your browser: it sends agentpods' App manifest to GitHub ({}).\n\
          Waiting up to {} for GitHub to send the browser back…",
         plan.new_app_url,
@@ -587,7 +590,7 @@ async fn create(args: &CreateArgs) -> Result<String, CreateError> {
         Ok(Ok(Ok(app))) => app,
     };
     let yaml = secret_yaml(&app, &plan.namespace);
-    eprintln!(
+    say!(
         "Created the GitHub App {} (id {}{}).\n\
          Install it on the repositories agents may work on: {}\n\
          The Secret {SECRET_NAME} (namespace {}) is on stdout: pipe it to `kubectl apply -f -`; it is the only copy of the App's private key.",
@@ -601,13 +604,14 @@ async fn create(args: &CreateArgs) -> Result<String, CreateError> {
         plan.namespace,
     );
     if plan.webhook_url.is_none() {
-        eprintln!(
+        say!(
             "The App's webhook is inactive: set its URL (https://…/webhook) and activate it in the App's settings ({}/{}).",
-            plan.apps_page, app.slug
+            plan.apps_page,
+            app.slug
         );
     }
     if app.webhook_secret.is_none() {
-        eprintln!(
+        say!(
             "GitHub gave no webhook secret: set one in the App's settings and add it to the Secret as `webhook-secret`."
         );
     }

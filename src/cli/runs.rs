@@ -116,9 +116,9 @@ pub fn main(cmd: RunsCmd) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             // An error may carry what the agent wrote (its result, its pod's message).
-            eprintln!("{}", clean(&crate::text::with_causes(&e)));
+            say!("{}", clean(&crate::text::with_causes(&e)));
             if let Some(what) = e.what_to_do() {
-                eprintln!("{what}");
+                say!("{what}");
             }
             ExitCode::FAILURE
         }
@@ -252,7 +252,7 @@ fn print_list(
         }
         Some(Output::Yaml) => print_out(&serde_yaml::to_string(&list()).unwrap_or_default()),
         None | Some(Output::Wide) if runs.is_empty() => {
-            eprintln!("{}", nothing_found(looked, filter));
+            say!("{}", nothing_found(looked, filter));
         }
         None | Some(Output::Wide) => {
             let layout = Layout {

@@ -42,15 +42,7 @@ fn missing(
     if in_cluster {
         return None;
     }
-    let (paths, from): (Vec<PathBuf>, &str) = match kubeconfig {
-        Some(v) if !v.is_empty() => (std::env::split_paths(v).collect(), "KUBECONFIG"),
-        _ => (
-            home.map(|h| Path::new(h).join(".kube").join("config"))
-                .into_iter()
-                .collect(),
-            "kubectl's default",
-        ),
-    };
+    let (paths, from) = files(kubeconfig, home);
     if paths.iter().any(|p| p.exists()) {
         return None;
     }
@@ -72,6 +64,40 @@ fn missing(
     })
 }
 
+/// The kubeconfig files kubectl would read, and where their names came from: `KUBECONFIG`
+/// (`kubeconfig`, a list), else `~/.kube/config` of `home`.
+fn files(kubeconfig: Option<&OsStr>, home: Option<&OsStr>) -> (Vec<PathBuf>, &'static str) {
+    match kubeconfig {
+        Some(v) if !v.is_empty() => (std::env::split_paths(v).collect(), "KUBECONFIG"),
+        _ => (
+            home.map(|h| Path::new(h).join(".kube").join("config"))
+                .into_iter()
+                .collect(),
+            "kubectl's default",
+        ),
+    }
+}
+
+/// The kubeconfig files of this process's environment that exist, named for a message:
+/// `/tmp/kc.yaml (KUBECONFIG)` (new-user review 13h, F11: a file that does not parse was
+/// not named, the one read from KUBECONFIG least of all).
+fn files_here() -> String {
+    let (paths, from) = files(
+        std::env::var_os("KUBECONFIG").as_deref(),
+        std::env::var_os("HOME").as_deref(),
+    );
+    let shown: Vec<String> = paths
+        .iter()
+        .filter(|p| p.exists())
+        .map(|p| p.display().to_string())
+        .collect();
+    if shown.is_empty() {
+        String::new()
+    } else {
+        format!(" {} ({from})", shown.join(" or "))
+    }
+}
+
 /// The most a credential plugin's own message is shown of.
 const MAX_PLUGIN_OUTPUT: usize = 600;
 
@@ -79,7 +105,10 @@ const MAX_PLUGIN_OUTPUT: usize = 600;
 pub fn explain(e: &(dyn Error + 'static)) -> Option<KubeconfigProblem> {
     let mut next = Some(e);
     while let Some(e) = next {
-        if let Some(found) = e.downcast_ref::<KubeconfigError>().and_then(of_kubeconfig) {
+        if let Some(found) = e
+            .downcast_ref::<KubeconfigError>()
+            .and_then(|e| of_kubeconfig(e, &files_here))
+        {
             return Some(found);
         }
         if let Some(found) = e.downcast_ref::<AuthError>().and_then(of_auth) {
@@ -95,7 +124,9 @@ pub fn explain(e: &(dyn Error + 'static)) -> Option<KubeconfigProblem> {
     None
 }
 
-fn of_kubeconfig(e: &KubeconfigError) -> Option<KubeconfigProblem> {
+/// The problem `e` is; `files` names the kubeconfig read, for an error that does not
+/// (` /path (KUBECONFIG)`, with its leading space, or nothing).
+fn of_kubeconfig(e: &KubeconfigError, files: &dyn Fn() -> String) -> Option<KubeconfigProblem> {
     let contexts = "`kubectl config get-contexts` lists the kubeconfig's contexts and \
                     `kubectl config use-context NAME` picks one";
     Some(match e {
@@ -124,8 +155,18 @@ fn of_kubeconfig(e: &KubeconfigError) -> Option<KubeconfigProblem> {
                          shows the clusters), or pick another context"
                 .into(),
         },
+        // The parser's message is its first line; a caret drawing of the line follows,
+        // which spread over as many log lines.
         KubeconfigError::Parse(e) => KubeconfigProblem {
-            problem: format!("the kubeconfig is not valid YAML: {e}"),
+            problem: format!(
+                "the kubeconfig{} is not valid YAML: {}",
+                files(),
+                e.to_string()
+                    .lines()
+                    .next()
+                    .map(|l| l.strip_prefix("error: ").unwrap_or(l))
+                    .unwrap_or_default()
+            ),
             what_to_do: "what to do: `kubectl config view` reads the same file and shows \
                          where it is broken"
                 .into(),

@@ -170,7 +170,7 @@ pub async fn lead<W, F>(
             (Err(e), true) => {
                 // Unable to renew: keep leading until the Lease expires for the others,
                 // then stop, so that two controllers never run at once.
-                tracing::warn!("cannot renew the Lease: {}", crate::text::with_causes(&e));
+                tracing::warn!("cannot renew the Lease: {}", crate::text::with_causes(e));
                 if renewed
                     .checked_add(held_for)
                     .is_ok_and(|until| now >= until)

@@ -203,17 +203,12 @@ impl WaitingRuns {
 /// Why the watch of the runs failed, in words, and what to do: the API server's own
 /// message for its answers (not kube's dump of its Status), the missing CRD for a 404.
 fn watch_failure(e: &watcher::Error) -> String {
-    let answer = match e {
-        watcher::Error::InitialListFailed(kube::Error::Api(status))
-        | watcher::Error::WatchStartFailed(kube::Error::Api(status))
-        | watcher::Error::WatchFailed(kube::Error::Api(status)) => Some(status),
-        watcher::Error::WatchError(status) => Some(status),
-        _ => None,
-    };
-    match answer {
-        Some(status) if status.code == 404 => "the API server serves no agentruns: the \
+    match crate::ports::launcher::watch_answer(e) {
+        Some(status) if crate::ports::launcher::no_agent_runs(status) => {
+            "the API server serves no agentruns: the \
              AgentRun CRD is not installed; install it (`kubectl apply -k deploy/crd`)"
-            .to_string(),
+                .to_string()
+        }
         Some(status) => format!(
             "the API server answered {} {}: {}; trying again. Check that the service may \
              list and watch agentruns",

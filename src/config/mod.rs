@@ -132,21 +132,58 @@ pub fn json_schema() -> &'static serde_json::Value {
     &SCHEMA
 }
 
+/// The command that reads services.yaml, for the examples its messages give: a missing
+/// templates folder's names the command run (new-user review 13h, F12: `admission-policy`
+/// was shown `agentpods validate --templates-dir templates …`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Command {
+    Validate,
+    Render,
+    Serve,
+    AdmissionPolicy,
+}
+
+impl Command {
+    /// The command again, reading the templates of `templates`, for the config `shown`.
+    fn with_templates_dir(self, shown: &str) -> String {
+        let name = match self {
+            Command::Validate => "validate",
+            Command::Render => "render",
+            Command::Serve => "serve",
+            Command::AdmissionPolicy => "admission-policy",
+        };
+        let rest = match self {
+            Command::Render => " --event … --payload …",
+            _ => "",
+        };
+        format!("agentpods {name} --templates-dir templates {shown}{rest}")
+    }
+}
+
 /// Reads services.yaml and its templates folder, and checks both.
 pub fn load(path: &Path) -> Result<LoadedConfig, ConfigError> {
-    load_with(path, None)
+    load_with(path, None, Command::Validate)
 }
 
 /// The same, reading the templates from `templates_dir` when given rather than from the
-/// config's own `templates_dir` (for checking an installed config from a checkout).
-pub fn load_with(path: &Path, templates_dir: Option<&Path>) -> Result<LoadedConfig, ConfigError> {
-    check_file(path, templates_dir)?.into_result()
+/// config's own `templates_dir` (for checking an installed config from a checkout), for
+/// `command`.
+pub fn load_with(
+    path: &Path,
+    templates_dir: Option<&Path>,
+    command: Command,
+) -> Result<LoadedConfig, ConfigError> {
+    check_file(path, templates_dir, command)?.into_result()
 }
 
 /// Reads services.yaml and its templates folder, and checks both: every problem found (not
 /// only the first stage's), and the config as far as it reads (see [`Checked`]). An error
-/// only when a file cannot be read.
-pub fn check_file(path: &Path, templates_dir: Option<&Path>) -> Result<Checked, ConfigError> {
+/// only when a file cannot be read. `command` is the one that reads it, for the examples.
+pub fn check_file(
+    path: &Path,
+    templates_dir: Option<&Path>,
+    command: Command,
+) -> Result<Checked, ConfigError> {
     let shown = path.display().to_string();
     let bytes = std::fs::read(path).map_err(|source| ConfigError::Read {
         path: shown.clone(),
@@ -204,8 +241,8 @@ pub fn check_file(path: &Path, templates_dir: Option<&Path>) -> Result<Checked, 
                 None => format!(
                     "the templates folder `{given}` does not exist ({said}); to check this \
                      config with other templates, such as a checkout's, give their folder \
-                     with --templates-dir (as in `agentpods validate --templates-dir \
-                     templates {shown}`; `render`, `serve` and `admission-policy` take it too)"
+                     with --templates-dir (as in `{}`, in a checkout)",
+                    command.with_templates_dir(&shown)
                 ),
             };
             (templates_dir_line(text), message)

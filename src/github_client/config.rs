@@ -67,9 +67,17 @@ impl Credentials {
                 var("GITHUB_APP_PRIVATE_KEY"),
             ) {
                 (Some(path), _) => {
-                    read(&path).map_err(|source| GithubError::KeyUnreadable { path, source })?
+                    let pem = read(&path).map_err(|source| GithubError::KeyUnreadable {
+                        path: path.clone(),
+                        source,
+                    })?;
+                    is_rsa_pem(&pem, &path)?;
+                    pem
                 }
-                (None, Some(pem)) => pem,
+                (None, Some(pem)) => {
+                    is_rsa_pem(&pem, "GITHUB_APP_PRIVATE_KEY")?;
+                    pem
+                }
                 (None, None) => {
                     return Err(GithubError::Config(
                         "GITHUB_APP_ID is set but neither GITHUB_APP_PRIVATE_KEY_PATH nor GITHUB_APP_PRIVATE_KEY".into(),
@@ -83,6 +91,14 @@ impl Credentials {
         }
         Ok(var("GITHUB_TOKEN").map(|t| Credentials::Token(Secret::new(t.trim()))))
     }
+}
+
+/// Whether `pem` is an RSA key in PEM, as GitHub gives an App's: said with where it came
+/// from, `from`, at start, not later without it.
+fn is_rsa_pem(pem: &str, from: &str) -> Result<(), GithubError> {
+    octocrab::jsonwebtoken::EncodingKey::from_rsa_pem(pem.as_bytes())
+        .map(|_| ())
+        .map_err(|_| GithubError::KeyInvalid { from: from.into() })
 }
 
 /// How hard the client tries before it gives up.

@@ -21,8 +21,11 @@ pub enum GithubError {
     #[error("GitHub failed {what} ({status})")]
     Server { status: u16, what: String },
     /// No answer: the connection failed, timed out, or broke while the answer was read.
-    #[error("could not reach GitHub: {what}: {}", crate::text::with_causes(source.as_ref()))]
+    /// `root` is the API root asked (`GITHUB_API_URL`, `--api-url`): the one clue to a
+    /// wrong one (new-user review 13h, F5).
+    #[error("could not reach GitHub at {root} ({what})")]
     Transport {
+        root: String,
         what: String,
         #[source]
         source: Cause,
@@ -31,7 +34,7 @@ pub enum GithubError {
     Decode { what: String, message: String },
     /// GitHub's answer does not read as what was asked for (not the JSON expected, a
     /// commit id or name that is not one).
-    #[error("unexpected answer from GitHub to {what}: {source}")]
+    #[error("unexpected answer from GitHub to {what}")]
     Unreadable {
         what: String,
         #[source]
@@ -47,19 +50,33 @@ pub enum GithubError {
     )]
     TooLarge { what: String, limit: usize },
     /// The App's private key file named by `GITHUB_APP_PRIVATE_KEY_PATH` does not read.
-    #[error("GitHub client configuration: {path}: cannot read the App private key: {source}")]
+    #[error(
+        "GitHub client configuration: {path}: cannot read the App private key\n{KEY_WHAT_TO_DO}"
+    )]
     KeyUnreadable {
         path: String,
         #[source]
         source: std::io::Error,
     },
+    /// The App's private key (from `from`: the file `GITHUB_APP_PRIVATE_KEY_PATH` names,
+    /// or `GITHUB_APP_PRIVATE_KEY`) is not an RSA key in PEM (new-user review 13h, F18).
+    #[error(
+        "GitHub client configuration: the App private key in {from} is not an RSA PEM key\n\
+         {KEY_WHAT_TO_DO}"
+    )]
+    KeyInvalid { from: String },
     /// The HTTP client itself could not be built (its TLS setup).
-    #[error("GitHub client configuration: building the HTTP client: {source}")]
+    #[error("GitHub client configuration: building the HTTP client")]
     Client {
         #[source]
         source: Cause,
     },
 }
+
+/// What to do about an App private key that does not read or is not one.
+const KEY_WHAT_TO_DO: &str = "what to do: set GITHUB_APP_PRIVATE_KEY_PATH to the App's \
+    private key file, the .pem GitHub downloads from the App's settings (Private keys; it \
+    begins `-----BEGIN RSA PRIVATE KEY-----`)";
 
 /// What went wrong beneath a [`GithubError`], kept whole as its source: octocrab's error
 /// (with hyper's and the socket's beneath it), or a test's own.

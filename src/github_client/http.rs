@@ -167,6 +167,8 @@ fn answer_limit(method: &Method, path: &str) -> usize {
 
 pub(crate) struct Http {
     octo: Octocrab,
+    /// The API root asked, for errors (`https://api.github.com`).
+    root: String,
     /// The last answer with an ETag of each path read (`GET`, query included).
     cached: Mutex<std::collections::HashMap<String, Cached>>,
     /// Requests sent and the rate limit GitHub last reported.
@@ -195,6 +197,7 @@ impl Http {
             .map_err(|e| GithubError::Client { source: e.into() })?;
         Ok(Http {
             octo,
+            root: base_url.trim_end_matches('/').to_owned(),
             clock,
             policy,
             blocked_until: Mutex::new(None),
@@ -250,6 +253,7 @@ impl Http {
                         continue;
                     }
                     return Err(GithubError::Transport {
+                        root: self.root.clone(),
                         what: what(),
                         source: e,
                     });
@@ -355,6 +359,7 @@ impl Http {
             .exchange(&method, path, auth, None::<&()>, None)
             .await?
             .map_err(|e| GithubError::Transport {
+                root: self.root.clone(),
                 what: what.clone(),
                 source: e,
             })?;

@@ -3,7 +3,7 @@
 //! (`POST /app-manifests/{code}/conversions`, taken without authentication).
 //!
 //! The code is as good as the App's private key for an hour: it never appears in an error
-//! (GitHub's paths name it; they are shown with `{code}` in its place).
+//! (GitHub's paths name it; they are shown with `…` in its place).
 
 use std::sync::Arc;
 
@@ -91,9 +91,9 @@ pub async fn convert(
             message: "not a code GitHub issues".into(),
         });
     }
-    let hide = |s: String| s.replace(code, "{code}");
+    let hide = |s: String| s.replace(code, "…");
     let http = Http::new(api_url, clock, RetryPolicy::default())
-        .map_err(|e| ConversionError::Unreachable(hide(e.to_string())))?;
+        .map_err(|e| ConversionError::Unreachable(hide(crate::text::with_causes(&e))))?;
     let path = format!("/app-manifests/{code}/conversions");
     let reply = match http.send_once_anonymous(Method::POST, &path).await {
         Ok(reply) => reply,
@@ -123,10 +123,14 @@ pub async fn convert(
                 message: String::new(),
             });
         }
-        Err(e) => return Err(ConversionError::Unreachable(hide(e.to_string()))),
+        Err(e) => {
+            return Err(ConversionError::Unreachable(hide(
+                crate::text::with_causes(&e),
+            )));
+        }
     };
     let wire: Wire = serde_json::from_slice(&reply.body)
-        .map_err(|e| ConversionError::Decode(hide(e.to_string())))?;
+        .map_err(|e| ConversionError::Decode(hide(crate::text::with_causes(&e))))?;
     if !wire.pem.contains("PRIVATE KEY-----") {
         return Err(ConversionError::Decode(
             "`pem` is not a PEM private key".into(),

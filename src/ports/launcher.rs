@@ -133,10 +133,56 @@ impl LaunchError {
     pub fn is_unanswered(&self) -> bool {
         match self {
             LaunchError::Cluster { source, .. } => !matches!(source, kube::Error::Api(_)),
-            LaunchError::Uncounted { .. } => true,
+            LaunchError::Uncounted { source, .. } => {
+                source.as_deref().is_none_or(|e| watch_answer(e).is_none())
+            }
             _ => false,
         }
     }
+
+    /// Whether the API server answered that it serves no AgentRuns: the CRD is not
+    /// installed (new-user review 13h, F15). Nothing was recorded; the same delivery does
+    /// once it is.
+    pub fn is_crd_missing(&self) -> bool {
+        let answer = match self {
+            LaunchError::Cluster {
+                source: kube::Error::Api(status),
+                ..
+            } => Some(&**status),
+            LaunchError::Uncounted {
+                source: Some(e), ..
+            } => watch_answer(e),
+            LaunchError::Runs { source, .. } => match source.downcast_ref::<kube::Error>() {
+                Some(kube::Error::Api(status)) => Some(&**status),
+                _ => None,
+            },
+            _ => None,
+        };
+        answer.is_some_and(no_agent_runs)
+    }
+}
+
+/// The API server's answer a watch failed with, when it answered.
+pub fn watch_answer(e: &kube::runtime::watcher::Error) -> Option<&kube::core::Status> {
+    use kube::runtime::watcher::Error as W;
+    match e {
+        W::InitialListFailed(kube::Error::Api(status))
+        | W::WatchStartFailed(kube::Error::Api(status))
+        | W::WatchFailed(kube::Error::Api(status))
+        | W::WatchError(status) => Some(status),
+        _ => None,
+    }
+}
+
+/// Whether `status` is the API server's 404 for a resource it does not serve: agentruns,
+/// without the CRD. A run recorded in a namespace that does not exist is a 404 too, about
+/// the namespace (its details name `namespaces`).
+pub fn no_agent_runs(status: &kube::core::Status) -> bool {
+    status.code == 404
+        && status
+            .details
+            .as_ref()
+            .is_none_or(|details| details.kind != "namespaces")
 }
 
 pub type LaunchFuture<'a> =

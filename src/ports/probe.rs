@@ -159,9 +159,10 @@ pub fn github_verdict(answer: Result<(), GithubError>) -> Result<(), NotReady> {
         Err(
             e @ (GithubError::Config(_)
             | GithubError::KeyUnreadable { .. }
+            | GithubError::KeyInvalid { .. }
             | GithubError::Client { .. }),
-        ) => format!("cannot ask GitHub: {e}"),
-        Err(e) => format!("GitHub unreachable: {e}"),
+        ) => format!("cannot ask GitHub: {}", crate::text::with_causes(&e)),
+        Err(e) => format!("GitHub unreachable: {}", crate::text::with_causes(&e)),
     };
     Err(NotReady(why))
 }
@@ -188,13 +189,15 @@ mod tests {
             Err("GitHub unreachable: GitHub failed GET /rate_limit (502)".into())
         );
         let far = github_verdict(Err(GithubError::Transport {
+            root: "https://ghe.example/api/v3".into(),
             what: "GET /rate_limit".into(),
             source: std::io::Error::from(std::io::ErrorKind::ConnectionRefused).into(),
         }));
         assert_eq!(
             far,
             Err(
-                "GitHub unreachable: could not reach GitHub: GET /rate_limit: connection refused"
+                "GitHub unreachable: could not reach GitHub at https://ghe.example/api/v3 (GET \
+                 /rate_limit): connection refused"
                     .into()
             )
         );

@@ -186,7 +186,7 @@ fn compile(
     templates_dir: Option<&Path>,
     github: &GithubUrls,
 ) -> Result<(Engine, PathBuf), ReloadError> {
-    let loaded = config::load_with(path, templates_dir)?;
+    let loaded = config::load_with(path, templates_dir, config::Command::Serve)?;
     let engine = Engine::new(&loaded)?.with_github(github.clone());
     // What deliveries would meet (an undefined variable, an optional part used without a
     // default, an invalid object) refuses the config now rather than failing each delivery.

@@ -119,6 +119,20 @@ impl Answer {
         )
     }
 
+    /// The API server answered that it serves no AgentRuns: the CRD is not installed, so
+    /// nothing was recorded. 503, so that the delivery comes again once it is (new-user
+    /// review 13h, F15: the answer said the API server "did not answer").
+    pub fn crd_missing(delivery: &DeliveryId) -> Answer {
+        Answer::json(
+            503,
+            Outcome::error,
+            &json!({
+                "delivery": delivery.as_str(),
+                "error": "the AgentRun CRD is not installed in the cluster, so nothing was recorded; install it (`kubectl apply -k deploy/crd`), then redeliver it",
+            }),
+        )
+    }
+
     /// Nothing was done because GitHub did not answer what the decision needs: 503, so
     /// that the delivery is redelivered (by catch-up, or by hand) and decided then.
     pub fn deferred(delivery: &DeliveryId, why: &Deferral) -> Answer {
@@ -617,12 +631,16 @@ pub async fn launch_telling(
     let mut tell = Vec::new();
     let mut runs = Vec::with_capacity(to_launch.len());
     let mut failed = false;
-    // Whether each failure was the API server not answering (nothing recorded, nothing
-    // wrong with the delivery): a 503 asking for it again, not our own 500.
-    let mut unanswered = true;
+    // Whether each failure was the API server not answering, or answering that it serves
+    // no AgentRuns (nothing recorded, nothing wrong with the delivery): a 503 asking for it
+    // again, not our own 500; and whether it was the CRD, to say so.
+    let mut redeliverable = true;
+    let mut crd_missing = false;
     let mut failure = |e: &crate::ports::launcher::LaunchError| {
         failed = true;
-        unanswered &= e.is_unanswered();
+        let missing = e.is_crd_missing();
+        crd_missing |= missing;
+        redeliverable &= missing || e.is_unanswered();
         crate::text::with_causes(e)
     };
     let mut queue_full: Option<QueueFull> = None;
@@ -804,7 +822,10 @@ pub async fn launch_telling(
             }
         }
     }
-    if failed && unanswered {
+    if failed && redeliverable && crd_missing {
+        return (Answer::crd_missing(delivery), tell);
+    }
+    if failed && redeliverable {
         return (Answer::cluster_unanswered(delivery), tell);
     }
     if failed {

@@ -143,6 +143,19 @@ pub enum ServeError {
         #[source]
         source: std::io::Error,
     },
+    /// `18091` or Go's `:18091`: a port without a host, refused before the resolver is
+    /// asked (new-user review 13h, F18: its `failed to lookup address information: Name
+    /// or service not known` came before what to do).
+    #[error(
+        "cannot listen on {address} ({flag}): a port without a host\nwhat to do: give \
+         {flag} a host too, as in {flag} 127.0.0.1:{port} (0.0.0.0:{port} for every \
+         interface)"
+    )]
+    PortWithoutHost {
+        flag: &'static str,
+        address: String,
+        port: u16,
+    },
     #[error(
         "cannot listen on {address} (--metrics-listen): --listen takes that port\nwhat to do: \
          give --metrics-listen a port of its own (--listen takes {port}), as in \
@@ -255,25 +268,29 @@ fn config_below(dir: &Path) -> Option<std::path::PathBuf> {
         .find(|p| p.is_file())
 }
 
+/// `address` unless it is a port without a host (`18091`, Go's `:18091`): said as such,
+/// before the resolver is asked.
+fn with_host<'a>(flag: &'static str, address: &'a str) -> Result<&'a str, ServeError> {
+    match address.strip_prefix(':').unwrap_or(address).parse::<u16>() {
+        Ok(port) => Err(ServeError::PortWithoutHost {
+            flag,
+            address: address.to_owned(),
+            port,
+        }),
+        Err(_) => Ok(address),
+    }
+}
+
 /// The line saying what to do when `address` (given with `flag`) cannot be listened on
 /// (new-user review 13e, N8: `--listen localhost` and a busy port said only why).
 fn listen_what_to_do(flag: &str, address: &str, source: &std::io::Error) -> String {
     use std::io::ErrorKind;
-    let port_alone = address.parse::<u16>().is_ok();
+    // (A port without a host is said before: `with_host`.)
     let (host, port) = match address.rsplit_once(':') {
         Some((host, port)) => (host, Some(port)),
-        // `--listen 18091`: a port, not a host (new-user review 13g, G3).
-        None if port_alone => ("", Some(address)),
         None => (address, None),
     };
     let port = port.filter(|p| p.parse::<u16>().is_ok());
-    // `18091` or Go's `:18091`: the port without a host.
-    if let (true, Some(port)) = (host.is_empty(), port) {
-        return format!(
-            "what to do: give {flag} a host too, as in {flag} 127.0.0.1:{port} \
-             (0.0.0.0:{port} for every interface)"
-        );
-    }
     let host = if host.is_empty() { "127.0.0.1" } else { host };
     match source.kind() {
         _ if port.is_none() => format!(
@@ -602,7 +619,7 @@ async fn serve_until_signalled(
     client: Option<kube::Client>,
 ) -> Result<(), ServeError> {
     use tokio::signal::unix::{SignalKind, signal};
-    let listener = tokio::net::TcpListener::bind(&options.listen)
+    let listener = tokio::net::TcpListener::bind(with_host("--listen", &options.listen)?)
         .await
         .map_err(|source| ServeError::Listen {
             flag: "--listen",
@@ -614,23 +631,29 @@ async fn serve_until_signalled(
     let hangup = signal(SignalKind::hangup()).map_err(ServeError::Signals)?;
     let address = listener.local_addr().map_err(ServeError::Server)?;
     let metrics_listener = match &options.metrics_listen {
-        Some(at) => Some(tokio::net::TcpListener::bind(at).await.map_err(|source| {
-            // Its own --listen holds the port, not another process (new-user review 13f,
-            // N14).
-            let port = at.rsplit_once(':').and_then(|(_, p)| p.parse::<u16>().ok());
-            if source.kind() == std::io::ErrorKind::AddrInUse && port == Some(address.port()) {
-                ServeError::MetricsOnListenPort {
-                    address: at.clone(),
-                    port: address.port(),
-                }
-            } else {
-                ServeError::Listen {
-                    flag: "--metrics-listen",
-                    address: at.clone(),
-                    source,
-                }
-            }
-        })?),
+        Some(at) => Some(
+            tokio::net::TcpListener::bind(with_host("--metrics-listen", at)?)
+                .await
+                .map_err(|source| {
+                    // Its own --listen holds the port, not another process (new-user review 13f,
+                    // N14).
+                    let port = at.rsplit_once(':').and_then(|(_, p)| p.parse::<u16>().ok());
+                    if source.kind() == std::io::ErrorKind::AddrInUse
+                        && port == Some(address.port())
+                    {
+                        ServeError::MetricsOnListenPort {
+                            address: at.clone(),
+                            port: address.port(),
+                        }
+                    } else {
+                        ServeError::Listen {
+                            flag: "--metrics-listen",
+                            address: at.clone(),
+                            source,
+                        }
+                    }
+                })?,
+        ),
         None => None,
     };
     tracing::info!(

@@ -251,7 +251,12 @@ fn rendered(config_path: &Path) -> Vec<(String, Value)> {
 
 /// The same with the templates of `templates`.
 fn rendered_with(config_path: &Path, templates: &Path) -> Vec<(String, Value)> {
-    let loaded = config::load_with(config_path, Some(templates)).unwrap_or_else(|e| panic!("{e}"));
+    let loaded = config::load_with(
+        config_path,
+        Some(templates),
+        config::Command::AdmissionPolicy,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     let engine = Engine::new(&loaded).expect("templates compile");
     let planner = Planner::new(&loaded.config);
     let facts = Facts {

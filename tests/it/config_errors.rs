@@ -1465,8 +1465,8 @@ agents:
         verbs: [run]
 ";
 
-#[test]
-fn validate_prints_every_problem_as_path_line_col_and_exits_1() {
+/// [`BROKEN`], with a template whose `{{ run.name }` is never closed.
+fn broken_with_a_template_error() -> ConfigDir {
     let dir = ConfigDir::new(BROKEN.as_bytes());
     dir.write(
         "templates/agent-pod.yaml",
@@ -1474,6 +1474,12 @@ fn validate_prints_every_problem_as_path_line_col_and_exits_1() {
             .replace("{{ run.name }}", "{{ run.name }")
             .as_bytes(),
     );
+    dir
+}
+
+#[test]
+fn validate_prints_every_problem_as_path_line_col_and_exits_1() {
+    let dir = broken_with_a_template_error();
     let config = dir.path("services.yaml");
     let template = dir.path("templates/agent-pod.yaml");
 
@@ -2084,6 +2090,54 @@ fn validate_says_a_missing_templates_folder_is_the_default_s_when_the_file_names
     );
 }
 
+/// New-user review 13h, F12: the overlay's `templates_dir: /usr/share/agentpods/templates`
+/// (the image's), read from a checkout by the command the overlay documents. The example
+/// of `--templates-dir` is that command, not `agentpods validate …`, which was named
+/// whatever the command run.
+#[test]
+fn a_missing_templates_folder_s_example_is_the_command_that_was_run() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("services.yaml"),
+        "project: demo\ntemplates_dir: /usr/share/agentpods/no-such-templates\ncluster:\n  \
+         namespace: runs\nagents:\n  - name: a\n    triggers:\n      pull_request: {}\n",
+    )
+    .unwrap();
+    for (command, example) in [
+        (
+            &["admission-policy", "services.yaml"][..],
+            "`agentpods admission-policy --templates-dir templates services.yaml`",
+        ),
+        (
+            &["validate", "services.yaml"][..],
+            "`agentpods validate --templates-dir templates services.yaml`",
+        ),
+        (
+            &[
+                "render",
+                "services.yaml",
+                "--event",
+                "push",
+                "--payload",
+                "push.json",
+            ][..],
+            "`agentpods render --templates-dir templates services.yaml --event … --payload …`",
+        ),
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_agentpods"))
+            .args(command)
+            .current_dir(dir.path())
+            .output()
+            .expect("run agentpods");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{command:?}: {stderr}");
+        assert!(
+            stderr.contains(example) && stderr.matches("agentpods ").count() == 1,
+            "{command:?}: {stderr}"
+        );
+    }
+}
+
 /// New-user review 13f, N7: a templates folder one level off (`--templates-dir
 /// templates/prompts`, or `.`) got a line a template, each telling the user to edit a
 /// correct services.yaml (`write `review.md``); a misspelt one (`template`) got no
@@ -2200,7 +2254,7 @@ fn validate_names_a_path_that_does_not_exist() {
     assert_eq!(
         run.stderr.trim_end(),
         format!(
-            "{0}: cannot read: No such file or directory (os error 2)\nwhat to do: give \
+            "{0}: cannot read: no such file or folder\nwhat to do: give \
              --config the path of your services.yaml ({0} is not there)",
             missing.display()
         )
@@ -2384,7 +2438,7 @@ fn without_a_services_yaml_here_the_commands_say_to_pass_config() {
         assert_eq!(
             String::from_utf8_lossy(&out.stderr).trim_end(),
             format!(
-                "services.yaml: cannot read: No such file or directory (os error 2)\nwhat to \
+                "services.yaml: cannot read: no such file or folder\nwhat to \
                  do: there is no services.yaml in this folder ({}): give yours with --config \
                  FILE, or run this from its folder",
                 dir.path().display()
@@ -2427,7 +2481,7 @@ fn every_command_that_reads_services_yaml_takes_it_as_a_plain_argument_too() {
         assert_eq!(out.status.code(), Some(1), "{command:?}");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(
-            stderr.contains("other.yaml: cannot read: No such file or directory"),
+            stderr.contains("other.yaml: cannot read: no such file or folder"),
             "{command:?}: {stderr}"
         );
     }
@@ -3813,5 +3867,33 @@ fn validate_warns_of_a_token_permission_no_step_uses_or_a_checkout_without_conte
         !run.stderr_lines().iter().any(|l| l.contains("warning")),
         "{}",
         run.stderr
+    );
+}
+
+/// New-user review 13h, F14: `agentpods validate services.yaml 2>&1 | head -1` on a config
+/// with problems. `head` goes away after the first line; `validate` then exits 1 as it
+/// would with the reader still there, not 101. Before, the next `eprintln!` panicked on
+/// the closed pipe ("failed printing to stderr: Broken pipe") and the exit code was Rust's
+/// panic code, which a CI script checking for 1 takes for a crash.
+#[test]
+fn validate_whose_reader_goes_away_early_still_exits_1() {
+    use std::process::{Command, Stdio};
+    let dir = broken_with_a_template_error();
+    // stdout and stderr into one pipe whose read end is closed before validate writes.
+    let (reader, writer) = std::io::pipe().expect("a pipe");
+    drop(reader);
+    let out = Command::new(env!("CARGO_BIN_EXE_agentpods"))
+        .arg("validate")
+        .arg(dir.path("services.yaml"))
+        .env("RUST_BACKTRACE", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(writer.try_clone().expect("the pipe again")))
+        .stderr(Stdio::from(writer))
+        .status()
+        .expect("run agentpods");
+    assert_eq!(
+        out.code(),
+        Some(1),
+        "validate with problems, its reader gone"
     );
 }

@@ -724,7 +724,8 @@ fn the_app_install_and_the_token_install_each_start_with_their_secret() {
     );
     let app_secret = [
         ("app-id", "123456"),
-        ("private-key.pem", "-----BEGIN RSA PRIVATE KEY-----"),
+        // A key that reads: the service checks it at start (new-user review 13h, F18).
+        ("private-key.pem", support::fake_github::APP_KEY_PEM),
         ("webhook-secret", "s3cret"),
     ];
     assert!(matches!(

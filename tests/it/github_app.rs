@@ -429,6 +429,32 @@ async fn github_unreachable_exits_1_naming_the_exchange() {
         "{}",
         ended.stderr
     );
+    // The API root asked (the one clue to a wrong --api-url), the call with the code as
+    // words, and the cause in a person's words (new-user review 13h, F5: `could not reach
+    // GitHub: POST /app-manifests/{code}/conversions: Service Error: client error
+    // (Connect): tcp connect error: Connection refused (os error 111)`).
+    assert!(
+        ended.stderr.contains(&format!(
+            "could not reach GitHub at {api} (POST /app-manifests/…/conversions): connection \
+             refused (nothing listens there)"
+        )),
+        "{}",
+        ended.stderr
+    );
+    for library in [
+        "{code}",
+        "abc123",
+        "os error",
+        "Service Error",
+        "client error",
+        "tcp connect",
+    ] {
+        assert!(
+            !ended.stderr.contains(library),
+            "{library}: {}",
+            ended.stderr
+        );
+    }
 }
 
 /// `GET path` with the `Host` header `host`, raw: the status code.

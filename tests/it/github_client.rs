@@ -1001,7 +1001,8 @@ fn credentials_come_from_the_environment_and_errors_never_show_them() {
             format!("{path} not found"),
         ))
     };
-    let key_file = |_: &str| -> std::io::Result<String> { Ok("-----BEGIN KEY-----".into()) };
+    let key_file =
+        |_: &str| -> std::io::Result<String> { Ok(support::fake_github::APP_KEY_PEM.into()) };
 
     assert!(
         Credentials::from_env(env(&[]), no_file)
@@ -1054,6 +1055,28 @@ fn credentials_come_from_the_environment_and_errors_never_show_them() {
             .to_string();
         assert!(err.contains(says), "{err}");
     }
+
+    // A file that is not the App's key is said at once with its path and what to do
+    // (new-user review 13h, F18: `the App private key is not an RSA PEM key`, no path,
+    // when the client was made).
+    let not_a_key = |_: &str| -> std::io::Result<String> { Ok("-----BEGIN KEY-----".into()) };
+    let err = Credentials::from_env(
+        env(&[
+            ("GITHUB_APP_ID", "42"),
+            ("GITHUB_APP_PRIVATE_KEY_PATH", "/tmp/bad.pem"),
+        ]),
+        not_a_key,
+    )
+    .expect_err("refused")
+    .to_string();
+    assert!(
+        err.contains(
+            "the App private key in /tmp/bad.pem is not an RSA PEM key\nwhat to do: set \
+             GITHUB_APP_PRIVATE_KEY_PATH to the App's private key file"
+        ),
+        "{err}"
+    );
+    assert!(!err.contains("BEGIN KEY"), "{err}");
 }
 
 /// `DELETE /installation/token` with the run's own token: GitHub answers 204 and refuses

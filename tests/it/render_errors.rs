@@ -676,8 +676,8 @@ fn validate_of_the_installed_config_names_the_templates_folder_and_takes_another
             format!("deploy/base/config/services.yaml:{line}:1: the templates folder `/usr/share/agentpods/templates` \
              does not exist (`templates_dir: /usr/share/agentpods/templates`); to check this config \
              with other templates, such as a checkout's, give their folder with --templates-dir (as in \
-             `agentpods validate --templates-dir templates deploy/base/config/services.yaml`; \
-             `render`, `serve` and `admission-policy` take it too)").as_str(),
+             `agentpods validate --templates-dir templates deploy/base/config/services.yaml`, \
+             in a checkout)").as_str(),
             "1 problem found",
         ]
     );

@@ -305,7 +305,11 @@ fn the_schema_and_the_binary_accept_the_same_edge_values() {
         let (schema_ok, output) = validate_with_jsonschema(&python, &edited);
         let path = dir.path().join("services.yaml");
         std::fs::write(&path, &edited).expect("write the config");
-        let binary = agentpods::config::load_with(&path, Some(&root().join("templates")));
+        let binary = agentpods::config::load_with(
+            &path,
+            Some(&root().join("templates")),
+            agentpods::config::Command::Validate,
+        );
         let binary_ok = binary.is_ok();
         if schema_ok != *accepted || binary_ok != *accepted {
             differ.push(format!(
