@@ -1369,7 +1369,7 @@ async fn apply(
     if source.runs_fork_code()
         && let Some(refused) = live
             .planner()
-            .fork_code_refusal(source.launch.agent.as_str(), stored.requested_by.as_str())
+            .fork_code_refusal(&source.launch.agent, &stored.requested_by)
     {
         return Ok(Applied::Refused(Unrunnable::ForkPolicy {
             agent: run.spec.agent.clone(),

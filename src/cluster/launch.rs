@@ -81,7 +81,7 @@ fn may_run_again(
         .read()
         .map_err(|source| unrepeatable(old, source))?;
     may.judge(
-        source.launch.agent.as_str(),
+        &source.launch.agent,
         &source.launch.trigger,
         source.runs_fork_code().then(|| {
             crate::plan::ForkRun::new(
@@ -118,24 +118,24 @@ fn again(
     why: Again,
     now: Timestamp,
 ) -> Result<AgentRun, SourceError> {
-    let subject = match (&old.spec.pull_request, old.spec.issue) {
-        (Some(pr), _) => format!("pr{}", pr.number),
-        (None, Some(issue)) => format!("issue{issue}"),
-        (None, None) => "run".into(),
-    };
     let (discriminator, trigger) = match why {
         Again::Retry => ("retry", "comment:retry"),
         Again::Rerun => ("rerun", "check_run:rerequested"),
     };
-    let name = crate::plan::run_name(&old.spec.agent, &subject, delivery.run_key(), discriminator);
     let mut source = old.spec.source.read()?;
+    let name = crate::plan::run_name(
+        &source.launch.agent,
+        &source.launch.subject,
+        Some(crate::plan::RunKey::of(delivery)),
+        discriminator,
+    );
     source.launch.run_name = name.clone();
     source.launch.requested_by = requested_by.clone();
     let spec = old
         .spec
         .again(&source, delivery, requested_by.as_str(), trigger, now)?;
     let mut labels = old.metadata.labels.clone().unwrap_or_default();
-    labels.insert(keys::RUN.into(), name.clone());
+    labels.insert(keys::RUN.into(), name.to_string());
     // As this version writes it (one recorded before may have folded look-alikes together).
     labels.insert(
         keys::REPO.into(),
@@ -143,7 +143,7 @@ fn again(
     );
     Ok(AgentRun {
         metadata: ObjectMeta {
-            name: Some(name),
+            name: Some(name.to_string()),
             namespace: old.metadata.namespace.clone(),
             labels: Some(labels),
             ..ObjectMeta::default()

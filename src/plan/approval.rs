@@ -10,6 +10,7 @@ use k8s_openapi::jiff::Timestamp;
 
 use crate::github::event::{CommitSha, Event, Login, WebhookEvent};
 
+use super::RunKey;
 use super::reasons::Answer;
 use super::{Control, Decision, Deferral, Facts, IgnoreReason, Planner};
 
@@ -142,7 +143,12 @@ impl Planner {
     /// what they carry out is what this decides.
     ///
     /// [`Control::Approve`]: super::Control::Approve
-    pub fn decide(&self, event: &WebhookEvent, delivery: &str, facts: &Facts<'_>) -> Judged {
+    pub fn decide(
+        &self,
+        event: &WebhookEvent,
+        delivery: Option<RunKey<'_>>,
+        facts: &Facts<'_>,
+    ) -> Judged {
         let mut judged = Judged::default();
         for decision in self.plan(event, delivery, facts) {
             match decision {
@@ -184,7 +190,7 @@ impl Planner {
     pub(super) fn approve_head(
         &self,
         event: &WebhookEvent,
-        delivery: &str,
+        delivery: Option<RunKey<'_>>,
         facts: &Facts<'_>,
         number: u64,
         sha: Option<&str>,
@@ -379,8 +385,14 @@ mod tests {
                 approvals_unreadable: case.unreadable,
                 ..Facts::default()
             };
-            let approved =
-                planner.approve_head(&comment, "key", &facts, 1, case.sha, &"Codertocat".into());
+            let approved = planner.approve_head(
+                &comment,
+                Some(crate::plan::RunKey::new("key")),
+                &facts,
+                1,
+                case.sha,
+                &"Codertocat".into(),
+            );
             let found = told(&approved.decisions);
             let recorded = approved.approval.as_ref().map(|a| a.approval.sha.as_str());
             if found != case.expect || recorded != case.recorded {

@@ -20,7 +20,8 @@ use crate::github::event::{
     AuthorAssociation, CheckSuiteAction, CommitSha, Event, IssuesAction, Login, PullRequest,
     PullRequestAction, ReleaseAction, User, WebhookEvent,
 };
-use crate::names::{RunName, dns_label, short_hash};
+use crate::github::webhook::DeliveryId;
+use crate::names::RunName;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 
 mod again;
@@ -201,7 +202,7 @@ impl Decision {
 pub struct Launch {
     pub agent: AgentName,
     /// The run's name: stable for a delivery and agent, so a repeated delivery is a no-op.
-    pub run_name: String,
+    pub run_name: RunName,
     pub trigger: Trigger,
     /// The task a maintainer wrote (`/agent run …`), or the focus of `/agent review …`.
     pub task: Option<String>,
@@ -314,8 +315,9 @@ impl Subject {
         }
     }
 
-    /// A short slug for names: `pr42`, `issue7`, `v1-2-0`.
-    fn slug(&self) -> String {
+    /// A short slug for names: `pr42`, `issue7`, `main`, `v1.2.0` (a run's name makes it a
+    /// DNS label: `v1-2-0`).
+    pub fn slug(&self) -> String {
         match self {
             Subject::PullRequest { number, .. } => format!("pr{number}"),
             Subject::Issue { number, .. } => format!("issue{number}"),
@@ -653,7 +655,12 @@ impl Planner {
 
     /// Decides what one delivery asks for: the trigger's file decides, then who may start
     /// what and the exact commits are judged once, for every trigger.
-    pub fn plan(&self, event: &WebhookEvent, delivery: &str, facts: &Facts<'_>) -> Vec<Decision> {
+    pub fn plan(
+        &self,
+        event: &WebhookEvent,
+        delivery: Option<RunKey<'_>>,
+        facts: &Facts<'_>,
+    ) -> Vec<Decision> {
         if let Some(own) = self.own_sender(event.sender.as_ref(), facts) {
             return vec![Decision::ignore(own)];
         }
@@ -722,24 +729,19 @@ impl Planner {
     fn launch(
         &self,
         agent: &Agent,
-        delivery: &str,
+        delivery: Option<RunKey<'_>>,
         discriminator: &str,
         trigger: Trigger,
         subject: Subject,
-        requested_by: &str,
+        requested_by: &Login,
         task: Option<String>,
     ) -> Decision {
         Decision::Launch(Launch {
             agent: agent.name.clone(),
-            run_name: run_name(
-                agent.name.as_str(),
-                &subject.slug(),
-                delivery,
-                discriminator,
-            ),
+            run_name: run_name(&agent.name, &subject, delivery, discriminator),
             trigger,
             task,
-            requested_by: requested_by.into(),
+            requested_by: requested_by.clone(),
             subject,
         })
     }
@@ -968,8 +970,8 @@ fn ending_with(mut out: Vec<Decision>, last: Decision) -> Vec<Decision> {
     out
 }
 
-fn login<'a>(sender: Option<&'a User>, fallback: &'a User) -> &'a str {
-    acting(sender, fallback).login
+fn login<'a>(sender: Option<&'a User>, fallback: &'a User) -> &'a Login {
+    &sender.unwrap_or(fallback).login
 }
 
 /// The sender, or `fallback` where the payload names none.
@@ -993,12 +995,45 @@ fn sender_of(event: &WebhookEvent) -> Requester<'_> {
 /// `DeliveryId::run_key`, so a replay under a new id is the same delivery), the agent and
 /// what tells two commands of one comment apart, so the same delivery always yields the
 /// same name.
-pub fn run_name(agent: &str, subject: &str, delivery: &str, discriminator: &str) -> String {
-    let hash = short_hash(&[delivery, agent, discriminator]);
-    let mut head = dns_label(&format!("{agent}-{subject}"));
-    head.truncate(63 - hash.len() - 1);
-    let head = head.trim_end_matches('-');
-    format!("{head}-{hash}")
+pub fn run_name(
+    agent: &AgentName,
+    subject: &Subject,
+    key: Option<RunKey<'_>>,
+    discriminator: &str,
+) -> RunName {
+    let agent = agent.as_str();
+    RunName::made(
+        &format!("{agent}-{}", subject.slug()),
+        &[key.map_or("", |key| key.0), agent, discriminator],
+    )
+}
+
+/// What a delivery's runs are named after: its signed body's SHA-256
+/// (`DeliveryId::run_key`), so a replay under a new id names the same runs. The planner
+/// puts it into run names only; a plan made without one (`None`: to learn what the
+/// delivery asks, before the body is hashed or when nothing will be launched) decides the
+/// same, its launches' names standing for none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunKey<'a>(&'a str);
+
+impl<'a> RunKey<'a> {
+    pub const fn new(key: &'a str) -> RunKey<'a> {
+        RunKey(key)
+    }
+
+    /// `delivery`'s, its body hashed now if it was not yet.
+    pub fn of(delivery: &'a DeliveryId) -> RunKey<'a> {
+        RunKey(delivery.run_key())
+    }
+
+    /// `delivery`'s if it is had without hashing the body.
+    pub fn if_hashed(delivery: &'a DeliveryId) -> Option<RunKey<'a>> {
+        delivery.run_key_if_hashed().map(RunKey)
+    }
+
+    pub fn as_str(&self) -> &'a str {
+        self.0
+    }
 }
 
 #[cfg(test)]
@@ -1055,7 +1090,11 @@ mod tests {
         ];
         let mut wrong = Vec::new();
         for (file, body, repository, expected) in table {
-            let decisions = planner.plan(&event(file, repository, *body), "d-1", &Facts::default());
+            let decisions = planner.plan(
+                &event(file, repository, *body),
+                Some(crate::plan::RunKey::new("d-1")),
+                &Facts::default(),
+            );
             let found = outcome(&decisions);
             if found != *expected {
                 wrong.push(format!(

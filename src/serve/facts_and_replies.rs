@@ -589,7 +589,7 @@ pub async fn gather(
         let mut own_file = false;
         loop {
             let mut asked = false;
-            let decisions = planner.plan(event, "", &gathered.facts());
+            let decisions = planner.plan(event, None, &gathered.facts());
             // An approval plans the pull request's agents again once this is done
             // (`Planner::plan_approved`): their launches are narrowed by the repository's
             // own file too, so it is read now.
@@ -717,7 +717,7 @@ pub async fn gather(
                                 changed_files: ChangedFiles::Some(read),
                                 ..gathered.facts()
                             };
-                            !planner.plan(event, "", &facts).iter().any(|d| {
+                            !planner.plan(event, None, &facts).iter().any(|d| {
                                 matches!(
                                     d,
                                     Decision::Skip {

@@ -15,6 +15,7 @@ use crate::github::event::{self, Event, EventError, Login, WebhookEvent};
 use crate::github::webhook::{DeliveryId, WebhookError};
 use crate::plan::{
     Authority, ChangedFiles, Control, Decision, Deferral, Facts, GivenApproval, Judged, Planner,
+    RunKey,
 };
 use crate::ports::approvals::{ApprovalToRecord, PullRequestKey};
 use crate::ports::launcher::{
@@ -378,9 +379,6 @@ pub fn decide_parsed_without_github(
     decide_event(live, event_name, delivery, event, &facts)
 }
 
-/// What a run is named after when none is named yet: [`plan`] plans under it first.
-const NO_RUN_KEY: &str = "";
-
 /// The planner's decisions for a delivery, each `approve` judged ([`Planner::decide`]).
 /// Runs are named after its signed body's SHA-256
 /// ([`DeliveryId::run_key`]), which costs as much to compute as the signature check, and
@@ -395,16 +393,16 @@ fn plan(
     delivery: &DeliveryId,
     facts: &Facts<'_>,
 ) -> Judged {
-    if let Some(key) = delivery.run_key_if_hashed() {
-        return planner.decide(event, key, facts);
+    if let Some(key) = RunKey::if_hashed(delivery) {
+        return planner.decide(event, Some(key), facts);
     }
-    let judged = planner.decide(event, NO_RUN_KEY, facts);
+    let judged = planner.decide(event, None, facts);
     if judged
         .decisions
         .iter()
         .any(|d| matches!(d, Decision::Launch(_)))
     {
-        planner.decide(event, delivery.run_key(), facts)
+        planner.decide(event, Some(RunKey::of(delivery)), facts)
     } else {
         judged
     }

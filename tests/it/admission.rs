@@ -272,11 +272,12 @@ fn rendered_with(config_path: &Path, templates: &Path) -> Vec<(String, Value)> {
     let mut out = Vec::new();
     for (name, payload) in deliveries {
         let event = event::parse(name, &payload.body()).expect("the fixture parses");
-        for decision in planner.plan(&event, DELIVERY, &facts) {
+        for decision in planner.plan(&event, Some(agentpods::plan::RunKey::new(DELIVERY)), &facts) {
             let Decision::Launch(launch) = decision else {
                 continue;
             };
-            let token = agentpods::cluster::controller::token_secret_name(&launch.run_name, 1);
+            let token =
+                agentpods::cluster::controller::token_secret_name(launch.run_name.as_str(), 1);
             let run = engine
                 .render_run_with_token(&event, DELIVERY, &launch, None, Some(&token))
                 .unwrap_or_else(|e| panic!("{}: {e}", launch.agent));

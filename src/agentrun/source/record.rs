@@ -28,7 +28,7 @@ pub(super) fn source(source: &RunSource) -> Result<v3::Source, SourceError> {
         event: event(&source.event),
         launch: Launch {
             agent: launch.agent.to_string(),
-            run_name: launch.run_name.clone(),
+            run_name: launch.run_name.to_string(),
             trigger: match &launch.trigger {
                 plan::Trigger::PullRequest { action } => Trigger::PullRequest {
                     action: stored(

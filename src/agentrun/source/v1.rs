@@ -216,7 +216,7 @@ impl Launch {
     fn into_model(self, version: u64) -> Result<plan::Launch, SourceError> {
         Ok(plan::Launch {
             agent: value(version, "launch.agent", &self.agent)?,
-            run_name: self.run_name,
+            run_name: value(version, "launch.run_name", &self.run_name)?,
             trigger: match self.trigger {
                 Trigger::PullRequest { action } => plan::Trigger::PullRequest {
                     action: action.as_str().into(),

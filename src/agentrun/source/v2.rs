@@ -149,7 +149,7 @@ impl Source {
             event: self.event.into_model(VERSION)?,
             launch: plan::Launch {
                 agent: value(VERSION, "launch.agent", &launch.agent)?,
-                run_name: launch.run_name,
+                run_name: value(VERSION, "launch.run_name", &launch.run_name)?,
                 trigger: match launch.trigger {
                     Trigger::PullRequest { action } => plan::Trigger::PullRequest {
                         action: action.as_str().into(),
