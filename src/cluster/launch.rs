@@ -14,6 +14,7 @@ use crate::agentrun::{AgentRun, AgentRunSpec, SourceError};
 use crate::clock::Clock;
 use crate::github::event::{Login, RepoFullName};
 use crate::github::webhook::DeliveryId;
+use crate::ids::IssueNumber;
 use crate::names::short_hash;
 use crate::ports::approvals::{ApprovalStore, PullRequestKey};
 use crate::ports::launcher::RunLine;
@@ -200,7 +201,7 @@ impl ClusterLauncher {
         if !may.reads_approvals() {
             return Ok(Vec::new());
         }
-        let key = PullRequestKey::of_stored(&old.spec.repository, pr.number);
+        let key = PullRequestKey::of_stored(&old.spec.repository, IssueNumber(pr.number));
         let record = store.get(&key).await?;
         Ok(record
             .approvals
@@ -214,10 +215,12 @@ impl ClusterLauncher {
     async fn runs_about(
         &self,
         repository: &RepoFullName,
-        number: u64,
+        number: IssueNumber,
     ) -> Result<Vec<AgentRun>, LaunchError> {
         let mut runs = Vec::new();
-        for (pull_request, issue) in [(Some(number), None), (None, Some(number))] {
+        // RunFilter matches the stored spec's bare numbers.
+        let n = number.get();
+        for (pull_request, issue) in [(Some(n), None), (None, Some(n))] {
             let filter = RunFilter {
                 repository: Some(repository.to_string()),
                 pull_request,
@@ -322,7 +325,7 @@ impl ClusterLauncher {
     fn failed(
         &self,
         repository: &RepoFullName,
-        number: u64,
+        number: IssueNumber,
         source: impl std::error::Error + Send + Sync + 'static,
     ) -> LaunchError {
         LaunchError::Runs {
@@ -498,7 +501,7 @@ impl Launcher for ClusterLauncher {
         })
     }
 
-    fn runs_of<'a>(&'a self, repository: &'a RepoFullName, number: u64) -> RunsFuture<'a> {
+    fn runs_of<'a>(&'a self, repository: &'a RepoFullName, number: IssueNumber) -> RunsFuture<'a> {
         Box::pin(async move {
             let runs = self.runs_about(repository, number).await?;
             Ok(runs

@@ -10,6 +10,7 @@ use crate::config::{
 };
 use crate::github::event::{CommitSha, Event, Login, PullRequest, RepoFullName, WebhookEvent};
 use crate::github_client::{ChangedPaths, GithubClient, GithubError, Reaction, RepoFile};
+use crate::ids::{CommentId, IssueNumber};
 use crate::plan::{
     ApproverAuthority, Authority, ChangedFiles, Control, Decision, Deferral, Facts, HeadApproval,
     Planner, RefCommit, Refusal, RefusalReason, RepositorySays, SkipReason, Trigger,
@@ -226,7 +227,10 @@ async fn record_of(
     repo: &RepoFullName,
     number: u64,
 ) -> Option<PullRequestRecord> {
-    match approvals.get(&PullRequestKey::new(repo, number)).await {
+    match approvals
+        .get(&PullRequestKey::new(repo, IssueNumber(number)))
+        .await
+    {
         Ok(record) => Some(record),
         Err(e) => {
             tracing::warn!(
@@ -621,7 +625,10 @@ pub async fn gather(
             {
                 files = true;
                 asked = true;
-                match client.pull_request_files(&repo, number, |_| false).await {
+                match client
+                    .pull_request_files(&repo, IssueNumber(number), |_| false)
+                    .await
+                {
                     Ok(changed) => gathered.changed_files = Some(changed),
                     Err(e) => tracing::warn!(
                         number,
@@ -690,7 +697,7 @@ pub async fn gather(
                     }
                     Decision::Defer(Deferral::PullRequestUnknown { number }) if !pull => {
                         pull = true;
-                        match client.pull_request(&repo, number).await {
+                        match client.pull_request(&repo, IssueNumber(number)).await {
                             Ok(pr) => gathered.pull_request = Some(pr),
                             Err(e) => tracing::warn!(
                                 number,
@@ -727,7 +734,10 @@ pub async fn gather(
                                 )
                             })
                         };
-                        match client.pull_request_files(&repo, number, decided).await {
+                        match client
+                            .pull_request_files(&repo, IssueNumber(number), decided)
+                            .await
+                        {
                             Ok(changed) => gathered.changed_files = Some(changed),
                             Err(e) => tracing::warn!(
                                 number,
@@ -915,9 +925,11 @@ pub async fn respond(
         let mut told = true;
         for (i, response) in responses.iter().enumerate() {
             let result = match response {
-                Response::Eyes { comment_id } => reporter.accepted(repo, *comment_id).await,
+                Response::Eyes { comment_id } => {
+                    reporter.accepted(repo, CommentId(*comment_id)).await
+                }
                 Response::Reply { number, body } => reporter
-                    .reply_once(repo, *number, &format!("{delivery}-{i}"), body)
+                    .reply_once(repo, IssueNumber(*number), &format!("{delivery}-{i}"), body)
                     .await
                     .map(|_| ()),
                 Response::Refusal {
@@ -932,7 +944,7 @@ pub async fn respond(
                     body,
                 } if refusals.claim(repo.as_str(), *number, login.as_str(), now) => {
                     let posted = reporter
-                        .reply_once(repo, *number, &format!("{delivery}-{i}"), body)
+                        .reply_once(repo, IssueNumber(*number), &format!("{delivery}-{i}"), body)
                         .await
                         .map(|_| ());
                     if posted.is_err() {
@@ -951,7 +963,7 @@ pub async fn respond(
                     );
                     // They were told; the reaction is a courtesy.
                     if let Err(e) = client
-                        .react_to_comment(repo, *comment_id, Reaction::Confused)
+                        .react_to_comment(repo, CommentId(*comment_id), Reaction::Confused)
                         .await
                     {
                         tracing::warn!("cannot react on GitHub: {}", crate::text::with_causes(&e));

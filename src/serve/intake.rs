@@ -13,6 +13,7 @@ use crate::agentrun::RunSource;
 use crate::config::AgentName;
 use crate::github::event::{self, Event, EventError, Login, WebhookEvent};
 use crate::github::webhook::{DeliveryId, WebhookError};
+use crate::ids::{CommentId, IssueNumber};
 use crate::plan::{
     Authority, ChangedFiles, Control, Decision, Deferral, Facts, GivenApproval, Judged, Planner,
     RunKey,
@@ -315,10 +316,10 @@ pub enum DecideError {
 fn to_record(event: &WebhookEvent, approval: GivenApproval) -> Option<ApprovalToRecord> {
     let repository = event.repository.as_ref()?;
     Some(ApprovalToRecord {
-        key: PullRequestKey::new(&repository.full_name, approval.number),
+        key: PullRequestKey::new(&repository.full_name, IssueNumber(approval.number)),
         sha: approval.approval.sha,
         approved_by: approval.approval.approved_by,
-        comment_id: approval.comment_id,
+        comment_id: CommentId(approval.comment_id),
     })
 }
 
@@ -489,7 +490,7 @@ pub fn decide_event(
                         asked_at,
                     } => cancels.push(CancelRuns {
                         repository: (*repository).clone(),
-                        number: *number,
+                        number: IssueNumber(*number),
                         reason: CancelReason::StoppedBy(requested_by.clone()),
                         asked_at: *asked_at,
                     }),
@@ -500,7 +501,7 @@ pub fn decide_event(
                         may,
                     } => retries.push(RetryRun {
                         repository: (*repository).clone(),
-                        number: *number,
+                        number: IssueNumber(*number),
                         delivery: delivery.clone(),
                         requested_by: requested_by.clone(),
                         may: may.clone(),
@@ -520,8 +521,8 @@ pub fn decide_event(
                     }),
                     Control::CancelPullRequest { number, asked_at } => cancels.push(CancelRuns {
                         repository: (*repository).clone(),
-                        number: *number,
-                        reason: CancelReason::PullRequestClosed(*number),
+                        number: IssueNumber(*number),
+                        reason: CancelReason::PullRequestClosed(IssueNumber(*number)),
                         asked_at: *asked_at,
                     }),
                     // `Planner::decide` judges each in its place: none is left to carry out
@@ -680,14 +681,14 @@ pub async fn launch_telling(
     for retry in &retries {
         match launcher.retry(retry).await {
             Ok(RunAgain::Recorded(name)) => {
-                tracing::info!(run = %name, number = retry.number, "retried");
+                tracing::info!(run = %name, number = retry.number.get(), "retried");
                 runs.push(json!({ "name": name, "retry_of": retry.number }));
             }
             Ok(RunAgain::NoRun) => notes.push(format!("#{}: no run to retry", retry.number)),
             Ok(RunAgain::QueueFull { agent, waiting }) => {
                 metrics.run(LaunchOutcome::queue_full);
                 tracing::warn!(
-                    number = retry.number,
+                    number = retry.number.get(),
                     waiting,
                     "retry not recorded: its repository's queue is full (limits.queued_per_repository: {queued_per_repository})"
                 );
@@ -701,14 +702,14 @@ pub async fn launch_telling(
             }
             Ok(RunAgain::Refused(refusal)) => {
                 let why = refusal.message(&prefix);
-                tracing::info!(number = retry.number, "retry refused: {why}");
+                tracing::info!(number = retry.number.get(), "retry refused: {why}");
                 notes.push(format!("#{}: retry refused: {why}", retry.number));
                 if let Some(at) = &tell_again {
                     tell.push(at.response(&refusal, &prefix));
                 }
             }
             Ok(RunAgain::Unrepeatable { run, source }) => {
-                tracing::warn!(number = retry.number, %run, "retry refused: {}", crate::text::with_causes(&source));
+                tracing::warn!(number = retry.number.get(), %run, "retry refused: {}", crate::text::with_causes(&source));
                 notes.push(format!(
                     "#{}: retry refused: run {run} cannot be done again by this version: {source}",
                     retry.number
@@ -716,7 +717,7 @@ pub async fn launch_telling(
             }
             Err(e) => {
                 let why = failure(&e);
-                tracing::error!(number = retry.number, "cannot retry: {why}");
+                tracing::error!(number = retry.number.get(), "cannot retry: {why}");
             }
         }
     }
@@ -767,7 +768,7 @@ pub async fn launch_telling(
     for cancel in &cancels {
         match launcher.cancel(cancel).await {
             Ok(n) => {
-                tracing::info!(repository = %cancel.repository, number = cancel.number, cancelled = n, "{}", cancel.reason);
+                tracing::info!(repository = %cancel.repository, number = cancel.number.get(), cancelled = n, "{}", cancel.reason);
                 notes.push(format!(
                     "{}: {n} run(s) of #{} asked to stop",
                     cancel.reason, cancel.number
@@ -775,7 +776,7 @@ pub async fn launch_telling(
             }
             Err(e) => {
                 let why = failure(&e);
-                tracing::error!(repository = %cancel.repository, number = cancel.number, "cannot cancel: {why}");
+                tracing::error!(repository = %cancel.repository, number = cancel.number.get(), "cannot cancel: {why}");
             }
         }
     }

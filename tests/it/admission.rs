@@ -1577,7 +1577,10 @@ async fn an_approval_and_a_runs_status_are_written_by_the_service_alone() {
 
     // The service records a fork's head, then a maintainer's approval of it.
     let approvals = KubeApprovals::new(cluster.service.clone(), HOME);
-    let key = PullRequestKey::new(&"Codertocat/Hello-World".parse().expect("a repository"), 2);
+    let key = PullRequestKey::new(
+        &"Codertocat/Hello-World".parse().expect("a repository"),
+        agentpods::ids::IssueNumber(2),
+    );
     let head = "0123456789abcdef0123456789abcdef01234567";
     let now = k8s_openapi::jiff::Timestamp::now();
     let stored_approval = |cluster: &Cluster| {
@@ -1601,7 +1604,7 @@ async fn an_approval_and_a_runs_status_are_written_by_the_service_alone() {
             sha: head.clone(),
             approved_by: "Codertocat".into(),
             approved_at: now,
-            comment_id: 7,
+            comment_id: agentpods::ids::CommentId(7),
         })
     };
     approvals.update(&key, &approve).await.expect("approved");

@@ -213,7 +213,11 @@ async fn a_repositorys_runs_are_listed_and_stopped_whatever_case_its_name_is_ask
         assert_eq!(run.spec.repository, "Codertocat/Hello-World");
 
         let asked: RepoFullName = "codertocat/hello-world".parse().expect("a repository");
-        let lines = cluster.launcher.runs_of(&asked, 2).await.expect("listed");
+        let lines = cluster
+            .launcher
+            .runs_of(&asked, agentpods::ids::IssueNumber(2))
+            .await
+            .expect("listed");
         let names: Vec<&str> = lines.iter().map(|l| l.name.as_str()).collect();
         assert_eq!(names, [name.as_str()]);
         assert_eq!(lines[0].phase, Some(Phase::Running));
@@ -222,7 +226,7 @@ async fn a_repositorys_runs_are_listed_and_stopped_whatever_case_its_name_is_ask
             .launcher
             .cancel(&CancelRuns {
                 repository: asked,
-                number: 2,
+                number: agentpods::ids::IssueNumber(2),
                 reason: CancelReason::StoppedBy("Codertocat".into()),
                 asked_at: None,
             })
