@@ -16,6 +16,7 @@ use crate::github::event::{Login, RepoFullName};
 use crate::github::webhook::DeliveryId;
 use crate::ids::IssueNumber;
 use crate::names::short_hash;
+use crate::plan::{AgainBy, RunKey};
 use crate::ports::approvals::{ApprovalStore, PullRequestKey};
 use crate::ports::launcher::RunLine;
 use crate::ports::launcher::{
@@ -57,14 +58,26 @@ pub fn agent_run(run: &RunToLaunch, now: Timestamp) -> Result<AgentRun, SourceEr
 /// source this version cannot read, or cannot record again, is the error: nothing is
 /// copied as it is.
 pub fn retried(old: &AgentRun, retry: &RetryRun, now: Timestamp) -> Result<AgentRun, SourceError> {
-    again(old, &retry.delivery, &retry.requested_by, Again::Retry, now)
+    again(
+        old,
+        &retry.delivery,
+        &retry.requested_by,
+        AgainBy::Retry,
+        now,
+    )
 }
 
 /// A new run doing again what `old` did, for GitHub's "Re-run" on its check run: the same
 /// agent, event, task and exact commit, named after the re-running delivery (an error as
 /// for [`retried`]).
 pub fn rerun(old: &AgentRun, rerun: &RerunRun, now: Timestamp) -> Result<AgentRun, SourceError> {
-    again(old, &rerun.delivery, &rerun.requested_by, Again::Rerun, now)
+    again(
+        old,
+        &rerun.delivery,
+        &rerun.requested_by,
+        AgainBy::Rerun,
+        now,
+    )
 }
 
 /// Whether `old` may run again for whoever `may` describes, under the config in force:
@@ -103,38 +116,18 @@ fn unrepeatable(old: &AgentRun, source: SourceError) -> RunAgain {
     }
 }
 
-/// What asked for a run again.
-#[derive(Debug, Clone, Copy)]
-enum Again {
-    /// `/agent retry`.
-    Retry,
-    /// GitHub's "Re-run" button.
-    Rerun,
-}
-
 fn again(
     old: &AgentRun,
     delivery: &DeliveryId,
     requested_by: &Login,
-    why: Again,
+    by: AgainBy,
     now: Timestamp,
 ) -> Result<AgentRun, SourceError> {
-    let (discriminator, trigger) = match why {
-        Again::Retry => ("retry", "comment:retry"),
-        Again::Rerun => ("rerun", "check_run:rerequested"),
-    };
     let mut source = old.spec.source.read()?;
-    let name = crate::plan::run_name(
-        &source.launch.agent,
-        &source.launch.subject,
-        Some(crate::plan::RunKey::of(delivery)),
-        discriminator,
-    );
+    let name = by.run_name(&source.launch, RunKey::of(delivery));
     source.launch.run_name = name.clone();
     source.launch.requested_by = requested_by.clone();
-    let spec = old
-        .spec
-        .again(&source, delivery, requested_by.as_str(), trigger, now)?;
+    let spec = old.spec.again(&source, delivery, requested_by, by, now)?;
     let mut labels = old.metadata.labels.clone().unwrap_or_default();
     labels.insert(keys::RUN.into(), name.to_string());
     // As this version writes it (one recorded before may have folded look-alikes together).

@@ -260,6 +260,37 @@ impl Trigger {
     }
 }
 
+/// What asked for a recorded run to run again: a new run, of the same agent, event, task
+/// and exact commit, named and described by the plan's words as every other run is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AgainBy {
+    /// `/agent retry` on the run's pull request or issue.
+    Retry,
+    /// GitHub's "Re-run" on the run's check run.
+    Rerun,
+}
+
+impl AgainBy {
+    /// Why the new run exists, as its `spec.trigger` says it (`comment:retry`,
+    /// `check_run:rerequested`), beside [`Trigger::describe`]'s words.
+    pub fn describe(self) -> &'static str {
+        match self {
+            AgainBy::Retry => "comment:retry",
+            AgainBy::Rerun => "check_run:rerequested",
+        }
+    }
+
+    /// The new run's name: the first run's agent and subject, hashed with the delivery that
+    /// asked again and this (so a retry and a Re-run of one delivery are two runs).
+    pub fn run_name(self, launch: &Launch, key: RunKey<'_>) -> RunName {
+        let discriminator = match self {
+            AgainBy::Retry => "retry",
+            AgainBy::Rerun => "rerun",
+        };
+        run_name(&launch.agent, &launch.subject, Some(key), discriminator)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Subject {
     PullRequest {
@@ -1040,6 +1071,39 @@ impl<'a> RunKey<'a> {
 mod tests {
     use super::Facts;
     use super::table::{event, outcome, scoped_planner};
+
+    /// A run done again is named and described in the plan's words, as every run is: its
+    /// subject's slug (a tag's run is `image-v1-2-0-…`, not `image-run-…`), hashed with the
+    /// delivery that asked and whether it was a retry or a Re-run.
+    #[test]
+    fn a_run_done_again_is_named_by_its_subject_and_described_by_what_asked() {
+        use super::{AgainBy, Launch, RunKey, Subject, Trigger};
+        let launch = |subject| Launch {
+            agent: "image".parse().expect("an agent"),
+            run_name: crate::names::RunName::or_made("first"),
+            trigger: Trigger::Push,
+            task: None,
+            requested_by: "octocat".into(),
+            subject,
+        };
+        let tag = launch(Subject::Release {
+            tag: "v1.2.0".into(),
+            sha: None,
+        });
+        let pr = launch(Subject::PullRequest {
+            number: 2,
+            head_sha: None,
+        });
+        let key = RunKey::new("sha256:again");
+        let rerun = AgainBy::Rerun.run_name(&tag, key);
+        assert!(rerun.as_str().starts_with("image-v1-2-0-"), "{rerun}");
+        let retry = AgainBy::Retry.run_name(&pr, key);
+        assert!(retry.as_str().starts_with("image-pr2-"), "{retry}");
+        assert_ne!(AgainBy::Retry.run_name(&tag, key), rerun);
+        assert_eq!(AgainBy::Rerun.run_name(&tag, key), rerun, "stable");
+        assert_eq!(AgainBy::Retry.describe(), "comment:retry");
+        assert_eq!(AgainBy::Rerun.describe(), "check_run:rerequested");
+    }
 
     /// An agent limited to some repositories starts, by every trigger, only for them; a
     /// command naming it elsewhere is answered as for a verb nobody there answers to.
