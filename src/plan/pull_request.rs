@@ -926,26 +926,15 @@ mod tests {
         };
         let head = approval(pr.head.sha.as_str());
         let none = crate::plan::Facts::default();
-        let approved = planner.plan_approved(
-            &comment,
-            &pr,
-            &head,
-            Some(crate::plan::RunKey::new("key")),
-            &none,
-        );
+        let key = Some(crate::plan::RunKey::new("key"));
+        let approved = planner.plan_approved(&comment, &pr, &head, key, &none);
         assert_eq!(
             told(&approved.decisions),
             "skip drafts: ActionNotListed, launch review"
         );
         // An approval of another commit (the head before a push) lets nothing run.
         let earlier = approval("89abcdef0123456789abcdef0123456789abcdef");
-        let refused = planner.plan_approved(
-            &comment,
-            &pr,
-            &earlier,
-            Some(crate::plan::RunKey::new("key")),
-            &none,
-        );
+        let refused = planner.plan_approved(&comment, &pr, &earlier, key, &none);
         assert_eq!(told(&refused.decisions), "skip drafts: ActionNotListed");
         assert_eq!(approved.event.name, "pull_request");
         assert_eq!(approved.event.action(), Some("synchronize"));
@@ -955,13 +944,7 @@ mod tests {
             own_login: Some("codertocat"),
             ..crate::plan::Facts::default()
         };
-        let approved = planner.plan_approved(
-            &comment,
-            &pr,
-            &head,
-            Some(crate::plan::RunKey::new("key")),
-            &own,
-        );
+        let approved = planner.plan_approved(&comment, &pr, &head, key, &own);
         assert_eq!(told(&approved.decisions), "");
     }
 
