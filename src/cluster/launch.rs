@@ -483,7 +483,7 @@ impl Launcher for ClusterLauncher {
                 }
                 let ns = run.namespace().unwrap_or_default();
                 let api: Api<AgentRun> = Api::namespaced(self.client.clone(), &ns);
-                if request_cancel(&api, &run.name_any(), &target.reason.to_string())
+                if request_cancel(&api, &run.name_any(), &target.reason)
                     .await
                     .map_err(|e| self.failed(&target.repository, target.number, e))?
                 {

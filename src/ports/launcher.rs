@@ -13,7 +13,7 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use crate::agentrun::{Phase, RunSource, SourceError};
+use crate::agentrun::{CancelReason, Phase, RunSource, SourceError};
 use crate::github::event::{Login, RepoFullName};
 use crate::github::webhook::DeliveryId;
 use crate::ids::IssueNumber;
@@ -171,27 +171,6 @@ impl CancelRuns {
                 created.duration_since(asked) <= crate::plan::STOP_REACH
             }
             _ => true,
-        }
-    }
-}
-
-/// Why the intake cancels runs; its words are what each run records (`spec.cancel`) and
-/// GitHub is shown.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CancelReason {
-    /// `/agent stop`, written by this login.
-    StoppedBy(Login),
-    /// The pull request of this number was closed.
-    PullRequestClosed(IssueNumber),
-}
-
-impl std::fmt::Display for CancelReason {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            CancelReason::StoppedBy(login) => write!(f, "stopped by @{login}"),
-            CancelReason::PullRequestClosed(number) => {
-                write!(f, "pull request #{number} was closed")
-            }
         }
     }
 }

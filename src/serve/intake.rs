@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use serde_json::json;
 
+use crate::agentrun::CancelReason;
 use crate::agentrun::RunSource;
 use crate::config::AgentName;
 use crate::github::event::{self, Event, EventError, Login, WebhookEvent};
@@ -20,7 +21,7 @@ use crate::plan::{
 };
 use crate::ports::approvals::{ApprovalToRecord, PullRequestKey};
 use crate::ports::launcher::{
-    CancelReason, CancelRuns, Launched, Launcher, Queued, RerunRun, RetryRun, RunAgain, RunToLaunch,
+    CancelRuns, Launched, Launcher, Queued, RerunRun, RetryRun, RunAgain, RunToLaunch,
 };
 use crate::ports::reload::LiveConfig;
 use crate::render::RenderError;

@@ -201,8 +201,9 @@ async fn a_cancel_request_stops_the_run_and_deletes_its_pod() {
 /// none.
 #[tokio::test]
 async fn a_repositorys_runs_are_listed_and_stopped_whatever_case_its_name_is_asked_in() {
+    use agentpods::agentrun::CancelReason;
     use agentpods::github::event::RepoFullName;
-    use agentpods::ports::launcher::{CancelReason, CancelRuns, Launcher};
+    use agentpods::ports::launcher::{CancelRuns, Launcher};
     timed(async {
         let cluster = Cluster::start().await;
         cluster.fake.run_kubelet(|_| PodScript::stays_running());

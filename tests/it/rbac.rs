@@ -14,6 +14,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+use agentpods::agentrun::CancelReason;
 use agentpods::agentrun::Phase;
 use agentpods::cluster::approvals::KubeApprovals;
 use agentpods::cluster::lease::{LeaseOptions, release, try_acquire};
@@ -22,7 +23,7 @@ use agentpods::github::event::CommitSha;
 use agentpods::ports::approvals::{
     ApprovalEntry, ApprovalStore, PullRequestKey, PullRequestRecord,
 };
-use agentpods::ports::launcher::{CancelReason, CancelRuns, Launcher, RetryRun, RunAgain};
+use agentpods::ports::launcher::{CancelRuns, Launcher, RetryRun, RunAgain};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
