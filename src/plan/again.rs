@@ -340,7 +340,7 @@ mod tests {
     fn comment(verb: &str) -> Trigger {
         Trigger::Comment {
             verb: verb.parse().expect("a verb"),
-            comment_id: 1,
+            comment_id: crate::ids::CommentId(1),
         }
     }
 

@@ -9,6 +9,7 @@
 use k8s_openapi::jiff::Timestamp;
 
 use crate::github::event::{CommitSha, Event, Login, WebhookEvent};
+use crate::ids::CommentId;
 
 use super::RunKey;
 use super::reasons::Answer;
@@ -105,7 +106,7 @@ pub struct Approved {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApprovedHead {
     pub approved_by: String,
-    pub comment_id: u64,
+    pub comment_id: CommentId,
     pub head_sha: CommitSha,
 }
 
@@ -115,7 +116,7 @@ pub struct GivenApproval {
     /// The pull request.
     pub number: u64,
     /// The comment that carried `approve`.
-    pub comment_id: u64,
+    pub comment_id: CommentId,
     /// Who approved which head (in full, lowercase), when.
     pub approval: HeadApproval,
 }

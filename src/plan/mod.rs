@@ -21,6 +21,7 @@ use crate::github::event::{
     PullRequestAction, ReleaseAction, User, WebhookEvent,
 };
 use crate::github::webhook::DeliveryId;
+use crate::ids::CommentId;
 use crate::names::RunName;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 
@@ -238,7 +239,7 @@ pub enum Trigger {
     /// A comment's command: the verb its agents answer, as services.yaml lists it.
     Comment {
         verb: Verb,
-        comment_id: u64,
+        comment_id: CommentId,
     },
     Push,
     Release {

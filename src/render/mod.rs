@@ -926,7 +926,7 @@ impl<'a> TemplateContext<'a> {
                 issue = Some((&e.issue).into());
                 pr = pr_facts.map(PullRequestContext::from);
                 comment = Some(CommentContext {
-                    id: e.comment.id,
+                    id: e.comment.id.get(),
                     body: &e.comment.body,
                     user: (&e.comment.user).into(),
                     author_association: e.comment.author_association.as_str(),

@@ -299,7 +299,7 @@ pub fn samples(agent: &Agent) -> Result<Vec<Sample>, SampleError> {
                             Event::IssueComment(IssueCommentEvent {
                                 action: IssueCommentAction::Created,
                                 comment: Comment {
-                                    id: 1,
+                                    id: crate::ids::CommentId(1),
                                     body,
                                     user: user(),
                                     author_association: AuthorAssociation::Owner,
@@ -322,7 +322,7 @@ pub fn samples(agent: &Agent) -> Result<Vec<Sample>, SampleError> {
                         let l = launch(
                             Trigger::Comment {
                                 verb: listed.clone(),
-                                comment_id: 1,
+                                comment_id: crate::ids::CommentId(1),
                             },
                             subject,
                             *task,

@@ -299,7 +299,7 @@ impl Gathered {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Response {
     /// Eyes on the comment whose command started something.
-    Eyes { comment_id: u64 },
+    Eyes { comment_id: CommentId },
     /// One comment on the issue or pull request.
     Reply { number: u64, body: String },
     /// A refused command, told to the person who wrote it: a reply, unless they were
@@ -308,7 +308,7 @@ pub enum Response {
     Refusal {
         number: u64,
         login: Login,
-        comment_id: u64,
+        comment_id: CommentId,
         body: String,
     },
     /// A refused pull request or issue event (a fork's code waiting for an approval,
@@ -342,7 +342,7 @@ pub enum Response {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TellAgain {
     /// The comment that asked for `/agent retry`, on pull request or issue `number`.
-    Thread { number: u64, comment_id: u64 },
+    Thread { number: u64, comment_id: CommentId },
     /// The commit of the check run whose "Re-run" was pressed, or of the push or release
     /// whose run was refused.
     Commit { sha: CommitSha },
@@ -925,9 +925,7 @@ pub async fn respond(
         let mut told = true;
         for (i, response) in responses.iter().enumerate() {
             let result = match response {
-                Response::Eyes { comment_id } => {
-                    reporter.accepted(repo, CommentId(*comment_id)).await
-                }
+                Response::Eyes { comment_id } => reporter.accepted(repo, *comment_id).await,
                 Response::Reply { number, body } => reporter
                     .reply_once(repo, IssueNumber(*number), &format!("{delivery}-{i}"), body)
                     .await
@@ -963,7 +961,7 @@ pub async fn respond(
                     );
                     // They were told; the reaction is a courtesy.
                     if let Err(e) = client
-                        .react_to_comment(repo, CommentId(*comment_id), Reaction::Confused)
+                        .react_to_comment(repo, *comment_id, Reaction::Confused)
                         .await
                     {
                         tracing::warn!("cannot react on GitHub: {}", crate::text::with_causes(&e));

@@ -14,7 +14,7 @@ use crate::agentrun::RunSource;
 use crate::config::AgentName;
 use crate::github::event::{self, Event, EventError, Login, WebhookEvent};
 use crate::github::webhook::{DeliveryId, WebhookError};
-use crate::ids::{CommentId, IssueNumber};
+use crate::ids::IssueNumber;
 use crate::plan::{
     Authority, ChangedFiles, Control, Decision, Deferral, Facts, GivenApproval, Judged, Planner,
     RunKey,
@@ -320,7 +320,7 @@ fn to_record(event: &WebhookEvent, approval: GivenApproval) -> Option<ApprovalTo
         key: PullRequestKey::new(&repository.full_name, IssueNumber(approval.number)),
         sha: approval.approval.sha,
         approved_by: approval.approval.approved_by,
-        comment_id: CommentId(approval.comment_id),
+        comment_id: approval.comment_id,
     })
 }
 
