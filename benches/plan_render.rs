@@ -25,7 +25,9 @@ fn plan_and_render(planner: &Planner, engine: &Engine, event: &event::WebhookEve
     let mut objects = 0;
     for decision in planner.plan(
         event,
-        "72d3162e-cc78-11e3-81ab-4c9367dc0958",
+        Some(agentpods::plan::RunKey::new(
+            "72d3162e-cc78-11e3-81ab-4c9367dc0958",
+        )),
         &Facts::default(),
     ) {
         if let Decision::Launch(launch) = decision {
@@ -65,7 +67,11 @@ fn bench(c: &mut Criterion) {
     group.bench_function("plan", |b| {
         b.iter(|| {
             planner
-                .plan(black_box(&event), "72d3162e", &Facts::default())
+                .plan(
+                    black_box(&event),
+                    Some(agentpods::plan::RunKey::new("72d3162e")),
+                    &Facts::default(),
+                )
                 .len()
         })
     });

@@ -26,7 +26,7 @@ use clap::{Parser, Subcommand};
 use crate::config::{self, LoadedConfig, Permission};
 use crate::github::event;
 use crate::github::webhook::WebhookSecrets;
-use crate::plan::{Decision, Facts, Planner, RefusalReason};
+use crate::plan::{Decision, Facts, Planner, RefusalReason, RunKey};
 use crate::render::Engine;
 use crate::serve::{LogFormat, ServeOptions};
 use crate::text::with_causes;
@@ -1037,7 +1037,7 @@ pub fn render_one(
     let prefix = &planner.config().github.command_prefix;
     let mut yaml = String::new();
     let mut notes = Vec::new();
-    let judged = planner.decide(&event, delivery, facts);
+    let judged = planner.decide(&event, Some(RunKey::new(delivery)), facts);
     for given in &judged.approvals {
         notes.push(format!(
             "service command: record @{}'s approval of #{} at {}",

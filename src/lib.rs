@@ -10,6 +10,7 @@ pub mod cluster;
 pub mod config;
 pub mod github;
 pub mod github_client;
+pub mod ids;
 pub mod names;
 pub mod plan;
 pub mod ports;

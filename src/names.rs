@@ -17,8 +17,38 @@ impl RunName {
         crate::text::is_dns_label(name).then(|| RunName(name.to_owned()))
     }
 
+    /// `<head>-<hash>`: `head` made a DNS label and cut so that the whole is at most 63
+    /// characters, and the [`short_hash`] of `parts`. A label by construction.
+    pub fn made(head: &str, parts: &[&str]) -> RunName {
+        let hash = short_hash(parts);
+        let mut head = dns_label(head);
+        head.truncate(MAX - hash.len() - 1);
+        let head = head.trim_end_matches('-');
+        RunName(format!("{head}-{hash}"))
+    }
+
+    /// `text` if it is a run's name, else one [`RunName::made`] of it.
+    pub fn or_made(text: &str) -> RunName {
+        RunName::parse(text).unwrap_or_else(|| RunName::made(text, &[text]))
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+/// Text that is not a run's name (not a DNS label).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "`{0}` is not a run's name (a DNS label: lowercase letters, digits and `-`, at most 63 characters)"
+)]
+pub struct NotARunName(String);
+
+impl std::str::FromStr for RunName {
+    type Err = NotARunName;
+
+    fn from_str(name: &str) -> Result<RunName, NotARunName> {
+        RunName::parse(name).ok_or_else(|| NotARunName(name.to_owned()))
     }
 }
 
@@ -208,8 +238,10 @@ mod tests {
 
     #[test]
     fn a_run_name_is_a_dns_label_and_nothing_else() {
-        let made = crate::plan::run_name("review", "pr2", "sha256:00", "");
-        assert_eq!(RunName::parse(&made).map(|n| n.to_string()), Some(made));
+        let made = RunName::made("review-pr2", &["sha256:00", "review", ""]);
+        assert_eq!(RunName::parse(made.as_str()), Some(made.clone()));
+        let long = RunName::made(&"Long name! ".repeat(20), &["k"]);
+        assert!(is_dns_label(long.as_str()), "{long}");
         // Nothing that could widen the field selector it is looked up by, nor a path.
         for bad in [
             "",

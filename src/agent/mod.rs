@@ -1102,7 +1102,7 @@ fn open_pull_request(
             result
                 .summary
                 .push_str(&format!("\n\nOpened #{}: {}", pr.number, pr.html_url));
-            result.pull_request = Some(pr.number);
+            result.pull_request = Some(pr.number.get());
         }
         Err(e) => {
             // Logged with the (redacted) result.

@@ -8,6 +8,7 @@
 //! version in [`source`]; the spec's other fields are built and read back typed in
 //! [`spec`]. See docs/architecture.md, "The stored run".
 
+mod cancel;
 pub mod source;
 pub mod spec;
 
@@ -16,6 +17,7 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+pub use cancel::CancelReason;
 pub use source::{RunSource, SourceError, StoredSource};
 pub use spec::{SpecError, StoredRun};
 

@@ -16,7 +16,7 @@ use super::{AgentRunSpec, PullRequestRef};
 use crate::config::AgentName;
 use crate::github::event::{CommitSha, Login, RepoFullName, ValueError};
 use crate::github::webhook::{DeliveryId, WebhookError};
-use crate::plan::Subject;
+use crate::plan::{AgainBy, Subject};
 use crate::render::RenderedRun;
 
 /// A run's spec as the controller and the reports use it: its stored text read into the
@@ -163,21 +163,21 @@ impl AgentRunSpec {
         })
     }
 
-    /// This run's spec done again (`/agent retry`, GitHub's "Re-run"): the same agent,
-    /// event, task and exact commit, for `delivery`, asked by `requested_by` at `now`,
-    /// described as `trigger`, with `source` (this run's, read back and renamed) recorded
-    /// in the current form.
+    /// This run's spec done again (`/agent retry`, GitHub's "Re-run", `by`): the same
+    /// agent, event, task and exact commit, for `delivery`, asked by `requested_by` at
+    /// `now`, its `trigger` in `by`'s words, with `source` (this run's, read back and
+    /// renamed) recorded in the current form.
     pub fn again(
         &self,
         source: &RunSource,
         delivery: &DeliveryId,
-        requested_by: &str,
-        trigger: &str,
+        requested_by: &Login,
+        by: AgainBy,
         now: Timestamp,
     ) -> Result<AgentRunSpec, SourceError> {
         Ok(AgentRunSpec {
             delivery: delivery.as_str().to_string(),
-            trigger: trigger.to_string(),
+            trigger: by.describe().to_string(),
             requested_by: requested_by.to_string(),
             requested_at: Some(MicroTime(now)),
             cancel: None,

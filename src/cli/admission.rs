@@ -271,7 +271,8 @@ pub fn allowed(engine: &Engine) -> Result<Vec<Allowed>, PolicyError> {
         })?;
         let mut seen: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         for s in samples {
-            let token = crate::cluster::controller::token_secret_name(&s.launch.run_name, 1);
+            let token =
+                crate::cluster::controller::token_secret_name(s.launch.run_name.as_str(), 1);
             let run = engine
                 .render_run_with_token(
                     &s.event,

@@ -14,7 +14,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 
-use crate::agentrun::AgentRun;
+use crate::agentrun::{AgentRun, CancelReason};
 use crate::clock::{Clock, SystemClock};
 use crate::cluster::queue::Place;
 use crate::cluster::runs::{self as cluster_runs, Cancelled, Connection, RunFilter, RunsError};
@@ -187,9 +187,7 @@ async fn execute(cmd: RunsCmd, clock: &dyn Clock) -> Result<(), RunsError> {
         }
         RunsCmd::Cancel(args) => {
             let namespace = namespace_of(&args.target);
-            let reason = args
-                .reason
-                .unwrap_or_else(|| default_reason(std::env::var("USER").ok().as_deref()));
+            let reason = CancelReason::of_cli(args.reason, std::env::var("USER").ok().as_deref());
             let name = args.name;
             let said = match cluster_runs::cancel(&client, &namespace, &name, &reason).await? {
                 Cancelled::Requested => format!(
@@ -212,14 +210,6 @@ async fn execute(cmd: RunsCmd, clock: &dyn Clock) -> Result<(), RunsError> {
 /// Writes to stdout, ignoring a closed pipe (`agentpods runs logs X | head`).
 fn print_out(text: &str) {
     let _ = std::io::stdout().lock().write_all(text.as_bytes());
-}
-
-/// The reason a cancel records when none is given.
-pub fn default_reason(user: Option<&str>) -> String {
-    match user.map(str::trim).filter(|u| !u.is_empty()) {
-        Some(user) => format!("cancelled with `agentpods runs cancel` by {user}"),
-        None => "cancelled with `agentpods runs cancel`".to_string(),
-    }
 }
 
 /// Where `list` looked: the namespace (none with -A) and, when it found nothing there,
@@ -793,22 +783,6 @@ review-hello-world-2-ddd   review   Codertocat/Hello-World   pr/2       Paused  
         assert_eq!(
             nothing_found(Where::default(), &RunFilter::default()),
             "No runs found."
-        );
-    }
-
-    #[test]
-    fn a_cancel_says_who_asked() {
-        assert_eq!(
-            default_reason(Some("alice")),
-            "cancelled with `agentpods runs cancel` by alice"
-        );
-        assert_eq!(
-            default_reason(Some(" ")),
-            "cancelled with `agentpods runs cancel`"
-        );
-        assert_eq!(
-            default_reason(None),
-            "cancelled with `agentpods runs cancel`"
         );
     }
 }

@@ -17,6 +17,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::github::event::CommitSha;
+use crate::ids::CommentId;
 use crate::names::{dns_label, short_hash};
 use crate::ports::approvals::{
     ApprovalEntry, ApprovalError, ApprovalStore, Change, PullRequestKey, PullRequestRecord,
@@ -126,7 +127,7 @@ impl AgentApprovalSpec {
                         sha: commit(&a.sha, "approval", i)?,
                         approved_by: a.approved_by.clone(),
                         approved_at: a.approved_at.0,
-                        comment_id: a.comment_id,
+                        comment_id: CommentId(a.comment_id),
                     })
                 })
                 .collect::<Result<_, NotACommit>>()?,
@@ -136,7 +137,7 @@ impl AgentApprovalSpec {
     fn new(key: &PullRequestKey, record: &PullRequestRecord) -> AgentApprovalSpec {
         AgentApprovalSpec {
             repository: key.repository.to_string(),
-            number: key.number,
+            number: key.number.get(),
             heads: record
                 .heads
                 .iter()
@@ -152,7 +153,7 @@ impl AgentApprovalSpec {
                     sha: a.sha.to_string(),
                     approved_by: a.approved_by.clone(),
                     approved_at: Time(a.approved_at),
-                    comment_id: a.comment_id,
+                    comment_id: a.comment_id.get(),
                 })
                 .collect(),
         }
@@ -349,20 +350,23 @@ mod tests {
     fn names_are_dns_labels_unique_per_pull_request() {
         let a = object_name(&PullRequestKey::new(
             &"Codertocat/Hello-World".parse().expect("a repository"),
-            2,
+            crate::ids::IssueNumber(2),
         ));
         let b = object_name(&PullRequestKey::new(
             &"codertocat/hello-world".parse().expect("a repository"),
-            2,
+            crate::ids::IssueNumber(2),
         ));
         let c = object_name(&PullRequestKey::new(
             &"Codertocat/Hello-World".parse().expect("a repository"),
-            3,
+            crate::ids::IssueNumber(3),
         ));
         assert_eq!(a, b, "GitHub's names are case-insensitive");
         assert_ne!(a, c);
         assert!(a.starts_with("codertocat-hello-world-pr2-"), "{a}");
-        let long = object_name(&PullRequestKey::of_stored(&"x".repeat(200), 123_456));
+        let long = object_name(&PullRequestKey::of_stored(
+            &"x".repeat(200),
+            crate::ids::IssueNumber(123_456),
+        ));
         assert!(long.len() <= 63, "{long}");
         assert!(long.contains("-pr123456-"), "{long}");
     }

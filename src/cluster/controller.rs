@@ -36,6 +36,7 @@ use crate::agentrun::{
     AgentRun, AgentRunStatus, Conclusion, Phase, ReportRefs, RunResult, StoredRun, StoredSource,
 };
 use crate::clock::Clock;
+use crate::config::AgentName;
 use crate::config::Limits;
 use crate::github_client::{Secret as Token, TokenPermissions};
 use crate::ports::reload::ConfigSource;
@@ -1113,7 +1114,8 @@ async fn execute(
                     Applied::Refused(unrunnable) => {
                         // The config in force cannot run this agent any more: a user's
                         // problem, reported on the run; retrying would not help.
-                        let why = unrunnable.to_string();
+                        let live = ctx.config.config_for(&stored.repository);
+                        let why = unrunnable.said(&live.engine().config().github.command_prefix);
                         status.phase = Some(Phase::Failed);
                         status.finish_time = Some(
                             k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(ctx.clock.now()),
@@ -1319,8 +1321,13 @@ enum Unrunnable {
         #[source]
         source: source::SourceError,
     },
-    #[error("agent {agent}: not run with the config in force: {refusal}")]
-    ForkPolicy { agent: String, refusal: String },
+    /// Said with the command prefix in force, where the status is written
+    /// ([`Unrunnable::said`]); the `Display` names the reason without it.
+    #[error("agent {agent}: not run with the config in force (a fork's code, asked by @{})", refusal.login)]
+    ForkPolicy {
+        agent: AgentName,
+        refusal: crate::plan::Refusal,
+    },
     #[error("agent {agent}: cannot render: {source}")]
     Render {
         agent: String,
@@ -1340,6 +1347,20 @@ enum Unrunnable {
         ns: String,
         message: String,
     },
+}
+
+impl Unrunnable {
+    /// What the run's status says: a fork policy's refusal in its words to the one who
+    /// asked, with the command `prefix` in force; the rest as their `Display`.
+    fn said(&self, prefix: &str) -> String {
+        match self {
+            Unrunnable::ForkPolicy { agent, refusal } => format!(
+                "agent {agent}: not run with the config in force: {}",
+                refusal.message(prefix)
+            ),
+            other => other.to_string(),
+        }
+    }
 }
 
 /// Renders the run (`stored`: its spec, read) with the config in force and applies every
@@ -1369,11 +1390,11 @@ async fn apply(
     if source.runs_fork_code()
         && let Some(refused) = live
             .planner()
-            .fork_code_refusal(source.launch.agent.as_str(), stored.requested_by.as_str())
+            .fork_code_refusal(&source.launch.agent, &stored.requested_by)
     {
         return Ok(Applied::Refused(Unrunnable::ForkPolicy {
-            agent: run.spec.agent.clone(),
-            refusal: refused.message(&live.engine().config().github.command_prefix),
+            agent: source.launch.agent.clone(),
+            refusal: refused,
         }));
     }
     let owner = owner_reference(run);

@@ -8,7 +8,7 @@ use k8s_openapi::jiff::{SignedDuration, Timestamp};
 
 use super::queue::{self, Held, LAUNCHED, QUEUED, Turn, launched_at};
 use super::workload::{Ending, Workload};
-use crate::agentrun::{AgentRunSpec, AgentRunStatus, Conclusion, Phase, RunResult};
+use crate::agentrun::{AgentRunSpec, AgentRunStatus, CancelReason, Conclusion, Phase, RunResult};
 
 /// The start of a run's message while its lost pod is being replaced.
 const LOST_PREFIX: &str = "retrying: ";
@@ -49,7 +49,10 @@ pub struct Sibling {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
     /// Ask these runs of the group to stop (their `spec.cancel`).
-    Cancel { runs: Vec<String>, reason: String },
+    Cancel {
+        runs: Vec<String>,
+        reason: CancelReason,
+    },
     /// Delete the run's pod or Job.
     DeleteWorkload,
     /// Render the run's templates and apply every object (idempotent).
@@ -163,7 +166,7 @@ pub fn decide(run: RunView<'_>, workload: &Workload, siblings: &[Sibling], now: 
                 if !runs.is_empty() {
                     step.actions.push(Action::Cancel {
                         runs,
-                        reason: format!("superseded by {}", run.name),
+                        reason: CancelReason::SupersededBy(run.name.to_owned()),
                     });
                 }
             } else if !older.is_empty() {
@@ -623,7 +626,7 @@ pub(crate) mod tests {
             step.actions.first(),
             Some(&Action::Cancel {
                 runs: vec!["older".into()],
-                reason: "superseded by mid".into()
+                reason: CancelReason::SupersededBy("mid".into())
             })
         );
         assert!(step.actions.contains(&Action::Apply));
@@ -905,7 +908,7 @@ pub(crate) mod tests {
             step.actions.first(),
             Some(&Action::Cancel {
                 runs: vec!["older".into()],
-                reason: "superseded by newer".into()
+                reason: CancelReason::SupersededBy("newer".into())
             })
         );
         assert!(!step.actions.contains(&Action::Apply));

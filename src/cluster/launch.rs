@@ -14,7 +14,9 @@ use crate::agentrun::{AgentRun, AgentRunSpec, SourceError};
 use crate::clock::Clock;
 use crate::github::event::{Login, RepoFullName};
 use crate::github::webhook::DeliveryId;
+use crate::ids::IssueNumber;
 use crate::names::short_hash;
+use crate::plan::{AgainBy, RunKey};
 use crate::ports::approvals::{ApprovalStore, PullRequestKey};
 use crate::ports::launcher::RunLine;
 use crate::ports::launcher::{
@@ -56,14 +58,26 @@ pub fn agent_run(run: &RunToLaunch, now: Timestamp) -> Result<AgentRun, SourceEr
 /// source this version cannot read, or cannot record again, is the error: nothing is
 /// copied as it is.
 pub fn retried(old: &AgentRun, retry: &RetryRun, now: Timestamp) -> Result<AgentRun, SourceError> {
-    again(old, &retry.delivery, &retry.requested_by, Again::Retry, now)
+    again(
+        old,
+        &retry.delivery,
+        &retry.requested_by,
+        AgainBy::Retry,
+        now,
+    )
 }
 
 /// A new run doing again what `old` did, for GitHub's "Re-run" on its check run: the same
 /// agent, event, task and exact commit, named after the re-running delivery (an error as
 /// for [`retried`]).
 pub fn rerun(old: &AgentRun, rerun: &RerunRun, now: Timestamp) -> Result<AgentRun, SourceError> {
-    again(old, &rerun.delivery, &rerun.requested_by, Again::Rerun, now)
+    again(
+        old,
+        &rerun.delivery,
+        &rerun.requested_by,
+        AgainBy::Rerun,
+        now,
+    )
 }
 
 /// Whether `old` may run again for whoever `may` describes, under the config in force:
@@ -81,7 +95,7 @@ fn may_run_again(
         .read()
         .map_err(|source| unrepeatable(old, source))?;
     may.judge(
-        source.launch.agent.as_str(),
+        &source.launch.agent,
         &source.launch.trigger,
         source.runs_fork_code().then(|| {
             crate::plan::ForkRun::new(
@@ -102,40 +116,20 @@ fn unrepeatable(old: &AgentRun, source: SourceError) -> RunAgain {
     }
 }
 
-/// What asked for a run again.
-#[derive(Debug, Clone, Copy)]
-enum Again {
-    /// `/agent retry`.
-    Retry,
-    /// GitHub's "Re-run" button.
-    Rerun,
-}
-
 fn again(
     old: &AgentRun,
     delivery: &DeliveryId,
     requested_by: &Login,
-    why: Again,
+    by: AgainBy,
     now: Timestamp,
 ) -> Result<AgentRun, SourceError> {
-    let subject = match (&old.spec.pull_request, old.spec.issue) {
-        (Some(pr), _) => format!("pr{}", pr.number),
-        (None, Some(issue)) => format!("issue{issue}"),
-        (None, None) => "run".into(),
-    };
-    let (discriminator, trigger) = match why {
-        Again::Retry => ("retry", "comment:retry"),
-        Again::Rerun => ("rerun", "check_run:rerequested"),
-    };
-    let name = crate::plan::run_name(&old.spec.agent, &subject, delivery.run_key(), discriminator);
     let mut source = old.spec.source.read()?;
+    let name = by.run_name(&source.launch, RunKey::of(delivery));
     source.launch.run_name = name.clone();
     source.launch.requested_by = requested_by.clone();
-    let spec = old
-        .spec
-        .again(&source, delivery, requested_by.as_str(), trigger, now)?;
+    let spec = old.spec.again(&source, delivery, requested_by, by, now)?;
     let mut labels = old.metadata.labels.clone().unwrap_or_default();
-    labels.insert(keys::RUN.into(), name.clone());
+    labels.insert(keys::RUN.into(), name.to_string());
     // As this version writes it (one recorded before may have folded look-alikes together).
     labels.insert(
         keys::REPO.into(),
@@ -143,7 +137,7 @@ fn again(
     );
     Ok(AgentRun {
         metadata: ObjectMeta {
-            name: Some(name),
+            name: Some(name.to_string()),
             namespace: old.metadata.namespace.clone(),
             labels: Some(labels),
             ..ObjectMeta::default()
@@ -200,7 +194,7 @@ impl ClusterLauncher {
         if !may.reads_approvals() {
             return Ok(Vec::new());
         }
-        let key = PullRequestKey::of_stored(&old.spec.repository, pr.number);
+        let key = PullRequestKey::of_stored(&old.spec.repository, IssueNumber(pr.number));
         let record = store.get(&key).await?;
         Ok(record
             .approvals
@@ -214,10 +208,12 @@ impl ClusterLauncher {
     async fn runs_about(
         &self,
         repository: &RepoFullName,
-        number: u64,
+        number: IssueNumber,
     ) -> Result<Vec<AgentRun>, LaunchError> {
         let mut runs = Vec::new();
-        for (pull_request, issue) in [(Some(number), None), (None, Some(number))] {
+        // RunFilter matches the stored spec's bare numbers.
+        let n = number.get();
+        for (pull_request, issue) in [(Some(n), None), (None, Some(n))] {
             let filter = RunFilter {
                 repository: Some(repository.to_string()),
                 pull_request,
@@ -322,7 +318,7 @@ impl ClusterLauncher {
     fn failed(
         &self,
         repository: &RepoFullName,
-        number: u64,
+        number: IssueNumber,
         source: impl std::error::Error + Send + Sync + 'static,
     ) -> LaunchError {
         LaunchError::Runs {
@@ -487,7 +483,7 @@ impl Launcher for ClusterLauncher {
                 }
                 let ns = run.namespace().unwrap_or_default();
                 let api: Api<AgentRun> = Api::namespaced(self.client.clone(), &ns);
-                if request_cancel(&api, &run.name_any(), &target.reason.to_string())
+                if request_cancel(&api, &run.name_any(), &target.reason)
                     .await
                     .map_err(|e| self.failed(&target.repository, target.number, e))?
                 {
@@ -498,7 +494,7 @@ impl Launcher for ClusterLauncher {
         })
     }
 
-    fn runs_of<'a>(&'a self, repository: &'a RepoFullName, number: u64) -> RunsFuture<'a> {
+    fn runs_of<'a>(&'a self, repository: &'a RepoFullName, number: IssueNumber) -> RunsFuture<'a> {
         Box::pin(async move {
             let runs = self.runs_about(repository, number).await?;
             Ok(runs

@@ -9,6 +9,7 @@ use std::time::SystemTime;
 use crate::agentrun::{AgentRun, Phase, ReportRefs, StoredRun};
 use crate::github::event::RepoFullName;
 use crate::github_client::{GithubClient, GithubError, Secret, TokenPermissions};
+use crate::ids::{CheckRunId, CommentId, IssueNumber};
 use crate::ports::reload::ConfigSource;
 use crate::report::{Posted, ReportError, Reporter, RunInfo, Stage};
 
@@ -140,7 +141,7 @@ impl RunReports for GithubReports {
                 repo: stored.repository.clone(),
                 name: run.metadata.name.clone().unwrap_or_default(),
                 agent: stored.agent.to_string(),
-                number: stored.number().filter(|_| report.comment),
+                number: stored.number().map(IssueNumber).filter(|_| report.comment),
                 head_sha: stored
                     .commit()
                     .filter(|_| report.check_run || report.commit_status)
@@ -156,15 +157,16 @@ impl RunReports for GithubReports {
                 template: live.engine(),
             };
             let mut posted = Posted {
-                check_run_id: refs.check_run_id,
-                comment_id: refs.comment_id,
+                check_run_id: refs.check_run_id.map(CheckRunId),
+                comment_id: refs.comment_id.map(CommentId),
                 status_context: refs.status_context.clone(),
                 fresh,
             };
             // What was created is kept even when a later write fails.
             let result = reporter.report(&info, stage, &mut posted).await;
-            refs.check_run_id = posted.check_run_id;
-            refs.comment_id = posted.comment_id;
+            // Stored as the bare numbers they always were.
+            refs.check_run_id = posted.check_run_id.map(CheckRunId::get);
+            refs.comment_id = posted.comment_id.map(CommentId::get);
             refs.status_context = posted.status_context;
             result
         })

@@ -14,7 +14,7 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 use super::kubeconfig::{self, KubeconfigProblem};
 use kube::{Api, Client, Config, ResourceExt};
 
-use crate::agentrun::{AgentRun, Phase};
+use crate::agentrun::{AgentRun, CancelReason, Phase};
 use crate::github::event::RepoKey;
 use crate::render::keys;
 
@@ -403,9 +403,9 @@ pub fn cancel_state(run: &AgentRun) -> CancelState {
 pub async fn request_cancel(
     runs: &Api<AgentRun>,
     name: &str,
-    reason: &str,
+    reason: &CancelReason,
 ) -> Result<bool, kube::Error> {
-    let patch = serde_json::json!({ "spec": { "cancel": reason } });
+    let patch = serde_json::json!({ "spec": { "cancel": reason.to_string() } });
     match runs
         .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
         .await
@@ -433,7 +433,7 @@ pub async fn cancel(
     client: &Client,
     namespace: &str,
     name: &str,
-    reason: &str,
+    reason: &CancelReason,
 ) -> Result<Cancelled, RunsError> {
     let run = get(client, namespace, name).await?;
     match cancel_state(&run) {

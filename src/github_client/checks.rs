@@ -9,6 +9,7 @@ use super::http::Replay;
 use super::*;
 use crate::github::CheckConclusion;
 use crate::github::event::{CommitSha, RepoFullName};
+use crate::ids::CheckRunId;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CheckStatus {
@@ -100,7 +101,7 @@ impl GithubClient {
         repo: &RepoFullName,
         sha: &CommitSha,
         check: &CheckRunWrite,
-    ) -> Result<u64, GithubError> {
+    ) -> Result<CheckRunId, GithubError> {
         if let Some(id) = self.find_check_run(repo, sha, check).await? {
             self.update_check_run(repo, id, check).await?;
             return Ok(id);
@@ -116,7 +117,7 @@ impl GithubClient {
         repo: &RepoFullName,
         sha: &CommitSha,
         check: &CheckRunWrite,
-    ) -> Result<u64, GithubError> {
+    ) -> Result<CheckRunId, GithubError> {
         let path = format!("/repos/{}/{}/check-runs", repo.owner(), repo.name());
         let mut body = Self::check_body(check);
         body.head_sha = Some(sha.as_str());
@@ -127,7 +128,7 @@ impl GithubClient {
                 .call::<wire::CheckRun>(repo, Method::POST, &path, Some(&body), Replay::Unsafe)
                 .await
             {
-                Ok(created) => return Ok(created.id),
+                Ok(created) => return Ok(CheckRunId(created.id)),
                 Err(e) if e.is_ambiguous() && attempts < 3 => {
                     if let Some(id) = self.find_check_run(repo, sha, check).await? {
                         self.update_check_run(repo, id, check).await?;
@@ -144,7 +145,7 @@ impl GithubClient {
         repo: &RepoFullName,
         sha: &CommitSha,
         check: &CheckRunWrite,
-    ) -> Result<Option<u64>, GithubError> {
+    ) -> Result<Option<CheckRunId>, GithubError> {
         let path = format!(
             "/repos/{}/{}/commits/{}/check-runs?check_name={}&filter=all&per_page=100",
             repo.owner(),
@@ -159,13 +160,13 @@ impl GithubClient {
             .check_runs
             .into_iter()
             .find(|c| c.name == check.name && c.external_id.as_deref() == Some(&check.external_id))
-            .map(|c| c.id))
+            .map(|c| CheckRunId(c.id)))
     }
 
     pub async fn update_check_run(
         &self,
         repo: &RepoFullName,
-        id: u64,
+        id: CheckRunId,
         check: &CheckRunWrite,
     ) -> Result<(), GithubError> {
         let path = format!("/repos/{}/{}/check-runs/{id}", repo.owner(), repo.name());

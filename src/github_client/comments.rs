@@ -8,6 +8,7 @@ use hyper::http::Method;
 use super::http::Replay;
 use super::*;
 use crate::github::event::RepoFullName;
+use crate::ids::{CommentId, IssueNumber};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reaction {
@@ -30,7 +31,7 @@ impl Reaction {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IssueComment {
-    pub id: u64,
+    pub id: CommentId,
     pub body: String,
     pub author: String,
 }
@@ -57,7 +58,7 @@ impl GithubClient {
     pub async fn react_to_comment(
         &self,
         repo: &RepoFullName,
-        comment_id: u64,
+        comment_id: CommentId,
         reaction: Reaction,
     ) -> Result<(), GithubError> {
         let path = format!(
@@ -78,9 +79,9 @@ impl GithubClient {
     pub async fn create_comment(
         &self,
         repo: &RepoFullName,
-        issue: u64,
+        issue: IssueNumber,
         body: &str,
-    ) -> Result<u64, GithubError> {
+    ) -> Result<CommentId, GithubError> {
         let path = format!(
             "/repos/{}/{}/issues/{issue}/comments",
             repo.owner(),
@@ -95,13 +96,13 @@ impl GithubClient {
                 Replay::Unsafe,
             )
             .await?;
-        Ok(created.id)
+        Ok(CommentId(created.id))
     }
 
     pub async fn update_comment(
         &self,
         repo: &RepoFullName,
-        comment_id: u64,
+        comment_id: CommentId,
         body: &str,
     ) -> Result<(), GithubError> {
         let path = format!(
@@ -124,7 +125,7 @@ impl GithubClient {
     pub async fn list_comments(
         &self,
         repo: &RepoFullName,
-        issue: u64,
+        issue: IssueNumber,
     ) -> Result<Vec<IssueComment>, GithubError> {
         self.list_comment_pages(repo, issue, MAX_COMMENT_PAGES)
             .await
@@ -134,7 +135,7 @@ impl GithubClient {
     async fn list_comment_pages(
         &self,
         repo: &RepoFullName,
-        issue: u64,
+        issue: IssueNumber,
         pages: u32,
     ) -> Result<Vec<IssueComment>, GithubError> {
         let mut out = Vec::new();
@@ -147,7 +148,7 @@ impl GithubClient {
         let _all = self
             .list_pages(repo, &list, pages, |batch: Vec<wire::Comment>| {
                 out.extend(batch.into_iter().map(|c| IssueComment {
-                    id: c.id,
+                    id: CommentId(c.id),
                     body: c.body.unwrap_or_default(),
                     author: c.user.login,
                 }));
@@ -166,7 +167,7 @@ impl GithubClient {
     pub async fn find_comment(
         &self,
         repo: &RepoFullName,
-        issue: u64,
+        issue: IssueNumber,
         marker: &str,
     ) -> Result<Option<IssueComment>, GithubError> {
         self.find_comment_within(repo, issue, marker, MAX_COMMENT_PAGES)
@@ -177,7 +178,7 @@ impl GithubClient {
     async fn find_comment_within(
         &self,
         repo: &RepoFullName,
-        issue: u64,
+        issue: IssueNumber,
         marker: &str,
         pages: u32,
     ) -> Result<Option<IssueComment>, GithubError> {
@@ -195,10 +196,10 @@ impl GithubClient {
     pub async fn create_comment_once(
         &self,
         repo: &RepoFullName,
-        issue: u64,
+        issue: IssueNumber,
         marker: &str,
         body: &str,
-    ) -> Result<u64, GithubError> {
+    ) -> Result<CommentId, GithubError> {
         debug_assert!(body.contains(marker));
         let found = self
             .find_comment_within(repo, issue, marker, REPLY_LOOKUP_PAGES)
@@ -215,10 +216,10 @@ impl GithubClient {
     pub async fn post_comment_once(
         &self,
         repo: &RepoFullName,
-        issue: u64,
+        issue: IssueNumber,
         marker: &str,
         body: &str,
-    ) -> Result<u64, GithubError> {
+    ) -> Result<CommentId, GithubError> {
         debug_assert!(body.contains(marker));
         let mut attempts = 0;
         loop {
@@ -227,7 +228,7 @@ impl GithubClient {
                 Ok(id) => return Ok(id),
                 Err(e) if e.is_ambiguous() && attempts < 3 => {
                     tracing::info!(
-                        issue,
+                        issue = issue.get(),
                         "posting a comment failed ambiguously; looking for it before posting again"
                     );
                     if let Some(found) = self.find_comment(repo, issue, marker).await? {

@@ -9,11 +9,12 @@ use super::*;
 use crate::github::event::{
     AuthorAssociation, CommitSha, PullRequest, PullRequestEnd, RepoFullName, User,
 };
+use crate::ids::IssueNumber;
 
 /// A pull request that exists: the one we created, or the open one we found for our head.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PullRequestCreated {
-    pub number: u64,
+    pub number: IssueNumber,
     pub html_url: String,
 }
 
@@ -48,7 +49,7 @@ impl GithubClient {
     pub async fn pull_request_files(
         &self,
         repo: &RepoFullName,
-        number: u64,
+        number: IssueNumber,
         mut enough: impl FnMut(&[String]) -> bool,
     ) -> Result<ChangedPaths, GithubError> {
         let mut paths = Vec::new();
@@ -80,7 +81,7 @@ impl GithubClient {
     pub async fn pull_request(
         &self,
         repo: &RepoFullName,
-        number: u64,
+        number: IssueNumber,
     ) -> Result<PullRequest, GithubError> {
         let path = format!("/repos/{}/{}/pulls/{number}", repo.owner(), repo.name());
         let w: wire::PullRequest = self
@@ -160,7 +161,7 @@ impl GithubClient {
             {
                 Ok(created) => {
                     return Ok(PullRequestCreated {
-                        number: created.number,
+                        number: IssueNumber(created.number),
                         html_url: created.html_url,
                     });
                 }
@@ -205,7 +206,7 @@ impl GithubClient {
             .call(repo, Method::GET, &path, None::<&()>, Replay::Safe)
             .await?;
         Ok(list.into_iter().next().map(|p| PullRequestCreated {
-            number: p.number,
+            number: IssueNumber(p.number),
             html_url: p.html_url,
         }))
     }

@@ -11,7 +11,7 @@
 use std::sync::Arc;
 
 use crate::config::{AgentName, Config, ForkPolicy, Permission, RepositoryFile, Say};
-use crate::github::event::{AuthorAssociation, CommitSha, PullRequest};
+use crate::github::event::{AuthorAssociation, CommitSha, Login, PullRequest};
 
 use super::approval::{HeadApproval, approves};
 use super::authority::{MayStart, needs_in, write_token_refusal};
@@ -125,7 +125,7 @@ impl Again {
     /// names it, and reads. `Err` says why not, to them.
     pub fn judge(
         &self,
-        agent: &str,
+        agent: &AgentName,
         trigger: &Trigger,
         fork: Option<ForkRun<'_>>,
     ) -> Result<(), Refusal> {
@@ -139,7 +139,7 @@ impl Again {
             return refused(reason);
         }
         let global = self.config.github.authorization.min_permission;
-        let needs = needs_in(&self.config, agent, kind_of(trigger)).max(global);
+        let needs = needs_in(&self.config, agent.as_str(), kind_of(trigger)).max(global);
         if self.has < needs {
             return refused(RefusalReason::NotAuthorized {
                 has: self.has,
@@ -162,7 +162,7 @@ impl Again {
             && fork
                 .author
                 .is_some_and(|author| author.eq_ignore_ascii_case(&self.login))
-            && self.has >= needs_in(&self.config, agent, TriggerKind::PullRequest);
+            && self.has >= needs_in(&self.config, agent.as_str(), TriggerKind::PullRequest);
         match fork.head {
             _ if trusted_author => Ok(()),
             Some(head) if approves(fork.approvals, head) => Ok(()),
@@ -181,13 +181,11 @@ impl Again {
     /// Why the repository's own file keeps `agent` from running again, as it keeps a new
     /// event's launch of it: the file does not name it (one that keeps it to its comment
     /// verbs lets it: asking again is a command), or does not read.
-    fn own_file_refusal(&self, agent: &str) -> Option<RefusalReason> {
+    fn own_file_refusal(&self, agent: &AgentName) -> Option<RefusalReason> {
         let (reason, branch) = match &self.own_file {
             OwnFile::Unread => return None,
             OwnFile::Read { file, path, branch } => {
-                let says = agent
-                    .parse::<AgentName>()
-                    .map_or(Say::Off, |name| file.say(&name));
+                let says = file.say(agent);
                 if says != Say::Off {
                     return None;
                 }
@@ -206,7 +204,7 @@ impl Again {
             ),
         };
         Some(RefusalReason::OwnFile {
-            agent: agent.to_string(),
+            agent: agent.clone(),
             reason: Box::new(reason),
             branch: branch.clone(),
         })
@@ -265,20 +263,20 @@ impl Planner {
     /// Why a fork's code may not run `agent` under the config in force, whoever asked:
     /// `fork_pull_requests: never`, or a token that can write without `always`. `None`:
     /// it may (with `approve`, at a head a maintainer approved: a recorded run was).
-    pub fn fork_code_refusal(&self, agent: &str, requested_by: &str) -> Option<Refusal> {
+    pub fn fork_code_refusal(&self, agent: &AgentName, requested_by: &Login) -> Option<Refusal> {
         fork_refusal(&self.config, agent).map(|reason| Refusal {
-            login: requested_by.into(),
+            login: requested_by.clone(),
             reason,
         })
     }
 }
 
 /// The fork policy and the write-token rule of the config in force, for `agent`.
-fn fork_refusal(config: &Config, agent: &str) -> Option<RefusalReason> {
+fn fork_refusal(config: &Config, agent: &AgentName) -> Option<RefusalReason> {
     if config.github.authorization.fork_pull_requests == ForkPolicy::Never {
         return Some(RefusalReason::ForksNeverRun);
     }
-    let agent = config.agents.iter().find(|a| a.name.as_str() == agent)?;
+    let agent = config.agents.iter().find(|a| &a.name == agent)?;
     write_token_refusal(config, agent)
 }
 
@@ -342,7 +340,7 @@ mod tests {
     fn comment(verb: &str) -> Trigger {
         Trigger::Comment {
             verb: verb.parse().expect("a verb"),
-            comment_id: 1,
+            comment_id: crate::ids::CommentId(1),
         }
     }
 
@@ -585,14 +583,14 @@ mod tests {
                 author: f.by_its_author.then_some("someone"),
                 approvals: &approvals,
             });
-            let found =
-                match planner
-                    .again_as("someone", row.has)
-                    .judge(row.agent, &row.trigger, fork)
-                {
-                    Ok(()) => "again".to_string(),
-                    Err(r) => format!("refuse @{}: {:?}", r.login, r.reason),
-                };
+            let found = match planner.again_as("someone", row.has).judge(
+                &row.agent.parse().expect("an agent"),
+                &row.trigger,
+                fork,
+            ) {
+                Ok(()) => "again".to_string(),
+                Err(r) => format!("refuse @{}: {:?}", r.login, r.reason),
+            };
             if found != row.expect {
                 wrong.push(format!(
                     "{}:\n  expected {}\n  got      {found}",

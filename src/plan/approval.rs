@@ -9,7 +9,9 @@
 use k8s_openapi::jiff::Timestamp;
 
 use crate::github::event::{CommitSha, Event, Login, WebhookEvent};
+use crate::ids::CommentId;
 
+use super::RunKey;
 use super::reasons::Answer;
 use super::{Control, Decision, Deferral, Facts, IgnoreReason, Planner};
 
@@ -104,7 +106,7 @@ pub struct Approved {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApprovedHead {
     pub approved_by: String,
-    pub comment_id: u64,
+    pub comment_id: CommentId,
     pub head_sha: CommitSha,
 }
 
@@ -114,7 +116,7 @@ pub struct GivenApproval {
     /// The pull request.
     pub number: u64,
     /// The comment that carried `approve`.
-    pub comment_id: u64,
+    pub comment_id: CommentId,
     /// Who approved which head (in full, lowercase), when.
     pub approval: HeadApproval,
 }
@@ -142,7 +144,12 @@ impl Planner {
     /// what they carry out is what this decides.
     ///
     /// [`Control::Approve`]: super::Control::Approve
-    pub fn decide(&self, event: &WebhookEvent, delivery: &str, facts: &Facts<'_>) -> Judged {
+    pub fn decide(
+        &self,
+        event: &WebhookEvent,
+        delivery: Option<RunKey<'_>>,
+        facts: &Facts<'_>,
+    ) -> Judged {
         let mut judged = Judged::default();
         for decision in self.plan(event, delivery, facts) {
             match decision {
@@ -184,7 +191,7 @@ impl Planner {
     pub(super) fn approve_head(
         &self,
         event: &WebhookEvent,
-        delivery: &str,
+        delivery: Option<RunKey<'_>>,
         facts: &Facts<'_>,
         number: u64,
         sha: Option<&str>,
@@ -379,8 +386,14 @@ mod tests {
                 approvals_unreadable: case.unreadable,
                 ..Facts::default()
             };
-            let approved =
-                planner.approve_head(&comment, "key", &facts, 1, case.sha, &"Codertocat".into());
+            let approved = planner.approve_head(
+                &comment,
+                Some(crate::plan::RunKey::new("key")),
+                &facts,
+                1,
+                case.sha,
+                &"Codertocat".into(),
+            );
             let found = told(&approved.decisions);
             let recorded = approved.approval.as_ref().map(|a| a.approval.sha.as_str());
             if found != case.expect || recorded != case.recorded {

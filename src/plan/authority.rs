@@ -2,7 +2,7 @@
 //! each agent's threshold, and the fork policy for a fork's code.
 
 use crate::config::{Agent, Config, ForkPolicy, Permission};
-use crate::github::event::{AuthorAssociation, User};
+use crate::github::event::{AuthorAssociation, Login, User};
 
 use super::{
     ApproverAuthority, Authority, Decision, Deferral, Facts, ForkCode, Planner, Refusal,
@@ -19,7 +19,7 @@ enum Vouch {
     /// The head was approved, but by nobody who may start the agent now: the best of the
     /// approvers, what the agent needs and what they have.
     Short {
-        approver: String,
+        approver: Login,
         needs: Permission,
         has: Permission,
     },
@@ -364,7 +364,7 @@ impl Planner {
         }
         let (approver, has) = best.unwrap_or(("", Permission::None));
         Vouch::Short {
-            approver: approver.to_string(),
+            approver: approver.into(),
             needs,
             has,
         }

@@ -190,7 +190,7 @@ mod tests {
             own_app_id: Some(2),
             ..crate::plan::Facts::default()
         };
-        let decisions = planner.plan(&event, "d-1", &facts);
+        let decisions = planner.plan(&event, Some(crate::plan::RunKey::new("d-1")), &facts);
         assert_eq!(
             crate::plan::table::told(&decisions),
             "ignore: RerunByNobody"

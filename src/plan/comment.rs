@@ -11,6 +11,7 @@ use crate::github::event::{
     Comment, IssueCommentAction, IssueCommentEvent, Login, PullRequest, WebhookEvent,
 };
 
+use super::RunKey;
 use super::authority::MayStart;
 use super::reasons::Answer;
 use super::{
@@ -31,7 +32,7 @@ struct Asked<'c> {
     /// fork's): `None` on an issue, or in a preview without it; `Err` when GitHub did not
     /// say.
     pull_request: Option<Result<&'c PullRequest, Deferral>>,
-    delivery: &'c str,
+    delivery: Option<RunKey<'c>>,
     facts: &'c Facts<'c>,
 }
 
@@ -40,7 +41,7 @@ impl Planner {
         &self,
         event: &'e WebhookEvent,
         e: &'e IssueCommentEvent,
-        delivery: &str,
+        delivery: Option<RunKey<'_>>,
         facts: &Facts<'_>,
     ) -> Planned<'e> {
         let ignore = |why: IgnoreReason| Planned::decided(vec![Decision::ignore(why)]);
@@ -246,7 +247,7 @@ impl Planner {
         task: Option<String>,
         out: &mut Vec<Decision>,
     ) -> Result<(), Deferral> {
-        let (number, login) = (asked.number, asked.login);
+        let number = asked.number;
         let target = if asked.is_pull_request {
             CommentTarget::PullRequest
         } else {
@@ -299,7 +300,7 @@ impl Planner {
                     comment_id: asked.comment.id,
                 },
                 subject.clone(),
-                login,
+                &asked.comment.user.login,
                 task.clone(),
             ));
         }

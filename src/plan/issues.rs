@@ -3,6 +3,7 @@
 use crate::config::Agent;
 use crate::github::event::{IssuesAction, IssuesEvent, WebhookEvent};
 
+use super::RunKey;
 use super::{
     Decision, Hears, IgnoreReason, Planned, Planner, SkipReason, Subject, Trigger, TriggerKind,
     acting, action_not_listed, login,
@@ -13,7 +14,7 @@ impl Planner {
         &self,
         event: &'e WebhookEvent,
         e: &'e IssuesEvent,
-        delivery: &str,
+        delivery: Option<RunKey<'_>>,
     ) -> Planned<'e> {
         let issue = &e.issue;
         let sender = login(event.sender.as_ref(), &issue.user);
@@ -30,7 +31,7 @@ impl Planner {
             return Planned::decided(out);
         }
         // Whoever acted (opened, edited, labeled...) is the requester, for every action.
-        let association = (issue.user.login == sender).then_some(&issue.author_association);
+        let association = (&issue.user.login == sender).then_some(&issue.author_association);
         for agent in matched {
             out.push(self.launch(
                 agent,

@@ -20,7 +20,9 @@ use crate::github::event::{
     AuthorAssociation, CheckSuiteAction, CommitSha, Event, IssuesAction, Login, PullRequest,
     PullRequestAction, ReleaseAction, User, WebhookEvent,
 };
-use crate::names::{RunName, dns_label, short_hash};
+use crate::github::webhook::DeliveryId;
+use crate::ids::CommentId;
+use crate::names::RunName;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 
 mod again;
@@ -201,7 +203,7 @@ impl Decision {
 pub struct Launch {
     pub agent: AgentName,
     /// The run's name: stable for a delivery and agent, so a repeated delivery is a no-op.
-    pub run_name: String,
+    pub run_name: RunName,
     pub trigger: Trigger,
     /// The task a maintainer wrote (`/agent run …`), or the focus of `/agent review …`.
     pub task: Option<String>,
@@ -237,7 +239,7 @@ pub enum Trigger {
     /// A comment's command: the verb its agents answer, as services.yaml lists it.
     Comment {
         verb: Verb,
-        comment_id: u64,
+        comment_id: CommentId,
     },
     Push,
     Release {
@@ -256,6 +258,37 @@ impl Trigger {
             Trigger::Release { action } => format!("release.{action}"),
             Trigger::Approved(_) => "comment:approve".into(),
         }
+    }
+}
+
+/// What asked for a recorded run to run again: a new run, of the same agent, event, task
+/// and exact commit, named and described by the plan's words as every other run is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AgainBy {
+    /// `/agent retry` on the run's pull request or issue.
+    Retry,
+    /// GitHub's "Re-run" on the run's check run.
+    Rerun,
+}
+
+impl AgainBy {
+    /// Why the new run exists, as its `spec.trigger` says it (`comment:retry`,
+    /// `check_run:rerequested`), beside [`Trigger::describe`]'s words.
+    pub fn describe(self) -> &'static str {
+        match self {
+            AgainBy::Retry => "comment:retry",
+            AgainBy::Rerun => "check_run:rerequested",
+        }
+    }
+
+    /// The new run's name: the first run's agent and subject, hashed with the delivery that
+    /// asked again and this (so a retry and a Re-run of one delivery are two runs).
+    pub fn run_name(self, launch: &Launch, key: RunKey<'_>) -> RunName {
+        let discriminator = match self {
+            AgainBy::Retry => "retry",
+            AgainBy::Rerun => "rerun",
+        };
+        run_name(&launch.agent, &launch.subject, Some(key), discriminator)
     }
 }
 
@@ -314,8 +347,9 @@ impl Subject {
         }
     }
 
-    /// A short slug for names: `pr42`, `issue7`, `v1-2-0`.
-    fn slug(&self) -> String {
+    /// A short slug for names: `pr42`, `issue7`, `main`, `v1.2.0` (a run's name makes it a
+    /// DNS label: `v1-2-0`).
+    pub fn slug(&self) -> String {
         match self {
             Subject::PullRequest { number, .. } => format!("pr{number}"),
             Subject::Issue { number, .. } => format!("issue{number}"),
@@ -653,7 +687,12 @@ impl Planner {
 
     /// Decides what one delivery asks for: the trigger's file decides, then who may start
     /// what and the exact commits are judged once, for every trigger.
-    pub fn plan(&self, event: &WebhookEvent, delivery: &str, facts: &Facts<'_>) -> Vec<Decision> {
+    pub fn plan(
+        &self,
+        event: &WebhookEvent,
+        delivery: Option<RunKey<'_>>,
+        facts: &Facts<'_>,
+    ) -> Vec<Decision> {
         if let Some(own) = self.own_sender(event.sender.as_ref(), facts) {
             return vec![Decision::ignore(own)];
         }
@@ -722,24 +761,19 @@ impl Planner {
     fn launch(
         &self,
         agent: &Agent,
-        delivery: &str,
+        delivery: Option<RunKey<'_>>,
         discriminator: &str,
         trigger: Trigger,
         subject: Subject,
-        requested_by: &str,
+        requested_by: &Login,
         task: Option<String>,
     ) -> Decision {
         Decision::Launch(Launch {
             agent: agent.name.clone(),
-            run_name: run_name(
-                agent.name.as_str(),
-                &subject.slug(),
-                delivery,
-                discriminator,
-            ),
+            run_name: run_name(&agent.name, &subject, delivery, discriminator),
             trigger,
             task,
-            requested_by: requested_by.into(),
+            requested_by: requested_by.clone(),
             subject,
         })
     }
@@ -968,8 +1002,8 @@ fn ending_with(mut out: Vec<Decision>, last: Decision) -> Vec<Decision> {
     out
 }
 
-fn login<'a>(sender: Option<&'a User>, fallback: &'a User) -> &'a str {
-    acting(sender, fallback).login
+fn login<'a>(sender: Option<&'a User>, fallback: &'a User) -> &'a Login {
+    &sender.unwrap_or(fallback).login
 }
 
 /// The sender, or `fallback` where the payload names none.
@@ -993,18 +1027,84 @@ fn sender_of(event: &WebhookEvent) -> Requester<'_> {
 /// `DeliveryId::run_key`, so a replay under a new id is the same delivery), the agent and
 /// what tells two commands of one comment apart, so the same delivery always yields the
 /// same name.
-pub fn run_name(agent: &str, subject: &str, delivery: &str, discriminator: &str) -> String {
-    let hash = short_hash(&[delivery, agent, discriminator]);
-    let mut head = dns_label(&format!("{agent}-{subject}"));
-    head.truncate(63 - hash.len() - 1);
-    let head = head.trim_end_matches('-');
-    format!("{head}-{hash}")
+pub fn run_name(
+    agent: &AgentName,
+    subject: &Subject,
+    key: Option<RunKey<'_>>,
+    discriminator: &str,
+) -> RunName {
+    let agent = agent.as_str();
+    RunName::made(
+        &format!("{agent}-{}", subject.slug()),
+        &[key.map_or("", |key| key.0), agent, discriminator],
+    )
+}
+
+/// What a delivery's runs are named after: its signed body's SHA-256
+/// (`DeliveryId::run_key`), so a replay under a new id names the same runs. The planner
+/// puts it into run names only; a plan made without one (`None`: to learn what the
+/// delivery asks, before the body is hashed or when nothing will be launched) decides the
+/// same, its launches' names standing for none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunKey<'a>(&'a str);
+
+impl<'a> RunKey<'a> {
+    pub const fn new(key: &'a str) -> RunKey<'a> {
+        RunKey(key)
+    }
+
+    /// `delivery`'s, its body hashed now if it was not yet.
+    pub fn of(delivery: &'a DeliveryId) -> RunKey<'a> {
+        RunKey(delivery.run_key())
+    }
+
+    /// `delivery`'s if it is had without hashing the body.
+    pub fn if_hashed(delivery: &'a DeliveryId) -> Option<RunKey<'a>> {
+        delivery.run_key_if_hashed().map(RunKey)
+    }
+
+    pub fn as_str(&self) -> &'a str {
+        self.0
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::Facts;
     use super::table::{event, outcome, scoped_planner};
+
+    /// A run done again is named and described in the plan's words, as every run is: its
+    /// subject's slug (a tag's run is `image-v1-2-0-…`, not `image-run-…`), hashed with the
+    /// delivery that asked and whether it was a retry or a Re-run.
+    #[test]
+    fn a_run_done_again_is_named_by_its_subject_and_described_by_what_asked() {
+        use super::{AgainBy, Launch, RunKey, Subject, Trigger};
+        let launch = |subject| Launch {
+            agent: "image".parse().expect("an agent"),
+            run_name: crate::names::RunName::or_made("first"),
+            trigger: Trigger::Push,
+            task: None,
+            requested_by: "octocat".into(),
+            subject,
+        };
+        let tag = launch(Subject::Release {
+            tag: "v1.2.0".into(),
+            sha: None,
+        });
+        let pr = launch(Subject::PullRequest {
+            number: 2,
+            head_sha: None,
+        });
+        let key = RunKey::new("sha256:again");
+        let rerun = AgainBy::Rerun.run_name(&tag, key);
+        assert!(rerun.as_str().starts_with("image-v1-2-0-"), "{rerun}");
+        let retry = AgainBy::Retry.run_name(&pr, key);
+        assert!(retry.as_str().starts_with("image-pr2-"), "{retry}");
+        assert_ne!(AgainBy::Retry.run_name(&tag, key), rerun);
+        assert_eq!(AgainBy::Rerun.run_name(&tag, key), rerun, "stable");
+        assert_eq!(AgainBy::Retry.describe(), "comment:retry");
+        assert_eq!(AgainBy::Rerun.describe(), "check_run:rerequested");
+    }
 
     /// An agent limited to some repositories starts, by every trigger, only for them; a
     /// command naming it elsewhere is answered as for a verb nobody there answers to.
@@ -1055,7 +1155,11 @@ mod tests {
         ];
         let mut wrong = Vec::new();
         for (file, body, repository, expected) in table {
-            let decisions = planner.plan(&event(file, repository, *body), "d-1", &Facts::default());
+            let decisions = planner.plan(
+                &event(file, repository, *body),
+                Some(crate::plan::RunKey::new("d-1")),
+                &Facts::default(),
+            );
             let found = outcome(&decisions);
             if found != *expected {
                 wrong.push(format!(

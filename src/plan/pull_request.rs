@@ -6,6 +6,7 @@ use crate::github::event::{
     Event, PullRequest, PullRequestAction, PullRequestEvent, User, WebhookEvent,
 };
 
+use super::RunKey;
 use super::{
     AgentFilters, ApproverAuthority, Authority, ChangedFiles, Control, Decision, Facts, ForkCode,
     HeadApproval, Hears, IgnoreReason, Planned, Planner, Refusal, RefusalReason, Requester,
@@ -38,7 +39,7 @@ impl Planner {
         &self,
         event: &'e WebhookEvent,
         e: &'e PullRequestEvent,
-        delivery: &str,
+        delivery: Option<RunKey<'_>>,
         facts: &Facts<'_>,
     ) -> Planned<'e> {
         let at = PullRequestAt {
@@ -62,7 +63,7 @@ impl Planner {
         comment: &WebhookEvent,
         pr: &PullRequest,
         approval: &HeadApproval,
-        delivery: &str,
+        delivery: Option<RunKey<'_>>,
         facts: &Facts<'_>,
     ) -> ApprovedRuns {
         let event = approved_event(comment, pr);
@@ -143,7 +144,7 @@ impl Planner {
     fn pull_request_at<'e>(
         &self,
         at: &PullRequestAt<'e>,
-        delivery: &str,
+        delivery: Option<RunKey<'_>>,
         facts: &Facts<'_>,
     ) -> Planned<'e> {
         let pr = at.pr;
@@ -206,7 +207,7 @@ impl Planner {
             // opened from another's fork (outside review A1), or a fork that is gone (no
             // owner to tell) meet it whoever the author is. The fork policy decides whose
             // code may run, not the sender's permission (`Planner::fork_policy`).
-            let sent_by_author = sender.eq_ignore_ascii_case(author);
+            let sent_by_author = sender.is(author);
             let authors_fork = pr
                 .head
                 .repo
@@ -215,7 +216,11 @@ impl Planner {
             return Planned::decided(out).running(ForkCode {
                 number: pr.number,
                 head: pr.head.sha.clone(),
-                told: if sent_by_author { author } else { sender },
+                told: if sent_by_author {
+                    author
+                } else {
+                    sender.as_str()
+                },
                 author: (sent_by_author && authors_fork)
                     .then_some((Requester::from(&pr.user), &pr.author_association)),
                 owner: Some((Requester::from(&pr.user), &pr.author_association)),
@@ -921,14 +926,15 @@ mod tests {
         };
         let head = approval(pr.head.sha.as_str());
         let none = crate::plan::Facts::default();
-        let approved = planner.plan_approved(&comment, &pr, &head, "key", &none);
+        let key = Some(crate::plan::RunKey::new("key"));
+        let approved = planner.plan_approved(&comment, &pr, &head, key, &none);
         assert_eq!(
             told(&approved.decisions),
             "skip drafts: ActionNotListed, launch review"
         );
         // An approval of another commit (the head before a push) lets nothing run.
         let earlier = approval("89abcdef0123456789abcdef0123456789abcdef");
-        let refused = planner.plan_approved(&comment, &pr, &earlier, "key", &none);
+        let refused = planner.plan_approved(&comment, &pr, &earlier, key, &none);
         assert_eq!(told(&refused.decisions), "skip drafts: ActionNotListed");
         assert_eq!(approved.event.name, "pull_request");
         assert_eq!(approved.event.action(), Some("synchronize"));
@@ -938,7 +944,7 @@ mod tests {
             own_login: Some("codertocat"),
             ..crate::plan::Facts::default()
         };
-        let approved = planner.plan_approved(&comment, &pr, &head, "key", &own);
+        let approved = planner.plan_approved(&comment, &pr, &head, key, &own);
         assert_eq!(told(&approved.decisions), "");
     }
 
@@ -1007,7 +1013,13 @@ mod tests {
             };
             let found = told(
                 &planner
-                    .plan_approved(&comment, &fork.pull_request, &approval, "key", &facts)
+                    .plan_approved(
+                        &comment,
+                        &fork.pull_request,
+                        &approval,
+                        Some(crate::plan::RunKey::new("key")),
+                        &facts,
+                    )
                     .decisions,
             );
             if found != *expect {

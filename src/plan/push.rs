@@ -1,8 +1,9 @@
 //! `push` events: a branch or a tag pushed.
 
 use crate::config::Agent;
-use crate::github::event::{PushEvent, WebhookEvent};
+use crate::github::event::{Login, PushEvent, WebhookEvent};
 
+use super::RunKey;
 use super::{
     AgentFilters, Decision, Hears, IgnoreReason, Planned, Planner, SkipReason, Subject, Trigger,
     TriggerKind, sender_of,
@@ -13,7 +14,7 @@ impl Planner {
         &self,
         event: &'e WebhookEvent,
         e: &'e PushEvent,
-        delivery: &str,
+        delivery: Option<RunKey<'_>>,
     ) -> Planned<'e> {
         if e.deleted {
             return Planned::decided(vec![Decision::ignore(IgnoreReason::PushDeleted {
@@ -46,7 +47,7 @@ impl Planner {
                     git_ref: e.git_ref.clone(),
                     sha: e.after.clone(),
                 },
-                &e.pusher,
+                &Login::from(e.pusher.as_str()),
                 None,
             )
         });

@@ -128,7 +128,7 @@ pub enum SkipReason {
     /// or the global one, whichever is higher): the approver stands in for the author, so
     /// they must meet what the author would have needed (outside review 11c, A1).
     ApproverNeeds {
-        approver: String,
+        approver: Login,
         needs: Permission,
         has: Permission,
     },
@@ -238,7 +238,7 @@ impl std::fmt::Display for SkipReason {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IgnoreReason {
     /// The sender is the service itself (its App's bot, or its token's user).
-    OwnSender { own: String },
+    OwnSender { own: Login },
     /// GitHub's `ping`, sent when the webhook is created.
     Ping,
     /// "Re-run all checks" on a check suite.
@@ -411,7 +411,7 @@ pub enum RefusalReason {
     ForkApproverNeeds {
         head_sha: CommitSha,
         agent: AgentName,
-        approver: String,
+        approver: Login,
         needs: Permission,
         has: Permission,
     },
@@ -437,7 +437,7 @@ pub enum RefusalReason {
     /// `branch` keeps from running (`reason`: it does not name it, or does not read), as it
     /// keeps a new event's launch.
     OwnFile {
-        agent: String,
+        agent: AgentName,
         /// Boxed: a refusal stays small.
         reason: Box<SkipReason>,
         branch: String,

@@ -1,8 +1,9 @@
 //! `release` events: a release published, created, edited...
 
 use crate::config::Agent;
-use crate::github::event::{ReleaseEvent, WebhookEvent};
+use crate::github::event::{Login, ReleaseEvent, WebhookEvent};
 
+use super::RunKey;
 use super::{
     Decision, Deferral, Facts, Hears, IgnoreReason, Planned, Planner, RefCommit, SkipReason,
     Subject, Trigger, TriggerKind, action_not_listed, sender_of,
@@ -13,10 +14,13 @@ impl Planner {
         &self,
         event: &'e WebhookEvent,
         e: &'e ReleaseEvent,
-        delivery: &str,
+        delivery: Option<RunKey<'_>>,
         facts: &Facts<'_>,
     ) -> Planned<'e> {
-        let sender = event.sender.as_ref().map_or("", |u| u.login.as_str());
+        let sender = event
+            .sender
+            .as_ref()
+            .map_or_else(Login::default, |u| u.login.clone());
         let repository = event.repository.as_ref().map(|r| r.full_name.as_str());
         let heard = self.hear(repository, |agent, _| verdict(agent, e));
         let mut out = heard.in_order(|agent| {
@@ -31,7 +35,7 @@ impl Planner {
                     tag: e.release.tag_name.clone(),
                     sha: None,
                 },
-                sender,
+                &sender,
                 None,
             )
         });

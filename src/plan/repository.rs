@@ -294,7 +294,11 @@ mod tests {
                 repository: *says,
                 ..Facts::default()
             };
-            let decisions = planner.plan(&event(payload, repository, *body), "d-1", &facts);
+            let decisions = planner.plan(
+                &event(payload, repository, *body),
+                Some(crate::plan::RunKey::new("d-1")),
+                &facts,
+            );
             let found = if decisions.iter().any(|d| matches!(d, Decision::Defer(_))) {
                 "wait".to_string()
             } else {
@@ -319,7 +323,7 @@ mod tests {
             };
             let decisions = planner.plan(
                 &event(comment, "acme/a", Some("/agent help")),
-                "d-1",
+                Some(crate::plan::RunKey::new("d-1")),
                 &facts,
             );
             match decisions.as_slice() {
@@ -366,9 +370,12 @@ mod tests {
                 "acme/a",
                 Some("/agent retry"),
             );
-            match planner.plan(&ev, "d-1", &facts).as_slice() {
+            match planner
+                .plan(&ev, Some(crate::plan::RunKey::new("d-1")), &facts)
+                .as_slice()
+            {
                 [Decision::Control(Control::Retry { may, .. })] => may
-                    .judge("a-review", &Trigger::Push, None)
+                    .judge(&"a-review".parse().expect("an agent"), &Trigger::Push, None)
                     .map_err(|refusal| refusal.message("/agent")),
                 [Decision::Defer(_)] => Err("wait".into()),
                 other => Err(format!("{other:?}")),
@@ -423,7 +430,7 @@ mod tests {
             repository: RepositorySays::Read(&none),
             ..Facts::default()
         };
-        let decisions = planner.plan(&ev, "d-1", &facts);
+        let decisions = planner.plan(&ev, Some(crate::plan::RunKey::new("d-1")), &facts);
         let reply = decisions
             .iter()
             .find_map(|d| match d {

@@ -246,7 +246,7 @@ pub(super) fn check(rows: &[Row]) {
             commit: given.commit,
             repository: super::RepositorySays::Unread,
         };
-        let decisions = planner.plan(&delivery, "d-1", &facts);
+        let decisions = planner.plan(&delivery, Some(crate::plan::RunKey::new("d-1")), &facts);
         let found = told(&decisions);
         if found != row.expect {
             wrong.push(format!(

@@ -20,6 +20,7 @@ use std::sync::Mutex;
 use k8s_openapi::jiff::Timestamp;
 
 use crate::github::event::{CommitSha, RepoFullName, RepoKey};
+use crate::ids::{CommentId, IssueNumber};
 
 /// At most this many heads are kept per pull request (the oldest go first).
 pub const MAX_HEADS: usize = 50;
@@ -43,7 +44,7 @@ pub struct ApprovalEntry {
     /// When the service recorded it.
     pub approved_at: Timestamp,
     /// The comment that carried `approve`.
-    pub comment_id: u64,
+    pub comment_id: CommentId,
 }
 
 impl From<&ApprovalEntry> for crate::plan::HeadApproval {
@@ -125,11 +126,11 @@ impl PullRequestRecord {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct PullRequestKey {
     pub repository: RepoKey,
-    pub number: u64,
+    pub number: IssueNumber,
 }
 
 impl PullRequestKey {
-    pub fn new(repository: &RepoFullName, number: u64) -> PullRequestKey {
+    pub fn new(repository: &RepoFullName, number: IssueNumber) -> PullRequestKey {
         PullRequestKey {
             repository: repository.key(),
             number,
@@ -138,7 +139,7 @@ impl PullRequestKey {
 
     /// The key of a pull request whose repository is stored as text (a run's
     /// `spec.repository`).
-    pub fn of_stored(repository: &str, number: u64) -> PullRequestKey {
+    pub fn of_stored(repository: &str, number: IssueNumber) -> PullRequestKey {
         PullRequestKey {
             repository: RepoKey::of_stored(repository),
             number,
@@ -160,7 +161,7 @@ pub struct ApprovalToRecord {
     pub sha: CommitSha,
     pub approved_by: String,
     /// The comment that carried `approve`.
-    pub comment_id: u64,
+    pub comment_id: CommentId,
 }
 
 impl ApprovalToRecord {
@@ -295,7 +296,7 @@ mod tests {
                 sha,
                 approved_by: "m".into(),
                 approved_at: start,
-                comment_id: i as u64,
+                comment_id: CommentId(i as u64),
             });
         }
         assert_eq!(r.heads.len(), MAX_HEADS);

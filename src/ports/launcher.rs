@@ -13,9 +13,10 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use crate::agentrun::{Phase, RunSource, SourceError};
+use crate::agentrun::{CancelReason, Phase, RunSource, SourceError};
 use crate::github::event::{Login, RepoFullName};
 use crate::github::webhook::DeliveryId;
+use crate::ids::IssueNumber;
 use crate::names::RunName;
 use crate::plan::Launch;
 use crate::render::RenderedRun;
@@ -120,7 +121,7 @@ pub enum LaunchError {
     #[error("cannot read or change the runs of {repository}#{number} in namespace {namespace}")]
     Runs {
         repository: RepoFullName,
-        number: u64,
+        number: IssueNumber,
         namespace: String,
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
@@ -199,7 +200,7 @@ pub struct CancelRuns {
     /// ([`RepoFullName::key`]).
     pub repository: RepoFullName,
     /// The pull request's or issue's number.
-    pub number: u64,
+    pub number: IssueNumber,
     /// Why, recorded on each run (in words: its `Display`).
     pub reason: CancelReason,
     /// When it was asked (the comment written, the pull request closed): only runs
@@ -216,37 +217,6 @@ impl CancelRuns {
                 created.duration_since(asked) <= crate::plan::STOP_REACH
             }
             _ => true,
-        }
-    }
-}
-
-/// Why the intake cancels runs; its words are what each run records (`spec.cancel`) and
-/// GitHub is shown.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CancelReason {
-    /// `/agent stop`, written by this login.
-    StoppedBy(Login),
-    /// The pull request of this number was closed.
-    PullRequestClosed(u64),
-}
-
-impl std::fmt::Display for CancelReason {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            CancelReason::StoppedBy(login) => write!(f, "stopped by @{login}"),
-            CancelReason::PullRequestClosed(number) => {
-                write!(f, "pull request #{number} was closed")
-            }
-        }
-    }
-}
-
-impl CancelReason {
-    /// Who or what asked, for a note that nothing was stopped: "`stop` by @login".
-    pub fn asked(&self) -> String {
-        match self {
-            CancelReason::StoppedBy(login) => format!("`stop` by @{login}"),
-            CancelReason::PullRequestClosed(_) => self.to_string(),
         }
     }
 }
@@ -278,7 +248,7 @@ pub enum RunAgain {
 pub struct RetryRun {
     /// Matched as GitHub tells repositories apart, case aside ([`RepoFullName::key`]).
     pub repository: RepoFullName,
-    pub number: u64,
+    pub number: IssueNumber,
     /// The delivery that asked. Its signed body ([`DeliveryId::run_key`]) names the new
     /// run, so that the same comment sent again under another id retries once.
     pub delivery: DeliveryId,
@@ -349,7 +319,7 @@ pub trait Launcher: Send + Sync + 'static {
 
     /// The runs of a pull request or issue (`/agent status`), newest first.
     /// `repository`'s runs as GitHub tells repositories apart, case aside.
-    fn runs_of<'a>(&'a self, repository: &'a RepoFullName, number: u64) -> RunsFuture<'a>;
+    fn runs_of<'a>(&'a self, repository: &'a RepoFullName, number: IssueNumber) -> RunsFuture<'a>;
 
     /// Records the newest run of a pull request or issue again, as asked by `retry`
     /// (named after `retry.delivery`'s signed body, so a repeated delivery retries once, under any id); the new run's

@@ -523,7 +523,7 @@ impl Engine {
             }
         }
         Ok(RenderedRun {
-            name: launch.run_name.clone(),
+            name: launch.run_name.to_string(),
             namespace: ctx.run.namespace.clone(),
             agent: agent.name.clone(),
             concurrency,
@@ -926,7 +926,7 @@ impl<'a> TemplateContext<'a> {
                 issue = Some((&e.issue).into());
                 pr = pr_facts.map(PullRequestContext::from);
                 comment = Some(CommentContext {
-                    id: e.comment.id,
+                    id: e.comment.id.get(),
                     body: &e.comment.body,
                     user: (&e.comment.user).into(),
                     author_association: e.comment.author_association.as_str(),
@@ -964,7 +964,7 @@ impl<'a> TemplateContext<'a> {
 
         let mut labels = BTreeMap::new();
         labels.insert(keys::MANAGED_BY.to_string(), "agentpods".to_string());
-        labels.insert(keys::RUN.to_string(), launch.run_name.clone());
+        labels.insert(keys::RUN.to_string(), launch.run_name.to_string());
         labels.insert(keys::AGENT.to_string(), agent.name.to_string());
         labels.insert(keys::PROJECT.to_string(), config.project.to_string());
         if let Some(r) = repo {
@@ -990,7 +990,7 @@ impl<'a> TemplateContext<'a> {
             release,
             checkout,
             run: RunContext {
-                name: launch.run_name.clone(),
+                name: launch.run_name.to_string(),
                 namespace: config
                     .cluster
                     .namespace_of(agent)

@@ -193,7 +193,7 @@ pub struct Sample {
 pub fn samples(agent: &Agent) -> Result<Vec<Sample>, SampleError> {
     let launch = |trigger: Trigger, subject: Subject, task: Option<&str>| Launch {
         agent: agent.name.clone(),
-        run_name: format!("{}-sample", agent.name),
+        run_name: crate::names::RunName::or_made(&format!("{}-sample", agent.name)),
         trigger,
         task: task.map(String::from),
         requested_by: "octocat".into(),
@@ -299,7 +299,7 @@ pub fn samples(agent: &Agent) -> Result<Vec<Sample>, SampleError> {
                             Event::IssueComment(IssueCommentEvent {
                                 action: IssueCommentAction::Created,
                                 comment: Comment {
-                                    id: 1,
+                                    id: crate::ids::CommentId(1),
                                     body,
                                     user: user(),
                                     author_association: AuthorAssociation::Owner,
@@ -322,7 +322,7 @@ pub fn samples(agent: &Agent) -> Result<Vec<Sample>, SampleError> {
                         let l = launch(
                             Trigger::Comment {
                                 verb: listed.clone(),
-                                comment_id: 1,
+                                comment_id: crate::ids::CommentId(1),
                             },
                             subject,
                             *task,
@@ -509,7 +509,7 @@ mod tests {
     fn a_sample_that_cannot_be_built_is_an_error_not_left_out() {
         let launch = crate::plan::Launch {
             agent: "all".parse().expect("an agent name"),
-            run_name: "all-sample".into(),
+            run_name: crate::names::RunName::or_made("all-sample"),
             trigger: crate::plan::Trigger::Push,
             task: None,
             requested_by: "octocat".into(),

@@ -745,7 +745,7 @@ impl Engine {
             trigger: s.trigger.clone(),
             event: s.event.clone(),
             launch: crate::plan::Launch {
-                run_name: format!("{}-other", s.launch.run_name),
+                run_name: crate::names::RunName::or_made(&format!("{}-other", s.launch.run_name)),
                 ..s.launch.clone()
             },
             pr: s.pr.clone(),

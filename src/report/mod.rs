@@ -19,6 +19,7 @@ use std::time::SystemTime;
 
 use crate::github::event::{CommitSha, RepoFullName};
 use crate::github_client::GithubError;
+use crate::ids::{CheckRunId, CommentId, IssueNumber};
 
 mod comment;
 mod neutralise;
@@ -34,8 +35,8 @@ pub use writes::{Writes, writes};
 /// posting again (the controller keeps it in the run's status).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Posted {
-    pub check_run_id: Option<u64>,
-    pub comment_id: Option<u64>,
+    pub check_run_id: Option<CheckRunId>,
+    pub comment_id: Option<CommentId>,
     /// The commit status's context, when one was set.
     pub status_context: Option<String>,
     /// Nothing was posted for this run that these ids do not name (the caller kept every
@@ -63,7 +64,7 @@ pub struct RunInfo {
     pub name: String,
     pub agent: String,
     /// The pull request or issue the comment goes on, if any.
-    pub number: Option<u64>,
+    pub number: Option<IssueNumber>,
     /// The commit the check run or status goes on, if any.
     pub head_sha: Option<CommitSha>,
     /// A check run on `head_sha` (`github.report.check_run`), or, with a token (no GitHub

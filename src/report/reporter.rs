@@ -4,6 +4,7 @@
 use crate::github::CheckConclusion;
 use crate::github::event::{CommitSha, Login};
 use crate::github_client::{CheckRunWrite, CheckStatus, GithubClient, Reaction};
+use crate::ids::{CommentId, IssueNumber};
 
 use super::comment::CommentTemplate;
 use super::neutralise::cut;
@@ -21,7 +22,11 @@ pub struct Reporter<'a> {
 
 impl Reporter<'_> {
     /// A command was accepted: eyes on it.
-    pub async fn accepted(&self, repo: &RepoFullName, comment_id: u64) -> Result<(), ReportError> {
+    pub async fn accepted(
+        &self,
+        repo: &RepoFullName,
+        comment_id: CommentId,
+    ) -> Result<(), ReportError> {
         self.client
             .react_to_comment(repo, comment_id, Reaction::Eyes)
             .await?;
@@ -33,10 +38,10 @@ impl Reporter<'_> {
     pub async fn reply_once(
         &self,
         repo: &RepoFullName,
-        number: u64,
+        number: IssueNumber,
         key: &str,
         body: &str,
-    ) -> Result<u64, ReportError> {
+    ) -> Result<CommentId, ReportError> {
         let marker = format!("<!-- agentpods:reply={key} -->");
         let body = format!("{}\n\n{marker}", cut(body, SUMMARY_LIMIT));
         Ok(self

@@ -183,7 +183,7 @@ mod tests {
             repo: "octo/demo".parse().expect("a repository"),
             name: "review-pr7-0a1b2c3d".into(),
             agent: "review".into(),
-            number: Some(7),
+            number: Some(crate::ids::IssueNumber(7)),
             head_sha: Some(
                 "0123456789abcdef0123456789abcdef01234567"
                     .parse()

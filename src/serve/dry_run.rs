@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::github::event::RepoFullName;
+use crate::ids::IssueNumber;
 use crate::ports::launcher::{
     CancelFuture, CancelRuns, LaunchError, LaunchFuture, Launched, Launcher, RetryFuture, RetryRun,
     RunAgain, RunToLaunch, RunsFuture,
@@ -138,12 +139,16 @@ impl Launcher for DryRunLauncher {
 
     fn cancel<'a>(&'a self, runs: &'a CancelRuns) -> CancelFuture<'a> {
         Box::pin(async move {
-            tracing::info!(repository = %runs.repository, number = runs.number, reason = %runs.reason, "dry-run: would cancel the runs");
+            tracing::info!(repository = %runs.repository, number = runs.number.get(), reason = %runs.reason, "dry-run: would cancel the runs");
             Ok(0)
         })
     }
 
-    fn runs_of<'a>(&'a self, _repository: &'a RepoFullName, _number: u64) -> RunsFuture<'a> {
+    fn runs_of<'a>(
+        &'a self,
+        _repository: &'a RepoFullName,
+        _number: IssueNumber,
+    ) -> RunsFuture<'a> {
         // Dry-run records no runs it could list.
         Box::pin(async { Ok(Vec::new()) })
     }

@@ -10,6 +10,7 @@ use crate::config::{
 };
 use crate::github::event::{CommitSha, Event, Login, PullRequest, RepoFullName, WebhookEvent};
 use crate::github_client::{ChangedPaths, GithubClient, GithubError, Reaction, RepoFile};
+use crate::ids::{CommentId, IssueNumber};
 use crate::plan::{
     ApproverAuthority, Authority, ChangedFiles, Control, Decision, Deferral, Facts, HeadApproval,
     Planner, RefCommit, Refusal, RefusalReason, RepositorySays, SkipReason, Trigger,
@@ -226,7 +227,10 @@ async fn record_of(
     repo: &RepoFullName,
     number: u64,
 ) -> Option<PullRequestRecord> {
-    match approvals.get(&PullRequestKey::new(repo, number)).await {
+    match approvals
+        .get(&PullRequestKey::new(repo, IssueNumber(number)))
+        .await
+    {
         Ok(record) => Some(record),
         Err(e) => {
             tracing::warn!(
@@ -295,7 +299,7 @@ impl Gathered {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Response {
     /// Eyes on the comment whose command started something.
-    Eyes { comment_id: u64 },
+    Eyes { comment_id: CommentId },
     /// One comment on the issue or pull request.
     Reply { number: u64, body: String },
     /// A refused command, told to the person who wrote it: a reply, unless they were
@@ -304,7 +308,7 @@ pub enum Response {
     Refusal {
         number: u64,
         login: Login,
-        comment_id: u64,
+        comment_id: CommentId,
         body: String,
     },
     /// A refused pull request or issue event (a fork's code waiting for an approval,
@@ -338,7 +342,7 @@ pub enum Response {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TellAgain {
     /// The comment that asked for `/agent retry`, on pull request or issue `number`.
-    Thread { number: u64, comment_id: u64 },
+    Thread { number: u64, comment_id: CommentId },
     /// The commit of the check run whose "Re-run" was pressed, or of the push or release
     /// whose run was refused.
     Commit { sha: CommitSha },
@@ -589,7 +593,7 @@ pub async fn gather(
         let mut own_file = false;
         loop {
             let mut asked = false;
-            let decisions = planner.plan(event, "", &gathered.facts());
+            let decisions = planner.plan(event, None, &gathered.facts());
             // An approval plans the pull request's agents again once this is done
             // (`Planner::plan_approved`): their launches are narrowed by the repository's
             // own file too, so it is read now.
@@ -621,7 +625,10 @@ pub async fn gather(
             {
                 files = true;
                 asked = true;
-                match client.pull_request_files(&repo, number, |_| false).await {
+                match client
+                    .pull_request_files(&repo, IssueNumber(number), |_| false)
+                    .await
+                {
                     Ok(changed) => gathered.changed_files = Some(changed),
                     Err(e) => tracing::warn!(
                         number,
@@ -690,7 +697,7 @@ pub async fn gather(
                     }
                     Decision::Defer(Deferral::PullRequestUnknown { number }) if !pull => {
                         pull = true;
-                        match client.pull_request(&repo, number).await {
+                        match client.pull_request(&repo, IssueNumber(number)).await {
                             Ok(pr) => gathered.pull_request = Some(pr),
                             Err(e) => tracing::warn!(
                                 number,
@@ -717,7 +724,7 @@ pub async fn gather(
                                 changed_files: ChangedFiles::Some(read),
                                 ..gathered.facts()
                             };
-                            !planner.plan(event, "", &facts).iter().any(|d| {
+                            !planner.plan(event, None, &facts).iter().any(|d| {
                                 matches!(
                                     d,
                                     Decision::Skip {
@@ -727,7 +734,10 @@ pub async fn gather(
                                 )
                             })
                         };
-                        match client.pull_request_files(&repo, number, decided).await {
+                        match client
+                            .pull_request_files(&repo, IssueNumber(number), decided)
+                            .await
+                        {
                             Ok(changed) => gathered.changed_files = Some(changed),
                             Err(e) => tracing::warn!(
                                 number,
@@ -917,7 +927,7 @@ pub async fn respond(
             let result = match response {
                 Response::Eyes { comment_id } => reporter.accepted(repo, *comment_id).await,
                 Response::Reply { number, body } => reporter
-                    .reply_once(repo, *number, &format!("{delivery}-{i}"), body)
+                    .reply_once(repo, IssueNumber(*number), &format!("{delivery}-{i}"), body)
                     .await
                     .map(|_| ()),
                 Response::Refusal {
@@ -932,7 +942,7 @@ pub async fn respond(
                     body,
                 } if refusals.claim(repo.as_str(), *number, login.as_str(), now) => {
                     let posted = reporter
-                        .reply_once(repo, *number, &format!("{delivery}-{i}"), body)
+                        .reply_once(repo, IssueNumber(*number), &format!("{delivery}-{i}"), body)
                         .await
                         .map(|_| ());
                     if posted.is_err() {

@@ -9,16 +9,19 @@ use std::sync::Arc;
 
 use serde_json::json;
 
+use crate::agentrun::CancelReason;
 use crate::agentrun::RunSource;
 use crate::config::AgentName;
 use crate::github::event::{self, Event, EventError, Login, WebhookEvent};
 use crate::github::webhook::{DeliveryId, WebhookError};
+use crate::ids::IssueNumber;
 use crate::plan::{
     Authority, ChangedFiles, Control, Decision, Deferral, Facts, GivenApproval, Judged, Planner,
+    RunKey,
 };
 use crate::ports::approvals::{ApprovalToRecord, PullRequestKey};
 use crate::ports::launcher::{
-    CancelReason, CancelRuns, Launched, Launcher, Queued, RerunRun, RetryRun, RunAgain, RunToLaunch,
+    CancelRuns, Launched, Launcher, Queued, RerunRun, RetryRun, RunAgain, RunToLaunch,
 };
 use crate::ports::reload::LiveConfig;
 use crate::render::RenderError;
@@ -332,7 +335,7 @@ pub enum DecideError {
 fn to_record(event: &WebhookEvent, approval: GivenApproval) -> Option<ApprovalToRecord> {
     let repository = event.repository.as_ref()?;
     Some(ApprovalToRecord {
-        key: PullRequestKey::new(&repository.full_name, approval.number),
+        key: PullRequestKey::new(&repository.full_name, IssueNumber(approval.number)),
         sha: approval.approval.sha,
         approved_by: approval.approval.approved_by,
         comment_id: approval.comment_id,
@@ -396,9 +399,6 @@ pub fn decide_parsed_without_github(
     decide_event(live, event_name, delivery, event, &facts)
 }
 
-/// What a run is named after when none is named yet: [`plan`] plans under it first.
-const NO_RUN_KEY: &str = "";
-
 /// The planner's decisions for a delivery, each `approve` judged ([`Planner::decide`]).
 /// Runs are named after its signed body's SHA-256
 /// ([`DeliveryId::run_key`]), which costs as much to compute as the signature check, and
@@ -413,16 +413,16 @@ fn plan(
     delivery: &DeliveryId,
     facts: &Facts<'_>,
 ) -> Judged {
-    if let Some(key) = delivery.run_key_if_hashed() {
-        return planner.decide(event, key, facts);
+    if let Some(key) = RunKey::if_hashed(delivery) {
+        return planner.decide(event, Some(key), facts);
     }
-    let judged = planner.decide(event, NO_RUN_KEY, facts);
+    let judged = planner.decide(event, None, facts);
     if judged
         .decisions
         .iter()
         .any(|d| matches!(d, Decision::Launch(_)))
     {
-        planner.decide(event, delivery.run_key(), facts)
+        planner.decide(event, Some(RunKey::of(delivery)), facts)
     } else {
         judged
     }
@@ -509,7 +509,7 @@ pub fn decide_event(
                         asked_at,
                     } => cancels.push(CancelRuns {
                         repository: (*repository).clone(),
-                        number: *number,
+                        number: IssueNumber(*number),
                         reason: CancelReason::StoppedBy(requested_by.clone()),
                         asked_at: *asked_at,
                     }),
@@ -520,7 +520,7 @@ pub fn decide_event(
                         may,
                     } => retries.push(RetryRun {
                         repository: (*repository).clone(),
-                        number: *number,
+                        number: IssueNumber(*number),
                         delivery: delivery.clone(),
                         requested_by: requested_by.clone(),
                         may: may.clone(),
@@ -540,8 +540,8 @@ pub fn decide_event(
                     }),
                     Control::CancelPullRequest { number, asked_at } => cancels.push(CancelRuns {
                         repository: (*repository).clone(),
-                        number: *number,
-                        reason: CancelReason::PullRequestClosed(*number),
+                        number: IssueNumber(*number),
+                        reason: CancelReason::PullRequestClosed(IssueNumber(*number)),
                         asked_at: *asked_at,
                     }),
                     // `Planner::decide` judges each in its place: none is left to carry out
@@ -704,7 +704,7 @@ pub async fn launch_telling(
     for retry in &retries {
         match launcher.retry(retry).await {
             Ok(RunAgain::Recorded(name)) => {
-                tracing::info!(run = %name, number = retry.number, "retried");
+                tracing::info!(run = %name, number = retry.number.get(), "retried");
                 runs.push(json!({ "name": name, "retry_of": retry.number }));
             }
             // A dry run keeps no runs: it says so, not as if none had been launched
@@ -717,7 +717,7 @@ pub async fn launch_telling(
             Ok(RunAgain::QueueFull { agent, waiting }) => {
                 metrics.run(LaunchOutcome::queue_full);
                 tracing::warn!(
-                    number = retry.number,
+                    number = retry.number.get(),
                     waiting,
                     "retry not recorded: its repository's queue is full (limits.queued_per_repository: {queued_per_repository})"
                 );
@@ -731,14 +731,14 @@ pub async fn launch_telling(
             }
             Ok(RunAgain::Refused(refusal)) => {
                 let why = refusal.message(&prefix);
-                tracing::info!(number = retry.number, "retry refused: {why}");
+                tracing::info!(number = retry.number.get(), "retry refused: {why}");
                 notes.push(format!("#{}: retry refused: {why}", retry.number));
                 if let Some(at) = &tell_again {
                     tell.push(at.response(&refusal, &prefix));
                 }
             }
             Ok(RunAgain::Unrepeatable { run, source }) => {
-                tracing::warn!(number = retry.number, %run, "retry refused: {}", crate::text::with_causes(&source));
+                tracing::warn!(number = retry.number.get(), %run, "retry refused: {}", crate::text::with_causes(&source));
                 notes.push(format!(
                     "#{}: retry refused: run {run} cannot be done again by this version: {source}",
                     retry.number
@@ -746,7 +746,7 @@ pub async fn launch_telling(
             }
             Err(e) => {
                 let why = failure(&e);
-                tracing::error!(number = retry.number, "cannot retry: {why}");
+                tracing::error!(number = retry.number.get(), "cannot retry: {why}");
             }
         }
     }
@@ -797,7 +797,7 @@ pub async fn launch_telling(
     for cancel in &cancels {
         match launcher.cancel(cancel).await {
             Ok(n) => {
-                tracing::info!(repository = %cancel.repository, number = cancel.number, cancelled = n, "{}", cancel.reason);
+                tracing::info!(repository = %cancel.repository, number = cancel.number.get(), cancelled = n, "{}", cancel.reason);
                 // Never "stopped" for nothing stopped (new-user review 13h, F16).
                 notes.push(match n {
                     0 if !launcher.runs_for_real() => format!(
@@ -818,7 +818,7 @@ pub async fn launch_telling(
             }
             Err(e) => {
                 let why = failure(&e);
-                tracing::error!(repository = %cancel.repository, number = cancel.number, "cannot cancel: {why}");
+                tracing::error!(repository = %cancel.repository, number = cancel.number.get(), "cannot cancel: {why}");
             }
         }
     }

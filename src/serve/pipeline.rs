@@ -18,6 +18,7 @@ use crate::clock::Clock;
 use crate::github::event;
 use crate::github::webhook::{self, DeliveryId, WebhookError};
 use crate::github_client::GithubClient;
+use crate::ids::IssueNumber;
 use crate::ports::approvals::{ApprovalStore, PullRequestKey};
 use crate::ports::launcher::Launcher;
 use crate::ports::reload::ConfigStore;
@@ -64,7 +65,7 @@ async fn record_head(app: &PipelineState<'_>, event: &event::WebhookEvent) {
         | Action::ConvertedToDraft
         | Action::Other(_) => return,
     }
-    let key = PullRequestKey::new(&repository.full_name, e.number);
+    let key = PullRequestKey::new(&repository.full_name, IssueNumber(e.number));
     let sha = e.pull_request.head.sha.clone();
     let now = app.clock.now();
     let change = move |r: &mut crate::ports::approvals::PullRequestRecord| r.see(&sha, now);
@@ -206,7 +207,7 @@ pub(super) async fn deliver(
                 let repository = event.repository.as_ref().map(|r| &r.full_name);
                 for number in statuses {
                     let Some(repository) = repository else { break };
-                    match app.launcher.runs_of(repository, number).await {
+                    match app.launcher.runs_of(repository, IssueNumber(number)).await {
                         Ok(runs) => responses.push(super::facts_and_replies::Response::Reply {
                             number,
                             body: crate::report::status_body(number, &runs),

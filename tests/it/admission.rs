@@ -277,11 +277,12 @@ fn rendered_with(config_path: &Path, templates: &Path) -> Vec<(String, Value)> {
     let mut out = Vec::new();
     for (name, payload) in deliveries {
         let event = event::parse(name, &payload.body()).expect("the fixture parses");
-        for decision in planner.plan(&event, DELIVERY, &facts) {
+        for decision in planner.plan(&event, Some(agentpods::plan::RunKey::new(DELIVERY)), &facts) {
             let Decision::Launch(launch) = decision else {
                 continue;
             };
-            let token = agentpods::cluster::controller::token_secret_name(&launch.run_name, 1);
+            let token =
+                agentpods::cluster::controller::token_secret_name(launch.run_name.as_str(), 1);
             let run = engine
                 .render_run_with_token(&event, DELIVERY, &launch, None, Some(&token))
                 .unwrap_or_else(|e| panic!("{}: {e}", launch.agent));
@@ -1581,7 +1582,10 @@ async fn an_approval_and_a_runs_status_are_written_by_the_service_alone() {
 
     // The service records a fork's head, then a maintainer's approval of it.
     let approvals = KubeApprovals::new(cluster.service.clone(), HOME);
-    let key = PullRequestKey::new(&"Codertocat/Hello-World".parse().expect("a repository"), 2);
+    let key = PullRequestKey::new(
+        &"Codertocat/Hello-World".parse().expect("a repository"),
+        agentpods::ids::IssueNumber(2),
+    );
     let head = "0123456789abcdef0123456789abcdef01234567";
     let now = k8s_openapi::jiff::Timestamp::now();
     let stored_approval = |cluster: &Cluster| {
@@ -1605,7 +1609,7 @@ async fn an_approval_and_a_runs_status_are_written_by_the_service_alone() {
             sha: head.clone(),
             approved_by: "Codertocat".into(),
             approved_at: now,
-            comment_id: 7,
+            comment_id: agentpods::ids::CommentId(7),
         })
     };
     approvals.update(&key, &approve).await.expect("approved");

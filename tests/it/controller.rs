@@ -201,8 +201,9 @@ async fn a_cancel_request_stops_the_run_and_deletes_its_pod() {
 /// none.
 #[tokio::test]
 async fn a_repositorys_runs_are_listed_and_stopped_whatever_case_its_name_is_asked_in() {
+    use agentpods::agentrun::CancelReason;
     use agentpods::github::event::RepoFullName;
-    use agentpods::ports::launcher::{CancelReason, CancelRuns, Launcher};
+    use agentpods::ports::launcher::{CancelRuns, Launcher};
     timed(async {
         let cluster = Cluster::start().await;
         cluster.fake.run_kubelet(|_| PodScript::stays_running());
@@ -213,7 +214,11 @@ async fn a_repositorys_runs_are_listed_and_stopped_whatever_case_its_name_is_ask
         assert_eq!(run.spec.repository, "Codertocat/Hello-World");
 
         let asked: RepoFullName = "codertocat/hello-world".parse().expect("a repository");
-        let lines = cluster.launcher.runs_of(&asked, 2).await.expect("listed");
+        let lines = cluster
+            .launcher
+            .runs_of(&asked, agentpods::ids::IssueNumber(2))
+            .await
+            .expect("listed");
         let names: Vec<&str> = lines.iter().map(|l| l.name.as_str()).collect();
         assert_eq!(names, [name.as_str()]);
         assert_eq!(lines[0].phase, Some(Phase::Running));
@@ -222,7 +227,7 @@ async fn a_repositorys_runs_are_listed_and_stopped_whatever_case_its_name_is_ask
             .launcher
             .cancel(&CancelRuns {
                 repository: asked,
-                number: 2,
+                number: agentpods::ids::IssueNumber(2),
                 reason: CancelReason::StoppedBy("Codertocat".into()),
                 asked_at: None,
             })

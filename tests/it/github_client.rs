@@ -12,9 +12,10 @@ use agentpods::config::Permission;
 use agentpods::github::event::RepoFullName;
 use agentpods::github::permission::Access;
 use agentpods::github_client::{
-    ClientConfig, Credentials, GithubClient, GithubError, RetryPolicy, Secret, TokenPermissions,
-    own_login_from_env,
+    ClientConfig, Credentials, GithubClient, GithubError, IssueComment, RetryPolicy, Secret,
+    TokenPermissions, own_login_from_env,
 };
+use agentpods::ids::IssueNumber;
 use support::fake_github::{
     APP_ID, APP_KEY_PEM, BOT_LOGIN, FakeGithub, FaultKind, PAT, PAT_LOGIN, manual_clock,
 };
@@ -24,6 +25,20 @@ const REPO: &str = "octo/demo";
 
 fn repo() -> RepoFullName {
     REPO.parse().expect("repo name")
+}
+
+/// Pull request or issue `number` of [`REPO`].
+fn issue(number: u64) -> IssueNumber {
+    IssueNumber(number)
+}
+
+/// Our comment on [`issue`] `number` carrying `marker`, as `client` finds it.
+async fn find(
+    client: &GithubClient,
+    number: u64,
+    marker: &str,
+) -> Result<Option<IssueComment>, GithubError> {
+    client.find_comment(&repo(), issue(number), marker).await
 }
 
 fn policy() -> RetryPolicy {
@@ -167,7 +182,7 @@ async fn a_revoked_installation_token_is_dropped_and_the_call_sent_again_with_a_
         // refused once, a new token is asked for, and the call goes through with it.
         fake.revoke_installation_tokens();
         let id = client
-            .create_comment(&repo(), 3, "hello")
+            .create_comment(&repo(), issue(3), "hello")
             .await
             .expect("sent again with a new token");
         let posts: Vec<String> = fake
@@ -185,7 +200,7 @@ async fn a_revoked_installation_token_is_dropped_and_the_call_sent_again_with_a_
         assert_eq!(fake.count("POST", "/access_tokens"), 2);
         let comments = fake.comments();
         assert_eq!(comments.len(), 1, "a refused request posted nothing");
-        assert_eq!(comments[0].id, id);
+        assert_eq!(comments[0].id, id.get());
 
         // The new token is the cached one now.
         client
@@ -235,7 +250,7 @@ async fn a_reinstalled_app_is_looked_up_again_under_its_new_installation_id() {
         fake.reinstall(77, 78);
         let n = fake.requests().len();
         let id = client
-            .create_comment(&repo(), 3, "hello")
+            .create_comment(&repo(), issue(3), "hello")
             .await
             .expect("sent with a token of the new installation");
         assert_eq!(
@@ -248,7 +263,7 @@ async fn a_reinstalled_app_is_looked_up_again_under_its_new_installation_id() {
                 "POST /repos/octo/demo/issues/3/comments -> 201",
             ]
         );
-        assert_eq!(fake.comments()[0].id, id);
+        assert_eq!(fake.comments()[0].id, id.get());
         assert_eq!(client.installation_id(&repo()).await.unwrap(), 78);
 
         // The other repository was cached under 77 too: it is looked up afresh, with no
@@ -453,13 +468,19 @@ async fn a_fork_pull_request_is_read_as_our_type() {
         let client = token_client(&fake, &clock);
         fake.add_pull(REPO, 5, &"a".repeat(40), "someone/demo");
         fake.add_pull(REPO, 6, &"b".repeat(40), REPO);
-        let fork = client.pull_request(&repo(), 5).await.unwrap();
+        let fork = client.pull_request(&repo(), issue(5)).await.unwrap();
         assert!(fork.is_fork());
         assert_eq!(fork.head.sha.as_str(), "a".repeat(40));
         assert_eq!(fork.head.ref_name, "fix-readme");
-        assert!(!client.pull_request(&repo(), 6).await.unwrap().is_fork());
+        assert!(
+            !client
+                .pull_request(&repo(), issue(6))
+                .await
+                .unwrap()
+                .is_fork()
+        );
         assert!(matches!(
-            client.pull_request(&repo(), 9).await,
+            client.pull_request(&repo(), issue(9)).await,
             Err(GithubError::NotFound { .. })
         ));
         assert_clean(&fake);
@@ -557,7 +578,7 @@ async fn a_comment_github_posted_before_failing_is_found_not_posted_again() {
             FaultKind::BadGatewayAfterActing,
         );
         let id = client
-            .create_comment_once(&repo(), 3, marker, &format!("hello\n\n{marker}"))
+            .create_comment_once(&repo(), issue(3), marker, &format!("hello\n\n{marker}"))
             .await
             .expect("the comment");
         let ours: Vec<_> = fake
@@ -566,12 +587,12 @@ async fn a_comment_github_posted_before_failing_is_found_not_posted_again() {
             .filter(|c| c.login.ends_with("[bot]"))
             .collect();
         assert_eq!(ours.len(), 1, "{ours:#?}");
-        assert_eq!(ours[0].id, id);
+        assert_eq!(ours[0].id, id.get());
         assert_eq!(fake.count("POST", "/issues/3/comments"), 1);
 
         // Asked again (a redelivery, a restart): the same comment.
         let again = client
-            .create_comment_once(&repo(), 3, marker, &format!("hello\n\n{marker}"))
+            .create_comment_once(&repo(), issue(3), marker, &format!("hello\n\n{marker}"))
             .await
             .unwrap();
         assert_eq!(again, id);
@@ -590,17 +611,13 @@ async fn with_app_auth_only_our_own_bots_comments_are_ours() {
         let marker = "<!-- agentpods:approved sha=abc -->";
         // Another App's bot writes our marker: a bot, but not ours.
         fake.add_bot_comment(REPO, 4, "other-app[bot]", &format!("approved {marker}"));
-        assert_eq!(client.find_comment(&repo(), 4, marker).await.unwrap(), None);
+        assert_eq!(find(&client, 4, marker).await.unwrap(), None);
 
         let id = client
-            .create_comment_once(&repo(), 4, marker, &format!("Approved.\n\n{marker}"))
+            .create_comment_once(&repo(), issue(4), marker, &format!("Approved.\n\n{marker}"))
             .await
             .unwrap();
-        let found = client
-            .find_comment(&repo(), 4, marker)
-            .await
-            .unwrap()
-            .expect("ours");
+        let found = find(&client, 4, marker).await.unwrap().expect("ours");
         assert_eq!((found.id, found.author.as_str()), (id, BOT_LOGIN));
         assert_eq!(client.own_login().await.unwrap(), Some(BOT_LOGIN));
         assert_eq!(fake.count("GET", "/app"), 1, "GET /app is asked once");
@@ -641,10 +658,10 @@ async fn our_login_comes_from_the_probe_or_the_config_and_is_never_guessed() {
         fake.fail_next(10, Some(("GET", "/app")), FaultKind::BadGateway);
         let marker = "<!-- agentpods:run=r9 -->";
         fake.add_bot_comment(REPO, 5, "other-app[bot]", marker);
-        let err = client.find_comment(&repo(), 5, marker).await.unwrap_err();
+        let err = find(&client, 5, marker).await.unwrap_err();
         assert!(matches!(err, GithubError::Server { .. }), "{err}");
         fake.clear_faults();
-        assert_eq!(client.find_comment(&repo(), 5, marker).await.unwrap(), None);
+        assert_eq!(find(&client, 5, marker).await.unwrap(), None);
         assert_eq!(client.own_login().await.unwrap(), Some(BOT_LOGIN));
         assert_clean(&fake);
     })
@@ -660,17 +677,13 @@ async fn with_a_token_our_login_is_the_tokens_user_from_get_user() {
         let marker = "<!-- agentpods:approved sha=abc -->";
         // Someone else writes our marker: not ours.
         fake.add_comment(REPO, 4, "mallory", &format!("approved {marker}"));
-        assert_eq!(client.find_comment(&repo(), 4, marker).await.unwrap(), None);
+        assert_eq!(find(&client, 4, marker).await.unwrap(), None);
 
         let id = client
-            .create_comment_once(&repo(), 4, marker, &format!("Approved.\n\n{marker}"))
+            .create_comment_once(&repo(), issue(4), marker, &format!("Approved.\n\n{marker}"))
             .await
             .unwrap();
-        let found = client
-            .find_comment(&repo(), 4, marker)
-            .await
-            .unwrap()
-            .expect("ours");
+        let found = find(&client, 4, marker).await.unwrap().expect("ours");
         assert_eq!((found.id, found.author.as_str()), (id, PAT_LOGIN));
         assert_eq!(client.own_login().await.unwrap(), Some(PAT_LOGIN));
         assert_eq!(fake.count("GET", "/user"), 1, "GET /user is asked once");
@@ -679,15 +692,11 @@ async fn with_a_token_our_login_is_the_tokens_user_from_get_user() {
         // for ours), and the next one asks again.
         let client = token_client(&fake, &clock);
         fake.fail_next(10, Some(("GET", "/user")), FaultKind::BadGateway);
-        let err = client.find_comment(&repo(), 4, marker).await.unwrap_err();
+        let err = find(&client, 4, marker).await.unwrap_err();
         assert!(matches!(err, GithubError::Server { .. }), "{err}");
         fake.clear_faults();
         assert_eq!(
-            client
-                .find_comment(&repo(), 4, marker)
-                .await
-                .unwrap()
-                .map(|c| c.id),
+            find(&client, 4, marker).await.unwrap().map(|c| c.id),
             Some(id)
         );
         assert_clean(&fake);
@@ -725,11 +734,11 @@ async fn a_token_github_will_not_name_still_posts_each_reply_once() {
         // Replies are still posted once: for de-duplication any marked comment is taken.
         let reply = "<!-- agentpods:reply=d1-0 -->";
         let id = client
-            .create_comment_once(&repo(), 5, reply, &format!("Hello.\n\n{reply}"))
+            .create_comment_once(&repo(), issue(5), reply, &format!("Hello.\n\n{reply}"))
             .await
             .unwrap();
         let again = client
-            .create_comment_once(&repo(), 5, reply, &format!("Hello.\n\n{reply}"))
+            .create_comment_once(&repo(), issue(5), reply, &format!("Hello.\n\n{reply}"))
             .await
             .unwrap();
         assert_eq!(again, id);
@@ -739,16 +748,12 @@ async fn a_token_github_will_not_name_still_posts_each_reply_once() {
         // markers count.
         config.own_login = Some(BOT_LOGIN.into());
         let named = GithubClient::new(config, clock.clone()).unwrap();
-        assert_eq!(named.find_comment(&repo(), 4, marker).await.unwrap(), None);
+        assert_eq!(find(&named, 4, marker).await.unwrap(), None);
         named
-            .create_comment(&repo(), 4, &format!("Approved.\n\n{marker}"))
+            .create_comment(&repo(), issue(4), &format!("Approved.\n\n{marker}"))
             .await
             .unwrap();
-        let found = named
-            .find_comment(&repo(), 4, marker)
-            .await
-            .unwrap()
-            .expect("ours");
+        let found = find(&named, 4, marker).await.unwrap().expect("ours");
         assert_eq!(found.author, BOT_LOGIN);
         assert_eq!(fake.count("GET", "/user"), 1);
         assert_clean(&fake);
@@ -773,7 +778,7 @@ async fn a_pull_request_github_opened_before_failing_is_found_not_opened_again()
         let pr = open().await.expect("the pull request");
         let pulls = fake.pulls(REPO);
         assert_eq!(pulls.len(), 1, "{pulls:#?}");
-        assert_eq!(pulls[0]["number"], pr.number);
+        assert_eq!(pulls[0]["number"], pr.number.get());
         assert_eq!(pulls[0]["head"]["ref"], "agentpods/task-1");
         assert_eq!(pulls[0]["base"]["ref"], "main");
         assert_eq!(pr.html_url, pulls[0]["html_url"]);
@@ -806,7 +811,7 @@ async fn a_pull_request_github_did_not_open_is_posted_again_once() {
             .await
             .expect("the pull request");
         assert_eq!(fake.pulls(REPO).len(), 1);
-        assert_eq!(fake.pulls(REPO)[0]["number"], pr.number);
+        assert_eq!(fake.pulls(REPO)[0]["number"], pr.number.get());
         assert_eq!(fake.count("POST", "/pulls"), 2, "{:#?}", fake.requests());
 
         // A 422 for another reason stands: nothing of ours is open for that head.
@@ -1099,12 +1104,12 @@ async fn a_revoked_run_token_is_refused_from_then_on() {
         };
         fake.add_pull(REPO, 1, &"a".repeat(40), REPO);
         let run = as_run(&token.token);
-        run.pull_request(&repo(), 1)
+        run.pull_request(&repo(), issue(1))
             .await
             .expect("the token is good before it is revoked");
 
         client.revoke_token(&token.token).await.expect("revoked");
-        let refused = run.pull_request(&repo(), 1).await.unwrap_err();
+        let refused = run.pull_request(&repo(), issue(1)).await.unwrap_err();
         assert!(
             matches!(refused, GithubError::Unauthorized { .. }),
             "{refused}"

@@ -11,6 +11,7 @@ use std::time::{Duration, SystemTime};
 use agentpods::clock::{Clock, ManualClock};
 use agentpods::config::Permission;
 use agentpods::github_client::{ClientConfig, Credentials, GithubClient, RetryPolicy, Secret};
+use agentpods::ids::{CheckRunId, CommentId, IssueNumber};
 use agentpods::plan::{Refusal, RefusalReason};
 use agentpods::report::{self, Posted, Reporter, RunInfo, Stage};
 use support::fake_github::{APP_ID, APP_KEY_PEM, FakeGithub, FaultKind, PAT, manual_clock};
@@ -52,7 +53,7 @@ fn run() -> RunInfo {
         repo: REPO.parse().unwrap(),
         name: "review-pr2-d58c95d3".into(),
         agent: "review".into(),
-        number: Some(2),
+        number: Some(IssueNumber(2)),
         head_sha: Some(SHA.parse().unwrap()),
         check_run: true,
         commit_status: false,
@@ -100,7 +101,10 @@ async fn a_maintainers_command_gets_eyes_a_check_run_and_one_comment_edited_with
                 .unwrap(),
             Permission::Maintain
         );
-        reporter.accepted(&run().repo, command).await.unwrap();
+        reporter
+            .accepted(&run().repo, CommentId(command))
+            .await
+            .unwrap();
         let mut refs = Posted::default();
         reporter
             .report(&run(), &Stage::Queued, &mut refs)
@@ -124,7 +128,7 @@ async fn a_maintainers_command_gets_eyes_a_check_run_and_one_comment_edited_with
         assert_eq!(checks[0].history, ["queued", "in_progress", "completed"]);
         assert_eq!(checks[0].conclusion.as_deref(), Some("failure"));
         assert_eq!(checks[0].details_url, run().details_url);
-        assert_eq!(refs.check_run_id, Some(checks[0].id));
+        assert_eq!(refs.check_run_id, Some(CheckRunId(checks[0].id)));
         let ours: Vec<_> = fake
             .comments()
             .into_iter()
@@ -135,7 +139,7 @@ async fn a_maintainers_command_gets_eyes_a_check_run_and_one_comment_edited_with
             ours[0].edits, 1,
             "created when started, edited with the result"
         );
-        assert_eq!(refs.comment_id, Some(ours[0].id));
+        assert_eq!(refs.comment_id, Some(CommentId(ours[0].id)));
         assert!(
             ours[0]
                 .body
@@ -278,7 +282,12 @@ async fn an_outsider_is_refused_by_the_api_permission_and_told_once() {
         for _ in 0..2 {
             // The same delivery twice (a redelivery): one reply.
             reporter
-                .reply_once(&run().repo, 2, "delivery-1", &refusal.message("/agent"))
+                .reply_once(
+                    &run().repo,
+                    IssueNumber(2),
+                    "delivery-1",
+                    &refusal.message("/agent"),
+                )
                 .await
                 .unwrap();
         }
@@ -383,7 +392,7 @@ async fn a_restart_between_start_and_finish_still_edits_the_one_comment() {
         let comments = fake.comments();
         assert_eq!(comments.len(), 1);
         assert_eq!(comments[0].edits, 1);
-        assert_eq!(refs.comment_id, Some(comments[0].id));
+        assert_eq!(refs.comment_id, Some(CommentId(comments[0].id)));
         let checks = fake.check_runs();
         assert_eq!(checks.len(), 1, "found again by its external id");
         assert_eq!(checks[0].history, ["in_progress", "completed"]);

@@ -843,9 +843,13 @@ async fn a_forged_approval_posted_with_a_runs_token_starts_nothing() {
         // A hijacked run comments on the fork pull request with its own token: the
         // comment is by our App's bot, and carries the marker 0.1 believed.
         let run = runs_token_client(&fake, &clock);
-        run.create_comment(&repo(), 2, &forged_approval(FORK_HEAD))
-            .await
-            .expect("the run's token may comment");
+        run.create_comment(
+            &repo(),
+            agentpods::ids::IssueNumber(2),
+            &forged_approval(FORK_HEAD),
+        )
+        .await
+        .expect("the run's token may comment");
         assert!(
             fake.comments()
                 .iter()
@@ -892,7 +896,7 @@ async fn our_own_reply_edited_by_a_runs_token_to_carry_the_marker_starts_nothing
         let run = runs_token_client(&fake, &clock);
         run.update_comment(
             &repo(),
-            ours.id,
+            agentpods::ids::CommentId(ours.id),
             &format!("{}\n\n{}", ours.body, forged_approval(FORK_HEAD)),
         )
         .await
@@ -1038,7 +1042,7 @@ async fn an_approval_survives_a_service_restart() {
         let name = agentpods::cluster::approvals::object_name(
             &agentpods::ports::approvals::PullRequestKey::new(
                 &REPO.parse().expect("a repository"),
-                2,
+                agentpods::ids::IssueNumber(2),
             ),
         );
         let record = cluster

@@ -105,7 +105,15 @@ const FOLDERS_WITH_CYCLES: &[&str] = &["config", "plan", "render"];
 const LAYERS: &[(&str, &[&str])] = &[
     (
         "leaves",
-        &["clock", "text", "suggest", "names", "template", "agent_pod"],
+        &[
+            "clock",
+            "text",
+            "suggest",
+            "names",
+            "ids",
+            "template",
+            "agent_pod",
+        ],
     ),
     ("vocabulary", &["github", "config"]),
     ("pure core", &["plan", "render"]),

@@ -34,7 +34,11 @@ fn render(config: &str, templates: TemplateSources, payload: &str) -> Result<(),
     let body = fixture(payload).body();
     let event = event::parse(event_name, &body).expect("the fixture parses");
     let launch = Planner::new(&loaded.config)
-        .plan(&event, DELIVERY, &Facts::default())
+        .plan(
+            &event,
+            Some(agentpods::plan::RunKey::new(DELIVERY)),
+            &Facts::default(),
+        )
         .into_iter()
         .find_map(|d| match d {
             Decision::Launch(l) => Some(l),
@@ -251,7 +255,11 @@ fn the_kaniko_build_renders_only_with_its_opt_in_and_only_in_the_builds_namespac
     let body = fixture("push/0.json").body();
     let event = event::parse("push", &body).expect("the fixture parses");
     let launch = Planner::new(&loaded.config)
-        .plan(&event, DELIVERY, &Facts::default())
+        .plan(
+            &event,
+            Some(agentpods::plan::RunKey::new(DELIVERY)),
+            &Facts::default(),
+        )
         .into_iter()
         .find_map(|d| match d {
             Decision::Launch(l) => Some(l),
@@ -349,7 +357,11 @@ fn the_kaniko_build_drops_raw_sockets() {
     let body = fixture("push/0.json").body();
     let event = event::parse("push", &body).expect("the fixture parses");
     let launch = Planner::new(&loaded.config)
-        .plan(&event, DELIVERY, &Facts::default())
+        .plan(
+            &event,
+            Some(agentpods::plan::RunKey::new(DELIVERY)),
+            &Facts::default(),
+        )
         .into_iter()
         .find_map(|d| match d {
             Decision::Launch(l) => Some(l),

@@ -318,7 +318,11 @@ fn render(
 ) -> Result<(Launch, RenderedRun), TestCaseError> {
     let event = event::parse(event_name, body).map_err(fail)?;
     let planner = Planner::new(&loaded.config);
-    let decisions = planner.plan(&event, DELIVERY, &Facts::default());
+    let decisions = planner.plan(
+        &event,
+        Some(agentpods::plan::RunKey::new(DELIVERY)),
+        &Facts::default(),
+    );
     let Some(launch) = decisions.iter().find_map(|d| match d {
         Decision::Launch(l) => Some(l.clone()),
         _ => None,
@@ -701,7 +705,11 @@ fn same_with_and_without_shapes(
     let planner = Planner::new(&loaded.config);
     let cached = Engine::new(loaded).map_err(fail)?;
     let full = Engine::new(loaded).map_err(fail)?.with_shape_cache(false);
-    for decision in planner.plan(&event, DELIVERY, &Facts::default()) {
+    for decision in planner.plan(
+        &event,
+        Some(agentpods::plan::RunKey::new(DELIVERY)),
+        &Facts::default(),
+    ) {
         if let Decision::Launch(launch) = decision {
             // Twice through the cache: the second render fills the shape the first parsed.
             let first = cached
@@ -812,7 +820,11 @@ fn any_payload_is_parsed_planned_and_rendered_or_refused_never_panics() {
             replace_nth_string(&mut payload, &mut { k }, &noise);
             let body = serde_json::to_vec(&payload).map_err(fail)?;
             if let Ok(event) = event::parse(name, &body) {
-                for decision in planner.plan(&event, DELIVERY, &Facts::default()) {
+                for decision in planner.plan(
+                    &event,
+                    Some(agentpods::plan::RunKey::new(DELIVERY)),
+                    &Facts::default(),
+                ) {
                     if let Decision::Launch(launch) = decision {
                         let _ = engine.render_run(&event, DELIVERY, &launch, None);
                     }

@@ -14,6 +14,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+use agentpods::agentrun::CancelReason;
 use agentpods::agentrun::Phase;
 use agentpods::cluster::approvals::KubeApprovals;
 use agentpods::cluster::lease::{LeaseOptions, release, try_acquire};
@@ -22,7 +23,7 @@ use agentpods::github::event::CommitSha;
 use agentpods::ports::approvals::{
     ApprovalEntry, ApprovalStore, PullRequestKey, PullRequestRecord,
 };
-use agentpods::ports::launcher::{CancelReason, CancelRuns, Launcher, RetryRun, RunAgain};
+use agentpods::ports::launcher::{CancelRuns, Launcher, RetryRun, RunAgain};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
@@ -90,7 +91,7 @@ async fn a_comment_run_and_its_retry() -> BTreeSet<Grant> {
         .launcher
         .retry(&RetryRun {
             repository: run.spec.repository.parse().expect("a repository"),
-            number: run.spec.issue.expect("about an issue"),
+            number: agentpods::ids::IssueNumber(run.spec.issue.expect("about an issue")),
             delivery: agentpods::github::webhook::DeliveryId::parse(Some(b"d-retry"))
                 .expect("a delivery id"),
             requested_by: "Codertocat".into(),
@@ -122,7 +123,7 @@ async fn a_stop_command() -> BTreeSet<Grant> {
         .launcher
         .cancel(&CancelRuns {
             repository: run.spec.repository.parse().expect("a repository"),
-            number: 2,
+            number: agentpods::ids::IssueNumber(2),
             reason: CancelReason::StoppedBy("Codertocat".into()),
             asked_at: None,
         })
@@ -253,7 +254,10 @@ async fn approvals_at_home() -> BTreeSet<Grant> {
         KubeApprovals::new(cluster.service.clone(), "agentpods"),
         KubeApprovals::new(cluster.service.clone(), "agentpods"),
     ];
-    let key = PullRequestKey::new(&"Codertocat/Hello-World".parse().expect("a repository"), 2);
+    let key = PullRequestKey::new(
+        &"Codertocat/Hello-World".parse().expect("a repository"),
+        agentpods::ids::IssueNumber(2),
+    );
     let start = k8s_openapi::jiff::Timestamp::now();
     let writes = replicas.iter().enumerate().map(|(replica, store)| {
         let key = &key;
@@ -267,7 +271,7 @@ async fn approvals_at_home() -> BTreeSet<Grant> {
                     sha: sha.clone(),
                     approved_by: "Codertocat".into(),
                     approved_at: at,
-                    comment_id: i,
+                    comment_id: agentpods::ids::CommentId(i),
                 };
                 let change = move |r: &mut PullRequestRecord| {
                     let seen = r.see(&sha, at);
@@ -304,7 +308,10 @@ async fn a_run_cannot_write_an_approval() {
         let cluster = Cluster::without_controller().await;
         let run = cluster.fake.client_as(RUNS, "default");
         let store = KubeApprovals::new(run, "agentpods");
-        let key = PullRequestKey::new(&"Codertocat/Hello-World".parse().expect("a repository"), 2);
+        let key = PullRequestKey::new(
+            &"Codertocat/Hello-World".parse().expect("a repository"),
+            agentpods::ids::IssueNumber(2),
+        );
         let sha: CommitSha = format!("{:040x}", 7).parse().expect("a commit");
         let now = k8s_openapi::jiff::Timestamp::now();
         let change = move |r: &mut PullRequestRecord| {
@@ -312,7 +319,7 @@ async fn a_run_cannot_write_an_approval() {
                 sha: sha.clone(),
                 approved_by: "Codertocat".into(),
                 approved_at: now,
-                comment_id: 1,
+                comment_id: agentpods::ids::CommentId(1),
             })
         };
         let err = store.update(&key, &change).await.expect_err("refused");

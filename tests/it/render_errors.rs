@@ -34,7 +34,11 @@ fn loaded(template: &str) -> LoadedConfig {
 /// The first run `event` launches under `loaded`, knowing nothing beyond the payload.
 fn first_launch(loaded: &LoadedConfig, event: &event::WebhookEvent) -> agentpods::plan::Launch {
     Planner::new(&loaded.config)
-        .plan(event, DELIVERY, &Facts::default())
+        .plan(
+            event,
+            Some(agentpods::plan::RunKey::new(DELIVERY)),
+            &Facts::default(),
+        )
         .into_iter()
         .find_map(|d| match d {
             Decision::Launch(l) => Some(l),

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use agentpods::cli::replay;
 use agentpods::github::event;
 use agentpods::github::webhook::{DeliveryId, MAX_BODY_BYTES};
-use agentpods::plan::{Decision, Facts};
+use agentpods::plan::{Decision, Facts, RunKey};
 use agentpods::ports::reload::{ConfigStore, Reloaded};
 use agentpods::serve::metrics::{LaunchOutcome, Outcome};
 use agentpods::serve::{reload_now, watch_config};
@@ -46,10 +46,10 @@ fn expected_runs(event_name: &str, body: &[u8], delivery: &str) -> Vec<String> {
         .with_signed_body(&[body]);
     example
         .planner()
-        .plan(&event, key.run_key(), &Facts::default())
+        .plan(&event, Some(RunKey::of(&key)), &Facts::default())
         .into_iter()
         .filter_map(|d| match d {
-            Decision::Launch(l) => Some(l.run_name),
+            Decision::Launch(l) => Some(l.run_name.to_string()),
             _ => None,
         })
         .collect()
@@ -500,7 +500,7 @@ fn the_run_key_changes_nothing_but_run_names() {
             .into_iter()
             .map(|d| match d {
                 Decision::Launch(mut launch) => {
-                    launch.run_name.clear();
+                    launch.run_name = agentpods::names::RunName::or_made("unnamed");
                     Decision::Launch(launch)
                 }
                 other => other,
@@ -511,9 +511,9 @@ fn the_run_key_changes_nothing_but_run_names() {
     for payload in payloads_in(WEBHOOKS).iter().chain(&payloads_in(PAYLOADS)) {
         let event = event::parse(&payload.event, &payload.body()).expect("a payload parses");
         for facts in &facts {
-            let named = planner.plan(&event, "sha256:one", facts);
-            let renamed = planner.plan(&event, "sha256:two", facts);
-            let unkeyed = planner.plan(&event, "", facts);
+            let named = planner.plan(&event, Some(RunKey::new("sha256:one")), facts);
+            let renamed = planner.plan(&event, Some(RunKey::new("sha256:two")), facts);
+            let unkeyed = planner.plan(&event, None, facts);
             launches += named
                 .iter()
                 .filter(|d| matches!(d, Decision::Launch(_)))

@@ -31,7 +31,10 @@ const APPROVED: &str = "0123456789abcdef0123456789abcdef01234567";
 const PUSHED: &str = "89abcdef0123456789abcdef0123456789abcdef";
 
 fn key() -> PullRequestKey {
-    PullRequestKey::new(&"Codertocat/Hello-World".parse().expect("a repository"), 2)
+    PullRequestKey::new(
+        &"Codertocat/Hello-World".parse().expect("a repository"),
+        agentpods::ids::IssueNumber(2),
+    )
 }
 
 /// The frozen record in `file`, its name the one today's store gives its pull request.
@@ -102,7 +105,7 @@ async fn every_stored_approval_record_reads_and_takes_the_next_approval() {
                 sha: APPROVED.parse().expect("a commit"),
                 approved_by: "Codertocat".into(),
                 approved_at: time("2026-11-25T10:01:00Z"),
-                comment_id: 491,
+                comment_id: agentpods::ids::CommentId(491),
             }],
             "{file}"
         );
@@ -111,7 +114,7 @@ async fn every_stored_approval_record_reads_and_takes_the_next_approval() {
             sha: PUSHED.parse().expect("a commit"),
             approved_by: "Codertocat".into(),
             approved_at: time("2026-11-25T10:03:00Z"),
-            comment_id: 492,
+            comment_id: agentpods::ids::CommentId(492),
         };
         let change = |r: &mut agentpods::ports::approvals::PullRequestRecord| {
             r.approvals.push(next.clone());
@@ -144,7 +147,7 @@ async fn today_s_store_writes_an_approval_as_the_frozen_record_holds_it() {
             sha: APPROVED.parse().expect("a commit"),
             approved_by: "Codertocat".into(),
             approved_at: time("2026-11-25T10:01:00Z"),
-            comment_id: 491,
+            comment_id: agentpods::ids::CommentId(491),
         });
         r.heads.push(SeenHead {
             sha: PUSHED.parse().expect("a commit"),

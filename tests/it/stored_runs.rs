@@ -1075,7 +1075,7 @@ async fn a_run_this_version_cannot_record_again_is_not_retried_and_says_why() {
             .launcher
             .retry(&RetryRun {
                 repository: REPO.parse().expect("a repository"),
-                number: 1,
+                number: agentpods::ids::IssueNumber(1),
                 delivery: agentpods::github::webhook::DeliveryId::parse(Some(b"d-retry"))
                     .expect("a delivery id"),
                 requested_by: "Codertocat".into(),

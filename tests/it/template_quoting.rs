@@ -218,7 +218,11 @@ fn render_error(template: &str) -> String {
     let body = fixture("pull_request/opened.json").body();
     let event = event::parse("pull_request", &body).expect("the fixture parses");
     let launch = Planner::new(&loaded.config)
-        .plan(&event, DELIVERY, &Facts::default())
+        .plan(
+            &event,
+            Some(agentpods::plan::RunKey::new(DELIVERY)),
+            &Facts::default(),
+        )
         .into_iter()
         .find_map(|d| match d {
             Decision::Launch(l) => Some(l),

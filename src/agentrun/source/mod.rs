@@ -227,7 +227,7 @@ mod tests {
             source.launch.trigger,
             crate::plan::Trigger::Approved(crate::plan::ApprovedHead {
                 approved_by: "Codertocat".into(),
-                comment_id: 492700400,
+                comment_id: crate::ids::CommentId(492700400),
                 head_sha: head.clone(),
             })
         );

@@ -28,7 +28,7 @@ pub(super) fn source(source: &RunSource) -> Result<v3::Source, SourceError> {
         event: event(&source.event),
         launch: Launch {
             agent: launch.agent.to_string(),
-            run_name: launch.run_name.clone(),
+            run_name: launch.run_name.to_string(),
             trigger: match &launch.trigger {
                 plan::Trigger::PullRequest { action } => Trigger::PullRequest {
                     action: stored(
@@ -48,7 +48,7 @@ pub(super) fn source(source: &RunSource) -> Result<v3::Source, SourceError> {
                 },
                 plan::Trigger::Comment { verb, comment_id } => Trigger::Comment {
                     verb: verb.to_string(),
-                    comment_id: *comment_id,
+                    comment_id: comment_id.get(),
                 },
                 plan::Trigger::Push => Trigger::Push,
                 plan::Trigger::Release { action } => Trigger::Release {
@@ -61,7 +61,7 @@ pub(super) fn source(source: &RunSource) -> Result<v3::Source, SourceError> {
                 },
                 plan::Trigger::Approved(approved) => Trigger::Approved {
                     approved_by: approved.approved_by.clone(),
-                    comment_id: approved.comment_id,
+                    comment_id: approved.comment_id.get(),
                     head_sha: approved.head_sha.to_string(),
                 },
             },
@@ -172,7 +172,7 @@ fn event(event: &model::WebhookEvent) -> WebhookEvent {
                 action: e.action.to_string(),
                 issue: issue(&e.issue),
                 comment: Comment {
-                    id: e.comment.id,
+                    id: e.comment.id.get(),
                     body: e.comment.body.clone(),
                     user: user(&e.comment.user),
                     author_association: e.comment.author_association.to_string(),

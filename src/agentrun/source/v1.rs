@@ -9,6 +9,7 @@
 //! The event's parts ([`WebhookEvent`] and below) are the same in version 2, which reuses
 //! them (so they derive `Serialize`: `record.rs`, the one writer, writes them).
 
+use crate::ids::CommentId;
 use serde::{Deserialize, Serialize};
 
 use super::{RunSource, SourceError};
@@ -216,7 +217,7 @@ impl Launch {
     fn into_model(self, version: u64) -> Result<plan::Launch, SourceError> {
         Ok(plan::Launch {
             agent: value(version, "launch.agent", &self.agent)?,
-            run_name: self.run_name,
+            run_name: value(version, "launch.run_name", &self.run_name)?,
             trigger: match self.trigger {
                 Trigger::PullRequest { action } => plan::Trigger::PullRequest {
                     action: action.as_str().into(),
@@ -226,7 +227,7 @@ impl Launch {
                 },
                 Trigger::Comment { verb, comment_id } => plan::Trigger::Comment {
                     verb: value(version, "launch.trigger.verb", &verb)?,
-                    comment_id,
+                    comment_id: CommentId(comment_id),
                 },
                 Trigger::Push => plan::Trigger::Push,
                 Trigger::Release { action } => plan::Trigger::Release {
@@ -305,7 +306,7 @@ impl WebhookEvent {
                 action: action.as_str().into(),
                 issue: issue.into_model(),
                 comment: model::Comment {
-                    id: comment.id,
+                    id: CommentId(comment.id),
                     body: comment.body,
                     user: comment.user.into_model(),
                     author_association: comment.author_association.as_str().into(),

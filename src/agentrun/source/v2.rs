@@ -8,6 +8,7 @@
 //! `tests/fixtures/agentruns/v1alpha1-source-v2/` holds runs in this form, and a test
 //! checks the intake still writes exactly them.
 
+use crate::ids::CommentId;
 use serde::{Deserialize, Serialize};
 
 use super::v1::{PullRequest, WebhookEvent, some_value, value};
@@ -149,7 +150,7 @@ impl Source {
             event: self.event.into_model(VERSION)?,
             launch: plan::Launch {
                 agent: value(VERSION, "launch.agent", &launch.agent)?,
-                run_name: launch.run_name,
+                run_name: value(VERSION, "launch.run_name", &launch.run_name)?,
                 trigger: match launch.trigger {
                     Trigger::PullRequest { action } => plan::Trigger::PullRequest {
                         action: action.as_str().into(),
@@ -159,7 +160,7 @@ impl Source {
                     },
                     Trigger::Comment { verb, comment_id } => plan::Trigger::Comment {
                         verb: value(VERSION, "launch.trigger.verb", &verb)?,
-                        comment_id,
+                        comment_id: CommentId(comment_id),
                     },
                     Trigger::Push => plan::Trigger::Push,
                     Trigger::Release { action } => plan::Trigger::Release {

@@ -9,6 +9,7 @@
 //! `tests/fixtures/agentruns/v1alpha1-source-v3/` holds runs in this form, and a test
 //! checks the intake still writes exactly them.
 
+use crate::ids::CommentId;
 use serde::{Deserialize, Serialize};
 
 use super::v1::{PullRequest, WebhookEvent, value};
@@ -135,7 +136,7 @@ impl Source {
             }
             source.launch.trigger = plan::Trigger::Approved(plan::ApprovedHead {
                 approved_by,
-                comment_id,
+                comment_id: CommentId(comment_id),
                 head_sha,
             });
         }

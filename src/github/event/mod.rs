@@ -35,6 +35,8 @@ pub use error::{EventError, ValueError};
 pub use ids::{CommitSha, Login, MAX_OWNER_LEN, MAX_REPO_NAME_LEN, RepoFullName, RepoKey};
 pub use parse::parse;
 
+use crate::ids::CommentId;
+
 /// A GitHub account: a person, a bot or an organization.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
@@ -144,7 +146,7 @@ pub struct Issue {
 /// A comment on an issue or pull request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Comment {
-    pub id: u64,
+    pub id: CommentId,
     /// Text; empty when GitHub sends `null`.
     pub body: String,
     pub user: User,

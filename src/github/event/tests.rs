@@ -266,7 +266,7 @@ fn issue_comment_values() {
     assert_eq!(e.issue.labels, vec!["bug".to_owned()]);
     assert!(!e.issue.is_pull_request);
     assert_eq!(e.issue.state, "open");
-    assert_eq!(e.comment.id, 492700400);
+    assert_eq!(e.comment.id, crate::ids::CommentId(492700400));
     assert!(e.comment.body.starts_with("You are totally right!"));
     assert_eq!(e.comment.author_association, AuthorAssociation::Owner);
     assert!(e.comment.html_url.ends_with("#issuecomment-492700400"));

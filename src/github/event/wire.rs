@@ -1,6 +1,7 @@
 //! GitHub's JSON shape of a delivery, private to `event`: read straight from the body
 //! (unknown fields skipped, never buffered), then moved into the public model.
 
+use crate::ids::CommentId;
 use std::fmt;
 use std::marker::PhantomData;
 
@@ -338,7 +339,7 @@ pub(super) struct WireComment {
 impl From<WireComment> for Comment {
     fn from(w: WireComment) -> Self {
         Comment {
-            id: w.id,
+            id: CommentId(w.id),
             body: w.body.unwrap_or_default(),
             user: w.user.into(),
             author_association: w.author_association.0,

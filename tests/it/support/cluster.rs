@@ -340,7 +340,7 @@ pub fn renamed_run(template: &AgentRun, name: &str) -> AgentRun {
     labels.remove(keys::CONCURRENCY);
     run.spec.concurrency_group = None;
     let mut source = run.spec.source.read().expect("a source this version reads");
-    source.launch.run_name = name.to_owned();
+    source.launch.run_name = agentpods::names::RunName::parse(name).expect("a run's name");
     run.spec.source = StoredSource::record(&source).expect("recordable");
     run
 }

@@ -211,7 +211,9 @@ impl Example {
     pub fn deliver_with(&self, payload: &Payload, facts: &Facts<'_>) -> Outcome {
         let event = event::parse(&payload.event, &payload.body())
             .unwrap_or_else(|e| panic!("{}: does not parse: {e}", payload.name));
-        let decisions = self.planner().plan(&event, DELIVERY, facts);
+        let decisions =
+            self.planner()
+                .plan(&event, Some(agentpods::plan::RunKey::new(DELIVERY)), facts);
         let runs = decisions
             .iter()
             .filter_map(|d| match d {
