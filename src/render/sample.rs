@@ -465,6 +465,9 @@ pub fn first(agent: &Agent) -> Option<Sample> {
     samples(agent).ok().and_then(|s| s.into_iter().next())
 }
 
+/// What a sample run's templates rendered to, by template name (kept for those that failed).
+pub(super) type Rendered = std::collections::HashMap<String, String>;
+
 #[cfg(test)]
 mod tests {
     /// An agent with every kind of trigger, for `repositories` (YAML; empty for none).
