@@ -879,7 +879,7 @@ pub async fn reconcile(run: Arc<AgentRun>, ctx: Arc<Context>) -> Result<Requeue,
     if let Err(e) = &stored
         && !finished
     {
-        let why = format!("agent {}: {e}", run.spec.agent);
+        let why = format!("agent {}: {}", run.spec.agent, crate::text::with_causes(e));
         tracing::warn!(run = %name, "{why}");
         let step = unreadable(&status, why, ctx.clock.now());
         execute(&ctx, &run, None, &ns, step).await?;
@@ -1113,7 +1113,7 @@ async fn execute(
                     Applied::Refused(unrunnable) => {
                         // The config in force cannot run this agent any more: a user's
                         // problem, reported on the run; retrying would not help.
-                        let why = unrunnable.to_string();
+                        let why = crate::text::with_causes(&unrunnable);
                         status.phase = Some(Phase::Failed);
                         status.finish_time = Some(
                             k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(ctx.clock.now()),
@@ -1313,7 +1313,7 @@ enum Applied {
 /// its message.
 #[derive(Debug, thiserror::Error)]
 enum Unrunnable {
-    #[error("agent {agent}: cannot render the run: {source}")]
+    #[error("agent {agent}: cannot render the run")]
     Unreadable {
         agent: String,
         #[source]
@@ -1321,7 +1321,7 @@ enum Unrunnable {
     },
     #[error("agent {agent}: not run with the config in force: {refusal}")]
     ForkPolicy { agent: String, refusal: String },
-    #[error("agent {agent}: cannot render: {source}")]
+    #[error("agent {agent}: cannot render")]
     Render {
         agent: String,
         #[source]

@@ -160,8 +160,8 @@ pub fn github_verdict(answer: Result<(), GithubError>) -> Result<(), NotReady> {
             e @ (GithubError::Config(_)
             | GithubError::KeyUnreadable { .. }
             | GithubError::Client { .. }),
-        ) => format!("cannot ask GitHub: {e}"),
-        Err(e) => format!("GitHub unreachable: {e}"),
+        ) => format!("cannot ask GitHub: {}", crate::text::with_causes(&e)),
+        Err(e) => format!("GitHub unreachable: {}", crate::text::with_causes(&e)),
     };
     Err(NotReady(why))
 }

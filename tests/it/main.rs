@@ -24,6 +24,7 @@ mod controller;
 mod deploy;
 mod dockerfiles;
 mod docs_sync;
+mod error_sources;
 mod exact_commits;
 mod fake_kube;
 mod fork_approvals;

@@ -1017,7 +1017,7 @@ async fn a_run_whose_spec_does_not_read_fails_naming_the_field() {
             status.message.as_deref(),
             Some(
                 "agent review: its spec.repository does not read: invalid repository name \
-                 \"Codertocat\": expected owner/name made of A-Za-z0-9._-; the run can be \
+                 \"Codertocat\": expected owner/name made of A-Za-z0-9._-\nthe run can be \
                  neither carried out nor reported: delete this AgentRun and ask for the run \
                  again on GitHub"
             )
