@@ -1814,3 +1814,17 @@ fn a_name_the_folder_s_mod_rs_imports_is_a_path_to_the_submodule_it_comes_from()
     let report = check(&edges, "submodules of `f`").expect_err("a cycle");
     assert!(report.contains("a -> b"), "{report}");
 }
+
+/// `ports` is where the intake and the cluster side meet: traits and the state both read,
+/// no I/O of its own (review 12v, R28). Loading services.yaml and asking GitHub whether it
+/// answers are `serve`'s (`serve::reload`, `serve::probe`), so `ports` names no GitHub
+/// client.
+#[test]
+fn ports_does_not_use_the_github_client() {
+    let edges = crate_edges(Path::new(SRC));
+    let sites = edges.get(&("ports".to_string(), "github_client".to_string()));
+    assert!(
+        sites.is_none(),
+        "ports uses github_client at {sites:?}: move what asks GitHub to serve"
+    );
+}

@@ -28,9 +28,9 @@ use agentpods::cluster::controller::{ControllerOptions, CountSink};
 use agentpods::cluster::launch::ClusterLauncher;
 use agentpods::cluster::report::{AppTokens, GithubReports};
 use agentpods::github::webhook::WebhookSecrets;
-use agentpods::ports::reload::ConfigStore;
 use agentpods::serve::http::AppState;
 use agentpods::serve::metrics::Metrics;
+use agentpods::serve::reload::ConfigStore;
 use kube::api::{
     ApiResource, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams, PostParams,
 };
