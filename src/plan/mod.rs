@@ -17,8 +17,8 @@ use globset::{GlobMatcher, GlobSet, GlobSetBuilder};
 use crate::config::{Agent, AgentName, CommentTarget, Config, Verb};
 use crate::github::command::{BuiltinVerb, help_text};
 use crate::github::event::{
-    AuthorAssociation, CheckSuiteAction, CommitSha, Event, IssuesAction, Login, PullRequest,
-    PullRequestAction, ReleaseAction, User, WebhookEvent,
+    AuthorAssociation, CommitSha, Event, IssuesAction, Login, PullRequest, PullRequestAction,
+    ReleaseAction, User, WebhookEvent,
 };
 use crate::names::{RunName, dns_label, short_hash};
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
@@ -665,13 +665,7 @@ impl Planner {
             Event::Push(e) => self.plan_push(event, e, delivery),
             Event::Release(e) => self.plan_release(event, e, delivery, facts),
             Event::CheckRun(e) => self.plan_check_run(event, e, facts),
-            Event::CheckSuite(e) => Planned::decided(vec![Decision::ignore(match &e.action {
-                CheckSuiteAction::Rerequested => IgnoreReason::CheckSuiteRerequested,
-                a => IgnoreReason::StartsNothing {
-                    name: "check_suite".into(),
-                    action: Some(a.to_string()),
-                },
-            })]),
+            Event::CheckSuite(e) => Self::plan_check_suite(e),
             Event::Other { name, action } => {
                 Planned::decided(vec![Decision::ignore(IgnoreReason::StartsNothing {
                     name: name.clone(),
