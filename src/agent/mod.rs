@@ -143,11 +143,11 @@ pub struct AgentArgs {
     pub author_email: String,
     /// Variables whose values are secrets, comma-separated (`PREFIX*`: every variable that
     /// starts with PREFIX). Render sets it from the pod's secretKeyRef and envFrom Secrets.
-    #[arg(long, env = secrets::SECRET_ENV, value_delimiter = ',')]
+    #[arg(long, env = agent_pod::SECRET_ENV, value_delimiter = ',')]
     pub secret_env: Vec<String>,
     /// Files or folders of secrets, comma-separated. Render sets it from the pod's Secret
     /// volumes.
-    #[arg(long, env = secrets::SECRET_FILES, value_delimiter = ',')]
+    #[arg(long, env = agent_pod::SECRET_FILES, value_delimiter = ',')]
     pub secret_files: Vec<PathBuf>,
     /// A folder of tokens Kubernetes and identity webhooks mount, read when present.
     #[arg(long, default_value = secrets::SYSTEM_SECRETS, hide = true)]
