@@ -574,6 +574,8 @@ pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
         .enumerate()
         .find_map(|(i, k)| kinds[..i].contains(k).then_some(*k))
     {
+        // humantime's own form, not `text::duration`'s whole seconds: the sum is what to
+        // write instead, and `1s 500ms` must stay `1s 500ms`.
         let sum = humantime::parse_duration(s)
             .map(|d| {
                 format!(
