@@ -15,11 +15,11 @@ use std::sync::Arc;
 
 use agentpods::github::event;
 use agentpods::github::webhook::{self, DeliveryId, WebhookSecrets};
-use agentpods::ports::reload::ConfigStore;
 use agentpods::serve::dry_run::DryRunLauncher;
 use agentpods::serve::http::{self, AppState};
 use agentpods::serve::intake;
 use agentpods::serve::log_writer::LogWriter;
+use agentpods::serve::reload::ConfigStore;
 use axum::body::Body;
 use axum::http::Request;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};

@@ -711,7 +711,7 @@ fn validate_repository_file(
     repository: &str,
 ) -> ExitCode {
     let shown = own.display().to_string();
-    let single = config::scope::check_glob(repository)
+    let single = config::formats::check_glob(repository)
         .ok()
         .filter(|()| !repository.contains('*') && !repository.starts_with('!'));
     if single.is_none() {

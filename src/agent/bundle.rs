@@ -26,7 +26,7 @@ const HEADER_LIMIT: u64 = 1024 * 1024;
 
 #[derive(Debug, Error)]
 pub enum BundleError {
-    #[error("cannot open the agent's bundle {path}: {source}")]
+    #[error("cannot open the agent's bundle {path}")]
     Open {
         path: PathBuf,
         source: std::io::Error,

@@ -15,7 +15,7 @@ use crate::github::event::CommitSha;
 /// A git step that failed, with the end of what git said (credentials removed).
 #[derive(Debug, Error)]
 pub enum GitError {
-    #[error("cannot run {exe}: {source}")]
+    #[error("cannot run {exe}")]
     Spawn { exe: String, source: std::io::Error },
     #[error("git {step} failed ({status}): {stderr}")]
     Failed {

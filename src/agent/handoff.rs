@@ -67,13 +67,13 @@ impl AgentRecord {
 
 #[derive(Debug, Error)]
 pub enum HandoffError {
-    #[error("cannot write {path}: {source}")]
+    #[error("cannot write {path}")]
     Write {
         path: PathBuf,
         source: std::io::Error,
     },
     #[error(
-        "the checkout left nothing in {path} (did the pod's checkout step run, with the same --handoff-dir?): {source}"
+        "the checkout left nothing in {path} (did the pod's checkout step run, with the same --handoff-dir?)"
     )]
     NoCheckout {
         path: PathBuf,

@@ -143,11 +143,11 @@ pub struct AgentArgs {
     pub author_email: String,
     /// Variables whose values are secrets, comma-separated (`PREFIX*`: every variable that
     /// starts with PREFIX). Render sets it from the pod's secretKeyRef and envFrom Secrets.
-    #[arg(long, env = secrets::SECRET_ENV, value_delimiter = ',')]
+    #[arg(long, env = agent_pod::SECRET_ENV, value_delimiter = ',')]
     pub secret_env: Vec<String>,
     /// Files or folders of secrets, comma-separated. Render sets it from the pod's Secret
     /// volumes.
-    #[arg(long, env = secrets::SECRET_FILES, value_delimiter = ',')]
+    #[arg(long, env = agent_pod::SECRET_FILES, value_delimiter = ',')]
     pub secret_files: Vec<PathBuf>,
     /// A folder of tokens Kubernetes and identity webhooks mount, read when present.
     #[arg(long, default_value = secrets::SYSTEM_SECRETS, hide = true)]
@@ -211,26 +211,26 @@ pub enum Step {
 pub enum AgentError {
     #[error(transparent)]
     Task(#[from] TaskError),
-    #[error("cannot read the token file {path}: {source}")]
+    #[error("cannot read the token file {path}")]
     TokenFile {
         path: PathBuf,
         source: std::io::Error,
     },
     #[error("the token file {0} is empty")]
     EmptyToken(PathBuf),
-    #[error("cannot read the task file {path}: {source}")]
+    #[error("cannot read the task file {path}")]
     TaskFile {
         path: PathBuf,
         source: std::io::Error,
     },
     #[error("the working directory {0} is not empty")]
     WorkdirNotEmpty(PathBuf),
-    #[error("cannot prepare {path}: {source}")]
+    #[error("cannot prepare {path}")]
     Prepare {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("cannot check out {repository}: {source}")]
+    #[error("cannot check out {repository}")]
     Checkout {
         repository: String,
         source: GitError,
@@ -283,7 +283,7 @@ pub enum GithubCallError {
     Token(Box<AgentError>),
     #[error("{0:?} does not name a GitHub repository (OWNER/NAME)")]
     NotARepository(String),
-    #[error("cannot start the HTTP runtime: {0}")]
+    #[error("cannot start the HTTP runtime")]
     Runtime(#[source] std::io::Error),
     #[error(transparent)]
     Github(#[from] crate::github_client::GithubError),
@@ -328,7 +328,10 @@ pub fn main(
     if let Err(e) =
         rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)
     {
-        eprintln!("agentpods agent: cannot make this process undumpable: {e}");
+        eprintln!(
+            "agentpods agent: cannot make this process undumpable: {}",
+            crate::text::with_causes(&e)
+        );
     }
     match args.phase {
         Step::All | Step::Publish => {}
@@ -343,8 +346,9 @@ pub fn main(
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!(
-                "agentpods agent: cannot write the result to {}: {e}",
-                args.termination_log.display()
+                "agentpods agent: cannot write the result to {}: {}",
+                args.termination_log.display(),
+                crate::text::with_causes(&e)
             );
             ExitCode::FAILURE
         }
@@ -472,7 +476,7 @@ fn checkout_step(args: &AgentArgs) -> ExitCode {
     match handoff::write_checkout(&args.handoff_dir, &outcome, config.as_deref()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("agentpods agent: {e}");
+            eprintln!("agentpods agent: {}", crate::text::with_causes(&e));
             ExitCode::FAILURE
         }
     }
@@ -486,7 +490,7 @@ fn checkout_failed(redactor: &Redactor, e: &AgentError) -> handoff::CheckedOut {
 
 /// A step's error, said in the log and returned for the hand-off, its secrets taken out.
 fn told(redactor: &Redactor, e: &AgentError) -> String {
-    let message = redactor.redact(&e.to_string());
+    let message = redactor.redact(&crate::text::with_causes(e));
     say(redactor, &message);
     message
 }
@@ -538,7 +542,7 @@ fn agent_step(args: &AgentArgs) -> ExitCode {
     match handoff::write_record(&args.agent_record, &record) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("agentpods agent: {e}");
+            eprintln!("agentpods agent: {}", crate::text::with_causes(&e));
             ExitCode::FAILURE
         }
     }
@@ -675,7 +679,8 @@ fn secret_in_push(
 }
 
 fn failure(redactor: &Redactor, e: &AgentError) -> PodResult {
-    say(redactor, &e.to_string());
+    let e = crate::text::with_causes(e);
+    say(redactor, &e);
     // Published as Markdown, and it may quote the agent's own words (its step's record):
     // redacted as GitHub shows it too.
     PodResult::new(
@@ -1023,8 +1028,9 @@ fn attempt(
         Err(e) => {
             result.conclusion = PodConclusion::Failure;
             result.summary.push_str(&format!(
-                "\n\nThe changes could not be pushed to `{}`: {e}",
-                plan.branch
+                "\n\nThe changes could not be pushed to `{}`: {}",
+                plan.branch,
+                crate::text::with_causes(&e)
             ));
         }
     }

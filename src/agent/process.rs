@@ -30,7 +30,7 @@ pub enum PromptVia {
 pub enum ProcessError {
     #[error("no agent command was given (put it after `--`)")]
     NoCommand,
-    #[error("cannot start the agent command {program:?}: {source}")]
+    #[error("cannot start the agent command {program:?}")]
     Spawn {
         program: String,
         source: std::io::Error,

@@ -4,6 +4,9 @@
 
 use serde::{Deserialize, Serialize};
 
+// Re-exported (docs/architecture.md, Layers, names it as the second exception):
+// `agent_pod` is the crate's own, and `agent::execute` hands these to the binary and the
+// tests.
 pub use crate::agent_pod::result::{CUT_MARKER, PodConclusion, TERMINATION_MESSAGE_LIMIT};
 
 /// The result of a run, as the agent writes it to the termination message: the pod's

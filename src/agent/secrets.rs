@@ -8,7 +8,7 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use super::redact::MIN_SECRET_LEN;
-pub use crate::agent_pod::{SECRET_ENV, SECRET_FILES};
+use crate::agent_pod::SECRET_ENV;
 
 /// Where Kubernetes and identity webhooks put tokens a template does not name (the
 /// ServiceAccount token, cloud workload identity tokens); always read when present.

@@ -74,8 +74,8 @@ impl StoredRun {
 /// nor reported: it ends Failed with this as its message.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error(
-    "its spec.{field} does not read: {source}; the run can be neither carried out nor \
-     reported: delete this AgentRun and ask for the run again on GitHub"
+    "its spec.{field} does not read\nthe run can be neither carried out nor reported: \
+     delete this AgentRun and ask for the run again on GitHub"
 )]
 pub struct SpecError {
     /// The field, as stored: `repository`, `pullRequest.headSha`.
@@ -289,7 +289,7 @@ mod tests {
             spoil(&mut spec);
             let error = spec.read().expect_err(name);
             assert_eq!(error.field, name);
-            let said = error.to_string();
+            let said = crate::text::with_causes(&error);
             assert!(
                 said.starts_with(&format!("its spec.{name} does not read: "))
                     && said.ends_with("delete this AgentRun and ask for the run again on GitHub"),
@@ -302,9 +302,9 @@ mod tests {
             spec.read().expect_err("not owner/name")
         };
         assert_eq!(
-            error.to_string(),
+            crate::text::with_causes(&error),
             "its spec.repository does not read: invalid repository name \"Codertocat\": \
-             expected owner/name made of A-Za-z0-9._-; the run can be neither carried out \
+             expected owner/name made of A-Za-z0-9._-\nthe run can be neither carried out \
              nor reported: delete this AgentRun and ask for the run again on GitHub"
         );
     }

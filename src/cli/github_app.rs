@@ -138,7 +138,7 @@ pub enum CreateError {
     },
     #[error(
         "GitHub did not send the browser back within {}; run the command again",
-        humantime::format_duration(*.0)
+        crate::text::duration(*.0)
     )]
     Timeout(Duration),
     #[error("cannot read random bytes from /dev/urandom")]
@@ -573,7 +573,7 @@ async fn create(args: &CreateArgs) -> Result<String, CreateError> {
         "Open {base}/ in your browser: it sends agentpods' App manifest to GitHub ({}).\n\
          Waiting up to {} for GitHub to send the browser back…",
         plan.new_app_url,
-        humantime::format_duration(args.timeout)
+        crate::text::duration(args.timeout)
     );
     let outcome = tokio::time::timeout(args.timeout, done_rx).await;
     // Let the callback's page reach the browser before the server goes.

@@ -21,7 +21,7 @@ pub enum ReplayError {
     #[error("invalid URL {url:?}: {why}")]
     Url { url: String, why: String },
     #[error(
-        "cannot connect to {address}: {source}\nwhat to do: start the service first \
+        "cannot connect to {address}\nwhat to do: start the service first \
          (`agentpods serve --dry-run --listen {address}` runs one here that launches nothing), \
          or give --url the host and port it listens on"
     )]

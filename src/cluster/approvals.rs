@@ -84,7 +84,7 @@ pub struct Approval {
 
 /// A commit the record holds that is not one: the record is not as the service wrote it.
 #[derive(Debug, thiserror::Error)]
-#[error("its {field} {index} is not a full commit id: {source}")]
+#[error("its {field} {index} is not a full commit id")]
 pub struct NotACommit {
     field: &'static str,
     index: usize,

@@ -880,7 +880,7 @@ pub async fn reconcile(run: Arc<AgentRun>, ctx: Arc<Context>) -> Result<Requeue,
     if let Err(e) = &stored
         && !finished
     {
-        let why = format!("agent {}: {e}", run.spec.agent);
+        let why = format!("agent {}: {}", run.spec.agent, crate::text::with_causes(e));
         tracing::warn!(run = %name, "{why}");
         let step = unreadable(&status, why, ctx.clock.now());
         execute(&ctx, &run, None, &ns, step).await?;
@@ -1315,7 +1315,7 @@ enum Applied {
 /// its message.
 #[derive(Debug, thiserror::Error)]
 enum Unrunnable {
-    #[error("agent {agent}: cannot render the run: {source}")]
+    #[error("agent {agent}: cannot render the run")]
     Unreadable {
         agent: String,
         #[source]
@@ -1328,7 +1328,7 @@ enum Unrunnable {
         agent: AgentName,
         refusal: crate::plan::Refusal,
     },
-    #[error("agent {agent}: cannot render: {source}")]
+    #[error("agent {agent}: cannot render")]
     Render {
         agent: String,
         #[source]
@@ -1358,7 +1358,7 @@ impl Unrunnable {
                 "agent {agent}: not run with the config in force: {}",
                 refusal.message(prefix)
             ),
-            other => other.to_string(),
+            other => crate::text::with_causes(other),
         }
     }
 }

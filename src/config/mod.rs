@@ -58,7 +58,7 @@ impl fmt::Display for FileDiagnostic {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("{path}: cannot read: {source}")]
+    #[error("{path}: cannot read")]
     Read {
         path: String,
         #[source]

@@ -9,7 +9,6 @@ use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::{Deserialize, Serialize};
 
 use super::formats::{self, Format};
-use super::scope::Scope;
 use super::token::GithubToken;
 use crate::github::command::BuiltinVerb;
 pub use crate::github::permission::Permission;
@@ -493,11 +492,6 @@ impl SecretRef {
             |e| e.to_string(),
         )
     }
-
-    /// The repositories whose runs may use this secret.
-    pub fn scope(&self) -> Scope<'_> {
-        Scope(self.repositories.as_deref())
-    }
 }
 
 /// A list of repository globs; never `null` (an empty `repositories:` key would read as
@@ -605,13 +599,6 @@ fn env_map_schema(generator: &mut SchemaGenerator) -> Schema {
     let names = generator.subschema_for::<EnvName>();
     schema.insert("propertyNames".into(), names.to_value());
     schema
-}
-
-impl Agent {
-    /// The repositories this agent runs for.
-    pub fn scope(&self) -> Scope<'_> {
-        Scope(self.repositories.as_deref())
-    }
 }
 
 pub(crate) fn default_templates() -> Vec<String> {

@@ -6,107 +6,7 @@
 //! within the owner or within the name, never across the `/`. Names compare as GitHub
 //! compares them, ignoring ASCII case.
 
-use super::formats::shorten;
-use super::model::RepoGlob;
-
-/// The characters GitHub allows in an owner (a user or an organisation): letters, digits
-/// and `-`, and `_` (the `_shortcode` of Enterprise Managed Users).
-fn owner_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || c == '-' || c == '_'
-}
-
-/// The characters GitHub allows in a repository name.
-fn name_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')
-}
-
-/// Checks one glob of a `repositories` list: `Err` says why no repository could ever match
-/// it, and what to write instead.
-pub fn check_glob(s: &str) -> Result<(), String> {
-    let shown = shorten(s);
-    let body = s.strip_prefix('!').unwrap_or(s);
-    let fail = |why: String| Err(format!("`{shown}` {why}"));
-    if body.is_empty() {
-        return fail(
-            "names no repository: write `owner/name`, or `owner/*` for every \
-             repository of an owner (`!owner/name` leaves one out)"
-                .into(),
-        );
-    }
-    if body.starts_with('!') {
-        return fail(
-            "has more than one `!`: one leading `!` leaves the repositories it \
-             matches out"
-                .into(),
-        );
-    }
-    if body.contains("**") {
-        let mut one = body.to_string();
-        while one.contains("**") {
-            one = one.replace("**", "*");
-        }
-        return fail(format!(
-            "holds `**`: a repository is only `owner/name` deep, and `*` already matches a \
-             whole owner or name; write `{}`",
-            shorten(&one)
-        ));
-    }
-    let Some((owner, name)) = body.split_once('/') else {
-        return fail(format!(
-            "has no `/`: a repository glob is `owner/name`; write `{}/*` for every \
-             repository of `{}`",
-            shorten(body),
-            shorten(body)
-        ));
-    };
-    if name.contains('/') {
-        return fail("has more than one `/`: a repository is `owner/name`".into());
-    }
-    if owner.is_empty() {
-        return fail(format!(
-            "has no owner before the `/`: write `owner/{}`, or `*/{}` for that name under \
-             any owner",
-            shorten(name),
-            shorten(name)
-        ));
-    }
-    if name.is_empty() {
-        return fail(format!(
-            "has no name after the `/`: write `{}/*` for every repository of `{}`",
-            shorten(owner),
-            shorten(owner)
-        ));
-    }
-    let wildcard_hint = |c: char| {
-        if "?[]{},".contains(c) {
-            "; only `*` is a wildcard here: list each repository as an entry of its own"
-        } else {
-            ""
-        }
-    };
-    if let Some(c) = owner.chars().find(|&c| c != '*' && !owner_char(c)) {
-        return fail(format!(
-            "holds `{}` in its owner, which GitHub never allows there (letters, digits and \
-             `-`){}",
-            c.escape_debug(),
-            wildcard_hint(c)
-        ));
-    }
-    if let Some(c) = name.chars().find(|&c| c != '*' && !name_char(c)) {
-        return fail(format!(
-            "holds `{}` in its name, which GitHub never allows in a repository name \
-             (letters, digits, `-`, `_` and `.`){}",
-            c.escape_debug(),
-            wildcard_hint(c)
-        ));
-    }
-    if name == "." || name == ".." {
-        return fail(format!(
-            "names `{name}`, which GitHub never allows as a repository"
-        ));
-    }
-    Ok(())
-}
+use super::model::{Agent, RepoGlob, SecretRef};
 
 impl RepoGlob {
     /// Whether the glob leaves repositories out (`!owner/name`).
@@ -123,6 +23,20 @@ impl RepoGlob {
     /// Whether `repository` (`owner/name`) matches the pattern (whatever its `!`).
     pub fn matches(&self, repository: &str) -> bool {
         covers(self.pattern(), repository)
+    }
+}
+
+impl Agent {
+    /// The repositories this agent runs for.
+    pub fn scope(&self) -> Scope<'_> {
+        Scope(self.repositories.as_deref())
+    }
+}
+
+impl SecretRef {
+    /// The repositories whose runs may use this secret.
+    pub fn scope(&self) -> Scope<'_> {
+        Scope(self.repositories.as_deref())
     }
 }
 
@@ -470,42 +384,6 @@ mod tests {
             );
         }
         assert!(Scope::EVERY.admits("anyone/anything"));
-    }
-
-    #[test]
-    fn a_glob_that_can_match_nothing_is_refused_with_what_to_write() {
-        for ok in [
-            "acme/*",
-            "!acme/secret",
-            "*/*",
-            "acme/my.repo_name-2",
-            "acme-corp/*",
-            "user_emu/*",
-            "a*/b*c",
-        ] {
-            assert_eq!(check_glob(ok), Ok(()), "{ok}");
-        }
-        let table = [
-            ("acme", "has no `/`"),
-            ("!acme", "write `acme/*`"),
-            ("acme/**", "holds `**`"),
-            ("**", "holds `**`"),
-            ("acme/a/b", "more than one `/`"),
-            ("/a", "has no owner"),
-            ("acme/", "has no name"),
-            ("acme.corp/*", "holds `.` in its owner"),
-            ("acme/my repo", "holds ` ` in its name"),
-            ("acme/{a,b}", "only `*` is a wildcard"),
-            ("acme/?", "only `*` is a wildcard"),
-            ("acme/..", "names `..`"),
-            ("", "names no repository"),
-            ("!", "names no repository"),
-            ("!!acme/a", "more than one `!`"),
-        ];
-        for (bad, says) in table {
-            let err = check_glob(bad).expect_err(bad);
-            assert!(err.contains(says), "{bad}: {err}");
-        }
     }
 
     #[test]

@@ -57,11 +57,16 @@ const SUGGESTION_MAX_VERB_CHARS: usize = 64;
 /// User text echoed in an error message is cut to this many characters.
 const ECHO_MAX_CHARS: usize = 40;
 
-/// Declares [`BuiltinVerb`] and [`BuiltinVerb::ALL`] from one list, so a verb cannot be
-/// added to one and forgotten in the other (outside review 12, R1: a verb left out of a
-/// hand-kept `ALL` compiled, passed every test, and answered "unknown command").
+/// Declares [`BuiltinVerb`], [`BuiltinVerb::ALL`] and what the help and the config say
+/// of each verb from one row per verb (review 12v, R25): a verb cannot be added to one and
+/// forgotten in another (outside review 12, R1: a verb left out of a hand-kept `ALL`
+/// compiled, passed every test, and answered "unknown command"). A row is the variant, the
+/// verb as written in a comment (lowercase), its usage without the prefix, one sentence for
+/// the help, and whether it starts agents: those services.yaml lists it for (an agent's
+/// `comment.verbs`), as a verb of its own would; the others the service carries out
+/// itself, and no agent may list them (`config` refuses it, naming the verb).
 macro_rules! builtin_verbs {
-    ($($verb:ident),+ $(,)?) => {
+    ($($verb:ident => $name:literal, $usage:literal, $description:literal, starts_agents: $starts:literal;)+) => {
         /// The verbs that agentpods itself understands.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
         pub enum BuiltinVerb {
@@ -72,75 +77,60 @@ macro_rules! builtin_verbs {
             /// Every built-in verb, in the order the help lists them.
             pub const ALL: [BuiltinVerb; [$(BuiltinVerb::$verb),+].len()] =
                 [$(BuiltinVerb::$verb),+];
+
+            /// The verb as written in a comment (lowercase).
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(BuiltinVerb::$verb => $name),+
+                }
+            }
+
+            /// The verb with its arguments, without the prefix: `run <task>`.
+            pub fn usage(self) -> &'static str {
+                match self {
+                    $(BuiltinVerb::$verb => $usage),+
+                }
+            }
+
+            /// One sentence for the help text.
+            pub fn description(self) -> &'static str {
+                match self {
+                    $(BuiltinVerb::$verb => $description),+
+                }
+            }
+
+            /// Whether the verb starts agents: those services.yaml lists it for (an agent's
+            /// `comment.verbs`), as a verb of its own would. The others the service carries
+            /// out itself, and no agent may list them (`config` refuses it, naming the verb).
+            pub fn starts_agents(self) -> bool {
+                match self {
+                    $(BuiltinVerb::$verb => $starts),+
+                }
+            }
         }
     };
 }
 
-builtin_verbs![Run, Review, Retry, Stop, Status, Approve, Help];
+builtin_verbs! {
+    Run => "run", "run <task>",
+        "start an agent on the task: the rest of the line and the lines below it, up to the \
+         next command",
+        starts_agents: true;
+    Review => "review", "review [focus]",
+        "ask the agent to review this pull request, optionally with a focus",
+        starts_agents: true;
+    Retry => "retry", "retry", "run the last agent run again", starts_agents: false;
+    Stop => "stop", "stop", "stop the agent runs in progress here", starts_agents: false;
+    Status => "status", "status", "show the state of the agent runs here", starts_agents: false;
+    Approve => "approve", "approve [sha]",
+        "let agents run on this pull request from a fork, at its head commit as it was when \
+         you commented, or at the given commit (its full SHA, or at least its first 12 hex \
+         characters); a new push needs a new approval",
+        starts_agents: false;
+    Help => "help", "help", "show this list of commands", starts_agents: false;
+}
 
 impl BuiltinVerb {
-    /// The verb as written in a comment (lowercase).
-    pub fn name(self) -> &'static str {
-        match self {
-            BuiltinVerb::Run => "run",
-            BuiltinVerb::Review => "review",
-            BuiltinVerb::Retry => "retry",
-            BuiltinVerb::Stop => "stop",
-            BuiltinVerb::Status => "status",
-            BuiltinVerb::Help => "help",
-            BuiltinVerb::Approve => "approve",
-        }
-    }
-
-    /// The verb with its arguments, without the prefix: `run <task>`.
-    pub fn usage(self) -> &'static str {
-        match self {
-            BuiltinVerb::Run => "run <task>",
-            BuiltinVerb::Review => "review [focus]",
-            BuiltinVerb::Retry => "retry",
-            BuiltinVerb::Stop => "stop",
-            BuiltinVerb::Status => "status",
-            BuiltinVerb::Help => "help",
-            BuiltinVerb::Approve => "approve [sha]",
-        }
-    }
-
-    /// One sentence for the help text.
-    pub fn description(self) -> &'static str {
-        match self {
-            BuiltinVerb::Run => {
-                "start an agent on the task: the rest of the line and the lines below it, up \
-                 to the next command"
-            }
-            BuiltinVerb::Review => {
-                "ask the agent to review this pull request, optionally with a focus"
-            }
-            BuiltinVerb::Retry => "run the last agent run again",
-            BuiltinVerb::Stop => "stop the agent runs in progress here",
-            BuiltinVerb::Status => "show the state of the agent runs here",
-            BuiltinVerb::Help => "show this list of commands",
-            BuiltinVerb::Approve => {
-                "let agents run on this pull request from a fork, at its head commit as it was \
-                 when you commented, or at the given commit (its full SHA, or at least its first \
-                 12 hex characters); a new push needs a new approval"
-            }
-        }
-    }
-
-    /// Whether the verb starts agents: those services.yaml lists it for (an agent's
-    /// `comment.verbs`), as a verb of its own would. The others the service carries out
-    /// itself, and no agent may list them (`config` refuses it, naming the verb).
-    pub fn starts_agents(self) -> bool {
-        match self {
-            BuiltinVerb::Run | BuiltinVerb::Review => true,
-            BuiltinVerb::Retry
-            | BuiltinVerb::Stop
-            | BuiltinVerb::Status
-            | BuiltinVerb::Help
-            | BuiltinVerb::Approve => false,
-        }
-    }
-
     /// The built-in verbs that start agents (`run`, `review`), in the help's order.
     pub fn starting_agents() -> impl Iterator<Item = BuiltinVerb> {
         BuiltinVerb::ALL

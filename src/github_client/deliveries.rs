@@ -41,6 +41,9 @@ impl HookDelivery {
 /// The `cursor` of the page after this one, from the `Link` header's `rel="next"` URL.
 /// Only the cursor is taken: the next request goes to our own API root, never to a URL
 /// the answer names.
+/// Split by hand rather than with `url::Url` (in the tree through octocrab; issue 12
+/// asked to say why): only one parameter of one link is read, the URL itself is never
+/// requested, and that parameter is decoded with `percent-encoding`, which the crate uses.
 fn next_cursor(headers: &hyper::http::HeaderMap) -> Option<String> {
     headers
         .get_all(hyper::http::header::LINK)

@@ -12,7 +12,7 @@ use crate::github::event::{CommitSha, Event, Login, WebhookEvent};
 use crate::ids::CommentId;
 
 use super::RunKey;
-use super::reasons::Answer;
+use super::reasons::{Answer, MIN_APPROVAL_SHA};
 use super::{Control, Decision, Deferral, Facts, IgnoreReason, Planner};
 
 /// One approval the service recorded for a fork pull request, as the planner reads it (not
@@ -120,10 +120,6 @@ pub struct GivenApproval {
     /// Who approved which head (in full, lowercase), when.
     pub approval: HeadApproval,
 }
-
-/// The fewest leading hex characters of a commit SHA that an approval may give: short
-/// prefixes are too easy to collide with on purpose.
-pub(super) const MIN_APPROVAL_SHA: usize = 12;
 
 /// Whether `given` names the commit `head`: all of it, or at least its first
 /// [`MIN_APPROVAL_SHA`] characters.

@@ -1,10 +1,25 @@
-//! `check_run` events: GitHub's "Re-run" on the check run of a run of ours.
+//! `check_run` events: GitHub's "Re-run" on the check run of a run of ours; and
+//! `check_suite` events, which start nothing.
 
-use crate::github::event::{CheckRunAction, CheckRunEvent, WebhookEvent};
+use crate::github::event::{
+    CheckRunAction, CheckRunEvent, CheckSuiteAction, CheckSuiteEvent, WebhookEvent,
+};
 
 use super::{Control, Decision, Facts, IgnoreReason, Planned, Planner};
 
 impl Planner {
+    /// A `check_suite` event starts nothing: GitHub's "Re-run all checks" is ignored,
+    /// saying so (a run is done again from its own check run's "Re-run").
+    pub(super) fn plan_check_suite<'e>(e: &CheckSuiteEvent) -> Planned<'e> {
+        Planned::decided(vec![Decision::ignore(match &e.action {
+            CheckSuiteAction::Rerequested => IgnoreReason::CheckSuiteRerequested,
+            a => IgnoreReason::StartsNothing {
+                name: "check_suite".into(),
+                action: Some(a.to_string()),
+            },
+        })])
+    }
+
     /// GitHub's "Re-run" on a check run: a run of ours again, if this App created the
     /// check run and the sender may do what `retry` needs (`min_permission`, asked of
     /// GitHub's permission API, never the payload's association).

@@ -1,9 +1,10 @@
 //! `issue_comment` events: the `/agent …` commands of a new comment, each carried out by
 //! its verb's handler ([`Planner::command`]).
 //!
-//! A new verb is a `Command` variant (with its `BuiltinVerb`, parsing and help line, in
-//! `github::command`) and its arm in `Planner::command` here; `service_command` says
-//! whether it needs `min_permission`. The compiler asks for both.
+//! A new verb is a row of `builtin_verbs!` and a `Command` variant (with its parsing, in
+//! `github::command`) and its arm in `Planner::command` here; whether it needs
+//! `min_permission` (`service_command`) follows from the row's `starts_agents`. The
+//! compiler asks for each arm (docs/architecture.md, "Where to add").
 
 use crate::config::{Agent, CommentTarget, Permission, Verb};
 use crate::github::command::{BuiltinVerb, Command, CommandParser};
@@ -310,14 +311,12 @@ impl Planner {
 
 /// Whether a command is one the service carries out itself, which needs
 /// `github.authorization.min_permission` (the commands that start agents need their
-/// trigger's, judged with the launches).
+/// trigger's, judged with the launches): a built-in verb that starts no agent
+/// ([`BuiltinVerb::starts_agents`]), but `help`, which anyone may ask for.
 fn service_command(command: &Command) -> bool {
-    match command {
-        Command::Help | Command::Run { .. } | Command::Review { .. } | Command::Custom { .. } => {
-            false
-        }
-        Command::Retry | Command::Stop | Command::Status | Command::Approve { .. } => true,
-    }
+    command
+        .builtin()
+        .is_some_and(|verb| !verb.starts_agents() && verb != BuiltinVerb::Help)
 }
 
 /// Whether `agent` answers `verb` on a `target` (a pull request or an issue).

@@ -17,8 +17,8 @@ use globset::{GlobMatcher, GlobSet, GlobSetBuilder};
 use crate::config::{Agent, AgentName, CommentTarget, Config, Verb};
 use crate::github::command::{BuiltinVerb, help_text};
 use crate::github::event::{
-    AuthorAssociation, CheckSuiteAction, CommitSha, Event, IssuesAction, Login, PullRequest,
-    PullRequestAction, ReleaseAction, User, WebhookEvent,
+    AuthorAssociation, CommitSha, Event, IssuesAction, Login, PullRequest, PullRequestAction,
+    ReleaseAction, User, WebhookEvent,
 };
 use crate::github::webhook::DeliveryId;
 use crate::ids::CommentId;
@@ -704,13 +704,7 @@ impl Planner {
             Event::Push(e) => self.plan_push(event, e, delivery),
             Event::Release(e) => self.plan_release(event, e, delivery, facts),
             Event::CheckRun(e) => self.plan_check_run(event, e, facts),
-            Event::CheckSuite(e) => Planned::decided(vec![Decision::ignore(match &e.action {
-                CheckSuiteAction::Rerequested => IgnoreReason::CheckSuiteRerequested,
-                a => IgnoreReason::StartsNothing {
-                    name: "check_suite".into(),
-                    action: Some(a.to_string()),
-                },
-            })]),
+            Event::CheckSuite(e) => Self::plan_check_suite(e),
             Event::Other { name, action } => {
                 Planned::decided(vec![Decision::ignore(IgnoreReason::StartsNothing {
                     name: name.clone(),
@@ -1185,6 +1179,45 @@ mod tests {
         assert!(a.contains("docs"), "{a}");
         assert!(!b.contains("docs"), "{b}");
         assert!(!b.contains("acme-docs"), "{b}");
+    }
+
+    /// Every built-in verb is one row of `builtin_verbs!` (review 12v, R25): its usage
+    /// line, with a word for each argument it needs and none for an optional one, parses
+    /// as that verb, and `/agent help` on a pull request whose agents answer `run` and
+    /// `review` lists it by that usage line.
+    #[test]
+    fn every_built_in_verb_parses_from_its_usage_line_and_is_in_help() {
+        use crate::github::command::{BuiltinVerb, CommandParser};
+        let planner = scoped_planner();
+        let help = planner.help(
+            &event(
+                "variants/issue_comment/run-on-pull-request.json",
+                "acme/a",
+                Some("/agent help"),
+            ),
+            crate::config::CommentTarget::PullRequest,
+        );
+        for verb in BuiltinVerb::ALL {
+            let line: Vec<&str> = verb
+                .usage()
+                .split(' ')
+                .filter(|word| !word.starts_with('['))
+                .map(|word| if word.starts_with('<') { "word" } else { word })
+                .collect();
+            let line = format!("/agent {}", line.join(" "));
+            let parsed = CommandParser::new("/agent", &[]).parse(&line);
+            let command = match parsed.commands.as_slice() {
+                [one] => one.result.clone(),
+                other => panic!("{line}: {other:?}"),
+            };
+            assert_eq!(
+                command.as_ref().ok().and_then(|c| c.builtin()),
+                Some(verb),
+                "{line}: {command:?}"
+            );
+            let listed = format!("`/agent {}`", verb.usage());
+            assert!(help.contains(&listed), "{listed} not in help:\n{help}");
+        }
     }
 
     /// What `plan` itself decides for events no trigger's file takes: GitHub's ping, the

@@ -70,7 +70,7 @@ impl Answer<'_> {
                 head,
             } => format!(
                 "@{approved_by}: `{given}` does not name the head of #{number}. An approval names the commit that would run, in full or by at least its first {} characters; the head is `{head}`: comment `{prefix} approve {head}` to approve it.",
-                super::approval::MIN_APPROVAL_SHA
+                MIN_APPROVAL_SHA
             ),
             Answer::ApprovalHeadMoved {
                 approved_by,
@@ -495,7 +495,7 @@ impl Refusal {
                 branch,
             } => format!(
                 "Running it again does not start agent `{agent}` here: {reason} {}",
-                super::repository::where_it_counts(branch)
+                where_it_counts(branch)
             ),
             RefusalReason::PermissionUnavailable => format!(
                 "@{} agentpods cannot ask GitHub about your permission on this repository (it has no GitHub credentials), so only the users its operator lists in `allowed_users` may start agents.",
@@ -503,6 +503,22 @@ impl Refusal {
             ),
         }
     }
+}
+
+/// The fewest leading hex characters of a commit SHA that an approval may give: short
+/// prefixes are too easy to collide with on purpose. `approval.rs` holds an approval to it;
+/// the reply to a shorter one says it.
+pub(super) const MIN_APPROVAL_SHA: usize = 12;
+
+/// Which file counts, for a reply: the one on the default branch `branch`. The branch's
+/// name is the repository admin's words (attacker review 15a, A1): in a code span nothing
+/// of it closes.
+pub(super) fn where_it_counts(branch: &str) -> String {
+    format!(
+        "(the file on {}, the repository's default branch, counts: a change to it counts once \
+         merged there)",
+        crate::github::command::code(branch)
+    )
 }
 
 #[cfg(test)]

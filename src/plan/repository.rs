@@ -143,7 +143,7 @@ impl Planner {
                 };
                 let reply = Decision::Reply(format!(
                     "`{prefix} {verb}` {what}: {reason} {}",
-                    where_it_counts(branch)
+                    super::reasons::where_it_counts(branch)
                 ));
                 if !out.contains(&reply) {
                     out.push(reply);
@@ -156,17 +156,6 @@ impl Planner {
         }
         out
     }
-}
-
-/// Which file counts, for a reply: the one on the default branch `branch`. The branch's
-/// name is the repository admin's words (attacker review 15a, A1): in a code span nothing
-/// of it closes.
-pub(super) fn where_it_counts(branch: &str) -> String {
-    format!(
-        "(the file on {}, the repository's default branch, counts: a change to it counts once \
-         merged there)",
-        crate::github::command::code(branch)
-    )
 }
 
 #[cfg(test)]

@@ -8,9 +8,10 @@
 //! - [`approvals`]: fork approvals as records only the service writes (not comments)
 //!   ([`approvals::ApprovalStore`]; in memory here, `AgentApproval` objects in
 //!   `cluster::approvals`).
-//! - [`reload`]: services.yaml in force ([`reload::LiveConfig`]), reloaded on SIGHUP and on
-//!   file change.
-//! - [`probe`]: the background checks behind `/readyz` (the cluster, GitHub).
+//! - [`reload`]: services.yaml in force ([`reload::LiveConfig`]) and the port it is read
+//!   through ([`reload::ConfigFor`]); `serve::reload` loads and reloads it.
+//! - [`probe`]: the machinery of the background checks behind `/readyz` (the cluster's
+//!   in `cluster::launch`; GitHub's, a metric, in `serve::probe`).
 
 pub mod approvals;
 pub mod launcher;

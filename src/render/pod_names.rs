@@ -182,7 +182,7 @@ impl Engine {
         agent: &crate::config::Agent,
         s: &sample::Sample,
         first_seen: &mut FirstSeen,
-        rendered: &mut super::validate::Rendered,
+        rendered: &mut sample::Rendered,
     ) -> Vec<RenderError> {
         let value = self.sample_value(agent, s);
         let Some(objects) = self.objects_for(agent, &value) else {
@@ -278,7 +278,7 @@ impl Engine {
                         .ok()
                         .map(|text| (t.clone(), text))
                 })
-                .collect::<Option<super::validate::Rendered>>()
+                .collect::<Option<sample::Rendered>>()
             else {
                 continue;
             };

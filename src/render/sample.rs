@@ -126,7 +126,7 @@ fn issue(repo: &RepoFullName) -> Issue {
 /// a name GitHub gives. `validate` would otherwise check fewer samples than there are
 /// triggers, silently.
 #[derive(Debug, thiserror::Error)]
-#[error("the sample delivery for {trigger} cannot be built: {source}")]
+#[error("the sample delivery for {trigger} cannot be built")]
 pub struct SampleError {
     pub trigger: String,
     #[source]
@@ -465,6 +465,9 @@ pub fn first(agent: &Agent) -> Option<Sample> {
     samples(agent).ok().and_then(|s| s.into_iter().next())
 }
 
+/// What a sample run's templates rendered to, by template name (kept for those that failed).
+pub(super) type Rendered = std::collections::HashMap<String, String>;
+
 #[cfg(test)]
 mod tests {
     /// An agent with every kind of trigger, for `repositories` (YAML; empty for none).
@@ -530,11 +533,13 @@ mod tests {
         .err()
         .expect("an error");
         assert!(
-            error
-                .to_string()
+            crate::text::with_causes(&error)
                 .starts_with("the sample delivery for push of `refs/heads/main` cannot be built: "),
             "{error}"
         );
-        assert!(error.to_string().contains("acme/a?i"), "{error}");
+        assert!(
+            crate::text::with_causes(&error).contains("acme/a?i"),
+            "{error}"
+        );
     }
 }

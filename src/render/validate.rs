@@ -10,6 +10,7 @@ use crate::config::formats::quantity_value;
 use crate::config::yaml::Pos;
 
 use super::pod_names::pod_spec;
+use super::sample::Rendered;
 use super::{Engine, K8sObject, NAMESPACE_TEMPLATE, RenderError, Spot, sample, token_reach};
 
 /// Longest source text quoted in a message.
@@ -1416,9 +1417,6 @@ fn printed_as(template: &str, out: &str) -> bool {
     }
     out.ends_with(last)
 }
-
-/// What a sample run's templates rendered to, by template name (kept for those that failed).
-pub(super) type Rendered = std::collections::HashMap<String, String>;
 
 /// The lines of document `document` (1-based) of a text whose documents are separated by
 /// `---` lines, and the index of its first line.

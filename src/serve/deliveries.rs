@@ -11,6 +11,10 @@
 //! runs are named after the body's SHA-256 ([`crate::github::webhook::DeliveryId::run_key`]),
 //! so a repeat that this log has forgotten (evicted, answered by another replica, or before
 //! a restart) still launches nothing new, because the launcher finds the run already exists.
+//!
+//! Hand-written, not a cache crate (issue 12 asked to say why): none is in the tree (no
+//! `lru`, no `moka`), and what it does is small and not an LRU: a bounded first-in
+//! first-out log, whose in-flight entries make a repeat wait for the first answer.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;

@@ -24,7 +24,7 @@ pub enum ManifestsDirError {
     )]
     NotAFolder { path: PathBuf },
     #[error(
-        "{}: cannot make the folder (--manifests-dir): {source}\n{MANIFESTS_DIR_WHAT_TO_DO}",
+        "{}: cannot make the folder (--manifests-dir)\n{MANIFESTS_DIR_WHAT_TO_DO}",
         .path.display()
     )]
     Unmade {

@@ -39,6 +39,8 @@ pub use super::preauth::BODY_TIMEOUT;
 use super::preauth::{
     Activity, FIRST_BUFFER, PreAuth, PreauthLimits, Refused, Reservation, show_size,
 };
+use super::probe;
+use super::reload::ConfigStore;
 use crate::clock::{Clock, SystemClock};
 use crate::github::webhook::{
     self, DELIVERY_HEADER, DeliveryId, EVENT_HEADER, MAX_BODY_BYTES, SHA1_SIGNATURE_HEADER,
@@ -47,8 +49,7 @@ use crate::github::webhook::{
 use crate::github_client::GithubClient;
 use crate::ports::approvals::{ApprovalStore, MemoryApprovals};
 use crate::ports::launcher::Launcher;
-use crate::ports::probe::{self, Readiness};
-use crate::ports::reload::ConfigStore;
+use crate::ports::probe::Readiness;
 
 /// Everything the handlers share.
 pub struct AppState {

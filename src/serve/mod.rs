@@ -27,6 +27,8 @@ pub mod log_writer;
 pub mod metrics;
 pub(crate) mod pipeline;
 pub mod preauth;
+pub(crate) mod probe;
+pub mod reload;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -51,9 +53,10 @@ use crate::github_client::{
 };
 use crate::ports::approvals::ApprovalStore;
 use crate::ports::probe::PROBE_EVERY;
-use crate::ports::reload::{ConfigSource, ConfigStore, ReloadError, Reloaded, run_namespaces};
+use crate::ports::reload::ConfigSource;
 use crate::render::GithubUrls;
 use metrics::ReloadResult;
+use reload::{ConfigStore, ReloadError, Reloaded, run_namespaces};
 
 /// The environment variable holding the webhook secrets, comma-separated.
 pub const SECRET_ENV: &str = "GITHUB_WEBHOOK_SECRET";
@@ -664,7 +667,7 @@ async fn serve_until_signalled(
     );
     tokio::spawn(watch_config(
         state.clone(),
-        crate::ports::reload::POLL_INTERVAL,
+        reload::POLL_INTERVAL,
         Some(hangup),
     ));
     let (signalled, mut draining) = tokio::sync::watch::channel(false);

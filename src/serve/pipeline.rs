@@ -14,6 +14,7 @@ use std::sync::Arc;
 use super::facts_and_replies::RefusalsTold;
 use super::intake::{self, Answer, DecideError};
 use super::metrics::Metrics;
+use super::reload::ConfigStore;
 use crate::clock::Clock;
 use crate::github::event;
 use crate::github::webhook::{self, DeliveryId, WebhookError};
@@ -21,7 +22,6 @@ use crate::github_client::GithubClient;
 use crate::ids::IssueNumber;
 use crate::ports::approvals::{ApprovalStore, PullRequestKey};
 use crate::ports::launcher::Launcher;
-use crate::ports::reload::ConfigStore;
 
 /// What of the service's state a delivery is carried through with, and only that (review
 /// 12v, R32): the HTTP layer builds it from its own state (`http::AppState::pipeline`), and

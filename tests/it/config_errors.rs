@@ -2554,7 +2554,13 @@ fn a_template_too_large_to_read_is_named_not_skipped() {
     let dir = task_agent_with_prompt(&vec![b'x'; (1 << 20) + 1]);
     let error =
         agentpods::config::load(&dir.path("services.yaml")).expect_err("a huge prompt is refused");
-    let message = error.to_string();
+    // The message and its causes, as the CLI prints them.
+    let mut message = error.to_string();
+    let mut cause = std::error::Error::source(&error);
+    while let Some(c) = cause {
+        message.push_str(&format!(": {c}"));
+        cause = c.source();
+    }
     assert!(
         message.contains("prompts/task.md") && message.contains("at most 1048576 bytes"),
         "{message}"

@@ -530,7 +530,7 @@ fn every_payload_recorded_in_an_agent_run_renders_the_same_objects_in_the_contro
     use agentpods::serve::intake;
     use std::path::Path;
     let store =
-        agentpods::ports::reload::ConfigStore::load(Path::new(support::fixtures::EXAMPLE_CONFIG))
+        agentpods::serve::reload::ConfigStore::load(Path::new(support::fixtures::EXAMPLE_CONFIG))
             .expect("the example config");
     let live = store.current();
     let mut checked = 0;

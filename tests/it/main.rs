@@ -24,6 +24,7 @@ mod controller;
 mod deploy;
 mod dockerfiles;
 mod docs_sync;
+mod error_sources;
 mod exact_commits;
 mod fake_kube;
 mod fork_approvals;
@@ -57,3 +58,39 @@ mod stored_statuses;
 mod template_quoting;
 mod webhook_signature;
 mod what_to_do;
+
+/// Cargo compiles only what this file names: a story file beside it that no `mod` names
+/// would never be built or run, silently (review 12v, R29). Every `.rs` file here, and
+/// every folder with a `mod.rs`, is a module of this binary.
+#[test]
+fn every_file_here_is_a_module_of_this_binary() {
+    let here = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it");
+    let text = std::fs::read_to_string(here.join("main.rs")).expect("main.rs");
+    let named: std::collections::BTreeSet<&str> = text
+        .lines()
+        .filter_map(|line| line.strip_prefix("mod ")?.strip_suffix(';'))
+        .collect();
+    let mut missing = Vec::new();
+    for entry in std::fs::read_dir(&here).expect("tests/it") {
+        let path = entry.expect("an entry").path();
+        let name = path
+            .file_stem()
+            .expect("a name")
+            .to_string_lossy()
+            .into_owned();
+        let module = if path.is_dir() {
+            path.join("mod.rs").is_file()
+        } else {
+            path.extension().is_some_and(|x| x == "rs") && name != "main"
+        };
+        if module && !named.contains(name.as_str()) {
+            missing.push(name);
+        }
+    }
+    missing.sort();
+    assert!(
+        missing.is_empty(),
+        "tests/it/ files no `mod` in tests/it/main.rs names (never compiled nor run): \
+         {missing:?}; add `mod NAME;` for each"
+    );
+}

@@ -47,8 +47,10 @@ fn top_level_modules_have_no_dependency_cycles() {
 
 /// The same one level down (review 12v, R31): within each folder-module (`cluster`,
 /// `serve`, `plan`, `github`, …) no submodule depends on itself round about, so
-/// `cluster::controller ↔ cluster::report` (the cycle issue 12 named) and `cluster::decide
-/// ↔ cluster::queue` stay gone.
+/// `cluster::controller ↔ cluster::report` (the cycle issue 12 named), `cluster::decide
+/// ↔ cluster::queue`, `config`'s `formats ↔ scope ↔ model`, `plan`'s `approval ↔ reasons`
+/// (and `reasons → repository → again → approval`) and `render`'s `pod_names ↔ validate`
+/// stay gone.
 #[test]
 fn the_submodules_of_each_folder_module_have_no_dependency_cycles() {
     let src = Path::new(SRC);
@@ -75,30 +77,25 @@ fn the_submodules_of_each_folder_module_have_no_dependency_cycles() {
         "cluster's controller → report and decide → queue not seen: is the scan blind? {:?}",
         cluster.keys().collect::<Vec<_>>()
     );
-    let mut reports = Vec::new();
-    for folder in &folders {
-        let checked = check(
-            &folder_edges(src, folder),
-            &format!("submodules of `{folder}`"),
-        );
-        match (checked, FOLDERS_WITH_CYCLES.contains(&folder.as_str())) {
-            (Err(report), false) => reports.push(report),
-            (Ok(()), true) => reports.push(format!(
-                "the submodules of `{folder}` have no cycle any more: take it out of \
-                 FOLDERS_WITH_CYCLES so none comes back\n"
-            )),
-            _ => {}
-        }
-    }
+    let plan = folder_edges(src, "plan");
+    assert!(
+        plan.contains_key(&("again".to_string(), "reasons".to_string())),
+        "plan's again → reasons, through `super::SkipReason` (a name plan/mod.rs imports \
+         from reasons), not seen: is the scan blind to re-exports? {:?}",
+        plan.keys().collect::<Vec<_>>()
+    );
+    let reports: Vec<String> = folders
+        .iter()
+        .filter_map(|folder| {
+            check(
+                &folder_edges(src, folder),
+                &format!("submodules of `{folder}`"),
+            )
+            .err()
+        })
+        .collect();
     assert!(reports.is_empty(), "{}", reports.join(""));
 }
-
-/// The folder-modules whose submodules still depend on each other round about, left for
-/// their owners (review 12v, R31 named `cluster`'s alone): `config` (`formats ↔ scope ↔
-/// model`), `plan` (`approval ↔ reasons`, `reasons → repository → again → approval`),
-/// `render` (`pod_names ↔ validate`). A folder leaves the list when its cycles go, and the
-/// test says so.
-const FOLDERS_WITH_CYCLES: &[&str] = &["config", "plan", "render"];
 
 /// The layers of docs/architecture.md, bottom to top: a top-level module uses only modules
 /// of its own layer (without a cycle) or of the layers below it.
@@ -567,20 +564,34 @@ fn crate_edges(src: &Path) -> Edges {
 /// The references between the submodules of the folder-module `folder` (`cluster`:
 /// `controller`, `report`, …; a file deeper down counts for the submodule it is in), by
 /// any path that reaches one from another (`super::report`, `crate::cluster::report`,
-/// `super::{queue, …}`). What the folder's own `mod.rs` declares or re-exports is not an
-/// edge: it is the parent, not a sibling.
+/// `super::{queue, …}`), directly or through what the folder's own `mod.rs` imports from
+/// a submodule (`pub use reasons::SkipReason;` there makes `super::SkipReason` a path to
+/// `reasons`; so does a private `use`, which the submodules see too, and a glob, `pub use
+/// model::*;`, for each name the submodule defines). What the folder's own `mod.rs`
+/// declares, imports or defines is not itself an edge: it is the parent, not a sibling.
 fn folder_edges(src: &Path, folder: &str) -> Edges {
     let scans: Vec<_> = scanned(src)
         .into_iter()
         .filter(|(_, path, _)| path[0] == folder && path.len() > 1)
         .collect();
     let children: BTreeSet<String> = scans.iter().map(|(_, path, _)| path[1].clone()).collect();
+    let through_parent = imported_by_parent(src, folder, &children);
     let mut edges = Edges::new();
     for (file, path, scan) in scans {
         for (to, line) in scan.paths {
-            if to.len() == 2 && to[0] == folder && to[1] != path[1] && children.contains(&to[1]) {
+            if to.len() != 2 || to[0] != folder {
+                continue;
+            }
+            let child = if children.contains(&to[1]) {
+                &to[1]
+            } else if let Some(child) = through_parent.get(&to[1]) {
+                child
+            } else {
+                continue;
+            };
+            if *child != path[1] {
                 edges
-                    .entry((path[1].clone(), to[1].clone()))
+                    .entry((path[1].clone(), child.clone()))
                     .or_default()
                     .push(site(src, &file, line));
             }
@@ -591,6 +602,157 @@ fn folder_edges(src: &Path, folder: &str) -> Edges {
         sites.dedup();
     }
     edges
+}
+
+/// The names the folder-module `folder`'s own file (`src/<folder>/mod.rs`, or
+/// `src/<folder>.rs`) imports from its submodules, each with the submodule it comes from.
+fn imported_by_parent(
+    src: &Path,
+    folder: &str,
+    children: &BTreeSet<String>,
+) -> BTreeMap<String, String> {
+    let dir = src.join(folder);
+    let Some(parent) = [dir.join("mod.rs"), src.join(format!("{folder}.rs"))]
+        .into_iter()
+        .find(|file| file.is_file())
+    else {
+        return BTreeMap::new();
+    };
+    let read = |file: &Path| {
+        let text = std::fs::read_to_string(file)
+            .unwrap_or_else(|e| panic!("{}: cannot read: {e}", file.display()));
+        tokenize(&text).unwrap_or_else(|e| panic!("{}: {e}", file.display()))
+    };
+    let tokens = read(&parent);
+    let (own, imports) = top_level_items(&tokens);
+    let mut out = BTreeMap::new();
+    let mut explicit = Vec::new();
+    for (path, name) in imports {
+        let path: Vec<&str> = path
+            .iter()
+            .map(String::as_str)
+            .skip_while(|s| *s == "self")
+            .collect();
+        let path = match path.as_slice() {
+            ["crate", f, rest @ ..] if *f == folder => rest.to_vec(),
+            _ => path,
+        };
+        let Some(child) = path.first().filter(|c| children.contains(**c)) else {
+            continue;
+        };
+        if name == "*" {
+            if path.len() != 1 {
+                continue;
+            }
+            let file = [
+                dir.join(format!("{child}.rs")),
+                dir.join(child).join("mod.rs"),
+            ]
+            .into_iter()
+            .find(|file| file.is_file());
+            if let Some(file) = file {
+                let (defined, imported) = top_level_items(&read(&file));
+                for name in defined
+                    .into_iter()
+                    .chain(imported.into_iter().map(|(_, name)| name))
+                    .filter(|name| name != "*" && !own.contains(name))
+                {
+                    out.insert(name, child.to_string());
+                }
+            }
+        } else if path.len() > 1 {
+            explicit.push((name, child.to_string()));
+        }
+    }
+    out.extend(explicit);
+    out
+}
+
+/// What a file defines at its top level (`struct`, `enum`, `fn`, `const`, `static`,
+/// `type`, `trait`, `union`, `mod`), and what its top-level `use`s bring in: each path
+/// with the name it is bound to (`*` for a glob).
+fn top_level_items(tokens: &[Token]) -> (BTreeSet<String>, Vec<(Vec<String>, String)>) {
+    const DEFINES: [&str; 9] = [
+        "struct", "enum", "fn", "const", "static", "type", "trait", "union", "mod",
+    ];
+    let mut defined = BTreeSet::new();
+    let mut imported = Vec::new();
+    let mut depth = 0usize;
+    let mut i = 0;
+    while i < tokens.len() {
+        match &tokens[i].tok {
+            Tok::Punct('{') => depth += 1,
+            Tok::Punct('}') => depth = depth.saturating_sub(1),
+            Tok::Ident(w) if depth == 0 && w == "use" => {
+                i = use_tree(tokens, i + 1, &[], &mut imported);
+                continue;
+            }
+            Tok::Ident(w) if depth == 0 && DEFINES.contains(&w.as_str()) => {
+                if let Some(Token {
+                    tok: Tok::Ident(name),
+                    ..
+                }) = tokens.get(i + 1)
+                {
+                    defined.insert(name.clone());
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    (defined, imported)
+}
+
+/// A `use` tree at `at` (`a::b::C`, `a::{B, c::D as E, *}`, `a::*`) under `prefix`: each
+/// path with the name it binds (`*` for a glob), into `out`; where the tree ends.
+fn use_tree(
+    tokens: &[Token],
+    at: usize,
+    prefix: &[String],
+    out: &mut Vec<(Vec<String>, String)>,
+) -> usize {
+    let mut path = prefix.to_vec();
+    let mut i = at;
+    loop {
+        match tokens.get(i).map(|t| &t.tok) {
+            Some(Tok::Ident(name)) => {
+                path.push(name.strip_prefix("r#").unwrap_or(name).to_string());
+                i += 1;
+                if tokens.get(i).is_some_and(|t| t.tok == Tok::PathSep) {
+                    i += 1;
+                    continue;
+                }
+                let mut bound = path.last().cloned().unwrap_or_default();
+                if bound == "self" {
+                    path.pop();
+                    bound = path.last().cloned().unwrap_or_default();
+                }
+                if is_ident(tokens.get(i), "as")
+                    && let Some(Token {
+                        tok: Tok::Ident(alias),
+                        ..
+                    }) = tokens.get(i + 1)
+                {
+                    bound = alias.clone();
+                    i += 2;
+                }
+                out.push((path, bound));
+                return i;
+            }
+            Some(Tok::Punct('*')) => {
+                out.push((path, "*".to_string()));
+                return i + 1;
+            }
+            Some(Tok::Punct('{')) => {
+                let end = after_group(tokens, i);
+                for member in group_members(tokens, i) {
+                    use_tree(tokens, member, &path, out);
+                }
+                return end;
+            }
+            _ => return i + 1,
+        }
+    }
 }
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -1187,10 +1349,17 @@ fn hidden_edge(tokens: &[Token]) -> Option<(usize, &'static str)> {
 /// The paths an attribute names in its strings (outside review 12c, R1): serde's
 /// `default`, `with`, `serialize_with` and `deserialize_with` take a function's path as a
 /// string (`#[serde(default = "crate::serve::x")]`). A string that is a path from the crate
-/// root, or climbs to it with `super::` (`root` climbs from here), is a reference; any other
-/// string is text.
-fn attribute_paths(attribute: &[Token], root: usize) -> Vec<Reference> {
-    let mut out = Vec::new();
+/// root, or climbs to it with `super::` (`here` is the module it is written in), is a
+/// reference; any other string is text. Each path, resolved from the crate root and cut to
+/// its first two names, is also an edge one level down (`"super::scope::f"` written in
+/// `config::formats` is `config::scope`); a bare name (`"default_command"`) is the
+/// module's own.
+fn attribute_paths(
+    attribute: &[Token],
+    here: &[String],
+) -> (Vec<Reference>, Vec<(Vec<String>, usize)>) {
+    let mut references = Vec::new();
+    let mut paths = Vec::new();
     for token in attribute {
         let Tok::Str(text) = &token.tok else {
             continue;
@@ -1205,31 +1374,43 @@ fn attribute_paths(attribute: &[Token], root: usize) -> Vec<Reference> {
         if !is_path {
             continue;
         }
-        let rest: Vec<&str> = segments
+        let segments: Vec<&str> = segments
             .iter()
             .map(|s| s.strip_prefix("r#").unwrap_or(s))
-            .skip_while(|s| *s == "self")
             .collect();
-        let head = match rest.first() {
-            Some(&"crate") => rest.get(1),
+        let (base, rest): (Vec<String>, &[&str]) = match segments.first() {
+            Some(&"crate") => (Vec::new(), &segments[1..]),
             Some(&"super") => {
-                let climbs = rest.iter().take_while(|s| **s == "super").count();
-                if climbs == root {
-                    rest.get(climbs)
-                } else {
-                    None
+                let climbs = segments.iter().take_while(|s| **s == "super").count();
+                if climbs > here.len() {
+                    continue;
                 }
+                (here[..here.len() - climbs].to_vec(), &segments[climbs..])
             }
-            _ => None,
+            Some(&"self") => {
+                let skipped = segments.iter().take_while(|s| **s == "self").count();
+                (here.to_vec(), &segments[skipped..])
+            }
+            _ => continue,
         };
-        if let Some(module) = head {
-            out.push(Reference {
+        if base.is_empty()
+            && let Some(module) = rest.first()
+        {
+            references.push(Reference {
                 module: module.to_string(),
                 line: token.line,
             });
         }
+        let full: Vec<String> = base
+            .into_iter()
+            .chain(rest.iter().map(|s| s.to_string()))
+            .take(2)
+            .collect();
+        if !full.is_empty() {
+            paths.push((full, token.line));
+        }
     }
-    out
+    (references, paths)
 }
 
 fn scan(source: &str, path: &[String]) -> Result<Scan, ScanError> {
@@ -1286,8 +1467,9 @@ fn scan(source: &str, path: &[String]) -> Result<Scan, ScanError> {
                     }
                     skip_next_item = true;
                 }
-                out.references
-                    .extend(attribute_paths(attribute, path.len() + inline.len()));
+                let (references, paths) = attribute_paths(attribute, &here(path, &inline));
+                out.references.extend(references);
+                out.paths.extend(paths);
                 i = end;
                 continue;
             }
@@ -1590,4 +1772,67 @@ fn a_new_cycle_fails_and_is_printed_edge_by_edge() {
         ("serve", "plan", "src/serve/mod.rs:1"),
     ]);
     assert_eq!(check(&edges, "top-level modules"), Ok(()));
+}
+
+#[test]
+fn a_path_in_an_attribute_s_string_is_an_edge_one_level_down() {
+    let source = "#[serde(default = \"super::scope::every\")]\nstruct A;\n#[serde(with = \"crate::config::model::as_text\")]\nstruct B;\n#[serde(default = \"default_command\")]\nstruct C;";
+    let path = ["config".to_string(), "formats".to_string()];
+    let paths = scan(source, &path).expect("scans").paths;
+    assert_eq!(
+        paths,
+        [
+            (vec!["config".to_string(), "scope".to_string()], 1),
+            (vec!["config".to_string(), "model".to_string()], 3),
+        ]
+    );
+}
+
+/// A folder-module whose `mod.rs` imports a name from each of its two submodules, and each
+/// submodule names the other's through it: a cycle no `super::a::…` path shows.
+#[test]
+fn a_name_the_folder_s_mod_rs_imports_is_a_path_to_the_submodule_it_comes_from() {
+    let src = tempfile::tempdir().expect("a temporary folder");
+    let folder = src.path().join("f");
+    std::fs::create_dir(&folder).expect("f/");
+    let files = [
+        (
+            "mod.rs",
+            "mod a;\nmod b;\nmod c;\npub use a::{Alpha as A, self as _};\nuse b::*;\npub(crate) use self::c::Gamma;\npub struct Own;\n",
+        ),
+        ("a.rs", "pub struct Alpha(super::Beta);\n"),
+        (
+            "b.rs",
+            "pub struct Beta;\nfn first() -> Option<super::A> { None }\nfn own() -> super::Own { super::Own }\n",
+        ),
+        (
+            "c.rs",
+            "pub struct Gamma;\nfn g() -> crate::f::Beta { todo!() }\n",
+        ),
+    ];
+    for (name, text) in files {
+        std::fs::write(folder.join(name), text).expect("a file");
+    }
+    let edges = folder_edges(src.path(), "f");
+    let pairs: Vec<(&str, &str)> = edges
+        .keys()
+        .map(|(from, to)| (from.as_str(), to.as_str()))
+        .collect();
+    assert_eq!(pairs, [("a", "b"), ("b", "a"), ("c", "b")]);
+    let report = check(&edges, "submodules of `f`").expect_err("a cycle");
+    assert!(report.contains("a -> b"), "{report}");
+}
+
+/// `ports` is where the intake and the cluster side meet: traits and the state both read,
+/// no I/O of its own (review 12v, R28). Loading services.yaml and asking GitHub whether it
+/// answers are `serve`'s (`serve::reload`, `serve::probe`), so `ports` names no GitHub
+/// client.
+#[test]
+fn ports_does_not_use_the_github_client() {
+    let edges = crate_edges(Path::new(SRC));
+    let sites = edges.get(&("ports".to_string(), "github_client".to_string()));
+    assert!(
+        sites.is_none(),
+        "ports uses github_client at {sites:?}: move what asks GitHub to serve"
+    );
 }

@@ -32,8 +32,8 @@ use agentpods::cluster::approvals::KubeApprovals;
 use agentpods::cluster::launch::ClusterLauncher;
 use agentpods::cluster::report::{AppTokens, GithubReports};
 use agentpods::github::webhook::WebhookSecrets;
-use agentpods::ports::reload::{ConfigStore, run_namespaces};
 use agentpods::serve::http::AppState;
+use agentpods::serve::reload::{ConfigStore, run_namespaces};
 use serde_json::{Value, json};
 
 use crate::support::cluster::{Cluster, PATIENCE, RUNS};

@@ -16,8 +16,8 @@ use agentpods::cli::replay;
 use agentpods::github::event;
 use agentpods::github::webhook::{DeliveryId, MAX_BODY_BYTES};
 use agentpods::plan::{Decision, Facts, RunKey};
-use agentpods::ports::reload::{ConfigStore, Reloaded};
 use agentpods::serve::metrics::{LaunchOutcome, Outcome};
+use agentpods::serve::reload::{ConfigStore, Reloaded};
 use agentpods::serve::{reload_now, watch_config};
 use support::fixtures::{
     Example, PAYLOADS, WEBHOOKS, another_event, fixture, payloads_in, variant,

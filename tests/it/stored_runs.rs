@@ -28,9 +28,9 @@ use agentpods::cluster::controller::{ControllerOptions, CountSink};
 use agentpods::cluster::launch::ClusterLauncher;
 use agentpods::cluster::report::{AppTokens, GithubReports};
 use agentpods::github::webhook::WebhookSecrets;
-use agentpods::ports::reload::ConfigStore;
 use agentpods::serve::http::AppState;
 use agentpods::serve::metrics::Metrics;
+use agentpods::serve::reload::ConfigStore;
 use kube::api::{
     ApiResource, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams, PostParams,
 };
@@ -1017,7 +1017,7 @@ async fn a_run_whose_spec_does_not_read_fails_naming_the_field() {
             status.message.as_deref(),
             Some(
                 "agent review: its spec.repository does not read: invalid repository name \
-                 \"Codertocat\": expected owner/name made of A-Za-z0-9._-; the run can be \
+                 \"Codertocat\": expected owner/name made of A-Za-z0-9._-\nthe run can be \
                  neither carried out nor reported: delete this AgentRun and ask for the run \
                  again on GitHub"
             )
@@ -1352,10 +1352,20 @@ fn frozen(mut object: Value) -> Value {
     object
 }
 
-/// The text of the fixture file holding `documents`.
+/// The text of the fixture file holding `documents`. Its header says who wrote it: the
+/// crate's version and the commit the tree was at (review 12v, R24: the crate's version
+/// alone said "0.1.0" of runs that no released 0.1.0 ever stored).
 fn fixture_text(what: &str, documents: &[Value]) -> String {
+    let commit = std::process::Command::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .ok()
+        .filter(|out| out.status.success())
+        .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_string())
+        .unwrap_or_else(|| "unknown".into());
     let mut text = format!(
-        "# {what}, as agentpods {} stored it (spec.source version {CURRENT}).\n# Frozen: never edit or regenerate (tests/fixtures/agentruns/README.md).\n",
+        "# {what}, as the intake of agentpods {} at commit {commit} (with any uncommitted change) stored it (spec.source version {CURRENT}).\n# Frozen: never edit or regenerate (tests/fixtures/agentruns/README.md).\n",
         env!("CARGO_PKG_VERSION")
     );
     for document in documents {

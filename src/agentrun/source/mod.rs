@@ -87,22 +87,25 @@ pub enum SourceError {
         /// The `version` as stored: a number this code does not read, or not a number.
         found: Value,
     },
-    #[error("its spec.source (version {version}) is not as that version wrote it: {source}")]
+    #[error("its spec.source (version {version}) is not as that version wrote it")]
     Malformed {
         version: u64,
         #[source]
         source: JsonError,
     },
-    #[error("its spec.source (version {version}): {field}: {message}")]
+    #[error("its spec.source (version {version}): {field}")]
     BadValue {
         version: u64,
         field: &'static str,
-        message: String,
+        /// Why the field does not read: the parse's own error (shared, as the error is
+        /// cloned), or the reader's words.
+        #[source]
+        source: std::sync::Arc<dyn std::error::Error + Send + Sync>,
     },
     /// The current version stores no such action: one a trigger cannot name.
     #[error("cannot record the run: the {event} action `{action}` is not one a trigger names")]
     ActionNotStored { event: &'static str, action: String },
-    #[error("cannot record the run: {0}")]
+    #[error("cannot record the run")]
     Unrecordable(#[source] JsonError),
 }
 
@@ -167,10 +170,10 @@ impl SourceError {
     pub(super) fn said_as_version(self, version: u64) -> SourceError {
         match self {
             SourceError::Malformed { source, .. } => SourceError::Malformed { version, source },
-            SourceError::BadValue { field, message, .. } => SourceError::BadValue {
+            SourceError::BadValue { field, source, .. } => SourceError::BadValue {
                 version,
                 field,
-                message,
+                source,
             },
             other => other,
         }
@@ -248,7 +251,7 @@ mod tests {
         moved["launch"]["trigger"]["head_sha"] = json!("89abcdef0123456789abcdef0123456789abcdef");
         let error = StoredSource(moved).read().expect_err("another head");
         assert_eq!(
-            error.to_string(),
+            crate::text::with_causes(&error),
             "its spec.source (version 3): launch.trigger: an approved run holds the pull \
              request it approved, its subject at the head approved"
         );
@@ -279,8 +282,7 @@ mod tests {
         let stored = StoredSource(json!({"version": 2, "event": {"name": "push"}}));
         let error = stored.read().expect_err("incomplete");
         assert!(
-            error
-                .to_string()
+            crate::text::with_causes(&error)
                 .starts_with("its spec.source (version 2) is not as that version wrote it: "),
             "{error}"
         );

@@ -262,12 +262,12 @@ pub(super) fn value<T: std::str::FromStr>(
     text: &str,
 ) -> Result<T, SourceError>
 where
-    T::Err: std::fmt::Display,
+    T::Err: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     text.parse().map_err(|e: T::Err| SourceError::BadValue {
         version,
         field,
-        message: e.to_string(),
+        source: std::sync::Arc::from(e.into()),
     })
 }
 
@@ -278,7 +278,7 @@ pub(super) fn some_value<T: std::str::FromStr>(
     text: Option<String>,
 ) -> Result<Option<T>, SourceError>
 where
-    T::Err: std::fmt::Display,
+    T::Err: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     text.map(|text| value(version, field, &text)).transpose()
 }

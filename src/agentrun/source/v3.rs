@@ -129,9 +129,10 @@ impl Source {
                 return Err(SourceError::BadValue {
                     version: VERSION,
                     field: "launch.trigger",
-                    message: "an approved run holds the pull request it approved, its subject \
-                              at the head approved"
-                        .into(),
+                    source: std::sync::Arc::from(Box::<dyn std::error::Error + Send + Sync>::from(
+                        "an approved run holds the pull request it approved, its subject at \
+                         the head approved",
+                    )),
                 });
             }
             source.launch.trigger = plan::Trigger::Approved(plan::ApprovedHead {

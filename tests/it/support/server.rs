@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use agentpods::cli::replay::{self, HttpAnswer};
 use agentpods::github::webhook::WebhookSecrets;
-use agentpods::ports::reload::ConfigStore;
 use agentpods::serve::dry_run::DryRunLauncher;
 use agentpods::serve::http::{self, AppState};
+use agentpods::serve::reload::ConfigStore;
 use axum::body::Body;
 use http_body_util::BodyExt;
 use tower::ServiceExt;
