@@ -20,8 +20,8 @@ use crate::plan::{AgainBy, RunKey};
 use crate::ports::approvals::{ApprovalStore, PullRequestKey};
 use crate::ports::launcher::RunLine;
 use crate::ports::launcher::{
-    CancelFuture, CancelRuns, LaunchError, LaunchFuture, Launched, Launcher, Queued, QueuedFuture,
-    RerunRun, RetryFuture, RetryRun, RunAgain, RunToLaunch, RunsFuture,
+    CancelFuture, CancelRuns, ClusterFault, LaunchError, LaunchFuture, Launched, Launcher, Queued,
+    QueuedFuture, RerunRun, RetryFuture, RetryRun, RunAgain, RunToLaunch, RunsFuture,
 };
 use crate::ports::probe::{PROBE_EVERY, PROBE_TIMEOUT, Readiness};
 use crate::render::keys;
@@ -304,7 +304,10 @@ impl ClusterLauncher {
             repository: repository.clone(),
             namespace: self.namespaces_shown(),
             within: crate::text::duration(FIRST_LIST_WITHIN),
-            source: why.0,
+            fault: super::fault::of_watch(why.0.as_deref()),
+            source: why
+                .0
+                .map(|e| e as std::sync::Arc<dyn std::error::Error + Send + Sync>),
         }
     }
 
@@ -321,11 +324,15 @@ impl ClusterLauncher {
         number: IssueNumber,
         source: impl std::error::Error + Send + Sync + 'static,
     ) -> LaunchError {
+        let source: crate::ports::launcher::BoxError = Box::new(source);
         LaunchError::Runs {
             repository: repository.clone(),
             number,
             namespace: self.namespaces_shown(),
-            source: Box::new(source),
+            fault: source
+                .downcast_ref::<kube::Error>()
+                .map_or(ClusterFault::Answered, super::fault::of_runs),
+            source,
         }
     }
 
@@ -448,7 +455,8 @@ impl Launcher for ClusterLauncher {
                 Err(source) => Err(LaunchError::Cluster {
                     name: run.rendered.name.clone(),
                     namespace: run.rendered.namespace.clone(),
-                    source,
+                    fault: super::fault::of_request(&source),
+                    source: Box::new(source),
                 }),
             }
         })
@@ -551,10 +559,11 @@ impl Launcher for ClusterLauncher {
 
     fn rerun<'a>(&'a self, asked: &'a RerunRun) -> RetryFuture<'a> {
         Box::pin(async move {
-            let failed = |source| LaunchError::Cluster {
+            let failed = |source: kube::Error| LaunchError::Cluster {
                 name: asked.run.to_string(),
                 namespace: self.namespaces_shown(),
-                source,
+                fault: super::fault::of_request(&source),
+                source: Box::new(source),
             };
             let Some(old) = self.run_named(asked.run.as_str()).await.map_err(failed)? else {
                 return Ok(RunAgain::NoRun);

@@ -11,10 +11,12 @@
 //! - [`report`]: which stage of a run GitHub should see, and the seam that tells it.
 //! - [`runs`]: the operator's view: list runs, read a run's log, ask for a cancel.
 //! - [`waiting`]: the intake's count of each repository's runs not launched yet.
+//! - [`fault`]: the API server's errors read into what the intake answers GitHub by.
 
 pub mod approvals;
 pub mod controller;
 pub(crate) mod decide;
+pub(crate) mod fault;
 pub(crate) mod kubeconfig;
 pub mod launch;
 pub mod lease;

@@ -203,8 +203,8 @@ impl WaitingRuns {
 /// Why the watch of the runs failed, in words, and what to do: the API server's own
 /// message for its answers (not kube's dump of its Status), the missing CRD for a 404.
 fn watch_failure(e: &watcher::Error) -> String {
-    match crate::ports::launcher::watch_answer(e) {
-        Some(status) if crate::ports::launcher::no_agent_runs(status) => {
+    match super::fault::watch_answer(e) {
+        Some(status) if super::fault::no_agent_runs(status) => {
             "the API server serves no agentruns: the \
              AgentRun CRD is not installed; install it (`kubectl apply -k deploy/crd`)"
                 .to_string()

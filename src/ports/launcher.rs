@@ -101,8 +101,10 @@ pub enum LaunchError {
     Cluster {
         name: String,
         namespace: String,
+        /// What the failure was, as the cluster side read the API server's error.
+        fault: ClusterFault,
         #[source]
-        source: kube::Error,
+        source: BoxError,
     },
     /// The runs waiting in `repository` could not be counted: the API server did not list
     /// them in time, or its watch failed (`source`) before it did.
@@ -114,8 +116,9 @@ pub enum LaunchError {
         repository: RepoFullName,
         namespace: String,
         within: String,
+        fault: ClusterFault,
         #[source]
-        source: Option<std::sync::Arc<kube::runtime::watcher::Error>>,
+        source: Option<std::sync::Arc<dyn std::error::Error + Send + Sync>>,
     },
     /// The runs of a pull request or issue could not be listed, or changed.
     #[error("cannot read or change the runs of {repository}#{number} in namespace {namespace}")]
@@ -123,9 +126,28 @@ pub enum LaunchError {
         repository: RepoFullName,
         number: IssueNumber,
         namespace: String,
+        fault: ClusterFault,
         #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
+        source: BoxError,
     },
+}
+
+/// An error of the API server's client, kept as the source of a [`LaunchError`] (the
+/// port names no Kubernetes type: the cluster side reads it into a [`ClusterFault`]).
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// What a failure of the API server was, as the cluster side read it (review 12w, R34):
+/// the intake answers GitHub by it, without knowing Kubernetes' error model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClusterFault {
+    /// No answer at all (it is away, or cannot be reached): nothing was recorded, and the
+    /// same request may do once it answers.
+    Unanswered,
+    /// It answered that it serves no AgentRuns: the CRD is not installed (new-user review
+    /// 13h, F15).
+    CrdMissing,
+    /// It answered otherwise (refused, invalid, ...).
+    Answered,
 }
 
 impl LaunchError {
@@ -133,9 +155,8 @@ impl LaunchError {
     /// nothing was recorded, and the same request may do once it answers.
     pub fn is_unanswered(&self) -> bool {
         match self {
-            LaunchError::Cluster { source, .. } => !matches!(source, kube::Error::Api(_)),
-            LaunchError::Uncounted { source, .. } => {
-                source.as_deref().is_none_or(|e| watch_answer(e).is_none())
+            LaunchError::Cluster { fault, .. } | LaunchError::Uncounted { fault, .. } => {
+                *fault == ClusterFault::Unanswered
             }
             _ => false,
         }
@@ -145,45 +166,13 @@ impl LaunchError {
     /// installed (new-user review 13h, F15). Nothing was recorded; the same delivery does
     /// once it is.
     pub fn is_crd_missing(&self) -> bool {
-        let answer = match self {
-            LaunchError::Cluster {
-                source: kube::Error::Api(status),
-                ..
-            } => Some(&**status),
-            LaunchError::Uncounted {
-                source: Some(e), ..
-            } => watch_answer(e),
-            LaunchError::Runs { source, .. } => match source.downcast_ref::<kube::Error>() {
-                Some(kube::Error::Api(status)) => Some(&**status),
-                _ => None,
-            },
-            _ => None,
-        };
-        answer.is_some_and(no_agent_runs)
+        match self {
+            LaunchError::Cluster { fault, .. }
+            | LaunchError::Uncounted { fault, .. }
+            | LaunchError::Runs { fault, .. } => *fault == ClusterFault::CrdMissing,
+            _ => false,
+        }
     }
-}
-
-/// The API server's answer a watch failed with, when it answered.
-pub fn watch_answer(e: &kube::runtime::watcher::Error) -> Option<&kube::core::Status> {
-    use kube::runtime::watcher::Error as W;
-    match e {
-        W::InitialListFailed(kube::Error::Api(status))
-        | W::WatchStartFailed(kube::Error::Api(status))
-        | W::WatchFailed(kube::Error::Api(status))
-        | W::WatchError(status) => Some(status),
-        _ => None,
-    }
-}
-
-/// Whether `status` is the API server's 404 for a resource it does not serve: agentruns,
-/// without the CRD. A run recorded in a namespace that does not exist is a 404 too, about
-/// the namespace (its details name `namespaces`).
-pub fn no_agent_runs(status: &kube::core::Status) -> bool {
-    status.code == 404
-        && status
-            .details
-            .as_ref()
-            .is_none_or(|details| details.kind != "namespaces")
 }
 
 pub type LaunchFuture<'a> =

@@ -1827,6 +1827,32 @@ fn a_name_the_folder_s_mod_rs_imports_is_a_path_to_the_submodule_it_comes_from()
 /// no I/O of its own (review 12v, R28). Loading services.yaml and asking GitHub whether it
 /// answers are `serve`'s (`serve::reload`, `serve::probe`), so `ports` names no GitHub
 /// client.
+/// The port between the intake and the cluster side names no Kubernetes type: the cluster
+/// side reads the API server's errors into a `ClusterFault` (review 12w, R34), so `serve`
+/// does not learn Kubernetes' error model through it.
+#[test]
+fn ports_names_no_kubernetes_type() {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(Path::new(SRC).join("ports")).expect("src/ports") {
+        files.push(entry.expect("an entry").path());
+    }
+    let mut found = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file).expect("a source file");
+        for (n, line) in text.lines().enumerate() {
+            let code = line.split("//").next().unwrap_or_default();
+            if code.contains("kube::") {
+                found.push(format!("{}:{}: {}", file.display(), n + 1, line.trim()));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "ports names Kubernetes types:\n{}",
+        found.join("\n")
+    );
+}
+
 #[test]
 fn ports_does_not_use_the_github_client() {
     let edges = crate_edges(Path::new(SRC));
