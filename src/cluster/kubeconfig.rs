@@ -8,7 +8,7 @@ use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
 use kube::client::AuthError;
-use kube::config::KubeconfigError;
+use kube::config::{KubeConfigOptions, Kubeconfig, KubeconfigError};
 
 use crate::text;
 
@@ -78,6 +78,50 @@ fn files(kubeconfig: Option<&OsStr>, home: Option<&OsStr>) -> (Vec<PathBuf>, &'s
     }
 }
 
+/// The kubeconfig kubectl would use here, read as kubectl reads it: the files `KUBECONFIG`
+/// lists, merged in order, skipping those that do not exist (a stale entry, a kind or
+/// minikube leftover, stops neither kubectl nor this: new-user review 13i, F5; kube's own
+/// reader fails on it), else `~/.kube/config`; `None` when none of them exists.
+pub fn read_here() -> Result<Option<Kubeconfig>, KubeconfigError> {
+    let (paths, _) = files(
+        std::env::var_os("KUBECONFIG").as_deref(),
+        std::env::var_os("HOME").as_deref(),
+    );
+    read_existing(&paths)
+}
+
+/// [`read_here`] of the files given.
+fn read_existing(paths: &[PathBuf]) -> Result<Option<Kubeconfig>, KubeconfigError> {
+    let mut merged: Option<Kubeconfig> = None;
+    for path in paths.iter().filter(|p| p.exists()) {
+        let next = Kubeconfig::read_from(path)?;
+        merged = Some(match merged {
+            None => next,
+            Some(before) => before.merge(next)?,
+        });
+    }
+    Ok(merged)
+}
+
+/// The client config the usual places give (kube's `Config::infer`, with kubectl's rule
+/// for a `KUBECONFIG` list, [`read_here`]): the kubeconfig with `options` when there is
+/// one, else the pod's in-cluster service account.
+pub async fn infer(options: &KubeConfigOptions) -> Result<kube::Config, InferError> {
+    match read_here()? {
+        Some(kubeconfig) => Ok(kube::Config::from_custom_kubeconfig(kubeconfig, options).await?),
+        None => Ok(kube::Config::incluster()?),
+    }
+}
+
+/// Why [`infer`] made no config: the kubeconfig's problem, or the in-cluster one's.
+#[derive(Debug, thiserror::Error)]
+pub enum InferError {
+    #[error("the kubeconfig cannot be used")]
+    Kubeconfig(#[from] KubeconfigError),
+    #[error("no kubeconfig, and the in-cluster config cannot be used")]
+    InCluster(#[from] kube::config::InClusterError),
+}
+
 /// The kubeconfig files of this process's environment that exist, named for a message:
 /// `/tmp/kc.yaml (KUBECONFIG)` (new-user review 13h, F11: a file that does not parse was
 /// not named, the one read from KUBECONFIG least of all).
@@ -131,7 +175,11 @@ fn of_kubeconfig(e: &KubeconfigError, files: &dyn Fn() -> String) -> Option<Kube
                     `kubectl config use-context NAME` picks one";
     Some(match e {
         KubeconfigError::ReadConfig(io, path) => KubeconfigProblem {
-            problem: format!("the kubeconfig {} cannot be read: {io}", path.display()),
+            problem: format!(
+                "the kubeconfig {} cannot be read: {}",
+                path.display(),
+                text::io_words(io)
+            ),
             what_to_do: "what to do: point KUBECONFIG at a kubeconfig that exists (the one \
                          kubectl uses: `kubectl config view --minify`), or unset it to use \
                          ~/.kube/config"

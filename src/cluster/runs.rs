@@ -9,7 +9,7 @@
 
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{ListParams, LogParams, Patch, PatchParams};
-use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::config::KubeConfigOptions;
 
 use super::kubeconfig::{self, KubeconfigProblem};
 use kube::{Api, Client, Config, ResourceExt};
@@ -184,13 +184,17 @@ pub async fn connect(context: Option<&str>) -> Result<Connection, RunsError> {
         return Err(RunsError::Kubeconfig(missing));
     }
     let config = match context {
-        None => Config::infer().await.map_err(config_error)?,
+        None => kubeconfig::infer(&KubeConfigOptions::default())
+            .await
+            .map_err(config_error)?,
         Some(context) => {
             let options = KubeConfigOptions {
                 context: Some(context.to_string()),
                 ..KubeConfigOptions::default()
             };
-            let kubeconfig = Kubeconfig::read().map_err(config_error)?;
+            let kubeconfig = kubeconfig::read_here()
+                .map_err(config_error)?
+                .unwrap_or_default();
             if !kubeconfig.contexts.iter().any(|c| c.name == context) {
                 return Err(RunsError::NoContext {
                     context: context.to_string(),

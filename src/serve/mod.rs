@@ -366,9 +366,11 @@ async fn kube_client() -> Result<(kube::Client, String), ServeError> {
     if let Some(missing) = crate::cluster::kubeconfig::missing_here() {
         return Err(ServeError::Kubeconfig(missing));
     }
-    let config = kube::Config::infer().await.map_err(kube_error)?;
-    let origin = match kube::config::Kubeconfig::read() {
-        Ok(kubeconfig) => format!(
+    let config = crate::cluster::kubeconfig::infer(&Default::default())
+        .await
+        .map_err(kube_error)?;
+    let origin = match crate::cluster::kubeconfig::read_here() {
+        Ok(Some(kubeconfig)) => format!(
             "the kubeconfig {}{}",
             std::env::var("KUBECONFIG").unwrap_or_else(|_| "~/.kube/config".into()),
             kubeconfig
@@ -376,7 +378,7 @@ async fn kube_client() -> Result<(kube::Client, String), ServeError> {
                 .map(|c| format!(", context {c}"))
                 .unwrap_or_default()
         ),
-        Err(_) => {
+        Ok(None) | Err(_) => {
             "the pod's in-cluster config (KUBERNETES_SERVICE_HOST, its service account)".into()
         }
     };

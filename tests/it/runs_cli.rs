@@ -696,3 +696,34 @@ async fn an_old_kubeconfig_is_explained_with_the_one_thing_to_do() {
     })
     .await;
 }
+
+/// A KUBECONFIG list with a stale entry (a kind or minikube leftover) is read as kubectl
+/// reads it: the file that is not there is skipped and the others are merged (new-user
+/// review 13i, F5: before, `runs list` and `serve` stopped at "the kubeconfig …/gone.kc
+/// cannot be read: No such file or directory (os error 2)" while kubectl worked).
+#[tokio::test]
+async fn a_kubeconfig_list_with_a_file_gone_is_read_as_kubectl_reads_it() {
+    timed(async {
+        let (_cluster, name, mut shell) =
+            review(PodScript::succeeds(RESULT), Phase::Succeeded, "d-stale").await;
+        let gone = shell.dir.path().join("gone.kc");
+        shell.kubeconfig = std::env::join_paths([gone, shell.kubeconfig.clone()])
+            .expect("a KUBECONFIG list")
+            .into();
+        let said = shell.agentpods(&["runs", "list", "-A"]).await;
+        assert_eq!(rows(said.ok())[0][1], name);
+
+        // A folder where a kubeconfig should be is still an error, said in words.
+        shell.kubeconfig = shell.dir.path().to_path_buf();
+        let said = shell.agentpods(&["runs", "list"]).await;
+        let stderr = said.failed();
+        assert!(
+            stderr.starts_with(&format!(
+                "the kubeconfig {} cannot be read: ",
+                shell.dir.path().display()
+            )) && !stderr.contains("os error"),
+            "{stderr}"
+        );
+    })
+    .await;
+}
