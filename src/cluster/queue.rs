@@ -541,6 +541,43 @@ pub fn places(runs: &[&AgentRun]) -> Vec<Option<Place>> {
 mod tests {
     use super::*;
 
+    /// The conditions the controller reads back, as runs stored them (the frozen statuses
+    /// of tests/it/stored_statuses.rs; review 12w, R37): renaming `Launched` or a limit's
+    /// reason fails here, where before it passed every test and, after an upgrade, a
+    /// re-attempted pod's pending deadline would have run from the run's creation.
+    #[test]
+    fn the_conditions_read_back_are_read_from_statuses_stored_before() {
+        let read =
+            |yaml: &str| -> AgentRunStatus { serde_yaml::from_str(yaml).expect("a stored status") };
+        let relaunched = read(include_str!(
+            "../../tests/fixtures/agentruns/status/v1alpha1/relaunched.yaml"
+        ));
+        assert_eq!(
+            launched_at(&relaunched),
+            Some("2026-12-04T10:05:00Z".parse().expect("a time"))
+        );
+        for (yaml, by) in [
+            (
+                include_str!("../../tests/fixtures/agentruns/status/v1alpha1/queued.yaml"),
+                HeldBy::Repository,
+            ),
+            (
+                include_str!(
+                    "../../tests/fixtures/agentruns/status/v1alpha1/queued-running-limit.yaml"
+                ),
+                HeldBy::Running,
+            ),
+        ] {
+            let held: Vec<_> = read(yaml)
+                .conditions
+                .iter()
+                .filter(|c| c.type_ == QUEUED)
+                .map(|c| HeldBy::from_reason(&c.reason))
+                .collect();
+            assert_eq!(held, [Some(by)]);
+        }
+    }
+
     fn t(s: &str) -> Timestamp {
         s.parse().expect("a timestamp")
     }

@@ -109,6 +109,41 @@ fn stages() -> Vec<(&'static str, AgentRunStatus)> {
                 ..AgentRunStatus::default()
             },
         ),
+        // A run whose pod was lost and launched again: the controller reads the `Launched`
+        // condition's time back for the new attempt's pending deadline and the queue's
+        // order (review 12w, R37).
+        (
+            "relaunched",
+            AgentRunStatus {
+                phase: Some(Phase::Pending),
+                pod_name: Some("review-pr2-d58c95d3".into()),
+                attempts: 2,
+                observed_generation: Some(1),
+                message: Some("waiting for the pod to start".into()),
+                conditions: vec![
+                    condition("PodLost", "Evicted", "attempt 1"),
+                    Condition {
+                        last_transition_time: time("2026-12-04T10:05:00Z"),
+                        ..condition("Launched", "ObjectsApplied", "attempt 2")
+                    },
+                ],
+                report: Some(report(Some(4), None, Phase::Pending)),
+                ..AgentRunStatus::default()
+            },
+        ),
+        // Held by the running limit, not its repository's (read back by the queue and
+        // `agentpods runs`).
+        (
+            "queued-running-limit",
+            AgentRunStatus {
+                phase: Some(Phase::Queued),
+                conditions: vec![condition("Queued", "RunningLimit", "queued: 12 ahead")],
+                observed_generation: Some(1),
+                message: Some("queued: 12 ahead".into()),
+                report: Some(report(Some(4), None, Phase::Queued)),
+                ..AgentRunStatus::default()
+            },
+        ),
         (
             "running",
             AgentRunStatus {
