@@ -9,7 +9,10 @@ use std::time::{Duration, SystemTime};
 use hyper::http::Method;
 
 use super::http::Replay;
-use super::*;
+use super::{
+    Auth, CachedToken, GithubClient, GithubError, OWN_LOGIN_ENV, Secret, bearer, decode,
+    parse_time, wire,
+};
 use crate::github::event::RepoFullName;
 use crate::github::permission::Access;
 

@@ -6,7 +6,7 @@ use std::time::SystemTime;
 use hyper::http::Method;
 
 use super::http::Replay;
-use super::*;
+use super::{GithubClient, GithubError, query_value, wire};
 use crate::github::CheckConclusion;
 use crate::github::event::{CommitSha, RepoFullName};
 use crate::ids::CheckRunId;

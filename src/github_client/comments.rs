@@ -6,7 +6,7 @@ use std::ops::ControlFlow;
 use hyper::http::Method;
 
 use super::http::Replay;
-use super::*;
+use super::{GithubClient, GithubError, wire};
 use crate::github::event::RepoFullName;
 use crate::ids::{CommentId, IssueNumber};
 

@@ -3,7 +3,7 @@
 use hyper::http::Method;
 
 use super::http::Replay;
-use super::*;
+use super::{GithubClient, GithubError, path_segment, wire};
 use crate::github::event::{CommitSha, RepoFullName};
 
 impl GithubClient {

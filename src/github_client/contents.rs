@@ -6,7 +6,7 @@ use hyper::http::Method;
 use serde::Deserialize;
 
 use super::http::Replay;
-use super::*;
+use super::{GithubClient, GithubError, path_segment, query_value};
 use crate::github::event::RepoFullName;
 
 /// What a path of a repository holds at a ref.

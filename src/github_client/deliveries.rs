@@ -7,7 +7,7 @@ use hyper::http::Method;
 use percent_encoding::percent_decode_str;
 
 use super::http::Replay;
-use super::*;
+use super::{GithubClient, GithubError, decode, parse_time, query_value, wire};
 
 /// One delivery attempt of the App's webhook, as GitHub lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -135,6 +135,7 @@ impl GithubClient {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hyper::http::HeaderValue;
 
     fn link(value: &str) -> hyper::http::HeaderMap {
         let mut headers = hyper::http::HeaderMap::new();

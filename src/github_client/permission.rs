@@ -6,7 +6,7 @@ use std::time::Duration;
 use hyper::http::Method;
 
 use super::http::Replay;
-use super::*;
+use super::{GithubClient, GithubError, path_segment, wire};
 use crate::github::event::RepoFullName;
 use crate::github::permission::Permission;
 

@@ -5,7 +5,7 @@ use std::ops::ControlFlow;
 use hyper::http::Method;
 
 use super::http::Replay;
-use super::*;
+use super::{GithubClient, GithubError, query_value, wire};
 use crate::github::event::{
     AuthorAssociation, CommitSha, PullRequest, PullRequestEnd, RepoFullName, User,
 };

@@ -233,6 +233,26 @@ fn a_renamed_crate_root_is_refused_not_overlooked() {
     );
 }
 
+/// A submodule's glob of its folder's module (`use super::*;`) brought in every name the
+/// folder's `mod.rs` imports, used bare, so which sibling each came from went unseen (review
+/// 12w, R36: ten files did it, and in `github::event` it hid `actions <-> wire`). It is
+/// refused now; an inline module's glob of its own file, and a test module's, are not.
+#[test]
+fn a_submodule_s_glob_of_its_parent_is_refused() {
+    let path = ["github_client".to_string(), "checks".to_string()];
+    let found = scan("use super::*;\nfn f() { let _ = wire::X; }", &path)
+        .err()
+        .map(|e| e.to_string());
+    assert!(
+        found
+            .as_ref()
+            .is_some_and(|e| e.contains("a glob of the parent module")),
+        "{found:?}"
+    );
+    assert!(scan("mod inner {\n    use super::*;\n}\n", &path).is_ok());
+    assert!(scan("#[cfg(test)]\nmod tests {\n    use super::*;\n}\n", &path).is_ok());
+}
+
 /// The five ways outside review 12b hid an edge (`plan -> serve`, `render -> serve`), each
 /// of which compiled and went unseen: each is an error of the scan now (R2).
 #[test]
@@ -517,16 +537,26 @@ fn scanned(src: &Path) -> Vec<(PathBuf, Vec<String>, Scan)> {
         }
         let text = std::fs::read_to_string(&file)
             .unwrap_or_else(|e| panic!("{}: cannot read: {e}", file.display()));
-        let scan = scan(&text, &path).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
-        let dir = module_dir(src, &path);
-        for name in &scan.test_modules {
-            test_files.insert(dir.join(format!("{name}.rs")));
-            test_files.insert(dir.join(name).join("mod.rs"));
+        let scan = scan(&text, &path);
+        if let Ok(scan) = &scan {
+            let dir = module_dir(src, &path);
+            for name in &scan.test_modules {
+                test_files.insert(dir.join(format!("{name}.rs")));
+                test_files.insert(dir.join(name).join("mod.rs"));
+            }
         }
         scans.push((file, path, scan));
     }
-    scans.retain(|(file, _, _)| !test_files.contains(file));
+    // A file of test code (`#[cfg(test)] mod NAME;`) counts for nothing, its refusals
+    // included; any other file's refusal stops the check.
     scans
+        .into_iter()
+        .filter(|(file, _, _)| !test_files.contains(file))
+        .map(|(file, path, scan)| {
+            let scan = scan.unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+            (file, path, scan)
+        })
+        .collect()
 }
 
 /// `src/cluster/report.rs`, as the sites of an edge name it.
@@ -1562,6 +1592,15 @@ fn scan(source: &str, path: &[String]) -> Result<Scan, ScanError> {
                         });
                     }
                     heads_at(&mut out, at);
+                } else if climbs > inline.len() && is_punct(tokens.get(at), '*') {
+                    // A glob of the folder's module (review 12w, R36): every name it brings
+                    // in is then used bare, and which sibling each comes from goes unseen.
+                    return Err(ScanError {
+                        line: token.line,
+                        what: "a glob of the parent module (`use super::*;`): which of its \
+                               submodules the names come from would go unseen; write the \
+                               imports out",
+                    });
                 }
                 i = at.max(i + 1);
                 continue;

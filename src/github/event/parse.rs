@@ -6,7 +6,11 @@ use serde::de::IgnoredAny;
 
 use super::error::{clip_value, map_error, not_json};
 use super::wire::*;
-use super::*;
+use super::{
+    CheckRun, CheckRunEvent, CheckSuiteEvent, Comment, Event, EventError, IssueCommentEvent,
+    IssuesEvent, PingEvent, PullRequestEvent, PushEvent, ReleaseEvent, Repository, User,
+    WebhookEvent,
+};
 
 /// Longest event name accepted by [`parse`]; GitHub's longest is about 30 characters.
 const MAX_EVENT_NAME_LEN: usize = 64;

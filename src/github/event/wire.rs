@@ -10,7 +10,11 @@ use serde::de::{self, Deserializer, IgnoredAny};
 
 use super::actions::FromGithub;
 use super::error::clip_value;
-use super::*;
+use super::{
+    AccountKind, AuthorAssociation, CheckRunAction, CheckSuiteAction, Comment, CommitSha, Issue,
+    IssueCommentAction, IssuesAction, PullRequest, PullRequestAction, PullRequestEnd, Release,
+    ReleaseAction, RepoFullName, Repository, User,
+};
 use k8s_openapi::jiff::Timestamp;
 
 /// A string in GitHub's spelling read into a [`FromGithub`] enum without allocating
