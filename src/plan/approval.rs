@@ -134,10 +134,10 @@ fn names_commit(given: &str, head: &str) -> bool {
 impl Planner {
     /// Decides a delivery in full, the one place that judges an `approve`: what
     /// [`Planner::plan`] decides, with each [`Control::Approve`] it gives judged in its
-    /// place ([`Planner::approve_head`]) and the approvals to record beside. `plan` alone
-    /// is what the edges ask while they gather the facts a delivery needs (an `approve` is
-    /// still a `Control::Approve` there, so they know to read the head the comment saw);
-    /// what they carry out is what this decides.
+    /// place ([`Planner::approve_head`]) and the approvals to record beside. The edges
+    /// gather the facts a delivery needs over this too: what an approval's planning lacks
+    /// comes back as a [`Deferral`] like any other fact, and what they carry out is what
+    /// this decides.
     ///
     /// [`Control::Approve`]: super::Control::Approve
     pub fn decide(
@@ -220,6 +220,11 @@ impl Planner {
             Some(_) => {}
             None if facts.approvals_unreadable => {
                 return none(vec![Decision::Defer(Deferral::ApprovalsUnknown { number })]);
+            }
+            None if facts.head_at_comment.is_none() && !facts.head_at_comment_read => {
+                return none(vec![Decision::Defer(Deferral::HeadAtCommentUnknown {
+                    number,
+                })]);
             }
             None if facts.head_at_comment == Some(head_sha) => {}
             None => {
@@ -305,6 +310,8 @@ mod tests {
         sha: Option<&'static str>,
         head_at_comment: Option<&'static str>,
         unreadable: bool,
+        /// The records were not yet asked for the head the comment saw.
+        unasked: bool,
         expect: &'static str,
         recorded: Option<&'static str>,
     }
@@ -370,6 +377,25 @@ mod tests {
                 expect: "defer: ApprovalsUnknown",
                 ..Case::default()
             },
+            Case {
+                story: "without a SHA, before the records were asked which head it saw, it asks",
+                unasked: true,
+                expect: "defer: HeadAtCommentUnknown",
+                ..Case::default()
+            },
+            Case {
+                story: "without a SHA, when the records hold no head from before it, nothing",
+                expect: "reply: @Codertocat: nothing was approved. The",
+                ..Case::default()
+            },
+            Case {
+                story: "with a SHA, the records are not asked for the head it saw",
+                sha: Some(HEAD),
+                unasked: true,
+                expect: "reply: Approved by @Codertocat: agents may, launch review",
+                recorded: Some(HEAD),
+                ..Case::default()
+            },
         ];
         let mut wrong = Vec::new();
         for case in cases {
@@ -380,6 +406,7 @@ mod tests {
                 pull_request: Some(&pr),
                 head_at_comment: seen.as_ref(),
                 approvals_unreadable: case.unreadable,
+                head_at_comment_read: !case.unasked,
                 ..Facts::default()
             };
             let approved = planner.approve_head(

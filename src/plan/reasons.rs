@@ -345,6 +345,9 @@ pub enum Deferral {
     /// GitHub did not say what the repository's own file (`path`, on its default branch)
     /// says, so which of its agents run there is unknown.
     RepositoryFileUnknown { path: String },
+    /// The approval records were not yet asked which head of pull request `number` the
+    /// service had seen when the `approve` (without a SHA) was written, the head it approves.
+    HeadAtCommentUnknown { number: u64 },
 }
 
 impl std::fmt::Display for Deferral {
@@ -373,6 +376,10 @@ impl std::fmt::Display for Deferral {
             Deferral::RepositoryFileUnknown { path } => write!(
                 f,
                 "GitHub did not answer what this repository's `{path}` on its default branch says; decided when it does"
+            ),
+            Deferral::HeadAtCommentUnknown { number } => write!(
+                f,
+                "which head of pull request #{number} the approval saw is not yet read from the approval records; decided when it is"
             ),
         }
     }

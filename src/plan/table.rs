@@ -241,6 +241,7 @@ pub(super) fn check(rows: &[Row]) {
             pull_request: pr.as_ref(),
             approvals: &approvals,
             head_at_comment: None,
+            head_at_comment_read: false,
             approvals_unreadable: given.approvals_unreadable,
             approvers: &approvers,
             commit: given.commit,

@@ -42,6 +42,8 @@ pub struct Gathered {
     pub approvals: Vec<HeadApproval>,
     /// The head the service had seen when the comment was written (for `approve`).
     pub head_at_comment: Option<CommitSha>,
+    /// The approval records were asked for `head_at_comment`.
+    pub head_at_comment_read: bool,
     /// The approval records could not be read.
     pub approvals_unreadable: bool,
     /// What GitHub says now of the approvers of the head whose approval the planner is
@@ -160,6 +162,7 @@ impl Default for Gathered {
             pull_request: None,
             approvals: Vec::new(),
             head_at_comment: None,
+            head_at_comment_read: false,
             approvals_unreadable: false,
             approvers: Vec::new(),
             commit: Pinned::NotAsked,
@@ -186,6 +189,7 @@ impl Gathered {
             pull_request: self.pull_request.as_ref(),
             approvals: &self.approvals,
             head_at_comment: self.head_at_comment.as_ref(),
+            head_at_comment_read: self.head_at_comment_read,
             approvals_unreadable: self.approvals_unreadable,
             approvers: &self.approvers,
             changed_files: match &self.changed_files {
@@ -593,50 +597,11 @@ pub async fn gather(
         let mut own_file = false;
         loop {
             let mut asked = false;
-            let decisions = planner.plan(event, None, &gathered.facts());
-            // An approval plans the pull request's agents again once this is done
-            // (`Planner::plan_approved`): their launches are narrowed by the repository's
-            // own file too, so it is read now.
-            if let Some(wanted) = &config.repository_config
-                && !own_file
-                && decisions
-                    .iter()
-                    .any(|d| matches!(d, Decision::Control(Control::Approve { .. })))
-            {
-                own_file = true;
-                asked = true;
-                gathered.repository = read_own_file(client, &repo, event, &wanted.path).await;
-            }
-            // So are its agents' `paths` filters, which read the pull request's changed
-            // files: an approval of a fork's head is when they are first read (they are
-            // not read at a head nobody vouches for; outside review 15b, B1). All of them:
-            // the approval's plan is made after this.
-            if !files
-                && config.agents.iter().any(|a| {
-                    a.triggers
-                        .pull_request
-                        .as_ref()
-                        .is_some_and(|t| !t.paths.is_empty() || !t.paths_ignore.is_empty())
-                })
-                && decisions
-                    .iter()
-                    .any(|d| matches!(d, Decision::Control(Control::Approve { .. })))
-                && let Some(number) = gathered.pull_request_of(event).map(|pr| pr.number)
-            {
-                files = true;
-                asked = true;
-                match client
-                    .pull_request_files(&repo, IssueNumber(number), |_| false)
-                    .await
-                {
-                    Ok(changed) => gathered.changed_files = Some(changed),
-                    Err(e) => tracing::warn!(
-                        number,
-                        "the pull request's changed files are unknown, so agents with a `paths` filter do not start: {}",
-                        crate::text::with_causes(&e)
-                    ),
-                }
-            }
+            // Decided in full, an `approve` judged in its place (`Planner::decide`): what the
+            // approval's own planning lacks (the head the comment saw, the approver's
+            // permission, the repository's own file, the changed files) is asked as
+            // every other fact is.
+            let decisions = planner.decide(event, None, &gathered.facts()).decisions;
             for decision in decisions {
                 match decision {
                     Decision::Defer(Deferral::PermissionUnanswered { login }) if !permission => {
@@ -724,15 +689,19 @@ pub async fn gather(
                                 changed_files: ChangedFiles::Some(read),
                                 ..gathered.facts()
                             };
-                            !planner.plan(event, None, &facts).iter().any(|d| {
-                                matches!(
-                                    d,
-                                    Decision::Skip {
-                                        reason: SkipReason::ChangedFilesUnknown,
-                                        ..
-                                    }
-                                )
-                            })
+                            !planner
+                                .decide(event, None, &facts)
+                                .decisions
+                                .iter()
+                                .any(|d| {
+                                    matches!(
+                                        d,
+                                        Decision::Skip {
+                                            reason: SkipReason::ChangedFilesUnknown,
+                                            ..
+                                        }
+                                    )
+                                })
                         };
                         match client
                             .pull_request_files(&repo, IssueNumber(number), decided)
@@ -761,15 +730,13 @@ pub async fn gather(
                             }
                         }
                     }
-                    // Whoever approves or runs again is held, for each agent, to what its
-                    // trigger needs, which may be more than the global minimum an
-                    // `allowed_users` entry or team stands in for: their permission is
-                    // asked even when the command itself needed none of it.
+                    // Whoever runs again is held, for each agent, to what its trigger
+                    // needs, which may be more than the global minimum an `allowed_users`
+                    // entry or team stands in for: their permission is asked even when the
+                    // command itself needed none of it. (An approver's is asked by the
+                    // approval's planning, `Deferral::PermissionUnanswered`.)
                     Decision::Control(
-                        Control::Approve {
-                            approved_by: login, ..
-                        }
-                        | Control::Retry {
+                        Control::Retry {
                             requested_by: login,
                             ..
                         }
@@ -783,12 +750,11 @@ pub async fn gather(
                             .ask_permission(client, config, &repo, login.as_str())
                             .await;
                     }
-                    Decision::Control(Control::Approve { sha: None, .. }) if !binding => {
+                    // The head the service had seen when an `approve` without a SHA was
+                    // written: the one it approves, if it is still the head.
+                    Decision::Defer(Deferral::HeadAtCommentUnknown { number }) if !binding => {
                         binding = true;
-                        let Some(number) = gathered.pull_request.as_ref().map(|pr| pr.number)
-                        else {
-                            continue;
-                        };
+                        gathered.head_at_comment_read = true;
                         match record_of(approvals, &repo, number).await {
                             Some(record) => {
                                 gathered.head_at_comment =
