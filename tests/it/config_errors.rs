@@ -2218,6 +2218,31 @@ fn a_templates_folder_one_level_off_or_misspelt_is_named_with_the_one_meant() {
     }
 }
 
+/// Review 13i, F7: a file given as the templates folder (`--templates-dir README.md`) was
+/// said not to exist, which sends the user looking for a path that is right there.
+#[test]
+fn a_file_given_as_the_templates_folder_is_said_to_be_a_file() {
+    let work = support::server::Workdir::new();
+    std::fs::write(work.dir.path().join("README.md"), "# notes\n").expect("write");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_agentpods"))
+        .current_dir(work.dir.path())
+        .args(["validate", "--templates-dir", "README.md", "services.yaml"])
+        .output()
+        .expect("run agentpods");
+    assert_eq!(
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned()
+        ),
+        (
+            Some(1),
+            "services.yaml:1:1: the templates folder `README.md` (from --templates-dir) is a \
+             file, not a folder\n1 problem found\n"
+                .to_owned()
+        )
+    );
+}
+
 /// New-user review 13f, N10: the example's `actions: [opened, …, ready_for_review` left
 /// unclosed was "invalid indentation in flow construct", two lines below, saying nothing
 /// of the `[`.
