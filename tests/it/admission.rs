@@ -1857,3 +1857,37 @@ fn a_failed_run_with_output_leaves_the_old_policies_in_place() {
         "no temporary file is left beside it: {left:?}"
     );
 }
+
+/// Review 13i, F6: `--output DIR/` (an existing folder) said "a part of the path is a file,
+/// not a folder", the opposite of the truth. It says the path is a folder and shows a file
+/// path to give instead, and writes nothing.
+#[test]
+fn a_folder_given_as_output_is_said_to_be_a_folder_with_a_file_to_give() {
+    let dir = tempfile::tempdir().unwrap();
+    let given = format!("{}/", dir.path().display());
+    let out = Command::new(env!("CARGO_BIN_EXE_agentpods"))
+        .args([
+            "admission-policy",
+            "--config",
+            EXAMPLE_CONFIG,
+            "--templates-dir",
+        ])
+        .arg(root().join("templates"))
+        .args(["--output", &given])
+        .output()
+        .expect("run agentpods");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!(
+            "{given}: is a folder: give --output a file, as in \
+             {given}admission-policy.yaml\n"
+        )
+    );
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "nothing written"
+    );
+}
