@@ -2378,6 +2378,33 @@ fn files_of_the_templates_folder_the_config_does_not_use_block_nothing() {
     agentpods::render::Engine::new(&loaded).expect("its templates compile");
 }
 
+/// Review 13i, F14: with services.yaml in the templates folder (`--templates-dir .`, run
+/// where both are), the note of unused templates named services.yaml itself, the file being
+/// checked.
+#[test]
+fn the_config_checked_is_not_noted_as_an_unused_template_of_its_own_folder() {
+    let dir = task_agent_with_prompt(b"Do this: {{ comment.command.task }}\n");
+    dir.write(
+        "templates/services.yaml",
+        &std::fs::read(dir.path("services.yaml")).expect("services.yaml"),
+    );
+    dir.write("templates/NOTES.md", b"Which agent uses what.\n");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_agentpods"))
+        .args(["validate", "--templates-dir", ".", "services.yaml"])
+        .current_dir(dir.path("templates"))
+        .output()
+        .expect("run agentpods");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(
+        stderr
+            .lines()
+            .filter(|l| l.contains("not used by this config"))
+            .collect::<Vec<_>>(),
+        ["note: in ., not used by this config (ignored): NOTES.md, prompts/review.md"]
+    );
+}
+
 /// New-user review 13h, F13 and F18: every file of the templates folder no agent used was
 /// a warning to "give it to an agent, or delete it" — three of them on setup.md §5's own
 /// check of the overlay against the checkout's shipped templates, and one for a NOTES.md —
