@@ -168,6 +168,17 @@ fn bad_input_table() -> Vec<Case> {
             says: "invalid type: array, expected an object at `installation`",
         },
         Case {
+            name: "a pull request number that is a string",
+            post: Post::delivery(
+                "pull_request",
+                "bad-14",
+                retyped(&body, "number", serde_json::json!("1")),
+            ),
+            status: 400,
+            // In words, not Rust's `expected u64` (review 13i, F12).
+            says: "expected a whole number of 0 or more at `number`",
+        },
+        Case {
             name: "form-encoded body without payload",
             post: Post::delivery("pull_request", "bad-11", b"other=1&more=2".to_vec())
                 .with("content-type", form),
@@ -215,7 +226,7 @@ async fn check_bad_input_table(service: &TestService, via: Via) {
     let metrics = &service.state.metrics;
     assert_eq!(metrics.deliveries_with(Outcome::unauthorized), 5);
     assert_eq!(metrics.deliveries_with(Outcome::too_large), 1);
-    assert_eq!(metrics.deliveries_with(Outcome::bad_request), 7);
+    assert_eq!(metrics.deliveries_with(Outcome::bad_request), 8);
     assert_eq!(metrics.deliveries_with(Outcome::launched), 1);
 }
 
