@@ -736,10 +736,12 @@ async fn dry_run_notes_on(
     (json(&answer)["notes"].to_string(), answer.text())
 }
 
-/// `/agent status` in a dry run: nobody to answer on GitHub, so the answer says what would
-/// be posted (new-user review 13c, N11; before, `{"outcome":"ignored","notes":[]}`).
+/// `/agent status` in a dry run: nobody to answer on GitHub, and no runs kept, so the
+/// answer says there are none to answer with, and why (new-user review 13c, N11; before,
+/// `{"outcome":"ignored","notes":[]}`; review 13i, F9: then "answer with the runs of #1",
+/// as if there were some, where retry and stop said a dry run keeps none).
 #[tokio::test]
-async fn in_a_dry_run_agent_status_says_what_it_would_answer() {
+async fn in_a_dry_run_agent_status_says_a_dry_run_keeps_no_runs() {
     within(60, async {
         let (notes, answer) = dry_run_notes(
             "issue_comment/help.json",
@@ -749,7 +751,10 @@ async fn in_a_dry_run_agent_status_says_what_it_would_answer() {
         )
         .await;
         assert!(
-            notes.contains("service command: answer with the runs of #"),
+            notes.contains(
+                "service command: no runs of #1 to answer with: a dry run keeps no runs, so \
+                 there is none to act on; this needs a cluster (serve without --dry-run)"
+            ),
             "{answer}"
         );
     })
