@@ -383,6 +383,16 @@ fn admission_policy(
     default_priority_class: Option<&str>,
     output: Option<&Path>,
 ) -> ExitCode {
+    // Said before the policies are made, and not in the OS's words, which name a file
+    // (review 13i, F6).
+    if let Some(folder) = output.filter(|o| o.is_dir()) {
+        say!(
+            "{}: is a folder: give --output a file, as in {}",
+            folder.display(),
+            folder.join("admission-policy.yaml").display()
+        );
+        return ExitCode::FAILURE;
+    }
     let loaded = match load_with(path, templates_dir, config::Command::AdmissionPolicy) {
         Ok(l) => l,
         Err(code) => return code,

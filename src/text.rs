@@ -259,6 +259,42 @@ pub fn is_default_ignorable(c: char) -> bool {
     )
 }
 
+/// serde's message with Rust's number types said in words (`expected u64` → `expected a
+/// whole number of 0 or more`): a 400's body and `validate` speak of the JSON or the YAML
+/// the user wrote, never of our types (review 13i, F12). Other words are kept.
+pub fn serde_words(message: &str) -> String {
+    const WORDS: [(&str, &str); 12] = [
+        ("u8", "a whole number of 0 or more"),
+        ("u16", "a whole number of 0 or more"),
+        ("u32", "a whole number of 0 or more"),
+        ("u64", "a whole number of 0 or more"),
+        ("usize", "a whole number of 0 or more"),
+        ("i8", "a whole number"),
+        ("i16", "a whole number"),
+        ("i32", "a whole number"),
+        ("i64", "a whole number"),
+        ("isize", "a whole number"),
+        ("f32", "a number"),
+        ("f64", "a number"),
+    ];
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(at) = rest.find("expected ") {
+        let after = &rest[at + "expected ".len()..];
+        let word_end = after
+            .find(|c: char| !c.is_ascii_alphanumeric())
+            .unwrap_or(after.len());
+        out.push_str(&rest[..at + "expected ".len()]);
+        match WORDS.iter().find(|(rust, _)| *rust == &after[..word_end]) {
+            Some((_, said)) => out.push_str(said),
+            None => out.push_str(&after[..word_end]),
+        }
+        rest = &after[word_end..];
+    }
+    out.push_str(rest);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     /// The one DNS-subdomain check, on the inputs review 12b found its three copies
@@ -457,5 +493,23 @@ mod tests {
         fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
             Some(self.source.as_ref())
         }
+    }
+
+    #[test]
+    fn serde_number_types_are_said_in_words() {
+        assert_eq!(
+            serde_words(r#"invalid type: string "1", expected u64"#),
+            r#"invalid type: string "1", expected a whole number of 0 or more"#
+        );
+        assert_eq!(
+            serde_words("invalid type: string \"x\", expected i64"),
+            "invalid type: string \"x\", expected a whole number"
+        );
+        assert_eq!(serde_words("expected f64"), "expected a number");
+        assert_eq!(
+            serde_words("invalid type: null, expected a string"),
+            "invalid type: null, expected a string"
+        );
+        assert_eq!(serde_words("expected u64x"), "expected u64x");
     }
 }

@@ -15,7 +15,7 @@
 //! 127.0.0.1 must not read the state and hand us an App of its choosing.
 
 use std::collections::BTreeMap;
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -91,8 +91,23 @@ pub struct CreateArgs {
     pub timeout: Duration,
 }
 
+/// Why the Secret may not go to this stdout, if it may not: on a terminal the App's
+/// private key (its only copy) would sit in the scrollback, so the command stops before
+/// the browser step and asks for a redirect, while nothing has been made on GitHub yet.
+fn stdout_refusal(stdout_is_terminal: bool) -> Option<&'static str> {
+    stdout_is_terminal.then_some(
+        "stdout is a terminal, and the Secret printed there holds the App's private key (its only copy): \
+         nothing was created; run the command again with stdout redirected, as in \
+         `> agentpods-github.yaml` or `| kubectl apply -f -`",
+    )
+}
+
 pub fn main(cmd: GithubAppCmd) -> ExitCode {
     let GithubAppCmd::Create(args) = cmd;
+    if let Some(refusal) = stdout_refusal(std::io::stdout().is_terminal()) {
+        say!("error: {refusal}");
+        return ExitCode::FAILURE;
+    }
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -666,6 +681,20 @@ mod tests {
             api_url: None,
             timeout: Duration::from_secs(600),
         }
+    }
+
+    #[test]
+    fn a_terminal_is_refused_the_secret_before_anything_is_made() {
+        let refusal = stdout_refusal(true).expect("a terminal is refused");
+        assert!(refusal.contains("stdout is a terminal"), "{refusal}");
+        assert!(refusal.contains("nothing was created"), "{refusal}");
+        assert!(refusal.contains("> agentpods-github.yaml"), "{refusal}");
+        assert!(refusal.contains("| kubectl apply -f -"), "{refusal}");
+        assert_eq!(
+            stdout_refusal(false),
+            None,
+            "a pipe or a file gets the Secret"
+        );
     }
 
     #[test]

@@ -225,6 +225,12 @@ pub fn check_file(
         let given = templates_dir.display();
         // A name near one of the folders beside it (new-user review 13f, N7).
         let near = templates_folder::near(&templates_dir);
+        // A file given as the folder is said to be one (review 13i, F7).
+        let gone = if templates_dir.is_file() {
+            "is a file, not a folder"
+        } else {
+            "does not exist"
+        };
         let (pos, message) = if templates_dir_given(templates_dir.as_path(), base, &dir_name) {
             // Not written: a default is not the file's say (new-user review 13f, N6).
             let said = match &written {
@@ -234,12 +240,12 @@ pub fn check_file(
             };
             let message = match &near {
                 Some(near) => format!(
-                    "the templates folder `{given}` does not exist ({said}), did you mean \
+                    "the templates folder `{given}` {gone} ({said}), did you mean \
                      `templates_dir: {}`?",
                     Path::new(&dir_name).with_file_name(near).display()
                 ),
                 None => format!(
-                    "the templates folder `{given}` does not exist ({said}); to check this \
+                    "the templates folder `{given}` {gone} ({said}); to check this \
                      config with other templates, such as a checkout's, give their folder \
                      with --templates-dir (as in `{}`, in a checkout)",
                     command.with_templates_dir(&shown)
@@ -250,7 +256,7 @@ pub fn check_file(
             (
                 Pos { line: 1, col: 1 },
                 format!(
-                    "the templates folder `{given}` (from --templates-dir) does not exist{}",
+                    "the templates folder `{given}` (from --templates-dir) {gone}{}",
                     near.map_or(String::new(), |near| format!(
                         ", did you mean `{}`?",
                         templates_dir.with_file_name(near).display()

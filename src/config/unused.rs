@@ -212,9 +212,14 @@ pub fn unused_templates(loaded: &super::LoadedConfig) -> UnusedTemplates {
         .chain(&loaded.unread_templates)
         .filter(|name| !used.contains(name.as_str()) && name.as_str() != super::COMMENT_TEMPLATE)
         .collect::<BTreeSet<_>>();
+    // The config being checked, when it sits in the templates folder (`--templates-dir .`),
+    // is no template left over (review 13i, F14).
+    let config_file = std::fs::canonicalize(&loaded.path).ok();
     for name in names {
         let path = loaded.templates_dir.join(name);
-        if !looks_like_text(&path) {
+        if !looks_like_text(&path)
+            || config_file.is_some() && std::fs::canonicalize(&path).ok() == config_file
+        {
             continue;
         }
         match crate::suggest::did_you_mean(name, missing.iter().copied()) {

@@ -54,6 +54,15 @@ pub const MAX_SHA_LEN: usize = 64;
 /// Verbs longer than this get no suggestion (no candidate could be close, and the
 /// distance costs time proportional to the length).
 const SUGGESTION_MAX_VERB_CHARS: usize = 64;
+
+/// Words other tools use for a built-in verb, suggested as it is (review 13i, F9:
+/// `/agent cancel` got no "did you mean `stop`", where a typo gets one).
+const OTHER_WORDS: [(&str, BuiltinVerb); 4] = [
+    ("cancel", BuiltinVerb::Stop),
+    ("abort", BuiltinVerb::Stop),
+    ("kill", BuiltinVerb::Stop),
+    ("rerun", BuiltinVerb::Retry),
+];
 /// User text echoed in an error message is cut to this many characters.
 const ECHO_MAX_CHARS: usize = 40;
 
@@ -558,6 +567,9 @@ impl<'a> CommandParser<'a> {
     fn suggest(&self, verb: &str) -> Option<String> {
         if verb.chars().count() > SUGGESTION_MAX_VERB_CHARS {
             return None;
+        }
+        if let Some((_, meant)) = OTHER_WORDS.iter().find(|(word, _)| *word == verb) {
+            return Some(meant.name().to_owned());
         }
         let builtins = BuiltinVerb::ALL.iter().map(|builtin| builtin.name());
         let customs = self.custom_verbs().map(String::as_str);
@@ -1145,6 +1157,17 @@ mod tests {
             error.to_string(),
             "unknown command `revew`; did you mean `review`?"
         );
+    }
+
+    #[test]
+    fn another_tool_s_word_for_stop_or_retry_gets_the_verb() {
+        for (said, meant) in [("cancel", "stop"), ("abort", "stop"), ("rerun", "retry")] {
+            let error = results(&format!("/agent {said}")).remove(0).unwrap_err();
+            assert_eq!(
+                error.to_string(),
+                format!("unknown command `{said}`; did you mean `{meant}`?")
+            );
+        }
     }
 
     #[test]

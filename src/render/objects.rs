@@ -449,7 +449,8 @@ impl Location<'_> {
             template: self.template.to_string(),
             document: self.document,
             field: field.to_string(),
-            message,
+            // serde's `expected i64` in words (review 13i, F12).
+            message: crate::text::serde_words(&message),
         }
     }
 }

@@ -33,8 +33,9 @@ const MAX_NOTES: usize = 20;
 /// Notes longer than this are cut in an answer's body.
 const MAX_NOTE_CHARS: usize = 300;
 
-/// Why `/agent retry` and `/agent stop` find no run in a dry run, with what to do.
-const DRY_RUN_KEEPS_NO_RUNS: &str = "a dry run keeps no runs, so there is none to act on; this needs a cluster (serve \
+/// Why `/agent retry`, `/agent stop` and `/agent status` find no run in a dry run, with
+/// what to do.
+pub(super) const DRY_RUN_KEEPS_NO_RUNS: &str = "a dry run keeps no runs, so there is none to act on; this needs a cluster (serve \
      without --dry-run)";
 
 /// The HTTP answer to a delivery, as recorded for repeats.

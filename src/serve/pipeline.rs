@@ -191,11 +191,21 @@ pub(super) async fn deliver(
             if app.github.is_none() {
                 // Nobody to answer on GitHub: the answer says what would be (before, a
                 // bare "ignored": new-user review 13c, N11).
+                // A dry run has no runs to answer with, and says so, as retry and stop do
+                // (review 13i, F9).
+                let dry_run = !app.launcher.runs_for_real();
                 work.notes.extend(statuses.iter().map(|number| {
-                    format!(
-                        "service command: answer with the runs of #{number} (not posted: no \
-                         GitHub credentials)"
-                    )
+                    if dry_run {
+                        format!(
+                            "service command: no runs of #{number} to answer with: {}",
+                            intake::DRY_RUN_KEEPS_NO_RUNS
+                        )
+                    } else {
+                        format!(
+                            "service command: answer with the runs of #{number} (not posted: \
+                             no GitHub credentials)"
+                        )
+                    }
                 }));
             }
             let (answer, refused_again) =

@@ -1065,9 +1065,9 @@ fn an_image_that_depends_on_the_event_is_refused_at_generation() {
     }
 }
 
-/// What `admission-policy` says, refusing the example config with `templates`.
-fn refused_with(templates: &Path) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_agentpods"))
+/// `admission-policy` run on the example config with `templates`, and `more` arguments.
+fn example_with(templates: &Path, more: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_agentpods"))
         .args([
             "admission-policy",
             "--config",
@@ -1075,8 +1075,14 @@ fn refused_with(templates: &Path) -> String {
             "--templates-dir",
         ])
         .arg(templates)
+        .args(more)
         .output()
-        .expect("run agentpods");
+        .expect("run agentpods")
+}
+
+/// What `admission-policy` says, refusing the example config with `templates`.
+fn refused_with(templates: &Path) -> String {
+    let out = example_with(templates, &[]);
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     stderr
@@ -1855,5 +1861,28 @@ fn a_failed_run_with_output_leaves_the_old_policies_in_place() {
         left.len(),
         1,
         "no temporary file is left beside it: {left:?}"
+    );
+}
+
+/// Review 13i, F6: `--output DIR/` (an existing folder) said "a part of the path is a file,
+/// not a folder", the opposite of the truth. It says the path is a folder and shows a file
+/// path to give instead, and writes nothing.
+#[test]
+fn a_folder_given_as_output_is_said_to_be_a_folder_with_a_file_to_give() {
+    let dir = tempfile::tempdir().unwrap();
+    let given = format!("{}/", dir.path().display());
+    let out = example_with(&root().join("templates"), &["--output", &given]);
+    assert_eq!((out.status.code(), out.stdout.len()), (Some(1), 0));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!(
+            "{given}: is a folder: give --output a file, as in \
+             {given}admission-policy.yaml\n"
+        )
+    );
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "nothing written"
     );
 }

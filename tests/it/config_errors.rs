@@ -2218,6 +2218,31 @@ fn a_templates_folder_one_level_off_or_misspelt_is_named_with_the_one_meant() {
     }
 }
 
+/// Review 13i, F7: a file given as the templates folder (`--templates-dir README.md`) was
+/// said not to exist, which sends the user looking for a path that is right there.
+#[test]
+fn a_file_given_as_the_templates_folder_is_said_to_be_a_file() {
+    let work = support::server::Workdir::new();
+    std::fs::write(work.dir.path().join("README.md"), "# notes\n").expect("write");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_agentpods"))
+        .current_dir(work.dir.path())
+        .args(["validate", "--templates-dir", "README.md", "services.yaml"])
+        .output()
+        .expect("run agentpods");
+    assert_eq!(
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned()
+        ),
+        (
+            Some(1),
+            "services.yaml:1:1: the templates folder `README.md` (from --templates-dir) is a \
+             file, not a folder\n1 problem found\n"
+                .to_owned()
+        )
+    );
+}
+
 /// New-user review 13f, N10: the example's `actions: [opened, …, ready_for_review` left
 /// unclosed was "invalid indentation in flow construct", two lines below, saying nothing
 /// of the `[`.
@@ -2351,6 +2376,33 @@ fn files_of_the_templates_folder_the_config_does_not_use_block_nothing() {
     // `serve` loads it too, and its engine compiles.
     let loaded = agentpods::config::load(&dir.path("services.yaml")).expect("the config loads");
     agentpods::render::Engine::new(&loaded).expect("its templates compile");
+}
+
+/// Review 13i, F14: with services.yaml in the templates folder (`--templates-dir .`, run
+/// where both are), the note of unused templates named services.yaml itself, the file being
+/// checked.
+#[test]
+fn the_config_checked_is_not_noted_as_an_unused_template_of_its_own_folder() {
+    let dir = task_agent_with_prompt(b"Do this: {{ comment.command.task }}\n");
+    dir.write(
+        "templates/services.yaml",
+        &std::fs::read(dir.path("services.yaml")).expect("services.yaml"),
+    );
+    dir.write("templates/NOTES.md", b"Which agent uses what.\n");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_agentpods"))
+        .args(["validate", "--templates-dir", ".", "services.yaml"])
+        .current_dir(dir.path("templates"))
+        .output()
+        .expect("run agentpods");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(
+        stderr
+            .lines()
+            .filter(|l| l.contains("not used by this config"))
+            .collect::<Vec<_>>(),
+        ["note: in ., not used by this config (ignored): NOTES.md, prompts/review.md"]
+    );
 }
 
 /// New-user review 13h, F13 and F18: every file of the templates folder no agent used was

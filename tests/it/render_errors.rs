@@ -437,7 +437,7 @@ const MISTAKES: &[Mistake] = &[
     Mistake {
         what: "a value of the wrong type for its field",
         file: "templates/agent-pod.yaml", from: "spec:\n", to: "spec:\n  activeDeadlineSeconds: {{ run.name }}\n",
-        expect: "templates/agent-pod.yaml:6:3: agent `task`, comment `run` on a pull request: document 1, field `spec.activeDeadlineSeconds`: invalid type: string \"task-sample\", expected i64",
+        expect: "templates/agent-pod.yaml:6:3: agent `task`, comment `run` on a pull request: document 1, field `spec.activeDeadlineSeconds`: invalid type: string \"task-sample\", expected a whole number",
         points_at: "activeDeadlineSeconds",
     },
     Mistake {

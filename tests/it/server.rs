@@ -168,6 +168,17 @@ fn bad_input_table() -> Vec<Case> {
             says: "invalid type: array, expected an object at `installation`",
         },
         Case {
+            name: "a pull request number that is a string",
+            post: Post::delivery(
+                "pull_request",
+                "bad-14",
+                retyped(&body, "number", serde_json::json!("1")),
+            ),
+            status: 400,
+            // In words, not Rust's `expected u64` (review 13i, F12).
+            says: "expected a whole number of 0 or more at `number`",
+        },
+        Case {
             name: "form-encoded body without payload",
             post: Post::delivery("pull_request", "bad-11", b"other=1&more=2".to_vec())
                 .with("content-type", form),
@@ -215,7 +226,7 @@ async fn check_bad_input_table(service: &TestService, via: Via) {
     let metrics = &service.state.metrics;
     assert_eq!(metrics.deliveries_with(Outcome::unauthorized), 5);
     assert_eq!(metrics.deliveries_with(Outcome::too_large), 1);
-    assert_eq!(metrics.deliveries_with(Outcome::bad_request), 7);
+    assert_eq!(metrics.deliveries_with(Outcome::bad_request), 8);
     assert_eq!(metrics.deliveries_with(Outcome::launched), 1);
 }
 
@@ -725,10 +736,12 @@ async fn dry_run_notes_on(
     (json(&answer)["notes"].to_string(), answer.text())
 }
 
-/// `/agent status` in a dry run: nobody to answer on GitHub, so the answer says what would
-/// be posted (new-user review 13c, N11; before, `{"outcome":"ignored","notes":[]}`).
+/// `/agent status` in a dry run: nobody to answer on GitHub, and no runs kept, so the
+/// answer says there are none to answer with, and why (new-user review 13c, N11; before,
+/// `{"outcome":"ignored","notes":[]}`; review 13i, F9: then "answer with the runs of #1",
+/// as if there were some, where retry and stop said a dry run keeps none).
 #[tokio::test]
-async fn in_a_dry_run_agent_status_says_what_it_would_answer() {
+async fn in_a_dry_run_agent_status_says_a_dry_run_keeps_no_runs() {
     within(60, async {
         let (notes, answer) = dry_run_notes(
             "issue_comment/help.json",
@@ -738,7 +751,10 @@ async fn in_a_dry_run_agent_status_says_what_it_would_answer() {
         )
         .await;
         assert!(
-            notes.contains("service command: answer with the runs of #"),
+            notes.contains(
+                "service command: no runs of #1 to answer with: a dry run keeps no runs, so \
+                 there is none to act on; this needs a cluster (serve without --dry-run)"
+            ),
             "{answer}"
         );
     })

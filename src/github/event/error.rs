@@ -138,7 +138,7 @@ pub(super) fn map_error(event: &str, path: String, inner: &serde_json::Error) ->
             };
             (path, kind.to_owned())
         }
-        None => (path, without_type_names(message)),
+        None => (path, crate::text::serde_words(&without_type_names(message))),
     };
     EventError::Shape {
         event: event.to_owned(),
