@@ -547,34 +547,30 @@ mod tests {
     /// re-attempted pod's pending deadline would have run from the run's creation.
     #[test]
     fn the_conditions_read_back_are_read_from_statuses_stored_before() {
-        let read =
-            |yaml: &str| -> AgentRunStatus { serde_yaml::from_str(yaml).expect("a stored status") };
-        let relaunched = read(include_str!(
-            "../../tests/fixtures/agentruns/status/v1alpha1/relaunched.yaml"
-        ));
+        // Read when the test runs, not at compile time: the image's build copies no tests/.
+        let read = |file: &str| -> AgentRunStatus {
+            let path = format!(
+                "{}/tests/fixtures/agentruns/status/v1alpha1/{file}",
+                env!("CARGO_MANIFEST_DIR")
+            );
+            let text = std::fs::read_to_string(&path).expect("a stored status");
+            serde_yaml::from_str(&text).expect("a stored status")
+        };
         assert_eq!(
-            launched_at(&relaunched),
+            launched_at(&read("relaunched.yaml")),
             Some("2026-12-04T10:05:00Z".parse().expect("a time"))
         );
-        for (yaml, by) in [
-            (
-                include_str!("../../tests/fixtures/agentruns/status/v1alpha1/queued.yaml"),
-                HeldBy::Repository,
-            ),
-            (
-                include_str!(
-                    "../../tests/fixtures/agentruns/status/v1alpha1/queued-running-limit.yaml"
-                ),
-                HeldBy::Running,
-            ),
+        for (file, by) in [
+            ("queued.yaml", HeldBy::Repository),
+            ("queued-running-limit.yaml", HeldBy::Running),
         ] {
-            let held: Vec<_> = read(yaml)
+            let held: Vec<_> = read(file)
                 .conditions
                 .iter()
                 .filter(|c| c.type_ == QUEUED)
                 .map(|c| HeldBy::from_reason(&c.reason))
                 .collect();
-            assert_eq!(held, [Some(by)]);
+            assert_eq!(held, [Some(by)], "{file}");
         }
     }
 
