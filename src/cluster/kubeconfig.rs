@@ -104,16 +104,19 @@ fn read_existing(paths: &[PathBuf]) -> Result<Option<Kubeconfig>, KubeconfigErro
 }
 
 /// The client config the usual places give (kube's `Config::infer`, with kubectl's rule
-/// for a `KUBECONFIG` list, [`read_here`]): the kubeconfig with `options` when there is
-/// one, else the pod's in-cluster service account.
-pub async fn infer(options: &KubeConfigOptions) -> Result<kube::Config, InferError> {
-    match read_here()? {
+/// for a `KUBECONFIG` list): `kubeconfig` (what [`read_here`] read) with `options` when
+/// there is one, else the pod's in-cluster service account.
+pub async fn config_from(
+    kubeconfig: Option<Kubeconfig>,
+    options: &KubeConfigOptions,
+) -> Result<kube::Config, InferError> {
+    match kubeconfig {
         Some(kubeconfig) => Ok(kube::Config::from_custom_kubeconfig(kubeconfig, options).await?),
         None => Ok(kube::Config::incluster()?),
     }
 }
 
-/// Why [`infer`] made no config: the kubeconfig's problem, or the in-cluster one's.
+/// Why [`config_from`] made no config: the kubeconfig's problem, or the in-cluster one's.
 #[derive(Debug, thiserror::Error)]
 pub enum InferError {
     #[error("the kubeconfig cannot be used")]

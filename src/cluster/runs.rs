@@ -12,7 +12,7 @@ use kube::api::{ListParams, LogParams, Patch, PatchParams};
 use kube::config::KubeConfigOptions;
 
 use super::kubeconfig::{self, KubeconfigProblem};
-use kube::{Api, Client, Config, ResourceExt};
+use kube::{Api, Client, ResourceExt};
 
 use crate::agentrun::{AgentRun, CancelReason, Phase};
 use crate::github::event::RepoKey;
@@ -183,29 +183,26 @@ pub async fn connect(context: Option<&str>) -> Result<Connection, RunsError> {
     if let Some(missing) = kubeconfig::missing_here() {
         return Err(RunsError::Kubeconfig(missing));
     }
-    let config = match context {
-        None => kubeconfig::infer(&KubeConfigOptions::default())
-            .await
-            .map_err(config_error)?,
-        Some(context) => {
-            let options = KubeConfigOptions {
-                context: Some(context.to_string()),
-                ..KubeConfigOptions::default()
-            };
-            let kubeconfig = kubeconfig::read_here()
-                .map_err(config_error)?
-                .unwrap_or_default();
-            if !kubeconfig.contexts.iter().any(|c| c.name == context) {
-                return Err(RunsError::NoContext {
-                    context: context.to_string(),
-                    known: kubeconfig.contexts.iter().map(|c| c.name.clone()).collect(),
-                });
-            }
-            Config::from_custom_kubeconfig(kubeconfig, &options)
-                .await
-                .map_err(config_error)?
-        }
+    let read = kubeconfig::read_here().map_err(config_error)?;
+    let options = KubeConfigOptions {
+        context: context.map(str::to_string),
+        ..KubeConfigOptions::default()
     };
+    if let Some(context) = context {
+        let known: Vec<String> = read
+            .iter()
+            .flat_map(|k| k.contexts.iter().map(|c| c.name.clone()))
+            .collect();
+        if !known.iter().any(|name| name == context) {
+            return Err(RunsError::NoContext {
+                context: context.to_string(),
+                known,
+            });
+        }
+    }
+    let config = kubeconfig::config_from(read, &options)
+        .await
+        .map_err(config_error)?;
     let default_namespace = config.default_namespace.clone();
     let client = Client::try_from(config).map_err(config_error)?;
     Ok(Connection {

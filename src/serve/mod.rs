@@ -366,22 +366,23 @@ async fn kube_client() -> Result<(kube::Client, String), ServeError> {
     if let Some(missing) = crate::cluster::kubeconfig::missing_here() {
         return Err(ServeError::Kubeconfig(missing));
     }
-    let config = crate::cluster::kubeconfig::infer(&Default::default())
-        .await
-        .map_err(kube_error)?;
-    let origin = match crate::cluster::kubeconfig::read_here() {
-        Ok(Some(kubeconfig)) => format!(
+    // Read once: the client is made from it, and the log line says which it was.
+    let kubeconfig = crate::cluster::kubeconfig::read_here().map_err(kube_error)?;
+    let origin = match &kubeconfig {
+        Some(kubeconfig) => format!(
             "the kubeconfig {}{}",
             std::env::var("KUBECONFIG").unwrap_or_else(|_| "~/.kube/config".into()),
             kubeconfig
                 .current_context
+                .as_ref()
                 .map(|c| format!(", context {c}"))
                 .unwrap_or_default()
         ),
-        Ok(None) | Err(_) => {
-            "the pod's in-cluster config (KUBERNETES_SERVICE_HOST, its service account)".into()
-        }
+        None => "the pod's in-cluster config (KUBERNETES_SERVICE_HOST, its service account)".into(),
     };
+    let config = crate::cluster::kubeconfig::config_from(kubeconfig, &Default::default())
+        .await
+        .map_err(kube_error)?;
     let described = format!("{} (from {origin})", config.cluster_url);
     let client = kube::Client::try_from(config).map_err(kube_error)?;
     Ok((client, described))
