@@ -592,8 +592,8 @@ pub async fn gather(
                 crate::text::with_causes(&e)
             ),
         }
-        let (mut permission, mut pull, mut approval, mut binding, mut pinning, mut files) =
-            (false, false, false, false, false, false);
+        let (mut permission, mut pull, mut approval, mut pinning, mut files) =
+            (false, false, false, false, false);
         let mut own_file = false;
         loop {
             let mut asked = false;
@@ -752,8 +752,10 @@ pub async fn gather(
                     }
                     // The head the service had seen when an `approve` without a SHA was
                     // written: the one it approves, if it is still the head.
-                    Decision::Defer(Deferral::HeadAtCommentUnknown { number }) if !binding => {
-                        binding = true;
+                    // Asked once: `head_at_comment_read` says it was.
+                    Decision::Defer(Deferral::HeadAtCommentUnknown { number })
+                        if !gathered.head_at_comment_read =>
+                    {
                         gathered.head_at_comment_read = true;
                         match record_of(approvals, &repo, number).await {
                             Some(record) => {
