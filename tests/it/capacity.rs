@@ -576,9 +576,19 @@ async fn a_pull_request_whose_run_the_full_queue_keeps_out_is_told_so() {
         let second = opened.expect_status(202).run();
         s.cluster.expect_phase(&second, Phase::Queued).await;
 
-        let (pr, refused) = s.gh.open_pull_request(PullRequest::new(4)).await;
+        let kept_out = "4444444444444444444444444444444444444444";
+        let (pr, refused) =
+            s.gh.open_pull_request(PullRequest {
+                head: kept_out.to_owned(),
+                ..PullRequest::new(4)
+            })
+            .await;
         refused.expect_status(200);
         assert_eq!(s.cluster.runs().await.len(), 2);
+        // Its head shows no check run: none says it is queued (nothing will run), and none
+        // completes the agent's check (a required one stays unmet).
+        let checks = s.gh.fake.check_runs();
+        assert!(checks.iter().all(|c| c.head_sha != kept_out), "{checks:#?}");
         s.gh.expect_replies(pr, 1);
         s.gh.expect_comment(
             pr,
