@@ -1939,3 +1939,117 @@ fn ports_does_not_use_the_github_client() {
         "ports uses github_client at {sites:?}: move what asks GitHub to serve"
     );
 }
+
+/// `config` reads services.yaml and its templates folder in one place, `config::load`
+/// (review 12w, R40): the rules and the rest of `config` take what was read as data, so
+/// they stay pure. A file-system call (`std::fs`, `File::`, a path's `is_file()`,
+/// `is_dir()`, `exists()`, `metadata()`, `read_dir()`, `canonicalize()`) in any other file
+/// of `src/config/`, outside its test modules, fails here; so does `std::fs` named at all.
+#[test]
+fn config_reads_files_only_in_load() {
+    let config = Path::new(SRC).join("config");
+    let mut files = Vec::new();
+    rust_files(&config, &mut files);
+    files.sort();
+    let load = config.join("load");
+    assert!(
+        files.iter().any(|f| f.starts_with(&load)) && files.len() >= 10,
+        "src/config/load/ not found among {files:?}: is the scan blind?"
+    );
+    let mut found = Vec::new();
+    let mut in_load = 0;
+    for file in &files {
+        let text = std::fs::read_to_string(file).expect("a source file");
+        let calls = file_system_calls(&text).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        if file.starts_with(&load) {
+            in_load += calls.len();
+            continue;
+        }
+        for (line, call) in calls {
+            found.push(format!("  - {}: {call}", site(Path::new(SRC), file, line)));
+        }
+    }
+    assert!(
+        in_load > 0,
+        "no file-system call found in src/config/load/: is the scan blind?"
+    );
+    assert!(
+        found.is_empty(),
+        "config reads files outside config::load; move the reading there and pass what it \
+         read:\n{}",
+        found.join("\n")
+    );
+}
+
+/// The file-system calls in code, outside `#[cfg(test)]` items, with their lines.
+fn file_system_calls(source: &str) -> Result<Vec<(usize, String)>, ScanError> {
+    const PATH_CALLS: [&str; 8] = [
+        "is_file",
+        "is_dir",
+        "exists",
+        "try_exists",
+        "metadata",
+        "symlink_metadata",
+        "read_dir",
+        "canonicalize",
+    ];
+    let tokens = tokenize(source)?;
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < tokens.len() {
+        let token = &tokens[i];
+        if is_punct(Some(token), '#') && is_punct(tokens.get(i + 1), '[') {
+            let end = after_group(&tokens, i + 1);
+            let attribute = &tokens[i + 2..end.saturating_sub(1)];
+            if let [cfg, rest @ ..] = attribute
+                && is_ident(Some(cfg), "cfg")
+                && test_only(rest.get(1..rest.len().saturating_sub(1)).unwrap_or(&[]))
+            {
+                i = after_item(&tokens, end);
+            } else {
+                i = end;
+            }
+            continue;
+        }
+        let next_is_path = tokens.get(i + 1).is_some_and(|t| t.tok == Tok::PathSep);
+        let after_dot = i > 0 && is_punct(tokens.get(i - 1), '.');
+        match ident(token) {
+            // `std::fs` named at all (`use std::{fs, io};`, `use std::fs::read;`).
+            Some("fs") if !after_dot => out.push((token.line, "`fs`".to_string())),
+            Some(word @ ("File" | "OpenOptions")) if next_is_path => {
+                out.push((token.line, format!("`{word}::`")));
+            }
+            Some(word) if after_dot && PATH_CALLS.contains(&word) => {
+                out.push((token.line, format!("`.{word}()`")));
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    Ok(out)
+}
+
+#[test]
+fn a_file_system_call_is_found_and_a_test_module_s_is_not() {
+    let calls = |source: &str| -> Vec<String> {
+        file_system_calls(source)
+            .expect("scans")
+            .into_iter()
+            .map(|(line, call)| format!("{line}: {call}"))
+            .collect()
+    };
+    assert_eq!(
+        calls(
+            "use std::fs;\nfn f(p: &Path) -> bool {\n    // std::fs::read(p)\n    let _ = \"fs::read\";\n    p.is_file() || std::fs::File::open(p).is_ok()\n}\n#[cfg(test)]\nmod tests {\n    fn g() { std::fs::read(\"x\"); }\n}\n"
+        ),
+        ["1: `fs`", "5: `.is_file()`", "5: `fs`", "5: `File::`"]
+    );
+    assert_eq!(
+        calls("use std::{fs, io};\nuse std::fs::read_to_string as read;"),
+        ["1: `fs`", "2: `fs`"]
+    );
+    assert_eq!(
+        calls("fn f(p: &Path) { p.join(\"x\").display(); }"),
+        Vec::<String>::new()
+    );
+}
