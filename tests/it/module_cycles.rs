@@ -58,6 +58,7 @@ fn the_submodules_of_each_module_have_no_dependency_cycles_at_any_depth() {
     let src = Path::new(SRC);
     let scans = scanned(src);
     let folders = folder_modules(&scans);
+    let imports = imports_by_module(&scans);
     let named = |path: &[&str]| path.iter().map(|p| p.to_string()).collect::<Vec<_>>();
     assert!(
         [
@@ -71,7 +72,7 @@ fn the_submodules_of_each_module_have_no_dependency_cycles_at_any_depth() {
         "only the modules with submodules {folders:?} found in {SRC}: is the scan blind?"
     );
     let edge = |folder: &[&str], from: &str, to: &str| {
-        let edges = folder_edges(src, &scans, &named(folder));
+        let edges = folder_edges(src, &scans, &imports, &named(folder));
         assert!(
             edges.contains_key(&(from.to_string(), to.to_string())),
             "{}'s {from} -> {to} not seen: is the scan blind? {:?}",
@@ -90,7 +91,7 @@ fn the_submodules_of_each_module_have_no_dependency_cycles_at_any_depth() {
         .iter()
         .filter_map(|folder| {
             check(
-                &folder_edges(src, &scans, folder),
+                &folder_edges(src, &scans, &imports, folder),
                 &format!("submodules of `{}`", folder.join("::")),
             )
             .err()
@@ -609,9 +610,16 @@ fn folder_modules(scans: &[(PathBuf, Vec<String>, Scan)]) -> BTreeSet<Vec<String
 /// what the folder's own file imports from a submodule (`pub use reasons::SkipReason;` in
 /// plan/mod.rs makes `super::SkipReason` a path to `reasons`; so does a private `use`,
 /// which the submodules see too, and a glob, `pub use model::*;`, for each name the
-/// submodule defines). What the folder's own file declares, imports or defines is not
-/// itself an edge: it is the parent, not a sibling.
-fn folder_edges(src: &Path, scans: &[(PathBuf, Vec<String>, Scan)], folder: &[String]) -> Edges {
+/// submodule defines), and through any module's imports on the way ([`resolve`]:
+/// `crate::g::X`, where g/mod.rs has `pub use f::x::X;`, is a path to `g::f::x`). What the
+/// folder's own file declares, imports or defines is not itself an edge: it is the parent,
+/// not a sibling.
+fn folder_edges(
+    src: &Path,
+    scans: &[(PathBuf, Vec<String>, Scan)],
+    imports: &Imports,
+    folder: &[String],
+) -> Edges {
     let depth = folder.len();
     let below: Vec<_> = scans
         .iter()
@@ -624,7 +632,15 @@ fn folder_edges(src: &Path, scans: &[(PathBuf, Vec<String>, Scan)], folder: &[St
     let through_parent = imported_by_parent(src, folder, &children);
     let mut edges = Edges::new();
     for (file, path, scan) in below {
-        for (to, line) in &scan.paths {
+        // Each path as written and as resolved through the modules' imports on its way
+        // (`crate::github::Login`, where github re-exports `event::Login`, is
+        // `github::event::ids::Login`): both name what the file depends on.
+        let written = scan.paths.iter().map(|(to, line)| (to.clone(), *line));
+        let resolved = scan
+            .paths
+            .iter()
+            .map(|(to, line)| (resolve(imports, to), *line));
+        for (to, line) in written.chain(resolved) {
             if to.len() <= depth || !to.starts_with(folder) {
                 continue;
             }
@@ -639,7 +655,7 @@ fn folder_edges(src: &Path, scans: &[(PathBuf, Vec<String>, Scan)], folder: &[St
                 edges
                     .entry((path[depth].clone(), child.clone()))
                     .or_default()
-                    .push(site(src, file, *line));
+                    .push(site(src, file, line));
             }
         }
     }
@@ -648,6 +664,83 @@ fn folder_edges(src: &Path, scans: &[(PathBuf, Vec<String>, Scan)], folder: &[St
         sites.dedup();
     }
     edges
+}
+
+/// Each module's own imports (its file's top-level `use`s, globs aside): the name it binds
+/// and the path from the crate root it stands for.
+type Imports = BTreeMap<Vec<String>, BTreeMap<String, Vec<String>>>;
+
+/// The [`Imports`] of every module of `scans`: a `use` of `crate::…`, `super::…`,
+/// `self::…` or of one of its own submodules (`use event::Login;` in github/mod.rs); one of
+/// another crate's (`serde::…`) is none of the crate's.
+fn imports_by_module(scans: &[(PathBuf, Vec<String>, Scan)]) -> Imports {
+    let modules: BTreeSet<&Vec<String>> = scans.iter().map(|(_, path, _)| path).collect();
+    let mut out = Imports::new();
+    for (file, module, _) in scans {
+        let text = std::fs::read_to_string(file)
+            .unwrap_or_else(|e| panic!("{}: cannot read: {e}", file.display()));
+        let tokens = tokenize(&text).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        let (_, imported) = top_level_items(&tokens);
+        let mut names = BTreeMap::new();
+        for (path, name) in imported {
+            if name == "*" {
+                continue;
+            }
+            let Some((first, rest)) = path.split_first() else {
+                continue;
+            };
+            let absolute: Vec<String> = match first.as_str() {
+                "crate" => rest.to_vec(),
+                "super" => {
+                    let climbs = path.iter().take_while(|s| *s == "super").count();
+                    if climbs > module.len() {
+                        continue;
+                    }
+                    module[..module.len() - climbs]
+                        .iter()
+                        .chain(&path[climbs..])
+                        .cloned()
+                        .collect()
+                }
+                "self" => module.iter().chain(rest).cloned().collect(),
+                _ => {
+                    let child: Vec<String> = module.iter().chain([first]).cloned().collect();
+                    if !modules.contains(&child) {
+                        continue;
+                    }
+                    module.iter().chain(&path).cloned().collect()
+                }
+            };
+            names.insert(name, absolute);
+        }
+        out.insert(module.clone(), names);
+    }
+    out
+}
+
+/// `path` with each name a module imports replaced by the path it stands for, the
+/// shortest module first, until none is left (`[github, Login]` →
+/// `[github, event, Login]` → `[github, event, ids, Login]`).
+fn resolve(imports: &Imports, path: &[String]) -> Vec<String> {
+    let mut path = path.to_vec();
+    // A chain of re-exports is short; a `use` that names itself stops here too.
+    for _ in 0..16 {
+        let next = (1..path.len()).find_map(|k| {
+            let target = imports.get(&path[..k])?.get(&path[k])?;
+            Some(
+                target
+                    .iter()
+                    .chain(&path[k + 1..])
+                    .cloned()
+                    .collect::<Vec<_>>(),
+            )
+        });
+        match next {
+            Some(next) if next != path => path = next,
+            _ => break,
+        }
+    }
+    path
 }
 
 /// The names the module `folder`'s own file (`src/github/event/mod.rs`, or
@@ -1869,35 +1962,71 @@ fn a_path_in_an_attribute_s_string_is_an_edge_between_submodules() {
 /// submodule names the other's through it: a cycle no `super::a::…` path shows.
 #[test]
 fn a_name_the_folder_s_mod_rs_imports_is_a_path_to_the_submodule_it_comes_from() {
-    let src = tempfile::tempdir().expect("a temporary folder");
-    let folder = src.path().join("f");
-    std::fs::create_dir(&folder).expect("f/");
-    let files = [
-        (
-            "mod.rs",
-            "mod a;\nmod b;\nmod c;\npub use a::{Alpha as A, self as _};\nuse b::*;\npub(crate) use self::c::Gamma;\npub struct Own;\n",
-        ),
-        ("a.rs", "pub struct Alpha(super::Beta);\n"),
-        (
-            "b.rs",
-            "pub struct Beta;\nfn first() -> Option<super::A> { None }\nfn own() -> super::Own { super::Own }\n",
-        ),
-        (
-            "c.rs",
-            "pub struct Gamma;\nfn g() -> crate::f::Beta { todo!() }\n",
-        ),
-    ];
-    for (name, text) in files {
-        std::fs::write(folder.join(name), text).expect("a file");
-    }
-    let edges = folder_edges(src.path(), &scanned(src.path()), &["f".to_string()]);
-    let pairs: Vec<(&str, &str)> = edges
-        .keys()
-        .map(|(from, to)| (from.as_str(), to.as_str()))
-        .collect();
-    assert_eq!(pairs, [("a", "b"), ("b", "a"), ("c", "b")]);
+    let edges = edges_of_files(
+        &[
+            (
+                "f/mod.rs",
+                "mod a;\nmod b;\nmod c;\npub use a::{Alpha as A, self as _};\nuse b::*;\npub(crate) use self::c::Gamma;\npub struct Own;\n",
+            ),
+            ("f/a.rs", "pub struct Alpha(super::Beta);\n"),
+            (
+                "f/b.rs",
+                "pub struct Beta;\nfn first() -> Option<super::A> { None }\nfn own() -> super::Own { super::Own }\n",
+            ),
+            (
+                "f/c.rs",
+                "pub struct Gamma;\nfn g() -> crate::f::Beta { todo!() }\n",
+            ),
+        ],
+        &["f"],
+    );
+    assert_eq!(pairs(&edges), [("a", "b"), ("b", "a"), ("c", "b")]);
     let report = check(&edges, "submodules of `f`").expect_err("a cycle");
     assert!(report.contains("a -> b"), "{report}");
+}
+
+/// The edges between the submodules of `folder` in a crate of `files` (path, text).
+fn edges_of_files(files: &[(&str, &str)], folder: &[&str]) -> Edges {
+    let src = tempfile::tempdir().expect("a temporary folder");
+    for (name, text) in files {
+        let file = src.path().join(name);
+        std::fs::create_dir_all(file.parent().expect("a folder")).expect("the folder");
+        std::fs::write(file, text).expect("a file");
+    }
+    let scans = scanned(src.path());
+    let imports = imports_by_module(&scans);
+    let folder: Vec<String> = folder.iter().map(|f| f.to_string()).collect();
+    folder_edges(src.path(), &scans, &imports, &folder)
+}
+
+fn pairs(edges: &Edges) -> Vec<(&str, &str)> {
+    edges
+        .keys()
+        .map(|(from, to)| (from.as_str(), to.as_str()))
+        .collect()
+}
+
+/// Two levels down, a submodule that names its sibling's item through a re-export of the
+/// folder's parent (`crate::g::X`, where g/mod.rs has `pub use f::x::X;`) depends on that
+/// sibling all the same (review 12w, R36): the path is followed through the imports.
+#[test]
+fn a_name_an_ancestor_re_exports_is_a_path_to_the_module_it_comes_from() {
+    let edges = edges_of_files(
+        &[
+            (
+                "g/mod.rs",
+                "mod f;\npub use f::x::X;\npub use self::f::y as why;\n",
+            ),
+            ("g/f/mod.rs", "mod x;\nmod y;\nmod z;\n"),
+            ("g/f/x.rs", "pub struct X(crate::g::f::y::Y);\n"),
+            ("g/f/y.rs", "pub struct Y(Box<crate::g::X>);\n"),
+            ("g/f/z.rs", "fn z() -> super::super::why::Y { todo!() }\n"),
+        ],
+        &["g", "f"],
+    );
+    assert_eq!(pairs(&edges), [("x", "y"), ("y", "x"), ("z", "y")]);
+    let report = check(&edges, "submodules of `g::f`").expect_err("a cycle");
+    assert!(report.contains("x -> y"), "{report}");
 }
 
 /// `ports` is where the intake and the cluster side meet: traits and the state both read,
