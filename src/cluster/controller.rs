@@ -26,6 +26,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::decide::{Action, RunView, Sibling, Step, decide, unreadable};
+use super::events::EventReason;
 use super::launch::concurrency_label;
 use super::queue::{self, Turn};
 use super::report::{RunReports, TokenError, TokenMinter, pending_report};
@@ -859,13 +860,7 @@ pub async fn reconcile(run: Arc<AgentRun>, ctx: Arc<Context>) -> Result<Requeue,
         // one stops.
         if ctx.leave_for_newer(&run) {
             tracing::warn!(run = %name, "not reconciled: {why}");
-            let event = Event {
-                type_: EventType::Warning,
-                reason: "LeftForNewerVersion".into(),
-                note: Some(clip(&why)),
-                action: "Reconcile".into(),
-                secondary: None,
-            };
+            let event = event(EventReason::LeftForNewerVersion, &why, "Reconcile");
             if let Err(e) = publish(&ctx, &event, &run.object_ref(&())).await {
                 tracing::debug!(run = %name, "cannot publish an event: {}", crate::text::with_causes(&e));
             }
@@ -1125,31 +1120,13 @@ async fn execute(
                             conclusion: Conclusion::Failure,
                             summary: why.clone(),
                         });
-                        events.push(Event {
-                            type_: EventType::Warning,
-                            reason: "RenderFailed".into(),
-                            note: Some(clip(&why)),
-                            action: "Render".into(),
-                            secondary: None,
-                        });
+                        events.push(event(EventReason::RenderFailed, &why, "Render"));
                     }
                 }
             }
-            Action::Event {
-                reason,
-                note,
-                warning,
-            } => events.push(Event {
-                type_: if warning {
-                    EventType::Warning
-                } else {
-                    EventType::Normal
-                },
-                reason: reason.into(),
-                note: Some(clip(&note)),
-                action: "Reconcile".into(),
-                secondary: None,
-            }),
+            Action::Event { reason, note } => {
+                events.push(event(reason, &note, "Reconcile"));
+            }
             Action::DeleteRun => delete_run = true,
         }
     }
@@ -1201,6 +1178,22 @@ async fn execute(
         return Ok((None, told));
     }
     Ok((written, told))
+}
+
+/// The Event of `reason` about a run, its note clipped to what an Event keeps; a `Warning`
+/// or `Normal` as the reason says (`EventReason::is_warning`).
+fn event(reason: EventReason, note: &str, action: &str) -> Event {
+    Event {
+        type_: if reason.is_warning() {
+            EventType::Warning
+        } else {
+            EventType::Normal
+        },
+        reason: reason.to_string(),
+        note: Some(clip(note)),
+        action: action.into(),
+        secondary: None,
+    }
 }
 
 /// Publishes an events.k8s.io/v1 Event about a run. kube-runtime's Recorder keeps every
