@@ -110,7 +110,6 @@ impl AgentRunSpec {
         source: &RunSource,
         rendered: &RenderedRun,
         delivery: &DeliveryId,
-        event: &str,
         now: Timestamp,
     ) -> Result<AgentRunSpec, SourceError> {
         let launch = &source.launch;
@@ -135,7 +134,7 @@ impl AgentRunSpec {
                 .as_ref()
                 .map(|r| r.full_name.to_string())
                 .unwrap_or_default(),
-            event: event.to_string(),
+            event: source.event.name.clone(),
             delivery: delivery.as_str().to_string(),
             trigger: launch.trigger.describe(),
             pull_request: match subject {

@@ -33,7 +33,7 @@ pub fn concurrency_label(group: &str) -> String {
 
 /// The AgentRun recording `run`, requested at `now`, its source in the current stored form.
 pub fn agent_run(run: &RunToLaunch, now: Timestamp) -> Result<AgentRun, SourceError> {
-    let spec = AgentRunSpec::record(&run.source, &run.rendered, &run.delivery, &run.event, now)?;
+    let spec = AgentRunSpec::record(&run.source, &run.rendered, &run.delivery, now)?;
     let mut labels = run.rendered.labels.clone();
     if let Some(number) = spec.issue {
         labels.insert(keys::ISSUE.into(), number.to_string());

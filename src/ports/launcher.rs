@@ -26,9 +26,7 @@ use crate::render::RenderedRun;
 #[derive(Debug, Clone)]
 pub struct RunToLaunch {
     pub delivery: DeliveryId,
-    /// The `X-GitHub-Event` name.
-    pub event: String,
-    /// The event and the planner's decision (`source.launch`), kept with the run.
+    /// The event (its `X-GitHub-Event` name too) and the planner's decision (`source.launch`), kept with the run.
     pub source: RunSource,
     pub rendered: RenderedRun,
 }

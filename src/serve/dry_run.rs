@@ -76,7 +76,7 @@ pub fn manifests_yaml(run: &RunToLaunch) -> Result<String, LaunchError> {
         run.rendered.agent,
         run.rendered.namespace,
         run.delivery,
-        run.event,
+        run.source.event.name,
         run.launch().trigger.describe(),
     );
     for object in &run.rendered.objects {

@@ -477,7 +477,6 @@ pub fn decide_event(
                     })?;
                 runs.push(RunToLaunch {
                     delivery: delivery.clone(),
-                    event: event_name.to_string(),
                     source: RunSource {
                         event: event.clone(),
                         launch,
