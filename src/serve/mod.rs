@@ -189,6 +189,16 @@ pub fn config_what_to_do(path: &Path, e: &crate::config::ConfigError) -> Option<
     let here = std::env::current_dir()
         .map(|d| d.display().to_string())
         .unwrap_or_else(|_| "the working folder".into());
+    // A name a letter or two off the file beside it (review 13i, F1).
+    if source.kind() == std::io::ErrorKind::NotFound
+        && let Some(near) = crate::suggest::near_entry(path, Path::is_file)
+    {
+        return Some(format!(
+            "what to do: did you mean {0}? ({1} is not there; {0} is)",
+            near.display(),
+            path.display()
+        ));
+    }
     match source.kind() {
         std::io::ErrorKind::NotFound if path == Path::new(DEFAULT_CONFIG) => Some(format!(
             "what to do: there is no {DEFAULT_CONFIG} in this folder ({here}): give yours \
