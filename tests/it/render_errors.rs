@@ -333,6 +333,19 @@ const MISTAKES: &[Mistake] = &[
         points_at: "comment.command.tsak",
     },
     Mistake {
+        // Review 13i, F13: before, the render's bare "undefined value".
+        what: "a field of GitHub's payload read on a string agentpods gives",
+        file: "templates/prompts/review.md", from: "{{ pr.number }}{% endif %}", to: "{{ pr.head.repo.full_name }}{% endif %}",
+        expect: "templates/prompts/review.md:1:64: agent `review`: `pr.head.repo.full_name`: `pr.head.repo` is a string (`owner/name`), which has no fields: write `pr.head.repo` for the value itself (the fields of each trigger: docs/templates.md)",
+        points_at: "pr.head.repo.full_name",
+    },
+    Mistake {
+        what: "a field read on a string beside a field of that name",
+        file: "templates/agent-pod.yaml", from: "image: {{ agent.image }}", to: "image: {{ repo.full_name.owner }}",
+        expect: "templates/agent-pod.yaml:11:17: agent `task`: `repo.full_name.owner`: `repo.full_name` is a string (`owner/name`), which has no fields: did you mean `repo.owner`? (the fields of each trigger: docs/templates.md)",
+        points_at: "repo.full_name.owner",
+    },
+    Mistake {
         what: "an `{% if %}` never closed (issue 13, N8)",
         file: "templates/prompts/review.md", from: "{% endif %}", to: "",
         expect: "templates/prompts/review.md:1:49: template syntax error: this `{% if %}` is never closed: the template ends before its `{% endif %}`",
