@@ -584,8 +584,21 @@ fn spawn_controller(
     // The client the intake uses: one token cache, one read of the App key.
     let github = state.github.clone();
     if github.is_none() {
+        // Nobody's permission can be asked either (review 13i, F15: every command was then
+        // refused, and start-up did not say so).
+        let listed = (state.config.current().engine().config())
+            .github
+            .authorization
+            .allowed_users
+            .len();
+        let listed = match listed {
+            0 => "this config lists none, so no agent starts".to_string(),
+            n => format!("this config lists {n}"),
+        };
         tracing::warn!(
-            "no GitHub credentials (GITHUB_APP_ID or GITHUB_TOKEN): runs are not reported to GitHub"
+            "no GitHub credentials (GITHUB_APP_ID or GITHUB_TOKEN): runs are not reported to \
+             GitHub, and nobody's permission on a repository can be asked, so only the users \
+             in `allowed_users` may start agents ({listed})"
         );
     }
     let reports = github
