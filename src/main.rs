@@ -15,9 +15,12 @@ fn main() -> std::process::ExitCode {
 /// By default mimalloc commits each arena it reserves at once and gives freed pages back to
 /// the system only a second after they empty: for `serve` with 10,000 runs in its watch that
 /// kept 40–50 MiB more resident than glibc's malloc (`benches/serve_queue.rs`, see
-/// docs/operations.md). Committing on demand and giving pages back at once keeps the
-/// allocator's speed for rendering and leaves the resident size close to what is live.
-/// An operator's own `MIMALLOC_ARENA_EAGER_COMMIT` / `MIMALLOC_PURGE_DELAY` wins.
+/// docs/operations.md). Committing on demand and giving pages back 10 ms after they empty
+/// keeps the allocator's speed for rendering and leaves the resident size close to what is
+/// live. Not at once: under a stream of deliveries the pages a request frees are the next
+/// one's, and giving them back at once cost the intake 9 % of its CPU per delivery in page
+/// faults and TLB flushes (`benches/load/run.sh`; 10 ms: the same peak at 10,000 runs
+/// within 4 MiB). An operator's own `MIMALLOC_ARENA_EAGER_COMMIT` / `MIMALLOC_PURGE_DELAY` wins.
 mod allocator {
     use libmimalloc_sys::{mi_option_set, mi_option_t};
 
@@ -30,7 +33,7 @@ mod allocator {
     pub fn tune() {
         for (option, env, value) in [
             (ARENA_EAGER_COMMIT, "MIMALLOC_ARENA_EAGER_COMMIT", 0),
-            (PURGE_DELAY, "MIMALLOC_PURGE_DELAY", 0),
+            (PURGE_DELAY, "MIMALLOC_PURGE_DELAY", 10),
         ] {
             if std::env::var_os(env).is_none() {
                 // SAFETY: sets an option's value, which mimalloc reads as it allocates.

@@ -16,7 +16,7 @@ use kube::{Api, Client, CustomResource};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::github::event::CommitSha;
+use crate::github::event::{CommitSha, Login};
 use crate::ids::CommentId;
 use crate::names::{dns_label, short_hash};
 use crate::ports::approvals::{
@@ -125,7 +125,7 @@ impl AgentApprovalSpec {
                 .map(|(i, a)| {
                     Ok(ApprovalEntry {
                         sha: commit(&a.sha, "approval", i)?,
-                        approved_by: a.approved_by.clone(),
+                        approved_by: Login::from(a.approved_by.as_str()),
                         approved_at: a.approved_at.0,
                         comment_id: CommentId(a.comment_id),
                     })
@@ -151,7 +151,7 @@ impl AgentApprovalSpec {
                 .iter()
                 .map(|a| Approval {
                     sha: a.sha.to_string(),
-                    approved_by: a.approved_by.clone(),
+                    approved_by: a.approved_by.to_string(),
                     approved_at: Time(a.approved_at),
                     comment_id: a.comment_id.get(),
                 })

@@ -26,6 +26,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::decide::{Action, RunView, Sibling, Step, decide, unreadable};
+use super::events::EventReason;
 use super::launch::concurrency_label;
 use super::queue::{self, Turn};
 use super::report::{RunReports, TokenError, TokenMinter, pending_report};
@@ -147,11 +148,11 @@ pub struct Context {
     clock: Arc<dyn Clock>,
     options: ControllerOptions,
     /// Consecutive failures per run, for exponential backoff.
-    failures: Mutex<HashMap<RunKey, u32>>,
+    failures: Mutex<HashMap<RunRef, u32>>,
     /// The resourceVersions each run had when this replica last wrote over them (its status,
     /// then its report refs). The watch can hand such a copy, now stale, to the next
     /// reconcile; acting on it again would re-apply objects or re-report.
-    acted_on: Mutex<HashMap<RunKey, Vec<String>>>,
+    acted_on: Mutex<HashMap<RunRef, Vec<String>>>,
     /// Tells GitHub how runs go, when a GitHub client is configured.
     reports: Option<Arc<dyn RunReports>>,
     /// Mints each run's repository token (GitHub App auth only).
@@ -160,14 +161,14 @@ pub struct Context {
     /// the run ends, its pod is deleted, or its launch turns out not to need them. Only
     /// here, never stored, logged or put in a status: after a restart they are gone, and
     /// GitHub's one-hour expiry ends them.
-    held: Mutex<HashMap<RunKey, Vec<Token>>>,
+    held: Mutex<HashMap<RunRef, Vec<Token>>>,
     /// Reconciles started, for benchmarks and metrics.
     reconciles: AtomicU64,
     /// Runs born while this replica watched (first seen after the lists, with no status:
     /// no one reported them before) and whose every report since kept its ids in the status:
     /// their reports create without looking for a check run or comment first. Dropped
     /// after any failed report or refs write, and when the run is finished and told.
-    fresh: Mutex<HashSet<RunKey>>,
+    fresh: Mutex<HashSet<RunRef>>,
     /// The watch's store of every run, for the queue of services.yaml's `limits` (set when
     /// the controller starts).
     store: OnceLock<reflector::Store<AgentRun>>,
@@ -175,14 +176,14 @@ pub struct Context {
     /// hold their place, so that two reconciles at once do not both take the last one.
     /// Dropped once the store shows the run launched, finished or gone. The lock is held
     /// from reading the queue to deciding (no I/O in between).
-    claimed: Mutex<HashSet<RunKey>>,
+    claimed: Mutex<HashSet<RunRef>>,
     /// Claims made so far: each one changes the queue.
     claims_made: AtomicU64,
     /// Runs whose `spec.source` a newer agentpods recorded (a version above the one this
     /// binary reads), left alone for the newer controller: during a rolling upgrade a new
     /// replica's intake records them while this one may still lead. Each is logged and
     /// given a warning Event once; dropped when the run is gone.
-    newer: Mutex<HashSet<RunKey>>,
+    newer: Mutex<HashSet<RunRef>>,
     /// Changes of the store the queue reads (see [`queue::facts`]): a run new, gone,
     /// launched, finished, cancelled or moved in the order; not a waiting run's status
     /// written again. Counted once the store has taken the change in.
@@ -199,13 +200,14 @@ pub struct Context {
 type QueueKey = (u64, u64, Limits);
 
 /// A run, by namespace and name (runs of one name may live in several namespaces when a
-/// `namespace_template` spreads them out).
+/// `namespace_template` spreads them out); not `plan::RunKey`, the delivery's key that
+/// names runs.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-struct RunKey(String, String);
+struct RunRef(String, String);
 
-impl RunKey {
-    fn of(run: &AgentRun) -> RunKey {
-        RunKey(run.namespace().unwrap_or_default(), run.name_any())
+impl RunRef {
+    fn of(run: &AgentRun) -> RunRef {
+        RunRef(run.namespace().unwrap_or_default(), run.name_any())
     }
 }
 
@@ -264,7 +266,7 @@ impl Context {
 
     fn acted_on(&self, run: &AgentRun, version: Option<String>) {
         let mut acted = self.acted_on.lock().unwrap_or_else(|e| e.into_inner());
-        let versions = acted.entry(RunKey::of(run)).or_default();
+        let versions = acted.entry(RunRef::of(run)).or_default();
         versions.extend(version);
         if versions.len() > 4 {
             versions.remove(0);
@@ -275,13 +277,13 @@ impl Context {
         self.acted_on
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .get(&RunKey::of(run))
+            .get(&RunRef::of(run))
             .is_some_and(|v| v.iter().any(|seen| seen == version))
     }
 
     /// Forgets what this replica keeps about each run (its failures, the versions it wrote)
     /// for runs `gone` says are gone: a run deleted by hand, or while the watch was down.
-    fn forget(&self, gone: impl Fn(&RunKey) -> bool) {
+    fn forget(&self, gone: impl Fn(&RunRef) -> bool) {
         self.failures
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -312,7 +314,7 @@ impl Context {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .iter()
-            .map(|RunKey(ns, name)| format!("{ns}/{name}"))
+            .map(|RunRef(ns, name)| format!("{ns}/{name}"))
             .collect();
         names.sort();
         names
@@ -323,7 +325,7 @@ impl Context {
         self.newer
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(RunKey::of(run))
+            .insert(RunRef::of(run))
     }
 
     /// services.yaml's `limits`, as the config in force says.
@@ -356,7 +358,7 @@ impl Context {
     fn queue_table(
         &self,
         store: &reflector::Store<AgentRun>,
-        claimed: &HashSet<RunKey>,
+        claimed: &HashSet<RunRef>,
         limits: Limits,
     ) -> Arc<queue::Table> {
         // Read before the store: a change taken in meanwhile makes the next look work the
@@ -375,7 +377,7 @@ impl Context {
         let runs = store.state();
         let runs: Vec<&AgentRun> = runs.iter().map(AsRef::as_ref).collect();
         let entries = queue::entries(&runs, |r| {
-            !claimed.is_empty() && claimed.contains(&RunKey::of(r))
+            !claimed.is_empty() && claimed.contains(&RunRef::of(r))
         });
         let table = Arc::new(queue::Table::of(limits, &entries));
         *shared = Some((key, table.clone()));
@@ -417,7 +419,7 @@ impl Context {
                 })
             })
         });
-        let me = RunKey::of(run);
+        let me = RunRef::of(run);
         // As this reconcile sees it (the store's copy may be older); its own group is
         // `decide`'s to judge, from the siblings it was given.
         let mut mine = run.clone();
@@ -434,10 +436,10 @@ impl Context {
             let mut all: Vec<&AgentRun> = runs
                 .iter()
                 .map(AsRef::as_ref)
-                .filter(|r| RunKey::of(r) != me)
+                .filter(|r| RunRef::of(r) != me)
                 .collect();
             all.push(&mine);
-            let entries = queue::entries(&all, |r| claimed.contains(&RunKey::of(r)));
+            let entries = queue::entries(&all, |r| claimed.contains(&RunRef::of(r)));
             match queue::verdict_of(limits, &entries, all.len() - 1) {
                 Turn::Group => Turn::Start,
                 v => v,
@@ -458,7 +460,7 @@ impl Context {
         step
     }
 
-    fn is_fresh(&self, run: &RunKey) -> bool {
+    fn is_fresh(&self, run: &RunRef) -> bool {
         self.fresh
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -466,7 +468,7 @@ impl Context {
     }
 
     /// `run` is fresh (`true`) or no longer (`false`).
-    fn set_fresh(&self, run: RunKey, fresh: bool) {
+    fn set_fresh(&self, run: RunRef, fresh: bool) {
         let mut set = self.fresh.lock().unwrap_or_else(|e| e.into_inner());
         if fresh {
             set.insert(run);
@@ -476,7 +478,7 @@ impl Context {
     }
 
     /// Keeps a token just minted for `run` until the run has no more use for it.
-    fn hold(&self, run: &RunKey, token: Token) {
+    fn hold(&self, run: &RunRef, token: Token) {
         self.held
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -488,7 +490,7 @@ impl Context {
     /// Revokes every token held for `run`, in the background: a GitHub that is slow or
     /// down must not hold up the reconcile, and a revoke that fails is ended by the
     /// token's expiry.
-    fn revoke_held(&self, run: &RunKey) {
+    fn revoke_held(&self, run: &RunRef) {
         let tokens = self
             .held
             .lock()
@@ -534,7 +536,7 @@ impl Context {
     /// One more failed reconcile of `run`; how many in a row now.
     fn failed(&self, run: &AgentRun) -> u32 {
         let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        let n = failures.entry(RunKey::of(run)).or_insert(0);
+        let n = failures.entry(RunRef::of(run)).or_insert(0);
         *n = n.saturating_add(1);
         *n
     }
@@ -603,7 +605,7 @@ pub async fn run(
                 forgetting.queue_changed();
             }
             if let Ok(watcher::Event::Delete(run)) = event {
-                let gone = RunKey::of(run);
+                let gone = RunRef::of(run);
                 forgetting.forget(|key| *key == gone);
                 forgetting.revoke_held(&gone);
             }
@@ -694,7 +696,7 @@ fn merged_watches(
             .map(move |event| (scope.clone(), event))
             .boxed()
     });
-    let mut listing: HashMap<Option<String>, HashSet<RunKey>> = HashMap::new();
+    let mut listing: HashMap<Option<String>, HashSet<RunRef>> = HashMap::new();
     let merged = futures_util::stream::select_all(streams).flat_map(move |(scope, event)| {
         let out: Vec<Result<watcher::Event<AgentRun>, watcher::Error>> = match event {
             Err(e) => vec![Err(e)],
@@ -703,7 +705,7 @@ fn merged_watches(
                 Vec::new()
             }
             Ok(watcher::Event::InitApply(run)) => {
-                listing.entry(scope).or_default().insert(RunKey::of(&run));
+                listing.entry(scope).or_default().insert(RunRef::of(&run));
                 vec![Ok(watcher::Event::Apply(run))]
             }
             Ok(watcher::Event::InitDone) => {
@@ -712,7 +714,7 @@ fn merged_watches(
                     .state()
                     .into_iter()
                     .filter(|run| scope.is_none() || run.namespace().as_deref() == scope.as_deref())
-                    .filter(|run| !listed.contains(&RunKey::of(run)))
+                    .filter(|run| !listed.contains(&RunRef::of(run)))
                     .map(|run| Ok(watcher::Event::Delete(run.as_ref().clone())))
                     .collect()
             }
@@ -721,7 +723,7 @@ fn merged_watches(
                     && run.status.is_none()
                     && store.get(&reflector::ObjectRef::from_obj(&run)).is_none()
                 {
-                    ctx.set_fresh(RunKey::of(&run), true);
+                    ctx.set_fresh(RunRef::of(&run), true);
                 }
                 vec![Ok(watcher::Event::Apply(run))]
             }
@@ -859,13 +861,7 @@ pub async fn reconcile(run: Arc<AgentRun>, ctx: Arc<Context>) -> Result<Requeue,
         // one stops.
         if ctx.leave_for_newer(&run) {
             tracing::warn!(run = %name, "not reconciled: {why}");
-            let event = Event {
-                type_: EventType::Warning,
-                reason: "LeftForNewerVersion".into(),
-                note: Some(clip(&why)),
-                action: "Reconcile".into(),
-                secondary: None,
-            };
+            let event = event(EventReason::LeftForNewerVersion, &why, "Reconcile");
             if let Err(e) = publish(&ctx, &event, &run.object_ref(&())).await {
                 tracing::debug!(run = %name, "cannot publish an event: {}", crate::text::with_causes(&e));
             }
@@ -924,7 +920,7 @@ pub async fn reconcile(run: Arc<AgentRun>, ctx: Arc<Context>) -> Result<Requeue,
     ctx.failures
         .lock()
         .unwrap_or_else(|e| e.into_inner())
-        .remove(&RunKey::of(&run));
+        .remove(&RunRef::of(&run));
     let mut wait = step
         .requeue
         .unwrap_or(ctx.options.max_requeue)
@@ -964,7 +960,7 @@ async fn report(
         .as_ref()
         .and_then(|s| s.report.clone())
         .unwrap_or_default();
-    let key = RunKey::of(run);
+    let key = RunRef::of(run);
     let (refs, result) = tell(ctx, reports, run, stored, stage).await;
     if refs != before {
         // A status write like any other (with the resourceVersion: a stale copy is refused
@@ -993,7 +989,7 @@ async fn tell(
 ) -> (ReportRefs, Result<(), ReportError>) {
     let status = run.status.clone().unwrap_or_default();
     let mut refs = status.report.clone().unwrap_or_default();
-    let key = RunKey::of(run);
+    let key = RunRef::of(run);
     let fresh = ctx.is_fresh(&key);
     let result = reports.report(run, stored, stage, &mut refs, fresh).await;
     if result.is_ok() {
@@ -1098,7 +1094,7 @@ async fn execute(
             Action::DeleteWorkload => {
                 delete_workload(ctx, ns, &name).await?;
                 // Its pod is gone (cancelled, timed out, lost): so is the use of its token.
-                ctx.revoke_held(&RunKey::of(run));
+                ctx.revoke_held(&RunRef::of(run));
             }
             Action::Apply => {
                 let status = status.get_or_insert_with(|| run.status.clone().unwrap_or_default());
@@ -1125,31 +1121,13 @@ async fn execute(
                             conclusion: Conclusion::Failure,
                             summary: why.clone(),
                         });
-                        events.push(Event {
-                            type_: EventType::Warning,
-                            reason: "RenderFailed".into(),
-                            note: Some(clip(&why)),
-                            action: "Render".into(),
-                            secondary: None,
-                        });
+                        events.push(event(EventReason::RenderFailed, &why, "Render"));
                     }
                 }
             }
-            Action::Event {
-                reason,
-                note,
-                warning,
-            } => events.push(Event {
-                type_: if warning {
-                    EventType::Warning
-                } else {
-                    EventType::Normal
-                },
-                reason: reason.into(),
-                note: Some(clip(&note)),
-                action: "Reconcile".into(),
-                secondary: None,
-            }),
+            Action::Event { reason, note } => {
+                events.push(event(reason, &note, "Reconcile"));
+            }
             Action::DeleteRun => delete_run = true,
         }
     }
@@ -1171,14 +1149,14 @@ async fn execute(
             Ok(written) => written,
             Err(e) => {
                 // What GitHub was just told to create is not recorded: look for it next time.
-                ctx.set_fresh(RunKey::of(run), false);
+                ctx.set_fresh(RunRef::of(run), false);
                 return Err(e);
             }
         });
         ctx.acted_on(run, run.resource_version());
         if finished {
             // The run has ended, however it ended: no token of it is needed any more.
-            ctx.revoke_held(&RunKey::of(run));
+            ctx.revoke_held(&RunRef::of(run));
         }
     }
     let reference = run.object_ref(&());
@@ -1192,7 +1170,7 @@ async fn execute(
         ctx.acted_on
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .remove(&RunKey::of(run));
+            .remove(&RunRef::of(run));
         match runs.delete(&name, &DeleteParams::background()).await {
             Ok(_) => tracing::info!(run = %name, "deleted after its TTL"),
             Err(kube::Error::Api(e)) if e.code == 404 => {}
@@ -1201,6 +1179,22 @@ async fn execute(
         return Ok((None, told));
     }
     Ok((written, told))
+}
+
+/// The Event of `reason` about a run, its note clipped to what an Event keeps; a `Warning`
+/// or `Normal` as the reason says (`EventReason::is_warning`).
+fn event(reason: EventReason, note: &str, action: &str) -> Event {
+    Event {
+        type_: if reason.is_warning() {
+            EventType::Warning
+        } else {
+            EventType::Normal
+        },
+        reason: reason.to_string(),
+        note: Some(clip(note)),
+        action: action.into(),
+        secondary: None,
+    }
 }
 
 /// Publishes an events.k8s.io/v1 Event about a run. kube-runtime's Recorder keeps every
@@ -1528,7 +1522,7 @@ async fn token_secret(
         .await
         .map_err(ControllerError::Token)?;
     // Held before the Secret is made: whatever happens next, it is revoked with the run.
-    let key = RunKey::of(run);
+    let key = RunRef::of(run);
     ctx.hold(&key, token.clone());
     let secret = Secret {
         metadata: kube::api::ObjectMeta {

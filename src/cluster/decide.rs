@@ -6,7 +6,8 @@ use std::time::Duration;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 
-use super::queue::{self, Held, LAUNCHED, QUEUED, Turn, launched_at};
+use super::events::EventReason;
+use super::queue::{self, Held, LAUNCHED, OBJECTS_APPLIED, QUEUED, Turn, launched_at};
 use super::workload::{Ending, Workload};
 use crate::agentrun::{AgentRunSpec, AgentRunStatus, CancelReason, Conclusion, Phase, RunResult};
 
@@ -57,12 +58,8 @@ pub enum Action {
     DeleteWorkload,
     /// Render the run's templates and apply every object (idempotent).
     Apply,
-    /// Publish a Kubernetes Event about the run.
-    Event {
-        reason: &'static str,
-        note: String,
-        warning: bool,
-    },
+    /// Publish a Kubernetes Event about the run (a `Warning` or not by its reason).
+    Event { reason: EventReason, note: String },
     /// Delete the run; the ownerReference cascade removes its objects.
     DeleteRun,
 }
@@ -78,11 +75,10 @@ pub struct Step {
 }
 
 impl Step {
-    fn event(&mut self, reason: &'static str, note: impl Into<String>, warning: bool) {
+    fn event(&mut self, reason: EventReason, note: impl Into<String>) {
         self.actions.push(Action::Event {
             reason,
             note: note.into(),
-            warning,
         });
     }
 }
@@ -140,7 +136,7 @@ pub fn decide(run: RunView<'_>, workload: &Workload, siblings: &[Sibling], now: 
             },
             now,
         );
-        step.event("Cancelled", reason.clone(), false);
+        step.event(EventReason::Cancelled, reason.clone());
         step.requeue = Some(Duration::from_secs(limits.ttl_seconds_after_finished));
         return changed(step, before, status);
     }
@@ -179,7 +175,10 @@ pub fn decide(run: RunView<'_>, workload: &Workload, siblings: &[Sibling], now: 
                 // Its group holds it now, not a limit.
                 status.conditions.retain(|c| c.type_ != QUEUED);
                 if before.phase != Some(Phase::Queued) {
-                    step.event("Queued", status.message.clone().unwrap_or_default(), false);
+                    step.event(
+                        EventReason::Queued,
+                        status.message.clone().unwrap_or_default(),
+                    );
                 }
                 step.requeue = Some(QUEUED_RECHECK);
                 return changed(step, before, status);
@@ -209,9 +208,8 @@ pub fn decide(run: RunView<'_>, workload: &Workload, siblings: &[Sibling], now: 
                 fail_lost(&mut status, &mut step, &why, before.attempts, now);
             } else {
                 step.event(
-                    "Retrying",
+                    EventReason::Retrying,
                     format!("attempt {} of {}", before.attempts + 1, limits.max_attempts),
-                    true,
                 );
                 launch(&mut status, &mut step, run, now);
             }
@@ -224,7 +222,7 @@ pub fn decide(run: RunView<'_>, workload: &Workload, siblings: &[Sibling], now: 
             } else {
                 status.phase = Some(Phase::Pending);
                 status.message = Some(format!("{LOST_PREFIX}{reason}"));
-                step.event("PodLost", reason.clone(), true);
+                step.event(EventReason::PodLost, reason.clone());
                 step.requeue = Some(TERMINATING_RECHECK);
             }
         }
@@ -262,7 +260,7 @@ pub fn decide(run: RunView<'_>, workload: &Workload, siblings: &[Sibling], now: 
                     status.phase = Some(Phase::Running);
                     status.start_time = Some(Time(started));
                     status.message = Some("the agent is running".into());
-                    step.event("Started", "the agent's pod is running", false);
+                    step.event(EventReason::Started, "the agent's pod is running");
                 }
                 step.requeue = Some(until(now, deadline));
             }
@@ -295,7 +293,7 @@ pub fn unreadable(before: &AgentRunStatus, why: String, now: Timestamp) -> Step 
     );
     // Whole: the field and what to do may take more than the first 200 characters.
     status.message = Some(why.clone());
-    step.event("SpecUnreadable", why, true);
+    step.event(EventReason::SpecUnreadable, why);
     changed(step, before, status)
 }
 
@@ -330,14 +328,13 @@ fn launch(status: &mut AgentRunStatus, step: &mut Step, run: RunView<'_>, now: T
     } else {
         "the agent's objects are created".into()
     });
-    set_condition(status, LAUNCHED, "ObjectsApplied", now, status.attempts);
+    set_condition(status, LAUNCHED, OBJECTS_APPLIED, now, status.attempts);
     step.event(
-        "Launched",
+        EventReason::Launched,
         format!(
             "attempt {}: {} for {}",
             status.attempts, run.spec.agent, run.spec.trigger
         ),
-        false,
     );
     step.requeue = Some(Duration::from_secs(run.spec.limits.pending_timeout_seconds));
 }
@@ -379,7 +376,10 @@ fn wait_for_capacity(
         });
     }
     if before != Some(Phase::Queued) {
-        step.event("Queued", status.message.clone().unwrap_or_default(), false);
+        step.event(
+            EventReason::Queued,
+            status.message.clone().unwrap_or_default(),
+        );
     }
     step.requeue = Some(CAPACITY_RECHECK);
 }
@@ -407,7 +407,7 @@ fn fail_lost(status: &mut AgentRunStatus, step: &mut Step, reason: &str, n: u32,
         },
         now,
     );
-    step.event("Failed", summary, true);
+    step.event(EventReason::Failed, summary);
 }
 
 fn time_out(status: &mut AgentRunStatus, step: &mut Step, why: String, now: Timestamp) {
@@ -420,7 +420,7 @@ fn time_out(status: &mut AgentRunStatus, step: &mut Step, why: String, now: Time
         },
         now,
     );
-    step.event("TimedOut", why, true);
+    step.event(EventReason::TimedOut, why);
 }
 
 fn end(status: &mut AgentRunStatus, step: &mut Step, ending: &Ending, now: Timestamp) {
@@ -435,7 +435,12 @@ fn end(status: &mut AgentRunStatus, step: &mut Step, ending: &Ending, now: Times
         ending.result.conclusion,
         first_line(&ending.result.summary)
     );
-    step.event(if ok { "Succeeded" } else { "Failed" }, note, !ok);
+    let reason = if ok {
+        EventReason::Succeeded
+    } else {
+        EventReason::Failed
+    };
+    step.event(reason, note);
 }
 
 fn first_line(s: &str) -> &str {
@@ -512,9 +517,8 @@ pub(crate) mod tests {
             vec![
                 Action::DeleteWorkload,
                 Action::Event {
-                    reason: "SpecUnreadable",
+                    reason: EventReason::SpecUnreadable,
                     note: why,
-                    warning: true,
                 },
             ]
         );
@@ -530,7 +534,7 @@ pub(crate) mod tests {
         set_condition(
             &mut status,
             LAUNCHED,
-            "ObjectsApplied",
+            OBJECTS_APPLIED,
             t("2026-11-25T10:00:00Z"),
             attempts,
         );
@@ -772,7 +776,7 @@ pub(crate) mod tests {
         assert!(matches!(
             step.actions.as_slice(),
             [Action::Event {
-                reason: "Queued",
+                reason: EventReason::Queued,
                 ..
             }]
         ));

@@ -346,6 +346,12 @@ impl ClusterLauncher {
         self
     }
 
+    /// Starts counting the runs that wait in each repository now, rather than at the first
+    /// delivery that launches one (which would wait for the first list of every run).
+    pub fn start_counting(&self) {
+        self.waiting.start();
+    }
+
     /// The same for one namespace.
     pub fn in_namespace(self, namespace: Option<String>) -> ClusterLauncher {
         self.in_namespaces(namespace.map(|n| vec![n]))

@@ -7,6 +7,7 @@
 //! - [`queue`]: the fair queue of services.yaml's `limits` (pure: which waiting runs start).
 //! - [`workload`]: a run's Pod or Job reduced to what `decide` needs; the agent's result.
 //! - [`controller`]: kube-runtime wiring that carries the actions out.
+//! - [`events`]: the reasons of the Kubernetes Events it publishes about a run.
 //! - [`lease`]: leader election, so several replicas can run.
 //! - [`report`]: which stage of a run GitHub should see, and the seam that tells it.
 //! - [`runs`]: the operator's view: list runs, read a run's log, ask for a cancel.
@@ -16,6 +17,7 @@
 pub mod approvals;
 pub mod controller;
 pub(crate) mod decide;
+pub mod events;
 pub(crate) mod fault;
 pub(crate) mod kubeconfig;
 pub mod launch;

@@ -112,6 +112,9 @@ impl HeldBy {
 /// The condition whose transition time says when the current attempt's objects were applied.
 pub const LAUNCHED: &str = "Launched";
 
+/// The reason of a run's `Launched` condition.
+pub const OBJECTS_APPLIED: &str = "ObjectsApplied";
+
 /// The condition a run waiting for capacity carries: its reason says which limit holds it
 /// ([`REPOSITORY_LIMIT`], [`RUNNING_LIMIT`]), its message the limit.
 pub const QUEUED: &str = "Queued";

@@ -3,9 +3,11 @@
 //! watch of the AgentRuns, so a delivery costs no request to the API server for it.
 //!
 //! Every replica of the intake keeps its own (the controller's store is the leader's
-//! alone). The watch starts when a run is first counted, and its first list is awaited
-//! then: the count comes from the runs themselves, so a restart (or another replica)
-//! counts what is recorded. What it keeps is small: per run, its repository and whether it
+//! alone). `serve` starts the watch as it starts ([`WaitingRuns::start`]), so the first
+//! delivery after a restart does not wait for a list of every run, and what the count keeps
+//! is in the service's resident size from the start; a count before the watch's first list
+//! is in waits for it. The count comes from the runs themselves, so a restart (or another
+//! replica) counts what is recorded. What it keeps is small: per run, its repository and whether it
 //! waits ([`super::queue::waits`]); the runs themselves are not kept.
 //!
 //! A run this replica records counts at once, before its watch shows it, so one delivery
@@ -142,7 +144,7 @@ impl WaitingRuns {
         repository: &RepoKey,
         run: Option<(&str, &str)>,
     ) -> Result<(usize, bool), Uncounted> {
-        self.watches.get_or_init(|| self.watch());
+        self.start();
         let scopes = self.scopes();
         let read = || {
             let counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
@@ -172,6 +174,11 @@ impl WaitingRuns {
         tokio::time::timeout(FIRST_LIST_WITHIN, wait)
             .await
             .unwrap_or(Err(Uncounted(None)))
+    }
+
+    /// Starts the watches, unless they run already.
+    pub fn start(&self) {
+        self.watches.get_or_init(|| self.watch());
     }
 
     /// `run`, just recorded by this replica: it counts at once (unless the watch showed it

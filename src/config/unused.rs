@@ -7,8 +7,9 @@ use std::collections::BTreeSet;
 
 use minijinja::machinery::{Token, tokenize};
 
+use super::problems::Problems;
 use super::yaml::{Node, NodeKind};
-use super::{Config, Diagnostic, Problems, TemplateSources};
+use super::{Config, Diagnostic, TemplateSources};
 
 /// The warnings, at each entry no agent and no template uses.
 pub(super) fn unused_entries(
@@ -186,8 +187,12 @@ impl UnusedTemplates {
 }
 
 /// The files of the templates folder that `loaded`'s config does not use (see
-/// [`UnusedTemplates`]).
-pub fn unused_templates(loaded: &super::LoadedConfig) -> UnusedTemplates {
+/// [`UnusedTemplates`]), but those `no_template` says are none (what only the folder can
+/// say, which `load` reads: a file that is not text, services.yaml itself).
+pub(super) fn unused_templates(
+    loaded: &super::LoadedConfig,
+    no_template: impl Fn(&std::path::Path) -> bool,
+) -> UnusedTemplates {
     let used = used_templates(&loaded.config, &loaded.templates);
     let present =
         |name: &str| loaded.templates.contains_key(name) || loaded.unread_templates.contains(name);
@@ -212,14 +217,9 @@ pub fn unused_templates(loaded: &super::LoadedConfig) -> UnusedTemplates {
         .chain(&loaded.unread_templates)
         .filter(|name| !used.contains(name.as_str()) && name.as_str() != super::COMMENT_TEMPLATE)
         .collect::<BTreeSet<_>>();
-    // The config being checked, when it sits in the templates folder (`--templates-dir .`),
-    // is no template left over (review 13i, F14).
-    let config_file = std::fs::canonicalize(&loaded.path).ok();
     for name in names {
         let path = loaded.templates_dir.join(name);
-        if !looks_like_text(&path)
-            || config_file.is_some() && std::fs::canonicalize(&path).ok() == config_file
-        {
+        if no_template(&path) {
             continue;
         }
         match crate::suggest::did_you_mean(name, missing.iter().copied()) {
@@ -236,26 +236,6 @@ pub fn unused_templates(loaded: &super::LoadedConfig) -> UnusedTemplates {
         }
     }
     unused
-}
-
-/// Whether the file at `path` reads as text: its first few KiB are UTF-8 (a character cut
-/// at their end aside) without a NUL byte. A file that cannot be read is taken as text, to
-/// be listed.
-fn looks_like_text(path: &std::path::Path) -> bool {
-    use std::io::Read;
-    let mut head = Vec::with_capacity(4096);
-    let read = std::fs::File::open(path).and_then(|f| f.take(4096).read_to_end(&mut head));
-    if read.is_err() {
-        return true;
-    }
-    if head.contains(&0) {
-        return false;
-    }
-    match std::str::from_utf8(&head) {
-        Ok(_) => true,
-        // Cut short at the end of what was read, not invalid.
-        Err(e) => e.error_len().is_none(),
-    }
 }
 
 /// The entries of the template context's map `map` (`images`, `secrets`) that `texts` read

@@ -41,7 +41,7 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::de::DeserializeOwned;
 
 use crate::clock::Clock;
-use crate::github::event::RepoFullName;
+use crate::github::event::{LoginKey, RepoFullName, RepoKey};
 use crate::github::permission::Permission;
 use http::{Http, Replay};
 
@@ -83,7 +83,7 @@ pub struct GithubClient {
     auth: Auth,
     clock: Arc<dyn Clock>,
     permission_ttl: Duration,
-    permissions: Mutex<HashMap<(String, String), (Permission, SystemTime)>>,
+    permissions: Mutex<HashMap<(RepoKey, LoginKey), (Permission, SystemTime)>>,
     /// Configured, or learnt once from GitHub: the App's bot or the token's user; `None`
     /// when GitHub will not say (a token without a user).
     own_login: tokio::sync::OnceCell<Option<String>>,

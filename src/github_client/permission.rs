@@ -7,7 +7,7 @@ use hyper::http::Method;
 
 use super::http::Replay;
 use super::{GithubClient, GithubError, path_segment, wire};
-use crate::github::event::RepoFullName;
+use crate::github::event::{LoginKey, RepoFullName};
 use crate::github::permission::Permission;
 
 fn permission_from(role_name: Option<&str>, permission: &str) -> Permission {
@@ -39,10 +39,7 @@ impl GithubClient {
         repo: &RepoFullName,
         user: &str,
     ) -> Result<Permission, GithubError> {
-        let key = (
-            repo.as_str().to_ascii_lowercase(),
-            user.to_ascii_lowercase(),
-        );
+        let key = (repo.key(), LoginKey::of(user));
         let now = self.now();
         if let Some((p @ Permission::None, at)) =
             self.permissions.lock().expect("permissions lock").get(&key)

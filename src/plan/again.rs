@@ -59,7 +59,7 @@ impl<'a> ForkRun<'a> {
 #[derive(Clone)]
 pub struct Again {
     config: Arc<Config>,
-    login: String,
+    login: Login,
     /// The highest permission they may start agents with (`admin` for those
     /// `allowed_users` or `allowed_teams` let in).
     has: Permission,
@@ -131,7 +131,7 @@ impl Again {
     ) -> Result<(), Refusal> {
         let refused = |reason| {
             Err(Refusal {
-                login: self.login.clone().into(),
+                login: self.login.clone(),
                 reason,
             })
         };
@@ -159,9 +159,7 @@ impl Again {
         // As `Planner::fork_policy` trusts an author the repository trusts with the agent,
         // on their own fork (a preview's guess trusts nobody here).
         let trusted_author = !self.inferred
-            && fork
-                .author
-                .is_some_and(|author| author.eq_ignore_ascii_case(&self.login))
+            && fork.author.is_some_and(|author| self.login.is(author))
             && self.has >= needs_in(&self.config, agent.as_str(), TriggerKind::PullRequest);
         match fork.head {
             _ if trusted_author => Ok(()),
@@ -240,7 +238,7 @@ impl Planner {
             .unwrap_or(Permission::None);
         Again {
             config: self.config.clone(),
-            login: who.login.to_string(),
+            login: who.login.into(),
             has,
             inferred: facts.authority == super::Authority::Preview,
             own_file: OwnFile::Unread,

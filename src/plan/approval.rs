@@ -22,7 +22,7 @@ pub struct HeadApproval {
     /// The commit approved, in full (the intake records no less).
     pub sha: CommitSha,
     /// The approver's GitHub login.
-    pub approved_by: String,
+    pub approved_by: Login,
     /// When it was given: the service's record of it, or, for the approval a comment is
     /// giving now, when the comment was written (`None` if GitHub did not say).
     pub approved_at: Option<Timestamp>,
@@ -38,11 +38,11 @@ impl HeadApproval {
 
 /// Who approved exactly `head`, each once (logins ignore case), in the order of the
 /// records.
-pub(super) fn approvers_of<'a>(approvals: &'a [HeadApproval], head: &CommitSha) -> Vec<&'a str> {
-    let mut logins: Vec<&str> = Vec::new();
+pub(super) fn approvers_of<'a>(approvals: &'a [HeadApproval], head: &CommitSha) -> Vec<&'a Login> {
+    let mut logins: Vec<&Login> = Vec::new();
     for approval in approvals.iter().filter(|a| a.stands_for(head)) {
-        let login = approval.approved_by.as_str();
-        if !logins.iter().any(|l| l.eq_ignore_ascii_case(login)) {
+        let login = &approval.approved_by;
+        if !logins.iter().any(|l| l.key() == login.key()) {
             logins.push(login);
         }
     }
@@ -57,18 +57,18 @@ pub(super) fn approvers_of<'a>(approvals: &'a [HeadApproval], head: &CommitSha) 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApproverAuthority {
     /// The approver's login, as recorded with the approval.
-    pub login: String,
+    pub login: Login,
     /// Their repository permission now (or that GitHub did not answer).
     pub authority: super::Authority,
 }
 
 impl ApproverAuthority {
     /// What `facts` say of `login` now (`NotAsked` when they say nothing).
-    pub(super) fn of(facts: &super::Facts<'_>, login: &str) -> super::Authority {
+    pub(super) fn of(facts: &super::Facts<'_>, login: &Login) -> super::Authority {
         facts
             .approvers
             .iter()
-            .find(|a| a.login.eq_ignore_ascii_case(login))
+            .find(|a| a.login.key() == login.key())
             .map_or(super::Authority::NotAsked, |a| a.authority)
     }
 }
@@ -105,7 +105,7 @@ pub struct Approved {
 /// would be (by their `pull_request` trigger).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApprovedHead {
-    pub approved_by: String,
+    pub approved_by: Login,
     pub comment_id: CommentId,
     pub head_sha: CommitSha,
 }
@@ -241,7 +241,7 @@ impl Planner {
         };
         let approval = HeadApproval {
             sha: head_sha.clone(),
-            approved_by: approved_by.to_string(),
+            approved_by: Login::from(approved_by),
             approved_at: comment.comment.created_at,
         };
         let runs = self.plan_approved(event, pr, &approval, delivery, facts);

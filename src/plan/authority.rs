@@ -340,15 +340,15 @@ impl Planner {
                 head_sha: fork.head.clone(),
             });
         }
-        let mut best: Option<(&str, Permission)> = None;
+        let mut best: Option<(&Login, Permission)> = None;
         for login in approvers {
             let authority = ApproverAuthority::of(facts, login);
-            match self.approver_verdict(login, authority, needs) {
+            match self.approver_verdict(login.as_str(), authority, needs) {
                 MayStart::Allowed => return Vouch::Stands,
                 // Asked only when the approvals already known do not do.
                 MayStart::Undecided => {
                     return Vouch::Waits(Deferral::ApproverPermissionUnanswered {
-                        login: login.into(),
+                        login: login.clone(),
                     });
                 }
                 MayStart::Refused(reason) => {
@@ -362,9 +362,11 @@ impl Planner {
                 }
             }
         }
-        let (approver, has) = best.unwrap_or(("", Permission::None));
+        let (approver, has) = best.map_or((Login::default(), Permission::None), |(l, has)| {
+            (l.clone(), has)
+        });
         Vouch::Short {
-            approver: approver.into(),
+            approver,
             needs,
             has,
         }

@@ -83,7 +83,7 @@ impl Planner {
                 }]),
                 MayStart::Undecided if facts.authority == Authority::NotAsked => {
                     Planned::decided(vec![Decision::Defer(Deferral::PermissionUnanswered {
-                        login: login.to_owned(),
+                        login: login.into(),
                     })])
                 }
                 MayStart::Undecided | MayStart::Refused(_) => ignore(IgnoreReason::NoCommand),

@@ -328,7 +328,7 @@ impl std::fmt::Display for IgnoreReason {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Deferral {
     /// GitHub did not say what permission this person has.
-    PermissionUnanswered { login: String },
+    PermissionUnanswered { login: Login },
     /// GitHub did not say what the pull request's head is (or whether it is a fork), so
     /// there is no exact commit to run and no fork policy to apply.
     PullRequestUnknown { number: u64 },
@@ -341,7 +341,7 @@ pub enum Deferral {
     /// GitHub did not say what permission this person, who approved the fork pull
     /// request's head, has now: their approval is relied on only as far as their
     /// permission now reaches (outside review 11d, A1).
-    ApproverPermissionUnanswered { login: String },
+    ApproverPermissionUnanswered { login: Login },
     /// GitHub did not say what the repository's own file (`path`, on its default branch)
     /// says, so which of its agents run there is unknown.
     RepositoryFileUnknown { path: String },

@@ -19,7 +19,7 @@ use std::sync::Mutex;
 
 use k8s_openapi::jiff::Timestamp;
 
-use crate::github::event::{CommitSha, RepoFullName, RepoKey};
+use crate::github::event::{CommitSha, Login, RepoFullName, RepoKey};
 use crate::ids::{CommentId, IssueNumber};
 
 /// At most this many heads are kept per pull request (the oldest go first).
@@ -40,7 +40,7 @@ pub struct ApprovalEntry {
     /// The commit, in full.
     pub sha: CommitSha,
     /// The approver's GitHub login.
-    pub approved_by: String,
+    pub approved_by: Login,
     /// When the service recorded it.
     pub approved_at: Timestamp,
     /// The comment that carried `approve`.
@@ -103,7 +103,7 @@ impl PullRequestRecord {
         let again = self
             .approvals
             .iter()
-            .any(|a| a.sha == entry.sha && a.approved_by.eq_ignore_ascii_case(&entry.approved_by));
+            .any(|a| a.sha == entry.sha && a.approved_by.key() == entry.approved_by.key());
         if again {
             return false;
         }
@@ -159,7 +159,7 @@ pub struct ApprovalToRecord {
     pub key: PullRequestKey,
     /// The head commit, in full.
     pub sha: CommitSha,
-    pub approved_by: String,
+    pub approved_by: Login,
     /// The comment that carried `approve`.
     pub comment_id: CommentId,
 }

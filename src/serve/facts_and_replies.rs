@@ -8,7 +8,9 @@ use std::time::Duration;
 use crate::config::{
     Config, ForkPolicy, MAX_REPOSITORY_FILE_BYTES, RepositoryFile, parse_repository_file,
 };
-use crate::github::event::{CommitSha, Event, Login, PullRequest, RepoFullName, WebhookEvent};
+use crate::github::event::{
+    CommitSha, Event, Login, LoginKey, PullRequest, RepoFullName, RepoKey, WebhookEvent,
+};
 use crate::github_client::{ChangedPaths, GithubClient, GithubError, Reaction, RepoFile};
 use crate::ids::{CommentId, IssueNumber};
 use crate::plan::{
@@ -617,13 +619,16 @@ pub async fn gather(
                         if !gathered
                             .approvers
                             .iter()
-                            .any(|a| a.login.eq_ignore_ascii_case(&login)) =>
+                            .any(|a| a.login.key() == login.key()) =>
                     {
-                        let authority = match client.collaborator_permission(&repo, &login).await {
+                        let authority = match client
+                            .collaborator_permission(&repo, login.as_str())
+                            .await
+                        {
                             Ok(p) => Authority::Known(p),
                             Err(e) => {
                                 tracing::warn!(
-                                    user = login,
+                                    user = %login,
                                     "an approver's permission is unknown; the delivery waits for GitHub's answer: {}",
                                     crate::text::with_causes(&e)
                                 );
@@ -812,7 +817,7 @@ pub const REFUSAL_REPLIES_PER_REPOSITORY: usize = 20;
 /// once more after it.
 #[derive(Debug, Default)]
 pub struct RefusalsTold {
-    told: std::sync::Mutex<std::collections::HashMap<(String, u64, String), Timestamp>>,
+    told: std::sync::Mutex<std::collections::HashMap<(RepoKey, u64, LoginKey), Timestamp>>,
 }
 
 impl RefusalsTold {
@@ -821,11 +826,7 @@ impl RefusalsTold {
     /// [`REFUSAL_REPLIES_PER_REPOSITORY`] such replies within it.
     pub fn claim(&self, repo: &str, number: u64, login: &str, now: Timestamp) -> bool {
         let quiet = SignedDuration::try_from(REFUSAL_QUIET).unwrap_or(SignedDuration::MAX);
-        let key = (
-            repo.to_ascii_lowercase(),
-            number,
-            login.to_ascii_lowercase(),
-        );
+        let key = (RepoKey::of_stored(repo), number, LoginKey::of(login));
         let mut told = self.told.lock().unwrap_or_else(|e| e.into_inner());
         if told
             .get(&key)
@@ -857,11 +858,7 @@ impl RefusalsTold {
 
     /// Forgets a claim whose reply GitHub did not take: the next one tells.
     pub fn forget(&self, repo: &str, number: u64, login: &str) {
-        let key = (
-            repo.to_ascii_lowercase(),
-            number,
-            login.to_ascii_lowercase(),
-        );
+        let key = (RepoKey::of_stored(repo), number, LoginKey::of(login));
         self.told
             .lock()
             .unwrap_or_else(|e| e.into_inner())

@@ -598,7 +598,9 @@ pub async fn launch(
     if let Some(why) = deferred {
         return deferred_answer(delivery, &why);
     }
-    launch_telling(launcher, metrics, delivery, work).await.0
+    launch_telling(launcher, metrics, delivery, work)
+        .await
+        .answer
 }
 
 /// The answer to a delivery that cannot be decided yet: nothing is done, and it comes again.
@@ -607,15 +609,30 @@ pub fn deferred_answer(delivery: &DeliveryId, why: &Deferral) -> Answer {
     Answer::deferred(delivery, why)
 }
 
+/// What came of a delivery's [`Work`] ([`launch_telling`]). Whoever reads it takes it
+/// apart whole, every field named, so a field added here and read nowhere does not compile.
+#[derive(Debug)]
+pub struct Carried {
+    /// The delivery's HTTP answer.
+    pub answer: Answer,
+    /// What GitHub is to be told beyond the delivery's own responses: each retry or Re-run
+    /// refused once its run was found, and the runs a full queue kept out, told to whoever
+    /// asked (see [`facts_and_replies::TellAgain`]).
+    pub tell: Vec<facts_and_replies::Response>,
+    /// Everything the work asked for (its runs, retries, Re-runs and cancels) was kept out
+    /// because its repository's queue was full (`limits.queued_per_repository`): nothing
+    /// was started, so the comment that asked is promised nothing (no 👀, issue 15).
+    pub all_kept_out: bool,
+}
+
 /// [`launch`] of a delivery's work, and what GitHub is to be told of it beyond the
-/// delivery's own responses: each retry or Re-run refused once its run was found, told to
-/// whoever asked (see [`facts_and_replies::TellAgain`]).
+/// delivery's own responses (see [`Carried`]).
 pub async fn launch_telling(
     launcher: &dyn Launcher,
     metrics: &Metrics,
     delivery: &DeliveryId,
     work: Work,
-) -> (Answer, Vec<facts_and_replies::Response>) {
+) -> Carried {
     let Work {
         event,
         action,
@@ -629,6 +646,7 @@ pub async fn launch_telling(
         tell_again,
         queued_per_repository,
     } = work;
+    let asked = to_launch.len() + retries.len() + reruns.len() + cancels.len();
     let mut tell = Vec::new();
     let mut runs = Vec::with_capacity(to_launch.len());
     let mut failed = false;
@@ -789,6 +807,7 @@ pub async fn launch_telling(
             }
         }
     }
+    let all_kept_out = queue_full.as_ref().is_some_and(|full| full.runs == asked);
     if let Some(full) = &queue_full {
         notes.push(format!("refused: {}", full.message()));
         if let Some(at) = &tell_again {
@@ -824,13 +843,25 @@ pub async fn launch_telling(
         }
     }
     if failed && redeliverable && crd_missing {
-        return (Answer::crd_missing(delivery), tell);
+        return Carried {
+            answer: Answer::crd_missing(delivery),
+            tell,
+            all_kept_out,
+        };
     }
     if failed && redeliverable {
-        return (Answer::cluster_unanswered(delivery), tell);
+        return Carried {
+            answer: Answer::cluster_unanswered(delivery),
+            tell,
+            all_kept_out,
+        };
     }
     if failed {
-        return (Answer::internal(delivery), tell);
+        return Carried {
+            answer: Answer::internal(delivery),
+            tell,
+            all_kept_out,
+        };
     }
     let (status, outcome) = if !runs.is_empty() {
         (202, Outcome::launched)
@@ -860,5 +891,9 @@ pub async fn launch_telling(
         notes: notes.join("; ").into(),
         ..answer
     };
-    (answer, tell)
+    Carried {
+        answer,
+        tell,
+        all_kept_out,
+    }
 }

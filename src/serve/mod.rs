@@ -474,6 +474,7 @@ pub async fn build_state(
         .with_approvals(approvals.clone());
     tracing::info!("Kubernetes API server: {api_server}");
     launcher.spawn_probe(api_server);
+    launcher.start_counting();
     Ok((
         Arc::new(apart(
             options,

@@ -208,9 +208,18 @@ pub(super) async fn deliver(
                     }
                 }));
             }
-            let (answer, refused_again) =
-                intake::launch_telling(app.launcher.as_ref(), app.metrics, delivery, work).await;
-            responses.extend(refused_again);
+            let intake::Carried {
+                answer,
+                tell,
+                all_kept_out,
+            } = intake::launch_telling(app.launcher.as_ref(), app.metrics, delivery, work).await;
+            responses.extend(tell);
+            // 👀 promises work: a comment whose every run a full queue kept out gets the
+            // refusal's answer only (a reply, or 😕 within the hour), unless a command of
+            // it is answered here (`status`; issue 15).
+            if all_kept_out && statuses.is_empty() {
+                responses.retain(|r| !matches!(r, super::facts_and_replies::Response::Eyes { .. }));
+            }
             if let (Some(github), Some(event)) = (&app.github, &event)
                 && answer.is_final()
             {

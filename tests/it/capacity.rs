@@ -4,7 +4,7 @@
 //! that frees goes to the repositories in turn (in request order within one), and a
 //! repository at its limit or with a backlog never holds back another.
 
-use crate::scenario::{OWNER, Pr, PullRequest, Scenario, Story, starts_with};
+use crate::scenario::{Delivered, OWNER, Pr, PullRequest, Scenario, Story, starts_with};
 use crate::support;
 
 use std::path::{Path, PathBuf};
@@ -484,6 +484,85 @@ async fn a_repository_whose_queue_is_full_is_told_once_and_others_still_launch()
     .await;
 }
 
+/// The reactions the service put on the comment `delivered` carried, in order.
+fn reactions_on(s: &Story, delivered: &Delivered) -> Vec<String> {
+    let payload: serde_json::Value =
+        serde_json::from_slice(&delivered.post.body).expect("a comment's payload");
+    let repo = payload["repository"]["full_name"]
+        .as_str()
+        .expect("its repository");
+    let id = payload["comment"]["id"].as_u64().expect("its comment's id");
+    s.gh.fake.with(|m| {
+        m.reactions
+            .iter()
+            .filter(|(r, comment, _, _)| r == repo && *comment == id)
+            .map(|(_, _, content, _)| content.clone())
+            .collect()
+    })
+}
+
+#[tokio::test]
+async fn a_comment_whose_every_run_the_full_queue_keeps_out_gets_no_eyes() {
+    // Issue 15: a comment whose runs were all kept out by a full queue got 👀, which
+    // promises work that will never happen, beside the reply saying it was not started.
+    // Now 👀 follows what happened: a comment that started or queued something gets it; one
+    // whose every run was kept out gets the refusal's answer only (the reply, then 😕 within
+    // the hour), and a command in it that is carried out (`status`) still gets 👀.
+    timed(async {
+        let s = story_with("{ per_repository: 1, queued_per_repository: 1 }").await;
+        let issue = Pr(7);
+        let first = s.gh.comment(issue, "/agent run one").await;
+        s.cluster
+            .expect_phase(&first.expect_status(202).run(), Phase::Running)
+            .await;
+        let second = s.gh.comment(issue, "/agent run two").await;
+        s.cluster
+            .expect_phase(&second.expect_status(202).run(), Phase::Queued)
+            .await;
+        assert_eq!(reactions_on(&s, &first), ["eyes"]);
+        assert_eq!(reactions_on(&s, &second), ["eyes"], "queued is started");
+
+        // Kept out, both of its runs: no 👀; the reply says why.
+        let refused =
+            s.gh.comment(issue, "/agent run three\n/agent run four")
+                .await;
+        refused.expect_status(200);
+        assert_eq!(s.cluster.runs().await.len(), 2);
+        s.gh.expect_comment(issue, starts_with("Not started: 2 runs of agent `task`."));
+        assert_eq!(reactions_on(&s, &refused), Vec::<String>::new());
+
+        // Kept out again within the hour: not told again, a 😕 and no 👀.
+        let again = s.gh.comment(issue, "/agent run five").await;
+        again.expect_status(200);
+        assert_eq!(reactions_on(&s, &again), ["confused"]);
+
+        // A retry kept out likewise.
+        let retried = s.gh.comment(issue, "/agent retry").await;
+        retried.expect_status(200);
+        assert_eq!(s.cluster.runs().await.len(), 2);
+        assert_eq!(reactions_on(&s, &retried), ["confused"]);
+
+        // A comment whose run is kept out but whose `status` is answered: 👀 for that.
+        let status = s.gh.comment(issue, "/agent run six\n/agent status").await;
+        status.expect_status(200);
+        assert_eq!(s.cluster.runs().await.len(), 2);
+        assert!(reactions_on(&s, &status).contains(&"eyes".to_owned()));
+
+        // Another repository's command launches, and gets its 👀.
+        let other = s.gh.another_repository("Other-World");
+        s.gh.fake.set_role(&other, OWNER, "admin");
+        let elsewhere =
+            s.gh.comment_in(&other, OWNER, Pr(1), "/agent run seven")
+                .await;
+        s.cluster
+            .expect_phase(&elsewhere.expect_status(202).run(), Phase::Running)
+            .await;
+        assert_eq!(reactions_on(&s, &elsewhere), ["eyes"]);
+        s.end();
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn a_pull_request_whose_run_the_full_queue_keeps_out_is_told_so() {
     // An event's run refused for the queue was told nobody: the pull request simply got no
@@ -497,9 +576,19 @@ async fn a_pull_request_whose_run_the_full_queue_keeps_out_is_told_so() {
         let second = opened.expect_status(202).run();
         s.cluster.expect_phase(&second, Phase::Queued).await;
 
-        let (pr, refused) = s.gh.open_pull_request(PullRequest::new(4)).await;
+        let kept_out = "4444444444444444444444444444444444444444";
+        let (pr, refused) =
+            s.gh.open_pull_request(PullRequest {
+                head: kept_out.to_owned(),
+                ..PullRequest::new(4)
+            })
+            .await;
         refused.expect_status(200);
         assert_eq!(s.cluster.runs().await.len(), 2);
+        // Its head shows no check run: none says it is queued (nothing will run), and none
+        // completes the agent's check (a required one stays unmet).
+        let checks = s.gh.fake.check_runs();
+        assert!(checks.iter().all(|c| c.head_sha != kept_out), "{checks:#?}");
         s.gh.expect_replies(pr, 1);
         s.gh.expect_comment(
             pr,

@@ -500,3 +500,43 @@ fn every_namespace_template_example_names_the_repository() {
         without.join("\n")
     );
 }
+
+/// docs/operations.md's `## Events` table lists every reason the controller gives an
+/// Event, with its type, and no other (review 12w, R41): operators filter and alert on
+/// them.
+#[test]
+fn the_operations_guide_lists_every_event_reason() {
+    use agentpods::cluster::events::EventReason;
+    const GUIDE: &str = "docs/operations.md";
+    let text =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(GUIDE)).expect(GUIDE);
+    let (_, section) = text
+        .split_once("\n## Events\n")
+        .expect("docs/operations.md has a section `## Events`");
+    let section = section.split("\n## ").next().unwrap_or(section);
+    let rows: Vec<(String, String)> = section
+        .lines()
+        .filter_map(|line| line.strip_prefix("| `"))
+        .filter_map(|line| {
+            let (reason, rest) = line.split_once('`')?;
+            let kind = rest.split('|').nth(1)?.trim();
+            Some((reason.to_string(), kind.to_string()))
+        })
+        .collect();
+    let reasons: Vec<(String, String)> = EventReason::ALL
+        .iter()
+        .map(|reason| {
+            let kind = if reason.is_warning() {
+                "Warning"
+            } else {
+                "Normal"
+            };
+            (reason.to_string(), kind.to_string())
+        })
+        .collect();
+    assert_eq!(
+        rows, reasons,
+        "{GUIDE}'s `## Events` table and cluster::events::EventReason::ALL differ (reason, \
+         type): a row a reason, in the order of ALL"
+    );
+}

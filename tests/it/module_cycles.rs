@@ -45,51 +45,54 @@ fn top_level_modules_have_no_dependency_cycles() {
     }
 }
 
-/// The same one level down (review 12v, R31): within each folder-module (`cluster`,
-/// `serve`, `plan`, `github`, …) no submodule depends on itself round about, so
+/// The same between the submodules of every module, at any depth (review 12v, R31, one
+/// level down; review 12w, R36, every level): within `cluster`, `serve`, `plan`, `github`,
+/// `github::event`, `agentrun::source`, … no submodule depends on itself round about, so
 /// `cluster::controller ↔ cluster::report` (the cycle issue 12 named), `cluster::decide
 /// ↔ cluster::queue`, `config`'s `formats ↔ scope ↔ model`, `plan`'s `approval ↔ reasons`
-/// (and `reasons → repository → again → approval`) and `render`'s `pod_names ↔ validate`
-/// stay gone.
+/// (and `reasons → repository → again → approval`), `render`'s `pod_names ↔ validate` and
+/// `github::event`'s `actions ↔ wire` (two levels down, unseen while the check looked one
+/// level down only) stay gone.
 #[test]
-fn the_submodules_of_each_folder_module_have_no_dependency_cycles() {
+fn the_submodules_of_each_module_have_no_dependency_cycles_at_any_depth() {
     let src = Path::new(SRC);
-    let mut folders: Vec<String> = std::fs::read_dir(src)
-        .expect("src")
-        .map(|entry| entry.expect("a readable folder entry").path())
-        .filter(|path| path.is_dir())
-        .map(|path| {
-            path.file_name()
-                .expect("a name")
-                .to_string_lossy()
-                .into_owned()
-        })
-        .collect();
-    folders.sort();
+    let scans = scanned(src);
+    let folders = folder_modules(&scans);
+    let imports = imports_by_module(&scans);
+    let named = |path: &[&str]| path.iter().map(|p| p.to_string()).collect::<Vec<_>>();
     assert!(
-        folders.iter().any(|f| f == "cluster") && folders.len() >= 10,
-        "only the folder-modules {folders:?} found in {SRC}: is the scan blind?"
+        [
+            &["cluster"][..],
+            &["github", "event"],
+            &["agentrun", "source"]
+        ]
+        .iter()
+        .all(|f| folders.contains(&named(f)))
+            && folders.len() >= 14,
+        "only the modules with submodules {folders:?} found in {SRC}: is the scan blind?"
     );
-    let cluster = folder_edges(src, "cluster");
-    assert!(
-        cluster.contains_key(&("controller".to_string(), "report".to_string()))
-            && cluster.contains_key(&("decide".to_string(), "queue".to_string())),
-        "cluster's controller → report and decide → queue not seen: is the scan blind? {:?}",
-        cluster.keys().collect::<Vec<_>>()
-    );
-    let plan = folder_edges(src, "plan");
-    assert!(
-        plan.contains_key(&("again".to_string(), "reasons".to_string())),
-        "plan's again → reasons, through `super::SkipReason` (a name plan/mod.rs imports \
-         from reasons), not seen: is the scan blind to re-exports? {:?}",
-        plan.keys().collect::<Vec<_>>()
-    );
+    let edge = |folder: &[&str], from: &str, to: &str| {
+        let edges = folder_edges(src, &scans, &imports, &named(folder));
+        assert!(
+            edges.contains_key(&(from.to_string(), to.to_string())),
+            "{}'s {from} -> {to} not seen: is the scan blind? {:?}",
+            folder.join("::"),
+            edges.keys().collect::<Vec<_>>()
+        );
+    };
+    edge(&["cluster"], "controller", "report");
+    edge(&["cluster"], "decide", "queue");
+    // Through `super::SkipReason`, a name plan/mod.rs imports from reasons.
+    edge(&["plan"], "again", "reasons");
+    // Two levels down, through `super::CheckRunAction`, which github/event/mod.rs
+    // re-exports from actions.
+    edge(&["github", "event"], "wire", "actions");
     let reports: Vec<String> = folders
         .iter()
         .filter_map(|folder| {
             check(
-                &folder_edges(src, folder),
-                &format!("submodules of `{folder}`"),
+                &folder_edges(src, &scans, &imports, folder),
+                &format!("submodules of `{}`", folder.join("::")),
             )
             .err()
         })
@@ -591,39 +594,68 @@ fn crate_edges(src: &Path) -> Edges {
     edges
 }
 
-/// The references between the submodules of the folder-module `folder` (`cluster`:
-/// `controller`, `report`, …; a file deeper down counts for the submodule it is in), by
-/// any path that reaches one from another (`super::report`, `crate::cluster::report`,
-/// `super::{queue, …}`), directly or through what the folder's own `mod.rs` imports from
-/// a submodule (`pub use reasons::SkipReason;` there makes `super::SkipReason` a path to
-/// `reasons`; so does a private `use`, which the submodules see too, and a glob, `pub use
-/// model::*;`, for each name the submodule defines). What the folder's own `mod.rs`
-/// declares, imports or defines is not itself an edge: it is the parent, not a sibling.
-fn folder_edges(src: &Path, folder: &str) -> Edges {
-    let scans: Vec<_> = scanned(src)
-        .into_iter()
-        .filter(|(_, path, _)| path[0] == folder && path.len() > 1)
+/// The modules that have submodules, at any depth (`cluster`, `github`, `github::event`,
+/// `agentrun::source`, …), each as its path from the crate root.
+fn folder_modules(scans: &[(PathBuf, Vec<String>, Scan)]) -> BTreeSet<Vec<String>> {
+    scans
+        .iter()
+        .flat_map(|(_, path, _)| (1..path.len()).map(|n| path[..n].to_vec()))
+        .collect()
+}
+
+/// The references between the submodules of the module `folder` (`[cluster]`:
+/// `controller`, `report`, …; `[github, event]`: `actions`, `wire`, …; a file deeper down
+/// counts for the submodule it is in), by any path that reaches one from another
+/// (`super::report`, `crate::cluster::report`, `super::{queue, …}`), directly or through
+/// what the folder's own file imports from a submodule (`pub use reasons::SkipReason;` in
+/// plan/mod.rs makes `super::SkipReason` a path to `reasons`; so does a private `use`,
+/// which the submodules see too, and a glob, `pub use model::*;`, for each name the
+/// submodule defines), and through any module's imports on the way ([`resolve`]:
+/// `crate::g::X`, where g/mod.rs has `pub use f::x::X;`, is a path to `g::f::x`). What the
+/// folder's own file declares, imports or defines is not itself an edge: it is the parent,
+/// not a sibling.
+fn folder_edges(
+    src: &Path,
+    scans: &[(PathBuf, Vec<String>, Scan)],
+    imports: &Imports,
+    folder: &[String],
+) -> Edges {
+    let depth = folder.len();
+    let below: Vec<_> = scans
+        .iter()
+        .filter(|(_, path, _)| path.len() > depth && path.starts_with(folder))
         .collect();
-    let children: BTreeSet<String> = scans.iter().map(|(_, path, _)| path[1].clone()).collect();
+    let children: BTreeSet<String> = below
+        .iter()
+        .map(|(_, path, _)| path[depth].clone())
+        .collect();
     let through_parent = imported_by_parent(src, folder, &children);
     let mut edges = Edges::new();
-    for (file, path, scan) in scans {
-        for (to, line) in scan.paths {
-            if to.len() != 2 || to[0] != folder {
+    for (file, path, scan) in below {
+        // Each path as written and as resolved through the modules' imports on its way
+        // (`crate::github::Login`, where github re-exports `event::Login`, is
+        // `github::event::ids::Login`): both name what the file depends on.
+        let written = scan.paths.iter().map(|(to, line)| (to.clone(), *line));
+        let resolved = scan
+            .paths
+            .iter()
+            .map(|(to, line)| (resolve(imports, to), *line));
+        for (to, line) in written.chain(resolved) {
+            if to.len() <= depth || !to.starts_with(folder) {
                 continue;
             }
-            let child = if children.contains(&to[1]) {
-                &to[1]
-            } else if let Some(child) = through_parent.get(&to[1]) {
+            let child = if children.contains(&to[depth]) {
+                &to[depth]
+            } else if let Some(child) = through_parent.get(&to[depth]) {
                 child
             } else {
                 continue;
             };
-            if *child != path[1] {
+            if *child != path[depth] {
                 edges
-                    .entry((path[1].clone(), child.clone()))
+                    .entry((path[depth].clone(), child.clone()))
                     .or_default()
-                    .push(site(src, &file, line));
+                    .push(site(src, file, line));
             }
         }
     }
@@ -634,15 +666,92 @@ fn folder_edges(src: &Path, folder: &str) -> Edges {
     edges
 }
 
-/// The names the folder-module `folder`'s own file (`src/<folder>/mod.rs`, or
-/// `src/<folder>.rs`) imports from its submodules, each with the submodule it comes from.
+/// Each module's own imports (its file's top-level `use`s, globs aside): the name it binds
+/// and the path from the crate root it stands for.
+type Imports = BTreeMap<Vec<String>, BTreeMap<String, Vec<String>>>;
+
+/// The [`Imports`] of every module of `scans`: a `use` of `crate::…`, `super::…`,
+/// `self::…` or of one of its own submodules (`use event::Login;` in github/mod.rs); one of
+/// another crate's (`serde::…`) is none of the crate's.
+fn imports_by_module(scans: &[(PathBuf, Vec<String>, Scan)]) -> Imports {
+    let modules: BTreeSet<&Vec<String>> = scans.iter().map(|(_, path, _)| path).collect();
+    let mut out = Imports::new();
+    for (file, module, _) in scans {
+        let text = std::fs::read_to_string(file)
+            .unwrap_or_else(|e| panic!("{}: cannot read: {e}", file.display()));
+        let tokens = tokenize(&text).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        let (_, imported) = top_level_items(&tokens);
+        let mut names = BTreeMap::new();
+        for (path, name) in imported {
+            if name == "*" {
+                continue;
+            }
+            let Some((first, rest)) = path.split_first() else {
+                continue;
+            };
+            let absolute: Vec<String> = match first.as_str() {
+                "crate" => rest.to_vec(),
+                "super" => {
+                    let climbs = path.iter().take_while(|s| *s == "super").count();
+                    if climbs > module.len() {
+                        continue;
+                    }
+                    module[..module.len() - climbs]
+                        .iter()
+                        .chain(&path[climbs..])
+                        .cloned()
+                        .collect()
+                }
+                "self" => module.iter().chain(rest).cloned().collect(),
+                _ => {
+                    let child: Vec<String> = module.iter().chain([first]).cloned().collect();
+                    if !modules.contains(&child) {
+                        continue;
+                    }
+                    module.iter().chain(&path).cloned().collect()
+                }
+            };
+            names.insert(name, absolute);
+        }
+        out.insert(module.clone(), names);
+    }
+    out
+}
+
+/// `path` with each name a module imports replaced by the path it stands for, the
+/// shortest module first, until none is left (`[github, Login]` →
+/// `[github, event, Login]` → `[github, event, ids, Login]`).
+fn resolve(imports: &Imports, path: &[String]) -> Vec<String> {
+    let mut path = path.to_vec();
+    // A chain of re-exports is short; a `use` that names itself stops here too.
+    for _ in 0..16 {
+        let next = (1..path.len()).find_map(|k| {
+            let target = imports.get(&path[..k])?.get(&path[k])?;
+            Some(
+                target
+                    .iter()
+                    .chain(&path[k + 1..])
+                    .cloned()
+                    .collect::<Vec<_>>(),
+            )
+        });
+        match next {
+            Some(next) if next != path => path = next,
+            _ => break,
+        }
+    }
+    path
+}
+
+/// The names the module `folder`'s own file (`src/github/event/mod.rs`, or
+/// `src/agent_pod.rs`) imports from its submodules, each with the submodule it comes from.
 fn imported_by_parent(
     src: &Path,
-    folder: &str,
+    folder: &[String],
     children: &BTreeSet<String>,
 ) -> BTreeMap<String, String> {
-    let dir = src.join(folder);
-    let Some(parent) = [dir.join("mod.rs"), src.join(format!("{folder}.rs"))]
+    let dir = module_dir(src, folder);
+    let Some(parent) = [dir.join("mod.rs"), dir.with_extension("rs")]
         .into_iter()
         .find(|file| file.is_file())
     else {
@@ -663,8 +772,13 @@ fn imported_by_parent(
             .map(String::as_str)
             .skip_while(|s| *s == "self")
             .collect();
-        let path = match path.as_slice() {
-            ["crate", f, rest @ ..] if *f == folder => rest.to_vec(),
+        let path = match path.split_first() {
+            Some((&"crate", rest))
+                if rest.len() >= folder.len()
+                    && rest.iter().zip(folder).all(|(a, b)| *a == b.as_str()) =>
+            {
+                rest[folder.len()..].to_vec()
+            }
             _ => path,
         };
         let Some(child) = path.first().filter(|c| children.contains(**c)) else {
@@ -1074,8 +1188,8 @@ struct Reference {
 struct Scan {
     references: Vec<Reference>,
     /// Every path in code resolved from the crate root (`crate::`, `super::` and `self::`
-    /// paths, however few levels they climb), its first two names and its line: the
-    /// edges between the submodules of one folder-module.
+    /// paths, however few levels they climb), whole, and its line: the edges between the
+    /// submodules of a module, at any depth.
     paths: Vec<(Vec<String>, usize)>,
     /// `#[cfg(test)] mod NAME;`: files that are test code.
     test_modules: Vec<String>,
@@ -1193,13 +1307,13 @@ fn group_heads(tokens: &[Token], open: usize) -> Vec<(String, usize)> {
         .collect()
 }
 
-/// The paths from `prefix` written at `at` (`a::b`, `{a::b, c}`, `a::{b, c}`), each cut to
-/// its first two names, with their lines.
+/// The paths from `prefix` written at `at` (`a::b`, `{a::b, c}`, `a::{b, c}`), whole, with
+/// their lines.
 fn paths_at(tokens: &[Token], at: usize, prefix: &[String]) -> Vec<(Vec<String>, usize)> {
     let mut path = prefix.to_vec();
     let mut i = at;
     let mut line = tokens.get(at).map_or(0, |t| t.line);
-    while path.len() < 2 {
+    loop {
         match tokens.get(i) {
             Some(Token {
                 tok: Tok::Ident(name),
@@ -1380,9 +1494,9 @@ fn hidden_edge(tokens: &[Token]) -> Option<(usize, &'static str)> {
 /// `default`, `with`, `serialize_with` and `deserialize_with` take a function's path as a
 /// string (`#[serde(default = "crate::serve::x")]`). A string that is a path from the crate
 /// root, or climbs to it with `super::` (`here` is the module it is written in), is a
-/// reference; any other string is text. Each path, resolved from the crate root and cut to
-/// its first two names, is also an edge one level down (`"super::scope::f"` written in
-/// `config::formats` is `config::scope`); a bare name (`"default_command"`) is the
+/// reference; any other string is text. Each path, resolved from the crate root, is also
+/// an edge between submodules (`"super::scope::f"` written in `config::formats` is
+/// `config::scope::f`, an edge to `scope`); a bare name (`"default_command"`) is the
 /// module's own.
 fn attribute_paths(
     attribute: &[Token],
@@ -1434,7 +1548,6 @@ fn attribute_paths(
         let full: Vec<String> = base
             .into_iter()
             .chain(rest.iter().map(|s| s.to_string()))
-            .take(2)
             .collect();
         if !full.is_empty() {
             paths.push((full, token.line));
@@ -1734,23 +1847,40 @@ fn super_counts_only_when_it_climbs_to_the_crate_root() {
 }
 
 #[test]
-fn paths_one_level_down_are_resolved_from_the_crate_root() {
+fn paths_are_resolved_from_the_crate_root_whole_at_any_depth() {
     let source = "use super::controller::ConfigSource;\nuse super::{queue::{self, Held}, decide};\nfn f() { crate::cluster::report::x(); self::inner::y(); }\nuse super::super::ports::reload;";
     let path = ["cluster".to_string(), "report".to_string()];
-    let paths: Vec<(Vec<String>, usize)> = scan(source, &path).expect("scans").paths;
-    let names: Vec<(String, usize)> = paths
-        .into_iter()
-        .map(|(p, line)| (p.join("::"), line))
-        .collect();
+    let names = |source: &str, path: &[String]| -> Vec<(String, usize)> {
+        scan(source, path)
+            .expect("scans")
+            .paths
+            .into_iter()
+            .map(|(p, line)| (p.join("::"), line))
+            .collect()
+    };
     assert_eq!(
-        names,
+        names(source, &path),
         [
-            ("cluster::controller".to_string(), 1),
+            ("cluster::controller::ConfigSource".to_string(), 1),
             ("cluster::queue".to_string(), 2),
+            ("cluster::queue::Held".to_string(), 2),
             ("cluster::decide".to_string(), 2),
-            ("cluster::report".to_string(), 3),
-            ("cluster::report".to_string(), 3),
+            ("cluster::report::x".to_string(), 3),
+            ("cluster::report::inner::y".to_string(), 3),
             ("ports::reload".to_string(), 4),
+        ]
+    );
+    // Two levels down, `super::` stays below the folder (review 12w, R36: cut to two
+    // names, `super::wire::Spelled` in `github::event::actions` was `github::event`).
+    let path = ["github", "event", "actions"].map(String::from);
+    assert_eq!(
+        names(
+            "use super::wire::Spelled;\nfn f() -> super::CheckRunAction {}",
+            &path
+        ),
+        [
+            ("github::event::wire::Spelled".to_string(), 1),
+            ("github::event::CheckRunAction".to_string(), 2),
         ]
     );
 }
@@ -1814,15 +1944,16 @@ fn a_new_cycle_fails_and_is_printed_edge_by_edge() {
 }
 
 #[test]
-fn a_path_in_an_attribute_s_string_is_an_edge_one_level_down() {
+fn a_path_in_an_attribute_s_string_is_an_edge_between_submodules() {
     let source = "#[serde(default = \"super::scope::every\")]\nstruct A;\n#[serde(with = \"crate::config::model::as_text\")]\nstruct B;\n#[serde(default = \"default_command\")]\nstruct C;";
     let path = ["config".to_string(), "formats".to_string()];
     let paths = scan(source, &path).expect("scans").paths;
+    let path = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
     assert_eq!(
         paths,
         [
-            (vec!["config".to_string(), "scope".to_string()], 1),
-            (vec!["config".to_string(), "model".to_string()], 3),
+            (path(&["config", "scope", "every"]), 1),
+            (path(&["config", "model", "as_text"]), 3),
         ]
     );
 }
@@ -1831,35 +1962,71 @@ fn a_path_in_an_attribute_s_string_is_an_edge_one_level_down() {
 /// submodule names the other's through it: a cycle no `super::a::…` path shows.
 #[test]
 fn a_name_the_folder_s_mod_rs_imports_is_a_path_to_the_submodule_it_comes_from() {
-    let src = tempfile::tempdir().expect("a temporary folder");
-    let folder = src.path().join("f");
-    std::fs::create_dir(&folder).expect("f/");
-    let files = [
-        (
-            "mod.rs",
-            "mod a;\nmod b;\nmod c;\npub use a::{Alpha as A, self as _};\nuse b::*;\npub(crate) use self::c::Gamma;\npub struct Own;\n",
-        ),
-        ("a.rs", "pub struct Alpha(super::Beta);\n"),
-        (
-            "b.rs",
-            "pub struct Beta;\nfn first() -> Option<super::A> { None }\nfn own() -> super::Own { super::Own }\n",
-        ),
-        (
-            "c.rs",
-            "pub struct Gamma;\nfn g() -> crate::f::Beta { todo!() }\n",
-        ),
-    ];
-    for (name, text) in files {
-        std::fs::write(folder.join(name), text).expect("a file");
-    }
-    let edges = folder_edges(src.path(), "f");
-    let pairs: Vec<(&str, &str)> = edges
-        .keys()
-        .map(|(from, to)| (from.as_str(), to.as_str()))
-        .collect();
-    assert_eq!(pairs, [("a", "b"), ("b", "a"), ("c", "b")]);
+    let edges = edges_of_files(
+        &[
+            (
+                "f/mod.rs",
+                "mod a;\nmod b;\nmod c;\npub use a::{Alpha as A, self as _};\nuse b::*;\npub(crate) use self::c::Gamma;\npub struct Own;\n",
+            ),
+            ("f/a.rs", "pub struct Alpha(super::Beta);\n"),
+            (
+                "f/b.rs",
+                "pub struct Beta;\nfn first() -> Option<super::A> { None }\nfn own() -> super::Own { super::Own }\n",
+            ),
+            (
+                "f/c.rs",
+                "pub struct Gamma;\nfn g() -> crate::f::Beta { todo!() }\n",
+            ),
+        ],
+        &["f"],
+    );
+    assert_eq!(pairs(&edges), [("a", "b"), ("b", "a"), ("c", "b")]);
     let report = check(&edges, "submodules of `f`").expect_err("a cycle");
     assert!(report.contains("a -> b"), "{report}");
+}
+
+/// The edges between the submodules of `folder` in a crate of `files` (path, text).
+fn edges_of_files(files: &[(&str, &str)], folder: &[&str]) -> Edges {
+    let src = tempfile::tempdir().expect("a temporary folder");
+    for (name, text) in files {
+        let file = src.path().join(name);
+        std::fs::create_dir_all(file.parent().expect("a folder")).expect("the folder");
+        std::fs::write(file, text).expect("a file");
+    }
+    let scans = scanned(src.path());
+    let imports = imports_by_module(&scans);
+    let folder: Vec<String> = folder.iter().map(|f| f.to_string()).collect();
+    folder_edges(src.path(), &scans, &imports, &folder)
+}
+
+fn pairs(edges: &Edges) -> Vec<(&str, &str)> {
+    edges
+        .keys()
+        .map(|(from, to)| (from.as_str(), to.as_str()))
+        .collect()
+}
+
+/// Two levels down, a submodule that names its sibling's item through a re-export of the
+/// folder's parent (`crate::g::X`, where g/mod.rs has `pub use f::x::X;`) depends on that
+/// sibling all the same (review 12w, R36): the path is followed through the imports.
+#[test]
+fn a_name_an_ancestor_re_exports_is_a_path_to_the_module_it_comes_from() {
+    let edges = edges_of_files(
+        &[
+            (
+                "g/mod.rs",
+                "mod f;\npub use f::x::X;\npub use self::f::y as why;\n",
+            ),
+            ("g/f/mod.rs", "mod x;\nmod y;\nmod z;\n"),
+            ("g/f/x.rs", "pub struct X(crate::g::f::y::Y);\n"),
+            ("g/f/y.rs", "pub struct Y(Box<crate::g::X>);\n"),
+            ("g/f/z.rs", "fn z() -> super::super::why::Y { todo!() }\n"),
+        ],
+        &["g", "f"],
+    );
+    assert_eq!(pairs(&edges), [("x", "y"), ("y", "x"), ("z", "y")]);
+    let report = check(&edges, "submodules of `g::f`").expect_err("a cycle");
+    assert!(report.contains("x -> y"), "{report}");
 }
 
 /// `ports` is where the intake and the cluster side meet: traits and the state both read,
@@ -1899,5 +2066,119 @@ fn ports_does_not_use_the_github_client() {
     assert!(
         sites.is_none(),
         "ports uses github_client at {sites:?}: move what asks GitHub to serve"
+    );
+}
+
+/// `config` reads services.yaml and its templates folder in one place, `config::load`
+/// (review 12w, R40): the rules and the rest of `config` take what was read as data, so
+/// they stay pure. A file-system call (`std::fs`, `File::`, a path's `is_file()`,
+/// `is_dir()`, `exists()`, `metadata()`, `read_dir()`, `canonicalize()`) in any other file
+/// of `src/config/`, outside its test modules, fails here; so does `std::fs` named at all.
+#[test]
+fn config_reads_files_only_in_load() {
+    let config = Path::new(SRC).join("config");
+    let mut files = Vec::new();
+    rust_files(&config, &mut files);
+    files.sort();
+    let load = config.join("load");
+    assert!(
+        files.iter().any(|f| f.starts_with(&load)) && files.len() >= 10,
+        "src/config/load/ not found among {files:?}: is the scan blind?"
+    );
+    let mut found = Vec::new();
+    let mut in_load = 0;
+    for file in &files {
+        let text = std::fs::read_to_string(file).expect("a source file");
+        let calls = file_system_calls(&text).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        if file.starts_with(&load) {
+            in_load += calls.len();
+            continue;
+        }
+        for (line, call) in calls {
+            found.push(format!("  - {}: {call}", site(Path::new(SRC), file, line)));
+        }
+    }
+    assert!(
+        in_load > 0,
+        "no file-system call found in src/config/load/: is the scan blind?"
+    );
+    assert!(
+        found.is_empty(),
+        "config reads files outside config::load; move the reading there and pass what it \
+         read:\n{}",
+        found.join("\n")
+    );
+}
+
+/// The file-system calls in code, outside `#[cfg(test)]` items, with their lines.
+fn file_system_calls(source: &str) -> Result<Vec<(usize, String)>, ScanError> {
+    const PATH_CALLS: [&str; 8] = [
+        "is_file",
+        "is_dir",
+        "exists",
+        "try_exists",
+        "metadata",
+        "symlink_metadata",
+        "read_dir",
+        "canonicalize",
+    ];
+    let tokens = tokenize(source)?;
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < tokens.len() {
+        let token = &tokens[i];
+        if is_punct(Some(token), '#') && is_punct(tokens.get(i + 1), '[') {
+            let end = after_group(&tokens, i + 1);
+            let attribute = &tokens[i + 2..end.saturating_sub(1)];
+            if let [cfg, rest @ ..] = attribute
+                && is_ident(Some(cfg), "cfg")
+                && test_only(rest.get(1..rest.len().saturating_sub(1)).unwrap_or(&[]))
+            {
+                i = after_item(&tokens, end);
+            } else {
+                i = end;
+            }
+            continue;
+        }
+        let next_is_path = tokens.get(i + 1).is_some_and(|t| t.tok == Tok::PathSep);
+        let after_dot = i > 0 && is_punct(tokens.get(i - 1), '.');
+        match ident(token) {
+            // `std::fs` named at all (`use std::{fs, io};`, `use std::fs::read;`).
+            Some("fs") if !after_dot => out.push((token.line, "`fs`".to_string())),
+            Some(word @ ("File" | "OpenOptions")) if next_is_path => {
+                out.push((token.line, format!("`{word}::`")));
+            }
+            Some(word) if after_dot && PATH_CALLS.contains(&word) => {
+                out.push((token.line, format!("`.{word}()`")));
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    Ok(out)
+}
+
+#[test]
+fn a_file_system_call_is_found_and_a_test_module_s_is_not() {
+    let calls = |source: &str| -> Vec<String> {
+        file_system_calls(source)
+            .expect("scans")
+            .into_iter()
+            .map(|(line, call)| format!("{line}: {call}"))
+            .collect()
+    };
+    assert_eq!(
+        calls(
+            "use std::fs;\nfn f(p: &Path) -> bool {\n    // std::fs::read(p)\n    let _ = \"fs::read\";\n    p.is_file() || std::fs::File::open(p).is_ok()\n}\n#[cfg(test)]\nmod tests {\n    fn g() { std::fs::read(\"x\"); }\n}\n"
+        ),
+        ["1: `fs`", "5: `.is_file()`", "5: `fs`", "5: `File::`"]
+    );
+    assert_eq!(
+        calls("use std::{fs, io};\nuse std::fs::read_to_string as read;"),
+        ["1: `fs`", "2: `fs`"]
+    );
+    assert_eq!(
+        calls("fn f(p: &Path) { p.join(\"x\").display(); }"),
+        Vec::<String>::new()
     );
 }

@@ -2038,6 +2038,29 @@ fn against_a_cluster() {
     );
     server.wait_for_line("leading: the controller starts");
 
+    // The intake counts each repository's waiting runs (`limits.queued_per_repository`) from
+    // a watch of its own, beside the controller's, started with the service: the first
+    // delivery after a restart does not wait for a list of every run.
+    let run_watches = || {
+        fake.requests()
+            .iter()
+            .filter(|r| {
+                r.starts_with(
+                    "GET /apis/agentpods.dev/v1alpha1/namespaces/agentpods-runs/agentruns?",
+                ) && r.contains("watch=true")
+            })
+            .count()
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while run_watches() < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "before any delivery, only the controller watches the AgentRuns: {:#?}",
+            fake.requests()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
     let url = format!("http://{address}/webhook");
     let payload = fresh_file(&work, OPENED);
     let (ok, out) = replay_binary(&url, "pull_request", &payload, "cluster-1");
@@ -2362,9 +2385,12 @@ fn without_the_crd() {
         &["--lease-namespace", "agentpods", "--no-controller"],
         &[("KUBECONFIG", &kubeconfig.display().to_string())],
     );
-    let warning = server.wait_for_line("the AgentRun CRD is not installed");
+    // The start-up line (the watch that counts waiting runs, started with the service, may
+    // say it first: below).
+    let warning = server.wait_for_line("/readyz fails until it is");
     assert!(
-        warning.contains("kubectl apply -k deploy/crd") && warning.contains("/readyz"),
+        warning.contains("the AgentRun CRD is not installed")
+            && warning.contains("kubectl apply -k deploy/crd"),
         "{warning}"
     );
     let address = server.address();

@@ -60,7 +60,7 @@ pub(super) fn source(source: &RunSource) -> Result<v3::Source, SourceError> {
                     )?,
                 },
                 plan::Trigger::Approved(approved) => Trigger::Approved {
-                    approved_by: approved.approved_by.clone(),
+                    approved_by: approved.approved_by.to_string(),
                     comment_id: approved.comment_id.get(),
                     head_sha: approved.head_sha.to_string(),
                 },

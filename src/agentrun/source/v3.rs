@@ -136,7 +136,7 @@ impl Source {
                 });
             }
             source.launch.trigger = plan::Trigger::Approved(plan::ApprovedHead {
-                approved_by,
+                approved_by: approved_by.into(),
                 comment_id: CommentId(comment_id),
                 head_sha,
             });

@@ -2,15 +2,35 @@
 //! in GitHub's spelling, an unknown value kept as it came.
 
 use std::fmt;
+use std::marker::PhantomData;
 
+use serde::de;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::wire::Spelled;
-
-/// Parsing from GitHub's spelling, for the private wire wrapper [`Spelled`](super::wire::Spelled).
+/// Parsing from GitHub's spelling, for the wire wrapper [`Spelled`].
 pub(super) trait FromGithub: Sized {
     const EXPECTING: &'static str;
     fn from_github(s: &str) -> Self;
+}
+
+/// A string in GitHub's spelling read into a [`FromGithub`] enum without allocating
+/// for known values.
+pub(super) struct Spelled<T>(pub(super) T);
+
+impl<'de, T: FromGithub> Deserialize<'de> for Spelled<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V<T>(PhantomData<T>);
+        impl<T: FromGithub> de::Visitor<'_> for V<T> {
+            type Value = T;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(T::EXPECTING)
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<T, E> {
+                Ok(T::from_github(v))
+            }
+        }
+        deserializer.deserialize_str(V(PhantomData)).map(Spelled)
+    }
 }
 
 macro_rules! string_enum {

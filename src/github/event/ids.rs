@@ -65,6 +65,35 @@ impl Login {
     pub fn is(&self, other: &str) -> bool {
         self.0.eq_ignore_ascii_case(other)
     }
+
+    /// Which account it is, as GitHub tells them apart (case aside): see [`LoginKey`].
+    pub fn key(&self) -> LoginKey {
+        LoginKey::of(&self.0)
+    }
+}
+
+/// Which account a login means, as GitHub tells accounts apart: ignoring ASCII case
+/// (`Octocat` and `octocat` are one account). The one rule every place that keeps or
+/// matches people by login (who was told, whose permission is known, who approved) keeps;
+/// it compares, hashes and shows the login in lowercase.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct LoginKey(String);
+
+impl LoginKey {
+    /// The key of a login given as text.
+    pub fn of(login: &str) -> LoginKey {
+        LoginKey(login.to_ascii_lowercase())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for LoginKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
 }
 
 impl From<String> for Login {

@@ -32,7 +32,9 @@ pub use actions::{
     IssuesAction, PullRequestAction, ReleaseAction,
 };
 pub use error::{EventError, ValueError};
-pub use ids::{CommitSha, Login, MAX_OWNER_LEN, MAX_REPO_NAME_LEN, RepoFullName, RepoKey};
+pub use ids::{
+    CommitSha, Login, LoginKey, MAX_OWNER_LEN, MAX_REPO_NAME_LEN, RepoFullName, RepoKey,
+};
 pub use parse::parse;
 
 use crate::ids::CommentId;

@@ -3,12 +3,11 @@
 
 use crate::ids::CommentId;
 use std::fmt;
-use std::marker::PhantomData;
 
 use serde::Deserialize;
 use serde::de::{self, Deserializer, IgnoredAny};
 
-use super::actions::FromGithub;
+use super::actions::Spelled;
 use super::error::clip_value;
 use super::{
     AccountKind, AuthorAssociation, CheckRunAction, CheckSuiteAction, Comment, CommitSha, Issue,
@@ -16,26 +15,6 @@ use super::{
     ReleaseAction, RepoFullName, Repository, User,
 };
 use k8s_openapi::jiff::Timestamp;
-
-/// A string in GitHub's spelling read into a [`FromGithub`] enum without allocating
-/// for known values.
-pub(super) struct Spelled<T>(pub(super) T);
-
-impl<'de, T: FromGithub> Deserialize<'de> for Spelled<T> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct V<T>(PhantomData<T>);
-        impl<T: FromGithub> de::Visitor<'_> for V<T> {
-            type Value = T;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(T::EXPECTING)
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<T, E> {
-                Ok(T::from_github(v))
-            }
-        }
-        deserializer.deserialize_str(V(PhantomData)).map(Spelled)
-    }
-}
 
 /// A validated [`CommitSha`] read from a JSON string.
 pub(super) struct WireSha(pub(super) CommitSha);

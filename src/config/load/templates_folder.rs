@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::yaml::{Node, NodeKind};
+use crate::config::yaml::{Node, NodeKind};
 
 /// The templates services.yaml's agents name (`templates`, the default's when an agent
 /// has none, and `prompt`), as the file reads leniently.
@@ -17,7 +17,7 @@ pub(super) fn named(tree: &Node) -> Vec<String> {
     for agent in agents {
         match agent.get_path(&["templates"]).map(|n| &n.kind) {
             Some(NodeKind::Seq(items)) => names.extend(items.iter().filter_map(text)),
-            _ => names.extend(super::model::default_templates()),
+            _ => names.extend(crate::config::model::default_templates()),
         }
         names.extend(agent.get_path(&["prompt"]).and_then(text));
     }
