@@ -497,6 +497,9 @@ fn replay(
                 payload.display(),
                 crate::text::io_words(&e)
             );
+            if e.kind() == std::io::ErrorKind::NotFound {
+                say!("{}", missing_payload_what_to_do(payload));
+            }
             return ExitCode::FAILURE;
         }
     };
@@ -846,6 +849,9 @@ fn render(args: &RenderArgs<'_>) -> ExitCode {
             Ok(b) => b,
             Err(e) => {
                 say!("{shown}: cannot read: {}", crate::text::io_words(&e));
+                if e.kind() == std::io::ErrorKind::NotFound {
+                    say!("{}", missing_payload_what_to_do(file));
+                }
                 failed = true;
                 continue;
             }
@@ -930,6 +936,26 @@ fn known_event(name: &str) -> Result<(), InputError> {
         name: name.to_owned(),
         like: crate::suggest::did_you_mean(name, GITHUB_EVENTS.iter().copied()).map(str::to_owned),
     })
+}
+
+/// The line saying what to do when a payload file is not there: the file beside it whose
+/// name is a letter or two off (`opened.json` for `open.json`: review 13i, F8), or where a
+/// relative path is read from.
+fn missing_payload_what_to_do(path: &Path) -> String {
+    if let Some(near) = crate::suggest::near_entry(path, Path::is_file) {
+        return format!("what to do: did you mean {}?", near.display());
+    }
+    let here = std::env::current_dir()
+        .map(|d| d.display().to_string())
+        .unwrap_or_else(|_| "the working folder".into());
+    if path.is_relative() {
+        format!(
+            "what to do: give --payload a webhook payload's JSON file (a relative path is read \
+             from the folder this runs in, {here})"
+        )
+    } else {
+        "what to do: give --payload a webhook payload's JSON file".to_string()
+    }
 }
 
 fn payload_files(paths: &[PathBuf], event: &str) -> Result<Vec<PathBuf>, InputError> {

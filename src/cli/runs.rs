@@ -151,7 +151,12 @@ async fn execute(cmd: RunsCmd, clock: &dyn Clock) -> Result<(), RunsError> {
                 pull_request: args.pr,
                 issue: args.issue,
             };
-            let runs = cluster_runs::list(&client, namespace.as_deref(), &filter).await?;
+            let listed = cluster_runs::list(&client, namespace.as_deref(), &filter).await?;
+            for unreadable in &listed.unreadable {
+                say!("{}", clean(&unreadable.to_string()));
+                say!("{}", clean(&unreadable.what_to_do()));
+            }
+            let runs = listed.runs;
             // None here: where there are some, when the user may list every namespace
             // (new-user review 13e, N8: `-n nope` said only that there were none).
             let elsewhere = if runs.is_empty() && namespace.is_some() {
@@ -160,7 +165,7 @@ async fn execute(cmd: RunsCmd, clock: &dyn Clock) -> Result<(), RunsError> {
                     .ok()
                     .map(|all| {
                         let mut namespaces: Vec<String> =
-                            all.iter().filter_map(|r| r.namespace()).collect();
+                            all.runs.iter().filter_map(|r| r.namespace()).collect();
                         namespaces.sort();
                         namespaces.dedup();
                         namespaces

@@ -225,14 +225,16 @@ impl ClusterLauncher {
                         runs.extend(
                             list(&self.client, Some(ns), &filter)
                                 .await
-                                .map_err(|e| self.failed(repository, number, e))?,
+                                .map_err(|e| self.failed(repository, number, e))?
+                                .into_runs(),
                         );
                     }
                 }
                 None => runs.extend(
                     list(&self.client, None, &filter)
                         .await
-                        .map_err(|e| self.failed(repository, number, e))?,
+                        .map_err(|e| self.failed(repository, number, e))?
+                        .into_runs(),
                 ),
             }
         }

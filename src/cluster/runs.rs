@@ -8,7 +8,7 @@
 //! spec is the name itself.
 
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::{ListParams, LogParams, Patch, PatchParams};
+use kube::api::{ApiResource, DynamicObject, ListParams, LogParams, Patch, PatchParams};
 use kube::config::KubeConfigOptions;
 
 use super::kubeconfig::{self, KubeconfigProblem};
@@ -122,6 +122,17 @@ impl RunsError {
                      namespace {namespace}; ask for the rights, or pick the namespace with -n"
                 )),
                 kube::Error::Api(_) => None,
+                // The cluster answered (review 13i, F11): with a run of another form.
+                kube::Error::SerdeError(_) => Some(format!(
+                    "what to do: the cluster answered with an AgentRun this agentpods does not \
+                     read (written by another version, or by hand): use the agentpods of the \
+                     service's version, or read it with `kubectl get agentruns {} -o yaml`",
+                    if namespace == "(all)" {
+                        "-A".to_string()
+                    } else {
+                        format!("-n {namespace}")
+                    }
+                )),
                 _ => Some(
                     "what to do: check that the cluster is reachable from here \
                      (`kubectl cluster-info` with the same KUBECONFIG and --context)"
@@ -275,27 +286,106 @@ impl RunFilter {
     }
 }
 
-/// The runs matching `filter` in `namespace` (every namespace when `None`), newest first.
+/// The runs a list found: those this binary reads, newest first, and those it does not.
+#[derive(Debug, Default)]
+pub struct Listed {
+    pub runs: Vec<AgentRun>,
+    pub unreadable: Vec<Unreadable>,
+}
+
+impl Listed {
+    /// The runs, each unreadable one logged as a warning (the service's reading: a run of
+    /// another version leaves out only itself).
+    pub fn into_runs(self) -> Vec<AgentRun> {
+        for unreadable in &self.unreadable {
+            tracing::warn!(
+                run = %unreadable.name,
+                namespace = %unreadable.namespace,
+                why = %unreadable.why,
+                "an AgentRun not in the form this agentpods reads is left out"
+            );
+        }
+        self.runs
+    }
+}
+
+/// An AgentRun the API server gave that is not in the form this binary reads (written by
+/// another version of agentpods, or by hand): named, and left out of the list (review
+/// 13i, F11: before, one such run failed the whole list as "check that the cluster is
+/// reachable").
+#[derive(Debug)]
+pub struct Unreadable {
+    pub namespace: String,
+    pub name: String,
+    /// What does not fit, and where (`spec: missing field `event``).
+    pub why: String,
+}
+
+impl std::fmt::Display for Unreadable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "warning: run {} in namespace {} is not in the form this agentpods reads ({}), so \
+             it is not listed; it was written by another version of agentpods or by hand",
+            self.name, self.namespace, self.why
+        )
+    }
+}
+
+impl Unreadable {
+    /// One line saying what to do about it.
+    pub fn what_to_do(&self) -> String {
+        format!(
+            "what to do: list it with the agentpods of the service's version, or read it with \
+             `kubectl get agentrun {} -n {} -o yaml`",
+            self.name, self.namespace
+        )
+    }
+}
+
+/// The runs matching `filter` in `namespace` (every namespace when `None`), newest first;
+/// each run read on its own, so that one this binary cannot read leaves out only itself.
 pub async fn list(
     client: &Client,
     namespace: Option<&str>,
     filter: &RunFilter,
-) -> Result<Vec<AgentRun>, RunsError> {
+) -> Result<Listed, RunsError> {
     let selector = filter.label_selector()?;
-    let api: Api<AgentRun> = match namespace {
-        Some(ns) => Api::namespaced(client.clone(), ns),
-        None => Api::all(client.clone()),
+    let resource = ApiResource::erase::<AgentRun>(&());
+    let api: Api<DynamicObject> = match namespace {
+        Some(ns) => Api::namespaced_with(client.clone(), ns, &resource),
+        None => Api::all_with(client.clone(), &resource),
     };
-    let mut runs: Vec<AgentRun> = api
+    let items = api
         .list(&ListParams::default().labels(&selector))
         .await
         .map_err(api_error("listing runs", namespace.unwrap_or("(all)")))?
-        .items
-        .into_iter()
-        .filter(|run| filter.matches(run))
-        .collect();
-    sort_newest_first(&mut runs);
-    Ok(runs)
+        .items;
+    let mut listed = Listed::default();
+    for item in items {
+        let (name, in_namespace) = (item.name_any(), item.namespace().unwrap_or_default());
+        let read = serde_json::to_value(&item)
+            .map_err(|e| e.to_string())
+            .and_then(|value| {
+                serde_path_to_error::deserialize::<_, AgentRun>(value).map_err(|e| {
+                    match e.path().to_string() {
+                        path if path == "." => e.inner().to_string(),
+                        path => format!("{path}: {}", e.inner()),
+                    }
+                })
+            });
+        match read {
+            Ok(run) if filter.matches(&run) => listed.runs.push(run),
+            Ok(_) => {}
+            Err(why) => listed.unreadable.push(Unreadable {
+                namespace: in_namespace,
+                name,
+                why: crate::text::serde_words(&why),
+            }),
+        }
+    }
+    sort_newest_first(&mut listed.runs);
+    Ok(listed)
 }
 
 /// Newest first: by the time the intake recorded the run (to the microsecond), else its

@@ -193,9 +193,20 @@ impl<'s> SchemaChecker<'s> {
                             Some((below, col, first)) => {
                                 let mut home = parent.to_vec();
                                 home.extend(below);
+                                let indent = match first {
+                                    Some(first) => {
+                                        format!("indent it to column {col}, in line with `{first}`")
+                                    }
+                                    // Its only key dedented (review 13i, F3).
+                                    None => format!(
+                                        "`{}` is empty without it: indent it under `{}:`",
+                                        home.last().map_or("", String::as_str),
+                                        home.last().map_or("", String::as_str),
+                                    ),
+                                };
                                 format!(
                                     "unknown key `{}` here; it is a key of `{}` above it: \
-                                     indent it to column {col}, in line with `{first}`",
+                                     {indent}",
                                     key.name,
                                     dotted(&home),
                                 )
@@ -266,13 +277,14 @@ impl<'s> SchemaChecker<'s> {
     /// Where a key that is unknown in this mapping belongs, when it is a key of a mapping
     /// nested in the entry just above it (a line dedented too far: it left the block it was
     /// written in). Returns the path from this mapping down to that one, the column its
-    /// keys start at, and its first key.
+    /// keys start at, and its first key; none when the entry above is empty, its only key
+    /// the one dedented (`comment:` above `verbs: [run]`).
     fn home_above(
         &self,
         above: &[(super::yaml::Key, Node)],
         obj: &'s serde_json::Map<String, Value>,
         name: &str,
-    ) -> Option<(Vec<String>, usize, String)> {
+    ) -> Option<(Vec<String>, usize, Option<String>)> {
         let (key, value) = above.last()?;
         let schema = obj
             .get("properties")
@@ -281,6 +293,14 @@ impl<'s> SchemaChecker<'s> {
         let mut below = vec![key.name.clone()];
         let mut node = value;
         let mut schema = self.object_schema(schema)?;
+        let known = |s: &serde_json::Map<String, Value>| {
+            s.get("properties")
+                .and_then(Value::as_object)
+                .is_some_and(|p| p.contains_key(name))
+        };
+        if matches!(node.kind, NodeKind::Null) && known(schema) {
+            return Some((below, key.pos.col + 2, None));
+        }
         // At most a few levels: a dedent moves a key out of a block or two.
         for _ in 0..8 {
             match &node.kind {
@@ -292,13 +312,8 @@ impl<'s> SchemaChecker<'s> {
                 }
                 NodeKind::Map(entries) => {
                     let (first, _) = entries.first()?;
-                    let known = |s: &serde_json::Map<String, Value>| {
-                        s.get("properties")
-                            .and_then(Value::as_object)
-                            .is_some_and(|p| p.contains_key(name))
-                    };
                     if known(schema) {
-                        return Some((below, first.pos.col, first.name.clone()));
+                        return Some((below, first.pos.col, Some(first.name.clone())));
                     }
                     let (last, value) = entries.last()?;
                     let next = schema

@@ -32,20 +32,37 @@ const MAX_LISTED: usize = 12;
 
 /// What a dotted path finds in one sample context.
 enum Lookup {
-    /// A value (or a part the static walk cannot follow: a list item, a string's method).
+    /// A value (or a part the static walk cannot follow: a list's item).
     Found,
     /// `none` on the way: an optional part absent in this sample (the render check's job).
     Absent,
     /// The segment at `depth` is not a key of the object `keys` came from.
     Missing { depth: usize, keys: Vec<String> },
+    /// A field read on a string, number or `true`/`false`, which has none
+    /// (`pr.head.repo.full_name`: review 13i, F13).
+    Scalar(OnScalar),
+}
+
+/// A field read on a scalar in a sample.
+struct OnScalar {
+    /// Where in the path: the segment read from the scalar.
+    depth: usize,
+    value: Json,
+    /// The object holding the scalar has a key of that name (`repo.owner` for
+    /// `repo.full_name.owner`).
+    beside: bool,
 }
 
 fn lookup(context: &Json, path: &[&str]) -> Lookup {
     let mut here = context;
+    let mut holder: Option<&serde_json::Map<String, Json>> = None;
     for (depth, segment) in path.iter().enumerate() {
         match here {
             Json::Object(map) => match map.get(*segment) {
-                Some(next) => here = next,
+                Some(next) => {
+                    holder = Some(map);
+                    here = next;
+                }
                 None => {
                     return Lookup::Missing {
                         depth,
@@ -54,7 +71,14 @@ fn lookup(context: &Json, path: &[&str]) -> Lookup {
                 }
             },
             Json::Null => return Lookup::Absent,
-            _ => return Lookup::Found,
+            Json::Array(_) => return Lookup::Found,
+            scalar => {
+                return Lookup::Scalar(OnScalar {
+                    depth,
+                    value: scalar.clone(),
+                    beside: holder.is_some_and(|m| m.contains_key(*segment)),
+                });
+            }
         }
     }
     Lookup::Found
@@ -251,6 +275,7 @@ impl Engine {
                         continue;
                     }
                     let mut missing: Option<(usize, BTreeSet<String>)> = None;
+                    let mut scalar: Option<OnScalar> = None;
                     let mut resolves = false;
                     for (_, context) in &contexts {
                         match lookup(context, &segments) {
@@ -262,9 +287,19 @@ impl Engine {
                                     entry.1.extend(keys);
                                 }
                             }
+                            Lookup::Scalar(on) => keep_shortest(&mut scalar, on),
                         }
                     }
-                    let (false, Some((depth, keys))) = (resolves, missing) else {
+                    if resolves {
+                        continue;
+                    }
+                    let whose = format!("agent `{}`", agent.name);
+                    if let Some(on) = scalar {
+                        let message = scalar_field(&segments, &on, &whose, "each trigger");
+                        found.add(file, places, &format!("{key}{message}"));
+                        continue;
+                    }
+                    let Some((depth, keys)) = missing else {
                         continue;
                     };
                     // A key of a map services.yaml fills may be tested for (`is defined`,
@@ -278,13 +313,7 @@ impl Engine {
                         }
                         continue;
                     }
-                    let message = unknown_field(
-                        &segments,
-                        depth,
-                        &keys,
-                        &format!("agent `{}`", agent.name),
-                        "each trigger",
-                    );
+                    let message = unknown_field(&segments, depth, &keys, &whose, "each trigger");
                     found.add(file, places, &format!("{key}{message}"));
                 }
             }
@@ -311,10 +340,11 @@ impl Engine {
         for path in self.paths_read(name) {
             let segments: Vec<&str> = path.split('.').collect();
             let mut missing: Option<(usize, BTreeSet<String>)> = None;
+            let mut scalar: Option<OnScalar> = None;
             for context in &contexts {
                 match lookup(context, &segments) {
                     Lookup::Found | Lookup::Absent => {
-                        missing = None;
+                        (missing, scalar) = (None, None);
                         break;
                     }
                     Lookup::Missing { depth, keys } => {
@@ -323,13 +353,18 @@ impl Engine {
                             entry.1.extend(keys);
                         }
                     }
+                    Lookup::Scalar(on) => keep_shortest(&mut scalar, on),
                 }
             }
-            if let Some((depth, keys)) = missing {
-                let message =
-                    unknown_field(&segments, depth, &keys, "the run's comment", "comment.md");
-                found.add(self.file_of(name), positions(source, &path), &message);
-            }
+            let whose = "the run's comment";
+            let message = match (scalar, missing) {
+                (Some(on), _) => scalar_field(&segments, &on, whose, "comment.md"),
+                (None, Some((depth, keys))) => {
+                    unknown_field(&segments, depth, &keys, whose, "comment.md")
+                }
+                (None, None) => continue,
+            };
+            found.add(self.file_of(name), positions(source, &path), &message);
         }
     }
 
@@ -766,6 +801,51 @@ fn open_map_typo(
         agent.name,
         segments.join(".")
     ))
+}
+
+/// Keeps the value of the samples' that is shortest written out, to show in a message.
+fn keep_shortest(kept: &mut Option<OnScalar>, seen: OnScalar) {
+    let length = |v: &Json| v.to_string().len();
+    if kept
+        .as_ref()
+        .is_none_or(|k| length(&seen.value) < length(&k.value))
+    {
+        *kept = Some(seen);
+    }
+}
+
+/// The message for a path whose segment at `depth` is read from `value`, a string, number
+/// or `true`/`false` in the samples, which has no fields (review 13i, F13: before, the
+/// render's bare "undefined value"). GitHub's payload has `head.repo.full_name` where
+/// templates are given `pr.head.repo`, already the `owner/name`.
+fn scalar_field(segments: &[&str], on: &OnScalar, whose: &str, fields_of: &str) -> String {
+    let depth = on.depth;
+    let path = segments.join(".");
+    let parent = segments[..depth].join(".");
+    let what = match &on.value {
+        // A repository's name in the samples is of the longest a glob admits: its form
+        // says more than its letters.
+        Json::String(s) if s.split('/').count() == 2 && !s.contains(char::is_whitespace) => {
+            "a string (`owner/name`)".to_string()
+        }
+        Json::String(s) if s.chars().count() <= 40 && !s.contains('`') => {
+            format!("a string (`{s}` in a sample)")
+        }
+        Json::String(_) => "a string".to_string(),
+        Json::Number(n) => format!("a number (`{n}` in a sample)"),
+        _ => "`true` or `false`".to_string(),
+    };
+    let hint = if on.beside {
+        let mut fixed = segments[..=depth].to_vec();
+        fixed.remove(depth - 1);
+        format!("did you mean `{}`?", fixed.join("."))
+    } else {
+        format!("write `{parent}` for the value itself")
+    };
+    format!(
+        "{whose}: `{path}`: `{parent}` is {what}, which has no fields: {hint} (the fields of \
+         {fields_of}: docs/templates.md)"
+    )
 }
 
 /// The message for a path whose segment at `depth` is not there.

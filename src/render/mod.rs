@@ -6,6 +6,7 @@ mod context;
 pub mod escape;
 pub mod fields;
 mod filled;
+mod known_fields;
 pub(crate) mod objects;
 mod overrides;
 pub(crate) mod pod_names;

@@ -7,10 +7,12 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret, ServiceAccount};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use schemars::JsonSchema;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::RenderError;
+use super::known_fields::{self, Step};
 
 /// The kinds a run's templates may create.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -456,14 +458,15 @@ impl Location<'_> {
 }
 
 /// Deserializes into a k8s-openapi type. Those ignore unknown fields, so serde_ignored
-/// reports them; the field path of a type error is found by a second, slower pass.
+/// reports them, each with the nearest field the type has there (`known_fields`); the
+/// field path of a type error is found by a second, slower pass.
 fn typed<'de, T, D>(
     read: &impl Fn() -> D,
     ignored: Option<&Cell<u32>>,
     at: &Location<'_>,
 ) -> Result<T, RenderError>
 where
-    T: DeserializeOwned,
+    T: DeserializeOwned + JsonSchema,
     D: serde::Deserializer<'de, Error = serde_json::Error>,
 {
     if let Some(ignored) = ignored {
@@ -474,9 +477,13 @@ where
             return Ok(object);
         }
     }
-    let mut unknown: Vec<String> = Vec::new();
+    let mut unknown: Vec<(String, Vec<Step>)> = Vec::new();
     let result = {
-        let mut record = |path: serde_ignored::Path<'_>| unknown.push(field_path(&path));
+        let mut record = |path: serde_ignored::Path<'_>| {
+            let mut steps = Vec::new();
+            field_steps(&path, &mut steps);
+            unknown.push((known_fields::shown(&steps), steps));
+        };
         T::deserialize(serde_ignored::Deserializer::new(read(), &mut record))
     };
     let object = match result {
@@ -491,34 +498,43 @@ where
             });
         }
     };
-    if let Some(first) = unknown.first() {
-        let message = if unknown.len() == 1 {
-            "unknown field".to_string()
-        } else {
-            format!(
-                "unknown field (and {} more: {})",
-                unknown.len() - 1,
-                unknown[1..].join(", ")
-            )
-        };
+    if let Some((first, steps)) = unknown.first() {
+        let near = known_fields::nearest::<T>;
+        let mut message = "unknown field".to_string();
+        if let Some(near) = near(steps) {
+            message.push_str(&format!(", did you mean `{near}`?"));
+        }
+        if unknown.len() > 1 {
+            let more: Vec<String> = unknown[1..]
+                .iter()
+                .map(|(path, steps)| match near(steps) {
+                    Some(near) => format!("{path} (did you mean `{near}`?)"),
+                    None => path.clone(),
+                })
+                .collect();
+            message.push_str(&format!(" (and {} more: {})", more.len(), more.join(", ")));
+        }
         return Err(at.error(first, message));
     }
     Ok(object)
 }
 
-/// `spec.containers[0].image` for a path serde_ignored reports.
-fn field_path(path: &serde_ignored::Path<'_>) -> String {
+/// The steps of a path serde_ignored reports, root first.
+fn field_steps(path: &serde_ignored::Path<'_>, steps: &mut Vec<Step>) {
     use serde_ignored::Path;
     match path {
-        Path::Root => String::new(),
-        Path::Seq { parent, index } => format!("{}[{index}]", field_path(parent)),
-        Path::Map { parent, key } => match field_path(parent) {
-            p if p.is_empty() => key.clone(),
-            p => format!("{p}.{key}"),
-        },
+        Path::Root => {}
+        Path::Seq { parent, index } => {
+            field_steps(parent, steps);
+            steps.push(Step::Item(*index));
+        }
+        Path::Map { parent, key } => {
+            field_steps(parent, steps);
+            steps.push(Step::Key(key.clone()));
+        }
         Path::Some { parent }
         | Path::NewtypeStruct { parent }
-        | Path::NewtypeVariant { parent } => field_path(parent),
+        | Path::NewtypeVariant { parent } => field_steps(parent, steps),
     }
 }
 

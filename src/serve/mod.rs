@@ -189,6 +189,16 @@ pub fn config_what_to_do(path: &Path, e: &crate::config::ConfigError) -> Option<
     let here = std::env::current_dir()
         .map(|d| d.display().to_string())
         .unwrap_or_else(|_| "the working folder".into());
+    // A name a letter or two off the file beside it (review 13i, F1).
+    if source.kind() == std::io::ErrorKind::NotFound
+        && let Some(near) = crate::suggest::near_entry(path, Path::is_file)
+    {
+        return Some(format!(
+            "what to do: did you mean {0}? ({1} is not there; {0} is)",
+            near.display(),
+            path.display()
+        ));
+    }
     match source.kind() {
         std::io::ErrorKind::NotFound if path == Path::new(DEFAULT_CONFIG) => Some(format!(
             "what to do: there is no {DEFAULT_CONFIG} in this folder ({here}): give yours \
@@ -575,8 +585,21 @@ fn spawn_controller(
     // The client the intake uses: one token cache, one read of the App key.
     let github = state.github.clone();
     if github.is_none() {
+        // Nobody's permission can be asked either (review 13i, F15: every command was then
+        // refused, and start-up did not say so).
+        let listed = (state.config.current().engine().config())
+            .github
+            .authorization
+            .allowed_users
+            .len();
+        let listed = match listed {
+            0 => "this config lists none, so no agent starts".to_string(),
+            n => format!("this config lists {n}"),
+        };
         tracing::warn!(
-            "no GitHub credentials (GITHUB_APP_ID or GITHUB_TOKEN): runs are not reported to GitHub"
+            "no GitHub credentials (GITHUB_APP_ID or GITHUB_TOKEN): runs are not reported to \
+             GitHub, and nobody's permission on a repository can be asked, so only the users \
+             in `allowed_users` may start agents ({listed})"
         );
     }
     let reports = github

@@ -636,6 +636,29 @@ agents:
                  `agents[0].triggers.comment` above it: indent it to column 9, in line with `verbs`",
             )],
         },
+        // Review 13i, F3: before, "unknown key `verbs` (expected one of: comment, issues,
+        // …)", as if `verbs` were meant for a trigger.
+        Case {
+            what: "the only key of a trigger dedented, leaving it empty",
+            yaml: "\
+project: demo
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: task
+    triggers:
+      comment:
+      verbs: [run]
+",
+            expect: &[(
+                "verbs",
+                "services.yaml:10:7: agents[0].triggers: unknown key `verbs` here; it is a key \
+                 of `agents[0].triggers.comment` above it: `comment` is empty without it: \
+                 indent it under `comment:`",
+            )],
+        },
         Case {
             what: "a cluster key dedented to the top level",
             yaml: "\

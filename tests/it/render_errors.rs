@@ -91,7 +91,22 @@ fn a_misspelt_field_is_named_with_its_path() {
     ));
     assert_eq!(
         error,
-        "templates/t.yaml: document 1, field `spec.containers[0].imagePullPolicyy`: unknown field"
+        "templates/t.yaml: document 1, field `spec.containers[0].imagePullPolicyy`: unknown field, did you mean `imagePullPolicy`?"
+    );
+}
+
+#[test]
+fn every_misspelt_field_of_a_document_gets_the_one_its_type_has_there() {
+    // Review 13i, F2: each unknown field is matched with the fields of its own type at
+    // its own place (a container's, the pod's), not with one list for the object.
+    let error = render_error(&pod(
+        "  restartPolcy: Never\n  containers:\n    - name: a\n      image: {{ agent.image }}\n      imagePullPolicyy: Always\n      workinDir: /w\n",
+    ));
+    assert_eq!(
+        error,
+        "templates/t.yaml: document 1, field `spec.containers[0].imagePullPolicyy`: unknown \
+         field, did you mean `imagePullPolicy`? (and 2 more: spec.containers[0].workinDir (did \
+         you mean `workingDir`?), spec.restartPolcy (did you mean `restartPolicy`?))"
     );
 }
 
@@ -318,6 +333,19 @@ const MISTAKES: &[Mistake] = &[
         points_at: "comment.command.tsak",
     },
     Mistake {
+        // Review 13i, F13: before, the render's bare "undefined value".
+        what: "a field of GitHub's payload read on a string agentpods gives",
+        file: "templates/prompts/review.md", from: "{{ pr.number }}{% endif %}", to: "{{ pr.head.repo.full_name }}{% endif %}",
+        expect: "templates/prompts/review.md:1:64: agent `review`: `pr.head.repo.full_name`: `pr.head.repo` is a string (`owner/name`), which has no fields: write `pr.head.repo` for the value itself (the fields of each trigger: docs/templates.md)",
+        points_at: "pr.head.repo.full_name",
+    },
+    Mistake {
+        what: "a field read on a string beside a field of that name",
+        file: "templates/agent-pod.yaml", from: "image: {{ agent.image }}", to: "image: {{ repo.full_name.owner }}",
+        expect: "templates/agent-pod.yaml:11:17: agent `task`: `repo.full_name.owner`: `repo.full_name` is a string (`owner/name`), which has no fields: did you mean `repo.owner`? (the fields of each trigger: docs/templates.md)",
+        points_at: "repo.full_name.owner",
+    },
+    Mistake {
         what: "an `{% if %}` never closed (issue 13, N8)",
         file: "templates/prompts/review.md", from: "{% endif %}", to: "",
         expect: "templates/prompts/review.md:1:49: template syntax error: this `{% if %}` is never closed: the template ends before its `{% endif %}`",
@@ -431,8 +459,16 @@ const MISTAKES: &[Mistake] = &[
     Mistake {
         what: "an output that is not a valid object",
         file: "templates/agent-pod.yaml", from: "      image:", to: "      imagePullPolicyy: Always\n      image:",
-        expect: "templates/agent-pod.yaml:11:7: agent `task`, comment `run` on a pull request: document 1, field `spec.containers[0].imagePullPolicyy`: unknown field",
+        expect: "templates/agent-pod.yaml:11:7: agent `task`, comment `run` on a pull request: document 1, field `spec.containers[0].imagePullPolicyy`: unknown field, did you mean `imagePullPolicy`?",
         points_at: "imagePullPolicyy",
+    },
+    Mistake {
+        // Review 13i, F2: a misspelt Kubernetes field got no did-you-mean, where a
+        // misspelt key of services.yaml or a template field gets one.
+        what: "a misspelt field of the Pod's spec",
+        file: "templates/agent-pod.yaml", from: "spec:\n", to: "spec:\n  restartPolcy: Never\n",
+        expect: "templates/agent-pod.yaml:6:3: agent `task`, comment `run` on a pull request: document 1, field `spec.restartPolcy`: unknown field, did you mean `restartPolicy`?",
+        points_at: "restartPolcy",
     },
     Mistake {
         what: "a value of the wrong type for its field",

@@ -2162,18 +2162,24 @@ async fn serve_says_loudly_when_it_cannot_take_the_lease() {
     blocking_within(60, cannot_lead).await;
 }
 
-fn cannot_lead() {
+/// A fake API server that has the AgentRun CRD (from a blocking test).
+fn fake_with_the_crd() -> support::fake_kube::FakeKube {
     use agentpods::agentrun::AgentRun;
     use kube::{Api, CustomResourceExt};
-    use support::fake_kube::FakeKube;
 
     let rt = tokio::runtime::Handle::current();
-    let work = Workdir::new();
-    let fake = rt.block_on(FakeKube::start());
+    let fake = rt.block_on(support::fake_kube::FakeKube::start());
     let crds: Api<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> =
         Api::all(fake.client());
     rt.block_on(crds.create(&Default::default(), &AgentRun::crd()))
         .expect("register the CRD");
+    fake
+}
+
+fn cannot_lead() {
+    let rt = tokio::runtime::Handle::current();
+    let work = Workdir::new();
+    let fake = fake_with_the_crd();
     // The kubeconfig's context names the namespace `default`, which is not there.
     fake.without_namespace("default");
     let kubeconfig = fake.kubeconfig(work.config().parent().expect("the work folder"));
@@ -2231,6 +2237,41 @@ fn cannot_lead() {
         "said at every renewal:\n{}",
         server.log.join("\n")
     );
+}
+
+/// Review 13i, F15: with a cluster and no GitHub credentials, every command is refused
+/// (nobody's permission can be asked), and start-up said only that runs are not reported.
+/// It says that only `allowed_users` may start agents, and that the example lists none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_without_github_credentials_says_who_may_start_agents() {
+    blocking_within(60, || {
+        let work = Workdir::new();
+        let fake = fake_with_the_crd();
+        let kubeconfig = fake.kubeconfig(work.config().parent().expect("the work folder"));
+        let mut server = Served::start_with(
+            &work,
+            &["--identity", "laptop"],
+            &[("KUBECONFIG", &kubeconfig.display().to_string())],
+        );
+        let line = server
+            .log
+            .iter()
+            .find(|l| l.contains("no GitHub credentials"))
+            .cloned()
+            .unwrap_or_else(|| server.wait_for_line("no GitHub credentials"));
+        assert!(line.contains("WARN"), "{line}");
+        assert!(
+            line.contains(
+                "runs are not reported to GitHub, and nobody's permission on a repository can \
+                 be asked, so only the users in `allowed_users` may start agents (this config \
+                 lists none, so no agent starts)"
+            ),
+            "{line}"
+        );
+        server.signal("TERM");
+        assert_eq!(server.wait().code(), Some(0), "{}", server.log.join("\n"));
+    })
+    .await;
 }
 
 /// `serve` while GitHub cannot be reached says so once, with the cause, not octocrab's bare

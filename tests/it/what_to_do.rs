@@ -202,6 +202,52 @@ async fn every_error_of_the_first_hour_ends_with_what_to_do() {
                  there; a relative path is read from the folder this runs in, ",
             )
             .env(secret.0, secret.1.clone()),
+            // Review 13i, F1: the file beside it, one letter off, was not named.
+            Row::new(
+                "validate given a name one letter off the services.yaml beside it",
+                &["validate", "services.yml"],
+                "what to do: did you mean services.yaml? (services.yml is not there; \
+                 services.yaml is)",
+            ),
+            Row::new(
+                "serve --config given a name one letter off",
+                &["serve", "--dry-run", "--listen", "127.0.0.1:0", "--config", "service.yaml"],
+                "what to do: did you mean services.yaml? (service.yaml is not there; \
+                 services.yaml is)",
+            )
+            .env(secret.0, secret.1.clone()),
+            // Review 13i, F8: before, "cannot read: no such file or folder" and nothing more.
+            Row::new(
+                "render --payload given a name two letters off the payload beside it",
+                &[
+                    "render",
+                    "--event",
+                    "pull_request",
+                    "--payload",
+                    &pull_request.with_file_name("open.json").display().to_string(),
+                ],
+                format!("what to do: did you mean {}?", pull_request.display()),
+            ),
+            Row::new(
+                "replay --payload given a name two letters off the payload beside it",
+                &[
+                    "replay",
+                    "--url",
+                    &server.url("/webhook"),
+                    "--event",
+                    "pull_request",
+                    "--payload",
+                    &pull_request.with_file_name("open.json").display().to_string(),
+                ],
+                format!("what to do: did you mean {}?", pull_request.display()),
+            )
+            .env(secret.0, secret.1.clone()),
+            Row::new(
+                "render --payload given a file nothing is near",
+                &["render", "--event", "pull_request", "--payload", "nope.json"],
+                "what to do: give --payload a webhook payload's JSON file (a relative path is \
+                 read from the folder this runs in, ",
+            ),
             Row::new(
                 "serve --manifests-dir naming a file",
                 &["serve", "--dry-run", "--manifests-dir", "services.yaml"],

@@ -6,7 +6,6 @@
 use std::path::{Path, PathBuf};
 
 use crate::config::yaml::{Node, NodeKind};
-use crate::suggest::did_you_mean;
 
 /// The templates services.yaml's agents name (`templates`, the default's when an agent
 /// has none, and `prompt`), as the file reads leniently.
@@ -63,13 +62,6 @@ pub(super) fn holding(dir: &Path, named: &[String]) -> Option<PathBuf> {
 /// The name of the folder beside `dir` whose name is near `dir`'s, when `dir` does not
 /// exist (`templates` for `template`).
 pub(super) fn near(dir: &Path) -> Option<String> {
-    let name = dir.file_name()?.to_str()?;
-    let parent = dir.parent().filter(|p| !p.as_os_str().is_empty());
-    let siblings: Vec<String> = std::fs::read_dir(parent.unwrap_or(Path::new(".")))
-        .ok()?
-        .flatten()
-        .filter(|e| e.path().is_dir())
-        .filter_map(|e| e.file_name().to_str().map(String::from))
-        .collect();
-    did_you_mean(name, siblings.iter().map(String::as_str)).map(String::from)
+    let near = crate::suggest::near_entry(dir, Path::is_dir)?;
+    near.file_name()?.to_str().map(String::from)
 }
