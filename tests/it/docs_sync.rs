@@ -106,6 +106,7 @@ fn the_guides_name_only_files_that_exist() {
         "docs/security.md",
         "docs/operations.md",
         "docs/agent.md",
+        "docs/benchmarks.md",
     ] {
         let text = std::fs::read_to_string(root.join(guide)).expect(guide);
         let words = text.split(|c: char| c.is_whitespace() || "`()[],".contains(c));
