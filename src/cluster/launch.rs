@@ -2,6 +2,7 @@
 //! delivery is acknowledged. Runs are named after their delivery and agent, so HTTP 409
 //! AlreadyExists is a repeated delivery, which is success.
 
+use std::num::NonZeroU32;
 use std::sync::Arc;
 
 use k8s_openapi::jiff::Timestamp;
@@ -9,7 +10,7 @@ use kube::api::{ObjectMeta, PostParams};
 use kube::{Api, Client, ResourceExt};
 
 use super::runs::{CancelState, RunFilter, cancel_state, list, request_cancel};
-use super::waiting::{FIRST_LIST_WITHIN, Uncounted, WaitingRuns};
+use super::waiting::{FIRST_LIST_WITHIN, Place, Uncounted, WaitingRuns};
 use crate::agentrun::{AgentRun, AgentRunSpec, SourceError};
 use crate::clock::Clock;
 use crate::github::event::{Login, RepoFullName};
@@ -459,30 +460,40 @@ impl Launcher for ClusterLauncher {
                     self.waiting.recorded(&object);
                     Ok(Launched::Created)
                 }
-                Err(kube::Error::Api(status)) if status.code == 409 => Ok(Launched::AlreadyExists),
-                Err(source) => Err(LaunchError::Cluster {
-                    name: run.rendered.name.clone(),
-                    namespace: run.rendered.namespace.clone(),
-                    fault: super::fault::of_request(&source),
-                    source: Box::new(source),
-                }),
+                Err(kube::Error::Api(status)) if status.code == 409 => {
+                    self.waiting
+                        .release(&run.rendered.namespace, &run.rendered.name);
+                    Ok(Launched::AlreadyExists)
+                }
+                Err(source) => {
+                    self.waiting
+                        .release(&run.rendered.namespace, &run.rendered.name);
+                    Err(LaunchError::Cluster {
+                        name: run.rendered.name.clone(),
+                        namespace: run.rendered.namespace.clone(),
+                        fault: super::fault::of_request(&source),
+                        source: Box::new(source),
+                    })
+                }
             }
         })
     }
 
-    fn queued<'a>(&'a self, run: &'a RunToLaunch) -> QueuedFuture<'a> {
+    fn queued<'a>(&'a self, run: &'a RunToLaunch, limit: NonZeroU32) -> QueuedFuture<'a> {
         Box::pin(async move {
             let Some(repository) = run.repository() else {
-                return Ok(Queued::Waiting(0));
+                return Ok(Queued::Placed);
             };
             let (rendered, key) = (&run.rendered, repository.key());
+            let limit = usize::try_from(limit.get()).unwrap_or(usize::MAX);
             match self
                 .waiting
-                .count(&key, &rendered.namespace, &rendered.name)
+                .hold(&key, &rendered.namespace, &rendered.name, limit)
                 .await
             {
-                Ok((_, true)) => Ok(Queued::Recorded),
-                Ok((waiting, false)) => Ok(Queued::Waiting(waiting)),
+                Ok(Place::Recorded) => Ok(Queued::Recorded),
+                Ok(Place::Held) => Ok(Queued::Placed),
+                Ok(Place::Full(waiting)) => Ok(Queued::Full(waiting)),
                 Err(why) => Err(self.uncounted(repository, why)),
             }
         })

@@ -17,7 +17,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use kube::runtime::{WatchStreamExt, watcher};
@@ -33,6 +33,23 @@ pub const FIRST_LIST_WITHIN: Duration = Duration::from_secs(10);
 /// A run by its namespace and name.
 type Key = (String, String);
 
+/// How long a place held for a run being recorded ([`WaitingRuns::hold`]) counts without
+/// the run: far longer than recording one takes, so that a delivery dropped between the
+/// count and the record gives its place back by then.
+const PLACE_HELD_FOR: Duration = Duration::from_secs(30);
+
+/// Where a run to record stands in its repository's queue ([`WaitingRuns::hold`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Place {
+    /// A run of its name is recorded already.
+    Recorded,
+    /// A place is held for it: it counts as waiting until it is recorded, or its
+    /// recording fails ([`WaitingRuns::release`]).
+    Held,
+    /// Its repository has this many runs waiting (places held included), the limit or more.
+    Full(usize),
+}
+
 /// The runs of every repository that wait, as a watch shows them.
 #[derive(Default)]
 struct Counts {
@@ -44,11 +61,16 @@ struct Counts {
     listed: HashSet<Option<String>>,
     /// Why a watch whose first list is not in yet failed last.
     failed: Option<Arc<watcher::Error>>,
+    /// The places this replica holds for runs it is recording, each with its repository and
+    /// when it was taken (outside review 15c, F2: deliveries in flight at once each counted
+    /// the same waiting runs, and together passed the limit many times over).
+    held: HashMap<Key, (RepoKey, Instant)>,
 }
 
 impl Counts {
     /// Sets what is known of run `key` (`None`: it is gone), keeping the counts.
     fn set(&mut self, key: Key, seen: Option<(RepoKey, bool)>) {
+        self.held.remove(&key);
         let old = match &seen {
             Some(seen) => self.runs.insert(key, seen.clone()),
             None => self.runs.remove(&key),
@@ -64,6 +86,16 @@ impl Counts {
         if let Some((repository, true)) = seen {
             *self.waiting.entry(repository).or_default() += 1;
         }
+    }
+
+    /// How many runs of `repository` wait, the places held for runs being recorded included.
+    fn waiting(&self, repository: &RepoKey) -> usize {
+        let held = self
+            .held
+            .values()
+            .filter(|(r, at)| r == repository && at.elapsed() < PLACE_HELD_FOR)
+            .count();
+        self.waiting.get(repository).copied().unwrap_or(0) + held
     }
 
     fn seen(run: &AgentRun) -> (Key, (RepoKey, bool)) {
@@ -120,46 +152,67 @@ impl WaitingRuns {
         }
     }
 
-    /// How many runs of `repository` wait; [`Uncounted`] when the watch has not listed the
-    /// runs (it failed first, or took longer than [`FIRST_LIST_WITHIN`]).
+    /// How many runs of `repository` wait (places held for runs being recorded included);
+    /// [`Uncounted`] when the watch has not listed the runs (it failed first, or took longer
+    /// than [`FIRST_LIST_WITHIN`]).
     pub async fn waiting_in(&self, repository: &RepoKey) -> Result<usize, Uncounted> {
-        self.counted(repository, None).await.map(|(n, _)| n)
+        self.counted(|counts| counts.waiting(repository)).await
     }
 
-    /// How many runs of `repository` wait, and whether run `name` of namespace `namespace`
-    /// is recorded already; [`Uncounted`] as for [`WaitingRuns::waiting_in`].
-    pub async fn count(
+    /// Holds a place in `repository`'s queue for run `name` of `namespace`, which is about
+    /// to be recorded, unless `limit` runs wait there already or the run is recorded: in one
+    /// step, so that deliveries in flight at once cannot each take the last place. The
+    /// place counts until the run is recorded ([`WaitingRuns::recorded`], or the watch shows
+    /// it), [`WaitingRuns::release`]d, or [`PLACE_HELD_FOR`] has passed. [`Uncounted`] as
+    /// for [`WaitingRuns::waiting_in`].
+    pub async fn hold(
         &self,
         repository: &RepoKey,
         namespace: &str,
         name: &str,
-    ) -> Result<(usize, bool), Uncounted> {
-        self.counted(repository, Some((namespace, name))).await
+        limit: usize,
+    ) -> Result<Place, Uncounted> {
+        let key = (namespace.to_owned(), name.to_owned());
+        self.counted(|counts| {
+            if counts.runs.contains_key(&key) {
+                return Place::Recorded;
+            }
+            counts.held.remove(&key);
+            let waiting = counts.waiting(repository);
+            if waiting >= limit {
+                return Place::Full(waiting);
+            }
+            counts
+                .held
+                .retain(|_, (_, at)| at.elapsed() < PLACE_HELD_FOR);
+            counts
+                .held
+                .insert(key.clone(), (repository.clone(), Instant::now()));
+            Place::Held
+        })
+        .await
     }
 
-    /// How many runs of `repository` wait, and whether `run` (its namespace and name) is
-    /// recorded already (false without one).
-    async fn counted(
-        &self,
-        repository: &RepoKey,
-        run: Option<(&str, &str)>,
-    ) -> Result<(usize, bool), Uncounted> {
+    /// Gives back the place held for run `name` of `namespace`: it was not recorded (its
+    /// recording failed, or a run of its name was there already).
+    pub fn release(&self, namespace: &str, name: &str) {
+        self.counts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .held
+            .remove(&(namespace.to_owned(), name.to_owned()));
+    }
+
+    /// `read` of the counts, once the watch has listed the runs of every scope.
+    async fn counted<T>(&self, read: impl Fn(&mut Counts) -> T) -> Result<T, Uncounted> {
         self.start();
         let scopes = self.scopes();
         let read = || {
-            let counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+            let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
             if !scopes.iter().all(|s| counts.listed.contains(s)) {
                 return Err(counts.failed.clone());
             }
-            let recorded = run.is_some_and(|(namespace, name)| {
-                counts
-                    .runs
-                    .contains_key(&(namespace.to_owned(), name.to_owned()))
-            });
-            Ok((
-                counts.waiting.get(repository).copied().unwrap_or(0),
-                recorded,
-            ))
+            Ok(read(&mut counts))
         };
         let wait = async {
             loop {

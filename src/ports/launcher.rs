@@ -11,6 +11,7 @@
 //! written to `<dir>/<run-name>.yaml`, or only logged).
 
 use std::future::Future;
+use std::num::NonZeroU32;
 use std::pin::Pin;
 
 use crate::agentrun::{CancelReason, Phase, RunSource, SourceError};
@@ -53,8 +54,12 @@ pub enum Queued {
     /// A run of its name is recorded already (its delivery came again): recording it
     /// takes no new place.
     Recorded,
-    /// This many runs of its repository are recorded and not launched yet.
-    Waiting(usize),
+    /// A place in its repository's queue is held for it until [`Launcher::launch`] records
+    /// it (or fails to).
+    Placed,
+    /// This many runs of its repository are recorded and not launched yet (places held for
+    /// runs being recorded included): the limit or more, so it is not to be recorded.
+    Full(usize),
 }
 
 /// What recording a run came to.
@@ -293,12 +298,14 @@ pub trait Launcher: Send + Sync + 'static {
     /// Records `run`; [`Launched::AlreadyExists`] if a run of that name was recorded before.
     fn launch<'a>(&'a self, run: &'a RunToLaunch) -> LaunchFuture<'a>;
 
-    /// Where `run` would stand in its repository's queue: whether it is recorded already,
-    /// else how many runs of its repository (case aside) are recorded and not launched yet,
-    /// those this launcher recorded a moment ago included. Counted from the runs it keeps
-    /// track of, without a request per call; a launcher that keeps no runs counts none.
-    fn queued<'a>(&'a self, _run: &'a RunToLaunch) -> QueuedFuture<'a> {
-        Box::pin(async { Ok(Queued::Waiting(0)) })
+    /// Where `run` would stand in its repository's queue, whose runs (case aside) not
+    /// launched yet may be at most `limit`: recorded already; or a place held for it until
+    /// [`Launcher::launch`] records it, in the same step as the count, so that deliveries
+    /// at once cannot each take the last place; or the queue is full. Counted from the runs
+    /// it keeps track of (those it recorded a moment ago included), without a request per
+    /// call; a launcher that keeps no runs counts none.
+    fn queued<'a>(&'a self, _run: &'a RunToLaunch, _limit: NonZeroU32) -> QueuedFuture<'a> {
+        Box::pin(async { Ok(Queued::Placed) })
     }
 
     /// Asks every unfinished run of a pull request or issue to stop; how many were asked.

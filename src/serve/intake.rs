@@ -664,8 +664,8 @@ pub async fn launch_telling(
     let mut queue_full: Option<QueueFull> = None;
     for run in &to_launch {
         let name = run.name();
-        match launcher.queued(run).await {
-            Ok(Queued::Waiting(waiting)) if waiting >= queued_per_repository.get() as usize => {
+        match launcher.queued(run, queued_per_repository).await {
+            Ok(Queued::Full(waiting)) => {
                 metrics.run(LaunchOutcome::queue_full);
                 let repository = run.repository().map(ToString::to_string);
                 tracing::warn!(
@@ -684,7 +684,7 @@ pub async fn launch_telling(
                 );
                 continue;
             }
-            Ok(Queued::Waiting(_) | Queued::Recorded) => {}
+            Ok(Queued::Placed | Queued::Recorded) => {}
             Err(e) => {
                 metrics.run(LaunchOutcome::failed);
                 let why = failure(&e);

@@ -484,6 +484,60 @@ async fn a_repository_whose_queue_is_full_is_told_once_and_others_still_launch()
     .await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn comments_that_come_at_once_do_not_pass_the_queue_limit_together() {
+    // Outside review 15c, F2: each delivery counted the runs waiting, then recorded its own
+    // a moment later, so deliveries in flight at once all saw the same count: with a limit
+    // of 3, forty comments at once left 18 runs waiting. A place is now held in the same
+    // step as the count.
+    timed(async {
+        let s = story_with("{ per_repository: 1, queued_per_repository: 2 }").await;
+        let issue = Pr(7);
+        let first = s.gh.comment(issue, "/agent run first").await;
+        s.cluster
+            .expect_phase(&first.expect_status(202).run(), Phase::Running)
+            .await;
+
+        // Sixteen comments of four runs each, all at once, while the API server takes 50 ms
+        // to answer each request (as a busy one does): each delivery's record is in flight
+        // while the others count.
+        s.cluster
+            .get()
+            .fake
+            .faults
+            .latency_ms
+            .store(50, std::sync::atomic::Ordering::Relaxed);
+        let bodies: Vec<String> = (0..16)
+            .map(|n| {
+                (0..4)
+                    .map(|k| format!("/agent run task {n}.{k}"))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+            .collect();
+        let asked =
+            futures_util::future::join_all(bodies.iter().map(|body| s.gh.comment(issue, body)))
+                .await;
+        let recorded: Vec<String> = asked.iter().flat_map(Delivered::runs).collect();
+        assert_eq!(
+            recorded.len(),
+            2,
+            "two places were free; recorded: {recorded:?}"
+        );
+        s.cluster
+            .get()
+            .fake
+            .faults
+            .latency_ms
+            .store(0, std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(s.cluster.runs().await.len(), 3);
+        let refused = asked.iter().filter(|d| d.runs().is_empty()).count();
+        assert!(refused >= 14, "the others are told the queue is full");
+        s.end();
+    })
+    .await;
+}
+
 /// The reactions the service put on the comment `delivered` carried, in order.
 fn reactions_on(s: &Story, delivered: &Delivered) -> Vec<String> {
     let payload: serde_json::Value =
