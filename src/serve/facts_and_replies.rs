@@ -812,6 +812,14 @@ const REFUSALS_REMEMBERED: usize = 10_000;
 /// (outside review 15b, B4).
 pub const REFUSAL_REPLIES_PER_REPOSITORY: usize = 20;
 
+/// At most this many replies to refused people in all the installation's repositories
+/// within [`REFUSAL_QUIET`]: the cap per repository alone let a stranger going from one
+/// public repository to the next be told 20 times an hour in each, which over 25
+/// repositories is GitHub's hourly limit on content the whole installation may create
+/// (outside review 15c, F13). Past it, as past the repository's, a refused command gets
+/// the reaction only.
+pub const REFUSAL_REPLIES_IN_ALL: usize = 60;
+
 /// Who was told on which issue or pull request that a command was refused, and when: in
 /// memory, per replica. A restart (or another replica) forgets, so a person may be told
 /// once more after it.
@@ -823,7 +831,8 @@ pub struct RefusalsTold {
 impl RefusalsTold {
     /// Whether to reply to `login` on `repo`#`number` now: yes (and remembered as told
     /// now) unless they were told there within [`REFUSAL_QUIET`], or `repo` had
-    /// [`REFUSAL_REPLIES_PER_REPOSITORY`] such replies within it.
+    /// [`REFUSAL_REPLIES_PER_REPOSITORY`] such replies within it, or all the repositories
+    /// [`REFUSAL_REPLIES_IN_ALL`].
     pub fn claim(&self, repo: &str, number: u64, login: &str, now: Timestamp) -> bool {
         let quiet = SignedDuration::try_from(REFUSAL_QUIET).unwrap_or(SignedDuration::MAX);
         let key = (RepoKey::of_stored(repo), number, LoginKey::of(login));
@@ -834,11 +843,14 @@ impl RefusalsTold {
         {
             return false;
         }
-        let in_repository = told
-            .iter()
-            .filter(|((r, _, _), at)| *r == key.0 && now.duration_since(**at) < quiet)
-            .count();
-        if in_repository >= REFUSAL_REPLIES_PER_REPOSITORY {
+        let (mut in_repository, mut in_all) = (0, 0);
+        for ((r, _, _), at) in told.iter() {
+            if now.duration_since(*at) < quiet {
+                in_all += 1;
+                in_repository += usize::from(*r == key.0);
+            }
+        }
+        if in_repository >= REFUSAL_REPLIES_PER_REPOSITORY || in_all >= REFUSAL_REPLIES_IN_ALL {
             return false;
         }
         if told.len() >= REFUSALS_REMEMBERED {
@@ -964,5 +976,30 @@ pub async fn respond(
             );
             false
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A stranger going from one public repository to the next: 20 replies an hour in each
+    /// repository, and 60 in all, then reactions only (outside review 15c, F13: 20 in each of
+    /// any number of repositories, with nothing bounding the sum).
+    #[test]
+    fn replies_to_refused_people_are_bounded_in_each_repository_and_in_all() {
+        let told = RefusalsTold::default();
+        let now = Timestamp::from_second(1_800_000_000).expect("a time");
+        let claimed: Vec<usize> = (0..5)
+            .map(|repo| {
+                (0..25)
+                    .filter(|n| told.claim(&format!("acme/public-{repo}"), *n, "drifter", now))
+                    .count()
+            })
+            .collect();
+        assert_eq!(claimed, [20, 20, 20, 0, 0]);
+        // An hour later, they may be told again.
+        let later = now + SignedDuration::from_secs(3601);
+        assert!(told.claim("acme/public-4", 0, "drifter", later));
     }
 }
