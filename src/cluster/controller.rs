@@ -29,7 +29,9 @@ use super::decide::{Action, RunView, Sibling, Step, decide, unreadable};
 use super::events::EventReason;
 use super::launch::concurrency_label;
 use super::queue::{self, Turn};
-use super::report::{RunReports, TokenError, TokenMinter, pending_report};
+use super::report::{
+    RunReports, TokenError, TokenMinter, nothing_posted_unrecorded, pending_report,
+};
 use super::runs::request_cancel;
 use super::workload::{Workload, observe};
 use crate::agentrun::source;
@@ -165,7 +167,9 @@ pub struct Context {
     /// Reconciles started, for benchmarks and metrics.
     reconciles: AtomicU64,
     /// Runs born while this replica watched (first seen after the lists, with no status:
-    /// no one reported them before) and whose every report since kept its ids in the status:
+    /// no one reported them before), or listed still waiting with all that was posted for
+    /// them named in their status (`report::nothing_posted_unrecorded`), and whose every
+    /// report since kept its ids in the status:
     /// their reports create without looking for a check run or comment first. Dropped
     /// after any failed report or refs write, and when the run is finished and told.
     fresh: Mutex<HashSet<RunRef>>,
@@ -683,7 +687,9 @@ pub async fn run(
 ///
 /// A run first seen in an event after the lists, with no status yet, was born while this
 /// replica watched: nothing can have reported it, so it is marked fresh (see
-/// [`Context::fresh`]). A run in a list may have been reported by a replica before.
+/// [`Context::fresh`]). A run in a list may have been reported by a replica before; it is
+/// marked fresh only when its status names all that can have been posted for it
+/// ([`nothing_posted_unrecorded`]: still waiting, never launched, its queued stage told).
 fn merged_watches(
     watches: Vec<(Option<String>, Api<AgentRun>)>,
     store: reflector::Store<AgentRun>,
@@ -706,6 +712,9 @@ fn merged_watches(
             }
             Ok(watcher::Event::InitApply(run)) => {
                 listing.entry(scope).or_default().insert(RunRef::of(&run));
+                if ctx.reports.is_some() && nothing_posted_unrecorded(&run) {
+                    ctx.set_fresh(RunRef::of(&run), true);
+                }
                 vec![Ok(watcher::Event::Apply(run))]
             }
             Ok(watcher::Event::InitDone) => {

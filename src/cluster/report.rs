@@ -6,7 +6,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use crate::agentrun::{AgentRun, Phase, ReportRefs, StoredRun};
+use crate::agentrun::{AgentRun, AgentRunStatus, Phase, ReportRefs, StoredRun};
 use crate::github::event::RepoFullName;
 use crate::github_client::{GithubClient, GithubError, Secret, TokenPermissions};
 use crate::ids::{CheckRunId, CommentId, IssueNumber};
@@ -112,6 +112,41 @@ pub fn pending_report(run: &AgentRun, now: SystemTime) -> Option<Stage> {
     })
 }
 
+/// Whether `status` is of a run that never had a pod: none recorded, no attempt. Such a
+/// run never reported `Running`, which its pod being seen must first be recorded for, so
+/// it has no comment: a run's comment is posted when it starts running or finishes.
+fn never_launched(status: &AgentRunStatus) -> bool {
+    status.pod_name.is_none() && status.job_name.is_none() && status.attempts == 0
+}
+
+/// Whether `run`'s report gets a comment: not when it was cancelled (stopped, its pull
+/// request closed, superseded) before it ever had a pod. Its check run is completed, with
+/// the reason; the `/agent stop` got its 👀; and one stop of 50 waiting runs does not post
+/// 50 comments on the thread (nor list it 50 times) (review 15c, F1).
+fn comments(run: &AgentRun, refs: &ReportRefs) -> bool {
+    let Some(status) = run.status.as_ref() else {
+        return true;
+    };
+    refs.comment_id.is_some() || status.phase != Some(Phase::Cancelled) || !never_launched(status)
+}
+
+/// Whether everything GitHub was told of `run`, as a list of the runs shows it, is named
+/// in its status: a run still waiting that never had a pod, whose queued stage was told
+/// (GitHub is told first and the ids go into the same status write as the phase). Its
+/// next report (it starts, or it is cancelled) can create without looking first, as for a
+/// run born while the controller watched: a run that never started cannot have a comment,
+/// so a restart or a Lease hand-over does not list the thread once per waiting run
+/// (review 15c, F8).
+pub fn nothing_posted_unrecorded(run: &AgentRun) -> bool {
+    let Some(status) = run.status.as_ref() else {
+        return false;
+    };
+    let told = status.report.as_ref().and_then(|r| r.reported.as_ref());
+    matches!(status.phase, Some(Phase::Queued | Phase::Pending))
+        && never_launched(status)
+        && told.and_then(stage_kind) == Some(StageKind::Queued)
+}
+
 /// Reports through the GitHub API, as services.yaml's `github.report` asks.
 pub struct GithubReports {
     client: Arc<GithubClient>,
@@ -141,7 +176,10 @@ impl RunReports for GithubReports {
                 repo: stored.repository.clone(),
                 name: run.metadata.name.clone().unwrap_or_default(),
                 agent: stored.agent.to_string(),
-                number: stored.number().map(IssueNumber).filter(|_| report.comment),
+                number: stored
+                    .number()
+                    .map(IssueNumber)
+                    .filter(|_| report.comment && comments(run, refs)),
                 head_sha: stored
                     .commit()
                     .filter(|_| report.check_run || report.commit_status)
@@ -269,5 +307,38 @@ mod tests {
             pending_report(&queued(false), SystemTime::UNIX_EPOCH),
             Some(Stage::Queued)
         );
+    }
+
+    #[test]
+    fn only_a_run_that_never_had_a_pod_is_taken_as_having_no_comment() {
+        let mut run = queued(true);
+        // Its queued stage not told yet: a check run may exist that the status does not name.
+        assert!(!nothing_posted_unrecorded(&run));
+        if let Some(status) = run.status.as_mut() {
+            status.report = Some(ReportRefs {
+                reported: Some(Phase::Queued),
+                check_run_id: Some(7),
+                ..ReportRefs::default()
+            });
+        }
+        assert!(nothing_posted_unrecorded(&run));
+        let refs = ReportRefs::default();
+        // Cancelled while waiting: no comment of its own.
+        let mut cancelled = run.clone();
+        if let Some(status) = cancelled.status.as_mut() {
+            status.phase = Some(Phase::Cancelled);
+        }
+        assert!(!comments(&cancelled, &refs));
+        // Launched once (a replica may have died between its comment and the status write):
+        // a comment may exist, so it is looked for, and a cancel edits or posts it.
+        for launched in [run, cancelled] {
+            let mut launched = launched;
+            if let Some(status) = launched.status.as_mut() {
+                status.attempts = 1;
+                status.pod_name = Some("r".into());
+            }
+            assert!(!nothing_posted_unrecorded(&launched));
+            assert!(comments(&launched, &refs));
+        }
     }
 }

@@ -655,3 +655,104 @@ async fn a_pull_request_whose_run_the_full_queue_keeps_out_is_told_so() {
     })
     .await;
 }
+
+/// Waits until GitHub has been told `name` is in `phase`.
+async fn told(cluster: &Cluster, name: &str, phase: Phase) {
+    cluster
+        .wait_for(name, &format!("GitHub to hear {phase:?}"), |r| {
+            r.and_then(|r| r.status.as_ref()?.report.as_ref()?.reported.clone())
+                == Some(phase.clone())
+        })
+        .await;
+}
+
+/// Asks `name` to stop, as `/agent stop` does, and waits until GitHub has heard it.
+async fn stopped(cluster: &Cluster, name: &str) {
+    cluster
+        .runs()
+        .patch(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(&json!({"spec": {"cancel": "stopped by @octocat"}})),
+        )
+        .await
+        .expect("request the cancel");
+    told(cluster, name, Phase::Cancelled).await;
+}
+
+/// The GitHub requests made since the `from`th, the numbers in their paths left out.
+fn requests_since(github: &support::fake_github::FakeGithub, from: usize) -> Vec<String> {
+    github.requests()[from..]
+        .iter()
+        .map(|r| {
+            let (request, status) = r.rsplit_once(" -> ").unwrap_or((r, "?"));
+            let request = request.replace(|c: char| c.is_ascii_digit(), "");
+            format!("{request} -> {status}")
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_waiting_run_stopped_gets_no_comment_and_one_started_after_a_restart_does_not_list_the_thread()
+ {
+    // Review 15c, F1: each waiting run a `/agent stop` cancelled got a comment of its own
+    // ("finished: cancelled"), and, when it was there as the controller started, a listing
+    // of the thread first: one stop of 50 waiting runs made 150 requests, 100 of them
+    // content-creating. Now its check run is completed, and that is all. F8: after a
+    // restart, a run that was only waiting listed the thread for its comment when it
+    // started, though a run that never started cannot have one. Before, the stops cost a
+    // `POST …/comments` each (and a `GET …/comments` after the restart), and `second`'s
+    // start a `GET …/comments`.
+    timed(async {
+        let (_dir, path) = config_with("{ running: 1 }");
+        let (mut cluster, github) = support::cluster::reporting_cluster_on(&path).await;
+        cluster.fake.run_kubelet(|_| PodScript::stays_running());
+        start(&mut cluster);
+        let repo = "Codertocat/Hello-World";
+        started(&cluster, "first", repo, 1).await;
+        told(&cluster, "first", Phase::Running).await;
+        for (name, at) in [("second", 2), ("third", 3), ("fourth", 4)] {
+            command(&cluster, name, repo, at).await;
+            told(&cluster, name, Phase::Queued).await;
+        }
+
+        // A waiting run born under this controller is stopped: its check run completed.
+        let mark = github.requests().len();
+        stopped(&cluster, "fourth").await;
+        let check_run_completed = ["PATCH /repos/Codertocat/Hello-World/check-runs/ -> 200"];
+        assert_eq!(requests_since(&github, mark), check_run_completed);
+
+        // The same for one that was waiting when the controller started.
+        cluster.stop_controller().await;
+        start(&mut cluster);
+        let mark = github.requests().len();
+        stopped(&cluster, "third").await;
+        assert_eq!(requests_since(&github, mark), check_run_completed);
+
+        // One that was waiting then starts: its comment is posted without a look first.
+        let mark = github.requests().len();
+        ends(&cluster, "first").await;
+        told(&cluster, "second", Phase::Running).await;
+        let spent = requests_since(&github, mark);
+        assert!(
+            !spent
+                .iter()
+                .any(|r| r.starts_with("GET ") && r.contains("/comments")),
+            "{spent:#?}"
+        );
+        let comments = github.comments();
+        assert_eq!(comments.len(), 2, "first's and second's: {comments:#?}");
+        assert!(
+            comments.iter().all(|c| !c.body.contains("cancelled")),
+            "{comments:#?}"
+        );
+        let cancelled: Vec<_> = github
+            .check_runs()
+            .into_iter()
+            .filter(|c| c.conclusion.as_deref() == Some("cancelled"))
+            .collect();
+        assert_eq!(cancelled.len(), 2, "{cancelled:#?}");
+        assert_eq!(github.violations(), Vec::<String>::new());
+    })
+    .await;
+}
