@@ -46,15 +46,25 @@ struct ContentItem {
     content: Option<String>,
 }
 
+/// How long a file a repository was found not to have is believed absent without asking
+/// again: GitHub's 404 has no ETag, so each read of a file that is not there was a counted
+/// request, on every delivery of a repository without one (outside review 15c, F4). A push
+/// to the repository forgets it at once; this bounds the wait when the push's delivery is
+/// lost.
+pub const ABSENT_FILE_TTL: std::time::Duration = std::time::Duration::from_secs(300);
+
 impl GithubClient {
-    /// What `path` holds at `git_ref` (a branch's name), with a file's bytes when it has at
-    /// most `max_bytes`. `NotFound` when there is no such path (or branch). A read: asked
-    /// again conditionally, so an unchanged file costs no counted request.
+    /// What `path` holds on `branch`, with a file's bytes when it has at most `max_bytes`.
+    /// `NotFound` when there is no such path (or branch). A read: asked again
+    /// conditionally, so an unchanged file costs no counted request; a file found absent is
+    /// believed absent for [`ABSENT_FILE_TTL`] or until a push to the repository. Asked by
+    /// the branch's full ref (`refs/heads/main`), which no tag of the same name can shadow
+    /// (outside review 15c, F12).
     pub async fn file_at(
         &self,
         repo: &RepoFullName,
         path: &str,
-        git_ref: &str,
+        branch: &str,
         max_bytes: usize,
     ) -> Result<RepoFile, GithubError> {
         let encoded: Vec<String> = path.split('/').map(path_segment).collect();
@@ -63,13 +73,39 @@ impl GithubClient {
             repo.owner(),
             repo.name(),
             encoded.join("/"),
-            query_value(git_ref)
+            query_value(&format!("refs/heads/{branch}"))
         );
-        // An answer longer than a file asked for could be is cut off unread.
-        let answer: Contents = match self
-            .call(repo, Method::GET, &call, None::<&()>, Replay::Safe)
-            .await
+        let key = (repo.key(), path.to_owned(), branch.to_owned());
+        let now = self.now();
+        if self
+            .absent_files
+            .lock()
+            .expect("absent files lock")
+            .get(&key)
+            .is_some_and(|at| now.duration_since(*at).unwrap_or_default() < ABSENT_FILE_TTL)
         {
+            return Err(GithubError::NotFound {
+                what: format!(
+                    "{call} (found absent within {})",
+                    crate::text::duration(ABSENT_FILE_TTL)
+                ),
+            });
+        }
+        // An answer longer than a file asked for could be is cut off unread.
+        let answer: Result<Contents, GithubError> = self
+            .call(repo, Method::GET, &call, None::<&()>, Replay::Safe)
+            .await;
+        {
+            let mut absent = self.absent_files.lock().expect("absent files lock");
+            if matches!(answer, Err(GithubError::NotFound { .. })) {
+                absent
+                    .retain(|_, at| now.duration_since(*at).unwrap_or_default() < ABSENT_FILE_TTL);
+                absent.insert(key, now);
+            } else {
+                absent.remove(&key);
+            }
+        }
+        let answer = match answer {
             Err(GithubError::TooLarge { .. }) => return Ok(RepoFile::TooLarge { size: None }),
             answer => answer?,
         };
@@ -120,5 +156,14 @@ impl GithubClient {
             });
         }
         Ok(RepoFile::File(bytes))
+    }
+
+    /// Forgets which files `repo` was found not to have: a push may have added one.
+    pub fn forget_absent_files(&self, repo: &RepoFullName) {
+        let key = repo.key();
+        self.absent_files
+            .lock()
+            .expect("absent files lock")
+            .retain(|(r, _, _), _| *r != key);
     }
 }

@@ -84,6 +84,10 @@ pub struct GithubClient {
     clock: Arc<dyn Clock>,
     permission_ttl: Duration,
     permissions: Mutex<HashMap<(RepoKey, LoginKey), (Permission, SystemTime)>>,
+    /// Files a repository was found not to have ([`GithubClient::file_at`]), by repository,
+    /// path and branch, with when: believed for [`contents::ABSENT_FILE_TTL`], or until a
+    /// push to the repository ([`GithubClient::forget_absent_files`]).
+    absent_files: Mutex<HashMap<(RepoKey, String, String), SystemTime>>,
     /// Configured, or learnt once from GitHub: the App's bot or the token's user; `None`
     /// when GitHub will not say (a token without a user).
     own_login: tokio::sync::OnceCell<Option<String>>,
@@ -114,6 +118,7 @@ impl GithubClient {
             clock,
             permission_ttl: config.permission_ttl,
             permissions: Mutex::new(HashMap::new()),
+            absent_files: Mutex::new(HashMap::new()),
             own_login: tokio::sync::OnceCell::new_with(config.own_login.map(Some)),
         })
     }

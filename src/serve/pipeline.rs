@@ -129,6 +129,10 @@ pub(super) async fn deliver(
         ),
         Some(github) => {
             record_head(app, &parsed).await;
+            // A push may have added the repository's own file where it was found absent.
+            if let (event::Event::Push(_), Some(repository)) = (&parsed.event, &parsed.repository) {
+                github.forget_absent_files(&repository.full_name);
+            }
             let gathered = super::facts_and_replies::gather(
                 github,
                 app.approvals.as_ref(),

@@ -224,7 +224,7 @@ async fn a_repository_s_file_turns_an_agent_off_there_and_nowhere_else() {
         assert!(
             reads
                 .iter()
-                .all(|r| r.contains("/contents/.agentpods.yaml?ref=master ")),
+                .all(|r| r.contains("/contents/.agentpods.yaml?ref=refs%2Fheads%2Fmaster ")),
             "{reads:#?}"
         );
         assert_eq!(fake.violations(), Vec::<String>::new());
@@ -285,7 +285,8 @@ async fn a_pull_request_that_changes_the_file_changes_nothing_until_it_is_merged
             .filter(|r| r.contains("/contents/"))
             .collect();
         assert!(
-            refs.iter().all(|r| r.contains("?ref=master ")),
+            refs.iter()
+                .all(|r| r.contains("?ref=refs%2Fheads%2Fmaster ")),
             "read elsewhere than the default branch: {refs:#?}"
         );
     })
@@ -491,6 +492,47 @@ async fn a_repository_without_the_file_gets_what_services_yaml_gives_it() {
             started(&service),
             pairs(&[("acme/b", "b-only"), ("acme/b", "review")])
         );
+    })
+    .await;
+}
+
+/// A repository without the file is not asked again on every delivery: GitHub's 404 has no
+/// ETag, so each read was a counted request (outside review 15c, F4: 123 in one session, 11
+/// requests a comment run). It is believed absent for five minutes, or until a push to the
+/// repository, which may have added it: the push's delivery forgets it, and the next
+/// delivery reads the file the push brought.
+#[tokio::test]
+async fn a_repository_without_the_file_is_asked_once_until_a_push() {
+    within(60, async {
+        let (fake, client) = github().await;
+        let service = service(client, CONFIG);
+        let reads = || {
+            fake.requests()
+                .into_iter()
+                .filter(|r| r.contains("/repos/acme/b/contents/"))
+                .count()
+        };
+        for (id, body) in [("d-b-1", "/agent fix one"), ("d-b-2", "/agent fix two")] {
+            let reply = service.oneshot(&command("acme/b", id, body)).await;
+            assert_eq!(reply.status, 202, "{}", reply.text());
+        }
+        assert_eq!(reads(), 1, "{:#?}", fake.requests());
+
+        // A push brings a file that turns `fix` off there.
+        put(&fake, "acme/b", DEFAULT_BRANCH, "agents: [review]\n");
+        let push = Post::delivery(
+            "push",
+            "d-b-push",
+            moved(&fixture("push/0.json"), "acme/b", None),
+        );
+        let reply = service.oneshot(&push).await;
+        assert!(reply.status < 500, "{}", reply.text());
+        let reply = service
+            .oneshot(&command("acme/b", "d-b-3", "/agent fix three"))
+            .await;
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        assert_eq!(reads(), 2, "{:#?}", fake.requests());
+        assert_eq!(fake.violations(), Vec::<String>::new());
     })
     .await;
 }

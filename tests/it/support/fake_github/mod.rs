@@ -1128,6 +1128,8 @@ fn route(
             let Some(branch) = q("ref") else {
                 return error(StatusCode::NOT_FOUND, "Not Found");
             };
+            // GitHub takes a branch's full ref as well as its name.
+            let branch = branch.strip_prefix("refs/heads/").unwrap_or(branch);
             let name = path.rsplit('/').next().unwrap_or_default().to_owned();
             let links = |kind: &str| {
                 let url =
