@@ -41,6 +41,7 @@ use crate::agentrun::{
 use crate::clock::Clock;
 use crate::config::AgentName;
 use crate::config::Limits;
+use crate::github::event::RepoFullName;
 use crate::github_client::{Secret as Token, TokenPermissions};
 use crate::ports::reload::ConfigSource;
 use crate::render::K8sObject;
@@ -1130,7 +1131,10 @@ async fn execute(
                             conclusion: Conclusion::Failure,
                             summary: why.clone(),
                         });
-                        events.push(event(EventReason::RenderFailed, &why, "Render"));
+                        events.push(match unrunnable {
+                            Unrunnable::Token { .. } => event(EventReason::Failed, &why, "Launch"),
+                            _ => event(EventReason::RenderFailed, &why, "Render"),
+                        });
                     }
                 }
             }
@@ -1339,6 +1343,19 @@ enum Unrunnable {
     },
     #[error("the agent's objects now belong in namespace {wanted}, not the run's {ns}")]
     Namespace { wanted: String, ns: String },
+    /// GitHub refuses the run's token for good (its repository renamed, deleted or taken
+    /// out of the App's installation, or a permission the installation does not grant).
+    #[error(
+        "agent {agent}: GitHub will not give the run a token for {repository} (the App's \
+         installation no longer has it, or does not grant the permissions the agent asks \
+         for)"
+    )]
+    Token {
+        agent: String,
+        repository: RepoFullName,
+        #[source]
+        source: TokenError,
+    },
     #[error(
         "agent {agent}: the service may not apply the {kind} {name} in namespace {ns} (its \
          rules, deploy/base/rbac.yaml, do not grant it): {message}"
@@ -1360,6 +1377,11 @@ impl Unrunnable {
             Unrunnable::ForkPolicy { agent, refusal } => format!(
                 "agent {agent}: not run with the config in force: {}",
                 refusal.message(prefix)
+            ),
+            Unrunnable::Token { repository, .. } => format!(
+                "{}; to run it, install the App on {repository} with those permissions and ask \
+                 again",
+                crate::text::with_causes(self)
             ),
             other => crate::text::with_causes(other),
         }
@@ -1420,7 +1442,19 @@ async fn apply(
                 attempt,
                 owner: &owner,
             };
-            Some(token_secret(ctx, tokens.as_ref(), &permissions, &at).await?)
+            match token_secret(ctx, tokens.as_ref(), &permissions, &at).await {
+                Ok(name) => Some(name),
+                // GitHub will not mint this run's token, however often it is asked: the
+                // run ends, and its place goes to the next (review 15c, F7).
+                Err(ControllerError::Token(source)) if source.is_final() => {
+                    return Ok(Applied::Refused(Unrunnable::Token {
+                        agent: run.spec.agent.clone(),
+                        repository: stored.repository.clone(),
+                        source,
+                    }));
+                }
+                Err(e) => return Err(e),
+            }
         }
         _ => None,
     };

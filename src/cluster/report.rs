@@ -222,6 +222,23 @@ pub enum TokenError {
     Github(#[from] GithubError),
 }
 
+impl TokenError {
+    /// GitHub refused to mint for this run's repository and permissions (404, 403, 422:
+    /// the installation no longer has the repository, or does not grant what the agent
+    /// asks for): asked again, it answers the same. Not the App's own credentials (401), a
+    /// rate limit, or a failure at GitHub or on the way there: those pass.
+    pub fn is_final(&self) -> bool {
+        let TokenError::Github(e) = self;
+        match e {
+            GithubError::NotFound { .. } | GithubError::Forbidden { .. } => true,
+            GithubError::Rejected { status, .. } => {
+                (400..500).contains(status) && !matches!(status, 408 | 429)
+            }
+            _ => false,
+        }
+    }
+}
+
 /// Mints the short-lived token a run's agent gets: for its one repository, with the
 /// permissions its agent declares. The App's key stays in the service.
 pub trait TokenMinter: Send + Sync + 'static {
@@ -279,6 +296,43 @@ mod tests {
             ..AgentRunStatus::default()
         });
         run
+    }
+
+    #[test]
+    fn a_mint_github_refuses_for_the_repository_is_final_and_a_failure_on_the_way_is_not() {
+        let what = || "POST /app/installations/1/access_tokens".to_owned();
+        let rejected = |status| GithubError::Rejected {
+            status,
+            what: what(),
+            message: String::new(),
+        };
+        let finals = [
+            rejected(422),
+            GithubError::NotFound { what: what() },
+            GithubError::Forbidden {
+                what: what(),
+                message: String::new(),
+            },
+        ];
+        for e in finals {
+            assert!(TokenError::Github(e).is_final());
+        }
+        let passing = [
+            rejected(429),
+            rejected(408),
+            GithubError::Server {
+                status: 502,
+                what: what(),
+            },
+            GithubError::Unauthorized { what: what() },
+            GithubError::RateLimited {
+                retry_at: SystemTime::UNIX_EPOCH,
+            },
+        ];
+        for e in passing {
+            let e = TokenError::Github(e);
+            assert!(!e.is_final(), "{e}");
+        }
     }
 
     #[test]

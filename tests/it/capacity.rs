@@ -756,3 +756,44 @@ async fn a_waiting_run_stopped_gets_no_comment_and_one_started_after_a_restart_d
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_run_whose_token_github_will_not_mint_ends_failed_and_the_next_starts() {
+    // Review 15c, F7: a waiting run whose repository the installation no longer has (renamed,
+    // deleted, taken out of it) came to its turn, GitHub answered its token's mint with 422,
+    // and it kept the place and the head of the queue, retrying without end: nothing else
+    // of the installation started. Now such a refusal ends the run Failed, saying why, and
+    // the place goes to the next run at once.
+    timed(async {
+        let s = story_with("{ running: 1 }").await;
+        let first = s.gh.comment(Pr(7), "/agent run one").await;
+        let first = first.expect_status(202).run();
+        s.cluster.expect_phase(&first, Phase::Running).await;
+
+        // A run of another repository waits behind it, then one more of the first's: the
+        // place that frees goes to the repository not served yet first.
+        let gone = s.gh.another_repository("Vic");
+        s.gh.fake.set_role(&gone, OWNER, "admin");
+        let doomed = s.gh.comment_in(&gone, OWNER, Pr(1), "/agent run two").await;
+        let doomed = doomed.expect_status(202).run();
+        s.cluster.expect_reported(&doomed, Phase::Queued).await;
+        let next = s.gh.comment(Pr(7), "/agent run three").await;
+        let next = next.expect_status(202).run();
+        s.cluster.expect_reported(&next, Phase::Queued).await;
+
+        // Vic is renamed: the installation no longer has its old name.
+        s.gh.fake.with(|m| m.installations.remove(&gone));
+        s.cluster.pod_succeeds(&first, RESULT).await;
+
+        let failed = s.cluster.expect_phase(&doomed, Phase::Failed).await;
+        let said = message(&failed);
+        assert!(
+            said.contains(&format!("GitHub will not give the run a token for {gone}"))
+                && said.contains("install the App on"),
+            "{said}"
+        );
+        s.cluster.expect_phase(&next, Phase::Running).await;
+        s.end();
+    })
+    .await;
+}

@@ -1008,6 +1008,19 @@ fn route(
                 .filter(|(_, i)| **i == installation)
                 .map(|(r, _)| r.clone())
                 .collect();
+            // GitHub's answer for a name the installation does not have (renamed, deleted,
+            // or taken out of it).
+            if let Some(names) = &repositories
+                && names
+                    .iter()
+                    .any(|n| !owners.iter().any(|r| r.ends_with(&format!("/{n}"))))
+            {
+                return error(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "There is at least one repository that does not exist or is not \
+                     accessible to the parent installation.",
+                );
+            }
             let repos_json: Vec<Value> = match &repositories {
                 Some(names) => names
                     .iter()
