@@ -204,6 +204,21 @@ pub struct Context {
 /// and the limits then.
 type QueueKey = (u64, u64, Limits);
 
+/// Drops the launch claims the store has caught up with: their runs have a pod or a Job,
+/// have finished, or are gone. A claim dropped changes what the queue reads.
+fn caught_up(claimed: &mut HashSet<RunRef>, store: &reflector::Store<AgentRun>) {
+    claimed.retain(|key| {
+        store.get(&object_ref(&key.0, &key.1)).is_some_and(|r| {
+            let status = r.status.as_ref();
+            !status.is_some_and(|s| {
+                s.pod_name.is_some()
+                    || s.job_name.is_some()
+                    || s.phase.as_ref().is_some_and(Phase::is_finished)
+            })
+        })
+    });
+}
+
 /// A run, by namespace and name (runs of one name may live in several namespaces when a
 /// `namespace_template` spreads them out); not `plan::RunKey`, the delivery's key that
 /// names runs.
@@ -348,7 +363,11 @@ impl Context {
         if !runs.iter().any(|r| queued(r)) {
             return Vec::new();
         }
-        let claimed = self.claimed.lock().unwrap_or_else(|e| e.into_inner());
+        // A run that ended or was cancelled before its pod was made (its launch failing,
+        // say) held a claim: its place is free now, so it is dropped here too, not only at
+        // the next reconcile of a waiting run (outside review 15c, F15: nobody was woken).
+        let mut claimed = self.claimed.lock().unwrap_or_else(|e| e.into_inner());
+        caught_up(&mut claimed, store);
         let table = self.queue_table(store, &claimed, self.limits());
         table
             .starting()
@@ -413,17 +432,7 @@ impl Context {
             return decide(view, workload, siblings, now);
         };
         let mut claimed = self.claimed.lock().unwrap_or_else(|e| e.into_inner());
-        // Claims the store has caught up with are dropped.
-        claimed.retain(|key| {
-            store.get(&object_ref(&key.0, &key.1)).is_some_and(|r| {
-                let status = r.status.as_ref();
-                !status.is_some_and(|s| {
-                    s.pod_name.is_some()
-                        || s.job_name.is_some()
-                        || s.phase.as_ref().is_some_and(Phase::is_finished)
-                })
-            })
-        });
+        caught_up(&mut claimed, store);
         let me = RunRef::of(run);
         // As this reconcile sees it (the store's copy may be older); its own group is
         // `decide`'s to judge, from the siblings it was given.
