@@ -771,7 +771,7 @@ fn newer_source(run: &AgentRun) -> Option<u64> {
 /// conclusion this binary does not know (a newer controller wrote them: a rolling upgrade,
 /// or a rollback). Such a run still reads, so the watch keeps seeing every other run; it is
 /// left exactly as it is, for the newer controller.
-fn left_for_newer(run: &AgentRun) -> Option<String> {
+pub(super) fn left_for_newer(run: &AgentRun) -> Option<String> {
     if let Some(version) = newer_source(run) {
         return Some(format!(
             "its spec.source is version {version}, which a newer agentpods recorded \

@@ -426,9 +426,13 @@ fn phase(run: &AgentRun) -> Option<Phase> {
 }
 
 /// Where `run` stands, its concurrency group aside; `claimed`: it is being launched though its
-/// status does not say so yet.
+/// status does not say so yet. A run left for a newer agentpods is out, as if not there:
+/// this controller will not start it, so it must take no turn, no place and no room in its
+/// repository's queue (review 15c, F6: first in line, it stopped every run from starting).
 fn state(run: &AgentRun, claimed: bool) -> State {
-    if phase(run).as_ref().is_some_and(Phase::is_finished) {
+    if phase(run).as_ref().is_some_and(Phase::is_finished)
+        || super::controller::left_for_newer(run).is_some()
+    {
         State::Out
     } else if launched(run) || claimed {
         State::Holding
@@ -441,8 +445,9 @@ fn state(run: &AgentRun, claimed: bool) -> State {
     }
 }
 
-/// Whether `run` is recorded and not launched yet, and not finished nor asked to stop: it
-/// waits for a place or its concurrency group, or for the controller to see it. What
+/// Whether `run` is recorded and not launched yet, and not finished nor asked to stop nor
+/// left for a newer agentpods: it waits for a place or its concurrency group, or for the
+/// controller to see it. What
 /// `limits.queued_per_repository` counts (`cluster::waiting`).
 pub fn waits(run: &AgentRun) -> bool {
     matches!(state(run, false), State::Waiting { .. })
@@ -517,7 +522,7 @@ pub fn entries<'a>(runs: &[&'a AgentRun], claimed: impl Fn(&AgentRun) -> bool) -
 /// message gives the place when the run began to wait.
 pub fn places(runs: &[&AgentRun]) -> Vec<Option<Place>> {
     let held = |run: &AgentRun| -> Option<HeldBy> {
-        if phase(run) != Some(Phase::Queued) || run.spec.cancel.is_some() || launched(run) {
+        if phase(run) != Some(Phase::Queued) || !waits(run) {
             return None;
         }
         let status = run.status.as_ref()?;
@@ -1082,5 +1087,29 @@ mod tests {
         ];
         let listed: Vec<&AgentRun> = runs.iter().collect();
         assert_eq!(places(&listed), [None, at(0, HeldBy::Repository), None]);
+    }
+
+    #[test]
+    fn a_run_left_for_a_newer_version_is_out_of_the_queue_and_its_count() {
+        // Review 15c, F6: this controller will not start it; first in line, it stopped
+        // every other run from starting, and it filled its repository's queue.
+        let mut newer = run("n1", "o/a", 1, Some(RUNNING_LIMIT));
+        newer.spec.source.0["version"] = serde_json::json!(99);
+        assert!(!waits(&newer));
+        let runs = [newer, run("a2", "o/a", 3, Some(RUNNING_LIMIT))];
+        let listed: Vec<&AgentRun> = runs.iter().collect();
+        assert_eq!(
+            places(&listed),
+            [
+                None,
+                Some(Place {
+                    ahead: 0,
+                    by: HeldBy::Running
+                })
+            ]
+        );
+        let entries = entries(&listed, |_| false);
+        assert_eq!(entries[0].state, State::Out);
+        assert_eq!(verdict_of(limits(1, 0), &entries, 1), Turn::Start);
     }
 }

@@ -67,12 +67,24 @@ fn start(cluster: &mut Cluster) {
 /// A run for `repository` asked for at second `at` of the story (as the intake records a
 /// pull request's review; named `name`, in no concurrency group).
 async fn command(cluster: &Cluster, name: &str, repository: &str, at: u32) {
+    command_as(cluster, name, repository, at, |_| {}).await;
+}
+
+/// [`command`], the run as `change` leaves it.
+async fn command_as(
+    cluster: &Cluster,
+    name: &str,
+    repository: &str,
+    at: u32,
+    change: impl FnOnce(&mut AgentRun),
+) {
     let mut run = renamed_run(&sample_run("pull_request/opened.json"), name);
     run.spec.repository = repository.to_string();
     let at: Timestamp = format!("2026-12-03T10:00:{at:02}Z")
         .parse()
         .expect("a time");
     run.spec.requested_at = Some(MicroTime(at));
+    change(&mut run);
     cluster
         .runs()
         .create(&PostParams::default(), &run)
@@ -598,6 +610,42 @@ async fn a_pull_request_whose_run_the_full_queue_keeps_out_is_told_so() {
             ),
         );
         s.end();
+    })
+    .await;
+}
+
+/// [`command`], the run recorded as a newer agentpods would record it (its `spec.source`
+/// in a version this one does not read: a rolling update's new intake, or a rollback).
+async fn command_of_a_newer_version(cluster: &Cluster, name: &str, repository: &str, at: u32) {
+    command_as(cluster, name, repository, at, |run| {
+        run.spec.source.0["version"] = json!(99);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_run_left_for_a_newer_version_takes_no_turn_and_the_next_repository_starts() {
+    // Review 15c, F6: a run a newer agentpods recorded waits, untouched, for the newer
+    // controller. Before, it stood first in line (asked for first, its repository never
+    // served): its turn came, the controller would not start it, and nothing else started.
+    timed(async {
+        let (cluster, _dir) = cluster_with("{ running: 1 }").await;
+        started(&cluster, "a0", "org/a", 1).await;
+        command_of_a_newer_version(&cluster, "upgraded", "org/upgraded", 2).await;
+        command(&cluster, "b1", "org/b", 3).await;
+        let b1 = cluster.wait_phase("b1", Phase::Queued).await;
+        // Nothing of another repository is counted ahead of it, nor shown.
+        assert_eq!(
+            message(&b1),
+            "queued: 0 ahead in this repository (limit: 1 running)"
+        );
+
+        // The place a0 frees goes to b1, at once; the newer version's run is left as it is.
+        ends(&cluster, "a0").await;
+        cluster.wait_phase("b1", Phase::Running).await;
+        let upgraded = cluster.run("upgraded").await.expect("upgraded");
+        assert!(upgraded.status.is_none(), "{:?}", upgraded.status);
+        assert!(cluster.pods_of("upgraded").await.is_empty());
     })
     .await;
 }
