@@ -438,7 +438,7 @@ fn phase(run: &AgentRun) -> Option<Phase> {
 /// repository's queue (review 15c, F6: first in line, it stopped every run from starting).
 fn state(run: &AgentRun, claimed: bool) -> State {
     if phase(run).as_ref().is_some_and(Phase::is_finished)
-        || super::controller::left_for_newer(run).is_some()
+        || super::newer::left_for_newer(run).is_some()
     {
         State::Out
     } else if launched(run) || claimed {
