@@ -196,7 +196,7 @@ fn is_zero(n: &u32) -> bool {
 /// Where a run stands. A phase a newer agentpods wrote reads as [`Phase::Unknown`] (its
 /// name kept, and written back as it was): the AgentRun still reads, so a typed watch
 /// does not fail over it and stop seeing every other run, and the controller leaves that
-/// run alone for the newer controller (`cluster::controller::left_for_newer`).
+/// run alone for the newer controller (`cluster::newer::left_for_newer`).
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 pub enum Phase {
     #[serde(rename = "Pending")]

@@ -28,6 +28,7 @@ use serde::de::DeserializeOwned;
 use super::decide::{Action, RunView, Sibling, Step, decide, unreadable};
 use super::events::EventReason;
 use super::launch::concurrency_label;
+use super::newer::left_for_newer;
 use super::queue::{self, Turn};
 use super::report::{
     RunReports, TokenError, TokenMinter, nothing_posted_unrecorded, pending_report,
@@ -91,7 +92,7 @@ pub struct RunCounts {
     /// How many runs are in each phase (`None`: not yet seen by a controller).
     pub phases: Vec<(Option<Phase>, u64)>,
     /// How many runs a newer agentpods recorded, which this controller leaves untouched
-    /// for the newer controller (see `newer_source`).
+    /// for the newer controller (see `cluster::newer`).
     pub left_for_newer: u64,
 }
 
@@ -766,56 +767,12 @@ fn merged_watches(
 fn slim(run: &mut AgentRun) {
     run.metadata.managed_fields = None;
     // Only its version stays: a source a newer agentpods recorded is left alone (see
-    // `newer_source`) without reading the whole run.
+    // `super::newer`) without reading the whole run.
     let version = run.spec.source.0.get("version").cloned();
     run.spec.source = StoredSource::default();
     if let (Some(version), serde_json::Value::Object(map)) = (version, &mut run.spec.source.0) {
         map.insert("version".into(), version);
     }
-}
-
-/// The version of `run`'s source when a newer agentpods wrote it: a number above the
-/// versions this binary reads. A version that is not a number, like a source that is not
-/// as its version wrote it, is malformed, not newer: rendering fails the run, saying why.
-fn newer_source(run: &AgentRun) -> Option<u64> {
-    run.spec
-        .source
-        .version()
-        .ok()
-        .filter(|v| *v > source::CURRENT)
-}
-
-/// Why `run` is a newer agentpods's to carry on, when it is: its source is of a version
-/// above those this binary reads ([`newer_source`]), or its status holds a phase or a
-/// conclusion this binary does not know (a newer controller wrote them: a rolling upgrade,
-/// or a rollback). Such a run still reads, so the watch keeps seeing every other run; it is
-/// left exactly as it is, for the newer controller.
-fn left_for_newer(run: &AgentRun) -> Option<String> {
-    if let Some(version) = newer_source(run) {
-        return Some(format!(
-            "its spec.source is version {version}, which a newer agentpods recorded \
-             (this one reads versions 1 to {}): left untouched for the newer controller",
-            source::CURRENT
-        ));
-    }
-    let status = run.status.as_ref()?;
-    let unknown = if let Some(Phase::Unknown(phase)) = &status.phase {
-        format!("status.phase {phase:?}")
-    } else if let Some(Conclusion::Unknown(conclusion)) =
-        status.result.as_ref().map(|r| &r.conclusion)
-    {
-        format!("status.result.conclusion {conclusion:?}")
-    } else if let Some(Phase::Unknown(phase)) =
-        status.report.as_ref().and_then(|r| r.reported.as_ref())
-    {
-        format!("status.report.reported {phase:?}")
-    } else {
-        return None;
-    };
-    Some(format!(
-        "its {unknown} is one a newer agentpods wrote, which this one does not know: left \
-         untouched for the newer controller"
-    ))
 }
 
 /// Doubles from 100 ms up to a ceiling.

@@ -8,6 +8,7 @@
 //! - [`workload`]: a run's Pod or Job reduced to what `decide` needs; the agent's result.
 //! - [`controller`]: kube-runtime wiring that carries the actions out.
 //! - [`events`]: the reasons of the Kubernetes Events it publishes about a run.
+//! - [`newer`]: the runs a newer agentpods recorded, which this one leaves alone.
 //! - [`lease`]: leader election, so several replicas can run.
 //! - [`report`]: which stage of a run GitHub should see, and the seam that tells it.
 //! - [`runs`]: the operator's view: list runs, read a run's log, ask for a cancel.
@@ -22,6 +23,7 @@ pub(crate) mod fault;
 pub(crate) mod kubeconfig;
 pub mod launch;
 pub mod lease;
+pub(crate) mod newer;
 pub(crate) mod queue;
 pub mod report;
 pub(crate) mod runs;

@@ -3,8 +3,9 @@
 //! controller gathers the runs from its store (the `runs list` command from a listing).
 //!
 //! A place that frees goes to the repositories in turn (see [`verdicts`]): the one with the
-//! fewest runs holding places, then the one served longest ago, then the one whose first
-//! waiting run was asked for first. Within a repository runs are taken in request order
+//! fewest runs holding places, then the one served longest ago (one not served counts as
+//! served when its first waiting run was asked for), then the one whose first waiting run
+//! was asked for first. Within a repository runs are taken in request order
 //! (`spec.requestedAt`, else the creation time, then the name). All of it is read from the
 //! runs (their launch times included), so a restarted controller keeps the order. A run
 //! its concurrency group holds back takes no place and blocks no one; a run held by its
@@ -173,8 +174,10 @@ pub fn place(message: &str) -> &str {
 ///
 /// Places free to runs of the repositories in turn: the next goes to the repository with
 /// the fewest runs holding places, then to the one served longest ago (its last launch,
-/// from its runs, finished ones included: never served comes first), then to the one whose
-/// first waiting run was asked for first; within a repository, in request order. A
+/// from its runs, finished ones included; one never served, or no longer remembered, as if
+/// served when its first waiting run was asked for, so that it does not overtake a
+/// repository that asked before it), then to the one whose first waiting run was asked for
+/// first; within a repository, in request order. A
 /// repository with a backlog thus takes one place in turn, not every place that frees.
 pub fn verdicts(limits: Limits, entries: &[Entry<'_>]) -> Vec<(usize, Turn)> {
     /// A repository's share of the queue.
@@ -223,10 +226,14 @@ pub fn verdicts(limits: Limits, entries: &[Entry<'_>]) -> Vec<(usize, Turn)> {
     }
     let order = |i: usize| (entries[i].requested, entries[i].name);
     // The repositories that may start their next run, by whose turn it is.
+    // A repository not served (or no longer remembered) counts as served when its first
+    // waiting run was asked for: a late newcomer does not overtake a repository that asked
+    // before it (review 15c, F3).
     let turn = |r: &Repository, at: usize| {
         let next = *r.waiting.get(r.starting)?;
+        let served = r.served.unwrap_or(entries[*r.waiting.first()?].requested);
         (!over(r.holding, limits.per_repository))
-            .then(|| Reverse((r.holding, r.served, order(next), at)))
+            .then(|| Reverse((r.holding, served, order(next), at)))
     };
     let mut turns = BinaryHeap::new();
     for (at, repository) in repositories.iter_mut().enumerate() {
@@ -426,9 +433,13 @@ fn phase(run: &AgentRun) -> Option<Phase> {
 }
 
 /// Where `run` stands, its concurrency group aside; `claimed`: it is being launched though its
-/// status does not say so yet.
+/// status does not say so yet. A run left for a newer agentpods is out, as if not there:
+/// this controller will not start it, so it must take no turn, no place and no room in its
+/// repository's queue (review 15c, F6: first in line, it stopped every run from starting).
 fn state(run: &AgentRun, claimed: bool) -> State {
-    if phase(run).as_ref().is_some_and(Phase::is_finished) {
+    if phase(run).as_ref().is_some_and(Phase::is_finished)
+        || super::newer::left_for_newer(run).is_some()
+    {
         State::Out
     } else if launched(run) || claimed {
         State::Holding
@@ -441,8 +452,9 @@ fn state(run: &AgentRun, claimed: bool) -> State {
     }
 }
 
-/// Whether `run` is recorded and not launched yet, and not finished nor asked to stop: it
-/// waits for a place or its concurrency group, or for the controller to see it. What
+/// Whether `run` is recorded and not launched yet, and not finished nor asked to stop nor
+/// left for a newer agentpods: it waits for a place or its concurrency group, or for the
+/// controller to see it. What
 /// `limits.queued_per_repository` counts (`cluster::waiting`).
 pub fn waits(run: &AgentRun) -> bool {
     matches!(state(run, false), State::Waiting { .. })
@@ -517,7 +529,7 @@ pub fn entries<'a>(runs: &[&'a AgentRun], claimed: impl Fn(&AgentRun) -> bool) -
 /// message gives the place when the run began to wait.
 pub fn places(runs: &[&AgentRun]) -> Vec<Option<Place>> {
     let held = |run: &AgentRun| -> Option<HeldBy> {
-        if phase(run) != Some(Phase::Queued) || run.spec.cancel.is_some() || launched(run) {
+        if phase(run) != Some(Phase::Queued) || !waits(run) {
             return None;
         }
         let status = run.status.as_ref()?;
@@ -1082,5 +1094,69 @@ mod tests {
         ];
         let listed: Vec<&AgentRun> = runs.iter().collect();
         assert_eq!(places(&listed), [None, at(0, HeldBy::Repository), None]);
+    }
+
+    #[test]
+    fn a_run_left_for_a_newer_version_is_out_of_the_queue_and_its_count() {
+        // Review 15c, F6: this controller will not start it; first in line, it stopped
+        // every other run from starting, and it filled its repository's queue.
+        let mut newer = run("n1", "o/a", 1, Some(RUNNING_LIMIT));
+        newer.spec.source.0["version"] = serde_json::json!(99);
+        assert!(!waits(&newer));
+        let runs = [newer, run("a2", "o/a", 3, Some(RUNNING_LIMIT))];
+        let listed: Vec<&AgentRun> = runs.iter().collect();
+        assert_eq!(
+            places(&listed),
+            [
+                None,
+                Some(Place {
+                    ahead: 0,
+                    by: HeldBy::Running
+                })
+            ]
+        );
+        let entries = entries(&listed, |_| false);
+        assert_eq!(entries[0].state, State::Out);
+        assert_eq!(verdict_of(limits(1, 0), &entries, 1), Turn::Start);
+    }
+
+    #[test]
+    fn a_repository_served_before_goes_before_newcomers_that_asked_after_it() {
+        // Review 15c, F3: limits 2/1. o/vic was served, then asked again; o/new1..4, never
+        // served, asked after it. Before, every repository never served came first,
+        // whenever it asked: the freed place went to new1, and vic waited behind every
+        // repository created after it asked.
+        let at = |second: u32| Some(t(&format!("2026-12-03T10:00:{second:02}Z")));
+        let runs = [
+            Entry {
+                launched: at(2),
+                ..e("vic1", "o/vic", 1, State::Out)
+            },
+            Entry {
+                launched: at(4),
+                ..e("att0", "o/att0", 3, State::Out)
+            },
+            Entry {
+                launched: at(4),
+                ..e("att00", "o/att00", 3, HOLD)
+            },
+            e("vic2", "o/vic", 5, WAIT),
+            e("new1", "o/new1", 6, WAIT),
+            e("new2", "o/new2", 7, WAIT),
+            e("new3", "o/new3", 8, WAIT),
+            e("new4", "o/new4", 9, WAIT),
+        ];
+        let starting = |runs: &[Entry<'_>]| -> Vec<String> {
+            named(runs, limits(2, 1))
+                .into_iter()
+                .filter(|(_, v)| *v == Turn::Start)
+                .map(|(n, _)| n)
+                .collect()
+        };
+        assert_eq!(starting(&runs), ["vic2"]);
+        // A newcomer that asked before vic was served goes first, as before.
+        let mut early = runs;
+        early[4] = e("new1", "o/new1", 0, WAIT);
+        assert_eq!(starting(&early), ["new1"]);
     }
 }

@@ -67,12 +67,24 @@ fn start(cluster: &mut Cluster) {
 /// A run for `repository` asked for at second `at` of the story (as the intake records a
 /// pull request's review; named `name`, in no concurrency group).
 async fn command(cluster: &Cluster, name: &str, repository: &str, at: u32) {
+    command_as(cluster, name, repository, at, |_| {}).await;
+}
+
+/// [`command`], the run as `change` leaves it.
+async fn command_as(
+    cluster: &Cluster,
+    name: &str,
+    repository: &str,
+    at: u32,
+    change: impl FnOnce(&mut AgentRun),
+) {
     let mut run = renamed_run(&sample_run("pull_request/opened.json"), name);
     run.spec.repository = repository.to_string();
     let at: Timestamp = format!("2026-12-03T10:00:{at:02}Z")
         .parse()
         .expect("a time");
     run.spec.requested_at = Some(MicroTime(at));
+    change(&mut run);
     cluster
         .runs()
         .create(&PostParams::default(), &run)
@@ -770,14 +782,18 @@ async fn a_run_whose_token_github_will_not_mint_ends_failed_and_the_next_starts(
         let first = first.expect_status(202).run();
         s.cluster.expect_phase(&first, Phase::Running).await;
 
-        // A run of another repository waits behind it, then one more of the first's: the
-        // place that frees goes to the repository not served yet first.
+        // A run of another repository waits behind it, then one of a third, asked after it:
+        // the place that frees goes to the one that asked first.
         let gone = s.gh.another_repository("Vic");
         s.gh.fake.set_role(&gone, OWNER, "admin");
         let doomed = s.gh.comment_in(&gone, OWNER, Pr(1), "/agent run two").await;
         let doomed = doomed.expect_status(202).run();
         s.cluster.expect_reported(&doomed, Phase::Queued).await;
-        let next = s.gh.comment(Pr(7), "/agent run three").await;
+        let after = s.gh.another_repository("After");
+        s.gh.fake.set_role(&after, OWNER, "admin");
+        let next =
+            s.gh.comment_in(&after, OWNER, Pr(1), "/agent run three")
+                .await;
         let next = next.expect_status(202).run();
         s.cluster.expect_reported(&next, Phase::Queued).await;
 
@@ -794,6 +810,42 @@ async fn a_run_whose_token_github_will_not_mint_ends_failed_and_the_next_starts(
         );
         s.cluster.expect_phase(&next, Phase::Running).await;
         s.end();
+    })
+    .await;
+}
+
+/// [`command`], the run recorded as a newer agentpods would record it (its `spec.source`
+/// in a version this one does not read: a rolling update's new intake, or a rollback).
+async fn command_of_a_newer_version(cluster: &Cluster, name: &str, repository: &str, at: u32) {
+    command_as(cluster, name, repository, at, |run| {
+        run.spec.source.0["version"] = json!(99);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_run_left_for_a_newer_version_takes_no_turn_and_the_next_repository_starts() {
+    // Review 15c, F6: a run a newer agentpods recorded waits, untouched, for the newer
+    // controller. Before, it stood first in line (asked for first, its repository never
+    // served): its turn came, the controller would not start it, and nothing else started.
+    timed(async {
+        let (cluster, _dir) = cluster_with("{ running: 1 }").await;
+        started(&cluster, "a0", "org/a", 1).await;
+        command_of_a_newer_version(&cluster, "upgraded", "org/upgraded", 2).await;
+        command(&cluster, "b1", "org/b", 3).await;
+        let b1 = cluster.wait_phase("b1", Phase::Queued).await;
+        // Nothing of another repository is counted ahead of it, nor shown.
+        assert_eq!(
+            message(&b1),
+            "queued: 0 ahead in this repository (limit: 1 running)"
+        );
+
+        // The place a0 frees goes to b1, at once; the newer version's run is left as it is.
+        ends(&cluster, "a0").await;
+        cluster.wait_phase("b1", Phase::Running).await;
+        let upgraded = cluster.run("upgraded").await.expect("upgraded");
+        assert!(upgraded.status.is_none(), "{:?}", upgraded.status);
+        assert!(cluster.pods_of("upgraded").await.is_empty());
     })
     .await;
 }
