@@ -1465,6 +1465,22 @@ async fn apply(
         };
         match applied {
             Ok(()) => {}
+            // The namespace's ResourceQuota has no room for it now: capacity, not a
+            // refusal. Retried as any answer of the moment (its figures stay in the log,
+            // never on GitHub), and made once a pod ends (outside review 15c, F17: the run
+            // ended Failed, blamed on the service's rules, with the quota in its comment).
+            Err(ControllerError::Kube(kube::Error::Api(e)))
+                if e.code == 403 && e.message.contains("exceeded quota") =>
+            {
+                tracing::warn!(
+                    run = %run.name_any(),
+                    kind = object.kind(),
+                    namespace = ns,
+                    "the namespace's ResourceQuota has no room for it now; tried again later: {}",
+                    e.message
+                );
+                return Err(ControllerError::Kube(kube::Error::Api(e)));
+            }
             // The service's rules do not let it make this object: the template asks for
             // what the install does not grant. No retry makes it right.
             Err(ControllerError::Kube(kube::Error::Api(e))) if e.code == 403 => {

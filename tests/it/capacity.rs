@@ -550,6 +550,39 @@ async fn comments_that_come_at_once_do_not_pass_the_queue_limit_together() {
     .await;
 }
 
+#[tokio::test]
+async fn a_pod_the_namespace_s_quota_refuses_waits_for_room_and_is_not_failed() {
+    // Review 15c, F17: Kubernetes' quota admission refuses a pod past the namespace's
+    // ResourceQuota with a 403, which the controller took for its own rules refusing it: the
+    // run ended Failed, blamed on RBAC, with the quota's figures in the comment on the
+    // thread; and so did each run whose turn came while the quota was full. A quota is
+    // capacity: the run waits for room, and starts when a pod ends.
+    timed(async {
+        let (cluster, _dir) = cluster_with("{ running: 2 }").await;
+        cluster
+            .fake
+            .faults
+            .pod_quota
+            .store(1, std::sync::atomic::Ordering::Relaxed);
+        started(&cluster, "a0", "org/a", 1).await;
+        command(&cluster, "b1", "org/b", 2).await;
+        // Its turn has come (two may run), but the quota has no room for its pod.
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let b1 = cluster.run("b1").await.expect("b1");
+        assert_ne!(
+            Cluster::phase_of(&b1),
+            Some(Phase::Failed),
+            "{:?}",
+            b1.status
+        );
+        assert!(cluster.pods_of("b1").await.is_empty());
+
+        ends(&cluster, "a0").await;
+        cluster.wait_phase("b1", Phase::Running).await;
+    })
+    .await;
+}
+
 /// The reactions the service put on the comment `delivered` carried, in order.
 fn reactions_on(s: &Story, delivered: &Delivered) -> Vec<String> {
     let payload: serde_json::Value =

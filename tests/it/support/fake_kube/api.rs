@@ -487,6 +487,7 @@ fn resource_request(
                 // An apply that creates is a create too (the patch handler's
                 // `withAuthorization`).
                 authorize(shared, req, "create", group, plural, namespace, Some(name))?;
+                within_quota(shared, &store, &res, ns, name)?;
             }
             let object = store.patch(&res, ns, name, kind, patch, part)?;
             let code = if existed {
@@ -502,6 +503,45 @@ fn resource_request(
         }
         (method, _) => Err(ApiError::not_allowed(method.as_str())),
     }
+}
+
+/// A pod `name` made in `ns` fits the namespace's pod quota ([`super::Faults::pod_quota`]),
+/// or the 403 Kubernetes' quota admission answers, in its words.
+fn within_quota(
+    shared: &Shared,
+    store: &Store,
+    res: &Resource,
+    ns: &str,
+    name: &str,
+) -> Result<(), ApiError> {
+    let limit = shared.faults.pod_quota.load(Relaxed);
+    if limit == 0 || !res.gvr.group.is_empty() || res.gvr.resource != "pods" {
+        return Ok(());
+    }
+    let used = store
+        .objects
+        .iter()
+        .filter(|((gvr, namespace, _), pod)| {
+            *gvr == res.gvr
+                && namespace == ns
+                && !matches!(
+                    pod["status"]["phase"].as_str(),
+                    Some("Succeeded" | "Failed")
+                )
+        })
+        .count() as u64;
+    if used < limit {
+        return Ok(());
+    }
+    Err(ApiError {
+        code: 403,
+        reason: "Forbidden",
+        message: format!(
+            "pods \"{name}\" is forbidden: exceeded quota: runs-quota, requested: pods=1, \
+             used: pods={used}, limited: pods={limit}"
+        ),
+        details: None,
+    })
 }
 
 /// `GET .../pods/NAME/log`: what the kubelet's script logged (`tailLines` honoured; no

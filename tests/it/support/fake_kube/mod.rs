@@ -40,6 +40,10 @@ pub struct Faults {
     pub latency_ms: AtomicU64,
     /// A watch ends after sending this many events (0: never).
     pub drop_watch_after: AtomicU64,
+    /// A ResourceQuota of this many pods in every namespace (0: none): a pod made past it
+    /// is refused 403 `exceeded quota`, as Kubernetes' quota admission refuses it. Pods
+    /// that succeeded or failed do not count, as they do not for a quota.
+    pub pod_quota: AtomicU64,
     /// How many requests got an injected error.
     pub injected: AtomicU64,
     requests: AtomicU64,
@@ -52,6 +56,7 @@ impl Default for Faults {
             error_code: AtomicU16::new(500),
             latency_ms: AtomicU64::new(0),
             drop_watch_after: AtomicU64::new(0),
+            pod_quota: AtomicU64::new(0),
             injected: AtomicU64::new(0),
             requests: AtomicU64::new(0),
         }
