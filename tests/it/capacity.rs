@@ -822,6 +822,8 @@ async fn a_run_whose_token_github_will_not_mint_ends_failed_and_the_next_starts(
         let doomed = s.gh.comment_in(&gone, OWNER, Pr(1), "/agent run two").await;
         let doomed = doomed.expect_status(202).run();
         s.cluster.expect_reported(&doomed, Phase::Queued).await;
+        // (A second later by the clock runs are recorded by: not a tie for the queue.)
+        s.cluster.get().clock.advance(Duration::from_secs(1));
         let after = s.gh.another_repository("After");
         s.gh.fake.set_role(&after, OWNER, "admin");
         let next =
