@@ -11,6 +11,16 @@ pub(super) struct Problems<'t> {
     pub(super) found: Vec<Flagged>,
 }
 
+impl<'t> Problems<'t> {
+    /// None found yet, in the file read as `tree`.
+    pub(super) fn new(tree: &'t Node) -> Problems<'t> {
+        Problems {
+            tree,
+            found: Vec::new(),
+        }
+    }
+}
+
 /// A problem with the key it is about and the parts of the file it follows from.
 pub(super) struct Flagged {
     pub(super) path: Vec<String>,

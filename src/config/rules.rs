@@ -80,10 +80,7 @@ pub(super) fn semantic_checks(
     templates: &TemplateSources,
     folder: &Path,
 ) -> Vec<Flagged> {
-    let mut problems = Problems {
-        tree,
-        found: Vec::new(),
-    };
+    let mut problems = Problems::new(tree);
 
     let prefix = &config.github.command_prefix;
     if prefix.is_empty() || prefix.chars().any(char::is_whitespace) {

@@ -17,10 +17,7 @@ pub(super) fn unused_entries(
     tree: &Node,
     templates: &TemplateSources,
 ) -> Vec<Diagnostic> {
-    let mut problems = Problems {
-        tree,
-        found: Vec::new(),
-    };
+    let mut problems = Problems::new(tree);
     // What services.yaml's own templates read, and the templates folder's.
     let in_config = config
         .cluster

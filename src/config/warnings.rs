@@ -17,10 +17,7 @@ pub(super) fn comment_template_missing(
     tree: &Node,
     templates: &TemplateSources,
 ) -> Vec<Diagnostic> {
-    let mut problems = Problems {
-        tree,
-        found: Vec::new(),
-    };
+    let mut problems = Problems::new(tree);
     if posts_comments(config) && !templates.contains_key(COMMENT_TEMPLATE) {
         problems.at(
             &["templates_dir"],
@@ -39,10 +36,7 @@ pub(super) fn comment_template_missing(
 /// login when its account is renamed, and whoever registers it then holds the entry
 /// (outside review A4).
 pub(super) fn unpinned_users(config: &Config, tree: &Node) -> Vec<Diagnostic> {
-    let mut problems = Problems {
-        tree,
-        found: Vec::new(),
-    };
+    let mut problems = Problems::new(tree);
     let users = &config.github.authorization.allowed_users;
     for (i, user) in users.iter().enumerate().filter(|(_, u)| u.id().is_none()) {
         let login = user.login();
@@ -74,10 +68,7 @@ fn name_pattern(glob: &str) -> bool {
 /// any member by default) gets the secret in that repository's runs (outside review 11c,
 /// A4).
 pub(super) fn secrets_scoped_by_name_patterns(config: &Config, tree: &Node) -> Vec<Diagnostic> {
-    let mut problems = Problems {
-        tree,
-        found: Vec::new(),
-    };
+    let mut problems = Problems::new(tree);
     let advice = "a repository anyone creates or renames to match it (in an organisation, \
                   any member by default) gets";
     let what_to_do = "list exact names instead, install the App on selected repositories \
@@ -132,10 +123,7 @@ const NOT_FOR_RUNS: [&str; 5] = [
 /// one comment starts both (new-user review 13b, N16). Meant at times (two reviewers), so
 /// a warning, at the second agent's verb.
 pub(super) fn shared_verbs(config: &Config, tree: &Node) -> Vec<Diagnostic> {
-    let mut problems = Problems {
-        tree,
-        found: Vec::new(),
-    };
+    let mut problems = Problems::new(tree);
     let prefix = &config.github.command_prefix;
     for (j, second) in config.agents.iter().enumerate() {
         let Some(theirs) = &second.triggers.comment else {
@@ -177,10 +165,7 @@ pub(super) fn shared_verbs(config: &Config, tree: &Node) -> Vec<Diagnostic> {
 /// agent's program written with its arguments as one string (it runs without a shell), an
 /// image without a tag, runs in the service's own namespace or Kubernetes'.
 pub(super) fn newcomer_slips(config: &Config, tree: &Node) -> Vec<Diagnostic> {
-    let mut problems = Problems {
-        tree,
-        found: Vec::new(),
-    };
+    let mut problems = Problems::new(tree);
     for (i, agent) in config.agents.iter().enumerate() {
         if let Some(program) = agent.command.first()
             && program.trim().contains(' ')
@@ -294,10 +279,7 @@ pub(super) fn newcomer_slips(config: &Config, tree: &Node) -> Vec<Diagnostic> {
 /// request (`open_pr: "true"`) with a token that cannot: the run would do its work and
 /// fail at the end.
 pub(super) fn params_without_permission(config: &Config, tree: &Node) -> Vec<Diagnostic> {
-    let mut problems = Problems {
-        tree,
-        found: Vec::new(),
-    };
+    let mut problems = Problems::new(tree);
     for (i, agent) in config.agents.iter().enumerate() {
         let writes = agent.github_token.writes();
         for (param, permission) in [("push", "contents"), ("open_pr", "pull_requests")] {
@@ -325,10 +307,7 @@ pub(super) fn params_without_permission(config: &Config, tree: &Node) -> Vec<Dia
 /// the fork's code makes the agent do, it can do with that token. (With `approve` the
 /// planner refuses them on forks.)
 pub(super) fn fork_code_with_write_tokens(config: &Config, tree: &Node) -> Vec<Diagnostic> {
-    let mut problems = Problems {
-        tree,
-        found: Vec::new(),
-    };
+    let mut problems = Problems::new(tree);
     // With `approve`, an agent whose token can write is refused on a fork's code (the
     // planner says so to whoever asks); only `always` lets a fork's code have the token.
     let policy = config.github.authorization.fork_pull_requests;
@@ -373,10 +352,7 @@ pub(super) fn fork_code_with_write_tokens(config: &Config, tree: &Node) -> Vec<D
 /// run of such an agent fails when its token is minted, whatever the fork policy (new-user
 /// review 13c, N1).
 pub(super) fn tokens_beyond_the_app(config: &Config, tree: &Node) -> Vec<Diagnostic> {
-    let mut problems = Problems {
-        tree,
-        found: Vec::new(),
-    };
+    let mut problems = Problems::new(tree);
     let app = token::shipped_app_permissions();
     for (i, agent) in config.agents.iter().enumerate() {
         let beyond: Vec<String> = agent
