@@ -166,6 +166,12 @@ pub struct Context {
     /// here, never stored, logged or put in a status: after a restart they are gone, and
     /// GitHub's one-hour expiry ends them.
     held: Mutex<HashMap<RunRef, Vec<Token>>>,
+    /// The attempt whose token Secret this replica made (or found made) for each run, so
+    /// that a launch tried again (the namespace's quota full, the API server failing) uses
+    /// it instead of minting a token to revoke at once (review 15c, F14: two GitHub
+    /// requests each try, a hundred an hour for a run waiting on a full quota). Dropped
+    /// with the run's held tokens.
+    secret_made: Mutex<HashMap<RunRef, u32>>,
     /// Reconciles started, for benchmarks and metrics.
     reconciles: AtomicU64,
     /// Runs born while this replica watched (first seen after the lists, with no status:
@@ -258,6 +264,7 @@ impl Context {
             reports: None,
             tokens: None,
             held: Mutex::new(HashMap::new()),
+            secret_made: Mutex::new(HashMap::new()),
             reconciles: AtomicU64::new(0),
             fresh: Mutex::new(HashSet::new()),
             store: OnceLock::new(),
@@ -506,6 +513,10 @@ impl Context {
     /// down must not hold up the reconcile, and a revoke that fails is ended by the
     /// token's expiry.
     fn revoke_held(&self, run: &RunRef) {
+        self.secret_made
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(run);
         let tokens = self
             .held
             .lock()
@@ -1519,7 +1530,8 @@ where
 
 /// Mints the run's repository token and keeps it in a Secret the run owns; its name.
 /// Each launch (a retry too) gets a fresh token, in a Secret of its own
-/// (`<run>-github-token-<attempt>`).
+/// (`<run>-github-token-<attempt>`); the same launch tried again uses the Secret this
+/// replica made for it.
 ///
 /// The Secret is created, never applied or read: the service may create Secrets in the runs'
 /// namespaces and nothing more (a patch, even an empty one, answers with the whole Secret,
@@ -1542,12 +1554,27 @@ async fn token_secret(
         owner,
     } = *at;
     let name = token_secret_name(&run.name_any(), attempt);
+    let key = RunRef::of(run);
+    let made = |ctx: &Context| {
+        ctx.secret_made
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key.clone(), attempt);
+    };
+    if ctx
+        .secret_made
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&key)
+        == Some(&attempt)
+    {
+        return Ok(name);
+    }
     let token = tokens
         .mint(&stored.repository, permissions)
         .await
         .map_err(ControllerError::Token)?;
     // Held before the Secret is made: whatever happens next, it is revoked with the run.
-    let key = RunRef::of(run);
     ctx.hold(&key, token.clone());
     let secret = Secret {
         metadata: kube::api::ObjectMeta {
@@ -1565,8 +1592,12 @@ async fn token_secret(
     };
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
     match secrets.create(&PostParams::default(), &secret).await {
-        Ok(_) => Ok(name),
+        Ok(_) => {
+            made(ctx);
+            Ok(name)
+        }
         Err(kube::Error::Api(e)) if e.code == 409 => {
+            made(ctx);
             // The pod gets the token in the Secret already there: this one is of no use.
             let unused = {
                 let mut held = ctx.held.lock().unwrap_or_else(|e| e.into_inner());

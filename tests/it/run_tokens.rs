@@ -532,3 +532,55 @@ async fn the_token_s_step_after_the_agent_never_mounts_the_agent_s_checkout() {
     })
     .await;
 }
+
+/// A launch tried again while the namespace's quota has no room for its pod: the token
+/// Secret made at the first try is used at each, and one token is minted in all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_launch_tried_again_for_a_full_quota_mints_its_token_once() {
+    // Review 15c, F14: each try minted a token, found the Secret of the first there (409)
+    // and revoked the new one at once: two GitHub requests a try, each try backing off to
+    // every five minutes, for as long as the quota stayed full.
+    timed(async {
+        let (mut cluster, github) = reporting_cluster_on(Path::new(EXAMPLE_CONFIG)).await;
+        cluster.fake.run_kubelet(|_| PodScript::stays_running());
+        // Another workload holds the namespace's one pod.
+        let pods: Api<k8s_openapi::api::core::v1::Pod> =
+            Api::namespaced(cluster.client.clone(), RUNS);
+        let squatter: k8s_openapi::api::core::v1::Pod = serde_json::from_value(json!({
+            "metadata": { "name": "squatter" },
+            "spec": { "containers": [{ "name": "c", "image": "busybox" }] }
+        }))
+        .expect("a pod");
+        pods.create(&PostParams::default(), &squatter)
+            .await
+            .expect("the other workload's pod");
+        cluster
+            .fake
+            .faults
+            .pod_quota
+            .store(1, std::sync::atomic::Ordering::Relaxed);
+
+        let name = cluster
+            .deliver_one(&fixture("pull_request/opened.json"), "d-quota-token")
+            .await;
+        cluster.start_controller();
+        // Tried at once, and again after 0.25, 0.5, 1 and 2 seconds.
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        assert!(cluster.pods_of(&name).await.is_empty(), "no room yet");
+
+        cluster
+            .fake
+            .faults
+            .pod_quota
+            .store(0, std::sync::atomic::Ordering::Relaxed);
+        cluster.wait_phase(&name, Phase::Running).await;
+        let tokens = github.scoped_tokens();
+        assert_eq!(
+            tokens.len(),
+            1,
+            "one token minted for the one launch: {tokens:#?}"
+        );
+        assert!(!tokens[0].1.revoked, "the running pod's token is good");
+    })
+    .await;
+}
