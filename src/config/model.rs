@@ -92,7 +92,11 @@ pub struct Limits {
     /// or not yet seen by the controller), in each repository, at most (at least 1). A
     /// run asked for beyond it is not recorded: whoever asked is told that the
     /// repository's queue is full (one reply for the comment, as other refusals are told),
-    /// and asks again once some have started. Other repositories are not affected. 50 by default: more than a team's busiest day leaves
+    /// and asks again once some have started. Other repositories are not affected. A run
+    /// asked for by someone below `github.authorization.min_permission` (let in by a
+    /// trigger's own lower `min_permission`) is recorded only while fewer than half of it
+    /// (at least 1) wait, so strangers cannot fill the queue and keep the maintainers' runs
+    /// out. 50 by default: more than a team's busiest day leaves
     /// waiting, and few enough that one repository (a bot in a loop, or a writer who means
     /// harm) cannot spend alone the GitHub requests every repository of the installation
     /// shares (a run costs about 10 over its life: 50 runs are a tenth of an hour's 5,000).

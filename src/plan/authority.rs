@@ -148,8 +148,9 @@ impl Planner {
     ) -> Vec<Decision> {
         let mut kept = Vec::with_capacity(out.len());
         let mut denied = None;
+        let global = self.config.github.authorization.min_permission;
         for decision in out {
-            let Decision::Launch(launch) = &decision else {
+            let Decision::Launch(mut launch) = decision else {
                 kept.push(decision);
                 continue;
             };
@@ -158,7 +159,22 @@ impl Planner {
                 self.authorization(who, association, facts, needs),
                 who.login,
             ) {
-                None => kept.push(decision),
+                None if needs < global => {
+                    // Let in below the global minimum: a stranger, unless they meet it
+                    // (review 15c, F5). Their permission is asked when it was not, as
+                    // for any command; when GitHub does not say, they are taken for one.
+                    launch.by_outsider = match self.authorization(who, association, facts, global) {
+                        MayStart::Allowed => false,
+                        MayStart::Undecided if facts.authority == Authority::NotAsked => {
+                            return vec![Decision::Defer(Deferral::PermissionUnanswered {
+                                login: who.login.into(),
+                            })];
+                        }
+                        MayStart::Undecided | MayStart::Refused(_) => true,
+                    };
+                    kept.push(Decision::Launch(launch));
+                }
+                None => kept.push(Decision::Launch(launch)),
                 Some(defer @ Decision::Defer(_)) => return vec![defer],
                 Some(refused) => {
                     denied.get_or_insert(refused);

@@ -215,6 +215,12 @@ pub struct Launch {
     pub requested_by: Login,
     /// What the run is about.
     pub subject: Subject,
+    /// Asked for by someone below `github.authorization.min_permission`, let in by the
+    /// trigger's own lower `min_permission` (`none` on a pull request's review, say): such
+    /// runs may fill only part of their repository's queue
+    /// (`limits.queued_per_repository`), so strangers cannot keep the maintainers' runs
+    /// out (review 15c, F5). Judged at intake and never stored: a run read back is not one.
+    pub by_outsider: bool,
 }
 
 impl Launch {
@@ -773,6 +779,7 @@ impl Planner {
             task,
             requested_by: requested_by.clone(),
             subject,
+            by_outsider: false,
         })
     }
 }
@@ -1084,6 +1091,7 @@ mod tests {
             task: None,
             requested_by: "octocat".into(),
             subject,
+            by_outsider: false,
         };
         let tag = launch(Subject::Release {
             tag: "v1.2.0".into(),

@@ -198,6 +198,7 @@ pub fn samples(agent: &Agent) -> Result<Vec<Sample>, SampleError> {
         task: task.map(String::from),
         requested_by: "octocat".into(),
         subject,
+        by_outsider: false,
     };
     let t = &agent.triggers;
     // A repository the agent runs for (`validate` refuses a list that takes in none), with
@@ -520,6 +521,7 @@ mod tests {
                 git_ref: "refs/heads/main".into(),
                 sha: super::sample_sha(),
             },
+            by_outsider: false,
         };
         let error = super::build(
             "push of `refs/heads/main`".into(),

@@ -254,7 +254,13 @@ struct QueueFull {
     repository: String,
     /// How many of its runs waited when the first was refused.
     waiting: usize,
+    /// How many of those the same delivery had just recorded (a comment of several
+    /// commands): said, so the count does not read as other people's runs.
+    own: usize,
     limit: u32,
+    /// The limit was the share of runs asked for by people below the global
+    /// `min_permission` ([`outsiders_share`]).
+    outsiders: bool,
     /// The agents of the runs refused, each once, in order.
     agents: Vec<String>,
     /// How many runs were refused.
@@ -271,12 +277,14 @@ impl QueueFull {
         repository: String,
         login: &Login,
         agent: &str,
-        (waiting, limit): (usize, std::num::NonZeroU32),
+        (waiting, own, limit, outsiders): (usize, usize, std::num::NonZeroU32, bool),
     ) {
         let full = full.get_or_insert_with(|| QueueFull {
             repository,
             waiting,
+            own: own.min(waiting),
             limit: limit.get(),
+            outsiders,
             agents: Vec::new(),
             runs: 0,
             login: login.clone(),
@@ -303,15 +311,24 @@ impl QueueFull {
             1 => format!("the run of {of}"),
             n => format!("{n} runs of {of}"),
         };
-        let waiting = match self.waiting {
-            1 => "1 run is".to_owned(),
-            n => format!("{n} runs are"),
+        let waiting = match (self.waiting, self.own) {
+            (1, 1) => "1 run, asked for just now, is".to_owned(),
+            (1, _) => "1 run is".to_owned(),
+            (n, 0) => format!("{n} runs are"),
+            (n, own) => format!("{n} runs, {own} of them asked for just now, are"),
+        };
+        let limit = match self.outsiders {
+            false => format!("limit: {} waiting per repository", self.limit),
+            true => format!(
+                "a run asked for by someone without the permission its maintainers need \
+                 waits only while fewer than {} do",
+                self.limit
+            ),
         };
         format!(
-            "Not started: {what}. {waiting} already waiting to start in {repository} (limit: \
-             {limit} waiting per repository); ask again once some of them have started.",
+            "Not started: {what}. {waiting} already waiting to start in {repository} \
+             ({limit}); ask again once some of them have started.",
             repository = self.repository,
-            limit = self.limit,
         )
     }
 }
@@ -602,6 +619,15 @@ pub async fn launch(
         .answer
 }
 
+/// How many of a repository's waiting runs may be runs asked for by people below
+/// `github.authorization.min_permission` (let in by a trigger's lower `min_permission`):
+/// half its `limits.queued_per_repository`, at least one, so strangers opening pull
+/// requests or commenting cannot fill the queue and keep the maintainers' runs out
+/// (review 15c, F5). Each of their runs is recorded only while fewer than this wait.
+pub fn outsiders_share(queued_per_repository: std::num::NonZeroU32) -> std::num::NonZeroU32 {
+    std::num::NonZeroU32::new(queued_per_repository.get() / 2).unwrap_or(std::num::NonZeroU32::MIN)
+}
+
 /// The answer to a delivery that cannot be decided yet: nothing is done, and it comes again.
 pub fn deferred_answer(delivery: &DeliveryId, why: &Deferral) -> Answer {
     tracing::warn!(delivery = delivery.as_str(), "not decided yet: {why}");
@@ -662,9 +688,16 @@ pub async fn launch_telling(
         crate::text::with_causes(e)
     };
     let mut queue_full: Option<QueueFull> = None;
+    // Places this delivery's own runs took, so far.
+    let mut placed = 0;
     for run in &to_launch {
         let name = run.name();
-        match launcher.queued(run, queued_per_repository).await {
+        let limit = if run.launch().by_outsider {
+            outsiders_share(queued_per_repository)
+        } else {
+            queued_per_repository
+        };
+        match launcher.queued(run, limit).await {
             Ok(Queued::Full(waiting)) => {
                 metrics.run(LaunchOutcome::queue_full);
                 let repository = run.repository().map(ToString::to_string);
@@ -673,18 +706,20 @@ pub async fn launch_telling(
                     agent = %run.rendered.agent,
                     repository,
                     waiting,
-                    "not recorded: its repository's queue is full (limits.queued_per_repository: {queued_per_repository})"
+                    by_outsider = run.launch().by_outsider,
+                    "not recorded: its repository's queue is full (limits.queued_per_repository: {queued_per_repository}; {limit} for runs asked for below github.authorization.min_permission)"
                 );
                 QueueFull::add(
                     &mut queue_full,
                     repository.unwrap_or_default(),
                     &run.launch().requested_by,
                     run.rendered.agent.as_str(),
-                    (waiting, queued_per_repository),
+                    (waiting, placed, limit, run.launch().by_outsider),
                 );
                 continue;
             }
-            Ok(Queued::Placed | Queued::Recorded) => {}
+            Ok(Queued::Placed) => placed += 1,
+            Ok(Queued::Recorded) => {}
             Err(e) => {
                 metrics.run(LaunchOutcome::failed);
                 let why = failure(&e);
@@ -744,7 +779,7 @@ pub async fn launch_telling(
                     retry.repository.to_string(),
                     &retry.requested_by,
                     &agent,
-                    (waiting, queued_per_repository),
+                    (waiting, 0, queued_per_repository, false),
                 );
             }
             Ok(RunAgain::Refused(refusal)) => {
@@ -783,7 +818,7 @@ pub async fn launch_telling(
                     rerun.repository.to_string(),
                     &rerun.requested_by,
                     &agent,
-                    (waiting, queued_per_repository),
+                    (waiting, 0, queued_per_repository, false),
                 );
             }
             Ok(RunAgain::Refused(refusal)) => {

@@ -884,3 +884,95 @@ async fn a_run_left_for_a_newer_version_takes_no_turn_and_the_next_repository_st
     })
     .await;
 }
+
+#[tokio::test]
+async fn strangers_let_in_by_a_lower_min_permission_fill_only_half_the_queue() {
+    // Review 15c, F5: an agent whose comment trigger lets readers in (`min_permission:
+    // read`, below the global `write`) let anyone who can read the repository fill its
+    // queue: their commands were recorded until `queued_per_repository` runs waited, and
+    // then the maintainers' own commands were refused as the queue was full. Runs asked
+    // for below the global minimum now wait only while fewer than half the limit do.
+    timed(async {
+        let s = Scenario::new()
+            .config(
+                "\nagents:\n",
+                "\nlimits: { per_repository: 1, queued_per_repository: 4 }\nagents:\n",
+            )
+            .config(
+                "        verbs: [run]\n    secrets: [openai]",
+                "        verbs: [run]\n        min_permission: read\n    secrets: [openai]",
+            )
+            .in_cluster()
+            .start()
+            .await;
+        s.gh.set_role(OWNER, "admin");
+        s.gh.set_role("mallory", "read");
+        let issue = Pr(7);
+
+        // The stranger's first run starts; two more wait; the fourth is kept out.
+        let first = s.gh.comment_as("mallory", issue, "/agent run one").await;
+        s.cluster
+            .expect_phase(&first.expect_status(202).run(), Phase::Running)
+            .await;
+        for task in ["two", "three"] {
+            let asked =
+                s.gh.comment_as("mallory", issue, &format!("/agent run {task}"))
+                    .await;
+            s.cluster
+                .expect_phase(&asked.expect_status(202).run(), Phase::Queued)
+                .await;
+        }
+        let kept_out = s.gh.comment_as("mallory", issue, "/agent run four").await;
+        kept_out.expect_status(200);
+        assert_eq!(kept_out.runs(), Vec::<String>::new());
+        s.gh.expect_comment(
+            issue,
+            starts_with(
+                "Not started: the run of agent `task`. 2 runs are already waiting to start in \
+                 Codertocat/Hello-World (a run asked for by someone without the permission its \
+                 maintainers need waits only while fewer than 2 do)",
+            ),
+        );
+
+        // The maintainer's commands still find the two places left.
+        for task in ["five", "six"] {
+            let asked = s.gh.comment(issue, &format!("/agent run {task}")).await;
+            s.cluster
+                .expect_phase(&asked.expect_status(202).run(), Phase::Queued)
+                .await;
+        }
+        assert_eq!(s.cluster.runs().await.len(), 5);
+        s.end();
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_comment_whose_own_runs_fill_the_queue_is_told_they_are_its_own() {
+    // Review 15c, F11: a comment of three commands, two places left, was told "2 runs are
+    // already waiting", which reads as other people's runs holding it back when they are
+    // the two it just asked for.
+    timed(async {
+        let s = story_with("{ per_repository: 1, queued_per_repository: 2 }").await;
+        let issue = Pr(7);
+        let first = s.gh.comment(issue, "/agent run one").await;
+        s.cluster
+            .expect_phase(&first.expect_status(202).run(), Phase::Running)
+            .await;
+
+        let asked =
+            s.gh.comment(issue, "/agent run two\n/agent run three\n/agent run four")
+                .await;
+        assert_eq!(asked.expect_status(202).runs().len(), 2);
+        s.gh.expect_comment(
+            issue,
+            starts_with(
+                "Not started: the run of agent `task`. 2 runs, 2 of them asked for just now, \
+                 are already waiting to start in Codertocat/Hello-World (limit: 2 waiting per \
+                 repository)",
+            ),
+        );
+        s.end();
+    })
+    .await;
+}

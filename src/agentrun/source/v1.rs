@@ -248,6 +248,8 @@ impl Launch {
                 },
                 Subject::Release { tag } => plan::Subject::Release { tag, sha: None },
             },
+            // Never stored (see the field).
+            by_outsider: false,
         })
     }
 }

@@ -187,6 +187,8 @@ impl Source {
                         sha: some_value(VERSION, "launch.subject.sha", sha)?,
                     },
                 },
+                // Never stored (see the field).
+                by_outsider: false,
             },
             pull_request: self
                 .pull_request
