@@ -71,6 +71,9 @@ pub struct ControllerOptions {
     /// (client-go's) grows to 30 s and only shrinks after 2 minutes without an error, so a
     /// flaky API server would delay new runs by half a minute.
     pub max_watch_backoff: Duration,
+    /// How soon a report GitHub did not take is tried again; doubled for each failure in a
+    /// row, up to 32 times it (10 s, then up to about 5 minutes).
+    pub report_retry: Duration,
 }
 
 impl Default for ControllerOptions {
@@ -82,6 +85,7 @@ impl Default for ControllerOptions {
             instance: None,
             max_watch_backoff: Duration::from_secs(5),
             counts: None,
+            report_retry: Duration::from_secs(10),
         }
     }
 }
@@ -153,6 +157,10 @@ pub struct Context {
     options: ControllerOptions,
     /// Consecutive failures per run, for exponential backoff.
     failures: Mutex<HashMap<RunRef, u32>>,
+    /// Consecutive reports GitHub did not take, per run, for their backoff: a repository
+    /// deleted or an App without `checks: write` there fails every report, and was asked
+    /// every 10 seconds for as long as the run was kept (outside review 15a).
+    report_failures: Mutex<HashMap<RunRef, u32>>,
     /// The resourceVersions each run had when this replica last wrote over them (its status,
     /// then its report refs). The watch can hand such a copy, now stale, to the next
     /// reconcile; acting on it again would re-apply objects or re-report.
@@ -260,6 +268,7 @@ impl Context {
             clock,
             options,
             failures: Mutex::new(HashMap::new()),
+            report_failures: Mutex::new(HashMap::new()),
             acted_on: Mutex::new(HashMap::new()),
             reports: None,
             tokens: None,
@@ -313,6 +322,10 @@ impl Context {
     /// for runs `gone` says are gone: a run deleted by hand, or while the watch was down.
     fn forget(&self, gone: impl Fn(&RunRef) -> bool) {
         self.failures
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|name, _| !gone(name));
+        self.report_failures
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .retain(|name, _| !gone(name));
@@ -560,6 +573,20 @@ impl Context {
     }
 
     /// One more failed reconcile of `run`; how many in a row now.
+    /// Counts a report of `run` GitHub did not take; how soon to try again:
+    /// `report_retry`, doubled for each failure in a row before it, up to 32 times it.
+    fn report_failed(&self, run: &AgentRun) -> Duration {
+        let mut failures = self
+            .report_failures
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let n = failures.entry(RunRef::of(run)).or_insert(0);
+        *n = n.saturating_add(1);
+        self.options
+            .report_retry
+            .saturating_mul(1 << (*n - 1).min(5))
+    }
+
     fn failed(&self, run: &AgentRun) -> u32 {
         let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
         let n = failures.entry(RunRef::of(run)).or_insert(0);
@@ -914,24 +941,40 @@ pub async fn reconcile(run: Arc<AgentRun>, ctx: Arc<Context>) -> Result<Requeue,
         .min(ctx.options.max_requeue)
         .max(Duration::from_millis(50));
     let current = written.as_ref().unwrap_or(&run);
-    if let Some(Err(e)) = told {
-        tracing::warn!(run = %name, "cannot report to GitHub, retrying: {}", crate::text::with_causes(&e));
-        wait = wait.min(REPORT_RETRY);
-    } else if told.is_none()
-        && let Some(reports) = &ctx.reports
-        && let Some(stored) = &stored
-        && let Some(stage) = pending_report(current, SystemTime::from(ctx.clock.now()))
-        && let Err(e) = report(&ctx, reports.as_ref(), current, stored, &stage).await
-    {
+    // Whether GitHub took this reconcile's report, if it made one (why not, if not).
+    let reported = match told {
+        Some(told) => Some(told.map_err(|e| crate::text::with_causes(&e))),
+        None => match (&ctx.reports, &stored) {
+            (Some(reports), Some(stored)) => {
+                match pending_report(current, SystemTime::from(ctx.clock.now())) {
+                    Some(stage) => Some(
+                        report(&ctx, reports.as_ref(), current, stored, &stage)
+                            .await
+                            .map_err(|e| crate::text::with_causes(&e)),
+                    ),
+                    None => None,
+                }
+            }
+            _ => None,
+        },
+    };
+    match reported {
         // The run goes on; GitHub hears of it at the next try.
-        tracing::warn!(run = %name, "cannot report to GitHub, retrying: {}", crate::text::with_causes(&e));
-        wait = wait.min(REPORT_RETRY);
+        Some(Err(e)) => {
+            let retry = ctx.report_failed(&run);
+            tracing::warn!(run = %name, "cannot report to GitHub, retrying in {retry:?}: {e}");
+            wait = wait.min(retry);
+        }
+        Some(Ok(())) => {
+            ctx.report_failures
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&RunRef::of(&run));
+        }
+        None => {}
     }
     Ok(Requeue::requeue(wait))
 }
-
-/// How soon a report GitHub did not take is tried again.
-const REPORT_RETRY: Duration = Duration::from_secs(10);
 
 /// Tells GitHub about `run` at `stage` and records what it created in `status.report`,
 /// so that a retry or another replica edits instead of posting again.

@@ -1115,3 +1115,37 @@ async fn a_cancel_reason_someone_writes_is_reported_as_their_quoted_words() {
     .await
     .expect("within two and a half minutes");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reports_github_keeps_refusing_are_tried_less_and_less_often() {
+    // Outside review 15a: a report GitHub refused (the repository deleted, the App
+    // uninstalled, no `checks: write` there) was tried again every 10 seconds for as long
+    // as the run was kept, each try a GitHub request: fourteen such runs would spend an
+    // installation's whole hour. Now each failure in a row doubles the wait, up to 32
+    // times the first.
+    use std::time::Duration;
+    let (mut cluster, github) = support::cluster::reporting_cluster_on(std::path::Path::new(
+        support::fixtures::EXAMPLE_CONFIG,
+    ))
+    .await;
+    cluster.start_controller_with(agentpods::cluster::controller::ControllerOptions {
+        max_requeue: Duration::from_secs(3600),
+        report_retry: Duration::from_millis(50),
+        ..cluster.controller_options()
+    });
+    cluster.fake.run_kubelet(|_| PodScript::stays_running());
+    // The App is uninstalled: its token is not minted, the run fails, and every report of
+    // it is refused.
+    github.uninstall(77);
+    let name = cluster
+        .deliver_one(&fixture("pull_request/opened.json"), "d-gone")
+        .await;
+    cluster.wait_phase(&name, Phase::Failed).await;
+    let before = github.requests().len();
+    tokio::time::sleep(Duration::from_millis(3200)).await;
+    let tries = github.requests().len() - before;
+    // 50 ms, then 100, 200, 400, 800, 1600: six tries at most in 3.2 s (a try is two
+    // requests at most: the installation looked up, and refused); every 50 ms would be 64.
+    assert!(tries <= 14, "{tries} requests in 3.2 s");
+    assert!(tries >= 2, "still tried: {tries}");
+}
