@@ -197,7 +197,7 @@ pub struct Context {
     /// Dropped once the store shows the run launched, finished or gone. The lock is held
     /// from reading the queue to deciding (no I/O in between).
     claimed: Mutex<HashSet<RunRef>>,
-    /// Claims made so far: each one changes the queue.
+    /// Claims made or dropped so far: each one changes the queue.
     claims_made: AtomicU64,
     /// Runs whose `spec.source` a newer agentpods recorded (a version above the one this
     /// binary reads), left alone for the newer controller: during a rolling upgrade a new
@@ -220,8 +220,16 @@ pub struct Context {
 type QueueKey = (u64, u64, Limits);
 
 /// Drops the launch claims the store has caught up with: their runs have a pod or a Job,
-/// have finished, or are gone. A claim dropped changes what the queue reads.
-fn caught_up(claimed: &mut HashSet<RunRef>, store: &reflector::Store<AgentRun>) {
+/// have finished, or are gone. A claim dropped changes what the queue reads: the count of
+/// claim changes moves on, so no table worked out with the claim is read again (review
+/// 15d, D5: a run cancelled while its launch was retried kept its place in the shared
+/// table, the store's copy of the run having changed nothing else the queue reads).
+fn caught_up(
+    claimed: &mut HashSet<RunRef>,
+    store: &reflector::Store<AgentRun>,
+    claims_changed: &AtomicU64,
+) {
+    let before = claimed.len();
     claimed.retain(|key| {
         store.get(&object_ref(&key.0, &key.1)).is_some_and(|r| {
             let status = r.status.as_ref();
@@ -232,6 +240,9 @@ fn caught_up(claimed: &mut HashSet<RunRef>, store: &reflector::Store<AgentRun>) 
             })
         })
     });
+    if claimed.len() != before {
+        claims_changed.fetch_add(1, Ordering::AcqRel);
+    }
 }
 
 /// A run, by namespace and name (runs of one name may live in several namespaces when a
@@ -337,10 +348,14 @@ impl Context {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .retain(|name| !gone(name));
-        self.claimed
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .retain(|name| !gone(name));
+        {
+            let mut claimed = self.claimed.lock().unwrap_or_else(|e| e.into_inner());
+            let before = claimed.len();
+            claimed.retain(|name| !gone(name));
+            if claimed.len() != before {
+                self.claims_made.fetch_add(1, Ordering::AcqRel);
+            }
+        }
         self.newer
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -388,7 +403,7 @@ impl Context {
         // say) held a claim: its place is free now, so it is dropped here too, not only at
         // the next reconcile of a waiting run (outside review 15c, F15: nobody was woken).
         let mut claimed = self.claimed.lock().unwrap_or_else(|e| e.into_inner());
-        caught_up(&mut claimed, store);
+        caught_up(&mut claimed, store, &self.claims_made);
         let table = self.queue_table(store, &claimed, self.limits());
         table
             .starting()
@@ -453,7 +468,7 @@ impl Context {
             return decide(view, workload, siblings, now);
         };
         let mut claimed = self.claimed.lock().unwrap_or_else(|e| e.into_inner());
-        caught_up(&mut claimed, store);
+        caught_up(&mut claimed, store, &self.claims_made);
         let me = RunRef::of(run);
         // As this reconcile sees it (the store's copy may be older); its own group is
         // `decide`'s to judge, from the siblings it was given.

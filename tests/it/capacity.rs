@@ -976,3 +976,100 @@ async fn a_comment_whose_own_runs_fill_the_queue_is_told_they_are_its_own() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_stopped_while_github_will_not_mint_its_token_gives_its_place_back() {
+    // Review 15d, D5: a run whose turn came while GitHub failed its token's mint (5xx,
+    // retried) and that was then stopped ended Cancelled, but its place stayed taken: the
+    // next run waited, with nothing running, until the controller restarted. During a
+    // GitHub incident each stop lost a place of `limits.running`.
+    use support::fake_github::FaultKind;
+    timed(async {
+        let s = story_with("{ running: 1 }").await;
+        let a =
+            s.gh.comment(Pr(1), "/agent run a")
+                .await
+                .expect_status(202)
+                .run();
+        s.cluster.expect_phase(&a, Phase::Running).await;
+        s.cluster.get().clock.advance(Duration::from_secs(2));
+        let b =
+            s.gh.comment(Pr(2), "/agent run b")
+                .await
+                .expect_status(202)
+                .run();
+        s.cluster.get().clock.advance(Duration::from_secs(2));
+        let c =
+            s.gh.comment(Pr(3), "/agent run c")
+                .await
+                .expect_status(202)
+                .run();
+        s.cluster.expect_phase(&c, Phase::Queued).await;
+
+        // GitHub fails every mint; `a` ends, and `b`'s launch is tried again and again.
+        s.gh.fake.fail_next(
+            100_000,
+            Some(("POST", "access_tokens")),
+            FaultKind::BadGateway,
+        );
+        s.cluster.pod_succeeds(&a, RESULT).await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        s.gh.comment(Pr(2), "/agent stop").await.expect_status(200);
+        s.cluster.expect_phase(&b, Phase::Cancelled).await;
+
+        // GitHub is back: `c` takes the place `b` left.
+        s.gh.fake.clear_faults();
+        s.cluster.expect_phase(&c, Phase::Running).await;
+        s.end();
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_stopped_while_the_quota_has_no_room_gives_its_place_back() {
+    // Review 15d, D5, the same through a full ResourceQuota: `b` held the second place,
+    // waiting for room; stopped, it kept it, and `c` waited for `a`'s place instead.
+    timed(async {
+        let s = story_with("{ running: 2 }").await;
+        let fake = &s.cluster.get().fake;
+        fake.faults
+            .pod_quota
+            .store(1, std::sync::atomic::Ordering::Relaxed);
+        let a =
+            s.gh.comment(Pr(1), "/agent run a")
+                .await
+                .expect_status(202)
+                .run();
+        s.cluster.expect_phase(&a, Phase::Running).await;
+        s.cluster.get().clock.advance(Duration::from_secs(2));
+        let b =
+            s.gh.comment(Pr(2), "/agent run b")
+                .await
+                .expect_status(202)
+                .run();
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        s.cluster.get().clock.advance(Duration::from_secs(2));
+        let c =
+            s.gh.comment(Pr(3), "/agent run c")
+                .await
+                .expect_status(202)
+                .run();
+        s.cluster.expect_phase(&c, Phase::Queued).await;
+
+        s.gh.comment(Pr(2), "/agent stop").await.expect_status(200);
+        s.cluster.expect_phase(&b, Phase::Cancelled).await;
+        // The quota has room for one more pod once `b` no longer waits for it: `c` has the
+        // second place and starts.
+        fake.faults
+            .pod_quota
+            .store(2, std::sync::atomic::Ordering::Relaxed);
+        s.cluster.expect_phase(&c, Phase::Running).await;
+        assert_eq!(
+            Cluster::phase_of(&s.cluster.get().run(&a).await.expect("a")),
+            Some(Phase::Running),
+            "`a` still runs: `c` took `b`'s place, not `a`'s"
+        );
+        s.end();
+    })
+    .await;
+}
