@@ -94,7 +94,8 @@ pub struct Limits {
     /// repository's queue is full (one reply for the comment, as other refusals are told),
     /// and asks again once some have started. Other repositories are not affected. A run
     /// asked for by someone below `github.authorization.min_permission` (let in by a
-    /// trigger's own lower `min_permission`) is recorded only while fewer than half of it
+    /// trigger's own lower `min_permission`, or a fork's author by `fork_pull_requests:
+    /// always`) is recorded only while fewer than half of it
     /// (at least 1) wait, so strangers cannot fill the queue and keep the maintainers' runs
     /// out. 50 by default: more than a team's busiest day leaves
     /// waiting, and few enough that one repository (a bot in a loop, or a writer who means

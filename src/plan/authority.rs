@@ -229,7 +229,13 @@ impl Planner {
             };
             match self.vouch(agent.as_str(), by_command, fork, facts) {
                 Vouch::Stands => match launch {
-                    Some(launch) => {
+                    Some(mut launch) => {
+                        if !by_command {
+                            match self.fork_outsider(fork, facts) {
+                                Ok(outsider) => launch.by_outsider = outsider,
+                                Err(why) => return vec![Decision::Defer(why)],
+                            }
+                        }
                         stands = true;
                         let agent = self.config.agents.iter().find(|a| a.name == launch.agent);
                         let write = agent
@@ -283,6 +289,31 @@ impl Planner {
             _ => {}
         }
         out
+    }
+
+    /// Whether a fork's pull request event's launch that stands was let in below
+    /// `github.authorization.min_permission`: under `always`, by the policy in place of the
+    /// author's permission, unless the author meets it (review 15d, D2: strangers' fork
+    /// pull requests filled the whole queue). Their permission is asked when it was not;
+    /// when GitHub does not say, or nobody is named, they are taken for a stranger. Under
+    /// `approve` and `never` someone who meets the minimum vouched for the head: not.
+    fn fork_outsider(&self, fork: &ForkCode<'_>, facts: &Facts<'_>) -> Result<bool, Deferral> {
+        let auth = &self.config.github.authorization;
+        if auth.fork_pull_requests != ForkPolicy::Always {
+            return Ok(false);
+        }
+        let Some((who, association)) = fork.owner else {
+            return Ok(true);
+        };
+        match self.authorization(who, Some(association), facts, auth.min_permission) {
+            MayStart::Allowed => Ok(false),
+            MayStart::Undecided if facts.authority == Authority::NotAsked => {
+                Err(Deferral::PermissionUnanswered {
+                    login: who.login.into(),
+                })
+            }
+            MayStart::Undecided | MayStart::Refused(_) => Ok(true),
+        }
     }
 
     /// Whether `launch`, which would run a fork's code at `fork.head`, stands: someone

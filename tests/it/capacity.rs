@@ -1073,3 +1073,47 @@ async fn a_run_stopped_while_the_quota_has_no_room_gives_its_place_back() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn strangers_fork_pull_requests_under_always_fill_only_half_the_queue() {
+    // Review 15d, D2: `fork_pull_requests: always` lets in every fork's author in place of
+    // the global `min_permission`, and their reviews were not taken for strangers' runs:
+    // four fork pull requests by a reader took all four waiting places, and the owner's
+    // own `/agent run` was refused as the queue was full.
+    timed(async {
+        let s = Scenario::new()
+            .config(
+                "\nagents:\n",
+                "\nlimits: { running: 1, queued_per_repository: 4 }\nagents:\n",
+            )
+            .config("fork_pull_requests: approve", "fork_pull_requests: always")
+            .in_cluster()
+            .start()
+            .await;
+        s.gh.set_role(OWNER, "admin");
+        s.gh.set_role("mallory", "read");
+        let first = s.gh.comment(Pr(1), "/agent run hold the place").await;
+        s.cluster
+            .expect_phase(&first.expect_status(202).run(), Phase::Running)
+            .await;
+
+        let mut recorded = 0;
+        for n in 10..16 {
+            let pr = PullRequest::new(n)
+                .in_fork("mallory")
+                .at(&format!("{n:040x}"));
+            let (_, opened) = s.gh.open_pull_request(pr).await;
+            recorded += opened.runs().len();
+        }
+        assert_eq!(recorded, 2, "half of the four places");
+
+        for task in ["five", "six"] {
+            let asked = s.gh.comment(Pr(2), &format!("/agent run {task}")).await;
+            s.cluster
+                .expect_phase(&asked.expect_status(202).run(), Phase::Queued)
+                .await;
+        }
+        s.end();
+    })
+    .await;
+}
