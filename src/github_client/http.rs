@@ -15,6 +15,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use serde::Serialize;
 
 use super::error::Cause;
+use super::etags::{Answers, Cached};
 use super::{GithubError, RetryPolicy};
 use crate::clock::Clock;
 
@@ -127,18 +128,7 @@ fn outcome(status: StatusCode, headers: &HeaderMap) -> &'static str {
     }
 }
 
-/// A read's last answer, to ask again with `If-None-Match`: GitHub answers 304 (not
-/// counted against the rate limit) while it is unchanged.
-#[derive(Clone)]
-struct Cached {
-    etag: HeaderValue,
-    body: hyper::body::Bytes,
-    headers: HeaderMap,
-}
-
-/// How many reads' answers are kept for conditional requests (all are dropped when full),
-/// and the largest kept: at most 8 MB in all.
-const MAX_CACHED: usize = 128;
+/// The largest answer kept for a conditional read.
 const MAX_CACHED_BYTES: usize = 64 * 1024;
 
 /// The most of an answer read (attacker review 15b, A4: a 133 MB answer to a file's read
@@ -170,7 +160,7 @@ pub(crate) struct Http {
     /// The API root asked, for errors (`https://api.github.com`).
     root: String,
     /// The last answer with an ETag of each path read (`GET`, query included).
-    cached: Mutex<std::collections::HashMap<String, Cached>>,
+    cached: Mutex<Answers>,
     /// Requests sent and the rate limit GitHub last reported.
     pub metrics: RequestMetrics,
     clock: Arc<dyn Clock>,
@@ -203,7 +193,7 @@ impl Http {
             blocked_until: Mutex::new(None),
             last_failure: Mutex::new(None),
             metrics: RequestMetrics::default(),
-            cached: Mutex::new(std::collections::HashMap::new()),
+            cached: Mutex::new(Answers::new(super::etags::BUDGET)),
         })
     }
 
@@ -227,7 +217,7 @@ impl Http {
             self.wait_for_primary_limit(&what).await?;
             // The answer kept from the last read, taken now: a 304 is answered with it.
             let kept = (method == Method::GET)
-                .then(|| self.cached.lock().expect("cache lock").get(path).cloned())
+                .then(|| self.cached.lock().expect("cache lock").get(path))
                 .flatten();
             let answer = self
                 .exchange(
@@ -476,12 +466,8 @@ impl Http {
             self.forget(path);
             return;
         };
-        let mut cached = self.cached.lock().expect("cache lock");
-        if cached.len() >= MAX_CACHED && !cached.contains_key(path) {
-            cached.clear();
-        }
-        cached.insert(
-            path.to_owned(),
+        self.cached.lock().expect("cache lock").insert(
+            path,
             Cached {
                 etag: etag.clone(),
                 body: body.clone(),

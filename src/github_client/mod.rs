@@ -25,6 +25,7 @@ mod config;
 mod contents;
 mod deliveries;
 mod error;
+mod etags;
 mod http;
 pub mod manifest;
 mod permission;

@@ -854,3 +854,51 @@ async fn a_retry_or_a_rerun_of_an_agent_the_file_turned_off_runs_nothing() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_installation_of_140_repositories_reads_them_again_with_etags() {
+    // Review 15d, D3: the answers kept for conditional reads were 128, all dropped when
+    // full, so past about 40 repositories every command's permission, head and file reads
+    // were counted again: with 140, the second command in each repository made 560
+    // counted requests and no 304.
+    use crate::scenario::Pr;
+    let s = Scenario::new()
+        .config(
+            "project: agentpods-demo",
+            "project: agentpods-demo\nrepository_config: {}",
+        )
+        .start()
+        .await;
+    let mut repos = Vec::new();
+    for i in 0..140 {
+        let repo = s.gh.another_repository(&format!("repo-{i}"));
+        s.gh.fake.set_role(&repo, OWNER, "admin");
+        s.gh.fake.put_content(
+            &repo,
+            "master",
+            ".agentpods.yaml",
+            Content::File(b"agents: [task]\n".to_vec()),
+        );
+        repos.push(repo);
+    }
+    let mut rounds = Vec::new();
+    for round in 1..=2 {
+        let before = s.gh.fake.requests().len();
+        for repo in &repos {
+            let asked =
+                s.gh.comment_in(repo, OWNER, Pr(round), "/agent run x")
+                    .await;
+            asked.expect_status(202);
+        }
+        let requests = s.gh.fake.requests()[before..].to_vec();
+        let unchanged = requests.iter().filter(|r| r.ends_with("-> 304")).count();
+        rounds.push((requests.len(), unchanged));
+    }
+    // The second round: the permission and the file read again, each answered 304 (the
+    // pull request's head is another issue's, and the reaction a write).
+    let (all, unchanged) = rounds[1];
+    assert!(
+        unchanged >= 2 * 140,
+        "{unchanged} of {all} answered 304: {rounds:?}"
+    );
+}
