@@ -82,6 +82,13 @@ pub struct AgentRunSpec {
     /// When the intake recorded the run, to the microsecond: orders the runs of a group.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub requested_at: Option<MicroTime>,
+    /// When GitHub says the event happened, from its signed payload (a pull request's
+    /// `updated_at`, a comment's `created_at`, a push's `pushed_at`): which of a group's
+    /// runs supersedes which under `cancel_in_progress`, so that a delivery that comes late
+    /// (redelivered, caught up) does not supersede the run of a newer event. Runs recorded
+    /// without it are ordered by `requested_at`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_at: Option<MicroTime>,
     /// Timeouts, TTL and retries, from the agent's config when the run was recorded.
     #[serde(default)]
     pub limits: RunLimits,

@@ -156,6 +156,7 @@ impl AgentRunSpec {
             concurrency_group: rendered.concurrency.as_ref().map(|(g, _)| g.clone()),
             cancel_in_progress: rendered.concurrency.as_ref().is_some_and(|(_, c)| *c),
             requested_at: Some(MicroTime(now)),
+            event_at: source.event.signed_at.map(MicroTime),
             limits: rendered.limits.into(),
             cancel: None,
             source: StoredSource::record(source)?,

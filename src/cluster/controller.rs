@@ -1097,6 +1097,7 @@ async fn siblings(
                 .map(|t| t.0)
                 .or(r.metadata.creation_timestamp.as_ref().map(|t| t.0))
                 .unwrap_or_default(),
+            event_at: r.spec.event_at.as_ref().map(|t| t.0),
             finished: r
                 .status
                 .as_ref()

@@ -41,6 +41,8 @@ pub struct Sibling {
     pub name: String,
     /// `spec.requestedAt`, else its creation time.
     pub requested: Timestamp,
+    /// `spec.eventAt`: when GitHub says its event happened.
+    pub event_at: Option<Timestamp>,
     pub finished: bool,
     pub cancel_requested: bool,
 }
@@ -152,11 +154,36 @@ pub fn decide(run: RunView<'_>, workload: &Workload, siblings: &[Sibling], now: 
                 .filter(|s| !s.finished && (s.requested, s.name.as_str()) < me)
                 .collect();
             if run.spec.cancel_in_progress {
+                // Which supersedes which: the newer event, however late its delivery came
+                // (review 15d, D4: a push redelivered after a newer one cancelled the newer
+                // head's review, and the stale head's ran); recorded first, at a tie.
+                let my_event = run.spec.event_at.as_ref().map(|t| t.0);
+                let me = (my_event.unwrap_or(me.0), me.0, me.1);
+                // A newer run is in the group: this one is stale. A finished one only when
+                // its event is newer, not this event's run done again (a retry, a Re-run).
+                let newer_than_me = |s: &&Sibling| {
+                    let key = superseding(s);
+                    key > me && (!s.finished || key.0 > me.0)
+                };
+                if let Some(newer) = siblings
+                    .iter()
+                    .filter(newer_than_me)
+                    .max_by_key(|s| superseding(s))
+                {
+                    if run.spec.cancel.is_none() {
+                        step.actions.push(Action::Cancel {
+                            runs: vec![run.name.to_owned()],
+                            reason: CancelReason::SupersededBy(newer.name.clone()),
+                        });
+                    }
+                    step.requeue = Some(QUEUED_RECHECK);
+                    return changed(step, before, status);
+                }
                 // The older runs are asked to stop even when a limit keeps this one waiting:
                 // superseded, they leave the queue (or free their place) at once.
-                let runs: Vec<String> = older
+                let runs: Vec<String> = siblings
                     .iter()
-                    .filter(|s| !s.cancel_requested)
+                    .filter(|s| !s.finished && superseding(s) < me && !s.cancel_requested)
                     .map(|s| s.name.clone())
                     .collect();
                 if !runs.is_empty() {
@@ -295,6 +322,16 @@ pub fn unreadable(before: &AgentRunStatus, why: String, now: Timestamp) -> Step 
     status.message = Some(why.clone());
     step.event(EventReason::SpecUnreadable, why);
     changed(step, before, status)
+}
+
+/// A sibling's place in the order of superseding: its event's time, when it was
+/// recorded, its name.
+fn superseding(s: &Sibling) -> (Timestamp, Timestamp, &str) {
+    (
+        s.event_at.unwrap_or(s.requested),
+        s.requested,
+        s.name.as_str(),
+    )
 }
 
 fn requested(run: RunView<'_>) -> Timestamp {
@@ -545,6 +582,7 @@ pub(crate) mod tests {
         Sibling {
             name: name.into(),
             requested: t(at),
+            event_at: None,
             finished: false,
             cancel_requested: false,
         }
@@ -616,14 +654,11 @@ pub(crate) mod tests {
             t("2026-11-25T10:00:05Z"),
         ));
         let status = AgentRunStatus::default();
-        let others = [
-            sibling("older", "2026-11-25T10:00:01Z"),
-            sibling("newest", "2026-11-25T10:00:09Z"),
-        ];
+        let older = [sibling("older", "2026-11-25T10:00:01Z")];
         let step = decide(
             view("mid", &spec, &status),
             &Workload::Absent,
-            &others,
+            &older,
             t("2026-11-25T10:00:06Z"),
         );
         assert_eq!(
@@ -634,6 +669,97 @@ pub(crate) mod tests {
             })
         );
         assert!(step.actions.contains(&Action::Apply));
+
+        // A newer one in the group: this one is superseded by it, launches nothing and
+        // cancels no other (the newest does).
+        let others = [older[0].clone(), sibling("newest", "2026-11-25T10:00:09Z")];
+        let step = decide(
+            view("mid", &spec, &status),
+            &Workload::Absent,
+            &others,
+            t("2026-11-25T10:00:06Z"),
+        );
+        assert_eq!(
+            step.actions,
+            vec![Action::Cancel {
+                runs: vec!["mid".into()],
+                reason: CancelReason::SupersededBy("newest".into())
+            }]
+        );
+    }
+
+    #[test]
+    fn a_run_done_again_is_not_superseded_by_the_finished_run_of_the_same_event() {
+        let at = |s: &str| {
+            Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime(
+                t(s),
+            ))
+        };
+        let mut again = spec(Some("g"), true);
+        again.requested_at = at("2026-11-25T10:00:05Z");
+        again.event_at = at("2026-11-25T10:00:01Z");
+        let first = Sibling {
+            event_at: Some(t("2026-11-25T10:00:01Z")),
+            finished: true,
+            ..sibling("first", "2026-11-25T10:00:09Z")
+        };
+        let status = AgentRunStatus::default();
+        let step = decide(
+            view("again", &again, &status),
+            &Workload::Absent,
+            &[first],
+            t("2026-11-25T10:00:10Z"),
+        );
+        assert!(step.actions.contains(&Action::Apply), "{:?}", step.actions);
+    }
+
+    #[test]
+    fn with_cancel_in_progress_the_newer_event_wins_however_late_its_run_was_recorded() {
+        // Review 15d, D4: an older push delivered again after a newer one was recorded
+        // after it, and superseded the newer head's review.
+        let at = |s: &str| {
+            Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime(
+                t(s),
+            ))
+        };
+        let mut late = spec(Some("g"), true);
+        late.requested_at = at("2026-11-25T10:00:09Z");
+        late.event_at = at("2026-11-25T10:00:01Z");
+        let newer = Sibling {
+            event_at: Some(t("2026-11-25T10:00:03Z")),
+            ..sibling("newer", "2026-11-25T10:00:04Z")
+        };
+        let status = AgentRunStatus::default();
+        let step = decide(
+            view("late", &late, &status),
+            &Workload::Absent,
+            std::slice::from_ref(&newer),
+            t("2026-11-25T10:00:10Z"),
+        );
+        assert_eq!(
+            step.actions,
+            vec![Action::Cancel {
+                runs: vec!["late".into()],
+                reason: CancelReason::SupersededBy("newer".into())
+            }]
+        );
+
+        // The newer one, looked at again, finds only an older event's run: it is not
+        // superseded, and asks the late one to stop.
+        let mut spec = spec(Some("g"), true);
+        spec.requested_at = at("2026-11-25T10:00:04Z");
+        spec.event_at = at("2026-11-25T10:00:03Z");
+        let late = Sibling {
+            event_at: Some(t("2026-11-25T10:00:01Z")),
+            ..sibling("late", "2026-11-25T10:00:09Z")
+        };
+        let step = decide(
+            view("newer", &spec, &status),
+            &Workload::Absent,
+            &[late],
+            t("2026-11-25T10:00:10Z"),
+        );
+        assert!(step.actions.contains(&Action::Apply), "{:?}", step.actions);
     }
 
     #[test]
@@ -1159,6 +1285,14 @@ pub(crate) mod tests {
             Row {
                 story: "with cancel_in_progress, the newer run cancels the older and launches",
                 spec: || grouped(true),
+                siblings: || vec![sibling("older", "2026-11-25T10:00:01Z")],
+                now: "2026-11-25T10:00:06Z",
+                expect: "Cancel older, Apply, event Launched => Pending, again in 600s",
+                ..row()
+            },
+            Row {
+                story: "with cancel_in_progress, a newer run in the group supersedes this one",
+                spec: || grouped(true),
                 siblings: || {
                     vec![
                         sibling("older", "2026-11-25T10:00:01Z"),
@@ -1166,7 +1300,7 @@ pub(crate) mod tests {
                     ]
                 },
                 now: "2026-11-25T10:00:06Z",
-                expect: "Cancel older, Apply, event Launched => Pending, again in 600s",
+                expect: "Cancel mid => unchanged, again in 10s",
                 ..row()
             },
             Row {

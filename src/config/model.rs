@@ -623,7 +623,9 @@ pub(crate) fn default_command() -> Vec<String> {
 pub struct Concurrency {
     /// A template naming the group, e.g. `"review-{{ repo.full_name }}-{{ pr.number }}"`.
     pub group: TemplateText,
-    /// Cancel the older run when a new one starts in the same group.
+    /// Cancel the older run when a new one starts in the same group. Older and newer are
+    /// by the time GitHub gives the event (a push's, a comment's): a delivery that comes
+    /// late, or again, is superseded by the run of a newer event, never the reverse.
     #[serde(default)]
     pub cancel_in_progress: bool,
 }

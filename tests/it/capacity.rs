@@ -1117,3 +1117,57 @@ async fn strangers_fork_pull_requests_under_always_fill_only_half_the_queue() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_delivered_late_does_not_supersede_the_review_of_a_newer_head() {
+    // Review 15d, D4: GitHub does not promise to deliver in order, and the service asks for
+    // a delivery again when it cannot decide it (GitHub failing it): a push delivered
+    // again after a newer one superseded the newer head's review (its check run ended
+    // cancelled, a required check unmet) and the stale head's review ran instead.
+    use support::fake_github::FaultKind;
+    timed(async {
+        let s = story_with("{ running: 5 }").await;
+        let (pr, opened) =
+            s.gh.open_pull_request(PullRequest::new(20).at(&format!("{:040x}", 1)))
+                .await;
+        s.cluster
+            .expect_phase(&opened.expect_status(202).run(), Phase::Running)
+            .await;
+
+        // The push of head 6 cannot be decided now (GitHub fails the permission look-up).
+        s.gh.fake
+            .fail_next(50, Some(("GET", "/permission")), FaultKind::BadGateway);
+        let late = s.gh.push(pr, &format!("{:040x}", 6)).await;
+        late.expect_status(503);
+        s.gh.fake.clear_faults();
+        // Head 7 is pushed a moment later (payload times are to the second), and delivered.
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        s.cluster.get().clock.advance(Duration::from_secs(2));
+        let newest = s.gh.push(pr, &format!("{:040x}", 7)).await;
+        let newest = newest.expect_status(202).run();
+        s.cluster.expect_phase(&newest, Phase::Running).await;
+
+        // GitHub delivers head 6's push again: its review is recorded, and superseded by
+        // the newer head's at once.
+        s.cluster.get().clock.advance(Duration::from_secs(2));
+        let again = s.gh.redeliver(&late).await;
+        let stale = again.expect_status(202).run();
+        let ended = s.cluster.expect_phase(&stale, Phase::Cancelled).await;
+        assert!(
+            ended
+                .status
+                .as_ref()
+                .and_then(|st| st.message.as_deref())
+                .is_some_and(|m| m.contains(&newest)),
+            "{:?}",
+            ended.status
+        );
+        assert!(s.cluster.get().pods_of(&stale).await.is_empty());
+        assert_eq!(
+            Cluster::phase_of(&s.cluster.get().run(&newest).await.expect("the newest")),
+            Some(Phase::Running)
+        );
+        s.end();
+    })
+    .await;
+}

@@ -46,8 +46,9 @@ use support::server::{Post, SECRET, TestService, Workdir, json};
 /// Where the stored runs are, one folder per version of the stored format.
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/agentruns");
 
-/// The folder of the runs as today's intake stores them (`spec.source` version 3).
-const NEWEST: &str = "v1alpha1-source-v3";
+/// The folder of the runs as today's intake stores them (`spec.source` version 3, and
+/// `spec.eventAt`).
+const NEWEST: &str = "v1alpha1-source-v3-event-at";
 
 /// When the fixtures were recorded (every stored time is this one).
 const RECORDED_AT: &str = "2026-11-25T10:00:00Z";
@@ -73,7 +74,12 @@ const RUN_LABEL: &str = "agentpods.dev/run";
 
 /// The folders of stored runs, one per form of the stored format, oldest first; each holds
 /// a `<kind>.yaml` for every kind in [`STORED`] and `running-pull_request-opened.yaml`.
-const VERSIONS: &[&str] = &["v1alpha1", "v1alpha1-source-v2", NEWEST];
+const VERSIONS: &[&str] = &[
+    "v1alpha1",
+    "v1alpha1-source-v2",
+    "v1alpha1-source-v3",
+    NEWEST,
+];
 
 /// The folder of runs as a newer agentpods would store them, made by hand: this version
 /// must leave them alone and go on with every other run
@@ -549,6 +555,15 @@ stories! {
     a_source_v3_image_build_of_a_version_tag_runs_to_its_end: "v1alpha1-source-v3/push-tag.yaml";
     a_source_v3_release_notes_run_runs_to_its_end: "v1alpha1-source-v3/release-published.yaml";
     a_source_v3_triage_of_an_opened_issue_runs_to_its_end: "v1alpha1-source-v3/issues-opened.yaml";
+    an_event_at_review_of_an_opened_pull_request_runs_to_its_end: "v1alpha1-source-v3-event-at/pull_request-opened.yaml";
+    an_event_at_review_of_a_push_to_a_pull_request_runs_to_its_end: "v1alpha1-source-v3-event-at/pull_request-synchronize.yaml";
+    an_event_at_agent_run_on_a_pull_request_runs_to_its_end: "v1alpha1-source-v3-event-at/comment-run-on-pull-request.yaml";
+    an_event_at_agent_review_with_a_focus_runs_to_its_end: "v1alpha1-source-v3-event-at/comment-review-on-pull-request.yaml";
+    an_event_at_review_an_approval_of_a_fork_pull_request_started_runs_to_its_end: "v1alpha1-source-v3-event-at/comment-approve-fork-pull-request.yaml";
+    an_event_at_agent_run_on_an_issue_runs_to_its_end: "v1alpha1-source-v3-event-at/comment-run-on-issue.yaml";
+    an_event_at_image_build_of_a_version_tag_runs_to_its_end: "v1alpha1-source-v3-event-at/push-tag.yaml";
+    an_event_at_release_notes_run_runs_to_its_end: "v1alpha1-source-v3-event-at/release-published.yaml";
+    an_event_at_triage_of_an_opened_issue_runs_to_its_end: "v1alpha1-source-v3-event-at/issues-opened.yaml";
 }
 
 /// A run stored while its pod was running is picked up where it was: the same pod, one
@@ -573,6 +588,14 @@ async fn a_source_v2_run_stored_mid_flight_is_followed_to_its_end_not_relaunched
 async fn a_source_v3_run_stored_mid_flight_is_followed_to_its_end_not_relaunched() {
     timed(followed_not_relaunched(
         "v1alpha1-source-v3/running-pull_request-opened.yaml",
+    ))
+    .await;
+}
+
+#[tokio::test]
+async fn an_event_at_run_stored_mid_flight_is_followed_to_its_end_not_relaunched() {
+    timed(followed_not_relaunched(
+        "v1alpha1-source-v3-event-at/running-pull_request-opened.yaml",
     ))
     .await;
 }
