@@ -31,7 +31,7 @@ use super::launch::concurrency_label;
 use super::newer::left_for_newer;
 use super::queue::{self, Turn};
 use super::report::{
-    RunReports, TokenError, TokenMinter, nothing_posted_unrecorded, pending_report,
+    OwnFileSays, RunReports, TokenError, TokenMinter, nothing_posted_unrecorded, pending_report,
 };
 use super::runs::request_cancel;
 use super::workload::{Workload, observe};
@@ -1379,6 +1379,9 @@ enum Unrunnable {
     },
     #[error("the agent's objects now belong in namespace {wanted}, not the run's {ns}")]
     Namespace { wanted: String, ns: String },
+    /// Its repository's own file turned the agent off while the run waited.
+    #[error("agent {agent}: not started: {why}")]
+    TurnedOff { agent: String, why: String },
     /// GitHub refuses the run's token for good (its repository renamed, deleted or taken
     /// out of the App's installation, or a permission the installation does not grant).
     #[error(
@@ -1457,6 +1460,46 @@ async fn apply(
             agent: source.launch.agent.clone(),
             refusal: refused,
         }));
+    }
+    // A run that waited starts only if its repository's own file still lets its agent
+    // run (review 15d, D9: the maintainers turned an agent off, and the runs already
+    // waiting started one by one all the same). When GitHub does not say, it starts as it
+    // was decided.
+    if run.status.as_ref().and_then(|s| s.phase.as_ref()) == Some(&Phase::Queued)
+        && let Some(reports) = &ctx.reports
+        && let Some(branch) = source.event.repository.as_ref().map(|r| &r.default_branch)
+    {
+        let path = live
+            .engine()
+            .config()
+            .repository_config
+            .as_ref()
+            .map_or_else(String::new, |c| c.path.clone());
+        let by_command = matches!(source.launch.trigger, crate::plan::Trigger::Comment { .. });
+        let why = match reports
+            .own_file_says(&stored.repository, branch, &source.launch.agent)
+            .await
+        {
+            OwnFileSays::Off => Some(format!(
+                "{repository}'s {path} no longer names it",
+                repository = stored.repository
+            )),
+            OwnFileSays::CommandsOnly if !by_command => Some(format!(
+                "{repository}'s {path} now lets it start by its comment commands only",
+                repository = stored.repository
+            )),
+            OwnFileSays::Broken(problem) => Some(format!(
+                "{repository}'s {path} does not read: {problem}",
+                repository = stored.repository
+            )),
+            OwnFileSays::Runs | OwnFileSays::CommandsOnly | OwnFileSays::Unknown => None,
+        };
+        if let Some(why) = why {
+            return Ok(Applied::Refused(Unrunnable::TurnedOff {
+                agent: run.spec.agent.clone(),
+                why,
+            }));
+        }
     }
     let owner = owner_reference(run);
     let params = PatchParams::apply(FIELD_MANAGER).force();

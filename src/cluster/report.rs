@@ -7,8 +7,9 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use crate::agentrun::{AgentRun, AgentRunStatus, Phase, ReportRefs, StoredRun};
+use crate::config::{AgentName, MAX_REPOSITORY_FILE_BYTES, Say, parse_repository_file};
 use crate::github::event::RepoFullName;
-use crate::github_client::{GithubClient, GithubError, Secret, TokenPermissions};
+use crate::github_client::{GithubClient, GithubError, RepoFile, Secret, TokenPermissions};
 use crate::ids::{CheckRunId, CommentId, IssueNumber};
 use crate::ports::reload::ConfigSource;
 use crate::report::{Posted, ReportError, Reporter, RunInfo, Stage};
@@ -27,6 +28,38 @@ pub trait RunReports: Send + Sync + 'static {
         refs: &'a mut ReportRefs,
         fresh: bool,
     ) -> ReportFuture<'a>;
+
+    /// What `repository`'s own file (services.yaml's `repository_config`), on `branch`,
+    /// says of `agent` now: read when a run that waited gets its turn, so that an agent
+    /// the maintainers turned off since does not start (review 15d, D9). Nothing is known
+    /// by default.
+    fn own_file_says<'a>(
+        &'a self,
+        repository: &'a RepoFullName,
+        branch: &'a str,
+        agent: &'a AgentName,
+    ) -> OwnFileFuture<'a> {
+        let _ = (repository, branch, agent);
+        Box::pin(async { OwnFileSays::Unknown })
+    }
+}
+
+pub type OwnFileFuture<'a> = Pin<Box<dyn Future<Output = OwnFileSays> + Send + 'a>>;
+
+/// What a repository's own file says of an agent (see [`RunReports::own_file_says`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OwnFileSays {
+    /// It runs as services.yaml says: the file names it for events, the repository has no
+    /// file, or services.yaml reads none (`repository_config` unset).
+    Runs,
+    /// Only its comment verbs start it there.
+    CommandsOnly,
+    /// The file does not name it.
+    Off,
+    /// The file does not read (its first problem).
+    Broken(String),
+    /// GitHub did not say.
+    Unknown,
 }
 
 /// The three stages GitHub sees, in the order a run goes through them; several phases
@@ -208,6 +241,65 @@ impl RunReports for GithubReports {
             refs.status_context = posted.status_context;
             result
         })
+    }
+
+    fn own_file_says<'a>(
+        &'a self,
+        repository: &'a RepoFullName,
+        branch: &'a str,
+        agent: &'a AgentName,
+    ) -> OwnFileFuture<'a> {
+        Box::pin(self.read_own_file(repository, branch, agent))
+    }
+}
+
+impl GithubReports {
+    async fn read_own_file(
+        &self,
+        repository: &RepoFullName,
+        branch: &str,
+        agent: &AgentName,
+    ) -> OwnFileSays {
+        let live = self.config.config_for(repository);
+        let Some(path) = live
+            .engine()
+            .config()
+            .repository_config
+            .as_ref()
+            .map(|c| c.path.clone())
+        else {
+            return OwnFileSays::Runs;
+        };
+        match self
+            .client
+            .file_at(repository, &path, branch, MAX_REPOSITORY_FILE_BYTES)
+            .await
+        {
+            Ok(RepoFile::File(bytes)) => match parse_repository_file(&bytes, &path) {
+                Ok(file) => match file.say(agent) {
+                    Say::Runs => OwnFileSays::Runs,
+                    Say::CommandsOnly => OwnFileSays::CommandsOnly,
+                    Say::Off => OwnFileSays::Off,
+                },
+                Err(problems) => OwnFileSays::Broken(
+                    problems
+                        .first()
+                        .map_or_else(|| format!("{path}: does not read"), ToString::to_string),
+                ),
+            },
+            Ok(RepoFile::TooLarge { .. } | RepoFile::NotAFile { .. }) => OwnFileSays::Broken(
+                format!("{path}: is not a file of at most {MAX_REPOSITORY_FILE_BYTES} bytes"),
+            ),
+            Err(GithubError::NotFound { .. }) => OwnFileSays::Runs,
+            Err(e) => {
+                tracing::warn!(
+                    repository = %repository,
+                    "cannot read {path} for a waiting run's turn; it starts as its run was decided: {}",
+                    crate::text::with_causes(&e)
+                );
+                OwnFileSays::Unknown
+            }
+        }
     }
 }
 

@@ -1171,3 +1171,61 @@ async fn a_push_delivered_late_does_not_supersede_the_review_of_a_newer_head() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_waiting_run_whose_agent_the_repository_turned_off_does_not_start() {
+    // Review 15d, D9: a repository's `.agentpods.yaml` is how its maintainers turn an
+    // agent off there; new events heeded it, but the runs already waiting (a flood of
+    // strangers' reviews, say) still started, one by one, as places freed.
+    timed(async {
+        let s = Scenario::new()
+            .config(
+                "\nagents:\n",
+                "\nlimits: { running: 1 }\nrepository_config: {}\nagents:\n",
+            )
+            .in_cluster()
+            .start()
+            .await;
+        s.gh.set_role(OWNER, "admin");
+        let a =
+            s.gh.comment(Pr(1), "/agent run a")
+                .await
+                .expect_status(202)
+                .run();
+        s.cluster.expect_phase(&a, Phase::Running).await;
+        s.cluster.get().clock.advance(Duration::from_secs(2));
+        let (_, opened) = s.gh.open_pull_request(PullRequest::new(2)).await;
+        let review = opened.expect_status(202).run();
+        s.cluster.expect_phase(&review, Phase::Queued).await;
+        s.cluster.get().clock.advance(Duration::from_secs(2));
+        let task =
+            s.gh.comment(Pr(3), "/agent run c")
+                .await
+                .expect_status(202)
+                .run();
+        s.cluster.expect_phase(&task, Phase::Queued).await;
+
+        // The maintainers turn the review agent off (the task agent stays), and the five
+        // minutes the file was believed absent pass.
+        s.gh.merge_file(".agentpods.yaml", "agents: [task]\n");
+        s.gh.clock.advance(Duration::from_secs(400));
+        s.cluster.get().clock.advance(Duration::from_secs(400));
+
+        // `a` ends: the review's turn comes, and it does not start; the task's does.
+        s.cluster.pod_succeeds(&a, RESULT).await;
+        let ended = s.cluster.expect_phase(&review, Phase::Failed).await;
+        let message = ended
+            .status
+            .as_ref()
+            .and_then(|st| st.message.clone())
+            .unwrap_or_default();
+        assert!(
+            message.contains("Codertocat/Hello-World's .agentpods.yaml no longer names it"),
+            "{message}"
+        );
+        assert!(s.cluster.get().pods_of(&review).await.is_empty());
+        s.cluster.expect_phase(&task, Phase::Running).await;
+        s.end();
+    })
+    .await;
+}
