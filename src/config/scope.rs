@@ -90,22 +90,40 @@ impl<'a> Scope<'a> {
     }
 
     /// Why the list can match no repository, whatever repositories there are: it is empty,
-    /// or it only leaves repositories out.
-    pub fn matches_nothing(&self) -> Option<&'static str> {
+    /// it only leaves repositories out, or its `!` globs leave out every repository its
+    /// other globs take in (`["acme/*", "!acme/*"]`).
+    pub fn matches_nothing(&self) -> Option<String> {
         let globs = self.0?;
         if globs.is_empty() {
             return Some(
                 "is empty, so it matches no repository; leave `repositories` out for every \
-                 repository",
+                 repository"
+                    .into(),
             );
         }
         if self.positive().next().is_none() {
             return Some(
                 "only leaves repositories out (`!`): a repository is in when it matches a \
-                 glob without `!`, so this list matches none; put `owner/*` before them",
+                 glob without `!`, so this list matches none; put `owner/*` before them"
+                    .into(),
             );
         }
-        None
+        let mut taken_back = Vec::new();
+        for glob in self.positive() {
+            let by = self
+                .negated()
+                .find(|n| contains(n.pattern(), glob.pattern()))?;
+            let by = format!("`!{}`", by.pattern());
+            if !taken_back.contains(&by) {
+                taken_back.push(by);
+            }
+        }
+        Some(format!(
+            "matches no repository: {} leave{} out every repository its other globs take \
+             in; narrow the `!` glob, or leave `repositories` out",
+            taken_back.join(", "),
+            if taken_back.len() == 1 { "s" } else { "" }
+        ))
     }
 
     /// The `!` globs (with their index in the list) that leave out nothing the list's
@@ -431,6 +449,31 @@ mod tests {
                 })
                 .collect();
             assert_eq!(&found, expected, "{agent:?} within {secret:?}");
+        }
+    }
+
+    #[test]
+    fn a_list_whose_negations_take_back_everything_matches_nothing() {
+        for list in [
+            &["acme/*", "!acme/*"][..],
+            &["acme/x", "!Acme/X"],
+            &["acme/*", "!*/*"],
+            &["acme/x", "acme/y", "!acme/*"],
+        ] {
+            let globs = globs(list);
+            let why = Scope(Some(&globs)).matches_nothing();
+            assert!(
+                why.as_deref()
+                    .is_some_and(|w| w.starts_with("matches no repository: `!")),
+                "{list:?}: {why:?}"
+            );
+        }
+        for list in [
+            &["acme/*", "!acme/x"][..],
+            &["acme/x", "other/y", "!acme/*"],
+        ] {
+            let globs = globs(list);
+            assert_eq!(Scope(Some(&globs)).matches_nothing(), None, "{list:?}");
         }
     }
 

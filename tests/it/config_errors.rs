@@ -3053,12 +3053,18 @@ images:
 secrets:
   key: {name: key, key: k, repositories: []}
   typo: {name: typo, key: k, repositories: [\"acme/*\", \"!acme-corp/secret\"]}
+  gone: {name: gone, key: k, repositories: [\"acme/x\", \"!Acme/*\"]}
 agents:
   - name: task
     repositories: [\"!acme/secret\"]
     triggers:
       comment:
         verbs: [run]
+  - name: none
+    repositories: [\"acme/*\", \"!acme/*\"]
+    triggers:
+      comment:
+        verbs: [fix]
 ",
             expect: &[
                 (
@@ -3070,8 +3076,16 @@ agents:
                     "services.yaml:8:55: secret `typo`: `!acme-corp/secret` leaves out nothing: no glob of this list without `!` takes in a repository it matches (check its owner and name)",
                 ),
                 (
+                    "[\"acme/x\", \"!Acme/*\"]",
+                    "services.yaml:9:44: secret `gone`: its `repositories` list matches no repository: `!Acme/*` leaves out every repository its other globs take in; narrow the `!` glob, or leave `repositories` out",
+                ),
+                (
                     "[\"!acme/secret\"]",
-                    "services.yaml:11:19: agent `task`: its `repositories` list only leaves repositories out (`!`): a repository is in when it matches a glob without `!`, so this list matches none; put `owner/*` before them",
+                    "services.yaml:12:19: agent `task`: its `repositories` list only leaves repositories out (`!`): a repository is in when it matches a glob without `!`, so this list matches none; put `owner/*` before them",
+                ),
+                (
+                    "[\"acme/*\", \"!acme/*\"]",
+                    "services.yaml:17:19: agent `none`: its `repositories` list matches no repository: `!acme/*` leaves out every repository its other globs take in; narrow the `!` glob, or leave `repositories` out",
                 ),
             ],
         },
