@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use hyper::http::Method;
 
-use super::http::Replay;
+use super::http::{Budget, Replay};
 use super::{
     Auth, CachedToken, GithubClient, GithubError, OWN_LOGIN_ENV, Secret, bearer, decode,
     parse_time, wire,
@@ -60,13 +60,17 @@ impl GithubClient {
         let sent = match &self.auth {
             Auth::Token(t) => {
                 self.http
-                    .send_once(Method::GET, "/rate_limit", &|| bearer(t.expose()))
+                    .send_once(
+                        Method::GET,
+                        "/rate_limit",
+                        (&|| bearer(t.expose()), Budget::Token),
+                    )
                     .await
             }
             Auth::App(_) => {
                 let sent = self
                     .http
-                    .send_once(Method::GET, "/app", &|| self.jwt())
+                    .send_once(Method::GET, "/app", (&|| self.jwt(), Budget::App))
                     .await;
                 // The App's slug names our bot: learnt here at no cost when still unknown.
                 if let Ok(reply) = &sent
@@ -115,7 +119,13 @@ impl GithubClient {
         let auth = || bearer(token.expose());
         match self
             .http
-            .send(Method::GET, "/user", &auth, None::<&()>, Replay::Safe)
+            .send(
+                Method::GET,
+                "/user",
+                (&auth, Budget::Token),
+                None::<&()>,
+                Replay::Safe,
+            )
             .await
         {
             Ok(reply) => {
@@ -328,9 +338,11 @@ impl GithubClient {
     pub async fn revoke_token(&self, token: &Secret) -> Result<(), GithubError> {
         match self
             .http
-            .send_once(Method::DELETE, "/installation/token", &|| {
-                bearer(token.expose())
-            })
+            .send_once(
+                Method::DELETE,
+                "/installation/token",
+                (&|| bearer(token.expose()), Budget::RunToken),
+            )
             .await
         {
             Ok(_) | Err(GithubError::Unauthorized { .. }) => Ok(()),

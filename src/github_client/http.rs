@@ -45,12 +45,50 @@ pub struct RequestLabels {
     pub outcome: String,
 }
 
+/// Whose hourly budget a request spends: GitHub counts the App's own requests (its JWT),
+/// each installation's and a token's apart, so one running dry holds back no other
+/// (review 15d, D10: one gauge and one wait for all, so an App installed in several
+/// organisations showed whichever answered last, and waited for all when one was spent).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Budget {
+    /// The App's JWT: its installations and tokens looked up, minted.
+    App,
+    /// An installation's tokens.
+    Installation(u64),
+    /// A personal access token (or Actions' `GITHUB_TOKEN`) the service runs with.
+    Token,
+    /// A run's own token, revoked: GitHub counts it against its installation, which the
+    /// call does not know; neither waited for nor shown.
+    RunToken,
+}
+
+impl Budget {
+    /// Its label in `agentpods_github_rate_limit_remaining` (an installation's id: as many
+    /// as the App has installations, never an attacker's choice).
+    fn label(self) -> Option<String> {
+        match self {
+            Budget::App => Some("app".into()),
+            Budget::Installation(id) => Some(format!("installation/{id}")),
+            Budget::Token => Some("token".into()),
+            Budget::RunToken => None,
+        }
+    }
+}
+
+/// A request's `Authorization` value (made when it is sent, so a JWT is fresh) and the
+/// budget it spends.
+pub(crate) type Credential<'a> = (
+    &'a (dyn Fn() -> Result<HeaderValue, GithubError> + Sync),
+    Budget,
+);
+
 /// What the client counts, as handles the service's registry shares: every request sent
 /// (each attempt), and the requests GitHub says the credentials have left this hour.
 #[derive(Debug, Clone, Default)]
 pub struct RequestMetrics {
     pub requests: Family<RequestLabels, Counter>,
     /// No series until GitHub has said (`X-RateLimit-Remaining`): 0 would read as spent.
+    /// One for each budget (`budget="app"`, `"installation/<id>"`, `"token"`).
     pub rate_limit_remaining: Family<Vec<(String, String)>, Gauge>,
 }
 
@@ -165,8 +203,9 @@ pub(crate) struct Http {
     pub metrics: RequestMetrics,
     clock: Arc<dyn Clock>,
     policy: RetryPolicy,
-    /// The primary rate limit is used up until then (`x-ratelimit-remaining: 0`).
-    blocked_until: Mutex<Option<SystemTime>>,
+    /// Each budget whose primary rate limit is used up, until when
+    /// (`x-ratelimit-remaining: 0`).
+    blocked_until: Mutex<std::collections::HashMap<Budget, SystemTime>>,
     /// The last failure a request was retried after, and when: what a caller that stopped
     /// waiting can name as the cause (new-user review 13g, G9).
     last_failure: Mutex<Option<(std::time::Instant, String)>>,
@@ -190,7 +229,7 @@ impl Http {
             root: base_url.trim_end_matches('/').to_owned(),
             clock,
             policy,
-            blocked_until: Mutex::new(None),
+            blocked_until: Mutex::new(std::collections::HashMap::new()),
             last_failure: Mutex::new(None),
             metrics: RequestMetrics::default(),
             cached: Mutex::new(Answers::new(super::etags::BUDGET)),
@@ -204,7 +243,7 @@ impl Http {
         &self,
         method: Method,
         path: &str,
-        auth: &(dyn Fn() -> Result<HeaderValue, GithubError> + Sync),
+        (auth, budget): Credential<'_>,
         body: Option<&B>,
         replay: Replay,
     ) -> Result<GithubAnswer, GithubError> {
@@ -214,7 +253,7 @@ impl Http {
         loop {
             attempt += 1;
             let last = attempt >= self.policy.max_attempts;
-            self.wait_for_primary_limit(&what).await?;
+            self.wait_for_primary_limit(budget, &what).await?;
             // The answer kept from the last read, taken now: a 304 is answered with it.
             let kept = (method == Method::GET)
                 .then(|| self.cached.lock().expect("cache lock").get(path))
@@ -223,7 +262,7 @@ impl Http {
                 .exchange(
                     &method,
                     path,
-                    Some(auth),
+                    Some((auth, budget)),
                     body,
                     kept.as_ref().map(|c| &c.etag),
                 )
@@ -249,7 +288,7 @@ impl Http {
                     });
                 }
             };
-            self.note_primary_limit(&headers);
+            self.note_primary_limit(budget, &headers);
             if status == StatusCode::NOT_MODIFIED
                 && let Some(kept) = kept
             {
@@ -323,7 +362,7 @@ impl Http {
         &self,
         method: Method,
         path: &str,
-        auth: &(dyn Fn() -> Result<HeaderValue, GithubError> + Sync),
+        auth: Credential<'_>,
     ) -> Result<GithubAnswer, GithubError> {
         self.once(method, path, Some(auth)).await
     }
@@ -342,7 +381,7 @@ impl Http {
         &self,
         method: Method,
         path: &str,
-        auth: Option<&(dyn Fn() -> Result<HeaderValue, GithubError> + Sync)>,
+        auth: Option<Credential<'_>>,
     ) -> Result<GithubAnswer, GithubError> {
         let what = call_name(&method, path);
         let (status, headers, body) = self
@@ -383,7 +422,7 @@ impl Http {
         &self,
         method: &Method,
         path: &str,
-        auth: Option<&(dyn Fn() -> Result<HeaderValue, GithubError> + Sync)>,
+        auth: Option<Credential<'_>>,
         body: Option<&B>,
         if_none_match: Option<&HeaderValue>,
     ) -> Result<Result<(StatusCode, HeaderMap, hyper::body::Bytes), Cause>, GithubError> {
@@ -397,8 +436,9 @@ impl Http {
             Some(etag) => builder.header(http::header::IF_NONE_MATCH, etag),
             None => builder,
         };
+        let budget = auth.and_then(|(_, budget)| budget.label());
         let builder = match auth {
-            Some(auth) => {
+            Some((auth, _)) => {
                 let mut value = auth()?;
                 value.set_sensitive(true);
                 builder.header(http::header::AUTHORIZATION, value)
@@ -431,10 +471,12 @@ impl Http {
         let status = response.status();
         let headers = response.headers().clone();
         counted(outcome(status, &headers));
-        if let Some(left) = header_u64(&headers, "x-ratelimit-remaining") {
+        if let Some(left) = header_u64(&headers, "x-ratelimit-remaining")
+            && let Some(budget) = budget
+        {
             self.metrics
                 .rate_limit_remaining
-                .get_or_create(&Vec::new())
+                .get_or_create(&vec![("budget".to_owned(), budget)])
                 .set(i64::try_from(left).unwrap_or(i64::MAX));
         }
         // Read up to the bound, and no further: a longer answer is dropped unread (its
@@ -483,9 +525,15 @@ impl Http {
 
     async fn wait_for_primary_limit(
         &self,
+        budget: Budget,
         what: &(dyn Fn() -> String + Sync),
     ) -> Result<(), GithubError> {
-        let until = *self.blocked_until.lock().expect("rate limit lock");
+        let until = self
+            .blocked_until
+            .lock()
+            .expect("rate limit lock")
+            .get(&budget)
+            .copied();
         if let Some(until) = until {
             let wait = self.wait_needed(until);
             if wait > self.policy.max_rate_limit_wait {
@@ -496,16 +544,19 @@ impl Http {
                 self.clock.sleep(wait).await;
             }
             let mut blocked = self.blocked_until.lock().expect("rate limit lock");
-            if *blocked == Some(until) {
-                *blocked = None;
+            if blocked.get(&budget) == Some(&until) {
+                blocked.remove(&budget);
             }
         }
         Ok(())
     }
 
-    fn note_primary_limit(&self, headers: &HeaderMap) {
-        if header_u64(headers, "x-ratelimit-remaining") == Some(0) {
-            *self.blocked_until.lock().expect("rate limit lock") = Some(self.reset_time(headers));
+    fn note_primary_limit(&self, budget: Budget, headers: &HeaderMap) {
+        if header_u64(headers, "x-ratelimit-remaining") == Some(0) && budget.label().is_some() {
+            self.blocked_until
+                .lock()
+                .expect("rate limit lock")
+                .insert(budget, self.reset_time(headers));
         }
     }
 

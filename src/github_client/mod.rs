@@ -44,7 +44,7 @@ use serde::de::DeserializeOwned;
 use crate::clock::Clock;
 use crate::github::event::{LoginKey, RepoFullName, RepoKey};
 use crate::github::permission::Permission;
-use http::{Http, Replay};
+use http::{Budget, Http, Replay};
 
 pub use auth::{ScopedToken, TOKEN_REFRESH_MARGIN, TokenPermissions};
 pub use checks::{CheckRunWrite, CheckStatus, StatusState, StatusWrite};
@@ -185,7 +185,7 @@ impl GithubClient {
         replay: Replay,
     ) -> Result<http::GithubAnswer, GithubError> {
         self.http
-            .send(method, path, &|| self.jwt(), body, replay)
+            .send(method, path, (&|| self.jwt(), Budget::App), body, replay)
             .await
     }
 
@@ -201,27 +201,35 @@ impl GithubClient {
         body: Option<&impl serde::Serialize>,
         replay: Replay,
     ) -> Result<hyper::body::Bytes, GithubError> {
-        let send = |token: Secret| {
+        let send = |token: Secret, budget: Budget| {
             let method = method.clone();
             async move {
                 self.http
-                    .send(method, path, &|| bearer(token.expose()), body, replay)
+                    .send(
+                        method,
+                        path,
+                        (&|| bearer(token.expose()), budget),
+                        body,
+                        replay,
+                    )
                     .await
                     .map(|reply| reply.body)
             }
         };
         let token = match &self.auth {
-            Auth::Token(t) => return send(t.clone()).await,
+            Auth::Token(t) => return send(t.clone(), Budget::Token).await,
             Auth::App(_) => self.installation_token(repo).await?,
         };
-        match send(token.clone()).await {
+        // Looked up with the token: no request.
+        let budget = Budget::Installation(self.installation_id(repo).await?);
+        match send(token.clone(), budget).await {
             Err(GithubError::Unauthorized { .. }) => {
                 tracing::info!(
                     call = %format!("{method} {}", path.split('?').next().unwrap_or(path)),
                     "GitHub refused the installation token; asking for a new one"
                 );
                 self.forget_installation_token(repo, &token).await?;
-                send(self.installation_token(repo).await?).await
+                send(self.installation_token(repo).await?, budget).await
             }
             answer => answer,
         }

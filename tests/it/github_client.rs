@@ -1134,3 +1134,79 @@ async fn a_revoked_run_token_is_refused_from_then_on() {
     })
     .await;
 }
+
+/// An App installed in two organisations has two hourly budgets: one spent holds back
+/// none of the other's calls, and the gauge says each one's (review 15d, D10: one gauge
+/// and one wait for all; the first installation's spent limit made the other's calls wait
+/// for its reset, or fail).
+#[tokio::test]
+async fn one_installation_s_spent_rate_limit_holds_back_no_other() {
+    within(30, async {
+        let clock = manual_clock();
+        let fake = fake(&clock).await;
+        fake.install("elsewhere/api", 88);
+        fake.set_role("elsewhere/api", "reader", "read");
+        let client = app_client(&fake, &clock);
+        let elsewhere: RepoFullName = "elsewhere/api".parse().expect("a repository");
+        // Each installation's token, minted; then the first installation's limit is spent
+        // for an hour (past what the policy waits).
+        client
+            .collaborator_permission(&repo(), "reader")
+            .await
+            .expect("the first");
+        client
+            .collaborator_permission(&elsewhere, "reader")
+            .await
+            .expect("the other");
+        fake.fail_next(
+            1,
+            Some(("GET", "/repos/octo/demo/")),
+            FaultKind::PrimaryLimit { reset_in: 3600 },
+        );
+        let spent = client
+            .collaborator_permission(&repo(), "maintainer")
+            .await
+            .unwrap_err();
+        assert!(matches!(spent, GithubError::RateLimited { .. }), "{spent}");
+
+        // The other installation's calls go on at once, and the App's own too.
+        let slept = clock.slept().len();
+        assert_eq!(
+            client
+                .collaborator_permission(&elsewhere, "reader")
+                .await
+                .expect("not held back"),
+            Permission::Read
+        );
+        assert_eq!(clock.slept().len(), slept, "nothing waited");
+        let err = client
+            .collaborator_permission(&repo(), "reader")
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, GithubError::RateLimited { .. }),
+            "the spent one still waits: {err}"
+        );
+
+        let mut gauges = String::new();
+        let mut registry = prometheus_client::registry::Registry::default();
+        registry.register(
+            "remaining",
+            "",
+            client.metrics().rate_limit_remaining.clone(),
+        );
+        prometheus_client::encoding::text::encode(&mut gauges, &registry).expect("encoded");
+        for budget in ["installation/77", "installation/88", "app"] {
+            assert!(
+                gauges.contains(&format!("remaining{{budget=\"{budget}\"}}")),
+                "{budget}: {gauges}"
+            );
+        }
+        assert!(
+            gauges.contains("remaining{budget=\"installation/77\"} 0"),
+            "{gauges}"
+        );
+        assert_clean(&fake);
+    })
+    .await;
+}
