@@ -53,8 +53,9 @@ impl Reporter<'_> {
     /// A refused push or release, told on its commit: one completed check run named
     /// `agentpods`, conclusion `neutral` (a refusal is not the commit's failure, and a
     /// neutral check fails no branch protection), titled with who was refused, the reason
-    /// and what to do as its summary. At most one per `key` (the delivery): a check run
-    /// with that external id on the commit is edited, not made again. Only an App can
+    /// and what to do as its summary. At most one per `key` (the commit and the person
+    /// refused): a check run with that external id on the commit is edited, not made
+    /// again. Only an App can
     /// make check runs; with a plain token the refusal is only logged.
     pub async fn refused(
         &self,

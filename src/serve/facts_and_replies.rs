@@ -954,9 +954,18 @@ pub async fn respond(
                     );
                     Ok(())
                 }
+                // One check run per commit and person, edited when they are refused there
+                // again (review 15d, D7: each "Re-run" pressed while the queue was full
+                // made a new one); a repeated delivery edits it too.
                 Response::Refused { sha, login, body } => {
                     reporter
-                        .refused(repo, sha, &format!("refused-{delivery}"), login, body)
+                        .refused(
+                            repo,
+                            sha,
+                            &format!("refused-{sha}-{}", login.key()),
+                            login,
+                            body,
+                        )
                         .await
                 }
             };

@@ -299,3 +299,62 @@ async fn rerun_all_checks_is_answered_with_what_to_press_instead() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn rerun_pressed_again_and_again_while_the_queue_is_full_leaves_one_neutral_check() {
+    // Review 15d, D7: each "Re-run" refused because the repository's queue was full made
+    // a check run of its own on the commit: five presses, five neutral `agentpods` checks
+    // beside the failed one. Now the one told is edited.
+    use crate::scenario::Pr;
+    timed(async {
+        let s = Scenario::new()
+            .config(
+                "\nagents:\n",
+                "\nlimits: { running: 1, queued_per_repository: 1 }\nagents:\n",
+            )
+            .in_cluster()
+            .start()
+            .await;
+        s.gh.set_role("Codertocat", "admin");
+        let (_, opened) = s.gh.open_pull_request(PullRequest::new(2)).await;
+        let review = opened.expect_status(202).run();
+        s.cluster.pod_fails(&review, 1).await;
+        s.cluster.expect_reported(&review, Phase::Failed).await;
+        let failed = s.gh.fake.check_runs()[0].id;
+        // One run holds the place, one waits: the queue is full.
+        let hold =
+            s.gh.comment(Pr(5), "/agent run hold")
+                .await
+                .expect_status(202)
+                .run();
+        s.cluster.expect_phase(&hold, Phase::Running).await;
+        let wait =
+            s.gh.comment(Pr(6), "/agent run wait")
+                .await
+                .expect_status(202)
+                .run();
+        s.cluster.expect_phase(&wait, Phase::Queued).await;
+
+        for _ in 0..5 {
+            s.gh.rerun_check("Codertocat", failed)
+                .await
+                .expect_status(200);
+        }
+        let neutral: Vec<_> =
+            s.gh.fake
+                .check_runs()
+                .into_iter()
+                .filter(|c| c.conclusion.as_deref() == Some("neutral"))
+                .collect();
+        assert_eq!(neutral.len(), 1, "{neutral:#?}");
+        assert!(
+            neutral[0]
+                .summary
+                .as_deref()
+                .is_some_and(|t| t.contains("already waiting")),
+            "{neutral:#?}"
+        );
+        s.end();
+    })
+    .await;
+}
