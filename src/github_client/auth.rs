@@ -160,6 +160,12 @@ impl GithubClient {
         if let Some(id) = self.cached_installation_id(repo) {
             return Ok(id);
         }
+        // Deliveries at once for a repository not seen yet: the first looks it up, the
+        // others find it cached (review 15c, F10).
+        let _turn = app.lookups.take(repo.as_str().to_owned()).await;
+        if let Some(id) = self.cached_installation_id(repo) {
+            return Ok(id);
+        }
         let path = format!("/repos/{}/{}/installation", repo.owner(), repo.name());
         let found: wire::Installation = self
             .send_as_app(Method::GET, &path, None::<&()>, Replay::Safe)

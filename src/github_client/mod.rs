@@ -30,6 +30,7 @@ mod http;
 pub mod manifest;
 mod permission;
 mod pull_requests;
+mod turns;
 mod wire;
 
 use std::collections::HashMap;
@@ -70,6 +71,8 @@ struct App {
     app_id: u64,
     key: octocrab::jsonwebtoken::EncodingKey,
     installations: Mutex<HashMap<String, u64>>,
+    /// One look-up of a repository's installation at a time.
+    lookups: turns::Turns<String>,
     tokens: Mutex<HashMap<u64, TokenSlot>>,
 }
 
@@ -85,6 +88,9 @@ pub struct GithubClient {
     clock: Arc<dyn Clock>,
     permission_ttl: Duration,
     permissions: Mutex<HashMap<(RepoKey, LoginKey), (Permission, SystemTime)>>,
+    /// One look-up of a person's permission on a repository at a time: the others then ask
+    /// with its ETag.
+    permission_lookups: turns::Turns<(RepoKey, LoginKey)>,
     /// Files a repository was found not to have ([`GithubClient::file_at`]), by repository,
     /// path and branch, with when: believed for [`contents::ABSENT_FILE_TTL`], or until a
     /// push to the repository ([`GithubClient::forget_absent_files`]).
@@ -110,6 +116,7 @@ impl GithubClient {
                     GithubError::Config("the App private key is not an RSA PEM key".into())
                 })?,
                 installations: Mutex::new(HashMap::new()),
+                lookups: turns::Turns::new(),
                 tokens: Mutex::new(HashMap::new()),
             }),
         };
@@ -119,6 +126,7 @@ impl GithubClient {
             clock,
             permission_ttl: config.permission_ttl,
             permissions: Mutex::new(HashMap::new()),
+            permission_lookups: turns::Turns::new(),
             absent_files: Mutex::new(HashMap::new()),
             own_login: tokio::sync::OnceCell::new_with(config.own_login.map(Some)),
         })

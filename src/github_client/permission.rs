@@ -40,6 +40,9 @@ impl GithubClient {
         user: &str,
     ) -> Result<Permission, GithubError> {
         let key = (repo.key(), LoginKey::of(user));
+        // Comments at once by one person: the first asks, the others then ask with its
+        // ETag (not counted) or find its `none` (review 15c, F10).
+        let _turn = self.permission_lookups.take(key.clone()).await;
         let now = self.now();
         if let Some((p @ Permission::None, at)) =
             self.permissions.lock().expect("permissions lock").get(&key)

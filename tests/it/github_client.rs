@@ -1210,3 +1210,42 @@ async fn one_installation_s_spent_rate_limit_holds_back_no_other() {
     })
     .await;
 }
+
+/// Sixteen deliveries at once for a repository the client has not seen, each asking the
+/// same person's permission: one installation look-up, one token, one counted permission
+/// read; the others are answered 304 (review 15c, F10: sixteen of each, all counted).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lookups_at_once_for_one_repository_and_person_are_made_once() {
+    within(30, async {
+        let clock = manual_clock();
+        let fake = fake(&clock).await;
+        let client = Arc::new(app_client(&fake, &clock));
+        let asked = (0..16).map(|_| {
+            let client = client.clone();
+            async move { client.collaborator_permission(&repo(), "maintainer").await }
+        });
+        for answer in futures_util::future::join_all(asked).await {
+            assert_eq!(answer.expect("a permission"), Permission::Maintain);
+        }
+        assert_eq!(
+            fake.count("GET", "/installation"),
+            1,
+            "{:#?}",
+            fake.requests()
+        );
+        assert_eq!(
+            fake.count("POST", "/access_tokens"),
+            1,
+            "{:#?}",
+            fake.requests()
+        );
+        let counted = fake
+            .requests()
+            .iter()
+            .filter(|r| r.contains("/permission") && !r.ends_with("-> 304"))
+            .count();
+        assert_eq!(counted, 1, "{:#?}", fake.requests());
+        assert_clean(&fake);
+    })
+    .await;
+}
