@@ -159,7 +159,9 @@ async fn a_fork_run_recorded_under_always_runs_again_once_forks_need_approval_on
             "{}",
             rerun.json()
         );
-        let told = check(&format!("refused-{}", rerun.id())).expect("a check run telling why");
+        // One for the commit and the person refused (review 15d, D7).
+        let told = check(&format!("refused-{FORK_HEAD}-{}", OWNER.to_lowercase()))
+            .expect("a check run telling why");
         assert_eq!(told.head_sha, FORK_HEAD);
         assert_eq!(told.conclusion.as_deref(), Some("neutral"));
         assert!(
