@@ -190,10 +190,31 @@ pub struct Authorization {
     /// `min_permission`, not a trigger's own `min_permission` above it.
     #[serde(default)]
     pub allowed_teams: Vec<TeamSlug>,
+    /// Accounts and teams allowed as `allowed_users` and `allowed_teams` are, but only in
+    /// the repositories each entry's `repositories` take in (`["team-a/*"]`): one
+    /// installation serves several teams, and the people one team trusts start nothing in
+    /// another's repositories.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_in: Vec<AllowedIn>,
     /// Pull requests from forks: `never` run them, run them after a maintainer's
     /// `approve` for the exact head commit, or `always` run them (unsafe for public repos).
     #[serde(default)]
     pub fork_pull_requests: ForkPolicy,
+}
+
+/// People allowed in some repositories only (see `allowed_in`).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AllowedIn {
+    /// The repositories they are allowed in, as an agent's `repositories` are written
+    /// (`owner/name` globs, `!` to leave some out).
+    pub repositories: Vec<RepoGlob>,
+    /// Accounts, written as in `allowed_users`.
+    #[serde(default)]
+    pub users: Vec<AllowedUser>,
+    /// Teams (`org/team-slug`), as in `allowed_teams`.
+    #[serde(default)]
+    pub teams: Vec<TeamSlug>,
 }
 
 impl Default for Authorization {
@@ -202,6 +223,7 @@ impl Default for Authorization {
             min_permission: default_permission(),
             allowed_users: Vec::new(),
             allowed_teams: Vec::new(),
+            allowed_in: Vec::new(),
             fork_pull_requests: ForkPolicy::default(),
         }
     }

@@ -224,6 +224,23 @@ pub(super) fn semantic_checks(
         }
     }
 
+    for (i, allowed) in config.github.authorization.allowed_in.iter().enumerate() {
+        let at = ["github", "authorization", "allowed_in"];
+        let index = i.to_string();
+        if let Some(why) = allowed.scope().matches_nothing() {
+            problems.at(
+                &[at[0], at[1], at[2], &index, "repositories"],
+                format!("allowed_in[{i}]: its `repositories` list {why}"),
+            );
+        }
+        for (k, glob) in allowed.scope().idle_negations() {
+            problems.at(
+                &[at[0], at[1], at[2], &index, "repositories", &k.to_string()],
+                format!("allowed_in[{i}]: {}", idle_negation(glob)),
+            );
+        }
+    }
+
     let mut seen_agents: BTreeMap<&str, usize> = BTreeMap::new();
     for (i, agent) in config.agents.iter().enumerate() {
         // The path of a key of this agent, for its position.

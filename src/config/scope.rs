@@ -33,6 +33,47 @@ impl Agent {
     }
 }
 
+impl crate::config::model::AllowedIn {
+    /// The repositories its people are allowed in.
+    pub fn scope(&self) -> Scope<'_> {
+        Scope(Some(&self.repositories))
+    }
+}
+
+impl crate::config::model::Authorization {
+    /// The accounts allowed in `repository` (`None`: not known, so only the
+    /// installation-wide ones).
+    pub fn users_in<'a>(
+        &'a self,
+        repository: Option<&'a str>,
+    ) -> impl Iterator<Item = &'a crate::config::model::AllowedUser> + 'a {
+        self.allowed_users.iter().chain(
+            self.allowed_in_repository(repository)
+                .flat_map(|a| a.users.iter()),
+        )
+    }
+
+    /// The teams allowed in `repository`, likewise.
+    pub fn teams_in<'a>(
+        &'a self,
+        repository: Option<&'a str>,
+    ) -> impl Iterator<Item = &'a crate::config::model::TeamSlug> + 'a {
+        self.allowed_teams.iter().chain(
+            self.allowed_in_repository(repository)
+                .flat_map(|a| a.teams.iter()),
+        )
+    }
+
+    fn allowed_in_repository<'a>(
+        &'a self,
+        repository: Option<&'a str>,
+    ) -> impl Iterator<Item = &'a crate::config::model::AllowedIn> + 'a {
+        self.allowed_in
+            .iter()
+            .filter(move |a| repository.is_some_and(|r| a.scope().admits(r)))
+    }
+}
+
 impl SecretRef {
     /// The repositories whose runs may use this secret.
     pub fn scope(&self) -> Scope<'_> {

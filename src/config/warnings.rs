@@ -50,6 +50,32 @@ pub(super) fn unpinned_users(config: &Config, tree: &Node) -> Vec<Diagnostic> {
             ),
         );
     }
+    for (i, allowed) in config.github.authorization.allowed_in.iter().enumerate() {
+        for (k, user) in allowed
+            .users
+            .iter()
+            .enumerate()
+            .filter(|(_, u)| u.id().is_none())
+        {
+            let login = user.login();
+            problems.at(
+                &[
+                    "github",
+                    "authorization",
+                    "allowed_in",
+                    &i.to_string(),
+                    "users",
+                    &k.to_string(),
+                ],
+                format!(
+                    "warning: allowed_in[{i}] user `{login}` is a login, not pinned to an \
+                     account: GitHub frees a login when its account is renamed, and whoever \
+                     registers it then may start agents in those repositories; write \
+                     `{login}:<id>` with the `id` that https://api.github.com/users/{login} gives"
+                ),
+            );
+        }
+    }
     problems.diagnostics()
 }
 

@@ -2,7 +2,7 @@
 //! each agent's threshold, and the fork policy for a fork's code.
 
 use crate::config::{Agent, Config, ForkPolicy, Permission};
-use crate::github::event::{AuthorAssociation, Login, User};
+use crate::github::event::{AuthorAssociation, Login, RepoFullName, User};
 
 use super::{
     ApproverAuthority, Authority, Decision, Deferral, Facts, ForkCode, Planner, Refusal,
@@ -67,16 +67,17 @@ impl Planner {
         // whoever is listed (outside review 11d, A4; before, a listed reader started an
         // admin-only agent). Above it, they are judged by their permission as anyone is.
         let listed = needs <= auth.min_permission;
+        // The installation's lists, and the `allowed_in` entries of the event's repository.
+        let here = facts.repository_name.map(RepoFullName::as_str);
         // An entry pinned to another account than the one holding its login now (a login
         // freed by a rename and taken) grants nothing: they are judged as anyone is, and
         // told what anyone is, never the id the entry names.
-        if listed && auth.allowed_users.iter().any(|u| u.is(who.login, who.id)) {
+        if listed && auth.users_in(here).any(|u| u.is(who.login, who.id)) {
             return MayStart::Allowed;
         }
         if listed
             && facts.teams.iter().any(|t| {
-                auth.allowed_teams
-                    .iter()
+                auth.teams_in(here)
                     .any(|a| a.as_str().eq_ignore_ascii_case(t))
             })
         {

@@ -75,6 +75,9 @@ pub enum Authority {
 /// What the service knows beyond the payload, fetched at the edges (GitHub API) or absent.
 #[derive(Debug, Clone, Default)]
 pub struct Facts<'a> {
+    /// The repository the event is about, as the edge read it: whose `allowed_in` entries
+    /// count (none when it is not known).
+    pub repository_name: Option<&'a crate::github::event::RepoFullName>,
     /// The requester's repository permission (see [`requester`]).
     pub authority: Authority,
     /// Teams (`org/slug`) the requester belongs to, when known.

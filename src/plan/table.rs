@@ -229,6 +229,7 @@ pub(super) fn check(rows: &[Row]) {
                 .unwrap_or(super::Authority::Known(crate::config::Permission::Admin)),
         }];
         let facts = super::Facts {
+            repository_name: delivery.repository.as_ref().map(|r| &r.full_name),
             authority: given.authority,
             teams: &[],
             teams_unanswered: given.teams_unanswered,

@@ -31,6 +31,8 @@ const REPLY_DEADLINE: Duration = Duration::from_secs(4);
 /// What the API said, owned; [`Gathered::facts`] lends it to the planner.
 #[derive(Debug)]
 pub struct Gathered {
+    /// The repository the event is about.
+    pub repository_name: Option<RepoFullName>,
     pub authority: Authority,
     pub teams: Vec<String>,
     pub teams_unanswered: bool,
@@ -156,6 +158,7 @@ impl Default for Gathered {
     /// Nothing asked yet: a decision that needs the requester's permission waits.
     fn default() -> Self {
         Gathered {
+            repository_name: None,
             authority: Authority::NotAsked,
             teams: Vec::new(),
             teams_unanswered: false,
@@ -183,6 +186,7 @@ impl Gathered {
 
     pub fn facts(&self) -> Facts<'_> {
         Facts {
+            repository_name: self.repository_name.as_ref(),
             authority: self.authority,
             teams: &self.teams,
             teams_unanswered: self.teams_unanswered,
@@ -281,7 +285,7 @@ impl Gathered {
         if matches!(self.authority, Authority::Known(p) if p >= highest) {
             return;
         }
-        for team in &auth.allowed_teams {
+        for team in auth.teams_in(Some(repo.as_str())) {
             let Some((org, slug)) = team.as_str().split_once('/') else {
                 continue;
             };
@@ -582,6 +586,7 @@ pub async fn gather(
     let Some(repo) = event.repository.as_ref().map(|r| r.full_name.clone()) else {
         return gathered;
     };
+    gathered.repository_name = Some(repo.clone());
     let config = planner.config();
     let approving = config.github.authorization.fork_pull_requests == ForkPolicy::Approve;
     let written_at = written_at(event);

@@ -410,6 +410,7 @@ pub fn decide_parsed_without_github(
         Authority::Preview
     };
     let facts = Facts {
+        repository_name: event.repository.as_ref().map(|r| &r.full_name),
         authority,
         changed_files: ChangedFiles::all_or_unknown(changed_files),
         ..Facts::default()

@@ -587,11 +587,10 @@ fn spawn_controller(
     if github.is_none() {
         // Nobody's permission can be asked either (review 13i, F15: every command was then
         // refused, and start-up did not say so).
-        let listed = (state.config.current().engine().config())
-            .github
-            .authorization
-            .allowed_users
-            .len();
+        let live = state.config.current();
+        let auth = &live.engine().config().github.authorization;
+        let listed =
+            auth.allowed_users.len() + auth.allowed_in.iter().map(|a| a.users.len()).sum::<usize>();
         let listed = match listed {
             0 => "this config lists none, so no agent starts".to_string(),
             n => format!("this config lists {n}"),
@@ -599,7 +598,8 @@ fn spawn_controller(
         tracing::warn!(
             "no GitHub credentials (GITHUB_APP_ID or GITHUB_TOKEN): runs are not reported to \
              GitHub, and nobody's permission on a repository can be asked, so only the users \
-             in `allowed_users` may start agents ({listed})"
+             in `allowed_users` (and `allowed_in`, in their repositories) may start agents \
+             ({listed})"
         );
     }
     let reports = github

@@ -3090,6 +3090,30 @@ agents:
             ],
         },
         Case {
+            what: "people allowed in repositories a list of which matches none",
+            yaml: "\
+project: demo
+github:
+  authorization:
+    allowed_in:
+      - repositories: [\"acme/*\", \"!acme/*\"]
+        users: [helper]
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: task
+    triggers:
+      comment:
+        verbs: [run]
+",
+            expect: &[(
+                "[\"acme/*\", \"!acme/*\"]",
+                "services.yaml:5:23: allowed_in[0]: its `repositories` list matches no repository: `!acme/*` leaves out every repository its other globs take in; narrow the `!` glob, or leave `repositories` out",
+            )],
+        },
+        Case {
             what: "agents that run beyond the repositories of a secret they list",
             yaml: "\
 project: demo

@@ -308,3 +308,40 @@ async fn a_run_asked_for_before_the_config_left_its_repository_out_gets_no_pod()
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_person_allowed_in_one_team_s_repositories_starts_nothing_in_another_s() {
+    // Issue 15, item 2 (review 15d, D6): authorization restricted to repositories.
+    // `allowed_users` holds in every repository of the installation, so a team's helper
+    // (a bot, a contractor) listed for their repositories could start agents in every
+    // other team's. `allowed_in` lists them for some repositories only.
+    use crate::scenario::{Pr, Scenario};
+    let s = Scenario::new()
+        .config(
+            "    allowed_users: []\n",
+            "    allowed_users: []\n    allowed_in:\n      - repositories: [\"Codertocat/Hello-*\"]\n        users: [helper]\n",
+        )
+        .start()
+        .await;
+    s.gh.set_role("helper", "read");
+    let other = s.gh.another_repository("Other-World");
+    s.gh.fake.set_role(&other, "helper", "read");
+
+    // In the repository their entry takes in, the helper's command starts the task agent.
+    let here =
+        s.gh.comment_as("helper", Pr(7), "/agent run fix the flaky test")
+            .await;
+    assert_eq!(here.expect_status(202).runs().len(), 1);
+
+    // In another team's repository, they are a reader like any other: refused.
+    let there =
+        s.gh.comment_in(&other, "helper", Pr(1), "/agent run fix it")
+            .await;
+    there.expect_status(200);
+    assert!(there.runs().is_empty(), "{}", there.reply.text());
+    assert!(
+        there.reply.text().contains("refused"),
+        "{}",
+        there.reply.text()
+    );
+}

@@ -2263,8 +2263,8 @@ async fn serve_without_github_credentials_says_who_may_start_agents() {
         assert!(
             line.contains(
                 "runs are not reported to GitHub, and nobody's permission on a repository can \
-                 be asked, so only the users in `allowed_users` may start agents (this config \
-                 lists none, so no agent starts)"
+                 be asked, so only the users in `allowed_users` (and `allowed_in`, in their \
+                 repositories) may start agents (this config lists none, so no agent starts)"
             ),
             "{line}"
         );
