@@ -1073,6 +1073,11 @@ pub fn render_one(
     let prefix = &planner.config().github.command_prefix;
     let mut yaml = String::new();
     let mut notes = Vec::new();
+    // The payload's repository: whose `allowed_in` entries count.
+    let facts = &Facts {
+        repository_name: event.repository.as_ref().map(|r| &r.full_name),
+        ..facts.clone()
+    };
     let judged = planner.decide(&event, Some(RunKey::new(delivery)), facts);
     for given in &judged.approvals {
         notes.push(format!(

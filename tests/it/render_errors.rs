@@ -1349,3 +1349,54 @@ fn the_reference_s_namespace_template_example_works_for_the_longest_repository_n
         "{ns}"
     );
 }
+
+/// `render` previews a command as the payload's repository would judge it: an
+/// `allowed_in` entry for that repository lets a reader start the agent, one for another
+/// repository does not.
+#[test]
+fn render_judges_allowed_in_by_the_payload_s_repository() {
+    use std::process::Command;
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let example = std::fs::read_to_string(root.join("services.yaml")).expect("the example");
+    let dir = tempfile::tempdir().expect("a folder");
+    let render = |glob: &str| {
+        let config = dir.path().join("services.yaml");
+        let text = example.replacen(
+            "    allowed_users: []\n",
+            &format!(
+                "    allowed_users: []\n    allowed_in:\n      - repositories: [\"{glob}\"]\n        users: [\"Codertocat:21031067\"]\n"
+            ),
+            1,
+        );
+        let text = format!(
+            "templates_dir: {}\n{text}",
+            root.join("templates").display()
+        );
+        std::fs::write(&config, text).expect("write the config");
+        Command::new(env!("CARGO_BIN_EXE_agentpods"))
+            .current_dir(root)
+            .arg("render")
+            .arg(&config)
+            .args([
+                "--event",
+                "issue_comment",
+                "--permission",
+                "read",
+                "--payload",
+            ])
+            .arg("examples/variants/issue_comment/run-on-issue.json")
+            .output()
+            .expect("run agentpods")
+    };
+    let here = render("Codertocat/*");
+    let stdout = String::from_utf8_lossy(&here.stdout);
+    assert!(
+        stdout.contains("kind: Pod"),
+        "{stdout}{}",
+        String::from_utf8_lossy(&here.stderr)
+    );
+    let elsewhere = render("other/*");
+    let said = String::from_utf8_lossy(&elsewhere.stderr);
+    assert!(!String::from_utf8_lossy(&elsewhere.stdout).contains("kind: Pod"));
+    assert!(said.contains("you need `write` permission"), "{said}");
+}
