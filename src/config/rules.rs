@@ -227,10 +227,30 @@ pub(super) fn semantic_checks(
     for (i, allowed) in config.github.authorization.allowed_in.iter().enumerate() {
         let at = ["github", "authorization", "allowed_in"];
         let index = i.to_string();
-        if let Some(why) = allowed.scope().matches_nothing() {
+        if allowed.repositories.is_empty() {
+            // Required here: an entry for every repository is `allowed_users` or
+            // `allowed_teams` (review 15e, E2: the advice was to leave it out).
+            problems.at(
+                &[at[0], at[1], at[2], &index, "repositories"],
+                format!(
+                    "allowed_in[{i}]: its `repositories` list is empty, so it allows nobody \
+                     anywhere; name the repositories (`owner/*`), or list these people in \
+                     `allowed_users` / `allowed_teams` for every repository"
+                ),
+            );
+        } else if let Some(why) = allowed.scope().matches_nothing() {
             problems.at(
                 &[at[0], at[1], at[2], &index, "repositories"],
                 format!("allowed_in[{i}]: its `repositories` list {why}"),
+            );
+        }
+        if allowed.users.is_empty() && allowed.teams.is_empty() {
+            problems.at(
+                &[at[0], at[1], at[2], &index],
+                format!(
+                    "allowed_in[{i}]: names no `users` and no `teams`, so it allows nobody; \
+                     list who it allows, or remove the entry"
+                ),
             );
         }
         for (k, glob) in allowed.scope().idle_negations() {

@@ -3114,6 +3114,37 @@ agents:
             )],
         },
         Case {
+            what: "allowed_in entries that allow nobody",
+            yaml: "\
+project: demo
+github:
+  authorization:
+    allowed_in:
+      - repositories: []
+        users: [\"helper:1\"]
+      - repositories: [\"acme/*\"]
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: task
+    triggers:
+      comment:
+        verbs: [run]
+",
+            expect: &[
+                (
+                    "[]",
+                    "services.yaml:5:23: allowed_in[0]: its `repositories` list is empty, so it allows nobody anywhere; name the repositories (`owner/*`), or list these people in `allowed_users` / `allowed_teams` for every repository",
+                ),
+                (
+                    "repositories: [\"acme/*\"]",
+                    "services.yaml:7:9: allowed_in[1]: names no `users` and no `teams`, so it allows nobody; list who it allows, or remove the entry",
+                ),
+            ],
+        },
+        Case {
             what: "agents that run beyond the repositories of a secret they list",
             yaml: "\
 project: demo
