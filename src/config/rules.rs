@@ -224,6 +224,53 @@ pub(super) fn semantic_checks(
         }
     }
 
+    // One login pinned to two accounts (review 15e, E3): one of the ids is not the
+    // account that holds the login, a typo or a stale entry that trusts someone else.
+    let auth = &config.github.authorization;
+    let mut pinned: BTreeMap<String, u64> = BTreeMap::new();
+    let everyone = auth
+        .allowed_users
+        .iter()
+        .enumerate()
+        .map(|(k, u)| (vec!["allowed_users".to_string(), k.to_string()], u))
+        .chain(auth.allowed_in.iter().enumerate().flat_map(|(i, a)| {
+            a.users.iter().enumerate().map(move |(k, u)| {
+                (
+                    vec![
+                        "allowed_in".to_string(),
+                        i.to_string(),
+                        "users".to_string(),
+                        k.to_string(),
+                    ],
+                    u,
+                )
+            })
+        }));
+    for (path, user) in everyone {
+        let Some(id) = user.id() else { continue };
+        let login = user.login().to_ascii_lowercase();
+        match pinned.get(&login) {
+            Some(first) if *first != id => {
+                let mut at = vec!["github", "authorization"];
+                at.extend(path.iter().map(String::as_str));
+                problems.at(
+                    &at,
+                    format!(
+                        "`{user}` pins login `{}` to account {id}, and another entry pins it to \
+                         account {first}: one login is one account; keep the `id` that \
+                         https://api.github.com/users/{} gives",
+                        user.login(),
+                        user.login()
+                    ),
+                );
+            }
+            Some(_) => {}
+            None => {
+                pinned.insert(login, id);
+            }
+        }
+    }
+
     for (i, allowed) in config.github.authorization.allowed_in.iter().enumerate() {
         let at = ["github", "authorization", "allowed_in"];
         let index = i.to_string();

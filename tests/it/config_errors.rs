@@ -3145,6 +3145,31 @@ agents:
             ],
         },
         Case {
+            what: "one login pinned to two accounts",
+            yaml: "\
+project: demo
+github:
+  authorization:
+    allowed_users: [\"octocat:583231\"]
+    allowed_in:
+      - repositories: [\"acme/*\"]
+        users: [\"Octocat:999\"]
+cluster:
+  namespace: runs
+images:
+  agent: ghcr.io/acme/agent:1.0
+agents:
+  - name: task
+    triggers:
+      comment:
+        verbs: [run]
+",
+            expect: &[(
+                "\"Octocat:999\"",
+                "services.yaml:7:17: `Octocat:999` pins login `Octocat` to account 999, and another entry pins it to account 583231: one login is one account; keep the `id` that https://api.github.com/users/Octocat gives",
+            )],
+        },
+        Case {
             what: "agents that run beyond the repositories of a secret they list",
             yaml: "\
 project: demo
