@@ -7,9 +7,9 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use crate::agentrun::{AgentRun, AgentRunStatus, Phase, ReportRefs, StoredRun};
-use crate::config::{AgentName, MAX_REPOSITORY_FILE_BYTES, Say, parse_repository_file};
+use crate::config::{AgentName, Say};
 use crate::github::event::RepoFullName;
-use crate::github_client::{GithubClient, GithubError, RepoFile, Secret, TokenPermissions};
+use crate::github_client::{GithubClient, GithubError, RepositoryRead, Secret, TokenPermissions};
 use crate::ids::{CheckRunId, CommentId, IssueNumber};
 use crate::ports::reload::ConfigSource;
 use crate::report::{Posted, ReportError, Reporter, RunInfo, Stage};
@@ -270,35 +270,17 @@ impl GithubReports {
         else {
             return OwnFileSays::Runs;
         };
-        match self
-            .client
-            .file_at(repository, &path, branch, MAX_REPOSITORY_FILE_BYTES)
-            .await
-        {
-            Ok(RepoFile::File(bytes)) => match parse_repository_file(&bytes, &path) {
-                Ok(file) => match file.say(agent) {
-                    Say::Runs => OwnFileSays::Runs,
-                    Say::CommandsOnly => OwnFileSays::CommandsOnly,
-                    Say::Off => OwnFileSays::Off,
-                },
-                Err(problems) => OwnFileSays::Broken(
-                    problems
-                        .first()
-                        .map_or_else(|| format!("{path}: does not read"), ToString::to_string),
-                ),
+        match self.client.own_file(repository, &path, branch).await {
+            RepositoryRead::Read(file) => match file.say(agent) {
+                Say::Runs => OwnFileSays::Runs,
+                Say::CommandsOnly => OwnFileSays::CommandsOnly,
+                Say::Off => OwnFileSays::Off,
             },
-            Ok(RepoFile::TooLarge { .. } | RepoFile::NotAFile { .. }) => OwnFileSays::Broken(
-                format!("{path}: is not a file of at most {MAX_REPOSITORY_FILE_BYTES} bytes"),
-            ),
-            Err(GithubError::NotFound { .. }) => OwnFileSays::Runs,
-            Err(e) => {
-                tracing::warn!(
-                    repository = %repository,
-                    "cannot read {path} for a waiting run's turn; it starts as its run was decided: {}",
-                    crate::text::with_causes(&e)
-                );
-                OwnFileSays::Unknown
-            }
+            // Read as the intake reads it: no file is services.yaml alone, one that does
+            // not read (or that the App may not read) keeps its agents off.
+            RepositoryRead::Absent => OwnFileSays::Runs,
+            RepositoryRead::Broken(problem) => OwnFileSays::Broken(problem),
+            RepositoryRead::Unanswered | RepositoryRead::NotAsked => OwnFileSays::Unknown,
         }
     }
 }

@@ -7,6 +7,7 @@ use serde::Deserialize;
 
 use super::http::Replay;
 use super::{GithubClient, GithubError, path_segment, query_value};
+use crate::config::{MAX_REPOSITORY_FILE_BYTES, RepositoryFile, parse_repository_file};
 use crate::github::event::RepoFullName;
 
 /// What a path of a repository holds at a ref.
@@ -165,5 +166,89 @@ impl GithubClient {
             .lock()
             .expect("absent files lock")
             .retain(|(r, _, _), _| *r != key);
+    }
+}
+
+/// The most of a repository file's problem a reply shows.
+const PROBLEM_CHARS: usize = 300;
+
+/// What was read of a repository's own file (services.yaml's `repository_config`), owned:
+/// the planner's `RepositorySays` is read from it; the controller reads it again when a
+/// run that waited gets its turn.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RepositoryRead {
+    NotAsked,
+    Absent,
+    Read(RepositoryFile),
+    /// Its first problem, as `file:line:col: message`, or why it is no file.
+    Broken(String),
+    Unanswered,
+}
+
+impl RepositoryRead {
+    /// What GitHub's answer for the file at `path` says: a missing file is services.yaml
+    /// alone; a file that does not read, or is no file, or that the App may not read, fails
+    /// closed; GitHub's failure waits (503, redelivered), as other unanswered questions do.
+    /// The problem is shown as the file's words are: one line in a code span nothing of
+    /// it closes, where no mention, link or HTML of it renders, and a character not shown
+    /// as itself (a bidi control, a zero-width space) shows as its code point (attacker
+    /// review 15b, A2).
+    pub fn from_answer(path: &str, answer: Result<RepoFile, GithubError>) -> RepositoryRead {
+        match Self::read(path, answer) {
+            RepositoryRead::Broken(problem) => {
+                RepositoryRead::Broken(crate::github::command::code_of(&problem, PROBLEM_CHARS))
+            }
+            read => read,
+        }
+    }
+
+    fn read(path: &str, answer: Result<RepoFile, GithubError>) -> RepositoryRead {
+        match answer {
+            Ok(RepoFile::File(bytes)) => match parse_repository_file(&bytes, path) {
+                Ok(file) => RepositoryRead::Read(file),
+                Err(problems) => RepositoryRead::Broken(
+                    problems
+                        .first()
+                        .map_or_else(|| format!("{path}: does not read"), ToString::to_string),
+                ),
+            },
+            Ok(RepoFile::TooLarge { size: Some(size) }) => RepositoryRead::Broken(format!(
+                "{path}:1:1: the file has {size} bytes; a repository's file may have at most \
+                 {MAX_REPOSITORY_FILE_BYTES}"
+            )),
+            Ok(RepoFile::TooLarge { size: None }) => RepositoryRead::Broken(format!(
+                "{path}:1:1: the file is larger than a repository's file may be (at most \
+                 {MAX_REPOSITORY_FILE_BYTES} bytes): GitHub's answer for it was too long to read"
+            )),
+            Ok(RepoFile::NotAFile { kind }) => RepositoryRead::Broken(format!(
+                "{path}:1:1: is a {}, not a file of this repository (a symbolic link is \
+                 read only when it leads to a file of the repository)",
+                crate::text::start(&kind, 40)
+            )),
+            Err(GithubError::NotFound { .. }) => RepositoryRead::Absent,
+            Err(GithubError::Forbidden { .. }) => RepositoryRead::Broken(format!(
+                "{path}:1:1: GitHub refused to let agentpods read the file (403); the App \
+                 needs the `contents: read` permission to read it"
+            )),
+            Err(e) => {
+                tracing::warn!(
+                    path,
+                    "the repository's own file is unknown: GitHub did not answer (a delivery waits for it; a waiting run starts as it was decided): {}",
+                    crate::text::with_causes(&e)
+                );
+                RepositoryRead::Unanswered
+            }
+        }
+    }
+}
+
+impl GithubClient {
+    /// `repo`'s own file at `path` on `branch` (never a pull request's head), read as
+    /// [`RepositoryRead::from_answer`] says.
+    pub async fn own_file(&self, repo: &RepoFullName, path: &str, branch: &str) -> RepositoryRead {
+        let answer = self
+            .file_at(repo, path, branch, MAX_REPOSITORY_FILE_BYTES)
+            .await;
+        RepositoryRead::from_answer(path, answer)
     }
 }

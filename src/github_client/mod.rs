@@ -54,7 +54,7 @@ pub use config::{
     API_URL_ENV, ClientConfig, Credentials, DEFAULT_API_URL, OWN_LOGIN_ENV, RetryPolicy, Secret,
     api_url_from_env, own_login_from_env,
 };
-pub use contents::RepoFile;
+pub use contents::{RepoFile, RepositoryRead};
 pub use deliveries::{DeliveriesRead, HookDelivery};
 pub use error::GithubError;
 pub use http::{RequestLabels, RequestMetrics};
