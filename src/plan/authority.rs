@@ -162,17 +162,11 @@ impl Planner {
             ) {
                 None if needs < global => {
                     // Let in below the global minimum: a stranger, unless they meet it
-                    // (review 15c, F5). Their permission is asked when it was not, as
-                    // for any command; when GitHub does not say, they are taken for one.
-                    launch.by_outsider = match self.authorization(who, association, facts, global) {
-                        MayStart::Allowed => false,
-                        MayStart::Undecided if facts.authority == Authority::NotAsked => {
-                            return vec![Decision::Defer(Deferral::PermissionUnanswered {
-                                login: who.login.into(),
-                            })];
-                        }
-                        MayStart::Undecided | MayStart::Refused(_) => true,
-                    };
+                    // (review 15c, F5).
+                    match self.below_global(who, association, facts) {
+                        Ok(outsider) => launch.by_outsider = outsider,
+                        Err(why) => return vec![Decision::Defer(why)],
+                    }
                     kept.push(Decision::Launch(launch));
                 }
                 None => kept.push(Decision::Launch(launch)),
@@ -306,7 +300,21 @@ impl Planner {
         let Some((who, association)) = fork.owner else {
             return Ok(true);
         };
-        match self.authorization(who, Some(association), facts, auth.min_permission) {
+        self.below_global(who, Some(association), facts)
+    }
+
+    /// Whether `who` is below `github.authorization.min_permission` (a stranger for the
+    /// queue's half, `Launch::by_outsider`). Their permission is asked when it was not, as
+    /// for any command (`Err`: the delivery waits for it); when GitHub does not say, they
+    /// are taken for one.
+    fn below_global(
+        &self,
+        who: Requester<'_>,
+        association: Option<&AuthorAssociation>,
+        facts: &Facts<'_>,
+    ) -> Result<bool, Deferral> {
+        let global = self.config.github.authorization.min_permission;
+        match self.authorization(who, association, facts, global) {
             MayStart::Allowed => Ok(false),
             MayStart::Undecided if facts.authority == Authority::NotAsked => {
                 Err(Deferral::PermissionUnanswered {
