@@ -106,7 +106,10 @@ fn may_run_again(
             )
         }),
     )
-    .map_err(RunAgain::Refused)
+    .map_err(|withheld| match withheld {
+        crate::plan::Withheld::Refused(refusal) => RunAgain::Refused(refusal),
+        crate::plan::Withheld::Waits(why) => RunAgain::Waits(why),
+    })
 }
 
 /// `old` cannot be done again by this version, for this reason.

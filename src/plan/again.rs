@@ -11,11 +11,11 @@
 use std::sync::Arc;
 
 use crate::config::{AgentName, Config, ForkPolicy, Permission, RepositoryFile, Say};
-use crate::github::event::{AuthorAssociation, CommitSha, Login, PullRequest};
+use crate::github::event::{AuthorAssociation, CommitSha, Login, PullRequest, RepoFullName};
 
-use super::approval::{HeadApproval, approves};
-use super::authority::{MayStart, needs_in, write_token_refusal};
-use super::{Facts, Planner, Refusal, RefusalReason, SkipReason, Trigger, TriggerKind};
+use super::approval::{ApproverAuthority, HeadApproval};
+use super::authority::{HeadVouched, MayStart, approval_of, needs_in, write_token_refusal};
+use super::{Deferral, Facts, Planner, Refusal, RefusalReason, SkipReason, Trigger, TriggerKind};
 
 /// A fork's code that a run done again would run: the exact head it is recorded at, whose
 /// fork it is, and the approvals the service's records hold for its pull request (read by
@@ -67,6 +67,21 @@ pub struct Again {
     inferred: bool,
     /// What the repository's own file on its default branch says, read for this asking.
     own_file: OwnFile,
+    /// The repository asked in (an `allowed_in` entry lets an approver in there only).
+    repository: Option<RepoFullName>,
+    /// What GitHub says now of the approvers of a fork's head, as far as asked (see
+    /// [`Again::knowing`]).
+    approvers: Vec<ApproverAuthority>,
+}
+
+/// Why a run may not be done again: not at all, or not until GitHub says more.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Withheld {
+    /// The one who asked is told this.
+    Refused(Refusal),
+    /// What GitHub says now of someone who approved the fork's head is not known: the
+    /// edges ask it (once; [`Again::knowing`]) and judge again.
+    Waits(Deferral),
 }
 
 /// What the repository's own file (services.yaml's `repository_config`) says of a run done
@@ -98,6 +113,8 @@ impl std::fmt::Debug for Again {
             .field("has", &self.has)
             .field("inferred", &self.inferred)
             .field("own_file", &self.own_file)
+            .field("repository", &self.repository)
+            .field("approvers", &self.approvers)
             .finish_non_exhaustive()
     }
 }
@@ -109,6 +126,8 @@ impl PartialEq for Again {
             && self.has == other.has
             && self.inferred == other.inferred
             && self.own_file == other.own_file
+            && self.repository == other.repository
+            && self.approvers == other.approvers
     }
 }
 
@@ -121,19 +140,22 @@ impl Again {
     /// would: never with `fork_pull_requests: never`, never with a token that can write
     /// unless it is `always`, and with `approve` only at a head the records say a
     /// maintainer approved (or asked again by the fork's own author, whom the repository
-    /// trusts with the agent, as their push would run it); and the repository's own file
-    /// names it, and reads. `Err` says why not, to them.
+    /// trusts with the agent, as their push would run it), and only as far as its
+    /// approver may start the agent now, as for every event at that head (review 15e, E1:
+    /// before, an approver who had since lost their access still vouched for a retry and
+    /// a Re-run); and the repository's own file names it, and reads. `Err` says why not,
+    /// to them, or what GitHub is to be asked first.
     pub fn judge(
         &self,
         agent: &AgentName,
         trigger: &Trigger,
         fork: Option<ForkRun<'_>>,
-    ) -> Result<(), Refusal> {
+    ) -> Result<(), Withheld> {
         let refused = |reason| {
-            Err(Refusal {
+            Err(Withheld::Refused(Refusal {
                 login: self.login.clone(),
                 reason,
-            })
+            }))
         };
         if let Some(reason) = self.own_file_refusal(agent) {
             return refused(reason);
@@ -156,19 +178,57 @@ impl Again {
         if !self.reads_approvals() {
             return Ok(());
         }
+        // As `Planner::vouch` holds an author and an approver: to the agent's `pull_request`
+        // trigger, at least the global minimum.
+        let vouches = needs_in(&self.config, agent.as_str(), TriggerKind::PullRequest).max(global);
         // As `Planner::fork_policy` trusts an author the repository trusts with the agent,
         // on their own fork (a preview's guess trusts nobody here).
         let trusted_author = !self.inferred
             && fork.author.is_some_and(|author| self.login.is(author))
             && self.has >= needs_in(&self.config, agent.as_str(), TriggerKind::PullRequest);
-        match fork.head {
-            _ if trusted_author => Ok(()),
-            Some(head) if approves(fork.approvals, head) => Ok(()),
-            Some(head) => refused(RefusalReason::ForkNeedsApproval {
+        let head = match fork.head {
+            _ if trusted_author => return Ok(()),
+            Some(head) => head,
+            None => return refused(RefusalReason::ForkHeadUnknown),
+        };
+        match approval_of(
+            &self.config,
+            self.repository.as_ref(),
+            fork.approvals,
+            &self.approvers,
+            head,
+            vouches,
+        ) {
+            HeadVouched::Stands => Ok(()),
+            HeadVouched::Unapproved => refused(RefusalReason::ForkNeedsApproval {
                 head_sha: head.clone(),
             }),
-            None => refused(RefusalReason::ForkHeadUnknown),
+            HeadVouched::Ask(login) => {
+                Err(Withheld::Waits(Deferral::ApproverPermissionUnanswered {
+                    login,
+                }))
+            }
+            HeadVouched::Short { approver, has } => refused(RefusalReason::ForkApproverNeeds {
+                head_sha: head.clone(),
+                agent: agent.clone(),
+                approver,
+                needs: vouches,
+                has,
+            }),
         }
+    }
+
+    /// What GitHub says now of someone who approved a fork's head (asked for
+    /// [`Withheld::Waits`]), for the next [`Again::judge`].
+    pub fn knowing(&mut self, approver: ApproverAuthority) {
+        self.approvers
+            .retain(|a| a.login.key() != approver.login.key());
+        self.approvers.push(approver);
+    }
+
+    /// Whether GitHub was asked already what `login`, an approver, has now.
+    pub fn asked_of(&self, login: &Login) -> bool {
+        self.approvers.iter().any(|a| a.login.key() == login.key())
     }
 
     /// Holds it to what the repository's own file says (see [`OwnFile`]).
@@ -242,6 +302,8 @@ impl Planner {
             has,
             inferred: facts.authority == super::Authority::Preview,
             own_file: OwnFile::Unread,
+            repository: facts.repository_name.cloned(),
+            approvers: Vec::new(),
         }
     }
 
@@ -293,7 +355,7 @@ fn kind_of(trigger: &Trigger) -> TriggerKind {
 #[cfg(test)]
 mod tests {
     use crate::config::Permission::{self, Admin, Read, Write};
-    use crate::plan::{ForkRun, HeadApproval, Planner, Trigger};
+    use crate::plan::{ForkRun, HeadApproval, Planner, Trigger, Withheld};
 
     /// A row: `github.authorization`, `agents`, what the one asking has, and the run asked
     /// for again (its agent, the trigger that started it, and, when its code is a fork's,
@@ -317,6 +379,8 @@ mod tests {
         head: Option<&'static str>,
         by_its_author: bool,
         approved: &'static [&'static str],
+        /// What GitHub says the approver (`maintainer`) has now; `None`: not asked yet.
+        approver_has: Option<Permission>,
     }
 
     const HEAD: &str = "0123456789abcdef0123456789abcdef01234567";
@@ -327,6 +391,7 @@ mod tests {
         head: Some(HEAD),
         by_its_author: false,
         approved: &[],
+        approver_has: Some(Write),
     };
 
     /// The same, [`HEAD`] approved.
@@ -478,6 +543,55 @@ mod tests {
             // record holds full commits (`HeadApproval::sha` is a `CommitSha`; the stored
             // record's read: `cluster::approvals`, `a_stored_record_names_full_commits_or_is_not_read`).
             Row {
+                story: "an approval stands only as far as its approver may start the agent now (review 15e, E1; before: ran again)",
+                authorization: "{}",
+                agents: REVIEW,
+                has: Admin,
+                agent: "review",
+                trigger: opened(),
+                fork: Some(Fork {
+                    approver_has: Some(Read),
+                    ..APPROVED
+                }),
+                expect: "refuse @someone: ForkApproverNeeds { head_sha: CommitSha(\"0123456789abcdef0123456789abcdef01234567\"), agent: \"review\", approver: Login(\"maintainer\"), needs: Write, has: Read }",
+            },
+            Row {
+                story: "... and as far as its pull request trigger asks, whichever trigger started the run",
+                authorization: "{}",
+                agents: "[{name: deep, triggers: {pull_request: {min_permission: admin}, comment: {verbs: [deep]}}}]",
+                has: Admin,
+                agent: "deep",
+                trigger: comment("deep"),
+                fork: Some(APPROVED),
+                expect: "refuse @someone: ForkApproverNeeds { head_sha: CommitSha(\"0123456789abcdef0123456789abcdef01234567\"), agent: \"deep\", approver: Login(\"maintainer\"), needs: Admin, has: Write }",
+            },
+            Row {
+                story: "an approver GitHub was not asked about yet is asked",
+                authorization: "{}",
+                agents: REVIEW,
+                has: Admin,
+                agent: "review",
+                trigger: opened(),
+                fork: Some(Fork {
+                    approver_has: None,
+                    ..APPROVED
+                }),
+                expect: "ask: ApproverPermissionUnanswered { login: Login(\"maintainer\") }",
+            },
+            Row {
+                story: "an approver the installation's allowed_users lets in stands, whatever GitHub says",
+                authorization: "{allowed_users: [maintainer]}",
+                agents: REVIEW,
+                has: Admin,
+                agent: "review",
+                trigger: opened(),
+                fork: Some(Fork {
+                    approver_has: Some(Read),
+                    ..APPROVED
+                }),
+                expect: "again",
+            },
+            Row {
                 story: "a fork's run that names no exact commit can have no approval",
                 authorization: "{}",
                 agents: REVIEW,
@@ -581,13 +695,18 @@ mod tests {
                 author: f.by_its_author.then_some("someone"),
                 approvals: &approvals,
             });
-            let found = match planner.again_as("someone", row.has).judge(
-                &row.agent.parse().expect("an agent"),
-                &row.trigger,
-                fork,
-            ) {
+            let mut again = planner.again_as("someone", row.has);
+            if let Some(has) = row.fork.and_then(|f| f.approver_has) {
+                again.knowing(crate::plan::ApproverAuthority {
+                    login: "maintainer".into(),
+                    authority: crate::plan::Authority::Known(has),
+                });
+            }
+            let found = match again.judge(&row.agent.parse().expect("an agent"), &row.trigger, fork)
+            {
                 Ok(()) => "again".to_string(),
-                Err(r) => format!("refuse @{}: {:?}", r.login, r.reason),
+                Err(Withheld::Refused(r)) => format!("refuse @{}: {:?}", r.login, r.reason),
+                Err(Withheld::Waits(why)) => format!("ask: {why:?}"),
             };
             if found != row.expect {
                 wrong.push(format!(

@@ -63,21 +63,13 @@ pub struct ApproverAuthority {
 }
 
 impl ApproverAuthority {
-    /// What `facts` say of `login` now (`NotAsked` when they say nothing).
-    pub(super) fn of(facts: &super::Facts<'_>, login: &Login) -> super::Authority {
-        facts
-            .approvers
+    /// What `known` says of `login` now (`NotAsked` when it says nothing).
+    pub(super) fn known(known: &[ApproverAuthority], login: &Login) -> super::Authority {
+        known
             .iter()
             .find(|a| a.login.key() == login.key())
             .map_or(super::Authority::NotAsked, |a| a.authority)
     }
-}
-
-/// Whether some approval among `approvals` stands for `head` (see [`HeadApproval::stands_for`]):
-/// a retry or Re-run of a fork's run (`again.rs`), whose retrier's own permission is judged
-/// apart.
-pub(super) fn approves(approvals: &[HeadApproval], head: &CommitSha) -> bool {
-    approvals.iter().any(|a| a.stands_for(head))
 }
 
 /// What a delivery came to once each `approve` in it was judged (see [`Planner::decide`]).

@@ -61,58 +61,7 @@ impl Planner {
         facts: &Facts<'_>,
         needs: Permission,
     ) -> MayStart {
-        let auth = &self.config.github.authorization;
-        // `allowed_users` and `allowed_teams` stand in for the global `min_permission`, not
-        // for a trigger's own above it: `min_permission: admin` on a trigger means admins,
-        // whoever is listed (outside review 11d, A4; before, a listed reader started an
-        // admin-only agent). Above it, they are judged by their permission as anyone is.
-        let listed = needs <= auth.min_permission;
-        // The installation's lists, and the `allowed_in` entries of the event's repository.
-        let here = facts.repository_name.map(RepoFullName::as_str);
-        // An entry pinned to another account than the one holding its login now (a login
-        // freed by a rename and taken) grants nothing: they are judged as anyone is, and
-        // told what anyone is, never the id the entry names.
-        if listed && auth.users_in(here).any(|u| u.is(who.login, who.id)) {
-            return MayStart::Allowed;
-        }
-        if listed
-            && facts.teams.iter().any(|t| {
-                auth.teams_in(here)
-                    .any(|a| a.as_str().eq_ignore_ascii_case(t))
-            })
-        {
-            return MayStart::Allowed;
-        }
-        let refused = |has: Permission, inferred: bool| {
-            MayStart::Refused(RefusalReason::NotAuthorized {
-                has,
-                needs,
-                inferred,
-            })
-        };
-        match facts.authority {
-            Authority::Known(has) if has >= needs => MayStart::Allowed,
-            // A team might still allow them.
-            Authority::Known(_) if facts.teams_unanswered && listed => MayStart::Undecided,
-            Authority::Known(has) => refused(has, false),
-            Authority::Preview => match association {
-                Some(a) if permission_from_association(a) < needs => {
-                    refused(permission_from_association(a), true)
-                }
-                _ => MayStart::Allowed,
-            },
-            // GitHub was asked and did not answer. Someone who is no collaborator or member
-            // can at most read: refused at once. Anyone else waits for GitHub's answer; the
-            // association never grants.
-            Authority::Unanswered => match association {
-                Some(a) if !may_be_collaborator(a) && Permission::Read < needs => {
-                    refused(Permission::Read, true)
-                }
-                _ => MayStart::Undecided,
-            },
-            Authority::NotAsked => MayStart::Undecided,
-            Authority::Unavailable => MayStart::Refused(RefusalReason::PermissionUnavailable),
-        }
+        may_start(&self.config, who, association, facts, needs)
     }
 
     /// The verdict as decisions: `None` when allowed; else a refusal of `login`, or the
@@ -385,58 +334,32 @@ impl Planner {
         if auth.fork_pull_requests == ForkPolicy::Never {
             return refused(RefusalReason::ForksNeverRun);
         }
-        let approvers = super::approval::approvers_of(facts.approvals, &fork.head);
-        if approvers.is_empty() {
-            if facts.approvals_unreadable {
-                return Vouch::Waits(Deferral::ApprovalsUnknown {
-                    number: fork.number,
-                });
-            }
-            return refused(RefusalReason::ForkNeedsApproval {
-                head_sha: fork.head.clone(),
-            });
-        }
-        let mut best: Option<(&Login, Permission)> = None;
-        for login in approvers {
-            let authority = ApproverAuthority::of(facts, login);
-            match self.approver_verdict(login.as_str(), authority, needs) {
-                MayStart::Allowed => return Vouch::Stands,
-                // Asked only when the approvals already known do not do.
-                MayStart::Undecided => {
-                    return Vouch::Waits(Deferral::ApproverPermissionUnanswered {
-                        login: login.clone(),
-                    });
-                }
-                MayStart::Refused(reason) => {
-                    let has = match reason {
-                        RefusalReason::NotAuthorized { has, .. } => has,
-                        _ => Permission::None,
-                    };
-                    if best.is_none_or(|(_, best)| has > best) {
-                        best = Some((login, has));
-                    }
-                }
-            }
-        }
-        let (approver, has) = best.map_or((Login::default(), Permission::None), |(l, has)| {
-            (l.clone(), has)
-        });
-        Vouch::Short {
-            approver,
+        match approval_of(
+            &self.config,
+            facts.repository_name,
+            facts.approvals,
+            facts.approvers,
+            &fork.head,
             needs,
-            has,
+        ) {
+            HeadVouched::Unapproved if facts.approvals_unreadable => {
+                Vouch::Waits(Deferral::ApprovalsUnknown {
+                    number: fork.number,
+                })
+            }
+            HeadVouched::Unapproved => refused(RefusalReason::ForkNeedsApproval {
+                head_sha: fork.head.clone(),
+            }),
+            HeadVouched::Stands => Vouch::Stands,
+            HeadVouched::Ask(login) => {
+                Vouch::Waits(Deferral::ApproverPermissionUnanswered { login })
+            }
+            HeadVouched::Short { approver, has } => Vouch::Short {
+                approver,
+                needs,
+                has,
+            },
         }
-    }
-
-    /// Whether an approver whose permission now is `authority` may start an agent that
-    /// needs `needs`: judged as anyone is (an `allowed_users` entry by login; teams are
-    /// not asked of an approver), by what GitHub says now.
-    fn approver_verdict(&self, login: &str, authority: Authority, needs: Permission) -> MayStart {
-        let facts = Facts {
-            authority,
-            ..Facts::default()
-        };
-        self.authorization(Requester { login, id: None }, None, &facts, needs)
     }
 
     /// The highest permission `who` may start agents with, as far as can be told now
@@ -514,6 +437,140 @@ pub(super) fn needs_in(config: &Config, agent: &str, kind: TriggerKind) -> Permi
         TriggerKind::Release => t.release.as_ref().and_then(|x| x.min_permission),
     });
     own.unwrap_or(config.github.authorization.min_permission)
+}
+
+/// How the approvals of a fork's `head` stand for an agent that needs `needs` (see
+/// [`approval_of`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum HeadVouched {
+    /// Nobody approved exactly that head.
+    Unapproved,
+    /// Someone who approved it may start the agent now.
+    Stands,
+    /// What GitHub says of this approver now is not known yet, and the approvals judged
+    /// before them do not do: ask it (or, asked and unanswered, wait for it).
+    Ask(Login),
+    /// It was approved, but by nobody who may start the agent now: the best of the
+    /// approvers, and what they have.
+    Short { approver: Login, has: Permission },
+}
+
+/// Whether an approval of `head` among `approvals` lets a fork's code run an agent that
+/// needs `needs`: an approval counts only as far as its approver may start the agent now
+/// (outside review 11d, A1), judged as anyone is in `repository` under `config` (an
+/// `allowed_users` entry, or an `allowed_in` entry that takes the repository in; teams are
+/// not asked of an approver), by what GitHub says of them now (`known`). Every event at
+/// the head and every run done again there (review 15e, E1) is held to it.
+pub(super) fn approval_of(
+    config: &Config,
+    repository: Option<&RepoFullName>,
+    approvals: &[super::HeadApproval],
+    known: &[ApproverAuthority],
+    head: &crate::github::event::CommitSha,
+    needs: Permission,
+) -> HeadVouched {
+    let approvers = super::approval::approvers_of(approvals, head);
+    if approvers.is_empty() {
+        return HeadVouched::Unapproved;
+    }
+    let mut best: Option<(&Login, Permission)> = None;
+    for login in approvers {
+        let facts = Facts {
+            authority: ApproverAuthority::known(known, login),
+            repository_name: repository,
+            ..Facts::default()
+        };
+        match may_start(
+            config,
+            Requester {
+                login: login.as_str(),
+                id: None,
+            },
+            None,
+            &facts,
+            needs,
+        ) {
+            MayStart::Allowed => return HeadVouched::Stands,
+            // Asked only when the approvals already known do not do.
+            MayStart::Undecided => return HeadVouched::Ask(login.clone()),
+            MayStart::Refused(reason) => {
+                let has = match reason {
+                    RefusalReason::NotAuthorized { has, .. } => has,
+                    _ => Permission::None,
+                };
+                if best.is_none_or(|(_, best)| has > best) {
+                    best = Some((login, has));
+                }
+            }
+        }
+    }
+    let (approver, has) = best.map_or((Login::default(), Permission::None), |(l, has)| {
+        (l.clone(), has)
+    });
+    HeadVouched::Short { approver, has }
+}
+
+/// [`Planner::authorization`] under `config`: for a caller that holds the config but not
+/// the planner (a run done again, judged by the launcher: `again.rs`).
+pub(super) fn may_start(
+    config: &Config,
+    who: Requester<'_>,
+    association: Option<&AuthorAssociation>,
+    facts: &Facts<'_>,
+    needs: Permission,
+) -> MayStart {
+    let auth = &config.github.authorization;
+    // `allowed_users` and `allowed_teams` stand in for the global `min_permission`, not
+    // for a trigger's own above it: `min_permission: admin` on a trigger means admins,
+    // whoever is listed (outside review 11d, A4; before, a listed reader started an
+    // admin-only agent). Above it, they are judged by their permission as anyone is.
+    let listed = needs <= auth.min_permission;
+    // The installation's lists, and the `allowed_in` entries of the event's repository.
+    let here = facts.repository_name.map(RepoFullName::as_str);
+    // An entry pinned to another account than the one holding its login now (a login
+    // freed by a rename and taken) grants nothing: they are judged as anyone is, and
+    // told what anyone is, never the id the entry names.
+    if listed && auth.users_in(here).any(|u| u.is(who.login, who.id)) {
+        return MayStart::Allowed;
+    }
+    if listed
+        && facts.teams.iter().any(|t| {
+            auth.teams_in(here)
+                .any(|a| a.as_str().eq_ignore_ascii_case(t))
+        })
+    {
+        return MayStart::Allowed;
+    }
+    let refused = |has: Permission, inferred: bool| {
+        MayStart::Refused(RefusalReason::NotAuthorized {
+            has,
+            needs,
+            inferred,
+        })
+    };
+    match facts.authority {
+        Authority::Known(has) if has >= needs => MayStart::Allowed,
+        // A team might still allow them.
+        Authority::Known(_) if facts.teams_unanswered && listed => MayStart::Undecided,
+        Authority::Known(has) => refused(has, false),
+        Authority::Preview => match association {
+            Some(a) if permission_from_association(a) < needs => {
+                refused(permission_from_association(a), true)
+            }
+            _ => MayStart::Allowed,
+        },
+        // GitHub was asked and did not answer. Someone who is no collaborator or member
+        // can at most read: refused at once. Anyone else waits for GitHub's answer; the
+        // association never grants.
+        Authority::Unanswered => match association {
+            Some(a) if !may_be_collaborator(a) && Permission::Read < needs => {
+                refused(Permission::Read, true)
+            }
+            _ => MayStart::Undecided,
+        },
+        Authority::NotAsked => MayStart::Undecided,
+        Authority::Unavailable => MayStart::Refused(RefusalReason::PermissionUnavailable),
+    }
 }
 
 /// Whether someone with this association can have more than read access: owners,

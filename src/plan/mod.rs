@@ -41,7 +41,7 @@ mod repository;
 #[cfg(test)]
 mod table;
 
-pub use again::{Again, ForkRun};
+pub use again::{Again, ForkRun, Withheld};
 pub use approval::{
     Approved, ApprovedHead, ApproverAuthority, GivenApproval, HeadApproval, Judged,
 };

@@ -365,7 +365,10 @@ mod tests {
             {
                 [Decision::Control(Control::Retry { may, .. })] => may
                     .judge(&"a-review".parse().expect("an agent"), &Trigger::Push, None)
-                    .map_err(|refusal| refusal.message("/agent")),
+                    .map_err(|withheld| match withheld {
+                        crate::plan::Withheld::Refused(refusal) => refusal.message("/agent"),
+                        crate::plan::Withheld::Waits(why) => why.to_string(),
+                    }),
                 [Decision::Defer(_)] => Err("wait".into()),
                 other => Err(format!("{other:?}")),
             }

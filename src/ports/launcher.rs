@@ -225,6 +225,10 @@ pub enum RunAgain {
     /// The run was found, and the one who asked may not run it again under the config in
     /// force (its trigger needs more, or its code is a fork's the policy keeps out).
     Refused(crate::plan::Refusal),
+    /// The run was found, and whether it may run again waits on what GitHub says: of an
+    /// approver of its fork's head, what they have now (review 15e, E1). The caller asks,
+    /// tells [`RetryRun::may`] ([`crate::plan::Again::knowing`]) and asks for it again.
+    Waits(crate::plan::Deferral),
     /// The run was found, and its repository has `limits.queued_per_repository` runs
     /// waiting (`waiting` of them): nothing is recorded.
     QueueFull { agent: String, waiting: usize },

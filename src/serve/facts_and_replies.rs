@@ -553,23 +553,8 @@ pub async fn gather(
                             .iter()
                             .any(|a| a.login.key() == login.key()) =>
                     {
-                        let authority = match client
-                            .collaborator_permission(&repo, login.as_str())
-                            .await
-                        {
-                            Ok(p) => Authority::Known(p),
-                            Err(e) => {
-                                tracing::warn!(
-                                    user = %login,
-                                    "an approver's permission is unknown; the delivery waits for GitHub's answer: {}",
-                                    crate::text::with_causes(&e)
-                                );
-                                Authority::Unanswered
-                            }
-                        };
-                        gathered
-                            .approvers
-                            .push(ApproverAuthority { login, authority });
+                        let approver = approver_now(client, &repo, login).await;
+                        gathered.approvers.push(approver);
                     }
                     Decision::Defer(Deferral::CommitUnknown { git_ref }) if !pinning => {
                         pinning = true;
@@ -918,6 +903,29 @@ pub async fn respond(
             false
         }
     }
+}
+
+/// What GitHub says `login`, who approved a fork's head, has on `repo` now, asked when an
+/// approval is about to be relied on: by a delivery's planning, or by a retry or Re-run of
+/// a fork's run (outside review 11d, A1; review 15e, E1). Unanswered, whatever relies on
+/// it waits.
+pub(super) async fn approver_now(
+    client: &GithubClient,
+    repo: &RepoFullName,
+    login: Login,
+) -> ApproverAuthority {
+    let authority = match client.collaborator_permission(repo, login.as_str()).await {
+        Ok(p) => Authority::Known(p),
+        Err(e) => {
+            tracing::warn!(
+                user = %login,
+                "an approver's permission is unknown; the delivery waits for GitHub's answer: {}",
+                crate::text::with_causes(&e)
+            );
+            Authority::Unanswered
+        }
+    };
+    ApproverAuthority { login, authority }
 }
 
 #[cfg(test)]

@@ -615,7 +615,7 @@ pub async fn launch(
     if let Some(why) = deferred {
         return deferred_answer(delivery, &why);
     }
-    launch_telling(launcher, metrics, delivery, work)
+    launch_telling(launcher, None, metrics, delivery, work)
         .await
         .answer
 }
@@ -635,6 +635,34 @@ pub fn deferred_answer(delivery: &DeliveryId, why: &Deferral) -> Answer {
     Answer::deferred(delivery, why)
 }
 
+/// Whether `answer`, the launcher's to a retry or Re-run, waits on what an approver of the
+/// fork's head has now, not asked yet: then GitHub is asked and `may` told
+/// ([`crate::plan::Again::knowing`]), and the caller asks the launcher again (review 15e,
+/// E1). Each approver is asked once, so this ends; one GitHub did not answer leaves the
+/// launcher's answer a [`RunAgain::Waits`], and the delivery comes again.
+async fn asked_approver(
+    github: Option<&crate::github_client::GithubClient>,
+    repository: &event::RepoFullName,
+    may: &mut crate::plan::Again,
+    answer: &Result<RunAgain, crate::ports::launcher::LaunchError>,
+) -> bool {
+    let Ok(RunAgain::Waits(Deferral::ApproverPermissionUnanswered { login })) = answer else {
+        return false;
+    };
+    if may.asked_of(login) {
+        return false;
+    }
+    let approver = match github {
+        Some(github) => facts_and_replies::approver_now(github, repository, login.clone()).await,
+        None => crate::plan::ApproverAuthority {
+            login: login.clone(),
+            authority: Authority::Unavailable,
+        },
+    };
+    may.knowing(approver);
+    true
+}
+
 /// What came of a delivery's [`Work`] ([`launch_telling`]). Whoever reads it takes it
 /// apart whole, every field named, so a field added here and read nowhere does not compile.
 #[derive(Debug)]
@@ -652,9 +680,11 @@ pub struct Carried {
 }
 
 /// [`launch`] of a delivery's work, and what GitHub is to be told of it beyond the
-/// delivery's own responses (see [`Carried`]).
+/// delivery's own responses (see [`Carried`]). `github` answers what an approver of a fork's
+/// head has now, for a retry or Re-run of its run (none: they are taken to have nothing).
 pub async fn launch_telling(
     launcher: &dyn Launcher,
+    github: Option<&crate::github_client::GithubClient>,
     metrics: &Metrics,
     delivery: &DeliveryId,
     work: Work,
@@ -755,8 +785,17 @@ pub async fn launch_telling(
             }
         }
     }
+    // What a retry or Re-run waits on, when GitHub did not say: the delivery comes again.
+    let mut waits: Option<Deferral> = None;
     for retry in &retries {
-        match launcher.retry(retry).await {
+        let mut retry = retry.clone();
+        let answer = loop {
+            let answer = launcher.retry(&retry).await;
+            if !asked_approver(github, &retry.repository, &mut retry.may, &answer).await {
+                break answer;
+            }
+        };
+        match answer {
             Ok(RunAgain::Recorded(name)) => {
                 tracing::info!(run = %name, number = retry.number.get(), "retried");
                 runs.push(json!({ "name": name, "retry_of": retry.number }));
@@ -791,6 +830,10 @@ pub async fn launch_telling(
                     tell.push(at.response(&refusal, &prefix));
                 }
             }
+            Ok(RunAgain::Waits(why)) => {
+                notes.push(format!("#{}: retry not decided yet: {why}", retry.number));
+                waits.get_or_insert(why);
+            }
             Ok(RunAgain::Unrepeatable { run, source }) => {
                 tracing::warn!(number = retry.number.get(), %run, "retry refused: {}", crate::text::with_causes(&source));
                 notes.push(format!(
@@ -805,7 +848,14 @@ pub async fn launch_telling(
         }
     }
     for rerun in &reruns {
-        match launcher.rerun(rerun).await {
+        let mut rerun = rerun.clone();
+        let answer = loop {
+            let answer = launcher.rerun(&rerun).await;
+            if !asked_approver(github, &rerun.repository, &mut rerun.may, &answer).await {
+                break answer;
+            }
+        };
+        match answer {
             Ok(RunAgain::Recorded(name)) => {
                 tracing::info!(run = %name, rerun_of = %rerun.run, "re-run");
                 runs.push(json!({ "name": name, "rerun_of": rerun.run.as_str() }));
@@ -829,6 +879,10 @@ pub async fn launch_telling(
                 if let Some(at) = &tell_again {
                     tell.push(at.response(&refusal, &prefix));
                 }
+            }
+            Ok(RunAgain::Waits(why)) => {
+                notes.push(format!("{}: re-run not decided yet: {why}", rerun.run));
+                waits.get_or_insert(why);
             }
             Ok(RunAgain::Unrepeatable { run, source }) => {
                 tracing::warn!(rerun_of = %run, "re-run refused: {}", crate::text::with_causes(&source));
@@ -876,6 +930,13 @@ pub async fn launch_telling(
                 tracing::error!(repository = %cancel.repository, number = cancel.number.get(), "cannot cancel: {why}");
             }
         }
+    }
+    if let Some(why) = waits.filter(|_| !failed) {
+        return Carried {
+            answer: deferred_answer(delivery, &why),
+            tell,
+            all_kept_out,
+        };
     }
     if failed && redeliverable && crd_missing {
         return Carried {

@@ -216,7 +216,14 @@ pub(super) async fn deliver(
                 answer,
                 tell,
                 all_kept_out,
-            } = intake::launch_telling(app.launcher.as_ref(), app.metrics, delivery, work).await;
+            } = intake::launch_telling(
+                app.launcher.as_ref(),
+                app.github.as_deref(),
+                app.metrics,
+                delivery,
+                work,
+            )
+            .await;
             responses.extend(tell);
             // 👀 promises work: a comment whose every run a full queue kept out gets the
             // refusal's answer only (a reply, or 😕 within the hour), unless a command of

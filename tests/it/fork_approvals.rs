@@ -237,3 +237,131 @@ async fn every_approver_of_a_head_counts_not_only_the_first() {
     })
     .await;
 }
+
+/// Review 15e, E1: a retry or a Re-run of a fork's run relies on the approval of its head
+/// as every event there does, only as far as the approver may start the agent now. A writer
+/// approves a fork's head (the review runs), then loses write access; the owner's Re-run
+/// and `/agent retry` are refused as the owner's `/agent review` is, naming the approver.
+/// Before, both recorded a run and the fork's code got a pod with the agent's secrets.
+#[tokio::test]
+async fn a_retry_or_rerun_of_a_forks_run_ends_with_its_approvers_access() {
+    within(60, async {
+        let s = Scenario::new().in_cluster().start().await;
+        s.gh.set_role(crate::scenario::OWNER, "admin");
+        s.gh.set_role("writer1", "write");
+        s.gh.set_role("forker", "read");
+        let (pr, _) =
+            s.gh.open_pull_request(PullRequest::new(9).in_fork("forker").at(FORK_HEAD))
+                .await;
+        let approved =
+            s.gh.comment_as("writer1", pr, &format!("/agent approve {FORK_HEAD}"))
+                .await;
+        let review = approved.expect_status(202).run();
+        s.cluster
+            .pod_succeeds(&review, r#"{"conclusion":"success","summary":"ok"}"#)
+            .await;
+        s.cluster
+            .expect_reported(&review, agentpods::agentrun::Phase::Succeeded)
+            .await;
+
+        // While the writer may still start it, the owner's retry runs it again: once GitHub
+        // says so. Unanswered, the retry waits and the delivery comes again.
+        s.gh.fake.fail_next(
+            10,
+            Some(("GET", "/collaborators/writer1/permission")),
+            crate::support::fake_github::FaultKind::BadGateway,
+        );
+        let waits = s.gh.comment(pr, "/agent retry").await;
+        waits.expect_status(503);
+        assert!(
+            waits.json()["error"]
+                .to_string()
+                .contains("what permission @writer1, who approved this pull request's head, has now"),
+            "{}",
+            waits.json()
+        );
+        s.gh.fake.clear_faults();
+        let retried = s.gh.redeliver(&waits).await;
+        assert_eq!(agents(&retried.expect_status(202).runs()), ["review"]);
+
+        s.gh.set_role("writer1", "read");
+        let refused = format!(
+            "@writer1 approved `{FORK_HEAD}` and has `read` permission now; agent `review` needs `write`"
+        );
+        let check = s
+            .gh
+            .fake
+            .check_runs()
+            .into_iter()
+            .find(|c| c.external_id.as_deref() == Some(review.as_str()))
+            .expect("the review's check run")
+            .id;
+        let rerun = s.gh.rerun_check(crate::scenario::OWNER, check).await;
+        assert!(rerun.runs().is_empty(), "{}", rerun.json());
+        assert!(
+            rerun.json()["notes"].to_string().contains(&refused),
+            "{}",
+            rerun.json()
+        );
+        let retry = s.gh.comment(pr, "/agent retry").await;
+        assert!(retry.runs().is_empty(), "{}", retry.json());
+        assert!(
+            retry.json()["notes"].to_string().contains(&refused),
+            "{}",
+            retry.json()
+        );
+        s.end();
+    })
+    .await;
+}
+
+/// Review 15e, E1, its `allowed_in` half: someone an `allowed_in` entry lets in approves a
+/// fork's head, which then runs on the author's reopen and on the owner's retry; once the
+/// entry no longer takes the repository in, neither runs it again.
+#[tokio::test]
+async fn an_approval_by_someone_allowed_in_stands_while_the_entry_takes_the_repository_in() {
+    within(60, async {
+        let s = Scenario::new()
+            .config(
+                "allowed_users: []",
+                "allowed_users: []\n    allowed_in:\n      - repositories: [\"codertocat/hello-world\"]\n        users: [\"helper\"]",
+            )
+            .in_cluster()
+            .start()
+            .await;
+        s.gh.set_role(crate::scenario::OWNER, "admin");
+        s.gh.set_role("helper", "read");
+        s.gh.set_role("forker", "read");
+        let (pr, _) =
+            s.gh.open_pull_request(PullRequest::new(9).in_fork("forker").at(FORK_HEAD))
+                .await;
+        let approved =
+            s.gh.comment_as("helper", pr, &format!("/agent approve {FORK_HEAD}"))
+                .await;
+        assert_eq!(agents(&approved.expect_status(202).runs()), ["review"]);
+        let reopened = s.gh.reopen(pr).await;
+        assert_eq!(
+            agents(&reopened.expect_status(202).runs()),
+            ["review"],
+            "{}",
+            reopened.json()
+        );
+        let retried = s.gh.comment(pr, "/agent retry").await;
+        assert_eq!(agents(&retried.expect_status(202).runs()), ["review"]);
+
+        s.reconfigure("codertocat/hello-world", "codertocat/elsewhere");
+        let reopened = s.gh.reopen(pr).await;
+        assert!(reopened.runs().is_empty(), "{}", reopened.json());
+        let retry = s.gh.comment(pr, "/agent retry").await;
+        assert!(retry.runs().is_empty(), "{}", retry.json());
+        assert!(
+            retry.json()["notes"]
+                .to_string()
+                .contains("@helper approved"),
+            "{}",
+            retry.json()
+        );
+        s.end();
+    })
+    .await;
+}
