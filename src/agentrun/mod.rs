@@ -89,6 +89,13 @@ pub struct AgentRunSpec {
     /// without it are ordered by `requested_at`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event_at: Option<MicroTime>,
+    /// Asked for by someone below `github.authorization.min_permission`, let in by a
+    /// trigger's lower `min_permission` or by `fork_pull_requests: always`: under
+    /// `cancel_in_progress` such a run supersedes only the runs the same person asked for,
+    /// and waits for the others of its group (review 15e, E5: a stranger's command cancelled
+    /// the maintainers' review, again and again). Absent (false) in runs recorded before it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub outsider: bool,
     /// Timeouts, TTL and retries, from the agent's config when the run was recorded.
     #[serde(default)]
     pub limits: RunLimits,
@@ -156,6 +163,12 @@ pub struct PullRequestRef {
     pub head_sha: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub head_ref: Option<String>,
+    /// The head before the push that started the run (a `synchronize`'s `before`): of two
+    /// pushes GitHub stamps with the same second, the one whose `before` is the other's head
+    /// is the newer, under `cancel_in_progress` (review 15e, E7). Absent for other events,
+    /// and in runs recorded before it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before_sha: Option<String>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, JsonSchema)]

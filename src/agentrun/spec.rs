@@ -14,9 +14,9 @@ use k8s_openapi::jiff::Timestamp;
 use super::source::{RunSource, SourceError, StoredSource};
 use super::{AgentRunSpec, PullRequestRef};
 use crate::config::AgentName;
-use crate::github::event::{CommitSha, Login, RepoFullName, ValueError};
+use crate::github::event::{CommitSha, Event, Login, PullRequestAction, RepoFullName, ValueError};
 use crate::github::webhook::{DeliveryId, WebhookError};
-use crate::plan::{AgainBy, Subject};
+use crate::plan::{AgainBy, Subject, Trigger};
 use crate::render::RenderedRun;
 
 /// A run's spec as the controller and the reports use it: its stored text read into the
@@ -142,6 +142,16 @@ impl AgentRunSpec {
                     number: *number,
                     head_sha: head_sha.as_ref().map(CommitSha::to_string),
                     head_ref,
+                    // The push's own `before`, for a run of that push (not an approval's).
+                    before_sha: match (&source.event.event, &launch.trigger) {
+                        (
+                            Event::PullRequest(e),
+                            Trigger::PullRequest {
+                                action: PullRequestAction::Synchronize,
+                            },
+                        ) => e.before.as_ref().map(CommitSha::to_string),
+                        _ => None,
+                    },
                 }),
                 _ => None,
             },
@@ -157,6 +167,7 @@ impl AgentRunSpec {
             cancel_in_progress: rendered.concurrency.as_ref().is_some_and(|(_, c)| *c),
             requested_at: Some(MicroTime(now)),
             event_at: source.event.signed_at.map(MicroTime),
+            outsider: launch.by_outsider,
             limits: rendered.limits.into(),
             cancel: None,
             source: StoredSource::record(source)?,
@@ -166,12 +177,13 @@ impl AgentRunSpec {
     /// This run's spec done again (`/agent retry`, GitHub's "Re-run", `by`): the same
     /// agent, event, task and exact commit, for `delivery`, asked by `requested_by` at
     /// `now`, its `trigger` in `by`'s words, with `source` (this run's, read back and
-    /// renamed) recorded in the current form.
+    /// renamed) recorded in the current form; an `outsider`'s run if they are below the
+    /// global `min_permission`, whoever asked for the run first.
     pub fn again(
         &self,
         source: &RunSource,
         delivery: &DeliveryId,
-        requested_by: &Login,
+        (requested_by, outsider): (&Login, bool),
         by: AgainBy,
         now: Timestamp,
     ) -> Result<AgentRunSpec, SourceError> {
@@ -179,6 +191,7 @@ impl AgentRunSpec {
             delivery: delivery.as_str().to_string(),
             trigger: by.describe().to_string(),
             requested_by: requested_by.to_string(),
+            outsider,
             requested_at: Some(MicroTime(now)),
             cancel: None,
             source: StoredSource::record(source)?,

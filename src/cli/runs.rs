@@ -571,6 +571,7 @@ mod tests {
             number: 2,
             head_sha: None,
             head_ref: None,
+            before_sha: None,
         });
         let mut run = AgentRun::new(name, spec);
         run.metadata.namespace = Some("agentpods-runs".into());

@@ -1098,6 +1098,18 @@ async fn siblings(
                 .or(r.metadata.creation_timestamp.as_ref().map(|t| t.0))
                 .unwrap_or_default(),
             event_at: r.spec.event_at.as_ref().map(|t| t.0),
+            head_sha: r
+                .spec
+                .pull_request
+                .as_ref()
+                .and_then(|p| p.head_sha.clone()),
+            before_sha: r
+                .spec
+                .pull_request
+                .as_ref()
+                .and_then(|p| p.before_sha.clone()),
+            requested_by: r.spec.requested_by.clone(),
+            outsider: r.spec.outsider,
             finished: r
                 .status
                 .as_ref()

@@ -36,15 +36,83 @@ pub struct RunView<'a> {
 }
 
 /// Another run of the same concurrency group.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Sibling {
     pub name: String,
     /// `spec.requestedAt`, else its creation time.
     pub requested: Timestamp,
     /// `spec.eventAt`: when GitHub says its event happened.
     pub event_at: Option<Timestamp>,
+    /// `spec.pullRequest.headSha` and `beforeSha`: which of two pushes within one second
+    /// came first.
+    pub head_sha: Option<String>,
+    pub before_sha: Option<String>,
+    /// `spec.requestedBy`, and `spec.outsider`: an outsider's run supersedes only the runs
+    /// the same person asked for.
+    pub requested_by: String,
+    pub outsider: bool,
     pub finished: bool,
     pub cancel_requested: bool,
+}
+
+/// A run's place in the order of superseding (see [`Place::cmp`]).
+#[derive(Debug, Clone, Copy)]
+struct Place<'a> {
+    /// When GitHub says its event happened, else when it was recorded.
+    event: Timestamp,
+    head: Option<&'a str>,
+    before: Option<&'a str>,
+    requested: Timestamp,
+    name: &'a str,
+}
+
+impl<'a> Place<'a> {
+    fn of(s: &'a Sibling) -> Place<'a> {
+        Place {
+            event: s.event_at.unwrap_or(s.requested),
+            head: s.head_sha.as_deref(),
+            before: s.before_sha.as_deref(),
+            requested: s.requested,
+            name: s.name.as_str(),
+        }
+    }
+
+    fn of_run(run: RunView<'a>) -> Place<'a> {
+        let requested = requested(run);
+        let pr = run.spec.pull_request.as_ref();
+        Place {
+            event: run.spec.event_at.as_ref().map_or(requested, |t| t.0),
+            head: pr.and_then(|p| p.head_sha.as_deref()),
+            before: pr.and_then(|p| p.before_sha.as_deref()),
+            requested,
+            name: run.name,
+        }
+    }
+
+    /// Whose event is newer: by the time GitHub gives it; within the same second (GitHub's
+    /// times are whole seconds), the push whose `before` is the other's head (review 15e,
+    /// E7: the tie went to the one recorded last, so two quick pushes delivered out of
+    /// order had the older head reviewed).
+    fn event_cmp(&self, other: &Place<'_>) -> std::cmp::Ordering {
+        let follows = |a: &Place<'_>, b: &Place<'_>| a.before.is_some() && a.before == b.head;
+        self.event.cmp(&other.event).then_with(|| {
+            if follows(self, other) {
+                std::cmp::Ordering::Greater
+            } else if follows(other, self) {
+                std::cmp::Ordering::Less
+            } else {
+                std::cmp::Ordering::Equal
+            }
+        })
+    }
+
+    /// Which supersedes which: the newer event, however late its delivery came (review
+    /// 15d, D4); recorded first, at a tie; then by name.
+    fn cmp(&self, other: &Place<'_>) -> std::cmp::Ordering {
+        self.event_cmp(other)
+            .then(self.requested.cmp(&other.requested))
+            .then(self.name.cmp(other.name))
+    }
 }
 
 /// A side effect, carried out by the controller in this order: cancels, deletes, applies,
@@ -154,21 +222,23 @@ pub fn decide(run: RunView<'_>, workload: &Workload, siblings: &[Sibling], now: 
                 .filter(|s| !s.finished && (s.requested, s.name.as_str()) < me)
                 .collect();
             if run.spec.cancel_in_progress {
-                // Which supersedes which: the newer event, however late its delivery came
-                // (review 15d, D4: a push redelivered after a newer one cancelled the newer
-                // head's review, and the stale head's ran); recorded first, at a tie.
-                let my_event = run.spec.event_at.as_ref().map(|t| t.0);
-                let me = (my_event.unwrap_or(me.0), me.0, me.1);
+                use std::cmp::Ordering::Greater;
+                let me = Place::of_run(run);
+                let same_asker =
+                    |s: &Sibling| s.requested_by.eq_ignore_ascii_case(&run.spec.requested_by);
                 // A newer run is in the group: this one is stale. A finished one only when
                 // its event is newer, not this event's run done again (a retry, a Re-run).
+                // An outsider's run supersedes only its own asker's (review 15e, E5).
                 let newer_than_me = |s: &&Sibling| {
-                    let key = superseding(s);
-                    key > me && (!s.finished || key.0 > me.0)
+                    let place = Place::of(s);
+                    (!s.outsider || same_asker(s))
+                        && place.cmp(&me) == Greater
+                        && (!s.finished || place.event_cmp(&me) == Greater)
                 };
                 if let Some(newer) = siblings
                     .iter()
                     .filter(newer_than_me)
-                    .max_by_key(|s| superseding(s))
+                    .max_by(|a, b| Place::of(a).cmp(&Place::of(b)))
                 {
                     if run.spec.cancel.is_none() {
                         step.actions.push(Action::Cancel {
@@ -180,34 +250,30 @@ pub fn decide(run: RunView<'_>, workload: &Workload, siblings: &[Sibling], now: 
                     return changed(step, before, status);
                 }
                 // The older runs are asked to stop even when a limit keeps this one waiting:
-                // superseded, they leave the queue (or free their place) at once.
-                let runs: Vec<String> = siblings
+                // superseded, they leave the queue (or free their place) at once. An
+                // outsider's run waits for the others' instead.
+                let (runs, others): (Vec<&Sibling>, Vec<&Sibling>) = siblings
                     .iter()
-                    .filter(|s| !s.finished && superseding(s) < me && !s.cancel_requested)
-                    .map(|s| s.name.clone())
-                    .collect();
+                    .filter(|s| {
+                        !s.finished && !s.cancel_requested && me.cmp(&Place::of(s)) == Greater
+                    })
+                    .partition(|s| !run.spec.outsider || same_asker(s));
                 if !runs.is_empty() {
                     step.actions.push(Action::Cancel {
-                        runs,
+                        runs: runs.iter().map(|s| s.name.clone()).collect(),
                         reason: CancelReason::SupersededBy(run.name.to_owned()),
                     });
                 }
-            } else if !older.is_empty() {
-                let names: Vec<&str> = older.iter().map(|s| s.name.as_str()).collect();
-                status.phase = Some(Phase::Queued);
-                status.message = Some(format!(
-                    "waiting for {} of concurrency group {group:?} to finish",
-                    names.join(", ")
-                ));
-                // Its group holds it now, not a limit.
-                status.conditions.retain(|c| c.type_ != QUEUED);
-                if before.phase != Some(Phase::Queued) {
-                    step.event(
-                        EventReason::Queued,
-                        status.message.clone().unwrap_or_default(),
+                if !others.is_empty() {
+                    let why = format!(
+                        "; asked for by @{} below github.authorization.min_permission, it supersedes only their own runs",
+                        run.spec.requested_by
                     );
+                    wait_for_group(&mut status, &mut step, before, group, &others, &why);
+                    return changed(step, before, status);
                 }
-                step.requeue = Some(QUEUED_RECHECK);
+            } else if !older.is_empty() {
+                wait_for_group(&mut status, &mut step, before, group, &older, "");
                 return changed(step, before, status);
             }
         }
@@ -324,14 +390,31 @@ pub fn unreadable(before: &AgentRunStatus, why: String, now: Timestamp) -> Step 
     changed(step, before, status)
 }
 
-/// A sibling's place in the order of superseding: its event's time, when it was
-/// recorded, its name.
-fn superseding(s: &Sibling) -> (Timestamp, Timestamp, &str) {
-    (
-        s.event_at.unwrap_or(s.requested),
-        s.requested,
-        s.name.as_str(),
-    )
+/// The run waits, Queued, for the runs of its concurrency group `group` named in `older`
+/// to finish (`why` adds to the message why it does not supersede them).
+fn wait_for_group(
+    status: &mut AgentRunStatus,
+    step: &mut Step,
+    before: &AgentRunStatus,
+    group: &str,
+    older: &[&Sibling],
+    why: &str,
+) {
+    let names: Vec<&str> = older.iter().map(|s| s.name.as_str()).collect();
+    status.phase = Some(Phase::Queued);
+    status.message = Some(format!(
+        "waiting for {} of concurrency group {group:?} to finish{why}",
+        names.join(", ")
+    ));
+    // Its group holds it now, not a limit.
+    status.conditions.retain(|c| c.type_ != QUEUED);
+    if before.phase != Some(Phase::Queued) {
+        step.event(
+            EventReason::Queued,
+            status.message.clone().unwrap_or_default(),
+        );
+    }
+    step.requeue = Some(QUEUED_RECHECK);
 }
 
 fn requested(run: RunView<'_>) -> Timestamp {
@@ -498,6 +581,7 @@ fn finish(status: &mut AgentRunStatus, phase: Phase, result: RunResult, now: Tim
 pub(crate) mod tests {
     use super::*;
     use crate::agentrun::RunLimits;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 
     /// A minimal run spec (also used by other modules' tests).
     pub(crate) fn spec(group: Option<&str>, cancel_in_progress: bool) -> AgentRunSpec {
@@ -582,9 +666,8 @@ pub(crate) mod tests {
         Sibling {
             name: name.into(),
             requested: t(at),
-            event_at: None,
-            finished: false,
-            cancel_requested: false,
+            requested_by: "octocat".into(),
+            ..Sibling::default()
         }
     }
 
@@ -685,6 +768,129 @@ pub(crate) mod tests {
                 runs: vec!["mid".into()],
                 reason: CancelReason::SupersededBy("newest".into())
             }]
+        );
+    }
+
+    #[test]
+    fn an_outsiders_run_supersedes_only_its_askers_runs_and_is_superseded_by_anyones() {
+        // Review 15e, E5.
+        let mut stranger = spec(Some("g"), true);
+        stranger.requested_by = "Stranger".into();
+        stranger.outsider = true;
+        stranger.requested_at = Some(MicroTime(t("2026-11-25T10:00:05Z")));
+        let status = AgentRunStatus::default();
+        let maintainers = sibling("maintainers", "2026-11-25T10:00:01Z");
+        let own = Sibling {
+            requested_by: "stranger".into(),
+            outsider: true,
+            ..sibling("own", "2026-11-25T10:00:02Z")
+        };
+        let step = decide(
+            view("newer", &stranger, &status),
+            &Workload::Absent,
+            &[maintainers.clone(), own.clone()],
+            t("2026-11-25T10:00:06Z"),
+        );
+        assert_eq!(
+            step.actions.first(),
+            Some(&Action::Cancel {
+                runs: vec!["own".into()],
+                reason: CancelReason::SupersededBy("newer".into())
+            })
+        );
+        assert!(!step.actions.contains(&Action::Apply), "{:?}", step.actions);
+        let waiting = step.status.expect("a status");
+        assert_eq!(waiting.phase, Some(Phase::Queued));
+        assert!(
+            waiting.message.as_deref().is_some_and(|m| m.starts_with(
+                "waiting for maintainers of concurrency group \"g\" to finish; asked for by @Stranger below"
+            )),
+            "{:?}",
+            waiting.message
+        );
+
+        // A maintainer's run waiting for its turn is not superseded by the stranger's newer
+        // one; the stranger's own older run is superseded by a maintainer's newer one.
+        let mut maintainer = spec(Some("g"), true);
+        maintainer.requested_at = Some(MicroTime(t("2026-11-25T10:00:00Z")));
+        let newer_stranger = Sibling {
+            requested_by: "stranger".into(),
+            outsider: true,
+            ..sibling("stranger", "2026-11-25T10:00:05Z")
+        };
+        let step = decide(
+            view("maintainer", &maintainer, &status),
+            &Workload::Absent,
+            &[newer_stranger],
+            t("2026-11-25T10:00:06Z"),
+        );
+        assert!(step.actions.contains(&Action::Apply), "{:?}", step.actions);
+        maintainer.requested_at = Some(MicroTime(t("2026-11-25T10:00:09Z")));
+        let step = decide(
+            view("maintainer", &maintainer, &status),
+            &Workload::Absent,
+            &[own],
+            t("2026-11-25T10:00:10Z"),
+        );
+        assert_eq!(
+            step.actions.first(),
+            Some(&Action::Cancel {
+                runs: vec!["own".into()],
+                reason: CancelReason::SupersededBy("maintainer".into())
+            })
+        );
+    }
+
+    #[test]
+    fn within_one_second_the_push_whose_before_is_the_others_head_is_newer() {
+        // Review 15e, E7: the tie went to the run recorded last.
+        let second = MicroTime(t("2026-11-25T10:00:01Z"));
+        let mut older_push = spec(Some("g"), true);
+        older_push.event_at = Some(second.clone());
+        older_push.requested_at = Some(MicroTime(t("2026-11-25T10:00:08Z")));
+        older_push.pull_request = Some(crate::agentrun::PullRequestRef {
+            number: 2,
+            head_sha: Some("b".repeat(40)),
+            before_sha: Some("a".repeat(40)),
+            head_ref: None,
+        });
+        let newer_push = Sibling {
+            event_at: Some(second.0),
+            head_sha: Some("c".repeat(40)),
+            before_sha: Some("b".repeat(40)),
+            ..sibling("newer", "2026-11-25T10:00:04Z")
+        };
+        let status = AgentRunStatus::default();
+        let step = decide(
+            view("late", &older_push, &status),
+            &Workload::Absent,
+            std::slice::from_ref(&newer_push),
+            t("2026-11-25T10:00:10Z"),
+        );
+        assert_eq!(
+            step.actions,
+            vec![Action::Cancel {
+                runs: vec!["late".into()],
+                reason: CancelReason::SupersededBy("newer".into())
+            }]
+        );
+        // Without the chain (runs recorded before `beforeSha`), recorded last wins the tie.
+        older_push.pull_request = None;
+        let step = decide(
+            view("late", &older_push, &status),
+            &Workload::Absent,
+            &[Sibling {
+                before_sha: None,
+                ..newer_push
+            }],
+            t("2026-11-25T10:00:10Z"),
+        );
+        assert_eq!(
+            step.actions.first(),
+            Some(&Action::Cancel {
+                runs: vec!["newer".into()],
+                reason: CancelReason::SupersededBy("late".into())
+            })
         );
     }
 

@@ -667,6 +667,7 @@ mod tests {
                 number,
                 head_sha: None,
                 head_ref: None,
+                before_sha: None,
             }),
             issue,
             ..crate::cluster::decide::tests::spec(None, false)

@@ -647,7 +647,13 @@ pub struct Concurrency {
     pub group: TemplateText,
     /// Cancel the older run when a new one starts in the same group. Older and newer are
     /// by the time GitHub gives the event (a push's, a comment's): a delivery that comes
-    /// late, or again, is superseded by the run of a newer event, never the reverse.
+    /// late, or again, is superseded by the run of a newer event, never the reverse; of two
+    /// pushes within one second (GitHub's times are whole seconds), the one whose `before`
+    /// is the other's head is the newer. A run asked for below the global `min_permission`
+    /// (let in by a trigger's lower `min_permission`, or a fork's under
+    /// `fork_pull_requests: always`) supersedes only the runs the same person asked for,
+    /// and waits, `Queued`, for the others: a stranger's `/agent review` never cancels the
+    /// maintainers' review.
     #[serde(default)]
     pub cancel_in_progress: bool,
 }

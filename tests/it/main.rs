@@ -55,6 +55,7 @@ mod standalone;
 mod stored_approvals;
 mod stored_runs;
 mod stored_statuses;
+mod supersede;
 mod template_quoting;
 mod webhook_signature;
 mod what_to_do;

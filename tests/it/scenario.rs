@@ -378,14 +378,39 @@ impl Gh {
 
     /// Its author pushes `sha`: GitHub delivers `pull_request.synchronize`.
     pub async fn push(&self, pr: Pr, sha: &str) -> Delivered {
-        let head_repo = {
-            let mut pulls = self.pulls.lock().expect("pulls");
-            let pull = pulls.get_mut(&pr.0).expect("a pull request of the story");
-            pull.head = sha.to_owned();
-            pull.head_repo.clone()
-        };
-        self.fake.add_pull(REPO, pr.0, sha, &head_repo);
-        self.pull_request_event(pr, "synchronize").await
+        let pushed = self.pushes_within_one_second(pr, &[sha]).remove(0);
+        self.send(&pushed).await
+    }
+
+    /// Its author pushes each of `shas` in turn, all within one second (GitHub's times are
+    /// whole seconds): the `synchronize` deliveries, not sent yet, each naming the head
+    /// before it (`before`), for the story to send in whatever order it likes.
+    pub fn pushes_within_one_second(&self, pr: Pr, shas: &[&str]) -> Vec<Unsent> {
+        let at = now();
+        shas.iter()
+            .map(|sha| {
+                let (before, head_repo) = {
+                    let mut pulls = self.pulls.lock().expect("pulls");
+                    let pull = pulls.get_mut(&pr.0).expect("a pull request of the story");
+                    let before = std::mem::replace(&mut pull.head, (*sha).to_owned());
+                    (before, pull.head_repo.clone())
+                };
+                self.fake.add_pull(REPO, pr.0, sha, &head_repo);
+                let mut payload = self.pull_request_payload(pr, "synchronize", &at);
+                payload["before"] = before.into();
+                payload["after"] = (*sha).into();
+                self.unsent("pull_request", &payload)
+            })
+            .collect()
+    }
+
+    /// GitHub sends a delivery made before ([`Gh::pushes_within_one_second`]).
+    pub async fn send(&self, unsent: &Unsent) -> Delivered {
+        let reply = self.service.oneshot(&unsent.0).await;
+        Delivered {
+            post: unsent.0.clone(),
+            reply,
+        }
     }
 
     /// Its author closes and reopens it: GitHub delivers `pull_request.reopened`, at the
@@ -401,6 +426,12 @@ impl Gh {
     }
 
     async fn pull_request_event(&self, pr: Pr, action: &str) -> Delivered {
+        let payload = self.pull_request_payload(pr, action, &now());
+        self.deliver("pull_request", payload).await
+    }
+
+    /// A `pull_request` event's payload, GitHub saying it happened `at`.
+    fn pull_request_payload(&self, pr: Pr, action: &str, at: &str) -> Value {
         let pull = self.pulls.lock().expect("pulls")[&pr.0].clone();
         let mut payload = example("pull_request/opened.json");
         payload["action"] = action.into();
@@ -411,7 +442,7 @@ impl Gh {
         p["html_url"] = format!("https://github.com/{REPO}/pull/{}", pr.0).into();
         self.fill_user(&mut p["user"], &pull.author);
         p["author_association"] = pull.association.as_str().into();
-        p["updated_at"] = now().into();
+        p["updated_at"] = at.into();
         let head = &mut p["head"];
         let (owner, _) = pull.head_repo.split_once('/').expect("owner/name");
         head["sha"] = pull.head.as_str().into();
@@ -422,7 +453,7 @@ impl Gh {
         head["repo"]["fork"] = (pull.head_repo != REPO).into();
         head["repo"]["clone_url"] = format!("https://github.com/{}.git", pull.head_repo).into();
         self.fill_user(&mut payload["sender"], &pull.author);
-        self.deliver("pull_request", payload).await
+        payload
     }
 
     /// The repository's owner comments `body` on the pull request (or issue).
@@ -510,13 +541,17 @@ impl Gh {
 
     /// Signs `payload` as event `event` under a new delivery id and sends it to the service.
     async fn deliver(&self, event: &str, payload: Value) -> Delivered {
+        let unsent = self.unsent(event, &payload);
+        self.send(&unsent).await
+    }
+
+    /// A delivery of `payload`, with its own id, not sent yet.
+    fn unsent(&self, event: &str, payload: &Value) -> Unsent {
         let n = self.deliveries.fetch_add(1, Ordering::Relaxed) + 1;
         let id = format!("d-{event}-{n}");
         // No two events GitHub sends have the same body; the service knows a repeat by it.
-        let body = another_event(&serde_json::to_vec(&payload).expect("JSON"), &id);
-        let post = Post::delivery(event, &id, body);
-        let reply = self.service.oneshot(&post).await;
-        Delivered { post, reply }
+        let body = another_event(&serde_json::to_vec(payload).expect("JSON"), &id);
+        Unsent(Post::delivery(event, &id, body))
     }
 
     /// GitHub delivers it again (the same id, the same body).
@@ -586,6 +621,9 @@ pub fn contains(text: impl Into<String>) -> Expect {
 pub fn starts_with(text: impl Into<String>) -> Expect {
     Expect::StartsWith(text.into())
 }
+
+/// A delivery GitHub made and has not sent yet.
+pub struct Unsent(Post);
 
 /// One delivery and the service's answer to it.
 pub struct Delivered {

@@ -46,9 +46,9 @@ use support::server::{Post, SECRET, TestService, Workdir, json};
 /// Where the stored runs are, one folder per version of the stored format.
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/agentruns");
 
-/// The folder of the runs as today's intake stores them (`spec.source` version 3, and
-/// `spec.eventAt`).
-const NEWEST: &str = "v1alpha1-source-v3-event-at";
+/// The folder of the runs as today's intake stores them (`spec.source` version 3,
+/// `spec.eventAt`, and `spec.pullRequest.beforeSha`).
+const NEWEST: &str = "v1alpha1-source-v3-before-sha";
 
 /// When the fixtures were recorded (every stored time is this one).
 const RECORDED_AT: &str = "2026-11-25T10:00:00Z";
@@ -78,6 +78,7 @@ const VERSIONS: &[&str] = &[
     "v1alpha1",
     "v1alpha1-source-v2",
     "v1alpha1-source-v3",
+    "v1alpha1-source-v3-event-at",
     NEWEST,
 ];
 
@@ -564,6 +565,15 @@ stories! {
     an_event_at_image_build_of_a_version_tag_runs_to_its_end: "v1alpha1-source-v3-event-at/push-tag.yaml";
     an_event_at_release_notes_run_runs_to_its_end: "v1alpha1-source-v3-event-at/release-published.yaml";
     an_event_at_triage_of_an_opened_issue_runs_to_its_end: "v1alpha1-source-v3-event-at/issues-opened.yaml";
+    a_before_sha_review_of_an_opened_pull_request_runs_to_its_end: "v1alpha1-source-v3-before-sha/pull_request-opened.yaml";
+    a_before_sha_review_of_a_push_to_a_pull_request_runs_to_its_end: "v1alpha1-source-v3-before-sha/pull_request-synchronize.yaml";
+    a_before_sha_agent_run_on_a_pull_request_runs_to_its_end: "v1alpha1-source-v3-before-sha/comment-run-on-pull-request.yaml";
+    a_before_sha_agent_review_with_a_focus_runs_to_its_end: "v1alpha1-source-v3-before-sha/comment-review-on-pull-request.yaml";
+    a_before_sha_review_an_approval_of_a_fork_pull_request_started_runs_to_its_end: "v1alpha1-source-v3-before-sha/comment-approve-fork-pull-request.yaml";
+    a_before_sha_agent_run_on_an_issue_runs_to_its_end: "v1alpha1-source-v3-before-sha/comment-run-on-issue.yaml";
+    a_before_sha_image_build_of_a_version_tag_runs_to_its_end: "v1alpha1-source-v3-before-sha/push-tag.yaml";
+    a_before_sha_release_notes_run_runs_to_its_end: "v1alpha1-source-v3-before-sha/release-published.yaml";
+    a_before_sha_triage_of_an_opened_issue_runs_to_its_end: "v1alpha1-source-v3-before-sha/issues-opened.yaml";
 }
 
 /// A run stored while its pod was running is picked up where it was: the same pod, one
@@ -596,6 +606,14 @@ async fn a_source_v3_run_stored_mid_flight_is_followed_to_its_end_not_relaunched
 async fn an_event_at_run_stored_mid_flight_is_followed_to_its_end_not_relaunched() {
     timed(followed_not_relaunched(
         "v1alpha1-source-v3-event-at/running-pull_request-opened.yaml",
+    ))
+    .await;
+}
+
+#[tokio::test]
+async fn a_before_sha_run_stored_mid_flight_is_followed_to_its_end_not_relaunched() {
+    timed(followed_not_relaunched(
+        "v1alpha1-source-v3-before-sha/running-pull_request-opened.yaml",
     ))
     .await;
 }
