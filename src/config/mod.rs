@@ -54,7 +54,7 @@ pub use unused::{UnusedTemplates, used_templates};
 use warnings::{
     comment_template_missing, fork_code_with_write_tokens, newcomer_slips,
     params_without_permission, secrets_scoped_by_name_patterns, shared_verbs,
-    tokens_beyond_the_app, unpinned_users,
+    strangers_hold_the_only_place, tokens_beyond_the_app, unpinned_users,
 };
 use yaml::Pos;
 
@@ -342,6 +342,7 @@ pub fn check_with_folder(
                 .chain(params_without_permission(&config, &tree))
                 .chain(comment_template_missing(&config, &tree, &templates))
                 .chain(unpinned_users(&config, &tree))
+                .chain(strangers_hold_the_only_place(&config, &tree))
                 .chain(newcomer_slips(&config, &tree))
                 .chain(shared_verbs(&config, &tree))
                 .chain(secrets_scoped_by_name_patterns(&config, &tree))

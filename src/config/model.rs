@@ -97,7 +97,8 @@ pub struct Limits {
     /// trigger's own lower `min_permission`, or a fork's author by `fork_pull_requests:
     /// always`) is recorded only while fewer than half of it
     /// (at least 1) wait, so strangers cannot fill the queue and keep the maintainers' runs
-    /// out. 50 by default: more than a team's busiest day leaves
+    /// out (at 1 that is the whole queue: `validate` warns where strangers may start
+    /// something). 50 by default: more than a team's busiest day leaves
     /// waiting, and few enough that one repository (a bot in a loop, or a writer who means
     /// harm) cannot spend alone the GitHub requests every repository of the installation
     /// shares (a run costs about 10 over its life: 50 runs are a tenth of an hour's 5,000).

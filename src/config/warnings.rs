@@ -407,3 +407,50 @@ pub(super) fn tokens_beyond_the_app(config: &Config, tree: &Node) -> Vec<Diagnos
     }
     problems.diagnostics()
 }
+
+/// `limits.queued_per_repository: 1` where strangers may start something (a trigger's
+/// `min_permission` below the global one, or `fork_pull_requests: always`): their runs wait
+/// only while fewer than half the limit do, but at least one may, so here one stranger's
+/// waiting run takes the only place and every maintainer's run is refused while it waits
+/// (review 15e, E6).
+pub(super) fn strangers_hold_the_only_place(config: &Config, tree: &Node) -> Vec<Diagnostic> {
+    let mut problems = Problems::new(tree);
+    if config.limits.queued_per_repository.get() > 1 {
+        return problems.diagnostics();
+    }
+    let global = config.github.authorization.min_permission;
+    let lower = config.agents.iter().find_map(|agent| {
+        let t = &agent.triggers;
+        [
+            (
+                "pull_request",
+                t.pull_request.as_ref().and_then(|x| x.min_permission),
+            ),
+            ("issues", t.issues.as_ref().and_then(|x| x.min_permission)),
+            ("comment", t.comment.as_ref().and_then(|x| x.min_permission)),
+            ("push", t.push.as_ref().and_then(|x| x.min_permission)),
+            ("release", t.release.as_ref().and_then(|x| x.min_permission)),
+        ]
+        .into_iter()
+        .find(|(_, p)| p.is_some_and(|p| p < global))
+        .map(|(trigger, _)| format!("agent `{}`'s `{trigger}` trigger lets them in", agent.name))
+    });
+    let forks = (config.github.authorization.fork_pull_requests == ForkPolicy::Always
+        && config
+            .agents
+            .iter()
+            .any(|a| a.triggers.pull_request.is_some()))
+    .then(|| "`fork_pull_requests: always` runs their forks".to_string());
+    if let Some(who) = lower.or(forks) {
+        problems.at(
+            &["limits", "queued_per_repository"],
+            format!(
+                "warning: `queued_per_repository: 1` gives strangers the only place: a run \
+                 asked for below github.authorization.min_permission ({who}) may wait there, \
+                 and while it does every maintainer's run in that repository is refused; set \
+                 it to 2 or more, so that strangers' runs hold at most half"
+            ),
+        );
+    }
+    problems.diagnostics()
+}

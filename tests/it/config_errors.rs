@@ -3345,6 +3345,31 @@ agents:
     assert_eq!(users[0].id(), Some(583_231));
 }
 
+/// Review 15e, E6: strangers' runs wait only while fewer than half of
+/// `queued_per_repository` do, at least one; with a limit of 1 that one is the whole queue,
+/// and `validate` says so where strangers can start something (and only there).
+#[test]
+fn a_queue_of_one_place_that_strangers_may_take_is_warned_of() {
+    let config = |limits: &str, trigger: &str| {
+        format!(
+            "project: demo\nlimits: {{ queued_per_repository: {limits} }}\ncluster:\n  namespace: runs\nimages:\n  agent: ghcr.io/acme/agent:1.0\nagents:\n  - name: task\n    triggers:\n      comment:\n        verbs: [run]\n{trigger}"
+        )
+    };
+    let warnings = |yaml: &str| -> Vec<String> {
+        configs::load(yaml)
+            .warnings
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    };
+    assert_eq!(
+        warnings(&config("1", "        min_permission: none\n")),
+        ["services.yaml:2:34: warning: `queued_per_repository: 1` gives strangers the only place: a run asked for below github.authorization.min_permission (agent `task`'s `comment` trigger lets them in) may wait there, and while it does every maintainer's run in that repository is refused; set it to 2 or more, so that strangers' runs hold at most half"]
+    );
+    assert_eq!(warnings(&config("2", "        min_permission: none\n")), Vec::<String>::new());
+    assert_eq!(warnings(&config("1", "")), Vec::<String>::new());
+}
+
 /// New-user review 13b, N15: a command prefix that is a plain word (`bot`) would be read in
 /// ordinary text ("bot is down"), so it is refused with the sign to put before it; before,
 /// it was accepted without a word.
