@@ -65,6 +65,9 @@ pub struct Again {
     has: Permission,
     /// `has` was judged by the payload's association (a preview).
     inferred: bool,
+    /// What GitHub says they have, when it was asked (`has` is more for someone
+    /// github.authorization's lists let in).
+    github_has: Option<Permission>,
     /// What the repository's own file on its default branch says, read for this asking.
     own_file: OwnFile,
     /// The repository asked in (an `allowed_in` entry lets an approver in there only).
@@ -112,6 +115,7 @@ impl std::fmt::Debug for Again {
             .field("login", &self.login)
             .field("has", &self.has)
             .field("inferred", &self.inferred)
+            .field("github_has", &self.github_has)
             .field("own_file", &self.own_file)
             .field("repository", &self.repository)
             .field("approvers", &self.approvers)
@@ -125,6 +129,7 @@ impl PartialEq for Again {
             && self.login == other.login
             && self.has == other.has
             && self.inferred == other.inferred
+            && self.github_has == other.github_has
             && self.own_file == other.own_file
             && self.repository == other.repository
             && self.approvers == other.approvers
@@ -163,10 +168,17 @@ impl Again {
         let global = self.config.github.authorization.min_permission;
         let needs = needs_in(&self.config, agent.as_str(), kind_of(trigger)).max(global);
         if self.has < needs {
+            // Told what GitHub says they have, and what the lists let them in as
+            // (review 15e, E8).
+            let (has, allowed_as) = match self.github_has {
+                Some(github) if github < self.has => (github, Some(self.has)),
+                _ => (self.has, None),
+            };
             return refused(RefusalReason::NotAuthorized {
-                has: self.has,
+                has,
                 needs,
                 inferred: self.inferred,
+                allowed_as,
             });
         }
         let Some(fork) = fork else {
@@ -307,6 +319,10 @@ impl Planner {
             login: who.login.into(),
             has,
             inferred: facts.authority == super::Authority::Preview,
+            github_has: match facts.authority {
+                super::Authority::Known(has) => Some(has),
+                _ => None,
+            },
             own_file: OwnFile::Unread,
             repository: facts.repository_name.cloned(),
             approvers: Vec::new(),
@@ -440,7 +456,7 @@ mod tests {
                 agent: "deploy",
                 trigger: comment("deploy"),
                 fork: None,
-                expect: "refuse @someone: NotAuthorized { has: Write, needs: Admin, inferred: false }",
+                expect: "refuse @someone: NotAuthorized { has: Write, needs: Admin, inferred: false, allowed_as: None }",
             },
             Row {
                 story: "an admin's retry of it runs",
@@ -460,7 +476,7 @@ mod tests {
                 agent: "open",
                 trigger: comment("open"),
                 fork: None,
-                expect: "refuse @someone: NotAuthorized { has: Write, needs: Admin, inferred: false }",
+                expect: "refuse @someone: NotAuthorized { has: Write, needs: Admin, inferred: false, allowed_as: None }",
             },
             Row {
                 story: "the trigger that started the run decides, not another of its agent",
@@ -480,7 +496,7 @@ mod tests {
                 agent: "deep",
                 trigger: opened(),
                 fork: None,
-                expect: "refuse @someone: NotAuthorized { has: Write, needs: Admin, inferred: false }",
+                expect: "refuse @someone: NotAuthorized { has: Write, needs: Admin, inferred: false, allowed_as: None }",
             },
             Row {
                 story: "with fork_pull_requests: never a fork's code does not run again, whoever asks",
@@ -665,7 +681,7 @@ mod tests {
                 agent: "review",
                 trigger: opened(),
                 fork: None,
-                expect: "refuse @someone: NotAuthorized { has: Read, needs: Write, inferred: false }",
+                expect: "refuse @someone: NotAuthorized { has: Read, needs: Write, inferred: false, allowed_as: None }",
             },
         ];
         let mut wrong = Vec::new();

@@ -219,6 +219,7 @@ impl Planner {
                             approver,
                             needs,
                             has,
+                            allowed_as: None,
                         },
                     });
                 }
@@ -546,6 +547,7 @@ pub(super) fn may_start(
             has,
             needs,
             inferred,
+            allowed_as: None,
         })
     };
     match facts.authority {

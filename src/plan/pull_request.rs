@@ -138,6 +138,35 @@ impl Planner {
             Some(waits) => vec![waits.clone()],
             None => decisions,
         };
+        // The approver is told what GitHub says they have, and what the lists of
+        // github.authorization let them in as, not the one for the other (review 15e, E8).
+        let decisions = match facts.authority {
+            Authority::Known(github) if github < has => decisions
+                .into_iter()
+                .map(|d| match d {
+                    Decision::Skip {
+                        agent,
+                        reason:
+                            SkipReason::ApproverNeeds {
+                                approver,
+                                needs,
+                                has: _,
+                                allowed_as: _,
+                            },
+                    } => Decision::Skip {
+                        agent,
+                        reason: SkipReason::ApproverNeeds {
+                            approver,
+                            needs,
+                            has: github,
+                            allowed_as: Some(has),
+                        },
+                    },
+                    d => d,
+                })
+                .collect(),
+            _ => decisions,
+        };
         ApprovedRuns { decisions, event }
     }
 

@@ -130,7 +130,11 @@ pub enum SkipReason {
     ApproverNeeds {
         approver: Login,
         needs: Permission,
+        /// What GitHub says they have.
         has: Permission,
+        /// What github.authorization's lists let them start agents as, when more than
+        /// `has` (review 15e, E8: before, this was told as what they have).
+        allowed_as: Option<Permission>,
     },
     /// A maintainer's `approve` of a fork pull request plans its agents again, and this
     /// agent's token can write (these permissions): a fork's code never gets such a token
@@ -204,11 +208,16 @@ impl std::fmt::Display for SkipReason {
                 approver,
                 needs,
                 has,
+                allowed_as,
             } => write!(
                 f,
-                "@{approver} needs `{}` permission on this repository to start it (has `{}`)",
+                "@{approver} needs `{}` permission on this repository to start it (has `{}`{})",
                 needs.as_str(),
-                has.as_str()
+                has.as_str(),
+                allowed_as.map_or(String::new(), |a| format!(
+                    "; github.authorization lets them in as `{}`",
+                    a.as_str()
+                ))
             ),
             SkipReason::ForkWithWriteToken { writes } => write!(
                 f,
@@ -405,9 +414,13 @@ impl std::fmt::Display for TokenWrites {
 pub enum RefusalReason {
     /// The requester's permission is below the configured minimum.
     NotAuthorized {
+        /// What GitHub says they have (or the payload's association does: `inferred`).
         has: Permission,
         needs: Permission,
         inferred: bool,
+        /// What github.authorization's lists let them start agents as, when more than
+        /// `has` (review 15e, E8).
+        allowed_as: Option<Permission>,
     },
     /// A fork pull request that needs a maintainer's `approve` for this head commit.
     ForkNeedsApproval { head_sha: CommitSha },
@@ -455,12 +468,21 @@ impl Refusal {
     /// The reply posted to GitHub.
     pub fn message(&self, prefix: &str) -> String {
         match &self.reason {
-            RefusalReason::NotAuthorized { has, needs, inferred } => format!(
-                "@{} you need `{}` permission on this repository to start agents (you have `{}`{}).",
+            RefusalReason::NotAuthorized {
+                has,
+                needs,
+                inferred,
+                allowed_as,
+            } => format!(
+                "@{} you need `{}` permission on this repository to start agents (you have `{}`{}{}).",
                 self.login,
                 needs.as_str(),
                 has.as_str(),
-                if *inferred { ", judging by your association with the repository" } else { "" }
+                if *inferred { ", judging by your association with the repository" } else { "" },
+                allowed_as.map_or(String::new(), |a| format!(
+                    "; github.authorization lets you in as `{}`",
+                    a.as_str()
+                ))
             ),
             RefusalReason::ForkNeedsApproval { head_sha } => format!(
                 "This pull request comes from a fork, so agents run on it only at a commit a maintainer has approved. To run them at the current head, a maintainer comments `{prefix} approve {head_sha}`."
@@ -607,6 +629,7 @@ mod tests {
                     approver: "writer1".into(),
                     needs: Permission::Admin,
                     has: Permission::Write,
+                    allowed_as: None,
                 },
                 "@writer1 needs `admin` permission on this repository to start it (has `write`)",
             ),

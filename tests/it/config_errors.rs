@@ -3364,9 +3364,14 @@ fn a_queue_of_one_place_that_strangers_may_take_is_warned_of() {
     };
     assert_eq!(
         warnings(&config("1", "        min_permission: none\n")),
-        ["services.yaml:2:34: warning: `queued_per_repository: 1` gives strangers the only place: a run asked for below github.authorization.min_permission (agent `task`'s `comment` trigger lets them in) may wait there, and while it does every maintainer's run in that repository is refused; set it to 2 or more, so that strangers' runs hold at most half"]
+        [
+            "services.yaml:2:34: warning: `queued_per_repository: 1` gives strangers the only place: a run asked for below github.authorization.min_permission (agent `task`'s `comment` trigger lets them in) may wait there, and while it does every maintainer's run in that repository is refused; set it to 2 or more, so that strangers' runs hold at most half"
+        ]
     );
-    assert_eq!(warnings(&config("2", "        min_permission: none\n")), Vec::<String>::new());
+    assert_eq!(
+        warnings(&config("2", "        min_permission: none\n")),
+        Vec::<String>::new()
+    );
     assert_eq!(warnings(&config("1", "")), Vec::<String>::new());
 }
 

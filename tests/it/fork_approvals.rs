@@ -365,3 +365,65 @@ async fn an_approval_by_someone_allowed_in_stands_while_the_entry_takes_the_repo
     })
     .await;
 }
+
+/// Review 15e, E8: someone an `allowed_in` entry lets in as the global minimum (`write`),
+/// whom GitHub says may only read, is told what GitHub says and what the entry gives them,
+/// when an agent needs more. Before, the refusals said they "have `write`", which GitHub
+/// never said, while the next refusal on the same thread said `read`.
+#[tokio::test]
+async fn someone_let_in_by_allowed_in_is_told_what_github_says_they_have() {
+    within(60, async {
+        let s = Scenario::new()
+            .config(
+                "allowed_users: []",
+                "allowed_users: []\n    allowed_in:\n      - repositories: [\"codertocat/hello-world\"]\n        users: [\"helper:4242\"]",
+            )
+            .config(
+                "        actions: [opened, synchronize, reopened, ready_for_review]\n",
+                "        actions: [opened, synchronize, reopened, ready_for_review]\n        min_permission: admin\n",
+            )
+            .in_cluster()
+            .start()
+            .await;
+        s.gh.set_role(crate::scenario::OWNER, "admin");
+        s.gh.set_role("helper", "read");
+        s.gh.set_account("helper", 4242);
+        s.gh.set_role("forker", "read");
+        let (pr, _) =
+            s.gh.open_pull_request(PullRequest::new(9).in_fork("forker").at(FORK_HEAD))
+                .await;
+        let approved =
+            s.gh.comment_as("helper", pr, &format!("/agent approve {FORK_HEAD}"))
+                .await;
+        assert!(approved.runs().is_empty(), "{}", approved.json());
+        assert!(
+            approved.json()["notes"].to_string().contains(
+                "@helper needs `admin` permission on this repository to start it (has `read`; github.authorization lets them in as `write`)"
+            ),
+            "{}",
+            approved.json()
+        );
+
+        // The owner's review of their own pull request ran; the helper's retry of it is
+        // refused, saying the same.
+        let (own, opened) = s.gh.open_pull_request(PullRequest::new(3)).await;
+        let review = opened.expect_status(202).run();
+        s.cluster
+            .pod_succeeds(&review, r#"{"conclusion":"success","summary":"ok"}"#)
+            .await;
+        s.cluster
+            .expect_reported(&review, agentpods::agentrun::Phase::Succeeded)
+            .await;
+        let retry = s.gh.comment_as("helper", own, "/agent retry").await;
+        assert!(retry.runs().is_empty(), "{}", retry.json());
+        assert!(
+            retry.json()["notes"].to_string().contains(
+                "@helper you need `admin` permission on this repository to start agents (you have `read`; github.authorization lets you in as `write`)"
+            ),
+            "{}",
+            retry.json()
+        );
+        s.end();
+    })
+    .await;
+}

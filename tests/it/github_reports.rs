@@ -277,6 +277,7 @@ async fn an_outsider_is_refused_by_the_api_permission_and_told_once() {
                 has,
                 needs: Permission::Write,
                 inferred: false,
+                allowed_as: None,
             },
         };
         for _ in 0..2 {

@@ -732,6 +732,7 @@ fn an_outsiders_command_is_refused_with_the_reason() {
             has: Permission::Read,
             needs: Permission::Write,
             inferred: true,
+            allowed_as: None,
         },
     };
     assert_eq!(outcome.decisions, [Decision::Refuse(refusal.clone())]);
