@@ -66,6 +66,35 @@ struct Place<'a> {
     name: &'a str,
 }
 
+/// The pushes a group's runs know of: each head to the head before it (`beforeSha`), so
+/// that pushes within one second are ordered by the whole chain, not pair by pair (review
+/// 15f, G1).
+struct Chain<'a>(std::collections::HashMap<&'a str, &'a str>);
+
+impl<'a> Chain<'a> {
+    fn of(places: impl Iterator<Item = Place<'a>>) -> Chain<'a> {
+        Chain(places.filter_map(|p| Some((p.head?, p.before?))).collect())
+    }
+
+    /// Whether `later`'s push came after `earlier`'s head: its `before`, or the head before
+    /// that, and so on as far as the chain is known, is `earlier`'s head. (A push back to an
+    /// earlier head makes a cycle: the walk stops after as many steps as there are links.)
+    fn follows(&self, later: &Place<'_>, earlier: &Place<'_>) -> bool {
+        let Some(target) = earlier.head else {
+            return false;
+        };
+        let mut at = later.before;
+        for _ in 0..=self.0.len() {
+            match at {
+                Some(head) if head == target => return true,
+                Some(head) => at = self.0.get(head).copied(),
+                None => return false,
+            }
+        }
+        false
+    }
+}
+
 impl<'a> Place<'a> {
     fn of(s: &'a Sibling) -> Place<'a> {
         Place {
@@ -90,28 +119,37 @@ impl<'a> Place<'a> {
     }
 
     /// Whose event is newer: by the time GitHub gives it; within the same second (GitHub's
-    /// times are whole seconds), the push whose `before` is the other's head (review 15e,
-    /// E7: the tie went to the one recorded last, so two quick pushes delivered out of
-    /// order had the older head reviewed).
-    fn event_cmp(&self, other: &Place<'_>) -> std::cmp::Ordering {
-        let follows = |a: &Place<'_>, b: &Place<'_>| a.before.is_some() && a.before == b.head;
-        self.event.cmp(&other.event).then_with(|| {
-            if follows(self, other) {
-                std::cmp::Ordering::Greater
-            } else if follows(other, self) {
-                std::cmp::Ordering::Less
-            } else {
-                std::cmp::Ordering::Equal
-            }
-        })
+    /// times are whole seconds), the push that came after the other's head by the chain of
+    /// `before`s (review 15e, E7; 15f, G1). `None`: two pushes of the same second to
+    /// different heads that nothing known links yet; which is newer is not known (the tie
+    /// went to the one recorded last, so pushes delivered out of order had an older head
+    /// reviewed and the newest cancelled).
+    fn event_cmp(&self, other: &Place<'_>, chain: &Chain<'_>) -> Option<std::cmp::Ordering> {
+        use std::cmp::Ordering::{Equal, Greater, Less};
+        match self.event.cmp(&other.event) {
+            Equal => {}
+            order => return Some(order),
+        }
+        if chain.follows(self, other) {
+            Some(Greater)
+        } else if chain.follows(other, self) {
+            Some(Less)
+        } else if self.before.is_some() && other.before.is_some() && self.head != other.head {
+            None
+        } else {
+            Some(Equal)
+        }
     }
 
     /// Which supersedes which: the newer event, however late its delivery came (review
-    /// 15d, D4); recorded first, at a tie; then by name.
-    fn cmp(&self, other: &Place<'_>) -> std::cmp::Ordering {
-        self.event_cmp(other)
-            .then(self.requested.cmp(&other.requested))
-            .then(self.name.cmp(other.name))
+    /// 15d, D4); recorded later, at a tie; then by name. `None` as for
+    /// [`Place::event_cmp`].
+    fn cmp(&self, other: &Place<'_>, chain: &Chain<'_>) -> Option<std::cmp::Ordering> {
+        Some(
+            self.event_cmp(other, chain)?
+                .then(self.requested.cmp(&other.requested))
+                .then(self.name.cmp(other.name)),
+        )
     }
 }
 
@@ -224,6 +262,7 @@ pub fn decide(run: RunView<'_>, workload: &Workload, siblings: &[Sibling], now: 
             if run.spec.cancel_in_progress {
                 use std::cmp::Ordering::Greater;
                 let me = Place::of_run(run);
+                let chain = Chain::of(siblings.iter().map(Place::of).chain([me]));
                 let same_asker =
                     |s: &Sibling| s.requested_by.eq_ignore_ascii_case(&run.spec.requested_by);
                 // A newer run is in the group: this one is stale. A finished one only when
@@ -232,14 +271,17 @@ pub fn decide(run: RunView<'_>, workload: &Workload, siblings: &[Sibling], now: 
                 let newer_than_me = |s: &&Sibling| {
                     let place = Place::of(s);
                     (!s.outsider || same_asker(s))
-                        && place.cmp(&me) == Greater
-                        && (!s.finished || place.event_cmp(&me) == Greater)
+                        && place.cmp(&me, &chain) == Some(Greater)
+                        && (!s.finished || place.event_cmp(&me, &chain) == Some(Greater))
                 };
-                if let Some(newer) = siblings
-                    .iter()
-                    .filter(newer_than_me)
-                    .max_by(|a, b| Place::of(a).cmp(&Place::of(b)))
-                {
+                let newest =
+                    siblings.iter().filter(newer_than_me).reduce(|a, b| {
+                        match Place::of(b).cmp(&Place::of(a), &chain) {
+                            Some(Greater) => b,
+                            _ => a,
+                        }
+                    });
+                if let Some(newer) = newest {
                     if run.spec.cancel.is_none() {
                         step.actions.push(Action::Cancel {
                             runs: vec![run.name.to_owned()],
@@ -252,23 +294,36 @@ pub fn decide(run: RunView<'_>, workload: &Workload, siblings: &[Sibling], now: 
                 // The older runs are asked to stop even when a limit keeps this one waiting:
                 // superseded, they leave the queue (or free their place) at once. An
                 // outsider's run waits for the others' instead.
-                let (runs, others): (Vec<&Sibling>, Vec<&Sibling>) = siblings
-                    .iter()
-                    .filter(|s| {
-                        !s.finished && !s.cancel_requested && me.cmp(&Place::of(s)) == Greater
-                    })
+                let live = || {
+                    siblings
+                        .iter()
+                        .filter(|s| !s.finished && !s.cancel_requested)
+                };
+                let (runs, mut others): (Vec<&Sibling>, Vec<&Sibling>) = live()
+                    .filter(|s| me.cmp(&Place::of(s), &chain) == Some(Greater))
                     .partition(|s| !run.spec.outsider || same_asker(s));
+                // A push of the same second that nothing links to this one yet: neither
+                // supersedes the other until a push between them is known; this one waits.
+                let unordered: Vec<&Sibling> = live()
+                    .filter(|s| me.cmp(&Place::of(s), &chain).is_none())
+                    .collect();
                 if !runs.is_empty() {
                     step.actions.push(Action::Cancel {
                         runs: runs.iter().map(|s| s.name.clone()).collect(),
                         reason: CancelReason::SupersededBy(run.name.to_owned()),
                     });
                 }
-                if !others.is_empty() {
-                    let why = format!(
-                        "; asked for by @{} below github.authorization.min_permission, it supersedes only their own runs",
-                        run.spec.requested_by
-                    );
+                if !others.is_empty() || !unordered.is_empty() {
+                    let why = if others.is_empty() {
+                        "; pushed within the same second, and which push is newer is not known yet"
+                            .to_string()
+                    } else {
+                        format!(
+                            "; asked for by @{} below github.authorization.min_permission, it supersedes only their own runs",
+                            run.spec.requested_by
+                        )
+                    };
+                    others.extend(unordered);
                     wait_for_group(&mut status, &mut step, before, group, &others, &why);
                     return changed(step, before, status);
                 }
@@ -892,6 +947,33 @@ pub(crate) mod tests {
                 reason: CancelReason::SupersededBy("late".into())
             })
         );
+    }
+
+    #[test]
+    fn pushes_are_ordered_by_the_whole_chain_of_befores_and_a_push_back_ends_the_walk() {
+        // Review 15f, G1.
+        let place = |name: &'static str, head: &'static str, before: &'static str| Place {
+            event: t("2026-11-25T10:00:01Z"),
+            head: Some(head),
+            before: Some(before),
+            requested: t("2026-11-25T10:00:02Z"),
+            name,
+        };
+        let (a, b, c) = (
+            place("a", "A", "H"),
+            place("b", "B", "A"),
+            place("c", "C", "B"),
+        );
+        let known = Chain::of([a, c].into_iter());
+        assert_eq!(c.event_cmp(&a, &known), None, "no link known yet");
+        let all = Chain::of([a, b, c].into_iter());
+        assert_eq!(c.event_cmp(&a, &all), Some(std::cmp::Ordering::Greater));
+        assert_eq!(a.event_cmp(&c, &all), Some(std::cmp::Ordering::Less));
+        // A push back to head A after B: the chain has a cycle, and the walk still ends.
+        let back = place("back", "A", "B");
+        let cycle = Chain::of([b, back].into_iter());
+        assert!(cycle.follows(&back, &b));
+        assert!(!cycle.follows(&back, &place("x", "X", "Y")));
     }
 
     #[test]

@@ -648,9 +648,10 @@ pub struct Concurrency {
     pub group: TemplateText,
     /// Cancel the older run when a new one starts in the same group. Older and newer are
     /// by the time GitHub gives the event (a push's, a comment's): a delivery that comes
-    /// late, or again, is superseded by the run of a newer event, never the reverse; of two
-    /// pushes within one second (GitHub's times are whole seconds), the one whose `before`
-    /// is the other's head is the newer. A run asked for below the global `min_permission`
+    /// late, or again, is superseded by the run of a newer event, never the reverse; pushes
+    /// within one second (GitHub's times are whole seconds) are ordered by the chain of
+    /// their `before`s, and of two that nothing links yet, the one recorded second waits,
+    /// `Queued`, until a push between them comes (or the other ends). A run asked for below the global `min_permission`
     /// (let in by a trigger's lower `min_permission`, or a fork's under
     /// `fork_pull_requests: always`) supersedes only the runs the same person asked for,
     /// and waits, `Queued`, for the others: a stranger's `/agent review` never cancels the

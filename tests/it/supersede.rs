@@ -139,3 +139,57 @@ async fn of_two_pushes_within_one_second_the_later_head_wins_whatever_the_delive
     })
     .await;
 }
+
+/// Review 15f, G1: three pushes within one second, delivered newest, oldest, middle. The
+/// oldest had no `before` link to the newest, so it was taken for the newer (recorded
+/// later) and cancelled the newest head's review, and the oldest head was reviewed. Now
+/// two pushes of one second whose order nothing known yet says wait for each other, and
+/// the chain of `before`s, once the middle push comes, orders them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn of_three_pushes_within_one_second_the_newest_head_wins_whatever_the_delivery_order() {
+    timed(async {
+        let s = Scenario::new().in_cluster().start().await;
+        s.gh.set_role(OWNER, "admin");
+        let (pr, opened) =
+            s.gh.open_pull_request(PullRequest::new(2).at(&format!("{:040x}", 1)))
+                .await;
+        s.cluster
+            .expect_phase(&opened.expect_status(202).run(), Phase::Running)
+            .await;
+        // The pushes come in the second after the opening's.
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        let heads = [2, 3, 4].map(|n| format!("{n:040x}"));
+        let pushes =
+            s.gh.pushes_within_one_second(pr, &[&heads[0], &heads[1], &heads[2]]);
+
+        s.cluster.get().clock.advance(Duration::from_secs(1));
+        let newest = s.gh.send(&pushes[2]).await.expect_status(202).run();
+        s.cluster.expect_phase(&newest, Phase::Running).await;
+        // The oldest push: nothing says yet which of the two is newer, so it waits.
+        s.cluster.get().clock.advance(Duration::from_secs(1));
+        let oldest = s.gh.send(&pushes[0]).await.expect_status(202).run();
+        s.cluster.expect_phase(&oldest, Phase::Queued).await;
+        // The middle one links them: it is superseded by the newest, and so is the oldest.
+        s.cluster.get().clock.advance(Duration::from_secs(1));
+        let middle = s.gh.send(&pushes[1]).await.expect_status(202).run();
+        s.cluster.expect_phase(&middle, Phase::Cancelled).await;
+        s.cluster.get().clock.advance(Duration::from_secs(11));
+        let ended = s.cluster.expect_phase(&oldest, Phase::Cancelled).await;
+        assert!(
+            ended
+                .status
+                .as_ref()
+                .and_then(|st| st.message.as_deref())
+                .is_some_and(|m| m.contains(&newest)),
+            "{:?}",
+            ended.status
+        );
+        assert!(s.cluster.get().pods_of(&oldest).await.is_empty());
+        assert_eq!(
+            phase(&s.cluster.get().run(&newest).await),
+            Some(Phase::Running)
+        );
+        s.end();
+    })
+    .await;
+}
