@@ -531,23 +531,22 @@ pub(super) fn may_start(
     // An entry pinned to another account than the one holding its login now (a login
     // freed by a rename and taken) grants nothing: they are judged as anyone is, and
     // told what anyone is, never the id the entry names.
-    if listed && auth.users_in(here).any(|u| u.is(who.login, who.id)) {
-        return MayStart::Allowed;
-    }
-    if listed
-        && facts.teams.iter().any(|t| {
+    let in_lists = auth.users_in(here).any(|u| u.is(who.login, who.id))
+        || facts.teams.iter().any(|t| {
             auth.teams_in(here)
                 .any(|a| a.as_str().eq_ignore_ascii_case(t))
-        })
-    {
+        });
+    if listed && in_lists {
         return MayStart::Allowed;
     }
+    // Refused above what the lists stand in for: told what GitHub says they have, and what
+    // the lists let them in as (review 15e, E8; 15f, G5).
     let refused = |has: Permission, inferred: bool| {
         MayStart::Refused(RefusalReason::NotAuthorized {
             has,
             needs,
             inferred,
-            allowed_as: None,
+            allowed_as: (in_lists && auth.min_permission > has).then_some(auth.min_permission),
         })
     };
     match facts.authority {

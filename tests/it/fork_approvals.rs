@@ -382,6 +382,10 @@ async fn someone_let_in_by_allowed_in_is_told_what_github_says_they_have() {
                 "        actions: [opened, synchronize, reopened, ready_for_review]\n",
                 "        actions: [opened, synchronize, reopened, ready_for_review]\n        min_permission: admin\n",
             )
+            .config(
+                "        verbs: [run]\n    secrets: [openai]",
+                "        verbs: [run]\n        min_permission: admin\n    secrets: [openai]",
+            )
             .in_cluster()
             .start()
             .await;
@@ -422,6 +426,16 @@ async fn someone_let_in_by_allowed_in_is_told_what_github_says_they_have() {
             ),
             "{}",
             retry.json()
+        );
+        // And so is a new command of theirs (review 15f, G5).
+        let task = s.gh.comment_as("helper", own, "/agent run deploy it").await;
+        assert!(task.runs().is_empty(), "{}", task.json());
+        assert!(
+            task.json()["notes"].to_string().contains(
+                "@helper you need `admin` permission on this repository to start agents (you have `read`; github.authorization lets you in as `write`)"
+            ),
+            "{}",
+            task.json()
         );
         s.end();
     })
