@@ -140,10 +140,12 @@ impl Scenario {
             (TestService::with_github_on(client, edit), None)
         };
         let service = Arc::new(service);
+        let service_clock = cluster.as_ref().map(|c| c.clock.clone());
         Story {
             gh: Gh {
                 fake,
                 clock,
+                service_clock,
                 service: service.clone(),
                 deliveries: AtomicU64::new(0),
                 associations: Mutex::new(HashMap::from([(OWNER.to_owned(), "OWNER".to_owned())])),
@@ -282,6 +284,11 @@ pub struct Gh {
     pub fake: FakeGithub,
     /// The fake's clock (installation tokens expire by it).
     pub clock: Arc<ManualClock>,
+    /// The service's clock in a cluster story: each delivery is sent a millisecond after
+    /// the one before by it, so that runs are recorded in the order they are asked for, as
+    /// in production (review 15f, G4: frozen, every run had the same `requestedAt`, and
+    /// ties of order went by the runs' names).
+    service_clock: Option<Arc<ManualClock>>,
     service: Arc<TestService>,
     deliveries: AtomicU64,
     /// What payloads call each person (`author_association`); `NONE` if not here.
@@ -406,6 +413,9 @@ impl Gh {
 
     /// GitHub sends a delivery made before ([`Gh::pushes_within_one_second`]).
     pub async fn send(&self, unsent: &Unsent) -> Delivered {
+        if let Some(clock) = &self.service_clock {
+            clock.advance(std::time::Duration::from_millis(1));
+        }
         let reply = self.service.oneshot(&unsent.0).await;
         Delivered {
             post: unsent.0.clone(),
@@ -556,6 +566,9 @@ impl Gh {
 
     /// GitHub delivers it again (the same id, the same body).
     pub async fn redeliver(&self, delivered: &Delivered) -> Delivered {
+        if let Some(clock) = &self.service_clock {
+            clock.advance(std::time::Duration::from_millis(1));
+        }
         let reply = self.service.oneshot(&delivered.post).await;
         Delivered {
             post: delivered.post.clone(),
