@@ -1110,6 +1110,10 @@ async fn siblings(
                 .and_then(|p| p.before_sha.clone()),
             requested_by: r.spec.requested_by.clone(),
             outsider: r.spec.outsider,
+            launched: r
+                .status
+                .as_ref()
+                .is_some_and(|s| s.pod_name.is_some() || s.job_name.is_some()),
             finished: r
                 .status
                 .as_ref()

@@ -51,6 +51,8 @@ pub struct Sibling {
     /// the same person asked for.
     pub requested_by: String,
     pub outsider: bool,
+    /// Its pod or Job was made (a run not launched yet waits in the queue).
+    pub launched: bool,
     pub finished: bool,
     pub cancel_requested: bool,
 }
@@ -251,6 +253,9 @@ pub fn decide(run: RunView<'_>, workload: &Workload, siblings: &[Sibling], now: 
 
     let launched = before.pod_name.is_some() || before.job_name.is_some();
     if !launched {
+        // Waiting runs this one supersedes now: counted ahead of it by the queue, which
+        // read the store before they were asked to stop (review 15f, G3).
+        let mut superseded_waiting = 0;
         // First launch (the controller does not look at the cluster before it: applying
         // is idempotent, so a launch whose status write was lost is simply done again).
         if let Some(group) = &run.spec.concurrency_group {
@@ -308,6 +313,7 @@ pub fn decide(run: RunView<'_>, workload: &Workload, siblings: &[Sibling], now: 
                     .filter(|s| me.cmp(&Place::of(s), &chain).is_none())
                     .collect();
                 if !runs.is_empty() {
+                    superseded_waiting = runs.iter().filter(|s| !s.launched).count();
                     step.actions.push(Action::Cancel {
                         runs: runs.iter().map(|s| s.name.clone()).collect(),
                         reason: CancelReason::SupersededBy(run.name.to_owned()),
@@ -333,7 +339,8 @@ pub fn decide(run: RunView<'_>, workload: &Workload, siblings: &[Sibling], now: 
             }
         }
         if let Turn::Wait { ahead, held } = run.capacity {
-            wait_for_capacity(&mut status, &mut step, *ahead, held, now);
+            let ahead = ahead.saturating_sub(superseded_waiting);
+            wait_for_capacity(&mut status, &mut step, ahead, held, now);
             return changed(step, before, status);
         }
         launch(&mut status, &mut step, run, now);
@@ -1170,6 +1177,41 @@ pub(crate) mod tests {
                 repository: repo.into(),
             },
         }
+    }
+
+    #[test]
+    fn a_run_that_supersedes_waiting_runs_does_not_count_them_ahead() {
+        // Review 15f, G3: the run it superseded was counted ahead of it ("queued: 1 ahead"
+        // with nothing ahead), and the check run kept the number.
+        let mut spec = spec(Some("g"), true);
+        spec.requested_at = Some(MicroTime(t("2026-11-25T10:00:05Z")));
+        let status = AgentRunStatus::default();
+        let held = held_in("o/r");
+        let waiting = sibling("waiting", "2026-11-25T10:00:01Z");
+        let running = Sibling {
+            launched: true,
+            ..sibling("running", "2026-11-25T10:00:02Z")
+        };
+        let step = decide(
+            RunView {
+                capacity: &held,
+                ..view("newer", &spec, &status)
+            },
+            &Workload::Absent,
+            &[waiting, running],
+            t("2026-11-25T10:00:06Z"),
+        );
+        assert_eq!(
+            step.actions.first(),
+            Some(&Action::Cancel {
+                runs: vec!["waiting".into(), "running".into()],
+                reason: CancelReason::SupersededBy("newer".into())
+            })
+        );
+        assert_eq!(
+            step.status.expect("a status").message.as_deref(),
+            Some("queued: 1 ahead (limit: 1 running in o/r)")
+        );
     }
 
     #[test]
