@@ -209,6 +209,13 @@ impl Planner {
                 };
                 return none(vec![answer.reply(prefix)]);
             }
+            // The records of the approvals given before are read first: what they start
+            // already, this one does not start again (review 15f, G2).
+            Some(_) if !facts.head_at_comment_read && !facts.approvals_unreadable => {
+                return none(vec![Decision::Defer(Deferral::HeadAtCommentUnknown {
+                    number,
+                })]);
+            }
             Some(_) => {}
             None if facts.approvals_unreadable => {
                 return none(vec![Decision::Defer(Deferral::ApprovalsUnknown { number })]);
@@ -248,6 +255,7 @@ impl Planner {
                     agent,
                     reason:
                         reason @ (super::SkipReason::ApproverNeeds { .. }
+                        | super::SkipReason::ApprovedBefore { .. }
                         | super::SkipReason::ForkWithWriteToken { .. }),
                 } => Some((agent.as_str(), reason)),
                 _ => None,
@@ -381,9 +389,18 @@ mod tests {
                 ..Case::default()
             },
             Case {
-                story: "with a SHA, the records are not asked for the head it saw",
+                story: "with a SHA too, the records are read first, for the approvals given before (review 15f, G2)",
                 sha: Some(HEAD),
                 unasked: true,
+                expect: "defer: HeadAtCommentUnknown",
+                recorded: None,
+                ..Case::default()
+            },
+            Case {
+                story: "... and when they cannot be read, it approves without them",
+                sha: Some(HEAD),
+                unasked: true,
+                unreadable: true,
                 expect: "reply: Approved by @Codertocat: agents may, launch review",
                 recorded: Some(HEAD),
                 ..Case::default()

@@ -1,7 +1,7 @@
 //! `pull_request` events, and a fork pull request's head a maintainer approved: which
 //! agents start, and the fork policy for a fork's code.
 
-use crate::config::Agent;
+use crate::config::{Agent, AgentName};
 use crate::github::event::{
     Event, PullRequest, PullRequestAction, PullRequestEvent, User, WebhookEvent,
 };
@@ -137,6 +137,56 @@ impl Planner {
         let decisions = match decisions.iter().find(|d| matches!(d, Decision::Defer(_))) {
             Some(waits) => vec![waits.clone()],
             None => decisions,
+        };
+        // What the approvals of this head given before (by others) start already is not
+        // started again: before, a second approval superseded the run of the first and
+        // started it over (review 15f, G2). Judged as a push of the head would be now, so
+        // an earlier approver who lost their access starts nothing, and this approval does.
+        let earlier: Vec<HeadApproval> = facts
+            .approvals
+            .iter()
+            .filter(|a| {
+                a.stands_for(&approval.sha) && a.approved_by.key() != approval.approved_by.key()
+            })
+            .cloned()
+            .collect();
+        let decisions = match earlier.first() {
+            Some(first) if decisions.iter().any(|d| matches!(d, Decision::Launch(_))) => {
+                let before = Facts {
+                    approvals: &earlier,
+                    ..facts.clone()
+                };
+                let planned = self.pull_request_at(&at, delivery, &before);
+                let vouched = self.judge(&event, planned, &before);
+                if let Some(waits) = vouched.iter().find(|d| matches!(d, Decision::Defer(_))) {
+                    return ApprovedRuns {
+                        decisions: vec![waits.clone()],
+                        event,
+                    };
+                }
+                let started: Vec<&AgentName> = vouched
+                    .iter()
+                    .filter_map(|d| match d {
+                        Decision::Launch(launch) => Some(&launch.agent),
+                        _ => None,
+                    })
+                    .collect();
+                decisions
+                    .into_iter()
+                    .map(|d| match d {
+                        Decision::Launch(launch) if started.contains(&&launch.agent) => {
+                            Decision::Skip {
+                                agent: launch.agent,
+                                reason: SkipReason::ApprovedBefore {
+                                    approver: first.approved_by.clone(),
+                                },
+                            }
+                        }
+                        d => d,
+                    })
+                    .collect()
+            }
+            _ => decisions,
         };
         // The approver is told what GitHub says they have, and what the lists of
         // github.authorization let them in as, not the one for the other (review 15e, E8).

@@ -136,6 +136,10 @@ pub enum SkipReason {
         /// `has` (review 15e, E8: before, this was told as what they have).
         allowed_as: Option<Permission>,
     },
+    /// A maintainer's `approve` of a fork pull request's head that `approver` approved
+    /// before, whose approval starts this agent already: it is not started again (review
+    /// 15f, G2: the running run was superseded and started over).
+    ApprovedBefore { approver: Login },
     /// A maintainer's `approve` of a fork pull request plans its agents again, and this
     /// agent's token can write (these permissions): a fork's code never gets such a token
     /// unless the operator trusts every fork (`fork_pull_requests: always`). Named in the
@@ -218,6 +222,10 @@ impl std::fmt::Display for SkipReason {
                     "; github.authorization lets them in as `{}`",
                     a.as_str()
                 ))
+            ),
+            SkipReason::ApprovedBefore { approver } => write!(
+                f,
+                "@{approver} approved this head before, and it runs on that approval"
             ),
             SkipReason::ForkWithWriteToken { writes } => write!(
                 f,
@@ -354,8 +362,9 @@ pub enum Deferral {
     /// GitHub did not say what the repository's own file (`path`, on its default branch)
     /// says, so which of its agents run there is unknown.
     RepositoryFileUnknown { path: String },
-    /// The approval records were not yet asked which head of pull request `number` the
-    /// service had seen when the `approve` (without a SHA) was written, the head it approves.
+    /// The approval records of pull request `number` were not yet read: which head the
+    /// service had seen when an `approve` without a SHA was written (the head it approves),
+    /// and the approvals given before (what they start already, an `approve` does not).
     HeadAtCommentUnknown { number: u64 },
 }
 
@@ -388,7 +397,7 @@ impl std::fmt::Display for Deferral {
             ),
             Deferral::HeadAtCommentUnknown { number } => write!(
                 f,
-                "which head of pull request #{number} the approval saw is not yet read from the approval records; decided when it is"
+                "the approval records of pull request #{number} (the approvals given before, and which head the approval saw) are not yet read; decided when they are"
             ),
         }
     }
@@ -659,6 +668,12 @@ mod tests {
                 "this repository's `.agentpods.yaml` does not read, so no agent starts here until it is fixed: .agentpods.yaml:1:1: the file is empty",
             ),
             (
+                SkipReason::ApprovedBefore {
+                    approver: "writer1".into(),
+                },
+                "@writer1 approved this head before, and it runs on that approval",
+            ),
+            (
                 SkipReason::NotGivenToRepository {
                     path: ".agentpods.yaml".into(),
                     line: 2,
@@ -682,6 +697,7 @@ mod tests {
                 | SkipReason::PushRef { .. }
                 | SkipReason::Prerelease
                 | SkipReason::ApproverNeeds { .. }
+                | SkipReason::ApprovedBefore { .. }
                 | SkipReason::ForkWithWriteToken { .. }
                 | SkipReason::OffInRepository { .. }
                 | SkipReason::CommandsOnlyInRepository { .. }

@@ -683,6 +683,8 @@ pub async fn gather(
                             Some(record) => {
                                 gathered.head_at_comment =
                                     written_at.and_then(|at| record.head_at(at)).cloned();
+                                gathered.approvals =
+                                    record.approvals.iter().map(HeadApproval::from).collect();
                             }
                             None => gathered.approvals_unreadable = true,
                         }

@@ -441,3 +441,58 @@ async fn someone_let_in_by_allowed_in_is_told_what_github_says_they_have() {
     })
     .await;
 }
+
+/// Review 15f, G2: a second maintainer approves a fork's head someone already approved.
+/// Before, the approval planned every agent again: the review running on the first
+/// approval was superseded and started over (a new token, pod, check run and comment).
+/// Now it records the approval and starts only what the earlier approvals did not: here
+/// nothing, and the reply says why; an admin's approval still starts the admin-only agent.
+#[tokio::test]
+async fn a_second_approval_of_a_head_starts_only_what_the_first_did_not() {
+    within(60, async {
+        let s = Scenario::new()
+            .config(DEEP_REVIEW.0, DEEP_REVIEW.1)
+            .in_cluster()
+            .start()
+            .await;
+        s.gh.set_role("writer1", "write");
+        s.gh.set_role("writer2", "write");
+        s.gh.set_role("admin1", "admin");
+        s.gh.set_role("forker", "read");
+        let (pr, _) =
+            s.gh.open_pull_request(PullRequest::new(6).in_fork("forker").at(FORK_HEAD))
+                .await;
+        let first =
+            s.gh.comment_as("writer1", pr, &format!("/agent approve {FORK_HEAD}"))
+                .await;
+        let review = first.expect_status(202).run();
+        s.cluster
+            .expect_phase(&review, agentpods::agentrun::Phase::Running)
+            .await;
+
+        let second =
+            s.gh.comment_as("writer2", pr, &format!("/agent approve {FORK_HEAD}"))
+                .await;
+        assert!(second.runs().is_empty(), "{}", second.json());
+        let told = s.gh.expect_comment(pr, contains("Approved by @writer2"));
+        assert!(
+            told.body.contains(
+                "Agent `review` was not started: @writer1 approved this head before, and it runs on that approval."
+            ),
+            "{}",
+            told.body
+        );
+        let third =
+            s.gh.comment_as("admin1", pr, &format!("/agent approve {FORK_HEAD}"))
+                .await;
+        assert_eq!(agents(&third.expect_status(202).runs()), ["deep"]);
+        assert_eq!(
+            crate::support::cluster::Cluster::phase_of(
+                &s.cluster.get().run(&review).await.expect("the review")
+            ),
+            Some(agentpods::agentrun::Phase::Running)
+        );
+        s.end();
+    })
+    .await;
+}
