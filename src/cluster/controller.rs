@@ -1142,6 +1142,10 @@ async fn execute(
     let mut status = step.status;
     let mut events = Vec::new();
     let mut delete_run = false;
+    // The launch waits (`Applied::Waiting`): its `Launched` event is not sent, and a status
+    // that says nothing new is not written again.
+    let mut not_launched = false;
+    let mut unchanged = false;
     for action in step.actions {
         match action {
             Action::Cancel {
@@ -1165,6 +1169,20 @@ async fn execute(
                     continue;
                 };
                 match apply(ctx, run, stored, ns, status.attempts).await? {
+                    Applied::Waiting(why) => {
+                        // As it was, saying why it waits (`Queued`: it has its turn and
+                        // holds its place, and GitHub's check run says queued).
+                        let before = run.status.clone().unwrap_or_default();
+                        let mut waiting = before.clone();
+                        waiting.phase = Some(waiting.phase.unwrap_or(Phase::Queued));
+                        waiting.message = Some(why.clone());
+                        not_launched = true;
+                        unchanged = waiting == before;
+                        if !unchanged {
+                            events.push(event(EventReason::Queued, &why, "Launch"));
+                        }
+                        *status = waiting;
+                    }
                     Applied::Objects { pod, job } => {
                         status.pod_name = pod;
                         status.job_name = job;
@@ -1191,13 +1209,18 @@ async fn execute(
                 }
             }
             Action::Event { reason, note } => {
-                events.push(event(reason, &note, "Reconcile"));
+                if !(not_launched && reason == EventReason::Launched) {
+                    events.push(event(reason, &note, "Reconcile"));
+                }
             }
             Action::DeleteRun => delete_run = true,
         }
     }
     let mut written = None;
     let mut told = None;
+    if unchanged {
+        status = None;
+    }
     if let Some(mut status) = status.take() {
         status.observed_generation = run.metadata.generation;
         let finished = status.phase.as_ref().is_some_and(Phase::is_finished);
@@ -1368,6 +1391,8 @@ enum Applied {
         job: Option<String>,
     },
     Refused(Unrunnable),
+    /// Nothing was made, for a while: why it waits.
+    Waiting(String),
 }
 
 /// Why the config in force cannot run a recorded run: the run ends Failed with this as
@@ -1547,6 +1572,17 @@ async fn apply(
                         repository: stored.repository.clone(),
                         source,
                     }));
+                }
+                // The App's rate limit holds every mint back for a while: the run says so
+                // and waits, its place kept (review 15f, G6: it waited with no phase,
+                // message or check run, for up to an hour).
+                Err(ControllerError::Token(source)) if source.rate_limited_until().is_some() => {
+                    let until = source.rate_limited_until().map_or_else(String::new, |at| {
+                        humantime::format_rfc3339_seconds(at).to_string()
+                    });
+                    return Ok(Applied::Waiting(format!(
+                        "waiting for GitHub's rate limit to mint its token, until {until}"
+                    )));
                 }
                 Err(e) => return Err(e),
             }

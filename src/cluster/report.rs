@@ -311,6 +311,16 @@ impl TokenError {
             _ => false,
         }
     }
+
+    /// GitHub's rate limit holds the mint back until this time (the App's own budget,
+    /// which mints every run's token).
+    pub fn rate_limited_until(&self) -> Option<SystemTime> {
+        let TokenError::Github(e) = self;
+        match e {
+            GithubError::RateLimited { retry_at } => Some(*retry_at),
+            _ => None,
+        }
+    }
 }
 
 /// Mints the short-lived token a run's agent gets: for its one repository, with the

@@ -1229,3 +1229,52 @@ async fn a_waiting_run_whose_agent_the_repository_turned_off_does_not_start() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_whose_token_the_apps_rate_limit_holds_back_says_so_and_starts_after() {
+    // Review 15f, G6: while the App's own budget (which mints every run's token) was spent,
+    // a new run waited with no phase, no message and no check run, for up to an hour.
+    use support::fake_github::FaultKind;
+    timed(async {
+        let s = Scenario::new().in_cluster().start().await;
+        s.gh.set_role(OWNER, "admin");
+        // The intake has its installation token already; the review of the pull request
+        // runs.
+        let (pr, opened) = s.gh.open_pull_request(PullRequest::new(2)).await;
+        s.cluster
+            .expect_phase(&opened.expect_status(202).run(), Phase::Running)
+            .await;
+        s.gh.fake.fail_next(
+            1,
+            Some(("POST", "/access_tokens")),
+            FaultKind::PrimaryLimit { reset_in: 3600 },
+        );
+        let held = s.gh.comment(pr, "/agent run second").await;
+        let held = held.expect_status(202).run();
+        let waiting = s.cluster.expect_phase(&held, Phase::Queued).await;
+        let message = waiting
+            .status
+            .as_ref()
+            .and_then(|st| st.message.clone())
+            .unwrap_or_default();
+        assert!(
+            message.starts_with("waiting for GitHub's rate limit to mint its token"),
+            "{message}"
+        );
+        assert!(s.cluster.get().pods_of(&held).await.is_empty());
+        assert!(
+            s.gh.fake
+                .check_runs()
+                .iter()
+                .any(|c| c.external_id.as_deref() == Some(held.as_str())),
+            "the waiting run has a check run"
+        );
+        // The window turns (GitHub's clock), and the run looks again (within its pending
+        // timeout, by the cluster's): it starts.
+        s.gh.clock.advance(Duration::from_secs(3601));
+        s.cluster.get().clock.advance(Duration::from_secs(601));
+        s.cluster.expect_phase(&held, Phase::Running).await;
+        s.end();
+    })
+    .await;
+}
