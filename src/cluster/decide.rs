@@ -308,9 +308,14 @@ pub fn decide(run: RunView<'_>, workload: &Workload, siblings: &[Sibling], now: 
                     .filter(|s| me.cmp(&Place::of(s), &chain) == Some(Greater))
                     .partition(|s| !run.spec.outsider || same_asker(s));
                 // A push of the same second that nothing links to this one yet: neither
-                // supersedes the other until a push between them is known; this one waits.
+                // supersedes the other until a push between them is known; the one recorded
+                // later waits (only for those recorded before it, so that none waits for
+                // another that waits for it: review 15g, H2).
                 let unordered: Vec<&Sibling> = live()
-                    .filter(|s| me.cmp(&Place::of(s), &chain).is_none())
+                    .filter(|s| {
+                        me.cmp(&Place::of(s), &chain).is_none()
+                            && (s.requested, s.name.as_str()) < (me.requested, me.name)
+                    })
                     .collect();
                 if !runs.is_empty() {
                     superseded_waiting = runs.iter().filter(|s| !s.launched).count();

@@ -193,3 +193,42 @@ async fn of_three_pushes_within_one_second_the_newest_head_wins_whatever_the_del
     })
     .await;
 }
+
+/// Review 15g, H2: pushes of one second whose links were never delivered (S2 and S4 lost).
+/// Before, S5's and S3's runs each waited for the other: once S1's review ended, neither
+/// ever started. A push nothing links waits only for such pushes recorded before it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pushes_of_one_second_whose_links_never_come_do_not_wait_for_each_other_forever() {
+    timed(async {
+        let s = Scenario::new().in_cluster().start().await;
+        s.gh.set_role(OWNER, "admin");
+        let (pr, opened) =
+            s.gh.open_pull_request(PullRequest::new(2).at(&format!("{:040x}", 1)))
+                .await;
+        let opened = opened.expect_status(202).run();
+        s.cluster.expect_phase(&opened, Phase::Running).await;
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        let heads = [2, 3, 4, 5, 6].map(|n| format!("{n:040x}"));
+        let pushes = s
+            .gh
+            .pushes_within_one_second(pr, &[&heads[0], &heads[1], &heads[2], &heads[3], &heads[4]]);
+        let first = s.gh.send(&pushes[0]).await.expect_status(202).run();
+        s.cluster.expect_phase(&first, Phase::Running).await;
+        let fifth = s.gh.send(&pushes[4]).await.expect_status(202).run();
+        let third = s.gh.send(&pushes[2]).await.expect_status(202).run();
+        s.cluster.expect_phase(&fifth, Phase::Queued).await;
+        s.cluster.expect_phase(&third, Phase::Queued).await;
+
+        // The first push's review ends: the one recorded next starts, and the last waits
+        // for it (which is newer is never known: both heads' reviews run, one after the
+        // other, and none waits forever).
+        s.cluster.pod_succeeds(&first, RESULT).await;
+        s.cluster.get().clock.advance(Duration::from_secs(11));
+        s.cluster.expect_phase(&fifth, Phase::Running).await;
+        s.cluster.pod_succeeds(&fifth, RESULT).await;
+        s.cluster.get().clock.advance(Duration::from_secs(11));
+        s.cluster.expect_phase(&third, Phase::Running).await;
+        s.end();
+    })
+    .await;
+}
