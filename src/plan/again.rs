@@ -706,6 +706,7 @@ mod tests {
                     sha: sha.parse().expect("a commit"),
                     approved_by: "maintainer".into(),
                     approved_at: None,
+                    comment_id: None,
                 })
                 .collect();
             let head: Option<crate::github::event::CommitSha> = row

@@ -26,6 +26,8 @@ pub struct HeadApproval {
     /// When it was given: the service's record of it, or, for the approval a comment is
     /// giving now, when the comment was written (`None` if GitHub did not say).
     pub approved_at: Option<Timestamp>,
+    /// The comment that gave it (`None` where nobody said).
+    pub comment_id: Option<CommentId>,
 }
 
 impl HeadApproval {
@@ -242,6 +244,7 @@ impl Planner {
             sha: head_sha.clone(),
             approved_by: Login::from(approved_by),
             approved_at: comment.comment.created_at,
+            comment_id: Some(comment.comment.id),
         };
         let runs = self.plan_approved(event, pr, &approval, delivery, facts);
         // The agents the approver may not start (their trigger needs more) are named, with
@@ -255,7 +258,7 @@ impl Planner {
                     agent,
                     reason:
                         reason @ (super::SkipReason::ApproverNeeds { .. }
-                        | super::SkipReason::ApprovedBefore { .. }
+                        | super::SkipReason::ApprovedBefore
                         | super::SkipReason::ForkWithWriteToken { .. }),
                 } => Some((agent.as_str(), reason)),
                 _ => None,

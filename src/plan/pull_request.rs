@@ -145,13 +145,15 @@ impl Planner {
         let earlier: Vec<HeadApproval> = facts
             .approvals
             .iter()
+            // Not this comment's own, recorded by an earlier try of this delivery.
             .filter(|a| {
-                a.stands_for(&approval.sha) && a.approved_by.key() != approval.approved_by.key()
+                a.stands_for(&approval.sha)
+                    && (a.comment_id.is_none() || a.comment_id != approval.comment_id)
             })
             .cloned()
             .collect();
         let decisions = match earlier.first() {
-            Some(first) if decisions.iter().any(|d| matches!(d, Decision::Launch(_))) => {
+            Some(_) if decisions.iter().any(|d| matches!(d, Decision::Launch(_))) => {
                 let before = Facts {
                     approvals: &earlier,
                     ..facts.clone()
@@ -177,9 +179,7 @@ impl Planner {
                         Decision::Launch(launch) if started.contains(&&launch.agent) => {
                             Decision::Skip {
                                 agent: launch.agent,
-                                reason: SkipReason::ApprovedBefore {
-                                    approver: first.approved_by.clone(),
-                                },
+                                reason: SkipReason::ApprovedBefore,
                             }
                         }
                         d => d,
@@ -1002,6 +1002,7 @@ mod tests {
             sha: sha.parse().expect("a commit"),
             approved_by: "maintainer".into(),
             approved_at: None,
+            comment_id: None,
         };
         let head = approval(pr.head.sha.as_str());
         let none = crate::plan::Facts::default();
@@ -1081,6 +1082,7 @@ mod tests {
             sha: fork.pull_request.head.sha.clone(),
             approved_by: "codertocat".into(),
             approved_at: None,
+            comment_id: None,
         };
         let mut wrong = Vec::new();
         for (story, authorization, authority, expect) in rows {

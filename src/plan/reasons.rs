@@ -136,10 +136,10 @@ pub enum SkipReason {
         /// `has` (review 15e, E8: before, this was told as what they have).
         allowed_as: Option<Permission>,
     },
-    /// A maintainer's `approve` of a fork pull request's head that `approver` approved
-    /// before, whose approval starts this agent already: it is not started again (review
-    /// 15f, G2: the running run was superseded and started over).
-    ApprovedBefore { approver: Login },
+    /// A maintainer's `approve` of a fork pull request's head approved before, by someone
+    /// whose approval starts this agent already (they may start it now): it is not started
+    /// again (review 15f, G2: the running run was superseded and started over).
+    ApprovedBefore,
     /// A maintainer's `approve` of a fork pull request plans its agents again, and this
     /// agent's token can write (these permissions): a fork's code never gets such a token
     /// unless the operator trusts every fork (`fork_pull_requests: always`). Named in the
@@ -223,9 +223,8 @@ impl std::fmt::Display for SkipReason {
                     a.as_str()
                 ))
             ),
-            SkipReason::ApprovedBefore { approver } => write!(
-                f,
-                "@{approver} approved this head before, and it runs on that approval"
+            SkipReason::ApprovedBefore => f.write_str(
+                "an approval of this head given before starts it already (to run it again: `retry`)",
             ),
             SkipReason::ForkWithWriteToken { writes } => write!(
                 f,
@@ -668,10 +667,8 @@ mod tests {
                 "this repository's `.agentpods.yaml` does not read, so no agent starts here until it is fixed: .agentpods.yaml:1:1: the file is empty",
             ),
             (
-                SkipReason::ApprovedBefore {
-                    approver: "writer1".into(),
-                },
-                "@writer1 approved this head before, and it runs on that approval",
+                SkipReason::ApprovedBefore,
+                "an approval of this head given before starts it already (to run it again: `retry`)",
             ),
             (
                 SkipReason::NotGivenToRepository {
@@ -697,7 +694,7 @@ mod tests {
                 | SkipReason::PushRef { .. }
                 | SkipReason::Prerelease
                 | SkipReason::ApproverNeeds { .. }
-                | SkipReason::ApprovedBefore { .. }
+                | SkipReason::ApprovedBefore
                 | SkipReason::ForkWithWriteToken { .. }
                 | SkipReason::OffInRepository { .. }
                 | SkipReason::CommandsOnlyInRepository { .. }

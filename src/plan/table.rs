@@ -219,6 +219,7 @@ pub(super) fn check(rows: &[Row]) {
                 sha: sha.parse().expect("a commit"),
                 approved_by: "maintainer".into(),
                 approved_at: None,
+                comment_id: None,
             })
             .into_iter()
             .collect();

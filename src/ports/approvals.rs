@@ -54,6 +54,7 @@ impl From<&ApprovalEntry> for crate::plan::HeadApproval {
             sha: entry.sha.clone(),
             approved_by: entry.approved_by.clone(),
             approved_at: Some(entry.approved_at),
+            comment_id: Some(entry.comment_id),
         }
     }
 }

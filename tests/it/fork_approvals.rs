@@ -477,15 +477,27 @@ async fn a_second_approval_of_a_head_starts_only_what_the_first_did_not() {
         let told = s.gh.expect_comment(pr, contains("Approved by @writer2"));
         assert!(
             told.body.contains(
-                "Agent `review` was not started: @writer1 approved this head before, and it runs on that approval."
+                "Agent `review` was not started: an approval of this head given before starts it already (to run it again: `retry`)."
             ),
             "{}",
             told.body
         );
+        // The same approver again (review 15g, H1), with and without the SHA: nothing.
+        let again =
+            s.gh.comment_as("writer1", pr, &format!("/agent approve {FORK_HEAD}"))
+                .await;
+        assert!(again.runs().is_empty(), "{}", again.json());
+        let bare = s.gh.comment_as("writer1", pr, "/agent approve").await;
+        assert!(bare.runs().is_empty(), "{}", bare.json());
         let third =
             s.gh.comment_as("admin1", pr, &format!("/agent approve {FORK_HEAD}"))
                 .await;
         assert_eq!(agents(&third.expect_status(202).runs()), ["deep"]);
+        // The admin again: `deep` is not started a second time (review 15g, H3).
+        let fourth =
+            s.gh.comment_as("admin1", pr, &format!("/agent approve {FORK_HEAD}"))
+                .await;
+        assert!(fourth.runs().is_empty(), "{}", fourth.json());
         assert_eq!(
             crate::support::cluster::Cluster::phase_of(
                 &s.cluster.get().run(&review).await.expect("the review")

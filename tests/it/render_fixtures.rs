@@ -762,6 +762,7 @@ fn approval_of(sha: &str) -> [HeadApproval; 1] {
         sha: sha.parse().expect("a commit"),
         approved_by: "maintainer".into(),
         approved_at: None,
+        comment_id: None,
     }]
 }
 
