@@ -555,7 +555,16 @@ impl Launcher for ClusterLauncher {
                     .clone()
                     .map_or(RunAgain::NoRun, RunAgain::Recorded));
             }
-            let at = |r: &AgentRun| r.metadata.creation_timestamp.as_ref().map(|t| t.0);
+            // By when the intake recorded it (to the microsecond), else its creation (whole
+            // seconds: two runs of one second tied, and the older could be retried; review
+            // 15g, H5).
+            let at = |r: &AgentRun| {
+                r.spec.requested_at.as_ref().map(|t| t.0).or(r
+                    .metadata
+                    .creation_timestamp
+                    .as_ref()
+                    .map(|t| t.0))
+            };
             let newest = runs.into_iter().max_by_key(at);
             let Some(old) = newest else {
                 return Ok(RunAgain::NoRun);

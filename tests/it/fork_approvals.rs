@@ -508,3 +508,41 @@ async fn a_second_approval_of_a_head_starts_only_what_the_first_did_not() {
     })
     .await;
 }
+
+/// Review 15g, H5: `/agent retry` repeats the newest run of the pull request, and is judged
+/// by it. Two runs recorded within one second (creation times are whole seconds) were a
+/// tie, and the retry repeated the older one: someone who may not start the newest run's
+/// agent got a retry of the opening's review instead of a refusal.
+#[tokio::test]
+async fn a_retry_repeats_the_newest_run_even_of_the_same_second() {
+    within(60, async {
+        let s = Scenario::new()
+            .config(
+                "        verbs: [review]\n",
+                "        verbs: [review]\n        min_permission: admin\n",
+            )
+            .in_cluster()
+            .start()
+            .await;
+        s.gh.set_role(crate::scenario::OWNER, "admin");
+        s.gh.set_role("writer1", "write");
+        let (pr, opened) = s.gh.open_pull_request(PullRequest::new(2)).await;
+        opened.expect_status(202);
+        let deep = s.gh.comment(pr, "/agent review deeply").await.run();
+        s.cluster.pod_fails(&deep, 1).await;
+        s.cluster
+            .expect_phase(&deep, agentpods::agentrun::Phase::Failed)
+            .await;
+        let retry = s.gh.comment_as("writer1", pr, "/agent retry").await;
+        assert!(retry.runs().is_empty(), "{}", retry.json());
+        assert!(
+            retry.json()["notes"]
+                .to_string()
+                .contains("@writer1 you need `admin` permission"),
+            "{}",
+            retry.json()
+        );
+        s.end();
+    })
+    .await;
+}
