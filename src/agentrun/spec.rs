@@ -177,13 +177,14 @@ impl AgentRunSpec {
     /// This run's spec done again (`/agent retry`, GitHub's "Re-run", `by`): the same
     /// agent, event, task and exact commit, for `delivery`, asked by `requested_by` at
     /// `now`, its `trigger` in `by`'s words, with `source` (this run's, read back and
-    /// renamed) recorded in the current form; an `outsider`'s run if they are below the
-    /// global `min_permission`, whoever asked for the run first.
+    /// renamed) recorded in the current form. Never an outsider's: whoever runs a run again
+    /// meets the global `min_permission` (`plan::Again::judge` holds them to it), whoever
+    /// asked for it first.
     pub fn again(
         &self,
         source: &RunSource,
         delivery: &DeliveryId,
-        (requested_by, outsider): (&Login, bool),
+        requested_by: &Login,
         by: AgainBy,
         now: Timestamp,
     ) -> Result<AgentRunSpec, SourceError> {
@@ -191,7 +192,7 @@ impl AgentRunSpec {
             delivery: delivery.as_str().to_string(),
             trigger: by.describe().to_string(),
             requested_by: requested_by.to_string(),
-            outsider,
+            outsider: false,
             requested_at: Some(MicroTime(now)),
             cancel: None,
             source: StoredSource::record(source)?,

@@ -62,7 +62,7 @@ pub fn retried(old: &AgentRun, retry: &RetryRun, now: Timestamp) -> Result<Agent
     again(
         old,
         &retry.delivery,
-        (&retry.requested_by, retry.may.below_global()),
+        &retry.requested_by,
         AgainBy::Retry,
         now,
     )
@@ -75,7 +75,7 @@ pub fn rerun(old: &AgentRun, rerun: &RerunRun, now: Timestamp) -> Result<AgentRu
     again(
         old,
         &rerun.delivery,
-        (&rerun.requested_by, rerun.may.below_global()),
+        &rerun.requested_by,
         AgainBy::Rerun,
         now,
     )
@@ -123,7 +123,7 @@ fn unrepeatable(old: &AgentRun, source: SourceError) -> RunAgain {
 fn again(
     old: &AgentRun,
     delivery: &DeliveryId,
-    (requested_by, outsider): (&Login, bool),
+    requested_by: &Login,
     by: AgainBy,
     now: Timestamp,
 ) -> Result<AgentRun, SourceError> {
@@ -131,9 +131,7 @@ fn again(
     let name = by.run_name(&source.launch, RunKey::of(delivery));
     source.launch.run_name = name.clone();
     source.launch.requested_by = requested_by.clone();
-    let spec = old
-        .spec
-        .again(&source, delivery, (requested_by, outsider), by, now)?;
+    let spec = old.spec.again(&source, delivery, requested_by, by, now)?;
     let mut labels = old.metadata.labels.clone().unwrap_or_default();
     labels.insert(keys::RUN.into(), name.to_string());
     // As this version writes it (one recorded before may have folded look-alikes together).

@@ -230,12 +230,6 @@ impl Again {
         }
     }
 
-    /// Whether the one who asks is below the global `min_permission` (an agent's trigger
-    /// lets them in lower): the run they ask for is an outsider's (`AgentRunSpec::outsider`).
-    pub fn below_global(&self) -> bool {
-        self.has < self.config.github.authorization.min_permission
-    }
-
     /// What GitHub says now of someone who approved a fork's head (asked for
     /// [`Withheld::Waits`]), for the next [`Again::judge`].
     pub fn knowing(&mut self, approver: ApproverAuthority) {
