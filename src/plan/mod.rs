@@ -103,8 +103,8 @@ pub struct Facts<'a> {
     /// (the last head recorded before its `created_at`): what an `approve` without a SHA
     /// approves, if it is still the head.
     pub head_at_comment: Option<&'a CommitSha>,
-    /// The approval records were asked for `head_at_comment` (it is `None` then when they
-    /// hold no head from before the comment): until they are, an `approve` without a SHA
+    /// The approval records were read, for `head_at_comment` (it is `None` then when they
+    /// hold no head from before the comment) and `approvals`: until they are, an `approve`
     /// waits ([`Deferral::HeadAtCommentUnknown`]).
     pub head_at_comment_read: bool,
     /// The approval records could not be read: a decision that needs them waits.

@@ -159,6 +159,29 @@ async fn read_own_file(
 }
 
 /// The record of `pr` in the service's own approval store: nothing a comment says counts.
+impl Gathered {
+    /// Reads the approval records of pull request `number` once for the delivery: the
+    /// approvals given (for a fork's head, and for an `approve`, which does not start again
+    /// what they start) and the head the service had seen when the comment was written
+    /// (`written_at`), which an `approve` without a SHA approves.
+    async fn read_approvals(
+        &mut self,
+        approvals: &dyn ApprovalStore,
+        repo: &RepoFullName,
+        number: u64,
+        written_at: Option<k8s_openapi::jiff::Timestamp>,
+    ) {
+        self.head_at_comment_read = true;
+        match record_of(approvals, repo, number).await {
+            Some(record) => {
+                self.head_at_comment = written_at.and_then(|at| record.head_at(at)).cloned();
+                self.approvals = record.approvals.iter().map(HeadApproval::from).collect();
+            }
+            None => self.approvals_unreadable = true,
+        }
+    }
+}
+
 async fn record_of(
     approvals: &dyn ApprovalStore,
     repo: &RepoFullName,
@@ -526,8 +549,7 @@ pub async fn gather(
                 crate::text::with_causes(&e)
             ),
         }
-        let (mut permission, mut pull, mut approval, mut pinning, mut files) =
-            (false, false, false, false, false);
+        let (mut permission, mut pull, mut pinning, mut files) = (false, false, false, false);
         let mut own_file = false;
         loop {
             let mut asked = false;
@@ -640,16 +662,14 @@ pub async fn gather(
                     Decision::Refuse(Refusal {
                         reason: RefusalReason::ForkNeedsApproval { .. },
                         ..
-                    }) if approving && !approval => {
-                        approval = true;
-                        if let Some(number) = gathered.pull_request_of(event).map(|pr| pr.number) {
-                            match record_of(approvals, &repo, number).await {
-                                Some(record) => {
-                                    gathered.approvals =
-                                        record.approvals.iter().map(HeadApproval::from).collect();
-                                }
-                                None => gathered.approvals_unreadable = true,
+                    }) if approving && !gathered.head_at_comment_read => {
+                        match gathered.pull_request_of(event).map(|pr| pr.number) {
+                            Some(number) => {
+                                gathered
+                                    .read_approvals(approvals, &repo, number, written_at)
+                                    .await;
                             }
+                            None => gathered.head_at_comment_read = true,
                         }
                     }
                     // Whoever runs again is held, for each agent, to what its trigger
@@ -673,21 +693,14 @@ pub async fn gather(
                             .await;
                     }
                     // The head the service had seen when an `approve` without a SHA was
-                    // written: the one it approves, if it is still the head.
-                    // Asked once: `head_at_comment_read` says it was.
+                    // written (the one it approves, if it is still the head), and the
+                    // approvals given before. Read once: `head_at_comment_read` says it was.
                     Decision::Defer(Deferral::HeadAtCommentUnknown { number })
                         if !gathered.head_at_comment_read =>
                     {
-                        gathered.head_at_comment_read = true;
-                        match record_of(approvals, &repo, number).await {
-                            Some(record) => {
-                                gathered.head_at_comment =
-                                    written_at.and_then(|at| record.head_at(at)).cloned();
-                                gathered.approvals =
-                                    record.approvals.iter().map(HeadApproval::from).collect();
-                            }
-                            None => gathered.approvals_unreadable = true,
-                        }
+                        gathered
+                            .read_approvals(approvals, &repo, number, written_at)
+                            .await;
                     }
                     _ => continue,
                 }
