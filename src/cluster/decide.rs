@@ -259,11 +259,6 @@ pub fn decide(run: RunView<'_>, workload: &Workload, siblings: &[Sibling], now: 
         // First launch (the controller does not look at the cluster before it: applying
         // is idempotent, so a launch whose status write was lost is simply done again).
         if let Some(group) = &run.spec.concurrency_group {
-            let me = (requested(run), run.name);
-            let older: Vec<&Sibling> = siblings
-                .iter()
-                .filter(|s| !s.finished && (s.requested, s.name.as_str()) < me)
-                .collect();
             if run.spec.cancel_in_progress {
                 use std::cmp::Ordering::Greater;
                 let me = Place::of_run(run);
@@ -338,9 +333,16 @@ pub fn decide(run: RunView<'_>, workload: &Workload, siblings: &[Sibling], now: 
                     wait_for_group(&mut status, &mut step, before, group, &others, &why);
                     return changed(step, before, status);
                 }
-            } else if !older.is_empty() {
-                wait_for_group(&mut status, &mut step, before, group, &older, "");
-                return changed(step, before, status);
+            } else {
+                let me = (requested(run), run.name);
+                let older: Vec<&Sibling> = siblings
+                    .iter()
+                    .filter(|s| !s.finished && (s.requested, s.name.as_str()) < me)
+                    .collect();
+                if !older.is_empty() {
+                    wait_for_group(&mut status, &mut step, before, group, &older, "");
+                    return changed(step, before, status);
+                }
             }
         }
         if let Turn::Wait { ahead, held } = run.capacity {
